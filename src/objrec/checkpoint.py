@@ -1,0 +1,109 @@
+"""Checkpoints of plain data: tensors in safetensors, metadata as JSON in its header. No pickle.
+
+A checkpoint alone is enough to predict: it holds the whole model's weights (body and head, so a
+fine-tuned body or a body from a local weights file travels with it), the backbone name, the class
+names in label order, the data config and the head's shape.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+
+from objrec.backbones import build_body, get_backbone
+from objrec.config import DataConfig
+from objrec.errors import ObjrecError
+from objrec.model import Classifier, build_head
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+BEST = "model.safetensors"
+LAST = "last.safetensors"
+_META_KEY = "objrec"
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)``, flush it to disk, then rename over ``path`` in one step."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_checkpoint(path: Path, model: Classifier, meta: dict[str, Any], extra: dict[str, torch.Tensor] | None = None) -> None:
+    """Write the model's state and ``meta`` (JSON-able) atomically to ``path``."""
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    state.update(extra or {})
+    header = {_META_KEY: json.dumps({"format_version": FORMAT_VERSION, **meta})}
+    atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata=header))
+
+
+def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Tensors and metadata of an objrec checkpoint; anything else is refused before use."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / BEST
+    if not path.is_file():
+        raise ObjrecError(f"no checkpoint at {path}")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            header = handle.metadata() or {}
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ObjrecError(f"{path} is not an objrec checkpoint (not a readable safetensors file)") from exc
+    if _META_KEY not in header:
+        raise ObjrecError(f"{path} is a safetensors file but not an objrec checkpoint")
+    meta = json.loads(header[_META_KEY])
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        newer = isinstance(version, int) and version > FORMAT_VERSION
+        raise ObjrecError(
+            f"{path} has checkpoint format {version}; this objrec reads format {FORMAT_VERSION}"
+            + (": upgrade objrec" if newer else ": retrain or convert it with the objrec that wrote it")
+        )
+    return state, meta
+
+
+def model_meta(classes, backbone: str, data: DataConfig, n_features: int, hidden: int, dropout: float) -> dict[str, Any]:
+    """The metadata every checkpoint carries to rebuild and use its model."""
+    return {
+        "backbone": backbone,
+        "classes": list(classes),
+        "data_config": asdict(data),
+        "head": {"n_features": n_features, "hidden": hidden, "dropout": dropout, "n_classes": len(classes)},
+    }
+
+
+def build_from_meta(meta: dict[str, Any]) -> Classifier:
+    """The model's architecture (no pretrained weights loaded) as the metadata describes it."""
+    spec = get_backbone(meta["backbone"])
+    body = build_body(spec, pretrained=False)
+    head_cfg = meta["head"]
+    head = build_head(head_cfg["n_features"], head_cfg["n_classes"], head_cfg["hidden"], head_cfg["dropout"])
+    return Classifier(body, head).freeze_body()
+
+
+def load_model(path: Path) -> tuple[Classifier, dict[str, Any]]:
+    """Rebuild the model of a run folder or checkpoint file, in eval mode, on the CPU."""
+    state, meta = read_checkpoint(path)
+    model = build_from_meta(meta)
+    model_state = {k: v for k, v in state.items() if not k.startswith("extra.")}
+    try:
+        model.load_state_dict(model_state, strict=True)
+    except RuntimeError as exc:
+        raise ObjrecError(f"{path}: its weights do not fit backbone {meta['backbone']}") from exc
+    return model.eval(), meta

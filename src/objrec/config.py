@@ -1,0 +1,105 @@
+"""Typed settings, one dataclass per stage, checked on creation and saved as JSON with every run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from objrec.errors import ObjrecError
+
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+AUGMENTATIONS = ("none", "article", "trivial")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How a backbone wants its input: the crop it sees, the resize before it, the normalisation."""
+
+    input_size: int = 224
+    resize_size: int = 256
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    interpolation: str = "bilinear"
+
+    def __post_init__(self) -> None:
+        if self.input_size <= 0 or self.resize_size < self.input_size:
+            raise ObjrecError(
+                f"resize size {self.resize_size} must be at least the input size {self.input_size}"
+            )
+        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
+            raise ObjrecError("mean and std need three values each, std above zero")
+        if self.interpolation not in INTERPOLATIONS:
+            raise ObjrecError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}")
+        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
+        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DataConfig:
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``train`` needs beyond the data folder; stored in every run and checkpoint."""
+
+    backbone: str = "efficientnet_lite0"
+    """A registry name (``objrec backbones``) or a torchvision model name."""
+    weights: str | None = None
+    """A local state-dict file for the backbone; default: the registry's own pretrained weights."""
+    mean: tuple[float, float, float] | None = None
+    """Override the backbone's normalisation mean (e.g. 0.5 0.5 0.5 for weights trained on [-1, 1])."""
+    std: tuple[float, float, float] | None = None
+    """Override the backbone's normalisation std."""
+    epochs: int = 100
+    """At most this many epochs of the head; early stopping usually ends sooner."""
+    patience: int = 5
+    """Stop after this many epochs without a lower validation loss; the best epoch is kept."""
+    batch_size: int = 128
+    lr: float = 1e-3
+    """Adam's learning rate for the head."""
+    weight_decay: float = 0.0
+    hidden: int = 256
+    """Width of the head's hidden layer (the article's 256); 0 makes the head a single linear layer."""
+    dropout: float = 0.4
+    augment: str = "article"
+    """Training augmentation: ``article`` (crop, rotation, colour jitter, flip), ``trivial``
+    (TrivialAugmentWide) or ``none``."""
+    aug_views: int = 2
+    """Augmented views of each training image whose frozen features are computed once and cached;
+    0 uses the centre crop only."""
+    seed: int = 0
+    num_workers: int = 2
+    """DataLoader worker processes decoding images beside the frozen pass."""
+    cache_dir: str | None = None
+    """Where frozen features are cached; default ``$OBJREC_CACHE`` or ``~/.cache/objrec``."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.epochs >= 1, "--epochs must be at least 1"),
+            (self.patience >= 1, "--patience must be at least 1"),
+            (self.batch_size >= 1, "--batch-size must be at least 1"),
+            (self.lr > 0, "--lr must be above zero"),
+            (self.weight_decay >= 0, "--weight-decay must not be negative"),
+            (self.hidden >= 0, "--hidden must not be negative"),
+            (0 <= self.dropout < 1, "--dropout must be in [0, 1)"),
+            (self.augment in AUGMENTATIONS, f"--augment must be one of {', '.join(AUGMENTATIONS)}"),
+            (self.aug_views >= 0, "--aug-views must not be negative"),
+            (self.num_workers >= 0, "--num-workers must not be negative"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ObjrecError(message)
+        for name in ("mean", "std"):
+            value = getattr(self, name)
+            if value is not None:
+                if len(value) != 3:
+                    raise ObjrecError(f"--{name} needs three values, one per RGB channel")
+                setattr(self, name, tuple(float(v) for v in value))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})

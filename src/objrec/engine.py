@@ -1,0 +1,140 @@
+"""The training loop as plain functions: one epoch, a validation pass, and ``fit`` with early stopping."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from objrec.progress import SILENT, Reporter
+
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass
+class EarlyStopping:
+    """Stop when the monitored value has not improved for ``patience`` epochs."""
+
+    patience: int
+    best: float = math.inf
+    best_epoch: int = 0
+    bad_epochs: int = 0
+
+    def step(self, value: float, epoch: int) -> bool:
+        """Record one epoch's value; True when training should stop."""
+        if value < self.best:
+            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
+        else:
+            self.bad_epochs += 1
+        return self.bad_epochs >= self.patience
+
+    @property
+    def improved(self) -> bool:
+        return self.bad_epochs == 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.best_epoch, self.bad_epochs = state["best"], state["best_epoch"], state["bad_epochs"]
+
+
+def train_one_epoch(
+    model: nn.Module,
+    batches: Batches,
+    optimizer: torch.optim.Optimizer,
+    advance: Callable[[int], None] = lambda n: None,
+    label_smoothing: float = 0.0,
+) -> dict[str, float]:
+    """One pass over ``batches``; returns the mean loss and accuracy seen while training."""
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    for x, y in batches:
+        if len(y) == 0:
+            continue
+        logits = model(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total_loss += loss.item() * len(y)
+        correct += int((logits.argmax(1) == y).sum())
+        seen += len(y)
+        advance(1)
+    return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1)}
+
+
+@torch.inference_mode()
+def evaluate_loss(model: nn.Module, batches: Batches) -> dict[str, float]:
+    """Mean cross-entropy and accuracy of ``model`` over ``batches``, in eval mode."""
+    model.eval()
+    total_loss, correct, seen = 0.0, 0, 0
+    for x, y in batches:
+        if len(y) == 0:
+            continue
+        logits = model(x)
+        total_loss += F.cross_entropy(logits, y, reduction="sum").item()
+        correct += int((logits.argmax(1) == y).sum())
+        seen += len(y)
+    return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1)}
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_valid_loss: float = math.inf
+    stopped_early: bool = False
+
+
+def fit(
+    model: nn.Module,
+    train_batches: Callable[[int], Batches],
+    valid_batches: Callable[[], Batches],
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    patience: int,
+    steps_per_epoch: int | None = None,
+    reporter: Reporter = SILENT,
+    label_smoothing: float = 0.0,
+) -> FitResult:
+    """Train until ``epochs`` or early stopping on validation loss; the best weights are restored.
+
+    ``train_batches(epoch)`` yields the (input, target) batches of one epoch (so the caller decides
+    shuffling and augmentation); ``valid_batches()`` those of the validation set.
+    """
+    stopper = EarlyStopping(patience)
+    result = FitResult()
+    best_state = copy.deepcopy(model.state_dict())
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        with reporter.task(f"epoch {epoch}", steps_per_epoch) as advance:
+            train = train_one_epoch(model, train_batches(epoch), optimizer, advance, label_smoothing)
+        valid = evaluate_loss(model, valid_batches())
+        stop = stopper.step(valid["loss"], epoch)
+        if stopper.improved:
+            best_state = copy.deepcopy(model.state_dict())
+        record = {
+            "epoch": epoch,
+            "train_loss": train["loss"],
+            "train_acc": train["acc"],
+            "valid_loss": valid["loss"],
+            "valid_acc": valid["acc"],
+            "seconds": time.perf_counter() - start,
+            "best": stopper.improved,
+        }
+        result.history.append(record)
+        reporter.epoch(record)
+        if stop:
+            result.stopped_early = True
+            break
+    model.load_state_dict(best_state)
+    result.best_epoch, result.best_valid_loss = stopper.best_epoch, stopper.best
+    return result

@@ -1,0 +1,80 @@
+"""``explore``: images per class (per split for a split folder) and image-size statistics, with plots."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from objrec import plots
+from objrec.data import SPLITS, class_dirs, is_split_folder
+from objrec.errors import ObjrecError
+from objrec.images import UnreadableImageError, image_size, list_images
+from objrec.progress import SILENT, Reporter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ExploreResult:
+    counts: pd.DataFrame
+    """Images per class (rows) and split (columns)."""
+    size_stats: pd.DataFrame
+    """Per class: images, mean/min/max width and height."""
+    sizes: pd.DataFrame
+    """Per image: split, class, file, width, height."""
+    unreadable: list[str]
+    out: Path | None = None
+
+
+def explore(data: Path, out: Path | None = None, reporter: Reporter = SILENT) -> ExploreResult:
+    """Count the images of a class folder or split folder and read their sizes from the headers.
+
+    Writes ``counts.csv``, ``sizes.csv``, ``size_stats.csv``, ``images_per_class.png`` and
+    ``image_sizes.png`` to ``out`` when given.
+    """
+    data = Path(data)
+    if not data.is_dir():
+        raise ObjrecError(f"{data} is not a folder")
+    parts = {s: data / s for s in SPLITS} if is_split_folder(data) else {"all": data}
+    listing = [
+        (split, cls.name, path)
+        for split, root in parts.items()
+        for cls in class_dirs(root)
+        for path in list_images(cls)
+    ]
+    if not listing:
+        raise ObjrecError(f"{data} holds no images in class sub-folders")
+    rows, unreadable = [], []
+    with reporter.task("reading image sizes", len(listing)) as advance:
+        for split, name, path in listing:
+            try:
+                width, height = image_size(path)
+                rows.append((split, name, str(path), width, height))
+            except UnreadableImageError as exc:
+                unreadable.append(str(exc))
+            advance(1)
+    sizes = pd.DataFrame(rows, columns=["split", "class", "file", "width", "height"])
+    counts = sizes.pivot_table(index="class", columns="split", values="file", aggfunc="count", fill_value=0)
+    counts = counts[[c for c in (*SPLITS, "all") if c in counts.columns]]
+    stats = sizes.groupby("class").agg(
+        images=("file", "count"),
+        width_mean=("width", "mean"), width_min=("width", "min"), width_max=("width", "max"),
+        height_mean=("height", "mean"), height_min=("height", "min"), height_max=("height", "max"),
+    ).round(1)
+    result = ExploreResult(counts, stats, sizes, unreadable)
+    if out is not None:
+        write_exploration(result, Path(out))
+    return result
+
+
+def write_exploration(result: ExploreResult, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    result.counts.to_csv(out / "counts.csv")
+    result.size_stats.to_csv(out / "size_stats.csv")
+    result.sizes.to_csv(out / "sizes.csv", index=False)
+    plots.images_per_class(result.counts, out / "images_per_class.png")
+    plots.image_sizes(result.sizes, out / "image_sizes.png")
+    result.out = out

@@ -1,0 +1,231 @@
+"""The frozen body's features, computed once per image view and cached on disk.
+
+With the body frozen, its output for a given image and transform never changes, so ``train`` pushes
+each image through it once (plus ``aug_views`` augmented views of each training image) instead of once
+per epoch. Each cache entry is a folder named by a key that covers everything that changes the
+features: the body's weights, the data config and augmentation, the view, and every file's path, size
+and modification time. Entries are written to a temporary folder and renamed into place, so an
+interrupted write is never read as valid. Features are streamed into a memory-mapped ``.npy`` file, so
+memory stays bounded for large data sets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from objrec.config import DataConfig
+from objrec.data import ImageDataset, Sample, make_loader
+from objrec.progress import SILENT, Reporter
+from objrec.transforms import build_transforms, draft_size
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1
+AUGMENT_SEED = 1_000_003  # views are seeded by (view, index) alone: another training seed reuses them
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("OBJREC_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "objrec"
+
+
+def fingerprint_module(module: nn.Module) -> str:
+    """SHA-256 of a module's state (names, shapes and bytes): changes whenever any weight does."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
+def fingerprint_files(samples: Sequence[Sample]) -> str:
+    """SHA-256 over every file's absolute path, label, size and modification time."""
+    digest = hashlib.sha256()
+    for s in samples:
+        st = s.path.stat()
+        digest.update(f"{s.path.resolve()}|{s.label}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """One view of a set of images: the centre crop (``view=0``) or augmented view number ``view``."""
+
+    data: DataConfig
+    augment: str = "none"
+    view: int = 0
+
+    def transform(self):
+        return build_transforms(self.data, train=self.view > 0, augment=self.augment)
+
+
+@dataclass
+class FeatureSet:
+    """Features (N, F), labels (N,), and which rows came from readable files."""
+
+    features: torch.Tensor
+    labels: torch.Tensor
+    ok: torch.Tensor
+
+    def readable(self) -> FeatureSet:
+        return FeatureSet(self.features[self.ok], self.labels[self.ok], self.ok[self.ok])
+
+
+class SeededViewDataset(ImageDataset):
+    """Augmented views seeded by (view, index): the same view of the same image is reproducible."""
+
+    def __init__(self, samples, transform, view: int, draft: int | None):
+        super().__init__(samples, transform, draft)
+        self.view = view
+
+    def __getitem__(self, index: int):
+        if self.view > 0:
+            torch.manual_seed(AUGMENT_SEED * self.view + index)
+        return super().__getitem__(index)
+
+
+def cache_key(body_fp: str, files_fp: str, spec: ViewSpec) -> str:
+    payload = {
+        "version": CACHE_VERSION,
+        "body": body_fp,
+        "files": files_fp,
+        "data": asdict(spec.data),
+        "augment": spec.augment if spec.view > 0 else "none",
+        "view": spec.view,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+
+class FeatureCache:
+    """A folder of cache entries, one sub-folder per key."""
+
+    def __init__(self, root: Path | None):
+        self.root = Path(root) if root else None
+
+    def load(self, key: str, n: int) -> FeatureSet | None:
+        if self.root is None:
+            return None
+        entry = self.root / key
+        try:
+            meta = json.loads((entry / "meta.json").read_text())
+            features = np.load(entry / "features.npy", mmap_mode="r", allow_pickle=False)
+            labels = np.load(entry / "labels.npy", allow_pickle=False)
+            ok = np.load(entry / "ok.npy", allow_pickle=False)
+        except (OSError, ValueError):
+            return None
+        if meta.get("key") != key or features.shape[0] != n or labels.shape != (n,) or ok.shape != (n,):
+            log.warning("ignoring malformed feature cache entry %s", entry)
+            return None
+        return FeatureSet(torch.from_numpy(np.array(features)), torch.from_numpy(labels), torch.from_numpy(ok))
+
+    def new_entry(self, key: str) -> Path:
+        assert self.root is not None
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        return tmp
+
+    def commit(self, tmp: Path, key: str) -> None:
+        """Publish a fully written entry with one atomic rename."""
+        final = self.root / key
+        if final.exists():  # another process finished first; ours is identical
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
+        os.replace(tmp, final)
+
+    def clear(self) -> int:
+        """Remove every entry; returns how many were removed."""
+        if self.root is None or not self.root.is_dir():
+            return 0
+        entries = [p for p in self.root.iterdir() if p.is_dir()]
+        for p in entries:
+            shutil.rmtree(p)
+        return len(entries)
+
+
+@torch.inference_mode()
+def compute_features(
+    body: nn.Module,
+    samples: Sequence[Sample],
+    spec: ViewSpec,
+    batch_size: int = 64,
+    num_workers: int = 0,
+    out: Path | None = None,
+    reporter: Reporter = SILENT,
+    description: str = "features",
+) -> FeatureSet:
+    """Run the frozen body once over ``samples`` in ``spec``'s view.
+
+    When ``out`` is a folder, the features are streamed into ``out/features.npy`` (memory-mapped)
+    and the labels, readable-mask and ``meta.json`` written beside it.
+    """
+    body.eval()
+    n, dim = len(samples), body.n_features
+    dataset = SeededViewDataset(samples, spec.transform(), spec.view, draft_size(spec.data))
+    loader = make_loader(dataset, batch_size=batch_size, num_workers=num_workers)
+    if out is not None:
+        features = np.lib.format.open_memmap(out / "features.npy", mode="w+", dtype=np.float32, shape=(n, dim))
+    else:
+        features = np.zeros((n, dim), dtype=np.float32)
+    ok = np.zeros(n, dtype=bool)
+    with reporter.task(description, n) as advance:
+        for start, (images, _, indices) in zip(range(0, n, batch_size), loader, strict=True):
+            if len(indices):
+                x = images.contiguous(memory_format=torch.channels_last)
+                features[indices.numpy()] = body(x).float().numpy()
+                ok[indices.numpy()] = True
+            advance(min(batch_size, n - start))
+    labels = np.array([s.label for s in samples], dtype=np.int64)
+    if out is not None:
+        features.flush()
+        np.save(out / "labels.npy", labels)
+        np.save(out / "ok.npy", ok)
+    return FeatureSet(torch.from_numpy(np.array(features)), torch.from_numpy(labels), torch.from_numpy(ok))
+
+
+def cached_features(
+    body: nn.Module,
+    samples: Sequence[Sample],
+    spec: ViewSpec,
+    cache: FeatureCache,
+    body_fp: str | None = None,
+    batch_size: int = 64,
+    num_workers: int = 0,
+    reporter: Reporter = SILENT,
+    description: str = "features",
+) -> FeatureSet:
+    """Features from the cache when an entry for exactly these inputs exists, else computed and stored."""
+    body_fp = body_fp or fingerprint_module(body)
+    key = cache_key(body_fp, fingerprint_files(samples), spec)
+    hit = cache.load(key, len(samples))
+    if hit is not None:
+        log.info("%s: %d feature rows from cache %s", description, len(samples), key)
+        reporter.note(f"{description}: {len(samples)} images from the feature cache")
+        return hit
+    if cache.root is None:
+        return compute_features(body, samples, spec, batch_size, num_workers, None, reporter, description)
+    tmp = cache.new_entry(key)
+    try:
+        result = compute_features(body, samples, spec, batch_size, num_workers, tmp, reporter, description)
+        (tmp / "meta.json").write_text(json.dumps({"key": key, "n": len(samples), "view": spec.view}))
+        cache.commit(tmp, key)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return result

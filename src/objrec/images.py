@@ -1,0 +1,131 @@
+"""Opening images robustly, shared by every stage: mode, EXIF orientation, bad files, huge files.
+
+Files are recognised by extension (see ``IMAGE_EXTENSIONS``); a file with no extension at all is
+accepted when its first bytes are those of a known image format (Caltech-101 ships one such JPEG).
+Hidden files and folders (``.git``, ``.ipynb_checkpoints``) are never listed.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from objrec.errors import ObjrecError
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+)
+MAX_PIXELS = 89_478_485  # PIL's own default bomb threshold (about 9,500 x 9,500)
+_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
+
+
+class UnreadableImageError(ObjrecError):
+    """An image file that cannot be decoded, or is too large to decode safely."""
+
+
+def _has_image_magic(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False
+    return head.startswith(_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+
+
+def is_image_file(path: Path) -> bool:
+    """True for a visible file with an image extension, or with no extension and image bytes."""
+    if path.name.startswith(".") or not path.is_file():
+        return False
+    suffix = path.suffix.lower()
+    if suffix:
+        return suffix in IMAGE_EXTENSIONS
+    return _has_image_magic(path)
+
+
+def list_images(folder: Path) -> list[Path]:
+    """All image files below ``folder`` (recursively), sorted, skipping hidden files and folders."""
+    found = []
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if is_image_file(path):
+            found.append(path)
+    return found
+
+
+def open_image(path: str | Path, draft_size: int | None = None) -> Image.Image:
+    """Open ``path`` as an upright RGB image.
+
+    Args:
+        path: the image file.
+        draft_size: when given, JPEGs are decoded at the smallest power-of-two reduction that keeps
+            both sides at least this large, which is several times faster for big photos.
+
+    Raises:
+        UnreadableImageError: the file is missing, empty, truncated, not an image, or over
+            ``MAX_PIXELS`` pixels.
+    """
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                _check_size(path, img)
+                if draft_size and img.format == "JPEG":
+                    img.draft("RGB", (draft_size, draft_size))
+                img.load()
+                img = ImageOps.exif_transpose(img)
+                return _to_rgb(img)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise UnreadableImageError(f"{path}: image too large to decode safely ({exc})") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise UnreadableImageError(f"{path}: cannot read image ({_reason(exc)})") from exc
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file header, without decoding the pixels; EXIF rotation applied."""
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            orientation = img.getexif().get(0x0112, 1)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise UnreadableImageError(f"{path}: cannot read image ({_reason(exc)})") from exc
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def _check_size(path: Path, img: Image.Image) -> None:
+    width, height = img.size
+    if width * height > MAX_PIXELS:
+        raise UnreadableImageError(
+            f"{path}: {width}x{height} pixels is over the limit of {MAX_PIXELS:,} pixels"
+        )
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    if img.mode.startswith("I;16") or img.mode in ("I", "F"):
+        scale = 1 / 256 if img.mode != "F" else 255
+        pixels = np.clip(np.asarray(img, dtype=np.float64) * scale, 0, 255).astype(np.uint8)
+        img = Image.fromarray(pixels, mode="L")
+    return img.convert("RGB")
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    if isinstance(exc, UnidentifiedImageError):
+        return "not a recognised image format"
+    return text or type(exc).__name__
+

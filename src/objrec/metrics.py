@@ -1,0 +1,89 @@
+"""Pure functions from logits and targets to numbers and tables; nothing here prints or plots."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+
+def topk_correct(logits: torch.Tensor, targets: torch.Tensor, k: int) -> torch.Tensor:
+    """A boolean per row: is the target among the ``k`` highest logits?"""
+    k = min(k, logits.shape[1])
+    return (logits.topk(k, dim=1).indices == targets[:, None]).any(dim=1)
+
+
+def summarize(logits: torch.Tensor, targets: torch.Tensor, n_classes: int | None = None) -> dict[str, float]:
+    """Loss, top-1 and top-5 overall (micro) and averaged over the classes present (macro)."""
+    n_classes = n_classes or logits.shape[1]
+    if len(targets) == 0:
+        return {"n": 0, "loss": float("nan"), "top1": float("nan"), "top5": float("nan"),
+                "mean_class_top1": float("nan"), "mean_class_top5": float("nan")}
+    top1, top5 = topk_correct(logits, targets, 1).float(), topk_correct(logits, targets, 5).float()
+    counts = torch.bincount(targets, minlength=n_classes).float()
+    present = counts > 0
+    per1 = torch.bincount(targets, weights=top1, minlength=n_classes)[present] / counts[present]
+    per5 = torch.bincount(targets, weights=top5, minlength=n_classes)[present] / counts[present]
+    return {
+        "n": len(targets),
+        "loss": F.cross_entropy(logits, targets).item(),
+        "top1": top1.mean().item(),
+        "top5": top5.mean().item(),
+        "mean_class_top1": per1.mean().item(),
+        "mean_class_top5": per5.mean().item(),
+    }
+
+
+def per_class_table(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    classes: Sequence[str],
+    n_train: dict[str, int] | None = None,
+) -> pd.DataFrame:
+    """One row per class: n_train, n_test, top1, top5, mean loss, and its most frequent confusion."""
+    losses = F.cross_entropy(logits, targets, reduction="none")
+    top1, top5 = topk_correct(logits, targets, 1), topk_correct(logits, targets, 5)
+    preds = logits.argmax(1)
+    rows = []
+    for label, name in enumerate(classes):
+        mask = targets == label
+        n = int(mask.sum())
+        if n == 0:
+            continue
+        wrong = preds[mask & ~top1]
+        confused = classes[int(wrong.mode().values)] if len(wrong) else ""
+        rows.append({
+            "class": name,
+            "n_train": (n_train or {}).get(name, 0),
+            "n_test": n,
+            "top1": top1[mask].float().mean().item(),
+            "top5": top5[mask].float().mean().item(),
+            "loss": losses[mask].mean().item(),
+            "most_confused_with": confused,
+        })
+    return pd.DataFrame(rows)
+
+
+def confusion_matrix(preds: torch.Tensor, targets: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Counts (n_classes, n_classes): row = true class, column = predicted class."""
+    index = targets * n_classes + preds
+    return torch.bincount(index, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def most_confused(matrix: torch.Tensor, classes: Sequence[str], top: int = 10) -> pd.DataFrame:
+    """The off-diagonal cells with the highest counts: (true, predicted, count)."""
+    off = matrix.clone()
+    off.fill_diagonal_(0)
+    flat = off.flatten()
+    k = min(top, int((flat > 0).sum()))
+    values, index = flat.topk(k) if k else (flat[:0], flat[:0])
+    n = matrix.shape[0]
+    return pd.DataFrame(
+        {
+            "true": [classes[int(i) // n] for i in index],
+            "predicted": [classes[int(i) % n] for i in index],
+            "count": [int(v) for v in values],
+        }
+    )

@@ -1,0 +1,55 @@
+"""Classifier = pretrained body + new head; freezing keeps the body's weights and statistics fixed."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def build_head(n_features: int, n_classes: int, hidden: int = 256, dropout: float = 0.4) -> nn.Sequential:
+    """The article's head, Linear-ReLU-Dropout-Linear, returning logits (``hidden=0``: one Linear).
+
+    The article ends in LogSoftmax + NLLLoss; logits + cross-entropy is the same loss, computed more
+    stably, and softmax of the logits gives the probabilities.
+    """
+    if hidden == 0:
+        return nn.Sequential(nn.Dropout(dropout), nn.Linear(n_features, n_classes))
+    return nn.Sequential(
+        nn.Linear(n_features, hidden),
+        nn.ReLU(inplace=True),
+        nn.Dropout(dropout),
+        nn.Linear(hidden, n_classes),
+    )
+
+
+class Classifier(nn.Module):
+    """``head(body(x))``; while the body is frozen, ``train()`` leaves it in eval mode."""
+
+    def __init__(self, body: nn.Module, head: nn.Module):
+        super().__init__()
+        self.body = body
+        self.head = head
+        self.body_frozen = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+    def freeze_body(self) -> Classifier:
+        """No gradients for the body, and BatchNorm/Dropout kept in eval mode."""
+        self.body.requires_grad_(False)
+        self.body.eval()
+        self.body_frozen = True
+        return self
+
+    def train(self, mode: bool = True) -> Classifier:
+        super().train(mode)
+        if self.body_frozen:
+            self.body.eval()
+        return self
+
+
+def count_parameters(module: nn.Module) -> dict[str, int]:
+    """Total and trainable parameter counts."""
+    total = sum(p.numel() for p in module.parameters())
+    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    return {"total": total, "trainable": trainable}

@@ -1,0 +1,112 @@
+"""Matplotlib figures for runs, data and predictions, drawn without pyplot (no GUI, thread-safe)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+from PIL import Image
+
+
+def save(fig: Figure, path: Path) -> Path:
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    return path
+
+
+def training_curves(history: pd.DataFrame, path: Path) -> Path:
+    """Loss and accuracy per epoch, train against valid, with the best epoch marked."""
+    fig = Figure(figsize=(10, 4))
+    best = history.loc[history["valid_loss"].idxmin(), "epoch"]
+    for ax, metric, label in zip(fig.subplots(1, 2), ("loss", "acc"), ("loss", "accuracy"), strict=True):
+        ax.plot(history["epoch"], history[f"train_{metric}"], label="train")
+        ax.plot(history["epoch"], history[f"valid_{metric}"], label="valid")
+        ax.axvline(best, color="grey", linestyle="--", linewidth=1, label=f"best epoch ({best})")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.set_title(f"{label} per epoch")
+        ax.legend()
+        ax.grid(alpha=0.3)
+    return save(fig, path)
+
+
+def images_per_class(counts: pd.DataFrame, path: Path) -> Path:
+    """Horizontal stacked bars, one per class (rows: class; columns: split), largest on top."""
+    counts = counts.loc[counts.sum(axis=1).sort_values().index]
+    height = max(3.0, 0.18 * len(counts) + 1.2)
+    fig = Figure(figsize=(8, height))
+    ax = fig.subplots()
+    left = None
+    for split in counts.columns:
+        ax.barh(counts.index, counts[split], left=left, label=split)
+        left = counts[split] if left is None else left + counts[split]
+    ax.set_xlabel("images")
+    ax.set_title(f"Images per class ({len(counts)} classes, {int(counts.values.sum())} images)")
+    ax.tick_params(axis="y", labelsize=7 if len(counts) > 40 else 9)
+    ax.margins(y=0.005)
+    if len(counts.columns) > 1:
+        ax.legend(loc="lower right")
+    return save(fig, path)
+
+
+def image_sizes(sizes: pd.DataFrame, path: Path) -> Path:
+    """Distribution of image sides: a width/height scatter and a histogram of per-class mean sizes."""
+    fig = Figure(figsize=(11, 4.2))
+    ax1, ax2 = fig.subplots(1, 2)
+    ax1.scatter(sizes["width"], sizes["height"], s=4, alpha=0.3)
+    ax1.set_xlabel("width (px)")
+    ax1.set_ylabel("height (px)")
+    ax1.set_title(f"Image sizes ({len(sizes)} images)")
+    means = sizes.groupby("class")[["width", "height"]].mean()
+    ax2.hist(means["width"], bins=30, alpha=0.6, label="mean width")
+    ax2.hist(means["height"], bins=30, alpha=0.6, label="mean height")
+    ax2.set_xlabel("pixels (mean per class)")
+    ax2.set_ylabel("classes")
+    ax2.set_title("Distribution of per-class mean sizes")
+    ax2.legend()
+    return save(fig, path)
+
+
+def predictions(rows: Sequence[tuple[Image.Image, str, Sequence[tuple[str, float]]]], path: Path) -> Path:
+    """Each image beside a bar chart of its top-k class probabilities (the article's figure)."""
+    fig = Figure(figsize=(10, 3.4 * len(rows)))
+    axes = fig.subplots(len(rows), 2, squeeze=False, gridspec_kw={"width_ratios": [1, 1.2]})
+    for (ax1, ax2), (image, title, topk) in zip(axes, rows, strict=True):
+        ax1.imshow(image)
+        ax1.axis("off")
+        ax1.set_title(title, fontsize=9)
+        names = [name for name, _ in topk][::-1]
+        probs = [p for _, p in topk][::-1]
+        ax2.barh(names, probs, color="tab:blue")
+        ax2.set_xlim(0, 1.1)
+        ax2.set_xlabel("probability")
+        ax2.set_title(f"Top-{len(topk)} predictions")
+        for y, p in enumerate(probs):
+            ax2.text(p + 0.01, y, f"{p:.1%}", va="center", fontsize=8)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def accuracy_vs_train_size(table: pd.DataFrame, path: Path) -> Path:
+    """Per-class top-1 against the number of training images, with a least-squares trend in log n."""
+    import numpy as np
+
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
+    ax.scatter(table["n_train"], table["top1"], s=12, label="top-1 per class")
+    if "top5" in table:
+        ax.scatter(table["n_train"], table["top5"], s=8, marker="x", alpha=0.5, label="top-5 per class")
+    valid = table[table["n_train"] > 0]
+    if len(valid) >= 3:
+        x = np.log(valid["n_train"].to_numpy(float))
+        slope, intercept = np.polyfit(x, valid["top1"].to_numpy(float), 1)
+        grid = np.linspace(x.min(), x.max(), 50)
+        ax.plot(np.exp(grid), slope * grid + intercept, color="tab:red", label="top-1 trend (log n)")
+    ax.set_xscale("log")
+    ax.set_xlabel("training images in the class")
+    ax.set_ylabel("accuracy on the test split")
+    ax.set_title("Accuracy against the number of training images")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return save(fig, path)

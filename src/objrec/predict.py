@@ -1,0 +1,123 @@
+"""``predict``: class probabilities for new images, one bad file never stopping the rest."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from objrec import plots
+from objrec.checkpoint import load_model
+from objrec.config import DataConfig
+from objrec.errors import ObjrecError
+from objrec.images import UnreadableImageError, is_image_file, list_images, open_image
+from objrec.model import Classifier
+from objrec.progress import SILENT, Reporter
+from objrec.transforms import build_transforms, draft_size
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Prediction:
+    path: str
+    topk: list[dict[str, float | str]] = field(default_factory=list)
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "topk": self.topk, **({"error": self.error} if self.error else {})}
+
+
+def expand_paths(paths: Sequence[Path]) -> list[Path]:
+    """Files as given, folders as the images below them; a missing path is an error."""
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files.extend(list_images(path))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ObjrecError(f"{path} does not exist")
+    if not files:
+        raise ObjrecError("no images found in " + ", ".join(map(str, paths)))
+    return files
+
+
+class Predictor:
+    """A loaded model with its transform: ``probabilities(images)`` for a batch of PIL images."""
+
+    def __init__(self, model: Classifier, meta: dict):
+        self.model, self.meta = model.eval(), meta
+        self.classes: list[str] = meta["classes"]
+        self.data = DataConfig.from_dict(meta["data_config"])
+        self.transform = build_transforms(self.data, train=False)
+        self.draft = draft_size(self.data)
+
+    @classmethod
+    def load(cls, run: Path) -> Predictor:
+        return cls(*load_model(run))
+
+    @torch.inference_mode()
+    def probabilities(self, images) -> torch.Tensor:
+        x = torch.stack([self.transform(im) for im in images])
+        return self.model(x).softmax(1)
+
+    def topk(self, probs: torch.Tensor, k: int) -> list[dict[str, float | str]]:
+        values, index = probs.topk(min(k, len(self.classes)))
+        return [{"class": self.classes[int(i)], "prob": float(v)} for v, i in zip(values, index, strict=True)]
+
+
+def predict(
+    run: Path,
+    paths: Sequence[Path],
+    topk: int = 5,
+    batch_size: int = 32,
+    plot: Path | None = None,
+    reporter: Reporter = SILENT,
+) -> list[Prediction]:
+    """Top-k classes for every image in ``paths`` (files or folders); unreadable files get an error."""
+    if topk < 1:
+        raise ObjrecError("--topk must be at least 1")
+    predictor = Predictor.load(run)
+    files = expand_paths(paths)
+    results: list[Prediction] = []
+    with reporter.task("predicting", len(files)) as advance:
+        for start in range(0, len(files), batch_size):
+            chunk = files[start : start + batch_size]
+            results.extend(_predict_chunk(predictor, chunk, topk))
+            advance(len(chunk))
+    if plot is not None:
+        plot_predictions(results, plot)
+    return results
+
+
+def _predict_chunk(predictor: Predictor, files: list[Path], k: int) -> list[Prediction]:
+    images, results = [], []
+    for path in files:
+        try:
+            if not is_image_file(path) and path.suffix:
+                raise UnreadableImageError(f"{path}: not an image file extension")
+            images.append(open_image(path, predictor.draft))
+            results.append(Prediction(str(path)))
+        except UnreadableImageError as exc:
+            log.warning("%s", exc)
+            results.append(Prediction(str(path), error=str(exc)))
+    if images:
+        probs = predictor.probabilities(images)
+        for result, p in zip((r for r in results if r.error is None), probs, strict=True):
+            result.topk = predictor.topk(p, k)
+    return results
+
+
+def plot_predictions(results: list[Prediction], path: Path, limit: int = 8) -> Path:
+    """The article's figure for up to ``limit`` predicted images, one row each."""
+    rows = []
+    for r in [r for r in results if r.error is None][:limit]:
+        pairs = [(str(t["class"]), float(t["prob"])) for t in r.topk]
+        rows.append((open_image(r.path), Path(r.path).name, pairs))
+    if not rows:
+        raise ObjrecError("no readable image to plot")
+    return plots.predictions(rows, Path(path))

@@ -1,0 +1,202 @@
+"""Folder -> train/valid/test: stratified per class, seeded, and duplicate-aware.
+
+Byte-identical files (same SHA-256) form one group and always land in the same split, within a class
+and across classes, so no image is both trained on and tested on. SRC is only ever read.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import os
+import random
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from objrec.data import SPLITS, class_dirs
+from objrec.errors import ObjrecError
+from objrec.images import list_images
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.csv"
+
+
+@dataclass
+class SplitResult:
+    """What ``split_folder`` did: counts per class and split, and what the user should know."""
+
+    out: Path
+    counts: dict[str, dict[str, int]]
+    small_classes: list[str] = field(default_factory=list)
+    duplicate_files: int = 0
+    cross_class_duplicates: list[tuple[str, str]] = field(default_factory=list)
+
+    def totals(self) -> dict[str, int]:
+        return {s: sum(c[s] for c in self.counts.values()) for s in SPLITS}
+
+
+def check_ratios(ratios: Sequence[float]) -> tuple[float, float, float]:
+    if len(ratios) != 3 or any(r < 0 for r in ratios):
+        raise ObjrecError(f"--ratios needs three non-negative numbers, got {list(ratios)}")
+    if abs(sum(ratios) - 1) > 1e-6:
+        raise ObjrecError(f"--ratios must sum to 1, got {sum(ratios):g} for {list(ratios)}")
+    return (ratios[0], ratios[1], ratios[2])
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def allocate(n: int, ratios: tuple[float, float, float]) -> list[int]:
+    """How many of ``n`` groups go to each split: rounded, with every split non-empty when n >= 3."""
+    counts = [round(n * ratios[1]), round(n * ratios[2])]
+    if n >= 3:
+        counts = [max(c, 1) if r > 0 else 0 for c, r in zip(counts, ratios[1:], strict=True)]
+    counts = [min(c, n) for c in counts]
+    train = n - sum(counts)
+    if train < 0:  # tiny classes: valid and test cannot both have one
+        counts[1] += train
+        train = 0
+    return [train, *counts]
+
+
+def split_folder(
+    src: Path,
+    out: Path,
+    ratios: Sequence[float] = (0.5, 0.25, 0.25),
+    seed: int = 0,
+    exclude: Sequence[str] = (),
+    mode: str = "copy",
+    force: bool = False,
+    on_file: Callable[[int, int], None] | None = None,
+) -> SplitResult:
+    """Split the class folders of ``src`` into ``out/train``, ``out/valid``, ``out/test``.
+
+    Args:
+        src: one sub-folder per class; never modified.
+        out: receives the three split folders and ``manifest.csv`` (file, class, split, sha256).
+        ratios: fractions for train, valid and test; they must sum to 1.
+        seed: the same seed and files give the same split.
+        exclude: class folder names to leave out (the article's protocol: Faces, BACKGROUND_Google).
+        mode: ``copy`` the files, or ``link`` them (symbolic links to the absolute source path).
+        force: replace an earlier split in ``out`` (only its train/valid/test folders and manifest).
+        on_file: called as ``on_file(done, total)`` while hashing, for a progress bar.
+    """
+    src, out = Path(src).resolve(), Path(out).resolve()
+    ratios = check_ratios(ratios)
+    if mode not in ("copy", "link"):
+        raise ObjrecError(f"unknown split mode {mode!r}: use copy or link")
+    _check_out(src, out, force)
+    classes = _select_classes(src, exclude)
+    files = {name: list_images(src / name) for name in classes}
+    for name, paths in files.items():
+        if not paths:
+            raise ObjrecError(f"class folder {src / name} holds no images")
+    hashes = _hash_all(files, on_file)
+    assignment, result = _assign(files, hashes, ratios, seed, out)
+    _write(src, out, assignment, hashes, mode)
+    log.info("split %s into %s: %s", src, out, result.totals())
+    return result
+
+
+def _check_out(src: Path, out: Path, force: bool) -> None:
+    if not src.is_dir():
+        raise ObjrecError(f"{src} is not a folder")
+    if out == src or out.is_relative_to(src) or src.is_relative_to(out):
+        raise ObjrecError(f"the output folder {out} must lie outside the source folder {src}")
+    if out.exists() and not out.is_dir():
+        raise ObjrecError(f"{out} exists and is not a folder")
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise ObjrecError(f"{out} is not empty: choose another folder or pass --force")
+        for name in SPLITS:
+            if (out / name).is_dir():
+                shutil.rmtree(out / name)
+        (out / MANIFEST).unlink(missing_ok=True)
+
+
+def _select_classes(src: Path, exclude: Sequence[str]) -> list[str]:
+    names = [p.name for p in class_dirs(src)]
+    unknown = sorted(set(exclude) - set(names))
+    if unknown:
+        raise ObjrecError(f"--exclude names classes that {src} does not have: {', '.join(unknown)}")
+    classes = [n for n in names if n not in set(exclude)]
+    if not classes:
+        raise ObjrecError(f"{src} has no class sub-folders to split")
+    return classes
+
+
+def _hash_all(files: dict[str, list[Path]], on_file) -> dict[Path, str]:
+    total = sum(len(v) for v in files.values())
+    hashes: dict[Path, str] = {}
+    for paths in files.values():
+        for path in paths:
+            hashes[path] = sha256_file(path)
+            if on_file:
+                on_file(len(hashes), total)
+    return hashes
+
+
+def _assign(files, hashes, ratios, seed, out):
+    rng = random.Random(seed)
+    split_of_hash: dict[str, str] = {}
+    class_of_hash: dict[str, str] = {}
+    assignment: dict[Path, tuple[str, str]] = {}
+    result = SplitResult(out=out, counts={})
+    for name, paths in files.items():
+        groups: dict[str, list[Path]] = {}
+        for path in paths:
+            groups.setdefault(hashes[path], []).append(path)
+        result.duplicate_files += sum(len(g) - 1 for g in groups.values())
+        fixed = [h for h in groups if h in split_of_hash]
+        for h in fixed:
+            if class_of_hash[h] != name:
+                result.cross_class_duplicates.append((class_of_hash[h], name))
+        free = sorted(h for h in groups if h not in split_of_hash)
+        rng.shuffle(free)
+        targets = allocate(len(groups), ratios)
+        for h in fixed:
+            targets[SPLITS.index(split_of_hash[h])] -= 1
+        order = [s for s, t in zip(SPLITS, targets, strict=True) for _ in range(max(t, 0))]
+        order += [SPLITS[0]] * (len(free) - len(order))
+        for h, split in zip(free, order, strict=False):
+            split_of_hash[h], class_of_hash[h] = split, name
+        for h, members in groups.items():
+            for path in members:
+                assignment[path] = (name, split_of_hash[h])
+        counts = dict.fromkeys(SPLITS, 0)
+        for path in paths:
+            counts[assignment[path][1]] += 1
+        result.counts[name] = counts
+        if any(counts[s] == 0 for s, r in zip(SPLITS, ratios, strict=True) if r > 0):
+            result.small_classes.append(name)
+    return assignment, result
+
+
+def _write(src: Path, out: Path, assignment, hashes, mode: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for path, (name, split) in sorted(assignment.items()):
+        target = out / split / name / path.name
+        if not path.suffix:  # a real image with no extension: keep the name, as in the source
+            log.debug("%s has no file extension; kept as is", path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if mode == "copy":
+            shutil.copy2(path, target)
+        else:
+            os.symlink(path, target)
+        rows.append([target.relative_to(out).as_posix(), name, split, hashes[path], str(path)])
+    tmp = out / (MANIFEST + ".tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["file", "class", "split", "sha256", "source"])
+        writer.writerows(rows)
+    tmp.replace(out / MANIFEST)

@@ -1,0 +1,67 @@
+"""One factory for every stage's transforms, derived from the backbone's data config."""
+
+from __future__ import annotations
+
+import torch
+from torchvision.transforms import InterpolationMode, v2
+
+from objrec.config import DataConfig
+from objrec.errors import ObjrecError
+
+
+def _interpolation(data: DataConfig) -> InterpolationMode:
+    return InterpolationMode(data.interpolation)
+
+
+def _finish(data: DataConfig) -> list:
+    return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(data.mean), list(data.std))]
+
+
+def build_transforms(data: DataConfig, train: bool = False, augment: str = "article") -> v2.Compose:
+    """PIL image -> normalised float tensor of ``data.input_size`` pixels square.
+
+    Evaluation: resize the short side to ``resize_size``, centre crop ``input_size``. Training with
+    ``augment="article"``: the article's augmentation, scaled to the backbone's sizes: random resized
+    crop to ``resize_size``, rotation by up to 15 degrees, colour jitter, horizontal flip, centre crop.
+    ``augment="trivial"`` uses TrivialAugmentWide after a random resized crop; ``"none"`` is the
+    evaluation transform.
+    """
+    interp = _interpolation(data)
+    start = [v2.ToImage()]
+    if not train or augment == "none":
+        return v2.Compose(
+            [
+                *start,
+                v2.Resize(data.resize_size, interpolation=interp, antialias=True),
+                v2.CenterCrop(data.input_size),
+                *_finish(data),
+            ]
+        )
+    if augment == "article":
+        return v2.Compose(
+            [
+                *start,
+                v2.RandomResizedCrop(data.resize_size, scale=(0.8, 1.0), interpolation=interp, antialias=True),
+                v2.RandomRotation(degrees=15, interpolation=interp),
+                v2.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2),
+                v2.RandomHorizontalFlip(),
+                v2.CenterCrop(data.input_size),
+                *_finish(data),
+            ]
+        )
+    if augment == "trivial":
+        return v2.Compose(
+            [
+                *start,
+                v2.RandomResizedCrop(data.input_size, scale=(0.35, 1.0), interpolation=interp, antialias=True),
+                v2.RandomHorizontalFlip(),
+                v2.TrivialAugmentWide(interpolation=interp),
+                *_finish(data),
+            ]
+        )
+    raise ObjrecError(f"unknown augmentation {augment!r}")
+
+
+def draft_size(data: DataConfig) -> int:
+    """The smallest side a JPEG may be decoded at without losing detail for these transforms."""
+    return data.resize_size
