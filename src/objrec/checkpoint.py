@@ -44,7 +44,12 @@ def atomic_write(path: Path, write) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def save_checkpoint(path: Path, model: Classifier, meta: dict[str, Any], extra: dict[str, torch.Tensor] | None = None) -> None:
+def save_checkpoint(
+    path: Path,
+    model: Classifier,
+    meta: dict[str, Any],
+    extra: dict[str, torch.Tensor] | None = None,
+) -> None:
     """Write the model's state and ``meta`` (JSON-able) atomically to ``path``."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     state.update(extra or {})
@@ -64,7 +69,9 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
             header = handle.metadata() or {}
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise ObjrecError(f"{path} is not an objrec checkpoint (not a readable safetensors file)") from exc
+        raise ObjrecError(
+            f"{path} is not an objrec checkpoint (not a readable safetensors file)"
+        ) from exc
     if _META_KEY not in header:
         raise ObjrecError(f"{path} is a safetensors file but not an objrec checkpoint")
     meta = json.loads(header[_META_KEY])
@@ -73,18 +80,29 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
         newer = isinstance(version, int) and version > FORMAT_VERSION
         raise ObjrecError(
             f"{path} has checkpoint format {version}; this objrec reads format {FORMAT_VERSION}"
-            + (": upgrade objrec" if newer else ": retrain or convert it with the objrec that wrote it")
+            + (
+                ": upgrade objrec"
+                if newer
+                else ": retrain or convert it with the objrec that wrote it"
+            )
         )
     return state, meta
 
 
-def model_meta(classes, backbone: str, data: DataConfig, n_features: int, hidden: int, dropout: float) -> dict[str, Any]:
+def model_meta(
+    classes, backbone: str, data: DataConfig, n_features: int, hidden: int, dropout: float
+) -> dict[str, Any]:
     """The metadata every checkpoint carries to rebuild and use its model."""
     return {
         "backbone": backbone,
         "classes": list(classes),
         "data_config": asdict(data),
-        "head": {"n_features": n_features, "hidden": hidden, "dropout": dropout, "n_classes": len(classes)},
+        "head": {
+            "n_features": n_features,
+            "hidden": hidden,
+            "dropout": dropout,
+            "n_classes": len(classes),
+        },
     }
 
 
@@ -93,7 +111,9 @@ def build_from_meta(meta: dict[str, Any]) -> Classifier:
     spec = get_backbone(meta["backbone"])
     body = build_body(spec, pretrained=False)
     head_cfg = meta["head"]
-    head = build_head(head_cfg["n_features"], head_cfg["n_classes"], head_cfg["hidden"], head_cfg["dropout"])
+    head = build_head(
+        head_cfg["n_features"], head_cfg["n_classes"], head_cfg["hidden"], head_cfg["dropout"]
+    )
     return Classifier(body, head).freeze_body()
 
 

@@ -50,9 +50,15 @@ class RichReporter(Reporter):
         if self.quiet:
             yield lambda n=1: None
             return
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TaskProgressColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=err, transient=True) as progress:
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
             task = progress.add_task(description, total=total)
             yield lambda n=1: progress.advance(task, n)
 
@@ -93,20 +99,37 @@ def cli(verbose: int) -> None:
       objrec predict run photo.jpg      # top-k classes with probabilities
     """
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
-    logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(console=err, show_path=False)])
+    logging.basicConfig(
+        level=level, format="%(message)s", handlers=[RichHandler(console=err, show_path=False)]
+    )
 
 
 @cli.command()
 @click.argument("src", type=EXISTING)
 @click.argument("out", type=DIR)
-@click.option("--ratios", type=float, nargs=3, default=(0.5, 0.25, 0.25), show_default=True,
-              help="Fractions for train, valid and test; they must sum to 1.")
+@click.option(
+    "--ratios",
+    type=float,
+    nargs=3,
+    default=(0.5, 0.25, 0.25),
+    show_default=True,
+    help="Fractions for train, valid and test; they must sum to 1.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same split.")
-@click.option("--exclude", multiple=True, metavar="CLASS...",
-              help="Class folders to leave out; several may follow one --exclude. "
-                   "The article's protocol: --exclude Faces BACKGROUND_Google.")
-@click.option("--copy/--link", "copy", default=True, show_default=True,
-              help="Copy the images, or make symbolic links to them.")
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="CLASS...",
+    help="Class folders to leave out; several may follow one --exclude. "
+    "The article's protocol: --exclude Faces BACKGROUND_Google.",
+)
+@click.option(
+    "--copy/--link",
+    "copy",
+    default=True,
+    show_default=True,
+    help="Copy the images, or make symbolic links to them.",
+)
 @click.option("--force", is_flag=True, help="Replace an earlier split in OUT.")
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 def split(src: Path, out: Path, ratios, seed, exclude, copy, force, as_json) -> None:
@@ -119,24 +142,45 @@ def split(src: Path, out: Path, ratios, seed, exclude, copy, force, as_json) -> 
 
     reporter = RichReporter(quiet=as_json)
     with reporter.task("hashing files", None) as advance:
-        result = split_folder(src, out, ratios, seed, exclude, "copy" if copy else "link", force,
-                              on_file=lambda done, total: advance(1))
+        result = split_folder(
+            src,
+            out,
+            ratios,
+            seed,
+            exclude,
+            "copy" if copy else "link",
+            force,
+            on_file=lambda done, total: advance(1),
+        )
     if as_json:
-        print_json({"out": str(result.out), "totals": result.totals(), "classes": result.counts,
-                    "small_classes": result.small_classes, "duplicate_files": result.duplicate_files})
+        print_json(
+            {
+                "out": str(result.out),
+                "totals": result.totals(),
+                "classes": result.counts,
+                "small_classes": result.small_classes,
+                "duplicate_files": result.duplicate_files,
+            }
+        )
         return
     totals = result.totals()
-    console.print(f"split {len(result.counts)} classes into {result.out}: "
-              + ", ".join(f"{k} {v}" for k, v in totals.items()))
+    console.print(
+        f"split {len(result.counts)} classes into {result.out}: "
+        + ", ".join(f"{k} {v}" for k, v in totals.items())
+    )
     if result.duplicate_files:
         console.print(f"{result.duplicate_files} duplicate files kept together in one split")
     if result.small_classes:
-        console.print(f"[yellow]classes too small to appear in every split:[/] {', '.join(result.small_classes)}")
+        console.print(
+            f"[yellow]classes too small to appear in every split:[/] {', '.join(result.small_classes)}"
+        )
 
 
 @cli.command()
 @click.argument("data", type=EXISTING)
-@click.option("--out", type=DIR, help="Folder for the CSVs and plots [default: DATA-explore beside DATA].")
+@click.option(
+    "--out", type=DIR, help="Folder for the CSVs and plots [default: DATA-explore beside DATA]."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the per-class counts as JSON.")
 def explore(data: Path, out: Path | None, as_json: bool) -> None:
     """Count images per class (per split for a split folder) and summarise image sizes.
@@ -148,41 +192,87 @@ def explore(data: Path, out: Path | None, as_json: bool) -> None:
     out_dir = out or data.resolve().with_name(data.resolve().name + "-explore")
     result = run_explore(data, out_dir, RichReporter(quiet=as_json))
     if as_json:
-        print_json({"out": str(out_dir), "counts": result.counts.to_dict(orient="index"),
-                    "unreadable": result.unreadable})
+        print_json(
+            {
+                "out": str(out_dir),
+                "counts": result.counts.to_dict(orient="index"),
+                "unreadable": result.unreadable,
+            }
+        )
         return
-    table = Table("class", *map(str, result.counts.columns), "mean size (w x h)", title="Images per class")
+    table = Table(
+        "class", *map(str, result.counts.columns), "mean size (w x h)", title="Images per class"
+    )
     for name, row in result.counts.iterrows():
         stats = result.size_stats.loc[name]
-        table.add_row(str(name), *map(str, row.tolist()),
-                      f"{stats.width_mean:.0f} x {stats.height_mean:.0f}")
+        table.add_row(
+            str(name), *map(str, row.tolist()), f"{stats.width_mean:.0f} x {stats.height_mean:.0f}"
+        )
     console.print(table)
-    console.print(f"{len(result.sizes)} images in {len(result.counts)} classes; CSVs and plots in {out_dir}")
+    console.print(
+        f"{len(result.sizes)} images in {len(result.counts)} classes; CSVs and plots in {out_dir}"
+    )
     for problem in result.unreadable:
         console.print(f"[yellow]unreadable:[/] {problem}")
 
 
 @cli.command()
 @click.argument("data", type=EXISTING)
-@click.option("--out", "run", type=DIR, required=True, help="Run folder for the checkpoint and logs.")
-@click.option("--backbone", default="efficientnet_lite0", show_default=True,
-              help="A name from `objrec backbones`, any torchvision model name, or timm:NAME.")
-@click.option("--weights", type=click.Path(path_type=Path, exists=True, dir_okay=False),
-              help="A local state-dict file for the backbone (instead of downloading).")
-@click.option("--mean", type=float, nargs=3, default=None, help="Override the normalisation mean (R G B).")
-@click.option("--std", type=float, nargs=3, default=None, help="Override the normalisation std (R G B).")
-@click.option("--epochs", type=int, default=100, show_default=True, help="At most this many epochs.")
-@click.option("--patience", type=int, default=5, show_default=True,
-              help="Stop after this many epochs without a lower validation loss.")
+@click.option(
+    "--out", "run", type=DIR, required=True, help="Run folder for the checkpoint and logs."
+)
+@click.option(
+    "--backbone",
+    default="efficientnet_lite0",
+    show_default=True,
+    help="A name from `objrec backbones`, any torchvision model name, or timm:NAME.",
+)
+@click.option(
+    "--weights",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="A local state-dict file for the backbone (instead of downloading).",
+)
+@click.option(
+    "--mean", type=float, nargs=3, default=None, help="Override the normalisation mean (R G B)."
+)
+@click.option(
+    "--std", type=float, nargs=3, default=None, help="Override the normalisation std (R G B)."
+)
+@click.option(
+    "--epochs", type=int, default=100, show_default=True, help="At most this many epochs."
+)
+@click.option(
+    "--patience",
+    type=int,
+    default=5,
+    show_default=True,
+    help="Stop after this many epochs without a lower validation loss.",
+)
 @click.option("--batch-size", type=int, default=128, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
-@click.option("--aug-views", type=int, default=2, show_default=True,
-              help="Augmented views per training image, computed once through the frozen body.")
-@click.option("--augment", type=click.Choice(["article", "trivial", "none"]), default="article",
-              show_default=True, help="Training augmentation.")
+@click.option(
+    "--aug-views",
+    type=int,
+    default=2,
+    show_default=True,
+    help="Augmented views per training image, computed once through the frozen body.",
+)
+@click.option(
+    "--augment",
+    type=click.Choice(["article", "trivial", "none"]),
+    default="article",
+    show_default=True,
+    help="Training augmentation.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--num-workers", type=int, default=2, show_default=True, help="Image decoding processes.")
-@click.option("--cache-dir", type=DIR, help="Feature cache folder [default: $OBJREC_CACHE or ~/.cache/objrec].")
+@click.option(
+    "--num-workers", type=int, default=0, show_default=True, help="Image decoding processes."
+)
+@click.option(
+    "--cache-dir",
+    type=DIR,
+    help="Feature cache folder [default: $OBJREC_CACHE or ~/.cache/objrec].",
+)
 @click.option("--force", is_flag=True, help="Overwrite a model already in --out.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON.")
 def train(data: Path, run: Path, as_json: bool, force: bool, **options) -> None:
@@ -204,22 +294,34 @@ def train(data: Path, run: Path, as_json: bool, force: bool, **options) -> None:
     if as_json:
         print_json(summary_dict(result))
         return
-    console.print(f"best epoch {result.best_epoch} of {len(result.history)}: valid loss "
-              f"{result.best_valid_loss:.4f}, valid accuracy {percent(result.best_valid_acc)}")
-    console.print(f"parameters: {result.params['total']:,} total, {result.params['trainable']:,} trainable; "
-              f"{result.seconds['total']:.0f}s in all ({result.seconds['features']:.0f}s frozen features)")
+    console.print(
+        f"best epoch {result.best_epoch} of {len(result.history)}: valid loss "
+        f"{result.best_valid_loss:.4f}, valid accuracy {percent(result.best_valid_acc)}"
+    )
+    console.print(
+        f"parameters: {result.params['total']:,} total, {result.params['trainable']:,} trainable; "
+        f"{result.seconds['total']:.0f}s in all ({result.seconds['features']:.0f}s frozen features)"
+    )
     console.print(f"model saved to {result.run / 'model.safetensors'}")
 
 
 @cli.command()
 @click.argument("run", type=EXISTING)
 @click.argument("data", type=EXISTING)
-@click.option("--split", default="test", show_default=True,
-              help="Which split of a split folder (ignored when DATA is a class folder).")
+@click.option(
+    "--split",
+    default="test",
+    show_default=True,
+    help="Which split of a split folder (ignored when DATA is a class folder).",
+)
 @click.option("--out", type=DIR, help="Folder for the tables and plots [default: RUN/eval-SPLIT].")
-@click.option("--worst", type=int, default=10, show_default=True, help="How many worst classes to list.")
+@click.option(
+    "--worst", type=int, default=10, show_default=True, help="How many worst classes to list."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
-def evaluate(run: Path, data: Path, split: str, out: Path | None, worst: int, as_json: bool) -> None:
+def evaluate(
+    run: Path, data: Path, split: str, out: Path | None, worst: int, as_json: bool
+) -> None:
     """Evaluate the model in RUN on DATA: loss, top-1/top-5 overall and per class, confusions."""
     from objrec.evaluate import evaluate as run_evaluate
 
@@ -232,9 +334,18 @@ def evaluate(run: Path, data: Path, split: str, out: Path | None, worst: int, as
         f"{m['n']} images: top-1 {percent(m['top1'])}, top-5 {percent(m['top5'])}, loss {m['loss']:.4f}; "
         f"mean per class: top-1 {percent(m['mean_class_top1'])}, top-5 {percent(m['mean_class_top5'])}"
     )
-    table = Table("class", "n_train", "n_test", "top-1", "top-5", "most confused with", title="Worst classes")
+    table = Table(
+        "class", "n_train", "n_test", "top-1", "top-5", "most confused with", title="Worst classes"
+    )
     for r in result.worst(worst).itertuples():
-        table.add_row(r._1, str(r.n_train), str(r.n_test), percent(r.top1), percent(r.top5), r.most_confused_with)
+        table.add_row(
+            r._1,
+            str(r.n_train),
+            str(r.n_test),
+            percent(r.top1),
+            percent(r.top5),
+            r.most_confused_with,
+        )
     console.print(table)
     console.print(f"per-class table, confusion matrix and plots in {result.out}")
 
@@ -243,10 +354,14 @@ def evaluate(run: Path, data: Path, split: str, out: Path | None, worst: int, as
 @click.argument("run", type=EXISTING)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--topk", type=int, default=5, show_default=True, help="How many classes per image.")
-@click.option("--plot", type=click.Path(path_type=Path, dir_okay=False),
-              help="Draw each image beside a bar chart of its top-k into this PNG.")
-@click.option("--json", "as_json", is_flag=True,
-              help='Print a list of {"path", "topk": [{"class", "prob"}]}.')
+@click.option(
+    "--plot",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Draw each image beside a bar chart of its top-k into this PNG.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help='Print a list of {"path", "topk": [{"class", "prob"}]}.'
+)
 def predict(run: Path, paths: Sequence[Path], topk: int, plot: Path | None, as_json: bool) -> None:
     """Predict the classes of the images in PATHS (files or folders) with the model in RUN."""
     from objrec.predict import predict as run_predict
@@ -277,28 +392,44 @@ def backbones(as_json: bool) -> None:
     """
     from objrec.backbones import list_backbones
 
-    rows = [{"name": s.name, "input_size": s.data_config.input_size, "offline": s.offline(),
-             "description": s.description} for s in list_backbones()]
+    rows = [
+        {
+            "name": s.name,
+            "input_size": s.data_config.input_size,
+            "offline": s.offline(),
+            "description": s.description,
+        }
+        for s in list_backbones()
+    ]
     if as_json:
         print_json(rows)
         return
     table = Table("name", "input", "offline now", "description")
     for r in rows:
-        table.add_row(r["name"], f"{r['input_size']} px", "yes" if r["offline"] else "no", r["description"])
+        table.add_row(
+            r["name"], f"{r['input_size']} px", "yes" if r["offline"] else "no", r["description"]
+        )
     console.print(table)
 
 
 @cli.command()
-@click.option("--out", type=DIR, default=Path("objrec-demo"), show_default=True,
-              help="Folder for the demo's split, run and outputs.")
+@click.option(
+    "--out",
+    type=DIR,
+    default=Path("objrec-demo"),
+    show_default=True,
+    help="Folder for the demo's split, run and outputs.",
+)
 @click.option("--force", is_flag=True, help="Replace an earlier demo in --out.")
 def demo(out: Path, force: bool) -> None:
     """Run the whole pipeline on the built-in sample (a few Caltech-101 classes), offline."""
     from objrec.demo import run_demo
 
-    summary = run_demo(out, RichReporter(), force=force, say=console.print)
-    console.print(f"[green]demo finished[/] in {summary['seconds']:.0f}s: test top-1 "
-                  f"{percent(summary['top1'])}, top-5 {percent(summary['top5'])}; everything is in {out}")
+    summary = run_demo(out, RichReporter(), force=force)
+    console.print(
+        f"[green]demo finished[/] in {summary['seconds']:.0f}s: test top-1 "
+        f"{percent(summary['top1'])}, top-5 {percent(summary['top5'])}; everything is in {out}"
+    )
 
 
 def expand_greedy(argv: list[str]) -> list[str]:

@@ -88,7 +88,9 @@ def require_split_folder(root: Path) -> None:
     if not root.is_dir():
         raise ObjrecError(f"{root} is not a folder")
     if not is_split_folder(root):
-        raise ObjrecError(f"{root} is not a split folder: run `objrec split` to make train/valid/test")
+        raise ObjrecError(
+            f"{root} is not a split folder: run `objrec split` to make train/valid/test"
+        )
 
 
 class ImageDataset(Dataset):
@@ -98,7 +100,9 @@ class ImageDataset(Dataset):
     file never stops an epoch. The paths skipped are logged once each.
     """
 
-    def __init__(self, samples: Sequence[Sample], transform: Callable, draft_size: int | None = None):
+    def __init__(
+        self, samples: Sequence[Sample], transform: Callable, draft_size: int | None = None
+    ):
         self.samples = list(samples)
         self.transform = transform
         self.draft_size = draft_size

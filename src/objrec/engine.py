@@ -43,7 +43,11 @@ class EarlyStopping:
         return {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best, self.best_epoch, self.bad_epochs = state["best"], state["best_epoch"], state["bad_epochs"]
+        self.best, self.best_epoch, self.bad_epochs = (
+            state["best"],
+            state["best_epoch"],
+            state["bad_epochs"],
+        )
 
 
 def train_one_epoch(
@@ -116,7 +120,9 @@ def fit(
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         with reporter.task(f"epoch {epoch}", steps_per_epoch) as advance:
-            train = train_one_epoch(model, train_batches(epoch), optimizer, advance, label_smoothing)
+            train = train_one_epoch(
+                model, train_batches(epoch), optimizer, advance, label_smoothing
+            )
         valid = evaluate_loss(model, valid_batches())
         stop = stopper.step(valid["loss"], epoch)
         if stopper.improved:

@@ -16,9 +16,10 @@ from objrec.checkpoint import load_model
 from objrec.config import DataConfig
 from objrec.data import SPLITS, is_split_folder, scan_class_folder
 from objrec.errors import ObjrecError
-from objrec.features import FeatureCache, ViewSpec, cached_features, default_cache_dir, fingerprint_module
+from objrec.features import FrozenBody, ViewSpec, cached_features
 from objrec.metrics import confusion_matrix, most_confused, per_class_table, summarize
 from objrec.progress import SILENT, Reporter
+from objrec.train import feature_cache
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def evaluate(
     split: str = "test",
     out: Path | None = None,
     cache_dir: Path | None = None,
-    num_workers: int = 2,
+    num_workers: int = 0,
     reporter: Reporter = SILENT,
 ) -> EvaluationResult:
     """Evaluate the model of ``run`` on ``folder`` (a split folder's ``split``, or a class folder).
@@ -76,11 +77,15 @@ def evaluate(
     target = resolve_eval_folder(folder, split)
     images = scan_class_folder(target, classes)
     data = DataConfig.from_dict(meta["data_config"])
-    cache = FeatureCache(cache_dir or default_cache_dir())
-    body_fp = fingerprint_module(model.body)
-    model.body.to(memory_format=torch.channels_last)
-    fs = cached_features(model.body, images.samples, ViewSpec(data), cache, body_fp,
-                         num_workers=num_workers, reporter=reporter, description=f"{target.name} features")
+    frozen = FrozenBody(model.body, data.input_size, feature_cache(cache_dir))
+    fs = cached_features(
+        frozen,
+        images.samples,
+        ViewSpec(data),
+        num_workers=num_workers,
+        reporter=reporter,
+        description=f"{target.name} features",
+    )
     fs = fs.readable()
     with torch.inference_mode():
         logits = model.head(fs.features)

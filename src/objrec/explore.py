@@ -57,13 +57,23 @@ def explore(data: Path, out: Path | None = None, reporter: Reporter = SILENT) ->
                 unreadable.append(str(exc))
             advance(1)
     sizes = pd.DataFrame(rows, columns=["split", "class", "file", "width", "height"])
-    counts = sizes.pivot_table(index="class", columns="split", values="file", aggfunc="count", fill_value=0)
+    counts = sizes.pivot_table(
+        index="class", columns="split", values="file", aggfunc="count", fill_value=0
+    )
     counts = counts[[c for c in (*SPLITS, "all") if c in counts.columns]]
-    stats = sizes.groupby("class").agg(
-        images=("file", "count"),
-        width_mean=("width", "mean"), width_min=("width", "min"), width_max=("width", "max"),
-        height_mean=("height", "mean"), height_min=("height", "min"), height_max=("height", "max"),
-    ).round(1)
+    stats = (
+        sizes.groupby("class")
+        .agg(
+            images=("file", "count"),
+            width_mean=("width", "mean"),
+            width_min=("width", "min"),
+            width_max=("width", "max"),
+            height_mean=("height", "mean"),
+            height_min=("height", "min"),
+            height_max=("height", "max"),
+        )
+        .round(1)
+    )
     result = ExploreResult(counts, stats, sizes, unreadable)
     if out is not None:
         write_exploration(result, Path(out))

@@ -28,12 +28,15 @@ from torch import nn
 from objrec.config import DataConfig
 from objrec.data import ImageDataset, Sample, make_loader
 from objrec.progress import SILENT, Reporter
+from objrec.runtime import Runner, make_runner
 from objrec.transforms import build_transforms, draft_size
 
 log = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
-AUGMENT_SEED = 1_000_003  # views are seeded by (view, index) alone: another training seed reuses them
+AUGMENT_SEED = (
+    1_000_003  # views are seeded by (view, index) alone: another training seed reuses them
+)
 
 
 def default_cache_dir() -> Path:
@@ -61,6 +64,31 @@ def fingerprint_files(samples: Sequence[Sample]) -> str:
         st = s.path.stat()
         digest.update(f"{s.path.resolve()}|{s.label}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     return digest.hexdigest()
+
+
+class FrozenBody:
+    """A frozen body, its fingerprint, and a fast runner built only when features must be computed."""
+
+    def __init__(
+        self, body: nn.Module, input_size: int, cache: FeatureCache, backend: str = "auto"
+    ):
+        self.body = body.eval()
+        self.n_features: int = body.n_features
+        self.input_size = input_size
+        self.fingerprint = fingerprint_module(body)
+        self.cache = cache
+        self.backend = backend
+        self.backend_used: str | None = None
+        self._runner: Runner | None = None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self._runner is None:
+            onnx_path = self.cache.onnx_path(self.fingerprint, self.input_size)
+            self._runner, self.backend_used = make_runner(
+                self.body, self.input_size, self.backend, onnx_path
+            )
+            log.info("frozen pass runs on %s", self.backend_used)
+        return self._runner(x)
 
 
 @dataclass(frozen=True)
@@ -118,6 +146,11 @@ class FeatureCache:
     def __init__(self, root: Path | None):
         self.root = Path(root) if root else None
 
+    def onnx_path(self, fingerprint: str, input_size: int) -> Path | None:
+        if self.root is None:
+            return None
+        return self.root / "onnx" / f"{fingerprint[:32]}-{input_size}.onnx"
+
     def load(self, key: str, n: int) -> FeatureSet | None:
         if self.root is None:
             return None
@@ -129,10 +162,17 @@ class FeatureCache:
             ok = np.load(entry / "ok.npy", allow_pickle=False)
         except (OSError, ValueError):
             return None
-        if meta.get("key") != key or features.shape[0] != n or labels.shape != (n,) or ok.shape != (n,):
+        if (
+            meta.get("key") != key
+            or features.shape[0] != n
+            or labels.shape != (n,)
+            or ok.shape != (n,)
+        ):
             log.warning("ignoring malformed feature cache entry %s", entry)
             return None
-        return FeatureSet(torch.from_numpy(np.array(features)), torch.from_numpy(labels), torch.from_numpy(ok))
+        return FeatureSet(
+            torch.from_numpy(np.array(features)), torch.from_numpy(labels), torch.from_numpy(ok)
+        )
 
     def new_entry(self, key: str) -> Path:
         assert self.root is not None
@@ -153,15 +193,15 @@ class FeatureCache:
         """Remove every entry; returns how many were removed."""
         if self.root is None or not self.root.is_dir():
             return 0
-        entries = [p for p in self.root.iterdir() if p.is_dir()]
+        entries = list(self.root.iterdir())
         for p in entries:
-            shutil.rmtree(p)
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
         return len(entries)
 
 
 @torch.inference_mode()
 def compute_features(
-    body: nn.Module,
+    body: FrozenBody,
     samples: Sequence[Sample],
     spec: ViewSpec,
     batch_size: int = 64,
@@ -175,20 +215,20 @@ def compute_features(
     When ``out`` is a folder, the features are streamed into ``out/features.npy`` (memory-mapped)
     and the labels, readable-mask and ``meta.json`` written beside it.
     """
-    body.eval()
     n, dim = len(samples), body.n_features
     dataset = SeededViewDataset(samples, spec.transform(), spec.view, draft_size(spec.data))
     loader = make_loader(dataset, batch_size=batch_size, num_workers=num_workers)
     if out is not None:
-        features = np.lib.format.open_memmap(out / "features.npy", mode="w+", dtype=np.float32, shape=(n, dim))
+        features = np.lib.format.open_memmap(
+            out / "features.npy", mode="w+", dtype=np.float32, shape=(n, dim)
+        )
     else:
         features = np.zeros((n, dim), dtype=np.float32)
     ok = np.zeros(n, dtype=bool)
     with reporter.task(description, n) as advance:
         for start, (images, _, indices) in zip(range(0, n, batch_size), loader, strict=True):
             if len(indices):
-                x = images.contiguous(memory_format=torch.channels_last)
-                features[indices.numpy()] = body(x).float().numpy()
+                features[indices.numpy()] = body(images).float().numpy()
                 ok[indices.numpy()] = True
             advance(min(batch_size, n - start))
     labels = np.array([s.label for s in samples], dtype=np.int64)
@@ -196,34 +236,40 @@ def compute_features(
         features.flush()
         np.save(out / "labels.npy", labels)
         np.save(out / "ok.npy", ok)
-    return FeatureSet(torch.from_numpy(np.array(features)), torch.from_numpy(labels), torch.from_numpy(ok))
+    return FeatureSet(
+        torch.from_numpy(np.array(features)), torch.from_numpy(labels), torch.from_numpy(ok)
+    )
 
 
 def cached_features(
-    body: nn.Module,
+    body: FrozenBody,
     samples: Sequence[Sample],
     spec: ViewSpec,
-    cache: FeatureCache,
-    body_fp: str | None = None,
     batch_size: int = 64,
     num_workers: int = 0,
     reporter: Reporter = SILENT,
     description: str = "features",
 ) -> FeatureSet:
     """Features from the cache when an entry for exactly these inputs exists, else computed and stored."""
-    body_fp = body_fp or fingerprint_module(body)
-    key = cache_key(body_fp, fingerprint_files(samples), spec)
+    cache = body.cache
+    key = cache_key(body.fingerprint, fingerprint_files(samples), spec)
     hit = cache.load(key, len(samples))
     if hit is not None:
         log.info("%s: %d feature rows from cache %s", description, len(samples), key)
         reporter.note(f"{description}: {len(samples)} images from the feature cache")
         return hit
     if cache.root is None:
-        return compute_features(body, samples, spec, batch_size, num_workers, None, reporter, description)
+        return compute_features(
+            body, samples, spec, batch_size, num_workers, None, reporter, description
+        )
     tmp = cache.new_entry(key)
     try:
-        result = compute_features(body, samples, spec, batch_size, num_workers, tmp, reporter, description)
-        (tmp / "meta.json").write_text(json.dumps({"key": key, "n": len(samples), "view": spec.view}))
+        result = compute_features(
+            body, samples, spec, batch_size, num_workers, tmp, reporter, description
+        )
+        (tmp / "meta.json").write_text(
+            json.dumps({"key": key, "n": len(samples), "view": spec.view})
+        )
         cache.commit(tmp, key)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

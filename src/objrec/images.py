@@ -22,7 +22,15 @@ IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 )
 MAX_PIXELS = 89_478_485  # PIL's own default bomb threshold (about 9,500 x 9,500)
-_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
+_MAGIC = (
+    b"\xff\xd8\xff",
+    b"\x89PNG\r\n\x1a\n",
+    b"GIF87a",
+    b"GIF89a",
+    b"BM",
+    b"II*\x00",
+    b"MM\x00*",
+)
 
 
 class UnreadableImageError(ObjrecError):
@@ -128,4 +136,3 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, UnidentifiedImageError):
         return "not a recognised image format"
     return text or type(exc).__name__
-

@@ -15,12 +15,20 @@ def topk_correct(logits: torch.Tensor, targets: torch.Tensor, k: int) -> torch.T
     return (logits.topk(k, dim=1).indices == targets[:, None]).any(dim=1)
 
 
-def summarize(logits: torch.Tensor, targets: torch.Tensor, n_classes: int | None = None) -> dict[str, float]:
+def summarize(
+    logits: torch.Tensor, targets: torch.Tensor, n_classes: int | None = None
+) -> dict[str, float]:
     """Loss, top-1 and top-5 overall (micro) and averaged over the classes present (macro)."""
     n_classes = n_classes or logits.shape[1]
     if len(targets) == 0:
-        return {"n": 0, "loss": float("nan"), "top1": float("nan"), "top5": float("nan"),
-                "mean_class_top1": float("nan"), "mean_class_top5": float("nan")}
+        return {
+            "n": 0,
+            "loss": float("nan"),
+            "top1": float("nan"),
+            "top5": float("nan"),
+            "mean_class_top1": float("nan"),
+            "mean_class_top5": float("nan"),
+        }
     top1, top5 = topk_correct(logits, targets, 1).float(), topk_correct(logits, targets, 5).float()
     counts = torch.bincount(targets, minlength=n_classes).float()
     present = counts > 0
@@ -54,15 +62,17 @@ def per_class_table(
             continue
         wrong = preds[mask & ~top1]
         confused = classes[int(wrong.mode().values)] if len(wrong) else ""
-        rows.append({
-            "class": name,
-            "n_train": (n_train or {}).get(name, 0),
-            "n_test": n,
-            "top1": top1[mask].float().mean().item(),
-            "top5": top5[mask].float().mean().item(),
-            "loss": losses[mask].mean().item(),
-            "most_confused_with": confused,
-        })
+        rows.append(
+            {
+                "class": name,
+                "n_train": (n_train or {}).get(name, 0),
+                "n_test": n,
+                "top1": top1[mask].float().mean().item(),
+                "top5": top5[mask].float().mean().item(),
+                "loss": losses[mask].mean().item(),
+                "most_confused_with": confused,
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -6,7 +6,9 @@ import torch
 from torch import nn
 
 
-def build_head(n_features: int, n_classes: int, hidden: int = 256, dropout: float = 0.4) -> nn.Sequential:
+def build_head(
+    n_features: int, n_classes: int, hidden: int = 256, dropout: float = 0.4
+) -> nn.Sequential:
     """The article's head, Linear-ReLU-Dropout-Linear, returning logits (``hidden=0``: one Linear).
 
     The article ends in LogSoftmax + NLLLoss; logits + cross-entropy is the same loss, computed more

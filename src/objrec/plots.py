@@ -19,7 +19,9 @@ def training_curves(history: pd.DataFrame, path: Path) -> Path:
     """Loss and accuracy per epoch, train against valid, with the best epoch marked."""
     fig = Figure(figsize=(10, 4))
     best = history.loc[history["valid_loss"].idxmin(), "epoch"]
-    for ax, metric, label in zip(fig.subplots(1, 2), ("loss", "acc"), ("loss", "accuracy"), strict=True):
+    for ax, metric, label in zip(
+        fig.subplots(1, 2), ("loss", "acc"), ("loss", "accuracy"), strict=True
+    ):
         ax.plot(history["epoch"], history[f"train_{metric}"], label="train")
         ax.plot(history["epoch"], history[f"valid_{metric}"], label="valid")
         ax.axvline(best, color="grey", linestyle="--", linewidth=1, label=f"best epoch ({best})")
@@ -68,7 +70,9 @@ def image_sizes(sizes: pd.DataFrame, path: Path) -> Path:
     return save(fig, path)
 
 
-def predictions(rows: Sequence[tuple[Image.Image, str, Sequence[tuple[str, float]]]], path: Path) -> Path:
+def predictions(
+    rows: Sequence[tuple[Image.Image, str, Sequence[tuple[str, float]]]], path: Path
+) -> Path:
     """Each image beside a bar chart of its top-k class probabilities (the article's figure)."""
     fig = Figure(figsize=(10, 3.4 * len(rows)))
     axes = fig.subplots(len(rows), 2, squeeze=False, gridspec_kw={"width_ratios": [1, 1.2]})
@@ -96,13 +100,17 @@ def accuracy_vs_train_size(table: pd.DataFrame, path: Path) -> Path:
     ax = fig.subplots()
     ax.scatter(table["n_train"], table["top1"], s=12, label="top-1 per class")
     if "top5" in table:
-        ax.scatter(table["n_train"], table["top5"], s=8, marker="x", alpha=0.5, label="top-5 per class")
+        ax.scatter(
+            table["n_train"], table["top5"], s=8, marker="x", alpha=0.5, label="top-5 per class"
+        )
     valid = table[table["n_train"] > 0]
-    if len(valid) >= 3:
+    if valid["n_train"].nunique() >= 3:
         x = np.log(valid["n_train"].to_numpy(float))
         slope, intercept = np.polyfit(x, valid["top1"].to_numpy(float), 1)
         grid = np.linspace(x.min(), x.max(), 50)
-        ax.plot(np.exp(grid), slope * grid + intercept, color="tab:red", label="top-1 trend (log n)")
+        ax.plot(
+            np.exp(grid), slope * grid + intercept, color="tab:red", label="top-1 trend (log n)"
+        )
     ax.set_xscale("log")
     ax.set_xlabel("training images in the class")
     ax.set_ylabel("accuracy on the test split")

@@ -28,7 +28,11 @@ class Prediction:
     error: str | None = None
 
     def to_json(self) -> dict:
-        return {"path": self.path, "topk": self.topk, **({"error": self.error} if self.error else {})}
+        return {
+            "path": self.path,
+            "topk": self.topk,
+            **({"error": self.error} if self.error else {}),
+        }
 
 
 def expand_paths(paths: Sequence[Path]) -> list[Path]:
@@ -67,7 +71,10 @@ class Predictor:
 
     def topk(self, probs: torch.Tensor, k: int) -> list[dict[str, float | str]]:
         values, index = probs.topk(min(k, len(self.classes)))
-        return [{"class": self.classes[int(i)], "prob": float(v)} for v, i in zip(values, index, strict=True)]
+        return [
+            {"class": self.classes[int(i)], "prob": float(v)}
+            for v, i in zip(values, index, strict=True)
+        ]
 
 
 def predict(
@@ -81,8 +88,8 @@ def predict(
     """Top-k classes for every image in ``paths`` (files or folders); unreadable files get an error."""
     if topk < 1:
         raise ObjrecError("--topk must be at least 1")
-    predictor = Predictor.load(run)
     files = expand_paths(paths)
+    predictor = Predictor.load(run)
     results: list[Prediction] = []
     with reporter.task("predicting", len(files)) as advance:
         for start in range(0, len(files), batch_size):

@@ -22,7 +22,14 @@ from objrec.config import DataConfig, TrainConfig
 from objrec.data import ClassFolder, require_split_folder, scan_class_folder
 from objrec.engine import fit
 from objrec.errors import ObjrecError
-from objrec.features import FeatureCache, FeatureSet, ViewSpec, cached_features, default_cache_dir, fingerprint_module
+from objrec.features import (
+    FeatureCache,
+    FeatureSet,
+    FrozenBody,
+    ViewSpec,
+    cached_features,
+    default_cache_dir,
+)
 from objrec.model import Classifier, build_head, count_parameters
 from objrec.progress import SILENT, Reporter
 
@@ -53,26 +60,43 @@ def seed_everything(seed: int) -> None:
 def prepare_run_folder(out: Path, force: bool) -> Path:
     out = Path(out)
     if (out / BEST).exists() and not force:
-        raise ObjrecError(f"{out} already holds a trained model: choose another --out or pass --force")
+        raise ObjrecError(
+            f"{out} already holds a trained model: choose another --out or pass --force"
+        )
     if out.exists() and not out.is_dir():
         raise ObjrecError(f"--out {out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     return out
 
 
+def feature_cache(cache_dir: str | Path | None) -> FeatureCache:
+    return FeatureCache(Path(cache_dir) if cache_dir else default_cache_dir())
+
+
 def frozen_features(
-    body, folder: ClassFolder, data: DataConfig, config: TrainConfig, views: list[int],
-    reporter: Reporter, name: str, body_fp: str,
+    body: FrozenBody,
+    folder: ClassFolder,
+    data: DataConfig,
+    config: TrainConfig,
+    views: list[int],
+    reporter: Reporter,
+    name: str,
 ) -> list[FeatureSet]:
     """The cached features of ``folder`` for each view number (0 = centre crop)."""
-    cache = FeatureCache(Path(config.cache_dir) if config.cache_dir else default_cache_dir())
     results = []
     for view in views:
         spec = ViewSpec(data, config.augment if view else "none", view)
         label = f"{name} features" + (f" (augmented view {view})" if view else "")
         results.append(
-            cached_features(body, folder.samples, spec, cache, body_fp, batch_size=64,
-                            num_workers=config.num_workers, reporter=reporter, description=label)
+            cached_features(
+                body,
+                folder.samples,
+                spec,
+                batch_size=64,
+                num_workers=config.num_workers,
+                reporter=reporter,
+                description=label,
+            )
         )
     return results
 
@@ -97,7 +121,10 @@ def stack_views(sets: list[FeatureSet]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def train(
-    data_dir: Path, out: Path, config: TrainConfig | None = None, reporter: Reporter = SILENT,
+    data_dir: Path,
+    out: Path,
+    config: TrainConfig | None = None,
+    reporter: Reporter = SILENT,
     force: bool = False,
 ) -> TrainResult:
     """Train a new head on the frozen backbone's cached features; save the best epoch's model.
@@ -124,11 +151,12 @@ def train(
     reporter.note(f"parameters: {params['total']:,} total, {params['trainable']:,} trainable")
 
     t0 = time.perf_counter()
-    body_fp = fingerprint_module(body)
-    body.to(memory_format=torch.channels_last)
-    train_views = range(config.aug_views + 1)
-    train_x, train_y = stack_views(frozen_features(body, train_set, data, config, list(train_views), reporter, "train", body_fp))
-    (valid_fs,) = frozen_features(body, valid_set, data, config, [0], reporter, "valid", body_fp)
+    frozen = FrozenBody(body, data.input_size, feature_cache(config.cache_dir))
+    views = list(range(config.aug_views + 1))
+    train_x, train_y = stack_views(
+        frozen_features(frozen, train_set, data, config, views, reporter, "train")
+    )
+    (valid_fs,) = frozen_features(frozen, valid_set, data, config, [0], reporter, "valid")
     valid_fs = valid_fs.readable()
     features_seconds = time.perf_counter() - t0
 
@@ -136,7 +164,9 @@ def train(
     optimizer = torch.optim.Adam(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     result = fit(
         head,
-        lambda epoch: feature_batches(train_x, train_y, config.batch_size, config.seed * 100_003 + epoch),
+        lambda epoch: feature_batches(
+            train_x, train_y, config.batch_size, config.seed * 100_003 + epoch
+        ),
         lambda: zip(valid_fs.features.split(1024), valid_fs.labels.split(1024), strict=True),
         optimizer,
         epochs=config.epochs,
@@ -148,7 +178,9 @@ def train(
 
     best = next(r for r in result.history if r["epoch"] == result.best_epoch)
     n_train = train_set.counts()
-    meta = model_meta(train_set.classes, config.backbone, data, body.n_features, config.hidden, config.dropout)
+    meta = model_meta(
+        train_set.classes, config.backbone, data, body.n_features, config.hidden, config.dropout
+    )
     meta.update(
         train_config=config.to_dict(),
         n_train=n_train,
@@ -161,14 +193,26 @@ def train(
     history.to_csv(out / "history.csv", index=False)
     plots.training_curves(history, out / "curves.png")
     (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
-    seconds = {"features": features_seconds, "fit": fit_seconds, "total": time.perf_counter() - started}
+    seconds = {
+        "features": features_seconds,
+        "fit": fit_seconds,
+        "total": time.perf_counter() - started,
+    }
     summary = TrainResult(
-        run=out, classes=list(train_set.classes), history=result.history, best_epoch=result.best_epoch,
-        best_valid_loss=best["valid_loss"], best_valid_acc=best["valid_acc"], params=params,
-        seconds=seconds, n_images={"train": len(train_set.samples), "valid": len(valid_set.samples)},
+        run=out,
+        classes=list(train_set.classes),
+        history=result.history,
+        best_epoch=result.best_epoch,
+        best_valid_loss=best["valid_loss"],
+        best_valid_acc=best["valid_acc"],
+        params=params,
+        seconds=seconds,
+        n_images={"train": len(train_set.samples), "valid": len(valid_set.samples)},
     )
     (out / "summary.json").write_text(json.dumps(summary_dict(summary), indent=2))
-    log.info("trained %s: best epoch %d, valid loss %.4f", out, result.best_epoch, best["valid_loss"])
+    log.info(
+        "trained %s: best epoch %d, valid loss %.4f", out, result.best_epoch, best["valid_loss"]
+    )
     return summary
 
 

@@ -41,7 +41,9 @@ def build_transforms(data: DataConfig, train: bool = False, augment: str = "arti
         return v2.Compose(
             [
                 *start,
-                v2.RandomResizedCrop(data.resize_size, scale=(0.8, 1.0), interpolation=interp, antialias=True),
+                v2.RandomResizedCrop(
+                    data.resize_size, scale=(0.8, 1.0), interpolation=interp, antialias=True
+                ),
                 v2.RandomRotation(degrees=15, interpolation=interp),
                 v2.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2),
                 v2.RandomHorizontalFlip(),
@@ -53,7 +55,9 @@ def build_transforms(data: DataConfig, train: bool = False, augment: str = "arti
         return v2.Compose(
             [
                 *start,
-                v2.RandomResizedCrop(data.input_size, scale=(0.35, 1.0), interpolation=interp, antialias=True),
+                v2.RandomResizedCrop(
+                    data.input_size, scale=(0.35, 1.0), interpolation=interp, antialias=True
+                ),
                 v2.RandomHorizontalFlip(),
                 v2.TrivialAugmentWide(interpolation=interp),
                 *_finish(data),

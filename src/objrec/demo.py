@@ -1,0 +1,53 @@
+"""``demo``: the whole pipeline on the built-in sample (five Caltech-101 classes), offline."""
+
+from __future__ import annotations
+
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from objrec.config import TrainConfig
+from objrec.errors import ObjrecError
+from objrec.evaluate import evaluate
+from objrec.explore import explore
+from objrec.predict import predict
+from objrec.progress import SILENT, Reporter
+from objrec.split import split_folder
+from objrec.train import train
+
+
+def sample_dir() -> Path:
+    """The folder of the built-in sample: 24 downscaled images of each of five classes."""
+    return Path(str(resources.files("objrec") / "sample" / "caltech101_mini"))
+
+
+def run_demo(out: Path, reporter: Reporter = SILENT, force: bool = False) -> dict[str, Any]:
+    """Split, explore, train, evaluate and predict on the sample; everything is written to ``out``.
+
+    Returns the test metrics, the seconds taken and the paths of what was written.
+    """
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not force:
+        raise ObjrecError(f"{out} is not empty: choose another --out or pass --force")
+    started = time.perf_counter()
+    data, run = out / "data", out / "run"
+    split = split_folder(sample_dir(), data, seed=0, force=force)
+    reporter.note(f"1/5 split the sample into {data}: {split.totals()}")
+    explore(data, out / "explore", reporter)
+    reporter.note(f"2/5 explored the data: plots in {out / 'explore'}")
+    result = train(data, run, TrainConfig(), reporter, force=force)
+    reporter.note(f"3/5 trained {run}: valid accuracy {result.best_valid_acc:.1%}")
+    evaluation = evaluate(run, data, reporter=reporter)
+    m = evaluation.metrics
+    reporter.note(f"4/5 evaluated on the test split: top-1 {m['top1']:.1%}, top-5 {m['top5']:.1%}")
+    predictions = predict(run, [data / "test"], topk=3, plot=out / "predictions.png", reporter=reporter)
+    reporter.note(f"5/5 predicted {len(predictions)} test images: figure in {out / 'predictions.png'}")
+    return {
+        "top1": m["top1"],
+        "top5": m["top5"],
+        "seconds": time.perf_counter() - started,
+        "run": str(run),
+        "evaluation": str(evaluation.out),
+        "predictions": str(out / "predictions.png"),
+    }

@@ -1,0 +1,73 @@
+"""Shared fixtures: tiny image folders made in tmp dirs, the tiny test backbone, fixed RNG state."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from objrec.config import TrainConfig
+
+COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+CALTECH = SHARED / "data" / "caltech101"
+MOBILENET = SHARED / "weights" / "mobilenet_v2_imagenet_coral.pth"
+
+
+def make_image(colour, size=(40, 32), seed=0) -> Image.Image:
+    """A noisy image of one dominant colour, different for every seed."""
+    rng = np.random.default_rng(seed)
+    pixels = np.clip(np.array(colour) + rng.normal(0, 30, (size[1], size[0], 3)), 0, 255)
+    return Image.fromarray(pixels.astype(np.uint8))
+
+
+def make_class_folder(root: Path, per_class: int = 12, classes=tuple(COLOURS)) -> Path:
+    """``root/<class>/img_NN.{png,jpg}``: one colour per class, sizes varying, both formats."""
+    for c, name in enumerate(classes):
+        folder = root / name
+        folder.mkdir(parents=True)
+        for i in range(per_class):
+            image = make_image(COLOURS[name], size=(32 + 4 * (i % 4), 30 + 3 * (i % 3)), seed=100 * c + i)
+            image.save(folder / f"img_{i:02d}.{'png' if i % 2 else 'jpg'}")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _restore_rng_and_cache(tmp_path_factory, monkeypatch):
+    """Each test gets fresh RNG state afterwards and its own feature cache."""
+    monkeypatch.setenv("OBJREC_CACHE", str(tmp_path_factory.mktemp("cache")))
+    state = (random.getstate(), np.random.get_state(), torch.get_rng_state())
+    yield
+    random.setstate(state[0])
+    np.random.set_state(state[1])
+    torch.set_rng_state(state[2])
+
+
+@pytest.fixture
+def image_folder(tmp_path) -> Path:
+    return make_class_folder(tmp_path / "photos")
+
+
+@pytest.fixture
+def split_dir(tmp_path, image_folder) -> Path:
+    from objrec.split import split_folder
+
+    split_folder(image_folder, tmp_path / "data", seed=0)
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def tiny_config() -> TrainConfig:
+    return TrainConfig(backbone="tiny_test", epochs=30, patience=5, batch_size=8, lr=1e-2, aug_views=1)
+
+
+@pytest.fixture
+def trained_run(tmp_path, split_dir, tiny_config) -> Path:
+    from objrec.train import train
+
+    train(split_dir, tmp_path / "run", tiny_config)
+    return tmp_path / "run"

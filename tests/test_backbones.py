@@ -1,0 +1,79 @@
+import shutil
+import urllib.error
+
+import pytest
+import torch
+
+from objrec.backbones import build_body, get_backbone, list_backbones
+from objrec.errors import ObjrecError
+from objrec.transforms import build_transforms
+
+from .conftest import MOBILENET, make_image
+
+
+@pytest.mark.parametrize("spec", list_backbones(include_tests=True), ids=lambda s: s.name)
+def test_every_registered_offline_backbone_builds_with_its_declared_features(spec):
+    if not spec.offline():
+        pytest.skip(f"{spec.name}: weights not installed")
+    body = build_body(spec).eval()
+    image = make_image((120, 60, 30), size=(300, 200))
+    x = build_transforms(spec.data_config)(image)[None]
+    assert x.shape[-1] == spec.data_config.input_size
+    with torch.inference_mode():
+        assert body(x).shape == (1, body.n_features)
+
+
+def test_lite0_is_pretrained_not_random():
+    a, b = build_body(get_backbone("efficientnet_lite0")), build_body(get_backbone("efficientnet_lite0"), pretrained=False)
+    name = "net._conv_stem.weight"
+    assert not torch.equal(a.state_dict()[name], b.state_dict()[name])
+    assert a.n_features == 1280
+
+
+def test_unknown_backbone_is_a_clear_error():
+    with pytest.raises(ObjrecError, match="unknown backbone 'resnet9000'"):
+        get_backbone("resnet9000")
+
+
+def test_torchvision_data_config_comes_from_its_weights():
+    spec = get_backbone("resnet18")
+    assert spec.data_config.input_size == 224 and spec.data_config.resize_size == 256
+    assert spec.source == "torchvision"
+
+
+@pytest.mark.skipif(not MOBILENET.exists(), reason="needs ../shared/weights/mobilenet_v2_imagenet_coral.pth")
+def test_torchvision_backbone_from_a_local_weights_file():
+    body = build_body(get_backbone("mobilenet_v2"), weights=MOBILENET)
+    assert body.n_features == 1280
+    with torch.inference_mode():
+        assert body.eval()(torch.zeros(1, 3, 224, 224)).shape == (1, 1280)
+
+
+@pytest.mark.skipif(not MOBILENET.exists(), reason="needs ../shared/weights/mobilenet_v2_imagenet_coral.pth")
+def test_torchvision_backbone_from_the_torch_hub_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))
+    spec = get_backbone("mobilenet_v2")
+    assert not spec.offline()
+    from torchvision.models import MobileNet_V2_Weights
+
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    shutil.copy(MOBILENET, tmp_path / "hub" / "checkpoints" / MobileNet_V2_Weights.DEFAULT.url.rsplit("/", 1)[1])
+    assert spec.offline()
+    assert build_body(spec).n_features == 1280
+
+
+def test_missing_torchvision_weights_are_a_clear_error_not_a_traceback(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(ObjrecError, match="not in the torch hub cache.*--weights"):
+        build_body(get_backbone("mobilenet_v2"))
+
+
+def test_weights_of_the_wrong_architecture_are_a_clear_error(tmp_path):
+    torch.save({"conv.weight": torch.zeros(3)}, tmp_path / "w.pt")
+    with pytest.raises(ObjrecError, match="does not fit"):
+        build_body(get_backbone("mobilenet_v2"), weights=tmp_path / "w.pt")

@@ -1,0 +1,90 @@
+import json
+import pickle
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from objrec.checkpoint import BEST, load_model, read_checkpoint, save_checkpoint
+from objrec.errors import ObjrecError
+
+
+class Payload:
+    """Unpickling this creates a marker file: the proof that code ran."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_checkpoint_round_trip_predicts_the_same(trained_run):
+    model, meta = load_model(trained_run)
+    assert meta["classes"] == ["blue", "green", "red"]
+    assert meta["backbone"] == "tiny_test" and meta["format_version"] == 1
+    assert set(meta["data_config"]) == {"input_size", "resize_size", "mean", "std", "interpolation"}
+    again, _ = load_model(trained_run / BEST)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.inference_mode():
+        assert torch.equal(model(x), again(x))
+
+
+def test_a_pickle_with_a_payload_is_refused_and_never_runs(tmp_path, trained_run):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.safetensors"
+    evil.write_bytes(pickle.dumps(Payload(str(marker))))
+    torch_file = tmp_path / "model.pt"
+    torch_file.write_bytes(pickle.dumps({"state": Payload(str(marker))}))
+    for path in (evil, torch_file):
+        with pytest.raises(ObjrecError, match="not an objrec checkpoint"):
+            load_model(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00" * 100, b"random bytes" * 50], ids=["empty", "zeros", "junk"])
+def test_files_that_are_not_checkpoints_are_refused(tmp_path, content):
+    path = tmp_path / "x.safetensors"
+    path.write_bytes(content)
+    with pytest.raises(ObjrecError):
+        read_checkpoint(path)
+
+
+def test_truncated_checkpoint_and_other_versions_are_refused(tmp_path, trained_run):
+    data = (trained_run / BEST).read_bytes()
+    (tmp_path / "cut.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ObjrecError):
+        read_checkpoint(tmp_path / "cut.safetensors")
+    state, meta = read_checkpoint(trained_run)
+    for version, hint in ((99, "upgrade objrec"), (0, "retrain")):
+        save_file(state, str(tmp_path / "v.safetensors"), metadata={"objrec": json.dumps({**meta, "format_version": version})})
+        with pytest.raises(ObjrecError, match=hint):
+            read_checkpoint(tmp_path / "v.safetensors")
+    save_file(state, str(tmp_path / "plain.safetensors"))
+    with pytest.raises(ObjrecError, match="not an objrec checkpoint"):
+        read_checkpoint(tmp_path / "plain.safetensors")
+
+
+def test_weights_of_the_wrong_shape_are_a_clear_error(tmp_path, trained_run):
+    state, meta = read_checkpoint(trained_run)
+    meta["head"]["hidden"] = 32
+    save_file(state, str(tmp_path / "w.safetensors"), metadata={"objrec": json.dumps(meta)})
+    with pytest.raises(ObjrecError, match="do not fit"):
+        load_model(tmp_path / "w.safetensors")
+
+
+def test_save_is_atomic_and_leaves_no_temporary_file(tmp_path, trained_run, monkeypatch):
+    model, meta = load_model(trained_run)
+    (tmp_path / "ckpt").mkdir()
+    target = tmp_path / "ckpt" / "ckpt.safetensors"
+    save_checkpoint(target, model, meta)
+    before = target.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("objrec.checkpoint.save_file", crash)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(target, model, meta)
+    assert target.read_bytes() == before
+    assert [p.name for p in target.parent.iterdir()] == ["ckpt.safetensors"]

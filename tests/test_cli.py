@@ -1,0 +1,88 @@
+import json
+
+import pytest
+
+from objrec.cli import expand_greedy, main
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_help_explains_every_command(capsys):
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    for command in ("split", "explore", "train", "evaluate", "predict", "demo", "backbones"):
+        assert command in out
+    code, out, _ = run(capsys, "train", "--help")
+    assert code == 0 and "--aug-views" in out and "early stopping" in out
+
+
+def test_exclude_takes_several_values_after_one_flag():
+    assert expand_greedy(["split", "a", "b", "--exclude", "X", "Y", "--seed", "1"]) == [
+        "split", "a", "b", "--exclude", "X", "--exclude", "Y", "--seed", "1",
+    ]
+
+
+def test_split_explore_train_evaluate_predict_through_the_cli(capsys, tmp_path, image_folder):
+    data, run_dir = tmp_path / "data", tmp_path / "run"
+    code, out, _ = run(capsys, "split", image_folder, data, "--exclude", "blue", "--json")
+    assert code == 0 and json.loads(out)["totals"] == {"train": 12, "valid": 6, "test": 6}
+    code, out, _ = run(capsys, "explore", data, "--out", tmp_path / "explore")
+    assert code == 0 and "green" in out and (tmp_path / "explore" / "images_per_class.png").exists()
+    code, out, _ = run(capsys, "train", data, "--out", run_dir, "--backbone", "tiny_test", "--epochs", "3",
+                       "--batch-size", "4", "--aug-views", "1", "--json")
+    summary = json.loads(out)
+    assert code == 0 and summary["epochs_run"] == 3 and summary["params"]["trainable"] > 0
+    for name in ("model.safetensors", "config.json", "history.csv", "curves.png", "summary.json"):
+        assert (run_dir / name).exists(), name
+    code, out, _ = run(capsys, "evaluate", run_dir, data, "--json")
+    metrics = json.loads(out)
+    assert code == 0 and {"top1", "top5", "loss", "n"} <= set(metrics) and metrics["n"] == 6
+    assert 0 <= metrics["top1"] <= metrics["top5"] <= 1
+    code, out, _ = run(capsys, "evaluate", run_dir, data)
+    assert code == 0 and "Worst classes" in out and "top-1" in out
+    code, out, _ = run(capsys, "predict", run_dir, data / "test" / "red", "--topk", "2", "--json",
+                       "--plot", tmp_path / "p.png")
+    predictions = json.loads(out)
+    assert code == 0 and len(predictions) == 3 and (tmp_path / "p.png").exists()
+    assert all(len(p["topk"]) == 2 and {"class", "prob"} == set(p["topk"][0]) for p in predictions)
+    code, out, _ = run(capsys, "train", data, "--out", run_dir, "--backbone", "tiny_test")
+    assert code == 1  # a trained model is never overwritten without --force
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["split", "{tmp}/nope", "{tmp}/out"], "does not exist"),
+        (["split", "{photos}", "{tmp}/out", "--ratios", "0.5", "0.3", "0.3"], "sum to 1"),
+        (["train", "{photos}", "--out", "{tmp}/run"], "not a split folder"),
+        (["train", "{data}", "--out", "{tmp}/run", "--backbone", "resnet9000"], "unknown backbone"),
+        (["train", "{data}", "--out", "{tmp}/run", "--epochs", "0"], "--epochs"),
+        (["evaluate", "{tmp}", "{data}"], "no checkpoint"),
+        (["predict", "{tmp}/run", "x.jpg"], "does not exist"),
+    ],
+)
+def test_bad_arguments_exit_non_zero_with_one_clear_sentence(capsys, tmp_path, split_dir, args, message):
+    (tmp_path / "run").mkdir(exist_ok=True)
+    photos = tmp_path / "photos"
+    args = [a.format(tmp=tmp_path, photos=photos, data=split_dir) for a in args]
+    code, out, err = run(capsys, *args)
+    assert code != 0
+    assert message in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) <= 4
+
+
+def test_an_empty_class_folder_is_a_clear_error(capsys, tmp_path, split_dir):
+    (split_dir / "train" / "purple").mkdir()
+    code, _, err = run(capsys, "train", split_dir, "--out", tmp_path / "run", "--backbone", "tiny_test")
+    assert code == 1 and "purple holds no images" in err
+
+
+def test_backbones_lists_the_offline_default(capsys):
+    code, out, _ = run(capsys, "backbones", "--json")
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert code == 0 and rows["efficientnet_lite0"]["offline"] is True
+    assert "tiny_test" not in rows

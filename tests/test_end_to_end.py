@@ -1,0 +1,46 @@
+"""split -> train -> save -> load -> evaluate -> predict on a toy set the tiny body can separate."""
+
+import pandas as pd
+
+from objrec.evaluate import evaluate
+from objrec.predict import predict
+from objrec.split import split_folder
+from objrec.train import train
+
+
+def test_pipeline_learns_a_separable_toy_set(tmp_path, image_folder, tiny_config):
+    split_folder(image_folder, tmp_path / "data", seed=1)
+    result = train(tmp_path / "data", tmp_path / "run", tiny_config)
+    assert result.best_valid_acc > 0.6  # chance is 1/3
+    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert len(history) == len(result.history) and history["valid_loss"].min() == result.best_valid_loss
+    evaluation = evaluate(tmp_path / "run", tmp_path / "data")
+    assert evaluation.metrics["top1"] > 0.6 and evaluation.metrics["n"] == 9
+    table = pd.read_csv(tmp_path / "run" / "eval-test" / "per_class.csv")
+    assert set(table.columns) >= {"class", "n_train", "n_test", "top1", "top5", "loss"}
+    assert table["n_train"].tolist() == [6, 6, 6]
+    predictions = predict(tmp_path / "run", [tmp_path / "data" / "test"], topk=3)
+    correct = sum(p.topk[0]["class"] == p.path.split("/")[-2] for p in predictions)
+    assert correct / len(predictions) > 0.6
+
+
+def test_a_second_train_with_another_head_reuses_the_feature_cache(tmp_path, split_dir, tiny_config, monkeypatch):
+    train(split_dir, tmp_path / "a", tiny_config)
+    import objrec.features as features
+
+    def no_compute(*args, **kwargs):
+        raise AssertionError("the frozen body ran again")
+
+    monkeypatch.setattr(features, "compute_features", no_compute)
+    tiny_config.hidden, tiny_config.lr, tiny_config.seed = 0, 3e-3, 7
+    train(split_dir, tmp_path / "b", tiny_config)
+    evaluate(tmp_path / "b", split_dir, split="valid")
+
+
+def test_predict_reports_an_unreadable_file_and_predicts_the_rest(tmp_path, trained_run, split_dir):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\x00\x01")
+    good = next((split_dir / "test" / "red").iterdir())
+    results = predict(trained_run, [bad, good])
+    assert results[0].error and "bad.jpg" in results[0].error and not results[0].topk
+    assert results[1].error is None and len(results[1].topk) == 3

@@ -1,0 +1,37 @@
+import torch
+from torch import nn
+
+from objrec.engine import EarlyStopping, fit
+
+
+def test_early_stopping_counts_epochs_without_improvement_and_resumes():
+    stopper = EarlyStopping(patience=2)
+    assert [stopper.step(v, e) for e, v in enumerate([3.0, 2.0, 2.5, 1.5, 1.6, 1.7], 1)] == [
+        False, False, False, False, False, True,
+    ]
+    assert stopper.best_epoch == 4 and stopper.best == 1.5
+    again = EarlyStopping(patience=2)
+    again.load_state_dict(stopper.state_dict())
+    assert again.state_dict() == stopper.state_dict()
+
+
+def test_fit_stops_early_and_restores_the_best_weights():
+    torch.manual_seed(0)
+    x = torch.randn(64, 4)
+    y = (x[:, 0] > 0).long()
+    model = nn.Linear(4, 2)
+    valid_x, valid_y = torch.randn(32, 4), torch.randint(0, 2, (32,))  # noise: valid loss will rise
+    snapshots = {}
+
+    def train_batches(epoch):
+        snapshots[epoch] = {k: v.clone() for k, v in model.state_dict().items()}
+        return [(x, y)]
+
+    result = fit(model, train_batches, lambda: [(valid_x, valid_y)], torch.optim.SGD(model.parameters(), lr=1.0),
+                 epochs=50, patience=3)
+    assert result.stopped_early and len(result.history) < 50
+    best = min(result.history, key=lambda r: r["valid_loss"])
+    assert result.best_epoch == best["epoch"]
+    # the restored weights are those after the best epoch, i.e. before the next one started
+    after_best = snapshots[result.best_epoch + 1]
+    assert all(torch.equal(v, after_best[k]) for k, v in model.state_dict().items())

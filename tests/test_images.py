@@ -1,0 +1,84 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from objrec import images
+from objrec.images import UnreadableImageError, image_size, is_image_file, list_images, open_image
+
+from .conftest import make_image
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "P", "RGBA", "CMYK", "I;16", "1"])
+def test_every_mode_opens_as_rgb(tmp_path, mode):
+    path = tmp_path / "x.tiff"
+    img = make_image((120, 80, 40))
+    img = img.convert("L").convert("I;16") if mode == "I;16" else img.convert(mode)
+    img.save(path)
+    out = open_image(path)
+    assert out.mode == "RGB" and out.size == (40, 32)
+
+
+def test_sixteen_bit_keeps_its_range(tmp_path):
+    path = tmp_path / "deep.png"
+    Image.fromarray(np.full((8, 8), 65535, dtype=np.uint16)).save(path)
+    assert np.asarray(open_image(path)).min() == 255
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    path = tmp_path / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    make_image((10, 10, 10), size=(40, 20)).save(path, exif=exif)
+    assert open_image(path).size == (20, 40)
+    assert image_size(path) == (20, 40)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"hello, I am text", b"\xff\xd8\xff\xe0" + b"\x00" * 50],
+    ids=["empty", "text", "jpeg-header-only"],
+)
+def test_undecodable_files_raise_a_clear_error(tmp_path, content):
+    path = tmp_path / "bad.jpg"
+    path.write_bytes(content)
+    with pytest.raises(UnreadableImageError, match="bad.jpg"):
+        open_image(path)
+
+
+def test_truncated_jpeg_is_refused(tmp_path):
+    buffer = io.BytesIO()
+    make_image((50, 50, 50), size=(64, 64)).save(buffer, "JPEG")
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    with pytest.raises(UnreadableImageError):
+        open_image(path)
+
+
+def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "big.png"
+    Image.new("RGB", (200, 200)).save(path)
+    monkeypatch.setattr(images, "MAX_PIXELS", 100 * 100)
+    with pytest.raises(UnreadableImageError, match="over the limit"):
+        open_image(path)
+
+
+def test_listing_skips_hidden_and_non_images_and_accepts_extensionless_images(tmp_path):
+    make_image((1, 2, 3)).save(tmp_path / "a.png")
+    make_image((1, 2, 3)).save(tmp_path / "noext", format="JPEG")
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "readme").write_text("not an image")
+    (tmp_path / ".hidden.png").write_bytes((tmp_path / "a.png").read_bytes())
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    make_image((1, 2, 3)).save(tmp_path / ".ipynb_checkpoints" / "b.png")
+    assert [p.name for p in list_images(tmp_path)] == ["a.png", "noext"]
+    assert is_image_file(tmp_path / "noext") and not is_image_file(tmp_path / "readme")
+    assert open_image(tmp_path / "noext").mode == "RGB"
+
+
+def test_draft_decodes_big_jpegs_smaller_but_not_below_the_request(tmp_path):
+    path = tmp_path / "big.jpg"
+    make_image((90, 90, 90), size=(1600, 1200)).save(path)
+    small = open_image(path, draft_size=256)
+    assert min(small.size) >= 256 and small.size[0] < 1600

@@ -1,0 +1,109 @@
+import csv
+import hashlib
+
+import pytest
+
+from objrec.errors import ObjrecError
+from objrec.split import allocate, split_folder
+
+from .conftest import make_class_folder, make_image
+
+
+def tree_digest(root):
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def manifest(out):
+    with (out / "manifest.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_split_is_stratified_seeded_and_leaves_source_unchanged(tmp_path, image_folder):
+    before = tree_digest(image_folder)
+    result = split_folder(image_folder, tmp_path / "a", seed=3)
+    assert tree_digest(image_folder) == before
+    assert result.counts == {c: {"train": 6, "valid": 3, "test": 3} for c in ("blue", "green", "red")}
+    for split in ("train", "valid", "test"):
+        assert sorted(p.name for p in (tmp_path / "a" / split).iterdir()) == ["blue", "green", "red"]
+    split_folder(image_folder, tmp_path / "b", seed=3)
+    split_folder(image_folder, tmp_path / "c", seed=4)
+    rows = lambda out: sorted((r["file"], r["split"]) for r in manifest(out))  # noqa: E731
+    assert rows(tmp_path / "a") == rows(tmp_path / "b")
+    assert rows(tmp_path / "a") != rows(tmp_path / "c")
+    assert {r["sha256"] for r in manifest(tmp_path / "a")} == set(before.values())
+
+
+def test_byte_identical_files_never_cross_splits(tmp_path, image_folder):
+    data = (image_folder / "red" / "img_00.jpg").read_bytes()
+    for i in range(5):
+        (image_folder / "red" / f"copy_{i}.jpg").write_bytes(data)
+    (image_folder / "green" / "stray_red.jpg").write_bytes(data)  # also across classes
+    for seed in range(5):
+        out = tmp_path / f"s{seed}"
+        result = split_folder(image_folder, out, seed=seed)
+        splits = {r["split"] for r in manifest(out) if r["sha256"] == hashlib.sha256(data).hexdigest()}
+        assert len(splits) == 1
+        assert result.duplicate_files == 5
+        assert result.cross_class_duplicates == [("green", "red")] or result.cross_class_duplicates == [
+            ("red", "green")
+        ]
+
+
+def test_small_classes_are_reported(tmp_path):
+    src = make_class_folder(tmp_path / "src", per_class=8, classes=("red", "green"))
+    (tmp_path / "src" / "tiny").mkdir()
+    make_image((1, 1, 1)).save(tmp_path / "src" / "tiny" / "only.png")
+    make_image((2, 2, 2)).save(tmp_path / "src" / "tiny" / "second.png")
+    result = split_folder(src, tmp_path / "out")
+    assert result.small_classes == ["tiny"]
+
+
+def test_allocation_gives_every_split_one_from_three():
+    assert allocate(3, (0.5, 0.25, 0.25)) == [1, 1, 1]
+    assert allocate(100, (0.5, 0.25, 0.25)) == [50, 25, 25]
+    assert sum(allocate(7, (0.7, 0.2, 0.1))) == 7
+
+
+def test_non_empty_output_is_refused_unless_forced(tmp_path, image_folder):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(ObjrecError, match="not empty"):
+        split_folder(image_folder, out)
+    split_folder(image_folder, out, force=True)
+    split_folder(image_folder, out, force=True, seed=1)
+    assert (out / "keep.txt").read_text() == "mine"
+    assert len(manifest(out)) == 36
+
+
+def test_link_mode_and_excludes(tmp_path, image_folder):
+    result = split_folder(image_folder, tmp_path / "out", mode="link", exclude=["blue"])
+    assert set(result.counts) == {"green", "red"}
+    linked = next((tmp_path / "out" / "train" / "red").iterdir())
+    assert linked.is_symlink() and linked.resolve().parent == (image_folder / "red").resolve()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"ratios": (0.5, 0.5, 0.5)}, "sum to 1"),
+        ({"ratios": (0.5, 0.5)}, "three"),
+        ({"exclude": ["cats"]}, "cats"),
+        ({"mode": "move"}, "mode"),
+    ],
+)
+def test_bad_arguments_are_clear_errors(tmp_path, image_folder, kwargs, message):
+    with pytest.raises(ObjrecError, match=message):
+        split_folder(image_folder, tmp_path / "out", **kwargs)
+
+
+def test_output_inside_source_and_empty_class_are_refused(tmp_path, image_folder):
+    with pytest.raises(ObjrecError, match="outside"):
+        split_folder(image_folder, image_folder / "out")
+    (image_folder / "empty").mkdir()
+    with pytest.raises(ObjrecError, match="empty.*holds no images"):
+        split_folder(image_folder, tmp_path / "out")

@@ -1,0 +1,39 @@
+import pytest
+import torch
+
+from objrec.config import DataConfig
+from objrec.errors import ObjrecError
+from objrec.transforms import build_transforms
+
+from .conftest import make_image
+
+
+@pytest.mark.parametrize("augment", ["article", "trivial", "none"])
+def test_every_preset_gives_the_backbones_input_size(augment):
+    data = DataConfig(input_size=48, resize_size=56, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    for train in (True, False):
+        x = build_transforms(data, train=train, augment=augment)(make_image((10, 200, 30), size=(90, 70)))
+        assert x.shape == (3, 48, 48) and x.dtype == torch.float32
+
+
+def test_evaluation_transform_normalises_with_the_data_config():
+    data = DataConfig(input_size=8, resize_size=8, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+    from PIL import Image
+
+    x = build_transforms(data)(Image.new("RGB", (8, 8), (255, 0, 127)))
+    assert torch.allclose(x[:, 0, 0], torch.tensor([1.0, -1.0, 127 / 255 * 2 - 1]), atol=1e-6)
+
+
+def test_training_transform_is_random_and_evaluation_is_not():
+    data = DataConfig(input_size=32, resize_size=36)
+    image = make_image((100, 100, 100), size=(60, 50))
+    train, plain = build_transforms(data, train=True), build_transforms(data)
+    assert not torch.equal(train(image), train(image))
+    assert torch.equal(plain(image), plain(image))
+
+
+def test_bad_data_configs_are_refused():
+    with pytest.raises(ObjrecError):
+        DataConfig(input_size=224, resize_size=200)
+    with pytest.raises(ObjrecError):
+        DataConfig(interpolation="lanczos7")
