@@ -31,7 +31,9 @@ def make_class_folder(root: Path, per_class: int = 12, classes=tuple(COLOURS)) -
         folder = root / name
         folder.mkdir(parents=True)
         for i in range(per_class):
-            image = make_image(COLOURS[name], size=(32 + 4 * (i % 4), 30 + 3 * (i % 3)), seed=100 * c + i)
+            image = make_image(
+                COLOURS[name], size=(32 + 4 * (i % 4), 30 + 3 * (i % 3)), seed=100 * c + i
+            )
             image.save(folder / f"img_{i:02d}.{'png' if i % 2 else 'jpg'}")
     return root
 
@@ -62,7 +64,9 @@ def split_dir(tmp_path, image_folder) -> Path:
 
 @pytest.fixture
 def tiny_config() -> TrainConfig:
-    return TrainConfig(backbone="tiny_test", epochs=30, patience=5, batch_size=8, lr=1e-2, aug_views=1)
+    return TrainConfig(
+        backbone="tiny_test", epochs=30, patience=5, batch_size=8, lr=1e-2, aug_views=1
+    )
 
 
 @pytest.fixture

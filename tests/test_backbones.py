@@ -24,7 +24,10 @@ def test_every_registered_offline_backbone_builds_with_its_declared_features(spe
 
 
 def test_lite0_is_pretrained_not_random():
-    a, b = build_body(get_backbone("efficientnet_lite0")), build_body(get_backbone("efficientnet_lite0"), pretrained=False)
+    a, b = (
+        build_body(get_backbone("efficientnet_lite0")),
+        build_body(get_backbone("efficientnet_lite0"), pretrained=False),
+    )
     name = "net._conv_stem.weight"
     assert not torch.equal(a.state_dict()[name], b.state_dict()[name])
     assert a.n_features == 1280
@@ -41,7 +44,9 @@ def test_torchvision_data_config_comes_from_its_weights():
     assert spec.source == "torchvision"
 
 
-@pytest.mark.skipif(not MOBILENET.exists(), reason="needs ../shared/weights/mobilenet_v2_imagenet_coral.pth")
+@pytest.mark.skipif(
+    not MOBILENET.exists(), reason="needs ../shared/weights/mobilenet_v2_imagenet_coral.pth"
+)
 def test_torchvision_backbone_from_a_local_weights_file():
     body = build_body(get_backbone("mobilenet_v2"), weights=MOBILENET)
     assert body.n_features == 1280
@@ -49,7 +54,9 @@ def test_torchvision_backbone_from_a_local_weights_file():
         assert body.eval()(torch.zeros(1, 3, 224, 224)).shape == (1, 1280)
 
 
-@pytest.mark.skipif(not MOBILENET.exists(), reason="needs ../shared/weights/mobilenet_v2_imagenet_coral.pth")
+@pytest.mark.skipif(
+    not MOBILENET.exists(), reason="needs ../shared/weights/mobilenet_v2_imagenet_coral.pth"
+)
 def test_torchvision_backbone_from_the_torch_hub_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))
     spec = get_backbone("mobilenet_v2")
@@ -57,7 +64,10 @@ def test_torchvision_backbone_from_the_torch_hub_cache(tmp_path, monkeypatch):
     from torchvision.models import MobileNet_V2_Weights
 
     (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
-    shutil.copy(MOBILENET, tmp_path / "hub" / "checkpoints" / MobileNet_V2_Weights.DEFAULT.url.rsplit("/", 1)[1])
+    shutil.copy(
+        MOBILENET,
+        tmp_path / "hub" / "checkpoints" / MobileNet_V2_Weights.DEFAULT.url.rsplit("/", 1)[1],
+    )
     assert spec.offline()
     assert build_body(spec).n_features == 1280
 
@@ -69,7 +79,7 @@ def test_missing_torchvision_weights_are_a_clear_error_not_a_traceback(tmp_path,
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
-    with pytest.raises(ObjrecError, match="not in the torch hub cache.*--weights"):
+    with pytest.raises(ObjrecError, match=r"not in the torch hub cache.*--weights"):
         build_body(get_backbone("mobilenet_v2"))
 
 

@@ -42,7 +42,9 @@ def test_a_pickle_with_a_payload_is_refused_and_never_runs(tmp_path, trained_run
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("content", [b"", b"\x00" * 100, b"random bytes" * 50], ids=["empty", "zeros", "junk"])
+@pytest.mark.parametrize(
+    "content", [b"", b"\x00" * 100, b"random bytes" * 50], ids=["empty", "zeros", "junk"]
+)
 def test_files_that_are_not_checkpoints_are_refused(tmp_path, content):
     path = tmp_path / "x.safetensors"
     path.write_bytes(content)
@@ -57,7 +59,11 @@ def test_truncated_checkpoint_and_other_versions_are_refused(tmp_path, trained_r
         read_checkpoint(tmp_path / "cut.safetensors")
     state, meta = read_checkpoint(trained_run)
     for version, hint in ((99, "upgrade objrec"), (0, "retrain")):
-        save_file(state, str(tmp_path / "v.safetensors"), metadata={"objrec": json.dumps({**meta, "format_version": version})})
+        save_file(
+            state,
+            str(tmp_path / "v.safetensors"),
+            metadata={"objrec": json.dumps({**meta, "format_version": version})},
+        )
         with pytest.raises(ObjrecError, match=hint):
             read_checkpoint(tmp_path / "v.safetensors")
     save_file(state, str(tmp_path / "plain.safetensors"))

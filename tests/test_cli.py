@@ -22,7 +22,15 @@ def test_help_explains_every_command(capsys):
 
 def test_exclude_takes_several_values_after_one_flag():
     assert expand_greedy(["split", "a", "b", "--exclude", "X", "Y", "--seed", "1"]) == [
-        "split", "a", "b", "--exclude", "X", "--exclude", "Y", "--seed", "1",
+        "split",
+        "a",
+        "b",
+        "--exclude",
+        "X",
+        "--exclude",
+        "Y",
+        "--seed",
+        "1",
     ]
 
 
@@ -32,8 +40,22 @@ def test_split_explore_train_evaluate_predict_through_the_cli(capsys, tmp_path, 
     assert code == 0 and json.loads(out)["totals"] == {"train": 12, "valid": 6, "test": 6}
     code, out, _ = run(capsys, "explore", data, "--out", tmp_path / "explore")
     assert code == 0 and "green" in out and (tmp_path / "explore" / "images_per_class.png").exists()
-    code, out, _ = run(capsys, "train", data, "--out", run_dir, "--backbone", "tiny_test", "--epochs", "3",
-                       "--batch-size", "4", "--aug-views", "1", "--json")
+    code, out, _ = run(
+        capsys,
+        "train",
+        data,
+        "--out",
+        run_dir,
+        "--backbone",
+        "tiny_test",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "4",
+        "--aug-views",
+        "1",
+        "--json",
+    )
     summary = json.loads(out)
     assert code == 0 and summary["epochs_run"] == 3 and summary["params"]["trainable"] > 0
     for name in ("model.safetensors", "config.json", "history.csv", "curves.png", "summary.json"):
@@ -44,8 +66,17 @@ def test_split_explore_train_evaluate_predict_through_the_cli(capsys, tmp_path, 
     assert 0 <= metrics["top1"] <= metrics["top5"] <= 1
     code, out, _ = run(capsys, "evaluate", run_dir, data)
     assert code == 0 and "Worst classes" in out and "top-1" in out
-    code, out, _ = run(capsys, "predict", run_dir, data / "test" / "red", "--topk", "2", "--json",
-                       "--plot", tmp_path / "p.png")
+    code, out, _ = run(
+        capsys,
+        "predict",
+        run_dir,
+        data / "test" / "red",
+        "--topk",
+        "2",
+        "--json",
+        "--plot",
+        tmp_path / "p.png",
+    )
     predictions = json.loads(out)
     assert code == 0 and len(predictions) == 3 and (tmp_path / "p.png").exists()
     assert all(len(p["topk"]) == 2 and {"class", "prob"} == set(p["topk"][0]) for p in predictions)
@@ -65,11 +96,13 @@ def test_split_explore_train_evaluate_predict_through_the_cli(capsys, tmp_path, 
         (["predict", "{tmp}/run", "x.jpg"], "does not exist"),
     ],
 )
-def test_bad_arguments_exit_non_zero_with_one_clear_sentence(capsys, tmp_path, split_dir, args, message):
+def test_bad_arguments_exit_non_zero_with_one_clear_sentence(
+    capsys, tmp_path, split_dir, args, message
+):
     (tmp_path / "run").mkdir(exist_ok=True)
     photos = tmp_path / "photos"
     args = [a.format(tmp=tmp_path, photos=photos, data=split_dir) for a in args]
-    code, out, err = run(capsys, *args)
+    code, _, err = run(capsys, *args)
     assert code != 0
     assert message in err
     assert "Traceback" not in err and len(err.strip().splitlines()) <= 4
@@ -77,7 +110,9 @@ def test_bad_arguments_exit_non_zero_with_one_clear_sentence(capsys, tmp_path, s
 
 def test_an_empty_class_folder_is_a_clear_error(capsys, tmp_path, split_dir):
     (split_dir / "train" / "purple").mkdir()
-    code, _, err = run(capsys, "train", split_dir, "--out", tmp_path / "run", "--backbone", "tiny_test")
+    code, _, err = run(
+        capsys, "train", split_dir, "--out", tmp_path / "run", "--backbone", "tiny_test"
+    )
     assert code == 1 and "purple holds no images" in err
 
 

@@ -13,7 +13,10 @@ def test_pipeline_learns_a_separable_toy_set(tmp_path, image_folder, tiny_config
     result = train(tmp_path / "data", tmp_path / "run", tiny_config)
     assert result.best_valid_acc > 0.6  # chance is 1/3
     history = pd.read_csv(tmp_path / "run" / "history.csv")
-    assert len(history) == len(result.history) and history["valid_loss"].min() == result.best_valid_loss
+    assert (
+        len(history) == len(result.history)
+        and history["valid_loss"].min() == result.best_valid_loss
+    )
     evaluation = evaluate(tmp_path / "run", tmp_path / "data")
     assert evaluation.metrics["top1"] > 0.6 and evaluation.metrics["n"] == 9
     table = pd.read_csv(tmp_path / "run" / "eval-test" / "per_class.csv")
@@ -24,7 +27,9 @@ def test_pipeline_learns_a_separable_toy_set(tmp_path, image_folder, tiny_config
     assert correct / len(predictions) > 0.6
 
 
-def test_a_second_train_with_another_head_reuses_the_feature_cache(tmp_path, split_dir, tiny_config, monkeypatch):
+def test_a_second_train_with_another_head_reuses_the_feature_cache(
+    tmp_path, split_dir, tiny_config, monkeypatch
+):
     train(split_dir, tmp_path / "a", tiny_config)
     import objrec.features as features
 

@@ -7,7 +7,12 @@ from objrec.engine import EarlyStopping, fit
 def test_early_stopping_counts_epochs_without_improvement_and_resumes():
     stopper = EarlyStopping(patience=2)
     assert [stopper.step(v, e) for e, v in enumerate([3.0, 2.0, 2.5, 1.5, 1.6, 1.7], 1)] == [
-        False, False, False, False, False, True,
+        False,
+        False,
+        False,
+        False,
+        False,
+        True,
     ]
     assert stopper.best_epoch == 4 and stopper.best == 1.5
     again = EarlyStopping(patience=2)
@@ -27,8 +32,14 @@ def test_fit_stops_early_and_restores_the_best_weights():
         snapshots[epoch] = {k: v.clone() for k, v in model.state_dict().items()}
         return [(x, y)]
 
-    result = fit(model, train_batches, lambda: [(valid_x, valid_y)], torch.optim.SGD(model.parameters(), lr=1.0),
-                 epochs=50, patience=3)
+    result = fit(
+        model,
+        train_batches,
+        lambda: [(valid_x, valid_y)],
+        torch.optim.SGD(model.parameters(), lr=1.0),
+        epochs=50,
+        patience=3,
+    )
     assert result.stopped_early and len(result.history) < 50
     best = min(result.history, key=lambda r: r["valid_loss"])
     assert result.best_epoch == best["epoch"]

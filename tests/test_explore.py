@@ -5,8 +5,17 @@ def test_explore_counts_per_split_and_reads_sizes(tmp_path, split_dir):
     result = explore(split_dir, tmp_path / "out")
     assert result.counts.loc["red"].to_dict() == {"train": 6, "valid": 3, "test": 3}
     assert set(result.size_stats.columns) >= {"width_mean", "height_mean", "width_max"}
-    assert result.size_stats.loc["red", "width_min"] == 32 and result.size_stats.loc["red", "width_max"] == 44
-    for name in ("counts.csv", "size_stats.csv", "sizes.csv", "images_per_class.png", "image_sizes.png"):
+    assert (
+        result.size_stats.loc["red", "width_min"] == 32
+        and result.size_stats.loc["red", "width_max"] == 44
+    )
+    for name in (
+        "counts.csv",
+        "size_stats.csv",
+        "sizes.csv",
+        "images_per_class.png",
+        "image_sizes.png",
+    ):
         assert (tmp_path / "out" / name).stat().st_size > 0
 
 

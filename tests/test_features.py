@@ -4,10 +4,9 @@ import time
 import pytest
 import torch
 
-from objrec.backbones import TinyBody
+from objrec.backbones import TinyBody, get_backbone
 from objrec.data import scan_class_folder
 from objrec.features import FeatureCache, FrozenBody, ViewSpec, cached_features, compute_features
-from objrec.backbones import get_backbone
 
 DATA = get_backbone("tiny_test").data_config
 
@@ -18,7 +17,9 @@ def samples(image_folder):
 
 
 def frozen(tmp_path, body=None, backend="torch"):
-    return FrozenBody(body or TinyBody(), DATA.input_size, FeatureCache(tmp_path / "cache"), backend)
+    return FrozenBody(
+        body or TinyBody(), DATA.input_size, FeatureCache(tmp_path / "cache"), backend
+    )
 
 
 def entries(tmp_path):
@@ -51,7 +52,9 @@ def test_changing_a_file_the_transform_or_the_weights_invalidates(tmp_path, samp
     path = samples[0].path
     from .conftest import make_image
 
-    make_image((0, 0, 0), size=(40, 32), seed=999).save(path, format="PNG" if path.suffix == ".png" else "JPEG")
+    make_image((0, 0, 0), size=(40, 32), seed=999).save(
+        path, format="PNG" if path.suffix == ".png" else "JPEG"
+    )
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
     again = cached_features(body, scan_class_folder(image_folder).samples, spec)  # a changed file
     assert len(entries(tmp_path)) == 4

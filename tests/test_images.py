@@ -43,7 +43,7 @@ def test_exif_orientation_is_applied(tmp_path):
 def test_undecodable_files_raise_a_clear_error(tmp_path, content):
     path = tmp_path / "bad.jpg"
     path.write_bytes(content)
-    with pytest.raises(UnreadableImageError, match="bad.jpg"):
+    with pytest.raises(UnreadableImageError, match=r"bad\.jpg"):
         open_image(path)
 
 

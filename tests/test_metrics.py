@@ -23,4 +23,7 @@ def test_per_class_table_and_confusions():
     matrix = confusion_matrix(logits.argmax(1), targets, 3)
     assert matrix.tolist() == [[1, 0, 0], [1, 2, 0], [0, 1, 1]]
     pairs = most_confused(matrix, ["a", "b", "c"])
-    assert set(map(tuple, pairs[["true", "predicted", "count"]].values.tolist())) == {("b", "a", 1), ("c", "b", 1)}
+    assert set(map(tuple, pairs[["true", "predicted", "count"]].values.tolist())) == {
+        ("b", "a", 1),
+        ("c", "b", 1),
+    }

@@ -26,9 +26,15 @@ def test_split_is_stratified_seeded_and_leaves_source_unchanged(tmp_path, image_
     before = tree_digest(image_folder)
     result = split_folder(image_folder, tmp_path / "a", seed=3)
     assert tree_digest(image_folder) == before
-    assert result.counts == {c: {"train": 6, "valid": 3, "test": 3} for c in ("blue", "green", "red")}
+    assert result.counts == {
+        c: {"train": 6, "valid": 3, "test": 3} for c in ("blue", "green", "red")
+    }
     for split in ("train", "valid", "test"):
-        assert sorted(p.name for p in (tmp_path / "a" / split).iterdir()) == ["blue", "green", "red"]
+        assert sorted(p.name for p in (tmp_path / "a" / split).iterdir()) == [
+            "blue",
+            "green",
+            "red",
+        ]
     split_folder(image_folder, tmp_path / "b", seed=3)
     split_folder(image_folder, tmp_path / "c", seed=4)
     rows = lambda out: sorted((r["file"], r["split"]) for r in manifest(out))  # noqa: E731
@@ -45,12 +51,14 @@ def test_byte_identical_files_never_cross_splits(tmp_path, image_folder):
     for seed in range(5):
         out = tmp_path / f"s{seed}"
         result = split_folder(image_folder, out, seed=seed)
-        splits = {r["split"] for r in manifest(out) if r["sha256"] == hashlib.sha256(data).hexdigest()}
+        splits = {
+            r["split"] for r in manifest(out) if r["sha256"] == hashlib.sha256(data).hexdigest()
+        }
         assert len(splits) == 1
         assert result.duplicate_files == 5
-        assert result.cross_class_duplicates == [("green", "red")] or result.cross_class_duplicates == [
-            ("red", "green")
-        ]
+        assert result.cross_class_duplicates == [
+            ("green", "red")
+        ] or result.cross_class_duplicates == [("red", "green")]
 
 
 def test_small_classes_are_reported(tmp_path):
@@ -105,5 +113,5 @@ def test_output_inside_source_and_empty_class_are_refused(tmp_path, image_folder
     with pytest.raises(ObjrecError, match="outside"):
         split_folder(image_folder, image_folder / "out")
     (image_folder / "empty").mkdir()
-    with pytest.raises(ObjrecError, match="empty.*holds no images"):
+    with pytest.raises(ObjrecError, match=r"empty.*holds no images"):
         split_folder(image_folder, tmp_path / "out")

@@ -12,7 +12,9 @@ from .conftest import make_image
 def test_every_preset_gives_the_backbones_input_size(augment):
     data = DataConfig(input_size=48, resize_size=56, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
     for train in (True, False):
-        x = build_transforms(data, train=train, augment=augment)(make_image((10, 200, 30), size=(90, 70)))
+        x = build_transforms(data, train=train, augment=augment)(
+            make_image((10, 200, 30), size=(90, 70))
+        )
         assert x.shape == (3, 48, 48) and x.dtype == torch.float32
 
 

@@ -58,15 +58,18 @@ class RichReporter(Reporter):
             TimeElapsedColumn(),
             TimeRemainingColumn(),
         )
-        with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
+        with Progress(
+            *columns, console=err, transient=True, disable=not err.is_terminal
+        ) as progress:
             task = progress.add_task(description, total=total)
             yield lambda n=1: progress.advance(task, n)
 
     def epoch(self, r: dict[str, Any]) -> None:
         if not self.quiet:
             err.print(
-                f"epoch {r['epoch']:3d}  train loss {r['train_loss']:.4f} acc {r['train_acc']:6.2%}  "
-                f"valid loss {r['valid_loss']:.4f} acc {r['valid_acc']:6.2%}  {r['seconds']:5.1f}s"
+                f"epoch {r['epoch']:3d}  train loss {r['train_loss']:.4f} "
+                f"acc {r['train_acc']:6.2%}  valid loss {r['valid_loss']:.4f} "
+                f"acc {r['valid_acc']:6.2%}  {r['seconds']:5.1f}s"
                 + ("  [green]best[/]" if r["best"] else "")
             )
 
@@ -172,7 +175,8 @@ def split(src: Path, out: Path, ratios, seed, exclude, copy, force, as_json) -> 
         console.print(f"{result.duplicate_files} duplicate files kept together in one split")
     if result.small_classes:
         console.print(
-            f"[yellow]classes too small to appear in every split:[/] {', '.join(result.small_classes)}"
+            "[yellow]classes too small to appear in every split:[/] "
+            + ", ".join(result.small_classes)
         )
 
 
@@ -331,8 +335,9 @@ def evaluate(
         print_json(result.to_json())
         return
     console.print(
-        f"{m['n']} images: top-1 {percent(m['top1'])}, top-5 {percent(m['top5'])}, loss {m['loss']:.4f}; "
-        f"mean per class: top-1 {percent(m['mean_class_top1'])}, top-5 {percent(m['mean_class_top5'])}"
+        f"{m['n']} images: top-1 {percent(m['top1'])}, top-5 {percent(m['top5'])}, "
+        f"loss {m['loss']:.4f}; mean per class: top-1 {percent(m['mean_class_top1'])}, "
+        f"top-5 {percent(m['mean_class_top5'])}"
     )
     table = Table(
         "class", "n_train", "n_test", "top-1", "top-5", "most confused with", title="Worst classes"

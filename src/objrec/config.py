@@ -47,7 +47,7 @@ class TrainConfig:
     weights: str | None = None
     """A local state-dict file for the backbone; default: the registry's own pretrained weights."""
     mean: tuple[float, float, float] | None = None
-    """Override the backbone's normalisation mean (e.g. 0.5 0.5 0.5 for weights trained on [-1, 1])."""
+    """Override the backbone's normalisation mean (0.5 0.5 0.5 for weights trained on [-1, 1])."""
     std: tuple[float, float, float] | None = None
     """Override the backbone's normalisation std."""
     epochs: int = 100
@@ -59,7 +59,7 @@ class TrainConfig:
     """Adam's learning rate for the head."""
     weight_decay: float = 0.0
     hidden: int = 256
-    """Width of the head's hidden layer (the article's 256); 0 makes the head a single linear layer."""
+    """Width of the head's hidden layer (the article's 256); 0: the head is one linear layer."""
     dropout: float = 0.4
     augment: str = "article"
     """Training augmentation: ``article`` (crop, rotation, colour jitter, flip), ``trivial``

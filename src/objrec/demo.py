@@ -41,8 +41,12 @@ def run_demo(out: Path, reporter: Reporter = SILENT, force: bool = False) -> dic
     evaluation = evaluate(run, data, reporter=reporter)
     m = evaluation.metrics
     reporter.note(f"4/5 evaluated on the test split: top-1 {m['top1']:.1%}, top-5 {m['top5']:.1%}")
-    predictions = predict(run, [data / "test"], topk=3, plot=out / "predictions.png", reporter=reporter)
-    reporter.note(f"5/5 predicted {len(predictions)} test images: figure in {out / 'predictions.png'}")
+    predictions = predict(
+        run, [data / "test"], topk=3, plot=out / "predictions.png", reporter=reporter
+    )
+    reporter.note(
+        f"5/5 predicted {len(predictions)} test images: figure in {out / 'predictions.png'}"
+    )
     return {
         "top1": m["top1"],
         "top5": m["top5"],

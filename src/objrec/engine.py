@@ -1,4 +1,4 @@
-"""The training loop as plain functions: one epoch, a validation pass, and ``fit`` with early stopping."""
+"""The training loop as plain functions: an epoch, a validation pass, and early-stopping ``fit``."""
 
 from __future__ import annotations
 

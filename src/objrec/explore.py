@@ -1,4 +1,4 @@
-"""``explore``: images per class (per split for a split folder) and image-size statistics, with plots."""
+"""``explore``: images per class (per split for a split folder) and image sizes, with plots."""
 
 from __future__ import annotations
 

@@ -1,12 +1,12 @@
 """The frozen body's features, computed once per image view and cached on disk.
 
-With the body frozen, its output for a given image and transform never changes, so ``train`` pushes
-each image through it once (plus ``aug_views`` augmented views of each training image) instead of once
-per epoch. Each cache entry is a folder named by a key that covers everything that changes the
-features: the body's weights, the data config and augmentation, the view, and every file's path, size
-and modification time. Entries are written to a temporary folder and renamed into place, so an
-interrupted write is never read as valid. Features are streamed into a memory-mapped ``.npy`` file, so
-memory stays bounded for large data sets.
+With the body frozen, its output for a given image and transform never changes, so ``train``
+pushes each image through it once (plus ``aug_views`` augmented views of each training image)
+instead of once per epoch. Each cache entry is a folder named by a key that covers everything that
+changes the features: the body's weights, the data config and augmentation, the view, and every
+file's path, size and modification time. Entries are written to a temporary folder and renamed into
+place, so an interrupted write is never read as valid. Features are streamed into a memory-mapped
+``.npy`` file, so memory stays bounded for large data sets.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def fingerprint_files(samples: Sequence[Sample]) -> str:
 
 
 class FrozenBody:
-    """A frozen body, its fingerprint, and a fast runner built only when features must be computed."""
+    """A frozen body, its fingerprint, and a fast runner built only when features are computed."""
 
     def __init__(
         self, body: nn.Module, input_size: int, cache: FeatureCache, backend: str = "auto"
@@ -93,7 +93,7 @@ class FrozenBody:
 
 @dataclass(frozen=True)
 class ViewSpec:
-    """One view of a set of images: the centre crop (``view=0``) or augmented view number ``view``."""
+    """One view of a set of images: the centre crop (``view=0``) or augmented view ``view``."""
 
     data: DataConfig
     augment: str = "none"
@@ -250,7 +250,7 @@ def cached_features(
     reporter: Reporter = SILENT,
     description: str = "features",
 ) -> FeatureSet:
-    """Features from the cache when an entry for exactly these inputs exists, else computed and stored."""
+    """Features from the cache when an entry for exactly these inputs exists, else computed."""
     cache = body.cache
     key = cache_key(body.fingerprint, fingerprint_files(samples), spec)
     hit = cache.load(key, len(samples))

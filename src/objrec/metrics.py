@@ -50,7 +50,7 @@ def per_class_table(
     classes: Sequence[str],
     n_train: dict[str, int] | None = None,
 ) -> pd.DataFrame:
-    """One row per class: n_train, n_test, top1, top5, mean loss, and its most frequent confusion."""
+    """One row per class: n_train, n_test, top1, top5, mean loss, and its commonest confusion."""
     losses = F.cross_entropy(logits, targets, reduction="none")
     top1, top5 = topk_correct(logits, targets, 1), topk_correct(logits, targets, 5)
     preds = logits.argmax(1)

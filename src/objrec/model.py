@@ -1,4 +1,4 @@
-"""Classifier = pretrained body + new head; freezing keeps the body's weights and statistics fixed."""
+"""Classifier = pretrained body + new head; freezing fixes the body's weights and statistics."""
 
 from __future__ import annotations
 

@@ -53,7 +53,7 @@ def images_per_class(counts: pd.DataFrame, path: Path) -> Path:
 
 
 def image_sizes(sizes: pd.DataFrame, path: Path) -> Path:
-    """Distribution of image sides: a width/height scatter and a histogram of per-class mean sizes."""
+    """Image sizes: a width/height scatter and a histogram of per-class mean sizes."""
     fig = Figure(figsize=(11, 4.2))
     ax1, ax2 = fig.subplots(1, 2)
     ax1.scatter(sizes["width"], sizes["height"], s=4, alpha=0.3)
@@ -93,7 +93,7 @@ def predictions(
 
 
 def accuracy_vs_train_size(table: pd.DataFrame, path: Path) -> Path:
-    """Per-class top-1 against the number of training images, with a least-squares trend in log n."""
+    """Per-class top-1 against the number of training images, with a trend in log n."""
     import numpy as np
 
     fig = Figure(figsize=(7, 4.5))

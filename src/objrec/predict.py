@@ -85,7 +85,7 @@ def predict(
     plot: Path | None = None,
     reporter: Reporter = SILENT,
 ) -> list[Prediction]:
-    """Top-k classes for every image in ``paths`` (files or folders); unreadable files get an error."""
+    """Top-k classes for each image in ``paths`` (files or folders); unreadable ones get errors."""
     if topk < 1:
         raise ObjrecError("--topk must be at least 1")
     files = expand_paths(paths)

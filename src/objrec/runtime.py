@@ -1,9 +1,9 @@
-"""Fast inference for a frozen module on the CPU: ONNX Runtime when it agrees with PyTorch, else eager.
+"""Fast CPU inference for a frozen module: ONNX Runtime when it agrees with PyTorch, else eager.
 
 On this kind of machine ONNX Runtime runs EfficientNet-Lite0 about five times faster than eager
-PyTorch (see ``benchmarks/frozen_pass.py``). The exported graph is cached by the module's fingerprint,
-and every new session is checked against PyTorch on a sample batch: if the outputs differ by more than
-``TOLERANCE`` or anything fails, objrec logs why and uses eager PyTorch instead.
+PyTorch (see ``benchmarks/frozen_pass.py``). The exported graph is cached by the module's
+fingerprint, and every new session is checked against PyTorch on a sample batch: if the outputs
+differ by more than ``TOLERANCE`` or anything fails, objrec logs why and uses eager PyTorch.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ def sha256_file(path: Path) -> str:
 
 
 def allocate(n: int, ratios: tuple[float, float, float]) -> list[int]:
-    """How many of ``n`` groups go to each split: rounded, with every split non-empty when n >= 3."""
+    """How many of ``n`` groups go to each split: rounded, every split non-empty when n >= 3."""
     counts = [round(n * ratios[1]), round(n * ratios[2])]
     if n >= 3:
         counts = [max(c, 1) if r > 0 else 0 for c, r in zip(counts, ratios[1:], strict=True)]
@@ -146,39 +146,48 @@ def _hash_all(files: dict[str, list[Path]], on_file) -> dict[Path, str]:
 
 
 def _assign(files, hashes, ratios, seed, out):
+    """Decide each file's split: per class, shuffled groups of identical files fill the targets."""
     rng = random.Random(seed)
     split_of_hash: dict[str, str] = {}
     class_of_hash: dict[str, str] = {}
-    assignment: dict[Path, tuple[str, str]] = {}
     result = SplitResult(out=out, counts={})
     for name, paths in files.items():
         groups: dict[str, list[Path]] = {}
         for path in paths:
             groups.setdefault(hashes[path], []).append(path)
         result.duplicate_files += sum(len(g) - 1 for g in groups.values())
-        fixed = [h for h in groups if h in split_of_hash]
-        for h in fixed:
-            if class_of_hash[h] != name:
-                result.cross_class_duplicates.append((class_of_hash[h], name))
-        free = sorted(h for h in groups if h not in split_of_hash)
-        rng.shuffle(free)
-        targets = allocate(len(groups), ratios)
-        for h in fixed:
-            targets[SPLITS.index(split_of_hash[h])] -= 1
-        order = [s for s, t in zip(SPLITS, targets, strict=True) for _ in range(max(t, 0))]
-        order += [SPLITS[0]] * (len(free) - len(order))
-        for h, split in zip(free, order, strict=False):
+        result.cross_class_duplicates += sorted(
+            {
+                (class_of_hash[h], name)
+                for h in groups
+                if h in class_of_hash and class_of_hash[h] != name
+            }
+        )
+        for h, split in _place_groups(groups, split_of_hash, ratios, rng).items():
             split_of_hash[h], class_of_hash[h] = split, name
-        for h, members in groups.items():
-            for path in members:
-                assignment[path] = (name, split_of_hash[h])
         counts = dict.fromkeys(SPLITS, 0)
         for path in paths:
-            counts[assignment[path][1]] += 1
+            counts[split_of_hash[hashes[path]]] += 1
         result.counts[name] = counts
         if any(counts[s] == 0 for s, r in zip(SPLITS, ratios, strict=True) if r > 0):
             result.small_classes.append(name)
+    assignment = {
+        path: (name, split_of_hash[hashes[path]]) for name, paths in files.items() for path in paths
+    }
     return assignment, result
+
+
+def _place_groups(groups, split_of_hash, ratios, rng) -> dict[str, str]:
+    """Splits for one class's unplaced groups, counting those other classes placed already."""
+    targets = allocate(len(groups), ratios)
+    for h in groups:
+        if h in split_of_hash:
+            targets[SPLITS.index(split_of_hash[h])] -= 1
+    free = sorted(h for h in groups if h not in split_of_hash)
+    rng.shuffle(free)
+    order = [s for s, t in zip(SPLITS, targets, strict=True) for _ in range(max(t, 0))]
+    order += [SPLITS[0]] * (len(free) - len(order))
+    return dict(zip(free, order, strict=False))
 
 
 def _write(src: Path, out: Path, assignment, hashes, mode: str) -> None:

@@ -20,9 +20,10 @@ def _finish(data: DataConfig) -> list:
 def build_transforms(data: DataConfig, train: bool = False, augment: str = "article") -> v2.Compose:
     """PIL image -> normalised float tensor of ``data.input_size`` pixels square.
 
-    Evaluation: resize the short side to ``resize_size``, centre crop ``input_size``. Training with
-    ``augment="article"``: the article's augmentation, scaled to the backbone's sizes: random resized
-    crop to ``resize_size``, rotation by up to 15 degrees, colour jitter, horizontal flip, centre crop.
+    Evaluation: resize the short side to ``resize_size``, centre crop ``input_size``. Training
+    with ``augment="article"``: the article's augmentation, scaled to the backbone's sizes: random
+    resized crop to ``resize_size``, rotation by up to 15 degrees, colour jitter, horizontal flip,
+    centre crop.
     ``augment="trivial"`` uses TrivialAugmentWide after a random resized crop; ``"none"`` is the
     evaluation transform.
     """
