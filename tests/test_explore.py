@@ -24,3 +24,18 @@ def test_explore_a_plain_class_folder_reports_unreadable_files(tmp_path, image_f
     result = explore(image_folder)
     assert list(result.counts.columns) == ["all"] and result.counts.loc["green", "all"] == 12
     assert len(result.unreadable) == 1 and "broken.jpg" in result.unreadable[0]
+
+
+def test_explore_never_writes_into_a_non_empty_folder_without_force(tmp_path, split_dir):
+    import pytest
+
+    from objrec.errors import ObjrecError
+
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "counts.csv").write_text("my own file")
+    with pytest.raises(ObjrecError, match="not empty"):
+        explore(split_dir, out)
+    assert (out / "counts.csv").read_text() == "my own file"
+    explore(split_dir, out, force=True)
+    assert (out / "counts.csv").read_text() != "my own file"

@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from objrec.backbones import build_body, get_backbone
 from objrec.config import DataConfig
+from objrec.engine import EarlyStopping, FitState
 from objrec.errors import ObjrecError
 from objrec.model import Classifier, build_head
 
@@ -127,3 +128,82 @@ def load_model(path: Path) -> tuple[Classifier, dict[str, Any]]:
     except RuntimeError as exc:
         raise ObjrecError(f"{path}: its weights do not fit backbone {meta['backbone']}") from exc
     return model.eval(), meta
+
+
+# ---------------------------------------------------------------- training state, for resuming
+
+
+def _flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors, scalars = {}, {}
+    for index, values in state["state"].items():
+        for name, value in values.items():
+            if torch.is_tensor(value):
+                tensors[f"optim.{index}.{name}"] = value.detach().cpu().contiguous()
+            else:
+                scalars[f"{index}.{name}"] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], info: dict[str, Any]) -> dict:
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, index, name = key.split(".", 2)
+            state.setdefault(int(index), {})[name] = value
+    for key, value in info["scalars"].items():
+        index, name = key.split(".", 1)
+        state.setdefault(int(index), {})[name] = value
+    return {"state": state, "param_groups": info["param_groups"]}
+
+
+def save_training_state(
+    path: Path,
+    head: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    fit_state: FitState,
+    meta: dict[str, Any],
+) -> None:
+    """Everything needed to continue after ``fit_state.epoch``: head, best head, optimizer, RNG."""
+    tensors = {f"head.{k}": v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
+    tensors |= {f"best.{k}": v.detach().cpu().contiguous() for k, v in fit_state.best_state.items()}
+    optim_tensors, optim_info = _flatten_optimizer(optimizer.state_dict())
+    tensors |= optim_tensors
+    tensors["rng.torch"] = torch.get_rng_state()
+    info = {
+        "format_version": FORMAT_VERSION,
+        "kind": "training_state",
+        **meta,
+        "epoch": fit_state.epoch,
+        "history": fit_state.history,
+        "stopper": fit_state.stopper.state_dict(),
+        "stopped_early": fit_state.stopped_early,
+        "optimizer": optim_info,
+    }
+    header = {_META_KEY: json.dumps(info)}
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=header))
+
+
+def load_training_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The tensors and metadata of a training state written by :func:`save_training_state`."""
+    tensors, meta = read_checkpoint(path)
+    if meta.get("kind") != "training_state":
+        raise ObjrecError(f"{path} is not a training state (it cannot be resumed)")
+    return tensors, meta
+
+
+def restore_training_state(
+    tensors: dict[str, torch.Tensor], meta: dict[str, Any], head: torch.nn.Module, optimizer
+) -> FitState:
+    """Load a saved training state into ``head``, ``optimizer`` and RNG; return the fit state."""
+    head.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("head.")})
+    optimizer.load_state_dict(_unflatten_optimizer(tensors, meta["optimizer"]))
+    torch.set_rng_state(tensors["rng.torch"])
+    stopper = EarlyStopping(meta["train_config"]["patience"])
+    stopper.load_state_dict(meta["stopper"])
+    return FitState(
+        epoch=meta["epoch"],
+        history=meta["history"],
+        stopper=stopper,
+        best_state={k[5:]: v for k, v in tensors.items() if k.startswith("best.")},
+        stopped_early=meta["stopped_early"],
+    )

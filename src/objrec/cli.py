@@ -28,13 +28,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from objrec.errors import ObjrecError
+from objrec.config import AUGMENTATIONS, TrainConfig
+from objrec.errors import Interrupted, ObjrecError
 from objrec.progress import Reporter
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 GREEDY_OPTIONS = ("--exclude",)
+TRAIN = TrainConfig()  # the CLI shows and uses the library's own defaults
 DIR = click.Path(path_type=Path, file_okay=False)
 EXISTING = click.Path(path_type=Path, exists=True)
 
@@ -185,8 +187,9 @@ def split(src: Path, out: Path, ratios, seed, exclude, copy, force, as_json) -> 
 @click.option(
     "--out", type=DIR, help="Folder for the CSVs and plots [default: DATA-explore beside DATA]."
 )
+@click.option("--force", is_flag=True, help="Write into --out even when it is not empty.")
 @click.option("--json", "as_json", is_flag=True, help="Print the per-class counts as JSON.")
-def explore(data: Path, out: Path | None, as_json: bool) -> None:
+def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
     """Count images per class (per split for a split folder) and summarise image sizes.
 
     Writes counts.csv, size_stats.csv, sizes.csv, images_per_class.png and image_sizes.png.
@@ -194,7 +197,7 @@ def explore(data: Path, out: Path | None, as_json: bool) -> None:
     from objrec.explore import explore as run_explore
 
     out_dir = out or data.resolve().with_name(data.resolve().name + "-explore")
-    result = run_explore(data, out_dir, RichReporter(quiet=as_json))
+    result = run_explore(data, out_dir, RichReporter(quiet=as_json), force=force)
     if as_json:
         print_json(
             {
@@ -222,12 +225,10 @@ def explore(data: Path, out: Path | None, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("data", type=EXISTING)
-@click.option(
-    "--out", "run", type=DIR, required=True, help="Run folder for the checkpoint and logs."
-)
+@click.option("--out", "run", type=DIR, help="Run folder for the checkpoint and logs.")
 @click.option(
     "--backbone",
-    default="efficientnet_lite0",
+    default=TRAIN.backbone,
     show_default=True,
     help="A name from `objrec backbones`, any torchvision model name, or timm:NAME.",
 )
@@ -243,34 +244,38 @@ def explore(data: Path, out: Path | None, as_json: bool) -> None:
     "--std", type=float, nargs=3, default=None, help="Override the normalisation std (R G B)."
 )
 @click.option(
-    "--epochs", type=int, default=100, show_default=True, help="At most this many epochs."
+    "--epochs", type=int, default=TRAIN.epochs, show_default=True, help="At most this many epochs."
 )
 @click.option(
     "--patience",
     type=int,
-    default=5,
+    default=TRAIN.patience,
     show_default=True,
     help="Stop after this many epochs without a lower validation loss.",
 )
-@click.option("--batch-size", type=int, default=128, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
+@click.option("--batch-size", type=int, default=TRAIN.batch_size, show_default=True)
+@click.option("--lr", type=float, default=TRAIN.lr, show_default=True, help="Adam learning rate.")
 @click.option(
     "--aug-views",
     type=int,
-    default=2,
+    default=TRAIN.aug_views,
     show_default=True,
     help="Augmented views per training image, computed once through the frozen body.",
 )
 @click.option(
     "--augment",
-    type=click.Choice(["article", "trivial", "none"]),
-    default="article",
+    type=click.Choice(AUGMENTATIONS),
+    default=TRAIN.augment,
     show_default=True,
     help="Training augmentation.",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=TRAIN.seed, show_default=True)
 @click.option(
-    "--num-workers", type=int, default=0, show_default=True, help="Image decoding processes."
+    "--num-workers",
+    type=int,
+    default=TRAIN.num_workers,
+    show_default=True,
+    help="Image decoding processes.",
 )
 @click.option(
     "--cache-dir",
@@ -278,8 +283,25 @@ def explore(data: Path, out: Path | None, as_json: bool) -> None:
     help="Feature cache folder [default: $OBJREC_CACHE or ~/.cache/objrec].",
 )
 @click.option("--force", is_flag=True, help="Overwrite a model already in --out.")
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="Continue the interrupted run in this folder after its last completed epoch, with its "
+    "own settings (the other options are ignored).",
+)
+@click.option(
+    "--strict", is_flag=True, help="Refuse to start while `objrec check` finds unusable files."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON.")
-def train(data: Path, run: Path, as_json: bool, force: bool, **options) -> None:
+def train(
+    data: Path,
+    run: Path | None,
+    resume: Path | None,
+    strict: bool,
+    as_json: bool,
+    force: bool,
+    **options,
+) -> None:
     """Train a classifier on the split folder DATA: a frozen pretrained body and a new head.
 
     The frozen body's features are computed once (centre crop plus --aug-views augmented views of
@@ -287,14 +309,19 @@ def train(data: Path, run: Path, as_json: bool, force: bool, **options) -> None:
     the validation loss wants. RUN receives model.safetensors (the best epoch), config.json,
     history.csv, curves.png and summary.json.
     """
-    from objrec.config import TrainConfig
     from objrec.train import summary_dict
     from objrec.train import train as run_train
 
+    if (run is None) == (resume is None):
+        raise click.UsageError("give --out RUN for a new run, or --resume RUN to continue one")
     options["weights"] = str(options["weights"]) if options["weights"] else None
     options["cache_dir"] = str(options["cache_dir"]) if options["cache_dir"] else None
     config = TrainConfig(**options)
-    result = run_train(data, run, config, RichReporter(quiet=as_json), force=force)
+    reporter = RichReporter(quiet=as_json)
+    target = run or resume
+    result = run_train(
+        data, target, config, reporter, force=force, resume=bool(resume), strict=strict
+    )
     if as_json:
         print_json(summary_dict(result))
         return
@@ -322,14 +349,16 @@ def train(data: Path, run: Path, as_json: bool, force: bool, **options) -> None:
 @click.option(
     "--worst", type=int, default=10, show_default=True, help="How many worst classes to list."
 )
+@click.option("--force", is_flag=True, help="Write into --out even when it is not empty.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 def evaluate(
-    run: Path, data: Path, split: str, out: Path | None, worst: int, as_json: bool
+    run: Path, data: Path, split: str, out: Path | None, worst: int, force: bool, as_json: bool
 ) -> None:
     """Evaluate the model in RUN on DATA: loss, top-1/top-5 overall and per class, confusions."""
     from objrec.evaluate import evaluate as run_evaluate
 
-    result = run_evaluate(run, data, split, out, reporter=RichReporter(quiet=as_json))
+    reporter = RichReporter(quiet=as_json)
+    result = run_evaluate(run, data, split, out, reporter=reporter, force=force)
     m = result.metrics
     if as_json:
         print_json(result.to_json())
@@ -384,6 +413,34 @@ def predict(run: Path, paths: Sequence[Path], topk: int, plot: Path | None, as_j
         if plot:
             console.print(f"plot written to {plot}")
     if any(r.error for r in results):
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("data", type=EXISTING)
+@click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
+def check(data: Path, as_json: bool) -> None:
+    """List every problem in DATA (a class or split folder) without training.
+
+    Every image is decoded as training would. Unusable: files that cannot be decoded or are too
+    large to decode safely, and empty class folders. Noted: hidden files and folders, other files
+    and files outside class folders (all ignored), images without an extension (read anyway).
+    Exits with 1 when anything is unusable.
+    """
+    from objrec.check import check_folder
+
+    result = check_folder(data, RichReporter(quiet=as_json))
+    if as_json:
+        print_json(result.to_json())
+    else:
+        for p in result.problems:
+            style = "red" if p.unusable else "yellow"
+            console.print(f"[{style}]{p.kind}[/] {p.path}: {p.message}", highlight=False)
+        console.print(
+            f"{result.images} images in {result.classes} class folders: "
+            f"{result.readable} readable, {len(result.unusable)} unusable files or folders"
+        )
+    if result.unusable:
         sys.exit(1)
 
 
@@ -465,6 +522,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except click.exceptions.Abort:
         err.print("aborted")
+        return 130
+    except Interrupted as exc:
+        err.print(f"[yellow]{exc}[/]", highlight=False)
         return 130
     except ObjrecError as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False)

@@ -34,7 +34,7 @@ def run_demo(out: Path, reporter: Reporter = SILENT, force: bool = False) -> dic
     data, run = out / "data", out / "run"
     split = split_folder(sample_dir(), data, seed=0, force=force)
     reporter.note(f"1/5 split the sample into {data}: {split.totals()}")
-    explore(data, out / "explore", reporter)
+    explore(data, out / "explore", reporter, force=force)
     reporter.note(f"2/5 explored the data: plots in {out / 'explore'}")
     result = train(data, run, TrainConfig(), reporter, force=force)
     reporter.note(f"3/5 trained {run}: valid accuracy {result.best_valid_acc:.1%}")

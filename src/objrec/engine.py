@@ -91,11 +91,22 @@ def evaluate_loss(model: nn.Module, batches: Batches) -> dict[str, float]:
 
 
 @dataclass
-class FitResult:
-    history: list[dict[str, float]] = field(default_factory=list)
-    best_epoch: int = 0
-    best_valid_loss: float = math.inf
+class FitState:
+    """Where training stands after a completed epoch: enough to resume exactly."""
+
+    epoch: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stopper: EarlyStopping = field(default_factory=lambda: EarlyStopping(5))
+    best_state: dict[str, torch.Tensor] = field(default_factory=dict)
     stopped_early: bool = False
+
+    @property
+    def best_epoch(self) -> int:
+        return self.stopper.best_epoch
+
+    @property
+    def best_valid_loss(self) -> float:
+        return self.stopper.best
 
 
 def fit(
@@ -108,25 +119,31 @@ def fit(
     steps_per_epoch: int | None = None,
     reporter: Reporter = SILENT,
     label_smoothing: float = 0.0,
-) -> FitResult:
+    state: FitState | None = None,
+    on_epoch_end: Callable[[FitState], None] | None = None,
+) -> FitState:
     """Train until ``epochs`` or early stopping on validation loss; the best weights are restored.
 
     ``train_batches(epoch)`` yields the (input, target) batches of one epoch (so the caller decides
-    shuffling and augmentation); ``valid_batches()`` those of the validation set.
+    shuffling and augmentation); ``valid_batches()`` those of the validation set. ``state`` resumes
+    after its last completed epoch; ``on_epoch_end(state)`` runs after every epoch (to save it).
     """
-    stopper = EarlyStopping(patience)
-    result = FitResult()
-    best_state = copy.deepcopy(model.state_dict())
-    for epoch in range(1, epochs + 1):
+    if state is None:
+        state = FitState(
+            stopper=EarlyStopping(patience), best_state=copy.deepcopy(model.state_dict())
+        )
+    for epoch in range(state.epoch + 1, epochs + 1):
+        if state.stopped_early:
+            break
         start = time.perf_counter()
         with reporter.task(f"epoch {epoch}", steps_per_epoch) as advance:
             train = train_one_epoch(
                 model, train_batches(epoch), optimizer, advance, label_smoothing
             )
         valid = evaluate_loss(model, valid_batches())
-        stop = stopper.step(valid["loss"], epoch)
-        if stopper.improved:
-            best_state = copy.deepcopy(model.state_dict())
+        state.stopped_early = state.stopper.step(valid["loss"], epoch)
+        if state.stopper.improved:
+            state.best_state = copy.deepcopy(model.state_dict())
         record = {
             "epoch": epoch,
             "train_loss": train["loss"],
@@ -134,13 +151,12 @@ def fit(
             "valid_loss": valid["loss"],
             "valid_acc": valid["acc"],
             "seconds": time.perf_counter() - start,
-            "best": stopper.improved,
+            "best": state.stopper.improved,
         }
-        result.history.append(record)
+        state.history.append(record)
+        state.epoch = epoch
         reporter.epoch(record)
-        if stop:
-            result.stopped_early = True
-            break
-    model.load_state_dict(best_state)
-    result.best_epoch, result.best_valid_loss = stopper.best_epoch, stopper.best
-    return result
+        if on_epoch_end:
+            on_epoch_end(state)
+    model.load_state_dict(state.best_state)
+    return state

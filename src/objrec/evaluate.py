@@ -18,6 +18,7 @@ from objrec.data import SPLITS, is_split_folder, scan_class_folder
 from objrec.errors import ObjrecError
 from objrec.features import FrozenBody, ViewSpec, cached_features
 from objrec.metrics import confusion_matrix, most_confused, per_class_table, summarize
+from objrec.outputs import prepare_output_dir
 from objrec.progress import SILENT, Reporter
 from objrec.train import feature_cache
 
@@ -66,11 +67,13 @@ def evaluate(
     cache_dir: Path | None = None,
     num_workers: int = 0,
     reporter: Reporter = SILENT,
+    force: bool = False,
 ) -> EvaluationResult:
     """Evaluate the model of ``run`` on ``folder`` (a split folder's ``split``, or a class folder).
 
     Writes ``per_class.csv``, ``confusion.csv``, ``most_confused.csv``, ``metrics.json`` and
-    ``accuracy_vs_train.png`` to ``out`` (default ``run/eval-<split>``) and returns the numbers.
+    ``accuracy_vs_train.png`` to ``out`` (default ``run/eval-<split>``; a folder of the user's must
+    be empty or new, unless ``force``) and returns the numbers.
     """
     model, meta = load_model(run)
     classes = meta["classes"]
@@ -90,8 +93,10 @@ def evaluate(
     with torch.inference_mode():
         logits = model.head(fs.features)
     result = summarize_logits(logits, fs.labels, classes, meta.get("n_train"))
-    if out is None:
+    if out is None:  # inside the run folder, objrec's own: refreshed on every evaluation
         out = Path(run) / f"eval-{target.name}"
+    else:
+        prepare_output_dir(out, force)
     write_evaluation(result, Path(out))
     log.info("evaluated %s on %s: top1 %.4f", run, target, result.metrics["top1"])
     return result

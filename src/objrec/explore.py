@@ -12,6 +12,7 @@ from objrec import plots
 from objrec.data import SPLITS, class_dirs, is_split_folder
 from objrec.errors import ObjrecError
 from objrec.images import UnreadableImageError, image_size, list_images
+from objrec.outputs import prepare_output_dir
 from objrec.progress import SILENT, Reporter
 
 log = logging.getLogger(__name__)
@@ -29,15 +30,19 @@ class ExploreResult:
     out: Path | None = None
 
 
-def explore(data: Path, out: Path | None = None, reporter: Reporter = SILENT) -> ExploreResult:
+def explore(
+    data: Path, out: Path | None = None, reporter: Reporter = SILENT, force: bool = False
+) -> ExploreResult:
     """Count the images of a class folder or split folder and read their sizes from the headers.
 
     Writes ``counts.csv``, ``sizes.csv``, ``size_stats.csv``, ``images_per_class.png`` and
-    ``image_sizes.png`` to ``out`` when given.
+    ``image_sizes.png`` to ``out`` when given (an empty or new folder, unless ``force``).
     """
     data = Path(data)
     if not data.is_dir():
         raise ObjrecError(f"{data} is not a folder")
+    if out is not None:
+        prepare_output_dir(out, force)
     parts = {s: data / s for s in SPLITS} if is_split_folder(data) else {"all": data}
     listing = [
         (split, cls.name, path)
@@ -81,7 +86,6 @@ def explore(data: Path, out: Path | None = None, reporter: Reporter = SILENT) ->
 
 
 def write_exploration(result: ExploreResult, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
     result.counts.to_csv(out / "counts.csv")
     result.size_stats.to_csv(out / "size_stats.csv")
     result.sizes.to_csv(out / "sizes.csv", index=False)

@@ -18,7 +18,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from objrec.config import DataConfig
-from objrec.data import ImageDataset, Sample, make_loader
+from objrec.data import ImageDataset, Sample, make_loader, prefetch
 from objrec.progress import SILENT, Reporter
 from objrec.runtime import Runner, make_runner
 from objrec.transforms import build_transforms, draft_size
@@ -105,14 +105,17 @@ class ViewSpec:
 
 @dataclass
 class FeatureSet:
-    """Features (N, F), labels (N,), and which rows came from readable files."""
+    """Features (N, F), labels (N,), which rows came from readable files, and why others did not."""
 
     features: torch.Tensor
     labels: torch.Tensor
     ok: torch.Tensor
+    errors: list[str] = field(default_factory=list)
 
     def readable(self) -> FeatureSet:
-        return FeatureSet(self.features[self.ok], self.labels[self.ok], self.ok[self.ok])
+        return FeatureSet(
+            self.features[self.ok], self.labels[self.ok], self.ok[self.ok], self.errors
+        )
 
 
 class SeededViewDataset(ImageDataset):
@@ -123,9 +126,11 @@ class SeededViewDataset(ImageDataset):
         self.view = view
 
     def __getitem__(self, index: int):
-        if self.view > 0:
+        if self.view == 0:
+            return super().__getitem__(index)
+        with torch.random.fork_rng(devices=[]):  # leave the caller's random stream untouched
             torch.manual_seed(AUGMENT_SEED * self.view + index)
-        return super().__getitem__(index)
+            return super().__getitem__(index)
 
 
 def cache_key(body_fp: str, files_fp: str, spec: ViewSpec) -> str:
@@ -160,6 +165,7 @@ class FeatureCache:
             features = np.load(entry / "features.npy", mmap_mode="r", allow_pickle=False)
             labels = np.load(entry / "labels.npy", allow_pickle=False)
             ok = np.load(entry / "ok.npy", allow_pickle=False)
+            errors = json.loads((entry / "errors.json").read_text())
         except (OSError, ValueError):
             return None
         if (
@@ -171,7 +177,10 @@ class FeatureCache:
             log.warning("ignoring malformed feature cache entry %s", entry)
             return None
         return FeatureSet(
-            torch.from_numpy(np.array(features)), torch.from_numpy(labels), torch.from_numpy(ok)
+            torch.from_numpy(np.array(features)),
+            torch.from_numpy(labels),
+            torch.from_numpy(ok),
+            errors,
         )
 
     def new_entry(self, key: str) -> Path:
@@ -225,19 +234,23 @@ def compute_features(
     else:
         features = np.zeros((n, dim), dtype=np.float32)
     ok = np.zeros(n, dtype=bool)
+    errors: list[str] = []
     with reporter.task(description, n) as advance:
-        for start, (images, _, indices) in zip(range(0, n, batch_size), loader, strict=True):
-            if len(indices):
-                features[indices.numpy()] = body(images).float().numpy()
-                ok[indices.numpy()] = True
+        batches = prefetch(loader) if num_workers == 0 else loader
+        for start, batch in zip(range(0, n, batch_size), batches, strict=True):
+            if len(batch.indices):
+                features[batch.indices.numpy()] = body(batch.images).float().numpy()
+                ok[batch.indices.numpy()] = True
+            errors += batch.errors
             advance(min(batch_size, n - start))
     labels = np.array([s.label for s in samples], dtype=np.int64)
     if out is not None:
         features.flush()
         np.save(out / "labels.npy", labels)
         np.save(out / "ok.npy", ok)
+        (out / "errors.json").write_text(json.dumps(errors))
     return FeatureSet(
-        torch.from_numpy(np.array(features)), torch.from_numpy(labels), torch.from_numpy(ok)
+        torch.from_numpy(np.array(features)), torch.from_numpy(labels), torch.from_numpy(ok), errors
     )
 
 

@@ -17,11 +17,20 @@ import torch
 
 from objrec import plots
 from objrec.backbones import build_body, get_backbone, resolve_data_config
-from objrec.checkpoint import BEST, model_meta, save_checkpoint
+from objrec.check import require_clean
+from objrec.checkpoint import (
+    BEST,
+    LAST,
+    load_training_state,
+    model_meta,
+    restore_training_state,
+    save_checkpoint,
+    save_training_state,
+)
 from objrec.config import DataConfig, TrainConfig
 from objrec.data import ClassFolder, require_split_folder, scan_class_folder
-from objrec.engine import fit
-from objrec.errors import ObjrecError
+from objrec.engine import FitState, fit
+from objrec.errors import Interrupted, ObjrecError
 from objrec.features import (
     FeatureCache,
     FeatureSet,
@@ -120,25 +129,22 @@ def stack_views(sets: list[FeatureSet]) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([s.features[ok] for s in sets]), sets[0].labels[ok]
 
 
-def train(
-    data_dir: Path,
-    out: Path,
-    config: TrainConfig | None = None,
-    reporter: Reporter = SILENT,
-    force: bool = False,
-) -> TrainResult:
-    """Train a new head on the frozen backbone's cached features; save the best epoch's model.
+@dataclass
+class Prepared:
+    """The model and the cached features a run trains on."""
 
-    Args:
-        data_dir: a split folder (``train/``, ``valid/``, ``test/``), e.g. from ``split_folder``.
-        out: the run folder; refused when it already holds a model, unless ``force``.
-        config: the settings; default ``TrainConfig()``.
-        reporter: receives progress and epoch lines.
-    """
-    config = config or TrainConfig()
-    started = time.perf_counter()
-    require_split_folder(data_dir)
-    out = prepare_run_folder(out, force)
+    model: Classifier
+    data: DataConfig
+    classes: tuple[str, ...]
+    n_train: dict[str, int]
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    valid: FeatureSet
+    fingerprint: str
+
+
+def prepare(data_dir: Path, config: TrainConfig, reporter: Reporter) -> Prepared:
+    """Build the model and compute (or load) the frozen features of train and valid."""
     train_set = scan_class_folder(Path(data_dir) / "train")
     valid_set = scan_class_folder(Path(data_dir) / "valid", train_set.classes)
     spec = get_backbone(config.backbone)
@@ -147,73 +153,163 @@ def train(
     seed_everything(config.seed)
     head = build_head(body.n_features, len(train_set.classes), config.hidden, config.dropout)
     model = Classifier(body, head).freeze_body()
-    params = count_parameters(model)
-    reporter.note(f"parameters: {params['total']:,} total, {params['trainable']:,} trainable")
-
-    t0 = time.perf_counter()
     frozen = FrozenBody(body, data.input_size, feature_cache(config.cache_dir))
     views = list(range(config.aug_views + 1))
-    train_x, train_y = stack_views(
-        frozen_features(frozen, train_set, data, config, views, reporter, "train")
+    train_sets = frozen_features(frozen, train_set, data, config, views, reporter, "train")
+    (valid,) = frozen_features(frozen, valid_set, data, config, [0], reporter, "valid")
+    report_unreadable([*train_sets, valid], reporter)
+    train_x, train_y = stack_views(train_sets)
+    return Prepared(
+        model,
+        data,
+        train_set.classes,
+        train_set.counts(),
+        train_x,
+        train_y,
+        valid.readable(),
+        frozen.fingerprint,
     )
-    (valid_fs,) = frozen_features(frozen, valid_set, data, config, [0], reporter, "valid")
-    valid_fs = valid_fs.readable()
-    features_seconds = time.perf_counter() - t0
 
+
+def report_unreadable(sets: list[FeatureSet], reporter: Reporter) -> None:
+    """One warning per unreadable file (not one per view), and a count for the person watching."""
+    messages = list(dict.fromkeys(m for s in sets for m in s.errors))
+    for message in messages:
+        log.warning("skipped %s", message)
+    if messages:
+        reporter.note(f"skipped {len(messages)} unreadable files (`objrec check` lists them)")
+
+
+def train(
+    data_dir: Path,
+    out: Path,
+    config: TrainConfig | None = None,
+    reporter: Reporter = SILENT,
+    force: bool = False,
+    resume: bool = False,
+    strict: bool = False,
+) -> TrainResult:
+    """Train a new head on the frozen backbone's cached features; save the best epoch's model.
+
+    Args:
+        data_dir: a split folder (``train/``, ``valid/``, ``test/``), e.g. from ``split_folder``.
+        out: the run folder; refused when it already holds a model, unless ``force``.
+        config: the settings; default ``TrainConfig()``. Ignored when resuming (the run's own).
+        reporter: receives progress and epoch lines.
+        resume: continue the run in ``out`` after its last completed epoch.
+        strict: refuse to start while ``objrec check`` finds unusable files.
+
+    Raises:
+        Interrupted: on Ctrl-C, after saving the best model so far; resume with ``resume``.
+    """
+    started = time.perf_counter()
+    require_split_folder(data_dir)
+    saved = load_training_state(Path(out) / LAST) if resume else None
+    if saved:
+        config = TrainConfig.from_dict(saved[1]["train_config"])
+        reporter.note(f"resuming {out} after epoch {saved[1]['epoch']}")
+    else:
+        out = prepare_run_folder(out, force)
+    config = config or TrainConfig()
+    if strict:
+        require_clean(data_dir, reporter)
     t0 = time.perf_counter()
-    optimizer = torch.optim.Adam(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    result = fit(
-        head,
-        lambda epoch: feature_batches(
-            train_x, train_y, config.batch_size, config.seed * 100_003 + epoch
-        ),
-        lambda: zip(valid_fs.features.split(1024), valid_fs.labels.split(1024), strict=True),
-        optimizer,
-        epochs=config.epochs,
-        patience=config.patience,
-        steps_per_epoch=-(-len(train_y) // config.batch_size),
-        reporter=reporter,
-    )
-    fit_seconds = time.perf_counter() - t0
-
-    best = next(r for r in result.history if r["epoch"] == result.best_epoch)
-    n_train = train_set.counts()
+    prep = prepare(data_dir, config, reporter)
+    features_seconds = time.perf_counter() - t0
+    params = count_parameters(prep.model)
+    reporter.note(f"parameters: {params['total']:,} total, {params['trainable']:,} trainable")
     meta = model_meta(
-        train_set.classes, config.backbone, data, body.n_features, config.hidden, config.dropout
+        prep.classes,
+        config.backbone,
+        prep.data,
+        prep.model.body.n_features,
+        config.hidden,
+        config.dropout,
     )
-    meta.update(
-        train_config=config.to_dict(),
-        n_train=n_train,
-        params=params,
-        best_epoch=result.best_epoch,
-        valid={"loss": best["valid_loss"], "acc": best["valid_acc"]},
-    )
-    save_checkpoint(out / BEST, model, meta)
-    history = pd.DataFrame(result.history)
+    meta |= {
+        "train_config": config.to_dict(),
+        "n_train": prep.n_train,
+        "params": params,
+        "body_fingerprint": prep.fingerprint,
+    }
+    t0 = time.perf_counter()
+    state = fit_head(prep, config, meta, Path(out), saved, reporter)
+    seconds = {"features": features_seconds, "fit": time.perf_counter() - t0}
+    seconds["total"] = time.perf_counter() - started
+    return finish_run(Path(out), prep, config, meta, state, params, seconds)
+
+
+def fit_head(prep: Prepared, config: TrainConfig, meta, out: Path, saved, reporter) -> FitState:
+    """Run ``fit`` on the cached features, saving the training state after every epoch."""
+    head = prep.model.head
+    optimizer = torch.optim.Adam(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    state = None
+    if saved:
+        if saved[1]["body_fingerprint"] != prep.fingerprint:
+            raise ObjrecError(f"{out}: the backbone's weights changed since this run started")
+        state = restore_training_state(*saved, head, optimizer)
+    else:
+        seed_everything(config.seed)  # dropout draws the same whether features were cached or not
+    valid = prep.valid
+    try:
+        return fit(
+            head,
+            lambda epoch: feature_batches(
+                prep.train_x, prep.train_y, config.batch_size, config.seed * 100_003 + epoch
+            ),
+            lambda: zip(valid.features.split(1024), valid.labels.split(1024), strict=True),
+            optimizer,
+            epochs=config.epochs,
+            patience=config.patience,
+            steps_per_epoch=-(-len(prep.train_y) // config.batch_size),
+            reporter=reporter,
+            state=state,
+            on_epoch_end=lambda s: save_training_state(out / LAST, head, optimizer, s, meta),
+        )
+    except KeyboardInterrupt:
+        last = load_training_state(out / LAST) if (out / LAST).exists() else None
+        if last is None:
+            raise Interrupted("interrupted before the first epoch ended; nothing saved") from None
+        state = restore_training_state(*last, head, optimizer)
+        head.load_state_dict(state.best_state)
+        finish_run(out, prep, config, meta, state, count_parameters(prep.model), {})
+        raise Interrupted(
+            f"interrupted after epoch {state.epoch}; the best model so far is in {out / BEST}; "
+            f"continue with: objrec train DATA --resume {out}"
+        ) from None
+
+
+def finish_run(
+    out: Path, prep: Prepared, config, meta, state: FitState, params, seconds
+) -> TrainResult:
+    """Write the best model, history, curves, config and summary of a run."""
+    best = next(r for r in state.history if r["epoch"] == state.best_epoch)
+    meta = {
+        **meta,
+        "best_epoch": state.best_epoch,
+        "valid": {"loss": best["valid_loss"], "acc": best["valid_acc"]},
+    }
+    save_checkpoint(out / BEST, prep.model, meta)
+    history = pd.DataFrame(state.history)
     history.to_csv(out / "history.csv", index=False)
     plots.training_curves(history, out / "curves.png")
     (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
-    seconds = {
-        "features": features_seconds,
-        "fit": fit_seconds,
-        "total": time.perf_counter() - started,
-    }
-    summary = TrainResult(
+    result = TrainResult(
         run=out,
-        classes=list(train_set.classes),
-        history=result.history,
-        best_epoch=result.best_epoch,
+        classes=list(prep.classes),
+        history=state.history,
+        best_epoch=state.best_epoch,
         best_valid_loss=best["valid_loss"],
         best_valid_acc=best["valid_acc"],
         params=params,
         seconds=seconds,
-        n_images={"train": len(train_set.samples), "valid": len(valid_set.samples)},
+        n_images={"train": len(prep.train_y), "valid": len(prep.valid.labels)},
     )
-    (out / "summary.json").write_text(json.dumps(summary_dict(summary), indent=2))
+    (out / "summary.json").write_text(json.dumps(summary_dict(result), indent=2))
     log.info(
-        "trained %s: best epoch %d, valid loss %.4f", out, result.best_epoch, best["valid_loss"]
+        "trained %s: best epoch %d, valid loss %.4f", out, state.best_epoch, best["valid_loss"]
     )
-    return summary
+    return result
 
 
 def summary_dict(result: TrainResult) -> dict[str, Any]:

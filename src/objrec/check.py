@@ -1,0 +1,131 @@
+"""``check``: every problem a data folder has, found without training.
+
+Each file is decoded as training would decode it. A problem is *unusable* (the file or folder cannot
+be trained on: undecodable, too large, an empty class) or a note (a file objrec ignores, an image
+without an extension that it reads anyway). ``train`` skips unusable files with one warning each;
+``train --strict`` refuses to start while any exist.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from objrec.data import SPLITS, is_split_folder
+from objrec.errors import ObjrecError
+from objrec.images import UnreadableImageError, is_image_file, open_image
+from objrec.progress import SILENT, Reporter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Problem:
+    path: str
+    kind: str
+    """unreadable, too_large, empty_class, no_class_folder, ignored_hidden, ignored_file or
+    no_extension"""
+    message: str
+    unusable: bool
+
+
+@dataclass
+class CheckResult:
+    root: Path
+    images: int = 0
+    readable: int = 0
+    classes: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def unusable(self) -> list[Problem]:
+        return [p for p in self.problems if p.unusable]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "root": str(self.root),
+            "images": self.images,
+            "readable": self.readable,
+            "classes": self.classes,
+            "unusable": len(self.unusable),
+            "problems": [asdict(p) for p in self.problems],
+        }
+
+
+def _walk(folder: Path, result: CheckResult) -> list[Path]:
+    """Image files below a class folder; hidden entries and other files are noted, not entered."""
+    images = []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith("."):
+            kind = "folder" if path.is_dir() else "file"
+            result.problems.append(
+                Problem(str(path), "ignored_hidden", f"hidden {kind} ignored", False)
+            )
+        elif path.is_dir():
+            images += _walk(path, result)
+        elif is_image_file(path):
+            images.append(path)
+            if not path.suffix:
+                result.problems.append(
+                    Problem(str(path), "no_extension", "no file extension, read as an image", False)
+                )
+        else:
+            what = (
+                "a broken link" if path.is_symlink() and not path.exists() else "not an image file"
+            )
+            result.problems.append(Problem(str(path), "ignored_file", f"{what}, ignored", False))
+    return images
+
+
+def _check_class_root(root: Path, result: CheckResult) -> list[Path]:
+    images = []
+    for path in sorted(root.iterdir()):
+        if path.name.startswith("."):
+            continue
+        if not path.is_dir():
+            message = "file outside any class folder, ignored"
+            result.problems.append(Problem(str(path), "no_class_folder", message, False))
+            continue
+        result.classes += 1
+        found = _walk(path, result)
+        if not found:
+            message = "class folder holds no images: it would shift every later label"
+            result.problems.append(Problem(str(path), "empty_class", message, True))
+        images += found
+    return images
+
+
+def check_folder(root: Path, reporter: Reporter = SILENT) -> CheckResult:
+    """Decode every image below ``root`` (a class or split folder) and list the problems."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ObjrecError(f"{root} is not a folder")
+    result = CheckResult(root)
+    parts = [root / s for s in SPLITS] if is_split_folder(root) else [root]
+    images = [path for part in parts for path in _check_class_root(part, result)]
+    result.images = len(images)
+    with reporter.task("decoding images", len(images)) as advance:
+        for path in images:
+            try:
+                open_image(path, draft_size=64)
+                result.readable += 1
+            except UnreadableImageError as exc:
+                kind = (
+                    "too_large"
+                    if "too large" in str(exc) or "over the limit" in str(exc)
+                    else "unreadable"
+                )
+                result.problems.append(Problem(str(path), kind, str(exc), True))
+            advance(1)
+    log.info("checked %s: %d images, %d unusable", root, result.images, len(result.unusable))
+    return result
+
+
+def require_clean(root: Path, reporter: Reporter = SILENT) -> None:
+    """For ``--strict``: raise with the whole list when any file or folder is unusable."""
+    bad = check_folder(root, reporter).unusable
+    if bad:
+        listing = "; ".join(f"{p.path} ({p.kind})" for p in bad)
+        raise ObjrecError(f"--strict: {len(bad)} unusable files or folders: {listing}")

@@ -1,0 +1,255 @@
+"""Bad and unusual files: reported by check, skipped by train, the source never touched."""
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from objrec.check import check_folder
+from objrec.checkpoint import BEST, LAST, read_checkpoint
+from objrec.cli import main
+from objrec.errors import Interrupted, ObjrecError
+from objrec.split import split_folder
+from objrec.train import train
+
+from .conftest import make_class_folder, make_image
+from .test_split import tree_digest
+
+
+def add_bad_and_unusual_files(folder) -> dict[str, str]:
+    """Fourteen kinds of trouble in ``folder/red``; returns file name -> the kind check must report."""
+    red = folder / "red"
+    expected = {}
+
+    def bad(name, content, kind="unreadable"):
+        (red / name).write_bytes(content)
+        expected[name] = kind
+
+    jpeg = io.BytesIO()
+    make_image((200, 30, 30), size=(64, 64)).save(jpeg, "JPEG")
+    bad("zero_bytes.jpg", b"")
+    bad("truncated.jpg", jpeg.getvalue()[:300])
+    bad("text.png", b"this is not a picture\n")
+    bad("unsupported.jpg", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n")
+    bad("garbage.webp", b"RIFF\x10\x00\x00\x00WEBPVP8 junk")
+    bomb = io.BytesIO()
+    Image.new("1", (12_000, 8_000)).save(bomb, "PNG")
+    bad("bomb.png", bomb.getvalue(), "too_large")
+    (red / "notes.txt").write_text("not an image")
+    expected["notes.txt"] = "ignored_file"
+    (red / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    expected[".DS_Store"] = "ignored_hidden"
+    (red / ".ipynb_checkpoints").mkdir()
+    make_image((1, 2, 3)).save(red / ".ipynb_checkpoints" / "copy.png")
+    expected[".ipynb_checkpoints"] = "ignored_hidden"
+    (red / "dangling.jpg").symlink_to(folder / "nowhere.jpg")
+    expected["dangling.jpg"] = "ignored_file"
+    make_image((200, 30, 30)).save(red / "no_extension", format="JPEG")
+    expected["no_extension"] = "no_extension"
+    (folder / "stray.jpg").write_bytes(jpeg.getvalue())
+    expected["stray.jpg"] = "no_class_folder"
+    # unusual but fine: every mode, EXIF rotation, upper-case extension, 16 bit, palette, CMYK
+    make_image((200, 30, 30)).convert("CMYK").save(red / "cmyk.jpg")
+    make_image((200, 30, 30)).convert("P").save(red / "palette.gif")
+    make_image((200, 30, 30)).convert("LA").save(red / "grey_alpha.png")
+    make_image((200, 30, 30)).convert("RGBA").save(red / "alpha.PNG")
+    Image.fromarray(np.full((30, 30), 40000, dtype=np.uint16)).save(red / "deep.png")
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    make_image((200, 30, 30), size=(50, 30)).save(red / "rotated.JPG", exif=exif)
+    return expected
+
+
+def test_check_reports_every_kind_and_train_completes_on_the_good_ones(
+    tmp_path, tiny_config, capsys
+):
+    photos = make_class_folder(tmp_path / "photos", per_class=8)
+    expected = add_bad_and_unusual_files(photos)
+    before = tree_digest(photos)
+    result = check_folder(photos)
+    found = {os.path.basename(p.path): p.kind for p in result.problems}
+    assert found == expected
+    assert {os.path.basename(p.path) for p in result.unusable} == {
+        n for n, k in expected.items() if k in ("unreadable", "too_large")
+    }
+    assert main(["check", str(photos)]) == 1
+    assert "bomb.png" in capsys.readouterr().out
+
+    split_folder(photos, tmp_path / "data", seed=0)
+    run = train(tmp_path / "data", tmp_path / "run", tiny_config)
+    n_images = sum(
+        1 for p in (tmp_path / "data").rglob("*") if p.is_file() and p.name != "manifest.csv"
+    )
+    unusable = len(result.unusable)
+    assert run.n_images["train"] + run.n_images["valid"] < n_images - unusable  # some went to test
+    assert (tmp_path / "run" / BEST).exists()
+    with pytest.raises(ObjrecError, match=r"--strict: 6 unusable"):
+        train(tmp_path / "data", tmp_path / "run2", tiny_config, strict=True)
+    assert tree_digest(photos) == before
+
+
+def test_an_empty_class_is_reported_not_a_silent_label_shift(tmp_path):
+    photos = make_class_folder(tmp_path / "photos", per_class=4)
+    (photos / "aardvark").mkdir()
+    (photos / "aardvark" / "readme.txt").write_text("to do")
+    result = check_folder(photos)
+    assert [(os.path.basename(p.path), p.kind) for p in result.unusable] == [
+        ("aardvark", "empty_class")
+    ]
+
+
+class Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_pickle_payload_is_refused_by_every_entry_point(tmp_path, split_dir, capsys):
+    import pickle
+
+    from objrec.checkpoint import load_model, load_training_state
+    from objrec.evaluate import evaluate
+    from objrec.predict import predict
+
+    marker = tmp_path / "marker"
+    run = tmp_path / "evil_run"
+    run.mkdir()
+    payload = pickle.dumps(Payload(str(marker)))
+    for name in (BEST, LAST, "model.pt"):
+        (run / name).write_bytes(payload)
+    image = next((split_dir / "test" / "red").iterdir())
+    calls = [
+        lambda: load_model(run),
+        lambda: load_model(run / "model.pt"),
+        lambda: load_training_state(run / LAST),
+        lambda: evaluate(run, split_dir),
+        lambda: predict(run, [image]),
+        lambda: train(split_dir, run, resume=True),
+    ]
+    for call in calls:
+        with pytest.raises(ObjrecError):
+            call()
+    for args in (
+        ["evaluate", run, split_dir],
+        ["predict", run, image],
+        ["train", split_dir, "--resume", run],
+    ):
+        assert main([str(a) for a in args]) == 1
+    assert "Traceback" not in capsys.readouterr().err
+    assert not marker.exists()
+
+
+def comparable(run):
+    state, meta = read_checkpoint(run / BEST)
+    history = [{k: v for k, v in r.items() if k != "seconds"} for r in meta.get("history", [])]
+    return state, history, meta["best_epoch"]
+
+
+def same_result(a, b):
+    state_a, _, best_a = comparable(a)
+    state_b, _, best_b = comparable(b)
+    assert best_a == best_b
+    assert state_a.keys() == state_b.keys()
+    assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
+    ha = [line.split(",")[:5] for line in (a / "history.csv").read_text().splitlines()]
+    hb = [line.split(",")[:5] for line in (b / "history.csv").read_text().splitlines()]
+    assert ha == hb
+
+
+def test_ctrl_c_saves_and_a_resume_ends_like_an_uninterrupted_run(tmp_path, split_dir, tiny_config):
+    tiny_config.patience = 100
+    tiny_config.epochs = 12
+    train(split_dir, tmp_path / "whole", tiny_config)
+
+    class CtrlC:
+        def __init__(self, at):
+            self.at = at
+
+        def task(self, *a):
+            from objrec.progress import SILENT
+
+            return SILENT.task(*a)
+
+        def note(self, m):
+            pass
+
+        def epoch(self, record):
+            if record["epoch"] == self.at:
+                raise KeyboardInterrupt
+
+    with pytest.raises(Interrupted, match="after epoch 4"):
+        train(split_dir, tmp_path / "cut", tiny_config, reporter=CtrlC(5))
+    assert read_checkpoint(tmp_path / "cut" / LAST)[1]["epoch"] == 4
+    assert (tmp_path / "cut" / BEST).exists()  # the best model so far, usable at once
+    train(split_dir, tmp_path / "cut", resume=True)
+    same_result(tmp_path / "whole", tmp_path / "cut")
+
+
+def last_epoch(run):
+    try:
+        return read_checkpoint(run / LAST)[1]["epoch"]
+    except (ObjrecError, OSError):
+        return 0
+
+
+def start_training(data, run, *extra):
+    args = [
+        sys.executable,
+        "-m",
+        "objrec",
+        "train",
+        str(data),
+        *extra,
+        "--backbone",
+        "tiny_test",
+        "--epochs",
+        "40",
+        "--patience",
+        "100",
+        "--batch-size",
+        "1",
+        "--aug-views",
+        "1",
+        "--lr",
+        "0.01",
+    ]
+    return subprocess.Popen(
+        [*args, "--out", str(run)] if "--resume" not in extra else args,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def kill_after_epoch(process, run, epoch, timeout=120):
+    deadline = time.time() + timeout
+    while last_epoch(run) < epoch and process.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+@pytest.mark.slow
+def test_sigkill_mid_training_then_resume_matches_an_uninterrupted_run(tmp_path):
+    photos = make_class_folder(tmp_path / "photos", per_class=30)
+    split_folder(photos, tmp_path / "data", seed=0)
+    whole = start_training(tmp_path / "data", tmp_path / "whole")
+    assert whole.wait(timeout=300) == 0, whole.stderr.read().decode()
+    run = tmp_path / "killed"
+    kill_after_epoch(start_training(tmp_path / "data", run), run, 3)
+    first = last_epoch(run)
+    assert 3 <= first < 40
+    kill_after_epoch(start_training(tmp_path / "data", run, "--resume", str(run)), run, first + 3)
+    assert last_epoch(run) < 40
+    final = start_training(tmp_path / "data", run, "--resume", str(run))
+    assert final.wait(timeout=300) == 0, final.stderr.read().decode()
+    assert not [p.name for p in run.iterdir() if ".tmp-" in p.name]  # no temporary file left
+    same_result(tmp_path / "whole", run)
