@@ -112,11 +112,7 @@ def check_folder(root: Path, reporter: Reporter = SILENT) -> CheckResult:
                 open_image(path, draft_size=64)
                 result.readable += 1
             except UnreadableImageError as exc:
-                kind = (
-                    "too_large"
-                    if "too large" in str(exc) or "over the limit" in str(exc)
-                    else "unreadable"
-                )
+                kind = "too_large" if exc.too_large else "unreadable"
                 result.problems.append(Problem(str(path), kind, str(exc), True))
             advance(1)
     log.info("checked %s: %d images, %d unusable", root, result.images, len(result.unusable))

@@ -394,13 +394,23 @@ def evaluate(
     help="Draw each image beside a bar chart of its top-k into this PNG.",
 )
 @click.option(
+    "--runtime",
+    type=click.Choice(["torch", "onnx"]),
+    default="torch",
+    show_default=True,
+    help="Run the model in eager PyTorch or through ONNX Runtime (exported once, then cached).",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help='Print a list of {"path", "topk": [{"class", "prob"}]}.'
 )
-def predict(run: Path, paths: Sequence[Path], topk: int, plot: Path | None, as_json: bool) -> None:
+def predict(
+    run: Path, paths: Sequence[Path], topk: int, plot: Path | None, runtime: str, as_json: bool
+) -> None:
     """Predict the classes of the images in PATHS (files or folders) with the model in RUN."""
     from objrec.predict import predict as run_predict
 
-    results = run_predict(run, paths, topk, plot=plot, reporter=RichReporter(quiet=as_json))
+    reporter = RichReporter(quiet=as_json)
+    results = run_predict(run, paths, topk, plot=plot, reporter=reporter, runtime=runtime)
     if as_json:
         print_json([r.to_json() for r in results])
     else:
@@ -414,6 +424,76 @@ def predict(run: Path, paths: Sequence[Path], topk: int, plot: Path | None, as_j
             console.print(f"plot written to {plot}")
     if any(r.error for r in results):
         sys.exit(1)
+
+
+@cli.command()
+@click.argument("run", type=EXISTING)
+@click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The model file [default: RUN/model.onnx]; the JSON sidecar goes beside it.",
+)
+@click.option(
+    "--softmax/--logits",
+    default=True,
+    show_default=True,
+    help="Output probabilities, or raw logits.",
+)
+@click.option("--force", is_flag=True, help="Overwrite an earlier export.")
+@click.option("--json", "as_json", is_flag=True, help="Print the paths and the check as JSON.")
+def export(
+    run: Path, fmt: str, out: Path | None, softmax: bool, force: bool, as_json: bool
+) -> None:
+    """Export the model in RUN (body + head) for other runtimes, with a dynamic batch axis.
+
+    The export checks itself: ONNX Runtime must reproduce PyTorch's probabilities within 1e-4 on
+    sample inputs, or the file is removed and the command fails. A JSON file beside the model holds
+    the class names and the preprocessing (resize, crop, mean, std).
+    """
+    from objrec.export import export_model
+
+    result = export_model(run, out, fmt, softmax, force)
+    if as_json:
+        print_json(
+            {
+                "model": str(result.path),
+                "sidecar": str(result.sidecar),
+                "max_abs_diff": result.max_diff,
+            }
+        )
+        return
+    console.print(
+        f"exported {result.path} and {result.sidecar.name}; ONNX Runtime matches PyTorch "
+        f"within {result.max_diff:.1e}"
+    )
+
+
+@cli.command()
+@click.argument("run", type=EXISTING)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind; the default serves this machine only.",
+)
+@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--workers", type=int, default=1, show_default=True, help="Server processes.")
+@click.option("--runtime", type=click.Choice(["onnx", "torch"]), default="onnx", show_default=True)
+def serve(run: Path, host: str, port: int, workers: int, runtime: str) -> None:
+    """Serve the model in RUN: a page to try it at / and a JSON API at /predict.
+
+    \b
+      POST /predict   multipart field "file" (an image), optional "topk" -> top-k classes
+      GET  /          a page: pick or drop an image, see its top-5 as bars
+      GET  /health, GET /info (classes, backbone, version), GET /docs (the API)
+    """
+    from objrec.serve import serve as run_serve
+
+    if workers < 1:
+        raise ObjrecError("--workers must be at least 1")
+    err.print(f"serving {run} on http://{host}:{port}/ (Ctrl-C stops)")
+    run_serve(run, host, port, workers, runtime)
 
 
 @cli.command()

@@ -7,6 +7,7 @@ Hidden files and folders (``.git``, ``.ipynb_checkpoints``) are never listed.
 
 from __future__ import annotations
 
+import io
 import logging
 import warnings
 from pathlib import Path
@@ -34,7 +35,11 @@ _MAGIC = (
 
 
 class UnreadableImageError(ObjrecError):
-    """An image file that cannot be decoded, or is too large to decode safely."""
+    """An image file that cannot be decoded, or is too large to decode safely (``too_large``)."""
+
+    def __init__(self, message: str, too_large: bool = False):
+        super().__init__(message)
+        self.too_large = too_large
 
 
 def _has_image_magic(path: Path) -> bool:
@@ -68,33 +73,42 @@ def list_images(folder: Path) -> list[Path]:
     return found
 
 
-def open_image(path: str | Path, draft_size: int | None = None) -> Image.Image:
-    """Open ``path`` as an upright RGB image.
+def open_image(
+    source: str | Path | bytes,
+    draft_size: int | None = None,
+    name: str | None = None,
+    max_pixels: int | None = None,
+) -> Image.Image:
+    """Open an image file (or the bytes of one) as an upright RGB image.
 
     Args:
-        path: the image file.
+        source: the image file, or its bytes (e.g. an upload).
         draft_size: when given, JPEGs are decoded at the smallest power-of-two reduction that keeps
             both sides at least this large, which is several times faster for big photos.
+        name: what to call ``source`` in error messages (default: its path, or "upload").
+        max_pixels: refuse larger images (default ``MAX_PIXELS``), before decoding them.
 
     Raises:
         UnreadableImageError: the file is missing, empty, truncated, not an image, or over
             ``MAX_PIXELS`` pixels.
     """
-    path = Path(path)
+    label = name or ("upload" if isinstance(source, bytes) else str(source))
+    stream = io.BytesIO(source) if isinstance(source, bytes) else Path(source)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                _check_size(path, img)
+            with Image.open(stream) as img:
+                _check_size(label, img, max_pixels or MAX_PIXELS)
                 if draft_size and img.format == "JPEG":
                     img.draft("RGB", (draft_size, draft_size))
                 img.load()
                 img = ImageOps.exif_transpose(img)
                 return _to_rgb(img)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise UnreadableImageError(f"{path}: image too large to decode safely ({exc})") from exc
+        message = f"{label}: image too large to decode safely ({exc})"
+        raise UnreadableImageError(message, too_large=True) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise UnreadableImageError(f"{path}: cannot read image ({_reason(exc)})") from exc
+        raise UnreadableImageError(f"{label}: cannot read image ({_reason(exc)})") from exc
 
 
 def image_size(path: Path) -> tuple[int, int]:
@@ -108,12 +122,11 @@ def image_size(path: Path) -> tuple[int, int]:
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
-def _check_size(path: Path, img: Image.Image) -> None:
+def _check_size(label: str, img: Image.Image, limit: int) -> None:
     width, height = img.size
-    if width * height > MAX_PIXELS:
-        raise UnreadableImageError(
-            f"{path}: {width}x{height} pixels is over the limit of {MAX_PIXELS:,} pixels"
-        )
+    if width * height > limit:
+        message = f"{label}: {width}x{height} pixels is over the limit of {limit:,} pixels"
+        raise UnreadableImageError(message, too_large=True)
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

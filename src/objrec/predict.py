@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -10,12 +11,13 @@ from pathlib import Path
 import torch
 
 from objrec import plots
-from objrec.checkpoint import load_model
+from objrec.checkpoint import BEST, load_model
 from objrec.config import DataConfig
 from objrec.errors import ObjrecError
 from objrec.images import UnreadableImageError, is_image_file, list_images, open_image
 from objrec.model import Classifier
 from objrec.progress import SILENT, Reporter
+from objrec.runtime import onnx_session
 from objrec.transforms import build_transforms, draft_size
 
 log = logging.getLogger(__name__)
@@ -50,23 +52,54 @@ def expand_paths(paths: Sequence[Path]) -> list[Path]:
     return files
 
 
-class Predictor:
-    """A loaded model with its transform: ``probabilities(images)`` for a batch of PIL images."""
+RUNTIMES = ("torch", "onnx")
 
-    def __init__(self, model: Classifier, meta: dict):
-        self.model, self.meta = model.eval(), meta
+
+class Predictor:
+    """A loaded model and its transform: ``probabilities(images)`` for a batch of PIL images.
+
+    ``runtime="onnx"`` runs the whole model through ONNX Runtime: it is exported once per
+    checkpoint into the feature cache folder (checked against PyTorch) and reused after that.
+    Safe to call from several threads at once.
+    """
+
+    def __init__(
+        self, model: Classifier, meta: dict, runtime: str = "torch", checkpoint: Path | None = None
+    ):
+        if runtime not in RUNTIMES:
+            raise ObjrecError(f"--runtime must be one of {', '.join(RUNTIMES)}")
+        self.model, self.meta, self.runtime = model.eval(), meta, runtime
         self.classes: list[str] = meta["classes"]
         self.data = DataConfig.from_dict(meta["data_config"])
         self.transform = build_transforms(self.data, train=False)
         self.draft = draft_size(self.data)
+        self._session = self._onnx_session(checkpoint) if runtime == "onnx" else None
 
     @classmethod
-    def load(cls, run: Path) -> Predictor:
-        return cls(*load_model(run))
+    def load(cls, run: Path, runtime: str = "torch") -> Predictor:
+        path = Path(run) / BEST if Path(run).is_dir() else Path(run)
+        return cls(*load_model(path), runtime=runtime, checkpoint=path)
+
+    def _onnx_session(self, checkpoint: Path | None):
+        from objrec.export import export_checked
+        from objrec.features import default_cache_dir
+
+        digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:32] if checkpoint else "model"
+        path = default_cache_dir() / "onnx" / f"model-{digest}.onnx"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            export_checked(self.model, self.meta, path, softmax=True)
+        return onnx_session(path)
+
+    def preprocess(self, images) -> torch.Tensor:
+        return torch.stack([self.transform(im) for im in images])
 
     @torch.inference_mode()
     def probabilities(self, images) -> torch.Tensor:
-        x = torch.stack([self.transform(im) for im in images])
+        x = self.preprocess(images)
+        if self._session is not None:
+            name = self._session.get_inputs()[0].name
+            return torch.from_numpy(self._session.run(None, {name: x.numpy()})[0])
         return self.model(x).softmax(1)
 
     def topk(self, probs: torch.Tensor, k: int) -> list[dict[str, float | str]]:
@@ -84,12 +117,13 @@ def predict(
     batch_size: int = 32,
     plot: Path | None = None,
     reporter: Reporter = SILENT,
+    runtime: str = "torch",
 ) -> list[Prediction]:
     """Top-k classes for each image in ``paths`` (files or folders); unreadable ones get errors."""
     if topk < 1:
         raise ObjrecError("--topk must be at least 1")
     files = expand_paths(paths)
-    predictor = Predictor.load(run)
+    predictor = Predictor.load(run, runtime)
     results: list[Prediction] = []
     with reporter.task("predicting", len(files)) as advance:
         for start in range(0, len(files), batch_size):

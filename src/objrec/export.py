@@ -1,0 +1,110 @@
+"""``export``: the whole model (body + head, softmax optional) as ONNX, checked against PyTorch.
+
+Beside ``model.onnx`` goes ``model.json``: the class names in output order and the preprocessing a
+caller must apply (resize the short side, centre crop, RGB scaled to [0, 1], normalise, NCHW).
+An export whose ONNX Runtime output differs from PyTorch's by more than ``TOLERANCE`` (max absolute
+difference of probabilities) is deleted and reported as an error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from objrec import __version__
+from objrec.checkpoint import load_model
+from objrec.errors import ObjrecError
+from objrec.runtime import TOLERANCE, export_onnx, onnx_session, onnxruntime_available
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("onnx",)
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    sidecar: Path
+    max_diff: float
+
+
+def with_softmax(model: nn.Module) -> nn.Module:
+    return nn.Sequential(model, nn.Softmax(dim=1)).eval()
+
+
+def check_onnx(module: nn.Module, path: Path, input_size: int, softmax: bool) -> float:
+    """Max absolute difference of probabilities, ONNX Runtime against PyTorch, on sample inputs."""
+    session = onnx_session(path)
+    g = torch.Generator().manual_seed(0)
+    worst = 0.0
+    for batch in (1, 5):
+        x = torch.randn(batch, 3, input_size, input_size, generator=g)
+        with torch.inference_mode():
+            expected = module(x)
+        got = torch.from_numpy(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0])
+        if not softmax:
+            expected, got = expected.softmax(1), got.softmax(1)
+        worst = max(worst, float((expected - got).abs().max()))
+    return worst
+
+
+def preprocessing(meta: dict[str, Any], softmax: bool) -> dict[str, Any]:
+    """What a caller of the exported model needs besides the graph."""
+    data = meta["data_config"]
+    return {
+        "objrec_version": __version__,
+        "backbone": meta["backbone"],
+        "classes": meta["classes"],
+        "output": "probabilities" if softmax else "logits",
+        "input": {
+            "layout": "NCHW",
+            "colour": "RGB, scaled to [0, 1] before normalisation",
+            "resize_short_side": data["resize_size"],
+            "center_crop": data["input_size"],
+            "interpolation": data["interpolation"],
+            "mean": data["mean"],
+            "std": data["std"],
+        },
+    }
+
+
+def export_model(
+    run: Path, out: Path | None = None, fmt: str = "onnx", softmax: bool = True, force: bool = False
+) -> ExportResult:
+    """Export the model of ``run`` to ``out`` (default ``run/model.onnx``) and check it."""
+    if fmt not in FORMATS:
+        raise ObjrecError(f"--format must be one of {', '.join(FORMATS)}")
+    if not onnxruntime_available():
+        raise ObjrecError("exporting needs onnxruntime: pip install onnxruntime")
+    model, meta = load_model(run)
+    path = Path(out) if out else Path(run) / "model.onnx"
+    sidecar = path.with_suffix(".json")
+    for target in (path, sidecar):
+        if target.exists() and not force:
+            raise ObjrecError(f"{target} exists: choose another --out or pass --force")
+    return export_checked(model, meta, path, softmax)
+
+
+def export_checked(
+    model: nn.Module, meta: dict[str, Any], path: Path, softmax: bool = True
+) -> ExportResult:
+    """Export, verify against PyTorch within ``TOLERANCE``, write the sidecar JSON."""
+    module = with_softmax(model) if softmax else model.eval()
+    size = meta["data_config"]["input_size"]
+    export_onnx(module, path, size)
+    diff = check_onnx(module, path, size, softmax)
+    if diff > TOLERANCE:
+        path.unlink(missing_ok=True)
+        raise ObjrecError(
+            f"the ONNX export differs from PyTorch by {diff:.2g} (over {TOLERANCE}); removed"
+        )
+    sidecar = path.with_suffix(".json")
+    sidecar.write_text(json.dumps({**preprocessing(meta, softmax), "max_abs_diff": diff}, indent=2))
+    log.info("exported %s (max |diff| %.2g)", path, diff)
+    return ExportResult(path, sidecar, diff)

@@ -1,0 +1,128 @@
+"""``serve``: a FastAPI app around one loaded model: a JSON API and a page to try it.
+
+``POST /predict`` (multipart field ``file``, optional ``topk``) returns the top-k classes;
+``GET /`` is a page where a person picks or drops an image; ``GET /health`` and ``GET /info``.
+The model loads once, at start; requests run in FastAPI's thread pool and share it safely. Every bad
+request gets a 4xx JSON ``{"error": ...}``: an empty or missing file, a non-image, an upload over
+the size limit, an image over the pixel limit, a ``topk`` out of range.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from objrec import __version__
+from objrec.errors import ObjrecError
+from objrec.images import UnreadableImageError, open_image
+from objrec.predict import Predictor
+
+log = logging.getLogger(__name__)
+
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MAX_PIXELS = 40_000_000
+MAX_TOPK = 20
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": message})
+
+
+def create_app(
+    run: Path,
+    runtime: str = "onnx",
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    max_pixels: int = MAX_PIXELS,
+) -> FastAPI:
+    """The app for the model in ``run``, loaded now (not per request)."""
+    predictor = Predictor.load(run, runtime)
+    page = (resources.files("objrec") / "static" / "index.html").read_text()
+    app = FastAPI(title="objrec", version=__version__, docs_url="/docs", redoc_url=None)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "request"
+        return _error(422, f"{where}: {first.get('msg', 'invalid request')}")
+
+    @app.get("/", response_class=HTMLResponse)
+    def index() -> str:
+        return page
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/info")
+    def info() -> dict:
+        return {
+            "classes": predictor.classes,
+            "backbone": predictor.meta["backbone"],
+            "runtime": predictor.runtime,
+            "version": __version__,
+            "max_upload_bytes": max_upload_bytes,
+            "max_pixels": max_pixels,
+        }
+
+    @app.post("/predict")
+    def predict(
+        file: Annotated[UploadFile, File(description="an image file")],
+        topk: Annotated[int, Form(ge=1, le=MAX_TOPK)] = 5,
+    ) -> dict:
+        data = file.file.read(max_upload_bytes + 1)
+        if not data:
+            raise HTTPException(400, "the uploaded file is empty")
+        if len(data) > max_upload_bytes:
+            raise HTTPException(413, f"the upload is over the limit of {max_upload_bytes:,} bytes")
+        image = _decode(data, file.filename or "upload", max_pixels)
+        probs = predictor.probabilities([image])[0]
+        return {"filename": file.filename, "topk": predictor.topk(probs, topk)}
+
+    return app
+
+
+def _decode(data: bytes, name: str, max_pixels: int):
+    try:
+        return open_image(data, name=name, max_pixels=max_pixels)
+    except UnreadableImageError as exc:
+        raise HTTPException(413 if exc.too_large else 415, str(exc)) from exc
+
+
+def app_from_env() -> FastAPI:
+    """For ``uvicorn --factory`` with several workers: the run is read from the environment."""
+    run = os.environ.get("OBJREC_SERVE_RUN")
+    if not run:
+        raise ObjrecError("OBJREC_SERVE_RUN is not set")
+    return create_app(Path(run), os.environ.get("OBJREC_SERVE_RUNTIME", "onnx"))
+
+
+def serve(
+    run: Path, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, runtime: str = "onnx"
+) -> None:
+    """Run the app under uvicorn until stopped; binds to loopback unless ``host`` says otherwise."""
+    import uvicorn
+
+    if workers > 1:
+        os.environ["OBJREC_SERVE_RUN"] = str(Path(run).resolve())
+        os.environ["OBJREC_SERVE_RUNTIME"] = runtime
+        uvicorn.run(
+            "objrec.serve:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+        )
+    else:
+        uvicorn.run(create_app(run, runtime), host=host, port=port, log_level="warning")

@@ -1,0 +1,171 @@
+"""The web API and page: every endpoint, every bad request, a real server, and a real browser."""
+
+import io
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from objrec.serve import create_app
+
+from .conftest import make_image
+
+
+def png_bytes(size=(40, 32), colour=(200, 40, 40)) -> bytes:
+    buffer = io.BytesIO()
+    make_image(colour, size=size).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def plain_png(width, height) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (10, 20, 30)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    from objrec.config import TrainConfig
+    from objrec.split import split_folder
+    from objrec.train import train
+
+    from .conftest import make_class_folder
+
+    root = tmp_path_factory.mktemp("serve")
+    split_folder(make_class_folder(root / "photos"), root / "data")
+    train(root / "data", root / "run", TrainConfig(backbone="tiny_test", epochs=20, lr=1e-2, batch_size=8, aug_views=0, cache_dir=str(root / "cache")))
+    app = create_app(root / "run", runtime="torch", max_upload_bytes=200_000, max_pixels=500 * 500)
+    with TestClient(app) as c:
+        c.run = root / "run"
+        yield c
+
+
+def test_health_info_and_page(client):
+    assert client.get("/health").json() == {"status": "ok"}
+    info = client.get("/info").json()
+    assert info["classes"] == ["blue", "green", "red"] and info["backbone"] == "tiny_test"
+    page = client.get("/")
+    assert page.status_code == 200 and "Drop an image" in page.text
+
+
+def test_predict_returns_topk_json(client):
+    response = client.post("/predict", files={"file": ("red.png", png_bytes(), "image/png")}, data={"topk": "2"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["filename"] == "red.png" and len(body["topk"]) == 2
+    assert body["topk"][0]["class"] == "red" and body["topk"][0]["prob"] >= body["topk"][1]["prob"]
+
+
+@pytest.mark.parametrize(
+    ("files", "data", "status", "words"),
+    [
+        ({"file": ("x.png", b"", "image/png")}, {}, 400, "empty"),
+        ({"file": ("x.png", b"hello, not an image", "image/png")}, {}, 415, "cannot read image"),
+        ({"file": ("x.jpg", b"\xff\xd8\xff\xe0" + b"\x00" * 64, "image/jpeg")}, {}, 415, "x.jpg"),
+        ({"file": ("big.bin", b"\x00" * 200_001, "image/png")}, {}, 413, "over the limit"),
+        ({"file": ("huge.png", None, "image/png")}, {}, 413, "pixels"),
+        ({"image": ("x.png", None, "image/png")}, {}, 422, "file"),
+        ({"file": ("x.png", None, "image/png")}, {"topk": "0"}, 422, "topk"),
+        ({"file": ("x.png", None, "image/png")}, {"topk": "many"}, 422, "topk"),
+        ({}, {}, 422, "file"),
+    ],
+    ids=["empty", "text", "truncated", "too-many-bytes", "too-many-pixels", "wrong-field", "topk-0", "topk-text", "no-body"],
+)
+def test_bad_requests_get_a_clear_4xx_json_error(client, files, data, status, words):
+    for field, (name, content, kind) in list(files.items()):
+        if content is None:
+            files[field] = (name, plain_png(600, 600) if name == "huge.png" else png_bytes(), kind)
+    response = client.post("/predict", files=files or None, data=data)
+    assert response.status_code == status
+    body = response.json()
+    assert set(body) == {"error"} and words in body["error"]
+    assert "Traceback" not in response.text
+
+
+def test_concurrent_requests_share_the_model_safely(client):
+    from concurrent.futures import ThreadPoolExecutor
+
+    images = [png_bytes(colour=c) for c in ((200, 40, 40), (40, 180, 60), (40, 60, 200))] * 8
+
+    def ask(data):
+        return client.post("/predict", files={"file": ("x.png", data, "image/png")}).json()["topk"][0]["class"]
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(ask, images))
+    assert answers == [ask(data) for data in images]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(client):
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "objrec", "serve", str(client.run), "--port", str(port), "--runtime", "onnx"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url + "/health", timeout=1)
+            break
+        except OSError:
+            if process.poll() is not None:
+                pytest.fail(process.stdout.read().decode())
+            time.sleep(0.2)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def test_a_real_server_process_answers_over_http(server):
+    info = json.load(urllib.request.urlopen(server + "/info", timeout=5))
+    assert info["runtime"] == "onnx"
+    boundary = "objrecboundary"
+    body = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"g.png\"\r\n"
+        "Content-Type: image/png\r\n\r\n"
+    ).encode() + png_bytes(colour=(40, 180, 60)) + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(server + "/predict", data=body, method="POST",
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    answer = json.load(urllib.request.urlopen(request, timeout=10))
+    assert answer["topk"][0]["class"] == "green"
+
+
+def chromium_path():
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(not chromium_path(), reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_the_page_in_headless_chromium(server, tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api")
+    image = tmp_path / "blue.png"
+    image.write_bytes(png_bytes(colour=(40, 60, 200)))
+    errors = []
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(server + "/")
+        page.wait_for_selector("#meta:has-text('3 classes')")
+        page.set_input_files("#file", str(image))
+        page.wait_for_selector(".bar", timeout=15_000)
+        names = page.locator(".bar .name").all_text_contents()
+        page.screenshot(path=str(tmp_path / "page.png"))
+        browser.close()
+    assert names[0] == "blue" and len(names) == 3
+    assert errors == []
+    assert (tmp_path / "page.png").stat().st_size > 5_000
