@@ -350,15 +350,27 @@ def train(
     "--worst", type=int, default=10, show_default=True, help="How many worst classes to list."
 )
 @click.option("--force", is_flag=True, help="Write into --out even when it is not empty.")
+@click.option(
+    "--tta",
+    is_flag=True,
+    help="Average over test-time views (crop, mirror, wider crop); shows both results.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 def evaluate(
-    run: Path, data: Path, split: str, out: Path | None, worst: int, force: bool, as_json: bool
+    run: Path,
+    data: Path,
+    split: str,
+    out: Path | None,
+    worst: int,
+    force: bool,
+    tta: bool,
+    as_json: bool,
 ) -> None:
     """Evaluate the model in RUN on DATA: loss, top-1/top-5 overall and per class, confusions."""
     from objrec.evaluate import evaluate as run_evaluate
 
     reporter = RichReporter(quiet=as_json)
-    result = run_evaluate(run, data, split, out, reporter=reporter, force=force)
+    result = run_evaluate(run, data, split, out, reporter=reporter, force=force, tta=tta)
     m = result.metrics
     if as_json:
         print_json(result.to_json())
@@ -368,6 +380,9 @@ def evaluate(
         f"loss {m['loss']:.4f}; mean per class: top-1 {percent(m['mean_class_top1'])}, "
         f"top-5 {percent(m['mean_class_top5'])}"
     )
+    if result.metrics_plain:
+        p = result.metrics_plain
+        console.print(f"without TTA: top-1 {percent(p['top1'])}, top-5 {percent(p['top5'])}")
     table = Table(
         "class", "n_train", "n_test", "top-1", "top-5", "most confused with", title="Worst classes"
     )
@@ -403,14 +418,31 @@ def evaluate(
 @click.option(
     "--json", "as_json", is_flag=True, help='Print a list of {"path", "topk": [{"class", "prob"}]}.'
 )
+@click.option(
+    "--tta", is_flag=True, help="Average over test-time views (crop, mirror, wider crop)."
+)
+@click.option(
+    "--explain",
+    type=DIR,
+    help="Write a Grad-CAM overlay of each image into this (new or empty) folder.",
+)
 def predict(
-    run: Path, paths: Sequence[Path], topk: int, plot: Path | None, runtime: str, as_json: bool
+    run: Path,
+    paths: Sequence[Path],
+    topk: int,
+    plot: Path | None,
+    runtime: str,
+    tta: bool,
+    explain: Path | None,
+    as_json: bool,
 ) -> None:
     """Predict the classes of the images in PATHS (files or folders) with the model in RUN."""
     from objrec.predict import predict as run_predict
 
     reporter = RichReporter(quiet=as_json)
-    results = run_predict(run, paths, topk, plot=plot, reporter=reporter, runtime=runtime)
+    results = run_predict(
+        run, paths, topk, plot=plot, reporter=reporter, runtime=runtime, tta=tta, explain=explain
+    )
     if as_json:
         print_json([r.to_json() for r in results])
     else:
@@ -424,6 +456,30 @@ def predict(
             console.print(f"plot written to {plot}")
     if any(r.error for r in results):
         sys.exit(1)
+
+
+@cli.command()
+@click.argument("run", type=EXISTING)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The HTML file [default: RUN/report.html].",
+)
+@click.option(
+    "--data", type=EXISTING, help="The split folder [default: the one the run trained on]."
+)
+@click.option("--force", is_flag=True, help="Overwrite --out.")
+def report(run: Path, out: Path | None, data: Path | None, force: bool) -> None:
+    """Write one self-contained HTML page about RUN (opens from disk, no network needed).
+
+    Data (counts, sizes, samples, augmentation), training curves, overall and per-class results, the
+    confusion heatmap and most confused pairs, the top losses, the worst classes' hardest images,
+    and Grad-CAM saliency for right and wrong predictions. Runs `evaluate` first if needed.
+    """
+    from objrec.report import build_report
+
+    path = build_report(run, out, data, RichReporter(), force)
+    console.print(f"report written to {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
 @cli.command()

@@ -21,6 +21,7 @@ from objrec.metrics import confusion_matrix, most_confused, per_class_table, sum
 from objrec.outputs import prepare_output_dir
 from objrec.progress import SILENT, Reporter
 from objrec.train import feature_cache
+from objrec.transforms import TTA_VIEWS
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,10 @@ class EvaluationResult:
     confusion: torch.Tensor
     classes: list[str]
     out: Path | None = None
+    metrics_plain: dict[str, float] | None = None
+    """Without test-time augmentation, when ``metrics`` are with it."""
+    predictions: pd.DataFrame | None = None
+    """One row per image: path, true, predicted, probabilities, loss."""
 
     def worst(self, n: int = 10) -> pd.DataFrame:
         return self.per_class.head(n)
@@ -42,6 +47,7 @@ class EvaluationResult:
     def to_json(self) -> dict[str, Any]:
         return {
             **self.metrics,
+            **({"without_tta": self.metrics_plain} if self.metrics_plain else {}),
             "worst_classes": self.worst().to_dict(orient="records"),
             "most_confused": self.confused.to_dict(orient="records"),
         }
@@ -68,12 +74,15 @@ def evaluate(
     num_workers: int = 0,
     reporter: Reporter = SILENT,
     force: bool = False,
+    tta: bool = False,
 ) -> EvaluationResult:
     """Evaluate the model of ``run`` on ``folder`` (a split folder's ``split``, or a class folder).
 
-    Writes ``per_class.csv``, ``confusion.csv``, ``most_confused.csv``, ``metrics.json`` and
-    ``accuracy_vs_train.png`` to ``out`` (default ``run/eval-<split>``; a folder of the user's must
-    be empty or new, unless ``force``) and returns the numbers.
+    With ``tta`` the class probabilities are averaged over the test-time views (the crop, its
+    mirror, and both of a wider crop); the metrics without TTA are kept in ``metrics_plain``.
+    Writes ``per_class.csv``, ``predictions.csv``, ``confusion.csv``, ``most_confused.csv``,
+    ``metrics.json``, ``confusion.png`` and ``accuracy_vs_train.png`` to ``out`` (default
+    ``run/eval-<split>``; a folder of the user's must be empty or new, unless ``force``).
     """
     model, meta = load_model(run)
     classes = meta["classes"]
@@ -81,18 +90,29 @@ def evaluate(
     images = scan_class_folder(target, classes)
     data = DataConfig.from_dict(meta["data_config"])
     frozen = FrozenBody(model.body, data.input_size, feature_cache(cache_dir))
-    fs = cached_features(
-        frozen,
-        images.samples,
-        ViewSpec(data),
-        num_workers=num_workers,
-        reporter=reporter,
-        description=f"{target.name} features",
-    )
-    fs = fs.readable()
+    views = TTA_VIEWS if tta else ("centre",)
+    sets = [
+        cached_features(
+            frozen,
+            images.samples,
+            ViewSpec(data, tta=view),
+            num_workers=num_workers,
+            reporter=reporter,
+            description=f"{target.name} features ({view})",
+        )
+        for view in views
+    ]
+    ok = torch.stack([s.ok for s in sets]).all(0)
     with torch.inference_mode():
-        logits = model.head(fs.features)
-    result = summarize_logits(logits, fs.labels, classes, meta.get("n_train"))
+        probs = [model.head(s.features[ok]).softmax(1) for s in sets]
+    labels = sets[0].labels[ok]
+    logits = torch.stack(probs).mean(0).log()
+    result = summarize_logits(logits, labels, classes, meta.get("n_train"))
+    result.metrics["tta"] = tta
+    if tta:
+        result.metrics_plain = summarize(probs[0].log(), labels, len(classes))
+    paths = [s.path for s, good in zip(images.samples, ok.tolist(), strict=True) if good]
+    result.predictions = prediction_table(paths, logits, labels, classes)
     if out is None:  # inside the run folder, objrec's own: refreshed on every evaluation
         out = Path(run) / f"eval-{target.name}"
     else:
@@ -100,6 +120,23 @@ def evaluate(
     write_evaluation(result, Path(out))
     log.info("evaluated %s on %s: top1 %.4f", run, target, result.metrics["top1"])
     return result
+
+
+def prediction_table(paths, logits: torch.Tensor, labels: torch.Tensor, classes) -> pd.DataFrame:
+    """One row per image: its path, true and predicted class, probabilities and loss."""
+    probs = logits.softmax(1)
+    top = probs.topk(min(5, len(classes)), dim=1)
+    return pd.DataFrame(
+        {
+            "path": [str(p) for p in paths],
+            "true": [classes[i] for i in labels.tolist()],
+            "predicted": [classes[i] for i in top.indices[:, 0].tolist()],
+            "prob_predicted": top.values[:, 0].tolist(),
+            "prob_true": probs[torch.arange(len(labels)), labels].tolist(),
+            "loss": torch.nn.functional.cross_entropy(logits, labels, reduction="none").tolist(),
+            "top5": ["|".join(classes[i] for i in row) for row in top.indices.tolist()],
+        }
+    )
 
 
 def summarize_logits(logits, labels, classes, n_train=None) -> EvaluationResult:
@@ -118,6 +155,10 @@ def write_evaluation(result: EvaluationResult, out: Path) -> None:
         out / "confusion.csv"
     )
     (out / "metrics.json").write_text(json.dumps(result.to_json(), indent=2))
+    if result.predictions is not None:
+        result.predictions.to_csv(out / "predictions.csv", index=False)
+    if len(result.classes) > 1 and int(result.confusion.sum()) > 0:
+        plots.confusion_heatmap(result.confusion, result.classes, out / "confusion.png")
     if len(result.per_class) and result.per_class["n_train"].sum() > 0:
         plots.accuracy_vs_train_size(result.per_class, out / "accuracy_vs_train.png")
     result.out = out

@@ -29,7 +29,7 @@ from objrec.config import DataConfig
 from objrec.data import ImageDataset, Sample, make_loader, prefetch
 from objrec.progress import SILENT, Reporter
 from objrec.runtime import Runner, make_runner
-from objrec.transforms import build_transforms, draft_size
+from objrec.transforms import build_transforms, build_tta_transform, draft_size
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +98,12 @@ class ViewSpec:
     data: DataConfig
     augment: str = "none"
     view: int = 0
+    tta: str = "centre"
+    """For ``view=0``: which deterministic test-time view (see ``transforms.TTA_VIEWS``)."""
 
     def transform(self):
+        if self.view == 0 and self.tta != "centre":
+            return build_tta_transform(self.data, self.tta)
         return build_transforms(self.data, train=self.view > 0, augment=self.augment)
 
 
@@ -141,6 +145,7 @@ def cache_key(body_fp: str, files_fp: str, spec: ViewSpec) -> str:
         "data": asdict(spec.data),
         "augment": spec.augment if spec.view > 0 else "none",
         "view": spec.view,
+        **({"tta": spec.tta} if spec.view == 0 and spec.tta != "centre" else {}),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 

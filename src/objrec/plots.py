@@ -118,3 +118,55 @@ def accuracy_vs_train_size(table: pd.DataFrame, path: Path) -> Path:
     ax.legend()
     ax.grid(alpha=0.3)
     return save(fig, path)
+
+
+def confused_order(matrix, classes: Sequence[str], limit: int = 30) -> list[int]:
+    """Class indices for a readable heatmap: the commonest confusions, partners side by side."""
+    off = matrix.clone()
+    off.fill_diagonal_(0)
+    pairs = sorted(
+        (
+            (int(off[i, j] + off[j, i]), i, j)
+            for i in range(len(classes))
+            for j in range(i + 1, len(classes))
+            if off[i, j] + off[j, i] > 0
+        ),
+        reverse=True,
+    )
+    order: list[int] = []
+    for _, i, j in pairs:
+        for k in (i, j):
+            if k not in order and len(order) < limit:
+                order.append(k)
+    return order or list(range(min(limit, len(classes))))
+
+
+def confusion_heatmap(matrix, classes: Sequence[str], path: Path, limit: int = 30) -> Path:
+    """Row-normalised confusion among the (at most ``limit``) classes most involved in errors."""
+    import numpy as np
+
+    order = confused_order(matrix, classes, limit)
+    counts = matrix.numpy().astype(float)
+    rows = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    sub = rows[np.ix_(order, order)]
+    names = [classes[i] for i in order]
+    size = max(5.0, 0.32 * len(order) + 2)
+    fig = Figure(figsize=(size + 1.2, size))
+    ax = fig.subplots()
+    image = ax.imshow(sub, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=8)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    title = "Confusion (row-normalised)"
+    if len(order) < len(classes):
+        title += f": the {len(order)} classes most involved in errors"
+    ax.set_title(title)
+    for i in range(len(order)):
+        for j in range(len(order)):
+            if i != j and sub[i, j] >= 0.05:
+                ax.text(
+                    j, i, f"{sub[i, j]:.0%}", ha="center", va="center", fontsize=6, color="black"
+                )
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
+    return save(fig, path)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 from objrec import plots
 from objrec.checkpoint import BEST, load_model
@@ -16,9 +17,17 @@ from objrec.config import DataConfig
 from objrec.errors import ObjrecError
 from objrec.images import UnreadableImageError, is_image_file, list_images, open_image
 from objrec.model import Classifier
+from objrec.outputs import prepare_output_dir
 from objrec.progress import SILENT, Reporter
 from objrec.runtime import onnx_session
-from objrec.transforms import build_transforms, draft_size
+from objrec.saliency import grad_cam, overlay
+from objrec.transforms import (
+    TTA_VIEWS,
+    build_transforms,
+    build_tta_transform,
+    draft_size,
+    model_view,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +37,13 @@ class Prediction:
     path: str
     topk: list[dict[str, float | str]] = field(default_factory=list)
     error: str | None = None
+    explanation: str | None = None
 
     def to_json(self) -> dict:
-        return {
-            "path": self.path,
-            "topk": self.topk,
-            **({"error": self.error} if self.error else {}),
-        }
+        extra = {"error": self.error} if self.error else {}
+        if self.explanation:
+            extra["explanation"] = self.explanation
+        return {"path": self.path, "topk": self.topk, **extra}
 
 
 def expand_paths(paths: Sequence[Path]) -> list[Path]:
@@ -91,16 +100,27 @@ class Predictor:
             export_checked(self.model, self.meta, path, softmax=True)
         return onnx_session(path)
 
-    def preprocess(self, images) -> torch.Tensor:
-        return torch.stack([self.transform(im) for im in images])
+    def preprocess(self, images, transform=None) -> torch.Tensor:
+        return torch.stack([(transform or self.transform)(im) for im in images])
 
     @torch.inference_mode()
-    def probabilities(self, images) -> torch.Tensor:
-        x = self.preprocess(images)
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
         if self._session is not None:
             name = self._session.get_inputs()[0].name
             return torch.from_numpy(self._session.run(None, {name: x.numpy()})[0])
         return self.model(x).softmax(1)
+
+    def probabilities(self, images, tta: bool = False) -> torch.Tensor:
+        """Class probabilities (N, classes); with ``tta``, averaged over the test-time views."""
+        if not tta:
+            return self._run(self.preprocess(images))
+        views = [build_tta_transform(self.data, name) for name in TTA_VIEWS]
+        return torch.stack([self._run(self.preprocess(images, t)) for t in views]).mean(0)
+
+    def explain(self, image) -> tuple[Image.Image, int]:
+        """A Grad-CAM overlay on the model's view of ``image``, and the class it explains."""
+        cam, target = grad_cam(self.model, self.preprocess([image]))
+        return overlay(model_view(self.data, image), cam), target
 
     def topk(self, probs: torch.Tensor, k: int) -> list[dict[str, float | str]]:
         values, index = probs.topk(min(k, len(self.classes)))
@@ -118,24 +138,46 @@ def predict(
     plot: Path | None = None,
     reporter: Reporter = SILENT,
     runtime: str = "torch",
+    tta: bool = False,
+    explain: Path | None = None,
 ) -> list[Prediction]:
-    """Top-k classes for each image in ``paths`` (files or folders); unreadable ones get errors."""
+    """Top-k classes for each image in ``paths`` (files or folders); unreadable ones get errors.
+
+    ``tta`` averages over test-time views; ``explain`` is a folder that receives a Grad-CAM overlay
+    per image (``<name>.gradcam.png``), made in PyTorch whatever the runtime.
+    """
     if topk < 1:
         raise ObjrecError("--topk must be at least 1")
     files = expand_paths(paths)
     predictor = Predictor.load(run, runtime)
+    if explain is not None:
+        explain = prepare_output_dir(explain)
     results: list[Prediction] = []
     with reporter.task("predicting", len(files)) as advance:
         for start in range(0, len(files), batch_size):
             chunk = files[start : start + batch_size]
-            results.extend(_predict_chunk(predictor, chunk, topk))
+            results.extend(_predict_chunk(predictor, chunk, topk, tta))
             advance(len(chunk))
+    if explain is not None:
+        write_explanations(predictor, results, explain, reporter)
     if plot is not None:
         plot_predictions(results, plot)
     return results
 
 
-def _predict_chunk(predictor: Predictor, files: list[Path], k: int) -> list[Prediction]:
+def write_explanations(predictor: Predictor, results, folder: Path, reporter: Reporter) -> None:
+    readable = [r for r in results if r.error is None]
+    with reporter.task("Grad-CAM", len(readable)) as advance:
+        for index, r in enumerate(readable):
+            picture, _ = predictor.explain(open_image(r.path, predictor.draft))
+            r.explanation = str(folder / f"{index:04d}-{Path(r.path).stem}.gradcam.png")
+            picture.save(r.explanation)
+            advance(1)
+
+
+def _predict_chunk(
+    predictor: Predictor, files: list[Path], k: int, tta: bool = False
+) -> list[Prediction]:
     images, results = [], []
     for path in files:
         try:
@@ -147,7 +189,7 @@ def _predict_chunk(predictor: Predictor, files: list[Path], k: int) -> list[Pred
             log.warning("%s", exc)
             results.append(Prediction(str(path), error=str(exc)))
     if images:
-        probs = predictor.probabilities(images)
+        probs = predictor.probabilities(images, tta)
         for result, p in zip((r for r in results if r.error is None), probs, strict=True):
             result.topk = predictor.topk(p, k)
     return results

@@ -231,6 +231,7 @@ def train(
         "n_train": prep.n_train,
         "params": params,
         "body_fingerprint": prep.fingerprint,
+        "data_dir": str(Path(data_dir).resolve()),
     }
     t0 = time.perf_counter()
     state = fit_head(prep, config, meta, Path(out), saved, reporter)

@@ -67,6 +67,32 @@ def build_transforms(data: DataConfig, train: bool = False, augment: str = "arti
     raise ObjrecError(f"unknown augmentation {augment!r}")
 
 
+TTA_VIEWS = ("centre", "flip", "wide", "wide_flip")
+
+
+def build_tta_transform(data: DataConfig, name: str) -> v2.Compose:
+    """A deterministic test-time view: the evaluation crop (``centre``), its mirror (``flip``), or
+    the crop of a smaller resize that keeps more of the image (``wide``, ``wide_flip``)."""
+    if name not in TTA_VIEWS:
+        raise ObjrecError(f"unknown test-time view {name!r}")
+    resize = data.input_size if name.startswith("wide") else data.resize_size
+    steps = [
+        v2.ToImage(),
+        v2.Resize(resize, interpolation=_interpolation(data), antialias=True),
+        v2.CenterCrop(data.input_size),
+    ]
+    if name.endswith("flip"):
+        steps.append(v2.RandomHorizontalFlip(p=1.0))
+    return v2.Compose([*steps, *_finish(data)])
+
+
+def model_view(data: DataConfig, image):
+    """The part of ``image`` the model sees at evaluation, as a PIL image (resize + centre crop)."""
+    interp = _interpolation(data)
+    resize = v2.Resize(data.resize_size, interpolation=interp, antialias=True)
+    return v2.CenterCrop(data.input_size)(resize(image))
+
+
 def draft_size(data: DataConfig) -> int:
     """The smallest side a JPEG may be decoded at without losing detail for these transforms."""
     return data.resize_size

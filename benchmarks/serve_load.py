@@ -1,0 +1,96 @@
+"""Load on a running ``objrec serve``: N concurrent clients on loopback, bounded in count and time.
+
+    objrec serve RUN --port 8000 &
+    python benchmarks/serve_load.py [--url http://127.0.0.1:8000] [--clients 50] [--requests 500]
+                                    [--max-seconds 120] [--image photo.jpg]
+
+Each client posts the image to ``/predict`` in a loop until ``--requests`` have been sent in all or
+``--max-seconds`` have passed. Prints throughput, the error count and p50/p95/p99 latency. Only
+loopback addresses are accepted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import ipaddress
+import statistics
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+from PIL import Image
+
+
+def loopback_only(url: str) -> str:
+    host = urlparse(url).hostname or ""
+    if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
+        raise SystemExit(f"{url}: only loopback addresses are load-tested")
+    return url.rstrip("/")
+
+
+def default_image() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (320, 240), (120, 80, 40)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+async def client(http, url, image, budget, deadline, latencies, errors):
+    while time.perf_counter() < deadline:
+        if budget["left"] <= 0:
+            return
+        budget["left"] -= 1
+        start = time.perf_counter()
+        try:
+            response = await http.post(
+                url + "/predict", files={"file": ("x.jpg", image, "image/jpeg")}
+            )
+            ok = response.status_code == 200
+        except httpx.HTTPError:
+            ok = False
+        latencies.append(time.perf_counter() - start)
+        if not ok:
+            errors.append(1)
+
+
+async def run(url: str, clients: int, requests: int, max_seconds: float, image: bytes) -> None:
+    latencies: list[float] = []
+    errors: list[int] = []
+    budget = {"left": requests}
+    limits = httpx.Limits(max_connections=clients)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+        (await http.get(url + "/health")).raise_for_status()
+        start = time.perf_counter()
+        deadline = start + max_seconds
+        await asyncio.gather(
+            *(client(http, url, image, budget, deadline, latencies, errors) for _ in range(clients))
+        )
+        wall = time.perf_counter() - start
+    q = statistics.quantiles(latencies, n=100)
+    print(
+        f"{len(latencies)} requests from {clients} concurrent clients in {wall:.1f}s: "
+        f"{len(latencies) / wall:.1f} requests/s, {len(errors)} errors"
+    )
+    print(
+        f"latency p50 {q[49] * 1000:.0f} ms, p95 {q[94] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--max-seconds", type=float, default=120)
+    parser.add_argument("--image", type=Path)
+    args = parser.parse_args()
+    image = args.image.read_bytes() if args.image else default_image()
+    asyncio.run(run(loopback_only(args.url), args.clients, args.requests, args.max_seconds, image))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""``report``: one self-contained HTML page about a run: data, training, results, saliency.
+
+Every picture is embedded (base64 PNG/JPEG), so the file opens from disk with no network. The plots
+come from the same functions the CLI uses (``explore``, ``evaluate``, ``plots``); the evaluation is
+read from ``RUN/eval-test`` when present, else run now.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from jinja2 import Environment, select_autoescape
+from PIL import Image
+
+from objrec import __version__
+from objrec.checkpoint import read_checkpoint
+from objrec.config import DataConfig
+from objrec.data import scan_class_folder
+from objrec.errors import ObjrecError
+from objrec.explore import explore
+from objrec.images import UnreadableImageError, open_image
+from objrec.predict import Predictor
+from objrec.progress import SILENT, Reporter
+from objrec.transforms import build_transforms
+
+log = logging.getLogger(__name__)
+
+THUMB = 160
+
+
+@dataclass
+class Tile:
+    """One picture in a gallery, with its caption."""
+
+    src: str
+    caption: str
+    wrong: bool = False
+
+
+def embed_file(path: Path) -> str:
+    kind = "png" if path.suffix == ".png" else "jpeg"
+    return f"data:image/{kind};base64,{base64.b64encode(path.read_bytes()).decode()}"
+
+
+def embed_image(image: Image.Image, size: int = THUMB) -> str:
+    image = image.copy()
+    image.thumbnail((size, size))
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, "JPEG", quality=82)
+    return f"data:image/jpeg;base64,{base64.b64encode(buffer.getvalue()).decode()}"
+
+
+def thumbnail(path: str, size: int = THUMB) -> str | None:
+    try:
+        return embed_image(open_image(path, draft_size=size), size)
+    except UnreadableImageError:
+        return None
+
+
+def load_evaluation(run: Path, data_dir: Path | None, reporter: Reporter) -> Path:
+    folder = run / "eval-test"
+    if not (folder / "predictions.csv").exists():
+        if data_dir is None:
+            raise ObjrecError(
+                f"{run} has no evaluation yet and its data folder is unknown: pass --data"
+            )
+        from objrec.evaluate import evaluate
+
+        evaluate(run, data_dir, reporter=reporter)
+    return folder
+
+
+def sample_tiles(data_dir: Path, limit: int = 100) -> list[Tile]:
+    train = scan_class_folder(data_dir / "train")
+    first: dict[int, str] = {}
+    for sample in train.samples:
+        first.setdefault(sample.label, str(sample.path))
+    tiles = [
+        Tile(src, train.classes[label])
+        for label, path in list(first.items())[:limit]
+        if (src := thumbnail(path, 96))
+    ]
+    return tiles
+
+
+def augmentation_tiles(data_dir: Path, data: DataConfig, augment: str, n: int = 7) -> list[Tile]:
+    sample = scan_class_folder(data_dir / "train").samples[0]
+    image = open_image(sample.path)
+    transform = build_transforms(data, train=True, augment=augment)
+    mean, std = torch.tensor(data.mean)[:, None, None], torch.tensor(data.std)[:, None, None]
+    tiles = [Tile(embed_image(image), "original")]
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        for i in range(n):
+            x = (transform(image) * std + mean).clamp(0, 1)
+            picture = Image.fromarray((x.permute(1, 2, 0).numpy() * 255).astype("uint8"))
+            tiles.append(Tile(embed_image(picture), f"augmented {i + 1}"))
+    return tiles
+
+
+def prediction_tiles(rows: pd.DataFrame) -> list[Tile]:
+    tiles = []
+    for r in rows.itertuples():
+        src = thumbnail(r.path)
+        if src:
+            caption = f"true {r.true} · predicted {r.predicted} ({r.prob_predicted:.0%})"
+            tiles.append(Tile(src, caption, r.true != r.predicted))
+    return tiles
+
+
+def saliency_tiles(predictor: Predictor, rows: pd.DataFrame) -> list[Tile]:
+    tiles = []
+    for r in rows.itertuples():
+        try:
+            picture, target = predictor.explain(open_image(r.path, predictor.draft))
+        except UnreadableImageError:
+            continue
+        caption = f"true {r.true} · Grad-CAM of {predictor.classes[target]}"
+        tiles.append(Tile(embed_image(picture, 200), caption, r.true != r.predicted))
+    return tiles
+
+
+def build_report(
+    run: Path,
+    out: Path | None = None,
+    data_dir: Path | None = None,
+    reporter: Reporter = SILENT,
+    force: bool = False,
+) -> Path:
+    """Write the HTML report of ``run`` to ``out`` (default ``RUN/report.html``)."""
+    run = Path(run)
+    out = Path(out) if out else run / "report.html"
+    if out.exists() and not force and out != run / "report.html":
+        raise ObjrecError(f"{out} exists: choose another --out or pass --force")
+    _, meta = read_checkpoint(run)
+    data_dir = (
+        Path(data_dir or meta.get("data_dir", "")) if (data_dir or meta.get("data_dir")) else None
+    )
+    has_data = data_dir is not None and (data_dir / "train").is_dir()
+    evaluation = load_evaluation(run, data_dir if has_data else None, reporter)
+    metrics = json.loads((evaluation / "metrics.json").read_text())
+    per_class = pd.read_csv(evaluation / "per_class.csv").fillna({"most_confused_with": ""})
+    predictions = pd.read_csv(evaluation / "predictions.csv")
+    confused = pd.read_csv(evaluation / "most_confused.csv")
+    predictor = Predictor.load(run)
+    wrong = predictions[predictions["true"] != predictions["predicted"]]
+    right = predictions[predictions["true"] == predictions["predicted"]]
+    worst = per_class.head(5)["class"].tolist()
+    context: dict[str, Any] = {
+        "run": run.resolve(),
+        "version": __version__,
+        "meta": meta,
+        "config": meta.get("train_config", {}),
+        "summary": json.loads((run / "summary.json").read_text())
+        if (run / "summary.json").exists()
+        else {},
+        "metrics": metrics,
+        "per_class": per_class.to_dict(orient="records"),
+        "confused": confused.to_dict(orient="records"),
+        "curves": embed_file(run / "curves.png") if (run / "curves.png").exists() else None,
+        "confusion": embed_file(evaluation / "confusion.png")
+        if (evaluation / "confusion.png").exists()
+        else None,
+        "scatter": embed_file(evaluation / "accuracy_vs_train.png")
+        if (evaluation / "accuracy_vs_train.png").exists()
+        else None,
+        "top_losses": prediction_tiles(predictions.nlargest(12, "loss")),
+        "worst_examples": [
+            (c, prediction_tiles(predictions[predictions["true"] == c].nlargest(4, "loss")))
+            for c in worst
+        ],
+        "saliency_wrong": saliency_tiles(predictor, wrong.nlargest(6, "loss")),
+        "saliency_right": saliency_tiles(
+            predictor, right.sample(min(6, len(right)), random_state=0)
+        ),
+        "explore": None,
+    }
+    if has_data:
+        with tempfile.TemporaryDirectory() as tmp:
+            result = explore(data_dir, Path(tmp) / "explore", reporter)
+            context["explore"] = {
+                "counts": embed_file(Path(tmp) / "explore" / "images_per_class.png"),
+                "sizes": embed_file(Path(tmp) / "explore" / "image_sizes.png"),
+                "n_images": len(result.sizes),
+                "n_classes": len(result.counts),
+                "totals": result.counts.sum().to_dict(),
+            }
+        data = DataConfig.from_dict(meta["data_config"])
+        context["samples"] = sample_tiles(data_dir)
+        context["augmentation"] = augmentation_tiles(
+            data_dir, data, context["config"].get("augment", "article")
+        )
+    template = (resources.files("objrec") / "static" / "report.html.j2").read_text()
+    env = Environment(
+        autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True
+    )
+    out.write_text(env.from_string(template).render(**context))
+    log.info("wrote %s (%d bytes)", out, out.stat().st_size)
+    return out

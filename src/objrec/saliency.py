@@ -1,0 +1,68 @@
+"""Grad-CAM: where in the image the body's last convolutional features drove the predicted class.
+
+Selvaraju et al. 2017: weight each channel of the last convolution's output by the mean gradient of
+the class score over that channel, sum, keep the positive part, upsample to the input size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from objrec.errors import ObjrecError
+
+
+def last_conv(module: nn.Module) -> nn.Conv2d:
+    """The last ``Conv2d`` of ``module`` in registration order (the body's last feature map)."""
+    convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
+    if not convs:
+        raise ObjrecError("Grad-CAM needs a convolutional backbone")
+    return convs[-1]
+
+
+def grad_cam(
+    model: nn.Module, x: torch.Tensor, target: int | None = None
+) -> tuple[torch.Tensor, int]:
+    """A heatmap (H, W) in [0, 1] for one image ``x`` (1, 3, H, W), and the class it explains.
+
+    ``target`` defaults to the predicted class. Works with a frozen body: gradients flow to the
+    activations even though no weight asks for them.
+    """
+    layer = last_conv(model.body if hasattr(model, "body") else model)
+    saved: dict[str, torch.Tensor] = {}
+
+    def keep(_module, _inputs, output):
+        output.retain_grad()
+        saved["activation"] = output
+
+    handle = layer.register_forward_hook(keep)
+    try:
+        was_training = model.training
+        model.eval()
+        with torch.enable_grad():
+            logits = model(x.detach().clone().requires_grad_(True))
+            target = int(logits.argmax(1)) if target is None else target
+            logits[0, target].backward()
+        model.train(was_training)
+    finally:
+        handle.remove()
+    activation = saved["activation"]
+    weights = activation.grad.mean(dim=(2, 3), keepdim=True)
+    cam = F.relu((weights * activation).sum(1, keepdim=True)).detach()
+    cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
+    peak = cam.max()
+    return (cam / peak if peak > 0 else cam), target
+
+
+def overlay(image: Image.Image, cam: torch.Tensor, alpha: float = 0.45) -> Image.Image:
+    """``image`` (resized to the heatmap) with the heatmap laid over it in a warm colour map."""
+    from matplotlib import colormaps
+
+    size = (cam.shape[1], cam.shape[0])
+    base = np.asarray(image.convert("RGB").resize(size), dtype=np.float32) / 255
+    heat = colormaps["jet"](cam.numpy())[..., :3]
+    mixed = (1 - alpha) * base + alpha * heat
+    return Image.fromarray((mixed * 255).clip(0, 255).astype(np.uint8))
