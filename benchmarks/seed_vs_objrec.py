@@ -134,10 +134,25 @@ def objrec_default(data: Path, work: Path) -> dict:
     }
 
 
+def _child(queue, fn, args) -> None:
+    try:
+        queue.put(fn(*args))
+    except BaseException as exc:
+        queue.put(RuntimeError(f"{fn.__name__} failed: {exc!r}"))
+        raise
+
+
 def run_in_child(fn, *args) -> dict:
+    """``fn(*args)`` in a fresh (non-daemonic, so DataLoader workers may start) process."""
     ctx = mp.get_context("spawn")
-    with ctx.Pool(1) as pool:
-        return pool.apply(fn, args)
+    queue = ctx.Queue()
+    process = ctx.Process(target=_child, args=(queue, fn, args))
+    process.start()
+    result = queue.get()
+    process.join()
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
 ROWS = [

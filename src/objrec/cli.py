@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -39,6 +40,11 @@ GREEDY_OPTIONS = ("--exclude",)
 TRAIN = TrainConfig()  # the CLI shows and uses the library's own defaults
 DIR = click.Path(path_type=Path, file_okay=False)
 EXISTING = click.Path(path_type=Path, exists=True)
+
+
+def is_main_rank() -> bool:
+    """False in the ranks other than 0 of a ``torchrun`` job."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 class RichReporter(Reporter):
@@ -104,6 +110,8 @@ def cli(verbose: int) -> None:
       objrec predict run photo.jpg      # top-k classes with probabilities
     """
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    if not is_main_rank():  # under torchrun only rank 0 talks
+        level = logging.ERROR
     logging.basicConfig(
         level=level, format="%(message)s", handlers=[RichHandler(console=err, show_path=False)]
     )
@@ -322,6 +330,8 @@ def train(
     result = run_train(
         data, target, config, reporter, force=force, resume=bool(resume), strict=strict
     )
+    if not is_main_rank():
+        return
     if as_json:
         print_json(summary_dict(result))
         return

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from objrec.distributed import SINGLE, World
 from objrec.progress import SILENT, Reporter
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
@@ -72,7 +73,7 @@ def train_one_epoch(
         correct += int((logits.argmax(1) == y).sum())
         seen += len(y)
         advance(1)
-    return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1)}
+    return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "n": seen}
 
 
 @torch.inference_mode()
@@ -87,7 +88,7 @@ def evaluate_loss(model: nn.Module, batches: Batches) -> dict[str, float]:
         total_loss += F.cross_entropy(logits, y, reduction="sum").item()
         correct += int((logits.argmax(1) == y).sum())
         seen += len(y)
-    return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1)}
+    return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "n": seen}
 
 
 @dataclass
@@ -121,16 +122,20 @@ def fit(
     label_smoothing: float = 0.0,
     state: FitState | None = None,
     on_epoch_end: Callable[[FitState], None] | None = None,
+    world: World = SINGLE,
 ) -> FitState:
     """Train until ``epochs`` or early stopping on validation loss; the best weights are restored.
 
     ``train_batches(epoch)`` yields the (input, target) batches of one epoch (so the caller decides
     shuffling and augmentation); ``valid_batches()`` those of the validation set. ``state`` resumes
     after its last completed epoch; ``on_epoch_end(state)`` runs after every epoch (to save it).
+    Under ``torchrun`` (``world``), losses and accuracies are averaged over the ranks and rank 0's
+    early-stopping decision is shared, so every rank stops at the same epoch.
     """
+    net = getattr(model, "module", model)  # the module itself under DistributedDataParallel
     if state is None:
         state = FitState(
-            stopper=EarlyStopping(patience), best_state=copy.deepcopy(model.state_dict())
+            stopper=EarlyStopping(patience), best_state=copy.deepcopy(net.state_dict())
         )
     for epoch in range(state.epoch + 1, epochs + 1):
         if state.stopped_early:
@@ -140,10 +145,11 @@ def fit(
             train = train_one_epoch(
                 model, train_batches(epoch), optimizer, advance, label_smoothing
             )
-        valid = evaluate_loss(model, valid_batches())
-        state.stopped_early = state.stopper.step(valid["loss"], epoch)
+        train = world.reduce_metrics(train)
+        valid = world.reduce_metrics(evaluate_loss(model, valid_batches()))
+        state.stopped_early = world.decide(state.stopper.step(valid["loss"], epoch))
         if state.stopper.improved:
-            state.best_state = copy.deepcopy(model.state_dict())
+            state.best_state = copy.deepcopy(net.state_dict())
         record = {
             "epoch": epoch,
             "train_loss": train["loss"],
@@ -158,5 +164,5 @@ def fit(
         reporter.epoch(record)
         if on_epoch_end:
             on_epoch_end(state)
-    model.load_state_dict(state.best_state)
+    net.load_state_dict(state.best_state)
     return state

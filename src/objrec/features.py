@@ -27,6 +27,7 @@ from torch import nn
 
 from objrec.config import DataConfig
 from objrec.data import ImageDataset, Sample, make_loader, prefetch
+from objrec.distributed import SINGLE, World
 from objrec.progress import SILENT, Reporter
 from objrec.runtime import Runner, make_runner
 from objrec.transforms import build_transforms, build_tta_transform, draft_size
@@ -123,17 +124,21 @@ class FeatureSet:
 
 
 class SeededViewDataset(ImageDataset):
-    """Augmented views seeded by (view, index): the same view of the same image is reproducible."""
+    """Augmented views seeded by (view, image): the same view of the same image is reproducible.
 
-    def __init__(self, samples, transform, view: int, draft: int | None):
+    ``seeds`` numbers the images (default: their position); a shard passes the full set's numbers.
+    """
+
+    def __init__(self, samples, transform, view: int, draft: int | None, seeds=None):
         super().__init__(samples, transform, draft)
         self.view = view
+        self.seeds = list(seeds) if seeds is not None else list(range(len(samples)))
 
     def __getitem__(self, index: int):
         if self.view == 0:
             return super().__getitem__(index)
         with torch.random.fork_rng(devices=[]):  # leave the caller's random stream untouched
-            torch.manual_seed(AUGMENT_SEED * self.view + index)
+            torch.manual_seed(AUGMENT_SEED * self.view + self.seeds[index])
             return super().__getitem__(index)
 
 
@@ -223,6 +228,7 @@ def compute_features(
     out: Path | None = None,
     reporter: Reporter = SILENT,
     description: str = "features",
+    seeds: Sequence[int] | None = None,
 ) -> FeatureSet:
     """Run the frozen body once over ``samples`` in ``spec``'s view.
 
@@ -230,7 +236,7 @@ def compute_features(
     and the labels, readable-mask and ``meta.json`` written beside it.
     """
     n, dim = len(samples), body.n_features
-    dataset = SeededViewDataset(samples, spec.transform(), spec.view, draft_size(spec.data))
+    dataset = SeededViewDataset(samples, spec.transform(), spec.view, draft_size(spec.data), seeds)
     loader = make_loader(dataset, batch_size=batch_size, num_workers=num_workers)
     if out is not None:
         features = np.lib.format.open_memmap(
@@ -267,8 +273,13 @@ def cached_features(
     num_workers: int = 0,
     reporter: Reporter = SILENT,
     description: str = "features",
+    world: World = SINGLE,
 ) -> FeatureSet:
-    """Features from the cache when an entry for exactly these inputs exists, else computed."""
+    """Features from the cache when an entry for exactly these inputs exists, else computed.
+
+    Under ``torchrun`` each rank computes every ``world.size``-th image and rank 0 assembles the
+    entry once; the cache folder must be shared by the ranks (one machine, or a shared disk).
+    """
     cache = body.cache
     key = cache_key(body.fingerprint, fingerprint_files(samples), spec)
     hit = cache.load(key, len(samples))
@@ -276,6 +287,9 @@ def cached_features(
         log.info("%s: %d feature rows from cache %s", description, len(samples), key)
         reporter.note(f"{description}: {len(samples)} images from the feature cache")
         return hit
+    if world.distributed and cache.root is not None:
+        args = (batch_size, num_workers, reporter, description)
+        return sharded_features(body, samples, spec, key, world, *args)
     if cache.root is None:
         return compute_features(
             body, samples, spec, batch_size, num_workers, None, reporter, description
@@ -293,3 +307,69 @@ def cached_features(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return result
+
+
+def sharded_features(
+    body: FrozenBody,
+    samples,
+    spec: ViewSpec,
+    key: str,
+    world: World,
+    batch_size: int,
+    num_workers: int,
+    reporter: Reporter,
+    description: str,
+) -> FeatureSet:
+    """This rank's share of a cache entry, then the whole entry as rank 0 assembled it."""
+    cache, n = body.cache, len(samples)
+    share = list(range(world.rank, n, world.size))
+    part = compute_features(
+        body,
+        [samples[i] for i in share],
+        spec,
+        batch_size,
+        num_workers,
+        None,
+        reporter,
+        description,
+        seeds=share,
+    )
+    shard = cache.root / f".shard-{key}-{world.rank}-of-{world.size}.npz"
+    np.savez(
+        shard,
+        features=part.features.numpy(),
+        ok=part.ok.numpy(),
+        errors=np.array(part.errors, dtype=str),
+    )
+    world.barrier()
+    if world.main:
+        assemble(cache, key, samples, body.n_features, world.size)
+    world.barrier()
+    result = cache.load(key, n)
+    if result is None:
+        raise RuntimeError(f"rank {world.rank}: the assembled cache entry {key} is not readable")
+    return result
+
+
+def assemble(cache: FeatureCache, key: str, samples, dim: int, size: int) -> None:
+    """Rank 0: put the shards of every rank together into one entry, published atomically."""
+    n = len(samples)
+    tmp = cache.new_entry(key)
+    features = np.lib.format.open_memmap(
+        tmp / "features.npy", mode="w+", dtype=np.float32, shape=(n, dim)
+    )
+    ok = np.zeros(n, dtype=bool)
+    errors: list[str] = []
+    for rank in range(size):
+        shard = cache.root / f".shard-{key}-{rank}-of-{size}.npz"
+        with np.load(shard, allow_pickle=False) as part:
+            features[rank::size] = part["features"]
+            ok[rank::size] = part["ok"]
+            errors += part["errors"].tolist()
+        shard.unlink()
+    features.flush()
+    np.save(tmp / "labels.npy", np.array([s.label for s in samples], dtype=np.int64))
+    np.save(tmp / "ok.npy", ok)
+    (tmp / "errors.json").write_text(json.dumps(errors))
+    (tmp / "meta.json").write_text(json.dumps({"key": key, "n": n, "shards": size}))
+    cache.commit(tmp, key)

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DistributedSampler
 
 from objrec import plots
 from objrec.backbones import build_body, get_backbone, resolve_data_config
@@ -29,6 +31,7 @@ from objrec.checkpoint import (
 )
 from objrec.config import DataConfig, TrainConfig
 from objrec.data import ClassFolder, require_split_folder, scan_class_folder
+from objrec.distributed import SINGLE, World, process_group
 from objrec.engine import FitState, fit
 from objrec.errors import Interrupted, ObjrecError
 from objrec.features import (
@@ -90,6 +93,7 @@ def frozen_features(
     views: list[int],
     reporter: Reporter,
     name: str,
+    world: World = SINGLE,
 ) -> list[FeatureSet]:
     """The cached features of ``folder`` for each view number (0 = centre crop)."""
     results = []
@@ -105,6 +109,7 @@ def frozen_features(
                 num_workers=config.num_workers,
                 reporter=reporter,
                 description=label,
+                world=world,
             )
         )
     return results
@@ -119,6 +124,23 @@ def feature_batches(
     order = torch.randperm(n, generator=g)
     choice = torch.randint(views.shape[0], (n,), generator=g)
     for start in range(0, n, batch_size):
+        idx = order[start : start + batch_size]
+        yield views[choice[idx], idx], labels[idx]
+
+
+def sharded_feature_batches(
+    views: torch.Tensor, labels: torch.Tensor, batch_size: int, seed: int, epoch: int, world: World
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """This rank's part of an epoch: a DistributedSampler's indices, each image in a random view."""
+    sampler = DistributedSampler(
+        range(len(labels)), world.size, world.rank, shuffle=True, seed=seed
+    )
+    sampler.set_epoch(epoch)
+    choice = torch.randint(
+        views.shape[0], (len(labels),), generator=torch.Generator().manual_seed(seed + epoch)
+    )
+    order = torch.tensor(list(sampler))
+    for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         yield views[choice[idx], idx], labels[idx]
 
@@ -143,7 +165,9 @@ class Prepared:
     fingerprint: str
 
 
-def prepare(data_dir: Path, config: TrainConfig, reporter: Reporter) -> Prepared:
+def prepare(
+    data_dir: Path, config: TrainConfig, reporter: Reporter, world: World = SINGLE
+) -> Prepared:
     """Build the model and compute (or load) the frozen features of train and valid."""
     train_set = scan_class_folder(Path(data_dir) / "train")
     valid_set = scan_class_folder(Path(data_dir) / "valid", train_set.classes)
@@ -155,8 +179,8 @@ def prepare(data_dir: Path, config: TrainConfig, reporter: Reporter) -> Prepared
     model = Classifier(body, head).freeze_body()
     frozen = FrozenBody(body, data.input_size, feature_cache(config.cache_dir))
     views = list(range(config.aug_views + 1))
-    train_sets = frozen_features(frozen, train_set, data, config, views, reporter, "train")
-    (valid,) = frozen_features(frozen, valid_set, data, config, [0], reporter, "valid")
+    train_sets = frozen_features(frozen, train_set, data, config, views, reporter, "train", world)
+    (valid,) = frozen_features(frozen, valid_set, data, config, [0], reporter, "valid", world)
     report_unreadable([*train_sets, valid], reporter)
     train_x, train_y = stack_views(train_sets)
     return Prepared(
@@ -199,9 +223,18 @@ def train(
         resume: continue the run in ``out`` after its last completed epoch.
         strict: refuse to start while ``objrec check`` finds unusable files.
 
+    Under ``torchrun`` the ranks share the frozen pass and train the head with
+    DistributedDataParallel; only rank 0 reports and writes (see ``objrec.distributed``).
+
     Raises:
         Interrupted: on Ctrl-C, after saving the best model so far; resume with ``resume``.
     """
+    with process_group() as world:
+        reporter = reporter if world.main else SILENT
+        return _train(Path(data_dir), Path(out), config, reporter, force, resume, strict, world)
+
+
+def _train(data_dir, out, config, reporter, force, resume, strict, world: World) -> TrainResult:
     started = time.perf_counter()
     require_split_folder(data_dir)
     saved = load_training_state(Path(out) / LAST) if resume else None
@@ -214,7 +247,7 @@ def train(
     if strict:
         require_clean(data_dir, reporter)
     t0 = time.perf_counter()
-    prep = prepare(data_dir, config, reporter)
+    prep = prepare(data_dir, config, reporter, world)
     features_seconds = time.perf_counter() - t0
     params = count_parameters(prep.model)
     reporter.note(f"parameters: {params['total']:,} total, {params['trainable']:,} trainable")
@@ -234,13 +267,44 @@ def train(
         "data_dir": str(Path(data_dir).resolve()),
     }
     t0 = time.perf_counter()
-    state = fit_head(prep, config, meta, Path(out), saved, reporter)
+    state = fit_head(prep, config, meta, Path(out), saved, reporter, world)
     seconds = {"features": features_seconds, "fit": time.perf_counter() - t0}
     seconds["total"] = time.perf_counter() - started
-    return finish_run(Path(out), prep, config, meta, state, params, seconds)
+    result = finish_run(Path(out), prep, config, meta, state, params, seconds, write=world.main)
+    world.barrier()
+    return result
 
 
-def fit_head(prep: Prepared, config: TrainConfig, meta, out: Path, saved, reporter) -> FitState:
+def epoch_sources(prep: Prepared, config: TrainConfig, world: World):
+    """What trains (the head, wrapped in DDP under torchrun) and its train and valid batches."""
+    batch = max(1, config.batch_size // world.size)  # the same global batch on any number of ranks
+    valid = prep.valid
+    if not world.distributed:
+
+        def train_batches(epoch):
+            return feature_batches(prep.train_x, prep.train_y, batch, config.seed * 100_003 + epoch)
+
+        model = prep.model.head
+    else:
+        share = slice(world.rank, None, world.size)
+        valid = FeatureSet(valid.features[share], valid.labels[share], valid.ok[share])
+
+        def train_batches(epoch):
+            return sharded_feature_batches(
+                prep.train_x, prep.train_y, batch, config.seed, epoch, world
+            )
+
+        model = DistributedDataParallel(prep.model.head)
+
+    def valid_batches():
+        return zip(valid.features.split(1024), valid.labels.split(1024), strict=True)
+
+    return model, train_batches, valid_batches
+
+
+def fit_head(
+    prep: Prepared, config: TrainConfig, meta, out: Path, saved, reporter, world: World = SINGLE
+) -> FitState:
     """Run ``fit`` on the cached features, saving the training state after every epoch."""
     head = prep.model.head
     optimizer = torch.optim.Adam(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -251,50 +315,62 @@ def fit_head(prep: Prepared, config: TrainConfig, meta, out: Path, saved, report
         state = restore_training_state(*saved, head, optimizer)
     else:
         seed_everything(config.seed)  # dropout draws the same whether features were cached or not
-    valid = prep.valid
+    model, train_batches, valid_batches = epoch_sources(prep, config, world)
+
+    def save(s: FitState) -> None:
+        if world.main:
+            save_training_state(out / LAST, head, optimizer, s, meta)
+
     try:
         return fit(
-            head,
-            lambda epoch: feature_batches(
-                prep.train_x, prep.train_y, config.batch_size, config.seed * 100_003 + epoch
-            ),
-            lambda: zip(valid.features.split(1024), valid.labels.split(1024), strict=True),
+            model,
+            train_batches,
+            valid_batches,
             optimizer,
             epochs=config.epochs,
             patience=config.patience,
             steps_per_epoch=-(-len(prep.train_y) // config.batch_size),
             reporter=reporter,
             state=state,
-            on_epoch_end=lambda s: save_training_state(out / LAST, head, optimizer, s, meta),
+            on_epoch_end=save,
+            world=world,
         )
     except KeyboardInterrupt:
-        last = load_training_state(out / LAST) if (out / LAST).exists() else None
-        if last is None:
-            raise Interrupted("interrupted before the first epoch ended; nothing saved") from None
-        state = restore_training_state(*last, head, optimizer)
-        head.load_state_dict(state.best_state)
-        finish_run(out, prep, config, meta, state, count_parameters(prep.model), {})
-        raise Interrupted(
-            f"interrupted after epoch {state.epoch}; the best model so far is in {out / BEST}; "
-            f"continue with: objrec train DATA --resume {out}"
-        ) from None
+        if world.main:
+            stop_after_interrupt(prep, config, meta, out, optimizer)
+        raise
+
+
+def stop_after_interrupt(prep: Prepared, config: TrainConfig, meta, out: Path, optimizer) -> None:
+    """Ctrl-C: write the best model of the last completed epoch, then say how to resume."""
+    last = load_training_state(out / LAST) if (out / LAST).exists() else None
+    if last is None:
+        raise Interrupted("interrupted before the first epoch ended; nothing saved") from None
+    state = restore_training_state(*last, prep.model.head, optimizer)
+    prep.model.head.load_state_dict(state.best_state)
+    finish_run(out, prep, config, meta, state, count_parameters(prep.model), {})
+    raise Interrupted(
+        f"interrupted after epoch {state.epoch}; the best model so far is in {out / BEST}; "
+        f"continue with: objrec train DATA --resume {out}"
+    ) from None
 
 
 def finish_run(
-    out: Path, prep: Prepared, config, meta, state: FitState, params, seconds
+    out: Path, prep: Prepared, config, meta, state: FitState, params, seconds, write: bool = True
 ) -> TrainResult:
-    """Write the best model, history, curves, config and summary of a run."""
+    """Write the best model, history, curves, config and summary of a run (unless not ``write``)."""
     best = next(r for r in state.history if r["epoch"] == state.best_epoch)
     meta = {
         **meta,
         "best_epoch": state.best_epoch,
         "valid": {"loss": best["valid_loss"], "acc": best["valid_acc"]},
     }
-    save_checkpoint(out / BEST, prep.model, meta)
     history = pd.DataFrame(state.history)
-    history.to_csv(out / "history.csv", index=False)
-    plots.training_curves(history, out / "curves.png")
-    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    if write:
+        save_checkpoint(out / BEST, prep.model, meta)
+        history.to_csv(out / "history.csv", index=False)
+        plots.training_curves(history, out / "curves.png")
+        (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
     result = TrainResult(
         run=out,
         classes=list(prep.classes),
@@ -306,7 +382,8 @@ def finish_run(
         seconds=seconds,
         n_images={"train": len(prep.train_y), "valid": len(prep.valid.labels)},
     )
-    (out / "summary.json").write_text(json.dumps(summary_dict(result), indent=2))
+    if write:
+        (out / "summary.json").write_text(json.dumps(summary_dict(result), indent=2))
     log.info(
         "trained %s: best epoch %d, valid loss %.4f", out, state.best_epoch, best["valid_loss"]
     )
