@@ -277,6 +277,41 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
     show_default=True,
     help="Training augmentation.",
 )
+@click.option(
+    "--label-smoothing",
+    type=float,
+    default=TRAIN.label_smoothing,
+    show_default=True,
+    help="Label smoothing of the training loss.",
+)
+@click.option(
+    "--balance",
+    type=click.Choice(["none", "weights"]),
+    default=TRAIN.balance,
+    show_default=True,
+    help="weights: weight each class's loss by its inverse frequency.",
+)
+@click.option(
+    "--finetune-blocks",
+    type=int,
+    default=TRAIN.finetune_blocks,
+    show_default=True,
+    help="After the head, also train the body's last N blocks (EfficientNet-Lite).",
+)
+@click.option(
+    "--finetune-epochs",
+    type=int,
+    default=TRAIN.finetune_epochs,
+    show_default=True,
+    help="At most this many fine-tuning epochs.",
+)
+@click.option(
+    "--finetune-lr",
+    type=float,
+    default=TRAIN.finetune_lr,
+    show_default=True,
+    help="Peak learning rate of the unfrozen blocks (the head: ten times this).",
+)
 @click.option("--seed", type=int, default=TRAIN.seed, show_default=True)
 @click.option(
     "--num-workers",

@@ -9,6 +9,7 @@ from objrec.errors import ObjrecError
 
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 AUGMENTATIONS = ("none", "article", "trivial")
+BALANCES = ("none", "weights")
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,17 @@ class TrainConfig:
     """Augmented views of each training image whose frozen features are computed once and cached;
     0 uses the centre crop only. 4 had the lowest median valid loss of 0, 1, 2 and 4 on
     Caltech-101 (5 seeds each; benchmarks/README.md)."""
+    label_smoothing: float = 0.0
+    """Cross-entropy label smoothing for training (validation loss is never smoothed)."""
+    balance: str = "none"
+    """``weights``: weight each class's loss by the inverse of its training frequency."""
+    finetune_blocks: int = 0
+    """After the head converges, also train the body's last N blocks (0: the body stays frozen)."""
+    finetune_epochs: int = 10
+    """At most this many fine-tuning epochs (early stopping on validation loss)."""
+    finetune_lr: float = 1e-4
+    """Peak learning rate of the unfrozen blocks (the head gets ten times this), with a one-epoch
+    warm-up and a cosine decay."""
     seed: int = 0
     num_workers: int = 0
     """DataLoader worker processes decoding images; 0 decodes in the main process, which measured
@@ -88,6 +100,11 @@ class TrainConfig:
             (self.augment in AUGMENTATIONS, f"--augment must be one of {', '.join(AUGMENTATIONS)}"),
             (self.aug_views >= 0, "--aug-views must not be negative"),
             (self.num_workers >= 0, "--num-workers must not be negative"),
+            (0 <= self.label_smoothing < 1, "--label-smoothing must be in [0, 1)"),
+            (self.balance in BALANCES, f"--balance must be one of {', '.join(BALANCES)}"),
+            (self.finetune_blocks >= 0, "--finetune-blocks must not be negative"),
+            (self.finetune_epochs >= 1, "--finetune-epochs must be at least 1"),
+            (self.finetune_lr > 0, "--finetune-lr must be above zero"),
         ]
         for ok, message in checks:
             if not ok:

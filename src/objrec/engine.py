@@ -56,19 +56,25 @@ def train_one_epoch(
     batches: Batches,
     optimizer: torch.optim.Optimizer,
     advance: Callable[[int], None] = lambda n: None,
-    label_smoothing: float = 0.0,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
 ) -> dict[str, float]:
-    """One pass over ``batches``; returns the mean loss and accuracy seen while training."""
+    """One pass over ``batches``; returns the mean loss and accuracy seen while training.
+
+    ``loss_fn`` may smooth labels or weight classes; ``scheduler`` is stepped after every batch.
+    """
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     for x, y in batches:
         if len(y) == 0:
             continue
         logits = model(x)
-        loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+        loss = loss_fn(logits, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         total_loss += loss.item() * len(y)
         correct += int((logits.argmax(1) == y).sum())
         seen += len(y)
@@ -119,7 +125,8 @@ def fit(
     patience: int,
     steps_per_epoch: int | None = None,
     reporter: Reporter = SILENT,
-    label_smoothing: float = 0.0,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     state: FitState | None = None,
     on_epoch_end: Callable[[FitState], None] | None = None,
     world: World = SINGLE,
@@ -143,7 +150,7 @@ def fit(
         start = time.perf_counter()
         with reporter.task(f"epoch {epoch}", steps_per_epoch) as advance:
             train = train_one_epoch(
-                model, train_batches(epoch), optimizer, advance, label_smoothing
+                model, train_batches(epoch), optimizer, advance, loss_fn, scheduler
             )
         train = world.reduce_metrics(train)
         valid = world.reduce_metrics(evaluate_loss(model, valid_batches()))

@@ -49,8 +49,8 @@ def default_cache_dir() -> Path:
 
 
 def fingerprint_module(module: nn.Module) -> str:
-    """SHA-256 of a module's state (names, shapes and bytes): changes whenever any weight does."""
-    digest = hashlib.sha256()
+    """SHA-256 of a module's architecture (its repr) and state: changes whenever either does."""
+    digest = hashlib.sha256(repr(module).encode())
     for name, tensor in module.state_dict().items():
         t = tensor.detach().cpu().contiguous()
         digest.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())

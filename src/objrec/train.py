@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import random
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
@@ -32,7 +34,7 @@ from objrec.checkpoint import (
 from objrec.config import DataConfig, TrainConfig
 from objrec.data import ClassFolder, require_split_folder, scan_class_folder
 from objrec.distributed import SINGLE, World, process_group
-from objrec.engine import FitState, fit
+from objrec.engine import EarlyStopping, FitState, fit
 from objrec.errors import Interrupted, ObjrecError
 from objrec.features import (
     FeatureCache,
@@ -42,6 +44,7 @@ from objrec.features import (
     cached_features,
     default_cache_dir,
 )
+from objrec.finetune import FinetuneModel, optimizer_for, split_body, unfreeze, warmup_cosine
 from objrec.model import Classifier, build_head, count_parameters
 from objrec.progress import SILENT, Reporter
 
@@ -163,6 +166,8 @@ class Prepared:
     train_y: torch.Tensor
     valid: FeatureSet
     fingerprint: str
+    train_set: ClassFolder
+    valid_set: ClassFolder
 
 
 def prepare(
@@ -192,6 +197,8 @@ def prepare(
         train_y,
         valid.readable(),
         frozen.fingerprint,
+        train_set,
+        valid_set,
     )
 
 
@@ -268,6 +275,8 @@ def _train(data_dir, out, config, reporter, force, resume, strict, world: World)
     }
     t0 = time.perf_counter()
     state = fit_head(prep, config, meta, Path(out), saved, reporter, world)
+    if config.finetune_blocks:
+        state = finetune_phase(prep, config, state, reporter, world)
     seconds = {"features": features_seconds, "fit": time.perf_counter() - t0}
     seconds["total"] = time.perf_counter() - started
     result = finish_run(Path(out), prep, config, meta, state, params, seconds, write=world.main)
@@ -331,6 +340,7 @@ def fit_head(
             patience=config.patience,
             steps_per_epoch=-(-len(prep.train_y) // config.batch_size),
             reporter=reporter,
+            loss_fn=training_loss(config, prep.train_y, len(prep.classes)),
             state=state,
             on_epoch_end=save,
             world=world,
@@ -339,6 +349,65 @@ def fit_head(
         if world.main:
             stop_after_interrupt(prep, config, meta, out, optimizer)
         raise
+
+
+def training_loss(config: TrainConfig, labels: torch.Tensor, n_classes: int) -> nn.Module:
+    """Cross-entropy with the configured label smoothing and class weighting."""
+    weight = None
+    if config.balance == "weights":
+        counts = torch.bincount(labels, minlength=n_classes).float()
+        weight = counts.sum() / (n_classes * counts.clamp(min=1))
+    return nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
+
+
+def finetune_phase(
+    prep: Prepared, config: TrainConfig, head_state: FitState, reporter: Reporter, world: World
+) -> FitState:
+    """Train the body's last blocks and the head on cached activations at the cut (see finetune)."""
+    if world.distributed:
+        raise ObjrecError("--finetune-blocks does not run under torchrun yet: train in one process")
+    stem, top = split_body(prep.model.body, config.finetune_blocks, prep.data.input_size)
+    frozen = FrozenBody(stem, prep.data.input_size, feature_cache(config.cache_dir))
+    views = list(range(config.aug_views + 1))
+    sets = frozen_features(
+        frozen, prep.train_set, prep.data, config, views, reporter, "train (cut)"
+    )
+    (valid,) = frozen_features(
+        frozen, prep.valid_set, prep.data, config, [0], reporter, "valid (cut)"
+    )
+    train_x, train_y = stack_views(sets)
+    valid = valid.readable()
+    del sets
+    unfreeze(top)
+    model = FinetuneModel(top, prep.model.head)
+    optimizer = optimizer_for(model, config.finetune_lr)
+    steps = -(-len(train_y) // config.batch_size)
+    scheduler = warmup_cosine(optimizer, steps, steps * config.finetune_epochs)
+    stopper = EarlyStopping(config.patience)
+    stopper.load_state_dict({**head_state.stopper.state_dict(), "bad_epochs": 0})
+    start = FitState(
+        head_state.epoch, list(head_state.history), stopper, copy.deepcopy(model.state_dict())
+    )
+    seed_everything(config.seed)
+    state = fit(
+        model,
+        lambda epoch: feature_batches(
+            train_x, train_y, config.batch_size, config.seed * 100_003 + epoch
+        ),
+        lambda: zip(valid.features.split(256), valid.labels.split(256), strict=True),
+        optimizer,
+        epochs=head_state.epoch + config.finetune_epochs,
+        patience=config.patience,
+        steps_per_epoch=steps,
+        reporter=reporter,
+        loss_fn=training_loss(config, train_y, len(prep.classes)),
+        scheduler=scheduler,
+        state=start,
+    )
+    prep.model.freeze_body()
+    for record in state.history[head_state.epoch :]:
+        record["phase"] = "finetune"
+    return state
 
 
 def stop_after_interrupt(prep: Prepared, config: TrainConfig, meta, out: Path, optimizer) -> None:

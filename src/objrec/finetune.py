@@ -1,0 +1,133 @@
+"""Fine-tuning the last blocks of the body, on cached activations at the cut.
+
+After the head has converged on the frozen body, ``--finetune-blocks N`` unfreezes the last N blocks
+of an EfficientNet-Lite body (and its final 1x1 convolution). The body below the cut stays
+frozen, so its output, like the features before, is computed once per image view and cached; each
+fine-tuning epoch then runs only the top of the network, a few percent of the whole on a CPU.
+
+Choices: the unfrozen blocks learn at ``finetune_lr`` and the head at ten times that (discriminative
+learning rates), with a one-epoch linear warm-up and a cosine decay; BatchNorm keeps its ImageNet
+running statistics (the unfrozen layers' BatchNorms stay in eval mode), which is stable with the
+small per-class batches of transfer learning.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import torch
+from torch import nn
+
+from objrec.backbones import LiteBody
+from objrec.errors import ObjrecError
+
+log = logging.getLogger(__name__)
+
+
+def _check(body: nn.Module, n: int) -> None:
+    if not isinstance(body, LiteBody):
+        raise ObjrecError("--finetune-blocks works with the EfficientNet-Lite backbones")
+    if not 1 <= n <= len(body.net._blocks):
+        raise ObjrecError(f"--finetune-blocks must be between 1 and {len(body.net._blocks)}")
+
+
+class LiteStem(nn.Module):
+    """The frozen part: stem and all blocks before the cut; output flattened to (N, C*H*W)."""
+
+    def __init__(self, body: LiteBody, cut: int):
+        super().__init__()
+        self.net, self.cut = body.net, cut
+
+    def extra_repr(self) -> str:
+        return f"cut={self.cut}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        net = self.net
+        x = net._swish(net._bn0(net._conv_stem(x)))
+        for block in net._blocks[: self.cut]:
+            x = block(x)
+        return x.flatten(1)
+
+
+class LiteTop(nn.Module):
+    """The unfrozen part: the blocks from the cut, the final convolution, pooling."""
+
+    def __init__(self, body: LiteBody, cut: int, shape: tuple[int, int, int]):
+        super().__init__()
+        self.blocks = nn.ModuleList(body.net._blocks[cut:])
+        self.conv_head, self.bn, self.act = body.net._conv_head, body.net._bn1, body.net._swish
+        self.pool, self.shape = body.pool, shape
+        self.first, self.total = cut, len(body.net._blocks)
+        self.drop_connect = body.net._global_params.drop_connect_rate or 0.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.view(-1, *self.shape)
+        for i, block in enumerate(self.blocks):
+            x = block(x, drop_connect_rate=self.drop_connect * (self.first + i) / self.total)
+        return self.pool(self.act(self.bn(self.conv_head(x)))).flatten(1)
+
+
+def split_body(body: nn.Module, n: int, input_size: int) -> tuple[LiteStem, LiteTop]:
+    """The frozen stem and the trainable top of ``body``, cut ``n`` blocks from its end.
+
+    ``top(stem(x))`` equals ``body(x)`` in eval mode; both share the body's modules.
+    """
+    _check(body, n)
+    cut = len(body.net._blocks) - n
+    stem = LiteStem(body, cut).eval()
+    with torch.inference_mode():
+        x = body.net._swish(
+            body.net._bn0(body.net._conv_stem(torch.zeros(1, 3, input_size, input_size)))
+        )
+        for block in body.net._blocks[:cut]:
+            x = block(x)
+    stem.n_features = x[0].numel()
+    return stem, LiteTop(body, cut, tuple(x.shape[1:]))
+
+
+def unfreeze(top: LiteTop) -> list[nn.Parameter]:
+    """Make exactly the top's parameters trainable; its BatchNorms keep their running statistics."""
+    top.requires_grad_(True)
+    return list(top.parameters())
+
+
+class FinetuneModel(nn.Module):
+    """Top + head on cut activations; ``train()`` keeps the top's BatchNorm layers in eval mode."""
+
+    def __init__(self, top: LiteTop, head: nn.Module):
+        super().__init__()
+        self.top, self.head = top, head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.top(x))
+
+    def train(self, mode: bool = True) -> FinetuneModel:
+        super().train(mode)
+        for module in self.top.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.eval()
+        return self
+
+
+def optimizer_for(model: FinetuneModel, lr: float, weight_decay: float = 1e-4) -> torch.optim.AdamW:
+    """Two parameter groups: the unfrozen blocks at ``lr``, the head at ten times ``lr``."""
+    return torch.optim.AdamW(
+        [
+            {"params": list(model.top.parameters()), "lr": lr, "name": "body"},
+            {"params": list(model.head.parameters()), "lr": 10 * lr, "name": "head"},
+        ],
+        weight_decay=weight_decay,
+    )
+
+
+def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int):
+    """Linear warm-up to each group's learning rate, then a cosine decay towards zero."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

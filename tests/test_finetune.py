@@ -1,0 +1,84 @@
+"""Fine-tuning the last blocks: exactly those train, at the intended learning rates."""
+
+import pytest
+import torch
+
+from objrec.backbones import build_body, get_backbone
+from objrec.checkpoint import load_model
+from objrec.config import TrainConfig
+from objrec.errors import ObjrecError
+from objrec.finetune import FinetuneModel, optimizer_for, split_body, unfreeze, warmup_cosine
+from objrec.model import Classifier, build_head
+from objrec.train import train
+
+
+@pytest.fixture(scope="module")
+def lite():
+    return build_body(get_backbone("efficientnet_lite0")).eval()
+
+
+def test_stem_then_top_is_the_whole_body(lite):
+    stem, top = split_body(lite, 3, 224)
+    x = torch.randn(2, 3, 224, 224)
+    with torch.inference_mode():
+        assert torch.allclose(top.eval()(stem(x)), lite(x), atol=1e-5)
+    assert stem.n_features == 192 * 7 * 7
+
+
+@pytest.mark.parametrize("n", [1, 2, 5])
+def test_unfreezing_n_blocks_makes_exactly_those_parameters_trainable(lite, n):
+    model = Classifier(lite, build_head(1280, 4)).freeze_body()
+    _, top = split_body(model.body, n, 224)
+    unfreeze(top)
+    blocks = model.body.net._blocks
+    expected = {id(p) for b in blocks[len(blocks) - n :] for p in b.parameters()}
+    expected |= {id(p) for m in (model.body.net._conv_head, model.body.net._bn1) for p in m.parameters()}
+    trainable = {id(p) for p in model.body.parameters() if p.requires_grad}
+    assert trainable == expected
+    model.freeze_body()
+    assert not any(p.requires_grad for p in model.body.parameters())
+
+
+def test_optimizer_groups_carry_discriminative_learning_rates_with_warmup(lite):
+    _, top = split_body(lite, 2, 224)
+    model = FinetuneModel(top, build_head(1280, 4))
+    optimizer = optimizer_for(model, lr=1e-4)
+    groups = {g["name"]: g for g in optimizer.param_groups}
+    assert groups["body"]["lr"] == pytest.approx(1e-4) and groups["head"]["lr"] == pytest.approx(1e-3)
+    assert {id(p) for p in groups["body"]["params"]} == {id(p) for p in top.parameters()}
+    scheduler = warmup_cosine(optimizer, warmup_steps=10, total_steps=100)
+    assert groups["body"]["lr"] == pytest.approx(1e-5)  # first warm-up step
+    for _ in range(10):
+        optimizer.step()
+        scheduler.step()
+    assert groups["body"]["lr"] == pytest.approx(1e-4) and groups["head"]["lr"] == pytest.approx(1e-3)
+    for _ in range(90):
+        optimizer.step()
+        scheduler.step()
+    assert groups["body"]["lr"] < 1e-6
+
+
+def test_batchnorm_statistics_stay_frozen_while_finetuning(lite):
+    _, top = split_body(lite, 1, 224)
+    model = FinetuneModel(top, build_head(1280, 2)).train()
+    assert model.head.training and all(not m.training for m in top.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def test_finetuning_changes_only_the_last_blocks_of_the_saved_model(tmp_path, split_dir, lite):
+    # a barely trained head, so that fine-tuning certainly lowers the validation loss
+    config = TrainConfig(epochs=1, lr=1e-5, batch_size=8, aug_views=0, finetune_blocks=1, finetune_epochs=2, finetune_lr=1e-3)
+    result = train(split_dir, tmp_path / "run", config)
+    assert [r.get("phase", "head") for r in result.history] == ["head", "finetune", "finetune"]
+    assert result.best_epoch > 1
+    model, _ = load_model(tmp_path / "run")
+    before, after = lite.state_dict(), model.body.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    last = f"net._blocks.{len(lite.net._blocks) - 1}."
+    assert changed and all(k.startswith((last, "net._conv_head", "net._bn1")) for k in changed)
+    assert not any(k.endswith(("running_mean", "running_var")) for k in changed)
+
+
+def test_finetuning_needs_a_lite_backbone(tmp_path, split_dir, tiny_config):
+    tiny_config.finetune_blocks = 1
+    with pytest.raises(ObjrecError, match="EfficientNet-Lite"):
+        train(split_dir, tmp_path / "run", tiny_config)
