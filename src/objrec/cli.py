@@ -29,7 +29,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from objrec.config import AUGMENTATIONS, TrainConfig
+from objrec.config import AUGMENTATIONS, BALANCES, TrainConfig
 from objrec.errors import Interrupted, ObjrecError
 from objrec.progress import Reporter
 
@@ -40,6 +40,13 @@ GREEDY_OPTIONS = ("--exclude",)
 TRAIN = TrainConfig()  # the CLI shows and uses the library's own defaults
 DIR = click.Path(path_type=Path, file_okay=False)
 EXISTING = click.Path(path_type=Path, exists=True)
+
+
+def config_option(flag: str, help: str, **kwargs):
+    """A ``train`` option whose type and default are those of the TrainConfig field it sets."""
+    default = getattr(TRAIN, flag.lstrip("-").replace("-", "_"))
+    kwargs.setdefault("type", type(default))
+    return click.option(flag, default=default, show_default=True, help=help, **kwargs)
 
 
 def is_main_rank() -> bool:
@@ -234,92 +241,33 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
 @cli.command()
 @click.argument("data", type=EXISTING)
 @click.option("--out", "run", type=DIR, help="Run folder for the checkpoint and logs.")
-@click.option(
-    "--backbone",
-    default=TRAIN.backbone,
-    show_default=True,
-    help="A name from `objrec backbones`, any torchvision model name, or timm:NAME.",
+@config_option(
+    "--backbone", "A name from `objrec backbones`, any torchvision model name, or timm:NAME."
 )
 @click.option(
     "--weights",
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
     help="A local state-dict file for the backbone (instead of downloading).",
 )
-@click.option(
-    "--mean", type=float, nargs=3, default=None, help="Override the normalisation mean (R G B)."
-)
-@click.option(
-    "--std", type=float, nargs=3, default=None, help="Override the normalisation std (R G B)."
-)
-@click.option(
-    "--epochs", type=int, default=TRAIN.epochs, show_default=True, help="At most this many epochs."
-)
-@click.option(
-    "--patience",
-    type=int,
-    default=TRAIN.patience,
-    show_default=True,
-    help="Stop after this many epochs without a lower validation loss.",
-)
-@click.option("--batch-size", type=int, default=TRAIN.batch_size, show_default=True)
-@click.option("--lr", type=float, default=TRAIN.lr, show_default=True, help="Adam learning rate.")
-@click.option(
-    "--aug-views",
-    type=int,
-    default=TRAIN.aug_views,
-    show_default=True,
-    help="Augmented views per training image, computed once through the frozen body.",
-)
-@click.option(
-    "--augment",
-    type=click.Choice(AUGMENTATIONS),
-    default=TRAIN.augment,
-    show_default=True,
-    help="Training augmentation.",
-)
-@click.option(
-    "--label-smoothing",
-    type=float,
-    default=TRAIN.label_smoothing,
-    show_default=True,
-    help="Label smoothing of the training loss.",
-)
-@click.option(
+@click.option("--mean", type=float, nargs=3, help="Override the normalisation mean (R G B).")
+@click.option("--std", type=float, nargs=3, help="Override the normalisation std (R G B).")
+@config_option("--epochs", "At most this many epochs of the head.")
+@config_option("--patience", "Stop after this many epochs without a lower validation loss.")
+@config_option("--batch-size", "Images per step.")
+@config_option("--lr", "Adam learning rate of the head.")
+@config_option("--aug-views", "Augmented views per training image, computed once through the body.")
+@config_option("--augment", "Training augmentation.", type=click.Choice(AUGMENTATIONS))
+@config_option("--label-smoothing", "Label smoothing of the training loss.")
+@config_option(
     "--balance",
-    type=click.Choice(["none", "weights"]),
-    default=TRAIN.balance,
-    show_default=True,
-    help="weights: weight each class's loss by its inverse frequency.",
+    "weights: weight each class's loss by its inverse frequency.",
+    type=click.Choice(BALANCES),
 )
-@click.option(
-    "--finetune-blocks",
-    type=int,
-    default=TRAIN.finetune_blocks,
-    show_default=True,
-    help="After the head, also train the body's last N blocks (EfficientNet-Lite).",
-)
-@click.option(
-    "--finetune-epochs",
-    type=int,
-    default=TRAIN.finetune_epochs,
-    show_default=True,
-    help="At most this many fine-tuning epochs.",
-)
-@click.option(
-    "--finetune-lr",
-    type=float,
-    default=TRAIN.finetune_lr,
-    show_default=True,
-    help="Peak learning rate of the unfrozen blocks (the head: ten times this).",
-)
-@click.option("--seed", type=int, default=TRAIN.seed, show_default=True)
-@click.option(
-    "--num-workers",
-    type=int,
-    default=TRAIN.num_workers,
-    show_default=True,
-    help="Image decoding processes.",
-)
+@config_option("--finetune-blocks", "After the head, also train the body's last N blocks (Lite).")
+@config_option("--finetune-epochs", "At most this many fine-tuning epochs.")
+@config_option("--finetune-lr", "Peak learning rate of the unfrozen blocks (the head: ten times).")
+@config_option("--seed", "Same seed, same run.")
+@config_option("--num-workers", "Image decoding processes (0: a thread beside the frozen pass).")
 @click.option(
     "--cache-dir",
     type=DIR,
