@@ -172,7 +172,8 @@ class FeatureCache:
         entry = self.root / key
         try:
             meta = json.loads((entry / "meta.json").read_text())
-            features = np.load(entry / "features.npy", mmap_mode="r", allow_pickle=False)
+            # copy-on-write map: pages are read from disk when used, never all at once
+            features = np.load(entry / "features.npy", mmap_mode="c", allow_pickle=False)
             labels = np.load(entry / "labels.npy", allow_pickle=False)
             ok = np.load(entry / "ok.npy", allow_pickle=False)
             errors = json.loads((entry / "errors.json").read_text())
@@ -187,7 +188,7 @@ class FeatureCache:
             log.warning("ignoring malformed feature cache entry %s", entry)
             return None
         return FeatureSet(
-            torch.from_numpy(np.array(features)),
+            torch.from_numpy(features),
             torch.from_numpy(labels),
             torch.from_numpy(ok),
             errors,
@@ -261,7 +262,7 @@ def compute_features(
         np.save(out / "ok.npy", ok)
         (out / "errors.json").write_text(json.dumps(errors))
     return FeatureSet(
-        torch.from_numpy(np.array(features)), torch.from_numpy(labels), torch.from_numpy(ok), errors
+        torch.from_numpy(features), torch.from_numpy(labels), torch.from_numpy(ok), errors
     )
 
 
