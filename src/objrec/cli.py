@@ -310,6 +310,7 @@ def train(
     config = TrainConfig(**options)
     reporter = RichReporter(quiet=as_json)
     target = run or resume
+    assert target is not None
     result = run_train(
         data, target, config, reporter, force=force, resume=bool(resume), strict=strict
     )
@@ -583,7 +584,7 @@ def backbones(as_json: bool) -> None:
     """
     from objrec.backbones import list_backbones
 
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": s.name,
             "input_size": s.data_config.input_size,
@@ -597,9 +598,8 @@ def backbones(as_json: bool) -> None:
         return
     table = Table("name", "input", "offline now", "description")
     for r in rows:
-        table.add_row(
-            r["name"], f"{r['input_size']} px", "yes" if r["offline"] else "no", r["description"]
-        )
+        offline = "yes" if r["offline"] else "no"
+        table.add_row(str(r["name"]), f"{r['input_size']} px", offline, str(r["description"]))
     console.print(table)
 
 

@@ -185,7 +185,7 @@ def build_report(
         ),
         "explore": None,
     }
-    if has_data:
+    if data_dir is not None and has_data:
         with tempfile.TemporaryDirectory() as tmp:
             result = explore(data_dir, Path(tmp) / "explore", reporter)
             context["explore"] = {

@@ -178,7 +178,8 @@ def prepare(
     valid_set = scan_class_folder(Path(data_dir) / "valid", train_set.classes)
     spec = get_backbone(config.backbone)
     data = resolve_data_config(spec, config.mean, config.std)
-    body = build_body(spec, pretrained=True, weights=config.weights)
+    weights = Path(config.weights) if config.weights else None
+    body = build_body(spec, pretrained=True, weights=weights)
     seed_everything(config.seed)
     head = build_head(body.n_features, len(train_set.classes), config.hidden, config.dropout)
     model = Classifier(body, head).freeze_body()
