@@ -121,3 +121,14 @@ def test_backbones_lists_the_offline_default(capsys):
     rows = {r["name"]: r for r in json.loads(out)}
     assert code == 0 and rows["efficientnet_lite0"]["offline"] is True
     assert "tiny_test" not in rows
+
+
+def test_cache_shows_its_size_and_clears(capsys, tmp_path, split_dir):
+    cache = tmp_path / "cache"
+    code, _, _ = run(capsys, "train", split_dir, "--out", tmp_path / "run", "--backbone", "tiny_test",
+                     "--epochs", "2", "--cache-dir", cache)
+    assert code == 0
+    code, out, _ = run(capsys, "cache", "--cache-dir", cache)
+    assert code == 0 and "6 feature sets" in out  # train: centre + 4 augmented views; valid
+    code, out, _ = run(capsys, "cache", "--cache-dir", cache, "--clear")
+    assert code == 0 and not [p for p in cache.iterdir()]

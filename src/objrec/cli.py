@@ -575,6 +575,31 @@ def check(data: Path, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option(
+    "--cache-dir", type=DIR, help="The cache folder [default: $OBJREC_CACHE or ~/.cache/objrec]."
+)
+@click.option("--clear", is_flag=True, help="Delete every cached feature set and exported graph.")
+def cache(cache_dir: Path | None, clear: bool) -> None:
+    """Show where the frozen-feature cache is and how big it is, or clear it.
+
+    Clearing is always safe: anything needed again is recomputed.
+    """
+    from objrec.features import FeatureCache, default_cache_dir
+
+    root = cache_dir or default_cache_dir()
+    if clear:
+        removed = FeatureCache(root).clear()
+        console.print(f"removed {removed} entries from {root}")
+        return
+    files = [p for p in root.rglob("*") if p.is_file()] if root.is_dir() else []
+    size = sum(p.stat().st_size for p in files)
+    entries = (
+        [p for p in root.iterdir() if p.is_dir() and p.name != "onnx"] if root.is_dir() else []
+    )
+    console.print(f"{root}: {len(entries)} feature sets, {size / 1e6:.1f} MB in all")
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 def backbones(as_json: bool) -> None:
     """List the registered backbones and whether their weights are available offline now.
