@@ -17,6 +17,7 @@ from objrec.config import DataConfig
 from objrec.data import SPLITS, is_split_folder, scan_class_folder
 from objrec.errors import ObjrecError
 from objrec.features import FrozenBody, ViewSpec, cached_features
+from objrec.images import UnreadableImageError, open_image
 from objrec.metrics import confusion_matrix, most_confused, per_class_table, summarize
 from objrec.outputs import prepare_output_dir
 from objrec.progress import SILENT, Reporter
@@ -80,8 +81,9 @@ def evaluate(
 
     With ``tta`` the class probabilities are averaged over the test-time views (the crop, its
     mirror, and both of a wider crop); the metrics without TTA are kept in ``metrics_plain``.
-    Writes ``per_class.csv``, ``predictions.csv``, ``confusion.csv``, ``most_confused.csv``,
-    ``metrics.json``, ``confusion.png`` and ``accuracy_vs_train.png`` to ``out`` (default
+    Writes ``per_class.csv``, ``predictions.csv``, ``confusion.csv`` (counts),
+    ``confusion_normalised.csv``, ``most_confused.csv``, ``metrics.json``, ``confusion.png``,
+    ``top_losses.png``, ``worst_classes.png`` and ``accuracy_vs_train.png`` to ``out`` (default
     ``run/eval-<split>``; a folder of the user's must be empty or new, unless ``force``).
     """
     model, meta = load_model(run)
@@ -139,6 +141,28 @@ def prediction_table(paths, logits: torch.Tensor, labels: torch.Tensor, classes)
     )
 
 
+def _tiles(rows: pd.DataFrame) -> list:
+    tiles = []
+    for r in rows.itertuples():
+        try:
+            image = open_image(r.path, draft_size=256)
+        except UnreadableImageError:
+            continue
+        caption = f"true {r.true}\npredicted {r.predicted} ({r.prob_predicted:.0%})"
+        tiles.append((image, caption, r.true != r.predicted))
+    return tiles
+
+
+def write_galleries(result: EvaluationResult, out: Path, n: int = 12) -> None:
+    """``top_losses.png`` and ``worst_classes.png``: the images behind the numbers."""
+    predictions = result.predictions
+    plots.gallery(_tiles(predictions.nlargest(n, "loss")), out / "top_losses.png", "Top losses")
+    worst = result.per_class.head(4)["class"].tolist()
+    rows = pd.concat([predictions[predictions["true"] == c].nlargest(4, "loss") for c in worst])
+    title = "The worst classes: their hardest test images"
+    plots.gallery(_tiles(rows), out / "worst_classes.png", title)
+
+
 def summarize_logits(logits, labels, classes, n_train=None) -> EvaluationResult:
     metrics = summarize(logits, labels, len(classes))
     table = per_class_table(logits, labels, classes, n_train)
@@ -157,8 +181,15 @@ def write_evaluation(result: EvaluationResult, out: Path) -> None:
     (out / "metrics.json").write_text(json.dumps(result.to_json(), indent=2))
     if result.predictions is not None:
         result.predictions.to_csv(out / "predictions.csv", index=False)
+    counts = result.confusion.double()
+    normalised = counts / counts.sum(1, keepdim=True).clamp(min=1)
+    pd.DataFrame(normalised.numpy(), index=result.classes, columns=result.classes).round(4).to_csv(
+        out / "confusion_normalised.csv"
+    )
     if len(result.classes) > 1 and int(result.confusion.sum()) > 0:
         plots.confusion_heatmap(result.confusion, result.classes, out / "confusion.png")
+    if result.predictions is not None and len(result.predictions):
+        write_galleries(result, out)
     if len(result.per_class) and result.per_class["n_train"].sum() > 0:
         plots.accuracy_vs_train_size(result.per_class, out / "accuracy_vs_train.png")
     result.out = out

@@ -170,3 +170,20 @@ def confusion_heatmap(matrix, classes: Sequence[str], path: Path, limit: int = 3
                 )
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
     return save(fig, path)
+
+
+def gallery(
+    tiles: Sequence[tuple[Image.Image, str, bool]], path: Path, title: str, columns: int = 4
+) -> Path:
+    """Images in a grid, each with a caption (red when the prediction was wrong)."""
+    rows = max(1, -(-len(tiles) // columns))
+    fig = Figure(figsize=(3.2 * columns, 3.4 * rows))
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for ax, (image, caption, wrong) in zip(axes, tiles, strict=False):
+        ax.imshow(image)
+        ax.set_title(caption, fontsize=8, color="tab:red" if wrong else "black")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return save(fig, path)
