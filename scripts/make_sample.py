@@ -23,10 +23,14 @@ Classes: {classes}; the first {n} images of each by file name, at most 160 px on
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     root = Path(__file__).resolve().parents[1]
     parser.add_argument("--src", type=Path, default=root.parent / "shared" / "data" / "caltech101")
-    parser.add_argument("--out", type=Path, default=root / "src" / "objrec" / "sample" / "caltech101_mini")
+    parser.add_argument(
+        "--out", type=Path, default=root / "src" / "objrec" / "sample" / "caltech101_mini"
+    )
     args = parser.parse_args()
     if args.out.exists():
         shutil.rmtree(args.out)
@@ -37,7 +41,9 @@ def main() -> None:
                 img = img.convert("RGB")
                 img.thumbnail((160, 160))
                 img.save(args.out / name / path.name, quality=85)
-    (args.out.parent / "ATTRIBUTION.txt").write_text(ATTRIBUTION.format(classes=", ".join(CLASSES), n=PER_CLASS))
+    (args.out.parent / "ATTRIBUTION.txt").write_text(
+        ATTRIBUTION.format(classes=", ".join(CLASSES), n=PER_CLASS)
+    )
 
 
 if __name__ == "__main__":

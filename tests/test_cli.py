@@ -125,8 +125,19 @@ def test_backbones_lists_the_offline_default(capsys):
 
 def test_cache_shows_its_size_and_clears(capsys, tmp_path, split_dir):
     cache = tmp_path / "cache"
-    code, _, _ = run(capsys, "train", split_dir, "--out", tmp_path / "run", "--backbone", "tiny_test",
-                     "--epochs", "2", "--cache-dir", cache)
+    code, _, _ = run(
+        capsys,
+        "train",
+        split_dir,
+        "--out",
+        tmp_path / "run",
+        "--backbone",
+        "tiny_test",
+        "--epochs",
+        "2",
+        "--cache-dir",
+        cache,
+    )
     assert code == 0
     code, out, _ = run(capsys, "cache", "--cache-dir", cache)
     assert code == 0 and "6 feature sets" in out  # train: centre + 4 augmented views; valid

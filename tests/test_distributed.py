@@ -18,8 +18,22 @@ from objrec.split import split_folder
 
 from .conftest import make_class_folder
 
-ARGS = ["--backbone", "tiny_test", "--epochs", "8", "--patience", "100", "--batch-size", "8",
-        "--lr", "0.01", "--aug-views", "1", "--seed", "3"]
+ARGS = [
+    "--backbone",
+    "tiny_test",
+    "--epochs",
+    "8",
+    "--patience",
+    "100",
+    "--batch-size",
+    "8",
+    "--lr",
+    "0.01",
+    "--aug-views",
+    "1",
+    "--seed",
+    "3",
+]
 
 
 def run(cmd, env):
@@ -40,9 +54,37 @@ def runs(tmp_path_factory):
     split_folder(make_class_folder(root / "photos", per_class=20), root / "data", seed=0)
     single_env = {**os.environ, "OBJREC_CACHE": str(root / "cache-single")}
     ddp_env = {**os.environ, "OBJREC_CACHE": str(root / "cache-ddp")}
-    run([sys.executable, "-m", "objrec", "train", str(root / "data"), "--out", str(root / "single"), *ARGS], single_env)
-    ddp = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-               "-m", "objrec", "train", str(root / "data"), "--out", str(root / "ddp"), *ARGS], ddp_env)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "objrec",
+            "train",
+            str(root / "data"),
+            "--out",
+            str(root / "single"),
+            *ARGS,
+        ],
+        single_env,
+    )
+    ddp = run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "objrec",
+            "train",
+            str(root / "data"),
+            "--out",
+            str(root / "ddp"),
+            *ARGS,
+        ],
+        ddp_env,
+    )
     return root, ddp
 
 
@@ -50,12 +92,22 @@ def test_torchrun_trains_like_a_single_process(runs):
     root, ddp = runs
     assert ddp.stdout.count("model saved to") == 1  # only rank 0 speaks
     names = sorted(p.name for p in (root / "ddp").iterdir())
-    assert names == ["config.json", "curves.png", "history.csv", "last.safetensors", "model.safetensors", "summary.json"]
+    assert names == [
+        "config.json",
+        "curves.png",
+        "history.csv",
+        "last.safetensors",
+        "model.safetensors",
+        "summary.json",
+    ]
     _, single_meta = read_checkpoint(root / "single" / BEST)
     _, ddp_meta = read_checkpoint(root / "ddp" / BEST)
     import pandas as pd
 
-    single_h, ddp_h = pd.read_csv(root / "single" / "history.csv"), pd.read_csv(root / "ddp" / "history.csv")
+    single_h, ddp_h = (
+        pd.read_csv(root / "single" / "history.csv"),
+        pd.read_csv(root / "ddp" / "history.csv"),
+    )
     assert len(single_h) == len(ddp_h) == 8
     assert np.allclose(ddp_h["valid_loss"], single_h["valid_loss"], rtol=0.25)
     a = evaluate(root / "single", root / "data", cache_dir=root / "cache-single").metrics
@@ -67,7 +119,9 @@ def test_torchrun_trains_like_a_single_process(runs):
 def test_the_sharded_frozen_pass_builds_the_same_cache(runs):
     root, _ = runs
     single, sharded = entries(root / "cache-single"), entries(root / "cache-ddp")
-    assert set(single) == set(sharded) and len(single) >= 3  # train centre and augmented, valid (+ test)
+    assert (
+        set(single) == set(sharded) and len(single) >= 3
+    )  # train centre and augmented, valid (+ test)
     for key in single:
         a = np.load(single[key] / "features.npy")
         b = np.load(sharded[key] / "features.npy")

@@ -20,8 +20,16 @@ def test_pipeline_learns_a_separable_toy_set(tmp_path, image_folder, tiny_config
     evaluation = evaluate(tmp_path / "run", tmp_path / "data")
     assert evaluation.metrics["top1"] > 0.6 and evaluation.metrics["n"] == 9
     written = {p.name for p in (tmp_path / "run" / "eval-test").iterdir()}
-    assert {"top_losses.png", "worst_classes.png", "confusion.png", "confusion_normalised.csv", "predictions.csv"} <= written
-    normalised = pd.read_csv(tmp_path / "run" / "eval-test" / "confusion_normalised.csv", index_col=0)
+    assert {
+        "top_losses.png",
+        "worst_classes.png",
+        "confusion.png",
+        "confusion_normalised.csv",
+        "predictions.csv",
+    } <= written
+    normalised = pd.read_csv(
+        tmp_path / "run" / "eval-test" / "confusion_normalised.csv", index_col=0
+    )
     assert (normalised.sum(axis=1).round(3) == 1).all()
     table = pd.read_csv(tmp_path / "run" / "eval-test" / "per_class.csv")
     assert set(table.columns) >= {"class", "n_train", "n_test", "top1", "top5", "loss"}

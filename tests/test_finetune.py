@@ -32,7 +32,9 @@ def test_unfreezing_n_blocks_makes_exactly_those_parameters_trainable(lite, n):
     unfreeze(top)
     blocks = model.body.net._blocks
     expected = {id(p) for b in blocks[len(blocks) - n :] for p in b.parameters()}
-    expected |= {id(p) for m in (model.body.net._conv_head, model.body.net._bn1) for p in m.parameters()}
+    expected |= {
+        id(p) for m in (model.body.net._conv_head, model.body.net._bn1) for p in m.parameters()
+    }
     trainable = {id(p) for p in model.body.parameters() if p.requires_grad}
     assert trainable == expected
     model.freeze_body()
@@ -44,14 +46,18 @@ def test_optimizer_groups_carry_discriminative_learning_rates_with_warmup(lite):
     model = FinetuneModel(top, build_head(1280, 4))
     optimizer = optimizer_for(model, lr=1e-4)
     groups = {g["name"]: g for g in optimizer.param_groups}
-    assert groups["body"]["lr"] == pytest.approx(1e-4) and groups["head"]["lr"] == pytest.approx(1e-3)
+    assert groups["body"]["lr"] == pytest.approx(1e-4) and groups["head"]["lr"] == pytest.approx(
+        1e-3
+    )
     assert {id(p) for p in groups["body"]["params"]} == {id(p) for p in top.parameters()}
     scheduler = warmup_cosine(optimizer, warmup_steps=10, total_steps=100)
     assert groups["body"]["lr"] == pytest.approx(1e-5)  # first warm-up step
     for _ in range(10):
         optimizer.step()
         scheduler.step()
-    assert groups["body"]["lr"] == pytest.approx(1e-4) and groups["head"]["lr"] == pytest.approx(1e-3)
+    assert groups["body"]["lr"] == pytest.approx(1e-4) and groups["head"]["lr"] == pytest.approx(
+        1e-3
+    )
     for _ in range(90):
         optimizer.step()
         scheduler.step()
@@ -61,12 +67,22 @@ def test_optimizer_groups_carry_discriminative_learning_rates_with_warmup(lite):
 def test_batchnorm_statistics_stay_frozen_while_finetuning(lite):
     _, top = split_body(lite, 1, 224)
     model = FinetuneModel(top, build_head(1280, 2)).train()
-    assert model.head.training and all(not m.training for m in top.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert model.head.training and all(
+        not m.training for m in top.modules() if isinstance(m, torch.nn.BatchNorm2d)
+    )
 
 
 def test_finetuning_changes_only_the_last_blocks_of_the_saved_model(tmp_path, split_dir, lite):
     # a barely trained head, so that fine-tuning certainly lowers the validation loss
-    config = TrainConfig(epochs=1, lr=1e-5, batch_size=8, aug_views=0, finetune_blocks=1, finetune_epochs=2, finetune_lr=1e-3)
+    config = TrainConfig(
+        epochs=1,
+        lr=1e-5,
+        batch_size=8,
+        aug_views=0,
+        finetune_blocks=1,
+        finetune_epochs=2,
+        finetune_lr=1e-3,
+    )
     result = train(split_dir, tmp_path / "run", config)
     assert [r.get("phase", "head") for r in result.history] == ["head", "finetune", "finetune"]
     assert result.best_epoch > 1

@@ -29,7 +29,9 @@ def patch_images(n, size=32, seed=0):
 class SmallNet(nn.Module):
     def __init__(self):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU())
+        self.body = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU()
+        )
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
 
     def forward(self, x):
@@ -55,7 +57,11 @@ def test_grad_cam_highlights_the_patch_that_decides_the_class():
         mask = torch.ones_like(cam, dtype=torch.bool)
         mask[r : r + 8, c : c + 8] = False
         peak = divmod(int(cam.argmax()), cam.shape[1])
-        hits += bool(inside > 1.5 * cam[mask].mean() and r - 2 <= peak[0] < r + 10 and c - 2 <= peak[1] < c + 10)
+        hits += bool(
+            inside > 1.5 * cam[mask].mean()
+            and r - 2 <= peak[0] < r + 10
+            and c - 2 <= peak[1] < c + 10
+        )
     assert hits >= 36
 
 
@@ -87,26 +93,49 @@ def chromium():
 def test_report_is_one_self_contained_file(trained_run, tmp_path):
     path = build_report(trained_run, tmp_path / "r.html")
     html = path.read_text()
-    for section in ("overview", "data", "training", "classes", "confusions", "failures", "saliency", "config"):
+    for section in (
+        "overview",
+        "data",
+        "training",
+        "classes",
+        "confusions",
+        "failures",
+        "saliency",
+        "config",
+    ):
         assert f'id="{section}"' in html
     assert "http://" not in html and "https://" not in html  # nothing fetched from anywhere
     assert html.count("data:image/") >= 10
 
 
-@pytest.mark.skipif(not chromium(), reason="Debian's chromium is not installed (.ci/run installs it)")
+@pytest.mark.skipif(
+    not chromium(), reason="Debian's chromium is not installed (.ci/run installs it)"
+)
 def test_report_renders_in_headless_chromium(trained_run, tmp_path):
     playwright = pytest.importorskip("playwright.sync_api")
     path = build_report(trained_run, tmp_path / "report.html")
     errors = []
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium(), args=["--no-sandbox", "--disable-gpu"])
+        browser = p.chromium.launch(
+            executable_path=chromium(), args=["--no-sandbox", "--disable-gpu"]
+        )
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(path.as_uri())
-        for heading in ("Overview", "Data", "Training", "Per class", "Confusions", "Failures", "Saliency (Grad-CAM)"):
+        for heading in (
+            "Overview",
+            "Data",
+            "Training",
+            "Per class",
+            "Confusions",
+            "Failures",
+            "Saliency (Grad-CAM)",
+        ):
             assert page.locator("h2", has_text=heading).count() == 1, heading
-        broken = page.evaluate("Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).length")
+        broken = page.evaluate(
+            "Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).length"
+        )
         first = page.locator("#per-class tbody tr td").first.text_content()
         page.locator("#per-class th", has_text="class").first.click()
         sorted_first = page.locator("#per-class tbody tr td").first.text_content()

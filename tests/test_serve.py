@@ -40,7 +40,18 @@ def client(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("serve")
     split_folder(make_class_folder(root / "photos"), root / "data")
-    train(root / "data", root / "run", TrainConfig(backbone="tiny_test", epochs=20, lr=1e-2, batch_size=8, aug_views=0, cache_dir=str(root / "cache")))
+    train(
+        root / "data",
+        root / "run",
+        TrainConfig(
+            backbone="tiny_test",
+            epochs=20,
+            lr=1e-2,
+            batch_size=8,
+            aug_views=0,
+            cache_dir=str(root / "cache"),
+        ),
+    )
     app = create_app(root / "run", runtime="torch", max_upload_bytes=200_000, max_pixels=500 * 500)
     with TestClient(app) as c:
         c.run = root / "run"
@@ -56,7 +67,9 @@ def test_health_info_and_page(client):
 
 
 def test_predict_returns_topk_json(client):
-    response = client.post("/predict", files={"file": ("red.png", png_bytes(), "image/png")}, data={"topk": "2"})
+    response = client.post(
+        "/predict", files={"file": ("red.png", png_bytes(), "image/png")}, data={"topk": "2"}
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["filename"] == "red.png" and len(body["topk"]) == 2
@@ -76,7 +89,17 @@ def test_predict_returns_topk_json(client):
         ({"file": ("x.png", None, "image/png")}, {"topk": "many"}, 422, "topk"),
         ({}, {}, 422, "file"),
     ],
-    ids=["empty", "text", "truncated", "too-many-bytes", "too-many-pixels", "wrong-field", "topk-0", "topk-text", "no-body"],
+    ids=[
+        "empty",
+        "text",
+        "truncated",
+        "too-many-bytes",
+        "too-many-pixels",
+        "wrong-field",
+        "topk-0",
+        "topk-text",
+        "no-body",
+    ],
 )
 def test_bad_requests_get_a_clear_4xx_json_error(client, files, data, status, words):
     for field, (name, content, kind) in list(files.items()):
@@ -95,7 +118,9 @@ def test_concurrent_requests_share_the_model_safely(client):
     images = [png_bytes(colour=c) for c in ((200, 40, 40), (40, 180, 60), (40, 60, 200))] * 8
 
     def ask(data):
-        return client.post("/predict", files={"file": ("x.png", data, "image/png")}).json()["topk"][0]["class"]
+        return client.post("/predict", files={"file": ("x.png", data, "image/png")}).json()["topk"][
+            0
+        ]["class"]
 
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(ask, images))
@@ -112,8 +137,19 @@ def free_port() -> int:
 def server(client):
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "objrec", "serve", str(client.run), "--port", str(port), "--runtime", "onnx"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "objrec",
+            "serve",
+            str(client.run),
+            "--port",
+            str(port),
+            "--runtime",
+            "onnx",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
@@ -135,11 +171,19 @@ def test_a_real_server_process_answers_over_http(server):
     assert info["runtime"] == "onnx"
     boundary = "objrecboundary"
     body = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"g.png\"\r\n"
-        "Content-Type: image/png\r\n\r\n"
-    ).encode() + png_bytes(colour=(40, 180, 60)) + f"\r\n--{boundary}--\r\n".encode()
-    request = urllib.request.Request(server + "/predict", data=body, method="POST",
-                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="g.png"\r\n'
+            "Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + png_bytes(colour=(40, 180, 60))
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        server + "/predict",
+        data=body,
+        method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
     answer = json.load(urllib.request.urlopen(request, timeout=10))
     assert answer["topk"][0]["class"] == "green"
 
@@ -148,14 +192,18 @@ def chromium_path():
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(not chromium_path(), reason="Debian's chromium is not installed (.ci/run installs it)")
+@pytest.mark.skipif(
+    not chromium_path(), reason="Debian's chromium is not installed (.ci/run installs it)"
+)
 def test_the_page_in_headless_chromium(server, tmp_path):
     playwright = pytest.importorskip("playwright.sync_api")
     image = tmp_path / "blue.png"
     image.write_bytes(png_bytes(colour=(40, 60, 200)))
     errors = []
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu"])
+        browser = p.chromium.launch(
+            executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu"]
+        )
         page = browser.new_page()
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
