@@ -195,8 +195,6 @@ def _write(src: Path, out: Path, assignment, hashes, mode: str) -> None:
     rows = []
     for path, (name, split) in sorted(assignment.items()):
         target = out / split / name / path.name
-        if not path.suffix:  # a real image with no extension: keep the name, as in the source
-            log.debug("%s has no file extension; kept as is", path)
         target.parent.mkdir(parents=True, exist_ok=True)
         if mode == "copy":
             shutil.copy2(path, target)

@@ -160,14 +160,16 @@ class Prepared:
 
     model: Classifier
     data: DataConfig
-    classes: tuple[str, ...]
-    n_train: dict[str, int]
     train_x: torch.Tensor
     train_y: torch.Tensor
     valid: FeatureSet
     fingerprint: str
     train_set: ClassFolder
     valid_set: ClassFolder
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.train_set.classes
 
 
 def prepare(
@@ -192,8 +194,6 @@ def prepare(
     return Prepared(
         model,
         data,
-        train_set.classes,
-        train_set.counts(),
         train_x,
         train_y,
         valid.readable(),
@@ -269,7 +269,7 @@ def _train(data_dir, out, config, reporter, force, resume, strict, world: World)
     )
     meta |= {
         "train_config": config.to_dict(),
-        "n_train": prep.n_train,
+        "n_train": prep.train_set.counts(),
         "params": params,
         "body_fingerprint": prep.fingerprint,
         "data_dir": str(Path(data_dir).resolve()),
