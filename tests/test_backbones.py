@@ -87,3 +87,39 @@ def test_weights_of_the_wrong_architecture_are_a_clear_error(tmp_path):
     torch.save({"conv.weight": torch.zeros(3)}, tmp_path / "w.pt")
     with pytest.raises(ObjrecError, match="does not fit"):
         build_body(get_backbone("mobilenet_v2"), weights=tmp_path / "w.pt")
+
+
+def test_an_ensemble_concatenates_its_bodies_features():
+    spec = get_backbone("tiny_test+tiny_test")
+    part = get_backbone("tiny_test")
+    assert spec.data_config == part.data_config and spec.source == "ensemble"
+    torch.manual_seed(0)
+    body = build_body(spec).eval()
+    x = torch.rand(2, 3, 32, 32)
+    with torch.inference_mode():
+        features = body(x)
+        alone = [p(x) for p in body.parts]
+    assert features.shape == (2, 2 * part.builder(False, None).n_features) == (2, body.n_features)
+    assert torch.equal(features, torch.cat(alone, 1))
+
+
+def test_the_default_ensemble_takes_the_widest_input_of_its_parts():
+    spec = get_backbone("efficientnet_lite0+efficientnet_lite1")
+    assert spec.data_config == get_backbone("efficientnet_lite1").data_config
+    assert spec.data_config.input_size == spec.data_config.resize_size == 240
+    assert spec in list_backbones()
+
+
+def test_an_ensemble_of_differently_normalised_bodies_is_a_clear_error():
+    with pytest.raises(ObjrecError, match="normalise their inputs differently"):
+        get_backbone("efficientnet_lite0+resnet18")
+    with pytest.raises(ObjrecError, match="unknown backbone 'nope'"):
+        get_backbone("efficientnet_lite0+nope")
+    with pytest.raises(ObjrecError, match="two or more names"):
+        get_backbone("efficientnet_lite0+")
+
+
+def test_weights_file_for_an_ensemble_is_a_clear_error(tmp_path):
+    (tmp_path / "w.pt").write_bytes(b"")
+    with pytest.raises(ObjrecError, match="not an ensemble"):
+        build_body(get_backbone("tiny_test+tiny_test"), weights=tmp_path / "w.pt")

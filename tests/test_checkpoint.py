@@ -23,6 +23,7 @@ def test_checkpoint_round_trip_predicts_the_same(trained_run):
     model, meta = load_model(trained_run)
     assert meta["classes"] == ["blue", "green", "red"]
     assert meta["backbone"] == "tiny_test" and meta["format_version"] == 1
+    assert meta["head"]["members"] == 5
     assert set(meta["data_config"]) == {"input_size", "resize_size", "mean", "std", "interpolation"}
     again, _ = load_model(trained_run / BEST)
     x = torch.randn(2, 3, 32, 32)

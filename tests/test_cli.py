@@ -140,6 +140,6 @@ def test_cache_shows_its_size_and_clears(capsys, tmp_path, split_dir):
     )
     assert code == 0
     code, out, _ = run(capsys, "cache", "--cache-dir", cache)
-    assert code == 0 and "6 feature sets" in out  # train: centre + 4 augmented views; valid
+    assert code == 0 and "3 feature sets" in out  # train: centre + 1 augmented view; valid
     code, out, _ = run(capsys, "cache", "--cache-dir", cache, "--clear")
     assert code == 0 and not [p for p in cache.iterdir()]

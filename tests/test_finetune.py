@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from objrec.backbones import build_body, get_backbone
+from objrec.backbones import ConcatBody, build_body, get_backbone
 from objrec.checkpoint import load_model
 from objrec.config import TrainConfig
 from objrec.errors import ObjrecError
@@ -41,6 +41,20 @@ def test_unfreezing_n_blocks_makes_exactly_those_parameters_trainable(lite, n):
     assert not any(p.requires_grad for p in model.body.parameters())
 
 
+def test_an_ensemble_splits_into_each_bodys_stem_and_top():
+    torch.manual_seed(0)
+    lites = [build_body(get_backbone("efficientnet_lite0"), pretrained=False) for _ in range(2)]
+    body = ConcatBody(lites).eval().requires_grad_(False)
+    stem, top = split_body(body, 2, 64)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.inference_mode():
+        assert torch.allclose(top.eval()(stem(x)), body(x), atol=1e-5)
+    unfreeze(top)
+    trainable = {id(p) for p in body.parameters() if p.requires_grad}
+    assert trainable == {id(p) for p in top.parameters()}
+    assert trainable < {id(p) for p in body.parameters()}
+
+
 def test_optimizer_groups_carry_discriminative_learning_rates_with_warmup(lite):
     _, top = split_body(lite, 2, 224)
     model = FinetuneModel(top, build_head(1280, 4))
@@ -75,6 +89,7 @@ def test_batchnorm_statistics_stay_frozen_while_finetuning(lite):
 def test_finetuning_changes_only_the_last_blocks_of_the_saved_model(tmp_path, split_dir, lite):
     # a barely trained head, so that fine-tuning certainly lowers the validation loss
     config = TrainConfig(
+        backbone="efficientnet_lite0",
         epochs=1,
         lr=1e-5,
         batch_size=8,

@@ -32,3 +32,18 @@ def test_head_is_the_articles_shape():
     head = build_head(1280, 100)
     assert [type(m).__name__ for m in head] == ["Linear", "ReLU", "Dropout", "Linear"]
     assert head[0].out_features == 256 and head[2].p == 0.4 and head[3].out_features == 100
+
+
+def test_a_head_ensemble_trains_each_member_and_averages_their_probabilities():
+    torch.manual_seed(0)
+    head = build_head(16, 3, hidden=8, members=4)
+    x, y = torch.randn(8, 16), torch.randint(0, 3, (8,))
+    assert head.train()(x).shape == (4, 8, 3)
+    with torch.no_grad():
+        members = torch.stack([m.eval()(x).softmax(-1) for m in head.members])
+        mean = head.eval()(x).softmax(-1)
+    assert torch.allclose(mean, members.mean(0), atol=1e-6)
+    assert not torch.allclose(members[0], members[1])  # each member starts from its own weights
+    before = [m[0].weight.clone() for m in head.members]
+    train_one_epoch(head, [(x, y)], torch.optim.Adam(head.parameters(), lr=0.1))
+    assert all(not torch.equal(m[0].weight, b) for m, b in zip(head.members, before, strict=True))

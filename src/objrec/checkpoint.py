@@ -91,7 +91,13 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
 
 
 def model_meta(
-    classes, backbone: str, data: DataConfig, n_features: int, hidden: int, dropout: float
+    classes,
+    backbone: str,
+    data: DataConfig,
+    n_features: int,
+    hidden: int,
+    dropout: float,
+    members: int = 1,
 ) -> dict[str, Any]:
     """The metadata every checkpoint carries to rebuild and use its model."""
     return {
@@ -102,6 +108,7 @@ def model_meta(
             "n_features": n_features,
             "hidden": hidden,
             "dropout": dropout,
+            "members": members,
             "n_classes": len(classes),
         },
     }
@@ -113,7 +120,11 @@ def build_from_meta(meta: dict[str, Any]) -> Classifier:
     body = build_body(spec, pretrained=False)
     head_cfg = meta["head"]
     head = build_head(
-        head_cfg["n_features"], head_cfg["n_classes"], head_cfg["hidden"], head_cfg["dropout"]
+        head_cfg["n_features"],
+        head_cfg["n_classes"],
+        head_cfg["hidden"],
+        head_cfg["dropout"],
+        head_cfg.get("members", 1),
     )
     return Classifier(body, head).freeze_body()
 

@@ -242,7 +242,9 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
 @click.argument("data", type=EXISTING)
 @click.option("--out", "run", type=DIR, help="Run folder for the checkpoint and logs.")
 @config_option(
-    "--backbone", "A name from `objrec backbones`, any torchvision model name, or timm:NAME."
+    "--backbone",
+    "A name from `objrec backbones`, any torchvision model name, or timm:NAME; names joined by "
+    "'+' concatenate the bodies' features (an ensemble).",
 )
 @click.option(
     "--weights",
@@ -255,6 +257,9 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
 @config_option("--patience", "Stop after this many epochs without a lower validation loss.")
 @config_option("--batch-size", "Images per step.")
 @config_option("--lr", "Adam learning rate of the head.")
+@config_option(
+    "--heads", "Heads trained side by side, each on its own loss; the model averages them."
+)
 @config_option("--aug-views", "Augmented views per training image, computed once through the body.")
 @config_option("--augment", "Training augmentation.", type=click.Choice(AUGMENTATIONS))
 @config_option("--label-smoothing", "Label smoothing of the training loss.")
@@ -295,8 +300,8 @@ def train(
 ) -> None:
     """Train a classifier on the split folder DATA: a frozen pretrained body and a new head.
 
-    The frozen body's features are computed once (centre crop plus --aug-views augmented views of
-    each training image) and cached; the head then trains for as many epochs as early stopping on
+    The frozen body's features are computed once (the centre view plus --aug-views augmented views
+    of each training image) and cached; the head then trains for as many epochs as early stopping on
     the validation loss wants. RUN receives model.safetensors (the best epoch), config.json,
     history.csv, curves.png and summary.json.
     """
@@ -347,7 +352,8 @@ def train(
 @click.option(
     "--tta",
     is_flag=True,
-    help="Average over test-time views (crop, mirror, wider crop); shows both results.",
+    help="Average over test-time views (the view, its mirror, the other framing and its "
+    "mirror); shows both results.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 def evaluate(
@@ -413,7 +419,9 @@ def evaluate(
     "--json", "as_json", is_flag=True, help='Print a list of {"path", "topk": [{"class", "prob"}]}.'
 )
 @click.option(
-    "--tta", is_flag=True, help="Average over test-time views (crop, mirror, wider crop)."
+    "--tta",
+    is_flag=True,
+    help="Average over test-time views (the view, its mirror, the other framing and its mirror).",
 )
 @click.option(
     "--explain",
@@ -605,7 +613,8 @@ def backbones(as_json: bool) -> None:
     """List the registered backbones and whether their weights are available offline now.
 
     Any torchvision classification model name also works with --backbone (weights from --weights,
-    the torch hub cache or the network), and timm:NAME when timm is installed.
+    the torch hub cache or the network), timm:NAME when timm is installed, and names joined by '+'
+    (a feature ensemble: each body sees the same image, their features are concatenated).
     """
     from objrec.backbones import list_backbones
 

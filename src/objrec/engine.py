@@ -69,7 +69,11 @@ def train_one_epoch(
         if len(y) == 0:
             continue
         logits = model(x)
-        loss = loss_fn(logits, y)
+        if logits.dim() == 3:  # a HeadEnsemble: each member's own loss, scored as the ensemble
+            loss = torch.stack([loss_fn(member, y) for member in logits]).mean()
+            logits = logits.log_softmax(-1).logsumexp(0)
+        else:
+            loss = loss_fn(logits, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -80,7 +80,7 @@ def evaluate(
     """Evaluate the model of ``run`` on ``folder`` (a split folder's ``split``, or a class folder).
 
     With ``tta`` the class probabilities are averaged over the test-time views (the crop, its
-    mirror, and both of a wider crop); the metrics without TTA are kept in ``metrics_plain``.
+    mirror, and both of the other framing); the metrics without TTA are kept in ``metrics_plain``.
     Writes ``per_class.csv``, ``predictions.csv``, ``confusion.csv`` (counts),
     ``confusion_normalised.csv``, ``most_confused.csv``, ``metrics.json``, ``confusion.png``,
     ``top_losses.png``, ``worst_classes.png`` and ``accuracy_vs_train.png`` to ``out`` (default

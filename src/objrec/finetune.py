@@ -1,9 +1,10 @@
 """Fine-tuning the last blocks of the body, on cached activations at the cut.
 
 After the head has converged on the frozen body, ``--finetune-blocks N`` unfreezes the last N blocks
-of an EfficientNet-Lite body (and its final 1x1 convolution). The body below the cut stays
-frozen, so its output, like the features before, is computed once per image view and cached; each
-fine-tuning epoch then runs only the top of the network, a few percent of the whole on a CPU.
+of an EfficientNet-Lite body (and its final 1x1 convolution), or of each body of an ensemble of
+them. The body below the cut stays frozen, so its output, like the features before, is computed
+once per image view and cached; each fine-tuning epoch then runs only the top of the network, a
+few percent of the whole on a CPU.
 
 Choices: the unfrozen blocks learn at ``finetune_lr`` and the head at ten times that (discriminative
 learning rates), with a one-epoch linear warm-up and a cosine decay; BatchNorm keeps its ImageNet
@@ -19,7 +20,7 @@ import math
 import torch
 from torch import nn
 
-from objrec.backbones import LiteBody
+from objrec.backbones import ConcatBody, LiteBody
 from objrec.errors import ObjrecError
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,10 @@ log = logging.getLogger(__name__)
 
 def _check(body: nn.Module, n: int) -> None:
     if not isinstance(body, LiteBody):
-        raise ObjrecError("--finetune-blocks works with the EfficientNet-Lite backbones")
+        raise ObjrecError(
+            "--finetune-blocks works with one EfficientNet-Lite backbone, "
+            "e.g. --backbone efficientnet_lite0"
+        )
     if not 1 <= n <= len(body.net._blocks):
         raise ObjrecError(f"--finetune-blocks must be between 1 and {len(body.net._blocks)}")
 
@@ -68,11 +72,42 @@ class LiteTop(nn.Module):
         return self.pool(self.act(self.bn(self.conv_head(x)))).flatten(1)
 
 
-def split_body(body: nn.Module, n: int, input_size: int) -> tuple[LiteStem, LiteTop]:
-    """The frozen stem and the trainable top of ``body``, cut ``n`` blocks from its end.
+class ConcatStem(nn.Module):
+    """The stems of an ensemble's bodies, their flattened outputs side by side."""
+
+    def __init__(self, stems: list[LiteStem]):
+        super().__init__()
+        self.stems = nn.ModuleList(stems)
+        self.n_features = sum(s.n_features for s in stems)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([stem(x) for stem in self.stems], dim=1)
+
+
+class ConcatTop(nn.Module):
+    """The tops of an ensemble's bodies, each on its own stem's part of the input."""
+
+    def __init__(self, tops: list[LiteTop], sizes: list[int]):
+        super().__init__()
+        self.tops, self.sizes = nn.ModuleList(tops), sizes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parts = x.split(self.sizes, dim=1)
+        return torch.cat([top(part) for top, part in zip(self.tops, parts, strict=True)], dim=1)
+
+
+def split_body(
+    body: nn.Module, n: int, input_size: int
+) -> tuple[LiteStem | ConcatStem, LiteTop | ConcatTop]:
+    """The frozen stem and the trainable top of ``body``, cut ``n`` blocks from its end (from the
+    end of each of its bodies, for an ensemble).
 
     ``top(stem(x))`` equals ``body(x)`` in eval mode; both share the body's modules.
     """
+    if isinstance(body, ConcatBody):
+        stems, tops = zip(*(split_body(part, n, input_size) for part in body.parts), strict=True)
+        stem = ConcatStem(list(stems))
+        return stem, ConcatTop(list(tops), [s.n_features for s in stems])
     _check(body, n)
     cut = len(body.net._blocks) - n
     stem = LiteStem(body, cut).eval()
@@ -86,7 +121,7 @@ def split_body(body: nn.Module, n: int, input_size: int) -> tuple[LiteStem, Lite
     return stem, LiteTop(body, cut, tuple(x.shape[1:]))
 
 
-def unfreeze(top: LiteTop) -> list[nn.Parameter]:
+def unfreeze(top: nn.Module) -> list[nn.Parameter]:
     """Make exactly the top's parameters trainable; its BatchNorms keep their running statistics."""
     top.requires_grad_(True)
     return list(top.parameters())
@@ -95,7 +130,7 @@ def unfreeze(top: LiteTop) -> list[nn.Parameter]:
 class FinetuneModel(nn.Module):
     """Top + head on cut activations; ``train()`` keeps the top's BatchNorm layers in eval mode."""
 
-    def __init__(self, top: LiteTop, head: nn.Module):
+    def __init__(self, top: nn.Module, head: nn.Module):
         super().__init__()
         self.top, self.head = top, head
 

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 
 def build_head(
-    n_features: int, n_classes: int, hidden: int = 256, dropout: float = 0.4
-) -> nn.Sequential:
-    """The article's head, Linear-ReLU-Dropout-Linear, returning logits (``hidden=0``: one Linear).
+    n_features: int, n_classes: int, hidden: int = 256, dropout: float = 0.4, members: int = 1
+) -> nn.Module:
+    """The article's head, Linear-ReLU-Dropout-Linear, returning logits (``hidden=0``: one Linear);
+    ``members`` > 1: that many such heads side by side (``HeadEnsemble``).
 
     The article ends in LogSoftmax + NLLLoss; logits + cross-entropy is the same loss, computed more
     stably, and softmax of the logits gives the probabilities.
     """
+    if members > 1:
+        heads = [build_head(n_features, n_classes, hidden, dropout) for _ in range(members)]
+        return HeadEnsemble(heads)
     if hidden == 0:
         return nn.Sequential(nn.Dropout(dropout), nn.Linear(n_features, n_classes))
     return nn.Sequential(
@@ -22,6 +28,25 @@ def build_head(
         nn.Dropout(dropout),
         nn.Linear(hidden, n_classes),
     )
+
+
+class HeadEnsemble(nn.Module):
+    """Several heads on the same features, each with its own initialisation and dropout.
+
+    Training mode returns every member's logits, (members, N, classes), so that each member learns
+    from its own loss (``engine.train_one_epoch``); evaluation mode returns the log of the members'
+    mean probabilities, (N, classes), which softmax and cross-entropy treat as logits.
+    """
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = torch.stack([member(x) for member in self.members])
+        if self.training:
+            return logits
+        return logits.log_softmax(-1).logsumexp(0) - math.log(len(self.members))
 
 
 class Classifier(nn.Module):

@@ -23,22 +23,29 @@ def last_conv(module: nn.Module) -> nn.Conv2d:
     return convs[-1]
 
 
+def cam_layers(body: nn.Module) -> list[nn.Conv2d]:
+    """The last convolution of the body, or of each body of a feature ensemble."""
+    parts = getattr(body, "parts", None)
+    return [last_conv(p) for p in parts] if parts is not None else [last_conv(body)]
+
+
 def grad_cam(
     model: nn.Module, x: torch.Tensor, target: int | None = None
 ) -> tuple[torch.Tensor, int]:
     """A heatmap (H, W) in [0, 1] for one image ``x`` (1, 3, H, W), and the class it explains.
 
     ``target`` defaults to the predicted class. Works with a frozen body: gradients flow to the
-    activations even though no weight asks for them.
+    activations even though no weight asks for them. For a feature ensemble the maps of its bodies
+    are added, each upsampled to the input size.
     """
-    layer = last_conv(model.body if hasattr(model, "body") else model)
-    saved: dict[str, torch.Tensor] = {}
+    layers = cam_layers(model.body if hasattr(model, "body") else model)
+    saved: list[torch.Tensor] = []
 
     def keep(_module, _inputs, output):
         output.retain_grad()
-        saved["activation"] = output
+        saved.append(output)
 
-    handle = layer.register_forward_hook(keep)
+    handles = [layer.register_forward_hook(keep) for layer in layers]
     try:
         was_training = model.training
         model.eval()
@@ -48,11 +55,13 @@ def grad_cam(
             logits[0, target].backward()
         model.train(was_training)
     finally:
-        handle.remove()
-    activation = saved["activation"]
-    weights = activation.grad.mean(dim=(2, 3), keepdim=True)
-    cam = F.relu((weights * activation).sum(1, keepdim=True)).detach()
-    cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
+        for handle in handles:
+            handle.remove()
+    cam = torch.zeros(x.shape[-2:])
+    for activation in saved:
+        weights = activation.grad.mean(dim=(2, 3), keepdim=True)
+        part = F.relu((weights * activation).sum(1, keepdim=True)).detach()
+        cam += F.interpolate(part, size=x.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
     peak = cam.max()
     return (cam / peak if peak > 0 else cam), target
 

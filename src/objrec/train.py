@@ -183,7 +183,9 @@ def prepare(
     weights = Path(config.weights) if config.weights else None
     body = build_body(spec, pretrained=True, weights=weights)
     seed_everything(config.seed)
-    head = build_head(body.n_features, len(train_set.classes), config.hidden, config.dropout)
+    head = build_head(
+        body.n_features, len(train_set.classes), config.hidden, config.dropout, config.heads
+    )
     model = Classifier(body, head).freeze_body()
     frozen = FrozenBody(body, data.input_size, feature_cache(config.cache_dir))
     views = list(range(config.aug_views + 1))
@@ -266,6 +268,7 @@ def _train(data_dir, out, config, reporter, force, resume, strict, world: World)
         prep.model.body.n_features,
         config.hidden,
         config.dropout,
+        config.heads,
     )
     meta |= {
         "train_config": config.to_dict(),

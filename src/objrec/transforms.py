@@ -67,15 +67,23 @@ def build_transforms(data: DataConfig, train: bool = False, augment: str = "arti
     raise ObjrecError(f"unknown augmentation {augment!r}")
 
 
-TTA_VIEWS = ("centre", "flip", "wide", "wide_flip")
+TTA_VIEWS = ("centre", "flip", "reframed", "reframed_flip")
+
+
+def reframed_size(data: DataConfig) -> int:
+    """The other framing's resize: the whole image when evaluation crops its centre, else the
+    usual centre crop of 87.5%."""
+    if data.resize_size > data.input_size:
+        return data.input_size
+    return round(data.input_size / 0.875)
 
 
 def build_tta_transform(data: DataConfig, name: str) -> v2.Compose:
-    """A deterministic test-time view: the evaluation crop (``centre``), its mirror (``flip``), or
-    the crop of a smaller resize that keeps more of the image (``wide``, ``wide_flip``)."""
+    """A deterministic test-time view: the evaluation view (``centre``), its mirror (``flip``), or
+    the other framing of the image (``reframed``, ``reframed_flip``; see ``reframed_size``)."""
     if name not in TTA_VIEWS:
         raise ObjrecError(f"unknown test-time view {name!r}")
-    resize = data.input_size if name.startswith("wide") else data.resize_size
+    resize = reframed_size(data) if name.startswith("reframed") else data.resize_size
     steps = [
         v2.ToImage(),
         v2.Resize(resize, interpolation=_interpolation(data), antialias=True),
@@ -95,4 +103,4 @@ def model_view(data: DataConfig, image):
 
 def draft_size(data: DataConfig) -> int:
     """The smallest side a JPEG may be decoded at without losing detail for these transforms."""
-    return data.resize_size
+    return max(data.resize_size, reframed_size(data))
