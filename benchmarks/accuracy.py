@@ -36,6 +36,11 @@ SETTINGS: list[tuple[str, dict, str]] = [
     ("  class-weighted loss", {"balance": "weights"}, "ensemble"),
     ("  TrivialAugmentWide view", {"augment": "trivial"}, "ensemble"),
     ("  fine-tune last block", {"finetune_blocks": 1}, "ensemble"),
+    (
+        "  fine-tune last block, BatchNorm statistics updated",
+        {"finetune_blocks": 1, "finetune_batchnorm": "train"},
+        "ensemble",
+    ),
     ("  fine-tune last 2 blocks, lr 3e-4", {"finetune_blocks": 2, "finetune_lr": 3e-4}, "ensemble"),
     ("lite0 alone, centre view only, 1 head", LITE0 | {"aug_views": 0, "heads": 1}, "lite0"),
     ("lite0 alone", LITE0, "lite0"),

@@ -86,6 +86,15 @@ def test_batchnorm_statistics_stay_frozen_while_finetuning(lite):
     )
 
 
+def test_batchnorm_statistics_may_follow_the_batches_when_asked(lite):
+    _, top = split_body(lite, 1, 224)
+    model = FinetuneModel(top, build_head(1280, 2), batchnorm="train").train()
+    norms = [m for m in top.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and all(m.training for m in norms)
+    model.eval()
+    assert not any(m.training for m in norms)
+
+
 def test_finetuning_changes_only_the_last_blocks_of_the_saved_model(tmp_path, split_dir, lite):
     # a barely trained head, so that fine-tuning certainly lowers the validation loss
     config = TrainConfig(

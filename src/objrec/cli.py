@@ -29,7 +29,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from objrec.config import AUGMENTATIONS, BALANCES, TrainConfig
+from objrec.config import AUGMENTATIONS, BALANCES, BATCHNORM_MODES, TrainConfig
 from objrec.errors import Interrupted, ObjrecError
 from objrec.progress import Reporter
 
@@ -271,6 +271,11 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
 @config_option("--finetune-blocks", "After the head, also train the body's last N blocks (Lite).")
 @config_option("--finetune-epochs", "At most this many fine-tuning epochs.")
 @config_option("--finetune-lr", "Peak learning rate of the unfrozen blocks (the head: ten times).")
+@config_option(
+    "--finetune-batchnorm",
+    "frozen: keep the unfrozen blocks' ImageNet BatchNorm statistics; train: update them.",
+    type=click.Choice(BATCHNORM_MODES),
+)
 @config_option("--seed", "Same seed, same run.")
 @config_option("--num-workers", "Image decoding processes (0: a thread beside the frozen pass).")
 @click.option(

@@ -10,6 +10,7 @@ from objrec.errors import ObjrecError
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 AUGMENTATIONS = ("none", "article", "trivial")
 BALANCES = ("none", "weights")
+BATCHNORM_MODES = ("frozen", "train")
 DEFAULT_BACKBONE = "efficientnet_lite0+efficientnet_lite1"
 """Two offline EfficientNet-Lite bodies whose features are concatenated: valid loss 0.182 against
 0.214 (lite0) and 0.212 (lite1) alone on Caltech-101, for 2.2 times lite0's frozen pass
@@ -91,6 +92,9 @@ class TrainConfig:
     finetune_lr: float = 1e-4
     """Peak learning rate of the unfrozen blocks (the head gets ten times this), with a one-epoch
     warm-up and a cosine decay."""
+    finetune_batchnorm: str = "frozen"
+    """``frozen``: the unfrozen blocks keep their BatchNorm statistics from ImageNet; ``train``:
+    the training batches update them."""
     seed: int = 0
     num_workers: int = 0
     """DataLoader worker processes decoding images; 0 decodes in the main process, which measured
@@ -117,6 +121,10 @@ class TrainConfig:
             (self.finetune_blocks >= 0, "--finetune-blocks must not be negative"),
             (self.finetune_epochs >= 1, "--finetune-epochs must be at least 1"),
             (self.finetune_lr > 0, "--finetune-lr must be above zero"),
+            (
+                self.finetune_batchnorm in BATCHNORM_MODES,
+                f"--finetune-batchnorm must be one of {', '.join(BATCHNORM_MODES)}",
+            ),
         ]
         for ok, message in checks:
             if not ok:

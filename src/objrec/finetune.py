@@ -8,8 +8,9 @@ few percent of the whole on a CPU.
 
 Choices: the unfrozen blocks learn at ``finetune_lr`` and the head at ten times that (discriminative
 learning rates), with a one-epoch linear warm-up and a cosine decay; BatchNorm keeps its ImageNet
-running statistics (the unfrozen layers' BatchNorms stay in eval mode), which is stable with the
-small per-class batches of transfer learning.
+running statistics by default (the unfrozen layers' BatchNorms stay in eval mode), or updates them
+from the training batches with ``finetune_batchnorm="train"`` (both measured in
+benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -128,20 +129,23 @@ def unfreeze(top: nn.Module) -> list[nn.Parameter]:
 
 
 class FinetuneModel(nn.Module):
-    """Top + head on cut activations; ``train()`` keeps the top's BatchNorm layers in eval mode."""
+    """Top + head on cut activations; ``train()`` keeps the top's BatchNorm layers in eval mode
+    (their ImageNet statistics) unless ``batchnorm="train"``, which lets batches update them."""
 
-    def __init__(self, top: nn.Module, head: nn.Module):
+    def __init__(self, top: nn.Module, head: nn.Module, batchnorm: str = "frozen"):
         super().__init__()
         self.top, self.head = top, head
+        self.batchnorm = batchnorm
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.top(x))
 
     def train(self, mode: bool = True) -> FinetuneModel:
         super().train(mode)
-        for module in self.top.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.eval()
+        if self.batchnorm == "frozen":
+            for module in self.top.modules():
+                if isinstance(module, nn.BatchNorm2d):
+                    module.eval()
         return self
 
 

@@ -383,7 +383,7 @@ def finetune_phase(
     valid = valid.readable()
     del sets
     unfreeze(top)
-    model = FinetuneModel(top, prep.model.head)
+    model = FinetuneModel(top, prep.model.head, config.finetune_batchnorm)
     optimizer = optimizer_for(model, config.finetune_lr)
     steps = -(-len(train_y) // config.batch_size)
     scheduler = warmup_cosine(optimizer, steps, steps * config.finetune_epochs)

@@ -1,0 +1,171 @@
+"""How objrec's defaults were chosen: on the validation split only, never on test.
+
+    python benchmarks/choose_defaults.py [--src ../shared/data/caltech101] [--seed 0]
+                                         [--data SPLIT] [--cache-dir DIR] [--seeds 5]
+
+Splits the 100 Caltech-101 classes 50/25/25 (``objrec split --seed``; or uses the split folder
+``--data``), computes frozen features with
+objrec's own cache (``--cache-dir`` keeps them between runs), then trains objrec's head on them
+exactly as ``objrec train`` does (``engine.fit``, Adam, early stopping on validation loss) with
+``--seeds`` seeds per setting, and prints the median best validation loss and accuracy. The test
+split is never read. Sections: framing (centre crop or whole image), input size, backbone
+ensembles, augmented views, number of heads, head shape and label smoothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import tempfile
+from pathlib import Path
+
+import torch
+
+from objrec.backbones import build_body, get_backbone, resolve_data_config
+from objrec.config import TrainConfig
+from objrec.data import scan_class_folder
+from objrec.engine import fit
+from objrec.features import FeatureCache, FrozenBody, ViewSpec, cached_features
+from objrec.model import build_head
+from objrec.split import split_folder
+from objrec.train import feature_batches, seed_everything, training_loss
+
+ROOT = Path(__file__).resolve().parents[1]
+CALTECH = ROOT.parent / "shared" / "data" / "caltech101"
+LITE = {n: f"efficientnet_lite{n}" for n in (0, 1, 2)}
+
+
+class Features:
+    """Cached frozen features of the train and valid splits, per backbone, size and view."""
+
+    def __init__(self, data_dir: Path, cache: FeatureCache):
+        self.train = scan_class_folder(data_dir / "train")
+        self.valid = scan_class_folder(data_dir / "valid", self.train.classes)
+        self.cache = cache
+        self.bodies: dict[tuple[str, int], FrozenBody] = {}
+
+    def get(self, lite: int, split: str, size: int, resize: int, view: int = 0) -> torch.Tensor:
+        spec = get_backbone(LITE[lite])
+        data = dataclasses.replace(resolve_data_config(spec), input_size=size, resize_size=resize)
+        key = (spec.name, size)
+        if key not in self.bodies:
+            self.bodies[key] = FrozenBody(build_body(spec), size, self.cache)
+        folder = self.train if split == "train" else self.valid
+        view_spec = ViewSpec(data, "article" if view else "none", view)
+        features = cached_features(self.bodies[key], folder.samples, view_spec)
+        if not features.ok.all():
+            raise SystemExit(f"{split}: unreadable images; run objrec check first")
+        return features.features
+
+    def labels(self, split: str) -> torch.Tensor:
+        folder = self.train if split == "train" else self.valid
+        return torch.tensor([s.label for s in folder.samples])
+
+    def stacked(self, lites, size: int, resize: int, views: int = 0):
+        """(V, N, F) training features of the bodies ``lites`` side by side, and (N, F) valid."""
+        train = torch.stack(
+            [
+                torch.cat([self.get(n, "train", size, resize, v) for n in lites], 1)
+                for v in range(views + 1)
+            ]
+        )
+        valid = torch.cat([self.get(n, "valid", size, resize) for n in lites], 1)
+        return train, valid
+
+
+def fit_heads(feats: Features, train_x, valid_x, seeds: int, **overrides) -> tuple[float, float]:
+    """Median best valid loss and accuracy of objrec's head over ``seeds`` seeds."""
+    train_y, valid_y = feats.labels("train"), feats.labels("valid")
+    losses, accs = [], []
+    for seed in range(seeds):
+        config = TrainConfig(seed=seed, **overrides)
+        seed_everything(seed)
+        head = build_head(
+            train_x.shape[-1], len(feats.train.classes), config.hidden, config.dropout, config.heads
+        )
+        state = fit(
+            head,
+            lambda epoch, c=config: feature_batches(
+                train_x, train_y, c.batch_size, c.seed * 100_003 + epoch
+            ),
+            lambda: [(valid_x, valid_y)],
+            torch.optim.Adam(head.parameters(), lr=config.lr),
+            epochs=config.epochs,
+            patience=config.patience,
+            loss_fn=training_loss(config, train_y, len(feats.train.classes)),
+        )
+        best = next(r for r in state.history if r["epoch"] == state.best_epoch)
+        losses.append(best["valid_loss"])
+        accs.append(best["valid_acc"])
+    return statistics.median(losses), statistics.median(accs)
+
+
+def show(name: str, result: tuple[float, float]) -> None:
+    print(f"  {name:44s} {result[0]:.4f} {result[1]:7.2%}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--src", type=Path, default=CALTECH)
+    parser.add_argument("--seed", type=int, default=0, help="split seed")
+    parser.add_argument("--seeds", type=int, default=5, help="head seeds per setting")
+    parser.add_argument("--data", type=Path, help="an existing split folder (--src is not read)")
+    parser.add_argument("--cache-dir", type=Path, help="keep the features here between runs")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = args.data or Path(tmp) / "data"
+        if args.data is None:
+            exclude = ["Faces", "BACKGROUND_Google"]
+            split_folder(args.src, data, seed=args.seed, exclude=exclude, mode="link")
+        feats = Features(data, FeatureCache(args.cache_dir or Path(tmp) / "cache"))
+        one = {"heads": 1}
+        split = args.data or f"split seed {args.seed}"
+        print(f"{split}; median of {args.seeds} head seeds: valid loss, valid acc")
+
+        print("framing (centre view, one head): 87.5% centre crop against the whole image")
+        for lite, size in ((0, 224), (2, 260)):
+            for resize, label in ((round(size / 0.875), "crop"), (size, "whole image")):
+                train_x, valid_x = feats.stacked([lite], size, resize)
+                show(
+                    f"lite{lite} {size} px, {label}",
+                    fit_heads(feats, train_x, valid_x, args.seeds, **one),
+                )
+
+        print("input size (whole image, centre view, one head)")
+        for lites in ([0], [1], [0, 1]):
+            for size in (240, 260, 280):
+                train_x, valid_x = feats.stacked(lites, size, size)
+                name = "+".join(f"lite{n}" for n in lites) + f" {size} px"
+                show(name, fit_heads(feats, train_x, valid_x, args.seeds, **one))
+
+        print("backbones and their ensembles (240 px whole image, centre view, one head)")
+        for lites in ([0], [1], [2], [0, 1], [0, 2], [1, 2], [0, 1, 2]):
+            train_x, valid_x = feats.stacked(lites, 240, 240)
+            name = "+".join(f"lite{n}" for n in lites)
+            show(name, fit_heads(feats, train_x, valid_x, args.seeds, **one))
+
+        print("augmented views (lite0+lite1, 240 px, one head)")
+        for views in (0, 1, 2, 4):
+            train_x, valid_x = feats.stacked([0, 1], 240, 240, views)
+            show(f"{views} augmented views", fit_heads(feats, train_x, valid_x, args.seeds, **one))
+
+        print("heads and head settings (lite0+lite1, 240 px, 1 augmented view)")
+        train_x, valid_x = feats.stacked([0, 1], 240, 240, 1)
+        for name, overrides in (
+            ("1 head", one),
+            ("3 heads", {"heads": 3}),
+            ("5 heads (default)", {}),
+            ("5 heads, label smoothing 0.1", {"label_smoothing": 0.1}),
+            ("5 heads, class-weighted loss", {"balance": "weights"}),
+            ("1 head, hidden 512, dropout 0.5", {**one, "hidden": 512, "dropout": 0.5}),
+            ("1 head, linear", {**one, "hidden": 0, "dropout": 0.5}),
+        ):
+            show(name, fit_heads(feats, train_x, valid_x, args.seeds, **overrides))
+
+
+if __name__ == "__main__":
+    main()
