@@ -8,8 +8,9 @@ Splits the 100 Caltech-101 classes 50/25/25 (``objrec split --seed``; or uses th
 objrec's own cache (``--cache-dir`` keeps them between runs), then trains objrec's head on them
 exactly as ``objrec train`` does (``engine.fit``, Adam, early stopping on validation loss) with
 ``--seeds`` seeds per setting, and prints the median best validation loss and accuracy. The test
-split is never read. Sections: framing (centre crop or whole image), input size, backbone
-ensembles, augmented views, number of heads, head shape and label smoothing.
+split is never read. Sections: framing, input size, backbone ensembles, augmented views, number of
+heads, head shape and label smoothing. "Whole image" means the short side resized to the input size
+and the centre square kept; "crop" resizes to 1/0.875 of it first, the usual 87.5% centre crop.
 """
 
 from __future__ import annotations

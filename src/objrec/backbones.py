@@ -164,9 +164,9 @@ def _lite_offline(variant: int) -> Callable[[], bool]:
 
 # The Lite weights come from TensorFlow, trained on inputs scaled to [-1, 1]. Measured on the
 # Caltech-101 valid split (lite0, centre crop, same head): valid loss 0.225 with [-1, 1] against
-# 0.282 with ImageNet mean/std, so [-1, 1] is the default. The whole image is resized to the input
-# size, without the usual 0.875 centre crop: valid loss 0.221 against 0.228 for lite0, 0.214 against
-# 0.226 for lite2 (benchmarks/README.md).
+# 0.282 with ImageNet mean/std, so [-1, 1] is the default. The short side is resized to the input
+# size and the centre square kept, without the usual 0.875 centre crop: valid loss 0.221 against
+# 0.228 for lite0, 0.214 against 0.226 for lite2 (benchmarks/README.md).
 SYMMETRIC = (0.5, 0.5, 0.5)
 
 for _variant, _size in ((0, 224), (1, 240), (2, 260)):

@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 def _check(body: nn.Module, n: int) -> None:
     if not isinstance(body, LiteBody):
         raise ObjrecError(
-            "--finetune-blocks works with one EfficientNet-Lite backbone, "
-            "e.g. --backbone efficientnet_lite0"
+            "--finetune-blocks works with the EfficientNet-Lite backbones and ensembles of them, "
+            f"not with {type(body).__name__}"
         )
     if not 1 <= n <= len(body.net._blocks):
         raise ObjrecError(f"--finetune-blocks must be between 1 and {len(body.net._blocks)}")

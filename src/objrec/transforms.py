@@ -71,8 +71,8 @@ TTA_VIEWS = ("centre", "flip", "reframed", "reframed_flip")
 
 
 def reframed_size(data: DataConfig) -> int:
-    """The other framing's resize: the whole image when evaluation crops its centre, else the
-    usual centre crop of 87.5%."""
+    """The other framing's resize: the full centre square when evaluation crops 87.5% of it, else
+    that usual 87.5% centre crop."""
     if data.resize_size > data.input_size:
         return data.input_size
     return round(data.input_size / 0.875)
