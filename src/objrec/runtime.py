@@ -26,6 +26,13 @@ BACKENDS = ("auto", "onnx", "torch")
 Runner = Callable[[torch.Tensor], torch.Tensor]
 
 
+# The exporter's own notes (e.g. "Constant folding - Only steps=1 ...") mean nothing to a user. They
+# are filtered here once, not only inside ``export_onnx``'s ``catch_warnings``: that context manager
+# is not thread-safe, and the image-decoding thread entering and leaving its own one while an export
+# runs restores the filters without the "ignore" (seen on Caltech-101 runs).
+warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx")
+
+
 def onnxruntime_available() -> bool:
     return importlib.util.find_spec("onnxruntime") is not None
 
