@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from objrec.distributed import SINGLE, World
+from objrec.model import mean_log_probs
 from objrec.progress import SILENT, Reporter
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
@@ -71,7 +72,7 @@ def train_one_epoch(
         logits = model(x)
         if logits.dim() == 3:  # a HeadEnsemble: each member's own loss, scored as the ensemble
             loss = torch.stack([loss_fn(member, y) for member in logits]).mean()
-            logits = logits.log_softmax(-1).logsumexp(0)
+            logits = mean_log_probs(logits)
         else:
             loss = loss_fn(logits, y)
         optimizer.zero_grad(set_to_none=True)

@@ -44,9 +44,12 @@ class HeadEnsemble(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = torch.stack([member(x) for member in self.members])
-        if self.training:
-            return logits
-        return logits.log_softmax(-1).logsumexp(0) - math.log(len(self.members))
+        return logits if self.training else mean_log_probs(logits)
+
+
+def mean_log_probs(member_logits: torch.Tensor) -> torch.Tensor:
+    """(members, N, classes) logits -> (N, classes) log of the members' mean probabilities."""
+    return member_logits.log_softmax(-1).logsumexp(0) - math.log(len(member_logits))
 
 
 class Classifier(nn.Module):
