@@ -2,15 +2,17 @@
 
     python benchmarks/choose_defaults.py [--src ../shared/data/caltech101] [--seed 0]
                                          [--data SPLIT] [--cache-dir DIR] [--seeds 5]
+                                         [--only SECTION ...]
 
 Splits the 100 Caltech-101 classes 50/25/25 (``objrec split --seed``; or uses the split folder
-``--data``), computes frozen features with
-objrec's own cache (``--cache-dir`` keeps them between runs), then trains objrec's head on them
-exactly as ``objrec train`` does (``engine.fit``, Adam, early stopping on validation loss) with
-``--seeds`` seeds per setting, and prints the median best validation loss and accuracy. The test
-split is never read. Sections: framing, input size, backbone ensembles, augmented views, number of
-heads, head shape and label smoothing. "Whole image" means the short side resized to the input size
-and the centre square kept; "crop" resizes to 1/0.875 of it first, the usual 87.5% centre crop.
+``--data``), computes frozen features with objrec's own cache (``--cache-dir`` keeps them between
+runs), then trains objrec's head on them exactly as ``objrec train`` does (``engine.fit``, Adam,
+early stopping on validation loss) with ``--seeds`` seeds per setting, and prints the median best
+validation loss and accuracy. The test split is never read. Sections (``--only``): framing,
+input_size, ensembles, views (augmented views), heads (number, shape, label smoothing, class
+weights) and default (two bodies or three, one head or five: the choice checked on the valid splits
+of several split seeds). "Whole image" means the short side resized to the input size and the
+centre square kept; "crop" resizes to 1/0.875 of it first, the usual 87.5% centre crop.
 """
 
 from __future__ import annotations
@@ -106,6 +108,80 @@ def show(name: str, result: tuple[float, float]) -> None:
     print(f"  {name:44s} {result[0]:.4f} {result[1]:7.2%}", flush=True)
 
 
+ONE = {"heads": 1}
+
+
+def name_of(lites) -> str:
+    return "+".join(f"lite{n}" for n in lites)
+
+
+def framing(feats: Features, seeds: int) -> None:
+    print("framing (centre view, one head): 87.5% centre crop against the whole image")
+    for lite, size in ((0, 224), (2, 260)):
+        for resize, label in ((round(size / 0.875), "crop"), (size, "whole image")):
+            train_x, valid_x = feats.stacked([lite], size, resize)
+            show(f"lite{lite} {size} px, {label}", fit_heads(feats, train_x, valid_x, seeds, **ONE))
+
+
+def input_size(feats: Features, seeds: int) -> None:
+    print("input size (whole image, one head; centre view unless said)")
+    for lites, sizes, views in (
+        ([0], (240, 260, 280), 0),
+        ([1], (240, 260, 280), 0),
+        ([0, 1], (240, 260, 280), 0),
+        ([0, 1, 2], (240, 260), 0),
+        ([0, 1, 2], (240, 260), 1),
+    ):
+        for size in sizes:
+            train_x, valid_x = feats.stacked(lites, size, size, views)
+            name = f"{name_of(lites)} {size} px" + (f", {views} augmented view" if views else "")
+            show(name, fit_heads(feats, train_x, valid_x, seeds, **ONE))
+
+
+def ensembles(feats: Features, seeds: int) -> None:
+    print("backbones and their ensembles (240 px whole image, centre view, one head)")
+    for lites in ([0], [1], [2], [0, 1], [0, 2], [1, 2], [0, 1, 2]):
+        train_x, valid_x = feats.stacked(lites, 240, 240)
+        show(name_of(lites), fit_heads(feats, train_x, valid_x, seeds, **ONE))
+
+
+def views(feats: Features, seeds: int) -> None:
+    print("augmented views (lite0+lite1, 240 px, one head)")
+    for n in (0, 1, 2, 4):
+        train_x, valid_x = feats.stacked([0, 1], 240, 240, n)
+        show(f"{n} augmented views", fit_heads(feats, train_x, valid_x, seeds, **ONE))
+
+
+def heads(feats: Features, seeds: int) -> None:
+    print("heads and head settings (lite0+lite1, 240 px, 1 augmented view)")
+    train_x, valid_x = feats.stacked([0, 1], 240, 240, 1)
+    for name, overrides in (
+        ("1 head", ONE),
+        ("3 heads", {"heads": 3}),
+        ("5 heads", {}),
+        ("5 heads, label smoothing 0.1", {"label_smoothing": 0.1}),
+        ("5 heads, class-weighted loss", {"balance": "weights"}),
+        ("1 head, hidden 512, dropout 0.5", {**ONE, "hidden": 512, "dropout": 0.5}),
+        ("1 head, linear", {**ONE, "hidden": 0, "dropout": 0.5}),
+    ):
+        show(name, fit_heads(feats, train_x, valid_x, seeds, **overrides))
+
+
+def default(feats: Features, seeds: int) -> None:
+    print("two bodies or three (240 px, 1 augmented view); run on several split seeds")
+    for lites in ([0, 1], [0, 1, 2]):
+        train_x, valid_x = feats.stacked(lites, 240, 240, 1)
+        for overrides in (ONE, {}):
+            n = overrides.get("heads", TrainConfig.heads)
+            show(
+                f"{name_of(lites)}, {n} head(s)",
+                fit_heads(feats, train_x, valid_x, seeds, **overrides),
+            )
+
+
+SECTIONS = {f.__name__: f for f in (framing, input_size, ensembles, views, heads, default)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -115,6 +191,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5, help="head seeds per setting")
     parser.add_argument("--data", type=Path, help="an existing split folder (--src is not read)")
     parser.add_argument("--cache-dir", type=Path, help="keep the features here between runs")
+    parser.add_argument("--only", nargs="+", choices=list(SECTIONS), help="run these sections")
     args = parser.parse_args()
     torch.set_num_threads(1)  # the heads are small; features come from the cache
     with tempfile.TemporaryDirectory() as tmp:
@@ -123,49 +200,10 @@ def main() -> None:
             exclude = ["Faces", "BACKGROUND_Google"]
             split_folder(args.src, data, seed=args.seed, exclude=exclude, mode="link")
         feats = Features(data, FeatureCache(args.cache_dir or Path(tmp) / "cache"))
-        one = {"heads": 1}
         split = args.data or f"split seed {args.seed}"
         print(f"{split}; median of {args.seeds} head seeds: valid loss, valid acc")
-
-        print("framing (centre view, one head): 87.5% centre crop against the whole image")
-        for lite, size in ((0, 224), (2, 260)):
-            for resize, label in ((round(size / 0.875), "crop"), (size, "whole image")):
-                train_x, valid_x = feats.stacked([lite], size, resize)
-                show(
-                    f"lite{lite} {size} px, {label}",
-                    fit_heads(feats, train_x, valid_x, args.seeds, **one),
-                )
-
-        print("input size (whole image, centre view, one head)")
-        for lites in ([0], [1], [0, 1]):
-            for size in (240, 260, 280):
-                train_x, valid_x = feats.stacked(lites, size, size)
-                name = "+".join(f"lite{n}" for n in lites) + f" {size} px"
-                show(name, fit_heads(feats, train_x, valid_x, args.seeds, **one))
-
-        print("backbones and their ensembles (240 px whole image, centre view, one head)")
-        for lites in ([0], [1], [2], [0, 1], [0, 2], [1, 2], [0, 1, 2]):
-            train_x, valid_x = feats.stacked(lites, 240, 240)
-            name = "+".join(f"lite{n}" for n in lites)
-            show(name, fit_heads(feats, train_x, valid_x, args.seeds, **one))
-
-        print("augmented views (lite0+lite1, 240 px, one head)")
-        for views in (0, 1, 2, 4):
-            train_x, valid_x = feats.stacked([0, 1], 240, 240, views)
-            show(f"{views} augmented views", fit_heads(feats, train_x, valid_x, args.seeds, **one))
-
-        print("heads and head settings (lite0+lite1, 240 px, 1 augmented view)")
-        train_x, valid_x = feats.stacked([0, 1], 240, 240, 1)
-        for name, overrides in (
-            ("1 head", one),
-            ("3 heads", {"heads": 3}),
-            ("5 heads (default)", {}),
-            ("5 heads, label smoothing 0.1", {"label_smoothing": 0.1}),
-            ("5 heads, class-weighted loss", {"balance": "weights"}),
-            ("1 head, hidden 512, dropout 0.5", {**one, "hidden": 512, "dropout": 0.5}),
-            ("1 head, linear", {**one, "hidden": 0, "dropout": 0.5}),
-        ):
-            show(name, fit_heads(feats, train_x, valid_x, args.seeds, **overrides))
+        for name in args.only or SECTIONS:
+            SECTIONS[name](feats, args.seeds)
 
 
 if __name__ == "__main__":

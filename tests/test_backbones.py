@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from objrec.backbones import build_body, get_backbone, list_backbones
+from objrec.config import DEFAULT_BACKBONE
 from objrec.errors import ObjrecError
 from objrec.transforms import build_transforms
 
@@ -103,11 +104,12 @@ def test_an_ensemble_concatenates_its_bodies_features():
     assert torch.equal(features, torch.cat(alone, 1))
 
 
-def test_the_default_ensemble_takes_the_widest_input_of_its_parts():
-    spec = get_backbone("efficientnet_lite0+efficientnet_lite1")
-    assert spec.data_config == get_backbone("efficientnet_lite1").data_config
-    assert spec.data_config.input_size == spec.data_config.resize_size == 240
-    assert spec in list_backbones()
+def test_an_ensemble_takes_the_widest_input_of_its_parts_and_the_default_its_chosen_size():
+    spec = get_backbone("efficientnet_lite0+efficientnet_lite2")
+    assert spec.data_config == get_backbone("efficientnet_lite2").data_config
+    default = get_backbone(DEFAULT_BACKBONE)
+    assert default in list_backbones() and len(default.builder(False, None).parts) == 3
+    assert default.data_config.input_size == default.data_config.resize_size == 240
 
 
 def test_an_ensemble_of_differently_normalised_bodies_is_a_clear_error():
