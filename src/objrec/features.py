@@ -35,6 +35,10 @@ from objrec.transforms import build_transforms, build_tta_transform, draft_size
 log = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
+FROZEN_BATCH = 16
+"""Images per frozen-pass batch. ONNX Runtime keeps buffers for the largest batch it has run: with
+the three-body default at 240 px, batch 64 peaked at 3.6 GiB (20 to 21 images/s), batch 16 at
+1.4 GiB (28 to 34 images/s) (``benchmarks/frozen_batch.py``)."""
 AUGMENT_SEED = (
     1_000_003  # views are seeded by (view, index) alone: another training seed reuses them
 )
@@ -224,7 +228,7 @@ def compute_features(
     body: FrozenBody,
     samples: Sequence[Sample],
     spec: ViewSpec,
-    batch_size: int = 64,
+    batch_size: int = FROZEN_BATCH,
     num_workers: int = 0,
     out: Path | None = None,
     reporter: Reporter = SILENT,
@@ -270,7 +274,7 @@ def cached_features(
     body: FrozenBody,
     samples: Sequence[Sample],
     spec: ViewSpec,
-    batch_size: int = 64,
+    batch_size: int = FROZEN_BATCH,
     num_workers: int = 0,
     reporter: Reporter = SILENT,
     description: str = "features",

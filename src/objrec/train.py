@@ -108,7 +108,6 @@ def frozen_features(
                 body,
                 folder.samples,
                 spec,
-                batch_size=64,
                 num_workers=config.num_workers,
                 reporter=reporter,
                 description=label,
