@@ -173,10 +173,8 @@ def default(feats: Features, seeds: int) -> None:
         train_x, valid_x = feats.stacked(lites, 240, 240, 1)
         for overrides in (ONE, {}):
             n = overrides.get("heads", TrainConfig.heads)
-            show(
-                f"{name_of(lites)}, {n} head(s)",
-                fit_heads(feats, train_x, valid_x, seeds, **overrides),
-            )
+            name = f"{name_of(lites)}, {n} head" + ("s" if n > 1 else "")
+            show(name, fit_heads(feats, train_x, valid_x, seeds, **overrides))
 
 
 SECTIONS = {f.__name__: f for f in (framing, input_size, ensembles, views, heads, default)}
