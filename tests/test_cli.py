@@ -3,6 +3,7 @@ import json
 import pytest
 
 from objrec.cli import expand_greedy, main
+from objrec.config import DEFAULT_BACKBONE
 
 
 def run(capsys, *args):
@@ -121,6 +122,11 @@ def test_backbones_lists_the_offline_default(capsys):
     rows = {r["name"]: r for r in json.loads(out)}
     assert code == 0 and rows["efficientnet_lite0"]["offline"] is True
     assert "tiny_test" not in rows
+    assert [name for name, r in rows.items() if r["default"]] == [DEFAULT_BACKBONE]
+    assert rows[DEFAULT_BACKBONE]["offline"] is True
+    code, out, _ = run(capsys, "backbones")
+    folded = "".join(line.split("│")[1].strip() for line in out.splitlines() if "│" in line)
+    assert code == 0 and DEFAULT_BACKBONE in folded  # the name is folded, never cut
 
 
 def test_cache_shows_its_size_and_clears(capsys, tmp_path, split_dir):

@@ -219,7 +219,7 @@ def ensemble_spec(names: list[str], input_size: int | None = None) -> BackboneSp
 
     return BackboneSpec(
         name="+".join(names),
-        description="feature ensemble: " + " + ".join(p.description for p in parts),
+        description=f"feature ensemble: the bodies' features side by side, {data.input_size} px",
         data_config=data,
         builder=build,
         source="ensemble",

@@ -29,7 +29,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from objrec.config import AUGMENTATIONS, BALANCES, BATCHNORM_MODES, TrainConfig
+from objrec.config import AUGMENTATIONS, BALANCES, BATCHNORM_MODES, DEFAULT_BACKBONE, TrainConfig
 from objrec.errors import Interrupted, ObjrecError
 from objrec.progress import Reporter
 
@@ -628,6 +628,7 @@ def backbones(as_json: bool) -> None:
             "name": s.name,
             "input_size": s.data_config.input_size,
             "offline": s.offline(),
+            "default": s.name == DEFAULT_BACKBONE,
             "description": s.description,
         }
         for s in list_backbones()
@@ -635,10 +636,14 @@ def backbones(as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table("name", "input", "offline now", "description")
+    table = Table()
+    table.add_column("name", overflow="fold")  # folded, never cut: a name must stay whole to copy
+    for header in ("input", "offline now", "description"):
+        table.add_column(header)
     for r in rows:
         offline = "yes" if r["offline"] else "no"
-        table.add_row(str(r["name"]), f"{r['input_size']} px", offline, str(r["description"]))
+        description = str(r["description"]) + ("; objrec's default" if r["default"] else "")
+        table.add_row(str(r["name"]), f"{r['input_size']} px", offline, description)
     console.print(table)
 
 

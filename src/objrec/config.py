@@ -14,8 +14,8 @@ BATCHNORM_MODES = ("frozen", "train")
 DEFAULT_BACKBONE = "efficientnet_lite0+efficientnet_lite1+efficientnet_lite2"
 """The three offline EfficientNet-Lite bodies, their features concatenated. On the valid splits of
 three Caltech-101 split seeds, five heads on them reached a median valid loss of 0.160, 0.163 and
-0.148 against 0.170, 0.168 and 0.158 for Lite0 + Lite1 (0.216 for Lite0 alone), for 1.5 times the
-pair's frozen pass (benchmarks/choose_defaults.py; benchmarks/README.md)."""
+0.148 against 0.170, 0.168 and 0.158 for Lite0 + Lite1, for 1.5 times the pair's frozen pass
+(benchmarks/choose_defaults.py; benchmarks/README.md)."""
 
 
 @dataclass(frozen=True)
