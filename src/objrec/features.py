@@ -37,8 +37,8 @@ log = logging.getLogger(__name__)
 CACHE_VERSION = 1
 FROZEN_BATCH = 16
 """Images per frozen-pass batch. ONNX Runtime keeps buffers for the largest batch it has run: with
-the three-body default at 240 px, batch 64 peaked at 3.6 GiB (20 to 21 images/s), batch 16 at
-1.4 GiB (28 to 34 images/s) (``benchmarks/frozen_batch.py``)."""
+the three-body default at 240 px, batch 64 peaked at 3.6 GiB (19.6 and 21.3 images/s in two runs),
+batch 16 at 1.4 GiB (27.5 and 33.7 images/s) (``benchmarks/frozen_batch.py``)."""
 AUGMENT_SEED = (
     1_000_003  # views are seeded by (view, index) alone: another training seed reuses them
 )
