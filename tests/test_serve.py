@@ -2,10 +2,13 @@
 
 import io
 import json
+import queue
+import re
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -133,37 +136,66 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def first_line_with(process, words: str, seconds: float = 120) -> str:
+    """The first line of the process's output that contains ``words``; fails on exit or timeout."""
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(
+        target=lambda: [lines.put(line.decode()) for line in process.stdout], daemon=True
+    ).start()
+    seen = []
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            if process.poll() is not None:
+                break
+            continue
+        seen.append(line)
+        if words in line:
+            return line
+    pytest.fail(f"no line with {words!r} in: {''.join(seen)!r}")
+
+
 @pytest.fixture(scope="module")
 def server(client):
-    port = free_port()
+    """``objrec serve --port 0``: the address is read from what it prints, then used at once."""
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "objrec",
-            "serve",
-            str(client.run),
-            "--port",
-            str(port),
-            "--runtime",
-            "onnx",
-        ],
+        [sys.executable, "-m", "objrec", "serve", str(client.run), "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url + "/health", timeout=1)
-            break
-        except OSError:
-            if process.poll() is not None:
-                pytest.fail(process.stdout.read().decode())
-            time.sleep(0.2)
-    yield url
+    line = first_line_with(process, "serving")
+    url = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+    assert url and url.group(1) != "0", line  # the real port, not the one asked for
+    # printed only once it really listens: the first request, made right away, is answered
+    assert json.load(urllib.request.urlopen(url.group(0) + "health", timeout=5))["status"] == "ok"
+    yield url.group(0).rstrip("/")
     process.terminate()
     process.wait(timeout=10)
+
+
+def test_serve_on_a_busy_port_is_one_sentence_and_no_address(client, capsys):
+    from objrec.cli import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code = main(["serve", str(client.run), "--port", str(port), "--runtime", "torch"])
+    err = capsys.readouterr().err
+    assert code == 1 and "serving" not in err and "http://" not in err
+    assert (
+        f"port {port} on 127.0.0.1 is already in use" in err and len(err.strip().splitlines()) == 1
+    )
+
+
+def test_serve_of_a_folder_without_a_model_is_one_sentence_and_no_address(tmp_path, capsys):
+    from objrec.cli import main
+
+    code = main(["serve", str(tmp_path), "--port", "0", "--runtime", "torch"])
+    err = capsys.readouterr().err
+    assert code == 1 and "serving" not in err and "no checkpoint" in err
 
 
 def test_a_real_server_process_answers_over_http(server):

@@ -540,7 +540,13 @@ def export(
     show_default=True,
     help="Address to bind; the default serves this machine only.",
 )
-@click.option("--port", type=int, default=8000, show_default=True)
+@click.option(
+    "--port",
+    type=int,
+    default=8000,
+    show_default=True,
+    help="Port to listen on; 0 picks a free one.",
+)
 @click.option("--workers", type=int, default=1, show_default=True, help="Server processes.")
 @click.option("--runtime", type=click.Choice(["onnx", "torch"]), default="onnx", show_default=True)
 def serve(run: Path, host: str, port: int, workers: int, runtime: str) -> None:
@@ -555,8 +561,11 @@ def serve(run: Path, host: str, port: int, workers: int, runtime: str) -> None:
 
     if workers < 1:
         raise ObjrecError("--workers must be at least 1")
-    err.print(f"serving {run} on http://{host}:{port}/ (Ctrl-C stops)")
-    run_serve(run, host, port, workers, runtime)
+
+    def ready(url: str) -> None:
+        err.print(f"serving {run} on {url} (Ctrl-C stops)", highlight=False)
+
+    run_serve(run, host, port, workers, runtime, on_ready=ready)
 
 
 @cli.command()

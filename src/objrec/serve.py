@@ -9,8 +9,14 @@ the size limit, an image over the pixel limit, a ``topk`` out of range.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -20,6 +26,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from objrec import __version__
+from objrec.checkpoint import read_checkpoint
 from objrec.errors import ObjrecError
 from objrec.images import UnreadableImageError, open_image
 from objrec.predict import Predictor
@@ -107,22 +114,76 @@ def app_from_env() -> FastAPI:
     return create_app(Path(run), os.environ.get("OBJREC_SERVE_RUNTIME", "onnx"))
 
 
-def serve(
-    run: Path, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, runtime: str = "onnx"
-) -> None:
-    """Run the app under uvicorn until stopped; binds to loopback unless ``host`` says otherwise."""
-    import uvicorn
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host``:``port`` (0: any free port), or one clear sentence why not."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ObjrecError(
+                f"port {port} on {host} is already in use: choose another port"
+            ) from exc
+        raise ObjrecError(f"cannot listen on {host} port {port}: {exc.strerror or exc}") from exc
+    sock.set_inheritable(True)
+    return sock
 
+
+def url_of(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+def wait_until_up(url: str, on_ready: Callable[[str], None], timeout: float = 300.0) -> None:
+    """Call ``on_ready(url)`` once ``url``/health answers (a wildcard host is asked on loopback)."""
+    probe = url.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:") + "health"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(probe, timeout=2):
+                on_ready(url)
+                return
+        except OSError:
+            time.sleep(0.1)
+    log.warning("the server did not answer at %s within %.0f s", probe, timeout)
+
+
+def serve(
+    run: Path,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    runtime: str = "onnx",
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Run the app under uvicorn until stopped; binds to loopback unless ``host`` says otherwise.
+
+    The model is loaded (checked, with several ``workers``) and the port bound before anything is
+    served, so a wrong run folder or a busy port raises ``ObjrecError``. ``on_ready(url)`` is called
+    once the server answers at ``url`` (with the port it got when ``port`` is 0).
+    """
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    if workers < 1:
+        raise ObjrecError("workers must be at least 1")
     if workers > 1:
+        read_checkpoint(Path(run))
         os.environ["OBJREC_SERVE_RUN"] = str(Path(run).resolve())
         os.environ["OBJREC_SERVE_RUNTIME"] = runtime
-        uvicorn.run(
-            "objrec.serve:app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="warning",
-        )
-    else:
-        uvicorn.run(create_app(run, runtime), host=host, port=port, log_level="warning")
+    app = "objrec.serve:app_from_env" if workers > 1 else create_app(run, runtime)
+    sock = bind_socket(host, port)
+    url = url_of(host, sock.getsockname()[1])
+    config = uvicorn.Config(app, factory=workers > 1, workers=workers, log_level="warning")
+    if on_ready is not None:
+        threading.Thread(target=wait_until_up, args=(url, on_ready), daemon=True).start()
+    try:
+        if workers > 1:
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
