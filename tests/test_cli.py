@@ -5,6 +5,8 @@ import pytest
 from objrec.cli import expand_greedy, main
 from objrec.config import DEFAULT_BACKBONE
 
+from .conftest import make_class_folder
+
 
 def run(capsys, *args):
     code = main([str(a) for a in args])
@@ -149,3 +151,16 @@ def test_cache_shows_its_size_and_clears(capsys, tmp_path, split_dir):
     assert code == 0 and "3 feature sets" in out  # train: centre + 1 augmented view; valid
     code, out, _ = run(capsys, "cache", "--cache-dir", cache, "--clear")
     assert code == 0 and not [p for p in cache.iterdir()]
+
+
+def test_predict_and_split_follow_linked_class_folders(capsys, tmp_path, trained_run):
+    real = make_class_folder(tmp_path / "real", per_class=3)
+    photos = tmp_path / "linked"
+    photos.mkdir()
+    for name in ("red", "green"):
+        (photos / name).symlink_to(real / name, target_is_directory=True)
+    code, out, err = run(capsys, "predict", trained_run, photos, "--json")
+    assert code == 0, err
+    assert len(json.loads(out)) == 6
+    code, out, _ = run(capsys, "split", photos, tmp_path / "data2", "--json")
+    assert code == 0 and sum(json.loads(out)["totals"].values()) == 6

@@ -82,3 +82,16 @@ def test_draft_decodes_big_jpegs_smaller_but_not_below_the_request(tmp_path):
     make_image((90, 90, 90), size=(1600, 1200)).save(path)
     small = open_image(path, draft_size=256)
     assert min(small.size) >= 256 and small.size[0] < 1600
+
+
+def test_links_to_folders_are_followed_and_a_link_loop_is_not(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    make_image((1, 2, 3)).save(elsewhere / "b.png")
+    root = tmp_path / "root"
+    root.mkdir()
+    make_image((1, 2, 3)).save(root / "a.png")
+    (root / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (root / "loop").symlink_to(root, target_is_directory=True)
+    (elsewhere / "back").symlink_to(elsewhere, target_is_directory=True)
+    assert [p.relative_to(root).as_posix() for p in list_images(root)] == ["a.png", "linked/b.png"]

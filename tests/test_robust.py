@@ -253,3 +253,17 @@ def test_sigkill_mid_training_then_resume_matches_an_uninterrupted_run(tmp_path)
     assert final.wait(timeout=300) == 0, final.stderr.read().decode()
     assert not [p.name for p in run.iterdir() if ".tmp-" in p.name]  # no temporary file left
     same_result(tmp_path / "whole", run)
+
+
+def test_check_follows_linked_class_folders_and_reports_link_loops(tmp_path):
+    real = make_class_folder(tmp_path / "real", per_class=3)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("red", "green"):
+        (photos / name).symlink_to(real / name, target_is_directory=True)
+    (photos / "everything").symlink_to(photos, target_is_directory=True)
+    (real / "red" / "again").symlink_to(real / "red", target_is_directory=True)
+    result = check_folder(photos)
+    assert (result.images, result.classes, result.unusable) == (6, 2, [])
+    loops = sorted(os.path.basename(p.path) for p in result.problems if p.kind == "link_loop")
+    assert loops == ["again", "everything"]

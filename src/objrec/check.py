@@ -9,13 +9,14 @@ without an extension that it reads anyway). ``train`` skips unusable files with 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from objrec.data import SPLITS, is_split_folder
 from objrec.errors import ObjrecError
-from objrec.images import UnreadableImageError, is_image_file, open_image
+from objrec.images import UnreadableImageError, is_image_file, is_link_loop, open_image, walk_tree
 from objrec.progress import SILENT, Reporter
 
 log = logging.getLogger(__name__)
@@ -25,8 +26,8 @@ log = logging.getLogger(__name__)
 class Problem:
     path: str
     kind: str
-    """unreadable, too_large, empty_class, no_class_folder, ignored_hidden, ignored_file or
-    no_extension"""
+    """unreadable, too_large, empty_class, no_class_folder, ignored_hidden, ignored_file,
+    no_extension or link_loop"""
     message: str
     unusable: bool
 
@@ -38,6 +39,10 @@ class CheckResult:
     readable: int = 0
     classes: int = 0
     problems: list[Problem] = field(default_factory=list)
+
+    def note(self, path: Path, kind: str, message: str) -> None:
+        """Record a problem that does not stop training (a file or folder objrec ignores)."""
+        self.problems.append(Problem(str(path), kind, message, False))
 
     @property
     def unusable(self) -> list[Problem]:
@@ -54,42 +59,43 @@ class CheckResult:
         }
 
 
-def _walk(folder: Path, result: CheckResult) -> list[Path]:
-    """Image files below a class folder; hidden entries and other files are noted, not entered."""
+def _walk(folder: Path, result: CheckResult, above: frozenset[str]) -> list[Path]:
+    """Image files below a class folder; hidden entries, other files and link loops are noted."""
     images = []
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith("."):
-            kind = "folder" if path.is_dir() else "file"
-            result.problems.append(
-                Problem(str(path), "ignored_hidden", f"hidden {kind} ignored", False)
-            )
-        elif path.is_dir():
-            images += _walk(path, result)
+    for path, kind in walk_tree(folder, above):
+        if kind == "hidden":
+            what = "folder" if path.is_dir() else "file"
+            result.note(path, "ignored_hidden", f"hidden {what} ignored")
+        elif kind == "loop":
+            result.note(path, "link_loop", "links back to a folder that contains it, not followed")
         elif is_image_file(path):
             images.append(path)
             if not path.suffix:
-                result.problems.append(
-                    Problem(str(path), "no_extension", "no file extension, read as an image", False)
-                )
+                result.note(path, "no_extension", "no file extension, read as an image")
         else:
-            what = (
-                "a broken link" if path.is_symlink() and not path.exists() else "not an image file"
+            broken = path.is_symlink() and not path.exists()
+            result.note(
+                path,
+                "ignored_file",
+                f"{'a broken link' if broken else 'not an image file'}, ignored",
             )
-            result.problems.append(Problem(str(path), "ignored_file", f"{what}, ignored", False))
     return images
 
 
 def _check_class_root(root: Path, result: CheckResult) -> list[Path]:
     images = []
+    above = frozenset({os.path.realpath(root)})
     for path in sorted(root.iterdir()):
         if path.name.startswith("."):
             continue
         if not path.is_dir():
-            message = "file outside any class folder, ignored"
-            result.problems.append(Problem(str(path), "no_class_folder", message, False))
+            result.note(path, "no_class_folder", "file outside any class folder, ignored")
+            continue
+        if is_link_loop(path, above):
+            result.note(path, "link_loop", "links back to a folder that contains it, not followed")
             continue
         result.classes += 1
-        found = _walk(path, result)
+        found = _walk(path, result, above)
         if not found:
             message = "class folder holds no images: it would shift every later label"
             result.problems.append(Problem(str(path), "empty_class", message, True))

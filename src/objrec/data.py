@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from objrec.errors import ObjrecError
-from objrec.images import UnreadableImageError, list_images, open_image
+from objrec.images import UnreadableImageError, is_link_loop, list_images, open_image
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +45,21 @@ class ClassFolder:
 
 
 def class_dirs(root: Path) -> list[Path]:
-    """The visible sub-folders of ``root``, sorted by name."""
+    """The visible sub-folders of ``root`` (links to folders too), sorted by name.
+
+    A link back to ``root`` or a folder above it is left out with a warning (it would loop).
+    """
     root = Path(root)
     if not root.is_dir():
         raise ObjrecError(f"{root} is not a folder")
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    above = frozenset({os.path.realpath(root)})
+    found = []
+    for path in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if is_link_loop(path, above):
+            log.warning("%s links back to a folder that contains it: not followed", path)
+        else:
+            found.append(path)
+    return found
 
 
 def scan_class_folder(root: Path, classes: Sequence[str] | None = None) -> ClassFolder:

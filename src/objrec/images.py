@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -61,16 +63,44 @@ def is_image_file(path: Path) -> bool:
     return _has_image_magic(path)
 
 
+def is_link_loop(folder: Path, above: frozenset[str]) -> bool:
+    """True when ``folder`` is (a link to) one of the folders ``above``, or to one above those."""
+    real = os.path.realpath(folder)
+    return any(a == real or a.startswith(real.rstrip(os.sep) + os.sep) for a in above)
+
+
+def walk_tree(folder: Path, _above: frozenset[str] = frozenset()) -> Iterator[tuple[Path, str]]:
+    """``(path, kind)`` for every entry below ``folder``, sorted, depth first.
+
+    Links to folders are followed like folders, as ``split`` always did. ``kind`` is ``file``
+    (anything that is not a folder, broken links included), ``hidden`` (a name starting with ".",
+    not entered) or ``loop`` (a link to a folder that contains it, not entered: following it would
+    never end).
+    """
+    above = _above | {os.path.realpath(folder)}
+    for path in sorted(Path(folder).iterdir()):
+        if path.name.startswith("."):
+            yield path, "hidden"
+        elif not path.is_dir():
+            yield path, "file"
+        elif is_link_loop(path, above):
+            yield path, "loop"
+        else:
+            yield from walk_tree(path, above)
+
+
 def list_images(folder: Path) -> list[Path]:
-    """All image files below ``folder`` (recursively), sorted, skipping hidden files and folders."""
+    """All image files below ``folder`` (recursively, through links to folders), sorted.
+
+    Hidden files and folders are skipped; a link that loops back is skipped with a warning.
+    """
     found = []
-    for path in sorted(folder.rglob("*")):
-        rel = path.relative_to(folder)
-        if any(part.startswith(".") for part in rel.parts):
-            continue
-        if is_image_file(path):
+    for path, kind in walk_tree(Path(folder)):
+        if kind == "loop":
+            log.warning("%s links back to a folder that contains it: not followed", path)
+        elif kind == "file" and is_image_file(path):
             found.append(path)
-    return found
+    return sorted(found)
 
 
 def open_image(
