@@ -164,3 +164,27 @@ def test_predict_and_split_follow_linked_class_folders(capsys, tmp_path, trained
     assert len(json.loads(out)) == 6
     code, out, _ = run(capsys, "split", photos, tmp_path / "data2", "--json")
     assert code == 0 and sum(json.loads(out)["totals"].values()) == 6
+
+
+def test_a_split_without_test_trains_and_evaluate_says_there_is_no_test_split(
+    capsys, tmp_path, image_folder
+):
+    data, run_dir = tmp_path / "data", tmp_path / "run"
+    code, _, _ = run(capsys, "split", image_folder, data, "--ratios", "0.67", "0.33", "0")
+    assert code == 0 and sorted(p.name for p in data.iterdir() if p.is_dir()) == ["train", "valid"]
+    args = ("--backbone", "tiny_test", "--epochs", "2", "--aug-views", "0")
+    code, _, err = run(capsys, "train", data, "--out", run_dir, *args)
+    assert code == 0, err
+    code, _, err = run(capsys, "evaluate", run_dir, data)
+    assert code == 1 and "has no test split (only train and valid)" in err
+    code, out, _ = run(capsys, "evaluate", run_dir, data, "--split", "valid", "--json")
+    assert code == 0 and json.loads(out)["n"] == 12
+
+
+def test_check_on_a_split_folder_counts_classes_and_images_per_split(capsys, split_dir):
+    code, out, _ = run(capsys, "check", split_dir)
+    assert code == 0
+    assert "36 images of 3 classes (train 18, valid 9, test 9)" in " ".join(out.split())
+    code, out, _ = run(capsys, "check", split_dir, "--json")
+    result = json.loads(out)
+    assert (result["classes"], result["splits"]) == (3, {"train": 18, "valid": 9, "test": 9})

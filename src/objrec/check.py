@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from objrec.data import SPLITS, is_split_folder
+from objrec.data import is_split_folder, present_splits
 from objrec.errors import ObjrecError
 from objrec.images import UnreadableImageError, is_image_file, is_link_loop, open_image, walk_tree
 from objrec.progress import SILENT, Reporter
@@ -38,7 +38,11 @@ class CheckResult:
     images: int = 0
     readable: int = 0
     classes: int = 0
+    """Distinct class names (a class present in several splits counts once)."""
+    splits: dict[str, int] = field(default_factory=dict)
+    """Images per split, for a split folder; empty for a class folder."""
     problems: list[Problem] = field(default_factory=list)
+    class_names: set[str] = field(default_factory=set, repr=False)
 
     def note(self, path: Path, kind: str, message: str) -> None:
         """Record a problem that does not stop training (a file or folder objrec ignores)."""
@@ -54,6 +58,7 @@ class CheckResult:
             "images": self.images,
             "readable": self.readable,
             "classes": self.classes,
+            "splits": self.splits,
             "unusable": len(self.unusable),
             "problems": [asdict(p) for p in self.problems],
         }
@@ -94,7 +99,7 @@ def _check_class_root(root: Path, result: CheckResult) -> list[Path]:
         if is_link_loop(path, above):
             result.note(path, "link_loop", "links back to a folder that contains it, not followed")
             continue
-        result.classes += 1
+        result.class_names.add(path.name)
         found = _walk(path, result, above)
         if not found:
             message = "class folder holds no images: it would shift every later label"
@@ -109,9 +114,15 @@ def check_folder(root: Path, reporter: Reporter = SILENT) -> CheckResult:
     if not root.is_dir():
         raise ObjrecError(f"{root} is not a folder")
     result = CheckResult(root)
-    parts = [root / s for s in SPLITS] if is_split_folder(root) else [root]
-    images = [path for part in parts for path in _check_class_root(part, result)]
-    result.images = len(images)
+    images = []
+    if is_split_folder(root):
+        for split in present_splits(root):
+            found = _check_class_root(root / split, result)
+            result.splits[split] = len(found)
+            images += found
+    else:
+        images = _check_class_root(root, result)
+    result.images, result.classes = len(images), len(result.class_names)
     with reporter.task("decoding images", len(images)) as advance:
         for path in images:
             try:

@@ -588,9 +588,11 @@ def check(data: Path, as_json: bool) -> None:
         for p in result.problems:
             style = "red" if p.unusable else "yellow"
             console.print(f"[{style}]{p.kind}[/] {p.path}: {p.message}", highlight=False)
+        per_split = ", ".join(f"{k} {v}" for k, v in result.splits.items())
         console.print(
-            f"{result.images} images in {result.classes} class folders: "
-            f"{result.readable} readable, {len(result.unusable)} unusable files or folders"
+            f"{result.images} images of {result.classes} classes"
+            + (f" ({per_split})" if per_split else "")
+            + f": {result.readable} readable, {len(result.unusable)} unusable files or folders"
         )
     if result.unusable:
         sys.exit(1)

@@ -21,6 +21,7 @@ from objrec.images import UnreadableImageError, is_link_loop, list_images, open_
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "valid", "test")
+REQUIRED_SPLITS = ("train", "valid")
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,13 @@ def scan_class_folder(root: Path, classes: Sequence[str] | None = None) -> Class
 
 
 def is_split_folder(root: Path) -> bool:
-    return all((Path(root) / split).is_dir() for split in SPLITS)
+    """True when ``root`` has ``train/`` and ``valid/``; ``test/`` is optional (kept elsewhere)."""
+    return all((Path(root) / split).is_dir() for split in REQUIRED_SPLITS)
+
+
+def present_splits(root: Path) -> list[str]:
+    """The splits a split folder has, in order (``test`` may be missing)."""
+    return [split for split in SPLITS if (Path(root) / split).is_dir()]
 
 
 def require_split_folder(root: Path) -> None:
@@ -103,8 +110,10 @@ def require_split_folder(root: Path) -> None:
     if not root.is_dir():
         raise ObjrecError(f"{root} is not a folder")
     if not is_split_folder(root):
+        missing = [s for s in REQUIRED_SPLITS if not (root / s).is_dir()]
         raise ObjrecError(
-            f"{root} is not a split folder: run `objrec split` to make train/valid/test"
+            f"{root} is not a split folder: it has no {' and no '.join(missing)} sub-folder "
+            "(train/ and valid/ are needed, test/ is optional); run `objrec split` to make them"
         )
 
 

@@ -14,7 +14,7 @@ import torch
 from objrec import plots
 from objrec.checkpoint import load_model
 from objrec.config import DataConfig
-from objrec.data import SPLITS, is_split_folder, scan_class_folder
+from objrec.data import SPLITS, is_split_folder, present_splits, scan_class_folder
 from objrec.errors import ObjrecError
 from objrec.features import FrozenBody, ViewSpec, cached_features
 from objrec.images import UnreadableImageError, open_image
@@ -62,6 +62,12 @@ def resolve_eval_folder(folder: Path, split: str) -> Path:
     if is_split_folder(folder):
         if split not in SPLITS:
             raise ObjrecError(f"--split must be one of {', '.join(SPLITS)}")
+        if not (folder / split).is_dir():
+            present = " and ".join(present_splits(folder))
+            raise ObjrecError(
+                f"{folder} has no {split} split (only {present}): evaluate the folder that holds "
+                f"the test images, or choose --split {present_splits(folder)[-1]}"
+            )
         return folder / split
     return folder
 

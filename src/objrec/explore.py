@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from objrec import plots
-from objrec.data import SPLITS, class_dirs, is_split_folder
+from objrec.data import SPLITS, class_dirs, is_split_folder, present_splits
 from objrec.errors import ObjrecError
 from objrec.images import UnreadableImageError, image_size, list_images
 from objrec.outputs import prepare_output_dir
@@ -43,7 +43,7 @@ def explore(
         raise ObjrecError(f"{data} is not a folder")
     if out is not None:
         prepare_output_dir(out, force)
-    parts = {s: data / s for s in SPLITS} if is_split_folder(data) else {"all": data}
+    parts = {s: data / s for s in present_splits(data)} if is_split_folder(data) else {"all": data}
     listing = [
         (split, cls.name, path)
         for split, root in parts.items()
