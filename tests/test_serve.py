@@ -165,14 +165,17 @@ def server(client):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    line = first_line_with(process, "serving")
-    url = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-    assert url and url.group(1) != "0", line  # the real port, not the one asked for
-    # printed only once it really listens: the first request, made right away, is answered
-    assert json.load(urllib.request.urlopen(url.group(0) + "health", timeout=5))["status"] == "ok"
-    yield url.group(0).rstrip("/")
-    process.terminate()
-    process.wait(timeout=10)
+    try:
+        line = first_line_with(process, "serving")
+        url = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert url and url.group(1) != "0", line  # the real port, not the one asked for
+        # printed only once it really listens: the first request, made right away, is answered
+        health = json.load(urllib.request.urlopen(url.group(0) + "health", timeout=5))
+        assert health["status"] == "ok"
+        yield url.group(0).rstrip("/")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def test_serve_on_a_busy_port_is_one_sentence_and_no_address(client, capsys):
@@ -224,28 +227,95 @@ def chromium_path():
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def overlap(a: dict, b: dict) -> bool:
+    """Whether two element boxes ({x, y, width, height}, CSS pixels) share any area."""
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and b["y"] < a["y"] + a["height"]
+    )
+
+
+def boxes(page, *selectors: str) -> dict:
+    return {s: page.locator(s).bounding_box() for s in selectors}
+
+
+def check_no_overlap(found: dict) -> None:
+    shown = {s: b for s, b in found.items() if b and b["height"] > 0}
+    names = sorted(shown)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            assert not overlap(shown[a], shown[b]), (a, shown[a], b, shown[b])
+
+
+def border_pixels(page) -> tuple:
+    """Where the drop zone's dashed border is drawn in a screenshot: the bounding box of the
+    pixels that change when it is made transparent."""
+    from PIL import Image, ImageChops
+
+    with_border = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
+    page.evaluate("document.getElementById('drop').style.borderColor = 'transparent'")
+    without = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
+    page.evaluate("document.getElementById('drop').style.borderColor = ''")
+    return ImageChops.difference(with_border, without).getbbox()
+
+
+def broken_images(page) -> int:
+    return page.evaluate(
+        "Array.from(document.images)"
+        ".filter(i => i.checkVisibility() && (!i.complete || i.naturalWidth === 0)).length"
+    )
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(
     not chromium_path(), reason="Debian's chromium is not installed (.ci/run installs it)"
 )
 def test_the_page_in_headless_chromium(server, tmp_path):
+    """The page lists the classes; after a bad upload, the error is shown in its own box, outside
+    the drop zone's border (found on a screenshot), and no broken image stays; then a good one."""
     playwright = pytest.importorskip("playwright.sync_api")
-    image = tmp_path / "blue.png"
+    image, bad = tmp_path / "blue.png", tmp_path / "notes.png"
     image.write_bytes(png_bytes(colour=(40, 60, 200)))
+    bad.write_bytes(b"not an image at all")
     errors = []
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu"]
         )
-        page = browser.new_page()
+        page = browser.new_page(viewport={"width": 900, "height": 700})
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(server + "/")
         page.wait_for_selector("#meta:has-text('3 classes')")
+        listed = page.locator("#classes li").all_text_contents()
+        page.set_input_files("#file", str(bad))
+        page.wait_for_selector("#error:has-text('cannot read image')")
+        page.wait_for_timeout(300)  # let the preview's own load or error event arrive
+        after_bad = boxes(page, "#meta", "#classes", "#drop", "#error")
+        drawn = border_pixels(page)
+        broken = broken_images(page)
+        page.screenshot(path=str(tmp_path / "page-error.png"))
         page.set_input_files("#file", str(image))
         page.wait_for_selector(".bar", timeout=15_000)
+        page.wait_for_function("document.getElementById('preview').naturalWidth > 0")
         names = page.locator(".bar .name").all_text_contents()
+        after_good = boxes(page, "#meta", "#classes", "#drop", "#error", "#preview", "#bars")
+        error_text = page.locator("#error").text_content()
+        broken_after_good = broken_images(page)
         page.screenshot(path=str(tmp_path / "page.png"))
         browser.close()
-    assert names[0] == "blue" and len(names) == 3
-    assert errors == []
+    assert listed == ["blue", "green", "red"]
+    check_no_overlap(after_bad)
+    drop = after_bad["#drop"]
+    assert drawn is not None, "the drop zone's border is not drawn"
+    left, top, right, bottom = drawn  # the border lies within the drop zone's own box
+    assert drop["x"] - 1 <= left and right <= drop["x"] + drop["width"] + 1
+    assert drop["y"] - 1 <= top and bottom <= drop["y"] + drop["height"] + 1
+    assert broken == 0 and broken_after_good == 0
+    assert names[0] == "blue" and len(names) == 3 and error_text == ""
+    check_no_overlap(after_good)
+    assert after_good["#preview"]["y"] > drop["y"] + drop["height"]
+    assert errors == [] or all("415" in e for e in errors), errors  # the refused upload's status
     assert (tmp_path / "page.png").stat().st_size > 5_000
