@@ -188,3 +188,18 @@ def test_check_on_a_split_folder_counts_classes_and_images_per_split(capsys, spl
     code, out, _ = run(capsys, "check", split_dir, "--json")
     result = json.loads(out)
     assert (result["classes"], result["splits"]) == (3, {"train": 18, "valid": 9, "test": 9})
+
+
+def test_split_names_empty_and_small_classes_and_says_what_to_do(capsys, tmp_path, image_folder):
+    (image_folder / "empty").mkdir()
+    (image_folder / "tiny").mkdir()
+    (image_folder / "red" / "img_00.jpg").rename(image_folder / "tiny" / "only.jpg")
+    code, out, err = run(capsys, "split", image_folder, tmp_path / "data")
+    err = " ".join(err.split())
+    assert code == 0 and "split 4 classes" in out
+    assert "left out class folders without images (`--strict` refuses them): empty" in err
+    assert "fewer than 3 distinct images cannot appear in every split" in err and "tiny" in err
+    code, _, err = run(capsys, "split", image_folder, tmp_path / "strict", "--strict")
+    assert code == 1 and "empty holds no images" in err
+    code, out, _ = run(capsys, "check", image_folder, "--json")
+    assert code == 1 and [p["kind"] for p in json.loads(out)["problems"]] == ["empty_class"]

@@ -3,6 +3,7 @@ import hashlib
 
 import pytest
 
+from objrec.data import SPLITS
 from objrec.errors import ObjrecError
 from objrec.split import allocate, split_folder
 
@@ -67,7 +68,7 @@ def test_small_classes_are_reported(tmp_path):
     make_image((1, 1, 1)).save(tmp_path / "src" / "tiny" / "only.png")
     make_image((2, 2, 2)).save(tmp_path / "src" / "tiny" / "second.png")
     result = split_folder(src, tmp_path / "out")
-    assert result.small_classes == ["tiny"]
+    assert result.small_classes == ["tiny"] and result.min_images == 3
 
 
 def test_allocation_gives_every_split_one_from_three():
@@ -109,9 +110,37 @@ def test_bad_arguments_are_clear_errors(tmp_path, image_folder, kwargs, message)
         split_folder(image_folder, tmp_path / "out", **kwargs)
 
 
-def test_output_inside_source_and_empty_class_are_refused(tmp_path, image_folder):
+def test_output_inside_source_is_refused(tmp_path, image_folder):
     with pytest.raises(ObjrecError, match="outside"):
         split_folder(image_folder, image_folder / "out")
+
+
+def test_an_empty_class_folder_is_left_out_and_named_or_refused_under_strict(
+    tmp_path, image_folder
+):
     (image_folder / "empty").mkdir()
-    with pytest.raises(ObjrecError, match=r"empty.*holds no images"):
-        split_folder(image_folder, tmp_path / "out")
+    (image_folder / "empty" / "notes.txt").write_text("to do")
+    with pytest.raises(ObjrecError, match=r"empty holds no images"):
+        split_folder(image_folder, tmp_path / "strict", strict=True)
+    assert not (tmp_path / "strict").exists()
+    result = split_folder(image_folder, tmp_path / "out")
+    assert result.empty_classes == ["empty"] and sorted(result.counts) == ["blue", "green", "red"]
+    assert not any((tmp_path / "out" / split / "empty").exists() for split in SPLITS)
+    assert {row["class"] for row in manifest(tmp_path / "out")} == {"blue", "green", "red"}
+
+
+@pytest.mark.parametrize(
+    ("per_class", "ratios", "message"),
+    [
+        (2, (0.5, 0.25, 0.25), "no image would go to valid.*fewer than the 3 distinct images"),
+        (1, (0.67, 0.33, 0.0), "no image would go to valid.*fewer than the 2 distinct images"),
+        (12, (0.8, 0.0, 0.2), "no image would go to valid.*--ratios gives valid a share of 0"),
+    ],
+)
+def test_a_split_that_train_would_refuse_is_refused_before_writing(
+    tmp_path, per_class, ratios, message
+):
+    src = make_class_folder(tmp_path / "src", per_class=per_class, classes=("red", "green"))
+    with pytest.raises(ObjrecError, match=message):
+        split_folder(src, tmp_path / "out", ratios=ratios)
+    assert not (tmp_path / "out").exists()

@@ -151,8 +151,13 @@ def cli(verbose: int) -> None:
     help="Copy the images, or make symbolic links to them.",
 )
 @click.option("--force", is_flag=True, help="Replace an earlier split in OUT.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Refuse a class folder without images (by default it is left out with a warning).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
-def split(src: Path, out: Path, ratios, seed, exclude, copy, force, as_json) -> None:
+def split(src: Path, out: Path, ratios, seed, exclude, copy, force, strict, as_json) -> None:
     """Split SRC (one sub-folder per class) into OUT/train, OUT/valid, OUT/test.
 
     Stratified per class and seeded; byte-identical files always land in the same split. SRC is
@@ -171,6 +176,7 @@ def split(src: Path, out: Path, ratios, seed, exclude, copy, force, as_json) -> 
             "copy" if copy else "link",
             force,
             on_file=lambda done, total: advance(1),
+            strict=strict,
         )
     if as_json:
         print_json(
@@ -179,6 +185,8 @@ def split(src: Path, out: Path, ratios, seed, exclude, copy, force, as_json) -> 
                 "totals": result.totals(),
                 "classes": result.counts,
                 "small_classes": result.small_classes,
+                "min_images": result.min_images,
+                "empty_classes": result.empty_classes,
                 "duplicate_files": result.duplicate_files,
             }
         )
@@ -190,10 +198,22 @@ def split(src: Path, out: Path, ratios, seed, exclude, copy, force, as_json) -> 
     )
     if result.duplicate_files:
         console.print(f"{result.duplicate_files} duplicate files kept together in one split")
+    print_split_warnings(result)
+
+
+def print_split_warnings(result) -> None:
+    """What the user should know about a split: classes left out or missing from some split."""
+    if result.empty_classes:
+        err.print(
+            "[yellow]left out class folders without images[/] (`--strict` refuses them): "
+            + ", ".join(result.empty_classes),
+            highlight=False,
+        )
     if result.small_classes:
-        console.print(
-            "[yellow]classes too small to appear in every split:[/] "
-            + ", ".join(result.small_classes)
+        err.print(
+            f"[yellow]classes with fewer than {result.min_images} distinct images cannot appear "
+            "in every split[/] (add images or change --ratios): " + ", ".join(result.small_classes),
+            highlight=False,
         )
 
 

@@ -32,6 +32,11 @@ class SplitResult:
     out: Path
     counts: dict[str, dict[str, int]]
     small_classes: list[str] = field(default_factory=list)
+    """Classes with too few distinct images to appear in every split of the ratios."""
+    min_images: int = 1
+    """The fewest distinct images a class needs to appear in every split of the ratios."""
+    empty_classes: list[str] = field(default_factory=list)
+    """Class folders without images, left out of the split (their names are in no split)."""
     duplicate_files: int = 0
     cross_class_duplicates: list[tuple[str, str]] = field(default_factory=list)
 
@@ -77,6 +82,7 @@ def split_folder(
     mode: str = "copy",
     force: bool = False,
     on_file: Callable[[int, int], None] | None = None,
+    strict: bool = False,
 ) -> SplitResult:
     """Split the class folders of ``src`` into ``out/train``, ``out/valid``, ``out/test``.
 
@@ -89,6 +95,12 @@ def split_folder(
         mode: ``copy`` the files, or ``link`` them (symbolic links to the absolute source path).
         force: replace an earlier split in ``out`` (only its train/valid/test folders and manifest).
         on_file: called as ``on_file(done, total)`` while hashing, for a progress bar.
+        strict: refuse a class folder without images instead of leaving it out.
+
+    Raises:
+        ObjrecError: before anything is written, when the split would have no training or no
+            validation image (``train`` needs both): the message says how many images a class
+            needs for ``ratios``.
     """
     src, out = Path(src).resolve(), Path(out).resolve()
     ratios = check_ratios(ratios)
@@ -97,14 +109,42 @@ def split_folder(
     _check_out(src, out, force)
     classes = _select_classes(src, exclude)
     files = {name: list_images(src / name) for name in classes}
-    for name, paths in files.items():
-        if not paths:
-            raise ObjrecError(f"class folder {src / name} holds no images")
+    empty = [name for name, paths in files.items() if not paths]
+    if empty and (strict or len(empty) == len(files)):
+        raise ObjrecError(f"class folder {src / empty[0]} holds no images")
+    files = {name: paths for name, paths in files.items() if paths}
     hashes = _hash_all(files, on_file)
     assignment, result = _assign(files, hashes, ratios, seed, out)
+    result.empty_classes, result.min_images = empty, min_class_size(ratios)
+    _require_train_and_valid(result, ratios)
     _write(src, out, assignment, hashes, mode)
     log.info("split %s into %s: %s", src, out, result.totals())
     return result
+
+
+def min_class_size(ratios: tuple[float, float, float]) -> int:
+    """The fewest distinct images a class needs to have one in every split whose ratio is not 0."""
+    for n in range(1, 10_000):
+        if all(c > 0 for c, r in zip(allocate(n, ratios), ratios, strict=True) if r > 0):
+            return n
+    raise ObjrecError(f"--ratios {list(ratios)}: no class size fills every split")
+
+
+def _require_train_and_valid(result: SplitResult, ratios: tuple[float, float, float]) -> None:
+    """Refuse a split that ``train`` would refuse: no training or no validation image at all."""
+    totals = result.totals()
+    missing = [s for s in ("train", "valid") if totals[s] == 0]
+    if not missing:
+        return
+    why = (
+        f"--ratios gives {missing[0]} a share of 0"
+        if any(ratios[SPLITS.index(s)] == 0 for s in missing)
+        else f"every class has fewer than the {result.min_images} distinct images these ratios "
+        "need to fill every split: add images, or give train and valid larger ratios"
+    )
+    raise ObjrecError(
+        f"no image would go to {' or '.join(missing)}, which `objrec train` needs: {why}"
+    )
 
 
 def _check_out(src: Path, out: Path, force: bool) -> None:
