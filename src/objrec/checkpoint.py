@@ -23,6 +23,7 @@ from objrec.config import DataConfig
 from objrec.engine import EarlyStopping, FitState
 from objrec.errors import ObjrecError
 from objrec.model import Classifier, build_head
+from objrec.quantize import QuantizedBody, is_quantized
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,8 @@ def load_model(path: Path) -> tuple[Classifier, dict[str, Any]]:
     """Rebuild the model of a run folder or checkpoint file, in eval mode, on the CPU."""
     state, meta = read_checkpoint(path)
     model = build_from_meta(meta)
+    if is_quantized(state):
+        model.body = QuantizedBody(model.body)
     model_state = {k: v for k, v in state.items() if not k.startswith("extra.")}
     try:
         model.load_state_dict(model_state, strict=True)

@@ -29,7 +29,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from objrec.config import AUGMENTATIONS, BALANCES, BATCHNORM_MODES, DEFAULT_BACKBONE, TrainConfig
+from objrec.config import (
+    AUGMENTATIONS,
+    BALANCES,
+    BATCHNORM_MODES,
+    DEFAULT_BACKBONE,
+    PRECISIONS,
+    TrainConfig,
+)
 from objrec.errors import Interrupted, ObjrecError
 from objrec.progress import Reporter
 
@@ -295,6 +302,12 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
     "--finetune-batchnorm",
     "frozen: keep the unfrozen blocks' ImageNet BatchNorm statistics; train: update them.",
     type=click.Choice(BATCHNORM_MODES),
+)
+@config_option(
+    "--precision",
+    "The frozen body's arithmetic. int8: quantized once, calibrated on 64 training images, and "
+    "kept in the checkpoint, so evaluate, predict, serve and export run the same int8 body.",
+    type=click.Choice(PRECISIONS),
 )
 @config_option("--seed", "Same seed, same run.")
 @config_option("--num-workers", "Image decoding processes (0: a thread beside the frozen pass).")

@@ -20,6 +20,7 @@ from torch import nn
 from objrec import __version__
 from objrec.checkpoint import load_model
 from objrec.errors import ObjrecError
+from objrec.quantize import QuantizedBody
 from objrec.runtime import TOLERANCE, export_onnx, onnx_session, onnxruntime_available
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ def preprocessing(meta: dict[str, Any], softmax: bool) -> dict[str, Any]:
     return {
         "objrec_version": __version__,
         "backbone": meta["backbone"],
+        "precision": meta.get("train_config", {}).get("precision", "fp32"),
         "classes": meta["classes"],
         "output": "probabilities" if softmax else "logits",
         "input": {
@@ -72,6 +74,31 @@ def preprocessing(meta: dict[str, Any], softmax: bool) -> dict[str, Any]:
             "std": data["std"],
         },
     }
+
+
+def export_quantized(body: QuantizedBody, head: nn.Module, path: Path, softmax: bool) -> Path:
+    """One graph: the int8 body exactly as trained, then the fp32 head (joined by onnx.compose)."""
+    import onnx
+    from onnx import compose
+
+    head = with_softmax(head) if softmax else head.eval()
+    head_path = path.with_name(f".{path.name}.head")
+    try:
+        export_onnx(head, head_path, body.n_features, sample_shape=(body.n_features,))
+        body_graph = onnx.load_from_string(body.graph_bytes())
+        head_graph = onnx.load(str(head_path))
+    finally:
+        head_path.unlink(missing_ok=True)
+    head_graph = compose.add_prefix(head_graph, "head/")
+    head_graph.ir_version = body_graph.ir_version
+    joined = compose.merge_models(
+        body_graph,
+        head_graph,
+        io_map=[(body_graph.graph.output[0].name, "head/input")],
+        prefix1="body/",
+    )
+    onnx.save(joined, str(path))
+    return path
 
 
 def export_model(
@@ -97,7 +124,11 @@ def export_checked(
     """Export, verify against PyTorch within ``TOLERANCE``, write the sidecar JSON."""
     module = with_softmax(model) if softmax else model.eval()
     size = meta["data_config"]["input_size"]
-    export_onnx(module, path, size)
+    body = getattr(model, "body", None)
+    if isinstance(body, QuantizedBody):
+        export_quantized(body, model.head, path, softmax)
+    else:
+        export_onnx(module, path, size)
     diff = check_onnx(module, path, size, softmax)
     if diff > TOLERANCE:
         path.unlink(missing_ok=True)

@@ -29,6 +29,7 @@ from objrec.config import DataConfig
 from objrec.data import ImageDataset, Sample, make_loader, prefetch
 from objrec.distributed import SINGLE, World
 from objrec.progress import SILENT, Reporter
+from objrec.quantize import QuantizedBody
 from objrec.runtime import Runner, make_runner
 from objrec.transforms import build_transforms, build_tta_transform, draft_size
 
@@ -87,6 +88,8 @@ class FrozenBody:
         self._runner: Runner | None = None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self._runner is None and isinstance(self.body, QuantizedBody):
+            self._runner, self.backend_used = self.body, "onnxruntime int8"
         if self._runner is None:
             onnx_path = self.cache.onnx_path(self.fingerprint, self.input_size)
             self._runner, self.backend_used = make_runner(

@@ -19,6 +19,7 @@ from objrec.images import UnreadableImageError, is_image_file, list_images, open
 from objrec.model import Classifier
 from objrec.outputs import prepare_output_dir
 from objrec.progress import SILENT, Reporter
+from objrec.quantize import QuantizedBody
 from objrec.runtime import onnx_session
 from objrec.saliency import grad_cam, overlay
 from objrec.transforms import (
@@ -118,8 +119,12 @@ class Predictor:
         return torch.stack([self._run(self.preprocess(images, t)) for t in views]).mean(0)
 
     def explain(self, image) -> tuple[Image.Image, int]:
-        """A Grad-CAM overlay on the model's view of ``image``, and the class it explains."""
-        cam, target = grad_cam(self.model, self.preprocess([image]))
+        """A Grad-CAM overlay on the model's view of ``image``, and the class it explains (for an
+        int8 model: of its fp32 body, which the int8 one approximates)."""
+        model = self.model
+        if isinstance(model.body, QuantizedBody):  # Grad-CAM needs gradients: the fp32 body's
+            model = Classifier(model.body.float_body, model.head).freeze_body().eval()
+        cam, target = grad_cam(model, self.preprocess([image]))
         return overlay(model_view(self.data, image), cam), target
 
     def topk(self, probs: torch.Tensor, k: int) -> list[dict[str, float | str]]:

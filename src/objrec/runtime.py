@@ -37,12 +37,19 @@ def onnxruntime_available() -> bool:
     return importlib.util.find_spec("onnxruntime") is not None
 
 
-def export_onnx(module: nn.Module, path: Path, input_size: int, opset: int = 17) -> Path:
-    """Export ``module`` (eval mode) with a dynamic batch axis, atomically."""
+def export_onnx(
+    module: nn.Module,
+    path: Path,
+    input_size: int,
+    opset: int = 17,
+    sample_shape: tuple[int, ...] | None = None,
+) -> Path:
+    """Export ``module`` (eval mode) with a dynamic batch axis, atomically; its input is an image
+    batch of ``input_size`` pixels square unless ``sample_shape`` gives another (without batch)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    sample = torch.randn(2, 3, input_size, input_size)
+    sample = torch.randn(2, *(sample_shape or (3, input_size, input_size)))
     module = module.eval()
     try:
         with warnings.catch_warnings(), torch.no_grad():
@@ -63,14 +70,16 @@ def export_onnx(module: nn.Module, path: Path, input_size: int, opset: int = 17)
     return path
 
 
-def onnx_session(path: Path, threads: int | None = None):
+def onnx_session(path: Path | bytes, threads: int | None = None):
+    """An ONNX Runtime CPU session for a graph file, or for a graph's bytes."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or torch.get_num_threads()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    model = path if isinstance(path, bytes) else str(path)
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 def torch_runner(module: nn.Module) -> Runner:

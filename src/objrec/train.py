@@ -47,6 +47,7 @@ from objrec.features import (
 from objrec.finetune import FinetuneModel, optimizer_for, split_body, unfreeze, warmup_cosine
 from objrec.model import Classifier, build_head, count_parameters
 from objrec.progress import SILENT, Reporter
+from objrec.quantize import QuantizedBody, quantize_body
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +182,8 @@ def prepare(
     data = resolve_data_config(spec, config.mean, config.std)
     weights = Path(config.weights) if config.weights else None
     body = build_body(spec, pretrained=True, weights=weights)
+    if config.precision == "int8":
+        body = int8_body(body, data, train_set, config, world)
     seed_everything(config.seed)
     head = build_head(
         body.n_features, len(train_set.classes), config.hidden, config.dropout, config.heads
@@ -202,6 +205,19 @@ def prepare(
         train_set,
         valid_set,
     )
+
+
+def int8_body(
+    body: nn.Module, data: DataConfig, train_set: ClassFolder, config: TrainConfig, world: World
+) -> QuantizedBody:
+    """The body quantized to int8, calibrated on a sample of the training images; under torchrun
+    rank 0 quantizes and the others read its graph from the cache."""
+    root = feature_cache(config.cache_dir).root
+    assert root is not None
+    if world.main:
+        quantize_body(body, data, train_set.samples, root)
+    world.barrier()
+    return quantize_body(body, data, train_set.samples, root)
 
 
 def report_unreadable(sets: list[FeatureSet], reporter: Reporter) -> None:

@@ -1,0 +1,117 @@
+"""Which int8 quantization of the default body? Speed and agreement with fp32, side by side.
+
+    python benchmarks/int8_choices.py [--data /work/splits/s0] [--images 128] [--batch 16]
+                                      [--repeats 3] [--only NAME ...]
+
+Exports the default three-body ensemble (240 px) to ONNX, then quantizes it with each setting of
+ONNX Runtime's static quantization (``objrec.quantize.QuantConfig``: calibration method and size,
+per-channel weights, activation type, QDQ or QOperator, layers kept in fp32), calibrated on a
+fixed sample of the split's training images (centre view). For each it prints the time to
+calibrate and quantize, the body's images/s on ``--images`` ready tensors (a fixed sample of the
+valid split; batch ``--batch``, median of ``--repeats`` runs after a warm-up, ONNX Runtime's
+threads = torch's) and the agreement of its features with fp32's on those images: the median and
+minimum cosine similarity per image, and the largest absolute difference relative to fp32's
+largest feature.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from objrec.backbones import build_body, get_backbone, resolve_data_config
+from objrec.config import DEFAULT_BACKBONE
+from objrec.data import scan_class_folder
+from objrec.quantize import QuantConfig, calibration_batches, calibration_sample, quantize_graph
+from objrec.runtime import export_onnx, onnx_session
+
+VARIANTS: list[tuple[str, QuantConfig]] = [
+    ("QDQ, per-channel, MinMax, 64 images, uint8 act.", QuantConfig()),
+    ("  int8 activations", QuantConfig(activations="int8")),
+    ("  per-tensor weights", QuantConfig(per_channel=False)),
+    ("  QOperator", QuantConfig(fmt="qoperator")),
+    ("  Entropy calibration", QuantConfig(method="entropy")),
+    ("  Percentile calibration (99.999)", QuantConfig(method="percentile")),
+    ("  16 calibration images", QuantConfig(calibration_images=16)),
+    ("  256 calibration images", QuantConfig(calibration_images=256)),
+    ("  stem and last convolution kept fp32", QuantConfig(keep_fp32=("stem", "head"))),
+    ("  ONNX Runtime's quant_pre_process first", QuantConfig(preprocess=True)),
+]
+
+
+def time_session(session, batches: list[np.ndarray], repeats: int) -> tuple[float, np.ndarray]:
+    """Median images/s over ``repeats`` passes of ``batches`` after a warm-up, and the outputs."""
+    name = session.get_inputs()[0].name
+    outputs = np.concatenate([session.run(None, {name: b})[0] for b in batches])
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for b in batches:
+            session.run(None, {name: b})
+        rates.append(sum(len(b) for b in batches) / (time.perf_counter() - start))
+    return statistics.median(rates), outputs
+
+
+def agreement(got: np.ndarray, reference: np.ndarray) -> tuple[float, float, float]:
+    """Median and minimum per-image cosine similarity, and max |diff| / max |reference|."""
+    cos = (got * reference).sum(1) / (
+        np.linalg.norm(got, axis=1) * np.linalg.norm(reference, axis=1) + 1e-12
+    )
+    rel = float(np.abs(got - reference).max() / np.abs(reference).max())
+    return float(np.median(cos)), float(cos.min()), rel
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=Path("/work/splits/s0"))
+    parser.add_argument("--images", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", nargs="*", help="run only variants whose name contains these")
+    args = parser.parse_args()
+    spec = get_backbone(DEFAULT_BACKBONE)
+    data = resolve_data_config(spec)
+    train = scan_class_folder(args.data / "train").samples
+    valid = calibration_sample(scan_class_folder(args.data / "valid").samples, args.images, 1)
+    ready = np.concatenate(calibration_batches(valid, data))
+    batches = [ready[i : i + args.batch] for i in range(0, len(ready), args.batch)]
+    threads = torch.get_num_threads()
+    print(f"{DEFAULT_BACKBONE} at {data.input_size} px, batch {args.batch}, {threads} threads,")
+    print(f"{len(ready)} valid images of {args.data}; calibration on its training images")
+    print(
+        f"{'setting':46s} {'quantize s':>10s} {'images/s':>9s} {'vs fp32':>8s} "
+        f"{'cos median':>10s} {'cos min':>8s} {'max rel':>8s}",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = export_onnx(build_body(spec).eval(), Path(tmp) / "fp32.onnx", data.input_size)
+        base, reference = time_session(onnx_session(fp32), batches, args.repeats)
+        print(f"{'fp32 (objrec default)':46s} {'':>10s} {base:9.1f} {1:7.2f}x", flush=True)
+        for i, (name, config) in enumerate(VARIANTS):
+            if args.only and not any(o in name for o in args.only):
+                continue
+            start = time.perf_counter()
+            chosen = calibration_sample(train, config.calibration_images, config.seed)
+            out = quantize_graph(
+                fp32, Path(tmp) / f"{i}.onnx", calibration_batches(chosen, data), config
+            )
+            seconds = time.perf_counter() - start
+            rate, got = time_session(onnx_session(out), batches, args.repeats)
+            med, low, rel = agreement(got, reference)
+            print(
+                f"{name:46s} {seconds:10.1f} {rate:9.1f} {rate / base:7.2f}x "
+                f"{med:10.4f} {low:8.4f} {rel:8.3f}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,287 @@
+"""int8 frozen bodies: ONNX Runtime static quantization, calibrated on the user's training images.
+
+On CPUs with 8-bit dot-product instructions (AVX-512 VNNI or AVX-VNNI on x86, dot-product on ARM)
+ONNX Runtime runs int8 convolutions far faster than fp32 ones. ``quantize_body`` exports the
+frozen body to ONNX (the fp32 graph objrec already caches), runs a fixed sample of the training
+images through it to measure each activation's range (the calibration), and writes an int8 graph
+beside the fp32 one under a key that covers the body, the preprocessing, the quantization settings
+and every calibration file. ``QuantizedBody`` wraps that graph as a frozen module: its state holds
+the graph bytes (and the fp32 body it came from), so a checkpoint carries exactly the body that
+produced the training features, and ``evaluate``, ``predict``, ``serve`` and ``export`` run it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import random
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from objrec.config import DataConfig
+from objrec.errors import ObjrecError
+
+log = logging.getLogger(__name__)
+
+METHODS = ("minmax", "entropy", "percentile")
+FORMATS = ("qdq", "qoperator")
+KEEPABLE = ("stem", "head")
+GRAPH_KEY = "int8_graph"
+CALIBRATION_BATCH = 8
+"""Images per calibration batch: the histogram calibrators hold every activation of a batch."""
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    """How a body is quantized; every field changes the int8 graph, so all are in its cache key."""
+
+    method: str = "minmax"
+    """Calibration: ``minmax`` (observed range), ``entropy`` or ``percentile`` (histograms)."""
+    calibration_images: int = 64
+    """Training images (centre view) run through the fp32 body to measure activation ranges."""
+    per_channel: bool = True
+    """One weight scale per output channel rather than per tensor."""
+    fmt: str = "qdq"
+    """``qdq`` (QuantizeLinear/DequantizeLinear pairs, fused by ONNX Runtime) or ``qoperator``."""
+    activations: str = "uint8"
+    """``uint8`` (asymmetric; ONNX Runtime's advice for x86 with VNNI) or ``int8``."""
+    keep_fp32: tuple[str, ...] = ()
+    """Layers left in fp32: ``stem`` (each body's first convolution), ``head`` (its last)."""
+    preprocess: bool = False
+    """Run ONNX Runtime's ``quant_pre_process`` (shape inference, graph optimisation) first."""
+    seed: int = 0
+    """Which training images are drawn for calibration."""
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ObjrecError(f"calibration method must be one of {', '.join(METHODS)}")
+        if self.fmt not in FORMATS:
+            raise ObjrecError(f"quantization format must be one of {', '.join(FORMATS)}")
+        if self.activations not in ("uint8", "int8"):
+            raise ObjrecError("activations must be uint8 or int8")
+        if self.calibration_images < 1:
+            raise ObjrecError("calibration needs at least one image")
+        if not set(self.keep_fp32) <= set(KEEPABLE):
+            raise ObjrecError(f"keep_fp32 takes {', '.join(KEEPABLE)}")
+        object.__setattr__(self, "keep_fp32", tuple(sorted(set(self.keep_fp32))))
+
+
+def calibration_sample(samples: Sequence, n: int, seed: int = 0) -> list:
+    """``n`` samples drawn at random (seeded) from ``samples`` sorted by path; all when fewer."""
+    ordered = sorted(samples, key=lambda s: str(s.path))
+    if len(ordered) <= n:
+        return ordered
+    return sorted(random.Random(seed).sample(ordered, n), key=lambda s: str(s.path))
+
+
+def calibration_batches(samples: Sequence, data: DataConfig) -> list[np.ndarray]:
+    """The centre views of ``samples``, preprocessed as for inference, in batches; unreadable
+    files are left out."""
+    from objrec.images import UnreadableImageError, open_image
+    from objrec.transforms import build_transforms, draft_size
+
+    transform = build_transforms(data, train=False)
+    images = []
+    for s in samples:
+        try:
+            images.append(transform(open_image(s.path, draft_size(data))))
+        except UnreadableImageError:
+            continue
+    if not images:
+        raise ObjrecError("no readable image to calibrate the int8 body on")
+    stacked = torch.stack(images).numpy()
+    return [stacked[i : i + CALIBRATION_BATCH] for i in range(0, len(stacked), CALIBRATION_BATCH)]
+
+
+class _Reader:
+    """ONNX Runtime's CalibrationDataReader over prepared batches (strided: one batch at a time)."""
+
+    def __init__(self, name: str, batches: list[np.ndarray]):
+        self.name, self.batches = name, batches
+        self.start, self.end = 0, len(batches)
+
+    def get_next(self) -> dict | None:
+        if self.start >= self.end:
+            return None
+        self.start += 1
+        return {self.name: self.batches[self.start - 1]}
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def set_range(self, start_index: int, end_index: int) -> None:
+        self.start, self.end = start_index, min(end_index, len(self.batches))
+
+
+def kept_nodes(model, keep: Sequence[str]) -> list[str]:
+    """Names of the convolutions ``keep`` names: ``stem`` (those reading the graph input) and
+    ``head`` (the last convolution before each global pooling)."""
+    nodes = list(model.graph.node)
+    producer = {out: node for node in nodes for out in node.output}
+    inputs = {i.name for i in model.graph.input}
+    names = []
+    if "stem" in keep:
+        names += [n.name for n in nodes if n.op_type == "Conv" and n.input[0] in inputs]
+    if "head" in keep:
+        for pool in (n for n in nodes if n.op_type in ("GlobalAveragePool", "ReduceMean")):
+            node = producer.get(pool.input[0])
+            while node is not None and node.op_type != "Conv":
+                node = producer.get(node.input[0])
+            if node is not None:
+                names.append(node.name)
+    return names
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence ONNX Runtime's quantizer: it prints progress and logs advice on the root logger."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        root.setLevel(level)
+
+
+def quantize_graph(
+    fp32_path: Path, out: Path, batches: list[np.ndarray], config: QuantConfig
+) -> Path:
+    """Write the int8 version of the graph at ``fp32_path`` to ``out`` (atomically)."""
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    if config.preprocess:
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        prepared = out.with_name(f".{out.name}.pre-{os.getpid()}")
+        quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+        model = onnx.load(str(prepared))
+        prepared.unlink()
+    else:
+        model = onnx.load(str(fp32_path))
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        with quiet():
+            quantize_static(
+                model,
+                str(tmp),
+                _Reader(model.graph.input[0].name, batches),
+                quant_format=QuantFormat.QDQ if config.fmt == "qdq" else QuantFormat.QOperator,
+                per_channel=config.per_channel,
+                activation_type=QuantType.QUInt8
+                if config.activations == "uint8"
+                else QuantType.QInt8,
+                weight_type=QuantType.QInt8,
+                nodes_to_exclude=kept_nodes(model, config.keep_fp32),
+                calibrate_method=methods[config.method],
+                extra_options={"CalibStridedMinMax": 1},
+            )
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def calibration_key(
+    body_fingerprint: str, files_fingerprint: str, data: DataConfig, config: QuantConfig
+) -> str:
+    payload = {
+        "body": body_fingerprint,
+        "files": files_fingerprint,
+        "data": asdict(data),
+        "quant": asdict(config),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def quantize_body(
+    body: nn.Module,
+    data: DataConfig,
+    samples: Sequence,
+    cache_root: Path,
+    config: QuantConfig | None = None,
+) -> QuantizedBody:
+    """The int8 version of ``body``, calibrated on a sample of ``samples`` (the training images).
+
+    The int8 graph is cached in ``cache_root/onnx`` beside the fp32 graph, under a key covering
+    the body, ``data``, ``config`` and the calibration files (path, size, modification time).
+    """
+    from objrec.features import fingerprint_files, fingerprint_module
+    from objrec.runtime import export_onnx, onnxruntime_available
+
+    if not onnxruntime_available():
+        raise ObjrecError("--precision int8 needs onnxruntime: pip install onnxruntime")
+    config = config or QuantConfig()
+    chosen = calibration_sample(samples, config.calibration_images, config.seed)
+    body_fp = fingerprint_module(body)
+    key = calibration_key(body_fp, fingerprint_files(chosen), data, config)
+    folder = Path(cache_root) / "onnx"
+    path = folder / f"{body_fp[:32]}-{data.input_size}-int8-{key}.onnx"
+    if not path.is_file():
+        fp32 = folder / f"{body_fp[:32]}-{data.input_size}.onnx"
+        if not fp32.is_file():
+            export_onnx(body, fp32, data.input_size)
+        log.info("calibrating the int8 body on %d training images", len(chosen))
+        quantize_graph(fp32, path, calibration_batches(chosen, data), config)
+    return QuantizedBody(body, path.read_bytes())
+
+
+class QuantizedBody(nn.Module):
+    """A frozen body run as an int8 ONNX Runtime graph; ``float_body``: the fp32 body it came from.
+
+    The graph travels in the module's state (buffer ``int8_graph``, its bytes as uint8), so
+    ``state_dict`` and the checkpoint hold exactly the graph that computed the features.
+    """
+
+    def __init__(self, float_body: nn.Module, graph: bytes = b""):
+        super().__init__()
+        self.float_body = float_body.eval()
+        self.n_features: int = float_body.n_features
+        self.register_buffer(
+            GRAPH_KEY, torch.frombuffer(bytearray(graph or b"\0"), dtype=torch.uint8)
+        )
+        self._session = None
+
+    def graph_bytes(self) -> bytes:
+        return getattr(self, GRAPH_KEY).numpy().tobytes()
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        key = prefix + GRAPH_KEY
+        if key in state_dict:  # the loaded graph's size decides the buffer's, not ours
+            setattr(self, GRAPH_KEY, state_dict[key].detach().clone().to(torch.uint8))
+            self._session = None
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def session(self):
+        if self._session is None:
+            from objrec.runtime import onnx_session
+
+            self._session = onnx_session(self.graph_bytes())
+        return self._session
+
+    @torch.inference_mode()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        session = self.session()
+        name = session.get_inputs()[0].name
+        return torch.from_numpy(session.run(None, {name: x.float().contiguous().numpy()})[0])
+
+
+def is_quantized(state: dict[str, torch.Tensor]) -> bool:
+    """Whether a checkpoint's tensors hold an int8 body."""
+    return f"body.{GRAPH_KEY}" in state

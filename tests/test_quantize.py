@@ -1,0 +1,119 @@
+"""The int8 frozen pass: calibrated, cached, carried by the checkpoint, and the same everywhere."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from objrec.backbones import build_body, get_backbone, resolve_data_config
+from objrec.checkpoint import load_model
+from objrec.config import TrainConfig
+from objrec.data import scan_class_folder
+from objrec.errors import ObjrecError
+from objrec.evaluate import evaluate
+from objrec.export import export_model
+from objrec.features import FeatureCache, FrozenBody, fingerprint_module
+from objrec.predict import Predictor
+from objrec.quantize import (
+    QuantConfig,
+    QuantizedBody,
+    calibration_sample,
+    kept_nodes,
+    quantize_body,
+)
+from objrec.runtime import export_onnx, onnx_session
+from objrec.train import train
+
+
+@pytest.fixture
+def tiny():
+    spec = get_backbone("tiny_test")
+    return build_body(spec).eval(), resolve_data_config(spec)
+
+
+def test_the_int8_body_is_cached_under_a_key_that_covers_the_calibration(tmp_path, split_dir, tiny):
+    body, data = tiny
+    samples = scan_class_folder(split_dir / "train").samples
+    first = quantize_body(body, data, samples, tmp_path)
+    graphs = sorted((tmp_path / "onnx").glob("*int8*"))
+    assert len(graphs) == 1
+    again = quantize_body(body, data, samples, tmp_path)
+    assert again.graph_bytes() == first.graph_bytes()
+    assert sorted((tmp_path / "onnx").glob("*int8*")) == graphs
+    quantize_body(body, data, samples, tmp_path, QuantConfig(calibration_images=4))
+    quantize_body(body, data, samples[:5], tmp_path)  # other calibration files
+    assert len(list((tmp_path / "onnx").glob("*int8*"))) == 3
+
+
+def test_int8_features_are_close_to_fp32_but_have_their_own_fingerprint(split_dir, tiny):
+    body, data = tiny
+    samples = scan_class_folder(split_dir / "train").samples
+    int8 = quantize_body(body, data, samples, split_dir.parent / "cache")
+    assert fingerprint_module(int8) != fingerprint_module(body)
+    x = torch.randn(6, 3, data.input_size, data.input_size)
+    with torch.inference_mode():
+        reference = body(x)
+    got = int8(x)
+    assert not torch.equal(got, reference)  # it really is quantized
+    cos = torch.nn.functional.cosine_similarity(got, reference)
+    assert cos.min() > 0.95
+    frozen = FrozenBody(int8, data.input_size, FeatureCache(split_dir.parent / "c2"))
+    assert torch.equal(frozen(x), got) and frozen.backend_used == "onnxruntime int8"
+
+
+def test_calibration_sample_is_fixed_and_sorted(split_dir):
+    samples = scan_class_folder(split_dir / "train").samples
+    a = calibration_sample(list(reversed(samples)), 5, seed=0)
+    assert a == calibration_sample(samples, 5, seed=0) and len(a) == 5
+    assert [s.path for s in a] == sorted(s.path for s in a)
+    assert calibration_sample(samples, 100) == sorted(samples, key=lambda s: str(s.path))
+
+
+def test_kept_nodes_are_the_first_and_last_convolutions(tmp_path, tiny):
+    body, data = tiny
+    model = onnx.load(str(export_onnx(body, tmp_path / "b.onnx", data.input_size)))
+    convs = [n.name for n in model.graph.node if n.op_type == "Conv"]
+    assert kept_nodes(model, ("stem",)) == convs[:1]
+    assert kept_nodes(model, ("head",)) == convs[-1:]
+
+
+def test_fine_tuning_an_int8_body_is_refused():
+    with pytest.raises(ObjrecError, match="--precision fp32"):
+        TrainConfig(precision="int8", finetune_blocks=1)
+    with pytest.raises(ObjrecError, match="--precision"):
+        TrainConfig(precision="fp16")
+
+
+def test_an_int8_run_evaluates_predicts_serves_and_exports_the_same_body(
+    tmp_path, split_dir, tiny_config
+):
+    tiny_config.precision, tiny_config.epochs = "int8", 3
+    train(split_dir, tmp_path / "run", tiny_config)
+    model, meta = load_model(tmp_path / "run")
+    assert isinstance(model.body, QuantizedBody) and meta["train_config"]["precision"] == "int8"
+    images = scan_class_folder(split_dir / "test").samples
+    torch_predictor = Predictor.load(tmp_path / "run")
+    onnx_predictor = Predictor.load(tmp_path / "run", runtime="onnx")
+    from objrec.images import open_image
+
+    pictures = [open_image(s.path) for s in images]
+    p_torch = torch_predictor.probabilities(pictures)
+    p_onnx = onnx_predictor.probabilities(pictures)
+    assert (p_torch - p_onnx).abs().max() < 1e-4
+    x = torch_predictor.preprocess(pictures)
+    with torch.inference_mode():
+        fp32 = model.head(model.body.float_body(x)).softmax(1)
+    assert not torch.allclose(p_torch, fp32, atol=1e-6)  # the int8 body, not the fp32 one
+    result = evaluate(tmp_path / "run", split_dir)
+    by_path = {str(s.path): p.max().item() for s, p in zip(images, p_torch, strict=True)}
+    table = result.predictions
+    assert len(table) == len(images)
+    for path, prob in zip(table["path"], table["prob_predicted"], strict=True):
+        assert abs(by_path[path] - prob) < 1e-4
+    exported = export_model(tmp_path / "run")
+    assert json.loads(exported.sidecar.read_text())["precision"] == "int8"
+    session = onnx_session(exported.path)
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    assert np.abs(got - p_torch.numpy()).max() < 1e-4
