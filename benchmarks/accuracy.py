@@ -43,6 +43,7 @@ SETTINGS: list[tuple[str, dict, str]] = [
         "ensemble",
     ),
     ("  fine-tune last 2 blocks, lr 3e-4", {"finetune_blocks": 2, "finetune_lr": 3e-4}, "ensemble"),
+    ("int8 frozen pass (--precision int8)", {"precision": "int8"}, "ensemble-int8"),
     ("lite0+lite1 (the previous default)", {"backbone": PAIR}, "pair"),
     ("lite0 alone, centre view only, 1 head", LITE0 | {"aug_views": 0, "heads": 1}, "lite0"),
     ("lite0 alone", LITE0, "lite0"),

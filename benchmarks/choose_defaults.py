@@ -10,8 +10,9 @@ runs), then trains objrec's head on them exactly as ``objrec train`` does (``eng
 early stopping on validation loss) with ``--seeds`` seeds per setting, and prints the median best
 validation loss and accuracy. The test split is never read. Sections (``--only``): framing,
 input_size, ensembles, views (augmented views), heads (number, shape, label smoothing, class
-weights) and default (two bodies or three, one head or five: the choice checked on the valid splits
-of several split seeds). "Whole image" means the short side resized to the input size and the
+weights), default (two bodies or three, one head or five: the choice checked on the valid splits
+of several split seeds) and precision (the default's frozen pass in fp32 or int8, with the valid
+loss of every head seed, whose spread is what int8 is judged against). "Whole image" means the short side resized to the input size and the
 centre square kept; "crop" resizes to 1/0.875 of it first, the usual 87.5% centre crop.
 """
 
@@ -26,11 +27,12 @@ from pathlib import Path
 import torch
 
 from objrec.backbones import build_body, get_backbone, resolve_data_config
-from objrec.config import TrainConfig
+from objrec.config import DEFAULT_BACKBONE, TrainConfig
 from objrec.data import scan_class_folder
 from objrec.engine import fit
 from objrec.features import FeatureCache, FrozenBody, ViewSpec, cached_features
 from objrec.model import build_head
+from objrec.quantize import quantize_body
 from objrec.split import split_folder
 from objrec.train import feature_batches, seed_everything, training_loss
 
@@ -61,6 +63,29 @@ class Features:
             raise SystemExit(f"{split}: unreadable images; run objrec check first")
         return features.features
 
+    def default_features(self, precision: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(2, N, F) train features (centre view, one augmented view) and (N, F) valid features
+        of objrec's default body in ``precision``, computed and cached exactly as ``train``
+        does (the same cache entries)."""
+        spec = get_backbone(DEFAULT_BACKBONE)
+        data = resolve_data_config(spec)
+        body = build_body(spec)
+        if precision == "int8":
+            body = quantize_body(body, data, self.train.samples, self.cache.root)
+        frozen = FrozenBody(body, data.input_size, self.cache)
+        config = TrainConfig()
+        sets = [
+            cached_features(frozen, folder.samples, ViewSpec(data, augment, view))
+            for folder, augment, view in (
+                (self.train, "none", 0),
+                (self.train, config.augment, 1),
+                (self.valid, "none", 0),
+            )
+        ]
+        if not all(s.ok.all() for s in sets):
+            raise SystemExit("unreadable images; run objrec check first")
+        return torch.stack([sets[0].features, sets[1].features]), sets[2].features
+
     def labels(self, split: str) -> torch.Tensor:
         folder = self.train if split == "train" else self.valid
         return torch.tensor([s.label for s in folder.samples])
@@ -79,6 +104,14 @@ class Features:
 
 def fit_heads(feats: Features, train_x, valid_x, seeds: int, **overrides) -> tuple[float, float]:
     """Median best valid loss and accuracy of objrec's head over ``seeds`` seeds."""
+    losses, accs = fit_heads_each(feats, train_x, valid_x, seeds, **overrides)
+    return statistics.median(losses), statistics.median(accs)
+
+
+def fit_heads_each(
+    feats: Features, train_x, valid_x, seeds: int, **overrides
+) -> tuple[list[float], list[float]]:
+    """Best valid loss and accuracy of objrec's head for each of ``seeds`` seeds."""
     train_y, valid_y = feats.labels("train"), feats.labels("valid")
     losses, accs = [], []
     for seed in range(seeds):
@@ -101,11 +134,11 @@ def fit_heads(feats: Features, train_x, valid_x, seeds: int, **overrides) -> tup
         best = next(r for r in state.history if r["epoch"] == state.best_epoch)
         losses.append(best["valid_loss"])
         accs.append(best["valid_acc"])
-    return statistics.median(losses), statistics.median(accs)
+    return losses, accs
 
 
-def show(name: str, result: tuple[float, float]) -> None:
-    print(f"  {name:44s} {result[0]:.4f} {result[1]:7.2%}", flush=True)
+def show(name: str, result: tuple[float, float], note: str = "") -> None:
+    print(f"  {name:44s} {result[0]:.4f} {result[1]:7.2%} {note}".rstrip(), flush=True)
 
 
 ONE = {"heads": 1}
@@ -177,7 +210,19 @@ def default(feats: Features, seeds: int) -> None:
             show(name, fit_heads(feats, train_x, valid_x, seeds, **overrides))
 
 
-SECTIONS = {f.__name__: f for f in (framing, input_size, ensembles, views, heads, default)}
+def precision(feats: Features, seeds: int) -> None:
+    print("fp32 or int8 frozen pass (the default: three bodies, 240 px, 1 augmented view, 5 heads)")
+    print(f"  {'':44s} {'median':>6s} {'acc':>7s}   valid loss of each head seed")
+    for name in ("fp32", "int8"):
+        train_x, valid_x = feats.default_features(name)
+        losses, accs = fit_heads_each(feats, train_x, valid_x, seeds)
+        each = " ".join(f"{v:.4f}" for v in losses)
+        show(f"{name}   ", (statistics.median(losses), statistics.median(accs)), each)
+
+
+SECTIONS = {
+    f.__name__: f for f in (framing, input_size, ensembles, views, heads, default, precision)
+}
 
 
 def main() -> None:

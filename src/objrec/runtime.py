@@ -70,12 +70,17 @@ def export_onnx(
     return path
 
 
-def onnx_session(path: Path | bytes, threads: int | None = None):
-    """An ONNX Runtime CPU session for a graph file, or for a graph's bytes."""
+def onnx_session(path: Path | bytes, threads: int | None = None, spin: bool = True):
+    """An ONNX Runtime CPU session for a graph file, or for a graph's bytes.
+
+    ``spin=False`` stops its threads busy-waiting for work between operators, which leaves the
+    cores to whatever else runs beside it (the image-decoding thread of the frozen pass)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or torch.get_num_threads()
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
     model = path if isinstance(path, bytes) else str(path)

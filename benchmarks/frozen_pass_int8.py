@@ -1,0 +1,134 @@
+"""The default's frozen pass in fp32 and in int8: the body alone, decoding alone, files to features.
+
+    python benchmarks/frozen_pass_int8.py [--data /work/splits/s0] [--images 256] [--repeats 3]
+
+On a fixed sample of ``--images`` training images of the split (seeded), with the default
+three-body ensemble at 240 px, batch 16 (objrec's ``FROZEN_BATCH``), torch's thread count for ONNX
+Runtime:
+
+* decoding alone: open + transform in one thread, no body (centre view; augmented view);
+* the body alone on ready tensors, fp32 and int8 (``objrec.quantize``, the default settings,
+  calibrated on 64 other training images);
+* files to features (``features.compute_features``: decoding in a thread beside the body), fp32
+  and int8, centre and augmented view; for int8 also with ONNX Runtime's threads not spinning
+  between operators, which leaves the decoding thread a core;
+* the agreement of int8 features with fp32's on the same files: median and minimum cosine.
+
+Every rate is the median of ``--repeats`` runs (images/s); the body-alone rates follow a warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from objrec.backbones import build_body, get_backbone, resolve_data_config
+from objrec.config import DEFAULT_BACKBONE
+from objrec.data import scan_class_folder
+from objrec.features import FROZEN_BATCH, SeededViewDataset, ViewSpec, compute_features
+from objrec.quantize import calibration_sample, quantize_body
+from objrec.runtime import export_onnx, onnx_session
+from objrec.transforms import draft_size
+
+
+class SessionBody:
+    """What ``compute_features`` needs of a body: ``n_features`` and a call on a batch."""
+
+    def __init__(self, session, n_features: int):
+        self.session, self.n_features = session, n_features
+        self.name = session.get_inputs()[0].name
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.session.run(None, {self.name: x.contiguous().numpy()})[0])
+
+
+def median_rate(run, n: int, repeats: int) -> float:
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        rates.append(n / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def cosine(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
+    cos = torch.nn.functional.cosine_similarity(a, b)
+    return float(cos.median()), float(cos.min())
+
+
+def decode_only(samples, spec: ViewSpec) -> None:
+    dataset = SeededViewDataset(samples, spec.transform(), spec.view, draft_size(spec.data))
+    for i in range(len(dataset)):
+        dataset[i]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=Path("/work/splits/s0"))
+    parser.add_argument("--images", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--backbone", default=DEFAULT_BACKBONE)
+    args = parser.parse_args()
+    spec = get_backbone(args.backbone)
+    data = resolve_data_config(spec)
+    train = scan_class_folder(args.data / "train").samples
+    samples = calibration_sample(train, args.images, seed=2)
+    n, r = len(samples), args.repeats
+    views = {"centre": ViewSpec(data), "augmented": ViewSpec(data, "article", 1)}
+    body = build_body(spec).eval()
+    print(
+        f"{args.backbone}, {data.input_size} px, batch {FROZEN_BATCH}, "
+        f"{torch.get_num_threads()} threads, {n} training images of {args.data}; images/s"
+    )
+    for name, view in views.items():
+        rate = median_rate(lambda v=view: decode_only(samples, v), n, r)
+        print(f"  decoding alone, {name} view, one thread    {rate:7.1f}", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32_path = export_onnx(body, Path(tmp) / "fp32.onnx", data.input_size)
+        int8_graph = quantize_body(body, data, train, Path(tmp)).graph_bytes()
+        bodies = {
+            "fp32": SessionBody(onnx_session(fp32_path), body.n_features),
+            "int8": SessionBody(onnx_session(int8_graph), body.n_features),
+            "int8, threads not spinning": SessionBody(
+                onnx_session(int8_graph, spin=False), body.n_features
+            ),
+        }
+        centre = SeededViewDataset(samples, views["centre"].transform(), 0, draft_size(data))
+        ready = torch.stack([centre[i][0] for i in range(n)])
+        batches = ready.split(FROZEN_BATCH)
+        for name, run in bodies.items():
+            run(batches[0])
+            rate = median_rate(lambda run=run: [run(b) for b in batches], n, r)
+            print(f"  body alone, {name:28s} {rate:7.1f}", flush=True)
+        features: dict[tuple[str, str], torch.Tensor] = {}
+        for view_name, view in views.items():
+            for name, run in bodies.items():
+
+                def once(run=run, view=view, key=(name, view_name)):
+                    features[key] = compute_features(run, samples, view).features
+
+                rate = median_rate(once, n, r)
+                print(
+                    f"  files -> features, {view_name:9s} view, {name:28s} {rate:7.1f}", flush=True
+                )
+        for view_name in views:
+            med, low = cosine(features[("int8", view_name)], features[("fp32", view_name)])
+            print(
+                f"  int8 vs fp32 features, {view_name} view: cosine median {med:.4f}, min {low:.4f}"
+            )
+        same = np.array_equal(
+            features[("int8", "centre")], features[("int8, threads not spinning", "centre")]
+        )
+        print(f"  int8 with and without spinning give identical features: {same}")
+
+
+if __name__ == "__main__":
+    main()
