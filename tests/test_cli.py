@@ -96,7 +96,6 @@ def test_split_explore_train_evaluate_predict_through_the_cli(capsys, tmp_path, 
         (["train", "{data}", "--out", "{tmp}/run", "--backbone", "resnet9000"], "unknown backbone"),
         (["train", "{data}", "--out", "{tmp}/run", "--epochs", "0"], "--epochs"),
         (["evaluate", "{tmp}", "{data}"], "no checkpoint"),
-        (["predict", "{tmp}/run", "x.jpg"], "does not exist"),
     ],
 )
 def test_bad_arguments_exit_non_zero_with_one_clear_sentence(
@@ -203,3 +202,42 @@ def test_split_names_empty_and_small_classes_and_says_what_to_do(capsys, tmp_pat
     assert code == 1 and "empty holds no images" in err
     code, out, _ = run(capsys, "check", image_folder, "--json")
     assert code == 1 and [p["kind"] for p in json.loads(out)["problems"]] == ["empty_class"]
+
+
+def test_predict_reports_each_failed_input_once_and_predicts_the_rest(
+    capsys, tmp_path, trained_run, split_dir
+):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not a picture")
+    (tmp_path / "nothing").mkdir()
+    good = sorted((split_dir / "test" / "red").iterdir())[0]
+    inputs = (tmp_path / "missing.jpg", bad, good, tmp_path / "nothing")
+    code, out, err = run(capsys, "predict", trained_run, *inputs)
+    err = " ".join(err.split())
+    assert code == 1 and out.count(": red") + out.count(": green") + out.count(": blue") == 1
+    assert err.count("missing.jpg: no such file or folder") == 1
+    assert err.count("bad.jpg") == 1 and "bad.jpg: cannot read image" in err
+    assert "nothing: no image files in this folder" in err and "3 of 4 inputs" in err
+    code, out, err = run(capsys, "predict", trained_run, *inputs, "--json")
+    results = json.loads(out)
+    assert code == 1 and [bool(r.get("error")) for r in results] == [True, True, False, True]
+    assert "bad.jpg" not in err and results[1]["error"].startswith("cannot read image")
+
+
+def test_predict_plot_draws_up_to_plot_max_and_says_what_was_left_out(
+    capsys, tmp_path, trained_run, split_dir
+):
+    from PIL import Image
+
+    heights = []
+    for n in (2, 5):
+        plot = tmp_path / f"plot{n}.png"
+        code, out, _ = run(
+            capsys, "predict", trained_run, split_dir / "test", "--plot", plot, "--plot-max", n
+        )
+        assert code == 0
+        assert f"plot of {n} of 9 readable images written to {plot}; {9 - n} more left out" in (
+            " ".join(out.split())
+        )
+        heights.append(Image.open(plot).size[1])
+    assert heights[1] > 2 * heights[0]

@@ -447,6 +447,13 @@ def evaluate(
     help="Draw each image beside a bar chart of its top-k into this PNG.",
 )
 @click.option(
+    "--plot-max",
+    type=int,
+    default=8,
+    show_default=True,
+    help="Draw at most this many images into --plot (the first ones); the rest are counted.",
+)
+@click.option(
     "--runtime",
     type=click.Choice(["torch", "onnx"]),
     default="torch",
@@ -471,6 +478,7 @@ def predict(
     paths: Sequence[Path],
     topk: int,
     plot: Path | None,
+    plot_max: int,
     runtime: str,
     tta: bool,
     explain: Path | None,
@@ -481,21 +489,39 @@ def predict(
 
     reporter = RichReporter(quiet=as_json)
     results = run_predict(
-        run, paths, topk, plot=plot, reporter=reporter, runtime=runtime, tta=tta, explain=explain
+        run,
+        paths,
+        topk,
+        plot=plot,
+        reporter=reporter,
+        runtime=runtime,
+        tta=tta,
+        explain=explain,
+        plot_max=plot_max,
     )
+    failed = [r for r in results if r.error]
     if as_json:
         print_json([r.to_json() for r in results])
     else:
-        for r in results:
-            if r.error:
-                console.print(f"[red]{r.path}: {r.error}[/]")
-                continue
-            best = ", ".join(f"{t['class']} {percent(float(t['prob']))}" for t in r.topk)
-            console.print(f"{r.path}: {best}")
-        if plot:
-            console.print(f"plot written to {plot}")
-    if any(r.error for r in results):
+        print_predictions(results, plot, plot_max)
+    if failed:
+        err.print(f"[red]{len(failed)} of {len(results)} inputs could not be predicted[/]")
         sys.exit(1)
+
+
+def print_predictions(results, plot: Path | None, plot_max: int) -> None:
+    """One line per input on stdout (a failure on stderr, once), then where the plot went."""
+    for r in results:
+        if r.error:
+            err.print(f"[red]{r.path}: {r.error}[/]", highlight=False)
+            continue
+        best = ", ".join(f"{t['class']} {percent(float(t['prob']))}" for t in r.topk)
+        console.print(f"{r.path}: {best}", highlight=False)
+    if plot:
+        readable = sum(r.error is None for r in results)
+        drawn = min(readable, plot_max)
+        left = f"; {readable - drawn} more left out (--plot-max)" if readable > drawn else ""
+        console.print(f"plot of {drawn} of {readable} readable images written to {plot}{left}")
 
 
 @cli.command()

@@ -39,9 +39,9 @@ _MAGIC = (
 class UnreadableImageError(ObjrecError):
     """An image file that cannot be decoded, or is too large to decode safely (``too_large``)."""
 
-    def __init__(self, message: str, too_large: bool = False):
-        super().__init__(message)
-        self.too_large = too_large
+    def __init__(self, name: str, reason: str, too_large: bool = False):
+        super().__init__(f"{name}: {reason}")
+        self.name, self.reason, self.too_large = name, reason, too_large
 
 
 def _has_image_magic(path: Path) -> bool:
@@ -135,10 +135,10 @@ def open_image(
                 img = ImageOps.exif_transpose(img)
                 return _to_rgb(img)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        message = f"{label}: image too large to decode safely ({exc})"
-        raise UnreadableImageError(message, too_large=True) from exc
+        reason = f"image too large to decode safely ({exc})"
+        raise UnreadableImageError(label, reason, too_large=True) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise UnreadableImageError(f"{label}: cannot read image ({_reason(exc)})") from exc
+        raise UnreadableImageError(label, f"cannot read image ({_reason(exc)})") from exc
 
 
 def image_size(path: Path) -> tuple[int, int]:
@@ -148,15 +148,15 @@ def image_size(path: Path) -> tuple[int, int]:
             width, height = img.size
             orientation = img.getexif().get(0x0112, 1)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise UnreadableImageError(f"{path}: cannot read image ({_reason(exc)})") from exc
+        raise UnreadableImageError(str(path), f"cannot read image ({_reason(exc)})") from exc
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
 def _check_size(label: str, img: Image.Image, limit: int) -> None:
     width, height = img.size
     if width * height > limit:
-        message = f"{label}: {width}x{height} pixels is over the limit of {limit:,} pixels"
-        raise UnreadableImageError(message, too_large=True)
+        reason = f"{width}x{height} pixels is over the limit of {limit:,} pixels"
+        raise UnreadableImageError(label, reason, too_large=True)
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

@@ -47,22 +47,29 @@ class Prediction:
         return {"path": self.path, "topk": self.topk, **extra}
 
 
-def expand_paths(paths: Sequence[Path]) -> list[Path]:
-    """Files as given, folders as the images below them; a missing path is an error."""
-    files: list[Path] = []
+def expand_paths(paths: Sequence[Path]) -> list[Prediction]:
+    """One entry per image: files as given, folders as the images below them.
+
+    A missing path, or a folder without images, becomes an entry with an ``error`` (reported once,
+    in the results) so that the other images are still predicted.
+    """
+    entries: list[Prediction] = []
     for path in map(Path, paths):
         if path.is_dir():
-            files.extend(list_images(path))
+            found = list_images(path)
+            entries += [Prediction(str(p)) for p in found]
+            if not found:
+                entries.append(Prediction(str(path), error="no image files in this folder"))
         elif path.is_file():
-            files.append(path)
+            entries.append(Prediction(str(path)))
         else:
-            raise ObjrecError(f"{path} does not exist")
-    if not files:
-        raise ObjrecError("no images found in " + ", ".join(map(str, paths)))
-    return files
+            entries.append(Prediction(str(path), error="no such file or folder"))
+    return entries
 
 
 RUNTIMES = ("torch", "onnx")
+PLOT_MAX = 8
+"""How many images ``--plot`` draws unless told otherwise (one row of the figure each)."""
 
 
 class Predictor:
@@ -145,28 +152,33 @@ def predict(
     runtime: str = "torch",
     tta: bool = False,
     explain: Path | None = None,
+    plot_max: int = PLOT_MAX,
 ) -> list[Prediction]:
-    """Top-k classes for each image in ``paths`` (files or folders); unreadable ones get errors.
+    """Top-k classes for each image in ``paths`` (files or folders).
 
-    ``tta`` averages over test-time views; ``explain`` is a folder that receives a Grad-CAM overlay
-    per image (``<name>.gradcam.png``), made in PyTorch whatever the runtime.
+    A missing, unreadable or non-image path gets an ``error`` instead and the others are still
+    predicted. ``tta`` averages over test-time views; ``explain`` is a folder that receives a
+    Grad-CAM overlay per image (``<name>.gradcam.png``), made in PyTorch whatever the runtime;
+    ``plot`` draws the first ``plot_max`` readable images.
     """
     if topk < 1:
         raise ObjrecError("--topk must be at least 1")
-    files = expand_paths(paths)
+    if plot_max < 1:
+        raise ObjrecError("--plot-max must be at least 1")
+    results = expand_paths(paths)
+    todo = [r for r in results if r.error is None]
     predictor = Predictor.load(run, runtime)
     if explain is not None:
         explain = prepare_output_dir(explain)
-    results: list[Prediction] = []
-    with reporter.task("predicting", len(files)) as advance:
-        for start in range(0, len(files), batch_size):
-            chunk = files[start : start + batch_size]
-            results.extend(_predict_chunk(predictor, chunk, topk, tta))
+    with reporter.task("predicting", len(todo)) as advance:
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start : start + batch_size]
+            _predict_chunk(predictor, chunk, topk, tta)
             advance(len(chunk))
     if explain is not None:
         write_explanations(predictor, results, explain, reporter)
     if plot is not None:
-        plot_predictions(results, plot)
+        plot_predictions(results, plot, plot_max)
     return results
 
 
@@ -180,28 +192,27 @@ def write_explanations(predictor: Predictor, results, folder: Path, reporter: Re
             advance(1)
 
 
-def _predict_chunk(
-    predictor: Predictor, files: list[Path], k: int, tta: bool = False
-) -> list[Prediction]:
-    images, results = [], []
-    for path in files:
+def _predict_chunk(predictor: Predictor, chunk: list[Prediction], k: int, tta: bool) -> None:
+    """Fill in ``topk`` for each entry of ``chunk``, or its ``error`` when it cannot be read."""
+    images, readable = [], []
+    for entry in chunk:
+        path = Path(entry.path)
+        if not is_image_file(path) and path.suffix:
+            entry.error = f"not an image file extension ({path.suffix})"
+            continue
         try:
-            if not is_image_file(path) and path.suffix:
-                raise UnreadableImageError(f"{path}: not an image file extension")
             images.append(open_image(path, predictor.draft))
-            results.append(Prediction(str(path)))
+            readable.append(entry)
         except UnreadableImageError as exc:
-            log.warning("%s", exc)
-            results.append(Prediction(str(path), error=str(exc)))
+            entry.error = exc.reason
     if images:
         probs = predictor.probabilities(images, tta)
-        for result, p in zip((r for r in results if r.error is None), probs, strict=True):
-            result.topk = predictor.topk(p, k)
-    return results
+        for entry, p in zip(readable, probs, strict=True):
+            entry.topk = predictor.topk(p, k)
 
 
-def plot_predictions(results: list[Prediction], path: Path, limit: int = 8) -> Path:
-    """The article's figure for up to ``limit`` predicted images, one row each."""
+def plot_predictions(results: list[Prediction], path: Path, limit: int = PLOT_MAX) -> Path:
+    """The article's figure for the first ``limit`` readable images, one row each."""
     rows = []
     for r in [r for r in results if r.error is None][:limit]:
         pairs = [(str(t["class"]), float(t["prob"])) for t in r.topk]
