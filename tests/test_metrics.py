@@ -1,6 +1,15 @@
+import numpy as np
+import pytest
 import torch
 
-from objrec.metrics import confusion_matrix, most_confused, per_class_table, summarize, topk_correct
+from objrec.metrics import (
+    confusion_matrix,
+    most_confused,
+    per_class_table,
+    precision_recall_f1,
+    summarize,
+    topk_correct,
+)
 
 
 def test_topk_and_summary_by_hand():
@@ -27,3 +36,30 @@ def test_per_class_table_and_confusions():
         ("b", "a", 1),
         ("c", "b", 1),
     }
+
+
+def test_precision_recall_f1_match_scikit_learn():
+    metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(3)
+    targets = torch.from_numpy(rng.integers(0, 5, 60))
+    targets[targets == 4] = 3  # class 4 has no images but is sometimes predicted
+    logits = torch.from_numpy(rng.normal(size=(60, 5)))
+    logits[torch.arange(60), targets] += 1.0  # better than chance, not perfect
+    preds = logits.argmax(1)
+    present = np.unique(targets.numpy())
+    p, r, f, s = metrics.precision_recall_fscore_support(
+        targets.numpy(), preds.numpy(), labels=present, zero_division=0
+    )
+    table = per_class_table(logits, targets, list("abcde")).set_index("class")
+    np.testing.assert_allclose(table["precision"], p)
+    np.testing.assert_allclose(table["recall"], r)
+    np.testing.assert_allclose(table["f1"], f)
+    np.testing.assert_array_equal(table["n_test"], s)
+    summary = summarize(logits, targets)
+    for average in ("macro", "weighted"):
+        expected = metrics.precision_recall_fscore_support(
+            targets.numpy(), preds.numpy(), labels=present, average=average, zero_division=0
+        )
+        got = [summary[f"{average}_{n}"] for n in ("precision", "recall", "f1")]
+        np.testing.assert_allclose(got, expected[:3])
+    assert precision_recall_f1(preds, targets, 5)["precision"][4] == 0  # predicted, never right

@@ -421,20 +421,45 @@ def evaluate(
     if result.metrics_plain:
         p = result.metrics_plain
         console.print(f"without TTA: top-1 {percent(p['top1'])}, top-5 {percent(p['top5'])}")
+    console.print(worst_table(result.worst(worst)))
+    console.print(averages_table(m))
+    console.print(f"per-class table, confusion matrix and plots in {result.out}")
+
+
+def worst_table(rows) -> Table:
+    """The worst classes: support, top-1 (= recall), top-5, precision, F1, commonest confusion."""
     table = Table(
-        "class", "n_train", "n_test", "top-1", "top-5", "most confused with", title="Worst classes"
+        "class",
+        "n_train",
+        "n_test",
+        "top-1 (recall)",
+        "top-5",
+        "precision",
+        "F1",
+        "most confused with",
+        title="Worst classes",
     )
-    for r in result.worst(worst).itertuples():
+    for r in rows.itertuples():
         table.add_row(
             r._1,
             str(r.n_train),
             str(r.n_test),
             percent(r.top1),
             percent(r.top5),
+            f"{r.precision:.3f}",
+            f"{r.f1:.3f}",
             r.most_confused_with,
         )
-    console.print(table)
-    console.print(f"per-class table, confusion matrix and plots in {result.out}")
+    return table
+
+
+def averages_table(m: dict[str, Any]) -> Table:
+    """Macro (each class counts once) and weighted (by images) precision, recall and F1."""
+    table = Table("average", "precision", "recall", "F1", "images")
+    for kind in ("macro", "weighted"):
+        values = (f"{m[f'{kind}_{name}']:.3f}" for name in ("precision", "recall", "f1"))
+        table.add_row(kind, *values, str(m["n"]))
+    return table
 
 
 @cli.command()

@@ -49,6 +49,7 @@ class EvaluationResult:
         return {
             **self.metrics,
             **({"without_tta": self.metrics_plain} if self.metrics_plain else {}),
+            "per_class": self.per_class.to_dict(orient="records"),
             "worst_classes": self.worst().to_dict(orient="records"),
             "most_confused": self.confused.to_dict(orient="records"),
         }

@@ -28,6 +28,7 @@ def summarize(
             "top5": float("nan"),
             "mean_class_top1": float("nan"),
             "mean_class_top5": float("nan"),
+            **averaged_prf(targets, targets, n_classes),
         }
     top1, top5 = topk_correct(logits, targets, 1).float(), topk_correct(logits, targets, 5).float()
     counts = torch.bincount(targets, minlength=n_classes).float()
@@ -41,7 +42,42 @@ def summarize(
         "top5": top5.mean().item(),
         "mean_class_top1": per1.mean().item(),
         "mean_class_top5": per5.mean().item(),
+        **averaged_prf(logits.argmax(1), targets, n_classes),
     }
+
+
+def precision_recall_f1(
+    preds: torch.Tensor, targets: torch.Tensor, n_classes: int
+) -> dict[str, torch.Tensor]:
+    """Per class (n_classes,): precision, recall, F1 and support (true images) of top-1 answers.
+
+    A ratio with nothing to divide by (a class never predicted, or absent) is 0, as scikit-learn's
+    ``zero_division=0``.
+    """
+    matrix = confusion_matrix(preds, targets, n_classes).double()
+    tp = matrix.diagonal()
+    support, predicted = matrix.sum(1), matrix.sum(0)
+    precision = tp / predicted.clamp(min=1)
+    recall = tp / support.clamp(min=1)
+    f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
+    return {"precision": precision, "recall": recall, "f1": f1, "support": support}
+
+
+def averaged_prf(
+    preds: torch.Tensor, targets: torch.Tensor, n_classes: int
+) -> dict[str, float]:
+    """Macro (unweighted mean) and weighted (by support) precision, recall and F1 over the classes
+    that have images, as scikit-learn's ``average="macro"``/``"weighted"`` with those labels."""
+    prf = precision_recall_f1(preds, targets, n_classes)
+    support = prf["support"]
+    present = support > 0
+    weights = support[present] / support[present].sum().clamp(min=1)
+    result = {}
+    for name in ("precision", "recall", "f1"):
+        values = prf[name][present]
+        result[f"macro_{name}"] = values.mean().item() if len(values) else float("nan")
+        result[f"weighted_{name}"] = (values * weights).sum().item() if len(values) else float("nan")
+    return result
 
 
 def per_class_table(
@@ -50,10 +86,12 @@ def per_class_table(
     classes: Sequence[str],
     n_train: dict[str, int] | None = None,
 ) -> pd.DataFrame:
-    """One row per class: n_train, n_test, top1, top5, mean loss, and its commonest confusion."""
+    """One row per class: n_train, n_test (its support), top1 (its recall), top5, precision, F1,
+    mean loss, and its commonest confusion."""
     losses = F.cross_entropy(logits, targets, reduction="none")
     top1, top5 = topk_correct(logits, targets, 1), topk_correct(logits, targets, 5)
     preds = logits.argmax(1)
+    prf = precision_recall_f1(preds, targets, len(classes))
     rows = []
     for label, name in enumerate(classes):
         mask = targets == label
@@ -69,6 +107,9 @@ def per_class_table(
                 "n_test": n,
                 "top1": top1[mask].float().mean().item(),
                 "top5": top5[mask].float().mean().item(),
+                "precision": prf["precision"][label].item(),
+                "recall": prf["recall"][label].item(),
+                "f1": prf["f1"][label].item(),
                 "loss": losses[mask].mean().item(),
                 "most_confused_with": confused,
             }
