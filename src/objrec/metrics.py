@@ -63,9 +63,7 @@ def precision_recall_f1(
     return {"precision": precision, "recall": recall, "f1": f1, "support": support}
 
 
-def averaged_prf(
-    preds: torch.Tensor, targets: torch.Tensor, n_classes: int
-) -> dict[str, float]:
+def averaged_prf(preds: torch.Tensor, targets: torch.Tensor, n_classes: int) -> dict[str, float]:
     """Macro (unweighted mean) and weighted (by support) precision, recall and F1 over the classes
     that have images, as scikit-learn's ``average="macro"``/``"weighted"`` with those labels."""
     prf = precision_recall_f1(preds, targets, n_classes)
@@ -75,8 +73,9 @@ def averaged_prf(
     result = {}
     for name in ("precision", "recall", "f1"):
         values = prf[name][present]
-        result[f"macro_{name}"] = values.mean().item() if len(values) else float("nan")
-        result[f"weighted_{name}"] = (values * weights).sum().item() if len(values) else float("nan")
+        empty = not len(values)
+        result[f"macro_{name}"] = float("nan") if empty else values.mean().item()
+        result[f"weighted_{name}"] = float("nan") if empty else (values * weights).sum().item()
     return result
 
 
