@@ -39,3 +39,21 @@ def test_explore_never_writes_into_a_non_empty_folder_without_force(tmp_path, sp
     assert (out / "counts.csv").read_text() == "my own file"
     explore(split_dir, out, force=True)
     assert (out / "counts.csv").read_text() != "my own file"
+
+
+def test_the_legend_of_images_per_class_hides_no_bar():
+    import pandas as pd
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from objrec.plots import images_per_class_figure
+
+    counts = pd.DataFrame(
+        {"train": [12] * 6, "valid": [6] * 6, "test": [6] * 6},
+        index=[f"class {i}" for i in range(6)],
+    )
+    fig = images_per_class_figure(counts)
+    FigureCanvasAgg(fig).draw()
+    ax = fig.axes[0]
+    legend = ax.get_legend().get_window_extent()
+    bars = [bar.get_window_extent() for bar in ax.patches]
+    assert len(bars) == 18 and not any(legend.overlaps(bar) for bar in bars)

@@ -149,3 +149,44 @@ def test_report_renders_in_headless_chromium(trained_run, tmp_path):
 
     picture = Image.open(BytesIO(shot)).convert("L")
     assert picture.height > 2000 and ImageStat.Stat(picture).stddev[0] > 20  # not a blank page
+
+
+def test_a_report_without_errors_says_none_instead_of_empty_tables_and_galleries(
+    trained_run, split_dir, tmp_path
+):
+    metrics = evaluate(trained_run, split_dir).metrics
+    assert metrics["top1"] == 1.0  # the colours are separable
+    html = build_report(trained_run, tmp_path / "r.html").read_text()
+    failures = html[html.index('<section id="failures">') : html.index('<section id="saliency">')]
+    assert "<figure" not in failures
+    assert f"None: all {metrics['n']} test images were predicted right" in failures
+    assert '<p id="most-confused">None' in html and '<table id="most-confused">' not in html
+    assert "None: no test image was predicted wrong" in html
+
+
+def test_failure_galleries_show_the_classes_that_have_errors(split_dir):
+    import pandas as pd
+
+    from objrec.report import failure_tiles
+
+    rows = [
+        (str(path), path.parent.name, "green" if path.parent.name == "red" and i == 0 else None)
+        for folder in sorted((split_dir / "test").iterdir())
+        for i, path in enumerate(sorted(folder.iterdir()))
+    ]
+    predictions = pd.DataFrame(
+        {
+            "path": [r[0] for r in rows],
+            "true": [r[1] for r in rows],
+            "predicted": [r[2] or r[1] for r in rows],
+            "prob_predicted": 0.9,
+            "loss": [2.0 if r[2] else 0.1 for r in rows],
+        }
+    )
+    per_class = pd.DataFrame({"class": ["blue", "red", "green"]})  # worst first
+    top, worst = failure_tiles(predictions, per_class)
+    n_red = sum(r[1] == "red" for r in rows)
+    assert [name for name, _ in worst] == ["red"] and len(worst[0][1]) == n_red
+    assert top[0].wrong and "predicted green" in top[0].caption and len(top) == len(rows)
+    right = predictions.assign(predicted=predictions["true"])
+    assert failure_tiles(right, per_class) == ([], [])

@@ -33,8 +33,11 @@ def training_curves(history: pd.DataFrame, path: Path) -> Path:
     return save(fig, path)
 
 
-def images_per_class(counts: pd.DataFrame, path: Path) -> Path:
-    """Horizontal stacked bars, one per class (rows: class; columns: split), largest on top."""
+def images_per_class_figure(counts: pd.DataFrame) -> Figure:
+    """Horizontal stacked bars, one per class (rows: class; columns: split), largest on top.
+
+    The legend of the splits stands outside the axes, so it never hides a bar.
+    """
     counts = counts.loc[counts.sum(axis=1).sort_values().index]
     height = max(3.0, 0.18 * len(counts) + 1.2)
     fig = Figure(figsize=(8, height))
@@ -48,8 +51,13 @@ def images_per_class(counts: pd.DataFrame, path: Path) -> Path:
     ax.tick_params(axis="y", labelsize=7 if len(counts) > 40 else 9)
     ax.margins(y=0.005)
     if len(counts.columns) > 1:
-        ax.legend(loc="lower right")
-    return save(fig, path)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    return fig
+
+
+def images_per_class(counts: pd.DataFrame, path: Path) -> Path:
+    """``images_per_class_figure`` saved to ``path``."""
+    return save(images_per_class_figure(counts), path)
 
 
 def image_sizes(sizes: pd.DataFrame, path: Path) -> Path:

@@ -118,6 +118,23 @@ def prediction_tiles(rows: pd.DataFrame) -> list[Tile]:
     return tiles
 
 
+def failure_tiles(
+    predictions: pd.DataFrame, per_class: pd.DataFrame, classes: int = 5
+) -> tuple[list[Tile], list[tuple[str, list[Tile]]]]:
+    """The top losses, and the hardest images of the worst classes that have an error; both
+    empty when every image was predicted right (there is no failure to show)."""
+    wrong = predictions["true"] != predictions["predicted"]
+    if not wrong.any():
+        return [], []
+    with_errors = set(predictions.loc[wrong, "true"])
+    worst = [c for c in per_class["class"] if c in with_errors][:classes]
+    examples = [
+        (c, prediction_tiles(predictions[predictions["true"] == c].nlargest(4, "loss")))
+        for c in worst
+    ]
+    return prediction_tiles(predictions.nlargest(12, "loss")), examples
+
+
 def saliency_tiles(predictor: Predictor, rows: pd.DataFrame) -> list[Tile]:
     tiles = []
     for r in rows.itertuples():
@@ -156,7 +173,7 @@ def build_report(
     predictor = Predictor.load(run)
     wrong = predictions[predictions["true"] != predictions["predicted"]]
     right = predictions[predictions["true"] == predictions["predicted"]]
-    worst = per_class.head(5)["class"].tolist()
+    top_losses, worst_examples = failure_tiles(predictions, per_class)
     context: dict[str, Any] = {
         "run": run.resolve(),
         "version": __version__,
@@ -175,11 +192,9 @@ def build_report(
         "scatter": embed_file(evaluation / "accuracy_vs_train.png")
         if (evaluation / "accuracy_vs_train.png").exists()
         else None,
-        "top_losses": prediction_tiles(predictions.nlargest(12, "loss")),
-        "worst_examples": [
-            (c, prediction_tiles(predictions[predictions["true"] == c].nlargest(4, "loss")))
-            for c in worst
-        ],
+        "n_wrong": len(wrong),
+        "top_losses": top_losses,
+        "worst_examples": worst_examples,
         "saliency_wrong": saliency_tiles(predictor, wrong.nlargest(6, "loss")),
         "saliency_right": saliency_tiles(
             predictor, right.sample(min(6, len(right)), random_state=0)
