@@ -144,3 +144,27 @@ def test_a_split_that_train_would_refuse_is_refused_before_writing(
     with pytest.raises(ObjrecError, match=message):
         split_folder(src, tmp_path / "out", ratios=ratios)
     assert not (tmp_path / "out").exists()
+
+
+def test_near_duplicates_never_cross_splits(tmp_path):
+    from PIL import Image, ImageOps
+
+    from .test_audit import COLOURS, pattern
+
+    src = tmp_path / "photos"
+    for c, (name, colour) in enumerate(COLOURS.items()):
+        (src / name).mkdir(parents=True)
+        for i in range(12):
+            pattern(colour, 100 * c + i).save(src / name / f"{name}_{i:02d}.png")
+    original = Image.open(src / "red" / "red_00.png")
+    ImageOps.mirror(original).save(src / "red" / "mirrored.jpg", quality=60)
+    original.resize((40, 35)).save(src / "green" / "resized.png")  # across classes too
+    copies = {"red/red_00.png", "red/mirrored.jpg", "green/resized.png"}
+    for seed in range(4):
+        out = tmp_path / f"s{seed}"
+        result = split_folder(src, out, seed=seed)
+        splits = {r["split"] for r in manifest(out) if r["source"].split("photos/")[1] in copies}
+        assert len(splits) == 1
+        assert result.near_duplicate_files == 2
+    exact = split_folder(src, tmp_path / "exact", seed=0, near_duplicates=False)
+    assert exact.near_duplicate_files == 0

@@ -163,12 +163,20 @@ def cli(verbose: int) -> None:
     is_flag=True,
     help="Refuse a class folder without images (by default it is left out with a warning).",
 )
+@click.option(
+    "--near-duplicates/--exact-duplicates",
+    "near",
+    default=True,
+    show_default=True,
+    help="Keep near-duplicates (perceptual hash) together, or only byte-identical files.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
-def split(src: Path, out: Path, ratios, seed, exclude, copy, force, strict, as_json) -> None:
+def split(src: Path, out: Path, ratios, seed, exclude, copy, force, strict, near, as_json) -> None:
     """Split SRC (one sub-folder per class) into OUT/train, OUT/valid, OUT/test.
 
-    Stratified per class and seeded; byte-identical files always land in the same split. SRC is
-    only read. OUT also receives manifest.csv (file, class, split, sha256).
+    Stratified per class and seeded; byte-identical files and near-duplicates (resized,
+    re-encoded, mirrored or recoloured copies, by perceptual hash) always land in the same split.
+    SRC is only read. OUT also receives manifest.csv (file, class, split, sha256).
     """
     from objrec.split import split_folder
 
@@ -184,6 +192,7 @@ def split(src: Path, out: Path, ratios, seed, exclude, copy, force, strict, as_j
             force,
             on_file=lambda done, total: advance(1),
             strict=strict,
+            near_duplicates=near,
         )
     if as_json:
         print_json(
@@ -195,6 +204,7 @@ def split(src: Path, out: Path, ratios, seed, exclude, copy, force, strict, as_j
                 "min_images": result.min_images,
                 "empty_classes": result.empty_classes,
                 "duplicate_files": result.duplicate_files,
+                "near_duplicate_files": result.near_duplicate_files,
             }
         )
         return
@@ -204,7 +214,10 @@ def split(src: Path, out: Path, ratios, seed, exclude, copy, force, strict, as_j
         + ", ".join(f"{k} {v}" for k, v in totals.items())
     )
     if result.duplicate_files:
-        console.print(f"{result.duplicate_files} duplicate files kept together in one split")
+        console.print(
+            f"{result.duplicate_files} duplicate files kept together in one split "
+            f"({result.near_duplicate_files} of them near-duplicates rather than identical)"
+        )
     print_split_warnings(result)
 
 
@@ -760,6 +773,118 @@ def demo(out: Path, force: bool) -> None:
         f"[green]demo finished[/] in {summary['seconds']:.0f}s: test top-1 "
         f"{percent(summary['top1'])}, top-5 {percent(summary['top5'])}; everything is in {out}"
     )
+
+
+@cli.command()
+@click.argument("data", type=EXISTING)
+@click.option("--run", type=EXISTING, help="Use this run's body and preprocessing (and its cache).")
+@click.option(
+    "--backbone",
+    default=DEFAULT_BACKBONE,
+    show_default=True,
+    help="The frozen body, when no --run is given.",
+)
+@click.option("--out", type=DIR, help="Folder for the findings [default: DATA-audit beside DATA].")
+@click.option("--folds", type=int, default=5, show_default=True, help="Out-of-fold heads.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same folds.")
+@click.option("--force", is_flag=True, help="Write into --out even when it is not empty.")
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as one JSON object.")
+def audit(data: Path, run, backbone, out, folds, seed, force, as_json) -> None:
+    """Find likely wrong labels, near-duplicates (and leaks across splits) and outliers in DATA.
+
+    DATA is a class folder or a split folder (all three splits are audited together). Wrong
+    labels: out-of-fold probabilities of several heads on the cached frozen features, ranked by
+    cleanlab. Near-duplicates: feature similarity and a perceptual hash (resized, re-encoded,
+    cropped, mirrored or recoloured copies). Outliers: far from their class or from everything,
+    tiny, blank or oddly shaped images. DATA is only read; --out receives label_issues.csv,
+    near_duplicates.csv, outliers.csv, audit.json, audit.html (thumbnails side by side) and
+    plan.csv, which `objrec apply-plan` applies into a new folder once you have reviewed it.
+    """
+    from objrec.audit import AuditConfig
+    from objrec.audit import audit as run_audit
+
+    out_dir = out or data.resolve().with_name(data.resolve().name + "-audit")
+    config = AuditConfig(backbone=backbone, folds=folds, seed=seed)
+    result = run_audit(data, out_dir, config, run, RichReporter(quiet=as_json), force)
+    if as_json:
+        print_json(result.to_json())
+        return
+    leaks = sum(g["kind"] == "across splits" for g in result.near_duplicates)
+    console.print(
+        f"audited {result.n_images} images: {len(result.label_issues)} likely wrong labels, "
+        f"{len(result.near_duplicates)} near-duplicate groups, {len(result.outliers)} outliers "
+        f"in {result.seconds['total']:.0f}s"
+    )
+    if leaks:
+        console.print(
+            f"[bold red]{leaks} near-duplicate groups span two splits: the same picture is "
+            "trained on and tested on[/]"
+        )
+    for row in result.label_issues[:5]:
+        console.print(f"  {row['path']}: labelled {row['given']}, looks like {row['suggested']}")
+    console.print(f"see {out_dir / 'audit.html'}; review {out_dir / 'plan.csv'} before applying")
+
+
+@cli.command("apply-plan")
+@click.argument("data", type=EXISTING)
+@click.argument("plan", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.argument("out", type=DIR)
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+def apply_plan(data: Path, plan: Path, out: Path, as_json: bool) -> None:
+    """Copy DATA into OUT with a reviewed audit PLAN applied (remove, relabel); DATA is not changed.
+
+    PLAN is the plan.csv of `objrec audit` (columns file, action, new_class), edited by you:
+    keep copies the file, remove leaves it out, relabel copies it into the new_class folder.
+    OUT must be new or empty.
+    """
+    from objrec.audit_report import apply_plan as run_apply
+
+    counts = run_apply(data, plan, out)
+    if as_json:
+        print_json(counts)
+        return
+    console.print(
+        f"copied {counts['copied']} images into {out} ({counts['relabelled']} relabelled), "
+        f"left out {counts['removed']}; {data} is unchanged"
+    )
+
+
+@cli.command()
+@click.argument("run", type=EXISTING)
+@click.argument("unlabelled", type=EXISTING)
+@click.option("-n", "n", type=int, default=50, show_default=True, help="How many images to list.")
+@click.option(
+    "--diversity",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Penalty for resembling an image already listed (0: uncertainty alone).",
+)
+@click.option("--out", type=DIR, help="Folder for the list [default: RUN/suggest].")
+@click.option("--force", is_flag=True, help="Write into --out even when it is not empty.")
+@click.option("--json", "as_json", is_flag=True, help="Print the ranked list as JSON.")
+def suggest(run: Path, unlabelled: Path, n, diversity, out, force, as_json) -> None:
+    """Which images in UNLABELLED to label next to improve the model in RUN the most.
+
+    The images the model is least sure about (smallest margin between its two best classes),
+    picked so that no two are near-copies of one hard case. Writes suggestions.csv (ranked) and
+    suggestions.html (thumbnails). UNLABELLED is only read; its sub-folders are searched too.
+    """
+    from objrec.suggest import suggest as run_suggest
+
+    if n < 1:
+        raise ObjrecError("-n must be at least 1")
+    result = run_suggest(
+        run, unlabelled, n, out, diversity, reporter=RichReporter(as_json), force=force
+    )
+    if as_json:
+        print_json(result.table.to_dict(orient="records"))
+        return
+    for r in result.table.head(10).itertuples():
+        console.print(
+            f"{r.rank:3d}. {r.path}: {r.predicted} {r.prob:.0%} or {r.second} {r.prob_second:.0%}"
+        )
+    console.print(f"{len(result.table)} images ranked in {result.out}/suggestions.csv")
 
 
 def expand_greedy(argv: list[str]) -> list[str]:

@@ -1,7 +1,10 @@
 """Folder -> train/valid/test: stratified per class, seeded, and duplicate-aware.
 
 Byte-identical files (same SHA-256) form one group and always land in the same split, within a class
-and across classes, so no image is both trained on and tested on. SRC is only ever read.
+and across classes, so no image is both trained on and tested on. So do near-duplicates (a resized,
+re-encoded, mirrored or recoloured copy): images whose perceptual hashes (of the image or of its
+mirror) differ by at most ``dedup.HASH_SPLIT`` bits of 64, the hash half of ``objrec audit``'s check
+(the audit adds frozen-feature similarity, which also catches crops). SRC is only ever read.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ class SplitResult:
     empty_classes: list[str] = field(default_factory=list)
     """Class folders without images, left out of the split (their names are in no split)."""
     duplicate_files: int = 0
+    """Files in a group with another file (byte-identical or near-duplicate), less one per group."""
+    near_duplicate_files: int = 0
+    """Of those, the files grouped by their perceptual hash rather than their bytes."""
     cross_class_duplicates: list[tuple[str, str]] = field(default_factory=list)
 
     def totals(self) -> dict[str, int]:
@@ -83,6 +89,7 @@ def split_folder(
     force: bool = False,
     on_file: Callable[[int, int], None] | None = None,
     strict: bool = False,
+    near_duplicates: bool = True,
 ) -> SplitResult:
     """Split the class folders of ``src`` into ``out/train``, ``out/valid``, ``out/test``.
 
@@ -95,6 +102,8 @@ def split_folder(
         mode: ``copy`` the files, or ``link`` them (symbolic links to the absolute source path).
         force: replace an earlier split in ``out`` (only its train/valid/test folders and manifest).
         on_file: called as ``on_file(done, total)`` while hashing, for a progress bar.
+        near_duplicates: also keep near-duplicates (perceptual hash) together, not only
+            byte-identical files.
         strict: refuse a class folder without images instead of leaving it out.
 
     Raises:
@@ -114,7 +123,9 @@ def split_folder(
         raise ObjrecError(f"class folder {src / empty[0]} holds no images")
     files = {name: paths for name, paths in files.items() if paths}
     hashes = _hash_all(files, on_file)
-    assignment, result = _assign(files, hashes, ratios, seed, out)
+    groups = _near_groups(files, hashes, on_file) if near_duplicates else hashes
+    assignment, result = _assign(files, groups, ratios, seed, out)
+    result.near_duplicate_files = len(set(hashes.values())) - len(set(groups.values()))
     result.empty_classes, result.min_images = empty, min_class_size(ratios)
     _require_train_and_valid(result, ratios)
     _write(src, out, assignment, hashes, mode)
@@ -183,6 +194,32 @@ def _hash_all(files: dict[str, list[Path]], on_file) -> dict[Path, str]:
             if on_file:
                 on_file(len(hashes), total)
     return hashes
+
+
+def _near_groups(files: dict[str, list[Path]], hashes: dict[Path, str], on_file) -> dict[Path, str]:
+    """Each file's group key: the smallest SHA-256 among the files its perceptual hash links it to
+    (directly or through others), so near-duplicates share a key as identical files do."""
+    from objrec import dedup
+
+    paths = [p for group in files.values() for p in group]
+    done = [0]
+
+    def tick() -> None:
+        done[0] += 1
+        if on_file:
+            on_file(len(paths) + done[0], 2 * len(paths))
+
+    facts = dedup.all_facts(paths, tick)
+    pairs = [(int(i), int(j)) for i, j, _ in dedup.hash_pairs(facts, dedup.HASH_SPLIT)]
+    keys = dict(hashes)
+    for members in dedup.groups_of(len(paths), pairs):
+        key = min(hashes[paths[m]] for m in members)
+        for m in members:
+            keys[paths[m]] = key
+    same: dict[str, list[str]] = {}  # byte-identical files follow their twins into the group
+    for path in paths:
+        same.setdefault(hashes[path], []).append(keys[path])
+    return {p: min(same[hashes[p]]) for p in paths}
 
 
 def _assign(files, hashes, ratios, seed, out):

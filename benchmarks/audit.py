@@ -1,0 +1,279 @@
+"""How well `objrec audit` finds injected wrong labels and near-duplicates, beside plain baselines.
+
+Copies the 100-class Caltech-101 protocol split (``/work/splits/s0``, made by ``objrec split
+../shared/data/caltech101 ... --exclude Faces BACKGROUND_Google --seed 0 --link``) into a work
+folder, then, with ``--seed``:
+
+* moves 5% of the images (every split) into another class folder of the same split: wrong labels;
+* adds 100 near-duplicates of other images, 20 each made by resizing (50-70%), JPEG re-encoding
+  at quality 10-20, cropping 10% off the sides, mirroring, and a slight colour jitter; a third of
+  them in the original's class and split, a third in its class but another split (a leak), a third
+  in another class (a mislabelled copy, which also counts as an injected wrong label);
+
+runs the audit and prints, side by side:
+
+* wrong labels: precision and recall among the N highest-ranked flags (N = wrong labels injected),
+  and of cleanlab's whole flagged set, against "out-of-fold prediction differs from the label";
+* near-duplicates: the injected pairs found (per kind of copy and placement) against a byte
+  hash (SHA-256), and every flagged group that holds no injected pair, to be looked at.
+
+    flock /tmp/objrec-cpu.lock python benchmarks/audit.py --backbone efficientnet_lite0 --seed 0
+
+``--signals`` also prints how the two duplicate signals (feature similarity, hash distance) are
+distributed over injected pairs and over every other close pair: the data the thresholds in
+``objrec.dedup.DuplicateRule`` were chosen on (with ``--seed 1``; the table is reported with 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageEnhance, ImageOps
+
+from objrec import dedup
+from objrec.audit import AuditConfig, audit, audit_features, inventory
+from objrec.data import SPLITS
+
+SOURCE = Path("/work/splits/s0")
+TRANSFORMS = ("resize", "jpeg", "crop", "mirror", "colour")
+PLACEMENTS = ("same split", "other split", "other class")
+
+
+def copy_pool(source: Path, work: Path) -> Path:
+    data = work / "data"
+    if not data.exists():
+        shutil.copytree(source, data, symlinks=False, ignore=shutil.ignore_patterns("manifest.csv"))
+    return data
+
+
+def images_of(data: Path) -> list[Path]:
+    return sorted(p for s in SPLITS for p in (data / s).glob("*/*") if p.is_file())
+
+
+def inject_labels(data: Path, rng: random.Random, fraction: float) -> list[str]:
+    files = images_of(data)
+    moved = []
+    for path in rng.sample(files, round(fraction * len(files))):
+        classes = sorted(p.name for p in path.parents[1].iterdir() if p.is_dir())
+        other = rng.choice([c for c in classes if c != path.parent.name])
+        target = path.parents[1] / other / f"wrong_{path.parent.name}_{path.name}"
+        path.rename(target)
+        moved.append(target.relative_to(data).as_posix())
+    return moved
+
+
+def transformed(image: Image.Image, kind: str, rng: random.Random) -> tuple[Image.Image, dict]:
+    w, h = image.size
+    if kind == "resize":
+        s = rng.uniform(0.5, 0.7)
+        return image.resize((max(8, round(w * s)), max(8, round(h * s)))), {}
+    if kind == "jpeg":
+        return image, {"quality": rng.randint(10, 20)}
+    if kind == "crop":
+        dx, dy = round(0.05 * w), round(0.05 * h)
+        return image.crop((dx, dy, w - dx, h - dy)), {}
+    if kind == "mirror":
+        return ImageOps.mirror(image), {}
+    image = ImageEnhance.Brightness(image).enhance(rng.uniform(0.9, 1.1))
+    image = ImageEnhance.Color(image).enhance(rng.uniform(0.85, 1.15))
+    return ImageEnhance.Contrast(image).enhance(rng.uniform(0.9, 1.1)), {}
+
+
+def inject_duplicates(data: Path, rng: random.Random, n: int, exclude: set[str]) -> list[dict]:
+    files = [p for p in images_of(data) if p.relative_to(data).as_posix() not in exclude]
+    classes = sorted(p.name for p in (data / "train").iterdir())
+    pairs = []
+    for k, path in enumerate(rng.sample(files, n)):
+        kind, placement = TRANSFORMS[k % 5], PLACEMENTS[k % 3]
+        split, cls = path.parts[-3], path.parent.name
+        if placement == "other split":
+            split = rng.choice([s for s in SPLITS if s != split])
+        elif placement == "other class":
+            split, cls = rng.choice(SPLITS), rng.choice([c for c in classes if c != cls])
+        image, options = transformed(Image.open(path).convert("RGB"), kind, rng)
+        target = data / split / cls / f"dup_{k:03d}_{kind}.jpg"
+        target.parent.mkdir(exist_ok=True)
+        image.save(target, "JPEG", quality=options.get("quality", 90))
+        pairs.append(
+            {
+                "original": path.relative_to(data).as_posix(),
+                "copy": target.relative_to(data).as_posix(),
+                "kind": kind,
+                "placement": placement,
+            }
+        )
+    return pairs
+
+
+def prepare(work: Path, seed: int) -> tuple[Path, dict]:
+    truth_file = work / "truth.json"
+    if truth_file.exists():
+        return work / "data", json.loads(truth_file.read_text())
+    data = copy_pool(SOURCE, work)
+    rng = random.Random(seed)
+    moved = inject_labels(data, rng, 0.05)
+    pairs = inject_duplicates(data, rng, 100, set(moved))
+    truth = {"seed": seed, "wrong_labels": moved, "duplicates": pairs}
+    truth_file.write_text(json.dumps(truth, indent=1))
+    return data, truth
+
+
+def rel(data: Path, shown: str) -> str:
+    return Path(shown).relative_to(data).as_posix()
+
+
+def label_table(data: Path, result, truth) -> list[tuple]:
+    injected = set(truth["wrong_labels"])
+    injected |= {p["copy"] for p in truth["duplicates"] if p["placement"] == "other class"}
+    n = len(injected)
+    ranked = [rel(data, r["path"]) for r in result.label_issues]
+    top = ranked[:n]
+    hits_top = sum(p in injected for p in top)
+    hits_all = sum(p in injected for p in ranked)
+    base = [rel(data, p) for p in result.baseline_flags]
+    hits_base = sum(p in injected for p in base)
+    return [
+        ("audit: N highest-ranked flags", n, len(top), hits_top / max(1, len(top)), hits_top / n),
+        (
+            "audit: every cleanlab flag",
+            n,
+            len(ranked),
+            hits_all / max(1, len(ranked)),
+            hits_all / n,
+        ),
+        (
+            "baseline: prediction != label",
+            n,
+            len(base),
+            hits_base / max(1, len(base)),
+            hits_base / n,
+        ),
+    ]
+
+
+def byte_groups(data: Path) -> list[set[str]]:
+    by_hash: dict[str, set[str]] = {}
+    for path in images_of(data):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        by_hash.setdefault(digest, set()).add(path.relative_to(data).as_posix())
+    return [g for g in by_hash.values() if len(g) > 1]
+
+
+def found(pair: dict, groups: list[set[str]]) -> bool:
+    return any(pair["original"] in g and pair["copy"] in g for g in groups)
+
+
+def duplicate_report(data: Path, result, truth) -> tuple[list[tuple], list[dict], list[set]]:
+    groups = [{rel(data, p) for p in g["paths"]} for g in result.near_duplicates]
+    exact = byte_groups(data)
+    pairs = truth["duplicates"]
+    rows = [
+        (
+            "all injected pairs",
+            len(pairs),
+            sum(found(p, groups) for p in pairs),
+            sum(found(p, exact) for p in pairs),
+        )
+    ]
+    for key, values in (("kind", TRANSFORMS), ("placement", PLACEMENTS)):
+        for v in values:
+            subset = [p for p in pairs if p[key] == v]
+            rows.append(
+                (
+                    f"{key} = {v}",
+                    len(subset),
+                    sum(found(p, groups) for p in subset),
+                    sum(found(p, exact) for p in subset),
+                )
+            )
+    copies = {p["copy"] for p in pairs}
+    other = [g for g, gs in zip(result.near_duplicates, groups, strict=True) if not gs & copies]
+    return rows, other, exact
+
+
+def signals(data: Path, truth, config: AuditConfig) -> None:
+    """Similarity and hash distance of injected pairs and of every other close pair."""
+    inv = inventory(data)
+    features, _, _ = audit_features(inv, config, None, _silent())
+    facts = dedup.all_facts([it.path for it in inv.items])
+    unit = dedup.normalise(features)
+    index = {inv.rel(it): i for i, it in enumerate(inv.items)}
+    injected = {
+        tuple(sorted((index[p["original"]], index[p["copy"]]))) for p in truth["duplicates"]
+    }
+    _, idx = dedup.feature_neighbours(unit, 10)
+    close = {tuple(sorted((i, int(j)))) for i in range(len(unit)) for j in idx[i]}
+    close |= {(int(i), int(j)) for i, j, _ in dedup.hash_pairs(facts, 24)}
+    rows = [
+        (float(unit[i] @ unit[j]), dedup.hash_distance(facts[i], facts[j]), (i, j) in injected)
+        for i, j in close | injected
+    ]
+    sim_bins = [0, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.99, 1.01]
+    hash_bins = [0, 7, 9, 15, 19, 23, 65]
+    for flag, name in ((True, "injected pairs"), (False, "other close pairs")):
+        table = np.zeros((len(sim_bins) - 1, len(hash_bins) - 1), dtype=int)
+        for s, d, f in rows:
+            if f == flag:
+                table[np.digitize(s, sim_bins) - 1, np.digitize(d, hash_bins) - 1] += 1
+        print(f"\n{name}: rows similarity >= bin, columns hash distance <= bin")
+        print("sim \\ hash " + " ".join(f"<={b - 1:>4}" for b in hash_bins[1:]))
+        for b, row in zip(sim_bins, table, strict=False):
+            print(f">= {b:<7.2f} " + " ".join(f"{v:>6d}" for v in row))
+
+
+def _silent():
+    from objrec.progress import SILENT
+
+    return SILENT
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seed", type=int, default=0, help="Seed of the injected errors.")
+    parser.add_argument("--backbone", default=AuditConfig().backbone)
+    parser.add_argument("--work", type=Path, help="Work folder (kept; reused when it exists).")
+    parser.add_argument("--signals", action="store_true", help="Print the duplicate signals.")
+    args = parser.parse_args()
+    work = args.work or Path(f"/tmp/objrec-audit-bench-s{args.seed}")
+    work.mkdir(parents=True, exist_ok=True)
+    data, truth = prepare(work, args.seed)
+    config = AuditConfig(backbone=args.backbone)
+    started = time.perf_counter()
+    result = audit(data, work / "audit", config, force=True)
+    seconds = time.perf_counter() - started
+    print(
+        f"seed {args.seed}, backbone {args.backbone}: {result.n_images} images, "
+        f"{len(truth['wrong_labels'])} moved + wrong-class copies, 100 near-duplicates; "
+        f"audit {seconds:.0f} s (features {result.seconds['features']:.0f} s)"
+    )
+    print("\nwrong labels        injected  flagged  precision  recall")
+    for name, n, flagged, p, r in label_table(data, result, truth):
+        print(f"{name:32s} {n:5d} {flagged:8d} {p:9.1%} {r:7.1%}")
+    rows, other, exact = duplicate_report(data, result, truth)
+    print("\nnear-duplicates                pairs  audit found  byte hash found")
+    for name, n, a, b in rows:
+        print(f"{name:30s} {n:5d} {a:7d} ({a / n:4.0%}) {b:7d} ({b / n:4.0%})")
+    kinds = Counter(g["kind"] for g in other)
+    print(
+        f"\n{len(other)} flagged groups hold no injected copy ({dict(kinds)}); "
+        f"byte hash: {len(exact)} groups of identical files. The first 15:"
+    )
+    for g in other[:15]:
+        print(
+            f"  {g['kind']:15s} sim {g['similarity']:.3f} hash {g['hash_distance']:2d}: "
+            + " | ".join(rel(data, p) for p in g["paths"])
+        )
+    if args.signals:
+        signals(data, truth, config)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,458 @@
+"""``audit``: likely wrong labels, near-duplicates, leaks across splits and outliers in a folder.
+
+Everything rests on the frozen body's cached features (the same cache entries ``train`` and
+``evaluate`` use) and one cheap decode per image:
+
+* **label issues**: ``folds`` heads, each trained on the other folds' features, give every image
+  out-of-fold class probabilities; cleanlab's ``find_label_issues`` (confident learning) picks the
+  images whose given label those probabilities contradict, ranked by self-confidence;
+* **near-duplicates**: feature neighbours plus perceptual hashes (``objrec.dedup``), grouped;
+  a group spanning two splits is a leak;
+* **outliers**: images whose nearest neighbours (in their class, or anywhere) are unusually far,
+  and degenerate images (tiny, nearly blank, extreme aspect ratio, unreadable).
+
+The audit only reads DATA. It writes CSVs, ``audit.json``, ``audit.html`` and ``plan.csv`` (a
+proposal a person reviews); ``apply_plan`` copies a corrected folder elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from objrec import dedup
+from objrec.backbones import build_body, get_backbone, resolve_data_config
+from objrec.config import DEFAULT_BACKBONE, DataConfig
+from objrec.data import SPLITS, Sample, class_dirs, is_split_folder, scan_class_folder
+from objrec.errors import ObjrecError
+from objrec.features import FeatureCache, FrozenBody, ViewSpec, cached_features, default_cache_dir
+from objrec.model import build_head
+from objrec.progress import SILENT, Reporter
+
+log = logging.getLogger(__name__)
+
+MIN_SIDE = 32
+"""Images with a side shorter than this many pixels are reported as tiny."""
+MIN_CONTRAST = 4.0
+"""Grey-level standard deviation (0-255) under which an image is reported as nearly blank."""
+MAX_ASPECT = 4.0
+OUTLIER_Z = 3.5
+"""Robust z-score (median and MAD) of the k-NN distance above which an image is an outlier."""
+
+
+@dataclass
+class AuditConfig:
+    """How the audit computes features and trains its out-of-fold heads."""
+
+    backbone: str = DEFAULT_BACKBONE
+    """The frozen body (ignored with ``run``: the run's own body is used)."""
+    folds: int = 5
+    """Heads trained, each on all folds but one and scoring the one it never saw."""
+    epochs: int = 20
+    """Epochs per out-of-fold head (Adam, the article's head, no early stopping)."""
+    lr: float = 1e-3
+    batch_size: int = 64
+    hidden: int = 256
+    dropout: float = 0.4
+    neighbours: int = 5
+    """Neighbours whose mean distance scores an outlier."""
+    duplicates: dedup.DuplicateRule = field(default_factory=dedup.DuplicateRule)
+    seed: int = 0
+    cache_dir: str | None = None
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.folds < 2:
+            raise ObjrecError("--folds must be at least 2")
+        if self.epochs < 1:
+            raise ObjrecError("--epochs must be at least 1")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One image of the audited folder: where it is, how to show it, its class and split."""
+
+    path: Path
+    shown: str
+    label: int
+    split: str | None
+
+
+@dataclass
+class Inventory:
+    root: Path
+    classes: tuple[str, ...]
+    items: list[Item]
+    is_split: bool
+
+    def rel(self, item: Item) -> str:
+        return item.path.relative_to(self.root).as_posix()
+
+
+@dataclass
+class AuditResult:
+    """What the audit found; ``to_json`` gives the documented ``--json`` shape."""
+
+    label_issues: list[dict[str, Any]]
+    near_duplicates: list[dict[str, Any]]
+    outliers: list[dict[str, Any]]
+    n_images: int
+    classes: list[str]
+    out: Path | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+    baseline_flags: list[str] = field(default_factory=list)
+    """Paths whose out-of-fold prediction differs from their label: the plain baseline."""
+
+    def to_json(self) -> dict[str, Any]:
+        keys = {
+            "label_issues": ("path", "given", "suggested", "score"),
+            "near_duplicates": ("paths", "splits", "similarity"),
+            "outliers": ("path", "score", "reason"),
+        }
+        return {
+            name: [{k: row[k] for k in wanted} for row in getattr(self, name)]
+            for name, wanted in keys.items()
+        }
+
+
+# ---------------------------------------------------------------- the folder
+
+
+def inventory(data: Path) -> Inventory:
+    """Every image of a class folder, or of all three splits of a split folder."""
+    data = Path(data)
+    if not data.is_dir():
+        raise ObjrecError(f"{data} is not a folder")
+    if not is_split_folder(data):
+        folder = scan_class_folder(data)
+        items = [_item(data, s, None) for s in folder.samples]
+        return Inventory(data, folder.classes, items, False)
+    names = sorted({p.name for split in SPLITS for p in class_dirs(data / split)})
+    items = []
+    for split in SPLITS:
+        if class_dirs(data / split):
+            folder = scan_class_folder(data / split, names)
+            items += [_item(data, s, split) for s in folder.samples]
+    if not items:
+        raise ObjrecError(f"{data} holds no images")
+    return Inventory(data, tuple(names), items, True)
+
+
+def _item(root: Path, sample: Sample, split: str | None) -> Item:
+    return Item(sample.path, str(root / sample.path.relative_to(root)), sample.label, split)
+
+
+def split_samples(inv: Inventory) -> dict[str | None, list[Sample]]:
+    """Samples per split in folder order: the same lists (so cache keys) that train uses."""
+    groups: dict[str | None, list[Sample]] = {}
+    for item in inv.items:
+        groups.setdefault(item.split, []).append(Sample(item.path, item.label))
+    return groups
+
+
+# ---------------------------------------------------------------- features
+
+
+def frozen_body(config: AuditConfig, run: Path | None) -> tuple[FrozenBody, DataConfig]:
+    """The run's own body and preprocessing, else ``config.backbone``'s pretrained one."""
+    cache = FeatureCache(Path(config.cache_dir) if config.cache_dir else default_cache_dir())
+    if run is not None:
+        from objrec.checkpoint import load_model
+
+        model, meta = load_model(run)
+        data = DataConfig.from_dict(meta["data_config"])
+        return FrozenBody(model.body, data.input_size, cache), data
+    spec = get_backbone(config.backbone)
+    data = resolve_data_config(spec)
+    return FrozenBody(build_body(spec, pretrained=True), data.input_size, cache), data
+
+
+def audit_features(
+    inv: Inventory, config: AuditConfig, run: Path | None, reporter: Reporter
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Features (N, F) in inventory order, the readable mask and the unreadable files' messages."""
+    body, data = frozen_body(config, run)
+    parts, ok, errors = [], [], []
+    for split, samples in split_samples(inv).items():
+        result = cached_features(
+            body,
+            samples,
+            ViewSpec(data),
+            num_workers=config.num_workers,
+            reporter=reporter,
+            description=f"{split or inv.root.name} features",
+        )
+        parts.append(result.features.numpy())
+        ok.append(result.ok.numpy())
+        errors += result.errors
+    return np.concatenate(parts), np.concatenate(ok), errors
+
+
+# ---------------------------------------------------------------- label issues
+
+
+def fit_head(x: torch.Tensor, y: torch.Tensor, n_classes: int, config: AuditConfig, seed: int):
+    """One head (the article's) trained for ``config.epochs`` on features ``x``."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        head = build_head(x.shape[1], n_classes, config.hidden, config.dropout)
+    optimizer = torch.optim.Adam(head.parameters(), lr=config.lr)
+    loss_fn = nn.CrossEntropyLoss()
+    head.train()
+    for _ in range(config.epochs):
+        order = torch.randperm(len(y), generator=generator)
+        for batch in order.split(config.batch_size):
+            optimizer.zero_grad()
+            loss_fn(head(x[batch]), y[batch]).backward()
+            optimizer.step()
+    return head.eval()
+
+
+def out_of_fold_probs(
+    features: np.ndarray, labels: np.ndarray, n_classes: int, config: AuditConfig, reporter=SILENT
+) -> np.ndarray:
+    """(N, classes) probabilities, each row from the head that did not train on that image."""
+    from sklearn.model_selection import StratifiedKFold
+
+    x, y = torch.from_numpy(np.ascontiguousarray(features)), torch.from_numpy(labels)
+    folds = StratifiedKFold(config.folds, shuffle=True, random_state=config.seed)
+    probs = np.zeros((len(labels), n_classes), dtype=np.float64)
+    with warnings.catch_warnings():  # classes smaller than the number of folds are expected
+        warnings.simplefilter("ignore", UserWarning)
+        splits = list(folds.split(features, labels))
+    with reporter.task("out-of-fold heads", len(splits)) as advance:
+        for k, (fit_idx, held_idx) in enumerate(splits):
+            head = fit_head(x[fit_idx], y[fit_idx], n_classes, config, config.seed * 1000 + k)
+            with torch.inference_mode():
+                probs[held_idx] = head(x[held_idx]).softmax(1).double().numpy()
+            advance(1)
+    return probs
+
+
+def rank_label_issues(labels: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """cleanlab's flagged indices (most likely first) and every image's issue score (0-1)."""
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+
+    present = np.unique(labels)
+    sub = probs[:, present] / probs[:, present].sum(1, keepdims=True)
+    remap = np.searchsorted(present, labels)
+    ranked = find_label_issues(remap, sub, return_indices_ranked_by="self_confidence", n_jobs=1)
+    quality = get_label_quality_scores(remap, sub, method="self_confidence")
+    return np.asarray(ranked, dtype=np.int64), 1 - quality
+
+
+def suggested_label(probs: np.ndarray, given: int) -> int:
+    """The most probable class other than the given one."""
+    order = np.argsort(-probs)
+    return int(order[0] if order[0] != given else order[1])
+
+
+def label_issue_rows(inv, idx, labels, probs, ranked, scores, unit) -> list[dict[str, Any]]:
+    rows = []
+    for r in ranked:
+        item = inv.items[idx[r]]
+        suggested = suggested_label(probs[r], labels[r])
+        near = np.argsort(-(unit @ unit[r]))[1:11]
+        agree = int((labels[near] == suggested).sum())
+        rows.append(
+            {
+                "path": item.shown,
+                "given": inv.classes[labels[r]],
+                "suggested": inv.classes[suggested],
+                "score": round(float(scores[r]), 4),
+                "split": item.split,
+                "prob_given": round(float(probs[r, labels[r]]), 4),
+                "prob_suggested": round(float(probs[r, suggested]), 4),
+                "evidence": f"out-of-fold p(given)={probs[r, labels[r]]:.2f}, "
+                f"p(suggested)={probs[r, suggested]:.2f}; {agree} of its 10 nearest images "
+                f"are labelled {inv.classes[suggested]}",
+                "_index": int(idx[r]),
+                "_like": [int(idx[j]) for j in near if labels[j] == suggested][:3],
+            }
+        )
+    return rows
+
+
+# ---------------------------------------------------------------- near-duplicates
+
+
+def duplicate_groups(inv: Inventory, idx, unit, facts, rule) -> list[dict[str, Any]]:
+    """Groups of near-duplicates: leaks across splits first, then across classes, then within."""
+    sub_facts = [facts[i] for i in idx]
+    pairs = dedup.duplicate_pairs(unit, sub_facts, rule)
+    sims = {(p.i, p.j): p for p in pairs}
+    groups = []
+    for members in dedup.groups_of(len(idx), [(p.i, p.j) for p in pairs]):
+        items = [inv.items[idx[m]] for m in members]
+        linked = [sims[(a, b)] for a in members for b in members if (a, b) in sims]
+        kind = _group_kind(items)
+        groups.append(
+            {
+                "paths": [it.shown for it in items],
+                "splits": [it.split for it in items],
+                "classes": [inv.classes[it.label] for it in items],
+                "similarity": round(min(p.similarity for p in linked), 4),
+                "hash_distance": max(p.hash_distance for p in linked),
+                "kind": kind,
+                "_indices": [int(idx[m]) for m in members],
+            }
+        )
+    order = {"across splits": 0, "across classes": 1, "within class": 2}
+    return sorted(groups, key=lambda g: (order[g["kind"]], -g["similarity"]))
+
+
+def _group_kind(items: list[Item]) -> str:
+    if len({it.split for it in items}) > 1:
+        return "across splits"
+    if len({it.label for it in items}) > 1:
+        return "across classes"
+    return "within class"
+
+
+# ---------------------------------------------------------------- outliers
+
+
+def robust_z(values: np.ndarray) -> np.ndarray:
+    """(value - median) / (1.4826 MAD), and 0 for values under twice the median: a spread that
+    is tiny everywhere does not make ordinary images outliers."""
+    median = np.median(values)
+    mad = np.median(np.abs(values - median)) * 1.4826
+    z = (values - median) / max(mad, 1e-9)
+    return np.where(values > 2 * median, z, np.minimum(z, 0.0))
+
+
+def knn_distance(unit: np.ndarray, labels: np.ndarray | None, k: int) -> np.ndarray:
+    """Mean cosine distance to the ``k`` nearest other images (of the same class, when labels)."""
+    if labels is None:
+        sims, _ = dedup.feature_neighbours(unit, k)
+        return 1 - sims.mean(1) if sims.size else np.zeros(len(unit))
+    result = np.zeros(len(unit))
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        if len(members) > 1:
+            result[members] = knn_distance(unit[members], None, k)
+    return result
+
+
+def degenerate_reason(facts: dedup.ImageFacts) -> str | None:
+    if facts.error:
+        return f"unreadable: {facts.error}"
+    if min(facts.width, facts.height) < MIN_SIDE:
+        return f"tiny ({facts.width}x{facts.height} px)"
+    if facts.contrast < MIN_CONTRAST:
+        return f"nearly blank (grey-level spread {facts.contrast:.1f} of 255)"
+    aspect = max(facts.width, facts.height) / max(1, min(facts.width, facts.height))
+    if aspect > MAX_ASPECT:
+        return f"extreme aspect ratio ({facts.width}x{facts.height} px)"
+    return None
+
+
+def outlier_rows(inv, idx, labels, unit, facts, k: int) -> list[dict[str, Any]]:
+    """Degenerate images first, then those far from their class or from everything."""
+    z = np.full(len(inv.items), np.nan)
+    z_class = np.full(len(inv.items), np.nan)
+    z[idx] = robust_z(knn_distance(unit, None, k))
+    z_class[idx] = robust_z(knn_distance(unit, labels, k))
+    rows = []
+    for i, item in enumerate(inv.items):
+        reason = degenerate_reason(facts[i])
+        if reason is None and z[i] > OUTLIER_Z:
+            reason = f"far from every image (k-NN distance z={z[i]:.1f})"
+        elif reason is None and z_class[i] > OUTLIER_Z:
+            reason = f"far from its class (k-NN distance z={z_class[i]:.1f} within class)"
+        if reason:
+            score = np.nanmax([z[i], z_class[i], 0.0])
+            rows.append(
+                {
+                    "path": item.shown,
+                    "score": round(float(score), 3),
+                    "reason": reason,
+                    "class": inv.classes[item.label],
+                    "split": item.split,
+                    "_index": i,
+                    "_degenerate": not reason.startswith("far"),
+                }
+            )
+    return sorted(rows, key=lambda r: (not r["_degenerate"], -r["score"]))
+
+
+# ---------------------------------------------------------------- the audit
+
+
+def find_issues(
+    inv: Inventory, features: np.ndarray, ok: np.ndarray, facts, config: AuditConfig, reporter
+) -> AuditResult:
+    """Everything the audit reports, from features (readable rows) and per-image facts."""
+    idx = np.flatnonzero(ok & np.array([not f.error for f in facts]))
+    labels = np.array([inv.items[i].label for i in idx], dtype=np.int64)
+    unit = dedup.normalise(features[idx])
+    issues: list[dict[str, Any]] = []
+    baseline: list[str] = []
+    if len(np.unique(labels)) > 1:
+        probs = out_of_fold_probs(features[idx], labels, len(inv.classes), config, reporter)
+        ranked, scores = rank_label_issues(labels, probs)
+        issues = label_issue_rows(inv, idx, labels, probs, ranked, scores, unit)
+        wrong = np.flatnonzero(probs.argmax(1) != labels)
+        baseline = [inv.items[idx[r]].shown for r in wrong]
+    return AuditResult(
+        label_issues=issues,
+        near_duplicates=duplicate_groups(inv, idx, unit, facts, config.duplicates),
+        outliers=outlier_rows(inv, idx, labels, unit, facts, config.neighbours),
+        n_images=len(inv.items),
+        classes=list(inv.classes),
+        baseline_flags=baseline,
+    )
+
+
+def audit(
+    data: Path,
+    out: Path | None = None,
+    config: AuditConfig | None = None,
+    run: Path | None = None,
+    reporter: Reporter = SILENT,
+    force: bool = False,
+) -> AuditResult:
+    """Audit ``data`` (a class folder or a split folder); write the findings to ``out``.
+
+    ``data`` is only read. With ``run`` the run's own body and preprocessing make the features
+    (so a run's cached features are reused). ``out=None`` writes nothing.
+    """
+    import time
+
+    from objrec import audit_report
+
+    config = config or AuditConfig()
+    started = time.perf_counter()
+    inv = inventory(Path(data))
+    if out is not None:
+        from objrec.outputs import prepare_output_dir
+
+        prepare_output_dir(Path(out), force)
+    features, ok, errors = audit_features(inv, config, run, reporter)
+    for message in errors:
+        log.warning("skipped %s", message)
+    t_features = time.perf_counter() - started
+    with reporter.task("hashing images", len(inv.items)) as advance:
+        facts = dedup.all_facts([it.path for it in inv.items], lambda: advance(1))
+    result = find_issues(inv, features, ok, facts, config, reporter)
+    result.seconds = {"features": t_features, "total": time.perf_counter() - started}
+    if out is not None:
+        audit_report.write_audit(result, inv, Path(out), reporter)
+        result.out = Path(out)
+    log.info(
+        "audited %s: %d label issues, %d duplicate groups, %d outliers",
+        data,
+        len(result.label_issues),
+        len(result.near_duplicates),
+        len(result.outliers),
+    )
+    return result

@@ -1,0 +1,289 @@
+"""The audit's outputs (CSVs, JSON, a page of thumbnails, a plan) and the plan's application.
+
+``plan.csv`` proposes one action per flagged image (``keep``, ``remove`` or ``relabel`` to
+``new_class``); a person edits it, then ``apply_plan`` copies DATA with those actions applied into
+a new folder. DATA itself is never changed.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from jinja2 import Environment, select_autoescape
+
+from objrec.data import is_split_folder
+from objrec.errors import ObjrecError
+from objrec.images import UnreadableImageError, list_images, open_image
+from objrec.progress import SILENT, Reporter
+
+if TYPE_CHECKING:
+    from objrec.audit import AuditResult, Inventory
+
+log = logging.getLogger(__name__)
+
+PLAN_COLUMNS = ("file", "class", "split", "action", "new_class", "reason")
+ACTIONS = ("keep", "remove", "relabel")
+PAGE_LIMIT = 150
+"""Findings of each kind shown with thumbnails on the page (the CSVs hold all of them)."""
+THUMB = 150
+
+
+def public(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows without the private (underscore) keys."""
+    return [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
+
+
+def write_audit(result: AuditResult, inv: Inventory, out: Path, reporter: Reporter = SILENT):
+    """label_issues.csv, near_duplicates.csv, outliers.csv, audit.json, plan.csv, audit.html."""
+    out.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(public(result.label_issues)).to_csv(out / "label_issues.csv", index=False)
+    groups = [
+        {
+            **g,
+            "paths": " | ".join(g["paths"]),
+            "splits": " | ".join(map(str, g["splits"])),
+            "classes": " | ".join(g["classes"]),
+        }
+        for g in public(result.near_duplicates)
+    ]
+    pd.DataFrame(groups).to_csv(out / "near_duplicates.csv", index=False)
+    pd.DataFrame(public(result.outliers)).to_csv(out / "outliers.csv", index=False)
+    (out / "audit.json").write_text(json.dumps(result.to_json(), indent=2))
+    write_plan(plan_rows(result, inv), out / "plan.csv")
+    write_page(result, inv, out / "audit.html", reporter)
+
+
+# ---------------------------------------------------------------- the plan
+
+
+def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
+    """One proposal per flagged image: relabel label issues, remove all but one of each group
+    (the copy in the earliest split), keep outliers (flagged for a look)."""
+    rows: dict[int, dict[str, str]] = {}
+
+    def propose(index: int, action: str, new_class: str, reason: str) -> None:
+        item = inv.items[index]
+        rows.setdefault(
+            index,
+            {
+                "file": inv.rel(item),
+                "class": inv.classes[item.label],
+                "split": item.split or "",
+                "action": action,
+                "new_class": new_class,
+                "reason": reason,
+            },
+        )
+
+    for group in result.near_duplicates:
+        keep, *others = group["_indices"]
+        for index in others:
+            propose(
+                index,
+                "remove",
+                "",
+                f"{group['kind']} near-duplicate of "
+                f"{inv.rel(inv.items[keep])} (similarity {group['similarity']:.3f})",
+            )
+    for issue in result.label_issues:
+        propose(issue["_index"], "relabel", issue["suggested"], issue["evidence"])
+    for row in result.outliers:
+        propose(row["_index"], "keep", "", f"outlier: {row['reason']}")
+    return list(rows.values())
+
+
+def write_plan(rows: list[dict[str, str]], path: Path) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, PLAN_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def read_plan(path: Path) -> dict[str, dict[str, str]]:
+    """The plan's rows by file, checked: known actions, a class for every relabel."""
+    try:
+        with Path(path).open(newline="") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as exc:
+        raise ObjrecError(f"cannot read the plan {path}: {exc}") from exc
+    if rows and not {"file", "action"} <= set(rows[0]):
+        raise ObjrecError(f"{path} is not an audit plan: it needs the columns file and action")
+    plan = {}
+    for n, row in enumerate(rows, start=2):
+        action = (row.get("action") or "keep").strip()
+        if action not in ACTIONS:
+            raise ObjrecError(f"{path} line {n}: unknown action {action!r} ({', '.join(ACTIONS)})")
+        if action == "relabel" and not (row.get("new_class") or "").strip():
+            raise ObjrecError(f"{path} line {n}: relabel needs a new_class")
+        plan[row["file"]] = {**row, "action": action}
+    return plan
+
+
+def _target(rel: Path, row: dict[str, str] | None, split_folder: bool) -> Path | None:
+    if row is None or row["action"] == "keep":
+        return rel
+    if row["action"] == "remove":
+        return None
+    parts = list(rel.parts)
+    parts[1 if split_folder else 0] = row["new_class"].strip()
+    return Path(*parts)
+
+
+def apply_plan(data: Path, plan_file: Path, out: Path) -> dict[str, int]:
+    """Copy every image of ``data`` into ``out``, leaving out removed ones and moving relabelled
+    ones into their new class folder. ``data`` is only read; ``out`` must be new or empty.
+
+    Returns the number of files copied, removed and relabelled.
+    """
+    data, out = Path(data).resolve(), Path(out).resolve()
+    if out == data or out.is_relative_to(data) or data.is_relative_to(out):
+        raise ObjrecError(f"the output folder {out} must lie outside {data}")
+    if out.exists() and any(out.iterdir()):
+        raise ObjrecError(f"{out} is not empty: choose another folder")
+    plan = read_plan(plan_file)
+    split_folder = is_split_folder(data)
+    images = list_images(data)
+    known = {p.relative_to(data).as_posix() for p in images}
+    missing = sorted(set(plan) - known)
+    if missing:
+        raise ObjrecError(f"the plan names {len(missing)} files not in {data}, e.g. {missing[0]}")
+    counts = {"copied": 0, "removed": 0, "relabelled": 0}
+    for path in images:
+        rel = path.relative_to(data)
+        row = plan.get(rel.as_posix())
+        target = _target(rel, row, split_folder)
+        if target is None:
+            counts["removed"] += 1
+            continue
+        destination = _free_name(out / target)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, destination)
+        counts["copied"] += 1
+        counts["relabelled"] += target != rel
+    log.info("applied %s to %s into %s: %s", plan_file, data, out, counts)
+    return counts
+
+
+def _free_name(path: Path) -> Path:
+    candidate, n = path, 1
+    while candidate.exists():
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+        n += 1
+    return candidate
+
+
+# ---------------------------------------------------------------- the page
+
+
+def thumbnail(path: Path) -> str | None:
+    try:
+        image = open_image(path, draft_size=THUMB)
+    except UnreadableImageError:
+        return None
+    image.thumbnail((THUMB, THUMB))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _tile(inv: Inventory, index: int, caption: str) -> dict[str, Any]:
+    item = inv.items[index]
+    return {"src": thumbnail(item.path), "caption": caption, "path": inv.rel(item)}
+
+
+def page_sections(result: AuditResult, inv: Inventory, advance) -> dict[str, list]:
+    issues, groups, outliers = [], [], []
+    for r in result.label_issues[:PAGE_LIMIT]:
+        tiles = [_tile(inv, r["_index"], f"labelled {r['given']}")]
+        tiles += [_tile(inv, j, f"a {r['suggested']}") for j in r["_like"]]
+        issues.append({"row": r, "tiles": tiles})
+        advance(1)
+    for g in result.near_duplicates[:PAGE_LIMIT]:
+        tiles = [
+            _tile(inv, i, f"{s + ' · ' if s else ''}{c}")
+            for i, s, c in zip(g["_indices"], g["splits"], g["classes"], strict=True)
+        ]
+        groups.append({"row": g, "tiles": tiles})
+        advance(1)
+    for o in result.outliers[:PAGE_LIMIT]:
+        outliers.append({"row": o, "tiles": [_tile(inv, o["_index"], o["class"])]})
+        advance(1)
+    return {"issues": issues, "groups": groups, "outliers": outliers}
+
+
+def write_page(result: AuditResult, inv: Inventory, path: Path, reporter: Reporter = SILENT):
+    total = sum(
+        min(PAGE_LIMIT, len(x))
+        for x in (result.label_issues, result.near_duplicates, result.outliers)
+    )
+    with reporter.task("thumbnails", total) as advance:
+        sections = page_sections(result, inv, advance)
+    env = Environment(autoescape=select_autoescape(default=True))
+    html = env.from_string(PAGE).render(
+        root=str(inv.root),
+        n=result.n_images,
+        classes=len(result.classes),
+        limit=PAGE_LIMIT,
+        counts={
+            "issues": len(result.label_issues),
+            "groups": len(result.near_duplicates),
+            "outliers": len(result.outliers),
+        },
+        leaks=sum(g["kind"] == "across splits" for g in result.near_duplicates),
+        **sections,
+    )
+    path.write_text(html)
+
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>objrec audit: {{ root }}</title>
+<link rel="icon" href="data:,">
+<style>
+body { font-family: system-ui, sans-serif; margin: 1rem 2rem; color: #222; }
+h2 { border-bottom: 2px solid #1f3b57; }
+.finding { display: flex; gap: 1rem; align-items: flex-start; padding: .6rem 0;
+  border-bottom: 1px solid #e3e3e3; }
+.info { width: 22rem; font-size: .85rem; }
+.tiles { display: flex; gap: .6rem; flex-wrap: wrap; }
+figure { margin: 0; width: 150px; font-size: .75rem; word-break: break-all; }
+figure img { max-width: 150px; max-height: 150px; display: block; }
+.leak { color: #b00020; font-weight: 600; }
+.muted { color: #666; }
+</style></head><body>
+<h1>objrec audit</h1>
+<p>{{ root }}: {{ n }} images, {{ classes }} classes. {{ counts.issues }} likely wrong labels,
+{{ counts.groups }} near-duplicate groups{% if leaks %}, <span class="leak">{{ leaks }} of them
+across splits (leaks: the same picture is trained on and tested on)</span>{% endif %},
+{{ counts.outliers }} outliers. Nothing was changed; <code>plan.csv</code> proposes actions to
+review, applied with <code>objrec apply-plan</code> into a new folder. The first {{ limit }} of
+each kind are shown; the CSVs hold all of them.</p>
+<h2 id="labels">Likely wrong labels</h2>
+<p class="muted">The image, then images of the suggested class that look most like it.</p>
+{% for f in issues %}<div class="finding"><div class="info"><b>{{ f.row.path }}</b><br>
+labelled <b>{{ f.row.given }}</b>, suggested <b>{{ f.row.suggested }}</b>
+(score {{ '%.3f' % f.row.score }})<br><span class="muted">{{ f.row.evidence }}</span></div>
+<div class="tiles">{% for t in f.tiles %}<figure>{% if t.src %}<img src="{{ t.src }}" alt="">
+{% endif %}<figcaption>{{ t.caption }}<br><span class="muted">{{ t.path }}</span></figcaption>
+</figure>{% endfor %}</div></div>{% endfor %}
+<h2 id="duplicates">Near-duplicates</h2>
+{% for f in groups %}<div class="finding"><div class="info">
+<span class="{{ 'leak' if f.row.kind == 'across splits' else '' }}">{{ f.row.kind }}</span><br>
+feature similarity {{ '%.3f' % f.row.similarity }}, hash distance {{ f.row.hash_distance }} bits
+</div><div class="tiles">{% for t in f.tiles %}<figure>{% if t.src %}
+<img src="{{ t.src }}" alt="">{% endif %}<figcaption>{{ t.caption }}<br>
+<span class="muted">{{ t.path }}</span></figcaption></figure>{% endfor %}</div></div>{% endfor %}
+<h2 id="outliers">Outliers</h2>
+{% for f in outliers %}<div class="finding"><div class="info"><b>{{ f.row.path }}</b><br>
+{{ f.row.reason }}</div><div class="tiles">{% for t in f.tiles %}<figure>{% if t.src %}
+<img src="{{ t.src }}" alt="">{% endif %}<figcaption>{{ t.caption }}</figcaption></figure>
+{% endfor %}</div></div>{% endfor %}
+</body></html>
+"""

@@ -1,0 +1,155 @@
+"""``suggest``: which unlabelled images to label next, most useful first.
+
+Each image gets the run's class probabilities (the run's own body and head, through the feature
+cache) and an uncertainty, one minus the margin between its two most probable classes. Images are
+then picked greedily by uncertainty less ``diversity`` times their highest feature similarity to an
+image already picked, so twenty copies of one hard case do not fill the list.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from objrec import dedup
+from objrec.checkpoint import load_model
+from objrec.config import DataConfig
+from objrec.data import Sample
+from objrec.errors import ObjrecError
+from objrec.features import FeatureCache, FrozenBody, ViewSpec, cached_features, default_cache_dir
+from objrec.images import list_images
+from objrec.progress import SILENT, Reporter
+
+log = logging.getLogger(__name__)
+
+DIVERSITY = 0.5
+"""Weight of the similarity to earlier picks: 0 ranks by uncertainty alone."""
+
+
+@dataclass
+class Suggestions:
+    table: pd.DataFrame
+    """One row per picked image, best first: rank, path, predicted, second, uncertainty, ..."""
+    unreadable: list[str]
+    out: Path | None = None
+
+
+def uncertainty(probs: np.ndarray) -> np.ndarray:
+    """1 - (p1 - p2): 1 when the two best classes tie, near 0 when one class is certain."""
+    top = -np.sort(-probs, axis=1)
+    second = top[:, 1] if probs.shape[1] > 1 else 0.0
+    return 1 - (top[:, 0] - second)
+
+
+def pick_diverse(scores: np.ndarray, unit: np.ndarray, n: int, diversity: float):
+    """Greedy picks maximising ``score - diversity * (highest similarity to the picks so far)``."""
+    chosen: list[int] = []
+    closest = np.zeros(len(scores))
+    gains: list[float] = []
+    available = np.ones(len(scores), dtype=bool)
+    for _ in range(min(n, len(scores))):
+        value = np.where(available, scores - diversity * closest, -np.inf)
+        best = int(np.argmax(value))
+        chosen.append(best)
+        gains.append(float(closest[best]))
+        available[best] = False
+        closest = np.maximum(closest, unit @ unit[best])
+    return chosen, gains
+
+
+def suggest(
+    run: Path,
+    folder: Path,
+    n: int = 50,
+    out: Path | None = None,
+    diversity: float = DIVERSITY,
+    cache_dir: Path | None = None,
+    reporter: Reporter = SILENT,
+    force: bool = False,
+) -> Suggestions:
+    """Rank the images below ``folder`` (no labels needed) by how much labelling each would teach
+    the model of ``run``; write ``suggestions.csv`` and ``suggestions.html`` to ``out``
+    (default ``run/suggest``)."""
+    paths = list_images(Path(folder)) if Path(folder).is_dir() else []
+    if not paths:
+        raise ObjrecError(f"{folder} holds no images to suggest from")
+    model, meta = load_model(run)
+    data = DataConfig.from_dict(meta["data_config"])
+    cache = FeatureCache(Path(cache_dir) if cache_dir else default_cache_dir())
+    body = FrozenBody(model.body, data.input_size, cache)
+    samples = [Sample(p, 0) for p in paths]
+    found = cached_features(body, samples, ViewSpec(data), reporter=reporter, description="images")
+    ok = found.ok.numpy()
+    with torch.inference_mode():
+        probs = model.head(found.features[found.ok]).softmax(1).double().numpy()
+    kept = [p for p, good in zip(paths, ok, strict=True) if good]
+    table = rank_table(kept, probs, dedup.normalise(found.features.numpy()[ok]), meta, n, diversity)
+    result = Suggestions(table, found.errors)
+    if out is None:
+        out = Path(run) / "suggest"
+    else:
+        from objrec.outputs import prepare_output_dir
+
+        prepare_output_dir(Path(out), force)
+    write_suggestions(result, Path(out), Path(folder))
+    return result
+
+
+def rank_table(paths, probs, unit, meta, n: int, diversity: float) -> pd.DataFrame:
+    classes = meta["classes"]
+    scores = uncertainty(probs)
+    chosen, closest = pick_diverse(scores, unit, n, diversity)
+    order = np.argsort(-probs, axis=1)
+    rows = []
+    for rank, (i, sim) in enumerate(zip(chosen, closest, strict=True), start=1):
+        first, second = order[i, 0], order[i, 1] if probs.shape[1] > 1 else order[i, 0]
+        rows.append(
+            {
+                "rank": rank,
+                "path": str(paths[i]),
+                "uncertainty": round(float(scores[i]), 4),
+                "predicted": classes[first],
+                "prob": round(float(probs[i, first]), 4),
+                "second": classes[second],
+                "prob_second": round(float(probs[i, second]), 4),
+                "similarity_to_earlier": round(sim, 4),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def write_suggestions(result: Suggestions, out: Path, folder: Path) -> None:
+    from jinja2 import Environment, select_autoescape
+
+    from objrec.audit_report import thumbnail
+
+    out.mkdir(parents=True, exist_ok=True)
+    result.table.to_csv(out / "suggestions.csv", index=False)
+    rows = [{**r, "src": thumbnail(Path(r["path"]))} for r in result.table.to_dict("records")]
+    env = Environment(autoescape=select_autoescape(default=True))
+    (out / "suggestions.html").write_text(env.from_string(PAGE).render(folder=folder, rows=rows))
+    result.out = out
+
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>objrec suggest: {{ folder }}</title>
+<link rel="icon" href="data:,"><style>
+body { font-family: system-ui, sans-serif; margin: 1rem 2rem; color: #222; }
+.grid { display: flex; flex-wrap: wrap; gap: .8rem; }
+figure { margin: 0; width: 160px; font-size: .75rem; word-break: break-all; }
+figure img { max-width: 160px; max-height: 160px; display: block; }
+.muted { color: #666; }
+</style></head><body>
+<h1>Label these next</h1>
+<p>From {{ folder }}: the images the model is least sure about, most useful first, skipping
+near-copies of images already listed.</p>
+<div class="grid">{% for r in rows %}<figure>{% if r.src %}<img src="{{ r.src }}" alt="">{% endif %}
+<figcaption>#{{ r.rank }} {{ r.predicted }} {{ '%.0f' % (100 * r.prob) }}% or {{ r.second }}
+{{ '%.0f' % (100 * r.prob_second) }}%<br><span class="muted">{{ r.path }}</span></figcaption>
+</figure>{% endfor %}</div></body></html>
+"""

@@ -1,0 +1,191 @@
+"""audit: a planted wrong label is ranked first, copies are found across splits, nothing changes."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from objrec import dedup
+from objrec.audit import AuditConfig, audit
+from objrec.audit_report import apply_plan
+from objrec.cli import main
+from objrec.errors import ObjrecError
+
+COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}
+HASH_ONLY = dedup.DuplicateRule(sim_strict=2.0, sim_loose=2.0)
+"""tiny_test's 16 random features make every image of one colour alike: test the hash alone."""
+
+
+def pattern(colour, seed: int, size=(64, 56)) -> Image.Image:
+    """A smooth random pattern tinted with ``colour``: each seed a different picture."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0, 1, (4, 4, 1))
+    base = Image.fromarray((coarse[..., 0] * 255).astype(np.uint8)).resize(size, Image.BICUBIC)
+    grey = np.asarray(base, dtype=np.float32)[..., None] / 255
+    pixels = np.clip(np.array(colour) * (0.5 + grey) + rng.normal(0, 6, grey.shape), 0, 255)
+    return Image.fromarray(pixels.astype(np.uint8))
+
+
+def make_split(root: Path, per_split=(8, 4, 4)) -> Path:
+    seed = 0
+    for split, n in zip(("train", "valid", "test"), per_split, strict=True):
+        for name, colour in COLOURS.items():
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(n):
+                pattern(colour, seed).save(folder / f"{name}_{i:02d}.png")
+                seed += 1
+    return root
+
+
+def config(**kwargs) -> AuditConfig:
+    return AuditConfig(
+        backbone="tiny_test", folds=3, epochs=40, lr=1e-2, duplicates=HASH_ONLY, **kwargs
+    )
+
+
+def snapshot(root: Path) -> dict[str, tuple[str, int]]:
+    return {
+        p.relative_to(root).as_posix(): (
+            hashlib.sha256(p.read_bytes()).hexdigest(),
+            p.stat().st_mtime_ns,
+        )
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture
+def planted(tmp_path) -> Path:
+    """A split folder with one red image moved into green, a mirrored copy of a train image in
+    test and a resized copy of it in valid."""
+    data = make_split(tmp_path / "data")
+    shutil.move(data / "train/red/red_03.png", data / "train/green/moved.png")
+    original = Image.open(data / "train/blue/blue_01.png")
+    ImageOps.mirror(original).save(data / "test/blue/mirrored.png")
+    original.resize((40, 35)).save(data / "valid/blue/resized.jpg", quality=70)
+    return data
+
+
+def test_planted_wrong_label_is_ranked_first(planted, tmp_path):
+    result = audit(planted, tmp_path / "audit", config())
+    top = result.label_issues[0]
+    assert top["path"] == str(planted / "train/green/moved.png")
+    assert (top["given"], top["suggested"]) == ("green", "red")
+
+
+def test_mirrored_and_resized_copies_found_across_splits(planted, tmp_path):
+    result = audit(planted, None, config())
+    groups = [set(g["paths"]) for g in result.near_duplicates]
+    copies = {
+        str(planted / p)
+        for p in ("train/blue/blue_01.png", "test/blue/mirrored.png", "valid/blue/resized.jpg")
+    }
+    assert copies in groups
+    group = result.near_duplicates[groups.index(copies)]
+    assert group["kind"] == "across splits"
+    assert sorted(group["splits"]) == ["test", "train", "valid"]
+    assert len(groups) == 1  # the other pictures are all different
+
+
+def test_audit_never_changes_a_file_and_json_has_the_documented_shape(planted, tmp_path, capsys):
+    before = snapshot(planted)
+    code = main(
+        [
+            "audit",
+            str(planted),
+            "--backbone",
+            "tiny_test",
+            "--folds",
+            "3",
+            "--out",
+            str(tmp_path / "audit"),
+            "--json",
+        ]
+    )
+    assert code == 0
+    assert snapshot(planted) == before
+    found = json.loads(capsys.readouterr().out)
+    assert set(found) == {"label_issues", "near_duplicates", "outliers"}
+    assert set(found["near_duplicates"][0]) == {"paths", "splits", "similarity"}
+    assert all(set(r) == {"path", "given", "suggested", "score"} for r in found["label_issues"])
+    assert all(set(r) == {"path", "score", "reason"} for r in found["outliers"])
+    for name in (
+        "label_issues.csv",
+        "near_duplicates.csv",
+        "outliers.csv",
+        "audit.json",
+        "audit.html",
+        "plan.csv",
+    ):
+        assert (tmp_path / "audit" / name).is_file()
+    assert "data:image/jpeg;base64" in (tmp_path / "audit/audit.html").read_text()
+
+
+def test_degenerate_images_are_outliers(tmp_path):
+    data = make_split(tmp_path / "data")
+    Image.new("RGB", (64, 64), (128, 128, 128)).save(data / "train/red/blank.png")
+    pattern(COLOURS["red"], 999, size=(20, 18)).save(data / "train/red/tiny.png")
+    pattern(COLOURS["red"], 998, size=(300, 40)).save(data / "train/red/strip.png")
+    result = audit(data, None, config())
+    reasons = {Path(o["path"]).name: o["reason"] for o in result.outliers}
+    assert reasons["blank.png"].startswith("nearly blank")
+    assert reasons["tiny.png"].startswith("tiny")
+    assert reasons["strip.png"].startswith("extreme aspect ratio")
+
+
+def test_apply_plan_copies_a_corrected_folder_and_leaves_data_alone(planted, tmp_path):
+    audit(planted, tmp_path / "audit", config())
+    before = snapshot(planted)
+    rows = list(csv.DictReader((tmp_path / "audit/plan.csv").open()))
+    actions = {r["file"]: (r["action"], r["new_class"]) for r in rows}
+    assert actions["train/green/moved.png"] == ("relabel", "red")
+    counts = apply_plan(planted, tmp_path / "audit/plan.csv", tmp_path / "fixed")
+    assert snapshot(planted) == before
+    assert (tmp_path / "fixed/train/red/moved.png").is_file()
+    assert not (tmp_path / "fixed/train/green/moved.png").exists()
+    removed = [f for f, (a, _) in actions.items() if a == "remove"]
+    assert counts["removed"] == len(removed) >= 2
+    assert not any((tmp_path / "fixed" / f).exists() for f in removed)
+    assert counts["copied"] == len(before) - counts["removed"]
+
+
+def test_apply_plan_refuses_a_bad_plan(planted, tmp_path):
+    plan = tmp_path / "plan.csv"
+    plan.write_text("file,action,new_class\ntrain/red/red_00.png,burn,\n")
+    with pytest.raises(ObjrecError, match="unknown action 'burn'"):
+        apply_plan(planted, plan, tmp_path / "fixed")
+    plan.write_text("file,action,new_class\ntrain/red/nope.png,remove,\n")
+    with pytest.raises(ObjrecError, match="not in"):
+        apply_plan(planted, plan, tmp_path / "fixed")
+
+
+def test_feature_rule_and_groups():
+    rule = dedup.DuplicateRule()
+    assert rule(0.98, 40) and rule(0.5, 3) and rule(0.92, 20)
+    assert not rule(0.92, 30) and not rule(0.85, 12)
+    assert dedup.groups_of(5, [(0, 3), (3, 4)]) == [[0, 3, 4]]
+
+
+def test_hash_pairs_find_a_mirrored_copy():
+    images = [pattern((120, 120, 120), s) for s in range(6)]
+    images.append(ImageOps.mirror(images[2]).resize((50, 44)))
+    facts = [
+        dedup.ImageFacts(
+            64,
+            56,
+            dedup.hash_bits(i.convert("L")),
+            dedup.hash_bits(ImageOps.mirror(i.convert("L"))),
+            30.0,
+        )
+        for i in images
+    ]
+    pairs = dedup.hash_pairs(facts, dedup.HASH_SPLIT)
+    assert [(int(i), int(j)) for i, j, _ in pairs] == [(2, 6)]

@@ -1,0 +1,43 @@
+"""suggest: uncertain images first, near-copies of one hard case not listed twice."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from PIL import Image
+
+from objrec.cli import main
+from objrec.suggest import pick_diverse, uncertainty
+
+from .conftest import COLOURS, make_image
+
+
+def test_uncertainty_is_one_minus_the_margin():
+    probs = np.array([[0.5, 0.5, 0.0], [0.9, 0.05, 0.05], [0.6, 0.3, 0.1]])
+    assert np.allclose(uncertainty(probs), [1.0, 0.15, 0.7])
+
+
+def test_diversity_skips_copies_of_one_hard_case():
+    unit = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    scores = np.array([0.9, 0.89, 0.88, 0.6])
+    assert pick_diverse(scores, unit, 2, diversity=0.0)[0] == [0, 1]
+    assert pick_diverse(scores, unit, 2, diversity=0.5)[0] == [0, 3]
+
+
+def test_suggest_ranks_the_ambiguous_image_first(trained_run, tmp_path, capsys):
+    folder = tmp_path / "unlabelled"
+    (folder / "more").mkdir(parents=True)
+    for i in range(4):
+        make_image(COLOURS["red"], seed=500 + i).save(folder / f"red_{i}.png")
+    mixed = (np.array(COLOURS["red"]) + np.array(COLOURS["green"])) // 2
+    make_image(tuple(int(v) for v in mixed), seed=900).save(folder / "more" / "mixed.png")
+    before = sorted(p.stat().st_mtime_ns for p in folder.rglob("*.png"))
+    code = main(["suggest", str(trained_run), str(folder), "-n", "3", "--json"])
+    assert code == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["rank"] for r in rows] == [1, 2, 3]
+    assert rows[0]["path"].endswith("mixed.png")
+    assert (trained_run / "suggest" / "suggestions.html").is_file()
+    assert sorted(p.stat().st_mtime_ns for p in folder.rglob("*.png")) == before
+    assert Image.open(folder / "more" / "mixed.png").size
