@@ -30,7 +30,7 @@ from torch import nn
 from objrec import dedup
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.config import DEFAULT_BACKBONE, DataConfig
-from objrec.data import SPLITS, Sample, class_dirs, is_split_folder, scan_class_folder
+from objrec.data import Sample, class_dirs, is_split_folder, present_splits, scan_class_folder
 from objrec.errors import ObjrecError
 from objrec.features import FeatureCache, FrozenBody, ViewSpec, cached_features, default_cache_dir
 from objrec.model import build_head
@@ -134,9 +134,10 @@ def inventory(data: Path) -> Inventory:
         folder = scan_class_folder(data)
         items = [_item(data, s, None) for s in folder.samples]
         return Inventory(data, folder.classes, items, False)
-    names = sorted({p.name for split in SPLITS for p in class_dirs(data / split)})
+    splits = present_splits(data)
+    names = sorted({p.name for split in splits for p in class_dirs(data / split)})
     items = []
-    for split in SPLITS:
+    for split in splits:
         if class_dirs(data / split):
             folder = scan_class_folder(data / split, names)
             items += [_item(data, s, split) for s in folder.samples]
