@@ -229,6 +229,32 @@ def signals(data: Path, truth, config: AuditConfig) -> None:
             print(f">= {b:<7.2f} " + " ".join(f"{v:>6d}" for v in row))
 
 
+def variants(data: Path, truth, config: AuditConfig) -> None:
+    """Precision among the N highest-ranked label flags, and seconds, for other head settings."""
+    from dataclasses import replace
+
+    from objrec.audit import out_of_fold_probs, rank_label_issues
+
+    inv = inventory(data)
+    features, ok, _ = audit_features(inv, config, None, _silent())
+    labels = np.array([it.label for it in inv.items])[ok]
+    injected = set(truth["wrong_labels"])
+    injected |= {p["copy"] for p in truth["duplicates"] if p["placement"] == "other class"}
+    names = np.array([inv.rel(it) for it in inv.items])[ok]
+    print("\nlabel flags by head setting   precision@N  seconds")
+    for pca, epochs in ((256, 20), (0, 20), (256, 10), (256, 40), (128, 20)):
+        t = time.perf_counter()
+        setting = replace(config, pca=pca, epochs=epochs)
+        probs = out_of_fold_probs(features[ok], labels, len(inv.classes), setting)
+        ranked, _ = rank_label_issues(labels, probs)
+        top = names[ranked[: len(injected)]]
+        hits = sum(p in injected for p in top)
+        print(
+            f"pca {pca:4d}, {epochs:2d} epochs          {hits / len(injected):9.1%}  "
+            f"{time.perf_counter() - t:7.1f}"
+        )
+
+
 def _silent():
     from objrec.progress import SILENT
 
@@ -243,11 +269,15 @@ def main() -> None:
     parser.add_argument("--signals", action="store_true", help="Print the duplicate signals.")
     parser.add_argument("--folds", type=int, default=AuditConfig().folds)
     parser.add_argument("--epochs", type=int, default=AuditConfig().epochs)
+    parser.add_argument("--pca", type=int, default=AuditConfig().pca)
+    parser.add_argument(
+        "--variants", action="store_true", help="Also rank labels with other head settings."
+    )
     args = parser.parse_args()
     work = args.work or Path(f"/tmp/objrec-audit-bench-s{args.seed}")
     work.mkdir(parents=True, exist_ok=True)
     data, truth = prepare(work, args.seed)
-    config = AuditConfig(backbone=args.backbone, folds=args.folds, epochs=args.epochs)
+    config = AuditConfig(backbone=args.backbone, folds=args.folds, epochs=args.epochs, pca=args.pca)
     started = time.perf_counter()
     result = audit(data, work / "audit", config, force=True)
     seconds = time.perf_counter() - started
@@ -275,6 +305,8 @@ def main() -> None:
         )
     if args.signals:
         signals(data, truth, config)
+    if args.variants:
+        variants(data, truth, config)
 
 
 if __name__ == "__main__":
