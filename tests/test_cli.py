@@ -241,3 +241,53 @@ def test_predict_plot_draws_up_to_plot_max_and_says_what_was_left_out(
         )
         heights.append(Image.open(plot).size[1])
     assert heights[1] > 2 * heights[0]
+
+
+def test_plain_progress_prints_a_line_every_few_seconds_and_when_done():
+    from objrec.cli import PlainProgress
+
+    now, lines = [0.0], []
+    progress = PlainProgress("frozen pass", 100, 5.0, clock=lambda: now[0], write=lines.append)
+    for t in (1, 2, 6, 7, 8, 12):
+        now[0] = t
+        progress.advance(10)
+    progress.finish()
+    assert lines == [
+        "frozen pass: 30/100 (30%), 6s, about 14s left",
+        "frozen pass: 60/100 (60%), 12s, about 8s left",
+        "frozen pass: 60/100 (60%), 12s, done",
+    ]
+    quick = PlainProgress("quick", 3, 5.0, clock=lambda: 0.0, write=lines.append)
+    quick.advance(3)
+    quick.finish()
+    assert len(lines) == 3  # a task shorter than the interval prints nothing
+
+
+def test_progress_reaches_a_pipe_or_a_log_as_plain_lines(capsys, monkeypatch, tmp_path, split_dir):
+    import objrec.cli
+
+    monkeypatch.setattr(objrec.cli, "PLAIN_PROGRESS_SECONDS", 0.0)
+    code, _, err = run(capsys, "explore", split_dir, "--out", tmp_path / "explore")
+    assert code == 0
+    assert "reading image sizes: 1/" in err and ", done" in err and "\x1b" not in err
+
+
+def test_epoch_lines_are_the_first_the_improvements_and_every_tenth(capsys):
+    from objrec.cli import RichReporter
+
+    improved = {1, 2, 3, 7, 12}
+    for epoch in range(1, 26):
+        RichReporter().epoch(
+            {
+                "epoch": epoch,
+                "train_loss": 0.5,
+                "train_acc": 0.9,
+                "valid_loss": 0.4,
+                "valid_acc": 0.9,
+                "seconds": 0.1,
+                "best": epoch in improved,
+            }
+        )
+    lines = capsys.readouterr().err.splitlines()
+    assert [int(line.split()[1]) for line in lines] == [1, 2, 3, 7, 10, 12, 20]
+    assert [line.endswith("best") for line in lines] == [True] * 4 + [False, True, False]

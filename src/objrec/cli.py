@@ -10,7 +10,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -61,8 +62,58 @@ def is_main_rank() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
+PLAIN_PROGRESS_SECONDS = 5.0
+"""When stderr is not a terminal (a pipe, a log file), a progress line at most this often."""
+EPOCH_LINES_EVERY = 10
+"""Epoch lines: the first, every improvement of the validation loss, and every this many."""
+
+
+def duration(seconds: float) -> str:
+    seconds = round(seconds)
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class PlainProgress:
+    """Progress for logs and pipes: a plain line every few seconds, and one when a task that
+    printed any is done, as pip and torchrun users expect (no bars, no control characters)."""
+
+    def __init__(
+        self,
+        description: str,
+        total: int | None,
+        interval: float = PLAIN_PROGRESS_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        write: Callable[[str], None] = lambda line: err.print(line, highlight=False),
+    ):
+        self.description, self.total, self.interval = description, total, interval
+        self.clock, self.write = clock, write
+        self.done, self.printed = 0, False
+        self.start = self.last = clock()
+
+    def line(self, final: bool = False) -> str:
+        elapsed = self.clock() - self.start
+        if not self.total:
+            return f"{self.description}: {self.done}, {duration(elapsed)}"
+        text = f"{self.description}: {self.done}/{self.total} ({self.done / self.total:.0%})"
+        text += f", {duration(elapsed)}"
+        if 0 < self.done < self.total and not final:
+            text += f", about {duration(elapsed * (self.total - self.done) / self.done)} left"
+        return text
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+        if self.clock() - self.last >= self.interval:
+            self.write(self.line())
+            self.last, self.printed = self.clock(), True
+
+    def finish(self) -> None:
+        if self.printed:
+            self.write(self.line(final=True) + ", done")
+
+
 class RichReporter(Reporter):
-    """Progress bars and epoch lines on stderr; silent when ``quiet``."""
+    """Progress bars and epoch lines on stderr (plain progress lines when stderr is not a
+    terminal); silent when ``quiet``."""
 
     def __init__(self, quiet: bool = False):
         self.quiet = quiet
@@ -72,6 +123,11 @@ class RichReporter(Reporter):
         if self.quiet:
             yield lambda n=1: None
             return
+        if not err.is_terminal:
+            plain = PlainProgress(description, total, PLAIN_PROGRESS_SECONDS)
+            yield plain.advance
+            plain.finish()
+            return
         columns = (
             TextColumn("{task.description}"),
             BarColumn(),
@@ -80,20 +136,19 @@ class RichReporter(Reporter):
             TimeElapsedColumn(),
             TimeRemainingColumn(),
         )
-        with Progress(
-            *columns, console=err, transient=True, disable=not err.is_terminal
-        ) as progress:
+        with Progress(*columns, console=err, transient=True) as progress:
             task = progress.add_task(description, total=total)
             yield lambda n=1: progress.advance(task, n)
 
     def epoch(self, r: dict[str, Any]) -> None:
-        if not self.quiet:
-            err.print(
-                f"epoch {r['epoch']:3d}  train loss {r['train_loss']:.4f} "
-                f"acc {r['train_acc']:6.2%}  valid loss {r['valid_loss']:.4f} "
-                f"acc {r['valid_acc']:6.2%}  {r['seconds']:5.1f}s"
-                + ("  [green]best[/]" if r["best"] else "")
-            )
+        if self.quiet or not (r["best"] or r["epoch"] == 1 or r["epoch"] % EPOCH_LINES_EVERY == 0):
+            return
+        err.print(
+            f"epoch {r['epoch']:3d}  train loss {r['train_loss']:.4f} "
+            f"acc {r['train_acc']:6.2%}  valid loss {r['valid_loss']:.4f} "
+            f"acc {r['valid_acc']:6.2%}  {r['seconds']:5.1f}s"
+            + ("  [green]best[/]" if r["best"] else "")
+        )
 
     def note(self, message: str) -> None:
         if not self.quiet:
