@@ -267,3 +267,31 @@ def test_check_follows_linked_class_folders_and_reports_link_loops(tmp_path):
     assert (result.images, result.classes, result.unusable) == (6, 2, [])
     loops = sorted(os.path.basename(p.path) for p in result.problems if p.kind == "link_loop")
     assert loops == ["again", "everything"]
+
+
+def test_resume_on_a_finished_run_changes_nothing_and_says_so(capsys, trained_run, split_dir):
+    before = {p.name: p.read_bytes() for p in trained_run.iterdir() if p.is_file()}
+    code = main(["train", str(split_dir), "--resume", str(trained_run)])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 1 and "is a finished run: there is nothing to resume" in err
+    assert {p.name: p.read_bytes() for p in trained_run.iterdir() if p.is_file()} == before
+
+
+def test_training_into_an_interrupted_run_points_to_resume(tmp_path, split_dir, tiny_config):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "summary.json").write_text('{"seconds": {}}')  # as Ctrl-C leaves it
+    with pytest.raises(ObjrecError, match=f"interrupted run: continue it with --resume {run}"):
+        train(split_dir, run, tiny_config)
+    (run / "summary.json").unlink()
+    (run / LAST).write_bytes(b"as a killed run leaves it")
+    with pytest.raises(ObjrecError, match="interrupted run: continue it with --resume"):
+        train(split_dir, run, tiny_config)
+
+
+@pytest.mark.parametrize("inside", [".", "run", "train/run"])
+def test_a_run_folder_inside_the_data_folder_is_refused(tmp_path, split_dir, tiny_config, inside):
+    before = tree_digest(split_dir)
+    with pytest.raises(ObjrecError, match="lies inside the data folder"):
+        train(split_dir, split_dir / inside, tiny_config)
+    assert tree_digest(split_dir) == before

@@ -65,6 +65,8 @@ class TrainResult:
     params: dict[str, int]
     seconds: dict[str, float] = field(default_factory=dict)
     n_images: dict[str, int] = field(default_factory=dict)
+    finished: bool = True
+    """False for the model saved on Ctrl-C: the run can be resumed."""
 
 
 def seed_everything(seed: int) -> None:
@@ -73,16 +75,64 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+SUMMARY = "summary.json"
+
+
+def run_status(out: Path) -> str:
+    """What ``out`` holds: ``finished`` (a run that ended), ``interrupted`` (one that can be
+    resumed: stopped by Ctrl-C or killed) or ``none``."""
+    out = Path(out)
+    if (out / SUMMARY).is_file():
+        try:
+            summary = json.loads((out / SUMMARY).read_text())
+        except (OSError, ValueError):
+            summary = {}
+        # runs written before "finished" existed: an interrupted one recorded no times
+        return (
+            "finished" if summary.get("finished", bool(summary.get("seconds"))) else "interrupted"
+        )
+    if (out / LAST).exists():
+        return "interrupted"
+    return "finished" if (out / BEST).exists() else "none"
+
+
+def refuse_out_inside_data(data_dir: Path, out: Path) -> None:
+    """A run folder inside the data folder would be read as a class (or split) folder."""
+    data, run = Path(data_dir).resolve(), Path(out).resolve()
+    if run == data or run.is_relative_to(data):
+        raise ObjrecError(
+            f"the run folder {out} lies inside the data folder {data_dir}: choose one outside it"
+        )
+
+
 def prepare_run_folder(out: Path, force: bool) -> Path:
     out = Path(out)
-    if (out / BEST).exists() and not force:
+    if out.exists() and not out.is_dir():
+        raise ObjrecError(f"--out {out} exists and is not a folder")
+    status = run_status(out)
+    if status == "interrupted" and not force:
+        raise ObjrecError(
+            f"{out} holds an interrupted run: continue it with --resume {out}, "
+            "or pass --force to start it over"
+        )
+    if status == "finished" and not force:
         raise ObjrecError(
             f"{out} already holds a trained model: choose another --out or pass --force"
         )
-    if out.exists() and not out.is_dir():
-        raise ObjrecError(f"--out {out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def resumable(out: Path) -> Path:
+    """``out`` when it holds an interrupted run; a finished run is left exactly as it is."""
+    status = run_status(out)
+    if status == "finished":
+        raise ObjrecError(
+            f"{out} is a finished run: there is nothing to resume, and nothing was changed"
+        )
+    if status == "none":
+        raise ObjrecError(f"{out} holds no run to resume")
+    return Path(out)
 
 
 def feature_cache(cache_dir: str | Path | None) -> FeatureCache:
@@ -262,7 +312,8 @@ def train(
 def _train(data_dir, out, config, reporter, force, resume, strict, world: World) -> TrainResult:
     started = time.perf_counter()
     require_split_folder(data_dir)
-    saved = load_training_state(Path(out) / LAST) if resume else None
+    refuse_out_inside_data(data_dir, out)
+    saved = load_training_state(resumable(out) / LAST) if resume else None
     if saved:
         config = TrainConfig.from_dict(saved[1]["train_config"])
         reporter.note(f"resuming {out} after epoch {saved[1]['epoch']}")
@@ -436,7 +487,7 @@ def stop_after_interrupt(prep: Prepared, config: TrainConfig, meta, out: Path, o
         raise Interrupted("interrupted before the first epoch ended; nothing saved") from None
     state = restore_training_state(*last, prep.model.head, optimizer)
     prep.model.head.load_state_dict(state.best_state)
-    finish_run(out, prep, config, meta, state, count_parameters(prep.model), {})
+    finish_run(out, prep, config, meta, state, count_parameters(prep.model), {}, finished=False)
     raise Interrupted(
         f"interrupted after epoch {state.epoch}; the best model so far is in {out / BEST}; "
         f"continue with: objrec train DATA --resume {out}"
@@ -444,7 +495,15 @@ def stop_after_interrupt(prep: Prepared, config: TrainConfig, meta, out: Path, o
 
 
 def finish_run(
-    out: Path, prep: Prepared, config, meta, state: FitState, params, seconds, write: bool = True
+    out: Path,
+    prep: Prepared,
+    config,
+    meta,
+    state: FitState,
+    params,
+    seconds,
+    write: bool = True,
+    finished: bool = True,
 ) -> TrainResult:
     """Write the best model, history, curves, config and summary of a run (unless not ``write``)."""
     best = next(r for r in state.history if r["epoch"] == state.best_epoch)
@@ -469,9 +528,10 @@ def finish_run(
         params=params,
         seconds=seconds,
         n_images={"train": len(prep.train_y), "valid": len(prep.valid.labels)},
+        finished=finished,
     )
     if write:
-        (out / "summary.json").write_text(json.dumps(summary_dict(result), indent=2))
+        (out / SUMMARY).write_text(json.dumps(summary_dict(result), indent=2))
     log.info(
         "trained %s: best epoch %d, valid loss %.4f", out, state.best_epoch, best["valid_loss"]
     )
@@ -489,4 +549,5 @@ def summary_dict(result: TrainResult) -> dict[str, Any]:
         "params": result.params,
         "seconds": result.seconds,
         "n_images": result.n_images,
+        "finished": result.finished,
     }
