@@ -62,30 +62,41 @@ def snapshot(root: Path) -> dict[str, tuple[str, int]]:
     }
 
 
-@pytest.fixture
-def planted(tmp_path) -> Path:
-    """A split folder with one red image moved into green, a mirrored copy of a train image in
-    test and a resized copy of it in valid."""
-    data = make_split(tmp_path / "data")
+def plant(data: Path) -> Path:
+    """One red image moved into green; a mirrored copy of a train image in test and a resized one
+    in valid; a blank, a tiny and a long thin image."""
     shutil.move(data / "train/red/red_03.png", data / "train/green/moved.png")
     original = Image.open(data / "train/blue/blue_01.png")
     ImageOps.mirror(original).save(data / "test/blue/mirrored.png")
     original.resize((40, 35)).save(data / "valid/blue/resized.jpg", quality=70)
+    Image.new("RGB", (64, 64), (128, 128, 128)).save(data / "train/red/blank.png")
+    pattern(COLOURS["red"], 999, size=(20, 18)).save(data / "train/red/tiny.png")
+    pattern(COLOURS["red"], 998, size=(300, 40)).save(data / "train/red/strip.png")
     return data
 
 
-def test_planted_wrong_label_is_ranked_first(planted, tmp_path):
-    result = audit(planted, tmp_path / "audit", config())
+@pytest.fixture(scope="module")
+def audited(tmp_path_factory):
+    """One audit of a planted folder, shared by the tests that read its findings."""
+    root = tmp_path_factory.mktemp("audited")
+    data = plant(make_split(root / "data"))
+    before = snapshot(data)
+    result = audit(data, root / "audit", config(cache_dir=str(root / "cache")))
+    return data, result, before, root
+
+
+def test_planted_wrong_label_is_ranked_first(audited):
+    data, result, _, _ = audited
     top = result.label_issues[0]
-    assert top["path"] == str(planted / "train/green/moved.png")
+    assert top["path"] == str(data / "train/green/moved.png")
     assert (top["given"], top["suggested"]) == ("green", "red")
 
 
-def test_mirrored_and_resized_copies_found_across_splits(planted, tmp_path):
-    result = audit(planted, None, config())
+def test_mirrored_and_resized_copies_found_across_splits(audited):
+    data, result, _, _ = audited
     groups = [set(g["paths"]) for g in result.near_duplicates]
     copies = {
-        str(planted / p)
+        str(data / p)
         for p in ("train/blue/blue_01.png", "test/blue/mirrored.png", "valid/blue/resized.jpg")
     }
     assert copies in groups
@@ -95,28 +106,17 @@ def test_mirrored_and_resized_copies_found_across_splits(planted, tmp_path):
     assert len(groups) == 1  # the other pictures are all different
 
 
-def test_audit_never_changes_a_file_and_json_has_the_documented_shape(planted, tmp_path, capsys):
-    before = snapshot(planted)
-    code = main(
-        [
-            "audit",
-            str(planted),
-            "--backbone",
-            "tiny_test",
-            "--folds",
-            "3",
-            "--out",
-            str(tmp_path / "audit"),
-            "--json",
-        ]
-    )
-    assert code == 0
-    assert snapshot(planted) == before
-    found = json.loads(capsys.readouterr().out)
-    assert set(found) == {"label_issues", "near_duplicates", "outliers"}
-    assert set(found["near_duplicates"][0]) == {"paths", "splits", "similarity"}
-    assert all(set(r) == {"path", "given", "suggested", "score"} for r in found["label_issues"])
-    assert all(set(r) == {"path", "score", "reason"} for r in found["outliers"])
+def test_degenerate_images_are_outliers(audited):
+    _, result, _, _ = audited
+    reasons = {Path(o["path"]).name: o["reason"] for o in result.outliers}
+    assert reasons["blank.png"].startswith("nearly blank")
+    assert reasons["tiny.png"].startswith("tiny")
+    assert reasons["strip.png"].startswith("extreme aspect ratio")
+
+
+def test_audit_writes_its_findings_and_never_changes_a_file(audited):
+    data, _, before, root = audited
+    assert snapshot(data) == before
     for name in (
         "label_issues.csv",
         "near_duplicates.csv",
@@ -125,30 +125,31 @@ def test_audit_never_changes_a_file_and_json_has_the_documented_shape(planted, t
         "audit.html",
         "plan.csv",
     ):
-        assert (tmp_path / "audit" / name).is_file()
-    assert "data:image/jpeg;base64" in (tmp_path / "audit/audit.html").read_text()
+        assert (root / "audit" / name).is_file()
+    assert "data:image/jpeg;base64" in (root / "audit/audit.html").read_text()
 
 
-def test_degenerate_images_are_outliers(tmp_path):
-    data = make_split(tmp_path / "data")
-    Image.new("RGB", (64, 64), (128, 128, 128)).save(data / "train/red/blank.png")
-    pattern(COLOURS["red"], 999, size=(20, 18)).save(data / "train/red/tiny.png")
-    pattern(COLOURS["red"], 998, size=(300, 40)).save(data / "train/red/strip.png")
-    result = audit(data, None, config())
-    reasons = {Path(o["path"]).name: o["reason"] for o in result.outliers}
-    assert reasons["blank.png"].startswith("nearly blank")
-    assert reasons["tiny.png"].startswith("tiny")
-    assert reasons["strip.png"].startswith("extreme aspect ratio")
+def test_cli_json_has_the_documented_shape(tmp_path, capsys):
+    data = plant(make_split(tmp_path / "data"))
+    before = snapshot(data)
+    args = ["audit", str(data), "--backbone", "tiny_test", "--folds", "3", "--json"]
+    assert main([*args, "--out", str(tmp_path / "audit")]) == 0
+    assert snapshot(data) == before
+    found = json.loads(capsys.readouterr().out)
+    assert set(found) == {"label_issues", "near_duplicates", "outliers"}
+    assert set(found["near_duplicates"][0]) == {"paths", "splits", "similarity"}
+    assert all(set(r) == {"path", "given", "suggested", "score"} for r in found["label_issues"])
+    assert all(set(r) == {"path", "score", "reason"} for r in found["outliers"])
+    assert found["outliers"][0]["path"].startswith(str(data))
 
 
-def test_apply_plan_copies_a_corrected_folder_and_leaves_data_alone(planted, tmp_path):
-    audit(planted, tmp_path / "audit", config())
-    before = snapshot(planted)
-    rows = list(csv.DictReader((tmp_path / "audit/plan.csv").open()))
+def test_apply_plan_copies_a_corrected_folder_and_leaves_data_alone(audited, tmp_path):
+    data, _, before, root = audited
+    rows = list(csv.DictReader((root / "audit/plan.csv").open()))
     actions = {r["file"]: (r["action"], r["new_class"]) for r in rows}
     assert actions["train/green/moved.png"] == ("relabel", "red")
-    counts = apply_plan(planted, tmp_path / "audit/plan.csv", tmp_path / "fixed")
-    assert snapshot(planted) == before
+    counts = apply_plan(data, root / "audit/plan.csv", tmp_path / "fixed")
+    assert snapshot(data) == before
     assert (tmp_path / "fixed/train/red/moved.png").is_file()
     assert not (tmp_path / "fixed/train/green/moved.png").exists()
     removed = [f for f, (a, _) in actions.items() if a == "remove"]
@@ -157,7 +158,8 @@ def test_apply_plan_copies_a_corrected_folder_and_leaves_data_alone(planted, tmp
     assert counts["copied"] == len(before) - counts["removed"]
 
 
-def test_apply_plan_refuses_a_bad_plan(planted, tmp_path):
+def test_apply_plan_refuses_a_bad_plan(tmp_path):
+    planted = make_split(tmp_path / "data")
     plan = tmp_path / "plan.csv"
     plan.write_text("file,action,new_class\ntrain/red/red_00.png,burn,\n")
     with pytest.raises(ObjrecError, match="unknown action 'burn'"):
