@@ -191,3 +191,17 @@ def test_hash_pairs_find_a_mirrored_copy():
     ]
     pairs = dedup.hash_pairs(facts, dedup.HASH_SPLIT)
     assert [(int(i), int(j)) for i, j, _ in pairs] == [(2, 6)]
+
+
+def test_with_a_run_the_audit_reuses_its_cached_features(trained_run, split_dir, monkeypatch):
+    import objrec.features
+    from objrec.evaluate import evaluate
+
+    evaluate(trained_run, split_dir)  # train cached train and valid, evaluate caches test
+
+    def no_new_features(*args, **kwargs):
+        raise AssertionError("the audit recomputed features the run had cached")
+
+    monkeypatch.setattr(objrec.features, "compute_features", no_new_features)
+    result = audit(split_dir, None, config(), run=trained_run)
+    assert result.n_images == 36 and result.classes == ["blue", "green", "red"]
