@@ -102,8 +102,7 @@ def split_folder(
         mode: ``copy`` the files, or ``link`` them (symbolic links to the absolute source path).
         force: replace an earlier split in ``out`` (only its train/valid/test folders and manifest).
         on_file: called as ``on_file(done, total)`` while hashing, for a progress bar.
-        near_duplicates: also keep near-duplicates (perceptual hash) together, not only
-            byte-identical files.
+        near_duplicates: keep near-duplicates (perceptual hash) in one split, as identical files.
         strict: refuse a class folder without images instead of leaving it out.
 
     Raises:
