@@ -216,6 +216,7 @@ def signals(data: Path, truth, config: AuditConfig) -> None:
         (float(unit[i] @ unit[j]), dedup.hash_distance(facts[i], facts[j]), (i, j) in injected)
         for i, j in close | injected
     ]
+    rule_table(unit, facts, injected)
     sim_bins = [0, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.99, 1.01]
     hash_bins = [0, 7, 9, 15, 19, 23, 65]
     for flag, name in ((True, "injected pairs"), (False, "other close pairs")):
@@ -227,6 +228,28 @@ def signals(data: Path, truth, config: AuditConfig) -> None:
         print("sim \\ hash " + " ".join(f"<={b - 1:>4}" for b in hash_bins[1:]))
         for b, row in zip(sim_bins, table, strict=False):
             print(f">= {b:<7.2f} " + " ".join(f"{v:>6d}" for v in row))
+
+
+def rule_table(unit: np.ndarray, facts, injected: set[tuple[int, int]]) -> None:
+    """Injected pairs found, and other pairs flagged, by each signal alone and by both."""
+    default = dedup.DuplicateRule()
+    rules = {
+        "features and hash (objrec)": default,
+        f"features alone (similarity >= {default.sim_strict})": dedup.DuplicateRule(
+            hash_strict=-1, hash_loose=-1
+        ),
+        f"hash alone (distance <= {default.hash_strict})": dedup.DuplicateRule(
+            sim_strict=2, sim_loose=2
+        ),
+        f"hash alone (distance <= {dedup.HASH_SPLIT}, split's rule)": dedup.DuplicateRule(
+            sim_strict=2, sim_loose=2, hash_strict=dedup.HASH_SPLIT
+        ),
+    }
+    print("\nduplicate rule                              injected found  other pairs flagged")
+    for name, rule in rules.items():
+        pairs = {(p.i, p.j) for p in dedup.duplicate_pairs(unit, facts, rule)}
+        found = len(pairs & injected)
+        print(f"{name:45s} {found:4d} / {len(injected)}  {len(pairs - injected):8d}")
 
 
 def variants(data: Path, truth, config: AuditConfig) -> None:
