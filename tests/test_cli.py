@@ -146,10 +146,19 @@ def test_cache_shows_its_size_and_clears(capsys, tmp_path, split_dir):
         cache,
     )
     assert code == 0
+    code, out, _ = run(capsys, "cache", "--cache-dir", cache, "--json")
+    (space,) = json.loads(out)["spaces"]  # one body, one data config
+    n = sum(1 for p in split_dir.glob("*/*/*") if p.is_file())
+    n_train_valid = n - sum(1 for p in split_dir.glob("test/*/*") if p.is_file())
+    assert code == 0 and space["label"].startswith("tiny_test")
+    assert space["images"] == n_train_valid  # train (2 views) and valid (centre) images
+    assert space["entries"] == n_train_valid + len(list(split_dir.glob("train/*/*")))
     code, out, _ = run(capsys, "cache", "--cache-dir", cache)
-    assert code == 0 and "3 feature sets" in out  # train: centre + 1 augmented view; valid
+    assert code == 0 and "tiny_test" in out and f"{n_train_valid}" in out
     code, out, _ = run(capsys, "cache", "--cache-dir", cache, "--clear")
-    assert code == 0 and not [p for p in cache.iterdir()]
+    assert code == 0 and [p.name for p in cache.iterdir()] == ["store"]
+    code, out, _ = run(capsys, "cache", "--cache-dir", cache, "--json")
+    assert json.loads(out)["spaces"] == []
 
 
 def test_predict_and_split_follow_linked_class_folders(capsys, tmp_path, trained_run):

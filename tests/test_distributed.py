@@ -6,6 +6,7 @@ batch (DistributedSampler against one shuffled order) and the dropout masks. On 
 that leaves the per-epoch validation loss within 25% and the test accuracy within one image.
 """
 
+import json
 import subprocess
 import sys
 
@@ -40,10 +41,6 @@ def run(cmd, env):
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
-
-
-def entries(cache):
-    return {p.name: p for p in cache.iterdir() if p.is_dir() and p.name != "onnx"}
 
 
 @pytest.fixture(scope="module")
@@ -116,16 +113,26 @@ def test_torchrun_trains_like_a_single_process(runs):
     assert ddp_meta["classes"] == single_meta["classes"]
 
 
-def test_the_sharded_frozen_pass_builds_the_same_cache(runs):
+def stored_rows(cache):
+    """(space, view, digest) -> features of every entry of a cache folder's store."""
+    from objrec.store import FeatureStore
+
+    with FeatureStore(cache / "store") as store:
+        spaces = {
+            sid: store.space(sid, dim, dtype)
+            for sid, dim, dtype in store.db.execute("SELECT id, dim, dtype FROM spaces")
+        }
+        rows = store.db.execute("SELECT space, view, digest, row FROM entries").fetchall()
+        return {(s, v, d): spaces[s].read(np.array([r]))[0] for s, v, d, r in rows}
+
+
+def test_the_sharded_frozen_pass_fills_the_same_store_once(runs):
     root, _ = runs
-    single, sharded = entries(root / "cache-single"), entries(root / "cache-ddp")
-    assert (
-        set(single) == set(sharded) and len(single) >= 3
-    )  # train centre and augmented, valid (+ test)
-    for key in single:
-        a = np.load(single[key] / "features.npy")
-        b = np.load(sharded[key] / "features.npy")
-        assert a.shape == b.shape
-        np.testing.assert_allclose(a, b, atol=1e-5)
-        assert (np.load(single[key] / "labels.npy") == np.load(sharded[key] / "labels.npy")).all()
-    assert not list((root / "cache-ddp").glob(".shard-*"))  # shards removed once assembled
+    single, sharded = stored_rows(root / "cache-single"), stored_rows(root / "cache-ddp")
+    assert single.keys() == sharded.keys()
+    assert {v for _, v, _ in single} == {"centre", "aug:article:1"}
+    for key, features in single.items():
+        np.testing.assert_allclose(features, sharded[key], atol=1e-5)
+    summaries = [json.loads((root / run / "summary.json").read_text()) for run in ("single", "ddp")]
+    counts = [s["frozen_pass"] for s in summaries]
+    assert counts[0]["computed"] == counts[1]["computed"] > 0  # each image by one rank only

@@ -62,3 +62,23 @@ def test_predict_reports_an_unreadable_file_and_predicts_the_rest(tmp_path, trai
     assert results[0].path == str(bad) and not results[0].topk
     assert results[0].error.startswith("cannot read image")
     assert results[1].error is None and len(results[1].topk) == 3
+
+
+def test_train_on_a_warm_store_equals_train_on_a_cold_one(tmp_path, split_dir, tiny_config):
+    import torch
+    from safetensors.torch import load_file
+
+    from objrec.checkpoint import BEST
+
+    cold = train(split_dir, tmp_path / "cold", tiny_config)
+    warm = train(split_dir, tmp_path / "warm", tiny_config)
+    assert cold.frozen_pass["computed"] > 0 and warm.frozen_pass["computed"] == 0
+    assert (
+        warm.frozen_pass["from_store"]
+        == sum(cold.frozen_pass.values()) - cold.frozen_pass["hashed"]
+    )
+    assert cold.history == [
+        {**r, "seconds": c["seconds"]} for r, c in zip(warm.history, cold.history, strict=True)
+    ]
+    a, b = load_file(tmp_path / "cold" / BEST), load_file(tmp_path / "warm" / BEST)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

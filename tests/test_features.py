@@ -1,12 +1,25 @@
 import os
+import shutil
 import time
 
+import numpy as np
 import pytest
 import torch
 
 from objrec.backbones import TinyBody, get_backbone
-from objrec.data import scan_class_folder
-from objrec.features import FeatureCache, FrozenBody, ViewSpec, cached_features, compute_features
+from objrec.data import Sample, scan_class_folder
+from objrec.features import (
+    FeatureCache,
+    FrozenBody,
+    ViewSpec,
+    ViewStack,
+    cached_features,
+    compute_features,
+    feature_batches,
+    feature_table,
+    view_seed,
+)
+from objrec.store import hash_file
 
 DATA = get_backbone("tiny_test").data_config
 
@@ -16,39 +29,79 @@ def samples(image_folder):
     return scan_class_folder(image_folder).samples
 
 
-def frozen(tmp_path, body=None, backend="torch"):
+def frozen(tmp_path, body=None, backend="torch", dtype="float32"):
     return FrozenBody(
-        body or TinyBody(), DATA.input_size, FeatureCache(tmp_path / "cache"), backend
+        body or TinyBody(), DATA.input_size, FeatureCache(tmp_path / "cache", dtype), backend
     )
 
 
-def entries(tmp_path):
-    return sorted(p.name for p in (tmp_path / "cache").iterdir() if p.is_dir() and p.name != "onnx")
+def fresh(samples, spec, body=None):
+    """Features computed without the store, each augmented view seeded by its content."""
+    seeds = [view_seed(hash_file(s.path), spec.view) for s in samples]
+    return compute_features(
+        FrozenBody(body or TinyBody(), DATA.input_size, FeatureCache(None), "torch"),
+        samples,
+        spec,
+        seeds=seeds,
+    )
 
 
-def test_cache_hit_returns_the_same_features_as_a_fresh_computation(tmp_path, samples):
+def test_a_stored_table_equals_a_fresh_computation_and_is_reused(tmp_path, samples):
     body = frozen(tmp_path)
     for view in (0, 1):
         spec = ViewSpec(DATA, "article", view)
-        first = cached_features(body, samples, spec)
-        hit = cached_features(body, samples, spec)
-        fresh = compute_features(frozen(tmp_path / "other"), samples, spec)
-        assert torch.equal(first.features, hit.features)
-        assert torch.allclose(first.features, fresh.features, atol=1e-6)
-        assert torch.equal(hit.labels, fresh.labels)
-    assert len(entries(tmp_path)) == 2
+        first = feature_table(body, samples, spec)
+        hit = feature_table(body, samples, spec)
+        assert (first.computed, hit.computed) == (len(samples), 0)
+        assert torch.equal(first.load().features, hit.load().features)
+        assert torch.allclose(hit.load().features, fresh(samples, spec).features, atol=1e-6)
+    assert hit.hashing.hashed == 0  # unchanged files are not read again
 
 
-def test_changing_a_file_the_transform_or_the_weights_invalidates(tmp_path, samples, image_folder):
+def test_a_relabel_a_rename_or_a_move_computes_nothing(tmp_path, image_folder, samples):
+    body = frozen(tmp_path)
+    specs = [ViewSpec(DATA, "article", v) for v in (0, 1)]
+    before = [feature_table(body, samples, spec).load() for spec in specs]
+    moved = image_folder / "green" / "moved_from_red.png"
+    source = next(s.path for s in samples if s.path.parent.name == "red")
+    shutil.move(source, moved.with_suffix(source.suffix))
+    (image_folder / "blue" / "img_00.jpg").rename(image_folder / "blue" / "renamed.jpg")
+    after_samples = scan_class_folder(image_folder).samples
+    relabelled = [Sample(s.path, (s.label + 1) % 3) for s in after_samples]
+    for spec, old in zip(specs, before, strict=True):
+        for current in (after_samples, relabelled):
+            table = feature_table(body, current, spec)
+            assert table.computed == 0
+        new_index = next(i for i, s in enumerate(after_samples) if s.path.name.startswith("moved"))
+        old_index = list(samples).index(next(s for s in samples if s.path == source))
+        assert torch.equal(table.load().features[new_index], old.features[old_index])
+
+
+def test_an_added_image_computes_exactly_one_per_view(tmp_path, image_folder, samples):
+    body = frozen(tmp_path)
+    specs = [ViewSpec(DATA, "article", v) for v in (0, 1, 2)]
+    for spec in specs:
+        feature_table(body, samples, spec)
+    from .conftest import make_image
+
+    make_image((10, 200, 10), seed=4242).save(image_folder / "green" / "new.png")
+    more = scan_class_folder(image_folder).samples
+    assert [feature_table(body, more, spec).computed for spec in specs] == [1, 1, 1]
+    assert [feature_table(body, more, spec).computed for spec in specs] == [0, 0, 0]
+
+
+def test_changing_a_file_the_transform_or_the_weights_computes_again(
+    tmp_path, samples, image_folder
+):
     body = frozen(tmp_path)
     spec = ViewSpec(DATA, "article", 1)
-    cached_features(body, samples, spec)
-    cached_features(body, samples, ViewSpec(DATA, "trivial", 1))  # another transform
+    assert feature_table(body, samples, spec).computed == len(samples)
+    assert feature_table(body, samples, ViewSpec(DATA, "trivial", 1)).computed == len(samples)
     other_weights = TinyBody()
     with torch.no_grad():
         other_weights.features[0].weight.mul_(2)
-    changed = cached_features(frozen(tmp_path, other_weights), samples, spec)  # other weights
-    assert len(entries(tmp_path)) == 3
+    changed = feature_table(frozen(tmp_path, other_weights), samples, spec)
+    assert changed.computed == len(samples)
     path = samples[0].path
     from .conftest import make_image
 
@@ -56,51 +109,67 @@ def test_changing_a_file_the_transform_or_the_weights_invalidates(tmp_path, samp
         path, format="PNG" if path.suffix == ".png" else "JPEG"
     )
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
-    again = cached_features(body, scan_class_folder(image_folder).samples, spec)  # a changed file
-    assert len(entries(tmp_path)) == 4
-    assert not torch.equal(again.features[0], changed.features[0])
+    again = feature_table(body, scan_class_folder(image_folder).samples, spec)
+    assert again.computed == 1 and again.hashing.hashed == 1
+    assert not torch.equal(again.load().features[0], changed.load().features[0])
 
 
-def test_an_interrupted_write_is_never_read_as_valid(tmp_path, samples, monkeypatch):
+def test_an_interrupted_pass_keeps_what_it_finished_and_nothing_wrong(
+    tmp_path, samples, monkeypatch
+):
     body = frozen(tmp_path)
     spec = ViewSpec(DATA)
     calls = {"n": 0}
-    real = body.__call__
+    real = FrozenBody.__call__
 
     class Boom(Exception):
         pass
 
-    def failing(x):
+    def failing(self, x):
         calls["n"] += 1
-        if calls["n"] == 2:
+        if calls["n"] == 3:
             raise Boom
-        return real(x)
+        return real(self, x)
 
-    monkeypatch.setattr(body, "__call__", failing)
-    monkeypatch.setattr(FrozenBody, "__call__", lambda self, x: failing(x))
+    monkeypatch.setattr(FrozenBody, "__call__", failing)
     with pytest.raises(Boom):
-        cached_features(body, samples, spec, batch_size=8)
-    assert entries(tmp_path) == []
+        feature_table(body, samples, spec, batch_size=8)
     monkeypatch.undo()
-    result = cached_features(frozen(tmp_path), samples, spec, batch_size=8)
-    assert result.ok.all()
+    result = feature_table(frozen(tmp_path), samples, spec, batch_size=8)
+    assert result.computed == len(samples) - 16  # two batches of eight were kept
+    assert torch.allclose(result.load().features, fresh(samples, spec).features, atol=1e-6)
 
 
-def test_a_half_written_entry_left_by_a_killed_process_is_ignored(tmp_path, samples):
-    body = frozen(tmp_path)
-    spec = ViewSpec(DATA)
-    first = cached_features(body, samples, spec)
-    (entry,) = entries(tmp_path)
-    (tmp_path / "cache" / entry / "meta.json").unlink()  # as if killed before the rename
-    again = cached_features(body, samples, spec)
-    assert torch.equal(first.features, again.features)
-
-
-def test_unreadable_files_are_marked_not_fatal(tmp_path, samples):
+def test_unreadable_files_are_marked_remembered_and_named_by_their_current_path(tmp_path, samples):
     samples[0].path.write_bytes(b"not an image")
-    result = cached_features(frozen(tmp_path), samples, ViewSpec(DATA))
-    assert not result.ok[0] and result.ok[1:].all()
-    assert len(result.readable().labels) == len(samples) - 1
+    first = cached_features(frozen(tmp_path), samples, ViewSpec(DATA))
+    assert not first.ok[0] and first.ok[1:].all()
+    assert len(first.readable().labels) == len(samples) - 1
+    moved = samples[0].path.with_name("renamed.png")
+    samples[0].path.rename(moved)
+    again = feature_table(frozen(tmp_path), [Sample(moved, 0), *samples[1:]], ViewSpec(DATA))
+    assert again.computed == 0 and not again.ok[0]
+    assert again.errors == [f"{moved}: cannot read image ({first.errors[0].split('(', 1)[1]}"]
+
+
+def test_float16_storage_is_within_float16_precision(tmp_path, samples):
+    spec = ViewSpec(DATA)
+    half = feature_table(frozen(tmp_path, dtype="float16"), samples, spec).load().features
+    full = fresh(samples, spec).features
+    assert half.dtype == torch.float32
+    assert torch.allclose(half, full, rtol=1e-3, atol=1e-3) and not torch.equal(half, full)
+
+
+def test_batches_from_the_store_equal_batches_from_memory(tmp_path, samples):
+    body = frozen(tmp_path)
+    tables = [feature_table(body, samples, ViewSpec(DATA, "article", v)) for v in (0, 1)]
+    stack = ViewStack(tables)
+    in_memory = torch.stack([t.load().features for t in tables])
+    streamed = list(feature_batches(stack, stack.labels, 5, seed=3))
+    expected = list(feature_batches(in_memory, stack.labels, 5, seed=3))
+    assert len(streamed) == len(expected) == -(-len(samples) // 5)
+    for (x, y), (x2, y2) in zip(streamed, expected, strict=True):
+        assert torch.equal(x, x2) and torch.equal(y, y2)
 
 
 def test_onnx_runner_matches_torch_within_tolerance(tmp_path, samples):
@@ -111,3 +180,9 @@ def test_onnx_runner_matches_torch_within_tolerance(tmp_path, samples):
     b = compute_features(slow, samples, ViewSpec(DATA))
     assert fast.backend_used == "onnxruntime" and slow.backend_used == "torch"
     assert (a.features - b.features).abs().max() <= 1e-4
+
+
+def test_view_seeds_depend_on_content_and_view_only():
+    assert view_seed("ab" * 16, 1) == view_seed("ab" * 16, 1)
+    assert len({view_seed("ab" * 16, 1), view_seed("ab" * 16, 2), view_seed("cd" * 16, 1)}) == 3
+    assert np.uint64(view_seed("ab" * 16, 1)) == view_seed("ab" * 16, 1)  # fits torch's seed

@@ -754,25 +754,87 @@ def check(data: Path, as_json: bool) -> None:
 @click.option(
     "--cache-dir", type=DIR, help="The cache folder [default: $OBJREC_CACHE or ~/.cache/objrec]."
 )
-@click.option("--clear", is_flag=True, help="Delete every cached feature set and exported graph.")
-def cache(cache_dir: Path | None, clear: bool) -> None:
-    """Show where the frozen-feature cache is and how big it is, or clear it.
+@click.option("--clear", is_flag=True, help="Delete every stored feature and exported graph.")
+@click.option("--prune", is_flag=True, help="Remove features not used for --days or not in --keep.")
+@click.option(
+    "--days",
+    type=click.FloatRange(min=0),
+    help="With --prune: remove features no run has used for this many days.",
+)
+@click.option(
+    "--keep",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="With --prune: keep only the features of images found in this folder (any depth).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json: bool) -> None:
+    """Show the feature store: its size per body and how many images it holds; prune or clear it.
 
-    Clearing is always safe: anything needed again is recomputed.
+    Features are stored per image content, body, data config and view, so renaming, moving or
+    relabelling an image never recomputes it. --prune removes what no run used for --days days
+    or what belongs to no image in --keep, then compacts the store, and removes the folders of
+    objrec's earlier cache format. Pruning or clearing waits for other objrec processes using the
+    store; it is always safe: anything needed again is recomputed.
     """
-    from objrec.features import FeatureCache, default_cache_dir
+    from objrec.features import FeatureCache
 
-    root = cache_dir or default_cache_dir()
+    store = FeatureCache(cache_dir)
+    if prune and days is None and keep is None:
+        raise click.UsageError("--prune needs --days N, --keep FOLDER or both")
+
+    def wait():
+        console.print("waiting for other objrec processes to stop using the store")
+
     if clear:
-        removed = FeatureCache(root).clear()
-        console.print(f"removed {removed} entries from {root}")
+        removed = store.clear(wait)
+        console.print(f"removed every stored feature and {removed} other entries from {store.root}")
         return
-    files = [p for p in root.rglob("*") if p.is_file()] if root.is_dir() else []
-    size = sum(p.stat().st_size for p in files)
-    entries = (
-        [p for p in root.iterdir() if p.is_dir() and p.name != "onnx"] if root.is_dir() else []
+    if prune:
+        done = store.prune(days, keep, wait)
+        freed = (done.store.bytes_before - done.store.bytes_after) / 1e6
+        console.print(
+            f"removed {done.store.entries} feature rows and {done.old_entries} entries of the "
+            f"old cache format; the store shrank by {freed:.1f} MB"
+        )
+    print_cache_summary(store.summary(), as_json)
+
+
+def print_cache_summary(summary, as_json: bool) -> None:
+    if as_json:
+        print_json(summary.to_json())
+        return
+    table = Table("body", "features", "dtype", "images", "rows", "size", "last used")
+    for s in summary.spaces:
+        used = time_ago(s.last_used)
+        table.add_row(
+            s.label,
+            str(s.dim),
+            s.dtype,
+            f"{s.images:,}",
+            f"{s.entries:,}",
+            f"{s.bytes / 1e6:.1f} MB",
+            used,
+        )
+    console.print(f"feature store in {summary.root / 'store'}")
+    console.print(table)
+    console.print(
+        f"file index: {summary.files:,} files ({summary.index_bytes / 1e6:.1f} MB); "
+        f"exported graphs: {summary.onnx_bytes / 1e6:.1f} MB"
     )
-    console.print(f"{root}: {len(entries)} feature sets, {size / 1e6:.1f} MB in all")
+    if summary.old_entries:
+        console.print(
+            f"{summary.old_entries} entries of the old cache format ({summary.old_bytes / 1e6:.1f}"
+            " MB) are no longer read: `objrec cache --prune --days 0` removes them"
+        )
+
+
+def time_ago(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "never"
+    import time
+
+    hours = (time.time() - timestamp) / 3600
+    return f"{hours:.1f} h ago" if hours < 48 else f"{hours / 24:.0f} days ago"
 
 
 @cli.command()

@@ -1,8 +1,9 @@
 """Data-parallel training under ``torchrun``: process group, sharding, collectives.
 
 ``torchrun --nproc-per-node N -m objrec train ...`` sets ``WORLD_SIZE``/``RANK``; ``train`` then
-shards the frozen pass across the ranks (each computes its part of every cache entry, rank 0
-assembles it once), trains the head under DistributedDataParallel with a DistributedSampler, and
+shards the frozen pass across the ranks (each computes its share of the images the feature store
+lacks and writes them to the store itself), trains the head under DistributedDataParallel with a
+DistributedSampler, and
 all-reduces losses and accuracies so that every rank takes the same early-stopping decision (rank
 0's, broadcast). Only rank 0 reports progress and writes files. Backend: nccl on CUDA, gloo on CPU.
 A single process (no ``WORLD_SIZE``) uses none of this.
@@ -49,6 +50,14 @@ class World:
         dist.all_reduce(t)
         total = max(t[2].item(), 1)
         return {"loss": t[0].item() / total, "acc": t[1].item() / total, "n": t[2].item()}
+
+    def sum(self, value: int) -> int:
+        """The sum of ``value`` over all ranks (a count)."""
+        if not self.distributed:
+            return value
+        t = torch.tensor([value], dtype=torch.int64)
+        dist.all_reduce(t)
+        return int(t.item())
 
     def decide(self, value: bool) -> bool:
         """Rank 0's decision, the same on every rank."""

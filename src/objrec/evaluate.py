@@ -16,7 +16,7 @@ from objrec.checkpoint import load_model
 from objrec.config import DataConfig
 from objrec.data import SPLITS, is_split_folder, present_splits, scan_class_folder
 from objrec.errors import ObjrecError
-from objrec.features import FrozenBody, ViewSpec, cached_features
+from objrec.features import FrozenBody, ViewSpec, feature_table
 from objrec.images import UnreadableImageError, open_image
 from objrec.metrics import confusion_matrix, most_confused, per_class_table, summarize
 from objrec.outputs import prepare_output_dir
@@ -98,10 +98,12 @@ def evaluate(
     target = resolve_eval_folder(folder, split)
     images = scan_class_folder(target, classes)
     data = DataConfig.from_dict(meta["data_config"])
-    frozen = FrozenBody(model.body, data.input_size, feature_cache(cache_dir))
+    frozen = FrozenBody(
+        model.body, data.input_size, feature_cache(cache_dir), name=meta["backbone"]
+    )
     views = TTA_VIEWS if tta else ("centre",)
     sets = [
-        cached_features(
+        feature_table(
             frozen,
             images.samples,
             ViewSpec(data, tta=view),
@@ -112,8 +114,8 @@ def evaluate(
         for view in views
     ]
     ok = torch.stack([s.ok for s in sets]).all(0)
-    with torch.inference_mode():
-        probs = [model.head(s.features[ok]).softmax(1) for s in sets]
+    probs = [head_probabilities(model.head, table, ok) for table in sets]
+    frozen.cache.close()
     labels = sets[0].labels[ok]
     logits = torch.stack(probs).mean(0).log()
     result = summarize_logits(logits, labels, classes, meta.get("n_train"))
@@ -129,6 +131,15 @@ def evaluate(
     write_evaluation(result, Path(out))
     log.info("evaluated %s on %s: top1 %.4f", run, target, result.metrics["top1"])
     return result
+
+
+@torch.inference_mode()
+def head_probabilities(head, table, ok: torch.Tensor, batch: int = 1024) -> torch.Tensor:
+    """The head's probabilities for the images ``ok`` of a store table, read batch by batch."""
+    where = torch.nonzero(ok).flatten()
+    if len(where) == 0:
+        return head(torch.empty(0, table.dim)).softmax(1)
+    return torch.cat([head(table.read(idx.numpy())).softmax(1) for idx in where.split(batch)])
 
 
 def prediction_table(paths, logits: torch.Tensor, labels: torch.Tensor, classes) -> pd.DataFrame:

@@ -1,48 +1,48 @@
-"""The frozen body's features, computed once per image view and cached on disk.
+"""The frozen body's features, computed once per image view and kept in the feature store.
 
-With the body frozen, its output for a given image and transform never changes, so ``train``
-pushes each image through it once (plus ``aug_views`` augmented views of each training image)
-instead of once per epoch. Each cache entry is a folder named by a key that covers everything that
-changes the features: the body's weights, the data config and augmentation, the view, and every
-file's path, size and modification time. Entries are written to a temporary folder and renamed into
-place, so an interrupted write is never read as valid. Features are streamed into a memory-mapped
-``.npy`` file, so memory stays bounded for large data sets.
+With the body frozen, its output for a given image and view never changes, so ``train`` pushes
+each image through it once (plus ``aug_views`` augmented views of each training image) instead of
+once per epoch, and keeps the result in the per-image feature store (``objrec.store``), keyed by
+the image's content, the body, the data config and the view, never by path or label: a renamed,
+moved or relabelled image costs nothing the next time, an added one costs its own pass. Augmented
+views are seeded by (content, view), so a moved image keeps its augmented features too.
+
+Readers get a :class:`FeatureTable` (rows in the store, labels, readable mask) and read batches
+from it, so memory stays bounded by the batch, not the data set; ``cached_features`` loads a whole
+table for small uses. Batch sampling over views (single process and sharded) lives here too.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
-import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DistributedSampler
 
 from objrec.config import DataConfig
 from objrec.data import ImageDataset, Sample, make_loader, prefetch
 from objrec.distributed import SINGLE, World
+from objrec.images import list_images
 from objrec.progress import SILENT, Reporter
 from objrec.quantize import QuantizedBody
 from objrec.runtime import Runner, make_runner
+from objrec.store import FeatureStore, HashStats, PruneResult, Space, SpaceInfo, space_id
 from objrec.transforms import build_transforms, build_tta_transform, draft_size
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
 FROZEN_BATCH = 16
 """Images per frozen-pass batch. ONNX Runtime keeps buffers for the largest batch it has run: with
 the three-body default at 240 px, batch 64 peaked at 3.6 GiB (19.6 and 21.3 images/s in two runs),
 batch 16 at 1.4 GiB (27.5 and 33.7 images/s) (``benchmarks/frozen_batch.py``)."""
-AUGMENT_SEED = (
-    1_000_003  # views are seeded by (view, index) alone: another training seed reuses them
-)
 
 
 def default_cache_dir() -> Path:
@@ -63,22 +63,141 @@ def fingerprint_module(module: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def fingerprint_files(samples: Sequence[Sample]) -> str:
-    """SHA-256 over every file's absolute path, label, size and modification time."""
-    digest = hashlib.sha256()
-    for s in samples:
-        st = s.path.stat()
-        digest.update(f"{s.path.resolve()}|{s.label}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
+_OPEN_STORES: dict[Path, FeatureStore] = {}
+"""One open store per folder and process, shared by every ``FeatureCache`` of that folder."""
+
+
+class FeatureCache:
+    """The cache folder: the feature store (``store/``) and exported ONNX graphs (``onnx/``).
+
+    The store is opened on first use and stays open (holding its shared lock, which ``prune``
+    waits for in other processes) until ``close``; a process opens each store folder once.
+    """
+
+    def __init__(self, root: Path | None = None, dtype: str = "float32"):
+        self.root = Path(root) if root else default_cache_dir()
+        self.dtype = dtype
+
+    @property
+    def store(self) -> FeatureStore:
+        key = (self.root / "store").absolute()
+        if key not in _OPEN_STORES:
+            _OPEN_STORES[key] = FeatureStore(key)
+        return _OPEN_STORES[key]
+
+    def close(self) -> None:
+        """Close this folder's store in this process (reopened on next use)."""
+        store = _OPEN_STORES.pop((self.root / "store").absolute(), None)
+        if store is not None:
+            store.close()
+
+    def onnx_path(self, fingerprint: str, input_size: int) -> Path:
+        return self.root / "onnx" / f"{fingerprint[:32]}-{input_size}.onnx"
+
+    def old_entries(self) -> list[Path]:
+        """Folders of the cache format before the store (one per split and view): never read."""
+        if not self.root.is_dir():
+            return []
+        return [
+            p
+            for p in self.root.iterdir()
+            if p.is_dir()
+            and (len(p.name) == 32 or p.name.startswith(".tmp-"))
+            and p.name not in ("store", "onnx")
+        ]
+
+    def summary(self) -> CacheSummary:
+        """What ``objrec cache`` shows: the store's spaces, file index, old entries, ONNX graphs."""
+        store = self.store
+        (files,) = store.db.execute("SELECT COUNT(*) FROM files").fetchone()
+        onnx = list((self.root / "onnx").glob("*.onnx"))
+        return CacheSummary(
+            self.root,
+            store.info(),
+            files,
+            sum(folder_bytes(p) for p in self.old_entries()),
+            len(self.old_entries()),
+            sum(p.stat().st_size for p in onnx),
+            disk_bytes(store.root / "index.sqlite"),
+        )
+
+    def prune(
+        self, older_than_days: float | None, keep_folder: Path | None, wait=None
+    ) -> PruneSummary:
+        """Forget features not used for ``older_than_days`` or of no image in ``keep_folder``;
+        compact the store; remove the folders of the old cache format."""
+        keep = None
+        if keep_folder is not None:
+            keep = set(self.store.digests(list_images(Path(keep_folder)))[0])
+        result = self.store.prune(older_than_days, keep, wait)
+        old = self.old_entries()
+        for path in old:
+            shutil.rmtree(path)
+        return PruneSummary(result, len(old))
+
+    def clear(self, wait=None) -> int:
+        """Remove everything in the cache folder (waiting for other users of the store)."""
+        if not self.root.is_dir():
+            return 0
+        self.store.prune(keep=set(), wait=wait)
+        removed = 0
+        for path in self.root.iterdir():
+            if path.name != "store":
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+                removed += 1
+        return removed
+
+
+@dataclass(frozen=True)
+class CacheSummary:
+    root: Path
+    spaces: list[SpaceInfo]
+    files: int
+    """Files in the (path, size, times) -> content index."""
+    old_bytes: int
+    old_entries: int
+    onnx_bytes: int
+    index_bytes: int
+
+    def to_json(self) -> dict:
+        return {
+            "root": str(self.root),
+            "spaces": [asdict(s) for s in self.spaces],
+            "indexed_files": self.files,
+            "index_bytes": self.index_bytes,
+            "old_format_entries": self.old_entries,
+            "old_format_bytes": self.old_bytes,
+            "onnx_bytes": self.onnx_bytes,
+        }
+
+
+@dataclass(frozen=True)
+class PruneSummary:
+    store: PruneResult
+    old_entries: int
+
+
+def disk_bytes(path: Path) -> int:
+    return path.stat().st_blocks * 512 if path.exists() else 0
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(disk_bytes(p) for p in folder.rglob("*") if p.is_file())
 
 
 class FrozenBody:
     """A frozen body, its fingerprint, and a fast runner built only when features are computed."""
 
     def __init__(
-        self, body: nn.Module, input_size: int, cache: FeatureCache, backend: str = "auto"
+        self,
+        body: nn.Module,
+        input_size: int,
+        cache: FeatureCache,
+        backend: str = "auto",
+        name: str = "",
     ):
         self.body = body.eval()
+        self.name = name or type(body).__name__
         self.n_features: int = body.n_features
         self.input_size = input_size
         self.fingerprint = fingerprint_module(body)
@@ -109,6 +228,13 @@ class ViewSpec:
     tta: str = "centre"
     """For ``view=0``: which deterministic test-time view (see ``transforms.TTA_VIEWS``)."""
 
+    @property
+    def key(self) -> str:
+        """The view's name in the store: ``centre``, ``tta:<view>`` or ``aug:<augment>:<k>``."""
+        if self.view > 0:
+            return f"aug:{self.augment}:{self.view}"
+        return "centre" if self.tta == "centre" else f"tta:{self.tta}"
+
     def transform(self):
         if self.view == 0 and self.tta != "centre":
             return build_tta_transform(self.data, self.tta)
@@ -130,10 +256,15 @@ class FeatureSet:
         )
 
 
-class SeededViewDataset(ImageDataset):
-    """Augmented views seeded by (view, image): the same view of the same image is reproducible.
+def view_seed(digest: str, view: int) -> int:
+    """The random seed of augmented view ``view`` of the image whose bytes hash to ``digest``."""
+    return int.from_bytes(hashlib.sha256(f"{digest}|{view}".encode()).digest()[:8], "little")
 
-    ``seeds`` numbers the images (default: their position); a shard passes the full set's numbers.
+
+class SeededViewDataset(ImageDataset):
+    """Augmented views seeded per image: the same view of the same content is reproducible.
+
+    ``seeds`` gives each image's seed (``view_seed`` of its content digest); default: its position.
     """
 
     def __init__(self, samples, transform, view: int, draft: int | None, seeds=None):
@@ -145,132 +276,99 @@ class SeededViewDataset(ImageDataset):
         if self.view == 0:
             return super().__getitem__(index)
         with torch.random.fork_rng(devices=[]):  # leave the caller's random stream untouched
-            torch.manual_seed(AUGMENT_SEED * self.view + self.seeds[index])
+            torch.manual_seed(self.seeds[index])
             return super().__getitem__(index)
 
 
-def cache_key(body_fp: str, files_fp: str, spec: ViewSpec) -> str:
-    payload = {
-        "version": CACHE_VERSION,
-        "body": body_fp,
-        "files": files_fp,
-        "data": asdict(spec.data),
-        "augment": spec.augment if spec.view > 0 else "none",
-        "view": spec.view,
-        **({"tta": spec.tta} if spec.view == 0 and spec.tta != "centre" else {}),
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
-
-
-class FeatureCache:
-    """A folder of cache entries, one sub-folder per key."""
-
-    def __init__(self, root: Path | None):
-        self.root = Path(root) if root else None
-
-    def onnx_path(self, fingerprint: str, input_size: int) -> Path | None:
-        if self.root is None:
-            return None
-        return self.root / "onnx" / f"{fingerprint[:32]}-{input_size}.onnx"
-
-    def load(self, key: str, n: int) -> FeatureSet | None:
-        if self.root is None:
-            return None
-        entry = self.root / key
-        try:
-            meta = json.loads((entry / "meta.json").read_text())
-            # copy-on-write map: pages are read from disk when used, never all at once
-            features = np.load(entry / "features.npy", mmap_mode="c", allow_pickle=False)
-            labels = np.load(entry / "labels.npy", allow_pickle=False)
-            ok = np.load(entry / "ok.npy", allow_pickle=False)
-            errors = json.loads((entry / "errors.json").read_text())
-        except (OSError, ValueError):
-            return None
-        if (
-            meta.get("key") != key
-            or features.shape[0] != n
-            or labels.shape != (n,)
-            or ok.shape != (n,)
-        ):
-            log.warning("ignoring malformed feature cache entry %s", entry)
-            return None
-        return FeatureSet(
-            torch.from_numpy(features),
-            torch.from_numpy(labels),
-            torch.from_numpy(ok),
-            errors,
-        )
-
-    def new_entry(self, key: str) -> Path:
-        assert self.root is not None
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.root / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()
-        return tmp
-
-    def commit(self, tmp: Path, key: str) -> None:
-        """Publish a fully written entry with one atomic rename."""
-        final = self.root / key
-        if final.exists():  # another process finished first; ours is identical
-            shutil.rmtree(tmp, ignore_errors=True)
-            return
-        os.replace(tmp, final)
-
-    def clear(self) -> int:
-        """Remove every entry; returns how many were removed."""
-        if self.root is None or not self.root.is_dir():
-            return 0
-        entries = list(self.root.iterdir())
-        for p in entries:
-            shutil.rmtree(p) if p.is_dir() else p.unlink()
-        return len(entries)
-
-
 @torch.inference_mode()
+def frozen_pass(
+    body: FrozenBody,
+    samples: Sequence[Sample],
+    spec: ViewSpec,
+    batch_size: int = FROZEN_BATCH,
+    num_workers: int = 0,
+    reporter: Reporter = SILENT,
+    description: str = "features",
+    seeds: Sequence[int] | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray, list[tuple[int, str]]]]:
+    """Run the frozen body over ``samples`` in ``spec``'s view, one batch at a time.
+
+    Yields (indices, features, failures): the positions of the images decoded in the batch, their
+    features, and (position, message) for each file of the batch that could not be decoded.
+    """
+    n = len(samples)
+    dataset = SeededViewDataset(samples, spec.transform(), spec.view, draft_size(spec.data), seeds)
+    loader = make_loader(dataset, batch_size=batch_size, num_workers=num_workers)
+    with reporter.task(description, n) as advance:
+        batches = prefetch(loader) if num_workers == 0 else loader
+        for start, batch in zip(range(0, n, batch_size), batches, strict=True):
+            indices = batch.indices.numpy()
+            features = body(batch.images).float().numpy() if len(indices) else None
+            failed = sorted(set(range(start, min(start + batch_size, n))) - set(indices.tolist()))
+            yield indices, features, list(zip(failed, batch.errors, strict=True))
+            advance(min(batch_size, n - start))
+
+
 def compute_features(
     body: FrozenBody,
     samples: Sequence[Sample],
     spec: ViewSpec,
     batch_size: int = FROZEN_BATCH,
     num_workers: int = 0,
-    out: Path | None = None,
     reporter: Reporter = SILENT,
     description: str = "features",
     seeds: Sequence[int] | None = None,
 ) -> FeatureSet:
-    """Run the frozen body once over ``samples`` in ``spec``'s view.
-
-    When ``out`` is a folder, the features are streamed into ``out/features.npy`` (memory-mapped)
-    and the labels, readable-mask and ``meta.json`` written beside it.
-    """
-    n, dim = len(samples), body.n_features
-    dataset = SeededViewDataset(samples, spec.transform(), spec.view, draft_size(spec.data), seeds)
-    loader = make_loader(dataset, batch_size=batch_size, num_workers=num_workers)
-    if out is not None:
-        features = np.lib.format.open_memmap(
-            out / "features.npy", mode="w+", dtype=np.float32, shape=(n, dim)
-        )
-    else:
-        features = np.zeros((n, dim), dtype=np.float32)
-    ok = np.zeros(n, dtype=bool)
+    """The frozen body's features of ``samples`` in memory, without the store."""
+    features = np.zeros((len(samples), body.n_features), dtype=np.float32)
+    ok = np.zeros(len(samples), dtype=bool)
     errors: list[str] = []
-    with reporter.task(description, n) as advance:
-        batches = prefetch(loader) if num_workers == 0 else loader
-        for start, batch in zip(range(0, n, batch_size), batches, strict=True):
-            if len(batch.indices):
-                features[batch.indices.numpy()] = body(batch.images).float().numpy()
-                ok[batch.indices.numpy()] = True
-            errors += batch.errors
-            advance(min(batch_size, n - start))
+    args = (batch_size, num_workers, reporter, description, seeds)
+    for indices, part, failures in frozen_pass(body, samples, spec, *args):
+        if len(indices):
+            features[indices], ok[indices] = part, True
+        errors += [message for _, message in failures]
     labels = np.array([s.label for s in samples], dtype=np.int64)
-    if out is not None:
-        features.flush()
-        np.save(out / "labels.npy", labels)
-        np.save(out / "ok.npy", ok)
-        (out / "errors.json").write_text(json.dumps(errors))
     return FeatureSet(
         torch.from_numpy(features), torch.from_numpy(labels), torch.from_numpy(ok), errors
     )
+
+
+@dataclass
+class FeatureTable:
+    """One view of a list of images in the feature store: where each image's row is, its label,
+    whether it could be decoded, and why not. Read rows with ``read``; ``load`` reads them all."""
+
+    space: Space
+    rows: np.ndarray
+    labels: torch.Tensor
+    ok: torch.Tensor
+    errors: list[str] = field(default_factory=list)
+    computed: int = 0
+    """Images this process pushed through the frozen body to complete the table."""
+    hashing: HashStats = field(default_factory=HashStats)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def dim(self) -> int:
+        return self.space.dim
+
+    def read(self, index) -> torch.Tensor:
+        """Features (len(index), dim) of the images at positions ``index`` (all readable)."""
+        rows = self.rows[np.asarray(index, dtype=np.int64)]
+        if (rows < 0).any():
+            raise ValueError("read() of an image that could not be decoded")
+        return torch.from_numpy(self.space.read(rows))
+
+    def load(self) -> FeatureSet:
+        """Every row in memory, zeros where an image could not be decoded."""
+        features = torch.zeros(len(self), self.dim)
+        where = torch.nonzero(self.ok).flatten()
+        for chunk in where.split(4096):
+            features[chunk] = self.read(chunk.numpy())
+        return FeatureSet(features, self.labels, self.ok, self.errors)
 
 
 def cached_features(
@@ -283,101 +381,152 @@ def cached_features(
     description: str = "features",
     world: World = SINGLE,
 ) -> FeatureSet:
-    """Features from the cache when an entry for exactly these inputs exists, else computed.
-
-    Under ``torchrun`` each rank computes every ``world.size``-th image and rank 0 assembles the
-    entry once; the cache folder must be shared by the ranks (one machine, or a shared disk).
-    """
-    cache = body.cache
-    key = cache_key(body.fingerprint, fingerprint_files(samples), spec)
-    hit = cache.load(key, len(samples))
-    if hit is not None:
-        log.info("%s: %d feature rows from cache %s", description, len(samples), key)
-        reporter.note(f"{description}: {len(samples)} images from the feature cache")
-        return hit
-    if world.distributed and cache.root is not None:
-        args = (batch_size, num_workers, reporter, description)
-        return sharded_features(body, samples, spec, key, world, *args)
-    if cache.root is None:
-        return compute_features(
-            body, samples, spec, batch_size, num_workers, None, reporter, description
-        )
-    tmp = cache.new_entry(key)
-    try:
-        result = compute_features(
-            body, samples, spec, batch_size, num_workers, tmp, reporter, description
-        )
-        (tmp / "meta.json").write_text(
-            json.dumps({"key": key, "n": len(samples), "view": spec.view})
-        )
-        cache.commit(tmp, key)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return result
+    """The features of ``samples`` in ``spec``'s view, all in memory (see ``feature_table``)."""
+    table = feature_table(
+        body, samples, spec, batch_size, num_workers, reporter, description, world
+    )
+    return table.load()
 
 
-def sharded_features(
+def feature_table(
     body: FrozenBody,
-    samples,
+    samples: Sequence[Sample],
     spec: ViewSpec,
-    key: str,
-    world: World,
-    batch_size: int,
-    num_workers: int,
-    reporter: Reporter,
-    description: str,
-) -> FeatureSet:
-    """This rank's share of a cache entry, then the whole entry as rank 0 assembled it."""
-    cache, n = body.cache, len(samples)
-    share = list(range(world.rank, n, world.size))
-    part = compute_features(
-        body,
-        [samples[i] for i in share],
-        spec,
-        batch_size,
-        num_workers,
-        None,
-        reporter,
+    batch_size: int = FROZEN_BATCH,
+    num_workers: int = 0,
+    reporter: Reporter = SILENT,
+    description: str = "features",
+    world: World = SINGLE,
+) -> FeatureTable:
+    """The store's table of ``samples`` in ``spec``'s view; the images it lacks are computed first.
+
+    Under ``torchrun`` each rank computes every ``world.size``-th missing image and writes it to the
+    store itself (the cache folder must be shared by the ranks: one machine, or a shared disk).
+    """
+    store = body.cache.store
+    digests, hashing = store.digests([s.path for s in samples])
+    sid = space_id(body.fingerprint, asdict(spec.data), body.cache.dtype)
+    label = f"{body.name} @ {spec.data.input_size}px"
+    space = store.space(sid, body.n_features, body.cache.dtype, label)
+    found = store.lookup(sid, spec.key, digests)
+    missing = list(dict.fromkeys(d for d, hit in zip(digests, found.found, strict=True) if not hit))
+    mine = missing[world.rank :: world.size]
+    by_digest = {d: s for s, d in zip(samples, digests, strict=True)}
+    args = (batch_size, num_workers, reporter, description)
+    computed = fill(body, space, spec, [(d, by_digest[d]) for d in mine], *args)
+    world.barrier()
+    if missing:
+        found = store.lookup(sid, spec.key, digests)
+    if not found.found.all():
+        raise RuntimeError(f"{description}: the feature store lost rows it was just given")
+    log.info(
+        "%s: %d images, %d computed, %d hashed in %.2f s",
         description,
-        seeds=share,
+        len(samples),
+        computed,
+        hashing.hashed,
+        hashing.seconds,
     )
-    shard = cache.root / f".shard-{key}-{world.rank}-of-{world.size}.npz"
-    np.savez(
-        shard,
-        features=part.features.numpy(),
-        ok=part.ok.numpy(),
-        errors=np.array(part.errors, dtype=str),
-    )
-    world.barrier()
-    if world.main:
-        assemble(cache, key, samples, body.n_features, world.size)
-    world.barrier()
-    result = cache.load(key, n)
-    if result is None:
-        raise RuntimeError(f"rank {world.rank}: the assembled cache entry {key} is not readable")
-    return result
+    return make_table(space, samples, found, computed, hashing)
 
 
-def assemble(cache: FeatureCache, key: str, samples, dim: int, size: int) -> None:
-    """Rank 0: put the shards of every rank together into one entry, published atomically."""
-    n = len(samples)
-    tmp = cache.new_entry(key)
-    features = np.lib.format.open_memmap(
-        tmp / "features.npy", mode="w+", dtype=np.float32, shape=(n, dim)
+def fill(body, space: Space, spec: ViewSpec, todo, batch_size, workers, reporter, description):
+    """Push ``todo`` ((digest, sample) pairs) through the body; every batch goes to the store."""
+    if not todo:
+        return 0
+    digests = [d for d, _ in todo]
+    samples = [s for _, s in todo]
+    seeds = [view_seed(d, spec.view) for d in digests]
+    args = (batch_size, workers, reporter, description, seeds)
+    for indices, features, failures in frozen_pass(body, samples, spec, *args):
+        if len(indices):
+            space.write(spec.key, [digests[i] for i in indices], features)
+        if failures:
+            reasons = [m.removeprefix(f"{samples[i].path}: ") for i, m in failures]
+            space.write_errors(spec.key, [digests[i] for i, _ in failures], reasons)
+    return len(todo)
+
+
+def make_table(space: Space, samples, found, computed: int, hashing: HashStats) -> FeatureTable:
+    labels = torch.tensor([s.label for s in samples], dtype=torch.long)
+    ok = torch.from_numpy(found.rows >= 0)
+    errors = [f"{samples[i].path}: {reason}" for i, reason in sorted(found.errors.items())]
+    return FeatureTable(space, found.rows, labels, ok, errors, computed, hashing)
+
+
+class ViewStack:
+    """The training images readable in every view, each view a table of the store."""
+
+    def __init__(self, tables: Sequence[FeatureTable]):
+        self.tables = list(tables)
+        ok = torch.stack([t.ok for t in self.tables]).all(0)
+        self.index = torch.nonzero(ok).flatten().numpy()
+        self.labels = self.tables[0].labels[ok]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def n_views(self) -> int:
+        return len(self.tables)
+
+    def gather(self, views: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """Features of images ``idx`` (positions among the readable ones), each in ``views[i]``."""
+        out = torch.empty(len(idx), self.tables[0].dim)
+        for v, table in enumerate(self.tables):
+            pick = torch.nonzero(views == v).flatten()
+            if len(pick):
+                out[pick] = table.read(self.index[idx[pick].numpy()])
+        return out
+
+    def batches(self, size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The first view in order, ``size`` images at a time (validation)."""
+        for start in range(0, len(self), size):
+            idx = torch.arange(start, min(start + size, len(self)))
+            yield self.gather(torch.zeros(len(idx), dtype=torch.long), idx), self.labels[idx]
+
+
+class TensorViews:
+    """Features already in memory, (V, N, F), behind ``ViewStack``'s ``gather``."""
+
+    def __init__(self, views: torch.Tensor):
+        self.views = views
+        self.n_views = views.shape[0]
+
+    def gather(self, views: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        return self.views[views, idx]
+
+
+def feature_batches(
+    views, labels: torch.Tensor, batch_size: int, seed: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One epoch over stored features: shuffled, each image in one randomly chosen view.
+
+    ``views`` is a :class:`ViewStack` (read from the store batch by batch) or a (V, N, F) tensor.
+    """
+    views = TensorViews(views) if isinstance(views, torch.Tensor) else views
+    g = torch.Generator().manual_seed(seed)
+    n = len(labels)
+    order = torch.randperm(n, generator=g)
+    choice = torch.randint(views.n_views, (n,), generator=g)
+    for start in range(0, n, batch_size):
+        idx = order[start : start + batch_size]
+        yield views.gather(choice[idx], idx), labels[idx]
+
+
+def sharded_feature_batches(
+    views, labels: torch.Tensor, batch_size: int, seed: int, epoch: int, world: World
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """This rank's part of an epoch: a DistributedSampler's indices, each image in a random view."""
+    views = TensorViews(views) if isinstance(views, torch.Tensor) else views
+    sampler = DistributedSampler(
+        range(len(labels)), world.size, world.rank, shuffle=True, seed=seed
     )
-    ok = np.zeros(n, dtype=bool)
-    errors: list[str] = []
-    for rank in range(size):
-        shard = cache.root / f".shard-{key}-{rank}-of-{size}.npz"
-        with np.load(shard, allow_pickle=False) as part:
-            features[rank::size] = part["features"]
-            ok[rank::size] = part["ok"]
-            errors += part["errors"].tolist()
-        shard.unlink()
-    features.flush()
-    np.save(tmp / "labels.npy", np.array([s.label for s in samples], dtype=np.int64))
-    np.save(tmp / "ok.npy", ok)
-    (tmp / "errors.json").write_text(json.dumps(errors))
-    (tmp / "meta.json").write_text(json.dumps({"key": key, "n": n, "shards": size}))
-    cache.commit(tmp, key)
+    sampler.set_epoch(epoch)
+    choice = torch.randint(
+        views.n_views, (len(labels),), generator=torch.Generator().manual_seed(seed + epoch)
+    )
+    order = torch.tensor(list(sampler))
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        yield views.gather(choice[idx], idx), labels[idx]

@@ -7,7 +7,6 @@ import json
 import logging
 import random
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DistributedSampler
 
 from objrec import plots
 from objrec.backbones import build_body, get_backbone, resolve_data_config
@@ -38,11 +36,13 @@ from objrec.engine import EarlyStopping, FitState, fit
 from objrec.errors import Interrupted, ObjrecError
 from objrec.features import (
     FeatureCache,
-    FeatureSet,
+    FeatureTable,
     FrozenBody,
     ViewSpec,
-    cached_features,
-    default_cache_dir,
+    ViewStack,
+    feature_batches,
+    feature_table,
+    sharded_feature_batches,
 )
 from objrec.finetune import FinetuneModel, optimizer_for, split_body, unfreeze, warmup_cosine
 from objrec.model import Classifier, build_head, count_parameters
@@ -67,6 +67,8 @@ class TrainResult:
     n_images: dict[str, int] = field(default_factory=dict)
     finished: bool = True
     """False for the model saved on Ctrl-C: the run can be resumed."""
+    frozen_pass: dict[str, int] = field(default_factory=dict)
+    """Image views pushed through the frozen body (``computed``), read from the store, hashed."""
 
 
 def seed_everything(seed: int) -> None:
@@ -136,7 +138,7 @@ def resumable(out: Path) -> Path:
 
 
 def feature_cache(cache_dir: str | Path | None) -> FeatureCache:
-    return FeatureCache(Path(cache_dir) if cache_dir else default_cache_dir())
+    return FeatureCache(Path(cache_dir) if cache_dir else None)
 
 
 def frozen_features(
@@ -148,60 +150,38 @@ def frozen_features(
     reporter: Reporter,
     name: str,
     world: World = SINGLE,
-) -> list[FeatureSet]:
-    """The cached features of ``folder`` for each view number (0 = centre crop)."""
+) -> list[FeatureTable]:
+    """The feature store's tables of ``folder`` for each view number (0 = centre crop)."""
     results = []
     for view in views:
         spec = ViewSpec(data, config.augment if view else "none", view)
         label = f"{name} features" + (f" (augmented view {view})" if view else "")
-        results.append(
-            cached_features(
-                body,
-                folder.samples,
-                spec,
-                num_workers=config.num_workers,
-                reporter=reporter,
-                description=label,
-                world=world,
-            )
+        table = feature_table(
+            body,
+            folder.samples,
+            spec,
+            num_workers=config.num_workers,
+            reporter=reporter,
+            description=label,
+            world=world,
         )
+        computed = world.sum(table.computed)
+        reporter.note(
+            f"{label}: {len(table)} images, {computed} pushed through the frozen body, "
+            f"{len(table) - computed} from the feature store"
+        )
+        results.append(table)
     return results
 
 
-def feature_batches(
-    views: torch.Tensor, labels: torch.Tensor, batch_size: int, seed: int
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """One epoch over cached features: shuffled, each image in one randomly chosen view."""
-    g = torch.Generator().manual_seed(seed)
-    n = len(labels)
-    order = torch.randperm(n, generator=g)
-    choice = torch.randint(views.shape[0], (n,), generator=g)
-    for start in range(0, n, batch_size):
-        idx = order[start : start + batch_size]
-        yield views[choice[idx], idx], labels[idx]
-
-
-def sharded_feature_batches(
-    views: torch.Tensor, labels: torch.Tensor, batch_size: int, seed: int, epoch: int, world: World
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """This rank's part of an epoch: a DistributedSampler's indices, each image in a random view."""
-    sampler = DistributedSampler(
-        range(len(labels)), world.size, world.rank, shuffle=True, seed=seed
-    )
-    sampler.set_epoch(epoch)
-    choice = torch.randint(
-        views.shape[0], (len(labels),), generator=torch.Generator().manual_seed(seed + epoch)
-    )
-    order = torch.tensor(list(sampler))
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        yield views[choice[idx], idx], labels[idx]
-
-
-def stack_views(sets: list[FeatureSet]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(V, N, F) features of the images readable in every view, and their labels."""
-    ok = torch.stack([s.ok for s in sets]).all(0)
-    return torch.stack([s.features[ok] for s in sets]), sets[0].labels[ok]
+def frozen_pass_counts(tables: list[FeatureTable], world: World) -> dict[str, int]:
+    """Image views pushed through the frozen body (all ranks), read from the store, and hashed."""
+    computed = world.sum(sum(t.computed for t in tables))
+    return {
+        "computed": computed,
+        "from_store": sum(len(t) for t in tables) - computed,
+        "hashed": world.sum(sum(t.hashing.hashed for t in tables)),
+    }
 
 
 @dataclass
@@ -210,12 +190,16 @@ class Prepared:
 
     model: Classifier
     data: DataConfig
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    valid: FeatureSet
+    train: ViewStack
+    valid: ViewStack
     fingerprint: str
     train_set: ClassFolder
     valid_set: ClassFolder
+    frozen_pass: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def train_y(self) -> torch.Tensor:
+        return self.train.labels
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -239,21 +223,21 @@ def prepare(
         body.n_features, len(train_set.classes), config.hidden, config.dropout, config.heads
     )
     model = Classifier(body, head).freeze_body()
-    frozen = FrozenBody(body, data.input_size, feature_cache(config.cache_dir))
+    cache = feature_cache(config.cache_dir)
+    frozen = FrozenBody(body, data.input_size, cache, name=config.backbone)
     views = list(range(config.aug_views + 1))
     train_sets = frozen_features(frozen, train_set, data, config, views, reporter, "train", world)
     (valid,) = frozen_features(frozen, valid_set, data, config, [0], reporter, "valid", world)
     report_unreadable([*train_sets, valid], reporter)
-    train_x, train_y = stack_views(train_sets)
     return Prepared(
         model,
         data,
-        train_x,
-        train_y,
-        valid.readable(),
+        ViewStack(train_sets),
+        ViewStack([valid]),
         frozen.fingerprint,
         train_set,
         valid_set,
+        frozen_pass_counts([*train_sets, valid], world),
     )
 
 
@@ -270,7 +254,7 @@ def int8_body(
     return quantize_body(body, data, train_set.samples, root)
 
 
-def report_unreadable(sets: list[FeatureSet], reporter: Reporter) -> None:
+def report_unreadable(sets: list[FeatureTable], reporter: Reporter) -> None:
     """One warning per unreadable file (not one per view), and a count for the person watching."""
     messages = list(dict.fromkeys(m for s in sets for m in s.errors))
     for message in messages:
@@ -324,6 +308,14 @@ def _train(data_dir, out, config, reporter, force, resume, strict, world: World)
         require_clean(data_dir, reporter)
     t0 = time.perf_counter()
     prep = prepare(data_dir, config, reporter, world)
+    try:
+        return fit_and_finish(prep, data_dir, out, config, saved, reporter, world, started, t0)
+    finally:
+        feature_cache(config.cache_dir).close()  # lets `objrec cache --prune` go on
+
+
+def fit_and_finish(prep, data_dir, out, config, saved, reporter, world, started, t0):
+    """Fit the head (and fine-tune), then write the run folder."""
     features_seconds = time.perf_counter() - t0
     params = count_parameters(prep.model)
     reporter.note(f"parameters: {params['total']:,} total, {params['trainable']:,} trainable")
@@ -361,24 +353,22 @@ def epoch_sources(prep: Prepared, config: TrainConfig, world: World):
     if not world.distributed:
 
         def train_batches(epoch):
-            return feature_batches(prep.train_x, prep.train_y, batch, config.seed * 100_003 + epoch)
+            return feature_batches(prep.train, prep.train_y, batch, config.seed * 100_003 + epoch)
 
-        model = prep.model.head
-    else:
-        share = slice(world.rank, None, world.size)
-        valid = FeatureSet(valid.features[share], valid.labels[share], valid.ok[share])
+        def valid_batches():
+            return valid.batches(1024)
 
-        def train_batches(epoch):
-            return sharded_feature_batches(
-                prep.train_x, prep.train_y, batch, config.seed, epoch, world
-            )
+        return prep.model.head, train_batches, valid_batches
 
-        model = DistributedDataParallel(prep.model.head)
+    def sharded_train_batches(epoch):
+        return sharded_feature_batches(prep.train, prep.train_y, batch, config.seed, epoch, world)
 
-    def valid_batches():
-        return zip(valid.features.split(1024), valid.labels.split(1024), strict=True)
+    def sharded_valid_batches():
+        share = torch.arange(world.rank, len(valid), world.size)
+        for idx in share.split(1024):
+            yield valid.gather(torch.zeros(len(idx), dtype=torch.long), idx), valid.labels[idx]
 
-    return model, train_batches, valid_batches
+    return DistributedDataParallel(prep.model.head), sharded_train_batches, sharded_valid_batches
 
 
 def fit_head(
@@ -437,17 +427,18 @@ def finetune_phase(
     if world.distributed:
         raise ObjrecError("--finetune-blocks does not run under torchrun yet: train in one process")
     stem, top = split_body(prep.model.body, config.finetune_blocks, prep.data.input_size)
-    frozen = FrozenBody(stem, prep.data.input_size, feature_cache(config.cache_dir))
+    name = f"{config.backbone} cut {config.finetune_blocks}"
+    frozen = FrozenBody(stem, prep.data.input_size, feature_cache(config.cache_dir), name=name)
     views = list(range(config.aug_views + 1))
     sets = frozen_features(
         frozen, prep.train_set, prep.data, config, views, reporter, "train (cut)"
     )
-    (valid,) = frozen_features(
+    (valid_table,) = frozen_features(
         frozen, prep.valid_set, prep.data, config, [0], reporter, "valid (cut)"
     )
-    train_x, train_y = stack_views(sets)
-    valid = valid.readable()
-    del sets
+    train_x = ViewStack(sets)
+    train_y = train_x.labels
+    valid = ViewStack([valid_table])
     unfreeze(top)
     model = FinetuneModel(top, prep.model.head, config.finetune_batchnorm)
     optimizer = optimizer_for(model, config.finetune_lr)
@@ -464,7 +455,7 @@ def finetune_phase(
         lambda epoch: feature_batches(
             train_x, train_y, config.batch_size, config.seed * 100_003 + epoch
         ),
-        lambda: zip(valid.features.split(256), valid.labels.split(256), strict=True),
+        lambda: valid.batches(256),
         optimizer,
         epochs=head_state.epoch + config.finetune_epochs,
         patience=config.patience,
@@ -529,6 +520,7 @@ def finish_run(
         seconds=seconds,
         n_images={"train": len(prep.train_y), "valid": len(prep.valid.labels)},
         finished=finished,
+        frozen_pass=prep.frozen_pass,
     )
     if write:
         (out / SUMMARY).write_text(json.dumps(summary_dict(result), indent=2))
@@ -550,4 +542,5 @@ def summary_dict(result: TrainResult) -> dict[str, Any]:
         "seconds": result.seconds,
         "n_images": result.n_images,
         "finished": result.finished,
+        "frozen_pass": result.frozen_pass,
     }

@@ -1,0 +1,142 @@
+"""Edit the data, retrain: a cold ``objrec train`` against four edits, side by side in one run.
+
+On a link farm of the 100-class Caltech-101 protocol (symbolic links to the shared images, made in
+a temporary folder; the shared folders are only read), with an empty feature store:
+
+* cold: ``objrec train`` on the protocol's train/valid split less 100 training images and the
+  ``Faces`` class, which are held back for (b) and (c);
+* (a) 60 training images moved to another class folder (label fixes);
+* (b) the 100 held-back images added to their classes;
+* (c) a new class of 40 images (``Faces``, excluded by the protocol): 28 train, 12 valid;
+* (d) 200 training images removed.
+
+Each step starts from the previous one's folder and store. For each: the image views objrec itself
+reports as pushed through the frozen bodies (``objrec train --json``'s ``frozen_pass``), the files
+it had to hash, the wall time of the whole ``objrec train`` process, its ratio to the cold run's,
+and the best validation loss. Run it alone, under the CPU lock:
+
+    flock /tmp/objrec-cpu.lock python benchmarks/incremental.py --split /work/splits/s0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "caltech101"
+
+
+def link_farm(split: Path, out: Path) -> None:
+    """``out`` mirrors the train and valid folders of ``split`` with symbolic links."""
+    for part in ("train", "valid", "test"):
+        for source in sorted((split / part).iterdir()):
+            (out / part / source.name).mkdir(parents=True)
+            for image in sorted(source.iterdir()):
+                (out / part / source.name / image.name).symlink_to(image.resolve())
+
+
+def train_images(data: Path) -> list[Path]:
+    return sorted(p for p in (data / "train").glob("*/*") if not p.name.startswith("."))
+
+
+def objrec_train(data: Path, run: Path, cache: Path) -> dict:
+    command = [sys.executable, "-m", "objrec", "train", str(data), "--out", str(run), "--json"]
+    started = time.perf_counter()
+    done = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, "OBJREC_CACHE": str(cache)}
+    )
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"objrec train failed:\n{done.stderr[-3000:]}")
+    summary = json.loads(done.stdout)
+    return {"wall": wall, **summary}
+
+
+def hold_back(data: Path, held: Path, rng: random.Random) -> list[tuple[Path, Path]]:
+    """Move 100 training images out of the farm (for b); returns (held, original) pairs."""
+    moves = []
+    for image in rng.sample(train_images(data), 100):
+        target = held / image.parent.name / image.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        image.rename(target)
+        moves.append((target, image))
+    return moves
+
+
+def relabel(data: Path, rng: random.Random) -> None:
+    """(a) 60 training images moved to another class's folder."""
+    classes = sorted(p.name for p in (data / "train").iterdir())
+    for image in rng.sample(train_images(data), 60):
+        other = rng.choice([c for c in classes if c != image.parent.name])
+        image.rename(data / "train" / other / f"moved_{image.parent.name}_{image.name}")
+
+
+def new_class(data: Path, faces: Path, rng: random.Random) -> None:
+    """(c) 40 images of a class the data did not have: 28 train, 12 valid."""
+    images = rng.sample(sorted(faces.iterdir()), 40)
+    for part, chosen in (("train", images[:28]), ("valid", images[28:])):
+        (data / part / "Faces").mkdir()
+        for image in chosen:
+            (data / part / "Faces" / image.name).symlink_to(image.resolve())
+
+
+def remove(data: Path, rng: random.Random) -> None:
+    """(d) 200 training images removed."""
+    for image in rng.sample(train_images(data), 200):
+        image.unlink()
+
+
+def row(name: str, result: dict, cold_wall: float) -> str:
+    fp = result["frozen_pass"]
+    return (
+        f"| {name} | {result['n_images']['train']:,} | {fp['computed']:,} | {fp['from_store']:,} "
+        f"| {fp['hashed']:,} | {result['wall']:.1f} | {result['wall'] / cold_wall:.3f} "
+        f"| {result['best_valid_loss']:.4f} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--split", type=Path, default=Path("/work/splits/s0"))
+    parser.add_argument("--faces", type=Path, default=SHARED / "Faces")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    root = Path(tempfile.mkdtemp(prefix="objrec-incremental-"))
+    data, cache = root / "data", root / "cache"
+    link_farm(args.split, data)
+    held = hold_back(data, root / "held", rng)
+    steps = [
+        ("(a) 60 images moved to another class", lambda: relabel(data, rng)),
+        ("(b) 100 images added", lambda: [h.rename(o) for h, o in held]),
+        ("(c) a new class of 40 images", lambda: new_class(data, args.faces, rng)),
+        ("(d) 200 images removed", lambda: remove(data, rng)),
+    ]
+    results = [("cold train", objrec_train(data, root / "run-cold", cache))]
+    for i, (name, edit) in enumerate(steps):
+        edit()
+        results.append((name, objrec_train(data, root / f"run-{i}", cache)))
+    cold = results[0][1]["wall"]
+    print(f"objrec train on {args.split} (link farm in {root}), one run each, in order:")
+    print(
+        "| step | train images | image views computed | from the store | files hashed "
+        "| wall s | / cold | best valid loss |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, result in results:
+        print(row(name, result, cold))
+    if not args.keep:
+        shutil.rmtree(root)
+
+
+if __name__ == "__main__":
+    main()

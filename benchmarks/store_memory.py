@@ -1,0 +1,105 @@
+"""Peak memory of head training that streams its batches from the feature store.
+
+Builds a synthetic store of ``--images`` images (random features, ``--views`` views each, rows of
+``--dim`` values in ``--dtype``) in a temporary folder, then trains objrec's default head (five
+heads, ``--classes`` classes) for ``--batches`` batches of an epoch (default: the whole epoch)
+through ``features.feature_batches`` on a ``ViewStack``, exactly as ``objrec train`` does. Prints
+the process's peak resident memory after building the store, after looking up the tables, and
+after training, beside what stacking every view in memory (the earlier design) would have needed.
+
+    flock /tmp/objrec-cpu.lock python benchmarks/store_memory.py --images 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from objrec.engine import train_one_epoch
+from objrec.features import FeatureTable, ViewStack, feature_batches
+from objrec.model import build_head
+from objrec.store import FeatureStore, HashStats
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def digest(i: int) -> str:
+    return hashlib.sha256(str(i).encode()).hexdigest()[:32]
+
+
+def build(store: FeatureStore, n: int, dim: int, dtype: str, views: int, chunk: int = 8192):
+    space = store.space("synthetic", dim, dtype, "synthetic")
+    rng = np.random.default_rng(0)
+    for view in range(views):
+        for start in range(0, n, chunk):
+            ids = range(start, min(start + chunk, n))
+            features = rng.standard_normal((len(ids), dim), dtype=np.float32)
+            space.write(f"v{view}", [digest(i) for i in ids], features)
+    return space
+
+
+def tables(store: FeatureStore, space, n: int, views: int, classes: int) -> list[FeatureTable]:
+    digests = [digest(i) for i in range(n)]
+    labels = torch.from_numpy(np.random.default_rng(1).integers(0, classes, n))
+    result = []
+    for view in range(views):
+        found = store.lookup(space.id, f"v{view}", digests)
+        ok = torch.from_numpy(found.rows >= 0)
+        result.append(FeatureTable(space, found.rows, labels, ok, [], 0, HashStats()))
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--images", type=int, default=1_000_000)
+    parser.add_argument("--dim", type=int, default=1280)
+    parser.add_argument("--dtype", default="float16")
+    parser.add_argument("--views", type=int, default=2)
+    parser.add_argument("--classes", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--batches", type=int, default=0, help="0: the whole epoch")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="objrec-store-memory-"))
+    try:
+        with FeatureStore(root) as store:
+            t0 = time.perf_counter()
+            space = build(store, args.images, args.dim, args.dtype, args.views)
+            built, build_s = peak_mib(), time.perf_counter() - t0
+            stack = ViewStack(tables(store, space, args.images, args.views, args.classes))
+            looked_up = peak_mib()
+            head = build_head(args.dim, args.classes, 256, 0.4, 5)
+            optimizer = torch.optim.Adam(head.parameters(), lr=1e-3)
+            batches = feature_batches(stack, stack.labels, args.batch_size, seed=0)
+            if args.batches:
+                batches = (b for b, _ in zip(batches, range(args.batches), strict=False))
+            t0 = time.perf_counter()
+            metrics = train_one_epoch(head, batches, optimizer)
+            train_s = time.perf_counter() - t0
+            on_disk = sum(p.stat().st_blocks * 512 for p in root.iterdir())
+    finally:
+        shutil.rmtree(root)
+    stacked = args.images * args.views * args.dim * 4 / 2**20
+    print(
+        f"synthetic store: {args.images:,} images x {args.views} views x {args.dim} {args.dtype}"
+        f" = {on_disk / 2**30:.2f} GiB on disk, built in {build_s:.0f} s"
+    )
+    print(f"peak RSS after building the store:      {built:,.0f} MiB")
+    print(f"peak RSS after looking up its tables:   {looked_up:,.0f} MiB")
+    print(
+        f"peak RSS after training {metrics['n']:,} images ({train_s:.0f} s): {peak_mib():,.0f} MiB"
+    )
+    print(f"the views stacked in memory as float32 (the earlier design) would take {stacked:,.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

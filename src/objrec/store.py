@@ -1,0 +1,469 @@
+"""The per-image feature store: one row of features per (image content, body, data config, view).
+
+A frozen body's output for an image depends on the image's bytes, the body, the data config and the
+view, never on the file's path, its label or the other files. The store is keyed accordingly, so a
+renamed, moved or relabelled image costs nothing, an added image costs its own frozen pass and a
+removed one costs nothing.
+
+Layout of a store folder (``$OBJREC_CACHE/store``):
+
+* ``index.sqlite`` (SQLite, WAL): ``spaces`` (one per body fingerprint + data config + dtype: its
+  row width, how many rows are reserved, the generation of its array file), ``entries`` (space,
+  view, content digest -> row, or the reason the image could not be decoded; last use) and ``files``
+  (path, size, mtime, ctime, inode -> content digest), so unchanged files are never hashed again.
+* ``<space>-<generation>.<dtype>``: one flat array file per space, row ``r`` at byte
+  ``r * dim * itemsize``: written with ``pwrite`` into rows reserved in the index, read with
+  ``pread`` by row, so reading a batch costs the batch's memory, never the file's.
+* ``lock``: every process using the store holds a shared ``flock`` on it; only ``prune``, which
+  rewrites array files, takes it exclusively.
+
+Safety. A writer reserves rows in one transaction (so concurrent writers never share a row), writes
+and ``fsync``\\ s the rows, and only then commits their entries in a second transaction. An entry
+is therefore readable only once its row holds its features: a process killed at any point leaves at
+most unreferenced rows, never a readable wrong one. Two writers computing the same image keep the
+first entry (``INSERT OR IGNORE``); both rows hold the same features. Pruning writes the live rows
+into a new generation of the array file and switches entries and generation in one transaction.
+SQLite's locking needs a local file system (not NFS).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+STORE_VERSION = 2
+DTYPES = {"float32": np.float32, "float16": np.float16}
+DIGEST_CHARS = 32  # 128 bits of SHA-256, in hex
+HASH_CHUNK = 1 << 20
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS spaces(
+    id TEXT PRIMARY KEY, label TEXT NOT NULL, dim INTEGER NOT NULL, dtype TEXT NOT NULL,
+    rows INTEGER NOT NULL DEFAULT 0, generation INTEGER NOT NULL DEFAULT 0, created REAL);
+CREATE TABLE IF NOT EXISTS entries(
+    space TEXT NOT NULL, view TEXT NOT NULL, digest TEXT NOT NULL,
+    row INTEGER, error TEXT, used REAL NOT NULL,
+    PRIMARY KEY(space, view, digest)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS files(
+    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, ino INTEGER,
+    digest TEXT NOT NULL, seen REAL NOT NULL) WITHOUT ROWID;
+"""
+
+
+def hash_file(path: Path) -> str:
+    """SHA-256 of a file's bytes, cut to 128 bits (hex)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()[:DIGEST_CHARS]
+
+
+def space_id(body_fingerprint: str, data: dict, dtype: str) -> str:
+    """The key of a space: everything but the image and the view that changes a feature row."""
+    payload = {"version": STORE_VERSION, "body": body_fingerprint, "data": data, "dtype": dtype}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+
+@dataclass
+class HashStats:
+    """How many files were looked up, how many had to be hashed, and how long that took."""
+
+    files: int = 0
+    hashed: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """Rows of a list of digests in one view of a space: ``-1`` where missing or unreadable."""
+
+    rows: np.ndarray
+    found: np.ndarray
+    errors: dict[int, str]
+    """Position -> why that image could not be decoded (found, no row)."""
+
+
+@dataclass(frozen=True)
+class SpaceInfo:
+    """What ``objrec cache`` shows about one space."""
+
+    id: str
+    label: str
+    dim: int
+    dtype: str
+    images: int
+    entries: int
+    bytes: int
+    last_used: float | None
+
+
+class Space:
+    """One space's array file: rows written with ``pwrite`` and read with ``pread``."""
+
+    def __init__(self, store: FeatureStore, sid: str, dim: int, dtype: str):
+        self.store, self.id, self.dim, self.dtype = store, sid, dim, np.dtype(DTYPES[dtype])
+        self.row_bytes = dim * self.dtype.itemsize
+        self._fd: int | None = None
+        self._generation: int | None = None
+
+    def _file(self) -> int:
+        generation = self.store.generation(self.id)
+        if self._fd is None or generation != self._generation:
+            self.close()
+            path = self.store.array_path(self.id, generation, self.dtype.name)
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            self._generation = generation
+        return self._fd
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """Features (len(rows), dim) as float32; consecutive rows are read in one call."""
+        out = np.empty((len(rows), self.dim), dtype=self.dtype)
+        if len(rows) == 0:
+            return out.astype(np.float32)
+        fd = self._file()
+        order = np.argsort(rows, kind="stable")
+        sorted_rows = rows[order]
+        breaks = np.flatnonzero(np.diff(sorted_rows) != 1) + 1
+        staging = np.empty_like(out)
+        for run in np.split(np.arange(len(rows)), breaks):
+            first = int(sorted_rows[run[0]])
+            view = memoryview(staging[run[0] : run[-1] + 1]).cast("B")
+            got = os.preadv(fd, [view], first * self.row_bytes)
+            if got != len(view):
+                raise OSError(f"feature store {self.store.root}: short read in space {self.id}")
+        out[order] = staging
+        return out.astype(np.float32, copy=False)
+
+    def write(self, view: str, digests: Sequence[str], features: np.ndarray) -> None:
+        """Store one feature row per digest: reserve rows, write and sync them, then index them."""
+        if len(digests) == 0:
+            return
+        data = np.ascontiguousarray(features, dtype=self.dtype)
+        assert data.shape == (len(digests), self.dim), (data.shape, self.dim)
+        first = self.store.reserve(self.id, len(digests))
+        fd = self._file()
+        os.pwrite(fd, data.tobytes(), first * self.row_bytes)
+        os.fsync(fd)
+        rows = range(first, first + len(digests))
+        self.store.add_entries(self.id, view, digests, rows, None)
+
+    def write_errors(self, view: str, digests: Sequence[str], messages: Sequence[str]) -> None:
+        """Remember that these images cannot be decoded, so a warm run does not try again."""
+        self.store.add_entries(self.id, view, digests, [None] * len(digests), messages)
+
+
+class FeatureStore:
+    """The store folder: its SQLite index, array files and lock (see the module docstring).
+
+    Use as a context manager (or call ``close``); it holds a shared lock while open.
+    """
+
+    def __init__(self, root: Path, timeout: float = 600.0):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock = open(self.root / "lock", "a+b")  # noqa: SIM115 - held while the store is open
+        fcntl.flock(self._lock, fcntl.LOCK_SH)
+        self.db = sqlite3.connect(self.root / "index.sqlite", timeout=timeout, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+        self._spaces: dict[str, Space] = {}
+
+    def __enter__(self) -> FeatureStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for space in self._spaces.values():
+            space.close()
+        self._spaces.clear()
+        self.db.close()
+        self._lock.close()
+
+    def array_path(self, sid: str, generation: int, dtype: str) -> Path:
+        return self.root / f"{sid}-{generation}.{dtype}"
+
+    # spaces and rows ------------------------------------------------------------------------
+
+    def space(self, sid: str, dim: int, dtype: str = "float32", label: str = "") -> Space:
+        """The space ``sid`` (created on first use) with rows of ``dim`` values of ``dtype``."""
+        if dtype not in DTYPES:
+            raise ValueError(f"feature dtype must be one of {', '.join(DTYPES)}, not {dtype}")
+        if sid not in self._spaces:
+            self.db.execute(
+                "INSERT OR IGNORE INTO spaces(id, label, dim, dtype, created) VALUES (?,?,?,?,?)",
+                (sid, label, dim, dtype, time.time()),
+            )
+            (stored_dim,) = self.db.execute("SELECT dim FROM spaces WHERE id=?", (sid,)).fetchone()
+            if stored_dim != dim:
+                raise ValueError(f"space {sid} holds rows of {stored_dim} values, not {dim}")
+            self._spaces[sid] = Space(self, sid, dim, dtype)
+        return self._spaces[sid]
+
+    def generation(self, sid: str) -> int:
+        return self.db.execute("SELECT generation FROM spaces WHERE id=?", (sid,)).fetchone()[0]
+
+    def reserve(self, sid: str, n: int) -> int:
+        """Reserve ``n`` new rows of a space for this writer alone; returns the first."""
+        with self._transaction():
+            (first,) = self.db.execute("SELECT rows FROM spaces WHERE id=?", (sid,)).fetchone()
+            self.db.execute("UPDATE spaces SET rows=rows+? WHERE id=?", (n, sid))
+        return first
+
+    def add_entries(self, sid, view, digests, rows, errors) -> None:
+        now = time.time()
+        errors = errors if errors is not None else [None] * len(digests)
+        with self._transaction():
+            self.db.executemany(
+                "INSERT OR IGNORE INTO entries(space, view, digest, row, error, used) "
+                "VALUES (?,?,?,?,?,?)",
+                [(sid, view, d, r, e, now) for d, r, e in zip(digests, rows, errors, strict=True)],
+            )
+
+    def _transaction(self):
+        return _Transaction(self.db)
+
+    # lookups --------------------------------------------------------------------------------
+
+    def lookup(self, sid: str, view: str, digests: Sequence[str]) -> Lookup:
+        """Where each digest's features are in ``view`` of space ``sid``; marks them as used."""
+        n = len(digests)
+        rows = np.full(n, -1, dtype=np.int64)
+        found = np.zeros(n, dtype=bool)
+        errors: dict[int, str] = {}
+        now = time.time()
+        with self._transaction():
+            self._fill_wanted(digests)
+            cursor = self.db.execute(
+                "SELECT w.i, e.row, e.error FROM temp.wanted w JOIN entries e "
+                "ON e.space=? AND e.view=? AND e.digest=w.digest",
+                (sid, view),
+            )
+            for i, row, error in cursor:
+                found[i] = True
+                if row is None:
+                    errors[i] = error
+                else:
+                    rows[i] = row
+            self.db.execute(
+                "UPDATE entries SET used=? WHERE space=? AND view=? AND used<? "
+                "AND digest IN (SELECT digest FROM temp.wanted)",
+                (now, sid, view, now - 3600),
+            )
+        return Lookup(rows, found, errors)
+
+    def _fill_wanted(self, digests: Sequence[str]) -> None:
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted(i INTEGER, digest TEXT)")
+        self.db.execute("DELETE FROM temp.wanted")
+        self.db.executemany(
+            "INSERT INTO temp.wanted VALUES (?,?)", ((i, d) for i, d in enumerate(digests))
+        )
+
+    # content digests of files ---------------------------------------------------------------
+
+    def digests(self, paths: Sequence[Path], threads: int = 4) -> tuple[list[str], HashStats]:
+        """The content digest of every file; files unchanged since last seen are not re-read.
+
+        A file is unchanged when its absolute path, size, mtime, ctime and inode all match.
+        """
+        started = time.perf_counter()
+        paths = [os.path.abspath(p) for p in paths]
+        stats = [os.stat(p) for p in paths]
+        known = self._known_digests(paths, stats)
+        todo = [i for i, d in enumerate(known) if d is None]
+        with ThreadPoolExecutor(threads) as pool:  # hashlib releases the GIL
+            for i, digest in zip(todo, pool.map(hash_file, [paths[i] for i in todo]), strict=True):
+                known[i] = digest
+        now = time.time()
+        with self._transaction():
+            self.db.executemany(
+                "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)",
+                [
+                    (p, s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino, d, now)
+                    for p, s, d in zip(paths, stats, known, strict=True)
+                ],
+            )
+        seconds = time.perf_counter() - started
+        return list(known), HashStats(len(paths), len(todo), seconds)  # type: ignore[arg-type]
+
+    def _known_digests(self, paths: list[str], stats: list[os.stat_result]) -> list[str | None]:
+        known: list[str | None] = [None] * len(paths)
+        with self._transaction():
+            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_files(i INTEGER, path TEXT)")
+            self.db.execute("DELETE FROM temp.wanted_files")
+            self.db.executemany("INSERT INTO temp.wanted_files VALUES (?,?)", enumerate(paths))
+            cursor = self.db.execute(
+                "SELECT w.i, f.size, f.mtime_ns, f.ctime_ns, f.ino, f.digest "
+                "FROM temp.wanted_files w JOIN files f ON f.path=w.path"
+            )
+            for i, size, mtime, ctime, ino, digest in cursor:
+                s = stats[i]
+                if (size, mtime, ctime, ino) == (s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino):
+                    known[i] = digest
+        return known
+
+    def prune(
+        self, older_than_days: float | None = None, keep: set[str] | None = None, wait=None
+    ) -> PruneResult:
+        """Remove entries not used for ``older_than_days`` or whose digest is not in ``keep``.
+
+        Takes the store's lock exclusively (``wait()`` is called first when another process holds
+        it), so it waits for other processes using the store to finish.
+        """
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if wait is not None:
+                wait()
+            fcntl.flock(self._lock, fcntl.LOCK_EX)
+        try:
+            return Pruner(self).run(older_than_days, keep)
+        finally:
+            fcntl.flock(self._lock, fcntl.LOCK_SH)
+
+    # what is stored -------------------------------------------------------------------------
+
+    def info(self) -> list[SpaceInfo]:
+        """One line per space: its label, width, dtype, images, entries, bytes and last use."""
+        result = []
+        spaces = self.db.execute(
+            "SELECT id, label, dim, dtype, rows, generation FROM spaces ORDER BY created"
+        ).fetchall()
+        for sid, label, dim, dtype, _rows, generation in spaces:
+            images, entries, used = self.db.execute(
+                "SELECT COUNT(DISTINCT digest), COUNT(*), MAX(used) FROM entries WHERE space=?",
+                (sid,),
+            ).fetchone()
+            path = self.array_path(sid, generation, dtype)
+            size = path.stat().st_blocks * 512 if path.exists() else 0
+            result.append(SpaceInfo(sid, label, dim, dtype, images, entries, size, used))
+        return result
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """What ``prune`` removed: entries, file-index rows, and bytes of array files."""
+
+    entries: int
+    files: int
+    bytes_before: int
+    bytes_after: int
+
+
+class Pruner:
+    """Removes entries not used for some days or not in a set of digests, then compacts.
+
+    Runs under the store's exclusive lock, so no other process reads or writes meanwhile.
+    """
+
+    def __init__(self, store: FeatureStore):
+        self.store, self.db = store, store.db
+
+    def run(self, older_than_days: float | None, keep: set[str] | None) -> PruneResult:
+        before = sum(i.bytes for i in self.store.info())
+        with self.store._transaction():
+            entries, files = self._forget(older_than_days, keep)
+        for sid, dim, dtype, generation in self.db.execute(
+            "SELECT id, dim, dtype, generation FROM spaces"
+        ).fetchall():
+            self._compact(sid, dim, dtype, generation)
+        self._remove_orphans()
+        self.db.execute("VACUUM")
+        after = sum(i.bytes for i in self.store.info())
+        return PruneResult(entries, files, before, after)
+
+    def _forget(self, older_than_days: float | None, keep: set[str] | None) -> tuple[int, int]:
+        entries = files = 0
+        if older_than_days is not None:
+            cutoff = time.time() - older_than_days * 86400
+            entries += self.db.execute("DELETE FROM entries WHERE used<?", (cutoff,)).rowcount
+            files += self.db.execute("DELETE FROM files WHERE seen<?", (cutoff,)).rowcount
+        if keep is not None:
+            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS keep(digest TEXT PRIMARY KEY)")
+            self.db.execute("DELETE FROM temp.keep")
+            self.db.executemany("INSERT OR IGNORE INTO temp.keep VALUES (?)", ((d,) for d in keep))
+            gone = "digest NOT IN (SELECT digest FROM temp.keep)"
+            entries += self.db.execute(f"DELETE FROM entries WHERE {gone}").rowcount
+            files += self.db.execute(f"DELETE FROM files WHERE {gone}").rowcount
+        return entries, files
+
+    def _compact(self, sid: str, dim: int, dtype: str, generation: int) -> None:
+        """Copy the live rows of a space into a new generation of its array file."""
+        live = self.db.execute(
+            "SELECT view, digest, row FROM entries WHERE space=? AND row IS NOT NULL ORDER BY row",
+            (sid,),
+        ).fetchall()
+        (reserved,) = self.db.execute("SELECT rows FROM spaces WHERE id=?", (sid,)).fetchone()
+        if len(live) == reserved:
+            return
+        space = self.store.space(sid, dim, dtype)
+        target = self.store.array_path(sid, generation + 1, dtype)
+        with open(target, "wb") as out:
+            for part in chunks(live, 4096):
+                out.write(space.read(np.array([r for _, _, r in part])).astype(dtype).tobytes())
+            out.flush()
+            os.fsync(out.fileno())
+        with self.store._transaction():
+            self.db.executemany(
+                "UPDATE entries SET row=? WHERE space=? AND view=? AND digest=?",
+                [(new, sid, view, digest) for new, (view, digest, _) in enumerate(live)],
+            )
+            self.db.execute(
+                "UPDATE spaces SET rows=?, generation=? WHERE id=?",
+                (len(live), generation + 1, sid),
+            )
+        space.close()
+
+    def _remove_orphans(self) -> None:
+        """Array files of older generations, and spaces left without entries."""
+        with self.store._transaction():
+            self.db.execute("DELETE FROM spaces WHERE id NOT IN (SELECT space FROM entries)")
+        current = {
+            self.store.array_path(sid, generation, dtype).name
+            for sid, generation, dtype in self.db.execute(
+                "SELECT id, generation, dtype FROM spaces"
+            )
+        }
+        for path in self.store.root.iterdir():
+            if path.suffix[1:] in DTYPES and path.name not in current:
+                path.unlink()
+        self.store._spaces.clear()
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error) on an autocommit connection."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind, value, tb) -> None:
+        self.db.execute("ROLLBACK" if kind else "COMMIT")
+
+
+def chunks(items: Sequence, size: int) -> Iterable[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,193 @@
+"""The feature store under concurrent writers, a SIGKILL mid-write, pruning, and the file index."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from objrec.backbones import TinyBody, get_backbone
+from objrec.data import scan_class_folder
+from objrec.features import FeatureCache, FrozenBody, ViewSpec, compute_features, view_seed
+from objrec.store import FeatureStore, hash_file
+
+from .conftest import make_class_folder
+
+DATA = get_backbone("tiny_test").data_config
+VIEW = ViewSpec(DATA, "article", 1)
+
+CHILD = """
+import sys, time
+from pathlib import Path
+from objrec.backbones import TinyBody, get_backbone
+from objrec.data import scan_class_folder
+from objrec.features import FeatureCache, FrozenBody, ViewSpec, feature_table
+import objrec.store as store
+
+cache, folder, first, last, mode = sys.argv[1:6]
+samples = scan_class_folder(Path(folder)).samples[int(first):int(last)]
+data = get_backbone("tiny_test").data_config
+body = FrozenBody(TinyBody(), data.input_size, FeatureCache(Path(cache)), "torch")
+real = store.FeatureStore.add_entries
+calls = [0]
+
+def hook(self, sid, view, digests, rows, errors):
+    calls[0] += 1
+    if mode == "kill" and calls[0] == 3:
+        # the batch's rows are reserved and written: spoil them, then wait to be killed
+        space = self._spaces[sid]
+        garbage = b"\\xff" * space.row_bytes * len(digests)
+        store.os.pwrite(space._file(), garbage, rows[0] * space.row_bytes)
+        print("written, not indexed", flush=True)
+        time.sleep(600)
+    return real(self, sid, view, digests, rows, errors)
+
+store.FeatureStore.add_entries = hook
+if mode == "race":
+    print("ready", flush=True)
+    while not Path(cache, "go").exists():
+        time.sleep(0.01)
+table = feature_table(body, samples, ViewSpec(data, "article", 1), batch_size=2)
+print("computed", table.computed, flush=True)
+"""
+
+
+def child(cache, folder, first, last, mode):
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(cache), str(folder), str(first), str(last), mode],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def expected(samples, spec=VIEW):
+    seeds = [view_seed(hash_file(s.path), spec.view) for s in samples]
+    body = FrozenBody(TinyBody(), DATA.input_size, FeatureCache(None), "torch")
+    features = compute_features(body, samples, spec, seeds=seeds).features
+    return {hash_file(s.path): f for s, f in zip(samples, features, strict=True)}
+
+
+def every_readable_row(cache):
+    """(digest, features) of every entry the store would serve."""
+    with FeatureStore(cache / "store") as store:
+        rows = store.db.execute("SELECT space, digest, row FROM entries").fetchall()
+        spaces = {
+            sid: store.space(sid, dim, dtype)
+            for sid, dim, dtype in store.db.execute("SELECT id, dim, dtype FROM spaces")
+        }
+        return [(d, torch.from_numpy(spaces[s].read(np.array([r])))[0]) for s, d, r in rows]
+
+
+@pytest.mark.slow
+def test_two_concurrent_writers_leave_only_correct_rows(tmp_path):
+    folder = make_class_folder(tmp_path / "photos", per_class=10)
+    samples = scan_class_folder(folder).samples
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    a, b = child(cache, folder, 0, 20, "race"), child(cache, folder, 10, 30, "race")
+    assert a.stdout.readline() == "ready\n" and b.stdout.readline() == "ready\n"
+    (cache / "go").touch()
+    outs = [p.communicate() for p in (a, b)]
+    assert a.returncode == 0 and b.returncode == 0, outs
+    computed = [int(out.split()[-1]) for out, _ in outs]
+    assert sum(computed) >= 30  # every image by one of them, the shared ten maybe by both
+    rows = every_readable_row(cache)
+    want = expected(samples)
+    assert sorted(d for d, _ in rows) == sorted(want)
+    for digest, features in rows:
+        assert torch.allclose(features, want[digest], atol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_writer_killed_mid_write_leaves_no_wrong_row(tmp_path):
+    folder = make_class_folder(tmp_path / "photos", per_class=4)
+    samples = scan_class_folder(folder).samples
+    cache = tmp_path / "cache"
+    writer = child(cache, folder, 0, len(samples), "kill")
+    assert writer.stdout.readline() == "written, not indexed\n", writer.stderr.read()
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.wait()
+    rows = every_readable_row(cache)
+    want = expected(samples)
+    assert len(rows) == 4  # two batches of two were indexed; the spoiled third one is not
+    for digest, features in rows:
+        assert torch.allclose(features, want[digest], atol=1e-6)
+    from objrec.features import feature_table
+
+    body = FrozenBody(TinyBody(), DATA.input_size, FeatureCache(cache), "torch")
+    table = feature_table(body, samples, VIEW)
+    assert table.computed == len(samples) - 4
+    loaded = table.load().features
+    for s, f in zip(samples, loaded, strict=True):
+        assert torch.allclose(f, want[hash_file(s.path)], atol=1e-6)
+
+
+def stored(tmp_path, samples, dtype="float32"):
+    from objrec.features import feature_table
+
+    body = FrozenBody(TinyBody(), DATA.input_size, FeatureCache(tmp_path / "cache", dtype), "torch")
+    return body, [feature_table(body, samples, ViewSpec(DATA, "article", v)) for v in (0, 1)]
+
+
+def test_prune_keeps_a_folder_and_compacts_without_changing_a_row(tmp_path):
+    keep = make_class_folder(tmp_path / "keep", per_class=3)
+    drop = make_class_folder(tmp_path / "drop", per_class=3, classes=("red",))
+    for p in drop.rglob("*.*"):  # other content than keep's red images
+        p.write_bytes(p.read_bytes() + b"\0")
+    kept = scan_class_folder(keep).samples
+    body, _ = stored(tmp_path, [*scan_class_folder(drop).samples, *kept])
+    before = [t.load().features for t in stored(tmp_path, kept)[1]]
+    cache = body.cache
+    arrays = cache.root / "store"
+    size = sum(p.stat().st_size for p in arrays.glob("*.float32"))
+    (cache.root / "0123456789abcdef0123456789abcdef").mkdir()  # an entry of the old format
+    done = cache.prune(None, keep)
+    assert done.store.entries == 6 and done.old_entries == 1  # 3 images x 2 views
+    assert sum(p.stat().st_size for p in arrays.glob("*.float32")) == size * 9 // 12
+    _after_body, after = stored(tmp_path, kept)
+    assert [t.computed for t in after] == [0, 0]
+    for table, old in zip(after, before, strict=True):
+        assert torch.equal(table.load().features, old)
+    assert len(list((cache.root / "store").glob("*.float32"))) == 1
+
+
+def test_prune_by_age_forgets_what_no_run_used(tmp_path):
+    samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples
+    body, _ = stored(tmp_path, samples)
+    body.cache.close()
+    with sqlite3.connect(tmp_path / "cache" / "store" / "index.sqlite") as db:
+        db.execute("UPDATE entries SET used=? WHERE view='centre'", (time.time() - 10 * 86400,))
+    done = FeatureCache(tmp_path / "cache").prune(7, None)
+    assert done.store.entries == len(samples)
+    _, again = stored(tmp_path, samples)
+    assert [t.computed for t in again] == [len(samples), 0]
+
+
+def test_unchanged_files_are_not_hashed_again(tmp_path):
+    samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples
+    paths = [s.path for s in samples]
+    with FeatureStore(tmp_path / "store") as store:
+        first, stats = store.digests(paths)
+        assert stats.hashed == len(paths) and first == [hash_file(p) for p in paths]
+        again, stats = store.digests(paths)
+        assert stats.hashed == 0 and again == first
+        paths[0].write_bytes(paths[0].read_bytes() + b"\0")
+        os.utime(paths[0], ns=(time.time_ns(), time.time_ns() + 10**9))
+        changed, stats = store.digests(paths)
+        assert stats.hashed == 1 and changed[0] != first[0] and changed[1:] == first[1:]
+
+
+def test_the_same_body_and_config_share_one_array_file_across_views(tmp_path):
+    samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples
+    body, _tables = stored(tmp_path, samples)
+    (info,) = body.cache.store.info()
+    assert (info.images, info.entries) == (len(samples), 2 * len(samples))
+    assert info.bytes >= 2 * len(samples) * info.dim * 4
+    assert textwrap.dedent(info.label).startswith("TinyBody")
