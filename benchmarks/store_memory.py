@@ -98,7 +98,9 @@ def main() -> None:
     print(
         f"peak RSS after training {metrics['n']:,} images ({train_s:.0f} s): {peak_mib():,.0f} MiB"
     )
-    print(f"the views stacked in memory as float32 (the earlier design) would take {stacked:,.0f} MiB")
+    print(
+        f"the views stacked in memory as float32 (the earlier design) would take {stacked:,.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

@@ -824,7 +824,7 @@ def print_cache_summary(summary, as_json: bool) -> None:
     if summary.old_entries:
         console.print(
             f"{summary.old_entries} entries of the old cache format ({summary.old_bytes / 1e6:.1f}"
-            " MB) are no longer read: `objrec cache --prune --days 0` removes them"
+            " MB) are no longer read: `objrec cache --prune --days 30` removes them"
         )
 
 

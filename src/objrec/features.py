@@ -63,6 +63,16 @@ def fingerprint_module(module: nn.Module) -> str:
     return digest.hexdigest()
 
 
+def fingerprint_files(samples: Sequence[Sample]) -> str:
+    """SHA-256 over every file's absolute path, label, size and modification time (for keys of
+    things computed from a whole set of files, such as an int8 calibration)."""
+    digest = hashlib.sha256()
+    for s in samples:
+        st = s.path.stat()
+        digest.update(f"{s.path.resolve()}|{s.label}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
 _OPEN_STORES: dict[Path, FeatureStore] = {}
 """One open store per folder and process, shared by every ``FeatureCache`` of that folder."""
 
