@@ -300,3 +300,39 @@ def test_epoch_lines_are_the_first_the_improvements_and_every_tenth(capsys):
     lines = capsys.readouterr().err.splitlines()
     assert [int(line.split()[1]) for line in lines] == [1, 2, 3, 7, 10, 12, 20]
     assert [line.endswith("best") for line in lines] == [True] * 4 + [False, True, False]
+
+
+def test_click_usage_errors_read_like_objrecs_own(capsys, tmp_path):
+    code, _, err = run(capsys, "evaluate", tmp_path / "nope", tmp_path)
+    assert (
+        code == 2 and err.startswith("error: invalid value for 'RUN'") and "does not exist" in err
+    )
+    assert "(see objrec evaluate --help)" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run(capsys, "train", tmp_path, "--bogus")
+    assert code == 2 and err.startswith("error: no such option '--bogus'")
+    for output in (err, run(capsys, "split")[2]):
+        assert "Usage:" not in output and "Error:" not in output
+
+
+def test_errors_speak_the_api_names_in_python_and_the_flags_in_the_cli(capsys, tmp_path):
+    from objrec.config import TrainConfig
+    from objrec.errors import ObjrecError
+
+    with pytest.raises(ObjrecError, match=r"^`batch_size` must be at least 1$"):
+        TrainConfig(batch_size=0)
+    with pytest.raises(ObjrecError, match=r'use it with `precision="fp32"`$'):
+        TrainConfig(finetune_blocks=1, precision="int8")
+    code, _, err = run(capsys, "train", tmp_path, "--out", tmp_path / "r", "--batch-size", "0")
+    assert code == 1 and err.strip() == "error: --batch-size must be at least 1"
+
+
+def test_the_cli_spells_each_api_name_as_the_command_does():
+    from objrec.cli import cli, to_cli
+
+    split, train = cli.commands["split"], cli.commands["train"]
+    assert to_cli("x is not empty: pass `force=True`", split) == "x is not empty: pass --force"
+    assert to_cli("`copy=False` and `seed`", split) == "--link and --seed"
+    assert to_cli("`src` is empty", split) == "SRC is empty"
+    assert to_cli('use `precision="fp32"`', train) == "use --precision fp32"
+    assert to_cli("choose another `out`", train) == "choose another --out"  # the option is --out
+    assert to_cli("`no_such_thing` is odd", train) == "no_such_thing is odd"

@@ -90,7 +90,7 @@ def test_check_reports_every_kind_and_train_completes_on_the_good_ones(
     unusable = len(result.unusable)
     assert run.n_images["train"] + run.n_images["valid"] < n_images - unusable  # some went to test
     assert (tmp_path / "run" / BEST).exists()
-    with pytest.raises(ObjrecError, match=r"--strict: 6 unusable"):
+    with pytest.raises(ObjrecError, match=r"`strict=True`: 6 unusable"):
         train(tmp_path / "data", tmp_path / "run2", tiny_config, strict=True)
     assert tree_digest(photos) == before
 

@@ -73,9 +73,9 @@ class AuditConfig:
 
     def __post_init__(self) -> None:
         if self.folds < 2:
-            raise ObjrecError("--folds must be at least 2")
+            raise ObjrecError("`folds` must be at least 2")
         if self.epochs < 1:
-            raise ObjrecError("--epochs must be at least 1")
+            raise ObjrecError("`epochs` must be at least 1")
 
 
 @dataclass(frozen=True)

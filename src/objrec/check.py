@@ -141,4 +141,4 @@ def require_clean(root: Path, reporter: Reporter = SILENT) -> None:
     bad = check_folder(root, reporter).unusable
     if bad:
         listing = "; ".join(f"{p.path} ({p.kind})" for p in bad)
-        raise ObjrecError(f"--strict: {len(bad)} unusable files or folders: {listing}")
+        raise ObjrecError(f"`strict=True`: {len(bad)} unusable files or folders: {listing}")

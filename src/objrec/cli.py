@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -19,6 +20,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -1020,6 +1022,48 @@ def expand_greedy(argv: list[str]) -> list[str]:
     return result
 
 
+API_NAME = re.compile(r"`([a-z_]+)(?:=([^`]*))?`")
+"""A parameter named in an ObjrecError as the Python API spells it: `force=True`, `epochs`."""
+QUOTES = "\"'"
+
+
+def cli_spelling(command: click.Command | None, name: str, value: str | None) -> str:
+    """How ``command`` spells the API parameter ``name`` (set to ``value``): ``force=True`` ->
+    ``--force``, ``copy=False`` -> ``--link``, ``epochs`` -> ``--epochs``, ``run`` -> ``RUN``."""
+    params = list(command.params) if command else []
+    flag = "--" + name.replace("_", "-")
+    param = next((p for p in params if p.name == name), None)
+    param = param or next((p for p in params if flag in p.opts), None)
+    if isinstance(param, click.Argument):
+        return param.human_readable_name
+    if isinstance(param, click.Option):
+        if param.is_flag and value == "False" and param.secondary_opts:
+            return param.secondary_opts[0]
+        if param.is_flag or value is None:
+            return param.opts[0]
+        return f"{param.opts[0]} {value.strip(QUOTES)}"
+    return name if value is None else f"{name}={value}"
+
+
+def to_cli(message: str, command: click.Command | None) -> str:
+    """An ObjrecError's message with the API's parameter names spelled as ``command``'s options."""
+    return API_NAME.sub(lambda m: cli_spelling(command, m.group(1), m.group(2)), message)
+
+
+def usage_sentence(exc: click.ClickException) -> str:
+    """Click's own errors in objrec's form: one lower-case sentence, then where help is."""
+    text = exc.format_message().strip().rstrip(".")
+    text = text[:1].lower() + text[1:]
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        text += f" (see {ctx.command_path} --help)"
+    return text
+
+
+def invoked_command(args: Sequence[str]) -> click.Command | None:
+    return next((cli.commands[a] for a in args if a in cli.commands), None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 success, 1 error, 2 usage, 130 interrupted)."""
     args = expand_greedy(list(sys.argv[1:] if argv is None else argv))
@@ -1028,16 +1072,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
-        exc.show()
+        err.print(f"[red]error:[/] {escape(usage_sentence(exc))}", highlight=False)
         return exc.exit_code
     except click.exceptions.Abort:
         err.print("aborted")
         return 130
     except Interrupted as exc:
-        err.print(f"[yellow]{exc}[/]", highlight=False)
+        err.print(f"[yellow]{escape(to_cli(str(exc), invoked_command(args)))}[/]", highlight=False)
         return 130
     except ObjrecError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        message = escape(to_cli(str(exc), invoked_command(args)))
+        err.print(f"[red]error:[/] {message}", highlight=False)
         return 1
     except KeyboardInterrupt:
         err.print("interrupted")

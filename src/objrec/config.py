@@ -113,30 +113,30 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         checks = [
-            (self.epochs >= 1, "--epochs must be at least 1"),
-            (self.patience >= 1, "--patience must be at least 1"),
-            (self.batch_size >= 1, "--batch-size must be at least 1"),
-            (self.lr > 0, "--lr must be above zero"),
-            (self.weight_decay >= 0, "--weight-decay must not be negative"),
-            (self.hidden >= 0, "--hidden must not be negative"),
-            (0 <= self.dropout < 1, "--dropout must be in [0, 1)"),
-            (self.heads >= 1, "--heads must be at least 1"),
-            (self.augment in AUGMENTATIONS, f"--augment must be one of {', '.join(AUGMENTATIONS)}"),
-            (self.aug_views >= 0, "--aug-views must not be negative"),
-            (self.num_workers >= 0, "--num-workers must not be negative"),
-            (0 <= self.label_smoothing < 1, "--label-smoothing must be in [0, 1)"),
-            (self.balance in BALANCES, f"--balance must be one of {', '.join(BALANCES)}"),
-            (self.finetune_blocks >= 0, "--finetune-blocks must not be negative"),
-            (self.finetune_epochs >= 1, "--finetune-epochs must be at least 1"),
-            (self.finetune_lr > 0, "--finetune-lr must be above zero"),
-            (self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}"),
+            (self.epochs >= 1, "`epochs` must be at least 1"),
+            (self.patience >= 1, "`patience` must be at least 1"),
+            (self.batch_size >= 1, "`batch_size` must be at least 1"),
+            (self.lr > 0, "`lr` must be above zero"),
+            (self.weight_decay >= 0, "`weight_decay` must not be negative"),
+            (self.hidden >= 0, "`hidden` must not be negative"),
+            (0 <= self.dropout < 1, "`dropout` must be in [0, 1)"),
+            (self.heads >= 1, "`heads` must be at least 1"),
+            (self.augment in AUGMENTATIONS, f"`augment` must be one of {', '.join(AUGMENTATIONS)}"),
+            (self.aug_views >= 0, "`aug_views` must not be negative"),
+            (self.num_workers >= 0, "`num_workers` must not be negative"),
+            (0 <= self.label_smoothing < 1, "`label_smoothing` must be in [0, 1)"),
+            (self.balance in BALANCES, f"`balance` must be one of {', '.join(BALANCES)}"),
+            (self.finetune_blocks >= 0, "`finetune_blocks` must not be negative"),
+            (self.finetune_epochs >= 1, "`finetune_epochs` must be at least 1"),
+            (self.finetune_lr > 0, "`finetune_lr` must be above zero"),
+            (self.precision in PRECISIONS, f"`precision` must be one of {', '.join(PRECISIONS)}"),
             (
                 self.precision == "fp32" or not self.finetune_blocks,
-                "--finetune-blocks trains the body in fp32: use it with --precision fp32",
+                '`finetune_blocks` trains the body in fp32: use it with `precision="fp32"`',
             ),
             (
                 self.finetune_batchnorm in BATCHNORM_MODES,
-                f"--finetune-batchnorm must be one of {', '.join(BATCHNORM_MODES)}",
+                f"`finetune_batchnorm` must be one of {', '.join(BATCHNORM_MODES)}",
             ),
         ]
         for ok, message in checks:
@@ -146,7 +146,7 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None:
                 if len(value) != 3:
-                    raise ObjrecError(f"--{name} needs three values, one per RGB channel")
+                    raise ObjrecError(f"`{name}` needs three values, one per RGB channel")
                 setattr(self, name, tuple(float(v) for v in value))
 
     def to_dict(self) -> dict[str, Any]:

@@ -2,7 +2,12 @@
 
 
 class ObjrecError(Exception):
-    """A user-facing error: bad input, a missing file, a mismatch. The message is one sentence."""
+    """A user-facing error: bad input, a missing file, a mismatch. The message is one sentence.
+
+    It names parameters as the Python API spells them, in backticks (`force=True`, `epochs`); the
+    CLI shows the same sentence with its own spelling of each (--force, --epochs, RUN), so a Python
+    caller never reads a flag and a person at the shell never reads a keyword argument.
+    """
 
 
 class Interrupted(ObjrecError):
