@@ -336,3 +336,42 @@ def test_the_cli_spells_each_api_name_as_the_command_does():
     assert to_cli('use `precision="fp32"`', train) == "use --precision fp32"
     assert to_cli("choose another `out`", train) == "choose another --out"  # the option is --out
     assert to_cli("`no_such_thing` is odd", train) == "no_such_thing is odd"
+
+
+def test_evaluating_another_folder_never_replaces_an_earlier_evaluation(
+    capsys, tmp_path, trained_run, split_dir
+):
+    from objrec.report import build_report
+
+    code, out, _ = run(capsys, "evaluate", trained_run, split_dir, "--json")
+    own = trained_run / "eval-test"
+    assert code == 0 and json.loads(out)["folder"] == str((split_dir / "test").resolve())
+    before = {p.name: p.read_bytes() for p in own.iterdir()}
+    other = make_class_folder(tmp_path / "other", per_class=5)
+    code, out, _ = run(capsys, "evaluate", trained_run, other, "--json")
+    assert code == 0 and json.loads(out)["n"] == 15
+    assert {p.name: p.read_bytes() for p in own.iterdir()} == before
+    assert [p.name.startswith("eval-other-") for p in trained_run.glob("eval-*")].count(True) == 1
+    code, _, err = run(capsys, "evaluate", trained_run, other, "--out", own)
+    assert code == 1 and "not empty" in err
+    page = build_report(trained_run).read_text()
+    assert f"Results of the evaluation of <code>{(split_dir / 'test').resolve()}</code>" in page
+
+
+def test_evaluate_warns_loudly_when_images_are_the_runs_own_training_images(
+    capsys, trained_run, split_dir, image_folder
+):
+    code, out, err = run(capsys, "evaluate", trained_run, image_folder, "--json")
+    result = json.loads(out)
+    assert code == 0 and result["n"] == 36
+    assert result["seen_in_training"] == {"train": 18, "valid": 9}
+    assert "27 of the 36 evaluated images are the run's own 18 training and 9 validation" in (
+        result["warning"]
+    )
+    assert "warning:" in err and "overstate accuracy" in " ".join(err.split())
+    code, out, err = run(capsys, "evaluate", trained_run, image_folder)
+    assert "27 of the 36 evaluated images" in " ".join(err.split())
+    code, out, err = run(capsys, "evaluate", trained_run, split_dir, "--json")
+    result = json.loads(out)
+    assert result["seen_in_training"] == {"train": 0, "valid": 0} and "warning" not in result
+    assert "warning" not in err

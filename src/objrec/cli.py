@@ -452,7 +452,12 @@ def train(
     show_default=True,
     help="Which split of a split folder (ignored when DATA is a class folder).",
 )
-@click.option("--out", type=DIR, help="Folder for the tables and plots [default: RUN/eval-SPLIT].")
+@click.option(
+    "--out",
+    type=DIR,
+    help="Folder for the tables and plots [default: RUN/eval-SPLIT for the run's own data folder, "
+    "RUN/eval-NAME-HASH for any other, so that no evaluation replaces another's].",
+)
 @click.option(
     "--worst", type=int, default=10, show_default=True, help="How many worst classes to list."
 )
@@ -482,7 +487,10 @@ def evaluate(
     m = result.metrics
     if as_json:
         print_json(result.to_json())
+        if result.warning:
+            err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
         return
+    console.print(f"evaluated {result.folder}", highlight=False)
     console.print(
         f"{m['n']} images: top-1 {percent(m['top1'])}, top-5 {percent(m['top5'])}, "
         f"loss {m['loss']:.4f}; mean per class: top-1 {percent(m['mean_class_top1'])}, "
@@ -494,6 +502,8 @@ def evaluate(
     console.print(worst_table(result.worst(worst)))
     console.print(averages_table(m))
     console.print(f"per-class table, confusion matrix and plots in {result.out}")
+    if result.warning:
+        err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
 
 
 def worst_table(rows) -> Table:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from objrec.data import SPLITS, is_split_folder, present_splits, scan_class_fold
 from objrec.errors import ObjrecError
 from objrec.features import FrozenBody, ViewSpec, feature_table
 from objrec.images import UnreadableImageError, open_image
+from objrec.leakage import SEEN_SPLITS, seen_images
 from objrec.metrics import confusion_matrix, most_confused, per_class_table, summarize
 from objrec.outputs import prepare_output_dir
 from objrec.progress import SILENT, Reporter
@@ -41,6 +43,25 @@ class EvaluationResult:
     """Without test-time augmentation, when ``metrics`` are with it."""
     predictions: pd.DataFrame | None = None
     """One row per image: path, true, predicted, probabilities, loss."""
+    folder: Path | None = None
+    """The class folder that was evaluated (a split folder's split)."""
+    seen: dict[str, list[str]] = field(default_factory=dict)
+    """Evaluated images that are the run's own training or validation images, per split."""
+
+    @property
+    def warning(self) -> str | None:
+        """A sentence when the evaluated images include images the run trained or validated on."""
+        counts = {split: len(paths) for split, paths in self.seen.items() if paths}
+        if not counts:
+            return None
+        n = int(self.metrics["n"])
+        parts = " and ".join(
+            f"{c} {'training' if s == 'train' else 'validation'}" for s, c in counts.items()
+        )
+        return (
+            f"{sum(counts.values())} of the {n} evaluated images are the run's own {parts} "
+            "images (same file contents): these results overstate accuracy on new images"
+        )
 
     def worst(self, n: int = 10) -> pd.DataFrame:
         return self.per_class.head(n)
@@ -52,6 +73,9 @@ class EvaluationResult:
             "per_class": self.per_class.to_dict(orient="records"),
             "worst_classes": self.worst().to_dict(orient="records"),
             "most_confused": self.confused.to_dict(orient="records"),
+            "folder": str(self.folder) if self.folder else None,
+            "seen_in_training": {s: len(self.seen.get(s, [])) for s in SEEN_SPLITS},
+            **({"warning": self.warning} if self.warning else {}),
         }
 
 
@@ -90,8 +114,10 @@ def evaluate(
     mirror, and both of the other framing); the metrics without TTA are kept in ``metrics_plain``.
     Writes ``per_class.csv``, ``predictions.csv``, ``confusion.csv`` (counts),
     ``confusion_normalised.csv``, ``most_confused.csv``, ``metrics.json``, ``confusion.png``,
-    ``top_losses.png``, ``worst_classes.png`` and ``accuracy_vs_train.png`` to ``out`` (default
-    ``run/eval-<split>``; a folder of the user's must be empty or new, unless ``force``).
+    ``top_losses.png``, ``worst_classes.png`` and ``accuracy_vs_train.png`` to ``out`` (default:
+    see :func:`default_eval_dir`; a folder of the user's must be empty or new, unless ``force``).
+    Evaluated images whose contents are among the run's training or validation images are listed
+    in ``seen`` (and the ``seen_in`` column), and ``warning`` says so.
     """
     model, meta = load_model(run)
     classes = meta["classes"]
@@ -124,11 +150,11 @@ def evaluate(
         result.metrics_plain = summarize(probs[0].log(), labels, len(classes))
     paths = [s.path for s, good in zip(images.samples, ok.tolist(), strict=True) if good]
     result.predictions = prediction_table(paths, logits, labels, classes)
-    if out is None:  # inside the run folder, objrec's own: refreshed on every evaluation
-        out = Path(run) / f"eval-{target.name}"
-    else:
-        prepare_output_dir(out, force)
-    write_evaluation(result, Path(out))
+    result.folder, result.seen = target.resolve(), seen_images(meta.get("data_dir"), paths)
+    seen_in = {path: split for split, found in result.seen.items() for path in found}
+    result.predictions["seen_in"] = [seen_in.get(str(p), "") for p in paths]
+    out = prepare_eval_dir(Path(run), meta.get("data_dir"), target, out, force)
+    write_evaluation(result, out)
     log.info("evaluated %s on %s: top1 %.4f", run, target, result.metrics["top1"])
     return result
 
@@ -140,6 +166,49 @@ def head_probabilities(head, table, ok: torch.Tensor, batch: int = 1024) -> torc
     if len(where) == 0:
         return head(torch.empty(0, table.dim)).softmax(1)
     return torch.cat([head(table.read(idx.numpy())).softmax(1) for idx in where.split(batch)])
+
+
+def default_eval_dir(run: Path, data_dir: str | Path | None, target: Path) -> Path:
+    """``RUN/eval-<split>`` for a split of the run's own data folder, else a folder of its own.
+
+    Another folder gets ``RUN/eval-<its name>-<8 hex digits of its absolute path>``, so that no
+    two evaluated folders share an output folder.
+    """
+    target = Path(target).resolve()
+    if data_dir and target.parent == Path(data_dir).resolve() and target.name in SPLITS:
+        return Path(run) / f"eval-{target.name}"
+    name = f"{target.parent.name}-{target.name}" if target.name in SPLITS else target.name
+    digest = hashlib.sha256(str(target).encode()).hexdigest()[:8]
+    return Path(run) / f"eval-{name}-{digest}"
+
+
+def prepare_eval_dir(run: Path, data_dir, target: Path, out: Path | None, force: bool) -> Path:
+    """The folder an evaluation of ``target`` writes to; never one holding something else.
+
+    The default folder inside the run is refreshed by a new evaluation of the same folder; a
+    folder of the user's must be new or empty, unless ``force``.
+    """
+    if out is not None:
+        return prepare_output_dir(out, force)
+    out = default_eval_dir(run, data_dir, target)
+    earlier = _evaluated_folder(out)
+    if earlier is not None and earlier != str(target.resolve()) and not force:
+        raise ObjrecError(
+            f"{out} holds an evaluation of {earlier or 'another folder'}: pass --force to "
+            "replace it, or choose --out"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _evaluated_folder(out: Path) -> str | None:
+    """The folder whose evaluation ``out`` holds ("" when unknown); None when it holds none."""
+    if not out.is_dir() or not any(out.iterdir()):
+        return None
+    try:
+        return str(json.loads((out / "metrics.json").read_text()).get("folder") or "")
+    except (OSError, ValueError):
+        return ""
 
 
 def prediction_table(paths, logits: torch.Tensor, labels: torch.Tensor, classes) -> pd.DataFrame:

@@ -67,8 +67,16 @@ def thumbnail(path: str, size: int = THUMB) -> str | None:
         return None
 
 
-def load_evaluation(run: Path, data_dir: Path | None, reporter: Reporter) -> Path:
+def load_evaluation(
+    run: Path, data_dir: Path | None, reporter: Reporter, run_data_dir: str | None = None
+) -> Path:
+    """The evaluation of ``data_dir``'s test split (run now when there is none yet)."""
+    from objrec.evaluate import default_eval_dir, resolve_eval_folder
+
     folder = run / "eval-test"
+    if data_dir is not None:
+        target = resolve_eval_folder(data_dir, "test")
+        folder = default_eval_dir(run, run_data_dir or data_dir, target)
     if not (folder / "predictions.csv").exists():
         if data_dir is None:
             raise ObjrecError(
@@ -164,7 +172,9 @@ def build_report(
         Path(data_dir or meta.get("data_dir", "")) if (data_dir or meta.get("data_dir")) else None
     )
     has_data = data_dir is not None and (data_dir / "train").is_dir()
-    evaluation = load_evaluation(run, data_dir if has_data else None, reporter)
+    evaluation = load_evaluation(
+        run, data_dir if has_data else None, reporter, meta.get("data_dir")
+    )
     metrics = json.loads((evaluation / "metrics.json").read_text())
     per_class = pd.read_csv(evaluation / "per_class.csv", dtype={"most_confused_with": "object"})
     per_class = per_class.fillna({"most_confused_with": ""})
@@ -183,6 +193,7 @@ def build_report(
         if (run / "summary.json").exists()
         else {},
         "metrics": metrics,
+        "evaluation_dir": evaluation,
         "per_class": per_class.to_dict(orient="records"),
         "confused": confused.to_dict(orient="records"),
         "curves": embed_file(run / "curves.png") if (run / "curves.png").exists() else None,
