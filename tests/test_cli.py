@@ -365,8 +365,9 @@ def test_evaluate_warns_loudly_when_images_are_the_runs_own_training_images(
     result = json.loads(out)
     assert code == 0 and result["n"] == 36
     assert result["seen_in_training"] == {"train": 18, "valid": 9}
-    assert "27 of the 36 evaluated images are the run's own 18 training and 9 validation" in (
-        result["warning"]
+    assert (
+        "27 of the 36 evaluated images are the run's own 18 training and 9 validation"
+        in (result["warning"])
     )
     assert "warning:" in err and "overstate accuracy" in " ".join(err.split())
     code, out, err = run(capsys, "evaluate", trained_run, image_folder)

@@ -134,7 +134,7 @@ def test_an_empty_class_folder_is_left_out_and_named_or_refused_under_strict(
     [
         (2, (0.5, 0.25, 0.25), "no image would go to valid.*fewer than the 3 distinct images"),
         (1, (0.67, 0.33, 0.0), "no image would go to valid.*fewer than the 2 distinct images"),
-        (12, (0.8, 0.0, 0.2), "no image would go to valid.*--ratios gives valid a share of 0"),
+        (12, (0.8, 0.0, 0.2), "no image would go to valid.*`ratios` gives valid a share of 0"),
     ],
 )
 def test_a_split_that_train_would_refuse_is_refused_before_writing(

@@ -194,8 +194,8 @@ def prepare_eval_dir(run: Path, data_dir, target: Path, out: Path | None, force:
     earlier = _evaluated_folder(out)
     if earlier is not None and earlier != str(target.resolve()) and not force:
         raise ObjrecError(
-            f"{out} holds an evaluation of {earlier or 'another folder'}: pass --force to "
-            "replace it, or choose --out"
+            f"{out} holds an evaluation of {earlier or 'another folder'}: pass `force=True` to "
+            "replace it, or choose another `out`"
         )
     out.mkdir(parents=True, exist_ok=True)
     return out

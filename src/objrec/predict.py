@@ -164,7 +164,7 @@ def predict(
     if topk < 1:
         raise ObjrecError("--topk must be at least 1")
     if plot_max < 1:
-        raise ObjrecError("--plot-max must be at least 1")
+        raise ObjrecError("`plot_max` must be at least 1")
     results = expand_paths(paths)
     todo = [r for r in results if r.error is None]
     predictor = Predictor.load(run, runtime)

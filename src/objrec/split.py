@@ -147,7 +147,7 @@ def _require_train_and_valid(result: SplitResult, ratios: tuple[float, float, fl
     if not missing:
         return
     why = (
-        f"--ratios gives {missing[0]} a share of 0"
+        f"`ratios` gives {missing[0]} a share of 0"
         if any(ratios[SPLITS.index(s)] == 0 for s in missing)
         else f"every class has fewer than the {result.min_images} distinct images these ratios "
         "need to fill every split: add images, or give train and valid larger ratios"
