@@ -46,3 +46,37 @@ def test_fit_stops_early_and_restores_the_best_weights():
     # the restored weights are those after the best epoch, i.e. before the next one started
     after_best = snapshots[result.best_epoch + 1]
     assert all(torch.equal(v, after_best[k]) for k, v in model.state_dict().items())
+
+
+def test_a_loss_creeping_down_stops_once_drops_are_below_min_delta():
+    creeping = [1.0, 0.5, 0.3, 0.2, 0.1998, 0.1996, 0.1994, 0.1992, 0.199, 0.1988]
+    stopper = EarlyStopping(patience=3, min_delta=0.001)
+    stopped_at = next(e for e, v in enumerate(creeping, 1) if stopper.step(v, e))
+    assert stopped_at == 7 and stopper.best_epoch == 4 and stopper.best == 0.2
+    every_drop = EarlyStopping(patience=3)
+    assert not any(every_drop.step(v, e) for e, v in enumerate(creeping, 1))
+    again = EarlyStopping(patience=3)
+    again.load_state_dict(stopper.state_dict())  # a resumed run keeps its min_delta
+    assert again.min_delta == 0.001
+
+
+def test_fit_on_separable_data_converges_and_stops_with_min_delta():
+    """Separable data: the loss falls for ever by smaller and smaller steps (the demo's case)."""
+
+    def epochs_run(min_delta):
+        torch.manual_seed(0)
+        x = torch.randn(64, 4)
+        y = (x[:, 0] > 0).long()
+        model = nn.Linear(4, 2)
+        state = fit(
+            model,
+            lambda epoch: [(x, y)],
+            lambda: [(x, y)],
+            torch.optim.Adam(model.parameters(), lr=0.05),
+            epochs=300,
+            patience=5,
+            min_delta=min_delta,
+        )
+        return len(state.history)
+
+    assert epochs_run(0.0) == 300 and epochs_run(0.01) < 100

@@ -352,6 +352,9 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
 @click.option("--std", type=float, nargs=3, help="Override the normalisation std (R G B).")
 @config_option("--epochs", "At most this many epochs of the head.")
 @config_option("--patience", "Stop after this many epochs without a lower validation loss.")
+@config_option(
+    "--min-delta", "A lower validation loss counts only when it is lower by more than this."
+)
 @config_option("--batch-size", "Images per step.")
 @config_option("--lr", "Adam learning rate of the head.")
 @config_option(

@@ -63,6 +63,10 @@ class TrainConfig:
     """At most this many epochs of the head; early stopping usually ends sooner."""
     patience: int = 5
     """Stop after this many epochs without a lower validation loss; the best epoch is kept."""
+    min_delta: float = 0.0
+    """An epoch counts as better only when it lowers the best validation loss by more than this;
+    0 counts any drop. ``objrec demo`` uses 0.001, so that a loss creeping towards zero on an easy
+    sample stops instead of running every epoch."""
     batch_size: int = 128
     lr: float = 1e-3
     """Adam's learning rate for the head."""
@@ -115,6 +119,7 @@ class TrainConfig:
         checks = [
             (self.epochs >= 1, "`epochs` must be at least 1"),
             (self.patience >= 1, "`patience` must be at least 1"),
+            (self.min_delta >= 0, "`min_delta` must not be negative"),
             (self.batch_size >= 1, "`batch_size` must be at least 1"),
             (self.lr > 0, "`lr` must be above zero"),
             (self.weight_decay >= 0, "`weight_decay` must not be negative"),

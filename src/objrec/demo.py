@@ -16,6 +16,11 @@ from objrec.progress import SILENT, Reporter
 from objrec.split import split_folder
 from objrec.train import train
 
+DEMO_CONFIG = TrainConfig(min_delta=1e-3)
+"""The defaults, except that an epoch must lower the validation loss by more than 0.001 to count:
+on the easy sample the loss otherwise creeps towards zero by a hair each epoch, every epoch is
+"best" and early stopping never fires."""
+
 
 def sample_dir() -> Path:
     """The folder of the built-in sample: 24 downscaled images of each of five classes."""
@@ -29,15 +34,18 @@ def run_demo(out: Path, reporter: Reporter = SILENT, force: bool = False) -> dic
     """
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not force:
-        raise ObjrecError(f"{out} is not empty: choose another --out or pass --force")
+        raise ObjrecError(f"{out} is not empty: choose another `out` or pass `force=True`")
     started = time.perf_counter()
     data, run = out / "data", out / "run"
     split = split_folder(sample_dir(), data, seed=0, force=force)
     reporter.note(f"1/5 split the sample into {data}: {split.totals()}")
     explore(data, out / "explore", reporter, force=force)
     reporter.note(f"2/5 explored the data: plots in {out / 'explore'}")
-    result = train(data, run, TrainConfig(), reporter, force=force)
-    reporter.note(f"3/5 trained {run}: valid accuracy {result.best_valid_acc:.1%}")
+    result = train(data, run, DEMO_CONFIG, reporter, force=force)
+    reporter.note(
+        f"3/5 trained {run}: stopped after {len(result.history)} epochs (best {result.best_epoch}),"
+        f" valid loss {result.best_valid_loss:.4f}, valid accuracy {result.best_valid_acc:.1%}"
+    )
     evaluation = evaluate(run, data, reporter=reporter)
     m = evaluation.metrics
     reporter.note(f"4/5 evaluated on the test split: top-1 {m['top1']:.1%}, top-5 {m['top5']:.1%}")

@@ -22,16 +22,21 @@ Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
 @dataclass
 class EarlyStopping:
-    """Stop when the monitored value has not improved for ``patience`` epochs."""
+    """Stop when the monitored value has not improved for ``patience`` epochs.
+
+    An epoch improves when it lowers the best value by more than ``min_delta``; with 0, any drop
+    counts, so a loss creeping down by 0.00001 an epoch never stops.
+    """
 
     patience: int
+    min_delta: float = 0.0
     best: float = math.inf
     best_epoch: int = 0
     bad_epochs: int = 0
 
     def step(self, value: float, epoch: int) -> bool:
         """Record one epoch's value; True when training should stop."""
-        if value < self.best:
+        if value < self.best - self.min_delta:
             self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
         else:
             self.bad_epochs += 1
@@ -42,7 +47,12 @@ class EarlyStopping:
         return self.bad_epochs == 0
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
+        return {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            "min_delta": self.min_delta,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best, self.best_epoch, self.bad_epochs = (
@@ -50,6 +60,7 @@ class EarlyStopping:
             state["best_epoch"],
             state["bad_epochs"],
         )
+        self.min_delta = state.get("min_delta", 0.0)
 
 
 def train_one_epoch(
@@ -135,19 +146,22 @@ def fit(
     state: FitState | None = None,
     on_epoch_end: Callable[[FitState], None] | None = None,
     world: World = SINGLE,
+    min_delta: float = 0.0,
 ) -> FitState:
     """Train until ``epochs`` or early stopping on validation loss; the best weights are restored.
 
     ``train_batches(epoch)`` yields the (input, target) batches of one epoch (so the caller decides
     shuffling and augmentation); ``valid_batches()`` those of the validation set. ``state`` resumes
     after its last completed epoch; ``on_epoch_end(state)`` runs after every epoch (to save it).
+    ``min_delta``: how much an epoch must lower the best validation loss to count as better.
     Under ``torchrun`` (``world``), losses and accuracies are averaged over the ranks and rank 0's
     early-stopping decision is shared, so every rank stops at the same epoch.
     """
     net = getattr(model, "module", model)  # the module itself under DistributedDataParallel
     if state is None:
         state = FitState(
-            stopper=EarlyStopping(patience), best_state=copy.deepcopy(net.state_dict())
+            stopper=EarlyStopping(patience, min_delta),
+            best_state=copy.deepcopy(net.state_dict()),
         )
     for epoch in range(state.epoch + 1, epochs + 1):
         if state.stopped_early:
