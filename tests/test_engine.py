@@ -80,3 +80,13 @@ def test_fit_on_separable_data_converges_and_stops_with_min_delta():
         return len(state.history)
 
     assert epochs_run(0.0) == 300 and epochs_run(0.01) < 100
+
+
+def test_train_passes_min_delta_to_early_stopping(split_dir, tmp_path, tiny_config):
+    from dataclasses import replace
+
+    from objrec.train import train
+
+    config = replace(tiny_config, min_delta=10.0, patience=2, aug_views=0)
+    result = train(split_dir, tmp_path / "run", config)
+    assert len(result.history) == 3 and result.best_epoch == 1  # no drop is ever large enough
