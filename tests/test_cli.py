@@ -376,3 +376,11 @@ def test_evaluate_warns_loudly_when_images_are_the_runs_own_training_images(
     result = json.loads(out)
     assert result["seen_in_training"] == {"train": 0, "valid": 0} and "warning" not in result
     assert "warning" not in err
+
+
+def test_evaluate_ignores_an_empty_folder_that_split_left_out(capsys, tmp_path, trained_run):
+    photos = make_class_folder(tmp_path / "photos2", per_class=2)
+    (photos / "empty").mkdir()
+    code, out, err = run(capsys, "evaluate", trained_run, photos, "--json")
+    assert code == 0, err
+    assert json.loads(out)["n"] == 6

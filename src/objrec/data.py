@@ -79,7 +79,9 @@ def scan_class_folder(root: Path, classes: Sequence[str] | None = None) -> Class
     if not found:
         raise ObjrecError(f"{root} has no class sub-folders (expected one folder per class)")
     names = tuple(classes) if classes is not None else tuple(found)
-    unknown = sorted(set(found) - set(names))
+    unknown = sorted(name for name in set(found) - set(names) if list_images(found[name]))
+    for name in sorted(set(found) - set(names) - set(unknown)):
+        log.warning("%s holds no images and is not a class of the model: ignored", found[name])
     if unknown:
         raise ObjrecError(
             f"{root} has class folders the model does not know: {', '.join(unknown[:10])}"
