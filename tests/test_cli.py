@@ -185,8 +185,13 @@ def test_a_split_without_test_trains_and_evaluate_says_there_is_no_test_split(
     assert code == 0, err
     code, _, err = run(capsys, "evaluate", run_dir, data)
     assert code == 1 and "has no test split (only train and valid)" in err
+    code, _, err = run(capsys, "report", run_dir)
+    assert code == 1 and "no evaluation to report yet" in err and "has no test split" in err
     code, out, _ = run(capsys, "evaluate", run_dir, data, "--split", "valid", "--json")
     assert code == 0 and json.loads(out)["n"] == 12
+    code, _, err = run(capsys, "report", run_dir)
+    page = (run_dir / "report.html").read_text()
+    assert code == 0 and f"evaluation of <code>{(data / 'valid').resolve()}</code>" in page
 
 
 def test_check_on_a_split_folder_counts_classes_and_images_per_split(capsys, split_dir):

@@ -70,22 +70,28 @@ def thumbnail(path: str, size: int = THUMB) -> str | None:
 def load_evaluation(
     run: Path, data_dir: Path | None, reporter: Reporter, run_data_dir: str | None = None
 ) -> Path:
-    """The evaluation of ``data_dir``'s test split (run now when there is none yet)."""
-    from objrec.evaluate import default_eval_dir, resolve_eval_folder
+    """The evaluation of ``data_dir``'s test split (run now when there is none yet).
 
-    folder = run / "eval-test"
-    if data_dir is not None:
-        target = resolve_eval_folder(data_dir, "test")
-        folder = default_eval_dir(run, run_data_dir or data_dir, target)
-    if not (folder / "predictions.csv").exists():
-        if data_dir is None:
-            raise ObjrecError(
-                f"{run} has no evaluation yet and its data folder is unknown: pass --data"
-            )
-        from objrec.evaluate import evaluate
+    Without a test split (or a known data folder) the run's latest evaluation is shown, of
+    whichever folder it was; the page says which.
+    """
+    from objrec.evaluate import default_eval_dir, evaluate, resolve_eval_folder
 
-        evaluate(run, data_dir, reporter=reporter)
-    return folder
+    if data_dir is not None and (data_dir / "test").is_dir():
+        folder = default_eval_dir(
+            run, run_data_dir or data_dir, resolve_eval_folder(data_dir, "test")
+        )
+        if not (folder / "predictions.csv").exists():
+            evaluate(run, data_dir, reporter=reporter)
+        return folder
+    done = sorted(run.glob("eval*/predictions.csv"), key=lambda p: p.stat().st_mtime)
+    if done:
+        return done[-1].parent
+    where = f"{data_dir} has no test split" if data_dir else "its data folder is unknown"
+    raise ObjrecError(
+        f"{run} has no evaluation to report yet and {where}: evaluate it first on your test "
+        f"images (objrec evaluate {run} FOLDER)"
+    )
 
 
 def sample_tiles(data_dir: Path, limit: int = 100) -> list[Tile]:
