@@ -37,11 +37,8 @@ VARIANTS: list[tuple[str, QuantConfig]] = [
     ("  per-tensor weights", QuantConfig(per_channel=False)),
     ("  QOperator", QuantConfig(fmt="qoperator")),
     ("  Entropy calibration", QuantConfig(method="entropy")),
-    ("  Percentile calibration (99.999)", QuantConfig(method="percentile")),
-    ("  16 calibration images", QuantConfig(calibration_images=16)),
     ("  256 calibration images", QuantConfig(calibration_images=256)),
     ("  stem and last convolution kept fp32", QuantConfig(keep_fp32=("stem", "head"))),
-    ("  ONNX Runtime's quant_pre_process first", QuantConfig(preprocess=True)),
 ]
 
 

@@ -56,8 +56,6 @@ class QuantConfig:
     """``uint8`` (asymmetric; ONNX Runtime's advice for x86 with VNNI) or ``int8``."""
     keep_fp32: tuple[str, ...] = ()
     """Layers left in fp32: ``stem`` (each body's first convolution), ``head`` (its last)."""
-    preprocess: bool = False
-    """Run ONNX Runtime's ``quant_pre_process`` (shape inference, graph optimisation) first."""
     seed: int = 0
     """Which training images are drawn for calibration."""
 
@@ -161,15 +159,7 @@ def quantize_graph(
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    if config.preprocess:
-        from onnxruntime.quantization.shape_inference import quant_pre_process
-
-        prepared = out.with_name(f".{out.name}.pre-{os.getpid()}")
-        quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
-        model = onnx.load(str(prepared))
-        prepared.unlink()
-    else:
-        model = onnx.load(str(fp32_path))
+    model = onnx.load(str(fp32_path))
     methods = {
         "minmax": CalibrationMethod.MinMax,
         "entropy": CalibrationMethod.Entropy,
@@ -259,7 +249,7 @@ class QuantizedBody(nn.Module):
         self._session = None
 
     def graph_bytes(self) -> bytes:
-        return getattr(self, GRAPH_KEY).numpy().tobytes()
+        return getattr(self, GRAPH_KEY).cpu().numpy().tobytes()
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         key = prefix + GRAPH_KEY
@@ -279,7 +269,8 @@ class QuantizedBody(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         session = self.session()
         name = session.get_inputs()[0].name
-        return torch.from_numpy(session.run(None, {name: x.float().contiguous().numpy()})[0])
+        got = session.run(None, {name: x.detach().float().cpu().contiguous().numpy()})[0]
+        return torch.from_numpy(got).to(x.device)  # ONNX Runtime runs it on the CPU
 
 
 def is_quantized(state: dict[str, torch.Tensor]) -> bool:
