@@ -20,6 +20,7 @@ Every rate is the median of ``--repeats`` runs (images/s); the body-alone rates 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -86,7 +87,8 @@ def main() -> None:
     body = build_body(spec).eval()
     print(
         f"{args.backbone}, {data.input_size} px, batch {FROZEN_BATCH}, "
-        f"{torch.get_num_threads()} threads, {n} training images of {args.data}; images/s"
+        f"{torch.get_num_threads()} threads, {n} training images of {args.data}; images/s "
+        f"(load average {os.getloadavg()[0]:.1f})"
     )
     for name, view in views.items():
         rate = median_rate(lambda v=view: decode_only(samples, v), n, r)
@@ -128,6 +130,7 @@ def main() -> None:
             features[("int8", "centre")], features[("int8, threads not spinning", "centre")]
         )
         print(f"  int8 with and without spinning give identical features: {same}")
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -11,12 +11,14 @@ calibrate and quantize, the body's images/s on ``--images`` ready tensors (a fix
 valid split; batch ``--batch``, median of ``--repeats`` runs after a warm-up, ONNX Runtime's
 threads = torch's) and the agreement of its features with fp32's on those images: the median and
 minimum cosine similarity per image, and the largest absolute difference relative to fp32's
-largest feature.
+largest feature. Images per CPU-second (this process's CPU time; ONNX Runtime's threads set not
+to spin) is printed beside images/s: on a shared, busy machine it is the steadier of the two.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -42,17 +44,22 @@ VARIANTS: list[tuple[str, QuantConfig]] = [
 ]
 
 
-def time_session(session, batches: list[np.ndarray], repeats: int) -> tuple[float, np.ndarray]:
-    """Median images/s over ``repeats`` passes of ``batches`` after a warm-up, and the outputs."""
+def time_session(
+    session, batches: list[np.ndarray], repeats: int
+) -> tuple[float, float, np.ndarray]:
+    """Median images/s and images per CPU-second (this process's) over ``repeats`` passes of
+    ``batches`` after a warm-up, and the outputs."""
     name = session.get_inputs()[0].name
     outputs = np.concatenate([session.run(None, {name: b})[0] for b in batches])
-    rates = []
+    n = sum(len(b) for b in batches)
+    rates, cpu_rates = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for b in batches:
             session.run(None, {name: b})
-        rates.append(sum(len(b) for b in batches) / (time.perf_counter() - start))
-    return statistics.median(rates), outputs
+        rates.append(n / (time.perf_counter() - start))
+        cpu_rates.append(n / (time.process_time() - cpu))
+    return statistics.median(rates), statistics.median(cpu_rates), outputs
 
 
 def agreement(got: np.ndarray, reference: np.ndarray) -> tuple[float, float, float]:
@@ -83,15 +90,21 @@ def main() -> None:
     threads = torch.get_num_threads()
     print(f"{DEFAULT_BACKBONE} at {data.input_size} px, batch {args.batch}, {threads} threads,")
     print(f"{len(ready)} valid images of {args.data}; calibration on its training images")
+    print(f"load average at the start {os.getloadavg()[0]:.1f}")
     print(
-        f"{'setting':46s} {'quantize s':>10s} {'images/s':>9s} {'vs fp32':>8s} "
-        f"{'cos median':>10s} {'cos min':>8s} {'max rel':>8s}",
+        f"{'setting':46s} {'quantize s':>10s} {'images/s':>9s} {'vs fp32':>8s} {'img/CPU-s':>8s} "
+        f"{'vs fp32':>8s} {'cos median':>10s} {'cos min':>8s} {'max rel':>8s}",
         flush=True,
     )
+    r = args.repeats
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_onnx(build_body(spec).eval(), Path(tmp) / "fp32.onnx", data.input_size)
-        base, reference = time_session(onnx_session(fp32), batches, args.repeats)
-        print(f"{'fp32 (objrec default)':46s} {'':>10s} {base:9.1f} {1:7.2f}x", flush=True)
+        base, base_cpu, reference = time_session(onnx_session(fp32, spin=False), batches, r)
+        print(
+            f"{'fp32 (objrec default)':46s} {'':>10s} {base:9.1f} {1:7.2f}x {base_cpu:8.1f} "
+            f"{1:7.2f}x",
+            flush=True,
+        )
         for i, (name, config) in enumerate(VARIANTS):
             if args.only and not any(o in name for o in args.only):
                 continue
@@ -101,13 +114,14 @@ def main() -> None:
                 fp32, Path(tmp) / f"{i}.onnx", calibration_batches(chosen, data), config
             )
             seconds = time.perf_counter() - start
-            rate, got = time_session(onnx_session(out), batches, args.repeats)
+            rate, cpu_rate, got = time_session(onnx_session(out, spin=False), batches, r)
             med, low, rel = agreement(got, reference)
             print(
-                f"{name:46s} {seconds:10.1f} {rate:9.1f} {rate / base:7.2f}x "
-                f"{med:10.4f} {low:8.4f} {rel:8.3f}",
+                f"{name:46s} {seconds:10.1f} {rate:9.1f} {rate / base:7.2f}x {cpu_rate:8.1f} "
+                f"{cpu_rate / base_cpu:7.2f}x {med:10.4f} {low:8.4f} {rel:8.3f}",
                 flush=True,
             )
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

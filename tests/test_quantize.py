@@ -117,3 +117,23 @@ def test_an_int8_run_evaluates_predicts_serves_and_exports_the_same_body(
     session = onnx_session(exported.path)
     got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
     assert np.abs(got - p_torch.numpy()).max() < 1e-4
+
+
+def test_a_second_int8_run_reuses_its_features_and_fp32_never_does(
+    tmp_path, split_dir, tiny_config, monkeypatch
+):
+    import objrec.features as features
+
+    tiny_config.precision, tiny_config.epochs = "int8", 2
+    train(split_dir, tmp_path / "a", tiny_config)
+    computed = []
+    real = features.compute_features
+    monkeypatch.setattr(
+        features, "compute_features", lambda *a, **k: computed.append(1) or real(*a, **k)
+    )
+    tiny_config.seed = 3
+    train(split_dir, tmp_path / "b", tiny_config)
+    assert computed == []
+    tiny_config.precision = "fp32"
+    train(split_dir, tmp_path / "c", tiny_config)
+    assert len(computed) == 3  # two training views and the valid split, in fp32
