@@ -127,9 +127,9 @@ def test_a_second_int8_run_reuses_its_features_and_fp32_never_does(
     tiny_config.precision, tiny_config.epochs = "int8", 2
     train(split_dir, tmp_path / "a", tiny_config)
     computed = []
-    real = features.compute_features
+    real = features.frozen_pass
     monkeypatch.setattr(
-        features, "compute_features", lambda *a, **k: computed.append(1) or real(*a, **k)
+        features, "frozen_pass", lambda *a, **k: computed.append(1) or real(*a, **k)
     )
     tiny_config.seed = 3
     train(split_dir, tmp_path / "b", tiny_config)
