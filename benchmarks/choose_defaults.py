@@ -30,11 +30,11 @@ from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.config import DEFAULT_BACKBONE, TrainConfig
 from objrec.data import scan_class_folder
 from objrec.engine import fit
-from objrec.features import FeatureCache, FrozenBody, ViewSpec, cached_features
+from objrec.features import FeatureCache, FrozenBody, ViewSpec, cached_features, feature_batches
 from objrec.model import build_head
 from objrec.quantize import quantize_body
 from objrec.split import split_folder
-from objrec.train import feature_batches, seed_everything, training_loss
+from objrec.train import seed_everything, training_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 CALTECH = ROOT.parent / "shared" / "data" / "caltech101"

@@ -2,7 +2,7 @@
 
     python benchmarks/inference.py RUN [--repeats 5] [--seconds 3]
 
-Times ``Predictor.probabilities`` on ready images (decoding excluded, preprocessing included), the
+Times ``Recognizer.probabilities`` on ready images (decoding excluded, preprocessing included), the
 median images/s of ``--repeats`` timed runs of about ``--seconds`` each, for both runtimes.
 """
 
@@ -15,14 +15,14 @@ from pathlib import Path
 
 from PIL import Image
 
-from objrec.predict import Predictor
+from objrec.inference import Recognizer
 
 
-def rate(predictor: Predictor, images, seconds: float) -> float:
-    predictor.probabilities(images)
+def rate(recognizer: Recognizer, images, seconds: float) -> float:
+    recognizer.probabilities(images)
     done, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        predictor.probabilities(images)
+        recognizer.probabilities(images)
         done += len(images)
     return done / (time.perf_counter() - start)
 
@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args()
     image = Image.new("RGB", (320, 240), (120, 80, 40))
-    runtimes = {name: Predictor.load(args.run, name) for name in ("torch", "onnx")}
+    runtimes = {name: Recognizer.load(args.run, name) for name in ("torch", "onnx")}
     print(f"{'batch':>5s} {'torch img/s':>12s} {'onnx img/s':>12s} {'onnx/torch':>11s}")
     for batch in (1, 32):
         images = [image] * batch

@@ -75,3 +75,29 @@ def trained_run(tmp_path, split_dir, tiny_config) -> Path:
 
     train(split_dir, tmp_path / "run", tiny_config)
     return tmp_path / "run"
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory) -> tuple[Path, Path]:
+    """The built-in sample (real Caltech-101 photos) split, and a tiny_test run trained on it.
+
+    Built once per session; tests read it and write only into their own folders.
+    """
+    from objrec.demo import sample_dir
+    from objrec.split import split_folder
+    from objrec.train import train
+
+    root = tmp_path_factory.mktemp("sample")
+    split_folder(sample_dir(), root / "data", seed=0)
+    config = TrainConfig(
+        backbone="tiny_test",
+        epochs=20,
+        patience=5,
+        batch_size=16,
+        lr=1e-2,
+        aug_views=1,
+        cache_dir=str(root / "cache"),
+    )
+    with torch.random.fork_rng():
+        train(root / "data", root / "run", config)
+    return root / "run", root / "data"

@@ -125,3 +125,22 @@ def test_weights_file_for_an_ensemble_is_a_clear_error(tmp_path):
     (tmp_path / "w.pt").write_bytes(b"")
     with pytest.raises(ObjrecError, match="not an ensemble"):
         build_body(get_backbone("tiny_test+tiny_test"), weights=tmp_path / "w.pt")
+
+
+def test_a_wrapped_body_keeps_its_models_own_state_dict_keys():
+    from torchvision.models import get_model
+
+    from objrec.backbones import WrappedBody
+    from objrec.model import Classifier, build_head
+
+    body = build_body(get_backbone("mobilenet_v2"), pretrained=False)
+    assert isinstance(body, WrappedBody) and body.n_features == 1280
+    plain = get_model("mobilenet_v2", weights=None)
+    expected = {k for k in plain.state_dict() if not k.startswith("classifier.1.")}
+    assert set(body.state_dict()) == expected
+    model = Classifier(body, build_head(1280, 3))
+    state = model.state_dict()
+    assert "body.features.0.0.weight" in state  # as before bodies were wrapped
+    again = Classifier(build_body(get_backbone("mobilenet_v2"), pretrained=False), build_head(1280, 3))
+    again.load_state_dict(state, strict=True)
+    assert all(torch.equal(a, b) for a, b in zip(state.values(), again.state_dict().values(), strict=True))

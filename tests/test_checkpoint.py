@@ -6,7 +6,9 @@ import torch
 from safetensors.torch import save_file
 
 from objrec.checkpoint import BEST, load_model, read_checkpoint, save_checkpoint
+from objrec.config import DataConfig
 from objrec.errors import ObjrecError
+from objrec.meta import RunMeta
 
 
 class Payload:
@@ -21,10 +23,13 @@ class Payload:
 
 def test_checkpoint_round_trip_predicts_the_same(trained_run):
     model, meta = load_model(trained_run)
-    assert meta["classes"] == ["blue", "green", "red"]
-    assert meta["backbone"] == "tiny_test" and meta["format_version"] == 1
-    assert meta["head"]["members"] == 5
-    assert set(meta["data_config"]) == {"input_size", "resize_size", "mean", "std", "interpolation"}
+    assert meta.classes == ("blue", "green", "red")
+    assert meta.backbone == "tiny_test" and meta.format_version == 1
+    assert meta.head.members == 5 and meta.head.n_features == 16
+    assert meta.data == DataConfig(32, 36, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    assert meta.train_config is not None and meta.train_config.backbone == "tiny_test"
+    assert meta.best_epoch is not None and meta.valid_loss is not None
+    assert RunMeta.from_json(meta.to_json()) == meta
     again, _ = load_model(trained_run / BEST)
     x = torch.randn(2, 3, 32, 32)
     with torch.inference_mode():
@@ -63,7 +68,7 @@ def test_truncated_checkpoint_and_other_versions_are_refused(tmp_path, trained_r
         save_file(
             state,
             str(tmp_path / "v.safetensors"),
-            metadata={"objrec": json.dumps({**meta, "format_version": version})},
+            metadata={"objrec": json.dumps({**meta.to_json(), "format_version": version})},
         )
         with pytest.raises(ObjrecError, match=hint):
             read_checkpoint(tmp_path / "v.safetensors")
@@ -74,8 +79,9 @@ def test_truncated_checkpoint_and_other_versions_are_refused(tmp_path, trained_r
 
 def test_weights_of_the_wrong_shape_are_a_clear_error(tmp_path, trained_run):
     state, meta = read_checkpoint(trained_run)
-    meta["head"]["hidden"] = 32
-    save_file(state, str(tmp_path / "w.safetensors"), metadata={"objrec": json.dumps(meta)})
+    header = meta.to_json()
+    header["head"]["hidden"] = 32
+    save_file(state, str(tmp_path / "w.safetensors"), metadata={"objrec": json.dumps(header)})
     with pytest.raises(ObjrecError, match="do not fit"):
         load_model(tmp_path / "w.safetensors")
 

@@ -110,7 +110,7 @@ def test_torchrun_trains_like_a_single_process(runs):
     a = evaluate(root / "single", root / "data", cache_dir=root / "cache-single").metrics
     b = evaluate(root / "ddp", root / "data", cache_dir=root / "cache-ddp").metrics
     assert abs(a["top1"] - b["top1"]) <= 1 / a["n"] + 1e-9
-    assert ddp_meta["classes"] == single_meta["classes"]
+    assert ddp_meta.classes == single_meta.classes
 
 
 def stored_rows(cache):

@@ -15,7 +15,7 @@ from objrec.errors import ObjrecError
 from objrec.evaluate import evaluate
 from objrec.export import export_model
 from objrec.features import FeatureCache, FrozenBody, fingerprint_module
-from objrec.predict import Predictor
+from objrec.inference import Recognizer
 from objrec.quantize import (
     QuantConfig,
     QuantizedBody,
@@ -92,10 +92,10 @@ def test_an_int8_run_evaluates_predicts_serves_and_exports_the_same_body(
     tiny_config.precision, tiny_config.epochs = "int8", 3
     train(split_dir, tmp_path / "run", tiny_config)
     model, meta = load_model(tmp_path / "run")
-    assert isinstance(model.body, QuantizedBody) and meta["train_config"]["precision"] == "int8"
+    assert isinstance(model.body, QuantizedBody) and meta.train_config.precision == "int8"
     images = scan_class_folder(split_dir / "test").samples
-    torch_predictor = Predictor.load(tmp_path / "run")
-    onnx_predictor = Predictor.load(tmp_path / "run", runtime="onnx")
+    torch_predictor = Recognizer.load(tmp_path / "run")
+    onnx_predictor = Recognizer.load(tmp_path / "run", runtime="onnx")
     from objrec.images import open_image
 
     pictures = [open_image(s.path) for s in images]

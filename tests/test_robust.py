@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from objrec.check import check_folder
-from objrec.checkpoint import BEST, LAST, read_checkpoint
+from objrec.checkpoint import BEST, LAST, load_training_state, read_checkpoint
 from objrec.cli import main
 from objrec.errors import Interrupted, ObjrecError
 from objrec.split import split_folder
@@ -116,7 +116,7 @@ class Payload:
 def test_a_pickle_payload_is_refused_by_every_entry_point(tmp_path, split_dir, capsys):
     import pickle
 
-    from objrec.checkpoint import load_model, load_training_state
+    from objrec.checkpoint import load_model
     from objrec.evaluate import evaluate
     from objrec.predict import predict
 
@@ -150,13 +150,12 @@ def test_a_pickle_payload_is_refused_by_every_entry_point(tmp_path, split_dir, c
 
 def comparable(run):
     state, meta = read_checkpoint(run / BEST)
-    history = [{k: v for k, v in r.items() if k != "seconds"} for r in meta.get("history", [])]
-    return state, history, meta["best_epoch"]
+    return state, meta.best_epoch
 
 
 def same_result(a, b):
-    state_a, _, best_a = comparable(a)
-    state_b, _, best_b = comparable(b)
+    state_a, best_a = comparable(a)
+    state_b, best_b = comparable(b)
     assert best_a == best_b
     assert state_a.keys() == state_b.keys()
     assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
@@ -188,7 +187,7 @@ def test_ctrl_c_saves_and_a_resume_ends_like_an_uninterrupted_run(tmp_path, spli
 
     with pytest.raises(Interrupted, match="after epoch 4"):
         train(split_dir, tmp_path / "cut", tiny_config, reporter=CtrlC(5))
-    assert read_checkpoint(tmp_path / "cut" / LAST)[1]["epoch"] == 4
+    assert load_training_state(tmp_path / "cut" / LAST).progress.epoch == 4
     assert (tmp_path / "cut" / BEST).exists()  # the best model so far, usable at once
     train(split_dir, tmp_path / "cut", resume=True)
     same_result(tmp_path / "whole", tmp_path / "cut")
@@ -196,7 +195,7 @@ def test_ctrl_c_saves_and_a_resume_ends_like_an_uninterrupted_run(tmp_path, spli
 
 def last_epoch(run):
     try:
-        return read_checkpoint(run / LAST)[1]["epoch"]
+        return load_training_state(run / LAST).progress.epoch
     except (ObjrecError, OSError):
         return 0
 

@@ -32,7 +32,7 @@ from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.config import DEFAULT_BACKBONE, DataConfig
 from objrec.data import Sample, class_dirs, is_split_folder, present_splits, scan_class_folder
 from objrec.errors import ObjrecError
-from objrec.features import FeatureCache, FrozenBody, ViewSpec, cached_features, default_cache_dir
+from objrec.features import FrozenBody, ViewSpec, cached_features, open_cache
 from objrec.model import build_head
 from objrec.progress import SILENT, Reporter
 
@@ -166,13 +166,12 @@ def split_samples(inv: Inventory) -> dict[str | None, list[Sample]]:
 
 def frozen_body(config: AuditConfig, run: Path | None) -> tuple[FrozenBody, DataConfig]:
     """The run's own body and preprocessing, else ``config.backbone``'s pretrained one."""
-    cache = FeatureCache(Path(config.cache_dir) if config.cache_dir else default_cache_dir())
+    cache = open_cache(config.cache_dir)
     if run is not None:
         from objrec.checkpoint import load_model
 
         model, meta = load_model(run)
-        data = DataConfig.from_dict(meta["data_config"])
-        return FrozenBody(model.body, data.input_size, cache), data
+        return FrozenBody(model.body, meta.data.input_size, cache), meta.data
     spec = get_backbone(config.backbone)
     data = resolve_data_config(spec)
     return FrozenBody(build_body(spec, pretrained=True), data.input_size, cache), data

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -33,6 +34,43 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+class Body(nn.Module):
+    """A pretrained body: normalised images (N, 3, H, W) -> pooled features (N, ``n_features``).
+
+    Every backbone objrec builds is one, so the feature size is declared, never guessed.
+    """
+
+    n_features: int
+
+
+class WrappedBody(Body):
+    """A model from another library (torchvision, timm) as a :class:`Body`.
+
+    Its state-dict keys are the model's own (no ``model.`` prefix is added on saving), so a
+    checkpoint stays readable by the library, and earlier objrec checkpoints still load.
+    """
+
+    def __init__(self, model: nn.Module, n_features: int):
+        super().__init__()
+        self.model = model
+        self.n_features = n_features
+        self.register_state_dict_post_hook(_drop_prefix)
+        self.register_load_state_dict_pre_hook(_add_prefix)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+def _drop_prefix(module, state, prefix, local_metadata):
+    for key in [k for k in state if k.startswith(prefix + "model.")]:
+        state[prefix + key[len(prefix) + len("model.") :]] = state.pop(key)
+
+
+def _add_prefix(module, state, prefix, *args):
+    for key in [k for k in state if k.startswith(prefix) and not k.startswith(prefix + "model.")]:
+        state[prefix + "model." + key[len(prefix) :]] = state.pop(key)
+
+
 @dataclass(frozen=True)
 class BackboneSpec:
     """One backbone: how to build its body and what input it wants."""
@@ -40,7 +78,7 @@ class BackboneSpec:
     name: str
     description: str
     data_config: DataConfig
-    builder: Callable[[bool, Path | None], nn.Module]
+    builder: Callable[[bool, Path | None], Body]
     """``builder(pretrained, weights_path)``: the body, pretrained or only the architecture."""
     source: str = "registry"
     offline: Callable[[], bool] = lambda: True
@@ -76,16 +114,11 @@ def get_backbone(name: str) -> BackboneSpec:
     )
 
 
-def build_body(
-    spec: BackboneSpec, pretrained: bool = True, weights: Path | None = None
-) -> nn.Module:
-    """The body of ``spec`` with ``n_features`` set, its weights from ``weights`` when given."""
+def build_body(spec: BackboneSpec, pretrained: bool = True, weights: Path | None = None) -> Body:
+    """The body of ``spec``, its weights from ``weights`` when given."""
     if weights is not None and not Path(weights).is_file():
         raise ObjrecError(f"weights file {weights} does not exist")
-    body = spec.builder(pretrained, Path(weights) if weights else None)
-    if not hasattr(body, "n_features"):
-        raise ObjrecError(f"backbone {spec.name} did not say its feature size")
-    return body
+    return spec.builder(pretrained, Path(weights) if weights else None)
 
 
 def load_state_file(path: Path) -> dict[str, torch.Tensor]:
@@ -118,22 +151,22 @@ def load_into(module: nn.Module, state: dict[str, torch.Tensor], origin: str) ->
 # ---------------------------------------------------------------- EfficientNet-Lite (offline)
 
 
-class LiteBody(nn.Module):
+class LiteBody(Body):
     """EfficientNet-Lite up to its last convolution, then global average pooling."""
 
-    def __init__(self, net: nn.Module):
+    def __init__(self, net: Any):
         super().__init__()
         del net._fc, net._dropout
-        self.net = net
+        self.net = net  # efficientnet_lite_pytorch's EfficientNet, untyped
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.n_features = net._conv_head.out_channels
+        self.n_features = self.net._conv_head.out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.net.extract_features(x)).flatten(1)
 
 
-def _lite_builder(variant: int) -> Callable[[bool, Path | None], nn.Module]:
-    def build(pretrained: bool, weights: Path | None) -> nn.Module:
+def _lite_builder(variant: int) -> Callable[[bool, Path | None], Body]:
+    def build(pretrained: bool, weights: Path | None) -> Body:
         from efficientnet_lite_pytorch import EfficientNet
 
         body = LiteBody(EfficientNet.from_name(f"efficientnet-lite{variant}"))
@@ -184,10 +217,10 @@ for _variant, _size in ((0, 224), (1, 240), (2, 260)):
 # ---------------------------------------------------------------- feature ensembles
 
 
-class ConcatBody(nn.Module):
+class ConcatBody(Body):
     """Several bodies on the same image, their pooled features side by side."""
 
-    def __init__(self, parts: list[nn.Module]):
+    def __init__(self, parts: list[Body]):
         super().__init__()
         self.parts = nn.ModuleList(parts)
         self.n_features = sum(p.n_features for p in parts)
@@ -212,7 +245,7 @@ def ensemble_spec(names: list[str], input_size: int | None = None) -> BackboneSp
     if input_size is not None:
         data = replace(data, input_size=input_size, resize_size=input_size)
 
-    def build(pretrained: bool, weights: Path | None) -> nn.Module:
+    def build(pretrained: bool, weights: Path | None) -> Body:
         if weights is not None:
             raise ObjrecError("--weights loads one backbone, not an ensemble")
         return ConcatBody([build_body(p, pretrained) for p in parts])
@@ -237,7 +270,7 @@ register_backbone(ensemble_spec(DEFAULT_BACKBONE.split("+"), input_size=240))
 # ---------------------------------------------------------------- a tiny body for tests
 
 
-class TinyBody(nn.Module):
+class TinyBody(Body):
     """Two small convolutions with fixed random weights: fast, deterministic, not pretrained."""
 
     n_features = 16
@@ -261,7 +294,7 @@ class TinyBody(nn.Module):
         return self.features(x)
 
 
-def _tiny_builder(pretrained: bool, weights: Path | None) -> nn.Module:
+def _tiny_builder(pretrained: bool, weights: Path | None) -> Body:
     body = TinyBody()
     if weights:
         load_into(body, load_state_file(weights), str(weights))
@@ -326,7 +359,7 @@ def _torchvision_cached(weights_enum) -> bool:
     return hub.is_file()
 
 
-def _build_torchvision(name: str, pretrained: bool, weights: Path | None) -> nn.Module:
+def _build_torchvision(name: str, pretrained: bool, weights: Path | None) -> Body:
     from torchvision.models import get_model
 
     model = get_model(name, weights=None)
@@ -352,7 +385,7 @@ def _download_torchvision_weights(name: str) -> dict[str, torch.Tensor]:
         ) from exc
 
 
-def _strip_classifier(model: nn.Module, name: str) -> nn.Module:
+def _strip_classifier(model: Any, name: str) -> Body:
     """Replace the model's last ``Linear`` (its ImageNet classifier) with ``Identity``."""
     last = None
     for module_name, module in model.named_modules():
@@ -368,8 +401,7 @@ def _strip_classifier(model: nn.Module, name: str) -> nn.Module:
         model.AuxLogits = None
         if hasattr(model, "aux1"):
             model.aux1 = model.aux2 = None
-    model.n_features = linear.in_features
-    return model
+    return WrappedBody(model, linear.in_features)
 
 
 # ---------------------------------------------------------------- timm (optional)
@@ -405,7 +437,7 @@ def _timm_spec(name: str) -> BackboneSpec:
     )
 
 
-def _build_timm(model_name: str, pretrained: bool, weights: Path | None) -> nn.Module:
+def _build_timm(model_name: str, pretrained: bool, weights: Path | None) -> Body:
     import timm
 
     overlay = {"file": str(weights)} if weights else None
@@ -421,8 +453,7 @@ def _build_timm(model_name: str, pretrained: bool, weights: Path | None) -> nn.M
             f"cannot load timm weights for {model_name} ({type(exc).__name__}: {exc}); "
             "pass --weights FILE"
         ) from exc
-    model.n_features = model.num_features
-    return model
+    return WrappedBody(model, model.num_features)
 
 
 def resolve_data_config(spec: BackboneSpec, mean=None, std=None) -> DataConfig:

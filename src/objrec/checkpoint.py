@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +19,14 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from objrec.backbones import build_body, get_backbone
-from objrec.config import DataConfig
 from objrec.engine import EarlyStopping, FitState
 from objrec.errors import ObjrecError
+from objrec.meta import FORMAT_VERSION, RunMeta, TrainingProgress
 from objrec.model import Classifier, build_head
 from objrec.quantize import QuantizedBody, is_quantized
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
 BEST = "model.safetensors"
 LAST = "last.safetensors"
 _META_KEY = "objrec"
@@ -49,18 +48,22 @@ def atomic_write(path: Path, write) -> None:
 def save_checkpoint(
     path: Path,
     model: Classifier,
-    meta: dict[str, Any],
-    extra: dict[str, torch.Tensor] | None = None,
+    meta: RunMeta,
 ) -> None:
-    """Write the model's state and ``meta`` (JSON-able) atomically to ``path``."""
+    """Write the model's state and ``meta`` atomically to ``path``."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    state.update(extra or {})
-    header = {_META_KEY: json.dumps({"format_version": FORMAT_VERSION, **meta})}
+    header = {_META_KEY: json.dumps(meta.to_json())}
     atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata=header))
 
 
-def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], RunMeta]:
     """Tensors and metadata of an objrec checkpoint; anything else is refused before use."""
+    state, header = _read(path)
+    return state, RunMeta.from_json(header)
+
+
+def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Tensors and the raw JSON header of an objrec safetensors file of this format version."""
     path = Path(path)
     if path.is_dir():
         path = path / BEST
@@ -91,56 +94,24 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
     return state, meta
 
 
-def model_meta(
-    classes,
-    backbone: str,
-    data: DataConfig,
-    n_features: int,
-    hidden: int,
-    dropout: float,
-    members: int = 1,
-) -> dict[str, Any]:
-    """The metadata every checkpoint carries to rebuild and use its model."""
-    return {
-        "backbone": backbone,
-        "classes": list(classes),
-        "data_config": asdict(data),
-        "head": {
-            "n_features": n_features,
-            "hidden": hidden,
-            "dropout": dropout,
-            "members": members,
-            "n_classes": len(classes),
-        },
-    }
-
-
-def build_from_meta(meta: dict[str, Any]) -> Classifier:
+def build_from_meta(meta: RunMeta) -> Classifier:
     """The model's architecture (no pretrained weights loaded) as the metadata describes it."""
-    spec = get_backbone(meta["backbone"])
-    body = build_body(spec, pretrained=False)
-    head_cfg = meta["head"]
-    head = build_head(
-        head_cfg["n_features"],
-        head_cfg["n_classes"],
-        head_cfg["hidden"],
-        head_cfg["dropout"],
-        head_cfg.get("members", 1),
-    )
+    body = build_body(get_backbone(meta.backbone), pretrained=False)
+    h = meta.head
+    head = build_head(h.n_features, h.n_classes, h.hidden, h.dropout, h.members)
     return Classifier(body, head).freeze_body()
 
 
-def load_model(path: Path) -> tuple[Classifier, dict[str, Any]]:
+def load_model(path: Path) -> tuple[Classifier, RunMeta]:
     """Rebuild the model of a run folder or checkpoint file, in eval mode, on the CPU."""
     state, meta = read_checkpoint(path)
     model = build_from_meta(meta)
     if is_quantized(state):
         model.body = QuantizedBody(model.body)
-    model_state = {k: v for k, v in state.items() if not k.startswith("extra.")}
     try:
-        model.load_state_dict(model_state, strict=True)
+        model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise ObjrecError(f"{path}: its weights do not fit backbone {meta['backbone']}") from exc
+        raise ObjrecError(f"{path}: its weights do not fit backbone {meta.backbone}") from exc
     return model.eval(), meta
 
 
@@ -170,12 +141,21 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], info: dict[str, Any])
     return {"state": state, "param_groups": info["param_groups"]}
 
 
+@dataclass
+class SavedTraining:
+    """A training state as read back: tensors, the run's metadata, and where training stood."""
+
+    tensors: dict[str, torch.Tensor]
+    meta: RunMeta
+    progress: TrainingProgress
+
+
 def save_training_state(
     path: Path,
     head: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     fit_state: FitState,
-    meta: dict[str, Any],
+    meta: RunMeta,
 ) -> None:
     """Everything needed to continue after ``fit_state.epoch``: head, best head, optimizer, RNG."""
     tensors = {f"head.{k}": v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
@@ -183,41 +163,51 @@ def save_training_state(
     optim_tensors, optim_info = _flatten_optimizer(optimizer.state_dict())
     tensors |= optim_tensors
     tensors["rng.torch"] = torch.get_rng_state()
-    info = {
-        "format_version": FORMAT_VERSION,
-        "kind": "training_state",
-        **meta,
-        "epoch": fit_state.epoch,
-        "history": fit_state.history,
-        "stopper": fit_state.stopper.state_dict(),
-        "stopped_early": fit_state.stopped_early,
-        "optimizer": optim_info,
-    }
+    progress = TrainingProgress(
+        fit_state.epoch,
+        fit_state.history,
+        fit_state.stopper.state_dict(),
+        fit_state.stopped_early,
+        optim_info,
+    )
+    info = {**meta.to_json(), "kind": "training_state", **asdict(progress)}
     header = {_META_KEY: json.dumps(info)}
     atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=header))
 
 
-def load_training_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """The tensors and metadata of a training state written by :func:`save_training_state`."""
-    tensors, meta = read_checkpoint(path)
-    if meta.get("kind") != "training_state":
+def load_training_state(path: Path) -> SavedTraining:
+    """The training state written by :func:`save_training_state`."""
+    tensors, header = _read(path)
+    if header.get("kind") != "training_state":
         raise ObjrecError(f"{path} is not a training state (it cannot be resumed)")
-    return tensors, meta
+    meta = RunMeta.from_json(header)
+    if meta.train_config is None:
+        raise ObjrecError(f"{path} does not say how its run was configured; it cannot be resumed")
+    progress = TrainingProgress(
+        header["epoch"],
+        header["history"],
+        header["stopper"],
+        header["stopped_early"],
+        header["optimizer"],
+    )
+    return SavedTraining(tensors, meta, progress)
 
 
 def restore_training_state(
-    tensors: dict[str, torch.Tensor], meta: dict[str, Any], head: torch.nn.Module, optimizer
+    saved: SavedTraining, head: torch.nn.Module, optimizer: torch.optim.Optimizer
 ) -> FitState:
     """Load a saved training state into ``head``, ``optimizer`` and RNG; return the fit state."""
+    tensors, progress = saved.tensors, saved.progress
     head.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("head.")})
-    optimizer.load_state_dict(_unflatten_optimizer(tensors, meta["optimizer"]))
+    optimizer.load_state_dict(_unflatten_optimizer(tensors, progress.optimizer))
     torch.set_rng_state(tensors["rng.torch"])
-    stopper = EarlyStopping(meta["train_config"]["patience"])
-    stopper.load_state_dict(meta["stopper"])
+    assert saved.meta.train_config is not None
+    stopper = EarlyStopping(saved.meta.train_config.patience)
+    stopper.load_state_dict(progress.stopper)
     return FitState(
-        epoch=meta["epoch"],
-        history=meta["history"],
+        epoch=progress.epoch,
+        history=progress.history,
         stopper=stopper,
         best_state={k[5:]: v for k, v in tensors.items() if k.startswith("best.")},
-        stopped_early=meta["stopped_early"],
+        stopped_early=progress.stopped_early,
     )

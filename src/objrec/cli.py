@@ -416,7 +416,6 @@ def train(
     the validation loss wants. RUN receives model.safetensors (the best epoch), config.json,
     history.csv, curves.png and summary.json.
     """
-    from objrec.train import summary_dict
     from objrec.train import train as run_train
 
     if (run is None) == (resume is None):
@@ -433,7 +432,7 @@ def train(
     if not is_main_rank():
         return
     if as_json:
-        print_json(summary_dict(result))
+        print_json(result.summary())
         return
     console.print(
         f"best epoch {result.best_epoch} of {len(result.history)}: valid loss "

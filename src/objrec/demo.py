@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from objrec.config import TrainConfig
-from objrec.errors import ObjrecError
 from objrec.evaluate import evaluate
 from objrec.explore import explore
+from objrec.outputs import refuse_overwrite
 from objrec.predict import predict
 from objrec.progress import SILENT, Reporter
 from objrec.split import split_folder
@@ -33,8 +33,7 @@ def run_demo(out: Path, reporter: Reporter = SILENT, force: bool = False) -> dic
     Returns the test metrics, the seconds taken and the paths of what was written.
     """
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not force:
-        raise ObjrecError(f"{out} is not empty: choose another `out` or pass `force=True`")
+    refuse_overwrite(out, force)
     started = time.perf_counter()
     data, run = out / "data", out / "run"
     split = split_folder(sample_dir(), data, seed=0, force=force)

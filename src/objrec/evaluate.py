@@ -13,18 +13,15 @@ import pandas as pd
 import torch
 
 from objrec import plots
-from objrec.checkpoint import load_model
-from objrec.config import DataConfig
-from objrec.data import SPLITS, is_split_folder, present_splits, scan_class_folder
+from objrec.data import SPLITS, ClassFolder, is_split_folder, present_splits, scan_class_folder
 from objrec.errors import ObjrecError
-from objrec.features import FrozenBody, ViewSpec, feature_table
+from objrec.features import FeatureTable, FrozenBody, ViewSpec, feature_table, open_cache
 from objrec.images import UnreadableImageError, open_image
+from objrec.inference import Recognizer
 from objrec.leakage import SEEN_SPLITS, seen_images
 from objrec.metrics import confusion_matrix, most_confused, per_class_table, summarize
 from objrec.outputs import prepare_output_dir
 from objrec.progress import SILENT, Reporter
-from objrec.train import feature_cache
-from objrec.transforms import TTA_VIEWS
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +59,8 @@ class EvaluationResult:
             f"{sum(counts.values())} of the {n} evaluated images are the run's own {parts} "
             "images (same file contents): these results overstate accuracy on new images"
         )
+    probabilities: torch.Tensor | None = None
+    """(images, classes): every class's probability, in the rows' order of ``predictions``."""
 
     def worst(self, n: int = 10) -> pd.DataFrame:
         return self.per_class.head(n)
@@ -119,53 +118,74 @@ def evaluate(
     Evaluated images whose contents are among the run's training or validation images are listed
     in ``seen`` (and the ``seen_in`` column), and ``warning`` says so.
     """
-    model, meta = load_model(run)
-    classes = meta["classes"]
+    recognizer = Recognizer.load(run)
+    classes = recognizer.classes
     target = resolve_eval_folder(folder, split)
     images = scan_class_folder(target, classes)
-    data = DataConfig.from_dict(meta["data_config"])
-    frozen = FrozenBody(
-        model.body, data.input_size, feature_cache(cache_dir), name=meta["backbone"]
-    )
-    views = TTA_VIEWS if tta else ("centre",)
-    sets = [
-        feature_table(
-            frozen,
-            images.samples,
-            ViewSpec(data, tta=view),
-            num_workers=num_workers,
-            reporter=reporter,
-            description=f"{target.name} features ({view})",
-        )
-        for view in views
-    ]
-    ok = torch.stack([s.ok for s in sets]).all(0)
-    probs = [head_probabilities(model.head, table, ok) for table in sets]
-    frozen.cache.close()
-    labels = sets[0].labels[ok]
-    logits = torch.stack(probs).mean(0).log()
-    result = summarize_logits(logits, labels, classes, meta.get("n_train"))
+    tables = view_tables(recognizer, images, target.name, cache_dir, num_workers, reporter, tta)
+    ok = torch.stack([t.ok for t in tables]).all(0)
+    probs, plain = table_probabilities(recognizer, tables, ok)
+    open_cache(cache_dir).close()  # lets `objrec cache --prune` go on
+    labels = tables[0].labels[ok]
+    logits = probs.log()
+    result = summarize_logits(logits, labels, classes, recognizer.meta.n_train)
     result.metrics["tta"] = tta
     if tta:
-        result.metrics_plain = summarize(probs[0].log(), labels, len(classes))
+        result.metrics_plain = summarize(plain.log(), labels, len(classes))
     paths = [s.path for s, good in zip(images.samples, ok.tolist(), strict=True) if good]
     result.predictions = prediction_table(paths, logits, labels, classes)
-    result.folder, result.seen = target.resolve(), seen_images(meta.get("data_dir"), paths)
+    result.probabilities = probs
+    result.folder, result.seen = target.resolve(), seen_images(recognizer.meta.data_dir, paths)
     seen_in = {path: split for split, found in result.seen.items() for path in found}
     result.predictions["seen_in"] = [seen_in.get(str(p), "") for p in paths]
-    out = prepare_eval_dir(Path(run), meta.get("data_dir"), target, out, force)
+    out = prepare_eval_dir(Path(run), recognizer.meta.data_dir, target, out, force)
     write_evaluation(result, out)
     log.info("evaluated %s on %s: top1 %.4f", run, target, result.metrics["top1"])
     return result
 
 
-@torch.inference_mode()
-def head_probabilities(head, table, ok: torch.Tensor, batch: int = 1024) -> torch.Tensor:
-    """The head's probabilities for the images ``ok`` of a store table, read batch by batch."""
-    where = torch.nonzero(ok).flatten()
-    if len(where) == 0:
-        return head(torch.empty(0, table.dim)).softmax(1)
-    return torch.cat([head(table.read(idx.numpy())).softmax(1) for idx in where.split(batch)])
+def view_tables(
+    recognizer: Recognizer,
+    images: ClassFolder,
+    name: str,
+    cache_dir: Path | None,
+    num_workers: int,
+    reporter: Reporter,
+    tta: bool,
+) -> list[FeatureTable]:
+    """The features of ``images`` in each of the recognizer's views, from the feature store."""
+    cache = open_cache(cache_dir)
+    body = recognizer.model.body
+    frozen = FrozenBody(body, recognizer.data.input_size, cache, name=recognizer.meta.backbone)
+    return [
+        feature_table(
+            frozen,
+            images.samples,
+            ViewSpec(recognizer.data, tta=view),
+            num_workers=num_workers,
+            reporter=reporter,
+            description=f"{name} features ({view})",
+        )
+        for view in recognizer.view_names(tta)
+    ]
+
+
+def table_probabilities(
+    recognizer: Recognizer, tables: list[FeatureTable], ok: torch.Tensor, batch: int = 1024
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The recognizer's answer for the images ``ok``, from every view's features, read batch by
+    batch; and its answer from the first (plain) view alone."""
+    where = torch.nonzero(ok).flatten().split(batch) or (torch.empty(0, dtype=torch.long),)
+    both = []
+    for idx in where:
+        views = [table.read(idx.numpy()) for table in tables]
+        both.append(
+            (
+                recognizer.probabilities_from_features(views),
+                recognizer.probabilities_from_features(views[:1]),
+            )
+        )
+    return torch.cat([p for p, _ in both]), torch.cat([q for _, q in both])
 
 
 def default_eval_dir(run: Path, data_dir: str | Path | None, target: Path) -> Path:
@@ -240,9 +260,10 @@ def _tiles(rows: pd.DataFrame) -> list:
     return tiles
 
 
-def write_galleries(result: EvaluationResult, out: Path, n: int = 12) -> None:
+def write_galleries(
+    result: EvaluationResult, predictions: pd.DataFrame, out: Path, n: int = 12
+) -> None:
     """``top_losses.png`` and ``worst_classes.png``: the images behind the numbers."""
-    predictions = result.predictions
     plots.gallery(_tiles(predictions.nlargest(n, "loss")), out / "top_losses.png", "Top losses")
     worst = result.per_class.head(4)["class"].tolist()
     rows = pd.concat([predictions[predictions["true"] == c].nlargest(4, "loss") for c in worst])
@@ -276,7 +297,7 @@ def write_evaluation(result: EvaluationResult, out: Path) -> None:
     if len(result.classes) > 1 and int(result.confusion.sum()) > 0:
         plots.confusion_heatmap(result.confusion, result.classes, out / "confusion.png")
     if result.predictions is not None and len(result.predictions):
-        write_galleries(result, out)
+        write_galleries(result, result.predictions, out)
     if len(result.per_class) and result.per_class["n_train"].sum() > 0:
         plots.accuracy_vs_train_size(result.per_class, out / "accuracy_vs_train.png")
     result.out = out

@@ -20,8 +20,12 @@ from torch import nn
 from objrec import __version__
 from objrec.checkpoint import load_model
 from objrec.errors import ObjrecError
+from objrec.meta import RunMeta
+from objrec.model import Classifier
+from objrec.outputs import refuse_overwrite
 from objrec.quantize import QuantizedBody
-from objrec.runtime import TOLERANCE, export_onnx, onnx_session, onnxruntime_available
+from objrec.runtime import TOLERANCE, OnnxModel, export_onnx, onnxruntime_available
+from objrec.transforms import TTA_VIEWS, draft_size, tta_view_geometry
 
 log = logging.getLogger(__name__)
 
@@ -41,38 +45,49 @@ def with_softmax(model: nn.Module) -> nn.Module:
 
 def check_onnx(module: nn.Module, path: Path, input_size: int, softmax: bool) -> float:
     """Max absolute difference of probabilities, ONNX Runtime against PyTorch, on sample inputs."""
-    session = onnx_session(path)
+    onnx_model = OnnxModel(path)
     g = torch.Generator().manual_seed(0)
     worst = 0.0
     for batch in (1, 5):
         x = torch.randn(batch, 3, input_size, input_size, generator=g)
         with torch.inference_mode():
             expected = module(x)
-        got = torch.from_numpy(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0])
+        got = onnx_model(x)
         if not softmax:
             expected, got = expected.softmax(1), got.softmax(1)
         worst = max(worst, float((expected - got).abs().max()))
     return worst
 
 
-def preprocessing(meta: dict[str, Any], softmax: bool) -> dict[str, Any]:
+def preprocessing(meta: RunMeta, softmax: bool) -> dict[str, Any]:
     """What a caller of the exported model needs besides the graph."""
-    data = meta["data_config"]
+    data = meta.data
     return {
         "objrec_version": __version__,
-        "backbone": meta["backbone"],
-        "precision": meta.get("train_config", {}).get("precision", "fp32"),
-        "classes": meta["classes"],
+        "backbone": meta.backbone,
+        "precision": meta.train_config.precision if meta.train_config else "fp32",
+        "classes": list(meta.classes),
         "output": "probabilities" if softmax else "logits",
         "input": {
             "layout": "NCHW",
             "colour": "RGB, scaled to [0, 1] before normalisation",
-            "resize_short_side": data["resize_size"],
-            "center_crop": data["input_size"],
-            "interpolation": data["interpolation"],
-            "mean": data["mean"],
-            "std": data["std"],
+            "resize_short_side": data.resize_size,
+            "center_crop": data.input_size,
+            "interpolation": data.interpolation,
+            "mean": list(data.mean),
+            "std": list(data.std),
+            "decode": "turn upright by the EXIF orientation, convert to RGB; decode a JPEG at "
+            "the smallest DCT scale (1/2, 1/4, 1/8) that keeps both sides at least "
+            "jpeg_draft_min_side pixels, as PIL's image.draft('RGB', (n, n)) does",
+            "jpeg_draft_min_side": draft_size(data),
         },
+        "test_time_views": [
+            {"name": name, "resize_short_side": resize, "flip_horizontal": flip}
+            for name in TTA_VIEWS
+            for resize, flip in [tta_view_geometry(data, name)]
+        ],
+        "test_time_augmentation": "optional: run each view (resize the short side, centre crop "
+        "center_crop, mirror when flip_horizontal) and average the output probabilities",
     }
 
 
@@ -113,20 +128,18 @@ def export_model(
     path = Path(out) if out else Path(run) / "model.onnx"
     sidecar = path.with_suffix(".json")
     for target in (path, sidecar):
-        if target.exists() and not force:
-            raise ObjrecError(f"{target} exists: choose another --out or pass --force")
+        refuse_overwrite(target, force)
     return export_checked(model, meta, path, softmax)
 
 
 def export_checked(
-    model: nn.Module, meta: dict[str, Any], path: Path, softmax: bool = True
+    model: Classifier, meta: RunMeta, path: Path, softmax: bool = True
 ) -> ExportResult:
     """Export, verify against PyTorch within ``TOLERANCE``, write the sidecar JSON."""
     module = with_softmax(model) if softmax else model.eval()
-    size = meta["data_config"]["input_size"]
-    body = getattr(model, "body", None)
-    if isinstance(body, QuantizedBody):
-        export_quantized(body, model.head, path, softmax)
+    size = meta.data.input_size
+    if isinstance(model.body, QuantizedBody):
+        export_quantized(model.body, model.head, path, softmax)
     else:
         export_onnx(module, path, size)
     diff = check_onnx(module, path, size, softmax)

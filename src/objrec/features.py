@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.utils.data import DistributedSampler
 
+from objrec.backbones import Body
 from objrec.config import DataConfig
 from objrec.data import ImageDataset, Sample, make_loader, prefetch
 from objrec.distributed import SINGLE, World
@@ -46,6 +47,7 @@ batch 16 at 1.4 GiB (27.5 and 33.7 images/s) (``benchmarks/frozen_batch.py``).""
 
 
 def default_cache_dir() -> Path:
+    """``$OBJREC_CACHE``, else ``$XDG_CACHE_HOME/objrec``, else ``~/.cache/objrec``."""
     env = os.environ.get("OBJREC_CACHE")
     if env:
         return Path(env)
@@ -102,7 +104,12 @@ class FeatureCache:
             store.close()
 
     def onnx_path(self, fingerprint: str, input_size: int) -> Path:
+        """Where the frozen body with this fingerprint is kept as ONNX."""
         return self.root / "onnx" / f"{fingerprint[:32]}-{input_size}.onnx"
+
+    def model_onnx_path(self, digest: str) -> Path:
+        """Where ``predict --runtime onnx`` keeps a whole model as ONNX, by checkpoint digest."""
+        return self.root / "onnx" / f"model-{digest[:32]}.logits.onnx"
 
     def old_entries(self) -> list[Path]:
         """Folders of the cache format before the store (one per split and view): never read."""
@@ -158,6 +165,11 @@ class FeatureCache:
         return removed
 
 
+def open_cache(cache_dir: str | Path | None = None) -> FeatureCache:
+    """The cache in ``cache_dir`` (default :func:`default_cache_dir`)."""
+    return FeatureCache(Path(cache_dir) if cache_dir else None)
+
+
 @dataclass(frozen=True)
 class CacheSummary:
     root: Path
@@ -200,7 +212,7 @@ class FrozenBody:
 
     def __init__(
         self,
-        body: nn.Module,
+        body: Body,
         input_size: int,
         cache: FeatureCache,
         backend: str = "auto",
@@ -208,7 +220,7 @@ class FrozenBody:
     ):
         self.body = body.eval()
         self.name = name or type(body).__name__
-        self.n_features: int = body.n_features
+        self.n_features = body.n_features
         self.input_size = input_size
         self.fingerprint = fingerprint_module(body)
         self.cache = cache
@@ -300,7 +312,7 @@ def frozen_pass(
     reporter: Reporter = SILENT,
     description: str = "features",
     seeds: Sequence[int] | None = None,
-) -> Iterator[tuple[np.ndarray, np.ndarray, list[tuple[int, str]]]]:
+) -> Iterator[tuple[np.ndarray, np.ndarray | None, list[tuple[int, str]]]]:
     """Run the frozen body over ``samples`` in ``spec``'s view, one batch at a time.
 
     Yields (indices, features, failures): the positions of the images decoded in the batch, their
@@ -449,7 +461,7 @@ def fill(body, space: Space, spec: ViewSpec, todo, batch_size, workers, reporter
     seeds = [view_seed(d, spec.view) for d in digests]
     args = (batch_size, workers, reporter, description, seeds)
     for indices, features, failures in frozen_pass(body, samples, spec, *args):
-        if len(indices):
+        if features is not None:
             space.write(spec.key, [digests[i] for i in indices], features)
         if failures:
             reasons = [m.removeprefix(f"{samples[i].path}: ") for i, m in failures]
@@ -529,8 +541,13 @@ def sharded_feature_batches(
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """This rank's part of an epoch: a DistributedSampler's indices, each image in a random view."""
     views = TensorViews(views) if isinstance(views, torch.Tensor) else views
-    sampler = DistributedSampler(
-        range(len(labels)), world.size, world.rank, shuffle=True, seed=seed
+    indices = range(len(labels))  # any sized sequence does as the sampler's "dataset"
+    sampler: DistributedSampler[int] = DistributedSampler(
+        indices,  # type: ignore[arg-type]
+        world.size,
+        world.rank,
+        shuffle=True,
+        seed=seed,
     )
     sampler.set_epoch(epoch)
     choice = torch.randint(

@@ -21,13 +21,13 @@ import math
 import torch
 from torch import nn
 
-from objrec.backbones import ConcatBody, LiteBody
+from objrec.backbones import Body, ConcatBody, LiteBody
 from objrec.errors import ObjrecError
 
 log = logging.getLogger(__name__)
 
 
-def _check(body: nn.Module, n: int) -> None:
+def _check(body: nn.Module, n: int) -> LiteBody:
     if not isinstance(body, LiteBody):
         raise ObjrecError(
             "--finetune-blocks works with the EfficientNet-Lite backbones and ensembles of them, "
@@ -35,14 +35,16 @@ def _check(body: nn.Module, n: int) -> None:
         )
     if not 1 <= n <= len(body.net._blocks):
         raise ObjrecError(f"--finetune-blocks must be between 1 and {len(body.net._blocks)}")
+    return body
 
 
-class LiteStem(nn.Module):
+class LiteStem(Body):
     """The frozen part: stem and all blocks before the cut; output flattened to (N, C*H*W)."""
 
-    def __init__(self, body: LiteBody, cut: int):
+    def __init__(self, body: LiteBody, cut: int, n_features: int):
         super().__init__()
         self.net, self.cut = body.net, cut
+        self.n_features = n_features
 
     def extra_repr(self) -> str:
         return f"cut={self.cut}"
@@ -73,10 +75,10 @@ class LiteTop(nn.Module):
         return self.pool(self.act(self.bn(self.conv_head(x)))).flatten(1)
 
 
-class ConcatStem(nn.Module):
+class ConcatStem(Body):
     """The stems of an ensemble's bodies, their flattened outputs side by side."""
 
-    def __init__(self, stems: list[LiteStem]):
+    def __init__(self, stems: list[Body]):
         super().__init__()
         self.stems = nn.ModuleList(stems)
         self.n_features = sum(s.n_features for s in stems)
@@ -88,7 +90,7 @@ class ConcatStem(nn.Module):
 class ConcatTop(nn.Module):
     """The tops of an ensemble's bodies, each on its own stem's part of the input."""
 
-    def __init__(self, tops: list[LiteTop], sizes: list[int]):
+    def __init__(self, tops: list[LiteTop | ConcatTop], sizes: list[int]):
         super().__init__()
         self.tops, self.sizes = nn.ModuleList(tops), sizes
 
@@ -97,29 +99,28 @@ class ConcatTop(nn.Module):
         return torch.cat([top(part) for top, part in zip(self.tops, parts, strict=True)], dim=1)
 
 
-def split_body(
-    body: nn.Module, n: int, input_size: int
-) -> tuple[LiteStem | ConcatStem, LiteTop | ConcatTop]:
+def split_body(body: nn.Module, n: int, input_size: int) -> tuple[Body, LiteTop | ConcatTop]:
     """The frozen stem and the trainable top of ``body``, cut ``n`` blocks from its end (from the
     end of each of its bodies, for an ensemble).
 
     ``top(stem(x))`` equals ``body(x)`` in eval mode; both share the body's modules.
     """
     if isinstance(body, ConcatBody):
-        stems, tops = zip(*(split_body(part, n, input_size) for part in body.parts), strict=True)
-        stem = ConcatStem(list(stems))
-        return stem, ConcatTop(list(tops), [s.n_features for s in stems])
-    _check(body, n)
+        pairs = [split_body(part, n, input_size) for part in body.parts]
+        stems = [stem for stem, _ in pairs]
+        return ConcatStem(stems), ConcatTop(
+            [top for _, top in pairs], [s.n_features for s in stems]
+        )
+    body = _check(body, n)
     cut = len(body.net._blocks) - n
-    stem = LiteStem(body, cut).eval()
     with torch.inference_mode():
         x = body.net._swish(
             body.net._bn0(body.net._conv_stem(torch.zeros(1, 3, input_size, input_size)))
         )
         for block in body.net._blocks[:cut]:
             x = block(x)
-    stem.n_features = x[0].numel()
-    return stem, LiteTop(body, cut, tuple(x.shape[1:]))
+    stem = LiteStem(body, cut, x[0].numel()).eval()
+    return stem, LiteTop(body, cut, (x.shape[1], x.shape[2], x.shape[3]))
 
 
 def unfreeze(top: nn.Module) -> list[nn.Parameter]:

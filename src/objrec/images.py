@@ -24,7 +24,12 @@ log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 )
-MAX_PIXELS = 89_478_485  # PIL's own default bomb threshold (about 9,500 x 9,500)
+MAX_PIXELS = 89_478_485
+"""The largest image objrec decodes from disk: PIL's own decompression-bomb threshold (about
+9,500 x 9,500, 0.27 GB as RGB). Larger files are refused before their pixels are decoded."""
+UPLOAD_MAX_PIXELS = 40_000_000
+"""The largest image ``serve`` decodes from an upload (about 6,300 x 6,300, 0.12 GB as RGB): lower
+than :data:`MAX_PIXELS`: strangers send uploads, and several decode at once, one per thread."""
 _MAGIC = (
     b"\xff\xd8\xff",
     b"\x89PNG\r\n\x1a\n",
@@ -132,8 +137,7 @@ def open_image(
                 if draft_size and img.format == "JPEG":
                     img.draft("RGB", (draft_size, draft_size))
                 img.load()
-                img = ImageOps.exif_transpose(img)
-                return _to_rgb(img)
+                return _to_rgb(ImageOps.exif_transpose(img))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         reason = f"image too large to decode safely ({exc})"
         raise UnreadableImageError(label, reason, too_large=True) from exc

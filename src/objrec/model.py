@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from objrec.backbones import Body
+
 
 def build_head(
     n_features: int, n_classes: int, hidden: int = 256, dropout: float = 0.4, members: int = 1
@@ -55,7 +57,7 @@ def mean_log_probs(member_logits: torch.Tensor) -> torch.Tensor:
 class Classifier(nn.Module):
     """``head(body(x))``; while the body is frozen, ``train()`` leaves it in eval mode."""
 
-    def __init__(self, body: nn.Module, head: nn.Module):
+    def __init__(self, body: Body, head: nn.Module):
         super().__init__()
         self.body = body
         self.head = head

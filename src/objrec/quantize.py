@@ -25,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
+from objrec.backbones import Body
 from objrec.config import DataConfig
 from objrec.errors import ObjrecError
+from objrec.runtime import OnnxModel
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +202,7 @@ def calibration_key(
 
 
 def quantize_body(
-    body: nn.Module,
+    body: Body,
     data: DataConfig,
     samples: Sequence,
     cache_root: Path,
@@ -232,21 +233,21 @@ def quantize_body(
     return QuantizedBody(body, path.read_bytes())
 
 
-class QuantizedBody(nn.Module):
+class QuantizedBody(Body):
     """A frozen body run as an int8 ONNX Runtime graph; ``float_body``: the fp32 body it came from.
 
     The graph travels in the module's state (buffer ``int8_graph``, its bytes as uint8), so
     ``state_dict`` and the checkpoint hold exactly the graph that computed the features.
     """
 
-    def __init__(self, float_body: nn.Module, graph: bytes = b""):
+    def __init__(self, float_body: Body, graph: bytes = b""):
         super().__init__()
         self.float_body = float_body.eval()
-        self.n_features: int = float_body.n_features
+        self.n_features = float_body.n_features
         self.register_buffer(
             GRAPH_KEY, torch.frombuffer(bytearray(graph or b"\0"), dtype=torch.uint8)
         )
-        self._session = None
+        self._session: OnnxModel | None = None
 
     def graph_bytes(self) -> bytes:
         return getattr(self, GRAPH_KEY).cpu().numpy().tobytes()
@@ -258,19 +259,14 @@ class QuantizedBody(nn.Module):
             self._session = None
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    def session(self):
+    def session(self) -> OnnxModel:
         if self._session is None:
-            from objrec.runtime import onnx_session
-
-            self._session = onnx_session(self.graph_bytes())
+            self._session = OnnxModel(self.graph_bytes())
         return self._session
 
     @torch.inference_mode()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        session = self.session()
-        name = session.get_inputs()[0].name
-        got = session.run(None, {name: x.detach().float().cpu().contiguous().numpy()})[0]
-        return torch.from_numpy(got).to(x.device)  # ONNX Runtime runs it on the CPU
+        return self.session()(x)  # ONNX Runtime runs it on the CPU, whatever the device
 
 
 def is_quantized(state: dict[str, torch.Tensor]) -> bool:

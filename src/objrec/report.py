@@ -29,7 +29,8 @@ from objrec.data import scan_class_folder
 from objrec.errors import ObjrecError
 from objrec.explore import explore
 from objrec.images import UnreadableImageError, open_image
-from objrec.predict import Predictor
+from objrec.inference import Recognizer
+from objrec.outputs import refuse_overwrite
 from objrec.progress import SILENT, Reporter
 from objrec.transforms import build_transforms
 
@@ -149,14 +150,14 @@ def failure_tiles(
     return prediction_tiles(predictions.nlargest(12, "loss")), examples
 
 
-def saliency_tiles(predictor: Predictor, rows: pd.DataFrame) -> list[Tile]:
+def saliency_tiles(recognizer: Recognizer, rows: pd.DataFrame) -> list[Tile]:
     tiles = []
     for r in rows.itertuples():
         try:
-            picture, target = predictor.explain(open_image(r.path, predictor.draft))
+            picture, target = recognizer.explain(open_image(r.path, recognizer.draft))
         except UnreadableImageError:
             continue
-        caption = f"true {r.true} · Grad-CAM of {predictor.classes[target]}"
+        caption = f"true {r.true} · Grad-CAM of {recognizer.classes[target]}"
         tiles.append(Tile(embed_image(picture, 200), caption, r.true != r.predicted))
     return tiles
 
@@ -171,12 +172,10 @@ def build_report(
     """Write the HTML report of ``run`` to ``out`` (default ``RUN/report.html``)."""
     run = Path(run)
     out = Path(out) if out else run / "report.html"
-    if out.exists() and not force and out != run / "report.html":
-        raise ObjrecError(f"{out} exists: choose another --out or pass --force")
+    refuse_overwrite(out, force or out == run / "report.html")  # objrec's own file is refreshed
     _, meta = read_checkpoint(run)
-    data_dir = (
-        Path(data_dir or meta.get("data_dir", "")) if (data_dir or meta.get("data_dir")) else None
-    )
+    if data_dir is None and meta.data_dir:
+        data_dir = Path(meta.data_dir)
     has_data = data_dir is not None and (data_dir / "train").is_dir()
     evaluation = load_evaluation(
         run, data_dir if has_data else None, reporter, meta.get("data_dir")
@@ -186,7 +185,7 @@ def build_report(
     per_class = per_class.fillna({"most_confused_with": ""})
     predictions = pd.read_csv(evaluation / "predictions.csv")
     confused = pd.read_csv(evaluation / "most_confused.csv")
-    predictor = Predictor.load(run)
+    recognizer = Recognizer.load(run)
     wrong = predictions[predictions["true"] != predictions["predicted"]]
     right = predictions[predictions["true"] == predictions["predicted"]]
     top_losses, worst_examples = failure_tiles(predictions, per_class)
@@ -194,7 +193,7 @@ def build_report(
         "run": run.resolve(),
         "version": __version__,
         "meta": meta,
-        "config": meta.get("train_config", {}),
+        "config": meta.train_config.to_dict() if meta.train_config else {},
         "summary": json.loads((run / "summary.json").read_text())
         if (run / "summary.json").exists()
         else {},
@@ -212,9 +211,9 @@ def build_report(
         "n_wrong": len(wrong),
         "top_losses": top_losses,
         "worst_examples": worst_examples,
-        "saliency_wrong": saliency_tiles(predictor, wrong.nlargest(6, "loss")),
+        "saliency_wrong": saliency_tiles(recognizer, wrong.nlargest(6, "loss")),
         "saliency_right": saliency_tiles(
-            predictor, right.sample(min(6, len(right)), random_state=0)
+            recognizer, right.sample(min(6, len(right)), random_state=0)
         ),
         "explore": None,
     }
@@ -228,11 +227,9 @@ def build_report(
                 "n_classes": len(result.counts),
                 "totals": result.counts.sum().to_dict(),
             }
-        data = DataConfig.from_dict(meta["data_config"])
         context["samples"] = sample_tiles(data_dir)
-        context["augmentation"] = augmentation_tiles(
-            data_dir, data, context["config"].get("augment", "article")
-        )
+        augment = meta.train_config.augment if meta.train_config else "article"
+        context["augmentation"] = augmentation_tiles(data_dir, meta.data, augment)
     template = (resources.files("objrec") / "static" / "report.html.j2").read_text()
     env = Environment(
         autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True

@@ -87,6 +87,24 @@ def onnx_session(path: Path | bytes, threads: int | None = None, spin: bool = Tr
     return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
+class OnnxModel:
+    """An ONNX graph (a file, or its bytes) with one input, run like a module: tensor in and out.
+
+    The one place objrec runs an ONNX Runtime session; safe to call from several threads at once.
+    """
+
+    def __init__(self, graph: Path | bytes, threads: int | None = None, spin: bool = True):
+        self.session = onnx_session(
+            graph if isinstance(graph, bytes) else Path(graph), threads, spin
+        )
+        self.input_name: str = self.session.get_inputs()[0].name
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """The graph's output for ``x``, on ``x``'s device (ONNX Runtime runs on the CPU)."""
+        feed = {self.input_name: x.detach().float().cpu().contiguous().numpy()}
+        return torch.from_numpy(self.session.run(None, feed)[0]).to(x.device)
+
+
 def torch_runner(module: nn.Module) -> Runner:
     module = module.eval().to(memory_format=torch.channels_last)
 
@@ -101,13 +119,7 @@ def onnx_runner(module: nn.Module, onnx_path: Path, input_size: int) -> Runner:
     """An ONNX Runtime runner for ``module``, exported to ``onnx_path`` unless already there."""
     if not onnx_path.is_file():
         export_onnx(module, onnx_path, input_size)
-    session = onnx_session(onnx_path)
-    name = session.get_inputs()[0].name
-
-    def run(x: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(session.run(None, {name: x.contiguous().numpy()})[0])
-
-    return run
+    return OnnxModel(onnx_path)
 
 
 def agrees(runner: Runner, module: nn.Module, input_size: int) -> float:

@@ -38,7 +38,7 @@ def grad_cam(
     activations even though no weight asks for them. For a feature ensemble the maps of its bodies
     are added, each upsampled to the input size.
     """
-    layers = cam_layers(model.body if hasattr(model, "body") else model)
+    layers = cam_layers(getattr(model, "body", model))
     saved: list[torch.Tensor] = []
 
     def keep(_module, _inputs, output):
@@ -59,7 +59,9 @@ def grad_cam(
             handle.remove()
     cam = torch.zeros(x.shape[-2:])
     for activation in saved:
-        weights = activation.grad.mean(dim=(2, 3), keepdim=True)
+        grad = activation.grad
+        assert grad is not None, "the hooked activation took part in the backward pass"
+        weights = grad.mean(dim=(2, 3), keepdim=True)
         part = F.relu((weights * activation).sum(1, keepdim=True)).detach()
         cam += F.interpolate(part, size=x.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
     peak = cam.max()

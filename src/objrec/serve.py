@@ -1,7 +1,7 @@
 """``serve``: a FastAPI app around one loaded model: a JSON API and a page to try it.
 
-``POST /predict`` (multipart field ``file``, optional ``topk``) returns the top-k classes;
-``GET /`` is a page where a person picks or drops an image; ``GET /health`` and ``GET /info``.
+``POST /predict`` (multipart field ``file``, optional ``topk`` and ``tta``) returns the top-k
+classes; ``GET /`` is a page where a person picks or drops an image; ``GET /health``, ``/info``.
 The model loads once, at start; requests run in FastAPI's thread pool and share it safely. Every bad
 request gets a 4xx JSON ``{"error": ...}``: an empty or missing file, a non-image, an upload over
 the size limit, an image over the pixel limit, a ``topk`` out of range.
@@ -28,13 +28,12 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from objrec import __version__
 from objrec.checkpoint import read_checkpoint
 from objrec.errors import ObjrecError
-from objrec.images import UnreadableImageError, open_image
-from objrec.predict import Predictor
+from objrec.images import UPLOAD_MAX_PIXELS, UnreadableImageError, open_image
+from objrec.inference import Recognizer
 
 log = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-MAX_PIXELS = 40_000_000
 MAX_TOPK = 20
 
 
@@ -46,10 +45,10 @@ def create_app(
     run: Path,
     runtime: str = "onnx",
     max_upload_bytes: int = MAX_UPLOAD_BYTES,
-    max_pixels: int = MAX_PIXELS,
+    max_pixels: int = UPLOAD_MAX_PIXELS,
 ) -> FastAPI:
     """The app for the model in ``run``, loaded now (not per request)."""
-    predictor = Predictor.load(run, runtime)
+    recognizer = Recognizer.load(run, runtime)
     page = (resources.files("objrec") / "static" / "index.html").read_text()
     app = FastAPI(title="objrec", version=__version__, docs_url="/docs", redoc_url=None)
 
@@ -74,9 +73,9 @@ def create_app(
     @app.get("/info")
     def info() -> dict:
         return {
-            "classes": predictor.classes,
-            "backbone": predictor.meta["backbone"],
-            "runtime": predictor.runtime,
+            "classes": recognizer.classes,
+            "backbone": recognizer.meta.backbone,
+            "runtime": recognizer.runtime,
             "version": __version__,
             "max_upload_bytes": max_upload_bytes,
             "max_pixels": max_pixels,
@@ -86,22 +85,23 @@ def create_app(
     def predict(
         file: Annotated[UploadFile, File(description="an image file")],
         topk: Annotated[int, Form(ge=1, le=MAX_TOPK)] = 5,
+        tta: Annotated[bool, Form(description="average over the test-time views")] = False,
     ) -> dict:
         data = file.file.read(max_upload_bytes + 1)
         if not data:
             raise HTTPException(400, "the uploaded file is empty")
         if len(data) > max_upload_bytes:
             raise HTTPException(413, f"the upload is over the limit of {max_upload_bytes:,} bytes")
-        image = _decode(data, file.filename or "upload", max_pixels)
-        probs = predictor.probabilities([image])[0]
-        return {"filename": file.filename, "topk": predictor.topk(probs, topk)}
+        image = _decode(data, file.filename or "upload", max_pixels, recognizer.draft)
+        probs = recognizer.probabilities([image], tta)[0]
+        return {"filename": file.filename, "topk": recognizer.topk(probs, topk)}
 
     return app
 
 
-def _decode(data: bytes, name: str, max_pixels: int):
+def _decode(data: bytes, name: str, max_pixels: int, draft: int):
     try:
-        return open_image(data, name=name, max_pixels=max_pixels)
+        return open_image(data, draft_size=draft, name=name, max_pixels=max_pixels)
     except UnreadableImageError as exc:
         raise HTTPException(413 if exc.too_large else 415, str(exc)) from exc
 

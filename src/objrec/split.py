@@ -22,6 +22,7 @@ from pathlib import Path
 from objrec.data import SPLITS, class_dirs
 from objrec.errors import ObjrecError
 from objrec.images import list_images
+from objrec.outputs import refuse_overwrite
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +165,8 @@ def _check_out(src: Path, out: Path, force: bool) -> None:
         raise ObjrecError(f"the output folder {out} must lie outside the source folder {src}")
     if out.exists() and not out.is_dir():
         raise ObjrecError(f"{out} exists and is not a folder")
-    if out.exists() and any(out.iterdir()):
-        if not force:
-            raise ObjrecError(f"{out} is not empty: choose another folder or pass --force")
+    refuse_overwrite(out, force, "choose another folder or pass `force=True`")
+    if out.exists():
         for name in SPLITS:
             if (out / name).is_dir():
                 shutil.rmtree(out / name)

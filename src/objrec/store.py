@@ -146,7 +146,7 @@ class Space:
         staging = np.empty_like(out)
         for run in np.split(np.arange(len(rows)), breaks):
             first = int(sorted_rows[run[0]])
-            view = memoryview(staging[run[0] : run[-1] + 1]).cast("B")
+            view = memoryview(staging[run[0] : run[-1] + 1]).cast("B")  # type: ignore[arg-type]
             got = os.preadv(fd, [view], first * self.row_bytes)
             if got != len(view):
                 raise OSError(f"feature store {self.store.root}: short read in space {self.id}")
@@ -288,12 +288,12 @@ class FeatureStore:
         A file is unchanged when its absolute path, size, mtime, ctime and inode all match.
         """
         started = time.perf_counter()
-        paths = [os.path.abspath(p) for p in paths]
-        stats = [os.stat(p) for p in paths]
-        known = self._known_digests(paths, stats)
+        names = [os.path.abspath(p) for p in paths]
+        stats = [os.stat(p) for p in names]
+        known = self._known_digests(names, stats)
         todo = [i for i, d in enumerate(known) if d is None]
         with ThreadPoolExecutor(threads) as pool:  # hashlib releases the GIL
-            for i, digest in zip(todo, pool.map(hash_file, [paths[i] for i in todo]), strict=True):
+            for i, digest in zip(todo, pool.map(hash_file, [names[i] for i in todo]), strict=True):
                 known[i] = digest
         now = time.time()
         with self._transaction():
@@ -301,11 +301,11 @@ class FeatureStore:
                 "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)",
                 [
                     (p, s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino, d, now)
-                    for p, s, d in zip(paths, stats, known, strict=True)
+                    for p, s, d in zip(names, stats, known, strict=True)
                 ],
             )
         seconds = time.perf_counter() - started
-        return list(known), HashStats(len(paths), len(todo), seconds)  # type: ignore[arg-type]
+        return list(known), HashStats(len(names), len(todo), seconds)  # type: ignore[arg-type]
 
     def _known_digests(self, paths: list[str], stats: list[os.stat_result]) -> list[str | None]:
         known: list[str | None] = [None] * len(paths)

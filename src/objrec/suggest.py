@@ -14,15 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from objrec import dedup
-from objrec.checkpoint import load_model
-from objrec.config import DataConfig
 from objrec.data import Sample
 from objrec.errors import ObjrecError
-from objrec.features import FeatureCache, FrozenBody, ViewSpec, cached_features, default_cache_dir
+from objrec.features import FrozenBody, ViewSpec, cached_features, open_cache
 from objrec.images import list_images
+from objrec.inference import Recognizer
 from objrec.progress import SILENT, Reporter
 
 log = logging.getLogger(__name__)
@@ -78,17 +76,16 @@ def suggest(
     paths = list_images(Path(folder)) if Path(folder).is_dir() else []
     if not paths:
         raise ObjrecError(f"{folder} holds no images to suggest from")
-    model, meta = load_model(run)
-    data = DataConfig.from_dict(meta["data_config"])
-    cache = FeatureCache(Path(cache_dir) if cache_dir else default_cache_dir())
-    body = FrozenBody(model.body, data.input_size, cache)
+    recognizer = Recognizer.load(run)
+    data = recognizer.data
+    body = FrozenBody(recognizer.model.body, data.input_size, open_cache(cache_dir))
     samples = [Sample(p, 0) for p in paths]
     found = cached_features(body, samples, ViewSpec(data), reporter=reporter, description="images")
     ok = found.ok.numpy()
-    with torch.inference_mode():
-        probs = model.head(found.features[found.ok]).softmax(1).double().numpy()
+    probs = recognizer.probabilities_from_features([found.features[found.ok]]).double().numpy()
     kept = [p for p, good in zip(paths, ok, strict=True) if good]
-    table = rank_table(kept, probs, dedup.normalise(found.features.numpy()[ok]), meta, n, diversity)
+    unit = dedup.normalise(found.features.numpy()[ok])
+    table = rank_table(kept, probs, unit, recognizer.classes, n, diversity)
     result = Suggestions(table, found.errors)
     if out is None:
         out = Path(run) / "suggest"
@@ -100,8 +97,7 @@ def suggest(
     return result
 
 
-def rank_table(paths, probs, unit, meta, n: int, diversity: float) -> pd.DataFrame:
-    classes = meta["classes"]
+def rank_table(paths, probs, unit, classes, n: int, diversity: float) -> pd.DataFrame:
     scores = uncertainty(probs)
     chosen, closest = pick_diverse(scores, unit, n, diversity)
     order = np.argsort(-probs, axis=1)

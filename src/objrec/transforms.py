@@ -78,18 +78,24 @@ def reframed_size(data: DataConfig) -> int:
     return round(data.input_size / 0.875)
 
 
-def build_tta_transform(data: DataConfig, name: str) -> v2.Compose:
-    """A deterministic test-time view: the evaluation view (``centre``), its mirror (``flip``), or
-    the other framing of the image (``reframed``, ``reframed_flip``; see ``reframed_size``)."""
+def tta_view_geometry(data: DataConfig, name: str) -> tuple[int, bool]:
+    """The short-side resize of test-time view ``name`` and whether it is mirrored."""
     if name not in TTA_VIEWS:
         raise ObjrecError(f"unknown test-time view {name!r}")
     resize = reframed_size(data) if name.startswith("reframed") else data.resize_size
+    return resize, name.endswith("flip")
+
+
+def build_tta_transform(data: DataConfig, name: str) -> v2.Compose:
+    """A deterministic test-time view: the evaluation view (``centre``), its mirror (``flip``), or
+    the other framing of the image (``reframed``, ``reframed_flip``; see ``reframed_size``)."""
+    resize, flip = tta_view_geometry(data, name)
     steps = [
         v2.ToImage(),
         v2.Resize(resize, interpolation=_interpolation(data), antialias=True),
         v2.CenterCrop(data.input_size),
     ]
-    if name.endswith("flip"):
+    if flip:
         steps.append(v2.RandomHorizontalFlip(p=1.0))
     return v2.Compose([*steps, *_finish(data)])
 

@@ -1,0 +1,150 @@
+"""Run metadata: what a checkpoint says about its model, as one typed, frozen record.
+
+Written in one place (``train``) and read by attribute everywhere else. On disk it is the JSON in
+the checkpoint's safetensors header; :meth:`RunMeta.to_json` and :meth:`RunMeta.from_json` are the
+only code that knows its keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from objrec.config import DataConfig, TrainConfig
+from objrec.errors import ObjrecError
+
+FORMAT_VERSION = 1
+"""Bumped whenever a checkpoint written by this objrec cannot be read by an older one."""
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """The head's shape: enough to rebuild it before its weights are loaded."""
+
+    n_features: int
+    n_classes: int
+    hidden: int = 256
+    dropout: float = 0.4
+    members: int = 1
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How probabilities are turned into answers after the model (see ``inference.Recognizer``).
+
+    ``temperature`` divides the model's log-probabilities before the softmax (1: unchanged);
+    ``unknown_threshold`` answers "unknown" when the top probability is below it (None: never).
+    """
+
+    temperature: float = 1.0
+    unknown_threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.temperature <= 0:
+            raise ObjrecError("calibration temperature must be above zero")
+        if self.unknown_threshold is not None and not 0 <= self.unknown_threshold <= 1:
+            raise ObjrecError("the unknown threshold must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class RunMeta:
+    """Everything a checkpoint carries besides tensors: enough to rebuild, use and describe it."""
+
+    backbone: str
+    classes: tuple[str, ...]
+    data: DataConfig
+    head: HeadConfig
+    train_config: TrainConfig | None = None
+    n_train: Mapping[str, int] | None = None
+    """Training images per class, for the per-class tables."""
+    params: Mapping[str, int] | None = None
+    body_fingerprint: str | None = None
+    """SHA-256 of the frozen body the run trained on (``features.fingerprint_module``)."""
+    data_dir: str | None = None
+    """The split folder the run trained on (absolute)."""
+    best_epoch: int | None = None
+    valid_loss: float | None = None
+    valid_acc: float | None = None
+    calibration: Calibration | None = None
+    format_version: int = FORMAT_VERSION
+
+    @classmethod
+    def for_model(
+        cls,
+        backbone: str,
+        classes: Sequence[str],
+        data: DataConfig,
+        n_features: int,
+        train_config: TrainConfig,
+    ) -> RunMeta:
+        """The metadata of a new model whose head ``train_config`` describes."""
+        head = HeadConfig(
+            n_features,
+            len(classes),
+            train_config.hidden,
+            train_config.dropout,
+            train_config.heads,
+        )
+        return cls(backbone, tuple(classes), data, head, train_config)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON-able form stored in a checkpoint's header."""
+        out: dict[str, Any] = {
+            "format_version": self.format_version,
+            "backbone": self.backbone,
+            "classes": list(self.classes),
+            "data_config": asdict(self.data),
+            "head": asdict(self.head),
+        }
+        optional = {
+            "train_config": self.train_config.to_dict() if self.train_config else None,
+            "n_train": dict(self.n_train) if self.n_train is not None else None,
+            "params": dict(self.params) if self.params is not None else None,
+            "body_fingerprint": self.body_fingerprint,
+            "data_dir": self.data_dir,
+            "best_epoch": self.best_epoch,
+            "calibration": asdict(self.calibration) if self.calibration else None,
+        }
+        if self.valid_loss is not None:
+            optional["valid"] = {"loss": self.valid_loss, "acc": self.valid_acc}
+        return out | {k: v for k, v in optional.items() if v is not None}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunMeta:
+        """Read :meth:`to_json`'s form; a missing or malformed required key is an ObjrecError."""
+        try:
+            head = dict(data["head"])
+            head.setdefault("members", 1)
+            valid = data.get("valid") or {}
+            calibration = data.get("calibration")
+            train_config = data.get("train_config")
+            return cls(
+                backbone=str(data["backbone"]),
+                classes=tuple(data["classes"]),
+                data=DataConfig.from_dict(data["data_config"]),
+                head=HeadConfig(**head),
+                train_config=TrainConfig.from_dict(train_config) if train_config else None,
+                n_train=data.get("n_train"),
+                params=data.get("params"),
+                body_fingerprint=data.get("body_fingerprint"),
+                data_dir=data.get("data_dir"),
+                best_epoch=data.get("best_epoch"),
+                valid_loss=valid.get("loss"),
+                valid_acc=valid.get("acc"),
+                calibration=Calibration(**calibration) if calibration else None,
+                format_version=int(data.get("format_version", FORMAT_VERSION)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ObjrecError(f"the checkpoint's metadata is incomplete ({exc!r})") from exc
+
+
+@dataclass
+class TrainingProgress:
+    """What ``last.safetensors`` holds besides the run's metadata: where training stands."""
+
+    epoch: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stopper: dict[str, Any] = field(default_factory=dict)
+    stopped_early: bool = False
+    optimizer: dict[str, Any] = field(default_factory=dict)

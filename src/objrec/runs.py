@@ -1,0 +1,212 @@
+"""The run folder: what a training run writes, how it is resumed, what Ctrl-C leaves behind.
+
+A run folder holds ``model.safetensors`` (the best epoch), ``last.safetensors`` (the state after
+the last completed epoch, for ``--resume``), ``config.json``, ``history.csv``, ``curves.png`` and
+``summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pandas as pd
+import torch
+
+from objrec import plots
+from objrec.checkpoint import (
+    BEST,
+    LAST,
+    SavedTraining,
+    load_training_state,
+    restore_training_state,
+    save_checkpoint,
+    save_training_state,
+)
+from objrec.config import TrainConfig
+from objrec.engine import FitState
+from objrec.errors import Interrupted, ObjrecError
+from objrec.meta import RunMeta
+from objrec.model import Classifier, count_parameters
+from objrec.outputs import HINT, refuse_overwrite
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced and measured."""
+
+    run: Path
+    classes: list[str]
+    history: list[dict[str, Any]]
+    best_epoch: int
+    best_valid_loss: float
+    best_valid_acc: float
+    params: dict[str, int]
+    seconds: dict[str, float] = field(default_factory=dict)
+    n_images: dict[str, int] = field(default_factory=dict)
+    finished: bool = True
+    """False for the model saved on Ctrl-C: the run can be resumed."""
+    frozen_pass: dict[str, int] = field(default_factory=dict)
+    """Image views pushed through the frozen body (``computed``), read from the store, hashed."""
+
+    def summary(self) -> dict[str, Any]:
+        """The run's ``summary.json`` (also ``objrec train --json``)."""
+        return {
+            "run": str(self.run),
+            "classes": len(self.classes),
+            "best_epoch": self.best_epoch,
+            "epochs_run": len(self.history),
+            "best_valid_loss": self.best_valid_loss,
+            "best_valid_acc": self.best_valid_acc,
+            "params": self.params,
+            "seconds": self.seconds,
+            "n_images": self.n_images,
+            "finished": self.finished,
+            "frozen_pass": self.frozen_pass,
+        }
+
+
+SUMMARY = "summary.json"
+
+
+def run_status(out: Path) -> str:
+    """What ``out`` holds: ``finished`` (a run that ended), ``interrupted`` (one that can be
+    resumed: stopped by Ctrl-C or killed) or ``none``."""
+    out = Path(out)
+    if (out / SUMMARY).is_file():
+        try:
+            summary = json.loads((out / SUMMARY).read_text())
+        except (OSError, ValueError):
+            summary = {}
+        # runs written before "finished" existed: an interrupted one recorded no times
+        return (
+            "finished" if summary.get("finished", bool(summary.get("seconds"))) else "interrupted"
+        )
+    if (out / LAST).exists():
+        return "interrupted"
+    return "finished" if (out / BEST).exists() else "none"
+
+
+def refuse_out_inside_data(data_dir: Path, out: Path) -> None:
+    """A run folder inside the data folder would be read as a class (or split) folder."""
+    data, run = Path(data_dir).resolve(), Path(out).resolve()
+    if run == data or run.is_relative_to(data):
+        raise ObjrecError(
+            f"the run folder {out} lies inside the data folder {data_dir}: choose one outside it"
+        )
+
+
+def open_run_folder(out: Path, force: bool) -> Path:
+    """The folder of a new run: created; one holding a run is refused unless ``force``."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ObjrecError(f"--out {out} exists and is not a folder")
+    status = run_status(out)
+    if status == "interrupted" and not force:
+        raise ObjrecError(
+            f"{out} holds an interrupted run: continue it with --resume {out}, "
+            "or pass --force to start it over"
+        )
+    if status == "finished":
+        refuse_overwrite(out / BEST, force, f"{out} already holds a trained model; {HINT}")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def load_resume(out: Path) -> tuple[SavedTraining, TrainConfig]:
+    """The saved state of an interrupted run in ``out``, and the run's own settings; a finished
+    run is left exactly as it is."""
+    status = run_status(out)
+    if status == "finished":
+        raise ObjrecError(
+            f"{out} is a finished run: there is nothing to resume, and nothing was changed"
+        )
+    if status == "none":
+        raise ObjrecError(f"{out} holds no run to resume")
+    saved = load_training_state(Path(out) / LAST)
+    assert saved.meta.train_config is not None  # load_training_state refuses a state without one
+    return saved, saved.meta.train_config
+
+
+def epoch_saver(
+    out: Path, head: torch.nn.Module, optimizer: torch.optim.Optimizer, meta: RunMeta
+) -> Callable[[FitState], None]:
+    """``on_epoch_end`` for ``fit``: write ``last.safetensors`` atomically after every epoch."""
+
+    def save(state: FitState) -> None:
+        save_training_state(out / LAST, head, optimizer, state, meta)
+
+    return save
+
+
+def save_after_interrupt(
+    out: Path,
+    model: Classifier,
+    optimizer: torch.optim.Optimizer,
+    config: TrainConfig,
+    meta: RunMeta,
+    n_images: dict[str, int],
+    frozen_pass: dict[str, int],
+) -> NoReturn:
+    """Ctrl-C: write the best model of the last completed epoch, then say how to resume."""
+    if not (out / LAST).exists():
+        raise Interrupted("interrupted before the first epoch ended; nothing saved") from None
+    state = restore_training_state(load_training_state(out / LAST), model.head, optimizer)
+    model.head.load_state_dict(state.best_state)
+    write_run(out, model, config, meta, state, {}, n_images, frozen_pass, finished=False)
+    raise Interrupted(
+        f"interrupted after epoch {state.epoch}; the best model so far is in {out / BEST}; "
+        f"continue with: objrec train DATA --resume {out}"
+    ) from None
+
+
+def write_run(
+    out: Path,
+    model: Classifier,
+    config: TrainConfig,
+    meta: RunMeta,
+    state: FitState,
+    seconds: dict[str, float],
+    n_images: dict[str, int],
+    frozen_pass: dict[str, int],
+    write: bool = True,
+    finished: bool = True,
+) -> TrainResult:
+    """Write the best model, history, curves, config and summary of a run (unless not ``write``)."""
+    best = next(r for r in state.history if r["epoch"] == state.best_epoch)
+    meta = replace(
+        meta,
+        best_epoch=state.best_epoch,
+        valid_loss=best["valid_loss"],
+        valid_acc=best["valid_acc"],
+    )
+    result = TrainResult(
+        run=out,
+        classes=list(meta.classes),
+        history=state.history,
+        best_epoch=state.best_epoch,
+        best_valid_loss=best["valid_loss"],
+        best_valid_acc=best["valid_acc"],
+        params=dict(meta.params) if meta.params else count_parameters(model),
+        seconds=seconds,
+        n_images=n_images,
+        finished=finished,
+        frozen_pass=frozen_pass,
+    )
+    if write:
+        save_checkpoint(out / BEST, model, meta)
+        history = pd.DataFrame(state.history)
+        history.to_csv(out / "history.csv", index=False)
+        plots.training_curves(history, out / "curves.png")
+        (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+        (out / SUMMARY).write_text(json.dumps(result.summary(), indent=2))
+    log.info(
+        "trained %s: best epoch %d, valid loss %.4f", out, state.best_epoch, best["valid_loss"]
+    )
+    return result

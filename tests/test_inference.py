@@ -1,0 +1,160 @@
+"""One answer: evaluate, predict (PyTorch and ONNX Runtime), the exported ONNX file run with its
+sidecar's preprocessing, and serve give the same probabilities for the same real images."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from PIL import Image, ImageOps
+from torchvision.transforms.v2 import functional as F
+
+from objrec.evaluate import evaluate
+from objrec.export import export_model
+from objrec.images import open_image
+from objrec.inference import Recognizer
+from objrec.predict import predict
+from objrec.runtime import OnnxModel
+from objrec.serve import create_app
+
+TOLERANCE = 1e-4
+"""Largest difference allowed between evaluate's probability of any class for any image and any
+other path's. The paths differ only by float rounding (ONNX Runtime against PyTorch; evaluate's
+cached features come from the body run by ONNX Runtime)."""
+
+
+def probability_rows(results, classes):
+    """{path: probabilities in class order} from predict's or serve's top-k lists."""
+    rows = {}
+    for path, topk in results:
+        probs = dict((t["class"], t["prob"]) for t in topk)
+        rows[path] = np.array([probs[c] for c in classes])
+    return rows
+
+
+def sidecar_views(sidecar, tta):
+    """The views a caller runs, from the sidecar alone: all test-time views, or the plain one."""
+    info = json.loads(sidecar.read_text())
+    plain = [{"resize_short_side": info["input"]["resize_short_side"], "flip_horizontal": False}]
+    return info["input"], info["test_time_views"] if tta else plain
+
+
+def sidecar_input_torchvision(image, spec, view):
+    """The sidecar's recipe with torchvision's functions (tensor resize, antialiased)."""
+    x = F.to_image(image)
+    x = F.resize(x, view["resize_short_side"], antialias=True)
+    x = F.center_crop(x, spec["center_crop"])
+    if view["flip_horizontal"]:
+        x = F.horizontal_flip(x)
+    return F.normalize(F.to_dtype(x, torch.float32, scale=True), spec["mean"], spec["std"])
+
+
+def sidecar_input_pil(image, spec, view):
+    """The sidecar's recipe as a caller without torch writes it: PIL and numpy only."""
+    w, h = image.size
+    s = view["resize_short_side"]
+    size = (s, int(s * h / w)) if w <= h else (int(s * w / h), s)
+    resized = image.resize(size, Image.Resampling.BILINEAR)
+    c = spec["center_crop"]
+    left, top = round((size[0] - c) / 2), round((size[1] - c) / 2)
+    crop = resized.crop((left, top, left + c, top + c))
+    if view["flip_horizontal"]:
+        crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    x = (np.asarray(crop, dtype=np.float32) / 255 - spec["mean"]) / spec["std"]
+    return torch.from_numpy(x.transpose(2, 0, 1).astype(np.float32))
+
+
+def sidecar_decode(path, spec):
+    """The sidecar's decoding step with PIL: JPEG draft scale, EXIF orientation, RGB."""
+    with Image.open(path) as image:
+        if image.format == "JPEG":
+            image.draft("RGB", (spec["jpeg_draft_min_side"],) * 2)
+        return ImageOps.exif_transpose(image).convert("RGB")
+
+
+def sidecar_probabilities(onnx, sidecar, path, tta):
+    """The exported file run on the sidecar's preprocessing, views averaged as it says."""
+    spec, views = sidecar_views(sidecar, tta)
+    image = sidecar_decode(path, spec)
+    x = [sidecar_input_torchvision(image, spec, view)[None] for view in views]
+    return torch.stack([onnx(v)[0] for v in x]).mean(0).numpy()
+
+
+@pytest.mark.parametrize("tta", [False, True], ids=["plain", "tta"])
+def test_evaluate_predict_onnx_export_and_serve_agree_on_real_images(sample_run, tmp_path, tta):
+    run, data = sample_run
+    classes = list(Recognizer.load(run).classes)
+    evaluation = evaluate(run, data, out=tmp_path / "eval", tta=tta, cache_dir=tmp_path / "cache")
+    paths = evaluation.predictions["path"].tolist()
+    assert len(paths) >= 25  # every test image of the sample
+    reference = dict(zip(paths, evaluation.probabilities.numpy(), strict=True))
+    answers = {}
+    for runtime in ("torch", "onnx"):
+        results = predict(run, [data / "test"], topk=len(classes), runtime=runtime, tta=tta)
+        answers[f"predict --runtime {runtime}"] = probability_rows(
+            [(r.path, r.topk) for r in results], classes
+        )
+    exported = export_model(run, tmp_path / "model.onnx")
+    onnx = OnnxModel(exported.path)
+    answers["exported ONNX + sidecar"] = {
+        p: sidecar_probabilities(onnx, exported.sidecar, p, tta) for p in paths
+    }
+    client = TestClient(create_app(run))
+    served = []
+    for p in paths:
+        with open(p, "rb") as f:
+            files = {"file": ("image.jpg", f, "image/jpeg")}
+            body = {"topk": str(len(classes)), "tta": str(tta).lower()}
+            served.append((p, client.post("/predict", files=files, data=body).json()["topk"]))
+    answers["serve"] = probability_rows(served, classes)
+    for name, rows in answers.items():
+        assert set(rows) == set(reference), name
+        worst = max(float(np.abs(rows[p] - reference[p]).max()) for p in paths)
+        assert worst <= TOLERANCE, f"{name} differs from evaluate by {worst:.2g}"
+
+
+def test_tta_changes_the_answer_and_plain_is_the_centre_view(sample_run, tmp_path):
+    run, data = sample_run
+    recognizer = Recognizer.load(run)
+    image = open_image(next((data / "test").rglob("*.jpg")))
+    plain, tta = recognizer.probabilities([image]), recognizer.probabilities([image], tta=True)
+    assert torch.allclose(plain.sum(1), torch.ones(1)) and torch.allclose(tta.sum(1), torch.ones(1))
+    assert not torch.allclose(plain, tta)
+    centre = recognizer.logits(recognizer.preprocess([image], "centre"))
+    assert torch.allclose(plain, centre.softmax(1))
+
+
+def test_a_temperature_in_the_metadata_applies_to_images_and_features_alike(sample_run):
+    from dataclasses import replace
+
+    from objrec.meta import Calibration
+
+    run, data = sample_run
+    plain = Recognizer.load(run)
+    hot = Recognizer(plain.model, replace(plain.meta, calibration=Calibration(temperature=2.0)))
+    image = open_image(next((data / "test").rglob("*.jpg")))
+    x = hot.preprocess([image])
+    logits = plain.logits(x)
+    assert torch.allclose(hot.probabilities([image]), (logits / 2).softmax(1), atol=1e-6)
+    features = plain.model.body(x)
+    assert torch.allclose(hot.probabilities_from_features([features]), hot.probabilities([image]), atol=1e-6)
+    assert hot.probabilities([image]).max() < plain.probabilities([image]).max()
+
+
+def test_the_sidecar_recipe_without_torch_reproduces_the_input_within_one_pixel_level(
+    sample_run, tmp_path
+):
+    """A caller using PIL's resize instead of torchvision's gets the same crop, each value within
+    one level of 255 (the two libraries round their antialiased bilinear filters differently)."""
+    run, data = sample_run
+    exported = export_model(run, tmp_path / "model.onnx")
+    spec, views = sidecar_views(exported.sidecar, tta=True)
+    one_level = 1.001 / 255 / min(spec["std"])
+    for path in sorted((data / "test").rglob("*.jpg"))[:10]:
+        image = open_image(path)
+        for view in views:
+            ours = sidecar_input_torchvision(image, spec, view)
+            theirs = sidecar_input_pil(image, spec, view)
+            assert ours.shape == theirs.shape
+            assert float((ours - theirs).abs().max()) <= one_level
