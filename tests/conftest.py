@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -62,19 +63,34 @@ def split_dir(tmp_path, image_folder) -> Path:
     return tmp_path / "data"
 
 
+def tiny_train_config(**changes) -> TrainConfig:
+    """The tiny_test backbone and a head that learns the colour folders in a few epochs."""
+    settings = dict(backbone="tiny_test", epochs=30, patience=5, batch_size=8, lr=1e-2, aug_views=1)
+    return TrainConfig(**(settings | changes))
+
+
 @pytest.fixture
 def tiny_config() -> TrainConfig:
-    return TrainConfig(
-        backbone="tiny_test", epochs=30, patience=5, batch_size=8, lr=1e-2, aug_views=1
-    )
+    return tiny_train_config()
+
+
+@pytest.fixture(scope="session")
+def trained_once(tmp_path_factory) -> Path:
+    """A run trained on ``make_class_folder``'s images with ``tiny_config``, once per session."""
+    from objrec.split import split_folder
+    from objrec.train import train
+
+    root = tmp_path_factory.mktemp("trained")
+    split_folder(make_class_folder(root / "photos"), root / "data", seed=0)
+    with torch.random.fork_rng():
+        train(root / "data", root / "run", tiny_train_config(cache_dir=str(root / "cache")))
+    return root / "run"
 
 
 @pytest.fixture
-def trained_run(tmp_path, split_dir, tiny_config) -> Path:
-    from objrec.train import train
-
-    train(split_dir, tmp_path / "run", tiny_config)
-    return tmp_path / "run"
+def trained_run(tmp_path, split_dir, trained_once) -> Path:
+    """This test's own copy of the session's trained run (it may write into it)."""
+    return Path(shutil.copytree(trained_once, tmp_path / "run"))
 
 
 @pytest.fixture(scope="session")

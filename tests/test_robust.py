@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -194,62 +193,64 @@ def test_ctrl_c_saves_and_a_resume_ends_like_an_uninterrupted_run(tmp_path, spli
 
 
 def last_epoch(run):
-    try:
-        return load_training_state(run / LAST).progress.epoch
-    except (ObjrecError, OSError):
-        return 0
+    return load_training_state(run / LAST).progress.epoch
 
 
-def start_training(data, run, *extra):
+KILL_AFTER_EPOCH = """
+import os, signal, sys
+
+import objrec.train
+from objrec.cli import main
+
+kill_after, saver = int(sys.argv[1]), objrec.train.epoch_saver
+
+
+def epoch_saver(*args):
+    save = saver(*args)
+
+    def save_then_die(state):
+        save(state)
+        if state.epoch == kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return save_then_die
+
+
+objrec.train.epoch_saver = epoch_saver
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def train_process(data, run, kill_after=0, resume=False):
+    """``objrec train`` in a new process, SIGKILLed by itself right after epoch ``kill_after``."""
     args = [
-        sys.executable,
-        "-m",
-        "objrec",
-        "train",
-        str(data),
-        *extra,
-        "--backbone",
-        "tiny_test",
-        "--epochs",
-        "40",
-        "--patience",
-        "100",
-        "--batch-size",
-        "1",
-        "--aug-views",
-        "1",
-        "--lr",
-        "0.01",
+        *("train", str(data), "--resume" if resume else "--out", str(run)),
+        *("--backbone", "tiny_test", "--epochs", "12", "--patience", "100"),
+        *("--batch-size", "4", "--aug-views", "1", "--lr", "0.01"),
     ]
-    return subprocess.Popen(
-        [*args, "--out", str(run)] if "--resume" not in extra else args,
+    done = subprocess.run(
+        [sys.executable, "-c", KILL_AFTER_EPOCH, str(kill_after), *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        timeout=600,
     )
-
-
-def kill_after_epoch(process, run, epoch, timeout=120):
-    deadline = time.time() + timeout
-    while last_epoch(run) < epoch and process.poll() is None and time.time() < deadline:
-        time.sleep(0.005)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    return done.returncode, done.stderr.decode()
 
 
 @pytest.mark.slow
 def test_sigkill_mid_training_then_resume_matches_an_uninterrupted_run(tmp_path):
-    photos = make_class_folder(tmp_path / "photos", per_class=30)
+    photos = make_class_folder(tmp_path / "photos", per_class=12)
     split_folder(photos, tmp_path / "data", seed=0)
-    whole = start_training(tmp_path / "data", tmp_path / "whole")
-    assert whole.wait(timeout=300) == 0, whole.stderr.read().decode()
+    code, err = train_process(tmp_path / "data", tmp_path / "whole")
+    assert code == 0, err
     run = tmp_path / "killed"
-    kill_after_epoch(start_training(tmp_path / "data", run), run, 3)
-    first = last_epoch(run)
-    assert 3 <= first < 40
-    kill_after_epoch(start_training(tmp_path / "data", run, "--resume", str(run)), run, first + 3)
-    assert last_epoch(run) < 40
-    final = start_training(tmp_path / "data", run, "--resume", str(run))
-    assert final.wait(timeout=300) == 0, final.stderr.read().decode()
+    assert train_process(tmp_path / "data", run, kill_after=3)[0] == -signal.SIGKILL
+    assert last_epoch(run) == 3 and not (run / BEST).exists()
+    assert train_process(tmp_path / "data", run, kill_after=7, resume=True)[0] == -signal.SIGKILL
+    assert last_epoch(run) == 7
+    code, err = train_process(tmp_path / "data", run, resume=True)
+    assert code == 0, err
+    assert last_epoch(run) == 12
     assert not [p.name for p in run.iterdir() if ".tmp-" in p.name]  # no temporary file left
     same_result(tmp_path / "whole", run)
 

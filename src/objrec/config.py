@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from objrec.errors import ObjrecError
@@ -113,7 +113,6 @@ class TrainConfig:
     fastest on 2 cores, where ONNX Runtime already keeps both busy."""
     cache_dir: str | None = None
     """Where frozen features are cached; default ``$OBJREC_CACHE`` or ``~/.cache/objrec``."""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         checks = [
