@@ -54,16 +54,6 @@ def test_a_second_train_with_another_head_reuses_the_feature_cache(
     evaluate(tmp_path / "b", split_dir, split="valid")
 
 
-def test_predict_reports_an_unreadable_file_and_predicts_the_rest(tmp_path, trained_run, split_dir):
-    bad = tmp_path / "bad.jpg"
-    bad.write_bytes(b"\x00\x01")
-    good = next((split_dir / "test" / "red").iterdir())
-    results = predict(trained_run, [bad, good])
-    assert results[0].path == str(bad) and not results[0].topk
-    assert results[0].error.startswith("cannot read image")
-    assert results[1].error is None and len(results[1].topk) == 3
-
-
 def test_train_on_a_warm_store_equals_train_on_a_cold_one(tmp_path, split_dir, tiny_config):
     import torch
     from safetensors.torch import load_file

@@ -39,6 +39,7 @@ from objrec.config import (
     DEFAULT_BACKBONE,
     PRECISIONS,
     TrainConfig,
+    field_help,
 )
 from objrec.errors import Interrupted, ObjrecError
 from objrec.progress import Reporter
@@ -52,10 +53,15 @@ DIR = click.Path(path_type=Path, file_okay=False)
 EXISTING = click.Path(path_type=Path, exists=True)
 
 
-def config_option(flag: str, help: str, **kwargs):
-    """A ``train`` option whose type and default are those of the TrainConfig field it sets."""
-    default = getattr(TRAIN, flag.lstrip("-").replace("-", "_"))
+def config_option(flag: str, **kwargs):
+    """A ``train`` option whose type, default and help are those of the TrainConfig field it sets
+    (the help: the first sentence of the field's documentation)."""
+    name = flag.lstrip("-").replace("-", "_")
+    default = getattr(TRAIN, name)
+    if default is None:
+        return click.option(flag, help=field_help(TrainConfig, name), **kwargs)
     kwargs.setdefault("type", type(default))
+    help = field_help(TrainConfig, name)
     return click.option(flag, default=default, show_default=True, help=help, **kwargs)
 
 
@@ -338,57 +344,31 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
 @cli.command()
 @click.argument("data", type=EXISTING)
 @click.option("--out", "run", type=DIR, help="Run folder for the checkpoint and logs.")
-@config_option(
-    "--backbone",
-    "A name from `objrec backbones`, any torchvision model name, or timm:NAME; names joined by "
-    "'+' concatenate the bodies' features (an ensemble).",
-)
-@click.option(
-    "--weights",
-    type=click.Path(path_type=Path, exists=True, dir_okay=False),
-    help="A local state-dict file for the backbone (instead of downloading).",
-)
-@click.option("--mean", type=float, nargs=3, help="Override the normalisation mean (R G B).")
-@click.option("--std", type=float, nargs=3, help="Override the normalisation std (R G B).")
-@config_option("--epochs", "At most this many epochs of the head.")
-@config_option("--patience", "Stop after this many epochs without a lower validation loss.")
-@config_option(
-    "--min-delta", "A lower validation loss counts only when it is lower by more than this."
-)
-@config_option("--batch-size", "Images per step.")
-@config_option("--lr", "Adam learning rate of the head.")
-@config_option(
-    "--heads", "Heads trained side by side, each on its own loss; the model averages them."
-)
-@config_option("--aug-views", "Augmented views per training image, computed once through the body.")
-@config_option("--augment", "Training augmentation.", type=click.Choice(AUGMENTATIONS))
-@config_option("--label-smoothing", "Label smoothing of the training loss.")
-@config_option(
-    "--balance",
-    "weights: weight each class's loss by its inverse frequency.",
-    type=click.Choice(BALANCES),
-)
-@config_option("--finetune-blocks", "After the head, also train the body's last N blocks (Lite).")
-@config_option("--finetune-epochs", "At most this many fine-tuning epochs.")
-@config_option("--finetune-lr", "Peak learning rate of the unfrozen blocks (the head: ten times).")
-@config_option(
-    "--finetune-batchnorm",
-    "frozen: keep the unfrozen blocks' ImageNet BatchNorm statistics; train: update them.",
-    type=click.Choice(BATCHNORM_MODES),
-)
-@config_option(
-    "--precision",
-    "The frozen body's arithmetic. int8: quantized once, calibrated on 64 training images, and "
-    "kept in the checkpoint, so evaluate, predict, serve and export run the same int8 body.",
-    type=click.Choice(PRECISIONS),
-)
-@config_option("--seed", "Same seed, same run.")
-@config_option("--num-workers", "Image decoding processes (0: a thread beside the frozen pass).")
-@click.option(
-    "--cache-dir",
-    type=DIR,
-    help="Feature cache folder [default: $OBJREC_CACHE or ~/.cache/objrec].",
-)
+@config_option("--backbone")
+@config_option("--weights", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@config_option("--mean", type=float, nargs=3)
+@config_option("--std", type=float, nargs=3)
+@config_option("--epochs")
+@config_option("--patience")
+@config_option("--min-delta")
+@config_option("--batch-size")
+@config_option("--lr")
+@config_option("--weight-decay")
+@config_option("--hidden")
+@config_option("--dropout")
+@config_option("--heads")
+@config_option("--aug-views")
+@config_option("--augment", type=click.Choice(AUGMENTATIONS))
+@config_option("--label-smoothing")
+@config_option("--balance", type=click.Choice(BALANCES))
+@config_option("--finetune-blocks")
+@config_option("--finetune-epochs")
+@config_option("--finetune-lr")
+@config_option("--finetune-batchnorm", type=click.Choice(BATCHNORM_MODES))
+@config_option("--precision", type=click.Choice(PRECISIONS))
+@config_option("--seed")
+@config_option("--num-workers")
+@config_option("--cache-dir", type=DIR)
 @click.option("--force", is_flag=True, help="Overwrite a model already in --out.")
 @click.option(
     "--resume",

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import functools
+import inspect
+import re
+import textwrap
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -68,12 +73,15 @@ class TrainConfig:
     0 counts any drop. ``objrec demo`` uses 0.001, so that a loss creeping towards zero on an easy
     sample stops instead of running every epoch."""
     batch_size: int = 128
+    """Images per step of the head's training."""
     lr: float = 1e-3
     """Adam's learning rate for the head."""
     weight_decay: float = 0.0
+    """Adam's L2 weight decay for the head."""
     hidden: int = 256
     """Width of the head's hidden layer (the article's 256); 0: the head is one linear layer."""
     dropout: float = 0.4
+    """Dropout before the head's last layer (the article's 0.4)."""
     heads: int = 5
     """Heads trained side by side on the same features, each from its own initialisation and on
     its own loss; the model averages their probabilities. Cheap (the features are shared) and
@@ -108,6 +116,7 @@ class TrainConfig:
     The head trains on the int8 features and the checkpoint carries the int8 body, so evaluate,
     predict, serve and export run the same one (see ``objrec.quantize``)."""
     seed: int = 0
+    """Same seed, same run: head initialisation, dropout and batch order."""
     num_workers: int = 0
     """DataLoader worker processes decoding images; 0 decodes in the main process, which measured
     fastest on 2 cores, where ONNX Runtime already keeps both busy."""
@@ -159,3 +168,28 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+@functools.cache
+def field_docs(cls: type) -> dict[str, str]:
+    """Each field's documentation: the string literal under it in the class body, one line."""
+    (node,) = ast.parse(textwrap.dedent(inspect.getsource(cls))).body
+    assert isinstance(node, ast.ClassDef)
+    docs = {}
+    for field_node, doc in zip(node.body, node.body[1:], strict=False):
+        if (
+            isinstance(field_node, ast.AnnAssign)
+            and isinstance(field_node.target, ast.Name)
+            and isinstance(doc, ast.Expr)
+            and isinstance(doc.value, ast.Constant)
+            and isinstance(doc.value.value, str)
+        ):
+            docs[field_node.target.id] = " ".join(doc.value.value.split())
+    return docs
+
+
+def field_help(cls: type, name: str) -> str:
+    """The first sentence of field ``name``'s documentation, as ``--help`` shows it."""
+    doc = field_docs(cls)[name].replace("``", "")
+    match = re.match(r"(.+?[.])(\s|$)", doc)
+    return match.group(1) if match else doc

@@ -1,0 +1,46 @@
+"""Settings: checked on creation with messages that name the field, documented per field."""
+
+import dataclasses
+
+import pytest
+
+from objrec.config import DataConfig, TrainConfig, field_docs, field_help
+from objrec.errors import ObjrecError
+
+
+@pytest.mark.parametrize(
+    "changes, option",
+    [
+        ({"epochs": 0}, "`epochs`"),
+        ({"lr": 0}, "`lr`"),
+        ({"dropout": 1.0}, "`dropout`"),
+        ({"augment": "heavy"}, "`augment`"),
+        ({"heads": 0}, "`heads`"),
+        ({"mean": (0.5, 0.5)}, "`mean`"),
+        ({"precision": "int4"}, "`precision`"),
+    ],
+)
+def test_a_bad_setting_is_refused_naming_its_field(changes, option):
+    with pytest.raises(ObjrecError, match=option):
+        TrainConfig(**changes)
+
+
+def test_every_train_setting_is_documented_and_its_help_is_the_first_sentence():
+    docs = field_docs(TrainConfig)
+    assert set(docs) == {f.name for f in dataclasses.fields(TrainConfig)}
+    assert field_help(TrainConfig, "heads").endswith("the model averages their probabilities.")
+    assert "``" not in field_help(TrainConfig, "augment")
+
+
+def test_a_config_round_trips_through_json_and_ignores_unknown_keys():
+    config = TrainConfig(backbone="tiny_test", mean=[0.5, 0.5, 0.5], heads=2)
+    again = TrainConfig.from_dict({**config.to_dict(), "extra": {}, "removed_later": 1})
+    assert again == config and again.mean == (0.5, 0.5, 0.5)
+
+
+def test_a_data_config_needs_a_resize_at_least_its_crop_and_known_interpolation():
+    with pytest.raises(ObjrecError, match="resize size"):
+        DataConfig(input_size=224, resize_size=200)
+    with pytest.raises(ObjrecError, match="interpolation"):
+        DataConfig(interpolation="lanczos9")
+    assert DataConfig.from_dict({"input_size": 32, "resize_size": 36, "other": 1}).input_size == 32

@@ -1,0 +1,52 @@
+"""Class folders to samples: label order, empty and unknown classes, bad files skipped in batches."""
+
+import pytest
+import torch
+
+from objrec.data import (
+    ImageDataset,
+    is_split_folder,
+    make_loader,
+    prefetch,
+    require_split_folder,
+    scan_class_folder,
+)
+from objrec.errors import ObjrecError
+
+from .conftest import make_class_folder
+
+
+def test_labels_follow_the_given_class_order_and_unknown_classes_are_refused(tmp_path):
+    root = make_class_folder(tmp_path / "photos", per_class=2)
+    found = scan_class_folder(root)
+    assert found.classes == ("blue", "green", "red")
+    assert found.counts() == {"blue": 2, "green": 2, "red": 2}
+    reordered = scan_class_folder(root, ["red", "green", "blue", "purple"])
+    assert {s.label for s in reordered.samples if s.path.parent.name == "red"} == {0}
+    with pytest.raises(ObjrecError, match="does not know: red"):
+        scan_class_folder(root, ["blue", "green"])
+
+
+def test_an_empty_class_folder_is_an_error_not_a_shift_of_labels(tmp_path):
+    root = make_class_folder(tmp_path / "photos", per_class=2)
+    (root / "amber").mkdir()
+    with pytest.raises(ObjrecError, match="amber holds no images"):
+        scan_class_folder(root)
+
+
+def test_a_split_folder_needs_train_and_valid(tmp_path):
+    (tmp_path / "d" / "train").mkdir(parents=True)
+    assert not is_split_folder(tmp_path / "d")
+    with pytest.raises(ObjrecError, match="objrec split"):
+        require_split_folder(tmp_path / "d")
+
+
+def test_an_unreadable_file_is_left_out_of_its_batch_and_reported(tmp_path):
+    root = make_class_folder(tmp_path / "photos", per_class=2)
+    (root / "red" / "broken.png").write_bytes(b"not a png")
+    samples = scan_class_folder(root).samples
+    dataset = ImageDataset(samples, lambda im: torch.zeros(3, 4, 4))
+    batches = list(prefetch(make_loader(dataset, batch_size=4)))
+    assert sum(len(b.indices) for b in batches) == len(samples) - 1
+    errors = [e for b in batches for e in b.errors]
+    assert len(errors) == 1 and "broken.png" in errors[0]

@@ -1,0 +1,48 @@
+"""evaluate: metrics with and without TTA, the files it writes, where it may write them."""
+
+import json
+
+import pytest
+
+from objrec.errors import ObjrecError
+from objrec.evaluate import evaluate, resolve_eval_folder
+from objrec.predict import predict
+
+
+def test_tta_reports_with_and_without(trained_run, split_dir):
+    result = evaluate(trained_run, split_dir, tta=True)
+    assert result.metrics["tta"] and result.metrics_plain is not None
+    plain = evaluate(trained_run, split_dir)
+    assert result.metrics_plain["top1"] == pytest.approx(plain.metrics["top1"])
+    assert result.metrics_plain["loss"] == pytest.approx(plain.metrics["loss"], rel=1e-5)
+    saved = json.loads((trained_run / "eval-test" / "metrics.json").read_text())
+    assert "without_tta" not in saved  # the last evaluation (without TTA) is the one on disk
+    images = list((split_dir / "test" / "red").iterdir())
+    with_tta = predict(trained_run, images, tta=True)
+    without = predict(trained_run, images)
+    assert [p.topk[0]["prob"] for p in with_tta] != [p.topk[0]["prob"] for p in without]
+
+
+def test_evaluate_writes_its_tables_into_the_run_and_refuses_a_users_non_empty_folder(
+    trained_run, split_dir, tmp_path
+):
+    result = evaluate(trained_run, split_dir)
+    out = trained_run / "eval-test"
+    for name in ("per_class.csv", "predictions.csv", "confusion.csv", "metrics.json"):
+        assert (out / name).is_file(), name
+    assert result.probabilities is not None
+    assert result.probabilities.shape == (len(result.predictions), 3)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    with pytest.raises(ObjrecError, match="not empty"):
+        evaluate(trained_run, split_dir, out=mine)
+    evaluate(trained_run, split_dir, out=mine, force=True)
+    assert (mine / "notes.txt").read_text() == "keep" and (mine / "metrics.json").is_file()
+
+
+def test_a_class_folder_is_evaluated_as_it_is_and_a_split_folder_by_its_split(split_dir):
+    assert resolve_eval_folder(split_dir, "valid") == split_dir / "valid"
+    assert resolve_eval_folder(split_dir / "test", "valid") == split_dir / "test"
+    with pytest.raises(ObjrecError, match="--split"):
+        resolve_eval_folder(split_dir, "holdout")

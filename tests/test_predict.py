@@ -1,0 +1,30 @@
+"""predict: top-k per image, a bad input never stopping the rest, TTA, Grad-CAM overlays."""
+
+from objrec.predict import predict
+
+
+def test_predict_reports_an_unreadable_file_and_predicts_the_rest(tmp_path, trained_run, split_dir):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\x00\x01")
+    good = next((split_dir / "test" / "red").iterdir())
+    results = predict(trained_run, [bad, good])
+    assert results[0].path == str(bad) and not results[0].topk
+    assert results[0].error.startswith("cannot read image")
+    assert results[1].error is None and len(results[1].topk) == 3
+
+
+def test_predict_explain_writes_one_overlay_per_image(trained_run, split_dir, tmp_path):
+    images = sorted((split_dir / "test" / "green").iterdir())
+    results = predict(trained_run, images, explain=tmp_path / "cams")
+    assert [r.explanation is not None for r in results] == [True] * len(images)
+    assert len(list((tmp_path / "cams").glob("*.gradcam.png"))) == len(images)
+
+
+def test_topk_is_sorted_capped_at_the_classes_and_sums_to_one_over_all(trained_run, split_dir):
+    image = next((split_dir / "test" / "blue").iterdir())
+    (everything,) = predict(trained_run, [image], topk=50)
+    probs = [t["prob"] for t in everything.topk]
+    assert len(probs) == 3 and probs == sorted(probs, reverse=True)
+    assert abs(sum(probs) - 1) < 1e-5
+    (top1,) = predict(trained_run, [image], topk=1)
+    assert top1.topk == everything.topk[:1]

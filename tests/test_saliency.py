@@ -1,0 +1,69 @@
+"""Grad-CAM: the heatmap points at what decided the class."""
+
+import torch
+from torch import nn
+
+from objrec.saliency import grad_cam, overlay
+
+
+def patch_images(n, size=32, seed=0):
+    """Grey noise with one 8x8 patch, red (class 1) or green (class 0), at a random place."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 3, size, size, generator=g) * 0.4 + 0.3
+    y = torch.randint(0, 2, (n,), generator=g)
+    corners = torch.randint(0, size - 8, (n, 2), generator=g)
+    for i in range(n):
+        r, c = corners[i].tolist()
+        colour = torch.tensor([1.0, 0.0, 0.0]) if y[i] else torch.tensor([0.0, 1.0, 0.0])
+        x[i, :, r : r + 8, c : c + 8] = colour[:, None, None]
+    return x, y, corners
+
+
+class SmallNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU()
+        )
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+def test_grad_cam_highlights_the_patch_that_decides_the_class():
+    torch.manual_seed(0)
+    model = SmallNet()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
+    x, y, _ = patch_images(256)
+    for _ in range(150):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    tx, ty, corners = patch_images(40, seed=1)
+    assert (model(tx).argmax(1) == ty).float().mean() > 0.9
+    hits = 0
+    for i in range(40):
+        cam, _ = grad_cam(model, tx[i : i + 1])
+        r, c = corners[i].tolist()
+        inside = cam[r : r + 8, c : c + 8].mean()
+        mask = torch.ones_like(cam, dtype=torch.bool)
+        mask[r : r + 8, c : c + 8] = False
+        peak = divmod(int(cam.argmax()), cam.shape[1])
+        hits += bool(
+            inside > 1.5 * cam[mask].mean()
+            and r - 2 <= peak[0] < r + 10
+            and c - 2 <= peak[1] < c + 10
+        )
+    assert hits >= 36
+
+
+def test_overlay_keeps_the_image_size_and_tints_the_hot_region():
+    from PIL import Image
+
+    image = Image.new("RGB", (40, 30), (128, 128, 128))
+    cam = torch.zeros(30, 40)
+    cam[:10, :10] = 1.0
+    out = overlay(image, cam)
+    assert out.size == image.size
+    assert out.getpixel((2, 2)) != out.getpixel((35, 25))
