@@ -15,12 +15,31 @@ def run(capsys, *args):
 
 
 def test_help_explains_every_command(capsys):
+    from objrec.cli import cli
+
     code, out, _ = run(capsys, "--help")
     assert code == 0
-    for command in ("split", "explore", "train", "evaluate", "predict", "demo", "backbones"):
-        assert command in out
+    assert set(cli.commands) >= {"split", "train", "evaluate", "predict", "export", "serve"}
+    for name, command in cli.commands.items():
+        assert name in out
+        code, page, _ = run(capsys, name, "--help")
+        assert code == 0 and command.help and command.help.split()[0] in page, name
+        for param in command.params:
+            if param.param_type_name == "option" and not param.hidden:
+                assert param.help, f"objrec {name} {param.opts[0]} has no help"
     code, out, _ = run(capsys, "train", "--help")
     assert code == 0 and "--aug-views" in out and "early stopping" in out
+
+
+def test_report_and_export_through_the_cli(capsys, tmp_path, trained_run, split_dir):
+    code, out, _ = run(capsys, "export", trained_run, "--out", tmp_path / "m.onnx", "--json")
+    assert code == 0 and json.loads(out)["max_abs_diff"] <= 1e-4
+    code, _, err = run(capsys, "export", trained_run, "--out", tmp_path / "m.onnx")
+    assert code == 1 and "pass --force" in err
+    code, out, _ = run(capsys, "export", trained_run, "--out", tmp_path / "l.onnx", "--logits")
+    assert code == 0 and json.loads((tmp_path / "l.json").read_text())["output"] == "logits"
+    code, out, _ = run(capsys, "report", trained_run, "--data", split_dir, "--out", tmp_path / "r.html")
+    assert code == 0 and (tmp_path / "r.html").stat().st_size > 10_000 and "report written" in out
 
 
 def test_exclude_takes_several_values_after_one_flag():

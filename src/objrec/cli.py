@@ -637,7 +637,14 @@ def report(run: Path, out: Path | None, data: Path | None, force: bool) -> None:
 
 @cli.command()
 @click.argument("run", type=EXISTING)
-@click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["onnx"]),
+    default="onnx",
+    show_default=True,
+    help="The file format (ONNX, opset 17, dynamic batch axis).",
+)
 @click.option(
     "--out",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -694,7 +701,13 @@ def export(
     help="Port to listen on; 0 picks a free one.",
 )
 @click.option("--workers", type=int, default=1, show_default=True, help="Server processes.")
-@click.option("--runtime", type=click.Choice(["onnx", "torch"]), default="onnx", show_default=True)
+@click.option(
+    "--runtime",
+    type=click.Choice(["onnx", "torch"]),
+    default="onnx",
+    show_default=True,
+    help="Run the model through ONNX Runtime (exported once, checked, cached) or eager PyTorch.",
+)
 def serve(run: Path, host: str, port: int, workers: int, runtime: str) -> None:
     """Serve the model in RUN: a page to try it at / and a JSON API at /predict.
 
