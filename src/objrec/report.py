@@ -177,9 +177,7 @@ def build_report(
     if data_dir is None and meta.data_dir:
         data_dir = Path(meta.data_dir)
     has_data = data_dir is not None and (data_dir / "train").is_dir()
-    evaluation = load_evaluation(
-        run, data_dir if has_data else None, reporter, meta.get("data_dir")
-    )
+    evaluation = load_evaluation(run, data_dir if has_data else None, reporter, meta.data_dir)
     metrics = json.loads((evaluation / "metrics.json").read_text())
     per_class = pd.read_csv(evaluation / "per_class.csv", dtype={"most_confused_with": "object"})
     per_class = per_class.fillna({"most_confused_with": ""})
