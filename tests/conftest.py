@@ -89,8 +89,16 @@ def trained_once(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def trained_run(tmp_path, split_dir, trained_once) -> Path:
-    """This test's own copy of the session's trained run (it may write into it)."""
-    return Path(shutil.copytree(trained_once, tmp_path / "run"))
+    """This test's own copy of the session's trained run (it may write into it), trained, as far
+    as the run knows, on ``split_dir`` (the same images as the session's data folder)."""
+    from dataclasses import replace
+
+    from objrec.checkpoint import BEST, load_model, save_checkpoint
+
+    run = Path(shutil.copytree(trained_once, tmp_path / "run"))
+    model, meta = load_model(run)
+    save_checkpoint(run / BEST, model, replace(meta, data_dir=str(split_dir.resolve())))
+    return run
 
 
 @pytest.fixture(scope="session")
