@@ -173,22 +173,36 @@ def fit(
             )
         train = world.reduce_metrics(train)
         valid = world.reduce_metrics(evaluate_loss(model, valid_batches()))
-        state.stopped_early = world.decide(state.stopper.step(valid["loss"], epoch))
-        if state.stopper.improved:
-            state.best_state = copy.deepcopy(net.state_dict())
-        record = {
-            "epoch": epoch,
-            "train_loss": train["loss"],
-            "train_acc": train["acc"],
-            "valid_loss": valid["loss"],
-            "valid_acc": valid["acc"],
-            "seconds": time.perf_counter() - start,
-            "best": state.stopper.improved,
-        }
-        state.history.append(record)
-        state.epoch = epoch
+        record = end_epoch(state, net, epoch, train, valid, world)
+        record["seconds"] = time.perf_counter() - start
         reporter.epoch(record)
         if on_epoch_end:
             on_epoch_end(state)
     net.load_state_dict(state.best_state)
     return state
+
+
+def end_epoch(
+    state: FitState,
+    net: nn.Module,
+    epoch: int,
+    train: dict[str, float],
+    valid: dict[str, float],
+    world: World,
+) -> dict[str, Any]:
+    """Record epoch ``epoch`` in ``state``: early stopping's verdict, the best weights, history."""
+    state.stopped_early = world.decide(state.stopper.step(valid["loss"], epoch))
+    if state.stopper.improved:
+        state.best_state = copy.deepcopy(net.state_dict())
+    record = {
+        "epoch": epoch,
+        "train_loss": train["loss"],
+        "train_acc": train["acc"],
+        "valid_loss": valid["loss"],
+        "valid_acc": valid["acc"],
+        "seconds": 0.0,
+        "best": state.stopper.improved,
+    }
+    state.history.append(record)
+    state.epoch = epoch
+    return record

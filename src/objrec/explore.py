@@ -61,7 +61,16 @@ def explore(
             except UnreadableImageError as exc:
                 unreadable.append(str(exc))
             advance(1)
-    sizes = pd.DataFrame(rows, columns=["split", "class", "file", "width", "height"])
+    result = summarise_sizes(
+        pd.DataFrame(rows, columns=["split", "class", "file", "width", "height"]), unreadable
+    )
+    if out is not None:
+        write_exploration(result, Path(out))
+    return result
+
+
+def summarise_sizes(sizes: pd.DataFrame, unreadable: list[str]) -> ExploreResult:
+    """Images per class and split, and each class's image-size statistics."""
     counts = sizes.pivot_table(
         index="class", columns="split", values="file", aggfunc="count", fill_value=0
     )
@@ -79,10 +88,7 @@ def explore(
         )
         .round(1)
     )
-    result = ExploreResult(counts, stats, sizes, unreadable)
-    if out is not None:
-        write_exploration(result, Path(out))
-    return result
+    return ExploreResult(counts, stats, sizes, unreadable)
 
 
 def write_exploration(result: ExploreResult, out: Path) -> None:

@@ -30,6 +30,7 @@ from objrec.errors import ObjrecError
 from objrec.explore import explore
 from objrec.images import UnreadableImageError, open_image
 from objrec.inference import Recognizer
+from objrec.meta import RunMeta
 from objrec.outputs import refuse_overwrite
 from objrec.progress import SILENT, Reporter
 from objrec.transforms import build_transforms
@@ -178,56 +179,9 @@ def build_report(
         data_dir = Path(meta.data_dir)
     has_data = data_dir is not None and (data_dir / "train").is_dir()
     evaluation = load_evaluation(run, data_dir if has_data else None, reporter, meta.data_dir)
-    metrics = json.loads((evaluation / "metrics.json").read_text())
-    per_class = pd.read_csv(evaluation / "per_class.csv", dtype={"most_confused_with": "object"})
-    per_class = per_class.fillna({"most_confused_with": ""})
-    predictions = pd.read_csv(evaluation / "predictions.csv")
-    confused = pd.read_csv(evaluation / "most_confused.csv")
-    recognizer = Recognizer.load(run)
-    wrong = predictions[predictions["true"] != predictions["predicted"]]
-    right = predictions[predictions["true"] == predictions["predicted"]]
-    top_losses, worst_examples = failure_tiles(predictions, per_class)
-    context: dict[str, Any] = {
-        "run": run.resolve(),
-        "version": __version__,
-        "meta": meta,
-        "config": meta.train_config.to_dict() if meta.train_config else {},
-        "summary": json.loads((run / "summary.json").read_text())
-        if (run / "summary.json").exists()
-        else {},
-        "metrics": metrics,
-        "evaluation_dir": evaluation,
-        "per_class": per_class.to_dict(orient="records"),
-        "confused": confused.to_dict(orient="records"),
-        "curves": embed_file(run / "curves.png") if (run / "curves.png").exists() else None,
-        "confusion": embed_file(evaluation / "confusion.png")
-        if (evaluation / "confusion.png").exists()
-        else None,
-        "scatter": embed_file(evaluation / "accuracy_vs_train.png")
-        if (evaluation / "accuracy_vs_train.png").exists()
-        else None,
-        "n_wrong": len(wrong),
-        "top_losses": top_losses,
-        "worst_examples": worst_examples,
-        "saliency_wrong": saliency_tiles(recognizer, wrong.nlargest(6, "loss")),
-        "saliency_right": saliency_tiles(
-            recognizer, right.sample(min(6, len(right)), random_state=0)
-        ),
-        "explore": None,
-    }
+    context = run_context(run, meta) | evaluation_context(run, evaluation)
     if data_dir is not None and has_data:
-        with tempfile.TemporaryDirectory() as tmp:
-            result = explore(data_dir, Path(tmp) / "explore", reporter)
-            context["explore"] = {
-                "counts": embed_file(Path(tmp) / "explore" / "images_per_class.png"),
-                "sizes": embed_file(Path(tmp) / "explore" / "image_sizes.png"),
-                "n_images": len(result.sizes),
-                "n_classes": len(result.counts),
-                "totals": result.counts.sum().to_dict(),
-            }
-        context["samples"] = sample_tiles(data_dir)
-        augment = meta.train_config.augment if meta.train_config else "article"
-        context["augmentation"] = augmentation_tiles(data_dir, meta.data, augment)
+        context |= data_context(data_dir, meta, reporter)
     template = (resources.files("objrec") / "static" / "report.html.j2").read_text()
     env = Environment(
         autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True
@@ -235,3 +189,66 @@ def build_report(
     out.write_text(env.from_string(template).render(**context))
     log.info("wrote %s (%d bytes)", out, out.stat().st_size)
     return out
+
+
+def embed_if_there(path: Path) -> str | None:
+    return embed_file(path) if path.exists() else None
+
+
+def run_context(run: Path, meta: RunMeta) -> dict[str, Any]:
+    """The run itself: its metadata, settings, summary and training curves."""
+    summary = run / "summary.json"
+    return {
+        "run": run.resolve(),
+        "version": __version__,
+        "meta": meta,
+        "config": meta.train_config.to_dict() if meta.train_config else {},
+        "summary": json.loads(summary.read_text()) if summary.exists() else {},
+        "curves": embed_if_there(run / "curves.png"),
+        "explore": None,
+    }
+
+
+def evaluation_context(run: Path, evaluation: Path) -> dict[str, Any]:
+    """The evaluation's tables, plots, failure galleries and Grad-CAM tiles."""
+    per_class = pd.read_csv(evaluation / "per_class.csv", dtype={"most_confused_with": "object"})
+    per_class = per_class.fillna({"most_confused_with": ""})
+    predictions = pd.read_csv(evaluation / "predictions.csv")
+    recognizer = Recognizer.load(run)
+    wrong = predictions[predictions["true"] != predictions["predicted"]]
+    right = predictions[predictions["true"] == predictions["predicted"]]
+    top_losses, worst_examples = failure_tiles(predictions, per_class)
+    return {
+        "metrics": json.loads((evaluation / "metrics.json").read_text()),
+        "evaluation_dir": evaluation,
+        "per_class": per_class.to_dict(orient="records"),
+        "confused": pd.read_csv(evaluation / "most_confused.csv").to_dict(orient="records"),
+        "confusion": embed_if_there(evaluation / "confusion.png"),
+        "scatter": embed_if_there(evaluation / "accuracy_vs_train.png"),
+        "n_wrong": len(wrong),
+        "top_losses": top_losses,
+        "worst_examples": worst_examples,
+        "saliency_wrong": saliency_tiles(recognizer, wrong.nlargest(6, "loss")),
+        "saliency_right": saliency_tiles(
+            recognizer, right.sample(min(6, len(right)), random_state=0)
+        ),
+    }
+
+
+def data_context(data_dir: Path, meta: RunMeta, reporter: Reporter) -> dict[str, Any]:
+    """The data the run trained on: counts, sizes, sample images, augmented views."""
+    with tempfile.TemporaryDirectory() as tmp:
+        result = explore(data_dir, Path(tmp) / "explore", reporter)
+        explored = {
+            "counts": embed_file(Path(tmp) / "explore" / "images_per_class.png"),
+            "sizes": embed_file(Path(tmp) / "explore" / "image_sizes.png"),
+            "n_images": len(result.sizes),
+            "n_classes": len(result.counts),
+            "totals": result.counts.sum().to_dict(),
+        }
+    augment = meta.train_config.augment if meta.train_config else "article"
+    return {
+        "explore": explored,
+        "samples": sample_tiles(data_dir),
+        "augmentation": augmentation_tiles(data_dir, meta.data, augment),
+    }

@@ -41,6 +41,18 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": message})
 
 
+async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    """Every HTTP error as ``{"error": ...}``."""
+    return _error(exc.status_code, str(exc.detail))
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """A request FastAPI could not validate: one sentence naming the field."""
+    first = exc.errors()[0] if exc.errors() else {}
+    where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "request"
+    return _error(422, f"{where}: {first.get('msg', 'invalid request')}")
+
+
 def create_app(
     run: Path,
     runtime: str = "onnx",
@@ -51,16 +63,8 @@ def create_app(
     recognizer = Recognizer.load(run, runtime)
     page = (resources.files("objrec") / "static" / "index.html").read_text()
     app = FastAPI(title="objrec", version=__version__, docs_url="/docs", redoc_url=None)
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail))
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "request"
-        return _error(422, f"{where}: {first.get('msg', 'invalid request')}")
+    app.add_exception_handler(HTTPException, http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:

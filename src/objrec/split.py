@@ -116,12 +116,7 @@ def split_folder(
     if mode not in ("copy", "link"):
         raise ObjrecError(f"unknown split mode {mode!r}: use copy or link")
     _check_out(src, out, force)
-    classes = _select_classes(src, exclude)
-    files = {name: list_images(src / name) for name in classes}
-    empty = [name for name, paths in files.items() if not paths]
-    if empty and (strict or len(empty) == len(files)):
-        raise ObjrecError(f"class folder {src / empty[0]} holds no images")
-    files = {name: paths for name, paths in files.items() if paths}
+    files, empty = _class_files(src, exclude, strict)
     hashes = _hash_all(files, on_file)
     groups = _near_groups(files, hashes, on_file) if near_duplicates else hashes
     assignment, result = _assign(files, groups, ratios, seed, out)
@@ -131,6 +126,17 @@ def split_folder(
     _write(src, out, assignment, hashes, mode)
     log.info("split %s into %s: %s", src, out, result.totals())
     return result
+
+
+def _class_files(
+    src: Path, exclude: Sequence[str], strict: bool
+) -> tuple[dict[str, list[Path]], list[str]]:
+    """The images of each class folder kept, and the names of the empty ones left out."""
+    files = {name: list_images(src / name) for name in _select_classes(src, exclude)}
+    empty = [name for name, paths in files.items() if not paths]
+    if empty and (strict or len(empty) == len(files)):
+        raise ObjrecError(f"class folder {src / empty[0]} holds no images")
+    return {name: paths for name, paths in files.items() if paths}, empty
 
 
 def min_class_size(ratios: tuple[float, float, float]) -> int:
