@@ -13,7 +13,7 @@ a temporary folder; the shared folders are only read), with an empty feature sto
 Each step starts from the previous one's folder and store. For each: the image views objrec itself
 reports as pushed through the frozen bodies (``objrec train --json``'s ``frozen_pass``), the files
 it had to hash, the wall time of the whole ``objrec train`` process, its ratio to the cold run's,
-and the best validation loss. Run it alone, under the CPU lock:
+its peak resident memory, and the best validation loss. Run it alone, under the CPU lock:
 
     flock /tmp/objrec-cpu.lock python benchmarks/incremental.py --split /work/splits/s0
 """
@@ -47,17 +47,21 @@ def train_images(data: Path) -> list[Path]:
     return sorted(p for p in (data / "train").glob("*/*") if not p.name.startswith("."))
 
 
-def objrec_train(data: Path, run: Path, cache: Path) -> dict:
+def objrec_train(data: Path, run: Path, cache: Path, extra: list[str]) -> dict:
+    """One ``objrec train --json`` process: its summary, wall time and peak resident memory."""
     command = [sys.executable, "-m", "objrec", "train", str(data), "--out", str(run), "--json"]
+    env = {**os.environ, "OBJREC_CACHE": str(cache)}
     started = time.perf_counter()
-    done = subprocess.run(
-        command, capture_output=True, text=True, env={**os.environ, "OBJREC_CACHE": str(cache)}
-    )
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"objrec train failed:\n{done.stderr[-3000:]}")
-    summary = json.loads(done.stdout)
-    return {"wall": wall, **summary}
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen([*command, *extra], stdout=out, stderr=err, text=True, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0), err.seek(0)
+        if process.returncode != 0:
+            raise SystemExit(f"objrec train failed:\n{err.read()[-3000:]}")
+        summary = json.loads(out.read())
+    return {"wall": wall, "peak_mib": usage.ru_maxrss / 1024, **summary}
 
 
 def hold_back(data: Path, held: Path, rng: random.Random) -> list[tuple[Path, Path]]:
@@ -98,7 +102,8 @@ def row(name: str, result: dict, cold_wall: float) -> str:
     fp = result["frozen_pass"]
     return (
         f"| {name} | {result['n_images']['train']:,} | {fp['computed']:,} | {fp['from_store']:,} "
-        f"| {fp['hashed']:,} | {result['wall']:.1f} | {result['wall'] / cold_wall:.3f} "
+        f"| {fp['hashed']:,} ({fp['digest_seconds']:.1f} s) | {result['wall']:.1f} "
+        f"| {result['wall'] / cold_wall:.3f} | {result['peak_mib']:,.0f} "
         f"| {result['best_valid_loss']:.4f} |"
     )
 
@@ -109,6 +114,7 @@ def main() -> None:
     parser.add_argument("--faces", type=Path, default=SHARED / "Faces")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--backbone", help="passed to objrec train (default: objrec's default)")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     root = Path(tempfile.mkdtemp(prefix="objrec-incremental-"))
@@ -121,17 +127,18 @@ def main() -> None:
         ("(c) a new class of 40 images", lambda: new_class(data, args.faces, rng)),
         ("(d) 200 images removed", lambda: remove(data, rng)),
     ]
-    results = [("cold train", objrec_train(data, root / "run-cold", cache))]
+    extra = ["--backbone", args.backbone] if args.backbone else []
+    results = [("cold train", objrec_train(data, root / "run-cold", cache, extra))]
     for i, (name, edit) in enumerate(steps):
         edit()
-        results.append((name, objrec_train(data, root / f"run-{i}", cache)))
+        results.append((name, objrec_train(data, root / f"run-{i}", cache, extra)))
     cold = results[0][1]["wall"]
     print(f"objrec train on {args.split} (link farm in {root}), one run each, in order:")
     print(
         "| step | train images | image views computed | from the store | files hashed "
-        "| wall s | / cold | best valid loss |"
+        "| wall s | / cold | peak MiB | best valid loss |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, result in results:
         print(row(name, result, cold))
     if not args.keep:

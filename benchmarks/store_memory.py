@@ -59,6 +59,16 @@ def tables(store: FeatureStore, space, n: int, views: int, classes: int) -> list
     return result
 
 
+def reporting(batches, every: int = 1000):
+    """The batches, with a line (batches so far, peak RSS) every ``every`` of them."""
+    started = time.perf_counter()
+    for i, batch in enumerate(batches, 1):
+        yield batch
+        if i % every == 0:
+            seconds = time.perf_counter() - started
+            print(f"  {i:,} batches, {seconds:.0f} s, peak RSS {peak_mib():,.0f} MiB", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=1_000_000)
@@ -75,6 +85,7 @@ def main() -> None:
             t0 = time.perf_counter()
             space = build(store, args.images, args.dim, args.dtype, args.views)
             built, build_s = peak_mib(), time.perf_counter() - t0
+            print(f"built in {build_s:.0f} s, peak RSS {built:,.0f} MiB", flush=True)
             stack = ViewStack(tables(store, space, args.images, args.views, args.classes))
             looked_up = peak_mib()
             head = build_head(args.dim, args.classes, 256, 0.4, 5)
@@ -82,6 +93,7 @@ def main() -> None:
             batches = feature_batches(stack, stack.labels, args.batch_size, seed=0)
             if args.batches:
                 batches = (b for b, _ in zip(batches, range(args.batches), strict=False))
+            batches = reporting(batches)
             t0 = time.perf_counter()
             metrics = train_one_epoch(head, batches, optimizer)
             train_s = time.perf_counter() - t0

@@ -149,7 +149,7 @@ def test_backbones_lists_the_offline_default(capsys):
     assert code == 0 and DEFAULT_BACKBONE in folded  # the name is folded, never cut
 
 
-def test_cache_shows_its_size_and_clears(capsys, tmp_path, split_dir):
+def test_cache_shows_its_size_and_clears(capsys, tmp_path, split_dir, monkeypatch):
     cache = tmp_path / "cache"
     code, _, _ = run(
         capsys,
@@ -163,17 +163,22 @@ def test_cache_shows_its_size_and_clears(capsys, tmp_path, split_dir):
         "2",
         "--cache-dir",
         cache,
+        "--feature-dtype",
+        "float16",
     )
     assert code == 0
+    monkeypatch.setenv("OBJREC_CACHE", str(cache))
+    code, out, _ = run(capsys, "evaluate", tmp_path / "run", split_dir)
+    assert code == 0
     code, out, _ = run(capsys, "cache", "--cache-dir", cache, "--json")
-    (space,) = json.loads(out)["spaces"]  # one body, one data config
+    (space,) = json.loads(out)["spaces"]  # one body, one data config, float16 (evaluate too)
+    assert space["dtype"] == "float16"
     n = sum(1 for p in split_dir.glob("*/*/*") if p.is_file())
-    n_train_valid = n - sum(1 for p in split_dir.glob("test/*/*") if p.is_file())
     assert code == 0 and space["label"].startswith("tiny_test")
-    assert space["images"] == n_train_valid  # train (2 views) and valid (centre) images
-    assert space["entries"] == n_train_valid + len(list(split_dir.glob("train/*/*")))
+    assert space["images"] == n  # train (2 views), valid and test (centre) images
+    assert space["entries"] == n + len(list(split_dir.glob("train/*/*")))
     code, out, _ = run(capsys, "cache", "--cache-dir", cache)
-    assert code == 0 and "tiny_test" in out and f"{n_train_valid}" in out
+    assert code == 0 and "tiny_test" in out and f" {n} " in out
     code, out, _ = run(capsys, "cache", "--cache-dir", cache, "--clear")
     assert code == 0 and [p.name for p in cache.iterdir()] == ["store"]
     code, out, _ = run(capsys, "cache", "--cache-dir", cache, "--json")

@@ -143,7 +143,8 @@ def test_prune_keeps_a_folder_and_compacts_without_changing_a_row(tmp_path):
         p.write_bytes(p.read_bytes() + b"\0")
     kept = scan_class_folder(keep).samples
     body, _ = stored(tmp_path, [*scan_class_folder(drop).samples, *kept])
-    before = [t.load().features for t in stored(tmp_path, kept)[1]]
+    held = stored(tmp_path, kept)[1]
+    before = [t.load().features for t in held]
     cache = body.cache
     arrays = cache.root / "store"
     size = sum(p.stat().st_size for p in arrays.glob("*.float32"))
@@ -156,6 +157,8 @@ def test_prune_keeps_a_folder_and_compacts_without_changing_a_row(tmp_path):
     for table, old in zip(after, before, strict=True):
         assert torch.equal(table.load().features, old)
     assert len(list((cache.root / "store").glob("*.float32"))) == 1
+    with pytest.raises(RuntimeError, match="pruned since"):
+        held[0].load()  # rows looked up before the compaction are never read from the new file
 
 
 def test_prune_by_age_forgets_what_no_run_used(tmp_path):

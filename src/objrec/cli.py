@@ -37,6 +37,7 @@ from objrec.config import (
     BALANCES,
     BATCHNORM_MODES,
     DEFAULT_BACKBONE,
+    FEATURE_DTYPES,
     PRECISIONS,
     TrainConfig,
     field_help,
@@ -369,6 +370,7 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
 @config_option("--seed")
 @config_option("--num-workers")
 @config_option("--cache-dir", type=DIR)
+@config_option("--feature-dtype", type=click.Choice(FEATURE_DTYPES))
 @click.option("--force", is_flag=True, help="Overwrite a model already in --out.")
 @click.option(
     "--resume",

@@ -13,6 +13,7 @@ from typing import Any
 from objrec.errors import ObjrecError
 
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+FEATURE_DTYPES = ("float32", "float16")
 AUGMENTATIONS = ("none", "article", "trivial")
 BALANCES = ("none", "weights")
 BATCHNORM_MODES = ("frozen", "train")
@@ -122,6 +123,9 @@ class TrainConfig:
     fastest on 2 cores, where ONNX Runtime already keeps both busy."""
     cache_dir: str | None = None
     """Where frozen features are cached; default ``$OBJREC_CACHE`` or ``~/.cache/objrec``."""
+    feature_dtype: str = "float32"
+    """How the feature store keeps frozen features: float32, or float16 (half the disk and page
+    cache; its validation loss is in benchmarks/README.md)."""
 
     def __post_init__(self) -> None:
         checks = [
@@ -137,6 +141,10 @@ class TrainConfig:
             (self.augment in AUGMENTATIONS, f"`augment` must be one of {', '.join(AUGMENTATIONS)}"),
             (self.aug_views >= 0, "`aug_views` must not be negative"),
             (self.num_workers >= 0, "`num_workers` must not be negative"),
+            (
+                self.feature_dtype in FEATURE_DTYPES,
+                f"`feature_dtype` must be one of {', '.join(FEATURE_DTYPES)}",
+            ),
             (0 <= self.label_smoothing < 1, "`label_smoothing` must be in [0, 1)"),
             (self.balance in BALANCES, f"`balance` must be one of {', '.join(BALANCES)}"),
             (self.finetune_blocks >= 0, "`finetune_blocks` must not be negative"),

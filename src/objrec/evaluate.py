@@ -153,8 +153,10 @@ def view_tables(
     reporter: Reporter,
     tta: bool,
 ) -> list[FeatureTable]:
-    """The features of ``images`` in each of the recognizer's views, from the feature store."""
-    cache = open_cache(cache_dir)
+    """The features of ``images`` in each of the recognizer's views, from the feature store
+    (in the dtype the run's features were stored in)."""
+    trained = recognizer.meta.train_config
+    cache = open_cache(cache_dir, trained.feature_dtype if trained else "float32")
     body = recognizer.model.body
     frozen = FrozenBody(body, recognizer.data.input_size, cache, name=recognizer.meta.backbone)
     return [

@@ -118,9 +118,8 @@ class FeatureCache:
         return [
             p
             for p in self.root.iterdir()
-            if p.is_dir()
-            and (len(p.name) == 32 or p.name.startswith(".tmp-"))
-            and p.name not in ("store", "onnx")
+            if (p.is_dir() and (len(p.name) == 32 or p.name.startswith(".tmp-")))
+            or p.name.startswith(".shard-")
         ]
 
     def summary(self) -> CacheSummary:
@@ -149,7 +148,7 @@ class FeatureCache:
         result = self.store.prune(older_than_days, keep, wait)
         old = self.old_entries()
         for path in old:
-            shutil.rmtree(path)
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
         return PruneSummary(result, len(old))
 
     def clear(self, wait=None) -> int:
@@ -165,9 +164,9 @@ class FeatureCache:
         return removed
 
 
-def open_cache(cache_dir: str | Path | None = None) -> FeatureCache:
-    """The cache in ``cache_dir`` (default :func:`default_cache_dir`)."""
-    return FeatureCache(Path(cache_dir) if cache_dir else None)
+def open_cache(cache_dir: str | Path | None = None, dtype: str = "float32") -> FeatureCache:
+    """The cache in ``cache_dir`` (default :func:`default_cache_dir`), storing ``dtype`` rows."""
+    return FeatureCache(Path(cache_dir) if cache_dir else None, dtype)
 
 
 @dataclass(frozen=True)
@@ -204,6 +203,8 @@ def disk_bytes(path: Path) -> int:
 
 
 def folder_bytes(folder: Path) -> int:
+    if folder.is_file():
+        return disk_bytes(folder)
     return sum(disk_bytes(p) for p in folder.rglob("*") if p.is_file())
 
 
@@ -369,6 +370,7 @@ class FeatureTable:
     computed: int = 0
     """Images this process pushed through the frozen body to complete the table."""
     hashing: HashStats = field(default_factory=HashStats)
+    generation: int = 0
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -382,7 +384,7 @@ class FeatureTable:
         rows = self.rows[np.asarray(index, dtype=np.int64)]
         if (rows < 0).any():
             raise ValueError("read() of an image that could not be decoded")
-        return torch.from_numpy(self.space.read(rows))
+        return torch.from_numpy(self.space.read(rows, self.generation))
 
     def load(self) -> FeatureSet:
         """Every row in memory, zeros where an image could not be decoded."""
@@ -473,7 +475,7 @@ def make_table(space: Space, samples, found, computed: int, hashing: HashStats) 
     labels = torch.tensor([s.label for s in samples], dtype=torch.long)
     ok = torch.from_numpy(found.rows >= 0)
     errors = [f"{samples[i].path}: {reason}" for i, reason in sorted(found.errors.items())]
-    return FeatureTable(space, found.rows, labels, ok, errors, computed, hashing)
+    return FeatureTable(space, found.rows, labels, ok, errors, computed, hashing, found.generation)
 
 
 class ViewStack:

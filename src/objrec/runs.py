@@ -52,7 +52,7 @@ class TrainResult:
     n_images: dict[str, int] = field(default_factory=dict)
     finished: bool = True
     """False for the model saved on Ctrl-C: the run can be resumed."""
-    frozen_pass: dict[str, int] = field(default_factory=dict)
+    frozen_pass: dict[str, float] = field(default_factory=dict)
     """Image views pushed through the frozen body (``computed``), read from the store, hashed."""
 
     def summary(self) -> dict[str, Any]:
@@ -152,7 +152,7 @@ def save_after_interrupt(
     config: TrainConfig,
     meta: RunMeta,
     n_images: dict[str, int],
-    frozen_pass: dict[str, int],
+    frozen_pass: dict[str, float],
 ) -> NoReturn:
     """Ctrl-C: write the best model of the last completed epoch, then say how to resume."""
     if not (out / LAST).exists():
@@ -174,7 +174,7 @@ def write_run(
     state: FitState,
     seconds: dict[str, float],
     n_images: dict[str, int],
-    frozen_pass: dict[str, int],
+    frozen_pass: dict[str, float],
     write: bool = True,
     finished: bool = True,
 ) -> TrainResult:

@@ -95,6 +95,8 @@ class Lookup:
     found: np.ndarray
     errors: dict[int, str]
     """Position -> why that image could not be decoded (found, no row)."""
+    generation: int = 0
+    """The generation of the space's array file the rows belong to (``prune`` moves rows)."""
 
 
 @dataclass(frozen=True)
@@ -134,12 +136,19 @@ class Space:
             os.close(self._fd)
             self._fd = None
 
-    def read(self, rows: np.ndarray) -> np.ndarray:
-        """Features (len(rows), dim) as float32; consecutive rows are read in one call."""
+    def read(self, rows: np.ndarray, generation: int | None = None) -> np.ndarray:
+        """Features (len(rows), dim) as float32; consecutive rows are read in one call.
+
+        ``generation``: the one the rows were looked up in; an error if ``prune`` moved them since.
+        """
         out = np.empty((len(rows), self.dim), dtype=self.dtype)
         if len(rows) == 0:
             return out.astype(np.float32)
         fd = self._file()
+        if generation is not None and generation != self._generation:
+            raise RuntimeError(
+                f"feature store {self.store.root}: pruned since these rows were looked up"
+            )
         order = np.argsort(rows, kind="stable")
         sorted_rows = rows[order]
         breaks = np.flatnonzero(np.diff(sorted_rows) != 1) + 1
@@ -271,7 +280,8 @@ class FeatureStore:
                 "AND digest IN (SELECT digest FROM temp.wanted)",
                 (now, sid, view, now - 3600),
             )
-        return Lookup(rows, found, errors)
+            generation = self.generation(sid)
+        return Lookup(rows, found, errors, generation)
 
     def _fill_wanted(self, digests: Sequence[str]) -> None:
         self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted(i INTEGER, digest TEXT)")

@@ -157,7 +157,7 @@ class Prepared:
     fingerprint: str
     train_set: ClassFolder
     valid_set: ClassFolder
-    frozen_pass: dict[str, int] = field(default_factory=dict)
+    frozen_pass: dict[str, float] = field(default_factory=dict)
     """Image views pushed through the frozen body (``computed``), read from the store, hashed."""
     seconds: float = 0.0
     """How long the frozen pass (or reading the store) took."""
@@ -198,7 +198,9 @@ def prepare(
     )
     model = Classifier(body, head).freeze_body()
     name = config.backbone + (" (int8)" if config.precision == "int8" else "")
-    frozen = FrozenBody(body, data.input_size, open_cache(config.cache_dir), name=name)
+    frozen = FrozenBody(
+        body, data.input_size, open_cache(config.cache_dir, config.feature_dtype), name=name
+    )
     views = list(range(config.aug_views + 1))
     train_sets = frozen_features(frozen, train_set, data, config, views, reporter, "train", world)
     (valid,) = frozen_features(frozen, valid_set, data, config, [0], reporter, "valid", world)
@@ -261,13 +263,15 @@ def frozen_features(
     return results
 
 
-def frozen_pass_counts(tables: list[FeatureTable], world: World) -> dict[str, int]:
-    """Image views pushed through the frozen body (all ranks), read from the store, and hashed."""
+def frozen_pass_counts(tables: list[FeatureTable], world: World) -> dict[str, float]:
+    """Image views pushed through the frozen body (all ranks), read from the store; files hashed
+    (all ranks) and the seconds rank 0 spent looking up or computing content digests."""
     computed = world.sum(sum(t.computed for t in tables))
     return {
         "computed": computed,
         "from_store": sum(len(t) for t in tables) - computed,
         "hashed": world.sum(sum(t.hashing.hashed for t in tables)),
+        "digest_seconds": round(sum(t.hashing.seconds for t in tables), 3),
     }
 
 
@@ -382,15 +386,11 @@ def training_loss(config: TrainConfig, labels: torch.Tensor, n_classes: int) -> 
 # ---------------------------------------------------------------- 3. fine-tune (optional)
 
 
-def finetune_phase(
-    prep: Prepared, config: TrainConfig, head_state: FitState, reporter: Reporter, world: World
-) -> FitState:
-    """Train the body's last blocks and the head on cached activations at the cut (see finetune)."""
-    if world.distributed:
-        raise ObjrecError("--finetune-blocks does not run under torchrun yet: train in one process")
-    stem, top = split_body(prep.model.body, config.finetune_blocks, prep.data.input_size)
+def cut_features(stem, prep: Prepared, config: TrainConfig, reporter: Reporter):
+    """The stored activations at the cut: the training views and the valid images."""
+    cache = open_cache(config.cache_dir, config.feature_dtype)
     name = f"{config.backbone} cut {config.finetune_blocks}"
-    frozen = FrozenBody(stem, prep.data.input_size, open_cache(config.cache_dir), name=name)
+    frozen = FrozenBody(stem, prep.data.input_size, cache, name=name)
     views = list(range(config.aug_views + 1))
     sets = frozen_features(
         frozen, prep.train_set, prep.data, config, views, reporter, "train (cut)"
@@ -398,7 +398,17 @@ def finetune_phase(
     (valid,) = frozen_features(
         frozen, prep.valid_set, prep.data, config, [0], reporter, "valid (cut)"
     )
-    train_x, valid_stack = ViewStack(sets), ViewStack([valid])
+    return ViewStack(sets), ViewStack([valid])
+
+
+def finetune_phase(
+    prep: Prepared, config: TrainConfig, head_state: FitState, reporter: Reporter, world: World
+) -> FitState:
+    """Train the body's last blocks and the head on cached activations at the cut (see finetune)."""
+    if world.distributed:
+        raise ObjrecError("--finetune-blocks does not run under torchrun yet: train in one process")
+    stem, top = split_body(prep.model.body, config.finetune_blocks, prep.data.input_size)
+    train_x, valid_stack = cut_features(stem, prep, config, reporter)
     train_y = train_x.labels
     unfreeze(top)
     model = FinetuneModel(top, prep.model.head, config.finetune_batchnorm)
