@@ -44,3 +44,23 @@ def test_a_data_config_needs_a_resize_at_least_its_crop_and_known_interpolation(
     with pytest.raises(ObjrecError, match="interpolation"):
         DataConfig(interpolation="lanczos9")
     assert DataConfig.from_dict({"input_size": 32, "resize_size": 36, "other": 1}).input_size == 32
+
+
+def test_split_settings_are_checked_and_documented_and_reach_split_folder(tmp_path):
+    from objrec.config import SplitConfig
+    from objrec.split import split_folder
+
+    from .conftest import make_class_folder
+
+    with pytest.raises(ObjrecError, match="`ratios` must sum to 1"):
+        SplitConfig(ratios=(0.5, 0.5, 0.5))
+    with pytest.raises(ObjrecError, match="`mode`"):
+        SplitConfig(mode="move")
+    assert set(field_docs(SplitConfig)) == {f.name for f in dataclasses.fields(SplitConfig)}
+    photos = make_class_folder(tmp_path / "photos", per_class=4)
+    config = SplitConfig(exclude=["blue"], seed=3)
+    result = split_folder(photos, tmp_path / "a", config)
+    assert set(result.counts) == {"green", "red"}
+    assert split_folder(photos, tmp_path / "b", exclude=["blue"], seed=3).counts == result.counts
+    with pytest.raises(ObjrecError, match="not both"):
+        split_folder(photos, tmp_path / "c", config, seed=1)

@@ -39,6 +39,7 @@ from objrec.config import (
     DEFAULT_BACKBONE,
     FEATURE_DTYPES,
     PRECISIONS,
+    SplitConfig,
     TrainConfig,
     field_help,
 )
@@ -202,37 +203,34 @@ def cli(verbose: int) -> None:
     "--ratios",
     type=float,
     nargs=3,
-    default=(0.5, 0.25, 0.25),
+    default=SplitConfig.ratios,
     show_default=True,
-    help="Fractions for train, valid and test; they must sum to 1.",
+    help=field_help(SplitConfig, "ratios"),
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same split.")
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help=field_help(SplitConfig, "seed")
+)
 @click.option(
     "--exclude",
     multiple=True,
     metavar="CLASS...",
-    help="Class folders to leave out; several may follow one --exclude. "
-    "The article's protocol: --exclude Faces BACKGROUND_Google.",
+    help=field_help(SplitConfig, "exclude") + " Several may follow one --exclude.",
 )
 @click.option(
     "--copy/--link",
     "copy",
     default=True,
     show_default=True,
-    help="Copy the images, or make symbolic links to them.",
+    help=field_help(SplitConfig, "mode"),
 )
 @click.option("--force", is_flag=True, help="Replace an earlier split in OUT.")
-@click.option(
-    "--strict",
-    is_flag=True,
-    help="Refuse a class folder without images (by default it is left out with a warning).",
-)
+@click.option("--strict", is_flag=True, help=field_help(SplitConfig, "strict"))
 @click.option(
     "--near-duplicates/--exact-duplicates",
     "near",
     default=True,
     show_default=True,
-    help="Keep near-duplicates (perceptual hash) together, or only byte-identical files.",
+    help=field_help(SplitConfig, "near_duplicates"),
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 def split(src: Path, out: Path, ratios, seed, exclude, copy, force, strict, near, as_json) -> None:
@@ -246,18 +244,8 @@ def split(src: Path, out: Path, ratios, seed, exclude, copy, force, strict, near
 
     reporter = RichReporter(quiet=as_json)
     with reporter.task("hashing files", None) as advance:
-        result = split_folder(
-            src,
-            out,
-            ratios,
-            seed,
-            exclude,
-            "copy" if copy else "link",
-            force,
-            on_file=lambda done, total: advance(1),
-            strict=strict,
-            near_duplicates=near,
-        )
+        config = SplitConfig(ratios, seed, exclude, "copy" if copy else "link", strict, near)
+        result = split_folder(src, out, config, force=force, on_file=lambda done, total: advance(1))
     if as_json:
         print_json(
             {

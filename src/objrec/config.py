@@ -52,6 +52,38 @@ class DataConfig:
         return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
 
+SPLIT_MODES = ("copy", "link")
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """How ``split`` divides a class folder into train, valid and test."""
+
+    ratios: tuple[float, float, float] = (0.5, 0.25, 0.25)
+    """Fractions for train, valid and test; they must sum to 1 (the article's 50/25/25)."""
+    seed: int = 0
+    """Same seed and same files, same split."""
+    exclude: tuple[str, ...] = ()
+    """Class folders to leave out (the article's protocol: Faces BACKGROUND_Google)."""
+    mode: str = "copy"
+    """``copy`` the images, or ``link`` them (symbolic links to the source files)."""
+    strict: bool = False
+    """Refuse a class folder without images (by default it is left out with a warning)."""
+    near_duplicates: bool = True
+    """Keep near-duplicates (perceptual hash) in one split, as byte-identical files always are."""
+
+    def __post_init__(self) -> None:
+        ratios = tuple(float(r) for r in self.ratios)
+        if len(ratios) != 3 or any(r < 0 for r in ratios):
+            raise ObjrecError(f"`ratios` needs three non-negative numbers, got {list(ratios)}")
+        if abs(sum(ratios) - 1) > 1e-6:
+            raise ObjrecError(f"`ratios` must sum to 1, got {sum(ratios):g} for {list(ratios)}")
+        if self.mode not in SPLIT_MODES:
+            raise ObjrecError(f"unknown split `mode` {self.mode!r}: use copy or link")
+        object.__setattr__(self, "ratios", ratios)
+        object.__setattr__(self, "exclude", tuple(self.exclude))
+
+
 @dataclass
 class TrainConfig:
     """Everything ``train`` needs beyond the data folder; stored in every run and checkpoint."""

@@ -18,7 +18,9 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from objrec.config import SplitConfig
 from objrec.data import SPLITS, class_dirs
 from objrec.errors import ObjrecError
 from objrec.images import list_images
@@ -51,14 +53,6 @@ class SplitResult:
         return {s: sum(c[s] for c in self.counts.values()) for s in SPLITS}
 
 
-def check_ratios(ratios: Sequence[float]) -> tuple[float, float, float]:
-    if len(ratios) != 3 or any(r < 0 for r in ratios):
-        raise ObjrecError(f"--ratios needs three non-negative numbers, got {list(ratios)}")
-    if abs(sum(ratios) - 1) > 1e-6:
-        raise ObjrecError(f"--ratios must sum to 1, got {sum(ratios):g} for {list(ratios)}")
-    return (ratios[0], ratios[1], ratios[2])
-
-
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -83,42 +77,36 @@ def allocate(n: int, ratios: tuple[float, float, float]) -> list[int]:
 def split_folder(
     src: Path,
     out: Path,
-    ratios: Sequence[float] = (0.5, 0.25, 0.25),
-    seed: int = 0,
-    exclude: Sequence[str] = (),
-    mode: str = "copy",
+    config: SplitConfig | None = None,
+    *,
     force: bool = False,
     on_file: Callable[[int, int], None] | None = None,
-    strict: bool = False,
-    near_duplicates: bool = True,
+    **settings: Any,
 ) -> SplitResult:
     """Split the class folders of ``src`` into ``out/train``, ``out/valid``, ``out/test``.
 
     Args:
         src: one sub-folder per class; never modified.
         out: receives the three split folders and ``manifest.csv`` (file, class, split, sha256).
-        ratios: fractions for train, valid and test; they must sum to 1.
-        seed: the same seed and files give the same split.
-        exclude: class folder names to leave out (the article's protocol: Faces, BACKGROUND_Google).
-        mode: ``copy`` the files, or ``link`` them (symbolic links to the absolute source path).
+        config: how to split (ratios, seed, exclude, mode, strict, near_duplicates); or give those
+            settings as keywords, e.g. ``split_folder(src, out, seed=1)``.
         force: replace an earlier split in ``out`` (only its train/valid/test folders and manifest).
         on_file: called as ``on_file(done, total)`` while hashing, for a progress bar.
-        near_duplicates: keep near-duplicates (perceptual hash) in one split, as identical files.
-        strict: refuse a class folder without images instead of leaving it out.
 
     Raises:
         ObjrecError: before anything is written, when the split would have no training or no
             validation image (``train`` needs both): the message says how many images a class
             needs for ``ratios``.
     """
+    if config is not None and settings:
+        raise ObjrecError("give split settings as `config` or as keywords, not both")
+    config = config or SplitConfig(**settings)
     src, out = Path(src).resolve(), Path(out).resolve()
-    ratios = check_ratios(ratios)
-    if mode not in ("copy", "link"):
-        raise ObjrecError(f"unknown split mode {mode!r}: use copy or link")
+    ratios, seed, mode = config.ratios, config.seed, config.mode
     _check_out(src, out, force)
-    files, empty = _class_files(src, exclude, strict)
+    files, empty = _class_files(src, config.exclude, config.strict)
     hashes = _hash_all(files, on_file)
-    groups = _near_groups(files, hashes, on_file) if near_duplicates else hashes
+    groups = _near_groups(files, hashes, on_file) if config.near_duplicates else hashes
     assignment, result = _assign(files, groups, ratios, seed, out)
     result.near_duplicate_files = len(set(hashes.values())) - len(set(groups.values()))
     result.empty_classes, result.min_images = empty, min_class_size(ratios)
