@@ -64,3 +64,11 @@ def test_split_settings_are_checked_and_documented_and_reach_split_folder(tmp_pa
     assert split_folder(photos, tmp_path / "b", exclude=["blue"], seed=3).counts == result.counts
     with pytest.raises(ObjrecError, match="not both"):
         split_folder(photos, tmp_path / "c", config, seed=1)
+
+
+def test_evaluate_settings_are_checked_and_documented():
+    from objrec.config import EvaluateConfig
+
+    with pytest.raises(ObjrecError, match="`split`"):
+        EvaluateConfig(split="holdout")
+    assert set(field_docs(EvaluateConfig)) == {f.name for f in dataclasses.fields(EvaluateConfig)}

@@ -39,8 +39,10 @@ from objrec.config import (
     DEFAULT_BACKBONE,
     FEATURE_DTYPES,
     PRECISIONS,
+    EvaluateConfig,
     SplitConfig,
     TrainConfig,
+    field_docs,
     field_help,
 )
 from objrec.errors import Interrupted, ObjrecError
@@ -420,9 +422,10 @@ def train(
 @click.argument("data", type=EXISTING)
 @click.option(
     "--split",
-    default="test",
+    type=click.Choice(["train", "valid", "test"]),
+    default=EvaluateConfig.split,
     show_default=True,
-    help="Which split of a split folder (ignored when DATA is a class folder).",
+    help=field_help(EvaluateConfig, "split"),
 )
 @click.option(
     "--out",
@@ -437,8 +440,7 @@ def train(
 @click.option(
     "--tta",
     is_flag=True,
-    help="Average over test-time views (the view, its mirror, the other framing and its "
-    "mirror); shows both results.",
+    help=field_docs(EvaluateConfig)["tta"],
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 def evaluate(
@@ -455,7 +457,8 @@ def evaluate(
     from objrec.evaluate import evaluate as run_evaluate
 
     reporter = RichReporter(quiet=as_json)
-    result = run_evaluate(run, data, split, out, reporter=reporter, force=force, tta=tta)
+    config = EvaluateConfig(split=split, tta=tta)
+    result = run_evaluate(run, data, config, out=out, reporter=reporter, force=force)
     m = result.metrics
     if as_json:
         print_json(result.to_json())

@@ -8,9 +8,12 @@ import inspect
 import re
 import textwrap
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 from objrec.errors import ObjrecError
+
+T = TypeVar("T")
 
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 FEATURE_DTYPES = ("float32", "float16")
@@ -82,6 +85,27 @@ class SplitConfig:
             raise ObjrecError(f"unknown split `mode` {self.mode!r}: use copy or link")
         object.__setattr__(self, "ratios", ratios)
         object.__setattr__(self, "exclude", tuple(self.exclude))
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """What ``evaluate`` measures and how it gets the features."""
+
+    split: str = "test"
+    """Which split of a split folder (ignored when the folder is a class folder)."""
+    tta: bool = False
+    """Average over the test-time views (the view, its mirror, the other framing and its mirror);
+    the metrics without them are kept too."""
+    cache_dir: str | Path | None = None
+    """Where frozen features are cached; default ``$OBJREC_CACHE`` or ``~/.cache/objrec``."""
+    num_workers: int = 0
+    """DataLoader worker processes decoding images; 0 decodes in the main process."""
+
+    def __post_init__(self) -> None:
+        if self.split not in ("train", "valid", "test"):
+            raise ObjrecError("`split` must be one of train, valid, test")
+        if self.num_workers < 0:
+            raise ObjrecError("`num_workers` must not be negative")
 
 
 @dataclass
@@ -233,3 +257,10 @@ def field_help(cls: type, name: str) -> str:
     doc = field_docs(cls)[name].replace("``", "")
     match = re.match(r"(.+?[.])(\s|$)", doc)
     return match.group(1) if match else doc
+
+
+def settings(cls: type[T], config: T | None, keywords: dict[str, Any], stage: str) -> T:
+    """``config``, or a ``cls`` made from the keyword settings a caller gave instead of one."""
+    if config is not None and keywords:
+        raise ObjrecError(f"give {stage} settings as `config` or as keywords, not both")
+    return config if config is not None else cls(**keywords)

@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 
 from objrec import plots
+from objrec.config import EvaluateConfig, settings
 from objrec.data import SPLITS, ClassFolder, is_split_folder, present_splits, scan_class_folder
 from objrec.errors import ObjrecError
 from objrec.features import FeatureTable, FrozenBody, ViewSpec, feature_table, open_cache
@@ -99,18 +100,17 @@ def resolve_eval_folder(folder: Path, split: str) -> Path:
 def evaluate(
     run: Path,
     folder: Path,
-    split: str = "test",
+    config: EvaluateConfig | None = None,
+    *,
     out: Path | None = None,
-    cache_dir: Path | None = None,
-    num_workers: int = 0,
     reporter: Reporter = SILENT,
     force: bool = False,
-    tta: bool = False,
+    **keywords: Any,
 ) -> EvaluationResult:
     """Evaluate the model of ``run`` on ``folder`` (a split folder's ``split``, or a class folder).
 
-    With ``tta`` the class probabilities are averaged over the test-time views (the crop, its
-    mirror, and both of the other framing); the metrics without TTA are kept in ``metrics_plain``.
+    ``config`` (or its fields as keywords) says what to measure. With ``tta`` the probabilities
+    are averaged over the test-time views; the metrics without TTA are kept in ``metrics_plain``.
     Writes ``per_class.csv``, ``predictions.csv``, ``confusion.csv`` (counts),
     ``confusion_normalised.csv``, ``most_confused.csv``, ``metrics.json``, ``confusion.png``,
     ``top_losses.png``, ``worst_classes.png`` and ``accuracy_vs_train.png`` to ``out`` (default:
@@ -118,19 +118,20 @@ def evaluate(
     Evaluated images whose contents are among the run's training or validation images are listed
     in ``seen`` (and the ``seen_in`` column), and ``warning`` says so.
     """
+    config = settings(EvaluateConfig, config, keywords, "evaluate")
     recognizer = Recognizer.load(run)
     classes = recognizer.classes
-    target = resolve_eval_folder(folder, split)
+    target = resolve_eval_folder(folder, config.split)
     images = scan_class_folder(target, classes)
-    tables = view_tables(recognizer, images, target.name, cache_dir, num_workers, reporter, tta)
+    tables = view_tables(recognizer, images, target.name, config, reporter)
     ok = torch.stack([t.ok for t in tables]).all(0)
     probs, plain = table_probabilities(recognizer, tables, ok)
-    open_cache(cache_dir).close()  # lets `objrec cache --prune` go on
+    open_cache(config.cache_dir).close()  # lets `objrec cache --prune` go on
     labels = tables[0].labels[ok]
     logits = probs.log()
     result = summarize_logits(logits, labels, classes, recognizer.meta.n_train)
-    result.metrics["tta"] = tta
-    if tta:
+    result.metrics["tta"] = config.tta
+    if config.tta:
         result.metrics_plain = summarize(plain.log(), labels, len(classes))
     paths = [s.path for s, good in zip(images.samples, ok.tolist(), strict=True) if good]
     result.predictions = prediction_table(paths, logits, labels, classes)
@@ -148,15 +149,13 @@ def view_tables(
     recognizer: Recognizer,
     images: ClassFolder,
     name: str,
-    cache_dir: Path | None,
-    num_workers: int,
+    config: EvaluateConfig,
     reporter: Reporter,
-    tta: bool,
 ) -> list[FeatureTable]:
     """The features of ``images`` in each of the recognizer's views, from the feature store
     (in the dtype the run's features were stored in)."""
     trained = recognizer.meta.train_config
-    cache = open_cache(cache_dir, trained.feature_dtype if trained else "float32")
+    cache = open_cache(config.cache_dir, trained.feature_dtype if trained else "float32")
     body = recognizer.model.body
     frozen = FrozenBody(body, recognizer.data.input_size, cache, name=recognizer.meta.backbone)
     return [
@@ -164,11 +163,11 @@ def view_tables(
             frozen,
             images.samples,
             ViewSpec(recognizer.data, tta=view),
-            num_workers=num_workers,
+            num_workers=config.num_workers,
             reporter=reporter,
             description=f"{name} features ({view})",
         )
-        for view in recognizer.view_names(tta)
+        for view in recognizer.view_names(config.tta)
     ]
 
 

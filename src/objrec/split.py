@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from objrec.config import SplitConfig
+from objrec.config import SplitConfig, settings
 from objrec.data import SPLITS, class_dirs
 from objrec.errors import ObjrecError
 from objrec.images import list_images
@@ -81,7 +81,7 @@ def split_folder(
     *,
     force: bool = False,
     on_file: Callable[[int, int], None] | None = None,
-    **settings: Any,
+    **keywords: Any,
 ) -> SplitResult:
     """Split the class folders of ``src`` into ``out/train``, ``out/valid``, ``out/test``.
 
@@ -98,9 +98,7 @@ def split_folder(
             validation image (``train`` needs both): the message says how many images a class
             needs for ``ratios``.
     """
-    if config is not None and settings:
-        raise ObjrecError("give split settings as `config` or as keywords, not both")
-    config = config or SplitConfig(**settings)
+    config = settings(SplitConfig, config, keywords, "split")
     src, out = Path(src).resolve(), Path(out).resolve()
     ratios, seed, mode = config.ratios, config.seed, config.mode
     _check_out(src, out, force)
