@@ -80,7 +80,7 @@ def test_missing_torchvision_weights_are_a_clear_error_not_a_traceback(tmp_path,
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
-    with pytest.raises(ObjrecError, match=r"not in the torch hub cache.*--weights"):
+    with pytest.raises(ObjrecError, match=r"not in the torch hub cache.*`weights`"):
         build_body(get_backbone("mobilenet_v2"))
 
 

@@ -38,7 +38,9 @@ def test_report_and_export_through_the_cli(capsys, tmp_path, trained_run, split_
     assert code == 1 and "pass --force" in err
     code, out, _ = run(capsys, "export", trained_run, "--out", tmp_path / "l.onnx", "--logits")
     assert code == 0 and json.loads((tmp_path / "l.json").read_text())["output"] == "logits"
-    code, out, _ = run(capsys, "report", trained_run, "--data", split_dir, "--out", tmp_path / "r.html")
+    code, out, _ = run(
+        capsys, "report", trained_run, "--data", split_dir, "--out", tmp_path / "r.html"
+    )
     assert code == 0 and (tmp_path / "r.html").stat().st_size > 10_000 and "report written" in out
 
 
@@ -365,6 +367,8 @@ def test_the_cli_spells_each_api_name_as_the_command_does():
     assert to_cli('use `precision="fp32"`', train) == "use --precision fp32"
     assert to_cli("choose another `out`", train) == "choose another --out"  # the option is --out
     assert to_cli("`no_such_thing` is odd", train) == "no_such_thing is odd"
+    assert to_cli("continue it with `resume=True`", train) == "continue it with --resume RUN"
+    assert to_cli("pass `data_dir`", cli.commands["report"]) == "pass --data"
 
 
 def test_evaluating_another_folder_never_replaces_an_earlier_evaluation(
@@ -413,3 +417,28 @@ def test_evaluate_ignores_an_empty_folder_that_split_left_out(capsys, tmp_path, 
     code, out, err = run(capsys, "evaluate", trained_run, photos, "--json")
     assert code == 0, err
     assert json.loads(out)["n"] == 6
+
+
+def test_no_library_error_names_a_cli_flag():
+    """Library code raises with the API's names (`force=True`); only cli.py speaks in flags."""
+    import ast
+    import re
+    from pathlib import Path
+
+    import objrec
+
+    flag = re.compile(r"(?<![\w`-])--[a-z]")
+    found = []
+    for path in sorted(Path(objrec.__file__).parent.glob("*.py")):
+        if path.name == "cli.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") in (
+                "ObjrecError",
+                "Interrupted",
+            ):
+                for part in ast.walk(node):
+                    text = part.value if isinstance(part, ast.Constant) else None
+                    if isinstance(text, str) and flag.search(text):
+                        found.append(f"{path.name}:{node.lineno}: {text}")
+    assert found == []

@@ -44,5 +44,5 @@ def test_evaluate_writes_its_tables_into_the_run_and_refuses_a_users_non_empty_f
 def test_a_class_folder_is_evaluated_as_it_is_and_a_split_folder_by_its_split(split_dir):
     assert resolve_eval_folder(split_dir, "valid") == split_dir / "valid"
     assert resolve_eval_folder(split_dir / "test", "valid") == split_dir / "test"
-    with pytest.raises(ObjrecError, match="--split"):
+    with pytest.raises(ObjrecError, match="`split`"):
         resolve_eval_folder(split_dir, "holdout")

@@ -281,11 +281,11 @@ def test_training_into_an_interrupted_run_points_to_resume(tmp_path, split_dir, 
     run = tmp_path / "run"
     run.mkdir()
     (run / "summary.json").write_text('{"seconds": {}}')  # as Ctrl-C leaves it
-    with pytest.raises(ObjrecError, match=f"interrupted run: continue it with --resume {run}"):
+    with pytest.raises(ObjrecError, match=r"interrupted run: continue it with `resume=True`"):
         train(split_dir, run, tiny_config)
     (run / "summary.json").unlink()
     (run / LAST).write_bytes(b"as a killed run leaves it")
-    with pytest.raises(ObjrecError, match="interrupted run: continue it with --resume"):
+    with pytest.raises(ObjrecError, match=r"interrupted run: continue it with `resume=True`"):
         train(split_dir, run, tiny_config)
 
 

@@ -247,7 +247,7 @@ def ensemble_spec(names: list[str], input_size: int | None = None) -> BackboneSp
 
     def build(pretrained: bool, weights: Path | None) -> Body:
         if weights is not None:
-            raise ObjrecError("--weights loads one backbone, not an ensemble")
+            raise ObjrecError("`weights` loads one backbone, not an ensemble")
         return ConcatBody([build_body(p, pretrained) for p in parts])
 
     return BackboneSpec(
@@ -373,7 +373,10 @@ def _build_torchvision(name: str, pretrained: bool, weights: Path | None) -> Bod
 def _download_torchvision_weights(name: str) -> dict[str, torch.Tensor]:
     weights_enum = _torchvision_weights_enum(name)
     if weights_enum is None:
-        raise ObjrecError(f"torchvision has no pretrained weights for {name}; pass --weights FILE")
+        raise ObjrecError(
+            f"torchvision has no pretrained weights for {name}; "
+            "pass `weights`, a local state-dict file"
+        )
     cache = Path(torch.hub.get_dir()) / "checkpoints"
     try:
         return weights_enum.get_state_dict(progress=False, check_hash=True)
@@ -381,7 +384,7 @@ def _download_torchvision_weights(name: str) -> dict[str, torch.Tensor]:
         raise ObjrecError(
             f"cannot load torchvision weights for {name}: {Path(weights_enum.url).name} is not in "
             f"the torch hub cache ({cache}) and downloading it failed ({type(exc).__name__}); "
-            "pass --weights FILE"
+            "pass `weights`, a local state-dict file"
         ) from exc
 
 
@@ -451,7 +454,7 @@ def _build_timm(model_name: str, pretrained: bool, weights: Path | None) -> Body
     except Exception as exc:  # hub or file errors
         raise ObjrecError(
             f"cannot load timm weights for {model_name} ({type(exc).__name__}: {exc}); "
-            "pass --weights FILE"
+            "pass `weights`, a local state-dict file"
         ) from exc
     return WrappedBody(model, model.num_features)
 

@@ -364,6 +364,7 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Overwrite a model already in --out.")
 @click.option(
     "--resume",
+    metavar="RUN",
     type=click.Path(path_type=Path, file_okay=False, exists=True),
     help="Continue the interrupted run in this folder after its last completed epoch, with its "
     "own settings (the other options are ignored).",
@@ -1023,12 +1024,15 @@ def expand_greedy(argv: list[str]) -> list[str]:
 API_NAME = re.compile(r"`([a-z_]+)(?:=([^`]*))?`")
 """A parameter named in an ObjrecError as the Python API spells it: `force=True`, `epochs`."""
 QUOTES = "\"'"
+API_ALIASES = {"data_dir": "data", "folder": "data"}
+"""API parameters that the CLI calls by another name."""
 
 
 def cli_spelling(command: click.Command | None, name: str, value: str | None) -> str:
     """How ``command`` spells the API parameter ``name`` (set to ``value``): ``force=True`` ->
     ``--force``, ``copy=False`` -> ``--link``, ``epochs`` -> ``--epochs``, ``run`` -> ``RUN``."""
     params = list(command.params) if command else []
+    name = API_ALIASES.get(name, name)
     flag = "--" + name.replace("_", "-")
     param = next((p for p in params if p.name == name), None)
     param = param or next((p for p in params if flag in p.opts), None)
@@ -1039,6 +1043,8 @@ def cli_spelling(command: click.Command | None, name: str, value: str | None) ->
             return param.secondary_opts[0]
         if param.is_flag or value is None:
             return param.opts[0]
+        if value == "True":  # an API switch whose option takes a value: --resume RUN
+            return f"{param.opts[0]} {param.metavar or name.upper()}"
         return f"{param.opts[0]} {value.strip(QUOTES)}"
     return name if value is None else f"{name}={value}"
 

@@ -60,6 +60,7 @@ class EvaluationResult:
             f"{sum(counts.values())} of the {n} evaluated images are the run's own {parts} "
             "images (same file contents): these results overstate accuracy on new images"
         )
+
     probabilities: torch.Tensor | None = None
     """(images, classes): every class's probability, in the rows' order of ``predictions``."""
 
@@ -86,12 +87,12 @@ def resolve_eval_folder(folder: Path, split: str) -> Path:
         raise ObjrecError(f"{folder} is not a folder")
     if is_split_folder(folder):
         if split not in SPLITS:
-            raise ObjrecError(f"--split must be one of {', '.join(SPLITS)}")
+            raise ObjrecError(f"`split` must be one of {', '.join(SPLITS)}")
         if not (folder / split).is_dir():
             present = " and ".join(present_splits(folder))
             raise ObjrecError(
                 f"{folder} has no {split} split (only {present}): evaluate the folder that holds "
-                f"the test images, or choose --split {present_splits(folder)[-1]}"
+                f"the test images, or choose `split='{present_splits(folder)[-1]}'`"
             )
         return folder / split
     return folder

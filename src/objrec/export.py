@@ -121,7 +121,7 @@ def export_model(
 ) -> ExportResult:
     """Export the model of ``run`` to ``out`` (default ``run/model.onnx``) and check it."""
     if fmt not in FORMATS:
-        raise ObjrecError(f"--format must be one of {', '.join(FORMATS)}")
+        raise ObjrecError(f"`fmt` must be one of {', '.join(FORMATS)}")
     if not onnxruntime_available():
         raise ObjrecError("exporting needs onnxruntime: pip install onnxruntime")
     model, meta = load_model(run)

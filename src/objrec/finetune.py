@@ -30,11 +30,11 @@ log = logging.getLogger(__name__)
 def _check(body: nn.Module, n: int) -> LiteBody:
     if not isinstance(body, LiteBody):
         raise ObjrecError(
-            "--finetune-blocks works with the EfficientNet-Lite backbones and ensembles of them, "
+            "`finetune_blocks` works with the EfficientNet-Lite backbones and ensembles of them, "
             f"not with {type(body).__name__}"
         )
     if not 1 <= n <= len(body.net._blocks):
-        raise ObjrecError(f"--finetune-blocks must be between 1 and {len(body.net._blocks)}")
+        raise ObjrecError(f"`finetune_blocks` must be between 1 and {len(body.net._blocks)}")
     return body
 
 

@@ -50,7 +50,7 @@ class Recognizer:
         checkpoint: Path | None = None,
     ):
         if runtime not in RUNTIMES:
-            raise ObjrecError(f"--runtime must be one of {', '.join(RUNTIMES)}")
+            raise ObjrecError(f"`runtime` must be one of {', '.join(RUNTIMES)}")
         self.model, self.meta, self.runtime = model.eval(), meta, runtime
         self.classes = list(meta.classes)
         self.data = meta.data

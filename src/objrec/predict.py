@@ -75,7 +75,7 @@ def predict(
     ``plot`` draws the first ``plot_max`` readable images.
     """
     if topk < 1:
-        raise ObjrecError("--topk must be at least 1")
+        raise ObjrecError("`topk` must be at least 1")
     if plot_max < 1:
         raise ObjrecError("`plot_max` must be at least 1")
     results = expand_paths(paths)

@@ -217,7 +217,7 @@ def quantize_body(
     from objrec.runtime import export_onnx, onnxruntime_available
 
     if not onnxruntime_available():
-        raise ObjrecError("--precision int8 needs onnxruntime: pip install onnxruntime")
+        raise ObjrecError('`precision="int8"` needs onnxruntime: pip install onnxruntime')
     config = config or QuantConfig()
     chosen = calibration_sample(samples, config.calibration_images, config.seed)
     body_fp = fingerprint_module(body)

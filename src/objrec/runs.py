@@ -106,12 +106,12 @@ def open_run_folder(out: Path, force: bool) -> Path:
     """The folder of a new run: created; one holding a run is refused unless ``force``."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise ObjrecError(f"--out {out} exists and is not a folder")
+        raise ObjrecError(f"`out` {out} exists and is not a folder")
     status = run_status(out)
     if status == "interrupted" and not force:
         raise ObjrecError(
-            f"{out} holds an interrupted run: continue it with --resume {out}, "
-            "or pass --force to start it over"
+            f"{out} holds an interrupted run: continue it with `resume=True`, "
+            "or pass `force=True` to start it over"
         )
     if status == "finished":
         refuse_overwrite(out / BEST, force, f"{out} already holds a trained model; {HINT}")
@@ -162,7 +162,7 @@ def save_after_interrupt(
     write_run(out, model, config, meta, state, {}, n_images, frozen_pass, finished=False)
     raise Interrupted(
         f"interrupted after epoch {state.epoch}; the best model so far is in {out / BEST}; "
-        f"continue with: objrec train DATA --resume {out}"
+        "continue it with `resume=True`"
     ) from None
 
 

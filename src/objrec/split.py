@@ -130,7 +130,7 @@ def min_class_size(ratios: tuple[float, float, float]) -> int:
     for n in range(1, 10_000):
         if all(c > 0 for c, r in zip(allocate(n, ratios), ratios, strict=True) if r > 0):
             return n
-    raise ObjrecError(f"--ratios {list(ratios)}: no class size fills every split")
+    raise ObjrecError(f"`ratios` {list(ratios)}: no class size fills every split")
 
 
 def _require_train_and_valid(result: SplitResult, ratios: tuple[float, float, float]) -> None:
@@ -169,7 +169,7 @@ def _select_classes(src: Path, exclude: Sequence[str]) -> list[str]:
     names = [p.name for p in class_dirs(src)]
     unknown = sorted(set(exclude) - set(names))
     if unknown:
-        raise ObjrecError(f"--exclude names classes that {src} does not have: {', '.join(unknown)}")
+        raise ObjrecError(f"`exclude` names classes that {src} does not have: {', '.join(unknown)}")
     classes = [n for n in names if n not in set(exclude)]
     if not classes:
         raise ObjrecError(f"{src} has no class sub-folders to split")

@@ -406,7 +406,7 @@ def finetune_phase(
 ) -> FitState:
     """Train the body's last blocks and the head on cached activations at the cut (see finetune)."""
     if world.distributed:
-        raise ObjrecError("--finetune-blocks does not run under torchrun yet: train in one process")
+        raise ObjrecError("`finetune_blocks` does not run under torchrun yet: train in one process")
     stem, top = split_body(prep.model.body, config.finetune_blocks, prep.data.input_size)
     train_x, valid_stack = cut_features(stem, prep, config, reporter)
     train_y = train_x.labels
