@@ -173,6 +173,7 @@ def test_cache_shows_its_size_and_clears(capsys, tmp_path, split_dir, monkeypatc
     code, out, _ = run(capsys, "evaluate", tmp_path / "run", split_dir)
     assert code == 0
     code, out, _ = run(capsys, "cache", "--cache-dir", cache, "--json")
+    before = out
     (space,) = json.loads(out)["spaces"]  # one body, one data config, float16 (evaluate too)
     assert space["dtype"] == "float16"
     n = sum(1 for p in split_dir.glob("*/*/*") if p.is_file())
@@ -181,6 +182,15 @@ def test_cache_shows_its_size_and_clears(capsys, tmp_path, split_dir, monkeypatc
     assert space["entries"] == n + len(list(split_dir.glob("train/*/*")))
     code, out, _ = run(capsys, "cache", "--cache-dir", cache)
     assert code == 0 and "tiny_test" in out and f" {n} " in out
+    code, _, err = run(capsys, "cache", "--cache-dir", cache, "--prune")
+    assert code == 2 and "--prune needs --days N, --keep FOLDER or both" in " ".join(err.split())
+    code, out, _ = run(
+        capsys, "cache", "--cache-dir", cache, "--prune", "--keep", split_dir / "test"
+    )
+    assert (
+        code == 0
+        and f"removed {json.loads(before)['spaces'][0]['entries'] - 9} feature rows" in out
+    )
     code, out, _ = run(capsys, "cache", "--cache-dir", cache, "--clear")
     assert code == 0 and [p.name for p in cache.iterdir()] == ["store"]
     code, out, _ = run(capsys, "cache", "--cache-dir", cache, "--json")
