@@ -85,6 +85,7 @@ def audited(tmp_path_factory):
     return data, result, before, root
 
 
+@pytest.mark.slow
 def test_planted_wrong_label_is_ranked_first(audited):
     data, result, _, _ = audited
     top = result.label_issues[0]
@@ -92,6 +93,7 @@ def test_planted_wrong_label_is_ranked_first(audited):
     assert (top["given"], top["suggested"]) == ("green", "red")
 
 
+@pytest.mark.slow
 def test_mirrored_and_resized_copies_found_across_splits(audited):
     data, result, _, _ = audited
     groups = [set(g["paths"]) for g in result.near_duplicates]
@@ -106,6 +108,7 @@ def test_mirrored_and_resized_copies_found_across_splits(audited):
     assert len(groups) == 1  # the other pictures are all different
 
 
+@pytest.mark.slow
 def test_degenerate_images_are_outliers(audited):
     _, result, _, _ = audited
     reasons = {Path(o["path"]).name: o["reason"] for o in result.outliers}
@@ -114,6 +117,7 @@ def test_degenerate_images_are_outliers(audited):
     assert reasons["strip.png"].startswith("extreme aspect ratio")
 
 
+@pytest.mark.slow
 def test_audit_writes_its_findings_and_never_changes_a_file(audited):
     data, _, before, root = audited
     assert snapshot(data) == before
@@ -129,6 +133,7 @@ def test_audit_writes_its_findings_and_never_changes_a_file(audited):
     assert "data:image/jpeg;base64" in (root / "audit/audit.html").read_text()
 
 
+@pytest.mark.slow
 def test_cli_json_has_the_documented_shape(tmp_path, capsys):
     data = plant(make_split(tmp_path / "data"))
     before = snapshot(data)
@@ -143,6 +148,7 @@ def test_cli_json_has_the_documented_shape(tmp_path, capsys):
     assert found["outliers"][0]["path"].startswith(str(data))
 
 
+@pytest.mark.slow
 def test_apply_plan_copies_a_corrected_folder_and_leaves_data_alone(audited, tmp_path):
     data, _, before, root = audited
     rows = list(csv.DictReader((root / "audit/plan.csv").open()))
@@ -193,6 +199,7 @@ def test_hash_pairs_find_a_mirrored_copy():
     assert [(int(i), int(j)) for i, j, _ in pairs] == [(2, 6)]
 
 
+@pytest.mark.slow
 def test_with_a_run_the_audit_reuses_its_cached_features(trained_run, split_dir, monkeypatch):
     import objrec.features
     from objrec.evaluate import evaluate

@@ -12,6 +12,7 @@ from objrec.transforms import build_transforms
 from .conftest import MOBILENET, make_image
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", list_backbones(include_tests=True), ids=lambda s: s.name)
 def test_every_registered_offline_backbone_builds_with_its_declared_features(spec):
     if not spec.offline():

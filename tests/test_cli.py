@@ -58,6 +58,7 @@ def test_exclude_takes_several_values_after_one_flag():
     ]
 
 
+@pytest.mark.slow
 def test_split_explore_train_evaluate_predict_through_the_cli(capsys, tmp_path, image_folder):
     data, run_dir = tmp_path / "data", tmp_path / "run"
     code, out, _ = run(capsys, "split", image_folder, data, "--exclude", "blue", "--json")
@@ -210,6 +211,7 @@ def test_predict_and_split_follow_linked_class_folders(capsys, tmp_path, trained
     assert code == 0 and sum(json.loads(out)["totals"].values()) == 6
 
 
+@pytest.mark.slow
 def test_a_split_without_test_trains_and_evaluate_says_there_is_no_test_split(
     capsys, tmp_path, image_folder
 ):

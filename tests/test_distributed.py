@@ -37,6 +37,9 @@ ARGS = [
 ]
 
 
+pytestmark = pytest.mark.slow  # torchrun: several processes, seconds each
+
+
 def run(cmd, env):
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

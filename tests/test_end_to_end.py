@@ -1,6 +1,7 @@
 """split -> train -> save -> load -> evaluate -> predict on a toy set the tiny body can separate."""
 
 import pandas as pd
+import pytest
 
 from objrec.evaluate import evaluate
 from objrec.predict import predict
@@ -8,6 +9,7 @@ from objrec.split import split_folder
 from objrec.train import train
 
 
+@pytest.mark.slow
 def test_pipeline_learns_a_separable_toy_set(tmp_path, image_folder, tiny_config):
     split_folder(image_folder, tmp_path / "data", seed=1)
     result = train(tmp_path / "data", tmp_path / "run", tiny_config)
@@ -39,6 +41,7 @@ def test_pipeline_learns_a_separable_toy_set(tmp_path, image_folder, tiny_config
     assert correct / len(predictions) > 0.6
 
 
+@pytest.mark.slow
 def test_a_second_train_with_another_head_reuses_the_feature_cache(
     tmp_path, split_dir, tiny_config, monkeypatch
 ):
@@ -54,6 +57,7 @@ def test_a_second_train_with_another_head_reuses_the_feature_cache(
     evaluate(tmp_path / "b", split_dir, split="valid")
 
 
+@pytest.mark.slow
 def test_train_on_a_warm_store_equals_train_on_a_cold_one(tmp_path, split_dir, tiny_config):
     import torch
     from safetensors.torch import load_file

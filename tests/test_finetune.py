@@ -95,6 +95,7 @@ def test_batchnorm_statistics_may_follow_the_batches_when_asked(lite):
     assert not any(m.training for m in norms)
 
 
+@pytest.mark.slow
 def test_finetuning_changes_only_the_last_blocks_of_the_saved_model(tmp_path, split_dir, lite):
     # a barely trained head, so that fine-tuning certainly lowers the validation loss
     config = TrainConfig(

@@ -86,6 +86,7 @@ def test_fine_tuning_an_int8_body_is_refused():
         TrainConfig(precision="fp16")
 
 
+@pytest.mark.slow
 def test_an_int8_run_evaluates_predicts_serves_and_exports_the_same_body(
     tmp_path, split_dir, tiny_config
 ):
@@ -119,6 +120,7 @@ def test_an_int8_run_evaluates_predicts_serves_and_exports_the_same_body(
     assert np.abs(got - p_torch.numpy()).max() < 1e-4
 
 
+@pytest.mark.slow
 def test_a_second_int8_run_reuses_its_features_and_fp32_never_does(
     tmp_path, split_dir, tiny_config, monkeypatch
 ):

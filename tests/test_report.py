@@ -30,6 +30,7 @@ def test_report_is_one_self_contained_file(trained_run, tmp_path):
     assert html.count("data:image/") >= 10
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not chromium(), reason="Debian's chromium is not installed (.ci/run installs it)"
 )

@@ -163,6 +163,7 @@ def same_result(a, b):
     assert ha == hb
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_and_a_resume_ends_like_an_uninterrupted_run(tmp_path, split_dir, tiny_config):
     tiny_config.patience = 100
     tiny_config.epochs = 12
