@@ -195,3 +195,40 @@ def gallery(
     fig.suptitle(title)
     fig.tight_layout()
     return save(fig, path)
+
+
+def reliability_diagram(tables: dict[str, pd.DataFrame], path: Path) -> Path:
+    """Accuracy against confidence per bin, one panel per table (e.g. before and after
+    calibration), with the diagonal a perfectly calibrated model would follow and the bin counts."""
+    fig = Figure(figsize=(5 * len(tables), 4.6))
+    axes = fig.subplots(1, len(tables), squeeze=False)[0]
+    for ax, (title, table) in zip(axes, tables.items(), strict=True):
+        used = table[table["count"] > 0]
+        width = float((table["high"] - table["low"]).iloc[0])
+        ax.bar(
+            used["low"],
+            used["accuracy"],
+            width=width,
+            align="edge",
+            alpha=0.75,
+            edgecolor="black",
+            label="accuracy",
+        )
+        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfectly calibrated")
+        ax.plot(
+            used["confidence"],
+            used["accuracy"],
+            "o",
+            color="crimson",
+            markersize=3,
+            label="mean confidence",
+        )
+        for row in used.itertuples():
+            ax.annotate(str(row.count), (row.low + width / 2, 0.02), ha="center", fontsize=6)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("confidence (top-1 probability)")
+        ax.set_ylabel("accuracy")
+        ax.set_title(title)
+        ax.legend(loc="upper left", fontsize=8)
+    return save(fig, path)

@@ -1,0 +1,183 @@
+"""Open-set recognition on Caltech-101: which score best tells taught classes from the rest?
+
+    flock /tmp/objrec-cpu.lock python benchmarks/open_set.py [--data /work/splits/s0] [--backbone NAME]
+
+On a split folder of the 100-class protocol (``objrec split ../shared/data/caltech101 DIR --exclude
+Faces BACKGROUND_Google --seed 0``), the sorted classes are dealt out in turn: even positions are
+*known* (the model is taught them), positions 1, 5, 9, ... are *choice* classes (to choose the score
+and its setting) and 3, 7, 11, ... are *reporting* classes (only to report it). The frozen features
+are those ``objrec train`` and ``evaluate`` cache for the whole folder (shared with them), so a
+second run costs seconds.
+
+The heads train as ``objrec train`` does (its defaults: five heads, one augmented view, early
+stopping on the valid loss of the known classes); then the temperature is fitted on the known
+classes' valid images, each score is fitted on the known classes' training features, and its
+threshold (``confidence.choose_threshold``) keeps at least 95% of the known valid images and
+costs at most half a point of their accuracy. Choice: known *valid* images against every image of
+the choice classes. Report: known *test* images against every image of the reporting classes.
+Known accuracy lost: test top-1 of the known classes minus the share that is both accepted and
+right; report accepted: the share of reporting-class images not answered "unknown" at it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from objrec.backbones import build_body, get_backbone, resolve_data_config
+from objrec.confidence import (
+    choose_threshold,
+    expected_calibration_error,
+    fit_feature_score,
+    fit_temperature,
+    open_set_metrics,
+)
+from objrec.config import TrainConfig
+from objrec.data import scan_class_folder
+from objrec.engine import fit
+from objrec.features import FeatureSet, FrozenBody, ViewSpec, cached_features
+from objrec.model import build_head
+from objrec.train import feature_batches, feature_cache, seed_everything
+
+SPLITS = Path("/work/splits/s0")
+CANDIDATES = [
+    ("msp", {}),
+    ("knn", {"k": 1}),
+    ("knn", {"k": 5}),
+    ("knn", {"k": 10}),
+    ("knn", {"k": 20}),
+    ("knn", {"k": 50}),
+    ("mahalanobis", {"dims": 64}),
+    ("mahalanobis", {"dims": 256}),
+    ("mahalanobis", {"dims": 1024}),
+]
+
+
+def load_features(root: Path, config: TrainConfig) -> dict[str, FeatureSet]:
+    """train (centre), train_aug (view 1), valid, test: exactly the entries train/evaluate cache."""
+    spec = get_backbone(config.backbone)
+    data = resolve_data_config(spec, config.mean, config.std)
+    body = FrozenBody(build_body(spec, pretrained=True), data.input_size, feature_cache(None))
+    train = scan_class_folder(root / "train")
+    folders = {
+        "train": (train, 0),
+        "train_aug": (train, 1),
+        "valid": (scan_class_folder(root / "valid", train.classes), 0),
+        "test": (scan_class_folder(root / "test", train.classes), 0),
+    }
+    sets = {}
+    for name, (folder, view) in folders.items():
+        view_spec = ViewSpec(data, config.augment if view else "none", view)
+        sets[name] = cached_features(body, folder.samples, view_spec, description=name)
+    sets["classes"] = train.classes  # type: ignore[assignment]
+    return sets
+
+
+def subset(s: FeatureSet, classes: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Readable rows of the given original classes, relabelled 0..len(classes)-1."""
+    relabel = torch.full((int(s.labels.max()) + 1,), -1, dtype=torch.long)
+    relabel[torch.tensor(classes)] = torch.arange(len(classes))
+    keep = s.ok & (relabel[s.labels] >= 0)
+    return s.features[keep].float(), relabel[s.labels[keep]]
+
+
+def train_heads(train_x, train_y, valid_x, valid_y, n_classes: int, config: TrainConfig):
+    """The default heads, trained as ``objrec train`` trains them, on cached features."""
+    seed_everything(config.seed)
+    head = build_head(train_x.shape[-1], n_classes, config.hidden, config.dropout, config.heads)
+    optimizer = torch.optim.Adam(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    seed_everything(config.seed)
+    fit(
+        head,
+        lambda e: feature_batches(train_x, train_y, config.batch_size, config.seed * 100_003 + e),
+        lambda: zip(valid_x.split(1024), valid_y.split(1024), strict=True),
+        optimizer,
+        epochs=config.epochs,
+        patience=config.patience,
+    )
+    return head.eval()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=SPLITS)
+    parser.add_argument("--backbone", default=TrainConfig().backbone)
+    args = parser.parse_args()
+    config = TrainConfig(backbone=args.backbone)
+    started = time.perf_counter()
+    sets = load_features(args.data, config)
+    classes = list(sets.pop("classes"))  # type: ignore[call-overload]
+    n = len(classes)
+    known = list(range(0, n, 2))
+    choice, report = list(range(1, n, 4)), list(range(3, n, 4))
+    print(f"{args.data}: {len(known)} known, {len(choice)} choice, {len(report)} reporting classes")
+    print(f"features of {args.backbone}: {time.perf_counter() - started:.0f} s")
+
+    train_x, train_y = subset(sets["train"], known)
+    aug_x, _ = subset(sets["train_aug"], known)
+    valid_x, valid_y = subset(sets["valid"], known)
+    test_x, test_y = subset(sets["test"], known)
+
+    def unknown(classes_: list[int]) -> torch.Tensor:
+        return torch.cat([subset(sets[s], classes_)[0] for s in ("train", "valid", "test")])
+
+    choice_x, report_x = unknown(choice), unknown(report)
+    head = train_heads(torch.stack([train_x, aug_x]), train_y, valid_x, valid_y, len(known), config)
+    with torch.inference_mode():
+        logits = {
+            name: head(x)
+            for name, x in [
+                ("valid", valid_x),
+                ("test", test_x),
+                ("choice", choice_x),
+                ("report", report_x),
+            ]
+        }
+    temperature = fit_temperature(logits["valid"], valid_y)
+    test_probs = logits["test"].softmax(1)
+    calibrated = (logits["test"] / temperature).softmax(1)
+    correct = calibrated.argmax(1) == test_y
+    print(
+        f"known test top-1 {correct.float().mean():.2%}; temperature {temperature:.3f}; "
+        f"test ECE {expected_calibration_error(test_probs, test_y):.4f} before, "
+        f"{expected_calibration_error(calibrated, test_y):.4f} after calibration"
+    )
+    xs = {"valid": valid_x, "test": test_x, "choice": choice_x, "report": report_x}
+    valid_right = logits["valid"].argmax(1) == valid_y
+    print(
+        f"\n{'score':24s} {'choice AUROC':>12s} {'choice FPR95':>12s} "
+        f"{'report AUROC':>12s} {'report FPR95':>12s} {'threshold':>10s} {'acc lost':>9s} "
+        f"{'report accepted':>15s}"
+    )
+    for kind, options in CANDIDATES:
+        scorer = fit_feature_score(kind, train_x, train_y, **options)
+        with torch.inference_mode():
+            if scorer is None:
+                scores = {k: (v / temperature).softmax(1).max(1).values for k, v in logits.items()}
+            else:
+                scores = {k: scorer(x) for k, x in xs.items()}
+        on_choice = open_set_metrics(scores["valid"], scores["choice"])
+        on_report = open_set_metrics(scores["test"], scores["report"])
+        threshold = choose_threshold(scores["valid"], valid_right)
+        kept = scores["test"] >= threshold
+        lost = correct.float().mean() - (kept & correct).float().mean()
+        accepted = (scores["report"] >= threshold).float().mean()
+        name = kind + "".join(f" {k}={v}" for k, v in options.items())
+        print(
+            f"{name:24s} {on_choice['auroc']:12.4f} {on_choice['fpr_at_95_tpr']:12.2%} "
+            f"{on_report['auroc']:12.4f} {on_report['fpr_at_95_tpr']:12.2%} {threshold:10.4f} "
+            f"{lost:9.2%} {accepted:15.2%}"
+        )
+    print(
+        f"\n{len(choice_x)} choice, {len(report_x)} reporting unknown images; "
+        f"{len(valid_y)} known valid, {len(test_y)} known test; {time.perf_counter() - started:.0f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""Confidence you can act on: calibrated probabilities and an "unknown" answer.
+
+Both are fitted at the end of ``train`` on the validation split's cached outputs, never on test:
+
+* **Temperature scaling** (Guo et al., 2017): the model's log-probabilities are divided by one
+  temperature ``T`` fitted to minimise the validation negative log-likelihood. The top-1 class never
+  changes; the probabilities say how often the model is right.
+* **An unknown score** that is high for images like the classes the model was taught and low for
+  anything else, and a threshold below which the answer is "unknown". The scores:
+
+  - ``msp``: the calibrated maximum softmax probability (Hendrycks & Gimpel, 2017);
+  - ``knn``: cosine similarity of the image's L2-normalised body features to the ``k``-th nearest
+    training image's (Sun et al., 2022);
+  - ``mahalanobis``: minus the smallest Mahalanobis distance to a class mean under one shared,
+    shrunk covariance (Lee et al., 2018), computed in the top principal directions.
+
+  The feature scores are small ``nn.Module``s on the body's features, so they run inside the model
+  and its ONNX export. ``benchmarks/open_set.py`` measures them on Caltech-101 classes the model was
+  not taught.
+
+Pure functions and modules; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+SCORES = ("msp", "knn", "mahalanobis")
+KEEP_KNOWN = 0.95
+"""The default threshold keeps at least this share of the validation images of known classes..."""
+MAX_COST = 0.005
+"""... and answers "unknown" for at most this share of them that the model classifies right."""
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """The temperature ``T`` that minimises the cross-entropy of ``softmax(logits / T)``."""
+    logits, labels = logits.detach().double(), labels.detach()
+    if len(labels) == 0:
+        return 1.0
+    log_t = torch.zeros((), dtype=torch.double, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(logits / log_t.exp(), labels)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    temperature = float(log_t.detach().exp().clamp(0.05, 20.0))
+    return temperature if math.isfinite(temperature) else 1.0
+
+
+def reliability_table(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> pd.DataFrame:
+    """Top-1 confidence binned into ``bins`` equal-width bins: mean confidence, accuracy, count."""
+    confidence, predicted = probs.max(1)
+    correct = (predicted == labels).double()
+    index = (confidence.double() * bins).long().clamp(max=bins - 1)
+    count = torch.bincount(index, minlength=bins).double()
+    conf_sum = torch.bincount(index, weights=confidence.double(), minlength=bins)
+    right = torch.bincount(index, weights=correct, minlength=bins)
+    return pd.DataFrame(
+        {
+            "low": np.arange(bins) / bins,
+            "high": np.arange(1, bins + 1) / bins,
+            "confidence": (conf_sum / count.clamp(min=1)).numpy(),
+            "accuracy": (right / count.clamp(min=1)).numpy(),
+            "count": count.long().numpy(),
+        }
+    )
+
+
+def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> float:
+    """ECE: the count-weighted mean gap between confidence and accuracy over equal-width bins."""
+    if len(labels) == 0:
+        return float("nan")
+    table = reliability_table(probs, labels, bins)
+    gaps = (table["confidence"] - table["accuracy"]).abs() * table["count"]
+    return float(gaps.sum() / table["count"].sum())
+
+
+def normalise(features: torch.Tensor) -> torch.Tensor:
+    return F.normalize(features.float(), dim=1)
+
+
+class KnnScore(nn.Module):
+    """Cosine similarity to the ``k``-th most similar training image (higher: more familiar)."""
+
+    def __init__(self, bank: torch.Tensor, k: int = 10):
+        super().__init__()
+        self.k = min(k, len(bank))
+        self.register_buffer("bank", normalise(bank).t().contiguous())
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        similarity = normalise(features) @ self.bank
+        return similarity.topk(self.k, dim=1).values[:, -1]
+
+
+class MahalanobisScore(nn.Module):
+    """Minus the smallest squared Mahalanobis distance to a class mean (higher: more familiar).
+
+    The shared covariance of the class-centred, normalised training features is modelled as
+    probabilistic PCA (Tipping & Bishop, 1999): its top ``dims`` eigenvalues as measured, one
+    average variance for every other direction. That keeps the inverse small enough to travel with
+    the model ((features, dims) instead of (features, features)) and never discards a direction in
+    which an unfamiliar image may differ.
+    """
+
+    def __init__(
+        self, means: torch.Tensor, basis: torch.Tensor, variances: torch.Tensor, residual: float
+    ):
+        super().__init__()
+        self.register_buffer("means", means.float())
+        self.register_buffer("basis", basis.float())
+        self.register_buffer("inv_sd", variances.float().rsqrt())
+        self.register_buffer("inv_residual", torch.tensor(1.0 / residual, dtype=torch.float32))
+        self.register_buffer("mean_basis", means.float() @ basis.float())
+        self.register_buffer("mean_sq", means.float().pow(2).sum(1))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        z = normalise(features)
+        along = (z @ self.basis)[:, None, :] - self.mean_basis[None]  # (N, classes, dims)
+        total = z.pow(2).sum(1, keepdim=True) - 2 * z @ self.means.t() + self.mean_sq[None]
+        inside = along.pow(2).sum(-1)
+        distance = (along * self.inv_sd).pow(2).sum(-1) + (total - inside) * self.inv_residual
+        return -distance.min(1).values
+
+
+def fit_mahalanobis(
+    features: torch.Tensor, labels: torch.Tensor, dims: int = 256
+) -> MahalanobisScore:
+    """Class means and the shared covariance of the class-centred training features (see above)."""
+    x = normalise(features).double()
+    n_classes = int(labels.max()) + 1
+    means = torch.zeros(n_classes, x.shape[1], dtype=torch.double).index_add_(0, labels, x)
+    means /= torch.bincount(labels, minlength=n_classes).clamp(min=1)[:, None]
+    centred = x - means[labels]
+    _, singular, v = torch.linalg.svd(centred, full_matrices=False)
+    eigen = singular.pow(2) / max(len(x) - n_classes, 1)
+    dims = min(dims, len(eigen) - 1, x.shape[1] - 1)
+    residual = float(eigen[dims:].sum() / (x.shape[1] - dims))
+    residual = max(residual, 1e-12)
+    variances = eigen[:dims].clamp(min=residual)
+    return MahalanobisScore(means, v[:dims].t(), variances, residual)
+
+
+def fit_feature_score(
+    kind: str, features: torch.Tensor, labels: torch.Tensor, k: int = 10, dims: int = 256
+) -> nn.Module | None:
+    """The feature-space score ``kind`` fitted on training features (None for ``msp``)."""
+    if kind == "msp":
+        return None
+    if kind == "knn":
+        return KnnScore(features, k)
+    if kind == "mahalanobis":
+        return fit_mahalanobis(features, labels, dims)
+    raise ValueError(f"unknown score {kind!r}; one of {', '.join(SCORES)}")
+
+
+def threshold_keeping(scores: torch.Tensor, keep: float = KEEP_KNOWN) -> float:
+    """The score above which ``keep`` of ``scores`` (known-class validation images) lie."""
+    return float(torch.quantile(scores.double(), 1 - keep))
+
+
+def choose_threshold(
+    scores: torch.Tensor,
+    correct: torch.Tensor,
+    keep: float = KEEP_KNOWN,
+    max_cost: float = MAX_COST,
+) -> float:
+    """The highest threshold on known-class validation images that keeps at least ``keep`` of them
+    and turns at most ``max_cost`` of them from right answers into "unknown"."""
+    if len(scores) == 0:
+        return float("-inf")
+    order = scores.double().argsort()
+    sorted_scores = scores.double()[order]
+    # rejecting the i lowest-scoring images costs the right answers among them
+    cost = torch.cat([torch.zeros(1), correct[order].double().cumsum(0)]) / len(scores)
+    allowed = int((cost <= max_cost).nonzero().max())  # how many may be rejected at most
+    allowed = min(allowed, int((1 - keep) * len(scores)))
+    if allowed == 0:
+        return float(sorted_scores[0]) - 1e-6 * (1 + abs(float(sorted_scores[0])))
+    return float((sorted_scores[allowed - 1] + sorted_scores[allowed]) / 2)
+
+
+def open_set_metrics(known: torch.Tensor, unknown: torch.Tensor, tpr: float = 0.95) -> dict:
+    """AUROC of known (positive) against unknown images, and the share of unknown images still
+    accepted at the threshold that keeps ``tpr`` of the known ones (FPR at 95% TPR)."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    y = np.r_[np.ones(len(known)), np.zeros(len(unknown))]
+    s = np.r_[known.double().numpy(), unknown.double().numpy()]
+    fpr, tpr_curve, _ = roc_curve(y, s)
+    return {
+        "auroc": float(roc_auc_score(y, s)),
+        "fpr_at_95_tpr": float(fpr[np.searchsorted(tpr_curve, tpr, side="left")]),
+        "n_known": len(known),
+        "n_unknown": len(unknown),
+    }
+
+
+def top_probability(probs: torch.Tensor) -> torch.Tensor:
+    """The ``msp`` score: the top class probability (calibrated when ``probs`` are)."""
+    return probs.max(1).values
+
+
+def accuracy_at_threshold(
+    probs: torch.Tensor, labels: torch.Tensor, scores: torch.Tensor, threshold: float
+) -> dict[str, float]:
+    """Known-class images: top-1 accuracy, the share kept (score at or above ``threshold``), and
+    the share both kept and right (an image answered "unknown" counts as wrong)."""
+    correct = probs.argmax(1) == labels
+    kept = scores >= threshold
+    return {
+        "top1": correct.double().mean().item(),
+        "kept": kept.double().mean().item(),
+        "top1_at_threshold": (correct & kept).double().mean().item(),
+    }

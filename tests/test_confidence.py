@@ -1,0 +1,91 @@
+import pytest
+import torch
+
+from objrec.confidence import (
+    KnnScore,
+    choose_threshold,
+    expected_calibration_error,
+    fit_feature_score,
+    fit_temperature,
+    open_set_metrics,
+    reliability_table,
+    threshold_keeping,
+)
+
+
+def overconfident(n=4000, classes=5, temperature=3.0, seed=0):
+    """Labels drawn from softmax(z), reported as logits z * temperature: overconfident by T."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, classes, generator=g) * 2
+    labels = torch.multinomial(z.softmax(1), 1, generator=g).squeeze(1)
+    return z * temperature, labels
+
+
+def test_temperature_undoes_overconfidence_and_lowers_ece():
+    logits, labels = overconfident(temperature=3.0)
+    t = fit_temperature(logits, labels)
+    assert t == pytest.approx(3.0, rel=0.1)
+    before = expected_calibration_error(logits.softmax(1), labels)
+    after = expected_calibration_error((logits / t).softmax(1), labels)
+    assert before > 0.1 and after < 0.03
+
+
+def test_reliability_table_by_hand():
+    probs = torch.tensor([[0.95, 0.05], [0.9, 0.1], [0.6, 0.4], [0.3, 0.7]])
+    labels = torch.tensor([0, 1, 0, 1])
+    table = reliability_table(probs, labels, bins=2)
+    assert table["count"].tolist() == [0, 4]
+    assert table["accuracy"].tolist()[1] == pytest.approx(0.75)
+    assert table["confidence"].tolist()[1] == pytest.approx((0.95 + 0.9 + 0.6 + 0.7) / 4)
+    assert expected_calibration_error(probs, labels, bins=2) == pytest.approx(0.7875 - 0.75)
+
+
+def clusters(seed=0):
+    """Known images around two centres; unknown ones around a third direction."""
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.eye(16)[:3] * 10
+    train = torch.cat([centres[i] + torch.randn(50, 16, generator=g) for i in range(2)])
+    labels = torch.arange(2).repeat_interleave(50)
+    known = torch.cat([centres[i] + torch.randn(20, 16, generator=g) for i in range(2)])
+    unknown = centres[2] + torch.randn(30, 16, generator=g)
+    return train, labels, known, unknown
+
+
+@pytest.mark.parametrize("kind", ["knn", "mahalanobis"])
+def test_feature_scores_rank_known_above_unknown(kind):
+    train, labels, known, unknown = clusters()
+    score = fit_feature_score(kind, train, labels, k=5, dims=8)
+    metrics = open_set_metrics(score(known), score(unknown))
+    assert metrics["auroc"] > 0.99 and metrics["fpr_at_95_tpr"] == 0.0
+
+
+def test_knn_is_the_kth_neighbour_similarity():
+    bank = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    score = KnnScore(bank, k=2)
+    # (1, 0) is identical to the first, 0.707 from the third, 0 from the second
+    assert score(torch.tensor([[2.0, 0.0]])).item() == pytest.approx(2**-0.5)
+
+
+def test_open_set_metrics_and_threshold_by_hand():
+    known = torch.arange(1.0, 21.0)  # 1..20
+    unknown = torch.tensor([0.0, 0.5, 19.5, 2.0])
+    m = open_set_metrics(known, unknown)
+    # 95% of known images (19 of 20) lie at or above 2; two unknowns (2.0 and 19.5) do too
+    assert m["fpr_at_95_tpr"] == pytest.approx(0.5)
+    pairs = sum(float(k > u) + 0.5 * float(k == u) for k in known for u in unknown)
+    assert m["auroc"] == pytest.approx(pairs / 80)
+    assert threshold_keeping(known, 0.95) == pytest.approx(1.95)
+
+
+def test_threshold_keeps_known_images_and_right_answers():
+    scores = torch.arange(100.0)  # known validation images, lowest score first
+    wrong_low = torch.ones(100, dtype=torch.bool)
+    wrong_low[:3] = False  # the three least familiar images are misclassified anyway
+    # at most 5% rejected, at most 1% of right answers lost: the 3 wrong + 1 right ones go
+    assert choose_threshold(scores, wrong_low, keep=0.95, max_cost=0.01) == 3.5
+    # every image right: only one may be rejected for 1%
+    assert choose_threshold(scores, torch.ones(100, dtype=torch.bool), 0.95, 0.01) == 0.5
+    # no cost allowed and the lowest is right: nothing rejected
+    assert choose_threshold(scores, torch.ones(100, dtype=torch.bool), 0.95, 0.0) < 0
+    # the keep rule binds: 5 of 100
+    assert choose_threshold(scores, torch.zeros(100, dtype=torch.bool), 0.95, 0.0) == 4.5
