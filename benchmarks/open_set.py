@@ -6,8 +6,8 @@ On a split folder of the 100-class protocol (``objrec split ../shared/data/calte
 Faces BACKGROUND_Google --seed 0``), the sorted classes are dealt out in turn: even positions are
 *known* (the model is taught them), positions 1, 5, 9, ... are *choice* classes (to choose the score
 and its setting) and 3, 7, 11, ... are *reporting* classes (only to report it). The frozen features
-are those ``objrec train`` and ``evaluate`` cache for the whole folder (shared with them), so a
-second run costs seconds.
+come from the feature store ``objrec train`` and ``evaluate`` fill (shared with them), so a second
+run costs seconds.
 
 The heads train as ``objrec train`` does (its defaults: five heads, one augmented view, early
 stopping on the valid loss of the known classes); then the temperature is fitted on the known
@@ -38,9 +38,9 @@ from objrec.confidence import (
 from objrec.config import TrainConfig
 from objrec.data import scan_class_folder
 from objrec.engine import fit
-from objrec.features import FeatureSet, FrozenBody, ViewSpec, cached_features
+from objrec.features import FeatureSet, FrozenBody, ViewSpec, cached_features, feature_batches
 from objrec.model import build_head
-from objrec.train import feature_batches, feature_cache, seed_everything
+from objrec.train import feature_cache, seed_everything
 
 SPLITS = Path("/work/splits/s0")
 CANDIDATES = [
@@ -53,7 +53,10 @@ CANDIDATES = [
     ("mahalanobis", {"dims": 64}),
     ("mahalanobis", {"dims": 256}),
     ("mahalanobis", {"dims": 1024}),
+    ("knn", {"k": 10, "views": 2}),
+    ("mahalanobis", {"dims": 256, "views": 2}),
 ]
+"""Each score with its setting; ``views=2``: fitted on the augmented view's features as well."""
 
 
 def load_features(root: Path, config: TrainConfig) -> dict[str, FeatureSet]:
@@ -155,7 +158,13 @@ def main() -> None:
         f"{'report accepted':>15s}"
     )
     for kind, options in CANDIDATES:
-        scorer = fit_feature_score(kind, train_x, train_y, **options)
+        fit_x, fit_y = (
+            (torch.cat([train_x, aug_x]), train_y.repeat(2))
+            if options.get("views") == 2
+            else (train_x, train_y)
+        )
+        settings = {k: v for k, v in options.items() if k != "views"}
+        scorer = fit_feature_score(kind, fit_x, fit_y, **settings)
         with torch.inference_mode():
             if scorer is None:
                 scores = {k: (v / temperature).softmax(1).max(1).values for k, v in logits.items()}
