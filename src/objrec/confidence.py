@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,9 @@ from torch import nn
 log = logging.getLogger(__name__)
 
 SCORES = ("msp", "knn", "mahalanobis")
+DEFAULT_SCORE = "knn"
+"""Chosen on held-out Caltech-101 classes (``benchmarks/open_set.py``)."""
+SCORE_OPTIONS: dict[str, dict[str, int]] = {"knn": {"k": 10}, "mahalanobis": {"dims": 256}}
 KEEP_KNOWN = 0.95
 """The default threshold keeps at least this share of the validation images of known classes..."""
 MAX_COST = 0.005
@@ -225,3 +229,56 @@ def accuracy_at_threshold(
         "kept": kept.double().mean().item(),
         "top1_at_threshold": (correct & kept).double().mean().item(),
     }
+
+
+@dataclass
+class FittedConfidence:
+    """What ``train`` fits after the head: the temperature, the unknown score and its threshold."""
+
+    temperature: float
+    score: str
+    threshold: float
+    familiarity: nn.Module | None
+    """The feature-space score's module (None for ``msp``)."""
+    valid_ece: tuple[float, float]
+    """Validation ECE before and after the temperature."""
+
+
+def unknown_scores(
+    score: str, probs: torch.Tensor, familiarity: torch.Tensor | None
+) -> torch.Tensor:
+    """What the threshold applies to: the top (calibrated) probability, or the feature score."""
+    if score == "msp" or familiarity is None:
+        return top_probability(probs)
+    return familiarity
+
+
+@torch.inference_mode()
+def fit_confidence(
+    head: nn.Module,
+    train: tuple[torch.Tensor, torch.Tensor],
+    valid: tuple[torch.Tensor, torch.Tensor],
+    score: str = DEFAULT_SCORE,
+) -> FittedConfidence:
+    """Fit the temperature on the validation features' outputs, the feature score on the training
+    features, and the threshold on the validation images (``choose_threshold``)."""
+    valid_x, valid_y = valid
+    logits = head.eval()(valid_x.float())
+    with torch.inference_mode(False):
+        temperature = fit_temperature(logits.clone(), valid_y.clone())
+    probs = (logits / temperature).softmax(1)
+    familiarity = fit_feature_score(score, *train, **SCORE_OPTIONS.get(score, {}))
+    values = unknown_scores(score, probs, familiarity(valid_x) if familiarity else None)
+    threshold = choose_threshold(values, probs.argmax(1) == valid_y)
+    ece = (
+        expected_calibration_error(logits.softmax(1), valid_y),
+        expected_calibration_error(probs, valid_y),
+    )
+    log.info(
+        "temperature %.3f, %s threshold %.4f, valid ECE %.4f -> %.4f",
+        temperature,
+        score,
+        threshold,
+        *ece,
+    )
+    return FittedConfidence(temperature, score, threshold, familiarity, ece)
