@@ -142,6 +142,10 @@ def test_a_wrapped_body_keeps_its_models_own_state_dict_keys():
     model = Classifier(body, build_head(1280, 3))
     state = model.state_dict()
     assert "body.features.0.0.weight" in state  # as before bodies were wrapped
-    again = Classifier(build_body(get_backbone("mobilenet_v2"), pretrained=False), build_head(1280, 3))
+    again = Classifier(
+        build_body(get_backbone("mobilenet_v2"), pretrained=False), build_head(1280, 3)
+    )
     again.load_state_dict(state, strict=True)
-    assert all(torch.equal(a, b) for a, b in zip(state.values(), again.state_dict().values(), strict=True))
+    assert all(
+        torch.equal(a, b) for a, b in zip(state.values(), again.state_dict().values(), strict=True)
+    )

@@ -19,6 +19,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from objrec.backbones import build_body, get_backbone
+from objrec.confidence import familiarity_from_state
 from objrec.engine import EarlyStopping, FitState
 from objrec.errors import ObjrecError
 from objrec.meta import FORMAT_VERSION, RunMeta, TrainingProgress
@@ -108,6 +109,7 @@ def load_model(path: Path) -> tuple[Classifier, RunMeta]:
     model = build_from_meta(meta)
     if is_quantized(state):
         model.body = QuantizedBody(model.body)
+    model.familiarity = familiarity_from_state(state)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

@@ -39,6 +39,7 @@ from objrec.config import (
     DEFAULT_BACKBONE,
     FEATURE_DTYPES,
     PRECISIONS,
+    UNKNOWN_SCORES,
     EvaluateConfig,
     SplitConfig,
     TrainConfig,
@@ -357,6 +358,7 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
 @config_option("--finetune-lr")
 @config_option("--finetune-batchnorm", type=click.Choice(BATCHNORM_MODES))
 @config_option("--precision", type=click.Choice(PRECISIONS))
+@config_option("--unknown-score", type=click.Choice(UNKNOWN_SCORES))
 @config_option("--seed")
 @config_option("--num-workers")
 @config_option("--cache-dir", type=DIR)
@@ -443,6 +445,12 @@ def train(
     is_flag=True,
     help=field_docs(EvaluateConfig)["tta"],
 )
+@click.option(
+    "--unknown",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="A folder of images of classes the model was not taught: how well its unknown score "
+    "tells them from DATA's (AUROC, false positives at 95% true positives, at the threshold).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 def evaluate(
     run: Path,
@@ -452,13 +460,15 @@ def evaluate(
     worst: int,
     force: bool,
     tta: bool,
+    unknown: Path | None,
     as_json: bool,
 ) -> None:
-    """Evaluate the model in RUN on DATA: loss, top-1/top-5 overall and per class, confusions."""
+    """Evaluate the model in RUN on DATA: loss, top-1/top-5 overall and per class, confusions,
+    calibration (ECE before and after, reliability.png) and the unknown threshold's cost."""
     from objrec.evaluate import evaluate as run_evaluate
 
     reporter = RichReporter(quiet=as_json)
-    config = EvaluateConfig(split=split, tta=tta)
+    config = EvaluateConfig(split=split, tta=tta, unknown=unknown)
     result = run_evaluate(run, data, config, out=out, reporter=reporter, force=force)
     m = result.metrics
     if as_json:
@@ -477,9 +487,34 @@ def evaluate(
         console.print(f"without TTA: top-1 {percent(p['top1'])}, top-5 {percent(p['top5'])}")
     console.print(worst_table(result.worst(worst)))
     console.print(averages_table(m))
+    for line in confidence_lines(m):
+        console.print(line, highlight=False)
     console.print(f"per-class table, confusion matrix and plots in {result.out}")
     if result.warning:
         err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
+
+
+def confidence_lines(m: dict[str, Any]) -> list[str]:
+    """Calibration, the unknown threshold's cost, and the open-set figures, in words."""
+    lines = [
+        f"calibration: temperature {m['temperature']:.3f}, expected calibration error "
+        f"{m['ece_before_calibration']:.4f} before, {m['ece']:.4f} after"
+    ]
+    if m.get("unknown_threshold") is not None:
+        lines.append(
+            f"unknown below {m['unknown_score']} {m['unknown_threshold']:.4f}: keeps "
+            f"{percent(m['known_kept'])} of these images, top-1 counting unknown as wrong "
+            f"{percent(m['top1_at_threshold'])}"
+        )
+    if "open_set" in m:
+        o = m["open_set"]
+        accepted = o.get("unknown_accepted")
+        at = f", {percent(accepted)} at the threshold" if accepted is not None else ""
+        lines.append(
+            f"unknown images ({o['n_unknown']}): AUROC {o['auroc']:.4f}; accepted as known "
+            f"{percent(o['fpr_at_95_tpr'])} at 95% of known kept{at}"
+        )
+    return lines
 
 
 def worst_table(rows) -> Table:
@@ -518,6 +553,22 @@ def averages_table(m: dict[str, Any]) -> Table:
     return table
 
 
+def unknown_options(command):
+    """``--threshold`` and ``--no-unknown``, shared by predict and serve."""
+    command = click.option(
+        "--no-unknown",
+        "no_unknown",
+        is_flag=True,
+        help="Never answer unknown: always the top classes, however unfamiliar the image.",
+    )(command)
+    return click.option(
+        "--threshold",
+        type=float,
+        help="Answer unknown below this unknown score instead of the run's own threshold "
+        "(chosen on the valid split; `objrec serve` /info and predict --json show the scores).",
+    )(command)
+
+
 @cli.command()
 @click.argument("run", type=EXISTING)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -542,7 +593,10 @@ def averages_table(m: dict[str, Any]) -> Table:
     help="Run the model in eager PyTorch or through ONNX Runtime (exported once, then cached).",
 )
 @click.option(
-    "--json", "as_json", is_flag=True, help='Print a list of {"path", "topk": [{"class", "prob"}]}.'
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print a list of {"path", "unknown", "score", "topk": [{"class", "prob"}]}.',
 )
 @click.option(
     "--tta",
@@ -554,6 +608,7 @@ def averages_table(m: dict[str, Any]) -> Table:
     type=DIR,
     help="Write a Grad-CAM overlay of each image into this (new or empty) folder.",
 )
+@unknown_options
 def predict(
     run: Path,
     paths: Sequence[Path],
@@ -564,8 +619,14 @@ def predict(
     tta: bool,
     explain: Path | None,
     as_json: bool,
+    threshold: float | None,
+    no_unknown: bool,
 ) -> None:
-    """Predict the classes of the images in PATHS (files or folders) with the model in RUN."""
+    """Predict the classes of the images in PATHS (files or folders) with the model in RUN.
+
+    An image that looks like none of the model's classes (its unknown score below the run's
+    threshold) is said to be unknown, with its top classes all the same.
+    """
     from objrec.predict import predict as run_predict
 
     reporter = RichReporter(quiet=as_json)
@@ -579,6 +640,8 @@ def predict(
         tta=tta,
         explain=explain,
         plot_max=plot_max,
+        threshold=threshold,
+        unknown=not no_unknown,
     )
     failed = [r for r in results if r.error]
     if as_json:
@@ -597,7 +660,8 @@ def print_predictions(results, plot: Path | None, plot_max: int) -> None:
             err.print(f"[red]{r.path}: {r.error}[/]", highlight=False)
             continue
         best = ", ".join(f"{t['class']} {percent(float(t['prob']))}" for t in r.topk)
-        console.print(f"{r.path}: {best}", highlight=False)
+        unknown = "unknown (like none of the classes); closest: " if r.unknown else ""
+        console.print(f"{r.path}: {unknown}{best}", highlight=False)
     if plot:
         readable = sum(r.error is None for r in results)
         drawn = min(readable, plot_max)
@@ -702,11 +766,20 @@ def export(
     show_default=True,
     help="Run the model through ONNX Runtime (exported once, checked, cached) or eager PyTorch.",
 )
-def serve(run: Path, host: str, port: int, workers: int, runtime: str) -> None:
+@unknown_options
+def serve(
+    run: Path,
+    host: str,
+    port: int,
+    workers: int,
+    runtime: str,
+    threshold: float | None,
+    no_unknown: bool,
+) -> None:
     """Serve the model in RUN: a page to try it at / and a JSON API at /predict.
 
     \b
-      POST /predict   multipart field "file" (an image), optional "topk" -> top-k classes
+      POST /predict   multipart field "file" (an image), optional "topk" -> "unknown", top-k
       GET  /          a page: pick or drop an image, see its top-5 as bars
       GET  /health, GET /info (classes, backbone, version), GET /docs (the API)
     """
@@ -718,7 +791,16 @@ def serve(run: Path, host: str, port: int, workers: int, runtime: str) -> None:
     def ready(url: str) -> None:
         err.print(f"serving {run} on {url} (Ctrl-C stops)", highlight=False)
 
-    run_serve(run, host, port, workers, runtime, on_ready=ready)
+    run_serve(
+        run,
+        host,
+        port,
+        workers,
+        runtime,
+        on_ready=ready,
+        threshold=threshold,
+        unknown=not no_unknown,
+    )
 
 
 @cli.command()

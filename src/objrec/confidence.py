@@ -36,8 +36,6 @@ from torch import nn
 log = logging.getLogger(__name__)
 
 SCORES = ("msp", "knn", "mahalanobis")
-DEFAULT_SCORE = "knn"
-"""Chosen on held-out Caltech-101 classes (``benchmarks/open_set.py``)."""
 SCORE_OPTIONS: dict[str, dict[str, int]] = {"knn": {"k": 10}, "mahalanobis": {"dims": 256}}
 KEEP_KNOWN = 0.95
 """The default threshold keeps at least this share of the validation images of known classes..."""
@@ -99,10 +97,16 @@ def normalise(features: torch.Tensor) -> torch.Tensor:
 class KnnScore(nn.Module):
     """Cosine similarity to the ``k``-th most similar training image (higher: more familiar)."""
 
-    def __init__(self, bank: torch.Tensor, k: int = 10):
+    def __init__(self, bank: torch.Tensor, k: int = 10, normalised: bool = False):
         super().__init__()
         self.k = min(k, len(bank))
-        self.register_buffer("bank", normalise(bank).t().contiguous())
+        bank = bank.float() if normalised else normalise(bank)
+        self.register_buffer("bank", bank.t().contiguous())
+        self.register_buffer("k_value", torch.tensor(self.k))
+
+    @classmethod
+    def from_state(cls, state: dict[str, torch.Tensor]) -> KnnScore:
+        return cls(state["bank"].t(), int(state["k_value"]), normalised=True)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         similarity = normalise(features) @ self.bank
@@ -129,6 +133,11 @@ class MahalanobisScore(nn.Module):
         self.register_buffer("inv_residual", torch.tensor(1.0 / residual, dtype=torch.float32))
         self.register_buffer("mean_basis", means.float() @ basis.float())
         self.register_buffer("mean_sq", means.float().pow(2).sum(1))
+
+    @classmethod
+    def from_state(cls, state: dict[str, torch.Tensor]) -> MahalanobisScore:
+        variances = state["inv_sd"].double().pow(-2)
+        return cls(state["means"], state["basis"], variances, 1.0 / float(state["inv_residual"]))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         z = normalise(features)
@@ -163,11 +172,27 @@ def fit_feature_score(
     """The feature-space score ``kind`` fitted on training features (None for ``msp``)."""
     if kind == "msp":
         return None
-    if kind == "knn":
-        return KnnScore(features, k)
+    if kind == "knn":  # never more neighbours than the smallest class has images
+        return KnnScore(features, min(k, int(torch.bincount(labels).clamp(min=1).min())))
     if kind == "mahalanobis":
         return fit_mahalanobis(features, labels, dims)
     raise ValueError(f"unknown score {kind!r}; one of {', '.join(SCORES)}")
+
+
+FAMILIARITY_PREFIX = "familiarity."
+
+
+def familiarity_from_state(state: dict[str, torch.Tensor]) -> nn.Module | None:
+    """The familiarity module whose tensors a checkpoint's ``state`` holds (None when none)."""
+    own = {
+        k.removeprefix(FAMILIARITY_PREFIX): v
+        for k, v in state.items()
+        if k.startswith(FAMILIARITY_PREFIX)
+    }
+    if not own:
+        return None
+    kind = KnnScore if "bank" in own else MahalanobisScore
+    return kind.from_state(own)
 
 
 def threshold_keeping(scores: torch.Tensor, keep: float = KEEP_KNOWN) -> float:
@@ -258,7 +283,7 @@ def fit_confidence(
     head: nn.Module,
     train: tuple[torch.Tensor, torch.Tensor],
     valid: tuple[torch.Tensor, torch.Tensor],
-    score: str = DEFAULT_SCORE,
+    score: str,
 ) -> FittedConfidence:
     """Fit the temperature on the validation features' outputs, the feature score on the training
     features, and the threshold on the validation images (``choose_threshold``)."""

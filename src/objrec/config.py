@@ -20,6 +20,7 @@ FEATURE_DTYPES = ("float32", "float16")
 AUGMENTATIONS = ("none", "article", "trivial")
 BALANCES = ("none", "weights")
 BATCHNORM_MODES = ("frozen", "train")
+UNKNOWN_SCORES = ("knn", "mahalanobis", "msp")
 PRECISIONS = ("fp32", "int8")
 DEFAULT_BACKBONE = "efficientnet_lite0+efficientnet_lite1+efficientnet_lite2"
 """The three offline EfficientNet-Lite bodies, their features concatenated. On the valid splits of
@@ -100,6 +101,10 @@ class EvaluateConfig:
     """Where frozen features are cached; default ``$OBJREC_CACHE`` or ``~/.cache/objrec``."""
     num_workers: int = 0
     """DataLoader worker processes decoding images; 0 decodes in the main process."""
+    unknown: str | Path | None = None
+    """A folder of images of classes the model was not taught: how well the unknown score tells
+    them from the evaluated ones (AUROC, false positives at 95% true positives, at the
+    threshold)."""
 
     def __post_init__(self) -> None:
         if self.split not in ("train", "valid", "test"):
@@ -172,6 +177,10 @@ class TrainConfig:
     calibrated on 64 of the training images; faster on CPUs with 8-bit dot-product instructions).
     The head trains on the int8 features and the checkpoint carries the int8 body, so evaluate,
     predict, serve and export run the same one (see ``objrec.quantize``)."""
+    unknown_score: str = "knn"
+    """What tells images of the taught classes from anything else (``objrec.confidence``):
+    ``knn`` (similarity to the 10th nearest training image's features), ``mahalanobis`` or
+    ``msp`` (the top calibrated probability). Its threshold is chosen on the validation split."""
     seed: int = 0
     """Same seed, same run: head initialisation, dropout and batch order."""
     num_workers: int = 0
@@ -207,6 +216,10 @@ class TrainConfig:
             (self.finetune_epochs >= 1, "`finetune_epochs` must be at least 1"),
             (self.finetune_lr > 0, "`finetune_lr` must be above zero"),
             (self.precision in PRECISIONS, f"`precision` must be one of {', '.join(PRECISIONS)}"),
+            (
+                self.unknown_score in UNKNOWN_SCORES,
+                f"--unknown-score must be one of {', '.join(UNKNOWN_SCORES)}",
+            ),
             (
                 self.precision == "fp32" or not self.finetune_blocks,
                 '`finetune_blocks` trains the body in fp32: use it with `precision="fp32"`',

@@ -13,12 +13,25 @@ import pandas as pd
 import torch
 
 from objrec import plots
+from objrec.confidence import (
+    accuracy_at_threshold,
+    expected_calibration_error,
+    open_set_metrics,
+    reliability_table,
+)
 from objrec.config import EvaluateConfig, settings
-from objrec.data import SPLITS, ClassFolder, is_split_folder, present_splits, scan_class_folder
+from objrec.data import (
+    SPLITS,
+    ClassFolder,
+    Sample,
+    is_split_folder,
+    present_splits,
+    scan_class_folder,
+)
 from objrec.errors import ObjrecError
 from objrec.features import FeatureTable, FrozenBody, ViewSpec, feature_table, open_cache
-from objrec.images import UnreadableImageError, open_image
-from objrec.inference import Recognizer
+from objrec.images import UnreadableImageError, list_images, open_image
+from objrec.inference import Answers, Recognizer
 from objrec.leakage import SEEN_SPLITS, seen_images
 from objrec.metrics import confusion_matrix, most_confused, per_class_table, summarize
 from objrec.outputs import prepare_output_dir
@@ -63,6 +76,8 @@ class EvaluationResult:
 
     probabilities: torch.Tensor | None = None
     """(images, classes): every class's probability, in the rows' order of ``predictions``."""
+    reliability: dict[str, pd.DataFrame] | None = None
+    """Reliability tables (``confidence.reliability_table``) before and after calibration."""
 
     def worst(self, n: int = 10) -> pd.DataFrame:
         return self.per_class.head(n)
@@ -110,7 +125,11 @@ def evaluate(
 ) -> EvaluationResult:
     """Evaluate the model of ``run`` on ``folder`` (a split folder's ``split``, or a class folder).
 
-    ``config`` (or its fields as keywords) says what to measure. With ``tta`` the probabilities
+    ``config`` (or its fields as keywords) says what to measure. Calibration is measured too
+    (ECE before and after the run's temperature, ``reliability.png``), and the unknown threshold's
+    cost on these known-class images; with ``config.unknown`` (a folder of images of classes the
+    model was not taught), how well the unknown score tells them apart: AUROC, the share of unknown
+    images accepted at 95% of known ones kept, and at the threshold. With ``tta`` the probabilities
     are averaged over the test-time views; the metrics without TTA are kept in ``metrics_plain``.
     Writes ``per_class.csv``, ``predictions.csv``, ``confusion.csv`` (counts),
     ``confusion_normalised.csv``, ``most_confused.csv``, ``metrics.json``, ``confusion.png``,
@@ -126,12 +145,21 @@ def evaluate(
     images = scan_class_folder(target, classes)
     tables = view_tables(recognizer, images, target.name, config, reporter)
     ok = torch.stack([t.ok for t in tables]).all(0)
-    probs, plain = table_probabilities(recognizer, tables, ok)
-    open_cache(config.cache_dir).close()  # lets `objrec cache --prune` go on
+    answers, plain, uncalibrated = table_answers(recognizer, tables, ok)
+    probs = answers.probs
     labels = tables[0].labels[ok]
     logits = probs.log()
     result = summarize_logits(logits, labels, classes, recognizer.meta.n_train)
     result.metrics["tta"] = config.tta
+    result.metrics |= calibration_metrics(recognizer, answers, uncalibrated, labels)
+    result.reliability = {
+        "before calibration": reliability_table(uncalibrated, labels),
+        f"after (temperature {recognizer.temperature:.3f})": reliability_table(probs, labels),
+    }
+    if config.unknown is not None:
+        unknown = unknown_tables(recognizer, Path(config.unknown), config, reporter)
+        result.metrics["open_set"] = open_set_result(recognizer, answers, unknown)
+    open_cache(config.cache_dir).close()  # lets `objrec cache --prune` go on
     if config.tta:
         result.metrics_plain = summarize(plain.log(), labels, len(classes))
     paths = [s.path for s, good in zip(images.samples, ok.tolist(), strict=True) if good]
@@ -172,22 +200,69 @@ def view_tables(
     ]
 
 
-def table_probabilities(
+def table_answers(
     recognizer: Recognizer, tables: list[FeatureTable], ok: torch.Tensor, batch: int = 1024
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The recognizer's answer for the images ``ok``, from every view's features, read batch by
-    batch; and its answer from the first (plain) view alone."""
+) -> tuple[Answers, torch.Tensor, torch.Tensor]:
+    """The recognizer's answers for the images ``ok``, from every view's features, read batch by
+    batch; its probabilities from the first (plain) view alone; and its probabilities before
+    calibration."""
     where = torch.nonzero(ok).flatten().split(batch) or (torch.empty(0, dtype=torch.long),)
-    both = []
+    parts = []
     for idx in where:
         views = [table.read(idx.numpy()) for table in tables]
-        both.append(
+        parts.append(
             (
-                recognizer.probabilities_from_features(views),
+                recognizer.answer_from_features(views),
                 recognizer.probabilities_from_features(views[:1]),
+                recognizer.uncalibrated_from_features(views),
             )
         )
-    return torch.cat([p for p, _ in both]), torch.cat([q for _, q in both])
+    answers = Answers(
+        *(torch.cat([getattr(a, f) for a, _, _ in parts]) for f in ("probs", "scores", "unknown"))
+    )
+    return answers, torch.cat([p for _, p, _ in parts]), torch.cat([u for _, _, u in parts])
+
+
+def calibration_metrics(
+    recognizer: Recognizer, answers: Answers, uncalibrated: torch.Tensor, labels: torch.Tensor
+) -> dict[str, Any]:
+    """ECE before and after the run's temperature; the unknown threshold's cost on these images."""
+    metrics: dict[str, Any] = {
+        "temperature": recognizer.temperature,
+        "ece_before_calibration": expected_calibration_error(uncalibrated, labels),
+        "ece": expected_calibration_error(answers.probs, labels),
+        "unknown_score": recognizer.unknown_score,
+        "unknown_threshold": recognizer.threshold,
+    }
+    if recognizer.threshold is not None:
+        kept = accuracy_at_threshold(answers.probs, labels, answers.scores, recognizer.threshold)
+        metrics["known_kept"] = kept["kept"]
+        metrics["top1_at_threshold"] = kept["top1_at_threshold"]
+    return metrics
+
+
+def unknown_tables(
+    recognizer: Recognizer, folder: Path, config: EvaluateConfig, reporter: Reporter
+) -> list[FeatureTable]:
+    """The features of every image under ``folder`` (classes the model was not taught)."""
+    files = list_images(folder) if folder.is_dir() else []
+    if not files:
+        raise ObjrecError(f"unknown={folder}: no images found there")
+    images = ClassFolder(folder, ("unknown",), tuple(Sample(f, 0) for f in files))
+    return view_tables(recognizer, images, "unknown", config, reporter)
+
+
+def open_set_result(
+    recognizer: Recognizer, known: Answers, tables: list[FeatureTable]
+) -> dict[str, Any]:
+    """Known images (positives) against the unknown folder's: AUROC, FPR at 95% TPR, and the
+    share of unknown images the threshold still accepts."""
+    ok = torch.stack([t.ok for t in tables]).all(0)
+    unknown, _, _ = table_answers(recognizer, tables, ok)
+    result = open_set_metrics(known.scores, unknown.scores)
+    if recognizer.threshold is not None:
+        result["unknown_accepted"] = float((~unknown.unknown).double().mean())
+    return result
 
 
 def default_eval_dir(run: Path, data_dir: str | Path | None, target: Path) -> Path:
@@ -302,4 +377,8 @@ def write_evaluation(result: EvaluationResult, out: Path) -> None:
         write_galleries(result, result.predictions, out)
     if len(result.per_class) and result.per_class["n_train"].sum() > 0:
         plots.accuracy_vs_train_size(result.per_class, out / "accuracy_vs_train.png")
+    if result.reliability:
+        tables = [t.assign(model=name) for name, t in result.reliability.items()]
+        pd.concat(tables).to_csv(out / "reliability.csv", index=False)
+        plots.reliability_diagram(result.reliability, out / "reliability.png")
     result.out = out

@@ -20,7 +20,7 @@ from torch import nn
 from objrec import __version__
 from objrec.checkpoint import load_model
 from objrec.errors import ObjrecError
-from objrec.meta import RunMeta
+from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier
 from objrec.outputs import refuse_overwrite
 from objrec.quantize import QuantizedBody
@@ -39,23 +39,45 @@ class ExportResult:
     max_diff: float
 
 
-def with_softmax(model: nn.Module) -> nn.Module:
-    return nn.Sequential(model, nn.Softmax(dim=1)).eval()
+class Tail(nn.Module):
+    """Body features -> the exported outputs: the head's probabilities, calibrated by the run's
+    temperature (or its raw logits), and the familiarity score when the run has one."""
+
+    def __init__(self, model: Classifier, temperature: float, softmax: bool):
+        super().__init__()
+        self.head, self.familiarity = model.head, model.familiarity
+        self.temperature, self.softmax = temperature, softmax
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        first = "probabilities" if self.softmax else "logits"
+        return (first,) if self.familiarity is None else (first, "familiarity")
+
+    def forward(self, features: torch.Tensor):
+        logits = self.head(features)
+        out = (logits / self.temperature).softmax(1) if self.softmax else logits
+        return out if self.familiarity is None else (out, self.familiarity(features))
+
+
+def as_tuple(outputs) -> tuple[torch.Tensor, ...]:
+    return outputs if isinstance(outputs, tuple) else (outputs,)
 
 
 def check_onnx(module: nn.Module, path: Path, input_size: int, softmax: bool) -> float:
-    """Max absolute difference of probabilities, ONNX Runtime against PyTorch, on sample inputs."""
+    """Max absolute difference of probabilities (and familiarity scores), ONNX Runtime against
+    PyTorch, on sample inputs."""
     onnx_model = OnnxModel(path)
     g = torch.Generator().manual_seed(0)
     worst = 0.0
     for batch in (1, 5):
         x = torch.randn(batch, 3, input_size, input_size, generator=g)
         with torch.inference_mode():
-            expected = module(x)
-        got = onnx_model(x)
+            expected = list(as_tuple(module(x)))
+        got = onnx_model.outputs(x)
         if not softmax:
-            expected, got = expected.softmax(1), got.softmax(1)
-        worst = max(worst, float((expected - got).abs().max()))
+            expected[0], got[0] = expected[0].softmax(1), got[0].softmax(1)
+        for e, o in zip(expected, got, strict=True):
+            worst = max(worst, float((e - o).abs().max()))
     return worst
 
 
@@ -91,15 +113,44 @@ def preprocessing(meta: RunMeta, softmax: bool) -> dict[str, Any]:
     }
 
 
-def export_quantized(body: QuantizedBody, head: nn.Module, path: Path, softmax: bool) -> Path:
+def confidence_sidecar(
+    meta: RunMeta, model: Classifier, softmax: bool, outputs: list[str]
+) -> dict[str, Any]:
+    """What another runtime needs to give objrec's calibrated probabilities and unknown answer."""
+    calibration = meta.calibration or Calibration()
+    feature_score = model.familiarity is not None
+    score = calibration.unknown_score if feature_score else "msp"
+    return {
+        "outputs": outputs,
+        "temperature": calibration.temperature,
+        "temperature_applied": softmax,
+        "calibration": "the probabilities are softmax(logits / temperature)"
+        + ("; the graph applies it" if softmax else "; apply it to the logits output"),
+        "unknown": {
+            "score": score,
+            "from": outputs[1] if feature_score else "the top probability",
+            "threshold": calibration.unknown_threshold,
+            "rule": "the image looks like none of the classes when its score is below the "
+            "threshold (with test-time views, average the score over the views first); "
+            "report the top classes all the same",
+        },
+    }
+
+
+def export_quantized(body: QuantizedBody, head: Tail, path: Path) -> Path:
     """One graph: the int8 body exactly as trained, then the fp32 head (joined by onnx.compose)."""
     import onnx
     from onnx import compose
 
-    head = with_softmax(head) if softmax else head.eval()
     head_path = path.with_name(f".{path.name}.head")
     try:
-        export_onnx(head, head_path, body.n_features, sample_shape=(body.n_features,))
+        export_onnx(
+            head.eval(),
+            head_path,
+            body.n_features,
+            sample_shape=(body.n_features,),
+            output_names=head.output_names,
+        )
         body_graph = onnx.load_from_string(body.graph_bytes())
         head_graph = onnx.load(str(head_path))
     finally:
@@ -136,12 +187,14 @@ def export_checked(
     model: Classifier, meta: RunMeta, path: Path, softmax: bool = True
 ) -> ExportResult:
     """Export, verify against PyTorch within ``TOLERANCE``, write the sidecar JSON."""
-    module = with_softmax(model) if softmax else model.eval()
+    calibration = meta.calibration or Calibration()
+    tail = Tail(model, calibration.temperature, softmax)
+    module = nn.Sequential(model.body, tail).eval()
     size = meta.data.input_size
     if isinstance(model.body, QuantizedBody):
-        export_quantized(model.body, model.head, path, softmax)
+        export_quantized(model.body, tail, path)
     else:
-        export_onnx(module, path, size)
+        export_onnx(module, path, size, output_names=tail.output_names)
     diff = check_onnx(module, path, size, softmax)
     if diff > TOLERANCE:
         path.unlink(missing_ok=True)
@@ -149,6 +202,8 @@ def export_checked(
             f"the ONNX export differs from PyTorch by {diff:.2g} (over {TOLERANCE}); removed"
         )
     sidecar = path.with_suffix(".json")
-    sidecar.write_text(json.dumps({**preprocessing(meta, softmax), "max_abs_diff": diff}, indent=2))
+    outputs = [o.name for o in OnnxModel(path).session.get_outputs()]
+    answer = {**preprocessing(meta, softmax), **confidence_sidecar(meta, model, softmax, outputs)}
+    sidecar.write_text(json.dumps({**answer, "max_abs_diff": diff}, indent=2))
     log.info("exported %s (max |diff| %.2g)", path, diff)
     return ExportResult(path, sidecar, diff)

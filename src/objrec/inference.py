@@ -7,6 +7,10 @@ answer (:meth:`Recognizer.combine`, where calibration applies). ``predict``, ``s
 ``report`` call it on images; ``evaluate`` calls :meth:`Recognizer.probabilities_from_features`
 with the frozen body's cached features of the same views, a speed-up that ends in the same
 ``combine``. A test checks that all of them, and the exported ONNX file, agree on real images.
+
+The same object gives the "unknown" answer (:meth:`Recognizer.answer`): the run's unknown score
+(the top calibrated probability, or a feature-space familiarity computed in the same pass, see
+``objrec.confidence``) against its threshold, which a caller may override or turn off.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -21,7 +26,7 @@ from PIL import Image
 
 from objrec.checkpoint import BEST, load_model
 from objrec.errors import ObjrecError
-from objrec.meta import RunMeta
+from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier
 from objrec.quantize import QuantizedBody
 from objrec.runtime import OnnxModel
@@ -32,6 +37,19 @@ log = logging.getLogger(__name__)
 
 RUNTIMES = ("torch", "onnx")
 CENTRE = ("centre",)
+
+Outputs = tuple[torch.Tensor, torch.Tensor | None]
+"""One view's (logits, familiarity or None) for a batch."""
+
+
+@dataclass
+class Answers:
+    """A batch's answer: probabilities (N, classes), the unknown score (N,) that the threshold
+    applies to, and which images are "unknown" (all False when the check is off)."""
+
+    probs: torch.Tensor
+    scores: torch.Tensor
+    unknown: torch.Tensor
 
 
 class Recognizer:
@@ -48,6 +66,8 @@ class Recognizer:
         meta: RunMeta,
         runtime: str = "torch",
         checkpoint: Path | None = None,
+        threshold: float | None = None,
+        unknown: bool = True,
     ):
         if runtime not in RUNTIMES:
             raise ObjrecError(f"`runtime` must be one of {', '.join(RUNTIMES)}")
@@ -55,20 +75,36 @@ class Recognizer:
         self.classes = list(meta.classes)
         self.data = meta.data
         self.draft = draft_size(self.data)
-        self.temperature = meta.calibration.temperature if meta.calibration else 1.0
+        self.calibration = meta.calibration or Calibration()
+        self.temperature = self.calibration.temperature
+        self.threshold = threshold if threshold is not None else self.calibration.unknown_threshold
+        """Below it, "unknown"; None (or ``unknown=False``): never."""
+        if not unknown:
+            self.threshold = None
         self._transforms = {name: build_tta_transform(self.data, name) for name in TTA_VIEWS}
-        self._run: Callable[[torch.Tensor], torch.Tensor] = (
+        self._run: Callable[[torch.Tensor], Outputs] = (
             self._onnx_model(checkpoint) if runtime == "onnx" else self._torch
         )
 
     @classmethod
-    def load(cls, run: Path, runtime: str = "torch") -> Recognizer:
+    def load(
+        cls,
+        run: Path,
+        runtime: str = "torch",
+        threshold: float | None = None,
+        unknown: bool = True,
+    ) -> Recognizer:
         """The recognizer of a run folder or checkpoint file."""
         path = Path(run) / BEST if Path(run).is_dir() else Path(run)
         model, meta = load_model(path)
-        return cls(model, meta, runtime=runtime, checkpoint=path)
+        return cls(model, meta, runtime, path, threshold, unknown)
 
-    def _onnx_model(self, checkpoint: Path | None) -> OnnxModel:
+    @property
+    def unknown_score(self) -> str:
+        """``msp`` or the name of the feature score the threshold applies to."""
+        return self.calibration.unknown_score if self.model.familiarity is not None else "msp"
+
+    def _onnx_model(self, checkpoint: Path | None) -> Callable[[torch.Tensor], Outputs]:
         from objrec.export import export_checked
         from objrec.features import open_cache
 
@@ -77,11 +113,19 @@ class Recognizer:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             export_checked(self.model, self.meta, path, softmax=False)
-        return OnnxModel(path)
+        onnx_model = OnnxModel(path)
+
+        def run(x: torch.Tensor) -> Outputs:
+            outputs = onnx_model.outputs(x)
+            return outputs[0], outputs[1] if len(outputs) > 1 else None
+
+        return run
 
     @torch.inference_mode()
-    def _torch(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+    def _torch(self, x: torch.Tensor) -> Outputs:
+        if self.model.familiarity is None:
+            return self.model(x), None
+        return self.model.scored()(x)
 
     # ------------------------------------------------------------ the definition
 
@@ -96,26 +140,58 @@ class Recognizer:
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """The model's output for a preprocessed batch, on this recognizer's runtime."""
-        return self._run(x)
+        return self._run(x)[0]
 
-    def combine(self, view_logits: Sequence[torch.Tensor]) -> torch.Tensor:
+    def combine(
+        self, view_logits: Sequence[torch.Tensor], temperature: float | None = None
+    ) -> torch.Tensor:
         """One answer from each view's logits: softmax (calibrated), then the mean over views.
 
         The only place where outputs become probabilities: calibration applies here, so every
         path (images, cached features, any runtime) gets it.
         """
-        probs = [(logits.float() / self.temperature).softmax(1) for logits in view_logits]
+        t = self.temperature if temperature is None else temperature
+        probs = [(logits.float() / t).softmax(1) for logits in view_logits]
         return torch.stack(probs).mean(0)
 
     def probabilities(self, images: Sequence[Image.Image], tta: bool = False) -> torch.Tensor:
         """Class probabilities (N, classes) of PIL images; ``tta``: over the test-time views."""
-        views = self.view_names(tta)
-        return self.combine([self.logits(self.preprocess(images, v)) for v in views])
+        return self.answer(images, tta).probs
 
     @torch.inference_mode()
     def probabilities_from_features(self, view_features: Sequence[torch.Tensor]) -> torch.Tensor:
         """The same answer from the frozen body's features of each of ``view_names(tta)``."""
-        return self.combine([self.model.head(features) for features in view_features])
+        return self.answer_from_features(view_features).probs
+
+    def answer(self, images: Sequence[Image.Image], tta: bool = False) -> Answers:
+        """Probabilities, unknown scores and "unknown" flags of PIL images."""
+        return self.decide([self._run(self.preprocess(images, v)) for v in self.view_names(tta)])
+
+    @torch.inference_mode()
+    def answer_from_features(self, view_features: Sequence[torch.Tensor]) -> Answers:
+        """The same answers from the frozen body's features of each of ``view_names(tta)``."""
+        familiarity = self.model.familiarity
+        return self.decide(
+            [(self.model.head(f), familiarity(f) if familiarity else None) for f in view_features]
+        )
+
+    @torch.inference_mode()
+    def uncalibrated_from_features(self, view_features: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The probabilities before calibration (temperature 1), to measure what it changed."""
+        return self.combine([self.model.head(f) for f in view_features], temperature=1.0)
+
+    def decide(self, views: Sequence[Outputs]) -> Answers:
+        """Each view's (logits, familiarity) -> one answer: the probabilities (``combine``), the
+        unknown score (the top probability, or the views' mean familiarity) and the threshold's
+        verdict."""
+        probs = self.combine([logits for logits, _ in views])
+        if self.unknown_score == "msp":
+            scores = probs.max(1).values
+        else:
+            scores = torch.stack([f for _, f in views if f is not None]).float().mean(0)
+        if self.threshold is None:
+            return Answers(probs, scores, torch.zeros(len(scores), dtype=torch.bool))
+        return Answers(probs, scores, scores < self.threshold)
 
     # ------------------------------------------------------------ presenting it
 

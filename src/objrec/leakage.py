@@ -37,9 +37,7 @@ def seen_hashes(data_dir: Path) -> dict[str, str]:
     }
 
 
-def seen_images(
-    data_dir: str | Path | None, paths: Sequence[Path | str]
-) -> dict[str, list[str]]:
+def seen_images(data_dir: str | Path | None, paths: Sequence[Path | str]) -> dict[str, list[str]]:
     """The ``paths`` that are training or validation images of the run, per split.
 
     Empty when the run's data folder is unknown or gone (nothing can be said then).

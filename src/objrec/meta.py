@@ -31,20 +31,25 @@ class HeadConfig:
 
 @dataclass(frozen=True)
 class Calibration:
-    """How probabilities are turned into answers after the model (see ``inference.Recognizer``).
+    """How outputs become answers after the model (see ``inference.Recognizer`` and ``confidence``).
 
     ``temperature`` divides the model's log-probabilities before the softmax (1: unchanged);
-    ``unknown_threshold`` answers "unknown" when the top probability is below it (None: never).
+    ``unknown_score`` names what the threshold applies to: ``msp`` (the top calibrated
+    probability) or a feature-space score whose module travels in the checkpoint
+    (``familiarity.*`` tensors); below ``unknown_threshold`` the answer is "unknown" (None: never).
+    Fitted at the end of ``train`` on the validation split.
     """
 
     temperature: float = 1.0
     unknown_threshold: float | None = None
+    unknown_score: str = "msp"
 
     def __post_init__(self) -> None:
         if self.temperature <= 0:
             raise ObjrecError("calibration temperature must be above zero")
-        if self.unknown_threshold is not None and not 0 <= self.unknown_threshold <= 1:
-            raise ObjrecError("the unknown threshold must be in [0, 1]")
+        msp = self.unknown_score == "msp"
+        if msp and self.unknown_threshold is not None and not 0 <= self.unknown_threshold <= 1:
+            raise ObjrecError("the unknown threshold on the top probability must be in [0, 1]")
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,22 @@ class Prediction:
     topk: list[dict[str, float | str]] = field(default_factory=list)
     error: str | None = None
     explanation: str | None = None
+    unknown: bool = False
+    """The image looks like none of the classes (its unknown score is below the threshold)."""
+    score: float | None = None
+    """Its unknown score (the run's ``unknown_score``: familiarity or top probability)."""
 
     def to_json(self) -> dict:
-        extra = {"error": self.error} if self.error else {}
-        if self.explanation:
-            extra["explanation"] = self.explanation
-        return {"path": self.path, "topk": self.topk, **extra}
+        if self.error:
+            return {"path": self.path, "topk": self.topk, "error": self.error}
+        extra = {"explanation": self.explanation} if self.explanation else {}
+        return {
+            "path": self.path,
+            "unknown": self.unknown,
+            "score": self.score,
+            "topk": self.topk,
+            **extra,
+        }
 
 
 def expand_paths(paths: Sequence[Path]) -> list[Prediction]:
@@ -66,13 +76,17 @@ def predict(
     tta: bool = False,
     explain: Path | None = None,
     plot_max: int = PLOT_MAX,
+    threshold: float | None = None,
+    unknown: bool = True,
 ) -> list[Prediction]:
     """Top-k classes for each image in ``paths`` (files or folders).
 
     A missing, unreadable or non-image path gets an ``error`` instead and the others are still
     predicted. ``tta`` averages over test-time views; ``explain`` is a folder that receives a
     Grad-CAM overlay per image (``<name>.gradcam.png``), made in PyTorch whatever the runtime;
-    ``plot`` draws the first ``plot_max`` readable images.
+    ``plot`` draws the first ``plot_max`` readable images. An image whose unknown score is below
+    the run's threshold (or ``threshold``) is marked ``unknown``, its top-k still given;
+    ``unknown=False`` never marks one.
     """
     if topk < 1:
         raise ObjrecError("`topk` must be at least 1")
@@ -80,7 +94,7 @@ def predict(
         raise ObjrecError("`plot_max` must be at least 1")
     results = expand_paths(paths)
     todo = [r for r in results if r.error is None]
-    recognizer = Recognizer.load(run, runtime)
+    recognizer = Recognizer.load(run, runtime, threshold, unknown)
     if explain is not None:
         explain = prepare_output_dir(explain)
     with reporter.task("predicting", len(todo)) as advance:
@@ -119,9 +133,11 @@ def _predict_chunk(recognizer: Recognizer, chunk: list[Prediction], k: int, tta:
         except UnreadableImageError as exc:
             entry.error = exc.reason
     if images:
-        probs = recognizer.probabilities(images, tta)
-        for entry, p in zip(readable, probs, strict=True):
-            entry.topk = recognizer.topk(p, k)
+        answers = recognizer.answer(images, tta)
+        for i, entry in enumerate(readable):
+            entry.topk = recognizer.topk(answers.probs[i], k)
+            entry.unknown = bool(answers.unknown[i])
+            entry.score = float(answers.scores[i])
 
 
 def plot_predictions(results: list[Prediction], path: Path, limit: int = PLOT_MAX) -> Path:

@@ -225,6 +225,7 @@ def evaluation_context(run: Path, evaluation: Path) -> dict[str, Any]:
         "confused": pd.read_csv(evaluation / "most_confused.csv").to_dict(orient="records"),
         "confusion": embed_if_there(evaluation / "confusion.png"),
         "scatter": embed_if_there(evaluation / "accuracy_vs_train.png"),
+        "reliability": embed_if_there(evaluation / "reliability.png"),
         "n_wrong": len(wrong),
         "top_losses": top_losses,
         "worst_examples": worst_examples,

@@ -12,7 +12,7 @@ import importlib.util
 import logging
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -43,6 +43,7 @@ def export_onnx(
     input_size: int,
     opset: int = 17,
     sample_shape: tuple[int, ...] | None = None,
+    output_names: Sequence[str] = ("output",),
 ) -> Path:
     """Export ``module`` (eval mode) with a dynamic batch axis, atomically; its input is an image
     batch of ``input_size`` pixels square unless ``sample_shape`` gives another (without batch)."""
@@ -59,8 +60,8 @@ def export_onnx(
                 (sample,),
                 str(tmp),
                 input_names=["input"],
-                output_names=["output"],
-                dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+                output_names=list(output_names),
+                dynamic_axes={name: {0: "batch"} for name in ("input", *output_names)},
                 opset_version=opset,
                 dynamo=False,
             )
@@ -100,9 +101,13 @@ class OnnxModel:
         self.input_name: str = self.session.get_inputs()[0].name
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """The graph's output for ``x``, on ``x``'s device (ONNX Runtime runs on the CPU)."""
+        """The graph's first output for ``x``, on ``x``'s device (ONNX Runtime runs on the CPU)."""
+        return self.outputs(x)[0]
+
+    def outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every output of the graph, in its order, on ``x``'s device."""
         feed = {self.input_name: x.detach().float().cpu().contiguous().numpy()}
-        return torch.from_numpy(self.session.run(None, feed)[0]).to(x.device)
+        return [torch.from_numpy(out).to(x.device) for out in self.session.run(None, feed)]
 
 
 def torch_runner(module: nn.Module) -> Runner:

@@ -58,9 +58,12 @@ def create_app(
     runtime: str = "onnx",
     max_upload_bytes: int = MAX_UPLOAD_BYTES,
     max_pixels: int = UPLOAD_MAX_PIXELS,
+    threshold: float | None = None,
+    unknown: bool = True,
 ) -> FastAPI:
-    """The app for the model in ``run``, loaded now (not per request)."""
-    recognizer = Recognizer.load(run, runtime)
+    """The app for the model in ``run``, loaded now (not per request); ``threshold`` and
+    ``unknown`` as in ``predict``."""
+    recognizer = Recognizer.load(run, runtime, threshold, unknown)
     page = (resources.files("objrec") / "static" / "index.html").read_text()
     app = FastAPI(title="objrec", version=__version__, docs_url="/docs", redoc_url=None)
     app.add_exception_handler(HTTPException, http_error)  # type: ignore[arg-type]
@@ -83,6 +86,8 @@ def create_app(
             "version": __version__,
             "max_upload_bytes": max_upload_bytes,
             "max_pixels": max_pixels,
+            "unknown_score": recognizer.unknown_score,
+            "unknown_threshold": recognizer.threshold,
         }
 
     @app.post("/predict")
@@ -97,8 +102,13 @@ def create_app(
         if len(data) > max_upload_bytes:
             raise HTTPException(413, f"the upload is over the limit of {max_upload_bytes:,} bytes")
         image = _decode(data, file.filename or "upload", max_pixels, recognizer.draft)
-        probs = recognizer.probabilities([image], tta)[0]
-        return {"filename": file.filename, "topk": recognizer.topk(probs, topk)}
+        answers = recognizer.answer([image], tta)
+        return {
+            "filename": file.filename,
+            "unknown": bool(answers.unknown[0]),
+            "score": float(answers.scores[0]),
+            "topk": recognizer.topk(answers.probs[0], topk),
+        }
 
     return app
 
@@ -115,7 +125,13 @@ def app_from_env() -> FastAPI:
     run = os.environ.get("OBJREC_SERVE_RUN")
     if not run:
         raise ObjrecError("OBJREC_SERVE_RUN is not set")
-    return create_app(Path(run), os.environ.get("OBJREC_SERVE_RUNTIME", "onnx"))
+    threshold = os.environ.get("OBJREC_SERVE_THRESHOLD")
+    return create_app(
+        Path(run),
+        os.environ.get("OBJREC_SERVE_RUNTIME", "onnx"),
+        threshold=float(threshold) if threshold else None,
+        unknown=os.environ.get("OBJREC_SERVE_UNKNOWN", "1") == "1",
+    )
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -162,6 +178,8 @@ def serve(
     workers: int = 1,
     runtime: str = "onnx",
     on_ready: Callable[[str], None] | None = None,
+    threshold: float | None = None,
+    unknown: bool = True,
 ) -> None:
     """Run the app under uvicorn until stopped; binds to loopback unless ``host`` says otherwise.
 
@@ -178,7 +196,13 @@ def serve(
         read_checkpoint(Path(run))
         os.environ["OBJREC_SERVE_RUN"] = str(Path(run).resolve())
         os.environ["OBJREC_SERVE_RUNTIME"] = runtime
-    app = "objrec.serve:app_from_env" if workers > 1 else create_app(run, runtime)
+        os.environ["OBJREC_SERVE_THRESHOLD"] = "" if threshold is None else repr(threshold)
+        os.environ["OBJREC_SERVE_UNKNOWN"] = "1" if unknown else "0"
+    app = (
+        "objrec.serve:app_from_env"
+        if workers > 1
+        else create_app(run, runtime, threshold=threshold, unknown=unknown)
+    )
     sock = bind_socket(host, port)
     url = url_of(host, sock.getsockname()[1])
     config = uvicorn.Config(app, factory=workers > 1, workers=workers, log_level="warning")

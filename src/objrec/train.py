@@ -28,6 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 from objrec.backbones import Body, build_body, get_backbone, resolve_data_config
 from objrec.check import require_clean
 from objrec.checkpoint import SavedTraining, restore_training_state
+from objrec.confidence import fit_confidence
 from objrec.config import DataConfig, TrainConfig
 from objrec.data import ClassFolder, require_split_folder, scan_class_folder
 from objrec.distributed import SINGLE, World, process_group
@@ -44,7 +45,7 @@ from objrec.features import (
     sharded_feature_batches,
 )
 from objrec.finetune import FinetuneModel, optimizer_for, split_body, unfreeze, warmup_cosine
-from objrec.meta import RunMeta
+from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, build_head, count_parameters
 from objrec.progress import SILENT, Reporter
 from objrec.quantize import QuantizedBody, quantize_body
@@ -132,6 +133,7 @@ def _train(
         state = fit_head(prep, config, meta, out, saved, reporter, world)
         if config.finetune_blocks:
             state = finetune_phase(prep, config, state, reporter, world)
+        meta = calibrate(prep, config, meta, reporter)
     finally:
         open_cache(config.cache_dir).close()  # lets `objrec cache --prune` go on
     seconds = {"features": prep.seconds, "fit": time.perf_counter() - t0}
@@ -381,6 +383,35 @@ def training_loss(config: TrainConfig, labels: torch.Tensor, n_classes: int) -> 
         counts = torch.bincount(labels, minlength=n_classes).float()
         weight = counts.sum() / (n_classes * counts.clamp(min=1))
     return nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
+
+
+# ---------------------------------------------------------------- 4. calibrate
+
+
+def calibrate(prep: Prepared, config: TrainConfig, meta: RunMeta, reporter: Reporter) -> RunMeta:
+    """Temperature, unknown score and threshold from the stored features (``confidence``): the
+    temperature and threshold on the validation images, a feature score on the training ones."""
+    if config.finetune_blocks:  # the stored features are the frozen body's, not the tuned one's
+        reporter.note("fine-tuned run: probabilities left uncalibrated, no unknown threshold")
+        return meta
+    fitted = fit_confidence(
+        prep.model.head,
+        (read_all(prep.train), prep.train_y),
+        (read_all(prep.valid), prep.valid.labels),
+        config.unknown_score,
+    )
+    prep.model.familiarity = fitted.familiarity
+    reporter.note(
+        f"calibrated: temperature {fitted.temperature:.3f} (valid ECE {fitted.valid_ece[0]:.4f} "
+        f"-> {fitted.valid_ece[1]:.4f}); unknown below {fitted.score} {fitted.threshold:.4f}"
+    )
+    calibration = Calibration(fitted.temperature, fitted.threshold, fitted.score)
+    return replace(meta, calibration=calibration)
+
+
+def read_all(stack: ViewStack) -> torch.Tensor:
+    """The first view's features of every readable image of ``stack``, in memory."""
+    return torch.cat([x for x, _ in stack.batches(1024)])
 
 
 # ---------------------------------------------------------------- 3. fine-tune (optional)

@@ -1,0 +1,116 @@
+"""Calibration and the unknown answer through every path: predict, the API, serve and ONNX."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from objrec.checkpoint import load_model, read_checkpoint
+from objrec.inference import Recognizer
+from objrec.predict import predict
+
+
+def planted(path):
+    """An out-of-distribution input: a black and white checkerboard, unlike any colour folder."""
+    board = (np.indices((48, 48)).sum(0) // 4 % 2 * 255).astype(np.uint8)
+    Image.fromarray(np.stack([board] * 3, -1)).save(path)
+    return path
+
+
+def known_images(split_dir):
+    return sorted((split_dir / "test").rglob("*.*"))
+
+
+def test_train_stores_temperature_threshold_and_familiarity(trained_once):
+    _, meta = read_checkpoint(trained_once)
+    assert meta.calibration is not None and meta.calibration.temperature > 0
+    assert meta.calibration.unknown_score == "knn"
+    assert meta.calibration.unknown_threshold is not None
+    model, _ = load_model(trained_once)  # the familiarity tensors load back into their module
+    assert model.familiarity is not None and model.familiarity.bank.shape[1] > 0
+
+
+@pytest.mark.slow
+def test_the_planted_input_is_unknown_through_predict_and_known_images_are_not(
+    trained_run, split_dir, tmp_path
+):
+    odd = planted(tmp_path / "odd.png")
+    results = predict(trained_run, [odd, *known_images(split_dir)])
+    assert results[0].unknown and len(results[0].topk) == 3  # top-k still given
+    assert sum(r.unknown for r in results[1:]) <= len(results[1:]) // 4
+    onnx = predict(trained_run, [odd], runtime="onnx")[0]
+    assert onnx.unknown and onnx.score == pytest.approx(results[0].score, abs=1e-4)
+    assert not predict(trained_run, [odd], unknown=False)[0].unknown
+    assert not predict(trained_run, [odd], threshold=-1.0)[0].unknown
+    assert predict(trained_run, [odd], tta=True)[0].unknown
+    assert results[0].to_json()["unknown"] is True
+
+
+@pytest.mark.slow
+def test_the_api_and_serve_say_unknown(trained_run, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from objrec.serve import create_app
+
+    odd = planted(tmp_path / "odd.png").read_bytes()
+    for runtime in ("torch", "onnx"):
+        client = TestClient(create_app(trained_run, runtime=runtime))
+        body = client.post("/predict", files={"file": ("odd.png", odd, "image/png")}).json()
+        assert body["unknown"] is True and len(body["topk"]) == 3
+        assert client.get("/info").json()["unknown_score"] == "knn"
+    client = TestClient(create_app(trained_run, runtime="torch", unknown=False))
+    body = client.post("/predict", files={"file": ("odd.png", odd, "image/png")}).json()
+    assert body["unknown"] is False
+    page = client.get("/").text
+    assert "looks like none of the classes" in page
+
+
+@pytest.mark.slow
+def test_the_exported_file_and_its_sidecar_give_the_same_answer(trained_run, tmp_path):
+    import onnxruntime as ort
+
+    from objrec.export import export_model
+
+    result = export_model(trained_run, tmp_path / "model.onnx")
+    sidecar = json.loads(result.sidecar.read_text())
+    _, meta = read_checkpoint(trained_run)
+    assert sidecar["temperature"] == meta.calibration.temperature
+    assert sidecar["unknown"]["threshold"] == meta.calibration.unknown_threshold
+    assert sidecar["outputs"] == ["probabilities", "familiarity"]
+    recognizer = Recognizer.load(trained_run)
+    image = Image.open(planted(tmp_path / "odd.png")).convert("RGB")
+    x = recognizer.preprocess([image]).numpy()
+    session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
+    probs, familiarity = session.run(None, {session.get_inputs()[0].name: x})
+    answer = recognizer.answer([image])
+    assert familiarity[0] < sidecar["unknown"]["threshold"]  # unknown, by the sidecar's rule
+    np.testing.assert_allclose(probs, answer.probs.numpy(), atol=1e-4)
+    np.testing.assert_allclose(familiarity, answer.scores.numpy(), atol=1e-4)
+
+
+def test_calibrated_probabilities_use_the_stored_temperature(trained_run, split_dir):
+    recognizer = Recognizer.load(trained_run)
+    images = [Image.open(p).convert("RGB") for p in known_images(split_dir)[:4]]
+    logits = recognizer.logits(recognizer.preprocess(images))
+    expected = (logits / recognizer.temperature).softmax(1)
+    torch.testing.assert_close(recognizer.probabilities(images), expected)
+    assert recognizer.temperature != 1.0
+
+
+@pytest.mark.slow
+def test_evaluate_measures_calibration_and_the_unknown_folder(trained_run, split_dir, tmp_path):
+    from objrec.evaluate import evaluate
+
+    unknown = tmp_path / "unknown"
+    unknown.mkdir()
+    for i in range(3):
+        planted(unknown / f"odd{i}.png")
+    result = evaluate(trained_run, split_dir, out=tmp_path / "eval", unknown=unknown)
+    m = result.metrics
+    assert 0 <= m["ece"] <= 1 and 0 <= m["ece_before_calibration"] <= 1
+    assert m["open_set"]["n_unknown"] == 3 and m["open_set"]["auroc"] > 0.9
+    assert m["open_set"]["unknown_accepted"] == 0.0
+    assert (tmp_path / "eval" / "reliability.png").exists()
+    assert "open_set" in json.loads((tmp_path / "eval" / "metrics.json").read_text())
