@@ -124,7 +124,7 @@ def test_tta_changes_the_answer_and_plain_is_the_centre_view(sample_run, tmp_pat
     assert torch.allclose(plain.sum(1), torch.ones(1)) and torch.allclose(tta.sum(1), torch.ones(1))
     assert not torch.allclose(plain, tta)
     centre = recognizer.logits(recognizer.preprocess([image], "centre"))
-    assert torch.allclose(plain, centre.softmax(1))
+    assert torch.allclose(plain, (centre / recognizer.temperature).softmax(1))
 
 
 def test_a_temperature_in_the_metadata_applies_to_images_and_features_alike(sample_run):
