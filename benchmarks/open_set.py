@@ -38,9 +38,16 @@ from objrec.confidence import (
 from objrec.config import TrainConfig
 from objrec.data import scan_class_folder
 from objrec.engine import fit
-from objrec.features import FeatureSet, FrozenBody, ViewSpec, cached_features, feature_batches
+from objrec.features import (
+    FeatureSet,
+    FrozenBody,
+    ViewSpec,
+    cached_features,
+    feature_batches,
+    open_cache,
+)
 from objrec.model import build_head
-from objrec.train import feature_cache, seed_everything
+from objrec.train import seed_everything
 
 SPLITS = Path("/work/splits/s0")
 CANDIDATES = [
@@ -49,10 +56,11 @@ CANDIDATES = [
     ("knn", {"k": 5}),
     ("knn", {"k": 10}),
     ("knn", {"k": 20}),
-    ("knn", {"k": 50}),
     ("mahalanobis", {"dims": 64}),
     ("mahalanobis", {"dims": 256}),
     ("mahalanobis", {"dims": 1024}),
+    ("relative_mahalanobis", {"dims": 64}),
+    ("relative_mahalanobis", {"dims": 256}),
     ("knn", {"k": 10, "views": 2}),
     ("mahalanobis", {"dims": 256, "views": 2}),
 ]
@@ -63,11 +71,11 @@ def load_features(root: Path, config: TrainConfig) -> dict[str, FeatureSet]:
     """train (centre), train_aug (view 1), valid, test: exactly the entries train/evaluate cache."""
     spec = get_backbone(config.backbone)
     data = resolve_data_config(spec, config.mean, config.std)
-    body = FrozenBody(build_body(spec, pretrained=True), data.input_size, feature_cache(None))
+    body = FrozenBody(build_body(spec, pretrained=True), data.input_size, open_cache(None))
     train = scan_class_folder(root / "train")
     folders = {
         "train": (train, 0),
-        "train_aug": (train, 1),
+        **({"train_aug": (train, 1)} if config.aug_views else {}),
         "valid": (scan_class_folder(root / "valid", train.classes), 0),
         "test": (scan_class_folder(root / "test", train.classes), 0),
     }
@@ -110,8 +118,15 @@ def main() -> None:
     )
     parser.add_argument("--data", type=Path, default=SPLITS)
     parser.add_argument("--backbone", default=TrainConfig().backbone)
+    parser.add_argument(
+        "--aug-views",
+        type=int,
+        choices=(0, 1),
+        default=TrainConfig().aug_views,
+        help="0: the heads train on the centre view only (no augmented pass; cheaper)",
+    )
     args = parser.parse_args()
-    config = TrainConfig(backbone=args.backbone)
+    config = TrainConfig(backbone=args.backbone, aug_views=args.aug_views)
     started = time.perf_counter()
     sets = load_features(args.data, config)
     classes = list(sets.pop("classes"))  # type: ignore[call-overload]
@@ -122,7 +137,7 @@ def main() -> None:
     print(f"features of {args.backbone}: {time.perf_counter() - started:.0f} s")
 
     train_x, train_y = subset(sets["train"], known)
-    aug_x, _ = subset(sets["train_aug"], known)
+    aug_x = subset(sets["train_aug"], known)[0] if "train_aug" in sets else None
     valid_x, valid_y = subset(sets["valid"], known)
     test_x, test_y = subset(sets["test"], known)
 
@@ -130,7 +145,8 @@ def main() -> None:
         return torch.cat([subset(sets[s], classes_)[0] for s in ("train", "valid", "test")])
 
     choice_x, report_x = unknown(choice), unknown(report)
-    head = train_heads(torch.stack([train_x, aug_x]), train_y, valid_x, valid_y, len(known), config)
+    views = torch.stack([train_x] if aug_x is None else [train_x, aug_x])
+    head = train_heads(views, train_y, valid_x, valid_y, len(known), config)
     with torch.inference_mode():
         logits = {
             name: head(x)
@@ -158,6 +174,8 @@ def main() -> None:
         f"{'report accepted':>15s}"
     )
     for kind, options in CANDIDATES:
+        if options.get("views") == 2 and aug_x is None:
+            continue
         fit_x, fit_y = (
             (torch.cat([train_x, aug_x]), train_y.repeat(2))
             if options.get("views") == 2
@@ -176,7 +194,11 @@ def main() -> None:
         kept = scores["test"] >= threshold
         lost = correct.float().mean() - (kept & correct).float().mean()
         accepted = (scores["report"] >= threshold).float().mean()
-        name = kind + "".join(f" {k}={v}" for k, v in options.items())
+        if kind == "knn":
+            options = {**options, "k": scorer.k}  # never more than the smallest class has images
+        name = kind.replace("relative_mahalanobis", "rel. mahalanobis") + "".join(
+            f" {k}={v}" for k, v in options.items()
+        )
         print(
             f"{name:24s} {on_choice['auroc']:12.4f} {on_choice['fpr_at_95_tpr']:12.2%} "
             f"{on_report['auroc']:12.4f} {on_report['fpr_at_95_tpr']:12.2%} {threshold:10.4f} "

@@ -5,6 +5,7 @@ from objrec.confidence import (
     KnnScore,
     choose_threshold,
     expected_calibration_error,
+    familiarity_from_state,
     fit_feature_score,
     fit_temperature,
     open_set_metrics,
@@ -51,7 +52,7 @@ def clusters(seed=0):
     return train, labels, known, unknown
 
 
-@pytest.mark.parametrize("kind", ["knn", "mahalanobis"])
+@pytest.mark.parametrize("kind", ["knn", "mahalanobis", "relative_mahalanobis"])
 def test_feature_scores_rank_known_above_unknown(kind):
     train, labels, known, unknown = clusters()
     score = fit_feature_score(kind, train, labels, k=5, dims=8)
@@ -89,3 +90,14 @@ def test_threshold_keeps_known_images_and_right_answers():
     assert choose_threshold(scores, torch.ones(100, dtype=torch.bool), 0.95, 0.0) < 0
     # the keep rule binds: 5 of 100
     assert choose_threshold(scores, torch.zeros(100, dtype=torch.bool), 0.95, 0.0) == 4.5
+
+
+@pytest.mark.parametrize("kind", ["knn", "mahalanobis", "relative_mahalanobis"])
+def test_feature_scores_survive_their_state_dict(kind):
+    train, labels, _, unknown = clusters()
+    score = fit_feature_score(kind, train, labels, k=5, dims=8)
+    state = {f"familiarity.{k}": v for k, v in score.state_dict().items()}
+    again = familiarity_from_state({**state, "head.weight": torch.zeros(1)})
+    assert type(again) is type(score)
+    torch.testing.assert_close(again(unknown), score(unknown))
+    assert familiarity_from_state({"head.weight": torch.zeros(1)}) is None

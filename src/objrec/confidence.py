@@ -35,8 +35,12 @@ from torch import nn
 
 log = logging.getLogger(__name__)
 
-SCORES = ("msp", "knn", "mahalanobis")
-SCORE_OPTIONS: dict[str, dict[str, int]] = {"knn": {"k": 10}, "mahalanobis": {"dims": 256}}
+SCORES = ("msp", "knn", "mahalanobis", "relative_mahalanobis")
+SCORE_OPTIONS: dict[str, dict[str, int]] = {
+    "knn": {"k": 10},
+    "mahalanobis": {"dims": 256},
+    "relative_mahalanobis": {"dims": 256},
+}
 KEEP_KNOWN = 0.95
 """The default threshold keeps at least this share of the validation images of known classes..."""
 MAX_COST = 0.005
@@ -166,6 +170,26 @@ def fit_mahalanobis(
     return MahalanobisScore(means, v[:dims].t(), variances, residual)
 
 
+class RelativeMahalanobisScore(nn.Module):
+    """The class score minus the same score under one Gaussian of all training images (Ren et
+    al., 2021): what is common to every image (the backbone's own typical directions) cancels."""
+
+    def __init__(self, classes: MahalanobisScore, background: MahalanobisScore):
+        super().__init__()
+        self.classes, self.background = classes, background
+
+    @classmethod
+    def from_state(cls, state: dict[str, torch.Tensor]) -> RelativeMahalanobisScore:
+        def part(prefix: str) -> MahalanobisScore:
+            own = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+            return MahalanobisScore.from_state(own)
+
+        return cls(part("classes."), part("background."))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.classes(features) - self.background(features)
+
+
 def fit_feature_score(
     kind: str, features: torch.Tensor, labels: torch.Tensor, k: int = 10, dims: int = 256
 ) -> nn.Module | None:
@@ -176,6 +200,9 @@ def fit_feature_score(
         return KnnScore(features, min(k, int(torch.bincount(labels).clamp(min=1).min())))
     if kind == "mahalanobis":
         return fit_mahalanobis(features, labels, dims)
+    if kind == "relative_mahalanobis":
+        background = fit_mahalanobis(features, torch.zeros_like(labels), dims)
+        return RelativeMahalanobisScore(fit_mahalanobis(features, labels, dims), background)
     raise ValueError(f"unknown score {kind!r}; one of {', '.join(SCORES)}")
 
 
@@ -191,8 +218,11 @@ def familiarity_from_state(state: dict[str, torch.Tensor]) -> nn.Module | None:
     }
     if not own:
         return None
-    kind = KnnScore if "bank" in own else MahalanobisScore
-    return kind.from_state(own)
+    if "bank" in own:
+        return KnnScore.from_state(own)
+    if "means" in own:
+        return MahalanobisScore.from_state(own)
+    return RelativeMahalanobisScore.from_state(own)
 
 
 def threshold_keeping(scores: torch.Tensor, keep: float = KEEP_KNOWN) -> float:

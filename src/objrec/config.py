@@ -20,7 +20,7 @@ FEATURE_DTYPES = ("float32", "float16")
 AUGMENTATIONS = ("none", "article", "trivial")
 BALANCES = ("none", "weights")
 BATCHNORM_MODES = ("frozen", "train")
-UNKNOWN_SCORES = ("knn", "mahalanobis", "msp")
+UNKNOWN_SCORES = ("knn", "mahalanobis", "relative_mahalanobis", "msp")
 PRECISIONS = ("fp32", "int8")
 DEFAULT_BACKBONE = "efficientnet_lite0+efficientnet_lite1+efficientnet_lite2"
 """The three offline EfficientNet-Lite bodies, their features concatenated. On the valid splits of
