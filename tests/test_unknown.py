@@ -26,10 +26,10 @@ def known_images(split_dir):
 def test_train_stores_temperature_threshold_and_familiarity(trained_once):
     _, meta = read_checkpoint(trained_once)
     assert meta.calibration is not None and meta.calibration.temperature > 0
-    assert meta.calibration.unknown_score == "knn"
+    assert meta.calibration.unknown_score == "mahalanobis"
     assert meta.calibration.unknown_threshold is not None
     model, _ = load_model(trained_once)  # the familiarity tensors load back into their module
-    assert model.familiarity is not None and model.familiarity.bank.shape[1] > 0
+    assert model.familiarity is not None and model.familiarity.means.shape[0] == 3
 
 
 @pytest.mark.slow
@@ -59,7 +59,7 @@ def test_the_api_and_serve_say_unknown(trained_run, tmp_path):
         client = TestClient(create_app(trained_run, runtime=runtime))
         body = client.post("/predict", files={"file": ("odd.png", odd, "image/png")}).json()
         assert body["unknown"] is True and len(body["topk"]) == 3
-        assert client.get("/info").json()["unknown_score"] == "knn"
+        assert client.get("/info").json()["unknown_score"] == "mahalanobis"
     client = TestClient(create_app(trained_run, runtime="torch", unknown=False))
     body = client.post("/predict", files={"file": ("odd.png", odd, "image/png")}).json()
     assert body["unknown"] is False

@@ -177,10 +177,12 @@ class TrainConfig:
     calibrated on 64 of the training images; faster on CPUs with 8-bit dot-product instructions).
     The head trains on the int8 features and the checkpoint carries the int8 body, so evaluate,
     predict, serve and export run the same one (see ``objrec.quantize``)."""
-    unknown_score: str = "knn"
+    unknown_score: str = "mahalanobis"
     """What tells images of the taught classes from anything else (``objrec.confidence``):
-    ``knn`` (similarity to the 10th nearest training image's features), ``mahalanobis`` or
-    ``msp`` (the top calibrated probability). Its threshold is chosen on the validation split."""
+    ``mahalanobis`` (distance to the nearest class mean of the training features), ``knn``,
+    ``relative_mahalanobis`` or ``msp`` (the top calibrated probability); its threshold is chosen
+    on the valid split. Chosen on held-out Caltech-101 classes (benchmarks/open_set.py): AUROC
+    0.973 against 0.937 for msp on the classes it was chosen on."""
     seed: int = 0
     """Same seed, same run: head initialisation, dropout and batch order."""
     num_workers: int = 0
