@@ -101,6 +101,8 @@ def normalise(features: torch.Tensor) -> torch.Tensor:
 class KnnScore(nn.Module):
     """Cosine similarity to the ``k``-th most similar training image (higher: more familiar)."""
 
+    bank: torch.Tensor
+
     def __init__(self, bank: torch.Tensor, k: int = 10, normalised: bool = False):
         super().__init__()
         self.k = min(k, len(bank))
@@ -126,6 +128,13 @@ class MahalanobisScore(nn.Module):
     the model ((features, dims) instead of (features, features)) and never discards a direction in
     which an unfamiliar image may differ.
     """
+
+    means: torch.Tensor
+    basis: torch.Tensor
+    inv_sd: torch.Tensor
+    inv_residual: torch.Tensor
+    mean_basis: torch.Tensor
+    mean_sq: torch.Tensor
 
     def __init__(
         self, means: torch.Tensor, basis: torch.Tensor, variances: torch.Tensor, residual: float
@@ -322,7 +331,10 @@ def fit_confidence(
     with torch.inference_mode(False):
         temperature = fit_temperature(logits.clone(), valid_y.clone())
     probs = (logits / temperature).softmax(1)
-    familiarity = fit_feature_score(score, *train, **SCORE_OPTIONS.get(score, {}))
+    options = SCORE_OPTIONS.get(score, {})
+    familiarity = fit_feature_score(
+        score, *train, k=options.get("k", 10), dims=options.get("dims", 256)
+    )
     values = unknown_scores(score, probs, familiarity(valid_x) if familiarity else None)
     threshold = choose_threshold(values, probs.argmax(1) == valid_y)
     ece = (

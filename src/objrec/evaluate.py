@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 class EvaluationResult:
     """Overall metrics, the per-class table (worst first) and the most confused pairs."""
 
-    metrics: dict[str, float]
+    metrics: dict[str, Any]
     per_class: pd.DataFrame
     confused: pd.DataFrame
     confusion: torch.Tensor
