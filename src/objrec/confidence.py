@@ -134,7 +134,8 @@ class MahalanobisScore(nn.Module):
     inv_sd: torch.Tensor
     inv_residual: torch.Tensor
     mean_basis: torch.Tensor
-    mean_sq: torch.Tensor
+    residual_means: torch.Tensor
+    residual_sq: torch.Tensor
 
     def __init__(
         self, means: torch.Tensor, basis: torch.Tensor, variances: torch.Tensor, residual: float
@@ -145,7 +146,9 @@ class MahalanobisScore(nn.Module):
         self.register_buffer("inv_sd", variances.float().rsqrt())
         self.register_buffer("inv_residual", torch.tensor(1.0 / residual, dtype=torch.float32))
         self.register_buffer("mean_basis", means.float() @ basis.float())
-        self.register_buffer("mean_sq", means.float().pow(2).sum(1))
+        residual_means = means.double() - (means.double() @ basis.double()) @ basis.double().t()
+        self.register_buffer("residual_means", residual_means.float())
+        self.register_buffer("residual_sq", residual_means.pow(2).sum(1).float())
 
     @classmethod
     def from_state(cls, state: dict[str, torch.Tensor]) -> MahalanobisScore:
@@ -154,10 +157,15 @@ class MahalanobisScore(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         z = normalise(features)
-        along = (z @ self.basis)[:, None, :] - self.mean_basis[None]  # (N, classes, dims)
-        total = z.pow(2).sum(1, keepdim=True) - 2 * z @ self.means.t() + self.mean_sq[None]
-        inside = along.pow(2).sum(-1)
-        distance = (along * self.inv_sd).pow(2).sum(-1) + (total - inside) * self.inv_residual
+        inside = z @ self.basis
+        outside = z - inside @ self.basis.t()  # what the principal directions leave out
+        along = inside[:, None, :] - self.mean_basis[None]  # (N, classes, dims)
+        rest = (
+            outside.pow(2).sum(1, keepdim=True)
+            - 2 * outside @ self.residual_means.t()
+            + self.residual_sq[None]
+        )
+        distance = (along * self.inv_sd).pow(2).sum(-1) + rest.clamp(min=0) * self.inv_residual
         return -distance.min(1).values
 
 
