@@ -20,7 +20,8 @@ def test_tta_reports_with_and_without(trained_run, split_dir):
     images = list((split_dir / "test" / "red").iterdir())
     with_tta = predict(trained_run, images, tta=True)
     without = predict(trained_run, images)
-    assert [p.topk[0]["prob"] for p in with_tta] != [p.topk[0]["prob"] for p in without]
+    probs = [[[t["prob"] for t in p.topk] for p in answers] for answers in (with_tta, without)]
+    assert probs[0] != probs[1]
 
 
 def test_evaluate_writes_its_tables_into_the_run_and_refuses_a_users_non_empty_folder(

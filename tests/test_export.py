@@ -29,10 +29,10 @@ def test_the_sidecar_holds_classes_and_preprocessing_and_the_file_reproduces_pyt
         "reframed_flip",
     ]
     assert result.max_diff <= 1e-4 and info["max_abs_diff"] == result.max_diff
-    model, _ = load_model(trained_run)
+    model, meta = load_model(trained_run)
     x = torch.randn(3, 3, 32, 32)
-    with torch.inference_mode():
-        expected = model(x).softmax(1)
+    with torch.inference_mode():  # calibrated: divided by the run's temperature
+        expected = (model(x) / meta.calibration.temperature).softmax(1)
     got = OnnxModel(result.path)(x)
     assert got.shape == (3, 3) and torch.allclose(got, expected, atol=1e-4)
 
