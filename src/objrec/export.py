@@ -63,22 +63,39 @@ def as_tuple(outputs) -> tuple[torch.Tensor, ...]:
     return outputs if isinstance(outputs, tuple) else (outputs,)
 
 
-def check_onnx(module: nn.Module, path: Path, input_size: int, softmax: bool) -> float:
-    """Max absolute difference of probabilities (and relative difference of familiarity scores,
-    whose size depends on the features), ONNX Runtime against PyTorch, on sample inputs."""
+FAMILIARITY_RTOL = 1e-3
+"""How closely ONNX Runtime must reproduce the familiarity score, relative to its size: the score
+sums squares over thousands of features, so float32 rounding (and an int8 body's two runtimes) move
+it by about 1e-4 of its size."""
+
+
+def onnx_differences(
+    module: nn.Module, path: Path, input_size: int, softmax: bool
+) -> tuple[float, float]:
+    """ONNX Runtime against PyTorch on sample inputs: the max absolute difference of
+    probabilities, and the max difference of familiarity scores relative to their size (0 without
+    one)."""
     onnx_model = OnnxModel(path)
     g = torch.Generator().manual_seed(0)
-    worst = 0.0
+    worst, familiarity = 0.0, 0.0
     for batch in (1, 5):
         x = torch.randn(batch, 3, input_size, input_size, generator=g)
         with torch.inference_mode():
-            expected = list(as_tuple(module(x)))
+            expected = as_tuple(module(x))
         got = onnx_model.outputs(x)
-        if not softmax:
-            expected[0], got[0] = expected[0].softmax(1), got[0].softmax(1)
-        for e, o in zip(expected, got, strict=True):  # a score relative to its size
-            worst = max(worst, float(((e - o).abs() / e.abs().clamp(min=1)).max()))
-    return worst
+        e, o = (expected[0], got[0]) if softmax else (expected[0].softmax(1), got[0].softmax(1))
+        worst = max(worst, float((e - o).abs().max()))
+        if len(expected) > 1:
+            relative = (expected[1] - got[1]).abs() / expected[1].abs().clamp(min=1)
+            familiarity = max(familiarity, float(relative.max()))
+    return worst, familiarity
+
+
+def check_onnx(module: nn.Module, path: Path, input_size: int, softmax: bool) -> float:
+    """Max absolute difference of probabilities, ONNX Runtime against PyTorch, on sample inputs;
+    a familiarity score further off than ``FAMILIARITY_RTOL`` counts as a difference of 1."""
+    diff, familiarity = onnx_differences(module, path, input_size, softmax)
+    return diff if familiarity <= FAMILIARITY_RTOL else 1.0
 
 
 def preprocessing(meta: RunMeta, softmax: bool) -> dict[str, Any]:
