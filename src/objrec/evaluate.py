@@ -125,11 +125,8 @@ def evaluate(
 ) -> EvaluationResult:
     """Evaluate the model of ``run`` on ``folder`` (a split folder's ``split``, or a class folder).
 
-    ``config`` (or its fields as keywords) says what to measure. Calibration is measured too
-    (ECE before and after the run's temperature, ``reliability.png``), and the unknown threshold's
-    cost on these known-class images; with ``config.unknown`` (a folder of images of classes the
-    model was not taught), how well the unknown score tells them apart: AUROC, the share of unknown
-    images accepted at 95% of known ones kept, and at the threshold. With ``tta`` the probabilities
+    ``config`` (or its fields as keywords) says what to measure; calibration and the unknown
+    answer are measured too (:func:`add_confidence`). With ``tta`` the probabilities
     are averaged over the test-time views; the metrics without TTA are kept in ``metrics_plain``.
     Writes ``per_class.csv``, ``predictions.csv``, ``confusion.csv`` (counts),
     ``confusion_normalised.csv``, ``most_confused.csv``, ``metrics.json``, ``confusion.png``,
@@ -151,14 +148,7 @@ def evaluate(
     logits = probs.log()
     result = summarize_logits(logits, labels, classes, recognizer.meta.n_train)
     result.metrics["tta"] = config.tta
-    result.metrics |= calibration_metrics(recognizer, answers, uncalibrated, labels)
-    result.reliability = {
-        "before calibration": reliability_table(uncalibrated, labels),
-        f"after (temperature {recognizer.temperature:.3f})": reliability_table(probs, labels),
-    }
-    if config.unknown is not None:
-        unknown = unknown_tables(recognizer, Path(config.unknown), config, reporter)
-        result.metrics["open_set"] = open_set_result(recognizer, answers, unknown)
+    add_confidence(result, recognizer, (answers, uncalibrated, labels), config, reporter)
     open_cache(config.cache_dir).close()  # lets `objrec cache --prune` go on
     if config.tta:
         result.metrics_plain = summarize(plain.log(), labels, len(classes))
@@ -172,6 +162,28 @@ def evaluate(
     write_evaluation(result, out)
     log.info("evaluated %s on %s: top1 %.4f", run, target, result.metrics["top1"])
     return result
+
+
+def add_confidence(
+    result: EvaluationResult,
+    recognizer: Recognizer,
+    known: tuple[Answers, torch.Tensor, torch.Tensor],
+    config: EvaluateConfig,
+    reporter: Reporter,
+) -> None:
+    """Calibration (ECE, reliability tables) and the unknown answer's figures, into ``result``;
+    ``known``: the answers, uncalibrated probabilities and labels of the evaluated images."""
+    answers, uncalibrated, labels = known
+    result.metrics |= calibration_metrics(recognizer, answers, uncalibrated, labels)
+    result.reliability = {
+        "before calibration": reliability_table(uncalibrated, labels),
+        f"after (temperature {recognizer.temperature:.3f})": reliability_table(
+            answers.probs, labels
+        ),
+    }
+    if config.unknown is not None:
+        unknown = unknown_tables(recognizer, Path(config.unknown), config, reporter)
+        result.metrics["open_set"] = open_set_result(recognizer, answers, unknown)
 
 
 def view_tables(

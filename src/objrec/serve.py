@@ -61,8 +61,7 @@ def create_app(
     threshold: float | None = None,
     unknown: bool = True,
 ) -> FastAPI:
-    """The app for the model in ``run``, loaded now (not per request); ``threshold`` and
-    ``unknown`` as in ``predict``."""
+    """The app for the model in ``run``, loaded now; ``threshold``, ``unknown``: as predict's."""
     recognizer = Recognizer.load(run, runtime, threshold, unknown)
     page = (resources.files("objrec") / "static" / "index.html").read_text()
     app = FastAPI(title="objrec", version=__version__, docs_url="/docs", redoc_url=None)
@@ -86,9 +85,7 @@ def create_app(
             "version": __version__,
             "max_upload_bytes": max_upload_bytes,
             "max_pixels": max_pixels,
-            "unknown_score": recognizer.unknown_score,
-            "unknown_threshold": recognizer.threshold,
-        }
+        } | {"unknown_score": recognizer.unknown_score, "unknown_threshold": recognizer.threshold}
 
     @app.post("/predict")
     def predict(
@@ -102,15 +99,19 @@ def create_app(
         if len(data) > max_upload_bytes:
             raise HTTPException(413, f"the upload is over the limit of {max_upload_bytes:,} bytes")
         image = _decode(data, file.filename or "upload", max_pixels, recognizer.draft)
-        answers = recognizer.answer([image], tta)
-        return {
-            "filename": file.filename,
-            "unknown": bool(answers.unknown[0]),
-            "score": float(answers.scores[0]),
-            "topk": recognizer.topk(answers.probs[0], topk),
-        }
+        return {"filename": file.filename, **answer_json(recognizer, image, topk, tta)}
 
     return app
+
+
+def answer_json(recognizer: Recognizer, image, topk: int, tta: bool) -> dict:
+    """``unknown`` (like none of the classes), its ``score``, and the ``topk`` all the same."""
+    answers = recognizer.answer([image], tta)
+    return {
+        "unknown": bool(answers.unknown[0]),
+        "score": float(answers.scores[0]),
+        "topk": recognizer.topk(answers.probs[0], topk),
+    }
 
 
 def _decode(data: bytes, name: str, max_pixels: int, draft: int):
