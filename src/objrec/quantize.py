@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import random
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -140,6 +141,27 @@ def kept_nodes(model, keep: Sequence[str]) -> list[str]:
     return names
 
 
+def _quantization_api():
+    """ONNX Runtime's quantization API. Its helpers import sibling modules by bare name
+    (``float16``, ``onnx_model``) from a folder it appends to ``sys.path``; a module of the same
+    name earlier on the path (a script's own folder: ``benchmarks/float16.py``) would shadow them,
+    so that folder goes first while they load."""
+    import onnxruntime
+
+    helpers = str(Path(onnxruntime.__file__).parent / "transformers")
+    sys.path.insert(0, helpers)
+    try:
+        from onnxruntime.quantization import (
+            CalibrationMethod,
+            QuantFormat,
+            QuantType,
+            quantize_static,
+        )
+    finally:
+        sys.path.remove(helpers)
+    return CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+
 @contextlib.contextmanager
 def quiet():
     """Silence ONNX Runtime's quantizer: it prints progress and logs advice on the root logger."""
@@ -158,7 +180,8 @@ def quantize_graph(
 ) -> Path:
     """Write the int8 version of the graph at ``fp32_path`` to ``out`` (atomically)."""
     import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    CalibrationMethod, QuantFormat, QuantType, quantize_static = _quantization_api()
 
     model = onnx.load(str(fp32_path))
     methods = {
