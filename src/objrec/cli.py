@@ -46,6 +46,7 @@ from objrec.config import (
     field_docs,
     field_help,
 )
+from objrec.devices import DEVICE_HELP
 from objrec.errors import Interrupted, ObjrecError
 from objrec.progress import Reporter
 
@@ -68,6 +69,10 @@ def config_option(flag: str, **kwargs):
     kwargs.setdefault("type", type(default))
     help = field_help(TrainConfig, name)
     return click.option(flag, default=default, show_default=True, help=help, **kwargs)
+
+
+def device_option(command):
+    return click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)(command)
 
 
 def is_main_rank() -> bool:
@@ -360,7 +365,8 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
 @config_option("--precision", type=click.Choice(PRECISIONS))
 @config_option("--unknown-score", type=click.Choice(UNKNOWN_SCORES))
 @config_option("--seed")
-@config_option("--num-workers")
+@config_option("--num-workers", type=click.IntRange(min=0))
+@device_option
 @config_option("--cache-dir", type=DIR)
 @config_option("--feature-dtype", type=click.Choice(FEATURE_DTYPES))
 @click.option("--force", is_flag=True, help="Overwrite a model already in --out.")
@@ -382,6 +388,7 @@ def train(
     strict: bool,
     as_json: bool,
     force: bool,
+    device: str,
     **options,
 ) -> None:
     """Train a classifier on the split folder DATA: a frozen pretrained body and a new head.
@@ -401,9 +408,7 @@ def train(
     reporter = RichReporter(quiet=as_json)
     target = run or resume
     assert target is not None
-    result = run_train(
-        data, target, config, reporter, force=force, resume=bool(resume), strict=strict
-    )
+    result = run_train(data, target, config, reporter, force, bool(resume), strict, device)
     if not is_main_rank():
         return
     if as_json:
@@ -451,6 +456,7 @@ def train(
     help="A folder of images of classes the model was not taught: how well its unknown score "
     "tells them from DATA's (AUROC, false positives at 95% true positives, at the threshold).",
 )
+@device_option
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 def evaluate(
     run: Path,
@@ -461,6 +467,7 @@ def evaluate(
     force: bool,
     tta: bool,
     unknown: Path | None,
+    device: str,
     as_json: bool,
 ) -> None:
     """Evaluate the model in RUN on DATA: loss, top-1/top-5 overall and per class, confusions,
@@ -468,7 +475,7 @@ def evaluate(
     from objrec.evaluate import evaluate as run_evaluate
 
     reporter = RichReporter(quiet=as_json)
-    config = EvaluateConfig(split=split, tta=tta, unknown=unknown)
+    config = EvaluateConfig(split=split, tta=tta, unknown=unknown, device=device)
     result = run_evaluate(run, data, config, out=out, reporter=reporter, force=force)
     m = result.metrics
     if as_json:
@@ -590,8 +597,10 @@ def unknown_options(command):
     type=click.Choice(["torch", "onnx"]),
     default="torch",
     show_default=True,
-    help="Run the model in eager PyTorch or through ONNX Runtime (exported once, then cached).",
+    help="Run the model in eager PyTorch or through ONNX Runtime (exported once, then cached; "
+    "on the CPU only).",
 )
+@device_option
 @click.option(
     "--json",
     "as_json",
@@ -616,6 +625,7 @@ def predict(
     plot: Path | None,
     plot_max: int,
     runtime: str,
+    device: str,
     tta: bool,
     explain: Path | None,
     as_json: bool,
@@ -642,6 +652,7 @@ def predict(
         plot_max=plot_max,
         threshold=threshold,
         unknown=not no_unknown,
+        device=device,
     )
     failed = [r for r in results if r.error]
     if as_json:
@@ -762,19 +773,20 @@ def export(
 @click.option(
     "--runtime",
     type=click.Choice(["onnx", "torch"]),
-    default="onnx",
-    show_default=True,
-    help="Run the model through ONNX Runtime (exported once, checked, cached) or eager PyTorch.",
+    help="Run the model through ONNX Runtime (exported once, checked, cached) or eager PyTorch "
+    "[default: onnx on the CPU, torch on a GPU; onnx runs on the CPU only].",
 )
 @unknown_options
+@device_option
 def serve(
     run: Path,
     host: str,
     port: int,
     workers: int,
-    runtime: str,
+    runtime: str | None,
     threshold: float | None,
     no_unknown: bool,
+    device: str,
 ) -> None:
     """Serve the model in RUN: a page to try it at / and a JSON API at /predict.
 
@@ -800,6 +812,7 @@ def serve(
         on_ready=ready,
         threshold=threshold,
         unknown=not no_unknown,
+        device=device,
     )
 
 

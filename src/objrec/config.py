@@ -99,8 +99,11 @@ class EvaluateConfig:
     the metrics without them are kept too."""
     cache_dir: str | Path | None = None
     """Where frozen features are cached; default ``$OBJREC_CACHE`` or ``~/.cache/objrec``."""
-    num_workers: int = 0
-    """DataLoader worker processes decoding images; 0 decodes in the main process."""
+    num_workers: int | None = None
+    """DataLoader worker processes decoding images (default: 0 on the CPU, on a GPU every core but
+    one); 0 decodes in the main process."""
+    device: str = "auto"
+    """Where the frozen pass and the head run: auto (a GPU when PyTorch sees one), cpu, cuda[:N]."""
     unknown: str | Path | None = None
     """A folder of images of classes the model was not taught: how well the unknown score tells
     them from the evaluated ones (AUROC, false positives at 95% true positives, at the
@@ -109,7 +112,7 @@ class EvaluateConfig:
     def __post_init__(self) -> None:
         if self.split not in ("train", "valid", "test"):
             raise ObjrecError("`split` must be one of train, valid, test")
-        if self.num_workers < 0:
+        if self.num_workers is not None and self.num_workers < 0:
             raise ObjrecError("`num_workers` must not be negative")
 
 
@@ -185,9 +188,10 @@ class TrainConfig:
     0.973 against 0.937 for msp on the classes it was chosen on."""
     seed: int = 0
     """Same seed, same run: head initialisation, dropout and batch order."""
-    num_workers: int = 0
-    """DataLoader worker processes decoding images; 0 decodes in the main process, which measured
-    fastest on 2 cores, where ONNX Runtime already keeps both busy."""
+    num_workers: int | None = None
+    """DataLoader worker processes decoding images (default: 0 on the CPU, on a GPU every core of
+    this rank's share of the machine but one). 0 decodes in a thread of the main process, which
+    measured fastest on 2 cores, where ONNX Runtime already keeps both busy."""
     cache_dir: str | None = None
     """Where frozen features are cached; default ``$OBJREC_CACHE`` or ``~/.cache/objrec``."""
     feature_dtype: str = "float32"
@@ -207,7 +211,10 @@ class TrainConfig:
             (self.heads >= 1, "`heads` must be at least 1"),
             (self.augment in AUGMENTATIONS, f"`augment` must be one of {', '.join(AUGMENTATIONS)}"),
             (self.aug_views >= 0, "`aug_views` must not be negative"),
-            (self.num_workers >= 0, "`num_workers` must not be negative"),
+            (
+                self.num_workers is None or self.num_workers >= 0,
+                "`num_workers` must not be negative",
+            ),
             (
                 self.feature_dtype in FEATURE_DTYPES,
                 f"`feature_dtype` must be one of {', '.join(FEATURE_DTYPES)}",

@@ -166,8 +166,14 @@ def collate_skipping(items) -> Batch:
 
 
 def make_loader(
-    dataset: Dataset, batch_size: int, num_workers: int = 0, shuffle: bool = False, seed: int = 0
+    dataset: Dataset,
+    batch_size: int,
+    num_workers: int = 0,
+    shuffle: bool = False,
+    seed: int = 0,
+    pin_memory: bool = False,
 ) -> DataLoader:
+    """Batches of ``dataset``; ``pin_memory`` (for a GPU) lets them reach it asynchronously."""
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(
         dataset,
@@ -177,6 +183,7 @@ def make_loader(
         collate_fn=collate_skipping,
         generator=generator,
         persistent_workers=False,
+        pin_memory=pin_memory,
     )
 
 

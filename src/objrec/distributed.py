@@ -3,10 +3,11 @@
 ``torchrun --nproc-per-node N -m objrec train ...`` sets ``WORLD_SIZE``/``RANK``; ``train`` then
 shards the frozen pass across the ranks (each computes its share of the images the feature store
 lacks and writes them to the store itself), trains the head under DistributedDataParallel with a
-DistributedSampler, and
-all-reduces losses and accuracies so that every rank takes the same early-stopping decision (rank
-0's, broadcast). Only rank 0 reports progress and writes files. Backend: nccl on CUDA, gloo on CPU.
-A single process (no ``WORLD_SIZE``) uses none of this.
+DistributedSampler, and all-reduces losses and accuracies so that every rank takes the same
+early-stopping decision (rank 0's, broadcast). Only rank 0 reports progress and writes files. On
+GPUs each rank computes on GPU ``LOCAL_RANK`` and the backend is NCCL, whose collectives take only
+tensors on that GPU; on the CPU it is gloo. A single process (no ``WORLD_SIZE``) uses none of this,
+only the device it chose.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.distributed as dist
+
+from objrec.devices import backend_for, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -28,17 +31,28 @@ class World:
     rank: int = 0
     size: int = 1
     local_rank: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    """Where this rank computes, and where its collectives' tensors live (NCCL: the rank's GPU)."""
+    local_size: int = 1
+    """Ranks on this machine (torchrun's ``LOCAL_WORLD_SIZE``): they share its CPU cores."""
+    launched: bool = False
+    """Started by torchrun: in a process group even alone (``--nproc-per-node 1`` runs the sharded
+    pass, DDP and the collectives as more ranks would)."""
 
     @property
     def distributed(self) -> bool:
-        return self.size > 1
+        return self.size > 1 or self.launched
 
     @property
     def main(self) -> bool:
         return self.rank == 0
 
     def barrier(self) -> None:
-        if self.distributed:
+        if not self.distributed:
+            return
+        if self.device.type == "cuda":
+            dist.barrier(device_ids=[self.device.index])
+        else:
             dist.barrier()
 
     def reduce_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
@@ -46,16 +60,18 @@ class World:
         if not self.distributed:
             return metrics
         n = metrics["n"]
-        t = torch.tensor([metrics["loss"] * n, metrics["acc"] * n, n], dtype=torch.float64)
+        values = [metrics["loss"] * n, metrics["acc"] * n, n]
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
         dist.all_reduce(t)
-        total = max(t[2].item(), 1)
-        return {"loss": t[0].item() / total, "acc": t[1].item() / total, "n": t[2].item()}
+        loss, acc, seen = t.tolist()
+        total = max(seen, 1)
+        return {"loss": loss / total, "acc": acc / total, "n": seen}
 
     def sum(self, value: int) -> int:
         """The sum of ``value`` over all ranks (a count)."""
         if not self.distributed:
             return value
-        t = torch.tensor([value], dtype=torch.int64)
+        t = torch.tensor([value], dtype=torch.int64, device=self.device)
         dist.all_reduce(t)
         return int(t.item())
 
@@ -63,7 +79,7 @@ class World:
         """Rank 0's decision, the same on every rank."""
         if not self.distributed:
             return value
-        flag = torch.tensor([int(value)])
+        flag = torch.tensor([int(value)], device=self.device)
         dist.broadcast(flag, src=0)
         return bool(flag.item())
 
@@ -71,23 +87,37 @@ class World:
 SINGLE = World()
 
 
-def world_from_env() -> World:
+def world_from_env(device: str = "auto") -> World:
+    """This process's place in the job torchrun describes (or a single process), and its device."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
-    if size <= 1:
-        return SINGLE
-    return World(int(os.environ["RANK"]), size, int(os.environ.get("LOCAL_RANK", "0")))
+    launched = "WORLD_SIZE" in os.environ and "MASTER_ADDR" in os.environ  # as torchrun sets them
+    if size <= 1 and not launched:
+        return World(device=resolve_device(device))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    return World(
+        int(os.environ.get("RANK", "0")),
+        size,
+        local_rank,
+        resolve_device(device, local_rank),
+        int(os.environ.get("LOCAL_WORLD_SIZE", "1")),
+        launched,
+    )
 
 
 @contextmanager
-def process_group() -> Iterator[World]:
-    """Join the process group that torchrun describes (or none), and always leave it cleanly."""
-    world = world_from_env()
+def process_group(device: str = "auto") -> Iterator[World]:
+    """Join the process group that torchrun describes (or none), and always leave it cleanly.
+
+    ``device`` is ``--device``: under torchrun on GPUs each rank takes GPU ``LOCAL_RANK`` and the
+    group is NCCL; on the CPU it is gloo.
+    """
+    world = world_from_env(device)
     if not world.distributed or dist.is_initialized():
         yield world
         return
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    backend = backend_for(world.device)
     if backend == "nccl":
-        torch.cuda.set_device(world.local_rank)
+        torch.cuda.set_device(world.device)
     dist.init_process_group(backend)
     log.info("rank %d of %d joined (%s)", world.rank, world.size, backend)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +63,18 @@ class EarlyStopping:
         self.min_delta = state.get("min_delta", 0.0)
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """Where ``model``'s parameters are (the CPU for a model without any)."""
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+def on_device(batches: Batches, device: torch.device) -> Iterator[tuple[torch.Tensor, ...]]:
+    """``batches`` copied to ``device`` (nothing is copied on the CPU)."""
+    for x, y in batches:
+        yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+
 def train_one_epoch(
     model: nn.Module,
     batches: Batches,
@@ -74,10 +86,11 @@ def train_one_epoch(
     """One pass over ``batches``; returns the mean loss and accuracy seen while training.
 
     ``loss_fn`` may smooth labels or weight classes; ``scheduler`` is stepped after every batch.
+    The batches are moved to the model's device.
     """
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
-    for x, y in batches:
+    for x, y in on_device(batches, model_device(model)):
         if len(y) == 0:
             continue
         logits = model(x)
@@ -100,10 +113,10 @@ def train_one_epoch(
 
 @torch.inference_mode()
 def evaluate_loss(model: nn.Module, batches: Batches) -> dict[str, float]:
-    """Mean cross-entropy and accuracy of ``model`` over ``batches``, in eval mode."""
+    """Mean cross-entropy and accuracy of ``model`` over ``batches`` (moved to its device)."""
     model.eval()
     total_loss, correct, seen = 0.0, 0, 0
-    for x, y in batches:
+    for x, y in on_device(batches, model_device(model)):
         if len(y) == 0:
             continue
         logits = model(x)

@@ -28,6 +28,7 @@ from objrec.data import (
     present_splits,
     scan_class_folder,
 )
+from objrec.devices import loader_settings, resolve_device
 from objrec.errors import ObjrecError
 from objrec.features import FeatureTable, FrozenBody, ViewSpec, feature_table, open_cache
 from objrec.images import UnreadableImageError, list_images, open_image
@@ -133,10 +134,11 @@ def evaluate(
     ``top_losses.png``, ``worst_classes.png`` and ``accuracy_vs_train.png`` to ``out`` (default:
     see :func:`default_eval_dir`; a folder of the user's must be empty or new, unless ``force``).
     Evaluated images whose contents are among the run's training or validation images are listed
-    in ``seen`` (and the ``seen_in`` column), and ``warning`` says so.
+    in ``seen`` (and the ``seen_in`` column), and ``warning`` says so. ``device`` (``auto``,
+    ``cpu``, ``cuda[:N]``) is where the frozen pass and the head run.
     """
     config = settings(EvaluateConfig, config, keywords, "evaluate")
-    recognizer = Recognizer.load(run)
+    recognizer = Recognizer.load(run, device=resolve_device(config.device))
     classes = recognizer.classes
     target = resolve_eval_folder(folder, config.split)
     images = scan_class_folder(target, classes)
@@ -194,17 +196,18 @@ def view_tables(
     reporter: Reporter,
 ) -> list[FeatureTable]:
     """The features of ``images`` in each of the recognizer's views, from the feature store
-    (in the dtype the run's features were stored in)."""
+    (in the dtype the run's features were stored in), computed on the recognizer's device."""
     trained = recognizer.meta.train_config
     cache = open_cache(config.cache_dir, trained.feature_dtype if trained else "float32")
-    body = recognizer.model.body
-    frozen = FrozenBody(body, recognizer.data.input_size, cache, name=recognizer.meta.backbone)
+    body, size, name = recognizer.model.body, recognizer.data.input_size, recognizer.meta.backbone
+    frozen = FrozenBody(body, size, cache, name=name, device=recognizer.device)
+    num_workers = loader_settings(recognizer.device, config.num_workers).num_workers
     return [
         feature_table(
             frozen,
             images.samples,
             ViewSpec(recognizer.data, tta=view),
-            num_workers=config.num_workers,
+            num_workers=num_workers,
             reporter=reporter,
             description=f"{name} features ({view})",
         )

@@ -15,6 +15,7 @@ The same object gives the "unknown" answer (:meth:`Recognizer.answer`): the run'
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
@@ -29,7 +30,7 @@ from objrec.errors import ObjrecError
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier
 from objrec.quantize import QuantizedBody
-from objrec.runtime import OnnxModel
+from objrec.runtime import DeviceRunner, OnnxModel
 from objrec.saliency import grad_cam, overlay
 from objrec.transforms import TTA_VIEWS, build_tta_transform, draft_size, model_view
 
@@ -40,6 +41,20 @@ CENTRE = ("centre",)
 
 Outputs = tuple[torch.Tensor, torch.Tensor | None]
 """One view's (logits, familiarity or None) for a batch."""
+
+
+def resolve_runtime(runtime: str | None, device: torch.device, default: str = "torch") -> str:
+    """``runtime`` on ``device``: ONNX Runtime runs on the CPU only, so a GPU means PyTorch."""
+    if runtime is not None and runtime not in RUNTIMES:
+        raise ObjrecError(f"`runtime` must be one of {', '.join(RUNTIMES)}")
+    if device.type == "cpu":
+        return runtime or default
+    if runtime == "onnx":
+        raise ObjrecError(
+            f"`runtime` onnx runs on the CPU only: on device {device} the model runs in PyTorch "
+            "on the GPU (leave the runtime out, or use the cpu device)"
+        )
+    return "torch"
 
 
 @dataclass
@@ -57,20 +72,26 @@ class Recognizer:
 
     ``runtime="onnx"`` runs the whole model through ONNX Runtime: it is exported once per
     checkpoint into the feature cache folder (checked against PyTorch) and reused after that.
-    Safe to call from several threads at once.
+    On a GPU ``device`` the body runs as in the frozen pass (``runtime.DeviceRunner``) and the
+    head and familiarity score in float32 beside it (an int8 body keeps all of it on the CPU);
+    Grad-CAM runs on the CPU. Safe to call from several threads at once.
     """
 
     def __init__(
         self,
         model: Classifier,
         meta: RunMeta,
-        runtime: str = "torch",
+        runtime: str | None = "torch",
         checkpoint: Path | None = None,
         threshold: float | None = None,
         unknown: bool = True,
+        device: torch.device | None = None,
     ):
-        if runtime not in RUNTIMES:
-            raise ObjrecError(f"`runtime` must be one of {', '.join(RUNTIMES)}")
+        self.device = device or torch.device("cpu")
+        if self.device.type != "cpu" and isinstance(model.body, QuantizedBody):
+            log.warning("this run's body is int8 (ONNX Runtime, CPU only): it runs on the CPU")
+            self.device = torch.device("cpu")
+        runtime = resolve_runtime(runtime, self.device)
         self.model, self.meta, self.runtime = model.eval(), meta, runtime
         self.classes = list(meta.classes)
         self.data = meta.data
@@ -85,19 +106,28 @@ class Recognizer:
         self._run: Callable[[torch.Tensor], Outputs] = (
             self._onnx_model(checkpoint) if runtime == "onnx" else self._torch
         )
+        self._head, self._familiarity = self.model.head, self.model.familiarity
+        if self.device.type != "cpu":
+            self._body = DeviceRunner(self.model.body, self.device)
+            self._head = copy.deepcopy(self._head).to(self.device)
+            self._familiarity = copy.deepcopy(self._familiarity)
+            if self._familiarity is not None:
+                self._familiarity.to(self.device)
+            self._run = self._on_device
 
     @classmethod
     def load(
         cls,
         run: Path,
-        runtime: str = "torch",
+        runtime: str | None = "torch",
         threshold: float | None = None,
         unknown: bool = True,
+        device: torch.device | None = None,
     ) -> Recognizer:
         """The recognizer of a run folder or checkpoint file."""
         path = Path(run) / BEST if Path(run).is_dir() else Path(run)
         model, meta = load_model(path)
-        return cls(model, meta, runtime, path, threshold, unknown)
+        return cls(model, meta, runtime, path, threshold, unknown, device)
 
     @property
     def unknown_score(self) -> str:
@@ -120,6 +150,17 @@ class Recognizer:
             return outputs[0], outputs[1] if len(outputs) > 1 else None
 
         return run
+
+    @torch.inference_mode()
+    def _from_features(self, features: torch.Tensor) -> Outputs:
+        """(logits, familiarity or None) of the body's features, computed on the head's device."""
+        features = features.to(next(self._head.parameters()).device)
+        scorer = self._familiarity
+        familiarity = scorer(features).cpu() if scorer is not None else None
+        return self._head(features).cpu(), familiarity
+
+    def _on_device(self, x: torch.Tensor) -> Outputs:
+        return self._from_features(self._body.features(x))
 
     @torch.inference_mode()
     def _torch(self, x: torch.Tensor) -> Outputs:
@@ -170,15 +211,12 @@ class Recognizer:
     @torch.inference_mode()
     def answer_from_features(self, view_features: Sequence[torch.Tensor]) -> Answers:
         """The same answers from the frozen body's features of each of ``view_names(tta)``."""
-        familiarity = self.model.familiarity
-        return self.decide(
-            [(self.model.head(f), familiarity(f) if familiarity else None) for f in view_features]
-        )
+        return self.decide([self._from_features(f) for f in view_features])
 
     @torch.inference_mode()
     def uncalibrated_from_features(self, view_features: Sequence[torch.Tensor]) -> torch.Tensor:
         """The probabilities before calibration (temperature 1), to measure what it changed."""
-        return self.combine([self.model.head(f) for f in view_features], temperature=1.0)
+        return self.combine([self._from_features(f)[0] for f in view_features], temperature=1.0)
 
     def decide(self, views: Sequence[Outputs]) -> Answers:
         """Each view's (logits, familiarity) -> one answer: the probabilities (``combine``), the

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from objrec import plots
+from objrec.devices import resolve_device
 from objrec.errors import ObjrecError
 from objrec.images import UnreadableImageError, is_image_file, list_images, open_image
 from objrec.inference import Recognizer
@@ -78,6 +79,7 @@ def predict(
     plot_max: int = PLOT_MAX,
     threshold: float | None = None,
     unknown: bool = True,
+    device: str = "auto",
 ) -> list[Prediction]:
     """Top-k classes for each image in ``paths`` (files or folders).
 
@@ -87,6 +89,7 @@ def predict(
     ``plot`` draws the first ``plot_max`` readable images. An image whose unknown score is below
     the run's threshold (or ``threshold``) is marked ``unknown``, its top-k still given;
     ``unknown=False`` never marks one.
+    ``device``: ``auto``, ``cpu`` or ``cuda[:N]`` (on a GPU the runtime is PyTorch there).
     """
     if topk < 1:
         raise ObjrecError("`topk` must be at least 1")
@@ -94,7 +97,7 @@ def predict(
         raise ObjrecError("`plot_max` must be at least 1")
     results = expand_paths(paths)
     todo = [r for r in results if r.error is None]
-    recognizer = Recognizer.load(run, runtime, threshold, unknown)
+    recognizer = Recognizer.load(run, runtime, threshold, unknown, resolve_device(device))
     if explain is not None:
         explain = prepare_output_dir(explain)
     with reporter.task("predicting", len(todo)) as advance:

@@ -1,13 +1,19 @@
-"""Fast CPU inference for a frozen module: ONNX Runtime when it agrees with PyTorch, else eager.
+"""Fast inference for a frozen module: on the CPU, ONNX Runtime when it agrees with PyTorch, else
+eager PyTorch; on a GPU, PyTorch on the card in the lowest precision that keeps its outputs close.
 
 On this kind of machine ONNX Runtime runs EfficientNet-Lite0 about five times faster than eager
 PyTorch (see ``benchmarks/frozen_pass.py``). The exported graph is cached by the module's
 fingerprint, and every new session is checked against PyTorch on a sample batch: if the outputs
 differ by more than ``TOLERANCE`` or anything fails, objrec logs why and uses eager PyTorch.
+
+On a GPU (``DeviceRunner``) the module runs channels-last under autocast in float16 or bfloat16
+when, on the first real batch, that precision's outputs stay within ``PRECISION_TOLERANCE`` of
+float32's; else in float32.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import logging
 import os
@@ -18,10 +24,18 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from objrec.devices import GPU_BATCH_RANGE, batch_for_memory
+
 log = logging.getLogger(__name__)
 
 TOLERANCE = 1e-4
 BACKENDS = ("auto", "onnx", "torch")
+PRECISION_TOLERANCE = 1e-2
+"""Largest relative error (per image: |low - fp32| / |fp32|, L2 over the features) at which a GPU
+runs the frozen pass in float16 or bfloat16 (tried in that order). On the CPU, float16 features of
+Caltech-101 photos through Lite0 stay within it and bfloat16's do not (tests/test_devices.py); what
+either does to a trained model: ``benchmarks/precision.py``. Not measured on a GPU."""
+LOW_PRECISIONS = (torch.float16, torch.bfloat16)
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
 
@@ -136,16 +150,104 @@ def agrees(runner: Runner, module: nn.Module, input_size: int) -> float:
     return float((runner(x) - reference).abs().max())
 
 
+def relative_error(output: torch.Tensor, reference: torch.Tensor) -> float:
+    """The largest per-row relative L2 error of ``output`` against ``reference``."""
+    ref = reference.float().flatten(1)
+    diff = output.float().flatten(1) - ref
+    return float((diff.norm(dim=1) / ref.norm(dim=1).clamp_min(1e-12)).max())
+
+
+def precision_supported(device: torch.device, dtype: torch.dtype) -> bool:
+    if device.type == "cuda" and dtype == torch.bfloat16:
+        return torch.cuda.is_bf16_supported()
+    return torch.amp.is_autocast_available(device.type)
+
+
+@torch.inference_mode()
+def choose_precision(
+    module: nn.Module,
+    x: torch.Tensor,
+    tolerance: float = PRECISION_TOLERANCE,
+    candidates: tuple[torch.dtype, ...] = LOW_PRECISIONS,
+) -> tuple[torch.dtype, dict[str, float]]:
+    """The first of ``candidates`` whose autocast output on ``x`` stays within ``tolerance`` of
+    float32's (else float32), and each tried precision's relative error."""
+    device = x.device
+    reference = module(x)
+    errors: dict[str, float] = {}
+    for dtype in candidates:
+        if not precision_supported(device, dtype):
+            continue
+        with torch.autocast(device.type, dtype=dtype):
+            errors[str(dtype).removeprefix("torch.")] = error = relative_error(module(x), reference)
+        if error <= tolerance:
+            return dtype, errors
+    return torch.float32, errors
+
+
+class DeviceRunner:
+    """A copy of ``module`` on ``device`` (channels-last), run in the precision chosen on the first
+    batch; returns float32 on the CPU (``features`` keeps the result on the device)."""
+
+    def __init__(self, module: nn.Module, device: torch.device, tolerance=PRECISION_TOLERANCE):
+        self.device, self.tolerance = device, tolerance
+        self.module = copy.deepcopy(module).eval().to(device).to(memory_format=torch.channels_last)
+        self.dtype: torch.dtype | None = None
+        self.errors: dict[str, float] = {}
+        self._batch: int | None = None
+
+    def _input(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+
+    @torch.inference_mode()
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self._input(x)
+        if self.dtype is None:
+            self.dtype, self.errors = choose_precision(self.module, x, self.tolerance)
+            log.info("%s runs in %s (relative error %s)", self.device, self.dtype, self.errors)
+        low = self.dtype != torch.float32
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=low):
+            return self.module(x).float()
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x).cpu()
+
+    @torch.inference_mode()
+    def batch_size(self, input_size: int) -> int:
+        """Images per batch that fit the card: measured on a probe batch of 8, in float32."""
+        if self.device.type != "cuda":
+            return GPU_BATCH_RANGE[0]
+        if self._batch is None:
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            base = torch.cuda.memory_allocated(self.device)
+            self.module(self._input(torch.zeros(8, 3, input_size, input_size)))
+            per_image = (torch.cuda.max_memory_allocated(self.device) - base) / 8
+            free, _ = torch.cuda.mem_get_info(self.device)
+            self._batch = batch_for_memory(free, per_image)
+            mb = per_image / 1e6
+            log.info("%s: %.1f MB per image, batches of %d", self.device, mb, self._batch)
+        return self._batch
+
+
 def make_runner(
-    module: nn.Module, input_size: int, backend: str = "auto", onnx_path: Path | None = None
+    module: nn.Module,
+    input_size: int,
+    backend: str = "auto",
+    onnx_path: Path | None = None,
+    device: torch.device | None = None,
 ) -> tuple[Runner, str]:
     """The fastest runner for ``module`` that reproduces it within ``TOLERANCE``, and its name.
 
     ``backend="auto"`` tries ONNX Runtime (when installed and ``onnx_path`` is given) and falls back
     to eager PyTorch; ``"onnx"`` and ``"torch"`` force one (``"onnx"`` still falls back on failure).
+    A GPU ``device`` always runs PyTorch on the card (``DeviceRunner``).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}")
+    if device is not None and device.type != "cpu":
+        return DeviceRunner(module, device), f"PyTorch on {device}"
     if backend != "torch" and onnx_path is not None and onnxruntime_available():
         try:
             runner = onnx_runner(module, onnx_path, input_size)

@@ -27,9 +27,10 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from objrec import __version__
 from objrec.checkpoint import read_checkpoint
+from objrec.devices import resolve_device
 from objrec.errors import ObjrecError
 from objrec.images import UPLOAD_MAX_PIXELS, UnreadableImageError, open_image
-from objrec.inference import Recognizer
+from objrec.inference import Recognizer, resolve_runtime
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +54,26 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
     return _error(422, f"{where}: {first.get('msg', 'invalid request')}")
 
 
+def load_recognizer(
+    run: Path, runtime: str | None, device: str, threshold: float | None, unknown: bool
+) -> Recognizer:
+    """The served model: ``runtime`` defaults to ONNX Runtime on the CPU, PyTorch on a GPU."""
+    where = resolve_device(device)
+    runtime = resolve_runtime(runtime, where, default="onnx")
+    return Recognizer.load(run, runtime, threshold, unknown, where)
+
+
 def create_app(
     run: Path,
-    runtime: str = "onnx",
+    runtime: str | None = None,
     max_upload_bytes: int = MAX_UPLOAD_BYTES,
     max_pixels: int = UPLOAD_MAX_PIXELS,
     threshold: float | None = None,
     unknown: bool = True,
+    device: str = "auto",
 ) -> FastAPI:
     """The app for the model in ``run``, loaded now; ``threshold``, ``unknown``: as predict's."""
-    recognizer = Recognizer.load(run, runtime, threshold, unknown)
+    recognizer = load_recognizer(run, runtime, device, threshold, unknown)
     page = (resources.files("objrec") / "static" / "index.html").read_text()
     app = FastAPI(title="objrec", version=__version__, docs_url="/docs", redoc_url=None)
     app.add_exception_handler(HTTPException, http_error)  # type: ignore[arg-type]
@@ -129,9 +140,10 @@ def app_from_env() -> FastAPI:
     threshold = os.environ.get("OBJREC_SERVE_THRESHOLD")
     return create_app(
         Path(run),
-        os.environ.get("OBJREC_SERVE_RUNTIME", "onnx"),
+        os.environ.get("OBJREC_SERVE_RUNTIME") or None,
         threshold=float(threshold) if threshold else None,
         unknown=os.environ.get("OBJREC_SERVE_UNKNOWN", "1") == "1",
+        device=os.environ.get("OBJREC_SERVE_DEVICE", "auto"),
     )
 
 
@@ -177,10 +189,11 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     workers: int = 1,
-    runtime: str = "onnx",
+    runtime: str | None = None,
     on_ready: Callable[[str], None] | None = None,
     threshold: float | None = None,
     unknown: bool = True,
+    device: str = "auto",
 ) -> None:
     """Run the app under uvicorn until stopped; binds to loopback unless ``host`` says otherwise.
 
@@ -196,13 +209,14 @@ def serve(
     if workers > 1:
         read_checkpoint(Path(run))
         os.environ["OBJREC_SERVE_RUN"] = str(Path(run).resolve())
-        os.environ["OBJREC_SERVE_RUNTIME"] = runtime
+        os.environ["OBJREC_SERVE_RUNTIME"] = runtime or ""
+        os.environ["OBJREC_SERVE_DEVICE"] = device
         os.environ["OBJREC_SERVE_THRESHOLD"] = "" if threshold is None else repr(threshold)
         os.environ["OBJREC_SERVE_UNKNOWN"] = "1" if unknown else "0"
     app = (
         "objrec.serve:app_from_env"
         if workers > 1
-        else create_app(run, runtime, threshold=threshold, unknown=unknown)
+        else create_app(run, runtime, threshold=threshold, unknown=unknown, device=device)
     )
     sock = bind_socket(host, port)
     url = url_of(host, sock.getsockname()[1])

@@ -31,6 +31,7 @@ from objrec.checkpoint import SavedTraining, restore_training_state
 from objrec.confidence import fit_confidence
 from objrec.config import DataConfig, TrainConfig
 from objrec.data import ClassFolder, require_split_folder, scan_class_folder
+from objrec.devices import loader_settings
 from objrec.distributed import SINGLE, World, process_group
 from objrec.engine import EarlyStopping, FitState, fit
 from objrec.errors import ObjrecError
@@ -80,6 +81,7 @@ def train(
     force: bool = False,
     resume: bool = False,
     strict: bool = False,
+    device: str = "auto",
 ) -> TrainResult:
     """Train a new head on the frozen backbone's cached features; save the best epoch's model.
 
@@ -90,14 +92,18 @@ def train(
         reporter: receives progress and epoch lines.
         resume: continue the run in ``out`` after its last completed epoch.
         strict: refuse to start while ``objrec check`` finds unusable files.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (see ``objrec.devices``): where the
+            frozen pass, the head and fine-tuning run. Not part of the run's settings: a resumed
+            run may continue on another device.
 
     Under ``torchrun`` the ranks share the frozen pass and train the head with
-    DistributedDataParallel; only rank 0 reports and writes (see ``objrec.distributed``).
+    DistributedDataParallel, each on GPU ``LOCAL_RANK`` on a GPU machine; only rank 0 reports and
+    writes (see ``objrec.distributed``).
 
     Raises:
         Interrupted: on Ctrl-C, after saving the best model so far; resume with ``resume``.
     """
-    with process_group() as world:
+    with process_group(device) as world:
         reporter = reporter if world.main else SILENT
         return _train(Path(data_dir), Path(out), config, reporter, force, resume, strict, world)
 
@@ -200,9 +206,8 @@ def prepare(
     )
     model = Classifier(body, head).freeze_body()
     name = config.backbone + (" (int8)" if config.precision == "int8" else "")
-    frozen = FrozenBody(
-        body, data.input_size, open_cache(config.cache_dir, config.feature_dtype), name=name
-    )
+    cache = open_cache(config.cache_dir, config.feature_dtype)
+    frozen = FrozenBody(body, data.input_size, cache, name=name, device=world.device)
     views = list(range(config.aug_views + 1))
     train_sets = frozen_features(frozen, train_set, data, config, views, reporter, "train", world)
     (valid,) = frozen_features(frozen, valid_set, data, config, [0], reporter, "valid", world)
@@ -251,7 +256,9 @@ def frozen_features(
             body,
             folder.samples,
             spec,
-            num_workers=config.num_workers,
+            num_workers=loader_settings(
+                body.device, config.num_workers, world.local_size
+            ).num_workers,
             reporter=reporter,
             description=label,
             world=world,
@@ -324,7 +331,10 @@ def epoch_sources(
             yield valid.gather(torch.zeros(len(idx), dtype=torch.long), idx), valid.labels[idx]
 
     return (
-        DistributedDataParallel(prep.model.head),
+        DistributedDataParallel(
+            prep.model.head,
+            device_ids=[world.device.index] if world.device.type == "cuda" else None,
+        ),
         lambda epoch: sharded_feature_batches(
             prep.train, prep.train_y, batch, config.seed, epoch, world
         ),
@@ -342,7 +352,7 @@ def fit_head(
     world: World = SINGLE,
 ) -> FitState:
     """Run ``fit`` on the cached features, saving the training state after every epoch."""
-    head = prep.model.head
+    head = prep.model.head.to(world.device)
     optimizer = torch.optim.Adam(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     state = None
     if saved:
@@ -363,7 +373,7 @@ def fit_head(
             min_delta=config.min_delta,
             steps_per_epoch=-(-len(prep.train_y) // config.batch_size),
             reporter=reporter,
-            loss_fn=training_loss(config, prep.train_y, len(prep.classes)),
+            loss_fn=training_loss(config, prep.train_y, len(prep.classes)).to(world.device),
             state=state,
             on_epoch_end=epoch_saver(out, head, optimizer, meta) if world.main else None,
             world=world,
@@ -417,17 +427,17 @@ def read_all(stack: ViewStack) -> torch.Tensor:
 # ---------------------------------------------------------------- 3. fine-tune (optional)
 
 
-def cut_features(stem, prep: Prepared, config: TrainConfig, reporter: Reporter):
+def cut_features(stem, prep: Prepared, config: TrainConfig, reporter: Reporter, world: World):
     """The stored activations at the cut: the training views and the valid images."""
     cache = open_cache(config.cache_dir, config.feature_dtype)
     name = f"{config.backbone} cut {config.finetune_blocks}"
-    frozen = FrozenBody(stem, prep.data.input_size, cache, name=name)
+    frozen = FrozenBody(stem, prep.data.input_size, cache, name=name, device=world.device)
     views = list(range(config.aug_views + 1))
     sets = frozen_features(
-        frozen, prep.train_set, prep.data, config, views, reporter, "train (cut)"
+        frozen, prep.train_set, prep.data, config, views, reporter, "train (cut)", world
     )
     (valid,) = frozen_features(
-        frozen, prep.valid_set, prep.data, config, [0], reporter, "valid (cut)"
+        frozen, prep.valid_set, prep.data, config, [0], reporter, "valid (cut)", world
     )
     return ViewStack(sets), ViewStack([valid])
 
@@ -439,10 +449,10 @@ def finetune_phase(
     if world.distributed:
         raise ObjrecError("`finetune_blocks` does not run under torchrun yet: train in one process")
     stem, top = split_body(prep.model.body, config.finetune_blocks, prep.data.input_size)
-    train_x, valid_stack = cut_features(stem, prep, config, reporter)
+    train_x, valid_stack = cut_features(stem, prep, config, reporter, world)
     train_y = train_x.labels
     unfreeze(top)
-    model = FinetuneModel(top, prep.model.head, config.finetune_batchnorm)
+    model = FinetuneModel(top, prep.model.head, config.finetune_batchnorm).to(world.device)
     optimizer = optimizer_for(model, config.finetune_lr)
     steps = -(-len(train_y) // config.batch_size)
     scheduler = warmup_cosine(optimizer, steps, steps * config.finetune_epochs)
@@ -464,11 +474,11 @@ def finetune_phase(
         min_delta=config.min_delta,
         steps_per_epoch=steps,
         reporter=reporter,
-        loss_fn=training_loss(config, train_y, len(prep.classes)),
+        loss_fn=training_loss(config, train_y, len(prep.classes)).to(world.device),
         scheduler=scheduler,
         state=start,
     )
-    prep.model.freeze_body()
+    prep.model.cpu().freeze_body()
     for record in state.history[head_state.epoch :]:
         record["phase"] = "finetune"
     return state

@@ -1,0 +1,251 @@
+"""The device plumbing, tested on the CPU: which device each --device names (CUDA mocked), the
+process group's backend and the device of its collectives' tensors, loader and batch settings, and
+the float16/bfloat16 precision check (autocast runs on the CPU too)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from objrec.backbones import build_body, get_backbone
+from objrec.devices import backend_for, batch_for_memory, loader_settings, resolve_device
+from objrec.distributed import World, process_group
+from objrec.engine import model_device, on_device
+from objrec.errors import ObjrecError
+from objrec.inference import resolve_runtime
+from objrec.runtime import PRECISION_TOLERANCE, DeviceRunner, choose_precision, relative_error
+
+from .conftest import CALTECH
+
+CPU, META = torch.device("cpu"), torch.device("meta")
+
+
+@pytest.fixture
+def no_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+
+@pytest.fixture
+def two_gpus(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+
+
+@pytest.mark.usefixtures("no_gpu")
+def test_without_a_gpu_auto_is_the_cpu_and_cuda_is_a_clear_error():
+    assert resolve_device("auto") == CPU
+    assert resolve_device("cpu") == CPU
+    for spec in ("cuda", "cuda:0"):
+        with pytest.raises(ObjrecError, match=f"`device` {spec}: PyTorch sees no CUDA GPU"):
+            resolve_device(spec)
+
+
+@pytest.mark.usefixtures("two_gpus")
+def test_with_gpus_auto_is_the_first_gpu_or_the_ranks_own():
+    assert resolve_device("auto") == torch.device("cuda", 0)
+    assert resolve_device("cuda") == torch.device("cuda", 0)
+    assert resolve_device("CUDA:1") == torch.device("cuda", 1)
+    assert resolve_device("cpu") == CPU
+    assert resolve_device("auto", local_rank=1) == torch.device("cuda", 1)
+    assert resolve_device("cuda", local_rank=1) == torch.device("cuda", 1)
+    assert resolve_device("cuda:1", local_rank=1) == torch.device("cuda", 1)
+
+
+@pytest.mark.usefixtures("two_gpus")
+def test_a_gpu_the_machine_lacks_or_not_the_ranks_own_is_refused():
+    with pytest.raises(ObjrecError, match=r"has 2 GPU\(s\), cuda:0 to cuda:1"):
+        resolve_device("cuda:2")
+    with pytest.raises(ObjrecError, match="LOCAL_RANK"):
+        resolve_device("cuda:0", local_rank=1)
+    with pytest.raises(ObjrecError, match="must be auto, cpu, cuda or cuda:N, not 'gpu'"):
+        resolve_device("gpu")
+
+
+def test_nccl_on_gpus_gloo_on_the_cpu():
+    assert backend_for(torch.device("cuda", 3)) == "nccl"
+    assert backend_for(CPU) == "gloo"
+
+
+def _torchrun_env(monkeypatch, rank=1, size=2):
+    for name, value in {
+        "WORLD_SIZE": size,
+        "RANK": rank,
+        "LOCAL_RANK": rank,
+        "LOCAL_WORLD_SIZE": size,
+        "MASTER_ADDR": "127.0.0.1",
+    }.items():
+        monkeypatch.setenv(name, str(value))
+    calls = {}
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", lambda backend: calls.update(backend=backend))
+    monkeypatch.setattr(dist, "destroy_process_group", lambda: calls.update(destroyed=True))
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: calls.update(set_device=device))
+    return calls
+
+
+@pytest.mark.usefixtures("two_gpus")
+def test_under_torchrun_on_gpus_each_rank_takes_its_local_gpu_and_nccl(monkeypatch):
+    calls = _torchrun_env(monkeypatch)
+    with process_group("auto") as world:
+        assert (world.rank, world.size, world.local_size) == (1, 2, 2)
+        assert world.device == torch.device("cuda", 1)
+    assert calls == {"backend": "nccl", "set_device": torch.device("cuda", 1), "destroyed": True}
+
+
+@pytest.mark.usefixtures("two_gpus")
+def test_under_torchrun_device_cpu_is_gloo_even_on_a_gpu_machine(monkeypatch):
+    calls = _torchrun_env(monkeypatch)
+    with process_group("cpu") as world:
+        assert world.device == CPU
+    assert calls == {"backend": "gloo", "destroyed": True}
+
+
+@pytest.mark.usefixtures("no_gpu")
+def test_torchrun_with_one_process_still_joins_a_group(monkeypatch):
+    calls = _torchrun_env(monkeypatch, rank=0, size=1)
+    with process_group("auto") as world:
+        assert world.distributed and world.device == CPU and world.main
+    assert calls == {"backend": "gloo", "destroyed": True}
+
+
+@pytest.mark.usefixtures("no_gpu")
+def test_a_single_process_joins_no_group_but_has_its_device(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.setattr(dist, "init_process_group", lambda backend: pytest.fail("no group"))
+    with process_group("auto") as world:
+        assert not world.distributed and world.device == CPU
+
+
+class Recorded(Exception):
+    pass
+
+
+def test_collectives_create_their_tensors_on_the_groups_device(monkeypatch):
+    """NCCL takes only tensors on the rank's GPU: every collective's tensor is on world.device
+    (here the meta device stands in for a GPU; the collective is stopped once it has the tensor)."""
+    seen = []
+
+    def record(tensor, *args, **kwargs):
+        seen.append(tensor.device)
+        raise Recorded
+
+    monkeypatch.setattr(dist, "all_reduce", record)
+    monkeypatch.setattr(dist, "broadcast", record)
+    world = World(rank=0, size=2, device=META)
+    with pytest.raises(Recorded):
+        world.reduce_metrics({"loss": 1.0, "acc": 0.5, "n": 4})
+    with pytest.raises(Recorded):
+        world.decide(True)
+    assert seen == [META, META]
+
+
+def test_barrier_names_the_ranks_gpu_under_nccl(monkeypatch):
+    calls = []
+    monkeypatch.setattr(dist, "barrier", lambda **kwargs: calls.append(kwargs))
+    World(rank=1, size=2, device=torch.device("cuda", 1)).barrier()
+    World(rank=1, size=2).barrier()
+    assert calls == [{"device_ids": [1]}, {}]
+
+
+def test_metrics_are_reduced_on_cpu_as_before(monkeypatch):
+    monkeypatch.setattr(dist, "all_reduce", lambda t: t.mul_(2))  # two identical ranks
+    reduced = World(rank=0, size=2).reduce_metrics({"loss": 1.5, "acc": 0.25, "n": 4})
+    assert reduced == {"loss": 1.5, "acc": 0.25, "n": 8}
+
+
+def test_loader_settings_keep_the_cpu_as_it_was_and_feed_a_gpu(monkeypatch):
+    monkeypatch.setattr("objrec.devices.usable_cores", lambda: 16)
+    gpu = torch.device("cuda", 0)
+    assert loader_settings(CPU) == loader_settings(CPU, 0)
+    assert (loader_settings(CPU).num_workers, loader_settings(CPU).pin_memory) == (0, False)
+    assert (loader_settings(gpu).num_workers, loader_settings(gpu).pin_memory) == (15, True)
+    assert loader_settings(gpu, ranks_here=8).num_workers == 2
+    assert loader_settings(gpu, 3).num_workers == 3
+    assert loader_settings(CPU, 3).num_workers == 3
+
+
+def test_batches_are_sized_to_the_free_memory_within_bounds():
+    mb = 1e6
+    assert batch_for_memory(140_000 * mb, 10 * mb) == 128  # a large card: the host-memory cap
+    assert batch_for_memory(2_000 * mb, 10 * mb) == 64  # 100 fit in half: 64
+    assert batch_for_memory(200 * mb, 10 * mb) == 16  # fewer than 16 fit: the floor
+    assert batch_for_memory(4_000 * mb, 10 * mb, fraction=0.25) == 64
+
+
+def test_batches_move_to_the_models_device():
+    head = nn.Linear(3, 2)
+    assert model_device(head) == CPU and model_device(nn.ReLU()) == CPU
+    x, y = torch.ones(2, 3), torch.zeros(2, dtype=torch.long)
+    ((bx, by),) = list(on_device([(x, y)], META))
+    assert bx.device == META and by.device == META
+
+
+@pytest.mark.usefixtures("two_gpus")
+def test_onnx_runtime_is_for_the_cpu_only():
+    gpu = torch.device("cuda", 0)
+    assert resolve_runtime(None, CPU, default="onnx") == "onnx"
+    assert resolve_runtime("torch", CPU, default="onnx") == "torch"
+    assert resolve_runtime(None, gpu, default="onnx") == "torch"
+    with pytest.raises(ObjrecError, match="`runtime` onnx runs on the CPU only"):
+        resolve_runtime("onnx", gpu)
+
+
+def tiny_body() -> nn.Module:
+    torch.manual_seed(0)
+    return build_body(get_backbone("tiny_test"), pretrained=False).eval()
+
+
+def test_precision_is_low_within_the_tolerance_and_float32_beyond_it():
+    body, x = tiny_body(), torch.randn(4, 3, 32, 32)
+    dtype, errors = choose_precision(body, x)
+    assert dtype == torch.float16  # the first candidate, within tolerance on CPU autocast
+    assert 0 < errors["float16"] <= PRECISION_TOLERANCE
+    dtype, errors = choose_precision(body, x, tolerance=0.0)
+    assert dtype == torch.float32
+    assert set(errors) == {"float16", "bfloat16"} and min(errors.values()) > 0
+
+
+def test_device_runner_leaves_the_model_alone_and_returns_float32_on_the_cpu():
+    body = tiny_body()
+    before = {k: v.clone() for k, v in body.state_dict().items()}
+    runner = DeviceRunner(body, CPU)  # the GPU path, run on the CPU
+    x = torch.randn(4, 3, 32, 32)
+    out = runner(x)
+    assert runner.dtype == torch.float16 and out.dtype == torch.float32
+    with torch.inference_mode():
+        assert relative_error(out, body(x)) <= PRECISION_TOLERANCE
+    assert runner.module is not body
+    assert all(torch.equal(v, before[k]) for k, v in body.state_dict().items())
+    assert next(iter(runner.module.parameters())).is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CALTECH.is_dir(), reason="needs the shared Caltech-101 images")
+def test_real_lite0_features_are_computed_in_float16_within_the_tolerance():
+    """On real photos the default's first body keeps float16 within the tolerance (on the CPU);
+    bfloat16, with 8 bits of mantissa against 11, is measured beyond it and never chosen first."""
+    from objrec.data import ImageDataset, scan_class_folder
+    from objrec.transforms import build_transforms
+
+    spec = get_backbone("efficientnet_lite0")
+    body = build_body(spec).eval()
+    folder = scan_class_folder(CALTECH)
+    samples = [folder.samples[i] for i in range(0, len(folder.samples), len(folder.samples) // 8)]
+    dataset = ImageDataset(samples, build_transforms(spec.data_config, train=False))
+    x = torch.stack([dataset[i][0] for i in range(len(dataset))])
+    dtype, errors = choose_precision(body, x)
+    assert dtype == torch.float16 and errors["float16"] <= PRECISION_TOLERANCE
+    _, both = choose_precision(body, x, tolerance=0.0)
+    assert both["bfloat16"] > PRECISION_TOLERANCE > both["float16"]
+
+
+@pytest.mark.usefixtures("no_gpu")
+def test_the_cli_refuses_cuda_without_a_gpu_in_one_sentence_naming_the_option(tmp_path, capsys):
+    from objrec.cli import main
+
+    assert main(["predict", str(tmp_path), str(tmp_path), "--device", "cuda:1"]) != 0
+    err = capsys.readouterr().err
+    assert "--device cuda:1: PyTorch sees no CUDA GPU here" in err
+    assert "Traceback" not in err
