@@ -134,8 +134,7 @@ def evaluate(
     ``top_losses.png``, ``worst_classes.png`` and ``accuracy_vs_train.png`` to ``out`` (default:
     see :func:`default_eval_dir`; a folder of the user's must be empty or new, unless ``force``).
     Evaluated images whose contents are among the run's training or validation images are listed
-    in ``seen`` (and the ``seen_in`` column), and ``warning`` says so. ``device`` (``auto``,
-    ``cpu``, ``cuda[:N]``) is where the frozen pass and the head run.
+    in ``seen`` (and the ``seen_in`` column), and ``warning`` says so.
     """
     config = settings(EvaluateConfig, config, keywords, "evaluate")
     recognizer = Recognizer.load(run, device=resolve_device(config.device))

@@ -63,6 +63,11 @@ def load_recognizer(
     return Recognizer.load(run, runtime, threshold, unknown, where)
 
 
+def health() -> dict:
+    """``GET /health``: the server is up."""
+    return {"status": "ok"}
+
+
 def create_app(
     run: Path,
     runtime: str | None = None,
@@ -83,9 +88,7 @@ def create_app(
     def index() -> str:
         return page
 
-    @app.get("/health")
-    def health() -> dict:
-        return {"status": "ok"}
+    app.add_api_route("/health", health, methods=["GET"])
 
     @app.get("/info")
     def info() -> dict:
