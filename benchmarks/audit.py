@@ -113,14 +113,14 @@ def inject_duplicates(data: Path, rng: random.Random, n: int, exclude: set[str])
     return pairs
 
 
-def prepare(work: Path, seed: int) -> tuple[Path, dict]:
+def prepare(work: Path, seed: int, source: Path, n_duplicates: int) -> tuple[Path, dict]:
     truth_file = work / "truth.json"
     if truth_file.exists():
         return work / "data", json.loads(truth_file.read_text())
-    data = copy_pool(SOURCE, work)
+    data = copy_pool(source, work)
     rng = random.Random(seed)
     moved = inject_labels(data, rng, 0.05)
-    pairs = inject_duplicates(data, rng, 100, set(moved))
+    pairs = inject_duplicates(data, rng, n_duplicates, set(moved))
     truth = {"seed": seed, "wrong_labels": moved, "duplicates": pairs}
     truth_file.write_text(json.dumps(truth, indent=1))
     return data, truth
@@ -211,14 +211,14 @@ def signals(data: Path, truth, config: AuditConfig) -> None:
     }
     _, idx = dedup.feature_neighbours(unit, 10)
     close = {tuple(sorted((i, int(j)))) for i in range(len(unit)) for j in idx[i]}
-    close |= {(int(i), int(j)) for i, j, _ in dedup.hash_pairs(facts, 24)}
+    close |= {(int(i), int(j)) for i, j, _ in dedup.hash_pairs(facts, 72)}
     rows = [
         (float(unit[i] @ unit[j]), dedup.hash_distance(facts[i], facts[j]), (i, j) in injected)
         for i, j in close | injected
     ]
     rule_table(unit, facts, injected)
     sim_bins = [0, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.99, 1.01]
-    hash_bins = [0, 7, 9, 15, 19, 23, 65]
+    hash_bins = [0, 13, 25, 37, 49, 65, 97, 257]
     for flag, name in ((True, "injected pairs"), (False, "other close pairs")):
         table = np.zeros((len(sim_bins) - 1, len(hash_bins) - 1), dtype=int)
         for s, d, f in rows:
@@ -289,6 +289,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="Seed of the injected errors.")
     parser.add_argument("--backbone", default=AuditConfig().backbone)
     parser.add_argument("--work", type=Path, help="Work folder (kept; reused when it exists).")
+    parser.add_argument("--source", type=Path, default=SOURCE, help="The split folder to copy.")
+    parser.add_argument("--duplicates", type=int, default=100, help="Near-duplicates to inject.")
     parser.add_argument("--signals", action="store_true", help="Print the duplicate signals.")
     parser.add_argument("--folds", type=int, default=AuditConfig().folds)
     parser.add_argument("--epochs", type=int, default=AuditConfig().epochs)
@@ -299,14 +301,14 @@ def main() -> None:
     args = parser.parse_args()
     work = args.work or Path(f"/tmp/objrec-audit-bench-s{args.seed}")
     work.mkdir(parents=True, exist_ok=True)
-    data, truth = prepare(work, args.seed)
+    data, truth = prepare(work, args.seed, args.source, args.duplicates)
     config = AuditConfig(backbone=args.backbone, folds=args.folds, epochs=args.epochs, pca=args.pca)
     started = time.perf_counter()
     result = audit(data, work / "audit", config, force=True)
     seconds = time.perf_counter() - started
     print(
         f"seed {args.seed}, backbone {args.backbone}: {result.n_images} images, "
-        f"{len(truth['wrong_labels'])} moved + wrong-class copies, 100 near-duplicates; "
+        f"{len(truth['wrong_labels'])} moved, {len(truth['duplicates'])} near-duplicates; "
         f"audit {seconds:.0f} s (features {result.seconds['features']:.0f} s)"
     )
     print("\nwrong labels        injected  flagged  precision  recall")

@@ -26,10 +26,10 @@ HASH_ONLY = dedup.DuplicateRule(sim_strict=2.0, sim_loose=2.0)
 def pattern(colour, seed: int, size=(64, 56)) -> Image.Image:
     """A smooth random pattern tinted with ``colour``: each seed a different picture."""
     rng = np.random.default_rng(seed)
-    coarse = rng.uniform(0, 1, (4, 4, 1))
+    coarse = rng.uniform(0, 1, (16, 16, 1))
     base = Image.fromarray((coarse[..., 0] * 255).astype(np.uint8)).resize(size, Image.BICUBIC)
     grey = np.asarray(base, dtype=np.float32)[..., None] / 255
-    pixels = np.clip(np.array(colour) * (0.5 + grey) + rng.normal(0, 6, grey.shape), 0, 255)
+    pixels = np.clip(np.array(colour) * (0.5 + grey) + rng.normal(0, 1, grey.shape), 0, 255)
     return Image.fromarray(pixels.astype(np.uint8))
 
 
@@ -177,8 +177,8 @@ def test_apply_plan_refuses_a_bad_plan(tmp_path):
 
 def test_feature_rule_and_groups():
     rule = dedup.DuplicateRule()
-    assert rule(0.98, 40) and rule(0.5, 3) and rule(0.92, 20)
-    assert not rule(0.92, 30) and not rule(0.85, 12)
+    assert rule(0.98, 200) and rule(0.5, 20) and rule(0.92, 60)
+    assert not rule(0.92, 80) and not rule(0.85, 30)
     assert dedup.groups_of(5, [(0, 3), (3, 4)]) == [[0, 3, 4]]
 
 
