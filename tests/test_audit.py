@@ -212,3 +212,14 @@ def test_with_a_run_the_audit_reuses_its_cached_features(trained_run, split_dir,
     monkeypatch.setattr(objrec.features, "compute_features", no_new_features)
     result = audit(split_dir, None, config(), run=trained_run)
     assert result.n_images == 36 and result.classes == ["blue", "green", "red"]
+
+
+def test_out_of_fold_probabilities_are_reproducible():
+    from objrec.audit import out_of_fold_probs
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(60, 8)).astype(np.float32)
+    labels = np.repeat(np.arange(3), 20)
+    setting = AuditConfig(folds=3, epochs=3, dropout=0.5)
+    first = out_of_fold_probs(features, labels, 3, setting)
+    assert np.array_equal(first, out_of_fold_probs(features, labels, 3, setting))

@@ -204,18 +204,18 @@ def audit_features(
 def fit_head(x: torch.Tensor, y: torch.Tensor, n_classes: int, config: AuditConfig, seed: int):
     """One head (the article's) trained for ``config.epochs`` on features ``x``."""
     generator = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]):  # initialisation and dropout: seeded, caller untouched
         torch.manual_seed(seed)
         head = build_head(x.shape[1], n_classes, config.hidden, config.dropout)
-    optimizer = torch.optim.Adam(head.parameters(), lr=config.lr)
-    loss_fn = nn.CrossEntropyLoss()
-    head.train()
-    for _ in range(config.epochs):
-        order = torch.randperm(len(y), generator=generator)
-        for batch in order.split(config.batch_size):
-            optimizer.zero_grad()
-            loss_fn(head(x[batch]), y[batch]).backward()
-            optimizer.step()
+        optimizer = torch.optim.Adam(head.parameters(), lr=config.lr)
+        loss_fn = nn.CrossEntropyLoss()
+        head.train()
+        for _ in range(config.epochs):
+            order = torch.randperm(len(y), generator=generator)
+            for batch in order.split(config.batch_size):
+                optimizer.zero_grad()
+                loss_fn(head(x[batch]), y[batch]).backward()
+                optimizer.step()
     return head.eval()
 
 
