@@ -200,17 +200,19 @@ def test_hash_pairs_find_a_mirrored_copy():
 
 
 @pytest.mark.slow
-def test_with_a_run_the_audit_reuses_its_cached_features(trained_run, split_dir, monkeypatch):
+def test_with_a_run_the_audit_reuses_its_cached_features(trained_once, tmp_path, monkeypatch):
     import objrec.features
     from objrec.evaluate import evaluate
 
-    evaluate(trained_run, split_dir)  # train cached train and valid, evaluate caches test
+    data, cache = trained_once.parent / "data", str(trained_once.parent / "cache")
+    # train stored train and valid features, evaluate stores test's
+    evaluate(trained_once, data, cache_dir=cache, out=tmp_path / "eval")
 
-    def no_new_features(*args, **kwargs):
-        raise AssertionError("the audit recomputed features the run had cached")
+    def no_new_features(body, samples, *args, **kwargs):
+        raise AssertionError(f"the audit recomputed {[str(s.path) for s in samples]}")
 
-    monkeypatch.setattr(objrec.features, "compute_features", no_new_features)
-    result = audit(split_dir, None, config(), run=trained_run)
+    monkeypatch.setattr(objrec.features, "frozen_pass", no_new_features)
+    result = audit(data, None, config(cache_dir=cache), run=trained_once)
     assert result.n_images == 36 and result.classes == ["blue", "green", "red"]
 
 
