@@ -31,6 +31,7 @@ def test_help_explains_every_command(capsys):
     assert code == 0 and "--aug-views" in out and "early stopping" in out
 
 
+@pytest.mark.slow
 def test_report_and_export_through_the_cli(capsys, tmp_path, trained_run, split_dir):
     code, out, _ = run(capsys, "export", trained_run, "--out", tmp_path / "m.onnx", "--json")
     assert code == 0 and json.loads(out)["max_abs_diff"] <= 1e-4

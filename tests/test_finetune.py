@@ -119,6 +119,7 @@ def test_finetuning_changes_only_the_last_blocks_of_the_saved_model(tmp_path, sp
     assert not any(k.endswith(("running_mean", "running_var")) for k in changed)
 
 
+@pytest.mark.slow
 def test_finetuning_needs_a_lite_backbone(tmp_path, split_dir, tiny_config):
     tiny_config.finetune_blocks = 1
     with pytest.raises(ObjrecError, match="EfficientNet-Lite"):

@@ -66,6 +66,7 @@ def add_bad_and_unusual_files(folder) -> dict[str, str]:
     return expected
 
 
+@pytest.mark.slow
 def test_check_reports_every_kind_and_train_completes_on_the_good_ones(
     tmp_path, tiny_config, capsys
 ):

@@ -1,5 +1,6 @@
 """Grad-CAM: the heatmap points at what decided the class."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -31,6 +32,7 @@ class SmallNet(nn.Module):
         return self.head(self.body(x))
 
 
+@pytest.mark.slow
 def test_grad_cam_highlights_the_patch_that_decides_the_class():
     torch.manual_seed(0)
     model = SmallNet()

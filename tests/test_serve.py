@@ -201,6 +201,7 @@ def test_serve_of_a_folder_without_a_model_is_one_sentence_and_no_address(tmp_pa
     assert code == 1 and "serving" not in err and "no checkpoint" in err
 
 
+@pytest.mark.slow
 def test_a_real_server_process_answers_over_http(server):
     info = json.load(urllib.request.urlopen(server + "/info", timeout=5))
     assert info["runtime"] == "onnx"
