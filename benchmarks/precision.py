@@ -22,7 +22,6 @@ import torch
 import torch.nn.functional as F
 
 from objrec.checkpoint import load_model
-from objrec.config import DataConfig
 from objrec.data import ImageDataset, collate_skipping, scan_class_folder
 from objrec.runtime import PRECISION_TOLERANCE
 from objrec.transforms import build_transforms, draft_size
@@ -61,14 +60,14 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     args = parser.parse_args()
     model, meta = load_model(args.run)
-    data = DataConfig.from_dict(meta["data_config"])
-    folder = scan_class_folder(args.data / args.split, meta["classes"])
+    data = meta.data
+    folder = scan_class_folder(args.data / args.split, meta.classes)
     samples = first_per_class(folder, args.per_class)
     dataset = ImageDataset(samples, build_transforms(data, train=False), draft_size(data))
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=args.batch, collate_fn=collate_skipping
     )
-    print(f"{meta['backbone']}: {len(samples)} {args.split} images, eager PyTorch on the CPU")
+    print(f"{meta.backbone}: {len(samples)} {args.split} images, eager PyTorch on the CPU")
     print(f"tolerance in objrec: {PRECISION_TOLERANCE:g} (relative error, largest per image)")
     print(
         f"{'precision':>9s} {'rel.err median':>14s} {'rel.err max':>11s} {'same top-1':>10s} "
