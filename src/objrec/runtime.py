@@ -30,11 +30,12 @@ log = logging.getLogger(__name__)
 
 TOLERANCE = 1e-4
 BACKENDS = ("auto", "onnx", "torch")
-PRECISION_TOLERANCE = 1e-2
+PRECISION_TOLERANCE = 2e-2
 """Largest relative error (per image: |low - fp32| / |fp32|, L2 over the features) at which a GPU
-runs the frozen pass in float16 or bfloat16 (tried in that order). On the CPU, float16 features of
-Caltech-101 photos through Lite0 stay within it and bfloat16's do not (tests/test_devices.py); what
-either does to a trained model: ``benchmarks/precision.py``. Not measured on a GPU."""
+runs the frozen pass in float16 or bfloat16 (tried in that order). Measured on the CPU with the
+three-body default on 40 Caltech-101 photos (``benchmarks/precision.py``): float16 at most 1.1e-2
+(no top-1 changed, no probability by more than 6e-4), bfloat16 up to 1.0e-1; the tolerance keeps
+the first and refuses the second. Not measured on a GPU."""
 LOW_PRECISIONS = (torch.float16, torch.bfloat16)
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
