@@ -75,15 +75,14 @@ def train_and_evaluate(name: str, data: Path, work: Path, args, torchrun: bool) 
 def feature_difference(run: Path, data: Path, work: Path, device: str, n: int) -> dict:
     """The frozen features of ``n`` valid images on ``device`` against the CPU path's."""
     from objrec.checkpoint import load_model
-    from objrec.config import DataConfig
     from objrec.data import scan_class_folder
     from objrec.devices import resolve_device
     from objrec.features import FeatureCache, FrozenBody, ViewSpec, compute_features
     from objrec.runtime import relative_error
 
     model, meta = load_model(run)
-    data_config = DataConfig.from_dict(meta["data_config"])
-    folder = scan_class_folder(data / "valid", meta["classes"])
+    data_config = meta.data
+    folder = scan_class_folder(data / "valid", meta.classes)
     samples = folder.samples[:: max(1, len(folder.samples) // n)][:n]
     spec, size = ViewSpec(data_config), data_config.input_size
     cache = FeatureCache(work / "cache-cpu-check")  # where the CPU path exports its ONNX graph
