@@ -128,19 +128,19 @@ def main() -> None:
         ("(d) 200 images removed", lambda: remove(data, rng)),
     ]
     extra = ["--backbone", args.backbone] if args.backbone else []
-    results = [("cold train", objrec_train(data, root / "run-cold", cache, extra))]
-    for i, (name, edit) in enumerate(steps):
-        edit()
-        results.append((name, objrec_train(data, root / f"run-{i}", cache, extra)))
-    cold = results[0][1]["wall"]
     print(f"objrec train on {args.split} (link farm in {root}), one run each, in order:")
     print(
         "| step | train images | image views computed | from the store | files hashed "
         "| wall s | / cold | peak MiB | best valid loss |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for name, result in results:
-        print(row(name, result, cold))
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
+    cold = objrec_train(data, root / "run-cold", cache, extra)
+    print(row("cold train", cold, cold["wall"]), flush=True)
+    for i, (name, edit) in enumerate(steps):
+        edit()
+        print(
+            row(name, objrec_train(data, root / f"run-{i}", cache, extra), cold["wall"]), flush=True
+        )
     if not args.keep:
         shutil.rmtree(root)
 
