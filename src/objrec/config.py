@@ -227,7 +227,7 @@ class TrainConfig:
             (self.precision in PRECISIONS, f"`precision` must be one of {', '.join(PRECISIONS)}"),
             (
                 self.unknown_score in UNKNOWN_SCORES,
-                f"--unknown-score must be one of {', '.join(UNKNOWN_SCORES)}",
+                f"`unknown_score` must be one of {', '.join(UNKNOWN_SCORES)}",
             ),
             (
                 self.precision == "fp32" or not self.finetune_blocks,

@@ -404,6 +404,7 @@ def calibrate(prep: Prepared, config: TrainConfig, meta: RunMeta, reporter: Repo
     if config.finetune_blocks:  # the stored features are the frozen body's, not the tuned one's
         reporter.note("fine-tuned run: probabilities left uncalibrated, no unknown threshold")
         return meta
+    prep.model.cpu()  # the head may have trained on a GPU; the stored features are on the CPU
     fitted = fit_confidence(
         prep.model.head,
         (read_all(prep.train), prep.train_y),
