@@ -86,7 +86,7 @@ def image_facts(path: Path) -> ImageFacts:
         with Image.open(path) as raw:
             width, height = raw.size
         image = open_image(path, draft_size=DRAFT)
-    except (UnreadableImageError, OSError) as exc:
+    except (UnreadableImageError, OSError, Image.DecompressionBombError) as exc:
         return ImageFacts(error=str(exc))
     if image.size[0] != width and image.size[0] == height:  # EXIF rotation
         width, height = height, width
