@@ -64,3 +64,15 @@ def test_an_export_that_does_not_reproduce_pytorch_is_removed_and_reported(
     with pytest.raises(ObjrecError, match=r"differs from PyTorch by 0\.5"):
         export_model(trained_run, tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists() and not (tmp_path / "m.json").exists()
+
+
+def test_a_failed_forced_export_leaves_the_earlier_export_as_it_was(
+    trained_run, tmp_path, monkeypatch
+):
+    export_model(trained_run, tmp_path / "m.onnx")
+    before = (tmp_path / "m.onnx").read_bytes(), (tmp_path / "m.json").read_bytes()
+    monkeypatch.setattr("objrec.export.check_onnx", lambda *a: 0.5)
+    with pytest.raises(ObjrecError, match="nothing written"):
+        export_model(trained_run, tmp_path / "m.onnx", force=True)
+    assert ((tmp_path / "m.onnx").read_bytes(), (tmp_path / "m.json").read_bytes()) == before
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]

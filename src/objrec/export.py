@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -208,18 +209,23 @@ def export_checked(
     tail = Tail(model, calibration.temperature, softmax)
     module = nn.Sequential(model.body, tail).eval()
     size = meta.data.input_size
-    if isinstance(model.body, QuantizedBody):
-        export_quantized(model.body, tail, path)
-    else:
-        export_onnx(module, path, size, output_names=tail.output_names)
-    diff = check_onnx(module, path, size, softmax)
-    if diff > TOLERANCE:
-        path.unlink(missing_ok=True)
-        raise ObjrecError(
-            f"the ONNX export differs from PyTorch by {diff:.2g} (over {TOLERANCE}); removed"
-        )
+    staged = path.with_name(f".{path.name}.{os.getpid()}.part")  # the user's file stays until done
+    try:
+        if isinstance(model.body, QuantizedBody):
+            export_quantized(model.body, tail, staged)
+        else:
+            export_onnx(module, staged, size, output_names=tail.output_names)
+        diff = check_onnx(module, staged, size, softmax)
+        if diff > TOLERANCE:
+            raise ObjrecError(
+                f"the ONNX export differs from PyTorch by {diff:.2g} (over {TOLERANCE}); "
+                "nothing written"
+            )
+        outputs = [o.name for o in OnnxModel(staged).session.get_outputs()]
+        os.replace(staged, path)
+    finally:
+        staged.unlink(missing_ok=True)
     sidecar = path.with_suffix(".json")
-    outputs = [o.name for o in OnnxModel(path).session.get_outputs()]
     answer = {**preprocessing(meta, softmax), **confidence_sidecar(meta, model, softmax, outputs)}
     sidecar.write_text(json.dumps({**answer, "max_abs_diff": diff}, indent=2))
     log.info("exported %s (max |diff| %.2g)", path, diff)
