@@ -153,6 +153,7 @@ def test_backbones_lists_the_offline_default(capsys):
     assert code == 0 and DEFAULT_BACKBONE in folded  # the name is folded, never cut
 
 
+@pytest.mark.slow
 def test_cache_shows_its_size_and_clears(capsys, tmp_path, split_dir, monkeypatch):
     cache = tmp_path / "cache"
     code, _, _ = run(
@@ -384,6 +385,7 @@ def test_the_cli_spells_each_api_name_as_the_command_does():
     assert to_cli("pass `data_dir`", cli.commands["report"]) == "pass --data"
 
 
+@pytest.mark.slow
 def test_evaluating_another_folder_never_replaces_an_earlier_evaluation(
     capsys, tmp_path, trained_run, split_dir
 ):

@@ -1,3 +1,4 @@
+import pytest
 import torch
 from torch import nn
 
@@ -60,6 +61,7 @@ def test_a_loss_creeping_down_stops_once_drops_are_below_min_delta():
     assert again.min_delta == 0.001
 
 
+@pytest.mark.slow
 def test_fit_on_separable_data_converges_and_stops_with_min_delta():
     """Separable data: the loss falls for ever by smaller and smaller steps (the demo's case)."""
 

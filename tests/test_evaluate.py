@@ -9,6 +9,7 @@ from objrec.evaluate import evaluate, resolve_eval_folder
 from objrec.predict import predict
 
 
+@pytest.mark.slow
 def test_tta_reports_with_and_without(trained_run, split_dir):
     result = evaluate(trained_run, split_dir, tta=True)
     assert result.metrics["tta"] and result.metrics_plain is not None
@@ -24,6 +25,7 @@ def test_tta_reports_with_and_without(trained_run, split_dir):
     assert probs[0] != probs[1]
 
 
+@pytest.mark.slow
 def test_evaluate_writes_its_tables_into_the_run_and_refuses_a_users_non_empty_folder(
     trained_run, split_dir, tmp_path
 ):

@@ -17,6 +17,7 @@ def lite():
     return build_body(get_backbone("efficientnet_lite0")).eval()
 
 
+@pytest.mark.slow
 def test_stem_then_top_is_the_whole_body(lite):
     stem, top = split_body(lite, 3, 224)
     x = torch.randn(2, 3, 224, 224)
@@ -41,6 +42,7 @@ def test_unfreezing_n_blocks_makes_exactly_those_parameters_trainable(lite, n):
     assert not any(p.requires_grad for p in model.body.parameters())
 
 
+@pytest.mark.slow
 def test_an_ensemble_splits_into_each_bodys_stem_and_top():
     torch.manual_seed(0)
     lites = [build_body(get_backbone("efficientnet_lite0"), pretrained=False) for _ in range(2)]

@@ -12,6 +12,7 @@ def chromium():
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.mark.slow
 def test_report_is_one_self_contained_file(trained_run, tmp_path):
     path = build_report(trained_run, tmp_path / "r.html")
     html = path.read_text()
@@ -74,6 +75,7 @@ def test_report_renders_in_headless_chromium(trained_run, tmp_path):
     assert picture.height > 2000 and ImageStat.Stat(picture).stddev[0] > 20  # not a blank page
 
 
+@pytest.mark.slow
 def test_a_report_without_errors_says_none_instead_of_empty_tables_and_galleries(
     trained_run, split_dir, tmp_path
 ):
