@@ -455,8 +455,13 @@ def feature_table(
     label = f"{body.name} @ {spec.data.input_size}px"
     space = store.space(sid, body.n_features, body.cache.dtype, label)
     found = store.lookup(sid, spec.key, digests)
-    missing = list(dict.fromkeys(d for d, hit in zip(digests, found.found, strict=True) if not hit))
-    mine = missing[world.rank :: world.size]
+    hits = {d for d, hit in zip(digests, found.found, strict=True) if hit}
+    unique = list(dict.fromkeys(digests))
+    missing = [d for d in unique if d not in hits]
+    # Shares follow the position among all images, not among the missing ones: the ranks look up
+    # at different moments, and a faster rank's writes must not shift a slower rank's share.
+    shares = unique[world.rank :: world.size]
+    mine = [d for d in shares if d not in hits]
     by_digest = {d: s for s, d in zip(samples, digests, strict=True)}
     args = (batch_size, num_workers, reporter, description)
     computed = fill(body, space, spec, [(d, by_digest[d]) for d in mine], *args)
