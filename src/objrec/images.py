@@ -27,6 +27,10 @@ IMAGE_EXTENSIONS = frozenset(
 MAX_PIXELS = 89_478_485
 """The largest image objrec decodes from disk: PIL's own decompression-bomb threshold (about
 9,500 x 9,500, 0.27 GB as RGB). Larger files are refused before their pixels are decoded."""
+# ``_check_size`` refuses what PIL would only warn about, so its warning says nothing more. It is
+# silenced once here: a ``catch_warnings`` around each open changes a process-wide filter, and on
+# the threads that decode images it turned the warning into an exception in another thread.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 UPLOAD_MAX_PIXELS = 40_000_000
 """The largest image ``serve`` decodes from an upload (about 6,300 x 6,300, 0.12 GB as RGB): lower
 than :data:`MAX_PIXELS`: strangers send uploads, and several decode at once, one per thread."""
@@ -130,15 +134,13 @@ def open_image(
     label = name or ("upload" if isinstance(source, bytes) else str(source))
     stream = io.BytesIO(source) if isinstance(source, bytes) else Path(source)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(stream) as img:
-                _check_size(label, img, max_pixels or MAX_PIXELS)
-                if draft_size and img.format == "JPEG":
-                    img.draft("RGB", (draft_size, draft_size))
-                img.load()
-                return _to_rgb(ImageOps.exif_transpose(img))
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        with Image.open(stream) as img:
+            _check_size(label, img, max_pixels or MAX_PIXELS)
+            if draft_size and img.format == "JPEG":
+                img.draft("RGB", (draft_size, draft_size))
+            img.load()
+            return _to_rgb(ImageOps.exif_transpose(img))
+    except Image.DecompressionBombError as exc:
         reason = f"image too large to decode safely ({exc})"
         raise UnreadableImageError(label, reason, too_large=True) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
