@@ -46,7 +46,6 @@ from objrec.config import (
     field_docs,
     field_help,
 )
-from objrec.devices import DEVICE_HELP
 from objrec.errors import Interrupted, ObjrecError
 from objrec.progress import Reporter
 
@@ -57,6 +56,13 @@ GREEDY_OPTIONS = ("--exclude",)
 TRAIN = TrainConfig()  # the CLI shows and uses the library's own defaults
 DIR = click.Path(path_type=Path, file_okay=False)
 EXISTING = click.Path(path_type=Path, exists=True)
+
+
+# Here, not in ``devices``: that module imports torch, which the CLI loads only when a command runs.
+DEVICE_HELP = (
+    "Where to compute: auto (a GPU when PyTorch sees one, else the CPU), cpu, cuda or cuda:N. "
+    "Under torchrun each rank uses GPU LOCAL_RANK."
+)
 
 
 def config_option(flag: str, **kwargs):

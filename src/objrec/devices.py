@@ -22,10 +22,6 @@ from objrec.errors import ObjrecError
 log = logging.getLogger(__name__)
 
 DEVICE_CHOICES = "auto, cpu, cuda or cuda:N"
-DEVICE_HELP = (
-    "Where to compute: auto (a GPU when PyTorch sees one, else the CPU), cpu, cuda or cuda:N. "
-    "Under torchrun each rank uses GPU LOCAL_RANK."
-)
 GPU_BATCH_RANGE = (16, 128)
 """Frozen-pass batches on a GPU: the largest power of two in this range that fits half the card's
 free memory. The top bounds host memory: a 240 px image is 0.69 MB in float32 and every DataLoader
