@@ -194,3 +194,24 @@ def test_the_same_body_and_config_share_one_array_file_across_views(tmp_path):
     assert (info.images, info.entries) == (len(samples), 2 * len(samples))
     assert info.bytes >= 2 * len(samples) * info.dim * 4
     assert textwrap.dedent(info.label).startswith("TinyBody")
+
+
+def test_features_of_another_precision_get_rows_of_their_own(tmp_path):
+    """The GPU path in half precision (DeviceRunner, here run on the CPU in float16 autocast) is
+    never served the float32 rows of the CPU path, nor the CPU path its rows."""
+    from objrec.features import feature_table
+    from objrec.runtime import DeviceRunner
+
+    samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples
+    body, (fp32, _) = stored(tmp_path, samples)
+    half = FrozenBody(TinyBody(), DATA.input_size, body.cache, "torch")
+    half._runner = DeviceRunner(half.body, torch.device("cpu"))
+    table = feature_table(half, samples, ViewSpec(DATA))
+    assert half.numerics() == "cpu:float16" and table.computed == len(samples)
+    assert not torch.equal(table.load().features, fp32.load().features)
+    again = feature_table(
+        FrozenBody(TinyBody(), DATA.input_size, body.cache, "torch"), samples, ViewSpec(DATA)
+    )
+    assert again.computed == 0 and torch.equal(again.load().features, fp32.load().features)
+    labels = sorted(info.label for info in body.cache.store.info())
+    assert labels == ["TinyBody @ 32px", "TinyBody @ 32px, cpu:float16"]

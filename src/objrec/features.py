@@ -35,7 +35,15 @@ from objrec.images import list_images
 from objrec.progress import SILENT, Reporter
 from objrec.quantize import QuantizedBody
 from objrec.runtime import DeviceRunner, Runner, make_runner
-from objrec.store import FeatureStore, HashStats, PruneResult, Space, SpaceInfo, space_id
+from objrec.store import (
+    FLOAT32,
+    FeatureStore,
+    HashStats,
+    PruneResult,
+    Space,
+    SpaceInfo,
+    space_id,
+)
 from objrec.transforms import build_transforms, build_tta_transform, draft_size
 
 log = logging.getLogger(__name__)
@@ -259,6 +267,32 @@ class FrozenBody:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.runner()(x)
 
+    def numerics(self, samples: Sequence[Sample] = (), data: DataConfig | None = None) -> str:
+        """How this body computes features, part of the store's key (``store.space_id``):
+        ``FLOAT32`` on the CPU (ONNX Runtime or eager PyTorch, equal within ``runtime.TOLERANCE``;
+        an int8 body has a fingerprint of its own); on a GPU ``<device>:<precision>``, the
+        precision chosen once, before anything is looked up, on the first images of ``samples``."""
+        runner = self.runner() if self.device.type != "cpu" else self._runner
+        if not isinstance(runner, DeviceRunner):
+            return FLOAT32
+        if runner.dtype is None:
+            runner.choose(probe_batch(samples, data, self.input_size))
+        return runner.numerics
+
+
+def probe_batch(
+    samples: Sequence[Sample], data: DataConfig | None, input_size: int, n: int = 8
+) -> torch.Tensor:
+    """The first ``n`` readable images of ``samples`` in the centre view (random pixels when there
+    are none), on which a GPU chooses its precision."""
+    images = []
+    if data is not None:
+        dataset = ImageDataset(samples[:n], build_transforms(data, train=False), draft_size(data))
+        images = [x for x, _, _ in (dataset[i] for i in range(len(dataset))) if x is not None]
+    if images:
+        return torch.stack(images)
+    return torch.randn(4, 3, input_size, input_size, generator=torch.Generator().manual_seed(0))
+
 
 @dataclass(frozen=True)
 class ViewSpec:
@@ -451,8 +485,11 @@ def feature_table(
     """
     store = body.cache.store
     digests, hashing = store.digests([s.path for s in samples])
-    sid = space_id(body.fingerprint, asdict(spec.data), body.cache.dtype)
-    label = f"{body.name} @ {spec.data.input_size}px"
+    numerics = body.numerics(samples, spec.data)
+    sid = space_id(body.fingerprint, asdict(spec.data), body.cache.dtype, numerics)
+    label = f"{body.name} @ {spec.data.input_size}px" + (
+        "" if numerics == FLOAT32 else f", {numerics}"
+    )
     space = store.space(sid, body.n_features, body.cache.dtype, label)
     found = store.lookup(sid, spec.key, digests)
     hits = {d for d, hit in zip(digests, found.found, strict=True) if hit}

@@ -7,8 +7,8 @@ fingerprint, and every new session is checked against PyTorch on a sample batch:
 differ by more than ``TOLERANCE`` or anything fails, objrec logs why and uses eager PyTorch.
 
 On a GPU (``DeviceRunner``) the module runs channels-last under autocast in float16 or bfloat16
-when, on the first real batch, that precision's outputs stay within ``PRECISION_TOLERANCE`` of
-float32's; else in float32.
+when, on a probe batch of real images (the first batch, unless ``choose`` was given one before),
+that precision's outputs stay within ``PRECISION_TOLERANCE`` of float32's; else in float32.
 """
 
 from __future__ import annotations
@@ -201,12 +201,24 @@ class DeviceRunner:
         x = x.to(self.device, non_blocking=True)
         return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
 
+    def choose(self, probe: torch.Tensor) -> torch.dtype:
+        """Choose the precision on ``probe`` (a batch of real images), once; returns it."""
+        if self.dtype is None:
+            self.dtype, self.errors = choose_precision(
+                self.module, self._input(probe), self.tolerance
+            )
+            log.info("%s runs in %s (relative error %s)", self.device, self.dtype, self.errors)
+        return self.dtype
+
+    @property
+    def numerics(self) -> str:
+        """``<device type>:<precision>`` (once chosen), e.g. ``cuda:float16``."""
+        return f"{self.device.type}:{str(self.dtype).removeprefix('torch.')}"
+
     @torch.inference_mode()
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        self.choose(x)
         x = self._input(x)
-        if self.dtype is None:
-            self.dtype, self.errors = choose_precision(self.module, x, self.tolerance)
-            log.info("%s runs in %s (relative error %s)", self.device, self.dtype, self.errors)
         low = self.dtype != torch.float32
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=low):
             return self.module(x).float()

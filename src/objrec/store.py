@@ -72,9 +72,20 @@ def hash_file(path: Path) -> str:
     return digest.hexdigest()[:DIGEST_CHARS]
 
 
-def space_id(body_fingerprint: str, data: dict, dtype: str) -> str:
-    """The key of a space: everything but the image and the view that changes a feature row."""
+FLOAT32 = "float32"
+"""The numerics of the CPU frozen pass (ONNX Runtime or eager PyTorch in float32)."""
+
+
+def space_id(body_fingerprint: str, data: dict, dtype: str, numerics: str = FLOAT32) -> str:
+    """The key of a space: everything but the image and the view that changes a feature row.
+
+    ``numerics`` is how the rows are computed (``FLOAT32`` on the CPU, e.g. ``cuda:float16`` on a
+    GPU), so features of different numerics never mix; ``dtype`` is how they are stored. A
+    ``FLOAT32`` space keeps the key it had before ``numerics`` was part of it.
+    """
     payload = {"version": STORE_VERSION, "body": body_fingerprint, "data": data, "dtype": dtype}
+    if numerics != FLOAT32:
+        payload["numerics"] = numerics
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
