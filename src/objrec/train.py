@@ -139,13 +139,22 @@ def _train(
         state = fit_head(prep, config, meta, out, saved, reporter, world)
         if config.finetune_blocks:
             state = finetune_phase(prep, config, state, reporter, world)
+        t1 = time.perf_counter()
         meta = calibrate(prep, config, meta, reporter)
     finally:
         open_cache(config.cache_dir).close()  # lets `objrec cache --prune` go on
-    seconds = {"features": prep.seconds, "fit": time.perf_counter() - t0}
-    seconds["total"] = time.perf_counter() - started
+    t2 = time.perf_counter()
+    seconds = {"features": prep.seconds, "fit": t1 - t0, "calibrate": t2 - t1}
+    seconds["total"] = t2 - started
     result = write_run(
         out, prep.model, config, meta, state, seconds, prep.n_images, prep.frozen_pass, world.main
+    )
+    log.info(
+        "train: features %.1f s, fit %.1f s, calibration %.1f s, writing the run %.1f s",
+        prep.seconds,
+        t1 - t0,
+        t2 - t1,
+        time.perf_counter() - t2,
     )
     world.barrier()
     return result
