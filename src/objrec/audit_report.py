@@ -22,6 +22,7 @@ from jinja2 import Environment, select_autoescape
 from objrec.data import is_split_folder
 from objrec.errors import ObjrecError
 from objrec.images import UnreadableImageError, list_images, open_image
+from objrec.outputs import refuse_overwrite
 from objrec.progress import SILENT, Reporter
 
 if TYPE_CHECKING:
@@ -146,8 +147,7 @@ def apply_plan(data: Path, plan_file: Path, out: Path) -> dict[str, int]:
     data, out = Path(data).resolve(), Path(out).resolve()
     if out == data or out.is_relative_to(data) or data.is_relative_to(out):
         raise ObjrecError(f"the output folder {out} must lie outside {data}")
-    if out.exists() and any(out.iterdir()):
-        raise ObjrecError(f"{out} is not empty: choose another folder")
+    refuse_overwrite(out, hint="choose another folder")
     plan = read_plan(plan_file)
     split_folder = is_split_folder(data)
     images = list_images(data)
