@@ -175,6 +175,20 @@ def test_apply_plan_refuses_a_bad_plan(tmp_path):
         apply_plan(planted, plan, tmp_path / "fixed")
 
 
+def test_apply_plan_refuses_an_existing_file_or_a_folder_with_files(tmp_path):
+    planted = make_split(tmp_path / "data")
+    plan = tmp_path / "plan.csv"
+    plan.write_text("file,action,new_class\ntrain/red/red_00.png,remove,\n")
+    (tmp_path / "taken").write_text("mine")
+    with pytest.raises(ObjrecError, match="taken exists: choose another folder"):
+        apply_plan(planted, plan, tmp_path / "taken")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full/notes.txt").write_text("mine")
+    with pytest.raises(ObjrecError, match="full is not empty: choose another folder"):
+        apply_plan(planted, plan, tmp_path / "full")
+    assert (tmp_path / "taken").read_text() == (tmp_path / "full/notes.txt").read_text() == "mine"
+
+
 def test_feature_rule_and_groups():
     rule = dedup.DuplicateRule()
     assert rule(0.98, 200) and rule(0.5, 20) and rule(0.92, 60)
@@ -214,6 +228,35 @@ def test_with_a_run_the_audit_reuses_its_cached_features(trained_once, tmp_path,
     monkeypatch.setattr(objrec.features, "frozen_pass", no_new_features)
     result = audit(data, None, config(cache_dir=cache), run=trained_once)
     assert result.n_images == 36 and result.classes == ["blue", "green", "red"]
+
+
+@pytest.mark.slow
+def test_with_a_float16_run_the_audit_reads_the_store_in_float16(split_dir, tmp_path):
+    from objrec.features import open_cache
+    from objrec.train import train
+
+    from .conftest import tiny_train_config
+
+    cache = str(tmp_path / "cache")
+    train(split_dir, tmp_path / "run", tiny_train_config(cache_dir=cache, feature_dtype="float16"))
+    audit(split_dir, None, config(cache_dir=cache), run=tmp_path / "run")
+    dtypes = {space["dtype"] for space in open_cache(cache).summary().to_json()["spaces"]}
+    assert dtypes == {"float16"}
+
+
+def test_out_of_fold_heads_train_with_the_engines_epoch_loop(monkeypatch):
+    import objrec.audit
+    from objrec.audit import out_of_fold_probs
+
+    epochs = []
+    real = objrec.audit.train_one_epoch
+    monkeypatch.setattr(
+        objrec.audit, "train_one_epoch", lambda *a, **k: epochs.append(1) or real(*a, **k)
+    )
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(30, 8)).astype(np.float32)
+    out_of_fold_probs(features, np.repeat(np.arange(3), 10), 3, AuditConfig(folds=3, epochs=2))
+    assert len(epochs) == 3 * 2
 
 
 def test_out_of_fold_probabilities_are_reproducible():

@@ -25,12 +25,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from objrec import dedup
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.config import DEFAULT_BACKBONE, DataConfig
 from objrec.data import Sample, class_dirs, is_split_folder, present_splits, scan_class_folder
+from objrec.engine import train_one_epoch
 from objrec.errors import ObjrecError
 from objrec.features import FrozenBody, ViewSpec, cached_features, open_cache
 from objrec.model import build_head
@@ -55,6 +55,8 @@ class AuditConfig:
     """The frozen body (ignored with ``run``: the run's own body is used)."""
     folds: int = 5
     """Heads trained, each on all folds but one and scoring the one it never saw."""
+    heads: int = 1
+    """Members of each fold's head (``model.HeadEnsemble``: own initialisation, same features)."""
     epochs: int = 20
     """Epochs per out-of-fold head (Adam, the article's head, no early stopping)."""
     pca: int = 256
@@ -76,6 +78,8 @@ class AuditConfig:
             raise ObjrecError("`folds` must be at least 2")
         if self.epochs < 1:
             raise ObjrecError("`epochs` must be at least 1")
+        if self.heads < 1:
+            raise ObjrecError("`heads` must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -165,16 +169,19 @@ def split_samples(inv: Inventory) -> dict[str | None, list[Sample]]:
 
 
 def frozen_body(config: AuditConfig, run: Path | None) -> tuple[FrozenBody, DataConfig]:
-    """The run's own body and preprocessing, else ``config.backbone``'s pretrained one."""
-    cache = open_cache(config.cache_dir)
+    """The run's own body and preprocessing, its features read from (and written to) the store in
+    the dtype the run stored them in; else ``config.backbone``'s pretrained body, in float32."""
     if run is not None:
         from objrec.checkpoint import load_model
 
         model, meta = load_model(run)
-        return FrozenBody(model.body, meta.data.input_size, cache), meta.data
+        cache = open_cache(config.cache_dir, meta.feature_dtype)
+        return FrozenBody(model.body, meta.data.input_size, cache, name=meta.backbone), meta.data
     spec = get_backbone(config.backbone)
     data = resolve_data_config(spec)
-    return FrozenBody(build_body(spec, pretrained=True), data.input_size, cache), data
+    body = build_body(spec, pretrained=True)
+    cache = open_cache(config.cache_dir)
+    return FrozenBody(body, data.input_size, cache, name=config.backbone), data
 
 
 def audit_features(
@@ -202,20 +209,16 @@ def audit_features(
 
 
 def fit_head(x: torch.Tensor, y: torch.Tensor, n_classes: int, config: AuditConfig, seed: int):
-    """One head (the article's) trained for ``config.epochs`` on features ``x``."""
+    """The article's head (``config.heads`` of them side by side) trained on features ``x`` for
+    ``config.epochs`` by the engine's epoch loop: seeded, no early stopping."""
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):  # initialisation and dropout: seeded, caller untouched
         torch.manual_seed(seed)
-        head = build_head(x.shape[1], n_classes, config.hidden, config.dropout)
+        head = build_head(x.shape[1], n_classes, config.hidden, config.dropout, config.heads)
         optimizer = torch.optim.Adam(head.parameters(), lr=config.lr)
-        loss_fn = nn.CrossEntropyLoss()
-        head.train()
         for _ in range(config.epochs):
             order = torch.randperm(len(y), generator=generator)
-            for batch in order.split(config.batch_size):
-                optimizer.zero_grad()
-                loss_fn(head(x[batch]), y[batch]).backward()
-                optimizer.step()
+            train_one_epoch(head, ((x[b], y[b]) for b in order.split(config.batch_size)), optimizer)
     return head.eval()
 
 

@@ -196,8 +196,7 @@ def view_tables(
 ) -> list[FeatureTable]:
     """The features of ``images`` in each of the recognizer's views, from the feature store
     (in the dtype the run's features were stored in), computed on the recognizer's device."""
-    trained = recognizer.meta.train_config
-    cache = open_cache(config.cache_dir, trained.feature_dtype if trained else "float32")
+    cache = open_cache(config.cache_dir, recognizer.meta.feature_dtype)
     body, size, name = recognizer.model.body, recognizer.data.input_size, recognizer.meta.backbone
     frozen = FrozenBody(body, size, cache, name=name, device=recognizer.device)
     num_workers = loader_settings(recognizer.device, config.num_workers).num_workers

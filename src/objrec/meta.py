@@ -74,6 +74,12 @@ class RunMeta:
     calibration: Calibration | None = None
     format_version: int = FORMAT_VERSION
 
+    @property
+    def feature_dtype(self) -> str:
+        """The dtype the run's frozen features were stored in (float32 for runs that do not say):
+        every command reading the run's features from the store reads them in it."""
+        return self.train_config.feature_dtype if self.train_config else "float32"
+
     @classmethod
     def for_model(
         cls,

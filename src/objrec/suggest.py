@@ -78,7 +78,8 @@ def suggest(
         raise ObjrecError(f"{folder} holds no images to suggest from")
     recognizer = Recognizer.load(run)
     data = recognizer.data
-    body = FrozenBody(recognizer.model.body, data.input_size, open_cache(cache_dir))
+    cache = open_cache(cache_dir, recognizer.meta.feature_dtype)  # where the run's features are
+    body = FrozenBody(recognizer.model.body, data.input_size, cache, name=recognizer.meta.backbone)
     samples = [Sample(p, 0) for p in paths]
     found = cached_features(body, samples, ViewSpec(data), reporter=reporter, description="images")
     ok = found.ok.numpy()
