@@ -6,8 +6,11 @@ from objrec.confidence import (
     choose_threshold,
     expected_calibration_error,
     familiarity_from_state,
+    fit_confidence,
     fit_feature_score,
+    fit_feature_score_batches,
     fit_temperature,
+    in_batches,
     open_set_metrics,
     reliability_table,
     threshold_keeping,
@@ -101,3 +104,47 @@ def test_feature_scores_survive_their_state_dict(kind):
     assert type(again) is type(score)
     torch.testing.assert_close(again(unknown), score(unknown))
     assert familiarity_from_state({"head.weight": torch.zeros(1)}) is None
+
+
+def mahalanobis_in_memory(features, labels, dims):
+    """The score as fitted before it was streamed: an SVD of every centred feature at once."""
+    from objrec.confidence import MahalanobisScore, normalise
+
+    x = normalise(features).double()
+    n_classes = int(labels.max()) + 1
+    means = torch.zeros(n_classes, x.shape[1], dtype=torch.double).index_add_(0, labels, x)
+    means /= torch.bincount(labels, minlength=n_classes).clamp(min=1)[:, None]
+    _, singular, v = torch.linalg.svd(x - means[labels], full_matrices=False)
+    eigen = singular.pow(2) / max(len(x) - n_classes, 1)
+    dims = min(dims, len(eigen) - 1, x.shape[1] - 1)
+    residual = max(float(eigen[dims:].sum() / (x.shape[1] - dims)), 1e-12)
+    return MahalanobisScore(means, v[:dims].t(), eigen[:dims].clamp(min=residual), residual)
+
+
+@pytest.mark.parametrize("images", [40, 300])  # fewer and more images than features
+@pytest.mark.parametrize("kind", ["knn", "mahalanobis", "relative_mahalanobis"])
+def test_scores_fitted_batch_by_batch_equal_those_fitted_in_memory(kind, images):
+    g = torch.Generator().manual_seed(1)
+    features = torch.randn(images, 64, generator=g) + torch.randn(4, 64, generator=g).repeat(
+        images // 4, 1
+    )
+    labels = torch.arange(4).repeat(images // 4)
+    probe = torch.randn(50, 64, generator=g)
+    streamed = fit_feature_score_batches(kind, in_batches(features, labels, size=7), k=5, dims=16)
+    if kind == "mahalanobis":
+        reference = mahalanobis_in_memory(features, labels, 16)
+    else:
+        reference = fit_feature_score(kind, features, labels, k=5, dims=16)
+    torch.testing.assert_close(streamed(probe), reference(probe), rtol=1e-4, atol=1e-4)
+
+
+def test_fit_confidence_reads_batches_as_it_reads_tensors():
+    train, labels, known, _ = clusters()
+    head = torch.nn.Linear(16, 2)
+    valid = (known, torch.arange(2).repeat_interleave(20))
+    whole = fit_confidence(head, (train, labels), valid, "mahalanobis")
+    batched = fit_confidence(
+        head, in_batches(train, labels, 9), in_batches(*valid, 5), "mahalanobis"
+    )
+    assert batched.temperature == pytest.approx(whole.temperature, rel=1e-5)
+    assert batched.threshold == pytest.approx(whole.threshold, rel=1e-5)

@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.linalg
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -169,22 +171,80 @@ class MahalanobisScore(nn.Module):
         return -distance.min(1).values
 
 
+Batches = Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]
+"""A source of (features, labels) batches that can be read more than once (e.g. from the store)."""
+
+
+def in_batches(features: torch.Tensor, labels: torch.Tensor, size: int = 4096) -> Batches:
+    """Features and labels in memory as a :data:`Batches` source."""
+    return lambda: zip(features.split(size), labels.split(size), strict=True)
+
+
+def class_sums(batches: Batches) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per class (0 .. the largest label): the sum of the normalised features, and the count."""
+    sums: torch.Tensor | None = None
+    counts = torch.zeros(0, dtype=torch.long)
+    for features, labels in batches():
+        if len(labels) == 0:
+            continue
+        x = normalise(features).double()
+        n = max(len(counts), int(labels.max()) + 1)
+        if sums is None:
+            sums = x.new_zeros(n, x.shape[1])
+        sums = torch.cat([sums, sums.new_zeros(n - len(sums), x.shape[1])])
+        counts = torch.cat([counts, counts.new_zeros(n - len(counts))])
+        sums.index_add_(0, labels, x)
+        counts += torch.bincount(labels, minlength=n)
+    if sums is None:
+        raise ValueError("no training features to fit the unknown score on")
+    return sums, counts
+
+
+def centred_scatter(batches: Batches, means: torch.Tensor) -> torch.Tensor:
+    """The sum over images of (x - its class mean)(x - its class mean)^T, normalised features."""
+    scatter = torch.zeros(means.shape[1], means.shape[1], dtype=torch.double)
+    for features, labels in batches():
+        centred = normalise(features).double() - means[labels]
+        scatter.addmm_(centred.t(), centred)
+    return scatter
+
+
 def fit_mahalanobis(
     features: torch.Tensor, labels: torch.Tensor, dims: int = 256
 ) -> MahalanobisScore:
     """Class means and the shared covariance of the class-centred training features (see above)."""
-    x = normalise(features).double()
-    n_classes = int(labels.max()) + 1
-    means = torch.zeros(n_classes, x.shape[1], dtype=torch.double).index_add_(0, labels, x)
-    means /= torch.bincount(labels, minlength=n_classes).clamp(min=1)[:, None]
-    centred = x - means[labels]
-    _, singular, v = torch.linalg.svd(centred, full_matrices=False)
-    eigen = singular.pow(2) / max(len(x) - n_classes, 1)
-    dims = min(dims, len(eigen) - 1, x.shape[1] - 1)
-    residual = float(eigen[dims:].sum() / (x.shape[1] - dims))
-    residual = max(residual, 1e-12)
-    variances = eigen[:dims].clamp(min=residual)
-    return MahalanobisScore(means, v[:dims].t(), variances, residual)
+    return fit_mahalanobis_batches(in_batches(features, labels), dims)
+
+
+def fit_mahalanobis_batches(batches: Batches, dims: int = 256) -> MahalanobisScore:
+    """``fit_mahalanobis`` in two passes over ``batches``, holding (features x features) numbers,
+    never every image: the class means, then the class-centred scatter, whose eigenvectors are the
+    centred features' right singular vectors and whose eigenvalues their squared singular values.
+    Only the top ``dims`` eigenpairs are computed; the others' sum is what the trace leaves."""
+    sums, counts = class_sums(batches)
+    means = sums / counts.clamp(min=1)[:, None]
+    scatter = centred_scatter(batches, means)
+    n, width = int(counts.sum()), means.shape[1]
+    dims = max(min(dims, min(n, width) - 1, width - 1), 0)
+    scale = max(n - len(counts), 1)
+    eigen, basis = top_eigenpairs(scatter, dims)
+    eigen = eigen / scale
+    residual = max((float(scatter.trace()) / scale - float(eigen.sum())) / (width - dims), 1e-12)
+    return MahalanobisScore(means, basis, eigen.clamp(min=residual), residual)
+
+
+def top_eigenpairs(matrix: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` largest eigenvalues of a symmetric matrix (descending) and their eigenvectors."""
+    width = matrix.shape[0]
+    if k == 0:
+        return matrix.new_zeros(0), matrix.new_zeros(width, 0)
+    values, vectors = scipy.linalg.eigh(
+        matrix.numpy(), subset_by_index=[width - k, width - 1], driver="evr"
+    )
+    return (
+        torch.from_numpy(values[::-1].copy()).clamp(min=0),
+        torch.from_numpy(vectors[:, ::-1].copy()),
+    )
 
 
 class RelativeMahalanobisScore(nn.Module):
@@ -211,15 +271,28 @@ def fit_feature_score(
     kind: str, features: torch.Tensor, labels: torch.Tensor, k: int = 10, dims: int = 256
 ) -> nn.Module | None:
     """The feature-space score ``kind`` fitted on training features (None for ``msp``)."""
+    return fit_feature_score_batches(kind, in_batches(features, labels), k, dims)
+
+
+def fit_feature_score_batches(
+    kind: str, batches: Batches, k: int = 10, dims: int = 256
+) -> nn.Module | None:
+    """``fit_feature_score`` reading the training features batch by batch: the Mahalanobis scores
+    hold (features x features) numbers at most; ``knn`` holds its bank (every normalised training
+    feature, which the model carries)."""
     if kind == "msp":
         return None
     if kind == "knn":  # never more neighbours than the smallest class has images
-        return KnnScore(features, min(k, int(torch.bincount(labels).clamp(min=1).min())))
+        parts = [(normalise(x), y) for x, y in batches()]
+        labels = torch.cat([y for _, y in parts])
+        k = min(k, int(torch.bincount(labels).clamp(min=1).min()))
+        return KnnScore(torch.cat([x for x, _ in parts]), k, normalised=True)
     if kind == "mahalanobis":
-        return fit_mahalanobis(features, labels, dims)
+        return fit_mahalanobis_batches(batches, dims)
     if kind == "relative_mahalanobis":
-        background = fit_mahalanobis(features, torch.zeros_like(labels), dims)
-        return RelativeMahalanobisScore(fit_mahalanobis(features, labels, dims), background)
+        one_class = lambda: ((x, torch.zeros_like(y)) for x, y in batches())  # noqa: E731
+        background = fit_mahalanobis_batches(one_class, dims)
+        return RelativeMahalanobisScore(fit_mahalanobis_batches(batches, dims), background)
     raise ValueError(f"unknown score {kind!r}; one of {', '.join(SCORES)}")
 
 
@@ -325,25 +398,31 @@ def unknown_scores(
     return familiarity
 
 
+def as_batches(source: Batches | tuple[torch.Tensor, torch.Tensor]) -> Batches:
+    """A :data:`Batches` source from itself or from (features, labels) in memory."""
+    return in_batches(*source) if isinstance(source, tuple) else source
+
+
 @torch.inference_mode()
 def fit_confidence(
     head: nn.Module,
-    train: tuple[torch.Tensor, torch.Tensor],
-    valid: tuple[torch.Tensor, torch.Tensor],
+    train: Batches | tuple[torch.Tensor, torch.Tensor],
+    valid: Batches | tuple[torch.Tensor, torch.Tensor],
     score: str,
 ) -> FittedConfidence:
-    """Fit the temperature on the validation features' outputs, the feature score on the training
-    features, and the threshold on the validation images (``choose_threshold``)."""
-    valid_x, valid_y = valid
-    logits = head.eval()(valid_x.float())
+    """Fit the feature score on the training features, the temperature on the validation features'
+    outputs, and the threshold on the validation images (``choose_threshold``). Both sets are read
+    batch by batch (``train`` twice for a Mahalanobis score): what stays in memory is the score's
+    own size and, per validation image, its outputs and score, never every feature at once."""
+    options = SCORE_OPTIONS.get(score, {})
+    familiarity = fit_feature_score_batches(
+        score, as_batches(train), k=options.get("k", 10), dims=options.get("dims", 256)
+    )
+    logits, valid_y, feature_scores = valid_outputs(head, as_batches(valid), familiarity)
     with torch.inference_mode(False):
         temperature = fit_temperature(logits.clone(), valid_y.clone())
     probs = (logits / temperature).softmax(1)
-    options = SCORE_OPTIONS.get(score, {})
-    familiarity = fit_feature_score(
-        score, *train, k=options.get("k", 10), dims=options.get("dims", 256)
-    )
-    values = unknown_scores(score, probs, familiarity(valid_x) if familiarity else None)
+    values = unknown_scores(score, probs, feature_scores)
     threshold = choose_threshold(values, probs.argmax(1) == valid_y)
     ece = (
         expected_calibration_error(logits.softmax(1), valid_y),
@@ -357,3 +436,17 @@ def fit_confidence(
         *ece,
     )
     return FittedConfidence(temperature, score, threshold, familiarity, ece)
+
+
+def valid_outputs(
+    head: nn.Module, batches: Batches, familiarity: nn.Module | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The head's logits, the labels and the feature score (if any) of every validation image."""
+    logits, labels, scores = [], [], []
+    head.eval()
+    for x, y in batches():
+        logits.append(head(x.float()))
+        labels.append(y)
+        if familiarity is not None:
+            scores.append(familiarity(x))
+    return torch.cat(logits), torch.cat(labels), torch.cat(scores) if scores else None

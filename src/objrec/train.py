@@ -407,17 +407,22 @@ def training_loss(config: TrainConfig, labels: torch.Tensor, n_classes: int) -> 
 # ---------------------------------------------------------------- 4. calibrate
 
 
+CALIBRATION_BATCH = 1024
+"""Images per batch read from the store while calibrating."""
+
+
 def calibrate(prep: Prepared, config: TrainConfig, meta: RunMeta, reporter: Reporter) -> RunMeta:
     """Temperature, unknown score and threshold from the stored features (``confidence``): the
-    temperature and threshold on the validation images, a feature score on the training ones."""
+    temperature and threshold on the validation images, a feature score on the training ones,
+    both read from the store batch by batch (the centre view)."""
     if config.finetune_blocks:  # the stored features are the frozen body's, not the tuned one's
         reporter.note("fine-tuned run: probabilities left uncalibrated, no unknown threshold")
         return meta
     prep.model.cpu()  # the head may have trained on a GPU; the stored features are on the CPU
     fitted = fit_confidence(
         prep.model.head,
-        (read_all(prep.train), prep.train_y),
-        (read_all(prep.valid), prep.valid.labels),
+        lambda: prep.train.batches(CALIBRATION_BATCH),
+        lambda: prep.valid.batches(CALIBRATION_BATCH),
         config.unknown_score,
     )
     prep.model.familiarity = fitted.familiarity
@@ -427,11 +432,6 @@ def calibrate(prep: Prepared, config: TrainConfig, meta: RunMeta, reporter: Repo
     )
     calibration = Calibration(fitted.temperature, fitted.threshold, fitted.score)
     return replace(meta, calibration=calibration)
-
-
-def read_all(stack: ViewStack) -> torch.Tensor:
-    """The first view's features of every readable image of ``stack``, in memory."""
-    return torch.cat([x for x, _ in stack.batches(1024)])
 
 
 # ---------------------------------------------------------------- 3. fine-tune (optional)
