@@ -49,3 +49,28 @@ def test_a_class_folder_is_evaluated_as_it_is_and_a_split_folder_by_its_split(sp
     assert resolve_eval_folder(split_dir / "test", "valid") == split_dir / "test"
     with pytest.raises(ObjrecError, match="`split`"):
         resolve_eval_folder(split_dir, "holdout")
+
+
+@pytest.mark.slow
+def test_the_leak_check_takes_digests_from_the_stores_file_index(
+    trained_run, split_dir, image_folder, monkeypatch
+):
+    """A second evaluation reads no file to hash it: the evaluated images and the run's own
+    (no manifest here) come from the store's (path, size, times) -> digest index."""
+    import objrec.leakage
+    import objrec.store
+
+    (split_dir / "manifest.csv").unlink()
+    assert seen(evaluate(trained_run, image_folder)) == {"train": 18, "valid": 9}
+    hashed = []
+    for module in (objrec.store, objrec.leakage):
+        for name in ("hash_file", "sha256_file"):
+            real = getattr(module, name, None)
+            if real is not None:
+                monkeypatch.setattr(module, name, lambda p, real=real: hashed.append(p) or real(p))
+    assert seen(evaluate(trained_run, image_folder)) == {"train": 18, "valid": 9}
+    assert hashed == []
+
+
+def seen(result):
+    return {split: len(paths) for split, paths in result.seen.items()}

@@ -150,13 +150,15 @@ def evaluate(
     result = summarize_logits(logits, labels, classes, recognizer.meta.n_train)
     result.metrics["tta"] = config.tta
     add_confidence(result, recognizer, (answers, uncalibrated, labels), config, reporter)
-    open_cache(config.cache_dir).close()  # lets `objrec cache --prune` go on
+    paths = [s.path for s, good in zip(images.samples, ok.tolist(), strict=True) if good]
+    cache = open_cache(config.cache_dir)
+    result.seen = seen_images(recognizer.meta.data_dir, paths, cache.store)  # its file index
+    cache.close()  # lets `objrec cache --prune` go on
     if config.tta:
         result.metrics_plain = summarize(plain.log(), labels, len(classes))
-    paths = [s.path for s, good in zip(images.samples, ok.tolist(), strict=True) if good]
     result.predictions = prediction_table(paths, logits, labels, classes)
     result.probabilities = probs
-    result.folder, result.seen = target.resolve(), seen_images(recognizer.meta.data_dir, paths)
+    result.folder = target.resolve()
     seen_in = {path: split for split, found in result.seen.items() for path in found}
     result.predictions["seen_in"] = [seen_in.get(str(p), "") for p in paths]
     out = prepare_eval_dir(Path(run), recognizer.meta.data_dir, target, out, force)

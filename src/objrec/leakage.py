@@ -1,8 +1,11 @@
 """Which evaluated images a run has already seen: its training and validation images, by content.
 
-Files are compared by SHA-256, so a copy (``split`` copies by default), a link and the original
-all count as the same image. The run's images are those of its data folder's ``train/`` and
-``valid/``; ``manifest.csv`` (written by ``split``) supplies their hashes when it is there.
+Files are compared by the SHA-256 of their bytes (its first 128 bits, as the feature store keys
+them), so a copy (``split`` copies by default), a link and the original all count as the same
+image. The run's images are those of its data folder's ``train/`` and ``valid/``; ``manifest.csv``
+(written by ``split``) supplies their hashes when it is there. Given the feature store, digests
+come from its file index (path, size, times -> digest), so files the store has seen unchanged
+are not read again.
 """
 
 from __future__ import annotations
@@ -13,31 +16,48 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from objrec.images import list_images
-from objrec.split import MANIFEST, sha256_file
+from objrec.split import MANIFEST
+from objrec.store import DIGEST_CHARS, FeatureStore, hash_file
 
 log = logging.getLogger(__name__)
 
 SEEN_SPLITS = ("train", "valid")
 
 
-def seen_hashes(data_dir: Path) -> dict[str, str]:
-    """SHA-256 -> split (``train`` or ``valid``) for every image the run trained or validated on."""
+def digests(paths: Sequence[Path], store: FeatureStore | None) -> list[str]:
+    """The content digest of each file: from the store's file index when given, else hashed."""
+    if store is not None:
+        return store.digests(list(paths))[0]
+    return [hash_file(Path(p)) for p in paths]
+
+
+def seen_hashes(data_dir: Path, store: FeatureStore | None = None) -> dict[str, str]:
+    """Content digest -> split (``train`` or ``valid``) for every image the run trained or
+    validated on."""
     data_dir = Path(data_dir)
     manifest = data_dir / MANIFEST
     if manifest.is_file():
         with manifest.open(newline="") as f:
             rows = list(csv.DictReader(f))
         if rows and {"sha256", "split"} <= set(rows[0]):
-            return {r["sha256"]: r["split"] for r in rows if r["split"] in SEEN_SPLITS}
-    return {
-        sha256_file(path): split
+            return {
+                r["sha256"][:DIGEST_CHARS]: r["split"] for r in rows if r["split"] in SEEN_SPLITS
+            }
+    files = [
+        (split, path)
         for split in SEEN_SPLITS
         if (data_dir / split).is_dir()
         for path in list_images(data_dir / split)
-    }
+    ]
+    found = digests([path for _, path in files], store)
+    return {digest: split for (split, _), digest in zip(files, found, strict=True)}
 
 
-def seen_images(data_dir: str | Path | None, paths: Sequence[Path | str]) -> dict[str, list[str]]:
+def seen_images(
+    data_dir: str | Path | None,
+    paths: Sequence[Path | str],
+    store: FeatureStore | None = None,
+) -> dict[str, list[str]]:
     """The ``paths`` that are training or validation images of the run, per split.
 
     Empty when the run's data folder is unknown or gone (nothing can be said then).
@@ -45,10 +65,10 @@ def seen_images(data_dir: str | Path | None, paths: Sequence[Path | str]) -> dic
     if data_dir is None or not Path(data_dir).is_dir():
         log.info("the run's data folder %s is not there: overlap with it not checked", data_dir)
         return {}
-    known = seen_hashes(Path(data_dir))
+    known = seen_hashes(Path(data_dir), store)
     found: dict[str, list[str]] = {}
-    for path in paths:
-        split = known.get(sha256_file(Path(path)))
+    for path, digest in zip(paths, digests([Path(p) for p in paths], store), strict=True):
+        split = known.get(digest)
         if split:
             found.setdefault(split, []).append(str(path))
     return found
