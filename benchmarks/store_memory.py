@@ -6,6 +6,9 @@ heads, ``--classes`` classes) for ``--batches`` batches of an epoch (default: th
 through ``features.feature_batches`` on a ``ViewStack``, exactly as ``objrec train`` does. Prints
 the process's peak resident memory after building the store, after looking up the tables, and
 after training, beside what stacking every view in memory (the earlier design) would have needed.
+With ``--calibrate SCORE`` it then runs ``train``'s calibration (``confidence.fit_confidence``,
+reading the store batch by batch) with the first ``--valid`` images as the validation set, and
+prints the peak after it.
 
     flock /tmp/objrec-cpu.lock python benchmarks/store_memory.py --images 1000000
 """
@@ -23,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from objrec.confidence import SCORES, fit_confidence
 from objrec.engine import train_one_epoch
 from objrec.features import FeatureTable, ViewStack, feature_batches
 from objrec.model import build_head
@@ -69,6 +73,25 @@ def reporting(batches, every: int = 1000):
             print(f"  {i:,} batches, {seconds:.0f} s, peak RSS {peak_mib():,.0f} MiB", flush=True)
 
 
+def calibrate(head, stack: ViewStack, n_valid: int, score: str) -> str:
+    """``train``'s calibration on the store: the first ``n_valid`` images stand for the valid set."""
+    valid = ViewStack(
+        [
+            FeatureTable(t.space, t.rows[:n_valid], t.labels[:n_valid], t.ok[:n_valid])
+            for t in stack.tables[:1]
+        ]
+    )
+    t0 = time.perf_counter()
+    fitted = fit_confidence(
+        head.cpu(), lambda: stack.batches(1024), lambda: valid.batches(1024), score
+    )
+    return (
+        f"peak RSS after calibrating ({score} on {len(stack):,} images, temperature and threshold "
+        f"on {len(valid):,}; {time.perf_counter() - t0:.0f} s, threshold {fitted.threshold:.4f}): "
+        f"{peak_mib():,.0f} MiB"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=1_000_000)
@@ -78,6 +101,8 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--batches", type=int, default=0, help="0: the whole epoch")
+    parser.add_argument("--calibrate", choices=SCORES, help="then calibrate with this score")
+    parser.add_argument("--valid", type=int, default=50_000, help="validation images (calibrate)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="objrec-store-memory-"))
     try:
@@ -97,6 +122,9 @@ def main() -> None:
             t0 = time.perf_counter()
             metrics = train_one_epoch(head, batches, optimizer)
             train_s = time.perf_counter() - t0
+            trained = peak_mib()
+            if args.calibrate:
+                calibrated = calibrate(head, stack, args.valid, args.calibrate)
             on_disk = sum(p.stat().st_blocks * 512 for p in root.iterdir())
     finally:
         shutil.rmtree(root)
@@ -107,9 +135,9 @@ def main() -> None:
     )
     print(f"peak RSS after building the store:      {built:,.0f} MiB")
     print(f"peak RSS after looking up its tables:   {looked_up:,.0f} MiB")
-    print(
-        f"peak RSS after training {metrics['n']:,} images ({train_s:.0f} s): {peak_mib():,.0f} MiB"
-    )
+    print(f"peak RSS after training {metrics['n']:,} images ({train_s:.0f} s): {trained:,.0f} MiB")
+    if args.calibrate:
+        print(calibrated)
     print(
         f"the views stacked in memory as float32 (the earlier design) would take {stacked:,.0f} MiB"
     )
