@@ -13,7 +13,8 @@ a temporary folder; the shared folders are only read), with an empty feature sto
 Each step starts from the previous one's folder and store. For each: the image views objrec itself
 reports as pushed through the frozen bodies (``objrec train --json``'s ``frozen_pass``), the files
 it had to hash, the wall time of the whole ``objrec train`` process, its ratio to the cold run's,
-its peak resident memory, and the best validation loss. Run it alone, under the CPU lock:
+where train's own time went (``seconds`` of its summary: the frozen pass or store lookups, the head
+fit and its epochs, the calibration), its peak resident memory, and the best validation loss. Run it alone, under the CPU lock:
 
     flock /tmp/objrec-cpu.lock python benchmarks/incremental.py --split /work/splits/s0
 """
@@ -99,11 +100,15 @@ def remove(data: Path, rng: random.Random) -> None:
 
 
 def row(name: str, result: dict, cold_wall: float) -> str:
-    fp = result["frozen_pass"]
+    fp, seconds = result["frozen_pass"], result["seconds"]
+    parts = (
+        f"{seconds['features']:.1f} / {seconds['fit']:.1f} ({result['epochs_run']}) "
+        f"/ {seconds.get('calibrate', float('nan')):.1f}"
+    )
     return (
         f"| {name} | {result['n_images']['train']:,} | {fp['computed']:,} | {fp['from_store']:,} "
         f"| {fp['hashed']:,} ({fp['digest_seconds']:.1f} s) | {result['wall']:.1f} "
-        f"| {result['wall'] / cold_wall:.3f} | {result['peak_mib']:,.0f} "
+        f"| {result['wall'] / cold_wall:.3f} | {parts} | {result['peak_mib']:,.0f} "
         f"| {result['best_valid_loss']:.4f} |"
     )
 
@@ -131,9 +136,10 @@ def main() -> None:
     print(f"objrec train on {args.split} (link farm in {root}), one run each, in order:")
     print(
         "| step | train images | image views computed | from the store | files hashed "
-        "| wall s | / cold | peak MiB | best valid loss |"
+        "| wall s | / cold | frozen pass / head fit (epochs) / calibration s | peak MiB "
+        "| best valid loss |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
     cold = objrec_train(data, root / "run-cold", cache, extra)
     print(row("cold train", cold, cold["wall"]), flush=True)
     for i, (name, edit) in enumerate(steps):
