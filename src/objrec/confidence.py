@@ -27,13 +27,16 @@ import logging
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import scipy.linalg
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +79,8 @@ def reliability_table(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15)
     count = torch.bincount(index, minlength=bins).double()
     conf_sum = torch.bincount(index, weights=confidence.double(), minlength=bins)
     right = torch.bincount(index, weights=correct, minlength=bins)
+    import pandas as pd  # not at import time: predict and serve never need it
+
     return pd.DataFrame(
         {
             "low": np.arange(bins) / bins,

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from objrec import plots
 from objrec.devices import resolve_device
 from objrec.errors import ObjrecError
 from objrec.images import UnreadableImageError, is_image_file, list_images, open_image
@@ -151,4 +150,6 @@ def plot_predictions(results: list[Prediction], path: Path, limit: int = PLOT_MA
         rows.append((open_image(r.path), Path(r.path).name, pairs))
     if not rows:
         raise ObjrecError("no readable image to plot")
+    from objrec import plots  # matplotlib and pandas: only when a plot is asked for
+
     return plots.predictions(rows, Path(path))
