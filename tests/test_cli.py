@@ -451,3 +451,78 @@ def test_no_library_error_names_a_cli_flag():
                     if isinstance(text, str) and flag.search(text):
                         found.append(f"{path.name}:{node.lineno}: {text}")
     assert found == []
+
+
+def test_split_names_unreadable_files_once_and_strict_refuses_them(capsys, tmp_path, image_folder):
+    (image_folder / "red" / "broken.jpg").write_bytes(b"not a picture")
+    code, out, err = run(capsys, "split", image_folder, tmp_path / "data")
+    err = " ".join(err.split())
+    assert code == 0 and "split 3 classes" in out
+    assert (
+        "left out 1 image file that cannot be read (`--strict` refuses them): red/broken.jpg" in err
+    )
+    assert not list((tmp_path / "data").rglob("broken.jpg"))
+    code, out, _ = run(capsys, "split", image_folder, tmp_path / "data2", "--json")
+    assert json.loads(out)["unreadable_files"] == ["red/broken.jpg"]
+    code, _, err = run(capsys, "split", image_folder, tmp_path / "strict", "--strict")
+    assert code == 1 and "red/broken.jpg" in err and not (tmp_path / "strict").exists()
+
+
+def test_check_names_an_unreadable_file_once_and_counts_in_english(capsys, tmp_path):
+    photos = make_class_folder(tmp_path / "photos", per_class=1, classes=("red",))
+    (photos / "red" / "bad.jpg").write_bytes(b"not a picture")
+    code, out, _ = run(capsys, "check", photos)
+    out = " ".join(out.split())
+    assert code == 1 and out.count("bad.jpg") == 1 and "bad.jpg: cannot read image" in out
+    assert "2 images of 1 class: 1 readable, 1 unusable file or folder" in out
+    (photos / "red" / "bad.jpg").unlink()
+    code, out, _ = run(capsys, "check", photos)
+    assert code == 0 and "1 image of 1 class: 1 readable, 0 unusable files or folders" in out
+
+
+def test_plural_counts_nouns_in_the_right_number():
+    from objrec.progress import plural
+
+    assert [plural(n, "image") for n in (0, 1, 2)] == ["0 images", "1 image", "2 images"]
+    assert plural(1, "class") == "1 class" and plural(1542, "class") == "1,542 classes"
+    assert plural(3, "entry") == "3 entries" and plural(2, "day") == "2 days"
+    assert plural(2, "file or folder", "files or folders") == "2 files or folders"
+
+
+def test_a_piped_table_shows_whole_values(capsys, monkeypatch, tmp_path):
+    import os
+
+    def no_terminal(*args):
+        raise OSError("not a terminal")
+
+    monkeypatch.setattr(os, "get_terminal_size", no_terminal)
+    monkeypatch.setenv("COLUMNS", "80")  # what a log file or a pipe without a terminal gets
+    name = "a_class_whose_name_is_much_longer_than_any_terminal_is_wide_" * 2
+    photos = make_class_folder(tmp_path / "photos", per_class=2, classes=("red",))
+    (photos / "red").rename(photos / name)
+    code, out, _ = run(capsys, "explore", photos, "--out", tmp_path / "explore")
+    assert code == 0 and name in out and "…" not in out
+
+
+def test_messages_that_point_to_resume_name_the_run(capsys, tmp_path, split_dir):
+    from objrec.cli import cli, to_cli
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "last.safetensors").write_bytes(b"as a killed run leaves it")
+    code, _, err = run(capsys, "train", split_dir, "--out", run_dir, "--backbone", "tiny_test")
+    err = " ".join(err.split())
+    assert code == 1 and f"continue it with --resume {run_dir}," in err and "RUN" not in err
+    assert (
+        to_cli("continue it with `resume=True`", cli.commands["train"], {"resume": "my runs/a"})
+        == "continue it with --resume 'my runs/a'"
+    )
+
+
+def test_predict_json_says_where_the_plot_went_on_stderr(capsys, tmp_path, trained_run, split_dir):
+    plot = tmp_path / "p.png"
+    code, out, err = run(
+        capsys, "predict", trained_run, split_dir / "test" / "red", "--json", "--plot", plot
+    )
+    assert code == 0 and len(json.loads(out)) == 3 and plot.exists()
+    assert f"plot of 3 of 3 readable images written to {plot}" in " ".join(err.split())

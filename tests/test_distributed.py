@@ -96,7 +96,6 @@ def test_torchrun_trains_like_a_single_process(runs):
         "config.json",
         "curves.png",
         "history.csv",
-        "last.safetensors",
         "model.safetensors",
         "summary.json",
     ]

@@ -168,3 +168,27 @@ def test_near_duplicates_never_cross_splits(tmp_path):
         assert result.near_duplicate_files == 2
     exact = split_folder(src, tmp_path / "exact", seed=0, near_duplicates=False)
     assert exact.near_duplicate_files == 0
+
+
+@pytest.mark.parametrize("near", [True, False])
+def test_unreadable_image_files_are_left_out_and_named_or_refused_under_strict(
+    tmp_path, image_folder, near
+):
+    (image_folder / "red" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (image_folder / "green" / "empty.png").write_bytes(b"")
+    with pytest.raises(ObjrecError, match=r"2 image files .* cannot be read: green/empty.png"):
+        split_folder(image_folder, tmp_path / "strict", strict=True, near_duplicates=near)
+    assert not (tmp_path / "strict").exists()
+    result = split_folder(image_folder, tmp_path / "out", near_duplicates=near)
+    assert result.unreadable_files == ["green/empty.png", "red/broken.jpg"]
+    assert result.totals() == {"train": 18, "valid": 9, "test": 9}
+    names = {row["file"].rsplit("/", 1)[1] for row in manifest(tmp_path / "out")}
+    assert len(names) == 12 and not names & {"broken.jpg", "empty.png"}
+
+
+def test_a_class_with_only_unreadable_files_is_left_out_as_empty(tmp_path, image_folder):
+    (image_folder / "grey").mkdir()
+    (image_folder / "grey" / "a.jpg").write_bytes(b"nothing")
+    result = split_folder(image_folder, tmp_path / "out")
+    assert result.empty_classes == ["grey"] and result.unreadable_files == ["grey/a.jpg"]
+    assert sorted(result.counts) == ["blue", "green", "red"]

@@ -23,7 +23,7 @@ from objrec.data import is_split_folder
 from objrec.errors import ObjrecError
 from objrec.images import UnreadableImageError, list_images, open_image
 from objrec.outputs import refuse_overwrite
-from objrec.progress import SILENT, Reporter
+from objrec.progress import SILENT, Reporter, plural
 
 if TYPE_CHECKING:
     from objrec.audit import AuditResult, Inventory
@@ -154,7 +154,9 @@ def apply_plan(data: Path, plan_file: Path, out: Path) -> dict[str, int]:
     known = {p.relative_to(data).as_posix() for p in images}
     missing = sorted(set(plan) - known)
     if missing:
-        raise ObjrecError(f"the plan names {len(missing)} files not in {data}, e.g. {missing[0]}")
+        raise ObjrecError(
+            f"the plan names {plural(len(missing), 'file')} not in {data}, e.g. {missing[0]}"
+        )
     counts = {"copied": 0, "removed": 0, "relabelled": 0}
     for path in images:
         rel = path.relative_to(data)

@@ -17,7 +17,7 @@ from typing import Any
 from objrec.data import is_split_folder, present_splits
 from objrec.errors import ObjrecError
 from objrec.images import UnreadableImageError, is_image_file, is_link_loop, open_image, walk_tree
-from objrec.progress import SILENT, Reporter
+from objrec.progress import SILENT, Reporter, plural
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def check_folder(root: Path, reporter: Reporter = SILENT) -> CheckResult:
                 result.readable += 1
             except UnreadableImageError as exc:
                 kind = "too_large" if exc.too_large else "unreadable"
-                result.problems.append(Problem(str(path), kind, str(exc), True))
+                result.problems.append(Problem(str(path), kind, exc.reason, True))
             advance(1)
     log.info("checked %s: %d images, %d unusable", root, result.images, len(result.unusable))
     return result
@@ -141,4 +141,5 @@ def require_clean(root: Path, reporter: Reporter = SILENT) -> None:
     bad = check_folder(root, reporter).unusable
     if bad:
         listing = "; ".join(f"{p.path} ({p.kind})" for p in bad)
-        raise ObjrecError(f"`strict=True`: {len(bad)} unusable files or folders: {listing}")
+        what = plural(len(bad), "unusable file or folder", "unusable files or folders")
+        raise ObjrecError(f"`strict=True`: {what}: {listing}")

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -47,10 +48,12 @@ from objrec.config import (
     field_help,
 )
 from objrec.errors import Interrupted, ObjrecError
-from objrec.progress import Reporter
+from objrec.progress import Reporter, plural
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+PIPED_WIDTH = 10_000
+"""Output width when stdout is not a terminal (a pipe, a log file): tables are never cut there."""
 
 GREEDY_OPTIONS = ("--exclude",)
 TRAIN = TrainConfig()  # the CLI shows and uses the library's own defaults
@@ -202,6 +205,8 @@ def cli(verbose: int) -> None:
       objrec evaluate run data          # top-1/top-5, per class, confusions
       objrec predict run photo.jpg      # top-k classes with probabilities
     """
+    if not console.is_terminal:
+        console.width = PIPED_WIDTH
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     if not is_main_rank():  # under torchrun only rank 0 talks
         level = logging.ERROR
@@ -269,6 +274,7 @@ def split(src: Path, out: Path, ratios, seed, exclude, copy, force, strict, near
                 "small_classes": result.small_classes,
                 "min_images": result.min_images,
                 "empty_classes": result.empty_classes,
+                "unreadable_files": result.unreadable_files,
                 "duplicate_files": result.duplicate_files,
                 "near_duplicate_files": result.near_duplicate_files,
             }
@@ -276,13 +282,13 @@ def split(src: Path, out: Path, ratios, seed, exclude, copy, force, strict, near
         return
     totals = result.totals()
     console.print(
-        f"split {len(result.counts)} classes into {result.out}: "
+        f"split {plural(len(result.counts), 'class')} into {result.out}: "
         + ", ".join(f"{k} {v}" for k, v in totals.items())
     )
     if result.duplicate_files:
         console.print(
-            f"{result.duplicate_files} duplicate files kept together in one split "
-            f"({result.near_duplicate_files} of them near-duplicates rather than identical)"
+            f"{plural(result.duplicate_files, 'duplicate file')} kept together in one split "
+            f"({result.near_duplicate_files} by perceptual hash rather than identical bytes)"
         )
     print_split_warnings(result)
 
@@ -295,9 +301,16 @@ def print_split_warnings(result) -> None:
             + ", ".join(result.empty_classes),
             highlight=False,
         )
+    if result.unreadable_files:
+        err.print(
+            f"[yellow]left out {plural(len(result.unreadable_files), 'image file')} that cannot "
+            "be read[/] (`--strict` refuses them): " + ", ".join(result.unreadable_files),
+            highlight=False,
+        )
     if result.small_classes:
         err.print(
-            f"[yellow]classes with fewer than {result.min_images} distinct images cannot appear "
+            f"[yellow]classes with fewer than {plural(result.min_images, 'distinct image')} "
+            "cannot appear "
             "in every split[/] (add images or change --ratios): " + ", ".join(result.small_classes),
             highlight=False,
         )
@@ -338,7 +351,8 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
         )
     console.print(table)
     console.print(
-        f"{len(result.sizes)} images in {len(result.counts)} classes; CSVs and plots in {out_dir}"
+        f"{plural(len(result.sizes), 'image')} in {plural(len(result.counts), 'class')}; "
+        f"CSVs and plots in {out_dir}"
     )
     for problem in result.unreadable:
         console.print(f"[yellow]unreadable:[/] {problem}")
@@ -491,7 +505,7 @@ def evaluate(
         return
     console.print(f"evaluated {result.folder}", highlight=False)
     console.print(
-        f"{m['n']} images: top-1 {percent(m['top1'])}, top-5 {percent(m['top5'])}, "
+        f"{plural(int(m['n']), 'image')}: top-1 {percent(m['top1'])}, top-5 {percent(m['top5'])}, "
         f"loss {m['loss']:.4f}; mean per class: top-1 {percent(m['mean_class_top1'])}, "
         f"top-5 {percent(m['mean_class_top5'])}"
     )
@@ -663,10 +677,14 @@ def predict(
     failed = [r for r in results if r.error]
     if as_json:
         print_json([r.to_json() for r in results])
+        if plot:
+            err.print(plot_sentence(results, plot, plot_max), highlight=False)
     else:
         print_predictions(results, plot, plot_max)
     if failed:
-        err.print(f"[red]{len(failed)} of {len(results)} inputs could not be predicted[/]")
+        err.print(
+            f"[red]{len(failed)} of {plural(len(results), 'input')} could not be predicted[/]"
+        )
         sys.exit(1)
 
 
@@ -680,10 +698,15 @@ def print_predictions(results, plot: Path | None, plot_max: int) -> None:
         unknown = "unknown (like none of the classes); closest: " if r.unknown else ""
         console.print(f"{r.path}: {unknown}{best}", highlight=False)
     if plot:
-        readable = sum(r.error is None for r in results)
-        drawn = min(readable, plot_max)
-        left = f"; {readable - drawn} more left out (--plot-max)" if readable > drawn else ""
-        console.print(f"plot of {drawn} of {readable} readable images written to {plot}{left}")
+        console.print(plot_sentence(results, plot, plot_max), highlight=False)
+
+
+def plot_sentence(results, plot: Path, plot_max: int) -> str:
+    """Where ``--plot`` went and how many images it shows."""
+    readable = sum(r.error is None for r in results)
+    drawn = min(readable, plot_max)
+    left = f"; {readable - drawn} more left out (--plot-max)" if readable > drawn else ""
+    return f"plot of {drawn} of {plural(readable, 'readable image')} written to {plot}{left}"
 
 
 @cli.command()
@@ -844,9 +867,10 @@ def check(data: Path, as_json: bool) -> None:
             console.print(f"[{style}]{p.kind}[/] {p.path}: {p.message}", highlight=False)
         per_split = ", ".join(f"{k} {v}" for k, v in result.splits.items())
         console.print(
-            f"{result.images} images of {result.classes} classes"
+            f"{plural(result.images, 'image')} of {plural(result.classes, 'class')}"
             + (f" ({per_split})" if per_split else "")
-            + f": {result.readable} readable, {len(result.unusable)} unusable files or folders"
+            + f": {result.readable} readable, "
+            + plural(len(result.unusable), "unusable file or folder", "unusable files or folders")
         )
     if result.unusable:
         sys.exit(1)
@@ -889,13 +913,16 @@ def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json:
 
     if clear:
         removed = store.clear(wait)
-        console.print(f"removed every stored feature and {removed} other entries from {store.root}")
+        console.print(
+            f"removed every stored feature and {plural(removed, 'other entry')} from {store.root}"
+        )
         return
     if prune:
         done = store.prune(days, keep, wait)
         freed = (done.store.bytes_before - done.store.bytes_after) / 1e6
         console.print(
-            f"removed {done.store.entries} feature rows and {done.old_entries} entries of the "
+            f"removed {plural(done.store.entries, 'feature row')} and "
+            f"{plural(done.old_entries, 'entry')} of the "
             f"old cache format; the store shrank by {freed:.1f} MB"
         )
     print_cache_summary(store.summary(), as_json)
@@ -920,13 +947,14 @@ def print_cache_summary(summary, as_json: bool) -> None:
     console.print(f"feature store in {summary.root / 'store'}")
     console.print(table)
     console.print(
-        f"file index: {summary.files:,} files ({summary.index_bytes / 1e6:.1f} MB); "
+        f"file index: {plural(summary.files, 'file')} ({summary.index_bytes / 1e6:.1f} MB); "
         f"exported graphs: {summary.onnx_bytes / 1e6:.1f} MB"
     )
     if summary.old_entries:
         console.print(
-            f"{summary.old_entries} entries of the old cache format ({summary.old_bytes / 1e6:.1f}"
-            " MB) are no longer read: `objrec cache --prune --days 30` removes them"
+            f"{plural(summary.old_entries, 'entry')} of the old cache format "
+            f"({summary.old_bytes / 1e6:.1f} MB) {'is' if summary.old_entries == 1 else 'are'} "
+            "no longer read: `objrec cache --prune --days 30` removes them"
         )
 
 
@@ -1030,13 +1058,15 @@ def audit(data: Path, run, backbone, out, folds, seed, force, as_json) -> None:
         return
     leaks = sum(g["kind"] == "across splits" for g in result.near_duplicates)
     console.print(
-        f"audited {result.n_images} images: {len(result.label_issues)} likely wrong labels, "
-        f"{len(result.near_duplicates)} near-duplicate groups, {len(result.outliers)} outliers "
-        f"in {result.seconds['total']:.0f}s"
+        f"audited {plural(result.n_images, 'image')}: "
+        f"{plural(len(result.label_issues), 'likely wrong label')}, "
+        f"{plural(len(result.near_duplicates), 'near-duplicate group')}, "
+        f"{plural(len(result.outliers), 'outlier')} in {result.seconds['total']:.0f}s"
     )
     if leaks:
         console.print(
-            f"[bold red]{leaks} near-duplicate groups span two splits: the same picture is "
+            f"[bold red]{plural(leaks, 'near-duplicate group')} "
+            f"{'spans' if leaks == 1 else 'span'} two splits: the same picture is "
             "trained on and tested on[/]"
         )
     for row in result.label_issues[:5]:
@@ -1063,7 +1093,8 @@ def apply_plan(data: Path, plan: Path, out: Path, as_json: bool) -> None:
         print_json(counts)
         return
     console.print(
-        f"copied {counts['copied']} images into {out} ({counts['relabelled']} relabelled), "
+        f"copied {plural(counts['copied'], 'image')} into {out} "
+        f"({counts['relabelled']} relabelled), "
         f"left out {counts['removed']}; {data} is unchanged"
     )
 
@@ -1103,7 +1134,7 @@ def suggest(run: Path, unlabelled: Path, n, diversity, out, force, as_json) -> N
         console.print(
             f"{r.rank:3d}. {r.path}: {r.predicted} {r.prob:.0%} or {r.second} {r.prob_second:.0%}"
         )
-    console.print(f"{len(result.table)} images ranked in {result.out}/suggestions.csv")
+    console.print(f"{plural(len(result.table), 'image')} ranked in {result.out}/suggestions.csv")
 
 
 def expand_greedy(argv: list[str]) -> list[str]:
@@ -1129,9 +1160,12 @@ API_ALIASES = {"data_dir": "data", "folder": "data"}
 """API parameters that the CLI calls by another name."""
 
 
-def cli_spelling(command: click.Command | None, name: str, value: str | None) -> str:
+def cli_spelling(
+    command: click.Command | None, name: str, value: str | None, values: dict[str, str]
+) -> str:
     """How ``command`` spells the API parameter ``name`` (set to ``value``): ``force=True`` ->
-    ``--force``, ``copy=False`` -> ``--link``, ``epochs`` -> ``--epochs``, ``run`` -> ``RUN``."""
+    ``--force``, ``copy=False`` -> ``--link``, ``epochs`` -> ``--epochs``, ``run`` -> ``RUN``;
+    ``resume=True`` -> ``--resume PATH`` with the error's own value, else ``--resume RUN``."""
     params = list(command.params) if command else []
     name = API_ALIASES.get(name, name)
     flag = "--" + name.replace("_", "-")
@@ -1145,14 +1179,20 @@ def cli_spelling(command: click.Command | None, name: str, value: str | None) ->
         if param.is_flag or value is None:
             return param.opts[0]
         if value == "True":  # an API switch whose option takes a value: --resume RUN
-            return f"{param.opts[0]} {param.metavar or name.upper()}"
+            given = shlex.quote(values[name]) if name in values else None
+            return f"{param.opts[0]} {given or param.metavar or name.upper()}"
         return f"{param.opts[0]} {value.strip(QUOTES)}"
     return name if value is None else f"{name}={value}"
 
 
-def to_cli(message: str, command: click.Command | None) -> str:
-    """An ObjrecError's message with the API's parameter names spelled as ``command``'s options."""
-    return API_NAME.sub(lambda m: cli_spelling(command, m.group(1), m.group(2)), message)
+def to_cli(
+    message: str, command: click.Command | None, values: dict[str, str] | None = None
+) -> str:
+    """An ObjrecError's message with the API's parameter names spelled as ``command``'s options
+    (``values``: the error's values for options that take one, e.g. the run to resume)."""
+    return API_NAME.sub(
+        lambda m: cli_spelling(command, m.group(1), m.group(2), values or {}), message
+    )
 
 
 def usage_sentence(exc: click.ClickException) -> str:
@@ -1183,10 +1223,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print("aborted")
         return 130
     except Interrupted as exc:
-        err.print(f"[yellow]{escape(to_cli(str(exc), invoked_command(args)))}[/]", highlight=False)
+        message = escape(to_cli(str(exc), invoked_command(args), exc.values))
+        err.print(f"[yellow]{message}[/]", highlight=False)
         return 130
     except ObjrecError as exc:
-        message = escape(to_cli(str(exc), invoked_command(args)))
+        message = escape(to_cli(str(exc), invoked_command(args), exc.values))
         err.print(f"[red]error:[/] {message}", highlight=False)
         return 1
     except KeyboardInterrupt:

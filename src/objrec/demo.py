@@ -12,7 +12,7 @@ from objrec.evaluate import evaluate
 from objrec.explore import explore
 from objrec.outputs import refuse_overwrite
 from objrec.predict import predict
-from objrec.progress import SILENT, Reporter
+from objrec.progress import SILENT, Reporter, plural
 from objrec.split import split_folder
 from objrec.train import train
 
@@ -37,12 +37,14 @@ def run_demo(out: Path, reporter: Reporter = SILENT, force: bool = False) -> dic
     started = time.perf_counter()
     data, run = out / "data", out / "run"
     split = split_folder(sample_dir(), data, seed=0, force=force)
-    reporter.note(f"1/5 split the sample into {data}: {split.totals()}")
+    totals = ", ".join(f"{n} {name}" for name, n in split.totals().items())
+    reporter.note(f"1/5 split the sample into {data}: {totals} images")
     explore(data, out / "explore", reporter, force=force)
     reporter.note(f"2/5 explored the data: plots in {out / 'explore'}")
     result = train(data, run, DEMO_CONFIG, reporter, force=force)
     reporter.note(
-        f"3/5 trained {run}: stopped after {len(result.history)} epochs (best {result.best_epoch}),"
+        f"3/5 trained {run}: stopped after {plural(len(result.history), 'epoch')} "
+        f"(best {result.best_epoch}),"
         f" valid loss {result.best_valid_loss:.4f}, valid accuracy {result.best_valid_acc:.1%}"
     )
     evaluation = evaluate(run, data, reporter=reporter)
@@ -52,7 +54,8 @@ def run_demo(out: Path, reporter: Reporter = SILENT, force: bool = False) -> dic
         run, [data / "test"], topk=3, plot=out / "predictions.png", reporter=reporter
     )
     reporter.note(
-        f"5/5 predicted {len(predictions)} test images: figure in {out / 'predictions.png'}"
+        f"5/5 predicted {plural(len(predictions), 'test image')}: "
+        f"figure in {out / 'predictions.png'}"
     )
     return {
         "top1": m["top1"],

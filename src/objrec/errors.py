@@ -7,7 +7,14 @@ class ObjrecError(Exception):
     It names parameters as the Python API spells them, in backticks (`force=True`, `epochs`); the
     CLI shows the same sentence with its own spelling of each (--force, --epochs, RUN), so a Python
     caller never reads a flag and a person at the shell never reads a keyword argument.
+
+    ``values`` gives the value an option would take at the shell where the API names a switch:
+    `resume=True` with ``values={"resume": "runs/a"}`` reads ``--resume runs/a`` in the CLI.
     """
+
+    def __init__(self, message: str = "", values: dict[str, str] | None = None):
+        super().__init__(message)
+        self.values = dict(values or {})
 
 
 class Interrupted(ObjrecError):

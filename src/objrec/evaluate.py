@@ -36,7 +36,7 @@ from objrec.inference import Answers, Recognizer
 from objrec.leakage import SEEN_SPLITS, seen_images
 from objrec.metrics import confusion_matrix, most_confused, per_class_table, summarize
 from objrec.outputs import prepare_output_dir
-from objrec.progress import SILENT, Reporter
+from objrec.progress import SILENT, Reporter, plural
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +70,11 @@ class EvaluationResult:
         parts = " and ".join(
             f"{c} {'training' if s == 'train' else 'validation'}" for s, c in counts.items()
         )
+        seen = sum(counts.values())
         return (
-            f"{sum(counts.values())} of the {n} evaluated images are the run's own {parts} "
-            "images (same file contents): these results overstate accuracy on new images"
+            f"{seen} of the {plural(n, 'evaluated image')} {'is' if seen == 1 else 'are'} the "
+            f"run's own {parts} {'image' if seen == 1 else 'images'} (same file contents): "
+            "these results overstate accuracy on new images"
         )
 
     probabilities: torch.Tensor | None = None

@@ -1,7 +1,7 @@
 """How long-running library calls report progress without printing: the caller passes a Reporter.
 
 The library calls ``task(description, total)`` and advances it; the CLI's reporter draws rich
-progress bars and epoch lines, the default one does nothing.
+progress bars and epoch lines, the default one does nothing. ``plural`` counts things in messages.
 """
 
 from __future__ import annotations
@@ -27,3 +27,18 @@ class Reporter:
 
 
 SILENT = Reporter()
+
+
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """``n`` and ``noun`` in the right number for a message: ``1 image``, ``2 images``,
+    ``1,542 classes``, ``3 entries``; ``nouns`` gives an irregular plural."""
+    if n == 1:
+        return f"1 {noun}"
+    if nouns is None:
+        if noun.endswith(("s", "x", "ch", "sh")):
+            nouns = noun + "es"
+        elif noun.endswith("y") and noun[-2:-1] not in "aeiou":
+            nouns = noun[:-1] + "ies"
+        else:
+            nouns = noun + "s"
+    return f"{n:,} {nouns}"

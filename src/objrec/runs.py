@@ -1,8 +1,9 @@
 """The run folder: what a training run writes, how it is resumed, what Ctrl-C leaves behind.
 
-A run folder holds ``model.safetensors`` (the best epoch), ``last.safetensors`` (the state after
-the last completed epoch, for ``--resume``), ``config.json``, ``history.csv``, ``curves.png`` and
-``summary.json``.
+A run folder holds ``model.safetensors`` (the best epoch), ``config.json``, ``history.csv``,
+``curves.png`` and ``summary.json``. While the run trains, and after it was interrupted, it also
+holds ``last.safetensors`` (the state after the last completed epoch, for ``--resume``); a finished
+run removes it.
 """
 
 from __future__ import annotations
@@ -111,7 +112,8 @@ def open_run_folder(out: Path, force: bool) -> Path:
     if status == "interrupted" and not force:
         raise ObjrecError(
             f"{out} holds an interrupted run: continue it with `resume=True`, "
-            "or pass `force=True` to start it over"
+            "or pass `force=True` to start it over",
+            values={"resume": str(out)},
         )
     if status == "finished":
         refuse_overwrite(out / BEST, force, f"{out} already holds a trained model; {HINT}")
@@ -162,7 +164,8 @@ def save_after_interrupt(
     write_run(out, model, config, meta, state, {}, n_images, frozen_pass, finished=False)
     raise Interrupted(
         f"interrupted after epoch {state.epoch}; the best model so far is in {out / BEST}; "
-        "continue it with `resume=True`"
+        "continue it with `resume=True`",
+        values={"resume": str(out)},
     ) from None
 
 
@@ -178,7 +181,8 @@ def write_run(
     write: bool = True,
     finished: bool = True,
 ) -> TrainResult:
-    """Write the best model, history, curves, config and summary of a run (unless not ``write``)."""
+    """Write the best model, history, curves, config and summary of a run (unless not ``write``);
+    a ``finished`` run no longer needs its training state, which is then removed."""
     best = next(r for r in state.history if r["epoch"] == state.best_epoch)
     meta = replace(
         meta,
@@ -206,6 +210,8 @@ def write_run(
         plots.training_curves(history, out / "curves.png")
         (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
         (out / SUMMARY).write_text(json.dumps(result.summary(), indent=2))
+        if finished:
+            (out / LAST).unlink(missing_ok=True)
     log.info(
         "trained %s: best epoch %d, valid loss %.4f", out, state.best_epoch, best["valid_loss"]
     )

@@ -43,6 +43,8 @@ class SplitResult:
     """The fewest distinct images a class needs to appear in every split of the ratios."""
     empty_classes: list[str] = field(default_factory=list)
     """Class folders without images, left out of the split (their names are in no split)."""
+    unreadable_files: list[str] = field(default_factory=list)
+    """Image files that cannot be decoded (``class/file``, relative to ``src``), left out."""
     duplicate_files: int = 0
     """Files in a group with another file (byte-identical or near-duplicate), less one per group."""
     near_duplicate_files: int = 0
@@ -93,6 +95,9 @@ def split_folder(
         force: replace an earlier split in ``out`` (only its train/valid/test folders and manifest).
         on_file: called as ``on_file(done, total)`` while hashing, for a progress bar.
 
+    Image files that cannot be decoded are left out and named in ``unreadable_files``, as class
+    folders without images are in ``empty_classes``; ``strict`` refuses both instead.
+
     Raises:
         ObjrecError: before anything is written, when the split would have no training or no
             validation image (``train`` needs both): the message says how many images a class
@@ -103,11 +108,15 @@ def split_folder(
     ratios, seed, mode = config.ratios, config.seed, config.mode
     _check_out(src, out, force)
     files, empty = _class_files(src, config.exclude, config.strict)
+    facts = _decode_all(files, on_file)
+    files, unreadable = _drop_unreadable(src, files, facts, config.strict)
+    files, empty = _without_empty(src, files, empty, config.strict)
     hashes = _hash_all(files, on_file)
-    groups = _near_groups(files, hashes, on_file) if config.near_duplicates else hashes
+    groups = _near_groups(files, hashes, facts) if config.near_duplicates else hashes
     assignment, result = _assign(files, groups, ratios, seed, out)
     result.near_duplicate_files = len(set(hashes.values())) - len(set(groups.values()))
     result.empty_classes, result.min_images = empty, min_class_size(ratios)
+    result.unreadable_files = unreadable
     _require_train_and_valid(result, ratios)
     _write(src, out, assignment, hashes, mode)
     log.info("split %s into %s: %s", src, out, result.totals())
@@ -119,10 +128,47 @@ def _class_files(
 ) -> tuple[dict[str, list[Path]], list[str]]:
     """The images of each class folder kept, and the names of the empty ones left out."""
     files = {name: list_images(src / name) for name in _select_classes(src, exclude)}
-    empty = [name for name, paths in files.items() if not paths]
-    if empty and (strict or len(empty) == len(files)):
+    return _without_empty(src, files, [], strict)
+
+
+def _without_empty(
+    src: Path, files: dict[str, list[Path]], empty: list[str], strict: bool
+) -> tuple[dict[str, list[Path]], list[str]]:
+    """Class folders left without images (none at all, or none readable) join ``empty``."""
+    empty = empty + [name for name, paths in files.items() if not paths]
+    if empty and (strict or not any(files.values())):
         raise ObjrecError(f"class folder {src / empty[0]} holds no images")
     return {name: paths for name, paths in files.items() if paths}, empty
+
+
+def _decode_all(files: dict[str, list[Path]], on_file) -> dict[Path, Any]:
+    """Every image decoded once (small): its perceptual hashes, or why it cannot be read."""
+    from objrec import dedup
+
+    paths = [p for group in files.values() for p in group]
+    done = [0]
+
+    def tick() -> None:
+        done[0] += 1
+        if on_file:
+            on_file(done[0], 2 * len(paths))
+
+    return dict(zip(paths, dedup.all_facts(paths, tick), strict=True))
+
+
+def _drop_unreadable(
+    src: Path, files: dict[str, list[Path]], facts: dict[Path, Any], strict: bool
+) -> tuple[dict[str, list[Path]], list[str]]:
+    """The files that decode, and the names (``class/file``) of those that do not; ``strict``
+    refuses any."""
+    bad = [p for paths in files.values() for p in paths if facts[p].error]
+    names = [p.relative_to(src).as_posix() for p in bad]
+    if names and strict:
+        raise ObjrecError(
+            f"`strict=True`: {len(names)} image files in {src} cannot be read: {', '.join(names)}"
+        )
+    kept = {name: [p for p in paths if not facts[p].error] for name, paths in files.items()}
+    return kept, names
 
 
 def min_class_size(ratios: tuple[float, float, float]) -> int:
@@ -183,24 +229,19 @@ def _hash_all(files: dict[str, list[Path]], on_file) -> dict[Path, str]:
         for path in paths:
             hashes[path] = sha256_file(path)
             if on_file:
-                on_file(len(hashes), total)
+                on_file(total + len(hashes), 2 * total)
     return hashes
 
 
-def _near_groups(files: dict[str, list[Path]], hashes: dict[Path, str], on_file) -> dict[Path, str]:
+def _near_groups(
+    files: dict[str, list[Path]], hashes: dict[Path, str], facts_of: dict[Path, Any]
+) -> dict[Path, str]:
     """Each file's group key: the smallest SHA-256 among the files its perceptual hash links it to
     (directly or through others), so near-duplicates share a key as identical files do."""
     from objrec import dedup
 
     paths = [p for group in files.values() for p in group]
-    done = [0]
-
-    def tick() -> None:
-        done[0] += 1
-        if on_file:
-            on_file(len(paths) + done[0], 2 * len(paths))
-
-    facts = dedup.all_facts(paths, tick)
+    facts = [facts_of[p] for p in paths]
     pairs = [(int(i), int(j)) for i, j, _ in dedup.hash_pairs(facts, dedup.HASH_SPLIT)]
     keys = dict(hashes)
     for members in dedup.groups_of(len(paths), pairs):

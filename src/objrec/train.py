@@ -48,7 +48,7 @@ from objrec.features import (
 from objrec.finetune import FinetuneModel, optimizer_for, split_body, unfreeze, warmup_cosine
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, build_head, count_parameters
-from objrec.progress import SILENT, Reporter
+from objrec.progress import SILENT, Reporter, plural
 from objrec.quantize import QuantizedBody, quantize_body
 from objrec.runs import (
     TrainResult,
@@ -274,7 +274,7 @@ def frozen_features(
         )
         computed = world.sum(table.computed)
         reporter.note(
-            f"{label}: {len(table)} images, {computed} pushed through the frozen body, "
+            f"{label}: {plural(len(table), 'image')}, {computed} pushed through the frozen body, "
             f"{len(table) - computed} from the feature store"
         )
         results.append(table)
@@ -299,7 +299,8 @@ def report_unreadable(sets: list[FeatureTable], reporter: Reporter) -> None:
     for message in messages:
         log.warning("skipped %s", message)
     if messages:
-        reporter.note(f"skipped {len(messages)} unreadable files (`objrec check` lists them)")
+        skipped = plural(len(messages), "unreadable file")
+        reporter.note(f"skipped {skipped} (`objrec check` lists them)")
 
 
 def run_meta(prep: Prepared, config: TrainConfig, data_dir: Path) -> RunMeta:

@@ -1,0 +1,23 @@
+"""The demo's own lines: what a person reads while it runs."""
+
+from types import SimpleNamespace
+
+import objrec.demo
+
+
+def test_the_demo_speaks_in_sentences_not_python_data(tmp_path, monkeypatch):
+    def fake_train(data, run, config, reporter, force=False):
+        return SimpleNamespace(
+            history=[{}] * 12, best_epoch=9, best_valid_loss=0.1, best_valid_acc=1
+        )
+
+    evaluation = SimpleNamespace(metrics={"top1": 1.0, "top5": 1.0}, out=tmp_path / "eval")
+    monkeypatch.setattr(objrec.demo, "explore", lambda *a, **k: None)
+    monkeypatch.setattr(objrec.demo, "train", fake_train)
+    monkeypatch.setattr(objrec.demo, "evaluate", lambda *a, **k: evaluation)
+    monkeypatch.setattr(objrec.demo, "predict", lambda *a, **k: [None] * 30)
+    notes = []
+    reporter = SimpleNamespace(note=notes.append)
+    objrec.demo.run_demo(tmp_path / "demo", reporter)
+    assert notes[0].endswith(": 60 train, 30 valid, 30 test images")
+    assert not [n for n in notes if "{" in n or "'" in n]
