@@ -196,6 +196,27 @@ def test_feature_rule_and_groups():
     assert dedup.groups_of(5, [(0, 3), (3, 4)]) == [[0, 3, 4]]
 
 
+def test_a_centre_crop_is_found_by_its_crop_hash(tmp_path):
+    """A copy with 5% cut off each side (and one mirrored too) is within a few bits of the
+    original's centre-crop hash, while its whole-image hash has moved past the hash rule."""
+    original = pattern(COLOURS["red"], 7, size=(240, 200))
+    original.save(tmp_path / "original.png")
+    original.crop((12, 10, 228, 190)).save(tmp_path / "cropped.jpg", quality=85)
+    ImageOps.mirror(original.crop((12, 10, 228, 190))).save(tmp_path / "mirrored.png")
+    pattern(COLOURS["red"], 8, size=(240, 200)).save(tmp_path / "other.png")
+    names = ("original.png", "cropped.jpg", "mirrored.png", "other.png")
+    facts = [dedup.image_facts(tmp_path / n) for n in names]
+    rule = dedup.DuplicateRule()
+    assert dedup.hash_distance(facts[0], facts[1]) > rule.hash_strict
+    assert dedup.crop_distance(facts[0], facts[1]) <= rule.crop_hash
+    assert dedup.crop_distance(facts[0], facts[2]) <= rule.crop_hash
+    assert dedup.crop_distance(facts[0], facts[3]) > 2 * rule.crop_hash
+    alike = dedup.normalise(np.ones((4, 8), dtype=np.float32))  # features that all agree
+    trusting_crops = dedup.DuplicateRule(sim_strict=2, sim_loose=2, hash_strict=-1, sim_crop=0.5)
+    pairs = {(p.i, p.j) for p in dedup.duplicate_pairs(alike, facts, trusting_crops)}
+    assert pairs == {(0, 1), (0, 2)}  # the crop and its mirror: whole hashes, turned off here
+
+
 def test_hash_pairs_find_a_mirrored_copy():
     images = [pattern((120, 120, 120), s) for s in range(6)]
     images.append(ImageOps.mirror(images[2]).resize((50, 44)))

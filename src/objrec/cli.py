@@ -1061,7 +1061,9 @@ def audit(data: Path, run, backbone, out, folds, seed, force, as_json) -> None:
         f"audited {plural(result.n_images, 'image')}: "
         f"{plural(len(result.label_issues), 'likely wrong label')}, "
         f"{plural(len(result.near_duplicates), 'near-duplicate group')}, "
-        f"{plural(len(result.outliers), 'outlier')} in {result.seconds['total']:.0f}s"
+        f"{plural(len(result.outliers), 'outlier')} in {result.seconds['total']:.0f}s ("
+        + ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items() if k != "total")
+        + ")"
     )
     if leaks:
         console.print(
