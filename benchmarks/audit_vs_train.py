@@ -1,0 +1,63 @@
+"""One run: `objrec audit` from a cold cache, a default `objrec train` from a cold cache, and the
+audit again on its now warm cache, each as its own process with its own empty feature store.
+
+Issue 16's performance point: the audit of the 100-class protocol folder takes no longer than one
+default `train` from a cold cache, and seconds on a warm one. Each arm gets a fresh temporary
+``$OBJREC_CACHE`` (never the shared store), so each computes every feature (and exports its ONNX
+body) itself; nothing else differs from what a user runs.
+
+    flock /tmp/objrec-cpu.lock python benchmarks/audit_vs_train.py --data /work/splits/s0
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+OBJREC = [sys.executable, "-m", "objrec"]
+
+
+def timed(command: list[str], cache: Path, log: Path) -> float:
+    """Wall seconds of ``command`` run with ``$OBJREC_CACHE=cache``; its output goes to ``log``."""
+    env = os.environ | {"OBJREC_CACHE": str(cache)}
+    started = time.perf_counter()
+    with log.open("w") as out:
+        subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT, check=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("/work/splits/s0"))
+    parser.add_argument("--work", type=Path, help="Work folder (default: a new temporary one).")
+    parser.add_argument("--keep", action="store_true", help="Keep the work folder.")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="objrec-audit-vs-train-"))
+    work.mkdir(parents=True, exist_ok=True)
+    data = str(args.data)
+    arms = [
+        ("audit, cold cache", [*OBJREC, "audit", data, "--out", str(work / "audit-cold")], "a"),
+        ("train (defaults), cold cache", [*OBJREC, "train", data, "--out", str(work / "run")], "t"),
+        ("audit, warm cache", [*OBJREC, "audit", data, "--out", str(work / "audit-warm")], "a"),
+    ]
+    rows = []
+    for name, command, cache in arms:
+        seconds = timed(command, work / f"cache-{cache}", work / f"{name.split(',')[0]}.log")
+        rows.append((name, seconds))
+        print(f"{name:32s} {seconds:8.1f} s", flush=True)
+    train = dict(rows)["train (defaults), cold cache"]
+    print(f"\n{data}, load average at the end {os.getloadavg()[0]:.1f}")
+    for name, seconds in rows:
+        print(f"{name:32s} {seconds:8.1f} s  x{seconds / train:.2f} of train")
+    if not args.keep and not args.work:
+        shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()
