@@ -526,3 +526,9 @@ def test_predict_json_says_where_the_plot_went_on_stderr(capsys, tmp_path, train
     )
     assert code == 0 and len(json.loads(out)) == 3 and plot.exists()
     assert f"plot of 3 of 3 readable images written to {plot}" in " ".join(err.split())
+
+
+def test_export_names_both_files_the_same_way(capsys, trained_run):
+    code, out, _ = run(capsys, "export", trained_run)
+    assert code == 0
+    assert f"exported {trained_run / 'model.onnx'} and {trained_run / 'model.json'};" in out

@@ -199,6 +199,7 @@ def cli(verbose: int) -> None:
     Point objrec at a folder with one sub-folder per class:
 
     \b
+      objrec check PHOTOS               # unreadable or ignored files, empty classes
       objrec split PHOTOS data          # leak-free train/valid/test
       objrec explore data               # images per class, image sizes
       objrec train data --out run       # frozen pretrained body + new head
@@ -778,8 +779,9 @@ def export(
         )
         return
     console.print(
-        f"exported {result.path} and {result.sidecar.name}; ONNX Runtime matches PyTorch "
-        f"within {result.max_diff:.1e}"
+        f"exported {result.path} and {result.sidecar}; ONNX Runtime matches PyTorch "
+        f"within {result.max_diff:.1e}",
+        highlight=False,
     )
 
 
