@@ -500,6 +500,9 @@ def feature_table(
     shares = unique[world.rank :: world.size]
     mine = [d for d in shares if d not in hits]
     by_digest = {d: s for s, d in zip(samples, digests, strict=True)}
+    if body.cache.dtype != "float32":  # rounding the float32 rows is what computing would store
+        wider = space_id(body.fingerprint, asdict(spec.data), "float32", numerics)
+        mine = narrow_rows(store, wider, space, spec.key, mine)
     args = (batch_size, num_workers, reporter, description)
     computed = fill(body, space, spec, [(d, by_digest[d]) for d in mine], *args)
     world.barrier()
@@ -516,6 +519,26 @@ def feature_table(
         hashing.seconds,
     )
     return make_table(space, samples, found, computed, hashing)
+
+
+def narrow_rows(
+    store: FeatureStore, wider: str, space: Space, view: str, digests: list[str]
+) -> list[str]:
+    """Copy the rows of ``digests`` that the float32 space ``wider`` holds into ``space`` (of a
+    narrower dtype), rounded as computing them would have been; returns the digests left."""
+    known = store.db.execute("SELECT dim FROM spaces WHERE id=?", (wider,)).fetchone()
+    if not digests or known is None or known[0] != space.dim:
+        return digests
+    found = store.lookup(wider, view, digests)
+    source = store.space(wider, space.dim, "float32")
+    have = np.flatnonzero(found.rows >= 0)
+    for part in np.array_split(have, max(1, -(-len(have) // 4096))):
+        if len(part):
+            rows = source.read(found.rows[part], found.generation)
+            space.write(view, [digests[i] for i in part], rows)
+    if found.errors:
+        space.write_errors(view, [digests[i] for i in found.errors], list(found.errors.values()))
+    return [d for d, hit in zip(digests, found.found, strict=True) if not hit]
 
 
 def fill(body, space: Space, spec: ViewSpec, todo, batch_size, workers, reporter, description):
