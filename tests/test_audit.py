@@ -217,6 +217,25 @@ def test_a_centre_crop_is_found_by_its_crop_hash(tmp_path):
     assert pairs == {(0, 1), (0, 2)}  # the crop and its mirror: whole hashes, turned off here
 
 
+def test_image_facts_are_kept_by_content_and_not_decoded_twice(tmp_path, monkeypatch):
+    for i in range(3):
+        pattern(COLOURS["blue"], i).save(tmp_path / f"{i}.png")
+    (tmp_path / "broken.jpg").write_bytes(b"not an image")
+    paths = sorted(tmp_path.glob("*.*"))
+    digests = [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths]
+    first = dedup.cached_facts(paths, digests, tmp_path / "facts.sqlite")
+    assert first[-1].error and not any(f.error for f in first[:-1])  # broken.jpg sorts last
+
+    def decode(path):
+        decoded.append(path.name)
+        return dedup.ImageFacts(error="decoded again")
+
+    decoded: list[str] = []
+    monkeypatch.setattr(dedup, "image_facts", decode)
+    again = dedup.cached_facts(paths, digests, tmp_path / "facts.sqlite")
+    assert again[:-1] == first[:-1] and decoded == ["broken.jpg"]  # only the unreadable one
+
+
 def test_hash_pairs_find_a_mirrored_copy():
     images = [pattern((120, 120, 120), s) for s in range(6)]
     images.append(ImageOps.mirror(images[2]).resize((50, 44)))

@@ -223,6 +223,15 @@ def audit_features(
     return np.concatenate(parts), np.concatenate(ok), errors
 
 
+def image_facts(inv: Inventory, config: AuditConfig, on_file) -> list[dedup.ImageFacts]:
+    """Every image's size, hashes and contrast, kept beside the feature store by content digest
+    (``facts.sqlite`` in the cache folder): a second audit of the same images decodes none."""
+    cache = open_cache(config.cache_dir)
+    paths = [it.path for it in inv.items]
+    digests, _ = cache.store.digests(paths)
+    return dedup.cached_facts(paths, digests, cache.root / "facts.sqlite", on_file)
+
+
 # ---------------------------------------------------------------- label issues
 
 
@@ -527,7 +536,7 @@ def audit(
         log.warning("skipped %s", message)
     clock.lap("features")
     with reporter.task("hashing images", len(inv.items)) as advance:
-        facts = dedup.all_facts([it.path for it in inv.items], lambda: advance(1))
+        facts = image_facts(inv, config, lambda: advance(1))
     clock.lap("hashing")
     result = find_issues(inv, features, ok, facts, config, reporter)
     clock.seconds |= result.seconds

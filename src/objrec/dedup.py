@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -146,6 +146,58 @@ def all_facts(
             if on_file:
                 on_file()
     return results
+
+
+FACTS_KEY = f"phash{HASH_SIZE} crops{CROP_KEEP} draft{DRAFT} v1"
+"""What ``image_facts`` measures: stored facts under another key are measured again."""
+
+
+def cached_facts(
+    paths: Sequence[Path],
+    digests: Sequence[str],
+    db_file: Path,
+    on_file: Callable[[], None] | None = None,
+) -> list[ImageFacts]:
+    """``all_facts`` of ``paths``, kept in a small SQLite table keyed by each file's content digest
+    (``digests``, from the feature store's file index), so a second audit decodes nothing. An
+    unreadable file is not kept: it is tried again next time."""
+    import json
+    import sqlite3
+
+    db = sqlite3.connect(db_file, timeout=600, isolation_level=None)
+    try:
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS facts(digest TEXT, key TEXT, facts TEXT, "
+            "PRIMARY KEY(digest, key))"
+        )
+        found = _stored_facts(db, list(dict.fromkeys(digests)))
+        todo = [i for i, d in enumerate(digests) if d not in found]
+        for _ in range(len(paths) - len(todo) if on_file else 0):
+            on_file()  # type: ignore[misc]
+        computed = dict(zip(todo, all_facts([paths[i] for i in todo], on_file), strict=True))
+        rows = [
+            (digests[i], FACTS_KEY, json.dumps(asdict(f)))
+            for i, f in computed.items()
+            if not f.error
+        ]
+        db.executemany("INSERT OR REPLACE INTO facts VALUES (?,?,?)", rows)
+    finally:
+        db.close()
+    return [computed[i] if i in computed else found[d] for i, d in enumerate(digests)]
+
+
+def _stored_facts(db, digests: list[str], chunk: int = 500) -> dict[str, ImageFacts]:
+    import json
+
+    found = {}
+    for start in range(0, len(digests), chunk):
+        part = digests[start : start + chunk]
+        marks = ",".join("?" * len(part))
+        query = f"SELECT digest, facts FROM facts WHERE key=? AND digest IN ({marks})"
+        for digest, text in db.execute(query, (FACTS_KEY, *part)):
+            values = json.loads(text)
+            found[digest] = ImageFacts(**(values | {"crops": tuple(values["crops"])}))
+    return found
 
 
 WORDS = HASH_SIZE * HASH_SIZE // 64
