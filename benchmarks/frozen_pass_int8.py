@@ -81,7 +81,7 @@ def main() -> None:
     spec = get_backbone(args.backbone)
     data = resolve_data_config(spec)
     train = scan_class_folder(args.data / "train").samples
-    samples = calibration_sample(train, args.images, seed=2)
+    samples, _ = calibration_sample(train, args.images, seed=2)
     n, r = len(samples), args.repeats
     views = {"centre": ViewSpec(data), "augmented": ViewSpec(data, "article", 1)}
     body = build_body(spec).eval()

@@ -84,7 +84,7 @@ def main() -> None:
     spec = get_backbone(DEFAULT_BACKBONE)
     data = resolve_data_config(spec)
     train = scan_class_folder(args.data / "train").samples
-    valid = calibration_sample(scan_class_folder(args.data / "valid").samples, args.images, 1)
+    valid, _ = calibration_sample(scan_class_folder(args.data / "valid").samples, args.images, 1)
     ready = np.concatenate(calibration_batches(valid, data))
     batches = [ready[i : i + args.batch] for i in range(0, len(ready), args.batch)]
     threads = torch.get_num_threads()
@@ -109,7 +109,7 @@ def main() -> None:
             if args.only and not any(o in name for o in args.only):
                 continue
             start = time.perf_counter()
-            chosen = calibration_sample(train, config.calibration_images, config.seed)
+            chosen, _ = calibration_sample(train, config.calibration_images, config.seed)
             out = quantize_graph(
                 fp32, Path(tmp) / f"{i}.onnx", calibration_batches(chosen, data), config
             )

@@ -1,6 +1,8 @@
 """The int8 frozen pass: calibrated, cached, carried by the checkpoint, and the same everywhere."""
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -63,12 +65,30 @@ def test_int8_features_are_close_to_fp32_but_have_their_own_fingerprint(split_di
     assert torch.equal(frozen(x), got) and frozen.backend_used == "onnxruntime int8"
 
 
-def test_calibration_sample_is_fixed_and_sorted(split_dir):
+def test_the_calibration_sample_is_drawn_by_content_not_by_name(split_dir):
     samples = scan_class_folder(split_dir / "train").samples
-    a = calibration_sample(list(reversed(samples)), 5, seed=0)
-    assert a == calibration_sample(samples, 5, seed=0) and len(a) == 5
-    assert [s.path for s in a] == sorted(s.path for s in a)
-    assert calibration_sample(samples, 100) == sorted(samples, key=lambda s: str(s.path))
+    a, digests = calibration_sample(samples, 5, seed=0)
+    assert len(a) == 5 and len(set(digests)) == 5
+    assert calibration_sample(list(reversed(samples)), 5, seed=0) == (a, digests)
+    assert calibration_sample(samples, 5, seed=1)[1] != digests
+    assert len(calibration_sample(samples, 100)[0]) == len(samples)
+    assert calibration_sample(samples + samples[:3], 100)[0] == calibration_sample(samples, 100)[0]
+
+
+def test_renamed_and_moved_images_keep_the_int8_graph(tmp_path, split_dir, tiny):
+    body, data = tiny
+    samples = scan_class_folder(split_dir / "train").samples
+    cache = tmp_path / "cache"
+    first = quantize_body(body, data, samples, cache, QuantConfig(calibration_images=4))
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(split_dir / "train", moved)
+    for i, path in enumerate(sorted(moved.rglob("*.*"))):
+        path.rename(path.with_name(f"renamed-{i}{path.suffix}"))
+    again = quantize_body(
+        body, data, scan_class_folder(moved).samples, cache, QuantConfig(calibration_images=4)
+    )
+    assert len(list((cache / "onnx").glob("*int8*"))) == 1
+    assert again.graph_bytes() == first.graph_bytes()
 
 
 def test_kept_nodes_are_the_first_and_last_convolutions(tmp_path, tiny):
@@ -139,3 +159,29 @@ def test_a_second_int8_run_reuses_its_features_and_fp32_never_does(
     tiny_config.precision = "fp32"
     train(split_dir, tmp_path / "c", tiny_config)
     assert len(computed) == 3  # two training views and the valid split, in fp32
+
+
+def test_cached_graphs_are_written_whole_or_not_at_all(tmp_path, tiny, monkeypatch):
+    """A crash half-way through writing the fp32 or the int8 graph leaves the cache folder as it
+    was: no partial graph for the next run to load, no temporary file."""
+    import objrec.quantize as quantize
+
+    body, data = tiny
+    graph = export_onnx(body, tmp_path / "body.onnx", data.input_size)
+    before = graph.read_bytes()
+
+    def half_written(model, out, *args, **kwargs):
+        Path(out).write_bytes(b"partial")
+        raise RuntimeError("killed mid-write")
+
+    monkeypatch.setattr(torch.onnx, "export", lambda m, a, f, **k: half_written(m, f))
+    for target in (graph, tmp_path / "new.onnx"):
+        with pytest.raises(RuntimeError, match="mid-write"):
+            export_onnx(body, target, data.input_size)
+    api = quantize._quantization_api()
+    monkeypatch.setattr(quantize, "_quantization_api", lambda: (*api[:3], half_written))
+    batches = [np.zeros((2, 3, data.input_size, data.input_size), np.float32)]
+    with pytest.raises(RuntimeError, match="mid-write"):
+        quantize.quantize_graph(graph, tmp_path / "int8.onnx", batches, QuantConfig())
+    assert graph.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["body.onnx"]

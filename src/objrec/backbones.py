@@ -14,6 +14,7 @@ features are concatenated (objrec's default joins Lite0, Lite1 and Lite2).
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import logging
@@ -119,6 +120,16 @@ def build_body(spec: BackboneSpec, pretrained: bool = True, weights: Path | None
     if weights is not None and not Path(weights).is_file():
         raise ObjrecError(f"weights file {weights} does not exist")
     return spec.builder(pretrained, Path(weights) if weights else None)
+
+
+def fingerprint_module(module: nn.Module) -> str:
+    """SHA-256 of a module's architecture (its repr) and state: changes whenever either does."""
+    digest = hashlib.sha256(repr(module).encode())
+    for name, tensor in module.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
 
 
 def load_state_file(path: Path) -> dict[str, torch.Tensor]:

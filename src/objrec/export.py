@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from objrec.checkpoint import load_model
 from objrec.errors import ObjrecError
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier
-from objrec.outputs import refuse_overwrite
+from objrec.outputs import refuse_overwrite, staged
 from objrec.quantize import QuantizedBody
 from objrec.runtime import TOLERANCE, OnnxModel, export_onnx, onnxruntime_available
 from objrec.transforms import TTA_VIEWS, draft_size, tta_view_geometry
@@ -209,24 +208,21 @@ def export_checked(
     tail = Tail(model, calibration.temperature, softmax)
     module = nn.Sequential(model.body, tail).eval()
     size = meta.data.input_size
-    staged = path.with_name(f".{path.name}.{os.getpid()}.part")  # the user's file stays until done
-    try:
+    with staged(path) as part:  # the user's file stays as it was until this one is checked
         if isinstance(model.body, QuantizedBody):
-            export_quantized(model.body, tail, staged)
+            export_quantized(model.body, tail, part)
         else:
-            export_onnx(module, staged, size, output_names=tail.output_names)
-        diff = check_onnx(module, staged, size, softmax)
+            export_onnx(module, part, size, output_names=tail.output_names)
+        diff = check_onnx(module, part, size, softmax)
         if diff > TOLERANCE:
             raise ObjrecError(
                 f"the ONNX export differs from PyTorch by {diff:.2g} (over {TOLERANCE}); "
                 "nothing written"
             )
-        outputs = [o.name for o in OnnxModel(staged).session.get_outputs()]
-        os.replace(staged, path)
-    finally:
-        staged.unlink(missing_ok=True)
-    sidecar = path.with_suffix(".json")
+        outputs = [o.name for o in OnnxModel(part).session.get_outputs()]
     answer = {**preprocessing(meta, softmax), **confidence_sidecar(meta, model, softmax, outputs)}
-    sidecar.write_text(json.dumps({**answer, "max_abs_diff": diff}, indent=2))
+    with staged(path.with_suffix(".json")) as part:
+        part.write_text(json.dumps({**answer, "max_abs_diff": diff}, indent=2))
+    sidecar = path.with_suffix(".json")
     log.info("exported %s (max |diff| %.2g)", path, diff)
     return ExportResult(path, sidecar, diff)

@@ -24,10 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 from torch.utils.data import DistributedSampler
 
-from objrec.backbones import Body
+from objrec.backbones import Body, fingerprint_module
 from objrec.config import DataConfig
 from objrec.data import ImageDataset, Sample, make_loader, prefetch
 from objrec.distributed import SINGLE, World
@@ -61,26 +60,6 @@ def default_cache_dir() -> Path:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "objrec"
-
-
-def fingerprint_module(module: nn.Module) -> str:
-    """SHA-256 of a module's architecture (its repr) and state: changes whenever either does."""
-    digest = hashlib.sha256(repr(module).encode())
-    for name, tensor in module.state_dict().items():
-        t = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return digest.hexdigest()
-
-
-def fingerprint_files(samples: Sequence[Sample]) -> str:
-    """SHA-256 over every file's absolute path, label, size and modification time (for keys of
-    things computed from a whole set of files, such as an int8 calibration)."""
-    digest = hashlib.sha256()
-    for s in samples:
-        st = s.path.stat()
-        digest.update(f"{s.path.resolve()}|{s.label}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
 
 
 _OPEN_STORES: dict[Path, FeatureStore] = {}

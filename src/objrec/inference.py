@@ -27,6 +27,8 @@ from PIL import Image
 
 from objrec.checkpoint import BEST, load_model
 from objrec.errors import ObjrecError
+from objrec.export import export_checked
+from objrec.features import open_cache
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier
 from objrec.quantize import QuantizedBody
@@ -135,9 +137,6 @@ class Recognizer:
         return self.calibration.unknown_score if self.model.familiarity is not None else "msp"
 
     def _onnx_model(self, checkpoint: Path | None) -> Callable[[torch.Tensor], Outputs]:
-        from objrec.export import export_checked
-        from objrec.features import open_cache
-
         digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest() if checkpoint else "model"
         path = open_cache().model_onnx_path(digest)
         if not path.exists():

@@ -2,10 +2,15 @@
 
 :func:`refuse_overwrite` is the one rule every command applies before writing: an existing file, or
 a folder with anything in it, is written over only when the user passed ``--force``.
+:func:`staged` writes a file whole or not at all.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from objrec.errors import ObjrecError
@@ -42,3 +47,19 @@ def prepare_output_dir(path: Path, force: bool = False, hint: str = HINT) -> Pat
     refuse_overwrite(path, force, hint)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def staged(path: Path) -> Iterator[Path]:
+    """A temporary name in ``path``'s folder to write to; renamed onto ``path`` when the block
+    ends without error, removed when it fails. Readers of ``path`` (another process reusing a
+    cached graph, say) see the old file or the whole new one, never a part; writers in other
+    processes or threads each get their own temporary name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

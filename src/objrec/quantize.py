@@ -5,9 +5,10 @@ ONNX Runtime runs int8 convolutions far faster than fp32 ones. ``quantize_body``
 frozen body to ONNX (the fp32 graph objrec already caches), runs a fixed sample of the training
 images through it to measure each activation's range (the calibration), and writes an int8 graph
 beside the fp32 one under a key that covers the body, the preprocessing, the quantization settings
-and every calibration file. ``QuantizedBody`` wraps that graph as a frozen module: its state holds
-the graph bytes (and the fp32 body it came from), so a checkpoint carries exactly the body that
-produced the training features, and ``evaluate``, ``predict``, ``serve`` and ``export`` run it.
+and the contents of the calibration images (drawn by content, so renamed or moved images keep the
+graph). ``QuantizedBody`` wraps that graph as a frozen module: its state holds the graph bytes
+(and the fp32 body it came from), so a checkpoint carries exactly the body that produced the
+training features, and ``evaluate``, ``predict``, ``serve`` and ``export`` run it.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ import hashlib
 import io
 import json
 import logging
-import os
-import random
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -27,10 +26,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from objrec.backbones import Body
+from objrec.backbones import Body, fingerprint_module
 from objrec.config import DataConfig
 from objrec.errors import ObjrecError
-from objrec.runtime import OnnxModel
+from objrec.images import UnreadableImageError, open_image
+from objrec.outputs import staged
+from objrec.runtime import OnnxModel, export_onnx, onnxruntime_available
+from objrec.store import hash_file
+from objrec.transforms import build_transforms, draft_size
 
 log = logging.getLogger(__name__)
 
@@ -75,20 +78,28 @@ class QuantConfig:
         object.__setattr__(self, "keep_fp32", tuple(sorted(set(self.keep_fp32))))
 
 
-def calibration_sample(samples: Sequence, n: int, seed: int = 0) -> list:
-    """``n`` samples drawn at random (seeded) from ``samples`` sorted by path; all when fewer."""
-    ordered = sorted(samples, key=lambda s: str(s.path))
-    if len(ordered) <= n:
-        return ordered
-    return sorted(random.Random(seed).sample(ordered, n), key=lambda s: str(s.path))
+def calibration_sample(
+    samples: Sequence, n: int, seed: int = 0, digests: Sequence[str] | None = None
+) -> tuple[list, list[str]]:
+    """``n`` samples of distinct content drawn by content, and their digests (all when fewer).
+
+    Each image ranks by a hash of ``seed`` and its content digest (``digests``, one per sample,
+    as the feature store gives them; else each file is hashed): the draw depends on what the
+    images are, not on their names or folders, so renaming or moving images keeps it.
+    """
+    digests = list(digests) if digests is not None else [hash_file(s.path) for s in samples]
+    by_digest = dict(zip(digests, samples, strict=True))
+
+    def rank(digest: str) -> str:
+        return hashlib.sha256(f"{seed}|{digest}".encode()).hexdigest()
+
+    chosen = sorted(by_digest, key=rank)[:n]
+    return [by_digest[d] for d in chosen], chosen
 
 
 def calibration_batches(samples: Sequence, data: DataConfig) -> list[np.ndarray]:
     """The centre views of ``samples``, preprocessed as for inference, in batches; unreadable
     files are left out."""
-    from objrec.images import UnreadableImageError, open_image
-    from objrec.transforms import build_transforms, draft_size
-
     transform = build_transforms(data, train=False)
     images = []
     for s in samples:
@@ -189,35 +200,30 @@ def quantize_graph(
         "entropy": CalibrationMethod.Entropy,
         "percentile": CalibrationMethod.Percentile,
     }
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
-        with quiet():
-            quantize_static(
-                model,
-                str(tmp),
-                _Reader(model.graph.input[0].name, batches),
-                quant_format=QuantFormat.QDQ if config.fmt == "qdq" else QuantFormat.QOperator,
-                per_channel=config.per_channel,
-                activation_type=QuantType.QUInt8
-                if config.activations == "uint8"
-                else QuantType.QInt8,
-                weight_type=QuantType.QInt8,
-                nodes_to_exclude=kept_nodes(model, config.keep_fp32),
-                calibrate_method=methods[config.method],
-                extra_options={"CalibStridedMinMax": 1},
-            )
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with staged(out) as tmp, quiet():
+        quantize_static(
+            model,
+            str(tmp),
+            _Reader(model.graph.input[0].name, batches),
+            quant_format=QuantFormat.QDQ if config.fmt == "qdq" else QuantFormat.QOperator,
+            per_channel=config.per_channel,
+            activation_type=QuantType.QUInt8 if config.activations == "uint8" else QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=kept_nodes(model, config.keep_fp32),
+            calibrate_method=methods[config.method],
+            extra_options={"CalibStridedMinMax": 1},
+        )
     return out
 
 
 def calibration_key(
-    body_fingerprint: str, files_fingerprint: str, data: DataConfig, config: QuantConfig
+    body_fingerprint: str, digests: Sequence[str], data: DataConfig, config: QuantConfig
 ) -> str:
+    """The int8 graph's cache key: the body, the preprocessing, the settings and the contents of
+    the calibration images (their order does not matter)."""
     payload = {
         "body": body_fingerprint,
-        "files": files_fingerprint,
+        "calibration": sorted(digests),
         "data": asdict(data),
         "quant": asdict(config),
     }
@@ -230,21 +236,22 @@ def quantize_body(
     samples: Sequence,
     cache_root: Path,
     config: QuantConfig | None = None,
+    digests: Sequence[str] | None = None,
 ) -> QuantizedBody:
     """The int8 version of ``body``, calibrated on a sample of ``samples`` (the training images).
 
     The int8 graph is cached in ``cache_root/onnx`` beside the fp32 graph, under a key covering
-    the body, ``data``, ``config`` and the calibration files (path, size, modification time).
+    the body, ``data``, ``config`` and the calibration images' contents (``digests``: the
+    samples' content digests when the caller has them, see ``calibration_sample``).
     """
-    from objrec.features import fingerprint_files, fingerprint_module
-    from objrec.runtime import export_onnx, onnxruntime_available
-
     if not onnxruntime_available():
         raise ObjrecError('`precision="int8"` needs onnxruntime: pip install onnxruntime')
     config = config or QuantConfig()
-    chosen = calibration_sample(samples, config.calibration_images, config.seed)
+    chosen, chosen_digests = calibration_sample(
+        samples, config.calibration_images, config.seed, digests
+    )
     body_fp = fingerprint_module(body)
-    key = calibration_key(body_fp, fingerprint_files(chosen), data, config)
+    key = calibration_key(body_fp, chosen_digests, data, config)
     folder = Path(cache_root) / "onnx"
     path = folder / f"{body_fp[:32]}-{data.input_size}-int8-{key}.onnx"
     if not path.is_file():

@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import importlib.util
 import logging
-import os
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,6 +24,7 @@ import torch
 from torch import nn
 
 from objrec.devices import GPU_BATCH_RANGE, batch_for_memory
+from objrec.outputs import staged
 
 log = logging.getLogger(__name__)
 
@@ -62,28 +62,21 @@ def export_onnx(
 ) -> Path:
     """Export ``module`` (eval mode) with a dynamic batch axis, atomically; its input is an image
     batch of ``input_size`` pixels square unless ``sample_shape`` gives another (without batch)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     sample = torch.randn(2, *(sample_shape or (3, input_size, input_size)))
     module = module.eval()
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module,
-                (sample,),
-                str(tmp),
-                input_names=["input"],
-                output_names=list(output_names),
-                dynamic_axes={name: {0: "batch"} for name in ("input", *output_names)},
-                opset_version=opset,
-                dynamo=False,
-            )
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    with staged(Path(path)) as tmp, warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            (sample,),
+            str(tmp),
+            input_names=["input"],
+            output_names=list(output_names),
+            dynamic_axes={name: {0: "batch"} for name in ("input", *output_names)},
+            opset_version=opset,
+            dynamo=False,
+        )
+    return Path(path)
 
 
 def onnx_session(path: Path | bytes, threads: int | None = None, spin: bool = True):

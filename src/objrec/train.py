@@ -239,11 +239,12 @@ def int8_body(
 ) -> QuantizedBody:
     """The body quantized to int8, calibrated on a sample of the training images; under torchrun
     rank 0 quantizes and the others read its graph from the cache."""
-    root = open_cache(config.cache_dir).root
+    cache = open_cache(config.cache_dir)
+    digests, _ = cache.store.digests([s.path for s in train_set.samples])
     if world.main:
-        quantize_body(body, data, train_set.samples, root)
+        quantize_body(body, data, train_set.samples, cache.root, digests=digests)
     world.barrier()
-    return quantize_body(body, data, train_set.samples, root)
+    return quantize_body(body, data, train_set.samples, cache.root, digests=digests)
 
 
 def frozen_features(
