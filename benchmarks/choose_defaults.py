@@ -70,8 +70,9 @@ class Features:
         spec = get_backbone(DEFAULT_BACKBONE)
         data = resolve_data_config(spec)
         body = build_body(spec)
-        if precision == "int8":
-            body = quantize_body(body, data, self.train.samples, self.cache.root)
+        if precision == "int8":  # calibrated exactly as train does: the same cached graph
+            digests, _ = self.cache.store.digests([s.path for s in self.train.samples])
+            body = quantize_body(body, data, self.train.samples, self.cache.root, digests=digests)
         frozen = FrozenBody(body, data.input_size, self.cache)
         config = TrainConfig()
         sets = [
@@ -114,6 +115,8 @@ def fit_heads_each(
     """Best valid loss and accuracy of objrec's head for each of ``seeds`` seeds."""
     train_y, valid_y = feats.labels("train"), feats.labels("valid")
     losses, accs = [], []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the heads are small; the frozen pass keeps every core
     for seed in range(seeds):
         config = TrainConfig(seed=seed, **overrides)
         seed_everything(seed)
@@ -134,6 +137,7 @@ def fit_heads_each(
         best = next(r for r in state.history if r["epoch"] == state.best_epoch)
         losses.append(best["valid_loss"])
         accs.append(best["valid_acc"])
+    torch.set_num_threads(threads)
     return losses, accs
 
 
@@ -236,7 +240,6 @@ def main() -> None:
     parser.add_argument("--cache-dir", type=Path, help="keep the features here between runs")
     parser.add_argument("--only", nargs="+", choices=list(SECTIONS), help="run these sections")
     args = parser.parse_args()
-    torch.set_num_threads(1)  # the heads are small; features come from the cache
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data or Path(tmp) / "data"
         if args.data is None:

@@ -8,10 +8,10 @@ Runtime:
 
 * decoding alone: open + transform in one thread, no body (centre view; augmented view);
 * the body alone on ready tensors, fp32 and int8 (``objrec.quantize``, the default settings,
-  calibrated on 64 other training images);
+  calibrated on 64 training images drawn by content);
 * files to features (``features.compute_features``: decoding in a thread beside the body), fp32
   and int8, centre and augmented view; for int8 also with ONNX Runtime's threads not spinning
-  between operators, which leaves the decoding thread a core;
+  between operators, and with one thread only, which leaves the decoding thread a core;
 * the agreement of int8 features with fp32's on the same files: median and minimum cosine.
 
 Every rate is the median of ``--repeats`` runs (images/s); the body-alone rates follow a warm-up.
@@ -102,6 +102,7 @@ def main() -> None:
             "int8, threads not spinning": SessionBody(
                 onnx_session(int8_graph, spin=False), body.n_features
             ),
+            "int8, 1 thread": SessionBody(onnx_session(int8_graph, threads=1), body.n_features),
         }
         centre = SeededViewDataset(samples, views["centre"].transform(), 0, draft_size(data))
         ready = torch.stack([centre[i][0] for i in range(n)])
@@ -110,6 +111,10 @@ def main() -> None:
             run(batches[0])
             rate = median_rate(lambda run=run: [run(b) for b in batches], n, r)
             print(f"  body alone, {name:28s} {rate:7.1f}", flush=True)
+        for batch in (8, 32):
+            run, other = bodies["int8"], ready.split(batch)
+            rate = median_rate(lambda run=run, o=other: [run(b) for b in o], n, r)
+            print(f"  body alone, int8, batch {batch:<19d} {rate:7.1f}", flush=True)
         features: dict[tuple[str, str], torch.Tensor] = {}
         for view_name, view in views.items():
             for name, run in bodies.items():
