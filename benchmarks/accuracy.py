@@ -1,13 +1,14 @@
 """Accuracy of each setting on the Caltech-101 protocol, with its CPU wall time.
 
     python benchmarks/accuracy.py [--src ../shared/data/caltech101] [--seed 0] [--only NAME ...]
+                                  [--no-tta]
 
 Splits the 100 classes (all but Faces and BACKGROUND_Google) 50/25/25 with ``objrec split --seed``,
 then for each setting trains and evaluates on the test split. Prints valid loss/accuracy (what
 defaults are chosen on), test top-1/top-5, mean per-class top-1 and the wall time of train +
-evaluate. The first setting of each backbone starts from an empty feature cache; the others reuse
-the features already computed (said on their row). TTA rows reuse the run above them and time only
-the extra evaluation.
+evaluate (and of train alone). The first setting of each backbone starts from an empty feature
+cache; the others reuse the features already computed (said on their row). TTA rows reuse the
+run above them and time only the extra evaluation.
 """
 
 from __future__ import annotations
@@ -53,11 +54,14 @@ SETTINGS: list[tuple[str, dict, str]] = [
 TTA_AFTER = {SETTINGS[0][0], "lite2 alone (260 px)"}
 
 
-def row(name: str, result, metrics: dict, seconds: float, note: str = "") -> str:
+def row(
+    name: str, result, metrics: dict, seconds: float, note: str = "", train_s: float | None = None
+) -> str:
     valid = f"{result.best_valid_loss:.4f} {result.best_valid_acc:7.2%}" if result else " " * 15
+    train_wall = f"{train_s:8.0f}" if train_s is not None else " " * 8
     return (
         f"{name:50s} {valid} {metrics['top1']:7.2%} {metrics['top5']:7.2%} "
-        f"{metrics['mean_class_top1']:8.2%} {seconds:7.0f} {note}"
+        f"{metrics['mean_class_top1']:8.2%} {seconds:7.0f}{train_wall} {note}"
     )
 
 
@@ -70,6 +74,7 @@ def main() -> None:
     parser.add_argument(
         "--only", nargs="*", help="run only settings whose name contains one of these"
     )
+    parser.add_argument("--no-tta", action="store_true", help="leave out the TTA rows")
     args = parser.parse_args()
     settings = [s for s in SETTINGS if not args.only or any(o in s[0] for o in args.only)]
     with tempfile.TemporaryDirectory() as tmp:
@@ -83,7 +88,7 @@ def main() -> None:
         )
         print(
             f"{f'setting (split seed {args.seed})':50s} {'valid loss/acc':>15s} {'top-1':>7s} "
-            f"{'top-5':>7s} {'class-avg':>8s} {'wall s':>7s}",
+            f"{'top-5':>7s} {'class-avg':>8s} {'wall s':>7s} {'train s':>7s}",
             flush=True,
         )
         seen_groups: set[str] = set()
@@ -94,9 +99,11 @@ def main() -> None:
             start = time.perf_counter()
             config = TrainConfig(cache_dir=str(cache), **overrides)
             result = train(work / "data", work / f"run-{i}", config)
+            train_s = time.perf_counter() - start
             metrics = evaluate(work / f"run-{i}", work / "data", cache_dir=cache).metrics
-            print(row(name, result, metrics, time.perf_counter() - start, note), flush=True)
-            if name in TTA_AFTER:
+            seconds = time.perf_counter() - start
+            print(row(name, result, metrics, seconds, note, train_s), flush=True)
+            if name in TTA_AFTER and not args.no_tta:
                 start = time.perf_counter()
                 tta = evaluate(
                     work / f"run-{i}",

@@ -8,7 +8,7 @@ Runtime:
 
 * decoding alone: open + transform in one thread, no body (centre view; augmented view);
 * the body alone on ready tensors, fp32 and int8 (``objrec.quantize``, the default settings,
-  calibrated on 64 training images drawn by content);
+  calibrated on 64 training images drawn by content), in batches of 16 and of 8;
 * files to features (``features.compute_features``: decoding in a thread beside the body), fp32
   and int8, centre and augmented view; for int8 also with ONNX Runtime's threads not spinning
   between operators, and with one thread only, which leaves the decoding thread a core;
@@ -39,10 +39,12 @@ from objrec.transforms import draft_size
 
 
 class SessionBody:
-    """What ``compute_features`` needs of a body: ``n_features`` and a call on a batch."""
+    """What ``compute_features`` needs of a body: ``n_features``, the batch size, the device and a
+    call on a batch."""
 
-    def __init__(self, session, n_features: int):
-        self.session, self.n_features = session, n_features
+    def __init__(self, session, n_features: int, batch_size: int = FROZEN_BATCH):
+        self.session, self.n_features, self.batch_size = session, n_features, batch_size
+        self.device = torch.device("cpu")
         self.name = session.get_inputs()[0].name
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -103,18 +105,16 @@ def main() -> None:
                 onnx_session(int8_graph, spin=False), body.n_features
             ),
             "int8, 1 thread": SessionBody(onnx_session(int8_graph, threads=1), body.n_features),
+            "fp32, batch 8": SessionBody(onnx_session(fp32_path), body.n_features, 8),
+            "int8, batch 8": SessionBody(onnx_session(int8_graph), body.n_features, 8),
         }
         centre = SeededViewDataset(samples, views["centre"].transform(), 0, draft_size(data))
         ready = torch.stack([centre[i][0] for i in range(n)])
-        batches = ready.split(FROZEN_BATCH)
         for name, run in bodies.items():
+            batches = ready.split(run.batch_size)
             run(batches[0])
-            rate = median_rate(lambda run=run: [run(b) for b in batches], n, r)
+            rate = median_rate(lambda run=run, b=batches: [run(x) for x in b], n, r)
             print(f"  body alone, {name:28s} {rate:7.1f}", flush=True)
-        for batch in (8, 32):
-            run, other = bodies["int8"], ready.split(batch)
-            rate = median_rate(lambda run=run, o=other: [run(b) for b in o], n, r)
-            print(f"  body alone, int8, batch {batch:<19d} {rate:7.1f}", flush=True)
         features: dict[tuple[str, str], torch.Tensor] = {}
         for view_name, view in views.items():
             for name, run in bodies.items():
