@@ -153,14 +153,12 @@ def evaluate(
     result.metrics["tta"] = config.tta
     add_confidence(result, recognizer, (answers, uncalibrated, labels), config, reporter)
     paths = [s.path for s, good in zip(images.samples, ok.tolist(), strict=True) if good]
-    cache = open_cache(config.cache_dir)
-    result.seen = seen_images(recognizer.meta.data_dir, paths, cache.store)  # its file index
-    cache.close()  # lets `objrec cache --prune` go on
+    result.seen = seen_images(recognizer.meta.data_dir, paths, open_cache(config.cache_dir).store)
+    open_cache(config.cache_dir).close()  # lets `objrec cache --prune` go on
     if config.tta:
         result.metrics_plain = summarize(plain.log(), labels, len(classes))
     result.predictions = prediction_table(paths, logits, labels, classes)
-    result.probabilities = probs
-    result.folder = target.resolve()
+    result.probabilities, result.folder = probs, target.resolve()
     seen_in = {path: split for split, found in result.seen.items() for path in found}
     result.predictions["seen_in"] = [seen_in.get(str(p), "") for p in paths]
     out = prepare_eval_dir(Path(run), recognizer.meta.data_dir, target, out, force)

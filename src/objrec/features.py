@@ -489,14 +489,7 @@ def feature_table(
         found = store.lookup(sid, spec.key, digests)
     if not found.found.all():
         raise RuntimeError(f"{description}: the feature store lost rows it was just given")
-    log.info(
-        "%s: %d images, %d computed, %d hashed in %.2f s",
-        description,
-        len(samples),
-        computed,
-        hashing.hashed,
-        hashing.seconds,
-    )
+    log.info("%s: %d images, %d computed, hashing %s", description, len(samples), computed, hashing)
     return make_table(space, samples, found, computed, hashing)
 
 

@@ -149,13 +149,7 @@ def _train(
     result = write_run(
         out, prep.model, config, meta, state, seconds, prep.n_images, prep.frozen_pass, world.main
     )
-    log.info(
-        "train: features %.1f s, fit %.1f s, calibration %.1f s, writing the run %.1f s",
-        prep.seconds,
-        t1 - t0,
-        t2 - t1,
-        time.perf_counter() - t2,
-    )
+    log.info("train: seconds %s, writing the run %.1f", seconds, time.perf_counter() - t2)
     world.barrier()
     return result
 
