@@ -101,3 +101,11 @@ def test_save_is_atomic_and_leaves_no_temporary_file(tmp_path, trained_run, monk
         save_checkpoint(target, model, meta)
     assert target.read_bytes() == before
     assert [p.name for p in target.parent.iterdir()] == ["ckpt.safetensors"]
+
+
+def test_a_run_from_before_the_float16_default_reads_its_float32_features(trained_run):
+    _, meta = load_model(trained_run)
+    assert meta.feature_dtype == "float16"  # the default now
+    header = meta.to_json()
+    del header["train_config"]["feature_dtype"]  # as runs written before the field existed
+    assert RunMeta.from_json(header).feature_dtype == "float32"

@@ -195,9 +195,10 @@ class TrainConfig:
     measured fastest on 2 cores, where ONNX Runtime already keeps both busy."""
     cache_dir: str | None = None
     """Where frozen features are cached; default ``$OBJREC_CACHE`` or ``~/.cache/objrec``."""
-    feature_dtype: str = "float32"
-    """How the feature store keeps frozen features: float32, or float16 (half the disk and page
-    cache; its validation loss is in benchmarks/README.md)."""
+    feature_dtype: str = "float16"
+    """How the feature store keeps the body's pooled features: float16 (the default: half the
+    disk and page cache of float32, for the same validation loss on three split seeds; see
+    benchmarks/README.md), or float32. Fine-tuning's activations at the cut stay float32."""
 
     def __post_init__(self) -> None:
         checks = [

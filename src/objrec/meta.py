@@ -135,7 +135,12 @@ class RunMeta:
                 classes=tuple(data["classes"]),
                 data=DataConfig.from_dict(data["data_config"]),
                 head=HeadConfig(**head),
-                train_config=TrainConfig.from_dict(train_config) if train_config else None,
+                train_config=(
+                    # runs from before float16 became the default stored float32 features
+                    TrainConfig.from_dict({"feature_dtype": "float32", **train_config})
+                    if train_config
+                    else None
+                ),
                 n_train=data.get("n_train"),
                 params=data.get("params"),
                 body_fingerprint=data.get("body_fingerprint"),

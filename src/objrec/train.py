@@ -434,8 +434,9 @@ def calibrate(prep: Prepared, config: TrainConfig, meta: RunMeta, reporter: Repo
 
 
 def cut_features(stem, prep: Prepared, config: TrainConfig, reporter: Reporter, world: World):
-    """The stored activations at the cut: the training views and the valid images."""
-    cache = open_cache(config.cache_dir, config.feature_dtype)
+    """The stored activations at the cut: the training views and the valid images, in float32
+    (float16 storage was measured for the pooled features only)."""
+    cache = open_cache(config.cache_dir, "float32")
     name = f"{config.backbone} cut {config.finetune_blocks}"
     frozen = FrozenBody(stem, prep.data.input_size, cache, name=name, device=world.device)
     views = list(range(config.aug_views + 1))
