@@ -528,7 +528,17 @@ def test_predict_json_says_where_the_plot_went_on_stderr(capsys, tmp_path, train
     assert f"plot of 3 of 3 readable images written to {plot}" in " ".join(err.split())
 
 
-def test_export_names_both_files_the_same_way(capsys, trained_run):
+def test_paths_are_shown_one_way_relative_inside_the_working_folder(
+    capsys, monkeypatch, tmp_path, trained_run, split_dir
+):
+    monkeypatch.chdir(tmp_path)
     code, out, _ = run(capsys, "export", trained_run)
-    assert code == 0
-    assert f"exported {trained_run / 'model.onnx'} and {trained_run / 'model.json'};" in out
+    assert code == 0 and "exported run/model.onnx and run/model.json;" in out
+    code, out, _ = run(capsys, "evaluate", "run", split_dir)
+    out = " ".join(out.split())
+    assert code == 0 and "evaluated data/test" in out and "plots in run/eval-test" in out
+    monkeypatch.chdir(split_dir)  # the run lies outside: shown whole
+    code, out, _ = run(capsys, "export", "../run", "--force")
+    assert (
+        code == 0 and f"exported {trained_run / 'model.onnx'} and {trained_run}/model.json" in out
+    )

@@ -182,6 +182,16 @@ class RichReporter(Reporter):
             err.print(message)
 
 
+def shown(path: str | Path) -> str:
+    """A path as objrec prints it to a person: relative to the working folder when inside it,
+    else absolute, whatever form the library or the user gave it in."""
+    absolute = Path(os.path.abspath(path))
+    try:
+        return str(absolute.relative_to(Path.cwd()))
+    except ValueError:
+        return str(absolute)
+
+
 def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
@@ -283,7 +293,7 @@ def split(src: Path, out: Path, ratios, seed, exclude, copy, force, strict, near
         return
     totals = result.totals()
     console.print(
-        f"split {plural(len(result.counts), 'class')} into {result.out}: "
+        f"split {plural(len(result.counts), 'class')} into {shown(result.out)}: "
         + ", ".join(f"{k} {v}" for k, v in totals.items())
     )
     if result.duplicate_files:
@@ -353,7 +363,7 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
     console.print(table)
     console.print(
         f"{plural(len(result.sizes), 'image')} in {plural(len(result.counts), 'class')}; "
-        f"CSVs and plots in {out_dir}"
+        f"CSVs and plots in {shown(out_dir)}"
     )
     for problem in result.unreadable:
         console.print(f"[yellow]unreadable:[/] {problem}")
@@ -443,7 +453,7 @@ def train(
         f"parameters: {result.params['total']:,} total, {result.params['trainable']:,} trainable; "
         f"{result.seconds['total']:.0f}s in all ({result.seconds['features']:.0f}s frozen features)"
     )
-    console.print(f"model saved to {result.run / 'model.safetensors'}")
+    console.print(f"model saved to {shown(result.run / 'model.safetensors')}", highlight=False)
 
 
 @cli.command()
@@ -504,7 +514,7 @@ def evaluate(
         if result.warning:
             err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
         return
-    console.print(f"evaluated {result.folder}", highlight=False)
+    console.print(f"evaluated {shown(result.folder)}", highlight=False)
     console.print(
         f"{plural(int(m['n']), 'image')}: top-1 {percent(m['top1'])}, top-5 {percent(m['top5'])}, "
         f"loss {m['loss']:.4f}; mean per class: top-1 {percent(m['mean_class_top1'])}, "
@@ -517,7 +527,9 @@ def evaluate(
     console.print(averages_table(m))
     for line in confidence_lines(m):
         console.print(line, highlight=False)
-    console.print(f"per-class table, confusion matrix and plots in {result.out}")
+    console.print(
+        f"per-class table, confusion matrix and plots in {shown(result.out)}", highlight=False
+    )
     if result.warning:
         err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
 
@@ -731,7 +743,8 @@ def report(run: Path, out: Path | None, data: Path | None, force: bool) -> None:
     from objrec.report import build_report
 
     path = build_report(run, out, data, RichReporter(), force)
-    console.print(f"report written to {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    size = path.stat().st_size / 1e6
+    console.print(f"report written to {shown(path)} ({size:.1f} MB)", highlight=False)
 
 
 @cli.command()
@@ -779,7 +792,7 @@ def export(
         )
         return
     console.print(
-        f"exported {result.path} and {result.sidecar}; ONNX Runtime matches PyTorch "
+        f"exported {shown(result.path)} and {shown(result.sidecar)}; ONNX Runtime matches PyTorch "
         f"within {result.max_diff:.1e}",
         highlight=False,
     )
@@ -832,7 +845,7 @@ def serve(
         raise ObjrecError("--workers must be at least 1")
 
     def ready(url: str) -> None:
-        err.print(f"serving {run} on {url} (Ctrl-C stops)", highlight=False)
+        err.print(f"serving {shown(run)} on {url} (Ctrl-C stops)", highlight=False)
 
     run_serve(
         run,
@@ -866,7 +879,7 @@ def check(data: Path, as_json: bool) -> None:
     else:
         for p in result.problems:
             style = "red" if p.unusable else "yellow"
-            console.print(f"[{style}]{p.kind}[/] {p.path}: {p.message}", highlight=False)
+            console.print(f"[{style}]{p.kind}[/] {shown(p.path)}: {p.message}", highlight=False)
         per_split = ", ".join(f"{k} {v}" for k, v in result.splits.items())
         console.print(
             f"{plural(result.images, 'image')} of {plural(result.classes, 'class')}"
@@ -1020,7 +1033,8 @@ def demo(out: Path, force: bool) -> None:
     summary = run_demo(out, RichReporter(), force=force)
     console.print(
         f"[green]demo finished[/] in {summary['seconds']:.0f}s: test top-1 "
-        f"{percent(summary['top1'])}, top-5 {percent(summary['top5'])}; everything is in {out}"
+        f"{percent(summary['top1'])}, top-5 {percent(summary['top5'])}; "
+        f"everything is in {shown(out)}"
     )
 
 
@@ -1075,7 +1089,11 @@ def audit(data: Path, run, backbone, out, folds, seed, force, as_json) -> None:
         )
     for row in result.label_issues[:5]:
         console.print(f"  {row['path']}: labelled {row['given']}, looks like {row['suggested']}")
-    console.print(f"see {out_dir / 'audit.html'}; review {out_dir / 'plan.csv'} before applying")
+    console.print(
+        f"see {shown(out_dir / 'audit.html')}; "
+        f"review {shown(out_dir / 'plan.csv')} before applying",
+        highlight=False,
+    )
 
 
 @cli.command("apply-plan")
@@ -1097,9 +1115,9 @@ def apply_plan(data: Path, plan: Path, out: Path, as_json: bool) -> None:
         print_json(counts)
         return
     console.print(
-        f"copied {plural(counts['copied'], 'image')} into {out} "
+        f"copied {plural(counts['copied'], 'image')} into {shown(out)} "
         f"({counts['relabelled']} relabelled), "
-        f"left out {counts['removed']}; {data} is unchanged"
+        f"left out {counts['removed']}; {shown(data)} is unchanged"
     )
 
 
@@ -1138,7 +1156,8 @@ def suggest(run: Path, unlabelled: Path, n, diversity, out, force, as_json) -> N
         console.print(
             f"{r.rank:3d}. {r.path}: {r.predicted} {r.prob:.0%} or {r.second} {r.prob_second:.0%}"
         )
-    console.print(f"{plural(len(result.table), 'image')} ranked in {result.out}/suggestions.csv")
+    ranked = shown(Path(result.out) / "suggestions.csv")
+    console.print(f"{plural(len(result.table), 'image')} ranked in {ranked}", highlight=False)
 
 
 def expand_greedy(argv: list[str]) -> list[str]:
