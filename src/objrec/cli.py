@@ -182,9 +182,11 @@ class RichReporter(Reporter):
             err.print(message)
 
 
-def shown(path: str | Path) -> str:
+def shown(path: str | Path | None) -> str:
     """A path as objrec prints it to a person: relative to the working folder when inside it,
     else absolute, whatever form the library or the user gave it in."""
+    if path is None:
+        return "-"
     absolute = Path(os.path.abspath(path))
     try:
         return str(absolute.relative_to(Path.cwd()))
@@ -1156,7 +1158,7 @@ def suggest(run: Path, unlabelled: Path, n, diversity, out, force, as_json) -> N
         console.print(
             f"{r.rank:3d}. {r.path}: {r.predicted} {r.prob:.0%} or {r.second} {r.prob_second:.0%}"
         )
-    ranked = shown(Path(result.out) / "suggestions.csv")
+    ranked = shown(f"{result.out}/suggestions.csv")
     console.print(f"{plural(len(result.table), 'image')} ranked in {ranked}", highlight=False)
 
 
