@@ -1,0 +1,59 @@
+"""Wall time of `objrec predict RUN IMAGE` for one image, as a person at the shell waits for it.
+
+Each variant is a source tree of objrec (``NAME=SRC``, put first on PYTHONPATH) and optional extra
+predict arguments; the variants run in turn, ``--repeats`` rounds, each run a new process, and the
+median of each is printed beside the first's. A warm-up run of each variant comes first (untimed),
+so files the OS caches and an ONNX export cached by objrec are there for every timed run.
+
+    python benchmarks/predict_startup.py RUN IMAGE --variant before=/tmp/before/src \\
+        --variant after=src --variant "after-onnx=src --runtime onnx" --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def run_once(src: str, extra: list[str], run: Path, image: Path) -> float:
+    env = {**os.environ, "PYTHONPATH": str(Path(src).resolve())}
+    command = [sys.executable, "-m", "objrec", "predict", str(run), str(image), *extra]
+    started = time.perf_counter()
+    subprocess.run(command, env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument("image", type=Path)
+    parser.add_argument("--variant", action="append", required=True, help="NAME=SRC [ARGS...]")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    variants = {}
+    for spec in args.variant:
+        name, rest = spec.split("=", 1)
+        src, *extra = rest.split()
+        variants[name] = (src, extra)
+    for src, extra in variants.values():
+        run_once(src, extra, args.run, args.image)  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(args.repeats):
+        for name, (src, extra) in variants.items():
+            times[name].append(run_once(src, extra, args.run, args.image))
+    first = statistics.median(next(iter(times.values())))
+    print(f"| variant | median of {args.repeats} (s) | runs (s) | vs first |")
+    print("| --- | ---: | --- | ---: |")
+    for name, values in times.items():
+        median = statistics.median(values)
+        runs = ", ".join(f"{v:.2f}" for v in values)
+        print(f"| {name} | {median:.2f} | {runs} | {median / first:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
