@@ -232,19 +232,25 @@ def fit_mahalanobis_batches(batches: Batches, dims: int = 256) -> MahalanobisSco
     n, width = int(counts.sum()), means.shape[1]
     dims = max(min(dims, min(n, width) - 1, width - 1), 0)
     scale = max(n - len(counts), 1)
-    eigen, basis = top_eigenpairs(scatter, dims)
+    total = float(scatter.trace()) / scale
+    eigen, basis = top_eigenpairs(scatter, dims)  # overwrites the scatter
     eigen = eigen / scale
-    residual = max((float(scatter.trace()) / scale - float(eigen.sum())) / (width - dims), 1e-12)
+    residual = max((total - float(eigen.sum())) / (width - dims), 1e-12)
     return MahalanobisScore(means, basis, eigen.clamp(min=residual), residual)
 
 
 def top_eigenpairs(matrix: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``k`` largest eigenvalues of a symmetric matrix (descending) and their eigenvectors."""
+    """The ``k`` largest eigenvalues of a symmetric matrix (descending) and their eigenvectors;
+    ``matrix`` becomes the workspace (its transpose, itself, is Fortran-ordered: no copy)."""
     width = matrix.shape[0]
     if k == 0:
         return matrix.new_zeros(0), matrix.new_zeros(width, 0)
     values, vectors = scipy.linalg.eigh(
-        matrix.numpy(), subset_by_index=[width - k, width - 1], driver="evr"
+        matrix.numpy().T,
+        subset_by_index=[width - k, width - 1],
+        driver="evr",
+        overwrite_a=True,
+        check_finite=False,
     )
     return (
         torch.from_numpy(values[::-1].copy()).clamp(min=0),
