@@ -486,6 +486,7 @@ def test_plural_counts_nouns_in_the_right_number():
     assert [plural(n, "image") for n in (0, 1, 2)] == ["0 images", "1 image", "2 images"]
     assert plural(1, "class") == "1 class" and plural(1542, "class") == "1,542 classes"
     assert plural(3, "entry") == "3 entries" and plural(2, "day") == "2 days"
+    assert plural(5, "epoch") == "5 epochs"
     assert plural(2, "file or folder", "files or folders") == "2 files or folders"
 
 
@@ -542,3 +543,15 @@ def test_paths_are_shown_one_way_relative_inside_the_working_folder(
     assert (
         code == 0 and f"exported {trained_run / 'model.onnx'} and {trained_run}/model.json" in out
     )
+
+
+def test_train_says_why_it_stopped_before_its_epochs():
+    from objrec.cli import early_stop_sentence
+
+    config = {"epochs": 100, "patience": 5, "finetune_blocks": 0}
+    assert early_stop_sentence(10, 15, config) == (
+        "stopped early at epoch 15 of --epochs 100: the validation loss did not improve in the "
+        "5 epochs after epoch 10 (--patience 5)"
+    )
+    assert early_stop_sentence(100, 100, config) is None  # it ran them all
+    assert early_stop_sentence(3, 8, {**config, "finetune_blocks": 2}) is None

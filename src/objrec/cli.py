@@ -451,11 +451,34 @@ def train(
         f"best epoch {result.best_epoch} of {len(result.history)}: valid loss "
         f"{result.best_valid_loss:.4f}, valid accuracy {percent(result.best_valid_acc)}"
     )
+    stopped = early_stop_sentence(result.best_epoch, len(result.history), run_config(result.run))
+    if stopped:
+        console.print(stopped)
     console.print(
-        f"parameters: {result.params['total']:,} total, {result.params['trainable']:,} trainable; "
-        f"{result.seconds['total']:.0f}s in all ({result.seconds['features']:.0f}s frozen features)"
+        f"{result.seconds['total']:.0f}s in all "
+        f"({result.seconds['features']:.0f}s frozen features); "
+        f"model saved to {shown(result.run / 'model.safetensors')}",
+        highlight=False,
     )
-    console.print(f"model saved to {shown(result.run / 'model.safetensors')}", highlight=False)
+
+
+def run_config(run: Path) -> dict[str, Any]:
+    """The settings a run was trained with (its config.json), or none when it cannot be read."""
+    try:
+        return json.loads((Path(run) / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def early_stop_sentence(best: int, ran: int, config: dict[str, Any]) -> str | None:
+    """Why the head stopped before --epochs, in words, or None when it ran them all."""
+    epochs, patience = config.get("epochs"), config.get("patience")
+    if config.get("finetune_blocks") or not epochs or not patience or ran >= epochs:
+        return None
+    return (
+        f"stopped early at epoch {ran} of --epochs {epochs}: the validation loss did not improve "
+        f"in the {plural(ran - best, 'epoch')} after epoch {best} (--patience {patience})"
+    )
 
 
 @cli.command()

@@ -31,11 +31,11 @@ SILENT = Reporter()
 
 def plural(n: int, noun: str, nouns: str | None = None) -> str:
     """``n`` and ``noun`` in the right number for a message: ``1 image``, ``2 images``,
-    ``1,542 classes``, ``3 entries``; ``nouns`` gives an irregular plural."""
+    ``1,542 classes``, ``3 entries``, ``5 epochs``; ``nouns`` gives any other plural."""
     if n == 1:
         return f"1 {noun}"
     if nouns is None:
-        if noun.endswith(("s", "x", "ch", "sh")):
+        if noun.endswith(("s", "x")):  # "batch" -> "batches" needs nouns: "epoch" -> "epochs"
             nouns = noun + "es"
         elif noun.endswith("y") and noun[-2:-1] not in "aeiou":
             nouns = noun[:-1] + "ies"
