@@ -65,6 +65,12 @@ def row(
     )
 
 
+def stages(seconds: dict[str, float]) -> str:
+    """Where train's time went: the frozen pass (quantizing included), head fit, calibration."""
+    parts = [f"{name} {value:.0f}" for name, value in seconds.items()]
+    return ", ".join(parts) + (" (quantize is part of features)" if "quantize" in seconds else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -103,6 +109,7 @@ def main() -> None:
             metrics = evaluate(work / f"run-{i}", work / "data", cache_dir=cache).metrics
             seconds = time.perf_counter() - start
             print(row(name, result, metrics, seconds, note, train_s), flush=True)
+            print(f"    train's seconds: {stages(result.seconds)}", flush=True)
             if name in TTA_AFTER and not args.no_tta:
                 start = time.perf_counter()
                 tta = evaluate(

@@ -145,6 +145,8 @@ def _train(
         open_cache(config.cache_dir).close()  # lets `objrec cache --prune` go on
     t2 = time.perf_counter()
     seconds = {"features": prep.seconds, "fit": t1 - t0, "calibrate": t2 - t1}
+    if config.precision == "int8":
+        seconds["quantize"] = prep.quantize_seconds  # part of "features"
     seconds["total"] = t2 - started
     result = write_run(
         out, prep.model, config, meta, state, seconds, prep.n_images, prep.frozen_pass, world.main
@@ -172,6 +174,8 @@ class Prepared:
     """Image views pushed through the frozen body (``computed``), read from the store, hashed."""
     seconds: float = 0.0
     """How long the frozen pass (or reading the store) took."""
+    quantize_seconds: float = 0.0
+    """Of ``seconds``, how long quantizing the body to int8 took (calibration included)."""
 
     @property
     def train_y(self) -> torch.Tensor:
@@ -201,8 +205,10 @@ def prepare(
     data = resolve_data_config(spec, config.mean, config.std)
     weights = Path(config.weights) if config.weights else None
     body: Body = build_body(spec, pretrained=True, weights=weights)
+    quantizing = time.perf_counter()
     if config.precision == "int8":
         body = int8_body(body, data, train_set, config, world)
+    quantizing = time.perf_counter() - quantizing
     seed_everything(config.seed)
     head = build_head(
         body.n_features, len(train_set.classes), config.hidden, config.dropout, config.heads
@@ -225,6 +231,7 @@ def prepare(
         valid_set,
         frozen_pass_counts([*train_sets, valid], world),
         time.perf_counter() - started,
+        quantizing,
     )
 
 
