@@ -1,12 +1,12 @@
 """Accuracy of each setting on the Caltech-101 protocol, with its CPU wall time.
 
     python benchmarks/accuracy.py [--src ../shared/data/caltech101] [--seed 0] [--only NAME ...]
-                                  [--no-tta]
+                                  [--no-tta] [--data SPLIT]
 
-Splits the 100 classes (all but Faces and BACKGROUND_Google) 50/25/25 with ``objrec split --seed``,
-then for each setting trains and evaluates on the test split. Prints valid loss/accuracy (what
-defaults are chosen on), test top-1/top-5, mean per-class top-1 and the wall time of train +
-evaluate (and of train alone). The first setting of each backbone starts from an empty feature
+Splits the 100 classes (all but Faces and BACKGROUND_Google) 50/25/25 with ``objrec split --seed``
+(or takes the split folder ``--data``), then for each setting trains and evaluates on its test
+split. Prints valid loss/accuracy (what defaults are chosen on), test top-1/top-5, mean
+per-class top-1 and the wall time of train + evaluate (and of train alone). The first setting of each backbone starts from an empty feature
 cache; the others reuse the features already computed (said on their row). TTA rows reuse the
 run above them and time only the extra evaluation.
 """
@@ -81,19 +81,18 @@ def main() -> None:
         "--only", nargs="*", help="run only settings whose name contains one of these"
     )
     parser.add_argument("--no-tta", action="store_true", help="leave out the TTA rows")
+    parser.add_argument("--data", type=Path, help="an existing split folder (--src is not read)")
     args = parser.parse_args()
     settings = [s for s in SETTINGS if not args.only or any(o in s[0] for o in args.only)]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        split_folder(
-            args.src,
-            work / "data",
-            seed=args.seed,
-            exclude=["Faces", "BACKGROUND_Google"],
-            mode="link",
-        )
+        data = args.data or work / "data"
+        if args.data is None:
+            exclude = ["Faces", "BACKGROUND_Google"]
+            split_folder(args.src, data, seed=args.seed, exclude=exclude, mode="link")
+        where = f"setting ({args.data or f'split seed {args.seed}'})"
         print(
-            f"{f'setting (split seed {args.seed})':50s} {'valid loss/acc':>15s} {'top-1':>7s} "
+            f"{where:50s} {'valid loss/acc':>15s} {'top-1':>7s} "
             f"{'top-5':>7s} {'class-avg':>8s} {'wall s':>7s} {'train s':>7s}",
             flush=True,
         )
@@ -104,9 +103,9 @@ def main() -> None:
             seen_groups.add(group)
             start = time.perf_counter()
             config = TrainConfig(cache_dir=str(cache), **overrides)
-            result = train(work / "data", work / f"run-{i}", config)
+            result = train(data, work / f"run-{i}", config)
             train_s = time.perf_counter() - start
-            metrics = evaluate(work / f"run-{i}", work / "data", cache_dir=cache).metrics
+            metrics = evaluate(work / f"run-{i}", data, cache_dir=cache).metrics
             seconds = time.perf_counter() - start
             print(row(name, result, metrics, seconds, note, train_s), flush=True)
             print(f"    train's seconds: {stages(result.seconds)}", flush=True)
@@ -114,7 +113,7 @@ def main() -> None:
                 start = time.perf_counter()
                 tta = evaluate(
                     work / f"run-{i}",
-                    work / "data",
+                    data,
                     cache_dir=cache,
                     tta=True,
                     out=work / f"tta-{i}",
