@@ -148,3 +148,22 @@ def test_fit_confidence_reads_batches_as_it_reads_tensors():
     )
     assert batched.temperature == pytest.approx(whole.temperature, rel=1e-5)
     assert batched.threshold == pytest.approx(whole.threshold, rel=1e-5)
+
+
+def test_the_feature_score_sees_a_bounded_chunk_of_the_validation_images():
+    """A Mahalanobis forward holds (images, classes, dims) numbers: calibration never gives it a
+    whole batch read from the store (1,024 images) at once."""
+    from objrec.confidence import SCORE_CHUNK, valid_outputs
+
+    calls = []
+
+    class Recorder(torch.nn.Module):
+        def forward(self, x):
+            calls.append(len(x))
+            return x.sum(1)
+
+    x = torch.randn(1000, 4)
+    batches = in_batches(x, torch.zeros(1000, dtype=torch.long), size=1000)
+    _, labels, scores = valid_outputs(torch.nn.Linear(4, 2), batches, Recorder())
+    assert max(calls) <= SCORE_CHUNK and len(scores) == len(labels) == 1000
+    torch.testing.assert_close(scores, x.sum(1))
