@@ -3,6 +3,7 @@ import torch
 
 from objrec.confidence import (
     KnnScore,
+    Readable,
     choose_threshold,
     expected_calibration_error,
     familiarity_from_state,
@@ -167,3 +168,16 @@ def test_the_feature_score_sees_a_bounded_chunk_of_the_validation_images():
     _, labels, scores = valid_outputs(torch.nn.Linear(4, 2), batches, Recorder())
     assert max(calls) <= SCORE_CHUNK and len(scores) == len(labels) == 1000
     torch.testing.assert_close(scores, x.sum(1))
+
+
+def test_the_readable_score_is_0_at_the_threshold_and_1_at_the_median_known_image():
+    train, labels, known, unknown = clusters()
+    raw = fit_feature_score("mahalanobis", train, labels, dims=8)
+    threshold = float(raw(known).min()) - 1.0
+    readable = Readable.fitted(raw, raw(known), threshold)
+    assert float(readable(known).median()) == pytest.approx(1.0, abs=1e-5)
+    assert float(readable(unknown).max()) < 0 < float(readable(known).min())
+    state = {f"familiarity.{k}": v for k, v in readable.state_dict().items()}
+    again = familiarity_from_state(state)
+    assert type(again) is Readable and type(again.raw) is type(raw)
+    torch.testing.assert_close(again(unknown), readable(unknown))

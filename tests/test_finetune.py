@@ -119,6 +119,26 @@ def test_finetuning_changes_only_the_last_blocks_of_the_saved_model(tmp_path, sp
     last = f"net._blocks.{len(lite.net._blocks) - 1}."
     assert changed and all(k.startswith((last, "net._conv_head", "net._bn1")) for k in changed)
     assert not any(k.endswith(("running_mean", "running_var")) for k in changed)
+    calibrated_on_the_tuned_model(tmp_path / "run", split_dir)
+
+
+def calibrated_on_the_tuned_model(run, split_dir):
+    """Temperature, familiarity and threshold fitted on the final (tuned) model's valid outputs:
+    the stored temperature is the one its valid logits give, and the familiarity is 1 at the
+    median valid image (``Readable``), which features of the untuned body would not give."""
+    from objrec.confidence import fit_temperature
+    from objrec.images import open_image
+    from objrec.inference import Recognizer
+
+    recognizer = Recognizer.load(run)
+    assert recognizer.unknown_score == "mahalanobis" and recognizer.threshold == 0.0
+    paths = sorted((split_dir / "valid").rglob("*.*"))
+    labels = torch.tensor([recognizer.classes.index(p.parent.name) for p in paths])
+    images = [open_image(p) for p in paths]
+    logits = recognizer.logits(recognizer.preprocess(images))
+    assert fit_temperature(logits, labels) == pytest.approx(recognizer.temperature, rel=1e-3)
+    scores = recognizer.answer(images).scores
+    assert float(scores.median()) == pytest.approx(1.0, abs=1e-3)
 
 
 @pytest.mark.slow

@@ -27,9 +27,18 @@ def test_train_stores_temperature_threshold_and_familiarity(trained_once):
     _, meta = read_checkpoint(trained_once)
     assert meta.calibration is not None and meta.calibration.temperature > 0
     assert meta.calibration.unknown_score == "mahalanobis"
-    assert meta.calibration.unknown_threshold is not None
+    assert meta.calibration.unknown_threshold == 0.0  # the readable score's threshold
     model, _ = load_model(trained_once)  # the familiarity tensors load back into their module
-    assert model.familiarity is not None and model.familiarity.means.shape[0] == 3
+    assert model.familiarity is not None and model.familiarity.raw.means.shape[0] == 3
+
+
+def test_the_score_reads_1_for_typical_known_images_and_below_0_for_unknown(trained_once, tmp_path):
+    data = trained_once.parent / "data"
+    recognizer = Recognizer.load(trained_once)
+    valid = [Image.open(p).convert("RGB") for p in sorted((data / "valid").rglob("*.*"))]
+    assert float(recognizer.answer(valid).scores.median()) == pytest.approx(1.0, abs=1e-3)
+    odd = Image.open(planted(tmp_path / "odd.png")).convert("RGB")
+    assert recognizer.answer([odd]).scores.item() < 0
 
 
 @pytest.mark.slow
@@ -44,7 +53,9 @@ def test_the_planted_input_is_unknown_through_predict_and_known_images_are_not(
     assert onnx.unknown and onnx.score == pytest.approx(results[0].score, rel=1e-3, abs=1e-4)
     assert not predict(trained_run, [odd], unknown=False)[0].unknown
     assert not predict(trained_run, [odd], threshold=-1e12)[0].unknown  # a lower threshold
-    assert predict(trained_run, [odd], tta=True)[0].unknown
+    with_tta = predict(trained_run, [odd, *known_images(split_dir)], tta=True)
+    assert with_tta[0].unknown  # the threshold applies to the centre view's score, as fitted:
+    assert [r.score for r in with_tta] == pytest.approx([r.score for r in results], rel=1e-5)
     assert results[0].to_json()["unknown"] is True
 
 

@@ -559,6 +559,13 @@ def evaluate(
         err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
 
 
+def score_words(score: str, threshold: float) -> str:
+    """The unknown threshold in words: on the top probability, or on the familiarity."""
+    if score == "msp":
+        return f"a top probability of {threshold:.4f}"
+    return f"familiarity {threshold:.2f} ({score}; 1 is a typical valid image of the classes)"
+
+
 def confidence_lines(m: dict[str, Any]) -> list[str]:
     """Calibration, the unknown threshold's cost, and the open-set figures, in words."""
     lines = [
@@ -567,7 +574,7 @@ def confidence_lines(m: dict[str, Any]) -> list[str]:
     ]
     if m.get("unknown_threshold") is not None:
         lines.append(
-            f"unknown below {m['unknown_score']} {m['unknown_threshold']:.4f}: keeps "
+            f"unknown below {score_words(m['unknown_score'], m['unknown_threshold'])}: keeps "
             f"{percent(m['known_kept'])} of these images, top-1 counting unknown as wrong "
             f"{percent(m['top1_at_threshold'])}"
         )
@@ -629,8 +636,10 @@ def unknown_options(command):
     return click.option(
         "--threshold",
         type=float,
-        help="Answer unknown below this unknown score instead of the run's own threshold "
-        "(chosen on the valid split; `objrec serve` /info and predict --json show the scores).",
+        help="Answer unknown below this score instead of the run's own threshold (chosen on the "
+        "valid split). The score is the familiarity: 1 for a typical image of the known classes, "
+        "0 at the run's threshold (a run with --unknown-score msp: the top probability); "
+        "`objrec serve` /info and predict --json show it.",
     )(command)
 
 

@@ -307,6 +307,33 @@ def fit_feature_score_batches(
     raise ValueError(f"unknown score {kind!r}; one of {', '.join(SCORES)}")
 
 
+class Readable(nn.Module):
+    """A feature score rescaled so that a person can read it: 0 at the run's threshold, 1 at the
+    median known-class validation image (typical images of the known classes score about 1; the
+    answer is "unknown" below 0). The rescaling is affine and increasing, so every image keeps its
+    rank (AUROC and FPR are the raw score's)."""
+
+    offset: torch.Tensor
+    scale: torch.Tensor
+
+    def __init__(self, raw: nn.Module, offset: float, scale: float):
+        super().__init__()
+        self.raw = raw
+        self.register_buffer("offset", torch.tensor(offset, dtype=torch.float32))
+        self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32))
+
+    @classmethod
+    def fitted(cls, raw: nn.Module, valid_raw: torch.Tensor, threshold: float) -> Readable:
+        """``raw`` rescaled from its scores on the known validation images and its threshold."""
+        median = float(valid_raw.double().median())
+        if not math.isfinite(threshold):
+            threshold = median - 1.0
+        return cls(raw, threshold, median - threshold if median > threshold else 1.0)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return (self.raw(features) - self.offset) / self.scale
+
+
 FAMILIARITY_PREFIX = "familiarity."
 
 
@@ -319,6 +346,14 @@ def familiarity_from_state(state: dict[str, torch.Tensor]) -> nn.Module | None:
     }
     if not own:
         return None
+    return score_from_state(own)
+
+
+def score_from_state(own: dict[str, torch.Tensor]) -> nn.Module:
+    """The score module whose own tensors (names without the prefix) are ``own``."""
+    if "offset" in own:
+        raw = {k.removeprefix("raw."): v for k, v in own.items() if k.startswith("raw.")}
+        return Readable(score_from_state(raw), float(own["offset"]), float(own["scale"]))
     if "bank" in own:
         return KnnScore.from_state(own)
     if "means" in own:
@@ -424,17 +459,23 @@ def fit_confidence(
     """Fit the feature score on the training features, the temperature on the validation features'
     outputs, and the threshold on the validation images (``choose_threshold``). Both sets are read
     batch by batch (``train`` twice for a Mahalanobis score): what stays in memory is the score's
-    own size and, per validation image, its outputs and score, never every feature at once."""
+    own size and, per validation image, its outputs and score, never every feature at once.
+
+    The features are the final model's (for a fine-tuned run, its tuned body's), and ``head`` its
+    final head. A feature score is returned rescaled (``Readable``): its threshold is then 0."""
     options = SCORE_OPTIONS.get(score, {})
-    familiarity = fit_feature_score_batches(
+    raw = fit_feature_score_batches(
         score, as_batches(train), k=options.get("k", 10), dims=options.get("dims", 256)
     )
-    logits, valid_y, feature_scores = valid_outputs(head, as_batches(valid), familiarity)
+    logits, valid_y, feature_scores = valid_outputs(head, as_batches(valid), raw)
     with torch.inference_mode(False):
         temperature = fit_temperature(logits.clone(), valid_y.clone())
     probs = (logits / temperature).softmax(1)
     values = unknown_scores(score, probs, feature_scores)
     threshold = choose_threshold(values, probs.argmax(1) == valid_y)
+    familiarity = None
+    if raw is not None and feature_scores is not None:
+        familiarity, threshold = Readable.fitted(raw, feature_scores, threshold), 0.0
     ece = (
         expected_calibration_error(logits.softmax(1), valid_y),
         expected_calibration_error(probs, valid_y),

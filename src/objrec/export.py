@@ -19,6 +19,7 @@ from torch import nn
 
 from objrec import __version__
 from objrec.checkpoint import load_model
+from objrec.confidence import Readable
 from objrec.errors import ObjrecError
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier
@@ -146,10 +147,14 @@ def confidence_sidecar(
         "unknown": {
             "score": score,
             "from": outputs[1] if feature_score else "the top probability",
+            "scale": "1: a typical validation image of the known classes; 0: the run's threshold"
+            if isinstance(model.familiarity, Readable)
+            else None,
             "threshold": calibration.unknown_threshold,
             "rule": "the image looks like none of the classes when its score is below the "
-            "threshold (with test-time views, average the score over the views first); "
-            "report the top classes all the same",
+            "threshold; with test-time views too, the score is the centre view's (the first "
+            "test-time view, the one the threshold was fitted on); report the top classes all "
+            "the same",
         },
     }
 

@@ -219,13 +219,18 @@ class Recognizer:
 
     def decide(self, views: Sequence[Outputs]) -> Answers:
         """Each view's (logits, familiarity) -> one answer: the probabilities (``combine``), the
-        unknown score (the top probability, or the views' mean familiarity) and the threshold's
-        verdict."""
+        unknown score and the threshold's verdict.
+
+        The unknown score is the first (centre) view's, with test-time views too: the threshold
+        was fitted on the centre view's scores of the validation images, so it applies to those
+        (an average over views scores lower and would turn known images "unknown").
+        """
         probs = self.combine([logits for logits, _ in views])
-        if self.unknown_score == "msp":
-            scores = probs.max(1).values
+        logits, familiarity = views[0]
+        if self.unknown_score == "msp" or familiarity is None:
+            scores = self.combine([logits]).max(1).values
         else:
-            scores = torch.stack([f for _, f in views if f is not None]).float().mean(0)
+            scores = familiarity.float()
         if self.threshold is None:
             return Answers(probs, scores, torch.zeros(len(scores), dtype=torch.bool))
         return Answers(probs, scores, scores < self.threshold)

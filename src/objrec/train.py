@@ -137,10 +137,11 @@ def _train(
         reporter.note(f"parameters: {params['total']:,} total, {params['trainable']:,} trainable")
         t0 = time.perf_counter()
         state = fit_head(prep, config, meta, out, saved, reporter, world)
+        source = FeatureSource(prep.train, prep.valid)
         if config.finetune_blocks:
-            state = finetune_phase(prep, config, state, reporter, world)
+            state, source = finetune_phase(prep, config, state, reporter, world)
         t1 = time.perf_counter()
-        meta = calibrate(prep, config, meta, reporter)
+        meta = calibrate(prep, config, meta, source, reporter)
     finally:
         open_cache(config.cache_dir).close()  # lets `objrec cache --prune` go on
     t2 = time.perf_counter()
@@ -414,20 +415,38 @@ CALIBRATION_BATCH = 1024
 """Images per batch read from the store while calibrating."""
 
 
-def calibrate(prep: Prepared, config: TrainConfig, meta: RunMeta, reporter: Reporter) -> RunMeta:
-    """Temperature, unknown score and threshold from the stored features (``confidence``): the
-    temperature and threshold on the validation images, a feature score on the training ones,
-    both read from the store batch by batch (the centre view)."""
-    if config.finetune_blocks:  # the stored features are the frozen body's, not the tuned one's
-        reporter.note("fine-tuned run: probabilities left uncalibrated, no unknown threshold")
-        return meta
-    prep.model.cpu()  # the head may have trained on a GPU; the stored features are on the CPU
-    fitted = fit_confidence(
-        prep.model.head,
-        lambda: prep.train.batches(CALIBRATION_BATCH),
-        lambda: prep.valid.batches(CALIBRATION_BATCH),
-        config.unknown_score,
-    )
+@dataclass
+class FeatureSource:
+    """The final body's features of the training (centre view) and validation images, a batch at
+    a time: the stored features, or for a fine-tuned run the stored activations at the cut through
+    the tuned ``top`` (``top(stem(x))`` is the tuned body's output)."""
+
+    train: ViewStack
+    valid: ViewStack
+    top: nn.Module | None = None
+
+    def batches(self, stack: ViewStack) -> Batches:
+        if self.top is None:
+            yield from stack.batches(CALIBRATION_BATCH)
+            return
+        for x, y in stack.batches(CALIBRATION_BATCH // 4):
+            yield self.top(x), y
+
+
+def calibrate(
+    prep: Prepared, config: TrainConfig, meta: RunMeta, source: FeatureSource, reporter: Reporter
+) -> RunMeta:
+    """Temperature, unknown score and threshold of the final model (``confidence``): the feature
+    score on the training images, the temperature and threshold on the validation images' outputs,
+    both read batch by batch (the centre view) from ``source``."""
+    prep.model.cpu().eval()  # the head may have trained on a GPU; the features are on the CPU
+    with torch.inference_mode():
+        fitted = fit_confidence(
+            prep.model.head,
+            lambda: source.batches(source.train),
+            lambda: source.batches(source.valid),
+            config.unknown_score,
+        )
     prep.model.familiarity = fitted.familiarity
     reporter.note(
         f"calibrated: temperature {fitted.temperature:.3f} (valid ECE {fitted.valid_ece[0]:.4f} "
@@ -458,8 +477,9 @@ def cut_features(stem, prep: Prepared, config: TrainConfig, reporter: Reporter, 
 
 def finetune_phase(
     prep: Prepared, config: TrainConfig, head_state: FitState, reporter: Reporter, world: World
-) -> FitState:
-    """Train the body's last blocks and the head on cached activations at the cut (see finetune)."""
+) -> tuple[FitState, FeatureSource]:
+    """Train the body's last blocks and the head on cached activations at the cut (see finetune);
+    the tuned body's features for calibration come from the same activations."""
     if world.distributed:
         raise ObjrecError("`finetune_blocks` does not run under torchrun yet: train in one process")
     stem, top = split_body(prep.model.body, config.finetune_blocks, prep.data.input_size)
@@ -495,4 +515,4 @@ def finetune_phase(
     prep.model.cpu().freeze_body()
     for record in state.history[head_state.epoch :]:
         record["phase"] = "finetune"
-    return state
+    return state, FeatureSource(train_x, valid_stack, top.eval())
