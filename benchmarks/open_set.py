@@ -29,10 +29,13 @@ import torch
 
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.confidence import (
+    SumScore,
     choose_threshold,
     expected_calibration_error,
     fit_feature_score,
+    fit_mahalanobis,
     fit_temperature,
+    in_batches,
     open_set_metrics,
 )
 from objrec.config import TrainConfig
@@ -50,21 +53,33 @@ from objrec.model import build_head
 from objrec.train import seed_everything
 
 SPLITS = Path("/work/splits/s0")
-CANDIDATES = [
-    ("msp", {}),
+LIBRARY = [
     ("knn", {"k": 1}),
     ("knn", {"k": 5}),
     ("knn", {"k": 10}),
     ("knn", {"k": 20}),
     ("mahalanobis", {"dims": 64}),
+    ("mahalanobis", {"dims": 128}),
     ("mahalanobis", {"dims": 256}),
     ("mahalanobis", {"dims": 1024}),
-    ("relative_mahalanobis", {"dims": 64}),
     ("relative_mahalanobis", {"dims": 256}),
-    ("knn", {"k": 10, "views": 2}),
-    ("mahalanobis", {"dims": 256, "views": 2}),
+    ("mahalanobis+knn", {"dims": 256, "k": 1, "centroids": 4}),
+    ("mahalanobis+knn", {"dims": 256, "k": 3, "centroids": 4}),
+    ("mahalanobis+knn", {"dims": 256, "k": 1, "centroids": 8}),
+    ("mahalanobis+knn", {"dims": 256, "k": 3, "centroids": 8}),
 ]
-"""Each score with its setting; ``views=2``: fitted on the augmented view's features as well."""
+"""The scores ``train --unknown-score`` offers, each with its setting: the default is chosen among
+these (the others below are measured beside them)."""
+SUMS = [
+    ("mahalanobis dims=256", "knn k=10"),
+    ("mahalanobis dims=128", "knn k=10"),
+    ("mahalanobis dims=256", "energy"),
+    ("mahalanobis dims=256", "knn k=10", "energy"),
+    ("per-body mahalanobis dims=256", "energy"),
+]
+"""Sums of standardised scores measured for comparison (a full kNN bank, or the head's energy)."""
+BODY_WIDTH = 1280
+"""Features per body of the default three-body ensemble (EfficientNet-Lite0, 1, 2)."""
 
 
 def load_features(root: Path, config: TrainConfig) -> dict[str, FeatureSet]:
@@ -112,6 +127,60 @@ def train_heads(train_x, train_y, valid_x, valid_y, n_classes: int, config: Trai
     return head.eval()
 
 
+def score_name(kind: str, options: dict) -> str:
+    return kind + "".join(f" {k}={v}" for k, v in options.items())
+
+
+def library_scores(kind, options, train, valid, xs) -> dict[str, torch.Tensor]:
+    """Scores of one of objrec's own unknown scores (``confidence``), fitted as ``train`` fits it:
+    on the training features, a sum standardised on the known valid images."""
+    scorer = fit_feature_score(kind, *train, **options)
+    if isinstance(scorer, SumScore):
+        scorer.standardise(in_batches(*valid))
+    with torch.inference_mode():
+        return {k: scorer(x) for k, x in xs.items()}
+
+
+def per_body_mahalanobis(train, valid, xs, dims: int = 256) -> dict[str, torch.Tensor]:
+    """One Mahalanobis score per body of the ensemble (its own slice of the features), each
+    standardised on the known valid images, summed."""
+    width = train[0].shape[1]
+    slices = [slice(i, i + BODY_WIDTH) for i in range(0, width, BODY_WIDTH)]
+    parts = [fit_mahalanobis(train[0][:, s], train[1], dims) for s in slices]
+    out = {k: torch.zeros(len(x)) for k, x in xs.items()}
+    with torch.inference_mode():
+        for part, s in zip(parts, slices, strict=True):
+            v = part(valid[0][:, s])
+            for k, x in xs.items():
+                out[k] += (part(x[:, s]) - v.mean()) / v.std()
+    return out
+
+
+def standardised_sum(scores: dict, names) -> dict[str, torch.Tensor]:
+    out = {}
+    for name in names:
+        v = scores[name]["valid"]
+        for k, s in scores[name].items():
+            out[k] = out.get(k, 0) + (s - v.mean()) / v.std()
+    return out
+
+
+def all_scores(head, logits, temperature, train, valid, xs) -> dict[str, dict]:
+    """Every candidate's scores on the valid, test, choice and report images."""
+    with torch.inference_mode():
+        members = {k: torch.stack([m(x) for m in head.members]) for k, x in xs.items()}
+    scores = {
+        "msp": {k: (v / temperature).softmax(1).max(1).values for k, v in logits.items()},
+        "energy": {k: v.logsumexp(-1).mean(0) for k, v in members.items()},
+    }
+    for kind, options in LIBRARY:
+        scores[score_name(kind, options)] = library_scores(kind, options, train, valid, xs)
+    scores["per-body mahalanobis dims=256"] = per_body_mahalanobis(train, valid, xs)
+    for names in SUMS:
+        scores[" + ".join(names)] = standardised_sum(scores, names)
+    return scores
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -144,68 +213,45 @@ def main() -> None:
     def unknown(classes_: list[int]) -> torch.Tensor:
         return torch.cat([subset(sets[s], classes_)[0] for s in ("train", "valid", "test")])
 
-    choice_x, report_x = unknown(choice), unknown(report)
+    xs = {"valid": valid_x, "test": test_x, "choice": unknown(choice), "report": unknown(report)}
     views = torch.stack([train_x] if aug_x is None else [train_x, aug_x])
     head = train_heads(views, train_y, valid_x, valid_y, len(known), config)
     with torch.inference_mode():
-        logits = {
-            name: head(x)
-            for name, x in [
-                ("valid", valid_x),
-                ("test", test_x),
-                ("choice", choice_x),
-                ("report", report_x),
-            ]
-        }
+        logits = {name: head(x) for name, x in xs.items()}
     temperature = fit_temperature(logits["valid"], valid_y)
-    test_probs = logits["test"].softmax(1)
     calibrated = (logits["test"] / temperature).softmax(1)
     correct = calibrated.argmax(1) == test_y
     print(
         f"known test top-1 {correct.float().mean():.2%}; temperature {temperature:.3f}; "
-        f"test ECE {expected_calibration_error(test_probs, test_y):.4f} before, "
+        f"test ECE {expected_calibration_error(logits['test'].softmax(1), test_y):.4f} before, "
         f"{expected_calibration_error(calibrated, test_y):.4f} after calibration"
     )
-    xs = {"valid": valid_x, "test": test_x, "choice": choice_x, "report": report_x}
+    scores = all_scores(head, logits, temperature, (train_x, train_y), (valid_x, valid_y), xs)
     valid_right = logits["valid"].argmax(1) == valid_y
     print(
-        f"\n{'score':24s} {'choice AUROC':>12s} {'choice FPR95':>12s} "
-        f"{'report AUROC':>12s} {'report FPR95':>12s} {'threshold':>10s} {'acc lost':>9s} "
-        f"{'report accepted':>15s}"
+        f"\n{'score':52s} {'choice AUROC':>12s} {'choice FPR95':>12s} "
+        f"{'report AUROC':>12s} {'report FPR95':>12s} {'acc lost':>9s} {'report accepted':>15s}"
     )
-    for kind, options in CANDIDATES:
-        if options.get("views") == 2 and aug_x is None:
-            continue
-        fit_x, fit_y = (
-            (torch.cat([train_x, aug_x]), train_y.repeat(2))
-            if options.get("views") == 2
-            else (train_x, train_y)
-        )
-        settings = {k: v for k, v in options.items() if k != "views"}
-        scorer = fit_feature_score(kind, fit_x, fit_y, **settings)
-        with torch.inference_mode():
-            if scorer is None:
-                scores = {k: (v / temperature).softmax(1).max(1).values for k, v in logits.items()}
-            else:
-                scores = {k: scorer(x) for k, x in xs.items()}
-        on_choice = open_set_metrics(scores["valid"], scores["choice"])
-        on_report = open_set_metrics(scores["test"], scores["report"])
-        threshold = choose_threshold(scores["valid"], valid_right)
-        kept = scores["test"] >= threshold
+    shippable = {"msp", *(score_name(kind, options) for kind, options in LIBRARY)}
+    choice_auroc = {}
+    for name, s in scores.items():
+        on_choice = open_set_metrics(s["valid"], s["choice"])
+        on_report = open_set_metrics(s["test"], s["report"])
+        threshold = choose_threshold(s["valid"], valid_right)
+        kept = s["test"] >= threshold
         lost = correct.float().mean() - (kept & correct).float().mean()
-        accepted = (scores["report"] >= threshold).float().mean()
-        if kind == "knn":
-            options = {**options, "k": scorer.k}  # never more than the smallest class has images
-        name = kind.replace("relative_mahalanobis", "rel. mahalanobis") + "".join(
-            f" {k}={v}" for k, v in options.items()
-        )
+        accepted = (s["report"] >= threshold).float().mean()
+        if name in shippable:
+            choice_auroc[name] = on_choice["auroc"]
         print(
-            f"{name:24s} {on_choice['auroc']:12.4f} {on_choice['fpr_at_95_tpr']:12.2%} "
-            f"{on_report['auroc']:12.4f} {on_report['fpr_at_95_tpr']:12.2%} {threshold:10.4f} "
+            f"{name:52s} {on_choice['auroc']:12.4f} {on_choice['fpr_at_95_tpr']:12.2%} "
+            f"{on_report['auroc']:12.4f} {on_report['fpr_at_95_tpr']:12.2%} "
             f"{lost:9.2%} {accepted:15.2%}"
         )
+    chosen = max(choice_auroc, key=choice_auroc.__getitem__)
+    print(f"\nchosen on the choice classes (highest AUROC among objrec's own scores): {chosen}")
     print(
-        f"\n{len(choice_x)} choice, {len(report_x)} reporting unknown images; "
+        f"{len(xs['choice'])} choice, {len(xs['report'])} reporting unknown images; "
         f"{len(valid_y)} known valid, {len(test_y)} known test; {time.perf_counter() - started:.0f} s"
     )
 

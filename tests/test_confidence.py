@@ -5,6 +5,7 @@ from objrec.confidence import (
     KnnScore,
     Readable,
     choose_threshold,
+    class_sample,
     expected_calibration_error,
     familiarity_from_state,
     fit_confidence,
@@ -56,10 +57,10 @@ def clusters(seed=0):
     return train, labels, known, unknown
 
 
-@pytest.mark.parametrize("kind", ["knn", "mahalanobis", "relative_mahalanobis"])
+@pytest.mark.parametrize("kind", ["knn", "mahalanobis", "relative_mahalanobis", "mahalanobis+knn"])
 def test_feature_scores_rank_known_above_unknown(kind):
     train, labels, known, unknown = clusters()
-    score = fit_feature_score(kind, train, labels, k=5, dims=8)
+    score = fit_feature_score(kind, train, labels, k=5, dims=8, centroids=3)
     metrics = open_set_metrics(score(known), score(unknown))
     assert metrics["auroc"] > 0.99 and metrics["fpr_at_95_tpr"] == 0.0
 
@@ -96,10 +97,10 @@ def test_threshold_keeps_known_images_and_right_answers():
     assert choose_threshold(scores, torch.zeros(100, dtype=torch.bool), 0.95, 0.0) == 4.5
 
 
-@pytest.mark.parametrize("kind", ["knn", "mahalanobis", "relative_mahalanobis"])
+@pytest.mark.parametrize("kind", ["knn", "mahalanobis", "relative_mahalanobis", "mahalanobis+knn"])
 def test_feature_scores_survive_their_state_dict(kind):
     train, labels, _, unknown = clusters()
-    score = fit_feature_score(kind, train, labels, k=5, dims=8)
+    score = fit_feature_score(kind, train, labels, k=5, dims=8, centroids=3)
     state = {f"familiarity.{k}": v for k, v in score.state_dict().items()}
     again = familiarity_from_state({**state, "head.weight": torch.zeros(1)})
     assert type(again) is type(score)
@@ -123,7 +124,7 @@ def mahalanobis_in_memory(features, labels, dims):
 
 
 @pytest.mark.parametrize("images", [40, 300])  # fewer and more images than features
-@pytest.mark.parametrize("kind", ["knn", "mahalanobis", "relative_mahalanobis"])
+@pytest.mark.parametrize("kind", ["knn", "mahalanobis", "relative_mahalanobis", "mahalanobis+knn"])
 def test_scores_fitted_batch_by_batch_equal_those_fitted_in_memory(kind, images):
     g = torch.Generator().manual_seed(1)
     features = torch.randn(images, 64, generator=g) + torch.randn(4, 64, generator=g).repeat(
@@ -181,3 +182,12 @@ def test_the_readable_score_is_0_at_the_threshold_and_1_at_the_median_known_imag
     again = familiarity_from_state(state)
     assert type(again) is Readable and type(again.raw) is type(raw)
     torch.testing.assert_close(again(unknown), readable(unknown))
+
+
+def test_the_class_sample_is_bounded_per_class_and_the_same_in_any_batching():
+    train, labels, _, _ = clusters()  # 50 images in each of 2 classes
+    whole = class_sample(lambda: [(train, labels)], per_class=8, seed=3)
+    pieces = class_sample(lambda: in_batches(train, labels, 7)(), per_class=8, seed=3)
+    assert torch.bincount(whole[1]).tolist() == [8, 8]
+    torch.testing.assert_close(pieces[0], whole[0])  # the same seeded keys, whatever the batches
+    assert class_sample(lambda: [(train, labels)], per_class=80)[0].shape[0] == 100

@@ -125,3 +125,24 @@ def test_evaluate_measures_calibration_and_the_unknown_folder(trained_run, split
     assert m["open_set"]["unknown_accepted"] == 0.0
     assert (tmp_path / "eval" / "reliability.png").exists()
     assert "open_set" in json.loads((tmp_path / "eval" / "metrics.json").read_text())
+
+
+@pytest.mark.slow
+def test_the_summed_score_travels_through_the_checkpoint_and_onnx(split_dir, tmp_path):
+    from objrec.confidence import SumScore
+    from objrec.train import train
+
+    from .conftest import tiny_train_config
+
+    run = tmp_path / "run"
+    config = tiny_train_config(cache_dir=str(tmp_path / "cache"), unknown_score="mahalanobis+knn")
+    train(split_dir, run, config)
+    model, meta = load_model(run / "model.safetensors")
+    assert isinstance(model.familiarity.raw, SumScore) and meta.calibration.unknown_threshold == 0
+    odd = planted(tmp_path / "odd.png")
+    torch_answer = predict(run, [odd, *known_images(split_dir)])
+    onnx_answer = predict(run, [odd, *known_images(split_dir)], runtime="onnx")
+    assert torch_answer[0].unknown and onnx_answer[0].unknown
+    assert [r.score for r in onnx_answer] == pytest.approx(
+        [r.score for r in torch_answer], rel=1e-3, abs=1e-3
+    )

@@ -40,9 +40,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCORES = ("msp", "knn", "mahalanobis", "relative_mahalanobis")
+SCORES = ("msp", "knn", "mahalanobis", "relative_mahalanobis", "mahalanobis+knn")
 SCORE_OPTIONS: dict[str, dict[str, int]] = {
     "knn": {"k": 10},
+    "mahalanobis+knn": {"dims": 256, "k": 3, "centroids": 4},
     "mahalanobis": {"dims": 256},
     "relative_mahalanobis": {"dims": 256},
 }
@@ -279,14 +280,19 @@ class RelativeMahalanobisScore(nn.Module):
 
 
 def fit_feature_score(
-    kind: str, features: torch.Tensor, labels: torch.Tensor, k: int = 10, dims: int = 256
+    kind: str,
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    k: int = 10,
+    dims: int = 256,
+    centroids: int = 4,
 ) -> nn.Module | None:
     """The feature-space score ``kind`` fitted on training features (None for ``msp``)."""
-    return fit_feature_score_batches(kind, in_batches(features, labels), k, dims)
+    return fit_feature_score_batches(kind, in_batches(features, labels), k, dims, centroids)
 
 
 def fit_feature_score_batches(
-    kind: str, batches: Batches, k: int = 10, dims: int = 256
+    kind: str, batches: Batches, k: int = 10, dims: int = 256, centroids: int = 4
 ) -> nn.Module | None:
     """``fit_feature_score`` reading the training features batch by batch: the Mahalanobis scores
     hold (features x features) numbers at most; ``knn`` holds its bank (every normalised training
@@ -300,11 +306,89 @@ def fit_feature_score_batches(
         return KnnScore(torch.cat([x for x, _ in parts]), k, normalised=True)
     if kind == "mahalanobis":
         return fit_mahalanobis_batches(batches, dims)
+    if kind == "mahalanobis+knn":
+        return fit_sum(batches, k, dims, centroids)
     if kind == "relative_mahalanobis":
         one_class = lambda: ((x, torch.zeros_like(y)) for x, y in batches())  # noqa: E731
         background = fit_mahalanobis_batches(one_class, dims)
         return RelativeMahalanobisScore(fit_mahalanobis_batches(batches, dims), background)
     raise ValueError(f"unknown score {kind!r}; one of {', '.join(SCORES)}")
+
+
+CLASS_SAMPLE = 64
+"""Training images per class (a seeded random sample) that a class's kNN centroids are fitted on."""
+
+
+def class_sample(
+    batches: Batches, per_class: int = CLASS_SAMPLE, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A uniform random sample of at most ``per_class`` normalised training features per class,
+    drawn in one pass (each image gets a seeded random key; each class keeps its lowest keys), so
+    memory is bounded by classes x ``per_class`` rows whatever the size of the training set."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.zeros(0)
+    y = torch.zeros(0, dtype=torch.long)
+    keys = torch.zeros(0)
+    for features, labels in batches():
+        x = torch.cat([x.reshape(-1, features.shape[1]), normalise(features)])
+        y, keys = torch.cat([y, labels]), torch.cat([keys, torch.rand(len(labels), generator=g)])
+        order = keys.argsort()
+        order = order[y[order].argsort(stable=True)]  # by class, then by key
+        counts = torch.bincount(y[order])
+        starts = counts.cumsum(0) - counts
+        keep = order[torch.arange(len(order)) - starts[y[order]] < per_class]
+        x, y, keys = x[keep], y[keep], keys[keep]
+    return x, y
+
+
+def class_centroids(x: torch.Tensor, y: torch.Tensor, per_class: int) -> torch.Tensor:
+    """``per_class`` k-means centroids of each class's (normalised) features, L2-normalised: a kNN
+    bank whose size is bounded by the number of classes, not of images."""
+    from sklearn.cluster import KMeans
+
+    bank = []
+    for c in y.unique():
+        xc = x[y == c].double().numpy()
+        k = min(per_class, len(xc))
+        bank.append(torch.from_numpy(KMeans(k, n_init=3, random_state=0).fit(xc).cluster_centers_))
+    return normalise(torch.cat(bank))
+
+
+class SumScore(nn.Module):
+    """The sum of several scores, each standardised by its mean and standard deviation on the known
+    validation images (``standardise``), so that neither dominates by its units."""
+
+    centre: torch.Tensor
+    spread: torch.Tensor
+
+    def __init__(
+        self,
+        parts: list[nn.Module],
+        centre: torch.Tensor | None = None,
+        spread: torch.Tensor | None = None,
+    ):
+        super().__init__()
+        self.parts = nn.ModuleList(parts)
+        self.register_buffer("centre", torch.zeros(len(parts)) if centre is None else centre)
+        self.register_buffer("spread", torch.ones(len(parts)) if spread is None else spread)
+
+    def components(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.stack([part(features) for part in self.parts], 1)
+
+    def standardise(self, batches: Batches) -> SumScore:
+        values = torch.cat([self.components(x) for x, _ in batches()])
+        self.centre = values.mean(0)
+        self.spread = values.std(0).clamp(min=1e-12)
+        return self
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return ((self.components(features) - self.centre) / self.spread).sum(1)
+
+
+def fit_sum(batches: Batches, k: int, dims: int, centroids: int) -> SumScore:
+    """Mahalanobis plus kNN on class-wise k-means centroids (not yet standardised)."""
+    bank = class_centroids(*class_sample(batches), centroids)
+    return SumScore([fit_mahalanobis_batches(batches, dims), KnnScore(bank, k, normalised=True)])
 
 
 class Readable(nn.Module):
@@ -354,6 +438,19 @@ def score_from_state(own: dict[str, torch.Tensor]) -> nn.Module:
     if "offset" in own:
         raw = {k.removeprefix("raw."): v for k, v in own.items() if k.startswith("raw.")}
         return Readable(score_from_state(raw), float(own["offset"]), float(own["scale"]))
+    if "centre" in own:
+        n = len(own["centre"])
+        parts = [
+            score_from_state(
+                {
+                    k.removeprefix(f"parts.{i}."): v
+                    for k, v in own.items()
+                    if k.startswith(f"parts.{i}.")
+                }
+            )
+            for i in range(n)
+        ]
+        return SumScore(parts, own["centre"], own["spread"])
     if "bank" in own:
         return KnnScore.from_state(own)
     if "means" in own:
@@ -463,10 +560,9 @@ def fit_confidence(
 
     The features are the final model's (for a fine-tuned run, its tuned body's), and ``head`` its
     final head. A feature score is returned rescaled (``Readable``): its threshold is then 0."""
-    options = SCORE_OPTIONS.get(score, {})
-    raw = fit_feature_score_batches(
-        score, as_batches(train), k=options.get("k", 10), dims=options.get("dims", 256)
-    )
+    raw = fit_feature_score_batches(score, as_batches(train), **SCORE_OPTIONS.get(score, {}))
+    if isinstance(raw, SumScore):
+        raw.standardise(as_batches(valid))
     logits, valid_y, feature_scores = valid_outputs(head, as_batches(valid), raw)
     with torch.inference_mode(False):
         temperature = fit_temperature(logits.clone(), valid_y.clone())
