@@ -11,12 +11,20 @@ run costs seconds.
 
 The heads train as ``objrec train`` does (its defaults: five heads, one augmented view, early
 stopping on the valid loss of the known classes); then the temperature is fitted on the known
-classes' valid images, each score is fitted on the known classes' training features, and its
-threshold (``confidence.choose_threshold``) keeps at least 95% of the known valid images and
-costs at most half a point of their accuracy. Choice: known *valid* images against every image of
-the choice classes. Report: known *test* images against every image of the reporting classes.
-Known accuracy lost: test top-1 of the known classes minus the share that is both accepted and
-right; report accepted: the share of reporting-class images not answered "unknown" at it.
+classes' valid images, each score is fitted on the known classes' training features (a sum of
+scores is standardised on the known valid images), and its threshold
+(``confidence.choose_threshold``) keeps at least 95% of the known valid images and costs at most
+half a point of their accuracy. Choice: known *valid* images against every image of the choice
+classes. Report: known *test* images against every image of the reporting classes. Known accuracy
+lost: test top-1 of the known classes minus the share that is both accepted and right; report
+accepted: the share of reporting-class images not answered "unknown" at it.
+
+The candidates: the calibrated top probability (msp), the heads' energy (mean over the five heads
+of the logsumexp of their logits), objrec's own feature scores at several settings (``LIBRARY``:
+kNN on every training image, Mahalanobis, relative Mahalanobis, Mahalanobis + kNN on class-wise
+k-means centroids), and, for comparison only, a per-body Mahalanobis and sums of standardised
+scores that objrec does not ship (``SUMS``: a full kNN bank, the energy). The default is named by
+a rule fixed before the run: the highest AUROC on the choice classes among msp and ``LIBRARY``.
 """
 
 from __future__ import annotations
