@@ -138,7 +138,7 @@ def calibrated_on_the_tuned_model(run, split_dir):
     logits = recognizer.logits(recognizer.preprocess(images))
     assert fit_temperature(logits, labels) == pytest.approx(recognizer.temperature, rel=1e-3)
     scores = recognizer.answer(images).scores
-    assert float(scores.median()) == pytest.approx(1.0, abs=1e-3)
+    assert float(scores.median()) == pytest.approx(1.0, abs=1e-2)  # float16 stored features
 
 
 @pytest.mark.slow

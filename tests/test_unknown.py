@@ -36,7 +36,8 @@ def test_the_score_reads_1_for_typical_known_images_and_below_0_for_unknown(trai
     data = trained_once.parent / "data"
     recognizer = Recognizer.load(trained_once)
     valid = [Image.open(p).convert("RGB") for p in sorted((data / "valid").rglob("*.*"))]
-    assert float(recognizer.answer(valid).scores.median()) == pytest.approx(1.0, abs=1e-3)
+    # 1 up to the store's float16 rounding of the features the median was taken on
+    assert float(recognizer.answer(valid).scores.median()) == pytest.approx(1.0, abs=1e-2)
     odd = Image.open(planted(tmp_path / "odd.png")).convert("RGB")
     assert recognizer.answer([odd]).scores.item() < 0
 

@@ -375,8 +375,11 @@ class SumScore(nn.Module):
     def components(self, features: torch.Tensor) -> torch.Tensor:
         return torch.stack([part(features) for part in self.parts], 1)
 
-    def standardise(self, batches: Batches) -> SumScore:
-        values = torch.cat([self.components(x) for x, _ in batches()])
+    def standardise(self, batches: Batches, chunk: int = 128) -> SumScore:
+        """Set each part's mean and standard deviation from its scores on ``batches`` (the known
+        validation images), ``chunk`` images per call (a Mahalanobis part holds (images, classes,
+        dims) numbers)."""
+        values = torch.cat([self.components(part) for x, _ in batches() for part in x.split(chunk)])
         self.centre = values.mean(0)
         self.spread = values.std(0).clamp(min=1e-12)
         return self
