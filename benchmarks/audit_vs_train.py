@@ -37,22 +37,35 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("/work/splits/s0"))
     parser.add_argument("--work", type=Path, help="Work folder (default: a new temporary one).")
     parser.add_argument("--keep", action="store_true", help="Keep the work folder.")
+    parser.add_argument(
+        "--train-first", action="store_true", help="Run the cold train before the cold audit."
+    )
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="objrec-audit-vs-train-"))
     work.mkdir(parents=True, exist_ok=True)
     data = str(args.data)
-    arms = [
-        ("audit, cold cache", [*OBJREC, "audit", data, "--out", str(work / "audit-cold")], "a"),
-        ("train (defaults), cold cache", [*OBJREC, "train", data, "--out", str(work / "run")], "t"),
-        ("audit, warm cache", [*OBJREC, "audit", data, "--out", str(work / "audit-warm")], "a"),
-    ]
+    arms = {
+        "audit, cold cache": ([*OBJREC, "audit", data, "--out", str(work / "audit-cold")], "a"),
+        "train (defaults), cold cache": ([*OBJREC, "train", data, "--out", str(work / "run")], "t"),
+        "audit, warm cache": ([*OBJREC, "audit", data, "--out", str(work / "audit-warm")], "a"),
+    }
+    order = list(arms)
+    if args.train_first:
+        order = [order[1], order[0], order[2]]
     rows = []
-    for name, command, cache in arms:
-        seconds = timed(command, work / f"cache-{cache}", work / f"{name.split(',')[0]}.log")
+    for name in order:
+        command, cache = arms[name]
+        log = work / (name.split(",")[0].split(" ")[0] + "-" + name.split(" ")[-2] + ".log")
+        load = os.getloadavg()[0]
+        seconds = timed(command, work / f"cache-{cache}", log)
         rows.append((name, seconds))
-        print(f"{name:32s} {seconds:8.1f} s", flush=True)
+        print(
+            f"{name:32s} {seconds:8.1f} s  (load average {load:.1f} before, "
+            f"{os.getloadavg()[0]:.1f} after)",
+            flush=True,
+        )
     train = dict(rows)["train (defaults), cold cache"]
-    print(f"\n{data}, load average at the end {os.getloadavg()[0]:.1f}")
+    print(f"\n{data}:")
     for name, seconds in rows:
         print(f"{name:32s} {seconds:8.1f} s  x{seconds / train:.2f} of train")
     if not args.keep and not args.work:
