@@ -188,7 +188,8 @@ def duplicate_choices(inv, unit, facts, truth) -> None:
 
 
 def rule_choices(rows, injected) -> None:
-    current = dedup.DuplicateRule()
+    # the rule before the crop hash: similarity 0.93, or hash 24, or 0.90 and hash 64
+    current = dedup.DuplicateRule(sim_strict=0.93, sim_crop=2.0)
     rules = {"previous rule": lambda s, d, c: current(s, d)}
     for s_min in (0.80, 0.85, 0.88):
         for c_max in (16, 24, 32, 40):
