@@ -232,3 +232,27 @@ def test_a_float16_store_rounds_the_float32_rows_it_has_instead_of_computing(tmp
     computed = feature_table(fresh, samples, ViewSpec(DATA, "article", 1))
     assert computed.computed == len(samples)
     assert torch.equal(computed.load().features, narrow[1].load().features)
+
+
+def test_prune_covers_the_image_facts_by_age_and_by_folder(tmp_path):
+    from objrec import dedup
+
+    photos = make_class_folder(tmp_path / "photos", per_class=2)
+    paths = [s.path for s in scan_class_folder(photos).samples]
+    cache = FeatureCache(tmp_path / "cache")
+    facts = dedup.cached_facts(paths, [hash_file(p) for p in paths], cache.facts_file)
+    assert not any(f.error for f in facts)
+    summary = cache.summary()
+    assert summary.facts.rows == len(paths) and summary.facts.bytes > 0
+    assert summary.to_json()["facts_rows"] == len(paths)
+    with sqlite3.connect(cache.facts_file) as db:  # one image's facts unused for 10 days
+        db.execute(
+            "UPDATE facts_used SET used=? WHERE digest=?",
+            (time.time() - 864000, hash_file(paths[0])),
+        )
+    done = cache.prune(7, None)
+    assert done.facts_removed == 1 and done.facts_after.rows == len(paths) - 1
+    kept = photos / paths[1].parent.name
+    done = cache.prune(None, kept)  # only the images of one class folder
+    assert done.facts_after.rows == len([p for p in paths[1:] if p.parent == kept])
+    assert cache.summary().facts.rows == done.facts_after.rows

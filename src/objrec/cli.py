@@ -946,11 +946,13 @@ def check(data: Path, as_json: bool) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json: bool) -> None:
-    """Show the feature store: its size per body and how many images it holds; prune or clear it.
+    """Show the feature store and the image facts store: their sizes and how many images they hold;
+    prune or clear them.
 
     Features are stored per image content, body, data config and view, so renaming, moving or
     relabelling an image never recomputes it. --prune removes what no run used for --days days
-    or what belongs to no image in --keep, then compacts the store, and removes the folders of
+    or what belongs to no image in --keep (features and the image facts of audit and split alike),
+    then compacts the store, and removes the folders of
     objrec's earlier cache format. Pruning or clearing waits for other objrec processes using the
     store; it is always safe: anything needed again is recomputed.
     """
@@ -977,6 +979,11 @@ def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json:
             f"{plural(done.old_entries, 'entry')} of the "
             f"old cache format; the store shrank by {freed:.1f} MB"
         )
+        facts_freed = (done.facts_before.bytes - done.facts_after.bytes) / 1e6
+        console.print(
+            f"removed {plural(done.facts_removed, 'image fact row')} of the image facts store "
+            f"({facts_freed:.1f} MB)"
+        )
     print_cache_summary(store.summary(), as_json)
 
 
@@ -1001,6 +1008,10 @@ def print_cache_summary(summary, as_json: bool) -> None:
     console.print(
         f"file index: {plural(summary.files, 'file')} ({summary.index_bytes / 1e6:.1f} MB); "
         f"exported graphs: {summary.onnx_bytes / 1e6:.1f} MB"
+    )
+    console.print(
+        f"image facts (perceptual hashes of audit and split): "
+        f"{plural(summary.facts.rows, 'image')} ({summary.facts.bytes / 1e6:.1f} MB)"
     )
     if summary.old_entries:
         console.print(

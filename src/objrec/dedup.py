@@ -17,6 +17,7 @@ The thresholds are chosen on data (``benchmarks/audit.py``, ``benchmarks/README.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -152,6 +153,28 @@ FACTS_KEY = f"phash{HASH_SIZE} crops{CROP_KEEP} draft{DRAFT} v1"
 """What ``image_facts`` measures: stored facts under another key are measured again."""
 
 
+FACTS_FILE = "facts.sqlite"
+"""The facts store's file name in the cache folder (beside ``store/``)."""
+
+
+def _open_facts(db_file: Path):
+    """The ``facts`` table, and ``facts_used``: when each row was last read or written, for
+    ``prune_facts`` (a table of its own, so that the ``facts`` rows keep their layout)."""
+    import sqlite3
+
+    Path(db_file).parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(db_file, timeout=600, isolation_level=None)
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS facts(digest TEXT, key TEXT, facts TEXT, "
+        "PRIMARY KEY(digest, key))"
+    )
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS facts_used(digest TEXT, key TEXT, used REAL, "
+        "PRIMARY KEY(digest, key))"
+    )
+    return db
+
+
 def cached_facts(
     paths: Sequence[Path],
     digests: Sequence[str],
@@ -159,31 +182,89 @@ def cached_facts(
     on_file: Callable[[], None] | None = None,
 ) -> list[ImageFacts]:
     """``all_facts`` of ``paths``, kept in a small SQLite table keyed by each file's content digest
-    (``digests``, from the feature store's file index), so a second audit decodes nothing. An
-    unreadable file is not kept: it is tried again next time."""
+    (``digests``: ``store.hash_file``'s, as the feature store's file index and ``split`` give
+    them), so a second audit or split decodes nothing. An unreadable file is not kept: it is tried
+    again next time."""
     import json
-    import sqlite3
 
-    db = sqlite3.connect(db_file, timeout=600, isolation_level=None)
+    db = _open_facts(db_file)
     try:
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS facts(digest TEXT, key TEXT, facts TEXT, "
-            "PRIMARY KEY(digest, key))"
-        )
         found = _stored_facts(db, list(dict.fromkeys(digests)))
         todo = [i for i, d in enumerate(digests) if d not in found]
         for _ in range(len(paths) - len(todo) if on_file else 0):
             on_file()  # type: ignore[misc]
         computed = dict(zip(todo, all_facts([paths[i] for i in todo], on_file), strict=True))
+        now = time.time()
         rows = [
-            (digests[i], FACTS_KEY, json.dumps(asdict(f)))
+            (digests[i], FACTS_KEY, json.dumps(asdict(f)), now)
             for i, f in computed.items()
             if not f.error
         ]
-        db.executemany("INSERT OR REPLACE INTO facts VALUES (?,?,?)", rows)
+        db.executemany("INSERT OR REPLACE INTO facts VALUES (?,?,?)", [r[:3] for r in rows])
+        db.executemany(  # last use, written at most once an hour per row
+            "INSERT INTO facts_used VALUES (?,?,?) ON CONFLICT DO UPDATE SET used=excluded.used "
+            "WHERE used<excluded.used-3600",
+            [(d, FACTS_KEY, now) for d in [*found, *(r[0] for r in rows)]],
+        )
     finally:
         db.close()
     return [computed[i] if i in computed else found[d] for i, d in enumerate(digests)]
+
+
+@dataclass(frozen=True)
+class FactsInfo:
+    """What the facts store holds: rows (of any ``FACTS_KEY``) and bytes on disk."""
+
+    rows: int
+    bytes: int
+
+
+def facts_info(db_file: Path) -> FactsInfo:
+    if not db_file.exists():
+        return FactsInfo(0, 0)
+    db = _open_facts(db_file)
+    try:
+        (rows,) = db.execute("SELECT COUNT(*) FROM facts").fetchone()
+    finally:
+        db.close()
+    return FactsInfo(rows, db_file.stat().st_blocks * 512)
+
+
+def prune_facts(
+    db_file: Path, older_than_days: float | None = None, keep: set[str] | None = None
+) -> tuple[int, FactsInfo, FactsInfo]:
+    """Forget the facts not used for ``older_than_days``, of no digest in ``keep``, or measured
+    under another ``FACTS_KEY`` (never read again); compact the file. Returns the rows removed
+    and the store before and after. Safe at any time: forgotten facts are measured again."""
+    before = facts_info(db_file)
+    if not db_file.exists():
+        return 0, before, before
+    db = _open_facts(db_file)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        removed = db.execute("DELETE FROM facts WHERE key<>?", (FACTS_KEY,)).rowcount
+        if older_than_days is not None:  # rows an older objrec wrote count as used now
+            now = time.time()
+            db.execute("INSERT OR IGNORE INTO facts_used SELECT digest, key, ? FROM facts", (now,))
+            removed += db.execute(
+                "DELETE FROM facts WHERE (digest, key) IN "
+                "(SELECT digest, key FROM facts_used WHERE used<?)",
+                (now - older_than_days * 86400,),
+            ).rowcount
+        if keep is not None:
+            db.execute("CREATE TEMP TABLE keep(digest TEXT PRIMARY KEY)")
+            db.executemany("INSERT OR IGNORE INTO temp.keep VALUES (?)", ((d,) for d in keep))
+            removed += db.execute(
+                "DELETE FROM facts WHERE digest NOT IN (SELECT digest FROM temp.keep)"
+            ).rowcount
+        db.execute(
+            "DELETE FROM facts_used WHERE (digest, key) NOT IN (SELECT digest, key FROM facts)"
+        )
+        db.execute("COMMIT")
+        db.execute("VACUUM")
+    finally:
+        db.close()
+    return removed, before, facts_info(db_file)
 
 
 def _stored_facts(db, digests: list[str], chunk: int = 500) -> dict[str, ImageFacts]:
@@ -231,6 +312,51 @@ def hash_pairs(facts: Sequence[ImageFacts], max_distance: int, chunk: int = 256)
         rows, cols = rows[keep], cols[keep]
         found.append(np.stack([rows + start, cols, dist[rows, cols]], 1).astype(np.int64))
     return np.concatenate(found)
+
+
+def crop_pairs(facts: Sequence[ImageFacts], max_distance: int, chunk: int = 256) -> np.ndarray:
+    """(P, 2) rows ``i, j`` with i < j for every pair whose ``crop_distance`` is at most
+    ``max_distance``: one image's whole hash (or its mirror's) against the other's centre-crop
+    hashes. Brute force in chunks, as ``hash_pairs``."""
+    usable = np.array([not f.error and len(f.crops) == 2 * len(CROP_KEEP) for f in facts])
+    n = len(facts)
+    if not usable.any():
+        return np.zeros((0, 2), dtype=np.int64)
+    wholes = [_words([f.phash for f in facts]), _words([f.phash_mirror for f in facts])]
+    crops = [
+        _words([f.crops[c] if u else 0 for f, u in zip(facts, usable, strict=True)])
+        for c in range(2 * len(CROP_KEEP))
+    ]
+    found = [np.zeros((0, 2), dtype=np.int64)]
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        near = np.zeros((stop - start, n), dtype=bool)
+        for crop in crops:
+            for whole in wholes:  # the block's crops against every whole, and the other way
+                near |= _distance(crop[start:stop], whole) <= max_distance
+                near |= _distance(whole[start:stop], crop) <= max_distance
+        rows, cols = np.nonzero(near)
+        rows = rows + start
+        keep = (rows != cols) & usable[rows] & usable[cols]
+        found.append(np.stack([np.minimum(rows, cols), np.maximum(rows, cols)], 1)[keep])
+    return np.unique(np.concatenate(found), axis=0)
+
+
+def scale_agreement(a: ImageFacts, b: ImageFacts) -> int:
+    """How well one image is a ``CROP_KEEP[0]`` centre crop of the other, checked at two scales:
+    the larger of (its whole hash against the other's first crop) and (its own first crop against
+    the other's second crop, which is then the same region: 0.9 x 0.9 = 0.81 of the original), the
+    best orientation and direction. A crop matches at both scales; a different photo that happens
+    to match at one rarely matches at the other. ``HASH_SIZE ** 2`` when there are no crops."""
+    if len(a.crops) < 4 or len(b.crops) < 4:
+        return HASH_SIZE * HASH_SIZE
+    best = HASH_SIZE * HASH_SIZE
+    for x, y in ((a, b), (b, a)):
+        for mirrored in (0, 1):  # y's mirrored crops match a mirrored copy x
+            big, small = y.crops[mirrored], y.crops[2 + mirrored]
+            worse = max(int(x.phash ^ big).bit_count(), int(x.crops[0] ^ small).bit_count())
+            best = min(best, worse)
+    return best
 
 
 def normalise(features: np.ndarray) -> np.ndarray:

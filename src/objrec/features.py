@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import DistributedSampler
 
+from objrec import dedup
 from objrec.backbones import Body, fingerprint_module
 from objrec.config import DataConfig
 from objrec.data import ImageDataset, Sample, make_loader, prefetch
@@ -90,6 +91,12 @@ class FeatureCache:
         if store is not None:
             store.close()
 
+    @property
+    def facts_file(self) -> Path:
+        """The image facts (perceptual hashes, sizes) that ``audit`` and ``split`` keep by content
+        digest (``dedup.cached_facts``)."""
+        return self.root / dedup.FACTS_FILE
+
     def onnx_path(self, fingerprint: str, input_size: int) -> Path:
         """Where the frozen body with this fingerprint is kept as ONNX."""
         return self.root / "onnx" / f"{fingerprint[:32]}-{input_size}.onnx"
@@ -122,6 +129,7 @@ class FeatureCache:
             len(self.old_entries()),
             sum(p.stat().st_size for p in onnx),
             disk_bytes(store.root / "index.sqlite"),
+            dedup.facts_info(self.facts_file),
         )
 
     def prune(
@@ -133,10 +141,11 @@ class FeatureCache:
         if keep_folder is not None:
             keep = set(self.store.digests(list_images(Path(keep_folder)))[0])
         result = self.store.prune(older_than_days, keep, wait)
+        facts = dedup.prune_facts(self.facts_file, older_than_days, keep)
         old = self.old_entries()
         for path in old:
             shutil.rmtree(path) if path.is_dir() else path.unlink()
-        return PruneSummary(result, len(old))
+        return PruneSummary(result, len(old), *facts)
 
     def clear(self, wait=None) -> int:
         """Remove everything in the cache folder (waiting for other users of the store)."""
@@ -166,6 +175,8 @@ class CacheSummary:
     old_entries: int
     onnx_bytes: int
     index_bytes: int
+    facts: dedup.FactsInfo = field(default_factory=lambda: dedup.FactsInfo(0, 0))
+    """The image facts store (``facts.sqlite``): rows and bytes."""
 
     def to_json(self) -> dict:
         return {
@@ -176,6 +187,8 @@ class CacheSummary:
             "old_format_entries": self.old_entries,
             "old_format_bytes": self.old_bytes,
             "onnx_bytes": self.onnx_bytes,
+            "facts_rows": self.facts.rows,
+            "facts_bytes": self.facts.bytes,
         }
 
 
@@ -183,6 +196,10 @@ class CacheSummary:
 class PruneSummary:
     store: PruneResult
     old_entries: int
+    facts_removed: int = 0
+    """Rows of the image facts store removed, and the store before and after."""
+    facts_before: dedup.FactsInfo = field(default_factory=lambda: dedup.FactsInfo(0, 0))
+    facts_after: dedup.FactsInfo = field(default_factory=lambda: dedup.FactsInfo(0, 0))
 
 
 def disk_bytes(path: Path) -> int:
