@@ -131,7 +131,7 @@ def calibrated_on_the_tuned_model(run, split_dir):
     from objrec.inference import Recognizer
 
     recognizer = Recognizer.load(run)
-    assert recognizer.unknown_score == "mahalanobis" and recognizer.threshold == 0.0
+    assert recognizer.unknown_score == "mahalanobis+knn" and recognizer.threshold == 0.0
     paths = sorted((split_dir / "valid").rglob("*.*"))
     labels = torch.tensor([recognizer.classes.index(p.parent.name) for p in paths])
     images = [open_image(p) for p in paths]

@@ -26,10 +26,10 @@ def known_images(split_dir):
 def test_train_stores_temperature_threshold_and_familiarity(trained_once):
     _, meta = read_checkpoint(trained_once)
     assert meta.calibration is not None and meta.calibration.temperature > 0
-    assert meta.calibration.unknown_score == "mahalanobis"
+    assert meta.calibration.unknown_score == "mahalanobis+knn"
     assert meta.calibration.unknown_threshold == 0.0  # the readable score's threshold
     model, _ = load_model(trained_once)  # the familiarity tensors load back into their module
-    assert model.familiarity is not None and model.familiarity.raw.means.shape[0] == 3
+    assert model.familiarity is not None and model.familiarity.raw.parts[0].means.shape[0] == 3
 
 
 def test_the_score_reads_1_for_typical_known_images_and_below_0_for_unknown(trained_once, tmp_path):
@@ -71,7 +71,7 @@ def test_the_api_and_serve_say_unknown(trained_run, tmp_path):
         client = TestClient(create_app(trained_run, runtime=runtime))
         body = client.post("/predict", files={"file": ("odd.png", odd, "image/png")}).json()
         assert body["unknown"] is True and len(body["topk"]) == 3
-        assert client.get("/info").json()["unknown_score"] == "mahalanobis"
+        assert client.get("/info").json()["unknown_score"] == "mahalanobis+knn"
     client = TestClient(create_app(trained_run, runtime="torch", unknown=False))
     body = client.post("/predict", files={"file": ("odd.png", odd, "image/png")}).json()
     assert body["unknown"] is False
@@ -129,17 +129,18 @@ def test_evaluate_measures_calibration_and_the_unknown_folder(trained_run, split
 
 
 @pytest.mark.slow
-def test_the_summed_score_travels_through_the_checkpoint_and_onnx(split_dir, tmp_path):
-    from objrec.confidence import SumScore
+def test_a_mahalanobis_only_run_travels_through_the_checkpoint_and_onnx(split_dir, tmp_path):
+    from objrec.confidence import MahalanobisScore
     from objrec.train import train
 
     from .conftest import tiny_train_config
 
     run = tmp_path / "run"
-    config = tiny_train_config(cache_dir=str(tmp_path / "cache"), unknown_score="mahalanobis+knn")
+    config = tiny_train_config(cache_dir=str(tmp_path / "cache"), unknown_score="mahalanobis")
     train(split_dir, run, config)
     model, meta = load_model(run / "model.safetensors")
-    assert isinstance(model.familiarity.raw, SumScore) and meta.calibration.unknown_threshold == 0
+    assert isinstance(model.familiarity.raw, MahalanobisScore)
+    assert meta.calibration.unknown_threshold == 0
     odd = planted(tmp_path / "odd.png")
     torch_answer = predict(run, [odd, *known_images(split_dir)])
     onnx_answer = predict(run, [odd, *known_images(split_dir)], runtime="onnx")
