@@ -455,7 +455,12 @@ def calibrate(
     prep.model.familiarity = fitted.familiarity
     reporter.note(
         f"calibrated: temperature {fitted.temperature:.3f} (valid ECE {fitted.valid_ece[0]:.4f} "
-        f"-> {fitted.valid_ece[1]:.4f}); unknown below {fitted.score} {fitted.threshold:.4f}"
+        f"-> {fitted.valid_ece[1]:.4f}); unknown below "
+        + (
+            f"a top probability of {fitted.threshold:.4f}"
+            if fitted.familiarity is None
+            else f"familiarity 0 ({fitted.score}; 1 is a typical valid image)"
+        )
     )
     calibration = Calibration(fitted.temperature, fitted.threshold, fitted.score)
     return replace(meta, calibration=calibration)
