@@ -192,3 +192,42 @@ def test_a_class_with_only_unreadable_files_is_left_out_as_empty(tmp_path, image
     result = split_folder(image_folder, tmp_path / "out")
     assert result.empty_classes == ["grey"] and result.unreadable_files == ["grey/a.jpg"]
     assert sorted(result.counts) == ["blue", "green", "red"]
+
+
+def test_a_centre_cropped_copy_never_crosses_splits(tmp_path):
+    """A copy with 5% cut off each side moves the whole-image hash past ``HASH_SPLIT``; the
+    centre-crop hash at two scales keeps it with its original, mirrored too, across classes."""
+    from PIL import ImageOps
+
+    from objrec import dedup
+
+    from .test_audit import COLOURS, pattern
+
+    src = tmp_path / "photos"
+    for c, (name, colour) in enumerate(COLOURS.items()):
+        (src / name).mkdir(parents=True)
+        for i in range(12):
+            pattern(colour, 100 * c + i, size=(240, 200)).save(src / name / f"{name}_{i:02d}.png")
+    original = pattern(COLOURS["red"], 0, size=(240, 200))
+    original.crop((12, 10, 228, 190)).save(src / "red" / "cropped.jpg", quality=85)
+    ImageOps.mirror(original.crop((12, 10, 228, 190))).save(src / "green" / "mirrored.png")
+    copies = {"red/red_00.png", "red/cropped.jpg", "green/mirrored.png"}
+    first, *others = [dedup.image_facts(src / name) for name in sorted(copies, reverse=True)]
+    assert min(dedup.hash_distance(first, other) for other in others) > dedup.HASH_SPLIT
+    for seed in range(4):
+        out = tmp_path / f"s{seed}"
+        result = split_folder(src, out, seed=seed)
+        splits = {r["split"] for r in manifest(out) if r["source"].split("photos/")[1] in copies}
+        assert len(splits) == 1
+        assert result.near_duplicate_files == 2  # the two copies, no other picture
+
+
+def test_a_second_split_decodes_nothing(tmp_path, image_folder, monkeypatch):
+    """The hashes are kept by content digest in the cache's image facts, as the audit's are."""
+    from objrec import dedup
+
+    first = split_folder(image_folder, tmp_path / "a", seed=0)
+    decoded = []
+    monkeypatch.setattr(dedup, "image_facts", lambda path: decoded.append(path))
+    again = split_folder(image_folder, tmp_path / "b", seed=0)
+    assert decoded == [] and again.counts == first.counts

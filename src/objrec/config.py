@@ -75,7 +75,8 @@ class SplitConfig:
     """Refuse a class folder without images or an image file that cannot be read (by default
     they are left out with a warning naming them)."""
     near_duplicates: bool = True
-    """Keep near-duplicates (perceptual hash) in one split, as byte-identical files always are."""
+    """Keep near-duplicates (perceptual hashes, centre crops included) in one split, as
+    byte-identical files always are."""
 
     def __post_init__(self) -> None:
         ratios = tuple(float(r) for r in self.ratios)

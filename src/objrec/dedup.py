@@ -38,6 +38,10 @@ plain background (Caltech-101's side-view motorbikes) within 2-6 bits of each ot
 re-saved copies; at 256 bits they stay 34 bits or more apart (``benchmarks/README.md``)."""
 HASH_SPLIT = 24
 """Hash distance (bits of 256) at or below which ``split`` keeps two images together."""
+CROP_SPLIT = 24
+"""``split`` also keeps together two images one of which is a ``CROP_KEEP[0]`` centre crop of the
+other at two scales (``scale_agreement``) within this many bits of 256: the crop hash without the
+audit's feature gate, held to both scales (``benchmarks/split_crop_hash.py``)."""
 NEIGHBOURS = 10
 """Feature neighbours examined per image."""
 
@@ -340,6 +344,16 @@ def crop_pairs(facts: Sequence[ImageFacts], max_distance: int, chunk: int = 256)
         keep = (rows != cols) & usable[rows] & usable[cols]
         found.append(np.stack([np.minimum(rows, cols), np.maximum(rows, cols)], 1)[keep])
     return np.unique(np.concatenate(found), axis=0)
+
+
+def split_pairs(facts: Sequence[ImageFacts]) -> list[tuple[int, int]]:
+    """The pairs ``split`` keeps together: whole-image hashes within ``HASH_SPLIT`` bits, or a
+    centre crop at two scales within ``CROP_SPLIT`` bits (no features needed)."""
+    pairs = {(int(i), int(j)) for i, j, _ in hash_pairs(facts, HASH_SPLIT)}
+    for i, j in crop_pairs(facts, CROP_SPLIT):
+        if scale_agreement(facts[i], facts[j]) <= CROP_SPLIT:
+            pairs.add((int(i), int(j)))
+    return sorted(pairs)
 
 
 def scale_agreement(a: ImageFacts, b: ImageFacts) -> int:

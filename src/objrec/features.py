@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -42,6 +41,7 @@ from objrec.store import (
     PruneResult,
     Space,
     SpaceInfo,
+    default_cache_dir,
     space_id,
 )
 from objrec.transforms import build_transforms, build_tta_transform, draft_size
@@ -52,15 +52,6 @@ FROZEN_BATCH = 16
 """Images per frozen-pass batch. ONNX Runtime keeps buffers for the largest batch it has run: with
 the three-body default at 240 px, batch 64 peaked at 3.6 GiB (19.6 and 21.3 images/s in two runs),
 batch 16 at 1.4 GiB (27.5 and 33.7 images/s) (``benchmarks/frozen_batch.py``)."""
-
-
-def default_cache_dir() -> Path:
-    """``$OBJREC_CACHE``, else ``$XDG_CACHE_HOME/objrec``, else ``~/.cache/objrec``."""
-    env = os.environ.get("OBJREC_CACHE")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "objrec"
 
 
 _OPEN_STORES: dict[Path, FeatureStore] = {}

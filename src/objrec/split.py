@@ -2,9 +2,11 @@
 
 Byte-identical files (same SHA-256) form one group and always land in the same split, within a class
 and across classes, so no image is both trained on and tested on. So do near-duplicates (a resized,
-re-encoded, mirrored or recoloured copy): images whose perceptual hashes (of the image or of its
-mirror) differ by at most ``dedup.HASH_SPLIT`` bits of 64, the hash half of ``objrec audit``'s check
-(the audit adds frozen-feature similarity, which also catches crops). SRC is only ever read.
+re-encoded, mirrored, recoloured or centre-cropped copy): images whose perceptual hashes (of the
+image or of its mirror) differ by at most ``dedup.HASH_SPLIT`` bits of 256, or one of which is the
+other's centre at two crop scales (``dedup.split_pairs``), the hash half of ``objrec audit``'s check
+(the audit adds frozen-feature similarity). The hashes are kept by content digest in the cache
+folder's image facts (``facts.sqlite``, shared with the audit). SRC is only ever read.
 """
 
 from __future__ import annotations
@@ -108,10 +110,11 @@ def split_folder(
     ratios, seed, mode = config.ratios, config.seed, config.mode
     _check_out(src, out, force)
     files, empty = _class_files(src, config.exclude, config.strict)
-    facts = _decode_all(files, on_file)
+    hashes = _hash_all(files, on_file)
+    facts = _decode_all(files, hashes, on_file)
     files, unreadable = _drop_unreadable(src, files, facts, config.strict)
     files, empty = _without_empty(src, files, empty, config.strict)
-    hashes = _hash_all(files, on_file)
+    hashes = {p: hashes[p] for paths in files.values() for p in paths}
     groups = _near_groups(files, hashes, facts) if config.near_duplicates else hashes
     assignment, result = _assign(files, groups, ratios, seed, out)
     result.near_duplicate_files = len(set(hashes.values())) - len(set(groups.values()))
@@ -141,19 +144,23 @@ def _without_empty(
     return {name: paths for name, paths in files.items() if paths}, empty
 
 
-def _decode_all(files: dict[str, list[Path]], on_file) -> dict[Path, Any]:
-    """Every image decoded once (small): its perceptual hashes, or why it cannot be read."""
+def _decode_all(files: dict[str, list[Path]], hashes: dict[Path, str], on_file) -> dict[Path, Any]:
+    """Every image's perceptual hashes, or why it cannot be read: decoded once (small) and kept
+    by content digest in the cache folder's image facts, which ``objrec audit`` shares."""
     from objrec import dedup
+    from objrec.store import DIGEST_CHARS, default_cache_dir
 
     paths = [p for group in files.values() for p in group]
-    done = [0]
+    done = [len(paths)]
 
     def tick() -> None:
         done[0] += 1
         if on_file:
             on_file(done[0], 2 * len(paths))
 
-    return dict(zip(paths, dedup.all_facts(paths, tick), strict=True))
+    digests = [hashes[p][:DIGEST_CHARS] for p in paths]  # the feature store's digests
+    facts = dedup.cached_facts(paths, digests, default_cache_dir() / dedup.FACTS_FILE, tick)
+    return dict(zip(paths, facts, strict=True))
 
 
 def _drop_unreadable(
@@ -229,7 +236,7 @@ def _hash_all(files: dict[str, list[Path]], on_file) -> dict[Path, str]:
         for path in paths:
             hashes[path] = sha256_file(path)
             if on_file:
-                on_file(total + len(hashes), 2 * total)
+                on_file(len(hashes), 2 * total)
     return hashes
 
 
@@ -242,7 +249,7 @@ def _near_groups(
 
     paths = [p for group in files.values() for p in group]
     facts = [facts_of[p] for p in paths]
-    pairs = [(int(i), int(j)) for i, j, _ in dedup.hash_pairs(facts, dedup.HASH_SPLIT)]
+    pairs = dedup.split_pairs(facts)
     keys = dict(hashes)
     for members in dedup.groups_of(len(paths), pairs):
         key = min(hashes[paths[m]] for m in members)

@@ -63,6 +63,15 @@ CREATE TABLE IF NOT EXISTS files(
 """
 
 
+def default_cache_dir() -> Path:
+    """``$OBJREC_CACHE``, else ``$XDG_CACHE_HOME/objrec``, else ``~/.cache/objrec``."""
+    env = os.environ.get("OBJREC_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "objrec"
+
+
 def hash_file(path: Path) -> str:
     """SHA-256 of a file's bytes, cut to 128 bits (hex)."""
     digest = hashlib.sha256()
