@@ -4,7 +4,7 @@ Byte-identical files (same SHA-256) form one group and always land in the same s
 and across classes, so no image is both trained on and tested on. So do near-duplicates (a resized,
 re-encoded, mirrored, recoloured or centre-cropped copy): images whose perceptual hashes (of the
 image or of its mirror) differ by at most ``dedup.HASH_SPLIT`` bits of 256, or one of which is the
-other's centre at two crop scales (``dedup.split_pairs``), the hash half of ``objrec audit``'s check
+other's centre crop by its hash (``dedup.split_pairs``), the hash half of ``objrec audit``'s check
 (the audit adds frozen-feature similarity). The hashes are kept by content digest in the cache
 folder's image facts (``facts.sqlite``, shared with the audit). SRC is only ever read.
 """
