@@ -10,10 +10,7 @@ a temporary folder; the shared folders are only read), with an empty feature sto
 * (c) a new class of 40 images (``Faces``, excluded by the protocol): 28 train, 12 valid;
 * (d) 200 training images removed.
 
-Each step starts from the previous one's folder and store, and retrains twice: first with
-``--init-from`` the previous step's run (the head starts where it ended: what a user editing their
-folder does), then with a head from scratch (the store now holds every view, so this one computes
-nothing). For each: the image views objrec itself
+Each step starts from the previous one's folder and store. For each: the image views objrec itself
 reports as pushed through the frozen bodies (``objrec train --json``'s ``frozen_pass``), the files
 it had to hash, the wall time of the whole ``objrec train`` process, its ratio to the cold run's,
 where train's own time went (``seconds`` of its summary: the frozen pass or store lookups, the head
@@ -143,16 +140,13 @@ def main() -> None:
         "| best valid loss |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
-    previous = root / "run-cold"
-    cold = objrec_train(data, previous, cache, extra)
+    cold = objrec_train(data, root / "run-cold", cache, extra)
     print(row("cold train", cold, cold["wall"]), flush=True)
     for i, (name, edit) in enumerate(steps):
         edit()
-        warm = objrec_train(data, root / f"run-{i}", cache, [*extra, "--init-from", str(previous)])
-        print(row(f"{name}, head from the previous run", warm, cold["wall"]), flush=True)
-        scratch = objrec_train(data, root / f"run-{i}-scratch", cache, extra)
-        print(row(f"{name}, head from scratch", scratch, cold["wall"]), flush=True)
-        previous = root / f"run-{i}"
+        print(
+            row(name, objrec_train(data, root / f"run-{i}", cache, extra), cold["wall"]), flush=True
+        )
     if not args.keep:
         shutil.rmtree(root)
 

@@ -109,37 +109,3 @@ def test_a_run_from_before_the_float16_default_reads_its_float32_features(traine
     header = meta.to_json()
     del header["train_config"]["feature_dtype"]  # as runs written before the field existed
     assert RunMeta.from_json(header).feature_dtype == "float32"
-
-
-def test_a_head_started_from_a_run_keeps_its_classes_and_initialises_new_ones(trained_run):
-    from objrec.checkpoint import init_head_from
-    from objrec.model import build_head, class_layer_keys
-
-    old, meta = load_model(trained_run)
-    h = meta.head
-    classes = ("blue", "green", "purple", "red")  # purple is new; blue, green, red move rows
-    head = build_head(h.n_features, len(classes), h.hidden, h.dropout, h.members)
-    fresh = {k: v.clone() for k, v in head.state_dict().items()}
-    assert init_head_from(trained_run, head, classes, meta.backbone) == 3
-    new, before = head.state_dict(), old.head.state_dict()
-    rows = [meta.classes.index(c) for c in ("blue", "green", "red")]
-    for key in new:
-        if key in class_layer_keys(head):
-            assert torch.equal(new[key][[0, 1, 3]], before[key][rows])
-            assert torch.equal(new[key][2], fresh[key][2])
-        else:
-            assert torch.equal(new[key], before[key])
-
-
-def test_a_head_of_another_shape_or_backbone_is_refused(trained_run):
-    from objrec.checkpoint import init_head_from
-    from objrec.model import build_head
-
-    _, meta = load_model(trained_run)
-    h = meta.head
-    other_width = build_head(h.n_features, h.n_classes, h.hidden + 1, h.dropout, h.members)
-    with pytest.raises(ObjrecError, match="init_from"):
-        init_head_from(trained_run, other_width, meta.classes, meta.backbone)
-    same = build_head(h.n_features, h.n_classes, h.hidden, h.dropout, h.members)
-    with pytest.raises(ObjrecError, match="init_from"):
-        init_head_from(trained_run, same, meta.classes, "lite0")

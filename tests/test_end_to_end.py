@@ -73,12 +73,3 @@ def test_train_on_a_warm_store_equals_train_on_a_cold_one(tmp_path, split_dir, t
     ]
     a, b = load_file(tmp_path / "cold" / BEST), load_file(tmp_path / "warm" / BEST)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-
-
-def test_a_retrain_started_from_a_run_begins_where_it_ended(tmp_path, split_dir, trained_run):
-    from .conftest import tiny_train_config
-
-    cold = pd.read_csv(trained_run / "history.csv")
-    warm = train(split_dir, tmp_path / "warm", tiny_train_config(init_from=str(trained_run)))
-    assert warm.history[0]["valid_loss"] < cold["valid_loss"].iloc[0] / 2
-    assert warm.history[0]["valid_loss"] < 1.5 * cold["valid_loss"].min()

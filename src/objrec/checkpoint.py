@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -18,14 +17,13 @@ from typing import Any
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
-from torch import nn
 
 from objrec.backbones import build_body, get_backbone
 from objrec.confidence import familiarity_from_state
 from objrec.engine import EarlyStopping, FitState
 from objrec.errors import ObjrecError
 from objrec.meta import FORMAT_VERSION, RunMeta, TrainingProgress
-from objrec.model import Classifier, build_head, class_layer_keys
+from objrec.model import Classifier, build_head
 from objrec.quantize import QuantizedBody, is_quantized
 
 log = logging.getLogger(__name__)
@@ -117,37 +115,6 @@ def load_model(path: Path) -> tuple[Classifier, RunMeta]:
     except RuntimeError as exc:
         raise ObjrecError(f"{path}: its weights do not fit backbone {meta.backbone}") from exc
     return model.eval(), meta
-
-
-def init_head_from(run: Path, head: nn.Module, classes: Sequence[str], backbone: str) -> int:
-    """Start ``head`` (built for ``classes`` on ``backbone``) from the head of the finished run
-    ``run``: every weight copied, the last layer's rows matched by class name; the rows of classes
-    the run did not have keep their fresh initialisation. Returns how many classes were carried."""
-    state, meta = read_checkpoint(run)
-    h = meta.head
-    wanted = {
-        key.removeprefix("head."): value for key, value in state.items() if key.startswith("head.")
-    }
-    own = head.state_dict()
-    if meta.backbone != backbone or wanted.keys() != own.keys():
-        raise ObjrecError(
-            f"`init_from` {run} has a head for backbone {meta.backbone} ({h.members} of width "
-            f"{h.hidden}); this run's head is for {backbone}: give a run with the same backbone, "
-            "`heads` and `hidden`"
-        )
-    rows = [i for i, name in enumerate(classes) if name in meta.classes]
-    old_rows = [meta.classes.index(classes[i]) for i in rows]
-    class_keys = class_layer_keys(head)
-    with torch.no_grad():
-        for key, value in own.items():
-            if key in class_keys:
-                value[rows] = wanted[key][old_rows].to(value)
-            elif value.shape == wanted[key].shape:
-                value.copy_(wanted[key])
-            else:
-                raise ObjrecError(f"`init_from` {run}: its head's {key} has another shape")
-    head.load_state_dict(own)
-    return len(rows)
 
 
 # ---------------------------------------------------------------- training state, for resuming

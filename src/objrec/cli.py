@@ -398,9 +398,6 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
 @config_option("--precision", type=click.Choice(PRECISIONS))
 @config_option("--unknown-score", type=click.Choice(UNKNOWN_SCORES))
 @config_option("--seed")
-@config_option(
-    "--init-from", metavar="RUN", type=click.Path(path_type=Path, file_okay=False, exists=True)
-)
 @config_option("--num-workers", type=click.IntRange(min=0))
 @device_option
 @config_option("--cache-dir", type=DIR)
@@ -438,8 +435,8 @@ def train(
 
     if (run is None) == (resume is None):
         raise click.UsageError("give --out RUN for a new run, or --resume RUN to continue one")
-    for name in ("weights", "cache_dir", "init_from"):
-        options[name] = str(options[name]) if options[name] else None
+    options["weights"] = str(options["weights"]) if options["weights"] else None
+    options["cache_dir"] = str(options["cache_dir"]) if options["cache_dir"] else None
     config = TrainConfig(**options)
     reporter = RichReporter(quiet=as_json)
     target = run or resume

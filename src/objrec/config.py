@@ -192,11 +192,6 @@ class TrainConfig:
     0.978 against 0.937 for msp on the classes it was chosen on."""
     seed: int = 0
     """Same seed, same run: head initialisation, dropout and batch order."""
-    init_from: str | None = None
-    """A finished run (its folder) whose head this run starts from instead of a random
-    initialisation: its weights for every class both runs have, fresh ones for new classes. After
-    a few labels fixed, photos added or a class added, the retrain then converges in a few epochs
-    (benchmarks/incremental.py). It needs the same backbone and head shape."""
     num_workers: int | None = None
     """DataLoader worker processes decoding images (default: 0 on the CPU, on a GPU every core of
     this rank's share of the machine but one). 0 decodes in a thread of the main process, which

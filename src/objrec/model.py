@@ -49,18 +49,6 @@ class HeadEnsemble(nn.Module):
         return logits if self.training else mean_log_probs(logits)
 
 
-def class_layer_keys(head: nn.Module) -> set[str]:
-    """The keys of ``head``'s state dict whose first dimension is one row per class: the weight
-    and bias of each member's last layer."""
-    members = head.members if isinstance(head, HeadEnsemble) else [head]
-    prefix = "members.{}." if isinstance(head, HeadEnsemble) else ""
-    keys = set()
-    for i, member in enumerate(members):
-        last = f"{prefix.format(i)}{len(list(member.children())) - 1}"
-        keys |= {f"{last}.weight", f"{last}.bias"}
-    return keys
-
-
 def mean_log_probs(member_logits: torch.Tensor) -> torch.Tensor:
     """(members, N, classes) logits -> (N, classes) log of the members' mean probabilities."""
     return member_logits.log_softmax(-1).logsumexp(0) - math.log(len(member_logits))

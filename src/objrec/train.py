@@ -27,7 +27,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from objrec.backbones import Body, build_body, get_backbone, resolve_data_config
 from objrec.check import require_clean
-from objrec.checkpoint import SavedTraining, init_head_from, restore_training_state
+from objrec.checkpoint import SavedTraining, restore_training_state
 from objrec.confidence import fit_confidence
 from objrec.config import DataConfig, TrainConfig
 from objrec.data import ClassFolder, require_split_folder, scan_class_folder
@@ -373,11 +373,6 @@ def fit_head(
             raise ObjrecError(f"{out}: the backbone's weights changed since this run started")
         state = restore_training_state(saved, head, optimizer)
     else:
-        if config.init_from:
-            carried = init_head_from(Path(config.init_from), head, prep.classes, config.backbone)
-            reporter.note(
-                f"head started from {config.init_from}: {carried} of {len(prep.classes)} classes"
-            )
         seed_everything(config.seed)  # dropout draws the same whether features were cached or not
     model, train_batches, valid_batches = epoch_sources(prep, config, world)
     try:
