@@ -76,3 +76,21 @@ def test_a_failed_forced_export_leaves_the_earlier_export_as_it_was(
         export_model(trained_run, tmp_path / "m.onnx", force=True)
     assert ((tmp_path / "m.onnx").read_bytes(), (tmp_path / "m.json").read_bytes()) == before
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def test_a_failed_sidecar_write_leaves_the_earlier_model_and_sidecar(
+    trained_run, tmp_path, monkeypatch
+):
+    import objrec.export as export
+
+    export_model(trained_run, tmp_path / "m.onnx")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+
+    def no_json(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(export.json, "dumps", no_json)
+    with pytest.raises(OSError, match="disk full"):
+        export_model(trained_run, tmp_path / "m.onnx", softmax=False, force=True)
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    assert after == before

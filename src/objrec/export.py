@@ -225,9 +225,13 @@ def export_checked(
                 "nothing written"
             )
         outputs = [o.name for o in OnnxModel(part).session.get_outputs()]
-    answer = {**preprocessing(meta, softmax), **confidence_sidecar(meta, model, softmax, outputs)}
-    with staged(path.with_suffix(".json")) as part:
-        part.write_text(json.dumps({**answer, "max_abs_diff": diff}, indent=2))
-    sidecar = path.with_suffix(".json")
+        answer = {
+            **preprocessing(meta, softmax),
+            **confidence_sidecar(meta, model, softmax, outputs),
+            "max_abs_diff": diff,
+        }
+        sidecar = path.with_suffix(".json")
+        with staged(sidecar) as text:  # in place before the model, or neither replaced
+            text.write_text(json.dumps(answer, indent=2))
     log.info("exported %s (max |diff| %.2g)", path, diff)
     return ExportResult(path, sidecar, diff)
