@@ -40,6 +40,12 @@ def main() -> None:
     parser.add_argument(
         "--train-first", action="store_true", help="Run the cold train before the cold audit."
     )
+    parser.add_argument(
+        "--drop-caches",
+        action="store_true",
+        help="Empty the kernel's page cache before each cold arm (needs root), so that neither "
+        "reads the images from memory that the other arm loaded.",
+    )
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="objrec-audit-vs-train-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -56,6 +62,9 @@ def main() -> None:
     for name in order:
         command, cache = arms[name]
         log = work / (name.split(",")[0].split(" ")[0] + "-" + name.split(" ")[-2] + ".log")
+        if args.drop_caches and "cold" in name:
+            os.sync()
+            Path("/proc/sys/vm/drop_caches").write_text("3\n")
         load = os.getloadavg()[0]
         seconds = timed(command, work / f"cache-{cache}", log)
         rows.append((name, seconds))
