@@ -206,12 +206,14 @@ def cached_facts(
             for i, f in computed.items()
             if not f.error
         ]
+        db.execute("BEGIN IMMEDIATE")  # one transaction: a commit per row costs an fsync each
         db.executemany("INSERT OR REPLACE INTO facts VALUES (?,?,?)", [r[:3] for r in rows])
         db.executemany(  # last use, written at most once an hour per row
             "INSERT INTO facts_used VALUES (?,?,?) ON CONFLICT DO UPDATE SET used=excluded.used "
             "WHERE used<excluded.used-3600",
             [(d, FACTS_KEY, now) for d in [*found, *(r[0] for r in rows)]],
         )
+        db.execute("COMMIT")
     finally:
         db.close()
     return [computed[i] if i in computed else found[d] for i, d in enumerate(digests)]
