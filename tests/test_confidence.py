@@ -133,23 +133,56 @@ def test_scores_fitted_batch_by_batch_equal_those_fitted_in_memory(kind, images)
     labels = torch.arange(4).repeat(images // 4)
     probe = torch.randn(50, 64, generator=g)
     streamed = fit_feature_score_batches(kind, in_batches(features, labels, size=7), k=5, dims=16)
-    if kind == "mahalanobis":
-        reference = mahalanobis_in_memory(features, labels, 16)
-    else:
-        reference = fit_feature_score(kind, features, labels, k=5, dims=16)
+    reference = score_in_memory(kind, features, labels, k=5, dims=16, centroids=4)
     torch.testing.assert_close(streamed(probe), reference(probe), rtol=1e-4, atol=1e-4)
 
 
-def test_fit_confidence_reads_batches_as_it_reads_tensors():
-    train, labels, known, _ = clusters()
+def score_in_memory(kind, features, labels, k=10, dims=256, centroids=4):
+    """Each feature score fitted directly from every training feature at once."""
+    from objrec.confidence import KnnScore, RelativeMahalanobisScore, SumScore, class_centroids
+
+    if kind == "knn":
+        return KnnScore(features, min(k, int(torch.bincount(labels).min())))
+    if kind == "relative_mahalanobis":
+        background = mahalanobis_in_memory(features, torch.zeros_like(labels), dims)
+        return RelativeMahalanobisScore(mahalanobis_in_memory(features, labels, dims), background)
+    if kind == "mahalanobis+knn":
+        bank = class_centroids(*class_sample_in_memory(features, labels, 64), centroids)
+        knn = KnnScore(bank, k, normalised=True)
+        return SumScore([mahalanobis_in_memory(features, labels, dims), knn])
+    return mahalanobis_in_memory(features, labels, dims)
+
+
+def confidence_in_memory(head, train, labels, valid, valid_y, score):
+    """``fit_confidence`` computed from every feature at once: the score and its scale fitted on
+    all the validation images together."""
+    from objrec.confidence import SCORE_OPTIONS, choose_threshold
+
+    raw = score_in_memory(score, train, labels, **SCORE_OPTIONS[score])
+    if score == "mahalanobis+knn":
+        parts = torch.stack([part(valid) for part in raw.parts], 1)
+        raw.centre, raw.spread = parts.mean(0), parts.std(0)
+    logits = head(valid)
+    probs = (logits / fit_temperature(logits, valid_y)).softmax(1)
+    threshold = choose_threshold(raw(valid), probs.argmax(1) == valid_y)
+    return Readable.fitted(raw, raw(valid), threshold)
+
+
+@pytest.mark.parametrize("score", ["mahalanobis", "mahalanobis+knn"])
+def test_fit_confidence_reads_batches_as_it_reads_tensors(score):
+    train, labels, known, unknown = clusters()
     head = torch.nn.Linear(16, 2)
     valid = (known, torch.arange(2).repeat_interleave(20))
-    whole = fit_confidence(head, (train, labels), valid, "mahalanobis")
-    batched = fit_confidence(
-        head, in_batches(train, labels, 9), in_batches(*valid, 5), "mahalanobis"
-    )
+    whole = fit_confidence(head, (train, labels), valid, score)
+    batched = fit_confidence(head, in_batches(train, labels, 9), in_batches(*valid, 5), score)
     assert batched.temperature == pytest.approx(whole.temperature, rel=1e-5)
     assert batched.threshold == pytest.approx(whole.threshold, rel=1e-5)
+    with torch.no_grad():
+        reference = confidence_in_memory(head, train, labels, *valid, score)
+        probe = torch.cat([known, unknown])
+        torch.testing.assert_close(
+            batched.familiarity(probe), reference(probe), rtol=1e-4, atol=1e-4
+        )
 
 
 def test_the_feature_score_sees_a_bounded_chunk_of_the_validation_images():
@@ -191,3 +224,26 @@ def test_the_class_sample_is_bounded_per_class_and_the_same_in_any_batching():
     assert torch.bincount(whole[1]).tolist() == [8, 8]
     torch.testing.assert_close(pieces[0], whole[0])  # the same seeded keys, whatever the batches
     assert class_sample(lambda: [(train, labels)], per_class=80)[0].shape[0] == 100
+
+
+def class_sample_in_memory(features, labels, per_class, seed=0):
+    """Each image's seeded key drawn at once; each class's ``per_class`` lowest keys, by key."""
+    from objrec.confidence import normalise
+
+    keys = torch.rand(len(labels), generator=torch.Generator().manual_seed(seed))
+    chosen = [
+        (labels == c).nonzero().squeeze(1)[keys[labels == c].argsort()[:per_class]]
+        for c in labels.unique()
+    ]
+    index = torch.cat(chosen)
+    return normalise(features[index]), labels[index]
+
+
+@pytest.mark.parametrize("size", [1, 7, 64, 1000])
+def test_the_class_sample_is_the_lowest_keys_of_each_class_drawn_at_once(size):
+    g = torch.Generator().manual_seed(4)
+    features, labels = torch.randn(600, 8, generator=g), torch.randint(0, 13, (600,), generator=g)
+    streamed = class_sample(in_batches(features, labels, size), per_class=20, seed=2)
+    reference = class_sample_in_memory(features, labels, 20, seed=2)
+    torch.testing.assert_close(streamed[0], reference[0])
+    assert torch.equal(streamed[1], reference[1])
