@@ -319,6 +319,56 @@ CLASS_SAMPLE = 64
 """Training images per class (a seeded random sample) that a class's kNN centroids are fitted on."""
 
 
+class ClassSample:
+    """The ``per_class`` lowest-keyed rows of each class seen so far, in preallocated slots: adding
+    a batch compares its keys with the slots of the classes it holds and copies only the rows it
+    keeps, so its cost depends on the batch, not on the sample."""
+
+    def __init__(self, per_class: int):
+        self.per_class = per_class
+        self.keys = torch.full((0, per_class), math.inf)  # inf: an empty slot
+        self.rows: list[torch.Tensor | None] = []
+
+    def add(self, x: torch.Tensor, y: torch.Tensor, keys: torch.Tensor) -> None:
+        n_classes = int(y.max()) + 1 if len(y) else 0
+        if n_classes > len(self.keys):
+            grown = torch.full((n_classes - len(self.keys), self.per_class), math.inf)
+            self.keys = torch.cat([self.keys, grown])
+            self.rows += [None] * len(grown)
+        present = y.unique()
+        n_slots = len(present) * self.per_class
+        candidates = torch.cat([self.keys[present].flatten(), keys])
+        owner = torch.cat([present.repeat_interleave(self.per_class), y])
+        order = candidates.argsort(stable=True)
+        order = order[owner[order].argsort(stable=True)]  # by class, then by key
+        starts = torch.cumsum(torch.bincount(owner), 0) - torch.bincount(owner)
+        kept = torch.zeros(len(candidates), dtype=torch.bool)
+        kept[order] = torch.arange(len(order)) - starts[owner[order]] < self.per_class
+        freed = (~kept[:n_slots]).nonzero().squeeze(1)  # class by class, as ``present``
+        taken = kept[n_slots:].nonzero().squeeze(1)
+        taken = taken[y[taken].argsort(stable=True)]  # as many per class as freed slots
+        classes, slots = present[freed // self.per_class], freed % self.per_class
+        self.keys[classes, slots] = keys[taken]
+        for c, slot, i in zip(classes.tolist(), slots.tolist(), taken.tolist(), strict=True):
+            rows = self.rows[c]
+            if rows is None:
+                rows = self.rows[c] = x.new_zeros(self.per_class, x.shape[1])
+            rows[slot] = x[i]
+
+    def result(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The kept rows and their classes, by class, then by key."""
+        xs, ys = [], []
+        for c, rows in enumerate(self.rows):
+            if rows is None:
+                continue
+            order = self.keys[c].argsort()[: int(self.keys[c].isfinite().sum())]
+            xs.append(rows[order])
+            ys.append(torch.full((len(order),), c, dtype=torch.long))
+        if not xs:
+            return torch.zeros(0), torch.zeros(0, dtype=torch.long)
+        return torch.cat(xs), torch.cat(ys)
+
+
 def class_sample(
     batches: Batches, per_class: int = CLASS_SAMPLE, seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -326,19 +376,10 @@ def class_sample(
     drawn in one pass (each image gets a seeded random key; each class keeps its lowest keys), so
     memory is bounded by classes x ``per_class`` rows whatever the size of the training set."""
     g = torch.Generator().manual_seed(seed)
-    x = torch.zeros(0)
-    y = torch.zeros(0, dtype=torch.long)
-    keys = torch.zeros(0)
+    sample = ClassSample(per_class)
     for features, labels in batches():
-        x = torch.cat([x.reshape(-1, features.shape[1]), normalise(features)])
-        y, keys = torch.cat([y, labels]), torch.cat([keys, torch.rand(len(labels), generator=g)])
-        order = keys.argsort()
-        order = order[y[order].argsort(stable=True)]  # by class, then by key
-        counts = torch.bincount(y[order])
-        starts = counts.cumsum(0) - counts
-        keep = order[torch.arange(len(order)) - starts[y[order]] < per_class]
-        x, y, keys = x[keep], y[keep], keys[keep]
-    return x, y
+        sample.add(normalise(features), labels, torch.rand(len(labels), generator=g))
+    return sample.result()
 
 
 def class_centroids(x: torch.Tensor, y: torch.Tensor, per_class: int) -> torch.Tensor:
@@ -558,8 +599,10 @@ def fit_confidence(
 ) -> FittedConfidence:
     """Fit the feature score on the training features, the temperature on the validation features'
     outputs, and the threshold on the validation images (``choose_threshold``). Both sets are read
-    batch by batch (``train`` twice for a Mahalanobis score): what stays in memory is the score's
-    own size and, per validation image, its outputs and score, never every feature at once.
+    batch by batch (``train`` twice for a Mahalanobis score, three times for the default
+    ``mahalanobis+knn``: its class sample, then the class means and scatter; ``valid`` twice for
+    it, to standardise its parts): what stays in memory is the score's own size and, per
+    validation image, its outputs and score, never every feature at once.
 
     The features are the final model's (for a fine-tuned run, its tuned body's), and ``head`` its
     final head. A feature score is returned rescaled (``Readable``): its threshold is then 0."""
