@@ -271,6 +271,27 @@ def test_with_a_run_the_audit_reuses_its_cached_features(trained_once, tmp_path,
 
 
 @pytest.mark.slow
+def test_without_a_run_the_audit_reads_the_features_train_stored(trained_once, monkeypatch):
+    """``train`` stores its default dtype; the audit of the same images without ``--run`` computes
+    only the test split's (which train never read)."""
+    import objrec.features
+    from objrec.features import open_cache
+
+    data, cache = trained_once.parent / "data", str(trained_once.parent / "cache")
+    frozen_pass, computed = objrec.features.frozen_pass, []
+
+    def counting(body, samples, *args, **kwargs):
+        computed.extend(Path(s.path).parent.parent.name for s in samples)
+        return frozen_pass(body, samples, *args, **kwargs)
+
+    monkeypatch.setattr(objrec.features, "frozen_pass", counting)
+    audit(data, None, config(cache_dir=cache))
+    assert set(computed) <= {"test"}  # train stored train and valid; evaluate may store test
+    dtypes = {space["dtype"] for space in open_cache(cache).summary().to_json()["spaces"]}
+    assert dtypes == {"float16"}
+
+
+@pytest.mark.slow
 def test_with_a_float16_run_the_audit_reads_the_store_in_float16(split_dir, tmp_path):
     from objrec.features import open_cache
     from objrec.train import train

@@ -19,6 +19,7 @@ proposal a person reviews); ``apply_plan`` copies a corrected folder elsewhere.
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ import torch
 
 from objrec import dedup
 from objrec.backbones import build_body, get_backbone, resolve_data_config
-from objrec.config import DEFAULT_BACKBONE, DataConfig
+from objrec.config import DEFAULT_BACKBONE, FEATURE_DTYPES, DataConfig, TrainConfig
 from objrec.data import Sample, class_dirs, is_split_folder, present_splits, scan_class_folder
 from objrec.engine import train_one_epoch
 from objrec.errors import ObjrecError
@@ -88,6 +89,10 @@ class AuditConfig:
     seed: int = 0
     cache_dir: str | None = None
     num_workers: int = 0
+    feature_dtype: str = TrainConfig.feature_dtype
+    """The store's rows without ``run`` (with one, the run's own): ``train``'s default, so an audit
+    after a training run reads the features it stored (the store derives float16 rows from float32
+    ones, never the reverse)."""
 
     def __post_init__(self) -> None:
         if self.folds < 2:
@@ -98,6 +103,8 @@ class AuditConfig:
             raise ObjrecError("`heads` must be at least 1")
         if not 0 <= self.knn_weight <= 1:
             raise ObjrecError("`knn_weight` must be in [0, 1]")
+        if self.feature_dtype not in FEATURE_DTYPES:
+            raise ObjrecError(f"`feature_dtype` must be one of {', '.join(FEATURE_DTYPES)}")
 
 
 @dataclass(frozen=True)
@@ -188,7 +195,8 @@ def split_samples(inv: Inventory) -> dict[str | None, list[Sample]]:
 
 def frozen_body(config: AuditConfig, run: Path | None) -> tuple[FrozenBody, DataConfig]:
     """The run's own body and preprocessing, its features read from (and written to) the store in
-    the dtype the run stored them in; else ``config.backbone``'s pretrained body, in float32."""
+    the dtype the run stored them in; else ``config.backbone``'s pretrained body, in
+    ``config.feature_dtype``."""
     if run is not None:
         from objrec.checkpoint import load_model
 
@@ -198,7 +206,7 @@ def frozen_body(config: AuditConfig, run: Path | None) -> tuple[FrozenBody, Data
     spec = get_backbone(config.backbone)
     data = resolve_data_config(spec)
     body = build_body(spec, pretrained=True)
-    cache = open_cache(config.cache_dir)
+    cache = open_cache(config.cache_dir, config.feature_dtype)
     return FrozenBody(body, data.input_size, cache, name=config.backbone), data
 
 
@@ -229,7 +237,7 @@ def image_facts(inv: Inventory, config: AuditConfig, on_file) -> list[dedup.Imag
     cache = open_cache(config.cache_dir)
     paths = [it.path for it in inv.items]
     digests, _ = cache.store.digests(paths)
-    return dedup.cached_facts(paths, digests, cache.root / "facts.sqlite", on_file)
+    return dedup.cached_facts(paths, digests, cache.facts_file, on_file)
 
 
 # ---------------------------------------------------------------- label issues
@@ -488,8 +496,6 @@ class Stopwatch:
     """Seconds per stage, each lap the time since the previous one."""
 
     def __init__(self) -> None:
-        import time
-
         self._now = time.perf_counter
         self._start = self._last = self._now()
         self.seconds: dict[str, float] = {}
