@@ -148,3 +148,51 @@ def test_a_mahalanobis_only_run_travels_through_the_checkpoint_and_onnx(split_di
     assert [r.score for r in onnx_answer] == pytest.approx(
         [r.score for r in torch_answer], rel=1e-3, abs=1e-3
     )
+
+
+def run_before_the_familiarity(run):
+    """``run`` as trained before the readable familiarity: the raw score and its raw threshold."""
+    from dataclasses import replace
+
+    from objrec.checkpoint import BEST, save_checkpoint
+
+    model, meta = load_model(run)
+    readable = model.familiarity
+    model.familiarity = readable.raw
+    calibration = replace(meta.calibration, unknown_threshold=float(readable.offset))
+    save_checkpoint(run / BEST, model, replace(meta, calibration=calibration))
+    return run
+
+
+def test_a_run_trained_before_the_familiarity_is_said_to_have_a_score_without_a_scale(
+    trained_run, tmp_path
+):
+    from fastapi.testclient import TestClient
+
+    from objrec.cli import confidence_lines
+    from objrec.serve import create_app
+
+    assert Recognizer.load(trained_run).readable_score
+    info = TestClient(create_app(trained_run, runtime="torch")).get("/info").json()
+    assert info["unknown_score_readable"] is True
+    old = run_before_the_familiarity(trained_run)
+    assert not Recognizer.load(old).readable_score
+    info = TestClient(create_app(old, runtime="torch")).get("/info").json()
+    assert info["unknown_score_readable"] is False and info["unknown_threshold"] != 0
+    metrics = {
+        "temperature": 1.0,
+        "ece_before_calibration": 0.1,
+        "ece": 0.05,
+        "unknown_score": "mahalanobis",
+        "unknown_threshold": -7546.13,
+        "unknown_score_readable": False,
+        "known_kept": 0.95,
+        "top1_at_threshold": 0.9,
+    }
+    line = confidence_lines(metrics)[1]
+    assert "score -7546 (mahalanobis)" in line and "familiarity" not in line
+    assert "typical" not in line
+    readable = confidence_lines(
+        metrics | {"unknown_threshold": 0.0, "unknown_score_readable": True}
+    )
+    assert "familiarity 0.00" in readable[1] and "typical" in readable[1]

@@ -559,11 +559,14 @@ def evaluate(
         err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
 
 
-def score_words(score: str, threshold: float) -> str:
-    """The unknown threshold in words: on the top probability, or on the familiarity."""
+def score_words(score: str, threshold: float, readable: bool) -> str:
+    """The unknown threshold in words: on the top probability, on the familiarity, or on the raw
+    feature score of a run trained before the familiarity (no scale to explain)."""
     if score == "msp":
         return f"a top probability of {threshold:.4f}"
-    return f"familiarity {threshold:.2f} ({score}; 1 is a typical valid image of the classes)"
+    if readable:
+        return f"familiarity {threshold:.2f} ({score}; 1 is a typical valid image of the classes)"
+    return f"score {threshold:.4g} ({score})"
 
 
 def confidence_lines(m: dict[str, Any]) -> list[str]:
@@ -573,8 +576,10 @@ def confidence_lines(m: dict[str, Any]) -> list[str]:
         f"{m['ece_before_calibration']:.4f} before, {m['ece']:.4f} after"
     ]
     if m.get("unknown_threshold") is not None:
+        readable = m.get("unknown_score_readable", False)  # absent from older metrics.json
+        words = score_words(m["unknown_score"], m["unknown_threshold"], readable)
         lines.append(
-            f"unknown below {score_words(m['unknown_score'], m['unknown_threshold'])}: keeps "
+            f"unknown below {words}: keeps "
             f"{percent(m['known_kept'])} of these images, top-1 counting unknown as wrong "
             f"{percent(m['top1_at_threshold'])}"
         )
@@ -638,8 +643,9 @@ def unknown_options(command):
         type=float,
         help="Answer unknown below this score instead of the run's own threshold (chosen on the "
         "valid split). The score is the familiarity: 1 for a typical image of the known classes, "
-        "0 at the run's threshold (a run with --unknown-score msp: the top probability); "
-        "`objrec serve` /info and predict --json show it.",
+        "0 at the run's threshold (a run with --unknown-score msp: the top probability; a run "
+        "trained before the familiarity: its raw feature score, with its own threshold); "
+        "`objrec serve` /info (unknown_score_readable) and predict --json show it.",
     )(command)
 
 

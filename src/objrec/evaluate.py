@@ -248,6 +248,7 @@ def calibration_metrics(
         "ece": expected_calibration_error(answers.probs, labels),
         "unknown_score": recognizer.unknown_score,
         "unknown_threshold": recognizer.threshold,
+        "unknown_score_readable": recognizer.readable_score,
     }
     if recognizer.threshold is not None:
         kept = accuracy_at_threshold(answers.probs, labels, answers.scores, recognizer.threshold)

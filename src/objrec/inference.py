@@ -26,6 +26,7 @@ import torch
 from PIL import Image
 
 from objrec.checkpoint import BEST, load_model
+from objrec.confidence import Readable
 from objrec.errors import ObjrecError
 from objrec.export import export_checked
 from objrec.features import open_cache
@@ -135,6 +136,13 @@ class Recognizer:
     def unknown_score(self) -> str:
         """``msp`` or the name of the feature score the threshold applies to."""
         return self.calibration.unknown_score if self.model.familiarity is not None else "msp"
+
+    @property
+    def readable_score(self) -> bool:
+        """Whether the feature score is the familiarity (0 at the run's threshold, 1 for a typical
+        valid image): False for ``msp`` and for a run trained before it (checkpoint format 1),
+        whose score and threshold are the raw feature score's."""
+        return isinstance(self.model.familiarity, Readable)
 
     def _onnx_model(self, checkpoint: Path | None) -> Callable[[torch.Tensor], Outputs]:
         digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest() if checkpoint else "model"

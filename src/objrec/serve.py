@@ -99,7 +99,11 @@ def create_app(
             "version": __version__,
             "max_upload_bytes": max_upload_bytes,
             "max_pixels": max_pixels,
-        } | {"unknown_score": recognizer.unknown_score, "unknown_threshold": recognizer.threshold}
+        } | {
+            "unknown_score": recognizer.unknown_score,
+            "unknown_threshold": recognizer.threshold,
+            "unknown_score_readable": recognizer.readable_score,
+        }
 
     @app.post("/predict")
     def predict(
