@@ -555,3 +555,10 @@ def test_train_says_why_it_stopped_before_its_epochs():
     )
     assert early_stop_sentence(100, 100, config) is None  # it ran them all
     assert early_stop_sentence(3, 8, {**config, "finetune_blocks": 2}) is None
+
+
+def test_check_on_one_class_folder_says_so_and_fails(capsys, tmp_path):
+    photos = make_class_folder(tmp_path / "photos", per_class=3, classes=("red",))
+    code, out, err = run(capsys, "check", photos / "red")
+    assert code == 1 and "file outside any class folder" not in out
+    assert "has no class sub-folders (it holds 3 images directly)" in " ".join(err.split())

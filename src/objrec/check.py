@@ -88,23 +88,30 @@ def _walk(folder: Path, result: CheckResult, above: frozenset[str]) -> list[Path
 
 
 def _check_class_root(root: Path, result: CheckResult) -> list[Path]:
-    images = []
+    images, loose, folders = [], 0, 0
     above = frozenset({os.path.realpath(root)})
     for path in sorted(root.iterdir()):
         if path.name.startswith("."):
             continue
         if not path.is_dir():
             result.note(path, "no_class_folder", "file outside any class folder, ignored")
+            loose += is_image_file(path)
             continue
         if is_link_loop(path, above):
             result.note(path, "link_loop", "links back to a folder that contains it, not followed")
             continue
         result.class_names.add(path.name)
+        folders += 1
         found = _walk(path, result, above)
         if not found:
             message = "class folder holds no images: it would shift every later label"
             result.problems.append(Problem(str(path), "empty_class", message, True))
         images += found
+    if loose and not folders:
+        raise ObjrecError(
+            f"{root} has no class sub-folders (it holds {plural(loose, 'image')} directly): give "
+            "the folder that contains one sub-folder per class"
+        )
     return images
 
 
