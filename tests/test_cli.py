@@ -529,6 +529,19 @@ def test_predict_json_says_where_the_plot_went_on_stderr(capsys, tmp_path, train
     assert f"plot of 3 of 3 readable images written to {plot}" in " ".join(err.split())
 
 
+def test_predict_plot_refuses_an_existing_file_unless_force(
+    capsys, tmp_path, trained_run, split_dir
+):
+    plot = tmp_path / "predictions.png"
+    plot.write_bytes(b"the user's own picture")
+    images = split_dir / "test" / "red"
+    code, _, err = run(capsys, "predict", trained_run, images, "--plot", plot)
+    assert code == 1 and plot.read_bytes() == b"the user's own picture"
+    assert f"{plot} exists" in err and "--force" in err
+    code, _, _ = run(capsys, "predict", trained_run, images, "--plot", plot, "--force")
+    assert code == 0 and plot.read_bytes() != b"the user's own picture"
+
+
 def test_paths_are_shown_one_way_relative_inside_the_working_folder(
     capsys, monkeypatch, tmp_path, trained_run, split_dir
 ):

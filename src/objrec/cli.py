@@ -690,6 +690,9 @@ def unknown_options(command):
     type=DIR,
     help="Write a Grad-CAM overlay of each image into this (new or empty) folder.",
 )
+@click.option(
+    "--force", is_flag=True, help="Overwrite an existing --plot file or --explain folder."
+)
 @unknown_options
 def predict(
     run: Path,
@@ -704,6 +707,7 @@ def predict(
     as_json: bool,
     threshold: float | None,
     no_unknown: bool,
+    force: bool,
 ) -> None:
     """Predict the classes of the images in PATHS (files or folders) with the model in RUN.
 
@@ -726,6 +730,7 @@ def predict(
         threshold=threshold,
         unknown=not no_unknown,
         device=device,
+        force=force,
     )
     failed = [r for r in results if r.error]
     if as_json:

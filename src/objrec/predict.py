@@ -11,7 +11,7 @@ from objrec.devices import resolve_device
 from objrec.errors import ObjrecError
 from objrec.images import UnreadableImageError, is_image_file, list_images, open_image
 from objrec.inference import Recognizer
-from objrec.outputs import prepare_output_dir
+from objrec.outputs import prepare_output_dir, refuse_overwrite
 from objrec.progress import SILENT, Reporter
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,7 @@ def predict(
     threshold: float | None = None,
     unknown: bool = True,
     device: str = "auto",
+    force: bool = False,
 ) -> list[Prediction]:
     """Top-k classes for each image in ``paths`` (files or folders).
 
@@ -89,16 +90,21 @@ def predict(
     the run's threshold (or ``threshold``) is marked ``unknown``, its top-k still given;
     ``unknown=False`` never marks one.
     ``device``: ``auto``, ``cpu`` or ``cuda[:N]`` (on a GPU the runtime is PyTorch there).
+    An existing ``plot`` file or non-empty ``explain`` folder is refused unless ``force``.
     """
     if topk < 1:
         raise ObjrecError("`topk` must be at least 1")
     if plot_max < 1:
         raise ObjrecError("`plot_max` must be at least 1")
+    if plot is not None:
+        refuse_overwrite(plot, force, "choose another `plot` or pass `force=True`")
     results = expand_paths(paths)
     todo = [r for r in results if r.error is None]
     recognizer = Recognizer.load(run, runtime, threshold, unknown, resolve_device(device))
     if explain is not None:
-        explain = prepare_output_dir(explain)
+        explain = prepare_output_dir(
+            explain, force, "choose another `explain` or pass `force=True`"
+        )
     with reporter.task("predicting", len(todo)) as advance:
         for start in range(0, len(todo), batch_size):
             chunk = todo[start : start + batch_size]
