@@ -28,3 +28,18 @@ def test_topk_is_sorted_capped_at_the_classes_and_sums_to_one_over_all(trained_r
     assert abs(sum(probs) - 1) < 1e-5
     (top1,) = predict(trained_run, [image], topk=1)
     assert top1.topk == everything.topk[:1]
+
+
+def test_the_plot_says_which_images_were_answered_unknown(
+    monkeypatch, trained_run, split_dir, tmp_path
+):
+    from objrec import plots
+
+    titles = []
+    monkeypatch.setattr(plots, "save", lambda fig, path: titles.append(fig.axes[1].get_title()))
+    image = next((split_dir / "test" / "red").iterdir())
+    for threshold in (float("inf"), float("-inf")):  # answered unknown, then known
+        (result,) = predict(trained_run, [image], plot=tmp_path / "p.png", threshold=threshold)
+        assert result.unknown == (threshold > 0)
+    top = result.topk[0]
+    assert titles == [f"unknown - closest: {top['class']} {top['prob']:.0%}", "Top-3 predictions"]

@@ -79,12 +79,14 @@ def image_sizes(sizes: pd.DataFrame, path: Path) -> Path:
 
 
 def predictions(
-    rows: Sequence[tuple[Image.Image, str, Sequence[tuple[str, float]]]], path: Path
+    rows: Sequence[tuple[Image.Image, str, Sequence[tuple[str, float]], bool]], path: Path
 ) -> Path:
-    """Each image beside a bar chart of its top-k class probabilities (the article's figure)."""
+    """Each image beside a bar chart of its top-k class probabilities (the article's figure).
+
+    A row's last item says the image was answered unknown: its chart's title says so in red."""
     fig = Figure(figsize=(10, 3.4 * len(rows)))
     axes = fig.subplots(len(rows), 2, squeeze=False, gridspec_kw={"width_ratios": [1, 1.2]})
-    for (ax1, ax2), (image, title, topk) in zip(axes, rows, strict=True):
+    for (ax1, ax2), (image, title, topk, unknown) in zip(axes, rows, strict=True):
         ax1.imshow(image)
         ax1.axis("off")
         ax1.set_title(title, fontsize=9)
@@ -93,7 +95,11 @@ def predictions(
         ax2.barh(names, probs, color="tab:blue")
         ax2.set_xlim(0, 1.1)
         ax2.set_xlabel("probability")
-        ax2.set_title(f"Top-{len(topk)} predictions")
+        if unknown:
+            name, prob = topk[0]
+            ax2.set_title(f"unknown - closest: {name} {prob:.0%}", color="tab:red")
+        else:
+            ax2.set_title(f"Top-{len(topk)} predictions")
         for y, p in enumerate(probs):
             ax2.text(p + 0.01, y, f"{p:.1%}", va="center", fontsize=8)
     fig.tight_layout()

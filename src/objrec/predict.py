@@ -153,7 +153,7 @@ def plot_predictions(results: list[Prediction], path: Path, limit: int = PLOT_MA
     rows = []
     for r in [r for r in results if r.error is None][:limit]:
         pairs = [(str(t["class"]), float(t["prob"])) for t in r.topk]
-        rows.append((open_image(r.path), Path(r.path).name, pairs))
+        rows.append((open_image(r.path), Path(r.path).name, pairs, r.unknown))
     if not rows:
         raise ObjrecError("no readable image to plot")
     from objrec import plots  # matplotlib and pandas: only when a plot is asked for
