@@ -109,3 +109,11 @@ def test_a_run_from_before_the_float16_default_reads_its_float32_features(traine
     header = meta.to_json()
     del header["train_config"]["feature_dtype"]  # as runs written before the field existed
     assert RunMeta.from_json(header).feature_dtype == "float32"
+
+
+def test_a_checkpoint_gets_the_permissions_of_any_new_file(tmp_path, trained_run):
+    model, meta = load_model(trained_run)
+    save_checkpoint(tmp_path / "m.safetensors", model, meta)
+    (tmp_path / "plain").write_text("")
+    mode = (tmp_path / "plain").stat().st_mode & 0o777
+    assert (tmp_path / "m.safetensors").stat().st_mode & 0o777 == mode
