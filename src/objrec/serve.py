@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -68,6 +68,16 @@ def health() -> dict:
     return {"status": "ok"}
 
 
+def unknown_info(recognizer: Recognizer) -> dict[str, Any]:
+    """What ``/info`` says of the unknown answer: the score, its threshold, and whether the score
+    is the readable familiarity (False for ``msp`` and for runs trained before it)."""
+    return {
+        "unknown_score": recognizer.unknown_score,
+        "unknown_threshold": recognizer.threshold,
+        "unknown_score_readable": recognizer.readable_score,
+    }
+
+
 def create_app(
     run: Path,
     runtime: str | None = None,
@@ -99,11 +109,7 @@ def create_app(
             "version": __version__,
             "max_upload_bytes": max_upload_bytes,
             "max_pixels": max_pixels,
-        } | {
-            "unknown_score": recognizer.unknown_score,
-            "unknown_threshold": recognizer.threshold,
-            "unknown_score_readable": recognizer.readable_score,
-        }
+        } | unknown_info(recognizer)
 
     @app.post("/predict")
     def predict(
