@@ -732,6 +732,11 @@ def predict(
         device=device,
         force=force,
     )
+    show_predictions(results, as_json, plot, plot_max)
+
+
+def show_predictions(results, as_json: bool, plot: Path | None, plot_max: int) -> None:
+    """The predictions as JSON or as lines, where the plot went; exit 1 when any input failed."""
     failed = [r for r in results if r.error]
     if as_json:
         print_json([r.to_json() for r in results])

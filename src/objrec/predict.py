@@ -92,12 +92,7 @@ def predict(
     ``device``: ``auto``, ``cpu`` or ``cuda[:N]`` (on a GPU the runtime is PyTorch there).
     An existing ``plot`` file or non-empty ``explain`` folder is refused unless ``force``.
     """
-    if topk < 1:
-        raise ObjrecError("`topk` must be at least 1")
-    if plot_max < 1:
-        raise ObjrecError("`plot_max` must be at least 1")
-    if plot is not None:
-        refuse_overwrite(plot, force, "choose another `plot` or pass `force=True`")
+    check_arguments(topk, plot_max, plot, force)
     results = expand_paths(paths)
     todo = [r for r in results if r.error is None]
     recognizer = Recognizer.load(run, runtime, threshold, unknown, resolve_device(device))
@@ -115,6 +110,16 @@ def predict(
     if plot is not None:
         plot_predictions(results, plot, plot_max)
     return results
+
+
+def check_arguments(topk: int, plot_max: int, plot: Path | None, force: bool) -> None:
+    """Refuse bad counts, and an existing ``plot`` file unless ``force``, before any work."""
+    if topk < 1:
+        raise ObjrecError("`topk` must be at least 1")
+    if plot_max < 1:
+        raise ObjrecError("`plot_max` must be at least 1")
+    if plot is not None:
+        refuse_overwrite(plot, force, "choose another `plot` or pass `force=True`")
 
 
 def write_explanations(recognizer: Recognizer, results, folder: Path, reporter: Reporter) -> None:
