@@ -278,6 +278,7 @@ def test_predict_reports_each_failed_input_once_and_predicts_the_rest(
     assert "bad.jpg" not in err and results[1]["error"].startswith("cannot read image")
 
 
+@pytest.mark.slow
 def test_predict_plot_draws_up_to_plot_max_and_says_what_was_left_out(
     capsys, tmp_path, trained_run, split_dir
 ):
@@ -402,6 +403,7 @@ def test_evaluating_another_folder_never_replaces_an_earlier_evaluation(
     assert code == 1 and "not empty" in err
 
 
+@pytest.mark.slow
 def test_evaluate_warns_loudly_when_images_are_the_runs_own_training_images(
     capsys, trained_run, split_dir, image_folder
 ):
@@ -420,6 +422,7 @@ def test_evaluate_warns_loudly_when_images_are_the_runs_own_training_images(
     assert "warning" not in err
 
 
+@pytest.mark.slow
 def test_evaluate_ignores_an_empty_folder_that_split_left_out(capsys, tmp_path, trained_run):
     photos = make_class_folder(tmp_path / "photos2", per_class=2)
     (photos / "empty").mkdir()
@@ -542,6 +545,7 @@ def test_predict_plot_refuses_an_existing_file_unless_force(
     assert code == 0 and plot.read_bytes() != b"the user's own picture"
 
 
+@pytest.mark.slow
 def test_paths_are_shown_one_way_relative_inside_the_working_folder(
     capsys, monkeypatch, tmp_path, trained_run, split_dir
 ):

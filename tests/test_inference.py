@@ -81,9 +81,8 @@ def sidecar_probabilities(onnx, sidecar, path, tta):
     return torch.stack([onnx(v)[0] for v in x]).mean(0).numpy()
 
 
-@pytest.mark.parametrize(
-    "tta", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["plain", "tta"]
-)
+@pytest.mark.slow
+@pytest.mark.parametrize("tta", [False, True], ids=["plain", "tta"])
 def test_evaluate_predict_onnx_export_and_serve_agree_on_real_images(sample_run, tmp_path, tta):
     run, data = sample_run
     classes = list(Recognizer.load(run).classes)

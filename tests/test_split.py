@@ -194,6 +194,7 @@ def test_a_class_with_only_unreadable_files_is_left_out_as_empty(tmp_path, image
     assert sorted(result.counts) == ["blue", "green", "red"]
 
 
+@pytest.mark.slow
 def test_a_centre_cropped_copy_never_crosses_splits(tmp_path):
     """A copy with 5% cut off each side moves the whole-image hash past ``HASH_SPLIT``; the
     centre-crop hash at two scales keeps it with its original, mirrored too, across classes."""
