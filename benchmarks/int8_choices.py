@@ -71,9 +71,11 @@ def agreement(got: np.ndarray, reference: np.ndarray) -> tuple[float, float, flo
     return float(np.median(cos)), float(cos.min()), rel
 
 
-def main() -> None:
+def setup(description: str | None):
+    """The options both int8 scripts take; the default body, its data config, the training
+    samples (for calibration) and ``--images`` valid images in ``--batch``-sized arrays to time."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data", type=Path, default=Path("/work/splits/s0"))
     parser.add_argument("--images", type=int, default=128)
@@ -87,9 +89,16 @@ def main() -> None:
     valid, _ = calibration_sample(scan_class_folder(args.data / "valid").samples, args.images, 1)
     ready = np.concatenate(calibration_batches(valid, data))
     batches = [ready[i : i + args.batch] for i in range(0, len(ready), args.batch)]
+    return args, spec, data, train, batches
+
+
+def main() -> None:
+    args, spec, data, train, batches = setup(__doc__)
     threads = torch.get_num_threads()
     print(f"{DEFAULT_BACKBONE} at {data.input_size} px, batch {args.batch}, {threads} threads,")
-    print(f"{len(ready)} valid images of {args.data}; calibration on its training images")
+    print(
+        f"{sum(map(len, batches))} valid images of {args.data}; calibration on its training images"
+    )
     print(f"load average at the start {os.getloadavg()[0]:.1f}")
     print(
         f"{'setting':46s} {'quantize s':>10s} {'images/s':>9s} {'vs fp32':>8s} {'img/CPU-s':>8s} "

@@ -19,7 +19,6 @@ dequantize operators left between them).
 
 from __future__ import annotations
 
-import argparse
 import collections
 import os
 import statistics
@@ -29,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from int8_choices import setup
 
-from objrec.backbones import build_body, get_backbone, resolve_data_config
+from objrec.backbones import build_body
 from objrec.config import DEFAULT_BACKBONE
-from objrec.data import scan_class_folder
 from objrec.quantize import calibration_batches, calibration_sample, quiet
 from objrec.runtime import export_onnx
 
@@ -133,26 +132,12 @@ def main() -> None:
     _quantization_api()  # loads ONNX Runtime's quantization modules from the right folder
     from onnxruntime.quantization import quant_pre_process
 
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--data", type=Path, default=Path("/work/splits/s0"))
-    parser.add_argument("--images", type=int, default=128)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", nargs="*", help="run only variants whose name contains these")
-    args = parser.parse_args()
-    spec = get_backbone(DEFAULT_BACKBONE)
-    data = resolve_data_config(spec)
+    args, spec, data, train, batches = setup(__doc__)
     threads = torch.get_num_threads()
-    train = scan_class_folder(args.data / "train").samples
     calib = calibration_batches(calibration_sample(train, 64, 0)[0], data)
-    valid, _ = calibration_sample(scan_class_folder(args.data / "valid").samples, args.images, 1)
-    ready = np.concatenate(calibration_batches(valid, data))
-    batches = [ready[i : i + args.batch] for i in range(0, len(ready), args.batch)]
     print(
         f"{DEFAULT_BACKBONE} at {data.input_size} px, batch {args.batch}, {threads} threads, "
-        f"{len(ready)} valid images of {args.data}, median of {args.repeats}; images/s"
+        f"{sum(map(len, batches))} valid images of {args.data}, median of {args.repeats}; images/s"
     )
     print(f"load average at the start {os.getloadavg()[0]:.1f}", flush=True)
     r = args.repeats

@@ -368,25 +368,6 @@ def split_pairs(facts: Sequence[ImageFacts]) -> list[tuple[int, int]]:
     return sorted(pairs)
 
 
-def scale_agreement(a: ImageFacts, b: ImageFacts) -> int:
-    """A stricter crop check, measured for ``split`` and not used there: it dropped two true
-    duplicate pairs of Caltech-101 and no unrelated one (``benchmarks/split_crop_hash.py``).
-
-    How well one image is a ``CROP_KEEP[0]`` centre crop of the other, checked at two scales: the
-    larger of (its whole hash against the other's first crop) and (its own first crop against the
-    other's second crop, then the same region: 0.9 x 0.9 = 0.81 of the original), in the best
-    orientation and direction. ``HASH_SIZE ** 2`` when there are no crops."""
-    if len(a.crops) < 4 or len(b.crops) < 4:
-        return HASH_SIZE * HASH_SIZE
-    best = HASH_SIZE * HASH_SIZE
-    for x, y in ((a, b), (b, a)):
-        for mirrored in (0, 1):  # y's mirrored crops match a mirrored copy x
-            big, small = y.crops[mirrored], y.crops[2 + mirrored]
-            worse = max(int(x.phash ^ big).bit_count(), int(x.crops[0] ^ small).bit_count())
-            best = min(best, worse)
-    return best
-
-
 def normalise(features: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(features, axis=1, keepdims=True)
     return (features / np.maximum(norms, 1e-12)).astype(np.float32)
