@@ -42,7 +42,8 @@ pytestmark = pytest.mark.slow  # torchrun: several processes, seconds each
 
 def run(cmd, env):
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if "Error:" in line]
+    assert done.returncode == 0, "\n".join([*errors, done.stderr[-2000:]])
     return done
 
 

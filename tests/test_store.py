@@ -256,3 +256,45 @@ def test_prune_covers_the_image_facts_by_age_and_by_folder(tmp_path):
     done = cache.prune(None, kept)  # only the images of one class folder
     assert done.facts_after.rows == len([p for p in paths[1:] if p.parent == kept])
     assert cache.summary().facts.rows == done.facts_after.rows
+
+
+def _open_often(barrier, root, errors) -> None:
+    barrier.wait()
+    try:
+        for _ in range(30):
+            FeatureStore(root).close()
+    except sqlite3.OperationalError as e:
+        errors.put(f"opening: {e}")
+
+
+def _reserve_often(barrier, root, errors) -> None:
+    barrier.wait()
+    try:
+        with FeatureStore(root) as store:
+            store.space("s", 4)
+            for _ in range(200):
+                store.reserve("s", 1)
+    except sqlite3.OperationalError as e:
+        errors.put(f"writing: {e}")
+
+
+@pytest.mark.slow
+def test_processes_opening_a_new_store_at_once_are_never_refused(tmp_path):
+    """torchrun's ranks open one new store together: SQLite refused one with "database is locked"
+    (without waiting) when it switched the database to WAL while another held it. Timing-dependent:
+    without the fix this test failed in 6 runs of 6."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    errors = context.Queue()
+    for attempt in range(80):
+        barrier = context.Barrier(3)
+        workers = [
+            context.Process(target=f, args=(barrier, tmp_path / str(attempt), errors))
+            for f in (_open_often, _open_often, _reserve_often)
+        ]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(60)
+    assert errors.empty(), errors.get()

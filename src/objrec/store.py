@@ -15,7 +15,9 @@ Layout of a store folder (``$OBJREC_CACHE/store``):
   ``r * dim * itemsize``: written with ``pwrite`` into rows reserved in the index, read with
   ``pread`` by row, so reading a batch costs the batch's memory, never the file's.
 * ``lock``: every process using the store holds a shared ``flock`` on it; only ``prune``, which
-  rewrites array files, takes it exclusively.
+  rewrites array files, takes it exclusively. ``open.lock``: held exclusively for the moment a
+  process opens the index, since SQLite refuses (rather than waits) when two processes switch a new
+  database to WAL at once.
 
 Safety. A writer reserves rows in one transaction (so concurrent writers never share a row), writes
 and ``fsync``\\ s the rows, and only then commits their entries in a second transaction. An entry
@@ -211,10 +213,16 @@ class FeatureStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = open(self.root / "lock", "a+b")  # noqa: SIM115 - held while the store is open
         fcntl.flock(self._lock, fcntl.LOCK_SH)
-        self.db = sqlite3.connect(self.root / "index.sqlite", timeout=timeout, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        # Switching a new database to WAL needs an exclusive lock that SQLite does not wait for:
+        # processes opening one store at once (torchrun's ranks) take turns here instead.
+        with open(self.root / "open.lock", "a+b") as opening:
+            fcntl.flock(opening, fcntl.LOCK_EX)
+            self.db = sqlite3.connect(
+                self.root / "index.sqlite", timeout=timeout, isolation_level=None
+            )
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
         self._spaces: dict[str, Space] = {}
 
     def __enter__(self) -> FeatureStore:
