@@ -71,8 +71,7 @@ class Features:
         data = resolve_data_config(spec)
         body = build_body(spec)
         if precision == "int8":  # calibrated exactly as train does: the same cached graph
-            digests, _ = self.cache.store.digests([s.path for s in self.train.samples])
-            body = quantize_body(body, data, self.train.samples, self.cache.root, digests=digests)
+            body = quantize_body(body, data, self.cache.root)
         frozen = FrozenBody(body, data.input_size, self.cache)
         config = TrainConfig()
         sets = [

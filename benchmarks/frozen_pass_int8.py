@@ -97,7 +97,7 @@ def main() -> None:
         print(f"  decoding alone, {name} view, one thread    {rate:7.1f}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         fp32_path = export_onnx(body, Path(tmp) / "fp32.onnx", data.input_size)
-        int8_graph = quantize_body(body, data, train, Path(tmp)).graph_bytes()
+        int8_graph = quantize_body(body, data, Path(tmp)).graph_bytes()
         bodies = {
             "fp32": SessionBody(onnx_session(fp32_path), body.n_features),
             "int8": SessionBody(onnx_session(int8_graph), body.n_features),

@@ -22,11 +22,14 @@ from objrec.quantize import (
     QuantConfig,
     QuantizedBody,
     calibration_sample,
+    calibration_set,
     kept_nodes,
     quantize_body,
 )
 from objrec.runtime import export_onnx, onnx_session
 from objrec.train import train
+
+from .conftest import make_image
 
 
 @pytest.fixture
@@ -37,22 +40,34 @@ def tiny():
 
 def test_the_int8_body_is_cached_under_a_key_that_covers_the_calibration(tmp_path, split_dir, tiny):
     body, data = tiny
-    samples = scan_class_folder(split_dir / "train").samples
-    first = quantize_body(body, data, samples, tmp_path)
+    first = quantize_body(body, data, tmp_path)
     graphs = sorted((tmp_path / "onnx").glob("*int8*"))
     assert len(graphs) == 1
-    again = quantize_body(body, data, samples, tmp_path)
+    again = quantize_body(body, data, tmp_path)
     assert again.graph_bytes() == first.graph_bytes()
     assert sorted((tmp_path / "onnx").glob("*int8*")) == graphs
-    quantize_body(body, data, samples, tmp_path, QuantConfig(calibration_images=4))
-    quantize_body(body, data, samples[:5], tmp_path)  # other calibration files
+    quantize_body(body, data, tmp_path, QuantConfig(calibration_images=4))
+    samples = scan_class_folder(split_dir / "train").samples
+    quantize_body(body, data, tmp_path, samples=samples[:5])  # other calibration files
     assert len(list((tmp_path / "onnx").glob("*int8*"))) == 3
+
+
+def test_the_calibration_set_is_the_built_in_sample():
+    samples = calibration_set()
+    assert len(samples) == QuantConfig().calibration_images == 120
+    assert {s.path.parent.name for s in samples} == {
+        "airplanes",
+        "Motorbikes",
+        "sunflower",
+        "watch",
+        "grand_piano",
+    }
 
 
 def test_int8_features_are_close_to_fp32_but_have_their_own_fingerprint(split_dir, tiny):
     body, data = tiny
     samples = scan_class_folder(split_dir / "train").samples
-    int8 = quantize_body(body, data, samples, split_dir.parent / "cache")
+    int8 = quantize_body(body, data, split_dir.parent / "cache", samples=samples)
     assert fingerprint_module(int8) != fingerprint_module(body)
     x = torch.randn(6, 3, data.input_size, data.input_size)
     with torch.inference_mode():
@@ -79,16 +94,39 @@ def test_renamed_and_moved_images_keep_the_int8_graph(tmp_path, split_dir, tiny)
     body, data = tiny
     samples = scan_class_folder(split_dir / "train").samples
     cache = tmp_path / "cache"
-    first = quantize_body(body, data, samples, cache, QuantConfig(calibration_images=4))
+    first = quantize_body(body, data, cache, QuantConfig(calibration_images=4), samples)
     moved = tmp_path / "elsewhere"
     shutil.copytree(split_dir / "train", moved)
     for i, path in enumerate(sorted(moved.rglob("*.*"))):
         path.rename(path.with_name(f"renamed-{i}{path.suffix}"))
     again = quantize_body(
-        body, data, scan_class_folder(moved).samples, cache, QuantConfig(calibration_images=4)
+        body, data, cache, QuantConfig(calibration_images=4), scan_class_folder(moved).samples
     )
     assert len(list((cache / "onnx").glob("*int8*"))) == 1
     assert again.graph_bytes() == first.graph_bytes()
+
+
+@pytest.mark.slow
+def test_adding_and_removing_training_images_keeps_the_int8_body(
+    tmp_path, split_dir, tiny_config, monkeypatch
+):
+    """The edit-and-retrain loop: a changed training set reuses the int8 graph, so only the added
+    image's views go through the body (its calibration does not depend on the training images)."""
+    monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "cache"))
+    tiny_config.precision, tiny_config.epochs, tiny_config.heads = "int8", 1, 1
+    first = train(split_dir, tmp_path / "a", tiny_config)
+    graphs = list((tmp_path / "cache" / "onnx").glob("*int8*"))
+    added = split_dir / "train" / "red" / "added.png"
+    make_image((255, 255, 255), size=(48, 48), seed=7).save(added)
+    more = train(split_dir, tmp_path / "b", tiny_config)
+    assert more.n_images["train"] == first.n_images["train"] + 1
+    assert more.frozen_pass["computed"] == 2  # its centre view and its augmented view
+    added.unlink()
+    next(p for p in (split_dir / "train" / "green").iterdir()).unlink()
+    fewer = train(split_dir, tmp_path / "c", tiny_config)
+    assert fewer.n_images["train"] == first.n_images["train"] - 1
+    assert fewer.frozen_pass["computed"] == 0
+    assert list((tmp_path / "cache" / "onnx").glob("*int8*")) == graphs
 
 
 def test_kept_nodes_are_the_first_and_last_convolutions(tmp_path, tiny):

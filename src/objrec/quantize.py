@@ -1,14 +1,17 @@
-"""int8 frozen bodies: ONNX Runtime static quantization, calibrated on the user's training images.
+"""int8 frozen bodies: ONNX Runtime static quantization, calibrated on a fixed, bundled sample.
 
 On CPUs with 8-bit dot-product instructions (AVX-512 VNNI or AVX-VNNI on x86, dot-product on ARM)
 ONNX Runtime runs int8 convolutions far faster than fp32 ones. ``quantize_body`` exports the
-frozen body to ONNX (the fp32 graph objrec already caches), runs a fixed sample of the training
-images through it to measure each activation's range (the calibration), and writes an int8 graph
-beside the fp32 one under a key that covers the body, the preprocessing, the quantization settings
-and the contents of the calibration images (drawn by content, so renamed or moved images keep the
-graph). ``QuantizedBody`` wraps that graph as a frozen module: its state holds the graph bytes
-(and the fp32 body it came from), so a checkpoint carries exactly the body that produced the
-training features, and ``evaluate``, ``predict``, ``serve`` and ``export`` run it.
+frozen body to ONNX (the fp32 graph objrec already caches), runs a fixed sample of images through
+it to measure each activation's range (the calibration) and writes an int8 graph beside the fp32
+one. The calibration images are the 120 photos of objrec's built-in sample (24 of each of five
+Caltech-101 classes, ``objrec/sample``, the ones ``objrec demo`` trains on), never the user's
+training images: the int8 graph depends only on the body, the preprocessing and the quantization
+settings, so it is made once per machine and body and cached, and adding, removing or relabelling
+training images keeps it, and with it every stored feature. ``QuantizedBody`` wraps that graph as
+a frozen module: its state holds the graph bytes (and the fp32 body it came from), so a
+checkpoint carries exactly the body that produced the training features, and ``evaluate``,
+``predict``, ``serve`` and ``export`` run it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +33,7 @@ import torch
 
 from objrec.backbones import Body, fingerprint_module
 from objrec.config import DataConfig
+from objrec.data import scan_class_folder
 from objrec.errors import ObjrecError
 from objrec.images import UnreadableImageError, open_image
 from objrec.outputs import staged
@@ -46,14 +51,22 @@ CALIBRATION_BATCH = 8
 """Images per calibration batch: the histogram calibrators hold every activation of a batch."""
 
 
+def calibration_set() -> list:
+    """The fixed calibration images: objrec's built-in sample (120 downscaled Caltech-101 photos,
+    24 of each of airplanes, Motorbikes, sunflower, watch and grand_piano; ``ATTRIBUTION.txt``)."""
+    folder = Path(str(resources.files("objrec") / "sample" / "caltech101_mini"))
+    return list(scan_class_folder(folder).samples)
+
+
 @dataclass(frozen=True)
 class QuantConfig:
     """How a body is quantized; every field changes the int8 graph, so all are in its cache key."""
 
     method: str = "minmax"
     """Calibration: ``minmax`` (observed range), ``entropy`` or ``percentile`` (histograms)."""
-    calibration_images: int = 64
-    """Training images (centre view) run through the fp32 body to measure activation ranges."""
+    calibration_images: int = 120
+    """Images (centre view) run through the fp32 body to measure activation ranges, drawn by
+    content from the calibration set (the built-in sample's 120: all of them by default)."""
     per_channel: bool = True
     """One weight scale per output channel rather than per tensor."""
     fmt: str = "qoperator"
@@ -71,7 +84,7 @@ class QuantConfig:
     keep_fp32: tuple[str, ...] = ()
     """Layers left in fp32: ``stem`` (each body's first convolution), ``head`` (its last)."""
     seed: int = 0
-    """Which training images are drawn for calibration."""
+    """Which images of the calibration set are drawn when ``calibration_images`` is fewer."""
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -245,23 +258,21 @@ def calibration_key(
 def quantize_body(
     body: Body,
     data: DataConfig,
-    samples: Sequence,
     cache_root: Path,
     config: QuantConfig | None = None,
-    digests: Sequence[str] | None = None,
+    samples: Sequence | None = None,
 ) -> QuantizedBody:
-    """The int8 version of ``body``, calibrated on a sample of ``samples`` (the training images).
+    """The int8 version of ``body``, calibrated on ``samples`` (default: ``calibration_set()``).
 
     The int8 graph is cached in ``cache_root/onnx`` beside the fp32 graph, under a key covering
-    the body, ``data``, ``config`` and the calibration images' contents (``digests``: the
-    samples' content digests when the caller has them, see ``calibration_sample``).
+    the body, ``data``, ``config`` and the calibration images' contents; with the default
+    calibration set that key, and so the graph, does not depend on the user's images.
     """
     if not onnxruntime_available():
         raise ObjrecError('`precision="int8"` needs onnxruntime: pip install onnxruntime')
     config = config or QuantConfig()
-    chosen, chosen_digests = calibration_sample(
-        samples, config.calibration_images, config.seed, digests
-    )
+    samples = calibration_set() if samples is None else samples
+    chosen, chosen_digests = calibration_sample(samples, config.calibration_images, config.seed)
     body_fp = fingerprint_module(body)
     key = calibration_key(body_fp, chosen_digests, data, config)
     folder = Path(cache_root) / "onnx"
@@ -270,7 +281,7 @@ def quantize_body(
         fp32 = folder / f"{body_fp[:32]}-{data.input_size}.onnx"
         if not fp32.is_file():
             export_onnx(body, fp32, data.input_size)
-        log.info("calibrating the int8 body on %d training images", len(chosen))
+        log.info("calibrating the int8 body on %d images", len(chosen))
         quantize_graph(fp32, path, calibration_batches(chosen, data), config)
     return QuantizedBody(body, path.read_bytes())
 

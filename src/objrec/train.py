@@ -208,7 +208,7 @@ def prepare(
     body: Body = build_body(spec, pretrained=True, weights=weights)
     quantizing = time.perf_counter()
     if config.precision == "int8":
-        body = int8_body(body, data, train_set, config, world)
+        body = int8_body(body, data, config, world)
     quantizing = time.perf_counter() - quantizing
     seed_everything(config.seed)
     head = build_head(
@@ -236,17 +236,15 @@ def prepare(
     )
 
 
-def int8_body(
-    body: Body, data: DataConfig, train_set: ClassFolder, config: TrainConfig, world: World
-) -> QuantizedBody:
-    """The body quantized to int8, calibrated on a sample of the training images; under torchrun
-    rank 0 quantizes and the others read its graph from the cache."""
-    cache = open_cache(config.cache_dir)
-    digests, _ = cache.store.digests([s.path for s in train_set.samples])
+def int8_body(body: Body, data: DataConfig, config: TrainConfig, world: World) -> QuantizedBody:
+    """The body quantized to int8, calibrated on the fixed built-in sample (so it does not change
+    when the training images do); under torchrun rank 0 quantizes and the others read its graph
+    from the cache."""
+    root = open_cache(config.cache_dir).root
     if world.main:
-        quantize_body(body, data, train_set.samples, cache.root, digests=digests)
+        quantize_body(body, data, root)
     world.barrier()
-    return quantize_body(body, data, train_set.samples, cache.root, digests=digests)
+    return quantize_body(body, data, root)
 
 
 def frozen_features(
