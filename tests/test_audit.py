@@ -329,3 +329,27 @@ def test_out_of_fold_probabilities_are_reproducible():
     setting = AuditConfig(folds=3, epochs=3, dropout=0.5)
     first = out_of_fold_probs(features, labels, 3, setting)
     assert np.array_equal(first, out_of_fold_probs(features, labels, 3, setting))
+
+
+@pytest.mark.slow
+def test_a_cold_audit_takes_the_image_facts_in_its_frozen_pass(tmp_path, monkeypatch):
+    """From an empty cache each image is measured once, as the frozen pass decodes it, with no
+    separate pass over the files; the facts are those ``dedup.image_facts`` takes on its own."""
+    data = plant(make_split(tmp_path / "data"))
+    paths = sorted(p for p in data.rglob("*") if p.is_file())
+    expected = {p: dedup.image_facts(p) for p in paths}
+    measured, separately = [], []
+    image_facts, all_facts = dedup.image_facts, dedup.all_facts
+    monkeypatch.setattr(dedup, "image_facts", lambda p: measured.append(p) or image_facts(p))
+    monkeypatch.setattr(
+        dedup, "all_facts", lambda ps, *a, **k: separately.extend(ps) or all_facts(ps, *a, **k)
+    )
+    cache = str(tmp_path / "cache")
+    audit(data, None, config(cache_dir=cache))
+    assert separately == []
+    assert sorted(measured) == paths
+    from objrec.features import open_cache
+
+    store = open_cache(cache)
+    kept = dedup.cached_facts(paths, store.store.digests(paths)[0], store.facts_file)
+    assert separately == [] and dict(zip(paths, kept, strict=True)) == expected

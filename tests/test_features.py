@@ -186,3 +186,17 @@ def test_view_seeds_depend_on_content_and_view_only():
     assert view_seed("ab" * 16, 1) == view_seed("ab" * 16, 1)
     assert len({view_seed("ab" * 16, 1), view_seed("ab" * 16, 2), view_seed("cd" * 16, 1)}) == 3
     assert np.uint64(view_seed("ab" * 16, 1)) == view_seed("ab" * 16, 1)  # fits torch's seed
+
+
+def test_a_probe_measures_each_image_the_frozen_pass_decodes(tmp_path, samples):
+    from objrec.features import Probe
+
+    body, spec, kept = frozen(tmp_path), ViewSpec(DATA), {}
+    probe = Probe(
+        lambda path: path.stat().st_size, lambda ds, xs: kept.update(zip(ds, xs, strict=True))
+    )
+    feature_table(body, samples[:3], spec, probe=probe)
+    assert kept == {hash_file(s.path): s.path.stat().st_size for s in samples[:3]}
+    kept.clear()
+    feature_table(body, samples, spec, probe=probe)  # the first three come from the store
+    assert kept == {hash_file(s.path): s.path.stat().st_size for s in samples[3:]}

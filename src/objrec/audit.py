@@ -1,7 +1,9 @@
 """``audit``: likely wrong labels, near-duplicates, leaks across splits and outliers in a folder.
 
 Everything rests on the frozen body's cached features (the same cache entries ``train`` and
-``evaluate`` use) and one cheap decode per image:
+``evaluate`` use) and a few facts per image (size, contrast, perceptual hashes), taken in the
+frozen pass's loader as each image is decoded for the body, so a cold audit makes one pass over
+the files (only the centre view: ``train`` also computes augmented views):
 
 * **label issues**: ``folds`` heads, each trained on the other folds' features, give every image
   out-of-fold class probabilities, averaged with the labels of its nearest images; cleanlab
@@ -34,7 +36,7 @@ from objrec.config import DEFAULT_BACKBONE, FEATURE_DTYPES, DataConfig, TrainCon
 from objrec.data import Sample, class_dirs, is_split_folder, present_splits, scan_class_folder
 from objrec.engine import train_one_epoch
 from objrec.errors import ObjrecError
-from objrec.features import FrozenBody, ViewSpec, cached_features, open_cache
+from objrec.features import FrozenBody, Probe, ViewSpec, cached_features, open_cache
 from objrec.model import build_head
 from objrec.progress import SILENT, Reporter
 
@@ -211,10 +213,19 @@ def frozen_body(config: AuditConfig, run: Path | None) -> tuple[FrozenBody, Data
 
 
 def audit_features(
-    inv: Inventory, config: AuditConfig, run: Path | None, reporter: Reporter
+    inv: Inventory,
+    config: AuditConfig,
+    run: Path | None,
+    reporter: Reporter,
+    measured: dict[str, dedup.ImageFacts] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Features (N, F) in inventory order, the readable mask and the unreadable files' messages."""
+    """Features (N, F) in inventory order, the readable mask and the unreadable files' messages.
+
+    Only the centre view. Each image the frozen pass decodes is also measured there
+    (``dedup.image_facts``, into ``measured`` by content digest), so a cold audit makes no second
+    pass over the files for its image facts."""
     body, data = frozen_body(config, run)
+    probe = None if measured is None else Probe(dedup.image_facts, keep_measured(measured))
     parts, ok, errors = [], [], []
     for split, samples in split_samples(inv).items():
         result = cached_features(
@@ -224,6 +235,7 @@ def audit_features(
             num_workers=config.num_workers,
             reporter=reporter,
             description=f"{split or inv.root.name} features",
+            probe=probe,
         )
         parts.append(result.features.numpy())
         ok.append(result.ok.numpy())
@@ -231,13 +243,25 @@ def audit_features(
     return np.concatenate(parts), np.concatenate(ok), errors
 
 
-def image_facts(inv: Inventory, config: AuditConfig, on_file) -> list[dedup.ImageFacts]:
+def keep_measured(into: dict[str, dedup.ImageFacts]):
+    """A ``Probe.keep`` that collects each batch's facts by digest."""
+
+    def keep(digests: list[str], facts: list[dedup.ImageFacts]) -> None:
+        into.update(zip(digests, facts, strict=True))
+
+    return keep
+
+
+def image_facts(
+    inv: Inventory, config: AuditConfig, on_file, measured=None
+) -> list[dedup.ImageFacts]:
     """Every image's size, hashes and contrast, kept beside the feature store by content digest
-    (``facts.sqlite`` in the cache folder): a second audit of the same images decodes none."""
+    (``facts.sqlite`` in the cache folder): a second audit of the same images decodes none, and
+    those the frozen pass ``measured`` are not decoded again."""
     cache = open_cache(config.cache_dir)
     paths = [it.path for it in inv.items]
     digests, _ = cache.store.digests(paths)
-    return dedup.cached_facts(paths, digests, cache.facts_file, on_file)
+    return dedup.cached_facts(paths, digests, cache.facts_file, on_file, measured)
 
 
 # ---------------------------------------------------------------- label issues
@@ -537,12 +561,13 @@ def audit(
         from objrec.outputs import prepare_output_dir
 
         prepare_output_dir(Path(out), force)
-    features, ok, errors = audit_features(inv, config, run, reporter)
+    measured: dict[str, dedup.ImageFacts] = {}
+    features, ok, errors = audit_features(inv, config, run, reporter, measured)
     for message in errors:
         log.warning("skipped %s", message)
     clock.lap("features")
     with reporter.task("hashing images", len(inv.items)) as advance:
-        facts = image_facts(inv, config, lambda: advance(1))
+        facts = image_facts(inv, config, lambda: advance(1), measured)
     clock.lap("hashing")
     result = find_issues(inv, features, ok, facts, config, reporter)
     clock.seconds |= result.seconds

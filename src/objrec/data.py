@@ -120,12 +120,15 @@ def require_split_folder(root: Path) -> None:
 
 
 class Batch(NamedTuple):
-    """Images, labels, their dataset indices, and the messages of files that could not be read."""
+    """Images, labels, their dataset indices, and the messages of files that could not be read;
+    ``measured``: what a dataset that measures each image (``features.SeededViewDataset``'s
+    ``measure``) found, one per index."""
 
     images: torch.Tensor
     labels: torch.Tensor
     indices: torch.Tensor
     errors: list[str]
+    measured: tuple = ()
 
 
 class ImageDataset(Dataset):
@@ -155,14 +158,21 @@ class ImageDataset(Dataset):
 
 
 def collate_skipping(items) -> Batch:
-    """Stack (image, label, index) triples into a :class:`Batch`, setting unreadable files aside."""
-    errors = [message for image, message, _ in items if image is None]
+    """Stack (image, label, index[, measured]) items into a :class:`Batch`, setting unreadable
+    files aside."""
+    errors = [item[1] for item in items if item[0] is None]
     good = [item for item in items if item[0] is not None]
     if not good:
         empty = torch.empty(0, dtype=torch.long)
         return Batch(torch.empty(0), empty, empty, errors)
-    images, labels, indices = zip(*good, strict=True)
-    return Batch(torch.stack(images), torch.tensor(labels), torch.tensor(indices), errors)
+    images, labels, indices, *measured = zip(*good, strict=True)
+    return Batch(
+        torch.stack(images),
+        torch.tensor(labels),
+        torch.tensor(indices),
+        errors,
+        measured[0] if measured else (),
+    )
 
 
 def make_loader(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -186,24 +186,27 @@ def cached_facts(
     digests: Sequence[str],
     db_file: Path,
     on_file: Callable[[], None] | None = None,
+    measured: Mapping[str, ImageFacts] | None = None,
 ) -> list[ImageFacts]:
     """``all_facts`` of ``paths``, kept in a small SQLite table keyed by each file's content digest
     (``digests``: ``store.hash_file``'s, as the feature store's file index and ``split`` give
-    them), so a second audit or split decodes nothing. An unreadable file is not kept: it is tried
-    again next time."""
+    them), so a second audit or split decodes nothing. ``measured``: facts already taken by
+    digest (the audit's frozen pass measures each image it decodes): kept, not taken again. An
+    unreadable file is not kept: it is tried again next time."""
     import json
 
+    fresh = {d: f for d, f in (measured or {}).items() if not f.error}
     db = _open_facts(db_file)
     try:
-        found = _stored_facts(db, list(dict.fromkeys(digests)))
+        found = _stored_facts(db, [d for d in dict.fromkeys(digests) if d not in fresh]) | fresh
         todo = [i for i, d in enumerate(digests) if d not in found]
         for _ in range(len(paths) - len(todo) if on_file else 0):
             on_file()  # type: ignore[misc]
         computed = dict(zip(todo, all_facts([paths[i] for i in todo], on_file), strict=True))
         now = time.time()
         rows = [
-            (digests[i], FACTS_KEY, json.dumps(asdict(f)), now)
-            for i, f in computed.items()
+            (digest, FACTS_KEY, json.dumps(asdict(f)), now)
+            for digest, f in [*fresh.items(), *((digests[i], f) for i, f in computed.items())]
             if not f.error
         ]
         db.execute("BEGIN IMMEDIATE")  # one transaction: a commit per row costs an fsync each
@@ -211,7 +214,7 @@ def cached_facts(
         db.executemany(  # last use, written at most once an hour per row
             "INSERT INTO facts_used VALUES (?,?,?) ON CONFLICT DO UPDATE SET used=excluded.used "
             "WHERE used<excluded.used-3600",
-            [(d, FACTS_KEY, now) for d in [*found, *(r[0] for r in rows)]],
+            [(d, FACTS_KEY, now) for d in {*found, *(r[0] for r in rows)}],
         )
         db.execute("COMMIT")
     finally:

@@ -17,9 +17,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -328,19 +329,42 @@ class SeededViewDataset(ImageDataset):
     """Augmented views seeded per image: the same view of the same content is reproducible.
 
     ``seeds`` gives each image's seed (``view_seed`` of its content digest); default: its position.
+    ``measure``: called on the path of each image decoded, right after it (while its file is in
+    memory, in the same loader thread or worker); its results reach ``Batch.measured``.
     """
 
-    def __init__(self, samples, transform, view: int, draft: int | None, seeds=None):
+    def __init__(self, samples, transform, view: int, draft: int | None, seeds=None, measure=None):
         super().__init__(samples, transform, draft)
         self.view = view
         self.seeds = list(seeds) if seeds is not None else list(range(len(samples)))
+        self.measure = measure
 
     def __getitem__(self, index: int):
+        item = self._view(index)
+        if self.measure is None or item[0] is None:
+            return item
+        return (*item, self.measure(self.samples[index].path))
+
+    def _view(self, index: int):
         if self.view == 0:
             return super().__getitem__(index)
         with torch.random.fork_rng(devices=[]):  # leave the caller's random stream untouched
             torch.manual_seed(self.seeds[index])
             return super().__getitem__(index)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Something measured on every image the frozen pass decodes, in the same loader, so that it
+    needs no pass of its own over the files: the audit's image facts (``dedup.image_facts``).
+
+    ``measure(path)`` runs in the loader (picklable for worker processes); ``keep(digests,
+    results)`` gets each batch's results in this process. Images whose features are already in
+    the store are not decoded, so not measured.
+    """
+
+    measure: Callable[[Path], Any]
+    keep: Callable[[list[str], list[Any]], None]
 
 
 @torch.inference_mode()
@@ -353,16 +377,19 @@ def frozen_pass(
     reporter: Reporter = SILENT,
     description: str = "features",
     seeds: Sequence[int] | None = None,
-) -> Iterator[tuple[np.ndarray, np.ndarray | None, list[tuple[int, str]]]]:
+    measure: Callable[[Path], Any] | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray | None, list[tuple[int, str]], tuple]]:
     """Run the frozen body over ``samples`` in ``spec``'s view, one batch at a time.
 
-    Yields (indices, features, failures): the positions of the images decoded in the batch, their
-    features, and (position, message) for each file of the batch that could not be decoded.
+    Yields (indices, features, failures, measured): the positions of the images decoded in the
+    batch, their features, (position, message) for each file of the batch that could not be
+    decoded, and ``measure``'s result for each decoded image (empty without ``measure``).
     ``batch_size`` defaults to the body's; on a GPU the batches come in pinned memory.
     """
     n = len(samples)
     batch_size = batch_size or body.batch_size
-    dataset = SeededViewDataset(samples, spec.transform(), spec.view, draft_size(spec.data), seeds)
+    draft = draft_size(spec.data)
+    dataset = SeededViewDataset(samples, spec.transform(), spec.view, draft, seeds, measure)
     pin = body.device.type == "cuda"
     loader = make_loader(dataset, batch_size, num_workers, pin_memory=pin)
     with reporter.task(description, n) as advance:
@@ -371,7 +398,7 @@ def frozen_pass(
             indices = batch.indices.numpy()
             features = body(batch.images).float().numpy() if len(indices) else None
             failed = sorted(set(range(start, min(start + batch_size, n))) - set(indices.tolist()))
-            yield indices, features, list(zip(failed, batch.errors, strict=True))
+            yield indices, features, list(zip(failed, batch.errors, strict=True)), batch.measured
             advance(min(batch_size, n - start))
 
 
@@ -390,7 +417,7 @@ def compute_features(
     ok = np.zeros(len(samples), dtype=bool)
     errors: list[str] = []
     args = (batch_size, num_workers, reporter, description, seeds)
-    for indices, part, failures in frozen_pass(body, samples, spec, *args):
+    for indices, part, failures, _ in frozen_pass(body, samples, spec, *args):
         if len(indices):
             features[indices], ok[indices] = part, True
         errors += [message for _, message in failures]
@@ -447,10 +474,11 @@ def cached_features(
     reporter: Reporter = SILENT,
     description: str = "features",
     world: World = SINGLE,
+    probe: Probe | None = None,
 ) -> FeatureSet:
     """The features of ``samples`` in ``spec``'s view, all in memory (see ``feature_table``)."""
     table = feature_table(
-        body, samples, spec, batch_size, num_workers, reporter, description, world
+        body, samples, spec, batch_size, num_workers, reporter, description, world, probe
     )
     return table.load()
 
@@ -464,8 +492,10 @@ def feature_table(
     reporter: Reporter = SILENT,
     description: str = "features",
     world: World = SINGLE,
+    probe: Probe | None = None,
 ) -> FeatureTable:
-    """The store's table of ``samples`` in ``spec``'s view; the images it lacks are computed first.
+    """The store's table of ``samples`` in ``spec``'s view; the images it lacks are computed first
+    (and measured by ``probe`` as they are decoded).
 
     Under ``torchrun`` each rank computes every ``world.size``-th missing image and writes it to the
     store itself (the cache folder must be shared by the ranks: one machine, or a shared disk).
@@ -490,7 +520,7 @@ def feature_table(
     if body.cache.dtype != "float32":  # rounding the float32 rows is what computing would store
         wider = space_id(body.fingerprint, asdict(spec.data), "float32", numerics)
         mine = narrow_rows(store, wider, space, spec.key, mine)
-    args = (batch_size, num_workers, reporter, description)
+    args = (batch_size, num_workers, reporter, description, probe)
     computed = fill(body, space, spec, [(d, by_digest[d]) for d in mine], *args)
     world.barrier()
     if missing:
@@ -521,17 +551,23 @@ def narrow_rows(
     return [d for d, hit in zip(digests, found.found, strict=True) if not hit]
 
 
-def fill(body, space: Space, spec: ViewSpec, todo, batch_size, workers, reporter, description):
-    """Push ``todo`` ((digest, sample) pairs) through the body; every batch goes to the store."""
+def fill(
+    body, space: Space, spec: ViewSpec, todo, batch_size, workers, reporter, description, probe=None
+):
+    """Push ``todo`` ((digest, sample) pairs) through the body; every batch goes to the store,
+    and ``probe``'s measurements of it to ``probe.keep``."""
     if not todo:
         return 0
     digests = [d for d, _ in todo]
     samples = [s for _, s in todo]
     seeds = [view_seed(d, spec.view) for d in digests]
-    args = (batch_size, workers, reporter, description, seeds)
-    for indices, features, failures in frozen_pass(body, samples, spec, *args):
+    measure = probe.measure if probe else None
+    args = (batch_size, workers, reporter, description, seeds, measure)
+    for indices, features, failures, measured in frozen_pass(body, samples, spec, *args):
         if features is not None:
             space.write(spec.key, [digests[i] for i in indices], features)
+        if probe is not None and len(measured):
+            probe.keep([digests[i] for i in indices], list(measured))
         if failures:
             reasons = [m.removeprefix(f"{samples[i].path}: ") for i, m in failures]
             space.write_errors(spec.key, [digests[i] for i, _ in failures], reasons)
