@@ -92,6 +92,7 @@ def test_split_explore_train_evaluate_predict_through_the_cli(capsys, tmp_path, 
     assert 0 <= metrics["top1"] <= metrics["top5"] <= 1
     code, out, _ = run(capsys, "evaluate", run_dir, data)
     assert code == 0 and "Worst classes" in out and "top-1" in out
+    assert "top-5" not in out  # three classes: top-5 would be 100% by definition
     code, out, _ = run(
         capsys,
         "predict",
@@ -331,13 +332,14 @@ def test_epoch_lines_are_the_first_the_improvements_and_every_tenth(capsys):
     from objrec.cli import RichReporter
 
     improved = {1, 2, 3, 7, 12}
+    reporter = RichReporter()
     for epoch in range(1, 26):
-        RichReporter().epoch(
+        reporter.epoch(
             {
                 "epoch": epoch,
                 "train_loss": 0.5,
                 "train_acc": 0.9,
-                "valid_loss": 0.4,
+                "valid_loss": 0.4 - 0.01 * epoch,
                 "valid_acc": 0.9,
                 "seconds": 0.1,
                 "best": epoch in improved,
@@ -346,6 +348,29 @@ def test_epoch_lines_are_the_first_the_improvements_and_every_tenth(capsys):
     lines = capsys.readouterr().err.splitlines()
     assert [int(line.split()[1]) for line in lines] == [1, 2, 3, 7, 10, 12, 20]
     assert [line.endswith("best") for line in lines] == [True] * 4 + [False, True, False]
+
+
+def test_tiny_gains_of_a_nearly_zero_loss_get_no_line_of_their_own(capsys):
+    """An easy set improves its valid loss by 1e-6 an epoch: no "valid loss 0.0000 best" per epoch."""
+    from objrec.cli import RichReporter
+
+    reporter = RichReporter()
+    for epoch in range(1, 16):
+        loss = 0.5 if epoch == 1 else 3e-4 - 1e-6 * epoch
+        reporter.epoch(
+            {
+                "epoch": epoch,
+                "train_loss": loss,
+                "train_acc": 1.0,
+                "valid_loss": loss,
+                "valid_acc": 1.0,
+                "seconds": 0.1,
+                "best": True,
+            }
+        )
+    lines = capsys.readouterr().err.splitlines()
+    assert [int(line.split()[1]) for line in lines] == [1, 2, 10]
+    assert "valid loss 2.98e-04" in lines[1] and "0.0000" not in "".join(lines)
 
 
 def test_click_usage_errors_read_like_objrecs_own(capsys, tmp_path):
@@ -579,3 +604,18 @@ def test_check_on_one_class_folder_says_so_and_fails(capsys, tmp_path):
     code, out, err = run(capsys, "check", photos / "red")
     assert code == 1 and "file outside any class folder" not in out
     assert "has no class sub-folders (it holds 3 images directly)" in " ".join(err.split())
+
+
+def test_top5_is_shown_only_for_models_of_more_than_five_classes():
+    import pandas as pd
+
+    from objrec.cli import top5_text, worst_table
+
+    assert top5_text(1.0, 5) == "" and "top-5" in top5_text(0.98, 6)
+    rows = pd.DataFrame(
+        {"n_train": [3], "n_test": [2], "top1": [0.5], "top5": [1.0], "precision": [0.5]}
+        | {"f1": [0.5], "most_confused_with": ["b"]},
+        index=pd.Index(["a"], name="class"),
+    ).reset_index()
+    headers = [[c.header for c in worst_table(rows, with_top5=w).columns] for w in (True, False)]
+    assert "top-5" in headers[0] and "top-5" not in headers[1]

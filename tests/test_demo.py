@@ -11,7 +11,9 @@ def test_the_demo_speaks_in_sentences_not_python_data(tmp_path, monkeypatch):
             history=[{}] * 12, best_epoch=9, best_valid_loss=0.1, best_valid_acc=1
         )
 
-    evaluation = SimpleNamespace(metrics={"top1": 1.0, "top5": 1.0}, out=tmp_path / "eval")
+    evaluation = SimpleNamespace(
+        metrics={"top1": 1.0, "top5": 1.0, "n": 30}, classes=list("abcde"), out=tmp_path / "eval"
+    )
     monkeypatch.setattr(objrec.demo, "explore", lambda *a, **k: None)
     monkeypatch.setattr(objrec.demo, "train", fake_train)
     monkeypatch.setattr(objrec.demo, "evaluate", lambda *a, **k: evaluation)
@@ -21,3 +23,4 @@ def test_the_demo_speaks_in_sentences_not_python_data(tmp_path, monkeypatch):
     objrec.demo.run_demo(tmp_path / "demo", reporter)
     assert notes[0].endswith(": 60 train, 30 valid, 30 test images")
     assert not [n for n in notes if "{" in n or "'" in n]
+    assert "top-5" not in notes[3]  # five classes: top-5 is 100% by definition

@@ -93,6 +93,15 @@ PLAIN_PROGRESS_SECONDS = 5.0
 """When stderr is not a terminal (a pipe, a log file), a progress line at most this often."""
 EPOCH_LINES_EVERY = 10
 """Epoch lines: the first, every improvement of the validation loss, and every this many."""
+TOP5_CLASSES = 5
+"""Top-5 is printed only for models of more classes than this (with fewer it is always 100%)."""
+BEST_LINE_GAIN = 0.001
+"""An improvement gets its own epoch line when it lowers the last printed best loss by this much."""
+
+
+def loss_text(loss: float) -> str:
+    """A loss to four decimals, or to three significant digits when that would print 0.0000."""
+    return f"{loss:.4f}" if loss >= 0.001 else f"{loss:.2e}"
 
 
 def duration(seconds: float) -> str:
@@ -144,6 +153,8 @@ class RichReporter(Reporter):
 
     def __init__(self, quiet: bool = False):
         self.quiet = quiet
+        self.shown_best: float | None = None
+        """The best validation loss last printed (an epoch line per tiny gain says nothing)."""
 
     @contextmanager
     def task(self, description: str, total: int | None) -> Iterator[Any]:
@@ -168,11 +179,16 @@ class RichReporter(Reporter):
             yield lambda n=1: progress.advance(task, n)
 
     def epoch(self, r: dict[str, Any]) -> None:
-        if self.quiet or not (r["best"] or r["epoch"] == 1 or r["epoch"] % EPOCH_LINES_EVERY == 0):
+        gained = r["best"] and (
+            self.shown_best is None or r["valid_loss"] <= self.shown_best - BEST_LINE_GAIN
+        )
+        if self.quiet or not (gained or r["epoch"] == 1 or r["epoch"] % EPOCH_LINES_EVERY == 0):
             return
+        if r["best"]:
+            self.shown_best = r["valid_loss"]
         err.print(
-            f"epoch {r['epoch']:3d}  train loss {r['train_loss']:.4f} "
-            f"acc {r['train_acc']:6.2%}  valid loss {r['valid_loss']:.4f} "
+            f"epoch {r['epoch']:3d}  train loss {loss_text(r['train_loss'])} "
+            f"acc {r['train_acc']:6.2%}  valid loss {loss_text(r['valid_loss'])} "
             f"acc {r['valid_acc']:6.2%}  {r['seconds']:5.1f}s"
             + ("  [green]best[/]" if r["best"] else "")
         )
@@ -540,15 +556,16 @@ def evaluate(
             err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
         return
     console.print(f"evaluated {shown(result.folder)}", highlight=False)
+    n_classes = len(result.classes)
     console.print(
-        f"{plural(int(m['n']), 'image')}: top-1 {percent(m['top1'])}, top-5 {percent(m['top5'])}, "
-        f"loss {m['loss']:.4f}; mean per class: top-1 {percent(m['mean_class_top1'])}, "
-        f"top-5 {percent(m['mean_class_top5'])}"
+        f"{plural(int(m['n']), 'image')}: top-1 {percent(m['top1'])}"
+        f"{top5_text(m['top5'], n_classes)}, loss {m['loss']:.4f}; mean per class: "
+        f"top-1 {percent(m['mean_class_top1'])}{top5_text(m['mean_class_top5'], n_classes)}"
     )
     if result.metrics_plain:
         p = result.metrics_plain
-        console.print(f"without TTA: top-1 {percent(p['top1'])}, top-5 {percent(p['top5'])}")
-    console.print(worst_table(result.worst(worst)))
+        console.print(f"without TTA: top-1 {percent(p['top1'])}{top5_text(p['top5'], n_classes)}")
+    console.print(worst_table(result.worst(worst), with_top5=n_classes > TOP5_CLASSES))
     console.print(averages_table(m))
     for line in confidence_lines(m):
         console.print(line, highlight=False)
@@ -594,26 +611,23 @@ def confidence_lines(m: dict[str, Any]) -> list[str]:
     return lines
 
 
-def worst_table(rows) -> Table:
+def top5_text(value: float, n_classes: int) -> str:
+    """ ", top-5 X%", or nothing for a model of at most five classes (where it is always 100%)."""
+    return f", top-5 {percent(value)}" if n_classes > TOP5_CLASSES else ""
+
+
+def worst_table(rows, with_top5: bool = True) -> Table:
     """The worst classes: support, top-1 (= recall), top-5, precision, F1, commonest confusion."""
-    table = Table(
-        "class",
-        "n_train",
-        "n_test",
-        "top-1 (recall)",
-        "top-5",
-        "precision",
-        "F1",
-        "most confused with",
-        title="Worst classes",
-    )
+    top5 = ("top-5",) if with_top5 else ()
+    columns = ("class", "n_train", "n_test", "top-1 (recall)", *top5, "precision", "F1")
+    table = Table(*columns, "most confused with", title="Worst classes")
     for r in rows.itertuples():
         table.add_row(
             r._1,
             str(r.n_train),
             str(r.n_test),
             percent(r.top1),
-            percent(r.top5),
+            *((percent(r.top5),) if with_top5 else ()),
             f"{r.precision:.3f}",
             f"{r.f1:.3f}",
             r.most_confused_with,
@@ -1094,7 +1108,7 @@ def demo(out: Path, force: bool) -> None:
     summary = run_demo(out, RichReporter(), force=force)
     console.print(
         f"[green]demo finished[/] in {summary['seconds']:.0f}s: test top-1 "
-        f"{percent(summary['top1'])}, top-5 {percent(summary['top5'])}; "
+        f"{percent(summary['top1'])}{top5_text(summary['top5'], summary['classes'])}; "
         f"everything is in {shown(out)}"
     )
 

@@ -49,7 +49,10 @@ def run_demo(out: Path, reporter: Reporter = SILENT, force: bool = False) -> dic
     )
     evaluation = evaluate(run, data, reporter=reporter)
     m = evaluation.metrics
-    reporter.note(f"4/5 evaluated on the test split: top-1 {m['top1']:.1%}, top-5 {m['top5']:.1%}")
+    reporter.note(
+        f"4/5 evaluated on the test split: top-1 {m['top1']:.1%} "
+        f"({plural(int(m['n']), 'image')} of {plural(len(evaluation.classes), 'class')})"
+    )
     predictions = predict(
         run, [data / "test"], topk=3, plot=out / "predictions.png", reporter=reporter
     )
@@ -60,6 +63,7 @@ def run_demo(out: Path, reporter: Reporter = SILENT, force: bool = False) -> dic
     return {
         "top1": m["top1"],
         "top5": m["top5"],
+        "classes": len(evaluation.classes),
         "seconds": time.perf_counter() - started,
         "run": str(run),
         "evaluation": str(evaluation.out),
