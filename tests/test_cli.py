@@ -619,3 +619,23 @@ def test_top5_is_shown_only_for_models_of_more_than_five_classes():
     ).reset_index()
     headers = [[c.header for c in worst_table(rows, with_top5=w).columns] for w in (True, False)]
     assert "top-5" in headers[0] and "top-5" not in headers[1]
+
+
+def test_cache_tells_apart_bodies_of_one_name_by_their_id(capsys, tmp_path):
+    """Two int8 bodies calibrated apart share a label: `objrec cache` showed two identical rows."""
+    from types import SimpleNamespace
+
+    from objrec.cli import print_cache_summary
+    from objrec.store import SpaceInfo
+
+    def space(sid, dtype):
+        return SpaceInfo(sid, "lite0 (int8) @ 240px", 1280, dtype, 10, 10, 51200, None)
+
+    spaces = [space("aaaaaaaa11", "float16"), space("bbbbbbbb22", "float16")]
+    spaces.append(space("cccccccc33", "float32"))
+    facts = SimpleNamespace(rows=0, bytes=0)
+    summary = SimpleNamespace(spaces=spaces, root=tmp_path, files=0, index_bytes=0)
+    summary.onnx_bytes, summary.facts, summary.old_entries = 0, facts, 0
+    print_cache_summary(summary, as_json=False)
+    out = capsys.readouterr().out
+    assert "aaaaaaaa" in out and "bbbbbbbb" in out and "cccccccc" not in out

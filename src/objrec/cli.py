@@ -13,6 +13,7 @@ import re
 import shlex
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -1019,10 +1020,11 @@ def print_cache_summary(summary, as_json: bool) -> None:
         print_json(summary.to_json())
         return
     table = Table("body", "features", "dtype", "images", "rows", "size", "last used")
+    same = Counter((s.label, s.dtype) for s in summary.spaces)  # e.g. int8 bodies calibrated apart
     for s in summary.spaces:
         used = time_ago(s.last_used)
         table.add_row(
-            s.label,
+            s.label if same[s.label, s.dtype] == 1 else f"{s.label} (id {s.id[:8]})",
             str(s.dim),
             s.dtype,
             f"{s.images:,}",
