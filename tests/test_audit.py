@@ -353,3 +353,15 @@ def test_a_cold_audit_takes_the_image_facts_in_its_frozen_pass(tmp_path, monkeyp
     store = open_cache(cache)
     kept = dedup.cached_facts(paths, store.store.digests(paths)[0], store.facts_file)
     assert separately == [] and dict(zip(paths, kept, strict=True)) == expected
+
+
+def test_near_duplicate_rows_of_an_unsplit_folder_leave_the_splits_empty():
+    """The CSV said "None | None" for a photo folder that has no splits."""
+    from objrec.audit_report import duplicate_rows
+
+    group = {"paths": ["a/1.jpg", "a/2.jpg"], "classes": ["a", "a"], "similarity": 0.99}
+    unsplit, split = duplicate_rows(
+        [{**group, "splits": [None, None]}, {**group, "splits": ["train", "test"]}]
+    )
+    assert unsplit["splits"] == "" and unsplit["paths"] == "a/1.jpg | a/2.jpg"
+    assert split["splits"] == "train | test"

@@ -46,20 +46,27 @@ def write_audit(result: AuditResult, inv: Inventory, out: Path, reporter: Report
     """label_issues.csv, near_duplicates.csv, outliers.csv, audit.json, plan.csv, audit.html."""
     out.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(public(result.label_issues)).to_csv(out / "label_issues.csv", index=False)
-    groups = [
-        {
-            **g,
-            "paths": " | ".join(g["paths"]),
-            "splits": " | ".join(map(str, g["splits"])),
-            "classes": " | ".join(g["classes"]),
-        }
-        for g in public(result.near_duplicates)
-    ]
-    pd.DataFrame(groups).to_csv(out / "near_duplicates.csv", index=False)
+    pd.DataFrame(duplicate_rows(result.near_duplicates)).to_csv(
+        out / "near_duplicates.csv", index=False
+    )
     pd.DataFrame(public(result.outliers)).to_csv(out / "outliers.csv", index=False)
     (out / "audit.json").write_text(json.dumps(result.to_json(), indent=2))
     write_plan(plan_rows(result, inv), out / "plan.csv")
     write_page(result, inv, out / "audit.html", reporter)
+
+
+def duplicate_rows(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """near_duplicates.csv's rows: a group's paths, splits and classes joined by " | " (splits
+    empty for a folder that is not split)."""
+    return [
+        {
+            **g,
+            "paths": " | ".join(g["paths"]),
+            "splits": " | ".join(s or "" for s in g["splits"]) if any(g["splits"]) else "",
+            "classes": " | ".join(g["classes"]),
+        }
+        for g in public(groups)
+    ]
 
 
 # ---------------------------------------------------------------- the plan
