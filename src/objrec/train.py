@@ -438,7 +438,8 @@ def calibrate(
     score on the training images, the temperature and threshold on the validation images' outputs,
     both read batch by batch (the centre view) from ``source``."""
     prep.model.cpu().eval()  # the head may have trained on a GPU; the features are on the CPU
-    with torch.inference_mode():
+    task = reporter.task("calibrating probabilities and the unknown threshold", None)
+    with task, torch.inference_mode():
         fitted = fit_confidence(
             prep.model.head,
             lambda: source.batches(source.train),
