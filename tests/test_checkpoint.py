@@ -117,3 +117,25 @@ def test_a_checkpoint_gets_the_permissions_of_any_new_file(tmp_path, trained_run
     (tmp_path / "plain").write_text("")
     mode = (tmp_path / "plain").stat().st_mode & 0o777
     assert (tmp_path / "m.safetensors").stat().st_mode & 0o777 == mode
+
+
+def per_member_keys(state: dict) -> dict:
+    """A checkpoint's head as written before the members' weights were stacked."""
+    layers = {"hidden_weight": "0.weight", "hidden_bias": "0.bias"}
+    layers |= {"out_weight": "3.weight", "out_bias": "3.bias"}
+    old = {k: v for k, v in state.items() if not k.startswith("head.")}
+    for name, key in layers.items():
+        for m, tensor in enumerate(state[f"head.{name}"]):
+            old[f"head.members.{m}.{key}"] = tensor.clone()
+    return old
+
+
+def test_a_checkpoint_with_one_set_of_weights_per_member_still_loads(tmp_path, trained_run):
+    state, meta = read_checkpoint(trained_run)
+    header = {"objrec": json.dumps(meta.to_json())}
+    save_file(per_member_keys(state), str(tmp_path / "old.safetensors"), metadata=header)
+    old, _ = load_model(tmp_path / "old.safetensors")
+    model, _ = load_model(trained_run)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.inference_mode():
+        assert torch.equal(model(x), old(x))

@@ -1,8 +1,11 @@
+import pytest
 import torch
+from torch import nn
 
 from objrec.backbones import TinyBody
+from objrec.checkpoint import stacked_optimizer
 from objrec.engine import train_one_epoch
-from objrec.model import Classifier, build_head, count_parameters
+from objrec.model import Classifier, build_head, count_parameters, mean_log_probs
 
 
 def test_a_training_step_changes_the_head_and_leaves_the_frozen_body_unchanged():
@@ -34,16 +37,70 @@ def test_head_is_the_articles_shape():
     assert head[0].out_features == 256 and head[2].p == 0.4 and head[3].out_features == 100
 
 
+class PerMemberHeads(nn.Module):
+    """The ensemble as it was before its weights were stacked: one ``build_head`` per member."""
+
+    def __init__(self, members):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x):
+        logits = torch.stack([m(x) for m in self.members])
+        return logits if self.training else mean_log_probs(logits)
+
+
+def per_member_pair(hidden, seed=0):
+    torch.manual_seed(seed)
+    old = PerMemberHeads([build_head(16, 3, hidden=hidden) for _ in range(4)])
+    torch.manual_seed(seed)
+    return old, build_head(16, 3, hidden=hidden, members=4)
+
+
 def test_a_head_ensemble_trains_each_member_and_averages_their_probabilities():
     torch.manual_seed(0)
     head = build_head(16, 3, hidden=8, members=4)
     x, y = torch.randn(8, 16), torch.randint(0, 3, (8,))
     assert head.train()(x).shape == (4, 8, 3)
     with torch.no_grad():
-        members = torch.stack([m.eval()(x).softmax(-1) for m in head.members])
         mean = head.eval()(x).softmax(-1)
+        members = head.member_logits(x).softmax(-1)
     assert torch.allclose(mean, members.mean(0), atol=1e-6)
     assert not torch.allclose(members[0], members[1])  # each member starts from its own weights
-    before = [m[0].weight.clone() for m in head.members]
+    before = head.hidden_weight.clone()
     train_one_epoch(head, [(x, y)], torch.optim.Adam(head.parameters(), lr=0.1))
-    assert all(not torch.equal(m[0].weight, b) for m, b in zip(head.members, before, strict=True))
+    assert all(not torch.equal(w, b) for w, b in zip(head.hidden_weight, before, strict=True))
+
+
+@pytest.mark.parametrize("hidden", [8, 0])
+def test_the_stacked_ensemble_learns_what_its_members_learned_one_by_one(hidden):
+    old, new = per_member_pair(hidden)
+    new_from_old = build_head(16, 3, hidden=hidden, members=4)
+    new_from_old.load_state_dict(old.state_dict())  # the earlier checkpoints' members.N.* keys
+    assert all(torch.equal(v, new.state_dict()[k]) for k, v in new_from_old.state_dict().items())
+    batches = [(torch.randn(32, 16), torch.randint(0, 3, (32,))) for _ in range(5)]
+    results = []
+    for head in (old, new):
+        torch.manual_seed(1)  # the same dropout draws: each member its own mask, in member order
+        optimizer = torch.optim.Adam(head.parameters(), lr=0.01)
+        results.append(train_one_epoch(head, batches, optimizer))
+    assert results[0]["loss"] == pytest.approx(results[1]["loss"], abs=1e-6)
+    new_from_old.load_state_dict(old.state_dict())
+    for k, v in new.state_dict().items():
+        assert torch.allclose(v, new_from_old.state_dict()[k], atol=1e-6), k
+    x = torch.randn(8, 16)
+    assert torch.allclose(old.eval()(x), new.eval()(x), atol=1e-6)
+
+
+def test_an_optimizer_state_saved_per_member_continues_on_the_stacked_ensemble():
+    old, new = per_member_pair(8)
+    x, y = torch.randn(32, 16), torch.randint(0, 3, (32,))
+    old_adam = torch.optim.Adam(old.parameters(), lr=0.01)
+    train_one_epoch(old, [(x, y)] * 3, old_adam)
+    new.load_state_dict(old.state_dict())
+    new_adam = torch.optim.Adam(new.parameters(), lr=0.01)
+    new_adam.load_state_dict(stacked_optimizer(old_adam.state_dict(), new))
+    for head, optimizer in ((old, old_adam), (new, new_adam)):
+        torch.manual_seed(2)
+        train_one_epoch(head, [(x, y)], optimizer)
+    x = torch.randn(8, 16)
+    assert torch.allclose(old.eval()(x), new.eval()(x), atol=1e-6)

@@ -23,7 +23,7 @@ from objrec.confidence import familiarity_from_state
 from objrec.engine import EarlyStopping, FitState
 from objrec.errors import ObjrecError
 from objrec.meta import FORMAT_VERSION, RunMeta, TrainingProgress
-from objrec.model import Classifier, build_head
+from objrec.model import Classifier, HeadEnsemble, build_head
 from objrec.quantize import QuantizedBody, is_quantized
 
 log = logging.getLogger(__name__)
@@ -151,6 +151,37 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], info: dict[str, Any])
     return {"state": state, "param_groups": info["param_groups"]}
 
 
+def stacked_optimizer(state: dict, head: torch.nn.Module) -> dict:
+    """An optimizer state saved before ``HeadEnsemble`` stacked its members' weights (one
+    parameter per member and layer, member by member) for the stacked parameters."""
+    groups = state["param_groups"]
+    n_members = len(head) if isinstance(head, HeadEnsemble) else 1
+    per_member = len(list(head.parameters()))
+    if n_members == 1 or len(groups) != 1 or len(groups[0]["params"]) != n_members * per_member:
+        return state
+    old = [state["state"].get(i, {}) for i in groups[0]["params"]]
+    new = {}
+    for j in range(per_member):
+        members = old[j::per_member]
+        if members[0]:
+            new[j] = {
+                name: torch.stack([m[name] for m in members])
+                if is_array(value)
+                else detached(value)
+                for name, value in members[0].items()
+            }
+    return {"state": new, "param_groups": [{**groups[0], "params": list(range(per_member))}]}
+
+
+def detached(value: Any) -> Any:
+    """A tensor copied (a loaded optimizer may count its steps in place), anything else as is."""
+    return value.clone() if torch.is_tensor(value) else value
+
+
+def is_array(value: Any) -> bool:
+    return torch.is_tensor(value) and value.dim() > 0
+
+
 @dataclass
 class SavedTraining:
     """A training state as read back: tensors, the run's metadata, and where training stood."""
@@ -209,7 +240,9 @@ def restore_training_state(
     """Load a saved training state into ``head``, ``optimizer`` and RNG; return the fit state."""
     tensors, progress = saved.tensors, saved.progress
     head.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("head.")})
-    optimizer.load_state_dict(_unflatten_optimizer(tensors, progress.optimizer))
+    optimizer.load_state_dict(
+        stacked_optimizer(_unflatten_optimizer(tensors, progress.optimizer), head)
+    )
     torch.set_rng_state(tensors["rng.torch"])
     assert saved.meta.train_config is not None
     stopper = EarlyStopping(saved.meta.train_config.patience)

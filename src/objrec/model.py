@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import re
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from objrec.backbones import Body
@@ -38,15 +40,75 @@ class HeadEnsemble(nn.Module):
     Training mode returns every member's logits, (members, N, classes), so that each member learns
     from its own loss (``engine.train_one_epoch``); evaluation mode returns the log of the members'
     mean probabilities, (N, classes), which softmax and cross-entropy treat as logits.
+
+    The members' weights are stacked, (members, out, in), so that their first layers are one
+    matrix product and their last layers one batched product: the same numbers as running the
+    ``build_head`` members one by one (each member draws its own dropout mask, in member order,
+    exactly as they did), at a fraction of the kernels. Checkpoints with the earlier per-member
+    keys (``members.N.*``) still load.
     """
 
     def __init__(self, members: list[nn.Module]):
         super().__init__()
-        self.members = nn.ModuleList(members)
+        linears = [[m for m in member if isinstance(m, nn.Linear)] for member in members]
+        self.p = next(m.p for m in members[0] if isinstance(m, nn.Dropout))
+        self.hidden = len(linears[0]) == 2
+        if self.hidden:
+            self.hidden_weight = stacked([layers[0].weight for layers in linears])
+            self.hidden_bias = stacked([layers[0].bias for layers in linears])
+        self.out_weight = stacked([layers[-1].weight for layers in linears])
+        self.out_bias = stacked([layers[-1].bias for layers in linears])
+        self.register_load_state_dict_pre_hook(stack_member_keys)
+
+    def __len__(self) -> int:
+        return len(self.out_weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = torch.stack([member(x) for member in self.members])
+        logits = self.member_logits(x)
         return logits if self.training else mean_log_probs(logits)
+
+    def member_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, features) -> every member's logits, (members, N, classes)."""
+        if self.hidden:
+            n_members, width = self.hidden_weight.shape[:2]
+            h = F.linear(x, self.hidden_weight.flatten(0, 1), self.hidden_bias.flatten())
+            h = h.view(-1, n_members, width).transpose(0, 1).relu()
+        else:
+            h = x.unsqueeze(0)
+        h = self.dropout(h)
+        return torch.matmul(h, self.out_weight.transpose(1, 2)) + self.out_bias.unsqueeze(1)
+
+    def dropout(self, h: torch.Tensor) -> torch.Tensor:
+        """Each member's own mask on its (N, width) slice, drawn in member order as
+        ``nn.Dropout`` draws it on the CPU (``bernoulli_`` then a product)."""
+        if not self.training or self.p == 0:
+            return h
+        noise = h.new_empty((len(self), *h.shape[1:]))
+        for member in noise:
+            member.bernoulli_(1 - self.p)
+        return h * noise.div_(1 - self.p)
+
+
+def stacked(tensors: list[torch.Tensor]) -> nn.Parameter:
+    return nn.Parameter(torch.stack([t.detach() for t in tensors]))
+
+
+MEMBER_KEY = re.compile(r"members\.(\d+)\.(\d+)\.(weight|bias)")
+
+
+def stack_member_keys(module: HeadEnsemble, state: dict, prefix: str, *args: object) -> None:
+    """Load hook: an earlier checkpoint's ``members.N.L.weight`` (one ``nn.Sequential`` a
+    member: layer 0 and 3, or 1 without a hidden layer) become the stacked parameters."""
+    found: dict[tuple[int, str], dict[int, torch.Tensor]] = {}
+    for key in [k for k in state if k.startswith(prefix)]:
+        match = MEMBER_KEY.fullmatch(key[len(prefix) :])
+        if match:
+            member, layer, kind = int(match[1]), int(match[2]), match[3]
+            found.setdefault((layer, kind), {})[member] = state.pop(key)
+    last = max((layer for layer, _ in found), default=None)
+    for (layer, kind), by_member in found.items():
+        name = f"{'out' if layer == last else 'hidden'}_{kind}"
+        state[prefix + name] = torch.stack([by_member[m] for m in sorted(by_member)])
 
 
 def mean_log_probs(member_logits: torch.Tensor) -> torch.Tensor:

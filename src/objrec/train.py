@@ -364,7 +364,7 @@ def fit_head(
 ) -> FitState:
     """Run ``fit`` on the cached features, saving the training state after every epoch."""
     head = prep.model.head.to(world.device)
-    optimizer = torch.optim.Adam(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = head_optimizer(head, config)
     state = None
     if saved:
         if saved.meta.body_fingerprint != prep.fingerprint:
@@ -395,6 +395,14 @@ def fit_head(
                 out, prep.model, optimizer, config, meta, prep.n_images, prep.frozen_pass
             )
         raise
+
+
+def head_optimizer(head: nn.Module, config: TrainConfig) -> torch.optim.Adam:
+    """Adam over the head's weights, in PyTorch's fused kernel: one pass over each weight a step
+    instead of several (the same update up to float32 rounding, about 4e-8 after five steps)."""
+    return torch.optim.Adam(
+        head.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True
+    )
 
 
 def training_loss(config: TrainConfig, labels: torch.Tensor, n_classes: int) -> nn.Module:
