@@ -194,6 +194,20 @@ def test_ctrl_c_saves_and_a_resume_ends_like_an_uninterrupted_run(tmp_path, spli
     same_result(tmp_path / "whole", tmp_path / "cut")
 
 
+@pytest.mark.slow
+def test_the_training_state_waits_save_every_seconds_between_writes(
+    tmp_path, split_dir, tiny_config, monkeypatch
+):
+    tiny_config.epochs = 3
+    writes = []
+    monkeypatch.setattr("objrec.runs.write_training_state", lambda path, state: writes.append(1))
+    result = train(split_dir, tmp_path / "a", tiny_config)
+    assert writes == []  # a run shorter than SAVE_EVERY seconds never writes it
+    monkeypatch.setattr("objrec.runs.SAVE_EVERY", 0)
+    train(split_dir, tmp_path / "b", tiny_config)
+    assert len(writes) == len(result.history)  # after every epoch
+
+
 def last_epoch(run):
     return load_training_state(run / LAST).progress.epoch
 
@@ -201,6 +215,7 @@ def last_epoch(run):
 KILL_AFTER_EPOCH = """
 import os, signal, sys
 
+import objrec.runs
 import objrec.train
 from objrec.cli import main
 
@@ -219,6 +234,7 @@ def epoch_saver(*args):
 
 
 objrec.train.epoch_saver = epoch_saver
+objrec.runs.SAVE_EVERY = 0  # the training state written after every epoch
 sys.exit(main(sys.argv[2:]))
 """
 

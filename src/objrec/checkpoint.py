@@ -191,33 +191,44 @@ class SavedTraining:
     progress: TrainingProgress
 
 
-def save_training_state(
-    path: Path,
-    head: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    fit_state: FitState,
-    meta: RunMeta,
-) -> None:
-    """Everything needed to continue after ``fit_state.epoch``: head, best head, optimizer, RNG."""
-    tensors = {f"head.{k}": v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
+TrainingState = tuple[dict[str, torch.Tensor], dict[str, str]]
+"""The tensors and header of a saved training state."""
+
+
+def training_state(
+    head: torch.nn.Module, optimizer: torch.optim.Optimizer, fit_state: FitState, meta: RunMeta
+) -> TrainingState:
+    """Everything needed to continue after ``fit_state.epoch`` (head, best head, optimizer, RNG),
+    copied: training may go on while it waits to be written."""
+    tensors = {f"head.{k}": copied(v) for k, v in head.state_dict().items()}
     tensors |= {f"best.{k}": v.detach().cpu().contiguous() for k, v in fit_state.best_state.items()}
     optim_tensors, optim_info = _flatten_optimizer(optimizer.state_dict())
-    tensors |= optim_tensors
+    tensors |= {k: copied(v) for k, v in optim_tensors.items()}
     tensors["rng.torch"] = torch.get_rng_state()
     progress = TrainingProgress(
         fit_state.epoch,
-        fit_state.history,
+        list(fit_state.history),
         fit_state.stopper.state_dict(),
         fit_state.stopped_early,
         optim_info,
     )
     info = {**meta.to_json(), "kind": "training_state", **asdict(progress)}
-    header = {_META_KEY: json.dumps(info)}
+    return tensors, {_META_KEY: json.dumps(info)}
+
+
+def copied(tensor: torch.Tensor) -> torch.Tensor:
+    """A CPU copy of ``tensor`` that later in-place updates of it leave alone."""
+    return tensor.detach().to("cpu", copy=True).contiguous()
+
+
+def write_training_state(path: Path, state: TrainingState) -> None:
+    """Write a ``training_state`` to ``path`` atomically."""
+    tensors, header = state
     atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=header))
 
 
 def load_training_state(path: Path) -> SavedTraining:
-    """The training state written by :func:`save_training_state`."""
+    """The training state written by :func:`write_training_state`."""
     tensors, header = _read(path)
     if header.get("kind") != "training_state":
         raise ObjrecError(f"{path} is not a training state (it cannot be resumed)")

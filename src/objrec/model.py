@@ -22,8 +22,13 @@ def build_head(
     stably, and softmax of the logits gives the probabilities.
     """
     if members > 1:
-        heads = [build_head(n_features, n_classes, hidden, dropout) for _ in range(members)]
-        return HeadEnsemble(heads)
+        return HeadEnsemble(
+            [one_head(n_features, n_classes, hidden, dropout) for _ in range(members)]
+        )
+    return one_head(n_features, n_classes, hidden, dropout)
+
+
+def one_head(n_features: int, n_classes: int, hidden: int, dropout: float) -> nn.Sequential:
     if hidden == 0:
         return nn.Sequential(nn.Dropout(dropout), nn.Linear(n_features, n_classes))
     return nn.Sequential(
@@ -48,7 +53,7 @@ class HeadEnsemble(nn.Module):
     keys (``members.N.*``) still load.
     """
 
-    def __init__(self, members: list[nn.Module]):
+    def __init__(self, members: list[nn.Sequential]):
         super().__init__()
         linears = [[m for m in member if isinstance(m, nn.Linear)] for member in members]
         self.p = next(m.p for m in members[0] if isinstance(m, nn.Dropout))

@@ -373,6 +373,7 @@ def fit_head(
     else:
         seed_everything(config.seed)  # dropout draws the same whether features were cached or not
     model, train_batches, valid_batches = epoch_sources(prep, config, world)
+    saver = epoch_saver(out, head, optimizer, meta) if world.main else None
     try:
         return fit(
             model,
@@ -386,11 +387,12 @@ def fit_head(
             reporter=reporter,
             loss_fn=training_loss(config, prep.train_y, len(prep.classes)).to(world.device),
             state=state,
-            on_epoch_end=epoch_saver(out, head, optimizer, meta) if world.main else None,
+            on_epoch_end=saver,
             world=world,
         )
     except KeyboardInterrupt:
-        if world.main:
+        if saver is not None:
+            saver.flush()
             save_after_interrupt(
                 out, prep.model, optimizer, config, meta, prep.n_images, prep.frozen_pass
             )
