@@ -365,3 +365,18 @@ def test_near_duplicate_rows_of_an_unsplit_folder_leave_the_splits_empty():
     )
     assert unsplit["splits"] == "" and unsplit["paths"] == "a/1.jpg | a/2.jpg"
     assert split["splits"] == "train | test"
+
+
+def test_the_plan_keeps_the_training_copy_then_the_largest():
+    """The plan kept whichever copy came first in the folder, often the smaller one."""
+    from objrec.audit import Item, keep_first
+    from objrec.dedup import ImageFacts
+
+    def item(name, split):
+        return Item(Path(name), name, 0, split)
+
+    small, large = ImageFacts(width=100, height=80), ImageFacts(width=400, height=300)
+    copies = [(item("a", "train"), small), (item("b", "train"), large), (item("c", "test"), large)]
+    assert [i.shown for i, f in sorted(copies, key=lambda c: keep_first(*c))] == ["b", "a", "c"]
+    unsplit = [(item("a", None), small), (item("b", None), large)]
+    assert [i.shown for i, f in sorted(unsplit, key=lambda c: keep_first(*c))] == ["b", "a"]

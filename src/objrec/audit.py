@@ -33,7 +33,14 @@ import torch
 from objrec import dedup
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.config import DEFAULT_BACKBONE, FEATURE_DTYPES, DataConfig, TrainConfig
-from objrec.data import Sample, class_dirs, is_split_folder, present_splits, scan_class_folder
+from objrec.data import (
+    SPLITS,
+    Sample,
+    class_dirs,
+    is_split_folder,
+    present_splits,
+    scan_class_folder,
+)
 from objrec.engine import train_one_epoch
 from objrec.errors import ObjrecError
 from objrec.features import FrozenBody, Probe, ViewSpec, cached_features, open_cache
@@ -380,7 +387,8 @@ def duplicate_groups(inv: Inventory, idx, unit, facts, rule, near) -> list[dict[
     pairs = dedup.duplicate_pairs(unit, sub_facts, rule, near)
     sims = {(p.i, p.j): p for p in pairs}
     groups = []
-    for members in dedup.groups_of(len(idx), [(p.i, p.j) for p in pairs]):
+    for group in dedup.groups_of(len(idx), [(p.i, p.j) for p in pairs]):
+        members = sorted(group, key=lambda m: keep_first(inv.items[idx[m]], sub_facts[m]))
         items = [inv.items[idx[m]] for m in members]
         linked = [sims[(a, b)] for a in members for b in members if (a, b) in sims]
         kind = _group_kind(items)
@@ -398,6 +406,13 @@ def duplicate_groups(inv: Inventory, idx, unit, facts, rule, near) -> list[dict[
         )
     order = {"across splits": 0, "across classes": 1, "within class": 2}
     return sorted(groups, key=lambda g: (order[g["kind"]], -g["similarity"]))
+
+
+def keep_first(item: Item, facts: dedup.ImageFacts) -> tuple[int, int]:
+    """A group's order, the copy to keep first: the earliest split (train before valid before
+    test, so a leak is removed from the evaluation side), then the most pixels."""
+    split = SPLITS.index(item.split) if item.split in SPLITS else 0
+    return split, -facts.width * facts.height
 
 
 def _group_kind(items: list[Item]) -> str:

@@ -74,7 +74,7 @@ def duplicate_rows(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
     """One proposal per flagged image: relabel label issues, remove all but one of each group
-    (the copy in the earliest split), keep outliers (flagged for a look)."""
+    (the one ``audit.keep_first`` puts first), keep outliers (flagged for a look)."""
     rows: dict[int, dict[str, str]] = {}
 
     def propose(index: int, action: str, new_class: str, reason: str) -> None:
