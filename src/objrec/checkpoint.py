@@ -19,7 +19,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from objrec.backbones import build_body, get_backbone
-from objrec.confidence import familiarity_from_state
+from objrec.confidence import familiarity_from_state, tie_head
 from objrec.engine import EarlyStopping, FitState
 from objrec.errors import ObjrecError
 from objrec.meta import FORMAT_VERSION, RunMeta, TrainingProgress
@@ -122,6 +122,7 @@ def load_model(path: Path) -> tuple[Classifier, RunMeta]:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise ObjrecError(f"{path}: its weights do not fit backbone {meta.backbone}") from exc
+    tie_head(model.familiarity, model.head)  # a score with the heads' energy uses the model's
     return model.eval(), meta
 
 

@@ -12,7 +12,9 @@ Both are fitted at the end of ``train`` on the validation split's cached outputs
   - ``knn``: cosine similarity of the image's L2-normalised body features to the ``k``-th nearest
     training image's (Sun et al., 2022);
   - ``mahalanobis``: minus the smallest Mahalanobis distance to a class mean under one shared,
-    shrunk covariance (Lee et al., 2018), computed in the top principal directions.
+    shrunk covariance (Lee et al., 2018), computed in the top principal directions;
+  - ``vim``: virtual-logit matching (Wang et al., 2022): the heads' energy minus a weighted norm of
+    the image's normalised features off the training features' top principal directions.
 
   The feature scores are small ``nn.Module``s on the body's features, so they run inside the model
   and its ONNX export. ``benchmarks/open_set.py`` measures them on Caltech-101 classes the model was
@@ -27,7 +29,7 @@ import logging
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.linalg
@@ -40,12 +42,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCORES = ("msp", "knn", "mahalanobis", "relative_mahalanobis", "mahalanobis+knn")
-SCORE_OPTIONS: dict[str, dict[str, int]] = {
+SCORES = ("msp", "knn", "mahalanobis", "relative_mahalanobis", "mahalanobis+knn", "vim")
+SCORE_OPTIONS: dict[str, dict[str, Any]] = {
     "knn": {"k": 10},
     "mahalanobis+knn": {"dims": 256, "k": 3, "centroids": 4},
     "mahalanobis": {"dims": 256},
     "relative_mahalanobis": {"dims": 256},
+    "vim": {"dims": 256, "weight": 2.0},
 }
 KEEP_KNOWN = 0.95
 """The default threshold keeps at least this share of the validation images of known classes..."""
@@ -279,6 +282,99 @@ class RelativeMahalanobisScore(nn.Module):
         return self.classes(features) - self.background(features)
 
 
+class HeadEnergy(nn.Module):
+    """The heads' energy (Liu et al., 2020): logsumexp of the logits, averaged over the members of
+    a head ensemble (higher: more familiar).
+
+    The head is the model's own, referenced, not owned: it is not part of this module's state (the
+    checkpoint holds it once, as the model's head) and ``tie_head`` sets it after loading."""
+
+    head_energy: torch.Tensor
+
+    def __init__(self, head: nn.Module | None = None):
+        super().__init__()
+        self.register_buffer("head_energy", torch.ones(()))  # marks the part in a checkpoint
+        self._head: list[nn.Module | None] = [head]  # a list: not a submodule
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        head = self._head[0]
+        if head is None:
+            raise RuntimeError("the energy score has no head: call confidence.tie_head")
+        return member_logits(head, features).logsumexp(-1).mean(0)
+
+
+def member_logits(head: nn.Module, features: torch.Tensor) -> torch.Tensor:
+    """(members, N, classes): each member's logits (one member for a single head)."""
+    members = getattr(head, "members", None)
+    if isinstance(members, nn.ModuleList):
+        return torch.stack([member(features) for member in members])
+    return head(features)[None]
+
+
+def tie_head(score: nn.Module | None, head: nn.Module) -> None:
+    """Give every ``HeadEnergy`` inside ``score`` the model's ``head``."""
+    for part in score.modules() if score is not None else ():
+        if isinstance(part, HeadEnergy):
+            part._head[0] = head
+
+
+class ResidualScore(nn.Module):
+    """Minus the norm of the image's normalised features off the training features' top principal
+    directions, around their mean: what the directions the training images vary in leave out."""
+
+    centre: torch.Tensor
+    basis: torch.Tensor
+
+    def __init__(self, centre: torch.Tensor, basis: torch.Tensor):
+        super().__init__()
+        self.register_buffer("centre", centre.float())
+        self.register_buffer("basis", basis.float())
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        c = normalise(features) - self.centre
+        off = c.pow(2).sum(1) - (c @ self.basis).pow(2).sum(1)
+        return -off.clamp(min=0).sqrt()
+
+
+class VimScore(nn.Module):
+    """Virtual-logit matching (Wang et al., 2022): the heads' energy plus ``scale`` times the
+    residual score (minus the norm off the principal subspace); ``scale`` is ``weight`` times ViM's
+    own, the training images' mean top logit over their mean residual norm."""
+
+    scale: torch.Tensor
+
+    def __init__(self, energy: HeadEnergy, residual: ResidualScore, scale: float):
+        super().__init__()
+        self.energy, self.residual = energy, residual
+        self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32))
+
+    @classmethod
+    def from_state(cls, state: dict[str, torch.Tensor]) -> VimScore:
+        residual = ResidualScore(state["residual.centre"], state["residual.basis"])
+        return cls(HeadEnergy(), residual, float(state["scale"]))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.energy(features) + self.scale * self.residual(features)
+
+
+@torch.no_grad()
+def fit_vim(batches: Batches, head: nn.Module, dims: int = 256, weight: float = 1.0) -> VimScore:
+    """ViM fitted in three passes over the training features: their mean, the scatter around it
+    (its top ``dims`` eigenvectors), then the mean top logit and residual norm (the scale)."""
+    one_class = lambda: ((x, torch.zeros_like(y)) for x, y in batches())  # noqa: E731
+    sums, counts = class_sums(one_class)
+    centre = sums[0] / counts[0]
+    scatter = centred_scatter(one_class, centre[None])
+    dims = max(min(dims, int(counts[0]) - 1, len(centre) - 1), 0)
+    residual = ResidualScore(centre, top_eigenpairs(scatter, dims)[1])
+    top_logit, norm = 0.0, 0.0
+    for x, _ in batches():
+        top_logit += float(member_logits(head, x.float()).max(-1).values.mean(0).sum())
+        norm -= float(residual(x).sum())
+    scale = weight * top_logit / max(norm, 1e-12)
+    return VimScore(HeadEnergy(head), residual, scale)
+
+
 def fit_feature_score(
     kind: str,
     features: torch.Tensor,
@@ -286,19 +382,33 @@ def fit_feature_score(
     k: int = 10,
     dims: int = 256,
     centroids: int = 4,
+    head: nn.Module | None = None,
+    weight: float = 1.0,
 ) -> nn.Module | None:
-    """The feature-space score ``kind`` fitted on training features (None for ``msp``)."""
-    return fit_feature_score_batches(kind, in_batches(features, labels), k, dims, centroids)
+    """The feature-space score ``kind`` fitted on training features (None for ``msp``); ``vim``
+    needs the model's ``head``."""
+    batches = in_batches(features, labels)
+    return fit_feature_score_batches(kind, batches, k, dims, centroids, head, weight)
 
 
 def fit_feature_score_batches(
-    kind: str, batches: Batches, k: int = 10, dims: int = 256, centroids: int = 4
+    kind: str,
+    batches: Batches,
+    k: int = 10,
+    dims: int = 256,
+    centroids: int = 4,
+    head: nn.Module | None = None,
+    weight: float = 1.0,
 ) -> nn.Module | None:
     """``fit_feature_score`` reading the training features batch by batch: the Mahalanobis scores
-    hold (features x features) numbers at most; ``knn`` holds its bank (every normalised training
-    feature, which the model carries)."""
+    and ``vim`` hold (features x features) numbers at most; ``knn`` holds its bank (every
+    normalised training feature, which the model carries)."""
     if kind == "msp":
         return None
+    if kind == "vim":
+        if head is None:
+            raise ValueError("the vim score needs the model's head")
+        return fit_vim(batches, head, dims, weight)
     if kind == "knn":  # never more neighbours than the smallest class has images
         parts = [(normalise(x), y) for x, y in batches()]
         labels = torch.cat([y for _, y in parts])
@@ -495,6 +605,8 @@ def score_from_state(own: dict[str, torch.Tensor]) -> nn.Module:
             for i in range(n)
         ]
         return SumScore(parts, own["centre"], own["spread"])
+    if "scale" in own:
+        return VimScore.from_state(own)
     if "bank" in own:
         return KnnScore.from_state(own)
     if "means" in own:
@@ -606,7 +718,8 @@ def fit_confidence(
 
     The features are the final model's (for a fine-tuned run, its tuned body's), and ``head`` its
     final head. A feature score is returned rescaled (``Readable``): its threshold is then 0."""
-    raw = fit_feature_score_batches(score, as_batches(train), **SCORE_OPTIONS.get(score, {}))
+    options = SCORE_OPTIONS.get(score, {})
+    raw = fit_feature_score_batches(score, as_batches(train), head=head, **options)
     if isinstance(raw, SumScore):
         raw.standardise(as_batches(valid))
     logits, valid_y, feature_scores = valid_outputs(head, as_batches(valid), raw)

@@ -20,7 +20,7 @@ FEATURE_DTYPES = ("float32", "float16")
 AUGMENTATIONS = ("none", "article", "trivial")
 BALANCES = ("none", "weights")
 BATCHNORM_MODES = ("frozen", "train")
-UNKNOWN_SCORES = ("knn", "mahalanobis", "relative_mahalanobis", "mahalanobis+knn", "msp")
+UNKNOWN_SCORES = ("knn", "mahalanobis", "relative_mahalanobis", "mahalanobis+knn", "vim", "msp")
 PRECISIONS = ("fp32", "int8")
 DEFAULT_BACKBONE = "efficientnet_lite0+efficientnet_lite1+efficientnet_lite2"
 """The three offline EfficientNet-Lite bodies, their features concatenated. On the valid splits of
@@ -189,7 +189,8 @@ class TrainConfig:
     ``mahalanobis+knn`` (the Mahalanobis score plus the cosine similarity to the third most similar
     of 4 k-means centroids per class, each standardised on the valid split), ``mahalanobis``
     (distance to the nearest class mean of the training features), ``knn``,
-    ``relative_mahalanobis`` or ``msp`` (the top calibrated probability); its threshold is chosen
+    ``relative_mahalanobis``, ``vim`` (the heads' energy minus the features' norm off their top
+    principal directions) or ``msp`` (the top calibrated probability); its threshold is chosen
     on the valid split. Chosen on held-out Caltech-101 classes (benchmarks/open_set.py): AUROC
     0.978 against 0.937 for msp on the classes it was chosen on."""
     seed: int = 0

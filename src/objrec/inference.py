@@ -26,7 +26,7 @@ import torch
 from PIL import Image
 
 from objrec.checkpoint import BEST, load_model
-from objrec.confidence import Readable
+from objrec.confidence import Readable, tie_head
 from objrec.errors import ObjrecError
 from objrec.export import export_checked
 from objrec.features import open_cache
@@ -116,6 +116,7 @@ class Recognizer:
             self._familiarity = copy.deepcopy(self._familiarity)
             if self._familiarity is not None:
                 self._familiarity.to(self.device)
+                tie_head(self._familiarity, self._head)  # the copy on the device
             self._run = self._on_device
 
     @classmethod
