@@ -247,3 +247,63 @@ def test_the_class_sample_is_the_lowest_keys_of_each_class_drawn_at_once(size):
     reference = class_sample_in_memory(features, labels, 20, seed=2)
     torch.testing.assert_close(streamed[0], reference[0])
     assert torch.equal(streamed[1], reference[1])
+
+
+def vim_in_memory(features, head, dims, weight):
+    """ViM from every training feature at once: a full eigendecomposition of the centred
+    normalised features' scatter, the scale from ViM's rule (mean top logit / mean residual)."""
+    from objrec.confidence import normalise
+
+    z = normalise(features).double()
+    centre = z.mean(0)
+    _, vectors = torch.linalg.eigh((z - centre).t() @ (z - centre))
+    basis = vectors.flip(1)[:, :dims]
+    c = z - centre
+    residual = lambda c: (c - c @ basis @ basis.t()).norm(dim=1)  # noqa: E731
+    members = torch.stack([m(features) for m in head.members])
+    scale = weight * members.max(-1).values.mean(0).mean() / residual(c).mean()
+
+    def score(x):
+        energy = torch.stack([m(x) for m in head.members]).logsumexp(-1).mean(0)
+        return energy - scale * residual(normalise(x).double() - centre)
+
+    return score
+
+
+@torch.no_grad()
+def test_vim_is_the_heads_energy_minus_its_scale_times_the_norm_off_the_principal_subspace():
+    from objrec.model import build_head
+
+    g = torch.Generator().manual_seed(2)
+    features = torch.randn(120, 24, generator=g).abs()
+    labels = torch.arange(4).repeat(30)
+    torch.manual_seed(0)
+    head = build_head(24, 4, 8, 0.1, 3).eval()
+    streamed = fit_feature_score_batches(
+        "vim", in_batches(features, labels, size=7), dims=6, head=head, weight=2.0
+    )
+    probe = torch.randn(20, 24, generator=g)
+    reference = vim_in_memory(features, head, 6, 2.0)(probe)
+    torch.testing.assert_close(streamed(probe).double(), reference, rtol=1e-4, atol=1e-4)
+
+
+@torch.no_grad()
+def test_vim_keeps_the_head_out_of_its_state_and_takes_the_models_after_loading():
+    from objrec.confidence import tie_head
+    from objrec.model import build_head
+
+    train, labels, known, unknown = clusters()
+    head = build_head(16, 2, 8, 0.1, 2).eval()
+    score = fit_feature_score("vim", train, labels, dims=4, head=head, weight=1.0)
+    assert not any("members" in name for name in score.state_dict())  # the head is not copied
+    state = {f"familiarity.{k}": v for k, v in score.state_dict().items()}
+    again = familiarity_from_state(state)
+    with pytest.raises(RuntimeError, match="tie_head"):
+        again(known)
+    tie_head(again, head)
+    torch.testing.assert_close(
+        again(torch.cat([known, unknown])), score(torch.cat([known, unknown]))
+    )
+    residual_only = fit_feature_score("vim", train, labels, dims=2, head=head, weight=100.0)
+    metrics = open_set_metrics(residual_only(known), residual_only(unknown))
+    assert metrics["auroc"] > 0.99

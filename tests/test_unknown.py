@@ -196,3 +196,35 @@ def test_a_run_trained_before_the_familiarity_is_said_to_have_a_score_without_a_
         metrics | {"unknown_threshold": 0.0, "unknown_score_readable": True}
     )
     assert "familiarity 0.00" in readable[1] and "typical" in readable[1]
+
+
+@pytest.mark.slow
+def test_a_vim_run_uses_its_own_head_in_predict_and_onnx(split_dir, tmp_path):
+    """ViM's energy part holds no copy of the head: after loading it runs the model's own head,
+    and the exported file carries the head's weights once."""
+    import onnx
+
+    from objrec.confidence import VimScore
+    from objrec.export import export_model
+    from objrec.train import train
+
+    from .conftest import tiny_train_config
+
+    run = tmp_path / "run"
+    train(split_dir, run, tiny_train_config(cache_dir=str(tmp_path / "cache"), unknown_score="vim"))
+    model, meta = load_model(run / "model.safetensors")
+    assert isinstance(model.familiarity.raw, VimScore) and meta.calibration.unknown_score == "vim"
+    assert model.familiarity.raw.energy._head[0] is model.head
+    odd = planted(tmp_path / "odd.png")
+    torch_answer = predict(run, [odd, *known_images(split_dir)])
+    onnx_answer = predict(run, [odd, *known_images(split_dir)], runtime="onnx")
+    assert torch_answer[0].unknown and onnx_answer[0].unknown
+    assert [r.score for r in onnx_answer] == pytest.approx(
+        [r.score for r in torch_answer], rel=1e-3, abs=1e-3
+    )
+    graph = onnx.load(str(export_model(run, tmp_path / "model.onnx").path)).graph
+    stored = sum(int(np.prod(t.dims)) for t in graph.initializer)
+    weights = sum(p.numel() for p in model.parameters()) + sum(
+        b.numel() for b in model.familiarity.buffers()
+    )
+    assert stored <= weights * 1.05

@@ -332,8 +332,7 @@ class ResidualScore(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         c = normalise(features) - self.centre
-        off = c.pow(2).sum(1) - (c @ self.basis).pow(2).sum(1)
-        return -off.clamp(min=0).sqrt()
+        return -(c - (c @ self.basis) @ self.basis.t()).norm(dim=1)
 
 
 class VimScore(nn.Module):
