@@ -198,7 +198,7 @@ def standardised_sum(scores: dict, names) -> dict[str, torch.Tensor]:
 def all_scores(head, logits, temperature, train, valid, xs) -> dict[str, dict]:
     """Every candidate's scores on the valid, test, choice and report images."""
     with torch.inference_mode():
-        members = {k: torch.stack([m(x) for m in head.members]) for k, x in xs.items()}
+        members = {k: head.member_logits(x) for k, x in xs.items()}
     scores = {
         "msp": {k: (v / temperature).softmax(1).max(1).values for k, v in logits.items()},
         "energy": {k: v.logsumexp(-1).mean(0) for k, v in members.items()},

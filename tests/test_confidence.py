@@ -260,11 +260,11 @@ def vim_in_memory(features, head, dims, weight):
     basis = vectors.flip(1)[:, :dims]
     c = z - centre
     residual = lambda c: (c - c @ basis @ basis.t()).norm(dim=1)  # noqa: E731
-    members = torch.stack([m(features) for m in head.members])
+    members = head.member_logits(features)
     scale = weight * members.max(-1).values.mean(0).mean() / residual(c).mean()
 
     def score(x):
-        energy = torch.stack([m(x) for m in head.members]).logsumexp(-1).mean(0)
+        energy = head.member_logits(x).logsumexp(-1).mean(0)
         return energy - scale * residual(normalise(x).double() - centre)
 
     return score

@@ -37,6 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from objrec.model import HeadEnsemble
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -305,9 +307,8 @@ class HeadEnergy(nn.Module):
 
 def member_logits(head: nn.Module, features: torch.Tensor) -> torch.Tensor:
     """(members, N, classes): each member's logits (one member for a single head)."""
-    members = getattr(head, "members", None)
-    if isinstance(members, nn.ModuleList):
-        return torch.stack([member(features) for member in members])
+    if isinstance(head, HeadEnsemble):
+        return head.member_logits(features)
     return head(features)[None]
 
 
