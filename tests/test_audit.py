@@ -236,6 +236,15 @@ def test_image_facts_are_kept_by_content_and_not_decoded_twice(tmp_path, monkeyp
     assert again[:-1] == first[:-1] and decoded == ["broken.jpg"]  # only the unreadable one
 
 
+def test_hash_bits_are_imagehash_phash_as_an_int():
+    import imagehash
+
+    for seed in range(5):
+        grey = pattern((120, 90, 60), seed, size=(70 + seed, 50)).convert("L")
+        expected = int(str(imagehash.phash(grey, hash_size=dedup.HASH_SIZE)), 16)
+        assert dedup.hash_bits(grey) == expected
+
+
 def test_hash_pairs_find_a_mirrored_copy():
     images = [pattern((120, 120, 120), s) for s in range(6)]
     images.append(ImageOps.mirror(images[2]).resize((50, 44)))

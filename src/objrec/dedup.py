@@ -107,7 +107,10 @@ class ImageFacts:
 
 
 def hash_bits(image: Image.Image) -> int:
-    return int(str(imagehash.phash(image, hash_size=HASH_SIZE)), 16)
+    """imagehash's pHash as an int, first bit highest: ``int(str(hash), 16)`` without the string
+    (which took a sixth of the time of each hash)."""
+    bits = imagehash.phash(image, hash_size=HASH_SIZE).hash
+    return int.from_bytes(np.packbits(bits).tobytes(), "big")
 
 
 def image_facts(path: Path) -> ImageFacts:
