@@ -37,13 +37,18 @@ SETTINGS: list[tuple[str, dict, str]] = [
     ("  label smoothing 0.1", {"label_smoothing": 0.1}, "ensemble"),
     ("  class-weighted loss", {"balance": "weights"}, "ensemble"),
     ("  TrivialAugmentWide view", {"augment": "trivial"}, "ensemble"),
-    ("  fine-tune last block", {"finetune_blocks": 1}, "ensemble"),
+    ("fp32 frozen pass (--precision fp32)", {"precision": "fp32"}, "ensemble-fp32"),
+    ("  fine-tune last block", {"finetune_blocks": 1}, "ensemble-fp32"),
     (
         "  fine-tune last block, BatchNorm statistics updated",
         {"finetune_blocks": 1, "finetune_batchnorm": "train"},
-        "ensemble",
+        "ensemble-fp32",
     ),
-    ("  fine-tune last 2 blocks, lr 3e-4", {"finetune_blocks": 2, "finetune_lr": 3e-4}, "ensemble"),
+    (
+        "  fine-tune last 2 blocks, lr 3e-4",
+        {"finetune_blocks": 2, "finetune_lr": 3e-4},
+        "ensemble-fp32",
+    ),
     ("int8 frozen pass (--precision int8)", {"precision": "int8"}, "ensemble-int8"),
     ("lite0+lite1 (the previous default)", {"backbone": PAIR}, "pair"),
     ("lite0 alone, centre view only, 1 head", LITE0 | {"aug_views": 0, "heads": 1}, "lite0"),
@@ -51,6 +56,8 @@ SETTINGS: list[tuple[str, dict, str]] = [
     ("lite1 alone", {"backbone": "efficientnet_lite1"}, "lite1"),
     ("lite2 alone (260 px)", {"backbone": "efficientnet_lite2"}, "lite2"),
 ]
+"""Rows run with ``--precision auto`` (all but those that say otherwise, fine-tuning's included,
+which auto runs in fp32) say on their second line which precision it chose on this machine."""
 TTA_AFTER = {SETTINGS[0][0], "lite2 alone (260 px)"}
 
 
@@ -108,7 +115,8 @@ def main() -> None:
             metrics = evaluate(work / f"run-{i}", data, cache_dir=cache).metrics
             seconds = time.perf_counter() - start
             print(row(name, result, metrics, seconds, note, train_s), flush=True)
-            print(f"    train's seconds: {stages(result.seconds)}", flush=True)
+            used = result.precision.get("used", "?")
+            print(f"    {used} body; train's seconds: {stages(result.seconds)}", flush=True)
             if name in TTA_AFTER and not args.no_tta:
                 start = time.perf_counter()
                 tta = evaluate(

@@ -11,7 +11,7 @@ import torch
 
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.checkpoint import load_model
-from objrec.config import TrainConfig
+from objrec.config import DEFAULT_BACKBONE, TrainConfig
 from objrec.data import scan_class_folder
 from objrec.errors import ObjrecError
 from objrec.evaluate import evaluate
@@ -21,8 +21,10 @@ from objrec.inference import Recognizer
 from objrec.quantize import (
     QuantConfig,
     QuantizedBody,
+    auto_precision,
     calibration_sample,
     calibration_set,
+    int8_dot_product,
     kept_nodes,
     quantize_body,
 )
@@ -223,3 +225,71 @@ def test_cached_graphs_are_written_whole_or_not_at_all(tmp_path, tiny, monkeypat
         quantize.quantize_graph(graph, tmp_path / "int8.onnx", batches, QuantConfig())
     assert graph.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["body.onnx"]
+
+
+def test_the_cpus_int8_dot_product_instructions_are_read_from_cpuinfo(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n")
+    assert int8_dot_product(cpuinfo) == "avx512_vnni"
+    cpuinfo.write_text("flags\t\t: fpu sse2 avx2 avx_vnni_int8 avx_vnni\n")
+    assert int8_dot_product(cpuinfo) == "avx_vnni"
+    cpuinfo.write_text("processor\t: 0\nFeatures\t: fp asimd evtstrm aes asimddp sha512\n")
+    assert int8_dot_product(cpuinfo) == "asimddp"
+    cpuinfo.write_text("flags\t\t: fpu sse2 avx2 avx512f avx_vnni_int8\n")
+    assert int8_dot_product(cpuinfo) is None
+    assert int8_dot_product(tmp_path / "absent") is None
+
+
+def test_auto_precision_is_int8_only_on_a_cpu_with_dot_products_and_a_validated_body(
+    monkeypatch,
+):
+    import objrec.quantize as quantize
+
+    lite, cpu = get_backbone(DEFAULT_BACKBONE), torch.device("cpu")
+    monkeypatch.setattr(quantize, "int8_dot_product", lambda: "avx512_vnni")
+    assert auto_precision(lite, cpu) == ("int8", "this CPU has avx512_vnni")
+    assert auto_precision(get_backbone("efficientnet_lite0"), cpu)[0] == "int8"
+    assert auto_precision(lite, torch.device("cuda", 0))[0] == "fp32"
+    assert auto_precision(lite, cpu, finetune_blocks=1) == (
+        "fp32",
+        "fine-tuning trains the body in fp32",
+    )
+    assert auto_precision(get_backbone("tiny_test"), cpu)[0] == "fp32"
+    assert auto_precision(get_backbone("resnet18"), cpu)[0] == "fp32"
+    monkeypatch.setattr(quantize, "int8_dot_product", lambda: None)
+    assert auto_precision(lite, cpu)[0] == "fp32"
+
+
+def test_auto_is_settled_before_the_run_so_the_run_records_the_precision_used(monkeypatch):
+    import objrec.train as train_module
+    from objrec.distributed import SINGLE
+
+    config = TrainConfig(backbone="tiny_test")
+    assert config.precision == "auto" and TrainConfig(finetune_blocks=1).precision == "auto"
+    settled, why = train_module.settle_precision(config, SINGLE)
+    assert settled.precision == "fp32"
+    assert why == {"used": "fp32", "why": "auto: int8 was not validated on tiny_test"}
+    monkeypatch.setattr(train_module, "auto_precision", lambda *a: ("int8", "this CPU has x"))
+    settled, why = train_module.settle_precision(config, SINGLE)
+    assert settled.precision == "int8" and why["why"] == "auto: this CPU has x"
+    int8 = TrainConfig(backbone="tiny_test", precision="int8")
+    assert train_module.settle_precision(int8, SINGLE) == (
+        int8,
+        {"used": "int8", "why": "--precision int8"},
+    )
+
+
+@pytest.mark.slow
+def test_a_run_records_the_precision_auto_chose_and_why(tmp_path, split_dir, monkeypatch):
+    import objrec.train as train_module
+
+    config = TrainConfig(backbone="tiny_test", epochs=1, heads=1, aug_views=0)
+    result = train(split_dir, tmp_path / "a", config)
+    assert result.precision == {"used": "fp32", "why": "auto: int8 was not validated on tiny_test"}
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["precision"] == "fp32"
+    monkeypatch.setattr(train_module, "auto_precision", lambda *a: ("int8", "this CPU has x"))
+    result = train(split_dir, tmp_path / "b", config)
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert summary["precision"] == {"used": "int8", "why": "auto: this CPU has x"}
+    model, meta = load_model(tmp_path / "b")
+    assert isinstance(model.body, QuantizedBody) and meta.train_config.precision == "int8"

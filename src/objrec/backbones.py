@@ -85,6 +85,11 @@ class BackboneSpec:
     offline: Callable[[], bool] = lambda: True
     """Whether pretrained weights are available right now without a network."""
     for_tests: bool = False
+    int8: bool = False
+    """Whether ``precision="auto"`` may run this body in int8 (``objrec.quantize``): true for the
+    EfficientNet-Lite bodies (plain convolutions, ReLU6 and additions, which ONNX Runtime
+    quantizes whole), whose three-body default kept its validation loss in int8 on three split
+    seeds (benchmarks/README.md); false where int8 was not measured."""
 
 
 _REGISTRY: dict[str, BackboneSpec] = {}
@@ -221,6 +226,7 @@ for _variant, _size in ((0, 224), (1, 240), (2, 260)):
             data_config=DataConfig(_size, _size, SYMMETRIC, SYMMETRIC),
             builder=_lite_builder(_variant),
             offline=_lite_offline(_variant),
+            int8=True,
         )
     )
 
@@ -269,6 +275,7 @@ def ensemble_spec(names: list[str], input_size: int | None = None) -> BackboneSp
         source="ensemble",
         offline=lambda: all(p.offline() for p in parts),
         for_tests=any(p.for_tests for p in parts),
+        int8=all(p.int8 for p in parts),
     )
 
 

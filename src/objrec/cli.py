@@ -473,7 +473,8 @@ def train(
         console.print(stopped)
     console.print(
         f"{result.seconds['total']:.0f}s in all "
-        f"({result.seconds['features']:.0f}s frozen features); "
+        f"({result.seconds['features']:.0f}s frozen features, "
+        f"{result.precision.get('used', 'fp32')} body); "
         f"model saved to {shown(result.run / 'model.safetensors')}",
         highlight=False,
     )

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from objrec.backbones import Body, fingerprint_module
+from objrec.backbones import BackboneSpec, Body, fingerprint_module
 from objrec.config import DataConfig
 from objrec.data import scan_class_folder
 from objrec.errors import ObjrecError
@@ -47,8 +47,39 @@ METHODS = ("minmax", "entropy", "percentile")
 FORMATS = ("qdq", "qoperator")
 KEEPABLE = ("stem", "head")
 GRAPH_KEY = "int8_graph"
+INT8_DOT_PRODUCT = ("avx512_vnni", "avx_vnni", "asimddp")
+"""CPU flags (``/proc/cpuinfo``) of 8-bit dot-product instructions: AVX-512 VNNI, AVX-VNNI, ARM's
+dot product. Without them ONNX Runtime's int8 convolutions lose most of their speed."""
 CALIBRATION_BATCH = 8
 """Images per calibration batch: the histogram calibrators hold every activation of a batch."""
+
+
+def int8_dot_product(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
+    """This CPU's 8-bit dot-product instruction set (a name of ``INT8_DOT_PRODUCT``), or None,
+    also where ``cpuinfo`` cannot be read (not Linux)."""
+    try:
+        flags = set(Path(cpuinfo).read_text().split())
+    except OSError:
+        return None
+    return next((flag for flag in INT8_DOT_PRODUCT if flag in flags), None)
+
+
+def auto_precision(
+    spec: BackboneSpec, device: torch.device, finetune_blocks: int = 0
+) -> tuple[str, str]:
+    """What ``precision="auto"`` runs the body in, ``int8`` or ``fp32``, and why, in words."""
+    flag = int8_dot_product()
+    fp32_because = (
+        (finetune_blocks > 0, "fine-tuning trains the body in fp32"),
+        (device.type != "cpu", f"the frozen pass runs on {device.type}, int8 on the CPU only"),
+        (not spec.int8, f"int8 was not validated on {spec.name}"),
+        (not onnxruntime_available(), "onnxruntime is not installed"),
+        (flag is None, "this CPU has no 8-bit dot-product instructions (VNNI, ARM dot product)"),
+    )
+    for applies, why in fp32_because:
+        if applies:
+            return "fp32", why
+    return "int8", f"this CPU has {flag}"
 
 
 def calibration_set() -> list:

@@ -57,6 +57,9 @@ class TrainResult:
     """False for the model saved on Ctrl-C: the run can be resumed."""
     frozen_pass: dict[str, float] = field(default_factory=dict)
     """Image views pushed through the frozen body (``computed``), read from the store, hashed."""
+    precision: dict[str, str] = field(default_factory=dict)
+    """The frozen body's arithmetic (``used``: fp32 or int8) and ``why`` (asked for, or what
+    ``--precision auto`` found)."""
 
     def summary(self) -> dict[str, Any]:
         """The run's ``summary.json`` (also ``objrec train --json``)."""
@@ -72,6 +75,7 @@ class TrainResult:
             "n_images": self.n_images,
             "finished": self.finished,
             "frozen_pass": self.frozen_pass,
+            "precision": self.precision,
         }
 
 
@@ -208,6 +212,7 @@ def write_run(
     frozen_pass: dict[str, float],
     write: bool = True,
     finished: bool = True,
+    precision: dict[str, str] | None = None,
 ) -> TrainResult:
     """Write the best model, history, curves, config and summary of a run (unless not ``write``);
     a ``finished`` run no longer needs its training state, which is then removed."""
@@ -230,6 +235,7 @@ def write_run(
         n_images=n_images,
         finished=finished,
         frozen_pass=frozen_pass,
+        precision=precision or {"used": config.precision, "why": ""},
     )
     if write:
         save_checkpoint(out / BEST, model, meta)

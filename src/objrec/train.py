@@ -49,7 +49,7 @@ from objrec.finetune import FinetuneModel, optimizer_for, split_body, unfreeze, 
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, build_head, count_parameters
 from objrec.progress import SILENT, Reporter, plural
-from objrec.quantize import QuantizedBody, quantize_body
+from objrec.quantize import QuantizedBody, auto_precision, quantize_body
 from objrec.runs import (
     TrainResult,
     epoch_saver,
@@ -121,13 +121,7 @@ def _train(
     started = time.perf_counter()
     require_split_folder(data_dir)
     refuse_out_inside_data(data_dir, out)
-    saved = None
-    if resume:
-        saved, config = load_resume(out)
-        reporter.note(f"resuming {out} after epoch {saved.progress.epoch}")
-    else:
-        out = open_run_folder(out, force)
-    config = config or TrainConfig()
+    out, saved, config, precision = open_run(out, config, resume, force, reporter, world)
     if strict:
         require_clean(data_dir, reporter)
     try:
@@ -145,16 +139,64 @@ def _train(
     finally:
         open_cache(config.cache_dir).close()  # lets `objrec cache --prune` go on
     t2 = time.perf_counter()
-    seconds = {"features": prep.seconds, "fit": t1 - t0, "calibrate": t2 - t1}
-    if config.precision == "int8":
-        seconds["quantize"] = prep.quantize_seconds  # part of "features"
-    seconds["total"] = t2 - started
+    seconds = run_seconds(prep, config, (started, t0, t1, t2))
     result = write_run(
-        out, prep.model, config, meta, state, seconds, prep.n_images, prep.frozen_pass, world.main
+        out,
+        prep.model,
+        config,
+        meta,
+        state,
+        seconds,
+        prep.n_images,
+        prep.frozen_pass,
+        world.main,
+        precision=precision,
     )
     log.info("train: seconds %s, writing the run %.1f", seconds, time.perf_counter() - t2)
     world.barrier()
     return result
+
+
+def run_seconds(prep: Prepared, config: TrainConfig, times: tuple[float, ...]) -> dict[str, float]:
+    """Where a run's time went, from its start and the ends of ``prepare``, the fit and the
+    calibration (``time.perf_counter`` values)."""
+    started, t0, t1, t2 = times
+    seconds = {"features": prep.seconds, "fit": t1 - t0, "calibrate": t2 - t1}
+    if config.precision == "int8":
+        seconds["quantize"] = prep.quantize_seconds  # part of "features"
+    seconds["total"] = t2 - started
+    return seconds
+
+
+def open_run(
+    out: Path,
+    config: TrainConfig | None,
+    resume: bool,
+    force: bool,
+    reporter: Reporter,
+    world: World,
+) -> tuple[Path, SavedTraining | None, TrainConfig, dict[str, str]]:
+    """The run folder, the saved state when resuming, the settings (a resumed run's own) with
+    their precision settled, and which precision and why (also told to ``reporter``)."""
+    saved = None
+    if resume:
+        saved, config = load_resume(out)
+        reporter.note(f"resuming {out} after epoch {saved.progress.epoch}")
+    else:
+        out = open_run_folder(out, force)
+    config, precision = settle_precision(config or TrainConfig(), world)
+    reporter.note(f"frozen body in {precision['used']} ({precision['why']})")
+    return out, saved, config, precision
+
+
+def settle_precision(config: TrainConfig, world: World) -> tuple[TrainConfig, dict[str, str]]:
+    """``config`` with ``precision="auto"`` settled to ``int8`` or ``fp32`` for this machine and
+    body (``quantize.auto_precision``), so the run records the one used; and which, and why."""
+    if config.precision != "auto":
+        return config, {"used": config.precision, "why": f"--precision {config.precision}"}
+    spec = get_backbone(config.backbone)
+    used, why = auto_precision(spec, world.device, config.finetune_blocks)
+    return replace(config, precision=used), {"used": used, "why": f"auto: {why}"}
 
 
 # ---------------------------------------------------------------- 1. prepare
