@@ -185,6 +185,8 @@ def open_run(
     else:
         out = open_run_folder(out, force)
     config, precision = settle_precision(config or TrainConfig(), world)
+    if resume:  # settled when the run started
+        precision["why"] = "the resumed run's own"
     reporter.note(f"frozen body in {precision['used']} ({precision['why']})")
     return out, saved, config, precision
 
