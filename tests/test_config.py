@@ -38,6 +38,14 @@ def test_a_config_round_trips_through_json_and_ignores_unknown_keys():
     assert again == config and again.mean == (0.5, 0.5, 0.5)
 
 
+def test_a_config_saved_before_precision_existed_ran_in_fp32_not_auto():
+    saved = {
+        k: v for k, v in TrainConfig(backbone="tiny_test").to_dict().items() if k != "precision"
+    }
+    assert TrainConfig.from_dict(saved).precision == "fp32"
+    assert TrainConfig.from_dict({**saved, "precision": "int8"}).precision == "int8"
+
+
 def test_a_data_config_needs_a_resize_at_least_its_crop_and_known_interpolation():
     with pytest.raises(ObjrecError, match="resize size"):
         DataConfig(input_size=224, resize_size=200)

@@ -265,6 +265,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        data = {"precision": "fp32"} | data  # runs saved before `precision` existed ran in fp32
         return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
 
