@@ -454,7 +454,8 @@ class FeatureTable:
         rows = self.rows[np.asarray(index, dtype=np.int64)]
         if (rows < 0).any():
             raise ValueError("read() of an image that could not be decoded")
-        return torch.from_numpy(self.space.read(rows, self.generation))
+        stored = self.space.read(rows, self.generation, as_stored=True)
+        return torch.from_numpy(stored).float()  # exact, and vectorised (NumPy's is not)
 
     def load(self) -> FeatureSet:
         """Every row in memory, zeros where an image could not be decoded."""
