@@ -1,19 +1,32 @@
-"""One factory for every stage's transforms, derived from the backbone's data config."""
+"""One factory for every stage's transforms, derived from the backbone's data config.
+
+torchvision is imported when a transform is built, not with this module: importing it (and the
+``torch._dynamo`` it brings) took about 1.3 s, which a retrain that reads every feature from the
+store never needs.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
-from torchvision.transforms import InterpolationMode, v2
 
 from objrec.config import DataConfig
 from objrec.errors import ObjrecError
 
+if TYPE_CHECKING:
+    from torchvision.transforms import InterpolationMode, v2
+
 
 def _interpolation(data: DataConfig) -> InterpolationMode:
+    from torchvision.transforms import InterpolationMode
+
     return InterpolationMode(data.interpolation)
 
 
 def _finish(data: DataConfig) -> list:
+    from torchvision.transforms import v2
+
     return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(data.mean), list(data.std))]
 
 
@@ -27,8 +40,9 @@ def build_transforms(data: DataConfig, train: bool = False, augment: str = "arti
     ``augment="trivial"`` uses TrivialAugmentWide after a random resized crop; ``"none"`` is the
     evaluation transform.
     """
-    interp = _interpolation(data)
-    start = [v2.ToImage()]
+    from torchvision.transforms import v2
+
+    interp, start = _interpolation(data), [v2.ToImage()]
     if not train or augment == "none":
         return v2.Compose(
             [
@@ -89,6 +103,8 @@ def tta_view_geometry(data: DataConfig, name: str) -> tuple[int, bool]:
 def build_tta_transform(data: DataConfig, name: str) -> v2.Compose:
     """A deterministic test-time view: the evaluation view (``centre``), its mirror (``flip``), or
     the other framing of the image (``reframed``, ``reframed_flip``; see ``reframed_size``)."""
+    from torchvision.transforms import v2
+
     resize, flip = tta_view_geometry(data, name)
     steps = [
         v2.ToImage(),
@@ -102,6 +118,8 @@ def build_tta_transform(data: DataConfig, name: str) -> v2.Compose:
 
 def model_view(data: DataConfig, image):
     """The part of ``image`` the model sees at evaluation, as a PIL image (resize + centre crop)."""
+    from torchvision.transforms import v2
+
     interp = _interpolation(data)
     resize = v2.Resize(data.resize_size, interpolation=interp, antialias=True)
     return v2.CenterCrop(data.input_size)(resize(image))
