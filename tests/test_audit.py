@@ -389,3 +389,34 @@ def test_the_plan_keeps_the_training_copy_then_the_largest():
     assert [i.shown for i, f in sorted(copies, key=lambda c: keep_first(*c))] == ["b", "a", "c"]
     unsplit = [(item("a", None), small), (item("b", None), large)]
     assert [i.shown for i, f in sorted(unsplit, key=lambda c: keep_first(*c))] == ["b", "a"]
+
+
+@pytest.mark.slow
+def test_where_auto_settles_on_int8_the_audit_reads_the_int8_features_train_stored(
+    tmp_path, monkeypatch
+):
+    """``precision="auto"`` runs train's body in int8 on a VNNI CPU; the audit without a run took
+    the fp32 body and computed every image again."""
+    import objrec.audit
+    import objrec.features
+    import objrec.train
+    from objrec.split import split_folder
+    from objrec.train import train
+
+    from .conftest import make_class_folder, tiny_train_config
+
+    int8 = lambda *a, **k: ("int8", "this test's CPU")  # noqa: E731 - tiny_test is fp32 elsewhere
+    monkeypatch.setattr(objrec.train, "auto_precision", int8)
+    monkeypatch.setattr(objrec.audit, "auto_precision", int8, raising=False)
+    split_folder(make_class_folder(tmp_path / "photos", per_class=6), tmp_path / "data", seed=0)
+    cache = str(tmp_path / "cache")
+    train(tmp_path / "data", tmp_path / "run", tiny_train_config(epochs=2, cache_dir=cache))
+    frozen_pass, computed = objrec.features.frozen_pass, []
+
+    def counting(body, samples, *args, **kwargs):
+        computed.extend(Path(s.path).parent.parent.name for s in samples)
+        return frozen_pass(body, samples, *args, **kwargs)
+
+    monkeypatch.setattr(objrec.features, "frozen_pass", counting)
+    audit(tmp_path / "data", None, config(cache_dir=cache))
+    assert computed and set(computed) == {"test"}  # train stored train and valid, in int8

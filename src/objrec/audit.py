@@ -31,8 +31,8 @@ import numpy as np
 import torch
 
 from objrec import dedup
-from objrec.backbones import build_body, get_backbone, resolve_data_config
-from objrec.config import DEFAULT_BACKBONE, FEATURE_DTYPES, DataConfig, TrainConfig
+from objrec.backbones import Body, build_body, get_backbone, resolve_data_config
+from objrec.config import DEFAULT_BACKBONE, FEATURE_DTYPES, PRECISIONS, DataConfig, TrainConfig
 from objrec.data import (
     SPLITS,
     Sample,
@@ -46,6 +46,7 @@ from objrec.errors import ObjrecError
 from objrec.features import FrozenBody, Probe, ViewSpec, cached_features, open_cache
 from objrec.model import build_head
 from objrec.progress import SILENT, Reporter
+from objrec.quantize import auto_precision, quantize_body
 
 log = logging.getLogger(__name__)
 
@@ -102,12 +103,18 @@ class AuditConfig:
     """The store's rows without ``run`` (with one, the run's own): ``train``'s default, so an audit
     after a training run reads the features it stored (the store derives float16 rows from float32
     ones, never the reverse)."""
+    precision: str = TrainConfig.precision
+    """The body's precision without ``run`` (with one, the run's own): ``auto`` settles it as
+    ``train`` does (``quantize.auto_precision``), so an audit after a default training run reads
+    the features that run stored instead of computing them again in another precision."""
 
     def __post_init__(self) -> None:
         if self.folds < 2:
             raise ObjrecError("`folds` must be at least 2")
         if self.epochs < 1:
             raise ObjrecError("`epochs` must be at least 1")
+        if self.precision not in PRECISIONS:
+            raise ObjrecError(f"`precision` must be one of {', '.join(PRECISIONS)}")
         if self.heads < 1:
             raise ObjrecError("`heads` must be at least 1")
         if not 0 <= self.knn_weight <= 1:
@@ -214,9 +221,16 @@ def frozen_body(config: AuditConfig, run: Path | None) -> tuple[FrozenBody, Data
         return FrozenBody(model.body, meta.data.input_size, cache, name=meta.backbone), meta.data
     spec = get_backbone(config.backbone)
     data = resolve_data_config(spec)
-    body = build_body(spec, pretrained=True)
+    body: Body = build_body(spec, pretrained=True)
     cache = open_cache(config.cache_dir, config.feature_dtype)
-    return FrozenBody(body, data.input_size, cache, name=config.backbone), data
+    precision, why = config.precision, "asked for"
+    if precision == "auto":
+        precision, why = auto_precision(spec, torch.device("cpu"))
+    log.info("frozen body in %s (%s)", precision, why)
+    if precision == "int8":
+        body = quantize_body(body, data, cache.root)
+    name = config.backbone + (" (int8)" if precision == "int8" else "")
+    return FrozenBody(body, data.input_size, cache, name=name), data
 
 
 def audit_features(

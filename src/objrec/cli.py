@@ -1128,9 +1128,17 @@ def demo(out: Path, force: bool) -> None:
 @click.option("--out", type=DIR, help="Folder for the findings [default: DATA-audit beside DATA].")
 @click.option("--folds", type=int, default=5, show_default=True, help="Out-of-fold heads.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same folds.")
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="auto",
+    show_default=True,
+    help="The body's precision when no --run is given; auto decides as `train` does, so the "
+    "audit reads the features a default training run stored.",
+)
 @click.option("--force", is_flag=True, help="Write into --out even when it is not empty.")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as one JSON object.")
-def audit(data: Path, run, backbone, out, folds, seed, force, as_json) -> None:
+def audit(data: Path, run, backbone, out, folds, seed, precision, force, as_json) -> None:
     """Find likely wrong labels, near-duplicates (and leaks across splits) and outliers in DATA.
 
     DATA is a class folder or a split folder (all three splits are audited together). Wrong
@@ -1145,7 +1153,7 @@ def audit(data: Path, run, backbone, out, folds, seed, force, as_json) -> None:
     from objrec.audit import audit as run_audit
 
     out_dir = out or data.resolve().with_name(data.resolve().name + "-audit")
-    config = AuditConfig(backbone=backbone, folds=folds, seed=seed)
+    config = AuditConfig(backbone=backbone, folds=folds, seed=seed, precision=precision)
     result = run_audit(data, out_dir, config, run, RichReporter(quiet=as_json), force)
     if as_json:
         print_json(result.to_json())
