@@ -24,7 +24,7 @@ class Payload:
 def test_checkpoint_round_trip_predicts_the_same(trained_run):
     model, meta = load_model(trained_run)
     assert meta.classes == ("blue", "green", "red")
-    assert meta.backbone == "tiny_test" and meta.format_version == 1
+    assert meta.backbone == "tiny_test" and meta.format_version == 2
     assert meta.head.members == 5 and meta.head.n_features == 16
     assert meta.data == DataConfig(32, 36, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
     assert meta.train_config is not None and meta.train_config.backbone == "tiny_test"
@@ -72,6 +72,13 @@ def test_truncated_checkpoint_and_other_versions_are_refused(tmp_path, trained_r
         )
         with pytest.raises(ObjrecError, match=hint):
             read_checkpoint(tmp_path / "v.safetensors")
+    for version in (1, 2):  # 1: before the stacked head; its per-member keys are converted
+        save_file(
+            state,
+            str(tmp_path / "v.safetensors"),
+            metadata={"objrec": json.dumps({**meta.to_json(), "format_version": version})},
+        )
+        assert read_checkpoint(tmp_path / "v.safetensors")[1].format_version == version
     save_file(state, str(tmp_path / "plain.safetensors"))
     with pytest.raises(ObjrecError, match="not an objrec checkpoint"):
         read_checkpoint(tmp_path / "plain.safetensors")

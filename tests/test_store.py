@@ -297,4 +297,5 @@ def test_processes_opening_a_new_store_at_once_are_never_refused(tmp_path):
             w.start()
         for w in workers:
             w.join(60)
+        assert [w.exitcode for w in workers] == [0, 0, 0]  # none died of anything else, or hung
     assert errors.empty(), errors.get()

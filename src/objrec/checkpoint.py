@@ -22,7 +22,7 @@ from objrec.backbones import build_body, get_backbone
 from objrec.confidence import familiarity_from_state, tie_head
 from objrec.engine import EarlyStopping, FitState
 from objrec.errors import ObjrecError
-from objrec.meta import FORMAT_VERSION, RunMeta, TrainingProgress
+from objrec.meta import FORMAT_VERSION, READABLE_FORMATS, RunMeta, TrainingProgress
 from objrec.model import Classifier, HeadEnsemble, build_head
 from objrec.quantize import QuantizedBody, is_quantized
 
@@ -90,7 +90,7 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         raise ObjrecError(f"{path} is a safetensors file but not an objrec checkpoint")
     meta = json.loads(header[_META_KEY])
     version = meta.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_FORMATS:
         newer = isinstance(version, int) and version > FORMAT_VERSION
         raise ObjrecError(
             f"{path} has checkpoint format {version}; this objrec reads format {FORMAT_VERSION}"

@@ -93,7 +93,7 @@ def is_main_rank() -> bool:
 PLAIN_PROGRESS_SECONDS = 5.0
 """When stderr is not a terminal (a pipe, a log file), a progress line at most this often."""
 EPOCH_LINES_EVERY = 10
-"""Epoch lines: the first, every improvement of the validation loss, and every this many."""
+"""Epoch lines: the first, each improvement by ``BEST_LINE_GAIN`` or more, and every this many."""
 TOP5_CLASSES = 5
 """Top-5 is printed only for models of more classes than this (with fewer it is always 100%)."""
 BEST_LINE_GAIN = 0.001

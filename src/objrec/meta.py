@@ -14,8 +14,12 @@ from typing import Any
 from objrec.config import DataConfig, TrainConfig
 from objrec.errors import ObjrecError
 
-FORMAT_VERSION = 1
-"""Bumped whenever a checkpoint written by this objrec cannot be read by an older one."""
+FORMAT_VERSION = 2
+"""Bumped whenever a checkpoint written by this objrec cannot be read by an older one. 2: the head
+ensemble's members stacked (``head.hidden_weight``, ...; 1 had ``head.members.N.*``) and the ViM
+unknown score."""
+READABLE_FORMATS = (1, 2)
+"""The formats this objrec reads (1 through the stacked head's key conversion)."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,7 @@ class RunMeta:
     def to_json(self) -> dict[str, Any]:
         """The JSON-able form stored in a checkpoint's header."""
         out: dict[str, Any] = {
-            "format_version": self.format_version,
+            "format_version": FORMAT_VERSION,  # what this objrec writes, whatever it read
             "backbone": self.backbone,
             "classes": list(self.classes),
             "data_config": asdict(self.data),
