@@ -201,11 +201,31 @@ def test_the_training_state_waits_save_every_seconds_between_writes(
     tiny_config.epochs = 3
     writes = []
     monkeypatch.setattr("objrec.runs.write_training_state", lambda path, state: writes.append(1))
+    monkeypatch.setattr("objrec.runs.SAVE_EVERY", float("inf"))
     result = train(split_dir, tmp_path / "a", tiny_config)
-    assert writes == []  # a run shorter than SAVE_EVERY seconds never writes it
+    assert writes == [1]  # only once, when the head's fit has ended
     monkeypatch.setattr("objrec.runs.SAVE_EVERY", 0)
     train(split_dir, tmp_path / "b", tiny_config)
-    assert len(writes) == len(result.history)  # after every epoch
+    assert len(writes) == 1 + len(result.history)  # after every epoch
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_the_calibration_after_a_short_fit_can_be_resumed(
+    tmp_path, split_dir, tiny_config, monkeypatch
+):
+    tiny_config.epochs = 3
+
+    def ctrl_c(*args):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr("objrec.train.calibrate", ctrl_c)
+        with pytest.raises(KeyboardInterrupt):
+            train(split_dir, tmp_path / "run", tiny_config)
+    assert last_epoch(tmp_path / "run") == 3  # the fit's end was written, SAVE_EVERY or not
+    result = train(split_dir, tmp_path / "run", resume=True)
+    assert len(result.history) == 3
+    assert (tmp_path / "run" / BEST).exists() and not (tmp_path / "run" / LAST).exists()
 
 
 def last_epoch(run):

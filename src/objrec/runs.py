@@ -151,7 +151,8 @@ cost a tenth of it. A crash loses at most this much training; Ctrl-C loses none.
 class EpochSaver:
     """``on_epoch_end`` for ``fit``: after every epoch the training state is copied in memory, and
     written to ``last.safetensors`` (atomically) once ``SAVE_EVERY`` seconds have passed since the
-    last write; ``flush`` (on Ctrl-C) writes the last completed epoch's."""
+    last write; ``flush`` (on Ctrl-C, and once the fit has ended, so that a stop in what
+    follows can still be resumed) writes the last completed epoch's."""
 
     def __init__(
         self, out: Path, head: torch.nn.Module, optimizer: torch.optim.Optimizer, meta: RunMeta

@@ -419,7 +419,7 @@ def fit_head(
     model, train_batches, valid_batches = epoch_sources(prep, config, world)
     saver = epoch_saver(out, head, optimizer, meta) if world.main else None
     try:
-        return fit(
+        state = fit(
             model,
             train_batches,
             valid_batches,
@@ -441,6 +441,9 @@ def fit_head(
                 out, prep.model, optimizer, config, meta, prep.n_images, prep.frozen_pass
             )
         raise
+    if saver is not None:
+        saver.flush()  # what follows (fine-tuning, calibration) may be stopped: resume from here
+    return state
 
 
 def head_optimizer(head: nn.Module, config: TrainConfig) -> torch.optim.Adam:
