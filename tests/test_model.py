@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from objrec.backbones import TinyBody
-from objrec.checkpoint import stacked_optimizer
+from objrec.checkpoint import load_optimizer, stacked_optimizer
 from objrec.engine import train_one_epoch
 from objrec.model import Classifier, build_head, count_parameters, mean_log_probs
 
@@ -104,3 +104,19 @@ def test_an_optimizer_state_saved_per_member_continues_on_the_stacked_ensemble()
         train_one_epoch(head, [(x, y)], optimizer)
     x = torch.randn(8, 16)
     assert torch.allclose(old.eval()(x), new.eval()(x), atol=1e-6)
+
+
+def test_an_optimizer_state_from_before_fused_adam_keeps_the_fused_kernel():
+    old, new = per_member_pair(8)
+    x, y = torch.randn(32, 16), torch.randint(0, 3, (32,))
+    old_adam = torch.optim.Adam(old.parameters(), lr=0.01)  # as objrec ran it before: not fused
+    train_one_epoch(old, [(x, y)] * 3, old_adam)
+    new.load_state_dict(old.state_dict())
+    new_adam = torch.optim.Adam(new.parameters(), lr=0.01, fused=True)
+    load_optimizer(new_adam, old_adam.state_dict(), new)
+    assert new_adam.param_groups[0]["fused"] is True
+    for head, optimizer in ((old, old_adam), (new, new_adam)):
+        torch.manual_seed(2)
+        train_one_epoch(head, [(x, y)], optimizer)
+    x = torch.randn(8, 16)
+    assert torch.allclose(old.eval()(x), new.eval()(x), atol=1e-5)

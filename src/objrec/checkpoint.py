@@ -174,6 +174,21 @@ def stacked_optimizer(state: dict, head: torch.nn.Module) -> dict:
     return {"state": new, "param_groups": [{**groups[0], "params": list(range(per_member))}]}
 
 
+KERNEL_FLAGS = ("fused", "foreach")
+"""Optimizer settings that choose how the update runs, not what it computes."""
+
+
+def load_optimizer(optimizer: torch.optim.Optimizer, state: dict, head: torch.nn.Module) -> None:
+    """Load a saved optimizer ``state`` (a per-member one converted, see ``stacked_optimizer``)
+    into ``optimizer``, keeping its own ``KERNEL_FLAGS``: a state saved before Adam ran fused says
+    ``fused: None``, which ``load_state_dict`` would otherwise take, switching the fused kernel
+    off."""
+    state = stacked_optimizer(state, head)
+    kept = [{k: g[k] for k in KERNEL_FLAGS if k in g} for g in optimizer.param_groups]
+    groups = [{**g, **k} for g, k in zip(state["param_groups"], kept, strict=False)]
+    optimizer.load_state_dict({**state, "param_groups": groups})
+
+
 def detached(value: Any) -> Any:
     """A tensor copied (a loaded optimizer may count its steps in place), anything else as is."""
     return value.clone() if torch.is_tensor(value) else value
@@ -252,9 +267,7 @@ def restore_training_state(
     """Load a saved training state into ``head``, ``optimizer`` and RNG; return the fit state."""
     tensors, progress = saved.tensors, saved.progress
     head.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("head.")})
-    optimizer.load_state_dict(
-        stacked_optimizer(_unflatten_optimizer(tensors, progress.optimizer), head)
-    )
+    load_optimizer(optimizer, _unflatten_optimizer(tensors, progress.optimizer), head)
     torch.set_rng_state(tensors["rng.torch"])
     assert saved.meta.train_config is not None
     stopper = EarlyStopping(saved.meta.train_config.patience)
