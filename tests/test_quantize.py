@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import onnx
 import pytest
 import torch
 
+from objrec.audit import AuditConfig, audit
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.checkpoint import load_model
 from objrec.config import DEFAULT_BACKBONE, TrainConfig
@@ -18,7 +20,9 @@ from objrec.evaluate import evaluate
 from objrec.export import export_model
 from objrec.features import FeatureCache, FrozenBody, fingerprint_module
 from objrec.inference import Recognizer
+from objrec.progress import Reporter
 from objrec.quantize import (
+    QUANTIZING,
     QuantConfig,
     QuantizedBody,
     auto_precision,
@@ -293,3 +297,34 @@ def test_a_run_records_the_precision_auto_chose_and_why(tmp_path, split_dir, mon
     assert summary["precision"] == {"used": "int8", "why": "auto: this CPU has x"}
     model, meta = load_model(tmp_path / "b")
     assert isinstance(model.body, QuantizedBody) and meta.train_config.precision == "int8"
+
+
+class TaskRecorder(Reporter):
+    def __init__(self):
+        self.tasks: list[str] = []
+
+    @contextmanager
+    def task(self, description, total):
+        self.tasks.append(description)
+        yield lambda n=1: None
+
+
+@pytest.mark.slow
+def test_quantizing_the_body_is_shown_as_a_task_until_the_graph_is_cached(tmp_path, split_dir):
+    """Train and the audit made the int8 graph (20-30 s the first time) with nothing on screen."""
+    cache = str(tmp_path / "cache")
+    shown = TaskRecorder()
+    audit(
+        split_dir,
+        None,
+        AuditConfig(backbone="tiny_test", precision="int8", cache_dir=cache),
+        reporter=shown,
+    )
+    assert shown.tasks.count(QUANTIZING) == 1
+    config = TrainConfig(backbone="tiny_test", epochs=1, precision="int8", cache_dir=cache)
+    again, fresh = TaskRecorder(), TaskRecorder()
+    train(split_dir, tmp_path / "run", config, reporter=again)
+    assert QUANTIZING not in again.tasks  # the cached graph
+    config.cache_dir = str(tmp_path / "other_cache")
+    train(split_dir, tmp_path / "run2", config, reporter=fresh)
+    assert fresh.tasks[0] == QUANTIZING

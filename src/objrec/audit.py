@@ -209,7 +209,9 @@ def split_samples(inv: Inventory) -> dict[str | None, list[Sample]]:
 # ---------------------------------------------------------------- features
 
 
-def frozen_body(config: AuditConfig, run: Path | None) -> tuple[FrozenBody, DataConfig]:
+def frozen_body(
+    config: AuditConfig, run: Path | None, reporter: Reporter = SILENT
+) -> tuple[FrozenBody, DataConfig]:
     """The run's own body and preprocessing, its features read from (and written to) the store in
     the dtype the run stored them in; else ``config.backbone``'s pretrained body, in
     ``config.feature_dtype``."""
@@ -228,7 +230,7 @@ def frozen_body(config: AuditConfig, run: Path | None) -> tuple[FrozenBody, Data
         precision, why = auto_precision(spec, torch.device("cpu"))
     log.info("frozen body in %s (%s)", precision, why)
     if precision == "int8":
-        body = quantize_body(body, data, cache.root)
+        body = quantize_body(body, data, cache.root, reporter=reporter)
     name = config.backbone + (" (int8)" if precision == "int8" else "")
     return FrozenBody(body, data.input_size, cache, name=name), data
 
@@ -245,7 +247,7 @@ def audit_features(
     Only the centre view. Each image the frozen pass decodes is also measured there
     (``dedup.image_facts``, into ``measured`` by content digest), so a cold audit makes no second
     pass over the files for its image facts."""
-    body, data = frozen_body(config, run)
+    body, data = frozen_body(config, run, reporter)
     probe = None if measured is None else Probe(dedup.image_facts, keep_measured(measured))
     parts, ok, errors = [], [], []
     for split, samples in split_samples(inv).items():

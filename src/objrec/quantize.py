@@ -37,6 +37,7 @@ from objrec.data import scan_class_folder
 from objrec.errors import ObjrecError
 from objrec.images import UnreadableImageError, open_image
 from objrec.outputs import staged
+from objrec.progress import SILENT, Reporter
 from objrec.runtime import OnnxModel, export_onnx, onnxruntime_available
 from objrec.store import hash_file
 from objrec.transforms import build_transforms, draft_size
@@ -286,18 +287,24 @@ def calibration_key(
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
+QUANTIZING = "quantizing the frozen body to int8 (once per machine)"
+"""The task shown while an int8 graph is made (it is cached afterwards)."""
+
+
 def quantize_body(
     body: Body,
     data: DataConfig,
     cache_root: Path,
     config: QuantConfig | None = None,
     samples: Sequence | None = None,
+    reporter: Reporter = SILENT,
 ) -> QuantizedBody:
     """The int8 version of ``body``, calibrated on ``samples`` (default: ``calibration_set()``).
 
     The int8 graph is cached in ``cache_root/onnx`` beside the fp32 graph, under a key covering
     the body, ``data``, ``config`` and the calibration images' contents; with the default
-    calibration set that key, and so the graph, does not depend on the user's images.
+    calibration set that key, and so the graph, does not depend on the user's images. Making it
+    (20-30 s for an EfficientNet-Lite body) is shown to ``reporter`` as a task (``QUANTIZING``).
     """
     if not onnxruntime_available():
         raise ObjrecError('`precision="int8"` needs onnxruntime: pip install onnxruntime')
@@ -310,10 +317,11 @@ def quantize_body(
     path = folder / f"{body_fp[:32]}-{data.input_size}-int8-{key}.onnx"
     if not path.is_file():
         fp32 = folder / f"{body_fp[:32]}-{data.input_size}.onnx"
-        if not fp32.is_file():
-            export_onnx(body, fp32, data.input_size)
         log.info("calibrating the int8 body on %d images", len(chosen))
-        quantize_graph(fp32, path, calibration_batches(chosen, data), config)
+        with reporter.task(QUANTIZING, None):
+            if not fp32.is_file():
+                export_onnx(body, fp32, data.input_size)
+            quantize_graph(fp32, path, calibration_batches(chosen, data), config)
     return QuantizedBody(body, path.read_bytes())
 
 

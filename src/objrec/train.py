@@ -252,7 +252,7 @@ def prepare(
     body: Body = build_body(spec, pretrained=True, weights=weights)
     quantizing = time.perf_counter()
     if config.precision == "int8":
-        body = int8_body(body, data, config, world)
+        body = int8_body(body, data, config, reporter, world)
     quantizing = time.perf_counter() - quantizing
     seed_everything(config.seed)
     head = build_head(
@@ -280,13 +280,15 @@ def prepare(
     )
 
 
-def int8_body(body: Body, data: DataConfig, config: TrainConfig, world: World) -> QuantizedBody:
+def int8_body(
+    body: Body, data: DataConfig, config: TrainConfig, reporter: Reporter, world: World
+) -> QuantizedBody:
     """The body quantized to int8, calibrated on the fixed built-in sample (so it does not change
     when the training images do); under torchrun rank 0 quantizes and the others read its graph
     from the cache."""
     root = open_cache(config.cache_dir).root
     if world.main:
-        quantize_body(body, data, root)
+        quantize_body(body, data, root, reporter=reporter)
     world.barrier()
     return quantize_body(body, data, root)
 
