@@ -328,3 +328,32 @@ def test_quantizing_the_body_is_shown_as_a_task_until_the_graph_is_cached(tmp_pa
     config.cache_dir = str(tmp_path / "other_cache")
     train(split_dir, tmp_path / "run2", config, reporter=fresh)
     assert fresh.tasks[0] == QUANTIZING
+
+
+@pytest.mark.slow
+def test_resuming_a_run_whose_int8_body_was_calibrated_otherwise_fails_before_the_frozen_pass(
+    tmp_path, split_dir, monkeypatch
+):
+    """Runs interrupted before the built-in calibration sample quantized anew on --resume,
+    computed every feature again, then said the backbone's weights had changed."""
+    import objrec.features
+    import objrec.quantize
+
+    samples = scan_class_folder(split_dir / "train").samples
+    config = TrainConfig(backbone="tiny_test", epochs=2, precision="int8")
+    with monkeypatch.context() as earlier:  # calibrated on the run's own images, as before
+        earlier.setattr(objrec.quantize, "calibration_set", lambda: samples)
+        earlier.setattr("objrec.train.calibrate", ctrl_c)
+        with pytest.raises(KeyboardInterrupt):
+            train(split_dir, tmp_path / "run", config)
+
+    def no_frozen_pass(*args, **kwargs):
+        raise AssertionError("the frozen pass ran")
+
+    monkeypatch.setattr(objrec.features, "frozen_pass", no_frozen_pass)
+    with pytest.raises(ObjrecError, match=r"int8 body was quantized by an earlier objrec.*force"):
+        train(split_dir, tmp_path / "run", resume=True)
+
+
+def ctrl_c(*args):
+    raise KeyboardInterrupt

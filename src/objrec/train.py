@@ -125,7 +125,9 @@ def _train(
     if strict:
         require_clean(data_dir, reporter)
     try:
-        prep = prepare(data_dir, config, reporter, world)
+        prep = prepare(
+            data_dir, config, reporter, world, saved.meta.body_fingerprint if saved else None
+        )
         meta = run_meta(prep, config, data_dir)
         params = prep.params
         reporter.note(f"parameters: {params['total']:,} total, {params['trainable']:,} trainable")
@@ -240,9 +242,14 @@ class Prepared:
 
 
 def prepare(
-    data_dir: Path, config: TrainConfig, reporter: Reporter, world: World = SINGLE
+    data_dir: Path,
+    config: TrainConfig,
+    reporter: Reporter,
+    world: World = SINGLE,
+    resumed_body: str | None = None,
 ) -> Prepared:
-    """Build the model and compute (or load) the frozen features of train and valid."""
+    """Build the model and compute (or load) the frozen features of train and valid;
+    ``resumed_body``: the fingerprint of the body a resumed run trained on, checked first."""
     started = time.perf_counter()
     train_set = scan_class_folder(Path(data_dir) / "train")
     valid_set = scan_class_folder(Path(data_dir) / "valid", train_set.classes)
@@ -262,6 +269,8 @@ def prepare(
     name = config.backbone + (" (int8)" if config.precision == "int8" else "")
     cache = open_cache(config.cache_dir, config.feature_dtype)
     frozen = FrozenBody(body, data.input_size, cache, name=name, device=world.device)
+    if resumed_body is not None and frozen.fingerprint != resumed_body:
+        raise ObjrecError(changed_body(config))
     views = list(range(config.aug_views + 1))
     train_sets = frozen_features(frozen, train_set, data, config, views, reporter, "train", world)
     (valid,) = frozen_features(frozen, valid_set, data, config, [0], reporter, "valid", world)
@@ -278,6 +287,16 @@ def prepare(
         time.perf_counter() - started,
         quantizing,
     )
+
+
+def changed_body(config: TrainConfig) -> str:
+    """Why a resumed run's body differs from the one it trained on, and what to do."""
+    if config.precision == "int8":
+        return (
+            "this run's int8 body was quantized by an earlier objrec (or onnxruntime), so its "
+            "features cannot be made again: start the run over with `force=True`"
+        )
+    return "the backbone's weights changed since this run started: start it over with `force=True`"
 
 
 def int8_body(
@@ -414,7 +433,7 @@ def fit_head(
     state = None
     if saved:
         if saved.meta.body_fingerprint != prep.fingerprint:
-            raise ObjrecError(f"{out}: the backbone's weights changed since this run started")
+            raise ObjrecError(f"{out}: {changed_body(config)}")
         state = restore_training_state(saved, head, optimizer)
     else:
         seed_everything(config.seed)  # dropout draws the same whether features were cached or not
