@@ -250,6 +250,7 @@ def epoch_saver(*args):
         if state.epoch == kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
 
+    save_then_die.flush = save.flush  # train flushes the saver when the fit ends
     return save_then_die
 
 
