@@ -48,7 +48,9 @@ class Rounded:
         return len(self.stack)
 
 
-def stacks(data_dir: Path, config: TrainConfig, cache: FeatureCache):
+def split_tables(data_dir: Path, config: TrainConfig, cache: FeatureCache):
+    """The store's tables of a split folder's training views and valid centre view, as train
+    reads them, and the number of classes."""
     train = scan_class_folder(data_dir / "train")
     valid = scan_class_folder(data_dir / "valid", train.classes)
     spec = get_backbone(config.backbone)
@@ -58,8 +60,12 @@ def stacks(data_dir: Path, config: TrainConfig, cache: FeatureCache):
         ViewSpec(data, config.augment if v else "none", v) for v in range(config.aug_views + 1)
     ]
     train_tables = [feature_table(body, train.samples, v) for v in views]
-    valid_table = feature_table(body, valid.samples, views[0])
-    return ViewStack(train_tables), ViewStack([valid_table]), len(train.classes)
+    return train_tables, feature_table(body, valid.samples, views[0]), len(train.classes)
+
+
+def stacks(data_dir: Path, config: TrainConfig, cache: FeatureCache):
+    train_tables, valid_table, n_classes = split_tables(data_dir, config, cache)
+    return ViewStack(train_tables), ViewStack([valid_table]), n_classes
 
 
 def best_valid(train, valid, n_classes: int, seed: int) -> tuple[float, float]:

@@ -33,13 +33,12 @@ import time
 from pathlib import Path
 
 import torch
+from float16 import split_tables
 from torch import nn
 
-from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.config import TrainConfig
-from objrec.data import scan_class_folder
 from objrec.engine import evaluate_loss, fit, train_one_epoch
-from objrec.features import FeatureCache, FrozenBody, ViewSpec, feature_batches, feature_table
+from objrec.features import FeatureCache, feature_batches
 from objrec.model import build_head, mean_log_probs
 from objrec.train import head_optimizer, seed_everything, training_loss
 
@@ -129,16 +128,7 @@ def speed(args: argparse.Namespace) -> None:
 
 def split_features(data_dir: Path, config: TrainConfig, cache: FeatureCache):
     """Train views (V, N, F), train labels, valid features and labels, as float16 serves them."""
-    train = scan_class_folder(data_dir / "train")
-    valid = scan_class_folder(data_dir / "valid", train.classes)
-    spec = get_backbone(config.backbone)
-    data = resolve_data_config(spec)
-    body = FrozenBody(build_body(spec), data.input_size, cache, name=config.backbone)
-    views = [
-        ViewSpec(data, config.augment if v else "none", v) for v in range(config.aug_views + 1)
-    ]
-    tables = [feature_table(body, train.samples, v) for v in views]
-    valid_table = feature_table(body, valid.samples, views[0])
+    tables, valid_table, _ = split_tables(data_dir, config, cache)
     computed = sum(t.computed for t in [*tables, valid_table])
     ok = torch.stack([t.ok for t in tables]).all(0)
     sets = [t.load() for t in tables]

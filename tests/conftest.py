@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 from PIL import Image
 
 from objrec.config import TrainConfig
+from objrec.progress import Reporter
 
 COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -125,3 +127,15 @@ def sample_run(tmp_path_factory) -> tuple[Path, Path]:
     with torch.random.fork_rng():
         train(root / "data", root / "run", config)
     return root / "run", root / "data"
+
+
+class TaskRecorder(Reporter):
+    """A reporter that records the descriptions of the tasks it is given."""
+
+    def __init__(self):
+        self.tasks: list[str] = []
+
+    @contextmanager
+    def task(self, description, total):
+        self.tasks.append(description)
+        yield lambda n=1: None

@@ -97,22 +97,10 @@ def test_train_passes_min_delta_to_early_stopping(split_dir, tmp_path, tiny_conf
 @pytest.mark.slow
 def test_train_shows_the_calibration_as_a_task(tmp_path, split_dir):
     """The calibration ran for up to a minute on a loaded machine with nothing on screen."""
-    from contextlib import contextmanager
-
-    from objrec.progress import Reporter
     from objrec.train import train
 
-    from .conftest import tiny_train_config
+    from .conftest import TaskRecorder, tiny_train_config
 
-    class Recorder(Reporter):
-        def __init__(self):
-            self.tasks: list[str] = []
-
-        @contextmanager
-        def task(self, description, total):
-            self.tasks.append(description)
-            yield lambda n=1: None
-
-    reporter = Recorder()
+    reporter = TaskRecorder()
     train(split_dir, tmp_path / "run", tiny_train_config(epochs=2), reporter)
     assert reporter.tasks[-1].startswith("calibrating")

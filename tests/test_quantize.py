@@ -2,7 +2,6 @@
 
 import json
 import shutil
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,6 @@ from objrec.evaluate import evaluate
 from objrec.export import export_model
 from objrec.features import FeatureCache, FrozenBody, fingerprint_module
 from objrec.inference import Recognizer
-from objrec.progress import Reporter
 from objrec.quantize import (
     QUANTIZING,
     QuantConfig,
@@ -35,7 +33,7 @@ from objrec.quantize import (
 from objrec.runtime import export_onnx, onnx_session
 from objrec.train import train
 
-from .conftest import make_image
+from .conftest import TaskRecorder, make_image
 
 
 @pytest.fixture
@@ -297,16 +295,6 @@ def test_a_run_records_the_precision_auto_chose_and_why(tmp_path, split_dir, mon
     assert summary["precision"] == {"used": "int8", "why": "auto: this CPU has x"}
     model, meta = load_model(tmp_path / "b")
     assert isinstance(model.body, QuantizedBody) and meta.train_config.precision == "int8"
-
-
-class TaskRecorder(Reporter):
-    def __init__(self):
-        self.tasks: list[str] = []
-
-    @contextmanager
-    def task(self, description, total):
-        self.tasks.append(description)
-        yield lambda n=1: None
 
 
 @pytest.mark.slow
