@@ -639,3 +639,12 @@ def test_cache_tells_apart_bodies_of_one_name_by_their_id(capsys, tmp_path):
     print_cache_summary(summary, as_json=False)
     out = capsys.readouterr().out
     assert "aaaaaaaa" in out and "bbbbbbbb" in out and "cccccccc" not in out
+
+
+def test_a_task_without_steps_says_what_it_does_in_a_pipe(capsys):
+    """Quantizing the int8 body (no steps to count) left a piped `train` silent for 40 s."""
+    from objrec.cli import RichReporter
+
+    with RichReporter().task("quantizing the frozen body to int8", None):
+        pass
+    assert "quantizing the frozen body to int8 ..." in capsys.readouterr().err

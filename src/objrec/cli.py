@@ -163,6 +163,8 @@ class RichReporter(Reporter):
             yield lambda n=1: None
             return
         if not err.is_terminal:
+            if total is None:  # no steps to count: say what is going on before it takes a while
+                err.print(f"{description} ...", highlight=False)
             plain = PlainProgress(description, total, PLAIN_PROGRESS_SECONDS)
             yield plain.advance
             plain.finish()
@@ -471,11 +473,13 @@ def train(
     stopped = early_stop_sentence(result.best_epoch, len(result.history), run_config(result.run))
     if stopped:
         console.print(stopped)
+    quantized = result.seconds.get("quantize", 0.0)
     console.print(
         f"{result.seconds['total']:.0f}s in all "
         f"({result.seconds['features']:.0f}s frozen features, "
-        f"{result.precision.get('used', 'fp32')} body); "
-        f"model saved to {shown(result.run / 'model.safetensors')}",
+        f"{result.precision.get('used', 'fp32')} body"
+        + (f", {quantized:.0f}s of it making the int8 body" if quantized >= 1 else "")
+        + f"); model saved to {shown(result.run / 'model.safetensors')}",
         highlight=False,
     )
 
