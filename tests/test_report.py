@@ -14,7 +14,11 @@ def chromium():
 
 @pytest.mark.slow
 def test_report_is_one_self_contained_file(trained_run, tmp_path):
-    path = build_report(trained_run, tmp_path / "r.html")
+    from .conftest import TaskRecorder
+
+    reporter = TaskRecorder()
+    path = build_report(trained_run, tmp_path / "r.html", reporter=reporter)
+    assert "Grad-CAM maps" in reporter.tasks  # seconds a map on a CPU: shown, not silent
     html = path.read_text()
     for section in (
         "overview",

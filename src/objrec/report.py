@@ -151,15 +151,18 @@ def failure_tiles(
     return prediction_tiles(predictions.nlargest(12, "loss")), examples
 
 
-def saliency_tiles(recognizer: Recognizer, rows: pd.DataFrame) -> list[Tile]:
+def saliency_tiles(recognizer: Recognizer, rows: pd.DataFrame, reporter: Reporter) -> list[Tile]:
+    """Grad-CAM tiles of ``rows`` (seconds each on a CPU: a task on screen)."""
     tiles = []
-    for r in rows.itertuples():
-        try:
-            picture, target = recognizer.explain(open_image(r.path, recognizer.draft))
-        except UnreadableImageError:
-            continue
-        caption = f"true {r.true} · Grad-CAM of {recognizer.classes[target]}"
-        tiles.append(Tile(embed_image(picture, 200), caption, r.true != r.predicted))
+    with reporter.task("Grad-CAM maps", len(rows)) as advance:
+        for r in rows.itertuples():
+            advance()
+            try:
+                picture, target = recognizer.explain(open_image(r.path, recognizer.draft))
+            except UnreadableImageError:
+                continue
+            caption = f"true {r.true} · Grad-CAM of {recognizer.classes[target]}"
+            tiles.append(Tile(embed_image(picture, 200), caption, r.true != r.predicted))
     return tiles
 
 
@@ -179,7 +182,7 @@ def build_report(
         data_dir = Path(meta.data_dir)
     has_data = data_dir is not None and (data_dir / "train").is_dir()
     evaluation = load_evaluation(run, data_dir if has_data else None, reporter, meta.data_dir)
-    context = run_context(run, meta) | evaluation_context(run, evaluation)
+    context = run_context(run, meta) | evaluation_context(run, evaluation, reporter)
     if data_dir is not None and has_data:
         context |= data_context(data_dir, meta, reporter)
     template = (resources.files("objrec") / "static" / "report.html.j2").read_text()
@@ -209,7 +212,7 @@ def run_context(run: Path, meta: RunMeta) -> dict[str, Any]:
     }
 
 
-def evaluation_context(run: Path, evaluation: Path) -> dict[str, Any]:
+def evaluation_context(run: Path, evaluation: Path, reporter: Reporter) -> dict[str, Any]:
     """The evaluation's tables, plots, failure galleries and Grad-CAM tiles."""
     per_class = pd.read_csv(evaluation / "per_class.csv", dtype={"most_confused_with": "object"})
     per_class = per_class.fillna({"most_confused_with": ""})
@@ -229,9 +232,9 @@ def evaluation_context(run: Path, evaluation: Path) -> dict[str, Any]:
         "n_wrong": len(wrong),
         "top_losses": top_losses,
         "worst_examples": worst_examples,
-        "saliency_wrong": saliency_tiles(recognizer, wrong.nlargest(6, "loss")),
+        "saliency_wrong": saliency_tiles(recognizer, wrong.nlargest(6, "loss"), reporter),
         "saliency_right": saliency_tiles(
-            recognizer, right.sample(min(6, len(right)), random_state=0)
+            recognizer, right.sample(min(6, len(right)), random_state=0), reporter
         ),
     }
 
