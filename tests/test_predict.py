@@ -10,6 +10,7 @@ def test_predict_reports_an_unreadable_file_and_predicts_the_rest(tmp_path, trai
     results = predict(trained_run, [bad, good])
     assert results[0].path == str(bad) and not results[0].topk
     assert results[0].error.startswith("cannot read image")
+    assert results[0].to_json()["filename"] == "bad.jpg"  # as for a readable image, and as serve
     assert results[1].error is None and len(results[1].topk) == 3
 
 

@@ -79,6 +79,20 @@ def test_predict_returns_topk_json(client):
     assert body["topk"][0]["class"] == "red" and body["topk"][0]["prob"] >= body["topk"][1]["prob"]
 
 
+def test_predict_answers_with_the_keys_of_predict_json_but_path(client, tmp_path):
+    from objrec.predict import predict
+
+    image = tmp_path / "red.png"
+    image.write_bytes(png_bytes())
+    (local,) = predict(client.run, [image], topk=2)
+    served = client.post(
+        "/predict", files={"file": ("photos/day one/red.png", png_bytes(), "image/png")}
+    ).json()
+    assert served["filename"] == local.to_json()["filename"] == "red.png"
+    assert set(served) == set(local.to_json()) - {"path"}
+    assert local.to_json()["path"] == str(image)
+
+
 @pytest.mark.parametrize(
     ("files", "data", "status", "words"),
     [

@@ -698,7 +698,8 @@ def unknown_options(command):
     "--json",
     "as_json",
     is_flag=True,
-    help='Print a list of {"path", "unknown", "score", "topk": [{"class", "prob"}]}.',
+    help='Print a list of {"filename", "path", "unknown", "score", "topk": [{"class", "prob"}]} '
+    '("filename": the base name, as serve\'s /predict answers; "error" instead for a bad input).',
 )
 @click.option(
     "--tta",
@@ -905,7 +906,8 @@ def serve(
     """Serve the model in RUN: a page to try it at / and a JSON API at /predict.
 
     \b
-      POST /predict   multipart field "file" (an image), optional "topk" -> "unknown", top-k
+      POST /predict   multipart field "file" (an image), optional "topk", "tta" ->
+                      {"filename", "unknown", "score", "topk": [{"class", "prob"}]}
       GET  /          a page: pick or drop an image, see its top-5 as bars
       GET  /health, GET /info (classes, backbone, version), GET /docs (the API)
     """

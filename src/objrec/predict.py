@@ -28,12 +28,19 @@ class Prediction:
     score: float | None = None
     """Its unknown score (the run's ``unknown_score``: familiarity or top probability)."""
 
+    @property
+    def filename(self) -> str:
+        """The file's base name: the key ``serve``'s ``/predict`` answers with too."""
+        return Path(self.path).name
+
     def to_json(self) -> dict:
+        """``filename`` (as ``serve`` answers), ``path`` (as given), and the answer or ``error``."""
+        where = {"filename": self.filename, "path": self.path}
         if self.error:
-            return {"path": self.path, "topk": self.topk, "error": self.error}
+            return {**where, "topk": self.topk, "error": self.error}
         extra = {"explanation": self.explanation} if self.explanation else {}
         return {
-            "path": self.path,
+            **where,
             "unknown": self.unknown,
             "score": self.score,
             "topk": self.topk,

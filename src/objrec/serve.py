@@ -1,7 +1,9 @@
 """``serve``: a FastAPI app around one loaded model: a JSON API and a page to try it.
 
-``POST /predict`` (multipart field ``file``, optional ``topk`` and ``tta``) returns the top-k
-classes; ``GET /`` is a page where a person picks or drops an image; ``GET /health``, ``/info``.
+``POST /predict`` (multipart field ``file``, optional ``topk`` and ``tta``) returns
+``{"filename", "unknown", "score", "topk": [{"class", "prob"}]}``, the keys of ``predict
+--json`` but ``path``; ``GET /`` is a page where a person picks or drops an image; ``GET /health``,
+``/info``.
 The model loads once, at start; requests run in FastAPI's thread pool and share it safely. Every bad
 request gets a 4xx JSON ``{"error": ...}``: an empty or missing file, a non-image, an upload over
 the size limit, an image over the pixel limit, a ``topk`` out of range.
@@ -18,7 +20,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Annotated, Any
 
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
@@ -122,10 +124,17 @@ def create_app(
             raise HTTPException(400, "the uploaded file is empty")
         if len(data) > max_upload_bytes:
             raise HTTPException(413, f"the upload is over the limit of {max_upload_bytes:,} bytes")
-        image = _decode(data, file.filename or "upload", max_pixels, recognizer.draft)
-        return {"filename": file.filename, **answer_json(recognizer, image, topk, tta)}
+        name = upload_name(file.filename)
+        image = _decode(data, name, max_pixels, recognizer.draft)
+        return {"filename": name, **answer_json(recognizer, image, topk, tta)}
 
     return app
+
+
+def upload_name(filename: str | None) -> str:
+    """The upload's base name (a client may send a whole path, either slash), as ``predict --json``
+    names a file in ``filename``; ``upload`` when the client sent none."""
+    return PureWindowsPath(filename or "").name or "upload"
 
 
 def answer_json(recognizer: Recognizer, image, topk: int, tta: bool) -> dict:
