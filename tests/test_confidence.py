@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from objrec.confidence import (
     KnnScore,
@@ -12,6 +13,7 @@ from objrec.confidence import (
     fit_feature_score,
     fit_feature_score_batches,
     fit_temperature,
+    fit_temperature_mle,
     in_batches,
     open_set_metrics,
     reliability_table,
@@ -34,6 +36,23 @@ def test_temperature_undoes_overconfidence_and_lowers_ece():
     before = expected_calibration_error(logits.softmax(1), labels)
     after = expected_calibration_error((logits / t).softmax(1), labels)
     assert before > 0.1 and after < 0.03
+
+
+def test_a_perfectly_separated_valid_set_is_not_sharpened():
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(5).repeat(7)
+    logits = torch.randn(35, 5, generator=g) + 5 * F.one_hot(labels, 5)  # every image right
+    assert (logits.argmax(1) == labels).all()
+    assert fit_temperature_mle(logits, labels) < 0.1  # the likelihood alone sharpens without end
+    assert fit_temperature(logits, labels) == 1.0
+    nine_wrong = labels.clone()
+    nine_wrong[:9] = (labels[:9] + 1) % 5
+    assert fit_temperature(logits, nine_wrong) >= 1.0
+
+
+def test_an_underconfident_model_with_enough_errors_is_still_sharpened():
+    logits, labels = overconfident(temperature=1 / 3)  # hundreds of errors: T is identified
+    assert fit_temperature(logits, labels) == pytest.approx(1 / 3, rel=0.1)
 
 
 def test_reliability_table_by_hand():

@@ -103,12 +103,16 @@ def test_the_exported_file_and_its_sidecar_give_the_same_answer(trained_run, tmp
 
 
 def test_calibrated_probabilities_use_the_stored_temperature(trained_run, split_dir):
-    recognizer = Recognizer.load(trained_run)
+    from dataclasses import replace
+
+    loaded = Recognizer.load(trained_run)  # its valid split has no error: its temperature is 1
+    calibration = replace(loaded.meta.calibration, temperature=0.5)
+    recognizer = Recognizer(loaded.model, replace(loaded.meta, calibration=calibration))
     images = [Image.open(p).convert("RGB") for p in known_images(split_dir)[:4]]
     logits = recognizer.logits(recognizer.preprocess(images))
-    expected = (logits / recognizer.temperature).softmax(1)
+    expected = (logits / 0.5).softmax(1)
     torch.testing.assert_close(recognizer.probabilities(images), expected)
-    assert recognizer.temperature != 1.0
+    assert recognizer.temperature == 0.5 and loaded.temperature == 1.0
 
 
 @pytest.mark.slow

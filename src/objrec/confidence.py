@@ -3,8 +3,9 @@
 Both are fitted at the end of ``train`` on the validation split's cached outputs, never on test:
 
 * **Temperature scaling** (Guo et al., 2017): the model's log-probabilities are divided by one
-  temperature ``T`` fitted to minimise the validation negative log-likelihood. The top-1 class never
-  changes; the probabilities say how often the model is right.
+  temperature ``T`` fitted to minimise the validation negative log-likelihood (never below 1 from
+  fewer than 10 validation errors: ``MIN_ERRORS_TO_SHARPEN``). The top-1 class never changes; the
+  probabilities say how often the model is right.
 * **An unknown score** that is high for images like the classes the model was taught and low for
   anything else, and a threshold below which the answer is "unknown". The scores:
 
@@ -58,8 +59,34 @@ MAX_COST = 0.005
 """... and answers "unknown" for at most this share of them that the model classifies right."""
 
 
+MIN_ERRORS_TO_SHARPEN = 10
+"""A temperature below 1 (sharper probabilities) is fitted only from at least this many validation
+errors. The errors are what bounds the sharpening: with none, the cross-entropy keeps falling as
+``T`` -> 0 and every answer, an unknown image's closest class too, reads 100%; with a few, ``T`` is
+set by those few images. Ten events per fitted parameter is the usual floor for a logistic fit
+(Peduzzi et al., 1996); softening (``T`` > 1) is always allowed: it only lowers confidence."""
+
+
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """The temperature ``T`` that minimises the cross-entropy of ``softmax(logits / T)``."""
+    """The temperature ``T`` that minimises the cross-entropy of ``softmax(logits / T)``, but at
+    least 1 when the validation set has fewer than :data:`MIN_ERRORS_TO_SHARPEN` top-1 errors."""
+    temperature = fit_temperature_mle(logits, labels)
+    errors = int((logits.detach().argmax(1) != labels.detach()).sum()) if len(labels) else 0
+    if temperature < 1.0 and errors < MIN_ERRORS_TO_SHARPEN:
+        log.info(
+            "temperature kept at 1 (fitted %.3f): %d validation errors, at least %d needed to "
+            "sharpen",
+            temperature,
+            errors,
+            MIN_ERRORS_TO_SHARPEN,
+        )
+        return 1.0
+    return temperature
+
+
+def fit_temperature_mle(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """The maximum-likelihood temperature alone: unbounded below on a perfectly separated set
+    (clamped to [0.05, 20])."""
     logits, labels = logits.detach().double(), labels.detach()
     if len(labels) == 0:
         return 1.0
