@@ -648,3 +648,30 @@ def test_a_task_without_steps_says_what_it_does_in_a_pipe(capsys):
     with RichReporter().task("quantizing the frozen body to int8", None):
         pass
     assert "quantizing the frozen body to int8 ..." in capsys.readouterr().err
+
+
+def test_a_failed_train_takes_back_only_the_folders_it_created(capsys, tmp_path, split_dir):
+    weights = tmp_path / "bad.safetensors"
+    weights.write_bytes(b"not a state dict")
+    bad = ["--backbone", "tiny_test", "--weights", weights]
+    new = tmp_path / "new" / "run"
+    code, _, err = run(capsys, "train", split_dir, "--out", new, *bad)
+    assert code == 1 and "not a readable state dict" in err
+    assert not (tmp_path / "new").exists()  # neither the run folder nor its new parent
+    empty, used = tmp_path / "empty", tmp_path / "used"
+    empty.mkdir()
+    used.mkdir()
+    (used / "notes.txt").write_text("the user's")
+    for theirs in (empty, used):
+        code, _, _ = run(capsys, "train", split_dir, "--out", theirs, *bad)
+        assert code == 1 and theirs.is_dir()
+    assert (used / "notes.txt").read_text() == "the user's"
+    again = run(capsys, "train", split_dir, "--out", new, *bad)
+    assert again[0] == 1 and again[2] == err and not (tmp_path / "new").exists()  # as the first
+
+
+def test_a_failed_explore_leaves_no_empty_folder(capsys, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    code, _, err = run(capsys, "explore", photos, "--out", tmp_path / "a" / "explore")
+    assert code == 1 and "no images" in err and not (tmp_path / "a").exists()

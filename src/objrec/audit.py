@@ -45,6 +45,7 @@ from objrec.engine import train_one_epoch
 from objrec.errors import ObjrecError
 from objrec.features import FrozenBody, Probe, ViewSpec, cached_features, open_cache
 from objrec.model import build_head
+from objrec.outputs import takes_back_folders
 from objrec.progress import SILENT, Reporter
 from objrec.quantize import auto_precision, quantize_body
 
@@ -570,6 +571,7 @@ class Stopwatch:
         self._last = self._now()
 
 
+@takes_back_folders("out")
 def audit(
     data: Path,
     out: Path | None = None,

@@ -10,7 +10,7 @@ from typing import Any
 from objrec.config import TrainConfig
 from objrec.evaluate import evaluate
 from objrec.explore import explore
-from objrec.outputs import refuse_overwrite
+from objrec.outputs import refuse_overwrite, takes_back_folders
 from objrec.predict import predict
 from objrec.progress import SILENT, Reporter, plural
 from objrec.split import split_folder
@@ -28,6 +28,7 @@ def sample_dir() -> Path:
     return Path(str(resources.files("objrec") / "sample" / "caltech101_mini"))
 
 
+@takes_back_folders("out")
 def run_demo(out: Path, reporter: Reporter = SILENT, force: bool = False) -> dict[str, Any]:
     """Split, explore, train, evaluate and predict on the sample; everything is written to ``out``.
 

@@ -35,7 +35,7 @@ from objrec.images import UnreadableImageError, list_images, open_image
 from objrec.inference import Answers, Recognizer
 from objrec.leakage import SEEN_SPLITS, seen_images
 from objrec.metrics import confusion_matrix, most_confused, per_class_table, summarize
-from objrec.outputs import prepare_output_dir
+from objrec.outputs import prepare_output_dir, takes_back_folders
 from objrec.progress import SILENT, Reporter, plural
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,7 @@ def resolve_eval_folder(folder: Path, split: str) -> Path:
     return folder
 
 
+@takes_back_folders("out")
 def evaluate(
     run: Path,
     folder: Path,

@@ -12,7 +12,7 @@ from objrec import plots
 from objrec.data import SPLITS, class_dirs, is_split_folder, present_splits
 from objrec.errors import ObjrecError
 from objrec.images import UnreadableImageError, image_size, list_images
-from objrec.outputs import prepare_output_dir
+from objrec.outputs import prepare_output_dir, takes_back_folders
 from objrec.progress import SILENT, Reporter
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ class ExploreResult:
     out: Path | None = None
 
 
+@takes_back_folders("out")
 def explore(
     data: Path, out: Path | None = None, reporter: Reporter = SILENT, force: bool = False
 ) -> ExploreResult:

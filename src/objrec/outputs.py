@@ -2,18 +2,25 @@
 
 :func:`refuse_overwrite` is the one rule every command applies before writing: an existing file, or
 a folder with anything in it, is written over only when the user passed ``--force``.
-:func:`staged` writes a file whole or not at all.
+:func:`staged` writes a file whole or not at all. :func:`new_folders` takes back, when a command
+fails, the folders it created and left empty.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from objrec.errors import ObjrecError
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 HINT = "choose another `out` or pass `force=True`"
 
@@ -47,6 +54,42 @@ def prepare_output_dir(path: Path, force: bool = False, hint: str = HINT) -> Pat
     refuse_overwrite(path, force, hint)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def new_folders(*paths: Path | None) -> Iterator[None]:
+    """On an error (or Ctrl-C) in the block, remove each folder on the way to ``paths`` that did
+    not exist when the block began (``paths`` themselves included), deepest first, each only while
+    it is empty: a failed command leaves no empty folder of its own making behind, and a folder
+    the user had, or one holding anything (a run that can be resumed, say), is never touched."""
+    made: list[Path] = []
+    for path in (Path(p).absolute() for p in paths if p is not None):
+        made += [folder for folder in (path, *path.parents) if not folder.exists()]
+    try:
+        yield
+    except BaseException:
+        for folder in sorted(set(made), key=lambda f: len(f.parts), reverse=True):
+            with contextlib.suppress(OSError):  # not empty, or gone: left as it is
+                folder.rmdir()
+        raise
+
+
+def takes_back_folders(*names: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorator: a call of the function that fails leaves none of the folders it created on the
+    way to its arguments ``names`` (output folders) while they are empty (:func:`new_folders`)."""
+
+    def decorate(function: Callable[P, R]) -> Callable[P, R]:
+        signature = inspect.signature(function)
+
+        @functools.wraps(function)
+        def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            given = signature.bind(*args, **kwargs).arguments
+            with new_folders(*(given.get(name) for name in names)):
+                return function(*args, **kwargs)
+
+        return call
+
+    return decorate
 
 
 @contextlib.contextmanager

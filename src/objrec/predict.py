@@ -11,7 +11,7 @@ from objrec.devices import resolve_device
 from objrec.errors import ObjrecError
 from objrec.images import UnreadableImageError, is_image_file, list_images, open_image
 from objrec.inference import Recognizer
-from objrec.outputs import prepare_output_dir, refuse_overwrite
+from objrec.outputs import prepare_output_dir, refuse_overwrite, takes_back_folders
 from objrec.progress import SILENT, Reporter
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,7 @@ PLOT_MAX = 8
 """How many images ``--plot`` draws unless told otherwise (one row of the figure each)."""
 
 
+@takes_back_folders("explain")
 def predict(
     run: Path,
     paths: Sequence[Path],

@@ -26,7 +26,7 @@ from objrec.config import SplitConfig, settings
 from objrec.data import SPLITS, class_dirs
 from objrec.errors import ObjrecError
 from objrec.images import list_images
-from objrec.outputs import refuse_overwrite
+from objrec.outputs import refuse_overwrite, takes_back_folders
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ def allocate(n: int, ratios: tuple[float, float, float]) -> list[int]:
     return [train, *counts]
 
 
+@takes_back_folders("out")
 def split_folder(
     src: Path,
     out: Path,

@@ -21,6 +21,7 @@ from objrec.errors import ObjrecError
 from objrec.features import FrozenBody, ViewSpec, cached_features, open_cache
 from objrec.images import list_images
 from objrec.inference import Recognizer
+from objrec.outputs import takes_back_folders
 from objrec.progress import SILENT, Reporter
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ def pick_diverse(scores: np.ndarray, unit: np.ndarray, n: int, diversity: float)
     return chosen, gains
 
 
+@takes_back_folders("out")
 def suggest(
     run: Path,
     folder: Path,

@@ -48,6 +48,7 @@ from objrec.features import (
 from objrec.finetune import FinetuneModel, optimizer_for, split_body, unfreeze, warmup_cosine
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, build_head, count_parameters
+from objrec.outputs import takes_back_folders
 from objrec.progress import SILENT, Reporter, plural
 from objrec.quantize import QuantizedBody, auto_precision, quantize_body
 from objrec.runs import (
@@ -73,6 +74,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+@takes_back_folders("out")
 def train(
     data_dir: Path,
     out: Path,
