@@ -232,3 +232,18 @@ def test_a_second_split_decodes_nothing(tmp_path, image_folder, monkeypatch):
     monkeypatch.setattr(dedup, "image_facts", lambda path: decoded.append(path))
     again = split_folder(image_folder, tmp_path / "b", seed=0)
     assert decoded == [] and again.counts == first.counts
+
+
+def test_strict_names_every_problem_in_one_error_and_writes_nothing(tmp_path, image_folder):
+    for name in ("empty", "void"):
+        (image_folder / name).mkdir()
+    broken = [f"red/broken_{i:02d}.jpg" for i in range(12)]
+    for name in broken:
+        (image_folder / name).write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(ObjrecError) as error:
+        split_folder(image_folder, tmp_path / "strict", strict=True)
+    message = str(error.value)
+    assert "2 class folders" in message and "hold no images: empty, void" in message
+    assert f"12 image files in {image_folder} cannot be read" in message
+    assert ", ".join(broken[:10]) + " and 2 more" in message and broken[10] not in message
+    assert not (tmp_path / "strict").exists()

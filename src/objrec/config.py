@@ -72,8 +72,8 @@ class SplitConfig:
     mode: str = "copy"
     """``copy`` the images, or ``link`` them (symbolic links to the source files)."""
     strict: bool = False
-    """Refuse a class folder without images or an image file that cannot be read (by default
-    they are left out with a warning naming them)."""
+    """Refuse class folders without images and image files that cannot be read, all named in one
+    error (by default they are left out with a warning naming them)."""
     near_duplicates: bool = True
     """Keep near-duplicates (perceptual hashes, centre crops included) in one split, as
     byte-identical files always are."""

@@ -27,6 +27,7 @@ from objrec.data import SPLITS, class_dirs
 from objrec.errors import ObjrecError
 from objrec.images import list_images
 from objrec.outputs import refuse_overwrite, takes_back_folders
+from objrec.progress import plural
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,8 @@ def split_folder(
         on_file: called as ``on_file(done, total)`` while hashing, for a progress bar.
 
     Image files that cannot be decoded are left out and named in ``unreadable_files``, as class
-    folders without images are in ``empty_classes``; ``strict`` refuses both instead.
+    folders without images are in ``empty_classes``; ``strict`` refuses both instead, with one
+    error naming every one found (:func:`refuse_problems`).
 
     Raises:
         ObjrecError: before anything is written, when the split would have no training or no
@@ -110,11 +112,13 @@ def split_folder(
     src, out = Path(src).resolve(), Path(out).resolve()
     ratios, seed, mode = config.ratios, config.seed, config.mode
     _check_out(src, out, force)
-    files, empty = _class_files(src, config.exclude, config.strict)
+    files, empty = _class_files(src, config.exclude)
     hashes = _hash_all(files, on_file)
     facts = _decode_all(files, hashes, on_file)
-    files, unreadable = _drop_unreadable(src, files, facts, config.strict)
-    files, empty = _without_empty(src, files, empty, config.strict)
+    files, unreadable = _drop_unreadable(src, files, facts)
+    if config.strict:
+        refuse_problems(src, empty, unreadable)
+    files, empty = _without_empty(src, files, empty)
     hashes = {p: hashes[p] for paths in files.values() for p in paths}
     groups = _near_groups(files, hashes, facts) if config.near_duplicates else hashes
     assignment, result = _assign(files, groups, ratios, seed, out)
@@ -127,22 +131,48 @@ def split_folder(
     return result
 
 
-def _class_files(
-    src: Path, exclude: Sequence[str], strict: bool
-) -> tuple[dict[str, list[Path]], list[str]]:
-    """The images of each class folder kept, and the names of the empty ones left out."""
+def _class_files(src: Path, exclude: Sequence[str]) -> tuple[dict[str, list[Path]], list[str]]:
+    """The images of each class folder that has any, and the names of those that have none."""
     files = {name: list_images(src / name) for name in _select_classes(src, exclude)}
-    return _without_empty(src, files, [], strict)
+    return {name: paths for name, paths in files.items() if paths}, [
+        name for name, paths in files.items() if not paths
+    ]
 
 
 def _without_empty(
-    src: Path, files: dict[str, list[Path]], empty: list[str], strict: bool
+    src: Path, files: dict[str, list[Path]], empty: list[str]
 ) -> tuple[dict[str, list[Path]], list[str]]:
-    """Class folders left without images (none at all, or none readable) join ``empty``."""
+    """Class folders left without images (none at all, or none readable) join ``empty``; refused
+    when no class is left."""
     empty = empty + [name for name, paths in files.items() if not paths]
-    if empty and (strict or not any(files.values())):
+    if not any(files.values()):
         raise ObjrecError(f"class folder {src / empty[0]} holds no images")
     return {name: paths for name, paths in files.items() if paths}, empty
+
+
+NAMED = 10
+"""An error names at most this many files or folders of one kind, then counts the rest."""
+
+
+def some_of(names: Sequence[str], limit: int = NAMED) -> str:
+    """``names`` for an error message: the first ``limit``, then ``and N more``."""
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def refuse_problems(src: Path, empty: Sequence[str], unreadable: Sequence[str]) -> None:
+    """``strict``: one error naming every problem found in ``src`` (class folders without images,
+    image files that cannot be read), each kind's first :data:`NAMED` and a count of the rest."""
+    problems = []
+    if len(empty) == 1:
+        problems.append(f"class folder {src / empty[0]} holds no images")
+    elif empty:
+        problems.append(f"{len(empty)} class folders in {src} hold no images: {some_of(empty)}")
+    if unreadable:
+        files = plural(len(unreadable), "image file")
+        problems.append(f"{files} in {src} cannot be read: {some_of(unreadable)}")
+    if problems:
+        raise ObjrecError("`strict=True` refuses the folder: " + "; ".join(problems))
 
 
 def _decode_all(files: dict[str, list[Path]], hashes: dict[Path, str], on_file) -> dict[Path, Any]:
@@ -165,16 +195,11 @@ def _decode_all(files: dict[str, list[Path]], hashes: dict[Path, str], on_file) 
 
 
 def _drop_unreadable(
-    src: Path, files: dict[str, list[Path]], facts: dict[Path, Any], strict: bool
+    src: Path, files: dict[str, list[Path]], facts: dict[Path, Any]
 ) -> tuple[dict[str, list[Path]], list[str]]:
-    """The files that decode, and the names (``class/file``) of those that do not; ``strict``
-    refuses any."""
+    """The files that decode, and the names (``class/file``) of those that do not."""
     bad = [p for paths in files.values() for p in paths if facts[p].error]
     names = [p.relative_to(src).as_posix() for p in bad]
-    if names and strict:
-        raise ObjrecError(
-            f"`strict=True`: {len(names)} image files in {src} cannot be read: {', '.join(names)}"
-        )
     kept = {name: [p for p in paths if not facts[p].error] for name, paths in files.items()}
     return kept, names
 
