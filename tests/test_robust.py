@@ -339,3 +339,15 @@ def test_a_run_folder_inside_the_data_folder_is_refused(tmp_path, split_dir, tin
 def test_a_finished_run_no_longer_keeps_its_training_state(trained_once):
     names = {p.name for p in trained_once.iterdir()}
     assert BEST in names and "summary.json" in names and LAST not in names
+
+
+def test_strict_train_names_the_first_ten_unusable_files_and_counts_the_rest(tmp_path):
+    from objrec.check import require_clean
+
+    photos = make_class_folder(tmp_path / "photos", per_class=2)
+    for i in range(12):
+        (photos / "red" / f"broken_{i:02d}.jpg").write_bytes(b"not a picture")
+    with pytest.raises(ObjrecError, match="12 unusable files or folders") as error:
+        require_clean(photos)
+    assert "broken_09.jpg (unreadable) and 2 more" in str(error.value)
+    assert "broken_10" not in str(error.value)

@@ -17,7 +17,7 @@ from typing import Any
 from objrec.data import is_split_folder, present_splits
 from objrec.errors import ObjrecError
 from objrec.images import UnreadableImageError, is_image_file, is_link_loop, open_image, walk_tree
-from objrec.progress import SILENT, Reporter, plural
+from objrec.progress import SILENT, Reporter, plural, some_of
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +147,6 @@ def require_clean(root: Path, reporter: Reporter = SILENT) -> None:
     """For ``--strict``: raise with the whole list when any file or folder is unusable."""
     bad = check_folder(root, reporter).unusable
     if bad:
-        listing = "; ".join(f"{p.path} ({p.kind})" for p in bad)
+        listing = some_of([f"{p.path} ({p.kind})" for p in bad])
         what = plural(len(bad), "unusable file or folder", "unusable files or folders")
         raise ObjrecError(f"`strict=True`: {what}: {listing}")

@@ -6,7 +6,7 @@ progress bars and epoch lines, the default one does nothing. ``plural`` counts t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -42,3 +42,13 @@ def plural(n: int, noun: str, nouns: str | None = None) -> str:
         else:
             nouns = noun + "s"
     return f"{n:,} {nouns}"
+
+
+NAMED = 10
+"""A message names at most this many files or folders of one kind, then counts the rest."""
+
+
+def some_of(names: Sequence[str], limit: int = NAMED) -> str:
+    """``names`` for a message: the first ``limit``, then ``and N more``."""
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit:,} more" if len(names) > limit else "")

@@ -27,7 +27,7 @@ from objrec.data import SPLITS, class_dirs
 from objrec.errors import ObjrecError
 from objrec.images import list_images
 from objrec.outputs import refuse_overwrite, takes_back_folders
-from objrec.progress import plural
+from objrec.progress import plural, some_of
 
 log = logging.getLogger(__name__)
 
@@ -150,19 +150,9 @@ def _without_empty(
     return {name: paths for name, paths in files.items() if paths}, empty
 
 
-NAMED = 10
-"""An error names at most this many files or folders of one kind, then counts the rest."""
-
-
-def some_of(names: Sequence[str], limit: int = NAMED) -> str:
-    """``names`` for an error message: the first ``limit``, then ``and N more``."""
-    shown = ", ".join(names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
 def refuse_problems(src: Path, empty: Sequence[str], unreadable: Sequence[str]) -> None:
     """``strict``: one error naming every problem found in ``src`` (class folders without images,
-    image files that cannot be read), each kind's first :data:`NAMED` and a count of the rest."""
+    image files that cannot be read), each kind's first ``NAMED`` and a count of the rest."""
     problems = []
     if len(empty) == 1:
         problems.append(f"class folder {src / empty[0]} holds no images")
