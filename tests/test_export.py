@@ -64,6 +64,9 @@ def test_an_export_that_does_not_reproduce_pytorch_is_removed_and_reported(
     with pytest.raises(ObjrecError, match=r"differs from PyTorch by 0\.5"):
         export_model(trained_run, tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists() and not (tmp_path / "m.json").exists()
+    with pytest.raises(ObjrecError, match=r"differs from PyTorch"):
+        export_model(trained_run, tmp_path / "new" / "models" / "m.onnx")
+    assert not (tmp_path / "new").exists()  # nor the folders made for it
 
 
 def test_a_failed_forced_export_leaves_the_earlier_export_as_it_was(

@@ -23,7 +23,7 @@ from objrec.confidence import Readable
 from objrec.errors import ObjrecError
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier
-from objrec.outputs import refuse_overwrite, staged
+from objrec.outputs import new_folders, refuse_overwrite, staged
 from objrec.quantize import QuantizedBody
 from objrec.runtime import TOLERANCE, OnnxModel, export_onnx, onnxruntime_available
 from objrec.transforms import TTA_VIEWS, draft_size, tta_view_geometry
@@ -202,7 +202,8 @@ def export_model(
     sidecar = path.with_suffix(".json")
     for target in (path, sidecar):
         refuse_overwrite(target, force)
-    return export_checked(model, meta, path, softmax)
+    with new_folders(path.parent):  # a failed export leaves no folder it made for ``out``
+        return export_checked(model, meta, path, softmax)
 
 
 def export_checked(
