@@ -1,0 +1,102 @@
+"""One run: a default `objrec train` (``--precision auto``: int8 on a CPU with 8-bit dot-product
+instructions) against the same with ``--precision fp32``, side by side, each as its own process.
+
+Issue 19's goal: a default `train` on the 100-class protocol in at most half the wall time of the
+fp32 default. Four arms, in the order fp32, default, default, fp32 (so neither precision always
+runs first), each with the kernel's page cache emptied first (``--drop-caches``, needs root) so
+that every arm reads the images from disk:
+
+* **empty cache**: a new ``$OBJREC_CACHE``, as on a machine that never ran objrec: the arm pays the
+  ONNX export of the body and, in int8, making the int8 body (calibrating and quantizing it);
+* **graphs cached**: a new ``$OBJREC_CACHE`` holding only the ``onnx`` folder the empty-cache arm of
+  the same precision left (the exported graph and, in int8, the int8 graph): what every `train`
+  after the first on a machine pays. No feature is in either store.
+
+Prints each arm's wall seconds and train's own split of them (``summary.json``), and the default's
+wall over fp32's for both cases.
+
+    flock /tmp/objrec-cpu.lock python benchmarks/train_precision.py --data /work/splits/s0 \\
+        --drop-caches
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+OBJREC = [sys.executable, "-m", "objrec"]
+ARMS = (
+    ("fp32", "empty cache"),
+    ("default", "empty cache"),
+    ("default", "graphs cached"),
+    ("fp32", "graphs cached"),
+)
+
+
+def run_arm(data: Path, precision: str, cache: Path, out: Path, drop: bool) -> tuple[float, dict]:
+    """Wall seconds of one `objrec train` with ``$OBJREC_CACHE=cache`` and its summary's seconds."""
+    command = [*OBJREC, "train", str(data), "--out", str(out)]
+    if precision == "fp32":
+        command += ["--precision", "fp32"]
+    if drop:
+        os.sync()
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    env = os.environ | {"OBJREC_CACHE": str(cache)}
+    started = time.perf_counter()
+    with (out.parent / f"{out.name}.log").open("w") as log:
+        subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, check=True)
+    wall = time.perf_counter() - started
+    summary = json.loads((out / "summary.json").read_text())
+    return wall, summary
+
+
+def describe(summary: dict) -> str:
+    seconds = summary.get("seconds", {})
+    parts = [f"{name} {value:.1f}" for name, value in seconds.items()]
+    used = summary.get("precision", {}).get("used", "?")
+    return f"{used} body, best valid loss {summary['best_valid_loss']:.4f}; train's seconds: " + (
+        ", ".join(parts)
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("/work/splits/s0"))
+    parser.add_argument("--work", type=Path, help="Work folder (default: a new temporary one).")
+    parser.add_argument("--drop-caches", action="store_true", help="Empty the page cache first.")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="objrec-train-precision-"))
+    work.mkdir(parents=True, exist_ok=True)
+    walls: dict[tuple[str, str], float] = {}
+    for precision, state in ARMS:
+        tag = f"{precision}-{state.split()[0]}"
+        cache = work / f"cache-{tag}"
+        if state == "graphs cached":
+            shutil.copytree(work / f"cache-{precision}-empty" / "onnx", cache / "onnx")
+        load = os.getloadavg()[0]
+        wall, summary = run_arm(args.data, precision, cache, work / f"run-{tag}", args.drop_caches)
+        walls[precision, state] = wall
+        print(
+            f"{precision:8s} {state:14s} {wall:7.1f} s  (load average {load:.1f} before, "
+            f"{os.getloadavg()[0]:.1f} after)\n    {describe(summary)}",
+            flush=True,
+        )
+    for state in ("empty cache", "graphs cached"):
+        ratio = walls["default", state] / walls["fp32", state]
+        print(
+            f"{state:14s} default {walls['default', state]:7.1f} s / fp32 "
+            f"{walls['fp32', state]:7.1f} s = {ratio:.3f}"
+        )
+    if not args.work:
+        shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()
