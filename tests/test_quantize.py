@@ -82,6 +82,9 @@ def test_int8_features_are_close_to_fp32_but_have_their_own_fingerprint(split_di
     assert cos.min() > 0.95
     frozen = FrozenBody(int8, data.input_size, FeatureCache(split_dir.parent / "c2"))
     assert torch.equal(frozen(x), got) and frozen.backend_used == "onnxruntime int8"
+    # the frozen pass's session leaves the cores to the decoding thread between operators
+    options = frozen.runner().session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
 def test_the_calibration_sample_is_drawn_by_content_not_by_name(split_dir):
