@@ -16,7 +16,7 @@ Prints each arm's wall seconds and train's own split of them (``summary.json``),
 wall over fp32's for both cases.
 
     flock /tmp/objrec-cpu.lock python benchmarks/train_precision.py --data /work/splits/s0 \\
-        --drop-caches
+        --drop-caches [--repeats 2]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,29 +72,30 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("/work/splits/s0"))
     parser.add_argument("--work", type=Path, help="Work folder (default: a new temporary one).")
     parser.add_argument("--drop-caches", action="store_true", help="Empty the page cache first.")
+    parser.add_argument("--repeats", type=int, default=1, help="Rounds of the four arms.")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="objrec-train-precision-"))
     work.mkdir(parents=True, exist_ok=True)
-    walls: dict[tuple[str, str], float] = {}
-    for precision, state in ARMS:
-        tag = f"{precision}-{state.split()[0]}"
-        cache = work / f"cache-{tag}"
-        if state == "graphs cached":
-            shutil.copytree(work / f"cache-{precision}-empty" / "onnx", cache / "onnx")
-        load = os.getloadavg()[0]
-        wall, summary = run_arm(args.data, precision, cache, work / f"run-{tag}", args.drop_caches)
-        walls[precision, state] = wall
-        print(
-            f"{precision:8s} {state:14s} {wall:7.1f} s  (load average {load:.1f} before, "
-            f"{os.getloadavg()[0]:.1f} after)\n    {describe(summary)}",
-            flush=True,
-        )
+    walls: dict[tuple[str, str], list[float]] = {arm: [] for arm in ARMS}
+    for repeat in range(args.repeats):
+        for precision, state in ARMS:
+            tag = f"{repeat}-{precision}-{state.split()[0]}"
+            cache = work / f"cache-{tag}"
+            if state == "graphs cached":
+                shutil.copytree(work / f"cache-{repeat}-{precision}-empty" / "onnx", cache / "onnx")
+            load = os.getloadavg()[0]
+            out = work / f"run-{tag}"
+            wall, summary = run_arm(args.data, precision, cache, out, args.drop_caches)
+            walls[precision, state].append(wall)
+            print(
+                f"{repeat + 1}: {precision:8s} {state:14s} {wall:7.1f} s  (load average {load:.1f} "
+                f"before, {os.getloadavg()[0]:.1f} after)\n    {describe(summary)}",
+                flush=True,
+            )
+    print(f"median of {args.repeats}:")
     for state in ("empty cache", "graphs cached"):
-        ratio = walls["default", state] / walls["fp32", state]
-        print(
-            f"{state:14s} default {walls['default', state]:7.1f} s / fp32 "
-            f"{walls['fp32', state]:7.1f} s = {ratio:.3f}"
-        )
+        default, fp32 = (statistics.median(walls[p, state]) for p in ("default", "fp32"))
+        print(f"{state:14s} default {default:7.1f} s / fp32 {fp32:7.1f} s = {default / fp32:.3f}")
     if not args.work:
         shutil.rmtree(work)
 
