@@ -16,7 +16,8 @@ it had to hash, the wall time of the whole ``objrec train`` process, its ratio t
 where train's own time went (``seconds`` of its summary: the frozen pass or store lookups, the head
 fit and its epochs, the calibration), its peak resident memory, and the best validation loss. Run it alone, under the CPU lock:
 
-    flock /tmp/objrec-cpu.lock python benchmarks/incremental.py --split /work/splits/s0
+    flock /tmp/objrec-cpu.lock python benchmarks/incremental.py --split /work/splits/s0 \\
+        [--graphs-from ~/.cache/objrec]
 """
 
 from __future__ import annotations
@@ -120,11 +121,20 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--backbone", help="passed to objrec train (default: objrec's default)")
+    parser.add_argument(
+        "--graphs-from",
+        type=Path,
+        help="a cache folder whose `onnx` folder (the exported and int8 graphs, made once per "
+        "machine) is copied into the empty store first, so that the cold run computes every "
+        "feature but does not make the graphs (default: the cold run makes them)",
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
     root = Path(tempfile.mkdtemp(prefix="objrec-incremental-"))
     data, cache = root / "data", root / "cache"
     link_farm(args.split, data)
+    if args.graphs_from:
+        shutil.copytree(args.graphs_from / "onnx", cache / "onnx")
     held = hold_back(data, root / "held", rng)
     steps = [
         ("(a) 60 images moved to another class", lambda: relabel(data, rng)),
@@ -133,7 +143,12 @@ def main() -> None:
         ("(d) 200 images removed", lambda: remove(data, rng)),
     ]
     extra = ["--backbone", args.backbone] if args.backbone else []
-    print(f"objrec train on {args.split} (link farm in {root}), one run each, in order:")
+    made = (
+        f"graphs copied from {args.graphs_from}"
+        if args.graphs_from
+        else "graphs made by the cold run"
+    )
+    print(f"objrec train on {args.split} (link farm in {root}; {made}), one run each, in order:")
     print(
         "| step | train images | image views computed | from the store | files hashed "
         "| wall s | / cold | frozen pass / head fit (epochs) / calibration s | peak MiB "
