@@ -19,3 +19,35 @@ def test_new_folders_takes_back_only_empty_folders_it_made(tmp_path):
     with new_folders(made):
         made.mkdir(parents=True)
     assert made.is_dir()  # kept when the block succeeds
+
+
+def test_dot_dot_gets_no_way_past_the_overwrite_refusal(tmp_path, capsys, split_dir):
+    """``x/..`` does not exist until ``x`` is made, and then it is the folder above: the checks
+    look at where the writes will land, not at the path as typed."""
+    from objrec.cli import main
+    from objrec.errors import ObjrecError
+    from objrec.outputs import prepare_output_dir, refuse_overwrite
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "counts.csv").write_text("my own file")
+    with pytest.raises(ObjrecError, match="not empty"):
+        prepare_output_dir(mine / "x" / "..")
+    with pytest.raises(ObjrecError, match="exists"):
+        refuse_overwrite(mine / "x" / ".." / "counts.csv")
+    assert main(["explore", str(split_dir), "--out", str(mine / "x" / "..")]) == 1
+    assert "--force" in capsys.readouterr().err
+    assert (mine / "counts.csv").read_text() == "my own file"
+
+
+def test_train_refuses_a_finished_run_reached_through_dot_dot(tmp_path, capsys, split_dir):
+    from objrec.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.safetensors").write_text("a trained model")
+    (run / "summary.json").write_text('{"finished": true}')
+    out = run / "x" / ".."
+    code = main(["train", str(split_dir), "--out", str(out), "--backbone", "tiny_test"])
+    assert code == 1 and "already holds a trained model" in capsys.readouterr().err
+    assert (run / "model.safetensors").read_text() == "a trained model"

@@ -34,10 +34,11 @@ def refuse_overwrite(path: Path, force: bool = False, hint: str = HINT) -> None:
         hint: what the user can do instead, ending the error sentence.
     """
     path = Path(path)
-    if force or not path.exists():
+    real = path.resolve()  # as the write will land: ``x/..`` is the current folder once x exists
+    if force or not real.exists():
         return
-    if path.is_dir():
-        if any(path.iterdir()):
+    if real.is_dir():
+        if any(real.iterdir()):
             raise ObjrecError(f"{path} is not empty: {hint}")
         return
     raise ObjrecError(f"{path} exists: {hint}")
@@ -49,7 +50,8 @@ def prepare_output_dir(path: Path, force: bool = False, hint: str = HINT) -> Pat
     With ``force`` the files objrec writes replace those of the same name; nothing else is removed.
     """
     path = Path(path)
-    if path.exists() and not path.is_dir():
+    real = path.resolve()
+    if real.exists() and not real.is_dir():
         raise ObjrecError(f"{path} exists and is not a folder")
     refuse_overwrite(path, force, hint)
     path.mkdir(parents=True, exist_ok=True)

@@ -112,9 +112,10 @@ def refuse_out_inside_data(data_dir: Path, out: Path) -> None:
 def open_run_folder(out: Path, force: bool) -> Path:
     """The folder of a new run: created; one holding a run is refused unless ``force``."""
     out = Path(out)
-    if out.exists() and not out.is_dir():
+    real = out.resolve()  # checked where the run will land: ``x/..`` is the folder above x
+    if real.exists() and not real.is_dir():
         raise ObjrecError(f"`out` {out} exists and is not a folder")
-    status = run_status(out)
+    status = run_status(real)
     if status == "interrupted" and not force:
         raise ObjrecError(
             f"{out} holds an interrupted run: continue it with `resume=True`, "
@@ -122,7 +123,7 @@ def open_run_folder(out: Path, force: bool) -> Path:
             values={"resume": str(out)},
         )
     if status == "finished":
-        refuse_overwrite(out / BEST, force, f"{out} already holds a trained model; {HINT}")
+        refuse_overwrite(real / BEST, force, f"{out} already holds a trained model; {HINT}")
     out.mkdir(parents=True, exist_ok=True)
     return out
 
