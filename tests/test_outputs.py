@@ -51,3 +51,35 @@ def test_train_refuses_a_finished_run_reached_through_dot_dot(tmp_path, capsys, 
     code = main(["train", str(split_dir), "--out", str(out), "--backbone", "tiny_test"])
     assert code == 1 and "already holds a trained model" in capsys.readouterr().err
     assert (run / "model.safetensors").read_text() == "a trained model"
+
+
+def test_new_folders_never_takes_back_a_folder_reached_through_dot_dot(tmp_path, capsys):
+    """``a/../b`` with an empty ``b`` of the user's and no ``a``: only ``a`` is objrec's."""
+    from objrec.cli import main
+
+    (tmp_path / "photos").mkdir()
+    theirs = tmp_path / "b"
+    theirs.mkdir()
+    out = tmp_path / "a" / ".." / "b"
+    assert main(["explore", str(tmp_path / "photos"), "--out", str(out)]) == 1
+    assert theirs.is_dir() and not (tmp_path / "a").exists()
+
+
+def test_new_folders_leaves_a_folder_it_cannot_look_at(tmp_path, monkeypatch, caplog):
+    import logging
+    from pathlib import Path
+
+    made = tmp_path / "new"
+    real_exists = Path.exists
+
+    def exists(self, *args, **kwargs):
+        if self == tmp_path:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_exists(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "exists", exists)
+    with caplog.at_level(logging.INFO), pytest.raises(KeyboardInterrupt), new_folders(made):
+        made.mkdir()
+        raise KeyboardInterrupt
+    assert not made.exists() and tmp_path.is_dir()
+    assert f"removed the empty folder {made}" in caplog.text

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,6 +22,8 @@ from objrec.errors import ObjrecError
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+log = logging.getLogger(__name__)
 
 HINT = "choose another `out` or pass `force=True`"
 
@@ -66,14 +69,33 @@ def new_folders(*paths: Path | None) -> Iterator[None]:
     the user had, or one holding anything (a run that can be resumed, say), is never touched."""
     made: list[Path] = []
     for path in (Path(p).absolute() for p in paths if p is not None):
-        made += [folder for folder in (path, *path.parents) if not folder.exists()]
+        made += [real for real in map(_real, (path, *path.parents)) if real and _absent(real)]
     try:
         yield
     except BaseException:
         for folder in sorted(set(made), key=lambda f: len(f.parts), reverse=True):
             with contextlib.suppress(OSError):  # not empty, or gone: left as it is
                 folder.rmdir()
+                log.info("removed the empty folder %s, made by the failed command", folder)
         raise
+
+
+def _real(folder: Path) -> Path | None:
+    """``folder`` as the file system will name it (``a/../b`` is ``b``), or None when that cannot
+    be told (a loop of links): such a folder is never taken back."""
+    try:
+        return folder.resolve()
+    except (OSError, RuntimeError):
+        return None
+
+
+def _absent(folder: Path) -> bool:
+    """Whether ``folder`` is surely absent: one that cannot be looked at (no permission) counts
+    as present, so it is never removed."""
+    try:
+        return not folder.exists()
+    except OSError:
+        return False
 
 
 def takes_back_folders(*names: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
