@@ -247,3 +247,22 @@ def test_strict_names_every_problem_in_one_error_and_writes_nothing(tmp_path, im
     assert f"12 image files in {image_folder} cannot be read" in message
     assert ", ".join(broken[:10]) + " and 2 more" in message and broken[10] not in message
     assert not (tmp_path / "strict").exists()
+
+
+def test_a_forced_split_that_fails_its_checks_leaves_the_earlier_split_whole(
+    tmp_path, image_folder
+):
+    out = tmp_path / "data"
+    split_folder(image_folder, out)
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    earlier = (out / "manifest.csv").read_text()
+    (image_folder / "red" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(ObjrecError, match="cannot be read"):
+        split_folder(image_folder, out, force=True, strict=True)
+    with pytest.raises(ObjrecError, match="no image would go to valid"):
+        split_folder(image_folder, out, force=True, ratios=(1.0, 0.0, 0.0))
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    assert (out / "manifest.csv").read_text() == earlier
+    split_folder(image_folder, out, force=True, seed=1)  # a forced split that passes replaces it
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) != before
+    assert len(manifest(out)) == 36 and not list(out.glob(".objrec-split-*"))

@@ -17,6 +17,7 @@ import logging
 import os
 import random
 import shutil
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,7 +97,8 @@ def split_folder(
         out: receives the three split folders and ``manifest.csv`` (file, class, split, sha256).
         config: how to split (ratios, seed, exclude, mode, strict, near_duplicates); or give those
             settings as keywords, e.g. ``split_folder(src, out, seed=1)``.
-        force: replace an earlier split in ``out`` (only its train/valid/test folders and manifest).
+        force: replace an earlier split in ``out`` (only its train/valid/test folders and
+            manifest, and only with a new one written whole after every check has passed).
         on_file: called as ``on_file(done, total)`` while hashing, for a progress bar.
 
     Image files that cannot be decoded are left out and named in ``unreadable_files``, as class
@@ -126,7 +128,7 @@ def split_folder(
     result.empty_classes, result.min_images = empty, min_class_size(ratios)
     result.unreadable_files = unreadable
     _require_train_and_valid(result, ratios)
-    _write(src, out, assignment, hashes, mode)
+    _write(out, assignment, hashes, mode)
     log.info("split %s into %s: %s", src, out, result.totals())
     return result
 
@@ -227,11 +229,6 @@ def _check_out(src: Path, out: Path, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise ObjrecError(f"{out} exists and is not a folder")
     refuse_overwrite(out, force, "choose another folder or pass `force=True`")
-    if out.exists():
-        for name in SPLITS:
-            if (out / name).is_dir():
-                shutil.rmtree(out / name)
-        (out / MANIFEST).unlink(missing_ok=True)
 
 
 def _select_classes(src: Path, exclude: Sequence[str]) -> list[str]:
@@ -322,7 +319,26 @@ def _place_groups(groups, split_of_hash, ratios, rng) -> dict[str, str]:
     return dict(zip(free, order, strict=False))
 
 
-def _write(src: Path, out: Path, assignment, hashes, mode: str) -> None:
+def _write(out: Path, assignment, hashes, mode: str) -> None:
+    """Write the split beside any earlier one in ``out`` (in a hidden folder there), then swap it
+    in: an earlier split (its train/valid/test folders and manifest, nothing else) is replaced
+    only by a whole new one, after every check has passed."""
+    out.mkdir(parents=True, exist_ok=True)
+    stage = out / f".objrec-split-{uuid.uuid4().hex[:8]}"
+    try:
+        _write_files(stage, assignment, hashes, mode)
+        for name in SPLITS:
+            if (out / name).is_dir():
+                log.info("replacing the earlier split's %s", out / name)
+                shutil.rmtree(out / name)
+            if (stage / name).is_dir():
+                (stage / name).rename(out / name)
+        (stage / MANIFEST).replace(out / MANIFEST)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _write_files(out: Path, assignment, hashes, mode: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for path, (name, split) in sorted(assignment.items()):
