@@ -44,3 +44,18 @@ def test_the_plot_says_which_images_were_answered_unknown(
         assert result.unknown == (threshold > 0)
     top = result.topk[0]
     assert titles == [f"unknown - closest: {top['class']} {top['prob']:.0%}", "Top-3 predictions"]
+
+
+def test_predict_explain_makes_no_folder_when_no_image_can_be_read(trained_run, tmp_path):
+    import pytest
+
+    from objrec.errors import ObjrecError
+
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\x00\x01")
+    results = predict(trained_run, [bad, tmp_path / "missing.jpg"], explain=tmp_path / "a" / "cams")
+    assert all(r.error for r in results) and not (tmp_path / "a").exists()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    with pytest.raises(ObjrecError, match="not empty"):  # still refused before any work
+        predict(trained_run, [bad], explain=tmp_path / "mine")

@@ -52,13 +52,18 @@ def prepare_output_dir(path: Path, force: bool = False, hint: str = HINT) -> Pat
 
     With ``force`` the files objrec writes replace those of the same name; nothing else is removed.
     """
+    check_output_dir(path, force, hint)
     path = Path(path)
-    real = path.resolve()
-    if real.exists() and not real.is_dir():
-        raise ObjrecError(f"{path} exists and is not a folder")
-    refuse_overwrite(path, force, hint)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def check_output_dir(path: Path, force: bool = False, hint: str = HINT) -> None:
+    """Raise where :func:`prepare_output_dir` would, creating nothing: for a folder that is made
+    only once there is something to put in it."""
+    if Path(path).resolve().exists() and not Path(path).resolve().is_dir():
+        raise ObjrecError(f"{path} exists and is not a folder")
+    refuse_overwrite(path, force, hint)
 
 
 @contextlib.contextmanager

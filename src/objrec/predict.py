@@ -11,7 +11,12 @@ from objrec.devices import resolve_device
 from objrec.errors import ObjrecError
 from objrec.images import UnreadableImageError, is_image_file, list_images, open_image
 from objrec.inference import Recognizer
-from objrec.outputs import prepare_output_dir, refuse_overwrite, takes_back_folders
+from objrec.outputs import (
+    check_output_dir,
+    prepare_output_dir,
+    refuse_overwrite,
+    takes_back_folders,
+)
 from objrec.progress import SILENT, Reporter
 
 log = logging.getLogger(__name__)
@@ -68,6 +73,7 @@ def expand_paths(paths: Sequence[Path]) -> list[Prediction]:
     return entries
 
 
+EXPLAIN_HINT = "choose another `explain` or pass `force=True`"
 PLOT_MAX = 8
 """How many images ``--plot`` draws unless told otherwise (one row of the figure each)."""
 
@@ -101,19 +107,18 @@ def predict(
     An existing ``plot`` file or non-empty ``explain`` folder is refused unless ``force``.
     """
     check_arguments(topk, plot_max, plot, force)
+    if explain is not None:  # refused before any work, made only when an image is readable
+        check_output_dir(explain, force, EXPLAIN_HINT)
     results = expand_paths(paths)
     todo = [r for r in results if r.error is None]
     recognizer = Recognizer.load(run, runtime, threshold, unknown, resolve_device(device))
-    if explain is not None:
-        explain = prepare_output_dir(
-            explain, force, "choose another `explain` or pass `force=True`"
-        )
     with reporter.task("predicting", len(todo)) as advance:
         for start in range(0, len(todo), batch_size):
             chunk = todo[start : start + batch_size]
             _predict_chunk(recognizer, chunk, topk, tta)
             advance(len(chunk))
-    if explain is not None:
+    if explain is not None and any(r.error is None for r in results):
+        explain = prepare_output_dir(explain, force, EXPLAIN_HINT)
         write_explanations(recognizer, results, explain, reporter)
     if plot is not None:
         plot_predictions(results, plot, plot_max)
