@@ -2,9 +2,10 @@
 instructions) against the same with ``--precision fp32``, side by side, each as its own process.
 
 Issue 19's goal: a default `train` on the 100-class protocol in at most half the wall time of the
-fp32 default. Four arms, in the order fp32, default, default, fp32 (so neither precision always
-runs first), each with the kernel's page cache emptied first (``--drop-caches``, needs root) so
-that every arm reads the images from disk:
+fp32 default. Four arms a round, in the order fp32, default, default, fp32 (so each precision
+runs first in one of the two cache states: fp32 with an empty cache, the default with the graphs
+cached), each with the kernel's page cache emptied first (``--drop-caches``, needs root) so that
+every arm reads the images from disk:
 
 * **empty cache**: a new ``$OBJREC_CACHE``, as on a machine that never ran objrec: the arm pays the
   ONNX export of the body and, in int8, making the int8 body (calibrating and quantizing it);
@@ -13,7 +14,8 @@ that every arm reads the images from disk:
   after the first on a machine pays. No feature is in either store.
 
 Prints each arm's wall seconds and train's own split of them (``summary.json``), and the default's
-wall over fp32's for both cases.
+wall over fp32's for both cases (medians over ``--repeats`` rounds). Each arm's output is in
+``--work``'s ``run-*.log``; without ``--work`` the temporary folder is removed at the end.
 
     flock /tmp/objrec-cpu.lock python benchmarks/train_precision.py --data /work/splits/s0 \\
         --drop-caches [--repeats 2]
