@@ -17,6 +17,7 @@ from objrec.confidence import (
     in_batches,
     open_set_metrics,
     reliability_table,
+    temperature_fit,
     threshold_keeping,
 )
 
@@ -45,9 +46,55 @@ def test_a_perfectly_separated_valid_set_is_not_sharpened():
     assert (logits.argmax(1) == labels).all()
     assert fit_temperature_mle(logits, labels) < 0.1  # the likelihood alone sharpens without end
     assert fit_temperature(logits, labels) == 1.0
-    nine_wrong = labels.clone()
-    nine_wrong[:9] = (labels[:9] + 1) % 5
-    assert fit_temperature(logits, nine_wrong) >= 1.0
+
+
+def separated_with_errors(errors: int):
+    """2,000 images whose logits separate the classes, ``errors`` of them labelled wrong."""
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(5).repeat(400)
+    logits = torch.randn(2000, 5, generator=g) + 5.5 * F.one_hot(labels, 5)
+    labels[:errors] = (labels[:errors] + 1) % 5
+    assert int((logits.argmax(1) != labels).sum()) == errors
+    return logits, labels
+
+
+@pytest.mark.parametrize("errors", [1, 9])
+def test_fewer_than_ten_errors_keep_a_sharpening_temperature_at_1(errors):
+    logits, labels = separated_with_errors(errors)
+    assert fit_temperature_mle(logits, labels) < 0.7  # the plain fit would sharpen
+    chosen = temperature_fit(logits, labels)
+    assert chosen.temperature == 1.0 and chosen.fitted < 0.7 and chosen.errors == errors
+    assert chosen.kept_at_one == f"{errors} validation errors, 10 needed to sharpen"
+
+
+def test_ten_errors_keep_the_plain_fit():
+    logits, labels = separated_with_errors(10)
+    plain = fit_temperature_mle(logits, labels)
+    assert plain < 0.7 and fit_temperature(logits, labels) == plain
+    assert temperature_fit(logits, labels).kept_at_one is None
+
+
+def test_train_says_and_records_why_the_temperature_was_kept_at_1(trained_once):
+    """The rule shows in train's calibrated line and in summary.json, not only in the log."""
+    import json
+
+    from objrec.confidence import FittedConfidence, TemperatureFit
+    from objrec.train import calibrated_line
+
+    kept = TemperatureFit(1.0, 0.31, 4, "4 validation errors, 10 needed to sharpen")
+    line = calibrated_line(FittedConfidence(1.0, "msp", 0.5, None, (0.1, 0.1), kept))
+    assert "temperature 1.000 (kept at 1: 4 validation errors, 10 needed to sharpen)" in line
+    plain = TemperatureFit(0.8, 0.8, 40)
+    line = calibrated_line(FittedConfidence(0.8, "msp", 0.5, None, (0.1, 0.1), plain))
+    assert "temperature 0.800 (valid ECE" in line
+    recorded = json.loads((trained_once / "summary.json").read_text())["calibration"]
+    assert set(recorded) == {"temperature", "fitted_temperature", "validation_errors", "kept_at_1"}
+    # the tiny run classifies its few validation images right: its plain fit would sharpen
+    assert recorded["temperature"] == 1.0 and recorded["fitted_temperature"] < 1
+    assert (
+        recorded["kept_at_1"]
+        == f"{recorded['validation_errors']} validation errors, 10 needed to sharpen"
+    )
 
 
 def test_an_underconfident_model_with_enough_errors_is_still_sharpened():

@@ -67,21 +67,42 @@ set by those few images. Ten events per fitted parameter is the usual floor for 
 (Peduzzi et al., 1996); softening (``T`` > 1) is always allowed: it only lowers confidence."""
 
 
-def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
+@dataclass(frozen=True)
+class TemperatureFit:
+    """The temperature used, the maximum-likelihood one, and why they differ when they do."""
+
+    temperature: float
+    fitted: float
+    """The plain maximum-likelihood temperature (:func:`fit_temperature_mle`)."""
+    errors: int
+    """Top-1 errors on the validation set it was fitted on."""
+    kept_at_one: str | None = None
+    """Why the temperature was kept at 1 instead of ``fitted`` (None when it was not)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "temperature": self.temperature,
+            "fitted_temperature": self.fitted,
+            "validation_errors": self.errors,
+            "kept_at_1": self.kept_at_one,
+        }
+
+
+def temperature_fit(logits: torch.Tensor, labels: torch.Tensor) -> TemperatureFit:
     """The temperature ``T`` that minimises the cross-entropy of ``softmax(logits / T)``, but at
     least 1 when the validation set has fewer than :data:`MIN_ERRORS_TO_SHARPEN` top-1 errors."""
-    temperature = fit_temperature_mle(logits, labels)
+    fitted = fit_temperature_mle(logits, labels)
     errors = int((logits.detach().argmax(1) != labels.detach()).sum()) if len(labels) else 0
-    if temperature < 1.0 and errors < MIN_ERRORS_TO_SHARPEN:
-        log.info(
-            "temperature kept at 1 (fitted %.3f): %d validation errors, at least %d needed to "
-            "sharpen",
-            temperature,
-            errors,
-            MIN_ERRORS_TO_SHARPEN,
-        )
-        return 1.0
-    return temperature
+    if fitted < 1.0 and errors < MIN_ERRORS_TO_SHARPEN:
+        why = f"{errors} validation errors, {MIN_ERRORS_TO_SHARPEN} needed to sharpen"
+        log.info("temperature kept at 1 (fitted %.3f): %s", fitted, why)
+        return TemperatureFit(1.0, fitted, errors, why)
+    return TemperatureFit(fitted, fitted, errors)
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """The temperature :func:`temperature_fit` chooses."""
+    return temperature_fit(logits, labels).temperature
 
 
 def fit_temperature_mle(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -713,6 +734,8 @@ class FittedConfidence:
     """The feature-space score's module (None for ``msp``)."""
     valid_ece: tuple[float, float]
     """Validation ECE before and after the temperature."""
+    temperature_fit: TemperatureFit | None = None
+    """How the temperature was chosen (the plain fit, and why it was kept at 1 if it was)."""
 
 
 def unknown_scores(
@@ -751,7 +774,8 @@ def fit_confidence(
         raw.standardise(as_batches(valid))
     logits, valid_y, feature_scores = valid_outputs(head, as_batches(valid), raw)
     with torch.inference_mode(False):
-        temperature = fit_temperature(logits.clone(), valid_y.clone())
+        chosen = temperature_fit(logits.clone(), valid_y.clone())
+    temperature = chosen.temperature
     probs = (logits / temperature).softmax(1)
     values = unknown_scores(score, probs, feature_scores)
     threshold = choose_threshold(values, probs.argmax(1) == valid_y)
@@ -769,7 +793,7 @@ def fit_confidence(
         threshold,
         *ece,
     )
-    return FittedConfidence(temperature, score, threshold, familiarity, ece)
+    return FittedConfidence(temperature, score, threshold, familiarity, ece, chosen)
 
 
 SCORE_CHUNK = 128

@@ -60,6 +60,9 @@ class TrainResult:
     precision: dict[str, str] = field(default_factory=dict)
     """The frozen body's arithmetic (``used``: fp32 or int8) and ``why`` (asked for, or what
     ``--precision auto`` found)."""
+    calibration: dict[str, Any] = field(default_factory=dict)
+    """How the temperature was chosen: the one used, the plain fit, the validation errors and
+    ``kept_at_1`` (why the temperature was kept at 1, or None)."""
 
     def summary(self) -> dict[str, Any]:
         """The run's ``summary.json`` (also ``objrec train --json``)."""
@@ -76,6 +79,7 @@ class TrainResult:
             "finished": self.finished,
             "frozen_pass": self.frozen_pass,
             "precision": self.precision,
+            "calibration": self.calibration,
         }
 
 
@@ -215,6 +219,7 @@ def write_run(
     write: bool = True,
     finished: bool = True,
     precision: dict[str, str] | None = None,
+    calibration: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Write the best model, history, curves, config and summary of a run (unless not ``write``);
     a ``finished`` run no longer needs its training state, which is then removed."""
@@ -238,6 +243,7 @@ def write_run(
         finished=finished,
         frozen_pass=frozen_pass,
         precision=precision or {"used": config.precision, "why": ""},
+        calibration=calibration or {},
     )
     if write:
         save_checkpoint(out / BEST, model, meta)

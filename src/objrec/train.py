@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,7 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 from objrec.backbones import Body, build_body, get_backbone, resolve_data_config
 from objrec.check import require_clean
 from objrec.checkpoint import SavedTraining, restore_training_state
-from objrec.confidence import fit_confidence
+from objrec.confidence import FittedConfidence, fit_confidence
 from objrec.config import DataConfig, TrainConfig
 from objrec.data import ClassFolder, require_split_folder, scan_class_folder
 from objrec.devices import loader_settings
@@ -139,7 +140,7 @@ def _train(
         if config.finetune_blocks:
             state, source = finetune_phase(prep, config, state, reporter, world)
         t1 = time.perf_counter()
-        meta = calibrate(prep, config, meta, source, reporter)
+        meta, calibration = calibrate(prep, config, meta, source, reporter)
     finally:
         open_cache(config.cache_dir).close()  # lets `objrec cache --prune` go on
     t2 = time.perf_counter()
@@ -155,6 +156,7 @@ def _train(
         prep.frozen_pass,
         world.main,
         precision=precision,
+        calibration=calibration,
     )
     log.info("train: seconds %s, writing the run %.1f", seconds, time.perf_counter() - t2)
     world.barrier()
@@ -513,10 +515,11 @@ class FeatureSource:
 
 def calibrate(
     prep: Prepared, config: TrainConfig, meta: RunMeta, source: FeatureSource, reporter: Reporter
-) -> RunMeta:
+) -> tuple[RunMeta, dict[str, Any]]:
     """Temperature, unknown score and threshold of the final model (``confidence``): the feature
     score on the training images, the temperature and threshold on the validation images' outputs,
-    both read batch by batch (the centre view) from ``source``."""
+    both read batch by batch (the centre view) from ``source``. Also how the temperature was
+    chosen, for ``summary.json``."""
     prep.model.cpu().eval()  # the head may have trained on a GPU; the features are on the CPU
     task = reporter.task("calibrating probabilities and the unknown threshold", None)
     with task, torch.inference_mode():
@@ -527,17 +530,26 @@ def calibrate(
             config.unknown_score,
         )
     prep.model.familiarity = fitted.familiarity
-    reporter.note(
-        f"calibrated: temperature {fitted.temperature:.3f} (valid ECE {fitted.valid_ece[0]:.4f} "
-        f"-> {fitted.valid_ece[1]:.4f}); unknown below "
+    reporter.note(calibrated_line(fitted))
+    chosen = fitted.temperature_fit
+    calibration = Calibration(fitted.temperature, fitted.threshold, fitted.score)
+    return replace(meta, calibration=calibration), chosen.to_dict() if chosen else {}
+
+
+def calibrated_line(fitted: FittedConfidence) -> str:
+    """The sentence ``train`` reports after calibrating: the temperature (and why it was kept at 1
+    when the rule kept it), the validation ECE before and after, and where "unknown" begins."""
+    chosen = fitted.temperature_fit
+    kept = f" (kept at 1: {chosen.kept_at_one})" if chosen and chosen.kept_at_one else ""
+    return (
+        f"calibrated: temperature {fitted.temperature:.3f}{kept} (valid ECE "
+        f"{fitted.valid_ece[0]:.4f} -> {fitted.valid_ece[1]:.4f}); unknown below "
         + (
             f"a top probability of {fitted.threshold:.4f}"
             if fitted.familiarity is None
             else f"familiarity 0 ({fitted.score}; 1 is a typical valid image)"
         )
     )
-    calibration = Calibration(fitted.temperature, fitted.threshold, fitted.score)
-    return replace(meta, calibration=calibration)
 
 
 # ---------------------------------------------------------------- 3. fine-tune (optional)
