@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import shutil
 import time
 from importlib import resources
 from pathlib import Path
@@ -16,6 +18,8 @@ from objrec.progress import SILENT, Reporter, plural
 from objrec.split import split_folder
 from objrec.train import train
 
+log = logging.getLogger(__name__)
+
 DEMO_CONFIG = TrainConfig(min_delta=1e-3, precision="fp32")
 """The defaults, except that an epoch must lower the validation loss by more than 0.001 to count
 (on the easy sample the loss otherwise creeps towards zero by a hair each epoch, every epoch is
@@ -28,14 +32,34 @@ def sample_dir() -> Path:
     return Path(str(resources.files("objrec") / "sample" / "caltech101_mini"))
 
 
+PARTS = ("data", "explore", "run", "predictions.png")
+"""What the demo writes in its folder."""
+
+
 @takes_back_folders("out")
 def run_demo(out: Path, reporter: Reporter = SILENT, force: bool = False) -> dict[str, Any]:
     """Split, explore, train, evaluate and predict on the sample; everything is written to ``out``.
 
-    Returns the test metrics, the seconds taken and the paths of what was written.
+    Returns the test metrics, the seconds taken and the paths of what was written. A demo that
+    fails (or is stopped with Ctrl-C) removes those of its parts (:data:`PARTS`) that were not in
+    ``out`` when it began, so the next ``objrec demo`` starts as this one did.
     """
     out = Path(out)
     refuse_overwrite(out, force)
+    made = [out / name for name in PARTS if not (out / name).exists()]
+    try:
+        return _run_demo(out, reporter, force)
+    except BaseException:
+        for part in made:
+            log.info("removing %s, made by the failed demo", part)
+            if part.is_dir() and not part.is_symlink():
+                shutil.rmtree(part, ignore_errors=True)
+            else:
+                part.unlink(missing_ok=True)
+        raise
+
+
+def _run_demo(out: Path, reporter: Reporter, force: bool) -> dict[str, Any]:
     started = time.perf_counter()
     data, run = out / "data", out / "run"
     split = split_folder(sample_dir(), data, seed=0, force=force)
