@@ -72,8 +72,9 @@ class SplitConfig:
     mode: str = "copy"
     """``copy`` the images, or ``link`` them (symbolic links to the source files)."""
     strict: bool = False
-    """Refuse class folders without images and image files that cannot be read, all named in one
-    error (by default they are left out with a warning naming them)."""
+    """Refuse class folders without images and image files that cannot be read, in one error
+    naming the first 10 of each kind and counting the rest (by default they are left out with a
+    warning)."""
     near_duplicates: bool = True
     """Keep near-duplicates (perceptual hashes, centre crops included) in one split, as
     byte-identical files always are."""

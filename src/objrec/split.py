@@ -103,7 +103,7 @@ def split_folder(
 
     Image files that cannot be decoded are left out and named in ``unreadable_files``, as class
     folders without images are in ``empty_classes``; ``strict`` refuses both instead, with one
-    error naming every one found (:func:`refuse_problems`).
+    error naming the first 10 of each kind and counting the rest (:func:`refuse_problems`).
 
     Raises:
         ObjrecError: before anything is written, when the split would have no training or no
@@ -153,7 +153,7 @@ def _without_empty(
 
 
 def refuse_problems(src: Path, empty: Sequence[str], unreadable: Sequence[str]) -> None:
-    """``strict``: one error naming every problem found in ``src`` (class folders without images,
+    """``strict``: one error telling every problem found in ``src`` (class folders without images,
     image files that cannot be read), each kind's first ``NAMED`` and a count of the rest."""
     problems = []
     if len(empty) == 1:
