@@ -59,3 +59,13 @@ def test_predict_explain_makes_no_folder_when_no_image_can_be_read(trained_run, 
     (tmp_path / "mine" / "notes.txt").write_text("mine")
     with pytest.raises(ObjrecError, match="not empty"):  # still refused before any work
         predict(trained_run, [bad], explain=tmp_path / "mine")
+
+
+def test_predict_and_serve_name_a_file_alike():
+    """One rule for "filename": the last part after either slash; serve's default for none."""
+    from objrec.predict import Prediction, base_name
+    from objrec.serve import upload_name
+
+    for given in ["photos/red.png", "C:\\photos\\red.png", "photos\\day one/red.png", "red.png"]:
+        assert Prediction(given).filename == upload_name(given) == base_name(given) == "red.png"
+    assert upload_name(None) == upload_name("") == "upload"

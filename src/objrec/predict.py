@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 from objrec.devices import resolve_device
 from objrec.errors import ObjrecError
@@ -22,6 +22,12 @@ from objrec.progress import SILENT, Reporter
 log = logging.getLogger(__name__)
 
 
+def base_name(path: str | None) -> str:
+    """The last part of ``path``, split at either slash, as ``predict --json`` and ``serve``'s
+    ``/predict`` both give it in ``filename`` (a client may send a Windows path); "" for none."""
+    return PureWindowsPath(path or "").name
+
+
 @dataclass
 class Prediction:
     path: str
@@ -35,8 +41,9 @@ class Prediction:
 
     @property
     def filename(self) -> str:
-        """The file's base name: the key ``serve``'s ``/predict`` answers with too."""
-        return Path(self.path).name
+        """The file's base name (:func:`base_name`): the key ``serve``'s ``/predict`` answers
+        with too."""
+        return base_name(self.path) or self.path
 
     def to_json(self) -> dict:
         """``filename`` (as ``serve`` answers), ``path`` (as given), and the answer or ``error``."""

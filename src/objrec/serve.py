@@ -20,7 +20,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from importlib import resources
-from pathlib import Path, PureWindowsPath
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
@@ -33,6 +33,7 @@ from objrec.devices import resolve_device
 from objrec.errors import ObjrecError
 from objrec.images import UPLOAD_MAX_PIXELS, UnreadableImageError, open_image
 from objrec.inference import Recognizer, resolve_runtime
+from objrec.predict import base_name
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ def create_app(
 def upload_name(filename: str | None) -> str:
     """The upload's base name (a client may send a whole path, either slash), as ``predict --json``
     names a file in ``filename``; ``upload`` when the client sent none."""
-    return PureWindowsPath(filename or "").name or "upload"
+    return base_name(filename) or "upload"
 
 
 def answer_json(recognizer: Recognizer, image, topk: int, tta: bool) -> dict:
