@@ -351,3 +351,30 @@ def test_strict_train_names_the_first_ten_unusable_files_and_counts_the_rest(tmp
         require_clean(photos)
     assert "broken_09.jpg (unreadable) and 2 more" in str(error.value)
     assert "broken_10" not in str(error.value)
+
+
+def test_split_and_train_strict_refuse_in_one_wording(tmp_path):
+    from objrec.check import require_clean
+    from objrec.split import split_folder
+
+    photos = make_class_folder(tmp_path / "photos", per_class=2)
+    (photos / "red" / "broken.jpg").write_bytes(b"not a picture")
+    refused = f"`strict=True` refuses {photos.resolve()}: "
+    with pytest.raises(ObjrecError) as by_split:
+        split_folder(photos, tmp_path / "data", strict=True)
+    with pytest.raises(ObjrecError) as by_train:
+        require_clean(photos.resolve())
+    assert str(by_split.value).startswith(refused) and str(by_train.value).startswith(refused)
+
+
+def test_the_split_warning_names_the_first_ten_unreadable_files_and_counts_the_rest(
+    tmp_path, capsys
+):
+    from objrec.cli import main
+
+    photos = make_class_folder(tmp_path / "photos", per_class=4)
+    for i in range(12):
+        (photos / "red" / f"broken_{i:02d}.jpg").write_bytes(b"not a picture")
+    assert main(["split", str(photos), str(tmp_path / "data")]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "red/broken_09.jpg and 2 more" in err and "broken_10" not in err

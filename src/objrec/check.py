@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from objrec.data import is_split_folder, present_splits
-from objrec.errors import ObjrecError
+from objrec.errors import ObjrecError, strict_refusal
 from objrec.images import UnreadableImageError, is_image_file, is_link_loop, open_image, walk_tree
 from objrec.progress import SILENT, Reporter, plural, some_of
 
@@ -149,4 +149,4 @@ def require_clean(root: Path, reporter: Reporter = SILENT) -> None:
     if bad:
         listing = some_of([f"{p.path} ({p.kind})" for p in bad])
         what = plural(len(bad), "unusable file or folder", "unusable files or folders")
-        raise ObjrecError(f"`strict=True`: {what}: {listing}")
+        raise strict_refusal(root, [f"{what}: {listing}"])

@@ -49,7 +49,7 @@ from objrec.config import (
     field_help,
 )
 from objrec.errors import Interrupted, ObjrecError
-from objrec.progress import Reporter, plural
+from objrec.progress import Reporter, plural, some_of
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -330,13 +330,13 @@ def print_split_warnings(result) -> None:
     if result.empty_classes:
         err.print(
             "[yellow]left out class folders without images[/] (`--strict` refuses them): "
-            + ", ".join(result.empty_classes),
+            + some_of(result.empty_classes),
             highlight=False,
         )
     if result.unreadable_files:
         err.print(
             f"[yellow]left out {plural(len(result.unreadable_files), 'image file')} that cannot "
-            "be read[/] (`--strict` refuses them): " + ", ".join(result.unreadable_files),
+            "be read[/] (`--strict` refuses them): " + some_of(result.unreadable_files),
             highlight=False,
         )
     if result.small_classes:

@@ -17,5 +17,11 @@ class ObjrecError(Exception):
         self.values = dict(values or {})
 
 
+def strict_refusal(folder: object, problems: list[str]) -> ObjrecError:
+    """The one wording of ``strict=True``'s error (``split`` and ``train``): the folder refused and
+    its problems, each naming its first files and counting the rest."""
+    return ObjrecError(f"`strict=True` refuses {folder}: " + "; ".join(problems))
+
+
 class Interrupted(ObjrecError):
     """Ctrl-C during a long job, after its work so far was saved; the message says how to go on."""

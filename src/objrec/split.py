@@ -25,7 +25,7 @@ from typing import Any
 
 from objrec.config import SplitConfig, settings
 from objrec.data import SPLITS, class_dirs
-from objrec.errors import ObjrecError
+from objrec.errors import ObjrecError, strict_refusal
 from objrec.images import list_images
 from objrec.outputs import refuse_overwrite, takes_back_folders
 from objrec.progress import plural, some_of
@@ -159,12 +159,12 @@ def refuse_problems(src: Path, empty: Sequence[str], unreadable: Sequence[str]) 
     if len(empty) == 1:
         problems.append(f"class folder {src / empty[0]} holds no images")
     elif empty:
-        problems.append(f"{len(empty)} class folders in {src} hold no images: {some_of(empty)}")
+        problems.append(f"{len(empty)} class folders hold no images: {some_of(empty)}")
     if unreadable:
         files = plural(len(unreadable), "image file")
-        problems.append(f"{files} in {src} cannot be read: {some_of(unreadable)}")
+        problems.append(f"{files} cannot be read: {some_of(unreadable)}")
     if problems:
-        raise ObjrecError("`strict=True` refuses the folder: " + "; ".join(problems))
+        raise strict_refusal(src, problems)
 
 
 def _decode_all(files: dict[str, list[Path]], hashes: dict[Path, str], on_file) -> dict[Path, Any]:
