@@ -246,15 +246,21 @@ def write_run(
         calibration=calibration or {},
     )
     if write:
-        save_checkpoint(out / BEST, model, meta)
-        history = pd.DataFrame(state.history)
-        history.to_csv(out / "history.csv", index=False)
-        plots.training_curves(history, out / "curves.png")
-        (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
-        (out / SUMMARY).write_text(json.dumps(result.summary(), indent=2))
-        if finished:
-            (out / LAST).unlink(missing_ok=True)
+        _write_files(out, model, config, meta, result)
     log.info(
         "trained %s: best epoch %d, valid loss %.4f", out, state.best_epoch, best["valid_loss"]
     )
     return result
+
+
+def _write_files(
+    out: Path, model: Classifier, config: TrainConfig, meta: RunMeta, result: TrainResult
+) -> None:
+    save_checkpoint(out / BEST, model, meta)
+    history = pd.DataFrame(result.history)
+    history.to_csv(out / "history.csv", index=False)
+    plots.training_curves(history, out / "curves.png")
+    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    (out / SUMMARY).write_text(json.dumps(result.summary(), indent=2))
+    if result.finished:
+        (out / LAST).unlink(missing_ok=True)

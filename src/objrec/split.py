@@ -97,8 +97,7 @@ def split_folder(
         out: receives the three split folders and ``manifest.csv`` (file, class, split, sha256).
         config: how to split (ratios, seed, exclude, mode, strict, near_duplicates); or give those
             settings as keywords, e.g. ``split_folder(src, out, seed=1)``.
-        force: replace an earlier split in ``out`` (only its train/valid/test folders and
-            manifest, and only with a new one written whole after every check has passed).
+        force: replace an earlier split in ``out`` (its splits and manifest, after every check).
         on_file: called as ``on_file(done, total)`` while hashing, for a progress bar.
 
     Image files that cannot be decoded are left out and named in ``unreadable_files``, as class

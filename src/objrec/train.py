@@ -132,8 +132,7 @@ def _train(
             data_dir, config, reporter, world, saved.meta.body_fingerprint if saved else None
         )
         meta = run_meta(prep, config, data_dir)
-        params = prep.params
-        reporter.note(f"parameters: {params['total']:,} total, {params['trainable']:,} trainable")
+        reporter.note("parameters: {total:,} total, {trainable:,} trainable".format(**prep.params))
         t0 = time.perf_counter()
         state = fit_head(prep, config, meta, out, saved, reporter, world)
         source = FeatureSource(prep.train, prep.valid)
