@@ -74,3 +74,17 @@ def test_the_leak_check_takes_digests_from_the_stores_file_index(
 
 def seen(result):
     return {split: len(paths) for split, paths in result.seen.items()}
+
+
+def test_images_added_by_hand_after_the_split_count_as_seen(split_dir, tmp_path):
+    """The manifest goes stale when images are added or moved after ``split``: the folder as it
+    is now decides, so a hand-added training image evaluated again is flagged."""
+    from objrec.leakage import seen_images
+
+    from .conftest import make_image
+
+    added = split_dir / "train" / "red" / "added_by_hand.png"
+    make_image((200, 30, 30), seed=99).save(added)
+    elsewhere = tmp_path / "elsewhere.png"
+    elsewhere.write_bytes(added.read_bytes())
+    assert seen_images(split_dir, [elsewhere]) == {"train": [str(elsewhere)]}

@@ -2,10 +2,11 @@
 
 Files are compared by the SHA-256 of their bytes (its first 128 bits, as the feature store keys
 them), so a copy (``split`` copies by default), a link and the original all count as the same
-image. The run's images are those of its data folder's ``train/`` and ``valid/``; ``manifest.csv``
-(written by ``split``) supplies their hashes when it is there. Given the feature store, digests
-come from its file index (path, size, times -> digest), so files the store has seen unchanged
-are not read again.
+image. The run's images are those of its data folder's ``train/`` and ``valid/`` as they are now,
+and those ``split``'s ``manifest.csv`` lists there (it goes stale when images are added or moved by
+hand after the split, which the edit-and-retrain loop does). Given the feature store, digests come
+from its file index (path, size, times -> digest), so files the store has seen unchanged are not
+read again.
 """
 
 from __future__ import annotations
@@ -33,16 +34,9 @@ def digests(paths: Sequence[Path], store: FeatureStore | None) -> list[str]:
 
 def seen_hashes(data_dir: Path, store: FeatureStore | None = None) -> dict[str, str]:
     """Content digest -> split (``train`` or ``valid``) for every image the run trained or
-    validated on."""
+    validated on: those now in the folder's ``train/`` and ``valid/``, then those the manifest
+    lists there that are no longer in the folder."""
     data_dir = Path(data_dir)
-    manifest = data_dir / MANIFEST
-    if manifest.is_file():
-        with manifest.open(newline="") as f:
-            rows = list(csv.DictReader(f))
-        if rows and {"sha256", "split"} <= set(rows[0]):
-            return {
-                r["sha256"][:DIGEST_CHARS]: r["split"] for r in rows if r["split"] in SEEN_SPLITS
-            }
     files = [
         (split, path)
         for split in SEEN_SPLITS
@@ -50,7 +44,20 @@ def seen_hashes(data_dir: Path, store: FeatureStore | None = None) -> dict[str, 
         for path in list_images(data_dir / split)
     ]
     found = digests([path for _, path in files], store)
-    return {digest: split for (split, _), digest in zip(files, found, strict=True)}
+    seen = {digest: split for (split, _), digest in zip(files, found, strict=True)}
+    return manifest_hashes(data_dir) | seen
+
+
+def manifest_hashes(data_dir: Path) -> dict[str, str]:
+    """Content digest -> split of the training and validation images ``split``'s manifest lists."""
+    manifest = data_dir / MANIFEST
+    if not manifest.is_file():
+        return {}
+    with manifest.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or not {"sha256", "split"} <= set(rows[0]):
+        return {}
+    return {r["sha256"][:DIGEST_CHARS]: r["split"] for r in rows if r["split"] in SEEN_SPLITS}
 
 
 def seen_images(
