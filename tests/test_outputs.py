@@ -83,3 +83,20 @@ def test_new_folders_leaves_a_folder_it_cannot_look_at(tmp_path, monkeypatch, ca
         raise KeyboardInterrupt
     assert not made.exists() and tmp_path.is_dir()
     assert f"removed the empty folder {made}" in caplog.text
+
+
+def test_train_refuses_a_folder_of_the_users_that_holds_no_run(tmp_path, capsys, split_dir):
+    """As every other command does: a folder with files in it and no run is refused without
+    --force (train used to write its model beside them without a word)."""
+    from objrec.cli import main
+    from objrec.runs import open_run_folder
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("important")
+    code = main(["train", str(split_dir), "--out", str(mine), "--backbone", "tiny_test"])
+    err = capsys.readouterr().err
+    assert code == 1 and "is not empty: it holds no run" in err and "--force" in err
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    assert open_run_folder(mine, force=True) == mine  # --force: written beside the user's files
+    assert open_run_folder(mine, force=False, first=False) == mine  # torchrun's other ranks

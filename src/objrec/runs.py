@@ -113,13 +113,17 @@ def refuse_out_inside_data(data_dir: Path, out: Path) -> None:
         )
 
 
-def open_run_folder(out: Path, force: bool) -> Path:
-    """The folder of a new run: created; one holding a run is refused unless ``force``."""
+def open_run_folder(out: Path, force: bool, first: bool = True) -> Path:
+    """The folder of a new run: created; one holding a run, or anything else, is refused unless
+    ``force``. ``first``: this process looks for other files (under torchrun only rank 0 does,
+    the others may start after it has written there)."""
     out = Path(out)
     real = out.resolve()  # checked where the run will land: ``x/..`` is the folder above x
     if real.exists() and not real.is_dir():
         raise ObjrecError(f"`out` {out} exists and is not a folder")
     status = run_status(real)
+    if status == "none" and first:
+        refuse_overwrite(out, force, f"it holds no run; {HINT}")
     if status == "interrupted" and not force:
         raise ObjrecError(
             f"{out} holds an interrupted run: continue it with `resume=True`, "
