@@ -130,12 +130,16 @@ def sample_run(tmp_path_factory) -> tuple[Path, Path]:
 
 
 class TaskRecorder(Reporter):
-    """A reporter that records the descriptions of the tasks it is given."""
+    """A reporter that records the descriptions of the tasks and the notes it is given."""
 
     def __init__(self):
         self.tasks: list[str] = []
+        self.notes: list[str] = []
 
     @contextmanager
     def task(self, description, total):
         self.tasks.append(description)
         yield lambda n=1: None
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)

@@ -546,6 +546,11 @@ def test_messages_that_point_to_resume_name_the_run(capsys, tmp_path, split_dir)
         to_cli("continue it with `resume=True`", cli.commands["train"], {"resume": "my runs/a"})
         == "continue it with --resume 'my runs/a'"
     )
+    whole = {"resume": "runs/a", "data": "my data"}  # what Ctrl-C during the head's epochs says
+    assert (
+        to_cli("continue it with `resume=True`", cli.commands["train"], whole)
+        == "continue it with `objrec train 'my data' --resume runs/a`"
+    )
 
 
 def test_predict_json_says_where_the_plot_went_on_stderr(capsys, tmp_path, trained_run, split_dir):

@@ -11,6 +11,8 @@ from objrec.finetune import FinetuneModel, optimizer_for, split_body, unfreeze, 
 from objrec.model import Classifier, build_head
 from objrec.train import train
 
+from .conftest import TaskRecorder
+
 
 @pytest.fixture(scope="module")
 def lite():
@@ -110,8 +112,12 @@ def test_finetuning_changes_only_the_last_blocks_of_the_saved_model(tmp_path, sp
         finetune_epochs=2,
         finetune_lr=1e-3,
     )
-    result = train(split_dir, tmp_path / "run", config)
+    notes = TaskRecorder()
+    result = train(split_dir, tmp_path / "run", config, reporter=notes)
     assert [r.get("phase", "head") for r in result.history] == ["head", "finetune", "finetune"]
+    said = [n for n in notes.notes if n.startswith("fine-tuning")]  # announced, then its outcome
+    assert said[0].startswith("fine-tuning the body's last 1 block(s) with the head")
+    assert "lowered the best valid loss" in said[1] and "keeps the fine-tuned blocks" in said[1]
     assert result.best_epoch > 1
     model, _ = load_model(tmp_path / "run")
     before, after = lite.state_dict(), model.body.state_dict()

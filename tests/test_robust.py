@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from objrec.errors import Interrupted, ObjrecError
 from objrec.split import split_folder
 from objrec.train import train
 
-from .conftest import make_class_folder, make_image
+from .conftest import TaskRecorder, make_class_folder, make_image
 from .test_split import tree_digest
 
 
@@ -87,8 +88,11 @@ def test_check_reports_every_kind_and_train_completes_on_the_good_ones(
     assert {name.split("/")[-1] for name in split.unreadable_files} == unusable  # named, left out
     assert check_folder(tmp_path / "data").unusable == []
     add_bad_and_unusual_files(tmp_path / "data" / "train")  # put there later: train skips them
-    run = train(tmp_path / "data", tmp_path / "run", tiny_config)
+    said = TaskRecorder()
+    run = train(tmp_path / "data", tmp_path / "run", tiny_config, reporter=said)
     assert run.n_images["train"] == check_folder(tmp_path / "data" / "train").readable
+    skipped = [n for n in said.notes if n.startswith("skipped")]  # one line, naming them
+    assert len(skipped) == 1 and "6 unreadable files" in skipped[0] and "bomb.png" in skipped[0]
     assert (tmp_path / "run" / BEST).exists()
     with pytest.raises(ObjrecError, match=r"`strict=True` refuses .*: 6 unusable"):
         train(tmp_path / "data", tmp_path / "run2", tiny_config, strict=True)
@@ -186,8 +190,9 @@ def test_ctrl_c_saves_and_a_resume_ends_like_an_uninterrupted_run(tmp_path, spli
             if record["epoch"] == self.at:
                 raise KeyboardInterrupt
 
-    with pytest.raises(Interrupted, match="after epoch 4"):
+    with pytest.raises(Interrupted, match="after epoch 4") as caught:
         train(split_dir, tmp_path / "cut", tiny_config, reporter=CtrlC(5))
+    assert Path(caught.value.values["data"]).resolve() == split_dir.resolve()  # the whole command
     assert load_training_state(tmp_path / "cut" / LAST).progress.epoch == 4
     assert (tmp_path / "cut" / BEST).exists()  # the best model so far, usable at once
     train(split_dir, tmp_path / "cut", resume=True)
@@ -220,7 +225,7 @@ def test_ctrl_c_in_the_calibration_after_a_short_fit_can_be_resumed(
 
     with monkeypatch.context() as patch:
         patch.setattr("objrec.train.calibrate", ctrl_c)
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(Interrupted, match=r"after the head's epochs.*`resume=True`"):
             train(split_dir, tmp_path / "run", tiny_config)
     assert last_epoch(tmp_path / "run") == 3  # the fit's end was written, SAVE_EVERY or not
     result = train(split_dir, tmp_path / "run", resume=True)
@@ -378,3 +383,31 @@ def test_the_split_warning_names_the_first_ten_unreadable_files_and_counts_the_r
     assert main(["split", str(photos), str(tmp_path / "data")]) == 0
     err = " ".join(capsys.readouterr().err.split())
     assert "red/broken_09.jpg and 2 more" in err and "broken_10" not in err
+
+
+def test_ctrl_c_outside_the_heads_epochs_says_what_was_kept(tmp_path, split_dir, tiny_config):
+    """Ctrl-C in the frozen pass (or fine-tuning, calibrating) said only "aborted"."""
+    import time
+
+    from objrec.train import interrupted_outside_epochs
+
+    class CtrlCInTheFrozenPass:
+        def task(self, *a):
+            raise KeyboardInterrupt
+
+        def note(self, m):
+            pass
+
+    with pytest.raises(Interrupted, match=r"before the head's first epoch ended.*same command"):
+        train(split_dir, tmp_path / "cut", tiny_config, reporter=CtrlCInTheFrozenPass())
+    assert not (tmp_path / "cut").exists()  # nothing of it was kept
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / LAST).write_bytes(b"the head's state")
+    later = interrupted_outside_epochs(split_dir, run, started=time.time() + 60)
+    assert "nothing of the run was saved" in str(later)  # an older state is not this train's
+    after = interrupted_outside_epochs(split_dir, run, started=time.time() - 60)
+    assert "`resume=True`" in str(after) and after.values == {
+        "resume": str(run),
+        "data": str(split_dir),
+    }

@@ -205,6 +205,7 @@ def test_serve_on_a_busy_port_is_one_sentence_and_no_address(client, capsys):
     assert (
         f"port {port} on 127.0.0.1 is already in use" in err and len(err.strip().splitlines()) == 1
     )
+    assert "choose another with --port" in err
 
 
 def test_serve_of_a_folder_without_a_model_is_one_sentence_and_no_address(tmp_path, capsys):

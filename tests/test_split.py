@@ -57,6 +57,8 @@ def test_byte_identical_files_never_cross_splits(tmp_path, image_folder):
         }
         assert len(splits) == 1
         assert result.duplicate_files == 5
+        copies = {"red/img_00.jpg", *(f"red/copy_{i}.jpg" for i in range(5))}
+        assert [set(group) for group in result.duplicate_groups] == [copies]  # named for a person
         assert result.cross_class_duplicates == [
             ("green", "red")
         ] or result.cross_class_duplicates == [("red", "green")]

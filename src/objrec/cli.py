@@ -309,6 +309,7 @@ def split(src: Path, out: Path, ratios, seed, exclude, copy, force, strict, near
                 "unreadable_files": result.unreadable_files,
                 "duplicate_files": result.duplicate_files,
                 "near_duplicate_files": result.near_duplicate_files,
+                "duplicate_groups": result.duplicate_groups,
             }
         )
         return
@@ -320,7 +321,9 @@ def split(src: Path, out: Path, ratios, seed, exclude, copy, force, strict, near
     if result.duplicate_files:
         console.print(
             f"{plural(result.duplicate_files, 'duplicate file')} kept together in one split "
-            f"({result.near_duplicate_files} by perceptual hash rather than identical bytes)"
+            f"({result.near_duplicate_files} by perceptual hash rather than identical bytes): "
+            + some_of([" = ".join(group) for group in result.duplicate_groups]),
+            highlight=False,
         )
     print_split_warnings(result)
 
@@ -910,6 +913,9 @@ def serve(
                       {"filename", "unknown", "score", "topk": [{"class", "prob"}]}
       GET  /          a page: pick or drop an image, see its top-5 as bars
       GET  /health, GET /info (classes, backbone, version), GET /docs (the API)
+
+    \b
+    For example: curl -F file=@photo.jpg http://127.0.0.1:8000/predict
     """
     from objrec.serve import serve as run_serve
 
@@ -1280,7 +1286,8 @@ def cli_spelling(
 ) -> str:
     """How ``command`` spells the API parameter ``name`` (set to ``value``): ``force=True`` ->
     ``--force``, ``copy=False`` -> ``--link``, ``epochs`` -> ``--epochs``, ``run`` -> ``RUN``;
-    ``resume=True`` -> ``--resume PATH`` with the error's own value, else ``--resume RUN``."""
+    ``resume=True`` -> ``--resume PATH`` with the error's own value, else ``--resume RUN``, and
+    the whole command (``train DATA --resume PATH``) when the error's values name its data."""
     params = list(command.params) if command else []
     name = API_ALIASES.get(name, name)
     flag = "--" + name.replace("_", "-")
@@ -1295,7 +1302,10 @@ def cli_spelling(
             return param.opts[0]
         if value == "True":  # an API switch whose option takes a value: --resume RUN
             given = shlex.quote(values[name]) if name in values else None
-            return f"{param.opts[0]} {given or param.metavar or name.upper()}"
+            option = f"{param.opts[0]} {given or param.metavar or name.upper()}"
+            if "data" in values and command is not None:  # the whole command: it needs DATA too
+                return f"`objrec {command.name} {shlex.quote(values['data'])} {option}`"
+            return option
         return f"{param.opts[0]} {value.strip(QUOTES)}"
     return name if value is None else f"{name}={value}"
 

@@ -207,7 +207,7 @@ def save_after_interrupt(
     raise Interrupted(
         f"interrupted after epoch {state.epoch}; the best model so far is in {out / BEST}; "
         "continue it with `resume=True`",
-        values={"resume": str(out)},
+        values={"resume": str(out), "data": str(meta.data_dir or "DATA")},
     ) from None
 
 

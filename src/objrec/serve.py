@@ -182,7 +182,8 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
             raise ObjrecError(
-                f"port {port} on {host} is already in use: choose another port"
+                f"port {port} on {host} is already in use: choose another with `port` "
+                "(0 picks a free one)"
             ) from exc
         raise ObjrecError(f"cannot listen on {host} port {port}: {exc.strerror or exc}") from exc
     sock.set_inheritable(True)

@@ -54,6 +54,8 @@ class SplitResult:
     near_duplicate_files: int = 0
     """Of those, the files grouped by their perceptual hash rather than their bytes."""
     cross_class_duplicates: list[tuple[str, str]] = field(default_factory=list)
+    duplicate_groups: list[list[str]] = field(default_factory=list)
+    """Each group of files of one class kept together (``class/file``), for a person to check."""
 
     def totals(self) -> dict[str, int]:
         return {s: sum(c[s] for c in self.counts.values()) for s in SPLITS}
@@ -284,6 +286,8 @@ def _assign(files, hashes, ratios, seed, out):
         for path in paths:
             groups.setdefault(hashes[path], []).append(path)
         result.duplicate_files += sum(len(g) - 1 for g in groups.values())
+        kept = [g for g in groups.values() if len(g) > 1]
+        result.duplicate_groups += [[f"{name}/{path.name}" for path in g] for g in kept]
         result.cross_class_duplicates += sorted(
             {
                 (class_of_hash[h], name)

@@ -28,14 +28,14 @@ from torch.nn.parallel import DistributedDataParallel
 
 from objrec.backbones import Body, build_body, get_backbone, resolve_data_config
 from objrec.check import require_clean
-from objrec.checkpoint import SavedTraining, restore_training_state
+from objrec.checkpoint import LAST, SavedTraining, restore_training_state
 from objrec.confidence import FittedConfidence, fit_confidence
 from objrec.config import DataConfig, TrainConfig
 from objrec.data import ClassFolder, require_split_folder, scan_class_folder
 from objrec.devices import loader_settings
 from objrec.distributed import SINGLE, World, process_group
 from objrec.engine import EarlyStopping, FitState, fit
-from objrec.errors import ObjrecError
+from objrec.errors import Interrupted, ObjrecError
 from objrec.features import (
     FeatureTable,
     FrozenBody,
@@ -50,7 +50,7 @@ from objrec.finetune import FinetuneModel, optimizer_for, split_body, unfreeze, 
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, build_head, count_parameters
 from objrec.outputs import takes_back_folders
-from objrec.progress import SILENT, Reporter, plural
+from objrec.progress import SILENT, Reporter, plural, some_of
 from objrec.quantize import QuantizedBody, auto_precision, quantize_body
 from objrec.runs import (
     TrainResult,
@@ -104,11 +104,32 @@ def train(
     writes (see ``objrec.distributed``).
 
     Raises:
-        Interrupted: on Ctrl-C, after saving the best model so far; resume with ``resume``.
+        Interrupted: on Ctrl-C, after saving the best model so far (resume with ``resume``), or
+            saying what was kept when the head had not trained an epoch yet.
     """
     with process_group(device) as world:
         reporter = reporter if world.main else SILENT
-        return _train(Path(data_dir), Path(out), config, reporter, force, resume, strict, world)
+        started = time.time()
+        try:
+            return _train(Path(data_dir), Path(out), config, reporter, force, resume, strict, world)
+        except KeyboardInterrupt:  # not during the head's epochs: those save and say so
+            raise interrupted_outside_epochs(Path(data_dir), Path(out), started) from None
+
+
+def interrupted_outside_epochs(data_dir: Path, out: Path, started: float) -> Interrupted:
+    """What Ctrl-C before the head's first epoch, or after its last (fine-tuning, calibrating),
+    leaves and how to go on; ``started``: when this train began (an older state is not its)."""
+    last = out / LAST
+    if last.is_file() and last.stat().st_mtime >= started:
+        return Interrupted(
+            f"interrupted after the head's epochs; its training state is in {last}: "
+            "continue it with `resume=True` (fine-tuning, if asked for, starts again)",
+            values={"resume": str(out), "data": str(data_dir)},
+        )
+    return Interrupted(
+        "interrupted before the head's first epoch ended: nothing of the run was saved, but the "
+        "features computed so far are in the store, so the same command starts again from them"
+    )
 
 
 def _train(
@@ -363,13 +384,14 @@ def frozen_pass_counts(tables: list[FeatureTable], world: World) -> dict[str, fl
 
 
 def report_unreadable(sets: list[FeatureTable], reporter: Reporter) -> None:
-    """One warning per unreadable file (not one per view), and a count for the person watching."""
+    """One line for the person watching: how many files could not be read (once each, not once
+    per view) and the first of them; each is also logged."""
     messages = list(dict.fromkeys(m for s in sets for m in s.errors))
     for message in messages:
-        log.warning("skipped %s", message)
+        log.info("skipped %s", message)
     if messages:
         skipped = plural(len(messages), "unreadable file")
-        reporter.note(f"skipped {skipped} (`objrec check` lists them)")
+        reporter.note(f"skipped {skipped} (`objrec check` lists them): {some_of(messages)}")
 
 
 def run_meta(prep: Prepared, config: TrainConfig, data_dir: Path) -> RunMeta:
@@ -591,6 +613,10 @@ def finetune_phase(
         head_state.epoch, list(head_state.history), stopper, copy.deepcopy(model.state_dict())
     )
     seed_everything(config.seed)
+    reporter.note(
+        f"fine-tuning the body's last {config.finetune_blocks} block(s) with the head, at most "
+        f"{config.finetune_epochs} epochs from epoch {head_state.epoch + 1}"
+    )
     state = fit(
         model,
         lambda epoch: feature_batches(
@@ -610,4 +636,18 @@ def finetune_phase(
     prep.model.cpu().freeze_body()
     for record in state.history[head_state.epoch :]:
         record["phase"] = "finetune"
+    reporter.note(finetune_outcome(head_state.stopper.best, state.stopper.best))
     return state, FeatureSource(train_x, valid_stack, top.eval())
+
+
+def finetune_outcome(frozen_best: float, tuned_best: float) -> str:
+    """Whether fine-tuning lowered the best validation loss, so which model the run keeps."""
+    if tuned_best < frozen_best:
+        return (
+            f"fine-tuning lowered the best valid loss from {frozen_best:.4f} to {tuned_best:.4f}: "
+            "the run keeps the fine-tuned blocks"
+        )
+    return (
+        f"fine-tuning did not lower the best valid loss ({frozen_best:.4f}): the run keeps the "
+        "frozen body and its head"
+    )
