@@ -14,7 +14,7 @@ from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.checkpoint import load_model
 from objrec.config import DEFAULT_BACKBONE, TrainConfig
 from objrec.data import scan_class_folder
-from objrec.errors import ObjrecError
+from objrec.errors import Interrupted, ObjrecError
 from objrec.evaluate import evaluate
 from objrec.export import export_model
 from objrec.features import FeatureCache, FrozenBody, fingerprint_module
@@ -335,7 +335,7 @@ def test_resuming_a_run_whose_int8_body_was_calibrated_otherwise_fails_before_th
     with monkeypatch.context() as earlier:  # calibrated on the run's own images, as before
         earlier.setattr(objrec.quantize, "calibration_set", lambda: samples)
         earlier.setattr("objrec.train.calibrate", ctrl_c)
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(Interrupted, match="after the head's epochs"):
             train(split_dir, tmp_path / "run", config)
 
     def no_frozen_pass(*args, **kwargs):
