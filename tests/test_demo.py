@@ -29,20 +29,22 @@ def test_the_demo_speaks_in_sentences_not_python_data(tmp_path, monkeypatch):
 def test_a_failed_demo_takes_back_what_it_made_and_only_that(tmp_path, monkeypatch):
     import pytest
 
+    from objrec.errors import Interrupted
+
     def failing_train(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(objrec.demo, "explore", lambda data, out, *a, **k: out.mkdir(exist_ok=True))
     monkeypatch.setattr(objrec.demo, "train", failing_train)
     reporter = SimpleNamespace(note=lambda line: None)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Interrupted, match="what it made was removed"):
         objrec.demo.run_demo(tmp_path / "demo", reporter)
     assert not (tmp_path / "demo").exists()  # so the next `objrec demo` needs no --force
     earlier = tmp_path / "again"
     (earlier / "explore").mkdir(parents=True)
     (earlier / "explore" / "counts.csv").write_text("an earlier demo's")
     (earlier / "notes.txt").write_text("mine")
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Interrupted):
         objrec.demo.run_demo(earlier, reporter, force=True)
     assert sorted(p.name for p in earlier.iterdir()) == ["explore", "notes.txt"]
     assert (earlier / "explore" / "counts.csv").read_text() == "an earlier demo's"

@@ -387,8 +387,6 @@ def test_the_split_warning_names_the_first_ten_unreadable_files_and_counts_the_r
 
 def test_ctrl_c_outside_the_heads_epochs_says_what_was_kept(tmp_path, split_dir, tiny_config):
     """Ctrl-C in the frozen pass (or fine-tuning, calibrating) said only "aborted"."""
-    import time
-
     from objrec.train import interrupted_outside_epochs
 
     class CtrlCInTheFrozenPass:
@@ -404,10 +402,28 @@ def test_ctrl_c_outside_the_heads_epochs_says_what_was_kept(tmp_path, split_dir,
     run = tmp_path / "run"
     run.mkdir()
     (run / LAST).write_bytes(b"the head's state")
-    later = interrupted_outside_epochs(split_dir, run, started=time.time() + 60)
-    assert "nothing of the run was saved" in str(later)  # an older state is not this train's
-    after = interrupted_outside_epochs(split_dir, run, started=time.time() - 60)
-    assert "`resume=True`" in str(after) and after.values == {
+    assert "nothing of the run was saved" in str(interrupted_outside_epochs(split_dir, run, False))
+    saved = interrupted_outside_epochs(split_dir, run, True)
+    assert "`resume=True`" in str(saved) and saved.values == {
         "resume": str(run),
         "data": str(split_dir),
     }
+
+
+@pytest.mark.slow
+def test_ctrl_c_again_in_a_resumed_runs_calibration_points_to_resume(
+    tmp_path, split_dir, tiny_config, monkeypatch
+):
+    """A resumed run writes no new training state before its calibration: its own still counts."""
+    tiny_config.epochs = 3
+
+    def ctrl_c(*args):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr("objrec.train.calibrate", ctrl_c)
+        with pytest.raises(Interrupted, match="after the head's epochs"):
+            train(split_dir, tmp_path / "run", tiny_config)
+        with pytest.raises(Interrupted, match="after the head's epochs") as again:
+            train(split_dir, tmp_path / "run", resume=True)
+    assert again.value.values["resume"] == str(tmp_path / "run")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from objrec.config import TrainConfig
+from objrec.errors import Interrupted
 from objrec.evaluate import evaluate
 from objrec.explore import explore
 from objrec.outputs import refuse_overwrite, takes_back_folders
@@ -49,13 +50,15 @@ def run_demo(out: Path, reporter: Reporter = SILENT, force: bool = False) -> dic
     made = [out / name for name in PARTS if not (out / name).exists()]
     try:
         return _run_demo(out, reporter, force)
-    except BaseException:
+    except BaseException as exc:
         for part in made:
             log.info("removing %s, made by the failed demo", part)
             if part.is_dir() and not part.is_symlink():
                 shutil.rmtree(part, ignore_errors=True)
             else:
                 part.unlink(missing_ok=True)
+        if isinstance(exc, (KeyboardInterrupt, Interrupted)):  # train's resume hint is gone too
+            raise Interrupted("demo interrupted; what it made was removed: run it again") from None
         raise
 
 

@@ -109,20 +109,32 @@ def train(
     """
     with process_group(device) as world:
         reporter = reporter if world.main else SILENT
-        started = time.time()
+        before = state_stamp(Path(out))
         try:
             return _train(Path(data_dir), Path(out), config, reporter, force, resume, strict, world)
         except KeyboardInterrupt:  # not during the head's epochs: those save and say so
-            raise interrupted_outside_epochs(Path(data_dir), Path(out), started) from None
+            if not world.main:  # rank 0 says what was kept
+                raise
+            ours = resume or state_stamp(Path(out)) not in (None, before)
+            raise interrupted_outside_epochs(Path(data_dir), Path(out), ours) from None
 
 
-def interrupted_outside_epochs(data_dir: Path, out: Path, started: float) -> Interrupted:
+def state_stamp(out: Path) -> tuple[int, int] | None:
+    """Which ``last.safetensors`` is in ``out`` (inode, modification time), if any."""
+    try:
+        stat = (out / LAST).stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
+
+
+def interrupted_outside_epochs(data_dir: Path, out: Path, saved: bool) -> Interrupted:
     """What Ctrl-C before the head's first epoch, or after its last (fine-tuning, calibrating),
-    leaves and how to go on; ``started``: when this train began (an older state is not its)."""
-    last = out / LAST
-    if last.is_file() and last.stat().st_mtime >= started:
+    leaves and how to go on; ``saved``: this run's training state is in ``out`` (written by this
+    train, or the resumed run's own)."""
+    if saved:
         return Interrupted(
-            f"interrupted after the head's epochs; its training state is in {last}: "
+            f"interrupted after the head's epochs; its training state is in {out / LAST}: "
             "continue it with `resume=True` (fine-tuning, if asked for, starts again)",
             values={"resume": str(out), "data": str(data_dir)},
         )
