@@ -88,3 +88,14 @@ def test_images_added_by_hand_after_the_split_count_as_seen(split_dir, tmp_path)
     elsewhere = tmp_path / "elsewhere.png"
     elsewhere.write_bytes(added.read_bytes())
     assert seen_images(split_dir, [elsewhere]) == {"train": [str(elsewhere)]}
+
+
+def test_an_image_moved_out_of_train_by_hand_no_longer_counts_as_seen(split_dir):
+    """The folder as it is decides, not the manifest's list: the image a user moved from train/
+    to test/ (and retrained without) is not reported as one of the run's own."""
+    from objrec.leakage import seen_images
+
+    image = next((split_dir / "train" / "red").iterdir())
+    moved = split_dir / "test" / "red" / image.name
+    image.rename(moved)
+    assert seen_images(split_dir, [moved]) == {}

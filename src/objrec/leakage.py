@@ -2,11 +2,11 @@
 
 Files are compared by the SHA-256 of their bytes (its first 128 bits, as the feature store keys
 them), so a copy (``split`` copies by default), a link and the original all count as the same
-image. The run's images are those of its data folder's ``train/`` and ``valid/`` as they are now,
-and those ``split``'s ``manifest.csv`` lists there (it goes stale when images are added or moved by
-hand after the split, which the edit-and-retrain loop does). Given the feature store, digests come
-from its file index (path, size, times -> digest), so files the store has seen unchanged are not
-read again.
+image. The run's images are those now in its data folder's ``train/`` and ``valid/``; ``split``'s
+``manifest.csv`` supplies the digests of the files it lists by path, and the others (added or moved
+by hand since the split, as the edit-and-retrain loop does) are hashed. Given the feature store,
+digests come from its file index (path, size, times -> digest), so files the store has seen
+unchanged are not read again.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ def digests(paths: Sequence[Path], store: FeatureStore | None) -> list[str]:
 
 
 def seen_hashes(data_dir: Path, store: FeatureStore | None = None) -> dict[str, str]:
-    """Content digest -> split (``train`` or ``valid``) for every image the run trained or
-    validated on: those now in the folder's ``train/`` and ``valid/``, then those the manifest
-    lists there that are no longer in the folder."""
+    """Content digest -> split (``train`` or ``valid``) for every image now in the folder's
+    ``train/`` and ``valid/``; the manifest gives the digests of the files it lists by path, the
+    others (added or moved by hand since the split) are hashed."""
     data_dir = Path(data_dir)
     files = [
         (split, path)
@@ -43,21 +43,26 @@ def seen_hashes(data_dir: Path, store: FeatureStore | None = None) -> dict[str, 
         if (data_dir / split).is_dir()
         for path in list_images(data_dir / split)
     ]
-    found = digests([path for _, path in files], store)
-    seen = {digest: split for (split, _), digest in zip(files, found, strict=True)}
-    return manifest_hashes(data_dir) | seen
+    listed = manifest_digests(data_dir)
+    names = [path.relative_to(data_dir).as_posix() for _, path in files]
+    unlisted = [path for (_, path), name in zip(files, names, strict=True) if name not in listed]
+    hashed = dict(zip(unlisted, digests(unlisted, store), strict=True))
+    return {
+        listed.get(name) or hashed[path]: split
+        for (split, path), name in zip(files, names, strict=True)
+    }
 
 
-def manifest_hashes(data_dir: Path) -> dict[str, str]:
-    """Content digest -> split of the training and validation images ``split``'s manifest lists."""
+def manifest_digests(data_dir: Path) -> dict[str, str]:
+    """Path in the folder (``train/red/a.jpg``) -> content digest, from ``split``'s manifest."""
     manifest = data_dir / MANIFEST
     if not manifest.is_file():
         return {}
     with manifest.open(newline="") as f:
         rows = list(csv.DictReader(f))
-    if not rows or not {"sha256", "split"} <= set(rows[0]):
+    if not rows or not {"file", "sha256"} <= set(rows[0]):
         return {}
-    return {r["sha256"][:DIGEST_CHARS]: r["split"] for r in rows if r["split"] in SEEN_SPLITS}
+    return {r["file"]: r["sha256"][:DIGEST_CHARS] for r in rows}
 
 
 def seen_images(
