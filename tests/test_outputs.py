@@ -96,7 +96,11 @@ def test_train_refuses_a_folder_of_the_users_that_holds_no_run(tmp_path, capsys,
     (mine / "notes.txt").write_text("important")
     code = main(["train", str(split_dir), "--out", str(mine), "--backbone", "tiny_test"])
     err = capsys.readouterr().err
-    assert code == 1 and "is not empty: it holds no run" in err and "--force" in err
+    assert code == 1 and "is not empty (it holds notes.txt and no run)" in err and "--force" in err
     assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    (hidden / ".DS_Store").write_text("a file managers' own")  # a folder the user sees as empty
+    assert open_run_folder(hidden, force=False) == hidden
     assert open_run_folder(mine, force=True) == mine  # --force: written beside the user's files
     assert open_run_folder(mine, force=False, first=False) == mine  # torchrun's other ranks

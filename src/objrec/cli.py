@@ -424,7 +424,11 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
 @device_option
 @config_option("--cache-dir", type=DIR)
 @config_option("--feature-dtype", type=click.Choice(FEATURE_DTYPES))
-@click.option("--force", is_flag=True, help="Overwrite a model already in --out.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Overwrite a model already in --out, or write into a folder of other files.",
+)
 @click.option(
     "--resume",
     metavar="RUN",

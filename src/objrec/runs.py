@@ -122,8 +122,10 @@ def open_run_folder(out: Path, force: bool, first: bool = True) -> Path:
     if real.exists() and not real.is_dir():
         raise ObjrecError(f"`out` {out} exists and is not a folder")
     status = run_status(real)
-    if status == "none" and first:
-        refuse_overwrite(out, force, f"it holds no run; {HINT}")
+    if status == "none" and first and not force and visible_entries(real):
+        raise ObjrecError(
+            f"{out} is not empty (it holds {visible_entries(real)[0]} and no run): {HINT}"
+        )
     if status == "interrupted" and not force:
         raise ObjrecError(
             f"{out} holds an interrupted run: continue it with `resume=True`, "
@@ -134,6 +136,14 @@ def open_run_folder(out: Path, force: bool, first: bool = True) -> Path:
         refuse_overwrite(real / BEST, force, f"{out} already holds a trained model; {HINT}")
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def visible_entries(folder: Path) -> list[str]:
+    """The names in ``folder`` a person sees (not hidden ones such as ``.DS_Store`` or objrec's
+    own unfinished ``.tmp`` files), sorted; none when it is not a folder."""
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
 
 
 def load_resume(out: Path) -> tuple[SavedTraining, TrainConfig]:
