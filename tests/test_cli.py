@@ -680,3 +680,15 @@ def test_a_failed_explore_leaves_no_empty_folder(capsys, tmp_path):
     photos.mkdir()
     code, _, err = run(capsys, "explore", photos, "--out", tmp_path / "a" / "explore")
     assert code == 1 and "no images" in err and not (tmp_path / "a").exists()
+
+
+def test_split_names_the_duplicates_it_kept_together_as_they_are_named(capsys, tmp_path):
+    """File names are printed as they are, never read as markup: "[b]old.png" stays itself."""
+    photos = make_class_folder(tmp_path / "photos", per_class=6)
+    original = next((photos / "red").glob("*.png"))
+    (photos / "red" / "[b]old.png").write_bytes(original.read_bytes())
+    code, out, _ = run(capsys, "split", photos, tmp_path / "data")
+    assert code == 0 and "kept together in one split" in out
+    assert f"red/[b]old.png = red/{original.name}" in " ".join(out.split()) or (
+        f"red/{original.name} = red/[b]old.png" in " ".join(out.split())
+    )

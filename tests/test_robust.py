@@ -1,6 +1,7 @@
 """Bad and unusual files: reported by check, skipped by train, the source never touched."""
 
 import io
+import logging
 import os
 import signal
 import subprocess
@@ -19,7 +20,7 @@ from objrec.errors import Interrupted, ObjrecError
 from objrec.split import split_folder
 from objrec.train import train
 
-from .conftest import TaskRecorder, make_class_folder, make_image
+from .conftest import make_class_folder, make_image
 from .test_split import tree_digest
 
 
@@ -69,7 +70,7 @@ def add_bad_and_unusual_files(folder) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_check_reports_every_kind_and_train_completes_on_the_good_ones(
-    tmp_path, tiny_config, capsys
+    tmp_path, tiny_config, capsys, caplog
 ):
     photos = make_class_folder(tmp_path / "photos", per_class=8)
     expected = add_bad_and_unusual_files(photos)
@@ -88,10 +89,10 @@ def test_check_reports_every_kind_and_train_completes_on_the_good_ones(
     assert {name.split("/")[-1] for name in split.unreadable_files} == unusable  # named, left out
     assert check_folder(tmp_path / "data").unusable == []
     add_bad_and_unusual_files(tmp_path / "data" / "train")  # put there later: train skips them
-    said = TaskRecorder()
-    run = train(tmp_path / "data", tmp_path / "run", tiny_config, reporter=said)
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        run = train(tmp_path / "data", tmp_path / "run", tiny_config)
     assert run.n_images["train"] == check_folder(tmp_path / "data" / "train").readable
-    skipped = [n for n in said.notes if n.startswith("skipped")]  # one line, naming them
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
     assert len(skipped) == 1 and "6 unreadable files" in skipped[0] and "bomb.png" in skipped[0]
     assert (tmp_path / "run" / BEST).exists()
     with pytest.raises(ObjrecError, match=r"`strict=True` refuses .*: 6 unusable"):

@@ -46,8 +46,10 @@ def test_split_is_stratified_seeded_and_leaves_source_unchanged(tmp_path, image_
 
 def test_byte_identical_files_never_cross_splits(tmp_path, image_folder):
     data = (image_folder / "red" / "img_00.jpg").read_bytes()
-    for i in range(5):
+    for i in range(4):
         (image_folder / "red" / f"copy_{i}.jpg").write_bytes(data)
+    (image_folder / "red" / "sub").mkdir()
+    (image_folder / "red" / "sub" / "copy_4.jpg").write_bytes(data)  # named with its sub-folder
     (image_folder / "green" / "stray_red.jpg").write_bytes(data)  # also across classes
     for seed in range(5):
         out = tmp_path / f"s{seed}"
@@ -57,7 +59,7 @@ def test_byte_identical_files_never_cross_splits(tmp_path, image_folder):
         }
         assert len(splits) == 1
         assert result.duplicate_files == 5
-        copies = {"red/img_00.jpg", *(f"red/copy_{i}.jpg" for i in range(5))}
+        copies = {"red/img_00.jpg", *(f"red/copy_{i}.jpg" for i in range(4)), "red/sub/copy_4.jpg"}
         assert [set(group) for group in result.duplicate_groups] == [copies]  # named for a person
         assert result.cross_class_duplicates == [
             ("green", "red")

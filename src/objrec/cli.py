@@ -197,8 +197,8 @@ class RichReporter(Reporter):
         )
 
     def note(self, message: str) -> None:
-        if not self.quiet:
-            err.print(message)
+        if not self.quiet:  # plain text: file names such as "[draft] a.png" are not markup
+            err.print(message, markup=False)
 
 
 def shown(path: str | Path | None) -> str:
@@ -322,7 +322,7 @@ def split(src: Path, out: Path, ratios, seed, exclude, copy, force, strict, near
         console.print(
             f"{plural(result.duplicate_files, 'duplicate file')} kept together in one split "
             f"({result.near_duplicate_files} by perceptual hash rather than identical bytes): "
-            + some_of([" = ".join(group) for group in result.duplicate_groups]),
+            + escape(some_of([" = ".join(group) for group in result.duplicate_groups])),
             highlight=False,
         )
     print_split_warnings(result)

@@ -124,7 +124,7 @@ def split_folder(
     files, empty = _without_empty(src, files, empty)
     hashes = {p: hashes[p] for paths in files.values() for p in paths}
     groups = _near_groups(files, hashes, facts) if config.near_duplicates else hashes
-    assignment, result = _assign(files, groups, ratios, seed, out)
+    assignment, result = _assign(files, groups, ratios, seed, (src, out))
     result.near_duplicate_files = len(set(hashes.values())) - len(set(groups.values()))
     result.empty_classes, result.min_images = empty, min_class_size(ratios)
     result.unreadable_files = unreadable
@@ -275,8 +275,10 @@ def _near_groups(
     return {p: min(same[hashes[p]]) for p in paths}
 
 
-def _assign(files, hashes, ratios, seed, out):
-    """Decide each file's split: per class, shuffled groups of identical files fill the targets."""
+def _assign(files, hashes, ratios, seed, folders):
+    """Decide each file's split: per class, shuffled groups of identical files fill the targets;
+    ``folders``: the source and output folders."""
+    src, out = folders
     rng = random.Random(seed)
     split_of_hash: dict[str, str] = {}
     class_of_hash: dict[str, str] = {}
@@ -287,7 +289,7 @@ def _assign(files, hashes, ratios, seed, out):
             groups.setdefault(hashes[path], []).append(path)
         result.duplicate_files += sum(len(g) - 1 for g in groups.values())
         kept = [g for g in groups.values() if len(g) > 1]
-        result.duplicate_groups += [[f"{name}/{path.name}" for path in g] for g in kept]
+        result.duplicate_groups += [[path.relative_to(src).as_posix() for path in g] for g in kept]
         result.cross_class_duplicates += sorted(
             {
                 (class_of_hash[h], name)

@@ -310,7 +310,7 @@ def prepare(
     views = list(range(config.aug_views + 1))
     train_sets = frozen_features(frozen, train_set, data, config, views, reporter, "train", world)
     (valid,) = frozen_features(frozen, valid_set, data, config, [0], reporter, "valid", world)
-    report_unreadable([*train_sets, valid], reporter)
+    report_unreadable([*train_sets, valid])
     return Prepared(
         model,
         data,
@@ -395,15 +395,15 @@ def frozen_pass_counts(tables: list[FeatureTable], world: World) -> dict[str, fl
     }
 
 
-def report_unreadable(sets: list[FeatureTable], reporter: Reporter) -> None:
-    """One line for the person watching: how many files could not be read (once each, not once
-    per view) and the first of them; each is also logged."""
+def report_unreadable(sets: list[FeatureTable]) -> None:
+    """One warning for the files that could not be read (each once, not once per view), naming
+    the first ten; each is also logged in full."""
     messages = list(dict.fromkeys(m for s in sets for m in s.errors))
     for message in messages:
         log.info("skipped %s", message)
     if messages:
         skipped = plural(len(messages), "unreadable file")
-        reporter.note(f"skipped {skipped} (`objrec check` lists them): {some_of(messages)}")
+        log.warning("skipped %s (`objrec check` lists them): %s", skipped, some_of(messages))
 
 
 def run_meta(prep: Prepared, config: TrainConfig, data_dir: Path) -> RunMeta:
@@ -648,18 +648,20 @@ def finetune_phase(
     prep.model.cpu().freeze_body()
     for record in state.history[head_state.epoch :]:
         record["phase"] = "finetune"
-    reporter.note(finetune_outcome(head_state.stopper.best, state.stopper.best))
+    reporter.note(finetune_outcome(head_state.stopper.best, state.stopper.best, config.min_delta))
     return state, FeatureSource(train_x, valid_stack, top.eval())
 
 
-def finetune_outcome(frozen_best: float, tuned_best: float) -> str:
-    """Whether fine-tuning lowered the best validation loss, so which model the run keeps."""
+def finetune_outcome(frozen_best: float, tuned_best: float, min_delta: float = 0.0) -> str:
+    """Whether fine-tuning lowered the best validation loss (by more than ``min_delta``, as early
+    stopping counts it), so which model the run keeps."""
     if tuned_best < frozen_best:
         return (
             f"fine-tuning lowered the best valid loss from {frozen_best:.4f} to {tuned_best:.4f}: "
             "the run keeps the fine-tuned blocks"
         )
+    by = f" by more than {min_delta:g}" if min_delta else ""
     return (
-        f"fine-tuning did not lower the best valid loss ({frozen_best:.4f}): the run keeps the "
-        "frozen body and its head"
+        f"fine-tuning did not lower the best valid loss ({frozen_best:.4f}){by}: the run keeps "
+        "the frozen body and its head"
     )
