@@ -83,7 +83,7 @@ def test_train_says_and_records_why_the_temperature_was_kept_at_1(trained_once):
 
     kept = TemperatureFit(1.0, 0.31, 4, "4 validation errors, 10 needed to sharpen")
     line = calibrated_line(FittedConfidence(1.0, "msp", 0.5, None, (0.1, 0.1), kept))
-    assert "temperature 1.000 (kept at 1: 4 validation errors, 10 needed to sharpen)" in line
+    assert "temperature 1.000 (kept at 1: 4 validation errors, 10 needed to sharpen; valid" in line
     plain = TemperatureFit(0.8, 0.8, 40)
     line = calibrated_line(FittedConfidence(0.8, "msp", 0.5, None, (0.1, 0.1), plain))
     assert "temperature 0.800 (valid ECE" in line

@@ -573,9 +573,9 @@ def calibrated_line(fitted: FittedConfidence) -> str:
     """The sentence ``train`` reports after calibrating: the temperature (and why it was kept at 1
     when the rule kept it), the validation ECE before and after, and where "unknown" begins."""
     chosen = fitted.temperature_fit
-    kept = f" (kept at 1: {chosen.kept_at_one})" if chosen and chosen.kept_at_one else ""
+    kept = f"kept at 1: {chosen.kept_at_one}; " if chosen and chosen.kept_at_one else ""
     return (
-        f"calibrated: temperature {fitted.temperature:.3f}{kept} (valid ECE "
+        f"calibrated: temperature {fitted.temperature:.3f} ({kept}valid ECE "
         f"{fitted.valid_ece[0]:.4f} -> {fitted.valid_ece[1]:.4f}); unknown below "
         + (
             f"a top probability of {fitted.threshold:.4f}"
