@@ -103,4 +103,3 @@ def test_train_refuses_a_folder_of_the_users_that_holds_no_run(tmp_path, capsys,
     (hidden / ".DS_Store").write_text("a file managers' own")  # a folder the user sees as empty
     assert open_run_folder(hidden, force=False) == hidden
     assert open_run_folder(mine, force=True) == mine  # --force: written beside the user's files
-    assert open_run_folder(mine, force=False, first=False) == mine  # torchrun's other ranks

@@ -113,16 +113,16 @@ def refuse_out_inside_data(data_dir: Path, out: Path) -> None:
         )
 
 
-def open_run_folder(out: Path, force: bool, first: bool = True) -> Path:
-    """The folder of a new run: created; one holding a run, or anything else, is refused unless
-    ``force``. ``first``: this process looks for other files (under torchrun only rank 0 does,
-    the others may start after it has written there)."""
+def open_run_folder(out: Path, force: bool) -> Path:
+    """The folder of a new run: created; one holding a run, or other files, is refused unless
+    ``force`` (under torchrun every rank checks before any writes there: rank 0 writes only after
+    the frozen pass, which waits for all of them)."""
     out = Path(out)
     real = out.resolve()  # checked where the run will land: ``x/..`` is the folder above x
     if real.exists() and not real.is_dir():
         raise ObjrecError(f"`out` {out} exists and is not a folder")
     status = run_status(real)
-    if status == "none" and first and not force and visible_entries(real):
+    if status == "none" and not force and visible_entries(real):
         raise ObjrecError(
             f"{out} is not empty (it holds {visible_entries(real)[0]} and no run): {HINT}"
         )

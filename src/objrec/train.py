@@ -221,7 +221,7 @@ def open_run(
         saved, config = load_resume(out)
         reporter.note(f"resuming {out} after epoch {saved.progress.epoch}")
     else:
-        out = open_run_folder(out, force, first=world.main)
+        out = open_run_folder(out, force)
     config, precision = settle_precision(config or TrainConfig(), world)
     if resume:  # settled when the run started
         precision["why"] = "the resumed run's own"
