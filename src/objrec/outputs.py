@@ -61,7 +61,8 @@ def prepare_output_dir(path: Path, force: bool = False, hint: str = HINT) -> Pat
 def check_output_dir(path: Path, force: bool = False, hint: str = HINT) -> None:
     """Raise where :func:`prepare_output_dir` would, creating nothing: for a folder that is made
     only once there is something to put in it."""
-    if Path(path).resolve().exists() and not Path(path).resolve().is_dir():
+    real = Path(path).resolve()
+    if real.exists() and not real.is_dir():
         raise ObjrecError(f"{path} exists and is not a folder")
     refuse_overwrite(path, force, hint)
 

@@ -55,7 +55,8 @@ class SplitResult:
     """Of those, the files grouped by their perceptual hash rather than their bytes."""
     cross_class_duplicates: list[tuple[str, str]] = field(default_factory=list)
     duplicate_groups: list[list[str]] = field(default_factory=list)
-    """Each group of files of one class kept together (``class/file``), for a person to check."""
+    """Each group of files of one class kept together (paths relative to the source folder, such
+    as ``red/album/a.jpg``), for a person to check."""
 
     def totals(self) -> dict[str, int]:
         return {s: sum(c[s] for c in self.counts.values()) for s in SPLITS}
