@@ -172,6 +172,25 @@ def test_batches_from_the_store_equal_batches_from_memory(tmp_path, samples):
         assert torch.equal(x, x2) and torch.equal(y, y2)
 
 
+def test_a_held_stack_gives_the_stored_batches_and_only_within_its_budget(tmp_path, samples):
+    body = frozen(tmp_path, dtype="float16")
+    tables = [feature_table(body, samples, ViewSpec(DATA, "article", v)) for v in (0, 1)]
+    samples[0].path.write_bytes(b"not an image")  # a third view without it: the stack drops it
+    tables.append(feature_table(body, samples, ViewSpec(DATA, "article", 2)))
+    streamed, held = ViewStack(tables), ViewStack(tables).hold()
+    assert held.held is not None and held.held.dtype == torch.float16 and len(held) < len(samples)
+    assert held.held.shape == (3, len(held), tables[0].dim)
+    assert ViewStack(tables).hold(budget=held.nbytes - 1).held is None
+    for (x, y), (x2, y2) in zip(
+        feature_batches(streamed, streamed.labels, 4, seed=5),
+        feature_batches(held, held.labels, 4, seed=5),
+        strict=True,
+    ):
+        assert x2.dtype == torch.float32 and torch.equal(x, x2) and torch.equal(y, y2)
+    pairs = zip(streamed.batches(3), held.batches(3), strict=True)
+    assert all(torch.equal(a[0], b[0]) for a, b in pairs)
+
+
 def test_onnx_runner_matches_torch_within_tolerance(tmp_path, samples):
     pytest.importorskip("onnxruntime")
     fast = frozen(tmp_path, backend="auto")

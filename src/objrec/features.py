@@ -8,8 +8,9 @@ moved or relabelled image costs nothing the next time, an added one costs its ow
 views are seeded by (content, view), so a moved image keeps its augmented features too.
 
 Readers get a :class:`FeatureTable` (rows in the store, labels, readable mask) and read batches
-from it, so memory stays bounded by the batch, not the data set; ``cached_features`` loads a whole
-table for small uses. Batch sampling over views (single process and sharded) lives here too.
+from it, so memory stays bounded by the batch, not the data set (a training stack small enough is
+held in memory once, ``ViewStack.hold``); ``cached_features`` loads a whole table for small uses.
+Batch sampling over views (single process and sharded) lives here too.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from objrec.store import (
     PruneResult,
     Space,
     SpaceInfo,
+    chunks,
     default_cache_dir,
     space_id,
 )
@@ -453,13 +455,14 @@ class FeatureTable:
     def dim(self) -> int:
         return self.space.dim
 
-    def read(self, index) -> torch.Tensor:
-        """Features (len(index), dim) of the images at positions ``index`` (all readable)."""
+    def read(self, index, as_stored: bool = False) -> torch.Tensor:
+        """Features (len(index), dim) of the images at positions ``index`` (all readable), in
+        float32 or (``as_stored``) in the store's dtype."""
         rows = self.rows[np.asarray(index, dtype=np.int64)]
         if (rows < 0).any():
             raise ValueError("read() of an image that could not be decoded")
-        stored = self.space.read(rows, self.generation, as_stored=True)
-        return torch.from_numpy(stored).float()  # exact, and vectorised (NumPy's is not)
+        stored = torch.from_numpy(self.space.read(rows, self.generation, as_stored=True))
+        return stored if as_stored else stored.float()  # exact, and vectorised (NumPy's is not)
 
     def load(self) -> FeatureSet:
         """Every row in memory, zeros where an image could not be decoded."""
@@ -586,14 +589,25 @@ def make_table(space: Space, samples, found, computed: int, hashing: HashStats) 
     return FeatureTable(space, found.rows, labels, ok, errors, computed, hashing, found.generation)
 
 
+HELD_BYTES = 1 << 30
+"""The most stored bytes a ``ViewStack`` holds in memory (``hold``); a larger one streams."""
+
+
 class ViewStack:
-    """The training images readable in every view, each view a table of the store."""
+    """The training images readable in every view, each view a table of the store.
+
+    ``hold`` reads every view into memory once, as stored, when that fits ``HELD_BYTES``: a head
+    trained for twenty epochs then reads the store once instead of twenty times, one read call
+    per row a batch (the batches are shuffled). A larger stack is read batch by batch, so memory
+    stays bounded whatever the size of the data set."""
 
     def __init__(self, tables: Sequence[FeatureTable]):
         self.tables = list(tables)
         ok = torch.stack([t.ok for t in self.tables]).all(0)
         self.index = torch.nonzero(ok).flatten().numpy()
         self.labels = self.tables[0].labels[ok]
+        self.held: torch.Tensor | None = None
+        """Every view's features in the stored dtype, (views, images, dim), once ``hold`` ran."""
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -602,8 +616,26 @@ class ViewStack:
     def n_views(self) -> int:
         return len(self.tables)
 
+    @property
+    def nbytes(self) -> int:
+        """What the stack's features take in the stored dtype."""
+        return sum(len(self) * t.dim * t.space.dtype.itemsize for t in self.tables)
+
+    def hold(self, budget: int = HELD_BYTES) -> ViewStack:
+        """Read every view into memory when it takes at most ``budget`` bytes (see above)."""
+        if self.held is None and len(self) and self.nbytes <= budget:
+            self.held = torch.stack(
+                [
+                    torch.cat([t.read(part, as_stored=True) for part in chunks(self.index, 4096)])
+                    for t in self.tables
+                ]
+            )
+        return self
+
     def gather(self, views: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         """Features of images ``idx`` (positions among the readable ones), each in ``views[i]``."""
+        if self.held is not None:
+            return self.held[views, idx].float()
         out = torch.empty(len(idx), self.tables[0].dim)
         for v, table in enumerate(self.tables):
             pick = torch.nonzero(views == v).flatten()

@@ -314,8 +314,8 @@ def prepare(
     return Prepared(
         model,
         data,
-        ViewStack(train_sets),
-        ViewStack([valid]),
+        ViewStack(train_sets).hold(),
+        ViewStack([valid]).hold(),
         frozen.fingerprint,
         train_set,
         valid_set,
@@ -601,7 +601,7 @@ def cut_features(stem, prep: Prepared, config: TrainConfig, reporter: Reporter, 
     (valid,) = frozen_features(
         frozen, prep.valid_set, prep.data, config, [0], reporter, "valid (cut)", world
     )
-    return ViewStack(sets), ViewStack([valid])
+    return ViewStack(sets).hold(), ViewStack([valid]).hold()
 
 
 def finetune_phase(
