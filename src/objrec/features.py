@@ -43,7 +43,6 @@ from objrec.store import (
     PruneResult,
     Space,
     SpaceInfo,
-    chunks,
     default_cache_dir,
     space_id,
 )
@@ -624,13 +623,12 @@ class ViewStack:
     def hold(self, budget: int = HELD_BYTES) -> ViewStack:
         """Read every view into memory when it takes at most ``budget`` bytes (see above)."""
         if self.held is None and len(self) and self.nbytes <= budget:
-            self.held = torch.stack(
-                [
-                    torch.cat([t.read(part, as_stored=True) for part in chunks(self.index, 4096)])
-                    for t in self.tables
-                ]
-            )
+            self.held = torch.stack([self._read_all(table) for table in self.tables])
         return self
+
+    def _read_all(self, table: FeatureTable, size: int = 4096) -> torch.Tensor:
+        parts = [self.index[start : start + size] for start in range(0, len(self), size)]
+        return torch.cat([table.read(part, as_stored=True) for part in parts])
 
     def gather(self, views: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         """Features of images ``idx`` (positions among the readable ones), each in ``views[i]``."""
