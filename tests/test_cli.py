@@ -692,3 +692,32 @@ def test_split_names_the_duplicates_it_kept_together_as_they_are_named(capsys, t
     assert f"red/[b]old.png = red/{original.name}" in " ".join(out.split()) or (
         f"red/{original.name} = red/[b]old.png" in " ".join(out.split())
     )
+
+
+def test_sigterm_takes_back_the_folders_of_a_stopped_command_as_ctrl_c_does(
+    capsys, tmp_path, monkeypatch
+):
+    """SIGTERM (a job scheduler, `kill`) ended objrec at once, leaving the folders it had made."""
+    import importlib
+    import os
+    import signal
+
+    def sigterm(path):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return 1, 1
+
+    class Unhandled(Exception):
+        pass
+
+    def unhandled(*args):
+        raise Unhandled("objrec left SIGTERM to its default: the process would have ended")
+
+    photos = make_class_folder(tmp_path / "photos", per_class=2)
+    monkeypatch.setattr(importlib.import_module("objrec.explore"), "image_size", sigterm)
+    previous = signal.signal(signal.SIGTERM, unhandled)  # never end pytest itself
+    try:
+        code, _, err = run(capsys, "explore", photos, "--out", tmp_path / "new" / "out")
+    finally:
+        assert signal.signal(signal.SIGTERM, previous) is unhandled  # main put ours back
+    assert code == 128 + signal.SIGTERM and "aborted" in err
+    assert not (tmp_path / "new").exists()

@@ -249,7 +249,7 @@ import objrec.runs
 import objrec.train
 from objrec.cli import main
 
-kill_after, saver = int(sys.argv[1]), objrec.train.epoch_saver
+kill_after, stop, saver = int(sys.argv[1]), getattr(signal, sys.argv[2]), objrec.train.epoch_saver
 
 
 def epoch_saver(*args):
@@ -258,7 +258,7 @@ def epoch_saver(*args):
     def save_then_die(state):
         save(state)
         if state.epoch == kill_after:
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), stop)
 
     save_then_die.flush = save.flush  # train flushes the saver when the fit ends
     return save_then_die
@@ -266,19 +266,20 @@ def epoch_saver(*args):
 
 objrec.train.epoch_saver = epoch_saver
 objrec.runs.SAVE_EVERY = 0  # the training state written after every epoch
-sys.exit(main(sys.argv[2:]))
+sys.exit(main(sys.argv[3:]))
 """
 
 
-def train_process(data, run, kill_after=0, resume=False):
-    """``objrec train`` in a new process, SIGKILLed by itself right after epoch ``kill_after``."""
+def train_process(data, run, kill_after=0, resume=False, stop="SIGKILL"):
+    """``objrec train`` in a new process, sent ``stop`` (a signal's name) by itself right after
+    epoch ``kill_after`` is saved."""
     args = [
         *("train", str(data), "--resume" if resume else "--out", str(run)),
         *("--backbone", "tiny_test", "--epochs", "12", "--patience", "100"),
         *("--batch-size", "4", "--aug-views", "1", "--lr", "0.01"),
     ]
     done = subprocess.run(
-        [sys.executable, "-c", KILL_AFTER_EPOCH, str(kill_after), *args],
+        [sys.executable, "-c", KILL_AFTER_EPOCH, str(kill_after), stop, *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         timeout=600,
@@ -302,6 +303,21 @@ def test_sigkill_mid_training_then_resume_matches_an_uninterrupted_run(tmp_path)
     assert not (run / LAST).exists()  # the finished run no longer keeps its training state
     assert not [p.name for p in run.iterdir() if ".tmp-" in p.name]  # no temporary file left
     same_result(tmp_path / "whole", run)
+
+
+@pytest.mark.slow
+def test_sigterm_mid_training_saves_and_says_how_to_resume_as_ctrl_c_does(tmp_path):
+    """SIGTERM (a scheduler, `kill`, torchrun) killed train at once: no best model, no hint."""
+    photos = make_class_folder(tmp_path / "photos", per_class=12)
+    data, run = tmp_path / "data", tmp_path / "run"
+    split_folder(photos, data, seed=0)
+    code, err = train_process(data, run, kill_after=4, stop="SIGTERM")
+    assert code == 128 + signal.SIGTERM, err
+    err = " ".join(err.split())
+    assert "interrupted after epoch 4" in err and f"objrec train {data} --resume {run}" in err
+    assert last_epoch(run) == 4 and (run / BEST).exists()  # the best model so far, usable at once
+    result = train(data, run, resume=True)
+    assert len(result.history) == 12 and not (run / LAST).exists()
 
 
 def test_check_follows_linked_class_folders_and_reports_link_loops(tmp_path):

@@ -11,7 +11,9 @@ import logging
 import os
 import re
 import shlex
+import signal
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -1338,9 +1340,50 @@ def invoked_command(args: Sequence[str]) -> click.Command | None:
     return next((cli.commands[a] for a in args if a in cli.commands), None)
 
 
+INTERRUPTED = 128 + signal.SIGINT
+"""The exit code of a command stopped by Ctrl-C (130, as shells report it); one stopped by SIGTERM
+exits with 128 + SIGTERM (143) instead, having cleaned up the same way."""
+
+
+@contextmanager
+def sigterm_as_ctrl_c(caught: list[int]) -> Iterator[None]:
+    """While the block runs, SIGTERM (a job scheduler, ``kill``, torchrun stopping a worker) stops
+    the command as Ctrl-C does: KeyboardInterrupt in the main thread, so that a failed command
+    takes back its folders, train saves its state and says how to resume, demo removes what it
+    made. The signals received are appended to ``caught``. A forked child (a data loader's
+    worker) keeps SIGTERM's default: it ends at once, its parent cleans up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    pid = os.getpid()
+
+    def stop(signum: int, frame: object) -> None:
+        if os.getpid() != pid:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        caught.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 success, 1 error, 2 usage, 130 interrupted)."""
+    """Run the CLI; returns the exit code (0 success, 1 error, 2 usage, 130 interrupted by Ctrl-C,
+    143 stopped by SIGTERM)."""
     args = expand_greedy(list(sys.argv[1:] if argv is None else argv))
+    caught: list[int] = []
+    with sigterm_as_ctrl_c(caught):
+        code = run_command(args)
+    return 128 + caught[0] if code == INTERRUPTED and caught else code
+
+
+def run_command(args: list[str]) -> int:
+    """Run the command line ``args``; errors and interruptions become a sentence and a code."""
     try:
         cli.main(args=args, prog_name="objrec", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -1350,18 +1393,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except click.exceptions.Abort:
         err.print("aborted")
-        return 130
+        return INTERRUPTED
     except Interrupted as exc:
         message = escape(to_cli(str(exc), invoked_command(args), exc.values))
         err.print(f"[yellow]{message}[/]", highlight=False)
-        return 130
+        return INTERRUPTED
     except ObjrecError as exc:
         message = escape(to_cli(str(exc), invoked_command(args), exc.values))
         err.print(f"[red]error:[/] {message}", highlight=False)
         return 1
     except KeyboardInterrupt:
         err.print("interrupted")
-        return 130
+        return INTERRUPTED
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
     return 0
