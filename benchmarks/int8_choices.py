@@ -3,11 +3,12 @@
     python benchmarks/int8_choices.py [--data /work/splits/s0] [--images 128] [--batch 16]
                                       [--repeats 3] [--only NAME ...]
 
-Exports the default three-body ensemble (240 px) to ONNX, then quantizes it with each setting of
-ONNX Runtime's static quantization (``objrec.quantize.QuantConfig``: calibration method and size,
-per-channel weights, activation type, QDQ or QOperator, layers kept in fp32), calibrated on a
-fixed sample of the split's training images (centre view). For each it prints the time to
-calibrate and quantize, the body's images/s on ``--images`` ready tensors (a fixed sample of the
+Exports the default three-body ensemble (240 px) to ONNX, then quantizes it with ONNX Runtime's
+static quantization: objrec's settings (``objrec.quantize.QuantConfig``), then each choice changed
+alone (format, activation type, per-channel weights, graph preparation, calibration method and
+size, layers kept in fp32), calibrated as ``objrec train`` calibrates: on objrec's calibration set
+(``quantize.calibration_set``, the built-in sample), drawn by content. For each it prints the time
+to calibrate and quantize, the body's images/s on ``--images`` ready tensors (a fixed sample of the
 valid split; batch ``--batch``, median of ``--repeats`` runs after a warm-up, ONNX Runtime's
 threads = torch's) and the agreement of its features with fp32's on those images: the median and
 minimum cosine similarity per image, and the largest absolute difference relative to fp32's
@@ -22,6 +23,7 @@ import os
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,18 +32,31 @@ import torch
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.config import DEFAULT_BACKBONE
 from objrec.data import scan_class_folder
-from objrec.quantize import QuantConfig, calibration_batches, calibration_sample, quantize_graph
+from objrec.quantize import (
+    QuantConfig,
+    calibration_batches,
+    calibration_sample,
+    calibration_set,
+    quantize_graph,
+)
 from objrec.runtime import export_onnx, onnx_session
 
+DEFAULT = QuantConfig()
+
 VARIANTS: list[tuple[str, QuantConfig]] = [
-    ("QDQ, per-channel, MinMax, 64 images, uint8 act.", QuantConfig()),
-    ("  int8 activations", QuantConfig(activations="int8")),
-    ("  per-tensor weights", QuantConfig(per_channel=False)),
-    ("  QOperator", QuantConfig(fmt="qoperator")),
-    ("  Entropy calibration", QuantConfig(method="entropy")),
-    ("  256 calibration images", QuantConfig(calibration_images=256)),
-    ("  stem and last convolution kept fp32", QuantConfig(keep_fp32=("stem", "head"))),
+    (
+        f"objrec's int8 ({DEFAULT.fmt}, {DEFAULT.method}, {DEFAULT.calibration_images} images)",
+        DEFAULT,
+    ),
+    ("  QDQ", replace(DEFAULT, fmt="qdq")),
+    ("  int8 activations", replace(DEFAULT, activations="int8")),
+    ("  per-tensor weights", replace(DEFAULT, per_channel=False)),
+    ("  not prepared (quant_pre_process)", replace(DEFAULT, prepare=False)),
+    ("  Entropy calibration", replace(DEFAULT, method="entropy")),
+    ("  64 calibration images", replace(DEFAULT, calibration_images=64)),
+    ("  stem and last convolution kept fp32", replace(DEFAULT, keep_fp32=("stem", "head"))),
 ]
+"""objrec's ``QuantConfig`` defaults, then each choice changed alone."""
 
 
 def time_session(
@@ -93,12 +108,11 @@ def setup(description: str | None):
 
 
 def main() -> None:
-    args, spec, data, train, batches = setup(__doc__)
+    args, spec, data, _, batches = setup(__doc__)
+    calibration = calibration_set()
     threads = torch.get_num_threads()
     print(f"{DEFAULT_BACKBONE} at {data.input_size} px, batch {args.batch}, {threads} threads,")
-    print(
-        f"{sum(map(len, batches))} valid images of {args.data}; calibration on its training images"
-    )
+    print(f"{sum(map(len, batches))} valid images of {args.data}; calibration on objrec's set")
     print(f"load average at the start {os.getloadavg()[0]:.1f}")
     print(
         f"{'setting':46s} {'quantize s':>10s} {'images/s':>9s} {'vs fp32':>8s} {'img/CPU-s':>8s} "
@@ -110,7 +124,7 @@ def main() -> None:
         fp32 = export_onnx(build_body(spec).eval(), Path(tmp) / "fp32.onnx", data.input_size)
         base, base_cpu, reference = time_session(onnx_session(fp32, spin=False), batches, r)
         print(
-            f"{'fp32 (objrec default)':46s} {'':>10s} {base:9.1f} {1:7.2f}x {base_cpu:8.1f} "
+            f"{'fp32 (--precision fp32)':46s} {'':>10s} {base:9.1f} {1:7.2f}x {base_cpu:8.1f} "
             f"{1:7.2f}x",
             flush=True,
         )
@@ -118,7 +132,7 @@ def main() -> None:
             if args.only and not any(o in name for o in args.only):
                 continue
             start = time.perf_counter()
-            chosen, _ = calibration_sample(train, config.calibration_images, config.seed)
+            chosen, _ = calibration_sample(calibration, config.calibration_images, config.seed)
             out = quantize_graph(
                 fp32, Path(tmp) / f"{i}.onnx", calibration_batches(chosen, data), config
             )
