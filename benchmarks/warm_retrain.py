@@ -1,0 +1,75 @@
+"""A warm retrain, two source trees side by side: where a change to objrec moves its time.
+
+    python benchmarks/warm_retrain.py --data /work/splits/s0 --src OLD/src --src NEW/src \\
+        [--repeats 3] [-- TRAIN OPTIONS]
+
+Runs ``objrec train DATA --out TMP --json`` with each ``--src`` first on ``PYTHONPATH``, taking
+turns (A, B, A, B, ...) so that a change in the machine's load falls on both, from the feature
+store as it is (run one ``objrec train DATA`` first so that every feature is stored: a warm
+retrain computes none). Prints, per source tree, the median wall time of the whole process and of
+train's own parts (its summary's ``seconds``), their ratio to the first tree's, and the best
+validation loss of each run (a change meant to be faster only should not move it). Run it alone,
+under the CPU lock (``flock /tmp/objrec-cpu.lock python benchmarks/warm_retrain.py ...``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def one_run(src: Path, data: Path, extra: list[str]) -> dict:
+    """Wall time, train's ``seconds`` and best validation loss of one ``objrec train``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "PYTHONPATH": str(src)}
+        command = [sys.executable, "-m", "objrec", "train", str(data), "--out", f"{tmp}/run"]
+        start = time.perf_counter()
+        done = subprocess.run(
+            [*command, "--json", *extra], env=env, capture_output=True, text=True, check=True
+        )
+        wall = time.perf_counter() - start
+    summary = json.loads(done.stdout)
+    return {"wall": wall, **summary["seconds"], "loss": summary["best_valid_loss"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=Path("/work/splits/s0"))
+    parser.add_argument("--src", type=Path, action="append", required=True)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("extra", nargs="*", help="options passed on to objrec train (after --)")
+    args = parser.parse_args()
+    runs: dict[Path, list[dict]] = {src: [] for src in args.src}
+    print(f"load average at the start {os.getloadavg()[0]:.1f}", flush=True)
+    for repeat in range(args.repeats):
+        for src in args.src:
+            run = one_run(src, args.data, args.extra)
+            runs[src].append(run)
+            parts = "  ".join(f"{k} {v:.1f}" for k, v in run.items() if k != "loss")
+            print(f"run {repeat + 1}  {src}  {parts}  loss {run['loss']:.5f}", flush=True)
+    first = args.src[0]
+    keys = [k for k in runs[first][0] if k != "loss"]
+    median = {
+        src: {k: statistics.median(r[k] for r in rs) for k in keys} for src, rs in runs.items()
+    }
+    print(f"\nmedians of {args.repeats} (seconds; ratio to {first}):")
+    for src in args.src:
+        cells = "  ".join(
+            f"{k} {median[src][k]:.1f} ({median[src][k] / max(median[first][k], 1e-9):.2f})"
+            for k in keys
+        )
+        print(f"  {src}: {cells}")
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
