@@ -50,3 +50,19 @@ def test_an_unreadable_file_is_left_out_of_its_batch_and_reported(tmp_path):
     assert sum(len(b.indices) for b in batches) == len(samples) - 1
     errors = [e for b in batches for e in b.errors]
     assert len(errors) == 1 and "broken.png" in errors[0]
+
+
+def test_the_decoding_thread_keeps_to_its_own_thread_count_and_leaves_the_callers():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+
+        def seen():  # what PyTorch's operators may use where the batches are made
+            for _ in range(3):
+                yield torch.get_num_threads()
+
+        assert list(prefetch(seen())) == [1, 1, 1]
+        assert list(prefetch(seen(), threads=None)) == [2, 2, 2]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

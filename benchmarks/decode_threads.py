@@ -1,0 +1,81 @@
+"""The decoding thread's own PyTorch threads: left as they are against one, files to features.
+
+    python benchmarks/decode_threads.py [--data /work/splits/s0] [--images 384] [--repeats 5]
+
+The frozen pass decodes and transforms images in a thread beside the body (``data.prefetch``).
+PyTorch's operators in that thread (the augmentation's rotation and colour jitter, the
+normalisation) may start OpenMP threads of their own, which then compete with the body's threads
+for the cores; ``prefetch(threads=1)``, objrec's default, keeps them to one. On a fixed sample of
+``--images`` training images of the split (seeded), with the default int8 body (made once per
+machine and kept in the feature store's folder), this times ``features.compute_features`` (files
+to features, no store) with ``threads=None`` and ``threads=1`` in turn, for the centre view and
+the first augmented view, and prints the images/s of every run, their medians, the ratio, and
+whether the features are identical. Run it alone, under the CPU lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import random
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+import objrec.features as features
+from objrec.backbones import build_body, get_backbone, resolve_data_config
+from objrec.config import DEFAULT_BACKBONE
+from objrec.data import prefetch, scan_class_folder
+from objrec.features import FeatureCache, FrozenBody, ViewSpec, compute_features
+from objrec.quantize import quantize_body
+from objrec.store import default_cache_dir
+
+ARMS = {"threads as they are": None, "one thread": 1}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=Path("/work/splits/s0"))
+    parser.add_argument("--images", type=int, default=384)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    spec = get_backbone(DEFAULT_BACKBONE)
+    data = resolve_data_config(spec)
+    body = quantize_body(build_body(spec), data, default_cache_dir())
+    samples = list(scan_class_folder(args.data / "train").samples)
+    random.Random(0).shuffle(samples)
+    samples = samples[: args.images]
+    frozen = FrozenBody(body, data.input_size, FeatureCache(None), name="int8")
+    views = {
+        "centre": (ViewSpec(data), None),
+        "augmented": (ViewSpec(data, "article", 1), list(range(len(samples)))),
+    }
+    rates: dict[tuple[str, str], list[float]] = {}
+    outputs: dict[tuple[str, str], torch.Tensor] = {}
+    print(f"{len(samples)} images of {args.data}, int8 body, {torch.get_num_threads()} threads")
+    for _ in range(args.repeats):
+        for arm, threads in ARMS.items():
+            features.prefetch = functools.partial(prefetch, threads=threads)
+            for view, (view_spec, seeds) in views.items():
+                start = time.perf_counter()
+                got = compute_features(frozen, samples, view_spec, seeds=seeds).features
+                rates.setdefault((arm, view), []).append(
+                    len(samples) / (time.perf_counter() - start)
+                )
+                outputs.setdefault((arm, view), got)
+    features.prefetch = prefetch
+    for view in views:
+        medians = [statistics.median(rates[arm, view]) for arm in ARMS]
+        for arm, median in zip(ARMS, medians, strict=True):
+            runs = " ".join(f"{r:.1f}" for r in rates[arm, view])
+            print(f"{view:10s} {arm:20s} {runs}  median {median:.1f} images/s")
+        same = torch.equal(*(outputs[arm, view] for arm in ARMS))
+        print(f"{view:10s} one thread / as they are: {medians[1] / medians[0]:.3f}; same: {same}")
+
+
+if __name__ == "__main__":
+    main()
