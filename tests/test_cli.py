@@ -721,3 +721,32 @@ def test_sigterm_takes_back_the_folders_of_a_stopped_command_as_ctrl_c_does(
         assert signal.signal(signal.SIGTERM, previous) is unhandled  # main put ours back
     assert code == 128 + signal.SIGTERM and "aborted" in err
     assert not (tmp_path / "new").exists()
+
+
+def test_an_output_path_in_a_loop_of_links_is_one_sentence_naming_it(
+    capsys, tmp_path, trained_run, split_dir, image_folder
+):
+    """Such a path gave a RuntimeError traceback ("Symlink loop from ...") in every command."""
+    loop = tmp_path / "loop"
+    loop.symlink_to(tmp_path / "back")
+    (tmp_path / "back").symlink_to(loop)
+    red = image_folder / "red"
+    commands = [
+        ("explore", image_folder, "--out", loop),
+        ("split", image_folder, loop / "data"),
+        ("train", split_dir, "--out", loop, "--backbone", "tiny_test"),
+        ("evaluate", trained_run, split_dir, "--out", loop),
+        ("predict", trained_run, red, "--plot", loop / "p.png"),
+        ("predict", trained_run, red, "--explain", loop),
+        ("export", trained_run, "--out", loop / "m.onnx"),
+        ("audit", split_dir, "--out", loop, "--backbone", "tiny_test"),
+        ("report", trained_run, "--out", loop),
+        ("suggest", trained_run, red, "--out", loop),
+        ("demo", "--out", loop),
+    ]
+    for args in commands:
+        code, _, err = run(capsys, *args)
+        last = err.strip().splitlines()[-1]  # after split's "hashing files ..."
+        assert code == 1 and "Traceback" not in err, (args, err)
+        assert last.startswith("error:") and "loop of symbolic links" in last, (args, err)
+        assert str(loop) in last, (args, err)

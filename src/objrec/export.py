@@ -23,7 +23,7 @@ from objrec.confidence import Readable
 from objrec.errors import ObjrecError
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier
-from objrec.outputs import new_folders, refuse_overwrite, staged
+from objrec.outputs import new_folders, output_path, refuse_overwrite, staged
 from objrec.quantize import QuantizedBody
 from objrec.runtime import TOLERANCE, OnnxModel, export_onnx, onnxruntime_available
 from objrec.transforms import TTA_VIEWS, draft_size, tta_view_geometry
@@ -198,7 +198,7 @@ def export_model(
     if not onnxruntime_available():
         raise ObjrecError("exporting needs onnxruntime: pip install onnxruntime")
     model, meta = load_model(run)
-    path = Path(out) if out else Path(run) / "model.onnx"
+    path = output_path(out) if out else Path(run) / "model.onnx"
     sidecar = path.with_suffix(".json")
     for target in (path, sidecar):
         refuse_overwrite(target, force)

@@ -104,18 +104,35 @@ def _absent(folder: Path) -> bool:
         return False
 
 
+def output_path(path: Path, name: str = "out") -> Path:
+    """The output ``path`` (the argument ``name``) checked before anything is written: one that
+    leads into a loop of symbolic links is refused in a sentence naming it."""
+    path = Path(path)
+    try:
+        path.resolve()
+    except RuntimeError:  # Python 3.11's resolve() on a loop of links, even when not strict
+        raise ObjrecError(
+            f"`{name}` {path} leads into a loop of symbolic links: choose another path"
+        ) from None
+    return path
+
+
 def takes_back_folders(*names: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Decorator: a call of the function that fails leaves none of the folders it created on the
-    way to its arguments ``names`` (output folders) while they are empty (:func:`new_folders`)."""
+    """Decorator: the function's arguments ``names`` (output folders) are checked
+    (:func:`output_path`), and a call that fails leaves none of the folders it created on the way
+    to them while they are empty (:func:`new_folders`)."""
 
     def decorate(function: Callable[P, R]) -> Callable[P, R]:
         signature = inspect.signature(function)
 
         @functools.wraps(function)
         def call(*args: P.args, **kwargs: P.kwargs) -> R:
-            given = signature.bind(*args, **kwargs).arguments
+            bound = signature.bind(*args, **kwargs)
+            given = bound.arguments
+            for name in (name for name in names if given.get(name) is not None):
+                given[name] = output_path(given[name], name)
             with new_folders(*(given.get(name) for name in names)):
-                return function(*args, **kwargs)
+                return function(*bound.args, **bound.kwargs)
 
         return call
 

@@ -13,6 +13,7 @@ from objrec.images import UnreadableImageError, is_image_file, list_images, open
 from objrec.inference import Recognizer
 from objrec.outputs import (
     check_output_dir,
+    output_path,
     prepare_output_dir,
     refuse_overwrite,
     takes_back_folders,
@@ -113,7 +114,7 @@ def predict(
     ``device``: ``auto``, ``cpu`` or ``cuda[:N]`` (on a GPU the runtime is PyTorch there).
     An existing ``plot`` file or non-empty ``explain`` folder is refused unless ``force``.
     """
-    check_arguments(topk, plot_max, plot, force)
+    plot = check_arguments(topk, plot_max, plot, force)
     if explain is not None:  # refused before any work, made only when an image is readable
         check_output_dir(explain, force, EXPLAIN_HINT)
     results = expand_paths(paths)
@@ -132,14 +133,18 @@ def predict(
     return results
 
 
-def check_arguments(topk: int, plot_max: int, plot: Path | None, force: bool) -> None:
-    """Refuse bad counts, and an existing ``plot`` file unless ``force``, before any work."""
+def check_arguments(topk: int, plot_max: int, plot: Path | None, force: bool) -> Path | None:
+    """Refuse bad counts, and an existing ``plot`` file unless ``force``, before any work; the
+    ``plot`` file to write (:func:`output_path`)."""
     if topk < 1:
         raise ObjrecError("`topk` must be at least 1")
     if plot_max < 1:
         raise ObjrecError("`plot_max` must be at least 1")
-    if plot is not None:
-        refuse_overwrite(plot, force, "choose another `plot` or pass `force=True`")
+    if plot is None:
+        return None
+    plot = output_path(plot, "plot")
+    refuse_overwrite(plot, force, "choose another `plot` or pass `force=True`")
+    return plot
 
 
 def write_explanations(recognizer: Recognizer, results, folder: Path, reporter: Reporter) -> None:

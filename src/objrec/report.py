@@ -31,7 +31,7 @@ from objrec.explore import explore
 from objrec.images import UnreadableImageError, open_image
 from objrec.inference import Recognizer
 from objrec.meta import RunMeta
-from objrec.outputs import refuse_overwrite
+from objrec.outputs import output_path, refuse_overwrite
 from objrec.progress import SILENT, Reporter
 from objrec.transforms import build_transforms
 
@@ -175,7 +175,7 @@ def build_report(
 ) -> Path:
     """Write the HTML report of ``run`` to ``out`` (default ``RUN/report.html``)."""
     run = Path(run)
-    out = Path(out) if out else run / "report.html"
+    out = output_path(out) if out else run / "report.html"
     refuse_overwrite(out, force or out == run / "report.html")  # objrec's own file is refreshed
     _, meta = read_checkpoint(run)
     if data_dir is None and meta.data_dir:
