@@ -750,3 +750,26 @@ def test_an_output_path_in_a_loop_of_links_is_one_sentence_naming_it(
         assert code == 1 and "Traceback" not in err, (args, err)
         assert last.startswith("error:") and "loop of symbolic links" in last, (args, err)
         assert str(loop) in last, (args, err)
+
+
+@pytest.mark.slow
+def test_an_output_through_a_folder_that_is_not_there_makes_no_such_folder(
+    capsys, tmp_path, trained_run, split_dir, image_folder, monkeypatch
+):
+    """``--out z/..`` left an empty ``z`` behind (explore, evaluate, predict --explain, train,
+    audit, suggest, export), or failed with a traceback (predict --plot, report)."""
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    red = image_folder / "red"
+    commands = [
+        ("explore", image_folder, "--out", "z/../explored"),
+        ("predict", trained_run, red, "--plot", "z/../p.png"),
+        ("predict", trained_run, red, "--explain", "z/../explained"),
+        ("report", trained_run, "--out", "z/../r.html"),
+    ]
+    for args in commands:
+        code, _, err = run(capsys, *args)
+        assert code == 0, (args, err)
+        assert not (here / "z").exists(), args
+    assert sorted(p.name for p in here.iterdir()) == ["explained", "explored", "p.png", "r.html"]

@@ -1,5 +1,7 @@
 """Output folders: a failed command takes back the empty folders it made, and nothing else."""
 
+from pathlib import Path
+
 import pytest
 
 from objrec.outputs import new_folders
@@ -103,3 +105,22 @@ def test_train_refuses_a_folder_of_the_users_that_holds_no_run(tmp_path, capsys,
     (hidden / ".DS_Store").write_text("a file managers' own")  # a folder the user sees as empty
     assert open_run_folder(hidden, force=False) == hidden
     assert open_run_folder(mine, force=True) == mine  # --force: written beside the user's files
+
+
+def test_an_output_argument_through_a_missing_folder_is_resolved_so_none_is_made(
+    tmp_path, monkeypatch
+):
+    """``explore --out z/..`` left an empty folder ``z`` behind."""
+    from objrec.outputs import prepare_output_dir, takes_back_folders
+
+    monkeypatch.chdir(tmp_path)
+
+    @takes_back_folders("out")
+    def write(out):
+        prepare_output_dir(out)
+        (out / "written").write_text("done")
+        return out
+
+    assert write("z/../a") == tmp_path / "a" and (tmp_path / "a" / "written").is_file()
+    assert write(out="b") == Path("b")  # a path without ``..`` is kept as given
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]

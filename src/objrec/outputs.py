@@ -106,15 +106,17 @@ def _absent(folder: Path) -> bool:
 
 def output_path(path: Path, name: str = "out") -> Path:
     """The output ``path`` (the argument ``name``) checked before anything is written: one that
-    leads into a loop of symbolic links is refused in a sentence naming it."""
+    leads into a loop of symbolic links is refused in a sentence naming it; one with a ``..`` part
+    is resolved (``z/..`` is the folder z is in, whether or not z exists: making the folders on
+    the way to it as spelled would leave an empty ``z`` behind)."""
     path = Path(path)
     try:
-        path.resolve()
+        real = path.resolve()
     except RuntimeError:  # Python 3.11's resolve() on a loop of links, even when not strict
         raise ObjrecError(
             f"`{name}` {path} leads into a loop of symbolic links: choose another path"
         ) from None
-    return path
+    return real if ".." in path.parts else path
 
 
 def takes_back_folders(*names: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
