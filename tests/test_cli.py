@@ -541,7 +541,8 @@ def test_messages_that_point_to_resume_name_the_run(capsys, tmp_path, split_dir)
     (run_dir / "last.safetensors").write_bytes(b"as a killed run leaves it")
     code, _, err = run(capsys, "train", split_dir, "--out", run_dir, "--backbone", "tiny_test")
     err = " ".join(err.split())
-    assert code == 1 and f"continue it with --resume {run_dir}," in err and "RUN" not in err
+    whole_command = f"continue it with `objrec train {split_dir} --resume {run_dir}`,"
+    assert code == 1 and whole_command in err and "RUN" not in err  # DATA given, to paste
     assert (
         to_cli("continue it with `resume=True`", cli.commands["train"], {"resume": "my runs/a"})
         == "continue it with --resume 'my runs/a'"

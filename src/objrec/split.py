@@ -11,14 +11,17 @@ folder's image facts (``facts.sqlite``, shared with the audit). SRC is only ever
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import hashlib
 import logging
 import os
 import random
 import shutil
+import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,11 @@ from objrec.progress import plural, some_of
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.csv"
+STAGE = ".objrec-split-"
+"""The start of the name of the hidden folder in OUT a split writes to before swapping it in."""
+STAGE_GRACE = 60.0
+"""Seconds a staging folder is taken as a running split's even when unlocked: the moments
+between making it and locking it."""
 
 
 @dataclass
@@ -230,7 +238,47 @@ def _check_out(src: Path, out: Path, force: bool) -> None:
         raise ObjrecError(f"the output folder {out} must lie outside the source folder {src}")
     if out.exists() and not out.is_dir():
         raise ObjrecError(f"{out} exists and is not a folder")
+    for stage in leftover_stages(out):
+        log.warning("%s was left by a split that was killed: it can be deleted", stage)
     refuse_overwrite(out, force, "choose another folder or pass `force=True`")
+
+
+def leftover_stages(out: Path) -> list[Path]:
+    """The staging folders in ``out`` that no running split holds: left by a split that was
+    killed (SIGKILL, a crash) before it could remove its own. objrec never deletes them."""
+    if not out.is_dir():
+        return []
+    return sorted(p for p in out.glob(STAGE + "*") if p.is_dir() and not _in_use(p))
+
+
+def _in_use(stage: Path) -> bool:
+    """Whether a running split holds ``stage``'s lock, or may be about to (it is newer than
+    ``STAGE_GRACE``); one that cannot be looked at counts as in use."""
+    try:
+        if time.time() - stage.stat().st_mtime < STAGE_GRACE:
+            return True
+        fd = os.open(stage, os.O_RDONLY)
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # releases the lock, if taken
+    return False
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``folder`` for the block: the system releases it when the
+    process ends however it ends, so a killed split's staging folder is told by its free lock."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _select_classes(src: Path, exclude: Sequence[str]) -> list[str]:
@@ -330,18 +378,20 @@ def _write(out: Path, assignment, hashes, mode: str) -> None:
     in: an earlier split (its train/valid/test folders and manifest, nothing else) is replaced
     only by a whole new one, after every check has passed."""
     out.mkdir(parents=True, exist_ok=True)
-    stage = out / f".objrec-split-{uuid.uuid4().hex[:8]}"
-    try:
-        _write_files(stage, assignment, hashes, mode)
-        for name in SPLITS:
-            if (out / name).is_dir():
-                log.info("replacing the earlier split's %s", out / name)
-                shutil.rmtree(out / name)
-            if (stage / name).is_dir():
-                (stage / name).rename(out / name)
-        (stage / MANIFEST).replace(out / MANIFEST)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+    stage = out / f"{STAGE}{uuid.uuid4().hex[:8]}"
+    stage.mkdir()
+    with _locked(stage):  # removed while still held: never seen as left by a killed split
+        try:
+            _write_files(stage, assignment, hashes, mode)
+            for name in SPLITS:
+                if (out / name).is_dir():
+                    log.info("replacing the earlier split's %s", out / name)
+                    shutil.rmtree(out / name)
+                if (stage / name).is_dir():
+                    (stage / name).rename(out / name)
+            (stage / MANIFEST).replace(out / MANIFEST)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
 
 
 def _write_files(out: Path, assignment, hashes, mode: str) -> None:
