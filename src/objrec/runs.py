@@ -113,10 +113,11 @@ def refuse_out_inside_data(data_dir: Path, out: Path) -> None:
         )
 
 
-def open_run_folder(out: Path, force: bool) -> Path:
+def open_run_folder(out: Path, force: bool, data_dir: Path | None = None) -> Path:
     """The folder of a new run: created; one holding a run, or other files, is refused unless
     ``force`` (under torchrun every rank checks before any writes there: rank 0 writes only after
-    the frozen pass, which waits for all of them)."""
+    the frozen pass, which waits for all of them). ``data_dir``: the data the run was to train
+    on, so that the refusal of an interrupted run names the whole command that resumes it."""
     out = Path(out)
     real = out.resolve()  # checked where the run will land: ``x/..`` is the folder above x
     if real.exists() and not real.is_dir():
@@ -130,7 +131,7 @@ def open_run_folder(out: Path, force: bool) -> Path:
         raise ObjrecError(
             f"{out} holds an interrupted run: continue it with `resume=True`, "
             "or pass `force=True` to start it over",
-            values={"resume": str(out)},
+            values={"resume": str(out)} | ({"data": str(data_dir)} if data_dir else {}),
         )
     if status == "finished":
         refuse_overwrite(real / BEST, force, f"{out} already holds a trained model; {HINT}")

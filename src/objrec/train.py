@@ -157,7 +157,9 @@ def _train(
     started = time.perf_counter()
     require_split_folder(data_dir)
     refuse_out_inside_data(data_dir, out)
-    out, saved, config, precision = open_run(out, config, resume, force, reporter, world)
+    out, saved, config, precision = open_run(
+        data_dir, out, config, resume, force, reporter, world
+    )
     if strict:
         require_clean(data_dir, reporter)
     try:
@@ -207,6 +209,7 @@ def run_seconds(prep: Prepared, config: TrainConfig, times: tuple[float, ...]) -
 
 
 def open_run(
+    data_dir: Path,
     out: Path,
     config: TrainConfig | None,
     resume: bool,
@@ -221,7 +224,7 @@ def open_run(
         saved, config = load_resume(out)
         reporter.note(f"resuming {out} after epoch {saved.progress.epoch}")
     else:
-        out = open_run_folder(out, force)
+        out = open_run_folder(out, force, data_dir)
     config, precision = settle_precision(config or TrainConfig(), world)
     if resume:  # settled when the run started
         precision["why"] = "the resumed run's own"
