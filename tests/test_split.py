@@ -1,11 +1,16 @@
 import csv
+import fcntl
 import hashlib
+import logging
+import os
+import time
 
 import pytest
 
+from objrec import split as split_module
 from objrec.data import SPLITS
 from objrec.errors import ObjrecError
-from objrec.split import allocate, split_folder
+from objrec.split import allocate, leftover_stages, split_folder
 
 from .conftest import make_class_folder, make_image
 
@@ -271,3 +276,40 @@ def test_a_forced_split_that_fails_its_checks_leaves_the_earlier_split_whole(
     split_folder(image_folder, out, force=True, seed=1)  # a forced split that passes replaces it
     assert sorted(p.relative_to(out) for p in out.rglob("*")) != before
     assert len(manifest(out)) == 36 and not list(out.glob(".objrec-split-*"))
+
+
+def test_a_staging_folder_a_killed_split_left_is_named_and_kept(tmp_path, image_folder, caplog):
+    out = tmp_path / "data"
+    split_folder(image_folder, out)
+    killed, running, fresh = (out / f".objrec-split-{n}" for n in ("killed", "running", "fresh"))
+    (killed / "train" / "red").mkdir(parents=True)  # what a SIGKILL while writing leaves
+    running.mkdir()
+    fresh.mkdir()  # just made by a split in another process, which has yet to lock it
+    hour_ago = time.time() - 3600
+    for folder in (killed, running):
+        os.utime(folder, (hour_ago, hour_ago))
+    held = os.open(running, os.O_RDONLY)  # as a split running in another process holds it
+    fcntl.flock(held, fcntl.LOCK_EX)
+    try:
+        with caplog.at_level(logging.WARNING, logger="objrec.split"):
+            split_folder(image_folder, out, force=True, seed=1)
+    finally:
+        os.close(held)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [f"{killed} was left by a split that was killed: it can be deleted"]
+    assert (killed / "train" / "red").is_dir() and running.is_dir() and fresh.is_dir()
+
+
+def test_a_running_split_holds_its_staging_folder(tmp_path, image_folder, monkeypatch):
+    out = tmp_path / "data"
+    seen = []
+    write_files = split_module._write_files
+
+    def check_while_writing(stage, *args):
+        write_files(stage, *args)
+        seen.append((stage.is_dir(), leftover_stages(out)))
+
+    monkeypatch.setattr(split_module, "STAGE_GRACE", 0.0)
+    monkeypatch.setattr(split_module, "_write_files", check_while_writing)
+    split_folder(image_folder, out)
+    assert seen == [(True, [])] and not list(out.glob(".objrec-split-*"))
