@@ -156,10 +156,7 @@ def _train(
 ) -> TrainResult:
     started = time.perf_counter()
     require_split_folder(data_dir)
-    refuse_out_inside_data(data_dir, out)
-    out, saved, config, precision = open_run(
-        data_dir, out, config, resume, force, reporter, world
-    )
+    out, saved, config, precision = open_run(data_dir, out, config, resume, force, reporter, world)
     if strict:
         require_clean(data_dir, reporter)
     try:
@@ -217,8 +214,10 @@ def open_run(
     reporter: Reporter,
     world: World,
 ) -> tuple[Path, SavedTraining | None, TrainConfig, dict[str, str]]:
-    """The run folder, the saved state when resuming, the settings (a resumed run's own) with
-    their precision settled, and which precision and why (also told to ``reporter``)."""
+    """The run folder (refused inside ``data_dir``), the saved state when resuming, the settings
+    (a resumed run's own) with their precision settled, and which precision and why (also told to
+    ``reporter``)."""
+    refuse_out_inside_data(data_dir, out)
     saved = None
     if resume:
         saved, config = load_resume(out)
