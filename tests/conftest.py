@@ -52,15 +52,48 @@ def _restore_rng_and_cache(tmp_path_factory, monkeypatch):
     torch.set_rng_state(state[2])
 
 
-@pytest.fixture
-def image_folder(tmp_path) -> Path:
-    return make_class_folder(tmp_path / "photos")
+@contextmanager
+def own_cache(folder: Path):
+    """``$OBJREC_CACHE`` set to ``folder`` for a session fixture: session fixtures are set up
+    before ``_restore_rng_and_cache`` gives a test its cache, and must not write into the user's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OBJREC_CACHE", str(folder))
+        yield
 
 
-@pytest.fixture
-def split_dir(tmp_path, image_folder) -> Path:
+@pytest.fixture(scope="session")
+def class_folder_template(tmp_path_factory) -> Path:
+    """``make_class_folder``'s images (``photos``) and their image facts (``cache``), made once."""
     from objrec.split import split_folder
 
+    root = tmp_path_factory.mktemp("template")
+    with own_cache(root / "cache"):
+        split_folder(make_class_folder(root / "photos"), root / "data", seed=0)
+    return root
+
+
+@pytest.fixture
+def image_folder(tmp_path, class_folder_template) -> Path:
+    """This test's own copy of ``make_class_folder``'s images (the same bytes, new files)."""
+    return Path(
+        shutil.copytree(
+            class_folder_template / "photos", tmp_path / "photos", copy_function=shutil.copy
+        )
+    )
+
+
+@pytest.fixture
+def split_dir(tmp_path, image_folder, class_folder_template) -> Path:
+    """``image_folder`` split with seed 0. Its image facts (kept by content) are the template's,
+    as a split leaves them; split_folder then decodes nothing (test_split covers the decoding)."""
+    from objrec.dedup import FACTS_FILE
+    from objrec.split import split_folder
+    from objrec.store import default_cache_dir
+
+    facts = default_cache_dir() / FACTS_FILE
+    if not facts.exists():
+        facts.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(class_folder_template / "cache" / FACTS_FILE, facts)
     split_folder(image_folder, tmp_path / "data", seed=0)
     return tmp_path / "data"
 
@@ -83,8 +116,8 @@ def trained_once(tmp_path_factory) -> Path:
     from objrec.train import train
 
     root = tmp_path_factory.mktemp("trained")
-    split_folder(make_class_folder(root / "photos"), root / "data", seed=0)
-    with torch.random.fork_rng():
+    with own_cache(root / "cache"), torch.random.fork_rng():
+        split_folder(make_class_folder(root / "photos"), root / "data", seed=0)
         train(root / "data", root / "run", tiny_train_config(cache_dir=str(root / "cache")))
     return root / "run"
 
@@ -114,7 +147,8 @@ def sample_run(tmp_path_factory) -> tuple[Path, Path]:
     from objrec.train import train
 
     root = tmp_path_factory.mktemp("sample")
-    split_folder(sample_dir(), root / "data", seed=0)
+    with own_cache(root / "cache"):
+        split_folder(sample_dir(), root / "data", seed=0)
     config = TrainConfig(
         backbone="tiny_test",
         epochs=20,
