@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 from contextlib import contextmanager
@@ -39,6 +40,14 @@ def make_class_folder(root: Path, per_class: int = 12, classes=tuple(COLOURS)) -
             )
             image.save(folder / f"img_{i:02d}.{'png' if i % 2 else 'jpg'}")
     return root
+
+
+def pytest_configure(config):
+    """One intra-op thread unless ``OMP_NUM_THREADS`` says otherwise: the tests' tiny tensors
+    gain nothing from a second thread, and OpenMP's waiting threads slow every operator several
+    times over whenever another process holds a core."""
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
