@@ -774,3 +774,15 @@ def test_an_output_through_a_folder_that_is_not_there_makes_no_such_folder(
         assert code == 0, (args, err)
         assert not (here / "z").exists(), args
     assert sorted(p.name for p in here.iterdir()) == ["explained", "explored", "p.png", "r.html"]
+
+
+@pytest.mark.slow
+def test_a_plot_or_report_in_a_new_folder_makes_it(capsys, tmp_path, trained_run, image_folder):
+    """``--plot new/p.png`` and ``report --out new/r.html`` failed with a FileNotFoundError
+    traceback, where every output folder (explore --out new/x, say) is made when new."""
+    plot, page = tmp_path / "new" / "p.png", tmp_path / "new2" / "deeper" / "r.html"
+    code, _, err = run(capsys, "predict", trained_run, image_folder / "red", "--plot", plot)
+    assert code == 0 and plot.is_file(), err
+    code, _, err = run(capsys, "report", trained_run, "--out", page)
+    assert code == 0 and page.is_file(), err
+    assert [p.name for p in page.parent.iterdir()] == ["r.html"]  # no temporary file left

@@ -13,6 +13,7 @@ from objrec.images import UnreadableImageError, is_image_file, list_images, open
 from objrec.inference import Recognizer
 from objrec.outputs import (
     check_output_dir,
+    new_folders,
     output_path,
     prepare_output_dir,
     refuse_overwrite,
@@ -188,4 +189,7 @@ def plot_predictions(results: list[Prediction], path: Path, limit: int = PLOT_MA
         raise ObjrecError("no readable image to plot")
     from objrec import plots  # matplotlib and pandas: only when a plot is asked for
 
-    return plots.predictions(rows, Path(path))
+    path = Path(path)
+    with new_folders(path.parent):  # a folder made for it is taken back if drawing fails
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return plots.predictions(rows, path)

@@ -31,7 +31,7 @@ from objrec.explore import explore
 from objrec.images import UnreadableImageError, open_image
 from objrec.inference import Recognizer
 from objrec.meta import RunMeta
-from objrec.outputs import output_path, refuse_overwrite
+from objrec.outputs import output_path, refuse_overwrite, staged
 from objrec.progress import SILENT, Reporter
 from objrec.transforms import build_transforms
 
@@ -189,7 +189,8 @@ def build_report(
     env = Environment(
         autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True
     )
-    out.write_text(env.from_string(template).render(**context))
+    with staged(out) as part:  # its folder made when new, the file whole or not at all
+        part.write_text(env.from_string(template).render(**context))
     log.info("wrote %s (%d bytes)", out, out.stat().st_size)
     return out
 
