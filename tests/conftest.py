@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import functools
 import os
 import random
 import shutil
@@ -20,6 +22,16 @@ COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CALTECH = SHARED / "data" / "caltech101"
 MOBILENET = SHARED / "weights" / "mobilenet_v2_imagenet_coral.pth"
+
+
+@functools.cache
+def source_trees() -> tuple[tuple[Path, ast.Module], ...]:
+    """Each module of ``src/objrec`` and its syntax tree, parsed once for the tests that read
+    the code's shape (the trees are only walked, never changed)."""
+    import objrec
+
+    paths = sorted(Path(objrec.__file__).parent.glob("*.py"))
+    return tuple((path, ast.parse(path.read_text())) for path in paths)
 
 
 def make_image(colour, size=(40, 32), seed=0) -> Image.Image:
@@ -81,6 +93,37 @@ def class_folder_template(tmp_path_factory) -> Path:
     return root
 
 
+def seed_facts(template_cache: Path, cache: Path | None = None) -> None:
+    """Give ``cache`` (this test's ``$OBJREC_CACHE`` by default) the image facts a session
+    fixture measured, unless it has its own: a split then decodes none of those images."""
+    from objrec.dedup import FACTS_FILE
+    from objrec.store import default_cache_dir
+
+    facts = (cache or default_cache_dir()) / FACTS_FILE
+    if not facts.exists():
+        facts.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(template_cache / FACTS_FILE, facts)
+
+
+@pytest.fixture
+def known_facts(class_folder_template) -> None:
+    """This test's cache already holds the image facts of ``make_class_folder``'s images, for
+    tests of what a split does with them, not of how it measures them (test_split covers that)."""
+    seed_facts(class_folder_template / "cache")
+
+
+@pytest.fixture(scope="session")
+def sample_facts(tmp_path_factory) -> Path:
+    """A cache holding the image facts of the built-in sample, measured once."""
+    from objrec.demo import sample_dir
+    from objrec.split import split_folder
+
+    root = tmp_path_factory.mktemp("sample_facts")
+    with own_cache(root / "cache"):
+        split_folder(sample_dir(), root / "data", seed=0)
+    return root / "cache"
+
+
 @pytest.fixture
 def image_folder(tmp_path, class_folder_template) -> Path:
     """This test's own copy of ``make_class_folder``'s images (the same bytes, new files)."""
@@ -95,14 +138,9 @@ def image_folder(tmp_path, class_folder_template) -> Path:
 def split_dir(tmp_path, image_folder, class_folder_template) -> Path:
     """``image_folder`` split with seed 0. Its image facts (kept by content) are the template's,
     as a split leaves them; split_folder then decodes nothing (test_split covers the decoding)."""
-    from objrec.dedup import FACTS_FILE
     from objrec.split import split_folder
-    from objrec.store import default_cache_dir
 
-    facts = default_cache_dir() / FACTS_FILE
-    if not facts.exists():
-        facts.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(class_folder_template / "cache" / FACTS_FILE, facts)
+    seed_facts(class_folder_template / "cache")
     split_folder(image_folder, tmp_path / "data", seed=0)
     return tmp_path / "data"
 
@@ -119,12 +157,13 @@ def tiny_config() -> TrainConfig:
 
 
 @pytest.fixture(scope="session")
-def trained_once(tmp_path_factory) -> Path:
+def trained_once(tmp_path_factory, class_folder_template) -> Path:
     """A run trained on ``make_class_folder``'s images with ``tiny_config``, once per session."""
     from objrec.split import split_folder
     from objrec.train import train
 
     root = tmp_path_factory.mktemp("trained")
+    seed_facts(class_folder_template / "cache", root / "cache")
     with own_cache(root / "cache"), torch.random.fork_rng():
         split_folder(make_class_folder(root / "photos"), root / "data", seed=0)
         train(root / "data", root / "run", tiny_train_config(cache_dir=str(root / "cache")))
@@ -146,7 +185,7 @@ def trained_run(tmp_path, split_dir, trained_once) -> Path:
 
 
 @pytest.fixture(scope="session")
-def sample_run(tmp_path_factory) -> tuple[Path, Path]:
+def sample_run(tmp_path_factory, sample_facts) -> tuple[Path, Path]:
     """The built-in sample (real Caltech-101 photos) split, and a tiny_test run trained on it.
 
     Built once per session; tests read it and write only into their own folders.
@@ -156,6 +195,7 @@ def sample_run(tmp_path_factory) -> tuple[Path, Path]:
     from objrec.train import train
 
     root = tmp_path_factory.mktemp("sample")
+    seed_facts(sample_facts, root / "cache")
     with own_cache(root / "cache"):
         split_folder(sample_dir(), root / "data", seed=0)
     config = TrainConfig(

@@ -4,8 +4,12 @@ from types import SimpleNamespace
 
 import objrec.demo
 
+from .conftest import seed_facts
 
-def test_the_demo_speaks_in_sentences_not_python_data(tmp_path, monkeypatch):
+
+def test_the_demo_speaks_in_sentences_not_python_data(tmp_path, monkeypatch, sample_facts):
+    seed_facts(sample_facts)  # the split's reading of the sample's images is test_split's
+
     def fake_train(data, run, config, reporter, force=False):
         return SimpleNamespace(
             history=[{}] * 12, best_epoch=9, best_valid_loss=0.1, best_valid_acc=1
@@ -26,8 +30,10 @@ def test_the_demo_speaks_in_sentences_not_python_data(tmp_path, monkeypatch):
     assert "top-5" not in notes[3]  # five classes: top-5 is 100% by definition
 
 
-def test_a_failed_demo_takes_back_what_it_made_and_only_that(tmp_path, monkeypatch):
+def test_a_failed_demo_takes_back_what_it_made_and_only_that(tmp_path, monkeypatch, sample_facts):
     import pytest
+
+    seed_facts(sample_facts)
 
     from objrec.errors import Interrupted
 

@@ -34,27 +34,10 @@ def plain_png(width, height) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    from objrec.config import TrainConfig
-    from objrec.split import split_folder
-    from objrec.train import train
-
-    from .conftest import make_class_folder
-
+def client(tmp_path_factory, trained_once):
+    """The session's tiny run, copied for this module (``objrec serve`` may write beside it)."""
     root = tmp_path_factory.mktemp("serve")
-    split_folder(make_class_folder(root / "photos"), root / "data")
-    train(
-        root / "data",
-        root / "run",
-        TrainConfig(
-            backbone="tiny_test",
-            epochs=20,
-            lr=1e-2,
-            batch_size=8,
-            aug_views=0,
-            cache_dir=str(root / "cache"),
-        ),
-    )
+    shutil.copytree(trained_once, root / "run")
     app = create_app(root / "run", runtime="torch", max_upload_bytes=200_000, max_pixels=500 * 500)
     with TestClient(app) as c:
         c.run = root / "run"

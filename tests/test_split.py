@@ -28,7 +28,9 @@ def manifest(out):
         return list(csv.DictReader(f))
 
 
-def test_split_is_stratified_seeded_and_leaves_source_unchanged(tmp_path, image_folder):
+def test_split_is_stratified_seeded_and_leaves_source_unchanged(
+    tmp_path, image_folder, known_facts
+):
     before = tree_digest(image_folder)
     result = split_folder(image_folder, tmp_path / "a", seed=3)
     assert tree_digest(image_folder) == before
@@ -49,7 +51,7 @@ def test_split_is_stratified_seeded_and_leaves_source_unchanged(tmp_path, image_
     assert {r["sha256"] for r in manifest(tmp_path / "a")} == set(before.values())
 
 
-def test_byte_identical_files_never_cross_splits(tmp_path, image_folder):
+def test_byte_identical_files_never_cross_splits(tmp_path, image_folder, known_facts):
     data = (image_folder / "red" / "img_00.jpg").read_bytes()
     for i in range(4):
         (image_folder / "red" / f"copy_{i}.jpg").write_bytes(data)
@@ -86,7 +88,7 @@ def test_allocation_gives_every_split_one_from_three():
     assert sum(allocate(7, (0.7, 0.2, 0.1))) == 7
 
 
-def test_non_empty_output_is_refused_unless_forced(tmp_path, image_folder):
+def test_non_empty_output_is_refused_unless_forced(tmp_path, image_folder, known_facts):
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
@@ -98,7 +100,7 @@ def test_non_empty_output_is_refused_unless_forced(tmp_path, image_folder):
     assert len(manifest(out)) == 36
 
 
-def test_link_mode_and_excludes(tmp_path, image_folder):
+def test_link_mode_and_excludes(tmp_path, image_folder, known_facts):
     result = split_folder(image_folder, tmp_path / "out", mode="link", exclude=["blue"])
     assert set(result.counts) == {"green", "red"}
     linked = next((tmp_path / "out" / "train" / "red").iterdir())
@@ -114,18 +116,18 @@ def test_link_mode_and_excludes(tmp_path, image_folder):
         ({"mode": "move"}, "mode"),
     ],
 )
-def test_bad_arguments_are_clear_errors(tmp_path, image_folder, kwargs, message):
+def test_bad_arguments_are_clear_errors(tmp_path, image_folder, known_facts, kwargs, message):
     with pytest.raises(ObjrecError, match=message):
         split_folder(image_folder, tmp_path / "out", **kwargs)
 
 
-def test_output_inside_source_is_refused(tmp_path, image_folder):
+def test_output_inside_source_is_refused(tmp_path, image_folder, known_facts):
     with pytest.raises(ObjrecError, match="outside"):
         split_folder(image_folder, image_folder / "out")
 
 
 def test_an_empty_class_folder_is_left_out_and_named_or_refused_under_strict(
-    tmp_path, image_folder
+    tmp_path, image_folder, known_facts
 ):
     (image_folder / "empty").mkdir()
     (image_folder / "empty" / "notes.txt").write_text("to do")
@@ -181,7 +183,7 @@ def test_near_duplicates_never_cross_splits(tmp_path):
 
 @pytest.mark.parametrize("near", [True, False])
 def test_unreadable_image_files_are_left_out_and_named_or_refused_under_strict(
-    tmp_path, image_folder, near
+    tmp_path, image_folder, known_facts, near
 ):
     (image_folder / "red" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     (image_folder / "green" / "empty.png").write_bytes(b"")
@@ -195,7 +197,9 @@ def test_unreadable_image_files_are_left_out_and_named_or_refused_under_strict(
     assert len(names) == 12 and not names & {"broken.jpg", "empty.png"}
 
 
-def test_a_class_with_only_unreadable_files_is_left_out_as_empty(tmp_path, image_folder):
+def test_a_class_with_only_unreadable_files_is_left_out_as_empty(
+    tmp_path, image_folder, known_facts
+):
     (image_folder / "grey").mkdir()
     (image_folder / "grey" / "a.jpg").write_bytes(b"nothing")
     result = split_folder(image_folder, tmp_path / "out")
@@ -243,7 +247,9 @@ def test_a_second_split_decodes_nothing(tmp_path, image_folder, monkeypatch):
     assert decoded == [] and again.counts == first.counts
 
 
-def test_strict_names_every_problem_in_one_error_and_writes_nothing(tmp_path, image_folder):
+def test_strict_names_every_problem_in_one_error_and_writes_nothing(
+    tmp_path, image_folder, known_facts
+):
     for name in ("empty", "void"):
         (image_folder / name).mkdir()
     broken = [f"red/broken_{i:02d}.jpg" for i in range(12)]
@@ -260,7 +266,7 @@ def test_strict_names_every_problem_in_one_error_and_writes_nothing(tmp_path, im
 
 
 def test_a_forced_split_that_fails_its_checks_leaves_the_earlier_split_whole(
-    tmp_path, image_folder
+    tmp_path, image_folder, known_facts
 ):
     out = tmp_path / "data"
     split_folder(image_folder, out)
@@ -278,7 +284,9 @@ def test_a_forced_split_that_fails_its_checks_leaves_the_earlier_split_whole(
     assert len(manifest(out)) == 36 and not list(out.glob(".objrec-split-*"))
 
 
-def test_a_staging_folder_a_killed_split_left_is_named_and_kept(tmp_path, image_folder, caplog):
+def test_a_staging_folder_a_killed_split_left_is_named_and_kept(
+    tmp_path, image_folder, known_facts, caplog
+):
     out = tmp_path / "data"
     split_folder(image_folder, out)
     killed, running, fresh = (out / f".objrec-split-{n}" for n in ("killed", "running", "fresh"))
@@ -300,7 +308,7 @@ def test_a_staging_folder_a_killed_split_left_is_named_and_kept(tmp_path, image_
     assert (killed / "train" / "red").is_dir() and running.is_dir() and fresh.is_dir()
 
 
-def test_a_running_split_holds_its_staging_folder(tmp_path, image_folder, monkeypatch):
+def test_a_running_split_holds_its_staging_folder(tmp_path, image_folder, known_facts, monkeypatch):
     out = tmp_path / "data"
     seen = []
     write_files = split_module._write_files
