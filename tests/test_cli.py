@@ -460,16 +460,15 @@ def test_no_library_error_names_a_cli_flag():
     """Library code raises with the API's names (`force=True`); only cli.py speaks in flags."""
     import ast
     import re
-    from pathlib import Path
 
-    import objrec
+    from .conftest import source_trees
 
     flag = re.compile(r"(?<![\w`-])--[a-z]")
     found = []
-    for path in sorted(Path(objrec.__file__).parent.glob("*.py")):
+    for path, tree in source_trees():
         if path.name == "cli.py":
             continue
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(tree):
             if isinstance(node, ast.Call) and getattr(node.func, "id", "") in (
                 "ObjrecError",
                 "Interrupted",

@@ -1,22 +1,15 @@
 """The code's shape: short functions, and no later stage reaching into ``train``."""
 
 import ast
-from pathlib import Path
 
-import objrec
-
-SRC = Path(objrec.__file__).parent
-
-
-def modules():
-    return sorted(SRC.glob("*.py"))
+from .conftest import source_trees
 
 
 def test_every_function_in_src_is_under_50_lines():
     long = [
         f"{path.name}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
-        for path in modules()
-        for node in ast.walk(ast.parse(path.read_text()))
+        for path, tree in source_trees()
+        for node in ast.walk(tree)
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
         and node.end_lineno - node.lineno + 1 >= 50
     ]
@@ -26,8 +19,8 @@ def test_every_function_in_src_is_under_50_lines():
 def test_only_the_cli_and_the_demo_import_train():
     importers = {
         path.name
-        for path in modules()
-        for node in ast.walk(ast.parse(path.read_text()))
+        for path, tree in source_trees()
+        for node in ast.walk(tree)
         if isinstance(node, ast.ImportFrom) and node.module == "objrec.train"
     }
     assert importers <= {"cli.py", "demo.py"}
