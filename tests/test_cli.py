@@ -244,7 +244,9 @@ def test_check_on_a_split_folder_counts_classes_and_images_per_split(capsys, spl
     assert (result["classes"], result["splits"]) == (3, {"train": 18, "valid": 9, "test": 9})
 
 
-def test_split_names_empty_and_small_classes_and_says_what_to_do(capsys, tmp_path, image_folder):
+def test_split_names_empty_and_small_classes_and_says_what_to_do(
+    capsys, tmp_path, image_folder, known_facts
+):
     (image_folder / "empty").mkdir()
     (image_folder / "tiny").mkdir()
     (image_folder / "red" / "img_00.jpg").rename(image_folder / "tiny" / "only.jpg")
@@ -480,7 +482,9 @@ def test_no_library_error_names_a_cli_flag():
     assert found == []
 
 
-def test_split_names_unreadable_files_once_and_strict_refuses_them(capsys, tmp_path, image_folder):
+def test_split_names_unreadable_files_once_and_strict_refuses_them(
+    capsys, tmp_path, image_folder, known_facts
+):
     (image_folder / "red" / "broken.jpg").write_bytes(b"not a picture")
     code, out, err = run(capsys, "split", image_folder, tmp_path / "data")
     err = " ".join(err.split())
