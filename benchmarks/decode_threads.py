@@ -57,17 +57,18 @@ def main() -> None:
     rates: dict[tuple[str, str], list[float]] = {}
     outputs: dict[tuple[str, str], torch.Tensor] = {}
     print(f"{len(samples)} images of {args.data}, int8 body, {torch.get_num_threads()} threads")
-    for _ in range(args.repeats):
-        for arm, threads in ARMS.items():
-            features.prefetch = functools.partial(prefetch, threads=threads)
-            for view, (view_spec, seeds) in views.items():
-                start = time.perf_counter()
-                got = compute_features(frozen, samples, view_spec, seeds=seeds).features
-                rates.setdefault((arm, view), []).append(
-                    len(samples) / (time.perf_counter() - start)
-                )
-                outputs.setdefault((arm, view), got)
-    features.prefetch = prefetch
+    try:
+        for _ in range(args.repeats):
+            for arm, threads in ARMS.items():
+                features.prefetch = functools.partial(prefetch, threads=threads)
+                for view, (view_spec, seeds) in views.items():
+                    start = time.perf_counter()
+                    got = compute_features(frozen, samples, view_spec, seeds=seeds).features
+                    rate = len(samples) / (time.perf_counter() - start)
+                    rates.setdefault((arm, view), []).append(rate)
+                    outputs.setdefault((arm, view), got)
+    finally:
+        features.prefetch = prefetch
     for view in views:
         medians = [statistics.median(rates[arm, view]) for arm in ARMS]
         for arm, median in zip(ARMS, medians, strict=True):

@@ -88,7 +88,7 @@ def agreement(got: np.ndarray, reference: np.ndarray) -> tuple[float, float, flo
 
 def setup(description: str | None):
     """The options both int8 scripts take; the default body, its data config, the training
-    samples (for calibration) and ``--images`` valid images in ``--batch``-sized arrays to time."""
+    samples (``int8_speed.py`` calibrates on them; this script on objrec's calibration set) and ``--images`` valid images in ``--batch``-sized arrays to time."""
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )

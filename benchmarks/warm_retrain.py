@@ -31,10 +31,10 @@ def one_run(src: Path, data: Path, extra: list[str]) -> dict:
         env = {**os.environ, "PYTHONPATH": str(src)}
         command = [sys.executable, "-m", "objrec", "train", str(data), "--out", f"{tmp}/run"]
         start = time.perf_counter()
-        done = subprocess.run(
-            [*command, "--json", *extra], env=env, capture_output=True, text=True, check=True
-        )
+        done = subprocess.run([*command, "--json", *extra], env=env, capture_output=True, text=True)
         wall = time.perf_counter() - start
+    if done.returncode:
+        sys.exit(f"objrec train with {src} failed ({done.returncode}):\n{done.stderr}")
     summary = json.loads(done.stdout)
     return {"wall": wall, **summary["seconds"], "loss": summary["best_valid_loss"]}
 

@@ -789,3 +789,26 @@ def test_a_plot_or_report_in_a_new_folder_makes_it(capsys, tmp_path, trained_run
     code, _, err = run(capsys, "report", trained_run, "--out", page)
     assert code == 0 and page.is_file(), err
     assert [p.name for p in page.parent.iterdir()] == ["r.html"]  # no temporary file left
+
+
+def test_after_one_sigterm_a_second_one_ends_the_process_at_once():
+    import os
+    import signal
+    import time
+
+    from objrec.cli import sigterm_as_ctrl_c
+
+    def pytests_own(*args):  # never end pytest itself, whatever objrec does
+        raise AssertionError("SIGTERM reached the handler objrec had replaced")
+
+    before, caught = signal.signal(signal.SIGTERM, pytests_own), []
+    try:
+        with sigterm_as_ctrl_c(caught):
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)  # the handler raises as soon as the signal arrives
+            assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # a second one kills
+        assert caught == [signal.SIGTERM]
+        assert signal.getsignal(signal.SIGTERM) is pytests_own
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -1,4 +1,5 @@
 import csv
+import errno
 import fcntl
 import hashlib
 import logging
@@ -321,3 +322,14 @@ def test_a_running_split_holds_its_staging_folder(tmp_path, image_folder, known_
     monkeypatch.setattr(split_module, "_write_files", check_while_writing)
     split_folder(image_folder, out)
     assert seen == [(True, [])] and not list(out.glob(".objrec-split-*"))
+
+
+def test_a_file_system_that_refuses_the_staging_lock_still_splits(
+    tmp_path, image_folder, known_facts, monkeypatch
+):
+    def refuse(fd, operation):  # NFS: no exclusive lock on a folder opened to read
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+    monkeypatch.setattr(fcntl, "flock", refuse)
+    split_folder(image_folder, tmp_path / "data")
+    assert sorted(p.name for p in (tmp_path / "data").iterdir())[-3:] == ["test", "train", "valid"]

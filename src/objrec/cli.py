@@ -1363,13 +1363,14 @@ def sigterm_as_ctrl_c(caught: list[int]) -> Iterator[None]:
             os.kill(os.getpid(), signum)
             return
         caught.append(signum)
+        signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM ends the clean-up at once
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

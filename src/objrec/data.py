@@ -214,9 +214,10 @@ def prefetch(batches: Iterable[Batch], depth: int = 2, threads: int | None = 1) 
     while the frozen body works on the previous batch: faster on 2 cores than worker processes.
     ``threads``: the OpenMP threads PyTorch's operators may use in that thread (the transforms:
     rotation, colour jitter, normalisation), one by default so that decoding keeps to one core
-    and leaves the others to the body: the int8 frozen pass ran 6 to 7% faster so, with the same
-    features (see ``benchmarks/README.md``). ``None`` leaves PyTorch's setting as it is. The
-    limit is the thread's own; the caller's threads keep theirs.
+    and leaves the others to the body: the augmented view's int8 frozen pass ran 8% faster so on 2
+    cores, the centre view's as fast, with the same features (``benchmarks/decode_threads.py``).
+    ``None`` leaves PyTorch's setting as it is. The limit is the thread's own; the caller's
+    threads keep theirs.
     """
     queue: Queue = Queue(maxsize=depth)
     done = object()

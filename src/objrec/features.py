@@ -589,7 +589,9 @@ def make_table(space: Space, samples, found, computed: int, hashing: HashStats) 
 
 
 HELD_BYTES = 1 << 30
-"""The most stored bytes a ``ViewStack`` holds in memory (``hold``); a larger one streams."""
+"""The most stored bytes one ``ViewStack`` holds in memory (``hold``); a larger one streams. Each
+stack has its own budget (train's training and validation stacks, 59 MB together on the 100-class
+protocol) and so has each torchrun process."""
 
 
 class ViewStack:
@@ -623,17 +625,19 @@ class ViewStack:
     def hold(self, budget: int = HELD_BYTES) -> ViewStack:
         """Read every view into memory when it takes at most ``budget`` bytes (see above)."""
         if self.held is None and len(self) and self.nbytes <= budget:
-            self.held = torch.stack([self._read_all(table) for table in self.tables])
+            stored = torch.from_numpy(np.empty(0, self.tables[0].space.dtype)).dtype
+            held = torch.empty((self.n_views, len(self), self.tables[0].dim), dtype=stored)
+            for view, table in enumerate(self.tables):  # filled in place: memory of one copy
+                for start in range(0, len(self), 4096):
+                    part = self.index[start : start + 4096]
+                    held[view, start : start + len(part)] = table.read(part, as_stored=True)
+            self.held = held
         return self
-
-    def _read_all(self, table: FeatureTable, size: int = 4096) -> torch.Tensor:
-        parts = [self.index[start : start + size] for start in range(0, len(self), size)]
-        return torch.cat([table.read(part, as_stored=True) for part in parts])
 
     def gather(self, views: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         """Features of images ``idx`` (positions among the readable ones), each in ``views[i]``."""
         if self.held is not None:
-            return self.held[views, idx].float()
+            return TensorViews(self.held).gather(views, idx).float()
         out = torch.empty(len(idx), self.tables[0].dim)
         for v, table in enumerate(self.tables):
             pick = torch.nonzero(views == v).flatten()

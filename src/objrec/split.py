@@ -275,7 +275,10 @@ def _locked(folder: Path) -> Iterator[None]:
     process ends however it ends, so a killed split's staging folder is told by its free lock."""
     fd = os.open(folder, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        # Some file systems (NFS) refuse an exclusive lock on a folder opened to read: the split
+        # goes on unlocked, and another split sees its folder as in use (its own lock fails too).
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)
