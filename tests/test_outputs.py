@@ -124,3 +124,24 @@ def test_an_output_argument_through_a_missing_folder_is_resolved_so_none_is_made
     assert write("z/../a") == tmp_path / "a" and (tmp_path / "a" / "written").is_file()
     assert write(out="b") == Path("b")  # a path without ``..`` is kept as given
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
+
+
+def test_an_output_below_a_file_or_in_a_folder_one_cannot_write_in_is_refused(
+    tmp_path, monkeypatch
+):
+    import os
+    import re
+
+    from objrec.errors import ObjrecError
+    from objrec.outputs import check_output_dir, refuse_overwrite
+
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ObjrecError, match=r"notes\.txt is a file, not a folder"):
+        check_output_dir(tmp_path / "notes.txt" / "a" / "b")
+    refuse_overwrite(tmp_path / "notes.txt", force=True)  # a file is replaced from its folder
+    refuse_overwrite(tmp_path / "new" / "out")
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path)
+    with pytest.raises(ObjrecError, match=f"no permission to write in {re.escape(str(tmp_path))}$"):
+        refuse_overwrite(tmp_path / "new" / "out")
+    with pytest.raises(ObjrecError, match="no permission"):
+        refuse_overwrite(tmp_path / "notes.txt" / "..", force=True)  # writes in tmp_path

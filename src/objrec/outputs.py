@@ -29,7 +29,8 @@ HINT = "choose another `out` or pass `force=True`"
 
 
 def refuse_overwrite(path: Path, force: bool = False, hint: str = HINT) -> None:
-    """Raise unless ``path`` is absent, an empty folder, or ``force`` is given.
+    """Raise unless ``path`` is absent, an empty folder, or ``force`` is given; and unless it can
+    be written at all (:func:`refuse_unwritable`).
 
     Args:
         path: the file or folder about to be written.
@@ -38,6 +39,7 @@ def refuse_overwrite(path: Path, force: bool = False, hint: str = HINT) -> None:
     """
     path = Path(path)
     real = path.resolve()  # as the write will land: ``x/..`` is the current folder once x exists
+    refuse_unwritable(path, real)
     if force or not real.exists():
         return
     if real.is_dir():
@@ -45,6 +47,19 @@ def refuse_overwrite(path: Path, force: bool = False, hint: str = HINT) -> None:
             raise ObjrecError(f"{path} is not empty: {hint}")
         return
     raise ObjrecError(f"{path} exists: {hint}")
+
+
+def refuse_unwritable(path: Path, real: Path) -> None:
+    """Raise unless ``path`` (``real`` resolved) can be made or written: the nearest folder that
+    exists on the way to it must be a folder, one the user may write in. Checked before any slow
+    work, so a command never reads a whole data set only to fail on its first write."""
+    nearest = real if real.is_dir() else real.parent  # a file is replaced from its folder
+    while not nearest.exists() and nearest != nearest.parent:
+        nearest = nearest.parent
+    if not nearest.is_dir():
+        raise ObjrecError(f"{path} cannot be written: {nearest} is a file, not a folder")
+    if not os.access(nearest, os.W_OK | os.X_OK):
+        raise ObjrecError(f"{path} cannot be written: no permission to write in {nearest}")
 
 
 def prepare_output_dir(path: Path, force: bool = False, hint: str = HINT) -> Path:
