@@ -812,3 +812,27 @@ def test_after_one_sigterm_a_second_one_ends_the_process_at_once():
         assert signal.getsignal(signal.SIGTERM) is pytests_own
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["{tmp}/full"], "full is not empty: choose another folder or pass --force"),
+        (["{photos}/out"], "must lie outside the source folder"),
+        (["{photos}"], "must lie outside the source folder"),
+        (["{tmp}/afile/out"], "afile is a file, not a folder"),
+        (["{tmp}/out", "--ratios", "0.5", "0.3", "0.3"], "sum to 1"),
+        (["{tmp}/out", "--exclude", "mauve"], "does not have: mauve"),
+    ],
+)
+def test_split_refuses_a_bad_out_first_and_reads_no_image(
+    capsys, monkeypatch, tmp_path, image_folder, args, message
+):
+    monkeypatch.setattr("objrec.split.sha256_file", lambda path: pytest.fail(f"read {path}"))
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "notes.txt").write_text("mine")
+    (tmp_path / "afile").write_text("mine")
+    args = [a.format(tmp=tmp_path, photos=image_folder) for a in args]
+    code, _, err = run(capsys, "split", image_folder, *args)
+    assert code == 1 and message in err
+    assert len(err.strip().splitlines()) == 1 and "hashing" not in err, err

@@ -17,7 +17,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +203,23 @@ class RichReporter(Reporter):
             err.print(message, markup=False)
 
 
+@contextmanager
+def task_from_first_step(
+    reporter: Reporter, description: str
+) -> Iterator[Callable[[int, int], None]]:
+    """A progress task begun at its first step, ``step(done, total)``: the checks a library call
+    makes before its slow work (of SRC, OUT, the options) refuse with nothing shown before them."""
+    with ExitStack() as stack:
+        advance: list[Callable[[int], None]] = []
+
+        def step(done: int, total: int) -> None:
+            if not advance:
+                advance.append(stack.enter_context(reporter.task(description, total)))
+            advance[0](1)
+
+        yield step
+
+
 def shown(path: str | Path | None) -> str:
     """A path as objrec prints it to a person: relative to the working folder when inside it,
     else absolute, whatever form the library or the user gave it in."""
@@ -295,10 +312,9 @@ def split(src: Path, out: Path, ratios, seed, exclude, copy, force, strict, near
     """
     from objrec.split import split_folder
 
-    reporter = RichReporter(quiet=as_json)
-    with reporter.task("hashing files", None) as advance:
-        config = SplitConfig(ratios, seed, exclude, "copy" if copy else "link", strict, near)
-        result = split_folder(src, out, config, force=force, on_file=lambda done, total: advance(1))
+    config = SplitConfig(ratios, seed, exclude, "copy" if copy else "link", strict, near)
+    with task_from_first_step(RichReporter(quiet=as_json), "hashing files") as on_file:
+        result = split_folder(src, out, config, force=force, on_file=on_file)
     if as_json:
         print_json(
             {
