@@ -1,6 +1,7 @@
 """The HTML report (also rendered in a real headless browser)."""
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -119,3 +120,22 @@ def test_failure_galleries_show_the_classes_that_have_errors(split_dir):
     assert top[0].wrong and "predicted green" in top[0].caption and len(top) == len(rows)
     right = predictions.assign(predicted=predictions["true"])
     assert failure_tiles(right, per_class) == ([], [])
+
+
+def test_the_runs_own_report_is_refreshed_however_out_spells_it(tmp_path, monkeypatch):
+    from objrec.errors import ObjrecError
+    from objrec.report import report_path
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "report.html").write_text("an earlier report")
+    (tmp_path / "link").symlink_to(run, target_is_directory=True)
+    (tmp_path / "mine.html").write_text("the user's own page")
+    monkeypatch.chdir(tmp_path)
+    for out in (None, "run/../run/report.html", "link/report.html", tmp_path / "run/report.html"):
+        assert report_path(Path("run"), out and Path(out)).resolve() == run / "report.html"
+    assert report_path(tmp_path / "link", Path("run/report.html")) == Path("run/report.html")
+    (run / "config.json").write_text("{}")
+    for out in ("mine.html", "run/../mine.html", "run/config.json"):
+        with pytest.raises(ObjrecError, match="exists"):
+            report_path(Path("run"), Path(out))

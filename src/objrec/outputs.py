@@ -134,6 +134,16 @@ def output_path(path: Path, name: str = "out") -> Path:
     return real if ".." in path.parts else path
 
 
+def same_file(a: Path, b: Path) -> bool:
+    """Whether writing ``a`` and writing ``b`` land on the same file: their folders are compared
+    resolved (``.``, ``..``, links), their names as spelled (a link named like the file is what a
+    write replaces, never its target). Loops of links compare as different."""
+    try:
+        return Path(a).parent.resolve() / Path(a).name == Path(b).parent.resolve() / Path(b).name
+    except (OSError, RuntimeError):
+        return False
+
+
 def takes_back_folders(*names: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorator: the function's arguments ``names`` (output folders) are checked
     (:func:`output_path`), and a call that fails leaves none of the folders it created on the way

@@ -31,7 +31,7 @@ from objrec.explore import explore
 from objrec.images import UnreadableImageError, open_image
 from objrec.inference import Recognizer
 from objrec.meta import RunMeta
-from objrec.outputs import output_path, refuse_overwrite, staged
+from objrec.outputs import output_path, refuse_overwrite, same_file, staged
 from objrec.progress import SILENT, Reporter
 from objrec.transforms import build_transforms
 
@@ -175,8 +175,7 @@ def build_report(
 ) -> Path:
     """Write the HTML report of ``run`` to ``out`` (default ``RUN/report.html``)."""
     run = Path(run)
-    out = output_path(out) if out else run / "report.html"
-    refuse_overwrite(out, force or out == run / "report.html")  # objrec's own file is refreshed
+    out = report_path(run, out, force)
     _, meta = read_checkpoint(run)
     if data_dir is None and meta.data_dir:
         data_dir = Path(meta.data_dir)
@@ -192,6 +191,16 @@ def build_report(
     with staged(out) as part:  # its folder made when new, the file whole or not at all
         part.write_text(env.from_string(template).render(**context))
     log.info("wrote %s (%d bytes)", out, out.stat().st_size)
+    return out
+
+
+def report_path(run: Path, out: Path | None, force: bool = False) -> Path:
+    """Where the report goes (``out``, default ``RUN/report.html``), refused when it would write
+    over a file without ``force``; the run's own earlier report is refreshed, however ``out``
+    spells it (``run/../run/report.html``, through a link to the run folder)."""
+    own = run / "report.html"
+    out = output_path(out) if out else own
+    refuse_overwrite(out, force or same_file(out, own))
     return out
 
 
