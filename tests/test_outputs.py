@@ -55,6 +55,16 @@ def test_train_refuses_a_finished_run_reached_through_dot_dot(tmp_path, capsys, 
     assert (run / "model.safetensors").read_text() == "a trained model"
 
 
+def test_train_refuses_a_run_folder_below_a_file_in_one_sentence(tmp_path, capsys, split_dir):
+    from objrec.cli import main
+
+    (tmp_path / "notes.txt").write_text("mine")
+    out = tmp_path / "notes.txt" / "run"
+    code = main(["train", str(split_dir), "--out", str(out), "--backbone", "tiny_test"])
+    err = capsys.readouterr().err
+    assert code == 1 and "notes.txt is a file, not a folder" in err and "Traceback" not in err
+
+
 def test_new_folders_never_takes_back_a_folder_reached_through_dot_dot(tmp_path, capsys):
     """``a/../b`` with an empty ``b`` of the user's and no ``a``: only ``a`` is objrec's."""
     from objrec.cli import main

@@ -35,7 +35,7 @@ from objrec.engine import FitState
 from objrec.errors import Interrupted, ObjrecError
 from objrec.meta import RunMeta
 from objrec.model import Classifier, count_parameters
-from objrec.outputs import HINT, refuse_overwrite
+from objrec.outputs import HINT, refuse_overwrite, refuse_unwritable
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,7 @@ def open_run_folder(out: Path, force: bool, data_dir: Path | None = None) -> Pat
     real = out.resolve()  # checked where the run will land: ``x/..`` is the folder above x
     if real.exists() and not real.is_dir():
         raise ObjrecError(f"`out` {out} exists and is not a folder")
+    refuse_unwritable(out, real)
     status = run_status(real)
     if status == "none" and not force and visible_entries(real):
         raise ObjrecError(
