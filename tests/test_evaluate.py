@@ -99,3 +99,19 @@ def test_an_image_moved_out_of_train_by_hand_no_longer_counts_as_seen(split_dir)
     moved = split_dir / "test" / "red" / image.name
     image.rename(moved)
     assert seen_images(split_dir, [moved]) == {}
+
+
+def test_an_output_folder_it_may_not_write_is_refused_before_any_image_is_read(
+    trained_run, split_dir, tmp_path, monkeypatch
+):
+    monkeypatch.setattr("objrec.evaluate.view_tables", lambda *a, **k: pytest.fail("read"))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(ObjrecError, match="mine is not empty"):
+        evaluate(trained_run, split_dir, out=mine)
+    other = trained_run / "eval-valid"
+    other.mkdir()
+    (other / "metrics.json").write_text(json.dumps({"folder": str(tmp_path / "elsewhere")}))
+    with pytest.raises(ObjrecError, match="holds an evaluation of"):
+        evaluate(trained_run, split_dir, split="valid")

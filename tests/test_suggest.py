@@ -41,3 +41,19 @@ def test_suggest_ranks_the_ambiguous_image_first(trained_run, tmp_path, capsys):
     assert (trained_run / "suggest" / "suggestions.html").is_file()
     assert sorted(p.stat().st_mtime_ns for p in folder.rglob("*.png")) == before
     assert Image.open(folder / "more" / "mixed.png").size
+
+
+def test_an_output_folder_that_is_not_empty_is_refused_before_any_image_is_read(
+    trained_run, split_dir, tmp_path, monkeypatch
+):
+    import pytest
+
+    from objrec.errors import ObjrecError
+    from objrec.suggest import suggest
+
+    monkeypatch.setattr("objrec.suggest.cached_features", lambda *a, **k: pytest.fail("read"))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(ObjrecError, match="mine is not empty"):
+        suggest(trained_run, split_dir / "test", out=mine)

@@ -35,7 +35,7 @@ from objrec.images import UnreadableImageError, list_images, open_image
 from objrec.inference import Answers, Recognizer
 from objrec.leakage import SEEN_SPLITS, seen_images
 from objrec.metrics import confusion_matrix, most_confused, per_class_table, summarize
-from objrec.outputs import prepare_output_dir, takes_back_folders
+from objrec.outputs import check_output_dir, takes_back_folders
 from objrec.progress import SILENT, Reporter, plural
 
 log = logging.getLogger(__name__)
@@ -143,6 +143,7 @@ def evaluate(
     recognizer = Recognizer.load(run, device=resolve_device(config.device))
     classes = recognizer.classes
     target = resolve_eval_folder(folder, config.split)
+    out = check_eval_dir(Path(run), recognizer.meta.data_dir, target, out, force)
     images = scan_class_folder(target, classes)
     tables = view_tables(recognizer, images, target.name, config, reporter)
     ok = torch.stack([t.ok for t in tables]).all(0)
@@ -162,7 +163,7 @@ def evaluate(
     result.probabilities, result.folder = probs, target.resolve()
     seen_in = {path: split for split, found in result.seen.items() for path in found}
     result.predictions["seen_in"] = [seen_in.get(str(p), "") for p in paths]
-    out = prepare_eval_dir(Path(run), recognizer.meta.data_dir, target, out, force)
+    out.mkdir(parents=True, exist_ok=True)
     write_evaluation(result, out)
     log.info("evaluated %s on %s: top1 %.4f", run, target, result.metrics["top1"])
     return result
@@ -296,14 +297,16 @@ def default_eval_dir(run: Path, data_dir: str | Path | None, target: Path) -> Pa
     return Path(run) / f"eval-{name}-{digest}"
 
 
-def prepare_eval_dir(run: Path, data_dir, target: Path, out: Path | None, force: bool) -> Path:
-    """The folder an evaluation of ``target`` writes to; never one holding something else.
+def check_eval_dir(run: Path, data_dir, target: Path, out: Path | None, force: bool) -> Path:
+    """The folder an evaluation of ``target`` is to write to, checked before any image is read
+    (made only once there is something to put in it); never one holding something else.
 
     The default folder inside the run is refreshed by a new evaluation of the same folder; a
     folder of the user's must be new or empty, unless ``force``.
     """
     if out is not None:
-        return prepare_output_dir(out, force)
+        check_output_dir(out, force)
+        return Path(out)
     out = default_eval_dir(run, data_dir, target)
     earlier = _evaluated_folder(out)
     if earlier is not None and earlier != str(target.resolve()) and not force:
@@ -311,7 +314,6 @@ def prepare_eval_dir(run: Path, data_dir, target: Path, out: Path | None, force:
             f"{out} holds an evaluation of {earlier or 'another folder'}: pass `force=True` to "
             "replace it, or choose another `out`"
         )
-    out.mkdir(parents=True, exist_ok=True)
     return out
 
 

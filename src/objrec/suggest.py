@@ -21,7 +21,7 @@ from objrec.errors import ObjrecError
 from objrec.features import FrozenBody, ViewSpec, cached_features, open_cache
 from objrec.images import list_images
 from objrec.inference import Recognizer
-from objrec.outputs import takes_back_folders
+from objrec.outputs import check_output_dir, prepare_output_dir, takes_back_folders
 from objrec.progress import SILENT, Reporter
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,8 @@ def suggest(
     paths = list_images(Path(folder)) if Path(folder).is_dir() else []
     if not paths:
         raise ObjrecError(f"{folder} holds no images to suggest from")
+    if out is not None:  # refused before any image is read, made once there is a list
+        check_output_dir(out, force)
     recognizer = Recognizer.load(run)
     data = recognizer.data
     cache = open_cache(cache_dir, recognizer.meta.feature_dtype)  # where the run's features are
@@ -90,12 +92,7 @@ def suggest(
     unit = dedup.normalise(found.features.numpy()[ok])
     table = rank_table(kept, probs, unit, recognizer.classes, n, diversity)
     result = Suggestions(table, found.errors)
-    if out is None:
-        out = Path(run) / "suggest"
-    else:
-        from objrec.outputs import prepare_output_dir
-
-        prepare_output_dir(Path(out), force)
+    out = Path(run) / "suggest" if out is None else prepare_output_dir(out, force)
     write_suggestions(result, Path(out), Path(folder))
     return result
 
