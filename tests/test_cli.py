@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -836,3 +837,26 @@ def test_split_refuses_a_bad_out_first_and_reads_no_image(
     code, _, err = run(capsys, "split", image_folder, *args)
     assert code == 1 and message in err
     assert len(err.strip().splitlines()) == 1 and "hashing" not in err, err
+
+
+@pytest.mark.parametrize(
+    ("args", "folder"),
+    [
+        (["explore", "{data}", "--out", "{data}/train/x"], "data"),
+        (["evaluate", "{run}", "{data}", "--out", "{data}/test/x"], "data"),
+        (["audit", "{data}", "--backbone", "tiny_test", "--out", "{data}/x"], "data"),
+        (["suggest", "{run}", "{data}/test", "--out", "{data}/test/red/x"], "image"),
+        (
+            ["predict", "{run}", "{data}/valid", "{data}/test", "--explain", "{data}/test/x"],
+            "image",
+        ),
+    ],
+)
+def test_an_output_inside_the_folder_a_command_reads_is_refused(
+    capsys, split_dir, trained_run, args, folder
+):
+    """What it writes there (plots are images) would be read as data the next time."""
+    args = [a.format(data=split_dir, run=trained_run) for a in args]
+    code, _, err = run(capsys, *args)
+    assert code == 1 and f"lies inside the {folder} folder" in err, err
+    assert len(err.strip().splitlines()) == 1 and not Path(args[-1]).exists()

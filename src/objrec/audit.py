@@ -591,8 +591,9 @@ def audit(
     clock = Stopwatch()
     inv = inventory(Path(data))
     if out is not None:
-        from objrec.outputs import prepare_output_dir
+        from objrec.outputs import prepare_output_dir, refuse_inside
 
+        refuse_inside(out, data)
         prepare_output_dir(Path(out), force)
     measured: dict[str, dedup.ImageFacts] = {}
     features, ok, errors = audit_features(inv, config, run, reporter, measured)

@@ -35,7 +35,7 @@ from objrec.images import UnreadableImageError, list_images, open_image
 from objrec.inference import Answers, Recognizer
 from objrec.leakage import SEEN_SPLITS, seen_images
 from objrec.metrics import confusion_matrix, most_confused, per_class_table, summarize
-from objrec.outputs import check_output_dir, takes_back_folders
+from objrec.outputs import check_output_dir, refuse_inside, takes_back_folders
 from objrec.progress import SILENT, Reporter, plural
 
 log = logging.getLogger(__name__)
@@ -140,6 +140,8 @@ def evaluate(
     in ``seen`` (and the ``seen_in`` column), and ``warning`` says so.
     """
     config = settings(EvaluateConfig, config, keywords, "evaluate")
+    if out is not None:
+        refuse_inside(out, folder)
     recognizer = Recognizer.load(run, device=resolve_device(config.device))
     classes = recognizer.classes
     target = resolve_eval_folder(folder, config.split)

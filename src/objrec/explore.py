@@ -12,7 +12,7 @@ from objrec import plots
 from objrec.data import SPLITS, class_dirs, is_split_folder, present_splits
 from objrec.errors import ObjrecError
 from objrec.images import UnreadableImageError, image_size, list_images
-from objrec.outputs import prepare_output_dir, takes_back_folders
+from objrec.outputs import prepare_output_dir, refuse_inside, takes_back_folders
 from objrec.progress import SILENT, Reporter
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ def explore(
     if not data.is_dir():
         raise ObjrecError(f"{data} is not a folder")
     if out is not None:
+        refuse_inside(out, data)
         prepare_output_dir(out, force)
     parts = {s: data / s for s in present_splits(data)} if is_split_folder(data) else {"all": data}
     listing = [

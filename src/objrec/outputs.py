@@ -62,6 +62,15 @@ def refuse_unwritable(path: Path, real: Path) -> None:
         raise ObjrecError(f"{path} cannot be written: no permission to write in {nearest}")
 
 
+def refuse_inside(out: Path, source: Path, name: str = "out", what: str = "data folder") -> None:
+    """Raise when the output ``out`` (the argument ``name``) is, or lies inside, the folder
+    ``source`` the command reads: what it writes there (plots are images) would be read as data
+    the next time, a new class of its own."""
+    real, read = Path(out).resolve(), Path(source).resolve()
+    if real.is_relative_to(read):
+        raise ObjrecError(f"`{name}` {out} lies inside the {what} {source}: choose one outside it")
+
+
 def prepare_output_dir(path: Path, force: bool = False, hint: str = HINT) -> Path:
     """Create the folder ``path``; refuse when it exists with anything in it, unless ``force``.
 

@@ -16,6 +16,7 @@ from objrec.outputs import (
     new_folders,
     output_path,
     prepare_output_dir,
+    refuse_inside,
     refuse_overwrite,
     takes_back_folders,
 )
@@ -117,6 +118,8 @@ def predict(
     """
     plot = check_arguments(topk, plot_max, plot, force)
     if explain is not None:  # refused before any work, made only when an image is readable
+        for folder in (Path(p) for p in paths if Path(p).is_dir()):
+            refuse_inside(explain, folder, "explain", "image folder")
         check_output_dir(explain, force, EXPLAIN_HINT)
     results = expand_paths(paths)
     todo = [r for r in results if r.error is None]

@@ -35,7 +35,7 @@ from objrec.engine import FitState
 from objrec.errors import Interrupted, ObjrecError
 from objrec.meta import RunMeta
 from objrec.model import Classifier, count_parameters
-from objrec.outputs import HINT, refuse_overwrite, refuse_unwritable
+from objrec.outputs import HINT, refuse_inside, refuse_overwrite, refuse_unwritable
 
 log = logging.getLogger(__name__)
 
@@ -106,11 +106,7 @@ def run_status(out: Path) -> str:
 
 def refuse_out_inside_data(data_dir: Path, out: Path) -> None:
     """A run folder inside the data folder would be read as a class (or split) folder."""
-    data, run = Path(data_dir).resolve(), Path(out).resolve()
-    if run == data or run.is_relative_to(data):
-        raise ObjrecError(
-            f"the run folder {out} lies inside the data folder {data_dir}: choose one outside it"
-        )
+    refuse_inside(out, data_dir)
 
 
 def open_run_folder(out: Path, force: bool, data_dir: Path | None = None) -> Path:

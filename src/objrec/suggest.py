@@ -21,7 +21,12 @@ from objrec.errors import ObjrecError
 from objrec.features import FrozenBody, ViewSpec, cached_features, open_cache
 from objrec.images import list_images
 from objrec.inference import Recognizer
-from objrec.outputs import check_output_dir, prepare_output_dir, takes_back_folders
+from objrec.outputs import (
+    check_output_dir,
+    prepare_output_dir,
+    refuse_inside,
+    takes_back_folders,
+)
 from objrec.progress import SILENT, Reporter
 
 log = logging.getLogger(__name__)
@@ -79,6 +84,7 @@ def suggest(
     if not paths:
         raise ObjrecError(f"{folder} holds no images to suggest from")
     if out is not None:  # refused before any image is read, made once there is a list
+        refuse_inside(out, folder, what="image folder")
         check_output_dir(out, force)
     recognizer = Recognizer.load(run)
     data = recognizer.data
