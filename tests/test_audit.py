@@ -173,6 +173,11 @@ def test_apply_plan_refuses_a_bad_plan(tmp_path):
     plan.write_text("file,action,new_class\ntrain/red/nope.png,remove,\n")
     with pytest.raises(ObjrecError, match="not in"):
         apply_plan(planted, plan, tmp_path / "fixed")
+    for text in ("my notes\n", ""):  # not a plan, even without rows: nothing is copied
+        plan.write_text(text)
+        with pytest.raises(ObjrecError, match="is not an audit plan"):
+            apply_plan(planted, plan, tmp_path / "fixed")
+        assert not (tmp_path / "fixed").exists()
 
 
 def test_apply_plan_refuses_an_existing_file_or_a_folder_with_files(tmp_path):

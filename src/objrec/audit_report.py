@@ -119,10 +119,11 @@ def read_plan(path: Path) -> dict[str, dict[str, str]]:
     """The plan's rows by file, checked: known actions, a class for every relabel."""
     try:
         with Path(path).open(newline="") as f:
-            rows = list(csv.DictReader(f))
+            reader = csv.DictReader(f)
+            rows, header = list(reader), set(reader.fieldnames or ())
     except OSError as exc:
         raise ObjrecError(f"cannot read the plan {path}: {exc}") from exc
-    if rows and not {"file", "action"} <= set(rows[0]):
+    if not {"file", "action"} <= header:  # checked with rows or without
         raise ObjrecError(f"{path} is not an audit plan: it needs the columns file and action")
     plan = {}
     for n, row in enumerate(rows, start=2):
