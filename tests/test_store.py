@@ -299,3 +299,17 @@ def test_processes_opening_a_new_store_at_once_are_never_refused(tmp_path):
             w.join(60)
         assert [w.exitcode for w in workers] == [0, 0, 0]  # none died of anything else, or hung
     assert errors.empty(), errors.get()
+
+
+def test_a_cache_folder_below_a_file_is_one_sentence(tmp_path, capsys, monkeypatch):
+    from objrec.cli import main
+
+    (tmp_path / "notes.txt").write_text("mine")
+    code = main(["cache", "--cache-dir", str(tmp_path / "notes.txt" / "cache")])
+    err = capsys.readouterr().err
+    assert code == 1 and "cannot make the cache folder" in err and "Traceback" not in err
+    monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "notes.txt" / "cache"))
+    photos = make_class_folder(tmp_path / "photos", per_class=3)
+    code = main(["split", str(photos), str(tmp_path / "data")])
+    err = capsys.readouterr().err
+    assert code == 1 and "cannot make the cache folder" in err and "Traceback" not in err

@@ -171,7 +171,9 @@ def _open_facts(db_file: Path):
     ``prune_facts`` (a table of its own, so that the ``facts`` rows keep their layout)."""
     import sqlite3
 
-    Path(db_file).parent.mkdir(parents=True, exist_ok=True)
+    from objrec.store import make_cache_folder
+
+    make_cache_folder(Path(db_file).parent)
     db = sqlite3.connect(db_file, timeout=600, isolation_level=None)
     db.execute(
         "CREATE TABLE IF NOT EXISTS facts(digest TEXT, key TEXT, facts TEXT, "

@@ -44,6 +44,8 @@ from pathlib import Path
 
 import numpy as np
 
+from objrec.errors import ObjrecError
+
 log = logging.getLogger(__name__)
 
 STORE_VERSION = 2
@@ -72,6 +74,15 @@ def default_cache_dir() -> Path:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "objrec"
+
+
+def make_cache_folder(folder: Path) -> None:
+    """Make ``folder`` in the cache (and the folders on the way), or say in one sentence why it
+    cannot be made (a file on the way, no permission) instead of an OSError's traceback."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ObjrecError(f"cannot make the cache folder {folder}: {exc.strerror or exc}") from None
 
 
 def hash_file(path: Path) -> str:
@@ -214,7 +225,7 @@ class FeatureStore:
 
     def __init__(self, root: Path, timeout: float = 600.0):
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        make_cache_folder(self.root)
         self._lock = open(self.root / "lock", "a+b")  # noqa: SIM115 - held while the store is open
         fcntl.flock(self._lock, fcntl.LOCK_SH)
         # Switching a new database to WAL needs an exclusive lock that SQLite does not wait for:
