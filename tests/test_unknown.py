@@ -231,3 +231,16 @@ def test_a_vim_run_uses_its_own_head_in_predict_and_onnx(split_dir, tmp_path):
         b.numel() for b in model.familiarity.buffers()
     )
     assert stored <= weights * 1.05
+
+
+def test_an_unknown_folder_without_images_is_refused_before_the_evaluation(
+    capsys, trained_run, split_dir, tmp_path, monkeypatch
+):
+    from objrec.cli import main
+
+    monkeypatch.setattr("objrec.evaluate.view_tables", lambda *a, **k: pytest.fail("read"))
+    empty = tmp_path / "odd"
+    empty.mkdir()
+    code = main(["evaluate", str(trained_run), str(split_dir), "--unknown", str(empty)])
+    err = capsys.readouterr().err
+    assert code == 1 and f"--unknown {empty} holds no images" in err, err

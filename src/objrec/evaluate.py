@@ -142,6 +142,8 @@ def evaluate(
     config = settings(EvaluateConfig, config, keywords, "evaluate")
     if out is not None:
         refuse_inside(out, folder)
+    if config.unknown is not None:  # refused before the evaluation, not after it
+        unknown_images(Path(config.unknown))
     recognizer = Recognizer.load(run, device=resolve_device(config.device))
     classes = recognizer.classes
     target = resolve_eval_folder(folder, config.split)
@@ -261,13 +263,19 @@ def calibration_metrics(
     return metrics
 
 
+def unknown_images(folder: Path) -> list[Path]:
+    """The image files under ``folder`` (the ``unknown`` option); refused when there are none."""
+    files = list_images(folder) if folder.is_dir() else []
+    if not files:
+        raise ObjrecError(f"`unknown` {folder} holds no images")
+    return files
+
+
 def unknown_tables(
     recognizer: Recognizer, folder: Path, config: EvaluateConfig, reporter: Reporter
 ) -> list[FeatureTable]:
     """The features of every image under ``folder`` (classes the model was not taught)."""
-    files = list_images(folder) if folder.is_dir() else []
-    if not files:
-        raise ObjrecError(f"unknown={folder}: no images found there")
+    files = unknown_images(folder)
     images = ClassFolder(folder, ("unknown",), tuple(Sample(f, 0) for f in files))
     return view_tables(recognizer, images, "unknown", config, reporter)
 
