@@ -140,10 +140,7 @@ def evaluate(
     in ``seen`` (and the ``seen_in`` column), and ``warning`` says so.
     """
     config = settings(EvaluateConfig, config, keywords, "evaluate")
-    if out is not None:
-        refuse_inside(out, folder)
-    if config.unknown is not None:  # refused before the evaluation, not after it
-        unknown_images(Path(config.unknown))
+    refuse_early(folder, out, config)
     recognizer = Recognizer.load(run, device=resolve_device(config.device))
     classes = recognizer.classes
     target = resolve_eval_folder(folder, config.split)
@@ -152,9 +149,8 @@ def evaluate(
     tables = view_tables(recognizer, images, target.name, config, reporter)
     ok = torch.stack([t.ok for t in tables]).all(0)
     answers, plain, uncalibrated = table_answers(recognizer, tables, ok)
-    probs = answers.probs
     labels = tables[0].labels[ok]
-    logits = probs.log()
+    logits = answers.probs.log()
     result = summarize_logits(logits, labels, classes, recognizer.meta.n_train)
     result.metrics["tta"] = config.tta
     add_confidence(result, recognizer, (answers, uncalibrated, labels), config, reporter)
@@ -164,13 +160,21 @@ def evaluate(
     if config.tta:
         result.metrics_plain = summarize(plain.log(), labels, len(classes))
     result.predictions = prediction_table(paths, logits, labels, classes)
-    result.probabilities, result.folder = probs, target.resolve()
+    result.probabilities, result.folder = answers.probs, target.resolve()
     seen_in = {path: split for split, found in result.seen.items() for path in found}
     result.predictions["seen_in"] = [seen_in.get(str(p), "") for p in paths]
-    out.mkdir(parents=True, exist_ok=True)
-    write_evaluation(result, out)
+    write_evaluation(result, out)  # the folder made only now, with something to put in it
     log.info("evaluated %s on %s: top1 %.4f", run, target, result.metrics["top1"])
     return result
+
+
+def refuse_early(folder: Path, out: Path | None, config: EvaluateConfig) -> None:
+    """What is refused before the model is loaded or any image read: an ``out`` inside
+    ``folder``, an ``unknown`` folder without images."""
+    if out is not None:
+        refuse_inside(out, folder)
+    if config.unknown is not None:
+        unknown_images(Path(config.unknown))
 
 
 def add_confidence(
