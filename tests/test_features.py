@@ -201,6 +201,27 @@ def test_onnx_runner_matches_torch_within_tolerance(tmp_path, samples):
     assert (a.features - b.features).abs().max() <= 1e-4
 
 
+def test_two_batches_in_the_onnx_body_at_once_give_the_same_features_in_order(tmp_path, samples):
+    pytest.importorskip("onnxruntime")
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    samples = [*samples[:5], Sample(broken, 0), *samples[5:]]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = frozen(tmp_path / "a", backend="auto")
+        a = compute_features(one, samples, ViewSpec(DATA), batch_size=2)
+        torch.set_num_threads(2)
+        two = frozen(tmp_path / "b", backend="auto")
+        b = compute_features(two, samples, ViewSpec(DATA), batch_size=2)
+    finally:
+        torch.set_num_threads(threads)
+    assert (one.callers, two.callers) == (1, 2)
+    assert torch.equal(a.features, b.features) and torch.equal(a.ok, b.ok)
+    assert not b.ok[5] and b.ok.sum() == len(samples) - 1 and b.errors == a.errors
+    assert len({row.tobytes() for row in b.features[b.ok].numpy()}) == len(samples) - 1
+
+
 def test_view_seeds_depend_on_content_and_view_only():
     assert view_seed("ab" * 16, 1) == view_seed("ab" * 16, 1)
     assert len({view_seed("ab" * 16, 1), view_seed("ab" * 16, 2), view_seed("cd" * 16, 1)}) == 3

@@ -18,7 +18,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +33,7 @@ from torch.utils.data import DistributedSampler
 from objrec import dedup
 from objrec.backbones import Body, fingerprint_module
 from objrec.config import DataConfig
-from objrec.data import ImageDataset, Sample, make_loader, prefetch
+from objrec.data import Batch, ImageDataset, Sample, make_loader, prefetch
 from objrec.distributed import SINGLE, World
 from objrec.images import list_images
 from objrec.progress import SILENT, Reporter
@@ -54,6 +57,13 @@ FROZEN_BATCH = 16
 """Images per frozen-pass batch. ONNX Runtime keeps buffers for the largest batch it has run: with
 the three-body default at 240 px, batch 64 peaked at 3.6 GiB (19.6 and 21.3 images/s in two runs),
 batch 16 at 1.4 GiB (27.5 and 33.7 images/s) (``benchmarks/frozen_batch.py``)."""
+
+BODY_CALLERS = 2
+"""Batches in an ONNX Runtime body at once on the CPU, each run with PyTorch's thread count divided
+among them. On 2 cores two one-thread runs side by side beat one two-thread run, whose operators
+wait for the slower thread each time the decoding thread takes its core: files to features 7.8%
+faster in the centre view, 3.7% in the augmented one, int8 and fp32 alike, the same features
+(``benchmarks/body_callers.py``; not measured on more cores)."""
 
 
 _OPEN_STORES: dict[Path, FeatureStore] = {}
@@ -233,20 +243,37 @@ class FrozenBody:
         self.device = device or torch.device("cpu")
         self.backend_used: str | None = None
         self._runner: Runner | None = None
+        self._making = threading.Lock()
+        self._callers = 1
+
+    @property
+    def callers(self) -> int:
+        """Batches in the body at once: ``BODY_CALLERS`` with ONNX Runtime on the CPU, else 1."""
+        self.runner()
+        return self._callers
 
     def runner(self) -> Runner:
-        if self._runner is None and isinstance(self.body, QuantizedBody):
+        with self._making:  # the first batches may arrive from several threads at once
+            return self._make_runner() if self._runner is None else self._runner
+
+    def _make_runner(self) -> Runner:
+        cpu_threads = torch.get_num_threads() if self.device.type == "cpu" else 1
+        self._callers = max(1, min(BODY_CALLERS, cpu_threads))
+        threads = max(1, cpu_threads // self._callers)
+        if isinstance(self.body, QuantizedBody):
             # Its threads do not spin between operators, which leaves the decoding thread the
             # cores: files to features 5% faster in the centre view, 7% in the augmented one,
             # the same features (benchmarks/frozen_pass_int8.py).
-            self._runner = OnnxModel(self.body.graph_bytes(), spin=False)
+            self._runner = OnnxModel(self.body.graph_bytes(), threads, spin=False)
             self.backend_used = "onnxruntime int8"
         if self._runner is None:
             onnx_path = self.cache.onnx_path(self.fingerprint, self.input_size)
             self._runner, self.backend_used = make_runner(
-                self.body, self.input_size, self.backend, onnx_path, self.device
+                self.body, self.input_size, self.backend, onnx_path, self.device, threads
             )
             log.info("frozen pass runs on %s", self.backend_used)
+        if not str(self.backend_used).startswith("onnxruntime"):
+            self._callers = 1  # PyTorch's operators share one thread pool, or run on a GPU
         return self._runner
 
     @property
@@ -372,6 +399,31 @@ class Probe:
     keep: Callable[[list[str], list[Any]], None]
 
 
+def in_body(body: FrozenBody, batches: Iterable[Batch]) -> Iterator[tuple[Batch, Any]]:
+    """Each batch with its features (a float32 array, ``None`` where none of its images could be
+    read), in order, with ``body.callers`` batches in the body at once."""
+
+    def run(batch: Batch) -> np.ndarray | None:
+        return body(batch.images).float().numpy() if len(batch.indices) else None
+
+    if body.callers == 1:
+        yield from ((batch, run(batch)) for batch in batches)
+        return
+    with ThreadPoolExecutor(body.callers, thread_name_prefix="objrec-body") as pool:
+        pending: deque = deque()
+
+        def oldest() -> tuple[Batch, np.ndarray | None]:
+            batch, features = pending.popleft()
+            return batch, features.result()
+
+        for batch in batches:
+            pending.append((batch, pool.submit(run, batch)))
+            if len(pending) == body.callers:
+                yield oldest()
+        while pending:
+            yield oldest()
+
+
 @torch.inference_mode()
 def frozen_pass(
     body: FrozenBody,
@@ -399,9 +451,9 @@ def frozen_pass(
     loader = make_loader(dataset, batch_size, num_workers, pin_memory=pin)
     with reporter.task(description, n) as advance:
         batches = prefetch(loader) if num_workers == 0 else loader
-        for start, batch in zip(range(0, n, batch_size), batches, strict=True):
+        steps = zip(range(0, n, batch_size), in_body(body, batches), strict=True)
+        for start, (batch, features) in steps:
             indices = batch.indices.numpy()
-            features = body(batch.images).float().numpy() if len(indices) else None
             failed = sorted(set(range(start, min(start + batch_size, n))) - set(indices.tolist()))
             yield indices, features, list(zip(failed, batch.errors, strict=True)), batch.measured
             advance(min(batch_size, n - start))

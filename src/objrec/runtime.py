@@ -128,11 +128,13 @@ def torch_runner(module: nn.Module) -> Runner:
     return run
 
 
-def onnx_runner(module: nn.Module, onnx_path: Path, input_size: int) -> Runner:
+def onnx_runner(
+    module: nn.Module, onnx_path: Path, input_size: int, threads: int | None = None
+) -> Runner:
     """An ONNX Runtime runner for ``module``, exported to ``onnx_path`` unless already there."""
     if not onnx_path.is_file():
         export_onnx(module, onnx_path, input_size)
-    return OnnxModel(onnx_path)
+    return OnnxModel(onnx_path, threads)
 
 
 def agrees(runner: Runner, module: nn.Module, input_size: int) -> float:
@@ -243,11 +245,13 @@ def make_runner(
     backend: str = "auto",
     onnx_path: Path | None = None,
     device: torch.device | None = None,
+    threads: int | None = None,
 ) -> tuple[Runner, str]:
     """The fastest runner for ``module`` that reproduces it within ``TOLERANCE``, and its name.
 
     ``backend="auto"`` tries ONNX Runtime (when installed and ``onnx_path`` is given) and falls back
     to eager PyTorch; ``"onnx"`` and ``"torch"`` force one (``"onnx"`` still falls back on failure).
+    ``threads``: ONNX Runtime's threads per call (default: PyTorch's thread count).
     A GPU ``device`` always runs PyTorch on the card (``DeviceRunner``).
     """
     if backend not in BACKENDS:
@@ -256,7 +260,7 @@ def make_runner(
         return DeviceRunner(module, device), f"PyTorch on {device}"
     if backend != "torch" and onnx_path is not None and onnxruntime_available():
         try:
-            runner = onnx_runner(module, onnx_path, input_size)
+            runner = onnx_runner(module, onnx_path, input_size, threads)
             diff = agrees(runner, module, input_size)
             if diff <= TOLERANCE:
                 return runner, "onnxruntime"

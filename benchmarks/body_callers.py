@@ -1,0 +1,122 @@
+"""One batch in the ONNX Runtime body at a time, with every thread, against two, with a share each.
+
+    python benchmarks/body_callers.py [--data /work/splits/s0] [--images 256] [--repeats 3]
+
+The frozen pass decodes images in a thread beside the body. With one batch at a time, ONNX Runtime
+splits each operator over all PyTorch's threads, and each operator waits for the slowest of them,
+which is the one whose core the decoding thread has just taken. With ``features.BODY_CALLERS``
+batches at once (objrec's default, 2), each runs on its own share of the threads (one each on 2
+cores) and nothing waits for another. On a fixed sample of ``--images`` training images of the
+split (seeded), with the default body in int8 and in fp32 (graphs made once per machine and kept
+in the feature store's folder), this times ``features.compute_features`` (files to features, no
+store) with 1 and 2 batches at once, in turn, for the centre view and the first augmented view. Each
+arm runs in a process of its own (so that its peak memory is its own), the arms take turns. It
+prints images/s of every run, their medians, the ratio, whether the features are identical, and
+each process's peak resident memory. Run it alone, under the CPU lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import statistics
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import torch
+
+import objrec.features as features
+from objrec.backbones import build_body, get_backbone, resolve_data_config
+from objrec.config import DEFAULT_BACKBONE
+from objrec.data import scan_class_folder
+from objrec.features import FeatureCache, FrozenBody, ViewSpec, compute_features
+from objrec.quantize import quantize_body
+from objrec.store import default_cache_dir
+
+VIEWS = ("centre", "augmented")
+_ARM: dict = {}
+
+
+def set_up(precision: str, callers: int, data_dir: Path, images: int) -> None:
+    """Build the arm's body in this worker process and run it once (sessions made, warm)."""
+    features.BODY_CALLERS = callers
+    spec = get_backbone(DEFAULT_BACKBONE)
+    data = resolve_data_config(spec)
+    body = build_body(spec)
+    if precision == "int8":
+        body = quantize_body(body, data, default_cache_dir())
+    samples = list(scan_class_folder(data_dir / "train").samples)
+    random.Random(0).shuffle(samples)
+    samples = samples[:images]
+    frozen = FrozenBody(body, data.input_size, FeatureCache(None), name=precision)
+    views = {
+        "centre": (ViewSpec(data), None),
+        "augmented": (ViewSpec(data, "article", 1), list(range(len(samples)))),
+    }
+    compute_features(frozen, samples[:32], views["centre"][0])
+    _ARM.update(frozen=frozen, samples=samples, views=views)
+
+
+def timed(view: str) -> tuple[float, torch.Tensor, int]:
+    """Images/s of one files-to-features run of ``view``, its features and the body's callers."""
+    spec, seeds = _ARM["views"][view]
+    start = time.perf_counter()
+    got = compute_features(_ARM["frozen"], _ARM["samples"], spec, seeds=seeds).features
+    return len(_ARM["samples"]) / (time.perf_counter() - start), got, _ARM["frozen"].callers
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def compare(precision: str, args: argparse.Namespace) -> None:
+    arms = {}
+    try:
+        for callers in (1, 2):
+            pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
+            pool.submit(set_up, precision, callers, args.data, args.images).result()
+            arms[callers] = pool
+        rates: dict[tuple[int, str], list[float]] = {}
+        outputs: dict[tuple[int, str], torch.Tensor] = {}
+        for _ in range(args.repeats):
+            for callers, pool in arms.items():
+                for view in VIEWS:
+                    rate, got, used = pool.submit(timed, view).result()
+                    assert used == callers, f"asked for {callers} batches at once, got {used}"
+                    rates.setdefault((callers, view), []).append(rate)
+                    outputs.setdefault((callers, view), got)
+        peaks = {callers: pool.submit(peak_mib).result() for callers, pool in arms.items()}
+    finally:
+        for pool in arms.values():
+            pool.shutdown()
+    for view in VIEWS:
+        medians = [statistics.median(rates[callers, view]) for callers in arms]
+        for callers, median in zip(arms, medians, strict=True):
+            runs = " ".join(f"{r:.1f}" for r in rates[callers, view])
+            print(f"{precision} {view:10s} {callers} at once  {runs}  median {median:.1f} images/s")
+        same = torch.equal(outputs[1, view], outputs[2, view])
+        print(f"{precision} {view:10s} 2 / 1: {medians[1] / medians[0]:.3f}; same features: {same}")
+    print(
+        f"{precision} peak memory: "
+        + ", ".join(f"{c} at once {m:.0f} MiB" for c, m in peaks.items())
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=Path("/work/splits/s0"))
+    parser.add_argument("--images", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    print(f"{args.images} images of {args.data}, {torch.get_num_threads()} threads")
+    for precision in ("int8", "fp32"):
+        compare(precision, args)
+
+
+if __name__ == "__main__":
+    main()
