@@ -181,6 +181,8 @@ def test_a_held_stack_gives_the_stored_batches_and_only_within_its_budget(tmp_pa
     assert held.held is not None and held.held.dtype == torch.float16 and len(held) < len(samples)
     assert held.held.shape == (3, len(held), tables[0].dim)
     assert ViewStack(tables).hold(budget=held.nbytes - 1).held is None
+    assert ViewStack(tables).hold(budget=2 * held.nbytes, share=2).held is not None
+    assert ViewStack(tables).hold(budget=2 * held.nbytes - 2, share=2).held is None
     for (x, y), (x2, y2) in zip(
         feature_batches(streamed, streamed.labels, 4, seed=5),
         feature_batches(held, held.labels, 4, seed=5),
@@ -199,6 +201,17 @@ def test_onnx_runner_matches_torch_within_tolerance(tmp_path, samples):
     b = compute_features(slow, samples, ViewSpec(DATA))
     assert fast.backend_used == "onnxruntime" and slow.backend_used == "torch"
     assert (a.features - b.features).abs().max() <= 1e-4
+
+
+def test_torchrun_ranks_on_one_machine_share_the_held_budget(tmp_path, samples, monkeypatch):
+    from objrec.distributed import World
+    from objrec.train import held
+
+    tables = [feature_table(frozen(tmp_path), samples, ViewSpec(DATA))]
+    monkeypatch.setattr("objrec.features.HELD_BYTES", ViewStack(tables).nbytes)
+    assert held(tables, World()).held is not None
+    assert held(tables, World(size=2, local_size=2)).held is None
+    assert held(tables, World(size=2, local_size=1)).held is not None  # one rank per machine
 
 
 def test_two_batches_in_the_onnx_body_at_once_give_the_same_features_in_order(tmp_path, samples):

@@ -643,7 +643,8 @@ def make_table(space: Space, samples, found, computed: int, hashing: HashStats) 
 HELD_BYTES = 1 << 30
 """The most stored bytes one ``ViewStack`` holds in memory (``hold``); a larger one streams. Each
 stack has its own budget (train's training and validation stacks, 59 MB together on the 100-class
-protocol) and so has each torchrun process."""
+protocol); torchrun's ranks on one machine, each holding its own copy, share it
+(``train.held``)."""
 
 
 class ViewStack:
@@ -674,9 +675,11 @@ class ViewStack:
         """What the stack's features take in the stored dtype."""
         return sum(len(self) * t.dim * t.space.dtype.itemsize for t in self.tables)
 
-    def hold(self, budget: int = HELD_BYTES) -> ViewStack:
-        """Read every view into memory when it takes at most ``budget`` bytes (see above)."""
-        if self.held is None and len(self) and self.nbytes <= budget:
+    def hold(self, budget: int | None = None, share: int = 1) -> ViewStack:
+        """Read every view into memory when it takes at most ``budget`` bytes (default
+        ``HELD_BYTES``) divided by ``share`` (the processes holding a copy each; see above)."""
+        limit = (HELD_BYTES if budget is None else budget) // share
+        if self.held is None and len(self) and self.nbytes <= limit:
             stored = torch.from_numpy(np.empty(0, self.tables[0].space.dtype)).dtype
             held = torch.empty((self.n_views, len(self), self.tables[0].dim), dtype=stored)
             for view, table in enumerate(self.tables):  # filled in place: memory of one copy

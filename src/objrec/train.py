@@ -316,8 +316,8 @@ def prepare(
     return Prepared(
         model,
         data,
-        ViewStack(train_sets).hold(),
-        ViewStack([valid]).hold(),
+        held(train_sets, world),
+        held([valid], world),
         frozen.fingerprint,
         train_set,
         valid_set,
@@ -383,6 +383,12 @@ def frozen_features(
         )
         results.append(table)
     return results
+
+
+def held(tables: list[FeatureTable], world: World) -> ViewStack:
+    """The tables' stack, held in memory within ``features.HELD_BYTES`` shared among this
+    machine's ranks (each torchrun rank holds its own copy)."""
+    return ViewStack(tables).hold(share=world.local_size)
 
 
 def frozen_pass_counts(tables: list[FeatureTable], world: World) -> dict[str, float]:
@@ -603,7 +609,7 @@ def cut_features(stem, prep: Prepared, config: TrainConfig, reporter: Reporter, 
     (valid,) = frozen_features(
         frozen, prep.valid_set, prep.data, config, [0], reporter, "valid (cut)", world
     )
-    return ViewStack(sets).hold(), ViewStack([valid]).hold()
+    return held(sets, world), held([valid], world)
 
 
 def finetune_phase(
