@@ -61,9 +61,10 @@ batch 16 at 1.4 GiB (27.5 and 33.7 images/s) (``benchmarks/frozen_batch.py``).""
 BODY_CALLERS = 2
 """Batches in an ONNX Runtime body at once on the CPU, each run with PyTorch's thread count divided
 among them. On 2 cores two one-thread runs side by side beat one two-thread run, whose operators
-wait for the slower thread each time the decoding thread takes its core: files to features 7.8%
-faster in the centre view, 3.7% in the augmented one, int8 and fp32 alike, the same features
-(``benchmarks/body_callers.py``; not measured on more cores)."""
+wait for the slower thread each time the decoding thread takes its core: files to features 5 to
+7% faster in the augmented view in int8, 9 to 10% in fp32, 1 to 2% in the centre view, the same
+features; peak memory 70 MiB more in int8, 480 MiB more in fp32 (``benchmarks/body_callers.py``;
+not measured on more cores)."""
 
 
 _OPEN_STORES: dict[Path, FeatureStore] = {}
