@@ -425,3 +425,42 @@ def test_where_auto_settles_on_int8_the_audit_reads_the_int8_features_train_stor
     monkeypatch.setattr(objrec.features, "frozen_pass", counting)
     audit(tmp_path / "data", None, config(cache_dir=cache))
     assert computed and set(computed) == {"test"}  # train stored train and valid, in int8
+
+
+def fake_audit(found: list[Path]):
+    """``audit`` as the CLI calls it, finding one group across splits; ``found``: its ``out``."""
+    from objrec.audit import AuditResult
+
+    def run_audit(data, out, config, run, reporter, force):
+        found.append(Path(out))
+        group = {"paths": ["a", "b"], "splits": ["train", "test"], "similarity": 0.907}
+        groups = [{**group, "kind": "across splits"}]
+        return AuditResult([], groups, [], 120, ["a"], seconds={"total": 1.0})
+
+    return run_audit
+
+
+def test_the_sample_is_audited_into_the_current_folder_not_the_package(
+    tmp_path, monkeypatch, capsys
+):
+    import objrec.audit
+    import objrec.explore
+    from objrec.cli import SAMPLE
+
+    found: list[Path] = []
+    monkeypatch.setattr(objrec.audit, "audit", fake_audit(found))
+
+    def fake_explore(data, out, *args, **kwargs):
+        found.append(out)
+        raise ObjrecError("explored")  # ends the command before it prints the result
+
+    monkeypatch.setattr(objrec.explore, "explore", fake_explore)
+    monkeypatch.chdir(tmp_path)
+    assert main(["audit", str(SAMPLE)]) == 0
+    assert main(["explore", str(SAMPLE)]) == 1
+    assert found == [tmp_path / "caltech101_mini-audit", tmp_path / "caltech101_mini-explore"]
+    said = capsys.readouterr().err
+    assert "inside objrec's package: writing to caltech101_mini-audit in the current" in said
+    data = make_split(tmp_path / "data")
+    assert main(["audit", str(data)]) == 0
+    assert found[-1] == tmp_path / "data-audit"  # any other folder: beside it, as before

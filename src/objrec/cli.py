@@ -232,6 +232,26 @@ def shown(path: str | Path | None) -> str:
         return str(absolute)
 
 
+PACKAGE = Path(__file__).resolve().parent
+SAMPLE = PACKAGE / "sample" / "caltech101_mini"
+"""The built-in sample's folder (``objrec.demo.sample_dir``, without importing torch for --help)."""
+
+
+def default_out(data: Path, suffix: str) -> Path:
+    """``DATA<suffix>`` beside DATA, or in the current folder when DATA is inside objrec's own
+    package (the built-in sample): a command never writes into the installed package."""
+    data = data.resolve()
+    if data.is_relative_to(PACKAGE):
+        out = Path.cwd() / (data.name + suffix)
+        err.print(
+            f"{shown(data)} is inside objrec's package: writing to {shown(out)} in the current "
+            "folder instead of beside it",
+            highlight=False,
+        )
+        return out
+    return data.with_name(data.name + suffix)
+
+
 def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
@@ -372,7 +392,10 @@ def print_split_warnings(result) -> None:
 @cli.command()
 @click.argument("data", type=EXISTING)
 @click.option(
-    "--out", type=DIR, help="Folder for the CSVs and plots [default: DATA-explore beside DATA]."
+    "--out",
+    type=DIR,
+    help="Folder for the CSVs and plots [default: DATA-explore beside DATA; in the current folder "
+    "for the built-in sample].",
 )
 @click.option("--force", is_flag=True, help="Write into --out even when it is not empty.")
 @click.option("--json", "as_json", is_flag=True, help="Print the per-class counts as JSON.")
@@ -383,7 +406,7 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
     """
     from objrec.explore import explore as run_explore
 
-    out_dir = out or data.resolve().with_name(data.resolve().name + "-explore")
+    out_dir = out or default_out(data, "-explore")
     result = run_explore(data, out_dir, RichReporter(quiet=as_json), force=force)
     if as_json:
         print_json(
@@ -1129,7 +1152,12 @@ def backbones(as_json: bool) -> None:
     console.print(table)
 
 
-@cli.command()
+@cli.command(
+    help="Run the whole pipeline on the built-in sample (five Caltech-101 classes, 24 images "
+    "each), offline.\n\nThe sample is a class folder inside objrec's package; any command that "
+    "reads one takes it, e.g. `objrec audit` or `objrec explore` (their output then goes to the "
+    f"current folder). It is here:\n\n\b\n{SAMPLE}"
+)
 @click.option(
     "--out",
     type=DIR,
@@ -1139,7 +1167,6 @@ def backbones(as_json: bool) -> None:
 )
 @click.option("--force", is_flag=True, help="Replace an earlier demo in --out.")
 def demo(out: Path, force: bool) -> None:
-    """Run the whole pipeline on the built-in sample (a few Caltech-101 classes), offline."""
     from objrec.demo import run_demo
 
     summary = run_demo(out, RichReporter(), force=force)
@@ -1159,7 +1186,12 @@ def demo(out: Path, force: bool) -> None:
     show_default=True,
     help="The frozen body, when no --run is given.",
 )
-@click.option("--out", type=DIR, help="Folder for the findings [default: DATA-audit beside DATA].")
+@click.option(
+    "--out",
+    type=DIR,
+    help="Folder for the findings [default: DATA-audit beside DATA; in the current folder for the "
+    "built-in sample].",
+)
 @click.option("--folds", type=int, default=5, show_default=True, help="Out-of-fold heads.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same folds.")
 @click.option(
@@ -1186,7 +1218,7 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, force, as_json
     from objrec.audit import AuditConfig
     from objrec.audit import audit as run_audit
 
-    out_dir = out or data.resolve().with_name(data.resolve().name + "-audit")
+    out_dir = out or default_out(data, "-audit")
     config = AuditConfig(backbone=backbone, folds=folds, seed=seed, precision=precision)
     result = run_audit(data, out_dir, config, run, RichReporter(quiet=as_json), force)
     if as_json:
