@@ -464,3 +464,13 @@ def test_the_sample_is_audited_into_the_current_folder_not_the_package(
     data = make_split(tmp_path / "data")
     assert main(["audit", str(data)]) == 0
     assert found[-1] == tmp_path / "data-audit"  # any other folder: beside it, as before
+
+
+def test_a_group_across_splits_is_not_called_the_same_picture(tmp_path, monkeypatch, capsys):
+    import objrec.audit
+
+    monkeypatch.setattr(objrec.audit, "audit", fake_audit([]))
+    assert main(["audit", str(make_split(tmp_path / "data"))]) == 0
+    out = capsys.readouterr().out
+    assert "1 near-duplicate group spans two splits" in out
+    assert "same picture" not in out and "look at them in audit.html" in out

@@ -272,7 +272,8 @@ figure img { max-width: 150px; max-height: 150px; display: block; }
 <h1>objrec audit</h1>
 <p>{{ root }}: {{ n }} images, {{ classes }} classes. {{ counts.issues }} likely wrong labels,
 {{ counts.groups }} near-duplicate groups{% if leaks %}, <span class="leak">{{ leaks }} of them
-across splits (leaks: the same picture is trained on and tested on)</span>{% endif %},
+across splits (possible leaks: images that look like copies of one picture, trained on and
+tested on; look at them below)</span>{% endif %},
 {{ counts.outliers }} outliers. Nothing was changed; <code>plan.csv</code> proposes actions to
 review, applied with <code>objrec apply-plan</code> into a new folder. The first {{ limit }} of
 each kind are shown; the CSVs hold all of them.</p>

@@ -1236,8 +1236,8 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, force, as_json
     if leaks:
         console.print(
             f"[bold red]{plural(leaks, 'near-duplicate group')} "
-            f"{'spans' if leaks == 1 else 'span'} two splits: the same picture is "
-            "trained on and tested on[/]"
+            f"{'spans' if leaks == 1 else 'span'} two splits[/]: images that look alike, "
+            "possibly one picture trained on and tested on; look at them in audit.html"
         )
     for row in result.label_issues[:5]:
         console.print(f"  {row['path']}: labelled {row['given']}, looks like {row['suggested']}")
