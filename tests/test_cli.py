@@ -322,6 +322,27 @@ def test_plain_progress_prints_a_line_every_few_seconds_and_when_done():
     assert len(lines) == 3  # a task shorter than the interval prints nothing
 
 
+def test_plain_progress_prints_the_last_step_once():
+    from objrec.cli import PlainProgress
+
+    now, lines = [0.0], []
+    progress = PlainProgress("predicting", 30, 5.0, clock=lambda: now[0], write=lines.append)
+    for t in (6, 8):
+        now[0] = t
+        progress.advance(15)
+    progress.finish()
+    assert lines == [
+        "predicting: 15/30 (50%), 6s, about 6s left",
+        "predicting: 30/30 (100%), 8s, done",
+    ]
+    now[0], last = 0.0, []
+    slow = PlainProgress("Grad-CAM", 2, 5.0, clock=lambda: now[0], write=last.append)
+    now[0] = 12.0
+    slow.advance(2)  # the only step past the interval is the last one: shown once, as done
+    slow.finish()
+    assert last == ["Grad-CAM: 2/2 (100%), 12s, done"]
+
+
 def test_progress_reaches_a_pipe_or_a_log_as_plain_lines(capsys, monkeypatch, tmp_path, split_dir):
     import objrec.cli
 

@@ -141,9 +141,13 @@ class PlainProgress:
 
     def advance(self, n: int = 1) -> None:
         self.done += n
-        if self.clock() - self.last >= self.interval:
-            self.write(self.line())
-            self.last, self.printed = self.clock(), True
+        if self.clock() - self.last < self.interval:
+            return
+        if self.total and self.done >= self.total:  # the last step: finish's line says it once
+            self.printed = True
+            return
+        self.write(self.line())
+        self.last, self.printed = self.clock(), True
 
     def finish(self) -> None:
         if self.printed:
