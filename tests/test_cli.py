@@ -202,6 +202,19 @@ def test_cache_shows_its_size_and_clears(capsys, tmp_path, split_dir, monkeypatc
     assert json.loads(out)["spaces"] == []
 
 
+def test_cache_refuses_prune_options_without_prune(capsys, tmp_path):
+    cache = tmp_path / "cache"
+    for args, words in (
+        (["--days", "3"], "--days needs --prune"),
+        (["--keep", tmp_path], "--keep needs --prune"),
+        (["--clear", "--days", "3"], "--days needs --prune"),
+        (["--clear", "--prune", "--days", "3"], "--clear and --prune do not go together"),
+    ):
+        code, out, err = run(capsys, "cache", "--cache-dir", cache, *args)
+        assert code == 2 and words in err and out == "", args
+    assert not cache.exists()
+
+
 def test_predict_and_split_follow_linked_class_folders(capsys, tmp_path, trained_run):
     real = make_class_folder(tmp_path / "real", per_class=3)
     photos = tmp_path / "linked"

@@ -1048,9 +1048,8 @@ def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json:
     """
     from objrec.features import FeatureCache
 
+    refuse_cache_options(clear, prune, days, keep)
     store = FeatureCache(cache_dir)
-    if prune and days is None and keep is None:
-        raise click.UsageError("--prune needs --days N, --keep FOLDER or both")
 
     def wait():
         console.print("waiting for other objrec processes to stop using the store")
@@ -1075,6 +1074,17 @@ def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json:
             f"({facts_freed:.1f} MB)"
         )
     print_cache_summary(store.summary(), as_json)
+
+
+def refuse_cache_options(clear: bool, prune: bool, days: float | None, keep: Path | None) -> None:
+    """Options of ``cache`` that mean something only with another are refused without it."""
+    for flag, value in (("--days", days), ("--keep", keep)):
+        if value is not None and not prune:
+            raise click.UsageError(f"{flag} needs --prune (it says what --prune removes)")
+    if clear and prune:
+        raise click.UsageError("--clear and --prune do not go together: --clear removes everything")
+    if prune and days is None and keep is None:
+        raise click.UsageError("--prune needs --days N, --keep FOLDER or both")
 
 
 def print_cache_summary(summary, as_json: bool) -> None:
