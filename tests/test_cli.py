@@ -215,6 +215,13 @@ def test_cache_refuses_prune_options_without_prune(capsys, tmp_path):
     assert not cache.exists()
 
 
+def test_cache_clear_of_a_missing_folder_says_there_was_nothing(capsys, tmp_path):
+    code, out, _ = run(capsys, "cache", "--clear", "--cache-dir", tmp_path / "nope")
+    assert code == 0 and "removed" not in out
+    assert f"nothing to clear: there is no cache folder {tmp_path / 'nope'}" in out
+    assert not (tmp_path / "nope").exists()
+
+
 def test_predict_and_split_follow_linked_class_folders(capsys, tmp_path, trained_run):
     real = make_class_folder(tmp_path / "real", per_class=3)
     photos = tmp_path / "linked"

@@ -1055,6 +1055,9 @@ def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json:
         console.print("waiting for other objrec processes to stop using the store")
 
     if clear:
+        if not store.root.is_dir():
+            console.print(f"nothing to clear: there is no cache folder {store.root}")
+            return
         removed = store.clear(wait)
         console.print(
             f"removed every stored feature and {plural(removed, 'other entry')} from {store.root}"
