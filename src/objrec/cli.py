@@ -785,7 +785,7 @@ def predict(
     """Predict the classes of the images in PATHS (files or folders) with the model in RUN.
 
     An image that looks like none of the model's classes (its unknown score below the run's
-    threshold) is said to be unknown, with its top classes all the same.
+    threshold) is said to be unknown, and its top classes are still given.
     """
     from objrec.predict import predict as run_predict
 

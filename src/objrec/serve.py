@@ -139,7 +139,7 @@ def upload_name(filename: str | None) -> str:
 
 
 def answer_json(recognizer: Recognizer, image, topk: int, tta: bool) -> dict:
-    """``unknown`` (like none of the classes), its ``score``, and the ``topk`` all the same."""
+    """``unknown`` (like no class), its ``score``, and the ``topk`` (given either way)."""
     answers = recognizer.answer([image], tta)
     return {
         "unknown": bool(answers.unknown[0]),
