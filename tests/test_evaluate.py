@@ -115,3 +115,22 @@ def test_an_output_folder_it_may_not_write_is_refused_before_any_image_is_read(
     (other / "metrics.json").write_text(json.dumps({"folder": str(tmp_path / "elsewhere")}))
     with pytest.raises(ObjrecError, match="holds an evaluation of"):
         evaluate(trained_run, split_dir, split="valid")
+
+
+def test_the_confidence_lines_say_which_images_their_figures_are_measured_on():
+    from objrec.cli import confidence_lines
+
+    metrics = {
+        "temperature": 1.0,
+        "ece_before_calibration": 0.1,
+        "ece": 0.05,
+        "unknown_score": "msp",
+        "unknown_threshold": 0.5,
+        "known_kept": 0.9333,
+        "top1_at_threshold": 0.9,
+    }
+    calibration, unknown = confidence_lines(metrics, "data/test")
+    assert "fitted on the validation split" in calibration
+    assert "expected calibration error on data/test: 0.1000 before, 0.0500 after" in calibration
+    assert "93.33% of data/test get an answer, the rest are said to be unknown" in unknown
+    assert "top-1 is 90.00% when an unknown counts as wrong" in unknown

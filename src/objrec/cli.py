@@ -625,7 +625,7 @@ def evaluate(
         console.print(f"without TTA: top-1 {percent(p['top1'])}{top5_text(p['top5'], n_classes)}")
     console.print(worst_table(result.worst(worst), with_top5=n_classes > TOP5_CLASSES))
     console.print(averages_table(m))
-    for line in confidence_lines(m):
+    for line in confidence_lines(m, shown(result.folder)):
         console.print(line, highlight=False)
     console.print(
         f"per-class table, confusion matrix and plots in {shown(result.out)}", highlight=False
@@ -644,19 +644,21 @@ def score_words(score: str, threshold: float, readable: bool) -> str:
     return f"score {threshold:.4g} ({score})"
 
 
-def confidence_lines(m: dict[str, Any]) -> list[str]:
-    """Calibration, the unknown threshold's cost, and the open-set figures, in words."""
+def confidence_lines(m: dict[str, Any], evaluated: str = "these images") -> list[str]:
+    """Calibration, the unknown threshold's cost, and the open-set figures, in words; the
+    temperature and threshold come from the validation split, the figures from ``evaluated``."""
     lines = [
-        f"calibration: temperature {m['temperature']:.3f}, expected calibration error "
+        f"calibration: temperature {m['temperature']:.3f} (fitted on the validation split); "
+        f"expected calibration error on {evaluated}: "
         f"{m['ece_before_calibration']:.4f} before, {m['ece']:.4f} after"
     ]
     if m.get("unknown_threshold") is not None:
         readable = m.get("unknown_score_readable", False)  # absent from older metrics.json
         words = score_words(m["unknown_score"], m["unknown_threshold"], readable)
         lines.append(
-            f"unknown below {words}: keeps "
-            f"{percent(m['known_kept'])} of these images, top-1 counting unknown as wrong "
-            f"{percent(m['top1_at_threshold'])}"
+            f"unknown below {words}: {percent(m['known_kept'])} of {evaluated} get an "
+            f"answer, the rest are said to be unknown; top-1 is {percent(m['top1_at_threshold'])} "
+            "when an unknown counts as wrong"
         )
     if "open_set" in m:
         o = m["open_set"]
