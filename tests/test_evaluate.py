@@ -17,7 +17,9 @@ def test_tta_reports_with_and_without(trained_run, split_dir):
     assert result.metrics_plain["top1"] == pytest.approx(plain.metrics["top1"])
     assert result.metrics_plain["loss"] == pytest.approx(plain.metrics["loss"], rel=1e-5)
     saved = json.loads((trained_run / "eval-test" / "metrics.json").read_text())
-    assert "without_tta" not in saved  # the last evaluation (without TTA) is the one on disk
+    assert "without_tta" not in saved  # each in its own folder: neither replaced the other
+    saved = json.loads((trained_run / "eval-test-tta" / "metrics.json").read_text())
+    assert saved["tta"] and "without_tta" in saved
     images = list((split_dir / "test" / "red").iterdir())
     with_tta = predict(trained_run, images, tta=True)
     without = predict(trained_run, images)
@@ -42,6 +44,16 @@ def test_evaluate_writes_its_tables_into_the_run_and_refuses_a_users_non_empty_f
         evaluate(trained_run, split_dir, out=mine)
     evaluate(trained_run, split_dir, out=mine, force=True)
     assert (mine / "notes.txt").read_text() == "keep" and (mine / "metrics.json").is_file()
+
+
+def test_an_evaluation_with_tta_gets_its_own_folder(tmp_path):
+    from objrec.evaluate import default_eval_dir
+
+    run, data = tmp_path / "run", tmp_path / "data"
+    assert default_eval_dir(run, data, data / "test") == run / "eval-test"
+    assert default_eval_dir(run, data, data / "test", tta=True) == run / "eval-test-tta"
+    other = default_eval_dir(run, data, tmp_path / "other", tta=True)
+    assert other.name.startswith("eval-other-") and other.name.endswith("-tta")
 
 
 def test_a_class_folder_is_evaluated_as_it_is_and_a_split_folder_by_its_split(split_dir):

@@ -569,7 +569,8 @@ def early_stop_sentence(best: int, ran: int, config: dict[str, Any]) -> str | No
     "--out",
     type=DIR,
     help="Folder for the tables and plots [default: RUN/eval-SPLIT for the run's own data folder, "
-    "RUN/eval-NAME-HASH for any other, so that no evaluation replaces another's].",
+    "RUN/eval-NAME-HASH for any other; with --tta, the same name ending in -tta; so that no "
+    "evaluation replaces another's].",
 )
 @click.option(
     "--worst", type=int, default=10, show_default=True, help="How many worst classes to list."

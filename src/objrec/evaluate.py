@@ -144,7 +144,7 @@ def evaluate(
     recognizer = Recognizer.load(run, device=resolve_device(config.device))
     classes = recognizer.classes
     target = resolve_eval_folder(folder, config.split)
-    out = check_eval_dir(Path(run), recognizer.meta.data_dir, target, out, force)
+    out = check_eval_dir(Path(run), recognizer.meta.data_dir, target, out, force, config.tta)
     images = scan_class_folder(target, classes)
     tables = view_tables(recognizer, images, target.name, config, reporter)
     ok = torch.stack([t.ok for t in tables]).all(0)
@@ -297,21 +297,27 @@ def open_set_result(
     return result
 
 
-def default_eval_dir(run: Path, data_dir: str | Path | None, target: Path) -> Path:
+def default_eval_dir(
+    run: Path, data_dir: str | Path | None, target: Path, tta: bool = False
+) -> Path:
     """``RUN/eval-<split>`` for a split of the run's own data folder, else a folder of its own.
 
     Another folder gets ``RUN/eval-<its name>-<8 hex digits of its absolute path>``, so that no
-    two evaluated folders share an output folder.
+    two evaluated folders share an output folder; ``tta`` adds ``-tta``, so that an evaluation
+    with test-time views never replaces the plain one (which ``report`` shows).
     """
     target = Path(target).resolve()
+    suffix = "-tta" if tta else ""
     if data_dir and target.parent == Path(data_dir).resolve() and target.name in SPLITS:
-        return Path(run) / f"eval-{target.name}"
+        return Path(run) / f"eval-{target.name}{suffix}"
     name = f"{target.parent.name}-{target.name}" if target.name in SPLITS else target.name
     digest = hashlib.sha256(str(target).encode()).hexdigest()[:8]
-    return Path(run) / f"eval-{name}-{digest}"
+    return Path(run) / f"eval-{name}-{digest}{suffix}"
 
 
-def check_eval_dir(run: Path, data_dir, target: Path, out: Path | None, force: bool) -> Path:
+def check_eval_dir(
+    run: Path, data_dir, target: Path, out: Path | None, force: bool, tta: bool = False
+) -> Path:
     """The folder an evaluation of ``target`` is to write to, checked before any image is read
     (made only once there is something to put in it); never one holding something else.
 
@@ -321,7 +327,7 @@ def check_eval_dir(run: Path, data_dir, target: Path, out: Path | None, force: b
     if out is not None:
         check_output_dir(out, force)
         return Path(out)
-    out = default_eval_dir(run, data_dir, target)
+    out = default_eval_dir(run, data_dir, target, tta)
     earlier = _evaluated_folder(out)
     if earlier is not None and earlier != str(target.resolve()) and not force:
         raise ObjrecError(
