@@ -547,10 +547,10 @@ def test_check_names_an_unreadable_file_once_and_counts_in_english(capsys, tmp_p
     code, out, _ = run(capsys, "check", photos)
     out = " ".join(out.split())
     assert code == 1 and out.count("bad.jpg") == 1 and "bad.jpg: cannot read image" in out
-    assert "2 images of 1 class: 1 readable, 1 unusable file or folder" in out
+    assert "2 images of 1 class: 1 readable, 2 unusable files or folders" in out  # and one class
     (photos / "red" / "bad.jpg").unlink()
     code, out, _ = run(capsys, "check", photos)
-    assert code == 0 and "1 image of 1 class: 1 readable, 0 unusable files or folders" in out
+    assert code == 1 and "1 image of 1 class: 1 readable, 1 unusable file or folder" in out
 
 
 def test_plural_counts_nouns_in_the_right_number():
@@ -655,6 +655,22 @@ def test_check_on_one_class_folder_says_so_and_fails(capsys, tmp_path):
     code, out, err = run(capsys, "check", photos / "red")
     assert code == 1 and "file outside any class folder" not in out
     assert "has no class sub-folders (it holds 3 images directly)" in " ".join(err.split())
+
+
+def test_one_class_is_warned_of_by_check_and_split_and_refused_by_train(capsys, tmp_path):
+    photos = make_class_folder(tmp_path / "photos", per_class=6, classes=("red",))
+    code, out, _ = run(capsys, "check", photos)
+    assert code == 1 and "one_class" in out
+    assert "only one class (red): `objrec train` refuses it" in " ".join(out.split())
+    code, _, err = run(capsys, "split", photos, tmp_path / "data")
+    assert code == 0
+    assert "only one class (red): `objrec train` will refuse this split" in " ".join(err.split())
+    code, out, err = run(capsys, "train", tmp_path / "data", "--out", tmp_path / "run")
+    refusal = (
+        f"{tmp_path / 'data' / 'train'} has only one class (red): a classifier needs at least two"
+    )
+    assert code == 1 and out == "" and refusal in " ".join(err.split())
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
 
 
 def test_top5_is_shown_only_for_models_of_more_than_five_classes():

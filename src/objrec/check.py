@@ -1,9 +1,10 @@
 """``check``: every problem a data folder has, found without training.
 
 Each file is decoded as training would decode it. A problem is *unusable* (the file or folder cannot
-be trained on: undecodable, too large, an empty class) or a note (a file objrec ignores, an image
-without an extension that it reads anyway). ``train`` skips unusable files with one warning each;
-``train --strict`` refuses to start while any exist.
+be trained on: undecodable, too large, an empty class, a folder of only one class) or a note (a file
+objrec ignores, an image without an extension that it reads anyway). ``train`` skips unusable files
+with one warning each and refuses a folder of one class; ``train --strict`` refuses to start while
+any exist.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ log = logging.getLogger(__name__)
 class Problem:
     path: str
     kind: str
-    """unreadable, too_large, empty_class, no_class_folder, ignored_hidden, ignored_file,
-    no_extension or link_loop"""
+    """unreadable, too_large, empty_class, one_class, no_class_folder, ignored_hidden,
+    ignored_file, no_extension or link_loop"""
     message: str
     unusable: bool
 
@@ -130,6 +131,12 @@ def check_folder(root: Path, reporter: Reporter = SILENT) -> CheckResult:
     else:
         images = _check_class_root(root, result)
     result.images, result.classes = len(images), len(result.class_names)
+    if result.classes == 1:
+        message = (
+            f"only one class ({next(iter(result.class_names))}): `objrec train` refuses it, "
+            "a classifier needs at least two"
+        )
+        result.problems.append(Problem(str(root), "one_class", message, True))
     with reporter.task("decoding images", len(images)) as advance:
         for path in images:
             try:

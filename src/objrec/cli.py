@@ -371,7 +371,15 @@ def split(src: Path, out: Path, ratios, seed, exclude, copy, force, strict, near
 
 
 def print_split_warnings(result) -> None:
-    """What the user should know about a split: classes left out or missing from some split."""
+    """What the user should know about a split: a single class, classes left out or missing from
+    some split."""
+    if len(result.counts) == 1:
+        (name,) = result.counts
+        err.print(
+            f"[yellow]only one class ({escape(name)}): `objrec train` will refuse this split[/] "
+            "(a classifier needs at least two classes)",
+            highlight=False,
+        )
     if result.empty_classes:
         err.print(
             "[yellow]left out class folders without images[/] (`--strict` refuses them): "
@@ -997,7 +1005,8 @@ def check(data: Path, as_json: bool) -> None:
     """List every problem in DATA (a class or split folder) without training.
 
     Every image is decoded as training would. Unusable: files that cannot be decoded or are too
-    large to decode safely, and empty class folders. Noted: hidden files and folders, other files
+    large to decode safely, empty class folders, and a folder of only one class (train refuses
+    it: a classifier needs two). Noted: hidden files and folders, other files
     and files outside class folders (all ignored), images without an extension (read anyway).
     Exits with 1 when anything is unusable.
     """

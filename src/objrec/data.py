@@ -119,6 +119,17 @@ def require_split_folder(root: Path) -> None:
         )
 
 
+def require_two_classes(root: Path) -> None:
+    """Refuse a class folder of a single class: a classifier of one class learns nothing (its
+    every answer is right, its loss 0), and its unknown threshold would be fitted on nothing."""
+    found = class_dirs(root)
+    if len(found) == 1:
+        raise ObjrecError(
+            f"{root} has only one class ({found[0].name}): a classifier needs at least two, so "
+            "add a folder of images of another class"
+        )
+
+
 class Batch(NamedTuple):
     """Images, labels, their dataset indices, and the messages of files that could not be read;
     ``measured``: what a dataset that measures each image (``features.SeededViewDataset``'s

@@ -31,7 +31,7 @@ from objrec.check import require_clean
 from objrec.checkpoint import LAST, SavedTraining, restore_training_state
 from objrec.confidence import FittedConfidence, fit_confidence
 from objrec.config import DataConfig, TrainConfig
-from objrec.data import ClassFolder, require_split_folder, scan_class_folder
+from objrec.data import ClassFolder, require_split_folder, require_two_classes, scan_class_folder
 from objrec.devices import loader_settings
 from objrec.distributed import SINGLE, World, process_group
 from objrec.engine import EarlyStopping, FitState, fit
@@ -156,6 +156,7 @@ def _train(
 ) -> TrainResult:
     started = time.perf_counter()
     require_split_folder(data_dir)
+    require_two_classes(data_dir / "train")
     out, saved, config, precision = open_run(data_dir, out, config, resume, force, reporter, world)
     if strict:
         require_clean(data_dir, reporter)
