@@ -10,7 +10,8 @@ from .conftest import seed_facts
 def test_the_demo_speaks_in_sentences_not_python_data(tmp_path, monkeypatch, sample_facts):
     seed_facts(sample_facts)  # the split's reading of the sample's images is test_split's
 
-    def fake_train(data, run, config, reporter, force=False):
+    def fake_train(data, run, config, reporter, force=False, precision_why=None):
+        assert precision_why == "the demo's setting"  # not "--precision fp32": no flag was given
         return SimpleNamespace(
             history=[{}] * 12, best_epoch=9, best_valid_loss=0.1, best_valid_acc=1
         )

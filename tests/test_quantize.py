@@ -282,6 +282,8 @@ def test_auto_is_settled_before_the_run_so_the_run_records_the_precision_used(mo
         int8,
         {"used": "int8", "why": "--precision int8"},
     )
+    demo = train_module.settle_precision(int8, SINGLE, "the demo's setting")[1]
+    assert demo["why"] == "the demo's setting"  # a caller other than the CLI says who set it
 
 
 @pytest.mark.slow

@@ -25,7 +25,7 @@ DEMO_CONFIG = TrainConfig(min_delta=1e-3, precision="fp32")
 """The defaults, except that an epoch must lower the validation loss by more than 0.001 to count
 (on the easy sample the loss otherwise creeps towards zero by a hair each epoch, every epoch is
 "best" and early stopping never fires), and the body runs in fp32: on the sample's 180 image views
-an int8 body would save a few seconds and cost 20-30 s to quantize (once per machine) first."""
+an int8 body would save a few seconds and cost 20-30 s to quantize (once per cache folder) first."""
 
 
 def sample_dir() -> Path:
@@ -70,7 +70,9 @@ def _run_demo(out: Path, reporter: Reporter, force: bool) -> dict[str, Any]:
     reporter.note(f"1/5 split the sample into {data}: {totals} images")
     explore(data, out / "explore", reporter, force=force)
     reporter.note(f"2/5 explored the data: plots in {out / 'explore'}")
-    result = train(data, run, DEMO_CONFIG, reporter, force=force)
+    result = train(
+        data, run, DEMO_CONFIG, reporter, force=force, precision_why="the demo's setting"
+    )
     reporter.note(
         f"3/5 trained {run}: stopped after {plural(len(result.history), 'epoch')} "
         f"(best {result.best_epoch}),"

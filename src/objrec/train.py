@@ -85,6 +85,7 @@ def train(
     resume: bool = False,
     strict: bool = False,
     device: str = "auto",
+    precision_why: str | None = None,
 ) -> TrainResult:
     """Train a new head on the frozen backbone's cached features; save the best epoch's model.
 
@@ -98,6 +99,8 @@ def train(
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (see ``objrec.devices``): where the
             frozen pass, the head and fine-tuning run. Not part of the run's settings: a resumed
             run may continue on another device.
+        precision_why: why ``config.precision`` is what it is, when not ``auto``, as reported
+            and recorded (default: ``--precision X``, the CLI's option).
 
     Under ``torchrun`` the ranks share the frozen pass and train the head with
     DistributedDataParallel, each on GPU ``LOCAL_RANK`` on a GPU machine; only rank 0 reports and
@@ -111,7 +114,17 @@ def train(
         reporter = reporter if world.main else SILENT
         before = state_stamp(Path(out))
         try:
-            return _train(Path(data_dir), Path(out), config, reporter, force, resume, strict, world)
+            return _train(
+                Path(data_dir),
+                Path(out),
+                config,
+                reporter,
+                force,
+                resume,
+                strict,
+                world,
+                precision_why,
+            )
         except KeyboardInterrupt:  # not during the head's epochs: those save and say so
             if not world.main:  # rank 0 says what was kept
                 raise
@@ -153,11 +166,14 @@ def _train(
     resume: bool,
     strict: bool,
     world: World,
+    precision_why: str | None = None,
 ) -> TrainResult:
     started = time.perf_counter()
     require_split_folder(data_dir)
     require_two_classes(data_dir / "train")
-    out, saved, config, precision = open_run(data_dir, out, config, resume, force, reporter, world)
+    out, saved, config, precision = open_run(
+        data_dir, out, config, resume, force, reporter, world, precision_why
+    )
     if strict:
         require_clean(data_dir, reporter)
     try:
@@ -214,6 +230,7 @@ def open_run(
     force: bool,
     reporter: Reporter,
     world: World,
+    precision_why: str | None = None,
 ) -> tuple[Path, SavedTraining | None, TrainConfig, dict[str, str]]:
     """The run folder (refused inside ``data_dir``), the saved state when resuming, the settings
     (a resumed run's own) with their precision settled, and which precision and why (also told to
@@ -225,18 +242,21 @@ def open_run(
         reporter.note(f"resuming {out} after epoch {saved.progress.epoch}")
     else:
         out = open_run_folder(out, force, data_dir)
-    config, precision = settle_precision(config or TrainConfig(), world)
+    config, precision = settle_precision(config or TrainConfig(), world, precision_why)
     if resume:  # settled when the run started
         precision["why"] = "the resumed run's own"
     reporter.note(f"frozen body in {precision['used']} ({precision['why']})")
     return out, saved, config, precision
 
 
-def settle_precision(config: TrainConfig, world: World) -> tuple[TrainConfig, dict[str, str]]:
+def settle_precision(
+    config: TrainConfig, world: World, why: str | None = None
+) -> tuple[TrainConfig, dict[str, str]]:
     """``config`` with ``precision="auto"`` settled to ``int8`` or ``fp32`` for this machine and
-    body (``quantize.auto_precision``), so the run records the one used; and which, and why."""
+    body (``quantize.auto_precision``), so the run records the one used; and which, and why
+    (``why`` for a precision set in ``config``; default: the CLI's ``--precision X``)."""
     if config.precision != "auto":
-        return config, {"used": config.precision, "why": f"--precision {config.precision}"}
+        return config, {"used": config.precision, "why": why or f"--precision {config.precision}"}
     spec = get_backbone(config.backbone)
     used, why = auto_precision(spec, world.device, config.finetune_blocks)
     return replace(config, precision=used), {"used": used, "why": f"auto: {why}"}
