@@ -8,7 +8,7 @@ splits each operator over all PyTorch's threads, and each operator waits for the
 which is the one whose core the decoding thread has just taken. With ``features.BODY_CALLERS``
 batches at once (objrec's default, 2), each runs on its own share of the threads (one each on 2
 cores) and nothing waits for another. On a fixed sample of ``--images`` training images of the
-split (seeded), with the default body in int8 and in fp32 (graphs made once per machine and kept
+split (seeded), with the default body in int8 and in fp32 (graphs made once per cache folder and kept
 in the feature store's folder), this times ``features.compute_features`` (files to features, no
 store) with 1 and 2 batches at once, for the centre view and the first augmented view. Each arm
 runs in a process of its own (so that its peak memory is its own); the two arms run each view back

@@ -342,6 +342,25 @@ def test_plain_progress_prints_a_line_every_few_seconds_and_when_done():
     assert len(lines) == 3  # a task shorter than the interval prints nothing
 
 
+def test_plain_progress_of_a_task_without_steps_still_prints_a_line_every_few_seconds():
+    import threading
+
+    from objrec.cli import PlainProgress
+
+    now, lines, written = [0.0], [], threading.Event()
+
+    def write(line):
+        lines.append(line)
+        written.set()
+
+    progress = PlainProgress("quantizing", None, 0.01, clock=lambda: now[0], write=write)
+    progress.beat()
+    now[0] = 12.0
+    assert written.wait(60)  # the thread's first line, however loaded the machine is
+    progress.finish()
+    assert lines[0] == "quantizing: 12s" and lines[-1] == "quantizing: 12s, done"
+
+
 def test_plain_progress_prints_the_last_step_once():
     from objrec.cli import PlainProgress
 

@@ -128,11 +128,13 @@ class PlainProgress:
         self.clock, self.write = clock, write
         self.done, self.printed = 0, False
         self.start = self.last = clock()
+        self.stopped = threading.Event()
 
     def line(self, final: bool = False) -> str:
         elapsed = self.clock() - self.start
         if not self.total:
-            return f"{self.description}: {self.done}, {duration(elapsed)}"
+            done = f"{self.done}, " if self.done else ""
+            return f"{self.description}: {done}{duration(elapsed)}"
         text = f"{self.description}: {self.done}/{self.total} ({self.done / self.total:.0%})"
         text += f", {duration(elapsed)}"
         if 0 < self.done < self.total and not final:
@@ -149,7 +151,19 @@ class PlainProgress:
         self.write(self.line())
         self.last, self.printed = self.clock(), True
 
+    def beat(self) -> None:
+        """For a task without steps (``total`` None): a line every interval from a thread until
+        ``finish``, so that a log shows the work going on."""
+
+        def lines() -> None:
+            while not self.stopped.wait(self.interval):
+                self.write(self.line())
+                self.printed = True
+
+        threading.Thread(target=lines, daemon=True).start()
+
     def finish(self) -> None:
+        self.stopped.set()
         if self.printed:
             self.write(self.line(final=True) + ", done")
 
@@ -172,7 +186,12 @@ class RichReporter(Reporter):
             if total is None:  # no steps to count: say what is going on before it takes a while
                 err.print(f"{description} ...", highlight=False)
             plain = PlainProgress(description, total, PLAIN_PROGRESS_SECONDS)
-            yield plain.advance
+            if total is None:
+                plain.beat()
+            try:
+                yield plain.advance
+            finally:
+                plain.stopped.set()  # a failed task: no more lines, and no "done"
             plain.finish()
             return
         columns = (

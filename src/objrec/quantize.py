@@ -7,10 +7,10 @@ it to measure each activation's range (the calibration) and writes an int8 graph
 one. The calibration images are the 120 photos of objrec's built-in sample (24 of each of five
 Caltech-101 classes, ``objrec/sample``, the ones ``objrec demo`` trains on), never the user's
 training images: the int8 graph depends only on the body, the preprocessing and the quantization
-settings, so it is made once per machine and body and cached, and adding, removing or relabelling
-training images keeps it, and with it every stored feature. ``QuantizedBody`` wraps that graph as
-a frozen module: its state holds the graph bytes (and the fp32 body it came from), so a
-checkpoint carries exactly the body that produced the training features, and ``evaluate``,
+settings, so it is made once per cache folder and body and cached, and adding, removing or
+relabelling training images keeps it, and with it every stored feature. ``QuantizedBody`` wraps
+that graph as a frozen module: its state holds the graph bytes (and the fp32 body it came from),
+so a checkpoint carries exactly the body that produced the training features, and ``evaluate``,
 ``predict``, ``serve`` and ``export`` run it.
 """
 
@@ -287,7 +287,7 @@ def calibration_key(
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
-QUANTIZING = "quantizing the frozen body to int8 (once per machine)"
+QUANTIZING = "quantizing the frozen body to int8 (once per cache folder)"
 """The task shown while an int8 graph is made (it is cached afterwards)."""
 
 
