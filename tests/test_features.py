@@ -233,6 +233,9 @@ def test_two_batches_in_the_onnx_body_at_once_give_the_same_features_in_order(tm
     assert torch.equal(a.features, b.features) and torch.equal(a.ok, b.ok)
     assert not b.ok[5] and b.ok.sum() == len(samples) - 1 and b.errors == a.errors
     assert len({row.tobytes() for row in b.features[b.ok].numpy()}) == len(samples) - 1
+    idle = frozen(tmp_path / "c", backend="auto")
+    assert compute_features(idle, [], ViewSpec(DATA)).features.shape == (0, idle.n_features)
+    assert idle._runner is None  # nothing to compute: no session made, no graph exported
 
 
 def test_view_seeds_depend_on_content_and_view_only():

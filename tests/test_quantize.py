@@ -85,6 +85,14 @@ def test_int8_features_are_close_to_fp32_but_have_their_own_fingerprint(split_di
     # the frozen pass's session leaves the cores to the decoding thread between operators
     options = frozen.runner().session.get_session_options()
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    threads = torch.get_num_threads()
+    try:  # ONNX Runtime runs an int8 body on the CPU, with its threads, whatever the device
+        torch.set_num_threads(4)
+        on_gpu = FrozenBody(int8, data.input_size, frozen.cache, device=torch.device("cuda"))
+        options = on_gpu.runner().session.get_session_options()
+    finally:
+        torch.set_num_threads(threads)
+    assert (on_gpu.callers, options.intra_op_num_threads) == (2, 2)
 
 
 def test_the_calibration_sample_is_drawn_by_content_not_by_name(split_dir):

@@ -249,7 +249,8 @@ class FrozenBody:
 
     @property
     def callers(self) -> int:
-        """Batches in the body at once: ``BODY_CALLERS`` with ONNX Runtime on the CPU, else 1."""
+        """Batches in the body at once: ``BODY_CALLERS`` with ONNX Runtime (which runs on the CPU,
+        int8 bodies whatever the device), else 1."""
         self.runner()
         return self._callers
 
@@ -258,7 +259,8 @@ class FrozenBody:
             return self._make_runner() if self._runner is None else self._runner
 
     def _make_runner(self) -> Runner:
-        cpu_threads = torch.get_num_threads() if self.device.type == "cpu" else 1
+        on_cpu = self.device.type == "cpu" or isinstance(self.body, QuantizedBody)
+        cpu_threads = torch.get_num_threads() if on_cpu else 1
         self._callers = max(1, min(BODY_CALLERS, cpu_threads))
         threads = max(1, cpu_threads // self._callers)
         if isinstance(self.body, QuantizedBody):
@@ -445,6 +447,8 @@ def frozen_pass(
     ``batch_size`` defaults to the body's; on a GPU the batches come in pinned memory.
     """
     n = len(samples)
+    if n == 0:
+        return  # before the body's runner is made
     batch_size = batch_size or body.batch_size
     draft = draft_size(spec.data)
     dataset = SeededViewDataset(samples, spec.transform(), spec.view, draft, seeds, measure)
