@@ -926,6 +926,7 @@ def test_split_refuses_a_bad_out_first_and_reads_no_image(
             ["predict", "{run}", "{data}/valid", "{data}/test", "--explain", "{data}/test/x"],
             "image",
         ),
+        (["predict", "{run}", "{data}/test", "--plot", "{data}/test/p.png"], "image"),
     ],
 )
 def test_an_output_inside_the_folder_a_command_reads_is_refused(

@@ -117,9 +117,11 @@ def predict(
     An existing ``plot`` file or non-empty ``explain`` folder is refused unless ``force``.
     """
     plot = check_arguments(topk, plot_max, plot, force)
-    if explain is not None:  # refused before any work, made only when an image is readable
-        for folder in (Path(p) for p in paths if Path(p).is_dir()):
-            refuse_inside(explain, folder, "explain", "image folder")
+    for folder in (Path(p) for p in paths if Path(p).is_dir()):  # refused before any work
+        for output, name in ((plot, "plot"), (explain, "explain")):
+            if output is not None:
+                refuse_inside(output, folder, name, "image folder")
+    if explain is not None:  # made only when an image is readable
         check_output_dir(explain, force, EXPLAIN_HINT)
     results = expand_paths(paths)
     todo = [r for r in results if r.error is None]
