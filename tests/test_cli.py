@@ -322,6 +322,19 @@ def test_predict_plot_draws_up_to_plot_max_and_says_what_was_left_out(
     assert heights[1] > 2 * heights[0]
 
 
+def test_predict_explain_says_where_the_overlays_went(capsys, tmp_path, trained_run, split_dir):
+    images = split_dir / "test" / "green"
+    n = len(list(images.iterdir()))
+    code, out, _ = run(capsys, "predict", trained_run, images, "--explain", tmp_path / "cams")
+    assert code == 0
+    assert f"Grad-CAM overlays of {n} images written to {tmp_path / 'cams'}" in out
+    code, out, err = run(
+        capsys, "predict", trained_run, images, "--explain", tmp_path / "more", "--json"
+    )
+    assert code == 0 and len(json.loads(out)) == n  # stdout stays JSON
+    assert f"Grad-CAM overlays of {n} images written to {tmp_path / 'more'}" in err
+
+
 def test_plain_progress_prints_a_line_every_few_seconds_and_when_done():
     from objrec.cli import PlainProgress
 

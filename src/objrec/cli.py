@@ -835,11 +835,14 @@ def predict(
         device=device,
         force=force,
     )
-    show_predictions(results, as_json, plot, plot_max)
+    show_predictions(results, as_json, plot, plot_max, explain)
 
 
-def show_predictions(results, as_json: bool, plot: Path | None, plot_max: int) -> None:
-    """The predictions as JSON or as lines, where the plot went; exit 1 when any input failed."""
+def show_predictions(
+    results, as_json: bool, plot: Path | None, plot_max: int, explain: Path | None = None
+) -> None:
+    """The predictions as JSON or as lines, where the plot and the Grad-CAM overlays went; exit 1
+    when any input failed."""
     failed = [r for r in results if r.error]
     if as_json:
         print_json([r.to_json() for r in results])
@@ -847,6 +850,8 @@ def show_predictions(results, as_json: bool, plot: Path | None, plot_max: int) -
             err.print(plot_sentence(results, plot, plot_max), highlight=False)
     else:
         print_predictions(results, plot, plot_max)
+    if explain is not None and any(r.explanation for r in results):
+        (err if as_json else console).print(explain_sentence(results, explain), highlight=False)
     if failed:
         err.print(
             f"[red]{len(failed)} of {plural(len(results), 'input')} could not be predicted[/]"
@@ -865,6 +870,12 @@ def print_predictions(results, plot: Path | None, plot_max: int) -> None:
         console.print(f"{r.path}: {unknown}{best}", highlight=False)
     if plot:
         console.print(plot_sentence(results, plot, plot_max), highlight=False)
+
+
+def explain_sentence(results, explain: Path) -> str:
+    """Where ``--explain`` wrote its overlays and how many."""
+    written = sum(r.explanation is not None for r in results)
+    return f"Grad-CAM overlays of {plural(written, 'image')} written to {explain}"
 
 
 def plot_sentence(results, plot: Path, plot_max: int) -> str:
