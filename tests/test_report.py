@@ -136,6 +136,28 @@ def test_the_runs_own_report_is_refreshed_however_out_spells_it(tmp_path, monkey
         assert report_path(Path("run"), out and Path(out)).resolve() == run / "report.html"
     assert report_path(tmp_path / "link", Path("run/report.html")) == Path("run/report.html")
     (run / "config.json").write_text("{}")
-    for out in ("mine.html", "run/../mine.html", "run/config.json"):
+    for out in ("mine.html", "run/../mine.html"):
         with pytest.raises(ObjrecError, match="exists"):
             report_path(Path("run"), Path(out))
+    assert report_path(Path("run"), Path("mine.html"), force=True) == Path("mine.html")
+
+
+def test_a_report_never_replaces_a_file_of_its_run_even_with_force(tmp_path, monkeypatch):
+    from objrec.errors import ObjrecError
+    from objrec.report import report_path
+
+    run = tmp_path / "run"
+    (run / "eval-test").mkdir(parents=True)
+    for name in ("config.json", "model.safetensors", "summary.json", "eval-test/metrics.json"):
+        (run / name).write_text("the run's own")
+    (tmp_path / "link").symlink_to(run, target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    for out in ("run/config.json", "link/model.safetensors", "run/../run/summary.json", "run"):
+        for force in (False, True):
+            with pytest.raises(ObjrecError, match="is part of the run run: a report is never"):
+                report_path(Path("run"), Path(out), force=force)
+    with pytest.raises(ObjrecError, match="part of the run"):
+        report_path(Path("run"), Path("run/eval-test/metrics.json"), force=True)
+    assert report_path(Path("run"), Path("run/other.html")) == Path("run/other.html")  # a new file
+    assert report_path(Path("run"), Path("link/report.html"), force=True).name == "report.html"
+    assert (run / "config.json").read_text() == "the run's own"

@@ -200,8 +200,25 @@ def report_path(run: Path, out: Path | None, force: bool = False) -> Path:
     spells it (``run/../run/report.html``, through a link to the run folder)."""
     own = run / "report.html"
     out = output_path(out) if out else own
+    if not same_file(out, own) and is_part_of(out, run):
+        raise ObjrecError(
+            f"{out} is part of the run {run}: a report is never written over it, even with "
+            "`force=True`; choose another `out`"
+        )
     refuse_overwrite(out, force or same_file(out, own))
     return out
+
+
+def is_part_of(path: Path, run: Path) -> bool:
+    """Whether ``path`` is the run folder or anything already in it (its model, settings,
+    evaluations), as a write would land on it: its folder resolved, its own name as spelled."""
+    try:
+        landing = Path(path).parent.resolve() / Path(path).name
+        folder = Path(run).resolve()
+    except (OSError, RuntimeError):
+        return False
+    there = landing.exists() or landing.is_symlink()
+    return there and landing.is_relative_to(folder)
 
 
 def embed_if_there(path: Path) -> str | None:
