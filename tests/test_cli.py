@@ -335,6 +335,18 @@ def test_predict_explain_says_where_the_overlays_went(capsys, tmp_path, trained_
     assert f"Grad-CAM overlays of {n} images written to {tmp_path / 'more'}" in err
 
 
+def test_swapped_run_and_data_say_which_comes_first(capsys, trained_run, split_dir):
+    for command, data in (("evaluate", split_dir), ("predict", split_dir / "test")):
+        code, out, err = run(capsys, command, data, trained_run)
+        assert code == 1 and out == ""
+        assert (
+            f"no checkpoint at {data / 'model.safetensors'} ({trained_run} comes first: "
+            f"objrec {command} {trained_run} {data})"
+        ) in " ".join(err.split())
+    code, _, err = run(capsys, "evaluate", split_dir / "test" / "red", split_dir)
+    assert code == 1 and "comes first" not in err  # no checkpoint in either: nothing to swap
+
+
 def test_plain_progress_prints_a_line_every_few_seconds_and_when_done():
     from objrec.cli import PlainProgress
 

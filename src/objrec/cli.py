@@ -632,6 +632,7 @@ def evaluate(
     calibration (ECE before and after, reliability.png) and the unknown threshold's cost."""
     from objrec.evaluate import evaluate as run_evaluate
 
+    refuse_swapped("evaluate", run, data)
     reporter = RichReporter(quiet=as_json)
     config = EvaluateConfig(split=split, tta=tta, unknown=unknown, device=device)
     result = run_evaluate(run, data, config, out=out, reporter=reporter, force=force)
@@ -660,6 +661,21 @@ def evaluate(
     )
     if result.warning:
         err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
+
+
+def refuse_swapped(command: str, run: Path, second: Path) -> None:
+    """``objrec evaluate DATA RUN``: when RUN holds no checkpoint but looks like a data folder
+    (class or split folders, images) and the second argument holds one, say which comes first."""
+    from objrec.checkpoint import BEST
+    from objrec.images import is_image_file
+
+    if run.is_file() or (run / BEST).is_file() or not (second / BEST).is_file():
+        return
+    if any((p.is_dir() and not p.name.startswith(".")) or is_image_file(p) for p in run.iterdir()):
+        swapped = " ".join(shlex.quote(str(p)) for p in (second, run))
+        raise ObjrecError(
+            f"no checkpoint at {run / BEST} ({second} comes first: objrec {command} {swapped})"
+        )
 
 
 def score_words(score: str, threshold: float, readable: bool) -> str:
@@ -819,6 +835,8 @@ def predict(
     """
     from objrec.predict import predict as run_predict
 
+    if len(paths) == 1:
+        refuse_swapped("predict", run, paths[0])
     reporter = RichReporter(quiet=as_json)
     results = run_predict(
         run,
