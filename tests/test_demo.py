@@ -22,13 +22,31 @@ def test_the_demo_speaks_in_sentences_not_python_data(tmp_path, monkeypatch, sam
     monkeypatch.setattr(objrec.demo, "explore", lambda *a, **k: None)
     monkeypatch.setattr(objrec.demo, "train", fake_train)
     monkeypatch.setattr(objrec.demo, "evaluate", lambda *a, **k: evaluation)
-    monkeypatch.setattr(objrec.demo, "predict", lambda *a, **k: [None] * 30)
+    answers = [SimpleNamespace(path=f"t/{i}.jpg", error=None) for i in range(30)]
+    monkeypatch.setattr(objrec.demo, "predict", lambda *a, **k: answers)
     notes = []
     reporter = SimpleNamespace(note=notes.append)
-    objrec.demo.run_demo(tmp_path / "demo", reporter)
+    summary = objrec.demo.run_demo(tmp_path / "demo", reporter)
     assert notes[0].endswith(": 60 train, 30 valid, 30 test images")
     assert not [n for n in notes if "{" in n or "'" in n]
     assert "top-5" not in notes[3]  # five classes: top-5 is 100% by definition
+    assert "30 test images; the first 8, with their top 3 classes, are drawn in" in notes[4]
+    assert summary["image"] == "t/0.jpg" and summary["data"] == str(tmp_path / "demo" / "data")
+
+
+def test_the_demo_ends_with_commands_to_try_on_what_it_made(tmp_path, monkeypatch):
+    from objrec.cli import demo_next_steps
+
+    monkeypatch.chdir(tmp_path)
+    demo = tmp_path / "objrec-demo"
+    image = demo / "data" / "test" / "Motorbikes" / "image 1.jpg"
+    summary = {"run": str(demo / "run"), "data": str(demo / "data"), "image": str(image)}
+    commands = [command for command, _ in demo_next_steps(summary)]
+    assert commands == [
+        "objrec report objrec-demo/run",
+        "objrec predict objrec-demo/run 'objrec-demo/data/test/Motorbikes/image 1.jpg'",
+        "objrec audit objrec-demo/data",
+    ]
 
 
 def test_a_failed_demo_takes_back_what_it_made_and_only_that(tmp_path, monkeypatch, sample_facts):

@@ -46,6 +46,24 @@ def test_the_plot_says_which_images_were_answered_unknown(
     assert titles == [f"unknown - closest: {top['class']} {top['prob']:.0%}", "Top-3 predictions"]
 
 
+def test_the_plot_says_how_many_classes_and_which_of_the_images_it_shows(tmp_path, monkeypatch):
+    from objrec import plots
+    from objrec.predict import Prediction, plot_predictions
+
+    from .conftest import make_image
+
+    headings = []
+    monkeypatch.setattr(plots, "predictions", lambda rows, path, heading: headings.append(heading))
+    results = []
+    for i in range(3):
+        make_image((200, 40, 40), seed=i).save(tmp_path / f"{i}.png")
+        topk = [{"class": "red", "prob": 0.9}, {"class": "blue", "prob": 0.1}]
+        results.append(Prediction(str(tmp_path / f"{i}.png"), topk))
+    plot_predictions(results, tmp_path / "p.png", limit=2)
+    plot_predictions(results, tmp_path / "p.png", limit=8)
+    assert headings == ["Top-2 predictions of the first 2 of 3 images", "Top-2 predictions"]
+
+
 def test_predict_explain_makes_no_folder_when_no_image_can_be_read(trained_run, tmp_path):
     import pytest
 

@@ -1252,6 +1252,20 @@ def demo(out: Path, force: bool) -> None:
         f"{percent(summary['top1'])}{top5_text(summary['top5'], summary['classes'])}; "
         f"everything is in {shown(out)}"
     )
+    console.print("next, try:", highlight=False)
+    for command, what in demo_next_steps(summary):
+        console.print(f"  {escape(command)}  [dim]# {escape(what)}[/]", highlight=False)
+
+
+def demo_next_steps(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """Commands to try on what the demo made, each with what it shows."""
+    run, data = shlex.quote(shown(summary["run"])), shlex.quote(shown(summary["data"]))
+    steps = [(f"objrec report {run}", f"{shown(summary['run'])}/report.html: one page about it")]
+    if summary.get("image"):
+        image = shlex.quote(shown(summary["image"]))
+        steps.append((f"objrec predict {run} {image}", "the top classes of one image"))
+    steps.append((f"objrec audit {data}", "likely wrong labels, near-duplicates, outliers"))
+    return steps
 
 
 @cli.command()

@@ -14,7 +14,7 @@ from objrec.errors import Interrupted
 from objrec.evaluate import evaluate
 from objrec.explore import explore
 from objrec.outputs import refuse_overwrite, takes_back_folders
-from objrec.predict import predict
+from objrec.predict import PLOT_MAX, predict
 from objrec.progress import SILENT, Reporter, plural
 from objrec.split import split_folder
 from objrec.train import train
@@ -33,6 +33,9 @@ def sample_dir() -> Path:
     return Path(str(resources.files("objrec") / "sample" / "caltech101_mini"))
 
 
+TOPK = 3
+"""Classes per image in the demo's predictions figure."""
+
 PARTS = ("data", "explore", "run", "predictions.png")
 """What the demo writes in its folder."""
 
@@ -41,7 +44,8 @@ PARTS = ("data", "explore", "run", "predictions.png")
 def run_demo(out: Path, reporter: Reporter = SILENT, force: bool = False) -> dict[str, Any]:
     """Split, explore, train, evaluate and predict on the sample; everything is written to ``out``.
 
-    Returns the test metrics, the seconds taken and the paths of what was written. A demo that
+    Returns the test metrics, the seconds taken, the paths of what was written and one test
+    image (``image``) to try ``predict`` on. A demo that
     fails (or is stopped with Ctrl-C) removes those of its parts (:data:`PARTS`) that were not in
     ``out`` when it began, so the next ``objrec demo`` starts as this one did.
     """
@@ -85,11 +89,12 @@ def _run_demo(out: Path, reporter: Reporter, force: bool) -> dict[str, Any]:
         f"({plural(int(m['n']), 'image')} of {plural(len(evaluation.classes), 'class')})"
     )
     predictions = predict(
-        run, [data / "test"], topk=3, plot=out / "predictions.png", reporter=reporter
+        run, [data / "test"], topk=TOPK, plot=out / "predictions.png", reporter=reporter
     )
+    drawn = min(len(predictions), PLOT_MAX)
     reporter.note(
-        f"5/5 predicted {plural(len(predictions), 'test image')}: "
-        f"figure in {out / 'predictions.png'}"
+        f"5/5 predicted {plural(len(predictions), 'test image')}; the first {drawn}, with their "
+        f"top {TOPK} classes, are drawn in {out / 'predictions.png'}"
     )
     return {
         "top1": m["top1"],
@@ -99,4 +104,6 @@ def _run_demo(out: Path, reporter: Reporter, force: bool) -> dict[str, Any]:
         "run": str(run),
         "evaluation": str(evaluation.out),
         "predictions": str(out / "predictions.png"),
+        "data": str(data),
+        "image": next((p.path for p in predictions if p.error is None), None),
     }

@@ -79,12 +79,19 @@ def image_sizes(sizes: pd.DataFrame, path: Path) -> Path:
 
 
 def predictions(
-    rows: Sequence[tuple[Image.Image, str, Sequence[tuple[str, float]], bool]], path: Path
+    rows: Sequence[tuple[Image.Image, str, Sequence[tuple[str, float]], bool]],
+    path: Path,
+    heading: str | None = None,
 ) -> Path:
-    """Each image beside a bar chart of its top-k class probabilities (the article's figure).
+    """Each image beside a bar chart of its top-k class probabilities (the article's figure),
+    under ``heading`` (which images these are).
 
     A row's last item says the image was answered unknown: its chart's title says so in red."""
-    fig = Figure(figsize=(10, 3.4 * len(rows)))
+    top = 0.5 if heading else 0.0  # inches kept above the rows for the heading
+    height = 3.4 * len(rows) + top
+    fig = Figure(figsize=(10, height))
+    if heading:
+        fig.suptitle(heading, y=1 - 0.1 / height, va="top", fontsize=13)
     axes = fig.subplots(len(rows), 2, squeeze=False, gridspec_kw={"width_ratios": [1, 1.2]})
     for (ax1, ax2), (image, title, topk, unknown) in zip(axes, rows, strict=True):
         ax1.imshow(image)
@@ -102,7 +109,7 @@ def predictions(
             ax2.set_title(f"Top-{len(topk)} predictions")
         for y, p in enumerate(probs):
             ax2.text(p + 0.01, y, f"{p:.1%}", va="center", fontsize=8)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - top / height))
     return save(fig, path)
 
 

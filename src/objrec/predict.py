@@ -185,16 +185,21 @@ def _predict_chunk(recognizer: Recognizer, chunk: list[Prediction], k: int, tta:
 
 
 def plot_predictions(results: list[Prediction], path: Path, limit: int = PLOT_MAX) -> Path:
-    """The article's figure for the first ``limit`` readable images, one row each."""
+    """The article's figure for the first ``limit`` readable images, one row each, headed by
+    how many classes each shows and which images these are."""
+    readable = [r for r in results if r.error is None]
     rows = []
-    for r in [r for r in results if r.error is None][:limit]:
+    for r in readable[:limit]:
         pairs = [(str(t["class"]), float(t["prob"])) for t in r.topk]
         rows.append((open_image(r.path), Path(r.path).name, pairs, r.unknown))
     if not rows:
         raise ObjrecError("no readable image to plot")
     from objrec import plots  # matplotlib and pandas: only when a plot is asked for
 
+    k = max(len(r.topk) for r in readable[:limit])
+    which = f"the first {len(rows)} of {len(readable)} images" if len(readable) > len(rows) else ""
+    heading = f"Top-{k} predictions" + (f" of {which}" if which else "")
     path = Path(path)
     with new_folders(path.parent):  # a folder made for it is taken back if drawing fails
         path.parent.mkdir(parents=True, exist_ok=True)
-        return plots.predictions(rows, path)
+        return plots.predictions(rows, path, heading)
