@@ -654,7 +654,7 @@ def evaluate(
         console.print(f"without TTA: top-1 {percent(p['top1'])}{top5_text(p['top5'], n_classes)}")
     console.print(worst_table(result.worst(worst), with_top5=n_classes > TOP5_CLASSES))
     console.print(averages_table(m))
-    for line in confidence_lines(m, shown(result.folder)):
+    for line in confidence_lines(m, f"the images of {shown(result.folder)}"):
         console.print(line, highlight=False)
     console.print(
         f"per-class table, confusion matrix and plots in {shown(result.out)}", highlight=False
