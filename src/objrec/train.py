@@ -114,17 +114,8 @@ def train(
         reporter = reporter if world.main else SILENT
         before = state_stamp(Path(out))
         try:
-            return _train(
-                Path(data_dir),
-                Path(out),
-                config,
-                reporter,
-                force,
-                resume,
-                strict,
-                world,
-                precision_why,
-            )
+            how = (force, resume, strict, world, precision_why)
+            return _train(Path(data_dir), Path(out), config, reporter, *how)
         except KeyboardInterrupt:  # not during the head's epochs: those save and say so
             if not world.main:  # rank 0 says what was kept
                 raise
@@ -169,17 +160,14 @@ def _train(
     precision_why: str | None = None,
 ) -> TrainResult:
     started = time.perf_counter()
-    require_split_folder(data_dir)
-    require_two_classes(data_dir / "train")
     out, saved, config, precision = open_run(
         data_dir, out, config, resume, force, reporter, world, precision_why
     )
     if strict:
         require_clean(data_dir, reporter)
     try:
-        prep = prepare(
-            data_dir, config, reporter, world, saved.meta.body_fingerprint if saved else None
-        )
+        resumed_body = saved.meta.body_fingerprint if saved else None
+        prep = prepare(data_dir, config, reporter, world, resumed_body)
         meta = run_meta(prep, config, data_dir)
         reporter.note("parameters: {total:,} total, {trainable:,} trainable".format(**prep.params))
         t0 = time.perf_counter()
@@ -234,7 +222,9 @@ def open_run(
 ) -> tuple[Path, SavedTraining | None, TrainConfig, dict[str, str]]:
     """The run folder (refused inside ``data_dir``), the saved state when resuming, the settings
     (a resumed run's own) with their precision settled, and which precision and why (also told to
-    ``reporter``)."""
+    ``reporter``). ``data_dir`` is checked first: a split folder of two classes or more."""
+    require_split_folder(data_dir)
+    require_two_classes(data_dir / "train")
     refuse_out_inside_data(data_dir, out)
     saved = None
     if resume:
