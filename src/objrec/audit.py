@@ -10,7 +10,7 @@ the files (only the centre view: ``train`` also computes augmented views):
   (confident learning: ``find_label_issues``, ``num_label_issues``) flags as many images as it
   estimates are wrong, those whose given label the probabilities support least, most likely first;
 * **near-duplicates**: feature neighbours plus perceptual hashes of the whole image and of its
-  centre (``objrec.dedup``), grouped; a group spanning two splits is a leak;
+  centre (``objrec.dedup``), grouped; a group spanning two splits is a possible leak;
 * **outliers**: images whose nearest neighbours (in their class, or anywhere) are unusually far,
   and degenerate images (tiny, nearly blank, extreme aspect ratio, unreadable).
 
