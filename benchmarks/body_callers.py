@@ -1,4 +1,4 @@
-"""One batch in the ONNX Runtime body at a time, with every thread, against two, with a share each.
+"""One batch in the ONNX Runtime body at a time, with every thread, against two at once.
 
     python benchmarks/body_callers.py [--data /work/splits/s0] [--images 256] [--repeats 3]
         [--precision int8 fp32]
@@ -6,11 +6,11 @@
 The frozen pass decodes images in a thread beside the body. With one batch at a time, ONNX Runtime
 splits each operator over all PyTorch's threads, and each operator waits for the slowest of them,
 which is the one whose core the decoding thread has just taken. With ``features.BODY_CALLERS``
-batches at once (objrec's default, 2), each runs on its own share of the threads (one each on 2
-cores) and nothing waits for another. On a fixed sample of ``--images`` training images of the
-split (seeded), with the default body in int8 and in fp32 (graphs made once per cache folder and kept
-in the feature store's folder), this times ``features.compute_features`` (files to features, no
-store) with 1 and 2 batches at once, for the centre view and the first augmented view. Each arm
+batches at once (objrec's default, 2), the batches share one session's threads (one each on 2
+cores, no pool) and nothing waits for another. On a fixed sample of ``--images`` training images
+of the split (seeded), with the default body in int8 and in fp32 (graphs made once per cache
+folder and kept in the feature store's folder), this times ``features.compute_features`` (files to
+features, no store) with 1 and 2 batches at once, for the centre view and the first augmented view. Each arm
 runs in a process of its own (so that its peak memory is its own); the two arms run each view back
 to back, each first in turn. It prints images/s of every run, their medians and ratio, the median
 of each repeat's ratio (steadier on a shared machine), whether the features are identical, and

@@ -238,6 +238,23 @@ def test_two_batches_in_the_onnx_body_at_once_give_the_same_features_in_order(tm
     assert idle._runner is None  # nothing to compute: no session made, no graph exported
 
 
+def test_the_batches_in_the_onnx_body_at_once_use_pytorchs_threads_together(tmp_path):
+    pytest.importorskip("onnxruntime")
+    threads = torch.get_num_threads()
+    used = {}
+    try:
+        for n in (2, 4):
+            torch.set_num_threads(n)
+            body = frozen(tmp_path / str(n), backend="auto")
+            session = body.runner().session.get_session_options().intra_op_num_threads
+            used[n] = (body.callers, session)
+    finally:
+        torch.set_num_threads(threads)
+    # one session serves both callers: its pool (session - 1 workers) and the two calling
+    # threads make PyTorch's count, not half of it
+    assert used == {2: (2, 1), 4: (2, 3)}
+
+
 def test_view_seeds_depend_on_content_and_view_only():
     assert view_seed("ab" * 16, 1) == view_seed("ab" * 16, 1)
     assert len({view_seed("ab" * 16, 1), view_seed("ab" * 16, 2), view_seed("cd" * 16, 1)}) == 3

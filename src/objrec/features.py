@@ -59,12 +59,13 @@ the three-body default at 240 px, batch 64 peaked at 3.6 GiB (19.6 and 21.3 imag
 batch 16 at 1.4 GiB (27.5 and 33.7 images/s) (``benchmarks/frozen_batch.py``)."""
 
 BODY_CALLERS = 2
-"""Batches in an ONNX Runtime body at once on the CPU, each run with PyTorch's thread count divided
-among them. On 2 cores two one-thread runs side by side beat one two-thread run, whose operators
-wait for the slower thread each time the decoding thread takes its core: files to features 5 to
-7% faster in the augmented view in int8, 9 to 10% in fp32, 1 to 2% in the centre view, the same
-features; peak memory 70 MiB more in int8, 480 MiB more in fp32 (``benchmarks/body_callers.py``;
-not measured on more cores)."""
+"""Batches in an ONNX Runtime body at once on the CPU. They share one session, whose thread pool
+and their own calling threads together make PyTorch's thread count (``FrozenBody``). On 2 cores two
+one-thread runs side by side beat one two-thread run, whose operators wait for the slower thread
+each time the decoding thread takes its core: files to features 5 to 7% faster in the augmented
+view in int8, 9 to 10% in fp32, no clear difference in the centre view (each repeat's ratio 0.97
+to 1.07), the same features; peak memory 70 MiB more in int8, 480 MiB more in fp32
+(``benchmarks/body_callers.py``; not measured on more cores)."""
 
 
 _OPEN_STORES: dict[Path, FeatureStore] = {}
@@ -262,7 +263,9 @@ class FrozenBody:
         on_cpu = self.device.type == "cpu" or isinstance(self.body, QuantizedBody)
         cpu_threads = torch.get_num_threads() if on_cpu else 1
         self._callers = max(1, min(BODY_CALLERS, cpu_threads))
-        threads = max(1, cpu_threads // self._callers)
+        # One session serves the batches at once: they share its pool (``threads`` - 1 workers),
+        # and each caller's own thread works too, so the threads at work are PyTorch's count.
+        threads = cpu_threads - self._callers + 1
         if isinstance(self.body, QuantizedBody):
             # Its threads do not spin between operators, which leaves the decoding thread the
             # cores: files to features 5% faster in the centre view, 7% in the augmented one,

@@ -251,7 +251,8 @@ def make_runner(
 
     ``backend="auto"`` tries ONNX Runtime (when installed and ``onnx_path`` is given) and falls back
     to eager PyTorch; ``"onnx"`` and ``"torch"`` force one (``"onnx"`` still falls back on failure).
-    ``threads``: ONNX Runtime's threads per call (default: PyTorch's thread count).
+    ``threads``: ONNX Runtime's intra-op threads, the calling thread included (default: PyTorch's
+    thread count); calls at once share them, each adding its own calling thread.
     A GPU ``device`` always runs PyTorch on the card (``DeviceRunner``).
     """
     if backend not in BACKENDS:
