@@ -386,6 +386,33 @@ def test_plain_progress_of_a_task_without_steps_still_prints_a_line_every_few_se
     assert lines[0] == "quantizing: 12s" and lines[-1] == "quantizing: 12s, done"
 
 
+def test_plain_progress_says_done_after_a_line_its_thread_was_writing():
+    import threading
+    import time
+
+    from objrec.cli import PlainProgress
+
+    lines, writing, release = [], threading.Event(), threading.Event()
+
+    def write(line):
+        if threading.current_thread() is not threading.main_thread():
+            writing.set()
+            release.wait(60)  # the thread is held inside its write while the task finishes
+        lines.append(line)
+
+    progress = PlainProgress("quantizing", None, 0.01, clock=lambda: 12.0, write=write)
+    progress.beat()
+    assert writing.wait(60)
+    threading.Timer(0.2, release.set).start()
+    progress.finish()
+    release.set()
+    for _ in range(50):  # without the join, the held line lands after "done" (or alone)
+        if len(lines) == 2:
+            break
+        time.sleep(0.1)
+    assert lines == ["quantizing: 0s", "quantizing: 0s, done"]
+
+
 def test_plain_progress_prints_the_last_step_once():
     from objrec.cli import PlainProgress
 

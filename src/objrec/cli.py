@@ -129,6 +129,7 @@ class PlainProgress:
         self.done, self.printed = 0, False
         self.start = self.last = clock()
         self.stopped = threading.Event()
+        self.beating: threading.Thread | None = None
 
     def line(self, final: bool = False) -> str:
         elapsed = self.clock() - self.start
@@ -160,10 +161,17 @@ class PlainProgress:
                 self.write(self.line())
                 self.printed = True
 
-        threading.Thread(target=lines, daemon=True).start()
+        self.beating = threading.Thread(target=lines, daemon=True)
+        self.beating.start()
+
+    def stop(self) -> None:
+        """No more lines from ``beat``'s thread, one it is writing included."""
+        self.stopped.set()
+        if self.beating is not None:
+            self.beating.join()
 
     def finish(self) -> None:
-        self.stopped.set()
+        self.stop()  # so that "done" is the last line
         if self.printed:
             self.write(self.line(final=True) + ", done")
 
@@ -191,7 +199,7 @@ class RichReporter(Reporter):
             try:
                 yield plain.advance
             finally:
-                plain.stopped.set()  # a failed task: no more lines, and no "done"
+                plain.stop()  # a failed task: no more lines, and no "done"
             plain.finish()
             return
         columns = (
