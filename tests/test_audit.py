@@ -178,6 +178,16 @@ def test_apply_plan_refuses_a_bad_plan(tmp_path):
         with pytest.raises(ObjrecError, match="is not an audit plan"):
             apply_plan(planted, plan, tmp_path / "fixed")
         assert not (tmp_path / "fixed").exists()
+    plan.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")  # not text: one sentence, no traceback
+    with pytest.raises(ObjrecError, match="not a CSV text file"):
+        apply_plan(planted, plan, tmp_path / "fixed")
+
+
+def test_apply_plan_reads_a_plan_saved_by_a_spreadsheet_with_a_byte_order_mark(tmp_path):
+    planted = make_split(tmp_path / "data")
+    plan = tmp_path / "plan.csv"
+    plan.write_text("\ufefffile,action,new_class\ntrain/red/red_00.png,remove,\n", "utf-8")
+    assert apply_plan(planted, plan, tmp_path / "fixed")["removed"] == 1
 
 
 def test_apply_plan_refuses_an_existing_file_or_a_folder_with_files(tmp_path):

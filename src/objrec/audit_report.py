@@ -109,7 +109,7 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
 
 
 def write_plan(rows: list[dict[str, str]], path: Path) -> None:
-    with path.open("w", newline="") as f:
+    with path.open("w", newline="", encoding="utf-8") as f:  # as read_plan reads it
         writer = csv.DictWriter(f, PLAN_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
@@ -117,12 +117,14 @@ def write_plan(rows: list[dict[str, str]], path: Path) -> None:
 
 def read_plan(path: Path) -> dict[str, dict[str, str]]:
     """The plan's rows by file, checked: known actions, a class for every relabel."""
-    try:
-        with Path(path).open(newline="") as f:
+    try:  # utf-8-sig: a spreadsheet's "CSV UTF-8" begins with a byte-order mark
+        with Path(path).open(newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             rows, header = list(reader), set(reader.fieldnames or ())
     except OSError as exc:
         raise ObjrecError(f"cannot read the plan {path}: {exc}") from exc
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ObjrecError(f"{path} is not an audit plan: not a CSV text file ({exc})") from None
     if not {"file", "action"} <= header:  # checked with rows or without
         raise ObjrecError(f"{path} is not an audit plan: it needs the columns file and action")
     plan = {}
