@@ -5,7 +5,7 @@
 1. Decoding, one thread, no body: ``--images`` training images of the split (seeded) opened as
    the frozen pass opens them (JPEG draft decoding), then each step of the centre and the
    augmented view's transforms timed alone, in milliseconds per image.
-2. The default body in int8 and in fp32 (graphs made once per machine, in the feature store's
+2. The default body in int8 and in fp32 (graphs made once per cache folder, in the feature store's
    folder), ONNX Runtime's own profiler over ``--batches`` batches of 16 on 2 threads: kernel
    time per batch by operator, convolutions split into depthwise, expansion (1x1 up), projection
    (1x1 down), stem and head by the EfficientNet-Lite layer names. ONNX Runtime renames the fp32

@@ -442,7 +442,8 @@ def frozen_pass(
     seeds: Sequence[int] | None = None,
     measure: Callable[[Path], Any] | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray | None, list[tuple[int, str]], tuple]]:
-    """Run the frozen body over ``samples`` in ``spec``'s view, one batch at a time.
+    """Run the frozen body over ``samples`` in ``spec``'s view, yielding one batch at a time, in
+    order (``body.callers`` of them in the body at once: ``in_body``).
 
     Yields (indices, features, failures, measured): the positions of the images decoded in the
     batch, their features, (position, message) for each file of the batch that could not be
