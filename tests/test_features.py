@@ -227,6 +227,8 @@ def test_two_batches_in_the_onnx_body_at_once_give_the_same_features_in_order(tm
         torch.set_num_threads(2)
         two = frozen(tmp_path / "b", backend="auto")
         b = compute_features(two, samples, ViewSpec(DATA), batch_size=2)
+        eager = frozen(tmp_path / "d", backend="torch")  # PyTorch: one thread pool, one batch
+        assert eager.callers == 1
     finally:
         torch.set_num_threads(threads)
     assert (one.callers, two.callers) == (1, 2)

@@ -679,7 +679,11 @@ def refuse_swapped(command: str, run: Path, second: Path) -> None:
 
     if run.is_file() or (run / BEST).is_file() or not (second / BEST).is_file():
         return
-    if any((p.is_dir() and not p.name.startswith(".")) or is_image_file(p) for p in run.iterdir()):
+    try:
+        entries = list(run.iterdir())
+    except OSError:  # not a folder one can list: the library's own error says what RUN is
+        return
+    if any((p.is_dir() and not p.name.startswith(".")) or is_image_file(p) for p in entries):
         swapped = " ".join(shlex.quote(str(p)) for p in (second, run))
         raise ObjrecError(
             f"no checkpoint at {run / BEST} ({second} comes first: objrec {command} {swapped})"

@@ -278,7 +278,7 @@ class FrozenBody:
                 self.body, self.input_size, self.backend, onnx_path, self.device, threads
             )
             log.info("frozen pass runs on %s", self.backend_used)
-        if not str(self.backend_used).startswith("onnxruntime"):
+        if not isinstance(self._runner, OnnxModel):
             self._callers = 1  # PyTorch's operators share one thread pool, or run on a GPU
         return self._runner
 

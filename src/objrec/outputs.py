@@ -143,12 +143,18 @@ def output_path(path: Path, name: str = "out") -> Path:
     return real if ".." in path.parts else path
 
 
+def landing(path: Path) -> Path:
+    """Where a write to ``path`` lands: its folder resolved (``.``, ``..``, links), its name as
+    spelled (a link named like the file is what a write replaces, never its target). Raises
+    OSError or RuntimeError on a loop of links."""
+    return Path(path).parent.resolve() / Path(path).name
+
+
 def same_file(a: Path, b: Path) -> bool:
-    """Whether writing ``a`` and writing ``b`` land on the same file: their folders are compared
-    resolved (``.``, ``..``, links), their names as spelled (a link named like the file is what a
-    write replaces, never its target). Loops of links compare as different."""
+    """Whether writing ``a`` and writing ``b`` land on the same file (:func:`landing`). Loops of
+    links compare as different."""
     try:
-        return Path(a).parent.resolve() / Path(a).name == Path(b).parent.resolve() / Path(b).name
+        return landing(a) == landing(b)
     except (OSError, RuntimeError):
         return False
 

@@ -31,7 +31,7 @@ from objrec.explore import explore
 from objrec.images import UnreadableImageError, open_image
 from objrec.inference import Recognizer
 from objrec.meta import RunMeta
-from objrec.outputs import output_path, refuse_overwrite, same_file, staged
+from objrec.outputs import landing, output_path, refuse_overwrite, same_file, staged
 from objrec.progress import SILENT, Reporter
 from objrec.transforms import build_transforms
 
@@ -213,12 +213,11 @@ def is_part_of(path: Path, run: Path) -> bool:
     """Whether ``path`` is the run folder or anything already in it (its model, settings,
     evaluations), as a write would land on it: its folder resolved, its own name as spelled."""
     try:
-        landing = Path(path).parent.resolve() / Path(path).name
-        folder = Path(run).resolve()
+        target, folder = landing(path), Path(run).resolve()
     except (OSError, RuntimeError):
         return False
-    there = landing.exists() or landing.is_symlink()
-    return there and landing.is_relative_to(folder)
+    there = target.exists() or target.is_symlink()
+    return there and target.is_relative_to(folder)
 
 
 def embed_if_there(path: Path) -> str | None:
