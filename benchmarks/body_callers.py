@@ -20,7 +20,6 @@ each process's peak resident memory. Run it alone, under the CPU lock.
 from __future__ import annotations
 
 import argparse
-import random
 import resource
 import statistics
 import time
@@ -29,11 +28,11 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import torch
+from sampling import seeded_sample
 
 import objrec.features as features
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.config import DEFAULT_BACKBONE
-from objrec.data import scan_class_folder
 from objrec.features import FeatureCache, FrozenBody, ViewSpec, compute_features
 from objrec.quantize import quantize_body
 from objrec.store import default_cache_dir
@@ -50,9 +49,7 @@ def set_up(precision: str, callers: int, data_dir: Path, images: int) -> None:
     body = build_body(spec)
     if precision == "int8":
         body = quantize_body(body, data, default_cache_dir())
-    samples = list(scan_class_folder(data_dir / "train").samples)
-    random.Random(0).shuffle(samples)
-    samples = samples[:images]
+    samples = seeded_sample(data_dir / "train", images)
     frozen = FrozenBody(body, data.input_size, FeatureCache(None), name=precision)
     views = {
         "centre": (ViewSpec(data), None),

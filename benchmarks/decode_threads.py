@@ -17,17 +17,17 @@ from __future__ import annotations
 
 import argparse
 import functools
-import random
 import statistics
 import time
 from pathlib import Path
 
 import torch
+from sampling import seeded_sample
 
 import objrec.features as features
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.config import DEFAULT_BACKBONE
-from objrec.data import prefetch, scan_class_folder
+from objrec.data import prefetch
 from objrec.features import FeatureCache, FrozenBody, ViewSpec, compute_features
 from objrec.quantize import quantize_body
 from objrec.store import default_cache_dir
@@ -46,9 +46,7 @@ def main() -> None:
     spec = get_backbone(DEFAULT_BACKBONE)
     data = resolve_data_config(spec)
     body = quantize_body(build_body(spec), data, default_cache_dir())
-    samples = list(scan_class_folder(args.data / "train").samples)
-    random.Random(0).shuffle(samples)
-    samples = samples[: args.images]
+    samples = seeded_sample(args.data / "train", args.images)
     frozen = FrozenBody(body, data.input_size, FeatureCache(None), name="int8")
     views = {
         "centre": (ViewSpec(data), None),

@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import argparse
 import copy
-import random
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from sampling import seeded_sample
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from objrec.backbones import build_body, get_backbone
-from objrec.data import scan_class_folder
 from objrec.features import FeatureCache, FrozenBody, ViewSpec, compute_features
 from objrec.runtime import make_runner
 
@@ -92,9 +91,7 @@ def body_variants(body, size: int, compile_too: bool, onnx_dir: Path):
 
 
 def files_to_features(body, data, n: int, onnx_dir: Path):
-    samples = list(scan_class_folder(CALTECH).samples)
-    random.Random(0).shuffle(samples)
-    samples = samples[:n]
+    samples = seeded_sample(CALTECH, n)
     frozen = FrozenBody(body, data.input_size, FeatureCache(onnx_dir))
     frozen(
         torch.zeros(1, 3, data.input_size, data.input_size)

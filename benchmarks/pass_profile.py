@@ -19,16 +19,15 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import random
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from sampling import seeded_sample
 
 from objrec.backbones import build_body, fingerprint_module, get_backbone, resolve_data_config
 from objrec.config import DEFAULT_BACKBONE
-from objrec.data import scan_class_folder
 from objrec.features import FROZEN_BATCH, FeatureCache
 from objrec.images import open_image
 from objrec.quantize import quantize_body
@@ -103,11 +102,10 @@ def main() -> None:
     args = parser.parse_args()
     spec = get_backbone(DEFAULT_BACKBONE)
     data = resolve_data_config(spec)
-    samples = list(scan_class_folder(args.data / "train").samples)
-    random.Random(0).shuffle(samples)
+    samples = seeded_sample(args.data / "train", args.images)
     torch.set_num_threads(1)
     print(f"decoding, one thread, {args.images} images of {args.data}, ms per image")
-    decoding([s.path for s in samples[: args.images]], data)
+    decoding([s.path for s in samples], data)
     torch.set_num_threads(2)
     body = build_body(spec)
     int8 = quantize_body(body, data, default_cache_dir()).graph_bytes()
