@@ -75,6 +75,21 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+@dataclass(frozen=True)
+class RunRequest:
+    """How :func:`train` was asked to treat the run folder, the data and the precision: its
+    arguments beside the folders, the settings, the reporter and the device."""
+
+    force: bool = False
+    """Replace a trained model already in the run folder."""
+    resume: bool = False
+    """Continue the run in the run folder after its last completed epoch."""
+    strict: bool = False
+    """Refuse to start while ``objrec check`` finds unusable files."""
+    precision_why: str | None = None
+    """Why ``config.precision`` is what it is, when not ``auto`` (None: ``--precision X``)."""
+
+
 @takes_back_folders("out")
 def train(
     data_dir: Path,
@@ -110,16 +125,16 @@ def train(
         Interrupted: on Ctrl-C, after saving the best model so far (resume with ``resume``), or
             saying what was kept when the head had not trained an epoch yet.
     """
+    request = RunRequest(force=force, resume=resume, strict=strict, precision_why=precision_why)
     with process_group(device) as world:
         reporter = reporter if world.main else SILENT
         before = state_stamp(Path(out))
         try:
-            how = (force, resume, strict, world, precision_why)
-            return _train(Path(data_dir), Path(out), config, reporter, *how)
+            return _train(Path(data_dir), Path(out), config, reporter, request, world)
         except KeyboardInterrupt:  # not during the head's epochs: those save and say so
             if not world.main:  # rank 0 says what was kept
                 raise
-            ours = resume or state_stamp(Path(out)) not in (None, before)
+            ours = request.resume or state_stamp(Path(out)) not in (None, before)
             raise interrupted_outside_epochs(Path(data_dir), Path(out), ours) from None
 
 
@@ -153,17 +168,12 @@ def _train(
     out: Path,
     config: TrainConfig | None,
     reporter: Reporter,
-    force: bool,
-    resume: bool,
-    strict: bool,
+    request: RunRequest,
     world: World,
-    precision_why: str | None = None,
 ) -> TrainResult:
     started = time.perf_counter()
-    out, saved, config, precision = open_run(
-        data_dir, out, config, resume, force, reporter, world, precision_why
-    )
-    if strict:
+    out, saved, config, precision = open_run(data_dir, out, config, request, reporter, world)
+    if request.strict:
         require_clean(data_dir, reporter)
     try:
         resumed_body = saved.meta.body_fingerprint if saved else None
@@ -214,11 +224,9 @@ def open_run(
     data_dir: Path,
     out: Path,
     config: TrainConfig | None,
-    resume: bool,
-    force: bool,
+    request: RunRequest,
     reporter: Reporter,
     world: World,
-    precision_why: str | None = None,
 ) -> tuple[Path, SavedTraining | None, TrainConfig, dict[str, str]]:
     """The run folder (refused inside ``data_dir``), the saved state when resuming, the settings
     (a resumed run's own) with their precision settled, and which precision and why (also told to
@@ -227,13 +235,13 @@ def open_run(
     require_two_classes(data_dir / "train")
     refuse_out_inside_data(data_dir, out)
     saved = None
-    if resume:
+    if request.resume:
         saved, config = load_resume(out)
         reporter.note(f"resuming {out} after epoch {saved.progress.epoch}")
     else:
-        out = open_run_folder(out, force, data_dir)
-    config, precision = settle_precision(config or TrainConfig(), world, precision_why)
-    if resume:  # settled when the run started
+        out = open_run_folder(out, request.force, data_dir)
+    config, precision = settle_precision(config or TrainConfig(), world, request.precision_why)
+    if request.resume:  # settled when the run started
         precision["why"] = "the resumed run's own"
     reporter.note(f"frozen body in {precision['used']} ({precision['why']})")
     return out, saved, config, precision
