@@ -75,6 +75,31 @@ def on_device(batches: Batches, device: torch.device) -> Iterator[tuple[torch.Te
         yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
 
+def model_batches(model: nn.Module, batches: Batches) -> Iterator[tuple[torch.Tensor, ...]]:
+    """``batches`` on ``model``'s device, less the empty ones (none of their images readable)."""
+    return ((x, y) for x, y in on_device(batches, model_device(model)) if len(y))
+
+
+@dataclass
+class Tally:
+    """The loss and accuracy of one pass over batches, summed as they come."""
+
+    loss: float = 0.0
+    correct: int = 0
+    seen: int = 0
+
+    def add(self, loss: float, logits: torch.Tensor, y: torch.Tensor) -> None:
+        """One batch: its summed loss, its outputs and labels."""
+        self.loss += loss
+        self.correct += int((logits.argmax(1) == y).sum())
+        self.seen += len(y)
+
+    def means(self) -> dict[str, float]:
+        """Mean loss and accuracy, and how many images (``n``)."""
+        n = max(self.seen, 1)
+        return {"loss": self.loss / n, "acc": self.correct / n, "n": self.seen}
+
+
 def train_one_epoch(
     model: nn.Module,
     batches: Batches,
@@ -89,10 +114,8 @@ def train_one_epoch(
     The batches are moved to the model's device.
     """
     model.train()
-    total_loss, correct, seen = 0.0, 0, 0
-    for x, y in on_device(batches, model_device(model)):
-        if len(y) == 0:
-            continue
+    tally = Tally()
+    for x, y in model_batches(model, batches):
         logits = model(x)
         if logits.dim() == 3:  # a HeadEnsemble: each member's own loss, scored as the ensemble
             loss = torch.stack([loss_fn(member, y) for member in logits]).mean()
@@ -104,26 +127,20 @@ def train_one_epoch(
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        total_loss += loss.item() * len(y)
-        correct += int((logits.argmax(1) == y).sum())
-        seen += len(y)
+        tally.add(loss.item() * len(y), logits, y)
         advance(1)
-    return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "n": seen}
+    return tally.means()
 
 
 @torch.inference_mode()
 def evaluate_loss(model: nn.Module, batches: Batches) -> dict[str, float]:
     """Mean cross-entropy and accuracy of ``model`` over ``batches`` (moved to its device)."""
     model.eval()
-    total_loss, correct, seen = 0.0, 0, 0
-    for x, y in on_device(batches, model_device(model)):
-        if len(y) == 0:
-            continue
+    tally = Tally()
+    for x, y in model_batches(model, batches):
         logits = model(x)
-        total_loss += F.cross_entropy(logits, y, reduction="sum").item()
-        correct += int((logits.argmax(1) == y).sum())
-        seen += len(y)
-    return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "n": seen}
+        tally.add(F.cross_entropy(logits, y, reduction="sum").item(), logits, y)
+    return tally.means()
 
 
 @dataclass
