@@ -17,8 +17,17 @@ Prints each arm's wall seconds and train's own split of them (``summary.json``),
 wall over fp32's for both cases (medians over ``--repeats`` rounds). Each arm's output is in
 ``--work``'s ``run-*.log``; without ``--work`` the temporary folder is removed at the end.
 
+``--baseline SRC`` compares the default with the default of an earlier source tree (its ``src``
+folder, run with this Python) instead of today's ``--precision fp32``: the fp32 default as it was
+when issue 19 was filed (commit 9c53234, whose default `train` took 309 s of frozen pass in 344 s).
+``--evaluate`` adds, after the first round, each empty-cache run's test top-1 and top-5 (`objrec
+evaluate`, of that arm's source tree; not timed), for "at the same accuracy".
+
     flock /tmp/objrec-cpu.lock python benchmarks/train_precision.py --data /work/splits/s0 \\
         --drop-caches [--repeats 2]
+    git worktree add /tmp/filed 9c53234
+    flock /tmp/objrec-cpu.lock python benchmarks/train_precision.py --data /work/splits/s0 \\
+        --drop-caches --baseline /tmp/filed/src --evaluate [--repeats 2]
 """
 
 from __future__ import annotations
@@ -35,29 +44,55 @@ import time
 from pathlib import Path
 
 OBJREC = [sys.executable, "-m", "objrec"]
-ARMS = (
-    ("fp32", "empty cache"),
-    ("default", "empty cache"),
-    ("default", "graphs cached"),
-    ("fp32", "graphs cached"),
-)
 
 
-def run_arm(data: Path, precision: str, cache: Path, out: Path, drop: bool) -> tuple[float, dict]:
-    """Wall seconds of one `objrec train` with ``$OBJREC_CACHE=cache`` and its summary's seconds."""
+def arms(other: str) -> tuple[tuple[str, str], ...]:
+    """A round: ``other`` (fp32 or the baseline) and the default, each first in one cache state."""
+    return (
+        (other, "empty cache"),
+        ("default", "empty cache"),
+        ("default", "graphs cached"),
+        (other, "graphs cached"),
+    )
+
+
+def arm_env(cache: Path, src: Path | None) -> dict[str, str]:
+    """The environment of an arm: its cache and, for the baseline, its source tree first."""
+    return os.environ | {"OBJREC_CACHE": str(cache)} | ({"PYTHONPATH": str(src)} if src else {})
+
+
+def run_arm(
+    data: Path, precision: str, env: dict[str, str], out: Path, drop: bool
+) -> tuple[float, dict]:
+    """Wall seconds of one `objrec train` in ``env`` and its summary's seconds."""
     command = [*OBJREC, "train", str(data), "--out", str(out)]
     if precision == "fp32":
         command += ["--precision", "fp32"]
     if drop:
         os.sync()
         Path("/proc/sys/vm/drop_caches").write_text("3\n")
-    env = os.environ | {"OBJREC_CACHE": str(cache)}
     started = time.perf_counter()
     with (out.parent / f"{out.name}.log").open("w") as log:
         subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, check=True)
     wall = time.perf_counter() - started
     summary = json.loads((out / "summary.json").read_text())
     return wall, summary
+
+
+def test_accuracy(run: Path, data: Path, env: dict[str, str]) -> str:
+    """`objrec evaluate RUN DATA --json` on the test split: top-1 and top-5 (not timed)."""
+    done = subprocess.run(
+        [*OBJREC, "evaluate", str(run), str(data), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    metrics = json.loads(done.stdout)
+    return (
+        f"test top-1 {metrics['top1']:.2%}, top-5 {metrics['top5']:.2%} "
+        f"({metrics['n']} images, loss {metrics['loss']:.4f})"
+    )
 
 
 def describe(summary: dict) -> str:
@@ -75,29 +110,47 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="Work folder (default: a new temporary one).")
     parser.add_argument("--drop-caches", action="store_true", help="Empty the page cache first.")
     parser.add_argument("--repeats", type=int, default=1, help="Rounds of the four arms.")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="SRC",
+        help="Compare with the default of this earlier source tree's src folder, not fp32.",
+    )
+    parser.add_argument(
+        "--evaluate", action="store_true", help="Test top-1/top-5 of the first round's runs."
+    )
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="objrec-train-precision-"))
     work.mkdir(parents=True, exist_ok=True)
-    walls: dict[tuple[str, str], list[float]] = {arm: [] for arm in ARMS}
+    other = "baseline" if args.baseline else "fp32"
+    sources = {other: args.baseline.resolve() if args.baseline else None, "default": None}
+    walls: dict[tuple[str, str], list[float]] = {arm: [] for arm in arms(other)}
     for repeat in range(args.repeats):
-        for precision, state in ARMS:
-            tag = f"{repeat}-{precision}-{state.split()[0]}"
+        for arm, state in arms(other):
+            tag = f"{repeat}-{arm}-{state.split()[0]}"
             cache = work / f"cache-{tag}"
             if state == "graphs cached":
-                shutil.copytree(work / f"cache-{repeat}-{precision}-empty" / "onnx", cache / "onnx")
+                shutil.copytree(work / f"cache-{repeat}-{arm}-empty" / "onnx", cache / "onnx")
             load = os.getloadavg()[0]
-            out = work / f"run-{tag}"
-            wall, summary = run_arm(args.data, precision, cache, out, args.drop_caches)
-            walls[precision, state].append(wall)
+            out, env = work / f"run-{tag}", arm_env(cache, sources[arm])
+            wall, summary = run_arm(args.data, arm, env, out, args.drop_caches)
+            walls[arm, state].append(wall)
             print(
-                f"{repeat + 1}: {precision:8s} {state:14s} {wall:7.1f} s  (load average {load:.1f} "
+                f"{repeat + 1}: {arm:8s} {state:14s} {wall:7.1f} s  (load average {load:.1f} "
                 f"before, {os.getloadavg()[0]:.1f} after)\n    {describe(summary)}",
                 flush=True,
             )
+        if repeat == 0 and args.evaluate:
+            for arm in (other, "default"):
+                env = arm_env(work / f"cache-0-{arm}-empty", sources[arm])
+                accuracy = test_accuracy(work / f"run-0-{arm}-empty", args.data, env)
+                print(f"   {arm:8s} {accuracy}", flush=True)
     print(f"median of {args.repeats}:")
     for state in ("empty cache", "graphs cached"):
-        default, fp32 = (statistics.median(walls[p, state]) for p in ("default", "fp32"))
-        print(f"{state:14s} default {default:7.1f} s / fp32 {fp32:7.1f} s = {default / fp32:.3f}")
+        default, base = (statistics.median(walls[p, state]) for p in ("default", other))
+        print(
+            f"{state:14s} default {default:7.1f} s / {other} {base:7.1f} s = {default / base:.3f}"
+        )
     if not args.work:
         shutil.rmtree(work)
 
