@@ -429,3 +429,22 @@ def test_ctrl_c_outside_the_heads_epochs_says_what_was_kept(tmp_path, split_dir,
         "resume": str(run),
         "data": str(split_dir),
     }
+
+
+def test_macos_zip_and_nas_thumbnail_folders_are_neither_classes_nor_images(tmp_path):
+    """A zip made on a Mac holds ``__MACOSX`` (``._name`` files beside each photo); a Synology
+    server puts ``@eaDir`` thumbnails (real JPEGs) beside them: both are skipped like hidden ones."""
+    photos = make_class_folder(tmp_path / "photos", per_class=4, classes=("red", "green"))
+    (photos / "__MACOSX" / "red").mkdir(parents=True)
+    (photos / "__MACOSX" / "red" / "._img_00.jpg").write_bytes(b"\x00\x05\x16\x07Mac OS X")
+    thumbs = photos / "red" / "@eaDir" / "img_00.jpg"
+    thumbs.mkdir(parents=True)
+    make_image((200, 30, 30)).save(thumbs / "SYNOFILE_THUMB_M.jpg")
+    result = check_folder(photos)
+    assert result.unusable == [] and result.classes == 2 and result.images == 8
+    assert {os.path.basename(p.path): p.message for p in result.problems} == {
+        "@eaDir": "system folder ignored"
+    }
+    split = split_folder(photos, tmp_path / "data", seed=0)
+    assert sorted(split.counts) == ["green", "red"] and sum(split.totals().values()) == 8
+    assert split.empty_classes == []

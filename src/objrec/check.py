@@ -17,7 +17,15 @@ from typing import Any
 
 from objrec.data import is_split_folder, present_splits
 from objrec.errors import ObjrecError, strict_refusal
-from objrec.images import UnreadableImageError, is_image_file, is_link_loop, open_image, walk_tree
+from objrec.images import (
+    SYSTEM_FOLDERS,
+    UnreadableImageError,
+    is_hidden,
+    is_image_file,
+    is_link_loop,
+    open_image,
+    walk_tree,
+)
 from objrec.progress import SILENT, Reporter, plural, some_of
 
 log = logging.getLogger(__name__)
@@ -71,7 +79,8 @@ def _walk(folder: Path, result: CheckResult, above: frozenset[str]) -> list[Path
     for path, kind in walk_tree(folder, above):
         if kind == "hidden":
             what = "folder" if path.is_dir() else "file"
-            result.note(path, "ignored_hidden", f"hidden {what} ignored")
+            what = "system folder" if path.name in SYSTEM_FOLDERS else f"hidden {what}"
+            result.note(path, "ignored_hidden", f"{what} ignored")
         elif kind == "loop":
             result.note(path, "link_loop", "links back to a folder that contains it, not followed")
         elif is_image_file(path):
@@ -92,7 +101,7 @@ def _check_class_root(root: Path, result: CheckResult) -> list[Path]:
     images, loose, folders = [], 0, 0
     above = frozenset({os.path.realpath(root)})
     for path in sorted(root.iterdir()):
-        if path.name.startswith("."):
+        if is_hidden(path):
             continue
         if not path.is_dir():
             result.note(path, "no_class_folder", "file outside any class folder, ignored")

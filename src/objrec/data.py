@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from objrec.errors import ObjrecError
-from objrec.images import UnreadableImageError, is_link_loop, list_images, open_image
+from objrec.images import UnreadableImageError, is_hidden, is_link_loop, list_images, open_image
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,8 @@ class ClassFolder:
 
 
 def class_dirs(root: Path) -> list[Path]:
-    """The visible sub-folders of ``root`` (links to folders too), sorted by name.
+    """The visible sub-folders of ``root`` (links to folders too; not ``__MACOSX`` and the other
+    ``images.SYSTEM_FOLDERS``), sorted by name.
 
     A link back to ``root`` or a folder above it is left out with a warning (it would loop).
     """
@@ -55,7 +56,7 @@ def class_dirs(root: Path) -> list[Path]:
         raise ObjrecError(f"{root} is not a folder")
     above = frozenset({os.path.realpath(root)})
     found = []
-    for path in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for path in sorted(p for p in root.iterdir() if p.is_dir() and not is_hidden(p)):
         if is_link_loop(path, above):
             log.warning("%s links back to a folder that contains it: not followed", path)
         else:

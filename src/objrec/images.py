@@ -2,7 +2,8 @@
 
 Files are recognised by extension (see ``IMAGE_EXTENSIONS``); a file with no extension at all is
 accepted when its first bytes are those of a known image format (Caltech-101 ships one such JPEG).
-Hidden files and folders (``.git``, ``.ipynb_checkpoints``) are never listed.
+Hidden files and folders (``.git``, ``.ipynb_checkpoints``) and the folders archivers and file
+servers put beside photos (``__MACOSX``, ``@eaDir``: see ``SYSTEM_FOLDERS``) are never listed.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 UPLOAD_MAX_PIXELS = 40_000_000
 """The largest image ``serve`` decodes from an upload (about 6,300 x 6,300, 0.12 GB as RGB): lower
 than :data:`MAX_PIXELS`: strangers send uploads, and several decode at once, one per thread."""
+SYSTEM_FOLDERS = frozenset({"__MACOSX", "@eaDir"})
+"""Folders that are never photos nor classes: macOS's zip metadata (``._name.jpg`` files beside
+each photo) and a Synology server's thumbnails (real JPEGs, smaller copies of the photos)."""
 _MAGIC = (
     b"\xff\xd8\xff",
     b"\x89PNG\r\n\x1a\n",
@@ -62,9 +66,14 @@ def _has_image_magic(path: Path) -> bool:
     return head.startswith(_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
+def is_hidden(path: Path) -> bool:
+    """True for a name starting with "." or one of the ``SYSTEM_FOLDERS``: never listed."""
+    return path.name.startswith(".") or path.name in SYSTEM_FOLDERS
+
+
 def is_image_file(path: Path) -> bool:
     """True for a visible file with an image extension, or with no extension and image bytes."""
-    if path.name.startswith(".") or not path.is_file():
+    if is_hidden(path) or not path.is_file():
         return False
     suffix = path.suffix.lower()
     if suffix:
@@ -83,12 +92,12 @@ def walk_tree(folder: Path, _above: frozenset[str] = frozenset()) -> Iterator[tu
 
     Links to folders are followed like folders, as ``split`` always did. ``kind`` is ``file``
     (anything that is not a folder, broken links included), ``hidden`` (a name starting with ".",
-    not entered) or ``loop`` (a link to a folder that contains it, not entered: following it would
-    never end).
+    or one of the ``SYSTEM_FOLDERS``; not entered) or ``loop`` (a link to a folder that contains
+    it, not entered: following it would never end).
     """
     above = _above | {os.path.realpath(folder)}
     for path in sorted(Path(folder).iterdir()):
-        if path.name.startswith("."):
+        if is_hidden(path):
             yield path, "hidden"
         elif not path.is_dir():
             yield path, "file"
