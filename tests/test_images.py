@@ -96,3 +96,17 @@ def test_links_to_folders_are_followed_and_a_link_loop_is_not(tmp_path):
     (root / "loop").symlink_to(root, target_is_directory=True)
     (elsewhere / "back").symlink_to(elsewhere, target_is_directory=True)
     assert [p.relative_to(root).as_posix() for p in list_images(root)] == ["a.png", "linked/b.png"]
+
+
+def test_a_big_jpeg_counts_the_pixels_it_is_decoded_at_and_a_big_png_is_refused(
+    tmp_path, monkeypatch
+):
+    """A 108-megapixel phone photo (12,000 x 9,000) is over the limit whole but read at 1/8 scale
+    for a model: the limit applies to the pixels decoded. A PNG has no reduced scale."""
+    monkeypatch.setattr(images, "MAX_PIXELS", 100 * 100)
+    make_image((90, 90, 90), size=(160, 120)).save(tmp_path / "big.jpg")
+    make_image((90, 90, 90), size=(160, 120)).save(tmp_path / "big.png")
+    assert open_image(tmp_path / "big.jpg", draft_size=20).size == (40, 30)
+    for path, draft in ((tmp_path / "big.jpg", None), (tmp_path / "big.png", 20)):
+        with pytest.raises(UnreadableImageError, match="160x120 pixels is over the limit"):
+            open_image(path, draft_size=draft)

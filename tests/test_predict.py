@@ -87,3 +87,18 @@ def test_predict_and_serve_name_a_file_alike():
     for given in ["photos/red.png", "C:\\photos\\red.png", "photos\\day one/red.png", "red.png"]:
         assert Prediction(given).filename == upload_name(given) == base_name(given) == "red.png"
     assert upload_name(None) == upload_name("") == "upload"
+
+
+def test_a_photo_over_the_pixel_limit_whole_is_predicted_and_plotted(
+    tmp_path, monkeypatch, trained_run
+):
+    """Read at a reduced scale, as a 108-megapixel phone photo is under the real limit."""
+    from PIL import Image
+
+    from objrec import images
+
+    monkeypatch.setattr(images, "MAX_PIXELS", 2_000_000)
+    Image.new("RGB", (2400, 1800), (200, 40, 40)).save(tmp_path / "big.jpg")
+    (result,) = predict(trained_run, [tmp_path / "big.jpg"], plot=tmp_path / "plot.png")
+    assert result.error is None and result.topk[0]["class"] == "red"
+    assert (tmp_path / "plot.png").is_file()

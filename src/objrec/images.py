@@ -26,15 +26,19 @@ IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 )
 MAX_PIXELS = 89_478_485
-"""The largest image objrec decodes from disk: PIL's own decompression-bomb threshold (about
-9,500 x 9,500, 0.27 GB as RGB). Larger files are refused before their pixels are decoded."""
+"""The most pixels objrec decodes from one file: PIL's own decompression-bomb threshold (about
+9,500 x 9,500, 0.27 GB as RGB). Larger images are refused before their pixels are decoded, counted
+as decoded: a JPEG read at a reduced scale (``draft_size``) counts at that scale, so a 108-megapixel
+phone photo (12,000 x 9,000) is read at 1/8, 1,500 x 1,125 pixels. PIL itself refuses any image
+over twice this many pixels, before its scale can be chosen."""
 # ``_check_size`` refuses what PIL would only warn about, so its warning says nothing more. It is
 # silenced once here: a ``catch_warnings`` around each open changes a process-wide filter, and on
 # the threads that decode images it turned the warning into an exception in another thread.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 UPLOAD_MAX_PIXELS = 40_000_000
 """The largest image ``serve`` decodes from an upload (about 6,300 x 6,300, 0.12 GB as RGB): lower
-than :data:`MAX_PIXELS`: strangers send uploads, and several decode at once, one per thread."""
+than :data:`MAX_PIXELS`: strangers send uploads, and several decode at once, one per thread.
+Counted as decoded, as :data:`MAX_PIXELS` is."""
 SYSTEM_FOLDERS = frozenset({"__MACOSX", "@eaDir"})
 """Folders that are never photos nor classes: macOS's zip metadata (``._name.jpg`` files beside
 each photo) and a Synology server's thumbnails (real JPEGs, smaller copies of the photos)."""
@@ -134,7 +138,8 @@ def open_image(
         draft_size: when given, JPEGs are decoded at the smallest power-of-two reduction that keeps
             both sides at least this large, which is several times faster for big photos.
         name: what to call ``source`` in error messages (default: its path, or "upload").
-        max_pixels: refuse larger images (default ``MAX_PIXELS``), before decoding them.
+        max_pixels: refuse images that would decode to more pixels (default ``MAX_PIXELS``),
+            before decoding them.
 
     Raises:
         UnreadableImageError: the file is missing, empty, truncated, not an image, or over
@@ -144,9 +149,9 @@ def open_image(
     stream = io.BytesIO(source) if isinstance(source, bytes) else Path(source)
     try:
         with Image.open(stream) as img:
-            _check_size(label, img, max_pixels or MAX_PIXELS)
             if draft_size and img.format == "JPEG":
                 img.draft("RGB", (draft_size, draft_size))
+            _check_size(label, img, max_pixels or MAX_PIXELS)  # the size it will decode at
             img.load()
             return _to_rgb(ImageOps.exif_transpose(img))
     except Image.DecompressionBombError as exc:

@@ -86,6 +86,9 @@ def expand_paths(paths: Sequence[Path]) -> list[Prediction]:
 EXPLAIN_HINT = "choose another `explain` or pass `force=True`"
 PLOT_MAX = 8
 """How many images ``--plot`` draws unless told otherwise (one row of the figure each)."""
+PLOT_DRAFT = 512
+"""The least a JPEG's sides are decoded at for the plot (a row is a few hundred pixels wide): a
+big photo is read at a reduced scale, as for the prediction, not whole."""
 
 
 @takes_back_folders("explain")
@@ -191,7 +194,7 @@ def plot_predictions(results: list[Prediction], path: Path, limit: int = PLOT_MA
     rows = []
     for r in readable[:limit]:
         pairs = [(str(t["class"]), float(t["prob"])) for t in r.topk]
-        rows.append((open_image(r.path), Path(r.path).name, pairs, r.unknown))
+        rows.append((open_image(r.path, PLOT_DRAFT), Path(r.path).name, pairs, r.unknown))
     if not rows:
         raise ObjrecError("no readable image to plot")
     from objrec import plots  # matplotlib and pandas: only when a plot is asked for

@@ -33,7 +33,7 @@ from objrec.inference import Recognizer
 from objrec.meta import RunMeta
 from objrec.outputs import landing, output_path, refuse_overwrite, same_file, staged
 from objrec.progress import SILENT, Reporter
-from objrec.transforms import build_transforms
+from objrec.transforms import build_transforms, draft_size
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def sample_tiles(data_dir: Path, limit: int = 100) -> list[Tile]:
 
 def augmentation_tiles(data_dir: Path, data: DataConfig, augment: str, n: int = 7) -> list[Tile]:
     sample = scan_class_folder(data_dir / "train").samples[0]
-    image = open_image(sample.path)
+    image = open_image(sample.path, draft_size(data))  # decoded as training decodes it
     transform = build_transforms(data, train=True, augment=augment)
     mean, std = torch.tensor(data.mean)[:, None, None], torch.tensor(data.std)[:, None, None]
     tiles = [Tile(embed_image(image), "original")]
