@@ -110,3 +110,34 @@ def test_a_big_jpeg_counts_the_pixels_it_is_decoded_at_and_a_big_png_is_refused(
     for path, draft in ((tmp_path / "big.jpg", None), (tmp_path / "big.png", 20)):
         with pytest.raises(UnreadableImageError, match="160x120 pixels is over the limit"):
             open_image(path, draft_size=draft)
+
+
+HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
+"""The start of an iPhone's HEIC photo (Pillow decodes none without a plugin such as pillow-heif)."""
+
+
+def test_heic_and_empty_files_are_listed_and_named_with_why_they_cannot_be_read(tmp_path):
+    for name in ("IMG_0001.HEIC", "renamed.jpg", "no_extension"):
+        (tmp_path / name).write_bytes(HEIC)
+    (tmp_path / "empty.png").write_bytes(b"")
+    names = ["IMG_0001.HEIC", "empty.png", "no_extension", "renamed.jpg"]
+    assert [p.name for p in list_images(tmp_path)] == names
+    heic = r"\(a HEIC image, which Pillow cannot decode here: convert it to JPEG or PNG\)"
+    for source in (tmp_path / "IMG_0001.HEIC", tmp_path / "renamed.jpg", HEIC):
+        with pytest.raises(UnreadableImageError, match=heic):
+            open_image(source)
+    for source in (tmp_path / "empty.png", b""):
+        with pytest.raises(UnreadableImageError, match=r"\(empty file, 0 bytes\)"):
+            open_image(source)
+
+
+def test_jfif_and_avif_files_are_images(tmp_path):
+    from PIL import features
+
+    make_image((1, 2, 3)).save(tmp_path / "saved by a browser.jfif", "JPEG")
+    names = ["saved by a browser.jfif"]
+    if features.check("avif"):  # Pillow 11.3 and later
+        make_image((1, 2, 3)).save(tmp_path / "a.avif")
+        names.insert(0, "a.avif")
+    assert [p.name for p in list_images(tmp_path)] == names
+    assert all(open_image(path).size == (40, 32) for path in list_images(tmp_path))

@@ -448,3 +448,13 @@ def test_macos_zip_and_nas_thumbnail_folders_are_neither_classes_nor_images(tmp_
     split = split_folder(photos, tmp_path / "data", seed=0)
     assert sorted(split.counts) == ["green", "red"] and sum(split.totals().values()) == 8
     assert split.empty_classes == []
+
+
+def test_an_iphone_heic_photo_is_named_by_check_and_split_not_silently_left_out(tmp_path):
+    from .test_images import HEIC
+
+    photos = make_class_folder(tmp_path / "photos", per_class=4, classes=("red", "green"))
+    (photos / "red" / "IMG_0001.HEIC").write_bytes(HEIC)
+    (problem,) = check_folder(photos).unusable
+    assert os.path.basename(problem.path) == "IMG_0001.HEIC" and "HEIC image" in problem.message
+    assert split_folder(photos, tmp_path / "data", seed=0).unreadable_files == ["red/IMG_0001.HEIC"]

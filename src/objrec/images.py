@@ -23,8 +23,25 @@ from objrec.errors import ObjrecError
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
+    | {".pgm", ".heic", ".heif", ".avif"}
 )
+"""HEIC (an iPhone's photos) and AVIF are listed whether or not this Pillow decodes them (AVIF
+from Pillow 11.3, HEIC only with a plugin such as pillow-heif registered), so that a photo objrec
+cannot read is named with the reason, never silently left out."""
+_HEIF_BRANDS = {
+    b"heic": "HEIC",
+    b"heix": "HEIC",
+    b"heim": "HEIC",
+    b"heis": "HEIC",
+    b"hevc": "HEIC",
+    b"hevx": "HEIC",
+    b"mif1": "HEIF",
+    b"msf1": "HEIF",
+    b"avif": "AVIF",
+    b"avis": "AVIF",
+}
+"""The ``ftyp`` brands of HEIF files (``....ftypheic``), by the name people know them by."""
 MAX_PIXELS = 89_478_485
 """The most pixels objrec decodes from one file: PIL's own decompression-bomb threshold (about
 9,500 x 9,500, 0.27 GB as RGB). Larger images are refused before their pixels are decoded, counted
@@ -67,7 +84,13 @@ def _has_image_magic(path: Path) -> bool:
             head = f.read(12)
     except OSError:
         return False
-    return head.startswith(_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+    webp = head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+    return head.startswith(_MAGIC) or webp or _heif_format(head) is not None
+
+
+def _heif_format(head: bytes) -> str | None:
+    """HEIC, HEIF or AVIF when ``head`` (a file's first 12 bytes) starts such a file."""
+    return _HEIF_BRANDS.get(head[8:12]) if head[4:8] == b"ftyp" else None
 
 
 def is_hidden(path: Path) -> bool:
@@ -158,7 +181,8 @@ def open_image(
         reason = f"image too large to decode safely ({exc})"
         raise UnreadableImageError(label, reason, too_large=True) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise UnreadableImageError(label, f"cannot read image ({_reason(exc)})") from exc
+        reason = _reason(exc, _head(source))
+        raise UnreadableImageError(label, f"cannot read image ({reason})") from exc
 
 
 def image_size(path: Path) -> tuple[int, int]:
@@ -194,8 +218,24 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip()
+def _head(source: str | Path | bytes) -> bytes | None:
+    """The first 12 bytes of the file (or upload), None when it cannot be read."""
+    if isinstance(source, bytes):
+        return source[:12]
+    try:
+        with open(source, "rb") as f:
+            return f.read(12)
+    except OSError:
+        return None
+
+
+def _reason(exc: BaseException, head: bytes | None = None) -> str:
+    """Why PIL could not decode a file whose first bytes are ``head``, in a few words."""
+    if head == b"":
+        return "empty file, 0 bytes"
     if isinstance(exc, UnidentifiedImageError):
+        kind = _heif_format(head or b"")
+        if kind:
+            return f"a {kind} image, which Pillow cannot decode here: convert it to JPEG or PNG"
         return "not a recognised image format"
-    return text or type(exc).__name__
+    return str(exc).strip() or type(exc).__name__
