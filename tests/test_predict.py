@@ -102,3 +102,16 @@ def test_a_photo_over_the_pixel_limit_whole_is_predicted_and_plotted(
     (result,) = predict(trained_run, [tmp_path / "big.jpg"], plot=tmp_path / "plot.png")
     assert result.error is None and result.topk[0]["class"] == "red"
     assert (tmp_path / "plot.png").is_file()
+
+
+def test_a_hidden_file_named_on_the_command_line_is_read_like_any_other(
+    tmp_path, trained_run, split_dir
+):
+    """Folders skip hidden files; a file given by name is what the user asked for."""
+    hidden = tmp_path / ".red.jpg"
+    hidden.write_bytes(next((split_dir / "test" / "red").glob("*.jpg")).read_bytes())
+    apple_double = tmp_path / "._red.jpg"  # what a Mac's zip keeps beside each photo
+    apple_double.write_bytes(b"\x00\x05\x16\x07Mac OS X        \x00\x02")
+    good, bad = predict(trained_run, [hidden, apple_double])
+    assert good.error is None and good.topk[0]["class"] == "red"
+    assert bad.error == "cannot read image (not a recognised image format)"

@@ -9,7 +9,7 @@ from pathlib import Path, PureWindowsPath
 
 from objrec.devices import resolve_device
 from objrec.errors import ObjrecError
-from objrec.images import UnreadableImageError, is_image_file, list_images, open_image
+from objrec.images import IMAGE_EXTENSIONS, UnreadableImageError, list_images, open_image
 from objrec.inference import Recognizer
 from objrec.outputs import (
     check_output_dir,
@@ -171,7 +171,7 @@ def _predict_chunk(recognizer: Recognizer, chunk: list[Prediction], k: int, tta:
     images, readable = [], []
     for entry in chunk:
         path = Path(entry.path)
-        if not is_image_file(path) and path.suffix:
+        if path.suffix.lower() not in IMAGE_EXTENSIONS and path.suffix:  # hidden ones are tried
             entry.error = f"not an image file extension ({path.suffix})"
             continue
         try:
