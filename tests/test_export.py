@@ -97,3 +97,42 @@ def test_a_failed_sidecar_write_leaves_the_earlier_model_and_sidecar(
         export_model(trained_run, tmp_path / "m.onnx", softmax=False, force=True)
     after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
     assert after == before
+
+
+def sidecar_decode(path, decode: str):
+    """The sidecar's ``decode`` words, done with PIL and numpy (as a user of the ONNX file would),
+    for the unusual images below: no JPEG, so no draft scale."""
+    from PIL import Image, ImageOps
+
+    assert "transparent pixels laid over white" in decode and "16-bit grey divided by 256" in decode
+    image = ImageOps.exif_transpose(Image.open(path))
+    if image.mode.startswith("I;16"):
+        grey = (np.asarray(image, dtype=np.float64) / 256).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    rgba = image.convert("RGBA")
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(white, rgba).convert("RGB")
+
+
+def test_the_sidecar_says_how_transparent_and_16_bit_images_become_rgb(trained_run, tmp_path):
+    """A user decoding by the sidecar gets the pixels objrec's model was given."""
+    from PIL import Image
+
+    from objrec.images import open_image
+
+    from .conftest import make_image
+
+    result = export_model(trained_run, tmp_path / "m.onnx")
+    decode = json.loads(result.sidecar.read_text())["input"]["decode"]
+    see_through = make_image((200, 40, 40)).convert("RGBA")
+    see_through.putalpha(Image.linear_gradient("L").resize(see_through.size))
+    see_through.save(tmp_path / "alpha.png")
+    see_through.convert("P", palette=Image.Palette.ADAPTIVE).save(
+        tmp_path / "p.png", transparency=0
+    )
+    grey = np.asarray(make_image((200, 40, 40)).convert("L"), dtype=np.uint16) * 257
+    Image.fromarray(grey).save(tmp_path / "deep.png")
+    for name in ("alpha.png", "p.png", "deep.png"):
+        ours = np.asarray(open_image(tmp_path / name), dtype=int)
+        theirs = np.asarray(sidecar_decode(tmp_path / name, decode), dtype=int)
+        assert np.abs(ours - theirs).max() <= 1, name
