@@ -484,3 +484,13 @@ def test_a_group_across_splits_is_not_called_the_same_picture(tmp_path, monkeypa
     out = capsys.readouterr().out
     assert "1 near-duplicate group spans two splits" in out
     assert "same picture" not in out and "look at them in audit.html" in out
+
+
+def test_image_facts_give_a_big_rotated_photos_upright_size(tmp_path):
+    """The size was turned by EXIF only when the reduced decode kept a side whole: a phone photo
+    read at 1/8 kept its sideways size (as ``tiny``/``aspect`` outliers name it)."""
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned a quarter clockwise: a portrait stored as a landscape
+    Image.new("RGB", (1200, 800), (90, 90, 90)).save(tmp_path / "portrait.jpg", exif=exif)
+    facts = dedup.image_facts(tmp_path / "portrait.jpg")
+    assert (facts.width, facts.height) == (800, 1200) and not facts.error

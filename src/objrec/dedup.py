@@ -28,7 +28,7 @@ import imagehash
 import numpy as np
 from PIL import Image, ImageOps
 
-from objrec.images import UnreadableImageError, open_image
+from objrec.images import UnreadableImageError, image_size, open_image
 
 log = logging.getLogger(__name__)
 
@@ -116,13 +116,10 @@ def hash_bits(image: Image.Image) -> int:
 def image_facts(path: Path) -> ImageFacts:
     """Decode ``path`` at a reduced size (JPEG draft mode) and measure it; never raises."""
     try:
-        with Image.open(path) as raw:
-            width, height = raw.size
+        width, height = image_size(path)  # upright, as the image is decoded
         image = open_image(path, draft_size=DRAFT)
     except (UnreadableImageError, OSError, Image.DecompressionBombError) as exc:
         return ImageFacts(error=str(exc))
-    if image.size[0] != width and image.size[0] == height:  # EXIF rotation
-        width, height = height, width
     grey = image.convert("L")
     return ImageFacts(
         width=width,
