@@ -222,6 +222,23 @@ def test_cache_clear_of_a_missing_folder_says_there_was_nothing(capsys, tmp_path
     assert not (tmp_path / "nope").exists()
 
 
+def test_cache_lists_a_missing_folder_as_empty_and_makes_nothing(capsys, tmp_path):
+    nope = tmp_path / "nope"
+    code, out, _ = run(capsys, "cache", "--cache-dir", nope)
+    assert code == 0 and f"there is no cache folder {nope}: nothing is stored yet" in out
+    code, out, _ = run(capsys, "cache", "--cache-dir", nope, "--json")
+    summary = json.loads(out)
+    assert code == 0 and summary["exists"] is False and summary["spaces"] == []
+    assert summary["indexed_files"] == 0 and summary["facts_rows"] == 0
+    code, out, _ = run(capsys, "cache", "--cache-dir", nope, "--prune", "--days", "1")
+    assert code == 0 and f"nothing to prune: there is no cache folder {nope}" in out
+    assert not nope.exists()
+    nope.mkdir()  # a cache folder without a store yet (split and audit make only facts.sqlite)
+    code, out, _ = run(capsys, "cache", "--cache-dir", nope, "--json")
+    assert code == 0 and json.loads(out)["exists"] is True and json.loads(out)["spaces"] == []
+    assert list(nope.iterdir()) == []
+
+
 def test_predict_and_split_follow_linked_class_folders(capsys, tmp_path, trained_run):
     real = make_class_folder(tmp_path / "real", per_class=3)
     photos = tmp_path / "linked"
@@ -773,7 +790,7 @@ def test_cache_tells_apart_bodies_of_one_name_by_their_id(capsys, tmp_path):
     spaces.append(space("cccccccc33", "float32"))
     facts = SimpleNamespace(rows=0, bytes=0)
     summary = SimpleNamespace(spaces=spaces, root=tmp_path, files=0, index_bytes=0)
-    summary.onnx_bytes, summary.facts, summary.old_entries = 0, facts, 0
+    summary.onnx_bytes, summary.facts, summary.old_entries, summary.exists = 0, facts, 0, True
     print_cache_summary(summary, as_json=False)
     out = capsys.readouterr().out
     assert "aaaaaaaa" in out and "bbbbbbbb" in out and "cccccccc" not in out

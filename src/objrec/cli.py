@@ -1136,6 +1136,9 @@ def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json:
         )
         return
     if prune:
+        if not store.root.is_dir():
+            console.print(f"nothing to prune: there is no cache folder {store.root}")
+            return
         done = store.prune(days, keep, wait)
         freed = (done.store.bytes_before - done.store.bytes_after) / 1e6
         console.print(
@@ -1165,6 +1168,9 @@ def refuse_cache_options(clear: bool, prune: bool, days: float | None, keep: Pat
 def print_cache_summary(summary, as_json: bool) -> None:
     if as_json:
         print_json(summary.to_json())
+        return
+    if not summary.exists:
+        console.print(f"there is no cache folder {summary.root}: nothing is stored yet")
         return
     table = Table("body", "features", "dtype", "images", "rows", "size", "last used")
     same = Counter((s.label, s.dtype) for s in summary.spaces)  # e.g. int8 bodies calibrated apart

@@ -47,6 +47,7 @@ from objrec.store import (
     Space,
     SpaceInfo,
     default_cache_dir,
+    refuse_unmakeable_cache_folder,
     space_id,
 )
 from objrec.transforms import build_transforms, build_tta_transform, draft_size
@@ -122,19 +123,31 @@ class FeatureCache:
         ]
 
     def summary(self) -> CacheSummary:
-        """What ``objrec cache`` shows: the store's spaces, file index, old entries, ONNX graphs."""
-        store = self.store
-        (files,) = store.db.execute("SELECT COUNT(*) FROM files").fetchone()
+        """What ``objrec cache`` shows: the store's spaces, file index, old entries, ONNX graphs.
+
+        Only reads: a cache folder or store not made yet is summed up as empty, and nothing is
+        created (opening the store would make its folder, lock files and index).
+        """
+        if not self.root.is_dir():
+            refuse_unmakeable_cache_folder(self.root)
+        index = self.root / "store" / "index.sqlite"
+        spaces: list[SpaceInfo] = []
+        files = 0
+        if index.is_file():
+            store = self.store
+            spaces = store.info()
+            (files,) = store.db.execute("SELECT COUNT(*) FROM files").fetchone()
         onnx = list((self.root / "onnx").glob("*.onnx"))
         return CacheSummary(
             self.root,
-            store.info(),
+            spaces,
             files,
             sum(folder_bytes(p) for p in self.old_entries()),
             len(self.old_entries()),
             sum(p.stat().st_size for p in onnx),
-            disk_bytes(store.root / "index.sqlite"),
+            disk_bytes(index),
             dedup.facts_info(self.facts_file),
+            exists=self.root.is_dir(),
         )
 
     def prune(
@@ -182,10 +195,13 @@ class CacheSummary:
     index_bytes: int
     facts: dedup.FactsInfo = field(default_factory=lambda: dedup.FactsInfo(0, 0))
     """The image facts store (``facts.sqlite``): rows and bytes."""
+    exists: bool = True
+    """Whether the cache folder exists (a missing one is summed up as empty, not made)."""
 
     def to_json(self) -> dict:
         return {
             "root": str(self.root),
+            "exists": self.exists,
             "spaces": [asdict(s) for s in self.spaces],
             "indexed_files": self.files,
             "index_bytes": self.index_bytes,

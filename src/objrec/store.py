@@ -85,6 +85,16 @@ def make_cache_folder(folder: Path) -> None:
         raise ObjrecError(f"cannot make the cache folder {folder}: {exc.strerror or exc}") from None
 
 
+def refuse_unmakeable_cache_folder(folder: Path) -> None:
+    """Say in one sentence that ``folder`` could never be made (a file on the way to it), as
+    :func:`make_cache_folder` would, but without making anything: for commands that only read."""
+    nearest = Path(folder)
+    while not nearest.exists() and nearest != nearest.parent:
+        nearest = nearest.parent
+    if not nearest.is_dir():
+        raise ObjrecError(f"cannot make the cache folder {folder}: {nearest} is a file")
+
+
 def hash_file(path: Path) -> str:
     """SHA-256 of a file's bytes, cut to 128 bits (hex)."""
     digest = hashlib.sha256()
