@@ -1,4 +1,5 @@
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -842,6 +843,25 @@ def test_split_names_the_duplicates_it_kept_together_as_they_are_named(capsys, t
     assert f"red/[b]old.png = red/{original.name}" in " ".join(out.split()) or (
         f"red/{original.name} = red/[b]old.png" in " ".join(out.split())
     )
+
+
+def test_names_like_markup_are_printed_as_they_are(capsys, tmp_path, image_folder, known_facts):
+    """Class and file names such as "[b]old" or "cat[/dog].jpg" were read as rich markup: printed
+    bold without their brackets, or a crash (a closing tag that closes nothing)."""
+    (image_folder / "[b]old").mkdir()  # an empty class folder
+    (image_folder / "cat[").mkdir()
+    (image_folder / "cat[" / "dog].jpg").write_bytes(b"not a picture")  # shown as cat[/dog].jpg
+    shutil.copytree(image_folder / "red", image_folder / "[i]talic")
+    code, out, err = run(capsys, "check", image_folder)
+    out = " ".join(out.split())
+    assert code == 1 and err == "" and "[b]old: class folder holds no images" in out
+    assert "cat[/dog].jpg: cannot read image" in out
+    code, out, err = run(capsys, "split", image_folder, tmp_path / "data")
+    err = " ".join(err.split())
+    assert code == 0 and "without images (`--strict` refuses them): [b]old" in err
+    assert "cannot be read (`--strict` refuses them): cat[/dog].jpg" in err
+    code, out, err = run(capsys, "explore", image_folder, "--out", tmp_path / "explore")
+    assert code == 0 and " [i]talic " in out and "cat[/dog].jpg" in out
 
 
 def test_sigterm_takes_back_the_folders_of_a_stopped_command_as_ctrl_c_does(

@@ -35,6 +35,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from objrec.config import (
     AUGMENTATIONS,
@@ -122,7 +123,7 @@ class PlainProgress:
         total: int | None,
         interval: float = PLAIN_PROGRESS_SECONDS,
         clock: Callable[[], float] = time.monotonic,
-        write: Callable[[str], None] = lambda line: err.print(line, highlight=False),
+        write: Callable[[str], None] = lambda line: err.print(line, markup=False, highlight=False),
     ):
         self.description, self.total, self.interval = description, total, interval
         self.clock, self.write = clock, write
@@ -192,7 +193,7 @@ class RichReporter(Reporter):
             return
         if not err.is_terminal:
             if total is None:  # no steps to count: say what is going on before it takes a while
-                err.print(f"{description} ...", highlight=False)
+                err.print(f"{description} ...", markup=False, highlight=False)
             plain = PlainProgress(description, total, PLAIN_PROGRESS_SECONDS)
             if total is None:
                 plain.beat()
@@ -211,7 +212,7 @@ class RichReporter(Reporter):
             TimeRemainingColumn(),
         )
         with Progress(*columns, console=err, transient=True) as progress:
-            task = progress.add_task(description, total=total)
+            task = progress.add_task(escape(description), total=total)  # may name a folder
             yield lambda n=1: progress.advance(task, n)
 
     def epoch(self, r: dict[str, Any]) -> None:
@@ -277,6 +278,7 @@ def default_out(data: Path, suffix: str) -> Path:
         err.print(
             f"{shown(data)} is inside objrec's package: writing to {shown(out)} in the current "
             "folder instead of beside it",
+            markup=False,
             highlight=False,
         )
         return out
@@ -385,7 +387,8 @@ def split(src: Path, out: Path, ratios, seed, exclude, copy, force, strict, near
     totals = result.totals()
     console.print(
         f"split {plural(len(result.counts), 'class')} into {shown(result.out)}: "
-        + ", ".join(f"{k} {v}" for k, v in totals.items())
+        + ", ".join(f"{k} {v}" for k, v in totals.items()),
+        markup=False,
     )
     if result.duplicate_files:
         console.print(
@@ -410,20 +413,21 @@ def print_split_warnings(result) -> None:
     if result.empty_classes:
         err.print(
             "[yellow]left out class folders without images[/] (`--strict` refuses them): "
-            + some_of(result.empty_classes),
+            + escape(some_of(result.empty_classes)),
             highlight=False,
         )
     if result.unreadable_files:
         err.print(
             f"[yellow]left out {plural(len(result.unreadable_files), 'image file')} that cannot "
-            "be read[/] (`--strict` refuses them): " + some_of(result.unreadable_files),
+            "be read[/] (`--strict` refuses them): " + escape(some_of(result.unreadable_files)),
             highlight=False,
         )
     if result.small_classes:
         err.print(
             f"[yellow]classes with fewer than {plural(result.min_images, 'distinct image')} "
             "cannot appear "
-            "in every split[/] (add images or change --ratios): " + ", ".join(result.small_classes),
+            "in every split[/] (add images or change --ratios): "
+            + escape(", ".join(result.small_classes)),
             highlight=False,
         )
 
@@ -462,15 +466,18 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
     for name, row in result.counts.iterrows():
         stats = result.size_stats.loc[name]
         table.add_row(
-            str(name), *map(str, row.tolist()), f"{stats.width_mean:.0f} x {stats.height_mean:.0f}"
+            Text(str(name)),  # a class name is never markup
+            *map(str, row.tolist()),
+            f"{stats.width_mean:.0f} x {stats.height_mean:.0f}",
         )
     console.print(table)
     console.print(
         f"{plural(len(result.sizes), 'image')} in {plural(len(result.counts), 'class')}; "
-        f"CSVs and plots in {shown(out_dir)}"
+        f"CSVs and plots in {shown(out_dir)}",
+        markup=False,
     )
     for problem in result.unreadable:
-        console.print(f"[yellow]unreadable:[/] {problem}")
+        console.print(f"[yellow]unreadable:[/] {escape(problem)}")
 
 
 @cli.command()
@@ -567,6 +574,7 @@ def train(
         f"{result.precision.get('used', 'fp32')} body"
         + (f", {quantized:.0f}s of it making the int8 body" if quantized >= 1 else "")
         + f"); model saved to {shown(result.run / 'model.safetensors')}",
+        markup=False,
         highlight=False,
     )
 
@@ -650,7 +658,7 @@ def evaluate(
         if result.warning:
             err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
         return
-    console.print(f"evaluated {shown(result.folder)}", highlight=False)
+    console.print(f"evaluated {shown(result.folder)}", markup=False, highlight=False)
     n_classes = len(result.classes)
     console.print(
         f"{plural(int(m['n']), 'image')}: top-1 {percent(m['top1'])}"
@@ -663,9 +671,11 @@ def evaluate(
     console.print(worst_table(result.worst(worst), with_top5=n_classes > TOP5_CLASSES))
     console.print(averages_table(m))
     for line in confidence_lines(m, f"the images of {shown(result.folder)}"):
-        console.print(line, highlight=False)
+        console.print(line, markup=False, highlight=False)
     console.print(
-        f"per-class table, confusion matrix and plots in {shown(result.out)}", highlight=False
+        f"per-class table, confusion matrix and plots in {shown(result.out)}",
+        markup=False,
+        highlight=False,
     )
     if result.warning:
         err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
@@ -739,14 +749,14 @@ def worst_table(rows, with_top5: bool = True) -> Table:
     table = Table(*columns, "most confused with", title="Worst classes")
     for r in rows.itertuples():
         table.add_row(
-            r._1,
+            Text(str(r._1)),  # class names are never markup
             str(r.n_train),
             str(r.n_test),
             percent(r.top1),
             *((percent(r.top5),) if with_top5 else ()),
             f"{r.precision:.3f}",
             f"{r.f1:.3f}",
-            r.most_confused_with,
+            Text(str(r.most_confused_with)),
         )
     return table
 
@@ -877,11 +887,12 @@ def show_predictions(
     if as_json:
         print_json([r.to_json() for r in results])
         if plot:
-            err.print(plot_sentence(results, plot, plot_max), highlight=False)
+            err.print(plot_sentence(results, plot, plot_max), markup=False, highlight=False)
     else:
         print_predictions(results, plot, plot_max)
     if explain is not None and any(r.explanation for r in results):
-        (err if as_json else console).print(explain_sentence(results, explain), highlight=False)
+        sentence = explain_sentence(results, explain)
+        (err if as_json else console).print(sentence, markup=False, highlight=False)
     if failed:
         err.print(
             f"[red]{len(failed)} of {plural(len(results), 'input')} could not be predicted[/]"
@@ -893,13 +904,13 @@ def print_predictions(results, plot: Path | None, plot_max: int) -> None:
     """One line per input on stdout (a failure on stderr, once), then where the plot went."""
     for r in results:
         if r.error:
-            err.print(f"[red]{r.path}: {r.error}[/]", highlight=False)
+            err.print(f"{r.path}: {r.error}", style="red", markup=False, highlight=False)
             continue
         best = ", ".join(f"{t['class']} {percent(float(t['prob']))}" for t in r.topk)
         unknown = "unknown (like none of the classes); closest: " if r.unknown else ""
-        console.print(f"{r.path}: {unknown}{best}", highlight=False)
+        console.print(f"{r.path}: {unknown}{best}", markup=False, highlight=False)
     if plot:
-        console.print(plot_sentence(results, plot, plot_max), highlight=False)
+        console.print(plot_sentence(results, plot, plot_max), markup=False, highlight=False)
 
 
 def explain_sentence(results, explain: Path) -> str:
@@ -938,7 +949,7 @@ def report(run: Path, out: Path | None, data: Path | None, force: bool) -> None:
 
     path = build_report(run, out, data, RichReporter(), force)
     size = path.stat().st_size / 1e6
-    console.print(f"report written to {shown(path)} ({size:.1f} MB)", highlight=False)
+    console.print(f"report written to {shown(path)} ({size:.1f} MB)", markup=False, highlight=False)
 
 
 @cli.command()
@@ -988,6 +999,7 @@ def export(
     console.print(
         f"exported {shown(result.path)} and {shown(result.sidecar)}; ONNX Runtime matches PyTorch "
         f"within {result.max_diff:.1e}",
+        markup=False,
         highlight=False,
     )
 
@@ -1043,7 +1055,7 @@ def serve(
         raise ObjrecError("--workers must be at least 1")
 
     def ready(url: str) -> None:
-        err.print(f"serving {shown(run)} on {url} (Ctrl-C stops)", highlight=False)
+        err.print(f"serving {shown(run)} on {url} (Ctrl-C stops)", markup=False, highlight=False)
 
     run_serve(
         run,
@@ -1078,7 +1090,8 @@ def check(data: Path, as_json: bool) -> None:
     else:
         for p in result.problems:
             style = "red" if p.unusable else "yellow"
-            console.print(f"[{style}]{p.kind}[/] {shown(p.path)}: {p.message}", highlight=False)
+            where = escape(f"{shown(p.path)}: {p.message}")  # names are never markup
+            console.print(f"[{style}]{p.kind}[/] {where}", highlight=False)
         per_split = ", ".join(f"{k} {v}" for k, v in result.splits.items())
         console.print(
             f"{plural(result.images, 'image')} of {plural(result.classes, 'class')}"
@@ -1128,16 +1141,17 @@ def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json:
 
     if clear:
         if not store.root.is_dir():
-            console.print(f"nothing to clear: there is no cache folder {store.root}")
+            console.print(f"nothing to clear: there is no cache folder {store.root}", markup=False)
             return
         removed = store.clear(wait)
         console.print(
-            f"removed every stored feature and {plural(removed, 'other entry')} from {store.root}"
+            f"removed every stored feature and {plural(removed, 'other entry')} from {store.root}",
+            markup=False,
         )
         return
     if prune:
         if not store.root.is_dir():
-            console.print(f"nothing to prune: there is no cache folder {store.root}")
+            console.print(f"nothing to prune: there is no cache folder {store.root}", markup=False)
             return
         done = store.prune(days, keep, wait)
         freed = (done.store.bytes_before - done.store.bytes_after) / 1e6
@@ -1170,14 +1184,16 @@ def print_cache_summary(summary, as_json: bool) -> None:
         print_json(summary.to_json())
         return
     if not summary.exists:
-        console.print(f"there is no cache folder {summary.root}: nothing is stored yet")
+        console.print(
+            f"there is no cache folder {summary.root}: nothing is stored yet", markup=False
+        )
         return
     table = Table("body", "features", "dtype", "images", "rows", "size", "last used")
     same = Counter((s.label, s.dtype) for s in summary.spaces)  # e.g. int8 bodies calibrated apart
     for s in summary.spaces:
         used = time_ago(s.last_used)
         table.add_row(
-            s.label if same[s.label, s.dtype] == 1 else f"{s.label} (id {s.id[:8]})",
+            Text(s.label if same[s.label, s.dtype] == 1 else f"{s.label} (id {s.id[:8]})"),
             str(s.dim),
             s.dtype,
             f"{s.images:,}",
@@ -1185,7 +1201,7 @@ def print_cache_summary(summary, as_json: bool) -> None:
             f"{s.bytes / 1e6:.1f} MB",
             used,
         )
-    console.print(f"feature store in {summary.root / 'store'}")
+    console.print(f"feature store in {summary.root / 'store'}", markup=False)
     console.print(table)
     console.print(
         f"file index: {plural(summary.files, 'file')} ({summary.index_bytes / 1e6:.1f} MB); "
@@ -1268,7 +1284,7 @@ def demo(out: Path, force: bool) -> None:
     console.print(
         f"[green]demo finished[/] in {summary['seconds']:.0f}s: test top-1 "
         f"{percent(summary['top1'])}{top5_text(summary['top5'], summary['classes'])}; "
-        f"everything is in {shown(out)}"
+        f"everything is in {escape(shown(out))}"
     )
     console.print("next, try:", highlight=False)
     for command, what in demo_next_steps(summary):
@@ -1349,10 +1365,14 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, force, as_json
             "possibly one picture trained on and tested on; look at them in audit.html"
         )
     for row in result.label_issues[:5]:
-        console.print(f"  {row['path']}: labelled {row['given']}, looks like {row['suggested']}")
+        console.print(
+            f"  {row['path']}: labelled {row['given']}, looks like {row['suggested']}",
+            markup=False,
+        )
     console.print(
         f"see {shown(out_dir / 'audit.html')}; "
         f"review {shown(out_dir / 'plan.csv')} before applying",
+        markup=False,
         highlight=False,
     )
 
@@ -1378,7 +1398,8 @@ def apply_plan(data: Path, plan: Path, out: Path, as_json: bool) -> None:
     console.print(
         f"copied {plural(counts['copied'], 'image')} into {shown(out)} "
         f"({counts['relabelled']} relabelled), "
-        f"left out {counts['removed']}; {shown(data)} is unchanged"
+        f"left out {counts['removed']}; {shown(data)} is unchanged",
+        markup=False,
     )
 
 
@@ -1415,10 +1436,13 @@ def suggest(run: Path, unlabelled: Path, n, diversity, out, force, as_json) -> N
         return
     for r in result.table.head(10).itertuples():
         console.print(
-            f"{r.rank:3d}. {r.path}: {r.predicted} {r.prob:.0%} or {r.second} {r.prob_second:.0%}"
+            f"{r.rank:3d}. {r.path}: {r.predicted} {r.prob:.0%} or {r.second} {r.prob_second:.0%}",
+            markup=False,
         )
     ranked = shown(f"{result.out}/suggestions.csv")
-    console.print(f"{plural(len(result.table), 'image')} ranked in {ranked}", highlight=False)
+    console.print(
+        f"{plural(len(result.table), 'image')} ranked in {ranked}", markup=False, highlight=False
+    )
 
 
 def expand_greedy(argv: list[str]) -> list[str]:
