@@ -1,5 +1,7 @@
 import json
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -760,6 +762,41 @@ def test_one_class_is_warned_of_by_check_and_split_and_refused_by_train(capsys, 
     )
     assert code == 1 and out == "" and refusal in " ".join(err.split())
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
+def test_split_json_carries_every_warning_the_text_gives(
+    capsys, tmp_path, image_folder, known_facts
+):
+    """`split --json` left out the one-class warning and the logged ones (a killed split's
+    staging folder): a script saw no warning where a person did."""
+    photos = make_class_folder(tmp_path / "one", per_class=6, classes=("red",))
+    code, out, _ = run(capsys, "split", photos, tmp_path / "one-data", "--json")
+    one_class = (
+        "only one class (red): `objrec train` will refuse this split "
+        "(a classifier needs at least two classes)"
+    )
+    assert code == 0 and json.loads(out)["warnings"] == [one_class]
+    (image_folder / "empty").mkdir()
+    (image_folder / "tiny").mkdir()
+    (image_folder / "red" / "img_00.jpg").rename(image_folder / "tiny" / "only.jpg")
+    (image_folder / "red" / "broken.jpg").write_bytes(b"not a picture")
+    code, _, err = run(capsys, "split", image_folder, tmp_path / "text")
+    assert code == 0
+    killed = tmp_path / "data" / ".objrec-split-killed"
+    killed.mkdir(parents=True)
+    hour_ago = time.time() - 3600
+    os.utime(killed, (hour_ago, hour_ago))
+    code, out, _ = run(capsys, "split", image_folder, tmp_path / "data", "--json", "--force")
+    warnings = json.loads(out)["warnings"]
+    assert code == 0 and len(warnings) == 4
+    assert warnings[0] == f"{killed} was left by a split that was killed: it can be deleted"
+    assert [w.split(":")[0] for w in warnings[1:]] == [
+        "left out class folders without images (`--strict` refuses them)",
+        "left out 1 image file that cannot be read (`--strict` refuses them)",
+        "classes with fewer than 3 distinct images cannot appear in every split (add images or "
+        "change --ratios)",
+    ]
+    assert all(w in err for w in warnings[1:])  # the sentences the text gives, word for word
 
 
 def test_top5_is_shown_only_for_models_of_more_than_five_classes():

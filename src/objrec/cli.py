@@ -366,7 +366,8 @@ def split(src: Path, out: Path, ratios, seed, exclude, copy, force, strict, near
     from objrec.split import split_folder
 
     config = SplitConfig(ratios, seed, exclude, "copy" if copy else "link", strict, near)
-    with task_from_first_step(RichReporter(quiet=as_json), "hashing files") as on_file:
+    reporter = RichReporter(quiet=as_json)
+    with logged_warnings() as logged, task_from_first_step(reporter, "hashing files") as on_file:
         result = split_folder(src, out, config, force=force, on_file=on_file)
     if as_json:
         print_json(
@@ -381,6 +382,7 @@ def split(src: Path, out: Path, ratios, seed, exclude, copy, force, strict, near
                 "duplicate_files": result.duplicate_files,
                 "near_duplicate_files": result.near_duplicate_files,
                 "duplicate_groups": result.duplicate_groups,
+                "warnings": logged + split_warnings(result),
             }
         )
         return
@@ -397,39 +399,59 @@ def split(src: Path, out: Path, ratios, seed, exclude, copy, force, strict, near
             + escape(some_of([" = ".join(group) for group in result.duplicate_groups])),
             highlight=False,
         )
-    print_split_warnings(result)
+    for warning in split_warnings(result):
+        err.print(warning, style="yellow", markup=False, highlight=False)
 
 
-def print_split_warnings(result) -> None:
-    """What the user should know about a split: a single class, classes left out or missing from
-    some split."""
+def split_warnings(result) -> list[str]:
+    """What the user should know about a split, one sentence each (names as they are): a single
+    class, classes left out or missing from some split."""
+    warnings = []
     if len(result.counts) == 1:
         (name,) = result.counts
-        err.print(
-            f"[yellow]only one class ({escape(name)}): `objrec train` will refuse this split[/] "
-            "(a classifier needs at least two classes)",
-            highlight=False,
+        warnings.append(
+            f"only one class ({name}): `objrec train` will refuse this split "
+            "(a classifier needs at least two classes)"
         )
     if result.empty_classes:
-        err.print(
-            "[yellow]left out class folders without images[/] (`--strict` refuses them): "
-            + escape(some_of(result.empty_classes)),
-            highlight=False,
+        warnings.append(
+            "left out class folders without images (`--strict` refuses them): "
+            + some_of(result.empty_classes)
         )
     if result.unreadable_files:
-        err.print(
-            f"[yellow]left out {plural(len(result.unreadable_files), 'image file')} that cannot "
-            "be read[/] (`--strict` refuses them): " + escape(some_of(result.unreadable_files)),
-            highlight=False,
+        warnings.append(
+            f"left out {plural(len(result.unreadable_files), 'image file')} that cannot be read "
+            "(`--strict` refuses them): " + some_of(result.unreadable_files)
         )
     if result.small_classes:
-        err.print(
-            f"[yellow]classes with fewer than {plural(result.min_images, 'distinct image')} "
-            "cannot appear "
-            "in every split[/] (add images or change --ratios): "
-            + escape(", ".join(result.small_classes)),
-            highlight=False,
+        warnings.append(
+            f"classes with fewer than {plural(result.min_images, 'distinct image')} cannot appear "
+            "in every split (add images or change --ratios): " + ", ".join(result.small_classes)
         )
+    return warnings
+
+
+class WarningList(logging.Handler):
+    """Collects the messages of the warnings objrec logs (they still reach stderr as well)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def logged_warnings() -> Iterator[list[str]]:
+    """The warnings objrec's library logs inside the block, for a ``--json`` answer to carry."""
+    handler = WarningList()
+    logger = logging.getLogger("objrec")
+    logger.addHandler(handler)
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
 
 
 @cli.command()
