@@ -23,7 +23,7 @@ from sampling import seeded_sample
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from objrec.backbones import build_body, get_backbone
-from objrec.features import FeatureCache, FrozenBody, ViewSpec, compute_features
+from objrec.features import FeatureCache, FrozenBody, PassSettings, ViewSpec, compute_features
 from objrec.runtime import make_runner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,9 +98,8 @@ def files_to_features(body, data, n: int, onnx_dir: Path):
     )  # build the runner outside the timing
     for view, workers in ((0, 0), (0, 2), (1, 0), (1, 2)):
         start = time.perf_counter()
-        compute_features(
-            frozen, samples, ViewSpec(data, "article", view), batch_size=64, num_workers=workers
-        )
+        settings = PassSettings(batch_size=64, num_workers=workers)
+        compute_features(frozen, samples, ViewSpec(data, "article", view), settings)
         label = "centre crop" if view == 0 else "augmented view"
         yield f"files -> features, {label}, {workers} workers", n / (time.perf_counter() - start)
 

@@ -56,6 +56,7 @@ from objrec.engine import fit
 from objrec.features import (
     FeatureSet,
     FrozenBody,
+    PassSettings,
     ViewSpec,
     cached_features,
     feature_batches,
@@ -127,7 +128,9 @@ def load_features(root: Path, config: TrainConfig) -> dict[str, FeatureSet]:
     sets = {}
     for name, (folder, view) in folders.items():
         view_spec = ViewSpec(data, config.augment if view else "none", view)
-        sets[name] = cached_features(body, folder.samples, view_spec, description=name)
+        sets[name] = cached_features(
+            body, folder.samples, view_spec, PassSettings(description=name)
+        )
     sets["classes"] = train.classes  # type: ignore[assignment]
     return sets
 

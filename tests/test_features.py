@@ -11,6 +11,7 @@ from objrec.data import Sample, scan_class_folder
 from objrec.features import (
     FeatureCache,
     FrozenBody,
+    PassSettings,
     ViewSpec,
     ViewStack,
     cached_features,
@@ -133,9 +134,9 @@ def test_an_interrupted_pass_keeps_what_it_finished_and_nothing_wrong(
 
     monkeypatch.setattr(FrozenBody, "__call__", failing)
     with pytest.raises(Boom):
-        feature_table(body, samples, spec, batch_size=8)
+        feature_table(body, samples, spec, PassSettings(batch_size=8))
     monkeypatch.undo()
-    result = feature_table(frozen(tmp_path), samples, spec, batch_size=8)
+    result = feature_table(frozen(tmp_path), samples, spec, PassSettings(batch_size=8))
     assert result.computed == len(samples) - 16  # two batches of eight were kept
     assert torch.allclose(result.load().features, fresh(samples, spec).features, atol=1e-6)
 
@@ -223,10 +224,10 @@ def test_two_batches_in_the_onnx_body_at_once_give_the_same_features_in_order(tm
     try:
         torch.set_num_threads(1)
         one = frozen(tmp_path / "a", backend="auto")
-        a = compute_features(one, samples, ViewSpec(DATA), batch_size=2)
+        a = compute_features(one, samples, ViewSpec(DATA), PassSettings(batch_size=2))
         torch.set_num_threads(2)
         two = frozen(tmp_path / "b", backend="auto")
-        b = compute_features(two, samples, ViewSpec(DATA), batch_size=2)
+        b = compute_features(two, samples, ViewSpec(DATA), PassSettings(batch_size=2))
         eager = frozen(tmp_path / "d", backend="torch")  # PyTorch: one thread pool, one batch
         assert eager.callers == 1
     finally:

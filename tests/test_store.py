@@ -27,7 +27,7 @@ import sys, time
 from pathlib import Path
 from objrec.backbones import TinyBody, get_backbone
 from objrec.data import scan_class_folder
-from objrec.features import FeatureCache, FrozenBody, ViewSpec, feature_table
+from objrec.features import FeatureCache, FrozenBody, PassSettings, ViewSpec, feature_table
 import objrec.store as store
 
 cache, folder, first, last, mode = sys.argv[1:6]
@@ -53,7 +53,7 @@ if mode == "race":
     print("ready", flush=True)
     while not Path(cache, "go").exists():
         time.sleep(0.01)
-table = feature_table(body, samples, ViewSpec(data, "article", 1), batch_size=2)
+table = feature_table(body, samples, ViewSpec(data, "article", 1), PassSettings(batch_size=2))
 print("computed", table.computed, flush=True)
 """
 

@@ -43,7 +43,14 @@ from objrec.data import (
 )
 from objrec.engine import train_one_epoch
 from objrec.errors import ObjrecError
-from objrec.features import FrozenBody, Probe, ViewSpec, cached_features, open_cache
+from objrec.features import (
+    FrozenBody,
+    PassSettings,
+    Probe,
+    ViewSpec,
+    cached_features,
+    open_cache,
+)
 from objrec.model import build_head
 from objrec.outputs import takes_back_folders
 from objrec.progress import SILENT, Reporter
@@ -252,15 +259,9 @@ def audit_features(
     probe = None if measured is None else Probe(dedup.image_facts, keep_measured(measured))
     parts, ok, errors = [], [], []
     for split, samples in split_samples(inv).items():
-        result = cached_features(
-            body,
-            samples,
-            ViewSpec(data),
-            num_workers=config.num_workers,
-            reporter=reporter,
-            description=f"{split or inv.root.name} features",
-            probe=probe,
-        )
+        name = f"{split or inv.root.name} features"
+        settings = PassSettings(num_workers=config.num_workers, reporter=reporter, description=name)
+        result = cached_features(body, samples, ViewSpec(data), settings, probe=probe)
         parts.append(result.features.numpy())
         ok.append(result.ok.numpy())
         errors += result.errors

@@ -30,7 +30,14 @@ from objrec.data import (
 )
 from objrec.devices import loader_settings, resolve_device
 from objrec.errors import ObjrecError
-from objrec.features import FeatureTable, FrozenBody, ViewSpec, feature_table, open_cache
+from objrec.features import (
+    FeatureTable,
+    FrozenBody,
+    PassSettings,
+    ViewSpec,
+    feature_table,
+    open_cache,
+)
 from objrec.images import UnreadableImageError, list_images, open_image
 from objrec.inference import Answers, Recognizer
 from objrec.leakage import SEEN_SPLITS, seen_images
@@ -217,9 +224,9 @@ def view_tables(
             frozen,
             images.samples,
             ViewSpec(recognizer.data, tta=view),
-            num_workers=num_workers,
-            reporter=reporter,
-            description=f"{name} features ({view})",
+            PassSettings(
+                num_workers=num_workers, reporter=reporter, description=f"{name} features ({view})"
+            ),
         )
         for view in recognizer.view_names(config.tta)
     ]

@@ -408,6 +408,23 @@ class SeededViewDataset(ImageDataset):
 
 
 @dataclass(frozen=True)
+class PassSettings:
+    """How a frozen pass runs and reports, as opposed to what it computes (the body, the images,
+    their view and seeds): one value passed by name through ``feature_table``,
+    ``cached_features``, ``compute_features`` and ``frozen_pass``. Which images this process
+    computes under ``torchrun`` (``world``) is the store's business, given to ``feature_table``."""
+
+    batch_size: int | None = None
+    """Images per batch; ``None``: the body's (``FrozenBody.batch_size``)."""
+    num_workers: int = 0
+    """Loader worker processes; 0 decodes in a thread beside the body (``data.prefetch``)."""
+    reporter: Reporter = SILENT
+    """Where the pass's progress goes."""
+    description: str = "features"
+    """The pass's name in its progress bar and log lines."""
+
+
+@dataclass(frozen=True)
 class Probe:
     """Something measured on every image the frozen pass decodes, in the same loader, so that it
     needs no pass of its own over the files: the audit's image facts (``dedup.image_facts``).
@@ -451,10 +468,8 @@ def frozen_pass(
     body: FrozenBody,
     samples: Sequence[Sample],
     spec: ViewSpec,
-    batch_size: int | None = None,
-    num_workers: int = 0,
-    reporter: Reporter = SILENT,
-    description: str = "features",
+    settings: PassSettings = PassSettings(),
+    *,
     seeds: Sequence[int] | None = None,
     measure: Callable[[Path], Any] | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray | None, list[tuple[int, str]], tuple]]:
@@ -464,17 +479,17 @@ def frozen_pass(
     Yields (indices, features, failures, measured): the positions of the images decoded in the
     batch, their features, (position, message) for each file of the batch that could not be
     decoded, and ``measure``'s result for each decoded image (empty without ``measure``).
-    ``batch_size`` defaults to the body's; on a GPU the batches come in pinned memory.
+    On a GPU the batches come in pinned memory.
     """
     n = len(samples)
     if n == 0:
         return  # before the body's runner is made
-    batch_size = batch_size or body.batch_size
+    batch_size, num_workers = settings.batch_size or body.batch_size, settings.num_workers
     draft = draft_size(spec.data)
     dataset = SeededViewDataset(samples, spec.transform(), spec.view, draft, seeds, measure)
     pin = body.device.type == "cuda"
     loader = make_loader(dataset, batch_size, num_workers, pin_memory=pin)
-    with reporter.task(description, n) as advance:
+    with settings.reporter.task(settings.description, n) as advance:
         batches = prefetch(loader) if num_workers == 0 else loader
         steps = zip(range(0, n, batch_size), in_body(body, batches), strict=True)
         for start, (batch, features) in steps:
@@ -488,18 +503,15 @@ def compute_features(
     body: FrozenBody,
     samples: Sequence[Sample],
     spec: ViewSpec,
-    batch_size: int | None = None,
-    num_workers: int = 0,
-    reporter: Reporter = SILENT,
-    description: str = "features",
+    settings: PassSettings = PassSettings(),
+    *,
     seeds: Sequence[int] | None = None,
 ) -> FeatureSet:
     """The frozen body's features of ``samples`` in memory, without the store."""
     features = np.zeros((len(samples), body.n_features), dtype=np.float32)
     ok = np.zeros(len(samples), dtype=bool)
     errors: list[str] = []
-    args = (batch_size, num_workers, reporter, description, seeds)
-    for indices, part, failures, _ in frozen_pass(body, samples, spec, *args):
+    for indices, part, failures, _ in frozen_pass(body, samples, spec, settings, seeds=seeds):
         if len(indices):
             features[indices], ok[indices] = part, True
         errors += [message for _, message in failures]
@@ -553,28 +565,21 @@ def cached_features(
     body: FrozenBody,
     samples: Sequence[Sample],
     spec: ViewSpec,
-    batch_size: int | None = None,
-    num_workers: int = 0,
-    reporter: Reporter = SILENT,
-    description: str = "features",
+    settings: PassSettings = PassSettings(),
+    *,
     world: World = SINGLE,
     probe: Probe | None = None,
 ) -> FeatureSet:
     """The features of ``samples`` in ``spec``'s view, all in memory (see ``feature_table``)."""
-    table = feature_table(
-        body, samples, spec, batch_size, num_workers, reporter, description, world, probe
-    )
-    return table.load()
+    return feature_table(body, samples, spec, settings, world=world, probe=probe).load()
 
 
 def feature_table(
     body: FrozenBody,
     samples: Sequence[Sample],
     spec: ViewSpec,
-    batch_size: int | None = None,
-    num_workers: int = 0,
-    reporter: Reporter = SILENT,
-    description: str = "features",
+    settings: PassSettings = PassSettings(),
+    *,
     world: World = SINGLE,
     probe: Probe | None = None,
 ) -> FeatureTable:
@@ -604,14 +609,14 @@ def feature_table(
     if body.cache.dtype != "float32":  # rounding the float32 rows is what computing would store
         wider = space_id(body.fingerprint, asdict(spec.data), "float32", numerics)
         mine = narrow_rows(store, wider, space, spec.key, mine)
-    args = (batch_size, num_workers, reporter, description, probe)
-    computed = fill(body, space, spec, [(d, by_digest[d]) for d in mine], *args)
+    computed = fill(body, space, spec, [(d, by_digest[d]) for d in mine], settings, probe)
     world.barrier()
     if missing:
         found = store.lookup(sid, spec.key, digests)
+    name = settings.description
     if not found.found.all():
-        raise RuntimeError(f"{description}: the feature store lost rows it was just given")
-    log.info("%s: %d images, %d computed, hashing %s", description, len(samples), computed, hashing)
+        raise RuntimeError(f"{name}: the feature store lost rows it was just given")
+    log.info("%s: %d images, %d computed, hashing %s", name, len(samples), computed, hashing)
     return make_table(space, samples, found, computed, hashing)
 
 
@@ -636,8 +641,13 @@ def narrow_rows(
 
 
 def fill(
-    body, space: Space, spec: ViewSpec, todo, batch_size, workers, reporter, description, probe=None
-):
+    body: FrozenBody,
+    space: Space,
+    spec: ViewSpec,
+    todo: list[tuple[str, Sample]],
+    settings: PassSettings,
+    probe: Probe | None = None,
+) -> int:
     """Push ``todo`` ((digest, sample) pairs) through the body; every batch goes to the store,
     and ``probe``'s measurements of it to ``probe.keep``."""
     if not todo:
@@ -646,8 +656,8 @@ def fill(
     samples = [s for _, s in todo]
     seeds = [view_seed(d, spec.view) for d in digests]
     measure = probe.measure if probe else None
-    args = (batch_size, workers, reporter, description, seeds, measure)
-    for indices, features, failures, measured in frozen_pass(body, samples, spec, *args):
+    passing = frozen_pass(body, samples, spec, settings, seeds=seeds, measure=measure)
+    for indices, features, failures, measured in passing:
         if features is not None:
             space.write(spec.key, [digests[i] for i in indices], features)
         if probe is not None and len(measured):

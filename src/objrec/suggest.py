@@ -18,7 +18,7 @@ import pandas as pd
 from objrec import dedup
 from objrec.data import Sample
 from objrec.errors import ObjrecError
-from objrec.features import FrozenBody, ViewSpec, cached_features, open_cache
+from objrec.features import FrozenBody, PassSettings, ViewSpec, cached_features, open_cache
 from objrec.images import list_images
 from objrec.inference import Recognizer
 from objrec.outputs import (
@@ -91,7 +91,8 @@ def suggest(
     cache = open_cache(cache_dir, recognizer.meta.feature_dtype)  # where the run's features are
     body = FrozenBody(recognizer.model.body, data.input_size, cache, name=recognizer.meta.backbone)
     samples = [Sample(p, 0) for p in paths]
-    found = cached_features(body, samples, ViewSpec(data), reporter=reporter, description="images")
+    settings = PassSettings(reporter=reporter, description="images")
+    found = cached_features(body, samples, ViewSpec(data), settings)
     ok = found.ok.numpy()
     probs = recognizer.probabilities_from_features([found.features[found.ok]]).double().numpy()
     kept = [p for p, good in zip(paths, ok, strict=True) if good]

@@ -39,6 +39,7 @@ from objrec.errors import Interrupted, ObjrecError
 from objrec.features import (
     FeatureTable,
     FrozenBody,
+    PassSettings,
     ViewSpec,
     ViewStack,
     feature_batches,
@@ -384,17 +385,9 @@ def frozen_features(
     for view in views:
         spec = ViewSpec(data, config.augment if view else "none", view)
         label = f"{name} features" + (f" (augmented view {view})" if view else "")
-        table = feature_table(
-            body,
-            folder.samples,
-            spec,
-            num_workers=loader_settings(
-                body.device, config.num_workers, world.local_size
-            ).num_workers,
-            reporter=reporter,
-            description=label,
-            world=world,
-        )
+        workers = loader_settings(body.device, config.num_workers, world.local_size).num_workers
+        settings = PassSettings(num_workers=workers, reporter=reporter, description=label)
+        table = feature_table(body, folder.samples, spec, settings, world=world)
         computed = world.sum(table.computed)
         reporter.note(
             f"{label}: {plural(len(table), 'image')}, {computed} pushed through the frozen body, "
