@@ -64,7 +64,8 @@ def test_fewer_than_ten_errors_keep_a_sharpening_temperature_at_1(errors):
     assert fit_temperature_mle(logits, labels) < 0.7  # the plain fit would sharpen
     chosen = temperature_fit(logits, labels)
     assert chosen.temperature == 1.0 and chosen.fitted < 0.7 and chosen.errors == errors
-    assert chosen.kept_at_one == f"{errors} validation errors, 10 needed to sharpen"
+    said = "1 validation error" if errors == 1 else f"{errors} validation errors"
+    assert chosen.kept_at_one == f"{said}, 10 needed to sharpen"
 
 
 def test_ten_errors_keep_the_plain_fit():
@@ -91,10 +92,9 @@ def test_train_says_and_records_why_the_temperature_was_kept_at_1(trained_once):
     assert set(recorded) == {"temperature", "fitted_temperature", "validation_errors", "kept_at_1"}
     # the tiny run classifies its few validation images right: its plain fit would sharpen
     assert recorded["temperature"] == 1.0 and recorded["fitted_temperature"] < 1
-    assert (
-        recorded["kept_at_1"]
-        == f"{recorded['validation_errors']} validation errors, 10 needed to sharpen"
-    )
+    errors = recorded["validation_errors"]
+    said = "1 validation error" if errors == 1 else f"{errors} validation errors"
+    assert recorded["kept_at_1"] == f"{said}, 10 needed to sharpen"
 
 
 def test_an_underconfident_model_with_enough_errors_is_still_sharpened():

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from objrec.model import HeadEnsemble
+from objrec.progress import plural
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -94,7 +95,7 @@ def temperature_fit(logits: torch.Tensor, labels: torch.Tensor) -> TemperatureFi
     fitted = fit_temperature_mle(logits, labels)
     errors = int((logits.detach().argmax(1) != labels.detach()).sum()) if len(labels) else 0
     if fitted < 1.0 and errors < MIN_ERRORS_TO_SHARPEN:
-        why = f"{errors} validation errors, {MIN_ERRORS_TO_SHARPEN} needed to sharpen"
+        why = f"{plural(errors, 'validation error')}, {MIN_ERRORS_TO_SHARPEN} needed to sharpen"
         log.info("temperature kept at 1 (fitted %.3f): %s", fitted, why)
         return TemperatureFit(1.0, fitted, errors, why)
     return TemperatureFit(fitted, fitted, errors)
