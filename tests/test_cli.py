@@ -242,6 +242,19 @@ def test_cache_lists_a_missing_folder_as_empty_and_makes_nothing(capsys, tmp_pat
     assert list(nope.iterdir()) == []
 
 
+def test_cache_prune_and_clear_json_is_json_alone(capsys, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    code, out, err = run(capsys, "cache", "--cache-dir", cache, "--prune", "--days", "1", "--json")
+    summary = json.loads(out)  # the sentences went to stderr
+    assert code == 0 and summary["pruned"]["feature_rows"] == 0 and summary["spaces"] == []
+    assert "removed 0 feature rows" in err
+    code, out, err = run(capsys, "cache", "--cache-dir", cache, "--clear", "--json")
+    summary = json.loads(out)
+    assert code == 0 and summary["cleared_other_entries"] >= 0 and summary["spaces"] == []
+    assert "removed every stored feature" in err
+
+
 def test_predict_and_split_follow_linked_class_folders(capsys, tmp_path, trained_run):
     real = make_class_folder(tmp_path / "real", per_class=3)
     photos = tmp_path / "linked"

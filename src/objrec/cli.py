@@ -1157,37 +1157,52 @@ def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json:
 
     refuse_cache_options(clear, prune, days, keep)
     store = FeatureCache(cache_dir)
+    say = err if as_json else console  # with --json, stdout carries the JSON alone
 
     def wait():
-        console.print("waiting for other objrec processes to stop using the store")
+        err.print("waiting for other objrec processes to stop using the store")
 
+    done: dict[str, Any] = {}
     if clear:
         if not store.root.is_dir():
-            console.print(f"nothing to clear: there is no cache folder {store.root}", markup=False)
+            say.print(f"nothing to clear: there is no cache folder {store.root}", markup=False)
+        else:
+            done["cleared_other_entries"] = removed = store.clear(wait)
+            say.print(
+                f"removed every stored feature and {plural(removed, 'other entry')} from "
+                f"{store.root}",
+                markup=False,
+            )
+        if not as_json:
             return
-        removed = store.clear(wait)
-        console.print(
-            f"removed every stored feature and {plural(removed, 'other entry')} from {store.root}",
-            markup=False,
-        )
-        return
     if prune:
         if not store.root.is_dir():
-            console.print(f"nothing to prune: there is no cache folder {store.root}", markup=False)
-            return
-        done = store.prune(days, keep, wait)
-        freed = (done.store.bytes_before - done.store.bytes_after) / 1e6
-        console.print(
-            f"removed {plural(done.store.entries, 'feature row')} and "
-            f"{plural(done.old_entries, 'entry')} of the "
-            f"old cache format; the store shrank by {freed:.1f} MB"
-        )
-        facts_freed = (done.facts_before.bytes - done.facts_after.bytes) / 1e6
-        console.print(
-            f"removed {plural(done.facts_removed, 'image fact row')} of the image facts store "
-            f"({facts_freed:.1f} MB)"
-        )
-    print_cache_summary(store.summary(), as_json)
+            say.print(f"nothing to prune: there is no cache folder {store.root}", markup=False)
+        else:
+            done["pruned"] = prune_store(store, days, keep, wait, say)
+    print_cache_summary(store.summary(), as_json, done)
+
+
+def prune_store(store, days: float | None, keep: Path | None, wait, say: Console) -> dict:
+    """``store.prune``, said in two sentences; returns what it removed (for ``--json``)."""
+    done = store.prune(days, keep, wait)
+    pruned = {
+        "feature_rows": done.store.entries,
+        "old_format_entries": done.old_entries,
+        "store_bytes_freed": done.store.bytes_before - done.store.bytes_after,
+        "image_fact_rows": done.facts_removed,
+        "facts_bytes_freed": done.facts_before.bytes - done.facts_after.bytes,
+    }
+    say.print(
+        f"removed {plural(pruned['feature_rows'], 'feature row')} and "
+        f"{plural(pruned['old_format_entries'], 'entry')} of the "
+        f"old cache format; the store shrank by {pruned['store_bytes_freed'] / 1e6:.1f} MB"
+    )
+    say.print(
+        f"removed {plural(pruned['image_fact_rows'], 'image fact row')} of the image facts store "
+        f"({pruned['facts_bytes_freed'] / 1e6:.1f} MB)"
+    )
+    return pruned
 
 
 def refuse_cache_options(clear: bool, prune: bool, days: float | None, keep: Path | None) -> None:
@@ -1201,9 +1216,10 @@ def refuse_cache_options(clear: bool, prune: bool, days: float | None, keep: Pat
         raise click.UsageError("--prune needs --days N, --keep FOLDER or both")
 
 
-def print_cache_summary(summary, as_json: bool) -> None:
+def print_cache_summary(summary, as_json: bool, done: dict | None = None) -> None:
+    """The store's table, or with ``as_json`` its summary and ``done`` (what was removed)."""
     if as_json:
-        print_json(summary.to_json())
+        print_json(summary.to_json() | (done or {}))
         return
     if not summary.exists:
         console.print(
