@@ -812,6 +812,22 @@ def test_split_json_carries_every_warning_the_text_gives(
     assert all(w in err for w in warnings[1:])  # the sentences the text gives, word for word
 
 
+def test_split_names_pictures_found_in_two_classes(capsys, tmp_path, image_folder, known_facts):
+    """The same picture in two class folders was found, kept in one split and never said."""
+    data = (image_folder / "red" / "img_00.jpg").read_bytes()
+    (image_folder / "green" / "stray.jpg").write_bytes(data)
+    code, out, _ = run(capsys, "split", image_folder, tmp_path / "data", "--json")
+    result = json.loads(out)
+    assert code == 0 and result["cross_class_duplicates"] == [["green/stray.jpg", "red/img_00.jpg"]]
+    (warning,) = [w for w in result["warnings"] if "two classes" in w]
+    assert warning.endswith(
+        "(1 pair; one of the two labels is probably wrong, and each pair was "
+        "kept in one split): green/stray.jpg = red/img_00.jpg"
+    )
+    code, _, err = run(capsys, "split", image_folder, tmp_path / "data", "--force")
+    assert code == 0 and "green/stray.jpg = red/img_00.jpg" in " ".join(err.split())
+
+
 def test_top5_is_shown_only_for_models_of_more_than_five_classes():
     import pandas as pd
 

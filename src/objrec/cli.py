@@ -382,6 +382,7 @@ def split(src: Path, out: Path, ratios, seed, exclude, copy, force, strict, near
                 "duplicate_files": result.duplicate_files,
                 "near_duplicate_files": result.near_duplicate_files,
                 "duplicate_groups": result.duplicate_groups,
+                "cross_class_duplicates": [list(pair) for pair in result.cross_class_duplicates],
                 "warnings": logged + split_warnings(result),
             }
         )
@@ -422,6 +423,13 @@ def split_warnings(result) -> list[str]:
         warnings.append(
             f"left out {plural(len(result.unreadable_files), 'image file')} that cannot be read "
             "(`--strict` refuses them): " + some_of(result.unreadable_files)
+        )
+    if result.cross_class_duplicates:
+        pairs = result.cross_class_duplicates
+        warnings.append(
+            f"pictures in two classes that are the same or look alike ({plural(len(pairs), 'pair')}"
+            "; one of the two labels is probably wrong, and each pair was kept in one split): "
+            + some_of([f"{a} = {b}" for a, b in pairs])
         )
     if result.small_classes:
         warnings.append(

@@ -62,6 +62,9 @@ class SplitResult:
     near_duplicate_files: int = 0
     """Of those, the files grouped by their perceptual hash rather than their bytes."""
     cross_class_duplicates: list[tuple[str, str]] = field(default_factory=list)
+    """Pictures found in two classes: a file of one class and one of an earlier class that is the
+    same or looks alike (paths relative to the source folder, the earlier class's first; one pair
+    for each group of ``duplicate_groups``): one of the two labels is probably wrong."""
     duplicate_groups: list[list[str]] = field(default_factory=list)
     """Each group of files of one class kept together (paths relative to the source folder, such
     as ``red/album/a.jpg``), for a person to check."""
@@ -333,7 +336,7 @@ def _assign(files, hashes, ratios, seed, folders):
     src, out = folders
     rng = random.Random(seed)
     split_of_hash: dict[str, str] = {}
-    class_of_hash: dict[str, str] = {}
+    first_of_hash: dict[str, Path] = {}  # the first file of each group, in the first class
     result = SplitResult(out=out, counts={})
     for name, paths in files.items():
         groups: dict[str, list[Path]] = {}
@@ -343,14 +346,13 @@ def _assign(files, hashes, ratios, seed, folders):
         kept = [g for g in groups.values() if len(g) > 1]
         result.duplicate_groups += [[path.relative_to(src).as_posix() for path in g] for g in kept]
         result.cross_class_duplicates += sorted(
-            {
-                (class_of_hash[h], name)
-                for h in groups
-                if h in class_of_hash and class_of_hash[h] != name
-            }
+            (first_of_hash[h].relative_to(src).as_posix(), group[0].relative_to(src).as_posix())
+            for h, group in groups.items()
+            if h in first_of_hash
         )
         for h, split in _place_groups(groups, split_of_hash, ratios, rng).items():
-            split_of_hash[h], class_of_hash[h] = split, name
+            split_of_hash[h] = split
+            first_of_hash[h] = groups[h][0]
         counts = dict.fromkeys(SPLITS, 0)
         for path in paths:
             counts[split_of_hash[hashes[path]]] += 1
