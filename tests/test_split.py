@@ -5,6 +5,7 @@ import hashlib
 import logging
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -333,3 +334,27 @@ def test_a_file_system_that_refuses_the_staging_lock_still_splits(
     monkeypatch.setattr(fcntl, "flock", refuse)
     split_folder(image_folder, tmp_path / "data")
     assert sorted(p.name for p in (tmp_path / "data").iterdir())[-3:] == ["test", "train", "valid"]
+
+
+@pytest.mark.parametrize("mode", ["copy", "link"])
+def test_same_names_in_sub_folders_of_a_class_are_all_kept(tmp_path, mode):
+    """A class folder of photos sorted by year (2019/IMG_1.jpg, 2020/IMG_1.jpg): every image gets
+    its own file in the split, under its sub-folder (one overwrote the other, or --link failed)."""
+    from .test_audit import COLOURS, pattern
+
+    src = tmp_path / "photos"
+    for c, (name, colour) in enumerate(COLOURS.items()):
+        for y, year in enumerate(("2019", "2020")):
+            (src / name / year).mkdir(parents=True)
+            for i in range(6):
+                pattern(colour, 1000 * c + 100 * y + i).save(src / name / year / f"IMG_{i}.png")
+    out = tmp_path / "out"
+    result = split_folder(src, out, seed=0, mode=mode)
+    rows = manifest(out)
+    assert sum(result.totals().values()) == len(rows) == 36
+    assert len({r["file"] for r in rows}) == 36
+    for r in rows:
+        target = out / r["file"]
+        assert target.read_bytes() == Path(r["source"]).read_bytes()
+        year = r["source"].split("/")[-2]
+        assert target.parent.name == year and target.parent.parent.name == r["class"]

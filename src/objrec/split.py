@@ -141,7 +141,7 @@ def split_folder(
     result.empty_classes, result.min_images = empty, min_class_size(ratios)
     result.unreadable_files = unreadable
     _require_train_and_valid(result, ratios)
-    _write(out, assignment, hashes, mode)
+    _write(src, out, assignment, hashes, mode)
     log.info("split %s into %s: %s", src, out, result.totals())
     return result
 
@@ -378,7 +378,7 @@ def _place_groups(groups, split_of_hash, ratios, rng) -> dict[str, str]:
     return dict(zip(free, order, strict=False))
 
 
-def _write(out: Path, assignment, hashes, mode: str) -> None:
+def _write(src: Path, out: Path, assignment, hashes, mode: str) -> None:
     """Write the split beside any earlier one in ``out`` (in a hidden folder there), then swap it
     in: an earlier split (its train/valid/test folders and manifest, nothing else) is replaced
     only by a whole new one, after every check has passed."""
@@ -387,7 +387,7 @@ def _write(out: Path, assignment, hashes, mode: str) -> None:
     stage.mkdir()
     with _locked(stage):  # removed while still held: never seen as left by a killed split
         try:
-            _write_files(stage, assignment, hashes, mode)
+            _write_files(src, stage, assignment, hashes, mode)
             for name in SPLITS:
                 if (out / name).is_dir():
                     log.info("replacing the earlier split's %s", out / name)
@@ -399,11 +399,13 @@ def _write(out: Path, assignment, hashes, mode: str) -> None:
             shutil.rmtree(stage, ignore_errors=True)
 
 
-def _write_files(out: Path, assignment, hashes, mode: str) -> None:
+def _write_files(src: Path, out: Path, assignment, hashes, mode: str) -> None:
+    """Each image goes to ``out/SPLIT/CLASS/`` under its own path in its class folder, sub-folders
+    kept: ``2019/IMG_1.jpg`` and ``2020/IMG_1.jpg`` of one class are two images, never one."""
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for path, (name, split) in sorted(assignment.items()):
-        target = out / split / name / path.name
+        target = out / split / name / path.relative_to(src / name)
         target.parent.mkdir(parents=True, exist_ok=True)
         if mode == "copy":
             shutil.copy2(path, target)
