@@ -146,3 +146,20 @@ def test_the_confidence_lines_say_which_images_their_figures_are_measured_on():
     assert "expected calibration error on data/test: 0.1000 before, 0.0500 after" in calibration
     assert "93.33% of data/test get an answer, the rest are said to be unknown" in unknown
     assert "top-1 is 90.00% when an unknown counts as wrong" in unknown
+
+
+def test_an_unreadable_test_image_is_named_not_silently_left_out(
+    trained_run, split_dir, tmp_path, caplog
+):
+    bad = split_dir / "test" / "red" / "zero.jpg"
+    bad.write_bytes(b"")
+    with caplog.at_level("WARNING", logger="objrec"):
+        result = evaluate(trained_run, split_dir, out=tmp_path / "eval")
+    named = f"{bad}: cannot read image (empty file, 0 bytes)"
+    assert result.unreadable == [named] and result.to_json()["unreadable"] == [named]
+    assert result.metrics["n"] == len(list((split_dir / "test").rglob("*.*"))) - 1
+    assert any("skipped 1 unreadable file" in r.getMessage() for r in caplog.records)
+    for image in (split_dir / "test").rglob("*.*"):
+        image.write_bytes(b"")
+    with pytest.raises(ObjrecError, match=r"no image of .*test can be read: .*empty file"):
+        evaluate(trained_run, split_dir, out=tmp_path / "eval2")

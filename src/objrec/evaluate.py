@@ -37,13 +37,14 @@ from objrec.features import (
     ViewSpec,
     feature_table,
     open_cache,
+    report_unreadable,
 )
 from objrec.images import UnreadableImageError, list_images, open_image
 from objrec.inference import Answers, Recognizer
 from objrec.leakage import SEEN_SPLITS, seen_images
 from objrec.metrics import confusion_matrix, most_confused, per_class_table, summarize
 from objrec.outputs import check_output_dir, refuse_inside, takes_back_folders
-from objrec.progress import SILENT, Reporter, plural
+from objrec.progress import SILENT, Reporter, plural, some_of
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,8 @@ class EvaluationResult:
     """The class folder that was evaluated (a split folder's split)."""
     seen: dict[str, list[str]] = field(default_factory=dict)
     """Evaluated images that are the run's own training or validation images, per split."""
+    unreadable: list[str] = field(default_factory=list)
+    """``path: reason`` for each image of the folder that could not be read, left out."""
 
     @property
     def warning(self) -> str | None:
@@ -101,6 +104,7 @@ class EvaluationResult:
             "most_confused": self.confused.to_dict(orient="records"),
             "folder": str(self.folder) if self.folder else None,
             "seen_in_training": {s: len(self.seen.get(s, [])) for s in SEEN_SPLITS},
+            "unreadable": self.unreadable,
             **({"warning": self.warning} if self.warning else {}),
         }
 
@@ -154,7 +158,10 @@ def evaluate(
     out = check_eval_dir(Path(run), recognizer.meta.data_dir, target, out, force, config.tta)
     images = scan_class_folder(target, classes)
     tables = view_tables(recognizer, images, target.name, config, reporter)
+    unreadable = report_unreadable(tables)
     ok = torch.stack([t.ok for t in tables]).all(0)
+    if not ok.any():
+        raise ObjrecError(f"no image of {target} can be read: {some_of(unreadable)}")
     answers, plain, uncalibrated = table_answers(recognizer, tables, ok)
     labels = tables[0].labels[ok]
     logits = answers.probs.log()
@@ -168,6 +175,7 @@ def evaluate(
         result.metrics_plain = summarize(plain.log(), labels, len(classes))
     result.predictions = prediction_table(paths, logits, labels, classes)
     result.probabilities, result.folder = answers.probs, target.resolve()
+    result.unreadable = unreadable
     seen_in = {path: split for split, found in result.seen.items() for path in found}
     result.predictions["seen_in"] = [seen_in.get(str(p), "") for p in paths]
     write_evaluation(result, out)  # the folder made only now, with something to put in it
@@ -288,7 +296,9 @@ def unknown_tables(
     """The features of every image under ``folder`` (classes the model was not taught)."""
     files = unknown_images(folder)
     images = ClassFolder(folder, ("unknown",), tuple(Sample(f, 0) for f in files))
-    return view_tables(recognizer, images, "unknown", config, reporter)
+    tables = view_tables(recognizer, images, "unknown", config, reporter)
+    report_unreadable(tables)
+    return tables
 
 
 def open_set_result(

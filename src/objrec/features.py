@@ -36,7 +36,7 @@ from objrec.config import DataConfig
 from objrec.data import Batch, ImageDataset, Sample, make_loader, prefetch
 from objrec.distributed import SINGLE, World
 from objrec.images import list_images
-from objrec.progress import SILENT, Reporter
+from objrec.progress import SILENT, Reporter, plural, some_of
 from objrec.quantize import QuantizedBody
 from objrec.runtime import DeviceRunner, OnnxModel, Runner, make_runner
 from objrec.store import (
@@ -791,3 +791,15 @@ def sharded_feature_batches(
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         yield views.gather(choice[idx], idx), labels[idx]
+
+
+def report_unreadable(tables: Sequence[FeatureTable]) -> list[str]:
+    """One warning for the files that could not be read (each once, not once per view), naming
+    the first ten; each is also logged in full. Returns their messages (``path: reason``)."""
+    messages = list(dict.fromkeys(m for table in tables for m in table.errors))
+    for message in messages:
+        log.info("skipped %s", message)
+    if messages:
+        skipped = plural(len(messages), "unreadable file")
+        log.warning("skipped %s (`objrec check` lists them): %s", skipped, some_of(messages))
+    return messages

@@ -45,13 +45,14 @@ from objrec.features import (
     feature_batches,
     feature_table,
     open_cache,
+    report_unreadable,
     sharded_feature_batches,
 )
 from objrec.finetune import FinetuneModel, optimizer_for, split_body, unfreeze, warmup_cosine
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, build_head, count_parameters
 from objrec.outputs import takes_back_folders
-from objrec.progress import SILENT, Reporter, plural, some_of
+from objrec.progress import SILENT, Reporter, plural
 from objrec.quantize import QuantizedBody, auto_precision, quantize_body
 from objrec.runs import (
     TrainResult,
@@ -413,17 +414,6 @@ def frozen_pass_counts(tables: list[FeatureTable], world: World) -> dict[str, fl
         "hashed": world.sum(sum(t.hashing.hashed for t in tables)),
         "digest_seconds": round(sum(t.hashing.seconds for t in tables), 3),
     }
-
-
-def report_unreadable(sets: list[FeatureTable]) -> None:
-    """One warning for the files that could not be read (each once, not once per view), naming
-    the first ten; each is also logged in full."""
-    messages = list(dict.fromkeys(m for s in sets for m in s.errors))
-    for message in messages:
-        log.info("skipped %s", message)
-    if messages:
-        skipped = plural(len(messages), "unreadable file")
-        log.warning("skipped %s (`objrec check` lists them): %s", skipped, some_of(messages))
 
 
 def run_meta(prep: Prepared, config: TrainConfig, data_dir: Path) -> RunMeta:
