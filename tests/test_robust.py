@@ -458,3 +458,15 @@ def test_an_iphone_heic_photo_is_named_by_check_and_split_not_silently_left_out(
     (problem,) = check_folder(photos).unusable
     assert os.path.basename(problem.path) == "IMG_0001.HEIC" and "HEIC image" in problem.message
     assert split_folder(photos, tmp_path / "data", seed=0).unreadable_files == ["red/IMG_0001.HEIC"]
+
+
+def test_a_split_none_of_whose_images_can_be_read_is_refused_in_one_sentence(
+    tmp_path, split_dir, tiny_config
+):
+    """Every validation image unreadable (HEIC photos, say) ended in a traceback in the
+    calibration, after the epochs; now it is refused before them, and no run folder is left."""
+    for image in (split_dir / "valid").rglob("*.*"):
+        image.write_bytes(b"")
+    with pytest.raises(ObjrecError, match=r"no image of .*valid can be read: .*empty file"):
+        train(split_dir, tmp_path / "run", tiny_config)
+    assert not (tmp_path / "run").exists()

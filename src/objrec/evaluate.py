@@ -38,13 +38,14 @@ from objrec.features import (
     feature_table,
     open_cache,
     report_unreadable,
+    require_readable,
 )
 from objrec.images import UnreadableImageError, list_images, open_image
 from objrec.inference import Answers, Recognizer
 from objrec.leakage import SEEN_SPLITS, seen_images
 from objrec.metrics import confusion_matrix, most_confused, per_class_table, summarize
 from objrec.outputs import check_output_dir, refuse_inside, takes_back_folders
-from objrec.progress import SILENT, Reporter, plural, some_of
+from objrec.progress import SILENT, Reporter, plural
 
 log = logging.getLogger(__name__)
 
@@ -160,8 +161,7 @@ def evaluate(
     tables = view_tables(recognizer, images, target.name, config, reporter)
     unreadable = report_unreadable(tables)
     ok = torch.stack([t.ok for t in tables]).all(0)
-    if not ok.any():
-        raise ObjrecError(f"no image of {target} can be read: {some_of(unreadable)}")
+    require_readable(tables[0], target)
     answers, plain, uncalibrated = table_answers(recognizer, tables, ok)
     labels = tables[0].labels[ok]
     logits = answers.probs.log()

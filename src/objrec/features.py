@@ -35,6 +35,7 @@ from objrec.backbones import Body, fingerprint_module
 from objrec.config import DataConfig
 from objrec.data import Batch, ImageDataset, Sample, make_loader, prefetch
 from objrec.distributed import SINGLE, World
+from objrec.errors import ObjrecError
 from objrec.images import list_images
 from objrec.progress import SILENT, Reporter, plural, some_of
 from objrec.quantize import QuantizedBody
@@ -803,3 +804,10 @@ def report_unreadable(tables: Sequence[FeatureTable]) -> list[str]:
         skipped = plural(len(messages), "unreadable file")
         log.warning("skipped %s (`objrec check` lists them): %s", skipped, some_of(messages))
     return messages
+
+
+def require_readable(table: FeatureTable, folder: Path) -> None:
+    """Refuse ``folder`` in one sentence when none of its images (``table``'s) can be read: there
+    is nothing to fit, calibrate or measure on."""
+    if len(table) and not table.ok.any():
+        raise ObjrecError(f"no image of {folder} can be read: {some_of(list(table.errors))}")

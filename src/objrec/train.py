@@ -46,6 +46,7 @@ from objrec.features import (
     feature_table,
     open_cache,
     report_unreadable,
+    require_readable,
     sharded_feature_batches,
 )
 from objrec.finetune import FinetuneModel, optimizer_for, split_body, unfreeze, warmup_cosine
@@ -334,6 +335,8 @@ def prepare(
     train_sets = frozen_features(frozen, train_set, data, config, views, reporter, "train", world)
     (valid,) = frozen_features(frozen, valid_set, data, config, [0], reporter, "valid", world)
     report_unreadable([*train_sets, valid])
+    require_readable(train_sets[0], Path(data_dir) / "train")
+    require_readable(valid, Path(data_dir) / "valid")
     return Prepared(
         model,
         data,
