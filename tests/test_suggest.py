@@ -57,3 +57,26 @@ def test_an_output_folder_that_is_not_empty_is_refused_before_any_image_is_read(
     (mine / "notes.txt").write_text("mine")
     with pytest.raises(ObjrecError, match="mine is not empty"):
         suggest(trained_run, split_dir / "test", out=mine)
+
+
+def test_unreadable_images_are_named_and_a_folder_of_only_those_is_refused(
+    trained_run, tmp_path, caplog
+):
+    """They were left out without a word, and a folder of only those "ranked 0 images"."""
+    import pytest
+
+    from objrec.errors import ObjrecError
+    from objrec.suggest import suggest
+
+    folder = tmp_path / "unlabelled"
+    folder.mkdir()
+    make_image(COLOURS["red"]).save(folder / "red.png")
+    (folder / "empty.jpg").write_bytes(b"")
+    with caplog.at_level("WARNING", logger="objrec"):
+        result = suggest(trained_run, folder, out=tmp_path / "s")
+    assert result.table["path"].tolist() == [str(folder / "red.png")]
+    assert any("skipped 1 unreadable file" in r.getMessage() for r in caplog.records)
+    (folder / "red.png").unlink()
+    with pytest.raises(ObjrecError, match=r"no image of .*unlabelled can be read: .*empty\.jpg"):
+        suggest(trained_run, folder, out=tmp_path / "s2")
+    assert not (tmp_path / "s2").exists()

@@ -794,7 +794,7 @@ def sharded_feature_batches(
         yield views.gather(choice[idx], idx), labels[idx]
 
 
-def report_unreadable(tables: Sequence[FeatureTable]) -> list[str]:
+def report_unreadable(tables: Sequence[FeatureTable | FeatureSet]) -> list[str]:
     """One warning for the files that could not be read (each once, not once per view), naming
     the first ten; each is also logged in full. Returns their messages (``path: reason``)."""
     messages = list(dict.fromkeys(m for table in tables for m in table.errors))
@@ -806,8 +806,8 @@ def report_unreadable(tables: Sequence[FeatureTable]) -> list[str]:
     return messages
 
 
-def require_readable(table: FeatureTable, folder: Path) -> None:
+def require_readable(table: FeatureTable | FeatureSet, folder: Path) -> None:
     """Refuse ``folder`` in one sentence when none of its images (``table``'s) can be read: there
-    is nothing to fit, calibrate or measure on."""
-    if len(table) and not table.ok.any():
+    is nothing to fit, calibrate, measure or rank."""
+    if len(table.ok) and not table.ok.any():
         raise ObjrecError(f"no image of {folder} can be read: {some_of(list(table.errors))}")

@@ -18,7 +18,15 @@ import pandas as pd
 from objrec import dedup
 from objrec.data import Sample
 from objrec.errors import ObjrecError
-from objrec.features import FrozenBody, PassSettings, ViewSpec, cached_features, open_cache
+from objrec.features import (
+    FrozenBody,
+    PassSettings,
+    ViewSpec,
+    cached_features,
+    open_cache,
+    report_unreadable,
+    require_readable,
+)
 from objrec.images import list_images
 from objrec.inference import Recognizer
 from objrec.outputs import (
@@ -93,6 +101,8 @@ def suggest(
     samples = [Sample(p, 0) for p in paths]
     settings = PassSettings(reporter=reporter, description="images")
     found = cached_features(body, samples, ViewSpec(data), settings)
+    report_unreadable([found])
+    require_readable(found, Path(folder))
     ok = found.ok.numpy()
     probs = recognizer.probabilities_from_features([found.features[found.ok]]).double().numpy()
     kept = [p for p, good in zip(paths, ok, strict=True) if good]
