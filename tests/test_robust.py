@@ -470,3 +470,14 @@ def test_a_split_none_of_whose_images_can_be_read_is_refused_in_one_sentence(
     with pytest.raises(ObjrecError, match=r"no image of .*valid can be read: .*empty file"):
         train(split_dir, tmp_path / "run", tiny_config)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_class_none_of_whose_training_images_can_be_read_is_refused(
+    tmp_path, split_dir, tiny_config
+):
+    """It was trained as a class the head never saw, with one warning about skipped files."""
+    for image in (split_dir / "train" / "green").iterdir():
+        image.write_bytes(b"")
+    with pytest.raises(ObjrecError, match=r"no image of .*train/green can be read: the model"):
+        train(split_dir, tmp_path / "run", tiny_config)
+    assert not (tmp_path / "run").exists()

@@ -811,3 +811,16 @@ def require_readable(table: FeatureTable | FeatureSet, folder: Path) -> None:
     is nothing to fit, calibrate, measure or rank."""
     if len(table.ok) and not table.ok.any():
         raise ObjrecError(f"no image of {folder} can be read: {some_of(list(table.errors))}")
+
+
+def require_every_class(table: FeatureTable, folder: Path, classes: Sequence[str]) -> None:
+    """Refuse a class none of whose images in ``folder`` can be read: the model could not learn
+    it (as a class folder without images is refused: ``data.scan_class_folder``)."""
+    readable = torch.bincount(table.labels[table.ok], minlength=len(classes)).tolist()
+    missing = [name for name, n in zip(classes, readable, strict=True) if n == 0]
+    if missing:
+        others = f" (and {plural(len(missing) - 1, 'other class', 'other classes')})"
+        raise ObjrecError(
+            f"no image of {folder / missing[0]}{others if len(missing) > 1 else ''} can be read: "
+            f"the model could not learn it; `objrec check {folder}` lists the unreadable files"
+        )

@@ -46,6 +46,7 @@ from objrec.features import (
     feature_table,
     open_cache,
     report_unreadable,
+    require_every_class,
     require_readable,
     sharded_feature_batches,
 )
@@ -336,6 +337,7 @@ def prepare(
     (valid,) = frozen_features(frozen, valid_set, data, config, [0], reporter, "valid", world)
     report_unreadable([*train_sets, valid])
     require_readable(train_sets[0], Path(data_dir) / "train")
+    require_every_class(train_sets[0], Path(data_dir) / "train", train_set.classes)
     require_readable(valid, Path(data_dir) / "valid")
     return Prepared(
         model,
