@@ -494,3 +494,15 @@ def test_image_facts_give_a_big_rotated_photos_upright_size(tmp_path):
     Image.new("RGB", (1200, 800), (90, 90, 90)).save(tmp_path / "portrait.jpg", exif=exif)
     facts = dedup.image_facts(tmp_path / "portrait.jpg")
     assert (facts.width, facts.height) == (800, 1200) and not facts.error
+
+
+def test_robust_z_of_no_values_is_empty_without_a_warning():
+    """An audit of only unreadable images printed numpy's "invalid value encountered in scalar
+    divide" after listing them."""
+    import warnings
+
+    from objrec.audit import robust_z
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert robust_z(np.array([])).shape == (0,)

@@ -447,6 +447,8 @@ def _group_kind(items: list[Item]) -> str:
 def robust_z(values: np.ndarray) -> np.ndarray:
     """(value - median) / (1.4826 MAD), and 0 for values under twice the median: a spread that
     is tiny everywhere does not make ordinary images outliers."""
+    if not values.size:  # no readable image: numpy's median of nothing warns
+        return values.astype(np.float64)
     median = np.median(values)
     mad = np.median(np.abs(values - median)) * 1.4826
     z = (values - median) / max(mad, 1e-9)
