@@ -115,3 +115,17 @@ def test_a_hidden_file_named_on_the_command_line_is_read_like_any_other(
     good, bad = predict(trained_run, [hidden, apple_double])
     assert good.error is None and good.topk[0]["class"] == "red"
     assert bad.error == "cannot read image (not a recognised image format)"
+
+
+def test_a_file_whose_name_is_not_utf8_is_reported_and_the_others_predicted(
+    tmp_path, trained_run, split_dir
+):
+    """Its plot title ended in a traceback from matplotlib."""
+    import os
+    import shutil
+
+    good = next((split_dir / "test" / "red").glob("*.jpg"))
+    latin1 = tmp_path / os.fsdecode(b"caf\xe9.jpg")
+    shutil.copy(good, latin1)
+    bad, fine = predict(trained_run, [latin1, good], plot=tmp_path / "plot.png")
+    assert bad.error.startswith("its name is not UTF-8") and fine.error is None

@@ -481,3 +481,18 @@ def test_a_class_none_of_whose_training_images_can_be_read_is_refused(
     with pytest.raises(ObjrecError, match=r"no image of .*train/green can be read: the model"):
         train(split_dir, tmp_path / "run", tiny_config)
     assert not (tmp_path / "run").exists()
+
+
+def test_an_image_whose_name_is_not_utf8_is_named_and_left_out_not_a_traceback(tmp_path, caplog):
+    """``unzip`` of an old Windows zip writes "café" in Latin-1: split, train, evaluate, audit,
+    explore and suggest ended in a UnicodeEncodeError writing it to a CSV or the feature index."""
+    photos = make_class_folder(tmp_path / "photos", per_class=4, classes=("red", "green"))
+    latin1 = photos / "red" / os.fsdecode(b"caf\xe9.jpg")
+    make_image((200, 30, 30)).save(latin1, "JPEG")
+    (problem,) = check_folder(photos).unusable
+    assert (problem.path, problem.kind) == (str(latin1), "bad_name")
+    assert "name is not UTF-8" in problem.message
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        split = split_folder(photos, tmp_path / "data", seed=0)
+    assert sum(split.totals().values()) == 8
+    assert any("left out: its name is not UTF-8" in r.getMessage() for r in caplog.records)

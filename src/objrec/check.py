@@ -18,8 +18,10 @@ from typing import Any
 from objrec.data import is_split_folder, present_splits
 from objrec.errors import ObjrecError, strict_refusal
 from objrec.images import (
+    BAD_NAME,
     SYSTEM_FOLDERS,
     UnreadableImageError,
+    has_utf8_name,
     is_hidden,
     is_image_file,
     is_link_loop,
@@ -35,8 +37,8 @@ log = logging.getLogger(__name__)
 class Problem:
     path: str
     kind: str
-    """unreadable, too_large, empty_class, one_class, no_class_folder, ignored_hidden,
-    ignored_file, no_extension or link_loop"""
+    """unreadable, too_large, bad_name (not UTF-8), empty_class, one_class, no_class_folder,
+    ignored_hidden, ignored_file, no_extension or link_loop"""
     message: str
     unusable: bool
 
@@ -83,6 +85,8 @@ def _walk(folder: Path, result: CheckResult, above: frozenset[str]) -> list[Path
             result.note(path, "ignored_hidden", f"{what} ignored")
         elif kind == "loop":
             result.note(path, "link_loop", "links back to a folder that contains it, not followed")
+        elif is_image_file(path) and not has_utf8_name(path):
+            result.problems.append(Problem(str(path), "bad_name", BAD_NAME, True))
         elif is_image_file(path):
             images.append(path)
             if not path.suffix:

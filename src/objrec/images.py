@@ -70,6 +70,10 @@ _MAGIC = (
 )
 
 
+BAD_NAME = "its name is not UTF-8 (as in some old zips): objrec cannot record it; rename it"
+"""Why a file whose name does not decode as UTF-8 is left out (see :func:`has_utf8_name`)."""
+
+
 class UnreadableImageError(ObjrecError):
     """An image file that cannot be decoded, or is too large to decode safely (``too_large``)."""
 
@@ -108,6 +112,16 @@ def is_image_file(path: Path) -> bool:
     return _has_image_magic(path)
 
 
+def has_utf8_name(path: Path) -> bool:
+    """False for a path that is not valid UTF-8 (Python holds its bytes as surrogates): the CSVs,
+    the feature store's index and the plots cannot hold it, so it is left out, with a warning."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def is_link_loop(folder: Path, above: frozenset[str]) -> bool:
     """True when ``folder`` is (a link to) one of the folders ``above``, or to one above those."""
     real = os.path.realpath(folder)
@@ -137,14 +151,18 @@ def walk_tree(folder: Path, _above: frozenset[str] = frozenset()) -> Iterator[tu
 def list_images(folder: Path) -> list[Path]:
     """All image files below ``folder`` (recursively, through links to folders), sorted.
 
-    Hidden files and folders are skipped; a link that loops back is skipped with a warning.
+    Hidden files and folders are skipped; a link that loops back, and an image whose name is not
+    UTF-8, are skipped with a warning.
     """
     found = []
     for path, kind in walk_tree(Path(folder)):
         if kind == "loop":
             log.warning("%s links back to a folder that contains it: not followed", path)
         elif kind == "file" and is_image_file(path):
-            found.append(path)
+            if has_utf8_name(path):
+                found.append(path)
+            else:
+                log.warning("%s left out: %s", path, BAD_NAME)
     return sorted(found)
 
 

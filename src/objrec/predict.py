@@ -9,7 +9,14 @@ from pathlib import Path, PureWindowsPath
 
 from objrec.devices import resolve_device
 from objrec.errors import ObjrecError
-from objrec.images import IMAGE_EXTENSIONS, UnreadableImageError, list_images, open_image
+from objrec.images import (
+    BAD_NAME,
+    IMAGE_EXTENSIONS,
+    UnreadableImageError,
+    has_utf8_name,
+    list_images,
+    open_image,
+)
 from objrec.inference import Recognizer
 from objrec.outputs import (
     check_output_dir,
@@ -77,7 +84,7 @@ def expand_paths(paths: Sequence[Path]) -> list[Prediction]:
             if not found:
                 entries.append(Prediction(str(path), error="no image files in this folder"))
         elif path.is_file():
-            entries.append(Prediction(str(path)))
+            entries.append(Prediction(str(path), error=None if has_utf8_name(path) else BAD_NAME))
         else:
             entries.append(Prediction(str(path), error="no such file or folder"))
     return entries
