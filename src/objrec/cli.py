@@ -1106,9 +1106,10 @@ def serve(
 def check(data: Path, as_json: bool) -> None:
     """List every problem in DATA (a class or split folder) without training.
 
-    Every image is decoded as training would. Unusable: files that cannot be decoded or are too
-    large to decode safely, empty class folders, and a folder of only one class (train refuses
-    it: a classifier needs two). Noted: hidden files and folders, other files
+    Every image is decoded as training would. Unusable: files that cannot be decoded (HEIC
+    without a Pillow plugin among them) or are too large to decode safely, images whose name is
+    not UTF-8, empty class folders, and a folder of only one class (train refuses it: a
+    classifier needs two). Noted: hidden files and folders (and __MACOSX, @eaDir), other files
     and files outside class folders (all ignored), images without an extension (read anyway).
     Exits with 1 when anything is unusable.
     """
