@@ -16,7 +16,7 @@ import copy
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -335,10 +335,7 @@ def prepare(
     views = list(range(config.aug_views + 1))
     train_sets = frozen_features(frozen, train_set, data, config, views, reporter, "train", world)
     (valid,) = frozen_features(frozen, valid_set, data, config, [0], reporter, "valid", world)
-    report_unreadable([*train_sets, valid])
-    require_readable(train_sets[0], Path(data_dir) / "train")
-    require_every_class(train_sets[0], Path(data_dir) / "train", train_set.classes)
-    require_readable(valid, Path(data_dir) / "valid")
+    require_readable_splits(Path(data_dir), train_sets, valid, train_set.classes)
     return Prepared(
         model,
         data,
@@ -351,6 +348,17 @@ def prepare(
         time.perf_counter() - started,
         quantizing,
     )
+
+
+def require_readable_splits(
+    data_dir: Path, train_sets: list[FeatureTable], valid: FeatureTable, classes: Sequence[str]
+) -> None:
+    """One warning for the files that could not be read; refused when no image of a split, or
+    of a class of the training split, can be."""
+    report_unreadable([*train_sets, valid])
+    require_readable(train_sets[0], data_dir / "train")
+    require_every_class(train_sets[0], data_dir / "train", classes)
+    require_readable(valid, data_dir / "valid")
 
 
 def changed_body(config: TrainConfig) -> str:
