@@ -169,18 +169,27 @@ def evaluate(
     result.metrics["tta"] = config.tta
     add_confidence(result, recognizer, (answers, uncalibrated, labels), config, reporter)
     paths = [s.path for s, good in zip(images.samples, ok.tolist(), strict=True) if good]
-    result.seen = seen_images(recognizer.meta.data_dir, paths, open_cache(config.cache_dir).store)
-    open_cache(config.cache_dir).close()  # lets `objrec cache --prune` go on
     if config.tta:
         result.metrics_plain = summarize(plain.log(), labels, len(classes))
     result.predictions = prediction_table(paths, logits, labels, classes)
     result.probabilities, result.folder = answers.probs, target.resolve()
     result.unreadable = unreadable
-    seen_in = {path: split for split, found in result.seen.items() for path in found}
-    result.predictions["seen_in"] = [seen_in.get(str(p), "") for p in paths]
+    result.predictions["seen_in"] = mark_seen(result, recognizer, paths, config)
     write_evaluation(result, out)  # the folder made only now, with something to put in it
     log.info("evaluated %s on %s: top1 %.4f", run, target, result.metrics["top1"])
     return result
+
+
+def mark_seen(
+    result: EvaluationResult, recognizer: Recognizer, paths: list[Path], config: EvaluateConfig
+) -> list[str]:
+    """Which evaluated images are the run's own training or validation images: ``result.seen``
+    is set, and the predictions' ``seen_in`` column (the split, or "") returned."""
+    cache = config.cache_dir
+    result.seen = seen_images(recognizer.meta.data_dir, paths, open_cache(cache).store)
+    open_cache(cache).close()  # lets `objrec cache --prune` go on
+    seen_in = {path: split for split, found in result.seen.items() for path in found}
+    return [seen_in.get(str(p), "") for p in paths]
 
 
 def refuse_early(folder: Path, out: Path | None, config: EvaluateConfig) -> None:
