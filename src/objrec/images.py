@@ -27,7 +27,7 @@ IMAGE_EXTENSIONS = frozenset(
     | {".pgm", ".heic", ".heif", ".avif"}
 )
 """HEIC (an iPhone's photos) and AVIF are listed whether or not this Pillow decodes them (AVIF
-from Pillow 11.3, HEIC only with a plugin such as pillow-heif registered), so that a photo objrec
+in recent Pillows, HEIC only with a plugin such as pillow-heif registered), so that a photo objrec
 cannot read is named with the reason, never silently left out."""
 _HEIF_BRANDS = {
     b"heic": "HEIC",
