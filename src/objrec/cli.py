@@ -589,7 +589,12 @@ def train(
         return
     if as_json:
         print_json(result.summary())
-        return
+    else:
+        print_trained(result)
+
+
+def print_trained(result) -> None:
+    """What a finished ``train`` says: the best epoch, why it stopped, the time, the model."""
     console.print(
         f"best epoch {result.best_epoch} of {len(result.history)}: valid loss "
         f"{result.best_valid_loss:.4f}, valid accuracy {percent(result.best_valid_acc)}"
