@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -181,6 +182,37 @@ def test_apply_plan_refuses_a_bad_plan(tmp_path):
     plan.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")  # not text: one sentence, no traceback
     with pytest.raises(ObjrecError, match="not a CSV text file"):
         apply_plan(planted, plan, tmp_path / "fixed")
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "sea/dolphin", "..", ".hidden", "a\\b"])
+def test_apply_plan_refuses_a_new_class_that_is_not_a_folder_name(tmp_path, name):
+    """A relabel's new_class is one class folder: a path wrote the image outside OUT (or into a
+    folder every command ignores)."""
+    planted = make_split(tmp_path / "data")
+    plan = tmp_path / "plan.csv"
+    with plan.open("w", newline="") as f:
+        csv.writer(f).writerows(
+            [["file", "action", "new_class"], ["train/red/red_00.png", "relabel", name]]
+        )
+    with pytest.raises(ObjrecError, match=r"line 2: new_class .* is not a class folder name"):
+        apply_plan(planted, plan, tmp_path / "out" / "fixed")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "escaped").exists()
+
+
+def test_apply_plan_warns_of_a_class_data_does_not_have(tmp_path, caplog):
+    """A relabel into a class DATA lacks (often a typo: dolphn) makes that class in OUT, said."""
+    planted = make_split(tmp_path / "data")
+    plan = tmp_path / "plan.csv"
+    plan.write_text("file,action,new_class\ntrain/red/red_00.png,relabel,gren\n")
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        apply_plan(planted, plan, tmp_path / "fixed")
+    assert (tmp_path / "fixed/train/gren/red_00.png").is_file()
+    assert "1 image into gren, a class" in caplog.text and "does not have" in caplog.text
+    caplog.clear()
+    plan.write_text("file,action,new_class\ntrain/red/red_00.png,relabel,green\n")
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        apply_plan(planted, plan, tmp_path / "fixed2")
+    assert "does not have" not in caplog.text
 
 
 def test_apply_plan_reads_a_plan_saved_by_a_spreadsheet_with_a_byte_order_mark(tmp_path):

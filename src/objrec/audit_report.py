@@ -134,8 +134,34 @@ def read_plan(path: Path) -> dict[str, dict[str, str]]:
             raise ObjrecError(f"{path} line {n}: unknown action {action!r} ({', '.join(ACTIONS)})")
         if action == "relabel" and not (row.get("new_class") or "").strip():
             raise ObjrecError(f"{path} line {n}: relabel needs a new_class")
+        if action == "relabel" and not is_folder_name(row["new_class"].strip()):
+            raise ObjrecError(
+                f"{path} line {n}: new_class {row['new_class'].strip()!r} is not a class folder "
+                "name (one name: no slash, not hidden)"
+            )
         plan[row["file"]] = {**row, "action": action}
     return plan
+
+
+def is_folder_name(name: str) -> bool:
+    """One visible folder name: a relabel's image goes into OUT's folder of that class, never
+    beside it (``../x``), below another (``a/b``) or into a folder every command ignores."""
+    return not any(c in name for c in "/\\") and not name.startswith(".")
+
+
+def _warn_new_classes(plan: dict[str, dict[str, str]], classes: set[str]) -> None:
+    """Say which relabels go into a class DATA does not have: often a misspelt one."""
+    new: dict[str, int] = {}
+    for row in plan.values():
+        if row["action"] == "relabel" and row["new_class"].strip() not in classes:
+            new[row["new_class"].strip()] = new.get(row["new_class"].strip(), 0) + 1
+    for name, n in sorted(new.items()):
+        log.warning(
+            "the plan relabels %s into %s, a class the data does not have: it becomes a new class "
+            "folder (check its spelling)",
+            plural(n, "image"),
+            name,
+        )
 
 
 def _target(rel: Path, row: dict[str, str] | None, split_folder: bool) -> Path | None:
@@ -168,6 +194,7 @@ def apply_plan(data: Path, plan_file: Path, out: Path) -> dict[str, int]:
         raise ObjrecError(
             f"the plan names {plural(len(missing), 'file')} not in {data}, e.g. {missing[0]}"
         )
+    _warn_new_classes(plan, {Path(k).parts[1 if split_folder else 0] for k in known})
     counts = {"copied": 0, "removed": 0, "relabelled": 0}
     for path in images:
         rel = path.relative_to(data)
