@@ -94,6 +94,31 @@ def test_a_report_without_errors_says_none_instead_of_empty_tables_and_galleries
     assert "None: no test image was predicted wrong" in html
 
 
+def test_an_evaluation_older_than_the_model_is_made_again_not_reported(
+    trained_run, split_dir, tmp_path
+):
+    """After `train --force` into the same run folder, its eval-test is the replaced model's."""
+    import json
+    import os
+
+    from objrec.checkpoint import BEST
+    from objrec.errors import ObjrecError
+    from objrec.progress import SILENT
+    from objrec.report import load_evaluation
+
+    folder = evaluate(trained_run, split_dir).out
+    metrics = json.loads((folder / "metrics.json").read_text())
+    (folder / "metrics.json").write_text(json.dumps(metrics | {"top1": 0.1234}))
+    before = (trained_run / BEST).stat().st_mtime - 60
+    for path in folder.iterdir():
+        os.utime(path, (before, before))  # made before the model now in the run
+    with pytest.raises(ObjrecError, match="older than its model"):
+        load_evaluation(trained_run, None, SILENT)
+    html = build_report(trained_run, tmp_path / "r.html").read_text()
+    assert "12.34%" not in html
+    assert json.loads((folder / "metrics.json").read_text())["top1"] == metrics["top1"]
+
+
 def test_failure_galleries_show_the_classes_that_have_errors(split_dir):
     import pandas as pd
 

@@ -2,7 +2,7 @@
 
 Every picture is embedded (base64 PNG/JPEG), so the file opens from disk with no network. The plots
 come from the same functions the CLI uses (``explore``, ``evaluate``, ``plots``); the evaluation is
-read from ``RUN/eval-test`` when present, else run now.
+read from ``RUN/eval-test`` when present and newer than the model, else run now.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from jinja2 import Environment, select_autoescape
 from PIL import Image
 
 from objrec import __version__
-from objrec.checkpoint import read_checkpoint
+from objrec.checkpoint import BEST, read_checkpoint
 from objrec.config import DataConfig
 from objrec.data import scan_class_folder
 from objrec.errors import ObjrecError
@@ -83,16 +83,28 @@ def load_evaluation(
         folder = default_eval_dir(
             run, run_data_dir or data_dir, resolve_eval_folder(data_dir, "test")
         )
-        if not (folder / "predictions.csv").exists():
+        if not is_current(folder / "predictions.csv", run):
             evaluate(run, data_dir, reporter=reporter)
         return folder
-    done = sorted(run.glob("eval*/predictions.csv"), key=lambda p: p.stat().st_mtime)
+    made = sorted(run.glob("eval*/predictions.csv"), key=lambda p: p.stat().st_mtime)
+    done = [p for p in made if is_current(p, run)]
     if done:
         return done[-1].parent
     where = f"{data_dir} has no test split" if data_dir else "its data folder is unknown"
+    if made:
+        where += "; its evaluations are older than its model (it was trained again)"
     raise ObjrecError(
         f"{run} has no evaluation to report yet and {where}: evaluate it first on your test "
         f"images (objrec evaluate {run} FOLDER)"
+    )
+
+
+def is_current(predictions: Path, run: Path) -> bool:
+    """An evaluation made after the run's model was saved, not one of a model that ``train
+    --force`` has since replaced in the same folder (its tables would be another model's)."""
+    model = run / BEST
+    return predictions.exists() and (
+        not model.exists() or predictions.stat().st_mtime >= model.stat().st_mtime
     )
 
 
