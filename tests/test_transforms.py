@@ -39,3 +39,32 @@ def test_bad_data_configs_are_refused():
         DataConfig(input_size=224, resize_size=200)
     with pytest.raises(ObjrecError):
         DataConfig(interpolation="lanczos7")
+
+
+def resized_sizes(transform, image) -> list[tuple[int, int]]:
+    """(height, width) of what each Resize step of ``transform`` makes of ``image``."""
+    from torchvision.transforms import v2
+    from torchvision.transforms.v2 import functional as F
+
+    sizes = []
+    for step in transform.transforms:
+        image = step(image)
+        if isinstance(step, v2.Resize):
+            sizes.append(tuple(F.get_size(image)))
+    return sizes
+
+
+def test_a_strip_is_resized_by_its_centre_part_and_a_panorama_whole():
+    """A 20,000 x 2 strip resized to a 240-pixel short side took 1.8 GiB and 2 s for one view."""
+    from PIL import Image
+
+    from objrec.transforms import MAX_ASPECT, build_tta_transform
+
+    data = DataConfig(input_size=32, resize_size=36)
+    strip = Image.new("RGB", (4000, 1), (200, 40, 40))
+    panorama = make_image((200, 40, 40), size=(360, 36))
+    for transform in (build_transforms(data), build_tta_transform(data, "reframed")):
+        (size,) = resized_sizes(transform, strip)
+        assert max(size) <= MAX_ASPECT * min(size) and transform(strip).shape == (3, 32, 32)
+        ((height, width),) = resized_sizes(transform, panorama)
+        assert width == 10 * height  # 10:1, resized whole

@@ -26,7 +26,7 @@ from objrec.model import Classifier
 from objrec.outputs import new_folders, output_path, refuse_overwrite, staged
 from objrec.quantize import QuantizedBody
 from objrec.runtime import TOLERANCE, OnnxModel, export_onnx, onnxruntime_available
-from objrec.transforms import TTA_VIEWS, draft_size, tta_view_geometry
+from objrec.transforms import MAX_ASPECT, TTA_VIEWS, draft_size, tta_view_geometry
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,9 @@ def preprocessing(meta: RunMeta, softmax: bool) -> dict[str, Any]:
             "neither); decode a JPEG at the smallest DCT scale (1/2, 1/4, 1/8) that keeps both "
             "sides at least jpeg_draft_min_side pixels, as PIL's image.draft('RGB', (n, n)) does",
             "jpeg_draft_min_side": draft_size(data),
+            "max_aspect": MAX_ASPECT,
+            "aspect": "before resizing the short side, an image whose long side is over "
+            "max_aspect short sides keeps only its centre part that long",
         },
         "test_time_views": [
             {"name": name, "resize_short_side": resize, "flip_horizontal": flip}

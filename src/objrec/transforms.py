@@ -30,6 +30,32 @@ def _finish(data: DataConfig) -> list:
     return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(data.mean), list(data.std))]
 
 
+MAX_ASPECT = 20
+"""The long side an image keeps for a resize of its short side, in short sides: a strip (20,000 x
+2 pixels, a 100-byte PNG) resized to a 240-pixel short side would be 2.4 million pixels long: one
+view of it took 1.8 GiB more memory and 1.3 s, 8 MiB and 0.005 s with the cap
+(``benchmarks/strip_resize.py``). Its centre part of this shape is resized instead (the centre
+crop after the resize takes less); a 10:1 panorama is resized whole, as before."""
+
+
+def cap_aspect(image):
+    """The centre part of ``image`` (a tensor or PIL image) at most ``MAX_ASPECT`` short sides
+    long; the image itself when it is no longer than that."""
+    from torchvision.transforms.v2 import functional as F
+
+    height, width = F.get_size(image)
+    if max(height, width) <= MAX_ASPECT * min(height, width):
+        return image
+    return F.center_crop(image, [min(height, MAX_ASPECT * width), min(width, MAX_ASPECT * height)])
+
+
+def resize_short_side(size: int, interpolation) -> list:
+    """Resize the short side to ``size`` (of the image's centre part: :func:`cap_aspect`)."""
+    from torchvision.transforms import v2
+
+    return [v2.Lambda(cap_aspect), v2.Resize(size, interpolation, antialias=True)]
+
+
 def build_transforms(data: DataConfig, train: bool = False, augment: str = "article") -> v2.Compose:
     """PIL image -> normalised float tensor of ``data.input_size`` pixels square.
 
@@ -47,7 +73,7 @@ def build_transforms(data: DataConfig, train: bool = False, augment: str = "arti
         return v2.Compose(
             [
                 *start,
-                v2.Resize(data.resize_size, interpolation=interp, antialias=True),
+                *resize_short_side(data.resize_size, interp),
                 v2.CenterCrop(data.input_size),
                 *_finish(data),
             ]
@@ -108,7 +134,7 @@ def build_tta_transform(data: DataConfig, name: str) -> v2.Compose:
     resize, flip = tta_view_geometry(data, name)
     steps = [
         v2.ToImage(),
-        v2.Resize(resize, interpolation=_interpolation(data), antialias=True),
+        *resize_short_side(resize, _interpolation(data)),
         v2.CenterCrop(data.input_size),
     ]
     if flip:
@@ -120,9 +146,8 @@ def model_view(data: DataConfig, image):
     """The part of ``image`` the model sees at evaluation, as a PIL image (resize + centre crop)."""
     from torchvision.transforms import v2
 
-    interp = _interpolation(data)
-    resize = v2.Resize(data.resize_size, interpolation=interp, antialias=True)
-    return v2.CenterCrop(data.input_size)(resize(image))
+    steps = [*resize_short_side(data.resize_size, _interpolation(data))]
+    return v2.Compose([*steps, v2.CenterCrop(data.input_size)])(image)
 
 
 def draft_size(data: DataConfig) -> int:

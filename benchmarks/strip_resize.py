@@ -1,0 +1,62 @@
+"""One evaluation view of a strip of an image (20,000 x 2 pixels), with and without the aspect cap.
+
+Without the cap the short side's resize to 240 pixels makes the strip 2.4 million pixels long; with
+it (``transforms.MAX_ASPECT``) its centre part is resized. Prints the median seconds of ``--repeat``
+views and the peak memory each way added (the capped way first, so that its peak is its own).
+
+    python benchmarks/strip_resize.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from PIL import Image
+from torchvision.transforms import v2
+
+from objrec.config import DataConfig
+from objrec.images import open_image
+from objrec.transforms import build_transforms
+
+
+def uncapped(data: DataConfig) -> v2.Compose:
+    """The evaluation transform as it was: resize the short side whatever the aspect."""
+    capped = build_transforms(data)
+    steps = [s for s in capped.transforms if not isinstance(s, v2.Lambda)]
+    return v2.Compose(steps)
+
+
+def measure(transform, image, repeat: int) -> tuple[float, float]:
+    """Median seconds of one view, and the peak memory (MiB) the views added."""
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    seconds = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        transform(image)
+        seconds.append(time.perf_counter() - start)
+    added = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    return statistics.median(seconds), added
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    data = DataConfig(input_size=240, resize_size=240)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "strip.png"
+        Image.new("RGB", (20_000, 2), (200, 40, 40)).save(path)
+        image = open_image(path)
+    build_transforms(data)(Image.new("RGB", (300, 200)))  # imports and kernels, not timed
+    for name, transform in (("capped", build_transforms(data)), ("uncapped", uncapped(data))):
+        seconds, added = measure(transform, image, args.repeat)
+        print(f"{name:9s} {seconds:8.3f} s per view   peak memory +{added:6.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
