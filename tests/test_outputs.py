@@ -155,3 +155,23 @@ def test_an_output_below_a_file_or_in_a_folder_one_cannot_write_in_is_refused(
         refuse_overwrite(tmp_path / "new" / "out")
     with pytest.raises(ObjrecError, match="no permission"):
         refuse_overwrite(tmp_path / "notes.txt" / "..", force=True)  # writes in tmp_path
+
+
+def test_a_forced_train_over_a_run_says_its_export_is_the_old_models(tmp_path, caplog):
+    """`train --force` into a run that was exported left the old model.onnx there unsaid."""
+    import logging
+
+    from objrec.runs import open_run_folder
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "summary.json").write_text('{"finished": true}')
+    (run / "model.safetensors").write_bytes(b"old")
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        open_run_folder(run, force=True)
+    assert "model.onnx" not in caplog.text
+    (run / "model.onnx").write_bytes(b"old graph")
+    (run / "model.json").write_text("{}")
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        open_run_folder(run, force=True)
+    assert "model.onnx and model.json in" in caplog.text and "export" in caplog.text

@@ -132,8 +132,28 @@ def open_run_folder(out: Path, force: bool, data_dir: Path | None = None) -> Pat
         )
     if status == "finished":
         refuse_overwrite(real / BEST, force, f"{out} already holds a trained model; {HINT}")
+        warn_of_derived(out, real)
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+DERIVED = ("model.onnx", "model.json")
+"""What ``objrec export`` writes into a run by default: made from its model, not refreshed by a
+new one (an evaluation and the report are: a newer model makes them again)."""
+
+
+def warn_of_derived(out: Path, real: Path) -> None:
+    """Say which files made from the model a forced ``train`` replaces stay in the folder."""
+    left = [name for name in DERIVED if (real / name).exists()]
+    if left:
+        log.warning(
+            "%s in %s %s made from the model this run replaces: export the new one again "
+            "(objrec export %s --force)",
+            " and ".join(left),
+            out,
+            "were" if len(left) > 1 else "was",
+            out,
+        )
 
 
 def visible_entries(folder: Path) -> list[str]:
