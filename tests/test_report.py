@@ -94,6 +94,7 @@ def test_a_report_without_errors_says_none_instead_of_empty_tables_and_galleries
     assert "None: no test image was predicted wrong" in html
 
 
+@pytest.mark.slow
 def test_an_evaluation_older_than_the_model_is_made_again_not_reported(
     trained_run, split_dir, tmp_path
 ):
