@@ -129,3 +129,10 @@ def test_a_file_whose_name_is_not_utf8_is_reported_and_the_others_predicted(
     shutil.copy(good, latin1)
     bad, fine = predict(trained_run, [latin1, good], plot=tmp_path / "plot.png")
     assert bad.error.startswith("its name is not UTF-8") and fine.error is None
+    folder = tmp_path / "folder"  # in a folder too: an input that failed, not a warning
+    folder.mkdir()
+    shutil.copy(good, folder / "good.jpg")
+    shutil.move(latin1, folder / latin1.name)
+    bad, fine = predict(trained_run, [folder])  # sorted by name: caf.. before good
+    assert bad.path == str(folder / latin1.name) and bad.error.startswith("its name is not")
+    assert fine.error is None

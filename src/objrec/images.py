@@ -148,11 +148,11 @@ def walk_tree(folder: Path, _above: frozenset[str] = frozenset()) -> Iterator[tu
             yield from walk_tree(path, above)
 
 
-def list_images(folder: Path) -> list[Path]:
+def list_images(folder: Path, bad_names: list[Path] | None = None) -> list[Path]:
     """All image files below ``folder`` (recursively, through links to folders), sorted.
 
     Hidden files and folders are skipped; a link that loops back, and an image whose name is not
-    UTF-8, are skipped with a warning.
+    UTF-8, are skipped with a warning (the latter put in ``bad_names`` instead, when given).
     """
     found = []
     for path, kind in walk_tree(Path(folder)):
@@ -161,6 +161,8 @@ def list_images(folder: Path) -> list[Path]:
         elif kind == "file" and is_image_file(path):
             if has_utf8_name(path):
                 found.append(path)
+            elif bad_names is not None:
+                bad_names.append(path)
             else:
                 log.warning("%s left out: %s", path, BAD_NAME)
     return sorted(found)

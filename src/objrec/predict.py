@@ -79,9 +79,12 @@ def expand_paths(paths: Sequence[Path]) -> list[Prediction]:
     entries: list[Prediction] = []
     for path in map(Path, paths):
         if path.is_dir():
-            found = list_images(path)
-            entries += [Prediction(str(p)) for p in found]
-            if not found:
+            bad: list[Path] = []
+            found = list_images(path, bad)
+            named = [Prediction(str(p)) for p in found]
+            named += [Prediction(str(p), error=BAD_NAME) for p in bad]
+            entries += sorted(named, key=lambda p: p.path)
+            if not named:
                 entries.append(Prediction(str(path), error="no image files in this folder"))
         elif path.is_file():
             entries.append(Prediction(str(path), error=None if has_utf8_name(path) else BAD_NAME))
