@@ -33,6 +33,7 @@ def test_help_explains_every_command(capsys):
                 assert param.help, f"objrec {name} {param.opts[0]} has no help"
     code, out, _ = run(capsys, "train", "--help")
     assert code == 0 and "--aug-views" in out and "early stopping" in out
+    assert "--out RUN " in out and "RUN receives" in out  # the RUN its text names
 
 
 @pytest.mark.slow

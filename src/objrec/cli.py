@@ -512,7 +512,9 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("data", type=EXISTING)
-@click.option("--out", "run", type=DIR, help="Run folder for the checkpoint and logs.")
+@click.option(
+    "--out", "run", type=DIR, metavar="RUN", help="Run folder for the checkpoint and logs."
+)
 @config_option("--backbone")
 @config_option("--weights", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @config_option("--mean", type=float, nargs=3)
