@@ -313,3 +313,25 @@ def test_a_cache_folder_below_a_file_is_one_sentence(tmp_path, capsys, monkeypat
     code = main(["split", str(photos), str(tmp_path / "data")])
     err = capsys.readouterr().err
     assert code == 1 and "cannot make the cache folder" in err and "Traceback" not in err
+
+
+def test_an_image_refused_under_older_decoding_rules_is_decoded_again(tmp_path):
+    """A reason remembered before the decoding rules changed (a 108-megapixel JPEG refused
+    before it was counted at its decoded scale) is forgotten; one under today's rules is kept."""
+    from objrec.features import feature_table
+
+    folder = make_class_folder(tmp_path / "data", per_class=2, classes=("red", "green"))
+    (folder / "red" / "broken.jpg").write_bytes(b"not a jpeg")
+    samples = scan_class_folder(folder).samples
+    body = FrozenBody(TinyBody(), DATA.input_size, FeatureCache(tmp_path / "cache"), "torch")
+    first = feature_table(body, samples, VIEW)
+    assert first.ok.sum() == 4 and "broken.jpg: cannot read image" in first.errors[0]
+    old = "img_00.jpg: 12000x9000 pixels is over the limit of 89,478,485 pixels"
+    with sqlite3.connect(tmp_path / "cache" / "store" / "index.sqlite") as db:
+        (digest,) = db.execute(
+            "SELECT digest FROM files WHERE path LIKE '%red/img_00.jpg'"
+        ).fetchone()
+        db.execute("UPDATE entries SET row=NULL, error=? WHERE digest=?", (old, digest))
+    again = feature_table(body, samples, VIEW)
+    assert again.ok.sum() == 4 and again.computed == 1  # img_00 again; broken.jpg not tried
+    assert again.errors == first.errors

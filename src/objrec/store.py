@@ -49,6 +49,12 @@ from objrec.errors import ObjrecError
 log = logging.getLogger(__name__)
 
 STORE_VERSION = 2
+DECODE_RULES = "decode-2: "
+"""What the reason an image could not be decoded is remembered with: the rules objrec decodes
+by (``images.open_image``). A reason remembered without it, or under older rules, is forgotten
+and the image decoded again, so an image the rules now accept (a JPEG held to the pixel limit at
+the scale it is decoded at, AVIF with a newer Pillow) is no longer skipped from the store. Change
+it whenever ``open_image`` comes to read images it refused."""
 DTYPES = {"float32": np.float32, "float16": np.float16}
 DIGEST_CHARS = 32  # 128 bits of SHA-256, in hex
 HASH_CHUNK = 1 << 20
@@ -223,8 +229,10 @@ class Space:
         self.store.add_entries(self.id, view, digests, rows, None)
 
     def write_errors(self, view: str, digests: Sequence[str], messages: Sequence[str]) -> None:
-        """Remember that these images cannot be decoded, so a warm run does not try again."""
-        self.store.add_entries(self.id, view, digests, [None] * len(digests), messages)
+        """Remember that these images cannot be decoded, so a warm run does not try again (under
+        the same decoding rules: ``DECODE_RULES``)."""
+        reasons = [DECODE_RULES + m for m in messages]
+        self.store.add_entries(self.id, view, digests, [None] * len(digests), reasons)
 
 
 class FeatureStore:
@@ -322,12 +330,20 @@ class FeatureStore:
                 "ON e.space=? AND e.view=? AND e.digest=w.digest",
                 (sid, view),
             )
+            stale = []
             for i, row, error in cursor:
+                if row is None and not (error or "").startswith(DECODE_RULES):
+                    stale.append(digests[i])  # refused under older rules: decode it again
+                    continue
                 found[i] = True
                 if row is None:
-                    errors[i] = error
+                    errors[i] = error[len(DECODE_RULES) :]
                 else:
                     rows[i] = row
+            self.db.executemany(
+                "DELETE FROM entries WHERE space=? AND view=? AND digest=? AND row IS NULL",
+                [(sid, view, d) for d in stale],
+            )
             self.db.execute(
                 "UPDATE entries SET used=? WHERE space=? AND view=? AND used<? "
                 "AND digest IN (SELECT digest FROM temp.wanted)",
