@@ -141,3 +141,12 @@ def test_jfif_and_avif_files_are_images(tmp_path):
         names.insert(0, "a.avif")
     assert [p.name for p in list_images(tmp_path)] == names
     assert all(open_image(path).size == (40, 32) for path in list_images(tmp_path))
+
+
+def test_a_phones_mpo_jpeg_is_decoded_at_a_reduced_scale_as_any_jpeg(tmp_path):
+    """A JPEG with a second picture (a gain map, a depth map) is "MPO" to PIL: it was decoded whole
+    (slower, and refused over the pixel limit) while the sidecar says JPEGs are reduced."""
+    first = Image.new("RGB", (1600, 1200), (200, 40, 40))
+    first.save(tmp_path / "PXL_0001.jpg", "MPO", save_all=True, append_images=[first])
+    assert Image.open(tmp_path / "PXL_0001.jpg").format == "MPO"
+    assert open_image(tmp_path / "PXL_0001.jpg", draft_size=240).size == (400, 300)

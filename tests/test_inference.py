@@ -68,7 +68,7 @@ def sidecar_input_pil(image, spec, view):
 def sidecar_decode(path, spec):
     """The sidecar's decoding step with PIL: JPEG draft scale, EXIF orientation, RGB."""
     with Image.open(path) as image:
-        if image.format == "JPEG":
+        if image.format in ("JPEG", "MPO"):
             image.draft("RGB", (spec["jpeg_draft_min_side"],) * 2)
         return ImageOps.exif_transpose(image).convert("RGB")
 

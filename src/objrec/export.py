@@ -118,8 +118,9 @@ def preprocessing(meta: RunMeta, softmax: bool) -> dict[str, Any]:
             "std": list(data.std),
             "decode": "turn upright by the EXIF orientation, convert to RGB: transparent "
             "pixels laid over white, 16-bit grey divided by 256 (PIL's image.convert('RGB') does "
-            "neither); decode a JPEG at the smallest DCT scale (1/2, 1/4, 1/8) that keeps both "
-            "sides at least jpeg_draft_min_side pixels, as PIL's image.draft('RGB', (n, n)) does",
+            "neither); decode a JPEG (MPO ones too) at the smallest DCT scale (1/2, 1/4, 1/8) "
+            "that keeps both sides at least jpeg_draft_min_side pixels, as PIL's "
+            "image.draft('RGB', (n, n)) does",
             "jpeg_draft_min_side": draft_size(data),
             "max_aspect": MAX_ASPECT,
             "aspect": "before resizing the short side, an image whose long side is over "

@@ -56,6 +56,9 @@ UPLOAD_MAX_PIXELS = 40_000_000
 """The largest image ``serve`` decodes from an upload (about 6,300 x 6,300, 0.12 GB as RGB): lower
 than :data:`MAX_PIXELS`: strangers send uploads, and several decode at once, one per thread.
 Counted as decoded, as :data:`MAX_PIXELS` is."""
+JPEG_FORMATS = ("JPEG", "MPO")
+"""PIL's names for a JPEG: MPO is one with more pictures after the first (a gain map, a depth
+map: many phones' photos), which PIL decodes, and reduces in draft mode, as any JPEG."""
 SYSTEM_FOLDERS = frozenset({"__MACOSX", "@eaDir"})
 """Folders that are never photos nor classes: macOS's zip metadata (``._name.jpg`` files beside
 each photo) and a Synology server's thumbnails (real JPEGs, smaller copies of the photos)."""
@@ -178,8 +181,9 @@ def open_image(
 
     Args:
         source: the image file, or its bytes (e.g. an upload).
-        draft_size: when given, JPEGs are decoded at the smallest power-of-two reduction that keeps
-            both sides at least this large, which is several times faster for big photos.
+        draft_size: when given, JPEGs (MPO ones too) are decoded at the smallest power-of-two
+            reduction that keeps both sides at least this large, several times faster for big
+            photos.
         name: what to call ``source`` in error messages (default: its path, or "upload").
         max_pixels: refuse images that would decode to more pixels (default ``MAX_PIXELS``),
             before decoding them.
@@ -192,7 +196,7 @@ def open_image(
     stream = io.BytesIO(source) if isinstance(source, bytes) else Path(source)
     try:
         with Image.open(stream) as img:
-            if draft_size and img.format == "JPEG":
+            if draft_size and img.format in JPEG_FORMATS:
                 img.draft("RGB", (draft_size, draft_size))
             _check_size(label, img, max_pixels or MAX_PIXELS)  # the size it will decode at
             img.load()
