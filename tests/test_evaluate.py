@@ -163,3 +163,15 @@ def test_an_unreadable_test_image_is_named_not_silently_left_out(
         image.write_bytes(b"")
     with pytest.raises(ObjrecError, match=r"no image of .*test can be read: .*empty file"):
         evaluate(trained_run, split_dir, out=tmp_path / "eval2")
+
+
+def test_an_unknown_folder_none_of_whose_images_can_be_read_is_refused_in_one_sentence(
+    trained_run, split_dir, tmp_path
+):
+    """`--unknown` of photos none readable (HEIC, say) reported an AUROC of nan on 0 images."""
+    unknown = tmp_path / "unknown"
+    unknown.mkdir()
+    (unknown / "IMG_0001.jpg").write_bytes(b"")
+    with pytest.raises(ObjrecError, match=r"no image of .*unknown can be read: .*empty file"):
+        evaluate(trained_run, split_dir, out=tmp_path / "eval", unknown=unknown)
+    assert not (tmp_path / "eval").exists()

@@ -307,6 +307,7 @@ def unknown_tables(
     images = ClassFolder(folder, ("unknown",), tuple(Sample(f, 0) for f in files))
     tables = view_tables(recognizer, images, "unknown", config, reporter)
     report_unreadable(tables)
+    require_readable(tables[0], folder)
     return tables
 
 
