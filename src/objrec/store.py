@@ -49,12 +49,12 @@ from objrec.errors import ObjrecError
 log = logging.getLogger(__name__)
 
 STORE_VERSION = 2
-DECODE_RULES = "decode-2: "
+DECODE_RULES = "decode-3: "
 """What the reason an image could not be decoded is remembered with: the rules objrec decodes
 by (``images.open_image``). A reason remembered without it, or under older rules, is forgotten
 and the image decoded again, so an image the rules now accept (a JPEG held to the pixel limit at
-the scale it is decoded at, AVIF with a newer Pillow) is no longer skipped from the store. Change
-it whenever ``open_image`` comes to read images it refused."""
+the scale it is decoded at, an MPO JPEG reduced as any JPEG is, AVIF with a newer Pillow) is no
+longer skipped from the store. Change it whenever ``open_image`` comes to read images it refused."""
 DTYPES = {"float32": np.float32, "float16": np.float16}
 DIGEST_CHARS = 32  # 128 bits of SHA-256, in hex
 HASH_CHUNK = 1 << 20
