@@ -56,6 +56,17 @@ def test_the_int8_body_is_cached_under_a_key_that_covers_the_calibration(tmp_pat
     assert len(list((tmp_path / "onnx").glob("*int8*"))) == 3
 
 
+def test_an_int8_body_is_named_int8_whichever_command_stores_its_features(tmp_path, tiny):
+    """`objrec cache` named an int8 body's features "QuantizedBody" or the fp32 backbone's name
+    when evaluate, suggest or a script stored them first (only train and audit added "(int8)")."""
+    body, _ = tiny
+    int8 = QuantizedBody(body)
+    cache = FeatureCache(tmp_path)
+    assert FrozenBody(int8, 32, cache, name="tiny_test").name == "tiny_test (int8)"
+    assert FrozenBody(int8, 32, cache).name == f"{type(body).__name__} (int8)"
+    assert FrozenBody(body, 32, cache, name="tiny_test").name == "tiny_test"
+
+
 def test_the_calibration_set_is_the_built_in_sample():
     samples = calibration_set()
     assert len(samples) == QuantConfig().calibration_images == 120

@@ -239,8 +239,7 @@ def frozen_body(
     log.info("frozen body in %s (%s)", precision, why)
     if precision == "int8":
         body = quantize_body(body, data, cache.root, reporter=reporter)
-    name = config.backbone + (" (int8)" if precision == "int8" else "")
-    return FrozenBody(body, data.input_size, cache, name=name), data
+    return FrozenBody(body, data.input_size, cache, name=config.backbone), data
 
 
 def audit_features(

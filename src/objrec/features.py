@@ -234,6 +234,14 @@ def folder_bytes(folder: Path) -> int:
     return sum(disk_bytes(p) for p in folder.rglob("*") if p.is_file())
 
 
+def display_name(body: Body, name: str = "") -> str:
+    """What ``objrec cache`` calls a body's features: ``name`` (the backbone's, or the class's),
+    marked ``(int8)`` for an int8 body, whichever command stored them first."""
+    if isinstance(body, QuantizedBody):
+        return f"{display_name(body.float_body, name)} (int8)"
+    return name or type(body).__name__
+
+
 class FrozenBody:
     """A frozen body, its fingerprint, and a fast runner built only when features are computed.
 
@@ -253,7 +261,7 @@ class FrozenBody:
         device: torch.device | None = None,
     ):
         self.body = body.eval()
-        self.name = name or type(body).__name__
+        self.name = display_name(body, name)
         self.n_features = body.n_features
         self.input_size = input_size
         self.fingerprint = fingerprint_module(body)

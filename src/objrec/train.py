@@ -327,9 +327,8 @@ def prepare(
         body.n_features, len(train_set.classes), config.hidden, config.dropout, config.heads
     )
     model = Classifier(body, head).freeze_body()
-    name = config.backbone + (" (int8)" if config.precision == "int8" else "")
     cache = open_cache(config.cache_dir, config.feature_dtype)
-    frozen = FrozenBody(body, data.input_size, cache, name=name, device=world.device)
+    frozen = FrozenBody(body, data.input_size, cache, name=config.backbone, device=world.device)
     if resumed_body is not None and frozen.fingerprint != resumed_body:
         raise ObjrecError(changed_body(config))
     views = list(range(config.aug_views + 1))
