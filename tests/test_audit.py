@@ -184,7 +184,9 @@ def test_apply_plan_refuses_a_bad_plan(tmp_path):
         apply_plan(planted, plan, tmp_path / "fixed")
 
 
-@pytest.mark.parametrize("name", ["../../escaped", "sea/dolphin", "..", ".hidden", "a\\b"])
+@pytest.mark.parametrize(
+    "name", ["../../escaped", "sea/dolphin", "..", ".hidden", "a\\b", "__MACOSX", "@eaDir"]
+)
 def test_apply_plan_refuses_a_new_class_that_is_not_a_folder_name(tmp_path, name):
     """A relabel's new_class is one class folder: a path wrote the image outside OUT (or into a
     folder every command ignores)."""

@@ -21,7 +21,7 @@ from jinja2 import Environment, select_autoescape
 
 from objrec.data import is_split_folder
 from objrec.errors import ObjrecError
-from objrec.images import UnreadableImageError, list_images, open_image
+from objrec.images import UnreadableImageError, is_hidden, list_images, open_image
 from objrec.outputs import refuse_overwrite, takes_back_folders
 from objrec.progress import SILENT, Reporter, plural
 
@@ -145,8 +145,9 @@ def read_plan(path: Path) -> dict[str, dict[str, str]]:
 
 def is_folder_name(name: str) -> bool:
     """One visible folder name: a relabel's image goes into OUT's folder of that class, never
-    beside it (``../x``), below another (``a/b``) or into a folder every command ignores."""
-    return not any(c in name for c in "/\\") and not name.startswith(".")
+    beside it (``../x``), below another (``a/b``) or into a folder every command ignores (``.x``,
+    ``__MACOSX``: ``images.is_hidden``)."""
+    return not any(c in name for c in "/\\") and not is_hidden(Path(name))
 
 
 def _warn_new_classes(plan: dict[str, dict[str, str]], classes: set[str]) -> None:
