@@ -1093,3 +1093,13 @@ def test_an_output_inside_the_folder_a_command_reads_is_refused(
     code, _, err = run(capsys, *args)
     assert code == 1 and f"lies inside the {folder} folder" in err, err
     assert len(err.strip().splitlines()) == 1 and not Path(args[-1]).exists()
+
+
+def test_a_name_that_is_not_utf8_is_printed_with_its_byte_escaped(capsys, tmp_path):
+    """`check` printed the Latin-1 'café.jpg' of an old zip to stdout as it is: with a UTF-8
+    terminal's strict encoding (en_US.UTF-8) that was a UnicodeEncodeError traceback."""
+    photos = make_class_folder(tmp_path / "photos", per_class=3, classes=("red", "green"))
+    shutil.copy(photos / "red" / "img_00.jpg", photos / "red" / os.fsdecode(b"caf\xe9.jpg"))
+    code, out, _ = run(capsys, "check", photos)
+    out = " ".join(out.split())
+    assert code == 1 and "bad_name" in out and "caf\\xe9.jpg: its name is not UTF-8" in out

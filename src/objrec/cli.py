@@ -254,14 +254,17 @@ def task_from_first_step(
 
 def shown(path: str | Path | None) -> str:
     """A path as objrec prints it to a person: relative to the working folder when inside it,
-    else absolute, whatever form the library or the user gave it in."""
+    else absolute, whatever form the library or the user gave it in; a byte of a name that is
+    not UTF-8 (an old zip's Latin-1 ``café``) shown escaped (``caf\\xe9``), as a terminal's
+    encoding refuses it."""
     if path is None:
         return "-"
     absolute = Path(os.path.abspath(path))
     try:
-        return str(absolute.relative_to(Path.cwd()))
+        text = str(absolute.relative_to(Path.cwd()))
     except ValueError:
-        return str(absolute)
+        text = str(absolute)
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 PACKAGE = Path(__file__).resolve().parent
