@@ -131,6 +131,17 @@ def test_heic_and_empty_files_are_listed_and_named_with_why_they_cannot_be_read(
             open_image(source)
 
 
+def test_the_size_of_a_heic_or_an_empty_file_says_why_it_cannot_be_read(tmp_path):
+    """``image_size`` (the image facts of audit and split: audit's ``unreadable:`` outliers) said
+    "not a recognised image format" for both, where open_image names them."""
+    (tmp_path / "IMG_0001.HEIC").write_bytes(HEIC)
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(UnreadableImageError, match=r"\(a HEIC image, which Pillow cannot"):
+        image_size(tmp_path / "IMG_0001.HEIC")
+    with pytest.raises(UnreadableImageError, match=r"\(empty file, 0 bytes\)"):
+        image_size(tmp_path / "empty.jpg")
+
+
 def test_jfif_and_avif_files_are_images(tmp_path):
     from PIL import features
 

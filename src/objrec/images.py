@@ -216,7 +216,8 @@ def image_size(path: Path) -> tuple[int, int]:
             width, height = img.size
             orientation = img.getexif().get(0x0112, 1)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise UnreadableImageError(str(path), f"cannot read image ({_reason(exc)})") from exc
+        reason = _reason(exc, _head(path))  # a HEIC or an empty file said so, as open_image does
+        raise UnreadableImageError(str(path), f"cannot read image ({reason})") from exc
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
