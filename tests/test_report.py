@@ -98,26 +98,43 @@ def test_a_report_without_errors_says_none_instead_of_empty_tables_and_galleries
 def test_an_evaluation_older_than_the_model_is_made_again_not_reported(
     trained_run, split_dir, tmp_path
 ):
-    """After `train --force` into the same run folder, its eval-test is the replaced model's."""
+    """After `train --force` into the same run folder, its eval-test is the replaced model's; a
+    copied run's evaluation (files copied in any order) is still its model's."""
     import json
     import os
+    import shutil
 
     from objrec.checkpoint import BEST
     from objrec.errors import ObjrecError
     from objrec.progress import SILENT
     from objrec.report import load_evaluation
+    from objrec.store import hash_file
 
     folder = evaluate(trained_run, split_dir).out
     metrics = json.loads((folder / "metrics.json").read_text())
-    (folder / "metrics.json").write_text(json.dumps(metrics | {"top1": 0.1234}))
+    assert metrics["model"] == hash_file(trained_run / BEST)
+    replaced = metrics | {"top1": 0.1234, "model": "0" * 32}  # another model's evaluation
+    (folder / "metrics.json").write_text(json.dumps(replaced))
+    with pytest.raises(ObjrecError, match="of an earlier model"):
+        load_evaluation(trained_run, None, SILENT)
+    del replaced["model"]  # an evaluation made before the digest was recorded: the times tell
+    (folder / "metrics.json").write_text(json.dumps(replaced))
     before = (trained_run / BEST).stat().st_mtime - 60
     for path in folder.iterdir():
         os.utime(path, (before, before))  # made before the model now in the run
-    with pytest.raises(ObjrecError, match="older than its model"):
+    with pytest.raises(ObjrecError, match="of an earlier model"):
         load_evaluation(trained_run, None, SILENT)
     html = build_report(trained_run, tmp_path / "r.html").read_text()
     assert "12.34%" not in html
     assert json.loads((folder / "metrics.json").read_text())["top1"] == metrics["top1"]
+    copy = tmp_path / "copied-run"  # files copied one by one: the evaluation before the model
+    shutil.copytree(trained_run, copy, copy_function=shutil.copyfile)
+    for other in copy.glob("eval*"):
+        if other.name != folder.name:
+            shutil.rmtree(other)  # another test's evaluations of the shared run
+    for path in (copy / folder.name).iterdir():
+        os.utime(path, (before, before))
+    assert load_evaluation(copy, None, SILENT) == copy / folder.name  # its data folder unknown
 
 
 def test_failure_galleries_show_the_classes_that_have_errors(split_dir):

@@ -25,6 +25,7 @@ from objrec.errors import ObjrecError
 from objrec.meta import FORMAT_VERSION, READABLE_FORMATS, RunMeta, TrainingProgress
 from objrec.model import Classifier, HeadEnsemble, build_head
 from objrec.quantize import QuantizedBody, is_quantized
+from objrec.store import hash_file
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,13 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], RunMeta]:
     """Tensors and metadata of an objrec checkpoint; anything else is refused before use."""
     state, header = _read(path)
     return state, RunMeta.from_json(header)
+
+
+def model_digest(path: Path) -> str:
+    """The content digest of a run folder's model file (or of a checkpoint file): which model an
+    evaluation was made with, whatever the files' times (a copied run's are the copy's)."""
+    path = Path(path)
+    return hash_file(path / BEST if path.is_dir() else path)
 
 
 def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

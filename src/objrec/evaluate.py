@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 
 from objrec import plots
+from objrec.checkpoint import model_digest
 from objrec.confidence import (
     accuracy_at_threshold,
     expected_calibration_error,
@@ -70,6 +71,9 @@ class EvaluationResult:
     """Evaluated images that are the run's own training or validation images, per split."""
     unreadable: list[str] = field(default_factory=list)
     """``path: reason`` for each image of the folder that could not be read, left out."""
+    model: str = ""
+    """The content digest of the model file evaluated (``checkpoint.model_digest``): ``report``
+    tells by it an evaluation of the run's model from one of a model since replaced."""
 
     @property
     def warning(self) -> str | None:
@@ -106,6 +110,7 @@ class EvaluationResult:
             "folder": str(self.folder) if self.folder else None,
             "seen_in_training": {s: len(self.seen.get(s, [])) for s in SEEN_SPLITS},
             "unreadable": self.unreadable,
+            "model": self.model,
             **({"warning": self.warning} if self.warning else {}),
         }
 
@@ -173,7 +178,7 @@ def evaluate(
         result.metrics_plain = summarize(plain.log(), labels, len(classes))
     result.predictions = prediction_table(paths, logits, labels, classes)
     result.probabilities, result.folder = answers.probs, target.resolve()
-    result.unreadable = unreadable
+    result.unreadable, result.model = unreadable, model_digest(Path(run))
     result.predictions["seen_in"] = mark_seen(result, recognizer, paths, config)
     write_evaluation(result, out)  # the folder made only now, with something to put in it
     log.info("evaluated %s on %s: top1 %.4f", run, target, result.metrics["top1"])

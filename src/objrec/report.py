@@ -2,7 +2,7 @@
 
 Every picture is embedded (base64 PNG/JPEG), so the file opens from disk with no network. The plots
 come from the same functions the CLI uses (``explore``, ``evaluate``, ``plots``); the evaluation is
-read from ``RUN/eval-test`` when present and newer than the model, else run now.
+read from ``RUN/eval-test`` when present and of the run's model (``is_current``), else run now.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from jinja2 import Environment, select_autoescape
 from PIL import Image
 
 from objrec import __version__
-from objrec.checkpoint import BEST, read_checkpoint
+from objrec.checkpoint import BEST, model_digest, read_checkpoint
 from objrec.config import DataConfig
 from objrec.data import scan_class_folder
 from objrec.errors import ObjrecError
@@ -92,7 +92,7 @@ def load_evaluation(
         return done[-1].parent
     where = f"{data_dir} has no test split" if data_dir else "its data folder is unknown"
     if made:
-        where += "; its evaluations are older than its model (it was trained again)"
+        where += "; its evaluations are of an earlier model (it was trained again since)"
     raise ObjrecError(
         f"{run} has no evaluation to report yet and {where}: evaluate it first on your test "
         f"images (objrec evaluate {run} FOLDER)"
@@ -100,12 +100,25 @@ def load_evaluation(
 
 
 def is_current(predictions: Path, run: Path) -> bool:
-    """An evaluation made after the run's model was saved, not one of a model that ``train
-    --force`` has since replaced in the same folder (its tables would be another model's)."""
+    """An evaluation of the model now in the run, not of one that ``train --force`` has since
+    replaced in the same folder (its tables would be another model's): told by the model's
+    digest its ``metrics.json`` records (a copied run's files all have the copy's times); an
+    evaluation that records none is current when made after the model was saved."""
     model = run / BEST
-    return predictions.exists() and (
-        not model.exists() or predictions.stat().st_mtime >= model.stat().st_mtime
-    )
+    if not predictions.exists() or not model.exists():
+        return predictions.exists()
+    recorded = evaluated_model(predictions.parent / "metrics.json")
+    if recorded:
+        return recorded == model_digest(model)
+    return predictions.stat().st_mtime >= model.stat().st_mtime
+
+
+def evaluated_model(metrics: Path) -> str:
+    """The digest of the model an evaluation's ``metrics.json`` says it evaluated ("" if none)."""
+    try:
+        return str(json.loads(metrics.read_text()).get("model") or "")
+    except (OSError, ValueError, AttributeError):
+        return ""
 
 
 def sample_tiles(data_dir: Path, limit: int = 100) -> list[Tile]:
