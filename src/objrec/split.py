@@ -64,7 +64,9 @@ class SplitResult:
     cross_class_duplicates: list[tuple[str, str]] = field(default_factory=list)
     """Pictures found in two classes: a file of one class and one of an earlier class that is the
     same or looks alike (paths relative to the source folder, the earlier class's first; one pair
-    for each group of ``duplicate_groups``): one of the two labels is probably wrong."""
+    for each such picture and later class, naming the first of each class's copies, whether or
+    not a class holds several, as ``duplicate_groups`` lists): one of the two labels is probably
+    wrong."""
     duplicate_groups: list[list[str]] = field(default_factory=list)
     """Each group of files of one class kept together (paths relative to the source folder, such
     as ``red/album/a.jpg``), for a person to check."""
