@@ -317,7 +317,9 @@ class FeatureStore:
     # lookups --------------------------------------------------------------------------------
 
     def lookup(self, sid: str, view: str, digests: Sequence[str]) -> Lookup:
-        """Where each digest's features are in ``view`` of space ``sid``; marks them as used."""
+        """Where each digest's features are in ``view`` of space ``sid``; marks them as used. A
+        reason an image could not be decoded, remembered under other rules than ``DECODE_RULES``,
+        is forgotten here: the image counts as missing, to be decoded again."""
         n = len(digests)
         rows = np.full(n, -1, dtype=np.int64)
         found = np.zeros(n, dtype=bool)
