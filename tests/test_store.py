@@ -335,3 +335,22 @@ def test_an_image_refused_under_older_decoding_rules_is_decoded_again(tmp_path):
     again = feature_table(body, samples, VIEW)
     assert again.ok.sum() == 4 and again.computed == 1  # img_00 again; broken.jpg not tried
     assert again.errors == first.errors
+
+
+def test_an_image_refused_by_another_pillow_is_decoded_again(tmp_path, monkeypatch):
+    """A newer Pillow may read what an older one refused (AVIF): the reason an image could not be
+    decoded is remembered with Pillow's version, and tried again under another."""
+    import PIL
+
+    from objrec.features import feature_table
+
+    folder = make_class_folder(tmp_path / "data", per_class=2, classes=("red", "green"))
+    (folder / "red" / "photo.avif").write_bytes(b"not decodable here")
+    samples = scan_class_folder(folder).samples
+    body = FrozenBody(TinyBody(), DATA.input_size, FeatureCache(tmp_path / "cache"), "torch")
+    assert feature_table(body, samples, VIEW).computed == 5
+    assert feature_table(body, samples, VIEW).computed == 0  # remembered: not tried again
+    monkeypatch.setattr(PIL, "__version__", "99.0.0")
+    again = feature_table(body, samples, VIEW)
+    assert again.computed == 1 and len(again.errors) == 1 and again.ok.sum() == 4
+    assert feature_table(body, samples, VIEW).computed == 0

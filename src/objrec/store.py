@@ -49,12 +49,13 @@ from objrec.errors import ObjrecError
 log = logging.getLogger(__name__)
 
 STORE_VERSION = 2
-DECODE_RULES = "decode-3: "
-"""What the reason an image could not be decoded is remembered with: the rules objrec decodes
-by (``images.open_image``). A reason remembered without it, or under older rules, is forgotten
-and the image decoded again, so an image the rules now accept (a JPEG held to the pixel limit at
-the scale it is decoded at, an MPO JPEG reduced as any JPEG is, AVIF with a newer Pillow) is no
-longer skipped from the store. Change it whenever ``open_image`` comes to read images it refused."""
+DECODE_RULES = "decode-3"
+"""What the reason an image could not be decoded is remembered with, beside the Pillow that
+decoded it (:func:`decode_tag`): the rules objrec decodes by (``images.open_image``). A reason
+remembered without them, or under older ones, is forgotten and the image decoded again, so an
+image the rules or a newer Pillow now accept (a JPEG held to the pixel limit at the scale it is
+decoded at, an MPO JPEG reduced as any JPEG is, AVIF with a Pillow that decodes it) is no longer
+skipped from the store. Change it whenever ``open_image`` comes to read images it refused."""
 DTYPES = {"float32": np.float32, "float16": np.float16}
 DIGEST_CHARS = 32  # 128 bits of SHA-256, in hex
 HASH_CHUNK = 1 << 20
@@ -99,6 +100,13 @@ def refuse_unmakeable_cache_folder(folder: Path) -> None:
         nearest = nearest.parent
     if not nearest.is_dir():
         raise ObjrecError(f"cannot make the cache folder {folder}: {nearest} is a file")
+
+
+def decode_tag() -> str:
+    """The prefix of a remembered reason: ``DECODE_RULES`` and Pillow's version."""
+    import PIL
+
+    return f"{DECODE_RULES} Pillow {PIL.__version__}: "
 
 
 def hash_file(path: Path) -> str:
@@ -230,8 +238,8 @@ class Space:
 
     def write_errors(self, view: str, digests: Sequence[str], messages: Sequence[str]) -> None:
         """Remember that these images cannot be decoded, so a warm run does not try again (under
-        the same decoding rules: ``DECODE_RULES``)."""
-        reasons = [DECODE_RULES + m for m in messages]
+        the same decoding rules and Pillow: :func:`decode_tag`)."""
+        reasons = [decode_tag() + m for m in messages]
         self.store.add_entries(self.id, view, digests, [None] * len(digests), reasons)
 
 
@@ -318,8 +326,9 @@ class FeatureStore:
 
     def lookup(self, sid: str, view: str, digests: Sequence[str]) -> Lookup:
         """Where each digest's features are in ``view`` of space ``sid``; marks them as used. A
-        reason an image could not be decoded, remembered under other rules than ``DECODE_RULES``,
-        is forgotten here: the image counts as missing, to be decoded again."""
+        reason an image could not be decoded, remembered under other rules or another Pillow
+        (:func:`decode_tag`), is forgotten here: the image counts as missing, to be decoded
+        again."""
         n = len(digests)
         rows = np.full(n, -1, dtype=np.int64)
         found = np.zeros(n, dtype=bool)
@@ -332,14 +341,14 @@ class FeatureStore:
                 "ON e.space=? AND e.view=? AND e.digest=w.digest",
                 (sid, view),
             )
-            stale = []
+            stale, tag = [], decode_tag()
             for i, row, error in cursor:
-                if row is None and not (error or "").startswith(DECODE_RULES):
+                if row is None and not (error or "").startswith(tag):
                     stale.append(digests[i])  # refused under older rules: decode it again
                     continue
                 found[i] = True
                 if row is None:
-                    errors[i] = error[len(DECODE_RULES) :]
+                    errors[i] = error[len(tag) :]
                 else:
                     rows[i] = row
             self.db.executemany(
