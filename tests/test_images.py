@@ -161,3 +161,16 @@ def test_a_phones_mpo_jpeg_is_decoded_at_a_reduced_scale_as_any_jpeg(tmp_path):
     first.save(tmp_path / "PXL_0001.jpg", "MPO", save_all=True, append_images=[first])
     assert Image.open(tmp_path / "PXL_0001.jpg").format == "MPO"
     assert open_image(tmp_path / "PXL_0001.jpg", draft_size=240).size == (400, 300)
+
+
+def test_an_avif_is_named_as_undecodable_only_where_pillow_lacks_avif(monkeypatch):
+    """'a AVIF image, which Pillow cannot decode here' was said even by a Pillow that reads AVIF
+    (13.0), of a damaged one."""
+    avif = b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf" + b"\x00" * 64
+    Image.init()
+    if "AVIF" in Image.ID:
+        with pytest.raises(UnreadableImageError, match=r"\(an AVIF image Pillow cannot read"):
+            open_image(avif)
+    monkeypatch.setattr(Image, "ID", [i for i in Image.ID if i != "AVIF"])  # an older Pillow
+    with pytest.raises(UnreadableImageError, match=r"\(an AVIF image, which Pillow cannot decode"):
+        open_image(avif)

@@ -254,6 +254,16 @@ def _head(source: str | Path | bytes) -> bytes | None:
         return None
 
 
+def _heif_reason(kind: str) -> str:
+    """Why a HEIC, HEIF or AVIF file was not decoded: no decoder for it in this Pillow (HEIC needs
+    a plugin such as pillow-heif, AVIF a recent Pillow), or, with one, a file it cannot read."""
+    a = "an" if kind == "AVIF" else "a"
+    Image.init()
+    if ("AVIF" if kind == "AVIF" else "HEIF") in Image.ID:  # pillow-heif registers HEIF
+        return f"{a} {kind} image Pillow cannot read (damaged or unsupported)"
+    return f"{a} {kind} image, which Pillow cannot decode here: convert it to JPEG or PNG"
+
+
 def _reason(exc: BaseException, head: bytes | None = None) -> str:
     """Why PIL could not decode a file whose first bytes are ``head``, in a few words."""
     if head == b"":
@@ -261,6 +271,6 @@ def _reason(exc: BaseException, head: bytes | None = None) -> str:
     if isinstance(exc, UnidentifiedImageError):
         kind = _heif_format(head or b"")
         if kind:
-            return f"a {kind} image, which Pillow cannot decode here: convert it to JPEG or PNG"
+            return _heif_reason(kind)
         return "not a recognised image format"
     return str(exc).strip() or type(exc).__name__
