@@ -79,7 +79,7 @@ def run_arm(
     return wall, summary
 
 
-def test_accuracy(run: Path, data: Path, env: dict[str, str]) -> str:
+def evaluated_accuracy(run: Path, data: Path, env: dict[str, str]) -> str:
     """`objrec evaluate RUN DATA --json` on the test split: top-1 and top-5 (not timed)."""
     done = subprocess.run(
         [*OBJREC, "evaluate", str(run), str(data), "--json"],
@@ -143,7 +143,7 @@ def main() -> None:
         if repeat == 0 and args.evaluate:
             for arm in (other, "default"):
                 env = arm_env(work / f"cache-0-{arm}-empty", sources[arm])
-                accuracy = test_accuracy(work / f"run-0-{arm}-empty", args.data, env)
+                accuracy = evaluated_accuracy(work / f"run-0-{arm}-empty", args.data, env)
                 print(f"   {arm:8s} {accuracy}", flush=True)
     print(f"median of {args.repeats}:")
     for state in ("empty cache", "graphs cached"):
