@@ -1,4 +1,5 @@
 import json
+import logging
 import os
 import shutil
 import time
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from objrec.cli import expand_greedy, main
+from objrec.cli import SentenceHandler, expand_greedy, main
 from objrec.config import DEFAULT_BACKBONE
 
 from .conftest import make_class_folder
@@ -241,6 +242,25 @@ def test_cache_lists_a_missing_folder_as_empty_and_makes_nothing(capsys, tmp_pat
     code, out, _ = run(capsys, "cache", "--cache-dir", nope, "--json")
     assert code == 0 and json.loads(out)["exists"] is True and json.loads(out)["spaces"] == []
     assert list(nope.iterdir()) == []
+
+
+def test_logged_warnings_read_as_the_cli_s_own(capsys):
+    """A library warning printed as '[12/01/26 06:22:32] WARNING  ...', wrapped and padded to the
+    terminal's width, beside the CLI's own 'warning: ...' lines."""
+    handler = SentenceHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log = logging.getLogger("objrec.test_sentences")
+    log.addHandler(handler)
+    try:
+        log.warning("%s was left by a split that was killed: it can be deleted", "data/[x]")
+        log.error("caf%s.jpg cannot be read", "\udce9")  # a name that is not UTF-8
+    finally:
+        log.removeHandler(handler)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "warning: data/[x] was left by a split that was killed: it can be deleted",
+        "error: caf\\xe9.jpg cannot be read",
+    ]
 
 
 def test_cache_prune_and_clear_json_is_json_alone(capsys, tmp_path):

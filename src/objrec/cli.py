@@ -317,9 +317,24 @@ def cli(verbose: int) -> None:
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     if not is_main_rank():  # under torchrun only rank 0 talks
         level = logging.ERROR
-    logging.basicConfig(
-        level=level, format="%(message)s", handlers=[RichHandler(console=err, show_path=False)]
-    )
+    handler = RichHandler(console=err, show_path=False) if verbose else SentenceHandler()
+    logging.basicConfig(level=level, format="%(message)s", handlers=[handler])
+
+
+class SentenceHandler(logging.Handler):
+    """Logged warnings and errors as the CLI's own: ``warning: ...`` on stderr, one sentence, no
+    time stamp or padding (``-v`` brings back rich's timed log lines, for whoever debugs)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            raw = self.format(record).encode("utf-8", "surrogateescape")
+            text = raw.decode("utf-8", "backslashreplace")  # a name that is not UTF-8, escaped
+            kind, colour = (
+                ("error", "red") if record.levelno >= logging.ERROR else ("warning", "yellow")
+            )
+            err.print(f"[bold {colour}]{kind}:[/] {escape(text)}", highlight=False)
+        except Exception:  # logging must never raise: logging.Handler's own rule
+            self.handleError(record)
 
 
 @cli.command()
