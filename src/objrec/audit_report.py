@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -152,10 +153,11 @@ def is_folder_name(name: str) -> bool:
 
 def _warn_new_classes(plan: dict[str, dict[str, str]], classes: set[str]) -> None:
     """Say which relabels go into a class DATA does not have: often a misspelt one."""
-    new: dict[str, int] = {}
-    for row in plan.values():
-        if row["action"] == "relabel" and row["new_class"].strip() not in classes:
-            new[row["new_class"].strip()] = new.get(row["new_class"].strip(), 0) + 1
+    new = Counter(
+        name
+        for row in plan.values()
+        if row["action"] == "relabel" and (name := row["new_class"].strip()) not in classes
+    )
     for name, n in sorted(new.items()):
         log.warning(
             "the plan relabels %s into %s, a class the data does not have: it becomes a new class "

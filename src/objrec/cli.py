@@ -740,7 +740,7 @@ def refuse_swapped(command: str, run: Path, second: Path) -> None:
     """``objrec evaluate DATA RUN``: when RUN holds no checkpoint but looks like a data folder
     (class or split folders, images) and the second argument holds one, say which comes first."""
     from objrec.checkpoint import BEST
-    from objrec.images import is_image_file
+    from objrec.images import is_hidden, is_image_file
 
     if run.is_file() or (run / BEST).is_file() or not (second / BEST).is_file():
         return
@@ -748,7 +748,7 @@ def refuse_swapped(command: str, run: Path, second: Path) -> None:
         entries = list(run.iterdir())
     except OSError:  # not a folder one can list: the library's own error says what RUN is
         return
-    if any((p.is_dir() and not p.name.startswith(".")) or is_image_file(p) for p in entries):
+    if any((p.is_dir() and not is_hidden(p)) or is_image_file(p) for p in entries):
         swapped = " ".join(shlex.quote(str(p)) for p in (second, run))
         raise ObjrecError(
             f"no checkpoint at {run / BEST} ({second} comes first: objrec {command} {swapped})"
