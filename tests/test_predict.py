@@ -1,6 +1,10 @@
 """predict: top-k per image, a bad input never stopping the rest, TTA, Grad-CAM overlays."""
 
-from objrec.predict import predict
+import os
+
+from objrec.predict import expand_paths, predict
+
+from .conftest import make_image
 
 
 def test_predict_reports_an_unreadable_file_and_predicts_the_rest(tmp_path, trained_run, split_dir):
@@ -136,3 +140,14 @@ def test_a_file_whose_name_is_not_utf8_is_reported_and_the_others_predicted(
     bad, fine = predict(trained_run, [folder])  # sorted by name: caf.. before good
     assert bad.path == str(folder / latin1.name) and bad.error.startswith("its name is not")
     assert fine.error is None
+
+
+def test_a_folder_is_listed_by_path_parts_a_folders_images_together(tmp_path):
+    """Sorted as strings, ``a-b/x.jpg`` came between ``a/`` entries ("-" sorts before "/"), and
+    a name that is not UTF-8 was put among them by its string too."""
+    names = ["a/x.jpg", "a/z/y.jpg", "a/zz.jpg", "a-b/x.jpg", "b.jpg"]
+    for name in [*names, os.fsdecode(b"a/caf\xe9.jpg")]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        make_image((200, 40, 40)).save(tmp_path / name, "JPEG")
+    listed = [os.path.relpath(e.path, tmp_path) for e in expand_paths([tmp_path])]
+    assert listed == [os.fsdecode(b"a/caf\xe9.jpg"), *names]

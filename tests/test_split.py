@@ -358,3 +358,19 @@ def test_same_names_in_sub_folders_of_a_class_are_all_kept(tmp_path, mode):
         assert target.read_bytes() == Path(r["source"]).read_bytes()
         year = r["source"].split("/")[-2]
         assert target.parent.name == year and target.parent.parent.name == r["class"]
+
+
+def test_cross_class_duplicates_are_listed_by_path_parts(tmp_path):
+    """As strings, green/a-b/ came before green/a/ ("-" sorts before "/")."""
+    src = make_class_folder(tmp_path / "src", per_class=4, classes=("red", "green"))
+    for i, sub in enumerate(["a-b", "a"]):
+        data = tmp_path / f"{i}.png"
+        make_image((90, 90, 90), seed=50 + i).save(data)
+        for name in ("green", "red"):
+            (src / name / sub).mkdir()
+            (src / name / sub / "copy.png").write_bytes(data.read_bytes())
+    result = split_folder(src, tmp_path / "out", seed=0)
+    assert [first for first, _ in result.cross_class_duplicates] == [
+        "green/a/copy.png",
+        "green/a-b/copy.png",
+    ]

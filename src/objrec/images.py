@@ -125,6 +125,13 @@ def has_utf8_name(path: Path) -> bool:
     return True
 
 
+def path_order(path: str | os.PathLike[str]) -> tuple[str, ...]:
+    """The sort key of every listing objrec gives: the path's parts, so that a folder's images
+    stay together and its sub-folders follow in order (as strings, ``a-b/x.jpg`` would sort between
+    ``a/`` entries, "-" coming before "/")."""
+    return Path(path).parts
+
+
 def is_link_loop(folder: Path, above: frozenset[str]) -> bool:
     """True when ``folder`` is (a link to) one of the folders ``above``, or to one above those."""
     real = os.path.realpath(folder)
@@ -140,7 +147,7 @@ def walk_tree(folder: Path, _above: frozenset[str] = frozenset()) -> Iterator[tu
     it, not entered: following it would never end).
     """
     above = _above | {os.path.realpath(folder)}
-    for path in sorted(Path(folder).iterdir()):
+    for path in sorted(Path(folder).iterdir(), key=path_order):
         if is_hidden(path):
             yield path, "hidden"
         elif not path.is_dir():
@@ -168,7 +175,7 @@ def list_images(folder: Path, bad_names: list[Path] | None = None) -> list[Path]
                 bad_names.append(path)
             else:
                 log.warning("%s left out: %s", path, BAD_NAME)
-    return sorted(found)
+    return sorted(found, key=path_order)
 
 
 def open_image(

@@ -16,6 +16,7 @@ from objrec.images import (
     has_utf8_name,
     list_images,
     open_image,
+    path_order,
 )
 from objrec.inference import Recognizer
 from objrec.outputs import (
@@ -83,7 +84,7 @@ def expand_paths(paths: Sequence[Path]) -> list[Prediction]:
             found = list_images(path, bad)
             named = [Prediction(str(p)) for p in found]
             named += [Prediction(str(p), error=BAD_NAME) for p in bad]
-            entries += sorted(named, key=lambda p: p.path)
+            entries += sorted(named, key=lambda p: path_order(p.path))
             if not named:
                 entries.append(Prediction(str(path), error="no image files in this folder"))
         elif path.is_file():

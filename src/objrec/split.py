@@ -29,7 +29,7 @@ from typing import Any
 from objrec.config import SplitConfig, settings
 from objrec.data import SPLITS, class_dirs
 from objrec.errors import ObjrecError, strict_refusal
-from objrec.images import list_images
+from objrec.images import list_images, path_order
 from objrec.outputs import refuse_overwrite, takes_back_folders
 from objrec.progress import plural, some_of
 
@@ -348,9 +348,12 @@ def _assign(files, hashes, ratios, seed, folders):
         kept = [g for g in groups.values() if len(g) > 1]
         result.duplicate_groups += [[path.relative_to(src).as_posix() for path in g] for g in kept]
         result.cross_class_duplicates += sorted(
-            (first_of_hash[h].relative_to(src).as_posix(), group[0].relative_to(src).as_posix())
-            for h, group in groups.items()
-            if h in first_of_hash
+            (
+                (first_of_hash[h].relative_to(src).as_posix(), group[0].relative_to(src).as_posix())
+                for h, group in groups.items()
+                if h in first_of_hash
+            ),
+            key=lambda pair: (path_order(pair[0]), path_order(pair[1])),
         )
         for h, split in _place_groups(groups, split_of_hash, ratios, rng).items():
             split_of_hash[h] = split
