@@ -232,6 +232,44 @@ def duplicate_report(data: Path, result, truth) -> tuple[list[tuple], list[dict]
     return rows, other, exact
 
 
+def look_alike_report(data: Path, result, truth, sheet: Path | None) -> None:
+    """Injected pairs only the look-alike bounds found, and the look-alike groups without one."""
+    groups = [{rel(data, p) for p in g["paths"]} for g in result.look_alikes]
+    pairs = truth["duplicates"]
+    copies = {p["copy"] for p in pairs}
+    other = [g for g, gs in zip(result.look_alikes, groups, strict=True) if not gs & copies]
+    print(
+        f"\nlook-alike groups (to check, not counted as leaks): {len(result.look_alikes)}; "
+        f"injected pairs found there: {sum(found(p, groups) for p in pairs)} of {len(pairs)}; "
+        f"holding no injected copy: {len(other)} ({dict(Counter(g['kind'] for g in other))})"
+    )
+    if sheet is not None:
+        draw_sample(data, other, sheet)
+
+
+def draw_sample(data: Path, groups: list[dict], out: Path, n: int = 24, per: int = 6) -> None:
+    """The first two members of ``n`` groups drawn at random (seed 0), side by side."""
+    from PIL import ImageDraw
+
+    out.mkdir(parents=True, exist_ok=True)
+    picked = sorted(random.Random(0).sample(range(len(groups)), min(n, len(groups))))
+    for start in range(0, len(picked), per):
+        part = picked[start : start + per]
+        page = Image.new("RGB", (870, 210 * len(part)), "white")
+        pen = ImageDraw.Draw(page)
+        for row, k in enumerate(part):
+            g = groups[k]
+            for col, path in enumerate(g["paths"][:2]):
+                image = Image.open(path).convert("RGB")
+                image.thumbnail((300, 200))
+                page.paste(image, (310 * col, 210 * row + 4))
+            text = f"#{k} sim {g['similarity']:.3f} hash {g['hash_distance']}"
+            for line, words in enumerate([text, *(rel(data, p) for p in g["paths"][:2])]):
+                pen.text((625, 210 * row + 5 + 20 * line), words[:38], fill="black")
+        page.save(out / f"look_alikes_{start // per}.png")
+    print(f"  {len(picked)} of them drawn into {out}: look and count one picture or two")
+
+
 def signals(data: Path, truth, config: AuditConfig) -> None:
     """Similarity and hash distance of injected pairs and of every other close pair."""
     inv = inventory(data)
@@ -326,6 +364,12 @@ def main() -> None:
     parser.add_argument("--duplicates", type=int, default=100, help="Near-duplicates to inject.")
     parser.add_argument("--signals", action="store_true", help="Print the duplicate signals.")
     parser.add_argument(
+        "--sheet",
+        type=Path,
+        help="Draw a seeded sample of 24 look-alike pairs holding no injected copy side by side "
+        "into this folder (PNG sheets of 6), to be looked at.",
+    )
+    parser.add_argument(
         "--reference",
         type=Path,
         help="audit.json of the unmodified source folder: its label flags explain some misses.",
@@ -361,7 +405,7 @@ def main() -> None:
         print(f"{name:30s} {n:5d} {a:7d} ({a / n:4.0%}) {b:7d} ({b / n:4.0%})")
     kinds = Counter(g["kind"] for g in other)
     print(
-        f"\n{len(other)} flagged groups hold no injected copy ({dict(kinds)}); "
+        f"\n{len(other)} near-duplicate groups hold no injected copy ({dict(kinds)}); "
         f"byte hash: {len(exact)} groups of identical files. The first 15:"
     )
     for g in other[:15]:
@@ -369,6 +413,7 @@ def main() -> None:
             f"  {g['kind']:15s} sim {g['similarity']:.3f} hash {g['hash_distance']:3d} "
             f"crop {g['crop_distance']:3d}: " + " | ".join(rel(data, p) for p in g["paths"])
         )
+    look_alike_report(data, result, truth, args.sheet)
     if args.signals:
         signals(data, truth, config)
     if args.variants:

@@ -142,8 +142,9 @@ def test_cli_json_has_the_documented_shape(tmp_path, capsys):
     assert main([*args, "--out", str(tmp_path / "audit")]) == 0
     assert snapshot(data) == before
     found = json.loads(capsys.readouterr().out)
-    assert set(found) == {"label_issues", "near_duplicates", "outliers"}
+    assert set(found) == {"label_issues", "near_duplicates", "look_alikes", "outliers"}
     assert set(found["near_duplicates"][0]) == {"paths", "splits", "similarity"}
+    assert all(set(g) == {"paths", "splits", "similarity"} for g in found["look_alikes"])
     assert all(set(r) == {"path", "given", "suggested", "score"} for r in found["label_issues"])
     assert all(set(r) == {"path", "score", "reason"} for r in found["outliers"])
     assert found["outliers"][0]["path"].startswith(str(data))
@@ -540,3 +541,65 @@ def test_robust_z_of_no_values_is_empty_without_a_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert robust_z(np.array([])).shape == (0,)
+
+
+def alike_signals(n: int, pairs: dict[tuple[int, int], tuple[float, int]], seed: int = 0):
+    """Unit features and image facts of ``n`` unrelated images, but for ``pairs``: (i, j) ->
+    (feature similarity, hash bits apart) of j to i."""
+    rng = np.random.default_rng(seed)
+    unit = dedup.normalise(rng.normal(size=(n, 64)).astype(np.float32))  # about 0 apart
+    hashes = [int.from_bytes(rng.bytes(32), "big") for _ in range(n)]  # about 128 bits apart
+    for (i, j), (similarity, bits) in pairs.items():
+        other = unit[j] - (unit[j] @ unit[i]) * unit[i]
+        unit[j] = similarity * unit[i] + np.sqrt(1 - similarity**2) * other / np.linalg.norm(other)
+        hashes[j] = hashes[i] ^ ((1 << bits) - 1)
+    crops = [tuple(int.from_bytes(rng.bytes(32), "big") for _ in range(4)) for _ in range(n)]
+    facts = [
+        dedup.ImageFacts(width=64, height=56, phash=h, phash_mirror=h, crops=c)
+        for h, c in zip(hashes, crops, strict=True)
+    ]
+    return unit, facts
+
+
+def test_two_photos_only_moderately_alike_are_look_alikes_not_a_leak(tmp_path):
+    """The demo's two Motorbikes photos (two bikes of one model on white, similarity 0.902, 46
+    bits apart) were called a near-duplicate group spanning train and test, in red, and the plan
+    proposed removing one. A resized copy (0.97, 10 bits) is still a near-duplicate."""
+    from objrec.audit import AuditResult, duplicate_groups, inventory
+    from objrec.audit_report import plan_rows
+
+    inv = inventory(make_split(tmp_path / "data"))
+    where = {inv.rel(it): i for i, it in enumerate(inv.items)}
+    bike, other_bike = where["train/blue/blue_00.png"], where["test/blue/blue_00.png"]
+    photo, resized = where["train/red/red_00.png"], where["valid/red/red_00.png"]
+    unit, facts = alike_signals(
+        len(inv.items), {(bike, other_bike): (0.902, 46), (photo, resized): (0.97, 10)}
+    )
+    idx = np.arange(len(inv.items))
+    near = dedup.feature_neighbours(unit)
+    copies, alike = duplicate_groups(inv, idx, unit, facts, dedup.DuplicateRule(), near)
+    assert [(g["_indices"], g["kind"]) for g in copies] == [([photo, resized], "across splits")]
+    assert [(g["_indices"], g["kind"]) for g in alike] == [([bike, other_bike], "across splits")]
+    result = AuditResult([], copies, [], len(inv.items), list(inv.classes), look_alikes=alike)
+    assert "look_alikes" in result.to_json()
+    plan = {row["file"]: row for row in plan_rows(result, inv)}
+    assert plan["valid/red/red_00.png"]["action"] == "remove"
+    assert plan["test/blue/blue_00.png"]["action"] == "keep"
+    assert "only if it is the same picture" in plan["test/blue/blue_00.png"]["reason"]
+
+
+def test_look_alikes_across_splits_are_not_said_to_be_a_leak(tmp_path, monkeypatch, capsys):
+    import objrec.audit
+    from objrec.audit import AuditResult
+
+    def run_audit(data, out, config, run, reporter, force):
+        group = {"paths": ["a", "b"], "splits": ["train", "test"], "similarity": 0.902}
+        alike = [{**group, "kind": "across splits"}]
+        return AuditResult([], [], [], 120, ["a"], seconds={"total": 1.0}, look_alikes=alike)
+
+    monkeypatch.setattr(objrec.audit, "audit", run_audit)
+    assert main(["audit", str(make_split(tmp_path / "data"))]) == 0
+    out = capsys.readouterr().out
+    assert "0 near-duplicate groups, 1 group of look-alikes" in out
+    assert "spans two splits" not in out.replace("look-alikes spans two splits", "")
+    assert "1 group of look-alikes spans two splits" in out and "check them" in out

@@ -10,7 +10,8 @@ the files (only the centre view: ``train`` also computes augmented views):
   (confident learning: ``find_label_issues``, ``num_label_issues``) flags as many images as it
   estimates are wrong, those whose given label the probabilities support least, most likely first;
 * **near-duplicates**: feature neighbours plus perceptual hashes of the whole image and of its
-  centre (``objrec.dedup``), grouped; a group spanning two splits is a possible leak;
+  centre (``objrec.dedup``), grouped; a group spanning two splits is a possible leak; pairs only
+  moderately alike by both signals are **look-alikes**, grouped apart, to check (not leaks);
 * **outliers**: images whose nearest neighbours (in their class, or anywhere) are unusually far,
   and degenerate images (tiny, nearly blank, extreme aspect ratio, unreadable).
 
@@ -165,11 +166,16 @@ class AuditResult:
     seconds: dict[str, float] = field(default_factory=dict)
     baseline_flags: list[str] = field(default_factory=list)
     """Paths whose out-of-fold prediction differs from their label: the plain baseline."""
+    look_alikes: list[dict[str, Any]] = field(default_factory=list)
+    """Groups alike by both signals moderately (``dedup.DuplicateRule.look_alike``), in the rows
+    of ``near_duplicates``: one picture re-framed or edited, or different photos of one kind,
+    which only a look tells; not counted as leaks."""
 
     def to_json(self) -> dict[str, Any]:
         keys = {
             "label_issues": ("path", "given", "suggested", "score"),
             "near_duplicates": ("paths", "splits", "similarity"),
+            "look_alikes": ("paths", "splits", "similarity"),
             "outliers": ("path", "score", "reason"),
         }
         return {
@@ -398,18 +404,34 @@ def label_issue_rows(inv, idx, labels, probs, ranked, scores, neighbours) -> lis
 # ---------------------------------------------------------------- near-duplicates
 
 
-def duplicate_groups(inv: Inventory, idx, unit, facts, rule, near) -> list[dict[str, Any]]:
-    """Groups of near-duplicates: leaks across splits first, then across classes, then within."""
+def duplicate_groups(
+    inv: Inventory, idx, unit, facts, rule, near
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Groups of near-duplicates, and groups of look-alikes (pairs only alike by
+    ``DuplicateRule.look_alike``, not already in one near-duplicate group): each list with leaks
+    across splits first, then across classes, then within a class."""
     sub_facts = [facts[i] for i in idx]
     pairs = dedup.duplicate_pairs(unit, sub_facts, rule, near)
+    copies = [p for p in pairs if not p.look_alike]
+    copy_groups = dedup.groups_of(len(idx), [(p.i, p.j) for p in copies])
+    group_of = {m: k for k, members in enumerate(copy_groups) for m in members}
+    alike = [p for p in pairs if p.look_alike and group_of.get(p.i, -1) != group_of.get(p.j, -2)]
+    alike_groups = dedup.groups_of(len(idx), [(p.i, p.j) for p in alike])
+    return (
+        group_rows(inv, idx, sub_facts, copies, copy_groups),
+        group_rows(inv, idx, sub_facts, alike, alike_groups),
+    )
+
+
+def group_rows(inv: Inventory, idx, sub_facts, pairs, groups) -> list[dict[str, Any]]:
+    """One row per group: its members (the copy to keep first), splits, classes and signals."""
     sims = {(p.i, p.j): p for p in pairs}
-    groups = []
-    for group in dedup.groups_of(len(idx), [(p.i, p.j) for p in pairs]):
+    rows = []
+    for group in groups:
         members = sorted(group, key=lambda m: keep_first(inv.items[idx[m]], sub_facts[m]))
         items = [inv.items[idx[m]] for m in members]
         linked = [sims[(a, b)] for a in members for b in members if (a, b) in sims]
-        kind = _group_kind(items)
-        groups.append(
+        rows.append(
             {
                 "paths": [it.shown for it in items],
                 "splits": [it.split for it in items],
@@ -417,12 +439,12 @@ def duplicate_groups(inv: Inventory, idx, unit, facts, rule, near) -> list[dict[
                 "similarity": round(min(p.similarity for p in linked), 4),
                 "hash_distance": max(p.hash_distance for p in linked),
                 "crop_distance": max(p.crop_distance for p in linked),
-                "kind": kind,
+                "kind": _group_kind(items),
                 "_indices": [int(idx[m]) for m in members],
             }
         )
     order = {"across splits": 0, "across classes": 1, "within class": 2}
-    return sorted(groups, key=lambda g: (order[g["kind"]], -g["similarity"]))
+    return sorted(rows, key=lambda g: (order[g["kind"]], -g["similarity"]))
 
 
 def keep_first(item: Item, facts: dedup.ImageFacts) -> tuple[int, int]:
@@ -535,7 +557,7 @@ def find_issues(
         ranked, scores = rank_label_issues(labels, probs, config)
         issues = label_issue_rows(inv, idx, labels, probs, ranked, scores, near)
     clock.lap("labels")
-    groups = duplicate_groups(inv, idx, unit, facts, config.duplicates, near)
+    groups, alike = duplicate_groups(inv, idx, unit, facts, config.duplicates, near)
     clock.lap("duplicates")
     outliers = outlier_rows(inv, idx, labels, unit, facts, config.neighbours, near)
     clock.lap("outliers")
@@ -543,6 +565,7 @@ def find_issues(
         label_issues=issues,
         near_duplicates=groups,
         outliers=outliers,
+        look_alikes=alike,
         n_images=len(inv.items),
         classes=list(inv.classes),
         baseline_flags=baseline,
@@ -614,10 +637,11 @@ def audit(
         clock.lap("report")
     result.seconds = clock.seconds | {"total": clock.total}
     log.info(
-        "audited %s: %d label issues, %d duplicate groups, %d outliers",
+        "audited %s: %d label issues, %d duplicate groups, %d look-alike groups, %d outliers",
         data,
         len(result.label_issues),
         len(result.near_duplicates),
+        len(result.look_alikes),
         len(result.outliers),
     )
     return result

@@ -44,12 +44,14 @@ def public(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def write_audit(result: AuditResult, inv: Inventory, out: Path, reporter: Reporter = SILENT):
-    """label_issues.csv, near_duplicates.csv, outliers.csv, audit.json, plan.csv, audit.html."""
+    """label_issues.csv, near_duplicates.csv, look_alikes.csv, outliers.csv, audit.json,
+    plan.csv, audit.html."""
     out.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(public(result.label_issues)).to_csv(out / "label_issues.csv", index=False)
     pd.DataFrame(duplicate_rows(result.near_duplicates)).to_csv(
         out / "near_duplicates.csv", index=False
     )
+    pd.DataFrame(duplicate_rows(result.look_alikes)).to_csv(out / "look_alikes.csv", index=False)
     pd.DataFrame(public(result.outliers)).to_csv(out / "outliers.csv", index=False)
     (out / "audit.json").write_text(json.dumps(result.to_json(), indent=2))
     write_plan(plan_rows(result, inv), out / "plan.csv")
@@ -75,7 +77,8 @@ def duplicate_rows(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
     """One proposal per flagged image: relabel label issues, remove all but one of each group
-    (the one ``audit.keep_first`` puts first), keep outliers (flagged for a look)."""
+    (the one ``audit.keep_first`` puts first), keep outliers and look-alikes (flagged for a
+    look: a look-alike is as often a different photo as the same picture)."""
     rows: dict[int, dict[str, str]] = {}
 
     def propose(index: int, action: str, new_class: str, reason: str) -> None:
@@ -106,6 +109,16 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
         propose(issue["_index"], "relabel", issue["suggested"], issue["evidence"])
     for row in result.outliers:
         propose(row["_index"], "keep", "", f"outlier: {row['reason']}")
+    for group in result.look_alikes:
+        first, *others = group["_indices"]
+        for index in others:
+            propose(
+                index,
+                "keep",
+                "",
+                f"looks like {inv.rel(inv.items[first])} (look-alikes {group['kind']}, "
+                f"similarity {group['similarity']:.3f}): remove it only if it is the same picture",
+            )
     return list(rows.values())
 
 
@@ -243,29 +256,33 @@ def _tile(inv: Inventory, index: int, caption: str) -> dict[str, Any]:
 
 
 def page_sections(result: AuditResult, inv: Inventory, advance) -> dict[str, list]:
-    issues, groups, outliers = [], [], []
+    issues, outliers = [], []
     for r in result.label_issues[:PAGE_LIMIT]:
         tiles = [_tile(inv, r["_index"], f"labelled {r['given']}")]
         tiles += [_tile(inv, j, f"a {r['suggested']}") for j in r["_like"]]
         issues.append({"row": r, "tiles": tiles})
         advance(1)
-    for g in result.near_duplicates[:PAGE_LIMIT]:
-        tiles = [
-            _tile(inv, i, f"{s + ' · ' if s else ''}{c}")
-            for i, s, c in zip(g["_indices"], g["splits"], g["classes"], strict=True)
-        ]
-        groups.append({"row": g, "tiles": tiles})
-        advance(1)
+    groups = [_group(inv, g, advance) for g in result.near_duplicates[:PAGE_LIMIT]]
+    alike = [_group(inv, g, advance) for g in result.look_alikes[:PAGE_LIMIT]]
     for o in result.outliers[:PAGE_LIMIT]:
         outliers.append({"row": o, "tiles": [_tile(inv, o["_index"], o["class"])]})
         advance(1)
-    return {"issues": issues, "groups": groups, "outliers": outliers}
+    return {"issues": issues, "groups": groups, "alike": alike, "outliers": outliers}
+
+
+def _group(inv: Inventory, group: dict[str, Any], advance) -> dict[str, Any]:
+    tiles = [
+        _tile(inv, i, f"{s + ' · ' if s else ''}{c}")
+        for i, s, c in zip(group["_indices"], group["splits"], group["classes"], strict=True)
+    ]
+    advance(1)
+    return {"row": group, "tiles": tiles}
 
 
 def write_page(result: AuditResult, inv: Inventory, path: Path, reporter: Reporter = SILENT):
     total = sum(
         min(PAGE_LIMIT, len(x))
-        for x in (result.label_issues, result.near_duplicates, result.outliers)
+        for x in (result.label_issues, result.near_duplicates, result.look_alikes, result.outliers)
     )
     with reporter.task("thumbnails", total) as advance:
         sections = page_sections(result, inv, advance)
@@ -278,9 +295,11 @@ def write_page(result: AuditResult, inv: Inventory, path: Path, reporter: Report
         counts={
             "issues": len(result.label_issues),
             "groups": len(result.near_duplicates),
+            "alike": len(result.look_alikes),
             "outliers": len(result.outliers),
         },
         leaks=sum(g["kind"] == "across splits" for g in result.near_duplicates),
+        alike_across=sum(g["kind"] == "across splits" for g in result.look_alikes),
         **sections,
     )
     path.write_text(html)
@@ -299,6 +318,7 @@ h2 { border-bottom: 2px solid #1f3b57; }
 figure { margin: 0; width: 150px; font-size: .75rem; word-break: break-all; }
 figure img { max-width: 150px; max-height: 150px; display: block; }
 .leak { color: #b00020; font-weight: 600; }
+.check { color: #8a5a00; font-weight: 600; }
 .muted { color: #666; }
 </style></head><body>
 <h1>objrec audit</h1>
@@ -306,9 +326,11 @@ figure img { max-width: 150px; max-height: 150px; display: block; }
 {{ counts.groups }} near-duplicate groups{% if leaks %}, <span class="leak">{{ leaks }} of them
 across splits (possible leaks: images that look like copies of one picture, trained on and
 tested on; look at them below)</span>{% endif %},
-{{ counts.outliers }} outliers. Nothing was changed; <code>plan.csv</code> proposes actions to
-review, applied with <code>objrec apply-plan</code> into a new folder. The first {{ limit }} of
-each kind are shown; the CSVs hold all of them.</p>
+{{ counts.alike }} group{{ '' if counts.alike == 1 else 's' }} of look-alikes
+{%- if alike_across %} ({{ alike_across }} across splits: to check, not leaks){% endif %},
+{{ counts.outliers }} outliers. Nothing was changed;
+<code>plan.csv</code> proposes actions to review, applied with <code>objrec apply-plan</code>
+into a new folder. The first {{ limit }} of each kind are shown; the CSVs hold all of them.</p>
 <h2 id="labels">Likely wrong labels</h2>
 <p class="muted">The image, then images of the suggested class that look most like it.</p>
 {% for f in issues %}<div class="finding"><div class="info"><b>{{ f.row.path }}</b><br>
@@ -322,6 +344,16 @@ labelled <b>{{ f.row.given }}</b>, suggested <b>{{ f.row.suggested }}</b>
 <span class="{{ 'leak' if f.row.kind == 'across splits' else '' }}">{{ f.row.kind }}</span><br>
 feature similarity {{ '%.3f' % f.row.similarity }}, hash distance {{ f.row.hash_distance }} bits,
 centre-crop hash distance {{ f.row.crop_distance }} bits
+</div><div class="tiles">{% for t in f.tiles %}<figure>{% if t.src %}
+<img src="{{ t.src }}" alt="">{% endif %}<figcaption>{{ t.caption }}<br>
+<span class="muted">{{ t.path }}</span></figcaption></figure>{% endfor %}</div></div>{% endfor %}
+<h2 id="look-alikes">Look-alikes (to check)</h2>
+<p class="muted">Alike by features and hash, but less than a copy is: one picture re-framed or
+edited, another shot of the same thing, or different photos of one kind (two motorbikes of one
+model on white). Only a look tells; across splits, the same picture would be a leak.</p>
+{% for f in alike %}<div class="finding"><div class="info">
+<span class="{{ 'check' if f.row.kind == 'across splits' else '' }}">{{ f.row.kind }}</span><br>
+feature similarity {{ '%.3f' % f.row.similarity }}, hash distance {{ f.row.hash_distance }} bits
 </div><div class="tiles">{% for t in f.tiles %}<figure>{% if t.src %}
 <img src="{{ t.src }}" alt="">{% endif %}<figcaption>{{ t.caption }}<br>
 <span class="muted">{{ t.path }}</span></figcaption></figure>{% endfor %}</div></div>{% endfor %}

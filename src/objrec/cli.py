@@ -1407,10 +1407,12 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, force, as_json
     DATA is a class folder or a split folder (all three splits are audited together). Wrong
     labels: out-of-fold probabilities of several heads on the cached frozen features, ranked by
     cleanlab. Near-duplicates: feature similarity and a perceptual hash (resized, re-encoded,
-    cropped, mirrored or recoloured copies). Outliers: far from their class or from everything,
-    tiny, blank or oddly shaped images. DATA is only read; --out receives label_issues.csv,
-    near_duplicates.csv, outliers.csv, audit.json, audit.html (thumbnails side by side) and
-    plan.csv, which `objrec apply-plan` applies into a new folder once you have reviewed it.
+    cropped, mirrored or recoloured copies); images only moderately alike by both are listed
+    apart as look-alikes, to check (often different photos of one kind). Outliers: far from
+    their class or from everything, tiny, blank or oddly shaped images. DATA is only read; --out
+    receives label_issues.csv, near_duplicates.csv, look_alikes.csv, outliers.csv, audit.json,
+    audit.html (thumbnails side by side) and plan.csv, which `objrec apply-plan` applies into a
+    new folder once you have reviewed it.
     """
     from objrec.audit import AuditConfig
     from objrec.audit import audit as run_audit
@@ -1422,20 +1424,17 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, force, as_json
         print_json(result.to_json())
         return
     leaks = sum(g["kind"] == "across splits" for g in result.near_duplicates)
+    alike = sum(g["kind"] == "across splits" for g in result.look_alikes)
     console.print(
         f"audited {plural(result.n_images, 'image')}: "
         f"{plural(len(result.label_issues), 'likely wrong label')}, "
         f"{plural(len(result.near_duplicates), 'near-duplicate group')}, "
+        f"{plural(len(result.look_alikes), 'group')} of look-alikes, "
         f"{plural(len(result.outliers), 'outlier')} in {result.seconds['total']:.0f}s ("
         + ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items() if k != "total")
         + ")"
     )
-    if leaks:
-        console.print(
-            f"[bold red]{plural(leaks, 'near-duplicate group')} "
-            f"{'spans' if leaks == 1 else 'span'} two splits[/]: images that look alike, "
-            "possibly one picture trained on and tested on; look at them in audit.html"
-        )
+    print_leaks(leaks, alike)
     for row in result.label_issues[:5]:
         console.print(
             f"  {row['path']}: labelled {row['given']}, looks like {row['suggested']}",
@@ -1447,6 +1446,23 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, force, as_json
         markup=False,
         highlight=False,
     )
+
+
+def print_leaks(leaks: int, alike: int) -> None:
+    """Near-duplicate groups across splits in red (possible leaks); look-alikes across splits in
+    yellow (to check: most are different photos of one kind)."""
+    if leaks:
+        console.print(
+            f"[bold red]{plural(leaks, 'near-duplicate group')} "
+            f"{'spans' if leaks == 1 else 'span'} two splits[/]: images that look alike, "
+            "possibly one picture trained on and tested on; look at them in audit.html"
+        )
+    if alike:
+        console.print(
+            f"[yellow]{plural(alike, 'group')} of look-alikes {'spans' if alike == 1 else 'span'}"
+            " two splits[/]: alike, but less than copies are; often different photos of one kind, "
+            "a leak only if one is the same picture: check them in audit.html"
+        )
 
 
 @cli.command("apply-plan")
