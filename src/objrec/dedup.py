@@ -71,7 +71,7 @@ class DuplicateRule:
     """Perceptual-hash distance (bits of 256) at or below which they are, whatever the features."""
     hash_loose: int = 64
     """At or below this distance, a similarity of ``sim_loose`` makes two images look alike:
-    the look-alikes looked at on Caltech-101 were 30-64 bits apart whether one picture or two
+    the look-alikes looked at on Caltech-101 were 32-64 bits apart whether one picture or two
     different motorbikes (the demo's two: 46 bits at 160 px, 42 at full size)."""
     sim_crop: float = 0.85
     """Features at least this similar, and ``crop_hash`` ..."""
