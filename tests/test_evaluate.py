@@ -1,6 +1,9 @@
 """evaluate: metrics with and without TTA, the files it writes, where it may write them."""
 
 import json
+import logging
+import os
+import shutil
 
 import pytest
 
@@ -175,3 +178,18 @@ def test_an_unknown_folder_none_of_whose_images_can_be_read_is_refused_in_one_se
     with pytest.raises(ObjrecError, match=r"no image of .*unknown can be read: .*empty file"):
         evaluate(trained_run, split_dir, out=tmp_path / "eval", unknown=unknown)
     assert not (tmp_path / "eval").exists()
+
+
+def test_a_name_that_is_not_utf8_in_the_unknown_folder_is_warned_about_once(
+    trained_run, split_dir, tmp_path, caplog
+):
+    """The folder is listed before the model is loaded, and again for its features: two
+    warnings about the one file."""
+    unknown = tmp_path / "unknown"
+    unknown.mkdir()
+    image = next((split_dir / "test" / "red").iterdir())
+    shutil.copy(image, unknown / "fine.jpg")
+    shutil.copy(image, unknown / os.fsdecode(b"caf\xe9.jpg"))
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        evaluate(trained_run, split_dir, out=tmp_path / "eval", unknown=unknown)
+    assert sum("not UTF-8" in r.getMessage() for r in caplog.records) == 1

@@ -1,4 +1,6 @@
 import io
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -174,3 +176,23 @@ def test_an_avif_is_named_as_undecodable_only_where_pillow_lacks_avif(monkeypatc
     monkeypatch.setattr(Image, "ID", [i for i in Image.ID if i != "AVIF"])  # an older Pillow
     with pytest.raises(UnreadableImageError, match=r"\(an AVIF image, which Pillow cannot decode"):
         open_image(avif)
+
+
+def test_a_name_that_is_not_utf8_is_warned_about_once_per_block(tmp_path, caplog):
+    """A command lists a folder several times (a check, then the work): each listing warned."""
+    make_image((200, 40, 40)).save(tmp_path / os.fsdecode(b"caf\xe9.jpg"), "JPEG")
+
+    def warnings_from(listings) -> int:
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="objrec"):
+            listings()
+        return sum("not UTF-8" in r.getMessage() for r in caplog.records)
+
+    def twice():
+        assert list_images(tmp_path) == list_images(Path(os.path.relpath(tmp_path))) == []
+
+    with_block = images.names_warned_once()(twice)
+    assert warnings_from(with_block) == 1
+    assert warnings_from(with_block) == 1  # a later call is warned again: nothing leaks
+    assert warnings_from(lambda: images.names_warned_once()(with_block)()) == 1  # nested: shared
+    assert warnings_from(twice) == 2  # outside any block (a thread of its own): each listing

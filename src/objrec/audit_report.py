@@ -22,7 +22,13 @@ from jinja2 import Environment, select_autoescape
 
 from objrec.data import is_split_folder
 from objrec.errors import ObjrecError
-from objrec.images import UnreadableImageError, is_hidden, list_images, open_image
+from objrec.images import (
+    UnreadableImageError,
+    is_hidden,
+    list_images,
+    names_warned_once,
+    open_image,
+)
 from objrec.outputs import refuse_overwrite, takes_back_folders
 from objrec.progress import SILENT, Reporter, plural
 
@@ -191,6 +197,7 @@ def _target(rel: Path, row: dict[str, str] | None, split_folder: bool) -> Path |
 
 
 @takes_back_folders("out")
+@names_warned_once()
 def apply_plan(data: Path, plan_file: Path, out: Path) -> dict[str, int]:
     """Copy every image of ``data`` into ``out``, leaving out removed ones and moving relabelled
     ones into their new class folder. ``data`` is only read; ``out`` must be new or empty.

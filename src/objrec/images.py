@@ -13,6 +13,8 @@ import logging
 import os
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +77,38 @@ _MAGIC = (
 
 BAD_NAME = "its name is not UTF-8 (as in some old zips): objrec cannot record it; rename it"
 """Why a file whose name does not decode as UTF-8 is left out (see :func:`has_utf8_name`)."""
+
+
+_warned_names: ContextVar[set[str] | None] = ContextVar("objrec_warned_names", default=None)
+"""The bad names already warned about in the current :func:`names_warned_once` block."""
+
+
+@contextmanager
+def names_warned_once() -> Iterator[None]:
+    """Within this block (one library call: one command) :func:`list_images` warns about each
+    name that is not UTF-8 once, however many listings meet it: a command lists a folder more
+    than once (``evaluate --unknown`` checks the folder before loading the model, ``report``
+    evaluates and then shows the training images). A block inside another shares its names;
+    nothing outlives the outermost block, so a later call (or test) is warned again. Usable as a
+    decorator: ``@names_warned_once()``."""
+    if _warned_names.get() is not None:
+        yield
+        return
+    token = _warned_names.set(set())
+    try:
+        yield
+    finally:
+        _warned_names.reset(token)
+
+
+def _warn_bad_name(path: Path) -> None:
+    """Warn that ``path`` is left out (:data:`BAD_NAME`), once per :func:`names_warned_once`."""
+    warned = _warned_names.get()
+    key = os.path.abspath(path)
+    if warned is None or key not in warned:
+        log.warning("%s left out: %s", path, BAD_NAME)
+    if warned is not None:
+        warned.add(key)
 
 
 class UnreadableImageError(ObjrecError):
@@ -162,7 +196,8 @@ def list_images(folder: Path, bad_names: list[Path] | None = None) -> list[Path]
     """All image files below ``folder`` (recursively, through links to folders), sorted.
 
     Hidden files and folders are skipped; a link that loops back, and an image whose name is not
-    UTF-8, are skipped with a warning (the latter put in ``bad_names`` instead, when given).
+    UTF-8, are skipped with a warning (the latter once per :func:`names_warned_once` block, or
+    put in ``bad_names`` instead, when given).
     """
     found = []
     for path, kind in walk_tree(Path(folder)):
@@ -174,7 +209,7 @@ def list_images(folder: Path, bad_names: list[Path] | None = None) -> list[Path]
             elif bad_names is not None:
                 bad_names.append(path)
             else:
-                log.warning("%s left out: %s", path, BAD_NAME)
+                _warn_bad_name(path)
     return sorted(found, key=path_order)
 
 

@@ -27,7 +27,7 @@ from objrec.features import (
     report_unreadable,
     require_readable,
 )
-from objrec.images import list_images
+from objrec.images import list_images, names_warned_once
 from objrec.inference import Recognizer
 from objrec.outputs import (
     check_output_dir,
@@ -75,6 +75,7 @@ def pick_diverse(scores: np.ndarray, unit: np.ndarray, n: int, diversity: float)
 
 
 @takes_back_folders("out")
+@names_warned_once()
 def suggest(
     run: Path,
     folder: Path,
