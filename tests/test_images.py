@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from objrec import images
+from objrec.dedup import all_facts
 from objrec.images import UnreadableImageError, image_size, is_image_file, list_images, open_image
 
 from .conftest import make_image
@@ -191,8 +192,26 @@ def test_a_name_that_is_not_utf8_is_warned_about_once_per_block(tmp_path, caplog
     def twice():
         assert list_images(tmp_path) == list_images(Path(os.path.relpath(tmp_path))) == []
 
-    with_block = images.names_warned_once()(twice)
+    with_block = images.warned_once_per_file()(twice)
     assert warnings_from(with_block) == 1
     assert warnings_from(with_block) == 1  # a later call is warned again: nothing leaks
-    assert warnings_from(lambda: images.names_warned_once()(with_block)()) == 1  # nested: shared
+    assert warnings_from(lambda: images.warned_once_per_file()(with_block)()) == 1  # nested: shared
     assert warnings_from(twice) == 2  # outside any block (a thread of its own): each listing
+
+
+@pytest.mark.parametrize("keep", [14, -20])  # cut before its first directory, or inside a value
+def test_damaged_exif_is_warned_about_once_naming_the_file_not_by_pillow(tmp_path, caplog, keep):
+    """Pillow's "Corrupt EXIF data" (a UserWarning) named no file, and came at every open."""
+    import warnings
+
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F] = 6, "Canon" * 10  # the orientation, and a value stored apart
+    path = tmp_path / "damaged.jpg"
+    make_image((200, 40, 40)).save(path, exif=exif.tobytes()[:keep])
+    once = images.warned_once_per_file()
+    with warnings.catch_warnings(record=True) as pillow, caplog.at_level("WARNING", "objrec"), once:
+        open_image(path), open_image(path, draft_size=16), image_size(path)
+        all_facts([path] * 3)  # on a pool's threads too
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [f"{path}: {said[0].split(': ', 1)[1]}"] and "damaged EXIF data" in said[0]
+    assert [str(w.message) for w in pillow] == []

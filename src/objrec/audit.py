@@ -52,7 +52,7 @@ from objrec.features import (
     cached_features,
     open_cache,
 )
-from objrec.images import names_warned_once
+from objrec.images import warned_once_per_file
 from objrec.model import build_head
 from objrec.outputs import takes_back_folders
 from objrec.progress import SILENT, Reporter
@@ -598,7 +598,7 @@ class Stopwatch:
 
 
 @takes_back_folders("out")
-@names_warned_once()
+@warned_once_per_file()
 def audit(
     data: Path,
     out: Path | None = None,

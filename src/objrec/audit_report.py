@@ -26,8 +26,8 @@ from objrec.images import (
     UnreadableImageError,
     is_hidden,
     list_images,
-    names_warned_once,
     open_image,
+    warned_once_per_file,
 )
 from objrec.outputs import refuse_overwrite, takes_back_folders
 from objrec.progress import SILENT, Reporter, plural
@@ -197,7 +197,7 @@ def _target(rel: Path, row: dict[str, str] | None, split_folder: bool) -> Path |
 
 
 @takes_back_folders("out")
-@names_warned_once()
+@warned_once_per_file()
 def apply_plan(data: Path, plan_file: Path, out: Path) -> dict[str, int]:
     """Copy every image of ``data`` into ``out``, leaving out removed ones and moving relabelled
     ones into their new class folder. ``data`` is only read; ``out`` must be new or empty.

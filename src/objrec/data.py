@@ -16,7 +16,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from objrec.errors import ObjrecError
-from objrec.images import UnreadableImageError, is_hidden, is_link_loop, list_images, open_image
+from objrec.images import (
+    UnreadableImageError,
+    carry_warned,
+    is_hidden,
+    is_link_loop,
+    list_images,
+    open_image,
+)
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +253,7 @@ def prefetch(batches: Iterable[Batch], depth: int = 2, threads: int | None = 1) 
             queue.put(exc)
         queue.put(done)
 
-    thread = threading.Thread(target=produce, daemon=True)
+    thread = threading.Thread(target=carry_warned(produce), daemon=True)
     thread.start()
     try:
         while (item := queue.get()) is not done:

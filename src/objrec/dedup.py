@@ -28,7 +28,7 @@ import imagehash
 import numpy as np
 from PIL import Image, ImageOps
 
-from objrec.images import UnreadableImageError, image_size, open_image
+from objrec.images import UnreadableImageError, carry_warned, image_size, open_image
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ def all_facts(
     """``image_facts`` of every path, in order, decoded on a few threads (PIL releases the GIL)."""
     with ThreadPoolExecutor(threads) as pool:
         results = []
-        for facts in pool.map(image_facts, paths):
+        for facts in pool.map(carry_warned(image_facts), paths):
             results.append(facts)
             if on_file:
                 on_file()

@@ -41,7 +41,7 @@ from objrec.features import (
     report_unreadable,
     require_readable,
 )
-from objrec.images import UnreadableImageError, list_images, names_warned_once, open_image
+from objrec.images import UnreadableImageError, list_images, open_image, warned_once_per_file
 from objrec.inference import Answers, Recognizer
 from objrec.leakage import SEEN_SPLITS, seen_images
 from objrec.metrics import confusion_matrix, most_confused, per_class_table, summarize
@@ -134,7 +134,7 @@ def resolve_eval_folder(folder: Path, split: str) -> Path:
 
 
 @takes_back_folders("out")
-@names_warned_once()
+@warned_once_per_file()
 def evaluate(
     run: Path,
     folder: Path,

@@ -11,7 +11,7 @@ import pandas as pd
 from objrec import plots
 from objrec.data import SPLITS, class_dirs, is_split_folder, present_splits
 from objrec.errors import ObjrecError
-from objrec.images import UnreadableImageError, image_size, list_images, names_warned_once
+from objrec.images import UnreadableImageError, image_size, list_images, warned_once_per_file
 from objrec.outputs import prepare_output_dir, refuse_inside, takes_back_folders
 from objrec.progress import SILENT, Reporter
 
@@ -31,7 +31,7 @@ class ExploreResult:
 
 
 @takes_back_folders("out")
-@names_warned_once()
+@warned_once_per_file()
 def explore(
     data: Path, out: Path | None = None, reporter: Reporter = SILENT, force: bool = False
 ) -> ExploreResult:

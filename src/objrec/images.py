@@ -8,14 +8,18 @@ servers put beside photos (``__MACOSX``, ``@eaDir``: see ``SYSTEM_FOLDERS``) are
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import os
+import re
+import struct
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -23,6 +27,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from objrec.errors import ObjrecError
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
@@ -50,10 +56,37 @@ MAX_PIXELS = 89_478_485
 as decoded: a JPEG read at a reduced scale (``draft_size``) counts at that scale, so a 108-megapixel
 phone photo (12,000 x 9,000) is read at 1/8, 1,500 x 1,125 pixels. PIL itself refuses any image
 over twice this many pixels, before its scale can be chosen."""
-# ``_check_size`` refuses what PIL would only warn about, so its warning says nothing more. It is
-# silenced once here: a ``catch_warnings`` around each open changes a process-wide filter, and on
-# the threads that decode images it turned the warning into an exception in another thread.
-warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+_QUIET_PILLOW = (
+    ("", Image.DecompressionBombWarning, ""),
+    (
+        r"(possibly )?corrupt exif data|truncated file read|tag data larger than file|tag offset",
+        UserWarning,
+        r"PIL\.TiffImagePlugin",
+    ),
+)
+"""Pillow's warnings that objrec gives better itself: ``_check_size`` refuses what PIL would only
+warn about, so its warning says nothing more; damaged EXIF data is named with its file, once
+(``_warn_damaged_exif``), where Pillow's warnings name none. They are ignored process-wide
+(:func:`quiet_pillow`): a ``catch_warnings`` around each open changes a process-wide filter, and on
+the threads that decode images it turned the warning into an exception in another thread."""
+
+
+def quiet_pillow() -> None:
+    """Ignore :data:`_QUIET_PILLOW`'s warnings, unless already ignored: called at import and at
+    every open, since a ``catch_warnings`` block (pytest's around each test, a caller's) drops
+    filters added within it when it ends. A check of the list, not a new filter each time: adding
+    one resets every module's record of warnings already shown."""
+
+    def text(pattern) -> str:  # a compiled pattern, a string (Python's own filters) or None
+        return getattr(pattern, "pattern", pattern) or ""
+
+    present = {(f[0], text(f[1]), f[2], text(f[3])) for f in warnings.filters}
+    for message, category, module in _QUIET_PILLOW:
+        if ("ignore", message, category, module) not in present:
+            warnings.filterwarnings("ignore", message, category, module)
+
+
+quiet_pillow()
 UPLOAD_MAX_PIXELS = 40_000_000
 """The largest image ``serve`` decodes from an upload (about 6,300 x 6,300, 0.12 GB as RGB): lower
 than :data:`MAX_PIXELS`: strangers send uploads, and several decode at once, one per thread.
@@ -75,39 +108,60 @@ _MAGIC = (
 )
 
 
+_TIFF_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
+"""Bytes per value of each TIFF field type (BYTE, ASCII, SHORT, LONG, RATIONAL, ...), as in EXIF."""
+
 BAD_NAME = "its name is not UTF-8 (as in some old zips): objrec cannot record it; rename it"
 """Why a file whose name does not decode as UTF-8 is left out (see :func:`has_utf8_name`)."""
 
 
-_warned_names: ContextVar[set[str] | None] = ContextVar("objrec_warned_names", default=None)
-"""The bad names already warned about in the current :func:`names_warned_once` block."""
+_warned: ContextVar[set[tuple[str, str]] | None] = ContextVar("objrec_warned", default=None)
+"""What was already warned about in the current :func:`warned_once_per_file` block: (kind, file)."""
 
 
 @contextmanager
-def names_warned_once() -> Iterator[None]:
-    """Within this block (one library call: one command) :func:`list_images` warns about each
-    name that is not UTF-8 once, however many listings meet it: a command lists a folder more
-    than once (``evaluate --unknown`` checks the folder before loading the model, ``report``
-    evaluates and then shows the training images). A block inside another shares its names;
-    nothing outlives the outermost block, so a later call (or test) is warned again. Usable as a
-    decorator: ``@names_warned_once()``."""
-    if _warned_names.get() is not None:
+def warned_once_per_file() -> Iterator[None]:
+    """Within this block (one library call: one command) each file is warned about once per kind
+    (a name that is not UTF-8, damaged EXIF data), however often it is listed or opened: a command
+    lists a folder more than once (``evaluate --unknown`` checks the folder before loading the
+    model, ``report`` evaluates and then shows the training images) and opens an image several
+    times (its facts, its features, the plot). A block inside another shares its memory; nothing
+    outlives the outermost block, so a later call (or test) is warned again. Threads share it
+    through :func:`carry_warned`. Usable as a decorator: ``@warned_once_per_file()``."""
+    if _warned.get() is not None:
         yield
         return
-    token = _warned_names.set(set())
+    token = _warned.set(set())
     try:
         yield
     finally:
-        _warned_names.reset(token)
+        _warned.reset(token)
 
 
-def _warn_bad_name(path: Path) -> None:
-    """Warn that ``path`` is left out (:data:`BAD_NAME`), once per :func:`names_warned_once`."""
-    warned = _warned_names.get()
-    key = os.path.abspath(path)
-    if warned is None or key not in warned:
-        log.warning("%s left out: %s", path, BAD_NAME)
-    if warned is not None:
+def carry_warned(function: Callable[P, R]) -> Callable[P, R]:
+    """``function``, run in any thread with this :func:`warned_once_per_file` block's memory of
+    what was warned (a new thread, or a pool's, starts without it, and would warn again)."""
+    warned = _warned.get()
+
+    @functools.wraps(function)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        token = _warned.set(warned)
+        try:
+            return function(*args, **kwargs)
+        finally:
+            _warned.reset(token)
+
+    return call
+
+
+def warn_once(kind: str, path: str | Path | None, message: str, *args: object) -> None:
+    """Log ``message`` unless this ``kind`` of warning about ``path`` was already given in this
+    :func:`warned_once_per_file` block (always outside one, or for an upload: ``path`` None)."""
+    warned = _warned.get()
+    key = (kind, os.path.abspath(path)) if path is not None else None
+    if warned is None or key is None or key not in warned:
+        log.warning(message, *args)
+    if warned is not None and key is not None:
         warned.add(key)
 
 
@@ -196,7 +250,7 @@ def list_images(folder: Path, bad_names: list[Path] | None = None) -> list[Path]
     """All image files below ``folder`` (recursively, through links to folders), sorted.
 
     Hidden files and folders are skipped; a link that loops back, and an image whose name is not
-    UTF-8, are skipped with a warning (the latter once per :func:`names_warned_once` block, or
+    UTF-8, are skipped with a warning (the latter once per :func:`warned_once_per_file` block, or
     put in ``bad_names`` instead, when given).
     """
     found = []
@@ -209,7 +263,7 @@ def list_images(folder: Path, bad_names: list[Path] | None = None) -> list[Path]
             elif bad_names is not None:
                 bad_names.append(path)
             else:
-                _warn_bad_name(path)
+                warn_once("bad name", path, "%s left out: %s", path, BAD_NAME)
     return sorted(found, key=path_order)
 
 
@@ -235,6 +289,7 @@ def open_image(
             ``MAX_PIXELS`` pixels.
     """
     label = name or ("upload" if isinstance(source, bytes) else str(source))
+    quiet_pillow()
     stream = io.BytesIO(source) if isinstance(source, bytes) else Path(source)
     try:
         with Image.open(stream) as img:
@@ -242,7 +297,9 @@ def open_image(
                 img.draft("RGB", (draft_size, draft_size))
             _check_size(label, img, max_pixels or MAX_PIXELS)  # the size it will decode at
             img.load()
-            return _to_rgb(ImageOps.exif_transpose(img))
+            upright = ImageOps.exif_transpose(img)
+            _warn_damaged_exif(img, label, source)
+            return _to_rgb(upright)
     except Image.DecompressionBombError as exc:
         reason = f"image too large to decode safely ({exc})"
         raise UnreadableImageError(label, reason, too_large=True) from exc
@@ -253,14 +310,52 @@ def open_image(
 
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) from the file header, without decoding the pixels; EXIF rotation applied."""
+    quiet_pillow()
     try:
         with Image.open(path) as img:
             width, height = img.size
             orientation = img.getexif().get(0x0112, 1)
+            _warn_damaged_exif(img, str(path), path)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         reason = _reason(exc, _head(path))  # a HEIC or an empty file said so, as open_image does
         raise UnreadableImageError(str(path), f"cannot read image ({reason})") from exc
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def exif_damage(exif: bytes) -> str | None:
+    """Why the EXIF block ``exif`` (as in a JPEG's, PNG's or WebP's ``info["exif"]``) is damaged,
+    or None when its first directory, which holds the orientation, is whole (or there is none).
+
+    The checks behind Pillow's own warnings ("Corrupt EXIF data", "Truncated File Read", ...),
+    which name no file: a directory or a value that the block ends before. Pillow reads the tags
+    before the damage, so the orientation may or may not have survived.
+    """
+    data = re.sub(b"^(Exif\x00\x00){1,2}", b"", exif)
+    order = {b"II": "<", b"MM": ">"}.get(data[:2])
+    if order is None or len(data) < 8:  # Pillow reads no tags from such a block, silently
+        return None
+    (start,) = struct.unpack_from(order + "L", data, 4)
+    if start + 2 > len(data):
+        return "cut short before its first directory"
+    (count,) = struct.unpack_from(order + "H", data, start)
+    if start + 2 + 12 * count + 4 > len(data):
+        return "cut short inside its first directory"
+    for i in range(count):
+        _, kind, n, offset = struct.unpack_from(order + "HHLL", data, start + 2 + 12 * i)
+        size = n * _TIFF_TYPE_SIZES.get(kind, 0)
+        if size > 4 and offset + size > len(data):
+            return "a value lies past its end"
+    return None
+
+
+def _warn_damaged_exif(img: Image.Image, label: str, source: str | Path | bytes) -> None:
+    """Warn, once per file (:func:`warn_once`), when the EXIF data read for ``img``'s orientation
+    is damaged (:func:`exif_damage`), naming the file as Pillow's own warning does not."""
+    damage = exif_damage(img.info.get("exif") or b"")
+    if damage:
+        where = None if isinstance(source, bytes) else source
+        message = "%s: damaged EXIF data (%s): its orientation may be lost, the image turned"
+        warn_once("exif", where, message, label, damage)
 
 
 def _check_size(label: str, img: Image.Image, limit: int) -> None:

@@ -28,7 +28,7 @@ from objrec.config import DataConfig
 from objrec.data import scan_class_folder
 from objrec.errors import ObjrecError
 from objrec.explore import explore
-from objrec.images import UnreadableImageError, names_warned_once, open_image
+from objrec.images import UnreadableImageError, open_image, warned_once_per_file
 from objrec.inference import Recognizer
 from objrec.meta import RunMeta
 from objrec.outputs import landing, output_path, refuse_overwrite, same_file, staged
@@ -191,7 +191,7 @@ def saliency_tiles(recognizer: Recognizer, rows: pd.DataFrame, reporter: Reporte
     return tiles
 
 
-@names_warned_once()
+@warned_once_per_file()
 def build_report(
     run: Path,
     out: Path | None = None,

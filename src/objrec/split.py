@@ -29,7 +29,7 @@ from typing import Any
 from objrec.config import SplitConfig, settings
 from objrec.data import SPLITS, class_dirs
 from objrec.errors import ObjrecError, strict_refusal
-from objrec.images import list_images, names_warned_once, path_order
+from objrec.images import list_images, path_order, warned_once_per_file
 from objrec.outputs import refuse_overwrite, takes_back_folders
 from objrec.progress import plural, some_of
 
@@ -97,7 +97,7 @@ def allocate(n: int, ratios: tuple[float, float, float]) -> list[int]:
 
 
 @takes_back_folders("out")
-@names_warned_once()
+@warned_once_per_file()
 def split_folder(
     src: Path,
     out: Path,

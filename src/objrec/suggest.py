@@ -27,7 +27,7 @@ from objrec.features import (
     report_unreadable,
     require_readable,
 )
-from objrec.images import list_images, names_warned_once
+from objrec.images import list_images, warned_once_per_file
 from objrec.inference import Recognizer
 from objrec.outputs import (
     check_output_dir,
@@ -75,7 +75,7 @@ def pick_diverse(scores: np.ndarray, unit: np.ndarray, n: int, diversity: float)
 
 
 @takes_back_folders("out")
-@names_warned_once()
+@warned_once_per_file()
 def suggest(
     run: Path,
     folder: Path,

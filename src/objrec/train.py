@@ -51,7 +51,7 @@ from objrec.features import (
     sharded_feature_batches,
 )
 from objrec.finetune import FinetuneModel, optimizer_for, split_body, unfreeze, warmup_cosine
-from objrec.images import names_warned_once
+from objrec.images import warned_once_per_file
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, build_head, count_parameters
 from objrec.outputs import takes_back_folders
@@ -96,7 +96,7 @@ class RunRequest:
 
 
 @takes_back_folders("out")
-@names_warned_once()
+@warned_once_per_file()
 def train(
     data_dir: Path,
     out: Path,
