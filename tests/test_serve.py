@@ -82,7 +82,12 @@ def test_predict_answers_with_the_keys_of_predict_json_but_path(client, tmp_path
         ({"file": ("x.png", b"", "image/png")}, {}, 400, "empty"),
         ({"file": ("x.png", b"hello, not an image", "image/png")}, {}, 415, "cannot read image"),
         ({"file": ("x.jpg", b"\xff\xd8\xff\xe0" + b"\x00" * 64, "image/jpeg")}, {}, 415, "x.jpg"),
-        ({"file": ("big.bin", b"\x00" * 200_001, "image/png")}, {}, 413, "over the limit"),
+        (
+            {"file": ("big.bin", b"\x00" * 200_001, "image/png")},
+            {},
+            413,
+            "limit of 0.191 MiB (200,000",
+        ),
         ({"file": ("huge.png", None, "image/png")}, {}, 413, "pixels"),
         ({"image": ("x.png", None, "image/png")}, {}, 422, "file"),
         ({"file": ("x.png", None, "image/png")}, {"topk": "0"}, 422, "topk"),
@@ -318,3 +323,37 @@ def test_the_page_in_headless_chromium(server, tmp_path):
     assert after_good["#preview"]["y"] > drop["y"] + drop["height"]
     assert errors == [] or all("415" in e for e in errors), errors  # the refused upload's status
     assert (tmp_path / "page.png").stat().st_size > 5_000
+
+
+@pytest.mark.parametrize("given", ["0", "-1", "nan", "1e-9"])
+def test_serve_refuses_an_upload_limit_that_is_not_positive_in_one_sentence(
+    tmp_path, capsys, given
+):
+    from objrec.cli import main
+
+    code = main(["serve", str(tmp_path), "--port", "0", "--max-upload-mib", given])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1
+    assert err.startswith("error: --max-upload-mib must be a positive size in MiB")
+
+
+def test_serve_passes_its_upload_limit_on_and_keeps_10_mib_by_default(tmp_path, monkeypatch):
+    from objrec import cli, serve
+
+    asked = []
+    monkeypatch.setattr(serve, "serve", lambda *args, **kwargs: asked.append(kwargs))
+    assert cli.main(["serve", str(tmp_path), "--max-upload-mib", "0.5"]) == 0
+    assert cli.main(["serve", str(tmp_path)]) == 0
+    assert [a["max_upload_bytes"] for a in asked] == [512 * 1024, serve.MAX_UPLOAD_BYTES]
+    assert serve.MAX_UPLOAD_BYTES == cli.SERVE_MAX_UPLOAD_MIB * 1024 * 1024 == 10 * 1024 * 1024
+
+
+def test_each_worker_of_several_takes_the_upload_limit(client, monkeypatch):
+    """With --workers 2 each worker builds its app from the environment (app_from_env)."""
+    from objrec.serve import app_from_env, worker_environment
+
+    for name, value in worker_environment(client.run, "torch", "cpu", None, True, 1000).items():
+        monkeypatch.setenv(name, value)
+    with TestClient(app_from_env()) as worker:
+        answer = worker.post("/predict", files={"file": ("x.png", png_bytes(), "image/png")})
+    assert answer.status_code == 413 and "(1,000 bytes)" in answer.json()["error"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import shlex
@@ -61,6 +62,9 @@ PIPED_WIDTH = 10_000
 
 GREEDY_OPTIONS = ("--exclude",)
 TRAIN = TrainConfig()  # the CLI shows and uses the library's own defaults
+SERVE_MAX_UPLOAD_MIB = 10.0
+"""``serve``'s upload limit in MiB: ``serve.MAX_UPLOAD_BYTES``, here since the CLI does not import
+FastAPI for ``--help`` (a test checks that the two agree)."""
 DIR = click.Path(path_type=Path, file_okay=False)
 EXISTING = click.Path(path_type=Path, exists=True)
 
@@ -1081,6 +1085,14 @@ def export(
     help="Run the model through ONNX Runtime (exported once, checked, cached) or eager PyTorch "
     "[default: onnx on the CPU, torch on a GPU; onnx runs on the CPU only].",
 )
+@click.option(
+    "--max-upload-mib",
+    type=float,
+    default=SERVE_MAX_UPLOAD_MIB,
+    show_default=True,
+    help="The largest upload /predict takes, in MiB (0.5 is 512 KiB); a larger one is answered "
+    "413 with an error that names the limit.",
+)
 @unknown_options
 @device_option
 def serve(
@@ -1089,6 +1101,7 @@ def serve(
     port: int,
     workers: int,
     runtime: str | None,
+    max_upload_mib: float,
     threshold: float | None,
     no_unknown: bool,
     device: str,
@@ -1108,6 +1121,9 @@ def serve(
 
     if workers < 1:
         raise ObjrecError("--workers must be at least 1")
+    max_upload_bytes = round(max_upload_mib * 1024 * 1024) if math.isfinite(max_upload_mib) else 0
+    if max_upload_bytes < 1:
+        raise ObjrecError(f"--max-upload-mib must be a positive size in MiB, not {max_upload_mib}")
 
     def ready(url: str) -> None:
         err.print(f"serving {shown(run)} on {url} (Ctrl-C stops)", markup=False, highlight=False)
@@ -1122,6 +1138,7 @@ def serve(
         threshold=threshold,
         unknown=not no_unknown,
         device=device,
+        max_upload_bytes=max_upload_bytes,
     )
 
 

@@ -6,7 +6,8 @@
 ``/info``.
 The model loads once, at start; requests run in FastAPI's thread pool and share it safely. Every bad
 request gets a 4xx JSON ``{"error": ...}``: an empty or missing file, a non-image, an upload over
-the size limit, an image over the pixel limit, a ``topk`` out of range.
+the size limit (10 MiB unless ``max_upload_bytes`` says otherwise; named in the error), an image
+over the pixel limit, a ``topk`` out of range.
 """
 
 from __future__ import annotations
@@ -37,7 +38,10 @@ from objrec.predict import base_name
 
 log = logging.getLogger(__name__)
 
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MIB = 1024 * 1024
+MAX_UPLOAD_BYTES = 10 * MIB
+"""The largest upload ``/predict`` takes unless told otherwise (``objrec serve --max-upload-mib``):
+a phone's photo is a few MiB; larger uploads are answered 413, naming the limit."""
 MAX_TOPK = 20
 
 
@@ -66,6 +70,16 @@ def load_recognizer(
     return Recognizer.load(run, runtime, threshold, unknown, where)
 
 
+def size_text(n_bytes: int) -> str:
+    """A byte count as people read a limit: ``10 MiB (10,485,760 bytes)``."""
+    return f"{n_bytes / MIB:.3g} MiB ({n_bytes:,} bytes)"
+
+
+def check_upload_limit(max_upload_bytes: int) -> None:
+    if max_upload_bytes < 1:
+        raise ObjrecError(f"`max_upload_bytes` must be at least 1 (it is {max_upload_bytes})")
+
+
 def health() -> dict:
     """``GET /health``: the server is up."""
     return {"status": "ok"}
@@ -90,7 +104,9 @@ def create_app(
     unknown: bool = True,
     device: str = "auto",
 ) -> FastAPI:
-    """The app for the model in ``run``, loaded now; ``threshold``, ``unknown``: as predict's."""
+    """The app for the model in ``run``, loaded now; ``threshold``, ``unknown``: as predict's.
+    Uploads over ``max_upload_bytes`` and images over ``max_pixels`` are refused (413)."""
+    check_upload_limit(max_upload_bytes)
     recognizer = load_recognizer(run, runtime, device, threshold, unknown)
     page = (resources.files("objrec") / "static" / "index.html").read_text()
     app = FastAPI(title="objrec", version=__version__, docs_url="/docs", redoc_url=None)
@@ -120,16 +136,23 @@ def create_app(
         topk: Annotated[int, Form(ge=1, le=MAX_TOPK)] = 5,
         tta: Annotated[bool, Form(description="average over the test-time views")] = False,
     ) -> dict:
-        data = file.file.read(max_upload_bytes + 1)
-        if not data:
-            raise HTTPException(400, "the uploaded file is empty")
-        if len(data) > max_upload_bytes:
-            raise HTTPException(413, f"the upload is over the limit of {max_upload_bytes:,} bytes")
+        data = read_upload(file, max_upload_bytes)
         name = upload_name(file.filename)
         image = _decode(data, name, max_pixels, recognizer.draft)
         return {"filename": name, **answer_json(recognizer, image, topk, tta)}
 
     return app
+
+
+def read_upload(file: UploadFile, max_upload_bytes: int) -> bytes:
+    """The upload's bytes; refused when empty, or over ``max_upload_bytes`` (the error names it)."""
+    data = file.file.read(max_upload_bytes + 1)
+    if not data:
+        raise HTTPException(400, "the uploaded file is empty")
+    if len(data) > max_upload_bytes:
+        limit = size_text(max_upload_bytes)
+        raise HTTPException(413, f"the upload is over this server's limit of {limit}")
+    return data
 
 
 def upload_name(filename: str | None) -> str:
@@ -155,6 +178,20 @@ def _decode(data: bytes, name: str, max_pixels: int, draft: int):
         raise HTTPException(413 if exc.too_large else 415, str(exc)) from exc
 
 
+def worker_environment(
+    run: Path, runtime: str | None, device: str, threshold, unknown: bool, max_upload_bytes: int
+) -> dict[str, str]:
+    """What :func:`app_from_env` reads in each of several worker processes."""
+    return {
+        "OBJREC_SERVE_RUN": str(run.resolve()),
+        "OBJREC_SERVE_RUNTIME": runtime or "",
+        "OBJREC_SERVE_DEVICE": device,
+        "OBJREC_SERVE_THRESHOLD": "" if threshold is None else repr(threshold),
+        "OBJREC_SERVE_UNKNOWN": "1" if unknown else "0",
+        "OBJREC_SERVE_MAX_UPLOAD_BYTES": str(max_upload_bytes),
+    }
+
+
 def app_from_env() -> FastAPI:
     """For ``uvicorn --factory`` with several workers: the run is read from the environment."""
     run = os.environ.get("OBJREC_SERVE_RUN")
@@ -164,6 +201,7 @@ def app_from_env() -> FastAPI:
     return create_app(
         Path(run),
         os.environ.get("OBJREC_SERVE_RUNTIME") or None,
+        max_upload_bytes=int(os.environ.get("OBJREC_SERVE_MAX_UPLOAD_BYTES", MAX_UPLOAD_BYTES)),
         threshold=float(threshold) if threshold else None,
         unknown=os.environ.get("OBJREC_SERVE_UNKNOWN", "1") == "1",
         device=os.environ.get("OBJREC_SERVE_DEVICE", "auto"),
@@ -218,29 +256,30 @@ def serve(
     threshold: float | None = None,
     unknown: bool = True,
     device: str = "auto",
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
 ) -> None:
     """Run the app under uvicorn until stopped; binds to loopback unless ``host`` says otherwise.
 
     The model is loaded (checked, with several ``workers``) and the port bound before anything is
     served, so a wrong run folder or a busy port raises ``ObjrecError``. ``on_ready(url)`` is called
-    once the server answers at ``url`` (with the port it got when ``port`` is 0).
+    once the server answers at ``url`` (with the port it got when ``port`` is 0). Uploads over
+    ``max_upload_bytes`` are refused.
     """
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
     if workers < 1:
         raise ObjrecError("workers must be at least 1")
-    if workers > 1:
+    check_upload_limit(max_upload_bytes)
+    if workers > 1:  # each worker process builds its app from the environment
         read_checkpoint(Path(run))
-        os.environ["OBJREC_SERVE_RUN"] = str(Path(run).resolve())
-        os.environ["OBJREC_SERVE_RUNTIME"] = runtime or ""
-        os.environ["OBJREC_SERVE_DEVICE"] = device
-        os.environ["OBJREC_SERVE_THRESHOLD"] = "" if threshold is None else repr(threshold)
-        os.environ["OBJREC_SERVE_UNKNOWN"] = "1" if unknown else "0"
+        settings = (runtime, device, threshold, unknown, max_upload_bytes)
+        os.environ.update(worker_environment(Path(run), *settings))
+    limits = (max_upload_bytes, UPLOAD_MAX_PIXELS)
     app = (
         "objrec.serve:app_from_env"
         if workers > 1
-        else create_app(run, runtime, threshold=threshold, unknown=unknown, device=device)
+        else create_app(run, runtime, *limits, threshold, unknown, device)
     )
     sock = bind_socket(host, port)
     url = url_of(host, sock.getsockname()[1])
