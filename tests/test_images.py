@@ -215,3 +215,30 @@ def test_damaged_exif_is_warned_about_once_naming_the_file_not_by_pillow(tmp_pat
     said = [r.getMessage() for r in caplog.records]
     assert said == [f"{path}: {said[0].split(': ', 1)[1]}"] and "damaged EXIF data" in said[0]
     assert [str(w.message) for w in pillow] == []
+
+
+@pytest.mark.parametrize(
+    ("dtype", "scale", "darkest", "brightest"),
+    [
+        (np.int32, 100, 0, 255),  # 0..6,300 of 2**31: by its own range (was 6,300 / 256: 24)
+        (np.float32, 100, 0, 255),  # 0..6,300: by its own range (was clipped: white but 0)
+        (np.float32, -1 / 64, 0, 255),  # -0.98..0: by its own range (was black)
+        (np.float32, 1 / 126, 0, 127),  # 0..0.5: 0 black, 1 white, as photo editors store it
+    ],
+)
+def test_deep_tiffs_are_scaled_as_a_viewer_shows_them(tmp_path, dtype, scale, darkest, brightest):
+    """32-bit integer (Pillow's mode I) and float (F) TIFFs."""
+    path = tmp_path / "deep.tif"
+    Image.fromarray((np.arange(64).reshape(8, 8) * scale).astype(dtype)).save(path)
+    assert Image.open(path).mode == ("F" if dtype == np.float32 else "I")
+    pixels = np.asarray(open_image(path))[..., 0]
+    assert (pixels.min(), pixels.max()) == (darkest, brightest)
+    assert len(np.unique(pixels)) > 32  # a gradient, not a few levels
+
+
+def test_a_sixteen_bit_pgm_keeps_its_range_though_pillow_reads_it_as_32_bit(tmp_path):
+    """Pillow reads it as mode I, scaled to 0..65535 whatever its maxval: 16-bit, as a PNG's."""
+    path = tmp_path / "deep.pgm"
+    path.write_bytes(b"P5\n2 1\n4095\n" + np.array([0, 2048], dtype=">u2").tobytes())
+    assert Image.open(path).mode == "I"
+    assert np.asarray(open_image(path))[0, :, 0].tolist() == [0, 128]

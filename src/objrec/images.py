@@ -299,7 +299,7 @@ def open_image(
             img.load()
             upright = ImageOps.exif_transpose(img)
             _warn_damaged_exif(img, label, source)
-            return _to_rgb(upright)
+            return _to_rgb(upright, img.format)
     except Image.DecompressionBombError as exc:
         reason = f"image too large to decode safely ({exc})"
         raise UnreadableImageError(label, reason, too_large=True) from exc
@@ -365,7 +365,9 @@ def _check_size(label: str, img: Image.Image, limit: int) -> None:
         raise UnreadableImageError(label, reason, too_large=True)
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
+def _to_rgb(img: Image.Image, file_format: str | None = None) -> Image.Image:
+    """``img`` as RGB: transparency over white, deep one-channel images as :func:`_deep_to_grey`
+    says (``file_format``: Pillow's name for the file's format)."""
     if img.mode == "RGB":
         return img
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
@@ -374,10 +376,34 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background
     if img.mode.startswith("I;16") or img.mode in ("I", "F"):
-        scale = 1 / 256 if img.mode != "F" else 255
-        pixels = np.clip(np.asarray(img, dtype=np.float64) * scale, 0, 255).astype(np.uint8)
-        img = Image.fromarray(pixels, mode="L")
+        img = _deep_to_grey(img, file_format)
     return img.convert("RGB")
+
+
+def _deep_to_grey(img: Image.Image, file_format: str | None) -> Image.Image:
+    """8-bit grey from a one-channel image deeper than 8 bits (Pillow's modes I;16, I and F).
+
+    16-bit images (PNG, TIFF; and PGM, which Pillow reads as I scaled to 0..65535) keep their
+    type's range: 0 is black, 65535 white. A float image whose values all lie within 0..1 keeps
+    that range, 0 black and 1 white, as photo editors store 32-bit float. Any other image of 32-bit
+    integers or floats (TIFF) holds no white point (counts, physical units): it is scaled by its
+    own range, its darkest pixel black and its brightest white, as ImageJ and Fiji show such
+    images; a flat one is black, and so are pixels that are not numbers.
+    """
+    pixels = np.asarray(img, dtype=np.float64)
+    if img.mode.startswith("I;16") or (img.mode == "I" and file_format == "PPM"):
+        grey = pixels / 256
+    else:
+        finite = pixels[np.isfinite(pixels)]
+        low, high = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
+        if img.mode == "F" and low >= 0 and high <= 1:
+            grey = pixels * 255
+        elif high > low:
+            grey = (pixels - low) * (255 / (high - low))
+        else:
+            grey = np.zeros_like(pixels)
+    grey = np.nan_to_num(grey, nan=0.0, posinf=255.0, neginf=0.0)
+    return Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))
 
 
 def _head(source: str | Path | bytes) -> bytes | None:
