@@ -242,3 +242,27 @@ def test_a_sixteen_bit_pgm_keeps_its_range_though_pillow_reads_it_as_32_bit(tmp_
     path.write_bytes(b"P5\n2 1\n4095\n" + np.array([0, 2048], dtype=">u2").tobytes())
     assert Image.open(path).mode == "I"
     assert np.asarray(open_image(path))[0, :, 0].tolist() == [0, 128]
+
+
+def test_a_jpeg_over_pillows_header_limit_is_decoded_reduced_other_files_are_refused(
+    tmp_path, monkeypatch
+):
+    """Pillow refused any file over 2 x MAX_IMAGE_PIXELS from its header, so a 200-megapixel
+    photo was refused though objrec would decode it at 1/8. Here the limits are scaled down:
+    Pillow's to 2 x 1,000 pixels, objrec's to 2,000 pixels decoded."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    photo = make_image((200, 40, 40), size=(160, 120))  # 19,200 pixels: 1,200 decoded at 1/4
+    for name, options in [("big.jpg", {}), ("progressive.jpg", {"progressive": True})]:
+        photo.save(tmp_path / name, **options)
+    photo.save(tmp_path / "big.png")
+    assert open_image(tmp_path / "big.jpg", draft_size=30, max_pixels=2000).size == (40, 30)
+    assert image_size(tmp_path / "big.jpg") == (160, 120)
+    for path, draft in [("big.jpg", None), ("progressive.jpg", 30), ("big.png", 30)]:
+        with pytest.raises(UnreadableImageError) as refused:
+            open_image(tmp_path / path, draft_size=draft, max_pixels=2000)
+        assert refused.value.too_large
+    upload = (tmp_path / "big.jpg").read_bytes()  # strangers' bytes keep Pillow's check
+    with pytest.raises(UnreadableImageError, match="decompression bomb"):
+        open_image(upload, draft_size=30, max_pixels=2000)
+    with pytest.raises(UnreadableImageError, match="too large"):  # was a traceback
+        image_size(tmp_path / "big.png")

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from objrec.errors import ObjrecError
 
@@ -55,7 +55,8 @@ MAX_PIXELS = 89_478_485
 9,500 x 9,500, 0.27 GB as RGB). Larger images are refused before their pixels are decoded, counted
 as decoded: a JPEG read at a reduced scale (``draft_size``) counts at that scale, so a 108-megapixel
 phone photo (12,000 x 9,000) is read at 1/8, 1,500 x 1,125 pixels. PIL itself refuses any image
-over twice this many pixels, before its scale can be chosen."""
+over twice this many pixels from its header, before a scale can be chosen: objrec opens a file's
+baseline JPEG that large all the same, and decodes it reduced (:func:`open_file`)."""
 _QUIET_PILLOW = (
     ("", Image.DecompressionBombWarning, ""),
     (
@@ -292,7 +293,7 @@ def open_image(
     quiet_pillow()
     stream = io.BytesIO(source) if isinstance(source, bytes) else Path(source)
     try:
-        with Image.open(stream) as img:
+        with open_file(stream) as img:
             if draft_size and img.format in JPEG_FORMATS:
                 img.draft("RGB", (draft_size, draft_size))
             _check_size(label, img, max_pixels or MAX_PIXELS)  # the size it will decode at
@@ -308,14 +309,37 @@ def open_image(
         raise UnreadableImageError(label, f"cannot read image ({reason})") from exc
 
 
+def open_file(source: Path | io.BytesIO) -> Image.Image:
+    """``Image.open``, except that a file's baseline JPEG over Pillow's decompression-bomb limit
+    (twice ``Image.MAX_IMAGE_PIXELS``, from its header) is opened too: objrec decodes it at a
+    reduced scale (``draft``) and refuses what it would decode over its own limit
+    (:func:`_check_size`), so it is the decoded size that counts, as for smaller JPEGs. Not
+    reopened: an upload (``io.BytesIO``: strangers' bytes keep Pillow's check), a progressive
+    JPEG (its decoder holds every coefficient of the whole image, whatever the scale), or any
+    other format (decoded whole)."""
+    try:
+        return Image.open(source)
+    except Image.DecompressionBombError:
+        if not isinstance(source, Path) or (_head(source) or b"")[:3] != b"\xff\xd8\xff":
+            raise
+        img = JpegImagePlugin.JpegImageFile(source)  # its first picture, as for an MPO
+        if img.info.get("progressive"):
+            img.close()
+            raise
+        return img
+
+
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) from the file header, without decoding the pixels; EXIF rotation applied."""
     quiet_pillow()
     try:
-        with Image.open(path) as img:
+        with open_file(Path(path)) as img:
             width, height = img.size
             orientation = img.getexif().get(0x0112, 1)
             _warn_damaged_exif(img, str(path), path)
+    except Image.DecompressionBombError as exc:  # a traceback in `explore`
+        reason = f"image too large to decode safely ({exc})"
+        raise UnreadableImageError(str(path), reason, too_large=True) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         reason = _reason(exc, _head(path))  # a HEIC or an empty file said so, as open_image does
         raise UnreadableImageError(str(path), f"cannot read image ({reason})") from exc
