@@ -10,7 +10,7 @@ import pytest
 from objrec.cli import SentenceHandler, expand_greedy, main
 from objrec.config import DEFAULT_BACKBONE
 
-from .conftest import make_class_folder
+from .conftest import make_class_folder, make_image
 
 
 def run(capsys, *args):
@@ -1123,3 +1123,13 @@ def test_a_name_that_is_not_utf8_is_printed_with_its_byte_escaped(capsys, tmp_pa
     code, out, _ = run(capsys, "check", photos)
     out = " ".join(out.split())
     assert code == 1 and "bad_name" in out and "caf\\xe9.jpg: its name is not UTF-8" in out
+
+
+def test_predict_prints_a_name_that_is_not_utf8_with_its_byte_escaped(
+    capsys, tmp_path, trained_run
+):
+    """It printed the surrogate's code point ('caf\\udce9.jpg') where warnings give the byte."""
+    latin1 = tmp_path / os.fsdecode(b"caf\xe9.jpg")
+    make_image((200, 40, 40)).save(latin1, "JPEG")
+    code, _, err = run(capsys, "predict", trained_run, latin1)
+    assert code == 1 and "caf\\xe9.jpg: its name is not UTF-8" in err and "udce9" not in err

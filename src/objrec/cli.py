@@ -268,6 +268,12 @@ def shown(path: str | Path | None) -> str:
         text = str(absolute.relative_to(Path.cwd()))
     except ValueError:
         text = str(absolute)
+    return printable(text)
+
+
+def printable(text: str) -> str:
+    """``text`` with each byte of a name that is not UTF-8 escaped (``caf\\xe9``), as a terminal's
+    encoding refuses it raw."""
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
@@ -963,11 +969,11 @@ def print_predictions(results, plot: Path | None, plot_max: int) -> None:
     """One line per input on stdout (a failure on stderr, once), then where the plot went."""
     for r in results:
         if r.error:
-            err.print(f"{r.path}: {r.error}", style="red", markup=False, highlight=False)
+            err.print(printable(f"{r.path}: {r.error}"), style="red", markup=False, highlight=False)
             continue
         best = ", ".join(f"{t['class']} {percent(float(t['prob']))}" for t in r.topk)
         unknown = "unknown (like none of the classes); closest: " if r.unknown else ""
-        console.print(f"{r.path}: {unknown}{best}", markup=False, highlight=False)
+        console.print(printable(f"{r.path}: {unknown}{best}"), markup=False, highlight=False)
     if plot:
         console.print(plot_sentence(results, plot, plot_max), markup=False, highlight=False)
 
