@@ -266,3 +266,23 @@ def test_a_jpeg_over_pillows_header_limit_is_decoded_reduced_other_files_are_ref
         open_image(upload, draft_size=30, max_pixels=2000)
     with pytest.raises(UnreadableImageError, match="too large"):  # was a traceback
         image_size(tmp_path / "big.png")
+
+
+def test_a_jpeg_over_pillows_header_limit_whose_first_scan_is_not_interleaved_is_refused(
+    tmp_path, monkeypatch
+):
+    """A sequential JPEG whose scans hold one component each makes libjpeg hold every
+    coefficient of the whole image, whatever the scale, as a progressive one does: past Pillow's
+    header limit it is refused, not reopened (limits scaled down as above)."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    data = io.BytesIO()
+    make_image((200, 40, 40), size=(160, 120)).save(data, "JPEG")
+    data = data.getvalue()
+    sos = data.index(b"\xff\xda")
+    length = int.from_bytes(data[sos + 2 : sos + 4], "big")
+    one = b"\xff\xda\x00\x08\x01" + data[sos + 5 : sos + 7] + b"\x00\x3f\x00"  # its first component
+    (tmp_path / "scans.jpg").write_bytes(data[:sos] + one + data[sos + 2 + length :])
+    assert images._first_scan_components(tmp_path / "scans.jpg") == 1
+    with pytest.raises(UnreadableImageError, match="too large") as refused:
+        open_image(tmp_path / "scans.jpg", draft_size=30, max_pixels=2000)
+    assert refused.value.too_large

@@ -314,19 +314,40 @@ def open_file(source: Path | io.BytesIO) -> Image.Image:
     (twice ``Image.MAX_IMAGE_PIXELS``, from its header) is opened too: objrec decodes it at a
     reduced scale (``draft``) and refuses what it would decode over its own limit
     (:func:`_check_size`), so it is the decoded size that counts, as for smaller JPEGs. Not
-    reopened: an upload (``io.BytesIO``: strangers' bytes keep Pillow's check), a progressive
-    JPEG (its decoder holds every coefficient of the whole image, whatever the scale), or any
-    other format (decoded whole)."""
+    reopened: an upload (``io.BytesIO``: strangers' bytes keep Pillow's check), a JPEG of several
+    scans (progressive, or a sequential one whose first scan holds only some of its components:
+    libjpeg then holds every coefficient of the whole image, whatever the scale), or any other
+    format (decoded whole)."""
     try:
         return Image.open(source)
     except Image.DecompressionBombError:
         if not isinstance(source, Path) or (_head(source) or b"")[:3] != b"\xff\xd8\xff":
             raise
         img = JpegImagePlugin.JpegImageFile(source)  # its first picture, as for an MPO
-        if img.info.get("progressive"):
+        if img.info.get("progressive") or _first_scan_components(source) != img.layers:
             img.close()
             raise
         return img
+
+
+def _first_scan_components(path: Path) -> int | None:
+    """How many components a JPEG's first scan holds (its SOS header), None if none is found."""
+    with open(path, "rb") as f:
+        f.seek(2)  # past SOI
+        while byte := f.read(1):
+            if byte != b"\xff":
+                continue
+            marker = f.read(1)
+            while marker == b"\xff":  # fill bytes
+                marker = f.read(1)
+            if not marker or marker in b"\x00\x01\xd0\xd1\xd2\xd3\xd4\xd5\xd6\xd7\xd8":
+                continue  # no length follows (a stuffed byte, RSTn, SOI)
+            head = f.read(2)
+            if marker == b"\xda" or len(head) < 2:
+                count = f.read(1)
+                return count[0] if marker == b"\xda" and count else None
+            f.seek(struct.unpack(">H", head)[0] - 2, os.SEEK_CUR)
+    return None
 
 
 def image_size(path: Path) -> tuple[int, int]:
