@@ -329,7 +329,8 @@ def quantize_body(
     The int8 graph is cached in ``cache_root/onnx`` beside the fp32 graph, under a key covering
     the body, ``data``, ``config`` and the calibration images' contents; with the default
     calibration set that key, and so the graph, does not depend on the user's images. Making it
-    (20-30 s for an EfficientNet-Lite body) is shown to ``reporter`` as a task (``QUANTIZING``).
+    (about 20 s for the default three-body ensemble) is shown to ``reporter`` as a task
+    (``QUANTIZING``).
     """
     if not onnxruntime_available():
         raise ObjrecError('`precision="int8"` needs onnxruntime: pip install onnxruntime')
