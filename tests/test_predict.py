@@ -151,3 +151,19 @@ def test_a_folder_is_listed_by_path_parts_a_folders_images_together(tmp_path):
         make_image((200, 40, 40)).save(tmp_path / name, "JPEG")
     listed = [os.path.relpath(e.path, tmp_path) for e in expand_paths([tmp_path])]
     assert listed == [os.fsdecode(b"a/caf\xe9.jpg"), *names]
+
+
+def test_damaged_exif_is_warned_about_once_though_predict_opens_the_image_twice(
+    tmp_path, trained_run, caplog
+):
+    """Once for the prediction, once for the plot: the README says one warning per file."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F] = 6, "Canon" * 10
+    path = tmp_path / "damaged.jpg"
+    make_image((200, 40, 40)).save(path, exif=exif.tobytes()[:-20])
+    with caplog.at_level("WARNING", "objrec"):
+        (result,) = predict(trained_run, [path], plot=tmp_path / "plot.png")
+    assert result.error is None
+    assert sum("damaged EXIF data" in r.getMessage() for r in caplog.records) == 1

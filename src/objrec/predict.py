@@ -17,6 +17,7 @@ from objrec.images import (
     list_images,
     open_image,
     path_order,
+    warned_once_per_file,
 )
 from objrec.inference import Recognizer
 from objrec.outputs import (
@@ -103,6 +104,7 @@ big photo is read at a reduced scale, as for the prediction, not whole."""
 
 
 @takes_back_folders("explain")
+@warned_once_per_file()
 def predict(
     run: Path,
     paths: Sequence[Path],
