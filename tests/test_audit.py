@@ -603,3 +603,4 @@ def test_look_alikes_across_splits_are_not_said_to_be_a_leak(tmp_path, monkeypat
     assert "0 near-duplicate groups, 1 group of look-alikes" in out
     assert "spans two splits" not in out.replace("look-alikes spans two splits", "")
     assert "1 group of look-alikes spans two splits" in out and "check them" in out
+    assert "objrec apply-plan" in out.replace("\n", " ")  # how to apply the plan is said

@@ -125,7 +125,7 @@ def test_split_explore_train_evaluate_predict_through_the_cli(capsys, tmp_path, 
         (["train", "{photos}", "--out", "{tmp}/run"], "not a split folder"),
         (["train", "{data}", "--out", "{tmp}/run", "--backbone", "resnet9000"], "unknown backbone"),
         (["train", "{data}", "--out", "{tmp}/run", "--epochs", "0"], "--epochs"),
-        (["evaluate", "{tmp}", "{data}"], "no checkpoint"),
+        (["evaluate", "{tmp}", "{data}"], "written by `objrec train`"),
     ],
 )
 def test_bad_arguments_exit_non_zero_with_one_clear_sentence(

@@ -1464,8 +1464,9 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, force, as_json
             markup=False,
         )
     console.print(
-        f"see {shown(out_dir / 'audit.html')}; "
-        f"review {shown(out_dir / 'plan.csv')} before applying",
+        f"see {shown(out_dir / 'audit.html')}; review {shown(out_dir / 'plan.csv')}, then "
+        f"`objrec apply-plan {shown(data)} {shown(out_dir / 'plan.csv')} NEW_FOLDER` writes a "
+        "corrected copy",
         markup=False,
         highlight=False,
     )
@@ -1483,8 +1484,8 @@ def print_leaks(leaks: int, alike: int) -> None:
     if alike:
         console.print(
             f"[yellow]{plural(alike, 'group')} of look-alikes {'spans' if alike == 1 else 'span'}"
-            " two splits[/]: alike, but less than copies are; often different photos of one kind, "
-            "a leak only if one is the same picture: check them in audit.html"
+            " two splits[/]: usually different photos of one kind, a leak only if two are the "
+            "same picture; check them in audit.html"
         )
 
 
