@@ -53,7 +53,7 @@ INT8_DOT_PRODUCT = ("avx512_vnni", "avx_vnni", "asimddp")
 dot product. Without them ONNX Runtime's int8 convolutions lose most of their speed."""
 CALIBRATION_BATCH = 4
 """Images per calibration batch: the histogram calibrators hold every activation of a batch, and
-the calibration graph ran faster on 4 than on 8 (10.7 against 12.9 s, medians of 3)."""
+the calibration graph ran faster on 4 than on 8 (10.8 against 12.9 s, medians of 3)."""
 
 
 def int8_dot_product(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
@@ -246,7 +246,7 @@ def activation_ranges(
     graph with every graph optimisation off, which on the default body took 18 s for the 120
     images (the body alone runs them in about 2). Its graph runs here in a session with ONNX
     Runtime's full optimisations instead, as any objrec session: 10 s, the same ranges within
-    ``6e-5`` (``benchmarks/int8_calibration.py``). One batch per pass, as ``quantize_static``'s
+    ``6e-5`` (``benchmarks/int8_quantize_time.py``). One batch per pass, as ``quantize_static``'s
     ``CalibStridedMinMax`` does: the histogram methods hold every activation of a pass."""
     api = _quantization_api()
     calibrator = api.create_calibrator(
