@@ -498,6 +498,7 @@ def test_progress_reaches_a_pipe_or_a_log_as_plain_lines(capsys, monkeypatch, tm
 
 
 def test_epoch_lines_are_the_first_the_improvements_and_every_tenth(capsys):
+    """... and they say so before the first, as a newcomer missed epochs 4 to 6 without a word."""
     from objrec.cli import RichReporter
 
     improved = {1, 2, 3, 7, 12}
@@ -514,7 +515,9 @@ def test_epoch_lines_are_the_first_the_improvements_and_every_tenth(capsys):
                 "best": epoch in improved,
             }
         )
-    lines = capsys.readouterr().err.splitlines()
+    said, *lines = capsys.readouterr().err.splitlines()
+    assert said.startswith("showing epoch 1, every 10th epoch and each new best valid loss")
+    assert said.endswith("every epoch is in history.csv in the run folder")
     assert [int(line.split()[1]) for line in lines] == [1, 2, 3, 7, 10, 12, 20]
     assert [line.endswith("best") for line in lines] == [True] * 4 + [False, True, False]
 
@@ -537,7 +540,7 @@ def test_tiny_gains_of_a_nearly_zero_loss_get_no_line_of_their_own(capsys):
                 "best": True,
             }
         )
-    lines = capsys.readouterr().err.splitlines()
+    lines = capsys.readouterr().err.splitlines()[1:]  # after the line saying which are shown
     assert [int(line.split()[1]) for line in lines] == [1, 2, 10]
     assert "valid loss 2.98e-04" in lines[1] and "0.0000" not in "".join(lines)
 

@@ -105,6 +105,11 @@ TOP5_CLASSES = 5
 """Top-5 is printed only for models of more classes than this (with fewer it is always 100%)."""
 BEST_LINE_GAIN = 0.001
 """An improvement gets its own epoch line when it lowers the last printed best loss by this much."""
+EPOCH_LINES_SAY = (
+    f"showing epoch 1, every {EPOCH_LINES_EVERY}th epoch and each new best valid loss (lower by "
+    f"{BEST_LINE_GAIN} or more); every epoch is in history.csv in the run folder"
+)
+"""Said once before the first epoch line, as the lines skip epochs."""
 
 
 def loss_text(loss: float) -> str:
@@ -189,6 +194,8 @@ class RichReporter(Reporter):
         self.quiet = quiet
         self.shown_best: float | None = None
         """The best validation loss last printed (an epoch line per tiny gain says nothing)."""
+        self.said_which = False
+        """Whether the line saying which epochs get a line was printed (once, before the first)."""
 
     @contextmanager
     def task(self, description: str, total: int | None) -> Iterator[Any]:
@@ -225,6 +232,9 @@ class RichReporter(Reporter):
         )
         if self.quiet or not (gained or r["epoch"] == 1 or r["epoch"] % EPOCH_LINES_EVERY == 0):
             return
+        if not self.said_which:  # the lines skip epochs: say which before the first one
+            self.said_which = True
+            err.print(EPOCH_LINES_SAY, markup=False, highlight=False)
         if r["best"]:
             self.shown_best = r["valid_loss"]
         err.print(
