@@ -84,10 +84,17 @@ def test_train_says_and_records_why_the_temperature_was_kept_at_1(trained_once):
 
     kept = TemperatureFit(1.0, 0.31, 4, "4 validation errors, 10 needed to sharpen")
     line = calibrated_line(FittedConfidence(1.0, "msp", 0.5, None, (0.1, 0.1), kept))
-    assert "temperature 1.000 (kept at 1: 4 validation errors, 10 needed to sharpen; valid" in line
+    assert (
+        "left as the model gives them (temperature kept at 1: 4 validation errors, 10 needed"
+        in line
+    )
     plain = TemperatureFit(0.8, 0.8, 40)
-    line = calibrated_line(FittedConfidence(0.8, "msp", 0.5, None, (0.1, 0.1), plain))
-    assert "temperature 0.800 (valid ECE" in line
+    line = calibrated_line(FittedConfidence(0.8, "msp", 0.5, None, (0.2, 0.1), plain))
+    assert line.startswith("probabilities rescaled (temperature 0.800) to say how often the model")
+    assert "0.1000 off on average, 0.2000 before" in line and "ECE" not in line
+    assert line.endswith(
+        'predict answers "unknown" for an image whose top probability is below 0.5000'
+    )
     recorded = json.loads((trained_once / "summary.json").read_text())["calibration"]
     assert set(recorded) == {"temperature", "fitted_temperature", "validation_errors", "kept_at_1"}
     # the tiny run classifies its few validation images right: its plain fit would sharpen

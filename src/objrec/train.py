@@ -578,7 +578,9 @@ def calibrate(
     both read batch by batch (the centre view) from ``source``. Also how the temperature was
     chosen, for ``summary.json``."""
     prep.model.cpu().eval()  # the head may have trained on a GPU; the features are on the CPU
-    task = reporter.task("calibrating probabilities and the unknown threshold", None)
+    task = reporter.task(
+        'calibrating: fitting the probabilities and when to answer "unknown"', None
+    )
     with task, torch.inference_mode():
         fitted = fit_confidence(
             prep.model.head,
@@ -594,19 +596,31 @@ def calibrate(
 
 
 def calibrated_line(fitted: FittedConfidence) -> str:
-    """The sentence ``train`` reports after calibrating: the temperature (and why it was kept at 1
-    when the rule kept it), the validation ECE before and after, and where "unknown" begins."""
+    """What ``train`` says after calibrating, in plain words: how the probabilities were adjusted
+    (the temperature, and why it was kept at 1 when the rule kept it), how far they are from how
+    often the model is right on the validation images (the ECE, before and after), and when
+    predict answers "unknown"."""
     chosen = fitted.temperature_fit
-    kept = f"kept at 1: {chosen.kept_at_one}; " if chosen and chosen.kept_at_one else ""
-    return (
-        f"calibrated: temperature {fitted.temperature:.3f} ({kept}valid ECE "
-        f"{fitted.valid_ece[0]:.4f} -> {fitted.valid_ece[1]:.4f}); unknown below "
-        + (
-            f"a top probability of {fitted.threshold:.4f}"
-            if fitted.familiarity is None
-            else f"familiarity 0 ({fitted.score}; 1 is a typical valid image)"
+    before, after = fitted.valid_ece
+    if chosen and chosen.kept_at_one:
+        adjusted = (
+            f"probabilities left as the model gives them (temperature kept at 1: "
+            f"{chosen.kept_at_one}); on the validation images they are {after:.4f} off how "
+            "often the model is right, on average"
         )
+    else:
+        adjusted = (
+            f"probabilities rescaled (temperature {fitted.temperature:.3f}) to say how often the "
+            f"model is right: on the validation images {after:.4f} off on average, {before:.4f} "
+            "before"
+        )
+    unknown = (
+        f"whose top probability is below {fitted.threshold:.4f}"
+        if fitted.familiarity is None
+        else f"unlike the training images (familiarity below 0, where a typical validation "
+        f"image scores 1; score {fitted.score})"
     )
+    return f'{adjusted}; predict answers "unknown" for an image {unknown}'
 
 
 # ---------------------------------------------------------------- 3. fine-tune (optional)
