@@ -289,6 +289,27 @@ def test_predict_and_split_follow_linked_class_folders(capsys, tmp_path, trained
     assert code == 0 and sum(json.loads(out)["totals"].values()) == 6
 
 
+def test_predict_names_a_folders_files_that_are_not_images_and_predicts_the_rest(
+    capsys, caplog, tmp_path, trained_run
+):
+    """A newcomer's notes.txt beside the photos was skipped without a word: now one warning (a
+    line on stderr, through SentenceHandler) names it, and the image is predicted, exit 0."""
+    photos = tmp_path / "new photos"
+    photos.mkdir()
+    make_image((200, 30, 30)).save(photos / "a.png")
+    (photos / "notes.txt").write_text("where these were taken")
+    (photos / ".DS_Store").write_bytes(b"\x00")  # hidden: skipped quietly, as everywhere
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        code, out, _ = run(capsys, "predict", trained_run, photos)
+    assert code == 0 and out.startswith(f"{photos / 'a.png'}: ")
+    assert caplog.messages == [f"{photos / 'notes.txt'} left out: not an image file objrec reads"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        code, out, _ = run(capsys, "predict", trained_run, photos, "--json")
+    assert code == 0 and [r["filename"] for r in json.loads(out)] == ["a.png"]
+    assert len(caplog.messages) == 1 and "notes.txt left out" in caplog.messages[0]
+
+
 @pytest.mark.slow
 def test_a_split_without_test_trains_and_evaluate_says_there_is_no_test_split(
     capsys, tmp_path, image_folder

@@ -247,12 +247,15 @@ def walk_tree(folder: Path, _above: frozenset[str] = frozenset()) -> Iterator[tu
             yield from walk_tree(path, above)
 
 
-def list_images(folder: Path, bad_names: list[Path] | None = None) -> list[Path]:
+def list_images(
+    folder: Path, bad_names: list[Path] | None = None, others: list[Path] | None = None
+) -> list[Path]:
     """All image files below ``folder`` (recursively, through links to folders), sorted.
 
     Hidden files and folders are skipped; a link that loops back, and an image whose name is not
     UTF-8, are skipped with a warning (the latter once per :func:`warned_once_per_file` block, or
-    put in ``bad_names`` instead, when given).
+    put in ``bad_names`` instead, when given). The other visible files (not images) are skipped,
+    or put in ``others``, when given, for the caller to name.
     """
     found = []
     for path, kind in walk_tree(Path(folder)):
@@ -265,6 +268,8 @@ def list_images(folder: Path, bad_names: list[Path] | None = None) -> list[Path]
                 bad_names.append(path)
             else:
                 warn_once("bad name", path, "%s left out: %s", path, BAD_NAME)
+        elif kind == "file" and others is not None:
+            others.append(path)
     return sorted(found, key=path_order)
 
 

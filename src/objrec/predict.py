@@ -29,7 +29,7 @@ from objrec.outputs import (
     refuse_overwrite,
     takes_back_folders,
 )
-from objrec.progress import SILENT, Reporter
+from objrec.progress import SILENT, Reporter, some_of
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +76,16 @@ def expand_paths(paths: Sequence[Path]) -> list[Prediction]:
     """One entry per image: files as given, folders as the images below them.
 
     A missing path, or a folder without images, becomes an entry with an ``error`` (reported once,
-    in the results) so that the other images are still predicted.
+    in the results) so that the other images are still predicted. A folder's files that are not
+    images are left out with one warning per folder naming them (``warn_not_images``).
     """
     entries: list[Prediction] = []
     for path in map(Path, paths):
         if path.is_dir():
             bad: list[Path] = []
-            found = list_images(path, bad)
+            others: list[Path] = []
+            found = list_images(path, bad, others)
+            warn_not_images(others)
             named = [Prediction(str(p)) for p in found]
             named += [Prediction(str(p), error=BAD_NAME) for p in bad]
             entries += sorted(named, key=lambda p: path_order(p.path))
@@ -93,6 +96,17 @@ def expand_paths(paths: Sequence[Path]) -> list[Prediction]:
         else:
             entries.append(Prediction(str(path), error="no such file or folder"))
     return entries
+
+
+def warn_not_images(others: Sequence[Path]) -> None:
+    """One warning naming a folder's files left out as not images (the first
+    :data:`~objrec.progress.NAMED`, then a count), so that none is skipped without a word."""
+    if others:
+        log.warning(
+            "%s left out: not %s objrec reads",
+            some_of([str(p) for p in others]),
+            "an image file" if len(others) == 1 else "image files",
+        )
 
 
 EXPLAIN_HINT = "choose another `explain` or pass `force=True`"
