@@ -199,7 +199,7 @@ def _predict_chunk(recognizer: Recognizer, chunk: list[Prediction], k: int, tta:
     for entry in chunk:
         path = Path(entry.path)
         if path.suffix.lower() not in IMAGE_EXTENSIONS and path.suffix:  # hidden ones are tried
-            entry.error = f"not an image file extension ({path.suffix})"
+            entry.error = f"not an image file objrec reads ({path.suffix})"
             continue
         try:
             images.append(open_image(path, recognizer.draft))
