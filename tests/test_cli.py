@@ -308,10 +308,9 @@ def test_predict_names_a_folders_files_that_are_not_images_and_predicts_the_rest
         code, out, _ = run(capsys, "predict", trained_run, photos, "--json")
     assert code == 0 and [r["filename"] for r in json.loads(out)] == ["a.png"]
     assert len(caplog.messages) == 1 and "notes.txt left out" in caplog.messages[0]
+    # named on the command line, it is an input that failed, as an unreadable image is
     code, _, err = run(capsys, "predict", trained_run, photos / "notes.txt", photos / "a.png")
-    assert (
-        code == 1 and "notes.txt: not an image file objrec reads (.txt)" in err
-    )  # named: an error
+    assert code == 1 and "notes.txt: not an image file objrec reads (.txt)" in err
 
 
 @pytest.mark.slow
