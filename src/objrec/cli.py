@@ -885,8 +885,11 @@ def unknown_options(command):
     type=click.Choice(["torch", "onnx"]),
     default="torch",
     show_default=True,
-    help="Run the model in eager PyTorch or through ONNX Runtime (exported once, then cached; "
-    "on the CPU only).",
+    help="Run the model in eager PyTorch, as evaluate does, or through ONNX Runtime (CPU only; "
+    "exported on first use, then cached). Both run the same checkpoint, its int8 body included, "
+    "and agree within 1e-4 (checked at export). torch is the default here as it needs no export "
+    "and is as quick for a few photos (benchmarks/README.md, predict_startup.py); onnx can be "
+    "faster on a big folder, and is serve's default, as a server exports once and answers many.",
 )
 @device_option
 @click.option(
@@ -1098,8 +1101,10 @@ def export(
 @click.option(
     "--runtime",
     type=click.Choice(["onnx", "torch"]),
-    help="Run the model through ONNX Runtime (exported once, checked, cached) or eager PyTorch "
-    "[default: onnx on the CPU, torch on a GPU; onnx runs on the CPU only].",
+    help="Run the model through ONNX Runtime (exported once, checked against PyTorch within "
+    "1e-4, cached) or eager PyTorch; both run the same checkpoint, its int8 body included "
+    "[default: onnx on the CPU, as a server pays the export once and then answers faster; torch "
+    "on a GPU, as onnx runs on the CPU only; predict defaults to torch, quicker for a few photos].",
 )
 @click.option(
     "--max-upload-mib",
