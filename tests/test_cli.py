@@ -51,6 +51,15 @@ def test_report_and_export_through_the_cli(capsys, tmp_path, trained_run, split_
     assert code == 0 and (tmp_path / "r.html").stat().st_size > 10_000 and "report written" in out
 
 
+def test_device_help_speaks_of_torchrun_only_where_it_applies(capsys):
+    """A newcomer on one machine read "Under torchrun each rank uses GPU LOCAL_RANK" in predict."""
+    for name in ("evaluate", "predict", "serve"):
+        code, out, _ = run(capsys, name, "--help")
+        assert code == 0 and "--device" in out and "torchrun" not in out, name
+    code, out, _ = run(capsys, "train", "--help")
+    assert code == 0 and "torchrun --nproc-per-node N -m objrec train" in " ".join(out.split())
+
+
 def test_exclude_takes_several_values_after_one_flag():
     assert expand_greedy(["split", "a", "b", "--exclude", "X", "Y", "--seed", "1"]) == [
         "split",

@@ -71,8 +71,13 @@ EXISTING = click.Path(path_type=Path, exists=True)
 
 # Here, not in ``devices``: that module imports torch, which the CLI loads only when a command runs.
 DEVICE_HELP = (
-    "Where to compute: auto (a GPU when PyTorch sees one, else the CPU), cpu, cuda or cuda:N. "
-    "Under torchrun each rank uses GPU LOCAL_RANK."
+    "Where to compute: auto uses an NVIDIA GPU when PyTorch sees one, else the CPU (nothing to set "
+    "on a machine without one); cpu always uses the CPU; cuda the first GPU, cuda:N GPU number N "
+    "(counted from 0)."
+)
+TRAIN_DEVICE_HELP = DEVICE_HELP + (
+    " To train on N GPUs at once: torchrun --nproc-per-node N -m objrec train ... "
+    "(docs/scaling.md)."
 )
 
 
@@ -89,7 +94,9 @@ def config_option(flag: str, **kwargs):
 
 
 def device_option(command):
-    return click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)(command)
+    """``--device``; ``train``'s help also says how to use several GPUs (the others run on one)."""
+    text = TRAIN_DEVICE_HELP if command.__name__ == "train" else DEVICE_HELP
+    return click.option("--device", default="auto", show_default=True, help=text)(command)
 
 
 def is_main_rank() -> bool:
