@@ -1,5 +1,6 @@
 """The web API and page: every endpoint, every bad request, a real server, and a real browser."""
 
+import asyncio
 import io
 import json
 import queue
@@ -117,6 +118,83 @@ def test_bad_requests_get_a_clear_4xx_json_error(client, files, data, status, wo
     assert "Traceback" not in response.text
 
 
+BOUNDARY = "objrecboundary"
+
+
+def multipart(data: bytes, name: str = "x.png") -> bytes:
+    """A ``/predict`` body by hand: the field ``file`` holding ``data``."""
+    head = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        "Content-Type: image/png\r\n\r\n"
+    )
+    return head.encode() + data + f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
+def test_an_upload_over_the_limit_is_refused_with_or_without_its_length(client):
+    """Over the limit (200,000 bytes here) by its Content-Length, or sent chunked without one: a 413
+    naming the limit and the option; an upload under it is still answered."""
+    too_big = png_bytes() + b"\x00" * 300_000
+    with_length = client.post("/predict", files={"file": ("big.png", too_big, "image/png")})
+    chunked = client.post(
+        "/predict",
+        content=iter([multipart(too_big)]),
+        headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+    )
+    assert "content-length" not in chunked.request.headers
+    for answer in (with_length, chunked):
+        assert answer.status_code == 413, answer.text
+        error = answer.json()["error"]
+        assert "limit of 0.191 MiB (200,000 bytes)" in error and "--max-upload-mib" in error
+    small = client.post(
+        "/predict",
+        content=iter([multipart(png_bytes())]),
+        headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+    )
+    assert small.status_code == 200 and small.json()["topk"][0]["class"] == "red"
+
+
+def post_in_chunks(app, chunks: list[bytes], content_length: int | None) -> tuple[int, str, int]:
+    """POST ``chunks`` to ``/predict`` straight through ASGI, as a server hands a body over piece
+    by piece: the status, the answer's text, and how many chunks the app asked for."""
+    asked = 0
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        nonlocal asked
+        if asked == len(chunks):
+            return {"type": "http.disconnect"}
+        asked += 1
+        return {"type": "http.request", "body": chunks[asked - 1], "more_body": asked < len(chunks)}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    headers = [(b"content-type", f"multipart/form-data; boundary={BOUNDARY}".encode())]
+    if content_length is not None:
+        headers.append((b"content-length", str(content_length).encode()))
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/predict", "raw_path": b"/predict", "root_path": "",
+        "query_string": b"", "headers": headers, "server": ("test", 80), "client": ("test", 1),
+    }  # fmt: skip
+    asyncio.run(app(scope, receive, send))
+    text = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return sent[0]["status"], text.decode(), asked
+
+
+def test_an_upload_over_the_limit_is_not_read_past_it(client):
+    """A huge body (6.4 MB against a 200,000-byte limit) is refused unread when its Content-Length
+    says so, and after about the limit's worth when it is chunked or its Content-Length lies."""
+    chunk = 64 * 1024
+    body = multipart(bytes(chunk * 100))
+    chunks = [body[i : i + chunk] for i in range(0, len(body), chunk)]
+    total = len(body)
+    for content_length, most_read in ((total, 0), (None, 5), (1000, 5)):
+        status, text, asked = post_in_chunks(client.app, chunks, content_length)
+        assert status == 413 and "(200,000 bytes)" in text and "--max-upload-mib" in text, text
+        assert asked <= most_read, (content_length, asked)
+
+
 def test_concurrent_requests_share_the_model_safely(client):
     from concurrent.futures import ThreadPoolExecutor
 
@@ -225,6 +303,28 @@ def test_a_real_server_process_answers_over_http(server):
     )
     answer = json.load(urllib.request.urlopen(request, timeout=10))
     assert answer["topk"][0]["class"] == "green"
+
+
+@pytest.mark.slow
+def test_a_real_server_refuses_a_huge_upload_from_its_headers_alone(server):
+    """A request that declares 1 GiB is answered 413 while not one byte of its body is sent."""
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(
+            (
+                f"POST /predict HTTP/1.1\r\nHost: {host}\r\nContent-Length: {1024**3}\r\n"
+                f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n\r\n"
+            ).encode()
+        )
+        answer = b""
+        while not answer.endswith(b"}"):  # the JSON error is the last thing sent
+            part = conn.recv(65536)
+            if not part:
+                break
+            answer += part
+    answer = answer.decode()
+    assert answer.startswith("HTTP/1.1 413"), answer
+    assert "10 MiB (10,485,760 bytes)" in answer and "--max-upload-mib" in answer
 
 
 def chromium_path():

@@ -7,7 +7,9 @@
 The model loads once, at start; requests run in FastAPI's thread pool and share it safely. Every bad
 request gets a 4xx JSON ``{"error": ...}``: an empty or missing file, a non-image, an upload over
 the size limit (10 MiB unless ``max_upload_bytes`` says otherwise; named in the error), an image
-over the pixel limit, a ``topk`` out of range.
+over the pixel limit, a ``topk`` out of range. An upload over the size limit is refused before it is
+received: from its Content-Length header alone, or as soon as the bytes read pass the limit (a
+chunked upload, or one whose Content-Length is wrong), never after storing the whole of it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from typing import Annotated, Any
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from objrec import __version__
 from objrec.checkpoint import read_checkpoint
@@ -42,6 +47,9 @@ MIB = 1024 * 1024
 MAX_UPLOAD_BYTES = 10 * MIB
 """The largest upload ``/predict`` takes unless told otherwise (``objrec serve --max-upload-mib``):
 a phone's photo is a few MiB; larger uploads are answered 413, naming the limit."""
+MULTIPART_ALLOWANCE = 64 * 1024
+"""Room in a request's body for what multipart wraps around the file (boundaries, part headers, the
+``topk`` and ``tta`` fields): ``/predict`` reads at most the upload limit plus this."""
 MAX_TOPK = 20
 
 
@@ -49,8 +57,12 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": message})
 
 
-async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-    """Every HTTP error as ``{"error": ...}``."""
+async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Every HTTP error as ``{"error": ...}``. A 413 that is not FastAPI's ``HTTPException`` (those
+    raised here) is the body limit's, Starlette's "Content Too Large": it is said as the upload
+    limit."""
+    if exc.status_code == 413 and not isinstance(exc, HTTPException):
+        return _error(413, too_large_text(request.app.state.max_upload_bytes))
     return _error(exc.status_code, str(exc.detail))
 
 
@@ -73,6 +85,47 @@ def load_recognizer(
 def size_text(n_bytes: int) -> str:
     """A byte count as people read a limit: ``10 MiB (10,485,760 bytes)``."""
     return f"{n_bytes / MIB:.3g} MiB ({n_bytes:,} bytes)"
+
+
+def too_large_text(max_upload_bytes: int) -> str:
+    """The 413 error's words: the limit, and the option that sets it."""
+    return (
+        f"the upload is over this server's limit of {size_text(max_upload_bytes)}, "
+        "set by objrec serve --max-upload-mib"
+    )
+
+
+def body_limit(max_upload_bytes: int) -> int:
+    """The most bytes of a request's body ``/predict`` reads (FastAPI's ``max_body_size``)."""
+    return max_upload_bytes + MULTIPART_ALLOWANCE
+
+
+def declared_length(scope: Scope) -> int:
+    """The body's length as the Content-Length header gives it; 0 without one (chunked)."""
+    try:
+        return int(Headers(scope=scope).get("content-length", 0))
+    except ValueError:  # the server refuses such a request before the app sees it
+        return 0
+
+
+class RefuseDeclaredOverLimit:
+    """Answers 413 from a request's Content-Length alone, before a byte of its body is read.
+
+    FastAPI's ``max_body_size`` (Starlette's body limit), set on ``/predict``, stops reading a body
+    as soon as the bytes read pass it; but it answers a Content-Length over it with a fixed
+    plain-text "Content Too Large" that replaces any handler's answer, so this middleware answers
+    that case first, as JSON naming the upload limit.
+    """
+
+    def __init__(self, app: ASGIApp, max_upload_bytes: int) -> None:
+        self.app = app
+        self.max_upload_bytes = max_upload_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and declared_length(scope) > body_limit(self.max_upload_bytes):
+            await _error(413, too_large_text(self.max_upload_bytes))(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def check_upload_limit(max_upload_bytes: int) -> None:
@@ -110,7 +163,9 @@ def create_app(
     recognizer = load_recognizer(run, runtime, device, threshold, unknown)
     page = (resources.files("objrec") / "static" / "index.html").read_text()
     app = FastAPI(title="objrec", version=__version__, docs_url="/docs", redoc_url=None)
-    app.add_exception_handler(HTTPException, http_error)  # type: ignore[arg-type]
+    app.state.max_upload_bytes = max_upload_bytes
+    app.add_middleware(RefuseDeclaredOverLimit, max_upload_bytes=max_upload_bytes)
+    app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
 
     @app.get("/", response_class=HTMLResponse)
@@ -130,7 +185,7 @@ def create_app(
             "max_pixels": max_pixels,
         } | unknown_info(recognizer)
 
-    @app.post("/predict")
+    @app.post("/predict", max_body_size=body_limit(max_upload_bytes))
     def predict(
         file: Annotated[UploadFile, File(description="an image file")],
         topk: Annotated[int, Form(ge=1, le=MAX_TOPK)] = 5,
@@ -149,9 +204,8 @@ def read_upload(file: UploadFile, max_upload_bytes: int) -> bytes:
     data = file.file.read(max_upload_bytes + 1)
     if not data:
         raise HTTPException(400, "the uploaded file is empty")
-    if len(data) > max_upload_bytes:
-        limit = size_text(max_upload_bytes)
-        raise HTTPException(413, f"the upload is over this server's limit of {limit}")
+    if len(data) > max_upload_bytes:  # a body within body_limit() may still hold too large a file
+        raise HTTPException(413, too_large_text(max_upload_bytes))
     return data
 
 
