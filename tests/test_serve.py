@@ -425,16 +425,24 @@ def test_the_page_in_headless_chromium(server, tmp_path):
     assert (tmp_path / "page.png").stat().st_size > 5_000
 
 
-@pytest.mark.parametrize("given", ["0", "-1", "nan", "1e-9"])
-def test_serve_refuses_an_upload_limit_that_is_not_positive_in_one_sentence(
-    tmp_path, capsys, given
+@pytest.mark.parametrize(
+    ("given", "words"),
+    [
+        ("0", "must be a positive size in MiB, not 0.0"),
+        ("-1", "must be a positive size in MiB, not -1.0"),
+        ("nan", "must be a positive size in MiB, not nan"),
+        ("1e-9", "1e-09 is less than one byte (0.001 bytes): the size is in MiB"),
+    ],
+)
+def test_serve_refuses_an_upload_limit_under_one_byte_in_one_sentence(
+    tmp_path, capsys, given, words
 ):
     from objrec.cli import main
 
     code = main(["serve", str(tmp_path), "--port", "0", "--max-upload-mib", given])
     err = capsys.readouterr().err.strip()
     assert code == 1 and len(err.splitlines()) == 1
-    assert err.startswith("error: --max-upload-mib must be a positive size in MiB")
+    assert err.startswith(f"error: --max-upload-mib {words}"), err
 
 
 def test_serve_passes_its_upload_limit_on_and_keeps_10_mib_by_default(tmp_path, monkeypatch):

@@ -1149,9 +1149,7 @@ def serve(
 
     if workers < 1:
         raise ObjrecError("--workers must be at least 1")
-    max_upload_bytes = round(max_upload_mib * 1024 * 1024) if math.isfinite(max_upload_mib) else 0
-    if max_upload_bytes < 1:
-        raise ObjrecError(f"--max-upload-mib must be a positive size in MiB, not {max_upload_mib}")
+    max_upload_bytes = upload_limit_bytes(max_upload_mib)
 
     def ready(url: str) -> None:
         err.print(f"serving {shown(run)} on {url} (Ctrl-C stops)", markup=False, highlight=False)
@@ -1168,6 +1166,20 @@ def serve(
         device=device,
         max_upload_bytes=max_upload_bytes,
     )
+
+
+def upload_limit_bytes(max_upload_mib: float) -> int:
+    """``--max-upload-mib`` in bytes; one sentence when it is not a positive size, or is one that
+    rounds to no byte at all (a typo for a size in MiB, most likely)."""
+    if not (math.isfinite(max_upload_mib) and max_upload_mib > 0):
+        raise ObjrecError(f"--max-upload-mib must be a positive size in MiB, not {max_upload_mib}")
+    max_upload_bytes = round(max_upload_mib * 1024 * 1024)
+    if max_upload_bytes < 1:
+        raise ObjrecError(
+            f"--max-upload-mib {max_upload_mib} is less than one byte "
+            f"({max_upload_mib * 1024 * 1024:.2g} bytes): the size is in MiB (0.5 is 512 KiB)"
+        )
+    return max_upload_bytes
 
 
 @cli.command()
