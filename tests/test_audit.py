@@ -586,6 +586,11 @@ def test_two_photos_only_moderately_alike_are_look_alikes_not_a_leak(tmp_path):
     assert plan["valid/red/red_00.png"]["action"] == "remove"
     assert plan["test/blue/blue_00.png"]["action"] == "keep"
     assert "only if it is the same picture" in plan["test/blue/blue_00.png"]["reason"]
+    assert [plan[f]["reason"] for f in ("valid/red/red_00.png", "test/blue/blue_00.png")] == [
+        "across splits near-duplicate of train/red/red_00.png (similarity 0.970)",
+        "looks like train/blue/blue_00.png (look-alikes across splits, similarity 0.902): "
+        "remove it only if it is the same picture",
+    ]
 
 
 def test_look_alikes_across_splits_are_not_said_to_be_a_leak(tmp_path, monkeypatch, capsys):

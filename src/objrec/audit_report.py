@@ -38,6 +38,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PLAN_COLUMNS = ("file", "class", "split", "action", "new_class", "reason")
+NEAR_DUPLICATE_REASON = "{kind} near-duplicate of {first} (similarity {sim:.3f})"
+LOOK_ALIKE_REASON = (
+    "looks like {first} (look-alikes {kind}, similarity {sim:.3f}): "
+    "remove it only if it is the same picture"
+)
+"""The plan's reasons for a group's other images (``remove`` and ``keep``): ``first`` is the
+group's first image, the one kept."""
 ACTIONS = ("keep", "remove", "relabel")
 PAGE_LIMIT = 150
 """Findings of each kind shown with thumbnails on the page (the CSVs hold all of them)."""
@@ -101,30 +108,22 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
             },
         )
 
-    for group in result.near_duplicates:
-        keep, *others = group["_indices"]
-        for index in others:
-            propose(
-                index,
-                "remove",
-                "",
-                f"{group['kind']} near-duplicate of "
-                f"{inv.rel(inv.items[keep])} (similarity {group['similarity']:.3f})",
-            )
+    def propose_group(groups: list[dict], action: str, reason: str) -> None:
+        """``action`` for each image of a group but its first; ``reason`` names the first."""
+        for group in groups:
+            first, *others = group["_indices"]
+            for index in others:
+                said = reason.format(
+                    first=inv.rel(inv.items[first]), kind=group["kind"], sim=group["similarity"]
+                )
+                propose(index, action, "", said)
+
+    propose_group(result.near_duplicates, "remove", NEAR_DUPLICATE_REASON)
     for issue in result.label_issues:
         propose(issue["_index"], "relabel", issue["suggested"], issue["evidence"])
     for row in result.outliers:
         propose(row["_index"], "keep", "", f"outlier: {row['reason']}")
-    for group in result.look_alikes:
-        first, *others = group["_indices"]
-        for index in others:
-            propose(
-                index,
-                "keep",
-                "",
-                f"looks like {inv.rel(inv.items[first])} (look-alikes {group['kind']}, "
-                f"similarity {group['similarity']:.3f}): remove it only if it is the same picture",
-            )
+    propose_group(result.look_alikes, "keep", LOOK_ALIKE_REASON)
     return list(rows.values())
 
 
