@@ -60,6 +60,26 @@ def test_device_help_speaks_of_torchrun_only_where_it_applies(capsys):
     assert code == 0 and "torchrun --nproc-per-node N -m objrec train" in " ".join(out.split())
 
 
+def test_report_says_where_it_wrote_as_an_absolute_path_and_a_link(capsys, tmp_path, monkeypatch):
+    """Its "report written to run/report.html" could not be opened from elsewhere nor clicked."""
+    import sys
+    import types
+
+    def build_report(run, out, data, reporter, force):
+        (tmp_path / "my run" / "report.html").write_text("<html></html>")
+        return Path("my run") / "report.html"  # as the library returns it for a relative RUN
+
+    (tmp_path / "my run").mkdir()
+    monkeypatch.chdir(tmp_path)
+    fake = types.ModuleType("objrec.report")  # the real one imports pandas: 1 s of this test
+    fake.build_report = build_report  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "objrec.report", fake)
+    code, out, _ = run(capsys, "report", "my run")
+    page = tmp_path.resolve() / "my run" / "report.html"
+    assert code == 0 and f"report written to {page} (0.0 MB)" in out
+    assert f"open {page.as_uri()} in a browser" in out and "%20run/report.html" in out
+
+
 def test_exclude_takes_several_values_after_one_flag():
     assert expand_greedy(["split", "a", "b", "--exclude", "X", "Y", "--seed", "1"]) == [
         "split",

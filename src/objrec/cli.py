@@ -1032,9 +1032,14 @@ def report(run: Path, out: Path | None, data: Path | None, force: bool) -> None:
     """
     from objrec.report import build_report
 
-    path = build_report(run, out, data, RichReporter(), force)
+    path = build_report(run, out, data, RichReporter(), force).resolve()
     size = path.stat().st_size / 1e6
-    console.print(f"report written to {shown(path)} ({size:.1f} MB)", markup=False, highlight=False)
+    console.print(
+        printable(f"report written to {path} ({size:.1f} MB); open {path.as_uri()} in a browser"),
+        markup=False,
+        highlight=False,
+        soft_wrap=True,  # the link whole on one line in a narrow terminal, to click or copy
+    )
 
 
 @cli.command()
