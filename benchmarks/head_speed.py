@@ -16,10 +16,15 @@ are from the before row's after the first epoch.
 
     flock /tmp/objrec-cpu.lock python benchmarks/head_speed.py
 
-Validation loss (``--splits``): the default head trained as ``objrec train`` trains it (its
-seeding, batches, early stopping and loss) on each split folder's stored features (read as float32
-and rounded to float16: what the default float16 store serves), before and after, for each head
-seed; the test split is never read. Nothing is computed when the store holds the features.
+Validation loss (``--splits``): the default head, before and after, trained for each head seed
+with ``objrec train``'s head fit (its seeding, batches, early stopping and loss) on each split
+folder's stored features of the fp32 body (``float16.split_tables``: read as float32 and rounded
+to float16, what the default float16 store serves); the test split is never read. These are the
+features of ``objrec train --precision fp32``, not of the default ``--precision auto`` where it
+settles on int8 (a CPU with 8-bit dot-product instructions, as this machine's): the rows compare
+the two heads on the same features; they are not the best validation loss ``objrec train`` reports
+there, which int8 features move (benchmarks/README.md, the int8 sections). Nothing is computed
+when the store holds the fp32 body's features.
 
     flock /tmp/objrec-cpu.lock python benchmarks/head_speed.py --splits /work/splits/s0 \\
         /work/splits/s1 /work/splits/s2 --seeds 0 1 2
