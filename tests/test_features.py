@@ -276,3 +276,35 @@ def test_a_probe_measures_each_image_the_frozen_pass_decodes(tmp_path, samples):
     kept.clear()
     feature_table(body, samples, spec, probe=probe)  # the first three come from the store
     assert kept == {hash_file(s.path): s.path.stat().st_size for s in samples[3:]}
+
+
+@pytest.mark.parametrize("augment", ["article", "trivial"])
+def test_views_normalised_once_a_batch_are_the_per_image_views_bit_for_bit(
+    tmp_path, samples, augment, monkeypatch
+):
+    """The frozen pass converts and normalises a stacked batch (``BATCH_FINISH``); the store keys
+    features by content and view, not by code, so they must be the per-image transforms' bits."""
+    import objrec.features as features
+    from objrec.data import make_loader
+    from objrec.features import SeededViewDataset
+    from objrec.transforms import build_batch_finish, draft_size
+
+    samples = samples[:10]
+    seeds = [view_seed(hash_file(s.path), 1) for s in samples]
+    specs = [ViewSpec(DATA), ViewSpec(DATA, tta="reframed_flip"), ViewSpec(DATA, augment, 1)]
+    for spec in specs:
+
+        def batches(per_batch: bool, spec=spec) -> torch.Tensor:
+            transform = spec.transform(finish=not per_batch)
+            dataset = SeededViewDataset(samples, transform, spec.view, draft_size(DATA), seeds)
+            finish = build_batch_finish(DATA) if per_batch else None
+            return torch.cat([b.images for b in make_loader(dataset, 4, finish=finish)])
+
+        assert torch.equal(batches(True), batches(False))
+        got = {}
+        for per_batch in (True, False):
+            monkeypatch.setattr(features, "BATCH_FINISH", per_batch)
+            body = frozen(tmp_path / str(per_batch))
+            settings = PassSettings(batch_size=4)
+            got[per_batch] = compute_features(body, samples, spec, settings, seeds=seeds).features
+        assert torch.equal(got[True], got[False])

@@ -8,6 +8,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from queue import Empty, Queue
 from typing import NamedTuple
@@ -176,17 +177,19 @@ class ImageDataset(Dataset):
         return self.transform(image), sample.label, index
 
 
-def collate_skipping(items) -> Batch:
+def collate_skipping(items, finish: Callable | None = None) -> Batch:
     """Stack (image, label, index[, measured]) items into a :class:`Batch`, setting unreadable
-    files aside."""
+    files aside; ``finish`` (``transforms.build_batch_finish``) then makes the stacked images
+    what the model reads."""
     errors = [item[1] for item in items if item[0] is None]
     good = [item for item in items if item[0] is not None]
     if not good:
         empty = torch.empty(0, dtype=torch.long)
         return Batch(torch.empty(0), empty, empty, errors)
     images, labels, indices, *measured = zip(*good, strict=True)
+    stacked = torch.stack(images)
     return Batch(
-        torch.stack(images),
+        stacked if finish is None else finish(stacked),
         torch.tensor(labels),
         torch.tensor(indices),
         errors,
@@ -201,15 +204,17 @@ def make_loader(
     shuffle: bool = False,
     seed: int = 0,
     pin_memory: bool = False,
+    finish: Callable | None = None,
 ) -> DataLoader:
-    """Batches of ``dataset``; ``pin_memory`` (for a GPU) lets them reach it asynchronously."""
+    """Batches of ``dataset``; ``pin_memory`` (for a GPU) lets them reach it asynchronously;
+    ``finish``: what each stacked batch goes through (``collate_skipping``)."""
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(
         dataset,
         batch_size=batch_size,
         shuffle=shuffle,
         num_workers=num_workers,
-        collate_fn=collate_skipping,
+        collate_fn=collate_skipping if finish is None else partial(collate_skipping, finish=finish),
         generator=generator,
         persistent_workers=False,
         pin_memory=pin_memory,
