@@ -894,9 +894,10 @@ def unknown_options(command):
     show_default=True,
     help="Run the model in eager PyTorch, as evaluate does, or through ONNX Runtime (CPU only; "
     "exported on first use, then cached). Both run the same checkpoint, its int8 body included, "
-    "and agree within 1e-4 (checked at export). torch is the default here as it needs no export "
-    "and is as quick for a few photos (benchmarks/README.md, predict_startup.py); onnx can be "
-    "faster on a big folder, and is serve's default, as a server exports once and answers many.",
+    "and agree within 1e-4 (checked at export). torch is the default here: it needs no export "
+    "and was quicker on one photo, and as quick on a folder with an int8 body; onnx took a third "
+    "of the time on 120 photos with an fp32 body (benchmarks/README.md). serve defaults to onnx, "
+    "as a server exports once and answers many.",
 )
 @device_option
 @click.option(
