@@ -381,3 +381,43 @@ def test_vim_keeps_the_head_out_of_its_state_and_takes_the_models_after_loading(
     residual_only = fit_feature_score("vim", train, labels, dims=2, head=head, weight=100.0)
     metrics = open_set_metrics(residual_only(known), residual_only(unknown))
     assert metrics["auroc"] > 0.99
+
+
+def test_far_fewer_images_than_features_take_the_images_svd_not_the_features_scatter(monkeypatch):
+    """With far fewer training images than features (the demo's 60 of 3,840) the scatter's
+    eigenpairs come from the centred images' SVD: the (features x features) eigensolve is not
+    called, and the score is the one it gave, with ``dims`` past the scatter's rank (its null space)
+    too. With more images per feature (the 100-class protocol's 3,095), the eigensolve runs."""
+    from objrec import confidence
+    from objrec.confidence import (
+        MahalanobisScore,
+        centred_scatter,
+        class_sums,
+        fit_mahalanobis_batches,
+        top_eigenpairs,
+    )
+
+    g = torch.Generator().manual_seed(3)
+    features = torch.randn(30, 128, generator=g) + torch.randn(3, 128, generator=g).repeat(10, 1)
+    labels = torch.arange(3).repeat(10)
+    batches = in_batches(features, labels, size=7)
+    sums, counts = class_sums(batches)
+    means = sums / counts[:, None]
+    scatter = centred_scatter(batches, means)
+    dims, scale = 29, 30 - 3  # the default 256 dims, cut to images - 1; the rank is 27
+    eigen, basis = top_eigenpairs(scatter.clone(), dims)
+    residual = max((float(scatter.trace()) - float(eigen.sum())) / scale / (128 - dims), 1e-12)
+    reference = MahalanobisScore(means, basis, (eigen / scale).clamp(min=residual), residual)
+    calls = []
+    monkeypatch.setattr(
+        confidence, "top_eigenpairs", lambda *a, **k: calls.append(1) or top_eigenpairs(*a, **k)
+    )
+    fitted = fit_mahalanobis_batches(batches)
+    assert calls == []
+    assert fitted.basis.shape == reference.basis.shape == (128, dims)
+    torch.testing.assert_close(fitted.inv_sd, reference.inv_sd, rtol=1e-6, atol=0)
+    assert float(fitted.inv_residual) == float(reference.inv_residual)
+    probe = torch.randn(50, 128, generator=g)
+    torch.testing.assert_close(fitted(probe), reference(probe), rtol=1e-5, atol=0)
+    fit_mahalanobis_batches(in_batches(features[:, :64], labels))  # 30 images of 64 features
+    assert calls == [1]
