@@ -161,3 +161,21 @@ def test_the_sidecar_recipe_without_torch_reproduces_the_input_within_one_pixel_
             theirs = sidecar_input_pil(image, spec, view)
             assert ours.shape == theirs.shape
             assert float((ours - theirs).abs().max()) <= one_level
+
+
+def test_the_torch_runtime_runs_the_body_channels_last_on_the_cpu(sample_run):
+    """As the frozen pass's eager runner: channels-first, the default model's forward pass over
+    the demo's 30 test images took 1.7 times as long (the answer is the same to float rounding:
+    the agreement test above holds it within TOLERANCE of evaluate's)."""
+    run, data = sample_run
+    recognizer = Recognizer.load(run)
+    seen = []
+    recognizer.model.body.register_forward_pre_hook(
+        lambda _, args: seen.append(args[0].is_contiguous(memory_format=torch.channels_last))
+    )
+    image = open_image(next((data / "test").rglob("*.jpg")))
+    recognizer.probabilities([image, image])
+    assert seen == [True]
+    convolutions = [m for m in recognizer.model.body.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convolutions
+    assert all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in convolutions)
