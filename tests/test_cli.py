@@ -1189,3 +1189,18 @@ def test_predict_prints_a_name_that_is_not_utf8_with_its_byte_escaped(
     make_image((200, 40, 40)).save(latin1, "JPEG")
     code, _, err = run(capsys, "predict", trained_run, latin1)
     assert code == 1 and "caf\\xe9.jpg: its name is not UTF-8" in err and "udce9" not in err
+
+
+def test_the_human_top_k_counts_the_classes_at_0_00_percent_instead_of_listing_them():
+    from objrec.cli import topk_line
+
+    topk = [
+        {"class": "Motorbikes", "prob": 0.99993},
+        {"class": "watch", "prob": 6e-5},
+        {"class": "airplanes", "prob": 4e-5},
+        {"class": "sunflower", "prob": 1e-6},
+    ]
+    assert topk_line(topk) == "Motorbikes 99.99%, watch 0.01%, and 2 more classes under 0.005%"
+    assert topk_line(topk[:2]) == "Motorbikes 99.99%, watch 0.01%"
+    assert topk_line(topk[:1] + topk[3:]) == "Motorbikes 99.99%, and 1 more class under 0.005%"
+    assert topk_line([{"class": "a", "prob": 0.0}]) == "a 0.00%"  # the top class always shows

@@ -992,11 +992,22 @@ def print_predictions(results, plot: Path | None, plot_max: int) -> None:
         if r.error:
             err.print(printable(f"{r.path}: {r.error}"), style="red", markup=False, highlight=False)
             continue
-        best = ", ".join(f"{t['class']} {percent(float(t['prob']))}" for t in r.topk)
         unknown = "unknown (like none of the classes); closest: " if r.unknown else ""
-        console.print(printable(f"{r.path}: {unknown}{best}"), markup=False, highlight=False)
+        line = f"{r.path}: {unknown}{topk_line(r.topk)}"
+        console.print(printable(line), markup=False, highlight=False)
     if plot:
         console.print(plot_sentence(results, plot, plot_max), markup=False, highlight=False)
+
+
+def topk_line(topk: Sequence[dict]) -> str:
+    """An image's top classes as a person reads them: the most probable always, then those whose
+    probability shows as more than 0.00%; the others are counted, not listed (on a 5-class model
+    the default top 5 was mostly 0.00%). ``--json`` keeps every one, with its exact value."""
+    zero = percent(0.0)
+    shown = [t for i, t in enumerate(topk) if i == 0 or percent(float(t["prob"])) != zero]
+    line = ", ".join(f"{t['class']} {percent(float(t['prob']))}" for t in shown)
+    hidden = len(topk) - len(shown)
+    return line + (f", and {plural(hidden, 'more class')} under 0.005%" if hidden else "")
 
 
 def explain_sentence(results, explain: Path) -> str:
