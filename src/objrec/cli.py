@@ -895,7 +895,7 @@ def unknown_options(command):
     help="Run the model in eager PyTorch, as evaluate does, or through ONNX Runtime (CPU only; "
     "exported on first use, then cached). Both run the same checkpoint, its int8 body included, "
     "and agree within 1e-4 (checked at export). torch is the default here: it needs no export "
-    "and was quicker on one photo, and as quick on a folder with an int8 body; onnx took a third "
+    "and was quicker on one photo, and as quick on a folder with an int8 body; onnx took 0.6 "
     "of the time on 120 photos with an fp32 body (benchmarks/README.md). serve defaults to onnx, "
     "as a server exports once and answers many.",
 )
