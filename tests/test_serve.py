@@ -53,6 +53,16 @@ def test_health_info_and_page(client):
     assert page.status_code == 200 and "Drop an image" in page.text
 
 
+def test_a_wrong_path_or_method_is_a_json_error_that_keeps_its_headers(client):
+    """A 404 or 405 from the router is ``{"error": ...}`` too, and a 405 still says which methods
+    the path takes (its ``Allow`` header, which HTTP requires)."""
+    missing = client.get("/nothing")
+    assert missing.status_code == 404 and missing.json() == {"error": "Not Found"}
+    wrong = client.get("/predict")
+    assert wrong.status_code == 405 and wrong.json() == {"error": "Method Not Allowed"}
+    assert wrong.headers.get("allow") == "POST"
+
+
 def test_predict_returns_topk_json(client):
     response = client.post(
         "/predict", files={"file": ("red.png", png_bytes(), "image/png")}, data={"topk": "2"}

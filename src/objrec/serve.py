@@ -21,7 +21,7 @@ import socket
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -53,17 +53,17 @@ MULTIPART_ALLOWANCE = 64 * 1024
 MAX_TOPK = 20
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": message})
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": message}, headers=headers)
 
 
 async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     """Every HTTP error as ``{"error": ...}``. A 413 that is not FastAPI's ``HTTPException`` (those
     raised here) is the body limit's, Starlette's "Content Too Large": it is said as the upload
-    limit."""
+    limit. The exception's headers are kept (a 405's ``Allow``)."""
     if exc.status_code == 413 and not isinstance(exc, HTTPException):
         return _error(413, too_large_text(request.app.state.max_upload_bytes))
-    return _error(exc.status_code, str(exc.detail))
+    return _error(exc.status_code, str(exc.detail), exc.headers)
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
