@@ -164,9 +164,9 @@ def test_the_sidecar_recipe_without_torch_reproduces_the_input_within_one_pixel_
 
 
 def test_the_torch_runtime_runs_the_body_channels_last_on_the_cpu(sample_run):
-    """As the frozen pass's eager runner: channels-first, the default model's forward pass over
-    the demo's 30 test images took 1.7 times as long (the answer is the same to float rounding:
-    the agreement test above holds it within TOLERANCE of evaluate's)."""
+    """As the frozen pass's eager runner: channels-first, predict on the built-in sample's 120
+    photos took 22.46 s against 15.58 s (benchmarks/README.md, medians of 3; the answer is the
+    same to float rounding: the agreement test above holds it within TOLERANCE of evaluate's)."""
     run, data = sample_run
     recognizer = Recognizer.load(run)
     seen = []

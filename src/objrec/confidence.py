@@ -287,7 +287,9 @@ def fit_mahalanobis(
 def fit_mahalanobis_batches(batches: Batches, dims: int = 256) -> MahalanobisScore:
     """``fit_mahalanobis`` in two passes over ``batches``, holding (features x features) numbers,
     never every image: the class means, then the class-centred scatter, whose eigenvectors are the
-    centred features' right singular vectors and whose eigenvalues their squared singular values.
+    centred features' right singular vectors and whose eigenvalues their squared singular values
+    (with at most :data:`SVD_IMAGES_PER_FEATURE` images per feature, every centred image is held
+    instead, fewer numbers than the scatter's, for their SVD: :func:`scatter_eigenpairs`).
     Only the top ``dims`` eigenpairs are computed; the others' sum is what the trace leaves."""
     sums, counts = class_sums(batches)
     means = sums / counts.clamp(min=1)[:, None]

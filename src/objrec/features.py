@@ -68,8 +68,9 @@ batch 16 at 1.4 GiB (27.5 and 33.7 images/s) (``benchmarks/frozen_batch.py``).""
 BATCH_FINISH = True
 """Whether the frozen pass converts and normalises its views once a batch
 (``transforms.build_batch_finish``) rather than once an image: the same features, the decoding
-thread's CPU time a centre view 24% less, files to features 3 to 4% faster in int8, 1 to 2% in
-fp32, in both views (``benchmarks/batch_finish.py``)."""
+thread's CPU time a centre view 24% less; files to features in int8 3 to 5% faster in the centre
+view, 1 to 4% in the augmented one, in fp32 0 to 2%, within the noise (two runs of
+``benchmarks/batch_finish.py``, benchmarks/README.md)."""
 
 BODY_CALLERS = 2
 """Batches in an ONNX Runtime body at once on the CPU. They share one session, whose thread pool
