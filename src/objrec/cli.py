@@ -874,7 +874,14 @@ def unknown_options(command):
 @cli.command()
 @click.argument("run", type=EXISTING)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--topk", type=int, default=5, show_default=True, help="How many classes per image.")
+@click.option(
+    "--topk",
+    type=int,
+    default=5,
+    show_default=True,
+    help="How many classes per image, most probable first; the printed lines count those under "
+    "0.005% instead of listing them (--json lists every one).",
+)
 @click.option(
     "--plot",
     type=click.Path(path_type=Path, dir_okay=False),
