@@ -73,3 +73,30 @@ def test_a_failed_demo_takes_back_what_it_made_and_only_that(tmp_path, monkeypat
         objrec.demo.run_demo(earlier, reporter, force=True)
     assert sorted(p.name for p in earlier.iterdir()) == ["explore", "notes.txt"]
     assert (earlier / "explore" / "counts.csv").read_text() == "an earlier demo's"
+
+
+def test_demo_force_replaces_the_earlier_demos_predictions_figure(
+    tmp_path, monkeypatch, sample_facts
+):
+    """`objrec demo --force` over an earlier demo stopped at its last step: predict refused the
+    earlier predictions.png, as --force was not passed on to it."""
+    seed_facts(sample_facts)
+    asked = {}
+
+    def fake_predict(run, paths, **kwargs):
+        asked.update(kwargs)
+        return [SimpleNamespace(path="t/0.jpg", error=None)]
+
+    evaluation = SimpleNamespace(
+        metrics={"top1": 1.0, "top5": 1.0, "n": 30}, classes=list("abcde"), out=None
+    )
+    trained = SimpleNamespace(history=[{}], best_epoch=1, best_valid_loss=0.1, best_valid_acc=1)
+    monkeypatch.setattr(objrec.demo, "explore", lambda *a, **k: None)
+    monkeypatch.setattr(objrec.demo, "train", lambda *a, **k: trained)
+    monkeypatch.setattr(objrec.demo, "evaluate", lambda *a, **k: evaluation)
+    monkeypatch.setattr(objrec.demo, "predict", fake_predict)
+    reporter = SimpleNamespace(note=lambda line: None)
+    objrec.demo.run_demo(tmp_path / "demo", reporter)
+    assert asked["force"] is False
+    objrec.demo.run_demo(tmp_path / "demo", reporter, force=True)
+    assert asked["force"] is True

@@ -90,7 +90,12 @@ def _run_demo(out: Path, reporter: Reporter, force: bool) -> dict[str, Any]:
         f"({plural(int(m['n']), 'image')} of {plural(len(evaluation.classes), 'class')})"
     )
     predictions = predict(
-        run, [data / "test"], topk=TOPK, plot=out / "predictions.png", reporter=reporter
+        run,
+        [data / "test"],
+        topk=TOPK,
+        plot=out / "predictions.png",
+        reporter=reporter,
+        force=force,
     )
     drawn = min(len(predictions), PLOT_MAX)
     reporter.note(
