@@ -167,3 +167,20 @@ def test_damaged_exif_is_warned_about_once_though_predict_opens_the_image_twice(
         (result,) = predict(trained_run, [path], plot=tmp_path / "plot.png")
     assert result.error is None
     assert sum("damaged EXIF data" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_a_folders_broken_links_are_named_as_such_not_as_files_that_are_not_images(
+    tmp_path, caplog
+):
+    """A split made with ``--link`` whose photos were moved away holds links to nothing: they were
+    said to be "not an image file", which sent a newcomer looking at the wrong thing."""
+    make_image((200, 40, 40)).save(tmp_path / "a.jpg", "JPEG")
+    (tmp_path / "notes.txt").write_text("where these were taken")
+    (tmp_path / "gone.jpg").symlink_to(tmp_path / "moved" / "gone.jpg")
+    with caplog.at_level("WARNING", "objrec"):
+        listed = expand_paths([tmp_path])
+    assert [e.path for e in listed] == [str(tmp_path / "a.jpg")]
+    assert caplog.messages == [
+        f"{tmp_path / 'notes.txt'} left out: not an image file objrec reads",
+        f"{tmp_path / 'gone.jpg'} left out: a link to a file that is not there",
+    ]

@@ -100,13 +100,16 @@ def expand_paths(paths: Sequence[Path]) -> list[Prediction]:
 
 def warn_not_images(others: Sequence[Path]) -> None:
     """One warning naming a folder's files left out as not images (the first
-    :data:`~objrec.progress.NAMED`, then a count), so that none is skipped without a word."""
-    if others:
-        log.warning(
-            "%s left out: not %s objrec reads",
-            some_of([str(p) for p in others]),
-            "an image file" if len(others) == 1 else "image files",
-        )
+    :data:`~objrec.progress.NAMED`, then a count), so that none is skipped without a word, and one
+    naming its links to nothing (a ``split --link`` whose photos were moved), as such."""
+    files = [str(p) for p in others if p.exists()]
+    broken = [str(p) for p in others if not p.exists()]
+    if files:
+        what = "an image file" if len(files) == 1 else "image files"
+        log.warning("%s left out: not %s objrec reads", some_of(files), what)
+    if broken:
+        what = "a link to a file that is" if len(broken) == 1 else "links to files that are"
+        log.warning("%s left out: %s not there", some_of(broken), what)
 
 
 EXPLAIN_HINT = "choose another `explain` or pass `force=True`"
