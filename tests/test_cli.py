@@ -57,7 +57,9 @@ def test_device_help_speaks_of_torchrun_only_where_it_applies(capsys):
         code, out, _ = run(capsys, name, "--help")
         assert code == 0 and "--device" in out and "torchrun" not in out, name
     code, out, _ = run(capsys, "train", "--help")
-    assert code == 0 and "torchrun --nproc-per-node N -m objrec train" in " ".join(out.split())
+    said = " ".join(out.split())
+    assert code == 0 and "torchrun --nproc-per-node N -m objrec train" in said
+    assert "auto and cuda mean each process's own GPU (LOCAL_RANK)" in said
 
 
 def test_report_says_where_it_wrote_as_an_absolute_path_and_a_link(capsys, tmp_path, monkeypatch):

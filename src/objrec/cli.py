@@ -77,7 +77,7 @@ DEVICE_HELP = (
 )
 TRAIN_DEVICE_HELP = DEVICE_HELP + (
     " To train on N GPUs at once: torchrun --nproc-per-node N -m objrec train ... "
-    "(docs/scaling.md)."
+    "(docs/scaling.md); there auto and cuda mean each process's own GPU (LOCAL_RANK)."
 )
 
 
