@@ -421,3 +421,17 @@ def test_far_fewer_images_than_features_take_the_images_svd_not_the_features_sca
     torch.testing.assert_close(fitted(probe), reference(probe), rtol=1e-5, atol=0)
     fit_mahalanobis_batches(in_batches(features[:, :64], labels))  # 30 images of 64 features
     assert calls == [1]
+
+
+def test_one_validation_image_gives_finite_familiarity():
+    """A class folder split into 2 train, 1 valid, 1 test images: the default score's two parts
+    were standardised by the standard deviation of one value (NaN), so every familiarity was NaN,
+    predict said no image was unknown and its --json wrote NaN, which is not JSON."""
+    train, labels, known, unknown = clusters()
+    head = torch.nn.Linear(16, 2)
+    fitted = fit_confidence(
+        head, (train, labels), (known[:1], torch.zeros(1, dtype=torch.long)), "mahalanobis+knn"
+    )
+    with torch.no_grad():
+        scores = fitted.familiarity(torch.cat([known, unknown]))
+    assert torch.isfinite(scores).all()

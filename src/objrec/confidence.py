@@ -630,10 +630,12 @@ class SumScore(nn.Module):
     def standardise(self, batches: Batches, chunk: int = 128) -> SumScore:
         """Set each part's mean and standard deviation from its scores on ``batches`` (the known
         validation images), ``chunk`` images per call (a Mahalanobis part holds (images, classes,
-        dims) numbers)."""
+        dims) numbers). With one validation image there is no spread to measure: each part keeps
+        its own units (a spread of 1), rather than a NaN that would make every score NaN."""
         values = torch.cat([self.components(part) for x, _ in batches() for part in x.split(chunk)])
         self.centre = values.mean(0)
-        self.spread = values.std(0).clamp(min=1e-12)
+        spread = values.std(0) if len(values) > 1 else torch.ones_like(self.centre)
+        self.spread = spread.clamp(min=1e-12)
         return self
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
