@@ -1,5 +1,6 @@
 import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -1206,3 +1207,15 @@ def test_the_human_top_k_counts_the_classes_at_0_00_percent_instead_of_listing_t
     assert topk_line(topk[:2]) == "Motorbikes 99.99%, watch 0.01%"
     assert topk_line(topk[:1] + topk[3:]) == "Motorbikes 99.99%, and 1 more class under 0.005%"
     assert topk_line([{"class": "a", "prob": 0.0}]) == "a 0.00%"  # the top class always shows
+
+
+def test_json_output_writes_numbers_that_are_not_finite_as_null(capsys):
+    """predict --json wrote "score": NaN, which JSON parsers (jq, a browser) refuse."""
+    from objrec.cli import print_json
+
+    print_json({"score": float("nan"), "scores": [1.5, float("inf")], "row": ({"x": -math.inf},)})
+    assert json.loads(capsys.readouterr().out, parse_constant=lambda name: pytest.fail(name)) == {
+        "score": None,
+        "scores": [1.5, None],
+        "row": [{"x": None}],
+    }

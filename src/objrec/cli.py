@@ -316,7 +316,20 @@ def default_out(data: Path, suffix: str) -> Path:
 
 
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
+    """``data`` as JSON that every parser reads: a number that is not finite (NaN, infinity), which
+    ``json`` would write as the non-standard ``NaN``, is written as ``null``."""
+    click.echo(json.dumps(finite_or_null(data), indent=2, default=str, allow_nan=False))
+
+
+def finite_or_null(data: Any) -> Any:
+    """``data`` with every float that is not finite replaced by None, in lists and dicts too."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: finite_or_null(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [finite_or_null(value) for value in data]
+    return data
 
 
 def percent(x: float) -> str:
