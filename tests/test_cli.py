@@ -457,6 +457,19 @@ def test_swapped_run_and_data_say_which_comes_first(capsys, trained_run, split_d
     assert code == 1 and "comes first" not in err  # no checkpoint in either: nothing to swap
 
 
+def test_a_file_before_the_run_says_the_run_comes_first(capsys, trained_run, split_dir):
+    image = sorted((split_dir / "test" / "green").iterdir())[0]
+    for command in ("predict", "evaluate"):
+        code, out, err = run(capsys, command, image, trained_run)
+        assert code == 1 and out == ""
+        text = " ".join(err.split())
+        assert (
+            f"{image} is not an objrec checkpoint ({trained_run} comes first: "
+            f"objrec {command} {trained_run} {image})"
+        ) in text
+        assert "not image files" not in text  # the run's files are not listed as photos
+
+
 def test_plain_progress_prints_a_line_every_few_seconds_and_when_done():
     from objrec.cli import PlainProgress
 

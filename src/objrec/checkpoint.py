@@ -72,6 +72,19 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], RunMeta]:
     return state, RunMeta.from_json(header)
 
 
+def is_checkpoint(path: Path) -> bool:
+    """True for a run folder holding a checkpoint, or a file whose safetensors header is objrec's
+    (only the header is read)."""
+    path = Path(path)
+    if path.is_dir():
+        return (path / BEST).is_file()
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return _META_KEY in (handle.metadata() or {})
+    except (SafetensorError, OSError, ValueError, RuntimeError):
+        return False
+
+
 def model_digest(path: Path) -> str:
     """The content digest of a run folder's model file (or of a checkpoint file): which model an
     evaluation was made with, whatever the files' times (a copied run's are the copy's)."""

@@ -777,22 +777,31 @@ def evaluate(
 
 
 def refuse_swapped(command: str, run: Path, second: Path) -> None:
-    """``objrec evaluate DATA RUN``: when RUN holds no checkpoint but looks like a data folder
-    (class or split folders, images) and the second argument holds one, say which comes first."""
-    from objrec.checkpoint import BEST
+    """``objrec evaluate DATA RUN`` or ``objrec predict IMAGE RUN``: when RUN holds no checkpoint
+    but is a file or looks like a data folder (class or split folders, images) and the second
+    argument holds one, say which comes first, before anything reads the second's files."""
+    from objrec.checkpoint import BEST, is_checkpoint
+
+    if not is_checkpoint(second) or is_checkpoint(run):
+        return
+    swapped = " ".join(shlex.quote(str(p)) for p in (second, run))
+    hint = f"({second} comes first: objrec {command} {swapped})"
+    if run.is_file():
+        raise ObjrecError(f"{run} is not an objrec checkpoint {hint}")
+    if looks_like_data(run):
+        raise ObjrecError(f"no checkpoint at {run / BEST} {hint}")
+
+
+def looks_like_data(folder: Path) -> bool:
+    """True for a folder holding visible sub-folders or images; False where it cannot be listed
+    (the library's own error then says what it is)."""
     from objrec.images import is_hidden, is_image_file
 
-    if run.is_file() or (run / BEST).is_file() or not (second / BEST).is_file():
-        return
     try:
-        entries = list(run.iterdir())
-    except OSError:  # not a folder one can list: the library's own error says what RUN is
-        return
-    if any((p.is_dir() and not is_hidden(p)) or is_image_file(p) for p in entries):
-        swapped = " ".join(shlex.quote(str(p)) for p in (second, run))
-        raise ObjrecError(
-            f"no checkpoint at {run / BEST} ({second} comes first: objrec {command} {swapped})"
-        )
+        entries = list(folder.iterdir())
+    except OSError:
+        return False
+    return any((p.is_dir() and not is_hidden(p)) or is_image_file(p) for p in entries)
 
 
 def score_words(score: str, threshold: float, readable: bool) -> str:
