@@ -41,6 +41,17 @@ def test_a_split_folder_needs_train_and_valid(tmp_path):
         require_split_folder(tmp_path / "d")
 
 
+def test_a_part_of_a_split_folder_is_told_to_pass_its_parent(tmp_path):
+    for split in ("train", "valid"):
+        (tmp_path / "data" / split / "red").mkdir(parents=True)
+    for part in ("train", "valid"):
+        with pytest.raises(ObjrecError) as caught:
+            require_split_folder(tmp_path / "data" / part)
+        message = str(caught.value)
+        assert f"pass {tmp_path / 'data'}, the folder that holds train/ and valid/" in message
+        assert "objrec split" not in message
+
+
 def test_an_unreadable_file_is_left_out_of_its_batch_and_reported(tmp_path):
     root = make_class_folder(tmp_path / "photos", per_class=2)
     (root / "red" / "broken.png").write_bytes(b"not a png")
