@@ -835,7 +835,7 @@ def test_paths_are_shown_one_way_relative_inside_the_working_folder(
     )
 
 
-def test_train_says_why_it_stopped_before_its_epochs():
+def test_train_says_why_it_stopped_where_it_did():
     from objrec.cli import early_stop_sentence
 
     config = {"epochs": 100, "patience": 5, "finetune_blocks": 0}
@@ -843,7 +843,10 @@ def test_train_says_why_it_stopped_before_its_epochs():
         "stopped early at epoch 15 of --epochs 100: the validation loss did not improve in the "
         "5 epochs after epoch 10 (--patience 5)"
     )
-    assert early_stop_sentence(100, 100, config) is None  # it ran them all
+    assert early_stop_sentence(98, 100, config) == (  # a tiny set: the loss still fell
+        "ran all --epochs 100 without stopping early: the validation loss last improved at epoch "
+        "98, so a larger --epochs may lower it further"
+    )
     assert early_stop_sentence(3, 8, {**config, "finetune_blocks": 2}) is None
 
 

@@ -683,10 +683,17 @@ def run_config(run: Path) -> dict[str, Any]:
 
 
 def early_stop_sentence(best: int, ran: int, config: dict[str, Any]) -> str | None:
-    """Why the head stopped before --epochs, in words, or None when it ran them all."""
+    """Why the head stopped where it did, in words: early, or at --epochs while the validation
+    loss was still improving (it improved within the last --patience epochs, or early stopping
+    would have ended it)."""
     epochs, patience = config.get("epochs"), config.get("patience")
-    if config.get("finetune_blocks") or not epochs or not patience or ran >= epochs:
+    if config.get("finetune_blocks") or not epochs or not patience:
         return None
+    if ran >= epochs:
+        return (
+            f"ran all --epochs {epochs} without stopping early: the validation loss last improved "
+            f"at epoch {best}, so a larger --epochs may lower it further"
+        )
     return (
         f"stopped early at epoch {ran} of --epochs {epochs}: the validation loss did not improve "
         f"in the {plural(ran - best, 'epoch')} after epoch {best} (--patience {patience})"
