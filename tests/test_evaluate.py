@@ -193,3 +193,14 @@ def test_a_name_that_is_not_utf8_in_the_unknown_folder_is_warned_about_once(
     with caplog.at_level(logging.WARNING, logger="objrec"):
         evaluate(trained_run, split_dir, out=tmp_path / "eval", unknown=unknown)
     assert sum("not UTF-8" in r.getMessage() for r in caplog.records) == 1
+
+
+@pytest.mark.slow
+def test_evaluates_progress_names_the_images_not_the_backbone(trained_run, split_dir, tmp_path):
+    """The bar read 'efficientnet_lite0+efficientnet_lite1+efficientnet_lite2 features (centre)':
+    the split's name was shadowed by the backbone's."""
+    from .conftest import TaskRecorder
+
+    reporter = TaskRecorder()
+    evaluate(trained_run, split_dir, out=tmp_path / "e", cache_dir=tmp_path / "c", reporter=reporter)
+    assert "test features" in reporter.tasks

@@ -239,8 +239,12 @@ def view_tables(
     """The features of ``images`` in each of the recognizer's views, from the feature store
     (in the dtype the run's features were stored in), computed on the recognizer's device."""
     cache = open_cache(config.cache_dir, recognizer.meta.feature_dtype)
-    body, size, name = recognizer.model.body, recognizer.data.input_size, recognizer.meta.backbone
-    frozen = FrozenBody(body, size, cache, name=name, device=recognizer.device)
+    body, size, backbone = (
+        recognizer.model.body,
+        recognizer.data.input_size,
+        recognizer.meta.backbone,
+    )
+    frozen = FrozenBody(body, size, cache, name=backbone, device=recognizer.device)
     num_workers = loader_settings(recognizer.device, config.num_workers).num_workers
     return [
         feature_table(
@@ -248,11 +252,17 @@ def view_tables(
             images.samples,
             ViewSpec(recognizer.data, tta=view),
             PassSettings(
-                num_workers=num_workers, reporter=reporter, description=f"{name} features ({view})"
+                num_workers=num_workers, reporter=reporter, description=view_label(name, view)
             ),
         )
         for view in recognizer.view_names(config.tta)
     ]
+
+
+def view_label(images: str, view: str) -> str:
+    """The progress bar's name for the features of ``images`` (``test``, ...) in ``view``, as
+    ``train`` names its own: ``test features``, ``test features (flip)``."""
+    return f"{images} features" if view == "centre" else f"{images} features ({view})"
 
 
 def table_answers(
