@@ -578,9 +578,7 @@ def calibrate(
     both read batch by batch (the centre view) from ``source``. Also how the temperature was
     chosen, for ``summary.json``."""
     prep.model.cpu().eval()  # the head may have trained on a GPU; the features are on the CPU
-    task = reporter.task(
-        'calibrating: fitting the probabilities and when to answer "unknown"', None
-    )
+    task = reporter.task('calibrating probabilities and "unknown"', None)  # fits 80 columns
     with task, torch.inference_mode():
         fitted = fit_confidence(
             prep.model.head,
