@@ -202,5 +202,7 @@ def test_evaluates_progress_names_the_images_not_the_backbone(trained_run, split
     from .conftest import TaskRecorder
 
     reporter = TaskRecorder()
-    evaluate(trained_run, split_dir, out=tmp_path / "e", cache_dir=tmp_path / "c", reporter=reporter)
+    evaluate(
+        trained_run, split_dir, out=tmp_path / "e", cache_dir=tmp_path / "c", reporter=reporter
+    )
     assert "test features" in reporter.tasks
