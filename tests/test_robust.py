@@ -496,3 +496,32 @@ def test_an_image_whose_name_is_not_utf8_is_named_and_left_out_not_a_traceback(t
         split = split_folder(photos, tmp_path / "data", seed=0)
     assert sum(split.totals().values()) == 8
     assert any("left out: its name is not UTF-8" in r.getMessage() for r in caplog.records)
+
+
+def test_the_classes_without_a_validation_image_are_named_once():
+    from types import SimpleNamespace
+
+    from objrec.train import warn_no_valid_image
+
+    valid = SimpleNamespace(labels=torch.tensor([0, 0, 2, 1]), ok=torch.tensor([1, 1, 1, 0]) > 0)
+    assert warn_no_valid_image(valid, Path("v"), ["red", "green", "blue"]) == ["green"]
+    valid.ok[:] = True
+    assert warn_no_valid_image(valid, Path("v"), ["red", "green", "blue"]) == []
+
+
+@pytest.mark.slow
+def test_train_warns_of_a_class_without_a_validation_image(tmp_path, split_dir, caplog):
+    import shutil
+
+    from .conftest import tiny_train_config
+
+    missing = sorted(p.name for p in (split_dir / "valid").iterdir())[0]
+    shutil.rmtree(split_dir / "valid" / missing)
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        train(split_dir, tmp_path / "run", tiny_train_config(epochs=2))
+    said = [r.getMessage() for r in caplog.records if "no validation image" in r.getMessage()]
+    assert said == [
+        f"1 class has no validation image in {split_dir / 'valid'}: {missing}; trained all the "
+        "same, but its validation loss and accuracy cannot be measured"
+    ]
+    assert (tmp_path / "run" / BEST).is_file()

@@ -55,7 +55,7 @@ from objrec.images import warned_once_per_file
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, build_head, count_parameters
 from objrec.outputs import takes_back_folders
-from objrec.progress import SILENT, Reporter, plural
+from objrec.progress import SILENT, Reporter, plural, some_of
 from objrec.quantize import QuantizedBody, auto_precision, quantize_body
 from objrec.runs import (
     TrainResult,
@@ -360,6 +360,25 @@ def require_readable_splits(
     require_readable(train_sets[0], data_dir / "train")
     require_every_class(train_sets[0], data_dir / "train", classes)
     require_readable(valid, data_dir / "valid")
+    warn_no_valid_image(valid, data_dir / "valid", classes)
+
+
+def warn_no_valid_image(valid: FeatureTable, folder: Path, classes: Sequence[str]) -> list[str]:
+    """One warning naming the classes with no readable image in ``folder`` (a split leaves a class
+    of under 3 images out of a split): trained all the same, but their validation loss and
+    accuracy cannot be measured. Returns their names."""
+    readable = torch.bincount(valid.labels[valid.ok], minlength=len(classes)).tolist()
+    missing = [name for name, n in zip(classes, readable, strict=True) if n == 0]
+    if missing:
+        log.warning(
+            "%s no validation image in %s: %s; trained all the same, but %s validation loss and "
+            "accuracy cannot be measured",
+            plural(len(missing), "class has", "classes have"),
+            folder,
+            some_of(missing),
+            "its" if len(missing) == 1 else "their",
+        )
+    return missing
 
 
 def changed_body(config: TrainConfig) -> str:
