@@ -334,11 +334,12 @@ def scatter_eigenpairs(
         scatter = centred_scatter(batches, means)
         return float(scatter.trace()), *top_eigenpairs(scatter, k, single)
     rows = centred_rows(batches, means)
+    trace = float(rows.pow(2).sum())  # before the SVD, which may use the rows as its workspace
     _, values, vectors_t = scipy.linalg.svd(
         rows.numpy(), full_matrices=False, overwrite_a=True, check_finite=False
     )
     values = torch.from_numpy(values[:k].astype(np.float64))
-    return float(rows.pow(2).sum()), values.pow(2), torch.from_numpy(vectors_t[:k].T.copy())
+    return trace, values.pow(2), torch.from_numpy(vectors_t[:k].T.copy())
 
 
 def top_eigenpairs(
