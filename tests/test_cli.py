@@ -854,7 +854,10 @@ def test_check_on_one_class_folder_says_so_and_fails(capsys, tmp_path):
     photos = make_class_folder(tmp_path / "photos", per_class=3, classes=("red",))
     code, out, err = run(capsys, "check", photos / "red")
     assert code == 1 and "file outside any class folder" not in out
-    assert "has no class sub-folders (it holds 3 images directly)" in " ".join(err.split())
+    said = f"{photos / 'red'} has no class sub-folders (it holds 3 images directly): give the "
+    assert f"{said}folder that contains one sub-folder per class" in " ".join(err.split())
+    code, out, err = run(capsys, "split", photos / "red", tmp_path / "data")  # as check says
+    assert code == 1 and f"{said}folder that contains" in " ".join(err.split())
 
 
 def test_one_class_is_warned_of_by_check_and_split_and_refused_by_train(capsys, tmp_path):

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from objrec.data import is_split_folder, present_splits
+from objrec.data import is_split_folder, no_class_folders, present_splits
 from objrec.errors import ObjrecError, strict_refusal
 from objrec.images import (
     BAD_NAME,
@@ -122,10 +122,7 @@ def _check_class_root(root: Path, result: CheckResult) -> list[Path]:
             result.problems.append(Problem(str(path), "empty_class", message, True))
         images += found
     if loose and not folders:
-        raise ObjrecError(
-            f"{root} has no class sub-folders (it holds {plural(loose, 'image')} directly): give "
-            "the folder that contains one sub-folder per class"
-        )
+        raise no_class_folders(root, loose)
     return images
 
 

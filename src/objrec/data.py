@@ -21,10 +21,12 @@ from objrec.images import (
     UnreadableImageError,
     carry_warned,
     is_hidden,
+    is_image_file,
     is_link_loop,
     list_images,
     open_image,
 )
+from objrec.progress import plural
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,19 @@ class ClassFolder:
         for sample in self.samples:
             counts[self.classes[sample.label]] += 1
         return counts
+
+
+def no_class_folders(root: Path, loose: int | None = None) -> ObjrecError:
+    """The one sentence for a folder with no class sub-folders (check, split, train and the rest
+    say the same), with how many images it holds directly (``loose``; default: counted)."""
+    root = Path(root)
+    if loose is None:
+        loose = sum(is_image_file(p) for p in root.iterdir()) if root.is_dir() else 0
+    held = f" (it holds {plural(loose, 'image')} directly)" if loose else ""
+    return ObjrecError(
+        f"{root} has no class sub-folders{held}: give the folder that contains one sub-folder per "
+        "class"
+    )
 
 
 def class_dirs(root: Path) -> list[Path]:
@@ -86,7 +101,7 @@ def scan_class_folder(root: Path, classes: Sequence[str] | None = None) -> Class
     root = Path(root)
     found = {p.name: p for p in class_dirs(root)}
     if not found:
-        raise ObjrecError(f"{root} has no class sub-folders (expected one folder per class)")
+        raise no_class_folders(root)
     names = tuple(classes) if classes is not None else tuple(found)
     unknown = sorted(name for name in set(found) - set(names) if list_images(found[name]))
     for name in sorted(set(found) - set(names) - set(unknown)):

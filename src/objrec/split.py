@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from objrec.config import SplitConfig, settings
-from objrec.data import SPLITS, class_dirs
+from objrec.data import SPLITS, class_dirs, no_class_folders
 from objrec.errors import ObjrecError, strict_refusal
 from objrec.images import list_images, path_order, warned_once_per_file
 from objrec.outputs import refuse_overwrite, takes_back_folders
@@ -292,12 +292,14 @@ def _locked(folder: Path) -> Iterator[None]:
 
 def _select_classes(src: Path, exclude: Sequence[str]) -> list[str]:
     names = [p.name for p in class_dirs(src)]
+    if not names:
+        raise no_class_folders(src)
     unknown = sorted(set(exclude) - set(names))
     if unknown:
         raise ObjrecError(f"`exclude` names classes that {src} does not have: {', '.join(unknown)}")
     classes = [n for n in names if n not in set(exclude)]
     if not classes:
-        raise ObjrecError(f"{src} has no class sub-folders to split")
+        raise ObjrecError(f"`exclude` leaves no class of {src} to split")
     return classes
 
 
