@@ -31,7 +31,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import torch
-from sampling import seeded_sample
+from sampling import sample_parser, seeded_sample
 
 import objrec.features as features
 from objrec.backbones import build_body, get_backbone, resolve_data_config
@@ -145,12 +145,7 @@ def compare(precision: str, args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--data", type=Path, default=Path("/work/splits/s0"))
-    parser.add_argument("--images", type=int, default=384)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser = sample_parser(__doc__, images=384, repeats=5)
     parser.add_argument(
         "--precision", nargs="+", choices=("int8", "fp32"), default=["int8", "fp32"]
     )

@@ -15,14 +15,12 @@ whether the features are identical. Run it alone, under the CPU lock.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import statistics
 import time
-from pathlib import Path
 
 import torch
-from sampling import seeded_sample
+from sampling import sample_parser, seeded_sample
 
 import objrec.features as features
 from objrec.backbones import build_body, get_backbone, resolve_data_config
@@ -36,12 +34,7 @@ ARMS = {"threads as they are": None, "one thread": 1}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--data", type=Path, default=Path("/work/splits/s0"))
-    parser.add_argument("--images", type=int, default=384)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser = sample_parser(__doc__, images=384, repeats=5)
     args = parser.parse_args()
     spec = get_backbone(DEFAULT_BACKBONE)
     data = resolve_data_config(spec)

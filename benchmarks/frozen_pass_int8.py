@@ -19,7 +19,6 @@ Every rate is the median of ``--repeats`` runs (images/s); the body-alone rates 
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import tempfile
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sampling import sample_parser
 
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.config import DEFAULT_BACKBONE
@@ -72,12 +72,7 @@ def decode_only(samples, spec: ViewSpec) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--data", type=Path, default=Path("/work/splits/s0"))
-    parser.add_argument("--images", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser = sample_parser(__doc__, images=256, repeats=3)
     parser.add_argument("--backbone", default=DEFAULT_BACKBONE)
     args = parser.parse_args()
     spec = get_backbone(args.backbone)

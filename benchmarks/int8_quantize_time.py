@@ -18,7 +18,6 @@ Nothing is cached: every graph is made in a temporary folder.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import tempfile
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sampling import sample_parser
 
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.config import DEFAULT_BACKBONE
@@ -141,12 +141,7 @@ def agreement(body, fp32: Path, tmp: Path, calibration, batches, config: QuantCo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--data", type=Path, default=Path("/work/splits/s0"))
-    parser.add_argument("--images", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser = sample_parser(__doc__, images=128, repeats=3)
     args = parser.parse_args()
     spec = get_backbone(DEFAULT_BACKBONE)
     data = resolve_data_config(spec)

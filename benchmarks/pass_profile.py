@@ -16,7 +16,6 @@ Run it alone, under the CPU lock: the figures are shares of one core's or two co
 
 from __future__ import annotations
 
-import argparse
 import collections
 import json
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sampling import seeded_sample
+from sampling import sample_parser, seeded_sample
 
 from objrec.backbones import build_body, fingerprint_module, get_backbone, resolve_data_config
 from objrec.config import DEFAULT_BACKBONE
@@ -93,11 +92,7 @@ def body_profile(graph: bytes | str, batches: int, threads: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--data", type=Path, default=Path("/work/splits/s0"))
-    parser.add_argument("--images", type=int, default=300)
+    parser = sample_parser(__doc__, images=300)
     parser.add_argument("--batches", type=int, default=8)
     args = parser.parse_args()
     spec = get_backbone(DEFAULT_BACKBONE)

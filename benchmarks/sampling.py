@@ -1,4 +1,5 @@
-"""The fixed images a benchmark times: a seeded sample of a class folder, the same every run.
+"""The fixed images a benchmark times: a seeded sample of a class folder, the same every run, and
+the command line that chooses them (``sample_parser``).
 
 Imported by the scripts beside it (``from sampling import seeded_sample``): Python puts a
 script's own folder first on ``sys.path``.
@@ -6,10 +7,14 @@ script's own folder first on ``sys.path``.
 
 from __future__ import annotations
 
+import argparse
 import random
 from pathlib import Path
 
 from objrec.data import Sample, scan_class_folder
+
+SPLIT = Path("/work/splits/s0")
+"""Split seed 0 of the 100-class protocol, where the team's benchmarks run."""
 
 
 def seeded_sample(folder: Path, n: int, seed: int = 0) -> list[Sample]:
@@ -18,3 +23,19 @@ def seeded_sample(folder: Path, n: int, seed: int = 0) -> list[Sample]:
     samples = list(scan_class_folder(folder).samples)
     random.Random(seed).shuffle(samples)
     return samples[:n]
+
+
+def sample_parser(
+    doc: str | None, images: int, repeats: int | None = None
+) -> argparse.ArgumentParser:
+    """A parser described by the script's ``doc``, with ``--data`` (a split folder), ``--images``
+    (how many of its training images: ``seeded_sample``) and, unless ``repeats`` is None,
+    ``--repeats``."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=SPLIT, help="a split folder")
+    parser.add_argument("--images", type=int, default=images, help="training images used")
+    if repeats is not None:
+        parser.add_argument("--repeats", type=int, default=repeats, help="runs of each arm")
+    return parser
