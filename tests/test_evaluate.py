@@ -151,6 +151,7 @@ def test_the_confidence_lines_say_which_images_their_figures_are_measured_on():
     assert "top-1 is 90.00% when an unknown counts as wrong" in unknown
 
 
+@pytest.mark.slow  # a whole evaluate: 1.3-1.6 s
 def test_an_unreadable_test_image_is_named_not_silently_left_out(
     trained_run, split_dir, tmp_path, caplog
 ):
@@ -180,6 +181,7 @@ def test_an_unknown_folder_none_of_whose_images_can_be_read_is_refused_in_one_se
     assert not (tmp_path / "eval").exists()
 
 
+@pytest.mark.slow  # a whole evaluate: 1.3-1.6 s
 def test_a_name_that_is_not_utf8_in_the_unknown_folder_is_warned_about_once(
     trained_run, split_dir, tmp_path, caplog
 ):
