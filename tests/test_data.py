@@ -13,7 +13,7 @@ from objrec.data import (
 )
 from objrec.errors import ObjrecError
 
-from .conftest import make_class_folder
+from .conftest import make_class_folder, make_image
 
 
 def test_labels_follow_the_given_class_order_and_unknown_classes_are_refused(tmp_path):
@@ -77,3 +77,13 @@ def test_the_decoding_thread_keeps_to_its_own_thread_count_and_leaves_the_caller
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_more_unknown_class_folders_than_it_names_are_counted(tmp_path):
+    """It named the first 10 and said nothing of the rest."""
+    root = tmp_path / "photos"
+    for i in range(12):
+        (root / f"c{i:02d}").mkdir(parents=True)
+        make_image((200, 40, 40), seed=i).save(root / f"c{i:02d}" / "a.png")
+    with pytest.raises(ObjrecError, match=r"does not know: c00, .*, c09 and 2 more$"):
+        scan_class_folder(root, ["other"])

@@ -26,7 +26,7 @@ from objrec.images import (
     list_images,
     open_image,
 )
-from objrec.progress import plural
+from objrec.progress import plural, some_of
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +107,7 @@ def scan_class_folder(root: Path, classes: Sequence[str] | None = None) -> Class
     for name in sorted(set(found) - set(names) - set(unknown)):
         log.warning("%s holds no images and is not a class of the model: ignored", found[name])
     if unknown:
-        raise ObjrecError(
-            f"{root} has class folders the model does not know: {', '.join(unknown[:10])}"
-        )
+        raise ObjrecError(f"{root} has class folders the model does not know: {some_of(unknown)}")
     samples: list[Sample] = []
     for label, name in enumerate(names):
         if name not in found:
