@@ -847,6 +847,10 @@ def test_train_says_why_it_stopped_where_it_did():
         "ran all --epochs 100 without stopping early: the validation loss last improved at epoch "
         "98, so a larger --epochs may lower it further"
     )
+    assert early_stop_sentence(95, 100, config) == (  # patience ran out at the last epoch
+        "stopped at epoch 100 of --epochs 100: the validation loss did not improve in the 5 "
+        "epochs after epoch 95 (--patience 5)"
+    )
     assert early_stop_sentence(3, 8, {**config, "finetune_blocks": 2}) is None
 
 

@@ -689,13 +689,14 @@ def early_stop_sentence(best: int, ran: int, config: dict[str, Any]) -> str | No
     epochs, patience = config.get("epochs"), config.get("patience")
     if config.get("finetune_blocks") or not epochs or not patience:
         return None
-    if ran >= epochs:
+    if ran >= epochs and ran - best < patience:
         return (
             f"ran all --epochs {epochs} without stopping early: the validation loss last improved "
             f"at epoch {best}, so a larger --epochs may lower it further"
         )
+    early = "early " if ran < epochs else ""  # at --epochs, early stopping ended it all the same
     return (
-        f"stopped early at epoch {ran} of --epochs {epochs}: the validation loss did not improve "
+        f"stopped {early}at epoch {ran} of --epochs {epochs}: the validation loss did not improve "
         f"in the {plural(ran - best, 'epoch')} after epoch {best} (--patience {patience})"
     )
 
