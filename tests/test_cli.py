@@ -470,6 +470,30 @@ def test_a_file_before_the_run_says_the_run_comes_first(capsys, trained_run, spl
         assert "not image files" not in text  # the run's files are not listed as photos
 
 
+def test_a_folder_one_may_not_enter_is_no_checkpoint_not_a_traceback(
+    monkeypatch, trained_run, tmp_path
+):
+    """`predict RUN FOLDER` with a folder one may not enter (Python 3.11's is_file raises
+    PermissionError there): the swapped-order check raised it before predict could say so."""
+    import pathlib
+
+    from objrec.checkpoint import is_checkpoint
+    from objrec.cli import refuse_swapped
+
+    locked, is_file = tmp_path / "locked", pathlib.Path.is_file
+    locked.mkdir()
+
+    def refused(path):
+        if path.parent == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return is_file(path)
+
+    monkeypatch.setattr(pathlib.Path, "is_file", refused)
+    assert not is_checkpoint(locked)
+    refuse_swapped("predict", trained_run, locked)
+    refuse_swapped("predict", locked, trained_run)  # a locked first argument: not called a swap
+
+
 def test_plain_progress_prints_a_line_every_few_seconds_and_when_done():
     from objrec.cli import PlainProgress
 

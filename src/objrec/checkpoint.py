@@ -74,11 +74,11 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], RunMeta]:
 
 def is_checkpoint(path: Path) -> bool:
     """True for a run folder holding a checkpoint, or a file whose safetensors header is objrec's
-    (only the header is read)."""
+    (only the header is read); False for what cannot be read (a folder one may not enter)."""
     path = Path(path)
-    if path.is_dir():
-        return (path / BEST).is_file()
     try:
+        if path.is_dir():
+            return (path / BEST).is_file()
         with safe_open(str(path), framework="pt") as handle:
             return _META_KEY in (handle.metadata() or {})
     except (SafetensorError, OSError, ValueError, RuntimeError):

@@ -790,7 +790,7 @@ def refuse_swapped(command: str, run: Path, second: Path) -> None:
     argument holds one, say which comes first, before anything reads the second's files."""
     from objrec.checkpoint import BEST, is_checkpoint
 
-    if not is_checkpoint(second) or is_checkpoint(run):
+    if is_checkpoint(run) or not is_checkpoint(second):  # the usual order reads no second
         return
     swapped = " ".join(shlex.quote(str(p)) for p in (second, run))
     hint = f"({second} comes first: objrec {command} {swapped})"
