@@ -52,6 +52,13 @@ def test_a_part_of_a_split_folder_is_told_to_pass_its_parent(tmp_path):
         assert "objrec split" not in message
 
 
+def test_a_split_folder_named_like_a_split_inside_a_split_folder_is_taken(tmp_path):
+    """Only a part that is not itself a split folder is told to pass its parent."""
+    for split in ("train", "valid", "test/train/red", "test/valid/red"):
+        (tmp_path / "data" / split).mkdir(parents=True)
+    require_split_folder(tmp_path / "data" / "test")
+
+
 def test_an_unreadable_file_is_left_out_of_its_batch_and_reported(tmp_path):
     root = make_class_folder(tmp_path / "photos", per_class=2)
     (root / "red" / "broken.png").write_bytes(b"not a png")

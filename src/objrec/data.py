@@ -133,17 +133,18 @@ def require_split_folder(root: Path) -> None:
     root = Path(root)
     if not root.is_dir():
         raise ObjrecError(f"{root} is not a folder")
+    if is_split_folder(root):  # even one named train/ inside a split folder
+        return
     if root.name in SPLITS and is_split_folder(root.parent):
         raise ObjrecError(
             f"{root} is the {root.name} part of a split folder: pass {root.parent}, the folder "
             "that holds train/ and valid/"
         )
-    if not is_split_folder(root):
-        missing = [s for s in REQUIRED_SPLITS if not (root / s).is_dir()]
-        raise ObjrecError(
-            f"{root} is not a split folder: it has no {' and no '.join(missing)} sub-folder "
-            "(train/ and valid/ are needed, test/ is optional); run `objrec split` to make them"
-        )
+    missing = [s for s in REQUIRED_SPLITS if not (root / s).is_dir()]
+    raise ObjrecError(
+        f"{root} is not a split folder: it has no {' and no '.join(missing)} sub-folder "
+        "(train/ and valid/ are needed, test/ is optional); run `objrec split` to make them"
+    )
 
 
 def require_two_classes(root: Path) -> None:
