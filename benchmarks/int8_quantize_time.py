@@ -141,7 +141,7 @@ def agreement(body, fp32: Path, tmp: Path, calibration, batches, config: QuantCo
 
 
 def main() -> None:
-    parser = sample_parser(__doc__, images=128, repeats=3)
+    parser = sample_parser(__doc__, images=128, repeats=3, split="valid")
     args = parser.parse_args()
     spec = get_backbone(DEFAULT_BACKBONE)
     data = resolve_data_config(spec)

@@ -26,16 +26,16 @@ def seeded_sample(folder: Path, n: int, seed: int = 0) -> list[Sample]:
 
 
 def sample_parser(
-    doc: str | None, images: int, repeats: int | None = None
+    doc: str | None, images: int, repeats: int | None = None, split: str = "train"
 ) -> argparse.ArgumentParser:
     """A parser described by the script's ``doc``, with ``--data`` (a split folder), ``--images``
-    (how many of its training images: ``seeded_sample``) and, unless ``repeats`` is None,
+    (how many images of its ``split`` the script takes) and, unless ``repeats`` is None,
     ``--repeats``."""
     parser = argparse.ArgumentParser(
         description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data", type=Path, default=SPLIT, help="a split folder")
-    parser.add_argument("--images", type=int, default=images, help="training images used")
+    parser.add_argument("--images", type=int, default=images, help=f"{split} images used")
     if repeats is not None:
         parser.add_argument("--repeats", type=int, default=repeats, help="runs of each arm")
     return parser
