@@ -1266,3 +1266,17 @@ def test_json_output_writes_numbers_that_are_not_finite_as_null(capsys):
         "scores": [1.5, None],
         "row": [{"x": None}],
     }
+
+
+def test_json_output_writes_numpy_and_torch_scalars_as_numbers(capsys):
+    """A numpy float32 or int64 (not a float or int subclass) was written by default=str: "0.5",
+    "3" and "nan" as strings."""
+    import numpy as np
+    import torch
+
+    from objrec.cli import print_json
+
+    print_json(
+        {"p": np.float32(0.5), "n": np.int64(3), "t": torch.tensor(2), "x": np.float32("nan")}
+    )
+    assert json.loads(capsys.readouterr().out) == {"p": 0.5, "n": 3, "t": 2, "x": None}

@@ -322,7 +322,10 @@ def print_json(data: Any) -> None:
 
 
 def finite_or_null(data: Any) -> Any:
-    """``data`` with every float that is not finite replaced by None, in lists and dicts too."""
+    """``data`` with every float that is not finite replaced by None, in lists and dicts too; a
+    numpy or torch scalar becomes the Python number it holds (``default=str`` made it a string)."""
+    if callable(getattr(data, "item", None)) and getattr(data, "shape", None) == ():
+        data = data.item()
     if isinstance(data, float):
         return data if math.isfinite(data) else None
     if isinstance(data, dict):
