@@ -25,8 +25,8 @@ DEMO_CONFIG = TrainConfig(min_delta=1e-3, precision="fp32")
 """The defaults, except that an epoch must lower the validation loss by more than 0.001 to count
 (on the easy sample the loss otherwise creeps towards zero by a hair each epoch, every epoch is
 "best" and early stopping never fires), and the body runs in fp32: on the sample's 180 image views
-an int8 body would save a few seconds and cost about 20 s to quantize
-(once per cache folder) first."""
+an int8 body would save a few seconds and cost about 20 s to quantize (once per cache folder)
+first."""
 
 
 def sample_dir() -> Path:

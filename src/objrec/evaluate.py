@@ -239,12 +239,8 @@ def view_tables(
     """The features of ``images`` in each of the recognizer's views, from the feature store
     (in the dtype the run's features were stored in), computed on the recognizer's device."""
     cache = open_cache(config.cache_dir, recognizer.meta.feature_dtype)
-    body, size, backbone = (
-        recognizer.model.body,
-        recognizer.data.input_size,
-        recognizer.meta.backbone,
-    )
-    frozen = FrozenBody(body, size, cache, name=backbone, device=recognizer.device)
+    body, size = recognizer.model.body, recognizer.data.input_size
+    frozen = FrozenBody(body, size, cache, name=recognizer.meta.backbone, device=recognizer.device)
     num_workers = loader_settings(recognizer.device, config.num_workers).num_workers
     return [
         feature_table(

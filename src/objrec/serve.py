@@ -329,11 +329,17 @@ def serve(
         read_checkpoint(Path(run))
         settings = (runtime, device, threshold, unknown, max_upload_bytes)
         os.environ.update(worker_environment(Path(run), *settings))
-    limits = (max_upload_bytes, UPLOAD_MAX_PIXELS)
     app = (
         "objrec.serve:app_from_env"
         if workers > 1
-        else create_app(run, runtime, *limits, threshold, unknown, device)
+        else create_app(
+            run,
+            runtime,
+            max_upload_bytes=max_upload_bytes,
+            threshold=threshold,
+            unknown=unknown,
+            device=device,
+        )
     )
     sock = bind_socket(host, port)
     url = url_of(host, sock.getsockname()[1])
