@@ -329,18 +329,11 @@ def serve(
         read_checkpoint(Path(run))
         settings = (runtime, device, threshold, unknown, max_upload_bytes)
         os.environ.update(worker_environment(Path(run), *settings))
-    app = (
-        "objrec.serve:app_from_env"
-        if workers > 1
-        else create_app(
-            run,
-            runtime,
-            max_upload_bytes=max_upload_bytes,
-            threshold=threshold,
-            unknown=unknown,
-            device=device,
+        app: FastAPI | str = "objrec.serve:app_from_env"
+    else:
+        app = create_app(
+            run, runtime, max_upload_bytes, threshold=threshold, unknown=unknown, device=device
         )
-    )
     sock = bind_socket(host, port)
     url = url_of(host, sock.getsockname()[1])
     config = uvicorn.Config(app, factory=workers > 1, workers=workers, log_level="warning")
