@@ -7,11 +7,13 @@ three-body ensemble at 240 px, batch 16 (objrec's ``FROZEN_BATCH``), torch's thr
 Runtime:
 
 * decoding alone: open + transform in one thread, no body (centre view; augmented view);
-* the body alone on ready tensors, fp32 and int8 (``objrec.quantize``, the default settings,
-  calibrated on 64 training images drawn by content), in batches of 16 and of 8;
+* the body alone on ready tensors, fp32 and int8 (``objrec.quantize`` with its default settings),
+  in batches of 16 and of 8, one batch at a time;
 * files to features (``features.compute_features``: decoding in a thread beside the body), fp32
-  and int8, centre and augmented view; for int8 also with ONNX Runtime's threads not spinning
-  between operators, and with one thread only, which leaves the decoding thread a core;
+  and int8, centre and augmented view, one batch at a time; for int8 also with ONNX Runtime's
+  threads not spinning between operators, and with one thread only, which leaves the decoding
+  thread a core; then objrec's own frozen pass (``FrozenBody``, as ``train`` runs it:
+  ``BODY_CALLERS`` batches at once), fp32 and int8;
 * the agreement of int8 features with fp32's on the same files: median and minimum cosine.
 
 Every rate is the median of ``--repeats`` runs (images/s); the body-alone rates follow a warm-up.
@@ -32,15 +34,25 @@ from sampling import sample_parser
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.config import DEFAULT_BACKBONE
 from objrec.data import scan_class_folder
-from objrec.features import FROZEN_BATCH, SeededViewDataset, ViewSpec, compute_features
+from objrec.features import (
+    FROZEN_BATCH,
+    FeatureCache,
+    FrozenBody,
+    SeededViewDataset,
+    ViewSpec,
+    compute_features,
+)
 from objrec.quantize import calibration_sample, quantize_body
 from objrec.runtime import export_onnx, onnx_session
 from objrec.transforms import draft_size
 
 
 class SessionBody:
-    """What ``compute_features`` needs of a body: ``n_features``, the batch size, the device and a
-    call on a batch."""
+    """What ``compute_features`` needs of a body: ``n_features``, the batch size, the device, how
+    many batches it runs at once (one: each operator on all the session's threads) and a call on a
+    batch."""
+
+    callers = 1
 
     def __init__(self, session, n_features: int, batch_size: int = FROZEN_BATCH):
         self.session, self.n_features, self.batch_size = session, n_features, batch_size
@@ -92,7 +104,8 @@ def main() -> None:
         print(f"  decoding alone, {name} view, one thread    {rate:7.1f}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         fp32_path = export_onnx(body, Path(tmp) / "fp32.onnx", data.input_size)
-        int8_graph = quantize_body(body, data, Path(tmp)).graph_bytes()
+        int8 = quantize_body(body, data, Path(tmp))
+        int8_graph = int8.graph_bytes()
         bodies = {
             "fp32": SessionBody(onnx_session(fp32_path), body.n_features),
             "int8": SessionBody(onnx_session(int8_graph), body.n_features),
@@ -103,6 +116,10 @@ def main() -> None:
             "fp32, batch 8": SessionBody(onnx_session(fp32_path), body.n_features, 8),
             "int8, batch 8": SessionBody(onnx_session(int8_graph), body.n_features, 8),
         }
+        frozen = {  # objrec's own frozen pass: BODY_CALLERS batches at once, as `train` runs it
+            "fp32, objrec's frozen pass": FrozenBody(body, data.input_size, FeatureCache(tmp)),
+            "int8, objrec's frozen pass": FrozenBody(int8, data.input_size, FeatureCache(tmp)),
+        }
         centre = SeededViewDataset(samples, views["centre"].transform(), 0, draft_size(data))
         ready = torch.stack([centre[i][0] for i in range(n)])
         for name, run in bodies.items():
@@ -112,7 +129,7 @@ def main() -> None:
             print(f"  body alone, {name:28s} {rate:7.1f}", flush=True)
         features: dict[tuple[str, str], torch.Tensor] = {}
         for view_name, view in views.items():
-            for name, run in bodies.items():
+            for name, run in {**bodies, **frozen}.items():
 
                 def once(run=run, view=view, key=(name, view_name)):
                     features[key] = compute_features(run, samples, view).features
@@ -122,6 +139,11 @@ def main() -> None:
                     f"  files -> features, {view_name:9s} view, {name:28s} {rate:7.1f}", flush=True
                 )
         for view_name in views:
+            ours = features[("int8, objrec's frozen pass", view_name)]
+            same = np.array_equal(ours, features[("int8", view_name)])
+            print(
+                f"  int8, {view_name} view: objrec's frozen pass gives one session's features: {same}"
+            )
             med, low = cosine(features[("int8", view_name)], features[("fp32", view_name)])
             print(
                 f"  int8 vs fp32 features, {view_name} view: cosine median {med:.4f}, min {low:.4f}"

@@ -1280,3 +1280,30 @@ def test_json_output_writes_numpy_and_torch_scalars_as_numbers(capsys):
         {"p": np.float32(0.5), "n": np.int64(3), "t": torch.tensor(2), "x": np.float32("nan")}
     )
     assert json.loads(capsys.readouterr().out) == {"p": 0.5, "n": 3, "t": 2, "x": None}
+
+
+def test_a_folder_the_system_refuses_is_one_sentence_naming_it(capsys, tmp_path, monkeypatch):
+    """A class folder it may not list (a patched listing: as root, chmod refuses nothing) and a
+    full disk end in one line that names the file, with exit code 1, not a traceback."""
+    data = make_class_folder(tmp_path / "data", 2)
+    refused = data / "green"
+    listing = Path.iterdir
+
+    def iterdir(self):
+        if self == refused:
+            raise PermissionError(13, "Permission denied", str(self))
+        return listing(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    code, _, err = run(capsys, "split", data, tmp_path / "split")
+    assert code == 1 and "Traceback" not in err
+    assert f"{refused}: permission denied" in " ".join(err.split())
+    monkeypatch.setattr(Path, "iterdir", listing)
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / "split" / "manifest.csv"))
+
+    monkeypatch.setattr("objrec.split.split_folder", full_disk)
+    code, _, err = run(capsys, "split", data, tmp_path / "split")
+    assert code == 1 and "Traceback" not in err
+    assert "manifest.csv: no space left on device" in " ".join(err.split())

@@ -1710,6 +1710,15 @@ def to_cli(
     )
 
 
+def os_error_sentence(exc: OSError) -> str:
+    """Which file the operating system refused, and why: ``/data/cats: permission denied``."""
+    reason = (exc.strerror or str(exc)).lower()
+    if exc.filename is None:
+        return reason
+    files = " and ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
+    return f"{files}: {reason}"
+
+
 def usage_sentence(exc: click.ClickException) -> str:
     """Click's own errors in objrec's form: one lower-case sentence, then where help is."""
     text = exc.format_message().strip().rstrip(".")
@@ -1790,6 +1799,10 @@ def run_command(args: list[str]) -> int:
     except KeyboardInterrupt:
         err.print("interrupted")
         return INTERRUPTED
+    except OSError as exc:  # the file system refused: a folder it may not read, a full disk
+        logging.getLogger("objrec").debug("the operating system refused", exc_info=True)
+        err.print(f"[red]error:[/] {escape(os_error_sentence(exc))}", highlight=False)
+        return 1
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
     return 0
