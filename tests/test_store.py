@@ -315,6 +315,19 @@ def test_a_cache_folder_below_a_file_is_one_sentence(tmp_path, capsys, monkeypat
     assert code == 1 and "cannot make the cache folder" in err and "Traceback" not in err
 
 
+def test_rows_made_from_pixels_of_older_decoding_rules_are_computed_anew(tmp_path, monkeypatch):
+    """Once ``PIXEL_RULES`` changes (a 32-bit TIFF scaled by its own range, say), no row made
+    from the old pixels is read: every image is computed again, then read as before."""
+    import objrec.store as store
+
+    samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples
+    _, before = stored(tmp_path, samples)
+    assert [t.computed for t in before] == [len(samples)] * 2
+    monkeypatch.setattr(store, "PIXEL_RULES", store.PIXEL_RULES + 1)
+    assert [t.computed for t in stored(tmp_path, samples)[1]] == [len(samples)] * 2
+    assert [t.computed for t in stored(tmp_path, samples)[1]] == [0, 0]
+
+
 def test_an_image_refused_under_older_decoding_rules_is_decoded_again(tmp_path):
     """A reason remembered before the decoding rules changed (a 108-megapixel JPEG refused
     before it was counted at its decoded scale) is forgotten; one under today's rules is kept."""

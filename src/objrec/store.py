@@ -56,6 +56,13 @@ remembered without them, or under older ones, is forgotten and the image decoded
 image the rules or a newer Pillow now accept (a JPEG held to the pixel limit at the scale it is
 decoded at, an MPO JPEG reduced as any JPEG is, AVIF with a Pillow that decodes it) is no longer
 skipped from the store. Change it whenever ``open_image`` comes to read images it refused."""
+PIXEL_RULES = 2
+"""The version of the pixels objrec makes of a file (``images.open_image`` and the view's first
+resize), part of every space's key: feature rows computed from pixels that a later objrec makes
+differently are never read again, but computed anew. Change it whenever an image objrec read before
+comes out with other pixels. 2: 32-bit TIFFs scaled by their own range, MPO JPEGs decoded reduced as
+any JPEG, strips over 20:1 cut to their centre before the resize (rows stored before these changes
+were reused for such images)."""
 DTYPES = {"float32": np.float32, "float16": np.float16}
 DIGEST_CHARS = 32  # 128 bits of SHA-256, in hex
 HASH_CHUNK = 1 << 20
@@ -127,9 +134,11 @@ def space_id(body_fingerprint: str, data: dict, dtype: str, numerics: str = FLOA
 
     ``numerics`` is how the rows are computed (``FLOAT32`` on the CPU, e.g. ``cuda:float16`` on a
     GPU), so features of different numerics never mix; ``dtype`` is how they are stored. A
-    ``FLOAT32`` space keeps the key it had before ``numerics`` was part of it.
+    ``FLOAT32`` space keeps the key it had before ``numerics`` was part of it. ``PIXEL_RULES``
+    keeps rows made from pixels decoded by other rules out.
     """
     payload = {"version": STORE_VERSION, "body": body_fingerprint, "data": data, "dtype": dtype}
+    payload["pixels"] = PIXEL_RULES
     if numerics != FLOAT32:
         payload["numerics"] = numerics
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
