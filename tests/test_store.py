@@ -323,7 +323,7 @@ def test_rows_made_from_pixels_of_older_decoding_rules_are_computed_anew(tmp_pat
     samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples
     _, before = stored(tmp_path, samples)
     assert [t.computed for t in before] == [len(samples)] * 2
-    monkeypatch.setattr(store, "PIXEL_RULES", store.PIXEL_RULES + 1)
+    monkeypatch.setattr(store, "PIXEL_RULES", store.PIXEL_RULES + 1)  # the name space_id reads
     assert [t.computed for t in stored(tmp_path, samples)[1]] == [len(samples)] * 2
     assert [t.computed for t in stored(tmp_path, samples)[1]] == [0, 0]
 

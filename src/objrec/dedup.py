@@ -28,7 +28,13 @@ import imagehash
 import numpy as np
 from PIL import Image, ImageOps
 
-from objrec.images import UnreadableImageError, carry_warned, image_size, open_image
+from objrec.images import (
+    PIXEL_RULES,
+    UnreadableImageError,
+    carry_warned,
+    image_size,
+    open_image,
+)
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +180,7 @@ def all_facts(
     return results
 
 
-FACTS_KEY = f"phash{HASH_SIZE} crops{CROP_KEEP} draft{DRAFT} v1"
+FACTS_KEY = f"phash{HASH_SIZE} crops{CROP_KEEP} draft{DRAFT} v1 pixels{PIXEL_RULES}"
 """What ``image_facts`` measures: stored facts under another key are measured again."""
 
 

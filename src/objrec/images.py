@@ -95,6 +95,13 @@ Counted as decoded, as :data:`MAX_PIXELS` is."""
 JPEG_FORMATS = ("JPEG", "MPO")
 """PIL's names for a JPEG: MPO is one with more pictures after the first (a gain map, a depth
 map: many phones' photos), which PIL decodes, and reduces in draft mode, as any JPEG."""
+PIXEL_RULES = 2
+"""The version of the pixels objrec makes of a file (``open_image`` and a view's first resize),
+part of the feature store's keys and of the image facts' (``store.space_id``, ``dedup.FACTS_KEY``):
+rows computed from pixels that a later objrec makes differently are never read again, but computed
+anew. Change it whenever an image objrec read before comes out with other pixels. 2: 32-bit TIFFs
+scaled by their own range, MPO JPEGs decoded reduced as any JPEG, strips over 20:1 cut to their
+centre before the resize (rows stored before these changes were reused for such images)."""
 SYSTEM_FOLDERS = frozenset({"__MACOSX", "@eaDir"})
 """Folders that are never photos nor classes: macOS's zip metadata (``._name.jpg`` files beside
 each photo) and a Synology server's thumbnails (real JPEGs, smaller copies of the photos)."""

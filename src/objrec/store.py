@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from objrec.errors import ObjrecError
+from objrec.images import PIXEL_RULES
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +57,6 @@ remembered without them, or under older ones, is forgotten and the image decoded
 image the rules or a newer Pillow now accept (a JPEG held to the pixel limit at the scale it is
 decoded at, an MPO JPEG reduced as any JPEG is, AVIF with a Pillow that decodes it) is no longer
 skipped from the store. Change it whenever ``open_image`` comes to read images it refused."""
-PIXEL_RULES = 2
-"""The version of the pixels objrec makes of a file (``images.open_image`` and the view's first
-resize), part of every space's key: feature rows computed from pixels that a later objrec makes
-differently are never read again, but computed anew. Change it whenever an image objrec read before
-comes out with other pixels. 2: 32-bit TIFFs scaled by their own range, MPO JPEGs decoded reduced as
-any JPEG, strips over 20:1 cut to their centre before the resize (rows stored before these changes
-were reused for such images)."""
 DTYPES = {"float32": np.float32, "float16": np.float16}
 DIGEST_CHARS = 32  # 128 bits of SHA-256, in hex
 HASH_CHUNK = 1 << 20
