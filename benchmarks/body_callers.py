@@ -1,7 +1,8 @@
-"""One batch in the ONNX Runtime body at a time, with every thread, against two at once.
+"""One batch in the ONNX Runtime body at a time, with every thread, against two at once; or, with
+``--batches``, the frozen pass's batch size (``features.FROZEN_BATCH``).
 
     python benchmarks/body_callers.py [--data /work/splits/s0] [--images 256] [--repeats 3]
-        [--precision int8 fp32]
+        [--precision int8 fp32] [--batches 16 8 4]
 
 The frozen pass decodes images in a thread beside the body. With one batch at a time, ONNX Runtime
 splits each operator over all PyTorch's threads, and each operator waits for the slowest of them,
@@ -15,6 +16,10 @@ runs in a process of its own (so that its peak memory is its own); the two arms 
 to back, each first in turn. It prints images/s of every run, their medians and ratio, the median
 of each repeat's ratio (steadier on a shared machine), whether the features are identical, and
 each process's peak resident memory. Run it alone, under the CPU lock.
+
+With ``--batches``, the arms are objrec's frozen pass (``BODY_CALLERS`` batches at once) in batches
+of each size, the first size the one the others are compared with; "same features" then says
+whether they are identical to its features, and if not, by how much the largest difference is.
 """
 
 from __future__ import annotations
@@ -41,9 +46,9 @@ VIEWS = ("centre", "augmented")
 _ARM: dict = {}
 
 
-def set_up(precision: str, callers: int, data_dir: Path, images: int) -> None:
+def set_up(precision: str, callers: int, batch: int, data_dir: Path, images: int) -> None:
     """Build the arm's body in this worker process and run it once (sessions made, warm)."""
-    features.BODY_CALLERS = callers
+    features.BODY_CALLERS, features.FROZEN_BATCH = callers, batch
     spec = get_backbone(DEFAULT_BACKBONE)
     data = resolve_data_config(spec)
     body = build_body(spec)
@@ -59,56 +64,64 @@ def set_up(precision: str, callers: int, data_dir: Path, images: int) -> None:
     _ARM.update(frozen=frozen, samples=samples, views=views)
 
 
-def timed(view: str) -> tuple[float, torch.Tensor, int]:
-    """Images/s of one files-to-features run of ``view``, its features and the body's callers."""
+def timed(view: str) -> tuple[float, torch.Tensor, tuple[int, int]]:
+    """Images/s of one files-to-features run of ``view``, its features and the body's callers
+    and batch size."""
     spec, seeds = _ARM["views"][view]
     start = time.perf_counter()
-    got = compute_features(_ARM["frozen"], _ARM["samples"], spec, seeds=seeds).features
-    return len(_ARM["samples"]) / (time.perf_counter() - start), got, _ARM["frozen"].callers
+    frozen = _ARM["frozen"]
+    got = compute_features(frozen, _ARM["samples"], spec, seeds=seeds).features
+    rate = len(_ARM["samples"]) / (time.perf_counter() - start)
+    return rate, got, (frozen.callers, frozen.batch_size)
 
 
 def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def compare(precision: str, args: argparse.Namespace) -> None:
-    arms = {}
+def sameness(got: torch.Tensor, reference: torch.Tensor) -> str:
+    if torch.equal(got, reference):
+        return "identical"
+    return f"largest difference {float((got - reference).abs().max()):.2e}"
+
+
+def compare(precision: str, arms: dict[str, tuple[int, int]], args: argparse.Namespace) -> None:
+    """Time every arm (a name: its callers and batch size) against the first, view by view."""
+    pools: dict[str, ProcessPoolExecutor] = {}
     try:
-        for callers in (1, 2):
-            pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
-            pool.submit(set_up, precision, callers, args.data, args.images).result()
-            arms[callers] = pool
-        rates: dict[tuple[int, str], list[float]] = {}
-        outputs: dict[tuple[int, str], torch.Tensor] = {}
+        for name, (callers, batch) in arms.items():
+            pools[name] = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
+            pools[name].submit(set_up, precision, callers, batch, args.data, args.images).result()
+        rates: dict[tuple[str, str], list[float]] = {}
+        outputs: dict[tuple[str, str], torch.Tensor] = {}
         for repeat in range(args.repeats):
             for view in VIEWS:
-                order = list(arms.items())[:: -1 if repeat % 2 else 1]  # each arm first in turn
-                for callers, pool in order:
-                    rate, got, used = pool.submit(timed, view).result()
-                    assert used == callers, f"asked for {callers} batches at once, got {used}"
-                    rates.setdefault((callers, view), []).append(rate)
-                    outputs.setdefault((callers, view), got)
-        peaks = {callers: pool.submit(peak_mib).result() for callers, pool in arms.items()}
+                names = list(pools)
+                for name in names[repeat % len(names) :] + names[: repeat % len(names)]:
+                    rate, got, used = pools[name].submit(timed, view).result()
+                    assert used == arms[name], f"{name}: asked for {arms[name]}, got {used}"
+                    rates.setdefault((name, view), []).append(rate)
+                    outputs.setdefault((name, view), got)
+        peaks = {name: pool.submit(peak_mib).result() for name, pool in pools.items()}
     finally:
-        for pool in arms.values():
+        for pool in pools.values():
             pool.shutdown()
+    first = next(iter(arms))
     for view in VIEWS:
-        medians = [statistics.median(rates[callers, view]) for callers in arms]
-        for callers, median in zip(arms, medians, strict=True):
-            runs = " ".join(f"{r:.1f}" for r in rates[callers, view])
-            print(f"{precision} {view:10s} {callers} at once  {runs}  median {median:.1f} images/s")
-        same = torch.equal(outputs[1, view], outputs[2, view])
-        paired = statistics.median(
-            two / one for one, two in zip(rates[1, view], rates[2, view], strict=True)
-        )
-        print(
-            f"{precision} {view:10s} 2 / 1: {medians[1] / medians[0]:.3f} (medians), "
-            f"{paired:.3f} (median of each repeat's ratio); same features: {same}"
-        )
-    print(
-        f"{precision} peak memory: "
-        + ", ".join(f"{c} at once {m:.0f} MiB" for c, m in peaks.items())
-    )
+        for name in arms:
+            runs = " ".join(f"{r:.1f}" for r in rates[name, view])
+            median = statistics.median(rates[name, view])
+            print(f"{precision} {view:10s} {name:12s} {runs}  median {median:.1f} images/s")
+        for name in list(arms)[1:]:
+            pairs = zip(rates[first, view], rates[name, view], strict=True)
+            ratio = statistics.median(rates[name, view]) / statistics.median(rates[first, view])
+            paired = statistics.median(b / a for a, b in pairs)
+            print(
+                f"{precision} {view:10s} {name} / {first}: {ratio:.3f} (medians), {paired:.3f} "
+                f"(median of each repeat's ratio); features: "
+                + sameness(outputs[name, view], outputs[first, view])
+            )
+    print(f"{precision} peak memory: " + ", ".join(f"{n} {m:.0f} MiB" for n, m in peaks.items()))
 
 
 def main() -> None:
@@ -116,10 +129,15 @@ def main() -> None:
     parser.add_argument(
         "--precision", nargs="+", choices=("int8", "fp32"), default=["int8", "fp32"]
     )
+    parser.add_argument("--batches", type=int, nargs="+", help="compare these batch sizes")
     args = parser.parse_args()
     print(f"{args.images} images of {args.data}, {torch.get_num_threads()} threads")
+    if args.batches:
+        arms = {f"batch {b}": (features.BODY_CALLERS, b) for b in args.batches}
+    else:
+        arms = {f"{c} at once": (c, features.FROZEN_BATCH) for c in (1, 2)}
     for precision in args.precision:
-        compare(precision, args)
+        compare(precision, arms, args)
 
 
 if __name__ == "__main__":

@@ -127,12 +127,16 @@ def space_id(body_fingerprint: str, data: dict, dtype: str, numerics: str = FLOA
     """The key of a space: everything but the image and the view that changes a feature row.
 
     ``numerics`` is how the rows are computed (``FLOAT32`` on the CPU, e.g. ``cuda:float16`` on a
-    GPU), so features of different numerics never mix; ``dtype`` is how they are stored. A
-    ``FLOAT32`` space keeps the key it had before ``numerics`` was part of it. ``PIXEL_RULES``
-    keeps rows made from pixels decoded by other rules out.
+    GPU), so features of different numerics never mix; ``dtype`` is how they are stored.
+    ``PIXEL_RULES`` keeps out rows made from pixels that objrec decoded by other rules.
     """
-    payload = {"version": STORE_VERSION, "body": body_fingerprint, "data": data, "dtype": dtype}
-    payload["pixels"] = PIXEL_RULES
+    payload = {
+        "version": STORE_VERSION,
+        "pixels": PIXEL_RULES,
+        "body": body_fingerprint,
+        "data": data,
+        "dtype": dtype,
+    }
     if numerics != FLOAT32:
         payload["numerics"] = numerics
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
