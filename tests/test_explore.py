@@ -1,3 +1,5 @@
+import pytest
+
 from objrec.explore import explore
 
 
@@ -26,9 +28,8 @@ def test_explore_a_plain_class_folder_reports_unreadable_files(tmp_path, image_f
     assert len(result.unreadable) == 1 and "broken.jpg" in result.unreadable[0]
 
 
+@pytest.mark.slow  # whole runs of train, predict or explore: about 0.5 s or more here
 def test_explore_never_writes_into_a_non_empty_folder_without_force(tmp_path, split_dir):
-    import pytest
-
     from objrec.errors import ObjrecError
 
     out = tmp_path / "mine"

@@ -2,6 +2,8 @@
 
 import os
 
+import pytest
+
 from objrec.predict import expand_paths, predict
 
 from .conftest import make_image
@@ -69,8 +71,6 @@ def test_the_plot_says_how_many_classes_and_which_of_the_images_it_shows(tmp_pat
 
 
 def test_predict_explain_makes_no_folder_when_no_image_can_be_read(trained_run, tmp_path):
-    import pytest
-
     from objrec.errors import ObjrecError
 
     bad = tmp_path / "bad.jpg"
@@ -93,6 +93,7 @@ def test_predict_and_serve_name_a_file_alike():
     assert upload_name(None) == upload_name("") == "upload"
 
 
+@pytest.mark.slow  # whole runs of train, predict or explore: about 0.5 s or more here
 def test_a_photo_over_the_pixel_limit_whole_is_predicted_and_plotted(
     tmp_path, monkeypatch, trained_run
 ):
