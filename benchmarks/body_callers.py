@@ -2,7 +2,7 @@
 ``--batches``, the frozen pass's batch size (``features.FROZEN_BATCH``).
 
     python benchmarks/body_callers.py [--data /work/splits/s0] [--images 256] [--repeats 3]
-        [--precision int8 fp32] [--batches 16 8 4]
+        [--precision int8 fp32] [--callers 1 2 | --batches 16 8 4]
 
 The frozen pass decodes images in a thread beside the body. With one batch at a time, ONNX Runtime
 splits each operator over all PyTorch's threads, and each operator waits for the slowest of them,
@@ -129,13 +129,16 @@ def main() -> None:
     parser.add_argument(
         "--precision", nargs="+", choices=("int8", "fp32"), default=["int8", "fp32"]
     )
+    parser.add_argument(
+        "--callers", type=int, nargs="+", default=[1, 2], help="compare these batches at once"
+    )
     parser.add_argument("--batches", type=int, nargs="+", help="compare these batch sizes")
     args = parser.parse_args()
     print(f"{args.images} images of {args.data}, {torch.get_num_threads()} threads")
     if args.batches:
         arms = {f"batch {b}": (features.BODY_CALLERS, b) for b in args.batches}
     else:
-        arms = {f"{c} at once": (c, features.FROZEN_BATCH) for c in (1, 2)}
+        arms = {f"{c} at once": (c, features.FROZEN_BATCH) for c in args.callers}
     for precision in args.precision:
         compare(precision, arms, args)
 
