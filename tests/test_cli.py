@@ -581,7 +581,6 @@ def test_plain_progress_prints_the_last_step_once():
     assert last == ["Grad-CAM: 2/2 (100%), 12s, done"]
 
 
-@pytest.mark.slow  # 0.5 to 1.2 s on a 2-core machine (1 December)
 def test_progress_reaches_a_pipe_or_a_log_as_plain_lines(capsys, monkeypatch, tmp_path, split_dir):
     import objrec.cli
 
@@ -785,7 +784,6 @@ def test_plural_counts_nouns_in_the_right_number():
     assert plural(2, "file or folder", "files or folders") == "2 files or folders"
 
 
-@pytest.mark.slow  # 0.5 to 1.2 s on a 2-core machine (1 December)
 def test_a_piped_table_shows_whole_values(capsys, monkeypatch, tmp_path):
     import os
 
@@ -822,7 +820,6 @@ def test_messages_that_point_to_resume_name_the_run(capsys, tmp_path, split_dir)
     )
 
 
-@pytest.mark.slow  # 0.5 to 1.2 s on a 2-core machine (1 December)
 def test_predict_json_says_where_the_plot_went_on_stderr(capsys, tmp_path, trained_run, split_dir):
     plot = tmp_path / "p.png"
     code, out, err = run(
@@ -832,7 +829,6 @@ def test_predict_json_says_where_the_plot_went_on_stderr(capsys, tmp_path, train
     assert f"plot of 3 of 3 readable images written to {plot}" in " ".join(err.split())
 
 
-@pytest.mark.slow  # 0.5 to 1.2 s on a 2-core machine (1 December)
 def test_predict_plot_refuses_an_existing_file_unless_force(
     capsys, tmp_path, trained_run, split_dir
 ):
@@ -1042,7 +1038,6 @@ def test_split_names_the_duplicates_it_kept_together_as_they_are_named(capsys, t
     )
 
 
-@pytest.mark.slow  # 0.5 to 1.2 s on a 2-core machine (1 December)
 def test_names_like_markup_are_printed_as_they_are(capsys, tmp_path, image_folder, known_facts):
     """Class and file names such as "[b]old" or "cat[/dog].jpg" were read as rich markup: printed
     bold without their brackets, or a crash (a closing tag that closes nothing)."""

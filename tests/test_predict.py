@@ -93,7 +93,6 @@ def test_predict_and_serve_name_a_file_alike():
     assert upload_name(None) == upload_name("") == "upload"
 
 
-@pytest.mark.slow  # 0.5 to 1.2 s on a 2-core machine (1 December)
 def test_a_photo_over_the_pixel_limit_whole_is_predicted_and_plotted(
     tmp_path, monkeypatch, trained_run
 ):

@@ -205,7 +205,6 @@ def test_an_upload_over_the_limit_is_not_read_past_it(client):
         assert asked <= most_read, (content_length, asked)
 
 
-@pytest.mark.slow  # 0.5 to 1.2 s on a 2-core machine (1 December)
 def test_concurrent_requests_share_the_model_safely(client):
     from concurrent.futures import ThreadPoolExecutor
 
