@@ -83,6 +83,59 @@ def decode_only(samples, spec: ViewSpec) -> None:
         dataset[i]
 
 
+def made_bodies(body, data, tmp: Path) -> dict:
+    """ONNX Runtime sessions of the fp32 and int8 graphs, one batch at a time in several settings,
+    then objrec's own frozen pass (``BODY_CALLERS`` batches at once, as `train` runs it), each
+    made and warm before anything is timed."""
+    fp32_path = export_onnx(body, tmp / "fp32.onnx", data.input_size)
+    int8 = quantize_body(body, data, tmp)
+    int8_graph = int8.graph_bytes()
+    n_features = body.n_features
+    frozen = {
+        "fp32, objrec's frozen pass": FrozenBody(body, data.input_size, FeatureCache(tmp)),
+        "int8, objrec's frozen pass": FrozenBody(int8, data.input_size, FeatureCache(tmp)),
+    }
+    for run in frozen.values():
+        run.runner()  # the fp32 graph exported, the sessions made
+    return {
+        "fp32": SessionBody(onnx_session(fp32_path), n_features),
+        "int8": SessionBody(onnx_session(int8_graph), n_features),
+        "int8, threads not spinning": SessionBody(onnx_session(int8_graph, spin=False), n_features),
+        "int8, 1 thread": SessionBody(onnx_session(int8_graph, threads=1), n_features),
+        "fp32, batch 8": SessionBody(onnx_session(fp32_path), n_features, 8),
+        "int8, batch 8": SessionBody(onnx_session(int8_graph), n_features, 8),
+        **frozen,
+    }
+
+
+def files_to_features(bodies: dict, samples, views: dict, repeats: int) -> dict:
+    """Images/s of files to features for every body and view, printed; the features kept."""
+    features: dict[tuple[str, str], torch.Tensor] = {}
+    for view_name, view in views.items():
+        for name, run in bodies.items():
+
+            def once(run=run, view=view, key=(name, view_name)):
+                features[key] = compute_features(run, samples, view).features
+
+            rate = median_rate(once, len(samples), repeats)
+            print(f"  files -> features, {view_name:9s} view, {name:28s} {rate:7.1f}", flush=True)
+    return features
+
+
+def agreement(features: dict, views: dict) -> None:
+    """Whether objrec's frozen pass gives one session's features, and int8 against fp32."""
+    for view_name in views:
+        ours = features[("int8, objrec's frozen pass", view_name)]
+        same = np.array_equal(ours, features[("int8", view_name)])
+        print(
+            f"  int8, {view_name} view: objrec's frozen pass gives one session's features: {same}"
+        )
+        med, low = cosine(features[("int8", view_name)], features[("fp32", view_name)])
+        print(f"  int8 vs fp32 features, {view_name} view: cosine median {med:.4f}, min {low:.4f}")
+    spinning = features[("int8", "centre")], features[("int8, threads not spinning", "centre")]
+    print(f"  int8 with and without spinning give identical features: {np.array_equal(*spinning)}")
+
+
 def main() -> None:
     parser = sample_parser(__doc__, images=256, repeats=3)
     parser.add_argument("--backbone", default=DEFAULT_BACKBONE)
@@ -103,55 +156,17 @@ def main() -> None:
         rate = median_rate(lambda v=view: decode_only(samples, v), n, r)
         print(f"  decoding alone, {name} view, one thread    {rate:7.1f}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        fp32_path = export_onnx(body, Path(tmp) / "fp32.onnx", data.input_size)
-        int8 = quantize_body(body, data, Path(tmp))
-        int8_graph = int8.graph_bytes()
-        bodies = {
-            "fp32": SessionBody(onnx_session(fp32_path), body.n_features),
-            "int8": SessionBody(onnx_session(int8_graph), body.n_features),
-            "int8, threads not spinning": SessionBody(
-                onnx_session(int8_graph, spin=False), body.n_features
-            ),
-            "int8, 1 thread": SessionBody(onnx_session(int8_graph, threads=1), body.n_features),
-            "fp32, batch 8": SessionBody(onnx_session(fp32_path), body.n_features, 8),
-            "int8, batch 8": SessionBody(onnx_session(int8_graph), body.n_features, 8),
-        }
-        frozen = {  # objrec's own frozen pass: BODY_CALLERS batches at once, as `train` runs it
-            "fp32, objrec's frozen pass": FrozenBody(body, data.input_size, FeatureCache(tmp)),
-            "int8, objrec's frozen pass": FrozenBody(int8, data.input_size, FeatureCache(tmp)),
-        }
+        bodies = made_bodies(body, data, Path(tmp))
         centre = SeededViewDataset(samples, views["centre"].transform(), 0, draft_size(data))
         ready = torch.stack([centre[i][0] for i in range(n)])
         for name, run in bodies.items():
-            batches = ready.split(run.batch_size)
-            run(batches[0])
-            rate = median_rate(lambda run=run, b=batches: [run(x) for x in b], n, r)
-            print(f"  body alone, {name:28s} {rate:7.1f}", flush=True)
-        features: dict[tuple[str, str], torch.Tensor] = {}
-        for view_name, view in views.items():
-            for name, run in {**bodies, **frozen}.items():
-
-                def once(run=run, view=view, key=(name, view_name)):
-                    features[key] = compute_features(run, samples, view).features
-
-                rate = median_rate(once, n, r)
-                print(
-                    f"  files -> features, {view_name:9s} view, {name:28s} {rate:7.1f}", flush=True
-                )
-        for view_name in views:
-            ours = features[("int8, objrec's frozen pass", view_name)]
-            same = np.array_equal(ours, features[("int8", view_name)])
-            print(
-                f"  int8, {view_name} view: objrec's frozen pass gives one session's features: {same}"
-            )
-            med, low = cosine(features[("int8", view_name)], features[("fp32", view_name)])
-            print(
-                f"  int8 vs fp32 features, {view_name} view: cosine median {med:.4f}, min {low:.4f}"
-            )
-        same = np.array_equal(
-            features[("int8", "centre")], features[("int8, threads not spinning", "centre")]
-        )
-        print(f"  int8 with and without spinning give identical features: {same}")
+            if isinstance(run, SessionBody):
+                batches = ready.split(run.batch_size)
+                run(batches[0])
+                rate = median_rate(lambda run=run, b=batches: [run(x) for x in b], n, r)
+                print(f"  body alone, {name:28s} {rate:7.1f}", flush=True)
+        features = files_to_features(bodies, samples, views, r)
+        agreement(features, views)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 

@@ -146,3 +146,33 @@ def test_a_checkpoint_with_one_set_of_weights_per_member_still_loads(tmp_path, t
     x = torch.randn(2, 3, 32, 32)
     with torch.inference_mode():
         assert torch.equal(model(x), old(x))
+
+
+def test_a_write_that_fails_names_the_file_asked_for_not_its_temporary_name(tmp_path):
+    """A full disk met by a buffered write names no file, and one met on the temporary file names
+    that: both are reported about the checkpoint's own name. An error about another file (the
+    source of a copy) keeps its name. No temporary file is left either way."""
+    from objrec.checkpoint import atomic_write
+
+    target = tmp_path / "model.safetensors"
+
+    def fails(error):
+        def write(tmp):
+            raise error(tmp)
+
+        return write
+
+    for error in (
+        lambda tmp: OSError(28, "No space left on device"),
+        lambda tmp: OSError(28, "No space left on device", str(tmp)),
+    ):
+        with pytest.raises(OSError) as caught:
+            atomic_write(target, fails(error))
+        assert caught.value.filename == str(target) and caught.value.errno == 28
+    other = tmp_path / "source.bin"
+    with pytest.raises(PermissionError) as caught:
+        atomic_write(
+            target, fails(lambda tmp: PermissionError(13, "Permission denied", str(other)))
+        )
+    assert caught.value.filename == str(other)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -1284,8 +1284,9 @@ def test_json_output_writes_numpy_and_torch_scalars_as_numbers(capsys):
 
 def test_a_folder_the_system_refuses_is_one_sentence_naming_it(capsys, tmp_path, monkeypatch):
     """A class folder it may not list (a patched listing: as root, chmod refuses nothing) and a
-    full disk end in one line that names the file, with exit code 1, not a traceback."""
-    data = make_class_folder(tmp_path / "data", 2)
+    full disk end in one line that names the folder, with exit code 1, not a traceback: the
+    split's folder, not the source file or the temporary folder the copy met the full disk in."""
+    data = make_class_folder(tmp_path / "data")
     refused = data / "green"
     listing = Path.iterdir
 
@@ -1300,10 +1301,12 @@ def test_a_folder_the_system_refuses_is_one_sentence_naming_it(capsys, tmp_path,
     assert f"{refused}: permission denied" in " ".join(err.split())
     monkeypatch.setattr(Path, "iterdir", listing)
 
-    def full_disk(*args, **kwargs):
-        raise OSError(28, "No space left on device", str(tmp_path / "split" / "manifest.csv"))
+    def full_disk(source, target, **kwargs):  # as shutil's copy meets it: both files named
+        raise OSError(28, "No space left on device", str(source), None, str(target))
 
-    monkeypatch.setattr("objrec.split.split_folder", full_disk)
+    monkeypatch.setattr("objrec.split.shutil.copy2", full_disk)
     code, _, err = run(capsys, "split", data, tmp_path / "split")
     assert code == 1 and "Traceback" not in err
-    assert "manifest.csv: no space left on device" in " ".join(err.split())
+    err = " ".join(err.split())
+    assert f"{tmp_path / 'split'}: no space left on device" in err  # not the hidden staging folder
+    assert str(data) not in err and ".objrec-split" not in err  # nor the source it copied

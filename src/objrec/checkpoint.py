@@ -24,6 +24,7 @@ from objrec.engine import EarlyStopping, FitState
 from objrec.errors import ObjrecError
 from objrec.meta import FORMAT_VERSION, READABLE_FORMATS, RunMeta, TrainingProgress
 from objrec.model import Classifier, HeadEnsemble, build_head
+from objrec.outputs import reported_as
 from objrec.quantize import QuantizedBody, is_quantized
 from objrec.store import hash_file
 
@@ -39,11 +40,12 @@ def atomic_write(path: Path, write) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, new_file_mode())  # safetensors creates its files 0600
-        os.replace(tmp, path)
+        with reported_as(path, tmp):
+            write(tmp)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.chmod(tmp, new_file_mode())  # safetensors creates its files 0600
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 

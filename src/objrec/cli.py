@@ -1711,8 +1711,11 @@ def to_cli(
 
 
 def os_error_sentence(exc: OSError) -> str:
-    """Which file the operating system refused, and why: ``/data/cats: permission denied``."""
-    reason = (exc.strerror or str(exc)).lower()
+    """Which file the operating system refused, and why: ``/data/cats: permission denied`` (an
+    error without the system's reason keeps its own words, first line only: ``-vv`` logs the
+    traceback)."""
+    words = str(exc).splitlines() or [type(exc).__name__]
+    reason = exc.strerror.lower() if exc.strerror else words[0]
     if exc.filename is None:
         return reason
     files = " and ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)

@@ -101,7 +101,8 @@ part of the feature store's keys and of the image facts' (``store.space_id``, ``
 rows computed from pixels that a later objrec makes differently are never read again, but computed
 anew. Change it whenever an image objrec read before comes out with other pixels. 2: 32-bit TIFFs
 scaled by their own range, MPO JPEGs decoded reduced as any JPEG, strips over 20:1 cut to their
-centre before the resize (rows stored before these changes were reused for such images)."""
+centre before the resize (rows stored before these changes were reused for such images). An image
+it comes to read that it refused before is ``store.DECODE_RULES``'s business."""
 SYSTEM_FOLDERS = frozenset({"__MACOSX", "@eaDir"})
 """Folders that are never photos nor classes: macOS's zip metadata (``._name.jpg`` files beside
 each photo) and a Synology server's thumbnails (real JPEGs, smaller copies of the photos)."""

@@ -182,6 +182,22 @@ def takes_back_folders(*names: str) -> Callable[[Callable[P, R]], Callable[P, R]
 
 
 @contextlib.contextmanager
+def reported_as(target: Path, temporary: Path) -> Iterator[None]:
+    """An OSError raised in the block about ``temporary`` (a file, or a folder and what is in it),
+    or about no file at all (a full disk met by a buffered write), is raised again about
+    ``target``, the name the user gave: the temporary name means nothing to them and is gone by
+    the time they read the message. An error about another file (a source that cannot be read)
+    goes on unchanged."""
+    try:
+        yield
+    except OSError as exc:
+        names = [Path(os.fsdecode(n)) for n in (exc.filename, exc.filename2) if n is not None]
+        if names and not any(n == temporary or temporary in n.parents for n in names):
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from exc
+
+
+@contextlib.contextmanager
 def staged(path: Path) -> Iterator[Path]:
     """A temporary name in ``path``'s folder to write to; renamed onto ``path`` when the block
     ends without error, removed when it fails. Readers of ``path`` (another process reusing a
@@ -191,7 +207,8 @@ def staged(path: Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part")
     try:
-        yield tmp
-        os.replace(tmp, path)
+        with reported_as(path, tmp):
+            yield tmp
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -35,7 +35,7 @@ from objrec.backbones import BackboneSpec, Body, fingerprint_module
 from objrec.config import DataConfig
 from objrec.data import scan_class_folder
 from objrec.errors import ObjrecError
-from objrec.images import UnreadableImageError, open_image
+from objrec.images import PIXEL_RULES, UnreadableImageError, open_image
 from objrec.outputs import staged
 from objrec.progress import SILENT, Reporter
 from objrec.runtime import OnnxModel, export_onnx, onnx_session, onnxruntime_available
@@ -302,8 +302,9 @@ def calibration_key(
     body_fingerprint: str, digests: Sequence[str], data: DataConfig, config: QuantConfig
 ) -> str:
     """The int8 graph's cache key: the body, the preprocessing, the settings and the contents of
-    the calibration images (their order does not matter)."""
+    the calibration images (their order does not matter), and the rules they are decoded by."""
     payload = {
+        "pixels": PIXEL_RULES,
         "body": body_fingerprint,
         "calibration": sorted(digests),
         "data": asdict(data),

@@ -30,7 +30,7 @@ from objrec.config import SplitConfig, settings
 from objrec.data import SPLITS, class_dirs, no_class_folders
 from objrec.errors import ObjrecError, strict_refusal
 from objrec.images import list_images, path_order, warned_once_per_file
-from objrec.outputs import refuse_overwrite, takes_back_folders
+from objrec.outputs import refuse_overwrite, reported_as, takes_back_folders
 from objrec.progress import plural, some_of
 
 log = logging.getLogger(__name__)
@@ -395,7 +395,8 @@ def _write(src: Path, out: Path, assignment, hashes, mode: str) -> None:
     stage.mkdir()
     with _locked(stage):  # removed while still held: never seen as left by a killed split
         try:
-            _write_files(src, stage, assignment, hashes, mode)
+            with reported_as(out, stage):
+                _write_files(src, stage, assignment, hashes, mode)
             for name in SPLITS:
                 if (out / name).is_dir():
                     log.info("replacing the earlier split's %s", out / name)

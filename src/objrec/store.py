@@ -7,8 +7,8 @@ removed one costs nothing.
 
 Layout of a store folder (``$OBJREC_CACHE/store``):
 
-* ``index.sqlite`` (SQLite, WAL): ``spaces`` (one per body fingerprint + data config + dtype: its
-  row width, how many rows are reserved, the generation of its array file), ``entries`` (space,
+* ``index.sqlite`` (SQLite, WAL): ``spaces`` (one per body fingerprint + data config + dtype +
+  numerics + decoding rules, :func:`space_id`: its row width, how many rows are reserved, the generation of its array file), ``entries`` (space,
   view, content digest -> row, or the reason the image could not be decoded; last use) and ``files``
   (path, size, mtime, ctime, inode -> content digest), so unchanged files are never hashed again.
 * ``<space>-<generation>.<dtype>``: one flat array file per space, row ``r`` at byte
@@ -56,7 +56,8 @@ decoded it (:func:`decode_tag`): the rules objrec decodes by (``images.open_imag
 remembered without them, or under older ones, is forgotten and the image decoded again, so an
 image the rules or a newer Pillow now accept (a JPEG held to the pixel limit at the scale it is
 decoded at, an MPO JPEG reduced as any JPEG is, AVIF with a Pillow that decodes it) is no longer
-skipped from the store. Change it whenever ``open_image`` comes to read images it refused."""
+skipped from the store. Change it whenever ``open_image`` comes to read images it refused; when it
+comes to read an image it read before into other pixels, change ``images.PIXEL_RULES``."""
 DTYPES = {"float32": np.float32, "float16": np.float16}
 DIGEST_CHARS = 32  # 128 bits of SHA-256, in hex
 HASH_CHUNK = 1 << 20
