@@ -1310,3 +1310,13 @@ def test_a_folder_the_system_refuses_is_one_sentence_naming_it(capsys, tmp_path,
     err = " ".join(err.split())
     assert f"{tmp_path / 'split'}: no space left on device" in err  # not the hidden staging folder
     assert str(data) not in err and ".objrec-split" not in err  # nor the source it copied
+
+
+def test_an_os_error_keeps_the_case_of_its_file_names():
+    from objrec.cli import os_error_sentence
+
+    refused = PermissionError(13, "Permission denied", "/Data/Cats")
+    assert os_error_sentence(refused) == "/Data/Cats: permission denied"
+    unnamed = OSError("cannot read '/Data/Cats/IMG_1.JPG'\nmore lines of a worker's traceback")
+    assert os_error_sentence(unnamed) == "cannot read '/Data/Cats/IMG_1.JPG'"
+    assert os_error_sentence(OSError()) == "OSError"
