@@ -876,6 +876,14 @@ def test_train_says_why_it_stopped_where_it_did():
         "epochs after epoch 95 (--patience 5)"
     )
     assert early_stop_sentence(3, 8, {**config, "finetune_blocks": 2}) is None
+    still = [1 / (1 + e) for e in range(100)]  # the last 5 epochs: 0.0104 to 0.0100, 4e-4 less
+    assert early_stop_sentence(100, 100, config, still) == (  # a tiny set, learned already
+        "ran all --epochs 100 without stopping early: the validation loss last improved at epoch "
+        "100, but by less than 0.001 in the last 5 epochs, so a larger --epochs would gain little "
+        "(--min-delta 0.001 stops on gains this small)"
+    )
+    falling = [1 - e / 100 for e in range(100)]  # 0.01 less an epoch: more epochs may help
+    assert "may lower it further" in early_stop_sentence(100, 100, config, falling)
 
 
 def test_check_on_one_class_folder_says_so_and_fails(capsys, tmp_path):

@@ -662,7 +662,10 @@ def print_trained(result) -> None:
         f"best epoch {result.best_epoch} of {len(result.history)}: valid loss "
         f"{result.best_valid_loss:.4f}, valid accuracy {percent(result.best_valid_acc)}"
     )
-    stopped = early_stop_sentence(result.best_epoch, len(result.history), run_config(result.run))
+    losses = [row["valid_loss"] for row in result.history]
+    stopped = early_stop_sentence(
+        result.best_epoch, len(result.history), run_config(result.run), losses
+    )
     if stopped:
         console.print(stopped)
     quantized = result.seconds.get("quantize", 0.0)
@@ -685,18 +688,32 @@ def run_config(run: Path) -> dict[str, Any]:
         return {}
 
 
-def early_stop_sentence(best: int, ran: int, config: dict[str, Any]) -> str | None:
+LITTLE_GAIN = 1e-3
+"""A validation loss that fell by less than this over the last --patience epochs has little left
+to gain from more epochs (the epoch log shows losses to 4 decimals)."""
+
+
+def early_stop_sentence(
+    best: int, ran: int, config: dict[str, Any], losses: Sequence[float] = ()
+) -> str | None:
     """Why the head stopped where it did, in words: early, or at --epochs while the validation
     loss was still improving (it improved within the last --patience epochs, or early stopping
-    would have ended it)."""
+    would have ended it); ``losses``, each epoch's validation loss, tell whether by much."""
     epochs, patience = config.get("epochs"), config.get("patience")
     if config.get("finetune_blocks") or not epochs or not patience:
         return None
     if ran >= epochs and ran - best < patience:
-        return (
-            f"ran all --epochs {epochs} without stopping early: the validation loss last improved "
-            f"at epoch {best}, so a larger --epochs may lower it further"
+        head = (
+            f"ran all --epochs {epochs} without stopping early: the validation loss last improved"
         )
+        gain = min(losses[: ran - patience], default=math.inf) - min(losses, default=math.inf)
+        if len(losses) == ran > patience and gain < LITTLE_GAIN:
+            return (
+                f"{head} at epoch {best}, but by less than {LITTLE_GAIN:g} in the last "
+                f"{plural(patience, 'epoch')}, so a larger --epochs would gain little "
+                f"(--min-delta {LITTLE_GAIN:g} stops on gains this small)"
+            )
+        return f"{head} at epoch {best}, so a larger --epochs may lower it further"
     early = "early " if ran < epochs else ""  # at --epochs, early stopping ended it all the same
     return (
         f"stopped {early}at epoch {ran} of --epochs {epochs}: the validation loss did not improve "

@@ -8,9 +8,10 @@ removed one costs nothing.
 Layout of a store folder (``$OBJREC_CACHE/store``):
 
 * ``index.sqlite`` (SQLite, WAL): ``spaces`` (one per body fingerprint + data config + dtype +
-  numerics + decoding rules, :func:`space_id`: its row width, how many rows are reserved, the generation of its array file), ``entries`` (space,
-  view, content digest -> row, or the reason the image could not be decoded; last use) and ``files``
-  (path, size, mtime, ctime, inode -> content digest), so unchanged files are never hashed again.
+  numerics + decoding rules, :func:`space_id`: its row width, how many rows are reserved, the
+  generation of its array file), ``entries`` (space, view, content digest -> row, or the reason the
+  image could not be decoded; last use) and ``files`` (path, size, mtime, ctime, inode -> content
+  digest), so unchanged files are never hashed again.
 * ``<space>-<generation>.<dtype>``: one flat array file per space, row ``r`` at byte
   ``r * dim * itemsize``: written with ``pwrite`` into rows reserved in the index, read with
   ``pread`` by row, so reading a batch costs the batch's memory, never the file's.
