@@ -1328,3 +1328,9 @@ def test_an_os_error_keeps_the_case_of_its_file_names():
     unnamed = OSError("cannot read '/Data/Cats/IMG_1.JPG'\nmore lines of a worker's traceback")
     assert os_error_sentence(unnamed) == "cannot read '/Data/Cats/IMG_1.JPG'"
     assert os_error_sentence(OSError()) == "OSError"
+
+
+def test_objrec_alone_prints_its_help_not_an_error(capsys):
+    code, out, err = run(capsys)
+    assert code == 0 and err == "" and out.startswith("Usage: objrec")
+    assert "train" in out and "error" not in out  # it was the whole help as an error sentence

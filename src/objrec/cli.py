@@ -1802,6 +1802,9 @@ def run_command(args: list[str]) -> int:
         cli.main(args=args, prog_name="objrec", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except click.exceptions.NoArgsIsHelpError as exc:  # `objrec` alone asks what there is
+        console.print(exc.ctx.get_help(), markup=False, highlight=False)
+        return 0
     except click.ClickException as exc:
         err.print(f"[red]error:[/] {escape(usage_sentence(exc))}", highlight=False)
         return exc.exit_code
