@@ -1501,7 +1501,8 @@ def demo_next_steps(summary: dict[str, Any]) -> list[tuple[str, str]]:
     if summary.get("image"):
         image = shlex.quote(shown(summary["image"]))
         steps.append((f"objrec predict {run} {image}", "the top classes of one image"))
-    steps.append((f"objrec audit {data}", "likely wrong labels, near-duplicates, outliers"))
+    audit = f"objrec audit {data} --run {run}"  # its features, its body: nothing to compute
+    steps.append((audit, "likely wrong labels, near-duplicates, outliers"))
     return steps
 
 
