@@ -374,3 +374,11 @@ def test_cross_class_duplicates_are_listed_by_path_parts(tmp_path):
         "green/a/copy.png",
         "green/a-b/copy.png",
     ]
+
+
+def test_a_link_to_a_file_given_as_the_source_is_named_as_given(tmp_path):
+    photo = make_image((200, 40, 40))
+    photo.save(tmp_path / "photo.jpg")
+    (tmp_path / "link.jpg").symlink_to(tmp_path / "photo.jpg")
+    with pytest.raises(ObjrecError, match=f"^{tmp_path / 'link.jpg'} is not a folder$"):
+        split_folder(tmp_path / "link.jpg", tmp_path / "out")

@@ -127,6 +127,8 @@ def split_folder(
             needs for ``ratios``.
     """
     config = settings(SplitConfig, config, keywords, "split")
+    if not Path(src).is_dir():  # named as given: a link's target means nothing to its user
+        raise ObjrecError(f"{src} is not a folder")
     src, out = Path(src).resolve(), Path(out).resolve()
     ratios, seed, mode = config.ratios, config.seed, config.mode
     _check_out(src, out, force)
@@ -238,8 +240,6 @@ def _require_train_and_valid(result: SplitResult, ratios: tuple[float, float, fl
 
 
 def _check_out(src: Path, out: Path, force: bool) -> None:
-    if not src.is_dir():
-        raise ObjrecError(f"{src} is not a folder")
     if out == src or out.is_relative_to(src) or src.is_relative_to(out):
         raise ObjrecError(f"the output folder {out} must lie outside the source folder {src}")
     if out.exists() and not out.is_dir():
