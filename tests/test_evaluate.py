@@ -136,7 +136,7 @@ def test_the_confidence_lines_say_which_images_their_figures_are_measured_on():
     from objrec.cli import confidence_lines
 
     metrics = {
-        "temperature": 1.0,
+        "temperature": 1.5,
         "ece_before_calibration": 0.1,
         "ece": 0.05,
         "unknown_score": "msp",
@@ -145,7 +145,11 @@ def test_the_confidence_lines_say_which_images_their_figures_are_measured_on():
         "top1_at_threshold": 0.9,
     }
     calibration, unknown = confidence_lines(metrics, "data/test")
-    assert "fitted on the validation split" in calibration
+    assert "temperature 1.500 (chosen on the validation split)" in calibration
+    kept = confidence_lines({**metrics, "temperature": 1.0}, "data/test")[0]
+    assert (
+        "(chosen on the validation split; 1 leaves the model's probabilities as they are)" in kept
+    )
     assert "expected calibration error on data/test: 0.1000 before, 0.0500 after" in calibration
     assert "93.33% of data/test get an answer, the rest are said to be unknown" in unknown
     assert "top-1 is 90.00% when an unknown counts as wrong" in unknown

@@ -574,7 +574,11 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
 @cli.command()
 @click.argument("data", type=EXISTING)
 @click.option(
-    "--out", "run", type=DIR, metavar="RUN", help="Run folder for the checkpoint and logs."
+    "--out",
+    "run",
+    type=DIR,
+    metavar="RUN",
+    help="Run folder for the checkpoint and logs: required, unless --resume RUN continues one.",
 )
 @config_option("--backbone")
 @config_option("--weights", type=click.Path(path_type=Path, exists=True, dir_okay=False))
@@ -845,8 +849,9 @@ def score_words(score: str, threshold: float, readable: bool) -> str:
 def confidence_lines(m: dict[str, Any], evaluated: str = "these images") -> list[str]:
     """Calibration, the unknown threshold's cost, and the open-set figures, in words; the
     temperature and threshold come from the validation split, the figures from ``evaluated``."""
+    kept = "; 1 leaves the model's probabilities as they are" if m["temperature"] == 1 else ""
     lines = [
-        f"calibration: temperature {m['temperature']:.3f} (fitted on the validation split); "
+        f"calibration: temperature {m['temperature']:.3f} (chosen on the validation split{kept}); "
         f"expected calibration error on {evaluated}: "
         f"{m['ece_before_calibration']:.4f} before, {m['ece']:.4f} after"
     ]
