@@ -184,3 +184,13 @@ def test_a_folders_broken_links_are_named_as_such_not_as_files_that_are_not_imag
         f"{tmp_path / 'notes.txt'} left out: not an image file objrec reads",
         f"{tmp_path / 'gone.jpg'} left out: a link to a file that is not there",
     ]
+
+
+def test_plot_panels_of_images_sharing_a_file_name_name_their_folders_too():
+    from pathlib import Path
+
+    from objrec.predict import panel_names
+
+    assert panel_names([Path("a/1.jpg"), Path("a/2.jpg")]) == ["1.jpg", "2.jpg"]
+    shared = [Path("x/kangaroo/image_0006.jpg"), Path("x/llama/image_0006.jpg")]
+    assert panel_names(shared) == ["kangaroo/image_0006.jpg", "llama/image_0006.jpg"]

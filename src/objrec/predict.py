@@ -217,14 +217,24 @@ def _predict_chunk(recognizer: Recognizer, chunk: list[Prediction], k: int, tta:
             entry.score = float(answers.scores[i])
 
 
+def panel_names(paths: list[Path]) -> list[str]:
+    """Each image's name in the plot: its file name, or, when two share one (``cat/1.jpg`` and
+    ``dog/1.jpg``), its folder's name and its own."""
+    names = [p.name for p in paths]
+    if len(set(names)) == len(names):
+        return names
+    return [f"{p.parent.name}/{p.name}" for p in paths]
+
+
 def plot_predictions(results: list[Prediction], path: Path, limit: int = PLOT_MAX) -> Path:
     """The article's figure for the first ``limit`` readable images, one row each, headed by
     how many classes each shows and which images these are."""
     readable = [r for r in results if r.error is None]
     rows = []
-    for r in readable[:limit]:
+    names = panel_names([Path(r.path) for r in readable[:limit]])
+    for r, name in zip(readable[:limit], names, strict=True):
         pairs = [(str(t["class"]), float(t["prob"])) for t in r.topk]
-        rows.append((open_image(r.path, PLOT_DRAFT), Path(r.path).name, pairs, r.unknown))
+        rows.append((open_image(r.path, PLOT_DRAFT), name, pairs, r.unknown))
     if not rows:
         raise ObjrecError("no readable image to plot")
     from objrec import plots  # matplotlib and pandas: only when a plot is asked for
