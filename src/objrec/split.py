@@ -127,9 +127,7 @@ def split_folder(
             needs for ``ratios``.
     """
     config = settings(SplitConfig, config, keywords, "split")
-    if not Path(src).is_dir():  # named as given: a link's target means nothing to its user
-        raise ObjrecError(f"{src} is not a folder")
-    src, out = Path(src).resolve(), Path(out).resolve()
+    src, out = _resolved(src), Path(out).resolve()
     ratios, seed, mode = config.ratios, config.seed, config.mode
     _check_out(src, out, force)
     files, empty = _class_files(src, config.exclude)
@@ -237,6 +235,14 @@ def _require_train_and_valid(result: SplitResult, ratios: tuple[float, float, fl
     raise ObjrecError(
         f"no image would go to {' or '.join(missing)}, which `objrec train` needs: {why}"
     )
+
+
+def _resolved(src: Path) -> Path:
+    """``src`` resolved, once it is known to be a folder: a source that is not one is named as
+    given (a link's target means nothing to the person who typed the link)."""
+    if not Path(src).is_dir():
+        raise ObjrecError(f"{src} is not a folder")
+    return Path(src).resolve()
 
 
 def _check_out(src: Path, out: Path, force: bool) -> None:
