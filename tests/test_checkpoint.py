@@ -1,5 +1,6 @@
 import json
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
@@ -100,10 +101,12 @@ def test_save_is_atomic_and_leaves_no_temporary_file(tmp_path, trained_run, monk
     save_checkpoint(target, model, meta)
     before = target.read_bytes()
 
-    def crash(*args, **kwargs):
+    def crash(path, data):
+        with open(path, "wb") as f:
+            f.write(data[: len(data) // 2])  # half the file, then Ctrl-C
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("objrec.checkpoint.save_file", crash)
+    monkeypatch.setattr(Path, "write_bytes", crash)
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(target, model, meta)
     assert target.read_bytes() == before
@@ -176,3 +179,26 @@ def test_a_write_that_fails_names_the_file_asked_for_not_its_temporary_name(tmp_
         )
     assert caught.value.filename == str(other)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_checkpoint_the_disk_cannot_hold_is_an_os_error_naming_it(tmp_path, trained_run):
+    """A real failed write (the file size limit stands in for a full disk): an OSError about the
+    checkpoint's own name, which the CLI turns into one sentence; safetensors' save_file raised
+    its own SafetensorError, which ended in a traceback."""
+    import resource
+    import signal
+
+    model, meta = load_model(trained_run)
+    (tmp_path / "out").mkdir()
+    target = tmp_path / "out" / "model.safetensors"
+    limits, handler = resource.getrlimit(resource.RLIMIT_FSIZE), signal.getsignal(signal.SIGXFSZ)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails, not the process
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1000, limits[1]))
+    try:
+        with pytest.raises(OSError) as caught:
+            save_checkpoint(target, model, meta)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, handler)
+    assert caught.value.filename == str(target) and caught.value.errno is not None
+    assert list(target.parent.iterdir()) == []  # no temporary file left

@@ -884,6 +884,10 @@ def test_train_says_why_it_stopped_where_it_did():
     )
     falling = [1 - e / 100 for e in range(100)]  # 0.01 less an epoch: more epochs may help
     assert "may lower it further" in early_stop_sentence(100, 100, config, falling)
+    counted = {**config, "min_delta": 0.001}  # every gain it counted was over 0.001 already
+    assert "may lower it further" in early_stop_sentence(100, 100, counted, still)
+    diverged = [math.nan, *still[1:]]  # a NaN first epoch does not hide the small gain
+    assert "would gain little" in early_stop_sentence(100, 100, config, diverged)
 
 
 def test_check_on_one_class_folder_says_so_and_fails(capsys, tmp_path):

@@ -194,3 +194,6 @@ def test_plot_panels_of_images_sharing_a_file_name_name_their_folders_too():
     assert panel_names([Path("a/1.jpg"), Path("a/2.jpg")]) == ["1.jpg", "2.jpg"]
     shared = [Path("x/kangaroo/image_0006.jpg"), Path("x/llama/image_0006.jpg")]
     assert panel_names(shared) == ["kangaroo/image_0006.jpg", "llama/image_0006.jpg"]
+    assert panel_names([Path("1.jpg"), Path("b/1.jpg")]) == ["1.jpg", "b/1.jpg"]
+    deeper = [Path("a/cat/1.jpg"), Path("b/cat/1.jpg")]
+    assert panel_names(deeper) == ["a/cat/1.jpg", "b/cat/1.jpg"]

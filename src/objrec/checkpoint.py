@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from objrec.backbones import build_body, get_backbone
 from objrec.confidence import familiarity_from_state, tie_head
@@ -36,7 +36,9 @@ _META_KEY = "objrec"
 
 
 def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)``, flush it to disk, then rename over ``path`` in one step."""
+    """Call ``write(tmp_path)``, flush it to disk, then rename over ``path`` in one step. Python's
+    own writes (safetensors' ``save`` to bytes, then ``write_bytes``) so that a full disk is an
+    OSError about ``path``: safetensors' ``save_file`` raised its own SafetensorError."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
@@ -65,7 +67,7 @@ def save_checkpoint(
     """Write the model's state and ``meta`` atomically to ``path``."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     header = {_META_KEY: json.dumps(meta.to_json())}
-    atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata=header))
+    atomic_write(path, lambda tmp: tmp.write_bytes(save(state, metadata=header)))
 
 
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], RunMeta]:
@@ -263,7 +265,7 @@ def copied(tensor: torch.Tensor) -> torch.Tensor:
 def write_training_state(path: Path, state: TrainingState) -> None:
     """Write a ``training_state`` to ``path`` atomically."""
     tensors, header = state
-    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=header))
+    atomic_write(path, lambda tmp: tmp.write_bytes(save(tensors, metadata=header)))
 
 
 def load_training_state(path: Path) -> SavedTraining:

@@ -697,6 +697,11 @@ LITTLE_GAIN = 1e-3
 to gain from more epochs (the epoch log shows losses to 4 decimals)."""
 
 
+def lowest(losses: Sequence[float]) -> float:
+    """The lowest of ``losses``, NaN (a diverged epoch) left out; infinity when none is left."""
+    return min((x for x in losses if not math.isnan(x)), default=math.inf)
+
+
 def early_stop_sentence(
     best: int, ran: int, config: dict[str, Any], losses: Sequence[float] = ()
 ) -> str | None:
@@ -710,8 +715,9 @@ def early_stop_sentence(
         head = (
             f"ran all --epochs {epochs} without stopping early: the validation loss last improved"
         )
-        gain = min(losses[: ran - patience], default=math.inf) - min(losses, default=math.inf)
-        if len(losses) == ran > patience and gain < LITTLE_GAIN:
+        gain = lowest(losses[: ran - patience]) - lowest(losses)
+        small = config.get("min_delta", 0.0) < LITTLE_GAIN  # else every gain counted was larger
+        if len(losses) == ran > patience and small and gain < LITTLE_GAIN:
             return (
                 f"{head} at epoch {best}, but by less than {LITTLE_GAIN:g} in the last "
                 f"{plural(patience, 'epoch')}, so a larger --epochs would gain little "

@@ -186,15 +186,16 @@ def reported_as(target: Path, temporary: Path) -> Iterator[None]:
     """An OSError raised in the block about ``temporary`` (a file, or a folder and what is in it),
     or about no file at all (a full disk met by a buffered write), is raised again about
     ``target``, the name the user gave: the temporary name means nothing to them and is gone by
-    the time they read the message. An error about another file (a source that cannot be read)
-    goes on unchanged."""
+    the time they read the message. An error about another file (a source that cannot be read),
+    or one that is not the system's (no errno: Pillow's, say), goes on unchanged."""
     try:
         yield
     except OSError as exc:
         names = [Path(os.fsdecode(n)) for n in (exc.filename, exc.filename2) if n is not None]
-        if names and not any(n == temporary or temporary in n.parents for n in names):
-            raise
-        raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from exc
+        ours = not names or any(n == temporary or temporary in n.parents for n in names)
+        if exc.errno is not None and ours:  # the system's error: its type and reason kept
+            exc.filename, exc.filename2 = str(target), None
+        raise
 
 
 @contextlib.contextmanager

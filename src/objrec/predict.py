@@ -219,11 +219,12 @@ def _predict_chunk(recognizer: Recognizer, chunk: list[Prediction], k: int, tta:
 
 def panel_names(paths: list[Path]) -> list[str]:
     """Each image's name in the plot: its file name, or, when two share one (``cat/1.jpg`` and
-    ``dog/1.jpg``), its folder's name and its own."""
-    names = [p.name for p in paths]
-    if len(set(names)) == len(names):
-        return names
-    return [f"{p.parent.name}/{p.name}" for p in paths]
+    ``dog/1.jpg``), as many of its last folders as tell them apart."""
+    for parts in range(1, max((len(p.parts) for p in paths), default=1) + 1):
+        names = ["/".join(p.parts[-parts:]) for p in paths]
+        if len(set(names)) == len(names):
+            break
+    return names
 
 
 def plot_predictions(results: list[Prediction], path: Path, limit: int = PLOT_MAX) -> Path:
