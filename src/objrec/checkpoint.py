@@ -36,9 +36,9 @@ _META_KEY = "objrec"
 
 
 def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)``, flush it to disk, then rename over ``path`` in one step. Python's
-    own writes (safetensors' ``save`` to bytes, then ``write_bytes``) so that a full disk is an
-    OSError about ``path``: safetensors' ``save_file`` raised its own SafetensorError."""
+    """Call ``write(tmp_path)``, flush it to disk, then rename over ``path`` in one step; a failed
+    write is an OSError about ``path``. The callers write with Python (safetensors' ``save`` to
+    bytes, then ``write_bytes``): safetensors' ``save_file`` raised a SafetensorError instead."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
@@ -46,7 +46,7 @@ def atomic_write(path: Path, write) -> None:
             write(tmp)
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
-            os.chmod(tmp, new_file_mode())  # safetensors creates its files 0600
+            os.chmod(tmp, new_file_mode())  # as any new file, whatever made it (save_file: 0600)
             os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
