@@ -1,6 +1,5 @@
 import json
 import pickle
-from pathlib import Path
 
 import pytest
 import torch
@@ -101,12 +100,10 @@ def test_save_is_atomic_and_leaves_no_temporary_file(tmp_path, trained_run, monk
     save_checkpoint(target, model, meta)
     before = target.read_bytes()
 
-    def crash(path, data):
-        with open(path, "wb") as f:
-            f.write(data[: len(data) // 2])  # half the file, then Ctrl-C
+    def crash(fd):  # the new file written whole, not yet renamed over the old one: Ctrl-C
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(Path, "write_bytes", crash)
+    monkeypatch.setattr("objrec.checkpoint.os.fsync", crash)
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(target, model, meta)
     assert target.read_bytes() == before
@@ -151,34 +148,31 @@ def test_a_checkpoint_with_one_set_of_weights_per_member_still_loads(tmp_path, t
         assert torch.equal(model(x), old(x))
 
 
-def test_a_write_that_fails_names_the_file_asked_for_not_its_temporary_name(tmp_path):
-    """A full disk met by a buffered write names no file, and one met on the temporary file names
-    that: both are reported about the checkpoint's own name. An error about another file (the
-    source of a copy) keeps its name. No temporary file is left either way."""
+def test_a_write_that_fails_names_the_file_asked_for_not_its_temporary_name(tmp_path, monkeypatch):
+    """A full disk met when the data is flushed names no file, and one met on the temporary file
+    names that: both are reported about the checkpoint's own name. An error about another file
+    keeps its name. No temporary file is left either way."""
+    import os
+
     from objrec.checkpoint import atomic_write
 
     target = tmp_path / "model.safetensors"
-
-    def fails(error):
-        def write(tmp):
-            raise error(tmp)
-
-        return write
-
-    for error in (
-        lambda tmp: OSError(28, "No space left on device"),
-        lambda tmp: OSError(28, "No space left on device", str(tmp)),
-    ):
-        with pytest.raises(OSError) as caught:
-            atomic_write(target, fails(error))
-        assert caught.value.filename == str(target) and caught.value.errno == 28
+    temporary = tmp_path / f".model.safetensors.tmp-{os.getpid()}"
     other = tmp_path / "source.bin"
-    with pytest.raises(PermissionError) as caught:
-        atomic_write(
-            target, fails(lambda tmp: PermissionError(13, "Permission denied", str(other)))
-        )
-    assert caught.value.filename == str(other)
-    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    for error, named in (
+        (OSError(28, "No space left on device"), target),
+        (OSError(28, "No space left on device", str(temporary)), target),
+        (PermissionError(13, "Permission denied", str(other)), other),
+    ):
+
+        def fails(fd, error=error):
+            raise error
+
+        monkeypatch.setattr("objrec.checkpoint.os.fsync", fails)
+        with pytest.raises(OSError) as caught:
+            atomic_write(target, b"features")
+        assert caught.value.filename == str(named) and type(caught.value) is type(error)
+        assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 def test_a_checkpoint_the_disk_cannot_hold_is_an_os_error_naming_it(tmp_path, trained_run):

@@ -35,28 +35,21 @@ LAST = "last.safetensors"
 _META_KEY = "objrec"
 
 
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)``, flush it to disk, then rename over ``path`` in one step; a failed
-    write is an OSError about ``path``. The callers write with Python (safetensors' ``save`` to
-    bytes, then ``write_bytes``): safetensors' ``save_file`` raised a SafetensorError instead."""
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` beside ``path``, flush it to disk, then rename it over ``path`` in one step; a
+    failed write is an OSError about ``path``. The callers hand over safetensors' ``save`` bytes:
+    its ``save_file`` raised a SafetensorError of its own on a full disk, a traceback."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with reported_as(path, tmp):
-            write(tmp)
-            with open(tmp, "rb+") as f:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
                 os.fsync(f.fileno())
-            os.chmod(tmp, new_file_mode())  # as any new file, whatever made it (save_file: 0600)
             os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def new_file_mode() -> int:
-    """The permissions a plain ``open(path, "w")`` gives a new file under this process's umask."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
 
 
 def save_checkpoint(
@@ -67,7 +60,7 @@ def save_checkpoint(
     """Write the model's state and ``meta`` atomically to ``path``."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     header = {_META_KEY: json.dumps(meta.to_json())}
-    atomic_write(path, lambda tmp: tmp.write_bytes(save(state, metadata=header)))
+    atomic_write(path, save(state, metadata=header))
 
 
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], RunMeta]:
@@ -265,7 +258,7 @@ def copied(tensor: torch.Tensor) -> torch.Tensor:
 def write_training_state(path: Path, state: TrainingState) -> None:
     """Write a ``training_state`` to ``path`` atomically."""
     tensors, header = state
-    atomic_write(path, lambda tmp: tmp.write_bytes(save(tensors, metadata=header)))
+    atomic_write(path, save(tensors, metadata=header))
 
 
 def load_training_state(path: Path) -> SavedTraining:
