@@ -62,6 +62,18 @@ def pytest_configure(config):
         torch.set_num_threads(1)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Captured output and log lines as UTF-8 text: tests of names that are not UTF-8 log them
+    with surrogates, which pytest-xdist cannot send from its worker processes."""
+    report = yield
+    report.sections = [
+        (title, text.encode("utf-8", "backslashreplace").decode("utf-8"))
+        for title, text in report.sections
+    ]
+    return report
+
+
 @pytest.fixture(autouse=True)
 def _restore_rng_and_cache(tmp_path_factory, monkeypatch):
     """Each test gets fresh RNG state afterwards and its own feature cache."""
