@@ -17,6 +17,7 @@ from PIL import Image
 
 from objrec.config import TrainConfig
 from objrec.progress import Reporter
+from tests.xdist_text import pytest_report_to_serializable, pytest_warning_recorded  # noqa: F401
 
 COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -60,18 +61,6 @@ def pytest_configure(config):
     times over whenever another process holds a core."""
     if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(1)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item, call):
-    """Captured output and log lines as UTF-8 text: tests of names that are not UTF-8 log them
-    with surrogates, which pytest-xdist cannot send from its worker processes."""
-    report = yield
-    report.sections = [
-        (title, text.encode("utf-8", "backslashreplace").decode("utf-8"))
-        for title, text in report.sections
-    ]
-    return report
 
 
 @pytest.fixture(autouse=True)
