@@ -609,3 +609,26 @@ def test_look_alikes_across_splits_are_not_said_to_be_a_leak(tmp_path, monkeypat
     assert "spans two splits" not in out.replace("look-alikes spans two splits", "")
     assert "1 group of look-alikes spans two splits" in out and "check them" in out
     assert "objrec apply-plan" in out.replace("\n", " ")  # how to apply the plan is said
+
+
+def test_a_relabelled_file_never_takes_the_name_of_a_file_that_stays(tmp_path, caplog):
+    """green/ is copied before red/: ``out/red/img_00.jpg`` held the green image and red's own
+    image became ``red/img_00-1.jpg``, with no word of it."""
+    data = tmp_path / "data"
+    for seed, name in enumerate(("green/img_00.jpg", "red/img_00.jpg", "red/img_01.jpg")):
+        (data / name).parent.mkdir(parents=True, exist_ok=True)
+        pattern(COLOURS[name.split("/")[0]], seed).save(data / name)
+    plan = tmp_path / "plan.csv"
+    plan.write_text("file,action,new_class\ngreen/img_00.jpg,relabel,red\n")
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        counts = apply_plan(data, plan, tmp_path / "fixed")
+    fixed = tmp_path / "fixed"
+    assert (fixed / "red/img_00.jpg").read_bytes() == (data / "red/img_00.jpg").read_bytes()
+    assert (fixed / "red/img_01.jpg").read_bytes() == (data / "red/img_01.jpg").read_bytes()
+    assert (fixed / "red/img_00-1.jpg").read_bytes() == (data / "green/img_00.jpg").read_bytes()
+    assert not (fixed / "green").exists()
+    assert counts == {"copied": 3, "removed": 0, "relabelled": 1, "renamed": 1}
+    assert (
+        "green/img_00.jpg is copied to red/img_00-1.jpg: red/img_00.jpg is another image's name"
+        in caplog.text
+    )

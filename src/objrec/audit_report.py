@@ -201,7 +201,8 @@ def apply_plan(data: Path, plan_file: Path, out: Path) -> dict[str, int]:
     """Copy every image of ``data`` into ``out``, leaving out removed ones and moving relabelled
     ones into their new class folder. ``data`` is only read; ``out`` must be new or empty.
 
-    Returns the number of files copied, removed and relabelled.
+    Returns the number of files copied, removed, relabelled and renamed (a relabelled file whose
+    name another file of its new folder has: each is logged).
     """
     data, out = Path(data).resolve(), Path(out).resolve()
     if out == data or out.is_relative_to(data) or data.is_relative_to(out):
@@ -217,26 +218,57 @@ def apply_plan(data: Path, plan_file: Path, out: Path) -> dict[str, int]:
             f"the plan names {plural(len(missing), 'file')} not in {data}, e.g. {missing[0]}"
         )
     _warn_new_classes(plan, {Path(k).parts[1 if split_folder else 0] for k in known})
-    counts = {"copied": 0, "removed": 0, "relabelled": 0}
-    for path in images:
-        rel = path.relative_to(data)
-        row = plan.get(rel.as_posix())
-        target = _target(rel, row, split_folder)
+    targets = {
+        rel: _target(rel, plan.get(rel.as_posix()), split_folder)
+        for rel in (p.relative_to(data) for p in images)
+    }
+    renamed = _settle_names(targets)
+    counts = {"copied": 0, "removed": 0, "relabelled": 0, "renamed": len(renamed)}
+    for rel, target in targets.items():
         if target is None:
             counts["removed"] += 1
             continue
-        destination = _free_name(out / target)
+        destination = out / target
         destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, destination)
+        shutil.copy2(data / rel, destination)
         counts["copied"] += 1
-        counts["relabelled"] += target != rel
+        counts["relabelled"] += target.parent != rel.parent
     log.info("applied %s to %s into %s: %s", plan_file, data, out, counts)
     return counts
 
 
-def _free_name(path: Path) -> Path:
+def _settle_names(targets: dict[Path, Path | None]) -> list[Path]:
+    """Give each moved file whose place another file takes a free name (in place; logged): files
+    that stay where they were keep their names, whatever order the folders come in. Returns the
+    files renamed."""
+    taken = {_key(t) for rel, t in targets.items() if t == rel}
+    renamed = []
+    for rel, target in targets.items():
+        if target is None or target == rel:
+            continue
+        free = _free_name(target, taken)
+        taken.add(_key(free))
+        if free != target:
+            log.warning(
+                "%s is copied to %s: %s is another image's name",
+                rel.as_posix(),
+                free.as_posix(),
+                target.as_posix(),
+            )
+            targets[rel] = free
+            renamed.append(rel)
+    return renamed
+
+
+def _key(path: Path) -> str:
+    """A destination as a case-insensitive file system tells names apart (macOS, Windows)."""
+    return path.as_posix().casefold()
+
+
+def _free_name(path: Path, taken: set[str]) -> Path:
+    """``path``, or ``name-1.ext``, ``name-2.ext``... the first not in ``taken``."""
     candidate, n = path, 1
-    while candidate.exists():
+    while _key(candidate) in taken:
         candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
         n += 1
     return candidate

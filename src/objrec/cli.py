@@ -1629,7 +1629,9 @@ def apply_plan(data: Path, plan: Path, out: Path, as_json: bool) -> None:
         return
     console.print(
         f"copied {plural(counts['copied'], 'image')} into {shown(out)} "
-        f"({counts['relabelled']} relabelled), "
+        f"({counts['relabelled']} relabelled"
+        + (f", {counts['renamed']} of them renamed" if counts["renamed"] else "")
+        + "), "
         f"left out {counts['removed']}; {shown(data)} is unchanged",
         markup=False,
     )
