@@ -379,6 +379,15 @@ def test_out_of_fold_heads_train_with_the_engines_epoch_loop(monkeypatch):
     assert len(epochs) == 3 * 2
 
 
+def test_out_of_fold_heads_need_a_class_of_two_images():
+    """Called with one image of each class, ``StratifiedKFold`` raised its own ValueError."""
+    from objrec.audit import out_of_fold_probs
+
+    features = np.random.default_rng(0).normal(size=(3, 8)).astype(np.float32)
+    with pytest.raises(ObjrecError, match=r"^`folds` cannot be met: .* every class has fewer$"):
+        out_of_fold_probs(features, np.arange(3), 3, AuditConfig(folds=3, epochs=1))
+
+
 def test_out_of_fold_probabilities_are_reproducible():
     from objrec.audit import out_of_fold_probs
 
@@ -632,3 +641,59 @@ def test_a_relabelled_file_never_takes_the_name_of_a_file_that_stays(tmp_path, c
         "green/img_00.jpg is copied to red/img_00-1.jpg: red/img_00.jpg is another image's name"
         in caplog.text
     )
+
+
+def colour_folder(root: Path, per_class: dict[str, int]) -> Path:
+    """A class folder of ``per_class`` images of each colour, every image a different picture."""
+    seed = 0
+    for name, n in per_class.items():
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            pattern(COLOURS[name], seed).save(root / name / f"{name}_{i}.png")
+            seed += 1
+    return root
+
+
+@pytest.mark.slow
+def test_fewer_images_per_class_than_folds_train_fewer_heads(tmp_path, capsys, caplog):
+    """4 images of each class and the default 5 folds ended in scikit-learn's traceback."""
+    data = colour_folder(tmp_path / "data", {"red": 4, "green": 4, "blue": 4})
+    args = ["audit", str(data), "--backbone", "tiny_test", "--out", str(tmp_path / "audit")]
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        assert main(args) == 0
+    assert "trains 4 out-of-fold heads, not 5: no class has more than 4 readable" in caplog.text
+    assert "audited 12 images" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_an_audit_of_one_image_per_class_judges_no_label(tmp_path, capsys):
+    """(1, 1, 1) images and 3 folds ended in scikit-learn's traceback: no fold count exists,
+    and no label can be judged, so the audit says so and finds what else it can."""
+    data = colour_folder(tmp_path / "data", {"red": 1, "green": 1, "blue": 1})
+    args = ["audit", str(data), "--backbone", "tiny_test", "--folds", "3"]
+    assert main([*args, "--out", str(tmp_path / "audit")]) == 0
+    out = capsys.readouterr().out
+    assert "audited 3 images: 0 likely wrong labels" in out
+    assert "labels not judged in 3 classes (blue, green, red): fewer than 2 readable" in out
+
+
+@pytest.mark.slow
+def test_the_only_image_of_a_class_is_not_called_a_wrong_label(tmp_path, capsys):
+    """With (8, 8, 1) images the blue one was flagged blue -> green, p(given)=0.00: it is never
+    in a head's training folds and has no neighbour of its class."""
+    data = colour_folder(tmp_path / "data", {"red": 8, "green": 8, "blue": 1})
+    args = ["audit", str(data), "--backbone", "tiny_test", "--folds", "3"]
+    assert main([*args, "--out", str(tmp_path / "audit")]) == 0
+    out = capsys.readouterr().out
+    assert "blue_0.png" not in out
+    assert "labels not judged in 1 class (blue): fewer than 2 readable images" in out
+    flagged = csv_paths(tmp_path / "audit/label_issues.csv")
+    assert not any("blue_0.png" in p for p in flagged)
+    page = (tmp_path / "audit/audit.html").read_text()
+    assert "labels not judged in 1 class (blue)" in page
+
+
+def csv_paths(path: Path) -> list[str]:
+    """The paths of a findings CSV (none when it has no rows)."""
+    text = path.read_text().strip()
+    return [row["path"] for row in csv.DictReader(text.splitlines())] if text else []

@@ -55,7 +55,7 @@ from objrec.features import (
 from objrec.images import warned_once_per_file
 from objrec.model import build_head
 from objrec.outputs import takes_back_folders
-from objrec.progress import SILENT, Reporter
+from objrec.progress import SILENT, Reporter, plural
 from objrec.quantize import auto_precision, quantize_body
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,10 @@ MIN_CONTRAST = 4.0
 MAX_ASPECT = 4.0
 OUTLIER_Z = 3.5
 """Robust z-score (median and MAD) of the k-NN distance above which an image is an outlier."""
+MIN_JUDGED = 2
+"""Readable images a class needs for its labels to be judged: a class's only image is never in a
+head's training folds beside one of its own class and has no neighbour of its class, so it always
+looked mislabelled."""
 
 
 @dataclass
@@ -171,6 +175,9 @@ class AuditResult:
     """Groups alike by both signals moderately (``dedup.DuplicateRule.look_alike``), in the rows
     of ``near_duplicates``: one picture re-framed or edited, or different photos of one kind,
     which only a look tells; not counted as leaks."""
+    unjudged: list[str] = field(default_factory=list)
+    """Classes with fewer than ``MIN_JUDGED`` readable images: none of their images is ranked as
+    a label issue, as nothing can judge them (``unjudged_note`` says so)."""
 
     def to_json(self) -> dict[str, Any]:
         keys = {
@@ -330,7 +337,9 @@ def out_of_fold_probs(
     from sklearn.model_selection import StratifiedKFold
 
     x, y = torch.from_numpy(reduce(features, config)), torch.from_numpy(labels)
-    folds = StratifiedKFold(config.folds, shuffle=True, random_state=config.seed)
+    folds = StratifiedKFold(
+        fold_count(labels, config.folds), shuffle=True, random_state=config.seed
+    )
     probs = np.zeros((len(labels), n_classes), dtype=np.float64)
     with warnings.catch_warnings():  # classes smaller than the number of folds are expected
         warnings.simplefilter("ignore", UserWarning)
@@ -342,6 +351,26 @@ def out_of_fold_probs(
                 probs[held_idx] = head(x[held_idx]).softmax(1).double().numpy()
             advance(1)
     return probs
+
+
+def fold_count(labels: np.ndarray, folds: int) -> int:
+    """``folds``, or fewer where no class has that many images: each fold scores at least one
+    image of the largest class (scikit-learn's ``StratifiedKFold`` refuses more folds)."""
+    most = int(np.bincount(labels).max()) if labels.size else 0
+    if most < 2:
+        raise ObjrecError(
+            f"`folds` cannot be met: out-of-fold heads need a class of {MIN_JUDGED} or more "
+            "readable images, and every class has fewer"
+        )
+    if most < folds:
+        log.warning(
+            "the audit trains %d out-of-fold heads, not %d: no class has more than %d readable "
+            "images",
+            most,
+            folds,
+            most,
+        )
+    return min(folds, most)
 
 
 def neighbour_probs(near: dedup.Neighbours, labels: np.ndarray, n_classes: int) -> np.ndarray:
@@ -368,6 +397,15 @@ def rank_label_issues(
     )
     quality = get_label_quality_scores(remap, sub, method=config.rank_by)
     return np.asarray(ranked, dtype=np.int64), 1 - quality
+
+
+def unjudged_note(classes: list[str]) -> str:
+    """The sentence that says which classes' labels the audit could not judge, and why."""
+    names = ", ".join(classes)
+    return (
+        f"labels not judged in {plural(len(classes), 'class', 'classes')} ({names}): fewer than "
+        f"{MIN_JUDGED} readable images, so nothing of their own class to compare them with"
+    )
 
 
 def suggested_label(probs: np.ndarray, given: int) -> int:
@@ -546,32 +584,55 @@ def find_issues(
     unit = dedup.normalise(features[idx])
     near = dedup.feature_neighbours(unit, max(dedup.NEIGHBOURS, config.neighbours))
     clock.lap("neighbours")
-    issues: list[dict[str, Any]] = []
-    baseline: list[str] = []
-    if len(np.unique(labels)) > 1:
-        probs = out_of_fold_probs(features[idx], labels, len(inv.classes), config, reporter)
-        wrong = np.flatnonzero(probs.argmax(1) != labels)
-        baseline = [inv.items[idx[r]].shown for r in wrong]
-        if config.knn_weight:
-            knn = neighbour_probs(near, labels, len(inv.classes))
-            probs = (1 - config.knn_weight) * probs + config.knn_weight * knn
-        ranked, scores = rank_label_issues(labels, probs, config)
-        issues = label_issue_rows(inv, idx, labels, probs, ranked, scores, near)
+    found = judge_labels(inv, idx, labels, features[idx], near, config, reporter)
     clock.lap("labels")
     groups, alike = duplicate_groups(inv, idx, unit, facts, config.duplicates, near)
     clock.lap("duplicates")
     outliers = outlier_rows(inv, idx, labels, unit, facts, config.neighbours, near)
     clock.lap("outliers")
     return AuditResult(
-        label_issues=issues,
+        label_issues=found.issues,
         near_duplicates=groups,
         outliers=outliers,
         look_alikes=alike,
         n_images=len(inv.items),
         classes=list(inv.classes),
-        baseline_flags=baseline,
+        baseline_flags=found.baseline,
         seconds=clock.seconds,
+        unjudged=found.unjudged,
     )
+
+
+@dataclass
+class LabelFindings:
+    """``judge_labels``' answer: the ranked rows, the baseline's flags, unjudged classes."""
+
+    issues: list[dict[str, Any]] = field(default_factory=list)
+    baseline: list[str] = field(default_factory=list)
+    unjudged: list[str] = field(default_factory=list)
+
+
+def judge_labels(inv: Inventory, idx, labels, features, near, config, reporter) -> LabelFindings:
+    """Label issues among the readable rows (``idx``) of classes with ``MIN_JUDGED`` images or
+    more; the heads train on every readable row, a smaller class's too."""
+    counts = np.bincount(labels, minlength=len(inv.classes))
+    present = {it.label for it in inv.items}
+    unjudged = [inv.classes[c] for c in sorted(present) if counts[c] < MIN_JUDGED]
+    judged = np.flatnonzero(counts[labels] >= MIN_JUDGED)
+    found = LabelFindings(unjudged=unjudged)
+    if len(np.unique(labels[judged])) < 2:  # no two classes to tell apart
+        return found
+    probs = out_of_fold_probs(features, labels, len(inv.classes), config, reporter)
+    wrong = judged[probs[judged].argmax(1) != labels[judged]]
+    found.baseline = [inv.items[idx[r]].shown for r in wrong]
+    if config.knn_weight:
+        knn = neighbour_probs(near, labels, len(inv.classes))
+        probs = (1 - config.knn_weight) * probs + config.knn_weight * knn
+    ranked, judged_scores = rank_label_issues(labels[judged], probs[judged], config)
+    scores = np.zeros(len(labels))
+    scores[judged] = judged_scores
+    found.issues = label_issue_rows(inv, idx, labels, probs, judged[ranked], scores, near)
+    return found
 
 
 class Stopwatch:

@@ -322,6 +322,8 @@ def write_page(result: AuditResult, inv: Inventory, path: Path, reporter: Report
         min(PAGE_LIMIT, len(x))
         for x in (result.label_issues, result.near_duplicates, result.look_alikes, result.outliers)
     )
+    from objrec.audit import unjudged_note
+
     with reporter.task("thumbnails", total) as advance:
         sections = page_sections(result, inv, advance)
     env = Environment(autoescape=select_autoescape(default=True))
@@ -338,6 +340,7 @@ def write_page(result: AuditResult, inv: Inventory, path: Path, reporter: Report
         },
         leaks=sum(g["kind"] == "across splits" for g in result.near_duplicates),
         alike_across=sum(g["kind"] == "across splits" for g in result.look_alikes),
+        unjudged=unjudged_note(result.unjudged) if result.unjudged else "",
         **sections,
     )
     path.write_text(html)
@@ -371,6 +374,7 @@ tested on; look at them below)</span>{% endif %},
 into a new folder. The first {{ limit }} of each kind are shown; the CSVs hold all of them.</p>
 <h2 id="labels">Likely wrong labels</h2>
 <p class="muted">The image, then images of the suggested class that look most like it.</p>
+{% if unjudged %}<p class="check">{{ unjudged }}.</p>{% endif %}
 {% for f in issues %}<div class="finding"><div class="info"><b>{{ f.row.path }}</b><br>
 labelled <b>{{ f.row.given }}</b>, suggested <b>{{ f.row.suggested }}</b>
 (score {{ '%.3f' % f.row.score }})<br><span class="muted">{{ f.row.evidence }}</span></div>

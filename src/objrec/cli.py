@@ -1557,7 +1557,7 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, force, as_json
     audit.html (thumbnails side by side) and plan.csv, which `objrec apply-plan` applies into a
     new folder once you have reviewed it.
     """
-    from objrec.audit import AuditConfig
+    from objrec.audit import AuditConfig, unjudged_note
     from objrec.audit import audit as run_audit
 
     out_dir = out or default_out(data, "-audit")
@@ -1578,6 +1578,8 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, force, as_json
         + ")"
     )
     print_leaks(leaks, alike)
+    if result.unjudged:
+        console.print(unjudged_note(result.unjudged), markup=False, highlight=False)
     for row in result.label_issues[:5]:
         console.print(
             f"  {row['path']}: labelled {row['given']}, looks like {row['suggested']}",
