@@ -360,6 +360,60 @@ def test_training_into_an_interrupted_run_points_to_resume(tmp_path, split_dir, 
         train(split_dir, run, tiny_config)
 
 
+class StopAt:
+    """A reporter that raises ``stop`` (KeyboardInterrupt: Ctrl-C) as epoch ``at`` is reported,
+    before that epoch is saved."""
+
+    def __init__(self, at, stop=KeyboardInterrupt):
+        self.at, self.stop = at, stop
+
+    def task(self, *a):
+        from objrec.progress import SILENT
+
+        return SILENT.task(*a)
+
+    def note(self, m):
+        pass
+
+    def epoch(self, record):
+        if record["epoch"] == self.at:
+            raise self.stop
+
+
+def folder_bytes(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+@pytest.mark.slow
+def test_resuming_after_the_classes_changed_is_refused_and_changes_nothing(
+    tmp_path, split_dir, tiny_config, capsys
+):
+    """A renamed class folder resumed into a model whose head answered with the old class order
+    (valid top-1 0.0); an added one gave a raw size-mismatch traceback."""
+    run = tmp_path / "run"
+    with pytest.raises(Interrupted, match="after epoch 4"):
+        train(split_dir, run, tiny_config, reporter=StopAt(5))
+    before = folder_bytes(run)
+    splits = [split_dir / name for name in ("train", "valid", "test")]
+    for split in splits:
+        (split / "red").rename(split / "amber")
+    with pytest.raises(ObjrecError, match=r"red is gone, amber is new.*`force=True`"):
+        train(split_dir, run, resume=True)
+    assert folder_bytes(run) == before
+    for split in splits:
+        (split / "amber").rename(split / "red")
+        (split / "amber").mkdir()
+        make_image((250, 190, 0)).save(split / "amber" / "img.png")
+    assert main(["train", str(split_dir), "--resume", str(run)]) == 1  # at the shell, too
+    err = " ".join(capsys.readouterr().err.split())
+    assert "(amber is new)" in err and "start it over with --force" in err
+    assert folder_bytes(run) == before
+    for split in splits:
+        (split / "amber" / "img.png").unlink()
+        (split / "amber").rmdir()
+    assert len(train(split_dir, run, resume=True).history) > 4  # the run itself was left as it was
+
+
 @pytest.mark.parametrize("inside", [".", "run", "train/run"])
 def test_a_run_folder_inside_the_data_folder_is_refused(tmp_path, split_dir, tiny_config, inside):
     before = tree_digest(split_dir)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
@@ -36,6 +37,7 @@ from objrec.errors import Interrupted, ObjrecError
 from objrec.meta import RunMeta
 from objrec.model import Classifier, count_parameters
 from objrec.outputs import HINT, refuse_inside, refuse_overwrite, refuse_unwritable
+from objrec.progress import some_of
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +179,45 @@ def load_resume(out: Path) -> tuple[SavedTraining, TrainConfig]:
     saved = load_training_state(Path(out) / LAST)
     assert saved.meta.train_config is not None  # load_training_state refuses a state without one
     return saved, saved.meta.train_config
+
+
+def require_same_classes(out: Path, saved: RunMeta, classes: Sequence[str], folder: Path) -> None:
+    """Refuse to resume the run in ``out`` (``saved``: its metadata) on a class folder whose
+    classes are not the run's: its head answers in the old classes' order and number, so a renamed
+    class would be mislabelled and an added one would not fit."""
+    if tuple(classes) == tuple(saved.classes):
+        return
+    raise ObjrecError(
+        f"{out} cannot be resumed: the classes in {folder} changed since it started "
+        f"({changed_classes(saved.classes, classes)}) and its head knows only the old ones: "
+        "start it over with `force=True`"
+    )
+
+
+def changed_classes(before: Sequence[str], now: Sequence[str]) -> str:
+    """How the class names ``now`` differ from ``before``, briefly (a renamed folder reads as one
+    class gone and one new)."""
+    gone = [name for name in before if name not in now]
+    new = [name for name in now if name not in before]
+    changes = [
+        f"{some_of(names)} {'is' if len(names) == 1 else 'are'} {what}"
+        for names, what in ((gone, "gone"), (new, "new"))
+        if names
+    ]
+    return ", ".join(changes) or "the same names in another order"
+
+
+def warn_of_other_data(out: Path, saved: RunMeta, data_dir: Path) -> None:
+    """Warn when the run in ``out`` is resumed on another data folder than it started on: not
+    refused (the folder may have moved), but other images make one history of two data sets."""
+    now = str(Path(data_dir).resolve())
+    if saved.data_dir is not None and saved.data_dir != now:
+        log.warning(
+            "%s started on %s and resumes on %s: if their images differ, its history mixes both",
+            out,
+            saved.data_dir,
+            now,
+        )
 
 
 SAVE_EVERY = 30.0

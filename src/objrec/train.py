@@ -31,7 +31,13 @@ from objrec.check import require_clean
 from objrec.checkpoint import LAST, SavedTraining, restore_training_state
 from objrec.confidence import FittedConfidence, fit_confidence
 from objrec.config import DataConfig, TrainConfig
-from objrec.data import ClassFolder, require_split_folder, require_two_classes, scan_class_folder
+from objrec.data import (
+    ClassFolder,
+    class_dirs,
+    require_split_folder,
+    require_two_classes,
+    scan_class_folder,
+)
 from objrec.devices import loader_settings
 from objrec.distributed import SINGLE, World, process_group
 from objrec.engine import EarlyStopping, FitState, fit
@@ -63,7 +69,9 @@ from objrec.runs import (
     load_resume,
     open_run_folder,
     refuse_out_inside_data,
+    require_same_classes,
     save_after_interrupt,
+    warn_of_other_data,
     write_run,
 )
 
@@ -243,6 +251,9 @@ def open_run(
     saved = None
     if request.resume:
         saved, config = load_resume(out)
+        train_dir = data_dir / "train"
+        require_same_classes(out, saved.meta, [p.name for p in class_dirs(train_dir)], train_dir)
+        warn_of_other_data(out, saved.meta, data_dir)
         reporter.note(f"resuming {out} after epoch {saved.progress.epoch}")
     else:
         out = open_run_folder(out, request.force, data_dir)
@@ -512,8 +523,7 @@ def fit_head(
     optimizer = head_optimizer(head, config)
     state = None
     if saved:
-        if saved.meta.body_fingerprint != prep.fingerprint:
-            raise ObjrecError(f"{out}: {changed_body(config)}")
+        require_same_run(saved, prep, config, out)
         state = restore_training_state(saved, head, optimizer)
     else:
         seed_everything(config.seed)  # dropout draws the same whether features were cached or not
@@ -545,6 +555,14 @@ def fit_head(
     if saver is not None:
         saver.flush()  # what follows (fine-tuning, calibration) may be stopped: resume from here
     return state
+
+
+def require_same_run(saved: SavedTraining, prep: Prepared, config: TrainConfig, out: Path) -> None:
+    """Refuse to continue a run on another body, or other classes, than it trained on (the
+    classes are checked again here, as the folder may have changed since the run was opened)."""
+    if saved.meta.body_fingerprint != prep.fingerprint:
+        raise ObjrecError(f"{out}: {changed_body(config)}")
+    require_same_classes(out, saved.meta, prep.classes, prep.train_set.root)
 
 
 def head_optimizer(head: nn.Module, config: TrainConfig) -> torch.optim.Adam:
