@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from objrec.checkpoint import BEST, LAST, load_training_state, read_checkpoint
 from objrec.cli import main
 from objrec.config import TrainConfig
 from objrec.errors import Interrupted, ObjrecError
+from objrec.runs import run_status
 from objrec.split import split_folder
 from objrec.train import train
 
@@ -380,6 +382,10 @@ class StopAt:
             raise self.stop
 
 
+class Killed(BaseException):
+    """A process killed mid-fit: nothing of train's own handling runs."""
+
+
 def folder_bytes(folder):
     return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
 
@@ -412,6 +418,54 @@ def test_resuming_after_the_classes_changed_is_refused_and_changes_nothing(
         (split / "amber" / "img.png").unlink()
         (split / "amber").rmdir()
     assert len(train(split_dir, run, resume=True).history) > 4  # the run itself was left as it was
+
+
+@pytest.mark.slow
+def test_ctrl_c_early_in_a_forced_restart_does_not_report_the_earlier_run(
+    tmp_path, split_dir, tiny_config
+):
+    """Ctrl-C in the first epoch of a --force restart over an interrupted run said "interrupted
+    after epoch 4" and wrote the earlier run's head beside the new run's config.json."""
+    run = tmp_path / "run"
+    with pytest.raises(Interrupted, match="after epoch 4"):
+        train(split_dir, run, tiny_config, reporter=StopAt(5))
+    before = folder_bytes(run)
+    again = replace(tiny_config, lr=5e-3)
+    with pytest.raises(Interrupted, match="before the first epoch ended; nothing saved"):
+        train(split_dir, run, again, reporter=StopAt(1), force=True)
+    assert not (run / LAST).exists() and not (run / "summary.json").exists()
+    assert (run / "config.json").read_bytes() == before["config.json"]  # no new run was written
+    assert run_status(run) != "interrupted"  # nothing to resume: its state is gone
+
+
+@pytest.mark.slow
+def test_ctrl_c_takes_only_a_training_state_the_run_wrote_itself(
+    tmp_path, split_dir, tiny_config, monkeypatch
+):
+    """Had an earlier run's state stayed in the folder, Ctrl-C would not take it for this run's."""
+    run = tmp_path / "run"
+    with pytest.raises(Interrupted, match="after epoch 4"):
+        train(split_dir, run, tiny_config, reporter=StopAt(5))
+    monkeypatch.setattr("objrec.train.clear_earlier_run", lambda out: None)
+    with pytest.raises(Interrupted, match="before the first epoch ended; nothing saved"):
+        train(split_dir, run, tiny_config, reporter=StopAt(1), force=True)
+    with pytest.raises(Interrupted, match="after epoch 2"):  # once it wrote its own, it counts
+        train(split_dir, run, tiny_config, reporter=StopAt(3), force=True)
+
+
+@pytest.mark.slow
+def test_a_forced_retrain_killed_mid_fit_can_be_resumed(
+    trained_run, split_dir, tiny_config, monkeypatch
+):
+    """A --force retrain over a finished run, killed mid-fit, left its new last.safetensors beside
+    the earlier run's summary.json: `--resume` refused it as "a finished run"."""
+    with monkeypatch.context() as patch:
+        patch.setattr("objrec.runs.SAVE_EVERY", 0)  # the training state written after every epoch
+        with pytest.raises(Killed):
+            train(split_dir, trained_run, tiny_config, reporter=StopAt(3, Killed), force=True)
+    assert run_status(trained_run) == "interrupted" and last_epoch(trained_run) == 2
+    result = train(split_dir, trained_run, resume=True)
+    assert result.finished and len(result.history) > 2 and not (trained_run / LAST).exists()
 
 
 @pytest.mark.parametrize("inside", [".", "run", "train/run"])

@@ -3,7 +3,8 @@
 A run folder holds ``model.safetensors`` (the best epoch), ``config.json``, ``history.csv``,
 ``curves.png`` and ``summary.json``. While the run trains, and after it was interrupted, it also
 holds ``last.safetensors`` (the state after the last completed epoch, for ``--resume``); a finished
-run removes it.
+run removes it, and a forced run removes an earlier run's (and its ``summary.json``) before it
+trains.
 """
 
 from __future__ import annotations
@@ -220,6 +221,17 @@ def warn_of_other_data(out: Path, saved: RunMeta, data_dir: Path) -> None:
         )
 
 
+def clear_earlier_run(out: Path) -> None:
+    """Remove what tells an earlier run in ``out`` apart, its training state and summary, before a
+    forced run trains there: left, a stop of the new run would resume (or report) the earlier one's
+    state, or call the new run finished. Its model stays until the new run writes its own."""
+    removed = [name for name in (LAST, SUMMARY) if (out / name).exists()]
+    for name in removed:
+        (out / name).unlink()
+    if removed:
+        log.info("removed the earlier run's %s from %s", " and ".join(removed), out)
+
+
 SAVE_EVERY = 30.0
 """Seconds between two writes of ``last.safetensors`` while a head trains: the default head's
 state is 80 MB (about 0.1 s to write and sync), so writing it after every epoch of a 15 s fit would
@@ -266,9 +278,12 @@ def save_after_interrupt(
     meta: RunMeta,
     n_images: dict[str, int],
     frozen_pass: dict[str, float],
+    ours: bool,
 ) -> NoReturn:
-    """Ctrl-C: write the best model of the last completed epoch, then say how to resume."""
-    if not (out / LAST).exists():
+    """Ctrl-C: write the best model of the last completed epoch, then say how to resume.
+    ``ours``: the training state in ``out`` is this run's (written since it started, or the resumed
+    run's own); another one is never taken for it."""
+    if not ours or not (out / LAST).exists():
         raise Interrupted("interrupted before the first epoch ended; nothing saved") from None
     state = restore_training_state(load_training_state(out / LAST), model.head, optimizer)
     model.head.load_state_dict(state.best_state)

@@ -65,6 +65,7 @@ from objrec.progress import SILENT, Reporter, plural, some_of
 from objrec.quantize import QuantizedBody, auto_precision, quantize_body
 from objrec.runs import (
     TrainResult,
+    clear_earlier_run,
     epoch_saver,
     load_resume,
     open_run_folder,
@@ -194,6 +195,8 @@ def _train(
         prep = prepare(data_dir, config, reporter, world, resumed_body)
         meta = run_meta(prep, config, data_dir)
         reporter.note("parameters: {total:,} total, {trainable:,} trainable".format(**prep.params))
+        if request.force and not request.resume and world.main:
+            clear_earlier_run(out)  # from here on, a state in `out` is this run's
         t0 = time.perf_counter()
         state = fit_head(prep, config, meta, out, saved, reporter, world)
         source = FeatureSource(prep.train, prep.valid)
@@ -529,6 +532,7 @@ def fit_head(
         seed_everything(config.seed)  # dropout draws the same whether features were cached or not
     model, train_batches, valid_batches = epoch_sources(prep, config, world)
     saver = epoch_saver(out, head, optimizer, meta) if world.main else None
+    before = state_stamp(out)  # a state in `out` that this fit did not write is not its own
     try:
         state = fit(
             model,
@@ -548,8 +552,9 @@ def fit_head(
     except KeyboardInterrupt:
         if saver is not None:
             saver.flush()
+            ours = saved is not None or state_stamp(out) not in (None, before)
             save_after_interrupt(
-                out, prep.model, optimizer, config, meta, prep.n_images, prep.frozen_pass
+                out, prep.model, optimizer, config, meta, prep.n_images, prep.frozen_pass, ours
             )
         raise
     if saver is not None:
