@@ -259,6 +259,47 @@ def test_cache_clear_of_a_missing_folder_says_there_was_nothing(capsys, tmp_path
     assert not (tmp_path / "nope").exists()
 
 
+def test_cache_clear_recovers_a_damaged_feature_store_or_facts_store(capsys, tmp_path):
+    """A damaged index.sqlite ended `objrec cache` and `objrec cache --clear` alike in SQLite's
+    traceback ("file is not a database"), and so did a damaged facts.sqlite: now one sentence
+    naming the file and the way out, which works, after which features are stored again."""
+    import torch
+
+    from objrec.backbones import TinyBody, get_backbone
+    from objrec.data import scan_class_folder
+    from objrec.features import FeatureCache, FrozenBody, ViewSpec, feature_table
+
+    samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples
+    cache, data = tmp_path / "cache", get_backbone("tiny_test").data_config
+
+    def features() -> tuple[int, torch.Tensor]:
+        body = FrozenBody(TinyBody(), data.input_size, FeatureCache(cache), "torch")
+        try:
+            table = feature_table(body, samples, ViewSpec(data))
+            return table.computed, table.load().features
+        finally:
+            body.cache.close()
+
+    computed, before = features()
+    assert computed == len(samples)
+    damaged = {"store/index.sqlite": "feature store's index", "facts.sqlite": "image facts store"}
+    for name, what in damaged.items():
+        (cache / name).write_bytes(b"not a database " * 300)
+        code, out, err = run(capsys, "cache", "--cache-dir", cache)
+        said = " ".join(err.split())
+        assert code == 1 and "Traceback" not in err and said.startswith("error: the "), err
+        assert f"the {what} {cache / name} is damaged (file is not a database)" in said
+        assert f"`objrec cache --clear --cache-dir {cache}` removes it" in said
+        code, out, err = run(capsys, "cache", "--cache-dir", cache, "--clear")
+        assert code == 0 and "removed every stored feature" in out, err
+        code, out, err = run(capsys, "cache", "--cache-dir", cache, "--json")
+        assert code == 0 and json.loads(out)["spaces"] == [] and json.loads(out)["facts_rows"] == 0
+        computed, after = features()
+        assert computed == len(samples) and torch.equal(after, before)
+        again, stored = features()
+        assert again == 0 and torch.equal(stored, after)
+
+
 def test_cache_lists_a_missing_folder_as_empty_and_makes_nothing(capsys, tmp_path):
     nope = tmp_path / "nope"
     code, out, _ = run(capsys, "cache", "--cache-dir", nope)

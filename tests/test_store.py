@@ -1,12 +1,15 @@
 """The feature store under concurrent writers, a SIGKILL mid-write, pruning, and the file index."""
 
+import errno
 import os
+import resource
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -14,6 +17,7 @@ import torch
 
 from objrec.backbones import TinyBody, get_backbone
 from objrec.data import scan_class_folder
+from objrec.errors import ObjrecError
 from objrec.features import FeatureCache, FrozenBody, ViewSpec, compute_features, view_seed
 from objrec.store import FeatureStore, hash_file
 
@@ -367,3 +371,104 @@ def test_an_image_refused_by_another_pillow_is_decoded_again(tmp_path, monkeypat
     again = feature_table(body, samples, VIEW)
     assert again.computed == 1 and len(again.errors) == 1 and again.ok.sum() == 4
     assert feature_table(body, samples, VIEW).computed == 0
+
+
+@contextmanager
+def file_size_limit(size: int):
+    """Files of this process cannot grow past ``size`` bytes: a stand-in for a full disk (a write
+    past it fails with EFBIG; SIGXFSZ, which would end the process, is ignored meanwhile)."""
+    limits, handler = resource.getrlimit(resource.RLIMIT_FSIZE), signal.getsignal(signal.SIGXFSZ)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, limits[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, handler)
+
+
+def open_files(folder) -> list[str]:
+    """The files in ``folder`` this process has open."""
+    names = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            names.append(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:  # the descriptor listdir itself used, closed since
+            continue
+    return [n for n in names if n.startswith(str(folder) + os.sep)]
+
+
+ROWS = np.random.default_rng(0).standard_normal((2000, 256)).astype(np.float32)
+DIGESTS = [f"{i:032x}" for i in range(len(ROWS))]
+
+
+def test_rows_the_disk_cannot_hold_are_an_error_naming_the_file_and_never_read(tmp_path):
+    """A full disk (the file size limit stands in for one) cut ``pwrite`` short: the rest of the
+    rows went unwritten, yet fsync passed and every row was indexed; 976 of 2000 read back as
+    zeros once a later write extended the file."""
+    with FeatureStore(tmp_path / "store") as store:
+        space = store.space("s", 256)
+        with file_size_limit(1 << 20), pytest.raises(OSError) as caught:
+            space.write("v", DIGESTS, ROWS)  # 2 MB
+        assert caught.value.errno == errno.EFBIG
+        assert caught.value.filename == str(tmp_path / "store" / "s-0.float32")
+        assert not store.lookup("s", "v", DIGESTS).found.any()  # no row of them is served
+        space.write("v", [f"{i:032x}" for i in range(5000, 5005)], np.ones((5, 256), np.float32))
+        space.write("v", DIGESTS, ROWS)  # with room, as if nothing had happened
+        found = store.lookup("s", "v", DIGESTS)
+        assert found.found.all() and np.array_equal(space.read(found.rows), ROWS)
+
+
+def test_rows_are_written_whole_however_few_bytes_each_write_takes(tmp_path, monkeypatch):
+    import objrec.store as store_module
+
+    real = os.pwrite
+    monkeypatch.setattr(store_module.os, "pwrite", lambda fd, data, at: real(fd, data[:4000], at))
+    with FeatureStore(tmp_path / "store") as store:
+        space = store.space("s", 256)
+        space.write("v", DIGESTS[:50], ROWS[:50])
+        found = store.lookup("s", "v", DIGESTS[:50])
+        assert found.found.all() and np.array_equal(space.read(found.rows), ROWS[:50])
+        monkeypatch.setattr(store_module.os, "pwrite", lambda fd, data, at: 0)
+        with pytest.raises(OSError, match="took none of the bytes") as caught:
+            space.write("v", DIGESTS[50:60], ROWS[50:60])
+        assert caught.value.filename == str(tmp_path / "store" / "s-0.float32")
+        assert not store.lookup("s", "v", DIGESTS[50:60]).found.any()
+
+
+def test_prune_leaves_no_array_file_open(tmp_path):
+    """Each open, write, prune and close left one more descriptor of the array file open: prune
+    forgot the spaces it had not compacted without closing them."""
+    root = tmp_path / "store"
+    for n in range(3):
+        with FeatureStore(root) as store:
+            store.space("s", 4).write("v", [f"{n:032x}"], np.ones((1, 4), np.float32))
+            store.prune(older_than_days=1)  # nothing to forget: no space is compacted
+            assert store.space("s", 4).read(np.array([n])).tolist() == [[1.0] * 4]
+        assert open_files(root) == [], n
+
+
+def test_a_damaged_index_is_one_sentence_and_leaves_nothing_open(tmp_path):
+    root = tmp_path / "cache" / "store"
+    FeatureStore(root).close()
+    (root / "index.sqlite").write_bytes(b"not a database " * 300)
+    with pytest.raises(ObjrecError) as caught:
+        FeatureStore(root)
+    message = str(caught.value)
+    assert f"the feature store's index {root / 'index.sqlite'} is damaged" in message
+    assert f"`objrec cache --clear --cache-dir {tmp_path / 'cache'}` removes it" in message
+    assert open_files(root) == []  # the lock was held on until the process ended
+
+
+def test_an_index_the_disk_cannot_hold_is_one_sentence(tmp_path):
+    """A full disk while rows are reserved raised SQLite's OperationalError: disk I/O error."""
+    with FeatureStore(tmp_path / "store") as store:
+        store.space("s", 4)
+        with file_size_limit(1000), pytest.raises(ObjrecError) as caught:
+            store.reserve("s", 1)
+        message = str(caught.value)
+        assert (
+            f"cannot use the feature store's index {tmp_path / 'store' / 'index.sqlite'}" in message
+        )
+        assert "disk I/O error" in message and "if the disk is full, free some space" in message
+        assert store.reserve("s", 1) == 0  # with room again, the failed reservation left nothing

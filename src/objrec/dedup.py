@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import imagehash
 import numpy as np
@@ -35,6 +36,9 @@ from objrec.images import (
     image_size,
     open_image,
 )
+
+if TYPE_CHECKING:
+    import sqlite3
 
 log = logging.getLogger(__name__)
 
@@ -188,24 +192,33 @@ FACTS_FILE = "facts.sqlite"
 """The facts store's file name in the cache folder (beside ``store/``)."""
 
 
-def _open_facts(db_file: Path):
+@contextmanager
+def _open_facts(db_file: Path) -> Iterator[sqlite3.Connection]:
     """The ``facts`` table, and ``facts_used``: when each row was last read or written, for
-    ``prune_facts`` (a table of its own, so that the ``facts`` rows keep their layout)."""
+    ``prune_facts`` (a table of its own, so that the ``facts`` rows keep their layout). Open for
+    the block; its SQLite errors (a damaged file, a full disk) become one sentence."""
     import sqlite3
 
-    from objrec.store import make_cache_folder
+    from objrec.store import database_error, make_cache_folder
 
-    make_cache_folder(Path(db_file).parent)
-    db = sqlite3.connect(db_file, timeout=600, isolation_level=None)
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS facts(digest TEXT, key TEXT, facts TEXT, "
-        "PRIMARY KEY(digest, key))"
-    )
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS facts_used(digest TEXT, key TEXT, used REAL, "
-        "PRIMARY KEY(digest, key))"
-    )
-    return db
+    folder = Path(db_file).parent
+    make_cache_folder(folder)
+    try:
+        db = sqlite3.connect(db_file, timeout=600, isolation_level=None)
+        try:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS facts(digest TEXT, key TEXT, facts TEXT, "
+                "PRIMARY KEY(digest, key))"
+            )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS facts_used(digest TEXT, key TEXT, used REAL, "
+                "PRIMARY KEY(digest, key))"
+            )
+            yield db
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise database_error(Path(db_file), "the image facts store", folder, exc) from exc
 
 
 def cached_facts(
@@ -223,8 +236,7 @@ def cached_facts(
     import json
 
     fresh = {d: f for d, f in (measured or {}).items() if not f.error}
-    db = _open_facts(db_file)
-    try:
+    with _open_facts(db_file) as db:
         found = _stored_facts(db, [d for d in dict.fromkeys(digests) if d not in fresh]) | fresh
         todo = [i for i, d in enumerate(digests) if d not in found]
         for _ in range(len(paths) - len(todo) if on_file else 0):
@@ -244,8 +256,6 @@ def cached_facts(
             [(d, FACTS_KEY, now) for d in {*found, *(r[0] for r in rows)}],
         )
         db.execute("COMMIT")
-    finally:
-        db.close()
     return [computed[i] if i in computed else found[d] for i, d in enumerate(digests)]
 
 
@@ -260,11 +270,8 @@ class FactsInfo:
 def facts_info(db_file: Path) -> FactsInfo:
     if not db_file.exists():
         return FactsInfo(0, 0)
-    db = _open_facts(db_file)
-    try:
+    with _open_facts(db_file) as db:
         (rows,) = db.execute("SELECT COUNT(*) FROM facts").fetchone()
-    finally:
-        db.close()
     return FactsInfo(rows, db_file.stat().st_blocks * 512)
 
 
@@ -277,8 +284,7 @@ def prune_facts(
     before = facts_info(db_file)
     if not db_file.exists():
         return 0, before, before
-    db = _open_facts(db_file)
-    try:
+    with _open_facts(db_file) as db:
         db.execute("BEGIN IMMEDIATE")
         removed = db.execute("DELETE FROM facts WHERE key<>?", (FACTS_KEY,)).rowcount
         if older_than_days is not None:  # rows an older objrec wrote count as used now
@@ -300,8 +306,6 @@ def prune_facts(
         )
         db.execute("COMMIT")
         db.execute("VACUUM")
-    finally:
-        db.close()
     return removed, before, facts_info(db_file)
 
 

@@ -49,6 +49,7 @@ from objrec.store import (
     SpaceInfo,
     default_cache_dir,
     refuse_unmakeable_cache_folder,
+    remove_store,
     space_id,
 )
 from objrec.transforms import (
@@ -149,7 +150,7 @@ class FeatureCache:
         if index.is_file():
             store = self.store
             spaces = store.info()
-            (files,) = store.db.execute("SELECT COUNT(*) FROM files").fetchone()
+            files = store.indexed_files()
         onnx = list((self.root / "onnx").glob("*.onnx"))
         return CacheSummary(
             self.root,
@@ -179,10 +180,12 @@ class FeatureCache:
         return PruneSummary(result, len(old), *facts)
 
     def clear(self, wait=None) -> int:
-        """Remove everything in the cache folder (waiting for other users of the store)."""
+        """Remove everything in the cache folder (waiting for other users of the store), a
+        damaged store or image facts store too; returns how many entries beside the store."""
         if not self.root.is_dir():
             return 0
-        self.store.prune(keep=set(), wait=wait)
+        self.close()  # this process's own hold on the store would keep the lock from it
+        remove_store(self.root / "store", wait)
         removed = 0
         for path in self.root.iterdir():
             if path.name != "store":
@@ -650,8 +653,7 @@ def narrow_rows(
 ) -> list[str]:
     """Copy the rows of ``digests`` that the float32 space ``wider`` holds into ``space`` (of a
     narrower dtype), rounded as computing them would have been; returns the digests left."""
-    known = store.db.execute("SELECT dim FROM spaces WHERE id=?", (wider,)).fetchone()
-    if not digests or known is None or known[0] != space.dim:
+    if not digests or store.space_dim(wider) != space.dim:
         return digests
     found = store.lookup(wider, view, digests)
     source = store.space(wider, space.dim, "float32")

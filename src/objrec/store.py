@@ -16,32 +16,39 @@ Layout of a store folder (``$OBJREC_CACHE/store``):
   ``r * dim * itemsize``: written with ``pwrite`` into rows reserved in the index, read with
   ``pread`` by row, so reading a batch costs the batch's memory, never the file's.
 * ``lock``: every process using the store holds a shared ``flock`` on it; only ``prune``, which
-  rewrites array files, takes it exclusively. ``open.lock``: held exclusively for the moment a
-  process opens the index, since SQLite refuses (rather than waits) when two processes switch a new
-  database to WAL at once.
+  rewrites array files, and :func:`remove_store` (``objrec cache --clear``) take it exclusively.
+  ``open.lock``: held exclusively for the moment a process opens the index, since SQLite refuses
+  (rather than waits) when two processes switch a new database to WAL at once.
 
 Safety. A writer reserves rows in one transaction (so concurrent writers never share a row), writes
 and ``fsync``\\ s the rows, and only then commits their entries in a second transaction. An entry
-is therefore readable only once its row holds its features: a process killed at any point leaves at
-most unreferenced rows, never a readable wrong one. Two writers computing the same image keep the
-first entry (``INSERT OR IGNORE``); both rows hold the same features. Pruning writes the live rows
-into a new generation of the array file and switches entries and generation in one transaction.
-SQLite's locking needs a local file system (not NFS).
+is therefore readable only once its row holds its features: a process killed at any point, or a
+write the disk cannot hold (an OSError naming the array file), leaves at most unreferenced rows,
+never a readable wrong one. Two writers computing the same image keep the first entry (``INSERT
+OR IGNORE``); both rows hold the same features. Pruning writes the live rows into a new generation
+of the array file and switches entries and generation in one transaction. SQLite's errors (a
+damaged index, a full disk) are one sentence (:func:`database_error`). SQLite's locking needs a
+local file system (not NFS).
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import functools
 import hashlib
 import json
 import logging
 import os
+import shlex
+import shutil
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -62,6 +69,10 @@ comes to read an image it read before into other pixels, change ``images.PIXEL_R
 DTYPES = {"float32": np.float32, "float16": np.float16}
 DIGEST_CHARS = 32  # 128 bits of SHA-256, in hex
 HASH_CHUNK = 1 << 20
+INDEX_FILE = "index.sqlite"
+LOCK_FILES = ("lock", "open.lock")
+DAMAGED = {11, 26}
+"""SQLite's primary result codes of a damaged database: SQLITE_CORRUPT, SQLITE_NOTADB."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS spaces(
@@ -119,6 +130,69 @@ def hash_file(path: Path) -> str:
         while chunk := f.read(HASH_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()[:DIGEST_CHARS]
+
+
+def database_error(path: Path, what: str, cache_dir: Path, exc: sqlite3.Error) -> ObjrecError:
+    """An SQLite error of a file in the cache folder ``cache_dir`` (``what``: the store's index,
+    the image facts) as one sentence: the file, SQLite's reason, and the way out."""
+    reason = str(exc) or type(exc).__name__
+    clear = f"`objrec cache --clear --cache-dir {shlex.quote(str(cache_dir))}`"
+    if getattr(exc, "sqlite_errorcode", 0) & 0xFF in DAMAGED:
+        return ObjrecError(
+            f"{what} {path} is damaged ({reason}): {clear} removes it, and what it held is "
+            "computed again when needed"
+        )
+    return ObjrecError(
+        f"cannot use {what} {path} ({reason}): if the disk is full, free some space, else "
+        f"{clear} removes it, and what it held is computed again when needed"
+    )
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def index_errors(
+    method: Callable[Concatenate[FeatureStore, P], R],
+) -> Callable[Concatenate[FeatureStore, P], R]:
+    """``method`` of the store, whose SQLite errors (a damaged index, a full disk) become one
+    sentence (:func:`database_error`) instead of a traceback."""
+
+    @functools.wraps(method)
+    def checked(store: FeatureStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(store, *args, **kwargs)
+        except sqlite3.Error as exc:
+            index = store.root / INDEX_FILE
+            raise database_error(
+                index, "the feature store's index", store.root.parent, exc
+            ) from exc
+
+    return checked
+
+
+def lock_exclusively(lock, wait: Callable[[], None] | None) -> None:
+    """Take ``lock`` (an open file) exclusively; ``wait()`` is called first when another holds
+    it."""
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        if wait is not None:
+            wait()
+        fcntl.flock(lock, fcntl.LOCK_EX)
+
+
+def remove_store(root: Path, wait: Callable[[], None] | None = None) -> None:
+    """Remove the files of the store folder ``root`` but its lock files, whatever state its index
+    is in (a damaged one cannot be pruned): under the store's lock taken exclusively, so once no
+    other process has the store open (``wait()`` is called first when one has)."""
+    if not root.is_dir():
+        return
+    with open(root / "lock", "a+b") as lock:
+        lock_exclusively(lock, wait)
+        for path in root.iterdir():
+            if path.name not in LOCK_FILES:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 FLOAT32 = "float32"
@@ -187,13 +261,14 @@ class Space:
         self.row_bytes = dim * self.dtype.itemsize
         self._fd: int | None = None
         self._generation: int | None = None
+        self._path: Path | None = None
 
     def _file(self) -> int:
         generation = self.store.generation(self.id)
         if self._fd is None or generation != self._generation:
             self.close()
-            path = self.store.array_path(self.id, generation, self.dtype.name)
-            self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            self._path = self.store.array_path(self.id, generation, self.dtype.name)
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
             self._generation = generation
         return self._fd
 
@@ -240,8 +315,13 @@ class Space:
         assert data.shape == (len(digests), self.dim), (data.shape, self.dim)
         first = self.store.reserve(self.id, len(digests))
         fd = self._file()
-        os.pwrite(fd, data.tobytes(), first * self.row_bytes)
-        os.fsync(fd)
+        try:
+            write_all(fd, data.data.cast("B"), first * self.row_bytes)
+            os.fsync(fd)
+        except OSError as exc:  # the rows stay unindexed: never read
+            raise OSError(
+                exc.errno or errno.EIO, exc.strerror or str(exc), str(self._path)
+            ) from exc
         rows = range(first, first + len(digests))
         self.store.add_entries(self.id, view, digests, rows, None)
 
@@ -250,6 +330,16 @@ class Space:
         the same decoding rules and Pillow: :func:`decode_tag`)."""
         reasons = [decode_tag() + m for m in messages]
         self.store.add_entries(self.id, view, digests, [None] * len(digests), reasons)
+
+
+def write_all(fd: int, data: memoryview, offset: int) -> None:
+    """``pwrite`` ``data`` at ``offset``, call after call until every byte is written: a write cut
+    short (a disk filling up) is followed by one that raises why (ENOSPC, EFBIG)."""
+    while data:
+        written = os.pwrite(fd, data, offset)
+        if written == 0:
+            raise OSError(errno.EIO, "the file system took none of the bytes written")
+        data, offset = data[written:], offset + written
 
 
 class FeatureStore:
@@ -261,19 +351,30 @@ class FeatureStore:
     def __init__(self, root: Path, timeout: float = 600.0):
         self.root = Path(root)
         make_cache_folder(self.root)
+        self._spaces: dict[str, Space] = {}
         self._lock = open(self.root / "lock", "a+b")  # noqa: SIM115 - held while the store is open
-        fcntl.flock(self._lock, fcntl.LOCK_SH)
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_SH)
+            self.db = self._connect(timeout)
+        except BaseException:
+            self._lock.close()
+            raise
+
+    @index_errors
+    def _connect(self, timeout: float) -> sqlite3.Connection:
         # Switching a new database to WAL needs an exclusive lock that SQLite does not wait for:
         # processes opening one store at once (torchrun's ranks) take turns here instead.
         with open(self.root / "open.lock", "a+b") as opening:
             fcntl.flock(opening, fcntl.LOCK_EX)
-            self.db = sqlite3.connect(
-                self.root / "index.sqlite", timeout=timeout, isolation_level=None
-            )
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(SCHEMA)
-        self._spaces: dict[str, Space] = {}
+            db = sqlite3.connect(self.root / INDEX_FILE, timeout=timeout, isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.executescript(SCHEMA)
+            except BaseException:
+                db.close()
+                raise
+        return db
 
     def __enter__(self) -> FeatureStore:
         return self
@@ -293,6 +394,7 @@ class FeatureStore:
 
     # spaces and rows ------------------------------------------------------------------------
 
+    @index_errors
     def space(self, sid: str, dim: int, dtype: str = "float32", label: str = "") -> Space:
         """The space ``sid`` (created on first use) with rows of ``dim`` values of ``dtype``."""
         if dtype not in DTYPES:
@@ -308,9 +410,11 @@ class FeatureStore:
             self._spaces[sid] = Space(self, sid, dim, dtype)
         return self._spaces[sid]
 
+    @index_errors
     def generation(self, sid: str) -> int:
         return self.db.execute("SELECT generation FROM spaces WHERE id=?", (sid,)).fetchone()[0]
 
+    @index_errors
     def reserve(self, sid: str, n: int) -> int:
         """Reserve ``n`` new rows of a space for this writer alone; returns the first."""
         with self._transaction():
@@ -318,6 +422,7 @@ class FeatureStore:
             self.db.execute("UPDATE spaces SET rows=rows+? WHERE id=?", (n, sid))
         return first
 
+    @index_errors
     def add_entries(self, sid, view, digests, rows, errors) -> None:
         now = time.time()
         errors = errors if errors is not None else [None] * len(digests)
@@ -331,8 +436,20 @@ class FeatureStore:
     def _transaction(self):
         return _Transaction(self.db)
 
+    @index_errors
+    def space_dim(self, sid: str) -> int | None:
+        """The row width of space ``sid``, or None if the store has no such space."""
+        known = self.db.execute("SELECT dim FROM spaces WHERE id=?", (sid,)).fetchone()
+        return None if known is None else known[0]
+
+    @index_errors
+    def indexed_files(self) -> int:
+        """How many files the (path, size, times) -> content digest index holds."""
+        return self.db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
+
     # lookups --------------------------------------------------------------------------------
 
+    @index_errors
     def lookup(self, sid: str, view: str, digests: Sequence[str]) -> Lookup:
         """Where each digest's features are in ``view`` of space ``sid``; marks them as used. A
         reason an image could not be decoded, remembered under other rules or another Pillow
@@ -381,6 +498,7 @@ class FeatureStore:
 
     # content digests of files ---------------------------------------------------------------
 
+    @index_errors
     def digests(self, paths: Sequence[Path], threads: int = 4) -> tuple[list[str], HashStats]:
         """The content digest of every file; files unchanged since last seen are not re-read.
 
@@ -422,6 +540,7 @@ class FeatureStore:
                     known[i] = digest
         return known
 
+    @index_errors
     def prune(
         self, older_than_days: float | None = None, keep: set[str] | None = None, wait=None
     ) -> PruneResult:
@@ -430,12 +549,7 @@ class FeatureStore:
         Takes the store's lock exclusively (``wait()`` is called first when another process holds
         it), so it waits for other processes using the store to finish.
         """
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if wait is not None:
-                wait()
-            fcntl.flock(self._lock, fcntl.LOCK_EX)
+        lock_exclusively(self._lock, wait)
         try:
             return Pruner(self).run(older_than_days, keep)
         finally:
@@ -443,6 +557,7 @@ class FeatureStore:
 
     # what is stored -------------------------------------------------------------------------
 
+    @index_errors
     def info(self) -> list[SpaceInfo]:
         """One line per space: its label, width, dtype, images, entries, bytes and last use."""
         result = []
@@ -538,16 +653,16 @@ class Pruner:
         """Array files of older generations, and spaces left without entries."""
         with self.store._transaction():
             self.db.execute("DELETE FROM spaces WHERE id NOT IN (SELECT space FROM entries)")
-        current = {
-            self.store.array_path(sid, generation, dtype).name
-            for sid, generation, dtype in self.db.execute(
-                "SELECT id, generation, dtype FROM spaces"
-            )
-        }
+        spaces = self.db.execute("SELECT id, generation, dtype FROM spaces").fetchall()
+        current = {self.store.array_path(*space).name for space in spaces}
         for path in self.store.root.iterdir():
             if path.suffix[1:] in DTYPES and path.name not in current:
                 path.unlink()
-        self.store._spaces.clear()
+        kept = {sid for sid, _, _ in spaces}
+        for sid, space in list(self.store._spaces.items()):
+            space.close()  # reopened on its next use, in its space's current generation
+            if sid not in kept:  # made again on its next use
+                del self.store._spaces[sid]
 
 
 class _Transaction:
