@@ -157,12 +157,45 @@ def test_failure_galleries_show_the_classes_that_have_errors(split_dir):
         }
     )
     per_class = pd.DataFrame({"class": ["blue", "red", "green"]})  # worst first
-    top, worst = failure_tiles(predictions, per_class)
+    top, worst = failure_tiles(predictions, per_class, [split_dir])
     n_red = sum(r[1] == "red" for r in rows)
     assert [name for name, _ in worst] == ["red"] and len(worst[0][1]) == n_red
-    assert top[0].wrong and "predicted green" in top[0].caption and len(top) == len(rows)
+    wrong = next(r for r in rows if r[2])
+    assert len(top) == 1  # only the wrong prediction: the right ones are no failure
+    assert top[0].wrong and top[0].caption == "true red · predicted green (90%)"
+    assert top[0].name == Path(wrong[0]).relative_to(split_dir).as_posix()  # test/red/...
+    assert [t.wrong for t in worst[0][1]] == [True] + [False] * (n_red - 1)
+    assert all(t.caption == "red · right (90%)" for t in worst[0][1][1:])  # said to be right
     right = predictions.assign(predicted=predictions["true"])
     assert failure_tiles(right, per_class) == ([], [])
+
+
+@pytest.mark.slow
+def test_each_failure_picture_names_its_file_and_only_errors_are_top_losses(
+    trained_run, split_dir, tmp_path
+):
+    """A wrong prediction was captioned "true airplanes · predicted Leopards (100%)", its file
+    named nowhere in the page, beside 11 right 100% answers in "Top losses"."""
+    import html as html_lib
+
+    import pandas as pd
+
+    folder = evaluate(trained_run, split_dir).out
+    predictions = pd.read_csv(folder / "predictions.csv")
+    first = predictions["true"] == predictions["true"].iloc[0]
+    other = next(c for c in predictions["true"] if c != predictions["true"].iloc[0])
+    predictions.loc[first.idxmax(), ["predicted", "loss"]] = [other, 9.0]
+    predictions.to_csv(folder / "predictions.csv", index=False)  # one planted error
+    name = Path(predictions["path"].iloc[first.idxmax()]).relative_to(split_dir).as_posix()
+    page = build_report(trained_run, tmp_path / "r.html").read_text()
+    failures = page[page.index('<section id="failures">') : page.index('<section id="saliency">')]
+    top = failures[failures.index("<h3>Top losses") : failures.index("<h3>The worst classes")]
+    assert top.count("<figure") == 1  # only the error, none of the right answers
+    said = f"true {predictions['true'].iloc[0]} · predicted {other}"
+    assert f'alt="{name}: {html_lib.escape(said)}' in top
+    assert f'<span class="file">{name}</span>' in top
+    saliency = page[page.index('<section id="saliency">') : page.index('<section id="config">')]
+    assert f'alt="{name}: ' in saliency  # its Grad-CAM map too
 
 
 def test_the_runs_own_report_is_refreshed_however_out_spells_it(tmp_path, monkeypatch):

@@ -11,7 +11,9 @@ import base64
 import io
 import json
 import logging
+import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -47,6 +49,8 @@ class Tile:
     src: str
     caption: str
     wrong: bool = False
+    name: str = ""
+    """The file it shows, relative to the data folder (or the evaluated one); "" for none."""
 
 
 def embed_file(path: Path) -> str:
@@ -149,34 +153,51 @@ def augmentation_tiles(data_dir: Path, data: DataConfig, augment: str, n: int = 
     return tiles
 
 
-def prediction_tiles(rows: pd.DataFrame) -> list[Tile]:
+def shown_name(path: str, roots: Sequence[Path]) -> str:
+    """``path`` as its user knows it: relative to the first of ``roots`` (the data folder, then
+    the evaluated folder) that holds it, as spelled or resolved; else its class folder and name."""
+    for candidate in (Path(os.path.abspath(path)), Path(path).resolve()):
+        for root in roots:
+            for base in (Path(os.path.abspath(root)), Path(root).resolve()):
+                if candidate.is_relative_to(base):
+                    return candidate.relative_to(base).as_posix()
+    return "/".join(Path(path).parts[-2:])
+
+
+def prediction_tiles(rows: pd.DataFrame, roots: Sequence[Path] = ()) -> list[Tile]:
+    """A tile per row, captioned with its file and answer; a right answer says it is right."""
     tiles = []
     for r in rows.itertuples():
         src = thumbnail(r.path)
         if src:
-            caption = f"true {r.true} · predicted {r.predicted} ({r.prob_predicted:.0%})"
-            tiles.append(Tile(src, caption, r.true != r.predicted))
+            wrong = r.true != r.predicted
+            said = f"true {r.true} · predicted {r.predicted}" if wrong else f"{r.true} · right"
+            caption = f"{said} ({r.prob_predicted:.0%})"
+            tiles.append(Tile(src, caption, wrong, shown_name(r.path, roots)))
     return tiles
 
 
 def failure_tiles(
-    predictions: pd.DataFrame, per_class: pd.DataFrame, classes: int = 5
+    predictions: pd.DataFrame, per_class: pd.DataFrame, roots: Sequence[Path] = (), top: int = 12
 ) -> tuple[list[Tile], list[tuple[str, list[Tile]]]]:
-    """The top losses, and the hardest images of the worst classes that have an error; both
+    """The wrong predictions of highest loss (only those: a right one is no failure), and the
+    hardest images of the worst classes that have an error (their right ones captioned so); both
     empty when every image was predicted right (there is no failure to show)."""
     wrong = predictions["true"] != predictions["predicted"]
     if not wrong.any():
         return [], []
     with_errors = set(predictions.loc[wrong, "true"])
-    worst = [c for c in per_class["class"] if c in with_errors][:classes]
+    worst = [c for c in per_class["class"] if c in with_errors][:5]
     examples = [
-        (c, prediction_tiles(predictions[predictions["true"] == c].nlargest(4, "loss")))
+        (c, prediction_tiles(predictions[predictions["true"] == c].nlargest(4, "loss"), roots))
         for c in worst
     ]
-    return prediction_tiles(predictions.nlargest(12, "loss")), examples
+    return prediction_tiles(predictions[wrong].nlargest(top, "loss"), roots), examples
 
 
-def saliency_tiles(recognizer: Recognizer, rows: pd.DataFrame, reporter: Reporter) -> list[Tile]:
+def saliency_tiles(
+    recognizer: Recognizer, rows: pd.DataFrame, reporter: Reporter, roots: Sequence[Path] = ()
+) -> list[Tile]:
     """Grad-CAM tiles of ``rows`` (seconds each on a CPU: a task on screen)."""
     tiles = []
     with reporter.task("Grad-CAM maps", len(rows)) as advance:
@@ -187,7 +208,8 @@ def saliency_tiles(recognizer: Recognizer, rows: pd.DataFrame, reporter: Reporte
             except UnreadableImageError:
                 continue
             caption = f"true {r.true} · Grad-CAM of {recognizer.classes[target]}"
-            tiles.append(Tile(embed_image(picture, 200), caption, r.true != r.predicted))
+            wrong = r.true != r.predicted
+            tiles.append(Tile(embed_image(picture, 200), caption, wrong, shown_name(r.path, roots)))
     return tiles
 
 
@@ -207,7 +229,8 @@ def build_report(
         data_dir = Path(meta.data_dir)
     has_data = data_dir is not None and (data_dir / "train").is_dir()
     evaluation = load_evaluation(run, data_dir if has_data else None, reporter, meta.data_dir)
-    context = run_context(run, meta) | evaluation_context(run, evaluation, reporter)
+    roots = [data_dir] if has_data and data_dir is not None else []
+    context = run_context(run, meta) | evaluation_context(run, evaluation, reporter, roots)
     if data_dir is not None and has_data:
         context |= data_context(data_dir, meta, reporter)
     template = (resources.files("objrec") / "static" / "report.html.j2").read_text()
@@ -264,17 +287,23 @@ def run_context(run: Path, meta: RunMeta) -> dict[str, Any]:
     }
 
 
-def evaluation_context(run: Path, evaluation: Path, reporter: Reporter) -> dict[str, Any]:
-    """The evaluation's tables, plots, failure galleries and Grad-CAM tiles."""
+def evaluation_context(
+    run: Path, evaluation: Path, reporter: Reporter, roots: Sequence[Path] = ()
+) -> dict[str, Any]:
+    """The evaluation's tables, plots, failure galleries and Grad-CAM tiles; each picture named
+    by its file relative to the first of ``roots`` (the data folder) or the evaluated folder."""
+    metrics = json.loads((evaluation / "metrics.json").read_text())
+    if metrics.get("folder"):
+        roots = [*roots, Path(metrics["folder"])]
     per_class = pd.read_csv(evaluation / "per_class.csv", dtype={"most_confused_with": "object"})
     per_class = per_class.fillna({"most_confused_with": ""})
     predictions = pd.read_csv(evaluation / "predictions.csv")
     recognizer = Recognizer.load(run)
     wrong = predictions[predictions["true"] != predictions["predicted"]]
     right = predictions[predictions["true"] == predictions["predicted"]]
-    top_losses, worst_examples = failure_tiles(predictions, per_class)
+    top_losses, worst_examples = failure_tiles(predictions, per_class, roots)
     return {
-        "metrics": json.loads((evaluation / "metrics.json").read_text()),
+        "metrics": metrics,
         "evaluation_dir": evaluation,
         "per_class": per_class.to_dict(orient="records"),
         "confused": pd.read_csv(evaluation / "most_confused.csv").to_dict(orient="records"),
@@ -284,9 +313,9 @@ def evaluation_context(run: Path, evaluation: Path, reporter: Reporter) -> dict[
         "n_wrong": len(wrong),
         "top_losses": top_losses,
         "worst_examples": worst_examples,
-        "saliency_wrong": saliency_tiles(recognizer, wrong.nlargest(6, "loss"), reporter),
+        "saliency_wrong": saliency_tiles(recognizer, wrong.nlargest(6, "loss"), reporter, roots),
         "saliency_right": saliency_tiles(
-            recognizer, right.sample(min(6, len(right)), random_state=0), reporter
+            recognizer, right.sample(min(6, len(right)), random_state=0), reporter, roots
         ),
     }
 
