@@ -1379,3 +1379,59 @@ def test_objrec_alone_prints_its_help_not_an_error(capsys):
     code, out, err = run(capsys)
     assert code == 0 and err == "" and out.startswith("Usage: objrec")
     assert "train" in out and "error" not in out  # it was the whole help as an error sentence
+
+
+def fake_run_folder(root: Path, checkpoint: str = "model.safetensors") -> Path:
+    """What `objrec train` then `objrec evaluate` leave in a run folder, without training: its
+    checkpoint (only its name matters here), config and an evaluation of images."""
+    make_class_folder(root, per_class=5, classes=("red",))
+    (root / "red").rename(root / "eval-test")
+    (root / checkpoint).write_bytes(b"")
+    (root / "config.json").write_text("{}")
+    return root
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["check"],
+        ["explore"],
+        ["audit", "--backbone", "tiny_test"],
+        ["split", "{tmp}/out"],
+        ["train", "--out", "{tmp}/run2"],
+    ],
+)
+def test_a_run_folder_given_as_data_is_refused_in_one_sentence(capsys, tmp_path, command):
+    """`objrec audit RUN` audited RUN/eval-test's images as one class (exit 0, RUN-audit/ written),
+    explore counted a class eval-test, check called it a folder of one class."""
+    run_dir = fake_run_folder(tmp_path / "run")
+    name, *rest = command
+    code, _, err = run(capsys, name, run_dir, *(a.format(tmp=tmp_path) for a in rest))
+    said = (
+        f"{run_dir} is a run folder (objrec train's output: it holds model.safetensors), not a "
+        "folder of class sub-folders: pass the data folder it was trained on"
+    )
+    assert code == 1 and said in " ".join(err.split()), err
+    assert len(err.strip().splitlines()) <= 2 and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # nothing written
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "config.json",
+        "eval-test",
+        "model.safetensors",
+    ]
+
+
+def test_an_interrupted_run_folder_is_refused_as_data_too(capsys, tmp_path):
+    run_dir = fake_run_folder(tmp_path / "run", checkpoint="last.safetensors")
+    code, _, err = run(capsys, "check", run_dir)
+    assert code == 1 and "it holds last.safetensors), not a folder of class" in " ".join(
+        err.split()
+    )
+
+
+def test_evaluate_refuses_its_run_folder_as_the_data(capsys, trained_run, tmp_path):
+    code, _, err = run(capsys, "evaluate", trained_run, trained_run, "--out", tmp_path / "e")
+    assert code == 1 and f"{trained_run} is a run folder (objrec train's output" in " ".join(
+        err.split()
+    )
+    assert not (tmp_path / "e").exists()

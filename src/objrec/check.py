@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from objrec.data import is_split_folder, no_class_folders, present_splits
+from objrec.data import is_split_folder, no_class_folders, present_splits, refuse_run_folder
 from objrec.errors import ObjrecError, strict_refusal
 from objrec.images import (
     BAD_NAME,
@@ -131,6 +131,7 @@ def check_folder(root: Path, reporter: Reporter = SILENT) -> CheckResult:
     root = Path(root)
     if not root.is_dir():
         raise ObjrecError(f"{root} is not a folder")
+    refuse_run_folder(root)
     result = CheckResult(root)
     images = []
     if is_split_folder(root):

@@ -22,7 +22,8 @@ from objrec.backbones import build_body, get_backbone
 from objrec.confidence import familiarity_from_state, tie_head
 from objrec.engine import EarlyStopping, FitState
 from objrec.errors import ObjrecError
-from objrec.meta import FORMAT_VERSION, READABLE_FORMATS, RunMeta, TrainingProgress
+from objrec.meta import BEST, FORMAT_VERSION, READABLE_FORMATS, RunMeta, TrainingProgress
+from objrec.meta import LAST as LAST  # a run's file names live in meta (data reads them too)
 from objrec.model import Classifier, HeadEnsemble, build_head
 from objrec.outputs import reported_as
 from objrec.quantize import QuantizedBody, is_quantized
@@ -30,8 +31,6 @@ from objrec.store import hash_file
 
 log = logging.getLogger(__name__)
 
-BEST = "model.safetensors"
-LAST = "last.safetensors"
 _META_KEY = "objrec"
 
 

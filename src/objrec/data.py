@@ -26,6 +26,7 @@ from objrec.images import (
     list_images,
     open_image,
 )
+from objrec.meta import BEST, LAST
 from objrec.progress import plural, some_of
 
 log = logging.getLogger(__name__)
@@ -68,15 +69,29 @@ def no_class_folders(root: Path, loose: int | None = None) -> ObjrecError:
     )
 
 
+def refuse_run_folder(root: Path) -> None:
+    """Refuse a run folder given where a data folder belongs: its evaluation folders (``eval-test``)
+    would be read as classes. It is known by the checkpoint every run writes (``model.safetensors``,
+    or ``last.safetensors`` while it can be resumed)."""
+    held = next((name for name in (BEST, LAST) if (Path(root) / name).is_file()), None)
+    if held:
+        raise ObjrecError(
+            f"{root} is a run folder (objrec train's output: it holds {held}), not a folder of "
+            "class sub-folders: pass the data folder it was trained on"
+        )
+
+
 def class_dirs(root: Path) -> list[Path]:
     """The visible sub-folders of ``root`` (links to folders too; not ``__MACOSX`` and the other
     ``images.SYSTEM_FOLDERS``), sorted by name.
 
-    A link back to ``root`` or a folder above it is left out with a warning (it would loop).
+    A link back to ``root`` or a folder above it is left out with a warning (it would loop); a run
+    folder is refused (:func:`refuse_run_folder`).
     """
     root = Path(root)
     if not root.is_dir():
         raise ObjrecError(f"{root} is not a folder")
+    refuse_run_folder(root)
     above = frozenset({os.path.realpath(root)})
     found = []
     for path in sorted(p for p in root.iterdir() if p.is_dir() and not is_hidden(p)):
@@ -135,6 +150,7 @@ def require_split_folder(root: Path) -> None:
         raise ObjrecError(f"{root} is not a folder")
     if is_split_folder(root):  # even one named train/ inside a split folder
         return
+    refuse_run_folder(root)
     if root.name in SPLITS and is_split_folder(root.parent):
         raise ObjrecError(
             f"{root} is the {root.name} part of a split folder: pass {root.parent}, the folder "

@@ -14,6 +14,11 @@ from typing import Any
 from objrec.config import DataConfig, TrainConfig
 from objrec.errors import ObjrecError
 
+BEST = "model.safetensors"
+"""A run folder's model: its best epoch."""
+LAST = "last.safetensors"
+"""A run folder's training state after its last completed epoch, while it can be resumed."""
+
 FORMAT_VERSION = 2
 """Bumped whenever a checkpoint written by this objrec cannot be read by an older one. 2: the head
 ensemble's members stacked (``head.hidden_weight``, ...; 1 had ``head.members.N.*``) and the ViM
