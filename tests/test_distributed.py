@@ -95,8 +95,11 @@ def test_torchrun_trains_like_a_single_process(runs):
         "curves.png",
         "history.csv",
         "model.safetensors",
+        "seen_digests.csv",
         "summary.json",
     ]
+    same = (root / "ddp" / "seen_digests.csv").read_text()  # every image, whichever rank had it
+    assert same == (root / "single" / "seen_digests.csv").read_text()
     _, single_meta = read_checkpoint(root / "single" / BEST)
     _, ddp_meta = read_checkpoint(root / "ddp" / BEST)
     import pandas as pd

@@ -116,6 +116,67 @@ def test_an_image_moved_out_of_train_by_hand_no_longer_counts_as_seen(split_dir)
     assert seen_images(split_dir, [moved]) == {}
 
 
+def test_a_train_image_given_a_test_images_bytes_after_the_split_is_seen(split_dir):
+    """``split``'s manifest lists the train image's old digest: the file's bytes decide, so the
+    test image whose copy now sits in train/ is flagged."""
+    from objrec.features import open_cache
+    from objrec.leakage import seen_images
+
+    test_image = next((split_dir / "test" / "red").iterdir())
+    replaced = next((split_dir / "train" / "red").iterdir())
+    replaced.write_bytes(test_image.read_bytes())
+    expected = {"train": [str(test_image)]}
+    assert seen_images(split_dir, [test_image]) == expected
+    assert seen_images(split_dir, [test_image], open_cache().store) == expected
+
+
+def test_the_runs_record_decides_and_an_unreadable_one_falls_back_to_the_folder(
+    split_dir, tmp_path, caplog
+):
+    from objrec.leakage import SEEN_RECORD, seen_images, write_seen
+    from objrec.store import hash_file
+
+    test_image = next((split_dir / "test" / "red").iterdir())
+    run = tmp_path / "run"
+    run.mkdir()
+    write_seen(run, {"train": [hash_file(test_image)], "valid": []})
+    assert seen_images(split_dir, [test_image], run=run) == {"train": [str(test_image)]}
+    (run / SEEN_RECORD).write_bytes(b"\xff\xfe not a record")
+    with caplog.at_level(logging.WARNING, "objrec"):
+        assert seen_images(split_dir, [test_image], run=run) == {}
+    assert "cannot be read" in caplog.text and f"no readable {SEEN_RECORD}" in caplog.text
+
+
+@pytest.mark.slow
+def test_the_leak_check_compares_with_the_images_the_run_trained_on(trained_run, split_dir):
+    """An image moved from train/ to test/ after training was trained on all the same: the run's
+    own record of its images' digests decides, not the data folder as it is now."""
+    assert evaluate(trained_run, split_dir).seen == {}  # a clean test split: no warning
+    image = next((split_dir / "train" / "red").iterdir())
+    moved = split_dir / "test" / "red" / f"moved{image.suffix}"
+    image.rename(moved)
+    result = evaluate(trained_run, split_dir, force=True)
+    assert result.seen == {"train": [str(moved)]}
+    assert result.warning and "1 of the 10 evaluated images is the run's own 1 training" in (
+        result.warning
+    )
+
+
+@pytest.mark.slow
+def test_a_run_without_a_record_of_its_images_is_checked_against_its_data_folder(
+    trained_run, split_dir, image_folder, caplog
+):
+    """A run trained by an objrec that kept no record still evaluates: its images are those now
+    in its data folder's train/ and valid/, and it says so."""
+    from objrec.leakage import SEEN_RECORD
+
+    (trained_run / SEEN_RECORD).unlink()
+    with caplog.at_level(logging.WARNING, "objrec"):
+        result = evaluate(trained_run, image_folder)
+    assert seen(result) == {"train": 18, "valid": 9}
+    assert f"no readable {SEEN_RECORD}" in caplog.text and str(split_dir.resolve()) in caplog.text
+
+
 def test_an_output_folder_it_may_not_write_is_refused_before_any_image_is_read(
     trained_run, split_dir, tmp_path, monkeypatch
 ):

@@ -19,6 +19,7 @@ from objrec.checkpoint import BEST, LAST, load_training_state, read_checkpoint
 from objrec.cli import main
 from objrec.config import TrainConfig
 from objrec.errors import Interrupted, ObjrecError
+from objrec.leakage import SEEN_RECORD
 from objrec.runs import run_status
 from objrec.split import split_folder
 from objrec.train import train
@@ -199,6 +200,8 @@ def test_ctrl_c_saves_and_a_resume_ends_like_an_uninterrupted_run(tmp_path, spli
     assert Path(caught.value.values["data"]).resolve() == split_dir.resolve()  # the whole command
     assert load_training_state(tmp_path / "cut" / LAST).progress.epoch == 4
     assert (tmp_path / "cut" / BEST).exists()  # the best model so far, usable at once
+    record = (tmp_path / "cut" / SEEN_RECORD).read_text()  # for evaluate's leak check
+    assert record == (tmp_path / "whole" / SEEN_RECORD).read_text() and record.count("\n") == 28
     train(split_dir, tmp_path / "cut", resume=True)
     same_result(tmp_path / "whole", tmp_path / "cut")
 

@@ -639,7 +639,8 @@ def train(
     The frozen body's features are computed once (the centre view plus --aug-views augmented views
     of each training image) and cached; the head then trains for as many epochs as early stopping on
     the validation loss wants. RUN receives model.safetensors (the best epoch), config.json,
-    history.csv, curves.png and summary.json.
+    history.csv, curves.png, summary.json and seen_digests.csv (the images it trained and
+    validated on, by content, for evaluate's check).
     """
     from objrec.train import train as run_train
 

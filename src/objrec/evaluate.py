@@ -180,19 +180,25 @@ def evaluate(
     result.predictions = prediction_table(paths, logits, labels, classes)
     result.probabilities, result.folder = answers.probs, target.resolve()
     result.unreadable, result.model = unreadable, model_digest(Path(run))
-    result.predictions["seen_in"] = mark_seen(result, recognizer, paths, config)
+    result.predictions["seen_in"] = mark_seen(result, recognizer, paths, config, Path(run))
     write_evaluation(result, out)  # the folder made only now, with something to put in it
     log.info("evaluated %s on %s: top1 %.4f", run, target, result.metrics["top1"])
     return result
 
 
 def mark_seen(
-    result: EvaluationResult, recognizer: Recognizer, paths: list[Path], config: EvaluateConfig
+    result: EvaluationResult,
+    recognizer: Recognizer,
+    paths: list[Path],
+    config: EvaluateConfig,
+    run: Path,
 ) -> list[str]:
-    """Which evaluated images are the run's own training or validation images: ``result.seen``
-    is set, and the predictions' ``seen_in`` column (the split, or "") returned."""
-    cache = config.cache_dir
-    result.seen = seen_images(recognizer.meta.data_dir, paths, open_cache(cache).store)
+    """Which evaluated images are the run's own training or validation images (by the record
+    ``train`` left in ``run``'s folder, beside the checkpoint): ``result.seen`` is set, and the
+    predictions' ``seen_in`` column (the split, or "") returned."""
+    cache, folder = config.cache_dir, run if run.is_dir() else run.parent
+    store = open_cache(cache).store
+    result.seen = seen_images(recognizer.meta.data_dir, paths, store, run=folder)
     open_cache(cache).close()  # lets `objrec cache --prune` go on
     seen_in = {path: split for split, found in result.seen.items() for path in found}
     return [seen_in.get(str(p), "") for p in paths]

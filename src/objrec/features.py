@@ -563,6 +563,8 @@ class FeatureTable:
     """Images this process pushed through the frozen body to complete the table."""
     hashing: HashStats = field(default_factory=HashStats)
     generation: int = 0
+    digests: list[str] = field(default_factory=list)
+    """Each image's content digest (the store's key), in the images' order."""
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -645,7 +647,7 @@ def feature_table(
     if not found.found.all():
         raise RuntimeError(f"{name}: the feature store lost rows it was just given")
     log.info("%s: %d images, %d computed, hashing %s", name, len(samples), computed, hashing)
-    return make_table(space, samples, found, computed, hashing)
+    return make_table(space, samples, found, computed, hashing, digests)
 
 
 def narrow_rows(
@@ -695,11 +697,15 @@ def fill(
     return len(todo)
 
 
-def make_table(space: Space, samples, found, computed: int, hashing: HashStats) -> FeatureTable:
+def make_table(
+    space: Space, samples, found, computed: int, hashing: HashStats, digests: list[str]
+) -> FeatureTable:
     labels = torch.tensor([s.label for s in samples], dtype=torch.long)
     ok = torch.from_numpy(found.rows >= 0)
     errors = [f"{samples[i].path}: {reason}" for i, reason in sorted(found.errors.items())]
-    return FeatureTable(space, found.rows, labels, ok, errors, computed, hashing, found.generation)
+    return FeatureTable(
+        space, found.rows, labels, ok, errors, computed, hashing, found.generation, digests
+    )
 
 
 HELD_BYTES = 1 << 30

@@ -2,27 +2,30 @@
 
 Files are compared by the SHA-256 of their bytes (its first 128 bits, as the feature store keys
 them), so a copy (``split`` copies by default), a link and the original all count as the same
-image. The run's images are those now in its data folder's ``train/`` and ``valid/``; ``split``'s
-``manifest.csv`` supplies the digests of the files it lists by path, and the others (added or moved
-by hand since the split, as the edit-and-retrain loop does) are hashed. Given the feature store,
-digests come from its file index (path, size, times -> digest), so files the store has seen
-unchanged are not read again.
+image. ``train`` records the digests of the images it trained and validated on in the run folder
+(``SEEN_RECORD``), so the run's images are those it saw, whatever its data folder holds since. A
+run trained before that record existed is compared with the images now in its data folder's
+``train/`` and ``valid/``, hashed as they are (never by ``split``'s manifest, which a file changed
+by hand since the split makes stale). Given the feature store, digests come from its file index
+(path, size, times -> digest), so files the store has seen unchanged are not read again.
 """
 
 from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from objrec.images import list_images
-from objrec.split import MANIFEST
-from objrec.store import DIGEST_CHARS, FeatureStore, hash_file
+from objrec.store import FeatureStore, hash_file
 
 log = logging.getLogger(__name__)
 
 SEEN_SPLITS = ("train", "valid")
+SEEN_RECORD = "seen_digests.csv"
+"""In a run folder: ``split,digest``, one row per image the run trained (``train``) or validated
+(``valid``) on, written by ``train``."""
 
 
 def digests(paths: Sequence[Path], store: FeatureStore | None) -> list[str]:
@@ -32,10 +35,30 @@ def digests(paths: Sequence[Path], store: FeatureStore | None) -> list[str]:
     return [hash_file(Path(p)) for p in paths]
 
 
+def write_seen(run: Path, seen: Mapping[str, Sequence[str]]) -> None:
+    """Write ``SEEN_RECORD`` into the run folder: the digests of each split's images."""
+    lines = ["split,digest"]
+    for split in SEEN_SPLITS:
+        lines += [f"{split},{digest}" for digest in sorted(set(seen.get(split, ())))]
+    (Path(run) / SEEN_RECORD).write_text("\n".join(lines) + "\n")
+
+
+def read_seen(run: Path) -> dict[str, str] | None:
+    """Content digest -> split, from the run folder's ``SEEN_RECORD``; None when it has none (a
+    run from an older objrec, or a checkpoint copied out of its folder) or it cannot be read."""
+    record = Path(run) / SEEN_RECORD
+    try:
+        with record.open(newline="") as f:
+            return {row["digest"]: row["split"] for row in csv.DictReader(f)}
+    except (OSError, ValueError, KeyError, csv.Error) as exc:
+        if record.exists():
+            log.warning("%s cannot be read (%s)", record, exc)
+        return None
+
+
 def seen_hashes(data_dir: Path, store: FeatureStore | None = None) -> dict[str, str]:
     """Content digest -> split (``train`` or ``valid``) for every image now in the folder's
-    ``train/`` and ``valid/``; the manifest gives the digests of the files it lists by path, the
-    others (added or moved by hand since the split) are hashed."""
+    ``train/`` and ``valid/``."""
     data_dir = Path(data_dir)
     files = [
         (split, path)
@@ -43,41 +66,47 @@ def seen_hashes(data_dir: Path, store: FeatureStore | None = None) -> dict[str, 
         if (data_dir / split).is_dir()
         for path in list_images(data_dir / split)
     ]
-    listed = manifest_digests(data_dir)
-    names = [path.relative_to(data_dir).as_posix() for _, path in files]
-    unlisted = [path for (_, path), name in zip(files, names, strict=True) if name not in listed]
-    hashed = dict(zip(unlisted, digests(unlisted, store), strict=True))
-    return {
-        listed.get(name) or hashed[path]: split
-        for (split, path), name in zip(files, names, strict=True)
-    }
+    hashed = digests([path for _, path in files], store)
+    return {digest: split for (split, _), digest in zip(files, hashed, strict=True)}
 
 
-def manifest_digests(data_dir: Path) -> dict[str, str]:
-    """Path in the folder (``train/red/a.jpg``) -> content digest, from ``split``'s manifest."""
-    manifest = data_dir / MANIFEST
-    if not manifest.is_file():
+def known_hashes(
+    run: Path | None, data_dir: str | Path | None, store: FeatureStore | None
+) -> dict[str, str]:
+    """Content digest -> split of the run's images: its record, else its data folder as it is
+    now (said, as it may not hold what the run trained on); empty when neither is there."""
+    recorded = read_seen(run) if run is not None else None
+    if recorded is not None:
+        return recorded
+    if data_dir is None or not Path(data_dir).is_dir():
+        log.info("the run's data folder %s is not there: overlap with it not checked", data_dir)
         return {}
-    with manifest.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows or not {"file", "sha256"} <= set(rows[0]):
-        return {}
-    return {r["file"]: r["sha256"][:DIGEST_CHARS] for r in rows}
+    if run is not None:
+        log.warning(
+            "%s has no readable %s (a run trained by an older objrec has none): the evaluated "
+            "images are compared with the training and validation images now in %s, which may "
+            "not be those it trained on",
+            run,
+            SEEN_RECORD,
+            data_dir,
+        )
+    return seen_hashes(Path(data_dir), store)
 
 
 def seen_images(
     data_dir: str | Path | None,
     paths: Sequence[Path | str],
     store: FeatureStore | None = None,
+    run: Path | None = None,
 ) -> dict[str, list[str]]:
     """The ``paths`` that are training or validation images of the run, per split.
 
-    Empty when the run's data folder is unknown or gone (nothing can be said then).
+    ``run``: the run folder, whose record of its images decides; without one, the images now in
+    ``data_dir`` (the run's data folder) do. Empty when neither is there (nothing can be said).
     """
-    if data_dir is None or not Path(data_dir).is_dir():
-        log.info("the run's data folder %s is not there: overlap with it not checked", data_dir)
+    known = known_hashes(run, data_dir, store)
+    if not known:
         return {}
-    known = seen_hashes(Path(data_dir), store)
     found: dict[str, list[str]] = {}
     for path, digest in zip(paths, digests([Path(p) for p in paths], store), strict=True):
         split = known.get(digest)

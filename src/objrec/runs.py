@@ -1,10 +1,11 @@
 """The run folder: what a training run writes, how it is resumed, what Ctrl-C leaves behind.
 
 A run folder holds ``model.safetensors`` (the best epoch), ``config.json``, ``history.csv``,
-``curves.png`` and ``summary.json``. While the run trains, and after it was interrupted, it also
-holds ``last.safetensors`` (the state after the last completed epoch, for ``--resume``); a finished
-run removes it, and a forced run removes an earlier run's (and its ``summary.json``) before it
-trains.
+``curves.png``, ``summary.json`` and ``seen_digests.csv`` (the content digests of the images it
+trained and validated on, for ``evaluate``'s leak check). While the run trains, and after it was
+interrupted, it also holds ``last.safetensors`` (the state after the last completed epoch, for
+``--resume``); a finished run removes it, and a forced run removes an earlier run's (and its
+``summary.json``) before it trains.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
@@ -35,6 +36,7 @@ from objrec.checkpoint import (
 from objrec.config import TrainConfig
 from objrec.engine import FitState
 from objrec.errors import Interrupted, ObjrecError
+from objrec.leakage import write_seen
 from objrec.meta import RunMeta
 from objrec.model import Classifier, count_parameters
 from objrec.outputs import HINT, refuse_inside, refuse_overwrite, refuse_unwritable
@@ -279,6 +281,7 @@ def save_after_interrupt(
     n_images: dict[str, int],
     frozen_pass: dict[str, float],
     ours: bool,
+    seen: Mapping[str, Sequence[str]] | None = None,
 ) -> NoReturn:
     """Ctrl-C: write the best model of the last completed epoch, then say how to resume.
     ``ours``: the training state in ``out`` is this run's (written since it started, or the resumed
@@ -287,7 +290,7 @@ def save_after_interrupt(
         raise Interrupted("interrupted before the first epoch ended; nothing saved") from None
     state = restore_training_state(load_training_state(out / LAST), model.head, optimizer)
     model.head.load_state_dict(state.best_state)
-    write_run(out, model, config, meta, state, {}, n_images, frozen_pass, finished=False)
+    write_run(out, model, config, meta, state, {}, n_images, frozen_pass, finished=False, seen=seen)
     raise Interrupted(
         f"interrupted after epoch {state.epoch}; the best model so far is in {out / BEST}; "
         "continue it with `resume=True`",
@@ -308,8 +311,10 @@ def write_run(
     finished: bool = True,
     precision: dict[str, str] | None = None,
     calibration: dict[str, Any] | None = None,
+    seen: Mapping[str, Sequence[str]] | None = None,
 ) -> TrainResult:
-    """Write the best model, history, curves, config and summary of a run (unless not ``write``);
+    """Write the best model, history, curves, config and summary of a run (unless not ``write``),
+    and ``seen``, the digests of the images it trained and validated on (``leakage.write_seen``);
     a ``finished`` run no longer needs its training state, which is then removed."""
     best = next(r for r in state.history if r["epoch"] == state.best_epoch)
     meta = replace(
@@ -335,6 +340,8 @@ def write_run(
     )
     if write:
         _write_files(out, model, config, meta, result)
+        if seen is not None:
+            write_seen(out, seen)
     log.info(
         "trained %s: best epoch %d, valid loss %.4f", out, state.best_epoch, best["valid_loss"]
     )

@@ -220,6 +220,7 @@ def _train(
         world.main,
         precision=precision,
         calibration=calibration,
+        seen=prep.seen,
     )
     log.info("train: seconds %s, writing the run %.1f", seconds, time.perf_counter() - t2)
     world.barrier()
@@ -300,6 +301,8 @@ class Prepared:
     """How long the frozen pass (or reading the store) took."""
     quantize_seconds: float = 0.0
     """Of ``seconds``, how long quantizing the body to int8 took (calibration included)."""
+    seen: dict[str, list[str]] = field(default_factory=dict)
+    """The content digests of the training and validation images (``leakage.SEEN_RECORD``)."""
 
     @property
     def train_y(self) -> torch.Tensor:
@@ -362,6 +365,7 @@ def prepare(
         frozen_pass_counts([*train_sets, valid], world),
         time.perf_counter() - started,
         quantizing,
+        {"train": train_sets[0].digests, "valid": valid.digests},
     )
 
 
@@ -553,9 +557,8 @@ def fit_head(
         if saver is not None:
             saver.flush()
             ours = saved is not None or state_stamp(out) not in (None, before)
-            save_after_interrupt(
-                out, prep.model, optimizer, config, meta, prep.n_images, prep.frozen_pass, ours
-            )
+            counts = prep.n_images, prep.frozen_pass  # for the summary
+            save_after_interrupt(out, prep.model, optimizer, config, meta, *counts, ours, prep.seen)
         raise
     if saver is not None:
         saver.flush()  # what follows (fine-tuning, calibration) may be stopped: resume from here
