@@ -362,6 +362,20 @@ def test_predict_and_split_follow_linked_class_folders(capsys, tmp_path, trained
     assert code == 0 and sum(json.loads(out)["totals"].values()) == 6
 
 
+def test_predict_says_when_an_answered_image_is_barely_familiar(capsys, trained_run, split_dir):
+    """`dolphin_image_0003.jpg: bonsai 50.64%, Leopards 40.06%` had familiarity 0.015, just
+    above the line 0, and read like a confident answer; only --json showed the score."""
+    image = sorted((split_dir / "test" / "red").iterdir())[0]
+    code, out, _ = run(capsys, "predict", trained_run, image, "--json")
+    score = json.loads(out)[0]["score"]
+    for line, said in ((score - 0.1, True), (score - 0.5, False), (score + 0.1, False)):
+        code, out, _ = run(capsys, "predict", trained_run, image, "--threshold", line)
+        note = f"(barely familiar: {score:.2f}, unknown below {line:.3g})"
+        assert code == 0 and (note in " ".join(out.split())) == said, (line, out)
+    code, out, _ = run(capsys, "predict", "--help")
+    assert "barely familiar" in out
+
+
 def test_predict_names_a_folders_files_that_are_not_images_and_predicts_the_rest(
     capsys, caplog, tmp_path, trained_run
 ):

@@ -52,6 +52,24 @@ def test_the_plot_says_which_images_were_answered_unknown(
     assert titles == [f"unknown - closest: {top['class']} {top['prob']:.0%}", "Top-3 predictions"]
 
 
+def test_a_barely_familiar_answer_says_so_under_its_name_in_the_plot(
+    monkeypatch, trained_run, split_dir, tmp_path
+):
+    from objrec import plots
+
+    titles = []
+    monkeypatch.setattr(plots, "save", lambda fig, path: titles.append(fig.axes[0].get_title()))
+    image = next((split_dir / "test" / "red").iterdir())
+    (typical,) = predict(trained_run, [image], plot=tmp_path / "p.png")
+    assert typical.line == 0.0 and typical.score > 0.25 and not typical.familiarity_note
+    line = typical.score - 0.05  # the same image, just above a higher line
+    (near,) = predict(trained_run, [image], plot=tmp_path / "p.png", threshold=line, force=True)
+    note = f"barely familiar: {near.score:.2f}, unknown below {line:.3g}"
+    assert near.familiarity_note == note and titles == [image.name, f"{image.name}\n{note}"]
+    (off,) = predict(trained_run, [image], threshold=line, unknown=False)
+    assert off.line is None and not off.familiarity_note  # --no-unknown: no line to be near
+
+
 def test_the_plot_says_how_many_classes_and_which_of_the_images_it_shows(tmp_path, monkeypatch):
     from objrec import plots
     from objrec.predict import Prediction, plot_predictions

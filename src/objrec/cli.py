@@ -1008,7 +1008,10 @@ def predict(
     """Predict the classes of the images in PATHS (files or folders) with the model in RUN.
 
     An image that looks like none of the model's classes (its unknown score below the run's
-    threshold) is said to be unknown, and its top classes are still given.
+    threshold) is said to be unknown, and its top classes are still given. One answered though
+    barely familiar (its familiarity within 0.25 of the unknown line, where a typical valid
+    image scores 1 and the line is 0) says so after its classes, as in the --plot:
+    "(barely familiar: 0.02, unknown below 0)".
     """
     from objrec.predict import predict as run_predict
 
@@ -1062,7 +1065,8 @@ def print_predictions(results, plot: Path | None, plot_max: int) -> None:
             err.print(printable(f"{r.path}: {r.error}"), style="red", markup=False, highlight=False)
             continue
         unknown = "unknown (like none of the classes); closest: " if r.unknown else ""
-        line = f"{r.path}: {unknown}{topk_line(r.topk)}"
+        note = f" ({r.familiarity_note})" if r.familiarity_note else ""
+        line = f"{r.path}: {unknown}{topk_line(r.topk)}{note}"
         console.print(printable(line), markup=False, highlight=False)
     if plot:
         console.print(plot_sentence(results, plot, plot_max), markup=False, highlight=False)

@@ -40,6 +40,11 @@ def base_name(path: str | None) -> str:
     return PureWindowsPath(path or "").name
 
 
+NEAR_LINE = 0.25
+"""How far above the unknown line (in familiarity, where a typical valid image scores 1 and the
+run's line is 0) an answered image is said to be barely familiar."""
+
+
 @dataclass
 class Prediction:
     path: str
@@ -50,6 +55,19 @@ class Prediction:
     """The image looks like none of the classes (its unknown score is below the threshold)."""
     score: float | None = None
     """Its unknown score (the run's ``unknown_score``: familiarity or top probability)."""
+    line: float | None = None
+    """The familiarity below which it is unknown, when ``score`` is the familiarity (1 for a
+    typical valid image, the run's own line 0) and unknown images are answered; else None."""
+
+    @property
+    def familiarity_note(self) -> str:
+        """The words for an image answered known within :data:`NEAR_LINE` of the line (it
+        looks as confident as any other), "barely familiar: 0.02, unknown below 0"; else ""."""
+        if self.line is None or self.score is None or self.unknown or self.error:
+            return ""
+        if self.score >= self.line + NEAR_LINE:
+            return ""
+        return f"barely familiar: {self.score:.2f}, unknown below {self.line:.3g}"
 
     @property
     def filename(self) -> str:
@@ -211,10 +229,18 @@ def _predict_chunk(recognizer: Recognizer, chunk: list[Prediction], k: int, tta:
             entry.error = exc.reason
     if images:
         answers = recognizer.answer(images, tta)
+        line = familiarity_line(recognizer)
         for i, entry in enumerate(readable):
             entry.topk = recognizer.topk(answers.probs[i], k)
             entry.unknown = bool(answers.unknown[i])
-            entry.score = float(answers.scores[i])
+            entry.score, entry.line = float(answers.scores[i]), line
+
+
+def familiarity_line(recognizer: Recognizer) -> float | None:
+    """The threshold when the score is the familiarity and unknown is answered; else None (the
+    top probability is already on the line; a raw feature score has no scale to read)."""
+    familiar = recognizer.unknown_score != "msp" and recognizer.readable_score
+    return recognizer.threshold if familiar else None
 
 
 def panel_names(paths: list[Path]) -> list[str]:
@@ -235,7 +261,8 @@ def plot_predictions(results: list[Prediction], path: Path, limit: int = PLOT_MA
     names = panel_names([Path(r.path) for r in readable[:limit]])
     for r, name in zip(readable[:limit], names, strict=True):
         pairs = [(str(t["class"]), float(t["prob"])) for t in r.topk]
-        rows.append((open_image(r.path, PLOT_DRAFT), name, pairs, r.unknown))
+        title = f"{name}\n{r.familiarity_note}" if r.familiarity_note else name
+        rows.append((open_image(r.path, PLOT_DRAFT), title, pairs, r.unknown))
     if not rows:
         raise ObjrecError("no readable image to plot")
     from objrec import plots  # matplotlib and pandas: only when a plot is asked for
