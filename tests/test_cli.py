@@ -1449,3 +1449,45 @@ def test_evaluate_refuses_its_run_folder_as_the_data(capsys, trained_run, tmp_pa
         err.split()
     )
     assert not (tmp_path / "e").exists()
+
+
+def test_check_names_a_class_renamed_or_misspelt_in_valid_or_test_and_fails(capsys, split_dir):
+    """With valid/butterfly renamed Butterfly (or test/butterfy misspelt), check said '0 unusable'
+    and exit 0; only train then refused the valid class it did not know."""
+    (split_dir / "valid" / "red").rename(split_dir / "valid" / "Red")
+    (split_dir / "test" / "green").rename(split_dir / "test" / "gren")
+    code, out, _ = run(capsys, "check", split_dir)
+    said = " ".join(out.split())
+    assert code == 1 and "2 unusable files or folders" in said
+    refused = "class not in train (is it {}?): `objrec {} refuses a {} class"
+    assert (
+        f"unknown_class {split_dir / 'valid' / 'Red'}: "
+        + refused.format("red", "train`", "validation")
+        in said
+    )
+    assert (
+        f"unknown_class {split_dir / 'test' / 'gren'}: "
+        + refused.format("green", "evaluate`", "test")
+        in said
+    )
+    missing = "missing_class {}: no folder of class {} (is {} it?): it is never {}"
+    assert missing.format(split_dir / "valid", "red", "valid/Red", "validated") in said
+    assert missing.format(split_dir / "test", "green", "test/gren", "tested") in said
+    code, out, _ = run(capsys, "check", split_dir, "--json")
+    found = {(p["kind"], Path(p["path"]).name, p["unusable"]) for p in json.loads(out)["problems"]}
+    assert code == 1 and found == {
+        ("unknown_class", "Red", True),
+        ("unknown_class", "gren", True),
+        ("missing_class", "valid", False),
+        ("missing_class", "test", False),
+    }
+
+
+def test_check_warns_of_a_class_missing_from_test_and_passes(capsys, split_dir):
+    shutil.rmtree(split_dir / "test" / "blue")
+    code, out, _ = run(capsys, "check", split_dir)
+    said = " ".join(out.split())
+    assert code == 0 and "0 unusable files or folders" in said
+    assert (
+        f"missing_class {split_dir / 'test'}: no folder of class blue: it is never tested" in said
+    )

@@ -9,8 +9,10 @@ any exist.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,8 +39,9 @@ log = logging.getLogger(__name__)
 class Problem:
     path: str
     kind: str
-    """unreadable, too_large, bad_name (not UTF-8), empty_class, one_class, no_class_folder,
-    ignored_hidden, ignored_file, no_extension or link_loop"""
+    """unreadable, too_large, bad_name (not UTF-8), empty_class, one_class, unknown_class (in valid
+    or test, not in train), no_class_folder, ignored_hidden, ignored_file, no_extension,
+    link_loop or missing_class (a class of train that valid or test lacks)"""
     message: str
     unusable: bool
 
@@ -101,8 +104,10 @@ def _walk(folder: Path, result: CheckResult, above: frozenset[str]) -> list[Path
     return images
 
 
-def _check_class_root(root: Path, result: CheckResult) -> list[Path]:
-    images, loose, folders = [], 0, 0
+def _check_class_root(root: Path, result: CheckResult) -> dict[str, list[Path]]:
+    """The image files of each class folder of ``root``; empty classes and loose files noted."""
+    classes: dict[str, list[Path]] = {}
+    loose = 0
     above = frozenset({os.path.realpath(root)})
     for path in sorted(root.iterdir()):
         if is_hidden(path):
@@ -115,15 +120,56 @@ def _check_class_root(root: Path, result: CheckResult) -> list[Path]:
             result.note(path, "link_loop", "links back to a folder that contains it, not followed")
             continue
         result.class_names.add(path.name)
-        folders += 1
-        found = _walk(path, result, above)
-        if not found:
+        classes[path.name] = _walk(path, result, above)
+        if not classes[path.name]:
             message = "class folder holds no images: it would shift every later label"
             result.problems.append(Problem(str(path), "empty_class", message, True))
-        images += found
-    if loose and not folders:
+    if loose and not classes:
         raise no_class_folders(root, loose)
-    return images
+    return classes
+
+
+def close_match(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate ``name`` is most likely a misspelling or a renaming of (case aside), if any."""
+    lowered = {c.lower(): c for c in candidates}
+    found = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.8)
+    return lowered[found[0]] if found else None
+
+
+SPLIT_USE = {
+    "valid": (
+        "`objrec train` refuses a validation class it has no training images of",
+        "validated",
+    ),
+    "test": ("`objrec evaluate` refuses a test class the model was not trained on", "tested"),
+}
+
+
+def compare_splits(root: Path, by_split: dict[str, set[str]], result: CheckResult) -> None:
+    """Classes of ``valid``/``test`` that ``train`` lacks (unusable: the model cannot know them)
+    and classes of ``train`` missing from ``valid``/``test`` (noted), each with the likely match:
+    class folders are made and renamed by hand, so ``Butterfly`` beside ``butterfly`` happens."""
+    train = by_split.get("train", set())
+    for split in ("valid", "test"):
+        if split not in by_split:
+            continue
+        refuses, used = SPLIT_USE[split]
+        extra, missing = by_split[split] - train, train - by_split[split]
+        for name in sorted(extra):
+            match = close_match(name, missing or train)
+            hint = f" (is it {match}?)" if match else ""
+            message = f"class not in train{hint}: {refuses}"
+            result.problems.append(
+                Problem(str(root / split / name), "unknown_class", message, True)
+            )
+        for name in sorted(missing):
+            match = close_match(name, extra)
+            hint = f" (is {split}/{match} it?)" if match else ""
+            result.note(
+                root / split,
+                "missing_class",
+                f"no folder of class {name}{hint}: it is never {used}",
+            )
 
 
 def check_folder(root: Path, reporter: Reporter = SILENT) -> CheckResult:
@@ -133,32 +179,47 @@ def check_folder(root: Path, reporter: Reporter = SILENT) -> CheckResult:
         raise ObjrecError(f"{root} is not a folder")
     refuse_run_folder(root)
     result = CheckResult(root)
-    images = []
+    classes: dict[str, list[Path]] = {}
     if is_split_folder(root):
-        for split in present_splits(root):
-            found = _check_class_root(root / split, result)
-            result.splits[split] = len(found)
-            images += found
+        by_split = {
+            split: _check_class_root(root / split, result) for split in present_splits(root)
+        }
+        for split, found in by_split.items():
+            result.splits[split] = sum(len(files) for files in found.values())
+            for name, files in found.items():
+                classes.setdefault(name, []).extend(files)
+        compare_splits(root, {split: set(found) for split, found in by_split.items()}, result)
     else:
-        images = _check_class_root(root, result)
-    result.images, result.classes = len(images), len(result.class_names)
+        classes = _check_class_root(root, result)
+    result.images, result.classes = sum(len(f) for f in classes.values()), len(result.class_names)
     if result.classes == 1:
         message = (
             f"only one class ({next(iter(result.class_names))}): `objrec train` refuses it, "
             "a classifier needs at least two"
         )
         result.problems.append(Problem(str(root), "one_class", message, True))
-    with reporter.task("decoding images", len(images)) as advance:
-        for path in images:
-            try:
-                open_image(path, draft_size=64)
-                result.readable += 1
-            except UnreadableImageError as exc:
-                kind = "too_large" if exc.too_large else "unreadable"
-                result.problems.append(Problem(str(path), kind, exc.reason, True))
-            advance(1)
+    _decode(classes, result, reporter)
     log.info("checked %s: %d images, %d unusable", root, result.images, len(result.unusable))
     return result
+
+
+def _decode(
+    classes: dict[str, list[Path]], result: CheckResult, reporter: Reporter
+) -> dict[str, int]:
+    """Decode every image as training would; the readable images of each class."""
+    readable = dict.fromkeys(classes, 0)
+    with reporter.task("decoding images", result.images) as advance:
+        for name, images in classes.items():
+            for path in images:
+                try:
+                    open_image(path, draft_size=64)
+                    readable[name] += 1
+                except UnreadableImageError as exc:
+                    kind = "too_large" if exc.too_large else "unreadable"
+                    result.problems.append(Problem(str(path), kind, exc.reason, True))
+                advance(1)
+    result.readable = sum(readable.values())
+    return readable
 
 
 def require_clean(root: Path, reporter: Reporter = SILENT) -> None:

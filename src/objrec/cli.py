@@ -1280,10 +1280,12 @@ def check(data: Path, as_json: bool) -> None:
 
     Every image is decoded as training would. Unusable: files that cannot be decoded (HEIC
     without a Pillow plugin among them) or are too large to decode safely, images whose name is
-    not UTF-8, empty class folders, and a folder of only one class (train refuses it: a
-    classifier needs two). Noted: hidden files and folders (and __MACOSX, @eaDir), other files
-    and files outside class folders (all ignored), images without an extension (read anyway).
-    Exits with 1 when anything is unusable.
+    not UTF-8, empty class folders, a folder of only one class (train refuses it: a
+    classifier needs two), and in a split folder a class of valid or test that train lacks (train
+    or evaluate refuses it; the class it probably is, renamed or misspelt, is named). Noted:
+    hidden files and folders (and __MACOSX, @eaDir), other files and files outside class folders
+    (all ignored), images without an extension (read anyway), a class of train missing from
+    valid or test. Exits with 1 when anything is unusable.
     """
     from objrec.check import check_folder
 
