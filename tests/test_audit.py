@@ -135,6 +135,16 @@ def test_audit_writes_its_findings_and_never_changes_a_file(audited):
 
 
 @pytest.mark.slow
+def test_audit_html_captions_the_look_alikes_of_a_wrong_label_by_their_label(audited):
+    """Captioned "a airplanes train/airplanes/image_0036.jpg": "a" before a class name."""
+    page = (audited[3] / "audit/audit.html").read_text()
+    issue = page[page.index('id="labels"') : page.index('id="duplicates"')]
+    assert "<figcaption>labelled green<br>" in issue  # the image itself
+    assert "<figcaption>labelled red<br>" in issue  # the red images it looks like
+    assert "<figcaption>a " not in page
+
+
+@pytest.mark.slow
 def test_cli_json_has_the_documented_shape(tmp_path, capsys):
     data = plant(make_split(tmp_path / "data"))
     before = snapshot(data)
@@ -600,6 +610,42 @@ def test_two_photos_only_moderately_alike_are_look_alikes_not_a_leak(tmp_path):
         "looks like train/blue/blue_00.png (look-alikes across splits, similarity 0.902): "
         "remove it only if it is the same picture",
     ]
+
+
+def test_the_terminal_shows_the_first_near_duplicate_groups_and_counts_the_rest(
+    tmp_path, monkeypatch, capsys
+):
+    """It only said "look at them in audit.html"."""
+    import objrec.audit
+    from objrec.audit import AuditResult
+
+    data = make_split(tmp_path / "data")
+    groups = [
+        {
+            "paths": [str(data / f"train/red/red_0{i}.png"), str(data / f"test/red/red_0{i}.png")],
+            "splits": ["train", "test"],
+            "similarity": 0.99 - i / 100,
+            "kind": "across splits",
+        }
+        for i in range(3)
+    ]
+    six = [str(data / f"train/blue/blue_0{i}.png") for i in range(6)]
+    groups.append({"paths": six, "splits": [""] * 6, "similarity": 0.9, "kind": "within class"})
+
+    def run_audit(data, out, config, run, reporter, force):
+        return AuditResult([], groups, [], 120, ["a"], seconds={"total": 1.0})
+
+    monkeypatch.setattr(objrec.audit, "audit", run_audit)
+    assert main(["audit", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "3 near-duplicate groups span two splits" in out
+    assert "  train/red/red_00.png, test/red/red_00.png: across splits, similarity 0.990\n" in out
+    assert "  train/red/red_01.png, test/red/red_01.png: across splits, similarity 0.980\n" in out
+    assert "red_02" not in out and "  and 2 more near-duplicate groups in audit.html" in out
+    groups[:] = groups[3:]  # a group of six: four named, two counted
+    assert main(["audit", str(data), "--force"]) == 0
+    out = capsys.readouterr().out
+    assert "blue_03.png and 2 more: within class, similarity 0.900" in out
 
 
 def test_look_alikes_across_splits_are_not_said_to_be_a_leak(tmp_path, monkeypatch, capsys):

@@ -297,7 +297,7 @@ def page_sections(result: AuditResult, inv: Inventory, advance) -> dict[str, lis
     issues, outliers = [], []
     for r in result.label_issues[:PAGE_LIMIT]:
         tiles = [_tile(inv, r["_index"], f"labelled {r['given']}")]
-        tiles += [_tile(inv, j, f"a {r['suggested']}") for j in r["_like"]]
+        tiles += [_tile(inv, j, f"labelled {r['suggested']}") for j in r["_like"]]
         issues.append({"row": r, "tiles": tiles})
         advance(1)
     groups = [_group(inv, g, advance) for g in result.near_duplicates[:PAGE_LIMIT]]

@@ -1585,6 +1585,7 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, force, as_json
         + ")"
     )
     print_leaks(leaks, alike)
+    print_groups(result.near_duplicates, data)
     if result.unjudged:
         console.print(unjudged_note(result.unjudged), markup=False, highlight=False)
     for row in result.label_issues[:5]:
@@ -1616,6 +1617,30 @@ def print_leaks(leaks: int, alike: int) -> None:
             " two splits[/]: usually different photos of one kind, a leak only if two are the "
             "same picture; check them in audit.html"
         )
+
+
+def print_groups(groups: Sequence[dict], data: Path, limit: int = 2) -> None:
+    """The first ``limit`` near-duplicate groups (those across splits first), one line each: their
+    files relative to ``data``, kind and similarity; the rest counted (all are in audit.html)."""
+    for group in groups[:limit]:
+        names = [in_folder(path, data) for path in group["paths"]]
+        more = f" and {len(names) - 4} more" if len(names) > 4 else ""
+        line = (
+            f"  {', '.join(names[:4])}{more}: {group['kind']}, similarity {group['similarity']:.3f}"
+        )
+        console.print(printable(line), markup=False, highlight=False)
+    if len(groups) > limit:
+        console.print(
+            f"  and {plural(len(groups) - limit, 'more near-duplicate group')} in audit.html"
+        )
+
+
+def in_folder(path: str, folder: Path) -> str:
+    """``path`` relative to ``folder`` when inside it (``train/cat/1.jpg``), else :func:`shown`."""
+    try:
+        return Path(os.path.abspath(path)).relative_to(os.path.abspath(folder)).as_posix()
+    except ValueError:
+        return shown(path)
 
 
 @cli.command("apply-plan")
