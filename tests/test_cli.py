@@ -421,6 +421,19 @@ def test_a_split_without_test_trains_and_evaluate_says_there_is_no_test_split(
     assert code == 0 and f"evaluation of <code>{(data / 'valid').resolve()}</code>" in page
 
 
+def test_train_names_the_classes_it_learns(capsys, tmp_path, split_dir, trained_once, monkeypatch):
+    """After adding a class, the only change train showed was its parameter count."""
+    cache = shutil.copytree(trained_once.parent / "cache", tmp_path / "cache")
+    monkeypatch.setenv("OBJREC_CACHE", str(cache))  # the session run's features: no frozen pass
+    args = ("--backbone", "tiny_test", "--epochs", "1", "--aug-views", "0")
+    code, _, err = run(capsys, "train", split_dir, "--out", tmp_path / "run", *args)
+    assert code == 0 and "classes: 3 (blue, green, red)\n" in err, err
+    from objrec.train import classes_note  # more than 10: counted, not named
+
+    many = [f"c{i:02d}" for i in range(11)]
+    assert classes_note(many) == "classes: 11" and classes_note(many[:10]).endswith("c09)")
+
+
 def test_check_on_a_split_folder_counts_classes_and_images_per_split(capsys, split_dir):
     code, out, _ = run(capsys, "check", split_dir)
     assert code == 0

@@ -153,6 +153,13 @@ def train(
             raise interrupted_outside_epochs(Path(data_dir), Path(out), ours) from None
 
 
+def classes_note(classes: Sequence[str], listed: int = 10) -> str:
+    """How many classes the run learns, named when ``listed`` or fewer: ``classes: 3 (blue,
+    green, red)``, so that a class added or gone shows in train's first lines."""
+    names = f" ({', '.join(classes)})" if len(classes) <= listed else ""
+    return f"classes: {len(classes)}{names}"
+
+
 def state_stamp(out: Path) -> tuple[int, int] | None:
     """Which ``last.safetensors`` is in ``out`` (inode, modification time), if any."""
     try:
@@ -194,6 +201,7 @@ def _train(
         resumed_body = saved.meta.body_fingerprint if saved else None
         prep = prepare(data_dir, config, reporter, world, resumed_body)
         meta = run_meta(prep, config, data_dir)
+        reporter.note(classes_note(prep.classes))
         reporter.note("parameters: {total:,} total, {trainable:,} trainable".format(**prep.params))
         if request.force and not request.resume and world.main:
             clear_earlier_run(out)  # from here on, a state in `out` is this run's
