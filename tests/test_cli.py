@@ -1504,3 +1504,37 @@ def test_check_warns_of_a_class_missing_from_test_and_passes(capsys, split_dir):
     assert (
         f"missing_class {split_dir / 'test'}: no folder of class blue: it is never tested" in said
     )
+
+
+def test_check_warns_of_classes_with_fewer_readable_images_than_split_needs(capsys, tmp_path):
+    """A class of one image passed check silently; split then warned it could not fill every split,
+    train that it had no validation image, and evaluate left it out of its tables unsaid."""
+    photos = make_class_folder(tmp_path / "photos", per_class=3)
+    for path in sorted((photos / "red").iterdir())[1:]:
+        path.unlink()
+    (photos / "green" / "img_02.jpg").write_bytes(b"truncated")
+    code, out, _ = run(capsys, "check", photos)
+    said = " ".join(out.split())
+    needs = "`objrec split` needs 3 to put one in each of train, valid and test"
+    assert f"few_images {photos / 'red'}: only 1 readable image: {needs}" in said
+    assert f"few_images {photos / 'green'}: only 2 readable images: {needs}" in said
+    assert "few_images" not in said.split(needs)[-1] and "blue:" not in said
+    assert code == 1 and "1 unusable file or folder" in said  # the truncated file, not the warning
+    (photos / "green" / "img_02.jpg").unlink()
+    code, out, _ = run(capsys, "check", photos, "--json")
+    found = [(p["kind"], Path(p["path"]).name, p["unusable"]) for p in json.loads(out)["problems"]]
+    assert code == 0 and found == [("few_images", "green", False), ("few_images", "red", False)]
+
+
+def test_evaluate_names_the_classes_it_had_no_image_of(capsys, tmp_path, trained_run):
+    other = make_class_folder(tmp_path / "other", per_class=2, classes=("red", "green"))
+    code, out, _ = run(capsys, "evaluate", trained_run, other, "--out", tmp_path / "e")
+    said = " ".join(out.split())
+    assert code == 0 and (
+        f"no image of 1 class in {other}, so not in the per-class tables and means: blue" in said
+    )
+    assert json.loads((tmp_path / "e" / "metrics.json").read_text())["classes_without_images"] == [
+        "blue"
+    ]
+    code, out, _ = run(capsys, "evaluate", trained_run, other, "--out", tmp_path / "e2", "--json")
+    assert code == 0 and json.loads(out)["classes_without_images"] == ["blue"]

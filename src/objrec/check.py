@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from objrec.config import SplitConfig
 from objrec.data import is_split_folder, no_class_folders, present_splits, refuse_run_folder
 from objrec.errors import ObjrecError, strict_refusal
 from objrec.images import (
@@ -31,6 +32,7 @@ from objrec.images import (
     walk_tree,
 )
 from objrec.progress import SILENT, Reporter, plural, some_of
+from objrec.split import min_class_size
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,8 @@ class Problem:
     kind: str
     """unreadable, too_large, bad_name (not UTF-8), empty_class, one_class, unknown_class (in valid
     or test, not in train), no_class_folder, ignored_hidden, ignored_file, no_extension,
-    link_loop or missing_class (a class of train that valid or test lacks)"""
+    link_loop, missing_class (a class of train that valid or test lacks) or few_images (fewer
+    than ``split`` needs)"""
     message: str
     unusable: bool
 
@@ -198,7 +201,9 @@ def check_folder(root: Path, reporter: Reporter = SILENT) -> CheckResult:
             "a classifier needs at least two"
         )
         result.problems.append(Problem(str(root), "one_class", message, True))
-    _decode(classes, result, reporter)
+    readable = _decode(classes, result, reporter)
+    if not result.splits:
+        _note_small_classes(root, classes, readable, result)
     log.info("checked %s: %d images, %d unusable", root, result.images, len(result.unusable))
     return result
 
@@ -220,6 +225,22 @@ def _decode(
                 advance(1)
     result.readable = sum(readable.values())
     return readable
+
+
+def _note_small_classes(
+    root: Path, classes: dict[str, list[Path]], readable: dict[str, int], result: CheckResult
+) -> None:
+    """Classes of a class folder with too few readable images for ``split`` to give one to each
+    of train, valid and test (its default ratios); an empty class is already unusable."""
+    need = min_class_size(SplitConfig().ratios)
+    for name, count in readable.items():
+        if classes[name] and count < need:
+            result.note(
+                root / name,
+                "few_images",
+                f"only {plural(count, 'readable image')}: `objrec split` needs {need} to put one "
+                "in each of train, valid and test",
+            )
 
 
 def require_clean(root: Path, reporter: Reporter = SILENT) -> None:

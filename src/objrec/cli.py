@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -54,6 +54,9 @@ from objrec.config import (
 )
 from objrec.errors import Interrupted, ObjrecError
 from objrec.progress import Reporter, plural, some_of
+
+if TYPE_CHECKING:
+    from objrec.evaluate import EvaluationResult
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -786,12 +789,20 @@ def evaluate(
     reporter = RichReporter(quiet=as_json)
     config = EvaluateConfig(split=split, tta=tta, unknown=unknown, device=device)
     result = run_evaluate(run, data, config, out=out, reporter=reporter, force=force)
-    m = result.metrics
     if as_json:
         print_json(result.to_json())
         if result.warning:
             err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
         return
+    print_evaluation(result, worst)
+    if result.warning:
+        err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
+
+
+def print_evaluation(result: EvaluationResult, worst: int) -> None:
+    """``objrec evaluate``'s text: the overall metrics, the worst classes, the classes it had no
+    image of, the averages and the confidence lines."""
+    m = result.metrics
     console.print(f"evaluated {shown(result.folder)}", markup=False, highlight=False)
     n_classes = len(result.classes)
     console.print(
@@ -802,6 +813,13 @@ def evaluate(
     if result.metrics_plain:
         p = result.metrics_plain
         console.print(f"without TTA: top-1 {percent(p['top1'])}{top5_text(p['top5'], n_classes)}")
+    if missing := result.classes_without_images:
+        console.print(
+            f"no image of {plural(len(missing), 'class', 'classes')} in {shown(result.folder)}, so "
+            f"not in the per-class tables and means: {some_of(missing)}",
+            markup=False,
+            highlight=False,
+        )
     console.print(worst_table(result.worst(worst), with_top5=n_classes > TOP5_CLASSES))
     console.print(averages_table(m))
     for line in confidence_lines(m, f"the images of {shown(result.folder)}"):
@@ -811,8 +829,6 @@ def evaluate(
         markup=False,
         highlight=False,
     )
-    if result.warning:
-        err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
 
 
 def refuse_swapped(command: str, run: Path, second: Path) -> None:
@@ -1285,7 +1301,8 @@ def check(data: Path, as_json: bool) -> None:
     or evaluate refuses it; the class it probably is, renamed or misspelt, is named). Noted:
     hidden files and folders (and __MACOSX, @eaDir), other files and files outside class folders
     (all ignored), images without an extension (read anyway), a class of train missing from
-    valid or test. Exits with 1 when anything is unusable.
+    valid or test, and in a class folder a class with fewer readable images than split needs to
+    put one in each of train, valid and test. Exits with 1 when anything is unusable.
     """
     from objrec.check import check_folder
 

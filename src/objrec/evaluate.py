@@ -92,6 +92,14 @@ class EvaluationResult:
             "these results overstate accuracy on new images"
         )
 
+    @property
+    def classes_without_images(self) -> list[str]:
+        """The model's classes with no readable image in the evaluated folder: they have no row in
+        ``per_class`` and no part in its per-class means (a class of one image that ``split`` put
+        in train has none in test)."""
+        present = set(self.per_class["class"]) if len(self.per_class) else set()
+        return [name for name in self.classes if name not in present]
+
     probabilities: torch.Tensor | None = None
     """(images, classes): every class's probability, in the rows' order of ``predictions``."""
     reliability: dict[str, pd.DataFrame] | None = None
@@ -105,6 +113,7 @@ class EvaluationResult:
             **self.metrics,
             **({"without_tta": self.metrics_plain} if self.metrics_plain else {}),
             "per_class": self.per_class.to_dict(orient="records"),
+            "classes_without_images": self.classes_without_images,
             "worst_classes": self.worst().to_dict(orient="records"),
             "most_confused": self.confused.to_dict(orient="records"),
             "folder": str(self.folder) if self.folder else None,
