@@ -434,6 +434,24 @@ def test_train_names_the_classes_it_learns(capsys, tmp_path, split_dir, trained_
     assert classes_note(many) == "classes: 11" and classes_note(many[:10]).endswith("c09)")
 
 
+def test_train_counts_a_truncated_file_as_unreadable_not_pushed_through_the_body(
+    capsys, tmp_path, split_dir, trained_once, monkeypatch
+):
+    """It said "145 images, 1 pushed through the frozen body" of a truncated file it then said
+    it skipped."""
+    cache = shutil.copytree(trained_once.parent / "cache", tmp_path / "cache")
+    monkeypatch.setenv("OBJREC_CACHE", str(cache))  # every other image's features are stored
+    whole = next((split_dir / "train" / "red").iterdir()).read_bytes()
+    (split_dir / "train" / "red" / "truncated.jpg").write_bytes(whole[: len(whole) // 3])
+    args = ("--backbone", "tiny_test", "--epochs", "1", "--aug-views", "0")
+    code, _, err = run(capsys, "train", split_dir, "--out", tmp_path / "run", *args)
+    assert code == 0, err
+    said = "train features: 19 images, 0 pushed through the frozen body, 18 from the feature store"
+    assert said + ", 1 unreadable\n" in err
+    counts = json.loads((tmp_path / "run" / "summary.json").read_text())["frozen_pass"]
+    assert (counts["computed"], counts["from_store"], counts["unreadable"]) == (0, 27, 1)
+
+
 def test_check_on_a_split_folder_counts_classes_and_images_per_split(capsys, split_dir):
     code, out, _ = run(capsys, "check", split_dir)
     assert code == 0

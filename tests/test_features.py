@@ -153,6 +153,13 @@ def test_unreadable_files_are_marked_remembered_and_named_by_their_current_path(
     assert again.errors == [f"{moved}: cannot read image ({first.errors[0].split('(', 1)[1]}"]
 
 
+def test_a_file_that_cannot_be_decoded_is_not_counted_as_computed(tmp_path, samples):
+    """A truncated JPEG was said to be "pushed through the frozen body", then "skipped"."""
+    samples[0].path.write_bytes(b"\xff\xd8\xff\xe0 cut short")
+    table = feature_table(frozen(tmp_path), samples, ViewSpec(DATA))
+    assert not table.ok[0] and (table.computed, table.failed) == (len(samples) - 1, 1)
+
+
 def test_float16_storage_is_within_float16_precision(tmp_path, samples):
     spec = ViewSpec(DATA)
     half = feature_table(frozen(tmp_path, dtype="float16"), samples, spec).load().features

@@ -560,11 +560,14 @@ class FeatureTable:
     ok: torch.Tensor
     errors: list[str] = field(default_factory=list)
     computed: int = 0
-    """Images this process pushed through the frozen body to complete the table."""
+    """Images this process decoded and pushed through the frozen body to complete the table (a
+    file that could not be decoded is not counted: its row is in ``errors``)."""
     hashing: HashStats = field(default_factory=HashStats)
     generation: int = 0
     digests: list[str] = field(default_factory=list)
     """Each image's content digest (the store's key), in the images' order."""
+    failed: int = 0
+    """Files this process tried to decode to complete the table and could not (in ``errors``)."""
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -639,7 +642,7 @@ def feature_table(
     if body.cache.dtype != "float32":  # rounding the float32 rows is what computing would store
         wider = space_id(body.fingerprint, asdict(spec.data), "float32", numerics)
         mine = narrow_rows(store, wider, space, spec.key, mine)
-    computed = fill(body, space, spec, [(d, by_digest[d]) for d in mine], settings, probe)
+    computed, failed = fill(body, space, spec, [(d, by_digest[d]) for d in mine], settings, probe)
     world.barrier()
     if missing:
         found = store.lookup(sid, spec.key, digests)
@@ -647,7 +650,7 @@ def feature_table(
     if not found.found.all():
         raise RuntimeError(f"{name}: the feature store lost rows it was just given")
     log.info("%s: %d images, %d computed, hashing %s", name, len(samples), computed, hashing)
-    return make_table(space, samples, found, computed, hashing, digests)
+    return make_table(space, samples, found, (computed, failed), hashing, digests)
 
 
 def narrow_rows(
@@ -676,17 +679,20 @@ def fill(
     todo: list[tuple[str, Sample]],
     settings: PassSettings,
     probe: Probe | None = None,
-) -> int:
+) -> tuple[int, int]:
     """Push ``todo`` ((digest, sample) pairs) through the body; every batch goes to the store,
-    and ``probe``'s measurements of it to ``probe.keep``."""
+    and ``probe``'s measurements of it to ``probe.keep``. Returns how many were decoded and
+    computed, and how many could not be decoded (tried, never pushed through the body)."""
     if not todo:
-        return 0
+        return 0, 0
     digests = [d for d, _ in todo]
     samples = [s for _, s in todo]
     seeds = [view_seed(d, spec.view) for d in digests]
     measure = probe.measure if probe else None
     passing = frozen_pass(body, samples, spec, settings, seeds=seeds, measure=measure)
+    failed = 0
     for indices, features, failures, measured in passing:
+        failed += len(failures)
         if features is not None:
             space.write(spec.key, [digests[i] for i in indices], features)
         if probe is not None and len(measured):
@@ -694,17 +700,20 @@ def fill(
         if failures:
             reasons = [m.removeprefix(f"{samples[i].path}: ") for i, m in failures]
             space.write_errors(spec.key, [digests[i] for i, _ in failures], reasons)
-    return len(todo)
+    return len(todo) - failed, failed
 
 
 def make_table(
-    space: Space, samples, found, computed: int, hashing: HashStats, digests: list[str]
+    space: Space, samples, found, passed: tuple[int, int], hashing: HashStats, digests: list[str]
 ) -> FeatureTable:
+    """The table of ``samples`` that ``found`` located; ``passed``: the images this process
+    pushed through the body for it, and those it tried and could not decode."""
     labels = torch.tensor([s.label for s in samples], dtype=torch.long)
     ok = torch.from_numpy(found.rows >= 0)
     errors = [f"{samples[i].path}: {reason}" for i, reason in sorted(found.errors.items())]
+    computed, failed = passed
     return FeatureTable(
-        space, found.rows, labels, ok, errors, computed, hashing, found.generation, digests
+        space, found.rows, labels, ok, errors, computed, hashing, found.generation, digests, failed
     )
 
 

@@ -448,13 +448,22 @@ def frozen_features(
         workers = loader_settings(body.device, config.num_workers, world.local_size).num_workers
         settings = PassSettings(num_workers=workers, reporter=reporter, description=label)
         table = feature_table(body, folder.samples, spec, settings, world=world)
-        computed = world.sum(table.computed)
-        reporter.note(
-            f"{label}: {plural(len(table), 'image')}, {computed} pushed through the frozen body, "
-            f"{len(table) - computed} from the feature store"
-        )
+        reporter.note(f"{label}: {table_counts(table, world)}")
         results.append(table)
     return results
+
+
+def table_counts(table: FeatureTable, world: World) -> str:
+    """A table's images in words (``145 images, 144 pushed through the frozen body, 0 from the
+    feature store, 1 unreadable``): a file that could not be decoded is neither pushed through
+    the body nor read from the store (it was counted as pushed through, then said skipped)."""
+    computed, unreadable = world.sum(table.computed), len(table) - int(table.ok.sum())
+    stored = len(table) - computed - unreadable
+    bad = f", {unreadable} unreadable" if unreadable else ""
+    return (
+        f"{plural(len(table), 'image')}, {computed} pushed through the frozen body, "
+        f"{stored} from the feature store{bad}"
+    )
 
 
 def held(tables: list[FeatureTable], world: World) -> ViewStack:
@@ -467,9 +476,11 @@ def frozen_pass_counts(tables: list[FeatureTable], world: World) -> dict[str, fl
     """Image views pushed through the frozen body (all ranks), read from the store; files hashed
     (all ranks) and the seconds rank 0 spent looking up or computing content digests."""
     computed = world.sum(sum(t.computed for t in tables))
+    unreadable = sum(len(t) - int(t.ok.sum()) for t in tables)
     return {
         "computed": computed,
-        "from_store": sum(len(t) for t in tables) - computed,
+        "from_store": sum(len(t) for t in tables) - computed - unreadable,
+        "unreadable": unreadable,
         "hashed": world.sum(sum(t.hashing.hashed for t in tables)),
         "digest_seconds": round(sum(t.hashing.seconds for t in tables), 3),
     }
