@@ -475,7 +475,8 @@ def test_split_names_empty_and_small_classes_and_says_what_to_do(
     code, _, err = run(capsys, "split", image_folder, tmp_path / "strict", "--strict")
     assert code == 1 and "empty holds no images" in err
     code, out, _ = run(capsys, "check", image_folder, "--json")
-    assert code == 1 and [p["kind"] for p in json.loads(out)["problems"]] == ["empty_class"]
+    problems = [(p["kind"], Path(p["path"]).name) for p in json.loads(out)["problems"]]
+    assert code == 1 and problems == [("empty_class", "empty"), ("few_images", "tiny")]
 
 
 def test_predict_reports_each_failed_input_once_and_predicts_the_rest(
