@@ -7,11 +7,13 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import save_file
 
 from objrec.cli import SentenceHandler, expand_greedy, main
 from objrec.config import DEFAULT_BACKBONE
 
-from .conftest import make_class_folder, make_image
+from .conftest import COLOURS, make_class_folder, make_image
 
 
 def run(capsys, *args):
@@ -1429,10 +1431,10 @@ def test_objrec_alone_prints_its_help_not_an_error(capsys):
 
 def fake_run_folder(root: Path, checkpoint: str = "model.safetensors") -> Path:
     """What `objrec train` then `objrec evaluate` leave in a run folder, without training: its
-    checkpoint (only its name matters here), config and an evaluation of images."""
+    checkpoint (an objrec header, no model), config and an evaluation of images."""
     make_class_folder(root, per_class=5, classes=("red",))
     (root / "red").rename(root / "eval-test")
-    (root / checkpoint).write_bytes(b"")
+    save_file({"x": torch.zeros(1)}, root / checkpoint, metadata={"objrec": "{}"})
     (root / "config.json").write_text("{}")
     return root
 
@@ -1473,6 +1475,17 @@ def test_an_interrupted_run_folder_is_refused_as_data_too(capsys, tmp_path):
     assert code == 1 and "it holds last.safetensors), not a folder of class" in " ".join(
         err.split()
     )
+
+
+def test_a_model_file_from_elsewhere_in_a_data_folder_is_only_an_ignored_file(capsys, image_folder):
+    """A downloaded model.safetensors at the top of a class folder made check and explore call it
+    a run folder; only objrec's own checkpoint header makes one."""
+    save_file({"w": torch.zeros(2)}, image_folder / "model.safetensors")
+    code, out, err = run(capsys, "check", image_folder)
+    assert code == 0 and "run folder" not in err
+    assert "model.safetensors: file outside any class folder, ignored" in out
+    code, out, _ = run(capsys, "explore", image_folder, "--json")
+    assert code == 0 and sorted(json.loads(out)["counts"]) == sorted(COLOURS)
 
 
 def test_evaluate_refuses_its_run_folder_as_the_data(capsys, trained_run, tmp_path):

@@ -72,8 +72,11 @@ def no_class_folders(root: Path, loose: int | None = None) -> ObjrecError:
 def refuse_run_folder(root: Path) -> None:
     """Refuse a run folder given where a data folder belongs: its evaluation folders (``eval-test``)
     would be read as classes. It is known by the checkpoint every run writes (``model.safetensors``,
-    or ``last.safetensors`` while it can be resumed)."""
-    held = next((name for name in (BEST, LAST) if (Path(root) / name).is_file()), None)
+    or ``last.safetensors`` while it can be resumed) when its header is objrec's: a file of that
+    name from elsewhere (a downloaded model) is only an ignored file of a data folder."""
+    from objrec.checkpoint import is_checkpoint
+
+    held = next((name for name in (BEST, LAST) if is_checkpoint(Path(root) / name)), None)
     if held:
         raise ObjrecError(
             f"{root} is a run folder (objrec train's output: it holds {held}), not a folder of "
