@@ -30,7 +30,7 @@ from objrec.confidence import SCORES, fit_confidence
 from objrec.engine import train_one_epoch
 from objrec.features import FeatureTable, ViewStack, feature_batches
 from objrec.model import build_head
-from objrec.store import FeatureStore, HashStats
+from objrec.store import FeatureStore
 
 
 def peak_mib() -> float:
@@ -59,7 +59,7 @@ def tables(store: FeatureStore, space, n: int, views: int, classes: int) -> list
     for view in range(views):
         found = store.lookup(space.id, f"v{view}", digests)
         ok = torch.from_numpy(found.rows >= 0)
-        result.append(FeatureTable(space, found.rows, labels, ok, [], 0, HashStats()))
+        result.append(FeatureTable(space=space, rows=found.rows, labels=labels, ok=ok))
     return result
 
 
@@ -77,7 +77,9 @@ def calibrate(head, stack: ViewStack, n_valid: int, score: str) -> str:
     """``train``'s calibration on the store: the first ``n_valid`` images stand for the valid set."""
     valid = ViewStack(
         [
-            FeatureTable(t.space, t.rows[:n_valid], t.labels[:n_valid], t.ok[:n_valid])
+            FeatureTable(
+                space=t.space, rows=t.rows[:n_valid], labels=t.labels[:n_valid], ok=t.ok[:n_valid]
+            )
             for t in stack.tables[:1]
         ]
     )

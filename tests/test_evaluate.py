@@ -147,6 +147,71 @@ def test_the_runs_record_decides_and_an_unreadable_one_falls_back_to_the_folder(
     assert "cannot be read" in caplog.text and f"no readable {SEEN_RECORD}" in caplog.text
 
 
+@pytest.mark.parametrize("bad", ["", "split,digest\n", "split,dig"])
+def test_an_empty_or_cut_off_record_is_unreadable_not_a_run_that_saw_nothing(
+    split_dir, tmp_path, caplog, bad
+):
+    """An empty or cut-off seen_digests.csv read as a run that saw no image: a copy of a training
+    image passed the leak check, unsaid."""
+    from objrec.leakage import SEEN_RECORD, seen_images, write_seen
+    from objrec.store import hash_file
+
+    original = next((split_dir / "train" / "red").iterdir())
+    copy = tmp_path / f"copy{original.suffix}"
+    copy.write_bytes(original.read_bytes())
+    run = tmp_path / "run"
+    run.mkdir()
+    assert seen_images(split_dir, [copy], run=run) == {"train": [str(copy)]}  # no record
+    write_seen(run, {"train": [hash_file(original)], "valid": []})
+    assert seen_images(split_dir, [copy], run=run) == {"train": [str(copy)]}  # the record
+    (run / SEEN_RECORD).write_text(bad)
+    with caplog.at_level(logging.WARNING, "objrec"):
+        assert seen_images(split_dir, [copy], run=run) == {"train": [str(copy)]}  # the folder
+    assert "cannot be read" in caplog.text and f"no readable {SEEN_RECORD}" in caplog.text
+
+
+def test_an_image_both_trained_and_validated_on_counts_as_a_training_image(split_dir, tmp_path):
+    from objrec.leakage import seen_images, write_seen
+    from objrec.store import hash_file
+
+    image = next((split_dir / "train" / "red").iterdir())
+    (split_dir / "valid" / "red" / f"again{image.suffix}").write_bytes(image.read_bytes())
+    assert seen_images(split_dir, [image]) == {"train": [str(image)]}  # the folder as it is
+    run = tmp_path / "run"
+    run.mkdir()
+    write_seen(run, {"train": [hash_file(image)], "valid": [hash_file(image)]})
+    assert seen_images(split_dir, [image], run=run) == {"train": [str(image)]}  # the record
+
+
+@pytest.mark.slow
+def test_a_forced_run_that_fails_writing_its_model_leaves_the_earlier_record_out(
+    trained_run, split_dir, tiny_config, monkeypatch
+):
+    """--force left the earlier run's seen_digests.csv until the new one was written after the
+    model: a stop between the two paired the new model with the earlier run's record."""
+    from objrec.leakage import SEEN_RECORD
+    from objrec.train import train
+
+    def full_disk(path, *args):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr("objrec.runs.save_checkpoint", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        train(split_dir, trained_run, tiny_config, force=True)
+    assert not (trained_run / SEEN_RECORD).exists()  # evaluate says so and checks the folder
+
+
+def test_the_record_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    from objrec.leakage import SEEN_RECORD, read_seen, write_seen
+
+    write_seen(tmp_path, {"train": ["0" * 32]})
+    monkeypatch.setattr("os.fsync", lambda fd: (_ for _ in ()).throw(OSError(28, "disk full")))
+    with pytest.raises(OSError):
+        write_seen(tmp_path, {"train": ["1" * 32]})
+    assert read_seen(tmp_path) == {"0" * 32: "train"}
+    assert [p.name for p in tmp_path.iterdir()] == [SEEN_RECORD]  # no temporary file left
+
+
 @pytest.mark.slow
 def test_the_leak_check_compares_with_the_images_the_run_trained_on(trained_run, split_dir):
     """An image moved from train/ to test/ after training was trained on all the same: the run's

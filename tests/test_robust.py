@@ -434,26 +434,40 @@ def test_ctrl_c_early_in_a_forced_restart_does_not_report_the_earlier_run(
         train(split_dir, run, tiny_config, reporter=StopAt(5))
     before = folder_bytes(run)
     again = replace(tiny_config, lr=5e-3)
-    with pytest.raises(Interrupted, match="before the first epoch ended; nothing saved"):
+    with pytest.raises(Interrupted, match="before the first epoch ended; nothing saved") as caught:
         train(split_dir, run, again, reporter=StopAt(1), force=True)
-    assert not (run / LAST).exists() and not (run / "summary.json").exists()
-    assert (run / "config.json").read_bytes() == before["config.json"]  # no new run was written
-    assert run_status(run) != "interrupted"  # nothing to resume: its state is gone
+    assert f"the earlier run's {run / LAST} is kept" in str(caught.value)
+    assert folder_bytes(run) == before  # no new run was written, the earlier one is as it was
 
 
 @pytest.mark.slow
-def test_ctrl_c_takes_only_a_training_state_the_run_wrote_itself(
-    tmp_path, split_dir, tiny_config, monkeypatch
+def test_ctrl_c_in_the_first_epoch_of_a_forced_restart_keeps_the_earlier_runs_state(
+    tmp_path, split_dir, tiny_config
 ):
-    """Had an earlier run's state stayed in the folder, Ctrl-C would not take it for this run's."""
+    """--force removed the earlier interrupted run's last.safetensors once the frozen pass was
+    done: Ctrl-C in the new run's first epoch then lost it, saying only "nothing saved"."""
     run = tmp_path / "run"
     with pytest.raises(Interrupted, match="after epoch 4"):
         train(split_dir, run, tiny_config, reporter=StopAt(5))
-    monkeypatch.setattr("objrec.train.clear_earlier_run", lambda out: None)
+    with pytest.raises(Interrupted, match="nothing saved"):
+        train(split_dir, run, tiny_config, reporter=StopAt(1), force=True)
+    assert run_status(run) == "interrupted" and last_epoch(run) == 4
+    result = train(split_dir, run, resume=True)  # the earlier run goes on where it stopped
+    assert result.finished and result.history[4]["epoch"] == 5
+
+
+@pytest.mark.slow
+def test_ctrl_c_takes_only_a_training_state_the_run_wrote_itself(tmp_path, split_dir, tiny_config):
+    """A forced run keeps the earlier run's state until it writes its own: Ctrl-C before then
+    does not take it for this run's; once it wrote its own, that one counts."""
+    run = tmp_path / "run"
+    with pytest.raises(Interrupted, match="after epoch 4"):
+        train(split_dir, run, tiny_config, reporter=StopAt(5))
     with pytest.raises(Interrupted, match="before the first epoch ended; nothing saved"):
         train(split_dir, run, tiny_config, reporter=StopAt(1), force=True)
-    with pytest.raises(Interrupted, match="after epoch 2"):  # once it wrote its own, it counts
+    with pytest.raises(Interrupted, match="after epoch 2"):
         train(split_dir, run, tiny_config, reporter=StopAt(3), force=True)
+    assert last_epoch(run) == 2 and run_status(run) == "interrupted"
 
 
 @pytest.mark.slow
@@ -462,13 +476,36 @@ def test_a_forced_retrain_killed_mid_fit_can_be_resumed(
 ):
     """A --force retrain over a finished run, killed mid-fit, left its new last.safetensors beside
     the earlier run's summary.json: `--resume` refused it as "a finished run"."""
+    before = folder_bytes(trained_run)
     with monkeypatch.context() as patch:
         patch.setattr("objrec.runs.SAVE_EVERY", 0)  # the training state written after every epoch
+        with pytest.raises(Killed):  # before its first training state: the earlier run stays
+            train(split_dir, trained_run, tiny_config, reporter=StopAt(1, Killed), force=True)
+        assert folder_bytes(trained_run) == before and run_status(trained_run) == "finished"
         with pytest.raises(Killed):
             train(split_dir, trained_run, tiny_config, reporter=StopAt(3, Killed), force=True)
     assert run_status(trained_run) == "interrupted" and last_epoch(trained_run) == 2
     result = train(split_dir, trained_run, resume=True)
     assert result.finished and len(result.history) > 2 and not (trained_run / LAST).exists()
+
+
+@pytest.mark.slow
+def test_a_forced_train_into_a_folder_of_the_users_files_keeps_their_summary_json(
+    tmp_path, split_dir, tiny_config, monkeypatch
+):
+    """--force into a folder holding no run removed the user's own summary.json as soon as the
+    frozen pass was done, taking it for an earlier run's."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "summary.json").write_text('{"my": "numbers"}')
+    (mine / BEST).write_bytes(b"a model downloaded from elsewhere, not objrec's")
+    with pytest.raises(Interrupted, match="nothing saved"):
+        train(split_dir, mine, tiny_config, reporter=StopAt(1), force=True)
+    assert (mine / "summary.json").read_text() == '{"my": "numbers"}'
+    monkeypatch.setattr("objrec.runs.SAVE_EVERY", 0)
+    with pytest.raises(Killed):  # its first training states written: still not an earlier run's
+        train(split_dir, mine, tiny_config, reporter=StopAt(3, Killed), force=True)
+    assert (mine / "summary.json").read_text() == '{"my": "numbers"}' and last_epoch(mine) == 2
 
 
 @pytest.mark.parametrize("inside", [".", "run", "train/run"])

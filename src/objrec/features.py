@@ -44,6 +44,7 @@ from objrec.store import (
     FLOAT32,
     FeatureStore,
     HashStats,
+    Lookup,
     PruneResult,
     Space,
     SpaceInfo,
@@ -650,7 +651,9 @@ def feature_table(
     if not found.found.all():
         raise RuntimeError(f"{name}: the feature store lost rows it was just given")
     log.info("%s: %d images, %d computed, hashing %s", name, len(samples), computed, hashing)
-    return make_table(space, samples, found, (computed, failed), hashing, digests)
+    return make_table(
+        space, samples, found, computed=computed, failed=failed, hashing=hashing, digests=digests
+    )
 
 
 def narrow_rows(
@@ -704,16 +707,28 @@ def fill(
 
 
 def make_table(
-    space: Space, samples, found, passed: tuple[int, int], hashing: HashStats, digests: list[str]
+    space: Space,
+    samples: Sequence[Sample],
+    found: Lookup,
+    *,
+    computed: int,
+    failed: int,
+    hashing: HashStats,
+    digests: list[str],
 ) -> FeatureTable:
-    """The table of ``samples`` that ``found`` located; ``passed``: the images this process
-    pushed through the body for it, and those it tried and could not decode."""
-    labels = torch.tensor([s.label for s in samples], dtype=torch.long)
-    ok = torch.from_numpy(found.rows >= 0)
-    errors = [f"{samples[i].path}: {reason}" for i, reason in sorted(found.errors.items())]
-    computed, failed = passed
+    """The table of ``samples`` that ``found`` located; ``computed``: the images this process
+    pushed through the body for it, ``failed``: those it tried and could not decode."""
     return FeatureTable(
-        space, found.rows, labels, ok, errors, computed, hashing, found.generation, digests, failed
+        space=space,
+        rows=found.rows,
+        labels=torch.tensor([s.label for s in samples], dtype=torch.long),
+        ok=torch.from_numpy(found.rows >= 0),
+        errors=[f"{samples[i].path}: {reason}" for i, reason in sorted(found.errors.items())],
+        computed=computed,
+        hashing=hashing,
+        generation=found.generation,
+        digests=digests,
+        failed=failed,
     )
 
 

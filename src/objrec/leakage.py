@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from objrec.checkpoint import atomic_write
 from objrec.images import list_images
-from objrec.store import FeatureStore, hash_file
+from objrec.store import DIGEST_CHARS, FeatureStore, hash_file
 
 log = logging.getLogger(__name__)
 
@@ -35,25 +37,57 @@ def digests(paths: Sequence[Path], store: FeatureStore | None) -> list[str]:
     return [hash_file(Path(p)) for p in paths]
 
 
+HEADER = ["split", "digest"]
+DIGEST = re.compile(f"[0-9a-f]{{{DIGEST_CHARS}}}")
+
+
 def write_seen(run: Path, seen: Mapping[str, Sequence[str]]) -> None:
-    """Write ``SEEN_RECORD`` into the run folder: the digests of each split's images."""
-    lines = ["split,digest"]
+    """Write ``SEEN_RECORD`` into the run folder, atomically: the digests of each split's
+    images."""
+    lines = [",".join(HEADER)]
     for split in SEEN_SPLITS:
         lines += [f"{split},{digest}" for digest in sorted(set(seen.get(split, ())))]
-    (Path(run) / SEEN_RECORD).write_text("\n".join(lines) + "\n")
+    atomic_write(Path(run) / SEEN_RECORD, ("\n".join(lines) + "\n").encode())
 
 
 def read_seen(run: Path) -> dict[str, str] | None:
     """Content digest -> split, from the run folder's ``SEEN_RECORD``; None when it has none (a
-    run from an older objrec, or a checkpoint copied out of its folder) or it cannot be read."""
+    run from an older objrec, or a checkpoint copied out of its folder) or it cannot be read: a
+    record without its header, with a row that is not a split and a digest, or with no training
+    image (empty, or cut off) is said to be unreadable, never taken as a run that saw nothing."""
     record = Path(run) / SEEN_RECORD
     try:
         with record.open(newline="") as f:
-            return {row["digest"]: row["split"] for row in csv.DictReader(f)}
-    except (OSError, ValueError, KeyError, csv.Error) as exc:
+            return by_digest(checked_rows(csv.reader(f)))
+    except (OSError, ValueError, csv.Error) as exc:
         if record.exists():
             log.warning("%s cannot be read (%s)", record, exc)
         return None
+
+
+def checked_rows(reader: Iterable[list[str]]) -> list[tuple[str, str]]:
+    """The (split, digest) rows of a record after its header; a ValueError saying what is wrong
+    with one that is not whole."""
+    rows = iter(reader)
+    if next(rows, None) != HEADER:
+        raise ValueError(f"its first line is not {','.join(HEADER)}")
+    checked = []
+    for n, row in enumerate(rows, 2):
+        if len(row) != 2 or row[0] not in SEEN_SPLITS or not DIGEST.fullmatch(row[1]):
+            raise ValueError(f"line {n} is not a split and a digest")
+        checked.append((row[0], row[1]))
+    if not any(split == "train" for split, _ in checked):
+        raise ValueError("it lists no training image")
+    return checked
+
+
+def by_digest(rows: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Content digest -> split; an image both in train and in valid counts as a training one."""
+    known: dict[str, str] = {}
+    for split, digest in rows:
+        if known.get(digest) != "train":
+            known[digest] = split
+    return known
 
 
 def seen_hashes(data_dir: Path, store: FeatureStore | None = None) -> dict[str, str]:
@@ -67,7 +101,7 @@ def seen_hashes(data_dir: Path, store: FeatureStore | None = None) -> dict[str, 
         for path in list_images(data_dir / split)
     ]
     hashed = digests([path for _, path in files], store)
-    return {digest: split for (split, _), digest in zip(files, hashed, strict=True)}
+    return by_digest((split, digest) for (split, _), digest in zip(files, hashed, strict=True))
 
 
 def known_hashes(

@@ -4,8 +4,9 @@ A run folder holds ``model.safetensors`` (the best epoch), ``config.json``, ``hi
 ``curves.png``, ``summary.json`` and ``seen_digests.csv`` (the content digests of the images it
 trained and validated on, for ``evaluate``'s leak check). While the run trains, and after it was
 interrupted, it also holds ``last.safetensors`` (the state after the last completed epoch, for
-``--resume``); a finished run removes it, and a forced run removes an earlier run's (and its
-``summary.json``) before it trains.
+``--resume``); a finished run removes it. A forced run over an earlier one leaves that run as it
+is until its own first training state replaces the earlier one's (and removes its
+``summary.json``): a stop before then leaves the earlier run to resume.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from objrec.checkpoint import (
     LAST,
     SavedTraining,
     TrainingState,
+    is_checkpoint,
     load_training_state,
     restore_training_state,
     save_checkpoint,
@@ -36,7 +38,7 @@ from objrec.checkpoint import (
 from objrec.config import TrainConfig
 from objrec.engine import FitState
 from objrec.errors import Interrupted, ObjrecError
-from objrec.leakage import write_seen
+from objrec.leakage import SEEN_RECORD, write_seen
 from objrec.meta import RunMeta
 from objrec.model import Classifier, count_parameters
 from objrec.outputs import HINT, refuse_inside, refuse_overwrite, refuse_unwritable
@@ -223,15 +225,21 @@ def warn_of_other_data(out: Path, saved: RunMeta, data_dir: Path) -> None:
         )
 
 
+def holds_run(out: Path) -> bool:
+    """Whether ``out`` holds a run objrec wrote: a model or a training state with objrec's header
+    (a ``summary.json`` alone, or beside a downloaded ``model.safetensors``, is the user's)."""
+    return any(is_checkpoint(Path(out) / name) for name in (BEST, LAST))
+
+
 def clear_earlier_run(out: Path) -> None:
-    """Remove what tells an earlier run in ``out`` apart, its training state and summary, before a
-    forced run trains there: left, a stop of the new run would resume (or report) the earlier one's
-    state, or call the new run finished. Its model stays until the new run writes its own."""
-    removed = [name for name in (LAST, SUMMARY) if (out / name).exists()]
-    for name in removed:
-        (out / name).unlink()
-    if removed:
-        log.info("removed the earlier run's %s from %s", " and ".join(removed), out)
+    """Remove an earlier run's ``summary.json`` from ``out`` as a forced run writes its first
+    training state there (which replaces the earlier one's): left, it would call the new run
+    finished, or report the earlier one's epochs. Nothing is removed from a folder that holds no
+    objrec run (its ``summary.json`` is the user's). The earlier model stays until the new run
+    writes its own."""
+    if holds_run(out) and (out / SUMMARY).exists():
+        (out / SUMMARY).unlink()
+        log.info("removed the earlier run's %s from %s", SUMMARY, out)
 
 
 SAVE_EVERY = 30.0
@@ -244,14 +252,22 @@ class EpochSaver:
     """``on_epoch_end`` for ``fit``: after every epoch the training state is copied in memory, and
     written to ``last.safetensors`` (atomically) once ``SAVE_EVERY`` seconds have passed since the
     last write; ``flush`` (on Ctrl-C, and once the fit has ended, so that a stop in what
-    follows can still be resumed) writes the last completed epoch's."""
+    follows can still be resumed) writes the last completed epoch's. ``replaces``: the run was
+    forced over an earlier one, whose ``summary.json`` goes just before the first write
+    (``clear_earlier_run``), not earlier: a stop before it leaves the earlier run as it was."""
 
     def __init__(
-        self, out: Path, head: torch.nn.Module, optimizer: torch.optim.Optimizer, meta: RunMeta
+        self,
+        out: Path,
+        head: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        meta: RunMeta,
+        replaces: bool = False,
     ):
         self.path, self.head, self.optimizer, self.meta = out / LAST, head, optimizer, meta
         self.pending: TrainingState | None = None
         self.written = time.monotonic()
+        self.replaces = replaces
 
     def __call__(self, state: FitState) -> None:
         self.pending = training_state(self.head, self.optimizer, state, self.meta)
@@ -261,15 +277,23 @@ class EpochSaver:
     def flush(self) -> None:
         """Write the last completed epoch's state, unless it is written already."""
         if self.pending is not None:
+            if self.replaces:  # the earlier run's state is replaced by the write that follows
+                clear_earlier_run(self.path.parent)
+                self.replaces = False
             write_training_state(self.path, self.pending)
             self.pending, self.written = None, time.monotonic()
 
 
 def epoch_saver(
-    out: Path, head: torch.nn.Module, optimizer: torch.optim.Optimizer, meta: RunMeta
+    out: Path,
+    head: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    meta: RunMeta,
+    replaces: bool = False,
 ) -> EpochSaver:
-    """``on_epoch_end`` for ``fit`` that keeps ``last.safetensors`` for ``--resume``."""
-    return EpochSaver(out, head, optimizer, meta)
+    """``on_epoch_end`` for ``fit`` that keeps ``last.safetensors`` for ``--resume``;
+    ``replaces``: forced over an earlier run (see ``EpochSaver``)."""
+    return EpochSaver(out, head, optimizer, meta, replaces)
 
 
 def save_after_interrupt(
@@ -278,19 +302,35 @@ def save_after_interrupt(
     optimizer: torch.optim.Optimizer,
     config: TrainConfig,
     meta: RunMeta,
+    *,
     n_images: dict[str, int],
     frozen_pass: dict[str, float],
     ours: bool,
     seen: Mapping[str, Sequence[str]] | None = None,
 ) -> NoReturn:
     """Ctrl-C: write the best model of the last completed epoch, then say how to resume.
-    ``ours``: the training state in ``out`` is this run's (written since it started, or the resumed
-    run's own); another one is never taken for it."""
+    ``n_images``, ``frozen_pass``: the run's counts, for its summary. ``ours``: the training
+    state in ``out`` is this run's (written since it started, or the resumed run's own); another
+    one (an earlier run's, kept by a forced run until it writes its own) is never taken for it."""
     if not ours or not (out / LAST).exists():
-        raise Interrupted("interrupted before the first epoch ended; nothing saved") from None
+        kept = f" (the earlier run's {out / LAST} is kept)" if (out / LAST).exists() else ""
+        raise Interrupted(
+            f"interrupted before the first epoch ended; nothing saved{kept}"
+        ) from None
     state = restore_training_state(load_training_state(out / LAST), model.head, optimizer)
     model.head.load_state_dict(state.best_state)
-    write_run(out, model, config, meta, state, {}, n_images, frozen_pass, finished=False, seen=seen)
+    write_run(
+        out,
+        model,
+        config,
+        meta,
+        state,
+        seconds={},
+        n_images=n_images,
+        frozen_pass=frozen_pass,
+        finished=False,
+        seen=seen,
+    )
     raise Interrupted(
         f"interrupted after epoch {state.epoch}; the best model so far is in {out / BEST}; "
         "continue it with `resume=True`",
@@ -339,9 +379,7 @@ def write_run(
         calibration=calibration or {},
     )
     if write:
-        _write_files(out, model, config, meta, result)
-        if seen is not None:
-            write_seen(out, seen)
+        _write_files(out, model, config, meta, result, seen)
     log.info(
         "trained %s: best epoch %d, valid loss %.4f", out, state.best_epoch, best["valid_loss"]
     )
@@ -349,13 +387,23 @@ def write_run(
 
 
 def _write_files(
-    out: Path, model: Classifier, config: TrainConfig, meta: RunMeta, result: TrainResult
+    out: Path,
+    model: Classifier,
+    config: TrainConfig,
+    meta: RunMeta,
+    result: TrainResult,
+    seen: Mapping[str, Sequence[str]] | None,
 ) -> None:
+    # the earlier record goes first: a stop before the new one is written leaves a model with no
+    # record (evaluate says so, and checks its data folder), never beside another run's record
+    (out / SEEN_RECORD).unlink(missing_ok=True)
     save_checkpoint(out / BEST, model, meta)
     history = pd.DataFrame(result.history)
     history.to_csv(out / "history.csv", index=False)
     plots.training_curves(history, out / "curves.png")
     (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
     (out / SUMMARY).write_text(json.dumps(result.summary(), indent=2))
+    if seen is not None:
+        write_seen(out, seen)
     if result.finished:
         (out / LAST).unlink(missing_ok=True)

@@ -65,7 +65,6 @@ from objrec.progress import SILENT, Reporter, plural, some_of
 from objrec.quantize import QuantizedBody, auto_precision, quantize_body
 from objrec.runs import (
     TrainResult,
-    clear_earlier_run,
     epoch_saver,
     load_resume,
     open_run_folder,
@@ -203,10 +202,9 @@ def _train(
         meta = run_meta(prep, config, data_dir)
         reporter.note(classes_note(prep.classes))
         reporter.note("parameters: {total:,} total, {trainable:,} trainable".format(**prep.params))
-        if request.force and not request.resume and world.main:
-            clear_earlier_run(out)  # from here on, a state in `out` is this run's
         t0 = time.perf_counter()
-        state = fit_head(prep, config, meta, out, saved, reporter, world)
+        replaces = request.force and not request.resume  # an earlier run's state, if any
+        state = fit_head(prep, config, meta, out, saved, reporter, world, replaces=replaces)
         source = FeatureSource(prep.train, prep.valid)
         if config.finetune_blocks:
             state, source = finetune_phase(prep, config, state, reporter, world)
@@ -222,10 +220,10 @@ def _train(
         config,
         meta,
         state,
-        seconds,
-        prep.n_images,
-        prep.frozen_pass,
-        world.main,
+        seconds=seconds,
+        n_images=prep.n_images,
+        frozen_pass=prep.frozen_pass,
+        write=world.main,
         precision=precision,
         calibration=calibration,
         seen=prep.seen,
@@ -363,17 +361,17 @@ def prepare(
     (valid,) = frozen_features(frozen, valid_set, data, config, [0], reporter, "valid", world)
     require_readable_splits(Path(data_dir), train_sets, valid, train_set.classes)
     return Prepared(
-        model,
-        data,
-        held(train_sets, world),
-        held([valid], world),
-        frozen.fingerprint,
-        train_set,
-        valid_set,
-        frozen_pass_counts([*train_sets, valid], world),
-        time.perf_counter() - started,
-        quantizing,
-        {"train": train_sets[0].digests, "valid": valid.digests},
+        model=model,
+        data=data,
+        train=held(train_sets, world),
+        valid=held([valid], world),
+        fingerprint=frozen.fingerprint,
+        train_set=train_set,
+        valid_set=valid_set,
+        frozen_pass=frozen_pass_counts([*train_sets, valid], world),
+        seconds=time.perf_counter() - started,
+        quantize_seconds=quantizing,
+        seen={"train": train_sets[0].digests, "valid": valid.digests},
     )
 
 
@@ -543,8 +541,11 @@ def fit_head(
     saved: SavedTraining | None,
     reporter: Reporter,
     world: World = SINGLE,
+    *,
+    replaces: bool = False,
 ) -> FitState:
-    """Run ``fit`` on the cached features, saving the training state after every epoch."""
+    """Run ``fit`` on the cached features, saving the training state after every epoch;
+    ``replaces``: a forced run, whose first save replaces an earlier run's state in ``out``."""
     head = prep.model.head.to(world.device)
     optimizer = head_optimizer(head, config)
     state = None
@@ -554,7 +555,7 @@ def fit_head(
     else:
         seed_everything(config.seed)  # dropout draws the same whether features were cached or not
     model, train_batches, valid_batches = epoch_sources(prep, config, world)
-    saver = epoch_saver(out, head, optimizer, meta) if world.main else None
+    saver = epoch_saver(out, head, optimizer, meta, replaces) if world.main else None
     before = state_stamp(out)  # a state in `out` that this fit did not write is not its own
     try:
         state = fit(
@@ -576,12 +577,35 @@ def fit_head(
         if saver is not None:
             saver.flush()
             ours = saved is not None or state_stamp(out) not in (None, before)
-            counts = prep.n_images, prep.frozen_pass  # for the summary
-            save_after_interrupt(out, prep.model, optimizer, config, meta, *counts, ours, prep.seen)
+            save_on_ctrl_c(prep, config, meta, out, optimizer, ours=ours)
         raise
     if saver is not None:
         saver.flush()  # what follows (fine-tuning, calibration) may be stopped: resume from here
     return state
+
+
+def save_on_ctrl_c(
+    prep: Prepared,
+    config: TrainConfig,
+    meta: RunMeta,
+    out: Path,
+    optimizer: torch.optim.Optimizer,
+    *,
+    ours: bool,
+) -> None:
+    """Ctrl-C in the head's fit: write the run as of its last completed epoch (``ours``: the
+    training state in ``out`` is this run's), then say so (``runs.save_after_interrupt``)."""
+    save_after_interrupt(
+        out,
+        prep.model,
+        optimizer,
+        config,
+        meta,
+        n_images=prep.n_images,
+        frozen_pass=prep.frozen_pass,
+        ours=ours,
+        seen=prep.seen,
+    )
 
 
 def require_same_run(saved: SavedTraining, prep: Prepared, config: TrainConfig, out: Path) -> None:
