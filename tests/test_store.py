@@ -474,3 +474,63 @@ def test_an_index_the_disk_cannot_hold_is_one_sentence(tmp_path):
         )
         assert "disk I/O error" in message and "if the disk is full, free some space" in message
         assert store.reserve("s", 1) == 0  # with room again, the failed reservation left nothing
+
+
+def test_a_store_another_process_holds_is_busy_not_something_to_clear(tmp_path):
+    """A locked index was 'if the disk is full, free some space, else objrec cache --clear
+    removes it': advice to delete a store another objrec process was using."""
+    root = tmp_path / "cache" / "store"
+    with FeatureStore(root, timeout=0.2) as store:
+        store.space("s", 4)
+        other = sqlite3.connect(root / "index.sqlite", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(ObjrecError) as caught:
+                store.reserve("s", 1)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        message = str(caught.value)
+        assert message == (
+            f"the feature store's index {root / 'index.sqlite'} is busy (database is locked): "
+            "another objrec process is using it; try again when it ends"
+        )
+        assert store.reserve("s", 1) == 0
+
+
+def test_an_index_that_cannot_be_written_names_permissions_and_bugs_pass(tmp_path):
+    root = tmp_path / "cache" / "store"
+    with FeatureStore(root) as store:
+        store.space("s", 4)
+        writable, store.db = (
+            store.db,
+            sqlite3.connect(
+                f"file:{root / 'index.sqlite'}?mode=ro", uri=True, isolation_level=None
+            ),
+        )
+        try:
+            with pytest.raises(ObjrecError) as caught:
+                store.reserve("s", 1)
+        finally:
+            store.db.close()
+            store.db = writable
+        message = str(caught.value)
+        assert f"the feature store's index {root / 'index.sqlite'} cannot be written" in message
+        assert "readonly database" in message and "permissions" in message
+        assert "--clear" not in message
+        store.db.close()
+        with pytest.raises(sqlite3.ProgrammingError, match="closed database"):
+            store.indexed_files()  # objrec's own mistake: SQLite's error as it is
+        store.db = sqlite3.connect(root / "index.sqlite", isolation_level=None)
+
+
+def test_a_facts_store_that_cannot_be_opened_says_so_not_to_clear_it(tmp_path):
+    from objrec.dedup import cached_facts
+
+    facts = tmp_path / "cache" / "facts.sqlite"
+    facts.mkdir(parents=True)  # SQLite cannot open a folder: SQLITE_CANTOPEN
+    with pytest.raises(ObjrecError) as caught:
+        cached_facts([], [], facts)
+    message = str(caught.value)
+    assert message.startswith(f"the image facts store {facts} cannot be opened (")
+    assert "permissions" in message and "--clear" not in message

@@ -196,10 +196,11 @@ FACTS_FILE = "facts.sqlite"
 def _open_facts(db_file: Path) -> Iterator[sqlite3.Connection]:
     """The ``facts`` table, and ``facts_used``: when each row was last read or written, for
     ``prune_facts`` (a table of its own, so that the ``facts`` rows keep their layout). Open for
-    the block; its SQLite errors (a damaged file, a full disk) become one sentence."""
+    the block; its SQLite errors (a damaged file, a full disk) become one sentence, those of
+    objrec's own mistakes pass as they are."""
     import sqlite3
 
-    from objrec.store import database_error, make_cache_folder
+    from objrec.store import SQLITE_BUGS, database_error, make_cache_folder
 
     folder = Path(db_file).parent
     make_cache_folder(folder)
@@ -217,6 +218,8 @@ def _open_facts(db_file: Path) -> Iterator[sqlite3.Connection]:
             yield db
         finally:
             db.close()
+    except SQLITE_BUGS:
+        raise
     except sqlite3.Error as exc:
         raise database_error(Path(db_file), "the image facts store", folder, exc) from exc
 

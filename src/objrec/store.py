@@ -27,8 +27,8 @@ write the disk cannot hold (an OSError naming the array file), leaves at most un
 never a readable wrong one. Two writers computing the same image keep the first entry (``INSERT
 OR IGNORE``); both rows hold the same features. Pruning writes the live rows into a new generation
 of the array file and switches entries and generation in one transaction. SQLite's errors (a
-damaged index, a full disk) are one sentence (:func:`database_error`). SQLite's locking needs a
-local file system (not NFS).
+damaged index, a full disk, another process holding it) are one sentence (:func:`database_error`).
+SQLite's locking needs a local file system (not NFS).
 """
 
 from __future__ import annotations
@@ -73,6 +73,16 @@ INDEX_FILE = "index.sqlite"
 LOCK_FILES = ("lock", "open.lock")
 DAMAGED = {11, 26}
 """SQLite's primary result codes of a damaged database: SQLITE_CORRUPT, SQLITE_NOTADB."""
+DISK = {10, 13}
+"""... of a disk that failed or is full: SQLITE_IOERR, SQLITE_FULL."""
+BUSY = {5, 6}
+"""... of a database another connection is using: SQLITE_BUSY, SQLITE_LOCKED."""
+UNWRITABLE = {3, 8}
+"""... of a database that cannot be written: SQLITE_PERM, SQLITE_READONLY."""
+CANTOPEN = 14
+SQLITE_BUGS = (sqlite3.ProgrammingError, sqlite3.InterfaceError)
+"""SQLite errors of objrec's own mistakes (a closed connection, a wrong parameter): never turned
+into advice about the file, they pass through as they are."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS spaces(
@@ -134,18 +144,34 @@ def hash_file(path: Path) -> str:
 
 def database_error(path: Path, what: str, cache_dir: Path, exc: sqlite3.Error) -> ObjrecError:
     """An SQLite error of a file in the cache folder ``cache_dir`` (``what``: the store's index,
-    the image facts) as one sentence: the file, SQLite's reason, and the way out."""
+    the image facts) as one sentence: the file, SQLite's reason, and the way out, which is
+    ``objrec cache --clear`` only for a damaged file or a disk that failed (once there is room).
+    Not for :data:`SQLITE_BUGS`, which callers let pass."""
     reason = str(exc) or type(exc).__name__
     clear = f"`objrec cache --clear --cache-dir {shlex.quote(str(cache_dir))}`"
-    if getattr(exc, "sqlite_errorcode", 0) & 0xFF in DAMAGED:
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code in DAMAGED:
         return ObjrecError(
             f"{what} {path} is damaged ({reason}): {clear} removes it, and what it held is "
             "computed again when needed"
         )
-    return ObjrecError(
-        f"cannot use {what} {path} ({reason}): if the disk is full, free some space, else "
-        f"{clear} removes it, and what it held is computed again when needed"
-    )
+    if code in DISK:
+        return ObjrecError(
+            f"cannot use {what} {path} ({reason}): if the disk is full, free some space first; "
+            f"if it still fails, {clear} removes it, and what it held is computed again when needed"
+        )
+    if code in BUSY:
+        return ObjrecError(
+            f"{what} {path} is busy ({reason}): another objrec process is using it; try again "
+            "when it ends"
+        )
+    if code in UNWRITABLE or code == CANTOPEN:
+        verb = "opened" if code == CANTOPEN else "written"
+        return ObjrecError(
+            f"{what} {path} cannot be {verb} ({reason}): check the permissions of the file and "
+            "of its folder"
+        )
+    return ObjrecError(f"cannot use {what} {path} ({reason})")
 
 
 P = ParamSpec("P")
@@ -155,13 +181,16 @@ R = TypeVar("R")
 def index_errors(
     method: Callable[Concatenate[FeatureStore, P], R],
 ) -> Callable[Concatenate[FeatureStore, P], R]:
-    """``method`` of the store, whose SQLite errors (a damaged index, a full disk) become one
-    sentence (:func:`database_error`) instead of a traceback."""
+    """``method`` of the store, whose SQLite errors (a damaged index, a full disk, another process
+    holding it) become one sentence (:func:`database_error`) instead of a traceback; those of
+    objrec's own mistakes (:data:`SQLITE_BUGS`) pass as they are."""
 
     @functools.wraps(method)
     def checked(store: FeatureStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return method(store, *args, **kwargs)
+        except SQLITE_BUGS:
+            raise
         except sqlite3.Error as exc:
             index = store.root / INDEX_FILE
             raise database_error(
