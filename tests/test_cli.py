@@ -302,6 +302,41 @@ def test_cache_clear_recovers_a_damaged_feature_store_or_facts_store(capsys, tmp
         assert again == 0 and torch.equal(stored, after)
 
 
+def test_cache_clear_of_a_folder_of_the_user_s_own_removes_none_of_its_files(capsys, tmp_path):
+    """`objrec cache --clear --cache-dir mine` said 'removed every stored feature and 2 other
+    entries' and left mine/ empty: notes.txt and keep/thesis.tex were gone."""
+    mine = tmp_path / "mine"
+    (mine / "keep").mkdir(parents=True)
+    (mine / "notes.txt").write_text("notes")
+    (mine / "keep" / "thesis.tex").write_text("thesis")
+    code, out, err = run(capsys, "cache", "--clear", "--cache-dir", mine)
+    said = " ".join(out.split())
+    assert code == 0 and f"removed every stored feature and 0 other entries from {mine}" in said
+    assert "left 2 entries that objrec did not write: keep, notes.txt" in said, out + err
+    assert (mine / "notes.txt").read_text() == "notes"
+    assert (mine / "keep" / "thesis.tex").read_text() == "thesis"
+
+
+def test_cache_clear_removes_a_linked_onnx_folder_as_a_link(capsys, tmp_path):
+    """An onnx folder linked to another disk ended the clear in a traceback ('Cannot call rmtree
+    on a symbolic link'), the store half cleared."""
+    other = tmp_path / "other-disk"
+    other.mkdir()
+    (other / f"{'ab' * 16}-224.onnx").write_bytes(b"graph")
+    cache = tmp_path / "cache"
+    (cache / "store").mkdir(parents=True)
+    (cache / "store" / "index.sqlite").write_bytes(b"not a database " * 300)
+    (cache / "store" / "mine.txt").write_text("mine")
+    (cache / "onnx").symlink_to(other, target_is_directory=True)
+    code, out, err = run(capsys, "cache", "--clear", "--cache-dir", cache, "--json")
+    summary = json.loads(out)
+    assert code == 0 and summary["cleared_other_entries"] == 1, err
+    assert summary["left_entries"] == ["store/mine.txt"] and summary["spaces"] == []
+    assert "left 1 entry that objrec did not write: store/mine.txt" in " ".join(err.split())
+    assert not (cache / "onnx").exists() and (other / f"{'ab' * 16}-224.onnx").exists()
+    assert sorted(p.name for p in (cache / "store").iterdir()) == ["lock", "mine.txt"]
+
+
 def test_cache_lists_a_missing_folder_as_empty_and_makes_nothing(capsys, tmp_path):
     nope = tmp_path / "nope"
     code, out, _ = run(capsys, "cache", "--cache-dir", nope)

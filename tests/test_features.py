@@ -315,3 +315,58 @@ def test_views_normalised_once_a_batch_are_the_per_image_views_bit_for_bit(
             settings = PassSettings(batch_size=4)
             got[per_batch] = compute_features(body, samples, spec, settings, seeds=seeds).features
         assert torch.equal(got[True], got[False])
+
+
+def test_clear_removes_objrec_s_files_and_leaves_the_user_s(tmp_path, samples):
+    """`objrec cache --clear` deleted whatever was in the cache folder: a user's notes.txt and
+    keep/thesis.tex went with the features."""
+    from objrec.dedup import cached_facts
+
+    body = frozen(tmp_path)
+    cache = body.cache
+    assert feature_table(body, samples[:2], ViewSpec(DATA)).computed == 2
+    cached_facts([samples[0].path], [hash_file(samples[0].path)], cache.facts_file)
+    graphs = [
+        cache.onnx_path("ab" * 16, 224),
+        cache.onnx_path("ab" * 16, 224).with_name(f"{'ab' * 16}-224-int8-{'cd' * 16}.onnx"),
+        cache.model_onnx_path("ef" * 32),
+        cache.model_onnx_path("ef" * 32).with_suffix(".json"),
+        cache.root / "onnx" / f".{'ab' * 16}-224.onnx.123-0a1b2c3d.part",
+    ]
+    old = [cache.root / ("0123" * 8), cache.root / f".shard-{'0123' * 8}-0-of-2.npz"]
+    mine = [cache.root / "notes.txt", cache.root / "keep", cache.root / "onnx" / "mine.onnx"]
+    for path in [*graphs, *old, *mine]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    done = cache.clear()
+    assert done.removed == 1 + len(graphs) + len(old)  # facts.sqlite, graphs, old entries
+    assert done.left == [cache.root / "keep", cache.root / "notes.txt", *mine[2:]]
+    assert sorted(p.name for p in cache.root.iterdir()) == ["keep", "notes.txt", "onnx", "store"]
+    assert all(p.read_bytes() == b"x" for p in mine) and not any(p.exists() for p in graphs)
+    assert feature_table(frozen(tmp_path), samples[:2], ViewSpec(DATA)).computed == 2
+
+
+@pytest.mark.parametrize("name", ["onnx", "0123456789abcdef0123456789abcdef", "elsewhere"])
+def test_clear_never_follows_a_linked_folder(tmp_path, name):
+    """`shutil.rmtree` of an `onnx` folder linked to another disk raised 'Cannot call rmtree on
+    a symbolic link' and stopped the clear halfway. The link of objrec's name is removed, any
+    other left; the files it points to are never touched."""
+    target = tmp_path / "other-disk"
+    (target / "keep").mkdir(parents=True)
+    (target / f"{'ab' * 16}-224.onnx").write_bytes(b"graph")
+    (target / "keep" / "thesis.tex").write_text("mine")
+    cache = FeatureCache(tmp_path / "cache")
+    cache.root.mkdir()
+    (cache.root / name).symlink_to(target, target_is_directory=True)
+    (cache.root / "facts.sqlite").write_bytes(b"x")
+    done = cache.clear()
+    ours = name != "elsewhere"
+    assert (cache.root / name).is_symlink() is not ours and not (
+        cache.root / "facts.sqlite"
+    ).exists()
+    assert done.removed == 1 + ours and done.left == ([] if ours else [cache.root / name])
+    assert sorted(p.name for p in target.rglob("*")) == [
+        f"{'ab' * 16}-224.onnx",
+        "keep",
+        "thesis.tex",
+    ]

@@ -476,6 +476,35 @@ def test_an_index_the_disk_cannot_hold_is_one_sentence(tmp_path):
         assert store.reserve("s", 1) == 0  # with room again, the failed reservation left nothing
 
 
+def test_clear_removes_the_store_s_own_files_index_first_and_leaves_the_rest(tmp_path, monkeypatch):
+    """remove_store deleted every file and folder of store/ but the lock files: a user's file
+    in it went with the features, and a linked folder stopped the clear halfway."""
+    import objrec.store as store_module
+
+    root, elsewhere = tmp_path / "cache" / "store", tmp_path / "elsewhere"
+    with FeatureStore(root) as store:
+        store.space("s", 4).write("v", DIGESTS[:2], ROWS[:2, :4])
+    (root / "notes.txt").write_text("mine")
+    (root / "keep").mkdir()
+    (root / "keep" / "thesis.tex").write_text("mine too")
+    elsewhere.mkdir()
+    (elsewhere / "rows.float32").write_bytes(b"\0" * 16)
+    (root / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (root / "t-0.float32").symlink_to(elsewhere / "rows.float32")  # one of objrec's names
+    removed, remove = [], store_module.remove_entry
+    monkeypatch.setattr(store_module, "remove_entry", lambda p: (removed.append(p.name), remove(p)))
+    left = store_module.remove_store(root)
+    assert removed[0] == "index.sqlite"  # first: never an index pointing at removed rows
+    assert "t-0.float32" in removed and "s-0.float32" in removed
+    assert left == [root / "keep", root / "linked", root / "notes.txt"]
+    kept = ["keep", "linked", "lock", "notes.txt", "open.lock"]
+    assert sorted(p.name for p in root.iterdir()) == kept
+    assert (root / "keep" / "thesis.tex").read_text() == "mine too"
+    assert (elsewhere / "rows.float32").stat().st_size == 16  # the link's target untouched
+    with FeatureStore(root) as store:  # a store again, empty
+        assert store.space_dim("s") is None and store.indexed_files() == 0
+
+
 def test_a_store_another_process_holds_is_busy_not_something_to_clear(tmp_path):
     """A locked index was 'if the disk is full, free some space, else objrec cache --clear
     removes it': advice to delete a store another objrec process was using."""

@@ -1329,7 +1329,12 @@ def check(data: Path, as_json: bool) -> None:
 @click.option(
     "--cache-dir", type=DIR, help="The cache folder [default: $OBJREC_CACHE or ~/.cache/objrec]."
 )
-@click.option("--clear", is_flag=True, help="Delete every stored feature and exported graph.")
+@click.option(
+    "--clear",
+    is_flag=True,
+    help="Delete every stored feature, image fact and exported graph (files objrec did not write "
+    "are left).",
+)
 @click.option("--prune", is_flag=True, help="Remove features not used for --days or not in --keep.")
 @click.option(
     "--days",
@@ -1350,8 +1355,9 @@ def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json:
     relabelling an image never recomputes it. --prune removes what no run used for --days days
     or what belongs to no image in --keep (features and the image facts of audit and split alike),
     then compacts the store, and removes the folders of
-    objrec's earlier cache format. Pruning or clearing waits for other objrec processes using the
-    store; it is always safe: anything needed again is recomputed.
+    objrec's earlier cache format. --clear removes only the files objrec writes there, leaving
+    (and naming) any other. Pruning or clearing waits for other objrec processes using the store;
+    it is always safe: anything needed again is recomputed.
     """
     from objrec.features import FeatureCache
 
@@ -1367,12 +1373,7 @@ def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json:
         if not store.root.is_dir():
             say.print(f"nothing to clear: there is no cache folder {store.root}", markup=False)
         else:
-            done["cleared_other_entries"] = removed = store.clear(wait)
-            say.print(
-                f"removed every stored feature and {plural(removed, 'other entry')} from "
-                f"{store.root}",
-                markup=False,
-            )
+            done.update(clear_cache(store, wait, say))
         if not as_json:
             return
     if prune:
@@ -1381,6 +1382,23 @@ def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json:
         else:
             done["pruned"] = prune_store(store, days, keep, wait, say)
     print_cache_summary(store.summary(), as_json, done)
+
+
+def clear_cache(store, wait, say: Console) -> dict:
+    """``store.clear``, said in a sentence, and another naming what it left (what objrec did not
+    write); returns both counts (for ``--json``)."""
+    done = store.clear(wait)
+    say.print(
+        f"removed every stored feature and {plural(done.removed, 'other entry')} from {store.root}",
+        markup=False,
+    )
+    names = [str(p.relative_to(store.root)) for p in done.left]
+    if names:
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        say.print(
+            f"left {plural(len(names), 'entry')} that objrec did not write: {shown}", markup=False
+        )
+    return {"cleared_other_entries": done.removed, "left_entries": names}
 
 
 def prune_store(store, days: float | None, keep: Path | None, wait, say: Console) -> dict:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
+import re
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -42,6 +42,7 @@ from objrec.quantize import QuantizedBody
 from objrec.runtime import DeviceRunner, OnnxModel, Runner, make_runner
 from objrec.store import (
     FLOAT32,
+    SQLITE_SIDE_FILES,
     FeatureStore,
     HashStats,
     Lookup,
@@ -50,6 +51,7 @@ from objrec.store import (
     SpaceInfo,
     default_cache_dir,
     refuse_unmakeable_cache_folder,
+    remove_entry,
     remove_store,
     space_id,
 )
@@ -127,15 +129,11 @@ class FeatureCache:
         return self.root / "onnx" / f"model-{digest[:32]}.logits.onnx"
 
     def old_entries(self) -> list[Path]:
-        """Folders of the cache format before the store (one per split and view): never read."""
+        """Entries of the cache format before the store (a folder per split and view, their
+        temporary folders, torchrun's shard files): never read."""
         if not self.root.is_dir():
             return []
-        return [
-            p
-            for p in self.root.iterdir()
-            if (p.is_dir() and (len(p.name) == 32 or p.name.startswith(".tmp-")))
-            or p.name.startswith(".shard-")
-        ]
+        return sorted(p for p in self.root.iterdir() if OLD_ENTRY.fullmatch(p.name))
 
     def summary(self) -> CacheSummary:
         """What ``objrec cache`` shows: the store's spaces, file index, old entries, ONNX graphs.
@@ -177,22 +175,86 @@ class FeatureCache:
         facts = dedup.prune_facts(self.facts_file, older_than_days, keep)
         old = self.old_entries()
         for path in old:
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
+            remove_entry(path)
         return PruneSummary(result, len(old), *facts)
 
-    def clear(self, wait=None) -> int:
-        """Remove everything in the cache folder (waiting for other users of the store), a
-        damaged store or image facts store too; returns how many entries beside the store."""
+    def clear(self, wait=None) -> ClearResult:
+        """Remove what objrec wrote in the cache folder (waiting for other users of the store), a
+        damaged store or image facts store too, and leave anything else there, following no
+        link: a link of one of objrec's names is removed itself."""
         if not self.root.is_dir():
-            return 0
+            return ClearResult(0, [])
         self.close()  # this process's own hold on the store would keep the lock from it
-        remove_store(self.root / "store", wait)
+        left = remove_store(self.root / "store", wait)
         removed = 0
-        for path in self.root.iterdir():
-            if path.name != "store":
-                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        for path in sorted(self.root.iterdir()):
+            if path.name == "store":
+                continue
+            if path.name == "onnx" and path.is_dir() and not path.is_symlink():
+                graphs, others = remove_graphs(path)
+                removed, left = removed + graphs, left + others
+            elif path.name == "onnx" or is_cache_file(path.name):
+                remove_entry(path)
                 removed += 1
-        return removed
+            else:
+                left.append(path)
+        return ClearResult(removed, left)
+
+
+OLD_ENTRY = re.compile(
+    r"[0-9a-f]{32}|\.tmp-[0-9a-f]{32}-[0-9a-f]{8}|\.shard-[0-9a-f]{32}-\d+-of-\d+\.npz"
+)
+"""The names of the cache format before the store: an entry's folder (its key), the temporary
+folder it was written in, and a torchrun rank's shard file."""
+GRAPH_NAME = re.compile(
+    r"[0-9a-f]{32}-\d+(?:-int8-[0-9a-f]{32})?\.onnx"
+    r"|model-(?:[0-9a-f]{32}|[0-9a-f]{64}|model)(?:\.logits)?\.(?:onnx|json)"
+)
+"""The graphs objrec keeps in ``onnx/``: a frozen body (:meth:`FeatureCache.onnx_path`), its int8
+version (``quantize.quantize_body``), and a whole model with its sidecar JSON
+(:meth:`FeatureCache.model_onnx_path`; ``model-<digest>.onnx`` before)."""
+TEMPORARY = re.compile(r"\.(?P<of>.+)\.(?:\d+(?:-[0-9a-f]{8})?\.part|tmp-\d+|pre-\d+|head)")
+"""A file written on the way to ``of`` (``outputs.staged``, and the names used before it)."""
+
+
+def is_cache_file(name: str) -> bool:
+    """Whether ``name`` in the cache folder is one objrec writes there beside ``store/`` and
+    ``onnx/``: the image facts store (and SQLite's files beside it), an old-format entry."""
+    facts = name == dedup.FACTS_FILE or name in {dedup.FACTS_FILE + s for s in SQLITE_SIDE_FILES}
+    return facts or OLD_ENTRY.fullmatch(name) is not None
+
+
+def is_graph_file(name: str) -> bool:
+    """Whether ``name`` in ``onnx/`` is a graph objrec writes there or a temporary file of one."""
+    while (written := TEMPORARY.fullmatch(name)) is not None:
+        name = written["of"]
+    return GRAPH_NAME.fullmatch(name) is not None
+
+
+def remove_graphs(folder: Path) -> tuple[int, list[Path]]:
+    """Remove objrec's graphs from ``folder`` (``onnx/``), and the folder once empty; returns
+    how many were removed and what was left."""
+    removed, left = 0, []
+    for path in sorted(folder.iterdir()):
+        if is_graph_file(path.name):
+            remove_entry(path)
+            removed += 1
+        else:
+            left.append(path)
+    if not left:
+        folder.rmdir()
+    return removed, left
+
+
+@dataclass(frozen=True)
+class ClearResult:
+    """What :meth:`FeatureCache.clear` did beside removing the store's features."""
+
+    removed: int
+    """Entries removed beside the store: the image facts store's files, graphs, old entries."""
+    left: list[Path]
+    """Entries objrec did not write (in the cache folder, ``store/`` or ``onnx/``): left as they
+    are."""
 
 
 def open_cache(cache_dir: str | Path | None = None, dtype: str = "float32") -> FeatureCache:

@@ -40,6 +40,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shlex
 import shutil
 import sqlite3
@@ -71,6 +72,10 @@ DIGEST_CHARS = 32  # 128 bits of SHA-256, in hex
 HASH_CHUNK = 1 << 20
 INDEX_FILE = "index.sqlite"
 LOCK_FILES = ("lock", "open.lock")
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+"""What SQLite keeps beside a database file ``NAME`` (as ``NAME-wal`` and so on)."""
+ARRAY_NAME = re.compile(rf".+-[0-9]+\.(?:{'|'.join(DTYPES)})")
+"""The names :meth:`FeatureStore.array_path` makes: ``<space>-<generation>.<dtype>``."""
 DAMAGED = {11, 26}
 """SQLite's primary result codes of a damaged database: SQLITE_CORRUPT, SQLITE_NOTADB."""
 DISK = {10, 13}
@@ -211,17 +216,41 @@ def lock_exclusively(lock, wait: Callable[[], None] | None) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
 
 
-def remove_store(root: Path, wait: Callable[[], None] | None = None) -> None:
-    """Remove the files of the store folder ``root`` but its lock files, whatever state its index
-    is in (a damaged one cannot be pruned): under the store's lock taken exclusively, so once no
-    other process has the store open (``wait()`` is called first when one has)."""
+def remove_entry(path: Path) -> None:
+    """Remove ``path`` without following a link: a link is removed itself, never what it points
+    to; a folder with everything in it (``shutil.rmtree`` removes the links inside as links)."""
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path)
+
+
+def is_store_file(name: str) -> bool:
+    """Whether ``name`` in a store folder is one objrec writes there (the index, SQLite's files
+    beside it, an array file), the lock files aside: what :func:`remove_store` removes."""
+    index = name == INDEX_FILE or name in {INDEX_FILE + s for s in SQLITE_SIDE_FILES}
+    return index or ARRAY_NAME.fullmatch(name) is not None
+
+
+def remove_store(root: Path, wait: Callable[[], None] | None = None) -> list[Path]:
+    """Remove objrec's files of the store folder ``root`` but its lock files, whatever state its
+    index is in (a damaged one cannot be pruned), and return what it left: the entries objrec
+    did not write. The index goes first, so a clear cut short never leaves one pointing at
+    missing rows. Under the store's lock taken exclusively, so once no other process has the
+    store open (``wait()`` is called first when one has). A link is never followed: a store
+    folder that is one is removed as a link, an entry of objrec's that is one likewise."""
+    if root.is_symlink():
+        root.unlink()
+        return []
     if not root.is_dir():
-        return
+        return [root] if root.exists() else []
     with open(root / "lock", "a+b") as lock:
         lock_exclusively(lock, wait)
-        for path in root.iterdir():
-            if path.name not in LOCK_FILES:
-                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        index = [INDEX_FILE, *(INDEX_FILE + side for side in SQLITE_SIDE_FILES)]
+        for name in [*index, *sorted(set(os.listdir(root)) - set(index))]:
+            if is_store_file(name):
+                remove_entry(root / name)
+    return [root / n for n in sorted(os.listdir(root)) if n not in LOCK_FILES]
 
 
 FLOAT32 = "float32"
@@ -685,7 +714,7 @@ class Pruner:
         spaces = self.db.execute("SELECT id, generation, dtype FROM spaces").fetchall()
         current = {self.store.array_path(*space).name for space in spaces}
         for path in self.store.root.iterdir():
-            if path.suffix[1:] in DTYPES and path.name not in current:
+            if ARRAY_NAME.fullmatch(path.name) and path.name not in current:
                 path.unlink()
         kept = {sid for sid, _, _ in spaces}
         for sid, space in list(self.store._spaces.items()):
