@@ -179,24 +179,8 @@ def test_ctrl_c_saves_and_a_resume_ends_like_an_uninterrupted_run(tmp_path, spli
     tiny_config.epochs = 12
     train(split_dir, tmp_path / "whole", tiny_config)
 
-    class CtrlC:
-        def __init__(self, at):
-            self.at = at
-
-        def task(self, *a):
-            from objrec.progress import SILENT
-
-            return SILENT.task(*a)
-
-        def note(self, m):
-            pass
-
-        def epoch(self, record):
-            if record["epoch"] == self.at:
-                raise KeyboardInterrupt
-
     with pytest.raises(Interrupted, match="after epoch 4") as caught:
-        train(split_dir, tmp_path / "cut", tiny_config, reporter=CtrlC(5))
+        train(split_dir, tmp_path / "cut", tiny_config, reporter=StopAt(5))
     assert Path(caught.value.values["data"]).resolve() == split_dir.resolve()  # the whole command
     assert load_training_state(tmp_path / "cut" / LAST).progress.epoch == 4
     assert (tmp_path / "cut" / BEST).exists()  # the best model so far, usable at once
