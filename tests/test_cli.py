@@ -1593,6 +1593,7 @@ def test_check_warns_of_classes_with_fewer_readable_images_than_split_needs(caps
     assert code == 0 and found == [("few_images", "green", False), ("few_images", "red", False)]
 
 
+@pytest.mark.slow
 def test_evaluate_names_the_classes_it_had_no_image_of(capsys, tmp_path, trained_run):
     other = make_class_folder(tmp_path / "other", per_class=2, classes=("red", "green"))
     code, out, _ = run(capsys, "evaluate", trained_run, other, "--out", tmp_path / "e")

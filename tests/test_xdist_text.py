@@ -31,6 +31,7 @@ def test_fails_on_it():
 """
 
 
+@pytest.mark.slow
 def test_a_failure_about_a_name_that_is_not_utf8_fails_the_run_in_workers(tmp_path):
     (tmp_path / "conftest.py").write_text(
         "from tests.xdist_text import pytest_report_to_serializable, pytest_warning_recorded\n"
