@@ -42,6 +42,15 @@ def make_image(colour, size=(40, 32), seed=0) -> Image.Image:
     return Image.fromarray(pixels.astype(np.uint8))
 
 
+def fake_checkpoint(path: Path) -> Path:
+    """A file with objrec's checkpoint header and no model in it: what makes a folder a run
+    (``runs.holds_run``), for tests of run folders that need no training."""
+    from safetensors.torch import save_file
+
+    save_file({"x": torch.zeros(1)}, path, metadata={"objrec": "{}"})
+    return path
+
+
 def make_class_folder(root: Path, per_class: int = 12, classes=tuple(COLOURS)) -> Path:
     """``root/<class>/img_NN.{png,jpg}``: one colour per class, sizes varying, both formats."""
     for c, name in enumerate(classes):

@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 from objrec.cli import SentenceHandler, expand_greedy, main
 from objrec.config import DEFAULT_BACKBONE
 
-from .conftest import COLOURS, make_class_folder, make_image
+from .conftest import COLOURS, fake_checkpoint, make_class_folder, make_image
 
 
 def run(capsys, *args):
@@ -928,7 +928,7 @@ def test_messages_that_point_to_resume_name_the_run(capsys, tmp_path, split_dir)
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    (run_dir / "last.safetensors").write_bytes(b"as a killed run leaves it")
+    fake_checkpoint(run_dir / "last.safetensors")  # as a killed run leaves it
     code, _, err = run(capsys, "train", split_dir, "--out", run_dir, "--backbone", "tiny_test")
     err = " ".join(err.split())
     whole_command = f"continue it with `objrec train {split_dir} --resume {run_dir}`,"
@@ -1469,7 +1469,7 @@ def fake_run_folder(root: Path, checkpoint: str = "model.safetensors") -> Path:
     checkpoint (an objrec header, no model), config and an evaluation of images."""
     make_class_folder(root, per_class=5, classes=("red",))
     (root / "red").rename(root / "eval-test")
-    save_file({"x": torch.zeros(1)}, root / checkpoint, metadata={"objrec": "{}"})
+    fake_checkpoint(root / checkpoint)
     (root / "config.json").write_text("{}")
     return root
 

@@ -6,6 +6,8 @@ import pytest
 
 from objrec.outputs import new_folders
 
+from .conftest import fake_checkpoint
+
 
 def test_new_folders_takes_back_only_empty_folders_it_made(tmp_path):
     theirs = tmp_path / "theirs"
@@ -47,12 +49,12 @@ def test_train_refuses_a_finished_run_reached_through_dot_dot(tmp_path, capsys, 
 
     run = tmp_path / "run"
     run.mkdir()
-    (run / "model.safetensors").write_text("a trained model")
+    model = fake_checkpoint(run / "model.safetensors").read_bytes()
     (run / "summary.json").write_text('{"finished": true}')
     out = run / "x" / ".."
     code = main(["train", str(split_dir), "--out", str(out), "--backbone", "tiny_test"])
     assert code == 1 and "already holds a trained model" in capsys.readouterr().err
-    assert (run / "model.safetensors").read_text() == "a trained model"
+    assert (run / "model.safetensors").read_bytes() == model
 
 
 def test_train_refuses_a_run_folder_below_a_file_in_one_sentence(tmp_path, capsys, split_dir):
@@ -117,6 +119,28 @@ def test_train_refuses_a_folder_of_the_users_that_holds_no_run(tmp_path, capsys,
     assert open_run_folder(mine, force=True) == mine  # --force: written beside the user's files
 
 
+@pytest.mark.parametrize("summary", ['{"finished": true}', "[1, 2]"])
+def test_a_folder_of_the_users_with_run_file_names_is_not_taken_for_a_run(
+    tmp_path, capsys, split_dir, summary
+):
+    """A summary.json saying finished (no objrec model beside it) made train write into the
+    user's folder without --force, replacing their config.json; one that is not a JSON object was
+    a traceback. Only objrec's own model or training state makes a run."""
+    from objrec.cli import main
+    from objrec.runs import run_status
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    files = {"summary.json": summary, "config.json": "{}", "history.csv": "epoch\n1\n"}
+    for name, text in files.items():
+        (mine / name).write_text(text)
+    assert run_status(mine) == "none"
+    code = main(["train", str(split_dir), "--out", str(mine), "--backbone", "tiny_test"])
+    err = capsys.readouterr().err
+    assert code == 1 and "is not empty" in err and "Traceback" not in err
+    assert {p.name: p.read_text() for p in mine.iterdir()} == files
+
+
 def test_an_output_argument_through_a_missing_folder_is_resolved_so_none_is_made(
     tmp_path, monkeypatch
 ):
@@ -166,7 +190,7 @@ def test_a_forced_train_over_a_run_says_its_export_is_the_old_models(tmp_path, c
     run = tmp_path / "run"
     run.mkdir()
     (run / "summary.json").write_text('{"finished": true}')
-    (run / "model.safetensors").write_bytes(b"old")
+    fake_checkpoint(run / "model.safetensors")
     with caplog.at_level(logging.WARNING, logger="objrec"):
         open_run_folder(run, force=True)
     assert "model.onnx" not in caplog.text

@@ -24,7 +24,7 @@ from objrec.runs import run_status
 from objrec.split import split_folder
 from objrec.train import train
 
-from .conftest import make_class_folder, make_image
+from .conftest import fake_checkpoint, make_class_folder, make_image
 from .test_split import tree_digest
 
 
@@ -340,11 +340,12 @@ def test_resume_on_a_finished_run_changes_nothing_and_says_so(capsys, trained_ru
 def test_training_into_an_interrupted_run_points_to_resume(tmp_path, split_dir, tiny_config):
     run = tmp_path / "run"
     run.mkdir()
+    fake_checkpoint(run / BEST)
     (run / "summary.json").write_text('{"seconds": {}}')  # as Ctrl-C leaves it
     with pytest.raises(ObjrecError, match=r"interrupted run: continue it with `resume=True`"):
         train(split_dir, run, tiny_config)
     (run / "summary.json").unlink()
-    (run / LAST).write_bytes(b"as a killed run leaves it")
+    fake_checkpoint(run / LAST)  # as a killed run leaves it
     with pytest.raises(ObjrecError, match=r"interrupted run: continue it with `resume=True`"):
         train(split_dir, run, tiny_config)
 

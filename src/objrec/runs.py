@@ -95,13 +95,17 @@ SUMMARY = "summary.json"
 
 def run_status(out: Path) -> str:
     """What ``out`` holds: ``finished`` (a run that ended), ``interrupted`` (one that can be
-    resumed: stopped by Ctrl-C or killed) or ``none``."""
+    resumed: stopped by Ctrl-C or killed) or ``none``: no model or training state objrec wrote
+    (:func:`holds_run`), whatever ``summary.json`` or other files of those names it holds."""
     out = Path(out)
+    if not holds_run(out):
+        return "none"
     if (out / SUMMARY).is_file():
         try:
             summary = json.loads((out / SUMMARY).read_text())
         except (OSError, ValueError):
             summary = {}
+        summary = summary if isinstance(summary, dict) else {}
         # runs written before "finished" existed: an interrupted one recorded no times
         return (
             "finished" if summary.get("finished", bool(summary.get("seconds"))) else "interrupted"
