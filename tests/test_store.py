@@ -19,7 +19,7 @@ from objrec.backbones import TinyBody, get_backbone
 from objrec.data import scan_class_folder
 from objrec.errors import ObjrecError
 from objrec.features import FeatureCache, FrozenBody, ViewSpec, compute_features, view_seed
-from objrec.store import FeatureStore, hash_file
+from objrec.store import FeatureStore, database_error, hash_file
 
 from .conftest import make_class_folder
 
@@ -563,3 +563,19 @@ def test_a_facts_store_that_cannot_be_opened_says_so_not_to_clear_it(tmp_path):
     message = str(caught.value)
     assert message.startswith(f"the image facts store {facts} cannot be opened (")
     assert "permissions" in message and "--clear" not in message
+
+
+def test_a_database_removed_while_in_use_is_not_called_a_permissions_problem(tmp_path):
+    """`objrec cache --clear` beside a split that was writing image facts: SQLite's
+    READONLY_DBMOVED, masked to READONLY, sent the user to check permissions that were fine."""
+    path = tmp_path / "facts.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE t(x)")
+    db.commit()
+    path.unlink()
+    with pytest.raises(sqlite3.OperationalError) as caught:
+        db.execute("INSERT INTO t VALUES (1)")
+        db.commit()
+    said = str(database_error(path, "the image facts store", tmp_path, caught.value))
+    assert "removed while this command used it" in said and "run the command again" in said
+    assert "permissions" not in said

@@ -85,6 +85,9 @@ BUSY = {5, 6}
 UNWRITABLE = {3, 8}
 """... of a database that cannot be written: SQLITE_PERM, SQLITE_READONLY."""
 CANTOPEN = 14
+MOVED = 1032
+"""SQLite's extended code of a database whose file was removed or replaced while it was open
+(SQLITE_READONLY_DBMOVED): ``objrec cache --clear`` beside a process using it, not permissions."""
 SQLITE_BUGS = (sqlite3.ProgrammingError, sqlite3.InterfaceError)
 """SQLite errors of objrec's own mistakes (a closed connection, a wrong parameter): never turned
 into advice about the file, they pass through as they are."""
@@ -154,7 +157,13 @@ def database_error(path: Path, what: str, cache_dir: Path, exc: sqlite3.Error) -
     Not for :data:`SQLITE_BUGS`, which callers let pass."""
     reason = str(exc) or type(exc).__name__
     clear = f"`objrec cache --clear --cache-dir {shlex.quote(str(cache_dir))}`"
-    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    code = getattr(exc, "sqlite_errorcode", 0)
+    if code == MOVED:
+        return ObjrecError(
+            f"{what} {path} was removed while this command used it ({reason}), most likely by "
+            "`objrec cache --clear`: run the command again"
+        )
+    code &= 0xFF
     if code in DAMAGED:
         return ObjrecError(
             f"{what} {path} is damaged ({reason}): {clear} removes it, and what it held is "
