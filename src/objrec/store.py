@@ -161,7 +161,7 @@ def database_error(path: Path, what: str, cache_dir: Path, exc: sqlite3.Error) -
     if code == MOVED:
         return ObjrecError(
             f"{what} {path} was removed while this command used it ({reason}), most likely by "
-            "`objrec cache --clear`: run the command again"
+            f"{clear}: run the command again"
         )
     code &= 0xFF
     if code in DAMAGED:
