@@ -1657,8 +1657,10 @@ def print_leaks(leaks: int, alike: int) -> None:
 def print_groups(groups: Sequence[dict], data: Path, limit: int = 2) -> None:
     """The first ``limit`` near-duplicate groups (those across splits first), one line each: their
     files relative to ``data``, kind and similarity; the rest counted (all are in audit.html)."""
+    from objrec.outputs import shown_name
+
     for group in groups[:limit]:
-        names = [in_folder(path, data) for path in group["paths"]]
+        names = [shown_name(path, [data]) for path in group["paths"]]
         more = f" and {len(names) - 4} more" if len(names) > 4 else ""
         line = (
             f"  {', '.join(names[:4])}{more}: {group['kind']}, similarity {group['similarity']:.3f}"
@@ -1668,14 +1670,6 @@ def print_groups(groups: Sequence[dict], data: Path, limit: int = 2) -> None:
         console.print(
             f"  and {plural(len(groups) - limit, 'more near-duplicate group')} in audit.html"
         )
-
-
-def in_folder(path: str, folder: Path) -> str:
-    """``path`` relative to ``folder`` when inside it (``train/cat/1.jpg``), else :func:`shown`."""
-    try:
-        return Path(os.path.abspath(path)).relative_to(os.path.abspath(folder)).as_posix()
-    except ValueError:
-        return shown(path)
 
 
 @cli.command("apply-plan")

@@ -74,9 +74,12 @@ def refuse_run_folder(root: Path) -> None:
     would be read as classes. It is known by the checkpoint every run writes (``model.safetensors``,
     or ``last.safetensors`` while it can be resumed) when its header is objrec's: a file of that
     name from elsewhere (a downloaded model) is only an ignored file of a data folder."""
-    from objrec.checkpoint import is_checkpoint
+    named = [name for name in (BEST, LAST) if (Path(root) / name).is_file()]
+    if not named:
+        return
+    from objrec.checkpoint import is_checkpoint  # its header, read only for a file of that name
 
-    held = next((name for name in (BEST, LAST) if is_checkpoint(Path(root) / name)), None)
+    held = next((name for name in named if is_checkpoint(Path(root) / name)), None)
     if held:
         raise ObjrecError(
             f"{root} is a run folder (objrec train's output: it holds {held}), not a folder of "

@@ -14,7 +14,7 @@ import inspect
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -157,6 +157,17 @@ def same_file(a: Path, b: Path) -> bool:
         return landing(a) == landing(b)
     except (OSError, RuntimeError):
         return False
+
+
+def shown_name(path: str, roots: Sequence[Path]) -> str:
+    """``path`` as its user knows it: relative to the first of ``roots`` (the data folder, then
+    the evaluated folder) that holds it, as spelled or resolved; else its class folder and name."""
+    for candidate in (Path(os.path.abspath(path)), Path(path).resolve()):
+        for root in roots:
+            for base in (Path(os.path.abspath(root)), Path(root).resolve()):
+                if candidate.is_relative_to(base):
+                    return candidate.relative_to(base).as_posix()
+    return "/".join(Path(path).parts[-2:])
 
 
 def takes_back_folders(*names: str) -> Callable[[Callable[P, R]], Callable[P, R]]:

@@ -11,7 +11,6 @@ import base64
 import io
 import json
 import logging
-import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from objrec.explore import explore
 from objrec.images import UnreadableImageError, open_image, warned_once_per_file
 from objrec.inference import Recognizer
 from objrec.meta import RunMeta
-from objrec.outputs import landing, output_path, refuse_overwrite, same_file, staged
+from objrec.outputs import landing, output_path, refuse_overwrite, same_file, shown_name, staged
 from objrec.progress import SILENT, Reporter
 from objrec.transforms import build_transforms, draft_size
 
@@ -151,17 +150,6 @@ def augmentation_tiles(data_dir: Path, data: DataConfig, augment: str, n: int = 
             picture = Image.fromarray((x.permute(1, 2, 0).numpy() * 255).astype("uint8"))
             tiles.append(Tile(embed_image(picture), f"augmented {i + 1}"))
     return tiles
-
-
-def shown_name(path: str, roots: Sequence[Path]) -> str:
-    """``path`` as its user knows it: relative to the first of ``roots`` (the data folder, then
-    the evaluated folder) that holds it, as spelled or resolved; else its class folder and name."""
-    for candidate in (Path(os.path.abspath(path)), Path(path).resolve()):
-        for root in roots:
-            for base in (Path(os.path.abspath(root)), Path(root).resolve()):
-                if candidate.is_relative_to(base):
-                    return candidate.relative_to(base).as_posix()
-    return "/".join(Path(path).parts[-2:])
 
 
 def prediction_tiles(rows: pd.DataFrame, roots: Sequence[Path] = ()) -> list[Tile]:
