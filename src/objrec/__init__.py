@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "split_folder": "objrec.split",
+    "add_images": "objrec.add",
     "explore": "objrec.explore",
     "train": "objrec.train",
     "evaluate": "objrec.evaluate",

@@ -29,7 +29,7 @@ from objrec.images import (
     open_image,
     warned_once_per_file,
 )
-from objrec.outputs import refuse_overwrite, takes_back_folders
+from objrec.outputs import free_name, name_key, refuse_overwrite, takes_back_folders
 from objrec.progress import SILENT, Reporter, plural
 
 if TYPE_CHECKING:
@@ -241,13 +241,13 @@ def _settle_names(targets: dict[Path, Path | None]) -> list[Path]:
     """Give each moved file whose place another file takes a free name (in place; logged): files
     that stay where they were keep their names, whatever order the folders come in. Returns the
     files renamed."""
-    taken = {_key(t) for rel, t in targets.items() if t == rel}
+    taken = {name_key(t) for rel, t in targets.items() if t == rel}
     renamed = []
     for rel, target in targets.items():
         if target is None or target == rel:
             continue
-        free = _free_name(target, taken)
-        taken.add(_key(free))
+        free = free_name(target, taken)
+        taken.add(name_key(free))
         if free != target:
             log.warning(
                 "%s is copied to %s: %s is another image's name",
@@ -258,20 +258,6 @@ def _settle_names(targets: dict[Path, Path | None]) -> list[Path]:
             targets[rel] = free
             renamed.append(rel)
     return renamed
-
-
-def _key(path: Path) -> str:
-    """A destination as a case-insensitive file system tells names apart (macOS, Windows)."""
-    return path.as_posix().casefold()
-
-
-def _free_name(path: Path, taken: set[str]) -> Path:
-    """``path``, or ``name-1.ext``, ``name-2.ext``... the first not in ``taken``."""
-    candidate, n = path, 1
-    while _key(candidate) in taken:
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-        n += 1
-    return candidate
 
 
 # ---------------------------------------------------------------- the page

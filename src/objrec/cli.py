@@ -383,10 +383,7 @@ class SentenceHandler(logging.Handler):
             self.handleError(record)
 
 
-@cli.command()
-@click.argument("src", type=EXISTING)
-@click.argument("out", type=DIR)
-@click.option(
+RATIOS_OPTION = click.option(
     "--ratios",
     type=float,
     nargs=3,
@@ -394,22 +391,31 @@ class SentenceHandler(logging.Handler):
     show_default=True,
     help=field_help(SplitConfig, "ratios"),
 )
-@click.option(
+SEED_OPTION = click.option(
     "--seed", type=int, default=0, show_default=True, help=field_help(SplitConfig, "seed")
 )
-@click.option(
-    "--exclude",
-    multiple=True,
-    metavar="CLASS...",
-    help=field_help(SplitConfig, "exclude") + " Several may follow one --exclude.",
-)
-@click.option(
+COPY_OPTION = click.option(
     "--copy/--link",
     "copy",
     default=True,
     show_default=True,
     help=field_help(SplitConfig, "mode"),
 )
+"""``split``'s and ``add``'s options of the same meaning."""
+
+
+@cli.command()
+@click.argument("src", type=EXISTING)
+@click.argument("out", type=DIR)
+@RATIOS_OPTION
+@SEED_OPTION
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="CLASS...",
+    help=field_help(SplitConfig, "exclude") + " Several may follow one --exclude.",
+)
+@COPY_OPTION
 @click.option("--force", is_flag=True, help="Replace an earlier split in OUT.")
 @click.option("--strict", is_flag=True, help=field_help(SplitConfig, "strict"))
 @click.option(
@@ -494,6 +500,128 @@ def split_warnings(result) -> list[str]:
             f"pictures in two classes that are the same or look alike ({plural(len(pairs), 'pair')}"
             "; one of the two labels is probably wrong, and each pair was kept in one split): "
             + some_of([f"{a} = {b}" for a, b in pairs])
+        )
+    if result.small_classes:
+        warnings.append(
+            f"classes with fewer than {plural(result.min_images, 'distinct image')} cannot appear "
+            "in every split (add images or change --ratios): " + ", ".join(result.small_classes)
+        )
+    return warnings
+
+
+@cli.command()
+@click.argument("data", type=EXISTING)
+@click.argument("new", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--class",
+    "class_name",
+    metavar="NAME",
+    help="Every image of NEW is of class NAME (new or not): NEW is then a folder of images, or "
+    "one or more image files.",
+)
+@RATIOS_OPTION
+@SEED_OPTION
+@COPY_OPTION
+@click.option("--dry-run", is_flag=True, help="Print where each image would go; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts and files as JSON.")
+def add(data: Path, new, class_name, ratios, seed, copy, dry_run, as_json) -> None:
+    """Add the images of NEW to DATA (a folder made by `objrec split`), as split would place them.
+
+    NEW holds one sub-folder per class, as split's SRC; with --class NAME, images of that class.
+    An image already in DATA (the same bytes) is skipped; a near-duplicate of one goes to its
+    split; the others are placed, seeded, so that each class comes as close as it can to the
+    ratios. The files are copied (never moved) under names no file in DATA has, and
+    DATA/manifest.csv gets their rows. `objrec train DATA` then computes only the new images.
+    """
+    from objrec.add import add_images
+
+    config = SplitConfig(ratios, seed, mode="copy" if copy else "link")
+    reporter = RichReporter(quiet=as_json)
+    with logged_warnings() as logged, task_from_first_step(reporter, "hashing files") as on_file:
+        result = add_images(
+            data, new, config, class_name=class_name, dry_run=dry_run, on_file=on_file
+        )
+    if as_json:
+        print_json(add_json(result, logged + add_warnings(result)))
+        return
+    print_added(result)
+    for warning in add_warnings(result):
+        err.print(warning, style="yellow", markup=False, highlight=False)
+
+
+def add_json(result, warnings: list[str]) -> dict[str, Any]:
+    """``add``'s answer for scripts: what ``print_added`` shows, every file named."""
+    return {
+        "data": str(result.data),
+        "dry_run": result.dry_run,
+        "totals": result.totals(),
+        "classes": {
+            name: counts | {"copies": result.copies.get(name, 0)}
+            for name, counts in result.counts.items()
+        },
+        "new_classes": result.new_classes,
+        "files": [{"source": a, "file": b} for a, b in result.files],
+        "copies": [{"source": a, "copy_of": b} for a, b in result.copy_files],
+        "near_duplicate_files": result.near_duplicate_files,
+        "cross_class_duplicates": [list(pair) for pair in result.cross_class_duplicates],
+        "small_classes": result.small_classes,
+        "min_images": result.min_images,
+        "unreadable_files": result.unreadable_files,
+        "warnings": warnings,
+    }
+
+
+def print_added(result) -> None:
+    """Per class, the images added to each split and those skipped as copies; what to run next
+    (a dry run: each file and where it would go)."""
+    table = Table("class", "train", "valid", "test", "copies skipped")
+    for name, counts in sorted(result.counts.items()):
+        label = Text(name + (" (new)" if name in result.new_classes else ""))
+        table.add_row(label, *map(str, counts.values()), str(result.copies.get(name, 0)))
+    console.print(table)
+    totals = ", ".join(f"{k} {v}" for k, v in result.totals().items())
+    verb = "would add" if result.dry_run else "added"
+    added = plural(sum(result.totals().values()), "image")
+    console.print(f"{verb} {added} to {shown(result.data)}: {totals}", markup=False)
+    if result.near_duplicate_files:
+        console.print(
+            f"{plural(result.near_duplicate_files, 'image')} went to the split of a near-duplicate "
+            "already in the data folder",
+            highlight=False,
+        )
+    if result.copy_files:
+        console.print(
+            f"skipped {plural(len(result.copy_files), 'image')} already there (the same bytes): "
+            + some_of([f"{a} = {b}" for a, b in result.copy_files]),
+            markup=False,
+            highlight=False,
+        )
+    if result.dry_run:
+        for source, target in result.files:
+            console.print(f"{source} -> {target}", markup=False, highlight=False)
+        console.print("nothing written (--dry-run)", highlight=False)
+    elif result.files:
+        console.print(
+            f"now run `objrec train {shlex.quote(shown(result.data))}`: it computes only the new "
+            "images' features",
+            markup=False,
+        )
+
+
+def add_warnings(result) -> list[str]:
+    """What the user should know about an add, one sentence each (names as they are)."""
+    warnings = []
+    if result.unreadable_files:
+        warnings.append(
+            f"left out {plural(len(result.unreadable_files), 'image file')} that cannot be read: "
+            + some_of(result.unreadable_files)
+        )
+    if result.cross_class_duplicates:
+        pairs = result.cross_class_duplicates
+        warnings.append(
+            f"pictures in two classes that are the same or look alike ({plural(len(pairs), 'pair')}"
+            "; one of the two labels is probably wrong; a copy already in the data folder was "
+            "not added, a near one went to its split): " + some_of([f"{a} = {b}" for a, b in pairs])
         )
     if result.small_classes:
         warnings.append(

@@ -209,6 +209,21 @@ def reported_as(target: Path, temporary: Path) -> Iterator[None]:
         raise
 
 
+def name_key(path: Path) -> str:
+    """A destination as a case-insensitive file system tells names apart (macOS, Windows)."""
+    return path.as_posix().casefold()
+
+
+def free_name(path: Path, taken: set[str]) -> Path:
+    """``path``, or ``name-1.ext``, ``name-2.ext``... the first whose :func:`name_key` is not in
+    ``taken``: a new file never takes another's name."""
+    candidate, n = path, 1
+    while name_key(candidate) in taken:
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+        n += 1
+    return candidate
+
+
 @contextlib.contextmanager
 def staged(path: Path) -> Iterator[Path]:
     """A temporary name in ``path``'s folder to write to; renamed onto ``path`` when the block

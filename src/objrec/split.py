@@ -36,6 +36,7 @@ from objrec.progress import plural, some_of
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.csv"
+MANIFEST_COLUMNS = ("file", "class", "split", "sha256", "source")
 STAGE = ".objrec-split-"
 """The start of the name of the hidden folder in OUT a split writes to before swapping it in."""
 STAGE_GRACE = 60.0
@@ -131,14 +132,14 @@ def split_folder(
     ratios, seed, mode = config.ratios, config.seed, config.mode
     _check_out(src, out, force)
     files, empty = _class_files(src, config.exclude)
-    hashes = _hash_all(files, on_file)
-    facts = _decode_all(files, hashes, on_file)
+    hashes = hash_all(files, on_file)
+    facts = decode_all(files, hashes, on_file)
     files, unreadable = _drop_unreadable(src, files, facts)
     if config.strict:
         refuse_problems(src, empty, unreadable)
     files, empty = _without_empty(src, files, empty)
     hashes = {p: hashes[p] for paths in files.values() for p in paths}
-    groups = _near_groups(files, hashes, facts) if config.near_duplicates else hashes
+    groups = near_groups(files, hashes, facts) if config.near_duplicates else hashes
     assignment, result = _assign(files, groups, ratios, seed, (src, out))
     result.near_duplicate_files = len(set(hashes.values())) - len(set(groups.values()))
     result.empty_classes, result.min_images = empty, min_class_size(ratios)
@@ -183,7 +184,7 @@ def refuse_problems(src: Path, empty: Sequence[str], unreadable: Sequence[str]) 
         raise strict_refusal(src, problems)
 
 
-def _decode_all(files: dict[str, list[Path]], hashes: dict[Path, str], on_file) -> dict[Path, Any]:
+def decode_all(files: dict[str, list[Path]], hashes: dict[Path, str], on_file) -> dict[Path, Any]:
     """Every image's perceptual hashes, or why it cannot be read: decoded once (small) and kept
     by content digest in the cache folder's image facts, which ``objrec audit`` shares."""
     from objrec import dedup
@@ -282,9 +283,10 @@ def _in_use(stage: Path) -> bool:
 
 
 @contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
+def locked(folder: Path) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``folder`` for the block: the system releases it when the
-    process ends however it ends, so a killed split's staging folder is told by its free lock."""
+    process ends however it ends, so a killed split's staging folder is told by its free lock.
+    A split holds its output folder too while it writes there, as ``add`` does its data folder."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         # Some file systems (NFS) refuse an exclusive lock on a folder opened to read: the split
@@ -309,7 +311,9 @@ def _select_classes(src: Path, exclude: Sequence[str]) -> list[str]:
     return classes
 
 
-def _hash_all(files: dict[str, list[Path]], on_file) -> dict[Path, str]:
+def hash_all(files: dict[str, list[Path]], on_file) -> dict[Path, str]:
+    """The SHA-256 of every file; ``on_file(done, total)`` counts them as the first half of the
+    work, :func:`decode_all` being the second."""
     total = sum(len(v) for v in files.values())
     hashes: dict[Path, str] = {}
     for paths in files.values():
@@ -320,7 +324,7 @@ def _hash_all(files: dict[str, list[Path]], on_file) -> dict[Path, str]:
     return hashes
 
 
-def _near_groups(
+def near_groups(
     files: dict[str, list[Path]], hashes: dict[Path, str], facts_of: dict[Path, Any]
 ) -> dict[Path, str]:
     """Each file's group key: the smallest SHA-256 among the files its perceptual hash links it to
@@ -397,21 +401,27 @@ def _write(src: Path, out: Path, assignment, hashes, mode: str) -> None:
     in: an earlier split (its train/valid/test folders and manifest, nothing else) is replaced
     only by a whole new one, after every check has passed."""
     out.mkdir(parents=True, exist_ok=True)
-    stage = out / f"{STAGE}{uuid.uuid4().hex[:8]}"
-    stage.mkdir()
-    with _locked(stage):  # removed while still held: never seen as left by a killed split
-        try:
-            with reported_as(out, stage):
-                _write_files(src, stage, assignment, hashes, mode)
-            for name in SPLITS:
-                if (out / name).is_dir():
-                    log.info("replacing the earlier split's %s", out / name)
-                    shutil.rmtree(out / name)
-                if (stage / name).is_dir():
-                    (stage / name).rename(out / name)
-            (stage / MANIFEST).replace(out / MANIFEST)
-        finally:
-            shutil.rmtree(stage, ignore_errors=True)
+    with locked(out):  # as ``add`` holds it: neither writes under the other
+        stage = out / f"{STAGE}{uuid.uuid4().hex[:8]}"
+        stage.mkdir()
+        with locked(stage):  # removed while still held: never seen as left by a killed split
+            try:
+                with reported_as(out, stage):
+                    _write_files(src, stage, assignment, hashes, mode)
+                _swap_in(stage, out)
+            finally:
+                shutil.rmtree(stage, ignore_errors=True)
+
+
+def _swap_in(stage: Path, out: Path) -> None:
+    """The staged split's folders and manifest in place of any earlier split's in ``out``."""
+    for name in SPLITS:
+        if (out / name).is_dir():
+            log.info("replacing the earlier split's %s", out / name)
+            shutil.rmtree(out / name)
+        if (stage / name).is_dir():
+            (stage / name).rename(out / name)
+    (stage / MANIFEST).replace(out / MANIFEST)
 
 
 def _write_files(src: Path, out: Path, assignment, hashes, mode: str) -> None:
@@ -430,6 +440,6 @@ def _write_files(src: Path, out: Path, assignment, hashes, mode: str) -> None:
     tmp = out / (MANIFEST + ".tmp")
     with tmp.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["file", "class", "split", "sha256", "source"])
+        writer.writerow(MANIFEST_COLUMNS)
         writer.writerows(rows)
     tmp.replace(out / MANIFEST)

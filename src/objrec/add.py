@@ -1,0 +1,410 @@
+"""New photos -> an existing split folder, each where ``split`` would have put it (``objrec add``).
+
+The loop after a first training: look at the errors, add photos of a weak class or a whole new
+class, train again (the feature store computes only the new images). Leak-free, by ``split``'s own
+hashing (SHA-256, and perceptual hashes kept in the cache folder's image facts):
+
+* a new image byte-identical to one anywhere in the data folder is not added (it is counted and
+  listed, and named as a picture in two classes when that copy is in another class);
+* a near-duplicate of an image there (``split``'s rule, :func:`objrec.split.near_groups`) goes to
+  that image's split, whatever its class, so no near-copy crosses train/test;
+* near-duplicates among the new images stay together; the rest are placed, seeded, so that each
+  class's counts come as close as they can to the ratios (a new class as ``split`` would fill it).
+
+The images are copied (or linked), never moved, under names no file in the data folder has; each is
+written under a hidden temporary name and renamed, while the data folder is locked as ``split``
+locks its output, and ``manifest.csv`` (when there is one) gets their rows. NEW is only read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import logging
+import os
+import random
+import shutil
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from objrec.config import SplitConfig, settings
+from objrec.data import (
+    SPLITS,
+    class_dirs,
+    no_class_folders,
+    present_splits,
+    refuse_run_folder,
+    require_split_folder,
+)
+from objrec.errors import ObjrecError
+from objrec.images import SYSTEM_FOLDERS, is_image_file, list_images, warned_once_per_file
+from objrec.outputs import free_name, name_key, staged
+from objrec.progress import some_of
+from objrec.split import (
+    MANIFEST,
+    MANIFEST_COLUMNS,
+    allocate,
+    decode_all,
+    hash_all,
+    locked,
+    min_class_size,
+    near_groups,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class NewImage:
+    """An image to add: its file, its class, its path inside its class folder (kept in the data
+    folder, sub-folders too) and its name as the user knows it (relative to NEW)."""
+
+    path: Path
+    name: str
+    rel: Path
+    shown: str
+
+
+@dataclass
+class AddResult:
+    """What ``add_images`` did (or, ``dry_run``, would do): counts per class and split, and what
+    the user should know."""
+
+    data: Path
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Images added per class and split (every class NEW holds, new ones too)."""
+    copies: dict[str, int] = field(default_factory=dict)
+    """Per class: new images byte-identical to one already in ``data``, not added."""
+    copy_files: list[tuple[str, str]] = field(default_factory=list)
+    """Each of those, and its copy in ``data`` (relative to it: ``test/red/a.jpg``)."""
+    new_classes: list[str] = field(default_factory=list)
+    """Classes ``data`` had in no split before."""
+    near_duplicate_files: int = 0
+    """Images added to the split of a near-duplicate already in ``data``."""
+    cross_class_duplicates: list[tuple[str, str]] = field(default_factory=list)
+    """Pictures in two classes: an image (of ``data``, or new) and a new image of another class
+    that is the same or looks alike: one of the two labels is probably wrong."""
+    small_classes: list[str] = field(default_factory=list)
+    """Classes given images that still have none in some split whose ratio is not 0."""
+    min_images: int = 1
+    """The fewest distinct images a class needs to appear in every split of the ratios."""
+    unreadable_files: list[str] = field(default_factory=list)
+    """New image files that cannot be decoded (as named relative to NEW), left out."""
+    files: list[tuple[str, str]] = field(default_factory=list)
+    """Each image added, as named relative to NEW, and its file relative to ``data``."""
+    dry_run: bool = False
+
+    def totals(self) -> dict[str, int]:
+        return {s: sum(c[s] for c in self.counts.values()) for s in SPLITS}
+
+
+@dataclass
+class _Plan:
+    result: AddResult
+    rows: list[tuple[NewImage, Path, str, str]]
+    """Each image to write: its target (relative to the data folder), split and SHA-256."""
+
+
+@warned_once_per_file()
+def add_images(
+    data: Path,
+    new: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    config: SplitConfig | None = None,
+    *,
+    class_name: str | None = None,
+    dry_run: bool = False,
+    on_file: Callable[[int, int], None] | None = None,
+    **keywords: Any,
+) -> AddResult:
+    """Add the images of ``new`` to ``data``, a folder made by ``split_folder``, leak-free.
+
+    Args:
+        data: holds ``train/``, ``valid/`` (and ``test/``) class folders, maybe ``manifest.csv``.
+        new: a folder of class folders (as ``split_folder``'s ``src``); with ``class_name``, one
+            or more folders of images or image files, all of that class. Never modified.
+        config: the ``ratios`` to come close to, the ``seed``, ``mode`` (copy or link) and
+            ``near_duplicates``; or give those settings as keywords (its others do not apply).
+        class_name: the class of every image of ``new`` (one ``data`` has, or a new one).
+        dry_run: decide everything and write nothing.
+        on_file: called as ``on_file(done, total)`` while hashing, for a progress bar.
+
+    Image files that cannot be decoded are left out and named in ``unreadable_files``.
+
+    Raises:
+        ObjrecError: before anything is written, for a ``data`` that is not a split folder (or is
+            a run folder), a ``new`` that is missing, holds no images or lies inside ``data``,
+            and a ``class_name`` that cannot be a folder's name.
+    """
+    config = settings(SplitConfig, config, keywords, "add")
+    given = [new] if isinstance(new, str | os.PathLike) else list(new)
+    root = _split_folder(Path(data))
+    images = _new_images([Path(p) for p in given], class_name, Path(data))
+    with contextlib.nullcontext() if dry_run else locked(root):
+        plan = _plan(root, images, config, on_file)
+        if not dry_run:
+            _write(root, plan.rows, config.mode)
+    plan.result.dry_run = dry_run
+    log.info("%s %s: %s", "planned for" if dry_run else "added to", root, plan.result.totals())
+    return plan.result
+
+
+def _split_folder(data: Path) -> Path:
+    """``data`` resolved, once it is known to be a split folder and not a run folder."""
+    if not data.exists():
+        raise ObjrecError(f"the data folder {data} does not exist")
+    if data.is_dir():
+        refuse_run_folder(data)
+    require_split_folder(data)
+    return data.resolve()
+
+
+def _new_images(paths: list[Path], class_name: str | None, data: Path) -> list[NewImage]:
+    """The images of ``paths`` and their classes, each file once; refused when there are none."""
+    if not paths:
+        raise ObjrecError("no new images given: name a folder of class folders, or images")
+    for path in paths:
+        if not path.exists():
+            raise ObjrecError(f"{path} does not exist")
+        _refuse_overlap(path, data)
+    if class_name is None:
+        if len(paths) > 1 or not paths[0].is_dir():
+            raise ObjrecError(
+                f"{paths[0]} is not one folder of class folders: give one, or name the class of "
+                "these images with `class_name`"
+            )
+        images = _of_class_folders(paths[0])
+    else:
+        _check_class_name(class_name)
+        images = [image for path in paths for image in _of_one_class(path, class_name)]
+    if not images:
+        raise ObjrecError(f"{some_of([str(p) for p in paths])} holds no images")
+    return list({image.path: image for image in images}.values())
+
+
+def _refuse_overlap(path: Path, data: Path) -> None:
+    real, data_real = path.resolve(), data.resolve()
+    if real == data_real or real.is_relative_to(data_real):
+        raise ObjrecError(
+            f"{path} lies inside the data folder {data}: the new images must come from outside it"
+        )
+    if data_real.is_relative_to(real):
+        raise ObjrecError(f"the data folder {data} lies inside {path}: give the new images only")
+
+
+def _check_class_name(name: str) -> None:
+    """Refuse a class name that cannot be a visible folder's name on every system objrec runs on."""
+    bad = (
+        not name.strip()
+        or name.startswith(".")
+        or name in SYSTEM_FOLDERS
+        or any(c in name for c in "/\\")
+        or not name.isprintable()
+        or len(os.fsencode(name)) > 255
+    )
+    if bad:
+        raise ObjrecError(
+            f"{name!r} is not a valid folder name for `class_name`: give a name without slashes "
+            "or control characters that does not start with a dot"
+        )
+
+
+def _of_class_folders(given: Path) -> list[NewImage]:
+    dirs = class_dirs(given)
+    if not dirs and any(is_image_file(p) for p in given.iterdir()):
+        raise ObjrecError(
+            f"{given} holds images but no class folders: name their class with `class_name`"
+        )
+    if not dirs:
+        raise no_class_folders(given)
+    folder = given.resolve()
+    dirs = [folder / d.name for d in dirs]
+    return [
+        NewImage(p, d.name, p.relative_to(d), p.relative_to(folder).as_posix())
+        for d in dirs
+        for p in list_images(d)
+    ]
+
+
+def _of_one_class(path: Path, name: str) -> list[NewImage]:
+    if path.is_dir():
+        folder = path.resolve()
+        found = list_images(folder)
+        return [
+            NewImage(p, name, p.relative_to(folder), p.relative_to(folder).as_posix())
+            for p in found
+        ]
+    if not is_image_file(path):
+        raise ObjrecError(f"{path} is not an image file")
+    return [NewImage(Path(os.path.abspath(path)), name, Path(path.name), str(path))]
+
+
+def _existing(data: Path) -> dict[Path, tuple[str, str]]:
+    """Every image of the data folder and its split and class."""
+    return {
+        path: (split, folder.name)
+        for split in present_splits(data)
+        for folder in class_dirs(data / split)
+        for path in list_images(folder)
+    }
+
+
+def _plan(data: Path, images: list[NewImage], config: SplitConfig, on_file) -> _Plan:
+    """Hash everything (facts from the cache where known), then decide each new image's fate."""
+    existing = _existing(data)
+    files = {"data": list(existing), "new": [image.path for image in images]}
+    hashes = hash_all(files, on_file)
+    facts = decode_all(files, hashes, on_file)
+    unreadable = [image.shown for image in images if facts[image.path].error]
+    images = [image for image in images if not facts[image.path].error]
+    if not images:
+        raise ObjrecError(f"none of the new images can be read: {some_of(unreadable)}")
+    readable = {k: [p for p in paths if not facts[p].error] for k, paths in files.items()}
+    groups = near_groups(readable, hashes, facts) if config.near_duplicates else hashes
+    in_data = {hashes[p]: p for p in reversed(list(existing))}  # the first copy of each
+    fresh = [image for image in images if hashes[image.path] not in in_data]
+    held = _held_splits(existing, groups)
+    split_of = _place(fresh, groups, held, _counts(existing), config)
+    rows = _rows(data, fresh, [split_of[groups[image.path]] for image in fresh], hashes)
+    result = AddResult(data, min_images=min_class_size(config.ratios), unreadable_files=unreadable)
+    _count(result, rows, existing, config.ratios)
+    result.near_duplicate_files = sum(groups[image.path] in held for image in fresh)
+    for image in images:
+        if hashes[image.path] in in_data:
+            result.copies[image.name] = result.copies.get(image.name, 0) + 1
+            copy = in_data[hashes[image.path]].relative_to(data).as_posix()
+            result.copy_files.append((image.shown, copy))
+            result.counts.setdefault(image.name, dict.fromkeys(SPLITS, 0))
+    result.cross_class_duplicates = _cross_class(data, existing, images, groups)
+    return _Plan(result, rows)
+
+
+def _held_splits(existing: dict[Path, tuple[str, str]], groups: dict[Path, str]) -> dict[str, str]:
+    """The split of each group that has images in the data folder: where most of them are (they
+    are all in one, unless the folder was changed by hand)."""
+    found: dict[str, Counter[str]] = {}
+    for path, (split, _) in existing.items():
+        if path in groups:
+            found.setdefault(groups[path], Counter())[split] += 1
+    return {
+        key: min(counts, key=lambda s: (-counts[s], SPLITS.index(s)))
+        for key, counts in found.items()
+    }
+
+
+def _counts(existing: dict[Path, tuple[str, str]]) -> dict[str, list[int]]:
+    """Images per class and split (in ``SPLITS`` order) in the data folder."""
+    counts: dict[str, list[int]] = {}
+    for split, name in existing.values():
+        counts.setdefault(name, [0] * len(SPLITS))[SPLITS.index(split)] += 1
+    return counts
+
+
+def _place(images, groups, held, counts, config: SplitConfig) -> dict[str, str]:
+    """The split of each new group: a group with images in the data folder goes where they are;
+    per class (in name order, seeded), the others fill what the class lacks of ``allocate``'s
+    targets for its new total, largest gap first, as ``split`` fills a new class."""
+    rng = random.Random(config.seed)
+    split_of = dict(held)
+    for name in sorted({image.name for image in images}):
+        sizes = Counter(groups[image.path] for image in images if image.name == name)
+        before = counts.get(name, [0] * len(SPLITS))
+        now = list(before)
+        for key, n in sizes.items():
+            if key in split_of:  # placed already: by the data folder, or by an earlier class
+                now[SPLITS.index(split_of[key])] += n
+        target = allocate(sum(before) + sum(sizes.values()), config.ratios)
+        gaps = [t - n for t, n in zip(target, now, strict=True)]
+        free = sorted(key for key in sizes if key not in split_of)
+        rng.shuffle(free)
+        split_of |= _fill(free, sizes, gaps, config.ratios)
+    return split_of
+
+
+def _fill(free: list[str], sizes: Counter[str], gaps: list[int], ratios) -> dict[str, str]:
+    """Each group, in turn, to the split (of a ratio above 0) that lacks the most images."""
+    open_splits = [i for i, r in enumerate(ratios) if r > 0]
+    placed = {}
+    for key in free:
+        best = max(open_splits, key=lambda i: gaps[i])  # ties: the first, train before valid
+        placed[key] = SPLITS[best]
+        gaps[best] -= sizes[key]
+    return placed
+
+
+def _rows(data: Path, images: list[NewImage], splits: list[str], hashes):
+    """Each image's target: its path in its class folder of its split, or a free name beside it
+    when a file there (or a new image before it) has that name."""
+    taken = {name_key(p.relative_to(data)) for split in SPLITS for p in (data / split).glob("**/*")}
+    rows = []
+    for image, split in zip(images, splits, strict=True):
+        target = free_name(Path(split) / image.name / image.rel, taken)
+        taken.add(name_key(target))
+        rows.append((image, target, split, hashes[image.path]))
+    return rows
+
+
+def _count(result: AddResult, rows, existing, ratios) -> None:
+    """The counts, files, new classes and classes still missing from a split, from ``rows``."""
+    before = _counts(existing)
+    for image, target, split, _ in rows:
+        result.counts.setdefault(image.name, dict.fromkeys(SPLITS, 0))[split] += 1
+        result.files.append((image.shown, target.as_posix()))
+    result.new_classes = sorted(set(result.counts) - set(before))
+    for name, added in result.counts.items():
+        final = [n + added[s] for n, s in zip(before.get(name, [0] * 3), SPLITS, strict=True)]
+        if any(n == 0 for n, r in zip(final, ratios, strict=True) if r > 0):
+            result.small_classes.append(name)
+
+
+def _cross_class(data: Path, existing, images: list[NewImage], groups) -> list[tuple[str, str]]:
+    """A pair for each new image whose group holds an image of another class before it (in the
+    data folder, or new): the first such, then the new image."""
+    first: dict[str, dict[str, str]] = {}  # group -> class -> its first image's name
+    for path, (_, name) in existing.items():
+        if path in groups:
+            first.setdefault(groups[path], {}).setdefault(name, path.relative_to(data).as_posix())
+    pairs = []
+    for image in images:
+        classes = first.setdefault(groups[image.path], {})
+        other = next((shown for name, shown in classes.items() if name != image.name), None)
+        if other is not None:
+            pairs.append((other, image.shown))
+        classes.setdefault(image.name, image.shown)
+    return pairs
+
+
+def _write(data: Path, rows, mode: str) -> None:
+    """Each file under a hidden temporary name, renamed once whole; then the manifest's rows."""
+    for image, target, _, _ in rows:
+        with staged(data / target) as tmp:
+            if mode == "copy":
+                shutil.copy2(image.path, tmp)
+            else:
+                os.symlink(image.path, tmp)
+    if rows and (data / MANIFEST).is_file():
+        added = [
+            dict(zip(MANIFEST_COLUMNS, values, strict=True))
+            for values in (
+                (target.as_posix(), image.name, split, digest, str(image.path))
+                for image, target, split, digest in rows
+            )
+        ]
+        _append_manifest(data / MANIFEST, added)
+
+
+def _append_manifest(manifest: Path, rows: list[dict[str, str]]) -> None:
+    """``rows`` after the manifest's own, under its columns (an older manifest's too); the file
+    replaced whole."""
+    with manifest.open(newline="") as f:
+        text = f.read()
+    header = next(csv.reader(io.StringIO(text)), None) if text.strip() else None
+    with staged(manifest) as tmp, tmp.open("w", newline="") as f:
+        f.write(text if not text or text.endswith("\n") else text + "\r\n")
+        writer = csv.DictWriter(f, header or MANIFEST_COLUMNS, extrasaction="ignore")
+        if header is None:
+            writer.writeheader()
+        writer.writerows(rows)

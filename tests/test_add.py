@@ -1,0 +1,274 @@
+import csv
+import fcntl
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import ImageOps
+
+from objrec import add as add_module
+from objrec.add import add_images
+from objrec.cli import main
+from objrec.data import SPLITS
+from objrec.errors import ObjrecError
+
+from .conftest import fake_checkpoint, make_image
+from .test_split import manifest, tree_digest
+
+PURPLE = (150, 40, 200)
+
+
+def counts(data):
+    """Images per class and split in a split folder, as [train, valid, test]."""
+    found = {}
+    for path in data.glob("*/*/*"):
+        split, name = path.parts[-3], path.parts[-2]
+        found.setdefault(name, [0, 0, 0])[SPLITS.index(split)] += 1
+    return found
+
+
+def new_images(root, name, n, colour=(200, 40, 40), seed=900):
+    (root / name).mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        make_image(colour, seed=seed + i).save(root / name / f"new_{i:02d}.png")
+    return root
+
+
+def test_new_images_fill_each_class_toward_the_ratios(tmp_path, split_dir):
+    new = new_images(tmp_path / "new", "red", 4)
+    new_images(new, "purple", 8, PURPLE, seed=700)
+    before_new, before = tree_digest(new), counts(split_dir)
+    assert before["red"] == [6, 3, 3]
+    result = add_images(split_dir, new, seed=1)
+    assert tree_digest(new) == before_new  # only read
+    assert counts(split_dir) == before | {"red": [8, 4, 4], "purple": [4, 2, 2]}
+    assert result.counts == {
+        "purple": {"train": 4, "valid": 2, "test": 2},
+        "red": {"train": 2, "valid": 1, "test": 1},
+    }
+    assert result.new_classes == ["purple"] and result.small_classes == []
+    assert all((split_dir / file).is_file() for _, file in result.files)
+    assert not list(split_dir.rglob(".*"))  # no temporary file left
+
+
+def test_a_new_class_too_small_for_every_split_is_named(tmp_path, split_dir):
+    result = add_images(split_dir, new_images(tmp_path / "new", "purple", 2, PURPLE))
+    assert result.small_classes == ["purple"] and result.min_images == 3
+    assert result.counts["purple"] == {"train": 2, "valid": 0, "test": 0}
+    assert not (split_dir / "valid" / "purple").exists()  # train refuses an empty class folder
+
+
+def test_byte_identical_copies_are_skipped_and_one_in_another_class_is_named(tmp_path, split_dir):
+    red = sorted((split_dir / "test" / "red").iterdir())[0]
+    green = sorted((split_dir / "valid" / "green").iterdir())[0]
+    new = new_images(tmp_path / "new", "red", 1)
+    shutil.copy(red, new / "red" / "again.jpg")
+    shutil.copy(green, new / "red" / "labelled_twice.jpg")
+    result = add_images(split_dir, new)
+    assert result.copies == {"red": 2} and sum(result.totals().values()) == 1
+    assert sorted(result.copy_files) == [
+        ("red/again.jpg", red.relative_to(split_dir).as_posix()),
+        ("red/labelled_twice.jpg", green.relative_to(split_dir).as_posix()),
+    ]
+    assert result.cross_class_duplicates == [
+        (green.relative_to(split_dir).as_posix(), "red/labelled_twice.jpg")
+    ]
+    assert not list(split_dir.glob("*/red/again*")) and not list(split_dir.glob("*/*/labelled*"))
+
+
+def test_a_near_duplicate_of_a_test_image_goes_to_test_whatever_its_class(tmp_path, split_dir):
+    from PIL import Image
+
+    original = Image.open(sorted((split_dir / "test" / "red").glob("*.png"))[0])
+    new = new_images(tmp_path / "new", "green", 2, (40, 180, 60), seed=500)
+    ImageOps.mirror(original).save(new / "green" / "mirrored.png")
+    (new / "blue").mkdir()
+    original.resize((80, 64)).save(new / "blue" / "resized.png")
+    for seed in range(3):  # wherever the seed would put them otherwise
+        result = add_images(split_dir, new, seed=seed, dry_run=True)
+        placed = dict(result.files)
+        assert placed["green/mirrored.png"].startswith("test/green/")
+        assert placed["blue/resized.png"].startswith("test/blue/")
+        assert result.near_duplicate_files == 2
+        assert [b for _, b in result.cross_class_duplicates] == [
+            "blue/resized.png",
+            "green/mirrored.png",
+        ]
+
+
+def test_near_duplicates_among_the_new_images_stay_together_and_the_plan_is_seeded(
+    tmp_path, split_dir
+):
+    new = new_images(tmp_path / "new", "purple", 6, PURPLE, seed=700)
+    for i in range(3):
+        image = make_image(PURPLE, seed=800 + i)
+        image.save(new / "purple" / f"twin_{i}.png")
+        ImageOps.mirror(image).save(new / "purple" / f"twin_{i}_mirrored.png")
+    plans = [add_images(split_dir, new, seed=seed, dry_run=True).files for seed in (0, 1, 2, 0)]
+    assert plans[0] == plans[3] and plans[0] != plans[1]
+    for placed in map(dict, plans):
+        for i in range(3):
+            a, b = placed[f"purple/twin_{i}.png"], placed[f"purple/twin_{i}_mirrored.png"]
+            assert a.split("/")[0] == b.split("/")[0]
+
+
+def test_a_taken_name_gets_a_free_one_and_nothing_is_overwritten(tmp_path, split_dir):
+    for i, split in enumerate(SPLITS):  # whichever split it goes to, its name is taken
+        make_image((200, 40, 40), seed=300 + i).save(split_dir / split / "red" / "new_00.png")
+    before = tree_digest(split_dir)
+    a = new_images(tmp_path / "a", "red", 1) / "red"
+    b = new_images(tmp_path / "b", "red", 1, seed=1) / "red"  # the same name, another image
+    result = add_images(split_dir, [a, b], class_name="red", ratios=(1, 0, 0))
+    assert [file for _, file in result.files] == [
+        "train/red/new_00-1.png",
+        "train/red/new_00-2.png",
+    ]
+    after = tree_digest(split_dir)
+    assert {k: after[k] for k in before if k != "manifest.csv"} == {
+        k: v for k, v in before.items() if k != "manifest.csv"
+    }
+
+
+def test_a_dry_run_writes_nothing(tmp_path, split_dir):
+    before = tree_digest(split_dir)
+    result = add_images(split_dir, new_images(tmp_path / "new", "purple", 4, PURPLE), dry_run=True)
+    assert result.dry_run and sum(result.totals().values()) == 4
+    assert tree_digest(split_dir) == before and not list(split_dir.rglob(".*"))
+
+
+def test_link_mode_links_the_new_files(tmp_path, split_dir):
+    new = new_images(tmp_path / "new", "red", 2)
+    result = add_images(split_dir, new, mode="link")
+    for source, file in result.files:
+        assert (split_dir / file).is_symlink()
+        assert (split_dir / file).resolve() == (new / source).resolve()
+
+
+def test_the_manifest_gets_the_new_rows(tmp_path, split_dir):
+    before = manifest(split_dir)
+    new = new_images(tmp_path / "new", "purple", 3, PURPLE)
+    result = add_images(split_dir, new)
+    rows = manifest(split_dir)
+    assert rows[: len(before)] == before and len(rows) == len(before) + 3
+    with (split_dir / "manifest.csv").open() as f:
+        assert next(csv.reader(f)) == ["file", "class", "split", "sha256", "source"]
+    added = {row["file"]: row for row in rows[len(before) :]}
+    assert sorted(added) == sorted(file for _, file in result.files)
+    for file, row in added.items():
+        assert row["class"] == "purple" and file.startswith(row["split"] + "/purple/")
+        assert row["source"] == str(new / "purple" / file.rsplit("/", 1)[1])
+    (split_dir / "manifest.csv").unlink()  # a split folder without one gets none
+    add_images(split_dir, new_images(tmp_path / "more", "red", 1, seed=5))
+    assert not (split_dir / "manifest.csv").exists()
+
+
+def test_class_names_one_folder_or_several_files(tmp_path, split_dir):
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    for i in range(3):
+        make_image(PURPLE, seed=600 + i).save(loose / f"p{i}.png")
+    with pytest.raises(ObjrecError, match="holds images but no class folders: name their class"):
+        add_images(split_dir, loose)
+    one = add_images(split_dir, loose, class_name="purple", dry_run=True)
+    assert sum(one.counts["purple"].values()) == 3 and one.new_classes == ["purple"]
+    files = add_images(split_dir, [loose / "p0.png", loose / "p1.png"], class_name="red")
+    assert sorted(source for source, _ in files.files) == [str(loose / f"p{i}.png") for i in (0, 1)]
+
+
+def test_undecodable_new_files_are_left_out_and_named(tmp_path, split_dir):
+    new = new_images(tmp_path / "new", "red", 2)
+    (new / "red" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    result = add_images(split_dir, new)
+    assert result.unreadable_files == ["red/broken.jpg"] and len(result.files) == 2
+    assert not list(split_dir.glob("*/red/broken*"))
+
+
+def test_refusals_name_the_path_or_option_and_write_nothing(tmp_path, split_dir):
+    new = new_images(tmp_path / "new", "red", 1)
+    empty = tmp_path / "empty"
+    (empty / "red").mkdir(parents=True)
+    cases = [
+        (tmp_path / "nope", new, {}, "the data folder .*nope does not exist"),
+        (new, new_images(tmp_path / "other", "red", 1), {}, "new is not a split folder"),
+        (split_dir, tmp_path / "nope", {}, "nope does not exist"),
+        (split_dir, empty, {}, "empty holds no images"),
+        (split_dir, new, {"class_name": "a/b"}, "'a/b' is not a valid folder name for `class_"),
+        (split_dir, new, {"class_name": ".cats"}, "'.cats' is not a valid folder name"),
+        (split_dir, split_dir / "train" / "red", {"class_name": "red"}, "inside the data folder"),
+        (split_dir, tmp_path, {}, "the data folder .* lies inside"),
+    ]
+    before = tree_digest(tmp_path)
+    for data, given, kwargs, message in cases:
+        with pytest.raises(ObjrecError, match=message):
+            add_images(data, given, **kwargs)
+    fake_checkpoint(split_dir / "model.safetensors")
+    with pytest.raises(ObjrecError, match="is a run folder"):
+        add_images(split_dir, new)
+    (split_dir / "model.safetensors").unlink()
+    assert tree_digest(tmp_path) == before
+
+
+def test_the_data_folder_is_locked_while_adding(tmp_path, split_dir, monkeypatch):
+    seen = []
+    write = add_module._write
+
+    def check_lock(data, rows, mode):
+        fd = os.open(data, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            seen.append("free")
+        except OSError:
+            seen.append("held")
+        finally:
+            os.close(fd)
+        write(data, rows, mode)
+
+    monkeypatch.setattr(add_module, "_write", check_lock)
+    add_images(split_dir, new_images(tmp_path / "new", "red", 1))
+    assert seen == ["held"]
+
+
+def test_an_interrupted_copy_leaves_no_file_under_its_final_name(tmp_path, split_dir, monkeypatch):
+    def half_then_fail(source, target):
+        Path(target).write_bytes(Path(source).read_bytes()[:10])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shutil, "copy2", half_then_fail)
+    before = tree_digest(split_dir)
+    with pytest.raises(KeyboardInterrupt):
+        add_images(split_dir, new_images(tmp_path / "new", "red", 1))
+    assert tree_digest(split_dir) == before and not list(split_dir.rglob(".*"))
+
+
+def test_add_through_the_cli(capsys, tmp_path, split_dir):
+    new = new_images(tmp_path / "new", "purple", 4, PURPLE)
+    shutil.copy(sorted((split_dir / "train" / "red").iterdir())[0], new / "purple" / "dup.jpg")
+    code = main(["add", str(split_dir), str(new), "--json"])
+    answer = json.loads(capsys.readouterr().out)
+    assert code == 0 and answer["totals"] == {"train": 2, "valid": 1, "test": 1}
+    assert answer["classes"] == {"purple": {"train": 2, "valid": 1, "test": 1, "copies": 1}}
+    assert answer["new_classes"] == ["purple"] and not answer["dry_run"]
+    assert {f["source"] for f in answer["files"]} == {f"purple/new_{i:02d}.png" for i in range(4)}
+    assert answer["copies"][0]["source"] == "purple/dup.jpg"
+    assert "labels is probably wrong" in answer["warnings"][0]
+    code = main(["add", str(split_dir), str(new_images(tmp_path / "more", "red", 1, seed=1))])
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 0 and "added 1 image to" in out and "objrec train" in out
+    code = main(["add", str(split_dir), str(new), "--class", "a/b"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 1 and "'a/b' is not a valid folder name for --class" in err
+
+
+@pytest.mark.slow
+def test_train_after_an_add_computes_only_the_new_images(tmp_path, split_dir, tiny_config):
+    from objrec.train import train
+
+    cold = train(split_dir, tmp_path / "a", tiny_config)
+    result = add_images(split_dir, new_images(tmp_path / "new", "red", 4))
+    warm = train(split_dir, tmp_path / "b", tiny_config)
+    added = result.counts["red"]
+    views = 1 + tiny_config.aug_views  # a training image: its centre crop and augmented views
+    assert warm.frozen_pass["computed"] == views * added["train"] + added["valid"]
+    assert warm.frozen_pass["from_store"] == cold.frozen_pass["computed"]
