@@ -522,7 +522,9 @@ def split_warnings(result) -> list[str]:
 @RATIOS_OPTION
 @SEED_OPTION
 @COPY_OPTION
-@click.option("--dry-run", is_flag=True, help="Print where each image would go; write nothing.")
+@click.option(
+    "--dry-run", is_flag=True, help="Print where each image would go; write nothing in DATA."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the counts and files as JSON.")
 def add(data: Path, new, class_name, ratios, seed, copy, dry_run, as_json) -> None:
     """Add the images of NEW to DATA (a folder made by `objrec split`), as split would place them.
