@@ -337,6 +337,31 @@ def test_cache_clear_removes_a_linked_onnx_folder_as_a_link(capsys, tmp_path):
     assert sorted(p.name for p in (cache / "store").iterdir()) == ["lock", "mine.txt"]
 
 
+def test_cache_clear_of_linked_store_and_onnx_says_it_removed_the_links_only(capsys, tmp_path):
+    """With store/ and onnx/ links to another disk, clear removed the links alone (right) but said
+    'removed every stored feature and 1 other entry': the features and graphs were all there."""
+    other = tmp_path / "other-disk"
+    (other / "store").mkdir(parents=True)
+    (other / "onnx").mkdir()
+    (other / "onnx" / f"{'ab' * 16}-224.onnx").write_bytes(b"graph")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for as_json in (False, True):
+        for name in ("store", "onnx"):
+            (cache / name).symlink_to(other / name, target_is_directory=True)
+        code, out, err = run(
+            capsys, "cache", "--clear", "--cache-dir", cache, *["--json"][:as_json]
+        )
+        said = " ".join((err if as_json else out).split())
+        assert code == 0 and "removed every stored feature" not in said, out + err
+        for name in ("onnx", "store"):
+            link = f"removed the link {cache / name} only: its target {other / name} is left as"
+            assert link in said, out
+        assert (other / "onnx" / f"{'ab' * 16}-224.onnx").exists() and list(cache.iterdir()) == []
+    links = json.loads(out)["removed_links"]
+    assert links == {"onnx": str(other / "onnx"), "store": str(other / "store")}
+
+
 def test_cache_lists_a_missing_folder_as_empty_and_makes_nothing(capsys, tmp_path):
     nope = tmp_path / "nope"
     code, out, _ = run(capsys, "cache", "--cache-dir", nope)

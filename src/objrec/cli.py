@@ -1486,8 +1486,9 @@ def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json:
     or what belongs to no image in --keep (features and the image facts of audit and split alike),
     then compacts the store, and removes the folders of
     objrec's earlier cache format. --clear removes only the files objrec writes there, leaving
-    (and naming) any other. Pruning or clearing waits for other objrec processes using the store;
-    it is always safe: anything needed again is recomputed.
+    (and naming) any other, and follows no link (one of objrec's names is removed itself).
+    Pruning or clearing waits for other objrec processes using the store; it is always safe:
+    anything needed again is recomputed.
     """
     from objrec.features import FeatureCache
 
@@ -1518,17 +1519,23 @@ def clear_cache(store, wait, say: Console) -> dict:
     """``store.clear``, said in a sentence, and another naming what it left (what objrec did not
     write); returns both counts (for ``--json``)."""
     done = store.clear(wait)
-    say.print(
-        f"removed every stored feature and {plural(done.removed, 'other entry')} from {store.root}",
-        markup=False,
-    )
+    if store.root / "store" in done.links:  # its features are where the link pointed, kept
+        said = f"removed {plural(done.removed, 'entry')}"
+    else:
+        said = f"removed every stored feature and {plural(done.removed, 'other entry')}"
+    say.print(f"{said} from {store.root}", markup=False)
+    for link, target in done.links.items():
+        say.print(
+            f"removed the link {link} only: its target {target} is left as it was", markup=False
+        )
     names = [str(p.relative_to(store.root)) for p in done.left]
     if names:
         shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
         say.print(
             f"left {plural(len(names), 'entry')} that objrec did not write: {shown}", markup=False
         )
-    return {"cleared_other_entries": done.removed, "left_entries": names}
+    links = {str(p.relative_to(store.root)): str(t) for p, t in done.links.items()}
+    return {"cleared_other_entries": done.removed, "left_entries": names, "removed_links": links}
 
 
 def prune_store(store, days: float | None, keep: Path | None, wait, say: Console) -> dict:

@@ -185,6 +185,7 @@ class FeatureCache:
         if not self.root.is_dir():
             return ClearResult(0, [])
         self.close()  # this process's own hold on the store would keep the lock from it
+        links = {p: link_target(p) for p in sorted(self.root.iterdir()) if p.is_symlink()}
         left = remove_store(self.root / "store", wait)
         removed = 0
         for path in sorted(self.root.iterdir()):
@@ -198,7 +199,14 @@ class FeatureCache:
                 removed += 1
             else:
                 left.append(path)
-        return ClearResult(removed, left)
+        gone = {link: target for link, target in links.items() if not link.is_symlink()}
+        return ClearResult(removed, left, gone)
+
+
+def link_target(link: Path) -> Path:
+    """Where the symbolic link ``link`` points, as a path from here (a relative one is read from
+    the link's folder)."""
+    return link.parent / link.readlink()
 
 
 OLD_ENTRY = re.compile(
@@ -255,6 +263,9 @@ class ClearResult:
     left: list[Path]
     """Entries objrec did not write (in the cache folder, ``store/`` or ``onnx/``): left as they
     are."""
+    links: dict[Path, Path] = field(default_factory=dict)
+    """The symbolic links of objrec's names removed (``store/`` and ``onnx/`` among them), each
+    with its target: a link is removed itself, what it points to is left as it was."""
 
 
 def open_cache(cache_dir: str | Path | None = None, dtype: str = "float32") -> FeatureCache:
