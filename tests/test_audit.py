@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from objrec import dedup
-from objrec.audit import AuditConfig, audit
+from objrec.audit import AuditConfig, AuditResult, audit
 from objrec.audit_report import apply_plan
 from objrec.cli import main
 from objrec.errors import ObjrecError
@@ -152,7 +152,13 @@ def test_cli_json_has_the_documented_shape(tmp_path, capsys):
     assert main([*args, "--out", str(tmp_path / "audit")]) == 0
     assert snapshot(data) == before
     found = json.loads(capsys.readouterr().out)
-    assert set(found) == {"label_issues", "near_duplicates", "look_alikes", "outliers"}
+    assert set(found) == {
+        "label_issues",
+        "near_duplicates",
+        "look_alikes",
+        "outliers",
+        "classes_not_judged",
+    }
     assert set(found["near_duplicates"][0]) == {"paths", "splits", "similarity"}
     assert all(set(g) == {"paths", "splits", "similarity"} for g in found["look_alikes"])
     assert all(set(r) == {"path", "given", "suggested", "score"} for r in found["label_issues"])
@@ -737,6 +743,14 @@ def test_the_only_image_of_a_class_is_not_called_a_wrong_label(tmp_path, capsys)
     assert not any("blue_0.png" in p for p in flagged)
     page = (tmp_path / "audit/audit.html").read_text()
     assert "labels not judged in 1 class (blue)" in page
+    assert json.loads((tmp_path / "audit/audit.json").read_text())["classes_not_judged"] == ["blue"]
+
+
+def test_audit_json_names_the_classes_whose_labels_were_not_judged():
+    """The terminal said 'labels not judged in 1 class (blue)'; --json and audit.json did not."""
+    result = AuditResult([], [], [], 9, ["blue", "green", "red"], unjudged=["blue"])
+    assert result.to_json()["classes_not_judged"] == ["blue"]
+    assert AuditResult([], [], [], 9, ["red"]).to_json()["classes_not_judged"] == []
 
 
 def csv_paths(path: Path) -> list[str]:

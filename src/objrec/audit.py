@@ -186,10 +186,11 @@ class AuditResult:
             "look_alikes": ("paths", "splits", "similarity"),
             "outliers": ("path", "score", "reason"),
         }
-        return {
+        found = {
             name: [{k: row[k] for k in wanted} for row in getattr(self, name)]
             for name, wanted in keys.items()
         }
+        return found | {"classes_not_judged": list(self.unjudged)}
 
 
 # ---------------------------------------------------------------- the folder
