@@ -80,3 +80,24 @@ def test_unreadable_images_are_named_and_a_folder_of_only_those_is_refused(
     with pytest.raises(ObjrecError, match=r"no image of .*unlabelled can be read: .*empty\.jpg"):
         suggest(trained_run, folder, out=tmp_path / "s2")
     assert not (tmp_path / "s2").exists()
+
+
+def test_a_folder_of_only_unknown_images_is_said_so_beside_the_same_ranking(
+    trained_run, tmp_path, capsys
+):
+    """Checkerboards, like none of the run's classes, were ranked without a word: a ranking by
+    the margin between two classes neither of which the images are."""
+    from .test_unknown import planted
+
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    for i in range(2):
+        planted(folder / f"board_{i}.png")
+    args = ["suggest", str(trained_run), str(folder), "--out", str(tmp_path / "s"), "--force"]
+    assert main([*args, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 2 and all(r["unknown"] for r in rows)
+    assert main(args) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "all 2 images are answered unknown by the run: they look like none of its" in out
+    assert [line for line in out.split("  ") if "board_" in line]  # still ranked

@@ -1856,7 +1856,8 @@ def suggest(run: Path, unlabelled: Path, n, diversity, out, force, as_json) -> N
 
     The images the model is least sure about (smallest margin between its two best classes),
     picked so that no two are near-copies of one hard case. Writes suggestions.csv (ranked) and
-    suggestions.html (thumbnails). UNLABELLED is only read; its sub-folders are searched too.
+    suggestions.html (thumbnails). UNLABELLED is only read; its sub-folders are searched too. Each
+    image says whether the run answers it unknown, and a folder of only those is said so.
     """
     from objrec.suggest import suggest as run_suggest
 
@@ -1868,6 +1869,12 @@ def suggest(run: Path, unlabelled: Path, n, diversity, out, force, as_json) -> N
     if as_json:
         print_json(result.table.to_dict(orient="records"))
         return
+    if result.all_unknown:
+        every = "the only image is" if result.readable == 1 else f"all {result.readable} images are"
+        console.print(
+            f"[yellow]{every} answered unknown by the run[/]: they look like none of its classes, "
+            "so a ranking by how unsure it is between two of them says little"
+        )
     for r in result.table.head(10).itertuples():
         console.print(
             f"{r.rank:3d}. {r.path}: {r.predicted} {r.prob:.0%} or {r.second} {r.prob_second:.0%}",

@@ -28,7 +28,7 @@ from objrec.features import (
     require_readable,
 )
 from objrec.images import list_images, warned_once_per_file
-from objrec.inference import Recognizer
+from objrec.inference import Answers, Recognizer
 from objrec.outputs import (
     check_output_dir,
     prepare_output_dir,
@@ -49,6 +49,14 @@ class Suggestions:
     """One row per picked image, best first: rank, path, predicted, second, uncertainty, ..."""
     unreadable: list[str]
     out: Path | None = None
+    unknown: int = 0
+    """Readable images the run answers "unknown" (its unknown score below the threshold)."""
+    readable: int = 0
+
+    @property
+    def all_unknown(self) -> bool:
+        """Whether the run knows none of the images: the ranking, among its classes, says little."""
+        return self.readable > 0 and self.unknown == self.readable
 
 
 def uncertainty(probs: np.ndarray) -> np.ndarray:
@@ -105,17 +113,21 @@ def suggest(
     report_unreadable([found])
     require_readable(found, Path(folder))
     ok = found.ok.numpy()
-    probs = recognizer.probabilities_from_features([found.features[found.ok]]).double().numpy()
+    answers = recognizer.answer_from_features([found.features[found.ok]])
     kept = [p for p, good in zip(paths, ok, strict=True) if good]
     unit = dedup.normalise(found.features.numpy()[ok])
-    table = rank_table(kept, probs, unit, recognizer.classes, n, diversity)
-    result = Suggestions(table, found.errors)
+    table = rank_table(kept, answers, unit, recognizer.classes, n, diversity)
+    unknown = int(answers.unknown.sum())
+    result = Suggestions(table, found.errors, unknown=unknown, readable=len(kept))
     out = Path(run) / "suggest" if out is None else prepare_output_dir(out, force)
     write_suggestions(result, Path(out), Path(folder))
     return result
 
 
-def rank_table(paths, probs, unit, classes, n: int, diversity: float) -> pd.DataFrame:
+def rank_table(paths, answers: Answers, unit, classes, n: int, diversity: float) -> pd.DataFrame:
+    """The picked images, best first, each with its two best classes and whether the run answers
+    it "unknown" (ranked all the same: by the margin between those two classes)."""
+    probs = answers.probs.double().numpy()
     scores = uncertainty(probs)
     chosen, closest = pick_diverse(scores, unit, n, diversity)
     order = np.argsort(-probs, axis=1)
@@ -132,6 +144,7 @@ def rank_table(paths, probs, unit, classes, n: int, diversity: float) -> pd.Data
                 "second": classes[second],
                 "prob_second": round(float(probs[i, second]), 4),
                 "similarity_to_earlier": round(sim, 4),
+                "unknown": bool(answers.unknown[i]),
             }
         )
     return pd.DataFrame(rows)
