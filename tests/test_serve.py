@@ -6,6 +6,7 @@ import json
 import queue
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -266,6 +267,27 @@ def server(client):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_server_stopped_by_sigterm_or_ctrl_c_shuts_down_cleanly_and_exits_0(client, signum):
+    """SIGTERM (systemd, docker stop) printed 'aborted' and exited 143: uvicorn shuts down
+    cleanly on it, as on Ctrl-C, then raises it again for its caller, which took it for one."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "objrec", "serve", str(client.run), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        first_line_with(process, "serving")
+        process.send_signal(signum)
+        out = process.stdout.read().decode()
+        assert process.wait(timeout=20) == 0, out
+        assert "aborted" not in out and "interrupted" not in out and "Traceback" not in out, out
+    finally:
+        process.kill()
+        process.wait()
 
 
 def test_serve_on_a_busy_port_is_one_sentence_and_no_address(client, capsys):

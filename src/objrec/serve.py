@@ -17,11 +17,13 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import signal
 import socket
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -320,7 +322,6 @@ def serve(
     ``max_upload_bytes`` are refused.
     """
     import uvicorn
-    from uvicorn.supervisors import Multiprocess
 
     if workers < 1:
         raise ObjrecError("workers must be at least 1")
@@ -340,9 +341,46 @@ def serve(
     if on_ready is not None:
         threading.Thread(target=wait_until_up, args=(url, on_ready), daemon=True).start()
     try:
-        if workers > 1:
-            Multiprocess(config, sockets=[sock]).run()
-        else:
-            uvicorn.Server(config).run(sockets=[sock])
+        run_until_stopped(config, sock)
     finally:
         sock.close()
+
+
+def run_until_stopped(config: Any, sock: socket.socket) -> None:
+    """Serve on ``sock`` until SIGINT (Ctrl-C) or SIGTERM (systemd, ``docker stop``) stops it
+    cleanly, which returns: a stop asked for, not an interruption. uvicorn shuts down on either
+    signal, then raises it again for its caller (uvicorn 0.29's cooperative signal handling), which
+    the CLI took for an interruption ('aborted', exit 130 or 143); here it is only noted. Several
+    workers run under uvicorn's supervisor, which keeps the signals for itself."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    if config.workers > 1:
+        Multiprocess(config, sockets=[sock]).run()
+        return
+    server = uvicorn.Server(config)
+
+    def stop(signum: int, frame: object) -> None:
+        server.should_exit = True  # one before uvicorn listens stops it as soon as it has started
+
+    with signal_handlers(stop):
+        server.run(sockets=[sock])
+
+
+@contextmanager
+def signal_handlers(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """``handler`` for SIGINT and SIGTERM while the block runs (from the main thread only, where
+    signals are received), then the handlers before it again."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, before in previous.items():
+            signal.signal(signum, before)
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+"""The signals that stop a server cleanly (uvicorn's own, on POSIX)."""
