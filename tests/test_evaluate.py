@@ -338,3 +338,20 @@ def test_evaluates_progress_names_the_images_not_the_backbone(trained_run, split
         trained_run, split_dir, out=tmp_path / "e", cache_dir=tmp_path / "c", reporter=reporter
     )
     assert "test features" in reporter.tasks
+
+
+@pytest.mark.parametrize("counts", [[20, 21, 20, 21], [20, 20, 20]])
+def test_accuracy_against_training_images_labels_a_narrow_range_readably(counts):
+    """With 20 or 21 training images per class the log axis read '2x10^1, 2.02x10^1, ...'."""
+    import pandas as pd
+
+    from objrec.plots import accuracy_vs_train_figure
+
+    top1 = [0.5 + 0.1 * i for i in range(len(counts))]
+    table = pd.DataFrame({"n_train": counts, "top1": top1, "top5": 1.0})
+    fig = accuracy_vs_train_figure(table)
+    fig.draw_without_rendering()
+    axis, (low, high) = fig.axes[0].xaxis, fig.axes[0].get_xlim()
+    ticks = [*axis.get_majorticklabels(), *axis.get_minorticklabels()]
+    shown = [t.get_text() for t in ticks if t.get_text() and low <= t.get_position()[0] <= high]
+    assert len(shown) >= 2 and {"20", "21"} <= set(shown), shown

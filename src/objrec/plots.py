@@ -113,8 +113,20 @@ def predictions(
     return save(fig, path)
 
 
+LOG_AXIS_FROM = 10
+"""The ratio of the most to the fewest training images of a class from which the x axis of
+:func:`accuracy_vs_train_size` is logarithmic: below it, a log axis has no decade in view, and
+its ticks read '2.02x10^1' or are missing."""
+
+
 def accuracy_vs_train_size(table: pd.DataFrame, path: Path) -> Path:
     """Per-class top-1 against the number of training images, with a trend in log n."""
+    return save(accuracy_vs_train_figure(table), path)
+
+
+def accuracy_vs_train_figure(table: pd.DataFrame) -> Figure:
+    """:func:`accuracy_vs_train_size`'s figure: a log x axis over a decade or more of training
+    images, else a linear one with whole-number ticks."""
     import numpy as np
 
     fig = Figure(figsize=(7, 4.5))
@@ -132,13 +144,28 @@ def accuracy_vs_train_size(table: pd.DataFrame, path: Path) -> Path:
         ax.plot(
             np.exp(grid), slope * grid + intercept, color="tab:red", label="top-1 trend (log n)"
         )
-    ax.set_xscale("log")
+    scale_train_axis(ax, table["n_train"].to_numpy(float))
     ax.set_xlabel("training images in the class")
     ax.set_ylabel("accuracy on the test split")
     ax.set_title("Accuracy against the number of training images")
     ax.legend()
     ax.grid(alpha=0.3)
-    return save(fig, path)
+    return fig
+
+
+def scale_train_axis(ax, counts) -> None:
+    """A log x axis when the counts span ``LOG_AXIS_FROM`` times or more, else a linear one with
+    whole-number ticks, at least one image either side of the counts in view."""
+    from matplotlib.ticker import MaxNLocator
+
+    positive = counts[counts > 0]
+    if len(positive) and positive.max() >= LOG_AXIS_FROM * positive.min():
+        ax.set_xscale("log")
+        return
+    low, high = (counts.min(), counts.max()) if len(counts) else (0, 1)
+    pad = max(1.0, 0.05 * (high - low))
+    ax.set_xlim(low - pad, high + pad)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def confused_order(matrix, classes: Sequence[str], limit: int = 30) -> list[int]:
