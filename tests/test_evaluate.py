@@ -355,3 +355,39 @@ def test_accuracy_against_training_images_labels_a_narrow_range_readably(counts)
     ticks = [*axis.get_majorticklabels(), *axis.get_minorticklabels()]
     shown = [t.get_text() for t in ticks if t.get_text() and low <= t.get_position()[0] <= high]
     assert len(shown) >= 2 and {"20", "21"} <= set(shown), shown
+
+
+def test_top_losses_png_shows_only_wrong_answers_and_says_when_there_is_none(tmp_path, monkeypatch):
+    """evaluate's top_losses.png filled its 12 tiles with the images of highest loss, right
+    answers among them, as report.html did before it showed only the wrong ones."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from objrec.evaluate import write_galleries
+
+    from .conftest import COLOURS, make_image
+
+    drawn = {}
+    monkeypatch.setattr("objrec.plots.save", lambda fig, path: drawn.update({path.name: fig}))
+    paths = [tmp_path / f"{name}.png" for name in ("wrong", "right_1", "right_2")]
+    for path in paths:
+        make_image(COLOURS["red"], size=(16, 16)).save(path)
+    predictions = pd.DataFrame(
+        {
+            "path": [str(p) for p in paths],
+            "true": ["red"] * 3,
+            "predicted": ["green", "red", "red"],
+            "prob_predicted": [0.5, 0.4, 0.4],
+            "loss": [0.8, 0.9, 0.95],  # a right answer of 40% can lose more than a wrong one
+        }
+    )
+    result = SimpleNamespace(per_class=pd.DataFrame({"class": ["red", "green"]}))
+    write_galleries(result, predictions, tmp_path)
+    shown = [ax.get_title() for ax in drawn["top_losses.png"].axes if ax.images]
+    assert shown == ["true red\npredicted green (50%)"]
+    write_galleries(result, predictions.assign(predicted="red"), tmp_path)
+    for name in ("top_losses.png", "worst_classes.png"):
+        said = [t.get_text() for t in drawn[name].texts]
+        assert "no wrong prediction: all 3 images predicted right" in said, (name, said)
+        assert not any(ax.images for ax in drawn[name].axes)

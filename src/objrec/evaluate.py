@@ -430,15 +430,38 @@ def _tiles(rows: pd.DataFrame) -> list:
     return tiles
 
 
+def top_losses(predictions: pd.DataFrame, n: int = 12) -> pd.DataFrame:
+    """The ``n`` wrong predictions of highest loss, highest first: a right answer is no failure,
+    whatever its loss (``evaluate``'s ``top_losses.png`` and the report's Top losses alike)."""
+    return predictions[predictions["true"] != predictions["predicted"]].nlargest(n, "loss")
+
+
+def worst_class_rows(
+    predictions: pd.DataFrame, per_class: pd.DataFrame, classes: int, n: int = 4
+) -> list[tuple[str, pd.DataFrame]]:
+    """The ``n`` hardest images (right ones too) of each of the first ``classes`` classes of
+    ``per_class`` (worst first) that have a wrong prediction; none when every image is right."""
+    wrong = predictions["true"] != predictions["predicted"]
+    with_errors = set(predictions.loc[wrong, "true"])
+    worst = [c for c in per_class["class"] if c in with_errors][:classes]
+    return [(c, predictions[predictions["true"] == c].nlargest(n, "loss")) for c in worst]
+
+
 def write_galleries(
     result: EvaluationResult, predictions: pd.DataFrame, out: Path, n: int = 12
 ) -> None:
-    """``top_losses.png`` and ``worst_classes.png``: the images behind the numbers."""
-    plots.gallery(_tiles(predictions.nlargest(n, "loss")), out / "top_losses.png", "Top losses")
-    worst = result.per_class.head(4)["class"].tolist()
-    rows = pd.concat([predictions[predictions["true"] == c].nlargest(4, "loss") for c in worst])
+    """``top_losses.png`` and ``worst_classes.png``: the images behind the numbers, only the
+    wrong predictions and the classes that have one; each says so when every image is right."""
+    errors = int((predictions["true"] != predictions["predicted"]).sum())
+    title = "Top losses: the wrong predictions" + (
+        f", the {n} of highest loss" if errors > n else ""
+    )
+    every = f"no wrong prediction: all {plural(len(predictions), 'image')} predicted right"
+    plots.gallery(_tiles(top_losses(predictions, n)), out / "top_losses.png", title, empty=every)
+    worst = worst_class_rows(predictions, result.per_class, classes=4)
+    rows = pd.concat([r for _, r in worst]) if worst else predictions.iloc[:0]
     title = "The worst classes: their hardest test images"
-    plots.gallery(_tiles(rows), out / "worst_classes.png", title)
+    plots.gallery(_tiles(rows), out / "worst_classes.png", title, empty=every)
 
 
 def summarize_logits(logits, labels, classes, n_train=None) -> EvaluationResult:

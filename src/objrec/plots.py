@@ -221,14 +221,21 @@ def confusion_heatmap(matrix, classes: Sequence[str], path: Path, limit: int = 3
 
 
 def gallery(
-    tiles: Sequence[tuple[Image.Image, str, bool]], path: Path, title: str, columns: int = 4
+    tiles: Sequence[tuple[Image.Image, str, bool]],
+    path: Path,
+    title: str,
+    columns: int = 4,
+    empty: str = "no image to show",
 ) -> Path:
-    """Images in a grid, each with a caption (red when the prediction was wrong)."""
+    """Images in a grid, each with a caption (red when the prediction was wrong); without any,
+    the sentence ``empty`` in their place."""
     rows = max(1, -(-len(tiles) // columns))
     fig = Figure(figsize=(3.2 * columns, 3.4 * rows))
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
     for ax in axes:
         ax.axis("off")
+    if not tiles:
+        fig.text(0.5, 0.5, empty, ha="center", va="center", fontsize=12)
     for ax, (image, caption, wrong) in zip(axes, tiles, strict=False):
         ax.imshow(image)
         ax.set_title(caption, fontsize=8, color="tab:red" if wrong else "black")

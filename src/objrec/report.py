@@ -28,6 +28,7 @@ from objrec.checkpoint import BEST, model_digest, read_checkpoint
 from objrec.config import DataConfig
 from objrec.data import scan_class_folder
 from objrec.errors import ObjrecError
+from objrec.evaluate import top_losses, worst_class_rows
 from objrec.explore import explore
 from objrec.images import UnreadableImageError, open_image, warned_once_per_file
 from objrec.inference import Recognizer
@@ -170,17 +171,13 @@ def failure_tiles(
 ) -> tuple[list[Tile], list[tuple[str, list[Tile]]]]:
     """The wrong predictions of highest loss (only those: a right one is no failure), and the
     hardest images of the worst classes that have an error (their right ones captioned so); both
-    empty when every image was predicted right (there is no failure to show)."""
-    wrong = predictions["true"] != predictions["predicted"]
-    if not wrong.any():
-        return [], []
-    with_errors = set(predictions.loc[wrong, "true"])
-    worst = [c for c in per_class["class"] if c in with_errors][:5]
+    empty when every image was predicted right (there is no failure to show). The same choice as
+    ``evaluate``'s figures (``top_losses``, ``worst_class_rows``)."""
     examples = [
-        (c, prediction_tiles(predictions[predictions["true"] == c].nlargest(4, "loss"), roots))
-        for c in worst
+        (c, prediction_tiles(rows, roots))
+        for c, rows in worst_class_rows(predictions, per_class, classes=5)
     ]
-    return prediction_tiles(predictions[wrong].nlargest(top, "loss"), roots), examples
+    return prediction_tiles(top_losses(predictions, top), roots), examples
 
 
 def saliency_tiles(
