@@ -102,6 +102,24 @@ def test_non_empty_output_is_refused_unless_forced(tmp_path, image_folder, known
     assert len(manifest(out)) == 36
 
 
+def test_a_forced_split_never_deletes_the_users_own_split_folders(
+    tmp_path, image_folder, known_facts
+):
+    """`split SRC OUT --force` where OUT held the user's own train/ (no split of objrec's, no
+    manifest.csv it wrote) deleted it: --force replaces an earlier split, never the user's files."""
+    out = tmp_path / "out"
+    (out / "train" / "cats").mkdir(parents=True)
+    (out / "train" / "cats" / "mine.jpg").write_bytes(b"the user's photo")
+    (out / "manifest.csv").write_text("name,size\n")  # a manifest of the user's own
+    with pytest.raises(ObjrecError, match=r"holds manifest\.csv, train and no split"):
+        split_folder(image_folder, out, force=True)
+    assert (out / "train" / "cats" / "mine.jpg").read_bytes() == b"the user's photo"
+    (out / "manifest.csv").unlink()
+    with pytest.raises(ObjrecError, match=r"holds train and no split"):
+        split_folder(image_folder, out, force=True)
+    assert sorted(p.name for p in out.iterdir()) == ["train"]
+
+
 def test_link_mode_and_excludes(tmp_path, image_folder, known_facts):
     result = split_folder(image_folder, tmp_path / "out", mode="link", exclude=["blue"])
     assert set(result.counts) == {"green", "red"}

@@ -253,7 +253,34 @@ def _check_out(src: Path, out: Path, force: bool) -> None:
         raise ObjrecError(f"{out} exists and is not a folder")
     for stage in leftover_stages(out):
         log.warning("%s was left by a split that was killed: it can be deleted", stage)
+    refuse_users_split_names(out)
     refuse_overwrite(out, force, "choose another folder or pass `force=True`")
+
+
+MANIFEST_HEADER = "file,class,split,sha256"
+"""How every ``manifest.csv`` a split wrote begins: what tells an earlier split from a folder of
+the user's that holds a ``train/`` of their own."""
+
+
+def refuse_users_split_names(out: Path) -> None:
+    """Refuse ``out`` when it holds the names a split writes (``train``, ``valid``, ``test``,
+    ``manifest.csv``) but no split of objrec's: ``force`` replaces an earlier split, and deleting
+    the user's own ``train/`` would lose their files."""
+    taken = sorted(name for name in (*SPLITS, MANIFEST) if (out / name).exists())
+    if not taken or _is_split_manifest(out / MANIFEST):
+        return
+    raise ObjrecError(
+        f"{out} holds {', '.join(taken)} and no split of objrec's (no manifest.csv it wrote), "
+        "which are not replaced even with `force=True`: choose another folder"
+    )
+
+
+def _is_split_manifest(path: Path) -> bool:
+    try:
+        with path.open(newline="") as f:
+            return f.readline().startswith(MANIFEST_HEADER)
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def leftover_stages(out: Path) -> list[Path]:
