@@ -137,7 +137,7 @@ def test_a_folder_of_the_users_with_run_file_names_is_not_taken_for_a_run(
     assert run_status(mine) == "none"
     code = main(["train", str(split_dir), "--out", str(mine), "--backbone", "tiny_test"])
     err = capsys.readouterr().err
-    assert code == 1 and "is not empty" in err and "Traceback" not in err
+    assert code == 1 and "holds no run but files" in err and "Traceback" not in err
     assert {p.name: p.read_text() for p in mine.iterdir()} == files
 
 
@@ -199,3 +199,33 @@ def test_a_forced_train_over_a_run_says_its_export_is_the_old_models(tmp_path, c
     with caplog.at_level(logging.WARNING, logger="objrec"):
         open_run_folder(run, force=True)
     assert "model.onnx and model.json in" in caplog.text and "export" in caplog.text
+
+
+def test_a_forced_train_never_replaces_the_users_files_of_a_runs_names(tmp_path, capsys, split_dir):
+    """`train --out FOLDER --force` into a folder holding no objrec run but the user's own
+    config.json (or a downloaded model.safetensors) replaced them: --force replaces an earlier
+    run, never the user's files. A folder whose files do not collide may still be used."""
+    from objrec.cli import main
+    from objrec.errors import ObjrecError
+    from objrec.runs import open_run_folder
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    files = {"config.json": "{}", "model.safetensors": "downloaded", "notes.txt": "mine"}
+    for name, text in files.items():
+        (mine / name).write_text(text)
+    args = ["train", str(split_dir), "--out", str(mine), "--backbone", "tiny_test", "--force"]
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 1 and "config.json, model.safetensors" in err and "--out" in err
+    assert "notes.txt" not in err and len(err.strip().splitlines()) == 1
+    assert {p.name: p.read_text() for p in mine.iterdir()} == files
+    for name in ("report.html", "eval-test"):  # what report and evaluate write into a run
+        other = tmp_path / f"other-{name}"
+        (other / name).mkdir(parents=True)
+        with pytest.raises(ObjrecError, match=f"writes \\({name}\\)"):
+            open_run_folder(other, force=True)
+    beside = tmp_path / "beside"
+    beside.mkdir()
+    (beside / "notes.txt").write_text("mine")
+    assert open_run_folder(beside, force=True) == beside  # nothing of a run's names: used

@@ -122,19 +122,19 @@ def refuse_out_inside_data(data_dir: Path, out: Path) -> None:
 
 def open_run_folder(out: Path, force: bool, data_dir: Path | None = None) -> Path:
     """The folder of a new run: created; one holding a run, or other files, is refused unless
-    ``force`` (under torchrun every rank checks before any writes there: rank 0 writes only after
-    the frozen pass, which waits for all of them). ``data_dir``: the data the run was to train
-    on, so that the refusal of an interrupted run names the whole command that resumes it."""
+    ``force``, and one holding files of a run's names but no run always
+    (:func:`refuse_users_folder`; under torchrun every rank checks before any writes there: rank
+    0 writes only after the frozen pass, which waits for all of them). ``data_dir``: the data the
+    run was to train on, so that the refusal of an interrupted run names the whole command that
+    resumes it."""
     out = Path(out)
     real = out.resolve()  # checked where the run will land: ``x/..`` is the folder above x
     if real.exists() and not real.is_dir():
         raise ObjrecError(f"`out` {out} exists and is not a folder")
     refuse_unwritable(out, real)
     status = run_status(real)
-    if status == "none" and not force and visible_entries(real):
-        raise ObjrecError(
-            f"{out} is not empty (it holds {visible_entries(real)[0]} and no run): {HINT}"
-        )
+    if status == "none" and visible_entries(real):
+        refuse_users_folder(out, real, force)
     if status == "interrupted" and not force:
         raise ObjrecError(
             f"{out} holds an interrupted run: continue it with `resume=True`, "
@@ -146,6 +146,34 @@ def open_run_folder(out: Path, force: bool, data_dir: Path | None = None) -> Pat
         warn_of_derived(out, real)
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def refuse_users_folder(out: Path, real: Path, force: bool) -> None:
+    """Refuse ``out`` (``real`` resolved), a folder of the user's that holds files and no run:
+    always when some of them have the names a run, or what is made from it, writes (``force``
+    replaces an earlier run, never the user's files); else unless ``force`` (the run is written
+    beside them)."""
+    taken = [name for name in visible_entries(real) if is_run_name(name)]
+    if taken:
+        raise ObjrecError(
+            f"{out} holds no run but files of the names a run writes ({some_of(taken)}), "
+            "which are not replaced even with `force=True` (it replaces only an earlier run): "
+            "choose another `out`"
+        )
+    if not force:
+        raise ObjrecError(
+            f"{out} is not empty (it holds {visible_entries(real)[0]} and no run): {HINT}"
+        )
+
+
+RUN_FILES = (BEST, LAST, "config.json", "history.csv", "curves.png", SUMMARY, SEEN_RECORD)
+"""What ``train`` writes into a run folder."""
+
+
+def is_run_name(name: str) -> bool:
+    """Whether objrec writes a file or folder of this name into a run: ``train``
+    (``RUN_FILES``), ``export`` (``DERIVED``), ``report`` or ``evaluate`` (``eval-*``)."""
+    return name in (*RUN_FILES, *DERIVED, "report.html") or name.startswith("eval-")
 
 
 DERIVED = ("model.onnx", "model.json")
