@@ -370,3 +370,36 @@ def test_clear_never_follows_a_linked_folder(tmp_path, name):
         "keep",
         "thesis.tex",
     ]
+
+
+@pytest.mark.parametrize("meanwhile", ["writes", "clears"])
+def test_clear_beside_another_process_using_the_onnx_folder_is_no_traceback(
+    tmp_path, monkeypatch, caplog, meanwhile
+):
+    """`objrec cache --clear` removed onnx/ with rmdir once its graphs were gone: a graph another
+    process wrote there meanwhile (ENOTEMPTY), or a clear beside it that removed the folder first
+    (ENOENT), was an OSError's traceback. The other process's file is kept, and said."""
+    import logging
+
+    from objrec import features
+
+    cache = FeatureCache(tmp_path / "cache")
+    graph = cache.onnx_path("ab" * 16, 224)
+    graph.parent.mkdir(parents=True)
+    graph.write_bytes(b"graph")
+    written = graph.with_name(f".{graph.name}.99-0a1b2c3d.part")
+    remove = features.remove_entry
+
+    def and_meanwhile(path):
+        remove(path)
+        if meanwhile == "writes":
+            written.write_bytes(b"being written")
+        else:
+            path.parent.rmdir()
+
+    monkeypatch.setattr(features, "remove_entry", and_meanwhile)
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        done = cache.clear()
+    assert done.removed == 1 and done.left == []
+    assert not graph.exists() and written.exists() is (meanwhile == "writes")
+    assert (written.name in caplog.text) is (meanwhile == "writes")

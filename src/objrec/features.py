@@ -15,6 +15,7 @@ Batch sampling over views (single process and sharded) lives here too.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import re
@@ -250,8 +251,30 @@ def remove_graphs(folder: Path) -> tuple[int, list[Path]]:
         else:
             left.append(path)
     if not left:
-        folder.rmdir()
+        remove_if_empty(folder)
     return removed, left
+
+
+def remove_if_empty(folder: Path) -> None:
+    """Remove ``folder``, left by :func:`remove_graphs` with none but objrec's graphs in it: kept
+    (and said) when another objrec process wrote one there meanwhile, none of its business to
+    remove; gone already (another clear) is as good as removed."""
+    try:
+        folder.rmdir()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        if exc.errno != errno.ENOTEMPTY:
+            raise
+        try:
+            names = sorted(p.name for p in folder.iterdir())
+        except OSError:  # removed in its turn since
+            names = []
+        log.warning(
+            "kept %s: another objrec process wrote %s into it while it was cleared",
+            folder,
+            some_of(names) or "a file",
+        )
 
 
 @dataclass(frozen=True)
