@@ -191,6 +191,34 @@ def test_ctrl_c_saves_and_a_resume_ends_like_an_uninterrupted_run(tmp_path, spli
 
 
 @pytest.mark.slow
+def test_a_resumed_run_records_the_images_it_saw_before_the_resume(
+    tmp_path, split_dir, tiny_config
+):
+    """A resumed run's seen_digests.csv listed only the images there at the resume: one it
+    trained on before, removed or changed since, was missing, so evaluate's leak check missed it.
+    The record is the union; the training state carries it (a run killed mid-fit writes none)."""
+    from objrec.leakage import read_seen
+    from objrec.store import hash_file
+
+    tiny_config.patience, tiny_config.epochs = 100, 8
+    run = tmp_path / "run"
+    with pytest.raises(Interrupted, match="after epoch 4"):
+        train(split_dir, run, tiny_config, reporter=StopAt(5))
+    before = read_seen(run)
+    (run / SEEN_RECORD).unlink()  # as a run killed mid-fit leaves it: no record
+    removed, changed = sorted((split_dir / "train" / "red").iterdir())[:2]
+    digests = [hash_file(removed), hash_file(changed)]
+    removed.unlink()
+    make_image((10, 200, 30), seed=7).save(
+        changed, format="PNG" if changed.suffix == ".png" else "JPEG"
+    )
+    train(split_dir, run, resume=True)
+    seen = read_seen(run)
+    assert seen is not None and all(seen.get(digest) == "train" for digest in digests)
+    assert before is not None and seen == before | {hash_file(changed): "train"}
+
+
+@pytest.mark.slow
 def test_the_training_state_waits_save_every_seconds_between_writes(
     tmp_path, split_dir, tiny_config, monkeypatch
 ):

@@ -18,6 +18,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from objrec.checkpoint import atomic_write
 from objrec.images import list_images
 from objrec.store import DIGEST_CHARS, FeatureStore, hash_file
@@ -48,6 +51,36 @@ def write_seen(run: Path, seen: Mapping[str, Sequence[str]]) -> None:
     for split in SEEN_SPLITS:
         lines += [f"{split},{digest}" for digest in sorted(set(seen.get(split, ())))]
     atomic_write(Path(run) / SEEN_RECORD, ("\n".join(lines) + "\n").encode())
+
+
+def seen_tensors(seen: Mapping[str, Sequence[str]]) -> dict[str, torch.Tensor]:
+    """``seen`` as tensors of a training state (``seen.train``, ``seen.valid``: 16 bytes a
+    digest), so that a resumed run records the images it saw before the resume as well as those
+    there since (:func:`seen_in_state`), even when it was killed before writing its record."""
+    tensors = {}
+    for split in SEEN_SPLITS:
+        packed = b"".join(bytes.fromhex(d) for d in sorted(set(seen.get(split, ()))))
+        rows = np.frombuffer(packed, dtype=np.uint8).reshape(-1, DIGEST_CHARS // 2)
+        tensors[f"seen.{split}"] = torch.from_numpy(rows.copy())
+    return tensors
+
+
+def seen_in_state(tensors: Mapping[str, torch.Tensor]) -> dict[str, list[str]]:
+    """The digests :func:`seen_tensors` put in a training state, per split; none from a state
+    an older objrec wrote."""
+    return {
+        split: [bytes(row).hex() for row in tensors[f"seen.{split}"].numpy()]
+        for split in SEEN_SPLITS
+        if f"seen.{split}" in tensors
+    }
+
+
+def union_seen(*records: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """The digests of each split in any of ``records``."""
+    return {
+        split: sorted({digest for record in records for digest in record.get(split, ())})
+        for split in SEEN_SPLITS
+    }
 
 
 def read_seen(run: Path) -> dict[str, str] | None:

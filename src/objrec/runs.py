@@ -38,7 +38,7 @@ from objrec.checkpoint import (
 from objrec.config import TrainConfig
 from objrec.engine import FitState
 from objrec.errors import Interrupted, ObjrecError
-from objrec.leakage import SEEN_RECORD, write_seen
+from objrec.leakage import SEEN_RECORD, seen_tensors, write_seen
 from objrec.meta import RunMeta
 from objrec.model import Classifier, count_parameters
 from objrec.outputs import HINT, refuse_inside, refuse_overwrite, refuse_unwritable
@@ -286,7 +286,9 @@ class EpochSaver:
     last write; ``flush`` (on Ctrl-C, and once the fit has ended, so that a stop in what
     follows can still be resumed) writes the last completed epoch's. ``replaces``: the run was
     forced over an earlier one, whose ``summary.json`` goes just before the first write
-    (``clear_earlier_run``), not earlier: a stop before it leaves the earlier run as it was."""
+    (``clear_earlier_run``), not earlier: a stop before it leaves the earlier run as it was.
+    ``seen``: the digests of the images the run trained and validated on, kept in the state
+    (``leakage.seen_tensors``) for the record of a resumed run."""
 
     def __init__(
         self,
@@ -295,14 +297,17 @@ class EpochSaver:
         optimizer: torch.optim.Optimizer,
         meta: RunMeta,
         replaces: bool = False,
+        seen: Mapping[str, Sequence[str]] | None = None,
     ):
         self.path, self.head, self.optimizer, self.meta = out / LAST, head, optimizer, meta
         self.pending: TrainingState | None = None
         self.written = time.monotonic()
         self.replaces = replaces
+        self.seen = seen_tensors(seen or {})
 
     def __call__(self, state: FitState) -> None:
-        self.pending = training_state(self.head, self.optimizer, state, self.meta)
+        tensors, header = training_state(self.head, self.optimizer, state, self.meta)
+        self.pending = tensors | self.seen, header
         if time.monotonic() - self.written >= SAVE_EVERY:
             self.flush()
 
@@ -322,10 +327,11 @@ def epoch_saver(
     optimizer: torch.optim.Optimizer,
     meta: RunMeta,
     replaces: bool = False,
+    seen: Mapping[str, Sequence[str]] | None = None,
 ) -> EpochSaver:
     """``on_epoch_end`` for ``fit`` that keeps ``last.safetensors`` for ``--resume``;
-    ``replaces``: forced over an earlier run (see ``EpochSaver``)."""
-    return EpochSaver(out, head, optimizer, meta, replaces)
+    ``replaces``: forced over an earlier run, ``seen``: its images (see ``EpochSaver``)."""
+    return EpochSaver(out, head, optimizer, meta, replaces, seen)
 
 
 def save_after_interrupt(

@@ -58,6 +58,7 @@ from objrec.features import (
 )
 from objrec.finetune import FinetuneModel, optimizer_for, split_body, unfreeze, warmup_cosine
 from objrec.images import warned_once_per_file
+from objrec.leakage import seen_in_state, union_seen
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, build_head, count_parameters
 from objrec.outputs import takes_back_folders
@@ -550,12 +551,11 @@ def fit_head(
     optimizer = head_optimizer(head, config)
     state = None
     if saved:
-        require_same_run(saved, prep, config, out)
-        state = restore_training_state(saved, head, optimizer)
+        state = resumed_state(saved, prep, config, out, head, optimizer)
     else:
         seed_everything(config.seed)  # dropout draws the same whether features were cached or not
     model, train_batches, valid_batches = epoch_sources(prep, config, world)
-    saver = epoch_saver(out, head, optimizer, meta, replaces) if world.main else None
+    saver = epoch_saver(out, head, optimizer, meta, replaces, prep.seen) if world.main else None
     before = state_stamp(out)  # a state in `out` that this fit did not write is not its own
     try:
         state = fit(
@@ -582,6 +582,22 @@ def fit_head(
     if saver is not None:
         saver.flush()  # what follows (fine-tuning, calibration) may be stopped: resume from here
     return state
+
+
+def resumed_state(
+    saved: SavedTraining,
+    prep: Prepared,
+    config: TrainConfig,
+    out: Path,
+    head: nn.Module,
+    optimizer: torch.optim.Optimizer,
+) -> FitState:
+    """The fit state of ``saved`` (refused unless it is this run's) restored into ``head`` and
+    ``optimizer``; ``prep.seen`` becomes the images the run saw before the resume and since: one
+    it trained on that was removed or changed since stays in its record for the leak check."""
+    require_same_run(saved, prep, config, out)
+    prep.seen = union_seen(prep.seen, seen_in_state(saved.tensors))
+    return restore_training_state(saved, head, optimizer)
 
 
 def save_on_ctrl_c(
