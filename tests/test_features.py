@@ -341,7 +341,8 @@ def test_clear_removes_objrec_s_files_and_leaves_the_user_s(tmp_path, samples):
     done = cache.clear()
     assert done.removed == 1 + len(graphs) + len(old)  # facts.sqlite, graphs, old entries
     assert done.left == [cache.root / "keep", cache.root / "notes.txt", *mine[2:]]
-    assert sorted(p.name for p in cache.root.iterdir()) == ["keep", "notes.txt", "onnx", "store"]
+    listed = sorted(p.name for p in cache.root.iterdir())
+    assert listed == ["facts.lock", "keep", "notes.txt", "onnx", "store"]  # the locks stay
     assert all(p.read_bytes() == b"x" for p in mine) and not any(p.exists() for p in graphs)
     assert feature_table(frozen(tmp_path), samples[:2], ViewSpec(DATA)).computed == 2
 

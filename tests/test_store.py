@@ -579,3 +579,56 @@ def test_a_database_removed_while_in_use_is_not_called_a_permissions_problem(tmp
     said = str(database_error(path, "the image facts store", tmp_path, caught.value))
     assert "removed while this command used it" in said and "run the command again" in said
     assert "permissions" not in said
+
+
+def test_a_clear_while_a_split_measures_image_facts_loses_none_of_them(tmp_path, monkeypatch):
+    """`objrec cache --clear` while a split or an audit decoded images removed facts.sqlite under
+    its open connection: the command failed at its write (the database was moved), after all its
+    decoding. The facts store is open only to read and to write, never while images decode."""
+    from objrec import dedup
+
+    photos = make_class_folder(tmp_path / "photos", per_class=1)
+    paths = [s.path for s in scan_class_folder(photos).samples]
+    cache = FeatureCache(tmp_path / "cache")
+    dedup.cached_facts(paths[:1], [hash_file(paths[0])], cache.facts_file)
+    measure = dedup.all_facts
+
+    def cleared_meanwhile(*args, **kwargs):
+        cache.clear()
+        return measure(*args, **kwargs)
+
+    monkeypatch.setattr(dedup, "all_facts", cleared_meanwhile)
+    facts = dedup.cached_facts(paths, [hash_file(p) for p in paths], cache.facts_file)
+    assert not any(f.error for f in facts) and cache.summary().facts.rows == len(paths) - 1
+
+
+@pytest.mark.parametrize("command", ["clear", "prune"])
+def test_clear_and_prune_wait_for_the_image_facts_store_in_use(tmp_path, command):
+    """split and audit wrote facts.sqlite holding no lock, so `objrec cache --clear` removed it
+    (or --prune rewrote it) under their connection; they hold the facts lock as the feature store's
+    users hold its lock, and clear and prune take it exclusively, waiting (said) for them."""
+    import threading
+
+    from objrec import dedup
+
+    cache = FeatureCache(tmp_path / "cache")
+    dedup.cached_facts([], [], cache.facts_file)
+    waited = threading.Event()
+
+    def clear_or_prune():
+        if command == "clear":
+            cache.clear(waited.set)
+        else:
+            cache.prune(1, None, waited.set)
+            cache.close()  # the store it opened belongs to this thread
+
+    other = threading.Thread(target=clear_or_prune)
+    with dedup._open_facts(cache.facts_file) as db:  # as a split writing its facts holds it
+        other.start()
+        assert waited.wait(5)
+        time.sleep(0.05)
+        assert cache.facts_file.exists() and other.is_alive()
+        db.execute("INSERT INTO facts VALUES ('d', 'k', '{}')")
+    other.join(5)
+    assert not other.is_alive() and cache.facts_file.exists() is (command == "prune")
+    assert "facts.lock" not in [p.name for p in cache.clear().left]

@@ -1487,8 +1487,8 @@ def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json:
     then compacts the store, and removes the folders of
     objrec's earlier cache format. --clear removes only the files objrec writes there, leaving
     (and naming) any other, and follows no link (one of objrec's names is removed itself).
-    Pruning or clearing waits for other objrec processes using the store; it is always safe:
-    anything needed again is recomputed.
+    Pruning or clearing waits for other objrec processes using the store or writing image facts;
+    it is always safe: anything needed again is recomputed.
     """
     from objrec.features import FeatureCache
 

@@ -190,20 +190,59 @@ FACTS_KEY = f"phash{HASH_SIZE} crops{CROP_KEEP} draft{DRAFT} v1 pixels{PIXEL_RUL
 
 FACTS_FILE = "facts.sqlite"
 """The facts store's file name in the cache folder (beside ``store/``)."""
+FACTS_LOCK = "facts.lock"
+"""Beside ``FACTS_FILE``: held shared while the facts store is open (:func:`_open_facts`), taken
+exclusively by ``objrec cache --clear`` and ``--prune`` (:func:`facts_lock`), as the feature
+store's ``lock`` is: neither removes nor rewrites the file under a split or an audit writing it.
+Never removed: a process waiting on a removed lock file would hold a lock no one else sees."""
 
 
 @contextmanager
-def _open_facts(db_file: Path) -> Iterator[sqlite3.Connection]:
-    """The ``facts`` table, and ``facts_used``: when each row was last read or written, for
-    ``prune_facts`` (a table of its own, so that the ``facts`` rows keep their layout). Open for
-    the block; its SQLite errors (a damaged file, a full disk) become one sentence, those of
-    objrec's own mistakes pass as they are."""
-    import sqlite3
+def facts_lock(
+    db_file: Path, exclusive: bool = False, wait: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """Hold the facts store's lock (:data:`FACTS_LOCK`) for the block: shared, or ``exclusive``
+    (``wait()`` is called first when another process holds it), for a clear or a prune: that
+    of a folder holding neither the facts store nor its lock (no one uses it) makes none there."""
+    import fcntl
 
-    from objrec.store import SQLITE_BUGS, database_error, make_cache_folder
+    from objrec.store import lock_exclusively, make_cache_folder
 
     folder = Path(db_file).parent
+    if exclusive and not (folder / FACTS_LOCK).exists() and not Path(db_file).exists():
+        yield
+        return
     make_cache_folder(folder)
+    with open(folder / FACTS_LOCK, "a+b") as lock:
+        try:
+            if exclusive:
+                lock_exclusively(lock, wait)
+            else:
+                fcntl.flock(lock, fcntl.LOCK_SH)
+        except OSError as exc:  # a file system without flock (some NFS): unlocked, as before
+            log.debug("%s cannot be locked (%s): the facts store is used unlocked", lock.name, exc)
+        yield
+
+
+@contextmanager
+def _open_facts(
+    db_file: Path, exclusive: bool = False, wait: Callable[[], None] | None = None
+) -> Iterator[sqlite3.Connection]:
+    """The ``facts`` table, and ``facts_used``: when each row was last read or written, for
+    ``prune_facts`` (a table of its own, so that the ``facts`` rows keep their layout). Open for
+    the block, under :func:`facts_lock` (``exclusive``, ``wait``: its own); its SQLite errors (a
+    damaged file, a full disk) become one sentence, those of objrec's own mistakes pass as they
+    are."""
+    with facts_lock(db_file, exclusive, wait):
+        yield from _connected(Path(db_file))
+
+
+def _connected(db_file: Path) -> Iterator[sqlite3.Connection]:
+    import sqlite3
+
+    from objrec.store import SQLITE_BUGS, database_error
+
+    folder = db_file.parent
     try:
         db = sqlite3.connect(db_file, timeout=600, isolation_level=None)
         try:
@@ -239,18 +278,19 @@ def cached_facts(
     import json
 
     fresh = {d: f for d, f in (measured or {}).items() if not f.error}
-    with _open_facts(db_file) as db:
+    with _open_facts(db_file) as db:  # closed while images decode: a clear may go on meanwhile
         found = _stored_facts(db, [d for d in dict.fromkeys(digests) if d not in fresh]) | fresh
-        todo = [i for i, d in enumerate(digests) if d not in found]
-        for _ in range(len(paths) - len(todo) if on_file else 0):
-            on_file()  # type: ignore[misc]
-        computed = dict(zip(todo, all_facts([paths[i] for i in todo], on_file), strict=True))
-        now = time.time()
-        rows = [
-            (digest, FACTS_KEY, json.dumps(asdict(f)), now)
-            for digest, f in [*fresh.items(), *((digests[i], f) for i, f in computed.items())]
-            if not f.error
-        ]
+    todo = [i for i, d in enumerate(digests) if d not in found]
+    for _ in range(len(paths) - len(todo) if on_file else 0):
+        on_file()  # type: ignore[misc]
+    computed = dict(zip(todo, all_facts([paths[i] for i in todo], on_file), strict=True))
+    now = time.time()
+    rows = [
+        (digest, FACTS_KEY, json.dumps(asdict(f)), now)
+        for digest, f in [*fresh.items(), *((digests[i], f) for i, f in computed.items())]
+        if not f.error
+    ]
+    with _open_facts(db_file) as db:
         db.execute("BEGIN IMMEDIATE")  # one transaction: a commit per row costs an fsync each
         db.executemany("INSERT OR REPLACE INTO facts VALUES (?,?,?)", [r[:3] for r in rows])
         db.executemany(  # last use, written at most once an hour per row
@@ -279,15 +319,19 @@ def facts_info(db_file: Path) -> FactsInfo:
 
 
 def prune_facts(
-    db_file: Path, older_than_days: float | None = None, keep: set[str] | None = None
+    db_file: Path,
+    older_than_days: float | None = None,
+    keep: set[str] | None = None,
+    wait: Callable[[], None] | None = None,
 ) -> tuple[int, FactsInfo, FactsInfo]:
     """Forget the facts not used for ``older_than_days``, of no digest in ``keep``, or measured
-    under another ``FACTS_KEY`` (never read again); compact the file. Returns the rows removed
-    and the store before and after. Safe at any time: forgotten facts are measured again."""
+    under another ``FACTS_KEY`` (never read again); compact the file, once no split or audit has
+    it open (``wait()`` is called first when one has). Returns the rows removed and the store
+    before and after. Safe at any time: forgotten facts are measured again."""
     before = facts_info(db_file)
     if not db_file.exists():
         return 0, before, before
-    with _open_facts(db_file) as db:
+    with _open_facts(db_file, exclusive=True, wait=wait) as db:
         db.execute("BEGIN IMMEDIATE")
         removed = db.execute("DELETE FROM facts WHERE key<>?", (FACTS_KEY,)).rowcount
         if older_than_days is not None:  # rows an older objrec wrote count as used now

@@ -173,7 +173,7 @@ class FeatureCache:
         if keep_folder is not None:
             keep = set(self.store.digests(list_images(Path(keep_folder)))[0])
         result = self.store.prune(older_than_days, keep, wait)
-        facts = dedup.prune_facts(self.facts_file, older_than_days, keep)
+        facts = dedup.prune_facts(self.facts_file, older_than_days, keep, wait)
         old = self.old_entries()
         for path in old:
             remove_entry(path)
@@ -188,9 +188,17 @@ class FeatureCache:
         self.close()  # this process's own hold on the store would keep the lock from it
         links = {p: link_target(p) for p in sorted(self.root.iterdir()) if p.is_symlink()}
         left = remove_store(self.root / "store", wait)
-        removed = 0
+        with dedup.facts_lock(self.facts_file, exclusive=True, wait=wait):  # no split writes it
+            removed, others = self._clear_beside_store()
+        gone = {link: target for link, target in links.items() if not link.is_symlink()}
+        return ClearResult(removed, left + others, gone)
+
+    def _clear_beside_store(self) -> tuple[int, list[Path]]:
+        """Remove objrec's entries of the cache folder but ``store/`` and the facts store's
+        lock; returns how many, and what was left (what objrec did not write)."""
+        removed, left = 0, list[Path]()
         for path in sorted(self.root.iterdir()):
-            if path.name == "store":
+            if path.name in ("store", dedup.FACTS_LOCK):
                 continue
             if path.name == "onnx" and path.is_dir() and not path.is_symlink():
                 graphs, others = remove_graphs(path)
@@ -200,8 +208,7 @@ class FeatureCache:
                 removed += 1
             else:
                 left.append(path)
-        gone = {link: target for link, target in links.items() if not link.is_symlink()}
-        return ClearResult(removed, left, gone)
+        return removed, left
 
 
 def link_target(link: Path) -> Path:
