@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ast
 import functools
+import itertools
 import os
 import random
 import shutil
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -72,10 +74,23 @@ def pytest_configure(config):
         torch.set_num_threads(1)
 
 
+@pytest.fixture(scope="session")
+def _caches(tmp_path_factory) -> Iterator[Path]:
+    """Each test's own cache folder, numbered in one session folder (``mktemp`` per test lists
+    the whole temporary folder each time)."""
+    root = tmp_path_factory.mktemp("caches")
+
+    def made(folder: Path) -> Path:
+        folder.mkdir()
+        return folder
+
+    return (made(root / f"cache{n}") for n in itertools.count())
+
+
 @pytest.fixture(autouse=True)
-def _restore_rng_and_cache(tmp_path_factory, monkeypatch):
+def _restore_rng_and_cache(_caches, monkeypatch):
     """Each test gets fresh RNG state afterwards and its own feature cache."""
-    monkeypatch.setenv("OBJREC_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("OBJREC_CACHE", str(next(_caches)))
     state = (random.getstate(), np.random.get_state(), torch.get_rng_state())
     yield
     random.setstate(state[0])
@@ -146,13 +161,18 @@ def image_folder(tmp_path, class_folder_template) -> Path:
 
 @pytest.fixture
 def split_dir(tmp_path, image_folder, class_folder_template) -> Path:
-    """``image_folder`` split with seed 0. Its image facts (kept by content) are the template's,
-    as a split leaves them; split_folder then decodes nothing (test_split covers the decoding)."""
-    from objrec.split import split_folder
+    """``image_folder`` split with seed 0: the template's split of the same images, copied, its
+    manifest naming this test's images as the sources: what ``split_folder`` writes for them
+    (test_split checks that). Its image facts (kept by content) are the template's, as a split
+    leaves them."""
+    from objrec.split import MANIFEST
 
     seed_facts(class_folder_template / "cache")
-    split_folder(image_folder, tmp_path / "data", seed=0)
-    return tmp_path / "data"
+    data = Path(shutil.copytree(class_folder_template / "data", tmp_path / "data"))
+    photos = str((class_folder_template / "photos").resolve()).encode()
+    manifest = (data / MANIFEST).read_bytes()
+    (data / MANIFEST).write_bytes(manifest.replace(photos, str(image_folder.resolve()).encode()))
+    return data
 
 
 def tiny_train_config(**changes) -> TrainConfig:

@@ -483,6 +483,7 @@ def test_a_split_without_test_trains_and_evaluate_says_there_is_no_test_split(
     assert code == 0 and f"evaluation of <code>{(data / 'valid').resolve()}</code>" in page
 
 
+@pytest.mark.slow
 def test_train_names_the_classes_it_learns(capsys, tmp_path, split_dir, trained_once, monkeypatch):
     """After adding a class, the only change train showed was its parameter count."""
     cache = shutil.copytree(trained_once.parent / "cache", tmp_path / "cache")
@@ -496,6 +497,7 @@ def test_train_names_the_classes_it_learns(capsys, tmp_path, split_dir, trained_
     assert classes_note(many) == "classes: 11" and classes_note(many[:10]).endswith("c09)")
 
 
+@pytest.mark.slow
 def test_train_counts_a_truncated_file_as_unreadable_not_pushed_through_the_body(
     capsys, tmp_path, split_dir, trained_once, monkeypatch
 ):
@@ -730,6 +732,7 @@ def test_plain_progress_prints_the_last_step_once():
     assert last == ["Grad-CAM: 2/2 (100%), 12s, done"]
 
 
+@pytest.mark.slow
 def test_progress_reaches_a_pipe_or_a_log_as_plain_lines(capsys, monkeypatch, tmp_path, split_dir):
     import objrec.cli
 
@@ -933,6 +936,7 @@ def test_plural_counts_nouns_in_the_right_number():
     assert plural(2, "file or folder", "files or folders") == "2 files or folders"
 
 
+@pytest.mark.slow
 def test_a_piped_table_shows_whole_values(capsys, monkeypatch, tmp_path):
     import os
 
@@ -969,6 +973,7 @@ def test_messages_that_point_to_resume_name_the_run(capsys, tmp_path, split_dir)
     )
 
 
+@pytest.mark.slow
 def test_predict_json_says_where_the_plot_went_on_stderr(capsys, tmp_path, trained_run, split_dir):
     plot = tmp_path / "p.png"
     code, out, err = run(
@@ -978,6 +983,7 @@ def test_predict_json_says_where_the_plot_went_on_stderr(capsys, tmp_path, train
     assert f"plot of 3 of 3 readable images written to {plot}" in " ".join(err.split())
 
 
+@pytest.mark.slow
 def test_predict_plot_refuses_an_existing_file_unless_force(
     capsys, tmp_path, trained_run, split_dir
 ):
@@ -1199,6 +1205,7 @@ def test_split_names_the_duplicates_it_kept_together_as_they_are_named(capsys, t
     )
 
 
+@pytest.mark.slow
 def test_names_like_markup_are_printed_as_they_are(capsys, tmp_path, image_folder, known_facts):
     """Class and file names such as "[b]old" or "cat[/dog].jpg" were read as rich markup: printed
     bold without their brackets, or a crash (a closing tag that closes nothing)."""
@@ -1537,6 +1544,7 @@ def test_an_interrupted_run_folder_is_refused_as_data_too(capsys, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_a_model_file_from_elsewhere_in_a_data_folder_is_only_an_ignored_file(capsys, image_folder):
     """A downloaded model.safetensors at the top of a class folder made check and explore call it
     a run folder; only objrec's own checkpoint header makes one."""

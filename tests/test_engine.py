@@ -84,6 +84,7 @@ def test_fit_on_separable_data_converges_and_stops_with_min_delta():
     assert epochs_run(0.0) == 300 and epochs_run(0.01) < 100
 
 
+@pytest.mark.slow
 def test_train_passes_min_delta_to_early_stopping(split_dir, tmp_path, tiny_config):
     from dataclasses import replace
 

@@ -28,6 +28,7 @@ def test_explore_a_plain_class_folder_reports_unreadable_files(tmp_path, image_f
     assert len(result.unreadable) == 1 and "broken.jpg" in result.unreadable[0]
 
 
+@pytest.mark.slow
 def test_explore_never_writes_into_a_non_empty_folder_without_force(tmp_path, split_dir):
     from objrec.errors import ObjrecError
 

@@ -111,6 +111,7 @@ def test_predict_and_serve_name_a_file_alike():
     assert upload_name(None) == upload_name("") == "upload"
 
 
+@pytest.mark.slow
 def test_a_photo_over_the_pixel_limit_whole_is_predicted_and_plotted(
     tmp_path, monkeypatch, trained_run
 ):
@@ -139,6 +140,7 @@ def test_a_hidden_file_named_on_the_command_line_is_read_like_any_other(
     assert bad.error == "cannot read image (not a recognised image format)"
 
 
+@pytest.mark.slow
 def test_a_file_whose_name_is_not_utf8_is_reported_and_the_others_predicted(
     tmp_path, trained_run, split_dir
 ):

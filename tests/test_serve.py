@@ -206,6 +206,7 @@ def test_an_upload_over_the_limit_is_not_read_past_it(client):
         assert asked <= most_read, (content_length, asked)
 
 
+@pytest.mark.slow
 def test_concurrent_requests_share_the_model_safely(client):
     from concurrent.futures import ThreadPoolExecutor
 

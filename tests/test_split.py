@@ -400,3 +400,14 @@ def test_a_link_to_a_file_given_as_the_source_is_named_as_given(tmp_path):
     (tmp_path / "link.jpg").symlink_to(tmp_path / "photo.jpg")
     with pytest.raises(ObjrecError, match=f"^{tmp_path / 'link.jpg'} is not a folder$"):
         split_folder(tmp_path / "link.jpg", tmp_path / "out")
+
+
+def test_the_split_dir_fixture_is_what_split_folder_writes(split_dir, image_folder, tmp_path):
+    """conftest's ``split_dir`` copies a split made once per session: the same files, bytes and
+    manifest (naming this test's images) as a split of ``image_folder`` here."""
+    split_folder(image_folder, tmp_path / "here", seed=0)
+    here = sorted(p.relative_to(tmp_path / "here") for p in (tmp_path / "here").rglob("*"))
+    assert here == sorted(p.relative_to(split_dir) for p in split_dir.rglob("*"))
+    for path in here:
+        if (split_dir / path).is_file():
+            assert (split_dir / path).read_bytes() == (tmp_path / "here" / path).read_bytes()
