@@ -141,6 +141,23 @@ def test_a_folder_of_the_users_with_run_file_names_is_not_taken_for_a_run(
     assert {p.name: p.read_text() for p in mine.iterdir()} == files
 
 
+def test_only_an_eval_folder_is_a_run_name_and_the_refusal_says_what_to_do(tmp_path):
+    """A user's eval-notes.txt blocked --force for good (evaluate writes only eval-* folders);
+    the refusal of a folder of run names now says how to go on when it is a damaged run."""
+    from objrec.errors import ObjrecError
+    from objrec.runs import open_run_folder
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "eval-notes.txt").write_text("mine")
+    assert open_run_folder(notes, force=True) == notes
+    damaged = tmp_path / "damaged"
+    (damaged / "eval-test").mkdir(parents=True)
+    (damaged / "model.safetensors").write_bytes(b"cut short")
+    with pytest.raises(ObjrecError, match="delete them if they are what is left of an objrec run"):
+        open_run_folder(damaged, force=True)
+
+
 def test_an_output_argument_through_a_missing_folder_is_resolved_so_none_is_made(
     tmp_path, monkeypatch
 ):

@@ -153,12 +153,13 @@ def refuse_users_folder(out: Path, real: Path, force: bool) -> None:
     always when some of them have the names a run, or what is made from it, writes (``force``
     replaces an earlier run, never the user's files); else unless ``force`` (the run is written
     beside them)."""
-    taken = [name for name in visible_entries(real) if is_run_name(name)]
+    taken = [name for name in visible_entries(real) if is_run_name(real / name)]
     if taken:
         raise ObjrecError(
             f"{out} holds no run but files of the names a run writes ({some_of(taken)}), "
-            "which are not replaced even with `force=True` (it replaces only an earlier run): "
-            "choose another `out`"
+            "which are not replaced even with `force=True` (it replaces only an earlier run whose "
+            "model objrec can read): choose another `out`, or delete them if they are what is "
+            "left of an objrec run"
         )
     if not force:
         raise ObjrecError(
@@ -170,10 +171,14 @@ RUN_FILES = (BEST, LAST, "config.json", "history.csv", "curves.png", SUMMARY, SE
 """What ``train`` writes into a run folder."""
 
 
-def is_run_name(name: str) -> bool:
-    """Whether objrec writes a file or folder of this name into a run: ``train``
-    (``RUN_FILES``), ``export`` (``DERIVED``), ``report`` or ``evaluate`` (``eval-*``)."""
-    return name in (*RUN_FILES, *DERIVED, "report.html") or name.startswith("eval-")
+def is_run_name(path: Path) -> bool:
+    """Whether objrec writes a file or folder of ``path``'s name into a run: ``train``
+    (``RUN_FILES``), ``export`` (``DERIVED``), ``report``, or ``evaluate`` (an ``eval-*``
+    folder: a user's ``eval-notes.txt`` is not one)."""
+    name = path.name
+    return name in (*RUN_FILES, *DERIVED, "report.html") or (
+        name.startswith("eval-") and path.is_dir()
+    )
 
 
 DERIVED = ("model.onnx", "model.json")
