@@ -118,6 +118,10 @@ def test_a_forced_split_never_deletes_the_users_own_split_folders(
     with pytest.raises(ObjrecError, match=r"holds train and no split"):
         split_folder(image_folder, out, force=True)
     assert sorted(p.name for p in out.iterdir()) == ["train"]
+    (out / "train" / "cats" / "mine.jpg").unlink()
+    (out / "train" / "cats").rmdir()
+    split_folder(image_folder, out, force=True)  # an empty train/ loses nothing: replaced
+    assert (out / "manifest.csv").is_file()
 
 
 def test_link_mode_and_excludes(tmp_path, image_folder, known_facts):

@@ -266,13 +266,20 @@ def refuse_users_split_names(out: Path) -> None:
     """Refuse ``out`` when it holds the names a split writes (``train``, ``valid``, ``test``,
     ``manifest.csv``) but no split of objrec's: ``force`` replaces an earlier split, and deleting
     the user's own ``train/`` would lose their files."""
-    taken = sorted(name for name in (*SPLITS, MANIFEST) if (out / name).exists())
+    taken = sorted(name for name in (*SPLITS, MANIFEST) if _holds_something(out / name))
     if not taken or _is_split_manifest(out / MANIFEST):
         return
     raise ObjrecError(
         f"{out} holds {', '.join(taken)} and no split of objrec's (no manifest.csv it wrote), "
         "which are not replaced even with `force=True`: choose another folder"
     )
+
+
+def _holds_something(path: Path) -> bool:
+    """Whether ``path`` is there and is not an empty folder (replacing which loses nothing)."""
+    if path.is_dir() and not path.is_symlink():
+        return any(path.iterdir())
+    return path.exists() or path.is_symlink()
 
 
 def _is_split_manifest(path: Path) -> bool:
