@@ -415,3 +415,23 @@ def test_the_split_dir_fixture_is_what_split_folder_writes(split_dir, image_fold
     for path in here:
         if (split_dir / path).is_file():
             assert (split_dir / path).read_bytes() == (tmp_path / "here" / path).read_bytes()
+
+
+def test_a_cache_folder_where_the_facts_lock_cannot_be_made_is_one_sentence(tmp_path, monkeypatch):
+    """A read-only cache folder gave `.../facts.lock: read-only file system` (an OSError of the
+    lock's open) where SQLite's own refusal named the image facts store and the permissions."""
+    import errno
+
+    from objrec import dedup
+
+    real_open = open
+
+    def refusing(path, *args, **kwargs):
+        if str(path).endswith(dedup.FACTS_LOCK):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", refusing)
+    unwritable = r"image facts store .* cannot be written .*permissions"
+    with pytest.raises(ObjrecError, match=unwritable), dedup.facts_lock(tmp_path / "facts.sqlite"):
+        pass

@@ -23,12 +23,13 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import IO, TYPE_CHECKING, NamedTuple
 
 import imagehash
 import numpy as np
 from PIL import Image, ImageOps
 
+from objrec.errors import ObjrecError
 from objrec.images import (
     PIXEL_RULES,
     UnreadableImageError,
@@ -198,6 +199,21 @@ Never removed: a process waiting on a removed lock file would hold a lock no one
 
 
 @contextmanager
+def _lock_file(path: Path, db_file: Path) -> Iterator[IO[bytes]]:
+    """``path`` opened for locking; one that cannot be (a read-only cache folder) is one sentence
+    naming the facts store, as SQLite's own refusal to write it would be."""
+    try:
+        lock = open(path, "a+b")  # noqa: SIM115 (closed below, once the caller's block ends)
+    except OSError as exc:
+        raise ObjrecError(
+            f"the image facts store {db_file} cannot be written ({exc.strerror or exc}: {path}): "
+            "check the permissions of the cache folder"
+        ) from exc
+    with lock:
+        yield lock
+
+
+@contextmanager
 def facts_lock(
     db_file: Path, exclusive: bool = False, wait: Callable[[], None] | None = None
 ) -> Iterator[None]:
@@ -213,7 +229,7 @@ def facts_lock(
         yield
         return
     make_cache_folder(folder)
-    with open(folder / FACTS_LOCK, "a+b") as lock:
+    with _lock_file(folder / FACTS_LOCK, Path(db_file)) as lock:
         try:
             if exclusive:
                 lock_exclusively(lock, wait)
