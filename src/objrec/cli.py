@@ -1497,7 +1497,7 @@ def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json:
     say = err if as_json else console  # with --json, stdout carries the JSON alone
 
     def wait():
-        err.print("waiting for other objrec processes to stop using the store")
+        err.print("waiting for other objrec processes to stop using the store or image facts")
 
     done: dict[str, Any] = {}
     if clear:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import logging
+import os
 import re
 import threading
 from collections import deque
@@ -213,8 +214,8 @@ class FeatureCache:
 
 def link_target(link: Path) -> Path:
     """Where the symbolic link ``link`` points, as a path from here (a relative one is read from
-    the link's folder)."""
-    return link.parent / link.readlink()
+    the link's folder, ``..`` resolved in the text: ``c2/../disk`` is ``disk``)."""
+    return Path(os.path.normpath(link.parent / link.readlink()))
 
 
 OLD_ENTRY = re.compile(
