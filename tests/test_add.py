@@ -131,6 +131,36 @@ def test_a_taken_name_gets_a_free_one_and_nothing_is_overwritten(tmp_path, split
     }
 
 
+def test_a_linked_class_folder_keeps_its_files(tmp_path, split_dir):
+    """data/train/red is a link to the user's photos elsewhere: none of them is replaced."""
+    elsewhere = tmp_path / "mine" / "red"
+    elsewhere.parent.mkdir()
+    shutil.move(split_dir / "train" / "red", elsewhere)
+    (split_dir / "train" / "red").symlink_to(elsewhere)
+    before = {p.name: p.read_bytes() for p in elsewhere.iterdir()}
+    new = tmp_path / "new" / "red"
+    new.mkdir(parents=True)
+    for i, name in enumerate(sorted(before)):  # other pictures under the same names
+        make_image((200, 40, 40), seed=4000 + i).save(new / name, format="PNG")
+    result = add_images(split_dir, tmp_path / "new", ratios=(1, 0, 0))
+    assert {n: (elsewhere / n).read_bytes() for n in before} == before
+    assert len(list(elsewhere.iterdir())) == 2 * len(before)
+    assert all((split_dir / file).is_file() for _, file in result.files)
+
+
+def test_a_file_the_plan_did_not_see_is_never_replaced(tmp_path, split_dir, monkeypatch):
+    monkeypatch.setattr(add_module, "_taken", lambda data: set())  # as if written meanwhile
+    (split_dir / "train" / "red" / "new_00.png").write_bytes(b"the user's")
+    for seed, mode in enumerate(("copy", "link")):
+        new = new_images(tmp_path / mode, "red", 1, seed=seed)
+        result = add_images(split_dir, new, ratios=(1, 0, 0), mode=mode)
+        assert (split_dir / "train" / "red" / "new_00.png").read_bytes() == b"the user's"
+        ((_, file),) = result.files
+        assert file.startswith("train/red/new_00-") and (split_dir / file).exists()
+        assert file in {row["file"] for row in manifest(split_dir)}
+    assert not list(split_dir.rglob(".*"))
+
+
 def test_a_dry_run_writes_nothing(tmp_path, split_dir):
     before = tree_digest(split_dir)
     result = add_images(split_dir, new_images(tmp_path / "new", "purple", 4, PURPLE), dry_run=True)
@@ -223,7 +253,7 @@ def test_the_data_folder_is_locked_while_adding(tmp_path, split_dir, monkeypatch
             seen.append("held")
         finally:
             os.close(fd)
-        write(data, rows, mode)
+        return write(data, rows, mode)
 
     monkeypatch.setattr(add_module, "_write", check_lock)
     add_images(split_dir, new_images(tmp_path / "new", "red", 1))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
 import logging
 import os
@@ -42,7 +43,7 @@ from objrec.data import (
 )
 from objrec.errors import ObjrecError
 from objrec.images import SYSTEM_FOLDERS, is_image_file, list_images, warned_once_per_file
-from objrec.outputs import free_name, name_key, staged
+from objrec.outputs import free_name, name_key, staged, write_new
 from objrec.progress import some_of
 from objrec.split import (
     MANIFEST,
@@ -146,7 +147,8 @@ def add_images(
     with contextlib.nullcontext() if dry_run else locked(root):
         plan = _plan(root, images, config, on_file)
         if not dry_run:
-            _write(root, plan.rows, config.mode)
+            written = _write(root, plan.rows, config.mode)
+            plan.result.files = [(image.shown, target.as_posix()) for image, target, *_ in written]
     plan.result.dry_run = dry_run
     log.info("%s %s: %s", "planned for" if dry_run else "added to", root, plan.result.totals())
     return plan.result
@@ -338,13 +340,29 @@ def _fill(free: list[str], sizes: Counter[str], gaps: list[int], ratios) -> dict
 def _rows(data: Path, images: list[NewImage], splits: list[str], hashes):
     """Each image's target: its path in its class folder of its split, or a free name beside it
     when a file there (or a new image before it) has that name."""
-    taken = {name_key(p.relative_to(data)) for split in SPLITS for p in (data / split).glob("**/*")}
+    taken = _taken(data)
     rows = []
     for image, split in zip(images, splits, strict=True):
         target = free_name(Path(split) / image.name / image.rel, taken)
         taken.add(name_key(target))
         rows.append((image, target, split, hashes[image.path]))
     return rows
+
+
+def _taken(data: Path) -> set[str]:
+    """The names (:func:`name_key`) of every file and folder in the splits, those inside a class
+    folder that is a symbolic link (to the user's photos elsewhere) too."""
+    taken = set()
+    for split in SPLITS:
+        for path in (data / split).glob("**/*"):
+            taken.add(name_key(path.relative_to(data)))
+            if path.parent == data / split and path.is_symlink() and path.is_dir():
+                real = path.resolve()
+                taken |= {
+                    name_key(path.relative_to(data) / p.relative_to(real))
+                    for p in real.glob("**/*")
+                }
+    return taken
 
 
 def _count(result: AddResult, rows, existing, ratios) -> None:
@@ -377,23 +395,31 @@ def _cross_class(data: Path, existing, images: list[NewImage], groups) -> list[t
     return pairs
 
 
-def _write(data: Path, rows, mode: str) -> None:
-    """Each file under a hidden temporary name, renamed once whole; then the manifest's rows."""
-    for image, target, _, _ in rows:
-        with staged(data / target) as tmp:
-            if mode == "copy":
-                shutil.copy2(image.path, tmp)
-            else:
-                os.symlink(image.path, tmp)
-    if rows and (data / MANIFEST).is_file():
+def _write(data: Path, rows, mode: str) -> list[tuple[NewImage, Path, str, str]]:
+    """Each file under a hidden temporary name, then linked to its target, never replacing a file
+    (one there the plan did not see gets the next free name); then the manifest's rows. Returns
+    the rows as written."""
+    written = []
+    for image, target, split, digest in rows:
+        final = write_new(data / target, functools.partial(_put, image.path, mode))
+        written.append((image, final.relative_to(data), split, digest))
+    if written and (data / MANIFEST).is_file():
         added = [
             dict(zip(MANIFEST_COLUMNS, values, strict=True))
             for values in (
                 (target.as_posix(), image.name, split, digest, str(image.path))
-                for image, target, split, digest in rows
+                for image, target, split, digest in written
             )
         ]
         _append_manifest(data / MANIFEST, added)
+    return written
+
+
+def _put(source: Path, mode: str, tmp: Path) -> None:
+    if mode == "copy":
+        shutil.copy2(source, tmp)
+    else:
+        os.symlink(source, tmp)
 
 
 def _append_manifest(manifest: Path, rows: list[dict[str, str]]) -> None:

@@ -9,6 +9,7 @@ fails, the folders it created and left empty.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import inspect
 import logging
@@ -239,3 +240,43 @@ def staged(path: Path) -> Iterator[Path]:
             os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}
+"""Errors of ``os.link`` on a file system without hard links (FAT, some network shares)."""
+
+
+def write_new(path: Path, write: Callable[[Path], None]) -> Path:
+    """Write a new file at ``path`` whole or not at all, never replacing one: ``write(tmp)``
+    makes it under a temporary name in ``path``'s folder, which is then linked to ``path``, or
+    to ``name-1.ext``, ``name-2.ext``... when that is taken (by a file the caller did not know
+    of: one in a linked folder, one written meanwhile). Returns the name it got."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part")
+    try:
+        with reported_as(path, tmp):
+            write(tmp)
+            return _link_free(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _link_free(tmp: Path, path: Path) -> Path:
+    """``tmp`` (a file, or a symbolic link itself) under ``path``'s name or the first free one
+    beside it; a link never replaces a file (``FileExistsError``: take the next name)."""
+    candidate, n = path, 1
+    while True:
+        try:
+            os.link(tmp, candidate, follow_symlinks=False)
+            return candidate
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            if exc.errno not in NO_HARD_LINKS:
+                raise
+            if not os.path.lexists(candidate):  # no hard links here: a rename, checked first
+                os.rename(tmp, candidate)
+                return candidate
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+        n += 1
