@@ -272,6 +272,25 @@ def test_an_interrupted_copy_leaves_no_file_under_its_final_name(tmp_path, split
     assert tree_digest(split_dir) == before and not list(split_dir.rglob(".*"))
 
 
+def test_an_interrupted_add_leaves_no_file_without_its_manifest_row(
+    tmp_path, split_dir, monkeypatch
+):
+    calls = []
+
+    def copy_then_stop(source, target):
+        calls.append(source)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return shutil.copy(source, target)
+
+    monkeypatch.setattr(add_module.shutil, "copy2", copy_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        add_images(split_dir, new_images(tmp_path / "new", "red", 6), seed=0)
+    rows = {row["file"] for row in manifest(split_dir)}
+    files = {p.relative_to(split_dir).as_posix() for p in split_dir.glob("*/*/*")}
+    assert files == rows and len(rows) == 36 + 2  # the first two new files
+
+
 def test_add_through_the_cli(capsys, tmp_path, split_dir):
     new = new_images(tmp_path / "new", "purple", 4, PURPLE)
     shutil.copy(sorted((split_dir / "train" / "red").iterdir())[0], new / "purple" / "dup.jpg")

@@ -397,22 +397,23 @@ def _cross_class(data: Path, existing, images: list[NewImage], groups) -> list[t
 
 def _write(data: Path, rows, mode: str) -> list[tuple[NewImage, Path, str, str]]:
     """Each file under a hidden temporary name, then linked to its target, never replacing a file
-    (one there the plan did not see gets the next free name); then the manifest's rows. Returns
-    the rows as written."""
-    written = []
-    for image, target, split, digest in rows:
-        final = write_new(data / target, functools.partial(_put, image.path, mode))
-        written.append((image, final.relative_to(data), split, digest))
-    if written and (data / MANIFEST).is_file():
-        added = [
-            dict(zip(MANIFEST_COLUMNS, values, strict=True))
-            for values in (
-                (target.as_posix(), image.name, split, digest, str(image.path))
-                for image, target, split, digest in written
-            )
-        ]
-        _append_manifest(data / MANIFEST, added)
+    (one there the plan did not see gets the next free name); the manifest gets the rows of the
+    files written, even when a later one fails (or Ctrl-C): files and manifest always match.
+    Returns the rows as written."""
+    written: list[tuple[NewImage, Path, str, str]] = []
+    try:
+        for image, target, split, digest in rows:
+            final = write_new(data / target, functools.partial(_put, image.path, mode))
+            written.append((image, final.relative_to(data), split, digest))
+    finally:
+        if written and (data / MANIFEST).is_file():
+            _append_manifest(data / MANIFEST, [_manifest_row(*row) for row in written])
     return written
+
+
+def _manifest_row(image: NewImage, target: Path, split: str, digest: str) -> dict[str, str]:
+    values = (target.as_posix(), image.name, split, digest, str(image.path))
+    return dict(zip(MANIFEST_COLUMNS, values, strict=True))
 
 
 def _put(source: Path, mode: str, tmp: Path) -> None:
