@@ -161,6 +161,23 @@ def test_a_file_the_plan_did_not_see_is_never_replaced(tmp_path, split_dir, monk
     assert not list(split_dir.rglob(".*"))
 
 
+def test_the_default_ratios_are_the_data_folders_own(tmp_path, image_folder, capsys):
+    from objrec.split import split_folder
+
+    split_folder(image_folder, tmp_path / "d", ratios=(0.8, 0.2, 0.0), seed=0)
+    new = new_images(tmp_path / "new", "red", 5)
+    result = add_images(tmp_path / "d", new, seed=0, dry_run=True)
+    assert result.own_ratios and result.ratios[2] == 0 and result.totals()["test"] == 0
+    assert main(["add", str(tmp_path / "d"), str(new)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "placed toward the ratios 0.83/0.17/0 (train/valid/test, the data folder's own" in out
+    assert not (tmp_path / "d" / "test").exists()
+    given = add_images(
+        tmp_path / "d", new_images(tmp_path / "more", "red", 4, seed=1), ratios=(0.5, 0, 0.5)
+    )
+    assert not given.own_ratios and given.totals()["test"] > 0  # --ratios still overrides
+
+
 def test_a_dry_run_writes_nothing(tmp_path, split_dir):
     before = tree_digest(split_dir)
     result = add_images(split_dir, new_images(tmp_path / "new", "purple", 4, PURPLE), dry_run=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import functools
 import io
 import logging
@@ -93,6 +94,10 @@ class AddResult:
     """Classes given images that still have none in some split whose ratio is not 0."""
     min_images: int = 1
     """The fewest distinct images a class needs to appear in every split of the ratios."""
+    ratios: tuple[float, float, float] = SplitConfig.ratios
+    """The ratios the new images were placed toward."""
+    own_ratios: bool = False
+    """Whether those are the data folder's own proportions (no ``ratios`` given)."""
     unreadable_files: list[str] = field(default_factory=list)
     """New image files that cannot be decoded (as named relative to NEW), left out."""
     files: list[tuple[str, str]] = field(default_factory=list)
@@ -129,6 +134,9 @@ def add_images(
             or more folders of images or image files, all of that class. Never modified.
         config: the ``ratios`` to come close to, the ``seed``, ``mode`` (copy or link) and
             ``near_duplicates``; or give those settings as keywords (its others do not apply).
+            Without a ``config`` or ``ratios`` keyword (or ``ratios=None``), the ratios are the
+            data folder's own: each split's share of its images, so a split it has no image in
+            (a split made 0.8/0.2/0) stays without one.
         class_name: the class of every image of ``new`` (one ``data`` has, or a new one).
         dry_run: decide everything and write nothing.
         on_file: called as ``on_file(done, total)`` while hashing, for a progress bar.
@@ -140,12 +148,14 @@ def add_images(
             a run folder), a ``new`` that is missing, holds no images or lies inside ``data``,
             and a ``class_name`` that cannot be a folder's name.
     """
+    own = config is None and keywords.get("ratios") is None  # the data folder's proportions
+    keywords.pop("ratios", None) if own else None
     config = settings(SplitConfig, config, keywords, "add")
     given = [new] if isinstance(new, str | os.PathLike) else list(new)
     root = _split_folder(Path(data))
     images = _new_images([Path(p) for p in given], class_name, Path(data))
     with contextlib.nullcontext() if dry_run else locked(root):
-        plan = _plan(root, images, config, on_file)
+        plan = _plan(root, images, config, on_file, own)
         if not dry_run:
             written = _write(root, plan.rows, config.mode)
             plan.result.files = [(image.shown, target.as_posix()) for image, target, *_ in written]
@@ -254,9 +264,10 @@ def _existing(data: Path) -> dict[Path, tuple[str, str]]:
     }
 
 
-def _plan(data: Path, images: list[NewImage], config: SplitConfig, on_file) -> _Plan:
+def _plan(data: Path, images: list[NewImage], config: SplitConfig, on_file, own: bool) -> _Plan:
     """Hash everything (facts from the cache where known), then decide each new image's fate."""
     existing = _existing(data)
+    config = dataclasses.replace(config, ratios=_own_ratios(existing)) if own else config
     files = {"data": list(existing), "new": [image.path for image in images]}
     hashes = hash_all(files, on_file)
     facts = decode_all(files, hashes, on_file)
@@ -272,6 +283,7 @@ def _plan(data: Path, images: list[NewImage], config: SplitConfig, on_file) -> _
     split_of = _place(fresh, groups, held, _counts(existing), config)
     rows = _rows(data, fresh, [split_of[groups[image.path]] for image in fresh], hashes)
     result = AddResult(data, min_images=min_class_size(config.ratios), unreadable_files=unreadable)
+    result.ratios, result.own_ratios = config.ratios, own
     _count(result, rows, existing, config.ratios)
     result.near_duplicate_files = sum(groups[image.path] in held for image in fresh)
     for image in images:
@@ -282,6 +294,17 @@ def _plan(data: Path, images: list[NewImage], config: SplitConfig, on_file) -> _
             result.counts.setdefault(image.name, dict.fromkeys(SPLITS, 0))
     result.cross_class_duplicates = _cross_class(data, existing, images, groups)
     return _Plan(result, rows)
+
+
+def _own_ratios(existing: dict[Path, tuple[str, str]]) -> tuple[float, float, float]:
+    """Each split's share of the data folder's images, over all classes (0 for a split it has no
+    image in: an add never creates one of those unless asked); ``SplitConfig``'s when empty."""
+    per_split = Counter(split for split, _ in existing.values())
+    total = sum(per_split.values())
+    if not total:
+        return SplitConfig.ratios
+    train, valid, test = (per_split[s] / total for s in SPLITS)
+    return (train, valid, test)
 
 
 def _held_splits(existing: dict[Path, tuple[str, str]], groups: dict[Path, str]) -> dict[str, str]:

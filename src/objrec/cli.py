@@ -519,7 +519,14 @@ def split_warnings(result) -> list[str]:
     help="Every image of NEW is of class NAME (new or not): NEW is then a folder of images, or "
     "one or more image files.",
 )
-@RATIOS_OPTION
+@click.option(
+    "--ratios",
+    type=float,
+    nargs=3,
+    default=None,
+    help="Train, validation and test fractions to place the new images toward. Default: DATA's "
+    "own (each split's share of its images), so a split DATA has no image in gets none.",
+)
 @SEED_OPTION
 @COPY_OPTION
 @click.option(
@@ -537,11 +544,11 @@ def add(data: Path, new, class_name, ratios, seed, copy, dry_run, as_json) -> No
     """
     from objrec.add import add_images
 
-    config = SplitConfig(ratios, seed, mode="copy" if copy else "link")
+    settings = {"ratios": ratios or None, "seed": seed, "mode": "copy" if copy else "link"}
     reporter = RichReporter(quiet=as_json)
     with logged_warnings() as logged, task_from_first_step(reporter, "hashing files") as on_file:
         result = add_images(
-            data, new, config, class_name=class_name, dry_run=dry_run, on_file=on_file
+            data, new, class_name=class_name, dry_run=dry_run, on_file=on_file, **settings
         )
     if as_json:
         print_json(add_json(result, logged + add_warnings(result)))
@@ -562,6 +569,8 @@ def add_json(result, warnings: list[str]) -> dict[str, Any]:
             for name, counts in result.counts.items()
         },
         "new_classes": result.new_classes,
+        "ratios": list(result.ratios),
+        "own_ratios": result.own_ratios,
         "files": [{"source": a, "file": b} for a, b in result.files],
         "copies": [{"source": a, "copy_of": b} for a, b in result.copy_files],
         "near_duplicate_files": result.near_duplicate_files,
@@ -585,6 +594,7 @@ def print_added(result) -> None:
     verb = "would add" if result.dry_run else "added"
     added = plural(sum(result.totals().values()), "image")
     console.print(f"{verb} {added} to {shown(result.data)}: {totals}", markup=False)
+    console.print(ratios_line(result), highlight=False)
     if result.near_duplicate_files:
         console.print(
             f"{plural(result.near_duplicate_files, 'image')} went to the split of a near-duplicate "
@@ -608,6 +618,13 @@ def print_added(result) -> None:
             "images' features",
             markup=False,
         )
+
+
+def ratios_line(result) -> str:
+    """Which ratios the new images were placed toward, and whence they came."""
+    text = "/".join(f"{r:.2f}".rstrip("0").rstrip(".") for r in result.ratios)
+    whence = "the data folder's own proportions" if result.own_ratios else "--ratios"
+    return f"placed toward the ratios {text} (train/valid/test, {whence})"
 
 
 def add_warnings(result) -> list[str]:
