@@ -211,6 +211,21 @@ def test_the_manifest_gets_the_new_rows(tmp_path, split_dir):
     assert not (split_dir / "manifest.csv").exists()
 
 
+def test_a_manifest_of_another_format_is_refused_before_anything_is_written(tmp_path, split_dir):
+    new = new_images(tmp_path / "new", "red", 1)
+    text = (split_dir / "manifest.csv").read_text()
+    for bad in (text.replace(",", ";"), text.split("\n", 1)[1], 'file,"class\n'):
+        (split_dir / "manifest.csv").write_text(bad)
+        before = tree_digest(split_dir)
+        with pytest.raises(ObjrecError, match=r"manifest\.csv (is not a manifest|cannot be read)"):
+            add_images(split_dir, new)
+        assert tree_digest(split_dir) == before
+    (split_dir / "manifest.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())  # a BOM is fine
+    result = add_images(split_dir, new)
+    with (split_dir / "manifest.csv").open(encoding="utf-8-sig") as f:
+        assert list(csv.DictReader(f))[-1]["file"] == result.files[0][1]
+
+
 def test_class_names_one_folder_or_several_files(tmp_path, split_dir):
     loose = tmp_path / "loose"
     loose.mkdir()

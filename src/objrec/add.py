@@ -18,6 +18,7 @@ locks its output, and ``manifest.csv`` (when there is one) gets their rows. NEW 
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import dataclasses
@@ -153,6 +154,7 @@ def add_images(
     config = settings(SplitConfig, config, keywords, "add")
     given = [new] if isinstance(new, str | os.PathLike) else list(new)
     root = _split_folder(Path(data))
+    _check_manifest(root / MANIFEST)
     images = _new_images([Path(p) for p in given], class_name, Path(data))
     with contextlib.nullcontext() if dry_run else locked(root):
         plan = _plan(root, images, config, on_file, own)
@@ -446,14 +448,37 @@ def _put(source: Path, mode: str, tmp: Path) -> None:
         os.symlink(source, tmp)
 
 
+def _check_manifest(manifest: Path) -> None:
+    """Refuse, before anything is written, a ``manifest.csv`` that is not as ``split`` writes it
+    (no header, another separator, a line it cannot read): rows appended to it would be wrong,
+    and leaving it behind the files would make it wrong too. A UTF-8 BOM is allowed."""
+    if not manifest.is_file():
+        return
+    try:
+        with manifest.open(encoding="utf-8-sig", newline="") as f:
+            rows = list(csv.reader(f))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ObjrecError(
+            f"{manifest} cannot be read as a CSV file ({exc}): fix it or move it away, then add"
+        ) from None
+    missing = [c for c in MANIFEST_COLUMNS if c not in (rows[0] if rows else MANIFEST_COLUMNS)]
+    if missing:
+        raise ObjrecError(
+            f"{manifest} is not a manifest as `split` writes it (its first line lacks the "
+            f"comma-separated columns {', '.join(missing)}): fix it or move it away, then add"
+        )
+
+
 def _append_manifest(manifest: Path, rows: list[dict[str, str]]) -> None:
     """``rows`` after the manifest's own, under its columns (an older manifest's too); the file
-    replaced whole."""
-    with manifest.open(newline="") as f:
-        text = f.read()
+    replaced whole, in its own encoding (a BOM kept)."""
+    with manifest.open("rb") as f:
+        raw = f.read()
+    encoding = "utf-8-sig" if raw.startswith(codecs.BOM_UTF8) else "utf-8"
+    text = raw.decode(encoding)
     header = next(csv.reader(io.StringIO(text)), None) if text.strip() else None
-    with staged(manifest) as tmp, tmp.open("w", newline="") as f:
-        f.write(text if not text or text.endswith("\n") else text + "\r\n")
+    with staged(manifest) as tmp, tmp.open("w", newline="", encoding=encoding) as f:
+        f.write(text if not text or text.endswith(("\n", "\r")) else text + "\r\n")
         writer = csv.DictWriter(f, header or MANIFEST_COLUMNS, extrasaction="ignore")
         if header is None:
             writer.writeheader()
