@@ -226,6 +226,27 @@ def test_a_manifest_of_another_format_is_refused_before_anything_is_written(tmp_
         assert list(csv.DictReader(f))[-1]["file"] == result.files[0][1]
 
 
+def test_a_class_named_apart_only_by_case_or_accent_encoding_is_refused(tmp_path, split_dir):
+    nfd, nfc = "cafe\u0301", "caf\u00e9"
+    shutil.copytree(split_dir / "train" / "red", split_dir / "train" / nfd)
+    new = new_images(tmp_path / "new", "Red", 1)
+    two = new_images(tmp_path / "two", "Purple", 1, PURPLE)
+    cases = [
+        ([new], {}, "the new class 'Red' and the data folder's class 'red' differ only in case"),
+        ([new / "Red"], {"class_name": nfc}, f"the new class '{nfc}' and the data folder's class"),
+        (
+            [new_images(two, "pURPLE", 1, seed=5)],
+            {},
+            "new class 'pURPLE' and the new class 'Purple'",
+        ),
+    ]
+    before = tree_digest(split_dir)
+    for given, kwargs, message in cases:
+        with pytest.raises(ObjrecError, match=message):
+            add_images(split_dir, given, **kwargs)
+    assert tree_digest(split_dir) == before
+
+
 def test_class_names_one_folder_or_several_files(tmp_path, split_dir):
     loose = tmp_path / "loose"
     loose.mkdir()

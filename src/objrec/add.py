@@ -28,6 +28,7 @@ import logging
 import os
 import random
 import shutil
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -156,6 +157,7 @@ def add_images(
     root = _split_folder(Path(data))
     _check_manifest(root / MANIFEST)
     images = _new_images([Path(p) for p in given], class_name, Path(data))
+    _refuse_look_alike_classes({image.name for image in images}, root)
     with contextlib.nullcontext() if dry_run else locked(root):
         plan = _plan(root, images, config, on_file, own)
         if not dry_run:
@@ -207,6 +209,28 @@ def _refuse_overlap(path: Path, data: Path) -> None:
         )
     if data_real.is_relative_to(real):
         raise ObjrecError(f"the data folder {data} lies inside {path}: give the new images only")
+
+
+def _refuse_look_alike_classes(new: set[str], data: Path) -> None:
+    """Refuse a new class whose name differs from another's (of the data folder, or new) only in
+    case or Unicode normalisation (NFC and NFD ``café``): one folder on macOS and Windows, so its
+    files would land in the other class's folder while the manifest names it apart."""
+    known = sorted({f.name for split in present_splits(data) for f in class_dirs(data / split)})
+    seen: dict[str, str] = {}
+    for name in known:
+        seen.setdefault(_class_key(name), name)
+    for name in sorted(new):
+        other = seen.setdefault(_class_key(name), name)
+        if other != name:
+            where = "the data folder's class" if other in known else "the new class"
+            raise ObjrecError(
+                f"the new class {name!r} and {where} {other!r} differ only in case or in how "
+                f"their accents are encoded: give both the same name ({other!r}), or two names"
+            )
+
+
+def _class_key(name: str) -> str:
+    return unicodedata.normalize("NFC", name).casefold()
 
 
 def _check_class_name(name: str) -> None:
