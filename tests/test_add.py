@@ -178,6 +178,15 @@ def test_the_default_ratios_are_the_data_folders_own(tmp_path, image_folder, cap
     assert not given.own_ratios and given.totals()["test"] > 0  # --ratios still overrides
 
 
+def test_a_long_legal_name_is_added(tmp_path, split_dir):
+    new = new_images(tmp_path / "new", "red", 1)
+    long = new / "red" / ("a" * 236 + ".png")  # 240 bytes: legal, with no room for a suffix
+    (new / "red" / "new_00.png").rename(long)
+    result = add_images(split_dir, new, ratios=(1, 0, 0))
+    assert result.files == [(f"red/{long.name}", f"train/red/{long.name}")]
+    assert (split_dir / "train" / "red" / long.name).is_file()
+
+
 def test_a_dry_run_writes_nothing(tmp_path, split_dir):
     before = tree_digest(split_dir)
     result = add_images(split_dir, new_images(tmp_path / "new", "purple", 4, PURPLE), dry_run=True)

@@ -253,7 +253,7 @@ def write_new(path: Path, write: Callable[[Path], None]) -> Path:
     of: one in a linked folder, one written meanwhile). Returns the name it got."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part")
+    tmp = path.with_name(f".objrec-{uuid.uuid4().hex}.part")  # short: any legal name fits
     try:
         with reported_as(path, tmp):
             write(tmp)
