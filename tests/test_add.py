@@ -98,6 +98,22 @@ def test_a_near_duplicate_of_a_test_image_goes_to_test_whatever_its_class(tmp_pa
         ]
 
 
+def test_a_near_duplicate_of_images_in_two_splits_is_named(tmp_path, split_dir, capsys):
+    from PIL import Image
+
+    train = sorted((split_dir / "train" / "red").glob("*.png"))[0]
+    shutil.copy(train, split_dir / "test" / "red" / "hand_copied.png")  # a leak made by hand
+    new = new_images(tmp_path / "new", "red", 1)
+    ImageOps.mirror(Image.open(train)).save(new / "red" / "mirrored.png")
+    result = add_images(split_dir, new, dry_run=True)
+    copies = [train.relative_to(split_dir).as_posix(), "test/red/hand_copied.png"]
+    assert result.spread_groups == [("red/mirrored.png", copies)]
+    assert main(["add", str(split_dir), str(new), "--dry-run"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "in two splits" in err and f"red/mirrored.png ~ {copies[0]}, {copies[1]}" in err
+    assert "run `objrec audit" in err
+
+
 def test_near_duplicates_among_the_new_images_stay_together_and_the_plan_is_seeded(
     tmp_path, split_dir
 ):

@@ -102,6 +102,9 @@ class AddResult:
     """Whether those are the data folder's own proportions (no ``ratios`` given)."""
     unreadable_files: list[str] = field(default_factory=list)
     """New image files that cannot be decoded (as named relative to NEW), left out."""
+    spread_groups: list[tuple[str, list[str]]] = field(default_factory=list)
+    """Each new image near-duplicate of images of ``data`` already in two splits or more (the
+    folder was changed by hand), and those: it went to the split holding most of them."""
     files: list[tuple[str, str]] = field(default_factory=list)
     """Each image added, as named relative to NEW, and its file relative to ``data``."""
     dry_run: bool = False
@@ -312,14 +315,35 @@ def _plan(data: Path, images: list[NewImage], config: SplitConfig, on_file, own:
     result.ratios, result.own_ratios = config.ratios, own
     _count(result, rows, existing, config.ratios)
     result.near_duplicate_files = sum(groups[image.path] in held for image in fresh)
+    _count_copies(result, images, hashes, in_data)
+    result.cross_class_duplicates = _cross_class(data, existing, images, groups)
+    result.spread_groups = _spread(data, existing, fresh, groups)
+    return _Plan(result, rows)
+
+
+def _count_copies(result: AddResult, images: list[NewImage], hashes, in_data) -> None:
+    """The new images byte-identical to one of the data folder (``in_data``), per class."""
     for image in images:
         if hashes[image.path] in in_data:
             result.copies[image.name] = result.copies.get(image.name, 0) + 1
-            copy = in_data[hashes[image.path]].relative_to(data).as_posix()
+            copy = in_data[hashes[image.path]].relative_to(result.data).as_posix()
             result.copy_files.append((image.shown, copy))
             result.counts.setdefault(image.name, dict.fromkeys(SPLITS, 0))
-    result.cross_class_duplicates = _cross_class(data, existing, images, groups)
-    return _Plan(result, rows)
+
+
+def _spread(data: Path, existing, fresh: list[NewImage], groups) -> list[tuple[str, list[str]]]:
+    """Each new image near-duplicate of images of the data folder that sit in more than one
+    split (a folder changed by hand: a leak already), and those images."""
+    members: dict[str, list[Path]] = {}
+    for path in existing:
+        if path in groups:
+            members.setdefault(groups[path], []).append(path)
+    spread = []
+    for image in fresh:
+        found = members.get(groups[image.path], [])
+        if len({existing[p][0] for p in found}) > 1:
+            spread.append((image.shown, [p.relative_to(data).as_posix() for p in found]))
+    return spread
 
 
 def _own_ratios(existing: dict[Path, tuple[str, str]]) -> tuple[float, float, float]:

@@ -575,6 +575,7 @@ def add_json(result, warnings: list[str]) -> dict[str, Any]:
         "copies": [{"source": a, "copy_of": b} for a, b in result.copy_files],
         "near_duplicate_files": result.near_duplicate_files,
         "cross_class_duplicates": [list(pair) for pair in result.cross_class_duplicates],
+        "spread_groups": [{"source": a, "in_data": b} for a, b in result.spread_groups],
         "small_classes": result.small_classes,
         "min_images": result.min_images,
         "unreadable_files": result.unreadable_files,
@@ -646,6 +647,13 @@ def add_warnings(result) -> list[str]:
         warnings.append(
             f"classes with fewer than {plural(result.min_images, 'distinct image')} cannot appear "
             "in every split (add images or change --ratios): " + ", ".join(result.small_classes)
+        )
+    if result.spread_groups:
+        data = shlex.quote(shown(result.data))
+        warnings.append(
+            "near-duplicates of images the data folder already has in two splits (changed by hand:"
+            " a leak; each new one goes to the split holding most of them; run `objrec audit "
+            f"{data}`): " + some_of([f"{a} ~ {', '.join(b)}" for a, b in result.spread_groups])
         )
     return warnings
 
