@@ -285,6 +285,17 @@ def test_class_names_one_folder_or_several_files(tmp_path, split_dir):
     assert sorted(source for source, _ in files.files) == [str(loose / f"p{i}.png") for i in (0, 1)]
 
 
+def test_class_refuses_a_folder_of_class_folders(tmp_path, split_dir, capsys):
+    new = new_images(tmp_path / "new", "blue", 1, (40, 40, 200))
+    before = tree_digest(split_dir)
+    with pytest.raises(ObjrecError, match="new holds folders named like the data folder's classe"):
+        add_images(split_dir, new, class_name="red")
+    assert main(["add", str(split_dir), str(new), "--class", "red"]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "classes (blue): drop --class to add class folders" in err
+    assert tree_digest(split_dir) == before
+
+
 def test_undecodable_new_files_are_left_out_and_named(tmp_path, split_dir):
     new = new_images(tmp_path / "new", "red", 2)
     (new / "red" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")

@@ -161,6 +161,8 @@ def add_images(
     _check_manifest(root / MANIFEST)
     images = _new_images([Path(p) for p in given], class_name, Path(data))
     _refuse_look_alike_classes({image.name for image in images}, root)
+    if class_name is not None:
+        _refuse_class_folders([Path(p) for p in given], root)
     with contextlib.nullcontext() if dry_run else locked(root):
         plan = _plan(root, images, config, on_file, own)
         if not dry_run:
@@ -229,6 +231,19 @@ def _refuse_look_alike_classes(new: set[str], data: Path) -> None:
             raise ObjrecError(
                 f"the new class {name!r} and {where} {other!r} differ only in case or in how "
                 f"their accents are encoded: give both the same name ({other!r}), or two names"
+            )
+
+
+def _refuse_class_folders(paths: list[Path], data: Path) -> None:
+    """Refuse a folder given with ``class_name`` whose sub-folders are named like the data
+    folder's classes: a folder of class folders, whose images would all get that one class."""
+    known = {_class_key(f.name) for split in present_splits(data) for f in class_dirs(data / split)}
+    for path in (p for p in paths if p.is_dir()):
+        alike = sorted(d.name for d in path.iterdir() if d.is_dir() and _class_key(d.name) in known)
+        if alike:
+            raise ObjrecError(
+                f"{path} holds folders named like the data folder's classes ({', '.join(alike)}): "
+                "drop `class_name` to add class folders, each to its own class"
             )
 
 
