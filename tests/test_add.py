@@ -333,7 +333,7 @@ def test_the_data_folder_is_locked_while_adding(tmp_path, split_dir, monkeypatch
     seen = []
     write = add_module._write
 
-    def check_lock(data, rows, mode):
+    def check_lock(data, rows, *args):
         fd = os.open(data, os.O_RDONLY)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -342,11 +342,38 @@ def test_the_data_folder_is_locked_while_adding(tmp_path, split_dir, monkeypatch
             seen.append("held")
         finally:
             os.close(fd)
-        return write(data, rows, mode)
+        return write(data, rows, *args)
 
     monkeypatch.setattr(add_module, "_write", check_lock)
     add_images(split_dir, new_images(tmp_path / "new", "red", 1))
     assert seen == ["held"]
+
+
+def test_waiting_for_the_lock_and_copying_are_said(tmp_path, split_dir):
+    fd = os.open(split_dir, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # another objrec process writing there
+
+    def wait():
+        said.append("waiting")
+        os.close(fd)  # ... which then stops
+
+    said: list = []
+    new = new_images(tmp_path / "new", "red", 3)
+    add_images(split_dir, new, on_wait=wait, on_write=lambda *step: said.append(step))
+    assert said == ["waiting", (1, 3), (2, 3), (3, 3)]
+
+
+def test_an_empty_class_folder_and_a_dry_run_are_said(tmp_path, split_dir, capsys):
+    from PIL import Image
+
+    new = new_images(tmp_path / "new", "red", 1)
+    (new / "empty").mkdir()
+    original = Image.open(sorted((split_dir / "test" / "red").glob("*.png"))[0])
+    ImageOps.mirror(original).save(new / "red" / "mirrored.png")
+    assert main(["add", str(split_dir), str(new), "--dry-run"]) == 0
+    out, err = (" ".join(text.split()) for text in capsys.readouterr())
+    assert "left out class folders without images: empty" in err
+    assert "1 image would go to the split of a near-duplicate" in out
 
 
 def test_an_interrupted_copy_leaves_no_file_under_its_final_name(tmp_path, split_dir, monkeypatch):

@@ -102,6 +102,8 @@ class AddResult:
     """Whether those are the data folder's own proportions (no ``ratios`` given)."""
     unreadable_files: list[str] = field(default_factory=list)
     """New image files that cannot be decoded (as named relative to NEW), left out."""
+    empty_classes: list[str] = field(default_factory=list)
+    """Class folders of NEW without images, left out."""
     spread_groups: list[tuple[str, list[str]]] = field(default_factory=list)
     """Each new image near-duplicate of images of ``data`` already in two splits or more (the
     folder was changed by hand), and those: it went to the split holding most of them."""
@@ -129,6 +131,8 @@ def add_images(
     class_name: str | None = None,
     dry_run: bool = False,
     on_file: Callable[[int, int], None] | None = None,
+    on_write: Callable[[int, int], None] | None = None,
+    on_wait: Callable[[], None] | None = None,
     **keywords: Any,
 ) -> AddResult:
     """Add the images of ``new`` to ``data``, a folder made by ``split_folder``, leak-free.
@@ -137,40 +141,52 @@ def add_images(
         data: holds ``train/``, ``valid/`` (and ``test/``) class folders, maybe ``manifest.csv``.
         new: a folder of class folders (as ``split_folder``'s ``src``); with ``class_name``, one
             or more folders of images or image files, all of that class. Never modified.
-        config: the ``ratios`` to come close to, the ``seed``, ``mode`` (copy or link) and
-            ``near_duplicates``; or give those settings as keywords (its others do not apply).
-            Without a ``config`` or ``ratios`` keyword (or ``ratios=None``), the ratios are the
-            data folder's own: each split's share of its images, so a split it has no image in
-            (a split made 0.8/0.2/0) stays without one.
+        config: the ``ratios`` to come close to (by default, or ``ratios=None``, each split's
+            share of ``data``'s images: a split it has none in gets none), ``seed``, ``mode``
+            and ``near_duplicates``; or give those as keywords (its others do not apply).
         class_name: the class of every image of ``new`` (one ``data`` has, or a new one).
         dry_run: decide everything and write nothing.
-        on_file: called as ``on_file(done, total)`` while hashing, for a progress bar.
+        on_file, on_write: progress, called as ``(done, total)`` hashing, then writing.
+        on_wait: called before waiting for another objrec process writing in ``data``.
 
-    Image files that cannot be decoded are left out and named in ``unreadable_files``.
+    Undecodable images and empty class folders are named in ``unreadable_files``, ``empty_classes``.
 
     Raises:
         ObjrecError: before anything is written, for a ``data`` that is not a split folder (or is
-            a run folder), a ``new`` that is missing, holds no images or lies inside ``data``,
-            and a ``class_name`` that cannot be a folder's name.
+            a run folder, or its manifest is not as ``split`` writes it), a ``new`` that is
+            missing, holds no images or lies inside ``data``, a ``class_name`` that cannot be a
+            folder's name, and a class named like another but for case or accents' encoding.
     """
-    own = config is None and keywords.get("ratios") is None  # the data folder's proportions
-    keywords.pop("ratios", None) if own else None
+    if own := config is None and keywords.get("ratios") is None:  # the data folder's own
+        keywords.pop("ratios", None)
     config = settings(SplitConfig, config, keywords, "add")
-    given = [new] if isinstance(new, str | os.PathLike) else list(new)
+    given = [Path(p) for p in ([new] if isinstance(new, str | os.PathLike) else new)]
     root = _split_folder(Path(data))
-    _check_manifest(root / MANIFEST)
-    images = _new_images([Path(p) for p in given], class_name, Path(data))
-    _refuse_look_alike_classes({image.name for image in images}, root)
-    if class_name is not None:
-        _refuse_class_folders([Path(p) for p in given], root)
-    with contextlib.nullcontext() if dry_run else locked(root):
+    images = _checked_images(given, class_name, Path(data), root)
+    with contextlib.nullcontext() if dry_run else locked(root, on_wait):
         plan = _plan(root, images, config, on_file, own)
         if not dry_run:
-            written = _write(root, plan.rows, config.mode)
+            written = _write(root, plan.rows, config.mode, on_write)
             plan.result.files = [(image.shown, target.as_posix()) for image, target, *_ in written]
     plan.result.dry_run = dry_run
+    plan.result.empty_classes = [] if class_name else _empty_classes(given[0], images)
     log.info("%s %s: %s", "planned for" if dry_run else "added to", root, plan.result.totals())
     return plan.result
+
+
+def _empty_classes(new: Path, images: list[NewImage]) -> list[str]:
+    return sorted({d.name for d in class_dirs(new)} - {image.name for image in images})
+
+
+def _checked_images(given: list[Path], class_name: str | None, data: Path, root: Path):
+    """The new images, once the manifest is known to be readable, and their classes not to clash
+    with the data folder's."""
+    _check_manifest(root / MANIFEST)
+    images = _new_images(given, class_name, data)
+    _refuse_look_alike_classes({image.name for image in images}, root)
+    if class_name is not None:
+        _refuse_class_folders(given, root)
+    return images
 
 
 def _split_folder(data: Path) -> Path:
@@ -483,7 +499,7 @@ def _cross_class(data: Path, existing, images: list[NewImage], groups) -> list[t
     return pairs
 
 
-def _write(data: Path, rows, mode: str) -> list[tuple[NewImage, Path, str, str]]:
+def _write(data: Path, rows, mode: str, on_write=None) -> list[tuple[NewImage, Path, str, str]]:
     """Each file under a hidden temporary name, then linked to its target, never replacing a file
     (one there the plan did not see gets the next free name); the manifest gets the rows of the
     files written, even when a later one fails (or Ctrl-C): files and manifest always match.
@@ -493,6 +509,8 @@ def _write(data: Path, rows, mode: str) -> list[tuple[NewImage, Path, str, str]]
         for image, target, split, digest in rows:
             final = write_new(data / target, functools.partial(_put, image.path, mode))
             written.append((image, final.relative_to(data), split, digest))
+            if on_write:
+                on_write(len(written), len(rows))
     finally:
         if written and (data / MANIFEST).is_file():
             _append_manifest(data / MANIFEST, [_manifest_row(*row) for row in written])

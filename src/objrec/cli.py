@@ -546,9 +546,27 @@ def add(data: Path, new, class_name, ratios, seed, copy, dry_run, as_json) -> No
 
     settings = {"ratios": ratios or None, "seed": seed, "mode": "copy" if copy else "link"}
     reporter = RichReporter(quiet=as_json)
-    with logged_warnings() as logged, task_from_first_step(reporter, "hashing files") as on_file:
+    verb = "copying" if copy else "linking"
+
+    def wait() -> None:
+        err.print(
+            f"waiting for other objrec processes to stop writing in {shown(data)}", markup=False
+        )
+
+    with (
+        logged_warnings() as logged,
+        task_from_first_step(reporter, "hashing files") as on_file,
+        task_from_first_step(reporter, f"{verb} files") as on_write,
+    ):
         result = add_images(
-            data, new, class_name=class_name, dry_run=dry_run, on_file=on_file, **settings
+            data,
+            new,
+            class_name=class_name,
+            dry_run=dry_run,
+            on_file=on_file,
+            on_write=on_write,
+            on_wait=wait,
+            **settings,
         )
     if as_json:
         print_json(add_json(result, logged + add_warnings(result)))
@@ -579,6 +597,7 @@ def add_json(result, warnings: list[str]) -> dict[str, Any]:
         "small_classes": result.small_classes,
         "min_images": result.min_images,
         "unreadable_files": result.unreadable_files,
+        "empty_classes": result.empty_classes,
         "warnings": warnings,
     }
 
@@ -598,7 +617,9 @@ def print_added(result) -> None:
     console.print(ratios_line(result), highlight=False)
     if result.near_duplicate_files:
         console.print(
-            f"{plural(result.near_duplicate_files, 'image')} went to the split of a near-duplicate "
+            f"{plural(result.near_duplicate_files, 'image')} "
+            + ("would go" if result.dry_run else "went")
+            + " to the split of a near-duplicate "
             "already in the data folder",
             highlight=False,
         )
@@ -631,6 +652,8 @@ def ratios_line(result) -> str:
 def add_warnings(result) -> list[str]:
     """What the user should know about an add, one sentence each (names as they are)."""
     warnings = []
+    if result.empty_classes:
+        warnings.append("left out class folders without images: " + some_of(result.empty_classes))
     if result.unreadable_files:
         warnings.append(
             f"left out {plural(len(result.unreadable_files), 'image file')} that cannot be read: "

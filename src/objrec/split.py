@@ -317,16 +317,22 @@ def _in_use(stage: Path) -> bool:
 
 
 @contextlib.contextmanager
-def locked(folder: Path) -> Iterator[None]:
+def locked(folder: Path, wait: Callable[[], None] | None = None) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``folder`` for the block: the system releases it when the
     process ends however it ends, so a killed split's staging folder is told by its free lock.
-    A split holds its output folder too while it writes there, as ``add`` does its data folder."""
+    A split holds its output folder too while it writes there, as ``add`` does its data folder.
+    ``wait()`` is called first when another process holds it."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         # Some file systems (NFS) refuse an exclusive lock on a folder opened to read: the split
         # goes on unlocked, and another split sees its folder as in use (its own lock fails too).
         with contextlib.suppress(OSError):
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if wait is not None:
+                    wait()
+                fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)
