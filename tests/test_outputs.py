@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from objrec.outputs import new_folders
+from objrec.outputs import new_folders, write_new
 
 from .conftest import fake_checkpoint
 
@@ -246,3 +246,23 @@ def test_a_forced_train_never_replaces_the_users_files_of_a_runs_names(tmp_path,
     beside.mkdir()
     (beside / "notes.txt").write_text("mine")
     assert open_run_folder(beside, force=True) == beside  # nothing of a run's names: used
+
+
+@pytest.mark.parametrize("hard_links", [True, False])
+def test_write_new_never_replaces_a_file(tmp_path, monkeypatch, hard_links):
+    import errno
+    import os
+
+    if not hard_links:  # a file system without them (FAT): a rename, checked first
+
+        def refuse(*args, **kwargs):
+            raise OSError(errno.EPERM, "Operation not permitted")
+
+        monkeypatch.setattr(os, "link", refuse)
+    (tmp_path / "a.txt").write_text("mine")
+    names = [write_new(tmp_path / "a.txt", lambda tmp: tmp.write_text("new")) for _ in range(2)]
+    assert names == [tmp_path / "a-1.txt", tmp_path / "a-2.txt"]
+    assert (tmp_path / "a.txt").read_text() == "mine" and (
+        tmp_path / "a-2.txt"
+    ).read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-1.txt", "a-2.txt", "a.txt"]
