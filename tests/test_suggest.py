@@ -101,3 +101,10 @@ def test_a_folder_of_only_unknown_images_is_said_so_beside_the_same_ranking(
     out = " ".join(capsys.readouterr().out.split())
     assert "all 2 images are answered unknown by the run: they look like none of its" in out
     assert [line for line in out.split("  ") if "board_" in line]  # still ranked
+    make_image(COLOURS["red"], seed=500).save(folder / "red.png")
+    assert main(args) == 0  # beside a familiar image, the unknown one is marked in its line
+    lines = capsys.readouterr().out.splitlines()
+    assert all(
+        ("answered unknown)" in line) == ("board_" in line) for line in lines if ". " in line
+    )
+    assert any("board_" in line for line in lines) and any("red.png" in line for line in lines)

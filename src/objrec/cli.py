@@ -1924,8 +1924,10 @@ def suggest(run: Path, unlabelled: Path, n, diversity, out, force, as_json) -> N
             "so a ranking by how unsure it is between two of them says little"
         )
     for r in result.table.head(10).itertuples():
+        unknown = " (answered unknown)" if r.unknown and not result.all_unknown else ""
         console.print(
-            f"{r.rank:3d}. {r.path}: {r.predicted} {r.prob:.0%} or {r.second} {r.prob_second:.0%}",
+            f"{r.rank:3d}. {r.path}: {r.predicted} {r.prob:.0%} or {r.second} {r.prob_second:.0%}"
+            f"{unknown}",
             markup=False,
         )
     ranked = shown(f"{result.out}/suggestions.csv")
