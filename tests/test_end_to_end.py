@@ -73,3 +73,30 @@ def test_train_on_a_warm_store_equals_train_on_a_cold_one(tmp_path, split_dir, t
     ]
     a, b = load_file(tmp_path / "cold" / BEST), load_file(tmp_path / "warm" / BEST)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
+def test_a_forced_retrain_leaves_no_earlier_results_and_its_report_works(
+    tmp_path, trained_run, split_dir, tiny_config
+):
+    """`train --force` over an evaluated, reported run on other data left eval-test and
+    report.html of the earlier model; `report` then refused that eval-test, with or without
+    --force."""
+    import json
+
+    from objrec.cli import main
+    from objrec.runs import EVALUATION_FILES
+
+    from .conftest import make_class_folder
+
+    assert main(["evaluate", str(trained_run), str(split_dir)]) == 0
+    assert main(["report", str(trained_run)]) == 0
+    assert {p.name for p in (trained_run / "eval-test").iterdir()} <= set(EVALUATION_FILES)
+    fixed = tmp_path / "data-fixed"
+    split_folder(make_class_folder(tmp_path / "fixed", classes=("red", "green")), fixed, seed=0)
+    train(fixed, trained_run, tiny_config, force=True)
+    assert not (trained_run / "eval-test").exists()
+    assert not (trained_run / "report.html").exists()
+    assert main(["report", str(trained_run)]) == 0
+    metrics = json.loads((trained_run / "eval-test" / "metrics.json").read_text())
+    assert metrics["folder"] == str((fixed / "test").resolve()) and len(metrics["per_class"]) == 2

@@ -212,10 +212,66 @@ def test_a_forced_train_over_a_run_says_its_export_is_the_old_models(tmp_path, c
         open_run_folder(run, force=True)
     assert "model.onnx" not in caplog.text
     (run / "model.onnx").write_bytes(b"old graph")
-    (run / "model.json").write_text("{}")
+    (run / "model.json").write_text('{"objrec_version": "0"}')
     with caplog.at_level(logging.WARNING, logger="objrec"):
         open_run_folder(run, force=True)
     assert "model.onnx and model.json in" in caplog.text and "export" in caplog.text
+
+
+def earlier_run_with_outputs(run: Path) -> dict[str, bytes]:
+    """A finished run with what objrec made from it (evaluations, report, export) and the user's
+    files of like names; returns the user's files (relative name -> bytes)."""
+    import json
+
+    fake_checkpoint(run / "model.safetensors")
+    (run / "summary.json").write_text('{"finished": true}')
+    metrics = json.dumps({"top1": 0.9857, "per_class": [], "folder": "/data/test"})
+    for name in ("eval-test", "eval-test-tta", "eval-mine"):
+        (run / name).mkdir()
+        (run / name / "per_class.csv").write_text("class,top1\n")
+        if name != "eval-mine":  # no metrics.json of objrec's: the user's folder
+            (run / name / "metrics.json").write_text(metrics)
+    (run / "eval-test-tta" / "notes.txt").write_text("mine")
+    (run / "report.html").write_text("<html><head><title>objrec report: run</title>")
+    (run / "model.onnx").write_bytes(b"old graph")
+    (run / "model.json").write_text('{"objrec_version": "0", "classes": ["a"]}')
+    mine = ["eval-mine/per_class.csv", "eval-test-tta/notes.txt"]
+    return {name: (run / name).read_bytes() for name in mine}
+
+
+def test_a_forced_train_removes_the_earlier_runs_outputs_with_its_summary(tmp_path):
+    """`train --force` over a run left its eval-test (98.57% of a 7-class model), report.html and
+    model.onnx beside the new model; `report` then refused the stale eval-test. They go when the
+    new run saves its first state, with the earlier summary.json, and never the user's files."""
+    import torch
+
+    from objrec.runs import EpochSaver
+
+    run = tmp_path / "run"
+    run.mkdir()
+    mine = earlier_run_with_outputs(run)
+    before = sorted(p.name for p in run.iterdir())
+    head = torch.nn.Linear(2, 2)
+    saver = EpochSaver(run, head, torch.optim.SGD(head.parameters()), None, replaces=True)  # type: ignore[arg-type]
+    saver.flush()  # no epoch ended yet: nothing written, the earlier run stays whole
+    assert sorted(p.name for p in run.iterdir()) == before
+    saver.pending = ({"w": torch.zeros(1)}, {"kind": "training_state"})
+    saver.flush()  # the new run's first state: the earlier run's summary and outputs go
+    left = sorted(p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file())
+    assert left == sorted(["model.safetensors", "last.safetensors", *mine])
+    assert {name: (run / name).read_bytes() for name in mine} == mine
+
+
+def test_a_forced_train_into_a_folder_of_no_run_removes_none_of_its_files(tmp_path):
+    from objrec.runs import clear_earlier_run
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    earlier_run_with_outputs(folder)
+    (folder / "model.safetensors").write_text("downloaded, not objrec's")
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    clear_earlier_run(folder)
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
 
 
 def test_a_forced_train_never_replaces_the_users_files_of_a_runs_names(tmp_path, capsys, split_dir):

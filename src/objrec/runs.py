@@ -6,7 +6,8 @@ trained and validated on, for ``evaluate``'s leak check). While the run trains, 
 interrupted, it also holds ``last.safetensors`` (the state after the last completed epoch, for
 ``--resume``); a finished run removes it. A forced run over an earlier one leaves that run as it
 is until its own first training state replaces the earlier one's (and removes its
-``summary.json``): a stop before then leaves the earlier run to resume.
+``summary.json`` and what objrec made from its model: evaluations, report, export): a stop before
+then leaves the earlier run whole.
 """
 
 from __future__ import annotations
@@ -185,19 +186,84 @@ DERIVED = ("model.onnx", "model.json")
 """What ``objrec export`` writes into a run by default: made from its model, not refreshed by a
 new one (an evaluation and the report are: a newer model makes them again)."""
 
+EVALUATION_FILES = (
+    "metrics.json",
+    "per_class.csv",
+    "predictions.csv",
+    "confusion.csv",
+    "confusion_normalised.csv",
+    "most_confused.csv",
+    "confusion.png",
+    "top_losses.png",
+    "worst_classes.png",
+    "accuracy_vs_train.png",
+    "reliability.csv",
+    "reliability.png",
+)
+"""What ``objrec evaluate`` writes into its folder (``eval-*`` in a run)."""
+
 
 def warn_of_derived(out: Path, real: Path) -> None:
-    """Say which files made from the model a forced ``train`` replaces stay in the folder."""
-    left = [name for name in DERIVED if (real / name).exists()]
+    """Say which outputs made from the model a forced ``train`` replaces go with it."""
+    left = [path.name for path in derived_outputs(real)]
     if left:
         log.warning(
-            "%s in %s %s made from the model this run replaces: export the new one again "
-            "(objrec export %s --force)",
+            "%s in %s %s made from the model this run replaces: %s removed when the new run "
+            "saves its first training state (export the new one again: objrec export %s)",
             " and ".join(left),
             out,
             "were" if len(left) > 1 else "was",
+            "they are" if len(left) > 1 else "it is",
             out,
         )
+
+
+def derived_outputs(out: Path) -> list[Path]:
+    """What objrec made from the model in ``out``: its evaluations (``eval-*`` folders whose
+    ``metrics.json`` is objrec's), its ``report.html`` and its export (``model.onnx`` beside an
+    objrec ``model.json``); a file or folder of those names that is the user's is not listed."""
+    found = [folder for folder in sorted(out.glob("eval-*")) if is_evaluation(folder)]
+    report = out / "report.html"
+    if is_plain_file(report) and b"<title>objrec report:" in report.read_bytes()[:4096]:
+        found.append(report)
+    if str(json_dict(out / "model.json").get("objrec_version") or ""):
+        found += [out / name for name in DERIVED if is_plain_file(out / name)]
+    return found
+
+
+def is_evaluation(folder: Path) -> bool:
+    """Whether ``folder`` (not a link) holds an evaluation objrec wrote."""
+    metrics = json_dict(folder / "metrics.json")
+    return folder.is_dir() and not folder.is_symlink() and {"top1", "per_class"} <= metrics.keys()
+
+
+def is_plain_file(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink()
+
+
+def json_dict(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; empty when there is none (absent, unreadable, not an object)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def remove_derived(out: Path) -> None:
+    """Remove what objrec made from the model in ``out`` (:func:`derived_outputs`): of an
+    evaluation folder only the files ``evaluate`` writes, the folder too once it is empty."""
+    for path in derived_outputs(out):
+        if path.is_dir():
+            for name in EVALUATION_FILES:
+                (path / name).unlink(missing_ok=True)
+            if any(path.iterdir()):
+                log.warning("kept %s: it holds files objrec did not write", path)
+                continue
+            path.rmdir()
+        else:
+            path.unlink(missing_ok=True)
+        log.info("removed %s, made from the earlier run's model", path)
 
 
 def visible_entries(folder: Path) -> list[str]:
@@ -271,10 +337,14 @@ def holds_run(out: Path) -> bool:
 def clear_earlier_run(out: Path) -> None:
     """Remove an earlier run's ``summary.json`` from ``out`` as a forced run writes its first
     training state there (which replaces the earlier one's): left, it would call the new run
-    finished, or report the earlier one's epochs. Nothing is removed from a folder that holds no
-    objrec run (its ``summary.json`` is the user's). The earlier model stays until the new run
-    writes its own."""
-    if holds_run(out) and (out / SUMMARY).exists():
+    finished, or report the earlier one's epochs. What objrec made from the earlier model goes
+    too (:func:`remove_derived`): its evaluations, report and export describe another model.
+    Nothing is removed from a folder that holds no objrec run (its files are the user's). The
+    earlier model stays until the new run writes its own."""
+    if not holds_run(out):
+        return
+    remove_derived(out)
+    if (out / SUMMARY).exists():
         (out / SUMMARY).unlink()
         log.info("removed the earlier run's %s from %s", SUMMARY, out)
 
