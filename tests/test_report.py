@@ -137,6 +137,29 @@ def test_an_evaluation_older_than_the_model_is_made_again_not_reported(
     assert load_evaluation(copy, None, SILENT) == copy / folder.name  # its data folder unknown
 
 
+@pytest.mark.slow
+def test_report_force_replaces_an_evaluation_of_another_folder_as_its_advice_says(
+    trained_run, split_dir, capsys
+):
+    """eval-test held an earlier model's evaluation of another data folder: `report` advised
+    "pass --force ... or choose another --out", and `report --force` failed the same way."""
+    import json
+
+    from objrec.cli import main
+
+    folder = evaluate(trained_run, split_dir).out
+    metrics = json.loads((folder / "metrics.json").read_text())
+    other = metrics | {"folder": "/elsewhere/data/test", "model": "0" * 32}
+    (folder / "metrics.json").write_text(json.dumps(other))
+    assert main(["report", str(trained_run)]) == 1
+    err = capsys.readouterr().err
+    assert "/elsewhere/data/test" in err and "--force" in err and "--out" not in err
+    assert json.loads((folder / "metrics.json").read_text()) == other  # refused: kept
+    assert main(["report", str(trained_run), "--force"]) == 0
+    evaluated = json.loads((folder / "metrics.json").read_text())["folder"]
+    assert evaluated == str((split_dir / "test").resolve())
+
+
 def test_failure_galleries_show_the_classes_that_have_errors(split_dir):
     import pandas as pd
 

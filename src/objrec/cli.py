@@ -1301,7 +1301,11 @@ def plot_sentence(results, plot: Path, plot_max: int) -> str:
 @click.option(
     "--data", type=EXISTING, help="The split folder [default: the one the run trained on]."
 )
-@click.option("--force", is_flag=True, help="Overwrite --out.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Overwrite --out, and replace an evaluation of another folder in RUN/eval-test.",
+)
 def report(run: Path, out: Path | None, data: Path | None, force: bool) -> None:
     """Write one self-contained HTML page about RUN (opens from disk, no network needed).
 

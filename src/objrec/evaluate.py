@@ -382,7 +382,7 @@ def check_eval_dir(
         check_output_dir(out, force)
         return Path(out)
     out = default_eval_dir(run, data_dir, target, tta)
-    earlier = _evaluated_folder(out)
+    earlier = evaluated_folder(out)
     if earlier is not None and earlier != str(target.resolve()) and not force:
         raise ObjrecError(
             f"{out} holds an evaluation of {earlier or 'another folder'}: pass `force=True` to "
@@ -391,7 +391,7 @@ def check_eval_dir(
     return out
 
 
-def _evaluated_folder(out: Path) -> str | None:
+def evaluated_folder(out: Path) -> str | None:
     """The folder whose evaluation ``out`` holds ("" when unknown); None when it holds none."""
     if not out.is_dir() or not any(out.iterdir()):
         return None

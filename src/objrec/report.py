@@ -74,9 +74,14 @@ def thumbnail(path: str, size: int = THUMB) -> str | None:
 
 
 def load_evaluation(
-    run: Path, data_dir: Path | None, reporter: Reporter, run_data_dir: str | None = None
+    run: Path,
+    data_dir: Path | None,
+    reporter: Reporter,
+    run_data_dir: str | None = None,
+    force: bool = False,
 ) -> Path:
-    """The evaluation of ``data_dir``'s test split (run now when there is none yet).
+    """The evaluation of ``data_dir``'s test split (run now when there is none yet, or it is of
+    an earlier model); ``force``: replace an evaluation of another folder in its place.
 
     Without a test split (or a known data folder) the run's latest evaluation is shown, of
     whichever folder it was; the page says which.
@@ -84,11 +89,11 @@ def load_evaluation(
     from objrec.evaluate import default_eval_dir, evaluate, resolve_eval_folder
 
     if data_dir is not None and (data_dir / "test").is_dir():
-        folder = default_eval_dir(
-            run, run_data_dir or data_dir, resolve_eval_folder(data_dir, "test")
-        )
+        target = resolve_eval_folder(data_dir, "test")
+        folder = default_eval_dir(run, run_data_dir or data_dir, target)
         if not is_current(folder / "predictions.csv", run):
-            evaluate(run, data_dir, reporter=reporter)
+            refuse_other_evaluation(folder, target, force)
+            evaluate(run, data_dir, reporter=reporter, force=force)
         return folder
     made = sorted(run.glob("eval*/predictions.csv"), key=lambda p: p.stat().st_mtime)
     done = [p for p in made if is_current(p, run)]
@@ -101,6 +106,20 @@ def load_evaluation(
         f"{run} has no evaluation to report yet and {where}: evaluate it first on your test "
         f"images (objrec evaluate {run} FOLDER)"
     )
+
+
+def refuse_other_evaluation(folder: Path, target: Path, force: bool) -> None:
+    """Refuse, unless ``force``, to replace ``folder``'s evaluation of another folder than
+    ``target`` with the report's own: ``report --force`` replaces it (evaluate's advice, choose
+    another ``out``, means the HTML file here and would not help)."""
+    from objrec.evaluate import evaluated_folder
+
+    earlier = evaluated_folder(folder)
+    if earlier is not None and earlier != str(target.resolve()) and not force:
+        raise ObjrecError(
+            f"{folder} holds an evaluation of {earlier or 'another folder'}, not of {target}: "
+            "pass `force=True` to replace it with the report's"
+        )
 
 
 def is_current(predictions: Path, run: Path) -> bool:
@@ -206,14 +225,16 @@ def build_report(
     reporter: Reporter = SILENT,
     force: bool = False,
 ) -> Path:
-    """Write the HTML report of ``run`` to ``out`` (default ``RUN/report.html``)."""
+    """Write the HTML report of ``run`` to ``out`` (default ``RUN/report.html``); ``force``:
+    write over ``out``, and replace an evaluation of another folder in ``RUN/eval-test``."""
     run = Path(run)
     out = report_path(run, out, force)
     _, meta = read_checkpoint(run)
     if data_dir is None and meta.data_dir:
         data_dir = Path(meta.data_dir)
     has_data = data_dir is not None and (data_dir / "train").is_dir()
-    evaluation = load_evaluation(run, data_dir if has_data else None, reporter, meta.data_dir)
+    used = data_dir if has_data else None
+    evaluation = load_evaluation(run, used, reporter, meta.data_dir, force)
     roots = [data_dir] if has_data and data_dir is not None else []
     context = run_context(run, meta) | evaluation_context(run, evaluation, reporter, roots)
     if data_dir is not None and has_data:
