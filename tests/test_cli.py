@@ -40,6 +40,16 @@ def test_help_explains_every_command(capsys):
     assert "--out RUN " in out and "RUN receives" in out  # the RUN its text names
 
 
+def test_help_says_the_runs_own_report_and_evaluations_are_refreshed_without_force(capsys):
+    """report's --force said "Overwrite --out", yet RUN/report.html was refreshed without it, as
+    evaluate refreshes RUN/eval-test: the help says which outputs need --force."""
+    for name in ("report", "evaluate"):
+        code, out, _ = run(capsys, name, "--help")
+        assert code == 0 and "refreshed without" in " ".join(out.split()), name
+    code, out, _ = run(capsys, "export", "--help")
+    assert code == 0 and "never refreshed without" in " ".join(out.split())
+
+
 @pytest.mark.slow
 def test_report_and_export_through_the_cli(capsys, tmp_path, trained_run, split_dir):
     code, out, _ = run(capsys, "export", trained_run, "--out", tmp_path / "m.onnx", "--json")

@@ -92,6 +92,8 @@ def test_a_forced_retrain_leaves_no_earlier_results_and_its_report_works(
     assert main(["evaluate", str(trained_run), str(split_dir)]) == 0
     assert main(["report", str(trained_run)]) == 0
     assert {p.name for p in (trained_run / "eval-test").iterdir()} <= set(EVALUATION_FILES)
+    for args in (["evaluate", trained_run, split_dir], ["report", trained_run]):
+        assert main([str(a) for a in args]) == 0, args  # the run's own: refreshed, no --force
     fixed = tmp_path / "data-fixed"
     split_folder(make_class_folder(tmp_path / "fixed", classes=("red", "green")), fixed, seed=0)
     train(fixed, trained_run, tiny_config, force=True)

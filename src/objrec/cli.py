@@ -928,12 +928,17 @@ def early_stop_sentence(
     type=DIR,
     help="Folder for the tables and plots [default: RUN/eval-SPLIT for the run's own data folder, "
     "RUN/eval-NAME-HASH for any other; with --tta, the same name ending in -tta; so that no "
-    "evaluation replaces another's].",
+    "evaluation replaces another's; an evaluation of the same folder there is refreshed "
+    "without --force].",
 )
 @click.option(
     "--worst", type=int, default=10, show_default=True, help="How many worst classes to list."
 )
-@click.option("--force", is_flag=True, help="Write into --out even when it is not empty.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Write into --out even when it is not empty (not needed to refresh RUN's own eval-*).",
+)
 @click.option(
     "--tta",
     is_flag=True,
@@ -1296,7 +1301,7 @@ def plot_sentence(results, plot: Path, plot_max: int) -> str:
 @click.option(
     "--out",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="The HTML file [default: RUN/report.html].",
+    help="The HTML file [default: RUN/report.html, refreshed without --force].",
 )
 @click.option(
     "--data", type=EXISTING, help="The split folder [default: the one the run trained on]."
@@ -1304,7 +1309,8 @@ def plot_sentence(results, plot: Path, plot_max: int) -> str:
 @click.option(
     "--force",
     is_flag=True,
-    help="Overwrite --out, and replace an evaluation of another folder in RUN/eval-test.",
+    help="Overwrite another --out file, and replace an evaluation of another folder in "
+    "RUN/eval-test (RUN's own report.html and eval-* are refreshed without it).",
 )
 def report(run: Path, out: Path | None, data: Path | None, force: bool) -> None:
     """Write one self-contained HTML page about RUN (opens from disk, no network needed).
@@ -1346,7 +1352,12 @@ def report(run: Path, out: Path | None, data: Path | None, force: bool) -> None:
     show_default=True,
     help="Output probabilities, or raw logits.",
 )
-@click.option("--force", is_flag=True, help="Overwrite an earlier export.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Overwrite an earlier export (RUN/model.onnx too: an export is never refreshed "
+    "without it).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the paths and the check as JSON.")
 def export(
     run: Path, fmt: str, out: Path | None, softmax: bool, force: bool, as_json: bool
