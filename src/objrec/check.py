@@ -9,16 +9,20 @@ any exist.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from objrec.config import SplitConfig
-from objrec.data import is_split_folder, no_class_folders, present_splits, refuse_run_folder
+from objrec.data import (
+    close_match,
+    is_split_folder,
+    no_class_folders,
+    present_splits,
+    refuse_run_folder,
+)
 from objrec.errors import ObjrecError, strict_refusal
 from objrec.images import (
     BAD_NAME,
@@ -130,13 +134,6 @@ def _check_class_root(root: Path, result: CheckResult) -> dict[str, list[Path]]:
     if loose and not classes:
         raise no_class_folders(root, loose)
     return classes
-
-
-def close_match(name: str, candidates: Iterable[str]) -> str | None:
-    """The candidate ``name`` is most likely a misspelling or a renaming of (case aside), if any."""
-    lowered = {c.lower(): c for c in candidates}
-    found = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.8)
-    return lowered[found[0]] if found else None
 
 
 SPLIT_USE = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import logging
 import os
 import threading
@@ -108,6 +109,20 @@ def class_dirs(root: Path) -> list[Path]:
     return found
 
 
+def close_match(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate ``name`` is most likely a misspelling or a renaming of (case aside), if any."""
+    lowered = {c.lower(): c for c in candidates}
+    found = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.8)
+    return lowered[found[0]] if found else None
+
+
+def with_likely(names: Sequence[str], candidates: Sequence[str]) -> list[str]:
+    """Each of ``names``, with the candidate it is most likely a misspelling of: ``starfsh (is it
+    starfish?)``."""
+    hints = ((name, close_match(name, candidates)) for name in names)
+    return [f"{name} (is it {match}?)" if match else name for name, match in hints]
+
+
 def scan_class_folder(root: Path, classes: Sequence[str] | None = None) -> ClassFolder:
     """Read the images of a class folder.
 
@@ -128,7 +143,10 @@ def scan_class_folder(root: Path, classes: Sequence[str] | None = None) -> Class
     for name in sorted(set(found) - set(names) - set(unknown)):
         log.warning("%s holds no images and is not a class of the model: ignored", found[name])
     if unknown:
-        raise ObjrecError(f"{root} has class folders the model does not know: {some_of(unknown)}")
+        raise ObjrecError(
+            f"{root} has class folders that are not among the model's {len(names)} classes (its "
+            f"training images' class folders): {some_of(with_likely(unknown, names))}"
+        )
     samples: list[Sample] = []
     for label, name in enumerate(names):
         if name not in found:
