@@ -757,3 +757,28 @@ def csv_paths(path: Path) -> list[str]:
     """The paths of a findings CSV (none when it has no rows)."""
     text = path.read_text().strip()
     return [row["path"] for row in csv.DictReader(text.splitlines())] if text else []
+
+
+@pytest.mark.slow
+def test_a_wrong_label_cleanlab_does_not_count_on_a_small_folder_is_flagged(tmp_path, monkeypatch):
+    """8 Caltech classes of about 40 images and 3 planted wrong labels: cleanlab's estimate
+    (``num_label_issues``) was 0, as no other class reached its confident threshold, so the
+    audit flagged nothing although it ranked the planted images first. Here a magenta image in
+    green: far from every green image and given green at under twice chance, it is flagged."""
+    from objrec import audit as audit_module
+
+    counted = []
+    rank = audit_module.rank_label_issues
+
+    def spy(labels, probs, config):
+        ranked, scores = rank(labels, probs, config)
+        counted.append(len(ranked))
+        return ranked, scores
+
+    monkeypatch.setattr(audit_module, "rank_label_issues", spy)
+    data = make_split(tmp_path / "data", per_split=(6, 3, 3))
+    pattern((220, 40, 200), 500).save(data / "train/green/magenta.png")
+    result = audit(data, None, config(cache_dir=str(tmp_path / "cache")))
+    assert counted == [0]
+    assert [Path(r["path"]).name for r in result.label_issues] == ["magenta.png"]
+    assert result.label_issues[0]["given"] == "green"

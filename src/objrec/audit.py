@@ -8,7 +8,8 @@ the files (only the centre view: ``train`` also computes augmented views):
 * **label issues**: ``folds`` heads, each trained on the other folds' features, give every image
   out-of-fold class probabilities, averaged with the labels of its nearest images; cleanlab
   (confident learning: ``find_label_issues``, ``num_label_issues``) flags as many images as it
-  estimates are wrong, those whose given label the probabilities support least, most likely first;
+  estimates are wrong, those whose given label the probabilities support least, most likely first,
+  plus images far from their class whose label gets under twice chance (``far_from_label``);
 * **near-duplicates**: feature neighbours plus perceptual hashes of the whole image and of its
   centre (``objrec.dedup``), grouped; a group spanning two splits is a possible leak; pairs only
   moderately alike by both signals are **look-alikes**, grouped apart, to check (not leaks);
@@ -65,6 +66,13 @@ MIN_SIDE = 32
 MIN_CONTRAST = 4.0
 """Grey-level standard deviation (0-255) under which an image is reported as nearly blank."""
 MAX_ASPECT = 4.0
+FAR_CHANCE = 2.0
+"""An image far from its class (``FAR_Z``) whose heads and neighbours give its label less than
+this many times chance (1 / classes) is flagged as a wrong label even when cleanlab does not count
+it. Chosen on the development injection (``benchmarks/README.md``, "small folders")."""
+FAR_Z = 2.25
+"""Robust z-score (median and MAD over every judged image) of the mean distance to the nearest
+images of its own class above which an image counts as far from its class, for ``FAR_CHANCE``."""
 OUTLIER_Z = 3.5
 """Robust z-score (median and MAD) of the k-NN distance above which an image is an outlier."""
 MIN_JUDGED = 2
@@ -508,12 +516,17 @@ def _group_kind(items: list[Item]) -> str:
 def robust_z(values: np.ndarray) -> np.ndarray:
     """(value - median) / (1.4826 MAD), and 0 for values under twice the median: a spread that
     is tiny everywhere does not make ordinary images outliers."""
+    z = spread_z(values)
+    return np.where(values > 2 * np.median(values), z, np.minimum(z, 0.0)) if values.size else z
+
+
+def spread_z(values: np.ndarray) -> np.ndarray:
+    """(value - median) / (1.4826 MAD): how far each value lies out of the bulk."""
     if not values.size:  # no readable image: numpy's median of nothing warns
         return values.astype(np.float64)
     median = np.median(values)
     mad = np.median(np.abs(values - median)) * 1.4826
-    z = (values - median) / max(mad, 1e-9)
-    return np.where(values > 2 * median, z, np.minimum(z, 0.0))
+    return (values - median) / max(mad, 1e-9)
 
 
 def knn_distance(unit: np.ndarray, labels: np.ndarray | None, k: int) -> np.ndarray:
@@ -632,8 +645,32 @@ def judge_labels(inv: Inventory, idx, labels, features, near, config, reporter) 
     ranked, judged_scores = rank_label_issues(labels[judged], probs[judged], config)
     scores = np.zeros(len(labels))
     scores[judged] = judged_scores
-    found.issues = label_issue_rows(inv, idx, labels, probs, judged[ranked], scores, near)
+    far = judged[far_from_label(labels[judged], probs[judged], features[judged], config)]
+    ranked = add_far_issues(judged[ranked], far, scores)
+    found.issues = label_issue_rows(inv, idx, labels, probs, ranked, scores, near)
     return found
+
+
+def far_from_label(
+    labels: np.ndarray, probs: np.ndarray, features: np.ndarray, config: AuditConfig
+) -> np.ndarray:
+    """Indices of images far from their own class (robust z of the distance to its nearest
+    images of that class above ``FAR_Z``) to which the heads and neighbours give their label
+    less than ``FAR_CHANCE`` times chance. cleanlab counts an image as a wrong label only where
+    another class is confident; a picture of a class the folder does not have is confidently
+    none of them, so on a small folder its estimate can be 0 while such an image ranks first."""
+    given = probs[np.arange(len(labels)), labels]
+    z = spread_z(knn_distance(dedup.normalise(features), labels, config.neighbours))
+    return np.flatnonzero((given < FAR_CHANCE / probs.shape[1]) & (z > FAR_Z))
+
+
+def add_far_issues(ranked: np.ndarray, far: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """cleanlab's flagged rows and those ``far_from_label`` adds, most likely first."""
+    extra = far[~np.isin(far, ranked)]
+    if extra.size:
+        log.info("%d wrong labels far from their class added to cleanlab's", extra.size)
+    merged = np.concatenate([ranked, extra])
+    return merged[np.argsort(-scores[merged], kind="stable")]
 
 
 class Stopwatch:
