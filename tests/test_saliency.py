@@ -69,3 +69,34 @@ def test_overlay_keeps_the_image_size_and_tints_the_hot_region():
     out = overlay(image, cam)
     assert out.size == image.size
     assert out.getpixel((2, 2)) != out.getpixel((35, 25))
+
+
+def full_backward_cam(model, x, target):
+    """Grad-CAM as first written: the input asks for its gradient, so the backward pass runs
+    through the whole body; the reference the faster map must equal."""
+    saved = []
+
+    def keep(_module, _inputs, output):
+        output.retain_grad()
+        saved.append(output)
+
+    handle = model.body[-2].register_forward_hook(keep)  # the last convolution
+    model(x.clone().requires_grad_(True))[0, target].backward()
+    handle.remove()
+    weights = saved[0].grad.mean(dim=(2, 3), keepdim=True)
+    cam = torch.relu((weights * saved[0]).sum(1))[0].detach()
+    return cam / cam.max()
+
+
+def test_grad_cam_differentiates_only_what_follows_the_hooked_layer():
+    """`report` spent most of its Grad-CAM time differentiating the whole body down to the input
+    image; the backward pass now stops at the hooked activation, with the same map."""
+    torch.manual_seed(0)
+    model = SmallNet().requires_grad_(False).eval()  # a frozen body, as a trained run's
+    x, _, _ = patch_images(1)
+    first = model.body[0]
+    ran = []
+    first.register_full_backward_hook(lambda *args: ran.append(1))
+    cam, target = grad_cam(model, x)
+    assert not ran  # the first convolution was never differentiated
+    assert torch.allclose(cam, full_backward_cam(model, x, target), atol=1e-6)
