@@ -32,6 +32,7 @@ from objrec.errors import ObjrecError, strict_refusal
 from objrec.images import list_images, path_order, warned_once_per_file
 from objrec.outputs import refuse_overwrite, reported_as, takes_back_folders
 from objrec.progress import plural, some_of
+from objrec.store import lock_exclusively
 
 log = logging.getLogger(__name__)
 
@@ -327,12 +328,7 @@ def locked(folder: Path, wait: Callable[[], None] | None = None) -> Iterator[Non
         # Some file systems (NFS) refuse an exclusive lock on a folder opened to read: the split
         # goes on unlocked, and another split sees its folder as in use (its own lock fails too).
         with contextlib.suppress(OSError):
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if wait is not None:
-                    wait()
-                fcntl.flock(fd, fcntl.LOCK_EX)
+            lock_exclusively(fd, wait)
         yield
     finally:
         os.close(fd)

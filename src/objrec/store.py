@@ -215,8 +215,8 @@ def index_errors(
 
 
 def lock_exclusively(lock, wait: Callable[[], None] | None) -> None:
-    """Take ``lock`` (an open file) exclusively; ``wait()`` is called first when another holds
-    it."""
+    """Take ``lock`` (an open file, or its descriptor) exclusively; ``wait()`` is called first
+    when another holds it."""
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
