@@ -158,6 +158,13 @@ def test_report_force_replaces_an_evaluation_of_another_folder_as_its_advice_say
     assert main(["report", str(trained_run), "--force"]) == 0
     evaluated = json.loads((folder / "metrics.json").read_text())["folder"]
     assert evaluated == str((split_dir / "test").resolve())
+    # the same model's evaluation of another folder (evaluate RUN data/valid --out RUN/eval-test)
+    # was reported as the test's without a word, with --force too
+    valid = json.loads((folder / "metrics.json").read_text()) | {"folder": "/elsewhere/valid"}
+    (folder / "metrics.json").write_text(json.dumps(valid))
+    assert main(["report", str(trained_run)]) == 1 and "/elsewhere/valid" in capsys.readouterr().err
+    assert main(["report", str(trained_run), "--force"]) == 0
+    assert json.loads((folder / "metrics.json").read_text())["folder"] == evaluated
 
 
 def test_failure_galleries_show_the_classes_that_have_errors(split_dir):

@@ -91,7 +91,8 @@ def load_evaluation(
     if data_dir is not None and (data_dir / "test").is_dir():
         target = resolve_eval_folder(data_dir, "test")
         folder = default_eval_dir(run, run_data_dir or data_dir, target)
-        if not is_current(folder / "predictions.csv", run):
+        # an evaluation of another folder there (evaluate --out RUN/eval-test) is not the test's
+        if not is_current(folder / "predictions.csv", run) or of_another(folder, target):
             refuse_other_evaluation(folder, target, force)
             evaluate(run, data_dir, reporter=reporter, force=force)
         return folder
@@ -120,6 +121,13 @@ def refuse_other_evaluation(folder: Path, target: Path, force: bool) -> None:
             f"{folder} holds an evaluation of {earlier or 'another folder'}, not of {target}: "
             "pass `force=True` to replace it with the report's"
         )
+
+
+def of_another(folder: Path, target: Path) -> bool:
+    """Whether ``folder`` holds an evaluation that records a folder other than ``target``."""
+    from objrec.evaluate import evaluated_folder
+
+    return evaluated_folder(folder) not in (None, "", str(target.resolve()))
 
 
 def is_current(predictions: Path, run: Path) -> bool:
