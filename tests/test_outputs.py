@@ -322,3 +322,27 @@ def test_write_new_never_replaces_a_file(tmp_path, monkeypatch, hard_links):
         tmp_path / "a-2.txt"
     ).read_text() == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-1.txt", "a-2.txt", "a.txt"]
+
+
+def test_a_long_taken_name_gets_a_free_name_within_the_limit(tmp_path):
+    """A 251-character stem taken: `stem-1.png` was one byte too long to write."""
+    from objrec.outputs import NAME_MAX, free_name, name_key
+
+    path = Path("train", "red", "é" * 125 + "x.png")  # 251 + 4 bytes: the longest legal name
+    free = free_name(path, {name_key(path)})
+    assert len(free.name.encode()) <= NAME_MAX and free.name.endswith("-1.png")
+    (tmp_path / free.name).write_bytes(b"written")  # the system takes it
+
+
+def test_a_forced_train_advises_exporting_again_only_when_it_removes_an_export(tmp_path, caplog):
+    import json
+
+    from objrec.runs import warn_of_derived
+
+    (tmp_path / "report.html").write_text("<title>objrec report: run</title>")
+    warn_of_derived(tmp_path, tmp_path)
+    assert "report.html in" in caplog.text and "objrec export" not in caplog.text
+    (tmp_path / "model.json").write_text(json.dumps({"objrec_version": "1"}))
+    (tmp_path / "model.onnx").write_bytes(b"graph")
+    warn_of_derived(tmp_path, tmp_path)
+    assert f"export the new one again: objrec export {tmp_path}" in caplog.text

@@ -675,7 +675,8 @@ def add_warnings(result) -> list[str]:
         data = shlex.quote(shown(result.data))
         warnings.append(
             "near-duplicates of images the data folder already has in two splits (changed by hand:"
-            " a leak; each new one goes to the split holding most of them; run `objrec audit "
+            " a leak; each new one goes to the split holding most of them, or the first of a"
+            " tie; run `objrec audit "
             f"{data}`): " + some_of([f"{a} ~ {', '.join(b)}" for a, b in result.spread_groups])
         )
     return warnings

@@ -220,9 +220,22 @@ def free_name(path: Path, taken: set[str]) -> Path:
     ``taken``: a new file never takes another's name."""
     candidate, n = path, 1
     while name_key(candidate) in taken:
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+        candidate = path.with_name(numbered(path.stem, n, path.suffix))
         n += 1
     return candidate
+
+
+NAME_MAX = 255
+"""The longest file name, in bytes, of the file systems objrec writes to."""
+
+
+def numbered(stem: str, n: int, suffix: str) -> str:
+    """``stem-n.suffix``, the stem shortened (whole characters) when the name would pass
+    ``NAME_MAX`` bytes: a long legal name that is taken still gets a free one."""
+    tail = f"-{n}{suffix}"
+    while stem and len(os.fsencode(stem + tail)) > NAME_MAX:
+        stem = stem[:-1]
+    return stem + tail
 
 
 @contextlib.contextmanager

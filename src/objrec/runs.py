@@ -207,14 +207,15 @@ def warn_of_derived(out: Path, real: Path) -> None:
     """Say which outputs made from the model a forced ``train`` replaces go with it."""
     left = [path.name for path in derived_outputs(real)]
     if left:
+        export = f" (export the new one again: objrec export {out})" if DERIVED[0] in left else ""
         log.warning(
             "%s in %s %s made from the model this run replaces: %s removed when the new run "
-            "saves its first training state (export the new one again: objrec export %s)",
+            "saves its first training state%s",
             " and ".join(left),
             out,
             "were" if len(left) > 1 else "was",
             "they are" if len(left) > 1 else "it is",
-            out,
+            export,
         )
 
 
