@@ -285,7 +285,7 @@ def test_class_names_one_folder_or_several_files(tmp_path, split_dir):
     assert sorted(source for source, _ in files.files) == [str(loose / f"p{i}.png") for i in (0, 1)]
 
 
-def test_class_refuses_a_folder_of_class_folders(tmp_path, split_dir, capsys):
+def test_class_refuses_a_folder_of_class_folders(tmp_path, split_dir, capsys, caplog):
     new = new_images(tmp_path / "new", "blue", 1, (40, 40, 200))
     before = tree_digest(split_dir)
     with pytest.raises(ObjrecError, match="new holds folders named like the data folder's classe"):
@@ -294,6 +294,11 @@ def test_class_refuses_a_folder_of_class_folders(tmp_path, split_dir, capsys):
     err = " ".join(capsys.readouterr().err.split())
     assert "classes (blue): drop --class to add class folders" in err
     assert tree_digest(split_dir) == before
+    albums = new_images(tmp_path / "albums", "2024-summer", 1, (200, 40, 40))
+    with caplog.at_level("WARNING", logger="objrec.add"):
+        result = add_images(split_dir, albums, class_name="red")  # sub-folders of other names
+    assert "holds sub-folders (2024-summer): their images are added as class red" in caplog.text
+    assert sum(result.totals().values()) == 1
 
 
 def test_undecodable_new_files_are_left_out_and_named(tmp_path, split_dir):

@@ -185,7 +185,7 @@ def _checked_images(given: list[Path], class_name: str | None, data: Path, root:
     images = _new_images(given, class_name, data)
     _refuse_look_alike_classes({image.name for image in images}, root)
     if class_name is not None:
-        _refuse_class_folders(given, root)
+        _refuse_class_folders(given, root, class_name)
     return images
 
 
@@ -250,9 +250,10 @@ def _refuse_look_alike_classes(new: set[str], data: Path) -> None:
             )
 
 
-def _refuse_class_folders(paths: list[Path], data: Path) -> None:
+def _refuse_class_folders(paths: list[Path], data: Path, class_name: str) -> None:
     """Refuse a folder given with ``class_name`` whose sub-folders are named like the data
-    folder's classes: a folder of class folders, whose images would all get that one class."""
+    folder's classes: a folder of class folders, whose images would all get that one class; warn
+    of other sub-folders (their images get it too: a folder of dated albums, or of new classes)."""
     known = {_class_key(f.name) for split in present_splits(data) for f in class_dirs(data / split)}
     for path in (p for p in paths if p.is_dir()):
         alike = sorted(d.name for d in path.iterdir() if d.is_dir() and _class_key(d.name) in known)
@@ -260,6 +261,14 @@ def _refuse_class_folders(paths: list[Path], data: Path) -> None:
             raise ObjrecError(
                 f"{path} holds folders named like the data folder's classes ({', '.join(alike)}): "
                 "drop `class_name` to add class folders, each to its own class"
+            )
+        inside = sorted(d.name for d in path.iterdir() if d.is_dir() and d.name[0] != ".")
+        if inside:
+            log.warning(
+                "%s holds sub-folders (%s): their images are added as class %s too",
+                path,
+                some_of(inside),
+                class_name,
             )
 
 
