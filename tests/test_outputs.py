@@ -232,10 +232,13 @@ def earlier_run_with_outputs(run: Path) -> dict[str, bytes]:
         if name != "eval-mine":  # no metrics.json of objrec's: the user's folder
             (run / name / "metrics.json").write_text(metrics)
     (run / "eval-test-tta" / "notes.txt").write_text("mine")
+    named = run / "eval-holdout-mine"  # evaluate data/valid --out RUN/eval-holdout-mine: theirs
+    named.mkdir()
+    (named / "metrics.json").write_text(metrics.replace("/data/test", "/data/valid"))
     (run / "report.html").write_text("<html><head><title>objrec report: run</title>")
     (run / "model.onnx").write_bytes(b"old graph")
     (run / "model.json").write_text('{"objrec_version": "0", "classes": ["a"]}')
-    mine = ["eval-mine/per_class.csv", "eval-test-tta/notes.txt"]
+    mine = ["eval-mine/per_class.csv", "eval-test-tta/notes.txt", "eval-holdout-mine/metrics.json"]
     return {name: (run / name).read_bytes() for name in mine}
 
 

@@ -233,9 +233,19 @@ def derived_outputs(out: Path) -> list[Path]:
 
 
 def is_evaluation(folder: Path) -> bool:
-    """Whether ``folder`` (not a link) holds an evaluation objrec wrote."""
+    """Whether ``folder`` (not a link) holds an evaluation objrec wrote into its own default
+    folder for what it evaluated (``evaluate.default_eval_dir``): one the user named with
+    ``evaluate --out RUN/eval-mine`` is theirs, and stays."""
+    from objrec.evaluate import default_eval_dir
+
     metrics = json_dict(folder / "metrics.json")
-    return folder.is_dir() and not folder.is_symlink() and {"top1", "per_class"} <= metrics.keys()
+    if not folder.is_dir() or folder.is_symlink() or not {"top1", "per_class"} <= metrics.keys():
+        return False
+    target, tta = Path(str(metrics.get("folder") or "")), folder.name.endswith("-tta")
+    named = {
+        default_eval_dir(folder.parent, data, target, tta).name for data in (None, target.parent)
+    }
+    return folder.name in named
 
 
 def is_plain_file(path: Path) -> bool:
