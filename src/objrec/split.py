@@ -277,9 +277,10 @@ def refuse_users_split_names(out: Path) -> None:
 
 
 def _holds_something(path: Path) -> bool:
-    """Whether ``path`` is there and is not an empty folder (replacing which loses nothing)."""
+    """Whether ``path`` is there and is not a folder of only empty folders (replacing which
+    loses nothing)."""
     if path.is_dir() and not path.is_symlink():
-        return any(path.iterdir())
+        return any(not p.is_dir() or p.is_symlink() for p in path.rglob("*"))
     return path.exists() or path.is_symlink()
 
 
