@@ -782,3 +782,24 @@ def test_a_wrong_label_cleanlab_does_not_count_on_a_small_folder_is_flagged(tmp_
     assert counted == [0]
     assert [Path(r["path"]).name for r in result.label_issues] == ["magenta.png"]
     assert result.label_issues[0]["given"] == "green"
+
+
+@pytest.mark.slow  # about 1 s: the first nearest-neighbour search
+def test_a_class_broad_by_nature_is_not_far_from_itself():
+    """8 Caltech classes with BACKGROUND_Google: the z of the distance to the nearest images of
+    its class was taken over every image, so the background, broad by nature, stood out as a
+    whole and 4 of its correct images were flagged. Here 3 tight classes and one whose images are
+    all far apart, each given its label at under twice chance: only a stranger planted in a tight
+    class is far from its class."""
+    from objrec.audit import far_from_label
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 64))
+    tight = [c + 0.15 * rng.normal(size=(20, 64)) for c in centres]
+    features = np.concatenate([*tight, rng.normal(size=(20, 64)), rng.normal(size=(1, 64))])
+    labels = np.repeat([0, 1, 2, 3, 0], [20, 20, 20, 20, 1])
+    probs = np.full((len(labels), 4), 0.1)
+    probs[np.arange(len(labels)), labels] = 0.7
+    probs[60:, :] = 0.25  # the broad class and the stranger: their label at chance
+    found = far_from_label(labels, probs, features.astype(np.float32), AuditConfig())
+    assert found.tolist() == [80]

@@ -71,8 +71,10 @@ FAR_CHANCE = 2.0
 this many times chance (1 / classes) is flagged as a wrong label even when cleanlab does not count
 it. Chosen on the development injection (``benchmarks/README.md``, "small folders")."""
 FAR_Z = 2.25
-"""Robust z-score (median and MAD over every judged image) of the mean distance to the nearest
-images of its own class above which an image counts as far from its class, for ``FAR_CHANCE``."""
+"""Robust z-score (within its class: ``class_spread_z``) of the mean distance to the nearest images
+of its own class above which an image counts as far from its class, for ``FAR_CHANCE``."""
+MIN_CLASS_SPREAD = 5
+"""Judged images a class needs for its own MAD; a smaller class uses every judged image's."""
 OUTLIER_Z = 3.5
 """Robust z-score (median and MAD) of the k-NN distance above which an image is an outlier."""
 MIN_JUDGED = 2
@@ -529,6 +531,25 @@ def spread_z(values: np.ndarray) -> np.ndarray:
     return (values - median) / max(mad, 1e-9)
 
 
+def class_spread_z(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(value - its class's median) / (1.4826 MAD), the MAD the class's own or every value's,
+    whichever is larger: a class broad by nature (a catch-all background) does not stand out as
+    a whole, nor does an ordinary image of a tight class; a class under ``MIN_CLASS_SPREAD``
+    values takes every value's MAD."""
+    z = np.zeros(len(values))
+    if not values.size:
+        return z
+    overall = np.median(np.abs(values - np.median(values))) * 1.4826
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        median = np.median(values[members])
+        mad = np.median(np.abs(values[members] - median)) * 1.4826
+        if len(members) < MIN_CLASS_SPREAD:  # too few for a MAD of their own
+            mad = overall
+        z[members] = (values[members] - median) / max(mad, overall, 1e-9)
+    return z
+
+
 def knn_distance(unit: np.ndarray, labels: np.ndarray | None, k: int) -> np.ndarray:
     """Mean cosine distance to the ``k`` nearest other images (of the same class, when labels)."""
     if labels is None:
@@ -654,13 +675,14 @@ def judge_labels(inv: Inventory, idx, labels, features, near, config, reporter) 
 def far_from_label(
     labels: np.ndarray, probs: np.ndarray, features: np.ndarray, config: AuditConfig
 ) -> np.ndarray:
-    """Indices of images far from their own class (robust z of the distance to its nearest
-    images of that class above ``FAR_Z``) to which the heads and neighbours give their label
-    less than ``FAR_CHANCE`` times chance. cleanlab counts an image as a wrong label only where
-    another class is confident; a picture of a class the folder does not have is confidently
-    none of them, so on a small folder its estimate can be 0 while such an image ranks first."""
+    """Indices of images far from their own class (robust z within the class of the distance to
+    its nearest images of that class above ``FAR_Z``) to which the heads and neighbours give their
+    label less than ``FAR_CHANCE`` times chance. cleanlab counts an image as a wrong label only
+    where another class is confident; a picture of a class the folder does not have is
+    confidently none of them, so on a small folder its estimate can be 0 while such an image
+    ranks first."""
     given = probs[np.arange(len(labels)), labels]
-    z = spread_z(knn_distance(dedup.normalise(features), labels, config.neighbours))
+    z = class_spread_z(knn_distance(dedup.normalise(features), labels, config.neighbours), labels)
     return np.flatnonzero((given < FAR_CHANCE / probs.shape[1]) & (z > FAR_Z))
 
 
