@@ -335,6 +335,14 @@ def test_a_long_taken_name_gets_a_free_name_within_the_limit(tmp_path):
     free = free_name(path, {name_key(path)})
     assert len(free.name.encode()) <= NAME_MAX and free.name.endswith("-1.png")
     (tmp_path / free.name).write_bytes(b"written")  # the system takes it
+    from objrec.outputs import write_new
+
+    def write(tmp):
+        tmp.write_bytes(b"new")
+
+    # taken by a file the caller did not know of: write_new finds the free name itself
+    assert write_new(tmp_path / path.name, write).name == path.name
+    assert write_new(tmp_path / path.name, write).name == free.name.replace("-1.", "-2.")
 
 
 def test_a_forced_train_advises_exporting_again_only_when_it_removes_an_export(tmp_path, caplog):

@@ -268,7 +268,7 @@ import objrec.train
 from objrec.cli import main
 from objrec.config import TrainConfig
 
-kill_after, stop, saver = int(sys.argv[1]), getattr(signal, sys.argv[2]), objrec.train.epoch_saver
+kill_after, stop, saver = int(sys.argv[1]), getattr(signal, sys.argv[2]), objrec.train.EpochSaver
 
 
 def epoch_saver(*args):
@@ -283,7 +283,7 @@ def epoch_saver(*args):
     return save_then_die
 
 
-objrec.train.epoch_saver = epoch_saver
+objrec.train.EpochSaver = epoch_saver
 objrec.runs.SAVE_EVERY = 0  # the training state written after every epoch
 sys.exit(main(sys.argv[3:]))
 """

@@ -447,6 +447,24 @@ def worst_class_rows(
     return [(c, predictions[predictions["true"] == c].nlargest(n, "loss")) for c in worst]
 
 
+OUTPUT_FILES = (
+    "metrics.json",
+    "per_class.csv",
+    "predictions.csv",
+    "confusion.csv",
+    "confusion_normalised.csv",
+    "most_confused.csv",
+    "confusion.png",
+    "top_losses.png",
+    "worst_classes.png",
+    "accuracy_vs_train.png",
+    "reliability.csv",
+    "reliability.png",
+)
+"""What ``write_evaluation`` writes into an evaluation's folder (``eval-*`` in a run): what a forced
+``train`` removes of an earlier model's evaluation (``runs.remove_derived``)."""
+
+
 def write_galleries(
     result: EvaluationResult, predictions: pd.DataFrame, out: Path, n: int = 12
 ) -> None:

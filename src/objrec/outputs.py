@@ -291,5 +291,5 @@ def _link_free(tmp: Path, path: Path) -> Path:
             if not os.path.lexists(candidate):  # no hard links here: a rename, checked first
                 os.rename(tmp, candidate)
                 return candidate
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+        candidate = path.with_name(numbered(path.stem, n, path.suffix))
         n += 1

@@ -315,7 +315,7 @@ def evaluation_context(
     recognizer = Recognizer.load(run)
     wrong = predictions[predictions["true"] != predictions["predicted"]]
     right = predictions[predictions["true"] == predictions["predicted"]]
-    top_losses, worst_examples = failure_tiles(predictions, per_class, roots)
+    top_tiles, worst_examples = failure_tiles(predictions, per_class, roots)
     return {
         "metrics": metrics,
         "evaluation_dir": evaluation,
@@ -325,7 +325,7 @@ def evaluation_context(
         "scatter": embed_if_there(evaluation / "accuracy_vs_train.png"),
         "reliability": embed_if_there(evaluation / "reliability.png"),
         "n_wrong": len(wrong),
-        "top_losses": top_losses,
+        "top_losses": top_tiles,
         "worst_examples": worst_examples,
         "saliency_wrong": saliency_tiles(recognizer, wrong.nlargest(6, "loss"), reporter, roots),
         "saliency_right": saliency_tiles(

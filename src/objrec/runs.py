@@ -186,22 +186,6 @@ DERIVED = ("model.onnx", "model.json")
 """What ``objrec export`` writes into a run by default: made from its model, not refreshed by a
 new one (an evaluation and the report are: a newer model makes them again)."""
 
-EVALUATION_FILES = (
-    "metrics.json",
-    "per_class.csv",
-    "predictions.csv",
-    "confusion.csv",
-    "confusion_normalised.csv",
-    "most_confused.csv",
-    "confusion.png",
-    "top_losses.png",
-    "worst_classes.png",
-    "accuracy_vs_train.png",
-    "reliability.csv",
-    "reliability.png",
-)
-"""What ``objrec evaluate`` writes into its folder (``eval-*`` in a run)."""
-
 
 def warn_of_derived(out: Path, real: Path) -> None:
     """Say which outputs made from the model a forced ``train`` replaces go with it."""
@@ -264,9 +248,11 @@ def json_dict(path: Path) -> dict[str, Any]:
 def remove_derived(out: Path) -> None:
     """Remove what objrec made from the model in ``out`` (:func:`derived_outputs`): of an
     evaluation folder only the files ``evaluate`` writes, the folder too once it is empty."""
+    from objrec.evaluate import OUTPUT_FILES
+
     for path in derived_outputs(out):
         if path.is_dir():
-            for name in EVALUATION_FILES:
+            for name in OUTPUT_FILES:
                 (path / name).unlink(missing_ok=True)
             if any(path.iterdir()):
                 log.warning("kept %s: it holds files objrec did not write", path)
@@ -405,19 +391,6 @@ class EpochSaver:
                 self.replaces = False
             write_training_state(self.path, self.pending)
             self.pending, self.written = None, time.monotonic()
-
-
-def epoch_saver(
-    out: Path,
-    head: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    meta: RunMeta,
-    replaces: bool = False,
-    seen: Mapping[str, Sequence[str]] | None = None,
-) -> EpochSaver:
-    """``on_epoch_end`` for ``fit`` that keeps ``last.safetensors`` for ``--resume``;
-    ``replaces``: forced over an earlier run, ``seen``: its images (see ``EpochSaver``)."""
-    return EpochSaver(out, head, optimizer, meta, replaces, seen)
 
 
 def save_after_interrupt(

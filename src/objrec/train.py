@@ -65,8 +65,8 @@ from objrec.outputs import takes_back_folders
 from objrec.progress import SILENT, Reporter, plural, some_of
 from objrec.quantize import QuantizedBody, auto_precision, quantize_body
 from objrec.runs import (
+    EpochSaver,
     TrainResult,
-    epoch_saver,
     load_resume,
     open_run_folder,
     refuse_out_inside_data,
@@ -555,7 +555,7 @@ def fit_head(
     else:
         seed_everything(config.seed)  # dropout draws the same whether features were cached or not
     model, train_batches, valid_batches = epoch_sources(prep, config, world)
-    saver = epoch_saver(out, head, optimizer, meta, replaces, prep.seen) if world.main else None
+    saver = EpochSaver(out, head, optimizer, meta, replaces, prep.seen) if world.main else None
     before = state_stamp(out)  # a state in `out` that this fit did not write is not its own
     try:
         state = fit(
