@@ -182,6 +182,46 @@ def test_apply_plan_copies_a_corrected_folder_and_leaves_data_alone(audited, tmp
     assert counts["copied"] == len(before) - counts["removed"]
 
 
+def test_apply_plan_writes_the_manifest_of_what_it_copied_and_add_extends_it(tmp_path):
+    """OUT had no manifest.csv (split writes one, add appends to it): its rows are the files
+    copied, a relabelled one under its new class, a removed one left out."""
+    from objrec.add import add_images
+    from objrec.split import MANIFEST, MANIFEST_COLUMNS
+
+    data = make_split(tmp_path / "data")
+    plan = tmp_path / "plan.csv"
+    plan.write_text(
+        "file,action,new_class\ntrain/green/green_00.png,relabel,red\n"
+        "valid/blue/blue_00.png,remove,\n"
+    )
+    out = tmp_path / "fixed"
+    counts = apply_plan(data, plan, out)
+    with (out / MANIFEST).open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == MANIFEST_COLUMNS and len(rows) == counts["copied"] == 47
+    files = {p.relative_to(out).as_posix() for p in out.rglob("*.png")}
+    assert {r["file"] for r in rows} == files and "valid/blue/blue_00.png" not in files
+    moved = next(r for r in rows if r["file"] == "train/red/green_00.png")
+    assert (moved["class"], moved["split"]) == ("red", "train")
+    assert moved["source"] == str((data / "train/green/green_00.png").resolve())
+    assert moved["sha256"] == hashlib.sha256((out / moved["file"]).read_bytes()).hexdigest()
+    assert all(r["file"].split("/")[:2] == [r["split"], r["class"]] for r in rows)
+    (tmp_path / "new/blue").mkdir(parents=True)
+    pattern(COLOURS["blue"], 99).save(tmp_path / "new/blue/new.png")
+    added = add_images(out, tmp_path / "new")
+    with (out / MANIFEST).open(newline="") as f:
+        assert [r["file"] for r in csv.DictReader(f)][-1] == added.files[0][1]
+
+
+def test_apply_plan_to_a_class_folder_writes_no_manifest(tmp_path):
+    """A manifest names splits: a folder of class folders (split next) gets none."""
+    data = colour_folder(tmp_path / "data", {"red": 2, "green": 2})
+    plan = tmp_path / "plan.csv"
+    plan.write_text("file,action,new_class\ngreen/green_0.png,relabel,red\n")
+    apply_plan(data, plan, tmp_path / "fixed")
+    assert sorted(p.name for p in (tmp_path / "fixed").iterdir()) == ["green", "red"]
+
+
 def test_apply_plan_refuses_a_bad_plan(tmp_path):
     planted = make_split(tmp_path / "data")
     plan = tmp_path / "plan.csv"

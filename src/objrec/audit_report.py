@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from jinja2 import Environment, select_autoescape
 
-from objrec.data import is_split_folder
+from objrec.data import SPLITS, is_split_folder
 from objrec.errors import ObjrecError
 from objrec.images import (
     UnreadableImageError,
@@ -29,8 +29,9 @@ from objrec.images import (
     open_image,
     warned_once_per_file,
 )
-from objrec.outputs import free_name, name_key, refuse_overwrite, takes_back_folders
+from objrec.outputs import free_name, name_key, refuse_overwrite, staged, takes_back_folders
 from objrec.progress import SILENT, Reporter, plural
+from objrec.split import MANIFEST, MANIFEST_COLUMNS, sha256_file
 
 if TYPE_CHECKING:
     from objrec.audit import AuditResult, Inventory
@@ -199,7 +200,9 @@ def _target(rel: Path, row: dict[str, str] | None, split_folder: bool) -> Path |
 @warned_once_per_file()
 def apply_plan(data: Path, plan_file: Path, out: Path) -> dict[str, int]:
     """Copy every image of ``data`` into ``out``, leaving out removed ones and moving relabelled
-    ones into their new class folder. ``data`` is only read; ``out`` must be new or empty.
+    ones into their new class folder. ``data`` is only read; ``out`` must be new or empty. A
+    split folder's copy gets its own ``manifest.csv`` (``split``'s columns): a row per file
+    copied, under its new class, its source the file of ``data`` it was copied from.
 
     Returns the number of files copied, removed, relabelled and renamed (a relabelled file whose
     name another file of its new folder has: each is logged).
@@ -222,19 +225,42 @@ def apply_plan(data: Path, plan_file: Path, out: Path) -> dict[str, int]:
         rel: _target(rel, plan.get(rel.as_posix()), split_folder)
         for rel in (p.relative_to(data) for p in images)
     }
-    renamed = _settle_names(targets)
-    counts = {"copied": 0, "removed": 0, "relabelled": 0, "renamed": len(renamed)}
-    for rel, target in targets.items():
-        if target is None:
-            counts["removed"] += 1
-            continue
-        destination = out / target
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(data / rel, destination)
-        counts["copied"] += 1
-        counts["relabelled"] += target.parent != rel.parent
+    counts = {"copied": 0, "removed": 0, "relabelled": 0, "renamed": len(_settle_names(targets))}
+    rows: list[list[str]] = []
+    try:
+        for rel, target in targets.items():
+            counts["removed"] += target is None
+            if target is not None:
+                rows += _copy(data / rel, out, target, split_folder)
+                counts["copied"] += 1
+                counts["relabelled"] += target.parent != rel.parent
+    finally:
+        if split_folder and rows:
+            _write_manifest(out, rows)
     log.info("applied %s to %s into %s: %s", plan_file, data, out, counts)
     return counts
+
+
+def _copy(source: Path, out: Path, target: Path, split_folder: bool) -> list[list[str]]:
+    """Copy ``source`` to ``out/target``; its row of ``out``'s manifest, for an image of a class
+    folder of a split (``split/class/...``)."""
+    destination = out / target
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source, destination)
+    if not split_folder or len(target.parts) < 3 or target.parts[0] not in SPLITS:
+        return []
+    split, name = target.parts[:2]
+    return [[target.as_posix(), name, split, sha256_file(destination), str(source)]]
+
+
+def _write_manifest(out: Path, rows: list[list[str]]) -> None:
+    """``out/manifest.csv`` as ``split`` writes it (``MANIFEST_COLUMNS``), one row per file
+    copied (even when a later one failed), under its class and split in ``out``: ``add`` appends
+    to it, and ``split --force`` knows ``out`` for a split of objrec's."""
+    with staged(out / MANIFEST) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(MANIFEST_COLUMNS)
+        writer.writerows(sorted(rows))
 
 
 def _settle_names(targets: dict[Path, Path | None]) -> list[Path]:

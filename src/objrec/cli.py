@@ -1883,7 +1883,7 @@ def apply_plan(data: Path, plan: Path, out: Path, as_json: bool) -> None:
 
     PLAN is the plan.csv of `objrec audit` (columns file, action, new_class), edited by you:
     keep copies the file, remove leaves it out, relabel copies it into the new_class folder.
-    OUT must be new or empty.
+    OUT must be new or empty; a split folder's copy gets its own manifest.csv.
     """
     from objrec.audit_report import apply_plan as run_apply
 
