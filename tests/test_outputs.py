@@ -357,3 +357,21 @@ def test_a_forced_train_advises_exporting_again_only_when_it_removes_an_export(t
     (tmp_path / "model.onnx").write_bytes(b"graph")
     warn_of_derived(tmp_path, tmp_path)
     assert f"export the new one again: objrec export {tmp_path}" in caplog.text
+
+
+def test_staged_writes_a_file_of_a_long_legal_name_and_leaves_nothing_on_failure(tmp_path):
+    """staged() named its temporary file `.{name}.{pid}-{hex}.part`: a 250-byte name (legal) was
+    'File name too long' there. Its temporary names are short now, one per call, gone on failure."""
+    from objrec.outputs import NAME_MAX, staged
+
+    path = tmp_path / ("é" * 120 + "longs.json")  # 250 bytes
+    assert len(path.name.encode()) == 250 <= NAME_MAX
+    with staged(path) as first, staged(path) as second:
+        first.write_text("first")
+        second.write_text("second")
+    assert path.read_text() == "first"  # the outer block ends last: its file is the one left
+    assert first != second and len(first.name.encode()) < 64
+    with pytest.raises(RuntimeError), staged(path) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("the writer failed")
+    assert path.read_text() == "first" and [p.name for p in tmp_path.iterdir()] == [path.name]

@@ -231,7 +231,11 @@ GRAPH_NAME = re.compile(
 version (``quantize.quantize_body``), and a whole model with its sidecar JSON
 (:meth:`FeatureCache.model_onnx_path`; ``model-<digest>.onnx`` before)."""
 TEMPORARY = re.compile(r"\.(?P<of>.+)\.(?:\d+(?:-[0-9a-f]{8})?\.part|tmp-\d+|pre-\d+|head)")
-"""A file written on the way to ``of`` (``outputs.staged``, and the names used before it)."""
+"""A file written on the way to ``of`` (the names ``outputs.staged`` used before
+:data:`STAGED`)."""
+STAGED = re.compile(r"\.objrec-[0-9a-f]{32}\.part")
+"""A file being written by ``outputs.staged`` (``outputs.temporary_name``): in ``onnx/``, a
+graph."""
 
 
 def is_cache_file(name: str) -> bool:
@@ -245,7 +249,7 @@ def is_graph_file(name: str) -> bool:
     """Whether ``name`` in ``onnx/`` is a graph objrec writes there or a temporary file of one."""
     while (written := TEMPORARY.fullmatch(name)) is not None:
         name = written["of"]
-    return GRAPH_NAME.fullmatch(name) is not None
+    return GRAPH_NAME.fullmatch(name) is not None or STAGED.fullmatch(name) is not None
 
 
 def remove_graphs(folder: Path) -> tuple[int, list[Path]]:

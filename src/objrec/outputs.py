@@ -243,16 +243,23 @@ def staged(path: Path) -> Iterator[Path]:
     """A temporary name in ``path``'s folder to write to; renamed onto ``path`` when the block
     ends without error, removed when it fails. Readers of ``path`` (another process reusing a
     cached graph, say) see the old file or the whole new one, never a part; writers in other
-    processes or threads each get their own temporary name."""
+    processes or threads each get their own temporary name, a short one (:func:`temporary_name`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part")
+    tmp = temporary_name(path)
     try:
         with reported_as(path, tmp):
             yield tmp
             os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def temporary_name(path: Path) -> Path:
+    """A name beside ``path`` to write it under first: hidden, unique to the call (a random
+    UUID: other processes and threads get others), and short, so that any legal name of
+    ``path`` (up to ``NAME_MAX`` bytes) can be written this way."""
+    return path.with_name(f".objrec-{uuid.uuid4().hex}.part")
 
 
 NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}
@@ -266,7 +273,7 @@ def write_new(path: Path, write: Callable[[Path], None]) -> Path:
     of: one in a linked folder, one written meanwhile). Returns the name it got."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".objrec-{uuid.uuid4().hex}.part")  # short: any legal name fits
+    tmp = temporary_name(path)
     try:
         with reported_as(path, tmp):
             write(tmp)
