@@ -531,7 +531,10 @@ def test_train_counts_a_truncated_file_as_unreadable_not_pushed_through_the_body
 def test_check_on_a_split_folder_counts_classes_and_images_per_split(capsys, split_dir):
     code, out, _ = run(capsys, "check", split_dir)
     assert code == 0
-    assert "36 images of 3 classes (train 18, valid 9, test 9)" in " ".join(out.split())
+    assert (
+        "36 image files in 3 classes (train 18, valid 9, test 9): 36 readable, 0 unusable"
+        in " ".join(out.split())
+    )
     code, out, _ = run(capsys, "check", split_dir, "--json")
     result = json.loads(out)
     assert (result["classes"], result["splits"]) == (3, {"train": 18, "valid": 9, "test": 9})
@@ -926,16 +929,44 @@ def test_split_names_unreadable_files_once_and_strict_refuses_them(
     assert code == 1 and "red/broken.jpg" in err and not (tmp_path / "strict").exists()
 
 
+def test_check_totals_add_up_and_an_empty_class_folder_is_not_a_class(capsys, tmp_path):
+    """'283 images of 8 classes: 281 readable, 3 unusable': the empty class folder counted as a
+    class, and as one of the unusable beside the undecodable files (281 + 3 != 283)."""
+    photos = make_class_folder(tmp_path / "photos", per_class=3, classes=("red", "green"))
+    (photos / "empty").mkdir()
+    (photos / "red" / "bad.jpg").write_bytes(b"not a picture")
+    shutil.copy(photos / "green" / "img_00.jpg", photos / "green" / os.fsdecode(b"caf\xe9.jpg"))
+    code, out, _ = run(capsys, "check", photos)
+    said = " ".join(out.split())
+    assert (
+        code == 1
+        and "8 image files in 2 classes: 6 readable, 2 unusable; 1 unusable folder" in said
+    )
+    code, out, _ = run(capsys, "check", photos, "--json")
+    found = json.loads(out)
+    assert (found["images"], found["readable"], found["unusable_files"]) == (8, 6, 2)
+    assert (found["classes"], found["unusable_folders"], found["unusable"]) == (2, 1, 3)
+    assert found["images"] == found["readable"] + found["unusable_files"]
+    assert found["unusable"] == len([p for p in found["problems"] if p["unusable"]])
+    data = tmp_path / "data"
+    for split in ("train", "valid"):
+        shutil.copytree(photos, data / split)
+    code, out, _ = run(capsys, "check", data, "--json")
+    found = json.loads(out)
+    assert found["splits"] == {"train": 8, "valid": 8} and found["images"] == 16
+    assert (found["readable"], found["unusable_files"], found["unusable_folders"]) == (12, 4, 2)
+
+
 def test_check_names_an_unreadable_file_once_and_counts_in_english(capsys, tmp_path):
     photos = make_class_folder(tmp_path / "photos", per_class=1, classes=("red",))
     (photos / "red" / "bad.jpg").write_bytes(b"not a picture")
     code, out, _ = run(capsys, "check", photos)
     out = " ".join(out.split())
     assert code == 1 and out.count("bad.jpg") == 1 and "bad.jpg: cannot read image" in out
-    assert "2 images of 1 class: 1 readable, 2 unusable files or folders" in out  # and one class
+    assert "2 image files in 1 class: 1 readable, 1 unusable; 1 unusable folder" in out  # one class
     (photos / "red" / "bad.jpg").unlink()
     code, out, _ = run(capsys, "check", photos)
-    assert code == 1 and "1 image of 1 class: 1 readable, 1 unusable file or folder" in out
+    assert code == 1 and "1 image file in 1 class: 1 readable, 0 unusable; 1 unusable folder" in out
 
 
 def test_plural_counts_nouns_in_the_right_number():
@@ -1583,7 +1614,7 @@ def test_check_names_a_class_renamed_or_misspelt_in_valid_or_test_and_fails(caps
     (split_dir / "test" / "green").rename(split_dir / "test" / "gren")
     code, out, _ = run(capsys, "check", split_dir)
     said = " ".join(out.split())
-    assert code == 1 and "2 unusable files or folders" in said
+    assert code == 1 and "0 unusable; 2 unusable folders" in said
     refused = "class not in train (is it {}?): `objrec {} refuses a {} class"
     assert (
         f"unknown_class {split_dir / 'valid' / 'Red'}: "
@@ -1612,7 +1643,7 @@ def test_check_warns_of_a_class_missing_from_test_and_passes(capsys, split_dir):
     shutil.rmtree(split_dir / "test" / "blue")
     code, out, _ = run(capsys, "check", split_dir)
     said = " ".join(out.split())
-    assert code == 0 and "0 unusable files or folders" in said
+    assert code == 0 and "33 readable, 0 unusable" in said and "folder" not in said.split(":")[-1]
     assert (
         f"missing_class {split_dir / 'test'}: no folder of class blue: it is never tested" in said
     )
@@ -1631,7 +1662,7 @@ def test_check_warns_of_classes_with_fewer_readable_images_than_split_needs(caps
     assert f"few_images {photos / 'red'}: only 1 readable image: {needs}" in said
     assert f"few_images {photos / 'green'}: only 2 readable images: {needs}" in said
     assert "few_images" not in said.split(needs)[-1] and "blue:" not in said
-    assert code == 1 and "1 unusable file or folder" in said  # the truncated file, not the warning
+    assert code == 1 and "6 readable, 1 unusable" in said  # the truncated file, not the warning
     (photos / "green" / "img_02.jpg").unlink()
     code, out, _ = run(capsys, "check", photos, "--json")
     found = [(p["kind"], Path(p["path"]).name, p["unusable"]) for p in json.loads(out)["problems"]]

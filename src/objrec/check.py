@@ -53,17 +53,22 @@ class Problem:
     unusable: bool
 
 
+FILE_KINDS = ("unreadable", "too_large", "bad_name")
+"""The kinds of unusable problem that are one image file each; the others are folders."""
+
+
 @dataclass
 class CheckResult:
     root: Path
     images: int = 0
+    """Image files in class folders: ``readable`` ones and ``unusable_files``."""
     readable: int = 0
     classes: int = 0
-    """Distinct class names (a class present in several splits counts once)."""
+    """Distinct names of class folders holding image files (a class present in several splits
+    counts once; an empty class folder is a problem, not a class)."""
     splits: dict[str, int] = field(default_factory=dict)
-    """Images per split, for a split folder; empty for a class folder."""
+    """Image files per split, for a split folder; empty for a class folder."""
     problems: list[Problem] = field(default_factory=list)
-    class_names: set[str] = field(default_factory=set, repr=False)
 
     def note(self, path: Path, kind: str, message: str) -> None:
         """Record a problem that does not stop training (a file or folder objrec ignores)."""
@@ -73,13 +78,25 @@ class CheckResult:
     def unusable(self) -> list[Problem]:
         return [p for p in self.problems if p.unusable]
 
+    @property
+    def unusable_files(self) -> int:
+        """Image files that cannot be used: ``images`` less ``readable``."""
+        return sum(p.kind in FILE_KINDS for p in self.unusable)
+
+    @property
+    def unusable_folders(self) -> int:
+        """Empty class folders, classes of valid or test that train lacks, a folder of one class."""
+        return len(self.unusable) - self.unusable_files
+
     def to_json(self) -> dict[str, Any]:
         return {
             "root": str(self.root),
             "images": self.images,
             "readable": self.readable,
+            "unusable_files": self.unusable_files,
             "classes": self.classes,
             "splits": self.splits,
+            "unusable_folders": self.unusable_folders,
             "unusable": len(self.unusable),
             "problems": [asdict(p) for p in self.problems],
         }
@@ -126,7 +143,6 @@ def _check_class_root(root: Path, result: CheckResult) -> dict[str, list[Path]]:
         if is_link_loop(path, above):
             result.note(path, "link_loop", "links back to a folder that contains it, not followed")
             continue
-        result.class_names.add(path.name)
         classes[path.name] = _walk(path, result, above)
         if not classes[path.name]:
             message = "class folder holds no images: it would shift every later label"
@@ -185,16 +201,18 @@ def check_folder(root: Path, reporter: Reporter = SILENT) -> CheckResult:
             split: _check_class_root(root / split, result) for split in present_splits(root)
         }
         for split, found in by_split.items():
-            result.splits[split] = sum(len(files) for files in found.values())
+            result.splits[split] = sum(map(len, found.values())) + _bad_names(result, root / split)
             for name, files in found.items():
                 classes.setdefault(name, []).extend(files)
         compare_splits(root, {split: set(found) for split, found in by_split.items()}, result)
     else:
         classes = _check_class_root(root, result)
-    result.images, result.classes = sum(len(f) for f in classes.values()), len(result.class_names)
+    result.images = sum(map(len, classes.values())) + _bad_names(result, root)
+    named = sorted(name for name, files in classes.items() if files)
+    result.classes = len(named)
     if result.classes == 1:
         message = (
-            f"only one class ({next(iter(result.class_names))}): `objrec train` refuses it, "
+            f"only one class ({named[0]}): `objrec train` refuses it, "
             "a classifier needs at least two"
         )
         result.problems.append(Problem(str(root), "one_class", message, True))
@@ -203,6 +221,13 @@ def check_folder(root: Path, reporter: Reporter = SILENT) -> CheckResult:
         _note_small_classes(root, classes, readable, result)
     log.info("checked %s: %d images, %d unusable", root, result.images, len(result.unusable))
     return result
+
+
+def _bad_names(result: CheckResult, folder: Path) -> int:
+    """Image files below ``folder`` whose name is not UTF-8: found, never decoded."""
+    return sum(
+        p.kind == "bad_name" and Path(p.path).is_relative_to(folder) for p in result.problems
+    )
 
 
 def _decode(

@@ -56,6 +56,7 @@ from objrec.errors import Interrupted, ObjrecError
 from objrec.progress import Reporter, plural, some_of
 
 if TYPE_CHECKING:
+    from objrec.check import CheckResult
     from objrec.evaluate import EvaluationResult
 
 console = Console(soft_wrap=True)
@@ -1497,6 +1498,9 @@ def check(data: Path, as_json: bool) -> None:
     (all ignored), images without an extension (read anyway), a class of train missing from
     valid or test, and in a class folder a class with fewer readable images than split needs to
     put one in each of train, valid and test. Exits with 1 when anything is unusable.
+
+    The last line counts the image files in class folders (readable ones and unusable ones, which
+    add up to it), the classes that hold any, and apart the unusable folders; --json has the same.
     """
     from objrec.check import check_folder
 
@@ -1508,15 +1512,25 @@ def check(data: Path, as_json: bool) -> None:
             style = "red" if p.unusable else "yellow"
             where = escape(f"{shown(p.path)}: {p.message}")  # names are never markup
             console.print(f"[{style}]{p.kind}[/] {where}", highlight=False)
-        per_split = ", ".join(f"{k} {v}" for k, v in result.splits.items())
-        console.print(
-            f"{plural(result.images, 'image')} of {plural(result.classes, 'class')}"
-            + (f" ({per_split})" if per_split else "")
-            + f": {result.readable} readable, "
-            + plural(len(result.unusable), "unusable file or folder", "unusable files or folders")
-        )
+        console.print(check_summary(result))
     if result.unusable:
         sys.exit(1)
+
+
+def check_summary(result: CheckResult) -> str:
+    """The image files in class folders, readable and not (they add up), then any unusable
+    folders (empty classes, classes train lacks, a single class), each listed above it."""
+    per_split = ", ".join(f"{k} {v}" for k, v in result.splits.items())
+    return (
+        f"{plural(result.images, 'image file')} in {plural(result.classes, 'class', 'classes')}"
+        + (f" ({per_split})" if per_split else "")
+        + f": {result.readable} readable, {result.unusable_files} unusable"
+        + (
+            f"; {plural(result.unusable_folders, 'unusable folder')}"
+            if result.unusable_folders
+            else ""
+        )
+    )
 
 
 @cli.command()
