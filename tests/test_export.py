@@ -136,3 +136,22 @@ def test_the_sidecar_says_how_transparent_and_16_bit_images_become_rgb(trained_r
         ours = np.asarray(open_image(tmp_path / name), dtype=int)
         theirs = np.asarray(sidecar_decode(tmp_path / name, decode), dtype=int)
         assert np.abs(ours - theirs).max() <= 1, name
+
+
+def test_a_forced_export_replaces_only_objrec_s_own_sidecar(trained_run, tmp_path, capsys):
+    """`export --out notes.onnx --force` wrote its sidecar over the user's own notes.json: --force
+    replaces the export's files, and a JSON file beside it only when an export wrote it."""
+    from objrec.cli import main
+
+    (tmp_path / "notes.json").write_text('{"mine": true}')
+    (tmp_path / "notes.onnx").write_bytes(b"an old graph")
+    args = ["export", str(trained_run), "--out", str(tmp_path / "notes.onnx"), "--force"]
+    assert main(args) != 0
+    error = capsys.readouterr().err
+    assert "notes.json" in error and "--force" in error and "Traceback" not in error
+    assert (tmp_path / "notes.json").read_text() == '{"mine": true}'
+    assert (tmp_path / "notes.onnx").read_bytes() == b"an old graph"  # nothing written
+    (tmp_path / "notes.json").unlink()
+    assert main(args) == 0  # an export of its own, forced again, is replaced
+    assert main([*args, "--logits"]) == 0
+    assert json.loads((tmp_path / "notes.json").read_text())["output"] == "logits"

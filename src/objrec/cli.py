@@ -1358,7 +1358,7 @@ def report(run: Path, out: Path | None, data: Path | None, force: bool) -> None:
     "--force",
     is_flag=True,
     help="Overwrite an earlier export (RUN/model.onnx too: an export is never refreshed "
-    "without it).",
+    "without it); a JSON file beside it that no export wrote is never replaced.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the paths and the check as JSON.")
 def export(

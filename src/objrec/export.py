@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier
 from objrec.outputs import new_folders, output_path, refuse_overwrite, staged
 from objrec.quantize import QuantizedBody
+from objrec.runs import is_plain_file, json_dict
 from objrec.runtime import TOLERANCE, OnnxModel, export_onnx, onnxruntime_available
 from objrec.transforms import MAX_ASPECT, TTA_VIEWS, draft_size, tta_view_geometry
 
@@ -207,8 +209,28 @@ def export_model(
     sidecar = path.with_suffix(".json")
     for target in (path, sidecar):
         refuse_overwrite(target, force)
+    refuse_users_sidecar(sidecar, path)
     with new_folders(path.parent):  # a failed export leaves no folder it made for ``out``
         return export_checked(model, meta, path, softmax)
+
+
+def refuse_users_sidecar(sidecar: Path, path: Path) -> None:
+    """Refuse, even with ``force``, a file at ``sidecar`` (the JSON name beside the model
+    ``path``) that no export wrote: ``force`` replaces an earlier export, never a file of the
+    user's that happens to share its name."""
+    if os.path.lexists(sidecar) and not is_export_sidecar(sidecar):
+        raise ObjrecError(
+            f"{sidecar} is not a sidecar an objrec export wrote, and the export of {path.name} "
+            "writes its own there: `force=True` does not replace it; move it, or choose another "
+            "`out`"
+        )
+
+
+def is_export_sidecar(path: Path) -> bool:
+    """Whether ``path`` is a file (not a link) an export wrote: a JSON object naming the
+    ``objrec_version`` that wrote it, as every export's sidecar does (``runs.derived_outputs``
+    tells a run's export the same way)."""
+    return is_plain_file(path) and bool(json_dict(path).get("objrec_version"))
 
 
 def export_checked(
