@@ -25,6 +25,36 @@ def test_diversity_skips_copies_of_one_hard_case():
     assert pick_diverse(scores, unit, 2, diversity=0.5)[0] == [0, 3]
 
 
+def test_diversity_never_lifts_a_sure_image_above_an_uncertain_one():
+    """With a fixed penalty (score - 0.5 * similarity) a sure image (0.0004) unlike the first pick
+    came before an unknown one (0.21) like it: diversity promoted what teaches nothing."""
+    unit = np.array([[1.0, 0.0], [0.9, 0.436], [0.0, 1.0]])
+    scores = np.array([0.8, 0.21, 0.0004])
+    assert pick_diverse(scores, unit, 3, diversity=0.5)[0] == [0, 1, 2]
+    rng = np.random.default_rng(0)
+    unit = rng.normal(size=(60, 8))
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    scores = np.where(np.arange(60) % 3 == 0, 0.0, rng.uniform(0.01, 1, 60))
+    for diversity in (0.5, 0.9):
+        chosen, _ = pick_diverse(scores, unit, 60, diversity)
+        picked = scores[chosen]
+        assert (picked[:40] > 0).all() and (picked[40:] == 0).all()
+        # an image passes another only when that one is at most 1 / (1 - diversity) as uncertain
+        assert all(b <= a / (1 - diversity) for i, a in enumerate(picked) for b in picked[i:])
+
+
+def test_diversity_outside_zero_to_one_is_refused(trained_run, tmp_path, capsys):
+    import pytest
+
+    from objrec.errors import ObjrecError
+    from objrec.suggest import suggest
+
+    with pytest.raises(ObjrecError, match="`diversity` must lie between 0 and 1, not 2"):
+        suggest(trained_run, tmp_path, diversity=2)
+    assert main(["suggest", str(trained_run), str(tmp_path), "--diversity", "-1"]) == 2
+    assert "--diversity" in capsys.readouterr().err
+
+
 def test_suggest_ranks_the_ambiguous_image_first(trained_run, tmp_path, capsys):
     folder = tmp_path / "unlabelled"
     (folder / "more").mkdir(parents=True)

@@ -1921,10 +1921,11 @@ def apply_plan(data: Path, plan: Path, out: Path, as_json: bool) -> None:
 @click.option("-n", "n", type=int, default=50, show_default=True, help="How many images to list.")
 @click.option(
     "--diversity",
-    type=float,
+    type=click.FloatRange(0, 1),
     default=0.5,
     show_default=True,
-    help="Penalty for resembling an image already listed (0: uncertainty alone).",
+    help="The share of an image's uncertainty lost by resembling an image already listed "
+    "(0: uncertainty alone; 1: a copy of one counts for nothing).",
 )
 @click.option("--out", type=DIR, help="Folder for the list [default: RUN/suggest].")
 @click.option("--force", is_flag=True, help="Write into --out even when it is not empty.")
