@@ -434,3 +434,52 @@ def test_a_cache_folder_where_the_facts_lock_cannot_be_made_is_one_sentence(tmp_
     unwritable = r"image facts store .* cannot be written .*permissions"
     with pytest.raises(ObjrecError, match=unwritable), dedup.facts_lock(tmp_path / "facts.sqlite"):
         pass
+
+
+def killed_while_moving_in(out, image_folder, monkeypatch):
+    """What a split killed (SIGKILL) in ``_swap_in`` leaves: train/ and valid/ moved into ``out``,
+    test/ and the manifest still in its unlocked staging folder, made an hour ago."""
+
+    def moved_two(stage, out):
+        for name in SPLITS[:2]:
+            (stage / name).rename(out / name)
+        raise KeyboardInterrupt  # stands for the kill, which runs no clean-up
+
+    with monkeypatch.context() as m:
+        m.setattr(split_module, "_swap_in", moved_two)
+        m.setattr(split_module.shutil, "rmtree", lambda *a, **k: None)
+        with pytest.raises(KeyboardInterrupt):
+            split_folder(image_folder, out)
+    (stage,) = out.glob(".objrec-split-*")
+    hour_ago = time.time() - 3600
+    os.utime(stage, (hour_ago, hour_ago))
+    return stage
+
+
+def test_a_split_killed_while_moving_its_folders_in_is_named_and_replaced_by_force(
+    tmp_path, image_folder, known_facts, monkeypatch
+):
+    """A split killed between moving train/ into OUT and writing its manifest left a folder that
+    `split --force` refused as the user's ('holds train, valid and no split of objrec's'): it is
+    the killed split's, named as such, and --force replaces it (its staging folder too)."""
+    out = tmp_path / "out"
+    stage = killed_while_moving_in(out, image_folder, monkeypatch)
+    (out / "notes.txt").write_text("mine")
+    assert sorted(p.name for p in out.iterdir()) == [stage.name, "notes.txt", "train", "valid"]
+    with pytest.raises(ObjrecError, match=r"split that was stopped .*force=True") as refused:
+        split_folder(image_folder, out)
+    assert stage.name in str(refused.value)
+    mine = out / "train" / "red" / "mine.jpg"
+    mine.write_bytes(b"the user's photo, put there since")
+    with pytest.raises(ObjrecError, match=r"no split of objrec's"):
+        split_folder(image_folder, out, force=True)  # a file the split did not write: refused
+    mine.unlink()
+    split_folder(image_folder, out, force=True)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "manifest.csv",
+        "notes.txt",
+        "test",
+        "train",
+        "valid",
+    ]
+    assert len(manifest(out)) == 36 and (out / "notes.txt").read_text() == "mine"

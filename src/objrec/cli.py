@@ -417,7 +417,11 @@ COPY_OPTION = click.option(
     help=field_help(SplitConfig, "exclude") + " Several may follow one --exclude.",
 )
 @COPY_OPTION
-@click.option("--force", is_flag=True, help="Replace an earlier split in OUT.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an earlier split in OUT, or what a stopped one left there.",
+)
 @click.option("--strict", is_flag=True, help=field_help(SplitConfig, "strict"))
 @click.option(
     "--near-duplicates/--exact-duplicates",

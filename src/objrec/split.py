@@ -252,9 +252,17 @@ def _check_out(src: Path, out: Path, force: bool) -> None:
         raise ObjrecError(f"the output folder {out} must lie outside the source folder {src}")
     if out.exists() and not out.is_dir():
         raise ObjrecError(f"{out} exists and is not a folder")
+    partial = partial_split(out)
     for stage in leftover_stages(out):
-        log.warning("%s was left by a split that was killed: it can be deleted", stage)
-    refuse_users_split_names(out)
+        if stage != partial:
+            log.warning("%s was left by a split that was killed: it can be deleted", stage)
+    if partial is not None and not force:
+        raise ObjrecError(
+            f"{out} holds what is left of a split that was stopped before it was done (its "
+            f"manifest is in {partial.name}): pass `force=True` to split again, which replaces it"
+        )
+    if partial is None:
+        refuse_users_split_names(out)
     refuse_overwrite(out, force, "choose another folder or pass `force=True`")
 
 
@@ -290,6 +298,46 @@ def _is_split_manifest(path: Path) -> bool:
             return f.readline().startswith(MANIFEST_HEADER)
     except (OSError, UnicodeDecodeError):
         return False
+
+
+def partial_split(out: Path) -> Path | None:
+    """The staging folder of a split killed while it moved its folders into ``out``
+    (:func:`_swap_in`): ``out`` has no ``manifest.csv``, the stage has the split's, and every
+    file in ``out``'s train, valid and test folders is one that manifest lists. None when there
+    is no such leftover: a file the split did not write there is the user's."""
+    if os.path.lexists(out / MANIFEST):
+        return None
+    for stage in leftover_stages(out):
+        listed = _manifest_files(stage / MANIFEST)
+        if listed is not None and _split_files(out) <= listed:
+            return stage
+    return None
+
+
+def _manifest_files(path: Path) -> set[str] | None:
+    """The files a split's manifest lists (relative to its folder); None when ``path`` is not a
+    manifest a split wrote."""
+    if not _is_split_manifest(path):
+        return None
+    with path.open(newline="") as f:
+        return {row["file"] for row in csv.DictReader(f)}
+
+
+def _split_files(out: Path) -> set[str]:
+    """Every file (or link) in ``out``'s train, valid and test folders, relative to ``out``; a
+    split folder that is a link or a file counts as a file."""
+    found: set[str] = set()
+    for name in SPLITS:
+        top = out / name
+        if top.is_dir() and not top.is_symlink():
+            found |= {p.relative_to(out).as_posix() for p in top.rglob("*") if not _folder(p)}
+        elif os.path.lexists(top):
+            found.add(name)
+    return found
+
+
+def _folder(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
 
 
 def leftover_stages(out: Path) -> list[Path]:
@@ -436,9 +484,11 @@ def _place_groups(groups, split_of_hash, ratios, rng) -> dict[str, str]:
 def _write(src: Path, out: Path, assignment, hashes, mode: str) -> None:
     """Write the split beside any earlier one in ``out`` (in a hidden folder there), then swap it
     in: an earlier split (its train/valid/test folders and manifest, nothing else) is replaced
-    only by a whole new one, after every check has passed."""
+    only by a whole new one, after every check has passed; so is what a split killed while moving
+    its folders in left (:func:`partial_split`), its staging folder too."""
     out.mkdir(parents=True, exist_ok=True)
     with locked(out):  # as ``add`` holds it: neither writes under the other
+        partial = partial_split(out)  # a killed split's, replaced with it (``force`` checked)
         stage = out / f"{STAGE}{uuid.uuid4().hex[:8]}"
         stage.mkdir()
         with locked(stage):  # removed while still held: never seen as left by a killed split
@@ -448,6 +498,9 @@ def _write(src: Path, out: Path, assignment, hashes, mode: str) -> None:
                 _swap_in(stage, out)
             finally:
                 shutil.rmtree(stage, ignore_errors=True)
+        if partial is not None:
+            shutil.rmtree(partial)
+            log.info("removed %s, the rest of the split that was stopped", partial)
 
 
 def _swap_in(stage: Path, out: Path) -> None:
