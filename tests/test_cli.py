@@ -805,6 +805,69 @@ def test_tiny_gains_of_a_nearly_zero_loss_get_no_line_of_their_own(capsys):
     assert "valid loss 2.98e-04" in lines[1] and "0.0000" not in "".join(lines)
 
 
+def test_the_last_lines_say_which_epochs_head_was_kept_when_its_line_is_not_shown(
+    capsys, monkeypatch, tmp_path
+):
+    """Epoch 21 lowered the valid loss by 0.0004, too little for a line of its own: the log's
+    last "best" was epoch 20's while the summary said 'best epoch 21', without a word."""
+    import objrec.train
+    from objrec.runs import TrainResult
+
+    losses = [0.9 - 0.03 * e for e in range(1, 21)] + [0.2996, 0.31, 0.32, 0.33, 0.34, 0.35]
+    history = [
+        {
+            "epoch": e,
+            "train_loss": 0.1,
+            "train_acc": 1.0,
+            "valid_loss": loss,
+            "valid_acc": 0.9,
+            "seconds": 0.1,
+            "best": e <= 21,
+        }
+        for e, loss in enumerate(losses, start=1)
+    ]
+
+    def fake_train(data, out, config, reporter, *args):
+        for record in history:
+            reporter.epoch(record)
+        seconds = {"total": 1.0, "features": 0.5}
+        return TrainResult(out, ["a", "b"], history, 21, 0.2996, 0.9, {}, seconds)
+
+    monkeypatch.setattr(objrec.train, "train", fake_train)
+    code, out, err = run(capsys, "train", tmp_path, "--out", tmp_path / "run")
+    best_lines = [line.split()[1] for line in err.splitlines() if line.endswith("best")]
+    assert code == 0 and best_lines[-1] == "20"
+    said = " ".join(out.split())
+    assert "best epoch 21 of 26, the head kept: valid loss 0.2996" in said
+    assert (
+        "epoch 21 has no line above: it lowered epoch 20's valid loss (0.3000) by only 0.0004, "
+        "less than the 0.001 a new best line needs" in said
+    )
+
+
+def test_the_curves_mark_the_epoch_whose_head_was_kept(capsys, monkeypatch, tmp_path, split_dir):
+    """With --min-delta, curves.png marked the lowest valid loss as the best epoch, a later one than
+    the summary's (its gain was under --min-delta, so early stopping kept the earlier head)."""
+    import pandas as pd
+
+    import objrec.plots
+
+    marked = []
+
+    def save(fig, path):
+        marked.append(fig.axes[0].get_legend_handles_labels()[1][-1])
+        return path
+
+    monkeypatch.setattr(objrec.plots, "save", save)
+    args = ["--backbone", "tiny_test", "--aug-views", "1", "--batch-size", "8", "--lr", "0.01"]
+    args += ["--epochs", "12", "--min-delta", "0.05", "--json"]
+    code, out, _ = run(capsys, "train", split_dir, "--out", tmp_path / "run", *args)
+    best = json.loads(out)["best_epoch"]
+    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert code == 0 and history.loc[history["valid_loss"].idxmin(), "epoch"] != best
+    assert marked == [f"best epoch ({best})"]
+
+
 def test_click_usage_errors_read_like_objrecs_own(capsys, tmp_path):
     code, _, err = run(capsys, "evaluate", tmp_path / "nope", tmp_path)
     assert (

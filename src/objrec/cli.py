@@ -205,6 +205,9 @@ class RichReporter(Reporter):
         self.quiet = quiet
         self.shown_best: float | None = None
         """The best validation loss last printed (an epoch line per tiny gain says nothing)."""
+        self.shown_best_epoch: int | None = None
+        """The epoch of that line: the last line marked best (``print_trained`` says when the
+        epoch whose head is kept came after it)."""
         self.said_which = False
         """Whether the line saying which epochs get a line was printed (once, before the first)."""
 
@@ -247,7 +250,7 @@ class RichReporter(Reporter):
             self.said_which = True
             err.print(EPOCH_LINES_SAY, markup=False, highlight=False)
         if r["best"]:
-            self.shown_best = r["valid_loss"]
+            self.shown_best, self.shown_best_epoch = r["valid_loss"], r["epoch"]
         err.print(
             f"epoch {r['epoch']:3d}  train loss {loss_text(r['train_loss'])} "
             f"acc {r['train_acc']:6.2%}  valid loss {loss_text(r['valid_loss'])} "
@@ -845,14 +848,16 @@ def train(
     if as_json:
         print_json(result.summary())
     else:
-        print_trained(result)
+        print_trained(result, reporter)
 
 
-def print_trained(result) -> None:
-    """What a finished ``train`` says: the best epoch, why it stopped, the time, the model."""
+def print_trained(result, reporter: RichReporter | None = None) -> None:
+    """What a finished ``train`` says: the best epoch (the head kept), why it stopped, the time,
+    the model."""
     console.print(
-        f"best epoch {result.best_epoch} of {len(result.history)}: valid loss "
+        f"best epoch {result.best_epoch} of {len(result.history)}, the head kept: valid loss "
         f"{result.best_valid_loss:.4f}, valid accuracy {percent(result.best_valid_acc)}"
+        + unshown_best(result, reporter)
     )
     losses = [row["valid_loss"] for row in result.history]
     stopped = early_stop_sentence(
@@ -869,6 +874,21 @@ def print_trained(result) -> None:
         + f"); model saved to {shown(result.run / 'model.safetensors')}",
         markup=False,
         highlight=False,
+    )
+
+
+def unshown_best(result, reporter: RichReporter | None) -> str:
+    """Why the epoch log's last line marked best is another epoch's than the one kept: the kept
+    epoch's gain over it was too small for a line (``BEST_LINE_GAIN``); empty when it is not."""
+    if reporter is None or reporter.shown_best is None:
+        return ""
+    shown, loss = reporter.shown_best_epoch, reporter.shown_best
+    if shown == result.best_epoch:
+        return ""
+    return (
+        f"; epoch {result.best_epoch} has no line above: it lowered epoch {shown}'s valid loss "
+        f"({loss:.4f}) by only {loss - result.best_valid_loss:.2g}, less than the "
+        f"{BEST_LINE_GAIN:g} a new best line needs"
     )
 
 

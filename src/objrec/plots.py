@@ -15,10 +15,10 @@ def save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def training_curves(history: pd.DataFrame, path: Path) -> Path:
-    """Loss and accuracy per epoch, train against valid, with the best epoch marked."""
+def training_curves(history: pd.DataFrame, path: Path, best: int) -> Path:
+    """Loss and accuracy per epoch, train against valid, with the best epoch marked: ``best``,
+    the one whose head the run keeps (with ``--min-delta``, not always the lowest valid loss)."""
     fig = Figure(figsize=(10, 4))
-    best = history.loc[history["valid_loss"].idxmin(), "epoch"]
     for ax, metric, label in zip(
         fig.subplots(1, 2), ("loss", "acc"), ("loss", "accuracy"), strict=True
     ):

@@ -497,7 +497,7 @@ def _write_files(
     save_checkpoint(out / BEST, model, meta)
     history = pd.DataFrame(result.history)
     history.to_csv(out / "history.csv", index=False)
-    plots.training_curves(history, out / "curves.png")
+    plots.training_curves(history, out / "curves.png", result.best_epoch)
     (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
     (out / SUMMARY).write_text(json.dumps(result.summary(), indent=2))
     if seen is not None:
