@@ -86,12 +86,14 @@ def test_a_forced_retrain_leaves_no_earlier_results_and_its_report_works(
 
     from objrec.cli import main
     from objrec.evaluate import OUTPUT_FILES
+    from objrec.outputs import MARKER
 
     from .conftest import make_class_folder
 
     assert main(["evaluate", str(trained_run), str(split_dir)]) == 0
     assert main(["report", str(trained_run)]) == 0
-    assert {p.name for p in (trained_run / "eval-test").iterdir()} <= set(OUTPUT_FILES)
+    written = {p.name for p in (trained_run / "eval-test").iterdir()}
+    assert written <= {*OUTPUT_FILES, MARKER}  # objrec's mark goes with them
     for args in (["evaluate", trained_run, split_dir], ["report", trained_run]):
         assert main([str(a) for a in args]) == 0, args  # the run's own: refreshed, no --force
     fixed = tmp_path / "data-fixed"

@@ -38,8 +38,11 @@ def test_explore_never_writes_into_a_non_empty_folder_without_force(tmp_path, sp
     with pytest.raises(ObjrecError, match="not empty"):
         explore(split_dir, out)
     assert (out / "counts.csv").read_text() == "my own file"
-    explore(split_dir, out, force=True)
-    assert (out / "counts.csv").read_text() != "my own file"
+    with pytest.raises(ObjrecError, match=r"counts\.csv is not a file objrec wrote"):
+        explore(split_dir, out, force=True)  # --force writes over objrec's outputs only
+    assert (out / "counts.csv").read_text() == "my own file"
+    explore(split_dir, tmp_path / "explored")
+    explore(split_dir, tmp_path / "explored", force=True)
 
 
 def test_the_legend_of_images_per_class_hides_no_bar():

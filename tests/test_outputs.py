@@ -375,3 +375,91 @@ def test_staged_writes_a_file_of_a_long_legal_name_and_leaves_nothing_on_failure
         tmp.write_text("half")
         raise RuntimeError("the writer failed")
     assert path.read_text() == "first" and [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_a_forced_output_folder_never_writes_over_the_users_files(tmp_path, image_folder, capsys):
+    """`explore DATA --out DIR --force` wrote its counts.csv over the user's own in a folder
+    passed by mistake (`prepare_output_dir`: 'the files objrec writes replace those of the same
+    name'). --force writes over objrec's outputs only: a file of the user's of a name objrec
+    writes is refused, named; files of other names are written beside; a folder objrec wrote
+    (marked, or of an earlier version) is replaced."""
+    from objrec.cli import main
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "counts.csv").write_text("my counts")
+    (mine / "summary.json").write_text("{}")
+    assert main(["explore", str(image_folder), "--out", str(mine), "--force"]) != 0
+    error = capsys.readouterr().err
+    assert f"{mine / 'counts.csv'} is not a file objrec wrote" in error and "--force" in error
+    assert (mine / "counts.csv").read_text() == "my counts" and len(list(mine.iterdir())) == 2
+    (mine / "counts.csv").rename(mine / "my-counts.csv")
+    assert main(["explore", str(image_folder), "--out", str(mine), "--force"]) == 0
+    assert (mine / "my-counts.csv").read_text() == "my counts" and (mine / "counts.csv").is_file()
+    out = tmp_path / "explore"
+    assert main(["explore", str(image_folder), "--out", str(out)]) == 0
+    from objrec.outputs import MARKER
+
+    assert (out / MARKER).is_file()
+    assert main(["explore", str(image_folder), "--out", str(out), "--force"]) == 0
+    (out / MARKER).unlink()  # as an earlier objrec left it: only its files, unmarked
+    assert main(["explore", str(image_folder), "--out", str(out), "--force"]) == 0
+
+
+def test_only_what_an_earlier_objrec_wrote_counts_as_its_output_folder(tmp_path):
+    """In a folder without objrec's mark, files of the names objrec writes are objrec's when an
+    earlier version wrote them, one telling which command by its contents; a user's own
+    metrics.json is theirs."""
+    import json
+
+    from objrec.outputs import users_namesake
+
+    folder = tmp_path / "eval"
+    folder.mkdir()
+    (folder / "report.png").write_bytes(b"png")  # no name objrec writes: written beside
+    assert users_namesake(folder) is None
+    (folder / "metrics.json").write_text(json.dumps({"accuracy": 1}))
+    (folder / "per_class.csv").write_text("class,top1\n")
+    assert users_namesake(folder) == "metrics.json"
+    (folder / "metrics.json").write_text(json.dumps({"top1": 1, "per_class": []}))
+    assert users_namesake(folder) is None  # an evaluation an earlier objrec wrote
+
+
+def test_every_name_objrec_writes_into_an_output_folder_is_known():
+    import inspect
+    import re
+
+    from objrec import audit_report, evaluate, explore, suggest
+    from objrec.outputs import OUTPUT_NAMES
+
+    writers = (audit_report.write_audit, suggest.write_suggestions, explore.write_exploration)
+    written = {
+        name for w in writers for name in re.findall(r'out / "([^"]+)"', inspect.getsource(w))
+    }
+    assert {"audit.json", "suggestions.html", "counts.csv"} <= written
+    assert set(evaluate.OUTPUT_FILES) | set(explore.OUTPUT_FILES) | written <= OUTPUT_NAMES
+
+
+def test_a_failed_command_takes_back_a_folder_holding_only_its_mark(tmp_path):
+    from objrec.outputs import new_folders, prepare_output_dir
+
+    out = tmp_path / "new" / "out"
+    with pytest.raises(RuntimeError), new_folders(out):
+        prepare_output_dir(out)
+        raise RuntimeError("failed before writing")
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_forced_evaluation_never_writes_over_the_users_files(trained_run, split_dir, tmp_path):
+    from objrec.errors import ObjrecError
+    from objrec.evaluate import evaluate
+
+    mine = tmp_path / "results"
+    mine.mkdir()
+    (mine / "metrics.json").write_text('{"mine": 1}')
+    with pytest.raises(ObjrecError, match=r"metrics\.json is not a file objrec wrote"):
+        evaluate(trained_run, split_dir, out=mine, force=True)
+    assert (mine / "metrics.json").read_text() == '{"mine": 1}'
+    out = tmp_path / "eval"
+    evaluate(trained_run, split_dir, out=out)
+    evaluate(trained_run, split_dir, out=out, force=True)  # its own: replaced

@@ -70,6 +70,10 @@ SERVE_MAX_UPLOAD_MIB = 10.0
 """``serve``'s upload limit in MiB: ``serve.MAX_UPLOAD_BYTES``, here since the CLI does not import
 FastAPI for ``--help`` (a test checks that the two agree)."""
 DIR = click.Path(path_type=Path, file_okay=False)
+FORCE_OUT = (
+    "Write into --out when it is not empty: over objrec's earlier outputs, beside other files; "
+    "a file of yours of a name objrec writes is refused."
+)
 EXISTING = click.Path(path_type=Path, exists=True)
 
 
@@ -721,7 +725,7 @@ def logged_warnings() -> Iterator[list[str]]:
     help="Folder for the CSVs and plots [default: DATA-explore beside DATA; in the current folder "
     "for the built-in sample].",
 )
-@click.option("--force", is_flag=True, help="Write into --out even when it is not empty.")
+@click.option("--force", is_flag=True, help=FORCE_OUT)
 @click.option("--json", "as_json", is_flag=True, help="Print the per-class counts as JSON.")
 def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
     """Count images per class (per split for a split folder) and summarise image sizes.
@@ -963,7 +967,7 @@ def early_stop_sentence(
 @click.option(
     "--force",
     is_flag=True,
-    help="Write into --out even when it is not empty (not needed to refresh RUN's own eval-*).",
+    help=FORCE_OUT[:-1] + " (not needed to refresh RUN's own eval-*).",
 )
 @click.option(
     "--tta",
@@ -1823,7 +1827,7 @@ def demo_next_steps(summary: dict[str, Any]) -> list[tuple[str, str]]:
     help="The body's precision when no --run is given; auto decides as `train` does, so the "
     "audit reads the features a default training run stored.",
 )
-@click.option("--force", is_flag=True, help="Write into --out even when it is not empty.")
+@click.option("--force", is_flag=True, help=FORCE_OUT)
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as one JSON object.")
 def audit(data: Path, run, backbone, out, folds, seed, precision, force, as_json) -> None:
     """Find likely wrong labels, near-duplicates (and leaks across splits) and outliers in DATA.
@@ -1952,7 +1956,7 @@ def apply_plan(data: Path, plan: Path, out: Path, as_json: bool) -> None:
     "(0: uncertainty alone; 1: a copy of one counts for nothing).",
 )
 @click.option("--out", type=DIR, help="Folder for the list [default: RUN/suggest].")
-@click.option("--force", is_flag=True, help="Write into --out even when it is not empty.")
+@click.option("--force", is_flag=True, help=FORCE_OUT)
 @click.option("--json", "as_json", is_flag=True, help="Print the ranked list as JSON.")
 def suggest(run: Path, unlabelled: Path, n, diversity, out, force, as_json) -> None:
     """Which images in UNLABELLED to label next to improve the model in RUN the most.

@@ -45,7 +45,7 @@ from objrec.images import UnreadableImageError, list_images, open_image, warned_
 from objrec.inference import Answers, Recognizer
 from objrec.leakage import SEEN_SPLITS, seen_images
 from objrec.metrics import confusion_matrix, most_confused, per_class_table, summarize
-from objrec.outputs import check_output_dir, refuse_inside, takes_back_folders
+from objrec.outputs import check_output_dir, mark_output_dir, refuse_inside, takes_back_folders
 from objrec.progress import SILENT, Reporter, plural
 
 log = logging.getLogger(__name__)
@@ -492,6 +492,7 @@ def summarize_logits(logits, labels, classes, n_train=None) -> EvaluationResult:
 
 def write_evaluation(result: EvaluationResult, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    mark_output_dir(out)  # objrec's: a forced evaluation may write over it
     result.per_class.to_csv(out / "per_class.csv", index=False)
     result.confused.to_csv(out / "most_confused.csv", index=False)
     pd.DataFrame(result.confusion.numpy(), index=result.classes, columns=result.classes).to_csv(

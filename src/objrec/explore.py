@@ -94,6 +94,16 @@ def summarise_sizes(sizes: pd.DataFrame, unreadable: list[str]) -> ExploreResult
     return ExploreResult(counts, stats, sizes, unreadable)
 
 
+OUTPUT_FILES = (
+    "counts.csv",
+    "size_stats.csv",
+    "sizes.csv",
+    "images_per_class.png",
+    "image_sizes.png",
+)
+"""What :func:`write_exploration` writes into its folder."""
+
+
 def write_exploration(result: ExploreResult, out: Path) -> None:
     result.counts.to_csv(out / "counts.csv")
     result.size_stats.to_csv(out / "size_stats.csv")

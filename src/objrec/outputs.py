@@ -12,6 +12,7 @@ import contextlib
 import errno
 import functools
 import inspect
+import json
 import logging
 import os
 import uuid
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
+from objrec import __version__
 from objrec.errors import ObjrecError
 
 P = ParamSpec("P")
@@ -73,23 +75,114 @@ def refuse_inside(out: Path, source: Path, name: str = "out", what: str = "data 
 
 
 def prepare_output_dir(path: Path, force: bool = False, hint: str = HINT) -> Path:
-    """Create the folder ``path``; refuse when it exists with anything in it, unless ``force``.
+    """Create the folder ``path`` and mark it objrec's (:func:`mark_output_dir`); refuse when it
+    exists with anything in it, unless ``force`` (:func:`check_output_dir`).
 
-    With ``force`` the files objrec writes replace those of the same name; nothing else is removed.
+    With ``force`` the files objrec writes replace those of the same name that objrec wrote there
+    before; a file of the user's of such a name is refused, and nothing else is removed.
     """
     check_output_dir(path, force, hint)
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
+    mark_output_dir(path)
     return path
 
 
 def check_output_dir(path: Path, force: bool = False, hint: str = HINT) -> None:
     """Raise where :func:`prepare_output_dir` would, creating nothing: for a folder that is made
-    only once there is something to put in it."""
+    only once there is something to put in it. A folder holding anything but objrec's mark is
+    refused unless ``force``; with it too when a file of the user's there has a name objrec
+    writes (:func:`users_namesake`)."""
     real = Path(path).resolve()
     if real.exists() and not real.is_dir():
         raise ObjrecError(f"{path} exists and is not a folder")
-    refuse_overwrite(path, force, hint)
+    theirs = users_namesake(real) if force else None
+    if theirs is not None:
+        raise ObjrecError(
+            f"{Path(path) / theirs} is not a file objrec wrote (the folder holds no earlier "
+            "output of objrec's), and `force=True` writes over objrec's outputs only: choose "
+            "another `out`, or move it"
+        )
+    only_marked = real.is_dir() and {p.name for p in real.iterdir()} == {MARKER}
+    refuse_overwrite(path, force or only_marked, hint)
+
+
+MARKER = ".objrec-output"
+"""The hidden file objrec writes into each output folder it makes (``explore``, ``audit``,
+``evaluate``, ``suggest --out``, ``predict --explain``): what tells a folder of objrec's outputs,
+which ``force`` may write over, from a folder of the user's."""
+
+OUTPUT_NAMES = frozenset(
+    {
+        *("metrics.json", "per_class.csv", "predictions.csv", "confusion.csv"),
+        *("confusion_normalised.csv", "most_confused.csv", "confusion.png", "top_losses.png"),
+        *("worst_classes.png", "accuracy_vs_train.png", "reliability.csv", "reliability.png"),
+        *("counts.csv", "sizes.csv", "size_stats.csv", "images_per_class.png", "image_sizes.png"),
+        *("label_issues.csv", "near_duplicates.csv", "look_alikes.csv", "outliers.csv"),
+        *("audit.json", "plan.csv", "audit.html", "suggestions.csv", "suggestions.html"),
+    }
+)
+"""What ``evaluate``, ``explore``, ``audit`` and ``suggest`` write into an output folder: in a
+folder objrec has not marked (:data:`MARKER`), a file of one of these names is the user's unless
+the folder is what an earlier objrec, before the mark, left (:func:`is_earlier_output`)."""
+
+
+def mark_output_dir(folder: Path) -> None:
+    """Mark ``folder`` (an existing one) as holding objrec's outputs (:data:`MARKER`)."""
+    marker = Path(folder) / MARKER
+    if not marker.is_file():
+        marker.write_text(f"objrec {__version__} writes its outputs into this folder\n")
+
+
+def users_namesake(real: Path) -> str | None:
+    """The first file or folder in the folder ``real`` whose name objrec writes
+    (:data:`OUTPUT_NAMES`) but that is the user's: the folder bears no mark of objrec's and is no
+    earlier output of it. None when there is none (files of other names are written beside)."""
+    if not real.is_dir() or (real / MARKER).is_file():
+        return None
+    names = sorted(p.name for p in real.iterdir() if p.name in OUTPUT_NAMES)
+    return None if is_earlier_output(real, names) else next(iter(names), None)
+
+
+def is_earlier_output(real: Path, names: list[str]) -> bool:
+    """Whether ``names`` (of :data:`OUTPUT_NAMES`) in the folder ``real`` are what an earlier
+    objrec wrote there: plain files, one of them its command's by what it holds (a user's own
+    ``metrics.json`` is not taken for an evaluation)."""
+    if not names or not all(_plain_file(real / n) for n in names):
+        return False
+    metrics, audit = _json_keys(real / "metrics.json"), _json_keys(real / "audit.json")
+    return (
+        {"top1", "per_class"} <= metrics
+        or {"label_issues", "outliers"} <= audit
+        or _starts(real / "sizes.csv", b"split,class,file,width,height")
+        or b"<title>objrec suggest:" in _head(real / "suggestions.html")
+    )
+
+
+def _plain_file(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink()
+
+
+def _head(path: Path) -> bytes:
+    """The first 4 KiB of ``path``; nothing when it cannot be read."""
+    try:
+        with path.open("rb") as f:
+            return f.read(4096)
+    except OSError:
+        return b""
+
+
+def _starts(path: Path, start: bytes) -> bool:
+    return _head(path).startswith(start)
+
+
+def _json_keys(path: Path) -> set[str]:
+    """The keys of the JSON object in ``path``; none when it holds none."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return set()
+    return set(data) if isinstance(data, dict) else set()
 
 
 @contextlib.contextmanager
@@ -106,6 +199,8 @@ def new_folders(*paths: Path | None) -> Iterator[None]:
     except BaseException:
         for folder in sorted(set(made), key=lambda f: len(f.parts), reverse=True):
             with contextlib.suppress(OSError):  # not empty, or gone: left as it is
+                if {p.name for p in folder.iterdir()} == {MARKER}:  # marked, nothing written
+                    (folder / MARKER).unlink()
                 folder.rmdir()
                 log.info("removed the empty folder %s, made by the failed command", folder)
         raise

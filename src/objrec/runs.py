@@ -42,7 +42,7 @@ from objrec.errors import Interrupted, ObjrecError
 from objrec.leakage import SEEN_RECORD, seen_tensors, write_seen
 from objrec.meta import RunMeta
 from objrec.model import Classifier, count_parameters
-from objrec.outputs import HINT, refuse_inside, refuse_overwrite, refuse_unwritable
+from objrec.outputs import HINT, MARKER, refuse_inside, refuse_overwrite, refuse_unwritable
 from objrec.progress import some_of
 
 log = logging.getLogger(__name__)
@@ -254,9 +254,10 @@ def remove_derived(out: Path) -> None:
         if path.is_dir():
             for name in OUTPUT_FILES:
                 (path / name).unlink(missing_ok=True)
-            if any(path.iterdir()):
+            if any(p.name != MARKER for p in path.iterdir()):
                 log.warning("kept %s: it holds files objrec did not write", path)
                 continue
+            (path / MARKER).unlink(missing_ok=True)
             path.rmdir()
         else:
             path.unlink(missing_ok=True)
