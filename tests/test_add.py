@@ -442,3 +442,45 @@ def test_train_after_an_add_computes_only_the_new_images(tmp_path, split_dir, ti
     views = 1 + tiny_config.aug_views  # a training image: its centre crop and augmented views
     assert warm.frozen_pass["computed"] == views * added["train"] + added["valid"]
     assert warm.frozen_pass["from_store"] == cold.frozen_pass["computed"]
+
+
+def test_a_second_add_reads_only_the_files_it_has_not_hashed_as_they_are(
+    tmp_path, split_dir, monkeypatch
+):
+    """add hashed every file of DATA with SHA-256 on each run; the feature store's file index
+    (path, size, times, inode) now gives the digests of the files it has seen unchanged."""
+    import objrec.split
+    import objrec.store
+
+    read: list[str] = []
+
+    def reading(hash_function):
+        def hashed(path):
+            read.append(Path(path).resolve().relative_to(tmp_path).as_posix())
+            return hash_function(path)
+
+        return hashed
+
+    sha256 = reading(objrec.split.sha256_file)
+    monkeypatch.setattr(objrec.store, "hash_file", reading(objrec.store.hash_file))
+    monkeypatch.setattr(objrec.split, "sha256_file", sha256)
+    monkeypatch.setattr(add_module, "sha256_file", sha256, raising=False)
+    images = sorted(p.relative_to(tmp_path).as_posix() for p in split_dir.rglob("*.*g"))
+    first = add_images(split_dir, new_images(tmp_path / "new1", "red", 2))
+    assert sorted(read) == sorted([*images, "new1/red/new_00.png", "new1/red/new_01.png"])
+    read.clear()
+    second = add_images(split_dir, new_images(tmp_path / "new2", "red", 2, seed=800))
+    assert sorted(read) == sorted(
+        [*(f"data/{file}" for _, file in first.files), "new2/red/new_00.png", "new2/red/new_01.png"]
+    )
+    changed = first.files[0][1]  # hashed by the second add, then replaced: read again
+    (split_dir / changed).unlink()
+    make_image((40, 40, 40), seed=5).save(split_dir / changed)
+    read.clear()
+    add_images(split_dir, new_images(tmp_path / "new3", "red", 1, seed=600))
+    assert sorted(read) == sorted(
+        [*(f"data/{f}" for _, f in second.files), f"data/{changed}", "new3/red/new_00.png"]
+    )
+    with (split_dir / "manifest.csv").open(newline="") as f:  # whole SHA-256s, as split's
+        rows = list(csv.DictReader(f))
+    assert all(len(row["sha256"]) == 64 for row in rows)

@@ -2,7 +2,9 @@
 
 The loop after a first training: look at the errors, add photos of a weak class or a whole new
 class, train again (the feature store computes only the new images). Leak-free, by ``split``'s own
-hashing (SHA-256, and perceptual hashes kept in the cache folder's image facts):
+hashing (SHA-256, and perceptual hashes kept in the cache folder's image facts; the data folder's
+files through the feature store's file index, so only those no add or train hashed as they are
+now are read):
 
 * a new image byte-identical to one anywhere in the data folder is not added (it is counted and
   listed, and named as a picture in two classes when that copy is in another class);
@@ -53,11 +55,12 @@ from objrec.split import (
     MANIFEST_COLUMNS,
     allocate,
     decode_all,
-    hash_all,
     locked,
     min_class_size,
     near_groups,
+    sha256_file,
 )
+from objrec.store import DIGEST_CHARS, FeatureStore, default_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -338,7 +341,7 @@ def _plan(data: Path, images: list[NewImage], config: SplitConfig, on_file, own:
     existing = _existing(data)
     config = dataclasses.replace(config, ratios=_own_ratios(existing)) if own else config
     files = {"data": list(existing), "new": [image.path for image in images]}
-    hashes = hash_all(files, on_file)
+    hashes, sha256 = _digests(files, on_file)
     facts = decode_all(files, hashes, on_file)
     unreadable = [image.shown for image in images if facts[image.path].error]
     images = [image for image in images if not facts[image.path].error]
@@ -350,7 +353,7 @@ def _plan(data: Path, images: list[NewImage], config: SplitConfig, on_file, own:
     fresh = [image for image in images if hashes[image.path] not in in_data]
     held = _held_splits(existing, groups)
     split_of = _place(fresh, groups, held, _counts(existing), config)
-    rows = _rows(data, fresh, [split_of[groups[image.path]] for image in fresh], hashes)
+    rows = _rows(data, fresh, [split_of[groups[image.path]] for image in fresh], sha256)
     result = AddResult(data, min_images=min_class_size(config.ratios), unreadable_files=unreadable)
     result.ratios, result.own_ratios = config.ratios, own
     _count(result, rows, existing, config.ratios)
@@ -359,6 +362,29 @@ def _plan(data: Path, images: list[NewImage], config: SplitConfig, on_file, own:
     result.cross_class_duplicates = _cross_class(data, existing, images, groups)
     result.spread_groups = _spread(data, existing, fresh, groups)
     return _Plan(result, rows)
+
+
+def _digests(files: dict[str, list[Path]], on_file) -> tuple[dict[Path, str], dict[Path, str]]:
+    """Each file's content digest (SHA-256's first 128 bits, as the feature store keys images)
+    and each new image's whole SHA-256, for its manifest row. The data folder's digests come from
+    the feature store's file index (path, size, times, inode): only files an earlier add or train
+    did not see as they are now are read. ``on_file`` counts them as the first half of the work."""
+    data, new = files["data"], files["new"]
+    total = 2 * (len(data) + len(new))
+    with FeatureStore(default_cache_dir() / "store") as store:
+        known, stats = store.digests(data)
+    log.info(
+        "hashed %d of the data folder's %d files in %.1fs", stats.hashed, len(data), stats.seconds
+    )
+    if on_file and data:
+        on_file(len(data), total)
+    sha256: dict[Path, str] = {}
+    for path in new:
+        sha256[path] = sha256_file(path)
+        if on_file:
+            on_file(len(data) + len(sha256), total)
+    digests = dict(zip(data, known, strict=True))
+    return digests | {path: whole[:DIGEST_CHARS] for path, whole in sha256.items()}, sha256
 
 
 def _count_copies(result: AddResult, images: list[NewImage], hashes, in_data) -> None:
