@@ -38,6 +38,8 @@ def test_lite0_is_pretrained_not_random():
 def test_unknown_backbone_is_a_clear_error():
     with pytest.raises(ObjrecError, match="unknown backbone 'resnet9000'"):
         get_backbone("resnet9000")
+    with pytest.raises(ObjrecError, match=r"'efficientnet-lite0' \(is it efficientnet_lite0\?\)"):
+        get_backbone("efficientnet-lite0")
 
 
 def test_torchvision_data_config_comes_from_its_weights():

@@ -1,5 +1,6 @@
 """Output folders: a failed command takes back the empty folders it made, and nothing else."""
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -117,6 +118,28 @@ def test_train_refuses_a_folder_of_the_users_that_holds_no_run(tmp_path, capsys,
     (hidden / ".DS_Store").write_text("a file managers' own")  # a folder the user sees as empty
     assert open_run_folder(hidden, force=False) == hidden
     assert open_run_folder(mine, force=True) == mine  # --force: written beside the user's files
+
+
+def test_train_never_writes_a_run_among_the_users_photos(tmp_path, capsys, split_dir):
+    """`train data --out photos` said "pass --force", which wrote the run's files in between the
+    class folders of the user's photos; a folder of photos is refused, --force or not."""
+    from objrec.cli import main
+
+    photos = tmp_path / "my-photos"
+    shutil.copytree(split_dir / "train", photos)
+    before = sorted(p.relative_to(photos) for p in photos.rglob("*"))
+    for force in ([], ["--force"]):
+        code = main(
+            ["train", str(split_dir), "--out", str(photos), "--backbone", "tiny_test", *force]
+        )
+        err = " ".join(capsys.readouterr().err.split())
+        assert code == 1 and f"{photos} holds photos (" in err and "not a run" in err
+        assert "pass --force" not in err
+    assert sorted(p.relative_to(photos) for p in photos.rglob("*")) == before
+    (loose := tmp_path / "loose").mkdir()
+    shutil.copy(next((split_dir / "train").rglob("*.png")), loose / "one.png")
+    code = main(["train", str(split_dir), "--out", str(loose), "--backbone", "tiny_test"])
+    assert code == 1 and "holds photos (one.png)" in " ".join(capsys.readouterr().err.split())
 
 
 @pytest.mark.parametrize("summary", ['{"finished": true}', "[1, 2]"])

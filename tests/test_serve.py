@@ -307,6 +307,15 @@ def test_serve_on_a_busy_port_is_one_sentence_and_no_address(client, capsys):
     assert "choose another with --port" in err
 
 
+@pytest.mark.parametrize("port", ["99999", "-1"])
+def test_a_port_out_of_range_is_refused_naming_the_option(tmp_path, capsys, port):
+    from objrec.cli import main
+
+    code = main(["serve", str(tmp_path), "--port", port])
+    err = capsys.readouterr().err
+    assert code == 2 and "--port" in err and "0<=x<=65535" in err and "Traceback" not in err
+
+
 def test_serve_of_a_folder_without_a_model_is_one_sentence_and_no_address(tmp_path, capsys):
     from objrec.cli import main
 

@@ -114,9 +114,14 @@ def get_backbone(name: str) -> BackboneSpec:
         return _timm_spec(name)
     if name in _torchvision_names():
         return _torchvision_spec(name)
-    known = ", ".join(sorted(s.name for s in list_backbones()))
+    from objrec.data import close_match
+
+    names = sorted(s.name for s in list_backbones())
+    likely = close_match(name.replace("-", "_"), names)
+    hint = f" (is it {likely}?)" if likely else ""
     raise ObjrecError(
-        f"unknown backbone {name!r}: use one of {known}, a torchvision model name, or timm:NAME"
+        f"unknown backbone {name!r}{hint}: use one of {', '.join(names)}, a torchvision model "
+        "name, or timm:NAME"
     )
 
 

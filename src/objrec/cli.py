@@ -552,7 +552,8 @@ def add(data: Path, new, class_name, ratios, seed, copy, dry_run, as_json) -> No
     An image already in DATA (the same bytes) is skipped; a near-duplicate of one goes to its
     split; the others are placed, seeded, so that each class comes as close as it can to the
     ratios. The files are copied (never moved) under names no file in DATA has, and
-    DATA/manifest.csv gets their rows. `objrec train DATA` then computes only the new images.
+    DATA/manifest.csv gets their rows. `objrec train DATA --out RUN` (a new RUN, or the earlier
+    one with --force) then computes only the new images.
     """
     from objrec.add import add_images
 
@@ -648,8 +649,8 @@ def print_added(result) -> None:
         console.print("nothing written (--dry-run)", highlight=False)
     elif result.files:
         console.print(
-            f"now run `objrec train {shlex.quote(shown(result.data))}`: it computes only the new "
-            "images' features",
+            f"now train again: `objrec train {shlex.quote(shown(result.data))} --out NEW_RUN` "
+            "(or --out of the earlier run with --force): it computes only the new images' features",
             markup=False,
         )
 
@@ -1428,7 +1429,7 @@ def export(
 )
 @click.option(
     "--port",
-    type=int,
+    type=click.IntRange(0, 65535),
     default=8000,
     show_default=True,
     help="Port to listen on; 0 picks a free one.",

@@ -39,6 +39,7 @@ from objrec.checkpoint import (
 from objrec.config import TrainConfig
 from objrec.engine import FitState
 from objrec.errors import Interrupted, ObjrecError
+from objrec.images import is_hidden, is_image_file
 from objrec.leakage import SEEN_RECORD, seen_tensors, write_seen
 from objrec.meta import RunMeta
 from objrec.model import Classifier, count_parameters
@@ -162,10 +163,30 @@ def refuse_users_folder(out: Path, real: Path, force: bool) -> None:
             "model objrec can read): choose another `out`, or delete them if they are what is "
             "left of an objrec run"
         )
+    photos = photo_entries(real)
+    if photos:
+        raise ObjrecError(
+            f"{out} holds photos ({some_of(photos)}), not a run: choose another `out` (a run is "
+            "not written among your photos, even with `force=True`)"
+        )
     if not force:
         raise ObjrecError(
             f"{out} is not empty (it holds {visible_entries(real)[0]} and no run): {HINT}"
         )
+
+
+def photo_entries(folder: Path) -> list[str]:
+    """The image files in ``folder`` and its sub-folders that hold image files (class folders),
+    by name: what says ``folder`` is a folder of photos, not a place for a run."""
+    found = []
+    for name in visible_entries(folder):
+        path = folder / name
+        if path.is_dir():
+            if any(is_image_file(p) for p in path.iterdir() if not is_hidden(p) and p.is_file()):
+                found.append(f"{name}/")
+        elif is_image_file(path):
+            found.append(name)
+    return found
 
 
 RUN_FILES = (BEST, LAST, "config.json", "history.csv", "curves.png", SUMMARY, SEEN_RECORD)
