@@ -1020,6 +1020,17 @@ def test_check_totals_add_up_and_an_empty_class_folder_is_not_a_class(capsys, tm
     assert (found["readable"], found["unusable_files"], found["unusable_folders"]) == (12, 4, 2)
 
 
+def test_check_counts_a_folder_once_when_it_is_both_empty_and_unknown_to_train(capsys, split_dir):
+    """An empty valid/purple that train lacks is two problems (empty_class, unknown_class) of one
+    folder: check said '2 unusable folders' for it."""
+    (split_dir / "valid" / "purple").mkdir()
+    code, out, _ = run(capsys, "check", split_dir)
+    said = " ".join(out.split())
+    assert code == 1 and said.count("valid/purple") == 2 and "0 unusable; 1 unusable folder" in said
+    found = json.loads(run(capsys, "check", split_dir, "--json")[1])
+    assert (found["unusable_files"], found["unusable_folders"], found["unusable"]) == (0, 1, 2)
+
+
 def test_check_names_an_unreadable_file_once_and_counts_in_english(capsys, tmp_path):
     photos = make_class_folder(tmp_path / "photos", per_class=1, classes=("red",))
     (photos / "red" / "bad.jpg").write_bytes(b"not a picture")

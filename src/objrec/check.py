@@ -85,8 +85,9 @@ class CheckResult:
 
     @property
     def unusable_folders(self) -> int:
-        """Empty class folders, classes of valid or test that train lacks, a folder of one class."""
-        return len(self.unusable) - self.unusable_files
+        """Empty class folders, classes of valid or test that train lacks, a folder of one class:
+        each once, though it may be several problems (an empty class train lacks is two)."""
+        return len({p.path for p in self.unusable if p.kind not in FILE_KINDS})
 
     def to_json(self) -> dict[str, Any]:
         return {
