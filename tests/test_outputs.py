@@ -452,15 +452,40 @@ def test_every_name_objrec_writes_into_an_output_folder_is_known():
     import inspect
     import re
 
-    from objrec import audit_report, evaluate, explore, suggest
-    from objrec.outputs import OUTPUT_NAMES
+    from objrec import audit_report, evaluate, explore, outputs, suggest
 
-    writers = (audit_report.write_audit, suggest.write_suggestions, explore.write_exploration)
-    written = {
-        name for w in writers for name in re.findall(r'out / "([^"]+)"', inspect.getsource(w))
+    writers = {
+        audit_report.write_audit: outputs.AUDIT_FILES,
+        suggest.write_suggestions: outputs.SUGGEST_FILES,
+        explore.write_exploration: outputs.EXPLORE_FILES,
     }
-    assert {"audit.json", "suggestions.html", "counts.csv"} <= written
-    assert set(evaluate.OUTPUT_FILES) | set(explore.OUTPUT_FILES) | written <= OUTPUT_NAMES
+    for writer, names in writers.items():  # each command's names: what its --force may replace
+        written = set(re.findall(r'out / "([^"]+)"', inspect.getsource(writer)))
+        assert written and written <= set(names) <= outputs.OUTPUT_NAMES
+    assert set(evaluate.OUTPUT_FILES) <= outputs.OUTPUT_NAMES
+
+
+def test_forcing_into_a_users_folder_leaves_it_theirs(tmp_path, image_folder, capsys):
+    """explore --force into a folder of the user's marked it objrec's, so a plan.csv they put
+    there later went under a forced audit's; and any command took objrec's exploration there
+    for an earlier output of every command. Now the folder stays unmarked, each command's
+    earlier output is told apart, and a name only another command writes is written beside."""
+    from objrec.cli import main
+    from objrec.errors import ObjrecError
+    from objrec.outputs import AUDIT_FILES, EXPLORE_FILES, MARKER, check_output_dir
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    assert main(["explore", str(image_folder), "--out", str(mine), "--force"]) == 0
+    assert not (mine / MARKER).exists() and (mine / "counts.csv").is_file()
+    (mine / "plan.csv").write_text("my plan")
+    with pytest.raises(ObjrecError, match=r"plan\.csv is not a file objrec wrote"):
+        check_output_dir(mine, force=True, names=AUDIT_FILES)
+    check_output_dir(mine, force=True, names=EXPLORE_FILES)  # objrec's exploration, replaced
+    assert main(["explore", str(image_folder), "--out", str(mine), "--force"]) == 0
+    assert (mine / "plan.csv").read_text() == "my plan"
+    capsys.readouterr()
 
 
 def test_a_failed_command_takes_back_a_folder_holding_only_its_mark(tmp_path):

@@ -739,10 +739,10 @@ def audit(
     clock = Stopwatch()
     inv = inventory(Path(data))
     if out is not None:
-        from objrec.outputs import prepare_output_dir, refuse_inside
+        from objrec.outputs import AUDIT_FILES, prepare_output_dir, refuse_inside
 
         refuse_inside(out, data)
-        prepare_output_dir(Path(out), force)
+        prepare_output_dir(Path(out), force, names=AUDIT_FILES)
     measured: dict[str, dedup.ImageFacts] = {}
     features, ok, errors = audit_features(inv, config, run, reporter, measured)
     for message in errors:

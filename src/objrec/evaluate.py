@@ -45,7 +45,13 @@ from objrec.images import UnreadableImageError, list_images, open_image, warned_
 from objrec.inference import Answers, Recognizer
 from objrec.leakage import SEEN_SPLITS, seen_images
 from objrec.metrics import confusion_matrix, most_confused, per_class_table, summarize
-from objrec.outputs import check_output_dir, mark_output_dir, refuse_inside, takes_back_folders
+from objrec.outputs import (
+    EVALUATION_FILES,
+    check_output_dir,
+    mark_output_dir,
+    refuse_inside,
+    takes_back_folders,
+)
 from objrec.progress import SILENT, Reporter, plural
 
 log = logging.getLogger(__name__)
@@ -379,7 +385,7 @@ def check_eval_dir(
     folder of the user's must be new or empty, unless ``force``.
     """
     if out is not None:
-        check_output_dir(out, force)
+        check_output_dir(out, force, names=OUTPUT_FILES)
         return Path(out)
     out = default_eval_dir(run, data_dir, target, tta)
     earlier = evaluated_folder(out)
@@ -447,20 +453,7 @@ def worst_class_rows(
     return [(c, predictions[predictions["true"] == c].nlargest(n, "loss")) for c in worst]
 
 
-OUTPUT_FILES = (
-    "metrics.json",
-    "per_class.csv",
-    "predictions.csv",
-    "confusion.csv",
-    "confusion_normalised.csv",
-    "most_confused.csv",
-    "confusion.png",
-    "top_losses.png",
-    "worst_classes.png",
-    "accuracy_vs_train.png",
-    "reliability.csv",
-    "reliability.png",
-)
+OUTPUT_FILES = EVALUATION_FILES
 """What ``write_evaluation`` writes into an evaluation's folder (``eval-*`` in a run): what a forced
 ``train`` removes of an earlier model's evaluation (``runs.remove_derived``)."""
 

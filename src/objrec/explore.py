@@ -12,7 +12,7 @@ from objrec import plots
 from objrec.data import SPLITS, class_dirs, is_split_folder, present_splits
 from objrec.errors import ObjrecError
 from objrec.images import UnreadableImageError, image_size, list_images, warned_once_per_file
-from objrec.outputs import prepare_output_dir, refuse_inside, takes_back_folders
+from objrec.outputs import EXPLORE_FILES, prepare_output_dir, refuse_inside, takes_back_folders
 from objrec.progress import SILENT, Reporter
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def explore(
         raise ObjrecError(f"{data} is not a folder")
     if out is not None:
         refuse_inside(out, data)
-        prepare_output_dir(out, force)
+        prepare_output_dir(out, force, names=EXPLORE_FILES)
     parts = {s: data / s for s in present_splits(data)} if is_split_folder(data) else {"all": data}
     listing = [
         (split, cls.name, path)
@@ -92,16 +92,6 @@ def summarise_sizes(sizes: pd.DataFrame, unreadable: list[str]) -> ExploreResult
         .round(1)
     )
     return ExploreResult(counts, stats, sizes, unreadable)
-
-
-OUTPUT_FILES = (
-    "counts.csv",
-    "size_stats.csv",
-    "sizes.csv",
-    "images_per_class.png",
-    "image_sizes.png",
-)
-"""What :func:`write_exploration` writes into its folder."""
 
 
 def write_exploration(result: ExploreResult, out: Path) -> None:

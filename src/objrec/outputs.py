@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -74,89 +74,109 @@ def refuse_inside(out: Path, source: Path, name: str = "out", what: str = "data 
         raise ObjrecError(f"`{name}` {out} lies inside the {what} {source}: choose one outside it")
 
 
-def prepare_output_dir(path: Path, force: bool = False, hint: str = HINT) -> Path:
+MARKER = ".objrec-output"
+"""The hidden file objrec writes into each output folder it makes (``explore``, ``audit``,
+``evaluate``, ``suggest --out``, ``predict --explain``): what tells a folder of objrec's outputs,
+which ``force`` may write over, from a folder of the user's."""
+
+EVALUATION_FILES = (
+    *("metrics.json", "per_class.csv", "predictions.csv", "confusion.csv"),
+    *("confusion_normalised.csv", "most_confused.csv", "confusion.png", "top_losses.png"),
+    *("worst_classes.png", "accuracy_vs_train.png", "reliability.csv", "reliability.png"),
+)
+"""What ``evaluate`` writes into its folder (``evaluate.OUTPUT_FILES``)."""
+EXPLORE_FILES = (
+    "counts.csv",
+    "sizes.csv",
+    "size_stats.csv",
+    "images_per_class.png",
+    "image_sizes.png",
+)
+"""What ``explore`` writes into its folder."""
+AUDIT_FILES = (
+    *("label_issues.csv", "near_duplicates.csv", "look_alikes.csv", "outliers.csv"),
+    *("audit.json", "plan.csv", "audit.html"),
+)
+"""What ``audit`` writes into its folder."""
+SUGGEST_FILES = ("suggestions.csv", "suggestions.html")
+"""What ``suggest`` writes into its folder."""
+OUTPUT_NAMES = frozenset({*EVALUATION_FILES, *EXPLORE_FILES, *AUDIT_FILES, *SUGGEST_FILES})
+"""What ``evaluate``, ``explore``, ``audit`` and ``suggest`` write into an output folder: in a
+folder objrec has not marked (:data:`MARKER`), a file of one of these names is the user's
+unless an earlier objrec (before the mark, or beside the user's files) wrote it
+(:func:`earlier_outputs`)."""
+
+
+def prepare_output_dir(
+    path: Path, force: bool = False, hint: str = HINT, names: Collection[str] = OUTPUT_NAMES
+) -> Path:
     """Create the folder ``path`` and mark it objrec's (:func:`mark_output_dir`); refuse when it
     exists with anything in it, unless ``force`` (:func:`check_output_dir`).
 
-    With ``force`` the files objrec writes replace those of the same name that objrec wrote there
-    before; a file of the user's of such a name is refused, and nothing else is removed.
+    With ``force`` the files objrec writes (``names``) replace those of the same name that objrec
+    wrote there before; a file of the user's of such a name is refused, and nothing else is
+    removed.
     """
-    check_output_dir(path, force, hint)
+    check_output_dir(path, force, hint, names)
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     mark_output_dir(path)
     return path
 
 
-def check_output_dir(path: Path, force: bool = False, hint: str = HINT) -> None:
+def check_output_dir(
+    path: Path, force: bool = False, hint: str = HINT, names: Collection[str] = OUTPUT_NAMES
+) -> None:
     """Raise where :func:`prepare_output_dir` would, creating nothing: for a folder that is made
     only once there is something to put in it. A folder holding anything but objrec's mark is
-    refused unless ``force``; with it too when a file of the user's there has a name objrec
-    writes (:func:`users_namesake`)."""
+    refused unless ``force``; with it too when a file of the user's there has a name the command
+    writes, ``names`` (:func:`users_namesake`)."""
     real = Path(path).resolve()
     if real.exists() and not real.is_dir():
         raise ObjrecError(f"{path} exists and is not a folder")
-    theirs = users_namesake(real) if force else None
+    theirs = users_namesake(real, names) if force else None
     if theirs is not None:
         raise ObjrecError(
-            f"{Path(path) / theirs} is not a file objrec wrote (the folder holds no earlier "
-            "output of objrec's), and `force=True` writes over objrec's outputs only: choose "
-            "another `out`, or move it"
+            f"{Path(path) / theirs} is not a file objrec wrote (no earlier output of a command "
+            "that writes it is there), and `force=True` writes over objrec's outputs only: "
+            "choose another `out`, or move it"
         )
     only_marked = real.is_dir() and {p.name for p in real.iterdir()} == {MARKER}
     refuse_overwrite(path, force or only_marked, hint)
 
 
-MARKER = ".objrec-output"
-"""The hidden file objrec writes into each output folder it makes (``explore``, ``audit``,
-``evaluate``, ``suggest --out``, ``predict --explain``): what tells a folder of objrec's outputs,
-which ``force`` may write over, from a folder of the user's."""
-
-OUTPUT_NAMES = frozenset(
-    {
-        *("metrics.json", "per_class.csv", "predictions.csv", "confusion.csv"),
-        *("confusion_normalised.csv", "most_confused.csv", "confusion.png", "top_losses.png"),
-        *("worst_classes.png", "accuracy_vs_train.png", "reliability.csv", "reliability.png"),
-        *("counts.csv", "sizes.csv", "size_stats.csv", "images_per_class.png", "image_sizes.png"),
-        *("label_issues.csv", "near_duplicates.csv", "look_alikes.csv", "outliers.csv"),
-        *("audit.json", "plan.csv", "audit.html", "suggestions.csv", "suggestions.html"),
-    }
-)
-"""What ``evaluate``, ``explore``, ``audit`` and ``suggest`` write into an output folder: in a
-folder objrec has not marked (:data:`MARKER`), a file of one of these names is the user's unless
-the folder is what an earlier objrec, before the mark, left (:func:`is_earlier_output`)."""
-
-
 def mark_output_dir(folder: Path) -> None:
-    """Mark ``folder`` (an existing one) as holding objrec's outputs (:data:`MARKER`)."""
+    """Mark ``folder`` (an existing one) as holding objrec's outputs (:data:`MARKER`), when it
+    holds nothing else: a folder of the user's that ``force`` writes beside stays theirs, so a
+    file they put there later is never taken for objrec's."""
     marker = Path(folder) / MARKER
-    if not marker.is_file():
+    if not marker.is_file() and not any(Path(folder).iterdir()):
         marker.write_text(f"objrec {__version__} writes its outputs into this folder\n")
 
 
-def users_namesake(real: Path) -> str | None:
-    """The first file or folder in the folder ``real`` whose name objrec writes
-    (:data:`OUTPUT_NAMES`) but that is the user's: the folder bears no mark of objrec's and is no
-    earlier output of it. None when there is none (files of other names are written beside)."""
+def users_namesake(real: Path, names: Collection[str] = OUTPUT_NAMES) -> str | None:
+    """The first file or folder in the folder ``real`` of a name the command writes (``names``)
+    that is the user's: the folder bears no mark of objrec's and no earlier output of a command
+    writing that name (:func:`earlier_outputs`). None when there is none (files of other names
+    are written beside)."""
     if not real.is_dir() or (real / MARKER).is_file():
         return None
-    names = sorted(p.name for p in real.iterdir() if p.name in OUTPUT_NAMES)
-    return None if is_earlier_output(real, names) else next(iter(names), None)
+    taken = sorted(p.name for p in real.iterdir() if p.name in names)
+    ours = earlier_outputs(real)
+    return next((n for n in taken if n not in ours or not _plain_file(real / n)), None)
 
 
-def is_earlier_output(real: Path, names: list[str]) -> bool:
-    """Whether ``names`` (of :data:`OUTPUT_NAMES`) in the folder ``real`` are what an earlier
-    objrec wrote there: plain files, one of them its command's by what it holds (a user's own
-    ``metrics.json`` is not taken for an evaluation)."""
-    if not names or not all(_plain_file(real / n) for n in names):
-        return False
-    metrics, audit = _json_keys(real / "metrics.json"), _json_keys(real / "audit.json")
-    return (
-        {"top1", "per_class"} <= metrics
-        or {"label_issues", "outliers"} <= audit
-        or _starts(real / "sizes.csv", b"split,class,file,width,height")
-        or b"<title>objrec suggest:" in _head(real / "suggestions.html")
+def earlier_outputs(real: Path) -> set[str]:
+    """The names written by each command whose earlier output the folder ``real`` holds, told by
+    what one of its files holds (a user's own ``metrics.json`` is not taken for an evaluation,
+    nor their ``plan.csv`` beside objrec's exploration for an audit's)."""
+    found = (
+        (EVALUATION_FILES, {"top1", "per_class"} <= _json_keys(real / "metrics.json")),
+        (AUDIT_FILES, {"label_issues", "outliers"} <= _json_keys(real / "audit.json")),
+        (EXPLORE_FILES, _starts(real / "sizes.csv", b"split,class,file,width,height")),
+        (SUGGEST_FILES, b"<title>objrec suggest:" in _head(real / "suggestions.html")),
     )
+    return {name for files, wrote in found if wrote for name in files}
 
 
 def _plain_file(path: Path) -> bool:

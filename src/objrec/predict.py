@@ -173,7 +173,7 @@ def predict(
             if output is not None:
                 refuse_inside(output, folder, name, "image folder")
     if explain is not None:  # made only when an image is readable
-        check_output_dir(explain, force, EXPLAIN_HINT)
+        check_output_dir(explain, force, EXPLAIN_HINT, names=())  # one name per image
     results = expand_paths(paths)
     todo = [r for r in results if r.error is None]
     recognizer = Recognizer.load(run, runtime, threshold, unknown, resolve_device(device))
@@ -183,7 +183,7 @@ def predict(
             _predict_chunk(recognizer, chunk, topk, tta)
             advance(len(chunk))
     if explain is not None and any(r.error is None for r in results):
-        explain = prepare_output_dir(explain, force, EXPLAIN_HINT)
+        explain = prepare_output_dir(explain, force, EXPLAIN_HINT, names=())
         write_explanations(recognizer, results, explain, reporter)
     if plot is not None:
         plot_predictions(results, plot, plot_max)

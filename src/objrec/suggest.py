@@ -33,6 +33,7 @@ from objrec.features import (
 from objrec.images import list_images, warned_once_per_file
 from objrec.inference import Answers, Recognizer
 from objrec.outputs import (
+    SUGGEST_FILES,
     check_output_dir,
     prepare_output_dir,
     refuse_inside,
@@ -110,7 +111,7 @@ def suggest(
         raise ObjrecError(f"{folder} holds no images to suggest from")
     if out is not None:  # refused before any image is read, made once there is a list
         refuse_inside(out, folder, what="image folder")
-        check_output_dir(out, force)
+        check_output_dir(out, force, names=SUGGEST_FILES)
     recognizer = Recognizer.load(run)
     data = recognizer.data
     cache = open_cache(cache_dir, recognizer.meta.feature_dtype)  # where the run's features are
@@ -127,7 +128,11 @@ def suggest(
     table = rank_table(kept, answers, unit, recognizer.classes, n, diversity)
     unknown = int(answers.unknown.sum())
     result = Suggestions(table, found.errors, unknown=unknown, readable=len(kept))
-    out = Path(run) / "suggest" if out is None else prepare_output_dir(out, force)
+    out = (
+        Path(run) / "suggest"
+        if out is None
+        else prepare_output_dir(out, force, names=SUGGEST_FILES)
+    )
     write_suggestions(result, Path(out), Path(folder))
     return result
 
