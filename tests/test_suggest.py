@@ -1,4 +1,4 @@
-"""suggest: uncertain images first, near-copies of one hard case not listed twice."""
+"""suggest: uncertain and unfamiliar images first, near-copies of one hard case not listed twice."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from objrec.cli import main
-from objrec.suggest import pick_diverse, uncertainty
+from objrec.suggest import pick_diverse, rank_table, uncertainty
 
 from .conftest import COLOURS, make_image
 
@@ -41,6 +41,46 @@ def test_diversity_never_lifts_a_sure_image_above_an_uncertain_one():
         assert (picked[:40] > 0).all() and (picked[40:] == 0).all()
         # an image passes another only when that one is at most 1 / (1 - diversity) as uncertain
         assert all(b <= a / (1 - diversity) for i, a in enumerate(picked) for b in picked[i:])
+
+
+def answers_of(probs, familiarity, line=0.0):
+    import torch
+
+    from objrec.inference import Answers
+
+    scores = torch.tensor(familiarity)
+    return Answers(torch.tensor(probs), scores, scores < line)
+
+
+def test_an_unknown_image_the_model_is_sure_of_ranks_above_the_sure_familiar_ones():
+    """Ranked by the margin alone, an image the run answers "unknown" (unlike anything it was
+    taught: a class it lacks) but whose closest class is clear came after the images it is sure of
+    and knows: a chair at 0.9999 "grand_piano" ranked 7th of 18 Caltech images, behind a sure
+    airplane. Now its informativeness is the larger of uncertainty and unfamiliarity."""
+    probs = [[0.999, 0.001, 0.0], [0.9999, 0.0001, 0.0], [0.8, 0.2, 0.0], [0.999, 0.001, 0.0]]
+    familiarity = [1.4, -0.6, 1.2, 0.1]  # sure and typical, unknown, familiar but unsure, barely
+    answers, unit = answers_of(probs, familiarity), np.eye(4)
+    paths, classes = ["sure", "unknown", "unsure", "barely"], ["a", "b", "c"]
+    table = rank_table(paths, answers, unit, classes, 4, 0.5)  # a score without a scale
+    assert table["path"].tolist() == ["unknown", "unsure", "barely", "sure"]
+    table = rank_table(paths, answers, unit, classes, 4, 0.5, line=0.0).set_index("path")
+    assert table.index.tolist() == ["unknown", "barely", "unsure", "sure"]
+    assert table["informativeness"].tolist() == [1.0, 0.9, 0.4, 0.002]
+    assert table["unfamiliarity"].tolist() == [1.0, 0.9, 0.0, 0.0]
+    assert table.loc["unknown", "uncertainty"] == 0.0002 and table.loc["unknown", "unknown"]
+    assert table["reason"].tolist() == [
+        "answered unknown (familiarity -0.60, unknown below 0)",
+        "familiarity 0.10, a typical image 1",
+        "margin 0.60 between its two best classes",
+        "margin 1.00 between its two best classes",
+    ]
+
+
+def test_equally_informative_images_go_least_familiar_first():
+    probs = [[0.9, 0.1]] * 3
+    answers = answers_of(probs, [-0.2, -1.5, -0.7])
+    table = rank_table(["a", "b", "c"], answers, np.eye(3), ["x", "y"], 3, 0.5, line=0.0)
+    assert table["path"].tolist() == ["b", "c", "a"]
 
 
 def test_diversity_outside_zero_to_one_is_refused(trained_run, tmp_path, capsys):
@@ -135,6 +175,13 @@ def test_a_folder_of_only_unknown_images_is_said_so_beside_the_same_ranking(
     assert main(args) == 0  # beside a familiar image, the unknown one is marked in its line
     lines = capsys.readouterr().out.splitlines()
     assert all(
-        ("answered unknown)" in line) == ("board_" in line) for line in lines if ". " in line
+        ("answered unknown (familiarity" in line) == ("board_" in line)
+        for line in lines
+        if ". " in line
     )
+    ranked = [line for line in lines if ". " in line]
+    assert "red.png" in ranked[-1]  # an unknown image comes first, however sure its top class
+    assert all("informativeness 1.00: answered unknown" in line for line in ranked[:-1])
+    page = (tmp_path / "s" / "suggestions.html").read_text()
+    assert page.count("answered unknown (familiarity") == 2 and "informativeness" in page
     assert any("board_" in line for line in lines) and any("red.png" in line for line in lines)

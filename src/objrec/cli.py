@@ -1953,8 +1953,8 @@ def apply_plan(data: Path, plan: Path, out: Path, as_json: bool) -> None:
     type=click.FloatRange(0, 1),
     default=0.5,
     show_default=True,
-    help="The share of an image's uncertainty lost by resembling an image already listed "
-    "(0: uncertainty alone; 1: a copy of one counts for nothing).",
+    help="The share of an image's informativeness lost by resembling an image already listed "
+    "(0: informativeness alone; 1: a copy of one counts for nothing).",
 )
 @click.option("--out", type=DIR, help="Folder for the list [default: RUN/suggest].")
 @click.option("--force", is_flag=True, help=FORCE_OUT)
@@ -1962,10 +1962,14 @@ def apply_plan(data: Path, plan: Path, out: Path, as_json: bool) -> None:
 def suggest(run: Path, unlabelled: Path, n, diversity, out, force, as_json) -> None:
     """Which images in UNLABELLED to label next to improve the model in RUN the most.
 
-    The images the model is least sure about (smallest margin between its two best classes),
-    picked so that no two are near-copies of one hard case. Writes suggestions.csv (ranked) and
-    suggestions.html (thumbnails). UNLABELLED is only read; its sub-folders are searched too. Each
-    image says whether the run answers it unknown, and a folder of only those is said so.
+    Each image is ranked by its informativeness, the larger of two reasons to label it, each 0
+    to 1: its uncertainty (one minus the margin between its two best classes) and its
+    unfamiliarity (1 for an image the run answers unknown: a class it lacks, or a view it has not
+    seen; else one minus its familiarity, 0 for an image as familiar as a typical one). So an
+    unknown image comes before every image the run is sure of and finds familiar, however clear
+    its top class. Picked so that no two are near-copies of one hard case. Writes suggestions.csv
+    (ranked) and suggestions.html (thumbnails), each image with its reason. UNLABELLED is only
+    read; its sub-folders are searched too. A folder of only unknown images is said so.
     """
     from objrec.suggest import suggest as run_suggest
 
@@ -1981,13 +1985,12 @@ def suggest(run: Path, unlabelled: Path, n, diversity, out, force, as_json) -> N
         every = "the only image is" if result.readable == 1 else f"all {result.readable} images are"
         console.print(
             f"[yellow]{every} answered unknown by the run[/]: they look like none of its classes, "
-            "so a ranking by how unsure it is between two of them says little"
+            "so all are as informative: each is listed the least like those above it"
         )
     for r in result.table.head(10).itertuples():
-        unknown = " (answered unknown)" if r.unknown and not result.all_unknown else ""
         console.print(
             f"{r.rank:3d}. {r.path}: {r.predicted} {r.prob:.0%} or {r.second} {r.prob_second:.0%}"
-            f"{unknown}",
+            f"; informativeness {r.informativeness:.2f}: {r.reason}",
             markup=False,
         )
     ranked = shown(f"{result.out}/suggestions.csv")

@@ -1,12 +1,22 @@
 """``suggest``: which unlabelled images to label next, most useful first.
 
-Each image gets the run's class probabilities (the run's own body and head, through the feature
-cache) and an uncertainty, one minus the margin between its two most probable classes. Images are
-then picked greedily by their uncertainty, of which resembling an image already picked costs a
-share (``diversity`` times their highest feature similarity to one), so twenty copies of one hard
-case do not fill the list. The cost is a share, never a fixed amount: it reorders informative
-images, and never lifts an image the model is sure of above an uncertain one it no longer likes
-(with a fixed penalty, a sure image of 0.0004 outranked an unknown one of 0.21 in a small folder).
+Each image gets the run's class probabilities and familiarity (the run's own body and head, through
+the feature cache), and two reasons to label it, each from 0 to 1:
+
+* its **uncertainty**, one minus the margin between its two most probable classes: 1 when the model
+  cannot choose between two of its classes;
+* its **unfamiliarity**: 1 for an image the run answers "unknown" (unlike anything it was taught: a
+  class it lacks, or a view of one it has not seen), and, where the run's familiarity is readable
+  (a typical validation image 1, the unknown line 0), one minus it for the others: 0 for an image as
+  familiar as a typical one, nearer 1 the closer it comes to the line.
+
+Its **informativeness** is the larger of the two, so an image the run answers "unknown" ranks above
+every image it is sure of, however clear its top class (the margin alone put those last). Images
+are picked greedily by informativeness, of which resembling an image already picked costs a share
+(``diversity`` times their highest feature similarity to one), so twenty copies of one hard case do
+not fill the list. The cost is a share, never a fixed amount: it reorders informative images, and
+never lifts an image the model is sure of above an informative one it no longer likes. Ties go to
+the image least like the picks so far, then to the less familiar.
 """
 
 from __future__ import annotations
@@ -39,6 +49,7 @@ from objrec.outputs import (
     refuse_inside,
     takes_back_folders,
 )
+from objrec.predict import familiarity_line
 from objrec.progress import SILENT, Reporter
 
 log = logging.getLogger(__name__)
@@ -51,7 +62,8 @@ DIVERSITY = 0.5
 @dataclass
 class Suggestions:
     table: pd.DataFrame
-    """One row per picked image, best first: rank, path, predicted, second, uncertainty, ..."""
+    """One row per picked image, best first: rank, path, informativeness, reason, uncertainty,
+    unfamiliarity, familiarity, predicted, second, ..."""
     unreadable: list[str]
     out: Path | None = None
     unknown: int = 0
@@ -71,17 +83,32 @@ def uncertainty(probs: np.ndarray) -> np.ndarray:
     return 1 - (top[:, 0] - second)
 
 
-def pick_diverse(scores: np.ndarray, unit: np.ndarray, n: int, diversity: float):
+def unfamiliarity(scores: np.ndarray, unknown: np.ndarray, line: float | None) -> np.ndarray:
+    """1 for an image answered "unknown"; for the others, when ``scores`` are the run's readable
+    familiarity (``line`` its unknown line: a typical validation image scores 1), ``1 - score``
+    within 0 and 1 (0 from a typical image up); else (top probability, a raw score) 0."""
+    known = np.zeros(len(scores)) if line is None else np.clip(1 - scores, 0, 1)
+    return np.where(unknown, 1.0, known)
+
+
+def pick_diverse(
+    scores: np.ndarray,
+    unit: np.ndarray,
+    n: int,
+    diversity: float,
+    tiebreak: np.ndarray | None = None,
+):
     """Greedy picks maximising ``score * (1 - diversity * s)``, ``s`` an image's highest cosine
-    similarity to the picks so far (0 when below): ties (images the model is equally sure of)
-    go to the least similar. Returns the picks and each one's ``s`` when picked."""
+    similarity to the picks so far (0 when below): ties (images equally informative) go to the
+    least similar, then to the lowest ``tiebreak``. Returns the picks and each one's ``s``."""
     chosen: list[int] = []
+    tiebreak = np.zeros(len(scores)) if tiebreak is None else tiebreak
     closest = np.zeros(len(scores))
     gains: list[float] = []
     available = np.ones(len(scores), dtype=bool)
     for _ in range(min(n, len(scores))):
         value = np.where(available, scores * (1 - diversity * closest), -np.inf)
-        best = int(np.lexsort((closest, -value))[0])
+        best = int(np.lexsort((tiebreak, closest, -value))[0])
         chosen.append(best)
         gains.append(float(closest[best]))
         available[best] = False
@@ -125,7 +152,8 @@ def suggest(
     answers = recognizer.answer_from_features([found.features[found.ok]])
     kept = [p for p, good in zip(paths, ok, strict=True) if good]
     unit = dedup.normalise(found.features.numpy()[ok])
-    table = rank_table(kept, answers, unit, recognizer.classes, n, diversity)
+    line = familiarity_line(recognizer)
+    table = rank_table(kept, answers, unit, recognizer.classes, n, diversity, line)
     unknown = int(answers.unknown.sum())
     result = Suggestions(table, found.errors, unknown=unknown, readable=len(kept))
     out = (
@@ -137,21 +165,34 @@ def suggest(
     return result
 
 
-def rank_table(paths, answers: Answers, unit, classes, n: int, diversity: float) -> pd.DataFrame:
-    """The picked images, best first, each with its two best classes and whether the run answers
-    it "unknown" (ranked all the same: by the margin between those two classes)."""
+def rank_table(
+    paths, answers: Answers, unit, classes, n: int, diversity: float, line: float | None = None
+) -> pd.DataFrame:
+    """The picked images, best first, each with its two best classes, its uncertainty and
+    unfamiliarity (``line``: the familiarity's unknown line, None when the run's score is not
+    one), the larger of which, its informativeness, ranks it, and that reason in words."""
     probs = answers.probs.double().numpy()
-    scores = uncertainty(probs)
-    chosen, closest = pick_diverse(scores, unit, n, diversity)
+    scores = answers.scores.double().numpy()
+    unsure = uncertainty(probs)
+    unfamiliar = unfamiliarity(scores, answers.unknown.numpy(), line)
+    worth = np.maximum(unsure, unfamiliar)
+    chosen, closest = pick_diverse(worth, unit, n, diversity, tiebreak=scores)
     order = np.argsort(-probs, axis=1)
     rows = []
     for rank, (i, sim) in enumerate(zip(chosen, closest, strict=True), start=1):
         first, second = order[i, 0], order[i, 1] if probs.shape[1] > 1 else order[i, 0]
+        familiarity = None if line is None else float(scores[i])
         rows.append(
             {
                 "rank": rank,
                 "path": str(paths[i]),
-                "uncertainty": round(float(scores[i]), 4),
+                "informativeness": round(float(worth[i]), 4),
+                "reason": reason(
+                    unsure[i], unfamiliar[i], bool(answers.unknown[i]), familiarity, line
+                ),
+                "uncertainty": round(float(unsure[i]), 4),
+                "unfamiliarity": round(float(unfamiliar[i]), 4),
+                "familiarity": None if familiarity is None else round(familiarity, 4),
                 "predicted": classes[first],
                 "prob": round(float(probs[i, first]), 4),
                 "second": classes[second],
@@ -161,6 +202,22 @@ def rank_table(paths, answers: Answers, unit, classes, n: int, diversity: float)
             }
         )
     return pd.DataFrame(rows)
+
+
+def reason(
+    unsure: float, unfamiliar: float, unknown: bool, familiarity: float | None, line: float | None
+) -> str:
+    """Why an image ranks where it does, in words: the larger of its two reasons, with its number
+    ("answered unknown (familiarity -0.83, unknown below 0)", "familiarity 0.42, a typical image
+    1", "margin 0.23 between its two best classes")."""
+    if unknown:
+        below = (
+            "" if line is None else f" (familiarity {familiarity:.2f}, unknown below {line:.3g})"
+        )
+        return f"answered unknown{below}"
+    if unfamiliar > unsure:
+        return f"familiarity {familiarity:.2f}, a typical image 1"
+    return f"margin {1 - unsure:.2f} between its two best classes"
 
 
 def write_suggestions(result: Suggestions, out: Path, folder: Path) -> None:
@@ -186,10 +243,12 @@ figure img { max-width: 160px; max-height: 160px; display: block; }
 .muted { color: #666; }
 </style></head><body>
 <h1>Label these next</h1>
-<p>From {{ folder }}: the images the model is least sure about, most useful first, skipping
-near-copies of images already listed.</p>
+<p>From {{ folder }}: the images the model is least sure about or finds least familiar (its
+"unknown" answers among them), most useful first, skipping near-copies of images already
+listed.</p>
 <div class="grid">{% for r in rows %}<figure>{% if r.src %}<img src="{{ r.src }}" alt="">{% endif %}
 <figcaption>#{{ r.rank }} {{ r.predicted }} {{ '%.0f' % (100 * r.prob) }}% or {{ r.second }}
-{{ '%.0f' % (100 * r.prob_second) }}%<br><span class="muted">{{ r.path }}</span></figcaption>
+{{ '%.0f' % (100 * r.prob_second) }}%<br>informativeness {{ '%.2f' % r.informativeness }}:
+{{ r.reason }}<br><span class="muted">{{ r.path }}</span></figcaption>
 </figure>{% endfor %}</div></body></html>
 """
