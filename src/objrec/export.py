@@ -24,9 +24,15 @@ from objrec.confidence import Readable
 from objrec.errors import ObjrecError
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier
-from objrec.outputs import new_folders, output_path, refuse_overwrite, staged
+from objrec.outputs import (
+    is_plain_file,
+    json_dict,
+    new_folders,
+    output_path,
+    refuse_overwrite,
+    staged,
+)
 from objrec.quantize import QuantizedBody
-from objrec.runs import is_plain_file, json_dict
 from objrec.runtime import TOLERANCE, OnnxModel, export_onnx, onnxruntime_available
 from objrec.transforms import MAX_ASPECT, TTA_VIEWS, draft_size, tta_view_geometry
 

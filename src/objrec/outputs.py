@@ -18,7 +18,7 @@ import os
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from objrec import __version__
 from objrec.errors import ObjrecError
@@ -163,7 +163,7 @@ def users_namesake(real: Path, names: Collection[str] = OUTPUT_NAMES) -> str | N
         return None
     taken = sorted(p.name for p in real.iterdir() if p.name in names)
     ours = earlier_outputs(real)
-    return next((n for n in taken if n not in ours or not _plain_file(real / n)), None)
+    return next((n for n in taken if n not in ours or not is_plain_file(real / n)), None)
 
 
 def earlier_outputs(real: Path) -> set[str]:
@@ -171,15 +171,15 @@ def earlier_outputs(real: Path) -> set[str]:
     what one of its files holds (a user's own ``metrics.json`` is not taken for an evaluation,
     nor their ``plan.csv`` beside objrec's exploration for an audit's)."""
     found = (
-        (EVALUATION_FILES, {"top1", "per_class"} <= _json_keys(real / "metrics.json")),
-        (AUDIT_FILES, {"label_issues", "outliers"} <= _json_keys(real / "audit.json")),
+        (EVALUATION_FILES, {"top1", "per_class"} <= json_dict(real / "metrics.json").keys()),
+        (AUDIT_FILES, {"label_issues", "outliers"} <= json_dict(real / "audit.json").keys()),
         (EXPLORE_FILES, _starts(real / "sizes.csv", b"split,class,file,width,height")),
         (SUGGEST_FILES, b"<title>objrec suggest:" in _head(real / "suggestions.html")),
     )
     return {name for files, wrote in found if wrote for name in files}
 
 
-def _plain_file(path: Path) -> bool:
+def is_plain_file(path: Path) -> bool:
     return path.is_file() and not path.is_symlink()
 
 
@@ -196,13 +196,13 @@ def _starts(path: Path, start: bytes) -> bool:
     return _head(path).startswith(start)
 
 
-def _json_keys(path: Path) -> set[str]:
-    """The keys of the JSON object in ``path``; none when it holds none."""
+def json_dict(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; empty when there is none (absent, unreadable, not an object)."""
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
-        return set()
-    return set(data) if isinstance(data, dict) else set()
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 @contextlib.contextmanager

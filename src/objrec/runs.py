@@ -43,7 +43,15 @@ from objrec.images import is_hidden, is_image_file
 from objrec.leakage import SEEN_RECORD, seen_tensors, write_seen
 from objrec.meta import RunMeta
 from objrec.model import Classifier, count_parameters
-from objrec.outputs import HINT, MARKER, refuse_inside, refuse_overwrite, refuse_unwritable
+from objrec.outputs import (
+    HINT,
+    MARKER,
+    is_plain_file,
+    json_dict,
+    refuse_inside,
+    refuse_overwrite,
+    refuse_unwritable,
+)
 from objrec.progress import some_of
 
 log = logging.getLogger(__name__)
@@ -251,19 +259,6 @@ def is_evaluation(folder: Path) -> bool:
         default_eval_dir(folder.parent, data, target, tta).name for data in (None, target.parent)
     }
     return folder.name in named
-
-
-def is_plain_file(path: Path) -> bool:
-    return path.is_file() and not path.is_symlink()
-
-
-def json_dict(path: Path) -> dict[str, Any]:
-    """The JSON object in ``path``; empty when there is none (absent, unreadable, not an object)."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def remove_derived(out: Path) -> None:
