@@ -1756,3 +1756,25 @@ def test_evaluate_names_the_classes_it_had_no_image_of(capsys, tmp_path, trained
     ]
     code, out, _ = run(capsys, "evaluate", trained_run, other, "--out", tmp_path / "e2", "--json")
     assert code == 0 and json.loads(out)["classes_without_images"] == ["blue"]
+
+
+@pytest.mark.parametrize("command", ["explore", "audit"])
+def test_a_rerun_writes_again_into_its_own_default_folder_not_into_a_users(
+    tmp_path, capsys, split_dir, command
+):
+    """`objrec explore data` run again after an edit was refused ("data-explore is not empty"),
+    though objrec had made that folder, and evaluate refreshes its own; a folder of the user's of
+    that name is still refused."""
+    project = tmp_path / "project"
+    data = project / "data"
+    shutil.copytree(split_dir, data)
+    args = [command, data, *(["--backbone", "tiny_test", "--folds", "3"] * (command == "audit"))]
+    assert run(capsys, *args)[0] == 0
+    code, _, err = run(capsys, *args)
+    assert code == 0 and f"writing again into {project}/data-{command}" in " ".join(err.split())
+    shutil.rmtree(project / f"data-{command}")
+    (project / f"data-{command}").mkdir()
+    (project / f"data-{command}" / "mine.txt").write_text("the user's")
+    code, _, err = run(capsys, *args)
+    assert code == 1 and "is not empty" in err
+    assert [p.name for p in (project / f"data-{command}").iterdir()] == ["mine.txt"]

@@ -310,6 +310,25 @@ SAMPLE = PACKAGE / "sample" / "caltech101_mini"
 """The built-in sample's folder (``objrec.demo.sample_dir``, without importing torch for --help)."""
 
 
+def output_folder(out: Path | None, data: Path, suffix: str, force: bool) -> tuple[Path, bool]:
+    """--out (``out``) or DATA's default output folder, and whether to write over objrec's
+    earlier outputs there: with --force, or into a default folder objrec made (``refreshing``)."""
+    out_dir = out or default_out(data, suffix)
+    return out_dir, force or refreshing(out, out_dir)
+
+
+def refreshing(out: Path | None, out_dir: Path) -> bool:
+    """Whether a command writes again into its default output folder ``out_dir`` without --force
+    (``out``: the --out given, if any): it does when objrec made that folder for its outputs, as
+    evaluate refreshes its eval-* folder; a folder of the user's of that name stays refused."""
+    from objrec.outputs import holds_objrecs_outputs
+
+    if out is not None or not holds_objrecs_outputs(out_dir):
+        return False
+    err.print(f"writing again into {shown(out_dir)} (objrec's earlier outputs)", markup=False)
+    return True
+
+
 def default_out(data: Path, suffix: str) -> Path:
     """``DATA<suffix>`` beside DATA, or in the current folder when DATA is inside objrec's own
     package (the built-in sample): a command never writes into the installed package."""
@@ -723,7 +742,8 @@ def logged_warnings() -> Iterator[list[str]]:
 @click.option(
     "--out",
     type=DIR,
-    help="Folder for the CSVs and plots [default: DATA-explore beside DATA; in the current folder "
+    help="Folder for the CSVs and plots [default: DATA-explore beside DATA, written again on a "
+    "re-run; in the current folder "
     "for the built-in sample].",
 )
 @click.option("--force", is_flag=True, help=FORCE_OUT)
@@ -735,7 +755,7 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
     """
     from objrec.explore import explore as run_explore
 
-    out_dir = out or default_out(data, "-explore")
+    out_dir, force = output_folder(out, data, "-explore", force)
     result = run_explore(data, out_dir, RichReporter(quiet=as_json), force=force)
     if as_json:
         print_json(
@@ -1815,7 +1835,8 @@ def demo_next_steps(summary: dict[str, Any]) -> list[tuple[str, str]]:
 @click.option(
     "--out",
     type=DIR,
-    help="Folder for the findings [default: DATA-audit beside DATA; in the current folder for the "
+    help="Folder for the findings [default: DATA-audit beside DATA, written again on a re-run; "
+    "in the current folder for the "
     "built-in sample].",
 )
 @click.option("--folds", type=int, default=5, show_default=True, help="Out-of-fold heads.")
@@ -1846,7 +1867,7 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, force, as_json
     from objrec.audit import AuditConfig, unjudged_note
     from objrec.audit import audit as run_audit
 
-    out_dir = out or default_out(data, "-audit")
+    out_dir, force = output_folder(out, data, "-audit", force)
     config = AuditConfig(backbone=backbone, folds=folds, seed=seed, precision=precision)
     result = run_audit(data, out_dir, config, run, RichReporter(quiet=as_json), force)
     if as_json:

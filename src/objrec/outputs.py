@@ -166,6 +166,13 @@ def users_namesake(real: Path, names: Collection[str] = OUTPUT_NAMES) -> str | N
     return next((n for n in taken if n not in ours or not is_plain_file(real / n)), None)
 
 
+def holds_objrecs_outputs(folder: Path) -> bool:
+    """Whether ``folder`` is one objrec made for its outputs: marked (:data:`MARKER`), or holding
+    what an earlier objrec, before the mark, wrote there (:func:`earlier_outputs`)."""
+    real = Path(folder).resolve()
+    return real.is_dir() and ((real / MARKER).is_file() or bool(earlier_outputs(real)))
+
+
 def earlier_outputs(real: Path) -> set[str]:
     """The names written by each command whose earlier output the folder ``real`` holds, told by
     what one of its files holds (a user's own ``metrics.json`` is not taken for an evaluation,
