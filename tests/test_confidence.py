@@ -15,6 +15,7 @@ from objrec.confidence import (
     fit_temperature,
     fit_temperature_mle,
     in_batches,
+    keeping_threshold,
     open_set_metrics,
     reliability_table,
     temperature_fit,
@@ -168,6 +169,28 @@ def test_threshold_keeps_known_images_and_right_answers():
     assert choose_threshold(scores, torch.ones(100, dtype=torch.bool), 0.95, 0.0) < 0
     # the keep rule binds: 5 of 100
     assert choose_threshold(scores, torch.zeros(100, dtype=torch.bool), 0.95, 0.0) == 4.5
+
+
+def test_under_200_validation_images_no_right_answer_may_go_as_documented():
+    """Issue 7: with ~118 validation images the default sits below every right answer: 0.5% of
+    them is under one image. choose_threshold's docstring says why that is kept."""
+    for n in (118, 199):
+        scores, right = torch.arange(float(n)), torch.ones(n, dtype=torch.bool)
+        assert choose_threshold(scores, right) < 0
+    assert choose_threshold(torch.arange(200.0), torch.ones(200, dtype=torch.bool)) == 0.5
+
+
+def test_the_keeping_threshold_keeps_95_percent_whatever_the_answers_in_fewest_decimals():
+    scores = torch.arange(100.0) / 10  # 0.0, 0.1, ... 9.9: five rejected, 0.0 to 0.4
+    assert keeping_threshold(scores) == 0.5  # not 0.45: 0.5 keeps the very same images
+    assert int((scores >= keeping_threshold(scores)).sum()) == 95
+    close = torch.tensor([0.41, 0.4121, 0.4122] + [1.0] * 37, dtype=torch.float64)
+    between = keeping_threshold(close)  # 2 of 40 rejected: 0.41 and 0.4121
+    assert between is not None and 0.4121 < between <= 0.4122 and len(repr(between)) <= 7
+    assert int((close >= between).sum()) == 38
+    assert keeping_threshold(torch.arange(19.0)) is None  # not one image of 19 to reject
+    shuffled = torch.tensor([3.0, -1.0, 2.0] + [5.0] * 37)
+    assert keeping_threshold(shuffled) == 2.5
 
 
 @pytest.mark.parametrize("kind", ["knn", "mahalanobis", "relative_mahalanobis", "mahalanobis+knn"])

@@ -391,3 +391,70 @@ def test_top_losses_png_shows_only_wrong_answers_and_says_when_there_is_none(tmp
         said = [t.get_text() for t in drawn[name].texts]
         assert "no wrong prediction: all 3 images predicted right" in said, (name, said)
         assert not any(ax.images for ax in drawn[name].axes)
+
+
+def test_a_stricter_threshold_is_chosen_on_the_validation_images_and_measured_on_these():
+    """Issue 7: at the run's threshold (familiarity 0, below every validation image) 3 of 4
+    unknown images were accepted; the one keeping 95% of the validation images is offered with
+    its cost on the evaluated images."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from objrec.evaluate import stricter_result
+    from objrec.inference import Answers
+
+    recognizer = SimpleNamespace(threshold=0.0)
+    valid = torch.cat([torch.tensor([0.0, 0.19, 0.2, 0.31, 0.415]), torch.linspace(0.43, 2, 95)])
+    probs = torch.eye(2)[[0, 1, 0, 1]]
+    known = Answers(probs, torch.tensor([0.1, 0.5, 1.0, 1.2]), torch.zeros(4, dtype=torch.bool))
+    labels = torch.tensor([0, 1, 1, 1])  # the third is wrong
+    unknown = Answers(torch.eye(2)[[0] * 4], torch.tensor([-0.5, 0.2, 0.3, 0.6]), torch.zeros(4))
+    s = stricter_result(recognizer, (known, labels), unknown, valid)  # type: ignore[arg-type]
+    assert s is not None and s["threshold"] == 0.42 and s["valid_kept"] == 0.95
+    assert (s["known_kept"], s["top1_at_threshold"], s["unknown_accepted"]) == (0.75, 0.5, 0.25)
+    assert stricter_result(recognizer, (known, labels), unknown, None) is None  # no valid split
+    recognizer.threshold = 0.5  # already stricter (predict --threshold): nothing to offer
+    assert stricter_result(recognizer, (known, labels), unknown, valid) is None
+
+
+def test_the_stricter_threshold_is_printed_with_the_commands_that_use_it():
+    from pathlib import Path
+
+    from objrec.cli import confidence_lines
+
+    stricter = {
+        "threshold": 0.42,
+        "keep_valid": 0.95,
+        "valid_kept": 0.9537,
+        "known_kept": 0.9259,
+        "top1_at_threshold": 0.9259,
+        "unknown_accepted": 0.1875,
+    }
+    metrics = {
+        "temperature": 1.0,
+        "ece_before_calibration": 0.1,
+        "ece": 0.1,
+        "unknown_score": "mahalanobis+knn",
+        "unknown_score_readable": True,
+        "unknown_threshold": 0.0,
+        "known_kept": 1.0,
+        "top1_at_threshold": 0.9815,
+        "open_set": {
+            "n_unknown": 16,
+            "auroc": 0.97,
+            "fpr_at_95_tpr": 0.1875,
+            "unknown_accepted": 0.5625,
+            "stricter": stricter,
+        },
+    }
+    line = confidence_lines(metrics, "data/test", Path("my run"))[-1]
+    assert "a stricter threshold, familiarity 0.42, keeps 95.37% of the validation images" in line
+    assert "92.59% of data/test get an answer, top-1 92.59% when an unknown counts as wrong" in line
+    assert "18.75% of the unknown images are accepted, against 56.25% at the run's" in line
+    assert "objrec predict 'my run' PHOTOS --threshold 0.42 (" in line
+    assert "objrec serve 'my run' --threshold 0.42;" in line
+    assert "objrec export 'my run' --threshold 0.42 writes it in the sidecar" in line
+    same = {**stricter, "unknown_accepted": 0.5625}  # catches no more: not offered
+    metrics["open_set"]["stricter"] = same
+    assert "stricter" not in confidence_lines(metrics, "data/test")[-1]

@@ -155,3 +155,19 @@ def test_a_forced_export_replaces_only_objrec_s_own_sidecar(trained_run, tmp_pat
     assert main(args) == 0  # an export of its own, forced again, is replaced
     assert main([*args, "--logits"]) == 0
     assert json.loads((tmp_path / "notes.json").read_text())["output"] == "logits"
+
+
+def test_export_threshold_replaces_the_run_s_own_in_the_sidecar_and_keeps_it_beside(
+    trained_run, tmp_path
+):
+    """Issue 7: predict and serve took --threshold, export had none: the sidecar gave the run's."""
+    from objrec.cli import main
+
+    _, meta = load_model(trained_run)
+    out = tmp_path / "m.onnx"
+    assert main(["export", str(trained_run), "--out", str(out), "--threshold", "0.42"]) == 0
+    unknown = json.loads(out.with_suffix(".json").read_text())["unknown"]
+    assert unknown["threshold"] == 0.42
+    assert unknown["run_threshold"] == meta.calibration.unknown_threshold
+    with pytest.raises(ObjrecError, match="`threshold` must be a number"):
+        export_model(trained_run, tmp_path / "n.onnx", threshold=float("nan"))

@@ -128,8 +128,9 @@ def test_evaluate_measures_calibration_and_the_unknown_folder(trained_run, split
     assert 0 <= m["ece"] <= 1 and 0 <= m["ece_before_calibration"] <= 1
     assert m["open_set"]["n_unknown"] == 3 and m["open_set"]["auroc"] > 0.9
     assert m["open_set"]["unknown_accepted"] == 0.0
+    assert m["open_set"]["stricter"] is None  # 9 validation images: 95% of them rejects none
     assert (tmp_path / "eval" / "reliability.png").exists()
-    assert "open_set" in json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert "stricter" in json.loads((tmp_path / "eval" / "metrics.json").read_text())["open_set"]
 
 
 @pytest.mark.slow

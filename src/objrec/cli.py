@@ -999,7 +999,9 @@ def early_stop_sentence(
     "--unknown",
     type=click.Path(path_type=Path, file_okay=False, exists=True),
     help="A folder of images of classes the model was not taught: how well its unknown score "
-    "tells them from DATA's (AUROC, false positives at 95% true positives, at the threshold).",
+    "tells them from DATA's (AUROC, false positives at 95% true positives, at the threshold); "
+    "when a stricter threshold catches more of them, the one that keeps 95% of the run's "
+    "validation images, its cost on DATA and the predict/serve/export --threshold that use it.",
 )
 @device_option
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
@@ -1028,12 +1030,12 @@ def evaluate(
         if result.warning:
             err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
         return
-    print_evaluation(result, worst)
+    print_evaluation(result, worst, run)
     if result.warning:
         err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
 
 
-def print_evaluation(result: EvaluationResult, worst: int) -> None:
+def print_evaluation(result: EvaluationResult, worst: int, run: Path | None = None) -> None:
     """``objrec evaluate``'s text: the overall metrics, the worst classes, the classes it had no
     image of, the averages and the confidence lines."""
     m = result.metrics
@@ -1056,7 +1058,7 @@ def print_evaluation(result: EvaluationResult, worst: int) -> None:
         )
     console.print(worst_table(result.worst(worst), with_top5=n_classes > TOP5_CLASSES))
     console.print(averages_table(m))
-    for line in confidence_lines(m, f"the images of {shown(result.folder)}"):
+    for line in confidence_lines(m, f"the images of {shown(result.folder)}", run):
         console.print(line, markup=False, highlight=False)
     console.print(
         f"per-class table, confusion matrix and plots in {shown(result.out)}",
@@ -1103,9 +1105,12 @@ def score_words(score: str, threshold: float, readable: bool) -> str:
     return f"score {threshold:.4g} ({score})"
 
 
-def confidence_lines(m: dict[str, Any], evaluated: str = "these images") -> list[str]:
+def confidence_lines(
+    m: dict[str, Any], evaluated: str = "these images", run: Path | None = None
+) -> list[str]:
     """Calibration, the unknown threshold's cost, and the open-set figures, in words; the
-    temperature and threshold come from the validation split, the figures from ``evaluated``."""
+    temperature and threshold come from the validation split, the figures from ``evaluated``;
+    and a stricter threshold when one catches more unknown images (:func:`stricter_line`)."""
     kept = "; 1 leaves the model's probabilities as they are" if m["temperature"] == 1 else ""
     lines = [
         f"calibration: temperature {m['temperature']:.3f} (chosen on the validation split{kept}); "
@@ -1128,7 +1133,32 @@ def confidence_lines(m: dict[str, Any], evaluated: str = "these images") -> list
             f"unknown images ({o['n_unknown']}): AUROC {o['auroc']:.4f}; accepted as known "
             f"{percent(o['fpr_at_95_tpr'])} at 95% of known kept{at}"
         )
+        stricter = o.get("stricter")
+        if stricter and accepted is not None and stricter["unknown_accepted"] < accepted:
+            lines.append(stricter_line(m, evaluated, run))
     return lines
+
+
+def stricter_line(m: dict[str, Any], evaluated: str, run: Path | None) -> str:
+    """The threshold that keeps 95% of the run's validation images, what it does on ``evaluated``
+    and the unknown images, and how to use it (predict, serve and export take ``--threshold``)."""
+    o, s = m["open_set"], m["open_set"]["stricter"]
+    value = repr(s["threshold"])
+    if m["unknown_score"] == "msp":
+        words = f"a top probability of {value}"
+    else:
+        readable = m.get("unknown_score_readable", False)  # False: a raw score, older runs
+        words = f"{'familiarity' if readable else 'score'} {value}"
+    where = shlex.quote(str(run)) if run is not None else "RUN"
+    return (
+        f"a stricter threshold, {words}, keeps {percent(s['valid_kept'])} of the validation "
+        f"images (chosen on them, as the run's own was): {percent(s['known_kept'])} of "
+        f"{evaluated} get an answer, top-1 {percent(s['top1_at_threshold'])} when an unknown "
+        f"counts as wrong, and {percent(s['unknown_accepted'])} of the unknown images are "
+        f"accepted, against {percent(o['unknown_accepted'])} at the run's threshold; to use it: "
+        f"objrec predict {where} PHOTOS --threshold {value} (objrec serve {where} --threshold "
+        f"{value}; objrec export {where} --threshold {value} writes it in the sidecar)"
+    )
 
 
 def top5_text(value: float, n_classes: int) -> str:
@@ -1409,9 +1439,22 @@ def report(run: Path, out: Path | None, data: Path | None, force: bool) -> None:
     help="Overwrite an earlier export (RUN/model.onnx too: an export is never refreshed "
     "without it); a JSON file beside it that no export wrote is never replaced.",
 )
+@click.option(
+    "--threshold",
+    type=float,
+    help="The unknown threshold the sidecar gives, instead of the run's own (chosen on the valid "
+    "split; the sidecar keeps it as run_threshold), on the run's score: the familiarity, as "
+    "predict's and serve's --threshold (evaluate --unknown offers a stricter one).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the paths and the check as JSON.")
 def export(
-    run: Path, fmt: str, out: Path | None, softmax: bool, force: bool, as_json: bool
+    run: Path,
+    fmt: str,
+    out: Path | None,
+    softmax: bool,
+    force: bool,
+    threshold: float | None,
+    as_json: bool,
 ) -> None:
     """Export the model in RUN (body + head) for other runtimes, with a dynamic batch axis.
 
@@ -1421,7 +1464,7 @@ def export(
     """
     from objrec.export import export_model
 
-    result = export_model(run, out, fmt, softmax, force)
+    result = export_model(run, out, fmt, softmax, force, threshold)
     if as_json:
         print_json(
             {

@@ -730,7 +730,17 @@ def choose_threshold(
     max_cost: float = MAX_COST,
 ) -> float:
     """The highest threshold on known-class validation images that keeps at least ``keep`` of them
-    and turns at most ``max_cost`` of them from right answers into "unknown"."""
+    and turns at most ``max_cost`` of them from right answers into "unknown".
+
+    Under 1 / ``max_cost`` images (200) not one right answer may go, so the threshold sits just
+    below the lowest right-answered image. That is not stricter than the rule means: a threshold
+    at the lowest of ``n`` right answers still turns about 1 / (``n`` + 1) of new images' right
+    answers into "unknown" (the share of a distribution below the least of ``n`` draws), 0.9% at
+    ~110; a quantile interpolated between the two lowest (rejecting the lowest) loses more
+    (resampling 216 known images of an 11-class Caltech run into 108 to choose on and 108 to
+    measure on, 2,000 times: 0.96% lost now, 1.27% interpolated, and 58.8% against 52.3% of 135
+    untaught photos accepted). A threshold that catches far more untaught images costs far more
+    right answers: :func:`keeping_threshold` (5.17% lost, 22.9% accepted there)."""
     if len(scores) == 0:
         return float("-inf")
     order = scores.double().argsort()
@@ -742,6 +752,23 @@ def choose_threshold(
     if allowed == 0:
         return float(sorted_scores[0]) - 1e-6 * (1 + abs(float(sorted_scores[0])))
     return float((sorted_scores[allowed - 1] + sorted_scores[allowed]) / 2)
+
+
+def keeping_threshold(scores: torch.Tensor, keep: float = KEEP_KNOWN) -> float | None:
+    """The threshold that keeps ``keep`` of ``scores`` (known-class validation images) and rejects
+    the rest, whatever the right answers among them (:func:`choose_threshold` without its
+    ``max_cost``), written with the fewest decimals (up to 9) that keep and reject the very same
+    images, so that a person can type it. None when there are too few scores to reject one."""
+    ordered = scores.double().sort().values
+    rejected = int((1 - keep) * len(ordered))
+    if rejected == 0:
+        return None
+    low, high = float(ordered[rejected - 1]), float(ordered[rejected])
+    for decimals in range(1, 10):
+        short = round((low + high) / 2, decimals)
+        if low < short <= high:
+            return short
+    return (low + high) / 2
 
 
 def open_set_metrics(known: torch.Tensor, unknown: torch.Tensor, tpr: float = 0.95) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +15,10 @@ import torch
 from objrec import plots
 from objrec.checkpoint import model_digest
 from objrec.confidence import (
+    KEEP_KNOWN,
     accuracy_at_threshold,
     expected_calibration_error,
+    keeping_threshold,
     open_set_metrics,
     reliability_table,
 )
@@ -246,8 +248,12 @@ def add_confidence(
         ),
     }
     if config.unknown is not None:
-        unknown = unknown_tables(recognizer, Path(config.unknown), config, reporter)
-        result.metrics["open_set"] = open_set_result(recognizer, answers, unknown)
+        tables = unknown_tables(recognizer, Path(config.unknown), config, reporter)
+        unknown = unknown_answers(recognizer, tables)
+        open_set = open_set_result(recognizer, answers, unknown)
+        valid = valid_scores(recognizer, config, reporter)
+        open_set["stricter"] = stricter_result(recognizer, (answers, labels), unknown, valid)
+        result.metrics["open_set"] = open_set
 
 
 def view_tables(
@@ -344,17 +350,65 @@ def unknown_tables(
     return tables
 
 
-def open_set_result(
-    recognizer: Recognizer, known: Answers, tables: list[FeatureTable]
-) -> dict[str, Any]:
+def unknown_answers(recognizer: Recognizer, tables: list[FeatureTable]) -> Answers:
+    """The recognizer's answers for the readable images of the unknown folder's ``tables``."""
+    ok = torch.stack([t.ok for t in tables]).all(0)
+    return table_answers(recognizer, tables, ok)[0]
+
+
+def open_set_result(recognizer: Recognizer, known: Answers, unknown: Answers) -> dict[str, Any]:
     """Known images (positives) against the unknown folder's: AUROC, FPR at 95% TPR, and the
     share of unknown images the threshold still accepts."""
-    ok = torch.stack([t.ok for t in tables]).all(0)
-    unknown, _, _ = table_answers(recognizer, tables, ok)
     result = open_set_metrics(known.scores, unknown.scores)
     if recognizer.threshold is not None:
         result["unknown_accepted"] = float((~unknown.unknown).double().mean())
     return result
+
+
+def valid_scores(
+    recognizer: Recognizer, config: EvaluateConfig, reporter: Reporter
+) -> torch.Tensor | None:
+    """The unknown scores of the run's own validation images (centre view, as its threshold was
+    chosen on them), read from the feature store; None when the run's split folder has no
+    readable valid split of its classes any more (moved, or its classes changed)."""
+    folder = Path(recognizer.meta.data_dir or "") / "valid"
+    if recognizer.threshold is None or not recognizer.meta.data_dir or not folder.is_dir():
+        return None
+    try:
+        images = scan_class_folder(folder, recognizer.classes)
+    except ObjrecError as exc:
+        log.info("no stricter threshold offered: %s", exc)
+        return None
+    tables = view_tables(recognizer, images, "valid", replace(config, tta=False), reporter)
+    ok = tables[0].ok
+    return table_answers(recognizer, tables, ok)[0].scores if bool(ok.any()) else None
+
+
+def stricter_result(
+    recognizer: Recognizer,
+    known: tuple[Answers, torch.Tensor],
+    unknown: Answers,
+    valid: torch.Tensor | None,
+) -> dict[str, Any] | None:
+    """The threshold that keeps ``KEEP_KNOWN`` of the run's validation images (chosen on them, as
+    the run's own threshold was, never on the evaluated images; ``keeping_threshold``) and what it
+    does on the evaluated ``known`` images (answers, labels) and the ``unknown`` folder's;
+    None when it is not above the threshold in use."""
+    if valid is None or recognizer.threshold is None:
+        return None
+    threshold = keeping_threshold(valid)
+    if threshold is None or threshold <= recognizer.threshold:
+        return None
+    answers, labels = known
+    kept = accuracy_at_threshold(answers.probs, labels, answers.scores.double(), threshold)
+    return {
+        "threshold": threshold,
+        "keep_valid": KEEP_KNOWN,
+        "valid_kept": float((valid.double() >= threshold).double().mean()),
+        "known_kept": kept["kept"],
+        "top1_at_threshold": kept["top1_at_threshold"],
+        "unknown_accepted": float((unknown.scores.double() >= threshold).double().mean()),
+    }
 
 
 def default_eval_dir(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,9 +146,14 @@ def preprocessing(meta: RunMeta, softmax: bool) -> dict[str, Any]:
 
 
 def confidence_sidecar(
-    meta: RunMeta, model: Classifier, softmax: bool, outputs: list[str]
+    meta: RunMeta,
+    model: Classifier,
+    softmax: bool,
+    outputs: list[str],
+    threshold: float | None = None,
 ) -> dict[str, Any]:
-    """What another runtime needs to give objrec's calibrated probabilities and unknown answer."""
+    """What another runtime needs to give objrec's calibrated probabilities and unknown answer;
+    ``threshold`` replaces the run's own (``export --threshold``), which is kept beside it."""
     calibration = meta.calibration or Calibration()
     feature_score = model.familiarity is not None
     score = calibration.unknown_score if feature_score else "msp"
@@ -163,7 +169,8 @@ def confidence_sidecar(
             "scale": "1: a typical validation image of the known classes; 0: the run's threshold"
             if isinstance(model.familiarity, Readable)
             else None,
-            "threshold": calibration.unknown_threshold,
+            "threshold": calibration.unknown_threshold if threshold is None else threshold,
+            "run_threshold": calibration.unknown_threshold,
             "rule": "the image looks like none of the classes when its score is below the "
             "threshold; with test-time views too, the score is the centre view's (the first "
             "test-time view, the one the threshold was fitted on); report the top classes all "
@@ -203,9 +210,17 @@ def export_quantized(body: QuantizedBody, head: Tail, path: Path) -> Path:
 
 
 def export_model(
-    run: Path, out: Path | None = None, fmt: str = "onnx", softmax: bool = True, force: bool = False
+    run: Path,
+    out: Path | None = None,
+    fmt: str = "onnx",
+    softmax: bool = True,
+    force: bool = False,
+    threshold: float | None = None,
 ) -> ExportResult:
-    """Export the model of ``run`` to ``out`` (default ``run/model.onnx``) and check it."""
+    """Export the model of ``run`` to ``out`` (default ``run/model.onnx``) and check it; the
+    sidecar's unknown threshold is ``threshold`` when given (on the run's score), else the run's."""
+    if threshold is not None and not math.isfinite(threshold):
+        raise ObjrecError(f"`threshold` must be a number, not {threshold}")
     if fmt not in FORMATS:
         raise ObjrecError(f"`fmt` must be one of {', '.join(FORMATS)}")
     if not onnxruntime_available():
@@ -217,7 +232,7 @@ def export_model(
         refuse_overwrite(target, force)
     refuse_users_sidecar(sidecar, path)
     with new_folders(path.parent):  # a failed export leaves no folder it made for ``out``
-        return export_checked(model, meta, path, softmax)
+        return export_checked(model, meta, path, softmax, threshold)
 
 
 def refuse_users_sidecar(sidecar: Path, path: Path) -> None:
@@ -240,9 +255,14 @@ def is_export_sidecar(path: Path) -> bool:
 
 
 def export_checked(
-    model: Classifier, meta: RunMeta, path: Path, softmax: bool = True
+    model: Classifier,
+    meta: RunMeta,
+    path: Path,
+    softmax: bool = True,
+    threshold: float | None = None,
 ) -> ExportResult:
-    """Export, verify against PyTorch within ``TOLERANCE``, write the sidecar JSON."""
+    """Export, verify against PyTorch within ``TOLERANCE``, write the sidecar JSON (its unknown
+    threshold ``threshold`` when given, else the run's)."""
     calibration = meta.calibration or Calibration()
     tail = Tail(model, calibration.temperature, softmax)
     module = nn.Sequential(model.body, tail).eval()
@@ -261,7 +281,7 @@ def export_checked(
         outputs = [o.name for o in OnnxModel(part).session.get_outputs()]
         answer = {
             **preprocessing(meta, softmax),
-            **confidence_sidecar(meta, model, softmax, outputs),
+            **confidence_sidecar(meta, model, softmax, outputs, threshold),
             "max_abs_diff": diff,
         }
         sidecar = path.with_suffix(".json")
