@@ -21,9 +21,17 @@ def test_explore_counts_per_split_and_reads_sizes(tmp_path, split_dir):
         assert (tmp_path / "out" / name).stat().st_size > 0
 
 
-def test_explore_a_plain_class_folder_reports_unreadable_files(tmp_path, image_folder):
+def test_explore_a_plain_class_folder_reports_unreadable_files(tmp_path, image_folder, caplog):
+    """... and names an empty class folder, which it leaves out (it was dropped without a word)."""
     (image_folder / "red" / "broken.jpg").write_bytes(b"nope")
-    result = explore(image_folder)
+    (image_folder / "empty_class").mkdir()
+    with caplog.at_level("WARNING"):
+        result = explore(image_folder)
+    assert "a class folder holds no images: left out" in caplog.text
+    assert (
+        str(image_folder / "empty_class") in caplog.text
+        and "empty_class" not in result.counts.index
+    )
     assert list(result.counts.columns) == ["all"] and result.counts.loc["green", "all"] == 12
     assert len(result.unreadable) == 1 and "broken.jpg" in result.unreadable[0]
 

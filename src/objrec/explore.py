@@ -13,7 +13,7 @@ from objrec.data import SPLITS, class_dirs, is_split_folder, present_splits
 from objrec.errors import ObjrecError
 from objrec.images import UnreadableImageError, image_size, list_images, warned_once_per_file
 from objrec.outputs import EXPLORE_FILES, prepare_output_dir, refuse_inside, takes_back_folders
-from objrec.progress import SILENT, Reporter
+from objrec.progress import SILENT, Reporter, some_of
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +47,7 @@ def explore(
         refuse_inside(out, data)
         prepare_output_dir(out, force, names=EXPLORE_FILES)
     parts = {s: data / s for s in present_splits(data)} if is_split_folder(data) else {"all": data}
-    listing = [
-        (split, cls.name, path)
-        for split, root in parts.items()
-        for cls in class_dirs(root)
-        for path in list_images(cls)
-    ]
+    listing = list_classes(parts)
     if not listing:
         raise ObjrecError(f"{data} holds no images in class sub-folders")
     rows, unreadable = [], []
@@ -70,6 +65,24 @@ def explore(
     if out is not None:
         write_exploration(result, Path(out))
     return result
+
+
+def list_classes(parts: dict[str, Path]) -> list[tuple[str, str, Path]]:
+    """(split, class, file) of every image in the class folders of ``parts`` (split -> folder); a
+    class folder without images is named in a warning (left out of the counts, as split does)."""
+    listing, empty = [], []
+    for split, root in parts.items():
+        for cls in class_dirs(root):
+            files = list_images(cls)
+            listing += [(split, cls.name, path) for path in files]
+            empty += [] if files else [str(cls)]
+    if empty:
+        log.warning(
+            "%s no images: left out (`objrec check` lists every problem): %s",
+            "a class folder holds" if len(empty) == 1 else f"{len(empty)} class folders hold",
+            some_of(empty),
+        )
+    return listing
 
 
 def summarise_sizes(sizes: pd.DataFrame, unreadable: list[str]) -> ExploreResult:
