@@ -1252,6 +1252,7 @@ def test_top5_is_shown_only_for_models_of_more_than_five_classes():
     ).reset_index()
     headers = [[c.header for c in worst_table(rows, with_top5=w).columns] for w in (True, False)]
     assert "top-5" in headers[0] and "top-5" not in headers[1]
+    assert "images" in headers[0] and "n_test" not in headers[0]  # the evaluated ones, test or not
 
 
 def test_cache_tells_apart_bodies_of_one_name_by_their_id(capsys, tmp_path):

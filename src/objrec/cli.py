@@ -1167,9 +1167,10 @@ def top5_text(value: float, n_classes: int) -> str:
 
 
 def worst_table(rows, with_top5: bool = True) -> Table:
-    """The worst classes: support, top-1 (= recall), top-5, precision, F1, commonest confusion."""
+    """The worst classes: support (the class's evaluated images, test or not), top-1 (= recall),
+    top-5, precision, F1, commonest confusion."""
     top5 = ("top-5",) if with_top5 else ()
-    columns = ("class", "n_train", "n_test", "top-1 (recall)", *top5, "precision", "F1")
+    columns = ("class", "n_train", "images", "top-1 (recall)", *top5, "precision", "F1")
     table = Table(*columns, "most confused with", title="Worst classes")
     for r in rows.itertuples():
         table.add_row(
