@@ -7,6 +7,8 @@ import hashlib
 import json
 import logging
 import shutil
+from dataclasses import replace
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -843,3 +845,47 @@ def test_a_class_broad_by_nature_is_not_far_from_itself():
     probs[60:, :] = 0.25  # the broad class and the stranger: their label at chance
     found = far_from_label(labels, probs, features.astype(np.float32), AuditConfig())
     assert found.tolist() == [80]
+
+
+def flipped(value: int, bits: range) -> int:
+    """``value`` with ``bits`` flipped."""
+    return value ^ sum(1 << b for b in bits)
+
+
+def test_the_pairs_of_some_images_are_all_pairs_holding_them():
+    """hash_pairs, crop_pairs and split_pairs with ``rows`` measure those images against all and
+    give the rows all pairs give (a hash distance measured from the pair's first image, as all
+    pairs measure it: a mirror's hash is not its hash mirrored); linked_pairs follows them to
+    their whole groups."""
+    rng = np.random.default_rng(0)
+    values = iter(int.from_bytes(rng.bytes(32), "big") for _ in range(6 * 40))
+    facts = [
+        dedup.ImageFacts(64, 56, next(values), next(values), 30.0, tuple(islice(values, 4)))
+        for _ in range(40)
+    ]
+
+    def change(i, **values):
+        facts[i] = replace(facts[i], **values)
+
+    change(31, phash=flipped(facts[3].phash, range(14)))  # 3 ~ 31 ~ 36, 3 and 36 apart
+    change(36, phash=flipped(facts[31].phash, range(14, 34)))
+    change(32, phash=flipped(facts[5].phash_mirror, range(5)))  # from 5, 32 is far
+    change(33, phash_mirror=flipped(facts[7].phash, range(5)))  # from 7, 33 is near
+    change(34, crops=(flipped(facts[9].phash, range(20)), *facts[34].crops[1:]))
+    change(35, phash=flipped(facts[11].crops[2], range(20)))
+    facts[37] = replace(facts[3], error="unreadable")
+    facts[38] = replace(facts[12], phash=flipped(facts[12].phash, range(3)), crops=())
+    facts[39] = facts[20]  # a twin
+    everything = dedup.split_pairs(facts)
+    assert everything == [(3, 31), (7, 33), (9, 34), (11, 35), (12, 38), (20, 39), (31, 36)]
+    for rows in ([], [32], [5, 32], [33], [3, 31, 34, 37], [35, 9, 39], list(range(0, 40, 3))):
+        holding = set(rows)
+        for pairs, full in [
+            (dedup.hash_pairs(facts, 40, rows=rows), dedup.hash_pairs(facts, 40)),
+            (dedup.crop_pairs(facts, 32, rows=rows), dedup.crop_pairs(facts, 32)),
+        ]:
+            assert pairs.tolist() == [row for row in full.tolist() if holding & set(row[:2])]
+        assert dedup.split_pairs(facts, rows) == [p for p in everything if holding & set(p)]
+    assert dedup.linked_pairs(facts, [36]) == [(3, 31), (31, 36)]
+    assert dedup.linked_pairs(facts, [39, 32, 0]) == [(20, 39)]
+    assert dedup.linked_pairs(facts, range(40)) == everything

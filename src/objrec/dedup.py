@@ -399,8 +399,33 @@ def _distance(block: np.ndarray, other: np.ndarray) -> np.ndarray:
     return np.bitwise_count(block[:, None, :] ^ other[None, :, :]).sum(-1, dtype=np.int16)
 
 
-def hash_pairs(facts: Sequence[ImageFacts], max_distance: int, chunk: int = 256) -> np.ndarray:
-    """(P, 3) rows ``i, j, distance`` with i < j for every pair within ``max_distance`` bits.
+def _row_indices(n: int, rows: Sequence[int] | np.ndarray | None) -> np.ndarray:
+    """The rows to measure against every image: all of them, or ``rows`` (sorted, once each)."""
+    return np.arange(n) if rows is None else np.unique(np.asarray(rows, dtype=np.int64))
+
+
+def _first_to_second(h: np.ndarray, m: np.ndarray, index: np.ndarray, all_rows: bool):
+    """Hash distances of the images ``index`` to every image, each pair measured from its lower
+    index: that image's hash against the other's hash and mirrored hash (not symmetric: a
+    mirror's pHash is not its hash's bits mirrored). ``all_rows``: every row is measured, so
+    only pairs to higher indices are kept and the other way round is never needed."""
+    to_hash = _distance(h[index], h)
+    after = np.minimum(to_hash, _distance(h[index], m))
+    if all_rows:
+        return after
+    before = np.minimum(to_hash, _distance(m[index], h))  # the other's hash against ours
+    return np.where(np.arange(len(h))[None, :] < index[:, None], before, after)
+
+
+def hash_pairs(
+    facts: Sequence[ImageFacts],
+    max_distance: int,
+    chunk: int = 256,
+    rows: Sequence[int] | np.ndarray | None = None,
+) -> np.ndarray:
+    """(P, 3) rows ``i, j, distance`` with i < j for every pair within ``max_distance`` bits,
+    sorted; with ``rows``, only the pairs holding one of those images (the others' pairs are
+    never measured: the same rows as all pairs' that hold one of ``rows``).
 
     The distance is the smaller of hash-to-hash and hash-to-mirrored-hash, so a mirrored copy is
     as close as a resized one. Brute force in chunks: 6,000 images take a few seconds.
@@ -408,15 +433,21 @@ def hash_pairs(facts: Sequence[ImageFacts], max_distance: int, chunk: int = 256)
     readable = np.array([not f.error for f in facts])
     h = _words([f.phash for f in facts])
     m = _words([f.phash_mirror for f in facts])
+    mine = _row_indices(len(facts), rows)
+    others = np.ones(len(facts), dtype=bool)
+    others[mine] = False  # a pair of two of ``mine`` is kept from its first image's row only
     found = [np.zeros((0, 3), dtype=np.int64)]
-    for start in range(0, len(h), chunk):
-        block = h[start : start + chunk]
-        dist = np.minimum(_distance(block, h), _distance(block, m))
-        rows, cols = np.nonzero(dist <= max_distance)
-        keep = (rows + start < cols) & readable[rows + start] & readable[cols]
-        rows, cols = rows[keep], cols[keep]
-        found.append(np.stack([rows + start, cols, dist[rows, cols]], 1).astype(np.int64))
-    return np.concatenate(found)
+    for start in range(0, len(mine), chunk):
+        index = mine[start : start + chunk]
+        dist = _first_to_second(h, m, index, all_rows=rows is None)
+        block_rows, cols = np.nonzero(dist <= max_distance)
+        i = index[block_rows]
+        keep = ((i < cols) | others[cols]) & readable[i] & readable[cols]
+        block_rows, i, cols = block_rows[keep], i[keep], cols[keep]
+        ends = [np.minimum(i, cols), np.maximum(i, cols), dist[block_rows, cols]]
+        found.append(np.stack(ends, 1).astype(np.int64))
+    pairs = np.concatenate(found)
+    return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
 
 
 def _signs(values: Sequence[int]) -> np.ndarray:
@@ -427,10 +458,16 @@ def _signs(values: Sequence[int]) -> np.ndarray:
     return 1 - 2 * np.unpackbits(raw.reshape(len(values), nbytes), axis=1).astype(np.float32)
 
 
-def crop_pairs(facts: Sequence[ImageFacts], max_distance: int, chunk: int = 512) -> np.ndarray:
+def crop_pairs(
+    facts: Sequence[ImageFacts],
+    max_distance: int,
+    chunk: int = 512,
+    rows: Sequence[int] | np.ndarray | None = None,
+) -> np.ndarray:
     """(P, 2) rows ``i, j`` with i < j for every pair whose ``crop_distance`` is at most
-    ``max_distance``: one image's centre-crop hashes (mirrored ones included) against the other's
-    whole hash (or its mirror's), as matrix products in blocks (6,000 images: about a second)."""
+    ``max_distance`` (with ``rows``, every such pair holding one of those images): one image's
+    centre-crop hashes (mirrored ones included) against the other's whole hash (or its
+    mirror's), as matrix products in blocks (6,000 images: about a second)."""
     usable = np.array([not f.error and len(f.crops) == 2 * len(CROP_KEEP) for f in facts])
     n, bits = len(facts), HASH_SIZE * HASH_SIZE
     if n < 2 or not usable.any():
@@ -441,27 +478,60 @@ def crop_pairs(facts: Sequence[ImageFacts], max_distance: int, chunk: int = 512)
         for c in range(2 * len(CROP_KEEP))
     ]
     least = bits - 2 * max_distance  # a @ b at or above this: within max_distance bits
+    mine = _row_indices(n, rows)
     found = [np.zeros((0, 2), dtype=np.int64)]
-    for start in range(0, n, chunk):
-        stop = min(start + chunk, n)
-        near = np.zeros((stop - start, n), dtype=bool)
-        for crop in crops:  # the block's crops against every whole: both directions over blocks
-            for whole in wholes:
-                near |= crop[start:stop] @ whole >= least - 0.5
-        rows, cols = np.nonzero(near)
-        rows = rows + start
-        keep = (rows != cols) & usable[rows] & usable[cols]
-        found.append(np.stack([np.minimum(rows, cols), np.maximum(rows, cols)], 1)[keep])
+    for start in range(0, len(mine), chunk):
+        index = mine[start : start + chunk]
+        near = _crops_near(crops, wholes, index, least, both_ways=rows is not None)
+        block_rows, cols = np.nonzero(near)
+        i = index[block_rows]
+        keep = (i != cols) & usable[i] & usable[cols]
+        found.append(np.stack([np.minimum(i, cols), np.maximum(i, cols)], 1)[keep])
     return np.unique(np.concatenate(found), axis=0)
 
 
-def split_pairs(facts: Sequence[ImageFacts]) -> list[tuple[int, int]]:
+def _crops_near(crops, wholes, index: np.ndarray, least: float, both_ways: bool) -> np.ndarray:
+    """(len(index), N): whether a crop of image ``index[r]`` is near a whole of image c (when
+    every row is measured, that covers the other way round too, over the blocks); ``both_ways``:
+    or a crop of c near a whole of ``index[r]``."""
+    near = np.zeros((len(index), wholes[0].shape[1]), dtype=bool)
+    for crop in crops:
+        block = crop[index]
+        for whole in wholes:
+            near |= block @ whole >= least - 0.5
+            if both_ways:
+                near |= np.transpose(crop @ whole[:, index]) >= least - 0.5
+    return near
+
+
+def split_pairs(
+    facts: Sequence[ImageFacts], rows: Sequence[int] | np.ndarray | None = None
+) -> list[tuple[int, int]]:
     """The pairs ``split`` keeps together: whole-image hashes within ``HASH_SPLIT`` bits, or one
-    image's whole hash within ``CROP_SPLIT`` bits of a centre-crop hash of the other."""
-    pairs = {(int(i), int(j)) for i, j, _ in hash_pairs(facts, HASH_SPLIT)}
-    for i, j in crop_pairs(facts, CROP_SPLIT):
+    image's whole hash within ``CROP_SPLIT`` bits of a centre-crop hash of the other. With
+    ``rows``, only the pairs holding one of those images (each measured as among all)."""
+    pairs = {(int(i), int(j)) for i, j, _ in hash_pairs(facts, HASH_SPLIT, rows=rows)}
+    for i, j in crop_pairs(facts, CROP_SPLIT, rows=rows):
         if crop_distance(facts[i], facts[j]) <= CROP_SPLIT:
             pairs.add((int(i), int(j)))
+    return sorted(pairs)
+
+
+def linked_pairs(facts: Sequence[ImageFacts], start: Sequence[int]) -> list[tuple[int, int]]:
+    """``split_pairs`` among the images linked to ``start`` (directly or through others): all
+    the groups of ``start`` need, measuring only those images against the rest, never the pairs
+    among the others. The images found near ``start`` are measured in turn, until no new one
+    comes: each image of a group then has every pair it is in, so its groups are as all pairs
+    make them."""
+    seen = np.zeros(len(facts), dtype=bool)
+    todo = _row_indices(len(facts), start)
+    pairs: set[tuple[int, int]] = set()
+    while len(todo):
+        seen[todo] = True
+        found = split_pairs(facts, rows=todo)
+        pairs.update(found)
+        ends = np.array(found, dtype=np.int64).ravel()
+        todo = np.unique(ends[~seen[ends]])
     return sorted(pairs)
 
 

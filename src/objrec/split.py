@@ -410,15 +410,26 @@ def hash_all(files: dict[str, list[Path]], on_file) -> dict[Path, str]:
 
 
 def near_groups(
-    files: dict[str, list[Path]], hashes: dict[Path, str], facts_of: dict[Path, Any]
+    files: dict[str, list[Path]],
+    hashes: dict[Path, str],
+    facts_of: dict[Path, Any],
+    among: Sequence[Path] | None = None,
 ) -> dict[Path, str]:
     """Each file's group key: the smallest SHA-256 among the files its perceptual hash links it to
-    (directly or through others), so near-duplicates share a key as identical files do."""
+    (directly or through others), so near-duplicates share a key as identical files do.
+
+    ``among``: only the keys of those files and of the files linked to them (or identical to
+    one), as all pairs would give them; only their pairs are measured (``dedup.linked_pairs``),
+    not all pairs: what ``add`` needs of a large data folder and a few new images."""
     from objrec import dedup
 
     paths = [p for group in files.values() for p in group]
     facts = [facts_of[p] for p in paths]
-    pairs = dedup.split_pairs(facts)
+    if among is None:
+        pairs = dedup.split_pairs(facts)
+    else:
+        wanted = set(among)
+        pairs = dedup.linked_pairs(facts, [i for i, p in enumerate(paths) if p in wanted])
     keys = dict(hashes)
     for members in dedup.groups_of(len(paths), pairs):
         key = min(hashes[paths[m]] for m in members)
@@ -427,6 +438,9 @@ def near_groups(
     same: dict[str, list[str]] = {}  # byte-identical files follow their twins into the group
     for path in paths:
         same.setdefault(hashes[path], []).append(keys[path])
+    if among is not None:  # the others' keys are their groups' only when all pairs are measured
+        linked = {hashes[p] for p in among} | {hashes[paths[i]] for pair in pairs for i in pair}
+        paths = [p for p in paths if hashes[p] in linked]
     return {p: min(same[hashes[p]]) for p in paths}
 
 
