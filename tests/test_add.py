@@ -1,18 +1,22 @@
 import csv
+import dataclasses
 import fcntl
 import json
 import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
-from PIL import ImageOps
+from PIL import Image, ImageOps
 
 from objrec import add as add_module
+from objrec import dedup
 from objrec.add import add_images
 from objrec.cli import main
 from objrec.data import SPLITS
 from objrec.errors import ObjrecError
+from objrec.split import near_groups
 
 from .conftest import fake_checkpoint, make_image
 from .test_split import manifest, tree_digest
@@ -485,3 +489,68 @@ def test_a_second_add_reads_only_the_files_it_has_not_hashed_as_they_are(
     with (split_dir / "manifest.csv").open(newline="") as f:  # whole SHA-256s, as split's
         rows = list(csv.DictReader(f))
     assert all(len(row["sha256"]) == 64 for row in rows)
+
+
+def blend_chain(colour, seed, shares):
+    """One noisy picture turning into another (``shares`` of the second): close shares are
+    near-duplicates by split's rule, far ones not."""
+    a, b = (np.asarray(make_image(colour, seed=s), np.float32) for s in (seed, seed + 1))
+    return [Image.fromarray((a * (1 - t) + b * t).round().astype(np.uint8)) for t in shares]
+
+
+def test_add_measures_only_pairs_with_a_new_image_and_decides_as_all_pairs_do(
+    tmp_path, split_dir, monkeypatch
+):
+    """add compared every pair of DATA's images (its square); now only pairs holding a new image,
+    then those holding an image of DATA found near one, until no new one comes."""
+    red = blend_chain((200, 40, 40), 3000, (0.3, 0.4, 0.5, 0.6))  # each near the next only
+    green = blend_chain((40, 180, 60), 3002, (0.3, 0.4, 0.5))
+    red[0].save(split_dir / "train" / "red" / "chain_1.png")
+    red[1].save(split_dir / "test" / "red" / "chain_2.png")  # old-old, in two splits by hand
+    green[0].save(split_dir / "valid" / "green" / "link_1.png")
+    green[2].save(split_dir / "train" / "blue" / "link_3.png")
+    new = new_images(tmp_path / "new", "purple", 4, PURPLE, seed=700)
+    twin = make_image(PURPLE, seed=800)
+    twin.save(new / "purple" / "twin.png")
+    ImageOps.mirror(twin).save(new / "purple" / "twin_mirrored.png")  # new-new
+    (new / "red").mkdir()
+    red[2].save(new / "red" / "chain_3.png")  # near chain_2 only
+    red[3].save(new / "red" / "chain_4.png")  # near chain_3 only
+    (new / "blue").mkdir()
+    green[1].save(new / "blue" / "link_2.png")  # links two groups of DATA
+    facts = [dedup.image_facts(new / "red" / f"chain_{i}.png") for i in (3, 4)]
+    assert dedup.split_pairs([dedup.image_facts(split_dir / "train/red/chain_1.png"), *facts]) == [
+        (1, 2)
+    ]
+    all_pairs = Path(shutil.copytree(split_dir, tmp_path / "all_pairs"))
+    measured, split_pairs = [], dedup.split_pairs
+
+    def measuring(facts, rows=None):
+        if rows is None:  # all pairs
+            measured.append(len(facts))
+            return split_pairs(facts)
+        measured.append(len(rows))
+        return split_pairs(facts, rows)
+
+    monkeypatch.setattr(dedup, "split_pairs", measuring)
+    result = add_images(split_dir, new, seed=3)
+    assert measured == [9, 3, 1]  # the new images, chain_2 link_1 link_3, then chain_1
+
+    monkeypatch.setattr(dedup, "split_pairs", split_pairs)
+    monkeypatch.setattr(add_module, "near_groups", lambda *args, among: near_groups(*args))
+    expected = add_images(all_pairs, new, seed=3)
+    assert dataclasses.replace(result, data=all_pairs) == expected
+    assert (split_dir / "manifest.csv").read_text() == (all_pairs / "manifest.csv").read_text()
+    assert counts(split_dir) == counts(all_pairs)
+    placed = dict(result.files)
+    assert {placed[f"red/chain_{i}.png"].split("/")[0] for i in (3, 4)} == {"train"}  # a tie
+    twins = [placed[f"purple/{name}.png"].split("/")[0] for name in ("twin", "twin_mirrored")]
+    assert twins[0] == twins[1]
+    chain = ["train/red/chain_1.png", "test/red/chain_2.png"]
+    assert sorted(result.spread_groups) == [
+        ("blue/link_2.png", ["train/blue/link_3.png", "valid/green/link_1.png"]),
+        ("red/chain_3.png", chain),
+        ("red/chain_4.png", chain),
+    ]
+    assert result.cross_class_duplicates == [("valid/green/link_1.png", "blue/link_2.png")]
+    assert result.near_duplicate_files == 3

@@ -348,7 +348,10 @@ def _plan(data: Path, images: list[NewImage], config: SplitConfig, on_file, own:
     if not images:
         raise ObjrecError(f"none of the new images can be read: {some_of(unreadable)}")
     readable = {k: [p for p in paths if not facts[p].error] for k, paths in files.items()}
-    groups = near_groups(readable, hashes, facts) if config.near_duplicates else hashes
+    # the groups of the new images only: pairs among the data folder's images, whose place is
+    # fixed, are never compared (on a large folder, most of the time, growing with its square)
+    new = readable["new"]
+    groups = near_groups(readable, hashes, facts, among=new) if config.near_duplicates else hashes
     in_data = {hashes[p]: p for p in reversed(list(existing))}  # the first copy of each
     fresh = [image for image in images if hashes[image.path] not in in_data]
     held = _held_splits(existing, groups)
