@@ -171,3 +171,16 @@ def test_export_threshold_replaces_the_run_s_own_in_the_sidecar_and_keeps_it_bes
     assert unknown["run_threshold"] == meta.calibration.unknown_threshold
     with pytest.raises(ObjrecError, match="`threshold` must be a number"):
         export_model(trained_run, tmp_path / "n.onnx", threshold=float("nan"))
+
+
+def test_a_model_named_like_its_sidecar_is_refused(trained_run, tmp_path, capsys):
+    """`export --out m.json` wrote the graph and its sidecar to the one name m.json ('exported
+    m.json and m.json'): the sidecar was lost, so the export could not be loaded."""
+    from objrec.cli import main
+
+    out = tmp_path / "exports"
+    for name in ("m.json", "m.JSON"):
+        assert main(["export", str(trained_run), "--out", str(out / name)]) != 0
+        error = " ".join(capsys.readouterr().err.split())
+        assert f"--out {out / name} ends in .json" in error and "m.onnx instead" in error
+        assert "Traceback" not in error and not out.exists()

@@ -1426,7 +1426,8 @@ def report(run: Path, out: Path | None, data: Path | None, force: bool) -> None:
 @click.option(
     "--out",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="The model file [default: RUN/model.onnx]; the JSON sidecar goes beside it.",
+    help="The model file [default: RUN/model.onnx], not a .json name: the JSON sidecar goes "
+    "beside it under its name with .json.",
 )
 @click.option(
     "--softmax/--logits",

@@ -228,6 +228,11 @@ def export_model(
     model, meta = load_model(run)
     path = output_path(out) if out else Path(run) / "model.onnx"
     sidecar = path.with_suffix(".json")
+    if path.suffix.lower() == ".json":  # the sidecar's own name (a case-blind disk's too)
+        raise ObjrecError(
+            f"`out` {path} ends in .json, the name of the JSON file the export writes beside the "
+            f"model: name the model {path.with_suffix('.onnx').name} instead"
+        )
     for target in (path, sidecar):
         refuse_overwrite(target, force)
     refuse_users_sidecar(sidecar, path)
