@@ -889,3 +889,34 @@ def test_the_pairs_of_some_images_are_all_pairs_holding_them():
     assert dedup.linked_pairs(facts, [36]) == [(3, 31), (31, 36)]
     assert dedup.linked_pairs(facts, [39, 32, 0]) == [(20, 39)]
     assert dedup.linked_pairs(facts, range(40)) == everything
+
+
+def test_a_wrong_label_another_class_claims_is_flagged_nearer_its_class():
+    """10 Caltech classes with an elephant photo planted in dolphin/: cleanlab counted none (the
+    neighbours give typical images their class at nearly 1, so elephant's confident threshold
+    was 0.86 and the elephant got 0.75), and its distance to the dolphins was only z=1.9 within
+    the class, under ``FAR_Z``: nothing flagged it. An image given its label under twice chance
+    that another class claims (``CLAIM_SHARE`` of that class's threshold) now needs only
+    ``CLAIM_Z``; a claimed image among its own class's images, or an unclaimed one as far as the
+    plant, is still not flagged."""
+    from objrec.audit import FAR_Z, class_spread_z, far_from_label, knn_distance
+
+    claim_z = 1.0  # ``CLAIM_Z``
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 64))
+    classes = [c + rng.normal(size=(20, 64)) for c in centres]
+    planted = 0.9 * centres[0] + 0.1 * centres[1] + 0.9 * rng.normal(size=(1, 64))  # z 1.84
+    features = np.concatenate([*classes, planted]).astype(np.float32)
+    labels = np.append(np.repeat(np.arange(4), 20), 0)
+    z = class_spread_z(knn_distance(dedup.normalise(features), labels, 5), labels)
+    assert claim_z < z[80] < FAR_Z  # the plant: somewhat out of its class, not far
+    inside = int(np.flatnonzero((labels == 2) & (z < claim_z))[0])
+    middling = int(np.flatnonzero((z[:80] > claim_z) & (z[:80] < FAR_Z))[0])
+    probs = np.full((len(labels), 4), 0.05)
+    probs[np.arange(len(labels)), labels] = 0.85
+    probs[80] = [0.1, 0.8, 0.05, 0.05]  # given dolphin, claimed by elephant
+    probs[inside] = [0.05, 0.05, 0.1, 0.8]  # a confusable image among its own class
+    probs[middling] = 0.7 / 3
+    probs[middling, labels[middling]] = 0.3  # unsure, claimed by none
+    assert far_from_label(labels, probs, features, AuditConfig()).tolist() == [80]

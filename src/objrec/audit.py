@@ -9,7 +9,8 @@ the files (only the centre view: ``train`` also computes augmented views):
   out-of-fold class probabilities, averaged with the labels of its nearest images; cleanlab
   (confident learning: ``find_label_issues``, ``num_label_issues``) flags as many images as it
   estimates are wrong, those whose given label the probabilities support least, most likely first,
-  plus images far from their class whose label gets under twice chance (``far_from_label``);
+  plus images far from their class whose label gets under twice chance (``far_from_label``),
+  nearer their class where another class claims them (``claimed_by_other``);
 * **near-duplicates**: feature neighbours plus perceptual hashes of the whole image and of its
   centre (``objrec.dedup``), grouped; a group spanning two splits is a possible leak; pairs only
   moderately alike by both signals are **look-alikes**, grouped apart, to check (not leaks);
@@ -73,6 +74,13 @@ it. Chosen on the development injection (``benchmarks/README.md``, "small folder
 FAR_Z = 2.25
 """Robust z-score (within its class: ``class_spread_z``) of the mean distance to the nearest images
 of its own class above which an image counts as far from its class, for ``FAR_CHANCE``."""
+CLAIM_Z = 1.0
+"""The ``FAR_Z`` that suffices for an image ``claimed_by_other``: its most probable other class
+gets at least ``CLAIM_SHARE`` of that class's confident threshold. Chosen with ``CLAIM_SHARE`` on
+the development injection (``benchmarks/README.md``, "claimed by another class")."""
+CLAIM_SHARE = 0.8
+"""Share of a class's confident threshold (cleanlab's: the mean probability its own images get)
+another class's image must get to be ``claimed_by_other``."""
 MIN_CLASS_SPREAD = 5
 """Judged images a class needs for its own MAD; a smaller class uses every judged image's."""
 OUTLIER_Z = 3.5
@@ -676,14 +684,36 @@ def far_from_label(
     labels: np.ndarray, probs: np.ndarray, features: np.ndarray, config: AuditConfig
 ) -> np.ndarray:
     """Indices of images far from their own class (robust z within the class of the distance to
-    its nearest images of that class above ``FAR_Z``) to which the heads and neighbours give their
-    label less than ``FAR_CHANCE`` times chance. cleanlab counts an image as a wrong label only
-    where another class is confident; a picture of a class the folder does not have is
-    confidently none of them, so on a small folder its estimate can be 0 while such an image
-    ranks first."""
+    its nearest images of that class above ``FAR_Z``, or above ``CLAIM_Z`` where
+    ``claimed_by_other``) to which the heads and neighbours give their label less than
+    ``FAR_CHANCE`` times chance. cleanlab counts an image as a wrong label only where another
+    class is confident; a picture of a class the folder does not have is confidently none of
+    them, so on a small folder its estimate can be 0 while such an image ranks first."""
     given = probs[np.arange(len(labels)), labels]
     z = class_spread_z(knn_distance(dedup.normalise(features), labels, config.neighbours), labels)
-    return np.flatnonzero((given < FAR_CHANCE / probs.shape[1]) & (z > FAR_Z))
+    far = (z > FAR_Z) | ((z > CLAIM_Z) & claimed_by_other(labels, probs))
+    return np.flatnonzero((given < FAR_CHANCE / probs.shape[1]) & far)
+
+
+def claimed_by_other(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Whether each image's most probable other class gets at least ``CLAIM_SHARE`` of that
+    class's confident threshold (the mean probability its own images get).
+
+    cleanlab misses such a wrong label two ways. Its ``low_self_confidence`` filter flags the
+    images of lowest p(given), as many as it counts (those where another class reaches its whole
+    threshold), so an image it counted loses its place to lower ones it did not count (pictures
+    of no class of the folder, or of a class of it short of the threshold). And on a small folder,
+    where the neighbours give a typical image its class at nearly 1, the thresholds are high: an
+    elephant in dolphin/ given elephant at 0.75, under elephant's 0.86, is not counted at all."""
+    rows = np.arange(len(labels))
+    n_classes = probs.shape[1]
+    sums = np.bincount(labels, weights=probs[rows, labels], minlength=n_classes)
+    counts = np.bincount(labels, minlength=n_classes)
+    thresholds = np.where(counts > 0, sums / np.maximum(counts, 1), np.inf)
+    other = probs.copy()
+    other[rows, labels] = -1.0
+    best = other.argmax(1)
+    return other[rows, best] >= CLAIM_SHARE * thresholds[best]
 
 
 def add_far_issues(ranked: np.ndarray, far: np.ndarray, scores: np.ndarray) -> np.ndarray:
