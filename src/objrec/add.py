@@ -41,6 +41,7 @@ from objrec.config import SplitConfig, settings
 from objrec.data import (
     SPLITS,
     class_dirs,
+    is_split_folder,
     no_class_folders,
     present_splits,
     refuse_run_folder,
@@ -164,7 +165,7 @@ def add_images(
         keywords.pop("ratios", None)
     config = settings(SplitConfig, config, keywords, "add")
     given = [Path(p) for p in ([new] if isinstance(new, str | os.PathLike) else new)]
-    root = _split_folder(Path(data))
+    root = _split_folder(Path(data), given)
     images = _checked_images(given, class_name, Path(data), root)
     with contextlib.nullcontext() if dry_run else locked(root, on_wait):
         plan = _plan(root, images, config, on_file, own)
@@ -192,12 +193,19 @@ def _checked_images(given: list[Path], class_name: str | None, data: Path, root:
     return images
 
 
-def _split_folder(data: Path) -> Path:
-    """``data`` resolved, once it is known to be a split folder and not a run folder."""
+def _split_folder(data: Path, given: list[Path]) -> Path:
+    """``data`` resolved, once it is known to be a split folder and not a run folder (nor the
+    new images, given after a split folder: the two swapped)."""
     if not data.exists():
         raise ObjrecError(f"the data folder {data} does not exist")
     if data.is_dir():
         refuse_run_folder(data)
+    swapped = next((p for p in given if is_split_folder(p)), None)
+    if swapped is not None and not is_split_folder(data):
+        raise ObjrecError(
+            f"{data} is not a split folder, but {swapped} is: the split folder comes first, "
+            f"then the new images (objrec add {swapped} {data})"
+        )
     require_split_folder(data)
     return data.resolve()
 
