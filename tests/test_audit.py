@@ -920,3 +920,19 @@ def test_a_wrong_label_another_class_claims_is_flagged_nearer_its_class():
     probs[middling] = 0.7 / 3
     probs[middling, labels[middling]] = 0.3  # unsure, claimed by none
     assert far_from_label(labels, probs, features, AuditConfig()).tolist() == [80]
+
+
+def test_an_images_neighbours_are_the_others_even_beside_a_byte_copy():
+    """The first neighbour was dropped as the image itself; of identical rows the copy may come
+    first, so a byte copy planted in another class counted itself among its neighbours (its given
+    label's share up) and its twin not at all (the newcomer's missed elephant)."""
+    from objrec import dedup
+
+    rng = np.random.default_rng(0)
+    unit = dedup.normalise(rng.normal(size=(40, 8)))
+    unit[[3, 17, 29]] = unit[5]  # four identical rows
+    sims, idx = dedup.feature_neighbours(unit, 5)
+    assert idx.shape == sims.shape == (40, 5)
+    assert not (idx == np.arange(40)[:, None]).any()  # no row is its own neighbour
+    for row in (3, 5, 17, 29):
+        assert set(idx[row, :3]) == {3, 5, 17, 29} - {row} and np.allclose(sims[row, :3], 1)

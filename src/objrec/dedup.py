@@ -556,7 +556,12 @@ def feature_neighbours(unit: np.ndarray, k: int = NEIGHBOURS) -> Neighbours:
         return Neighbours(np.zeros((len(unit), 0), np.float32), np.zeros((len(unit), 0), np.int64))
     index = NearestNeighbors(n_neighbors=k + 1, metric="euclidean").fit(unit)
     dist, idx = index.kneighbors(unit)
-    return Neighbours(1 - dist[:, 1:] ** 2 / 2, idx[:, 1:])
+    # Each row's own entry goes, not its first: of identical rows the copy may come first.
+    own = idx == np.arange(len(unit))[:, None]
+    own[~own.any(1), -1] = True
+    others = ~own
+    shape = (len(unit), k)
+    return Neighbours(1 - dist[others].reshape(shape) ** 2 / 2, idx[others].reshape(shape))
 
 
 @dataclass(frozen=True)
