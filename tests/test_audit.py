@@ -936,3 +936,26 @@ def test_an_images_neighbours_are_the_others_even_beside_a_byte_copy():
     assert not (idx == np.arange(40)[:, None]).any()  # no row is its own neighbour
     for row in (3, 5, 17, 29):
         assert set(idx[row, :3]) == {3, 5, 17, 29} - {row} and np.allclose(sims[row, :3], 1)
+
+
+def test_an_empty_class_folder_is_named_and_left_out_as_split_leaves_it(tmp_path, caplog):
+    """`objrec audit photos` stopped at an empty class folder ("holds no images"), which split
+    and evaluate leave out with a warning: auditing the raw photos before splitting failed."""
+    from objrec.audit import inventory
+
+    data = make_split(tmp_path / "data")
+    (data / "valid" / "violet").mkdir()  # empty in one split only, and a class of no images at all
+    (data / "test" / "blue").rename(tmp_path / "moved")
+    (data / "test" / "blue").mkdir()
+    photos = tmp_path / "photos"
+    shutil.copytree(data / "train", photos)
+    (photos / "empty_class").mkdir()
+    with caplog.at_level("WARNING"):
+        whole, raw = inventory(data), inventory(photos)
+    assert whole.classes == raw.classes == tuple(sorted(COLOURS))
+    assert len(whole.items) == len(COLOURS) * 16 - 4 and len(raw.items) == len(COLOURS) * 8
+    for folder in (data / "valid" / "violet", data / "test" / "blue", photos / "empty_class"):
+        assert f"class folder {folder} holds no images: left out" in caplog.text
+    names = {i.path.parent.name for i in whole.items if i.split == "test"}
+    assert names == set(COLOURS) - {"blue"}
+    assert all(whole.classes[i.label] == i.path.parent.name for i in whole.items)

@@ -219,20 +219,30 @@ def inventory(data: Path) -> Inventory:
     data = Path(data)
     if not data.is_dir():
         raise ObjrecError(f"{data} is not a folder")
-    if not is_split_folder(data):
-        folder = scan_class_folder(data)
-        items = [_item(data, s, None) for s in folder.samples]
-        return Inventory(data, folder.classes, items, False)
-    splits = present_splits(data)
-    names = sorted({p.name for split in splits for p in class_dirs(data / split)})
-    items = []
-    for split in splits:
-        if class_dirs(data / split):
-            folder = scan_class_folder(data / split, names)
-            items += [_item(data, s, split) for s in folder.samples]
+    split = is_split_folder(data)
+    if split:
+        classes, items = _split_items(data)
+    else:
+        folder = scan_class_folder(data, skip_empty=True)
+        classes, items = folder.classes, [_item(data, s, None) for s in folder.samples]
     if not items:
         raise ObjrecError(f"{data} holds no images")
-    return Inventory(data, tuple(names), items, True)
+    return Inventory(data, classes, items, split)
+
+
+def _split_items(data: Path) -> tuple[tuple[str, ...], list[Item]]:
+    """The classes of a split folder (those holding images in some split) and its images; an
+    empty class folder is named in a warning and left out, as ``split`` leaves it out."""
+    splits = [s for s in present_splits(data) if class_dirs(data / s)]
+    folders = {split: scan_class_folder(data / split, skip_empty=True) for split in splits}
+    names = sorted({name for folder in folders.values() for name in folder.classes})
+    label = {name: i for i, name in enumerate(names)}
+    items = [
+        _item(data, Sample(s.path, label[folder.classes[s.label]]), split)
+        for split, folder in folders.items()
+        for s in folder.samples
+    ]
+    return tuple(names), items
 
 
 def _item(root: Path, sample: Sample, split: str | None) -> Item:

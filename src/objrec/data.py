@@ -123,12 +123,17 @@ def with_likely(names: Sequence[str], candidates: Sequence[str]) -> list[str]:
     return [f"{name} (is it {match}?)" if match else name for name, match in hints]
 
 
-def scan_class_folder(root: Path, classes: Sequence[str] | None = None) -> ClassFolder:
+def scan_class_folder(
+    root: Path, classes: Sequence[str] | None = None, skip_empty: bool = False
+) -> ClassFolder:
     """Read the images of a class folder.
 
     Args:
         root: the folder, one sub-folder per class.
-        classes: the class names in label order (e.g. a checkpoint's); default: the sub-folders.
+        classes: the class names in label order (e.g. a checkpoint's); default: the sub-folders
+            (with ``skip_empty``, those holding images).
+        skip_empty: leave a class folder without images out with a warning (a command that only
+            reads the folder, as ``audit``), instead of refusing it.
 
     Raises:
         ObjrecError: no class folders, an empty class folder (it would silently shift labels), or a
@@ -138,8 +143,13 @@ def scan_class_folder(root: Path, classes: Sequence[str] | None = None) -> Class
     found = {p.name: p for p in class_dirs(root)}
     if not found:
         raise no_class_folders(root)
+    listed = {name: list_images(path) for name, path in found.items()}
+    if skip_empty:
+        for name in (n for n, files in listed.items() if not files):
+            log.warning("class folder %s holds no images: left out", found[name])
+            del found[name]
     names = tuple(classes) if classes is not None else tuple(found)
-    unknown = sorted(name for name in set(found) - set(names) if list_images(found[name]))
+    unknown = sorted(name for name in set(found) - set(names) if listed[name])
     for name in sorted(set(found) - set(names) - set(unknown)):
         log.warning("%s holds no images and is not a class of the model: ignored", found[name])
     if unknown:
@@ -151,7 +161,7 @@ def scan_class_folder(root: Path, classes: Sequence[str] | None = None) -> Class
     for label, name in enumerate(names):
         if name not in found:
             continue
-        files = list_images(found[name])
+        files = listed[name]
         if not files:
             raise ObjrecError(f"class folder {found[name]} holds no images")
         samples.extend(Sample(path, label) for path in files)
