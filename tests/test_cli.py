@@ -1759,6 +1759,7 @@ def test_evaluate_names_the_classes_it_had_no_image_of(capsys, tmp_path, trained
     assert code == 0 and json.loads(out)["classes_without_images"] == ["blue"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["explore", "audit"])
 def test_a_rerun_writes_again_into_its_own_default_folder_not_into_a_users(
     tmp_path, capsys, split_dir, command

@@ -400,6 +400,7 @@ def test_staged_writes_a_file_of_a_long_legal_name_and_leaves_nothing_on_failure
     assert path.read_text() == "first" and [p.name for p in tmp_path.iterdir()] == [path.name]
 
 
+@pytest.mark.slow
 def test_a_forced_output_folder_never_writes_over_the_users_files(tmp_path, image_folder, capsys):
     """`explore DATA --out DIR --force` wrote its counts.csv over the user's own in a folder
     passed by mistake (`prepare_output_dir`: 'the files objrec writes replace those of the same
@@ -465,6 +466,7 @@ def test_every_name_objrec_writes_into_an_output_folder_is_known():
     assert set(evaluate.OUTPUT_FILES) <= outputs.OUTPUT_NAMES
 
 
+@pytest.mark.slow
 def test_forcing_into_a_users_folder_leaves_it_theirs(tmp_path, image_folder, capsys):
     """explore --force into a folder of the user's marked it objrec's, so a plan.csv they put
     there later went under a forced audit's; and any command took objrec's exploration there
@@ -498,6 +500,7 @@ def test_a_failed_command_takes_back_a_folder_holding_only_its_mark(tmp_path):
     assert not (tmp_path / "new").exists()
 
 
+@pytest.mark.slow
 def test_a_forced_evaluation_never_writes_over_the_users_files(trained_run, split_dir, tmp_path):
     from objrec.errors import ObjrecError
     from objrec.evaluate import evaluate
