@@ -1780,3 +1780,15 @@ def test_a_rerun_writes_again_into_its_own_default_folder_not_into_a_users(
     code, _, err = run(capsys, *args)
     assert code == 1 and "is not empty" in err
     assert [p.name for p in (project / f"data-{command}").iterdir()] == ["mine.txt"]
+
+
+@pytest.mark.parametrize("command", ["predict", "serve", "export"])
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_a_threshold_that_is_not_a_finite_number_is_refused_naming_the_option(
+    tmp_path, capsys, command, value
+):
+    """predict --threshold nan was taken, and answered nothing unknown ('unknown below nan')."""
+    code, _, err = run(
+        capsys, command, tmp_path, *(["x.jpg"] * (command == "predict")), "--threshold", value
+    )
+    assert code == 2 and "--threshold" in err and f"'{value}' is not a finite number" in err

@@ -77,6 +77,22 @@ FORCE_OUT = (
 EXISTING = click.Path(path_type=Path, exists=True)
 
 
+class FiniteFloat(click.ParamType):
+    """A number that is finite: a threshold of NaN answers nothing, silently (``nan < x`` is
+    never true)."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx) -> float:
+        number = value if isinstance(value, float) else click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+FINITE = FiniteFloat()
+
+
 # Here, not in ``devices``: that module imports torch, which the CLI loads only when a command runs.
 DEVICE_HELP = (
     "Where to compute: auto uses an NVIDIA GPU when PyTorch sees one, else the CPU (nothing to set "
@@ -1205,7 +1221,7 @@ def unknown_options(command):
     )(command)
     return click.option(
         "--threshold",
-        type=float,
+        type=FINITE,
         help="Answer unknown below this score instead of the run's own threshold (chosen on the "
         "valid split). The score is the familiarity: 1 for a typical image of the known classes, "
         "0 at the run's threshold (a run with --unknown-score msp: the top probability; a run "
@@ -1443,7 +1459,7 @@ def report(run: Path, out: Path | None, data: Path | None, force: bool) -> None:
 )
 @click.option(
     "--threshold",
-    type=float,
+    type=FINITE,
     help="The unknown threshold the sidecar gives, instead of the run's own (chosen on the valid "
     "split; the sidecar keeps it as run_threshold), on the run's score: the familiarity, as "
     "predict's and serve's --threshold (evaluate --unknown offers a stricter one).",
