@@ -1792,3 +1792,27 @@ def test_a_threshold_that_is_not_a_finite_number_is_refused_naming_the_option(
         capsys, command, tmp_path, *(["x.jpg"] * (command == "predict")), "--threshold", value
     )
     assert code == 2 and "--threshold" in err and f"'{value}' is not a finite number" in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("command", "edited"), [("explore", "counts.csv"), ("audit", "plan.csv")])
+def test_a_rerun_never_writes_over_an_output_the_user_changed(
+    tmp_path, capsys, split_dir, command, edited
+):
+    """The re-run that writes again into DATA-audit wrote over a plan.csv the user had reviewed
+    (audit asks them to edit it) without --force: a file changed after the command wrote its
+    outputs is the user's work, refused in a sentence naming it; --force writes over it."""
+    args = [
+        command,
+        split_dir,
+        *(["--backbone", "tiny_test", "--folds", "3"] * (command == "audit")),
+    ]
+    assert run(capsys, *args)[0] == 0
+    path = split_dir.parent / f"data-{command}" / edited
+    path.write_text("the user's review\n")
+    later = path.stat().st_mtime_ns + 10**9  # edited after the run, on any file system's clock
+    os.utime(path, ns=(later, later))
+    code, _, err = run(capsys, *args)
+    assert code == 1 and f"{path} changed after" in " ".join(err.split()) and "--force" in err
+    assert path.read_text() == "the user's review\n"
+    assert run(capsys, *args, "--force")[0] == 0 and path.read_text() != "the user's review\n"

@@ -327,20 +327,31 @@ SAMPLE = PACKAGE / "sample" / "caltech101_mini"
 
 
 def output_folder(out: Path | None, data: Path, suffix: str, force: bool) -> tuple[Path, bool]:
-    """--out (``out``) or DATA's default output folder, and whether to write over objrec's
-    earlier outputs there: with --force, or into a default folder objrec made (``refreshing``)."""
+    """--out (``out``) or DATA's default output folder (``-explore``, ``-audit``), and whether to
+    write over objrec's earlier outputs there: with --force, or into a default folder objrec made
+    (``refreshing``)."""
+    from objrec.outputs import AUDIT_FILES, EXPLORE_FILES
+
     out_dir = out or default_out(data, suffix)
-    return out_dir, force or refreshing(out, out_dir)
+    names = {"-explore": EXPLORE_FILES, "-audit": AUDIT_FILES}[suffix]
+    return out_dir, force or refreshing(out, out_dir, names)
 
 
-def refreshing(out: Path | None, out_dir: Path) -> bool:
+def refreshing(out: Path | None, out_dir: Path, names: Sequence[str]) -> bool:
     """Whether a command writes again into its default output folder ``out_dir`` without --force
     (``out``: the --out given, if any): it does when objrec made that folder for its outputs, as
-    evaluate refreshes its eval-* folder; a folder of the user's of that name stays refused."""
-    from objrec.outputs import holds_objrecs_outputs
+    evaluate refreshes its eval-* folder; a folder of the user's of that name stays refused, and
+    so does an output of ``names`` changed since (a plan.csv under review is the user's work)."""
+    from objrec.outputs import changed_outputs, holds_objrecs_outputs
 
     if out is not None or not holds_objrecs_outputs(out_dir):
         return False
+    changed = changed_outputs(out_dir, names)
+    if changed:
+        raise ObjrecError(
+            f"{shown(out_dir / changed[0])} changed after objrec wrote it: pass --force to write "
+            "over it, or --out another folder"
+        )
     err.print(f"writing again into {shown(out_dir)} (objrec's earlier outputs)", markup=False)
     return True
 
@@ -759,7 +770,7 @@ def logged_warnings() -> Iterator[list[str]]:
     "--out",
     type=DIR,
     help="Folder for the CSVs and plots [default: DATA-explore beside DATA, written again on a "
-    "re-run; in the current folder "
+    "re-run, unless you changed a file in it since; in the current folder "
     "for the built-in sample].",
 )
 @click.option("--force", is_flag=True, help=FORCE_OUT)
@@ -1896,7 +1907,8 @@ def demo_next_steps(summary: dict[str, Any]) -> list[tuple[str, str]]:
 @click.option(
     "--out",
     type=DIR,
-    help="Folder for the findings [default: DATA-audit beside DATA, written again on a re-run; "
+    help="Folder for the findings [default: DATA-audit beside DATA, written again on a re-run "
+    "unless you changed a file in it since (plan.csv, say); "
     "in the current folder for the "
     "built-in sample].",
 )

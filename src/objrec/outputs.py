@@ -92,12 +92,12 @@ EXPLORE_FILES = (
     "images_per_class.png",
     "image_sizes.png",
 )
-"""What ``explore`` writes into its folder."""
+"""What ``explore`` writes into its folder, image_sizes.png last (:func:`changed_outputs`)."""
 AUDIT_FILES = (
     *("label_issues.csv", "near_duplicates.csv", "look_alikes.csv", "outliers.csv"),
     *("audit.json", "plan.csv", "audit.html"),
 )
-"""What ``audit`` writes into its folder."""
+"""What ``audit`` writes into its folder, audit.html last (:func:`changed_outputs`)."""
 SUGGEST_FILES = ("suggestions.csv", "suggestions.html")
 """What ``suggest`` writes into its folder."""
 OUTPUT_NAMES = frozenset({*EVALUATION_FILES, *EXPLORE_FILES, *AUDIT_FILES, *SUGGEST_FILES})
@@ -171,6 +171,19 @@ def holds_objrecs_outputs(folder: Path) -> bool:
     what an earlier objrec, before the mark, wrote there (:func:`earlier_outputs`)."""
     real = Path(folder).resolve()
     return real.is_dir() and ((real / MARKER).is_file() or bool(earlier_outputs(real)))
+
+
+def changed_outputs(folder: Path, names: Sequence[str]) -> list[str]:
+    """The command's outputs (``names``, the one it writes last at the end) in ``folder`` that
+    changed after it wrote them: modified later than ``names[-1]`` (a plan.csv a person edited
+    after the audit); every one there when ``names[-1]`` is not (nothing to tell them by)."""
+    real = Path(folder).resolve()
+    present = [name for name in names if (real / name).exists()]
+    try:
+        written = (real / names[-1]).stat().st_mtime_ns
+    except OSError:
+        return present
+    return [name for name in present if (real / name).stat().st_mtime_ns > written]
 
 
 def earlier_outputs(real: Path) -> set[str]:
