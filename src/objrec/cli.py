@@ -1015,7 +1015,7 @@ def early_stop_sentence(
 @click.option(
     "--force",
     is_flag=True,
-    help=FORCE_OUT[:-1] + " (not needed to refresh RUN's own eval-*).",
+    help=f"{FORCE_OUT} Not needed to refresh RUN's own eval-*.",
 )
 @click.option(
     "--tta",

@@ -26,8 +26,7 @@ from objrec.errors import ObjrecError
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier
 from objrec.outputs import (
-    is_plain_file,
-    json_dict,
+    is_export_sidecar,
     new_folders,
     output_path,
     refuse_overwrite,
@@ -250,13 +249,6 @@ def refuse_users_sidecar(sidecar: Path, path: Path) -> None:
             "writes its own there: `force=True` does not replace it; move it, or choose another "
             "`out`"
         )
-
-
-def is_export_sidecar(path: Path) -> bool:
-    """Whether ``path`` is a file (not a link) an export wrote: a JSON object naming the
-    ``objrec_version`` that wrote it, as every export's sidecar does (``runs.derived_outputs``
-    tells a run's export the same way)."""
-    return is_plain_file(path) and bool(json_dict(path).get("objrec_version"))
 
 
 def export_checked(

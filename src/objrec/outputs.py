@@ -191,12 +191,23 @@ def earlier_outputs(real: Path) -> set[str]:
     what one of its files holds (a user's own ``metrics.json`` is not taken for an evaluation,
     nor their ``plan.csv`` beside objrec's exploration for an audit's)."""
     found = (
-        (EVALUATION_FILES, {"top1", "per_class"} <= json_dict(real / "metrics.json").keys()),
+        (EVALUATION_FILES, holds_evaluation(real)),
         (AUDIT_FILES, {"label_issues", "outliers"} <= json_dict(real / "audit.json").keys()),
         (EXPLORE_FILES, _starts(real / "sizes.csv", b"split,class,file,width,height")),
         (SUGGEST_FILES, b"<title>objrec suggest:" in _head(real / "suggestions.html")),
     )
     return {name for files, wrote in found if wrote for name in files}
+
+
+def holds_evaluation(folder: Path) -> bool:
+    """Whether ``folder``'s ``metrics.json`` is an evaluation's (a user's own is not)."""
+    return {"top1", "per_class"} <= json_dict(Path(folder) / "metrics.json").keys()
+
+
+def is_export_sidecar(path: Path) -> bool:
+    """Whether ``path`` is a file (not a link) an export wrote: a JSON object naming the
+    ``objrec_version`` that wrote it, as every export's sidecar does."""
+    return is_plain_file(path) and bool(json_dict(path).get("objrec_version"))
 
 
 def is_plain_file(path: Path) -> bool:

@@ -46,6 +46,8 @@ from objrec.model import Classifier, count_parameters
 from objrec.outputs import (
     HINT,
     MARKER,
+    holds_evaluation,
+    is_export_sidecar,
     is_plain_file,
     json_dict,
     refuse_inside,
@@ -240,7 +242,7 @@ def derived_outputs(out: Path) -> list[Path]:
     report = out / "report.html"
     if is_plain_file(report) and b"<title>objrec report:" in report.read_bytes()[:4096]:
         found.append(report)
-    if str(json_dict(out / "model.json").get("objrec_version") or ""):
+    if is_export_sidecar(out / "model.json"):
         found += [out / name for name in DERIVED if is_plain_file(out / name)]
     return found
 
@@ -251,9 +253,9 @@ def is_evaluation(folder: Path) -> bool:
     ``evaluate --out RUN/eval-mine`` is theirs, and stays."""
     from objrec.evaluate import default_eval_dir
 
-    metrics = json_dict(folder / "metrics.json")
-    if not folder.is_dir() or folder.is_symlink() or not {"top1", "per_class"} <= metrics.keys():
+    if not folder.is_dir() or folder.is_symlink() or not holds_evaluation(folder):
         return False
+    metrics = json_dict(folder / "metrics.json")
     target, tta = Path(str(metrics.get("folder") or "")), folder.name.endswith("-tta")
     named = {
         default_eval_dir(folder.parent, data, target, tta).name for data in (None, target.parent)

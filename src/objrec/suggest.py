@@ -104,16 +104,16 @@ def pick_diverse(
     chosen: list[int] = []
     tiebreak = np.zeros(len(scores)) if tiebreak is None else tiebreak
     closest = np.zeros(len(scores))
-    gains: list[float] = []
+    similarities: list[float] = []
     available = np.ones(len(scores), dtype=bool)
     for _ in range(min(n, len(scores))):
         value = np.where(available, scores * (1 - diversity * closest), -np.inf)
         best = int(np.lexsort((tiebreak, closest, -value))[0])
         chosen.append(best)
-        gains.append(float(closest[best]))
+        similarities.append(float(closest[best]))
         available[best] = False
         closest = np.maximum(closest, unit @ unit[best])
-    return chosen, gains
+    return chosen, similarities
 
 
 @takes_back_folders("out")
