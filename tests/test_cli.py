@@ -782,6 +782,31 @@ def test_epoch_lines_are_the_first_the_improvements_and_every_tenth(capsys):
     assert [line.endswith("best") for line in lines] == [True] * 4 + [False, True, False]
 
 
+def test_a_resumed_run_shows_and_names_its_first_epoch(capsys):
+    """A run resumed after epoch 12 said 'showing epoch 1, ...' and showed its epoch 13 only if
+    that was a new best: its first line could be any later epoch, without a word."""
+    from objrec.cli import RichReporter
+
+    reporter = RichReporter()
+    for epoch in range(13, 26):
+        reporter.epoch(
+            {
+                "epoch": epoch,
+                "train_loss": 0.5,
+                "train_acc": 0.9,
+                "valid_loss": 0.4 - 0.01 * epoch,
+                "valid_acc": 0.9,
+                "seconds": 0.1,
+                "best": epoch in {15, 16, 22},
+            }
+        )
+    said, *lines = capsys.readouterr().err.splitlines()
+    assert said.startswith(
+        "showing epoch 13 (the first of this resume), every 10th epoch and each new best valid loss"
+    )
+    assert [int(line.split()[1]) for line in lines] == [13, 15, 16, 20, 22]
+
+
 def test_tiny_gains_of_a_nearly_zero_loss_get_no_line_of_their_own(capsys):
     """An easy set improves its valid loss by 1e-6 an epoch: no "valid loss 0.0000 best" per epoch."""
     from objrec.cli import RichReporter

@@ -131,16 +131,22 @@ def is_main_rank() -> bool:
 PLAIN_PROGRESS_SECONDS = 5.0
 """When stderr is not a terminal (a pipe, a log file), a progress line at most this often."""
 EPOCH_LINES_EVERY = 10
-"""Epoch lines: the first, each improvement by ``BEST_LINE_GAIN`` or more, and every this many."""
+"""Epoch lines: the first this command runs (a resumed run's comes after its last completed
+one), each improvement by ``BEST_LINE_GAIN`` or more, and every this many."""
 TOP5_CLASSES = 5
 """Top-5 is printed only for models of more classes than this (with fewer it is always 100%)."""
 BEST_LINE_GAIN = 0.001
 """An improvement gets its own epoch line when it lowers the last printed best loss by this much."""
-EPOCH_LINES_SAY = (
-    f"showing epoch 1, every {EPOCH_LINES_EVERY}th epoch and each new best valid loss (lower by "
-    f"{BEST_LINE_GAIN} or more); every epoch is in history.csv in the run folder"
-)
-"""Said once before the first epoch line, as the lines skip epochs."""
+
+
+def epoch_lines_say(first: int) -> str:
+    """Said once before the first epoch line, as the lines skip epochs; ``first``: the first epoch
+    this command runs, 1 but on a resume (a new run's fit always begins at epoch 1)."""
+    start = "epoch 1" if first == 1 else f"epoch {first} (the first of this resume)"
+    return (
+        f"showing {start}, every {EPOCH_LINES_EVERY}th epoch and each new best valid loss (lower "
+        f"by {BEST_LINE_GAIN} or more); every epoch is in history.csv in the run folder"
+    )
 
 
 def loss_text(loss: float) -> str:
@@ -230,6 +236,8 @@ class RichReporter(Reporter):
         epoch whose head is kept came after it)."""
         self.said_which = False
         """Whether the line saying which epochs get a line was printed (once, before the first)."""
+        self.first_epoch: int | None = None
+        """The first epoch reported: 1, or on a resume the one after the last completed."""
 
     @contextmanager
     def task(self, description: str, total: int | None) -> Iterator[Any]:
@@ -261,14 +269,17 @@ class RichReporter(Reporter):
             yield lambda n=1: progress.advance(task, n)
 
     def epoch(self, r: dict[str, Any]) -> None:
+        if self.first_epoch is None:
+            self.first_epoch = r["epoch"]
         gained = r["best"] and (
             self.shown_best is None or r["valid_loss"] <= self.shown_best - BEST_LINE_GAIN
         )
-        if self.quiet or not (gained or r["epoch"] == 1 or r["epoch"] % EPOCH_LINES_EVERY == 0):
+        first = r["epoch"] == self.first_epoch
+        if self.quiet or not (gained or first or r["epoch"] % EPOCH_LINES_EVERY == 0):
             return
         if not self.said_which:  # the lines skip epochs: say which before the first one
             self.said_which = True
-            err.print(EPOCH_LINES_SAY, markup=False, highlight=False)
+            err.print(epoch_lines_say(self.first_epoch), markup=False, highlight=False)
         if r["best"]:
             self.shown_best, self.shown_best_epoch = r["valid_loss"], r["epoch"]
         err.print(
