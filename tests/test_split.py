@@ -327,8 +327,18 @@ def test_a_staging_folder_a_killed_split_left_is_named_and_kept(
     finally:
         os.close(held)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert warnings == [f"{killed} was left by a split that was killed: it can be deleted"]
+    assert warnings == [killed_split_warning(killed, image_folder, out)]
     assert (killed / "train" / "red").is_dir() and running.is_dir() and fresh.is_dir()
+
+
+def killed_split_warning(stage: Path, src: Path, out: Path) -> str:
+    """The warning of a staging folder a killed split left, which its manifest may make needed:
+    it said 'it can be deleted', which loses what lets a forced split recognise the leftovers."""
+    command = f"objrec split {src.resolve()} {out.resolve()} --force"
+    return (
+        f"{stage} was left by a split that was killed: keep it until `{command}` has replaced what "
+        f"that split left in {out.resolve()} with a whole split; nothing in it is needed after that"
+    )
 
 
 def test_a_running_split_holds_its_staging_folder(tmp_path, image_folder, known_facts, monkeypatch):

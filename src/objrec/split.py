@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 import random
+import shlex
 import shutil
 import time
 import uuid
@@ -255,7 +256,7 @@ def _check_out(src: Path, out: Path, force: bool) -> None:
     partial = partial_split(out)
     for stage in leftover_stages(out):
         if stage != partial:
-            log.warning("%s was left by a split that was killed: it can be deleted", stage)
+            warn_of_killed_split(stage, src, out)
     if partial is not None and not force:
         raise ObjrecError(
             f"{out} holds what is left of a split that was stopped before it was done (its "
@@ -264,6 +265,20 @@ def _check_out(src: Path, out: Path, force: bool) -> None:
     if partial is None:
         refuse_users_split_names(out)
     refuse_overwrite(out, force, "choose another folder or pass `force=True`")
+
+
+def warn_of_killed_split(stage: Path, src: Path, out: Path) -> None:
+    """Name a staging folder a killed split left in ``out`` and what to do with it: its manifest
+    may be all that tells which of ``out``'s folders that split moved in (killed while it moved
+    them, over an earlier split), so it is kept until a forced split has replaced them."""
+    command = f"objrec split {shlex.quote(str(src))} {shlex.quote(str(out))} --force"
+    log.warning(
+        "%s was left by a split that was killed: keep it until `%s` has replaced what that split "
+        "left in %s with a whole split; nothing in it is needed after that",
+        stage,
+        command,
+        out,
+    )
 
 
 MANIFEST_HEADER = "file,class,split,sha256"
