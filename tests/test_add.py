@@ -492,6 +492,36 @@ def test_a_second_add_reads_only_the_files_it_has_not_hashed_as_they_are(
     assert all(len(row["sha256"]) == 64 for row in rows)
 
 
+@pytest.mark.slow
+def test_add_given_trains_cache_dir_hashes_none_of_the_files_train_hashed(
+    capsys, tmp_path, split_dir, monkeypatch
+):
+    """After `objrec train ... --cache-dir ELSEWHERE`, add opened the default cache folder's
+    store and hashed every file of DATA again; `--cache-dir ELSEWHERE` gives it train's."""
+    import objrec.store
+
+    elsewhere = tmp_path / "elsewhere"
+    train = ["train", split_dir, "--out", tmp_path / "run", "--backbone", "tiny_test"]
+    assert main([str(a) for a in [*train, "--epochs", "1", "--cache-dir", elsewhere]]) == 0
+    read: list[str] = []
+    hash_file = objrec.store.hash_file
+
+    def hashed(path):
+        read.append(Path(path).resolve().relative_to(tmp_path).as_posix())
+        return hash_file(path)
+
+    monkeypatch.setattr(objrec.store, "hash_file", hashed)
+    new = new_images(tmp_path / "new", "red", 2)
+    tests = sorted(p.relative_to(tmp_path).as_posix() for p in (split_dir / "test").rglob("*.*g"))
+    capsys.readouterr()
+    assert main(["add", str(split_dir), str(new), "--cache-dir", str(elsewhere)]) == 0
+    assert sorted(read) == tests  # train hashes its train and valid images, never the test ones
+    assert f"--out NEW_RUN --cache-dir {elsewhere}`" in capsys.readouterr().out  # what to run next
+    read.clear()
+    assert main(["add", str(split_dir), str(new_images(tmp_path / "new2", "red", 1, 600))]) == 0
+    assert len(read) == len(list(split_dir.rglob("*.*g"))) - 1  # default store: all but the new
+
+
 def blend_chain(colour, seed, shares):
     """One noisy picture turning into another (``shares`` of the second): close shares are
     near-duplicates by split's rule, far ones not."""

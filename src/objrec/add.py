@@ -137,6 +137,7 @@ def add_images(
     on_file: Callable[[int, int], None] | None = None,
     on_write: Callable[[int, int], None] | None = None,
     on_wait: Callable[[], None] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
     **keywords: Any,
 ) -> AddResult:
     """Add the images of ``new`` to ``data``, a folder made by ``split_folder``, leak-free.
@@ -152,8 +153,7 @@ def add_images(
         dry_run: decide everything and write nothing.
         on_file, on_write: progress, called as ``(done, total)`` hashing, then writing.
         on_wait: called before waiting for another objrec process writing in ``data``.
-
-    Undecodable images and empty class folders are named in ``unreadable_files``, ``empty_classes``.
+        cache_dir: the cache folder whose store knows ``data``'s files (``train``'s ``cache_dir``).
 
     Raises:
         ObjrecError: before anything is written, for a ``data`` that is not a split folder (or is
@@ -168,7 +168,7 @@ def add_images(
     root = _split_folder(Path(data), given)
     images = _checked_images(given, class_name, Path(data), root)
     with contextlib.nullcontext() if dry_run else locked(root, on_wait):
-        plan = _plan(root, images, config, on_file, own)
+        plan = _plan(root, images, config, on_file, own, _store_dir(cache_dir))
         if not dry_run:
             written = _write(root, plan.rows, config.mode, on_write)
             plan.result.files = [(image.shown, target.as_posix()) for image, target, *_ in written]
@@ -344,12 +344,15 @@ def _existing(data: Path) -> dict[Path, tuple[str, str]]:
     }
 
 
-def _plan(data: Path, images: list[NewImage], config: SplitConfig, on_file, own: bool) -> _Plan:
-    """Hash everything (facts from the cache where known), then decide each new image's fate."""
+def _plan(
+    data: Path, images: list[NewImage], config: SplitConfig, on_file, own: bool, store_dir: Path
+) -> _Plan:
+    """Hash everything (facts from the cache where known), then decide each new image's fate;
+    ``store_dir``: the feature store whose file index knows the data folder's files."""
     existing = _existing(data)
     config = dataclasses.replace(config, ratios=_own_ratios(existing)) if own else config
     files = {"data": list(existing), "new": [image.path for image in images]}
-    hashes, sha256 = _digests(files, on_file)
+    hashes, sha256 = _digests(files, on_file, store_dir)
     facts = decode_all(files, hashes, on_file)
     unreadable = [image.shown for image in images if facts[image.path].error]
     images = [image for image in images if not facts[image.path].error]
@@ -375,14 +378,25 @@ def _plan(data: Path, images: list[NewImage], config: SplitConfig, on_file, own:
     return _Plan(result, rows)
 
 
-def _digests(files: dict[str, list[Path]], on_file) -> tuple[dict[Path, str], dict[Path, str]]:
+def _store_dir(cache_dir: str | os.PathLike[str] | None) -> Path:
+    """The feature store folder of the cache folder ``cache_dir`` (default: the default one's),
+    whose file index gives the digests of the files an add or a train given that folder hashed
+    (an add has no run to read ``train``'s ``cache_dir`` from, so it is given the folder too).
+    The image facts stay in the default cache folder, where ``split`` keeps them."""
+    return Path(cache_dir or default_cache_dir()) / "store"
+
+
+def _digests(
+    files: dict[str, list[Path]], on_file, store_dir: Path
+) -> tuple[dict[Path, str], dict[Path, str]]:
     """Each file's content digest (SHA-256's first 128 bits, as the feature store keys images)
     and each new image's whole SHA-256, for its manifest row. The data folder's digests come from
-    the feature store's file index (path, size, times, inode): only files an earlier add or train
-    did not see as they are now are read. ``on_file`` counts them as the first half of the work."""
+    the file index (path, size, times, inode) of the feature store in ``store_dir``: only files
+    an earlier add or train using that store did not see as they are now are read. ``on_file``
+    counts them as the first half of the work."""
     data, new = files["data"], files["new"]
     total = 2 * (len(data) + len(new))
-    with FeatureStore(default_cache_dir() / "store") as store:
+    with FeatureStore(store_dir) as store:
         known, stats = store.digests(data)
     log.info(
         "hashed %d of the data folder's %d files in %.1fs", stats.hashed, len(data), stats.seconds

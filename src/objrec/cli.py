@@ -601,8 +601,15 @@ def split_warnings(result) -> list[str]:
 @click.option(
     "--dry-run", is_flag=True, help="Print where each image would go; write nothing in DATA."
 )
+@click.option(
+    "--cache-dir",
+    type=DIR,
+    help=field_help(TrainConfig, "cache_dir")
+    + " add reads the digests of DATA's files from the feature store there: give the --cache-dir "
+    "train was given, and no file it hashed is read again.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the counts and files as JSON.")
-def add(data: Path, new, class_name, ratios, seed, copy, dry_run, as_json) -> None:
+def add(data: Path, new, class_name, ratios, seed, copy, dry_run, cache_dir, as_json) -> None:
     """Add the images of NEW to DATA (a folder made by `objrec split`), as split would place them.
 
     NEW holds one sub-folder per class, as split's SRC; with --class NAME, images of that class.
@@ -610,7 +617,7 @@ def add(data: Path, new, class_name, ratios, seed, copy, dry_run, as_json) -> No
     split; the others are placed, seeded, so that each class comes as close as it can to the
     ratios. The files are copied (never moved) under names no file in DATA has, and
     DATA/manifest.csv gets their rows. `objrec train DATA --out RUN` (a new RUN, or the earlier
-    one with --force) then computes only the new images.
+    one with --force; the same --cache-dir, if any) then computes only the new images.
     """
     from objrec.add import add_images
 
@@ -636,12 +643,13 @@ def add(data: Path, new, class_name, ratios, seed, copy, dry_run, as_json) -> No
             on_file=on_file,
             on_write=on_write,
             on_wait=wait,
+            cache_dir=cache_dir,
             **settings,
         )
     if as_json:
         print_json(add_json(result, logged + add_warnings(result)))
         return
-    print_added(result)
+    print_added(result, cache_dir)
     for warning in add_warnings(result):
         err.print(warning, style="yellow", markup=False, highlight=False)
 
@@ -672,9 +680,9 @@ def add_json(result, warnings: list[str]) -> dict[str, Any]:
     }
 
 
-def print_added(result) -> None:
-    """Per class, the images added to each split and those skipped as copies; what to run next
-    (a dry run: each file and where it would go)."""
+def print_added(result, cache_dir: Path | None = None) -> None:
+    """Per class, the images added to each split and those skipped as copies; what to run next,
+    with add's --cache-dir (a dry run: each file and where it would go)."""
     table = Table("class", "train", "valid", "test", "copies skipped")
     for name, counts in sorted(result.counts.items()):
         label = Text(name + (" (new)" if name in result.new_classes else ""))
@@ -705,11 +713,17 @@ def print_added(result) -> None:
             console.print(f"{source} -> {target}", markup=False, highlight=False)
         console.print("nothing written (--dry-run)", highlight=False)
     elif result.files:
-        console.print(
-            f"now train again: `objrec train {shlex.quote(shown(result.data))} --out NEW_RUN` "
-            "(or --out of the earlier run with --force): it computes only the new images' features",
-            markup=False,
-        )
+        console.print(train_again(result.data, cache_dir), markup=False)
+
+
+def train_again(data: Path, cache_dir: Path | None) -> str:
+    """What to run after an add: train on DATA, with the cache folder add was given (whose store
+    holds the features of the images but the new ones)."""
+    cache = f" --cache-dir {shlex.quote(shown(cache_dir))}" if cache_dir else ""
+    return (
+        f"now train again: `objrec train {shlex.quote(shown(data))} --out NEW_RUN{cache}` "
+        "(or --out of the earlier run with --force): it computes only the new images' features"
+    )
 
 
 def ratios_line(result) -> str:
