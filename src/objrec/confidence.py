@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from objrec.errors import ObjrecError
 from objrec.model import HeadEnsemble
 from objrec.progress import plural
 
@@ -716,6 +717,14 @@ def score_from_state(own: dict[str, torch.Tensor]) -> nn.Module:
     if "means" in own:
         return MahalanobisScore.from_state(own)
     return RelativeMahalanobisScore.from_state(own)
+
+
+def require_finite(threshold: float | None) -> float | None:
+    """``threshold`` itself, refused when it is not a finite number: below NaN nothing ever is
+    (``score < nan`` is never true), so a NaN threshold would answer nothing unknown, silently."""
+    if threshold is not None and not math.isfinite(threshold):
+        raise ObjrecError(f"`threshold` must be a finite number, not {threshold}")
+    return threshold
 
 
 def threshold_keeping(scores: torch.Tensor, keep: float = KEEP_KNOWN) -> float:

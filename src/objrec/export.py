@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from torch import nn
 
 from objrec import __version__
 from objrec.checkpoint import load_model
-from objrec.confidence import Readable
+from objrec.confidence import Readable, require_finite
 from objrec.errors import ObjrecError
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier
@@ -218,8 +217,7 @@ def export_model(
 ) -> ExportResult:
     """Export the model of ``run`` to ``out`` (default ``run/model.onnx``) and check it; the
     sidecar's unknown threshold is ``threshold`` when given (on the run's score), else the run's."""
-    if threshold is not None and not math.isfinite(threshold):
-        raise ObjrecError(f"`threshold` must be a number, not {threshold}")
+    require_finite(threshold)
     if fmt not in FORMATS:
         raise ObjrecError(f"`fmt` must be one of {', '.join(FORMATS)}")
     if not onnxruntime_available():

@@ -26,7 +26,7 @@ import torch
 from PIL import Image
 
 from objrec.checkpoint import BEST, load_model
-from objrec.confidence import Readable, tie_head
+from objrec.confidence import Readable, require_finite, tie_head
 from objrec.errors import ObjrecError
 from objrec.export import export_checked
 from objrec.features import open_cache
@@ -101,7 +101,8 @@ class Recognizer:
         self.draft = draft_size(self.data)
         self.calibration = meta.calibration or Calibration()
         self.temperature = self.calibration.temperature
-        self.threshold = threshold if threshold is not None else self.calibration.unknown_threshold
+        own = self.calibration.unknown_threshold
+        self.threshold = require_finite(threshold) if threshold is not None else own
         """Below it, "unknown"; None (or ``unknown=False``): never."""
         if not unknown:
             self.threshold = None
@@ -131,6 +132,7 @@ class Recognizer:
         device: torch.device | None = None,
     ) -> Recognizer:
         """The recognizer of a run folder or checkpoint file."""
+        require_finite(threshold)  # before the model loads
         path = Path(run) / BEST if Path(run).is_dir() else Path(run)
         model, meta = load_model(path)
         return cls(model, meta, runtime, path, threshold, unknown, device)
