@@ -36,6 +36,21 @@ def test_explore_a_plain_class_folder_reports_unreadable_files(tmp_path, image_f
     assert len(result.unreadable) == 1 and "broken.jpg" in result.unreadable[0]
 
 
+
+def test_a_class_empty_in_one_split_only_is_counted_as_0_not_said_left_out(split_dir, caplog):
+    """A split folder's class emptied in test was warned about as "left out", yet the table
+    counted it (train 5, valid 2, test 0)."""
+    for image in (split_dir / "test" / "red").iterdir():
+        image.unlink()
+    (split_dir / "test" / "purple").mkdir()
+    with caplog.at_level("WARNING"):
+        result = explore(split_dir)
+    assert result.counts.loc["red", "test"] == 0 and result.counts.loc["red", "train"] > 0
+    assert "purple" not in result.counts.index
+    lines = caplog.text.splitlines()
+    assert any("counted as 0 in its split" in ln and "red" in ln for ln in lines)
+    assert any("left out" in ln and "purple" in ln and "red" not in ln for ln in lines)
+
 @pytest.mark.slow
 def test_explore_never_writes_into_a_non_empty_folder_without_force(tmp_path, split_dir):
     from objrec.errors import ObjrecError

@@ -68,20 +68,25 @@ def explore(
 
 
 def list_classes(parts: dict[str, Path]) -> list[tuple[str, str, Path]]:
-    """(split, class, file) of every image in the class folders of ``parts`` (split -> folder); a
-    class folder without images is named in a warning (left out of the counts, as split does)."""
+    """(split, class, file) of every image in the class folders of ``parts`` (split -> folder).
+    A class folder without images is named in a warning: left out of the counts (as split does)
+    when its class has no image in any split, else counted as 0 in its split."""
     listing, empty = [], []
     for split, root in parts.items():
         for cls in class_dirs(root):
             files = list_images(cls)
             listing += [(split, cls.name, path) for path in files]
-            empty += [] if files else [str(cls)]
-    if empty:
-        log.warning(
-            "%s no images: left out (`objrec check` lists every problem): %s",
-            "a class folder holds" if len(empty) == 1 else f"{len(empty)} class folders hold",
-            some_of(empty),
-        )
+            empty += [] if files else [cls]
+    counted = {name for _, name, _ in listing}
+    for kept in (False, True):
+        named = [str(folder) for folder in empty if (folder.name in counted) == kept]
+        if named:
+            log.warning(
+                "%s no images: %s (`objrec check` lists every problem): %s",
+                "a class folder holds" if len(named) == 1 else f"{len(named)} class folders hold",
+                "counted as 0 in its split" if kept else "left out",
+                some_of(named),
+            )
     return listing
 
 
