@@ -36,7 +36,6 @@ def test_explore_a_plain_class_folder_reports_unreadable_files(tmp_path, image_f
     assert len(result.unreadable) == 1 and "broken.jpg" in result.unreadable[0]
 
 
-
 def test_a_class_empty_in_one_split_only_is_counted_as_0_not_said_left_out(split_dir, caplog):
     """A split folder's class emptied in test was warned about as "left out", yet the table
     counted it (train 5, valid 2, test 0)."""
@@ -50,6 +49,7 @@ def test_a_class_empty_in_one_split_only_is_counted_as_0_not_said_left_out(split
     lines = caplog.text.splitlines()
     assert any("counted as 0 in its split" in ln and "red" in ln for ln in lines)
     assert any("left out" in ln and "purple" in ln and "red" not in ln for ln in lines)
+
 
 @pytest.mark.slow
 def test_explore_never_writes_into_a_non_empty_folder_without_force(tmp_path, split_dir):
