@@ -1842,3 +1842,28 @@ def test_a_rerun_never_writes_over_an_output_the_user_changed(
     assert code == 1 and f"{path} changed after" in " ".join(err.split()) and "--force" in err
     assert path.read_text() == "the user's review\n"
     assert run(capsys, *args, "--force")[0] == 0 and path.read_text() != "the user's review\n"
+
+
+@pytest.mark.slow
+def test_commands_given_a_run_read_the_store_of_the_cache_dir_it_was_trained_with(
+    tmp_path, split_dir, monkeypatch
+):
+    """After `objrec train --cache-dir DIR`, suggest and audit --run opened the default cache
+    folder's store and pushed every image through the frozen body again; they now use the run's
+    (a relative --cache-dir is recorded as the folder it named)."""
+    import objrec.features
+
+    monkeypatch.chdir(tmp_path)
+    train = ["train", str(split_dir), "--out", "run", "--backbone", "tiny_test", "--epochs", "1"]
+    assert main([*train, "--cache-dir", "elsewhere"]) == 0
+    monkeypatch.chdir(split_dir)  # elsewhere, as given, no longer names the folder from here
+    rows: list[int] = []
+    call = objrec.features.FrozenBody.__call__
+    monkeypatch.setattr(
+        objrec.features.FrozenBody, "__call__", lambda self, x: rows.append(len(x)) or call(self, x)
+    )
+    run, out = tmp_path / "run", tmp_path / "out"
+    assert main(["suggest", str(run), str(split_dir / "train"), "--out", str(out / "s")]) == 0
+    assert sum(rows) == 0
+    assert main(["audit", str(split_dir), "--run", str(run), "--out", str(out / "a")]) == 0
+    assert sum(rows) == len(list((split_dir / "test").rglob("*.*g")))  # train never saw test

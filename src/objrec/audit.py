@@ -270,7 +270,7 @@ def frozen_body(
         from objrec.checkpoint import load_model
 
         model, meta = load_model(run)
-        cache = open_cache(config.cache_dir, meta.feature_dtype)
+        cache = open_cache(config.cache_dir or meta.cache_dir, meta.feature_dtype)
         return FrozenBody(model.body, meta.data.input_size, cache, name=meta.backbone), meta.data
     spec = get_backbone(config.backbone)
     data = resolve_data_config(spec)

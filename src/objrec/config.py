@@ -205,7 +205,8 @@ class TrainConfig:
     this rank's share of the machine but one). 0 decodes in a thread of the main process, which
     measured fastest on 2 cores, where ONNX Runtime already keeps both busy."""
     cache_dir: str | None = None
-    """Where frozen features are cached; default ``$OBJREC_CACHE`` or ``~/.cache/objrec``."""
+    """Where frozen features are cached; default ``$OBJREC_CACHE`` or ``~/.cache/objrec``.
+    Recorded with the run: evaluate, suggest and audit --run read the run's features there."""
     feature_dtype: str = "float16"
     """How the feature store keeps the body's pooled features: float16 (the default: half the
     disk and page cache of float32, for the same validation loss on three split seeds; see

@@ -213,7 +213,8 @@ def mark_seen(
     """Which evaluated images are the run's own training or validation images (by the record
     ``train`` left in ``run``'s folder, beside the checkpoint): ``result.seen`` is set, and the
     predictions' ``seen_in`` column (the split, or "") returned."""
-    cache, folder = config.cache_dir, run if run.is_dir() else run.parent
+    cache = config.cache_dir or recognizer.meta.cache_dir
+    folder = run if run.is_dir() else run.parent
     store = open_cache(cache).store
     result.seen = seen_images(recognizer.meta.data_dir, paths, store, run=folder)
     open_cache(cache).close()  # lets `objrec cache --prune` go on
@@ -265,7 +266,7 @@ def view_tables(
 ) -> list[FeatureTable]:
     """The features of ``images`` in each of the recognizer's views, from the feature store
     (in the dtype the run's features were stored in), computed on the recognizer's device."""
-    cache = open_cache(config.cache_dir, recognizer.meta.feature_dtype)
+    cache = open_cache(config.cache_dir or recognizer.meta.cache_dir, recognizer.meta.feature_dtype)
     body, size = recognizer.model.body, recognizer.data.input_size
     frozen = FrozenBody(body, size, cache, name=recognizer.meta.backbone, device=recognizer.device)
     num_workers = loader_settings(recognizer.device, config.num_workers).num_workers

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from objrec.config import DataConfig, TrainConfig
@@ -88,6 +89,14 @@ class RunMeta:
         """The dtype the run's frozen features were stored in (float32 for runs that do not say):
         every command reading the run's features from the store reads them in it."""
         return self.train_config.feature_dtype if self.train_config else "float32"
+
+    @property
+    def cache_dir(self) -> str | None:
+        """The cache folder ``train`` was given (``--cache-dir``), while it exists here: commands
+        that read the run's features use its store unless told another. None (a run trained
+        with the default, or moved to a machine without that folder): the default folder."""
+        folder = self.train_config.cache_dir if self.train_config else None
+        return folder if folder and Path(folder).is_dir() else None
 
     @classmethod
     def for_model(

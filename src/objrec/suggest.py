@@ -141,7 +141,7 @@ def suggest(
         check_output_dir(out, force, names=SUGGEST_FILES)
     recognizer = Recognizer.load(run)
     data = recognizer.data
-    cache = open_cache(cache_dir, recognizer.meta.feature_dtype)  # where the run's features are
+    cache = open_cache(cache_dir or recognizer.meta.cache_dir, recognizer.meta.feature_dtype)
     body = FrozenBody(recognizer.model.body, data.input_size, cache, name=recognizer.meta.backbone)
     samples = [Sample(p, 0) for p in paths]
     settings = PassSettings(reporter=reporter, description="images")
