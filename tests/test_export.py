@@ -169,7 +169,7 @@ def test_export_threshold_replaces_the_run_s_own_in_the_sidecar_and_keeps_it_bes
     unknown = json.loads(out.with_suffix(".json").read_text())["unknown"]
     assert unknown["threshold"] == 0.42
     assert unknown["run_threshold"] == meta.calibration.unknown_threshold
-    with pytest.raises(ObjrecError, match="`threshold` must be a finite number"):
+    with pytest.raises(ObjrecError, match="`threshold` must be a finite number, not nan"):
         export_model(trained_run, tmp_path / "n.onnx", threshold=float("nan"))
 
 

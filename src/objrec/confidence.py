@@ -719,11 +719,14 @@ def score_from_state(own: dict[str, torch.Tensor]) -> nn.Module:
     return RelativeMahalanobisScore.from_state(own)
 
 
-def require_finite(threshold: float | None) -> float | None:
-    """``threshold`` itself, refused when it is not a finite number: below NaN nothing ever is
-    (``score < nan`` is never true), so a NaN threshold would answer nothing unknown, silently."""
-    if threshold is not None and not math.isfinite(threshold):
-        raise ObjrecError(f"`threshold` must be a finite number, not {threshold}")
+def require_number(threshold: float | None, finite: bool = False) -> float | None:
+    """``threshold`` itself, refused when it is NaN: below NaN nothing ever is (``score < nan``
+    is never true), so it would answer nothing unknown, silently. ``finite``: infinities refused
+    too (a JSON sidecar cannot hold them); otherwise -inf answers nothing unknown, inf all."""
+    if threshold is not None and (math.isnan(threshold) or (finite and math.isinf(threshold))):
+        raise ObjrecError(
+            f"`threshold` must be a {'finite ' if finite else ''}number, not {threshold}"
+        )
     return threshold
 
 

@@ -20,7 +20,7 @@ from torch import nn
 
 from objrec import __version__
 from objrec.checkpoint import load_model
-from objrec.confidence import Readable, require_finite
+from objrec.confidence import Readable, require_number
 from objrec.errors import ObjrecError
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier
@@ -217,7 +217,7 @@ def export_model(
 ) -> ExportResult:
     """Export the model of ``run`` to ``out`` (default ``run/model.onnx``) and check it; the
     sidecar's unknown threshold is ``threshold`` when given (on the run's score), else the run's."""
-    require_finite(threshold)
+    require_number(threshold, finite=True)
     if fmt not in FORMATS:
         raise ObjrecError(f"`fmt` must be one of {', '.join(FORMATS)}")
     if not onnxruntime_available():

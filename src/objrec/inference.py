@@ -26,7 +26,7 @@ import torch
 from PIL import Image
 
 from objrec.checkpoint import BEST, load_model
-from objrec.confidence import Readable, require_finite, tie_head
+from objrec.confidence import Readable, require_number, tie_head
 from objrec.errors import ObjrecError
 from objrec.export import export_checked
 from objrec.features import open_cache
@@ -102,7 +102,7 @@ class Recognizer:
         self.calibration = meta.calibration or Calibration()
         self.temperature = self.calibration.temperature
         own = self.calibration.unknown_threshold
-        self.threshold = require_finite(threshold) if threshold is not None else own
+        self.threshold = require_number(threshold) if threshold is not None else own
         """Below it, "unknown"; None (or ``unknown=False``): never."""
         if not unknown:
             self.threshold = None
@@ -132,7 +132,7 @@ class Recognizer:
         device: torch.device | None = None,
     ) -> Recognizer:
         """The recognizer of a run folder or checkpoint file."""
-        require_finite(threshold)  # before the model loads
+        require_number(threshold)  # before the model loads
         path = Path(run) / BEST if Path(run).is_dir() else Path(run)
         model, meta = load_model(path)
         return cls(model, meta, runtime, path, threshold, unknown, device)
