@@ -377,6 +377,7 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=AuditConfig().folds)
     parser.add_argument("--epochs", type=int, default=AuditConfig().epochs)
     parser.add_argument("--pca", type=int, default=AuditConfig().pca)
+    parser.add_argument("--min-steps", type=int, default=AuditConfig().min_steps)
     parser.add_argument(
         "--variants", action="store_true", help="Also rank labels with other head settings."
     )
@@ -384,7 +385,13 @@ def main() -> None:
     work = args.work or Path(f"/tmp/objrec-audit-bench-s{args.seed}")
     work.mkdir(parents=True, exist_ok=True)
     data, truth = prepare(work, args.seed, args.source, args.duplicates)
-    config = AuditConfig(backbone=args.backbone, folds=args.folds, epochs=args.epochs, pca=args.pca)
+    config = AuditConfig(
+        backbone=args.backbone,
+        folds=args.folds,
+        epochs=args.epochs,
+        pca=args.pca,
+        min_steps=args.min_steps,
+    )
     started = time.perf_counter()
     result = audit(data, work / "audit", config, force=True)
     seconds = time.perf_counter() - started

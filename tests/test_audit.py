@@ -437,6 +437,29 @@ def test_out_of_fold_heads_train_with_the_engines_epoch_loop(monkeypatch):
     assert len(epochs) == 3 * 2
 
 
+def test_min_steps_gives_a_small_folders_heads_more_epochs(monkeypatch):
+    """A head on 20 images at batch 8 takes 3 steps an epoch: 12 steps need 4 epochs, not 2."""
+    import objrec.audit
+    from objrec.audit import head_epochs, out_of_fold_probs
+
+    epochs = []
+    real = objrec.audit.train_one_epoch
+    monkeypatch.setattr(
+        objrec.audit, "train_one_epoch", lambda *a, **k: epochs.append(1) or real(*a, **k)
+    )
+    features = np.random.default_rng(0).normal(size=(30, 8)).astype(np.float32)
+    setting = AuditConfig(folds=3, epochs=2, batch_size=8, min_steps=12)
+    out_of_fold_probs(features, np.repeat(np.arange(3), 10), 3, setting)
+    assert len(epochs) == 3 * 4
+    assert head_epochs(20, replace(setting, min_steps=0)) == 2
+    assert head_epochs(5000, replace(setting, min_steps=12)) == 2  # already more steps
+
+
+def test_min_steps_below_zero_is_refused():
+    with pytest.raises(ObjrecError, match=r"^`min_steps` must be 0 \(off\) or more$"):
+        AuditConfig(min_steps=-1)
+
+
 def test_out_of_fold_heads_need_a_class_of_two_images():
     """Called with one image of each class, ``StratifiedKFold`` raised its own ValueError."""
     from objrec.audit import out_of_fold_probs
