@@ -70,6 +70,24 @@ def test_a_barely_familiar_answer_says_so_under_its_name_in_the_plot(
     assert off.line is None and not off.familiarity_note  # --no-unknown: no line to be near
 
 
+def test_an_unknown_answer_says_its_familiarity_beside_the_closest_class(
+    trained_run, split_dir, capsys
+):
+    """'unknown (like none of the classes); closest: butterfly 98.00%' gave no familiarity, so the
+    98% read as a contradiction; barely familiar answers gave theirs."""
+    from objrec.cli import main
+
+    image = next((split_dir / "test" / "red").iterdir())
+    (typical,) = predict(trained_run, [image])
+    line = typical.score + 0.5  # the same image, now below the line
+    (unknown,) = predict(trained_run, [image], threshold=line)
+    note = f"familiarity {typical.score:.2f}, unknown below {line:.3g}"
+    assert unknown.unknown and unknown.familiarity_note == note
+    assert main(["predict", str(trained_run), str(image), "--threshold", str(line)]) == 0
+    out = capsys.readouterr().out
+    assert "unknown (like none of the classes); closest: " in out and f"({note})" in out
+
+
 def test_the_plot_says_how_many_classes_and_which_of_the_images_it_shows(tmp_path, monkeypatch):
     from objrec import plots
     from objrec.predict import Prediction, plot_predictions

@@ -61,13 +61,20 @@ class Prediction:
 
     @property
     def familiarity_note(self) -> str:
-        """The words for an image answered known within :data:`NEAR_LINE` of the line (it
-        looks as confident as any other), "barely familiar: 0.02, unknown below 0"; else ""."""
-        if self.line is None or self.score is None or self.unknown or self.error:
+        """The familiarity, in words, of an image answered unknown, "familiarity -0.21, unknown
+        below 0" (its closest class may still have 98%: the probabilities are among the classes
+        only), or known within :data:`NEAR_LINE` of the line (it looks as confident as any other),
+        "barely familiar: 0.02, unknown below 0"; else ""."""
+        if self.line is None or self.score is None or self.error:
             return ""
-        if self.score >= self.line + NEAR_LINE:
-            return ""
-        return f"barely familiar: {self.score:.2f}, unknown below {self.line:.3g}"
+        line = f"unknown below {self.line:.3g}"
+        if self.unknown:
+            return f"familiarity {self.score:.2f}, {line}"
+        return (
+            f"barely familiar: {self.score:.2f}, {line}"
+            if self.score < self.line + NEAR_LINE
+            else ""
+        )
 
     @property
     def filename(self) -> str:
