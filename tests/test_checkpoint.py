@@ -36,6 +36,17 @@ def test_checkpoint_round_trip_predicts_the_same(trained_run):
         assert torch.equal(model(x), again(x))
 
 
+def test_an_export_given_as_a_checkpoint_says_to_give_its_run_folder(tmp_path):
+    """`objrec predict run/model.onnx photo.jpg` said only "not an objrec checkpoint"."""
+    for name, hint in (("model.onnx", True), ("model.pt", False)):
+        (tmp_path / name).write_bytes(b"\x08\x07not safetensors")
+        with pytest.raises(ObjrecError) as caught:
+            load_model(tmp_path / name)
+        said = str(caught.value)
+        assert "not an objrec checkpoint" in said
+        assert ("for an export, give the run folder it came from" in said) == hint
+
+
 def test_a_pickle_with_a_payload_is_refused_and_never_runs(tmp_path, trained_run):
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.safetensors"

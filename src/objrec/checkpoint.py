@@ -62,6 +62,11 @@ def save_checkpoint(
     atomic_write(path, save(state, metadata=header))
 
 
+def is_onnx_file(path: Path) -> bool:
+    """Whether ``path`` looks like an ONNX file, ``objrec export``'s output (by its suffix)."""
+    return Path(path).suffix.lower() == ".onnx"
+
+
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], RunMeta]:
     """Tensors and metadata of an objrec checkpoint; anything else is refused before use."""
     state, header = _read(path)
@@ -100,8 +105,9 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
             header = handle.metadata() or {}
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        export = "; for an export, give the run folder it came from" * is_onnx_file(path)
         raise ObjrecError(
-            f"{path} is not an objrec checkpoint (not a readable safetensors file)"
+            f"{path} is not an objrec checkpoint (not a readable safetensors file){export}"
         ) from exc
     if _META_KEY not in header:
         raise ObjrecError(f"{path} is a safetensors file but not an objrec checkpoint")
