@@ -119,7 +119,10 @@ def preprocessing(meta: RunMeta, softmax: bool) -> dict[str, Any]:
             "layout": "NCHW",
             "colour": "RGB, scaled to [0, 1] before normalisation",
             "resize_short_side": data.resize_size,
+            "resize": "the short side to resize_short_side, the long side in proportion, rounded "
+            "down (as torchvision does), antialiased",
             "center_crop": data.input_size,
+            "crop": "the centre center_crop square, offsets round((side - center_crop) / 2)",
             "interpolation": data.interpolation,
             "mean": list(data.mean),
             "std": list(data.std),
