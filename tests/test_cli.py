@@ -1281,6 +1281,29 @@ def test_top5_is_shown_only_for_models_of_more_than_five_classes():
     assert "images" in headers[0] and "n_test" not in headers[0]  # the evaluated ones, test or not
 
 
+def test_a_perfect_evaluation_says_so_instead_of_a_table_of_classes_at_100(capsys):
+    """Every image right: the table listed 10 classes at 100% in an order nothing shown explains."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from objrec.cli import print_worst
+
+    rows = pd.DataFrame(
+        {"class": ["a", "b"], "n_train": [3, 4], "n_test": [2, 3], "top1": [1.0, 1.0]}
+        | {"top5": [1.0, 1.0], "precision": [1.0, 1.0], "f1": [1.0, 1.0]}
+        | {"most_confused_with": ["", ""]}
+    )
+    result = SimpleNamespace(per_class=rows, classes=["a", "b"], worst=rows.head)
+    print_worst(result, 10)
+    out = " ".join(capsys.readouterr().out.split())
+    assert out == "Worst classes: none; all 5 images of the 2 classes right"
+    rows.loc[1, ["top1", "most_confused_with"]] = [2 / 3, "a"]
+    print_worst(result, 10)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Worst classes" in out and "worst first: by top-1, then by mean loss" in out
+
+
 def test_cache_tells_apart_bodies_of_one_name_by_their_id(capsys, tmp_path):
     """Two int8 bodies calibrated apart share a label: `objrec cache` showed two identical rows."""
     from types import SimpleNamespace

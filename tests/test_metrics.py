@@ -22,6 +22,19 @@ def test_topk_and_summary_by_hand():
     assert abs(m["mean_class_top1"] - (0.5 + 0 + 0) / 3) < 1e-6
 
 
+def test_a_tie_for_the_commonest_confusion_names_every_tied_class():
+    """crocodile confused once with crayfish and once with crocodile_head named only crayfish."""
+    classes = ["crayfish", "crocodile", "crocodile_head"]
+    logits = torch.eye(3)[[1, 2, 0, 0, 0, 2]] * 5  # crocodile: right, head, crayfish, crayfish
+    targets = torch.tensor([1, 1, 1, 1, 0, 2])
+    table = per_class_table(logits, targets, classes).set_index("class")
+    assert table.loc["crocodile", "most_confused_with"] == "crayfish"  # 2 against 1
+    logits[3] = torch.eye(3)[1] * 5  # now one each
+    table = per_class_table(logits, targets, classes).set_index("class")
+    assert table.loc["crocodile", "most_confused_with"] == "crayfish, crocodile_head"
+    assert table.loc["crayfish", "most_confused_with"] == ""
+
+
 def test_per_class_table_and_confusions():
     logits = torch.eye(3)[[0, 0, 1, 1, 1, 2]] * 5
     targets = torch.tensor([0, 1, 1, 1, 2, 2])

@@ -1108,7 +1108,7 @@ def print_evaluation(result: EvaluationResult, worst: int, run: Path | None = No
             markup=False,
             highlight=False,
         )
-    console.print(worst_table(result.worst(worst), with_top5=n_classes > TOP5_CLASSES))
+    print_worst(result, worst)
     console.print(averages_table(m))
     for line in confidence_lines(m, f"the images of {shown(result.folder)}", run):
         console.print(line, markup=False, highlight=False)
@@ -1218,12 +1218,24 @@ def top5_text(value: float, n_classes: int) -> str:
     return f", top-5 {percent(value)}" if n_classes > TOP5_CLASSES else ""
 
 
+def print_worst(result: EvaluationResult, worst: int) -> None:
+    """The worst classes' table, or one line when every evaluated image was predicted right (a
+    table of classes at 100% ordered by a loss it does not show read as noise)."""
+    per_class = result.per_class
+    if len(per_class) and (per_class["top1"] == 1).all():
+        every = plural(int(per_class["n_test"].sum()), "image")
+        console.print(f"Worst classes: none; all {every} of the {len(per_class)} classes right")
+        return
+    console.print(worst_table(result.worst(worst), with_top5=len(result.classes) > TOP5_CLASSES))
+
+
 def worst_table(rows, with_top5: bool = True) -> Table:
     """The worst classes: support (the class's evaluated images, test or not), top-1 (= recall),
     top-5, precision, F1, commonest confusion."""
     top5 = ("top-5",) if with_top5 else ()
     columns = ("class", "n_train", "images", "top-1 (recall)", *top5, "precision", "F1")
-    table = Table(*columns, "most confused with", title="Worst classes")
+    caption = "worst first: by top-1, then by mean loss"
+    table = Table(*columns, "most confused with", title="Worst classes", caption=caption)
     for r in rows.itertuples():
         table.add_row(
             Text(str(r._1)),  # class names are never markup

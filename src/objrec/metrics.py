@@ -86,7 +86,7 @@ def per_class_table(
     n_train: dict[str, int] | None = None,
 ) -> pd.DataFrame:
     """One row per class: n_train, n_test (its support), top1 (its recall), top5, precision, F1,
-    mean loss, and its commonest confusion."""
+    mean loss, and its commonest confusion (every class tied for it, by name)."""
     losses = F.cross_entropy(logits, targets, reduction="none")
     top1, top5 = topk_correct(logits, targets, 1), topk_correct(logits, targets, 5)
     preds = logits.argmax(1)
@@ -97,8 +97,7 @@ def per_class_table(
         n = int(mask.sum())
         if n == 0:
             continue
-        wrong = preds[mask & ~top1]
-        confused = classes[int(wrong.mode().values)] if len(wrong) else ""
+        confused = commonest(preds[mask & ~top1], classes)
         rows.append(
             {
                 "class": name,
@@ -114,6 +113,15 @@ def per_class_table(
             }
         )
     return pd.DataFrame(rows)
+
+
+def commonest(predicted: torch.Tensor, classes: Sequence[str]) -> str:
+    """The class most often ``predicted``, or the tied ones by name joined by ", " ("" if none):
+    one error each in crayfish and crocodile_head named only crayfish."""
+    if not len(predicted):
+        return ""
+    counts = torch.bincount(predicted, minlength=len(classes))
+    return ", ".join(sorted(classes[i] for i in torch.nonzero(counts == counts.max()).flatten()))
 
 
 def confusion_matrix(preds: torch.Tensor, targets: torch.Tensor, n_classes: int) -> torch.Tensor:
