@@ -566,7 +566,7 @@ def fake_audit(found: list[Path]):
     """``audit`` as the CLI calls it, finding one group across splits; ``found``: its ``out``."""
     from objrec.audit import AuditResult
 
-    def run_audit(data, out, config, run, reporter, force):
+    def run_audit(data, out, config, run, reporter, force, refresh=False):
         found.append(Path(out))
         group = {"paths": ["a", "b"], "splits": ["train", "test"], "similarity": 0.907}
         groups = [{**group, "kind": "across splits"}]
@@ -703,7 +703,7 @@ def test_the_terminal_shows_the_first_near_duplicate_groups_and_counts_the_rest(
     six = [str(data / f"train/blue/blue_0{i}.png") for i in range(6)]
     groups.append({"paths": six, "splits": [""] * 6, "similarity": 0.9, "kind": "within class"})
 
-    def run_audit(data, out, config, run, reporter, force):
+    def run_audit(data, out, config, run, reporter, force, refresh=False):
         return AuditResult([], groups, [], 120, ["a"], seconds={"total": 1.0})
 
     monkeypatch.setattr(objrec.audit, "audit", run_audit)
@@ -723,7 +723,7 @@ def test_look_alikes_across_splits_are_not_said_to_be_a_leak(tmp_path, monkeypat
     import objrec.audit
     from objrec.audit import AuditResult
 
-    def run_audit(data, out, config, run, reporter, force):
+    def run_audit(data, out, config, run, reporter, force, refresh=False):
         group = {"paths": ["a", "b"], "splits": ["train", "test"], "similarity": 0.902}
         alike = [{**group, "kind": "across splits"}]
         return AuditResult([], [], [], 120, ["a"], seconds={"total": 1.0}, look_alikes=alike)
@@ -982,3 +982,26 @@ def test_an_empty_class_folder_is_named_and_left_out_as_split_leaves_it(tmp_path
     names = {i.path.parent.name for i in whole.items if i.split == "test"}
     assert names == set(COLOURS) - {"blue"}
     assert all(whole.classes[i.label] == i.path.parent.name for i in whole.items)
+
+
+@pytest.mark.slow
+def test_a_plan_saved_during_a_rerun_of_the_audit_is_kept(split_dir, capsys, monkeypatch):
+    """`objrec audit DATA` run again checked DATA-audit before its slow work and wrote at the
+    end: a plan.csv the user saved in between (audit asks them to review it) was written over,
+    exit 0. Each output is checked again just before it takes its name: it is named, kept."""
+    from objrec import audit as audit_module
+
+    args = ["audit", str(split_dir), "--backbone", "tiny_test", "--folds", "3"]
+    assert main(args) == 0
+    plan = split_dir.with_name("data-audit") / "plan.csv"
+    find_issues = audit_module.find_issues
+
+    def reviewed_meanwhile(*args, **kwargs):
+        plan.write_text("the user's review\n")
+        return find_issues(*args, **kwargs)
+
+    monkeypatch.setattr(audit_module, "find_issues", reviewed_meanwhile)
+    capsys.readouterr()
+    assert main(args) == 1
+    assert f"{plan} changed after objrec wrote it" in " ".join(capsys.readouterr().err.split())
+    assert plan.read_text() == "the user's review\n"

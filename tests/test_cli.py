@@ -1890,3 +1890,102 @@ def test_commands_given_a_run_read_the_store_of_the_cache_dir_it_was_trained_wit
     assert sum(rows) == 0
     assert main(["audit", str(split_dir), "--run", str(run), "--out", str(out / "a")]) == 0
     assert sum(rows) == len(list((split_dir / "test").rglob("*.*g")))  # train never saw test
+
+
+def _edit_counts_then_end_image_sizes_in_the_future(out: Path, tmp_path: Path) -> str:
+    (out / "counts.csv").write_text("the user's counts\n")
+    future = time.time_ns() + 86_400 * 10**9  # a clock set ahead when image_sizes.png was made
+    os.utime(out / "image_sizes.png", ns=(future, future))
+    return "counts.csv"
+
+
+def _restore_a_reviewed_copy_with_its_older_time(out: Path, tmp_path: Path) -> str:
+    reviewed = tmp_path / "reviewed.csv"
+    reviewed.write_text("the user's counts\n")
+    past = time.time_ns() - 86_400 * 10**9
+    os.utime(reviewed, ns=(past, past))
+    shutil.copy2(reviewed, out / "counts.csv")  # `cp -p`: the older mtime kept
+    return "counts.csv"
+
+
+def _replace_the_file_written_last(out: Path, tmp_path: Path) -> str:
+    (out / "image_sizes.png").write_text("the user's own plot\n")
+    return "image_sizes.png"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "edit",
+    [
+        _edit_counts_then_end_image_sizes_in_the_future,
+        _restore_a_reviewed_copy_with_its_older_time,
+        _replace_the_file_written_last,
+    ],
+)
+def test_a_rerun_tells_a_users_edit_by_what_objrec_recorded_not_by_times(
+    tmp_path, capsys, image_folder, edit
+):
+    """An edit counted only when modified after image_sizes.png: one made while that file's time
+    was ahead (clock skew), a reviewed counts.csv put back with `cp -p` (its older time kept), or
+    the user's own image_sizes.png were written over by `objrec explore DATA` without --force,
+    exit 0. The mark records each file's size and content hash: any of them is named, kept."""
+    assert run(capsys, "explore", image_folder)[0] == 0
+    out = image_folder.with_name("photos-explore")
+    name = edit(out, tmp_path)
+    kept = (out / name).read_bytes()
+    code, _, err = run(capsys, "explore", image_folder)
+    assert code == 1 and f"{out / name} changed after objrec wrote it" in " ".join(err.split())
+    assert "--force" in err and (out / name).read_bytes() == kept
+    assert run(capsys, "explore", image_folder, "--force")[0] == 0
+    assert (out / name).read_bytes() != kept
+
+
+@pytest.mark.slow
+def test_a_link_named_like_an_output_is_never_written_through(tmp_path, capsys, image_folder):
+    """In objrec's own DATA-explore, a link counts.csv -> the user's precious.csv was written
+    through by a re-run, the user's file replaced by the counts. A link is refused, named, even
+    with --force (it is the user's, and what it points to more so); its target is untouched."""
+    assert run(capsys, "explore", image_folder)[0] == 0
+    out = image_folder.with_name("photos-explore")
+    precious = tmp_path / "precious.csv"
+    precious.write_text("the user's precious file\n")
+    (out / "counts.csv").unlink()
+    (out / "counts.csv").symlink_to(precious)
+    for force in ([], ["--force"]):
+        code, _, err = run(capsys, "explore", image_folder, *force)
+        assert code == 1 and f"{out / 'counts.csv'} is a link" in " ".join(err.split())
+        assert precious.read_text() == "the user's precious file\n"
+        assert (out / "counts.csv").is_symlink()
+
+
+@pytest.mark.slow
+def test_a_rerun_after_an_interrupted_one_writes_again(tmp_path, capsys, image_folder):
+    """A run stopped before its plots left image_sizes.png missing, and every output then counted
+    as changed ('counts.csv changed after objrec wrote it'): a missing output is no edit."""
+    assert run(capsys, "explore", image_folder)[0] == 0
+    out = image_folder.with_name("photos-explore")
+    (out / "images_per_class.png").unlink()
+    (out / "image_sizes.png").unlink()
+    code, _, err = run(capsys, "explore", image_folder)
+    assert code == 0 and "writing again into" in " ".join(err.split())
+    assert (out / "image_sizes.png").is_file()
+
+
+@pytest.mark.slow
+def test_an_edit_made_while_the_command_runs_is_kept(tmp_path, capsys, image_folder, monkeypatch):
+    """The check ran before the work and the writes came at its end: a file the user saved in
+    between was written over. Each output is checked again just before it takes its name."""
+    from objrec import explore
+
+    assert run(capsys, "explore", image_folder)[0] == 0
+    out = image_folder.with_name("photos-explore")
+    summarise = explore.summarise_sizes
+
+    def saved_meanwhile(*args):
+        (out / "sizes.csv").write_text("the user's sizes, saved during the run\n")
+        return summarise(*args)
+
+    monkeypatch.setattr(explore, "summarise_sizes", saved_meanwhile)
+    code, _, err = run(capsys, "explore", image_folder)
+    assert code == 1 and f"{out / 'sizes.csv'} changed after" in " ".join(err.split())
+    assert (out / "sizes.csv").read_text() == "the user's sizes, saved during the run\n"

@@ -1,9 +1,11 @@
 """evaluate: metrics with and without TTA, the files it writes, where it may write them."""
 
+import contextlib
 import json
 import logging
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -370,6 +372,12 @@ def test_top_losses_png_shows_only_wrong_answers_and_says_when_there_is_none(tmp
 
     drawn = {}
     monkeypatch.setattr("objrec.plots.save", lambda fig, path: drawn.update({path.name: fig}))
+
+    @contextlib.contextmanager
+    def as_named(folder, name, force=False):  # the file's own name, not a temporary one
+        yield Path(folder) / name
+
+    monkeypatch.setattr("objrec.evaluate.output_file", as_named)
     paths = [tmp_path / f"{name}.png" for name in ("wrong", "right_1", "right_2")]
     for path in paths:
         make_image(COLOURS["red"], size=(16, 16)).save(path)

@@ -461,7 +461,7 @@ def test_every_name_objrec_writes_into_an_output_folder_is_known():
         explore.write_exploration: outputs.EXPLORE_FILES,
     }
     for writer, names in writers.items():  # each command's names: what its --force may replace
-        written = set(re.findall(r'out / "([^"]+)"', inspect.getsource(writer)))
+        written = set(re.findall(r'"([\w.]+\.(?:csv|json|png|html))"', inspect.getsource(writer)))
         assert written and written <= set(names) <= outputs.OUTPUT_NAMES
     assert set(evaluate.OUTPUT_FILES) <= outputs.OUTPUT_NAMES
 
@@ -514,3 +514,59 @@ def test_a_forced_evaluation_never_writes_over_the_users_files(trained_run, spli
     out = tmp_path / "eval"
     evaluate(trained_run, split_dir, out=out)
     evaluate(trained_run, split_dir, out=out, force=True)  # its own: replaced
+
+
+def test_the_mark_records_what_objrec_wrote_each_file_by_content(tmp_path):
+    """The mark (.objrec-output) records each output's size, mtime and content hash, right
+    after it is written: what tells the user's edit from objrec's file on a re-run."""
+    import hashlib
+    import json
+
+    from objrec.outputs import MARKER, output_file, prepare_output_dir, users_file
+
+    out = prepare_output_dir(tmp_path / "out")
+    with output_file(out, "counts.csv") as tmp:
+        tmp.write_text("class,all\n")
+    files = json.loads((out / MARKER).read_text())["files"]
+    assert files["counts.csv"]["sha256"] == hashlib.sha256(b"class,all\n").hexdigest()
+    assert files["counts.csv"]["size"] == 10 and "mtime_ns" in files["counts.csv"]
+    assert users_file(out, "counts.csv") is None and users_file(out, "sizes.csv") is None
+    (out / "sizes.csv").write_text("the user's")  # named like an output, never written by objrec
+    assert users_file(out, "sizes.csv") == "is not a file objrec wrote"
+    (out / "counts.csv").unlink()
+    (out / "counts.csv").symlink_to(out / "sizes.csv")  # never written through, even forced
+    assert users_file(out, "counts.csv", force=True).startswith("is a link")
+    assert [p.name for p in out.iterdir() if p.name.startswith(".objrec-")] == [MARKER]
+
+
+def test_a_file_put_in_place_while_objrec_writes_is_refused_and_kept(tmp_path):
+    from objrec.errors import ObjrecError
+    from objrec.outputs import output_file, prepare_output_dir
+
+    out = prepare_output_dir(tmp_path / "out")
+    refused = pytest.raises(ObjrecError, match=r"plan\.csv is not a file objrec wrote")
+    with refused, output_file(out, "plan.csv") as tmp:
+        tmp.write_text("objrec's plan")
+        (out / "plan.csv").write_text("the user's plan")
+    assert (out / "plan.csv").read_text() == "the user's plan"
+    assert sorted(p.name for p in out.iterdir()) == [".objrec-output", "plan.csv"]
+
+
+def test_an_earlier_objrecs_empty_mark_counts_every_output_as_the_users(tmp_path):
+    """A folder marked by an objrec that recorded nothing (an empty .objrec-output) cannot tell
+    an edit: its outputs are refused without force (named), written over with it, and the mark
+    then records them."""
+    from objrec.errors import ObjrecError
+    from objrec.outputs import EXPLORE_FILES, MARKER, check_output_dir, output_file, read_record
+
+    out = tmp_path / "photos-explore"
+    out.mkdir()
+    (out / MARKER).write_text("objrec 0.1.0 writes its outputs into this folder\n")
+    (out / "counts.csv").write_text("reviewed")
+    with pytest.raises(ObjrecError, match=r"counts\.csv was written by an earlier objrec"):
+        check_output_dir(out, names=EXPLORE_FILES, refresh=True)
+    check_output_dir(out, force=True, names=EXPLORE_FILES)
+    with output_file(out, "counts.csv", force=True) as tmp:
+        tmp.write_text("class,all\n")
+    assert set(read_record(out) or {}) == {"counts.csv"}
+    check_output_dir(out, names=EXPLORE_FILES, refresh=True)

@@ -787,11 +787,12 @@ def audit(
     run: Path | None = None,
     reporter: Reporter = SILENT,
     force: bool = False,
+    refresh: bool = False,
 ) -> AuditResult:
-    """Audit ``data`` (a class folder or a split folder); write the findings to ``out``.
-
-    ``data`` is only read. With ``run`` the run's own body and preprocessing make the features
-    (so a run's cached features are reused). ``out=None`` writes nothing.
+    """Audit ``data`` (a class folder or a split folder, only read); write the findings to ``out``
+    (new or empty unless ``force``, or ``refresh``: over its unchanged outputs, ``users_file``).
+    With ``run`` the run's own body and preprocessing make the features (its cache reused).
+    ``out=None`` writes nothing.
     """
     from objrec import audit_report
 
@@ -802,7 +803,7 @@ def audit(
         from objrec.outputs import AUDIT_FILES, prepare_output_dir, refuse_inside
 
         refuse_inside(out, data)
-        prepare_output_dir(Path(out), force, names=AUDIT_FILES)
+        prepare_output_dir(Path(out), force, names=AUDIT_FILES, refresh=refresh)
     measured: dict[str, dedup.ImageFacts] = {}
     features, ok, errors = audit_features(inv, config, run, reporter, measured)
     for message in errors:
@@ -815,7 +816,7 @@ def audit(
     clock.seconds |= result.seconds
     clock.mark()
     if out is not None:
-        audit_report.write_audit(result, inv, Path(out), reporter)
+        audit_report.write_audit(result, inv, Path(out), reporter, force)
         result.out = Path(out)
         clock.lap("report")
     result.seconds = clock.seconds | {"total": clock.total}

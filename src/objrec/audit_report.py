@@ -29,7 +29,14 @@ from objrec.images import (
     open_image,
     warned_once_per_file,
 )
-from objrec.outputs import free_name, name_key, refuse_overwrite, staged, takes_back_folders
+from objrec.outputs import (
+    free_name,
+    name_key,
+    output_file,
+    refuse_overwrite,
+    staged,
+    takes_back_folders,
+)
 from objrec.progress import SILENT, Reporter, plural
 from objrec.split import MANIFEST, MANIFEST_COLUMNS, sha256_file
 
@@ -57,19 +64,28 @@ def public(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
 
 
-def write_audit(result: AuditResult, inv: Inventory, out: Path, reporter: Reporter = SILENT):
+def write_audit(
+    result: AuditResult, inv: Inventory, out: Path, reporter: Reporter = SILENT, force=False
+):
     """label_issues.csv, near_duplicates.csv, look_alikes.csv, outliers.csv, audit.json,
-    plan.csv, audit.html."""
+    plan.csv, audit.html; each checked again just before it takes its name
+    (``outputs.output_file``): a plan.csv the user saved during the audit is kept, refused."""
     out.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(public(result.label_issues)).to_csv(out / "label_issues.csv", index=False)
-    pd.DataFrame(duplicate_rows(result.near_duplicates)).to_csv(
-        out / "near_duplicates.csv", index=False
-    )
-    pd.DataFrame(duplicate_rows(result.look_alikes)).to_csv(out / "look_alikes.csv", index=False)
-    pd.DataFrame(public(result.outliers)).to_csv(out / "outliers.csv", index=False)
-    (out / "audit.json").write_text(json.dumps(result.to_json(), indent=2))
-    write_plan(plan_rows(result, inv), out / "plan.csv")
-    write_page(result, inv, out / "audit.html", reporter)
+    tables = {
+        "label_issues.csv": public(result.label_issues),
+        "near_duplicates.csv": duplicate_rows(result.near_duplicates),
+        "look_alikes.csv": duplicate_rows(result.look_alikes),
+        "outliers.csv": public(result.outliers),
+    }
+    for name, rows in tables.items():
+        with output_file(out, name, force) as tmp:
+            pd.DataFrame(rows).to_csv(tmp, index=False)
+    with output_file(out, "audit.json", force) as tmp:
+        tmp.write_text(json.dumps(result.to_json(), indent=2))
+    with output_file(out, "plan.csv", force) as tmp:
+        write_plan(plan_rows(result, inv), tmp)
+    with output_file(out, "audit.html", force) as tmp:
+        write_page(result, inv, tmp, reporter)
 
 
 def duplicate_rows(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -72,7 +72,7 @@ FastAPI for ``--help`` (a test checks that the two agree)."""
 DIR = click.Path(path_type=Path, file_okay=False)
 FORCE_OUT = (
     "Write into --out when it is not empty: over objrec's earlier outputs, beside other files; "
-    "a file of yours of a name objrec writes is refused."
+    "a file of yours of a name objrec writes is refused, and so is a link of such a name."
 )
 EXISTING = click.Path(path_type=Path, exists=True)
 
@@ -339,30 +339,25 @@ SAMPLE = PACKAGE / "sample" / "caltech101_mini"
 
 def output_folder(out: Path | None, data: Path, suffix: str, force: bool) -> tuple[Path, bool]:
     """--out (``out``) or DATA's default output folder (``-explore``, ``-audit``), and whether to
-    write over objrec's earlier outputs there: with --force, or into a default folder objrec made
-    (``refreshing``)."""
+    write again over objrec's own unchanged outputs there without --force (``refreshing``)."""
     from objrec.outputs import AUDIT_FILES, EXPLORE_FILES
 
     out_dir = out or default_out(data, suffix)
     names = {"-explore": EXPLORE_FILES, "-audit": AUDIT_FILES}[suffix]
-    return out_dir, force or refreshing(out, out_dir, names)
+    return out_dir, not force and refreshing(out, out_dir, names)
 
 
 def refreshing(out: Path | None, out_dir: Path, names: Sequence[str]) -> bool:
     """Whether a command writes again into its default output folder ``out_dir`` without --force
     (``out``: the --out given, if any): it does when objrec made that folder for its outputs, as
     evaluate refreshes its eval-* folder; a folder of the user's of that name stays refused, and
-    so does an output of ``names`` changed since (a plan.csv under review is the user's work)."""
-    from objrec.outputs import changed_outputs, holds_objrecs_outputs
+    so does an output of ``names`` that is not as objrec recorded writing it (a plan.csv under
+    review is the user's work; ``outputs.users_file``), checked again before each write."""
+    from objrec.outputs import check_output_dir, holds_objrecs_outputs
 
     if out is not None or not holds_objrecs_outputs(out_dir):
         return False
-    changed = changed_outputs(out_dir, names)
-    if changed:
-        raise ObjrecError(
-            f"{shown(out_dir / changed[0])} changed after objrec wrote it: pass --force to write "
-            "over it, or --out another folder"
-        )
+    check_output_dir(out_dir, names=names, refresh=True)
     err.print(f"writing again into {shown(out_dir)} (objrec's earlier outputs)", markup=False)
     return True
 
@@ -795,7 +790,8 @@ def logged_warnings() -> Iterator[list[str]]:
     "--out",
     type=DIR,
     help="Folder for the CSVs and plots [default: DATA-explore beside DATA, written again on a "
-    "re-run, unless you changed a file in it since; in the current folder "
+    "re-run over the files objrec recorded writing, unless you changed one since; in the current "
+    "folder "
     "for the built-in sample].",
 )
 @click.option("--force", is_flag=True, help=FORCE_OUT)
@@ -807,8 +803,8 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
     """
     from objrec.explore import explore as run_explore
 
-    out_dir, force = output_folder(out, data, "-explore", force)
-    result = run_explore(data, out_dir, RichReporter(quiet=as_json), force=force)
+    out_dir, refresh = output_folder(out, data, "-explore", force)
+    result = run_explore(data, out_dir, RichReporter(quiet=as_json), force, refresh)
     if as_json:
         print_json(
             {
@@ -1945,7 +1941,7 @@ def demo_next_steps(summary: dict[str, Any]) -> list[tuple[str, str]]:
     "--out",
     type=DIR,
     help="Folder for the findings [default: DATA-audit beside DATA, written again on a re-run "
-    "unless you changed a file in it since (plan.csv, say); "
+    "over the files objrec recorded writing, unless you changed one since (plan.csv, say); "
     "in the current folder for the "
     "built-in sample].",
 )
@@ -1977,9 +1973,9 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, force, as_json
     from objrec.audit import AuditConfig, unjudged_note
     from objrec.audit import audit as run_audit
 
-    out_dir, force = output_folder(out, data, "-audit", force)
+    out_dir, refresh = output_folder(out, data, "-audit", force)
     config = AuditConfig(backbone=backbone, folds=folds, seed=seed, precision=precision)
-    result = run_audit(data, out_dir, config, run, RichReporter(quiet=as_json), force)
+    result = run_audit(data, out_dir, config, run, RichReporter(quiet=as_json), force, refresh)
     if as_json:
         print_json(result.to_json())
         return

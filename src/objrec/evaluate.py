@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ from objrec.outputs import (
     EVALUATION_FILES,
     check_output_dir,
     mark_output_dir,
+    output_file,
     refuse_inside,
     takes_back_folders,
 )
@@ -171,14 +173,14 @@ def evaluate(
     ``confusion_normalised.csv``, ``most_confused.csv``, ``metrics.json``, ``confusion.png``,
     ``top_losses.png``, ``worst_classes.png`` and ``accuracy_vs_train.png`` to ``out`` (default:
     see :func:`default_eval_dir`; a folder of the user's must be empty or new, unless ``force``).
-    Evaluated images whose contents are among the run's training or validation images are listed
-    in ``seen`` (and the ``seen_in`` column), and ``warning`` says so.
+    Images the run trained or validated on are listed in ``seen`` (``seen_in``); ``warning`` too.
     """
     config = settings(EvaluateConfig, config, keywords, "evaluate")
     refuse_early(folder, out, config)
     recognizer = Recognizer.load(run, device=resolve_device(config.device))
     classes = recognizer.classes
     target = resolve_eval_folder(folder, config.split)
+    named = out is not None  # else the run's own eval-* folder, refreshed as with force
     out = check_eval_dir(Path(run), recognizer.meta.data_dir, target, out, force, config.tta)
     images = scan_class_folder(target, classes)
     tables = view_tables(recognizer, images, target.name, config, reporter)
@@ -198,7 +200,7 @@ def evaluate(
     result.probabilities, result.folder = answers.probs, target.resolve()
     result.unreadable, result.model = unreadable, model_digest(Path(run))
     result.predictions["seen_in"] = mark_seen(result, recognizer, paths, config, Path(run))
-    write_evaluation(result, out)  # the folder made only now, with something to put in it
+    write_evaluation(result, out, force or not named)  # the folder made only now
     log.info("evaluated %s on %s: top1 %.4f", run, target, result.metrics["top1"])
     return result
 
@@ -514,7 +516,7 @@ OUTPUT_FILES = EVALUATION_FILES
 
 
 def write_galleries(
-    result: EvaluationResult, predictions: pd.DataFrame, out: Path, n: int = 12
+    result: EvaluationResult, predictions: pd.DataFrame, out: Path, n: int = 12, force=False
 ) -> None:
     """``top_losses.png`` and ``worst_classes.png``: the images behind the numbers, only the
     wrong predictions and the classes that have one; each says so when every image is right."""
@@ -523,11 +525,13 @@ def write_galleries(
         f", the {n} of highest loss" if errors > n else ""
     )
     every = f"no wrong prediction: all {plural(len(predictions), 'image')} predicted right"
-    plots.gallery(_tiles(top_losses(predictions, n)), out / "top_losses.png", title, empty=every)
+    with output_file(out, "top_losses.png", force) as tmp:
+        plots.gallery(_tiles(top_losses(predictions, n)), tmp, title, empty=every)
     worst = worst_class_rows(predictions, result.per_class, classes=4)
     rows = pd.concat([r for _, r in worst]) if worst else predictions.iloc[:0]
     title = "The worst classes: their hardest test images"
-    plots.gallery(_tiles(rows), out / "worst_classes.png", title, empty=every)
+    with output_file(out, "worst_classes.png", force) as tmp:
+        plots.gallery(_tiles(rows), tmp, title, empty=every)
 
 
 def summarize_logits(logits, labels, classes, n_train=None) -> EvaluationResult:
@@ -538,30 +542,38 @@ def summarize_logits(logits, labels, classes, n_train=None) -> EvaluationResult:
     return EvaluationResult(metrics, table, most_confused(matrix, classes), matrix, list(classes))
 
 
-def write_evaluation(result: EvaluationResult, out: Path) -> None:
+def write_evaluation(result: EvaluationResult, out: Path, force: bool = False) -> None:
+    """The evaluation's files (:data:`OUTPUT_FILES`), each checked again just before it takes
+    its name (``outputs.output_file``): ``force`` writes over any plain file, never a link."""
     out.mkdir(parents=True, exist_ok=True)
     mark_output_dir(out)  # objrec's: a forced evaluation may write over it
-    result.per_class.to_csv(out / "per_class.csv", index=False)
-    result.confused.to_csv(out / "most_confused.csv", index=False)
-    pd.DataFrame(result.confusion.numpy(), index=result.classes, columns=result.classes).to_csv(
-        out / "confusion.csv"
-    )
-    (out / "metrics.json").write_text(json.dumps(result.to_json(), indent=2))
-    if result.predictions is not None:
-        result.predictions.to_csv(out / "predictions.csv", index=False)
+
+    def put(name: str, write: Callable[[Path], object]) -> None:
+        with output_file(out, name, force) as tmp:
+            write(tmp)
+
+    def square(matrix: torch.Tensor) -> pd.DataFrame:
+        return pd.DataFrame(matrix.numpy(), index=result.classes, columns=result.classes)
+
+    put("per_class.csv", lambda p: result.per_class.to_csv(p, index=False))
+    put("most_confused.csv", lambda p: result.confused.to_csv(p, index=False))
+    put("confusion.csv", lambda p: square(result.confusion).to_csv(p))
+    put("metrics.json", lambda p: p.write_text(json.dumps(result.to_json(), indent=2)))
+    predictions = result.predictions
+    if predictions is not None:
+        put("predictions.csv", lambda p: predictions.to_csv(p, index=False))
     counts = result.confusion.double()
     normalised = counts / counts.sum(1, keepdim=True).clamp(min=1)
-    pd.DataFrame(normalised.numpy(), index=result.classes, columns=result.classes).round(4).to_csv(
-        out / "confusion_normalised.csv"
-    )
+    put("confusion_normalised.csv", lambda p: square(normalised).round(4).to_csv(p))
     if len(result.classes) > 1 and int(result.confusion.sum()) > 0:
-        plots.confusion_heatmap(result.confusion, result.classes, out / "confusion.png")
-    if result.predictions is not None and len(result.predictions):
-        write_galleries(result, result.predictions, out)
+        put("confusion.png", lambda p: plots.confusion_heatmap(result.confusion, result.classes, p))
+    if predictions is not None and len(predictions):
+        write_galleries(result, predictions, out, force=force)
     if len(result.per_class) and result.per_class["n_train"].sum() > 0:
-        plots.accuracy_vs_train_size(result.per_class, out / "accuracy_vs_train.png")
-    if result.reliability:
-        tables = [t.assign(model=name) for name, t in result.reliability.items()]
-        pd.concat(tables).to_csv(out / "reliability.csv", index=False)
-        plots.reliability_diagram(result.reliability, out / "reliability.png")
+        put("accuracy_vs_train.png", lambda p: plots.accuracy_vs_train_size(result.per_class, p))
+    reliability = result.reliability
+    if reliability:
+        tables = [t.assign(model=name) for name, t in reliability.items()]
+        put("reliability.csv", lambda p: pd.concat(tables).to_csv(p, index=False))
+        put("reliability.png", lambda p: plots.reliability_diagram(reliability, p))
     result.out = out

@@ -12,7 +12,13 @@ from objrec import plots
 from objrec.data import SPLITS, class_dirs, is_split_folder, present_splits
 from objrec.errors import ObjrecError
 from objrec.images import UnreadableImageError, image_size, list_images, warned_once_per_file
-from objrec.outputs import EXPLORE_FILES, prepare_output_dir, refuse_inside, takes_back_folders
+from objrec.outputs import (
+    EXPLORE_FILES,
+    output_file,
+    prepare_output_dir,
+    refuse_inside,
+    takes_back_folders,
+)
 from objrec.progress import SILENT, Reporter, some_of
 
 log = logging.getLogger(__name__)
@@ -33,19 +39,24 @@ class ExploreResult:
 @takes_back_folders("out")
 @warned_once_per_file()
 def explore(
-    data: Path, out: Path | None = None, reporter: Reporter = SILENT, force: bool = False
+    data: Path,
+    out: Path | None = None,
+    reporter: Reporter = SILENT,
+    force: bool = False,
+    refresh: bool = False,
 ) -> ExploreResult:
     """Count the images of a class folder or split folder and read their sizes from the headers.
 
     Writes ``counts.csv``, ``sizes.csv``, ``size_stats.csv``, ``images_per_class.png`` and
-    ``image_sizes.png`` to ``out`` when given (an empty or new folder, unless ``force``).
+    ``image_sizes.png`` to ``out`` when given (an empty or new folder, unless ``force``, or
+    ``refresh``: over objrec's own outputs there only as it wrote them, ``outputs.users_file``).
     """
     data = Path(data)
     if not data.is_dir():
         raise ObjrecError(f"{data} is not a folder")
     if out is not None:
         refuse_inside(out, data)
-        prepare_output_dir(out, force, names=EXPLORE_FILES)
+        prepare_output_dir(out, force, names=EXPLORE_FILES, refresh=refresh)
     parts = {s: data / s for s in present_splits(data)} if is_split_folder(data) else {"all": data}
     listing = list_classes(parts)
     if not listing:
@@ -63,7 +74,7 @@ def explore(
         pd.DataFrame(rows, columns=["split", "class", "file", "width", "height"]), unreadable
     )
     if out is not None:
-        write_exploration(result, Path(out))
+        write_exploration(result, Path(out), force)
     return result
 
 
@@ -112,10 +123,16 @@ def summarise_sizes(sizes: pd.DataFrame, unreadable: list[str]) -> ExploreResult
     return ExploreResult(counts, stats, sizes, unreadable)
 
 
-def write_exploration(result: ExploreResult, out: Path) -> None:
-    result.counts.to_csv(out / "counts.csv")
-    result.size_stats.to_csv(out / "size_stats.csv")
-    result.sizes.to_csv(out / "sizes.csv", index=False)
-    plots.images_per_class(result.counts, out / "images_per_class.png")
-    plots.image_sizes(result.sizes, out / "image_sizes.png")
+def write_exploration(result: ExploreResult, out: Path, force: bool = False) -> None:
+    """Each file checked again just before it takes its name (``outputs.output_file``)."""
+    with output_file(out, "counts.csv", force) as tmp:
+        result.counts.to_csv(tmp)
+    with output_file(out, "size_stats.csv", force) as tmp:
+        result.size_stats.to_csv(tmp)
+    with output_file(out, "sizes.csv", force) as tmp:
+        result.sizes.to_csv(tmp, index=False)
+    with output_file(out, "images_per_class.png", force) as tmp:
+        plots.images_per_class(result.counts, tmp)
+    with output_file(out, "image_sizes.png", force) as tmp:
+        plots.image_sizes(result.sizes, tmp)
     result.out = out

@@ -11,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import hashlib
 import inspect
 import json
 import logging
 import os
+import stat
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
@@ -77,7 +79,8 @@ def refuse_inside(out: Path, source: Path, name: str = "out", what: str = "data 
 MARKER = ".objrec-output"
 """The hidden file objrec writes into each output folder it makes (``explore``, ``audit``,
 ``evaluate``, ``suggest --out``, ``predict --explain``): what tells a folder of objrec's outputs,
-which ``force`` may write over, from a folder of the user's."""
+which ``force`` may write over, from a folder of the user's. It records each file objrec wrote
+there (:func:`record_output`), so that a re-run tells the user's edits from its own outputs."""
 
 EVALUATION_FILES = (
     *("metrics.json", "per_class.csv", "predictions.csv", "confusion.csv"),
@@ -92,12 +95,12 @@ EXPLORE_FILES = (
     "images_per_class.png",
     "image_sizes.png",
 )
-"""What ``explore`` writes into its folder, image_sizes.png last (:func:`changed_outputs`)."""
+"""What ``explore`` writes into its folder."""
 AUDIT_FILES = (
     *("label_issues.csv", "near_duplicates.csv", "look_alikes.csv", "outliers.csv"),
     *("audit.json", "plan.csv", "audit.html"),
 )
-"""What ``audit`` writes into its folder, audit.html last (:func:`changed_outputs`)."""
+"""What ``audit`` writes into its folder."""
 SUGGEST_FILES = ("suggestions.csv", "suggestions.html")
 """What ``suggest`` writes into its folder."""
 OUTPUT_NAMES = frozenset({*EVALUATION_FILES, *EXPLORE_FILES, *AUDIT_FILES, *SUGGEST_FILES})
@@ -108,16 +111,21 @@ unless an earlier objrec (before the mark, or beside the user's files) wrote it
 
 
 def prepare_output_dir(
-    path: Path, force: bool = False, hint: str = HINT, names: Collection[str] = OUTPUT_NAMES
+    path: Path,
+    force: bool = False,
+    hint: str = HINT,
+    names: Collection[str] = OUTPUT_NAMES,
+    refresh: bool = False,
 ) -> Path:
     """Create the folder ``path`` and mark it objrec's (:func:`mark_output_dir`); refuse when it
-    exists with anything in it, unless ``force`` (:func:`check_output_dir`).
+    exists with anything in it, unless ``force`` or ``refresh`` (:func:`check_output_dir`).
 
     With ``force`` the files objrec writes (``names``) replace those of the same name that objrec
     wrote there before; a file of the user's of such a name is refused, and nothing else is
-    removed.
+    removed. ``refresh`` writes again over objrec's own outputs only as it recorded them
+    (:func:`users_file`): a re-run into a default folder never loses an edit.
     """
-    check_output_dir(path, force, hint, names)
+    check_output_dir(path, force, hint, names, refresh)
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     mark_output_dir(path)
@@ -125,12 +133,16 @@ def prepare_output_dir(
 
 
 def check_output_dir(
-    path: Path, force: bool = False, hint: str = HINT, names: Collection[str] = OUTPUT_NAMES
+    path: Path,
+    force: bool = False,
+    hint: str = HINT,
+    names: Collection[str] = OUTPUT_NAMES,
+    refresh: bool = False,
 ) -> None:
     """Raise where :func:`prepare_output_dir` would, creating nothing: for a folder that is made
     only once there is something to put in it. A folder holding anything but objrec's mark is
-    refused unless ``force``; with it too when a file of the user's there has a name the command
-    writes, ``names`` (:func:`users_namesake`)."""
+    refused unless ``force`` or ``refresh``; with either, a file of a name the command writes
+    (``names``) that is the user's is refused too (:func:`users_namesake`, :func:`users_file`)."""
     real = Path(path).resolve()
     if real.exists() and not real.is_dir():
         raise ObjrecError(f"{path} exists and is not a folder")
@@ -141,24 +153,27 @@ def check_output_dir(
             "that writes it is there), and `force=True` writes over objrec's outputs only: "
             "choose another `out`, or move it"
         )
+    if (force or refresh) and real.is_dir():
+        for name in names:
+            refuse_users_file(Path(path), name, force)
     only_marked = real.is_dir() and {p.name for p in real.iterdir()} == {MARKER}
-    refuse_overwrite(path, force or only_marked, hint)
+    refuse_overwrite(path, force or refresh or only_marked, hint)
 
 
 def mark_output_dir(folder: Path) -> None:
     """Mark ``folder`` (an existing one) as holding objrec's outputs (:data:`MARKER`), when it
     holds nothing else: a folder of the user's that ``force`` writes beside stays theirs, so a
-    file they put there later is never taken for objrec's."""
+    file they put there later is never taken for objrec's. The mark records no file yet."""
     marker = Path(folder) / MARKER
     if not marker.is_file() and not any(Path(folder).iterdir()):
-        marker.write_text(f"objrec {__version__} writes its outputs into this folder\n")
+        write_record(Path(folder), {})
 
 
 def users_namesake(real: Path, names: Collection[str] = OUTPUT_NAMES) -> str | None:
     """The first file or folder in the folder ``real`` of a name the command writes (``names``)
     that is the user's: the folder bears no mark of objrec's and no earlier output of a command
     writing that name (:func:`earlier_outputs`). None when there is none (files of other names
-    are written beside)."""
+    are written beside). In a marked folder :func:`users_file` tells, by the mark's record."""
     if not real.is_dir() or (real / MARKER).is_file():
         return None
     taken = sorted(p.name for p in real.iterdir() if p.name in names)
@@ -173,17 +188,113 @@ def holds_objrecs_outputs(folder: Path) -> bool:
     return real.is_dir() and ((real / MARKER).is_file() or bool(earlier_outputs(real)))
 
 
-def changed_outputs(folder: Path, names: Sequence[str]) -> list[str]:
-    """The command's outputs (``names``, the one it writes last at the end) in ``folder`` that
-    changed after it wrote them: modified later than ``names[-1]`` (a plan.csv a person edited
-    after the audit); every one there when ``names[-1]`` is not (nothing to tell them by)."""
-    real = Path(folder).resolve()
-    present = [name for name in names if (real / name).exists()]
+RECORD_KEYS = ("size", "mtime_ns", "sha256")
+"""What the mark (:data:`MARKER`) records of each file objrec wrote into its folder. The content
+hash decides (:func:`users_file`): the size and mtime alone miss an edit that keeps them (a file
+restored with ``cp -p``, a clock set back, a coarse FAT clock), and outputs are small (CSVs, plots,
+a page: milliseconds to hash). The mtime is kept for a person reading the mark."""
+
+
+def read_record(folder: Path) -> dict[str, dict[str, Any]] | None:
+    """The files objrec recorded writing into ``folder`` (name -> :data:`RECORD_KEYS`); None when
+    there is no record: no mark, or the empty mark of an earlier objrec, which recorded no files."""
+    marker = Path(folder) / MARKER
+    files = json_dict(marker).get("files") if is_plain_file(marker) else None
+    return files if isinstance(files, dict) else None
+
+
+def write_record(folder: Path, files: dict[str, dict[str, Any]]) -> None:
+    """The mark of ``folder`` recording ``files``, replaced whole (:func:`staged`)."""
+    text = json.dumps({"objrec": __version__, "files": files}, indent=1, sort_keys=True)
+    with staged(Path(folder) / MARKER) as tmp:
+        tmp.write_text(f"{text}\n")
+
+
+def fingerprint(path: Path) -> dict[str, Any]:
+    """What :data:`RECORD_KEYS` records of the file ``path`` (not followed if a link)."""
+    info = path.lstat()
+    with path.open("rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    return {"size": info.st_size, "mtime_ns": info.st_mtime_ns, "sha256": digest}
+
+
+def record_output(folder: Path, written: dict[str, dict[str, Any]]) -> None:
+    """Add the files objrec has just written (name -> :func:`fingerprint`) to the record of
+    ``folder``'s mark, right after them (a run stopped half way leaves what it wrote recorded); a
+    folder without a mark (the user's, written beside with ``force``) gets none."""
+    folder = Path(folder)
+    if is_plain_file(folder / MARKER):
+        write_record(folder, (read_record(folder) or {}) | written)
+
+
+def users_file(folder: Path, name: str, force: bool = False) -> str | None:
+    """Why writing the output ``name`` into ``folder`` would lose something of the user's, in
+    words ("changed after objrec wrote it"); None when it may be written: absent (an earlier run
+    stopped before it), or a plain file objrec recorded (:func:`read_record`) with the content
+    recorded, or, with ``force``, any plain file. A link, or anything but a file, is never
+    written over nor through, even with ``force``."""
+    path = Path(folder) / name  # looked up as a write would: on a case-insensitive disk,
+    try:  # the user's Counts.csv is what counts.csv names
+        info = path.lstat()
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(info.st_mode):
+        return "is a link, which objrec never writes through nor replaces"
+    if not stat.S_ISREG(info.st_mode):
+        return "is not a file objrec wrote"
+    if force:
+        return None
+    record = read_record(folder)
+    if record is None:
+        return "was written by an earlier objrec, which kept no record to tell your changes by"
+    entry = record.get(name)
+    if not isinstance(entry, dict):
+        return "is not a file objrec wrote"
+    now = fingerprint(path)
+    if any(entry.get(key) != now[key] for key in ("size", "sha256")):
+        return "changed after objrec wrote it"
+    return None
+
+
+def refuse_users_file(folder: Path, name: str, force: bool = False) -> None:
+    """Raise, naming it, when the output ``name`` in ``folder`` is the user's (:func:`users_file`):
+    a link can only be moved; a changed file is written over with ``force``."""
+    reason = users_file(folder, name, force)
+    if reason is None:
+        return
+    path = Path(folder) / name
+    if reason.startswith("is a link"):
+        raise ObjrecError(f"{path} {reason}, even with `force=True`: move it, or {OTHER_OUT}")
+    raise ObjrecError(f"{path} {reason}: pass `force=True` to write over it, or {OTHER_OUT}")
+
+
+OTHER_OUT = "choose another `out`"
+
+
+@contextlib.contextmanager
+def output_file(
+    folder: Path, name: str, force: bool = False, record: bool = True
+) -> Iterator[Path]:
+    """A temporary name in ``folder`` to write its output ``name`` to (its suffix kept, as
+    plotting tells the format by it); it takes ``name`` when the block ends, checked again just
+    before (:func:`refuse_users_file`): a file the user changed or put there meanwhile (a
+    plan.csv saved during a long audit) is refused and kept; a link is refused, and were one made
+    in the instant after that check, the rename replaces the link itself, never its target.
+    Then recorded in the folder's mark (:func:`record_output`), unless ``record`` is False (a
+    caller writing many files records them at once: the mark is rewritten whole each time)."""
+    folder, path = Path(folder), Path(folder) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".objrec-{uuid.uuid4().hex}{Path(name).suffix}"
     try:
-        written = (real / names[-1]).stat().st_mtime_ns
-    except OSError:
-        return present
-    return [name for name in present if (real / name).stat().st_mtime_ns > written]
+        with reported_as(path, tmp):
+            yield tmp
+            written = fingerprint(tmp)  # as written: the rename keeps content, size and time
+            refuse_users_file(folder, name, force)
+            os.replace(tmp, path)
+        if record:
+            record_output(folder, {name: written})
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def earlier_outputs(real: Path) -> set[str]:

@@ -22,9 +22,12 @@ from objrec.images import (
 from objrec.inference import Recognizer
 from objrec.outputs import (
     check_output_dir,
+    fingerprint,
     new_folders,
+    output_file,
     output_path,
     prepare_output_dir,
+    record_output,
     refuse_inside,
     refuse_overwrite,
     takes_back_folders,
@@ -191,7 +194,7 @@ def predict(
             advance(len(chunk))
     if explain is not None and any(r.error is None for r in results):
         explain = prepare_output_dir(explain, force, EXPLAIN_HINT, names=())
-        write_explanations(recognizer, results, explain, reporter)
+        write_explanations(recognizer, results, explain, reporter, force)
     if plot is not None:
         plot_predictions(results, plot, plot_max)
     return results
@@ -211,14 +214,21 @@ def check_arguments(topk: int, plot_max: int, plot: Path | None, force: bool) ->
     return plot
 
 
-def write_explanations(recognizer: Recognizer, results, folder: Path, reporter: Reporter) -> None:
-    readable = [r for r in results if r.error is None]
+def write_explanations(
+    recognizer: Recognizer, results, folder: Path, reporter: Reporter, force: bool = False
+) -> None:
+    """A Grad-CAM map per readable image, each checked again just before it takes its name
+    (``outputs.output_file``): never over a file that appeared meanwhile, nor through a link."""
+    readable, names = [r for r in results if r.error is None], []
     with reporter.task("Grad-CAM", len(readable)) as advance:
         for index, r in enumerate(readable):
             picture, _ = recognizer.explain(open_image(r.path, recognizer.draft))
-            r.explanation = str(folder / f"{index:04d}-{Path(r.path).stem}.gradcam.png")
-            picture.save(r.explanation)
+            names.append(f"{index:04d}-{Path(r.path).stem}.gradcam.png")
+            with output_file(folder, names[-1], force, record=False) as tmp:
+                picture.save(tmp)
+            r.explanation = str(folder / names[-1])
             advance(1)
+    record_output(folder, {name: fingerprint(folder / name) for name in names})  # at once
 
 
 def _predict_chunk(recognizer: Recognizer, chunk: list[Prediction], k: int, tta: bool) -> None:

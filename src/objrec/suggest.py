@@ -45,6 +45,7 @@ from objrec.inference import Answers, Recognizer
 from objrec.outputs import (
     SUGGEST_FILES,
     check_output_dir,
+    output_file,
     prepare_output_dir,
     refuse_inside,
     takes_back_folders,
@@ -156,12 +157,12 @@ def suggest(
     table = rank_table(kept, answers, unit, recognizer.classes, n, diversity, line)
     unknown = int(answers.unknown.sum())
     result = Suggestions(table, found.errors, unknown=unknown, readable=len(kept))
-    out = (
-        Path(run) / "suggest"
-        if out is None
-        else prepare_output_dir(out, force, names=SUGGEST_FILES)
-    )
-    write_suggestions(result, Path(out), Path(folder))
+    named = out is not None  # the default run/suggest is objrec's own, refreshed: force
+    if out is None:
+        out = Path(run) / "suggest"
+    else:
+        out = prepare_output_dir(out, force, names=SUGGEST_FILES)
+    write_suggestions(result, out, Path(folder), force or not named)
     return result
 
 
@@ -220,16 +221,19 @@ def reason(
     return f"margin {1 - unsure:.2f} between its two best classes"
 
 
-def write_suggestions(result: Suggestions, out: Path, folder: Path) -> None:
+def write_suggestions(result: Suggestions, out: Path, folder: Path, force: bool = False) -> None:
+    """suggestions.csv and suggestions.html, each checked again just before it takes its name
+    (``outputs.output_file``)."""
     from jinja2 import Environment, select_autoescape
 
     from objrec.audit_report import thumbnail
 
-    out.mkdir(parents=True, exist_ok=True)
-    result.table.to_csv(out / "suggestions.csv", index=False)
+    with output_file(out, "suggestions.csv", force) as tmp:
+        result.table.to_csv(tmp, index=False)
     rows = [{**r, "src": thumbnail(Path(r["path"]))} for r in result.table.to_dict("records")]
     env = Environment(autoescape=select_autoescape(default=True))
-    (out / "suggestions.html").write_text(env.from_string(PAGE).render(folder=folder, rows=rows))
+    with output_file(out, "suggestions.html", force) as tmp:
+        tmp.write_text(env.from_string(PAGE).render(folder=folder, rows=rows))
     result.out = out
 
 
