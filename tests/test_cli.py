@@ -894,6 +894,17 @@ def test_the_curves_mark_the_epoch_whose_head_was_kept(capsys, monkeypatch, tmp_
     assert marked == [f"best epoch ({best})"]
 
 
+def test_train_ends_with_the_evaluate_to_run_and_how_to_try_unknown_photos(
+    capsys, tmp_path, split_dir, monkeypatch
+):
+    """A newcomer found the stricter threshold only by chance: train said nothing of
+    `evaluate --unknown`, which measures what "unknown" catches and offers it."""
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "train", split_dir, "--out", "my run", "--backbone", "tiny_test")
+    last = " ".join(out.split()).rsplit("next: ", 1)[-1]
+    assert code == 0 and last.startswith("objrec evaluate 'my run' data; add --unknown")
+
+
 def test_click_usage_errors_read_like_objrecs_own(capsys, tmp_path):
     code, _, err = run(capsys, "evaluate", tmp_path / "nope", tmp_path)
     assert (

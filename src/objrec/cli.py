@@ -922,6 +922,17 @@ def train(
         print_json(result.summary())
     else:
         print_trained(result, reporter)
+        console.print(evaluate_next(result.run, data), markup=False, highlight=False)
+
+
+def evaluate_next(run: Path, data: Path) -> str:
+    """What to run after ``train``: evaluate, and how to see what "unknown" catches (its
+    threshold is only said in words on the probabilities line)."""
+    where = " ".join(shlex.quote(shown(p)) for p in (run, data))
+    return (
+        f"next: objrec evaluate {where}; add --unknown FOLDER (photos of none of the classes) "
+        "to see how many of them would still get a class, and a stricter threshold if one helps"
+    )
 
 
 def print_trained(result, reporter: RichReporter | None = None) -> None:
