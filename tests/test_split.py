@@ -97,6 +97,8 @@ def test_non_empty_output_is_refused_unless_forced(tmp_path, image_folder, known
     with pytest.raises(ObjrecError, match="not empty"):
         split_folder(image_folder, out)
     split_folder(image_folder, out, force=True)
+    with pytest.raises(ObjrecError, match=r"holds an earlier split \(its manifest\.csv\): pass"):
+        split_folder(image_folder, out, seed=1)  # said only "out is not empty" (newcomer)
     split_folder(image_folder, out, force=True, seed=1)
     assert (out / "keep.txt").read_text() == "mine"
     assert len(manifest(out)) == 36

@@ -264,6 +264,11 @@ def _check_out(src: Path, out: Path, force: bool) -> None:
         )
     if partial is None:
         refuse_users_split_names(out)
+    if not force and _is_split_manifest(out / MANIFEST):
+        raise ObjrecError(
+            f"{out} holds an earlier split (its {MANIFEST}): pass `force=True` to replace it, or "
+            "choose another folder"
+        )
     refuse_overwrite(out, force, "choose another folder or pass `force=True`")
 
 
