@@ -437,6 +437,33 @@ def test_add_through_the_cli(capsys, tmp_path, split_dir):
     assert code == 1 and "'a/b' is not a valid folder name for --class" in err
 
 
+def test_add_says_when_it_changes_the_test_split_and_how_to_compare(capsys, tmp_path, split_dir):
+    """Images put into test/ changed the test set, without a word: a score before the add and one
+    after were compared as if on the same images."""
+    new = new_images(tmp_path / "new", "red", 4)
+    code = main(["add", str(split_dir), str(new), "--seed", "1", "--dry-run"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 0 and "1 test image would changed" not in err
+    assert "1 test image would change (1 added): scores before and after would be on" in err
+    assert main(["add", str(split_dir), str(new), "--seed", "1"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert (
+        "1 test image changed (1 added): scores before and after are on different test sets; to "
+        "compare, evaluate the old run on the new folder too: "
+        f"`objrec evaluate OLD_RUN {split_dir}`" in err
+    )
+    more = new_images(tmp_path / "more", "red", 1, seed=1)
+    code = main(["add", str(split_dir), str(more), "--ratios", "1", "0", "0", "--json"])
+    answer = json.loads(capsys.readouterr().out)
+    assert code == 0 and answer["totals"]["test"] == 0
+    assert not any("test image" in w for w in answer["warnings"])  # train only: nothing said
+    more = new_images(tmp_path / "more2", "red", 2, seed=2)
+    code = main(["add", str(split_dir), str(more), "--ratios", "0", "0", "1", "--json"])
+    answer = json.loads(capsys.readouterr().out)
+    assert code == 0 and answer["totals"]["test"] == 2
+    assert "2 test images changed (2 added)" in answer["warnings"][-1]
+
+
 @pytest.mark.slow
 def test_train_after_an_add_computes_only_the_new_images(tmp_path, split_dir, tiny_config):
     from objrec.train import train

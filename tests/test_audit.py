@@ -215,6 +215,35 @@ def test_apply_plan_writes_the_manifest_of_what_it_copied_and_add_extends_it(tmp
         assert [r["file"] for r in csv.DictReader(f)][-1] == added.files[0][1]
 
 
+def test_apply_plan_says_when_the_test_split_changes_and_how_to_compare(tmp_path, capsys):
+    """A score on OUT's test split was compared with one on DATA's as "did my fix help?", with no
+    word that the test sets differ."""
+    data = make_split(tmp_path / "data")
+    plan = tmp_path / "plan.csv"
+    plan.write_text("file,action,new_class\ntrain/green/green_00.png,relabel,red\n")
+    assert main(["apply-plan", str(data), str(plan), str(tmp_path / "a"), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert (answer["test_relabelled"], answer["test_removed"], answer["warnings"]) == (0, 0, [])
+    assert main(["apply-plan", str(data), str(plan), str(tmp_path / "b")]) == 0
+    assert "test" not in capsys.readouterr().err  # train changed only: nothing said
+    plan.write_text(
+        "file,action,new_class\ntest/green/green_00.png,relabel,red\n"
+        "test/blue/blue_01.png,relabel,red\ntest/red/red_02.png,remove,\n"
+        "valid/red/red_00.png,remove,\n"
+    )
+    assert main(["apply-plan", str(data), str(plan), str(tmp_path / "c")]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert (
+        "3 test images changed (2 relabelled, 1 removed): scores before and after are on "
+        "different test sets; to compare, evaluate the old run on the new folder too: "
+        f"`objrec evaluate OLD_RUN {tmp_path / 'c'}`" in err
+    )
+    assert main(["apply-plan", str(data), str(plan), str(tmp_path / "d"), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert (answer["test_relabelled"], answer["test_removed"], answer["removed"]) == (2, 1, 2)
+    assert len(answer["warnings"]) == 1 and "3 test images changed" in answer["warnings"][0]
+
+
 def test_apply_plan_to_a_class_folder_writes_no_manifest(tmp_path):
     """A manifest names splits: a folder of class folders (split next) gets none."""
     data = colour_folder(tmp_path / "data", {"red": 2, "green": 2})
@@ -753,7 +782,14 @@ def test_a_relabelled_file_never_takes_the_name_of_a_file_that_stays(tmp_path, c
     assert (fixed / "red/img_01.jpg").read_bytes() == (data / "red/img_01.jpg").read_bytes()
     assert (fixed / "red/img_00-1.jpg").read_bytes() == (data / "green/img_00.jpg").read_bytes()
     assert not (fixed / "green").exists()
-    assert counts == {"copied": 3, "removed": 0, "relabelled": 1, "renamed": 1}
+    assert counts == {
+        "copied": 3,
+        "removed": 0,
+        "relabelled": 1,
+        "renamed": 1,
+        "test_removed": 0,
+        "test_relabelled": 0,
+    }
     assert (
         "green/img_00.jpg is copied to red/img_00-1.jpg: red/img_00.jpg is another image's name"
         in caplog.text

@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from objrec.cli import main
 from objrec.errors import ObjrecError
-from objrec.evaluate import evaluate, resolve_eval_folder
+from objrec.evaluate import evaluate, image_set_fingerprint, resolve_eval_folder
 from objrec.predict import predict
+
+from .conftest import make_image
 
 
 @pytest.mark.slow
@@ -49,6 +52,50 @@ def test_evaluate_writes_its_tables_into_the_run_and_refuses_a_users_non_empty_f
         evaluate(trained_run, split_dir, out=mine)
     evaluate(trained_run, split_dir, out=mine, force=True)
     assert (mine / "notes.txt").read_text() == "keep" and (mine / "metrics.json").is_file()
+
+
+def test_the_image_set_fingerprint_is_of_the_images_and_labels_not_their_paths_or_order():
+    digests, labels = ["a" * 32, "b" * 32, "c" * 32], ["red", "red", "green"]
+    same = image_set_fingerprint(digests, labels)
+    assert len(same) == 8 and image_set_fingerprint(digests[::-1], labels[::-1]) == same
+    assert image_set_fingerprint(digests, ["red", "green", "green"]) != same  # relabelled
+    assert image_set_fingerprint(digests[:2], labels[:2]) != same  # removed
+    assert image_set_fingerprint([*digests, "d" * 32], [*labels, "red"]) != same  # added
+    assert image_set_fingerprint([*digests, "a" * 32], [*labels, "red"]) != same  # a 2nd copy
+
+
+@pytest.mark.slow  # five whole evaluates: about 7 s
+def test_evaluations_show_the_same_test_set_only_for_the_same_images_and_labels(
+    trained_run, split_dir, tmp_path, capsys
+):
+    """metrics.json recorded only the folder and n: a test set changed by a relabel, an added
+    or a removed image looked the same as before."""
+    assert main(["evaluate", str(trained_run), str(split_dir)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    first = json.loads((trained_run / "eval-test" / "metrics.json").read_text())["image_set"]
+    assert f"test set {first}, the same only when the images and their labels are" in out
+    copy = tmp_path / "copy" / "test"  # renamed, moved deeper within their class
+    for i, image in enumerate(sorted((split_dir / "test").rglob("*.*"))):
+        (copy / image.parent.name / "deeper").mkdir(parents=True, exist_ok=True)
+        shutil.copy(image, copy / image.parent.name / "deeper" / f"renamed_{i}{image.suffix}")
+    assert (
+        main(["evaluate", str(trained_run), str(copy), "--out", str(tmp_path / "e1"), "--json"])
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out)["image_set"] == first
+
+    def fingerprint(out: str) -> str:
+        return evaluate(trained_run, copy, out=tmp_path / out).image_set
+
+    moved = sorted((copy / "red").rglob("*.*"))[0]
+    shutil.move(moved, copy / "green" / moved.name)  # relabelled
+    relabelled = fingerprint("e2")
+    make_image((200, 40, 40), seed=999).save(copy / "red" / "new.png")  # added
+    added = fingerprint("e3")
+    (copy / "red" / "new.png").unlink()
+    (copy / "green" / moved.name).unlink()  # removed
+    removed = fingerprint("e4")
+    assert len({first, relabelled, added, removed}) == 4
 
 
 def test_an_evaluation_with_tta_gets_its_own_folder(tmp_path):

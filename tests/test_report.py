@@ -1,5 +1,6 @@
 """The HTML report (also rendered in a real headless browser)."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -34,6 +35,8 @@ def test_report_is_one_self_contained_file(trained_run, tmp_path):
         assert f'id="{section}"' in html
     assert "http://" not in html and "https://" not in html  # nothing fetched from anywhere
     assert html.count("data:image/") >= 10
+    fingerprint = json.loads((trained_run / "eval-test" / "metrics.json").read_text())["image_set"]
+    assert f"image set <code>{fingerprint}</code>, the same only when the images" in html
 
 
 @pytest.mark.slow

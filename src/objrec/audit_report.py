@@ -221,7 +221,9 @@ def apply_plan(data: Path, plan_file: Path, out: Path) -> dict[str, int]:
     copied, under its new class, its source the file of ``data`` it was copied from.
 
     Returns the number of files copied, removed, relabelled and renamed (a relabelled file whose
-    name another file of its new folder has: each is logged).
+    name another file of its new folder has: each is logged), and of a split folder's test
+    images removed and relabelled (``test_removed``, ``test_relabelled``: scores on ``out``'s
+    test split are not comparable with scores on ``data``'s when either is not 0).
     """
     data, out = Path(data).resolve(), Path(out).resolve()
     if out == data or out.is_relative_to(data) or data.is_relative_to(out):
@@ -242,6 +244,7 @@ def apply_plan(data: Path, plan_file: Path, out: Path) -> dict[str, int]:
         for rel in (p.relative_to(data) for p in images)
     }
     counts = {"copied": 0, "removed": 0, "relabelled": 0, "renamed": len(_settle_names(targets))}
+    counts |= _test_changes(targets if split_folder else {})
     rows: list[list[str]] = []
     try:
         for rel, target in targets.items():
@@ -255,6 +258,15 @@ def apply_plan(data: Path, plan_file: Path, out: Path) -> dict[str, int]:
             _write_manifest(out, rows)
     log.info("applied %s to %s into %s: %s", plan_file, data, out, counts)
     return counts
+
+
+def _test_changes(targets: dict[Path, Path | None]) -> dict[str, int]:
+    """How many images of a split folder's test split ``targets`` remove and relabel."""
+    test = [(rel, t) for rel, t in targets.items() if rel.parts[0] == "test"]
+    return {
+        "test_removed": sum(t is None for _, t in test),
+        "test_relabelled": sum(t is not None and t.parent != rel.parent for rel, t in test),
+    }
 
 
 def _copy(source: Path, out: Path, target: Path, split_folder: bool) -> list[list[str]]:

@@ -758,7 +758,21 @@ def add_warnings(result) -> list[str]:
             " tie; run `objrec audit "
             f"{data}`): " + some_of([f"{a} ~ {', '.join(b)}" for a, b in result.spread_groups])
         )
+    if test := result.totals()["test"]:
+        warnings.append(test_change_warning(test, f"{test} added", result.data, result.dry_run))
     return warnings
+
+
+def test_change_warning(n: int, how: str, data: Path, dry_run: bool = False) -> str:
+    """``add``'s and ``apply-plan``'s sentence when the test split of ``data`` (the folder
+    written) gains, loses or relabels images: scores before and after are not comparable."""
+    changed, are = ("would change", "would be") if dry_run else ("changed", "are")
+    return (
+        f"{plural(n, 'test image')} {changed} ({how}): scores before and after {are} on "
+        "different test sets; to compare, evaluate the old run on the new folder too: "
+        f"`objrec evaluate OLD_RUN {shlex.quote(shown(data))}` (evaluate's 'test set' "
+        "fingerprint is the same only when the images and their labels are)"
+    )
 
 
 class WarningList(logging.Handler):
@@ -1098,7 +1112,11 @@ def print_evaluation(result: EvaluationResult, worst: int, run: Path | None = No
     """``objrec evaluate``'s text: the overall metrics, the worst classes, the classes it had no
     image of, the averages and the confidence lines."""
     m = result.metrics
-    console.print(f"evaluated {shown(result.folder)}", markup=False, highlight=False)
+    console.print(
+        f"evaluated {shown(result.folder)}: {image_set_words(result)}",
+        markup=False,
+        highlight=False,
+    )
     n_classes = len(result.classes)
     console.print(
         f"{plural(int(m['n']), 'image')}: top-1 {percent(m['top1'])}"
@@ -1124,6 +1142,16 @@ def print_evaluation(result: EvaluationResult, worst: int, run: Path | None = No
         markup=False,
         highlight=False,
     )
+
+
+def image_set_words(result: EvaluationResult) -> str:
+    """The evaluated images' fingerprint, named after their split (``test set 3f9a1c2b``), and
+    what it is for: scores compare only between evaluations that show the same one."""
+    from objrec.data import SPLITS
+
+    folder = result.folder.name if result.folder else ""
+    kind = folder if folder in SPLITS else "image"
+    return f"{kind} set {result.image_set}, the same only when the images and their labels are"
 
 
 def refuse_swapped(command: str, run: Path, second: Path) -> None:
@@ -2069,8 +2097,11 @@ def apply_plan(data: Path, plan: Path, out: Path, as_json: bool) -> None:
     from objrec.audit_report import apply_plan as run_apply
 
     counts = run_apply(data, plan, out)
+    changed = {verb: counts[f"test_{verb}"] for verb in ("relabelled", "removed")}
+    how = ", ".join(f"{n} {verb}" for verb, n in changed.items() if n)
+    warnings = [test_change_warning(sum(changed.values()), how, out)] if how else []
     if as_json:
-        print_json(counts)
+        print_json(counts | {"warnings": warnings})
         return
     console.print(
         f"copied {plural(counts['copied'], 'image')} into {shown(out)} "
@@ -2080,6 +2111,8 @@ def apply_plan(data: Path, plan: Path, out: Path, as_json: bool) -> None:
         f"left out {counts['removed']}; {shown(data)} is unchanged",
         markup=False,
     )
+    for warning in warnings:
+        err.print(warning, style="yellow", markup=False, highlight=False)
 
 
 @cli.command()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import compress
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,9 @@ class EvaluationResult:
     model: str = ""
     """The content digest of the model file evaluated (``checkpoint.model_digest``): ``report``
     tells by it an evaluation of the run's model from one of a model since replaced."""
+    image_set: str = ""
+    """The fingerprint of the evaluated images and their labels (:func:`image_set_fingerprint`): two
+    evaluations' scores are comparable only when theirs are the same."""
 
     @property
     def warning(self) -> str | None:
@@ -127,6 +131,7 @@ class EvaluationResult:
             "worst_classes": self.worst().to_dict(orient="records"),
             "most_confused": self.confused.to_dict(orient="records"),
             "folder": str(self.folder) if self.folder else None,
+            "image_set": self.image_set,
             "seen_in_training": {s: len(self.seen.get(s, [])) for s in SEEN_SPLITS},
             "unreadable": self.unreadable,
             "model": self.model,
@@ -199,10 +204,25 @@ def evaluate(
     result.predictions = prediction_table(paths, logits, labels, classes)
     result.probabilities, result.folder = answers.probs, target.resolve()
     result.unreadable, result.model = unreadable, model_digest(Path(run))
+    kept = list(compress(tables[0].digests, ok.tolist()))
+    result.image_set = image_set_fingerprint(kept, list(result.predictions["true"]))
     result.predictions["seen_in"] = mark_seen(result, recognizer, paths, config, Path(run))
     write_evaluation(result, out, force or not named)  # the folder made only now
     log.info("evaluated %s on %s: top1 %.4f", run, target, result.metrics["top1"])
     return result
+
+
+IMAGE_SET_CHARS = 8
+
+
+def image_set_fingerprint(digests: Sequence[str], labels: Sequence[str]) -> str:
+    """A short fingerprint of a labelled set of images, whatever their paths, names and order:
+    the first ``IMAGE_SET_CHARS`` hex digits of the SHA-256 of the sorted (content digest, label)
+    pairs. A relabelled, an added or a removed image changes it; the same images renamed, moved
+    within their class or copied elsewhere keep it. ``digests``: the feature store's
+    (``FeatureTable.digests``), so that no file is read again for it."""
+    pairs = sorted(f"{digest}\t{label}" for digest, label in zip(digests, labels, strict=True))
+    return hashlib.sha256("\n".join(pairs).encode()).hexdigest()[:IMAGE_SET_CHARS]
 
 
 def mark_seen(
