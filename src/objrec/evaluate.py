@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import compress
 from pathlib import Path
@@ -203,13 +203,22 @@ def evaluate(
         result.metrics_plain = summarize(plain.log(), labels, len(classes))
     result.predictions = prediction_table(paths, logits, labels, classes)
     result.probabilities, result.folder = answers.probs, target.resolve()
-    result.unreadable, result.model = unreadable, model_digest(Path(run))
-    kept = list(compress(tables[0].digests, ok.tolist()))
-    result.image_set = image_set_fingerprint(kept, list(result.predictions["true"]))
+    record_provenance(result, Path(run), unreadable, compress(tables[0].digests, ok.tolist()))
     result.predictions["seen_in"] = mark_seen(result, recognizer, paths, config, Path(run))
     write_evaluation(result, out, force or not named)  # the folder made only now
     log.info("evaluated %s on %s: top1 %.4f", run, target, result.metrics["top1"])
     return result
+
+
+def record_provenance(
+    result: EvaluationResult, run: Path, unreadable: list[str], digests: Iterable[str]
+) -> None:
+    """What ``result`` was measured on, into it: the images left out as ``unreadable``, the
+    model's digest, and the fingerprint of the evaluated images (their store ``digests``, in the
+    order of ``result.predictions``) with their labels."""
+    result.unreadable, result.model = unreadable, model_digest(run)
+    labels = [] if result.predictions is None else list(result.predictions["true"])
+    result.image_set = image_set_fingerprint(list(digests), labels)
 
 
 IMAGE_SET_CHARS = 8
