@@ -758,24 +758,19 @@ def test_progress_reaches_a_pipe_or_a_log_as_plain_lines(capsys, monkeypatch, tm
     assert "reading image sizes: 1/" in err and ", done" in err and "\x1b" not in err
 
 
+def report_epochs(reporter, epochs, improved) -> None:
+    """``reporter`` told of each epoch, its valid loss falling, ``improved`` marked best."""
+    for epoch in epochs:
+        record = {"epoch": epoch, "train_loss": 0.5, "train_acc": 0.9, "seconds": 0.1}
+        record |= {"valid_loss": 0.4 - 0.01 * epoch, "valid_acc": 0.9, "best": epoch in improved}
+        reporter.epoch(record)
+
+
 def test_epoch_lines_are_the_first_the_improvements_and_every_tenth(capsys):
     """... and they say so before the first, as a newcomer missed epochs 4 to 6 without a word."""
     from objrec.cli import RichReporter
 
-    improved = {1, 2, 3, 7, 12}
-    reporter = RichReporter()
-    for epoch in range(1, 26):
-        reporter.epoch(
-            {
-                "epoch": epoch,
-                "train_loss": 0.5,
-                "train_acc": 0.9,
-                "valid_loss": 0.4 - 0.01 * epoch,
-                "valid_acc": 0.9,
-                "seconds": 0.1,
-                "best": epoch in improved,
-            }
-        )
+    report_epochs(RichReporter(), range(1, 26), improved={1, 2, 3, 7, 12})
     said, *lines = capsys.readouterr().err.splitlines()
     assert said.startswith("showing epoch 1, every 10th epoch and each new best valid loss")
     assert said.endswith("every epoch is in history.csv in the run folder")
@@ -788,19 +783,7 @@ def test_a_resumed_run_shows_and_names_its_first_epoch(capsys):
     that was a new best: its first line could be any later epoch, without a word."""
     from objrec.cli import RichReporter
 
-    reporter = RichReporter()
-    for epoch in range(13, 26):
-        reporter.epoch(
-            {
-                "epoch": epoch,
-                "train_loss": 0.5,
-                "train_acc": 0.9,
-                "valid_loss": 0.4 - 0.01 * epoch,
-                "valid_acc": 0.9,
-                "seconds": 0.1,
-                "best": epoch in {15, 16, 22},
-            }
-        )
+    report_epochs(RichReporter(), range(13, 26), improved={15, 16, 22})
     said, *lines = capsys.readouterr().err.splitlines()
     assert said.startswith(
         "showing epoch 13 (the first of this resume), every 10th epoch and each new best valid loss"
