@@ -636,7 +636,8 @@ def test_a_group_across_splits_is_not_called_the_same_picture(tmp_path, monkeypa
     monkeypatch.setattr(objrec.audit, "audit", fake_audit([]))
     assert main(["audit", str(make_split(tmp_path / "data"))]) == 0
     out = capsys.readouterr().out
-    assert "1 near-duplicate group spans two splits" in out
+    assert "1 near-duplicate group (copies of one picture: resized, re-encoded, cropped), " in out
+    assert "1 spanning two splits (possible leaks: one picture trained on and tested on" in out
     assert "same picture" not in out and "look at them in audit.html" in out
 
 
@@ -715,7 +716,8 @@ def test_two_photos_only_moderately_alike_are_look_alikes_not_a_leak(tmp_path):
 def test_the_terminal_shows_the_first_near_duplicate_groups_and_counts_the_rest(
     tmp_path, monkeypatch, capsys
 ):
-    """It only said "look at them in audit.html"."""
+    """It only said "look at them in audit.html". Each list is counted beyond its first few, the
+    file with all of them named."""
     import objrec.audit
     from objrec.audit import AuditResult
 
@@ -732,16 +734,29 @@ def test_the_terminal_shows_the_first_near_duplicate_groups_and_counts_the_rest(
     six = [str(data / f"train/blue/blue_0{i}.png") for i in range(6)]
     groups.append({"paths": six, "splits": [""] * 6, "similarity": 0.9, "kind": "within class"})
 
+    issues = [
+        {"path": str(data / f"train/red/red_0{i}.png"), "given": "red", "suggested": "blue"}
+        for i in range(7)
+    ]
+
     def run_audit(data, out, config, run, reporter, force, refresh=False):
-        return AuditResult([], groups, [], 120, ["a"], seconds={"total": 1.0})
+        return AuditResult(
+            issues, groups, [], 120, ["a"], seconds={"total": 1.0}, look_alikes=groups[:3]
+        )
 
     monkeypatch.setattr(objrec.audit, "audit", run_audit)
     assert main(["audit", str(data)]) == 0
     out = capsys.readouterr().out
-    assert "3 near-duplicate groups span two splits" in out
+    assert "4 near-duplicate groups (copies of one picture" in out
+    assert "3 spanning two splits (possible leaks" in out
     assert "  train/red/red_00.png, test/red/red_00.png: across splits, similarity 0.990\n" in out
     assert "  train/red/red_01.png, test/red/red_01.png: across splits, similarity 0.980\n" in out
-    assert "red_02" not in out and "  and 2 more near-duplicate groups in audit.html" in out
+    assert "red_02.png, test" not in out and "  and 2 more in near_duplicates.csv\n" in out
+    assert "3 groups of look-alikes span two splits" in out
+    assert "  and 1 more in look_alikes.csv\n" in out
+    assert "7 likely wrong labels (most likely first), all in label_issues.csv:\n" in out
+    assert "  train/red/red_04.png: labelled red, looks like blue\n" in out
+    assert "red_05.png: labelled" not in out and "  and 2 more in label_issues.csv\n" in out
     groups[:] = groups[3:]  # a group of six: four named, two counted
     assert main(["audit", str(data), "--force"]) == 0
     out = capsys.readouterr().out
@@ -764,6 +779,85 @@ def test_look_alikes_across_splits_are_not_said_to_be_a_leak(tmp_path, monkeypat
     assert "spans two splits" not in out.replace("look-alikes spans two splits", "")
     assert "1 group of look-alikes spans two splits" in out and "check them" in out
     assert "objrec apply-plan" in out.replace("\n", " ")  # how to apply the plan is said
+
+
+def plant_copies(data: Path) -> Path:
+    """A byte copy of a red photo in green/ (copies across classes), a resized copy of a test photo
+    beside it (within a class) and, in valid, two photos a third repainted from training ones
+    (look-alikes across splits)."""
+    shutil.copyfile(data / "train/red/red_00.png", data / "train/green/zz_red_00.png")
+    resized = Image.open(data / "test/blue/blue_00.png").resize((48, 42))
+    resized.save(data / "test/blue/copy_of_blue_00.png")
+    for name, seed in (("red", 501), ("blue", 502)):
+        photo = Image.open(data / f"train/{name}/{name}_01.png").convert("RGB")
+        repainted = Image.blend(photo, pattern(COLOURS[name], seed), 0.4)  # 46-48 bits apart
+        repainted.save(data / f"valid/{name}/alike_{name}_01.png")
+    return data
+
+
+@pytest.fixture(scope="module")
+def planted_copies(tmp_path_factory):
+    """`objrec audit` of ``plant_copies``' folder: the folder, the audit's folder, what it printed.
+    tiny_test's features make every image of one colour alike: copies go by the hash alone."""
+    import contextlib
+    import functools
+    import io
+
+    import objrec.audit
+
+    from .conftest import own_cache
+
+    root = tmp_path_factory.mktemp("copies")
+    data = plant_copies(make_split(root / "data"))
+    rule = dedup.DuplicateRule(sim_strict=2.0, sim_crop=2.0)
+    with own_cache(root / "cache"), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(objrec.audit, "AuditConfig", functools.partial(AuditConfig, duplicates=rule))
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            assert main(["audit", str(data), "--backbone", "tiny_test", "--folds", "3"]) == 0
+    return data, root / "data-audit", out.getvalue()
+
+
+def sections(out: str) -> dict[str, list[str]]:
+    """Each line of the terminal's text that is not indented, and the indented lines under it."""
+    found: dict[str, list[str]] = {}
+    heading = ""
+    for line in out.splitlines():
+        if line.startswith("  "):
+            found[heading].append(line.strip())
+        else:
+            heading = line
+            found[heading] = []
+    return found
+
+
+def section(out: str, start: str) -> tuple[str, list[str]]:
+    """The heading that begins with ``start`` and its lines."""
+    (found,) = [(h, lines) for h, lines in sections(out).items() if h.startswith(start)]
+    return found
+
+
+@pytest.mark.slow
+def test_the_terminal_lists_each_kind_of_finding_under_its_own_heading(planted_copies):
+    """Over the near-duplicate groups (a lamp photo copied into chair/, a resized cup within cup/)
+    it said "2 groups of look-alikes span two splits ... check them in audit.html", and listed
+    none of the look-alikes; the likely wrong labels had no heading."""
+    _, _, out = planted_copies
+    heading, lines = section(out, "2 near-duplicate groups")
+    assert "copies of one picture" in heading and "near_duplicates.csv" in heading
+    assert lines == [
+        "train/green/zz_red_00.png, train/red/red_00.png: across classes, similarity 1.000",
+        "test/blue/blue_00.png, test/blue/copy_of_blue_00.png: within class, similarity 1.000",
+    ]
+    heading, lines = section(out, "2 groups of look-alikes span two splits")
+    assert "different photos of one kind" in heading and "look_alikes.csv" in heading
+    assert sorted(line.split(": ")[0] for line in lines) == [
+        "train/blue/blue_01.png, valid/blue/alike_blue_01.png",
+        "train/red/red_01.png, valid/red/alike_red_01.png",
+    ]
+    assert all(": across splits, similarity " in line for line in lines)
+    heading, lines = section(out, "1 likely wrong label")
+    assert "label_issues.csv" in heading
+    assert lines == ["train/green/zz_red_00.png: labelled green, looks like red"]
 
 
 def test_a_relabelled_file_never_takes_the_name_of_a_file_that_stays(tmp_path, caplog):

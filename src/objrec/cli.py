@@ -2018,8 +2018,6 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, force, as_json
     if as_json:
         print_json(result.to_json())
         return
-    leaks = sum(g["kind"] == "across splits" for g in result.near_duplicates)
-    alike = sum(g["kind"] == "across splits" for g in result.look_alikes)
     console.print(
         f"audited {plural(result.n_images, 'image')}: "
         f"{plural(len(result.label_issues), 'likely wrong label')}, "
@@ -2029,15 +2027,11 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, force, as_json
         + ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items() if k != "total")
         + ")"
     )
-    print_leaks(leaks, alike)
-    print_groups(result.near_duplicates, data)
+    print_duplicates(result.near_duplicates, data)
+    print_look_alikes(result.look_alikes, data)
     if result.unjudged:
         console.print(unjudged_note(result.unjudged), markup=False, highlight=False)
-    for row in result.label_issues[:5]:
-        console.print(
-            f"  {row['path']}: labelled {row['given']}, looks like {row['suggested']}",
-            markup=False,
-        )
+    print_label_issues(result.label_issues, data)
     console.print(
         f"see {shown(out_dir / 'audit.html')}; review {shown(out_dir / 'plan.csv')}, then "
         f"`objrec apply-plan {shown(data)} {shown(out_dir / 'plan.csv')} NEW_FOLDER` writes a "
@@ -2047,26 +2041,45 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, force, as_json
     )
 
 
-def print_leaks(leaks: int, alike: int) -> None:
-    """Near-duplicate groups across splits in red (possible leaks); look-alikes across splits in
-    yellow (to check: most are different photos of one kind)."""
-    if leaks:
-        console.print(
-            f"[bold red]{plural(leaks, 'near-duplicate group')} "
-            f"{'spans' if leaks == 1 else 'span'} two splits[/]: images that look alike, "
-            "possibly one picture trained on and tested on; look at them in audit.html"
-        )
-    if alike:
-        console.print(
-            f"[yellow]{plural(alike, 'group')} of look-alikes {'spans' if alike == 1 else 'span'}"
-            " two splits[/]: usually different photos of one kind, a leak only if two are the "
-            "same picture; check them in audit.html"
-        )
+def print_duplicates(groups: Sequence[dict], data: Path) -> None:
+    """The near-duplicate groups under their heading: how many, how many span two splits (in
+    red: possible leaks), where all of them are; then the first few (those across splits first)."""
+    if not groups:
+        return
+    leaks = sum(g["kind"] == "across splits" for g in groups)
+    spans = (
+        f", [bold red]{leaks} spanning two splits[/] (possible leaks: one picture trained on and "
+        "tested on; look at them in audit.html)"
+        if leaks
+        else ""
+    )
+    console.print(
+        f"{plural(len(groups), 'near-duplicate group')} (copies of one picture: resized, "
+        f"re-encoded, cropped){spans}, all in near_duplicates.csv:",
+        highlight=False,
+    )
+    print_groups(groups, data, "near_duplicates.csv")
 
 
-def print_groups(groups: Sequence[dict], data: Path, limit: int = 2) -> None:
-    """The first ``limit`` near-duplicate groups (those across splits first), one line each: their
-    files relative to ``data``, kind and similarity; the rest counted (all are in audit.html)."""
+def print_look_alikes(groups: Sequence[dict], data: Path) -> None:
+    """The groups of look-alikes that span two splits under their heading, in yellow (to check:
+    most are different photos of one kind), where all of them are; then the first few."""
+    across = [g for g in groups if g["kind"] == "across splits"]
+    if not across:
+        return
+    console.print(
+        f"[yellow]{plural(len(across), 'group')} of look-alikes "
+        f"{'spans' if len(across) == 1 else 'span'} two splits[/] (usually different photos of "
+        "one kind, a leak only if two are the same picture: check them in audit.html), all in "
+        "look_alikes.csv:",
+        highlight=False,
+    )
+    print_groups(across, data, "look_alikes.csv")
+
+
+def print_groups(groups: Sequence[dict], data: Path, file: str, limit: int = 2) -> None:
+    """The first ``limit`` groups, one line each: their files relative to ``data``, kind and
+    similarity; the rest counted (all are in ``file`` and audit.html)."""
     from objrec.outputs import shown_name
 
     for group in groups[:limit]:
@@ -2077,9 +2090,26 @@ def print_groups(groups: Sequence[dict], data: Path, limit: int = 2) -> None:
         )
         console.print(printable(line), markup=False, highlight=False)
     if len(groups) > limit:
-        console.print(
-            f"  and {plural(len(groups) - limit, 'more near-duplicate group')} in audit.html"
-        )
+        console.print(f"  and {len(groups) - limit:,} more in {file}")
+
+
+def print_label_issues(rows: Sequence[dict], data: Path, limit: int = 5) -> None:
+    """The likely wrong labels under their heading: how many, the first ``limit`` (most likely
+    first) with the class each looks like, the rest counted."""
+    from objrec.outputs import shown_name
+
+    if not rows:
+        return
+    console.print(
+        f"{plural(len(rows), 'likely wrong label')} (most likely first), all in label_issues.csv:",
+        highlight=False,
+    )
+    for row in rows[:limit]:
+        name = shown_name(row["path"], [data])
+        line = f"  {name}: labelled {row['given']}, looks like {row['suggested']}"
+        console.print(printable(line), markup=False, highlight=False)
+    if len(rows) > limit:
+        console.print(f"  and {len(rows) - limit:,} more in label_issues.csv")
 
 
 @cli.command("apply-plan")
