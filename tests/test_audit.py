@@ -845,7 +845,7 @@ def test_the_terminal_lists_each_kind_of_finding_under_its_own_heading(planted_c
     heading, lines = section(out, "2 near-duplicate groups")
     assert "copies of one picture" in heading and "near_duplicates.csv" in heading
     assert lines == [
-        "train/green/zz_red_00.png, train/red/red_00.png: across classes, similarity 1.000",
+        "train/red/red_00.png, train/green/zz_red_00.png: across classes, similarity 1.000",
         "test/blue/blue_00.png, test/blue/copy_of_blue_00.png: within class, similarity 1.000",
     ]
     heading, lines = section(out, "2 groups of look-alikes span two splits")
@@ -858,6 +858,86 @@ def test_the_terminal_lists_each_kind_of_finding_under_its_own_heading(planted_c
     heading, lines = section(out, "1 likely wrong label")
     assert "label_issues.csv" in heading
     assert lines == ["train/green/zz_red_00.png: labelled green, looks like red"]
+
+
+@pytest.mark.slow
+def test_the_plan_keeps_the_correctly_labelled_copy_of_a_picture_in_two_classes(
+    planted_copies, tmp_path
+):
+    """For lamp/image_0045.jpg and its copy chair/zz_lamp_0045.jpg (flagged: looks like lamp) the
+    plan removed the lamp photo and relabelled the copy to lamp: the user's good file dropped, the
+    misnamed one kept."""
+    data, audit_dir, _ = planted_copies
+    with (audit_dir / "plan.csv").open(newline="") as f:
+        plan = {row["file"]: row for row in csv.DictReader(f)}
+    assert "train/red/red_00.png" not in plan  # kept as it is
+    copy = plan["train/green/zz_red_00.png"]
+    assert (copy["action"], copy["new_class"]) == ("remove", "")
+    assert "near-duplicate of train/red/red_00.png" in copy["reason"]
+    assert plan["test/blue/copy_of_blue_00.png"]["action"] == "remove"  # within a class, as before
+    groups = csv_rows(audit_dir / "near_duplicates.csv")
+    assert [g["paths"].split(" | ")[0] for g in groups] == [
+        str(data / "train/red/red_00.png"),  # the copy to keep first
+        str(data / "test/blue/blue_00.png"),
+    ]
+    counts = apply_plan(data, audit_dir / "plan.csv", tmp_path / "fixed")
+    assert (counts["removed"], counts["relabelled"]) == (2, 0)
+    fixed = tmp_path / "fixed/train"
+    assert (fixed / "red/red_00.png").read_bytes() == (data / "train/red/red_00.png").read_bytes()
+    assert (
+        not (fixed / "green/zz_red_00.png").exists() and not (fixed / "red/zz_red_00.png").exists()
+    )
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_a_copy_flagged_as_a_wrong_label_makes_way_for_its_copy_in_the_suggested_class(tmp_path):
+    """The group's copy to keep was the one ``keep_first`` put first (the earlier split, then the
+    larger, then folder order) even when the label audit said it belongs where another copy
+    already is: the plan relabelled it and removed the correctly labelled copy. Now such a copy
+    goes last; the other copies' order, and every other group's, stays."""
+    from objrec.audit import duplicate_groups, inventory
+    from objrec.audit_report import plan_rows
+
+    data = make_split(tmp_path / "data")
+    for copy in (
+        "train/green/zz_red_00.png",
+        "train/blue/zz_red_01.png",
+        "test/blue/zz_red_02.png",
+    ):
+        shutil.copyfile(data / f"train/red/red_0{copy[-5]}.png", data / copy)
+    inv = inventory(data)
+    where = {inv.rel(it): i for i, it in enumerate(inv.items)}
+    pairs = {
+        (where["train/red/red_00.png"], where["train/green/zz_red_00.png"]): (1.0, 0),
+        (where["train/red/red_01.png"], where["train/blue/zz_red_01.png"]): (1.0, 0),
+        (where["train/red/red_02.png"], where["test/blue/zz_red_02.png"]): (1.0, 0),
+    }
+    unit, facts = alike_signals(len(inv.items), pairs)
+    flagged = ("train/green/zz_red_00.png", "red"), ("train/blue/zz_red_01.png", "green")
+    issues = [
+        {"_index": where[f], "suggested": c, "evidence": f"looks like {c}"} for f, c in flagged
+    ]
+    near = dedup.feature_neighbours(unit)
+    groups, _ = duplicate_groups(
+        inv, np.arange(len(inv.items)), unit, facts, dedup.DuplicateRule(), near, issues
+    )
+    assert [[inv.rel(inv.items[i]) for i in g["_indices"]] for g in groups] == [
+        ["train/red/red_02.png", "test/blue/zz_red_02.png"],  # across splits: train's kept
+        ["train/blue/zz_red_01.png", "train/red/red_01.png"],  # suggested green: in no copy's class
+        ["train/red/red_00.png", "train/green/zz_red_00.png"],  # suggested red: red's copy kept
+    ]
+    result = AuditResult(issues, groups, [], len(inv.items), list(inv.classes))
+    plan = {row["file"]: (row["action"], row["new_class"]) for row in plan_rows(result, inv)}
+    assert plan == {
+        "test/blue/zz_red_02.png": ("remove", ""),
+        "train/red/red_01.png": ("remove", ""),
+        "train/blue/zz_red_01.png": ("relabel", "green"),
+        "train/green/zz_red_00.png": ("remove", ""),
+    }
 
 
 def test_a_relabelled_file_never_takes_the_name_of_a_file_that_stays(tmp_path, caplog):

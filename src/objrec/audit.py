@@ -27,6 +27,7 @@ import logging
 import math
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -493,11 +494,13 @@ def label_issue_rows(inv, idx, labels, probs, ranked, scores, neighbours) -> lis
 
 
 def duplicate_groups(
-    inv: Inventory, idx, unit, facts, rule, near
+    inv: Inventory, idx, unit, facts, rule, near, label_issues: Sequence[dict[str, Any]] = ()
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Groups of near-duplicates, and groups of look-alikes (pairs only alike by
     ``DuplicateRule.look_alike``, not already in one near-duplicate group): each list with leaks
-    across splits first, then across classes, then within a class."""
+    across splits first, then across classes, then within a class. ``label_issues`` (rows of
+    ``label_issue_rows``) decide which copy of a group across classes is kept (``keep_order``)."""
+    suggested = {row["_index"]: row["suggested"] for row in label_issues}
     sub_facts = [facts[i] for i in idx]
     pairs = dedup.duplicate_pairs(unit, sub_facts, rule, near)
     copies = [p for p in pairs if not p.look_alike]
@@ -506,17 +509,18 @@ def duplicate_groups(
     alike = [p for p in pairs if p.look_alike and group_of.get(p.i, -1) != group_of.get(p.j, -2)]
     alike_groups = dedup.groups_of(len(idx), [(p.i, p.j) for p in alike])
     return (
-        group_rows(inv, idx, sub_facts, copies, copy_groups),
-        group_rows(inv, idx, sub_facts, alike, alike_groups),
+        group_rows(inv, idx, sub_facts, copies, copy_groups, suggested),
+        group_rows(inv, idx, sub_facts, alike, alike_groups, suggested),
     )
 
 
-def group_rows(inv: Inventory, idx, sub_facts, pairs, groups) -> list[dict[str, Any]]:
-    """One row per group: its members (the copy to keep first), splits, classes and signals."""
+def group_rows(inv: Inventory, idx, sub_facts, pairs, groups, suggested) -> list[dict[str, Any]]:
+    """One row per group: its members (the copy to keep first: ``keep_order``), splits, classes
+    and signals."""
     sims = {(p.i, p.j): p for p in pairs}
     rows = []
     for group in groups:
-        members = sorted(group, key=lambda m: keep_first(inv.items[idx[m]], sub_facts[m]))
+        members = keep_order(inv, idx, sub_facts, group, suggested)
         items = [inv.items[idx[m]] for m in members]
         linked = [sims[(a, b)] for a in members for b in members if (a, b) in sims]
         rows.append(
@@ -533,6 +537,19 @@ def group_rows(inv: Inventory, idx, sub_facts, pairs, groups) -> list[dict[str, 
         )
     order = {"across splits": 0, "across classes": 1, "within class": 2}
     return sorted(rows, key=lambda g: (order[g["kind"]], -g["similarity"]))
+
+
+def keep_order(inv: Inventory, idx, sub_facts, group, suggested: dict[int, str]) -> list[int]:
+    """A group's members, the copy to keep first: a copy flagged as a wrong label whose suggested
+    class another copy is in goes last (keeping the correctly labelled copy needs no relabel, and
+    keeps the user's file where it is); otherwise, and among the rest, ``keep_first``'s order."""
+    classes = {inv.classes[inv.items[idx[m]].label] for m in group}
+
+    def key(m: int) -> tuple[bool, int, int]:
+        misplaced = suggested.get(int(idx[m])) in classes
+        return (misplaced, *keep_first(inv.items[idx[m]], sub_facts[m]))
+
+    return sorted(group, key=key)
 
 
 def keep_first(item: Item, facts: dedup.ImageFacts) -> tuple[int, int]:
@@ -659,7 +676,7 @@ def find_issues(
     clock.lap("neighbours")
     found = judge_labels(inv, idx, labels, features[idx], near, config, reporter)
     clock.lap("labels")
-    groups, alike = duplicate_groups(inv, idx, unit, facts, config.duplicates, near)
+    groups, alike = duplicate_groups(inv, idx, unit, facts, config.duplicates, near, found.issues)
     clock.lap("duplicates")
     outliers = outlier_rows(inv, idx, labels, unit, facts, config.neighbours, near)
     clock.lap("outliers")

@@ -107,8 +107,9 @@ def duplicate_rows(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
     """One proposal per flagged image: relabel label issues, remove all but one of each group
-    (the one ``audit.keep_first`` puts first), keep outliers and look-alikes (flagged for a
-    look: a look-alike is as often a different photo as the same picture)."""
+    (the one ``audit.keep_order`` puts first: a copy flagged as a wrong label is removed, not
+    relabelled, where another copy is in the class it looks like), keep outliers and look-alikes
+    (flagged for a look: a look-alike is as often a different photo as the same picture)."""
     rows: dict[int, dict[str, str]] = {}
 
     def propose(index: int, action: str, new_class: str, reason: str) -> None:
