@@ -1881,6 +1881,7 @@ def test_commands_given_a_run_read_the_store_of_the_cache_dir_it_was_trained_wit
     )
     run, out = tmp_path / "run", tmp_path / "out"
     assert main(["suggest", str(run), str(split_dir / "train"), "--out", str(out / "s")]) == 0
+    assert main(["evaluate", str(run), str(split_dir / "valid"), "--out", str(out / "e")]) == 0
     assert sum(rows) == 0
     assert main(["audit", str(split_dir), "--run", str(run), "--out", str(out / "a")]) == 0
     assert sum(rows) == len(list((split_dir / "test").rglob("*.*g")))  # train never saw test
@@ -1983,3 +1984,58 @@ def test_an_edit_made_while_the_command_runs_is_kept(tmp_path, capsys, image_fol
     code, _, err = run(capsys, "explore", image_folder)
     assert code == 1 and f"{out / 'sizes.csv'} changed after" in " ".join(err.split())
     assert (out / "sizes.csv").read_text() == "the user's sizes, saved during the run\n"
+
+
+@pytest.mark.slow
+def test_a_folder_an_objrec_before_the_mark_wrote_is_refreshed_after_one_forced_run(
+    capsys, image_folder
+):
+    """DATA-explore from before the mark was refused on every plain re-run, even after --force,
+    which wrote the files but no mark to record them in."""
+    assert run(capsys, "explore", image_folder)[0] == 0
+    out = image_folder.with_name("photos-explore")
+    (out / ".objrec-output").unlink()  # as an objrec before the mark left it
+    code, _, err = run(capsys, "explore", image_folder)
+    assert code == 1 and "kept no record" in err
+    assert run(capsys, "explore", image_folder, "--force")[0] == 0
+    code, _, err = run(capsys, "explore", image_folder)
+    assert code == 0 and "writing again into" in err
+
+
+def test_a_folder_named_like_an_output_is_refused_without_offering_force(capsys, image_folder):
+    """'counts.csv is not a file objrec wrote: pass --force', and --force refused it the same."""
+    assert run(capsys, "explore", image_folder)[0] == 0
+    out = image_folder.with_name("photos-explore")
+    (out / "counts.csv").unlink()
+    (out / "counts.csv").mkdir()
+    for force in ([], ["--force"]):
+        code, _, err = run(capsys, "explore", image_folder, *force)
+        said = " ".join(err.split())
+        assert code == 1 and f"{out / 'counts.csv'} is not a file" in said
+        assert "even with --force: move it, or choose another --out" in said
+
+
+def test_explain_refuses_a_link_among_its_maps_before_drawing_any_naming_explain(
+    capsys, tmp_path, trained_run, split_dir
+):
+    """A link among the maps was found only when its turn came, after earlier maps were drawn
+    over, and the refusal said 'choose another out': predict has no --out."""
+    images = sorted((split_dir / "test" / "red").iterdir())[:3]
+    cams = tmp_path / "cams"
+    assert run(capsys, "predict", trained_run, *images, "--explain", cams)[0] == 0
+    first, third = sorted(cams.glob("*.gradcam.png"))[0], sorted(cams.glob("*.gradcam.png"))[2]
+    before = first.stat().st_mtime_ns
+    third.unlink()
+    third.symlink_to(tmp_path / "elsewhere.png")
+    code, _, err = run(capsys, "predict", trained_run, *images, "--explain", cams, "--force")
+    said = " ".join(err.split())
+    assert code == 1 and f"{third} is a link" in said and "choose another --explain" in said
+    assert first.stat().st_mtime_ns == before and third.is_symlink()
+
+
+def test_suggest_given_a_checkpoint_file_writes_beside_it(capsys, tmp_path, trained_run, split_dir):
+    """`objrec suggest run/model.safetensors photos` failed: 'run/model.safetensors/suggest: not a
+    directory'."""
+    code, _, err = run(capsys, "suggest", trained_run / "model.safetensors", split_dir / "test")
+    assert code == 0, err
+    assert (trained_run / "suggest" / "suggestions.csv").is_file()

@@ -924,7 +924,7 @@ def train(
     if (run is None) == (resume is None):
         raise click.UsageError("give --out RUN for a new run, or --resume RUN to continue one")
     options["weights"] = str(options["weights"]) if options["weights"] else None
-    options["cache_dir"] = str(options["cache_dir"].resolve()) if options["cache_dir"] else None
+    options["cache_dir"] = str(options["cache_dir"]) if options["cache_dir"] else None
     config = TrainConfig(**options)
     reporter = RichReporter(quiet=as_json)
     target = run or resume

@@ -154,19 +154,23 @@ def check_output_dir(
             "choose another `out`, or move it"
         )
     if (force or refresh) and real.is_dir():
-        for name in names:
-            refuse_users_file(Path(path), name, force)
+        for name in names:  # ``hint``'s first half says how to choose another folder
+            refuse_users_file(Path(path), name, force, hint.split(" or ", 1)[0])
     only_marked = real.is_dir() and {p.name for p in real.iterdir()} == {MARKER}
     refuse_overwrite(path, force or refresh or only_marked, hint)
 
 
 def mark_output_dir(folder: Path) -> None:
     """Mark ``folder`` (an existing one) as holding objrec's outputs (:data:`MARKER`), when it
-    holds nothing else: a folder of the user's that ``force`` writes beside stays theirs, so a
-    file they put there later is never taken for objrec's. The mark records no file yet."""
-    marker = Path(folder) / MARKER
-    if not marker.is_file() and not any(Path(folder).iterdir()):
-        write_record(Path(folder), {})
+    holds nothing else, or what an objrec before the mark wrote there (:func:`earlier_outputs`:
+    then a forced run records what it writes, and the next plain one may refresh it): a folder of
+    the user's that ``force`` writes beside stays theirs, so a file they put there later is never
+    taken for objrec's. The mark records no file yet."""
+    folder = Path(folder)
+    if (folder / MARKER).is_file():
+        return
+    if not any(folder.iterdir()) or earlier_outputs(folder.resolve()):
+        write_record(folder, {})
 
 
 def users_namesake(real: Path, names: Collection[str] = OUTPUT_NAMES) -> str | None:
@@ -239,9 +243,9 @@ def users_file(folder: Path, name: str, force: bool = False) -> str | None:
     except FileNotFoundError:
         return None
     if stat.S_ISLNK(info.st_mode):
-        return "is a link, which objrec never writes through nor replaces"
+        return NEVER_LINK
     if not stat.S_ISREG(info.st_mode):
-        return "is not a file objrec wrote"
+        return NEVER_OTHER
     if force:
         return None
     record = read_record(folder)
@@ -256,24 +260,32 @@ def users_file(folder: Path, name: str, force: bool = False) -> str | None:
     return None
 
 
-def refuse_users_file(folder: Path, name: str, force: bool = False) -> None:
+NEVER_LINK = "is a link, which objrec never writes through nor replaces"
+NEVER_OTHER = "is not a file (a folder, a pipe ...), which objrec never writes over"
+
+
+def refuse_users_file(
+    folder: Path, name: str, force: bool = False, other: str = "choose another `out`"
+) -> None:
     """Raise, naming it, when the output ``name`` in ``folder`` is the user's (:func:`users_file`):
-    a link can only be moved; a changed file is written over with ``force``."""
+    a link or anything but a file can only be moved; a changed file is written over with
+    ``force``. ``other``: how the user names another folder (``choose another `explain```)."""
     reason = users_file(folder, name, force)
     if reason is None:
         return
     path = Path(folder) / name
-    if reason.startswith("is a link"):
-        raise ObjrecError(f"{path} {reason}, even with `force=True`: move it, or {OTHER_OUT}")
-    raise ObjrecError(f"{path} {reason}: pass `force=True` to write over it, or {OTHER_OUT}")
-
-
-OTHER_OUT = "choose another `out`"
+    if reason in (NEVER_LINK, NEVER_OTHER):
+        raise ObjrecError(f"{path} {reason}, even with `force=True`: move it, or {other}")
+    raise ObjrecError(f"{path} {reason}: pass `force=True` to write over it, or {other}")
 
 
 @contextlib.contextmanager
 def output_file(
-    folder: Path, name: str, force: bool = False, record: bool = True
+    folder: Path,
+    name: str,
+    force: bool = False,
+    record: bool = True,
+    other: str = "choose another `out`",
 ) -> Iterator[Path]:
     """A temporary name in ``folder`` to write its output ``name`` to (its suffix kept, as
     plotting tells the format by it); it takes ``name`` when the block ends, checked again just
@@ -281,7 +293,8 @@ def output_file(
     plan.csv saved during a long audit) is refused and kept; a link is refused, and were one made
     in the instant after that check, the rename replaces the link itself, never its target.
     Then recorded in the folder's mark (:func:`record_output`), unless ``record`` is False (a
-    caller writing many files records them at once: the mark is rewritten whole each time)."""
+    caller writing many files records them at once: the mark is rewritten whole each time).
+    ``other``: how the user names another folder, in a refusal."""
     folder, path = Path(folder), Path(folder) / name
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".objrec-{uuid.uuid4().hex}{Path(name).suffix}"
@@ -289,7 +302,7 @@ def output_file(
         with reported_as(path, tmp):
             yield tmp
             written = fingerprint(tmp)  # as written: the rename keeps content, size and time
-            refuse_users_file(folder, name, force)
+            refuse_users_file(folder, name, force, other)
             os.replace(tmp, path)
         if record:
             record_output(folder, {name: written})

@@ -30,6 +30,7 @@ from objrec.outputs import (
     record_output,
     refuse_inside,
     refuse_overwrite,
+    refuse_users_file,
     takes_back_folders,
 )
 from objrec.progress import SILENT, Reporter, some_of
@@ -219,16 +220,24 @@ def write_explanations(
 ) -> None:
     """A Grad-CAM map per readable image, each checked again just before it takes its name
     (``outputs.output_file``): never over a file that appeared meanwhile, nor through a link."""
-    readable, names = [r for r in results if r.error is None], []
+    readable, names = [r for r in results if r.error is None], explanation_names(results)
+    other = EXPLAIN_HINT.split(" or ", 1)[0]
+    for name in names:  # a link among them is refused before any map is drawn over another
+        refuse_users_file(folder, name, force, other)
     with reporter.task("Grad-CAM", len(readable)) as advance:
-        for index, r in enumerate(readable):
+        for r, name in zip(readable, names, strict=True):
             picture, _ = recognizer.explain(open_image(r.path, recognizer.draft))
-            names.append(f"{index:04d}-{Path(r.path).stem}.gradcam.png")
-            with output_file(folder, names[-1], force, record=False) as tmp:
+            with output_file(folder, name, force, record=False, other=other) as tmp:
                 picture.save(tmp)
-            r.explanation = str(folder / names[-1])
+            r.explanation = str(folder / name)
             advance(1)
     record_output(folder, {name: fingerprint(folder / name) for name in names})  # at once
+
+
+def explanation_names(results: list[Prediction]) -> list[str]:
+    """The Grad-CAM map's file name of each readable image, numbered in their order."""
+    readable = [r for r in results if r.error is None]
+    return [f"{i:04d}-{Path(r.path).stem}.gradcam.png" for i, r in enumerate(readable)]
 
 
 def _predict_chunk(recognizer: Recognizer, chunk: list[Prediction], k: int, tta: bool) -> None:

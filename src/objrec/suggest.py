@@ -158,8 +158,8 @@ def suggest(
     unknown = int(answers.unknown.sum())
     result = Suggestions(table, found.errors, unknown=unknown, readable=len(kept))
     named = out is not None  # the default run/suggest is objrec's own, refreshed: force
-    if out is None:
-        out = Path(run) / "suggest"
+    if out is None:  # beside the checkpoint when given one: run/model.safetensors -> run/suggest
+        out = (Path(run) if Path(run).is_dir() else Path(run).parent) / "suggest"
     else:
         out = prepare_output_dir(out, force, names=SUGGEST_FILES)
     write_suggestions(result, out, Path(folder), force or not named)

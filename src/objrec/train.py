@@ -141,6 +141,8 @@ def train(
             saying what was kept when the head had not trained an epoch yet.
     """
     request = RunRequest(force=force, resume=resume, strict=strict, precision_why=precision_why)
+    if config is not None and config.cache_dir:  # recorded with the run: the folder it names now
+        config = replace(config, cache_dir=str(Path(config.cache_dir).resolve()))
     with process_group(device) as world:
         reporter = reporter if world.main else SILENT
         before = state_stamp(Path(out))
