@@ -134,6 +134,7 @@ def test_a_photo_over_the_pixel_limit_whole_is_predicted_and_plotted(
     tmp_path, monkeypatch, trained_run
 ):
     """Read at a reduced scale, as a 108-megapixel phone photo is under the real limit."""
+
     from PIL import Image
 
     from objrec import images
@@ -195,6 +196,7 @@ def test_damaged_exif_is_warned_about_once_though_predict_opens_the_image_twice(
     tmp_path, trained_run, caplog
 ):
     """Once for the prediction, once for the plot: the README says one warning per file."""
+
     from PIL import Image
 
     exif = Image.Exif()
@@ -235,3 +237,19 @@ def test_plot_panels_of_images_sharing_a_file_name_name_their_folders_too():
     assert panel_names([Path("1.jpg"), Path("b/1.jpg")]) == ["1.jpg", "b/1.jpg"]
     deeper = [Path("a/cat/1.jpg"), Path("b/cat/1.jpg")]
     assert panel_names(deeper) == ["a/cat/1.jpg", "b/cat/1.jpg"]
+
+
+def test_explain_shortens_a_long_image_name_to_fit_its_map_s_name(trained_run, tmp_path):
+    """An image named with 240 bytes of 'é' (legal) crashed --explain part-way: its map's name,
+    '0001-' + the name + '.gradcam.png', passed the file system's 255 bytes."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    long = tmp_path / "long names" / ("\u00e9" * 120 + ".png")
+    long.parent.mkdir()
+    Image.new("RGB", (40, 32), "red").save(long)
+    (result,) = predict(trained_run, [long], explain=tmp_path / "cams")
+    name = Path(result.explanation).name
+    assert Path(result.explanation).is_file() and len(name.encode()) <= 255
+    assert name.startswith("0000-\u00e9") and name.endswith("\u00e9.gradcam.png")

@@ -500,12 +500,17 @@ NAME_MAX = 255
 
 
 def numbered(stem: str, n: int, suffix: str) -> str:
-    """``stem-n.suffix``, the stem shortened (whole characters) when the name would pass
-    ``NAME_MAX`` bytes: a long legal name that is taken still gets a free one."""
-    tail = f"-{n}{suffix}"
-    while stem and len(os.fsencode(stem + tail)) > NAME_MAX:
+    """``stem-n.suffix``, the stem shortened (:func:`fitting`): a long legal name that is taken
+    still gets a free one."""
+    return fitting("", stem, f"-{n}{suffix}")
+
+
+def fitting(head: str, stem: str, tail: str) -> str:
+    """``head + stem + tail``, the stem shortened (whole characters) when the name would pass
+    ``NAME_MAX`` bytes, as a name made from a long legal one by adding to it can."""
+    while stem and len(os.fsencode(head + stem + tail)) > NAME_MAX:
         stem = stem[:-1]
-    return stem + tail
+    return head + stem + tail
 
 
 @contextlib.contextmanager

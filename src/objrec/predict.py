@@ -23,6 +23,7 @@ from objrec.inference import Recognizer
 from objrec.outputs import (
     check_output_dir,
     fingerprint,
+    fitting,
     new_folders,
     output_file,
     output_path,
@@ -235,9 +236,10 @@ def write_explanations(
 
 
 def explanation_names(results: list[Prediction]) -> list[str]:
-    """The Grad-CAM map's file name of each readable image, numbered in their order."""
+    """The Grad-CAM map's file name of each readable image, numbered in their order (a long
+    image name shortened to fit the file system's limit)."""
     readable = [r for r in results if r.error is None]
-    return [f"{i:04d}-{Path(r.path).stem}.gradcam.png" for i, r in enumerate(readable)]
+    return [fitting(f"{i:04d}-", Path(r.path).stem, ".gradcam.png") for i, r in enumerate(readable)]
 
 
 def _predict_chunk(recognizer: Recognizer, chunk: list[Prediction], k: int, tta: bool) -> None:
