@@ -883,7 +883,8 @@ def test_train_ends_with_the_evaluate_to_run_and_how_to_try_unknown_photos(
     """A newcomer found the stricter threshold only by chance: train said nothing of
     `evaluate --unknown`, which measures what "unknown" catches and offers it."""
     monkeypatch.chdir(tmp_path)
-    code, out, _ = run(capsys, "train", split_dir, "--out", "my run", "--backbone", "tiny_test")
+    args = ["--out", "my run", "--backbone", "tiny_test", "--epochs", "1"]
+    code, out, _ = run(capsys, "train", split_dir, *args)
     last = " ".join(out.split()).rsplit("next: ", 1)[-1]
     assert code == 0 and last.startswith("objrec evaluate 'my run' data; add --unknown")
 
@@ -2002,6 +2003,7 @@ def test_a_folder_an_objrec_before_the_mark_wrote_is_refreshed_after_one_forced_
     assert code == 0 and "writing again into" in err
 
 
+@pytest.mark.slow
 def test_a_folder_named_like_an_output_is_refused_without_offering_force(capsys, image_folder):
     """'counts.csv is not a file objrec wrote: pass --force', and --force refused it the same."""
     assert run(capsys, "explore", image_folder)[0] == 0
