@@ -255,6 +255,7 @@ def earlier_run_with_outputs(run: Path) -> dict[str, bytes]:
         if name != "eval-mine":  # no metrics.json of objrec's: the user's folder
             (run / name / "metrics.json").write_text(metrics)
     (run / "eval-test-tta" / "notes.txt").write_text("mine")
+    leftover(run / "eval-test", ".csv")  # of an evaluate killed mid-write: objrec's too
     named = run / "eval-holdout-mine"  # evaluate data/valid --out RUN/eval-holdout-mine: theirs
     named.mkdir()
     (named / "metrics.json").write_text(metrics.replace("/data/test", "/data/valid"))
@@ -268,7 +269,9 @@ def earlier_run_with_outputs(run: Path) -> dict[str, bytes]:
 def test_a_forced_train_removes_the_earlier_runs_outputs_with_its_summary(tmp_path):
     """`train --force` over a run left its eval-test (98.57% of a 7-class model), report.html and
     model.onnx beside the new model; `report` then refused the stale eval-test. They go when the
-    new run saves its first state, with the earlier summary.json, and never the user's files."""
+    new run saves its first state, with the earlier summary.json, and never the user's files; a
+    temporary file a killed evaluate left goes too (it kept eval-test, 'holds files objrec did
+    not write')."""
     import torch
 
     from objrec.runs import EpochSaver
@@ -570,3 +573,114 @@ def test_an_earlier_objrecs_empty_mark_counts_every_output_as_the_users(tmp_path
         tmp.write_text("class,all\n")
     assert set(read_record(out) or {}) == {"counts.csv"}
     check_output_dir(out, names=EXPLORE_FILES, refresh=True)
+
+
+def leftover(folder: Path, suffix: str, age_s: float = 3600.0) -> Path:
+    """A temporary file as objrec names one (``.objrec-<uuid hex><suffix>``), last written
+    ``age_s`` ago: what a run killed mid-write (SIGKILL, a power loss) leaves behind."""
+    import os
+    import time
+    import uuid
+
+    path = folder / f".objrec-{uuid.uuid4().hex}{suffix}"
+    path.write_text("half a file")
+    os.utime(path, (time.time() - age_s,) * 2)
+    return path
+
+
+def test_a_killed_runs_temporary_files_neither_block_nor_stay_in_its_output_folder(
+    tmp_path, caplog
+):
+    """`explore DATA --out DIR` killed while it wrote its first file left DIR holding its mark
+    and `.objrec-<hex>.csv`; the re-run was refused, 'DIR is not empty'. objrec's own leftovers
+    count as nothing: they are removed, said in a warning; one written in the last minute
+    (perhaps another objrec's, still writing) is kept, and not counted either."""
+    import logging
+
+    from objrec.outputs import MARKER, prepare_output_dir, write_record
+
+    out = tmp_path / "explore"
+    out.mkdir()
+    write_record(out, {})  # the mark a killed run had made
+    old = [leftover(out, ".csv"), leftover(out, ".part")]
+    fresh = leftover(out, ".png", age_s=0)
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        prepare_output_dir(out)
+    assert sorted(p.name for p in out.iterdir()) == sorted([MARKER, fresh.name])
+    assert not any(p.exists() for p in old)
+    assert f"removed 2 temporary files a stopped objrec left in {out}" in caplog.text
+    bare = tmp_path / "bare"  # killed while it wrote the mark itself
+    bare.mkdir()
+    leftover(bare, ".part")
+    prepare_output_dir(bare)
+    assert [p.name for p in bare.iterdir()] == [MARKER]
+
+
+def test_only_objrecs_own_temporary_names_count_as_its_leftovers(tmp_path):
+    """A file of the user's named like objrec's temporaries, but not as objrec names them
+    (another length, capitals, another suffix, a folder, a link), is never removed, and still
+    makes the folder not empty."""
+    import os
+    import uuid
+
+    from objrec.errors import ObjrecError
+    from objrec.outputs import prepare_output_dir
+
+    out = tmp_path / "mine"
+    out.mkdir()
+    hexes = uuid.uuid4().hex
+    names = [
+        *(f".objrec-{hexes[:31]}.csv", f".objrec-{hexes.upper()}.csv", f".objrec-{hexes}.csv.bak"),
+        *(f".objrec-{hexes}.txt", f".objrec-{hexes}", ".objrec-notes.csv", ".objrec-output.bak"),
+    ]
+    for name in names:
+        (out / name).write_text("mine")
+    (out / f".objrec-{hexes}.png").mkdir()
+    target = tmp_path / "keep.csv"
+    target.write_text("mine")
+    (out / f".objrec-{hexes}.json").symlink_to(target)
+    old = os.stat(out / names[0]).st_mtime - 3600
+    for path in out.iterdir():
+        os.utime(path, (old, old), follow_symlinks=False)
+    before = sorted(p.name for p in out.iterdir())
+    with pytest.raises(ObjrecError, match="is not empty"):
+        prepare_output_dir(out)
+    prepare_output_dir(out, force=True)
+    assert sorted(p.name for p in out.iterdir() if p.name != ".objrec-output") == before
+    assert target.read_text() == "mine"
+
+
+@pytest.mark.slow
+def test_an_evaluation_folder_holding_only_objrecs_leftovers_holds_no_evaluation(tmp_path):
+    """The default eval-* folder of an `evaluate` killed while writing its first file (its mark
+    and a temporary file) was refused on the re-run as 'holds an evaluation of another folder'."""
+    from objrec.evaluate import evaluated_folder
+    from objrec.outputs import write_record
+
+    out = tmp_path / "eval-test"
+    out.mkdir()
+    write_record(out, {})
+    leftover(out, ".csv")
+    assert evaluated_folder(out) is None
+
+
+@pytest.mark.slow
+def test_explore_into_a_folder_a_killed_explore_left_says_what_it_removed(
+    tmp_path, image_folder, caplog
+):
+    """The user's view of the first test: the re-run with the same --out succeeds, with a
+    warning that it removed the leftover."""
+    import logging
+
+    from objrec.cli import main
+    from objrec.outputs import write_record
+
+    out = tmp_path / "explore"
+    out.mkdir()
+    write_record(out, {})
+    leftover(out, ".csv")
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        assert main(["explore", str(image_folder), "--out", str(out)]) == 0
+    assert f"removed 1 temporary file a stopped objrec left in {out}" in caplog.text
+    assert not any(p.name.endswith(".csv") and p.name.startswith(".") for p in out.iterdir())
+    assert (out / "counts.csv").is_file()

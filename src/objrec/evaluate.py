@@ -54,7 +54,9 @@ from objrec.outputs import (
     check_output_dir,
     mark_output_dir,
     output_file,
+    own_contents,
     refuse_inside,
+    remove_leftovers,
     takes_back_folders,
 )
 from objrec.progress import SILENT, Reporter, plural
@@ -485,7 +487,7 @@ def check_eval_dir(
 
 def evaluated_folder(out: Path) -> str | None:
     """The folder whose evaluation ``out`` holds ("" when unknown); None when it holds none."""
-    if not out.is_dir() or not any(out.iterdir()):
+    if not out.is_dir() or not own_contents(out):  # what a killed first run left is none
         return None
     try:
         return str(json.loads((out / "metrics.json").read_text()).get("folder") or "")
@@ -575,6 +577,7 @@ def write_evaluation(result: EvaluationResult, out: Path, force: bool = False) -
     """The evaluation's files (:data:`OUTPUT_FILES`), each checked again just before it takes
     its name (``outputs.output_file``): ``force`` writes over any plain file, never a link."""
     out.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(out)
     mark_output_dir(out)  # objrec's: a forced evaluation may write over it
 
     def put(name: str, write: Callable[[Path], object]) -> None:

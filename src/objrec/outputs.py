@@ -16,7 +16,9 @@ import inspect
 import json
 import logging
 import os
+import re
 import stat
+import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
@@ -24,6 +26,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from objrec import __version__
 from objrec.errors import ObjrecError
+from objrec.progress import plural
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -128,6 +131,7 @@ def prepare_output_dir(
     check_output_dir(path, force, hint, names, refresh)
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(path)
     mark_output_dir(path)
     return path
 
@@ -156,7 +160,7 @@ def check_output_dir(
     if (force or refresh) and real.is_dir():
         for name in names:  # ``hint``'s first half says how to choose another folder
             refuse_users_file(Path(path), name, force, hint.split(" or ", 1)[0])
-    only_marked = real.is_dir() and {p.name for p in real.iterdir()} == {MARKER}
+    only_marked = real.is_dir() and not own_contents(real)
     refuse_overwrite(path, force or refresh or only_marked, hint)
 
 
@@ -169,8 +173,47 @@ def mark_output_dir(folder: Path) -> None:
     folder = Path(folder)
     if (folder / MARKER).is_file():
         return
-    if not any(folder.iterdir()) or earlier_outputs(folder.resolve()):
+    if not own_contents(folder) or earlier_outputs(folder.resolve()):
         write_record(folder, {})
+
+
+LEFTOVER = re.compile(r"\.objrec-[0-9a-f]{32}(?:\.part|\.csv|\.json|\.png|\.html)")
+"""The name of a temporary file objrec writes an output under first (:func:`temporary_name`,
+:func:`output_file`): hidden, a random UUID's 32 hex digits, the suffix of a name objrec
+writes. A run killed mid-write (SIGKILL, a power loss) leaves it; a failing run removes its own."""
+LEFTOVER_AGE_S = 60.0
+"""How long ago a temporary file was last written for it to be a leftover: one younger may be
+another objrec's, writing into the same folder now (each output takes well under that)."""
+
+
+def is_leftover(path: Path) -> bool:
+    """Whether ``path`` is a temporary file of objrec's (:data:`LEFTOVER`): a plain file so
+    named, never a link or folder of the user's."""
+    return LEFTOVER.fullmatch(path.name) is not None and is_plain_file(path)
+
+
+def own_contents(folder: Path) -> list[str]:
+    """The names in ``folder`` other than objrec's mark and temporary files
+    (:func:`is_leftover`): what makes it not empty."""
+    return sorted(p.name for p in folder.iterdir() if p.name != MARKER and not is_leftover(p))
+
+
+def remove_leftovers(folder: Path) -> None:
+    """Remove the temporary files (:func:`is_leftover`) a stopped objrec left in ``folder``,
+    saying so; one written in the last :data:`LEFTOVER_AGE_S` is kept (another objrec may be
+    writing it). Nothing else is touched."""
+    removed = []
+    for path in sorted(p for p in Path(folder).iterdir() if is_leftover(p)):
+        with contextlib.suppress(FileNotFoundError):  # renamed meanwhile: not a leftover
+            if time.time() - path.lstat().st_mtime > LEFTOVER_AGE_S:
+                path.unlink()
+                removed.append(path.name)
+    if removed:
+        more = " ..." if len(removed) > 3 else ""
+        log.warning(
+            "removed %s a stopped objrec left in %s (%s%s)",
+            *(plural(len(removed), "temporary file"), folder, ", ".join(removed[:3]), more),
+        )
 
 
 def users_namesake(real: Path, names: Collection[str] = OUTPUT_NAMES) -> str | None:

@@ -53,6 +53,7 @@ from objrec.outputs import (
     refuse_inside,
     refuse_overwrite,
     refuse_unwritable,
+    remove_leftovers,
 )
 from objrec.progress import some_of
 
@@ -272,6 +273,7 @@ def remove_derived(out: Path) -> None:
         if path.is_dir():
             for name in OUTPUT_FILES:
                 (path / name).unlink(missing_ok=True)
+            remove_leftovers(path)  # of an evaluate killed mid-write
             if any(p.name != MARKER for p in path.iterdir()):
                 log.warning("kept %s: it holds files objrec did not write", path)
                 continue
