@@ -10,6 +10,7 @@ import shutil
 from dataclasses import replace
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -894,13 +895,12 @@ def csv_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def test_a_copy_flagged_as_a_wrong_label_makes_way_for_its_copy_in_the_suggested_class(tmp_path):
-    """The group's copy to keep was the one ``keep_first`` put first (the earlier split, then the
-    larger, then folder order) even when the label audit said it belongs where another copy
-    already is: the plan relabelled it and removed the correctly labelled copy. Now such a copy
-    goes last; the other copies' order, and every other group's, stays."""
+def copies_across_classes(tmp_path: Path) -> tuple[Any, AuditResult]:
+    """Three pictures of red with a copy in another class each, two of the copies flagged as
+    wrong labels (zz_red_00 looks like red, zz_red_01 like green) and the copy in test/ too (it
+    looks like green): the inventory and the audit's result, its groups as ``keep_order`` puts
+    them."""
     from objrec.audit import duplicate_groups, inventory
-    from objrec.audit_report import plan_rows
 
     data = make_split(tmp_path / "data")
     for copy in (
@@ -917,7 +917,10 @@ def test_a_copy_flagged_as_a_wrong_label_makes_way_for_its_copy_in_the_suggested
         (where["train/red/red_02.png"], where["test/blue/zz_red_02.png"]): (1.0, 0),
     }
     unit, facts = alike_signals(len(inv.items), pairs)
-    flagged = ("train/green/zz_red_00.png", "red"), ("train/blue/zz_red_01.png", "green")
+    flagged = (
+        *(("train/green/zz_red_00.png", "red"), ("train/blue/zz_red_01.png", "green")),
+        ("test/blue/zz_red_02.png", "green"),
+    )
     issues = [
         {"_index": where[f], "suggested": c, "evidence": f"looks like {c}"} for f, c in flagged
     ]
@@ -925,12 +928,22 @@ def test_a_copy_flagged_as_a_wrong_label_makes_way_for_its_copy_in_the_suggested
     groups, _ = duplicate_groups(
         inv, np.arange(len(inv.items)), unit, facts, dedup.DuplicateRule(), near, issues
     )
-    assert [[inv.rel(inv.items[i]) for i in g["_indices"]] for g in groups] == [
+    return inv, AuditResult(issues, groups, [], len(inv.items), list(inv.classes))
+
+
+def test_a_copy_flagged_as_a_wrong_label_makes_way_for_its_copy_in_the_suggested_class(tmp_path):
+    """The group's copy to keep was the one ``keep_first`` put first (the earlier split, then the
+    larger, then folder order) even when the label audit said it belongs where another copy
+    already is: the plan relabelled it and removed the correctly labelled copy. Now such a copy
+    goes last; the other copies' order, and every other group's, stays."""
+    from objrec.audit_report import plan_rows
+
+    inv, result = copies_across_classes(tmp_path)
+    assert [[inv.rel(inv.items[i]) for i in g["_indices"]] for g in result.near_duplicates] == [
         ["train/red/red_02.png", "test/blue/zz_red_02.png"],  # across splits: train's kept
         ["train/blue/zz_red_01.png", "train/red/red_01.png"],  # suggested green: in no copy's class
         ["train/red/red_00.png", "train/green/zz_red_00.png"],  # suggested red: red's copy kept
     ]
-    result = AuditResult(issues, groups, [], len(inv.items), list(inv.classes))
     plan = {row["file"]: (row["action"], row["new_class"]) for row in plan_rows(result, inv)}
     assert plan == {
         "test/blue/zz_red_02.png": ("remove", ""),
@@ -938,6 +951,28 @@ def test_a_copy_flagged_as_a_wrong_label_makes_way_for_its_copy_in_the_suggested
         "train/blue/zz_red_01.png": ("relabel", "green"),
         "train/green/zz_red_00.png": ("remove", ""),
     }
+
+
+@pytest.mark.slow
+def test_the_plan_says_a_removed_copy_was_flagged_as_a_wrong_label(tmp_path):
+    """plan.csv gave the copy removed because it was flagged as a wrong label (green/zz_red_00,
+    looks like red, where its copy is) only 'across classes near-duplicate of red/red_00'; a
+    reader could not tell why that copy went, not the other. Its reason says so now, as does that
+    of a flagged copy removed for another reason (its suggested class would have been lost)."""
+    from objrec.audit_report import plan_rows
+
+    inv, result = copies_across_classes(tmp_path)
+    reasons = {row["file"]: row["reason"] for row in plan_rows(result, inv)}
+    misplaced = reasons["train/green/zz_red_00.png"]
+    assert misplaced.startswith("across classes near-duplicate of train/red/red_00.png")
+    assert misplaced.endswith(
+        "flagged as a wrong label (looks like red), and a copy of it is in red already: "
+        "this copy is removed, not relabelled"
+    )
+    other = reasons["test/blue/zz_red_02.png"]
+    assert other.startswith("across splits near-duplicate of train/red/red_02.png")
+    assert other.endswith("also flagged as a wrong label (looks like green)")
+    assert "flagged" not in reasons["train/red/red_01.png"]  # a correctly labelled copy
 
 
 def test_a_relabelled_file_never_takes_the_name_of_a_file_that_stays(tmp_path, caplog):

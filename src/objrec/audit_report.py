@@ -127,14 +127,17 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
         )
 
     def propose_group(groups: list[dict], action: str, reason: str) -> None:
-        """``action`` for each image of a group but its first; ``reason`` names the first."""
+        """``action`` for each image of a group but its first; ``reason`` names the first, and
+        says when the image was flagged as a wrong label too (:func:`flagged_note`)."""
         for group in groups:
             first, *others = group["_indices"]
             for index in others:
                 said = reason.format(
                     first=inv.rel(inv.items[first]), kind=group["kind"], sim=group["similarity"]
                 )
-                propose(index, action, "", said)
+                propose(index, action, "", said + flagged_note(index, group, inv, flagged))
+
+    flagged = {issue["_index"]: issue["suggested"] for issue in result.label_issues}
 
     propose_group(result.near_duplicates, "remove", NEAR_DUPLICATE_REASON)
     for issue in result.label_issues:
@@ -143,6 +146,23 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
         propose(row["_index"], "keep", "", f"outlier: {row['reason']}")
     propose_group(result.look_alikes, "keep", LOOK_ALIKE_REASON)
     return list(rows.values())
+
+
+def flagged_note(index: int, group: dict, inv: Inventory, flagged: dict[int, str]) -> str:
+    """What the plan's reason for removing ``index``, a copy in ``group``, adds when the label
+    audit flagged it (``flagged``: index -> suggested class): that a copy is already in the class
+    it looks like (why ``audit.keep_order`` removed this copy and kept that one), or only that it
+    was flagged (a removed copy needs no relabel). Nothing for a copy not flagged."""
+    suggested = flagged.get(index)
+    if suggested is None:
+        return ""
+    classes = {inv.classes[inv.items[m].label] for m in group["_indices"] if m != index}
+    if suggested in classes:
+        return (
+            f"; flagged as a wrong label (looks like {suggested}), and a copy of it is in "
+            f"{suggested} already: this copy is removed, not relabelled"
+        )
+    return f"; also flagged as a wrong label (looks like {suggested})"
 
 
 def write_plan(rows: list[dict[str, str]], path: Path) -> None:
