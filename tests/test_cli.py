@@ -791,6 +791,27 @@ def test_a_resumed_run_shows_and_names_its_first_epoch(capsys):
     assert [int(line.split()[1]) for line in lines] == [13, 15, 16, 20, 22]
 
 
+def test_a_resumed_runs_first_best_line_needs_a_gain_over_the_runs_recorded_best(capsys):
+    """A run interrupted with its best, 0.3000, at epoch 12 and resumed: epoch 14 lowered that by
+    only 0.0004 and got a 'best' line all the same (the legend started from nothing), where an
+    uninterrupted run shows none. The run's best before the resume counts as the last shown."""
+    from objrec.cli import RichReporter
+
+    reporter = RichReporter()
+    reporter.best_before(12, 0.3)
+    for epoch, loss in ((13, 0.31), (14, 0.2996), (15, 0.2992), (16, 0.2980)):
+        record = {"epoch": epoch, "train_loss": 0.1, "train_acc": 1.0, "seconds": 0.1}
+        reporter.epoch(record | {"valid_loss": loss, "valid_acc": 0.9, "best": epoch != 13})
+    said, *lines = capsys.readouterr().err.splitlines()
+    assert said.startswith(
+        "showing epoch 13 (the first of this resume), every 10th epoch and each new best valid loss "
+        "(lower by 0.001 or more than the last shown, at first epoch 12's 0.3000, the run's best "
+        "before this resume)"
+    )
+    assert [int(line.split()[1]) for line in lines] == [13, 16]
+    assert (reporter.shown_best_epoch, reporter.shown_best) == (16, 0.298)
+
+
 def test_tiny_gains_of_a_nearly_zero_loss_get_no_line_of_their_own(capsys):
     """An easy set improves its valid loss by 1e-6 an epoch: no "valid loss 0.0000 best" per epoch."""
     from objrec.cli import RichReporter

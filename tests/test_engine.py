@@ -2,7 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from objrec.engine import EarlyStopping, fit
+from objrec.engine import EarlyStopping, FitState, fit
+from objrec.progress import Reporter
 
 
 def test_early_stopping_counts_epochs_without_improvement_and_resumes():
@@ -105,3 +106,31 @@ def test_train_shows_the_calibration_as_a_task(tmp_path, split_dir):
     reporter = TaskRecorder()
     train(split_dir, tmp_path / "run", tiny_train_config(epochs=2), reporter)
     assert reporter.tasks[-1].startswith("calibrating")
+
+
+def test_a_resumed_fit_tells_the_reporter_the_runs_best_before_it():
+    """The epoch lines of a resumed run compare each new best with the run's recorded best (its
+    early-stopping state), which ``fit`` tells the reporter before the first epoch it runs."""
+
+    class Told(Reporter):
+        def __init__(self):
+            self.said = []
+
+        def best_before(self, epoch, valid_loss):
+            self.said.append(("best_before", epoch, valid_loss))
+
+        def epoch(self, record):
+            self.said.append(("epoch", record["epoch"]))
+
+    model = nn.Linear(2, 2)
+    stopper = EarlyStopping(5)
+    stopper.load_state_dict({"best": 0.3, "best_epoch": 12, "bad_epochs": 0})
+    state = FitState(12, [], stopper, model.state_dict())
+    told = Told()
+    batches = [(torch.zeros(2, 2), torch.tensor([0, 1]))]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    fit(model, lambda e: batches, lambda: batches, optimizer, 13, 5, reporter=told, state=state)
+    assert told.said == [("best_before", 12, 0.3), ("epoch", 13)]
+    told.said.clear()
+    fit(model, lambda e: batches, lambda: batches, optimizer, 1, 5, reporter=told)  # a new run
+    assert told.said == [("epoch", 1)]

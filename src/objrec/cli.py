@@ -139,13 +139,20 @@ BEST_LINE_GAIN = 0.001
 """An improvement gets its own epoch line when it lowers the last printed best loss by this much."""
 
 
-def epoch_lines_say(first: int) -> str:
+def epoch_lines_say(first: int, before: tuple[int, float] | None = None) -> str:
     """Said once before the first epoch line, as the lines skip epochs; ``first``: the first epoch
-    this command runs, 1 but on a resume (a new run's fit always begins at epoch 1)."""
+    this command runs, 1 but on a resume (a new run's fit always begins at epoch 1); ``before``:
+    a resumed run's best epoch and valid loss, which a new best line must beat."""
     start = "epoch 1" if first == 1 else f"epoch {first} (the first of this resume)"
+    than = ""
+    if before is not None:
+        than = (
+            f" than the last shown, at first epoch {before[0]}'s {loss_text(before[1])}, the run's "
+            "best before this resume"
+        )
     return (
         f"showing {start}, every {EPOCH_LINES_EVERY}th epoch and each new best valid loss (lower "
-        f"by {BEST_LINE_GAIN} or more); every epoch is in history.csv in the run folder"
+        f"by {BEST_LINE_GAIN} or more{than}); every epoch is in history.csv in the run folder"
     )
 
 
@@ -238,6 +245,8 @@ class RichReporter(Reporter):
         """Whether the line saying which epochs get a line was printed (once, before the first)."""
         self.first_epoch: int | None = None
         """The first epoch reported: 1, or on a resume the one after the last completed."""
+        self.resumed_best: tuple[int, float] | None = None
+        """A resumed run's best epoch and valid loss (:meth:`best_before`), before any line."""
 
     @contextmanager
     def task(self, description: str, total: int | None) -> Iterator[Any]:
@@ -268,6 +277,13 @@ class RichReporter(Reporter):
             task = progress.add_task(escape(description), total=total)  # may name a folder
             yield lambda n=1: progress.advance(task, n)
 
+    def best_before(self, epoch: int, valid_loss: float) -> None:
+        """A resumed run's best so far counts as the last shown best, so a new best line must
+        lower it by ``BEST_LINE_GAIN`` (before fine-tuning, the head's lines already did)."""
+        if self.shown_best is None and self.first_epoch is None:
+            self.shown_best, self.shown_best_epoch = valid_loss, epoch
+            self.resumed_best = (epoch, valid_loss)
+
     def epoch(self, r: dict[str, Any]) -> None:
         if self.first_epoch is None:
             self.first_epoch = r["epoch"]
@@ -279,7 +295,8 @@ class RichReporter(Reporter):
             return
         if not self.said_which:  # the lines skip epochs: say which before the first one
             self.said_which = True
-            err.print(epoch_lines_say(self.first_epoch), markup=False, highlight=False)
+            said = epoch_lines_say(self.first_epoch, self.resumed_best)
+            err.print(said, markup=False, highlight=False)
         if r["best"]:
             self.shown_best, self.shown_best_epoch = r["valid_loss"], r["epoch"]
         err.print(

@@ -188,11 +188,7 @@ def fit(
     early-stopping decision is shared, so every rank stops at the same epoch.
     """
     net = getattr(model, "module", model)  # the module itself under DistributedDataParallel
-    if state is None:
-        state = FitState(
-            stopper=EarlyStopping(patience, min_delta),
-            best_state=copy.deepcopy(net.state_dict()),
-        )
+    state = starting_state(state, net, EarlyStopping(patience, min_delta), reporter)
     for epoch in range(state.epoch + 1, epochs + 1):
         if state.stopped_early:
             break
@@ -209,6 +205,18 @@ def fit(
         if on_epoch_end:
             on_epoch_end(state)
     net.load_state_dict(state.best_state)
+    return state
+
+
+def starting_state(
+    state: FitState | None, net: nn.Module, stopper: EarlyStopping, reporter: Reporter
+) -> FitState:
+    """``state`` to resume, its best told to ``reporter`` (a new best is one lower than the run's
+    recorded best); else a new one, ``stopper`` and ``net``'s weights as they are."""
+    if state is None:
+        return FitState(stopper=stopper, best_state=copy.deepcopy(net.state_dict()))
+    if state.epoch and state.best_epoch:
+        reporter.best_before(state.best_epoch, state.best_valid_loss)
     return state
 
 

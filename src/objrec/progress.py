@@ -22,6 +22,10 @@ class Reporter:
     def epoch(self, record: dict[str, Any]) -> None:
         """One finished epoch: its number, losses and accuracies."""
 
+    def best_before(self, epoch: int, valid_loss: float) -> None:
+        """The best epoch, and its validation loss, of those before the first this fit runs (a
+        resumed run's, as recorded; the head's, before fine-tuning): told before that first."""
+
     def note(self, message: str) -> None:
         """A one-line message worth showing a person (also logged by the caller)."""
 
