@@ -489,8 +489,41 @@ def test_forcing_into_a_users_folder_leaves_it_theirs(tmp_path, image_folder, ca
         check_output_dir(mine, force=True, names=AUDIT_FILES)
     check_output_dir(mine, force=True, names=EXPLORE_FILES)  # objrec's exploration, replaced
     assert main(["explore", str(image_folder), "--out", str(mine), "--force"]) == 0
-    assert (mine / "plan.csv").read_text() == "my plan"
+    assert (mine / "plan.csv").read_text() == "my plan" and not (mine / MARKER).exists()
+    with pytest.raises(ObjrecError, match=r"plan\.csv is not a file objrec wrote"):
+        check_output_dir(mine, force=True, names=AUDIT_FILES)  # still theirs on a second run
     capsys.readouterr()
+
+
+def test_a_second_forced_run_beside_the_users_files_leaves_their_folder_unmarked(tmp_path):
+    """A second forced run into a folder of the user's found its own first outputs there and
+    marked the folder objrec's, so a later forced audit wrote over the user's plan.csv, which the
+    first run had kept (users_namesake does not look into a marked folder). Only a folder
+    holding nothing but an earlier objrec's outputs is marked (DATA-explore of an objrec
+    before the mark, so that plain re-runs refresh it again)."""
+    from objrec.errors import ObjrecError
+    from objrec.outputs import (
+        AUDIT_FILES,
+        EXPLORE_FILES,
+        MARKER,
+        check_output_dir,
+        output_file,
+        prepare_output_dir,
+    )
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "plan.csv").write_text("my plan")
+    for _ in range(2):  # explore --out mine --force, twice
+        prepare_output_dir(mine, force=True, names=EXPLORE_FILES)
+        with output_file(mine, "sizes.csv", force=True) as tmp:
+            tmp.write_text("split,class,file,width,height\n")
+    assert not (mine / MARKER).exists()
+    with pytest.raises(ObjrecError, match=r"plan\.csv is not a file objrec wrote"):
+        check_output_dir(mine, force=True, names=AUDIT_FILES)
+    (mine / "plan.csv").unlink()  # only an earlier objrec's outputs, as in its DATA-explore
+    prepare_output_dir(mine, force=True, names=EXPLORE_FILES)
+    assert (mine / MARKER).is_file()
 
 
 def test_a_failed_command_takes_back_a_folder_holding_only_its_mark(tmp_path):

@@ -166,15 +166,23 @@ def check_output_dir(
 
 def mark_output_dir(folder: Path) -> None:
     """Mark ``folder`` (an existing one) as holding objrec's outputs (:data:`MARKER`), when it
-    holds nothing else, or what an objrec before the mark wrote there (:func:`earlier_outputs`:
+    holds nothing else, or only what an objrec before the mark wrote there (:func:`only_earlier`:
     then a forced run records what it writes, and the next plain one may refresh it): a folder of
-    the user's that ``force`` writes beside stays theirs, so a file they put there later is never
-    taken for objrec's. The mark records no file yet."""
+    the user's that ``force`` writes beside stays theirs, on every forced run, so a file of theirs
+    there is never taken for objrec's. The mark records no file yet."""
     folder = Path(folder)
     if (folder / MARKER).is_file():
         return
-    if not own_contents(folder) or earlier_outputs(folder.resolve()):
+    if not own_contents(folder) or only_earlier(folder.resolve()):
         write_record(folder, {})
+
+
+def only_earlier(real: Path) -> bool:
+    """Whether the folder ``real`` holds an earlier objrec's outputs (:func:`earlier_outputs`)
+    and nothing a person sees beside them: a folder of the user's that a forced run wrote beside
+    holds their files too (hidden ones, ``.DS_Store`` say, do not count)."""
+    ours = earlier_outputs(real)
+    return bool(ours) and all(p.name in ours for p in real.iterdir() if not p.name.startswith("."))
 
 
 LEFTOVER = re.compile(r"\.objrec-[0-9a-f]{32}(?:\.part|\.csv|\.json|\.png|\.html)")
