@@ -1247,6 +1247,9 @@ def test_a_plan_saved_during_a_rerun_of_the_audit_is_kept(split_dir, capsys, mon
 
     monkeypatch.setattr(audit_module, "find_issues", reviewed_meanwhile)
     capsys.readouterr()
+    before = {p.name: p.stat().st_ino for p in plan.parent.iterdir() if p != plan}
     assert main(args) == 1
     assert f"{plan} changed after objrec wrote it" in " ".join(capsys.readouterr().err.split())
     assert plan.read_text() == "the user's review\n"
+    after = {p.name: p.stat().st_ino for p in plan.parent.iterdir() if p != plan}
+    assert after == before  # none of the other findings replaced, half the folder new

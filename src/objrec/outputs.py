@@ -157,9 +157,8 @@ def check_output_dir(
             "that writes it is there), and `force=True` writes over objrec's outputs only: "
             "choose another `out`, or move it"
         )
-    if (force or refresh) and real.is_dir():
-        for name in names:  # ``hint``'s first half says how to choose another folder
-            refuse_users_file(Path(path), name, force, hint.split(" or ", 1)[0])
+    if (force or refresh) and real.is_dir():  # ``hint``'s first half: how to choose another
+        refuse_users_files(Path(path), names, force, hint.split(" or ", 1)[0])
     only_marked = real.is_dir() and not own_contents(real)
     refuse_overwrite(path, force or refresh or only_marked, hint)
 
@@ -328,6 +327,16 @@ def refuse_users_file(
     if reason in (NEVER_LINK, NEVER_OTHER):
         raise ObjrecError(f"{path} {reason}, even with `force=True`: move it, or {other}")
     raise ObjrecError(f"{path} {reason}: pass `force=True` to write over it, or {other}")
+
+
+def refuse_users_files(
+    folder: Path, names: Collection[str], force: bool = False, other: str = "choose another `out`"
+) -> None:
+    """:func:`refuse_users_file` for each of ``names``, all before the first is written: a command
+    refused for one of its outputs (a plan.csv saved during the audit) leaves the others as they
+    were, not half of them replaced by the new run's."""
+    for name in names:
+        refuse_users_file(folder, name, force, other)
 
 
 @contextlib.contextmanager

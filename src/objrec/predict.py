@@ -31,7 +31,7 @@ from objrec.outputs import (
     record_output,
     refuse_inside,
     refuse_overwrite,
-    refuse_users_file,
+    refuse_users_files,
     takes_back_folders,
 )
 from objrec.progress import SILENT, Reporter, some_of
@@ -223,8 +223,7 @@ def write_explanations(
     (``outputs.output_file``): never over a file that appeared meanwhile, nor through a link."""
     readable, names = [r for r in results if r.error is None], explanation_names(results)
     other = EXPLAIN_HINT.split(" or ", 1)[0]
-    for name in names:  # a link among them is refused before any map is drawn over another
-        refuse_users_file(folder, name, force, other)
+    refuse_users_files(folder, names, force, other)  # a link among them: before any is drawn
     with reporter.task("Grad-CAM", len(readable)) as advance:
         for r, name in zip(readable, names, strict=True):
             picture, _ = recognizer.explain(open_image(r.path, recognizer.draft))

@@ -48,6 +48,7 @@ from objrec.outputs import (
     output_file,
     prepare_output_dir,
     refuse_inside,
+    refuse_users_files,
     takes_back_folders,
 )
 from objrec.predict import familiarity_line
@@ -223,11 +224,12 @@ def reason(
 
 def write_suggestions(result: Suggestions, out: Path, folder: Path, force: bool = False) -> None:
     """suggestions.csv and suggestions.html, each checked again just before it takes its name
-    (``outputs.output_file``)."""
+    (``outputs.output_file``), and both before the first does."""
     from jinja2 import Environment, select_autoescape
 
     from objrec.audit_report import thumbnail
 
+    refuse_users_files(out, SUGGEST_FILES, force)
     with output_file(out, "suggestions.csv", force) as tmp:
         result.table.to_csv(tmp, index=False)
     rows = [{**r, "src": thumbnail(Path(r["path"]))} for r in result.table.to_dict("records")]
