@@ -717,3 +717,23 @@ def test_explore_into_a_folder_a_killed_explore_left_says_what_it_removed(
     assert f"removed 1 temporary file a stopped objrec left in {out}" in caplog.text
     assert not any(p.name.endswith(".csv") and p.name.startswith(".") for p in out.iterdir())
     assert (out / "counts.csv").is_file()
+
+
+def test_a_link_among_objrecs_outputs_in_a_users_folder_is_refused_as_a_link(tmp_path):
+    """In a folder of the user's that a forced explore wrote beside, counts.csv made a link to
+    their reviewed copy was refused as 'not a file objrec wrote (no earlier output of a command
+    that writes it is there)', though objrec's exploration was there: it is a link, said so."""
+    from objrec.errors import ObjrecError
+    from objrec.outputs import EXPLORE_FILES, check_output_dir, output_file
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    for name in EXPLORE_FILES:  # explore --out mine --force
+        with output_file(mine, name, force=True) as tmp:
+            tmp.write_text("split,class,file,width,height\n")
+    (tmp_path / "reviewed.csv").write_text("my reviewed counts")
+    (mine / "counts.csv").unlink()
+    (mine / "counts.csv").symlink_to(tmp_path / "reviewed.csv")
+    with pytest.raises(ObjrecError, match=r"counts\.csv is a link.*even with `force=True`"):
+        check_output_dir(mine, force=True, names=EXPLORE_FILES)

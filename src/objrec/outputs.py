@@ -150,6 +150,8 @@ def check_output_dir(
     real = Path(path).resolve()
     if real.exists() and not real.is_dir():
         raise ObjrecError(f"{path} exists and is not a folder")
+    if (force or refresh) and real.is_dir():  # ``hint``'s first half: how to choose another
+        refuse_users_files(Path(path), names, force, hint.split(" or ", 1)[0])  # links first
     theirs = users_namesake(real, names) if force else None
     if theirs is not None:
         raise ObjrecError(
@@ -157,8 +159,6 @@ def check_output_dir(
             "that writes it is there), and `force=True` writes over objrec's outputs only: "
             "choose another `out`, or move it"
         )
-    if (force or refresh) and real.is_dir():  # ``hint``'s first half: how to choose another
-        refuse_users_files(Path(path), names, force, hint.split(" or ", 1)[0])
     only_marked = real.is_dir() and not own_contents(real)
     refuse_overwrite(path, force or refresh or only_marked, hint)
 
