@@ -737,3 +737,28 @@ def test_a_link_among_objrecs_outputs_in_a_users_folder_is_refused_as_a_link(tmp
     (mine / "counts.csv").symlink_to(tmp_path / "reviewed.csv")
     with pytest.raises(ObjrecError, match=r"counts\.csv is a link.*even with `force=True`"):
         check_output_dir(mine, force=True, names=EXPLORE_FILES)
+
+
+def test_force_never_writes_over_a_file_the_user_put_in_a_folder_objrec_made(tmp_path):
+    """`explore DATA --out results`, then the user's own plan.csv saved into results: a forced
+    `audit --out results` wrote over it, as the mark let every name through, though its record
+    showed objrec never wrote a plan.csv there (in a folder of the user's it was refused). A
+    recorded output the user changed is still written over with force."""
+    from objrec.errors import ObjrecError
+    from objrec.outputs import (
+        AUDIT_FILES,
+        EXPLORE_FILES,
+        check_output_dir,
+        output_file,
+        prepare_output_dir,
+    )
+
+    results = prepare_output_dir(tmp_path / "results", names=EXPLORE_FILES)
+    for name in EXPLORE_FILES:
+        with output_file(results, name) as tmp:
+            tmp.write_text("split,class,file,width,height\n")
+    (results / "plan.csv").write_text("my own plan")
+    with pytest.raises(ObjrecError, match=r"plan\.csv is not a file objrec wrote"):
+        check_output_dir(results, force=True, names=AUDIT_FILES)
+    (results / "counts.csv").write_text("reviewed")  # objrec's, edited: --force writes over it
+    check_output_dir(results, force=True, names=EXPLORE_FILES)

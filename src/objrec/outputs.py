@@ -225,13 +225,17 @@ def remove_leftovers(folder: Path) -> None:
 
 def users_namesake(real: Path, names: Collection[str] = OUTPUT_NAMES) -> str | None:
     """The first file or folder in the folder ``real`` of a name the command writes (``names``)
-    that is the user's: the folder bears no mark of objrec's and no earlier output of a command
-    writing that name (:func:`earlier_outputs`). None when there is none (files of other names
-    are written beside). In a marked folder :func:`users_file` tells, by the mark's record."""
-    if not real.is_dir() or (real / MARKER).is_file():
+    that is the user's: neither recorded in the folder's mark (:func:`read_record`) nor of a
+    command whose earlier output is there (:func:`earlier_outputs`). None when there is none
+    (files of other names are written beside), or when the mark of an earlier objrec recorded
+    nothing to tell by. A recorded file the user changed is :func:`users_file`'s to tell."""
+    if not real.is_dir():
+        return None
+    record = read_record(real)
+    if record is None and (real / MARKER).is_file():
         return None
     taken = sorted(p.name for p in real.iterdir() if p.name in names)
-    ours = earlier_outputs(real)
+    ours = earlier_outputs(real) | set(record or {})
     return next((n for n in taken if n not in ours or not is_plain_file(real / n)), None)
 
 
