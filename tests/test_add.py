@@ -40,6 +40,7 @@ def new_images(root, name, n, colour=(200, 40, 40), seed=900):
     return root
 
 
+@pytest.mark.slow
 def test_new_images_fill_each_class_toward_the_ratios(tmp_path, split_dir):
     new = new_images(tmp_path / "new", "red", 4)
     new_images(new, "purple", 8, PURPLE, seed=700)
@@ -57,6 +58,7 @@ def test_new_images_fill_each_class_toward_the_ratios(tmp_path, split_dir):
     assert not list(split_dir.rglob(".*"))  # no temporary file left
 
 
+@pytest.mark.slow
 def test_a_new_class_too_small_for_every_split_is_named(tmp_path, split_dir):
     result = add_images(split_dir, new_images(tmp_path / "new", "purple", 2, PURPLE))
     assert result.small_classes == ["purple"] and result.min_images == 3
@@ -82,6 +84,7 @@ def test_byte_identical_copies_are_skipped_and_one_in_another_class_is_named(tmp
     assert not list(split_dir.glob("*/red/again*")) and not list(split_dir.glob("*/*/labelled*"))
 
 
+@pytest.mark.slow
 def test_a_near_duplicate_of_a_test_image_goes_to_test_whatever_its_class(tmp_path, split_dir):
     from PIL import Image
 
@@ -102,6 +105,7 @@ def test_a_near_duplicate_of_a_test_image_goes_to_test_whatever_its_class(tmp_pa
         ]
 
 
+@pytest.mark.slow
 def test_a_near_duplicate_of_images_in_two_splits_is_named(tmp_path, split_dir, capsys):
     from PIL import Image
 
@@ -118,6 +122,7 @@ def test_a_near_duplicate_of_images_in_two_splits_is_named(tmp_path, split_dir, 
     assert "run `objrec audit" in err
 
 
+@pytest.mark.slow
 def test_near_duplicates_among_the_new_images_stay_together_and_the_plan_is_seeded(
     tmp_path, split_dir
 ):
@@ -134,6 +139,7 @@ def test_near_duplicates_among_the_new_images_stay_together_and_the_plan_is_seed
             assert a.split("/")[0] == b.split("/")[0]
 
 
+@pytest.mark.slow
 def test_a_taken_name_gets_a_free_one_and_nothing_is_overwritten(tmp_path, split_dir):
     for i, split in enumerate(SPLITS):  # whichever split it goes to, its name is taken
         make_image((200, 40, 40), seed=300 + i).save(split_dir / split / "red" / "new_00.png")
@@ -151,6 +157,7 @@ def test_a_taken_name_gets_a_free_one_and_nothing_is_overwritten(tmp_path, split
     }
 
 
+@pytest.mark.slow
 def test_a_linked_class_folder_keeps_its_files(tmp_path, split_dir):
     """data/train/red is a link to the user's photos elsewhere: none of them is replaced."""
     elsewhere = tmp_path / "mine" / "red"
@@ -168,6 +175,7 @@ def test_a_linked_class_folder_keeps_its_files(tmp_path, split_dir):
     assert all((split_dir / file).is_file() for _, file in result.files)
 
 
+@pytest.mark.slow
 def test_a_file_the_plan_did_not_see_is_never_replaced(tmp_path, split_dir, monkeypatch):
     monkeypatch.setattr(add_module, "_taken", lambda data: set())  # as if written meanwhile
     (split_dir / "train" / "red" / "new_00.png").write_bytes(b"the user's")
@@ -181,6 +189,7 @@ def test_a_file_the_plan_did_not_see_is_never_replaced(tmp_path, split_dir, monk
     assert not list(split_dir.rglob(".*"))
 
 
+@pytest.mark.slow
 def test_the_default_ratios_are_the_data_folders_own(tmp_path, image_folder, capsys):
     from objrec.split import split_folder
 
@@ -207,6 +216,7 @@ def test_a_long_legal_name_is_added(tmp_path, split_dir):
     assert (split_dir / "train" / "red" / long.name).is_file()
 
 
+@pytest.mark.slow
 def test_a_dry_run_writes_nothing(tmp_path, split_dir):
     before = tree_digest(split_dir)
     result = add_images(split_dir, new_images(tmp_path / "new", "purple", 4, PURPLE), dry_run=True)
@@ -214,6 +224,7 @@ def test_a_dry_run_writes_nothing(tmp_path, split_dir):
     assert tree_digest(split_dir) == before and not list(split_dir.rglob(".*"))
 
 
+@pytest.mark.slow
 def test_link_mode_links_the_new_files(tmp_path, split_dir):
     new = new_images(tmp_path / "new", "red", 2)
     result = add_images(split_dir, new, mode="link")
@@ -222,6 +233,7 @@ def test_link_mode_links_the_new_files(tmp_path, split_dir):
         assert (split_dir / file).resolve() == (new / source).resolve()
 
 
+@pytest.mark.slow
 def test_the_manifest_gets_the_new_rows(tmp_path, split_dir):
     before = manifest(split_dir)
     new = new_images(tmp_path / "new", "purple", 3, PURPLE)
@@ -240,6 +252,7 @@ def test_the_manifest_gets_the_new_rows(tmp_path, split_dir):
     assert not (split_dir / "manifest.csv").exists()
 
 
+@pytest.mark.slow
 def test_a_manifest_of_another_format_is_refused_before_anything_is_written(tmp_path, split_dir):
     new = new_images(tmp_path / "new", "red", 1)
     text = (split_dir / "manifest.csv").read_text()
@@ -276,6 +289,7 @@ def test_a_class_named_apart_only_by_case_or_accent_encoding_is_refused(tmp_path
     assert tree_digest(split_dir) == before
 
 
+@pytest.mark.slow
 def test_class_names_one_folder_or_several_files(tmp_path, split_dir):
     loose = tmp_path / "loose"
     loose.mkdir()
@@ -289,6 +303,7 @@ def test_class_names_one_folder_or_several_files(tmp_path, split_dir):
     assert sorted(source for source, _ in files.files) == [str(loose / f"p{i}.png") for i in (0, 1)]
 
 
+@pytest.mark.slow
 def test_class_refuses_a_folder_of_class_folders(tmp_path, split_dir, capsys, caplog):
     new = new_images(tmp_path / "new", "blue", 1, (40, 40, 200))
     before = tree_digest(split_dir)
@@ -305,6 +320,7 @@ def test_class_refuses_a_folder_of_class_folders(tmp_path, split_dir, capsys, ca
     assert sum(result.totals().values()) == 1
 
 
+@pytest.mark.slow
 def test_undecodable_new_files_are_left_out_and_named(tmp_path, split_dir):
     new = new_images(tmp_path / "new", "red", 2)
     (new / "red" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
@@ -339,6 +355,7 @@ def test_refusals_name_the_path_or_option_and_write_nothing(tmp_path, split_dir)
     assert tree_digest(tmp_path) == before
 
 
+@pytest.mark.slow
 def test_the_data_folder_is_locked_while_adding(tmp_path, split_dir, monkeypatch):
     seen = []
     write = add_module._write
@@ -359,6 +376,7 @@ def test_the_data_folder_is_locked_while_adding(tmp_path, split_dir, monkeypatch
     assert seen == ["held"]
 
 
+@pytest.mark.slow
 def test_waiting_for_the_lock_and_copying_are_said(tmp_path, split_dir):
     fd = os.open(split_dir, os.O_RDONLY)
     fcntl.flock(fd, fcntl.LOCK_EX)  # another objrec process writing there
@@ -373,6 +391,7 @@ def test_waiting_for_the_lock_and_copying_are_said(tmp_path, split_dir):
     assert said == ["waiting", (1, 3), (2, 3), (3, 3)]
 
 
+@pytest.mark.slow
 def test_an_empty_class_folder_and_a_dry_run_are_said(tmp_path, split_dir, capsys):
     from PIL import Image
 
@@ -386,6 +405,7 @@ def test_an_empty_class_folder_and_a_dry_run_are_said(tmp_path, split_dir, capsy
     assert "1 image would go to the split of a near-duplicate" in out
 
 
+@pytest.mark.slow
 def test_an_interrupted_copy_leaves_no_file_under_its_final_name(tmp_path, split_dir, monkeypatch):
     def half_then_fail(source, target):
         Path(target).write_bytes(Path(source).read_bytes()[:10])
@@ -398,6 +418,7 @@ def test_an_interrupted_copy_leaves_no_file_under_its_final_name(tmp_path, split
     assert tree_digest(split_dir) == before and not list(split_dir.rglob(".*"))
 
 
+@pytest.mark.slow
 def test_an_interrupted_add_leaves_no_file_without_its_manifest_row(
     tmp_path, split_dir, monkeypatch
 ):
@@ -417,6 +438,7 @@ def test_an_interrupted_add_leaves_no_file_without_its_manifest_row(
     assert files == rows and len(rows) == 36 + 2  # the first two new files
 
 
+@pytest.mark.slow
 def test_add_through_the_cli(capsys, tmp_path, split_dir):
     new = new_images(tmp_path / "new", "purple", 4, PURPLE)
     shutil.copy(sorted((split_dir / "train" / "red").iterdir())[0], new / "purple" / "dup.jpg")
@@ -437,6 +459,7 @@ def test_add_through_the_cli(capsys, tmp_path, split_dir):
     assert code == 1 and "'a/b' is not a valid folder name for --class" in err
 
 
+@pytest.mark.slow
 def test_add_says_when_it_changes_the_test_split_and_how_to_compare(capsys, tmp_path, split_dir):
     """Images put into test/ changed the test set, without a word: a score before the add and one
     after were compared as if on the same images."""
@@ -477,6 +500,7 @@ def test_train_after_an_add_computes_only_the_new_images(tmp_path, split_dir, ti
     assert warm.frozen_pass["from_store"] == cold.frozen_pass["computed"]
 
 
+@pytest.mark.slow
 def test_a_second_add_reads_only_the_files_it_has_not_hashed_as_they_are(
     tmp_path, split_dir, monkeypatch
 ):
@@ -556,6 +580,7 @@ def blend_chain(colour, seed, shares):
     return [Image.fromarray((a * (1 - t) + b * t).round().astype(np.uint8)) for t in shares]
 
 
+@pytest.mark.slow
 def test_add_measures_only_pairs_with_a_new_image_and_decides_as_all_pairs_do(
     tmp_path, split_dir, monkeypatch
 ):

@@ -185,6 +185,7 @@ def test_apply_plan_copies_a_corrected_folder_and_leaves_data_alone(audited, tmp
     assert counts["copied"] == len(before) - counts["removed"]
 
 
+@pytest.mark.slow
 def test_apply_plan_writes_the_manifest_of_what_it_copied_and_add_extends_it(tmp_path):
     """OUT had no manifest.csv (split writes one, add appends to it): its rows are the files
     copied, a relabelled one under its new class, a removed one left out."""
@@ -216,6 +217,7 @@ def test_apply_plan_writes_the_manifest_of_what_it_copied_and_add_extends_it(tmp
         assert [r["file"] for r in csv.DictReader(f)][-1] == added.files[0][1]
 
 
+@pytest.mark.slow
 def test_apply_plan_says_when_the_test_split_changes_and_how_to_compare(tmp_path, capsys):
     """A score on OUT's test split was compared with one on DATA's as "did my fix help?", with no
     word that the test sets differ."""
@@ -254,6 +256,7 @@ def test_apply_plan_to_a_class_folder_writes_no_manifest(tmp_path):
     assert sorted(p.name for p in (tmp_path / "fixed").iterdir()) == ["green", "red"]
 
 
+@pytest.mark.slow
 def test_apply_plan_refuses_a_bad_plan(tmp_path):
     planted = make_split(tmp_path / "data")
     plan = tmp_path / "plan.csv"
@@ -290,6 +293,7 @@ def test_apply_plan_refuses_a_new_class_that_is_not_a_folder_name(tmp_path, name
     assert not (tmp_path / "out").exists() and not (tmp_path / "escaped").exists()
 
 
+@pytest.mark.slow
 def test_apply_plan_warns_of_a_class_data_does_not_have(tmp_path, caplog):
     """A relabel into a class DATA lacks (often a typo: dolphn) makes that class in OUT, said."""
     planted = make_split(tmp_path / "data")
@@ -306,6 +310,7 @@ def test_apply_plan_warns_of_a_class_data_does_not_have(tmp_path, caplog):
     assert "does not have" not in caplog.text
 
 
+@pytest.mark.slow
 def test_apply_plan_reads_a_plan_saved_by_a_spreadsheet_with_a_byte_order_mark(tmp_path):
     planted = make_split(tmp_path / "data")
     plan = tmp_path / "plan.csv"
@@ -313,6 +318,7 @@ def test_apply_plan_reads_a_plan_saved_by_a_spreadsheet_with_a_byte_order_mark(t
     assert apply_plan(planted, plan, tmp_path / "fixed")["removed"] == 1
 
 
+@pytest.mark.slow
 def test_apply_plan_refuses_an_existing_file_or_a_folder_with_files(tmp_path):
     planted = make_split(tmp_path / "data")
     plan = tmp_path / "plan.csv"
@@ -334,6 +340,7 @@ def test_feature_rule_and_groups():
     assert dedup.groups_of(5, [(0, 3), (3, 4)]) == [[0, 3, 4]]
 
 
+@pytest.mark.slow
 def test_a_centre_crop_is_found_by_its_crop_hash(tmp_path):
     """A copy with 5% cut off each side (and one mirrored too) is within a few bits of the
     original's centre-crop hash, while its whole-image hash has moved past the hash rule."""
@@ -355,6 +362,7 @@ def test_a_centre_crop_is_found_by_its_crop_hash(tmp_path):
     assert pairs == {(0, 1), (0, 2)}  # the crop and its mirror: whole hashes, turned off here
 
 
+@pytest.mark.slow
 def test_image_facts_are_kept_by_content_and_not_decoded_twice(tmp_path, monkeypatch):
     for i in range(3):
         pattern(COLOURS["blue"], i).save(tmp_path / f"{i}.png")
@@ -452,6 +460,7 @@ def test_with_a_float16_run_the_audit_reads_the_store_in_float16(split_dir, tmp_
     assert dtypes == {"float16"}
 
 
+@pytest.mark.slow
 def test_out_of_fold_heads_train_with_the_engines_epoch_loop(monkeypatch):
     import objrec.audit
     from objrec.audit import out_of_fold_probs
@@ -605,6 +614,7 @@ def fake_audit(found: list[Path]):
     return run_audit
 
 
+@pytest.mark.slow
 def test_the_sample_is_audited_into_the_current_folder_not_the_package(
     tmp_path, monkeypatch, capsys
 ):
@@ -631,6 +641,7 @@ def test_the_sample_is_audited_into_the_current_folder_not_the_package(
     assert found[-1] == tmp_path / "data-audit"  # any other folder: beside it, as before
 
 
+@pytest.mark.slow
 def test_a_group_across_splits_is_not_called_the_same_picture(tmp_path, monkeypatch, capsys):
     import objrec.audit
 
@@ -682,6 +693,7 @@ def alike_signals(n: int, pairs: dict[tuple[int, int], tuple[float, int]], seed:
     return unit, facts
 
 
+@pytest.mark.slow
 def test_two_photos_only_moderately_alike_are_look_alikes_not_a_leak(tmp_path):
     """The demo's two Motorbikes photos (two bikes of one model on white, similarity 0.902, 46
     bits apart) were called a near-duplicate group spanning train and test, in red, and the plan
@@ -714,6 +726,7 @@ def test_two_photos_only_moderately_alike_are_look_alikes_not_a_leak(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_the_terminal_shows_the_first_near_duplicate_groups_and_counts_the_rest(
     tmp_path, monkeypatch, capsys
 ):
@@ -764,6 +777,7 @@ def test_the_terminal_shows_the_first_near_duplicate_groups_and_counts_the_rest(
     assert "blue_03.png and 2 more: within class, similarity 0.900" in out
 
 
+@pytest.mark.slow
 def test_look_alikes_across_splits_are_not_said_to_be_a_leak(tmp_path, monkeypatch, capsys):
     import objrec.audit
     from objrec.audit import AuditResult
@@ -931,6 +945,7 @@ def copies_across_classes(tmp_path: Path) -> tuple[Any, AuditResult]:
     return inv, AuditResult(issues, groups, [], len(inv.items), list(inv.classes))
 
 
+@pytest.mark.slow
 def test_a_copy_flagged_as_a_wrong_label_makes_way_for_its_copy_in_the_suggested_class(tmp_path):
     """The group's copy to keep was the one ``keep_first`` put first (the earlier split, then the
     larger, then folder order) even when the label audit said it belongs where another copy
@@ -1159,6 +1174,7 @@ def test_the_pairs_of_some_images_are_all_pairs_holding_them():
     assert dedup.linked_pairs(facts, range(40)) == everything
 
 
+@pytest.mark.slow
 def test_a_wrong_label_another_class_claims_is_flagged_nearer_its_class():
     """10 Caltech classes with an elephant photo planted in dolphin/: cleanlab counted none (the
     neighbours give typical images their class at nearly 1, so elephant's confident threshold
@@ -1206,6 +1222,7 @@ def test_an_images_neighbours_are_the_others_even_beside_a_byte_copy():
         assert set(idx[row, :3]) == {3, 5, 17, 29} - {row} and np.allclose(sims[row, :3], 1)
 
 
+@pytest.mark.slow
 def test_an_empty_class_folder_is_named_and_left_out_as_split_leaves_it(tmp_path, caplog):
     """`objrec audit photos` stopped at an empty class folder ("holds no images"), which split
     and evaluate leave out with a warning: auditing the raw photos before splitting failed."""

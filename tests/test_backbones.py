@@ -25,6 +25,7 @@ def test_every_registered_offline_backbone_builds_with_its_declared_features(spe
         assert body(x).shape == (1, body.n_features)
 
 
+@pytest.mark.slow
 def test_lite0_is_pretrained_not_random():
     a, b = (
         build_body(get_backbone("efficientnet_lite0")),
@@ -48,6 +49,7 @@ def test_torchvision_data_config_comes_from_its_weights():
     assert spec.source == "torchvision"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not MOBILENET.exists(), reason="needs ../shared/weights/mobilenet_v2_imagenet_coral.pth"
 )
@@ -58,6 +60,7 @@ def test_torchvision_backbone_from_a_local_weights_file():
         assert body.eval()(torch.zeros(1, 3, 224, 224)).shape == (1, 1280)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not MOBILENET.exists(), reason="needs ../shared/weights/mobilenet_v2_imagenet_coral.pth"
 )
@@ -76,6 +79,7 @@ def test_torchvision_backbone_from_the_torch_hub_cache(tmp_path, monkeypatch):
     assert build_body(spec).n_features == 1280
 
 
+@pytest.mark.slow
 def test_missing_torchvision_weights_are_a_clear_error_not_a_traceback(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))
 
@@ -87,6 +91,7 @@ def test_missing_torchvision_weights_are_a_clear_error_not_a_traceback(tmp_path,
         build_body(get_backbone("mobilenet_v2"))
 
 
+@pytest.mark.slow
 def test_weights_of_the_wrong_architecture_are_a_clear_error(tmp_path):
     torch.save({"conv.weight": torch.zeros(3)}, tmp_path / "w.pt")
     with pytest.raises(ObjrecError, match="does not fit"):
@@ -107,6 +112,7 @@ def test_an_ensemble_concatenates_its_bodies_features():
     assert torch.equal(features, torch.cat(alone, 1))
 
 
+@pytest.mark.slow
 def test_an_ensemble_takes_the_widest_input_of_its_parts_and_the_default_its_chosen_size():
     spec = get_backbone("efficientnet_lite0+efficientnet_lite2")
     assert spec.data_config == get_backbone("efficientnet_lite2").data_config
@@ -130,6 +136,7 @@ def test_weights_file_for_an_ensemble_is_a_clear_error(tmp_path):
         build_body(get_backbone("tiny_test+tiny_test"), weights=tmp_path / "w.pt")
 
 
+@pytest.mark.slow
 def test_a_wrapped_body_keeps_its_models_own_state_dict_keys():
     from torchvision.models import get_model
 

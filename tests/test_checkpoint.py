@@ -69,6 +69,7 @@ def test_files_that_are_not_checkpoints_are_refused(tmp_path, content):
         read_checkpoint(path)
 
 
+@pytest.mark.slow
 def test_truncated_checkpoint_and_other_versions_are_refused(tmp_path, trained_run):
     data = (trained_run / BEST).read_bytes()
     (tmp_path / "cut.safetensors").write_bytes(data[: len(data) // 2])
@@ -95,6 +96,7 @@ def test_truncated_checkpoint_and_other_versions_are_refused(tmp_path, trained_r
         read_checkpoint(tmp_path / "plain.safetensors")
 
 
+@pytest.mark.slow
 def test_weights_of_the_wrong_shape_are_a_clear_error(tmp_path, trained_run):
     state, meta = read_checkpoint(trained_run)
     header = meta.to_json()
@@ -104,6 +106,7 @@ def test_weights_of_the_wrong_shape_are_a_clear_error(tmp_path, trained_run):
         load_model(tmp_path / "w.safetensors")
 
 
+@pytest.mark.slow
 def test_save_is_atomic_and_leaves_no_temporary_file(tmp_path, trained_run, monkeypatch):
     model, meta = load_model(trained_run)
     (tmp_path / "ckpt").mkdir()
@@ -121,6 +124,7 @@ def test_save_is_atomic_and_leaves_no_temporary_file(tmp_path, trained_run, monk
     assert [p.name for p in target.parent.iterdir()] == ["ckpt.safetensors"]
 
 
+@pytest.mark.slow
 def test_a_run_from_before_the_float16_default_reads_its_float32_features(trained_run):
     _, meta = load_model(trained_run)
     assert meta.feature_dtype == "float16"  # the default now
@@ -129,6 +133,7 @@ def test_a_run_from_before_the_float16_default_reads_its_float32_features(traine
     assert RunMeta.from_json(header).feature_dtype == "float32"
 
 
+@pytest.mark.slow
 def test_a_checkpoint_gets_the_permissions_of_any_new_file(tmp_path, trained_run):
     model, meta = load_model(trained_run)
     save_checkpoint(tmp_path / "m.safetensors", model, meta)
@@ -148,6 +153,7 @@ def per_member_keys(state: dict) -> dict:
     return old
 
 
+@pytest.mark.slow
 def test_a_checkpoint_with_one_set_of_weights_per_member_still_loads(tmp_path, trained_run):
     state, meta = read_checkpoint(trained_run)
     header = {"objrec": json.dumps(meta.to_json())}
@@ -186,6 +192,7 @@ def test_a_write_that_fails_names_the_file_asked_for_not_its_temporary_name(tmp_
         assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_checkpoint_the_disk_cannot_hold_is_an_os_error_naming_it(tmp_path, trained_run):
     """A real failed write (the file size limit stands in for a full disk): an OSError about the
     checkpoint's own name, which the CLI turns into one sentence; safetensors' save_file raised

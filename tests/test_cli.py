@@ -162,6 +162,7 @@ def test_split_explore_train_evaluate_predict_through_the_cli(capsys, tmp_path, 
     assert code == 1  # a trained model is never overwritten without --force
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -272,6 +273,7 @@ def test_cache_clear_of_a_missing_folder_says_there_was_nothing(capsys, tmp_path
     assert not (tmp_path / "nope").exists()
 
 
+@pytest.mark.slow
 def test_cache_clear_recovers_a_damaged_feature_store_or_facts_store(capsys, tmp_path):
     """A damaged index.sqlite ended `objrec cache` and `objrec cache --clear` alike in SQLite's
     traceback ("file is not a database"), and so did a damaged facts.sqlite: now one sentence
@@ -424,6 +426,7 @@ def test_cache_prune_and_clear_json_is_json_alone(capsys, tmp_path):
     assert "removed every stored feature" in err
 
 
+@pytest.mark.slow
 def test_predict_and_split_follow_linked_class_folders(capsys, tmp_path, trained_run):
     real = make_class_folder(tmp_path / "real", per_class=3)
     photos = tmp_path / "linked"
@@ -437,6 +440,7 @@ def test_predict_and_split_follow_linked_class_folders(capsys, tmp_path, trained
     assert code == 0 and sum(json.loads(out)["totals"].values()) == 6
 
 
+@pytest.mark.slow
 def test_predict_says_when_an_answered_image_is_barely_familiar(capsys, trained_run, split_dir):
     """`dolphin_image_0003.jpg: bonsai 50.64%, Leopards 40.06%` had familiarity 0.015, just
     above the line 0, and read like a confident answer; only --json showed the score."""
@@ -451,6 +455,7 @@ def test_predict_says_when_an_answered_image_is_barely_familiar(capsys, trained_
     assert "barely familiar" in out
 
 
+@pytest.mark.slow
 def test_predict_names_a_folders_files_that_are_not_images_and_predicts_the_rest(
     capsys, caplog, tmp_path, trained_run
 ):
@@ -529,6 +534,7 @@ def test_train_counts_a_truncated_file_as_unreadable_not_pushed_through_the_body
     assert (counts["computed"], counts["from_store"], counts["unreadable"]) == (0, 27, 1)
 
 
+@pytest.mark.slow
 def test_check_on_a_split_folder_counts_classes_and_images_per_split(capsys, split_dir):
     code, out, _ = run(capsys, "check", split_dir)
     assert code == 0
@@ -559,6 +565,7 @@ def test_split_names_empty_and_small_classes_and_says_what_to_do(
     assert code == 1 and problems == [("empty_class", "empty"), ("few_images", "tiny")]
 
 
+@pytest.mark.slow
 def test_predict_reports_each_failed_input_once_and_predicts_the_rest(
     capsys, tmp_path, trained_run, split_dir
 ):
@@ -599,6 +606,7 @@ def test_predict_plot_draws_up_to_plot_max_and_says_what_was_left_out(
     assert heights[1] > 2 * heights[0]
 
 
+@pytest.mark.slow
 def test_predict_explain_says_where_the_overlays_went(capsys, tmp_path, trained_run, split_dir):
     images = split_dir / "test" / "green"
     n = len(list(images.iterdir()))
@@ -700,6 +708,7 @@ def test_plain_progress_of_a_task_without_steps_still_prints_a_line_every_few_se
     assert lines[0] == "quantizing: 12s" and lines[-1] == "quantizing: 12s, done"
 
 
+@pytest.mark.slow
 def test_plain_progress_says_done_after_a_line_its_thread_was_writing():
     import threading
     import time
@@ -875,6 +884,7 @@ def test_the_last_lines_say_which_epochs_head_was_kept_when_its_line_is_not_show
     )
 
 
+@pytest.mark.slow
 def test_the_curves_mark_the_epoch_whose_head_was_kept(capsys, monkeypatch, tmp_path, split_dir):
     """With --min-delta, curves.png marked the lowest valid loss as the best epoch, a later one than
     the summary's (its gain was under --min-delta, so early stopping kept the earlier head)."""
@@ -898,6 +908,7 @@ def test_the_curves_mark_the_epoch_whose_head_was_kept(capsys, monkeypatch, tmp_
     assert marked == [f"best epoch ({best})"]
 
 
+@pytest.mark.slow
 def test_train_ends_with_the_evaluate_to_run_and_how_to_try_unknown_photos(
     capsys, tmp_path, split_dir, monkeypatch
 ):
@@ -993,6 +1004,7 @@ def test_evaluate_ignores_an_empty_folder_that_split_left_out(capsys, tmp_path, 
     assert json.loads(out)["n"] == 6
 
 
+@pytest.mark.slow
 def test_no_library_error_names_a_cli_flag():
     """Library code raises with the API's names (`force=True`); only cli.py speaks in flags."""
     import ast
@@ -1017,6 +1029,7 @@ def test_no_library_error_names_a_cli_flag():
     assert found == []
 
 
+@pytest.mark.slow
 def test_split_names_unreadable_files_once_and_strict_refuses_them(
     capsys, tmp_path, image_folder, known_facts
 ):
@@ -1230,6 +1243,7 @@ def test_one_class_is_warned_of_by_check_and_split_and_refused_by_train(capsys, 
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_split_json_carries_every_warning_the_text_gives(
     capsys, tmp_path, image_folder, known_facts
 ):
@@ -1265,6 +1279,7 @@ def test_split_json_carries_every_warning_the_text_gives(
     assert all(w in err for w in warnings[1:])  # the sentences the text gives, word for word
 
 
+@pytest.mark.slow
 def test_split_names_pictures_found_in_two_classes(capsys, tmp_path, image_folder, known_facts):
     """The same picture in two class folders was found, kept in one split and never said."""
     data = (image_folder / "red" / "img_00.jpg").read_bytes()
@@ -1349,6 +1364,7 @@ def test_a_task_without_steps_says_what_it_does_in_a_pipe(capsys):
     assert "quantizing the frozen body to int8 ..." in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_failed_train_takes_back_only_the_folders_it_created(capsys, tmp_path, split_dir):
     weights = tmp_path / "bad.safetensors"
     weights.write_bytes(b"not a state dict")
@@ -1376,6 +1392,7 @@ def test_a_failed_explore_leaves_no_empty_folder(capsys, tmp_path):
     assert code == 1 and "no images" in err and not (tmp_path / "a").exists()
 
 
+@pytest.mark.slow
 def test_split_names_the_duplicates_it_kept_together_as_they_are_named(capsys, tmp_path):
     """File names are printed as they are, never read as markup: "[b]old.png" stays itself."""
     photos = make_class_folder(tmp_path / "photos", per_class=6)
@@ -1437,6 +1454,7 @@ def test_sigterm_takes_back_the_folders_of_a_stopped_command_as_ctrl_c_does(
     assert not (tmp_path / "new").exists()
 
 
+@pytest.mark.slow
 def test_an_output_path_in_a_loop_of_links_is_one_sentence_naming_it(
     capsys, tmp_path, trained_run, split_dir, image_folder
 ):
@@ -1524,6 +1542,7 @@ def test_after_one_sigterm_a_second_one_ends_the_process_at_once():
         signal.signal(signal.SIGTERM, before)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -1548,6 +1567,7 @@ def test_split_refuses_a_bad_out_first_and_reads_no_image(
     assert len(err.strip().splitlines()) == 1 and "hashing" not in err, err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "folder"),
     [
@@ -1633,6 +1653,7 @@ def test_json_output_writes_numpy_and_torch_scalars_as_numbers(capsys):
     assert json.loads(capsys.readouterr().out) == {"p": 0.5, "n": 3, "t": 2, "x": None}
 
 
+@pytest.mark.slow
 def test_a_folder_the_system_refuses_is_one_sentence_naming_it(capsys, tmp_path, monkeypatch):
     """A class folder it may not list (a patched listing: as root, chmod refuses nothing) and a
     full disk end in one line that names the folder, with exit code 1, not a traceback: the
@@ -1739,6 +1760,7 @@ def test_a_model_file_from_elsewhere_in_a_data_folder_is_only_an_ignored_file(ca
     assert code == 0 and sorted(json.loads(out)["counts"]) == sorted(COLOURS)
 
 
+@pytest.mark.slow
 def test_evaluate_refuses_its_run_folder_as_the_data(capsys, trained_run, tmp_path):
     code, _, err = run(capsys, "evaluate", trained_run, trained_run, "--out", tmp_path / "e")
     assert code == 1 and f"{trained_run} is a run folder (objrec train's output" in " ".join(
@@ -2038,6 +2060,7 @@ def test_a_folder_named_like_an_output_is_refused_without_offering_force(capsys,
         assert "even with --force: move it, or choose another --out" in said
 
 
+@pytest.mark.slow
 def test_explain_refuses_a_link_among_its_maps_before_drawing_any_naming_explain(
     capsys, tmp_path, trained_run, split_dir
 ):
@@ -2056,6 +2079,7 @@ def test_explain_refuses_a_link_among_its_maps_before_drawing_any_naming_explain
     assert first.stat().st_mtime_ns == before and third.is_symlink()
 
 
+@pytest.mark.slow
 def test_suggest_given_a_checkpoint_file_writes_beside_it(capsys, tmp_path, trained_run, split_dir):
     """`objrec suggest run/model.safetensors photos` failed: 'run/model.safetensors/suggest: not a
     directory'."""

@@ -40,6 +40,7 @@ def test_temperature_undoes_overconfidence_and_lowers_ece():
     assert before > 0.1 and after < 0.03
 
 
+@pytest.mark.slow
 def test_a_perfectly_separated_valid_set_is_not_sharpened():
     g = torch.Generator().manual_seed(0)
     labels = torch.arange(5).repeat(7)
@@ -219,6 +220,7 @@ def mahalanobis_in_memory(features, labels, dims):
     return MahalanobisScore(means, v[:dims].t(), eigen[:dims].clamp(min=residual), residual)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("images", [40, 300])  # fewer and more images than features
 @pytest.mark.parametrize("kind", ["knn", "mahalanobis", "relative_mahalanobis", "mahalanobis+knn"])
 def test_scores_fitted_batch_by_batch_equal_those_fitted_in_memory(kind, images):
@@ -264,6 +266,7 @@ def confidence_in_memory(head, train, labels, valid, valid_y, score):
     return Readable.fitted(raw, raw(valid), threshold)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("score", ["mahalanobis", "mahalanobis+knn"])
 def test_fit_confidence_reads_batches_as_it_reads_tensors(score):
     train, labels, known, unknown = clusters()
@@ -335,6 +338,7 @@ def class_sample_in_memory(features, labels, per_class, seed=0):
     return normalise(features[index]), labels[index]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [1, 7, 64, 1000])
 def test_the_class_sample_is_the_lowest_keys_of_each_class_drawn_at_once(size):
     g = torch.Generator().manual_seed(4)

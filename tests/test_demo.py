@@ -2,6 +2,8 @@
 
 from types import SimpleNamespace
 
+import pytest
+
 import objrec.demo
 
 from .conftest import seed_facts
@@ -49,8 +51,8 @@ def test_the_demo_ends_with_commands_to_try_on_what_it_made(tmp_path, monkeypatc
     ]
 
 
+@pytest.mark.slow
 def test_a_failed_demo_takes_back_what_it_made_and_only_that(tmp_path, monkeypatch, sample_facts):
-    import pytest
 
     seed_facts(sample_facts)
 
@@ -75,6 +77,7 @@ def test_a_failed_demo_takes_back_what_it_made_and_only_that(tmp_path, monkeypat
     assert (earlier / "explore" / "counts.csv").read_text() == "an earlier demo's"
 
 
+@pytest.mark.slow
 def test_demo_force_replaces_the_earlier_demos_predictions_figure(
     tmp_path, monkeypatch, sample_facts
 ):

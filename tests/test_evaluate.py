@@ -196,6 +196,7 @@ def test_the_runs_record_decides_and_an_unreadable_one_falls_back_to_the_folder(
     assert "cannot be read" in caplog.text and f"no readable {SEEN_RECORD}" in caplog.text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bad", ["", "split,digest\n", "split,dig"])
 def test_an_empty_or_cut_off_record_is_unreadable_not_a_run_that_saw_nothing(
     split_dir, tmp_path, caplog, bad
@@ -291,6 +292,7 @@ def test_a_run_without_a_record_of_its_images_is_checked_against_its_data_folder
     assert f"no readable {SEEN_RECORD}" in caplog.text and str(split_dir.resolve()) in caplog.text
 
 
+@pytest.mark.slow
 def test_an_output_folder_it_may_not_write_is_refused_before_any_image_is_read(
     trained_run, split_dir, tmp_path, monkeypatch
 ):
@@ -348,6 +350,7 @@ def test_an_unreadable_test_image_is_named_not_silently_left_out(
         evaluate(trained_run, split_dir, out=tmp_path / "eval2")
 
 
+@pytest.mark.slow
 def test_an_unknown_folder_none_of_whose_images_can_be_read_is_refused_in_one_sentence(
     trained_run, split_dir, tmp_path
 ):
@@ -389,6 +392,7 @@ def test_evaluates_progress_names_the_images_not_the_backbone(trained_run, split
     assert "test features" in reporter.tasks
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("counts", [[20, 21, 20, 21], [20, 20, 20]])
 def test_accuracy_against_training_images_labels_a_narrow_range_readably(counts):
     """With 20 or 21 training images per class the log axis read '2x10^1, 2.02x10^1, ...'."""
@@ -406,6 +410,7 @@ def test_accuracy_against_training_images_labels_a_narrow_range_readably(counts)
     assert len(shown) >= 2 and {"20", "21"} <= set(shown), shown
 
 
+@pytest.mark.slow
 def test_top_losses_png_shows_only_wrong_answers_and_says_when_there_is_none(tmp_path, monkeypatch):
     """evaluate's top_losses.png filled its 12 tiles with the images of highest loss, right
     answers among them, as report.html did before it showed only the wrong ones."""

@@ -3,6 +3,7 @@ import pytest
 from objrec.explore import explore
 
 
+@pytest.mark.slow
 def test_explore_counts_per_split_and_reads_sizes(tmp_path, split_dir):
     result = explore(split_dir, tmp_path / "out")
     assert result.counts.loc["red"].to_dict() == {"train": 6, "valid": 3, "test": 3}
@@ -68,6 +69,7 @@ def test_explore_never_writes_into_a_non_empty_folder_without_force(tmp_path, sp
     explore(split_dir, tmp_path / "explored", force=True)
 
 
+@pytest.mark.slow
 def test_the_legend_of_images_per_class_hides_no_bar():
     import pandas as pd
     from matplotlib.backends.backend_agg import FigureCanvasAgg

@@ -12,6 +12,7 @@ from objrec.export import export_model
 from objrec.runtime import OnnxModel
 
 
+@pytest.mark.slow
 def test_the_sidecar_holds_classes_and_preprocessing_and_the_file_reproduces_pytorch(
     trained_run, tmp_path
 ):
@@ -37,6 +38,7 @@ def test_the_sidecar_holds_classes_and_preprocessing_and_the_file_reproduces_pyt
     assert got.shape == (3, 3) and torch.allclose(got, expected, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_logits_are_exported_without_the_softmax(trained_run, tmp_path):
     result = export_model(trained_run, tmp_path / "logits.onnx", softmax=False)
     assert json.loads(result.sidecar.read_text())["output"] == "logits"
@@ -45,6 +47,7 @@ def test_logits_are_exported_without_the_softmax(trained_run, tmp_path):
     assert torch.allclose(out.softmax(1).sum(1), torch.ones(2))
 
 
+@pytest.mark.slow
 def test_an_earlier_export_is_refused_unless_forced(trained_run, tmp_path):
     export_model(trained_run, tmp_path / "m.onnx")
     before = (tmp_path / "m.onnx").read_bytes()
@@ -57,6 +60,7 @@ def test_an_earlier_export_is_refused_unless_forced(trained_run, tmp_path):
     assert len((tmp_path / "m.onnx").read_bytes()) == len(before)
 
 
+@pytest.mark.slow
 def test_an_export_that_does_not_reproduce_pytorch_is_removed_and_reported(
     trained_run, tmp_path, monkeypatch
 ):
@@ -69,6 +73,7 @@ def test_an_export_that_does_not_reproduce_pytorch_is_removed_and_reported(
     assert not (tmp_path / "new").exists()  # nor the folders made for it
 
 
+@pytest.mark.slow
 def test_a_failed_forced_export_leaves_the_earlier_export_as_it_was(
     trained_run, tmp_path, monkeypatch
 ):
@@ -81,6 +86,7 @@ def test_a_failed_forced_export_leaves_the_earlier_export_as_it_was(
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
 
 
+@pytest.mark.slow
 def test_a_failed_sidecar_write_leaves_the_earlier_model_and_sidecar(
     trained_run, tmp_path, monkeypatch
 ):
@@ -114,6 +120,7 @@ def sidecar_decode(path, decode: str):
     return Image.alpha_composite(white, rgba).convert("RGB")
 
 
+@pytest.mark.slow
 def test_the_sidecar_says_how_transparent_and_16_bit_images_become_rgb(trained_run, tmp_path):
     """A user decoding by the sidecar gets the pixels objrec's model was given."""
     from PIL import Image
@@ -138,6 +145,7 @@ def test_the_sidecar_says_how_transparent_and_16_bit_images_become_rgb(trained_r
         assert np.abs(ours - theirs).max() <= 1, name
 
 
+@pytest.mark.slow
 def test_a_forced_export_replaces_only_objrec_s_own_sidecar(trained_run, tmp_path, capsys):
     """`export --out notes.onnx --force` wrote its sidecar over the user's own notes.json: --force
     replaces the export's files, and a JSON file beside it only when an export wrote it."""
@@ -157,6 +165,7 @@ def test_a_forced_export_replaces_only_objrec_s_own_sidecar(trained_run, tmp_pat
     assert json.loads((tmp_path / "notes.json").read_text())["output"] == "logits"
 
 
+@pytest.mark.slow
 def test_export_threshold_replaces_the_run_s_own_in_the_sidecar_and_keeps_it_beside(
     trained_run, tmp_path
 ):

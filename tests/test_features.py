@@ -47,6 +47,7 @@ def fresh(samples, spec, body=None):
     )
 
 
+@pytest.mark.slow
 def test_a_stored_table_equals_a_fresh_computation_and_is_reused(tmp_path, samples):
     body = frozen(tmp_path)
     for view in (0, 1):
@@ -59,6 +60,7 @@ def test_a_stored_table_equals_a_fresh_computation_and_is_reused(tmp_path, sampl
     assert hit.hashing.hashed == 0  # unchanged files are not read again
 
 
+@pytest.mark.slow
 def test_a_relabel_a_rename_or_a_move_computes_nothing(tmp_path, image_folder, samples):
     body = frozen(tmp_path)
     specs = [ViewSpec(DATA, "article", v) for v in (0, 1)]
@@ -78,6 +80,7 @@ def test_a_relabel_a_rename_or_a_move_computes_nothing(tmp_path, image_folder, s
         assert torch.equal(table.load().features[new_index], old.features[old_index])
 
 
+@pytest.mark.slow
 def test_an_added_image_computes_exactly_one_per_view(tmp_path, image_folder, samples):
     body = frozen(tmp_path)
     specs = [ViewSpec(DATA, "article", v) for v in (0, 1, 2)]
@@ -91,6 +94,7 @@ def test_an_added_image_computes_exactly_one_per_view(tmp_path, image_folder, sa
     assert [feature_table(body, more, spec).computed for spec in specs] == [0, 0, 0]
 
 
+@pytest.mark.slow
 def test_changing_a_file_the_transform_or_the_weights_computes_again(
     tmp_path, samples, image_folder
 ):
@@ -115,6 +119,7 @@ def test_changing_a_file_the_transform_or_the_weights_computes_again(
     assert not torch.equal(again.load().features[0], changed.load().features[0])
 
 
+@pytest.mark.slow
 def test_an_interrupted_pass_keeps_what_it_finished_and_nothing_wrong(
     tmp_path, samples, monkeypatch
 ):
@@ -153,6 +158,7 @@ def test_unreadable_files_are_marked_remembered_and_named_by_their_current_path(
     assert again.errors == [f"{moved}: cannot read image ({first.errors[0].split('(', 1)[1]}"]
 
 
+@pytest.mark.slow
 def test_a_file_that_cannot_be_decoded_is_not_counted_as_computed(tmp_path, samples):
     """A truncated JPEG was said to be "pushed through the frozen body", then "skipped"."""
     samples[0].path.write_bytes(b"\xff\xd8\xff\xe0 cut short")
@@ -160,6 +166,7 @@ def test_a_file_that_cannot_be_decoded_is_not_counted_as_computed(tmp_path, samp
     assert not table.ok[0] and (table.computed, table.failed) == (len(samples) - 1, 1)
 
 
+@pytest.mark.slow
 def test_float16_storage_is_within_float16_precision(tmp_path, samples):
     spec = ViewSpec(DATA)
     half = feature_table(frozen(tmp_path, dtype="float16"), samples, spec).load().features
@@ -168,6 +175,7 @@ def test_float16_storage_is_within_float16_precision(tmp_path, samples):
     assert torch.allclose(half, full, rtol=1e-3, atol=1e-3) and not torch.equal(half, full)
 
 
+@pytest.mark.slow
 def test_batches_from_the_store_equal_batches_from_memory(tmp_path, samples):
     body = frozen(tmp_path)
     tables = [feature_table(body, samples, ViewSpec(DATA, "article", v)) for v in (0, 1)]
@@ -180,6 +188,7 @@ def test_batches_from_the_store_equal_batches_from_memory(tmp_path, samples):
         assert torch.equal(x, x2) and torch.equal(y, y2)
 
 
+@pytest.mark.slow
 def test_a_held_stack_gives_the_stored_batches_and_only_within_its_budget(tmp_path, samples):
     body = frozen(tmp_path, dtype="float16")
     tables = [feature_table(body, samples, ViewSpec(DATA, "article", v)) for v in (0, 1)]
@@ -201,6 +210,7 @@ def test_a_held_stack_gives_the_stored_batches_and_only_within_its_budget(tmp_pa
     assert all(torch.equal(a[0], b[0]) for a, b in pairs)
 
 
+@pytest.mark.slow
 def test_onnx_runner_matches_torch_within_tolerance(tmp_path, samples):
     pytest.importorskip("onnxruntime")
     fast = frozen(tmp_path, backend="auto")
@@ -211,6 +221,7 @@ def test_onnx_runner_matches_torch_within_tolerance(tmp_path, samples):
     assert (a.features - b.features).abs().max() <= 1e-4
 
 
+@pytest.mark.slow
 def test_torchrun_ranks_on_one_machine_share_the_held_budget(tmp_path, samples, monkeypatch):
     from objrec.distributed import World
     from objrec.train import held
@@ -222,6 +233,7 @@ def test_torchrun_ranks_on_one_machine_share_the_held_budget(tmp_path, samples, 
     assert held(tables, World(size=2, local_size=1)).held is not None  # one rank per machine
 
 
+@pytest.mark.slow
 def test_two_batches_in_the_onnx_body_at_once_give_the_same_features_in_order(tmp_path, samples):
     pytest.importorskip("onnxruntime")
     broken = tmp_path / "broken.png"
@@ -248,6 +260,7 @@ def test_two_batches_in_the_onnx_body_at_once_give_the_same_features_in_order(tm
     assert idle._runner is None  # nothing to compute: no session made, no graph exported
 
 
+@pytest.mark.slow
 def test_the_batches_in_the_onnx_body_at_once_use_pytorchs_threads_together(tmp_path):
     pytest.importorskip("onnxruntime")
     threads = torch.get_num_threads()
@@ -271,6 +284,7 @@ def test_view_seeds_depend_on_content_and_view_only():
     assert np.uint64(view_seed("ab" * 16, 1)) == view_seed("ab" * 16, 1)  # fits torch's seed
 
 
+@pytest.mark.slow
 def test_a_probe_measures_each_image_the_frozen_pass_decodes(tmp_path, samples):
     from objrec.features import Probe
 
@@ -285,6 +299,7 @@ def test_a_probe_measures_each_image_the_frozen_pass_decodes(tmp_path, samples):
     assert kept == {hash_file(s.path): s.path.stat().st_size for s in samples[3:]}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("augment", ["article", "trivial"])
 def test_views_normalised_once_a_batch_are_the_per_image_views_bit_for_bit(
     tmp_path, samples, augment, monkeypatch
@@ -317,6 +332,7 @@ def test_views_normalised_once_a_batch_are_the_per_image_views_bit_for_bit(
         assert torch.equal(got[True], got[False])
 
 
+@pytest.mark.slow
 def test_clear_removes_objrec_s_files_and_leaves_the_user_s(tmp_path, samples):
     """`objrec cache --clear` deleted whatever was in the cache folder: a user's notes.txt and
     keep/thesis.tex went with the features."""

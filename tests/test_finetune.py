@@ -28,6 +28,7 @@ def test_stem_then_top_is_the_whole_body(lite):
     assert stem.n_features == 192 * 7 * 7
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [1, 2, 5])
 def test_unfreezing_n_blocks_makes_exactly_those_parameters_trainable(lite, n):
     model = Classifier(lite, build_head(1280, 4)).freeze_body()
@@ -59,6 +60,7 @@ def test_an_ensemble_splits_into_each_bodys_stem_and_top():
     assert trainable < {id(p) for p in body.parameters()}
 
 
+@pytest.mark.slow
 def test_optimizer_groups_carry_discriminative_learning_rates_with_warmup(lite):
     _, top = split_body(lite, 2, 224)
     model = FinetuneModel(top, build_head(1280, 4))

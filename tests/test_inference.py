@@ -145,6 +145,7 @@ def test_a_temperature_in_the_metadata_applies_to_images_and_features_alike(samp
     assert hot.probabilities([image]).max() < plain.probabilities([image]).max()
 
 
+@pytest.mark.slow
 def test_the_sidecar_recipe_without_torch_reproduces_the_input_within_one_pixel_level(
     sample_run, tmp_path
 ):
@@ -209,6 +210,7 @@ def readme_block(heading: str) -> str:
     return section[start : section.index("\n```", start)]
 
 
+@pytest.mark.slow
 def test_the_readme_s_export_block_gives_predict_s_answer(sample_run, tmp_path, capsys):
     """A newcomer following model.json outside objrec got 68.9% where objrec said 62.5%: the
     sidecar did not say how the long side is rounded. The README's block, run as written on the

@@ -37,6 +37,7 @@ def test_topk_is_sorted_capped_at_the_classes_and_sums_to_one_over_all(trained_r
     assert top1.topk == everything.topk[:1]
 
 
+@pytest.mark.slow
 def test_the_plot_says_which_images_were_answered_unknown(
     monkeypatch, trained_run, split_dir, tmp_path
 ):
@@ -52,6 +53,7 @@ def test_the_plot_says_which_images_were_answered_unknown(
     assert titles == [f"unknown - closest: {top['class']} {top['prob']:.0%}", "Top-3 predictions"]
 
 
+@pytest.mark.slow
 def test_a_barely_familiar_answer_says_so_under_its_name_in_the_plot(
     monkeypatch, trained_run, split_dir, tmp_path
 ):
@@ -70,6 +72,7 @@ def test_a_barely_familiar_answer_says_so_under_its_name_in_the_plot(
     assert off.line is None and not off.familiarity_note  # --no-unknown: no line to be near
 
 
+@pytest.mark.slow
 def test_an_unknown_answer_says_its_familiarity_beside_the_closest_class(
     trained_run, split_dir, capsys
 ):
@@ -192,6 +195,7 @@ def test_a_folder_is_listed_by_path_parts_a_folders_images_together(tmp_path):
     assert listed == [os.fsdecode(b"a/caf\xe9.jpg"), *names]
 
 
+@pytest.mark.slow
 def test_damaged_exif_is_warned_about_once_though_predict_opens_the_image_twice(
     tmp_path, trained_run, caplog
 ):

@@ -42,6 +42,7 @@ def tiny():
     return build_body(spec).eval(), resolve_data_config(spec)
 
 
+@pytest.mark.slow
 def test_the_int8_body_is_cached_under_a_key_that_covers_the_calibration(tmp_path, split_dir, tiny):
     body, data = tiny
     first = quantize_body(body, data, tmp_path)
@@ -79,6 +80,7 @@ def test_the_calibration_set_is_the_built_in_sample():
     }
 
 
+@pytest.mark.slow
 def test_int8_features_are_close_to_fp32_but_have_their_own_fingerprint(split_dir, tiny):
     body, data = tiny
     samples = scan_class_folder(split_dir / "train").samples
@@ -117,6 +119,7 @@ def test_the_calibration_sample_is_drawn_by_content_not_by_name(split_dir):
     assert calibration_sample(samples + samples[:3], 100)[0] == calibration_sample(samples, 100)[0]
 
 
+@pytest.mark.slow
 def test_renamed_and_moved_images_keep_the_int8_graph(tmp_path, split_dir, tiny):
     body, data = tiny
     samples = scan_class_folder(split_dir / "train").samples
@@ -226,6 +229,7 @@ def test_a_second_int8_run_reuses_its_features_and_fp32_never_does(
     assert len(computed) == 3  # two training views and the valid split, in fp32
 
 
+@pytest.mark.slow
 def test_cached_graphs_are_written_whole_or_not_at_all(tmp_path, tiny, monkeypatch):
     """A crash half-way through writing the fp32 or the int8 graph leaves the cache folder as it
     was: no partial graph for the next run to load, no temporary file."""

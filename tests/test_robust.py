@@ -518,6 +518,7 @@ def test_a_forced_train_into_a_folder_of_the_users_files_keeps_their_summary_jso
     assert folder_bytes(mine) == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("inside", [".", "run", "train/run"])
 def test_a_run_folder_inside_the_data_folder_is_refused(tmp_path, split_dir, tiny_config, inside):
     before = tree_digest(split_dir)
@@ -557,6 +558,7 @@ def test_split_and_train_strict_refuse_in_one_wording(tmp_path):
     assert str(by_split.value).startswith(refused) and str(by_train.value).startswith(refused)
 
 
+@pytest.mark.slow
 def test_the_split_warning_names_the_first_ten_unreadable_files_and_counts_the_rest(
     tmp_path, capsys
 ):
@@ -624,6 +626,7 @@ def test_an_iphone_heic_photo_is_named_by_check_and_split_not_silently_left_out(
     assert split_folder(photos, tmp_path / "data", seed=0).unreadable_files == ["red/IMG_0001.HEIC"]
 
 
+@pytest.mark.slow
 def test_a_split_none_of_whose_images_can_be_read_is_refused_in_one_sentence(
     tmp_path, split_dir, tiny_config
 ):
@@ -636,6 +639,7 @@ def test_a_split_none_of_whose_images_can_be_read_is_refused_in_one_sentence(
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_a_class_none_of_whose_training_images_can_be_read_is_refused(
     tmp_path, split_dir, tiny_config
 ):
@@ -647,6 +651,7 @@ def test_a_class_none_of_whose_training_images_can_be_read_is_refused(
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_an_image_whose_name_is_not_utf8_is_named_and_left_out_not_a_traceback(tmp_path, caplog):
     """``unzip`` of an old Windows zip writes "café" in Latin-1: split, train, evaluate, audit,
     explore and suggest ended in a UnicodeEncodeError writing it to a CSV or the feature index."""

@@ -46,6 +46,7 @@ def client(tmp_path_factory, trained_once):
         yield c
 
 
+@pytest.mark.slow
 def test_health_info_and_page(client):
     assert client.get("/health").json() == {"status": "ok"}
     info = client.get("/info").json()
@@ -88,6 +89,7 @@ def test_predict_answers_with_the_keys_of_predict_json_but_path(client, tmp_path
     assert local.to_json()["path"] == str(image)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("files", "data", "status", "words"),
     [

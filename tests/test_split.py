@@ -30,6 +30,7 @@ def manifest(out):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_split_is_stratified_seeded_and_leaves_source_unchanged(
     tmp_path, image_folder, known_facts
 ):
@@ -53,6 +54,7 @@ def test_split_is_stratified_seeded_and_leaves_source_unchanged(
     assert {r["sha256"] for r in manifest(tmp_path / "a")} == set(before.values())
 
 
+@pytest.mark.slow
 def test_byte_identical_files_never_cross_splits(tmp_path, image_folder, known_facts):
     data = (image_folder / "red" / "img_00.jpg").read_bytes()
     for i in range(4):
@@ -75,6 +77,7 @@ def test_byte_identical_files_never_cross_splits(tmp_path, image_folder, known_f
         assert pair[0] == "green/stray_red.jpg" and pair[1] in copies
 
 
+@pytest.mark.slow
 def test_small_classes_are_reported(tmp_path):
     src = make_class_folder(tmp_path / "src", per_class=8, classes=("red", "green"))
     (tmp_path / "src" / "tiny").mkdir()
@@ -90,6 +93,7 @@ def test_allocation_gives_every_split_one_from_three():
     assert sum(allocate(7, (0.7, 0.2, 0.1))) == 7
 
 
+@pytest.mark.slow
 def test_non_empty_output_is_refused_unless_forced(tmp_path, image_folder, known_facts):
     out = tmp_path / "out"
     out.mkdir()
@@ -165,6 +169,7 @@ def test_an_empty_class_folder_is_left_out_and_named_or_refused_under_strict(
     assert {row["class"] for row in manifest(tmp_path / "out")} == {"blue", "green", "red"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("per_class", "ratios", "message"),
     [
@@ -182,6 +187,7 @@ def test_a_split_that_train_would_refuse_is_refused_before_writing(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_near_duplicates_never_cross_splits(tmp_path):
     from PIL import Image, ImageOps
 
@@ -206,6 +212,7 @@ def test_near_duplicates_never_cross_splits(tmp_path):
     assert exact.near_duplicate_files == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("near", [True, False])
 def test_unreadable_image_files_are_left_out_and_named_or_refused_under_strict(
     tmp_path, image_folder, known_facts, near
@@ -261,6 +268,7 @@ def test_a_centre_cropped_copy_never_crosses_splits(tmp_path):
         assert result.near_duplicate_files == 2  # the two copies, no other picture
 
 
+@pytest.mark.slow
 def test_a_second_split_decodes_nothing(tmp_path, image_folder, monkeypatch):
     """The hashes are kept by content digest in the cache's image facts, as the audit's are."""
     from objrec import dedup
@@ -290,6 +298,7 @@ def test_strict_names_every_problem_in_one_error_and_writes_nothing(
     assert not (tmp_path / "strict").exists()
 
 
+@pytest.mark.slow
 def test_a_forced_split_that_fails_its_checks_leaves_the_earlier_split_whole(
     tmp_path, image_folder, known_facts
 ):
@@ -309,6 +318,7 @@ def test_a_forced_split_that_fails_its_checks_leaves_the_earlier_split_whole(
     assert len(manifest(out)) == 36 and not list(out.glob(".objrec-split-*"))
 
 
+@pytest.mark.slow
 def test_a_staging_folder_a_killed_split_left_is_named_and_kept(
     tmp_path, image_folder, known_facts, caplog
 ):
@@ -369,6 +379,7 @@ def test_a_file_system_that_refuses_the_staging_lock_still_splits(
     assert sorted(p.name for p in (tmp_path / "data").iterdir())[-3:] == ["test", "train", "valid"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["copy", "link"])
 def test_same_names_in_sub_folders_of_a_class_are_all_kept(tmp_path, mode):
     """A class folder of photos sorted by year (2019/IMG_1.jpg, 2020/IMG_1.jpg): every image gets
@@ -393,6 +404,7 @@ def test_same_names_in_sub_folders_of_a_class_are_all_kept(tmp_path, mode):
         assert target.parent.name == year and target.parent.parent.name == r["class"]
 
 
+@pytest.mark.slow
 def test_cross_class_duplicates_are_listed_by_path_parts(tmp_path):
     """As strings, green/a-b/ came before green/a/ ("-" sorts before "/")."""
     src = make_class_folder(tmp_path / "src", per_class=4, classes=("red", "green"))
@@ -468,6 +480,7 @@ def killed_while_moving_in(out, image_folder, monkeypatch):
     return stage
 
 
+@pytest.mark.slow
 def test_a_split_killed_while_moving_its_folders_in_is_named_and_replaced_by_force(
     tmp_path, image_folder, known_facts, monkeypatch
 ):

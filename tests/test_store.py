@@ -140,6 +140,7 @@ def stored(tmp_path, samples, dtype="float32"):
     return body, [feature_table(body, samples, ViewSpec(DATA, "article", v)) for v in (0, 1)]
 
 
+@pytest.mark.slow
 def test_prune_keeps_a_folder_and_compacts_without_changing_a_row(tmp_path):
     keep = make_class_folder(tmp_path / "keep", per_class=3)
     drop = make_class_folder(tmp_path / "drop", per_class=3, classes=("red",))
@@ -165,6 +166,7 @@ def test_prune_keeps_a_folder_and_compacts_without_changing_a_row(tmp_path):
         held[0].load()  # rows looked up before the compaction are never read from the new file
 
 
+@pytest.mark.slow
 def test_prune_by_age_forgets_what_no_run_used(tmp_path):
     samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples
     body, _ = stored(tmp_path, samples)
@@ -200,6 +202,7 @@ def test_the_same_body_and_config_share_one_array_file_across_views(tmp_path):
     assert textwrap.dedent(info.label).startswith("TinyBody")
 
 
+@pytest.mark.slow
 def test_features_of_another_precision_get_rows_of_their_own(tmp_path):
     """The GPU path in half precision (DeviceRunner, here run on the CPU in float16 autocast) is
     never served the float32 rows of the CPU path, nor the CPU path its rows."""
@@ -221,6 +224,7 @@ def test_features_of_another_precision_get_rows_of_their_own(tmp_path):
     assert labels == ["TinyBody @ 32px", "TinyBody @ 32px, cpu:float16"]
 
 
+@pytest.mark.slow
 def test_a_float16_store_rounds_the_float32_rows_it_has_instead_of_computing(tmp_path):
     from objrec.features import feature_table
 
@@ -319,6 +323,7 @@ def test_a_cache_folder_below_a_file_is_one_sentence(tmp_path, capsys, monkeypat
     assert code == 1 and "cannot make the cache folder" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_rows_made_from_pixels_of_older_decoding_rules_are_computed_anew(tmp_path, monkeypatch):
     """Once ``PIXEL_RULES`` changes (a 32-bit TIFF scaled by its own range, say), no row made
     from the old pixels is read: every image is computed again, then read as before."""
@@ -505,6 +510,7 @@ def test_clear_removes_the_store_s_own_files_index_first_and_leaves_the_rest(tmp
         assert store.space_dim("s") is None and store.indexed_files() == 0
 
 
+@pytest.mark.slow
 def test_a_store_another_process_holds_is_busy_not_something_to_clear(tmp_path):
     """A locked index was 'if the disk is full, free some space, else objrec cache --clear
     removes it': advice to delete a store another objrec process was using."""
@@ -602,6 +608,7 @@ def test_a_clear_while_a_split_measures_image_facts_loses_none_of_them(tmp_path,
     assert not any(f.error for f in facts) and cache.summary().facts.rows == len(paths) - 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["clear", "prune"])
 def test_clear_and_prune_wait_for_the_image_facts_store_in_use(tmp_path, command):
     """split and audit wrote facts.sqlite holding no lock, so `objrec cache --clear` removed it

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from objrec.cli import main
@@ -84,7 +85,6 @@ def test_equally_informative_images_go_least_familiar_first():
 
 
 def test_diversity_outside_zero_to_one_is_refused(trained_run, tmp_path, capsys):
-    import pytest
 
     from objrec.errors import ObjrecError
     from objrec.suggest import suggest
@@ -95,6 +95,7 @@ def test_diversity_outside_zero_to_one_is_refused(trained_run, tmp_path, capsys)
     assert "--diversity" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_suggest_ranks_the_ambiguous_image_first(trained_run, tmp_path, capsys):
     folder = tmp_path / "unlabelled"
     (folder / "more").mkdir(parents=True)
@@ -116,7 +117,6 @@ def test_suggest_ranks_the_ambiguous_image_first(trained_run, tmp_path, capsys):
 def test_an_output_folder_that_is_not_empty_is_refused_before_any_image_is_read(
     trained_run, split_dir, tmp_path, monkeypatch
 ):
-    import pytest
 
     from objrec.errors import ObjrecError
     from objrec.suggest import suggest
@@ -129,11 +129,11 @@ def test_an_output_folder_that_is_not_empty_is_refused_before_any_image_is_read(
         suggest(trained_run, split_dir / "test", out=mine)
 
 
+@pytest.mark.slow
 def test_unreadable_images_are_named_and_a_folder_of_only_those_is_refused(
     trained_run, tmp_path, caplog
 ):
     """They were left out without a word, and a folder of only those "ranked 0 images"."""
-    import pytest
 
     from objrec.errors import ObjrecError
     from objrec.suggest import suggest
@@ -152,6 +152,7 @@ def test_unreadable_images_are_named_and_a_folder_of_only_those_is_refused(
     assert not (tmp_path / "s2").exists()
 
 
+@pytest.mark.slow
 def test_a_folder_of_only_unknown_images_is_said_so_beside_the_same_ranking(
     trained_run, tmp_path, capsys
 ):

@@ -174,6 +174,7 @@ def run_before_the_familiarity(run):
     return run
 
 
+@pytest.mark.slow
 def test_a_run_trained_before_the_familiarity_is_said_to_have_a_score_without_a_scale(
     trained_run, tmp_path
 ):
