@@ -9,6 +9,7 @@ import objrec.demo
 from .conftest import seed_facts
 
 
+@pytest.mark.slow
 def test_the_demo_speaks_in_sentences_not_python_data(tmp_path, monkeypatch, sample_facts):
     seed_facts(sample_facts)  # the split's reading of the sample's images is test_split's
 

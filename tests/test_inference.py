@@ -115,6 +115,7 @@ def test_evaluate_predict_onnx_export_and_serve_agree_on_real_images(sample_run,
         assert worst <= TOLERANCE, f"{name} differs from evaluate by {worst:.2g}"
 
 
+@pytest.mark.slow
 def test_tta_changes_the_answer_and_plain_is_the_centre_view(sample_run, tmp_path):
     run, data = sample_run
     recognizer = Recognizer.load(run)
@@ -126,6 +127,7 @@ def test_tta_changes_the_answer_and_plain_is_the_centre_view(sample_run, tmp_pat
     assert torch.allclose(plain, (centre / recognizer.temperature).softmax(1))
 
 
+@pytest.mark.slow
 def test_a_temperature_in_the_metadata_applies_to_images_and_features_alike(sample_run):
     from dataclasses import replace
 
@@ -164,6 +166,7 @@ def test_the_sidecar_recipe_without_torch_reproduces_the_input_within_one_pixel_
             assert float((ours - theirs).abs().max()) <= one_level
 
 
+@pytest.mark.slow
 def test_the_torch_runtime_runs_the_body_channels_last_on_the_cpu(sample_run):
     """As the frozen pass's eager runner: channels-first, predict on the built-in sample's 120
     photos took 22.46 s against 15.58 s (benchmarks/README.md, medians of 3; the answer is the
