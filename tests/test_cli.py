@@ -14,7 +14,7 @@ from objrec.cli import SentenceHandler, expand_greedy, main
 from objrec.config import DEFAULT_BACKBONE
 
 from .conftest import COLOURS, fake_checkpoint, make_class_folder, make_image
-from .test_split import killed_split_warning
+from .test_split import no_longer_needed_warning
 
 
 def run(capsys, *args):
@@ -1269,7 +1269,7 @@ def test_split_json_carries_every_warning_the_text_gives(
     code, out, _ = run(capsys, "split", image_folder, tmp_path / "data", "--json", "--force")
     warnings = json.loads(out)["warnings"]
     assert code == 0 and len(warnings) == 4
-    assert warnings[0] == killed_split_warning(killed, image_folder, tmp_path / "data")
+    assert warnings[0] == no_longer_needed_warning(killed, tmp_path / "data")  # split done
     assert [w.split(":")[0] for w in warnings[1:]] == [
         "left out class folders without images (`--strict` refuses them)",
         "left out 1 image file that cannot be read (`--strict` refuses them)",

@@ -339,7 +339,7 @@ def test_a_staging_folder_a_killed_split_left_is_named_and_kept(
     finally:
         os.close(held)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert warnings == [killed_split_warning(killed, image_folder, out)]
+    assert warnings == [no_longer_needed_warning(killed, out)]
     assert (killed / "train" / "red").is_dir() and running.is_dir() and fresh.is_dir()
 
 
@@ -351,6 +351,44 @@ def killed_split_warning(stage: Path, src: Path, out: Path) -> str:
         f"{stage} was left by a split that was killed: keep it until `{command}` has replaced what "
         f"that split left in {out.resolve()} with a whole split; nothing in it is needed after that"
     )
+
+
+def no_longer_needed_warning(stage: Path, out: Path) -> str:
+    """The warning of a staging folder a killed split left, once ``out`` holds a whole split."""
+    return (
+        f"{stage} was left by a split that was killed; nothing in it is needed, as {out.resolve()} "
+        f"holds a whole split: delete it (rm -r {stage})"
+    )
+
+
+def test_the_forced_split_a_killed_splits_warning_names_ends_that_warning(
+    tmp_path, image_folder, known_facts, caplog
+):
+    """A split killed while it wrote its staging folder into a new OUT: the next split is refused
+    and told to keep that folder until `objrec split SRC OUT --force` has run. After that forced
+    split the same 'keep it until ... --force' came again, and on every split after (objrec never
+    deletes the folder). Once OUT holds a whole split, the warning says the folder is not needed
+    and exactly what to delete; objrec still deletes nothing of it."""
+    out = tmp_path / "data"
+    killed = out / ".objrec-split-1a2b3c4d"
+    (killed / "train" / "red").mkdir(parents=True)
+    hour_ago = time.time() - 3600
+    os.utime(killed, (hour_ago, hour_ago))
+
+    def warned() -> list[str]:
+        said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        caplog.clear()
+        return said
+
+    with caplog.at_level(logging.WARNING, logger="objrec.split"):
+        with pytest.raises(ObjrecError, match="is not empty"):
+            split_folder(image_folder, out)
+        assert warned() == [killed_split_warning(killed, image_folder, out)]
+        split_folder(image_folder, out, force=True)
+        assert warned() == [no_longer_needed_warning(killed, out)]
+        split_folder(image_folder, out, force=True, seed=1)
+        assert warned() == [no_longer_needed_warning(killed, out)]
+    assert (killed / "train" / "red").is_dir() and len(manifest(out)) == 36
 
 
 def test_a_running_split_holds_its_staging_folder(tmp_path, image_folder, known_facts, monkeypatch):

@@ -131,8 +131,20 @@ def split_folder(
     """
     config = settings(SplitConfig, config, keywords, "split")
     src, out = _resolved(src), Path(out).resolve()
-    ratios, seed, mode = config.ratios, config.seed, config.mode
-    _check_out(src, out, force)
+    with told_of_killed_splits(src, out):
+        _check_out(src, out, force)
+        assignment, hashes, result = _plan(src, out, config, on_file)
+        _write(src, out, assignment, hashes, config.mode)
+    log.info("split %s into %s: %s", src, out, result.totals())
+    return result
+
+
+def _plan(
+    src: Path, out: Path, config: SplitConfig, on_file: Callable[[int, int], None] | None
+) -> tuple[dict, dict[Path, str], SplitResult]:
+    """Which split each readable image of ``src`` goes to, the images' hashes, and the counts;
+    refused (nothing written) when ``train`` could not use the split."""
+    ratios = config.ratios
     files, empty = _class_files(src, config.exclude)
     hashes = hash_all(files, on_file)
     facts = decode_all(files, hashes, on_file)
@@ -142,14 +154,12 @@ def split_folder(
     files, empty = _without_empty(src, files, empty)
     hashes = {p: hashes[p] for paths in files.values() for p in paths}
     groups = near_groups(files, hashes, facts) if config.near_duplicates else hashes
-    assignment, result = _assign(files, groups, ratios, seed, (src, out))
+    assignment, result = _assign(files, groups, ratios, config.seed, (src, out))
     result.near_duplicate_files = len(set(hashes.values())) - len(set(groups.values()))
     result.empty_classes, result.min_images = empty, min_class_size(ratios)
     result.unreadable_files = unreadable
     _require_train_and_valid(result, ratios)
-    _write(src, out, assignment, hashes, mode)
-    log.info("split %s into %s: %s", src, out, result.totals())
-    return result
+    return assignment, hashes, result
 
 
 def _class_files(src: Path, exclude: Sequence[str]) -> tuple[dict[str, list[Path]], list[str]]:
@@ -254,9 +264,6 @@ def _check_out(src: Path, out: Path, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise ObjrecError(f"{out} exists and is not a folder")
     partial = partial_split(out)
-    for stage in leftover_stages(out):
-        if stage != partial:
-            warn_of_killed_split(stage, src, out)
     if partial is not None and not force:
         raise ObjrecError(
             f"{out} holds what is left of a split that was stopped before it was done (its "
@@ -272,10 +279,33 @@ def _check_out(src: Path, out: Path, force: bool) -> None:
     refuse_overwrite(out, force, "choose another folder or pass `force=True`")
 
 
+@contextlib.contextmanager
+def told_of_killed_splits(src: Path, out: Path) -> Iterator[None]:
+    """When the split in the block is done, or refused, or fails, name each staging folder a
+    killed split left in ``out`` (but the one the refusal names: :func:`partial_split`) and what
+    to do with it as ``out`` then stands (:func:`warn_of_killed_split`)."""
+    try:
+        yield
+    finally:
+        partial = partial_split(out)
+        for stage in leftover_stages(out):
+            if stage != partial:
+                warn_of_killed_split(stage, src, out)
+
+
 def warn_of_killed_split(stage: Path, src: Path, out: Path) -> None:
-    """Name a staging folder a killed split left in ``out`` and what to do with it: its manifest
-    may be all that tells which of ``out``'s folders that split moved in (killed while it moved
-    them, over an earlier split), so it is kept until a forced split has replaced them."""
+    """Name a staging folder a killed split left in ``out`` and what to do with it: while ``out``
+    holds no whole split, its manifest may be all that tells which of ``out``'s folders that split
+    moved in (killed while it moved them, over an earlier split), so it is kept until a forced
+    split has replaced them; after that, nothing in it is needed, and the user deletes it (objrec
+    never does: it cannot tell what else may have been put there)."""
+    if _is_split_manifest(out / MANIFEST):
+        log.warning(
+            "%s was left by a split that was killed; nothing in it is needed, as %s holds a whole "
+            "split: delete it (rm -r %s)",
+            *(stage, out, shlex.quote(str(stage))),
+        )
+        return
     command = f"objrec split {shlex.quote(str(src))} {shlex.quote(str(out))} --force"
     log.warning(
         "%s was left by a split that was killed: keep it until `%s` has replaced what that split "
