@@ -257,3 +257,38 @@ def test_explain_shortens_a_long_image_name_to_fit_its_map_s_name(trained_run, t
     name = Path(result.explanation).name
     assert Path(result.explanation).is_file() and len(name.encode()) <= 255
     assert name.startswith("0000-\u00e9") and name.endswith("\u00e9.gradcam.png")
+
+
+@pytest.mark.slow
+def test_a_map_moved_away_during_explain_fails_nothing(
+    trained_run, split_dir, tmp_path, monkeypatch
+):
+    """A map the user moved away (or deleted) while the next ones were drawn made predict
+    --explain fail at the end, 'cams/0000-….gradcam.png: no such file or directory', exit 1, no
+    prediction shown: the mark recorded the maps from the folder, after all were drawn. It
+    records each as written, and a run stopped part-way records the maps it drew."""
+    from objrec.inference import Recognizer
+    from objrec.outputs import read_record
+
+    images = sorted((split_dir / "test" / "red").iterdir())[:3]
+    cams, explain, drawn = tmp_path / "cams", Recognizer.explain, []
+
+    def looked_at_meanwhile(self, image):
+        drawn.append(image)
+        if len(drawn) == 3:
+            sorted(cams.glob("*.gradcam.png"))[0].rename(tmp_path / "looked-at.png")
+        return explain(self, image)
+
+    monkeypatch.setattr(Recognizer, "explain", looked_at_meanwhile)
+    results = predict(trained_run, images, explain=cams)
+    assert [r.error for r in results] == [None] * 3 and len(read_record(cams) or {}) == 3
+    drawn.clear()
+
+    def stopped_at_the_second(self, image):
+        drawn.append(image)
+        return explain(self, image) if len(drawn) == 1 else 1 / 0
+
+    monkeypatch.setattr(Recognizer, "explain", stopped_at_the_second)
+    with pytest.raises(ZeroDivisionError):
+        predict(trained_run, images, explain=tmp_path / "part")
+    assert list(read_record(tmp_path / "part") or {}) == ["0000-" + images[0].stem + ".gradcam.png"]

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
+from typing import Any
 
 from objrec.devices import resolve_device
 from objrec.errors import ObjrecError
@@ -220,18 +221,25 @@ def write_explanations(
     recognizer: Recognizer, results, folder: Path, reporter: Reporter, force: bool = False
 ) -> None:
     """A Grad-CAM map per readable image, each checked again just before it takes its name
-    (``outputs.output_file``): never over a file that appeared meanwhile, nor through a link."""
+    (``outputs.output_file``): never over a file that appeared meanwhile, nor through a link.
+    The mark records each map as written (a map moved away meanwhile is no error), at once at
+    the end, or when the run stops: what it drew is recorded."""
     readable, names = [r for r in results if r.error is None], explanation_names(results)
     other = EXPLAIN_HINT.split(" or ", 1)[0]
     refuse_users_files(folder, names, force, other)  # a link among them: before any is drawn
-    with reporter.task("Grad-CAM", len(readable)) as advance:
-        for r, name in zip(readable, names, strict=True):
-            picture, _ = recognizer.explain(open_image(r.path, recognizer.draft))
-            with output_file(folder, name, force, record=False, other=other) as tmp:
-                picture.save(tmp)
-            r.explanation = str(folder / name)
-            advance(1)
-    record_output(folder, {name: fingerprint(folder / name) for name in names})  # at once
+    written: dict[str, dict[str, Any]] = {}
+    try:
+        with reporter.task("Grad-CAM", len(readable)) as advance:
+            for r, name in zip(readable, names, strict=True):
+                picture, _ = recognizer.explain(open_image(r.path, recognizer.draft))
+                with output_file(folder, name, force, record=False, other=other) as tmp:
+                    picture.save(tmp)
+                    drawn = fingerprint(tmp)  # as the rename keeps it
+                written[name], r.explanation = drawn, str(folder / name)
+                advance(1)
+    finally:
+        if written:
+            record_output(folder, written)
 
 
 def explanation_names(results: list[Prediction]) -> list[str]:
