@@ -2,6 +2,8 @@
 sidecar's preprocessing, and serve give the same probabilities for the same real images."""
 
 import json
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -205,21 +207,44 @@ def test_a_threshold_that_is_nan_is_refused_by_the_library_too(trained_run):
 
 def readme_block(heading: str) -> str:
     """The first Python block of the README section under ``heading``."""
-    from pathlib import Path
-
     text = (Path(__file__).parents[1] / "README.md").read_text()
     section = text[text.index(f"\n{heading}\n") :]
     start = section.index("```python\n") + len("```python\n")
     return section[start : section.index("\n```", start)]
 
 
+def int8_copy(run: Path, out: Path) -> Path:
+    """A copy of ``run`` whose body is int8, as a default run's on a CPU with int8 dot products."""
+    from objrec.checkpoint import BEST, load_model, save_checkpoint
+    from objrec.quantize import quantize_body
+
+    model, meta = load_model(run)
+    model.body = quantize_body(model.body, meta.data, out / "cache")
+    assert meta.train_config is not None
+    config = replace(meta.train_config, precision="int8")
+    save_checkpoint(out / BEST, model, replace(meta, train_config=config))
+    return out
+
+
 @pytest.mark.slow
-def test_the_readme_s_export_block_gives_predict_s_answer(sample_run, tmp_path, capsys):
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_the_readme_s_export_block_gives_predict_s_answer(sample_run, tmp_path, capsys, precision):
     """A newcomer following model.json outside objrec got 68.9% where objrec said 62.5%: the
     sidecar did not say how the long side is rounded. The README's block, run as written on the
-    built-in sample's photos, names predict's class with its probability within 0.01."""
+    built-in sample's photos, names predict's class with its probability within 0.01.
+
+    An int8 body's export (the default run's on a CPU with int8 dot products) named its input
+    ``body/input`` and its outputs ``head/probabilities`` and ``head/familiarity``: the block
+    failed, ``KeyError: 'probabilities'``. Any export's names are now the same."""
     run, data = sample_run
-    export_model(run, tmp_path / "model.onnx")
+    if precision == "int8":
+        run = int8_copy(run, tmp_path / "run")
+    exported = export_model(run, tmp_path / "model.onnx")
+    session = OnnxModel(exported.path).session
+    assert [i.name for i in session.get_inputs()] == ["input"]
+    outputs = [o.name for o in session.get_outputs()]
+    assert outputs == json.loads(exported.sidecar.read_text())["outputs"]
+    assert outputs == ["probabilities", "familiarity"]
     block = readme_block("## Using the export without objrec")
     assert 'RUN, PHOTO = "run", "photo.jpg"' in block
     for photo in sorted((data / "test").rglob("*.jpg"))[:6]:

@@ -180,8 +180,21 @@ def confidence_sidecar(
     }
 
 
+def rename_tensors(graph, names: dict[str, str]) -> None:
+    """Rename the tensors ``names`` maps wherever ``graph`` names them (nodes, inputs, outputs)."""
+    for node in graph.node:
+        node.input[:] = [names.get(n, n) for n in node.input]
+        node.output[:] = [names.get(n, n) for n in node.output]
+    for info in (*graph.input, *graph.output, *graph.value_info):
+        info.name = names.get(info.name, info.name)
+
+
 def export_quantized(body: QuantizedBody, head: Tail, path: Path) -> Path:
-    """One graph: the int8 body exactly as trained, then the fp32 head (joined by onnx.compose)."""
+    """One graph: the int8 body exactly as trained, then the fp32 head (joined by onnx.compose).
+
+    Its input and outputs have the names an fp32 body's export gives them (``input``, then the
+    head's ``probabilities`` or ``logits`` and ``familiarity``), not the prefixed names joining
+    the two graphs gives them, so a caller reads any export by the same names."""
     import onnx
     from onnx import compose
 
@@ -206,6 +219,9 @@ def export_quantized(body: QuantizedBody, head: Tail, path: Path) -> Path:
         io_map=[(body_graph.graph.output[0].name, "head/input")],
         prefix1="body/",
     )
+    names = {joined.graph.input[0].name: "input"}
+    names |= {f"head/{name}": name for name in head.output_names}
+    rename_tensors(joined.graph, names)
     onnx.save(joined, str(path))
     return path
 
