@@ -276,6 +276,7 @@ def test_apply_plan_refuses_a_bad_plan(tmp_path):
         apply_plan(planted, plan, tmp_path / "fixed")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name", ["../../escaped", "sea/dolphin", "..", ".hidden", "a\\b", "__MACOSX", "@eaDir"]
 )
@@ -476,6 +477,7 @@ def test_out_of_fold_heads_train_with_the_engines_epoch_loop(monkeypatch):
     assert len(epochs) == 3 * 2
 
 
+@pytest.mark.slow
 def test_min_steps_gives_a_small_folders_heads_more_epochs(monkeypatch):
     """A head on 20 images at batch 8 takes 3 steps an epoch: 12 steps need 4 epochs, not 2."""
     import objrec.audit

@@ -146,6 +146,7 @@ def test_an_interrupted_pass_keeps_what_it_finished_and_nothing_wrong(
     assert torch.allclose(result.load().features, fresh(samples, spec).features, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_unreadable_files_are_marked_remembered_and_named_by_their_current_path(tmp_path, samples):
     samples[0].path.write_bytes(b"not an image")
     first = cached_features(frozen(tmp_path), samples, ViewSpec(DATA))

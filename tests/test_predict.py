@@ -20,6 +20,7 @@ def test_predict_reports_an_unreadable_file_and_predicts_the_rest(tmp_path, trai
     assert results[1].error is None and len(results[1].topk) == 3
 
 
+@pytest.mark.slow
 def test_predict_explain_writes_one_overlay_per_image(trained_run, split_dir, tmp_path):
     images = sorted((split_dir / "test" / "green").iterdir())
     results = predict(trained_run, images, explain=tmp_path / "cams")
