@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import importlib
 import json
 import logging
 import shutil
@@ -580,14 +581,13 @@ def test_where_auto_settles_on_int8_the_audit_reads_the_int8_features_train_stor
     the fp32 body and computed every image again."""
     import objrec.audit
     import objrec.features
-    import objrec.train
     from objrec.split import split_folder
     from objrec.train import train
 
     from .conftest import make_class_folder, tiny_train_config
 
     int8 = lambda *a, **k: ("int8", "this test's CPU")  # noqa: E731 - tiny_test is fp32 elsewhere
-    monkeypatch.setattr(objrec.train, "auto_precision", int8)
+    monkeypatch.setattr(importlib.import_module("objrec.train"), "auto_precision", int8)
     monkeypatch.setattr(objrec.audit, "auto_precision", int8, raising=False)
     split_folder(make_class_folder(tmp_path / "photos", per_class=6), tmp_path / "data", seed=0)
     cache = str(tmp_path / "cache")
@@ -621,7 +621,6 @@ def test_the_sample_is_audited_into_the_current_folder_not_the_package(
     tmp_path, monkeypatch, capsys
 ):
     import objrec.audit
-    import objrec.explore
     from objrec.cli import SAMPLE
 
     found: list[Path] = []
@@ -631,7 +630,7 @@ def test_the_sample_is_audited_into_the_current_folder_not_the_package(
         found.append(out)
         raise ObjrecError("explored")  # ends the command before it prints the result
 
-    monkeypatch.setattr(objrec.explore, "explore", fake_explore)
+    monkeypatch.setattr(importlib.import_module("objrec.explore"), "explore", fake_explore)
     monkeypatch.chdir(tmp_path)
     assert main(["audit", str(SAMPLE)]) == 0
     assert main(["explore", str(SAMPLE)]) == 1

@@ -1,3 +1,4 @@
+import importlib
 import json
 import logging
 import math
@@ -849,7 +850,6 @@ def test_the_last_lines_say_which_epochs_head_was_kept_when_its_line_is_not_show
 ):
     """Epoch 21 lowered the valid loss by 0.0004, too little for a line of its own: the log's
     last "best" was epoch 20's while the summary said 'best epoch 21', without a word."""
-    import objrec.train
     from objrec.runs import TrainResult
 
     losses = [0.9 - 0.03 * e for e in range(1, 21)] + [0.2996, 0.31, 0.32, 0.33, 0.34, 0.35]
@@ -872,7 +872,7 @@ def test_the_last_lines_say_which_epochs_head_was_kept_when_its_line_is_not_show
         seconds = {"total": 1.0, "features": 0.5}
         return TrainResult(out, ["a", "b"], history, 21, 0.2996, 0.9, {}, seconds)
 
-    monkeypatch.setattr(objrec.train, "train", fake_train)
+    monkeypatch.setattr(importlib.import_module("objrec.train"), "train", fake_train)
     code, out, err = run(capsys, "train", tmp_path, "--out", tmp_path / "run")
     best_lines = [line.split()[1] for line in err.splitlines() if line.endswith("best")]
     assert code == 0 and best_lines[-1] == "20"
@@ -2014,7 +2014,7 @@ def test_a_rerun_after_an_interrupted_one_writes_again(tmp_path, capsys, image_f
 def test_an_edit_made_while_the_command_runs_is_kept(tmp_path, capsys, image_folder, monkeypatch):
     """The check ran before the work and the writes came at its end: a file the user saved in
     between was written over. Each output is checked again just before it takes its name."""
-    from objrec import explore
+    explore = importlib.import_module("objrec.explore")  # `objrec.explore` is the function
 
     assert run(capsys, "explore", image_folder)[0] == 0
     out = image_folder.with_name("photos-explore")

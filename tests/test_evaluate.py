@@ -1,6 +1,7 @@
 """evaluate: metrics with and without TTA, the files it writes, where it may write them."""
 
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -296,7 +297,11 @@ def test_a_run_without_a_record_of_its_images_is_checked_against_its_data_folder
 def test_an_output_folder_it_may_not_write_is_refused_before_any_image_is_read(
     trained_run, split_dir, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr("objrec.evaluate.view_tables", lambda *a, **k: pytest.fail("read"))
+    monkeypatch.setattr(
+        importlib.import_module("objrec.evaluate"),
+        "view_tables",
+        lambda *a, **k: pytest.fail("read"),
+    )
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("mine")
@@ -429,7 +434,7 @@ def test_top_losses_png_shows_only_wrong_answers_and_says_when_there_is_none(tmp
     def as_named(folder, name, force=False):  # the file's own name, not a temporary one
         yield Path(folder) / name
 
-    monkeypatch.setattr("objrec.evaluate.output_file", as_named)
+    monkeypatch.setattr(importlib.import_module("objrec.evaluate"), "output_file", as_named)
     paths = [tmp_path / f"{name}.png" for name in ("wrong", "right_1", "right_2")]
     for path in paths:
         make_image(COLOURS["red"], size=(16, 16)).save(path)

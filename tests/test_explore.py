@@ -1,3 +1,5 @@
+import importlib
+
 import pytest
 
 from objrec.explore import explore
@@ -95,19 +97,20 @@ def test_an_output_refused_at_the_end_leaves_the_others_as_they_were(
     """A re-run refused for the user's image_sizes.png (saved while it read the images) had
     already replaced counts.csv, size_stats.csv, sizes.csv and images_per_class.png: exit 1,
     yet half the folder new. Every output is checked before the first is written."""
-    import objrec.explore
     from objrec.errors import ObjrecError
+
+    module = importlib.import_module("objrec.explore")  # `objrec.explore` is the function
 
     out = tmp_path / "photos-explore"
     explore(image_folder, out)
     before = {p.name: p.stat().st_ino for p in out.iterdir()}
-    summarise = objrec.explore.summarise_sizes
+    summarise = module.summarise_sizes
 
     def saved_meanwhile(*args, **kwargs):
         (out / "image_sizes.png").write_bytes(b"the user's own plot")
         return summarise(*args, **kwargs)
 
-    monkeypatch.setattr(objrec.explore, "summarise_sizes", saved_meanwhile)
+    monkeypatch.setattr(module, "summarise_sizes", saved_meanwhile)
     with pytest.raises(ObjrecError, match=r"image_sizes\.png changed after objrec wrote it"):
         explore(image_folder, out, refresh=True)
     assert {p.name: p.stat().st_ino for p in out.iterdir()} == before

@@ -1,5 +1,6 @@
 """The int8 frozen pass: calibrated, cached, carried by the checkpoint, and the same everywhere."""
 
+import importlib
 import json
 import shutil
 from pathlib import Path
@@ -289,7 +290,7 @@ def test_auto_precision_is_int8_only_on_a_cpu_with_dot_products_and_a_validated_
 
 
 def test_auto_is_settled_before_the_run_so_the_run_records_the_precision_used(monkeypatch):
-    import objrec.train as train_module
+    train_module = importlib.import_module("objrec.train")  # `objrec.train`: the function
     from objrec.distributed import SINGLE
 
     config = TrainConfig(backbone="tiny_test")
@@ -311,7 +312,7 @@ def test_auto_is_settled_before_the_run_so_the_run_records_the_precision_used(mo
 
 @pytest.mark.slow
 def test_a_run_records_the_precision_auto_chose_and_why(tmp_path, split_dir, monkeypatch):
-    import objrec.train as train_module
+    train_module = importlib.import_module("objrec.train")  # `objrec.train`: the function
 
     config = TrainConfig(backbone="tiny_test", epochs=1, heads=1, aug_views=0)
     result = train(split_dir, tmp_path / "a", config)
@@ -359,7 +360,7 @@ def test_resuming_a_run_whose_int8_body_was_calibrated_otherwise_fails_before_th
     config = TrainConfig(backbone="tiny_test", epochs=2, precision="int8")
     with monkeypatch.context() as earlier:  # calibrated on the run's own images, as before
         earlier.setattr(objrec.quantize, "calibration_set", lambda: samples)
-        earlier.setattr("objrec.train.calibrate", ctrl_c)
+        earlier.setattr(importlib.import_module("objrec.train"), "calibrate", ctrl_c)
         with pytest.raises(Interrupted, match="after the head's epochs"):
             train(split_dir, tmp_path / "run", config)
 

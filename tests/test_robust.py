@@ -1,5 +1,6 @@
 """Bad and unusual files: reported by check, skipped by train, the source never touched."""
 
+import importlib
 import io
 import logging
 import os
@@ -243,7 +244,7 @@ def test_ctrl_c_in_the_calibration_after_a_short_fit_can_be_resumed(
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr("objrec.train.calibrate", ctrl_c)
+        patch.setattr(importlib.import_module("objrec.train"), "calibrate", ctrl_c)
         with pytest.raises(Interrupted, match=r"after the head's epochs.*`resume=True`"):
             train(split_dir, tmp_path / "run", tiny_config)
         # again, resumed: it writes no new state before calibrating, and its own still counts
@@ -261,14 +262,14 @@ def last_epoch(run):
 
 
 KILL_AFTER_EPOCH = """
-import os, signal, sys
+import importlib, os, signal, sys
 
 import objrec.runs
-import objrec.train
 from objrec.cli import main
 from objrec.config import TrainConfig
 
-kill_after, stop, saver = int(sys.argv[1]), getattr(signal, sys.argv[2]), objrec.train.EpochSaver
+train_module = importlib.import_module("objrec.train")  # `objrec.train` is the function
+kill_after, stop, saver = int(sys.argv[1]), getattr(signal, sys.argv[2]), train_module.EpochSaver
 
 
 def epoch_saver(*args):
@@ -283,7 +284,7 @@ def epoch_saver(*args):
     return save_then_die
 
 
-objrec.train.EpochSaver = epoch_saver
+train_module.EpochSaver = epoch_saver
 objrec.runs.SAVE_EVERY = 0  # the training state written after every epoch
 sys.exit(main(sys.argv[3:]))
 """

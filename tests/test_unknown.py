@@ -1,5 +1,6 @@
 """Calibration and the unknown answer through every path: predict, the API, serve and ONNX."""
 
+import importlib
 import json
 
 import numpy as np
@@ -240,7 +241,11 @@ def test_an_unknown_folder_without_images_is_refused_before_the_evaluation(
 ):
     from objrec.cli import main
 
-    monkeypatch.setattr("objrec.evaluate.view_tables", lambda *a, **k: pytest.fail("read"))
+    monkeypatch.setattr(
+        importlib.import_module("objrec.evaluate"),
+        "view_tables",
+        lambda *a, **k: pytest.fail("read"),
+    )
     empty = tmp_path / "odd"
     empty.mkdir()
     code = main(["evaluate", str(trained_run), str(split_dir), "--unknown", str(empty)])

@@ -2,11 +2,18 @@
 
 The public API mirrors the CLI: each function does one stage and returns data. Imports are lazy so
 that ``import objrec`` (and ``objrec --help``) stays fast.
+
+``objrec.train``, ``objrec.evaluate``, ``objrec.predict`` and ``objrec.explore`` are the functions,
+whatever imported their modules first; the modules named like them are reached with
+``from objrec.train import ...`` or ``importlib.import_module("objrec.train")`` (``import
+objrec.train as m`` gives the function too).
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 __version__ = "0.1.0"
@@ -29,8 +36,28 @@ _EXPORTS = {
 
 __all__ = [*_EXPORTS, "__version__"]
 
+_NAMED_LIKE_MODULES = frozenset(name for name, module in _EXPORTS.items() if module.endswith(name))
+"""The exported functions whose names are their modules' (``objrec.train.train``, ...)."""
+
+
+class _Package(types.ModuleType):
+    """The package module, keeping a function named like its module: importing ``objrec.train``
+    sets the package's attribute ``train`` to that module, which would hide the function (``from
+    objrec import train`` gave the module, and ``objrec.train(...)`` worked only until the module
+    was imported)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _NAMED_LIKE_MODULES and isinstance(value, types.ModuleType):
+            return  # the module stays in sys.modules; the function keeps the name
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # imported once: the next lookup finds it
+        return value
     raise AttributeError(f"module 'objrec' has no attribute {name!r}")

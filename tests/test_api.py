@@ -1,0 +1,43 @@
+"""The package's public API (``objrec/__init__.py``): what ``import objrec`` offers."""
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+import objrec
+
+NAMED_LIKE_MODULES = ("train", "evaluate", "predict", "explore")
+
+
+def test_the_functions_named_like_their_modules_stay_functions_once_the_modules_are_imported():
+    """`from objrec import predict` gave the module predict.py once anything had imported it
+    (`TypeError: 'module' object is not callable`); `objrec.predict(...)` worked only once."""
+    importlib.import_module("objrec.cli")
+    for name in NAMED_LIKE_MODULES:
+        module = importlib.import_module(f"objrec.{name}")
+        namespace: dict = {}
+        exec(f"from objrec import {name}", namespace)
+        assert namespace[name] is getattr(objrec, name) is getattr(module, name)
+        assert callable(namespace[name]) and sys.modules[f"objrec.{name}"] is module
+
+
+@pytest.mark.slow
+def test_a_fresh_interpreter_gets_the_functions_in_any_order_without_importing_torch():
+    """The first `objrec.predict` imported the module predict.py, which took the name: the
+    second call was to the module. `import objrec` stays light (no torch)."""
+    code = """
+import sys, types
+import objrec
+assert "torch" not in sys.modules, "import objrec imported torch"
+first = objrec.predict
+assert objrec.predict is first and not isinstance(first, types.ModuleType)
+from objrec.train import train
+import objrec.evaluate as evaluate
+from objrec import explore, train as again
+assert again is train is objrec.train and not isinstance(evaluate, types.ModuleType)
+assert callable(explore) and not isinstance(explore, types.ModuleType)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
