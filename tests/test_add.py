@@ -321,11 +321,16 @@ def test_class_refuses_a_folder_of_class_folders(tmp_path, split_dir, capsys, ca
 
 
 @pytest.mark.slow
-def test_undecodable_new_files_are_left_out_and_named(tmp_path, split_dir):
+def test_undecodable_new_files_are_left_out_and_named(tmp_path, split_dir, caplog):
+    """Named in ``unreadable_files`` and, as the CLI shows them, logged at WARNING (they were
+    not: a Python user saw nothing)."""
     new = new_images(tmp_path / "new", "red", 2)
     (new / "red" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    result = add_images(split_dir, new)
+    with caplog.at_level("WARNING", logger="objrec.add"):
+        result = add_images(split_dir, new)
     assert result.unreadable_files == ["red/broken.jpg"] and len(result.files) == 2
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "left out 1 image file that cannot be read: red/broken.jpg" in warnings
     assert not list(split_dir.glob("*/red/broken*"))
 
 

@@ -264,18 +264,21 @@ def test_the_record_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_the_leak_check_compares_with_the_images_the_run_trained_on(trained_run, split_dir):
+def test_the_leak_check_compares_with_the_images_the_run_trained_on(trained_run, split_dir, caplog):
     """An image moved from train/ to test/ after training was trained on all the same: the run's
-    own record of its images' digests decides, not the data folder as it is now."""
+    own record of its images' digests decides, not the data folder as it is now. The warning is
+    logged too (a Python user saw only 'evaluated ... top1 1.0000', the CLI warned loudly)."""
     assert evaluate(trained_run, split_dir).seen == {}  # a clean test split: no warning
     image = next((split_dir / "train" / "red").iterdir())
     moved = split_dir / "test" / "red" / f"moved{image.suffix}"
     image.rename(moved)
-    result = evaluate(trained_run, split_dir, force=True)
+    with caplog.at_level("INFO", logger="objrec.evaluate"):
+        result = evaluate(trained_run, split_dir, force=True)
     assert result.seen == {"train": [str(moved)]}
     assert result.warning and "1 of the 10 evaluated images is the run's own 1 training" in (
         result.warning
     )
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [result.warning]
 
 
 @pytest.mark.slow

@@ -229,6 +229,21 @@ def test_unreadable_image_files_are_left_out_and_named_or_refused_under_strict(
     assert len(names) == 12 and not names & {"broken.jpg", "empty.png"}
 
 
+def test_a_split_logs_the_warnings_the_cli_shows(tmp_path, image_folder, known_facts, caplog):
+    """`split_folder` left 3 unreadable files out and logged nothing about them (only
+    `unreadable_files` named them) while the CLI warned: a Python user now gets each warning the
+    CLI shows, at WARNING, naming no CLI option."""
+    (image_folder / "red" / "broken.jpg").write_bytes(b"not a picture")
+    (image_folder / "grey").mkdir()
+    with caplog.at_level(logging.INFO, logger="objrec"):
+        split_folder(image_folder, tmp_path / "out")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "left out class folders without images (`strict` refuses them): grey",
+        "left out 1 image file that cannot be read (`strict` refuses them): red/broken.jpg",
+    ]
+
+
 def test_a_class_with_only_unreadable_files_is_left_out_as_empty(
     tmp_path, image_folder, known_facts
 ):

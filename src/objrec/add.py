@@ -50,7 +50,7 @@ from objrec.data import (
 from objrec.errors import ObjrecError
 from objrec.images import SYSTEM_FOLDERS, is_image_file, list_images, warned_once_per_file
 from objrec.outputs import free_name, name_key, staged, write_new
-from objrec.progress import some_of
+from objrec.progress import log_result_warnings, plural, some_of
 from objrec.split import (
     MANIFEST,
     MANIFEST_COLUMNS,
@@ -175,7 +175,47 @@ def add_images(
     plan.result.dry_run = dry_run
     plan.result.empty_classes = [] if class_name else _empty_classes(given[0], images)
     log.info("%s %s: %s", "planned for" if dry_run else "added to", root, plan.result.totals())
+    log_result_warnings(log, add_warnings(plan.result))
     return plan.result
+
+
+def add_warnings(result: AddResult) -> list[str]:
+    """What the caller should know about an add, one sentence each, as logged: what was left out,
+    pictures in two classes, classes missing from some split, near-duplicates across splits, a
+    changed test split."""
+    warnings = []
+    if result.empty_classes:
+        warnings.append("left out class folders without images: " + some_of(result.empty_classes))
+    if result.unreadable_files:
+        warnings.append(
+            f"left out {plural(len(result.unreadable_files), 'image file')} that cannot be read: "
+            + some_of(result.unreadable_files)
+        )
+    if pairs := result.cross_class_duplicates:
+        warnings.append(
+            f"pictures in two classes that are the same or look alike ({plural(len(pairs), 'pair')}"
+            "; one of the two labels is probably wrong; a copy already in the data folder was "
+            "not added, a near one went to its split): " + some_of([f"{a} = {b}" for a, b in pairs])
+        )
+    if result.small_classes:
+        warnings.append(
+            f"classes with fewer than {plural(result.min_images, 'distinct image')} cannot appear "
+            "in every split (add images or change `ratios`): " + ", ".join(result.small_classes)
+        )
+    if result.spread_groups:
+        warnings.append(
+            "near-duplicates of images the data folder already has in two splits (changed by hand:"
+            " a leak; each new one goes to the split holding most of them, or the first of a tie;"
+            " `audit` the folder): "
+            + some_of([f"{a} ~ {', '.join(b)}" for a, b in result.spread_groups])
+        )
+    if test := result.totals()["test"]:
+        changed, are = ("would change", "would be") if result.dry_run else ("changed", "are")
+        warnings.append(
+            f"{plural(test, 'test image')} {changed} ({test} added): scores before and after "
+            f"{are} on different test sets; to compare, evaluate the old run on the new folder too"
+        )
+    return warnings
 
 
 def _empty_classes(new: Path, images: list[NewImage]) -> list[str]:

@@ -53,7 +53,7 @@ from objrec.config import (
     field_help,
 )
 from objrec.errors import Interrupted, ObjrecError
-from objrec.progress import Reporter, plural, some_of
+from objrec.progress import IN_RESULT, Reporter, plural, some_of
 
 if TYPE_CHECKING:
     from objrec.check import CheckResult
@@ -441,7 +441,15 @@ def cli(verbose: int) -> None:
     if not is_main_rank():  # under torchrun only rank 0 talks
         level = logging.ERROR
     handler = RichHandler(console=err, show_path=False) if verbose else SentenceHandler()
+    handler.addFilter(not_in_result)
     logging.basicConfig(level=level, format="%(message)s", handlers=[handler])
+
+
+def not_in_result(record: logging.LogRecord) -> bool:
+    """False for a warning the library logged for what its result says too (``IN_RESULT``): the
+    command prints its own sentence from the result, naming its options, so it is not shown twice
+    (nor put twice into a ``--json`` answer's warnings)."""
+    return not getattr(record, IN_RESULT, False)
 
 
 class SentenceHandler(logging.Handler):
@@ -798,6 +806,7 @@ class WarningList(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.messages: list[str] = []
+        self.addFilter(not_in_result)
 
     def emit(self, record: logging.LogRecord) -> None:
         self.messages.append(record.getMessage())

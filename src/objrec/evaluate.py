@@ -60,7 +60,7 @@ from objrec.outputs import (
     remove_leftovers,
     takes_back_folders,
 )
-from objrec.progress import SILENT, Reporter, plural
+from objrec.progress import SILENT, Reporter, log_result_warnings, plural
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +210,7 @@ def evaluate(
     result.predictions["seen_in"] = mark_seen(result, recognizer, paths, config, Path(run))
     write_evaluation(result, out, force or not named)  # the folder made only now
     log.info("evaluated %s on %s: top1 %.4f", run, target, result.metrics["top1"])
+    log_result_warnings(log, [result.warning] if result.warning else [])
     return result
 
 

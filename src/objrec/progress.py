@@ -6,7 +6,8 @@ progress bars and epoch lines, the default one does nothing. ``plural`` counts t
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import logging
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -56,3 +57,16 @@ def some_of(names: Sequence[str], limit: int = NAMED) -> str:
     """``names`` for a message: the first ``limit``, then ``and N more``."""
     shown = ", ".join(names[:limit])
     return shown + (f" and {len(names) - limit:,} more" if len(names) > limit else "")
+
+
+IN_RESULT = "objrec_in_result"
+"""The ``extra`` key marking a logged warning that the returned result says too (a field of it):
+the CLI leaves such records out, as it prints its own sentence from the result (naming its
+options), so that a warning is shown once."""
+
+
+def log_result_warnings(logger: logging.Logger, sentences: Iterable[str]) -> None:
+    """Log each of ``sentences`` at WARNING, marked ``IN_RESULT``: a Python caller sees what the
+    CLI shows from the same result."""
+    for sentence in sentences:
+        logger.warning("%s", sentence, extra={IN_RESULT: True})

@@ -32,7 +32,7 @@ from objrec.data import SPLITS, class_dirs, no_class_folders
 from objrec.errors import ObjrecError, strict_refusal
 from objrec.images import list_images, path_order, warned_once_per_file
 from objrec.outputs import refuse_overwrite, reported_as, takes_back_folders
-from objrec.progress import plural, some_of
+from objrec.progress import log_result_warnings, plural, some_of
 from objrec.store import lock_exclusively
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,41 @@ def split_folder(
         assignment, hashes, result = _plan(src, out, config, on_file)
         _write(src, out, assignment, hashes, config.mode)
     log.info("split %s into %s: %s", src, out, result.totals())
+    log_result_warnings(log, split_warnings(result))
     return result
+
+
+def split_warnings(result: SplitResult) -> list[str]:
+    """What the caller should know about a split, one sentence each, as logged: a single class,
+    classes and files left out, pictures in two classes, classes missing from some split."""
+    warnings = []
+    if len(result.counts) == 1:
+        warnings.append(
+            f"only one class ({next(iter(result.counts))}): `train` will refuse this "
+            "split (a classifier needs at least two classes)"
+        )
+    if result.empty_classes:
+        warnings.append(
+            "left out class folders without images (`strict` refuses them): "
+            + some_of(result.empty_classes)
+        )
+    if result.unreadable_files:
+        warnings.append(
+            f"left out {plural(len(result.unreadable_files), 'image file')} that cannot be read "
+            "(`strict` refuses them): " + some_of(result.unreadable_files)
+        )
+    if pairs := result.cross_class_duplicates:
+        warnings.append(
+            f"pictures in two classes that are the same or look alike ({plural(len(pairs), 'pair')}"
+            "; one of the two labels is probably wrong, and each pair was kept in one split): "
+            + some_of([f"{a} = {b}" for a, b in pairs])
+        )
+    if result.small_classes:
+        warnings.append(
+            f"classes with fewer than {plural(result.min_images, 'distinct image')} cannot appear "
+            "in every split (add images or change `ratios`): " + ", ".join(result.small_classes)
+        )
+    return warnings
 
 
 def _plan(
