@@ -11,6 +11,7 @@ import objrec
 NAMED_LIKE_MODULES = ("train", "evaluate", "predict", "explore")
 
 
+@pytest.mark.slow  # imports the modules: 2 s alone
 def test_the_functions_named_like_their_modules_stay_functions_once_the_modules_are_imported():
     """`from objrec import predict` gave the module predict.py once anything had imported it
     (`TypeError: 'module' object is not callable`); `objrec.predict(...)` worked only once."""
@@ -41,3 +42,9 @@ assert callable(explore) and not isinstance(explore, types.ModuleType)
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_dir_lists_the_public_names_for_completion():
+    """`dir(objrec)` listed only ['Any', 'annotations', 'importlib']: nothing to complete."""
+    assert set(dir(objrec)) >= {"train", "predict", "load_model", "TrainConfig", "__version__"}
+    assert set(dir(objrec)) == set(objrec.__all__)

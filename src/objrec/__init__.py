@@ -61,3 +61,8 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value  # imported once: the next lookup finds it
         return value
     raise AttributeError(f"module 'objrec' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public names (``__all__``), for completion: the lazy ones are not in the module yet."""
+    return sorted(__all__)
