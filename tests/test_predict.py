@@ -293,3 +293,14 @@ def test_a_map_moved_away_during_explain_fails_nothing(
     with pytest.raises(ZeroDivisionError):
         predict(trained_run, images, explain=tmp_path / "part")
     assert list(read_record(tmp_path / "part") or {}) == ["0000-" + images[0].stem + ".gradcam.png"]
+
+
+@pytest.mark.slow
+def test_one_path_given_alone_is_one_image_not_a_list_of_letters(trained_run, split_dir):
+    """`predict("run", "photo.jpg")` walked each letter as a path (`/` and on, up to a
+    PermissionError in /proc); a `Path` alone was 'not iterable'."""
+    image = next((split_dir / "test" / "red").iterdir())
+    for given in (str(image), image):
+        (result,) = predict(trained_run, given, topk=1)
+        assert result.path == str(image) and result.error is None
+    assert [p.path for p in expand_paths(str(image))] == [str(image)]

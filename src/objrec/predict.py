@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
@@ -103,7 +104,16 @@ class Prediction:
         }
 
 
-def expand_paths(paths: Sequence[Path]) -> list[Prediction]:
+PathsGiven = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+"""One path (a file or folder) or several."""
+
+
+def path_list(paths: PathsGiven) -> list[Path]:
+    """``paths`` as a list: one ``str`` or ``Path`` is one path (a str is not a list of letters)."""
+    return [Path(paths)] if isinstance(paths, str | os.PathLike) else [Path(p) for p in paths]
+
+
+def expand_paths(paths: PathsGiven) -> list[Prediction]:
     """One entry per image: files as given, folders as the images below them.
 
     A missing path, or a folder without images, becomes an entry with an ``error`` (reported once,
@@ -111,7 +121,7 @@ def expand_paths(paths: Sequence[Path]) -> list[Prediction]:
     images are left out with one warning per folder naming them (``warn_not_images``).
     """
     entries: list[Prediction] = []
-    for path in map(Path, paths):
+    for path in path_list(paths):
         if path.is_dir():
             bad: list[Path] = []
             others: list[Path] = []
@@ -155,7 +165,7 @@ big photo is read at a reduced scale, as for the prediction, not whole."""
 @warned_once_per_file()
 def predict(
     run: Path,
-    paths: Sequence[Path],
+    paths: PathsGiven,
     topk: int = 5,
     batch_size: int = 32,
     plot: Path | None = None,
@@ -169,7 +179,7 @@ def predict(
     device: str = "auto",
     force: bool = False,
 ) -> list[Prediction]:
-    """Top-k classes for each image in ``paths`` (files or folders).
+    """Top-k classes for each image in ``paths`` (files or folders; one, or a list).
 
     A missing, unreadable or non-image path gets an ``error`` instead and the others are still
     predicted. ``tta`` averages over test-time views; ``explain`` is a folder that receives a
@@ -180,8 +190,8 @@ def predict(
     ``device``: ``auto``, ``cpu`` or ``cuda[:N]`` (on a GPU the runtime is PyTorch there).
     An existing ``plot`` file or non-empty ``explain`` folder is refused unless ``force``.
     """
-    plot = check_arguments(topk, plot_max, plot, force)
-    for folder in (Path(p) for p in paths if Path(p).is_dir()):  # refused before any work
+    plot, paths = check_arguments(topk, plot_max, plot, force), path_list(paths)
+    for folder in (p for p in paths if p.is_dir()):  # refused before any work
         for output, name in ((plot, "plot"), (explain, "explain")):
             if output is not None:
                 refuse_inside(output, folder, name, "image folder")
