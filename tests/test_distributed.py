@@ -139,3 +139,31 @@ def test_the_sharded_frozen_pass_fills_the_same_store_once(runs):
     summaries = [json.loads((root / run / "summary.json").read_text()) for run in ("single", "ddp")]
     counts = [s["frozen_pass"] for s in summaries]
     assert counts[0]["computed"] == counts[1]["computed"] > 0  # each image by one rank only
+
+
+SCRIPT = """
+import logging, os, sys
+from objrec.config import TrainConfig
+from objrec.train import train
+
+logging.basicConfig(level=logging.INFO, format=f"rank {os.environ['RANK']}: %(message)s")
+config = TrainConfig(backbone="tiny_test", epochs=2, batch_size=8, aug_views=1, seed=3)
+train(sys.argv[1], sys.argv[2], config)
+"""
+
+
+def test_only_rank_0_logs_that_it_writes_the_run(runs, tmp_path):
+    """A script calling `train` under torchrun, logging at INFO: rank 1 logged 'trained RUN: best
+    epoch N' and 'writing the run' too, though only rank 0 writes it."""
+    import os
+
+    root, _ = runs
+    script = tmp_path / "train_script.py"
+    script.write_text(SCRIPT)
+    env = {**os.environ, "OBJREC_CACHE": str(root / "cache-ddp")}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc-per-node", "2", str(script), str(root / "data"), str(tmp_path / "run")]
+    lines = run(command, env).stderr.splitlines()
+    for words in ("trained ", "writing the run"):
+        said = [line.split(":")[0] for line in lines if words in line]
+        assert said == ["rank 0"], (words, said)

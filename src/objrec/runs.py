@@ -496,11 +496,11 @@ def write_run(
         precision=precision or {"used": config.precision, "why": ""},
         calibration=calibration or {},
     )
-    if write:
+    if write:  # under torchrun only rank 0 writes, and says so
         _write_files(out, model, config, meta, result, seen)
-    log.info(
-        "trained %s: best epoch %d, valid loss %.4f", out, state.best_epoch, best["valid_loss"]
-    )
+        log.info(
+            "trained %s: best epoch %d, valid loss %.4f", out, state.best_epoch, best["valid_loss"]
+        )
     return result
 
 

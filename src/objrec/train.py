@@ -231,7 +231,8 @@ def _train(
         calibration=calibration,
         seen=prep.seen,
     )
-    log.info("train: seconds %s, writing the run %.1f", seconds, time.perf_counter() - t2)
+    if world.main:  # the rank that wrote the run
+        log.info("train: seconds %s, writing the run %.1f", seconds, time.perf_counter() - t2)
     world.barrier()
     return result
 
