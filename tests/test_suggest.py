@@ -186,3 +186,101 @@ def test_a_folder_of_only_unknown_images_is_said_so_beside_the_same_ranking(
     page = (tmp_path / "s" / "suggestions.html").read_text()
     assert page.count("answered unknown (familiarity") == 2 and "informativeness" in page
     assert any("board_" in line for line in lines) and any("red.png" in line for line in lines)
+
+
+def said(capsys) -> tuple[str, str]:
+    captured = capsys.readouterr()
+    return captured.out, " ".join(captured.err.split())
+
+
+@pytest.mark.slow
+def test_a_rerun_into_the_default_folder_keeps_an_edited_list(trained_run, split_dir, capsys):
+    """RUN/suggest was written as with --force: a suggestions.csv the user edited (they label
+    from it) went under a re-run's without a word, exit 0, and the folder got no mark. Now it is
+    refreshed only while objrec's files are as it wrote them, as DATA-explore is."""
+    from objrec.outputs import MARKER, read_record
+
+    args = ["suggest", str(trained_run), str(split_dir / "test"), "-n", "3"]
+    out = trained_run / "suggest"
+    assert main(args) == 0
+    assert set(read_record(out) or {}) == {"suggestions.csv", "suggestions.html"}
+    assert main(args) == 0 and f"writing again into {out}" in said(capsys)[1]
+    edited = (out / "suggestions.csv").read_text() + "labelled up to rank 2\n"
+    (out / "suggestions.csv").write_text(edited)
+    html = (out / "suggestions.html").stat().st_mtime_ns
+    assert main(args) == 1
+    err = said(capsys)[1]
+    assert f"{out / 'suggestions.csv'} changed after objrec wrote it: pass --force" in err
+    assert (out / "suggestions.csv").read_text() == edited  # kept, and the page too
+    assert (out / "suggestions.html").stat().st_mtime_ns == html and (out / MARKER).is_file()
+    assert main([*args, "--force"]) == 0
+    assert (out / "suggestions.csv").read_text() != edited
+    assert main(args) == 0  # recorded again: refreshed
+
+
+@pytest.mark.slow
+def test_a_folder_of_the_users_named_like_the_default_is_refused(trained_run, split_dir, capsys):
+    """A RUN/suggest objrec did not make is the user's: refused, and --force writes beside their
+    files without marking the folder objrec's; a link named like an output is never written."""
+    from objrec.errors import ObjrecError
+    from objrec.outputs import MARKER
+    from objrec.suggest import suggest
+
+    out = trained_run / "suggest"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    args = ["suggest", str(trained_run), str(split_dir / "test"), "-n", "2"]
+    assert main(args) == 1 and f"{out} is not empty" in said(capsys)[1]
+    with pytest.raises(ObjrecError, match="not empty: choose another `out` or pass `force=True`"):
+        suggest(trained_run, split_dir / "test", n=2)
+    assert main([*args, "--force"]) == 0
+    assert (out / "notes.txt").read_text() == "mine" and not (out / MARKER).exists()
+    (out / "suggestions.csv").unlink()
+    (out / "suggestions.csv").symlink_to(out / "notes.txt")
+    assert main([*args, "--force"]) == 1 and "is a link" in said(capsys)[1]
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.slow
+def test_a_default_folder_an_objrec_before_the_mark_wrote_is_refreshed_after_one_forced_run(
+    trained_run, split_dir, capsys
+):
+    """As DATA-explore of an objrec before the mark: its outputs count as the user's (no record
+    to tell an edit by) until one --force run records them."""
+    args = ["suggest", str(trained_run), str(split_dir / "test"), "-n", "2"]
+    assert main(args) == 0
+    (trained_run / "suggest" / ".objrec-output").unlink()  # as an earlier objrec left it
+    assert main(args) == 1 and "kept no record" in said(capsys)[1]
+    assert main([*args, "--force"]) == 0
+    assert main(args) == 0 and "writing again into" in said(capsys)[1]
+
+
+@pytest.mark.slow
+def test_each_checkpoint_file_in_a_folder_gets_its_own_list(trained_run, split_dir, capsys):
+    """`suggest run/model.safetensors` and `suggest run/epoch3.safetensors` both wrote
+    run/suggest, each over the other's list."""
+    import shutil
+
+    shutil.copy(trained_run / "model.safetensors", trained_run / "epoch3.safetensors")
+    images = str(split_dir / "test")
+    assert main(["suggest", str(trained_run / "model.safetensors"), images, "-n", "2"]) == 0
+    mine = (trained_run / "suggest" / "suggestions.csv").read_text() + "my edit\n"
+    (trained_run / "suggest" / "suggestions.csv").write_text(mine)
+    assert main(["suggest", str(trained_run / "epoch3.safetensors"), images, "-n", "2"]) == 0
+    out, _ = said(capsys)
+    assert f"ranked in {trained_run / 'epoch3-suggest' / 'suggestions.csv'}" in " ".join(
+        out.split()
+    )
+    assert (trained_run / "epoch3-suggest" / ".objrec-output").is_file()
+    assert (trained_run / "suggest" / "suggestions.csv").read_text() == mine
+
+
+def test_the_default_folder_is_named_after_a_checkpoint_that_is_not_the_runs_model(tmp_path):
+    from objrec.suggest import default_suggest_dir
+
+    run = tmp_path / "run"
+    run.mkdir()
+    assert default_suggest_dir(run) == run / "suggest"
+    assert default_suggest_dir(run / "model.safetensors") == run / "suggest"
+    assert default_suggest_dir(run / "epoch3.safetensors") == run / "epoch3-suggest"
+    assert default_suggest_dir(tmp_path / "best.v2.safetensors") == tmp_path / "best.v2-suggest"

@@ -2183,7 +2183,13 @@ def apply_plan(data: Path, plan: Path, out: Path, as_json: bool) -> None:
     help="The share of an image's informativeness lost by resembling an image already listed "
     "(0: informativeness alone; 1: a copy of one counts for nothing).",
 )
-@click.option("--out", type=DIR, help="Folder for the list [default: RUN/suggest].")
+@click.option(
+    "--out",
+    type=DIR,
+    help="Folder for the list [default: RUN/suggest, or NAME-suggest beside a checkpoint file "
+    "NAME.safetensors other than a run's model.safetensors; written again on a re-run over the "
+    "files objrec recorded writing, unless you changed one since].",
+)
 @click.option("--force", is_flag=True, help=FORCE_OUT)
 @click.option("--json", "as_json", is_flag=True, help="Print the ranked list as JSON.")
 def suggest(run: Path, unlabelled: Path, n, diversity, out, force, as_json) -> None:
@@ -2198,10 +2204,14 @@ def suggest(run: Path, unlabelled: Path, n, diversity, out, force, as_json) -> N
     (ranked) and suggestions.html (thumbnails), each image with its reason. UNLABELLED is only
     read; its sub-folders are searched too. A folder of only unknown images is said so.
     """
+    from objrec.outputs import SUGGEST_FILES
+    from objrec.suggest import default_suggest_dir
     from objrec.suggest import suggest as run_suggest
 
     if n < 1:
         raise ObjrecError("-n must be at least 1")
+    if not force:  # says so when it writes again into its default folder
+        refreshing(out, default_suggest_dir(run), SUGGEST_FILES)
     result = run_suggest(
         run, unlabelled, n, out, diversity, reporter=RichReporter(as_json), force=force
     )

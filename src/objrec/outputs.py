@@ -81,7 +81,7 @@ def refuse_inside(out: Path, source: Path, name: str = "out", what: str = "data 
 
 MARKER = ".objrec-output"
 """The hidden file objrec writes into each output folder it makes (``explore``, ``audit``,
-``evaluate``, ``suggest --out``, ``predict --explain``): what tells a folder of objrec's outputs,
+``evaluate``, ``suggest``, ``predict --explain``): what tells a folder of objrec's outputs,
 which ``force`` may write over, from a folder of the user's. It records each file objrec wrote
 there (:func:`record_output`), so that a re-run tells the user's edits from its own outputs."""
 

@@ -42,9 +42,11 @@ from objrec.features import (
 )
 from objrec.images import list_images, warned_once_per_file
 from objrec.inference import Answers, Recognizer
+from objrec.meta import BEST
 from objrec.outputs import (
     SUGGEST_FILES,
     check_output_dir,
+    holds_objrecs_outputs,
     output_file,
     prepare_output_dir,
     refuse_inside,
@@ -131,16 +133,15 @@ def suggest(
     force: bool = False,
 ) -> Suggestions:
     """Rank the images below ``folder`` (no labels needed) by how much labelling each would teach
-    the model of ``run``; write ``suggestions.csv`` and ``suggestions.html`` to ``out``
-    (default ``run/suggest``)."""
+    the model of ``run``; write ``suggestions.csv`` and ``suggestions.html`` to ``out`` (new or
+    empty unless ``force``), by default to :func:`default_suggest_dir`, written again over
+    objrec's own outputs there only as it recorded writing them (:func:`suggest_folder`)."""
     if not 0 <= diversity <= 1:
         raise ObjrecError(f"`diversity` must lie between 0 and 1, not {diversity}")
     paths = list_images(Path(folder)) if Path(folder).is_dir() else []
     if not paths:
         raise ObjrecError(f"{folder} holds no images to suggest from")
-    if out is not None:  # refused before any image is read, made once there is a list
-        refuse_inside(out, folder, what="image folder")
-        check_output_dir(out, force, names=SUGGEST_FILES)
+    out, refresh = suggest_folder(run, out, Path(folder), force)  # before any image is read
     recognizer = Recognizer.load(run)
     data = recognizer.data
     cache = open_cache(cache_dir or recognizer.meta.cache_dir, recognizer.meta.feature_dtype)
@@ -158,13 +159,39 @@ def suggest(
     table = rank_table(kept, answers, unit, recognizer.classes, n, diversity, line)
     unknown = int(answers.unknown.sum())
     result = Suggestions(table, found.errors, unknown=unknown, readable=len(kept))
-    named = out is not None  # the default run/suggest is objrec's own, refreshed: force
-    if out is None:  # beside the checkpoint when given one: run/model.safetensors -> run/suggest
-        out = (Path(run) if Path(run).is_dir() else Path(run).parent) / "suggest"
-    else:
-        out = prepare_output_dir(out, force, names=SUGGEST_FILES)
-    write_suggestions(result, out, Path(folder), force or not named)
+    prepare_output_dir(out, force, names=SUGGEST_FILES, refresh=refresh)  # made only now
+    write_suggestions(result, out, Path(folder), force)
     return result
+
+
+def default_suggest_dir(run: Path) -> Path:
+    """Where ``suggest`` writes when given no ``out``: ``RUN/suggest`` for a run folder and for
+    its model file (``RUN/model.safetensors``); for any other checkpoint file a folder beside it
+    named after it (``RUN/epoch3.safetensors`` -> ``RUN/epoch3-suggest``), so that checkpoints
+    kept in one folder each get their own list, never one another's."""
+    run = Path(run)
+    if run.is_dir():
+        return run / "suggest"
+    return run.parent / ("suggest" if run.name == BEST else f"{run.stem}-suggest")
+
+
+def suggest_folder(run: Path, out: Path | None, folder: Path, force: bool) -> tuple[Path, bool]:
+    """The folder ``suggest`` writes to, checked before any image is read (it is made once there
+    is a list), and whether it is written again without ``force`` (``refresh``): ``out`` must be
+    new or empty, and lie outside ``folder``; the default folder (:func:`default_suggest_dir`),
+    once objrec made it (``outputs.holds_objrecs_outputs``), is refreshed over objrec's own outputs
+    only as it recorded writing them (``outputs.users_file``: a list the user edited is refused),
+    as ``explore``'s default folder is; one of the user's of that name stays refused."""
+    if out is not None:
+        refuse_inside(out, folder, what="image folder")
+        check_output_dir(out, force, names=SUGGEST_FILES)
+        return Path(out), False
+    out = default_suggest_dir(run)
+    refresh = not force and holds_objrecs_outputs(out)
+    check_output_dir(out, force, names=SUGGEST_FILES, refresh=refresh)
+    if refresh:
+        log.info("writing again into %s (objrec's earlier outputs)", out)
+    return out, refresh
 
 
 def rank_table(
