@@ -374,3 +374,19 @@ def test_resuming_a_run_whose_int8_body_was_calibrated_otherwise_fails_before_th
 
 def ctrl_c(*args):
     raise KeyboardInterrupt
+
+
+@pytest.mark.slow
+def test_a_model_with_an_int8_body_is_called_as_any_module(tmp_path, tiny):
+    """`model, meta = objrec.load_model(run)` then `model(x)` raised 'Inference tensors cannot
+    be saved for backward' outside `torch.no_grad()`: the int8 body returned inference tensors
+    and the head's layers, which need gradients, refused them."""
+    from objrec.model import Classifier, build_head
+    from objrec.runtime import export_onnx
+
+    body, data = tiny
+    graph = export_onnx(body, tmp_path / "body.onnx", data.input_size).read_bytes()
+    model = Classifier(QuantizedBody(body, graph), build_head(body.n_features, 3)).freeze_body()
+    x = torch.zeros(2, 3, data.input_size, data.input_size)
+    out = model.eval()(x)
+    assert out.shape == (2, 3) and not out.is_inference()

@@ -383,7 +383,7 @@ class QuantizedBody(Body):
             self._session = OnnxModel(self.graph_bytes())
         return self._session
 
-    @torch.inference_mode()
+    @torch.no_grad()  # not inference_mode: its inference tensors broke a head after it
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.session()(x)  # ONNX Runtime runs it on the CPU, whatever the device
 
