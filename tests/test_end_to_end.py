@@ -1,5 +1,7 @@
 """split -> train -> save -> load -> evaluate -> predict on a toy set the tiny body can separate."""
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -104,3 +106,33 @@ def test_a_forced_retrain_leaves_no_earlier_results_and_its_report_works(
     assert main(["report", str(trained_run)]) == 0
     metrics = json.loads((trained_run / "eval-test" / "metrics.json").read_text())
     assert metrics["folder"] == str((fixed / "test").resolve()) and len(metrics["per_class"]) == 2
+
+
+@pytest.mark.slow
+def test_the_log_lines_say_counts_and_times_in_words(tmp_path, image_folder, tiny_config, caplog):
+    """A user logging at INFO read `hashing HashStats(files=146, hashed=0,
+    seconds=0.010186198000155855)`, `train: seconds {'features': 1.8559211129977484, ...}` and
+    `split ... : {'train': 18, ...}`: Python objects, not sentences."""
+    tiny_config.epochs = 1
+    with caplog.at_level("INFO", logger="objrec"):
+        split_folder(image_folder, tmp_path / "data", seed=1)
+        train(tmp_path / "data", tmp_path / "run", tiny_config)
+    lines = [r.getMessage() for r in caplog.records]
+    assert not [line for line in lines if "{" in line or "HashStats" in line]
+    assert any(line.endswith(": train 18, valid 9, test 9") for line in lines)
+    assert any(
+        re.search(
+            r"train features: 18 images, 18 computed, hashed \d+ of 18 files in "
+            r"\d+\.\d\d s",
+            line,
+        )
+        for line in lines
+    )
+    assert any(
+        re.fullmatch(
+            r"train: seconds: features \d+\.\d, fit \d+\.\d, calibrate \d+\.\d, "
+            r"total \d+\.\d; writing the run \d+\.\d",
+            line,
+        )
+        for line in lines
+    )

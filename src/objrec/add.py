@@ -50,7 +50,7 @@ from objrec.data import (
 from objrec.errors import ObjrecError
 from objrec.images import SYSTEM_FOLDERS, is_image_file, list_images, warned_once_per_file
 from objrec.outputs import free_name, name_key, staged, write_new
-from objrec.progress import log_result_warnings, plural, some_of
+from objrec.progress import listed, log_result_warnings, plural, some_of
 from objrec.split import (
     MANIFEST,
     MANIFEST_COLUMNS,
@@ -174,7 +174,8 @@ def add_images(
             plan.result.files = [(image.shown, target.as_posix()) for image, target, *_ in written]
     plan.result.dry_run = dry_run
     plan.result.empty_classes = [] if class_name else _empty_classes(given[0], images)
-    log.info("%s %s: %s", "planned for" if dry_run else "added to", root, plan.result.totals())
+    totals = listed(plan.result.totals())
+    log.info("%s %s: %s", "planned for" if dry_run else "added to", root, totals)
     log_result_warnings(log, add_warnings(plan.result))
     return plan.result
 

@@ -758,7 +758,7 @@ def feature_table(
     name = settings.description
     if not found.found.all():
         raise RuntimeError(f"{name}: the feature store lost rows it was just given")
-    log.info("%s: %d images, %d computed, hashing %s", name, len(samples), computed, hashing)
+    log.info("%s: %d images, %d computed, %s", name, len(samples), computed, hashing)
     return make_table(
         space, samples, found, computed=computed, failed=failed, hashing=hashing, digests=digests
     )

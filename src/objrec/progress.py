@@ -7,7 +7,7 @@ progress bars and epoch lines, the default one does nothing. ``plural`` counts t
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -57,6 +57,12 @@ def some_of(names: Sequence[str], limit: int = NAMED) -> str:
     """``names`` for a message: the first ``limit``, then ``and N more``."""
     shown = ", ".join(names[:limit])
     return shown + (f" and {len(names) - limit:,} more" if len(names) > limit else "")
+
+
+def listed(values: Mapping[str, Any], spec: str = "") -> str:
+    """A mapping for a message, each value formatted by ``spec``: ``train 18, valid 9, test 9``;
+    ``listed(seconds, ".1f")``: ``features 1.9, fit 2.9``."""
+    return ", ".join(f"{name} {value:{spec}}" for name, value in values.items())
 
 
 IN_RESULT = "objrec_in_result"

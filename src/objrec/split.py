@@ -32,7 +32,7 @@ from objrec.data import SPLITS, class_dirs, no_class_folders
 from objrec.errors import ObjrecError, strict_refusal
 from objrec.images import list_images, path_order, warned_once_per_file
 from objrec.outputs import refuse_overwrite, reported_as, takes_back_folders
-from objrec.progress import log_result_warnings, plural, some_of
+from objrec.progress import listed, log_result_warnings, plural, some_of
 from objrec.store import lock_exclusively
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ def split_folder(
         _check_out(src, out, force)
         assignment, hashes, result = _plan(src, out, config, on_file)
         _write(src, out, assignment, hashes, config.mode)
-    log.info("split %s into %s: %s", src, out, result.totals())
+    log.info("split %s into %s: %s", src, out, listed(result.totals()))
     log_result_warnings(log, split_warnings(result))
     return result
 

@@ -62,7 +62,7 @@ from objrec.leakage import seen_in_state, union_seen
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, build_head, count_parameters
 from objrec.outputs import takes_back_folders
-from objrec.progress import SILENT, Reporter, plural, some_of
+from objrec.progress import SILENT, Reporter, listed, plural, some_of
 from objrec.quantize import QuantizedBody, auto_precision, quantize_body
 from objrec.runs import (
     EpochSaver,
@@ -232,7 +232,8 @@ def _train(
         seen=prep.seen,
     )
     if world.main:  # the rank that wrote the run
-        log.info("train: seconds %s, writing the run %.1f", seconds, time.perf_counter() - t2)
+        writing = time.perf_counter() - t2
+        log.info("train: seconds: %s; writing the run %.1f", listed(seconds, ".1f"), writing)
     world.barrier()
     return result
 
