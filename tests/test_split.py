@@ -4,6 +4,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -404,6 +405,43 @@ def test_the_forced_split_a_killed_splits_warning_names_ends_that_warning(
         split_folder(image_folder, out, force=True, seed=1)
         assert warned() == [no_longer_needed_warning(killed, out)]
     assert (killed / "train" / "red").is_dir() and len(manifest(out)) == 36
+
+
+@pytest.mark.slow
+def test_a_split_killed_while_moving_in_over_an_earlier_one_is_not_called_whole(
+    tmp_path, image_folder, known_facts, monkeypatch, caplog
+):
+    """A split killed in ``_swap_in`` over an earlier split: its train/ moved into OUT, valid/,
+    test/ and the earlier manifest still OUT's. The warning called its staging folder not needed,
+    'as OUT holds a whole split: delete it (rm -r STAGE)', though OUT mixed two splits (the new
+    train's images unlisted by the manifest, some of them in its valid or test); it is kept until
+    a forced split has replaced what it left, and only then called not needed."""
+    out = tmp_path / "data"
+    split_folder(image_folder, out)
+    rmtree = shutil.rmtree
+
+    def moved_train(stage, out):
+        rmtree(out / "train")
+        (stage / "train").rename(out / "train")
+        raise KeyboardInterrupt  # stands for the kill, which runs no clean-up
+
+    with monkeypatch.context() as m:
+        m.setattr(split_module, "_swap_in", moved_train)
+        m.setattr(split_module.shutil, "rmtree", lambda *a, **k: None)
+        with pytest.raises(KeyboardInterrupt):
+            split_folder(image_folder, out, force=True, seed=7)
+    (stage,) = out.glob(".objrec-split-*")
+    hour_ago = time.time() - 3600
+    os.utime(stage, (hour_ago, hour_ago))
+    with caplog.at_level(logging.WARNING, logger="objrec.split"):
+        with pytest.raises(ObjrecError, match="holds an earlier split"):
+            split_folder(image_folder, out)
+        said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert said == [killed_split_warning(stage, image_folder, out)]
+        caplog.clear()
+        split_folder(image_folder, out, force=True)
+        said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert said == [no_longer_needed_warning(stage, out)] and stage.is_dir()
 
 
 def test_a_running_split_holds_its_staging_folder(tmp_path, image_folder, known_facts, monkeypatch):

@@ -333,7 +333,7 @@ def warn_of_killed_split(stage: Path, src: Path, out: Path) -> None:
     moved in (killed while it moved them, over an earlier split), so it is kept until a forced
     split has replaced them; after that, nothing in it is needed, and the user deletes it (objrec
     never does: it cannot tell what else may have been put there)."""
-    if _is_split_manifest(out / MANIFEST):
+    if holds_whole_split(out):
         log.warning(
             "%s was left by a split that was killed; nothing in it is needed, as %s holds a whole "
             "split: delete it (rm -r %s)",
@@ -396,6 +396,14 @@ def partial_split(out: Path) -> Path | None:
         if listed is not None and _split_files(out) <= listed:
             return stage
     return None
+
+
+def holds_whole_split(out: Path) -> bool:
+    """Whether ``out`` holds a whole split: a manifest a split wrote listing every file in its
+    train, valid and test folders. A split killed while it moved its folders in over an earlier
+    one left that one's manifest beside folders of both, files it does not list."""
+    listed = _manifest_files(out / MANIFEST)
+    return listed is not None and _split_files(out) <= listed
 
 
 def _manifest_files(path: Path) -> set[str] | None:
