@@ -115,3 +115,38 @@ def test_an_output_refused_at_the_end_leaves_the_others_as_they_were(
         explore(image_folder, out, refresh=True)
     assert {p.name: p.stat().st_ino for p in out.iterdir()} == before
     assert (out / "image_sizes.png").read_bytes() == b"the user's own plot"
+
+
+@pytest.mark.slow
+def test_a_forced_run_keeps_a_namesake_the_user_saved_while_it_ran(
+    tmp_path, image_folder, monkeypatch
+):
+    """--force writes over objrec's outputs only, told before the first is written: the user's
+    counts.csv saved into an audit's folder (or a folder of theirs) while a forced explore read
+    the images was written over, where one saved before the run was refused, 'not a file objrec
+    wrote'. It is refused the same, and nothing is written."""
+    import json
+
+    from objrec.errors import ObjrecError
+    from objrec.outputs import AUDIT_FILES, output_file, prepare_output_dir
+
+    audited, mine = tmp_path / "photos-audit", tmp_path / "mine"
+    prepare_output_dir(audited, names=AUDIT_FILES)  # what `audit --out photos-audit` made
+    with output_file(audited, "audit.json") as tmp:
+        tmp.write_text(json.dumps({"label_issues": [], "outliers": []}))
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    module = importlib.import_module("objrec.explore")  # `objrec.explore` is the function
+    summarise = module.summarise_sizes
+    for out in (audited, mine):
+
+        def saved_meanwhile(*args, out=out, **kwargs):
+            (out / "counts.csv").write_text("my own counts")
+            return summarise(*args, **kwargs)
+
+        monkeypatch.setattr(module, "summarise_sizes", saved_meanwhile)
+        before = sorted(p.name for p in out.iterdir())
+        with pytest.raises(ObjrecError, match=r"counts\.csv is not a file objrec wrote"):
+            explore(image_folder, out, force=True)
+        assert (out / "counts.csv").read_text() == "my own counts"
+        assert sorted(p.name for p in out.iterdir() if p.name != "counts.csv") == before

@@ -35,7 +35,7 @@ from objrec.outputs import (
     name_key,
     output_file,
     refuse_overwrite,
-    refuse_users_files,
+    refuse_users_outputs,
     staged,
     takes_back_folders,
 )
@@ -71,10 +71,10 @@ def write_audit(
 ):
     """label_issues.csv, near_duplicates.csv, look_alikes.csv, outliers.csv, audit.json,
     plan.csv, audit.html; each checked again just before it takes its name
-    (``outputs.output_file``), and all before the first (``outputs.refuse_users_files``): a
+    (``outputs.output_file``), and all before the first (``outputs.refuse_users_outputs``): a
     plan.csv the user saved during the audit is kept, refused, and nothing else replaced."""
     out.mkdir(parents=True, exist_ok=True)
-    refuse_users_files(out, AUDIT_FILES, force)
+    refuse_users_outputs(out, AUDIT_FILES, force)
     tables = {
         "label_issues.csv": public(result.label_issues),
         "near_duplicates.csv": duplicate_rows(result.near_duplicates),

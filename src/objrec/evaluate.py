@@ -56,7 +56,7 @@ from objrec.outputs import (
     output_file,
     own_contents,
     refuse_inside,
-    refuse_users_files,
+    refuse_users_outputs,
     remove_leftovers,
     takes_back_folders,
 )
@@ -581,7 +581,7 @@ def write_evaluation(result: EvaluationResult, out: Path, force: bool = False) -
     out.mkdir(parents=True, exist_ok=True)
     remove_leftovers(out)
     mark_output_dir(out)  # objrec's: a forced evaluation may write over it
-    refuse_users_files(out, OUTPUT_FILES, force)  # all before the first is written
+    refuse_users_outputs(out, OUTPUT_FILES, force)  # all before the first is written
 
     def put(name: str, write: Callable[[Path], object]) -> None:
         with output_file(out, name, force) as tmp:

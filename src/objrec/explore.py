@@ -17,7 +17,7 @@ from objrec.outputs import (
     output_file,
     prepare_output_dir,
     refuse_inside,
-    refuse_users_files,
+    refuse_users_outputs,
     takes_back_folders,
 )
 from objrec.progress import SILENT, Reporter, some_of
@@ -126,8 +126,8 @@ def summarise_sizes(sizes: pd.DataFrame, unreadable: list[str]) -> ExploreResult
 
 def write_exploration(result: ExploreResult, out: Path, force: bool = False) -> None:
     """Each file checked again just before it takes its name (``outputs.output_file``), and
-    all of them before the first does (``outputs.refuse_users_files``)."""
-    refuse_users_files(out, EXPLORE_FILES, force)
+    all of them before the first does (``outputs.refuse_users_outputs``)."""
+    refuse_users_outputs(out, EXPLORE_FILES, force)
     with output_file(out, "counts.csv", force) as tmp:
         result.counts.to_csv(tmp)
     with output_file(out, "size_stats.csv", force) as tmp:

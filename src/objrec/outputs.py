@@ -151,14 +151,7 @@ def check_output_dir(
     if real.exists() and not real.is_dir():
         raise ObjrecError(f"{path} exists and is not a folder")
     if (force or refresh) and real.is_dir():  # ``hint``'s first half: how to choose another
-        refuse_users_files(Path(path), names, force, hint.split(" or ", 1)[0])  # links first
-    theirs = users_namesake(real, names) if force else None
-    if theirs is not None:
-        raise ObjrecError(
-            f"{Path(path) / theirs} is not a file objrec wrote (no earlier output of a command "
-            "that writes it is there), and `force=True` writes over objrec's outputs only: "
-            "choose another `out`, or move it"
-        )
+        refuse_users_outputs(Path(path), names, force, hint.split(" or ", 1)[0])
     only_marked = real.is_dir() and not own_contents(real)
     refuse_overwrite(path, force or refresh or only_marked, hint)
 
@@ -341,6 +334,23 @@ def refuse_users_files(
     were, not half of them replaced by the new run's."""
     for name in names:
         refuse_users_file(folder, name, force, other)
+
+
+def refuse_users_outputs(
+    folder: Path, names: Collection[str], force: bool = False, other: str = "choose another `out`"
+) -> None:
+    """:func:`refuse_users_files`, links first; then, with ``force``, a file of a name the command
+    writes that is the user's (:func:`users_namesake`). Called when the command begins and again
+    just before its first output is written: one the user saved meanwhile (a plan.csv saved
+    during a long forced audit) is refused then, before this run's own outputs explain it."""
+    refuse_users_files(folder, names, force, other)
+    theirs = users_namesake(Path(folder).resolve(), names) if force else None
+    if theirs is not None:
+        raise ObjrecError(
+            f"{Path(folder) / theirs} is not a file objrec wrote (no earlier output of a command "
+            f"that writes it is there), and `force=True` writes over objrec's outputs only: "
+            f"{other}, or move it"
+        )
 
 
 @contextlib.contextmanager

@@ -50,7 +50,7 @@ from objrec.outputs import (
     output_file,
     prepare_output_dir,
     refuse_inside,
-    refuse_users_files,
+    refuse_users_outputs,
     takes_back_folders,
 )
 from objrec.predict import familiarity_line
@@ -256,7 +256,7 @@ def write_suggestions(result: Suggestions, out: Path, folder: Path, force: bool 
 
     from objrec.audit_report import thumbnail
 
-    refuse_users_files(out, SUGGEST_FILES, force)
+    refuse_users_outputs(out, SUGGEST_FILES, force)
     with output_file(out, "suggestions.csv", force) as tmp:
         result.table.to_csv(tmp, index=False)
     rows = [{**r, "src": thumbnail(Path(r["path"]))} for r in result.table.to_dict("records")]
