@@ -48,3 +48,21 @@ def test_dir_lists_the_public_names_for_completion():
     """`dir(objrec)` listed only ['Any', 'annotations', 'importlib']: nothing to complete."""
     assert set(dir(objrec)) >= {"train", "predict", "load_model", "TrainConfig", "__version__"}
     assert set(dir(objrec)) == set(objrec.__all__)
+
+
+@pytest.mark.slow  # imports the modules (FastAPI's among them)
+def test_export_check_report_serve_and_audit_have_their_python_functions():
+    """The docstring said the API mirrors the CLI, yet export, check, report, serve and audit
+    had no function in `objrec`: a user had to find them in the modules."""
+    wanted = {
+        "check_folder": ("objrec.check", "check_folder"),
+        "export_model": ("objrec.export", "export_model"),
+        "build_report": ("objrec.report", "build_report"),
+        "create_app": ("objrec.serve", "create_app"),
+        "audit_folder": ("objrec.audit", "audit"),
+        "AuditConfig": ("objrec.audit", "AuditConfig"),
+    }
+    for name, (module, own) in wanted.items():
+        assert name in objrec.__all__ and name in dir(objrec)
+        assert getattr(objrec, name) is getattr(sys.modules[module], own)
+    assert objrec.audit is sys.modules["objrec.audit"]  # the module `audit` keeps its name

@@ -1,7 +1,9 @@
 """objrec: transfer learning for image classification, from a folder of labelled photos.
 
-The public API mirrors the CLI: each function does one stage and returns data. Imports are lazy so
-that ``import objrec`` (and ``objrec --help``) stays fast.
+The public API mirrors the CLI: each function does one stage and returns data (``split_folder``,
+``add_images``, ``explore``, ``check_folder``, ``train``, ``evaluate``, ``predict``,
+``export_model``, ``build_report``, ``create_app`` for ``serve``, ``audit_folder``, ``run_demo``).
+Imports are lazy so that ``import objrec`` (and ``objrec --help``) stays fast.
 
 ``objrec.train``, ``objrec.evaluate``, ``objrec.predict`` and ``objrec.explore`` are the functions,
 whatever imported their modules first; the modules named like them are reached with
@@ -32,11 +34,21 @@ _EXPORTS = {
     "get_backbone": "objrec.backbones",
     "list_backbones": "objrec.backbones",
     "run_demo": "objrec.demo",
+    "check_folder": "objrec.check",
+    "export_model": "objrec.export",
+    "build_report": "objrec.report",
+    "create_app": "objrec.serve",
+    "audit_folder": "objrec.audit:audit",
+    "AuditConfig": "objrec.audit",
 }
+"""Each public name and its module (``module:name`` where the module calls it otherwise: names
+of modules are not reused, but for the four functions ``_Package`` keeps)."""
 
 __all__ = [*_EXPORTS, "__version__"]
 
-_NAMED_LIKE_MODULES = frozenset(name for name, module in _EXPORTS.items() if module.endswith(name))
+_NAMED_LIKE_MODULES = frozenset(
+    name for name, where in _EXPORTS.items() if where.endswith(f".{name}")
+)
 """The exported functions whose names are their modules' (``objrec.train.train``, ...)."""
 
 
@@ -57,7 +69,8 @@ sys.modules[__name__].__class__ = _Package
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        module, _, own_name = _EXPORTS[name].partition(":")
+        value = getattr(importlib.import_module(module), own_name or name)
         globals()[name] = value  # imported once: the next lookup finds it
         return value
     raise AttributeError(f"module 'objrec' has no attribute {name!r}")
