@@ -304,3 +304,13 @@ def test_one_path_given_alone_is_one_image_not_a_list_of_letters(trained_run, sp
         (result,) = predict(trained_run, given, topk=1)
         assert result.path == str(image) and result.error is None
     assert [p.path for p in expand_paths(str(image))] == [str(image)]
+
+
+def test_an_image_named_twice_is_predicted_once_where_it_came_first(tmp_path):
+    """`predict(run, ["x/a.jpg", "x"])` predicted a.jpg twice."""
+    folder = tmp_path / "x"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        make_image((200, 30, 30)).save(folder / name)
+    given = [folder / "b.png", folder, tmp_path / "x" / ".." / "x" / "a.png"]
+    assert [e.path for e in expand_paths(given)] == [str(folder / "b.png"), str(folder / "a.png")]

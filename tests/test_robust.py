@@ -610,7 +610,8 @@ def test_macos_zip_and_nas_thumbnail_folders_are_neither_classes_nor_images(tmp_
     result = check_folder(photos)
     assert result.unusable == [] and result.classes == 2 and result.images == 8
     assert {os.path.basename(p.path): p.message for p in result.problems} == {
-        "@eaDir": "system folder ignored"
+        "@eaDir": "system folder ignored",
+        "__MACOSX": "system folder ignored",  # beside the class folders, noted as inside them
     }
     split = split_folder(photos, tmp_path / "data", seed=0)
     assert sorted(split.counts) == ["green", "red"] and sum(split.totals().values()) == 8
@@ -695,3 +696,20 @@ def test_train_warns_of_a_class_without_a_validation_image(tmp_path, split_dir, 
         "same, but its validation loss and accuracy cannot be measured"
     ]
     assert (tmp_path / "run" / BEST).is_file()
+
+
+def test_check_notes_a_hidden_file_beside_the_class_folders_as_one_inside_them(tmp_path):
+    """`objrec check photos` named photos/watch/.DS_Store as ignored, not photos/.DS_Store."""
+    photos = tmp_path / "photos"
+    for name in ("red", "watch"):
+        (photos / name).mkdir(parents=True)
+        make_image((200, 30, 30)).save(photos / name / "a.png")
+        (photos / name / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (photos / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    noted = [p for p in check_folder(photos).problems if p.kind == "ignored_hidden"]
+    assert sorted(p.path for p in noted) == [
+        str(photos / ".DS_Store"),
+        str(photos / "red" / ".DS_Store"),
+        str(photos / "watch" / ".DS_Store"),
+    ]
+    assert {p.message for p in noted} == {"hidden file ignored"}

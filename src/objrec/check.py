@@ -108,9 +108,7 @@ def _walk(folder: Path, result: CheckResult, above: frozenset[str]) -> list[Path
     images = []
     for path, kind in walk_tree(folder, above):
         if kind == "hidden":
-            what = "folder" if path.is_dir() else "file"
-            what = "system folder" if path.name in SYSTEM_FOLDERS else f"hidden {what}"
-            result.note(path, "ignored_hidden", f"{what} ignored")
+            _note_hidden(path, result)
         elif kind == "loop":
             result.note(path, "link_loop", "links back to a folder that contains it, not followed")
         elif is_image_file(path) and not has_utf8_name(path):
@@ -129,13 +127,20 @@ def _walk(folder: Path, result: CheckResult, above: frozenset[str]) -> list[Path
     return images
 
 
+def _note_hidden(path: Path, result: CheckResult) -> None:
+    what = "folder" if path.is_dir() else "file"
+    what = "system folder" if path.name in SYSTEM_FOLDERS else f"hidden {what}"
+    result.note(path, "ignored_hidden", f"{what} ignored")
+
+
 def _check_class_root(root: Path, result: CheckResult) -> dict[str, list[Path]]:
     """The image files of each class folder of ``root``; empty classes and loose files noted."""
     classes: dict[str, list[Path]] = {}
     loose = 0
     above = frozenset({os.path.realpath(root)})
     for path in sorted(root.iterdir()):
-        if is_hidden(path):
+        if is_hidden(path):  # noted as one inside a class folder is
+            _note_hidden(path, result)
             continue
         if not path.is_dir():
             result.note(path, "no_class_folder", "file outside any class folder, ignored")

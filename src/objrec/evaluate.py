@@ -123,6 +123,11 @@ class EvaluationResult:
     """Reliability tables (``confidence.reliability_table``) before and after calibration."""
 
     def worst(self, n: int = 10) -> pd.DataFrame:
+        """The ``n`` first rows of ``per_class``: the classes of lowest top-1 first, ties by
+        higher loss. Classes whose every image was right are among them when fewer than ``n``
+        have an error (ordered by loss), and all are when every image was right: the CLI then
+        says "Worst classes: none"; ``(self.per_class["top1"] < 1).any()`` tells whether any
+        class has an error, ``self.worst(n).query("top1 < 1")`` keeps only those."""
         return self.per_class.head(n)
 
     def to_json(self) -> dict[str, Any]:

@@ -114,7 +114,8 @@ def path_list(paths: PathsGiven) -> list[Path]:
 
 
 def expand_paths(paths: PathsGiven) -> list[Prediction]:
-    """One entry per image: files as given, folders as the images below them.
+    """One entry per image: files as given, folders as the images below them; an image named
+    twice (``["x/a.jpg", "x"]``) once, where it came first.
 
     A missing path, or a folder without images, becomes an entry with an ``error`` (reported once,
     in the results) so that the other images are still predicted. A folder's files that are not
@@ -136,7 +137,20 @@ def expand_paths(paths: PathsGiven) -> list[Prediction]:
             entries.append(Prediction(str(path), error=None if has_utf8_name(path) else BAD_NAME))
         else:
             entries.append(Prediction(str(path), error="no such file or folder"))
-    return entries
+    return first_of_each(entries)
+
+
+def first_of_each(entries: list[Prediction]) -> list[Prediction]:
+    """``entries`` without repeats of an image (its path resolved: ``x/a.jpg`` given alone and
+    found again in the folder ``x``), each where it came first."""
+    seen: set[str] = set()
+    unique = []
+    for entry in entries:
+        key = os.path.realpath(entry.path)
+        if key not in seen:
+            seen.add(key)
+            unique.append(entry)
+    return unique
 
 
 def warn_not_images(others: Sequence[Path]) -> None:
