@@ -170,10 +170,8 @@ def add_images(
     with contextlib.nullcontext() if dry_run else locked(root, on_wait):
         plan = _plan(root, images, config, on_file, own, _store_dir(cache_dir))
         if not dry_run:
-            written = _write(root, plan.rows, config.mode, on_write)
-            plan.result.files = [(image.shown, target.as_posix()) for image, target, *_ in written]
-    plan.result.dry_run = dry_run
-    plan.result.empty_classes = [] if class_name else _empty_classes(given[0], images)
+            plan.result.files = _write(root, plan.rows, config.mode, on_write)
+    plan.result.dry_run, plan.result.empty_classes = dry_run, _empty(given, images, class_name)
     totals = listed(plan.result.totals())
     log.info("%s %s: %s", "planned for" if dry_run else "added to", root, totals)
     log_result_warnings(log, add_warnings(plan.result))
@@ -219,8 +217,12 @@ def add_warnings(result: AddResult) -> list[str]:
     return warnings
 
 
-def _empty_classes(new: Path, images: list[NewImage]) -> list[str]:
-    return sorted({d.name for d in class_dirs(new)} - {image.name for image in images})
+def _empty(given: list[Path], images: list[NewImage], class_name: str | None) -> list[str]:
+    """The class folders of ``given``'s one folder of classes that hold no image (none when the
+    images are all of ``class_name``)."""
+    if class_name is not None:
+        return []
+    return sorted({d.name for d in class_dirs(given[0])} - {image.name for image in images})
 
 
 def _checked_images(given: list[Path], class_name: str | None, data: Path, root: Path):
@@ -600,11 +602,11 @@ def _cross_class(data: Path, existing, images: list[NewImage], groups) -> list[t
     return pairs
 
 
-def _write(data: Path, rows, mode: str, on_write=None) -> list[tuple[NewImage, Path, str, str]]:
+def _write(data: Path, rows, mode: str, on_write=None) -> list[tuple[str, str]]:
     """Each file under a hidden temporary name, then linked to its target, never replacing a file
     (one there the plan did not see gets the next free name); the manifest gets the rows of the
     files written, even when a later one fails (or Ctrl-C): files and manifest always match.
-    Returns the rows as written."""
+    Returns each written file's name as shown and its path in ``data``."""
     written: list[tuple[NewImage, Path, str, str]] = []
     try:
         for image, target, split, digest in rows:
@@ -615,7 +617,7 @@ def _write(data: Path, rows, mode: str, on_write=None) -> list[tuple[NewImage, P
     finally:
         if written and (data / MANIFEST).is_file():
             _append_manifest(data / MANIFEST, [_manifest_row(*row) for row in written])
-    return written
+    return [(image.shown, target.as_posix()) for image, target, *_ in written]
 
 
 def _manifest_row(image: NewImage, target: Path, split: str, digest: str) -> dict[str, str]:

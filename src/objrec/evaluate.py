@@ -201,8 +201,7 @@ def evaluate(
     ok = torch.stack([t.ok for t in tables]).all(0)
     require_readable(tables[0], target)
     answers, plain, uncalibrated = table_answers(recognizer, tables, ok)
-    labels = tables[0].labels[ok]
-    logits = answers.probs.log()
+    labels, logits = tables[0].labels[ok], answers.probs.log()
     result = summarize_logits(logits, labels, classes, recognizer.meta.n_train)
     result.metrics["tta"] = config.tta
     add_confidence(result, recognizer, (answers, uncalibrated, labels), config, reporter)
