@@ -314,3 +314,17 @@ def test_an_image_named_twice_is_predicted_once_where_it_came_first(tmp_path):
         make_image((200, 30, 30)).save(folder / name)
     given = [folder / "b.png", folder, tmp_path / "x" / ".." / "x" / "a.png"]
     assert [e.path for e in expand_paths(given)] == [str(folder / "b.png"), str(folder / "a.png")]
+
+
+def test_two_names_linking_to_one_image_are_both_predicted(tmp_path):
+    """`predict(run, ["fav/cat.jpg", "fav/dog.jpg"])`, two links to one photo, gave one
+    prediction, dog.jpg's left out without a word (images told apart by their resolved files);
+    an image is told by its folder resolved and its own name, so both names are predicted."""
+    folder = tmp_path / "fav"
+    folder.mkdir()
+    make_image((200, 30, 30)).save(tmp_path / "shared.png")
+    for name in ("cat.png", "dog.png"):
+        (folder / name).symlink_to(tmp_path / "shared.png")
+    names = [str(folder / "cat.png"), str(folder / "dog.png")]
+    assert [e.path for e in expand_paths(names)] == names
+    assert [e.path for e in expand_paths(folder)] == names

@@ -141,12 +141,14 @@ def expand_paths(paths: PathsGiven) -> list[Prediction]:
 
 
 def first_of_each(entries: list[Prediction]) -> list[Prediction]:
-    """``entries`` without repeats of an image (its path resolved: ``x/a.jpg`` given alone and
-    found again in the folder ``x``), each where it came first."""
+    """``entries`` without repeats of an image (its folder resolved, its own name as spelled:
+    ``x/a.jpg`` given alone and found again in the folder ``x``), each where it came first; two
+    names linking to one file (``cat.jpg``, ``dog.jpg``) are two images the user named."""
     seen: set[str] = set()
     unique = []
     for entry in entries:
-        key = os.path.realpath(entry.path)
+        path = os.path.abspath(entry.path)
+        key = os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
         if key not in seen:
             seen.add(key)
             unique.append(entry)
