@@ -1,10 +1,19 @@
 """Settings: checked on creation with messages that name the field, documented per field."""
 
 import dataclasses
+import re
 
 import pytest
 
-from objrec.config import DataConfig, TrainConfig, field_docs, field_help
+from objrec.config import (
+    DataConfig,
+    EvaluateConfig,
+    SplitConfig,
+    TrainConfig,
+    as_config,
+    field_docs,
+    field_help,
+)
 from objrec.errors import ObjrecError
 
 
@@ -80,3 +89,41 @@ def test_evaluate_settings_are_checked_and_documented():
     with pytest.raises(ObjrecError, match="`split`"):
         EvaluateConfig(split="holdout")
     assert set(field_docs(EvaluateConfig)) == {f.name for f in dataclasses.fields(EvaluateConfig)}
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: TrainConfig(epochs="50"), "`epochs` must be a whole number, not '50'"),
+        (lambda: TrainConfig(heads=True), "`heads` must be a whole number, not True"),
+        (lambda: TrainConfig(lr="0.1"), "`lr` must be a number, not '0.1'"),
+        (lambda: TrainConfig(mean=("a", 1, 1)), "`mean` must be a list of numbers or None"),
+        (lambda: TrainConfig(backbone=3), "`backbone` must be a string, not 3"),
+        (lambda: DataConfig(input_size=2.0), "`input_size` must be a whole number, not 2.0"),
+        (lambda: SplitConfig(seed="1"), "`seed` must be a whole number, not '1'"),
+        (lambda: EvaluateConfig(tta="yes"), "`tta` must be True or False, not 'yes'"),
+    ],
+)
+def test_a_setting_of_the_wrong_type_is_refused_in_one_sentence_naming_it(make, message):
+    """`TrainConfig(epochs="50")` raised "TypeError: '>=' not supported between instances of
+    'str' and 'int'", naming no setting."""
+    with pytest.raises(ObjrecError, match=re.escape(message)):
+        make()
+
+
+def test_ints_are_numbers_and_lists_are_tuples_where_the_settings_say_so():
+    config = TrainConfig(lr=1, mean=[0.5, 0.5, 0.5], min_delta=0)
+    assert config.lr == 1 and config.mean == (0.5, 0.5, 0.5)
+    assert SplitConfig(exclude=["Faces"]).exclude == ("Faces",)
+
+
+def test_train_takes_its_settings_as_a_mapping_and_refuses_anything_else(tmp_path):
+    """`train("data", "run2", {"epochs": 5})` raised "AttributeError: 'dict' object has no
+    attribute 'cache_dir'"."""
+    assert as_config(TrainConfig, {"epochs": 5}) == TrainConfig(epochs=5)
+    with pytest.raises(ObjrecError, match=r"`config` has no setting epoch$"):
+        as_config(TrainConfig, {"epoch": 5})
+    from objrec.train import train
+
+    with pytest.raises(ObjrecError, match="`config` must be a TrainConfig or a mapping"):
+        train(tmp_path / "data", tmp_path / "run", ["epochs", 5])

@@ -328,3 +328,12 @@ def test_two_names_linking_to_one_image_are_both_predicted(tmp_path):
     names = [str(folder / "cat.png"), str(folder / "dog.png")]
     assert [e.path for e in expand_paths(names)] == names
     assert [e.path for e in expand_paths(folder)] == names
+
+
+def test_a_count_of_the_wrong_type_is_refused_naming_it(tmp_path):
+    """`predict(..., topk="3")` raised "TypeError: '<' not supported between instances of 'str'
+    and 'int'"."""
+    from objrec.errors import ObjrecError
+
+    with pytest.raises(ObjrecError, match="`topk` must be a whole number, not '3'"):
+        predict(tmp_path, [], topk="3")

@@ -7,6 +7,9 @@ import functools
 import inspect
 import re
 import textwrap
+import types
+import typing
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,6 +17,60 @@ from typing import Any, TypeVar
 from objrec.errors import ObjrecError
 
 T = TypeVar("T")
+
+WORDS = {int: "a whole number", float: "a number", str: "a string", bool: "True or False"}
+
+
+def fits(value: Any, hint: Any) -> bool:
+    """Whether ``value`` is of the annotated type ``hint`` (an int is a float; a bool is no int)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(fits(value, h) for h in args)
+    if hint is type(None):
+        return value is None
+    if isinstance(value, bool) and hint is not bool:
+        return False
+    if hint is float:
+        return isinstance(value, int | float)
+    if origin is tuple:
+        return isinstance(value, tuple | list) and all(fits(v, args[0]) for v in value)
+    return not isinstance(hint, type) or isinstance(value, hint)
+
+
+def described(hint: Any) -> str:
+    """``hint`` in words: "a whole number", "a number or None", "a list of numbers"..."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(described(h) for h in args)
+    if typing.get_origin(hint) is tuple:
+        return f"a list of {described(args[0]).removeprefix('a ')}s"
+    return "None" if hint is type(None) else WORDS.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def require_type(name: str, value: Any, hint: Any) -> None:
+    """Refuse ``value`` for ``name`` unless of type ``hint``, in one sentence naming it."""
+    if not fits(value, hint):
+        raise ObjrecError(f"`{name}` must be {described(hint)}, not {value!r}")
+
+
+def check_field_types(config: Any) -> None:
+    """Refuse a field of a config dataclass whose value is not of its annotated type."""
+    hints = typing.get_type_hints(type(config))
+    for f in fields(config):
+        require_type(f.name, getattr(config, f.name), hints[f.name])
+
+
+def as_config(cls: type[T], given: Any, name: str = "config") -> T | None:
+    """``given`` as a ``cls``: itself, one made from a mapping of its settings, or None."""
+    if given is None or isinstance(given, cls):
+        return given
+    if isinstance(given, Mapping):
+        unknown = sorted(set(given) - {f.name for f in fields(cls)})  # type: ignore[arg-type]
+        if unknown:
+            raise ObjrecError(f"`{name}` has no setting {', '.join(map(str, unknown))}")
+        return cls(**given)
+    raise ObjrecError(f"`{name}` must be a {cls.__name__} or a mapping of its settings")
+
 
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 FEATURE_DTYPES = ("float32", "float16")
@@ -40,6 +97,7 @@ class DataConfig:
     interpolation: str = "bilinear"
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.input_size <= 0 or self.resize_size < self.input_size:
             raise ObjrecError(
                 f"resize size {self.resize_size} must be at least the input size {self.input_size}"
@@ -80,6 +138,7 @@ class SplitConfig:
     byte-identical files always are."""
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         ratios = tuple(float(r) for r in self.ratios)
         if len(ratios) != 3 or any(r < 0 for r in ratios):
             raise ObjrecError(f"`ratios` needs three non-negative numbers, got {list(ratios)}")
@@ -113,6 +172,7 @@ class EvaluateConfig:
     threshold)."""
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.split not in ("train", "valid", "test"):
             raise ObjrecError("`split` must be one of train, valid, test")
         if self.num_workers is not None and self.num_workers < 0:
@@ -213,6 +273,7 @@ class TrainConfig:
     benchmarks/README.md), or float32. Fine-tuning's activations at the cut stay float32."""
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         checks = [
             (self.epochs >= 1, "`epochs` must be at least 1"),
             (self.patience >= 1, "`patience` must be at least 1"),
@@ -225,10 +286,7 @@ class TrainConfig:
             (self.heads >= 1, "`heads` must be at least 1"),
             (self.augment in AUGMENTATIONS, f"`augment` must be one of {', '.join(AUGMENTATIONS)}"),
             (self.aug_views >= 0, "`aug_views` must not be negative"),
-            (
-                self.num_workers is None or self.num_workers >= 0,
-                "`num_workers` must not be negative",
-            ),
+            ((self.num_workers or 0) >= 0, "`num_workers` must not be negative"),
             (
                 self.feature_dtype in FEATURE_DTYPES,
                 f"`feature_dtype` must be one of {', '.join(FEATURE_DTYPES)}",

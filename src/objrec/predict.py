@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 from typing import Any
 
+from objrec.config import require_type
 from objrec.devices import resolve_device
 from objrec.errors import ObjrecError
 from objrec.images import (
@@ -232,6 +233,8 @@ def predict(
 def check_arguments(topk: int, plot_max: int, plot: Path | None, force: bool) -> Path | None:
     """Refuse bad counts, and an existing ``plot`` file unless ``force``, before any work; the
     ``plot`` file to write (:func:`output_path`)."""
+    require_type("topk", topk, int)
+    require_type("plot_max", plot_max, int)
     if topk < 1:
         raise ObjrecError("`topk` must be at least 1")
     if plot_max < 1:

@@ -16,7 +16,7 @@ import copy
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from objrec.backbones import Body, build_body, get_backbone, resolve_data_config
 from objrec.check import require_clean
 from objrec.checkpoint import LAST, SavedTraining, restore_training_state
 from objrec.confidence import FittedConfidence, fit_confidence
-from objrec.config import DataConfig, TrainConfig
+from objrec.config import DataConfig, TrainConfig, as_config
 from objrec.data import (
     ClassFolder,
     class_dirs,
@@ -109,7 +109,7 @@ class RunRequest:
 def train(
     data_dir: Path,
     out: Path,
-    config: TrainConfig | None = None,
+    config: TrainConfig | Mapping[str, Any] | None = None,
     reporter: Reporter = SILENT,
     force: bool = False,
     resume: bool = False,
@@ -141,6 +141,7 @@ def train(
             saying what was kept when the head had not trained an epoch yet.
     """
     request = RunRequest(force=force, resume=resume, strict=strict, precision_why=precision_why)
+    config = as_config(TrainConfig, config)  # a mapping of its settings will do
     if config is not None and config.cache_dir:  # recorded with the run: the folder it names now
         config = replace(config, cache_dir=str(Path(config.cache_dir).resolve()))
     with process_group(device) as world:
