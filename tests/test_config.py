@@ -127,3 +127,11 @@ def test_train_takes_its_settings_as_a_mapping_and_refuses_anything_else(tmp_pat
 
     with pytest.raises(ObjrecError, match="`config` must be a TrainConfig or a mapping"):
         train(tmp_path / "data", tmp_path / "run", ["epochs", 5])
+
+
+def test_a_path_is_a_cache_folder_as_a_string_is():
+    from pathlib import Path
+
+    from objrec.config import TrainConfig
+
+    assert TrainConfig(cache_dir=Path("/tmp/store")).cache_dir == Path("/tmp/store")

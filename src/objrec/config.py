@@ -264,7 +264,7 @@ class TrainConfig:
     """DataLoader worker processes decoding images (default: 0 on the CPU, on a GPU every core of
     this rank's share of the machine but one). 0 decodes in a thread of the main process, which
     measured fastest on 2 cores, where ONNX Runtime already keeps both busy."""
-    cache_dir: str | None = None
+    cache_dir: str | Path | None = None
     """Where frozen features are cached; default ``$OBJREC_CACHE`` or ``~/.cache/objrec``.
     Recorded with the run: evaluate, suggest and audit --run read the run's features there."""
     feature_dtype: str = "float16"

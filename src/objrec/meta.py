@@ -96,7 +96,7 @@ class RunMeta:
         that read the run's features use its store unless told another. None (a run trained
         with the default, or moved to a machine without that folder): the default folder."""
         folder = self.train_config.cache_dir if self.train_config else None
-        return folder if folder and Path(folder).is_dir() else None
+        return str(folder) if folder and Path(folder).is_dir() else None
 
     @classmethod
     def for_model(
