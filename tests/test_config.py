@@ -1,6 +1,7 @@
 """Settings: checked on creation with messages that name the field, documented per field."""
 
 import dataclasses
+import json
 import re
 
 import pytest
@@ -115,6 +116,33 @@ def test_ints_are_numbers_and_lists_are_tuples_where_the_settings_say_so():
     config = TrainConfig(lr=1, mean=[0.5, 0.5, 0.5], min_delta=0)
     assert config.lr == 1 and config.mean == (0.5, 0.5, 0.5)
     assert SplitConfig(exclude=["Faces"]).exclude == ("Faces",)
+
+
+def test_numpy_numbers_are_taken_and_stored_as_plain_python_numbers():
+    """`TrainConfig(epochs=np.int64(3))` was refused, "`epochs` must be a whole number, not
+    np.int64(3)", as were NumPy floats, numbers a user computing settings with NumPy holds."""
+    np = pytest.importorskip("numpy")
+    config = TrainConfig(
+        epochs=np.int64(3),
+        lr=np.float32(0.5),
+        dropout=np.float64(0.25),
+        num_workers=np.int32(0),
+        mean=[np.float32(0.5), 0.5, np.int8(1)],
+    )
+    assert (config.epochs, config.lr, config.dropout, config.num_workers) == (3, 0.5, 0.25, 0)
+    kinds = [type(v) for v in (config.epochs, config.lr, config.dropout, config.num_workers)]
+    assert kinds == [int, float, float, int]
+    assert [type(v) for v in config.mean] == [float, float, float]
+    assert json.loads(json.dumps(config.to_dict()))["epochs"] == 3  # the run's JSON is written
+    split = SplitConfig(seed=np.uint8(7), ratios=(np.float16(0.5), 0.25, 0.25))
+    assert type(split.seed) is int and type(split.ratios[0]) is float
+    assert type(DataConfig(input_size=np.int16(200)).input_size) is int
+    with pytest.raises(ObjrecError, match=re.escape("`epochs` must be a whole number, not np.fl")):
+        TrainConfig(epochs=np.float64(3))
+    with pytest.raises(
+        ObjrecError, match=re.escape("`heads` must be a whole number, not np.True_")
+    ):
+        TrainConfig(heads=np.bool_(True))
 
 
 def test_train_takes_its_settings_as_a_mapping_and_refuses_anything_else(tmp_path):

@@ -337,3 +337,12 @@ def test_a_count_of_the_wrong_type_is_refused_naming_it(tmp_path):
 
     with pytest.raises(ObjrecError, match="`topk` must be a whole number, not '3'"):
         predict(tmp_path, [], topk="3")
+
+
+def test_counts_computed_with_numpy_are_taken(trained_run, split_dir):
+    """`predict(run, images, topk=np.int64(2))` was refused, "`topk` must be a whole number, not
+    np.int64(2)"."""
+    np = pytest.importorskip("numpy")
+    image = next((split_dir / "test" / "blue").iterdir())
+    (result,) = predict(trained_run, [image], topk=np.int64(2), plot_max=np.int32(1))
+    assert len(result.topk) == 2

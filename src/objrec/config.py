@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import functools
 import inspect
+import numbers
 import re
 import textwrap
 import types
@@ -22,7 +23,8 @@ WORDS = {int: "a whole number", float: "a number", str: "a string", bool: "True 
 
 
 def fits(value: Any, hint: Any) -> bool:
-    """Whether ``value`` is of the annotated type ``hint`` (an int is a float; a bool is no int)."""
+    """Whether ``value`` is of the annotated type ``hint``: an int is a float, a bool is no int,
+    and a NumPy integer or float does for an int or a float (``numbers.Integral``, ``Real``)."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         return any(fits(value, h) for h in args)
@@ -30,8 +32,10 @@ def fits(value: Any, hint: Any) -> bool:
         return value is None
     if isinstance(value, bool) and hint is not bool:
         return False
+    if hint is int:
+        return isinstance(value, numbers.Integral)
     if hint is float:
-        return isinstance(value, int | float)
+        return isinstance(value, numbers.Real)
     if origin is tuple:
         return isinstance(value, tuple | list) and all(fits(v, args[0]) for v in value)
     return not isinstance(hint, type) or isinstance(value, hint)
@@ -47,17 +51,35 @@ def described(hint: Any) -> str:
     return "None" if hint is type(None) else WORDS.get(hint, getattr(hint, "__name__", str(hint)))
 
 
-def require_type(name: str, value: Any, hint: Any) -> None:
-    """Refuse ``value`` for ``name`` unless of type ``hint``, in one sentence naming it."""
+def plain(value: Any, hint: Any) -> Any:
+    """``value``, which fits ``hint``, as the plain Python value JSON writes: a NumPy integer as
+    an int, a NumPy float as a float, a list as a tuple (its items likewise)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return plain(value, next(h for h in typing.get_args(hint) if fits(value, h)))
+    if typing.get_origin(hint) is tuple:
+        return tuple(plain(v, typing.get_args(hint)[0]) for v in value)
+    if hint is int and type(value) is not int:
+        return int(value)
+    if hint is float and type(value) not in (int, float):
+        return float(value)
+    return value
+
+
+def require_type(name: str, value: Any, hint: Any) -> Any:
+    """Refuse ``value`` for ``name`` unless of type ``hint``, in one sentence naming it; the value
+    as a plain Python one (:func:`plain`)."""
     if not fits(value, hint):
         raise ObjrecError(f"`{name}` must be {described(hint)}, not {value!r}")
+    return plain(value, hint)
 
 
 def check_field_types(config: Any) -> None:
-    """Refuse a field of a config dataclass whose value is not of its annotated type."""
+    """Refuse a field of a config dataclass whose value is not of its annotated type, and store
+    each as a plain Python value (a NumPy integer as an int), so the config's JSON is written."""
     hints = typing.get_type_hints(type(config))
     for f in fields(config):
-        require_type(f.name, getattr(config, f.name), hints[f.name])
+        value = require_type(f.name, getattr(config, f.name), hints[f.name])
+        object.__setattr__(config, f.name, value)  # the frozen dataclasses too
 
 
 def as_config(cls: type[T], given: Any, name: str = "config") -> T | None:

@@ -207,6 +207,7 @@ def predict(
     ``device``: ``auto``, ``cpu`` or ``cuda[:N]`` (on a GPU the runtime is PyTorch there).
     An existing ``plot`` file or non-empty ``explain`` folder is refused unless ``force``.
     """
+    topk, plot_max = require_type("topk", topk, int), require_type("plot_max", plot_max, int)
     plot, paths = check_arguments(topk, plot_max, plot, force), path_list(paths)
     for folder in (p for p in paths if p.is_dir()):  # refused before any work
         for output, name in ((plot, "plot"), (explain, "explain")):
@@ -231,10 +232,8 @@ def predict(
 
 
 def check_arguments(topk: int, plot_max: int, plot: Path | None, force: bool) -> Path | None:
-    """Refuse bad counts, and an existing ``plot`` file unless ``force``, before any work; the
-    ``plot`` file to write (:func:`output_path`)."""
-    require_type("topk", topk, int)
-    require_type("plot_max", plot_max, int)
+    """Refuse counts below one, and an existing ``plot`` file unless ``force``, before any work;
+    the ``plot`` file to write (:func:`output_path`). Their types ``predict`` checked."""
     if topk < 1:
         raise ObjrecError("`topk` must be at least 1")
     if plot_max < 1:
