@@ -7,6 +7,7 @@ import hashlib
 import importlib
 import json
 import logging
+import re
 import shutil
 from dataclasses import replace
 from itertools import islice
@@ -500,6 +501,31 @@ def test_min_steps_gives_a_small_folders_heads_more_epochs(monkeypatch):
 def test_min_steps_below_zero_is_refused():
     with pytest.raises(ObjrecError, match=r"^`min_steps` must be 0 \(off\) or more$"):
         AuditConfig(min_steps=-1)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: AuditConfig(folds="5"), "`folds` must be a whole number, not '5'"),
+        (lambda: AuditConfig(epochs=2.5), "`epochs` must be a whole number, not 2.5"),
+        (lambda: AuditConfig(knn_weight="0.5"), "`knn_weight` must be a number, not '0.5'"),
+        (lambda: AuditConfig(seed=None), "`seed` must be a whole number, not None"),
+        (lambda: AuditConfig(duplicates=0.9), "`duplicates` must be a DuplicateRule, not 0.9"),
+        (lambda: dedup.DuplicateRule(sim_strict="1"), "`sim_strict` must be a number, not '1'"),
+    ],
+)
+def test_an_audit_setting_of_the_wrong_type_is_refused_in_one_sentence_naming_it(make, message):
+    """AuditConfig was the one config left unchecked: `AuditConfig(folds="5")` raised
+    "TypeError: '<' not supported between instances of 'str' and 'int'", and `epochs=2.5`,
+    `seed=None` or `duplicates=0.9` were taken, to fail later, deep in the audit."""
+    with pytest.raises(ObjrecError, match=f"^{re.escape(message)}$"):
+        make()
+
+
+def test_audit_settings_take_a_path_and_numpy_numbers_as_the_other_configs_do(tmp_path):
+    setting = AuditConfig(cache_dir=tmp_path, folds=np.int64(3), lr=np.float32(0.5))
+    assert (setting.cache_dir, setting.folds, setting.lr) == (tmp_path, 3, 0.5)
+    assert (type(setting.folds), type(setting.lr)) == (int, float)
 
 
 def test_out_of_fold_heads_need_a_class_of_two_images():

@@ -37,7 +37,14 @@ import torch
 
 from objrec import dedup
 from objrec.backbones import Body, build_body, get_backbone, resolve_data_config
-from objrec.config import DEFAULT_BACKBONE, FEATURE_DTYPES, PRECISIONS, DataConfig, TrainConfig
+from objrec.config import (
+    DEFAULT_BACKBONE,
+    FEATURE_DTYPES,
+    PRECISIONS,
+    DataConfig,
+    TrainConfig,
+    check_field_types,
+)
 from objrec.data import (
     SPLITS,
     Sample,
@@ -141,7 +148,7 @@ class AuditConfig:
     """Neighbours whose mean distance scores an outlier."""
     duplicates: dedup.DuplicateRule = field(default_factory=dedup.DuplicateRule)
     seed: int = 0
-    cache_dir: str | None = None
+    cache_dir: str | Path | None = None
     num_workers: int = 0
     feature_dtype: str = TrainConfig.feature_dtype
     """The store's rows without ``run`` (with one, the run's own): ``train``'s default, so an audit
@@ -153,6 +160,7 @@ class AuditConfig:
     the features that run stored instead of computing them again in another precision."""
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.folds < 2:
             raise ObjrecError("`folds` must be at least 2")
         if self.epochs < 1:

@@ -48,7 +48,9 @@ def described(hint: Any) -> str:
         return " or ".join(described(h) for h in args)
     if typing.get_origin(hint) is tuple:
         return f"a list of {described(args[0]).removeprefix('a ')}s"
-    return "None" if hint is type(None) else WORDS.get(hint, getattr(hint, "__name__", str(hint)))
+    if hint is type(None):
+        return "None"
+    return WORDS.get(hint) or f"a {getattr(hint, '__name__', hint)}"
 
 
 def plain(value: Any, hint: Any) -> Any:

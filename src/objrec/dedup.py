@@ -29,6 +29,7 @@ import imagehash
 import numpy as np
 from PIL import Image, ImageOps
 
+from objrec.config import check_field_types
 from objrec.errors import ObjrecError
 from objrec.images import (
     PIXEL_RULES,
@@ -92,6 +93,9 @@ class DuplicateRule:
     original this way (and 44-114 bits by the whole-image hash); of the 3,395 other close pairs
     at similarity 0.85 or more, 6 were within 32 bits (5 of them flagged by the rest of the rule
     anyway)."""
+
+    def __post_init__(self) -> None:
+        check_field_types(self)
 
     def __call__(self, similarity: float, distance: int, crop: int = HASH_SIZE**2) -> bool:
         """Near-duplicates or look-alikes: every pair the audit reports."""
