@@ -29,12 +29,14 @@ MOBILENET = SHARED / "weights" / "mobilenet_v2_imagenet_coral.pth"
 
 @functools.cache
 def source_trees() -> tuple[tuple[Path, ast.Module], ...]:
-    """Each module of ``src/objrec`` and its syntax tree, parsed once for the tests that read
-    the code's shape (the trees are only walked, never changed)."""
+    """Each module of ``src/objrec`` (its sub-packages' too, as ``cli/train.py``: the path is
+    relative to the package) and its syntax tree, parsed once for the tests that read the code's
+    shape (the trees are only walked, never changed)."""
     import objrec
 
-    paths = sorted(Path(objrec.__file__).parent.glob("*.py"))
-    return tuple((path, ast.parse(path.read_text())) for path in paths)
+    root = Path(objrec.__file__).parent
+    paths = sorted(root.rglob("*.py"))
+    return tuple((path.relative_to(root), ast.parse(path.read_text())) for path in paths)
 
 
 def make_image(colour, size=(40, 32), seed=0) -> Image.Image:

@@ -349,7 +349,7 @@ def printable(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parent.parent
 SAMPLE = PACKAGE / "sample" / "caltech101_mini"
 """The built-in sample's folder (``objrec.demo.sample_dir``, without importing torch for --help)."""
 
