@@ -647,7 +647,7 @@ def test_the_sample_is_audited_into_the_current_folder_not_the_package(
     tmp_path, monkeypatch, capsys
 ):
     import objrec.audit
-    from objrec.cli import SAMPLE
+    from objrec.cli.output import SAMPLE
 
     found: list[Path] = []
     monkeypatch.setattr(objrec.audit, "audit", fake_audit(found))

@@ -11,7 +11,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from objrec.cli import SentenceHandler, expand_greedy, main
+from objrec.cli import main
+from objrec.cli.options import expand_greedy
+from objrec.cli.output import SentenceHandler
 from objrec.config import DEFAULT_BACKBONE
 
 from .conftest import COLOURS, fake_checkpoint, make_class_folder, make_image
@@ -654,7 +656,7 @@ def test_a_folder_one_may_not_enter_is_no_checkpoint_not_a_traceback(
     import pathlib
 
     from objrec.checkpoint import is_checkpoint
-    from objrec.cli import refuse_swapped
+    from objrec.cli.options import refuse_swapped
 
     locked, is_file = tmp_path / "locked", pathlib.Path.is_file
     locked.mkdir()
@@ -671,7 +673,7 @@ def test_a_folder_one_may_not_enter_is_no_checkpoint_not_a_traceback(
 
 
 def test_plain_progress_prints_a_line_every_few_seconds_and_when_done():
-    from objrec.cli import PlainProgress
+    from objrec.cli.output import PlainProgress
 
     now, lines = [0.0], []
     progress = PlainProgress("frozen pass", 100, 5.0, clock=lambda: now[0], write=lines.append)
@@ -693,7 +695,7 @@ def test_plain_progress_prints_a_line_every_few_seconds_and_when_done():
 def test_plain_progress_of_a_task_without_steps_still_prints_a_line_every_few_seconds():
     import threading
 
-    from objrec.cli import PlainProgress
+    from objrec.cli.output import PlainProgress
 
     now, lines, written = [0.0], [], threading.Event()
 
@@ -714,7 +716,7 @@ def test_plain_progress_says_done_after_a_line_its_thread_was_writing():
     import threading
     import time
 
-    from objrec.cli import PlainProgress
+    from objrec.cli.output import PlainProgress
 
     lines, writing, release = [], threading.Event(), threading.Event()
 
@@ -738,7 +740,7 @@ def test_plain_progress_says_done_after_a_line_its_thread_was_writing():
 
 
 def test_plain_progress_prints_the_last_step_once():
-    from objrec.cli import PlainProgress
+    from objrec.cli.output import PlainProgress
 
     now, lines = [0.0], []
     progress = PlainProgress("predicting", 30, 5.0, clock=lambda: now[0], write=lines.append)
@@ -760,9 +762,9 @@ def test_plain_progress_prints_the_last_step_once():
 
 @pytest.mark.slow
 def test_progress_reaches_a_pipe_or_a_log_as_plain_lines(capsys, monkeypatch, tmp_path, split_dir):
-    import objrec.cli
+    import objrec.cli.output
 
-    monkeypatch.setattr(objrec.cli, "PLAIN_PROGRESS_SECONDS", 0.0)
+    monkeypatch.setattr(objrec.cli.output, "PLAIN_PROGRESS_SECONDS", 0.0)
     code, _, err = run(capsys, "explore", split_dir, "--out", tmp_path / "explore")
     assert code == 0
     assert "reading image sizes: 1/" in err and ", done" in err and "\x1b" not in err
@@ -778,7 +780,7 @@ def report_epochs(reporter, epochs, improved) -> None:
 
 def test_epoch_lines_are_the_first_the_improvements_and_every_tenth(capsys):
     """... and they say so before the first, as a newcomer missed epochs 4 to 6 without a word."""
-    from objrec.cli import RichReporter
+    from objrec.cli.output import RichReporter
 
     report_epochs(RichReporter(), range(1, 26), improved={1, 2, 3, 7, 12})
     said, *lines = capsys.readouterr().err.splitlines()
@@ -791,7 +793,7 @@ def test_epoch_lines_are_the_first_the_improvements_and_every_tenth(capsys):
 def test_a_resumed_run_shows_and_names_its_first_epoch(capsys):
     """A run resumed after epoch 12 said 'showing epoch 1, ...' and showed its epoch 13 only if
     that was a new best: its first line could be any later epoch, without a word."""
-    from objrec.cli import RichReporter
+    from objrec.cli.output import RichReporter
 
     report_epochs(RichReporter(), range(13, 26), improved={15, 16, 22})
     said, *lines = capsys.readouterr().err.splitlines()
@@ -805,7 +807,7 @@ def test_a_resumed_runs_first_best_line_needs_a_gain_over_the_runs_recorded_best
     """A run interrupted with its best, 0.3000, at epoch 12 and resumed: epoch 14 lowered that by
     only 0.0004 and got a 'best' line all the same (the legend started from nothing), where an
     uninterrupted run shows none. The run's best before the resume counts as the last shown."""
-    from objrec.cli import RichReporter
+    from objrec.cli.output import RichReporter
 
     reporter = RichReporter()
     reporter.best_before(12, 0.3)
@@ -824,7 +826,7 @@ def test_a_resumed_runs_first_best_line_needs_a_gain_over_the_runs_recorded_best
 
 def test_tiny_gains_of_a_nearly_zero_loss_get_no_line_of_their_own(capsys):
     """An easy set improves its valid loss by 1e-6 an epoch: no "valid loss 0.0000 best" per epoch."""
-    from objrec.cli import RichReporter
+    from objrec.cli.output import RichReporter
 
     reporter = RichReporter()
     for epoch in range(1, 16):
@@ -946,7 +948,8 @@ def test_errors_speak_the_api_names_in_python_and_the_flags_in_the_cli(capsys, t
 
 
 def test_the_cli_spells_each_api_name_as_the_command_does():
-    from objrec.cli import cli, to_cli
+    from objrec.cli import cli
+    from objrec.cli.messages import to_cli
 
     split, train = cli.commands["split"], cli.commands["train"]
     assert to_cli("x is not empty: pass `force=True`", split) == "x is not empty: pass --force"
@@ -1132,7 +1135,8 @@ def test_a_piped_table_shows_whole_values(capsys, monkeypatch, tmp_path):
 
 
 def test_messages_that_point_to_resume_name_the_run(capsys, tmp_path, split_dir):
-    from objrec.cli import cli, to_cli
+    from objrec.cli import cli
+    from objrec.cli.messages import to_cli
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -1194,7 +1198,7 @@ def test_paths_are_shown_one_way_relative_inside_the_working_folder(
 
 
 def test_train_says_why_it_stopped_where_it_did():
-    from objrec.cli import early_stop_sentence
+    from objrec.cli.training import early_stop_sentence
 
     config = {"epochs": 100, "patience": 5, "finetune_blocks": 0}
     assert early_stop_sentence(10, 15, config) == (
@@ -1306,7 +1310,7 @@ def test_split_names_pictures_found_in_two_classes(capsys, tmp_path, image_folde
 def test_top5_is_shown_only_for_models_of_more_than_five_classes():
     import pandas as pd
 
-    from objrec.cli import top5_text, worst_table
+    from objrec.cli.evaluation import top5_text, worst_table
 
     assert top5_text(1.0, 5) == "" and "top-5" in top5_text(0.98, 6)
     rows = pd.DataFrame(
@@ -1325,7 +1329,7 @@ def test_a_perfect_evaluation_says_so_instead_of_a_table_of_classes_at_100(capsy
 
     import pandas as pd
 
-    from objrec.cli import print_worst
+    from objrec.cli.evaluation import print_worst
 
     rows = pd.DataFrame(
         {"class": ["a", "b"], "n_train": [3, 4], "n_test": [2, 3], "top1": [1.0, 1.0]}
@@ -1346,7 +1350,7 @@ def test_cache_tells_apart_bodies_of_one_name_by_their_id(capsys, tmp_path):
     """Two int8 bodies calibrated apart share a label: `objrec cache` showed two identical rows."""
     from types import SimpleNamespace
 
-    from objrec.cli import print_cache_summary
+    from objrec.cli.tools import print_cache_summary
     from objrec.store import SpaceInfo
 
     def space(sid, dtype):
@@ -1364,7 +1368,7 @@ def test_cache_tells_apart_bodies_of_one_name_by_their_id(capsys, tmp_path):
 
 def test_a_task_without_steps_says_what_it_does_in_a_pipe(capsys):
     """Quantizing the int8 body (no steps to count) left a piped `train` silent for 40 s."""
-    from objrec.cli import RichReporter
+    from objrec.cli.output import RichReporter
 
     with RichReporter().task("quantizing the frozen body to int8", None):
         pass
@@ -1620,7 +1624,7 @@ def test_predict_prints_a_name_that_is_not_utf8_with_its_byte_escaped(
 
 
 def test_the_human_top_k_counts_the_classes_at_0_00_percent_instead_of_listing_them():
-    from objrec.cli import topk_line
+    from objrec.cli.prediction import topk_line
 
     topk = [
         {"class": "Motorbikes", "prob": 0.99993},
@@ -1636,7 +1640,7 @@ def test_the_human_top_k_counts_the_classes_at_0_00_percent_instead_of_listing_t
 
 def test_json_output_writes_numbers_that_are_not_finite_as_null(capsys):
     """predict --json wrote "score": NaN, which JSON parsers (jq, a browser) refuse."""
-    from objrec.cli import print_json
+    from objrec.cli.output import print_json
 
     print_json({"score": float("nan"), "scores": [1.5, float("inf")], "row": ({"x": -math.inf},)})
     assert json.loads(capsys.readouterr().out, parse_constant=lambda name: pytest.fail(name)) == {
@@ -1652,7 +1656,7 @@ def test_json_output_writes_numpy_and_torch_scalars_as_numbers(capsys):
     import numpy as np
     import torch
 
-    from objrec.cli import print_json
+    from objrec.cli.output import print_json
 
     print_json(
         {"p": np.float32(0.5), "n": np.int64(3), "t": torch.tensor(2), "x": np.float32("nan")}
@@ -1692,7 +1696,7 @@ def test_a_folder_the_system_refuses_is_one_sentence_naming_it(capsys, tmp_path,
 
 
 def test_an_os_error_keeps_the_case_of_its_file_names():
-    from objrec.cli import os_error_sentence
+    from objrec.cli.messages import os_error_sentence
 
     refused = PermissionError(13, "Permission denied", "/Data/Cats")
     assert os_error_sentence(refused) == "/Data/Cats: permission denied"

@@ -38,7 +38,7 @@ def test_the_demo_speaks_in_sentences_not_python_data(tmp_path, monkeypatch, sam
 
 
 def test_the_demo_ends_with_commands_to_try_on_what_it_made(tmp_path, monkeypatch):
-    from objrec.cli import demo_next_steps
+    from objrec.cli.tools import demo_next_steps
 
     monkeypatch.chdir(tmp_path)
     demo = tmp_path / "objrec-demo"

@@ -318,7 +318,7 @@ def test_an_output_folder_it_may_not_write_is_refused_before_any_image_is_read(
 
 
 def test_the_confidence_lines_say_which_images_their_figures_are_measured_on():
-    from objrec.cli import confidence_lines
+    from objrec.cli.evaluation import confidence_lines
 
     metrics = {
         "temperature": 1.5,
@@ -489,7 +489,7 @@ def test_a_stricter_threshold_is_chosen_on_the_validation_images_and_measured_on
 def test_the_stricter_threshold_is_printed_with_the_commands_that_use_it():
     from pathlib import Path
 
-    from objrec.cli import confidence_lines
+    from objrec.cli.evaluation import confidence_lines
 
     stricter = {
         "threshold": 0.42,

@@ -491,13 +491,14 @@ def test_serve_refuses_an_upload_limit_under_one_byte_in_one_sentence(
 
 def test_serve_passes_its_upload_limit_on_and_keeps_10_mib_by_default(tmp_path, monkeypatch):
     from objrec import cli, serve
+    from objrec.cli.delivery import SERVE_MAX_UPLOAD_MIB
 
     asked = []
     monkeypatch.setattr(serve, "serve", lambda *args, **kwargs: asked.append(kwargs))
     assert cli.main(["serve", str(tmp_path), "--max-upload-mib", "0.5"]) == 0
     assert cli.main(["serve", str(tmp_path)]) == 0
     assert [a["max_upload_bytes"] for a in asked] == [512 * 1024, serve.MAX_UPLOAD_BYTES]
-    assert serve.MAX_UPLOAD_BYTES == cli.SERVE_MAX_UPLOAD_MIB * 1024 * 1024 == 10 * 1024 * 1024
+    assert serve.MAX_UPLOAD_BYTES == SERVE_MAX_UPLOAD_MIB * 1024 * 1024 == 10 * 1024 * 1024
 
 
 def test_each_worker_of_several_takes_the_upload_limit(client, monkeypatch):

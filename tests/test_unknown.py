@@ -181,7 +181,7 @@ def test_a_run_trained_before_the_familiarity_is_said_to_have_a_score_without_a_
 ):
     from fastapi.testclient import TestClient
 
-    from objrec.cli import confidence_lines
+    from objrec.cli.evaluation import confidence_lines
     from objrec.serve import create_app
 
     assert Recognizer.load(trained_run).readable_score

@@ -1,0 +1,643 @@
+"""Commands on a folder of images: ``split``, ``add`` and ``apply-plan`` write one; ``check``,
+``explore`` and ``audit`` read one and say what they find.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from objrec.cli.options import DIR, EXISTING, FORCE_OUT
+from objrec.cli.output import (
+    RichReporter,
+    console,
+    err,
+    logged_warnings,
+    output_folder,
+    print_json,
+    printable,
+    shown,
+    task_from_first_step,
+)
+from objrec.config import DEFAULT_BACKBONE, PRECISIONS, SplitConfig, TrainConfig, field_help
+from objrec.progress import plural, some_of
+
+if TYPE_CHECKING:
+    from objrec.check import CheckResult
+
+RATIOS_OPTION = click.option(
+    "--ratios",
+    type=float,
+    nargs=3,
+    default=SplitConfig.ratios,
+    show_default=True,
+    help=field_help(SplitConfig, "ratios"),
+)
+SEED_OPTION = click.option(
+    "--seed", type=int, default=0, show_default=True, help=field_help(SplitConfig, "seed")
+)
+COPY_OPTION = click.option(
+    "--copy/--link",
+    "copy",
+    default=True,
+    show_default=True,
+    help=field_help(SplitConfig, "mode"),
+)
+"""``split``'s and ``add``'s options of the same meaning."""
+
+
+@click.command()
+@click.argument("src", type=EXISTING)
+@click.argument("out", type=DIR)
+@RATIOS_OPTION
+@SEED_OPTION
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="CLASS...",
+    help=field_help(SplitConfig, "exclude") + " Several may follow one --exclude.",
+)
+@COPY_OPTION
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an earlier split in OUT, or what a stopped one left there.",
+)
+@click.option("--strict", is_flag=True, help=field_help(SplitConfig, "strict"))
+@click.option(
+    "--near-duplicates/--exact-duplicates",
+    "near",
+    default=True,
+    show_default=True,
+    help=field_help(SplitConfig, "near_duplicates"),
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+def split(src: Path, out: Path, ratios, seed, exclude, copy, force, strict, near, as_json) -> None:
+    """Split SRC (one sub-folder per class) into OUT/train, OUT/valid, OUT/test.
+
+    Stratified per class and seeded; byte-identical files and near-duplicates (resized,
+    re-encoded, mirrored or recoloured copies, by perceptual hash) always land in the same split.
+    SRC is only read. OUT also receives manifest.csv (file, class, split, sha256).
+    """
+    from objrec.split import split_folder
+
+    config = SplitConfig(ratios, seed, exclude, "copy" if copy else "link", strict, near)
+    reporter = RichReporter(quiet=as_json)
+    with logged_warnings() as logged, task_from_first_step(reporter, "hashing files") as on_file:
+        result = split_folder(src, out, config, force=force, on_file=on_file)
+    if as_json:
+        print_json(
+            {
+                "out": str(result.out),
+                "totals": result.totals(),
+                "classes": result.counts,
+                "small_classes": result.small_classes,
+                "min_images": result.min_images,
+                "empty_classes": result.empty_classes,
+                "unreadable_files": result.unreadable_files,
+                "duplicate_files": result.duplicate_files,
+                "near_duplicate_files": result.near_duplicate_files,
+                "duplicate_groups": result.duplicate_groups,
+                "cross_class_duplicates": [list(pair) for pair in result.cross_class_duplicates],
+                "warnings": logged + split_warnings(result),
+            }
+        )
+        return
+    totals = result.totals()
+    console.print(
+        f"split {plural(len(result.counts), 'class')} into {shown(result.out)}: "
+        + ", ".join(f"{k} {v}" for k, v in totals.items()),
+        markup=False,
+    )
+    if result.duplicate_files:
+        console.print(
+            f"{plural(result.duplicate_files, 'duplicate file')} kept together in one split "
+            f"({result.near_duplicate_files} by perceptual hash rather than identical bytes): "
+            + escape(some_of([" = ".join(group) for group in result.duplicate_groups])),
+            highlight=False,
+        )
+    for warning in split_warnings(result):
+        err.print(warning, style="yellow", markup=False, highlight=False)
+
+
+def split_warnings(result) -> list[str]:
+    """What the user should know about a split, one sentence each (names as they are): a single
+    class, classes left out or missing from some split."""
+    warnings = []
+    if len(result.counts) == 1:
+        (name,) = result.counts
+        warnings.append(
+            f"only one class ({name}): `objrec train` will refuse this split "
+            "(a classifier needs at least two classes)"
+        )
+    if result.empty_classes:
+        warnings.append(
+            "left out class folders without images (`--strict` refuses them): "
+            + some_of(result.empty_classes)
+        )
+    if result.unreadable_files:
+        warnings.append(
+            f"left out {plural(len(result.unreadable_files), 'image file')} that cannot be read "
+            "(`--strict` refuses them): " + some_of(result.unreadable_files)
+        )
+    if result.cross_class_duplicates:
+        pairs = result.cross_class_duplicates
+        warnings.append(
+            f"pictures in two classes that are the same or look alike ({plural(len(pairs), 'pair')}"
+            "; one of the two labels is probably wrong, and each pair was kept in one split): "
+            + some_of([f"{a} = {b}" for a, b in pairs])
+        )
+    if result.small_classes:
+        warnings.append(
+            f"classes with fewer than {plural(result.min_images, 'distinct image')} cannot appear "
+            "in every split (add images or change --ratios): " + ", ".join(result.small_classes)
+        )
+    return warnings
+
+
+@click.command()
+@click.argument("data", type=EXISTING)
+@click.argument("new", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--class",
+    "class_name",
+    metavar="NAME",
+    help="Every image of NEW is of class NAME (new or not): NEW is then a folder of images, or "
+    "one or more image files.",
+)
+@click.option(
+    "--ratios",
+    type=float,
+    nargs=3,
+    default=None,
+    help="Train, validation and test fractions to place the new images toward. Default: DATA's "
+    "own (each split's share of its images), so a split DATA has no image in gets none.",
+)
+@SEED_OPTION
+@COPY_OPTION
+@click.option(
+    "--dry-run", is_flag=True, help="Print where each image would go; write nothing in DATA."
+)
+@click.option(
+    "--cache-dir",
+    type=DIR,
+    help=field_help(TrainConfig, "cache_dir")
+    + " add reads the digests of DATA's files from the feature store there: give the --cache-dir "
+    "train was given, and no file it hashed is read again.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the counts and files as JSON.")
+def add(data: Path, new, class_name, ratios, seed, copy, dry_run, cache_dir, as_json) -> None:
+    """Add the images of NEW to DATA (a folder made by `objrec split`), as split would place them.
+
+    NEW holds one sub-folder per class, as split's SRC; with --class NAME, images of that class.
+    An image already in DATA (the same bytes) is skipped; a near-duplicate of one goes to its
+    split; the others are placed, seeded, so that each class comes as close as it can to the
+    ratios. The files are copied (never moved) under names no file in DATA has, and
+    DATA/manifest.csv gets their rows. `objrec train DATA --out RUN` (a new RUN, or the earlier
+    one with --force; the same --cache-dir, if any) then computes only the new images.
+    """
+    from objrec.add import add_images
+
+    settings = {"ratios": ratios or None, "seed": seed, "mode": "copy" if copy else "link"}
+    reporter = RichReporter(quiet=as_json)
+    verb = "copying" if copy else "linking"
+
+    def wait() -> None:
+        err.print(
+            f"waiting for other objrec processes to stop writing in {shown(data)}", markup=False
+        )
+
+    with (
+        logged_warnings() as logged,
+        task_from_first_step(reporter, "hashing files") as on_file,
+        task_from_first_step(reporter, f"{verb} files") as on_write,
+    ):
+        result = add_images(
+            data,
+            new,
+            class_name=class_name,
+            dry_run=dry_run,
+            on_file=on_file,
+            on_write=on_write,
+            on_wait=wait,
+            cache_dir=cache_dir,
+            **settings,
+        )
+    if as_json:
+        print_json(add_json(result, logged + add_warnings(result)))
+        return
+    print_added(result, cache_dir)
+    for warning in add_warnings(result):
+        err.print(warning, style="yellow", markup=False, highlight=False)
+
+
+def add_json(result, warnings: list[str]) -> dict[str, Any]:
+    """``add``'s answer for scripts: what ``print_added`` shows, every file named."""
+    return {
+        "data": str(result.data),
+        "dry_run": result.dry_run,
+        "totals": result.totals(),
+        "classes": {
+            name: counts | {"copies": result.copies.get(name, 0)}
+            for name, counts in result.counts.items()
+        },
+        "new_classes": result.new_classes,
+        "ratios": list(result.ratios),
+        "own_ratios": result.own_ratios,
+        "files": [{"source": a, "file": b} for a, b in result.files],
+        "copies": [{"source": a, "copy_of": b} for a, b in result.copy_files],
+        "near_duplicate_files": result.near_duplicate_files,
+        "cross_class_duplicates": [list(pair) for pair in result.cross_class_duplicates],
+        "spread_groups": [{"source": a, "in_data": b} for a, b in result.spread_groups],
+        "small_classes": result.small_classes,
+        "min_images": result.min_images,
+        "unreadable_files": result.unreadable_files,
+        "empty_classes": result.empty_classes,
+        "warnings": warnings,
+    }
+
+
+def print_added(result, cache_dir: Path | None = None) -> None:
+    """Per class, the images added to each split and those skipped as copies; what to run next,
+    with add's --cache-dir (a dry run: each file and where it would go)."""
+    table = Table("class", "train", "valid", "test", "copies skipped")
+    for name, counts in sorted(result.counts.items()):
+        label = Text(name + (" (new)" if name in result.new_classes else ""))
+        table.add_row(label, *map(str, counts.values()), str(result.copies.get(name, 0)))
+    console.print(table)
+    totals = ", ".join(f"{k} {v}" for k, v in result.totals().items())
+    verb = "would add" if result.dry_run else "added"
+    added = plural(sum(result.totals().values()), "image")
+    console.print(f"{verb} {added} to {shown(result.data)}: {totals}", markup=False)
+    console.print(ratios_line(result), highlight=False)
+    if result.near_duplicate_files:
+        console.print(
+            f"{plural(result.near_duplicate_files, 'image')} "
+            + ("would go" if result.dry_run else "went")
+            + " to the split of a near-duplicate "
+            "already in the data folder",
+            highlight=False,
+        )
+    if result.copy_files:
+        console.print(
+            f"skipped {plural(len(result.copy_files), 'image')} already there (the same bytes): "
+            + some_of([f"{a} = {b}" for a, b in result.copy_files]),
+            markup=False,
+            highlight=False,
+        )
+    if result.dry_run:
+        for source, target in result.files:
+            console.print(f"{source} -> {target}", markup=False, highlight=False)
+        console.print("nothing written (--dry-run)", highlight=False)
+    elif result.files:
+        console.print(train_again(result.data, cache_dir), markup=False)
+
+
+def train_again(data: Path, cache_dir: Path | None) -> str:
+    """What to run after an add: train on DATA, with the cache folder add was given (whose store
+    holds the features of the images but the new ones)."""
+    cache = f" --cache-dir {shlex.quote(shown(cache_dir))}" if cache_dir else ""
+    return (
+        f"now train again: `objrec train {shlex.quote(shown(data))} --out NEW_RUN{cache}` "
+        "(or --out of the earlier run with --force): it computes only the new images' features"
+    )
+
+
+def ratios_line(result) -> str:
+    """Which ratios the new images were placed toward, and whence they came."""
+    text = "/".join(f"{r:.2f}".rstrip("0").rstrip(".") for r in result.ratios)
+    whence = "the data folder's own proportions" if result.own_ratios else "--ratios"
+    return f"placed toward the ratios {text} (train/valid/test, {whence})"
+
+
+def add_warnings(result) -> list[str]:
+    """What the user should know about an add, one sentence each (names as they are)."""
+    warnings = []
+    if result.empty_classes:
+        warnings.append("left out class folders without images: " + some_of(result.empty_classes))
+    if result.unreadable_files:
+        warnings.append(
+            f"left out {plural(len(result.unreadable_files), 'image file')} that cannot be read: "
+            + some_of(result.unreadable_files)
+        )
+    if result.cross_class_duplicates:
+        pairs = result.cross_class_duplicates
+        warnings.append(
+            f"pictures in two classes that are the same or look alike ({plural(len(pairs), 'pair')}"
+            "; one of the two labels is probably wrong; a copy already in the data folder was "
+            "not added, a near one went to its split): " + some_of([f"{a} = {b}" for a, b in pairs])
+        )
+    if result.small_classes:
+        warnings.append(
+            f"classes with fewer than {plural(result.min_images, 'distinct image')} cannot appear "
+            "in every split (add images or change --ratios): " + ", ".join(result.small_classes)
+        )
+    if result.spread_groups:
+        data = shlex.quote(shown(result.data))
+        warnings.append(
+            "near-duplicates of images the data folder already has in two splits (changed by hand:"
+            " a leak; each new one goes to the split holding most of them, or the first of a"
+            " tie; run `objrec audit "
+            f"{data}`): " + some_of([f"{a} ~ {', '.join(b)}" for a, b in result.spread_groups])
+        )
+    if test := result.totals()["test"]:
+        warnings.append(test_change_warning(test, f"{test} added", result.data, result.dry_run))
+    return warnings
+
+
+def test_change_warning(n: int, how: str, data: Path, dry_run: bool = False) -> str:
+    """``add``'s and ``apply-plan``'s sentence when the test split of ``data`` (the folder
+    written) gains, loses or relabels images: scores before and after are not comparable."""
+    changed, are = ("would change", "would be") if dry_run else ("changed", "are")
+    return (
+        f"{plural(n, 'test image')} {changed} ({how}): scores before and after {are} on "
+        "different test sets; to compare, evaluate the old run on the new folder too: "
+        f"`objrec evaluate OLD_RUN {shlex.quote(shown(data))}` (evaluate's 'test set' "
+        "fingerprint is the same only when the images and their labels are)"
+    )
+
+
+@click.command()
+@click.argument("data", type=EXISTING)
+@click.option(
+    "--out",
+    type=DIR,
+    help="Folder for the CSVs and plots [default: DATA-explore beside DATA, written again on a "
+    "re-run over the files objrec recorded writing, unless you changed one since; in the current "
+    "folder "
+    "for the built-in sample].",
+)
+@click.option("--force", is_flag=True, help=FORCE_OUT)
+@click.option("--json", "as_json", is_flag=True, help="Print the per-class counts as JSON.")
+def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
+    """Count images per class (per split for a split folder) and summarise image sizes.
+
+    Writes counts.csv, size_stats.csv, sizes.csv, images_per_class.png and image_sizes.png.
+    """
+    from objrec.explore import explore as run_explore
+
+    out_dir, refresh = output_folder(out, data, "-explore", force)
+    result = run_explore(data, out_dir, RichReporter(quiet=as_json), force, refresh)
+    if as_json:
+        print_json(
+            {
+                "out": str(out_dir),
+                "counts": result.counts.to_dict(orient="index"),
+                "unreadable": result.unreadable,
+            }
+        )
+        return
+    table = Table(
+        "class", *map(str, result.counts.columns), "mean size (w x h)", title="Images per class"
+    )
+    for name, row in result.counts.iterrows():
+        stats = result.size_stats.loc[name]
+        table.add_row(
+            Text(str(name)),  # a class name is never markup
+            *map(str, row.tolist()),
+            f"{stats.width_mean:.0f} x {stats.height_mean:.0f}",
+        )
+    console.print(table)
+    console.print(
+        f"{plural(len(result.sizes), 'image')} in {plural(len(result.counts), 'class')}; "
+        f"CSVs and plots in {shown(out_dir)}",
+        markup=False,
+    )
+    for problem in result.unreadable:
+        console.print(f"[yellow]unreadable:[/] {escape(problem)}")
+
+
+@click.command()
+@click.argument("data", type=EXISTING)
+@click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
+def check(data: Path, as_json: bool) -> None:
+    """List every problem in DATA (a class or split folder) without training.
+
+    Every image is decoded as training would. Unusable: files that cannot be decoded (HEIC
+    without a Pillow plugin among them) or are too large to decode safely, images whose name is
+    not UTF-8, empty class folders, a folder of only one class (train refuses it: a
+    classifier needs two), and in a split folder a class of valid or test that train lacks (train
+    or evaluate refuses it; the class it probably is, renamed or misspelt, is named). Noted:
+    hidden files and folders (and __MACOSX, @eaDir), other files and files outside class folders
+    (all ignored), images without an extension (read anyway), a class of train missing from
+    valid or test, and in a class folder a class with fewer readable images than split needs to
+    put one in each of train, valid and test. Exits with 1 when anything is unusable.
+
+    The last line counts the image files in class folders (readable ones and unusable ones, which
+    add up to it), the classes that hold any, and apart the unusable folders; --json has the same.
+    """
+    from objrec.check import check_folder
+
+    result = check_folder(data, RichReporter(quiet=as_json))
+    if as_json:
+        print_json(result.to_json())
+    else:
+        for p in result.problems:
+            style = "red" if p.unusable else "yellow"
+            where = escape(f"{shown(p.path)}: {p.message}")  # names are never markup
+            console.print(f"[{style}]{p.kind}[/] {where}", highlight=False)
+        console.print(check_summary(result))
+    if result.unusable:
+        sys.exit(1)
+
+
+def check_summary(result: CheckResult) -> str:
+    """The image files in class folders, readable and not (they add up), then any unusable
+    folders (empty classes, classes train lacks, a single class), each listed above it."""
+    per_split = ", ".join(f"{k} {v}" for k, v in result.splits.items())
+    return (
+        f"{plural(result.images, 'image file')} in {plural(result.classes, 'class', 'classes')}"
+        + (f" ({per_split})" if per_split else "")
+        + f": {result.readable} readable, {result.unusable_files} unusable"
+        + (
+            f"; {plural(result.unusable_folders, 'unusable folder')}"
+            if result.unusable_folders
+            else ""
+        )
+    )
+
+
+@click.command()
+@click.argument("data", type=EXISTING)
+@click.option("--run", type=EXISTING, help="Use this run's body and preprocessing (and its cache).")
+@click.option(
+    "--backbone",
+    default=DEFAULT_BACKBONE,
+    show_default=True,
+    help="The frozen body, when no --run is given.",
+)
+@click.option(
+    "--out",
+    type=DIR,
+    help="Folder for the findings [default: DATA-audit beside DATA, written again on a re-run "
+    "over the files objrec recorded writing, unless you changed one since (plan.csv, say); "
+    "in the current folder for the "
+    "built-in sample].",
+)
+@click.option("--folds", type=int, default=5, show_default=True, help="Out-of-fold heads.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same folds.")
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="auto",
+    show_default=True,
+    help="The body's precision when no --run is given; auto decides as `train` does, so the "
+    "audit reads the features a default training run stored.",
+)
+@click.option("--force", is_flag=True, help=FORCE_OUT)
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as one JSON object.")
+def audit(data: Path, run, backbone, out, folds, seed, precision, force, as_json) -> None:
+    """Find likely wrong labels, near-duplicates (and leaks across splits) and outliers in DATA.
+
+    DATA is a class folder or a split folder (all three splits are audited together). Wrong
+    labels: out-of-fold probabilities of several heads on the cached frozen features, ranked by
+    cleanlab. Near-duplicates: feature similarity and a perceptual hash (resized, re-encoded,
+    cropped, mirrored or recoloured copies); images only moderately alike by both are listed
+    apart as look-alikes, to check (often different photos of one kind). Outliers: far from
+    their class or from everything, tiny, blank or oddly shaped images. DATA is only read; --out
+    receives label_issues.csv, near_duplicates.csv, look_alikes.csv, outliers.csv, audit.json,
+    audit.html (thumbnails side by side) and plan.csv, which `objrec apply-plan` applies into a
+    new folder once you have reviewed it.
+    """
+    from objrec.audit import AuditConfig, unjudged_note
+    from objrec.audit import audit as run_audit
+
+    out_dir, refresh = output_folder(out, data, "-audit", force)
+    config = AuditConfig(backbone=backbone, folds=folds, seed=seed, precision=precision)
+    result = run_audit(data, out_dir, config, run, RichReporter(quiet=as_json), force, refresh)
+    if as_json:
+        print_json(result.to_json())
+        return
+    console.print(
+        f"audited {plural(result.n_images, 'image')}: "
+        f"{plural(len(result.label_issues), 'likely wrong label')}, "
+        f"{plural(len(result.near_duplicates), 'near-duplicate group')}, "
+        f"{plural(len(result.look_alikes), 'group')} of look-alikes, "
+        f"{plural(len(result.outliers), 'outlier')} in {result.seconds['total']:.0f}s ("
+        + ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items() if k != "total")
+        + ")"
+    )
+    print_duplicates(result.near_duplicates, data)
+    print_look_alikes(result.look_alikes, data)
+    if result.unjudged:
+        console.print(unjudged_note(result.unjudged), markup=False, highlight=False)
+    print_label_issues(result.label_issues, data)
+    console.print(
+        f"see {shown(out_dir / 'audit.html')}; review {shown(out_dir / 'plan.csv')}, then "
+        f"`objrec apply-plan {shown(data)} {shown(out_dir / 'plan.csv')} NEW_FOLDER` writes a "
+        "corrected copy",
+        markup=False,
+        highlight=False,
+    )
+
+
+def print_duplicates(groups: Sequence[dict], data: Path) -> None:
+    """The near-duplicate groups under their heading: how many, how many span two splits (in
+    red: possible leaks), where all of them are; then the first few (those across splits first)."""
+    if not groups:
+        return
+    leaks = sum(g["kind"] == "across splits" for g in groups)
+    spans = (
+        f", [bold red]{leaks} spanning two splits[/] (possible leaks: one picture trained on and "
+        "tested on; look at them in audit.html)"
+        if leaks
+        else ""
+    )
+    console.print(
+        f"{plural(len(groups), 'near-duplicate group')} (copies of one picture: resized, "
+        f"re-encoded, cropped){spans}, all in near_duplicates.csv:",
+        highlight=False,
+    )
+    print_groups(groups, data, "near_duplicates.csv")
+
+
+def print_look_alikes(groups: Sequence[dict], data: Path) -> None:
+    """The groups of look-alikes that span two splits under their heading, in yellow (to check:
+    most are different photos of one kind), where all of them are; then the first few."""
+    across = [g for g in groups if g["kind"] == "across splits"]
+    if not across:
+        return
+    console.print(
+        f"[yellow]{plural(len(across), 'group')} of look-alikes "
+        f"{'spans' if len(across) == 1 else 'span'} two splits[/] (usually different photos of "
+        "one kind, a leak only if two are the same picture: check them in audit.html), all in "
+        "look_alikes.csv:",
+        highlight=False,
+    )
+    print_groups(across, data, "look_alikes.csv")
+
+
+def print_groups(groups: Sequence[dict], data: Path, file: str, limit: int = 2) -> None:
+    """The first ``limit`` groups, one line each: their files relative to ``data``, kind and
+    similarity; the rest counted (all are in ``file`` and audit.html)."""
+    from objrec.outputs import shown_name
+
+    for group in groups[:limit]:
+        names = [shown_name(path, [data]) for path in group["paths"]]
+        more = f" and {len(names) - 4} more" if len(names) > 4 else ""
+        line = (
+            f"  {', '.join(names[:4])}{more}: {group['kind']}, similarity {group['similarity']:.3f}"
+        )
+        console.print(printable(line), markup=False, highlight=False)
+    if len(groups) > limit:
+        console.print(f"  and {len(groups) - limit:,} more in {file}")
+
+
+def print_label_issues(rows: Sequence[dict], data: Path, limit: int = 5) -> None:
+    """The likely wrong labels under their heading: how many, the first ``limit`` (most likely
+    first) with the class each looks like, the rest counted."""
+    from objrec.outputs import shown_name
+
+    if not rows:
+        return
+    console.print(
+        f"{plural(len(rows), 'likely wrong label')} (most likely first), all in label_issues.csv:",
+        highlight=False,
+    )
+    for row in rows[:limit]:
+        name = shown_name(row["path"], [data])
+        line = f"  {name}: labelled {row['given']}, looks like {row['suggested']}"
+        console.print(printable(line), markup=False, highlight=False)
+    if len(rows) > limit:
+        console.print(f"  and {len(rows) - limit:,} more in label_issues.csv")
+
+
+@click.command("apply-plan")
+@click.argument("data", type=EXISTING)
+@click.argument("plan", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.argument("out", type=DIR)
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+def apply_plan(data: Path, plan: Path, out: Path, as_json: bool) -> None:
+    """Copy DATA into OUT with a reviewed audit PLAN applied (remove, relabel); DATA is not changed.
+
+    PLAN is the plan.csv of `objrec audit` (columns file, action, new_class), edited by you:
+    keep copies the file, remove leaves it out, relabel copies it into the new_class folder.
+    OUT must be new or empty; a split folder's copy gets its own manifest.csv.
+    """
+    from objrec.audit_report import apply_plan as run_apply
+
+    counts = run_apply(data, plan, out)
+    changed = {verb: counts[f"test_{verb}"] for verb in ("relabelled", "removed")}
+    how = ", ".join(f"{n} {verb}" for verb, n in changed.items() if n)
+    warnings = [test_change_warning(sum(changed.values()), how, out)] if how else []
+    if as_json:
+        print_json(counts | {"warnings": warnings})
+        return
+    console.print(
+        f"copied {plural(counts['copied'], 'image')} into {shown(out)} "
+        f"({counts['relabelled']} relabelled"
+        + (f", {counts['renamed']} of them renamed" if counts["renamed"] else "")
+        + "), "
+        f"left out {counts['removed']}; {shown(data)} is unchanged",
+        markup=False,
+    )
+    for warning in warnings:
+        err.print(warning, style="yellow", markup=False, highlight=False)

@@ -1,0 +1,182 @@
+"""Commands that take a model out of objrec: ``export`` (ONNX with a JSON sidecar) and
+``serve`` (a web page and a JSON API).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import click
+
+from objrec.cli.options import EXISTING, FINITE, device_option, unknown_options
+from objrec.cli.output import console, err, print_json, shown
+from objrec.errors import ObjrecError
+
+SERVE_MAX_UPLOAD_MIB = 10.0
+"""``serve``'s upload limit in MiB: ``serve.MAX_UPLOAD_BYTES``, here since the CLI does not import
+FastAPI for ``--help`` (a test checks that the two agree)."""
+
+
+@click.command()
+@click.argument("run", type=EXISTING)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["onnx"]),
+    default="onnx",
+    show_default=True,
+    help="The file format (ONNX, opset 17, dynamic batch axis).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The model file [default: RUN/model.onnx], not a .json name: the JSON sidecar goes "
+    "beside it under its name with .json.",
+)
+@click.option(
+    "--softmax/--logits",
+    default=True,
+    show_default=True,
+    help="Output probabilities, or raw logits.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Overwrite an earlier export (RUN/model.onnx too: an export is never refreshed "
+    "without it); a JSON file beside it that no export wrote is never replaced.",
+)
+@click.option(
+    "--threshold",
+    type=FINITE,
+    help="The unknown threshold the sidecar gives, instead of the run's own (chosen on the valid "
+    "split; the sidecar keeps it as run_threshold), on the run's score: the familiarity, as "
+    "predict's and serve's --threshold (evaluate --unknown offers a stricter one).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the paths and the check as JSON.")
+def export(
+    run: Path,
+    fmt: str,
+    out: Path | None,
+    softmax: bool,
+    force: bool,
+    threshold: float | None,
+    as_json: bool,
+) -> None:
+    """Export the model in RUN (body + head) for other runtimes, with a dynamic batch axis.
+
+    The export checks itself: ONNX Runtime must reproduce PyTorch's probabilities within 1e-4 on
+    sample inputs, or the file is removed and the command fails. A JSON file beside the model holds
+    the class names and the preprocessing (resize, crop, mean, std).
+    """
+    from objrec.export import export_model
+
+    result = export_model(run, out, fmt, softmax, force, threshold)
+    if as_json:
+        print_json(
+            {
+                "model": str(result.path),
+                "sidecar": str(result.sidecar),
+                "max_abs_diff": result.max_diff,
+            }
+        )
+        return
+    console.print(
+        f"exported {shown(result.path)} and {shown(result.sidecar)}; ONNX Runtime matches PyTorch "
+        f"within {result.max_diff:.1e}",
+        markup=False,
+        highlight=False,
+    )
+
+
+@click.command()
+@click.argument("run", type=EXISTING)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind; the default serves this machine only.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port to listen on; 0 picks a free one.",
+)
+@click.option("--workers", type=int, default=1, show_default=True, help="Server processes.")
+@click.option(
+    "--runtime",
+    type=click.Choice(["onnx", "torch"]),
+    help="Run the model through ONNX Runtime (exported once, checked against PyTorch within "
+    "1e-4, cached) or eager PyTorch; both run the same checkpoint, its int8 body included "
+    "[default: onnx on the CPU, as a server pays the export once and then answers faster; torch "
+    "on a GPU, as onnx runs on the CPU only; predict defaults to torch, quicker for a few photos].",
+)
+@click.option(
+    "--max-upload-mib",
+    type=float,
+    default=SERVE_MAX_UPLOAD_MIB,
+    show_default=True,
+    help="The largest upload /predict takes, in MiB (0.5 is 512 KiB); a larger one is answered "
+    "413 with an error that names the limit.",
+)
+@unknown_options
+@device_option
+def serve(
+    run: Path,
+    host: str,
+    port: int,
+    workers: int,
+    runtime: str | None,
+    max_upload_mib: float,
+    threshold: float | None,
+    no_unknown: bool,
+    device: str,
+) -> None:
+    """Serve the model in RUN: a page to try it at / and a JSON API at /predict.
+
+    \b
+      POST /predict   multipart field "file" (an image), optional "topk", "tta" ->
+                      {"filename", "unknown", "score", "topk": [{"class", "prob"}]}
+      GET  /          a page: pick or drop an image, see its top-5 as bars
+      GET  /health, GET /info (classes, backbone, version), GET /docs (the API)
+
+    \b
+    For example: curl -F file=@photo.jpg http://127.0.0.1:8000/predict
+    """
+    from objrec.serve import serve as run_serve
+
+    if workers < 1:
+        raise ObjrecError("--workers must be at least 1")
+    max_upload_bytes = upload_limit_bytes(max_upload_mib)
+
+    def ready(url: str) -> None:
+        err.print(f"serving {shown(run)} on {url} (Ctrl-C stops)", markup=False, highlight=False)
+
+    run_serve(
+        run,
+        host,
+        port,
+        workers,
+        runtime,
+        on_ready=ready,
+        threshold=threshold,
+        unknown=not no_unknown,
+        device=device,
+        max_upload_bytes=max_upload_bytes,
+    )
+
+
+def upload_limit_bytes(max_upload_mib: float) -> int:
+    """``--max-upload-mib`` in bytes; one sentence when it is not a positive size, or is one that
+    rounds to no byte at all (a typo for a size in MiB, most likely)."""
+    if not (math.isfinite(max_upload_mib) and max_upload_mib > 0):
+        raise ObjrecError(f"--max-upload-mib must be a positive size in MiB, not {max_upload_mib}")
+    max_upload_bytes = round(max_upload_mib * 1024 * 1024)
+    if max_upload_bytes < 1:
+        raise ObjrecError(
+            f"--max-upload-mib {max_upload_mib} is less than one byte "
+            f"({max_upload_mib * 1024 * 1024:.2g} bytes): the size is in MiB (0.5 is 512 KiB)"
+        )
+    return max_upload_bytes

@@ -1,0 +1,288 @@
+"""The ``evaluate`` command (metrics, worst classes, calibration, the unknown threshold, in
+words) and ``report`` (one HTML page about a run).
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from objrec.cli.options import DIR, EXISTING, FORCE_OUT, device_option, refuse_swapped
+from objrec.cli.output import RichReporter, console, err, percent, print_json, printable, shown
+from objrec.config import EvaluateConfig, field_docs, field_help
+from objrec.progress import plural, some_of
+
+if TYPE_CHECKING:
+    from objrec.evaluate import EvaluationResult
+
+TOP5_CLASSES = 5
+"""Top-5 is printed only for models of more classes than this (with fewer it is always 100%)."""
+
+
+@click.command()
+@click.argument("run", type=EXISTING)
+@click.argument("data", type=EXISTING)
+@click.option(
+    "--split",
+    type=click.Choice(["train", "valid", "test"]),
+    default=EvaluateConfig.split,
+    show_default=True,
+    help=field_help(EvaluateConfig, "split"),
+)
+@click.option(
+    "--out",
+    type=DIR,
+    help="Folder for the tables and plots [default: RUN/eval-SPLIT for the run's own data folder, "
+    "RUN/eval-NAME-HASH for any other; with --tta, the same name ending in -tta; so that no "
+    "evaluation replaces another's; an evaluation of the same folder there is refreshed "
+    "without --force].",
+)
+@click.option(
+    "--worst", type=int, default=10, show_default=True, help="How many worst classes to list."
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help=f"{FORCE_OUT} Not needed to refresh RUN's own eval-*.",
+)
+@click.option(
+    "--tta",
+    is_flag=True,
+    help=field_docs(EvaluateConfig)["tta"],
+)
+@click.option(
+    "--unknown",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="A folder of images of classes the model was not taught: how well its unknown score "
+    "tells them from DATA's (AUROC, false positives at 95% true positives, at the threshold); "
+    "when a stricter threshold catches more of them, the one that keeps 95% of the run's "
+    "validation images, its cost on DATA and the predict/serve/export --threshold that use it.",
+)
+@device_option
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
+def evaluate(
+    run: Path,
+    data: Path,
+    split: str,
+    out: Path | None,
+    worst: int,
+    force: bool,
+    tta: bool,
+    unknown: Path | None,
+    device: str,
+    as_json: bool,
+) -> None:
+    """Evaluate the model in RUN on DATA: loss, top-1/top-5 overall and per class, confusions,
+    calibration (ECE before and after, reliability.png) and the unknown threshold's cost."""
+    from objrec.evaluate import evaluate as run_evaluate
+
+    refuse_swapped("evaluate", run, data)
+    reporter = RichReporter(quiet=as_json)
+    config = EvaluateConfig(split=split, tta=tta, unknown=unknown, device=device)
+    result = run_evaluate(run, data, config, out=out, reporter=reporter, force=force)
+    if as_json:
+        print_json(result.to_json())
+        if result.warning:
+            err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
+        return
+    print_evaluation(result, worst, run)
+    if result.warning:
+        err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
+
+
+def print_evaluation(result: EvaluationResult, worst: int, run: Path | None = None) -> None:
+    """``objrec evaluate``'s text: the overall metrics, the worst classes, the classes it had no
+    image of, the averages and the confidence lines."""
+    m = result.metrics
+    console.print(
+        f"evaluated {shown(result.folder)}: {image_set_words(result)}",
+        markup=False,
+        highlight=False,
+    )
+    n_classes = len(result.classes)
+    console.print(
+        f"{plural(int(m['n']), 'image')}: top-1 {percent(m['top1'])}"
+        f"{top5_text(m['top5'], n_classes)}, loss {m['loss']:.4f}; mean per class: "
+        f"top-1 {percent(m['mean_class_top1'])}{top5_text(m['mean_class_top5'], n_classes)}"
+    )
+    if result.metrics_plain:
+        p = result.metrics_plain
+        console.print(f"without TTA: top-1 {percent(p['top1'])}{top5_text(p['top5'], n_classes)}")
+    if missing := result.classes_without_images:
+        console.print(
+            f"no image of {plural(len(missing), 'class', 'classes')} in {shown(result.folder)}, so "
+            f"not in the per-class tables and means: {some_of(missing)}",
+            markup=False,
+            highlight=False,
+        )
+    print_worst(result, worst)
+    console.print(averages_table(m))
+    for line in confidence_lines(m, f"the images of {shown(result.folder)}", run):
+        console.print(line, markup=False, highlight=False)
+    console.print(
+        f"per-class table, confusion matrix and plots in {shown(result.out)}",
+        markup=False,
+        highlight=False,
+    )
+
+
+def image_set_words(result: EvaluationResult) -> str:
+    """The evaluated images' fingerprint, named after their split (``test set 3f9a1c2b``), and
+    what it is for: scores compare only between evaluations that show the same one."""
+    from objrec.data import SPLITS
+
+    folder = result.folder.name if result.folder else ""
+    kind = folder if folder in SPLITS else "image"
+    return f"{kind} set {result.image_set}, the same only when the images and their labels are"
+
+
+def score_words(score: str, threshold: float, readable: bool) -> str:
+    """The unknown threshold in words: on the top probability, on the familiarity, or on the raw
+    feature score of a run trained before the familiarity (no scale to explain)."""
+    if score == "msp":
+        return f"a top probability of {threshold:.4f}"
+    if readable:
+        return f"familiarity {threshold:.2f} ({score}; 1 is a typical valid image of the classes)"
+    return f"score {threshold:.4g} ({score})"
+
+
+def confidence_lines(
+    m: dict[str, Any], evaluated: str = "these images", run: Path | None = None
+) -> list[str]:
+    """Calibration, the unknown threshold's cost, and the open-set figures, in words; the
+    temperature and threshold come from the validation split, the figures from ``evaluated``;
+    and a stricter threshold when one catches more unknown images (:func:`stricter_line`)."""
+    kept = "; 1 leaves the model's probabilities as they are" if m["temperature"] == 1 else ""
+    lines = [
+        f"calibration: temperature {m['temperature']:.3f} (chosen on the validation split{kept}); "
+        f"expected calibration error on {evaluated}: "
+        f"{m['ece_before_calibration']:.4f} before, {m['ece']:.4f} after"
+    ]
+    if m.get("unknown_threshold") is not None:
+        readable = m.get("unknown_score_readable", False)  # absent from older metrics.json
+        words = score_words(m["unknown_score"], m["unknown_threshold"], readable)
+        lines.append(
+            f"unknown below {words}: {percent(m['known_kept'])} of {evaluated} get an "
+            f"answer, the rest are said to be unknown; top-1 is {percent(m['top1_at_threshold'])} "
+            "when an unknown counts as wrong"
+        )
+    if "open_set" in m:
+        o = m["open_set"]
+        accepted = o.get("unknown_accepted")
+        at = f", {percent(accepted)} at the threshold" if accepted is not None else ""
+        lines.append(
+            f"unknown images ({o['n_unknown']}): AUROC {o['auroc']:.4f}; accepted as known "
+            f"{percent(o['fpr_at_95_tpr'])} at 95% of known kept{at}"
+        )
+        stricter = o.get("stricter")
+        if stricter and accepted is not None and stricter["unknown_accepted"] < accepted:
+            lines.append(stricter_line(m, evaluated, run))
+    return lines
+
+
+def stricter_line(m: dict[str, Any], evaluated: str, run: Path | None) -> str:
+    """The threshold that keeps 95% of the run's validation images, what it does on ``evaluated``
+    and the unknown images, and how to use it (predict, serve and export take ``--threshold``)."""
+    o, s = m["open_set"], m["open_set"]["stricter"]
+    value = repr(s["threshold"])
+    if m["unknown_score"] == "msp":
+        words = f"a top probability of {value}"
+    else:
+        readable = m.get("unknown_score_readable", False)  # False: a raw score, older runs
+        words = f"{'familiarity' if readable else 'score'} {value}"
+    where = shlex.quote(str(run)) if run is not None else "RUN"
+    return (
+        f"a stricter threshold, {words}, keeps {percent(s['valid_kept'])} of the validation "
+        f"images (chosen on them, as the run's own was): {percent(s['known_kept'])} of "
+        f"{evaluated} get an answer, top-1 {percent(s['top1_at_threshold'])} when an unknown "
+        f"counts as wrong, and {percent(s['unknown_accepted'])} of the unknown images are "
+        f"accepted, against {percent(o['unknown_accepted'])} at the run's threshold; to use it: "
+        f"objrec predict {where} PHOTOS --threshold {value} (objrec serve {where} --threshold "
+        f"{value}; objrec export {where} --threshold {value} writes it in the sidecar)"
+    )
+
+
+def top5_text(value: float, n_classes: int) -> str:
+    """ ", top-5 X%", or nothing for a model of at most five classes (where it is always 100%)."""
+    return f", top-5 {percent(value)}" if n_classes > TOP5_CLASSES else ""
+
+
+def print_worst(result: EvaluationResult, worst: int) -> None:
+    """The worst classes' table, or one line when every evaluated image was predicted right (a
+    table of classes at 100% ordered by a loss it does not show read as noise)."""
+    per_class = result.per_class
+    if len(per_class) and (per_class["top1"] == 1).all():
+        every = plural(int(per_class["n_test"].sum()), "image")
+        console.print(f"Worst classes: none; all {every} of the {len(per_class)} classes right")
+        return
+    console.print(worst_table(result.worst(worst), with_top5=len(result.classes) > TOP5_CLASSES))
+
+
+def worst_table(rows, with_top5: bool = True) -> Table:
+    """The worst classes: support (the class's evaluated images, test or not), top-1 (= recall),
+    top-5, precision, F1, commonest confusion."""
+    top5 = ("top-5",) if with_top5 else ()
+    columns = ("class", "n_train", "images", "top-1 (recall)", *top5, "precision", "F1")
+    caption = "worst first: by top-1, then by mean loss"
+    table = Table(*columns, "most confused with", title="Worst classes", caption=caption)
+    for r in rows.itertuples():
+        table.add_row(
+            Text(str(r._1)),  # class names are never markup
+            str(r.n_train),
+            str(r.n_test),
+            percent(r.top1),
+            *((percent(r.top5),) if with_top5 else ()),
+            f"{r.precision:.3f}",
+            f"{r.f1:.3f}",
+            Text(str(r.most_confused_with)),
+        )
+    return table
+
+
+def averages_table(m: dict[str, Any]) -> Table:
+    """Macro (each class counts once) and weighted (by images) precision, recall and F1."""
+    table = Table("average", "precision", "recall", "F1", "images")
+    for kind in ("macro", "weighted"):
+        values = (f"{m[f'{kind}_{name}']:.3f}" for name in ("precision", "recall", "f1"))
+        table.add_row(kind, *values, str(m["n"]))
+    return table
+
+
+@click.command()
+@click.argument("run", type=EXISTING)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The HTML file [default: RUN/report.html, refreshed without --force].",
+)
+@click.option(
+    "--data", type=EXISTING, help="The split folder [default: the one the run trained on]."
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Overwrite another --out file, and replace an evaluation of another folder in "
+    "RUN/eval-test (RUN's own report.html and eval-* are refreshed without it).",
+)
+def report(run: Path, out: Path | None, data: Path | None, force: bool) -> None:
+    """Write one self-contained HTML page about RUN (opens from disk, no network needed).
+
+    Data (counts, sizes, samples, augmentation), training curves, overall and per-class results, the
+    confusion heatmap and most confused pairs, the top losses, the worst classes' hardest images,
+    and Grad-CAM saliency for right and wrong predictions. Runs `evaluate` first if needed.
+    """
+    from objrec.report import build_report
+
+    path = build_report(run, out, data, RichReporter(), force).resolve()
+    size = path.stat().st_size / 1e6
+    console.print(
+        printable(f"report written to {path} ({size:.1f} MB); open {path.as_uri()} in a browser"),
+        markup=False,
+        highlight=False,
+        soft_wrap=True,  # the link whole on one line in a narrow terminal, to click or copy
+    )

@@ -1,0 +1,133 @@
+"""Options and arguments several commands share: paths, ``--device``, the ``train`` options
+taken from TrainConfig, ``--threshold``/``--no-unknown``, ``--exclude A B``, and the check that
+RUN comes before DATA.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+from pathlib import Path
+
+import click
+
+from objrec.config import TrainConfig, field_help
+from objrec.errors import ObjrecError
+
+GREEDY_OPTIONS = ("--exclude",)
+TRAIN = TrainConfig()  # the CLI shows and uses the library's own defaults
+DIR = click.Path(path_type=Path, file_okay=False)
+FORCE_OUT = (
+    "Write into --out when it is not empty: over objrec's earlier outputs, beside other files; "
+    "a file of yours of a name objrec writes is refused, and so is a link of such a name."
+)
+EXISTING = click.Path(path_type=Path, exists=True)
+
+
+class FiniteFloat(click.ParamType):
+    """A number that is finite: a threshold of NaN answers nothing, silently (``nan < x`` is
+    never true)."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx) -> float:
+        number = value if isinstance(value, float) else click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+FINITE = FiniteFloat()
+
+
+# Here, not in ``devices``: that module imports torch, which the CLI loads only when a command runs.
+DEVICE_HELP = (
+    "Where to compute: auto uses an NVIDIA GPU when PyTorch sees one, else the CPU (nothing to set "
+    "on a machine without one); cpu always uses the CPU; cuda the first GPU, cuda:N GPU number N "
+    "(counted from 0)."
+)
+TRAIN_DEVICE_HELP = DEVICE_HELP + (
+    " To train on N GPUs at once: torchrun --nproc-per-node N -m objrec train ... "
+    "(docs/scaling.md); there auto and cuda mean each process's own GPU (LOCAL_RANK)."
+)
+
+
+def config_option(flag: str, **kwargs):
+    """A ``train`` option whose type, default and help are those of the TrainConfig field it sets
+    (the help: the first sentence of the field's documentation)."""
+    name = flag.lstrip("-").replace("-", "_")
+    default = getattr(TRAIN, name)
+    if default is None:
+        return click.option(flag, help=field_help(TrainConfig, name), **kwargs)
+    kwargs.setdefault("type", type(default))
+    help = field_help(TrainConfig, name)
+    return click.option(flag, default=default, show_default=True, help=help, **kwargs)
+
+
+def device_option(command):
+    """``--device``; ``train``'s help also says how to use several GPUs (the others run on one)."""
+    text = TRAIN_DEVICE_HELP if command.__name__ == "train" else DEVICE_HELP
+    return click.option("--device", default="auto", show_default=True, help=text)(command)
+
+
+def refuse_swapped(command: str, run: Path, second: Path) -> None:
+    """``objrec evaluate DATA RUN`` or ``objrec predict IMAGE RUN``: when RUN holds no checkpoint
+    but is a file or looks like a data folder (class or split folders, images) and the second
+    argument holds one, say which comes first, before anything reads the second's files."""
+    from objrec.checkpoint import BEST, is_checkpoint
+
+    if is_checkpoint(run) or not is_checkpoint(second):  # the usual order reads no second
+        return
+    swapped = " ".join(shlex.quote(str(p)) for p in (second, run))
+    hint = f"({second} comes first: objrec {command} {swapped})"
+    if run.is_file():
+        raise ObjrecError(f"{run} is not an objrec checkpoint {hint}")
+    if looks_like_data(run):
+        raise ObjrecError(f"no checkpoint at {run / BEST} {hint}")
+
+
+def looks_like_data(folder: Path) -> bool:
+    """True for a folder holding visible sub-folders or images; False where it cannot be listed
+    (the library's own error then says what it is)."""
+    from objrec.images import is_hidden, is_image_file
+
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return False
+    return any((p.is_dir() and not is_hidden(p)) or is_image_file(p) for p in entries)
+
+
+def unknown_options(command):
+    """``--threshold`` and ``--no-unknown``, shared by predict and serve."""
+    command = click.option(
+        "--no-unknown",
+        "no_unknown",
+        is_flag=True,
+        help="Never answer unknown: always the top classes, however unfamiliar the image.",
+    )(command)
+    return click.option(
+        "--threshold",
+        type=FINITE,
+        help="Answer unknown below this score instead of the run's own threshold (chosen on the "
+        "valid split). The score is the familiarity: 1 for a typical image of the known classes, "
+        "0 at the run's threshold (a run with --unknown-score msp: the top probability; a run "
+        "trained before the familiarity: its raw feature score, with its own threshold); "
+        "`objrec serve` /info (unknown_score_readable) and predict --json show it.",
+    )(command)
+
+
+def expand_greedy(argv: list[str]) -> list[str]:
+    """``--exclude A B`` -> ``--exclude A --exclude B``: several values may follow one flag."""
+    result: list[str] = []
+    flag = None
+    for arg in argv:
+        if arg in GREEDY_OPTIONS:
+            flag = arg
+            continue
+        if flag and not arg.startswith("-"):
+            result += [flag, arg]
+            continue
+        flag = None
+        result.append(arg)
+    return result

@@ -1,0 +1,378 @@
+"""What the commands show and where they write: the stdout and stderr consoles, progress (bars
+in a terminal, plain lines in a log), paths and JSON as printed, logged warnings as sentences, and
+the default output folders beside DATA.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from objrec.progress import IN_RESULT, Reporter
+
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+PIPED_WIDTH = 10_000
+"""Output width when stdout is not a terminal (a pipe, a log file): tables are never cut there."""
+
+
+def is_main_rank() -> bool:
+    """False in the ranks other than 0 of a ``torchrun`` job."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+PLAIN_PROGRESS_SECONDS = 5.0
+"""When stderr is not a terminal (a pipe, a log file), a progress line at most this often."""
+EPOCH_LINES_EVERY = 10
+"""Epoch lines: the first this command runs (a resumed run's comes after its last completed
+one), each improvement by ``BEST_LINE_GAIN`` or more, and every this many."""
+BEST_LINE_GAIN = 0.001
+"""An improvement gets its own epoch line when it lowers the last printed best loss by this much."""
+
+
+def epoch_lines_say(first: int, before: tuple[int, float] | None = None) -> str:
+    """Said once before the first epoch line, as the lines skip epochs; ``first``: the first epoch
+    this command runs, 1 but on a resume (a new run's fit always begins at epoch 1); ``before``:
+    a resumed run's best epoch and valid loss, which a new best line must beat."""
+    start = "epoch 1" if first == 1 else f"epoch {first} (the first of this resume)"
+    than = ""
+    if before is not None:
+        than = (
+            f" than the last shown, at first epoch {before[0]}'s {loss_text(before[1])}, the run's "
+            "best before this resume"
+        )
+    return (
+        f"showing {start}, every {EPOCH_LINES_EVERY}th epoch and each new best valid loss (lower "
+        f"by {BEST_LINE_GAIN} or more{than}); every epoch is in history.csv in the run folder"
+    )
+
+
+def loss_text(loss: float) -> str:
+    """A loss to four decimals, or to three significant digits when that would print 0.0000."""
+    return f"{loss:.4f}" if loss >= 0.001 else f"{loss:.2e}"
+
+
+def duration(seconds: float) -> str:
+    seconds = round(seconds)
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class PlainProgress:
+    """Progress for logs and pipes: a plain line every few seconds, and one when a task that
+    printed any is done, as pip and torchrun users expect (no bars, no control characters)."""
+
+    def __init__(
+        self,
+        description: str,
+        total: int | None,
+        interval: float = PLAIN_PROGRESS_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        write: Callable[[str], None] = lambda line: err.print(line, markup=False, highlight=False),
+    ):
+        self.description, self.total, self.interval = description, total, interval
+        self.clock, self.write = clock, write
+        self.done, self.printed = 0, False
+        self.start = self.last = clock()
+        self.stopped = threading.Event()
+        self.beating: threading.Thread | None = None
+
+    def line(self, final: bool = False) -> str:
+        elapsed = self.clock() - self.start
+        if not self.total:
+            done = f"{self.done}, " if self.done else ""
+            return f"{self.description}: {done}{duration(elapsed)}"
+        text = f"{self.description}: {self.done}/{self.total} ({self.done / self.total:.0%})"
+        text += f", {duration(elapsed)}"
+        if 0 < self.done < self.total and not final:
+            text += f", about {duration(elapsed * (self.total - self.done) / self.done)} left"
+        return text
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+        if self.clock() - self.last < self.interval:
+            return
+        if self.total and self.done >= self.total:  # the last step: finish's line says it once
+            self.printed = True
+            return
+        self.write(self.line())
+        self.last, self.printed = self.clock(), True
+
+    def beat(self) -> None:
+        """For a task without steps (``total`` None): a line every interval from a thread until
+        ``finish``, so that a log shows the work going on."""
+
+        def lines() -> None:
+            while not self.stopped.wait(self.interval):
+                self.write(self.line())
+                self.printed = True
+
+        self.beating = threading.Thread(target=lines, daemon=True)
+        self.beating.start()
+
+    def stop(self) -> None:
+        """No more lines from ``beat``'s thread, one it is writing included."""
+        self.stopped.set()
+        if self.beating is not None:
+            self.beating.join()
+
+    def finish(self) -> None:
+        self.stop()  # so that "done" is the last line
+        if self.printed:
+            self.write(self.line(final=True) + ", done")
+
+
+class RichReporter(Reporter):
+    """Progress bars and epoch lines on stderr (plain progress lines when stderr is not a
+    terminal); silent when ``quiet``."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+        self.shown_best: float | None = None
+        """The best validation loss last printed (an epoch line per tiny gain says nothing)."""
+        self.shown_best_epoch: int | None = None
+        """The epoch of that line: the last line marked best (``print_trained`` says when the
+        epoch whose head is kept came after it)."""
+        self.said_which = False
+        """Whether the line saying which epochs get a line was printed (once, before the first)."""
+        self.first_epoch: int | None = None
+        """The first epoch reported: 1, or on a resume the one after the last completed."""
+        self.resumed_best: tuple[int, float] | None = None
+        """A resumed run's best epoch and valid loss (:meth:`best_before`), before any line."""
+
+    @contextmanager
+    def task(self, description: str, total: int | None) -> Iterator[Any]:
+        if self.quiet:
+            yield lambda n=1: None
+            return
+        if not err.is_terminal:
+            if total is None:  # no steps to count: say what is going on before it takes a while
+                err.print(f"{description} ...", markup=False, highlight=False)
+            plain = PlainProgress(description, total, PLAIN_PROGRESS_SECONDS)
+            if total is None:
+                plain.beat()
+            try:
+                yield plain.advance
+            finally:
+                plain.stop()  # a failed task: no more lines, and no "done"
+            plain.finish()
+            return
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=err, transient=True) as progress:
+            task = progress.add_task(escape(description), total=total)  # may name a folder
+            yield lambda n=1: progress.advance(task, n)
+
+    def best_before(self, epoch: int, valid_loss: float) -> None:
+        """A resumed run's best so far counts as the last shown best, so a new best line must
+        lower it by ``BEST_LINE_GAIN`` (before fine-tuning, the head's lines already did)."""
+        if self.shown_best is None and self.first_epoch is None:
+            self.shown_best, self.shown_best_epoch = valid_loss, epoch
+            self.resumed_best = (epoch, valid_loss)
+
+    def epoch(self, r: dict[str, Any]) -> None:
+        if self.first_epoch is None:
+            self.first_epoch = r["epoch"]
+        gained = r["best"] and (
+            self.shown_best is None or r["valid_loss"] <= self.shown_best - BEST_LINE_GAIN
+        )
+        first = r["epoch"] == self.first_epoch
+        if self.quiet or not (gained or first or r["epoch"] % EPOCH_LINES_EVERY == 0):
+            return
+        if not self.said_which:  # the lines skip epochs: say which before the first one
+            self.said_which = True
+            said = epoch_lines_say(self.first_epoch, self.resumed_best)
+            err.print(said, markup=False, highlight=False)
+        if r["best"]:
+            self.shown_best, self.shown_best_epoch = r["valid_loss"], r["epoch"]
+        err.print(
+            f"epoch {r['epoch']:3d}  train loss {loss_text(r['train_loss'])} "
+            f"acc {r['train_acc']:6.2%}  valid loss {loss_text(r['valid_loss'])} "
+            f"acc {r['valid_acc']:6.2%}  {r['seconds']:5.1f}s"
+            + ("  [green]best[/]" if r["best"] else "")
+        )
+
+    def note(self, message: str) -> None:
+        if not self.quiet:  # plain text: file names such as "[draft] a.png" are not markup
+            err.print(message, markup=False)
+
+
+@contextmanager
+def task_from_first_step(
+    reporter: Reporter, description: str
+) -> Iterator[Callable[[int, int], None]]:
+    """A progress task begun at its first step, ``step(done, total)``: the checks a library call
+    makes before its slow work (of SRC, OUT, the options) refuse with nothing shown before them."""
+    with ExitStack() as stack:
+        advance: list[Callable[[int], None]] = []
+
+        def step(done: int, total: int) -> None:
+            if not advance:
+                advance.append(stack.enter_context(reporter.task(description, total)))
+            advance[0](1)
+
+        yield step
+
+
+def shown(path: str | Path | None) -> str:
+    """A path as objrec prints it to a person: relative to the working folder when inside it,
+    else absolute, whatever form the library or the user gave it in; a byte of a name that is
+    not UTF-8 (an old zip's Latin-1 ``café``) shown escaped (``caf\\xe9``), as a terminal's
+    encoding refuses it."""
+    if path is None:
+        return "-"
+    absolute = Path(os.path.abspath(path))
+    try:
+        text = str(absolute.relative_to(Path.cwd()))
+    except ValueError:
+        text = str(absolute)
+    return printable(text)
+
+
+def printable(text: str) -> str:
+    """``text`` with each byte of a name that is not UTF-8 escaped (``caf\\xe9``), as a terminal's
+    encoding refuses it raw."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+PACKAGE = Path(__file__).resolve().parent.parent
+SAMPLE = PACKAGE / "sample" / "caltech101_mini"
+"""The built-in sample's folder (``objrec.demo.sample_dir``, without importing torch for --help)."""
+
+
+def output_folder(out: Path | None, data: Path, suffix: str, force: bool) -> tuple[Path, bool]:
+    """--out (``out``) or DATA's default output folder (``-explore``, ``-audit``), and whether to
+    write again over objrec's own unchanged outputs there without --force (``refreshing``)."""
+    from objrec.outputs import AUDIT_FILES, EXPLORE_FILES
+
+    out_dir = out or default_out(data, suffix)
+    names = {"-explore": EXPLORE_FILES, "-audit": AUDIT_FILES}[suffix]
+    return out_dir, not force and refreshing(out, out_dir, names)
+
+
+def refreshing(out: Path | None, out_dir: Path, names: Sequence[str]) -> bool:
+    """Whether a command writes again into its default output folder ``out_dir`` without --force
+    (``out``: the --out given, if any): it does when objrec made that folder for its outputs, as
+    evaluate refreshes its eval-* folder; a folder of the user's of that name stays refused, and
+    so does an output of ``names`` that is not as objrec recorded writing it (a plan.csv under
+    review is the user's work; ``outputs.users_file``), checked again before each write."""
+    from objrec.outputs import check_output_dir, holds_objrecs_outputs
+
+    if out is not None or not holds_objrecs_outputs(out_dir):
+        return False
+    check_output_dir(out_dir, names=names, refresh=True)
+    err.print(f"writing again into {shown(out_dir)} (objrec's earlier outputs)", markup=False)
+    return True
+
+
+def default_out(data: Path, suffix: str) -> Path:
+    """``DATA<suffix>`` beside DATA, or in the current folder when DATA is inside objrec's own
+    package (the built-in sample): a command never writes into the installed package."""
+    data = data.resolve()
+    if data.is_relative_to(PACKAGE):
+        out = Path.cwd() / (data.name + suffix)
+        err.print(
+            f"{shown(data)} is inside objrec's package: writing to {shown(out)} in the current "
+            "folder instead of beside it",
+            markup=False,
+            highlight=False,
+        )
+        return out
+    return data.with_name(data.name + suffix)
+
+
+def print_json(data: Any) -> None:
+    """``data`` as JSON that every parser reads: a number that is not finite (NaN, infinity), which
+    ``json`` would write as the non-standard ``NaN``, is written as ``null``."""
+    click.echo(json.dumps(finite_or_null(data), indent=2, default=str, allow_nan=False))
+
+
+def finite_or_null(data: Any) -> Any:
+    """``data`` with every float that is not finite replaced by None, in lists and dicts too; a
+    numpy or torch scalar becomes the Python number it holds (``default=str`` made it a string)."""
+    if callable(getattr(data, "item", None)) and getattr(data, "shape", None) == ():
+        data = data.item()
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: finite_or_null(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [finite_or_null(value) for value in data]
+    return data
+
+
+def percent(x: float) -> str:
+    return f"{x:.2%}"
+
+
+def not_in_result(record: logging.LogRecord) -> bool:
+    """False for a warning the library logged for what its result says too (``IN_RESULT``): the
+    command prints its own sentence from the result, naming its options, so it is not shown twice
+    (nor put twice into a ``--json`` answer's warnings)."""
+    return not getattr(record, IN_RESULT, False)
+
+
+class SentenceHandler(logging.Handler):
+    """Logged warnings and errors as the CLI's own: ``warning: ...`` on stderr, one sentence, no
+    time stamp or padding (``-v`` brings back rich's timed log lines, for whoever debugs)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            raw = self.format(record).encode("utf-8", "surrogateescape")
+            text = raw.decode("utf-8", "backslashreplace")  # a name that is not UTF-8, escaped
+            kind, colour = (
+                ("error", "red") if record.levelno >= logging.ERROR else ("warning", "yellow")
+            )
+            err.print(f"[bold {colour}]{kind}:[/] {escape(text)}", highlight=False)
+        except Exception:  # logging must never raise: logging.Handler's own rule
+            self.handleError(record)
+
+
+class WarningList(logging.Handler):
+    """Collects the messages of the warnings objrec logs (they still reach stderr as well)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+        self.addFilter(not_in_result)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def logged_warnings() -> Iterator[list[str]]:
+    """The warnings objrec's library logs inside the block, for a ``--json`` answer to carry."""
+    handler = WarningList()
+    logger = logging.getLogger("objrec")
+    logger.addHandler(handler)
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)

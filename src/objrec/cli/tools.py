@@ -1,0 +1,338 @@
+"""Commands around the pipeline: ``cache`` (the feature store), ``backbones`` (the registry),
+``demo`` (the whole pipeline on the built-in sample) and ``suggest`` (which images to label next).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from objrec.cli.evaluation import top5_text
+from objrec.cli.options import DIR, EXISTING, FORCE_OUT
+from objrec.cli.output import (
+    SAMPLE,
+    RichReporter,
+    console,
+    err,
+    percent,
+    print_json,
+    refreshing,
+    shown,
+)
+from objrec.config import DEFAULT_BACKBONE
+from objrec.errors import ObjrecError
+from objrec.progress import plural
+
+
+@click.command()
+@click.option(
+    "--cache-dir", type=DIR, help="The cache folder [default: $OBJREC_CACHE or ~/.cache/objrec]."
+)
+@click.option(
+    "--clear",
+    is_flag=True,
+    help="Delete every stored feature, image fact and exported graph (files objrec did not write "
+    "are left).",
+)
+@click.option("--prune", is_flag=True, help="Remove features not used for --days or not in --keep.")
+@click.option(
+    "--days",
+    type=click.FloatRange(min=0),
+    help="With --prune: remove features no run has used for this many days.",
+)
+@click.option(
+    "--keep",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="With --prune: keep only the features of images found in this folder (any depth).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json: bool) -> None:
+    """Show the feature store and the image facts store: their sizes and how many images they hold;
+    prune or clear them.
+
+    Features are stored per image content, body, data config and view, so renaming, moving or
+    relabelling an image never recomputes it. --prune removes what no run used for --days days
+    or what belongs to no image in --keep (features and the image facts of audit and split alike),
+    then compacts the store, and removes the folders of
+    objrec's earlier cache format. --clear removes only the files objrec writes there, leaving
+    (and naming) any other, and follows no link (one of objrec's names is removed itself).
+    Pruning or clearing waits for other objrec processes using the store or writing image facts;
+    it is always safe: anything needed again is recomputed.
+    """
+    from objrec.features import FeatureCache
+
+    refuse_cache_options(clear, prune, days, keep)
+    store = FeatureCache(cache_dir)
+    say = err if as_json else console  # with --json, stdout carries the JSON alone
+
+    def wait():
+        err.print("waiting for other objrec processes to stop using the store or image facts")
+
+    done: dict[str, Any] = {}
+    if clear:
+        if not store.root.is_dir():
+            say.print(f"nothing to clear: there is no cache folder {store.root}", markup=False)
+        else:
+            done.update(clear_cache(store, wait, say))
+        if not as_json:
+            return
+    if prune:
+        if not store.root.is_dir():
+            say.print(f"nothing to prune: there is no cache folder {store.root}", markup=False)
+        else:
+            done["pruned"] = prune_store(store, days, keep, wait, say)
+    print_cache_summary(store.summary(), as_json, done)
+
+
+def clear_cache(store, wait, say: Console) -> dict:
+    """``store.clear``, said in a sentence, and another naming what it left (what objrec did not
+    write); returns both counts (for ``--json``)."""
+    done = store.clear(wait)
+    if store.root / "store" in done.links:  # its features are where the link pointed, kept
+        said = f"removed {plural(done.removed, 'entry')}"
+    else:
+        said = f"removed every stored feature and {plural(done.removed, 'other entry')}"
+    say.print(f"{said} from {store.root}", markup=False)
+    for link, target in done.links.items():
+        say.print(
+            f"removed the link {link} only: its target {target} is left as it was", markup=False
+        )
+    names = [str(p.relative_to(store.root)) for p in done.left]
+    if names:
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        say.print(
+            f"left {plural(len(names), 'entry')} that objrec did not write: {shown}", markup=False
+        )
+    links = {str(p.relative_to(store.root)): str(t) for p, t in done.links.items()}
+    return {"cleared_other_entries": done.removed, "left_entries": names, "removed_links": links}
+
+
+def prune_store(store, days: float | None, keep: Path | None, wait, say: Console) -> dict:
+    """``store.prune``, said in two sentences; returns what it removed (for ``--json``)."""
+    done = store.prune(days, keep, wait)
+    pruned = {
+        "feature_rows": done.store.entries,
+        "old_format_entries": done.old_entries,
+        "store_bytes_freed": done.store.bytes_before - done.store.bytes_after,
+        "image_fact_rows": done.facts_removed,
+        "facts_bytes_freed": done.facts_before.bytes - done.facts_after.bytes,
+    }
+    say.print(
+        f"removed {plural(pruned['feature_rows'], 'feature row')} and "
+        f"{plural(pruned['old_format_entries'], 'entry')} of the "
+        f"old cache format; the store shrank by {pruned['store_bytes_freed'] / 1e6:.1f} MB"
+    )
+    say.print(
+        f"removed {plural(pruned['image_fact_rows'], 'image fact row')} of the image facts store "
+        f"({pruned['facts_bytes_freed'] / 1e6:.1f} MB)"
+    )
+    return pruned
+
+
+def refuse_cache_options(clear: bool, prune: bool, days: float | None, keep: Path | None) -> None:
+    """Options of ``cache`` that mean something only with another are refused without it."""
+    for flag, value in (("--days", days), ("--keep", keep)):
+        if value is not None and not prune:
+            raise click.UsageError(f"{flag} needs --prune (it says what --prune removes)")
+    if clear and prune:
+        raise click.UsageError("--clear and --prune do not go together: --clear removes everything")
+    if prune and days is None and keep is None:
+        raise click.UsageError("--prune needs --days N, --keep FOLDER or both")
+
+
+def print_cache_summary(summary, as_json: bool, done: dict | None = None) -> None:
+    """The store's table, or with ``as_json`` its summary and ``done`` (what was removed)."""
+    if as_json:
+        print_json(summary.to_json() | (done or {}))
+        return
+    if not summary.exists:
+        console.print(
+            f"there is no cache folder {summary.root}: nothing is stored yet", markup=False
+        )
+        return
+    table = Table("body", "features", "dtype", "images", "rows", "size", "last used")
+    same = Counter((s.label, s.dtype) for s in summary.spaces)  # e.g. int8 bodies calibrated apart
+    for s in summary.spaces:
+        used = time_ago(s.last_used)
+        table.add_row(
+            Text(s.label if same[s.label, s.dtype] == 1 else f"{s.label} (id {s.id[:8]})"),
+            str(s.dim),
+            s.dtype,
+            f"{s.images:,}",
+            f"{s.entries:,}",
+            f"{s.bytes / 1e6:.1f} MB",
+            used,
+        )
+    console.print(f"feature store in {summary.root / 'store'}", markup=False)
+    console.print(table)
+    console.print(
+        f"file index: {plural(summary.files, 'file')} ({summary.index_bytes / 1e6:.1f} MB); "
+        f"exported graphs: {summary.onnx_bytes / 1e6:.1f} MB"
+    )
+    console.print(
+        f"image facts (perceptual hashes of audit and split): "
+        f"{plural(summary.facts.rows, 'image')} ({summary.facts.bytes / 1e6:.1f} MB)"
+    )
+    if summary.old_entries:
+        console.print(
+            f"{plural(summary.old_entries, 'entry')} of the old cache format "
+            f"({summary.old_bytes / 1e6:.1f} MB) {'is' if summary.old_entries == 1 else 'are'} "
+            "no longer read: `objrec cache --prune --days 30` removes them"
+        )
+
+
+def time_ago(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "never"
+    import time
+
+    hours = (time.time() - timestamp) / 3600
+    return f"{hours:.1f} h ago" if hours < 48 else f"{hours / 24:.0f} days ago"
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+def backbones(as_json: bool) -> None:
+    """List the registered backbones and whether their weights are available offline now.
+
+    Any torchvision classification model name also works with --backbone (weights from --weights,
+    the torch hub cache or the network), timm:NAME when timm is installed, and names joined by '+'
+    (a feature ensemble: each body sees the same image, their features are concatenated).
+    """
+    from objrec.backbones import list_backbones
+
+    rows: list[dict[str, Any]] = [
+        {
+            "name": s.name,
+            "input_size": s.data_config.input_size,
+            "offline": s.offline(),
+            "default": s.name == DEFAULT_BACKBONE,
+            "description": s.description,
+        }
+        for s in list_backbones()
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table()
+    table.add_column("name", overflow="fold")  # folded, never cut: a name must stay whole to copy
+    for header in ("input", "offline now", "description"):
+        table.add_column(header)
+    for r in rows:
+        offline = "yes" if r["offline"] else "no"
+        description = str(r["description"]) + ("; objrec's default" if r["default"] else "")
+        table.add_row(str(r["name"]), f"{r['input_size']} px", offline, description)
+    console.print(table)
+
+
+@click.command(
+    help="Run the whole pipeline on the built-in sample (five Caltech-101 classes, 24 images "
+    "each), offline.\n\nThe sample is a class folder inside objrec's package; any command that "
+    "reads one takes it, e.g. `objrec audit` or `objrec explore` (their output then goes to the "
+    f"current folder). It is here:\n\n\b\n{SAMPLE}"
+)
+@click.option(
+    "--out",
+    type=DIR,
+    default=Path("objrec-demo"),
+    show_default=True,
+    help="Folder for the demo's split, run and outputs.",
+)
+@click.option("--force", is_flag=True, help="Replace an earlier demo in --out.")
+def demo(out: Path, force: bool) -> None:
+    from objrec.demo import run_demo
+
+    summary = run_demo(out, RichReporter(), force=force)
+    console.print(
+        f"[green]demo finished[/] in {summary['seconds']:.0f}s: test top-1 "
+        f"{percent(summary['top1'])}{top5_text(summary['top5'], summary['classes'])}; "
+        f"everything is in {escape(shown(out))}"
+    )
+    console.print("next, try:", highlight=False)
+    for command, what in demo_next_steps(summary):
+        console.print(f"  {escape(command)}  [dim]# {escape(what)}[/]", highlight=False)
+
+
+def demo_next_steps(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """Commands to try on what the demo made, each with what it shows."""
+    run, data = shlex.quote(shown(summary["run"])), shlex.quote(shown(summary["data"]))
+    steps = [(f"objrec report {run}", f"{shown(summary['run'])}/report.html: one page about it")]
+    if summary.get("image"):
+        image = shlex.quote(shown(summary["image"]))
+        steps.append((f"objrec predict {run} {image}", "the top classes of one image"))
+    audit = f"objrec audit {data} --run {run}"  # its features, its body: nothing to compute
+    steps.append((audit, "likely wrong labels, near-duplicates, outliers"))
+    return steps
+
+
+@click.command()
+@click.argument("run", type=EXISTING)
+@click.argument("unlabelled", type=EXISTING)
+@click.option("-n", "n", type=int, default=50, show_default=True, help="How many images to list.")
+@click.option(
+    "--diversity",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="The share of an image's informativeness lost by resembling an image already listed "
+    "(0: informativeness alone; 1: a copy of one counts for nothing).",
+)
+@click.option(
+    "--out",
+    type=DIR,
+    help="Folder for the list [default: RUN/suggest, or NAME-suggest beside a checkpoint file "
+    "NAME.safetensors other than a run's model.safetensors; written again on a re-run over the "
+    "files objrec recorded writing, unless you changed one since].",
+)
+@click.option("--force", is_flag=True, help=FORCE_OUT)
+@click.option("--json", "as_json", is_flag=True, help="Print the ranked list as JSON.")
+def suggest(run: Path, unlabelled: Path, n, diversity, out, force, as_json) -> None:
+    """Which images in UNLABELLED to label next to improve the model in RUN the most.
+
+    Each image is ranked by its informativeness, the larger of two reasons to label it, each 0
+    to 1: its uncertainty (one minus the margin between its two best classes) and its
+    unfamiliarity (1 for an image the run answers unknown: a class it lacks, or a view it has not
+    seen; else one minus its familiarity, 0 for an image as familiar as a typical one). So an
+    unknown image comes before every image the run is sure of and finds familiar, however clear
+    its top class. Picked so that no two are near-copies of one hard case. Writes suggestions.csv
+    (ranked) and suggestions.html (thumbnails), each image with its reason. UNLABELLED is only
+    read; its sub-folders are searched too. A folder of only unknown images is said so.
+    """
+    from objrec.outputs import SUGGEST_FILES
+    from objrec.suggest import default_suggest_dir
+    from objrec.suggest import suggest as run_suggest
+
+    if n < 1:
+        raise ObjrecError("-n must be at least 1")
+    if not force:  # says so when it writes again into its default folder
+        refreshing(out, default_suggest_dir(run), SUGGEST_FILES)
+    result = run_suggest(
+        run, unlabelled, n, out, diversity, reporter=RichReporter(as_json), force=force
+    )
+    if as_json:
+        print_json(result.table.to_dict(orient="records"))
+        return
+    if result.all_unknown:
+        every = "the only image is" if result.readable == 1 else f"all {result.readable} images are"
+        console.print(
+            f"[yellow]{every} answered unknown by the run[/]: they look like none of its classes, "
+            "so all are as informative: each is listed the least like those above it"
+        )
+    for r in result.table.head(10).itertuples():
+        console.print(
+            f"{r.rank:3d}. {r.path}: {r.predicted} {r.prob:.0%} or {r.second} {r.prob_second:.0%}"
+            f"; informativeness {r.informativeness:.2f}: {r.reason}",
+            markup=False,
+        )
+    ranked = shown(f"{result.out}/suggestions.csv")
+    console.print(
+        f"{plural(len(result.table), 'image')} ranked in {ranked}", markup=False, highlight=False
+    )

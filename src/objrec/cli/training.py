@@ -1,0 +1,224 @@
+"""The ``train`` command, and what it says when done: the best epoch, why it stopped, what to
+run next.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from objrec.cli.options import DIR, EXISTING, config_option, device_option
+from objrec.cli.output import (
+    BEST_LINE_GAIN,
+    RichReporter,
+    console,
+    is_main_rank,
+    percent,
+    print_json,
+    shown,
+)
+from objrec.config import (
+    AUGMENTATIONS,
+    BALANCES,
+    BATCHNORM_MODES,
+    FEATURE_DTYPES,
+    PRECISIONS,
+    UNKNOWN_SCORES,
+    TrainConfig,
+)
+from objrec.progress import plural
+
+
+@click.command()
+@click.argument("data", type=EXISTING)
+@click.option(
+    "--out",
+    "run",
+    type=DIR,
+    metavar="RUN",
+    help="Run folder for the checkpoint and logs: required, unless --resume RUN continues one.",
+)
+@config_option("--backbone")
+@config_option("--weights", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@config_option("--mean", type=float, nargs=3)
+@config_option("--std", type=float, nargs=3)
+@config_option("--epochs")
+@config_option("--patience")
+@config_option("--min-delta")
+@config_option("--batch-size")
+@config_option("--lr")
+@config_option("--weight-decay")
+@config_option("--hidden")
+@config_option("--dropout")
+@config_option("--heads")
+@config_option("--aug-views")
+@config_option("--augment", type=click.Choice(AUGMENTATIONS))
+@config_option("--label-smoothing")
+@config_option("--balance", type=click.Choice(BALANCES))
+@config_option("--finetune-blocks")
+@config_option("--finetune-epochs")
+@config_option("--finetune-lr")
+@config_option("--finetune-batchnorm", type=click.Choice(BATCHNORM_MODES))
+@config_option("--precision", type=click.Choice(PRECISIONS))
+@config_option("--unknown-score", type=click.Choice(UNKNOWN_SCORES))
+@config_option("--seed")
+@config_option("--num-workers", type=click.IntRange(min=0))
+@device_option
+@config_option("--cache-dir", type=DIR)
+@config_option("--feature-dtype", type=click.Choice(FEATURE_DTYPES))
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Overwrite a model already in --out, or write into a folder of other files.",
+)
+@click.option(
+    "--resume",
+    metavar="RUN",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="Continue the interrupted run in this folder after its last completed epoch, with its "
+    "own settings (the other options are ignored).",
+)
+@click.option(
+    "--strict", is_flag=True, help="Refuse to start while `objrec check` finds unusable files."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON.")
+def train(
+    data: Path,
+    run: Path | None,
+    resume: Path | None,
+    strict: bool,
+    as_json: bool,
+    force: bool,
+    device: str,
+    **options,
+) -> None:
+    """Train a classifier on the split folder DATA: a frozen pretrained body and a new head.
+
+    The frozen body's features are computed once (the centre view plus --aug-views augmented views
+    of each training image) and cached; the head then trains for as many epochs as early stopping on
+    the validation loss wants. RUN receives model.safetensors (the best epoch), config.json,
+    history.csv, curves.png, summary.json and seen_digests.csv (the images it trained and
+    validated on, by content, for evaluate's check).
+    """
+    from objrec.train import train as run_train
+
+    if (run is None) == (resume is None):
+        raise click.UsageError("give --out RUN for a new run, or --resume RUN to continue one")
+    options["weights"] = str(options["weights"]) if options["weights"] else None
+    options["cache_dir"] = str(options["cache_dir"]) if options["cache_dir"] else None
+    config = TrainConfig(**options)
+    reporter = RichReporter(quiet=as_json)
+    target = run or resume
+    assert target is not None
+    result = run_train(data, target, config, reporter, force, bool(resume), strict, device)
+    if not is_main_rank():
+        return
+    if as_json:
+        print_json(result.summary())
+    else:
+        print_trained(result, reporter)
+        console.print(evaluate_next(result.run, data), markup=False, highlight=False)
+
+
+def evaluate_next(run: Path, data: Path) -> str:
+    """What to run after ``train``: evaluate, and how to see what "unknown" catches (its
+    threshold is only said in words on the probabilities line)."""
+    where = " ".join(shlex.quote(shown(p)) for p in (run, data))
+    return (
+        f"next: objrec evaluate {where}; add --unknown FOLDER (photos of none of the classes) "
+        "to see how many of them would still get a class, and a stricter threshold if one helps"
+    )
+
+
+def print_trained(result, reporter: RichReporter | None = None) -> None:
+    """What a finished ``train`` says: the best epoch (the head kept), why it stopped, the time,
+    the model."""
+    console.print(
+        f"best epoch {result.best_epoch} of {len(result.history)}, the head kept: valid loss "
+        f"{result.best_valid_loss:.4f}, valid accuracy {percent(result.best_valid_acc)}"
+        + unshown_best(result, reporter)
+    )
+    losses = [row["valid_loss"] for row in result.history]
+    stopped = early_stop_sentence(
+        result.best_epoch, len(result.history), run_config(result.run), losses
+    )
+    if stopped:
+        console.print(stopped)
+    quantized = result.seconds.get("quantize", 0.0)
+    console.print(
+        f"{result.seconds['total']:.0f}s in all "
+        f"({result.seconds['features']:.0f}s frozen features, "
+        f"{result.precision.get('used', 'fp32')} body"
+        + (f", {quantized:.0f}s of it making the int8 body" if quantized >= 1 else "")
+        + f"); model saved to {shown(result.run / 'model.safetensors')}",
+        markup=False,
+        highlight=False,
+    )
+
+
+def unshown_best(result, reporter: RichReporter | None) -> str:
+    """Why the epoch log's last line marked best is another epoch's than the one kept: the kept
+    epoch's gain over it was too small for a line (``BEST_LINE_GAIN``); empty when it is not."""
+    if reporter is None or reporter.shown_best is None:
+        return ""
+    shown, loss = reporter.shown_best_epoch, reporter.shown_best
+    if shown == result.best_epoch:
+        return ""
+    return (
+        f"; epoch {result.best_epoch} has no line above: it lowered epoch {shown}'s valid loss "
+        f"({loss:.4f}) by only {loss - result.best_valid_loss:.2g}, less than the "
+        f"{BEST_LINE_GAIN:g} a new best line needs"
+    )
+
+
+def run_config(run: Path) -> dict[str, Any]:
+    """The settings a run was trained with (its config.json), or none when it cannot be read."""
+    try:
+        return json.loads((Path(run) / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+LITTLE_GAIN = 1e-3
+"""A validation loss that fell by less than this over the last --patience epochs has little left
+to gain from more epochs (the epoch log shows losses to 4 decimals)."""
+
+
+def lowest(losses: Sequence[float]) -> float:
+    """The lowest of ``losses``, NaN (a diverged epoch) left out; infinity when none is left."""
+    return min((x for x in losses if not math.isnan(x)), default=math.inf)
+
+
+def early_stop_sentence(
+    best: int, ran: int, config: dict[str, Any], losses: Sequence[float] = ()
+) -> str | None:
+    """Why the head stopped where it did, in words: early, or at --epochs while the validation
+    loss was still improving (it improved within the last --patience epochs, or early stopping
+    would have ended it); ``losses``, each epoch's validation loss, tell whether by much."""
+    epochs, patience = config.get("epochs"), config.get("patience")
+    if config.get("finetune_blocks") or not epochs or not patience:
+        return None
+    if ran >= epochs and ran - best < patience:
+        head = (
+            f"ran all --epochs {epochs} without stopping early: the validation loss last improved"
+        )
+        gain = lowest(losses[: ran - patience]) - lowest(losses)
+        small = config.get("min_delta", 0.0) < LITTLE_GAIN  # else every gain counted was larger
+        if len(losses) == ran > patience and small and gain < LITTLE_GAIN:
+            return (
+                f"{head} at epoch {best}, but by less than {LITTLE_GAIN:g} in the last "
+                f"{plural(patience, 'epoch')}, so a larger --epochs would gain little "
+                f"(--min-delta {LITTLE_GAIN:g} stops on gains this small)"
+            )
+        return f"{head} at epoch {best}, so a larger --epochs may lower it further"
+    early = "early " if ran < epochs else ""  # at --epochs, early stopping ended it all the same
+    return (
+        f"stopped {early}at epoch {ran} of --epochs {epochs}: the validation loss did not improve "
+        f"in the {plural(ran - best, 'epoch')} after epoch {best} (--patience {patience})"
+    )
