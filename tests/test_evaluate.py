@@ -103,10 +103,39 @@ def test_an_evaluation_with_tta_gets_its_own_folder(tmp_path):
     from objrec.evaluate import default_eval_dir
 
     run, data = tmp_path / "run", tmp_path / "data"
+    run.mkdir()  # a run folder, not a checkpoint file (which writes beside itself)
     assert default_eval_dir(run, data, data / "test") == run / "eval-test"
     assert default_eval_dir(run, data, data / "test", tta=True) == run / "eval-test-tta"
     other = default_eval_dir(run, data, tmp_path / "other", tta=True)
     assert other.name.startswith("eval-other-") and other.name.endswith("-tta")
+
+
+def test_a_checkpoint_files_evaluation_goes_beside_it_never_inside_it(tmp_path):
+    """`evaluate RUN/model.safetensors DATA` read every image, then failed writing to
+    RUN/model.safetensors/eval-test: "[Errno 20] Not a directory"."""
+    from objrec.evaluate import default_eval_dir
+
+    run, data = tmp_path / "run", tmp_path / "data"
+    run.mkdir()
+    for name in ("model.safetensors", "epoch3.safetensors"):
+        (run / name).write_bytes(b"")
+    assert default_eval_dir(run / "model.safetensors", data, data / "test") == run / "eval-test"
+    assert default_eval_dir(run / "epoch3.safetensors", data, data / "test", tta=True) == (
+        run / "epoch3-eval-test-tta"
+    )
+    other = default_eval_dir(run / "epoch3.safetensors", data, tmp_path / "other")
+    assert other.parent == run and other.name.startswith("epoch3-eval-other-")
+
+
+@pytest.mark.slow  # two whole evaluates
+def test_evaluating_a_checkpoint_file_writes_where_its_run_or_its_name_says(trained_run, split_dir):
+    model = trained_run / "model.safetensors"
+    shutil.copy(model, trained_run / "epoch3.safetensors")
+    evaluate(model, split_dir)
+    assert (trained_run / "eval-test" / "metrics.json").is_file()
+    evaluate(trained_run / "epoch3.safetensors", split_dir)
+    assert (trained_run / "epoch3-eval-test" / ".objrec-output").is_file()
+    assert (trained_run / "epoch3-eval-test" / "metrics.json").is_file()
 
 
 def test_a_class_folder_is_evaluated_as_it_is_and_a_split_folder_by_its_split(split_dir):

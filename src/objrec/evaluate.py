@@ -48,6 +48,7 @@ from objrec.features import (
 from objrec.images import UnreadableImageError, list_images, open_image, warned_once_per_file
 from objrec.inference import Answers, Recognizer
 from objrec.leakage import SEEN_SPLITS, seen_images
+from objrec.meta import output_beside
 from objrec.metrics import confusion_matrix, most_confused, per_class_table, summarize
 from objrec.outputs import (
     EVALUATION_FILES,
@@ -458,15 +459,17 @@ def default_eval_dir(
 
     Another folder gets ``RUN/eval-<its name>-<8 hex digits of its absolute path>``, so that no
     two evaluated folders share an output folder; ``tta`` adds ``-tta``, so that an evaluation
-    with test-time views never replaces the plain one (which ``report`` shows).
+    with test-time views never replaces the plain one (which ``report`` shows). ``run`` may be a
+    checkpoint file: ``RUN/model.safetensors`` writes where its run folder would, another beside
+    itself, named after it (``RUN/epoch3-eval-test``: ``meta.output_beside``).
     """
     target = Path(target).resolve()
     suffix = "-tta" if tta else ""
     if data_dir and target.parent == Path(data_dir).resolve() and target.name in SPLITS:
-        return Path(run) / f"eval-{target.name}{suffix}"
+        return output_beside(run, f"eval-{target.name}{suffix}")
     name = f"{target.parent.name}-{target.name}" if target.name in SPLITS else target.name
     digest = hashlib.sha256(str(target).encode()).hexdigest()[:8]
-    return Path(run) / f"eval-{name}-{digest}{suffix}"
+    return output_beside(run, f"eval-{name}-{digest}{suffix}")
 
 
 def check_eval_dir(

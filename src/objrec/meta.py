@@ -20,6 +20,19 @@ BEST = "model.safetensors"
 LAST = "last.safetensors"
 """A run folder's training state after its last completed epoch, while it can be resumed."""
 
+
+def output_beside(run: Path, name: str) -> Path:
+    """Where a command writes its default output folder ``name`` for the model ``run``:
+    ``RUN/name`` for a run folder and for its model file (``RUN/model.safetensors``); for any
+    other checkpoint file a folder beside it named after it (``RUN/epoch3.safetensors`` ->
+    ``RUN/epoch3-name``), so that checkpoints kept in one folder never share one, and a file is
+    never taken for a folder (``RUN/model.safetensors/name``)."""
+    run = Path(run)
+    if run.is_dir():
+        return run / name
+    return run.parent / (name if run.name == BEST else f"{run.stem}-{name}")
+
+
 FORMAT_VERSION = 2
 """Bumped whenever a checkpoint written by this objrec cannot be read by an older one. 2: the head
 ensemble's members stacked (``head.hidden_weight``, ...; 1 had ``head.members.N.*``) and the ViM

@@ -42,7 +42,7 @@ from objrec.features import (
 )
 from objrec.images import list_images, warned_once_per_file
 from objrec.inference import Answers, Recognizer
-from objrec.meta import BEST
+from objrec.meta import output_beside
 from objrec.outputs import (
     SUGGEST_FILES,
     check_output_dir,
@@ -169,10 +169,7 @@ def default_suggest_dir(run: Path) -> Path:
     its model file (``RUN/model.safetensors``); for any other checkpoint file a folder beside it
     named after it (``RUN/epoch3.safetensors`` -> ``RUN/epoch3-suggest``), so that checkpoints
     kept in one folder each get their own list, never one another's."""
-    run = Path(run)
-    if run.is_dir():
-        return run / "suggest"
-    return run.parent / ("suggest" if run.name == BEST else f"{run.stem}-suggest")
+    return output_beside(run, "suggest")
 
 
 def suggest_folder(run: Path, out: Path | None, folder: Path, force: bool) -> tuple[Path, bool]:
