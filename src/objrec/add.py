@@ -49,14 +49,13 @@ from objrec.data import (
 )
 from objrec.errors import ObjrecError
 from objrec.images import SYSTEM_FOLDERS, is_image_file, list_images, warned_once_per_file
-from objrec.outputs import free_name, name_key, staged, write_new
+from objrec.outputs import free_name, locked, name_key, staged, write_new
 from objrec.progress import listed, log_result_warnings, plural, some_of
 from objrec.split import (
     MANIFEST,
     MANIFEST_COLUMNS,
     allocate,
     decode_all,
-    locked,
     min_class_size,
     near_groups,
     sha256_file,

@@ -163,10 +163,11 @@ def mark_output_dir(folder: Path) -> None:
     the user's that ``force`` writes beside stays theirs, on every forced run, so a file of theirs
     there is never taken for objrec's. The mark records no file yet."""
     folder = Path(folder)
-    if (folder / MARKER).is_file():
-        return
-    if not own_contents(folder) or only_earlier(folder.resolve()):
-        write_record(folder, {})
+    with locked(folder):  # another objrec's record, written meanwhile, is never replaced
+        if (folder / MARKER).is_file():
+            return
+        if not own_contents(folder) or only_earlier(folder.resolve()):
+            write_record(folder, {})
 
 
 def only_earlier(real: Path) -> bool:
@@ -175,6 +176,26 @@ def only_earlier(real: Path) -> bool:
     holds their files too (hidden ones, ``.DS_Store`` say, do not count)."""
     ours = earlier_outputs(real)
     return bool(ours) and all(p.name in ours for p in real.iterdir() if not p.name.startswith("."))
+
+
+@contextlib.contextmanager
+def locked(folder: Path, wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``folder`` for the block: the system releases it when the
+    process ends however it ends, so a killed split's staging folder is told by its free lock.
+    A split holds its output folder too while it writes there, as ``add`` does its data folder,
+    and objrec an output folder while it updates its mark (:func:`record_output`).
+    ``wait()`` is called first when another process holds it."""
+    from objrec.store import lock_exclusively  # numpy: not for ``objrec --help``
+
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        # Some file systems (NFS) refuse an exclusive lock on a folder opened to read: the split
+        # goes on unlocked, and another split sees its folder as in use (its own lock fails too).
+        with contextlib.suppress(OSError):
+            lock_exclusively(fd, wait)
+        yield
+    finally:
+        os.close(fd)
 
 
 LEFTOVER = re.compile(r"\.objrec-[0-9a-f]{32}(?:\.part|\.csv|\.json|\.png|\.html)")
@@ -272,10 +293,13 @@ def fingerprint(path: Path) -> dict[str, Any]:
 def record_output(folder: Path, written: dict[str, dict[str, Any]]) -> None:
     """Add the files objrec has just written (name -> :func:`fingerprint`) to the record of
     ``folder``'s mark, right after them (a run stopped half way leaves what it wrote recorded); a
-    folder without a mark (the user's, written beside with ``force``) gets none."""
+    folder without a mark (the user's, written beside with ``force``) gets none. The folder is
+    :func:`locked` meanwhile: two objrecs writing into one folder at once each add theirs, where
+    one's record written over the other's lost its files (refused later as the user's)."""
     folder = Path(folder)
-    if is_plain_file(folder / MARKER):
-        write_record(folder, (read_record(folder) or {}) | written)
+    with locked(folder):  # read, added to and written whole by one objrec at a time
+        if is_plain_file(folder / MARKER):
+            write_record(folder, (read_record(folder) or {}) | written)
 
 
 def users_file(folder: Path, name: str, force: bool = False) -> str | None:

@@ -31,9 +31,8 @@ from objrec.config import SplitConfig, settings
 from objrec.data import SPLITS, class_dirs, no_class_folders
 from objrec.errors import ObjrecError, strict_refusal
 from objrec.images import list_images, path_order, warned_once_per_file
-from objrec.outputs import refuse_overwrite, reported_as, takes_back_folders
+from objrec.outputs import locked, refuse_overwrite, reported_as, takes_back_folders
 from objrec.progress import listed, log_result_warnings, plural, some_of
-from objrec.store import lock_exclusively
 
 log = logging.getLogger(__name__)
 
@@ -456,23 +455,6 @@ def _in_use(stage: Path) -> bool:
     finally:
         os.close(fd)  # releases the lock, if taken
     return False
-
-
-@contextlib.contextmanager
-def locked(folder: Path, wait: Callable[[], None] | None = None) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``folder`` for the block: the system releases it when the
-    process ends however it ends, so a killed split's staging folder is told by its free lock.
-    A split holds its output folder too while it writes there, as ``add`` does its data folder.
-    ``wait()`` is called first when another process holds it."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        # Some file systems (NFS) refuse an exclusive lock on a folder opened to read: the split
-        # goes on unlocked, and another split sees its folder as in use (its own lock fails too).
-        with contextlib.suppress(OSError):
-            lock_exclusively(fd, wait)
-        yield
-    finally:
-        os.close(fd)
 
 
 def _select_classes(src: Path, exclude: Sequence[str]) -> list[str]:
