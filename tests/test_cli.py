@@ -962,6 +962,24 @@ def test_the_cli_spells_each_api_name_as_the_command_does():
     assert to_cli("pass `data_dir`", cli.commands["report"]) == "pass --data"
 
 
+def test_the_cli_spells_each_api_function_and_call_as_the_command_line_that_does_it():
+    """The library names functions and calls as Python does (`train`, `split_folder(...)`); the
+    CLI shows objrec's command line that does the same, with the values it knows."""
+    from objrec.cli import cli
+    from objrec.cli.messages import to_cli
+
+    split, add, evaluate = (cli.commands[name] for name in ("split", "add", "evaluate"))
+    assert to_cli("`train` will refuse it", split) == "`objrec train` will refuse it"
+    assert to_cli("`split` must be one of", evaluate) == "--split must be one of"  # its option
+    call = "keep it until `split_folder('/a b/photos', '/out', force=True)` has"
+    assert to_cli(call, split) == "keep it until `objrec split '/a b/photos' /out --force` has"
+    assert to_cli("run `audit_folder(data)`", add) == "run `objrec audit DATA`"
+    assert to_cli("run `audit_folder(data)`", add, {"data": "s 0"}) == "run `objrec audit 's 0'`"
+    evaluated = to_cli("too: `evaluate(old_run, data)`", add, {"data": "s0"})
+    assert evaluated == "too: `objrec evaluate OLD_RUN s0`"
+    assert to_cli("`no_such(1)` or `train(`", split) == "`no_such(1)` or `train(`"  # left as is
+
+
 @pytest.mark.slow
 def test_evaluating_another_folder_never_replaces_an_earlier_evaluation(
     capsys, tmp_path, trained_run, split_dir

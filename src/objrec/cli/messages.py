@@ -1,19 +1,49 @@
-"""The library's sentences in the CLI's terms: an API parameter named in an error
-(`force=True`) becomes the command's option (``--force``); OS and click errors become one sentence.
+"""The library's sentences in the CLI's terms: an API parameter named in an error or a warning
+(`force=True`) becomes the command's option (--force), an API function or call (`train`,
+`split_folder(src, out, force=True)`) the command line that does the same (`objrec train`,
+`objrec split SRC OUT --force`); OS and click errors become one sentence.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 import shlex
 
 import click
 
-API_NAME = re.compile(r"`([a-z_]+)(?:=([^`]*))?`")
-"""A parameter named in an ObjrecError as the Python API spells it: `force=True`, `epochs`."""
+API_NAME = re.compile(r"`([a-z_]+)(?:=([^`]*)|(\([^`]*\)))?`")
+"""A parameter or function named in an ObjrecError or a warning as the Python API spells it:
+`force=True`, `epochs`, `train`, `split_folder('photos', 'data', force=True)`."""
 QUOTES = "\"'"
 API_ALIASES = {"data_dir": "data", "folder": "data"}
 """API parameters that the CLI calls by another name."""
+API_COMMANDS = {
+    "split_folder": "split",
+    "add_images": "add",
+    "check_folder": "check",
+    "audit_folder": "audit",
+    "apply_plan": "apply-plan",
+    "export_model": "export",
+    "build_report": "report",
+    "run_demo": "demo",
+}
+"""API functions run by a command of another name (``train`` is run by ``objrec train``)."""
+
+
+def find_param(command: click.Command | None, name: str) -> click.Parameter | None:
+    """``command``'s option or argument for the API parameter ``name``, if it has one."""
+    params = list(command.params) if command else []
+    flag = "--" + name.replace("_", "-")
+    param = next((p for p in params if p.name == name), None)
+    return param or next((p for p in params if flag in p.opts), None)
+
+
+def objrec_command(function: str) -> click.Command | None:
+    """The command that runs the API function ``function``, if one does."""
+    from objrec.cli import cli  # the group, which imports every command (and this module)
+
+    return cli.commands.get(API_COMMANDS.get(function, function))
 
 
 def cli_spelling(
@@ -23,11 +53,8 @@ def cli_spelling(
     ``--force``, ``copy=False`` -> ``--link``, ``epochs`` -> ``--epochs``, ``run`` -> ``RUN``;
     ``resume=True`` -> ``--resume PATH`` with the error's own value, else ``--resume RUN``, and
     the whole command (``train DATA --resume PATH``) when the error's values name its data."""
-    params = list(command.params) if command else []
     name = API_ALIASES.get(name, name)
-    flag = "--" + name.replace("_", "-")
-    param = next((p for p in params if p.name == name), None)
-    param = param or next((p for p in params if flag in p.opts), None)
+    param = find_param(command, name)
     if isinstance(param, click.Argument):
         return param.human_readable_name
     if isinstance(param, click.Option):
@@ -50,9 +77,56 @@ def to_cli(
 ) -> str:
     """An ObjrecError's message with the API's parameter names spelled as ``command``'s options
     (``values``: the error's values for options that take one, e.g. the run to resume)."""
-    return API_NAME.sub(
-        lambda m: cli_spelling(command, m.group(1), m.group(2), values or {}), message
-    )
+    return API_NAME.sub(lambda m: spelled(m, command, values or {}), message)
+
+
+def spelled(match: re.Match, command: click.Command | None, values: dict[str, str]) -> str:
+    """One API name of a message (:data:`API_NAME`) as ``command`` spells it: a parameter as
+    its option or argument (:func:`cli_spelling`); else a function as the command that runs it,
+    in backticks (`train` -> `objrec train`), a call with its arguments (:func:`call_spelling`);
+    a call no command makes is left as it is."""
+    name, value, arguments = match.groups()
+    if arguments is not None:
+        return call_spelling(name, arguments, values) or match.group(0)
+    target = objrec_command(name) if value is None else None
+    if target is not None and find_param(command, API_ALIASES.get(name, name)) is None:
+        return f"`objrec {target.name}`"
+    return cli_spelling(command, name, value, values)
+
+
+def call_spelling(function: str, arguments: str, values: dict[str, str]) -> str | None:
+    """An API call as the command line that does the same, in backticks:
+    `split_folder('a b', 'out', force=True)` -> `objrec split 'a b' out --force`,
+    `audit_folder(data)` -> `objrec audit DATA` (the folder itself when ``values`` name it);
+    None when no command runs ``function`` or the arguments are no Python."""
+    command = objrec_command(function)
+    try:
+        call = ast.parse(f"f{arguments}", mode="eval").body
+    except SyntaxError:
+        return None
+    if command is None or not isinstance(call, ast.Call):
+        return None
+    words = [f"objrec {command.name}"]
+    words += [argument_spelling(command, argument, values) for argument in call.args]
+    words += [
+        cli_spelling(command, keyword.arg, ast.unparse(keyword.value), values)
+        for keyword in call.keywords
+        if keyword.arg is not None
+    ]
+    return f"`{' '.join(words)}`"
+
+
+def argument_spelling(command: click.Command, argument: ast.expr, values: dict[str, str]) -> str:
+    """A positional argument of an API call as the shell takes it: a value quoted (``'a b'``), a
+    name by its value in ``values``, else as ``command`` calls it (``DATA``), else in capitals
+    (``old_run`` -> ``OLD_RUN``)."""
+    if isinstance(argument, ast.Constant):
+        return shlex.quote(str(argument.value))
+    name = ast.unparse(argument)
+    if name in values:
+        return shlex.quote(values[name])
+    param = find_param(command, API_ALIASES.get(name, name))
+    return param.human_readable_name if isinstance(param, click.Argument) else name.upper()
 
 
 def os_error_sentence(exc: OSError) -> str:

@@ -29,6 +29,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from objrec.cli.messages import to_cli
 from objrec.progress import IN_RESULT, Reporter
 
 console = Console(soft_wrap=True)
@@ -339,12 +340,13 @@ def not_in_result(record: logging.LogRecord) -> bool:
 
 
 class SentenceHandler(logging.Handler):
-    """Logged warnings and errors as the CLI's own: ``warning: ...`` on stderr, one sentence, no
-    time stamp or padding (``-v`` brings back rich's timed log lines, for whoever debugs)."""
+    """Logged warnings and errors as the CLI's own: ``warning: ...`` on stderr, one sentence in
+    the CLI's terms (:func:`in_cli_terms`), no time stamp or padding (``-v`` brings back rich's
+    timed log lines, as logged, for whoever debugs)."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            raw = self.format(record).encode("utf-8", "surrogateescape")
+            raw = in_cli_terms(self.format(record)).encode("utf-8", "surrogateescape")
             text = raw.decode("utf-8", "backslashreplace")  # a name that is not UTF-8, escaped
             kind, colour = (
                 ("error", "red") if record.levelno >= logging.ERROR else ("warning", "yellow")
@@ -355,7 +357,8 @@ class SentenceHandler(logging.Handler):
 
 
 class WarningList(logging.Handler):
-    """Collects the messages of the warnings objrec logs (they still reach stderr as well)."""
+    """Collects the messages of the warnings objrec logs, in the CLI's terms (they still reach
+    stderr as well)."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
@@ -363,7 +366,14 @@ class WarningList(logging.Handler):
         self.addFilter(not_in_result)
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+        self.messages.append(in_cli_terms(record.getMessage()))
+
+
+def in_cli_terms(message: str) -> str:
+    """A logged message with the API's names spelled as the running command's options and
+    objrec's commands (:func:`messages.to_cli`): `force=True` -> --force."""
+    ctx = click.get_current_context(silent=True)
+    return to_cli(message, ctx.command if ctx else None)
 
 
 @contextmanager
