@@ -12,7 +12,7 @@ from PIL import Image, ImageOps
 
 from objrec import add as add_module
 from objrec import dedup
-from objrec.add import add_images
+from objrec.add import add_images, add_warnings
 from objrec.cli import main
 from objrec.data import SPLITS
 from objrec.errors import ObjrecError
@@ -119,7 +119,9 @@ def test_a_near_duplicate_of_images_in_two_splits_is_named(tmp_path, split_dir, 
     assert main(["add", str(split_dir), str(new), "--dry-run"]) == 0
     err = " ".join(capsys.readouterr().err.split())
     assert "in two splits" in err and f"red/mirrored.png ~ {copies[0]}, {copies[1]}" in err
-    assert "run `objrec audit" in err
+    assert f"or the first of a tie; run `objrec audit {split_dir}`): " in err
+    (sentence,) = [w for w in add_warnings(result) if "in two splits" in w]
+    assert "or the first of a tie; run `audit_folder(data)`): " in sentence  # the API's names
 
 
 @pytest.mark.slow

@@ -559,7 +559,7 @@ def test_split_names_empty_and_small_classes_and_says_what_to_do(
     code, out, err = run(capsys, "split", image_folder, tmp_path / "data")
     err = " ".join(err.split())
     assert code == 0 and "split 4 classes" in out
-    assert "left out class folders without images (`--strict` refuses them): empty" in err
+    assert "left out class folders without images (--strict refuses them): empty" in err
     assert "fewer than 3 distinct images cannot appear in every split" in err and "tiny" in err
     code, _, err = run(capsys, "split", image_folder, tmp_path / "strict", "--strict")
     assert code == 1 and "empty holds no images" in err
@@ -981,6 +981,29 @@ def test_the_cli_spells_each_api_function_and_call_as_the_command_line_that_does
 
 
 @pytest.mark.slow
+def test_split_names_a_killed_splits_staging_folder_in_the_clis_terms(
+    capsys, tmp_path, image_folder
+):
+    """The library names the call that replaces a killed split's leftovers as Python spells it;
+    `objrec split` says the command line instead, as it did before the library said it once."""
+    out = tmp_path / "data"
+    killed = out / ".objrec-split-1a2b3c4d"
+    (killed / "train" / "red").mkdir(parents=True)
+    hour_ago = time.time() - 3600
+    os.utime(killed, (hour_ago, hour_ago))
+    handler = SentenceHandler()  # as `objrec` installs it (pytest's own handler comes first here)
+    log = logging.getLogger("objrec.split")
+    log.addHandler(handler)
+    try:
+        code, _, err = run(capsys, "split", image_folder, out)
+    finally:
+        log.removeHandler(handler)
+    command = f"objrec split {image_folder.resolve()} {out.resolve()} --force"
+    assert code == 1 and f"keep it until `{command}` has replaced" in " ".join(err.split())
+    assert "split_folder(" not in err
+
+
+@pytest.mark.slow
 def test_evaluating_another_folder_never_replaces_an_earlier_evaluation(
     capsys, tmp_path, trained_run, split_dir
 ):
@@ -1062,14 +1085,14 @@ def test_split_names_unreadable_files_once_and_strict_refuses_them(
     err = " ".join(err.split())
     assert code == 0 and "split 3 classes" in out
     assert (
-        "left out 1 image file that cannot be read (`--strict` refuses them): red/broken.jpg" in err
+        "left out 1 image file that cannot be read (--strict refuses them): red/broken.jpg" in err
     )
     assert err.count("cannot be read") == 1  # the library's logged sentence is not shown too
     assert not list((tmp_path / "data").rglob("broken.jpg"))
     code, out, _ = run(capsys, "split", image_folder, tmp_path / "data2", "--json")
     assert json.loads(out)["unreadable_files"] == ["red/broken.jpg"]
     assert [w for w in json.loads(out)["warnings"] if "cannot be read" in w] == [
-        "left out 1 image file that cannot be read (`--strict` refuses them): red/broken.jpg"
+        "left out 1 image file that cannot be read (--strict refuses them): red/broken.jpg"
     ]
     code, _, err = run(capsys, "split", image_folder, tmp_path / "strict", "--strict")
     assert code == 1 and "red/broken.jpg" in err and not (tmp_path / "strict").exists()
@@ -1300,8 +1323,8 @@ def test_split_json_carries_every_warning_the_text_gives(
     assert code == 0 and len(warnings) == 4
     assert warnings[0] == no_longer_needed_warning(killed, tmp_path / "data")  # split done
     assert [w.split(":")[0] for w in warnings[1:]] == [
-        "left out class folders without images (`--strict` refuses them)",
-        "left out 1 image file that cannot be read (`--strict` refuses them)",
+        "left out class folders without images (--strict refuses them)",
+        "left out 1 image file that cannot be read (--strict refuses them)",
         "classes with fewer than 3 distinct images cannot appear in every split (add images or "
         "change --ratios)",
     ]
@@ -1448,8 +1471,8 @@ def test_names_like_markup_are_printed_as_they_are(capsys, tmp_path, image_folde
     assert "cat[/dog].jpg: cannot read image" in out
     code, out, err = run(capsys, "split", image_folder, tmp_path / "data")
     err = " ".join(err.split())
-    assert code == 0 and "without images (`--strict` refuses them): [b]old" in err
-    assert "cannot be read (`--strict` refuses them): cat[/dog].jpg" in err
+    assert code == 0 and "without images (--strict refuses them): [b]old" in err
+    assert "cannot be read (--strict refuses them): cat[/dog].jpg" in err
     code, out, err = run(capsys, "explore", image_folder, "--out", tmp_path / "explore")
     assert code == 0 and " [i]talic " in out and "cat[/dog].jpg" in out
 

@@ -361,10 +361,11 @@ def test_a_staging_folder_a_killed_split_left_is_named_and_kept(
 
 def killed_split_warning(stage: Path, src: Path, out: Path) -> str:
     """The warning of a staging folder a killed split left, which its manifest may make needed:
-    it said 'it can be deleted', which loses what lets a forced split recognise the leftovers."""
-    command = f"objrec split {src.resolve()} {out.resolve()} --force"
+    it said 'it can be deleted', which loses what lets a forced split recognise the leftovers. It
+    names the call to make, as the API spells it (the CLI: `objrec split SRC OUT --force`)."""
+    call = f"split_folder({str(src.resolve())!r}, {str(out.resolve())!r}, force=True)"
     return (
-        f"{stage} was left by a split that was killed: keep it until `{command}` has replaced what "
+        f"{stage} was left by a split that was killed: keep it until `{call}` has replaced what "
         f"that split left in {out.resolve()} with a whole split; nothing in it is needed after that"
     )
 

@@ -204,16 +204,25 @@ def add_warnings(result: AddResult) -> list[str]:
         warnings.append(
             "near-duplicates of images the data folder already has in two splits (changed by hand:"
             " a leak; each new one goes to the split holding most of them, or the first of a tie;"
-            " `audit` the folder): "
+            " run `audit_folder(data)`): "
             + some_of([f"{a} ~ {', '.join(b)}" for a, b in result.spread_groups])
         )
     if test := result.totals()["test"]:
-        changed, are = ("would change", "would be") if result.dry_run else ("changed", "are")
-        warnings.append(
-            f"{plural(test, 'test image')} {changed} ({test} added): scores before and after "
-            f"{are} on different test sets; to compare, evaluate the old run on the new folder too"
-        )
+        warnings.append(changed_test_warning(test, f"{test} added", result.dry_run))
     return warnings
+
+
+def changed_test_warning(n: int, how: str, dry_run: bool = False) -> str:
+    """The sentence when the test split of a data folder (``data``) gains, loses or relabels
+    ``n`` images (``how``), by ``add`` or the CLI's ``apply-plan``: scores before and after are
+    not comparable."""
+    changed, are = ("would change", "would be") if dry_run else ("changed", "are")
+    return (
+        f"{plural(n, 'test image')} {changed} ({how}): scores before and after {are} on "
+        "different test sets; to compare, evaluate the old run on the new folder too: "
+        "`evaluate(old_run, data)` (evaluate's 'test set' fingerprint is the same only when the "
+        "images and their labels are)"
+    )
 
 
 def _empty(given: list[Path], images: list[NewImage], class_name: str | None) -> list[str]:

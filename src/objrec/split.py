@@ -339,13 +339,11 @@ def warn_of_killed_split(stage: Path, src: Path, out: Path) -> None:
             *(stage, out, shlex.quote(str(stage))),
         )
         return
-    command = f"objrec split {shlex.quote(str(src))} {shlex.quote(str(out))} --force"
     log.warning(
-        "%s was left by a split that was killed: keep it until `%s` has replaced what that split "
-        "left in %s with a whole split; nothing in it is needed after that",
-        stage,
-        command,
-        out,
+        "%s was left by a split that was killed: keep it until `split_folder(%r, %r, force=True)` "
+        "has replaced what that split left in %s with a whole split; nothing in it is needed "
+        "after that",
+        *(stage, str(src), str(out), out),
     )
 
 

@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from objrec.cli.messages import to_cli
 from objrec.cli.options import DIR, EXISTING, FORCE_OUT
 from objrec.cli.output import (
     RichReporter,
@@ -129,38 +130,11 @@ def split(src: Path, out: Path, ratios, seed, exclude, copy, force, strict, near
 
 
 def split_warnings(result) -> list[str]:
-    """What the user should know about a split, one sentence each (names as they are): a single
-    class, classes left out or missing from some split."""
-    warnings = []
-    if len(result.counts) == 1:
-        (name,) = result.counts
-        warnings.append(
-            f"only one class ({name}): `objrec train` will refuse this split "
-            "(a classifier needs at least two classes)"
-        )
-    if result.empty_classes:
-        warnings.append(
-            "left out class folders without images (`--strict` refuses them): "
-            + some_of(result.empty_classes)
-        )
-    if result.unreadable_files:
-        warnings.append(
-            f"left out {plural(len(result.unreadable_files), 'image file')} that cannot be read "
-            "(`--strict` refuses them): " + some_of(result.unreadable_files)
-        )
-    if result.cross_class_duplicates:
-        pairs = result.cross_class_duplicates
-        warnings.append(
-            f"pictures in two classes that are the same or look alike ({plural(len(pairs), 'pair')}"
-            "; one of the two labels is probably wrong, and each pair was kept in one split): "
-            + some_of([f"{a} = {b}" for a, b in pairs])
-        )
-    if result.small_classes:
-        warnings.append(
-            f"classes with fewer than {plural(result.min_images, 'distinct image')} cannot appear "
-            "in every split (add images or change --ratios): " + ", ".join(result.small_classes)
-        )
-    return warnings
+    """What the user should know about a split, one sentence each (names as they are): the
+    library's (``split.split_warnings``), naming split's options and objrec's commands."""
+    from objrec.split import split_warnings as sentences
+
+    return [to_cli(sentence, split) for sentence in sentences(result)]
 
 
 @click.command()
@@ -319,50 +293,21 @@ def ratios_line(result) -> str:
 
 
 def add_warnings(result) -> list[str]:
-    """What the user should know about an add, one sentence each (names as they are)."""
-    warnings = []
-    if result.empty_classes:
-        warnings.append("left out class folders without images: " + some_of(result.empty_classes))
-    if result.unreadable_files:
-        warnings.append(
-            f"left out {plural(len(result.unreadable_files), 'image file')} that cannot be read: "
-            + some_of(result.unreadable_files)
-        )
-    if result.cross_class_duplicates:
-        pairs = result.cross_class_duplicates
-        warnings.append(
-            f"pictures in two classes that are the same or look alike ({plural(len(pairs), 'pair')}"
-            "; one of the two labels is probably wrong; a copy already in the data folder was "
-            "not added, a near one went to its split): " + some_of([f"{a} = {b}" for a, b in pairs])
-        )
-    if result.small_classes:
-        warnings.append(
-            f"classes with fewer than {plural(result.min_images, 'distinct image')} cannot appear "
-            "in every split (add images or change --ratios): " + ", ".join(result.small_classes)
-        )
-    if result.spread_groups:
-        data = shlex.quote(shown(result.data))
-        warnings.append(
-            "near-duplicates of images the data folder already has in two splits (changed by hand:"
-            " a leak; each new one goes to the split holding most of them, or the first of a"
-            " tie; run `objrec audit "
-            f"{data}`): " + some_of([f"{a} ~ {', '.join(b)}" for a, b in result.spread_groups])
-        )
-    if test := result.totals()["test"]:
-        warnings.append(test_change_warning(test, f"{test} added", result.data, result.dry_run))
-    return warnings
+    """What the user should know about an add, one sentence each (names as they are): the
+    library's (``add.add_warnings``), naming add's options, objrec's commands and DATA."""
+    from objrec.add import add_warnings as sentences
+
+    values = {"data": shown(result.data)}
+    return [to_cli(sentence, add, values) for sentence in sentences(result)]
 
 
-def test_change_warning(n: int, how: str, data: Path, dry_run: bool = False) -> str:
-    """``add``'s and ``apply-plan``'s sentence when the test split of ``data`` (the folder
-    written) gains, loses or relabels images: scores before and after are not comparable."""
-    changed, are = ("would change", "would be") if dry_run else ("changed", "are")
-    return (
-        f"{plural(n, 'test image')} {changed} ({how}): scores before and after {are} on "
-        "different test sets; to compare, evaluate the old run on the new folder too: "
-        f"`objrec evaluate OLD_RUN {shlex.quote(shown(data))}` (evaluate's 'test set' "
-        "fingerprint is the same only when the images and their labels are)"
-    )
+def test_change_warning(n: int, how: str, data: Path) -> str:
+    """``apply-plan``'s sentence when the test split of ``data`` (the folder written) loses or
+    relabels images, as ``add``'s (``add.changed_test_warning``): scores before and after are not
+    comparable."""
+    from objrec.add import changed_test_warning
+
+    return to_cli(changed_test_warning(n, how), apply_plan, {"data": shown(data)})
 
 
 @click.command()
