@@ -54,6 +54,21 @@ def test_help_says_the_runs_own_report_and_evaluations_are_refreshed_without_for
     assert code == 0 and "never refreshed without" in " ".join(out.split())
 
 
+@pytest.mark.slow  # a whole evaluate
+def test_evaluate_writes_beside_a_checkpoint_file_and_its_help_says_so(
+    capsys, trained_run, split_dir
+):
+    """`objrec evaluate RUN/epoch3.safetensors DATA` read every image, then failed: 'error:
+    RUN/epoch3.safetensors/eval-test: not a directory', exit 1; --help said only RUN/eval-*."""
+    shutil.copy(trained_run / "model.safetensors", trained_run / "epoch3.safetensors")
+    code, out, _ = run(capsys, "evaluate", trained_run / "epoch3.safetensors", split_dir)
+    assert code == 0 and str(trained_run / "epoch3-eval-test") in " ".join(out.split())
+    code, out, _ = run(capsys, "evaluate", "--help")
+    assert code == 0 and "CKPT.safetensors other than a run's model.safetensors, CKPT-eval-" in (
+        " ".join(out.split())
+    )
+
+
 @pytest.mark.slow
 def test_report_and_export_through_the_cli(capsys, tmp_path, trained_run, split_dir):
     code, out, _ = run(capsys, "export", trained_run, "--out", tmp_path / "m.onnx", "--json")

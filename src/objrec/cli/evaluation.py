@@ -38,8 +38,9 @@ TOP5_CLASSES = 5
     "--out",
     type=DIR,
     help="Folder for the tables and plots [default: RUN/eval-SPLIT for the run's own data folder, "
-    "RUN/eval-NAME-HASH for any other; with --tta, the same name ending in -tta; so that no "
-    "evaluation replaces another's; an evaluation of the same folder there is refreshed "
+    "RUN/eval-NAME-HASH for any other; with --tta, the same name ending in -tta; beside a "
+    "checkpoint file CKPT.safetensors other than a run's model.safetensors, CKPT-eval-...; so "
+    "that no evaluation replaces another's; an evaluation of the same folder there is refreshed "
     "without --force].",
 )
 @click.option(
