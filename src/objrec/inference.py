@@ -263,11 +263,16 @@ class Recognizer:
             for v, i in zip(values, index, strict=True)
         ]
 
-    def explain(self, image: Image.Image) -> tuple[Image.Image, int]:
-        """A Grad-CAM overlay on the model's view of ``image``, and the class it explains (for an
-        int8 model: of its fp32 body, which the int8 one approximates)."""
+    def explain(self, image: Image.Image, target: int | None = None) -> tuple[Image.Image, int]:
+        """A Grad-CAM overlay on the model's view of ``image``, and the class it explains:
+        ``target``, by default this recognizer's top class of the evaluation view (on its own
+        runtime: for an int8 model the int8 answer, explained through its fp32 body, which the
+        int8 one approximates, as Grad-CAM needs gradients). A caller that reported another top
+        class (test-time views) passes it, so that the map shows the class it reported."""
         model = self.model
-        if isinstance(model.body, QuantizedBody):  # Grad-CAM needs gradients: the fp32 body's
+        if target is None:
+            target = int(self.answer([image]).probs[0].argmax())
+        if isinstance(model.body, QuantizedBody):
             model = Classifier(model.body.float_body, model.head).freeze_body().eval()
-        cam, target = grad_cam(model, self.preprocess([image]))
+        cam, target = grad_cam(model, self.preprocess([image]), target)
         return overlay(model_view(self.data, image), cam), target

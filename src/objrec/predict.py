@@ -59,6 +59,8 @@ class Prediction:
     topk: list[dict[str, float | str]] = field(default_factory=list)
     error: str | None = None
     explanation: str | None = None
+    explained: str | None = None
+    """The class the Grad-CAM map in ``explanation`` shows: the reported top class."""
     unknown: bool = False
     """The image looks like none of the classes (its unknown score is below the threshold)."""
     score: float | None = None
@@ -95,7 +97,11 @@ class Prediction:
         where = {"filename": self.filename, "path": self.path}
         if self.error:
             return {**where, "topk": self.topk, "error": self.error}
-        extra = {"explanation": self.explanation} if self.explanation else {}
+        extra = (
+            {"explanation": self.explanation, "explained": self.explained}
+            if self.explanation
+            else {}
+        )
         return {
             **where,
             "unknown": self.unknown,
@@ -259,11 +265,13 @@ def write_explanations(
     try:
         with reporter.task("Grad-CAM", len(readable)) as advance:
             for r, name in zip(readable, names, strict=True):
-                picture, _ = recognizer.explain(open_image(r.path, recognizer.draft))
+                top = recognizer.classes.index(str(r.topk[0]["class"]))  # the one reported
+                picture, target = recognizer.explain(open_image(r.path, recognizer.draft), top)
                 with output_file(folder, name, force, record=False, other=other) as tmp:
                     picture.save(tmp)
                     drawn = fingerprint(tmp)  # as the rename keeps it
                 written[name], r.explanation = drawn, str(folder / name)
+                r.explained = recognizer.classes[target]
                 advance(1)
     finally:
         if written:
