@@ -510,3 +510,37 @@ def test_each_worker_of_several_takes_the_upload_limit(client, monkeypatch):
     with TestClient(app_from_env()) as worker:
         answer = worker.post("/predict", files={"file": ("x.png", png_bytes(), "image/png")})
     assert answer.status_code == 413 and "(1,000 bytes)" in answer.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["--device", "cuda:99"], "--device cuda:99"),
+        (["--runtime", "onnx", "--device", "cuda:99"], "--device cuda:99"),
+    ],
+)
+def test_serve_with_several_workers_refuses_a_bad_setting_before_starting_them(
+    client, capsys, monkeypatch, flags, words
+):
+    """`serve --workers 2 --device cuda` on a machine without a GPU never exited: the parent
+    checked only the checkpoint, and each worker died loading the model with a traceback, was
+    restarted by uvicorn's supervisor, and died again, holding the port. The parent now loads
+    the model as a worker would before starting any: one sentence, exit 1, no worker started."""
+    from objrec import serve
+    from objrec.cli import main
+
+    started = []
+    monkeypatch.setattr(serve, "run_until_stopped", lambda *args: started.append(args))
+    code = main(["serve", str(client.run), "--workers", "2", "--port", "0", *flags])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and started == [] and len(err.splitlines()) == 1, err
+    assert err.startswith("error: ") and words in err, err
+
+
+def test_serve_with_several_workers_starts_them_when_the_settings_are_good(client, monkeypatch):
+    from objrec import serve
+
+    started = []
+    monkeypatch.setattr(serve, "run_until_stopped", lambda config, sock: started.append(config))
+    serve.serve(client.run, port=0, workers=2, runtime="torch", device="cpu")
+    assert [(c.workers, c.factory) for c in started] == [(2, True)]

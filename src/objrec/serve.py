@@ -36,7 +36,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from objrec import __version__
-from objrec.checkpoint import read_checkpoint
 from objrec.devices import resolve_device
 from objrec.errors import ObjrecError
 from objrec.images import UPLOAD_MAX_PIXELS, UnreadableImageError, open_image
@@ -264,6 +263,17 @@ def app_from_env() -> FastAPI:
     )
 
 
+def check_settings(
+    run: Path, runtime: str | None, device: str, threshold: float | None, unknown: bool
+) -> None:
+    """Load the model once as each worker will (device, runtime, threshold, the checkpoint),
+    so that a setting a worker would fail on is refused here, in one sentence: uvicorn's
+    supervisor restarts a worker that dies while starting, forever, each with a traceback. The
+    ONNX model a worker runs is exported here too, once, rather than by each worker at once."""
+    recognizer = load_recognizer(Path(run), runtime, device, threshold, unknown)
+    del recognizer  # the workers load their own
+
+
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening socket on ``host``:``port`` (0: any free port), or one clear sentence why not."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -327,7 +337,7 @@ def serve(
         raise ObjrecError("workers must be at least 1")
     check_upload_limit(max_upload_bytes)
     if workers > 1:  # each worker process builds its app from the environment
-        read_checkpoint(Path(run))
+        check_settings(run, runtime, device, threshold, unknown)
         settings = (runtime, device, threshold, unknown, max_upload_bytes)
         os.environ.update(worker_environment(Path(run), *settings))
         app: FastAPI | str = "objrec.serve:app_from_env"
