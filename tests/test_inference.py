@@ -255,3 +255,53 @@ def test_the_readme_s_export_block_gives_predict_s_answer(sample_run, tmp_path, 
         name, share = printed.removeprefix("unknown; closest: ").rsplit(" ", 1)
         assert name == ours.topk[0]["class"] and printed.startswith("unknown") == ours.unknown
         assert abs(float(share.rstrip("%")) / 100 - float(ours.topk[0]["prob"])) < 0.01
+
+
+@pytest.mark.slow
+def test_a_damaged_or_foreign_cached_onnx_model_is_made_again(trained_run, split_dir, caplog):
+    """The whole model that ``runtime="onnx"`` (serve's default) caches was reused whenever its
+    file existed: a damaged one (a full disk, a killed copy) gave an InvalidProtobuf traceback
+    on every predict and serve, and was never made again. Now a graph that does not open, or
+    whose outputs are not this model's (here: probabilities without the familiarity), is
+    exported again, with a warning naming it; the answers are as before."""
+    from objrec.checkpoint import load_model
+    from objrec.export import export_checked
+    from objrec.features import open_cache
+
+    image = open_image(next((split_dir / "test" / "red").iterdir()))
+    expected = Recognizer.load(trained_run, "onnx").probabilities([image])
+    (cached,) = (open_cache().root / "onnx").glob("model-*.onnx")
+    model, meta = load_model(trained_run)
+    model.familiarity = None
+
+    def answered_again_saying_so():
+        with caplog.at_level("WARNING", logger="objrec.inference"):
+            again = Recognizer.load(trained_run, "onnx").probabilities([image])
+        assert torch.allclose(again, expected, atol=1e-6)
+        assert f"the cached ONNX model {cached} is not usable" in caplog.text
+        caplog.clear()
+
+    cached.write_bytes(cached.read_bytes()[:100])  # damaged
+    answered_again_saying_so()
+    export_checked(model, meta, cached, softmax=True)  # another graph: probabilities only
+    answered_again_saying_so()
+
+
+@pytest.mark.slow
+def test_a_cached_onnx_model_that_cannot_be_made_again_is_one_sentence_naming_it(
+    trained_run, monkeypatch
+):
+    from objrec import inference
+    from objrec.errors import ObjrecError
+    from objrec.features import open_cache
+
+    Recognizer.load(trained_run, "onnx")
+    (cached,) = (open_cache().root / "onnx").glob("model-*.onnx")
+    cached.write_bytes(b"damaged")
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("the exporter failed")
+
+    monkeypatch.setattr(inference, "export_checked", fails)
+    with pytest.raises(ObjrecError, match=f"cannot make the ONNX model {cached}"):
+        Recognizer.load(trained_run, "onnx")

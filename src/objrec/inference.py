@@ -25,10 +25,11 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from objrec import __version__
 from objrec.checkpoint import BEST, load_model
 from objrec.confidence import Readable, require_number, tie_head
 from objrec.errors import ObjrecError
-from objrec.export import export_checked
+from objrec.export import Tail, export_checked
 from objrec.features import open_cache
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier
@@ -41,6 +42,9 @@ log = logging.getLogger(__name__)
 
 RUNTIMES = ("torch", "onnx")
 CENTRE = ("centre",)
+MODEL_GRAPH = 2
+"""The form of the whole-model graph that ``runtime="onnx"`` caches, part of its key: raised
+whenever the graph objrec exports for a checkpoint changes."""
 
 Outputs = tuple[torch.Tensor, torch.Tensor | None]
 """One view's (logits, familiarity or None) for a batch."""
@@ -68,6 +72,15 @@ class Answers:
     probs: torch.Tensor
     scores: torch.Tensor
     unknown: torch.Tensor
+
+
+def open_graph(path: Path, outputs: tuple[str, ...]) -> OnnxModel:
+    """The ONNX model at ``path``, refused unless its outputs are ``outputs``."""
+    model = OnnxModel(path)
+    names = tuple(o.name for o in model.session.get_outputs())
+    if names != outputs:
+        raise ObjrecError(f"its outputs are {', '.join(names)}, not {', '.join(outputs)}")
+    return model
 
 
 class Recognizer:
@@ -150,18 +163,48 @@ class Recognizer:
         return isinstance(self.model.familiarity, Readable)
 
     def _onnx_model(self, checkpoint: Path | None) -> Callable[[torch.Tensor], Outputs]:
-        digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest() if checkpoint else "model"
-        path = open_cache().model_onnx_path(digest)
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            export_checked(self.model, self.meta, path, softmax=False)
-        onnx_model = OnnxModel(path)
+        onnx_model = self._cached_graph(open_cache().model_onnx_path(self._graph_key(checkpoint)))
 
         def run(x: torch.Tensor) -> Outputs:
             outputs = onnx_model.outputs(x)
             return outputs[0], outputs[1] if len(outputs) > 1 else None
 
         return run
+
+    def _graph_key(self, checkpoint: Path | None) -> str:
+        """The cached graph's key: the checkpoint's bytes (without one, the model's tensors and
+        data config), objrec's version and :data:`MODEL_GRAPH`, so that no graph another objrec
+        built differently (one without the familiarity output, say) is ever reused."""
+        key = hashlib.sha256(f"objrec {__version__} graph {MODEL_GRAPH}\n".encode())
+        if checkpoint is not None:
+            key.update(checkpoint.read_bytes())
+            return key.hexdigest()
+        key.update(repr(self.data).encode())
+        for name, value in self.model.state_dict().items():
+            key.update(name.encode())
+            if isinstance(value, torch.Tensor):
+                key.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+        return key.hexdigest()
+
+    def _cached_graph(self, path: Path) -> OnnxModel:
+        """The whole model as ONNX at ``path``, exported (and checked against PyTorch) when it
+        is not there, and again when it is damaged or lacks this model's outputs (as
+        ``runtime.make_runner`` does with the body's graph); one sentence naming the file when
+        it cannot be made."""
+        expected = Tail(self.model, 1.0, softmax=False).output_names
+        if path.exists():
+            try:
+                return open_graph(path, expected)
+            except Exception as exc:  # ONNX Runtime raises many types: any means "not usable"
+                log.warning(
+                    "the cached ONNX model %s is not usable (%s): exporting it again", path, exc
+                )
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            export_checked(self.model, self.meta, path, softmax=False)
+            return open_graph(path, expected)
+        except Exception as exc:  # the exporter too
+            raise ObjrecError(f"cannot make the ONNX model {path} for this run: {exc}") from exc
 
     @torch.inference_mode()
     def _from_features(self, features: torch.Tensor) -> Outputs:
