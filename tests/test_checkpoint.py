@@ -96,6 +96,34 @@ def test_truncated_checkpoint_and_other_versions_are_refused(tmp_path, trained_r
         read_checkpoint(tmp_path / "plain.safetensors")
 
 
+@pytest.mark.parametrize("header", ["{not json", "[1, 2]", "7"])
+def test_a_header_that_is_not_a_json_object_is_not_an_objrec_checkpoint(
+    tmp_path, trained_run, header
+):
+    """objrec metadata that was not JSON gave a JSONDecodeError traceback, a JSON list an
+    AttributeError one; now either is one sentence naming the file."""
+    state, _ = read_checkpoint(trained_run)
+    path = tmp_path / "odd.safetensors"
+    save_file(state, str(path), metadata={"objrec": header})
+    with pytest.raises(ObjrecError, match=f"^{path} is not an objrec checkpoint"):
+        read_checkpoint(path)
+
+
+@pytest.mark.parametrize("change", [-1, 1])
+def test_classes_that_do_not_match_the_head_are_refused_when_read(tmp_path, trained_run, change):
+    """A checkpoint naming fewer classes than its head has outputs loaded, then predict failed
+    with an IndexError traceback; with more, the extra classes were silently never answered.
+    Either is refused when the checkpoint is read, in one sentence naming it."""
+    state, meta = read_checkpoint(trained_run)
+    header = meta.to_json()
+    classes = header["classes"]
+    header["classes"] = classes[:change] if change < 0 else [*classes, "extra"]
+    path = tmp_path / "c.safetensors"
+    save_file(state, str(path), metadata={"objrec": json.dumps(header)})
+    with pytest.raises(ObjrecError, match=f"^{path} .* {len(classes) + change} classes for a head"):
+        load_model(path)
+
+
 @pytest.mark.slow
 def test_weights_of_the_wrong_shape_are_a_clear_error(tmp_path, trained_run):
     state, meta = read_checkpoint(trained_run)

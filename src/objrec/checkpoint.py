@@ -70,7 +70,14 @@ def is_onnx_file(path: Path) -> bool:
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], RunMeta]:
     """Tensors and metadata of an objrec checkpoint; anything else is refused before use."""
     state, header = _read(path)
-    return state, RunMeta.from_json(header)
+    meta = RunMeta.from_json(header)
+    if len(meta.classes) != meta.head.n_classes:
+        where = Path(path) / BEST if Path(path).is_dir() else path
+        raise ObjrecError(
+            f"{where} is not a usable objrec checkpoint: it names {len(meta.classes)} classes "
+            f"for a head of {meta.head.n_classes} outputs"
+        )
+    return state, meta
 
 
 def is_checkpoint(path: Path) -> bool:
@@ -111,7 +118,7 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         ) from exc
     if _META_KEY not in header:
         raise ObjrecError(f"{path} is a safetensors file but not an objrec checkpoint")
-    meta = json.loads(header[_META_KEY])
+    meta = header_object(path, header[_META_KEY])
     version = meta.get("format_version")
     if version not in READABLE_FORMATS:
         newer = isinstance(version, int) and version > FORMAT_VERSION
@@ -124,6 +131,17 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
             )
         )
     return state, meta
+
+
+def header_object(path: Path, text: str) -> dict[str, Any]:
+    """The checkpoint's metadata: a JSON object, or the file is refused as no objrec checkpoint."""
+    try:
+        meta = json.loads(text)
+    except ValueError:
+        meta = None
+    if not isinstance(meta, dict):
+        raise ObjrecError(f"{path} is not an objrec checkpoint (its metadata is not a JSON object)")
+    return meta
 
 
 def build_from_meta(meta: RunMeta) -> Classifier:
