@@ -193,3 +193,25 @@ def test_a_model_named_like_its_sidecar_is_refused(trained_run, tmp_path, capsys
         error = " ".join(capsys.readouterr().err.split())
         assert f"--out {out / name} ends in .json" in error and "m.onnx instead" in error
         assert "Traceback" not in error and not out.exists()
+
+
+@pytest.mark.slow
+def test_a_checkpoint_file_exports_beside_itself_by_default(trained_run, tmp_path, capsys):
+    """`objrec export ckpt.safetensors` (predict and serve take a checkpoint file) wrote to
+    ckpt.safetensors/model.onnx and failed, '... is a file'; the model now goes beside the file
+    under its name, ckpt.onnx with ckpt.json, never over a file there without `force`."""
+    import shutil
+
+    from objrec.checkpoint import BEST
+    from objrec.cli import main
+
+    ckpt = tmp_path / "ckpt.safetensors"
+    shutil.copy(trained_run / BEST, ckpt)
+    result = export_model(ckpt)
+    assert (result.path, result.sidecar) == (tmp_path / "ckpt.onnx", tmp_path / "ckpt.json")
+    assert OnnxModel(result.path).session.get_outputs()[0].name == "probabilities"
+    (tmp_path / "ckpt.onnx").write_bytes(b"the user's own file")
+    code = main(["export", str(ckpt)])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and "ckpt.onnx" in err and len(err.splitlines()) == 1, err
+    assert (tmp_path / "ckpt.onnx").read_bytes() == b"the user's own file"

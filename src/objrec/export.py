@@ -234,7 +234,7 @@ def export_model(
     force: bool = False,
     threshold: float | None = None,
 ) -> ExportResult:
-    """Export the model of ``run`` to ``out`` (default ``run/model.onnx``) and check it; the
+    """Export the model of ``run`` to ``out`` (default :func:`default_out`) and check it; the
     sidecar's unknown threshold is ``threshold`` when given (on the run's score), else the run's."""
     require_number(threshold, finite=True)
     if fmt not in FORMATS:
@@ -242,7 +242,7 @@ def export_model(
     if not onnxruntime_available():
         raise ObjrecError("exporting needs onnxruntime: pip install onnxruntime")
     model, meta = load_model(run)
-    path = output_path(out) if out else Path(run) / "model.onnx"
+    path = output_path(out) if out else default_out(Path(run))
     sidecar = path.with_suffix(".json")
     if path.suffix.lower() == ".json":  # the sidecar's own name (a case-blind disk's too)
         raise ObjrecError(
@@ -254,6 +254,12 @@ def export_model(
     refuse_users_sidecar(sidecar, path)
     with new_folders(path.parent):  # a failed export leaves no folder it made for ``out``
         return export_checked(model, meta, path, softmax, threshold)
+
+
+def default_out(run: Path) -> Path:
+    """Where an export goes unless told: ``RUN/model.onnx`` for a run folder; beside a checkpoint
+    file, under its name with ``.onnx`` (``ckpt.safetensors`` -> ``ckpt.onnx``)."""
+    return run / "model.onnx" if run.is_dir() else run.with_suffix(".onnx")
 
 
 def refuse_users_sidecar(sidecar: Path, path: Path) -> None:

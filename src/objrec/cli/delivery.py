@@ -31,7 +31,8 @@ FastAPI for ``--help`` (a test checks that the two agree)."""
 @click.option(
     "--out",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="The model file [default: RUN/model.onnx], not a .json name: the JSON sidecar goes "
+    help="The model file [default: RUN/model.onnx, or beside a checkpoint file RUN given, its "
+    "name with .onnx], not a .json name: the JSON sidecar goes "
     "beside it under its name with .json.",
 )
 @click.option(
