@@ -183,7 +183,9 @@ class Recognizer:
         for name, value in self.model.state_dict().items():
             key.update(name.encode())
             if isinstance(value, torch.Tensor):
-                key.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+                key.update(
+                    value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes()
+                )
         return key.hexdigest()
 
     def _cached_graph(self, path: Path) -> OnnxModel:
