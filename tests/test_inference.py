@@ -305,3 +305,41 @@ def test_a_cached_onnx_model_that_cannot_be_made_again_is_one_sentence_naming_it
     monkeypatch.setattr(inference, "export_checked", fails)
     with pytest.raises(ObjrecError, match=f"cannot make the ONNX model {cached}"):
         Recognizer.load(trained_run, "onnx")
+
+
+@pytest.mark.slow
+def test_evaluate_predict_and_the_export_agree_where_answers_are_not_near_certain(
+    trained_run, tmp_path
+):
+    """evaluate reads the feature store's float16 rows, predict, serve and the export computed
+    float32 features: on unfamiliar Caltech images, whose answers are not near-certain, they
+    differed by up to 1.3e-4 (over ``TOLERANCE``), where the tiny run's near-certain answers hid
+    it. A run whose features were stored as float16 (the default; its head was fitted on them)
+    now rounds its body's features so on every path. Images of two colours mixed leave the
+    colour model unsure."""
+    from .conftest import COLOURS, make_image
+
+    folder, mixes = tmp_path / "mixed", [("red", "green"), ("green", "blue"), ("blue", "red")]
+    for i, (a, b) in enumerate(mixes):
+        (folder / a).mkdir(parents=True)
+        for seed in range(4):
+            colour = [(x + y) / 2 for x, y in zip(COLOURS[a], COLOURS[b], strict=True)]
+            make_image(colour, seed=10 * i + seed).save(folder / a / f"{b}-{seed}.png")
+    classes = list(Recognizer.load(trained_run).classes)
+    evaluation = evaluate(trained_run, folder, out=tmp_path / "eval")
+    paths = evaluation.predictions["path"].tolist()
+    reference = dict(zip(paths, evaluation.probabilities.numpy(), strict=True))
+    assert min(float(p.max()) for p in reference.values()) < 0.9  # not near-certain
+    answers = {}
+    for runtime in ("torch", "onnx"):
+        results = predict(trained_run, [folder], topk=len(classes), runtime=runtime)
+        answers[runtime] = probability_rows([(r.path, r.topk) for r in results], classes)
+    exported, recognizer = (
+        export_model(trained_run, tmp_path / "m.onnx"),
+        Recognizer.load(trained_run),
+    )
+    onnx = OnnxModel(exported.path)
+    answers["export"] = {p: onnx(recognizer.preprocess([open_image(p)]))[0].numpy() for p in paths}
+    for name, rows in answers.items():
+        worst = max(float(np.abs(rows[p] - reference[p]).max()) for p in paths)
+        assert worst <= TOLERANCE, f"{name} differs from evaluate by {worst:.2g}"

@@ -23,7 +23,7 @@ from objrec.checkpoint import load_model
 from objrec.confidence import Readable, require_number
 from objrec.errors import ObjrecError
 from objrec.meta import Calibration, RunMeta
-from objrec.model import Classifier
+from objrec.model import Classifier, as_stored
 from objrec.outputs import (
     is_export_sidecar,
     new_folders,
@@ -51,10 +51,14 @@ class Tail(nn.Module):
     """Body features -> the exported outputs: the head's probabilities, calibrated by the run's
     temperature (or its raw logits), and the familiarity score when the run has one."""
 
-    def __init__(self, model: Classifier, temperature: float, softmax: bool):
+    def __init__(
+        self, model: Classifier, temperature: float, softmax: bool, feature_dtype: str = "float32"
+    ):
         super().__init__()
         self.head, self.familiarity = model.head, model.familiarity
         self.temperature, self.softmax = temperature, softmax
+        self.feature_dtype = feature_dtype
+        """The run's stored features' dtype: float16 rows are rounded to (``as_stored``)."""
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -62,6 +66,7 @@ class Tail(nn.Module):
         return (first,) if self.familiarity is None else (first, "familiarity")
 
     def forward(self, features: torch.Tensor):
+        features = as_stored(features, self.feature_dtype)
         logits = self.head(features)
         out = (logits / self.temperature).softmax(1) if self.softmax else logits
         return out if self.familiarity is None else (out, self.familiarity(features))
@@ -284,7 +289,7 @@ def export_checked(
     """Export, verify against PyTorch within ``TOLERANCE``, write the sidecar JSON (its unknown
     threshold ``threshold`` when given, else the run's)."""
     calibration = meta.calibration or Calibration()
-    tail = Tail(model, calibration.temperature, softmax)
+    tail = Tail(model, calibration.temperature, softmax, meta.feature_dtype)
     module = nn.Sequential(model.body, tail).eval()
     size = meta.data.input_size
     with staged(path) as part:  # the user's file stays as it was until this one is checked

@@ -32,7 +32,7 @@ from objrec.errors import ObjrecError
 from objrec.export import Tail, export_checked
 from objrec.features import open_cache
 from objrec.meta import Calibration, RunMeta
-from objrec.model import Classifier
+from objrec.model import Classifier, as_stored
 from objrec.quantize import QuantizedBody
 from objrec.runtime import DeviceRunner, OnnxModel
 from objrec.saliency import grad_cam, overlay
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 RUNTIMES = ("torch", "onnx")
 CENTRE = ("centre",)
-MODEL_GRAPH = 2
+MODEL_GRAPH = 3
 """The form of the whole-model graph that ``runtime="onnx"`` caches, part of its key: raised
 whenever the graph objrec exports for a checkpoint changes."""
 
@@ -112,6 +112,8 @@ class Recognizer:
         self.classes = list(meta.classes)
         self.data = meta.data
         self.draft = draft_size(self.data)
+        self.feature_dtype = meta.feature_dtype
+        """How the run stored its features: the head sees the body's rounded so (``as_stored``)."""
         self.calibration = meta.calibration or Calibration()
         self.temperature = self.calibration.temperature
         own = self.calibration.unknown_threshold
@@ -211,7 +213,7 @@ class Recognizer:
     @torch.inference_mode()
     def _from_features(self, features: torch.Tensor) -> Outputs:
         """(logits, familiarity or None) of the body's features, computed on the head's device."""
-        features = features.to(next(self._head.parameters()).device)
+        features = as_stored(features.to(next(self._head.parameters()).device), self.feature_dtype)
         scorer = self._familiarity
         familiarity = scorer(features).cpu() if scorer is not None else None
         return self._head(features).cpu(), familiarity
@@ -225,10 +227,7 @@ class Recognizer:
         (``runtime.torch_runner``): the demo's predict step (30 images, the default three-body
         model) took 4.25 s against 6.17 s channels-first (medians of 3), its probabilities within
         1e-10 and unknown scores within 1e-6 (relative) of those (``benchmarks/demo_time.py``)."""
-        x = x.contiguous(memory_format=torch.channels_last)
-        if self.model.familiarity is None:
-            return self.model(x), None
-        return self.model.scored()(x)
+        return self._from_features(self.model.body(x.contiguous(memory_format=torch.channels_last)))
 
     # ------------------------------------------------------------ the definition
 

@@ -121,6 +121,16 @@ def mean_log_probs(member_logits: torch.Tensor) -> torch.Tensor:
     return member_logits.log_softmax(-1).logsumexp(0) - math.log(len(member_logits))
 
 
+def as_stored(features: torch.Tensor, feature_dtype: str) -> torch.Tensor:
+    """``features`` rounded as the feature store keeps them (``float16`` rows), in their own
+    dtype: a head fitted on float16 rows sees those, and ``evaluate`` reads them, so every path
+    to the model's answer (the recognizer's runtimes, the exported graph) rounds the body's
+    features so too, and all give one answer (float32 features moved it by up to 1.3e-4)."""
+    if feature_dtype != "float16":
+        return features
+    return features.to(torch.float16).to(features.dtype)
+
+
 class Classifier(nn.Module):
     """``head(body(x))``; while the body is frozen, ``train()`` leaves it in eval mode."""
 
