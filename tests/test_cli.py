@@ -2153,3 +2153,14 @@ def test_suggest_given_a_checkpoint_file_writes_beside_it(capsys, tmp_path, trai
     code, _, err = run(capsys, "suggest", trained_run / "model.safetensors", split_dir / "test")
     assert code == 0, err
     assert (trained_run / "suggest" / "suggestions.csv").is_file()
+
+
+@pytest.mark.slow
+def test_python_dash_m_objrec_cli_runs_the_command():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "objrec.cli", "--help"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and "Usage:" in done.stdout

@@ -270,3 +270,16 @@ def test_a_report_never_replaces_a_file_of_its_run_even_with_force(tmp_path, mon
     assert report_path(Path("run"), Path("run/other.html")) == Path("run/other.html")  # a new file
     assert report_path(Path("run"), Path("link/report.html"), force=True).name == "report.html"
     assert (run / "config.json").read_text() == "the run's own"
+
+
+@pytest.mark.slow
+def test_a_checkpoint_files_report_goes_beside_it_never_inside_it(trained_run, split_dir, capsys):
+    from objrec.cli import main
+
+    shutil.copy(trained_run / "model.safetensors", trained_run / "epoch3.safetensors")
+    checkpoint = trained_run / "epoch3.safetensors"
+    assert main(["report", str(checkpoint), "--data", str(split_dir)]) == 0
+    assert (trained_run / "epoch3-report.html").is_file()
+    assert (trained_run / "epoch3-eval-test" / "predictions.csv").is_file()  # its own evaluation
+    assert not (trained_run / "report.html").exists()  # the run's model has its own report
+    assert build_report(trained_run / "model.safetensors") == trained_run / "report.html"

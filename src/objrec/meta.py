@@ -33,6 +33,12 @@ def output_beside(run: Path, name: str) -> Path:
     return run.parent / (name if run.name == BEST else f"{run.stem}-{name}")
 
 
+def checkpoint_file(run: Path) -> Path:
+    """The checkpoint file of ``run``: a run folder's ``model.safetensors``, or ``run`` itself."""
+    run = Path(run)
+    return run / BEST if run.is_dir() else run
+
+
 FORMAT_VERSION = 2
 """Bumped whenever a checkpoint written by this objrec cannot be read by an older one. 2: the head
 ensemble's members stacked (``head.hidden_weight``, ...; 1 had ``head.members.N.*``) and the ViM

@@ -24,7 +24,7 @@ from jinja2 import Environment, select_autoescape
 from PIL import Image
 
 from objrec import __version__
-from objrec.checkpoint import BEST, model_digest, read_checkpoint
+from objrec.checkpoint import model_digest, read_checkpoint
 from objrec.config import DataConfig
 from objrec.data import scan_class_folder
 from objrec.errors import ObjrecError
@@ -32,7 +32,7 @@ from objrec.evaluate import top_losses, worst_class_rows
 from objrec.explore import explore
 from objrec.images import UnreadableImageError, open_image, warned_once_per_file
 from objrec.inference import Recognizer
-from objrec.meta import RunMeta
+from objrec.meta import RunMeta, checkpoint_file, output_beside
 from objrec.outputs import landing, output_path, refuse_overwrite, same_file, shown_name, staged
 from objrec.progress import SILENT, Reporter
 from objrec.transforms import build_transforms, draft_size
@@ -96,7 +96,11 @@ def load_evaluation(
             refuse_other_evaluation(folder, target, force)
             evaluate(run, data_dir, reporter=reporter, force=force)
         return folder
-    made = sorted(run.glob("eval*/predictions.csv"), key=lambda p: p.stat().st_mtime)
+    evaluations = output_beside(run, "eval")  # RUN/eval-*, or CKPT-eval-* beside a checkpoint
+    made = sorted(
+        evaluations.parent.glob(f"{evaluations.name}*/predictions.csv"),
+        key=lambda p: p.stat().st_mtime,
+    )
     done = [p for p in made if is_current(p, run)]
     if done:
         return done[-1].parent
@@ -135,7 +139,7 @@ def is_current(predictions: Path, run: Path) -> bool:
     replaced in the same folder (its tables would be another model's): told by the model's
     digest its ``metrics.json`` records (a copied run's files all have the copy's times); an
     evaluation that records none is current when made after the model was saved."""
-    model = run / BEST
+    model = checkpoint_file(run)
     if not predictions.exists() or not model.exists():
         return predictions.exists()
     recorded = evaluated_model(predictions.parent / "metrics.json")
@@ -258,10 +262,11 @@ def build_report(
 
 
 def report_path(run: Path, out: Path | None, force: bool = False) -> Path:
-    """Where the report goes (``out``, default ``RUN/report.html``), refused when it would write
-    over a file without ``force``; the run's own earlier report is refreshed, however ``out``
-    spells it (``run/../run/report.html``, through a link to the run folder)."""
-    own = run / "report.html"
+    """Where the report goes (``out``, default ``RUN/report.html``, or ``CKPT-report.html`` beside
+    a checkpoint file other than a run's model), refused when it would write over a file without
+    ``force``; the run's own earlier report is refreshed, however ``out`` spells it
+    (``run/../run/report.html``, through a link to the run folder)."""
+    own = output_beside(run, "report.html")
     out = output_path(out) if out else own
     if not same_file(out, own) and is_part_of(out, run):
         raise ObjrecError(

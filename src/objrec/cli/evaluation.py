@@ -259,7 +259,8 @@ def averages_table(m: dict[str, Any]) -> Table:
 @click.option(
     "--out",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="The HTML file [default: RUN/report.html, refreshed without --force].",
+    help="The HTML file [default: RUN/report.html; for a checkpoint file RUN other than a run's "
+    "model.safetensors, NAME-report.html beside it; refreshed without --force].",
 )
 @click.option(
     "--data", type=EXISTING, help="The split folder [default: the one the run trained on]."
