@@ -1036,6 +1036,26 @@ def test_evaluating_another_folder_never_replaces_an_earlier_evaluation(
 
 
 @pytest.mark.slow
+def test_every_json_answer_has_a_warnings_list(capsys, tmp_path, trained_run, split_dir):
+    """evaluate --json added a "warning" string only when it warned, while split --json always
+    had "warnings": []: now every command that can warn answers with a list, empty when clean."""
+    commands = {
+        "split": ("split", split_dir / "train", tmp_path / "s"),
+        "check": ("check", split_dir),
+        "explore": ("explore", split_dir, "--out", tmp_path / "e"),
+        "evaluate": ("evaluate", trained_run, split_dir),
+        "export": ("export", trained_run, "--out", tmp_path / "m.onnx"),
+    }
+    for name, args in commands.items():
+        code, out, _ = run(capsys, *args, "--json")
+        answer = json.loads(out)
+        assert code == 0 and answer["warnings"] == [], name
+    code, out, _ = run(capsys, "evaluate", trained_run, split_dir / "train", "--json")
+    warnings = json.loads(out)["warnings"]
+    assert len(warnings) == 1 and "overstate accuracy" in warnings[0]
+
+
+@pytest.mark.slow
 def test_evaluate_warns_loudly_when_images_are_the_runs_own_training_images(
     capsys, trained_run, split_dir, image_folder
 ):

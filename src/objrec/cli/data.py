@@ -27,6 +27,7 @@ from objrec.cli.output import (
     printable,
     shown,
     task_from_first_step,
+    with_warnings,
 )
 from objrec.config import DEFAULT_BACKBONE, PRECISIONS, SplitConfig, TrainConfig, field_help
 from objrec.progress import plural, some_of
@@ -330,15 +331,12 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
     from objrec.explore import explore as run_explore
 
     out_dir, refresh = output_folder(out, data, "-explore", force)
-    result = run_explore(data, out_dir, RichReporter(quiet=as_json), force, refresh)
+    with logged_warnings() as logged:
+        result = run_explore(data, out_dir, RichReporter(quiet=as_json), force, refresh)
     if as_json:
-        print_json(
-            {
-                "out": str(out_dir),
-                "counts": result.counts.to_dict(orient="index"),
-                "unreadable": result.unreadable,
-            }
-        )
+        counts = result.counts.to_dict(orient="index")
+        found = {"out": str(out_dir), "counts": counts, "unreadable": result.unreadable}
+        print_json(with_warnings(found, logged))
         return
     table = Table(
         "class", *map(str, result.counts.columns), "mean size (w x h)", title="Images per class"
@@ -381,9 +379,10 @@ def check(data: Path, as_json: bool) -> None:
     """
     from objrec.check import check_folder
 
-    result = check_folder(data, RichReporter(quiet=as_json))
+    with logged_warnings() as logged:
+        result = check_folder(data, RichReporter(quiet=as_json))
     if as_json:
-        print_json(result.to_json())
+        print_json(with_warnings(result.to_json(), logged))
     else:
         for p in result.problems:
             style = "red" if p.unusable else "yellow"
@@ -457,9 +456,12 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, force, as_json
 
     out_dir, refresh = output_folder(out, data, "-audit", force)
     config = AuditConfig(backbone=backbone, folds=folds, seed=seed, precision=precision)
-    result = run_audit(data, out_dir, config, run, RichReporter(quiet=as_json), force, refresh)
+    with logged_warnings() as logged:
+        reporter = RichReporter(quiet=as_json)
+        result = run_audit(data, out_dir, config, run, reporter, force, refresh)
     if as_json:
-        print_json(result.to_json())
+        unjudged = [unjudged_note(result.unjudged)] if result.unjudged else []
+        print_json(with_warnings(result.to_json(), logged + unjudged))
         return
     console.print(
         f"audited {plural(result.n_images, 'image')}: "

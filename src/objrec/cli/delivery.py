@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from objrec.cli.options import EXISTING, FINITE, device_option, unknown_options
-from objrec.cli.output import console, err, print_json, shown
+from objrec.cli.output import console, err, logged_warnings, print_json, shown, with_warnings
 from objrec.errors import ObjrecError
 
 SERVE_MAX_UPLOAD_MIB = 10.0
@@ -72,15 +72,11 @@ def export(
     """
     from objrec.export import export_model
 
-    result = export_model(run, out, fmt, softmax, force, threshold)
+    with logged_warnings() as logged:
+        result = export_model(run, out, fmt, softmax, force, threshold)
     if as_json:
-        print_json(
-            {
-                "model": str(result.path),
-                "sidecar": str(result.sidecar),
-                "max_abs_diff": result.max_diff,
-            }
-        )
+        paths = {"model": str(result.path), "sidecar": str(result.sidecar)}
+        print_json(with_warnings(paths | {"max_abs_diff": result.max_diff}, logged))
         return
     console.print(
         f"exported {shown(result.path)} and {shown(result.sidecar)}; ONNX Runtime matches PyTorch "

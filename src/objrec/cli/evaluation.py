@@ -13,7 +13,17 @@ from rich.table import Table
 from rich.text import Text
 
 from objrec.cli.options import DIR, EXISTING, FORCE_OUT, device_option, refuse_swapped
-from objrec.cli.output import RichReporter, console, err, percent, print_json, printable, shown
+from objrec.cli.output import (
+    RichReporter,
+    console,
+    err,
+    logged_warnings,
+    percent,
+    print_json,
+    printable,
+    shown,
+    with_warnings,
+)
 from objrec.config import EvaluateConfig, field_docs, field_help
 from objrec.progress import plural, some_of
 
@@ -85,9 +95,10 @@ def evaluate(
     refuse_swapped("evaluate", run, data)
     reporter = RichReporter(quiet=as_json)
     config = EvaluateConfig(split=split, tta=tta, unknown=unknown, device=device)
-    result = run_evaluate(run, data, config, out=out, reporter=reporter, force=force)
+    with logged_warnings() as logged:
+        result = run_evaluate(run, data, config, out=out, reporter=reporter, force=force)
     if as_json:
-        print_json(result.to_json())
+        print_json(with_warnings(result.to_json(), [*logged, result.warning or ""]))
         if result.warning:
             err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
         return

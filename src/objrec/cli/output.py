@@ -314,6 +314,13 @@ def print_json(data: Any) -> None:
     click.echo(json.dumps(finite_or_null(data), indent=2, default=str, allow_nan=False))
 
 
+def with_warnings(data: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+    """A command's ``--json`` object with its ``warnings``: always there, a list of sentences
+    (empty ones left out), empty on a clean run, so that a script reads one key of one type
+    whatever the command (docs/json.md)."""
+    return data | {"warnings": [w for w in warnings if w]}
+
+
 def finite_or_null(data: Any) -> Any:
     """``data`` with every float that is not finite replaced by None, in lists and dicts too; a
     numpy or torch scalar becomes the Python number it holds (``default=str`` made it a string)."""

@@ -19,9 +19,11 @@ from objrec.cli.output import (
     RichReporter,
     console,
     is_main_rank,
+    logged_warnings,
     percent,
     print_json,
     shown,
+    with_warnings,
 )
 from objrec.config import (
     AUGMENTATIONS,
@@ -116,11 +118,12 @@ def train(
     reporter = RichReporter(quiet=as_json)
     target = run or resume
     assert target is not None
-    result = run_train(data, target, config, reporter, force, bool(resume), strict, device)
+    with logged_warnings() as logged:
+        result = run_train(data, target, config, reporter, force, bool(resume), strict, device)
     if not is_main_rank():
         return
     if as_json:
-        print_json(result.summary())
+        print_json(with_warnings(result.summary(), logged))
     else:
         print_trained(result, reporter)
         console.print(evaluate_next(result.run, data), markup=False, highlight=False)
