@@ -76,3 +76,17 @@ def test_precision_recall_f1_match_scikit_learn():
         got = [summary[f"{average}_{n}"] for n in ("precision", "recall", "f1")]
         np.testing.assert_allclose(got, expected[:3])
     assert precision_recall_f1(preds, targets, 5)["precision"][4] == 0  # predicted, never right
+
+
+def test_one_quantity_under_two_names_has_one_value():
+    """evaluate --json gave "top1": 0.991150438785553 (float32) beside "weighted_recall":
+    0.9911504424778761, and per class "top1": 0.8999999761581421 beside "recall": 0.9."""
+    targets = torch.arange(113) % 12  # 12 classes of 9 or 10 images
+    logits = torch.nn.functional.one_hot(targets, 12).double() * 5
+    logits[0] = torch.eye(12)[1] * 5  # one image of class 0 (10 images) wrong
+    m = summarize(logits, targets)
+    assert m["top1"] == m["weighted_recall"] == 112 / 113
+    assert m["mean_class_top1"] == m["macro_recall"]
+    table = per_class_table(logits, targets, [str(i) for i in range(12)]).set_index("class")
+    assert table.loc["0", "top1"] == table.loc["0", "recall"] == 0.9
+    assert (table["top1"] == table["recall"]).all()

@@ -18,7 +18,11 @@ def topk_correct(logits: torch.Tensor, targets: torch.Tensor, k: int) -> torch.T
 def summarize(
     logits: torch.Tensor, targets: torch.Tensor, n_classes: int | None = None
 ) -> dict[str, float]:
-    """Loss, top-1 and top-5 overall (micro) and averaged over the classes present (macro)."""
+    """Loss, top-1 and top-5 overall (micro) and averaged over the classes present (macro).
+
+    Every rate is a count divided by a count in float64, as :func:`averaged_prf`'s and
+    :func:`per_class_table`'s, so that one quantity under two names has one value: ``top1`` is
+    ``weighted_recall`` and ``mean_class_top1`` is ``macro_recall``, to the last digit."""
     n_classes = n_classes or logits.shape[1]
     if len(targets) == 0:
         return {
@@ -30,16 +34,16 @@ def summarize(
             "mean_class_top5": float("nan"),
             **averaged_prf(targets, targets, n_classes),
         }
-    top1, top5 = topk_correct(logits, targets, 1).float(), topk_correct(logits, targets, 5).float()
-    counts = torch.bincount(targets, minlength=n_classes).float()
+    top1, top5 = (topk_correct(logits, targets, k).double() for k in (1, 5))
+    counts = torch.bincount(targets, minlength=n_classes).double()
     present = counts > 0
     per1 = torch.bincount(targets, weights=top1, minlength=n_classes)[present] / counts[present]
     per5 = torch.bincount(targets, weights=top5, minlength=n_classes)[present] / counts[present]
     return {
         "n": len(targets),
         "loss": F.cross_entropy(logits, targets).item(),
-        "top1": top1.mean().item(),
-        "top5": top5.mean().item(),
+        "top1": top1.sum().item() / len(targets),
+        "top5": top5.sum().item() / len(targets),
         "mean_class_top1": per1.mean().item(),
         "mean_class_top5": per5.mean().item(),
         **averaged_prf(logits.argmax(1), targets, n_classes),
@@ -71,11 +75,13 @@ def averaged_prf(preds: torch.Tensor, targets: torch.Tensor, n_classes: int) -> 
     present = support > 0
     weights = support[present] / support[present].sum().clamp(min=1)
     result = {}
+    empty = not bool(present.any())
     for name in ("precision", "recall", "f1"):
         values = prf[name][present]
-        empty = not len(values)
         result[f"macro_{name}"] = float("nan") if empty else values.mean().item()
         result[f"weighted_{name}"] = float("nan") if empty else (values * weights).sum().item()
+    if not empty:  # the share of images right, as summarize's top1: to the last digit
+        result["weighted_recall"] = (preds == targets).sum().item() / support.sum().item()
     return result
 
 
@@ -103,8 +109,8 @@ def per_class_table(
                 "class": name,
                 "n_train": (n_train or {}).get(name, 0),
                 "n_test": n,
-                "top1": top1[mask].float().mean().item(),
-                "top5": top5[mask].float().mean().item(),
+                "top1": int(top1[mask].sum()) / n,  # counts divided in float64, as recall
+                "top5": int(top5[mask].sum()) / n,
                 "precision": prf["precision"][label].item(),
                 "recall": prf["recall"][label].item(),
                 "f1": prf["f1"][label].item(),
