@@ -48,6 +48,23 @@ def test_logits_are_exported_without_the_softmax(trained_run, tmp_path):
 
 
 @pytest.mark.slow
+def test_the_sidecar_says_what_the_temperature_divides(trained_run, tmp_path):
+    """model.json said "softmax(logits / temperature)", but the graph divides the log of the
+    heads' averaged probabilities, not logits: the sidecar says so, and it is true."""
+    from objrec.model import mean_log_probs
+
+    result = export_model(trained_run, tmp_path / "s.onnx", softmax=False)
+    rule = json.loads(result.sidecar.read_text())["calibration"]
+    assert "softmax(logits" not in rule and "log of its heads' averaged probabilities" in rule
+    model, _ = load_model(trained_run)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.inference_mode():
+        features = model.body(x)
+        members = model.head.member_logits(features)
+        assert torch.allclose(OnnxModel(result.path)(x), mean_log_probs(members), atol=1e-4)
+
+
+@pytest.mark.slow
 def test_an_earlier_export_is_refused_unless_forced(trained_run, tmp_path):
     export_model(trained_run, tmp_path / "m.onnx")
     before = (tmp_path / "m.onnx").read_bytes()

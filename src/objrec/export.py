@@ -49,7 +49,8 @@ class ExportResult:
 
 class Tail(nn.Module):
     """Body features -> the exported outputs: the head's probabilities, calibrated by the run's
-    temperature (or its raw logits), and the familiarity score when the run has one."""
+    temperature (or the uncalibrated scores they come from: the log of the heads' averaged
+    probabilities, output as ``logits``), and the familiarity score when the run has one."""
 
     def __init__(
         self, model: Classifier, temperature: float, softmax: bool, feature_dtype: str = "float32"
@@ -151,6 +152,14 @@ def preprocessing(meta: RunMeta, softmax: bool) -> dict[str, Any]:
     }
 
 
+CALIBRATION = (
+    "the probabilities are softmax(scores / temperature), where scores is the head's output: the "
+    "log of its heads' averaged probabilities (the log-softmax of the logits with one head), not "
+    "the raw logits; the logits output holds these scores"
+)
+"""The sidecar's calibration rule: the head answers ``model.mean_log_probs``, not logits."""
+
+
 def confidence_sidecar(
     meta: RunMeta,
     model: Classifier,
@@ -167,7 +176,7 @@ def confidence_sidecar(
         "outputs": outputs,
         "temperature": calibration.temperature,
         "temperature_applied": softmax,
-        "calibration": "the probabilities are softmax(logits / temperature)"
+        "calibration": CALIBRATION
         + ("; the graph applies it" if softmax else "; apply it to the logits output"),
         "unknown": {
             "score": score,

@@ -39,7 +39,8 @@ FastAPI for ``--help`` (a test checks that the two agree)."""
     "--softmax/--logits",
     default=True,
     show_default=True,
-    help="Output probabilities, or raw logits.",
+    help="Output calibrated probabilities, or the scores they come from (output `logits`: the "
+    "log of the heads' averaged probabilities, not raw logits; see the sidecar's calibration).",
 )
 @click.option(
     "--force",
