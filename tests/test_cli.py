@@ -44,6 +44,19 @@ def test_help_explains_every_command(capsys):
     assert "--out RUN " in out and "RUN receives" in out  # the RUN its text names
 
 
+def test_every_json_option_points_at_the_page_that_lists_its_keys(capsys):
+    """evaluate --json printed some 30 keys found nowhere (known_kept, top1_at_threshold, ...):
+    docs/json.md lists each command's keys, and every --json help names it."""
+    from objrec.cli import cli
+
+    page = (Path(__file__).parents[1] / "docs" / "json.md").read_text()
+    for name, command in cli.commands.items():
+        option = next((p for p in command.params if "--json" in p.opts), None)
+        if option is not None:
+            assert "docs/json.md" in (option.help or ""), name
+            assert f"\n## {name}\n" in page, name
+
+
 def test_help_says_the_runs_own_report_and_evaluations_are_refreshed_without_force(capsys):
     """report's --force said "Overwrite --out", yet RUN/report.html was refreshed without it, as
     evaluate refreshes RUN/eval-test: the help says which outputs need --force."""
@@ -1039,6 +1052,7 @@ def test_evaluating_another_folder_never_replaces_an_earlier_evaluation(
 def test_every_json_answer_has_a_warnings_list(capsys, tmp_path, trained_run, split_dir):
     """evaluate --json added a "warning" string only when it warned, while split --json always
     had "warnings": []: now every command that can warn answers with a list, empty when clean."""
+    page = (Path(__file__).parents[1] / "docs" / "json.md").read_text()
     commands = {
         "split": ("split", split_dir / "train", tmp_path / "s"),
         "check": ("check", split_dir),
@@ -1050,6 +1064,8 @@ def test_every_json_answer_has_a_warnings_list(capsys, tmp_path, trained_run, sp
         code, out, _ = run(capsys, *args, "--json")
         answer = json.loads(out)
         assert code == 0 and answer["warnings"] == [], name
+        section = page.split(f"\n## {name}\n")[1].split("\n## ")[0]
+        assert not [key for key in answer if f"`{key}`" not in section], name  # documented
     code, out, _ = run(capsys, "evaluate", trained_run, split_dir / "train", "--json")
     warnings = json.loads(out)["warnings"]
     assert len(warnings) == 1 and "overstate accuracy" in warnings[0]

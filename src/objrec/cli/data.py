@@ -81,7 +81,9 @@ COPY_OPTION = click.option(
     show_default=True,
     help=field_help(SplitConfig, "near_duplicates"),
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the counts as JSON (keys: docs/json.md)."
+)
 def split(src: Path, out: Path, ratios, seed, exclude, copy, force, strict, near, as_json) -> None:
     """Split SRC (one sub-folder per class) into OUT/train, OUT/valid, OUT/test.
 
@@ -168,7 +170,12 @@ def split_warnings(result) -> list[str]:
     + " add reads the digests of DATA's files from the feature store there: give the --cache-dir "
     "train was given, and no file it hashed is read again.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the counts and files as JSON.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the counts and files as JSON (keys: docs/json.md).",
+)
 def add(data: Path, new, class_name, ratios, seed, copy, dry_run, cache_dir, as_json) -> None:
     """Add the images of NEW to DATA (a folder made by `objrec split`), as split would place them.
 
@@ -322,7 +329,12 @@ def test_change_warning(n: int, how: str, data: Path) -> str:
     "for the built-in sample].",
 )
 @click.option("--force", is_flag=True, help=FORCE_OUT)
-@click.option("--json", "as_json", is_flag=True, help="Print the per-class counts as JSON.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the per-class counts as JSON (keys: docs/json.md).",
+)
 def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
     """Count images per class (per split for a split folder) and summarise image sizes.
 
@@ -360,7 +372,9 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
 
 @click.command()
 @click.argument("data", type=EXISTING)
-@click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the problems as JSON (keys: docs/json.md)."
+)
 def check(data: Path, as_json: bool) -> None:
     """List every problem in DATA (a class or split folder) without training.
 
@@ -437,7 +451,12 @@ def check_summary(result: CheckResult) -> str:
     "audit reads the features a default training run stored.",
 )
 @click.option("--force", is_flag=True, help=FORCE_OUT)
-@click.option("--json", "as_json", is_flag=True, help="Print the findings as one JSON object.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the findings as one JSON object (keys: docs/json.md).",
+)
 def audit(data: Path, run, backbone, out, folds, seed, precision, force, as_json) -> None:
     """Find likely wrong labels, near-duplicates (and leaks across splits) and outliers in DATA.
 
@@ -561,7 +580,9 @@ def print_label_issues(rows: Sequence[dict], data: Path, limit: int = 5) -> None
 @click.argument("data", type=EXISTING)
 @click.argument("plan", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.argument("out", type=DIR)
-@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the counts as JSON (keys: docs/json.md)."
+)
 def apply_plan(data: Path, plan: Path, out: Path, as_json: bool) -> None:
     """Copy DATA into OUT with a reviewed audit PLAN applied (remove, relabel); DATA is not changed.
 

@@ -55,7 +55,12 @@ FastAPI for ``--help`` (a test checks that the two agree)."""
     "split; the sidecar keeps it as run_threshold), on the run's score: the familiarity, as "
     "predict's and serve's --threshold (evaluate --unknown offers a stricter one).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the paths and the check as JSON.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the paths and the check as JSON (keys: docs/json.md).",
+)
 def export(
     run: Path,
     fmt: str,

@@ -75,7 +75,12 @@ TOP5_CLASSES = 5
     "validation images, its cost on DATA and the predict/serve/export --threshold that use it.",
 )
 @device_option
-@click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the metrics as one JSON object (keys: docs/json.md).",
+)
 def evaluate(
     run: Path,
     data: Path,

@@ -56,7 +56,8 @@ from objrec.progress import plural
     "as_json",
     is_flag=True,
     help='Print a list of {"filename", "path", "unknown", "score", "topk": [{"class", "prob"}]} '
-    '("filename": the base name, as serve\'s /predict answers; "error" instead for a bad input).',
+    '("filename": the base name, as serve\'s /predict answers; "error" instead for a bad input; '
+    "keys: docs/json.md).",
 )
 @click.option(
     "--tta",

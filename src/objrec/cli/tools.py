@@ -53,7 +53,9 @@ from objrec.progress import plural
     type=click.Path(path_type=Path, file_okay=False, exists=True),
     help="With --prune: keep only the features of images found in this folder (any depth).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the summary as JSON (keys: docs/json.md)."
+)
 def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json: bool) -> None:
     """Show the feature store and the image facts store: their sizes and how many images they hold;
     prune or clear them.
@@ -199,7 +201,9 @@ def time_ago(timestamp: float | None) -> str:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the list as JSON (keys: docs/json.md)."
+)
 def backbones(as_json: bool) -> None:
     """List the registered backbones and whether their weights are available offline now.
 
@@ -293,7 +297,9 @@ def demo_next_steps(summary: dict[str, Any]) -> list[tuple[str, str]]:
     "files objrec recorded writing, unless you changed one since].",
 )
 @click.option("--force", is_flag=True, help=FORCE_OUT)
-@click.option("--json", "as_json", is_flag=True, help="Print the ranked list as JSON.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the ranked list as JSON (keys: docs/json.md)."
+)
 def suggest(run: Path, unlabelled: Path, n, diversity, out, force, as_json) -> None:
     """Which images in UNLABELLED to label next to improve the model in RUN the most.
 

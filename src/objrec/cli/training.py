@@ -89,7 +89,9 @@ from objrec.progress import plural
 @click.option(
     "--strict", is_flag=True, help="Refuse to start while `objrec check` finds unusable files."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the run's summary as JSON (keys: docs/json.md)."
+)
 def train(
     data: Path,
     run: Path | None,
