@@ -82,8 +82,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--src", type=Path, default=CALTECH)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--src",
+        type=Path,
+        default=CALTECH,
+        help="the Caltech-101 class folder [default ../shared/data/caltech101 beside the repository; see README.md]",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of objrec split (when --data is not given)"
+    )
     parser.add_argument(
         "--only", nargs="*", help="run only settings whose name contains one of these"
     )

@@ -358,9 +358,18 @@ def _silent():
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=0, help="Seed of the injected errors.")
-    parser.add_argument("--backbone", default=AuditConfig().backbone)
+    parser.add_argument(
+        "--backbone",
+        default=AuditConfig().backbone,
+        help="body of the audit's features [default: the audit's default]",
+    )
     parser.add_argument("--work", type=Path, help="Work folder (kept; reused when it exists).")
-    parser.add_argument("--source", type=Path, default=SOURCE, help="The split folder to copy.")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=SOURCE,
+        help="The split folder to copy [default: /work/splits/s0, the team's; see README.md].",
+    )
     parser.add_argument("--duplicates", type=int, default=100, help="Near-duplicates to inject.")
     parser.add_argument("--signals", action="store_true", help="Print the duplicate signals.")
     parser.add_argument(
@@ -374,10 +383,30 @@ def main() -> None:
         type=Path,
         help="audit.json of the unmodified source folder: its label flags explain some misses.",
     )
-    parser.add_argument("--folds", type=int, default=AuditConfig().folds)
-    parser.add_argument("--epochs", type=int, default=AuditConfig().epochs)
-    parser.add_argument("--pca", type=int, default=AuditConfig().pca)
-    parser.add_argument("--min-steps", type=int, default=AuditConfig().min_steps)
+    parser.add_argument(
+        "--folds",
+        type=int,
+        default=AuditConfig().folds,
+        help="out-of-fold heads (AuditConfig.folds)",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=AuditConfig().epochs,
+        help="epochs of each head (AuditConfig.epochs)",
+    )
+    parser.add_argument(
+        "--pca",
+        type=int,
+        default=AuditConfig().pca,
+        help="feature dimensions kept for the heads (AuditConfig.pca)",
+    )
+    parser.add_argument(
+        "--min-steps",
+        type=int,
+        default=AuditConfig().min_steps,
+        help="floor on each head's optimizer steps (AuditConfig.min_steps; 0: off)",
+    )
     parser.add_argument(
         "--variants", action="store_true", help="Also rank labels with other head settings."
     )

@@ -220,10 +220,23 @@ def main() -> None:
     parser.add_argument(
         "--work", type=Path, help="Work folder (default /tmp/objrec-audit-bench-sN)."
     )
-    parser.add_argument("--source", type=Path, default=SOURCE, help="The split folder to copy.")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=SOURCE,
+        help="The split folder to copy [default: /work/splits/s0, the team's; see README.md].",
+    )
     parser.add_argument("--duplicates", type=int, default=100, help="Near-duplicates to inject.")
-    parser.add_argument("--backbone", default=AuditConfig().backbone)
-    parser.add_argument("--skip-labels", action="store_true")
+    parser.add_argument(
+        "--backbone",
+        default=AuditConfig().backbone,
+        help="body of the audit's features [default: the audit's default]",
+    )
+    parser.add_argument(
+        "--skip-labels",
+        action="store_true",
+        help="leave out the wrong-label rankings (duplicates only)",
+    )
     args = parser.parse_args()
     work = args.work or Path(f"/tmp/objrec-audit-bench-s{args.seed}")
     work.mkdir(parents=True, exist_ok=True)

@@ -54,9 +54,16 @@ def run_arm(inv, cache: Path, onnx: Path | None, in_loader: bool):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("/work/splits/s0"))
-    parser.add_argument("--classes", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path("/work/splits/s0"),
+        help="a split folder [default: /work/splits/s0, the team's; see README.md]",
+    )
+    parser.add_argument(
+        "--classes", type=int, default=20, help="classes of --data in the link farm"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of the two arms, alternating")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="objrec-audit-facts-"))
     try:

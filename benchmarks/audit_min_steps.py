@@ -2,7 +2,7 @@
 
 Builds one small project per ``--projects`` seed under ``--work``: 8-12 Caltech-101 classes of the
 100-class protocol (drawn with the seed), 30-60 of each class's images (linked to the shared files;
-only images of ``/work/splits/s0``, whose features the store holds), then moves 5% of the images
+only images of ``--split``, ``/work/splits/s0`` by default, whose features the store holds), then moves 5% of the images
 into another class folder of the project (wrong labels, named ``wrong_*``) and splits it with
 ``objrec split SRC OUT --link``. Each project is audited twice, unsplit (``SRC``) and split
 (``OUT``), once per ``--min-steps`` value (``AuditConfig.min_steps``; 0: off), and prints per
@@ -27,7 +27,9 @@ from pathlib import Path
 from objrec.audit import AuditConfig, audit, head_epochs
 from objrec.split import split_folder
 
-MANIFEST = Path("/work/splits/s0/manifest.csv")
+SPLIT = Path("/work/splits/s0")
+"""The default ``--split``: the team's split seed 0 of the 100-class protocol (README.md)."""
+SPLIT_HELP = "a split folder [default: /work/splits/s0, the team's; see README.md]"
 PAIRS = (
     ("crayfish", "lobster"),
     ("ketch", "schooner"),
@@ -47,10 +49,11 @@ PAIRS = (
 """Caltech-101 classes alike enough to be mistaken for each other: ``--confusable`` projects."""
 
 
-def protocol_images() -> dict[str, list[Path]]:
-    """The shared files of each class of the 100-class protocol split."""
+def protocol_images(split: Path) -> dict[str, list[Path]]:
+    """The shared files of each class of the 100-class protocol ``split`` (its manifest's
+    sources)."""
     by_class: dict[str, list[Path]] = {}
-    with MANIFEST.open(newline="") as f:
+    with (split / "manifest.csv").open(newline="") as f:
         for row in csv.DictReader(f):
             by_class.setdefault(row["class"], []).append(Path(row["source"]))
     return {c: sorted(paths) for c, paths in sorted(by_class.items())}
@@ -133,18 +136,42 @@ def audit_folder(name: str, layout: str, folder: Path, n: int, args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--projects", type=int, nargs="+", default=[1, 2, 3, 4])
-    parser.add_argument("--min-steps", type=int, nargs="+", default=[0, 300, 600, 1200])
-    parser.add_argument("--audit-seeds", type=int, nargs="+", default=[0])
+    parser.add_argument(
+        "--projects",
+        type=int,
+        nargs="+",
+        default=[1, 2, 3, 4],
+        help="seeds of the small projects built, one project each",
+    )
+    parser.add_argument(
+        "--min-steps",
+        type=int,
+        nargs="+",
+        default=[0, 300, 600, 1200],
+        help="AuditConfig.min_steps values compared (0: off)",
+    )
+    parser.add_argument(
+        "--audit-seeds",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="audit seeds run on each project and value",
+    )
     parser.add_argument(
         "--confusable",
         action="store_true",
         help="Projects of 4-6 pairs of alike classes (PAIRS), each planted image moved into the "
         "other class of its pair.",
     )
-    parser.add_argument("--work", type=Path, default=Path("/tmp/objrec-min-steps"))
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=Path("/tmp/objrec-min-steps"),
+        help="folder for the projects (kept)",
+    )
+    parser.add_argument("--split", type=Path, default=SPLIT, help=SPLIT_HELP)
     args = parser.parse_args()
-    pool = protocol_images()
+    pool = protocol_images(args.split)
     print(HEADER)
     for seed in args.projects:
         src, out, n = build(args.work, seed, pool, args.confusable)

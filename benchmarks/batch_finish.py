@@ -31,7 +31,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import torch
-from sampling import sample_parser, seeded_sample
+from _sampling import sample_parser, seeded_sample
 
 import objrec.features as features
 from objrec.backbones import build_body, get_backbone, resolve_data_config
@@ -147,7 +147,11 @@ def compare(precision: str, args: argparse.Namespace) -> None:
 def main() -> None:
     parser = sample_parser(__doc__, images=384, repeats=5)
     parser.add_argument(
-        "--precision", nargs="+", choices=("int8", "fp32"), default=["int8", "fp32"]
+        "--precision",
+        nargs="+",
+        choices=("int8", "fp32"),
+        default=["int8", "fp32"],
+        help="body precisions measured",
     )
     args = parser.parse_args()
     print(f"{args.images} images of {args.data}, {torch.get_num_threads()} threads")

@@ -33,7 +33,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import torch
-from sampling import sample_parser, seeded_sample
+from _sampling import sample_parser, seeded_sample
 
 import objrec.features as features
 from objrec.backbones import build_body, get_backbone, resolve_data_config
@@ -127,7 +127,11 @@ def compare(precision: str, arms: dict[str, tuple[int, int]], args: argparse.Nam
 def main() -> None:
     parser = sample_parser(__doc__, images=256, repeats=3)
     parser.add_argument(
-        "--precision", nargs="+", choices=("int8", "fp32"), default=["int8", "fp32"]
+        "--precision",
+        nargs="+",
+        choices=("int8", "fp32"),
+        default=["int8", "fp32"],
+        help="body precisions measured",
     )
     parser.add_argument(
         "--callers", type=int, nargs="+", default=[1, 2], help="compare these batches at once"

@@ -232,7 +232,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--src", type=Path, default=CALTECH)
+    parser.add_argument(
+        "--src",
+        type=Path,
+        default=CALTECH,
+        help="the Caltech-101 class folder [default ../shared/data/caltech101 beside the repository; see README.md]",
+    )
     parser.add_argument("--seed", type=int, default=0, help="split seed")
     parser.add_argument("--seeds", type=int, default=5, help="head seeds per setting")
     parser.add_argument("--data", type=Path, help="an existing split folder (--src is not read)")

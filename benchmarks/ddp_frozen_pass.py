@@ -60,8 +60,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--classes", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--classes",
+        type=int,
+        default=20,
+        help="Caltech-101 classes whose images go through the body",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="runs of each arm (the median is printed)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

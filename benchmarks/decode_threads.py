@@ -20,7 +20,7 @@ import statistics
 import time
 
 import torch
-from sampling import sample_parser, seeded_sample
+from _sampling import sample_parser, seeded_sample
 
 import objrec.features as features
 from objrec.backbones import build_body, get_backbone, resolve_data_config

@@ -129,8 +129,20 @@ def agreement(dump: dict, reference: dict) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variant", action="append", required=True, help="NAME=SRC")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--variant",
+        action="append",
+        required=True,
+        metavar="NAME=SRC",
+        help="a source tree of objrec to time (SRC: its src folder, put first on PYTHONPATH), "
+        "named NAME in the table; give one --variant per tree",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="timed rounds of every variant (after one untimed warm-up)",
+    )
     args = parser.parse_args()
     variants = dict(spec.split("=", 1) for spec in args.variant)
     kept = Path(tempfile.mkdtemp(prefix="demo-time-dumps-"))

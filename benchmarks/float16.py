@@ -92,10 +92,16 @@ def best_valid(train, valid, n_classes: int, seed: int) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("data", type=Path)
-    parser.add_argument("--cache-dir", type=Path)
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--backbone", default=TrainConfig().backbone)
+    parser.add_argument("data", type=Path, help="a split folder")
+    parser.add_argument(
+        "--cache-dir", type=Path, help="feature store to read and fill [default: objrec's]"
+    )
+    parser.add_argument("--seeds", type=int, default=5, help="head seeds per arm")
+    parser.add_argument(
+        "--backbone",
+        default=TrainConfig().backbone,
+        help="body of the features [default: train's default]",
+    )
     args = parser.parse_args()
     config = TrainConfig(backbone=args.backbone)
     train, valid, n_classes = stacks(args.data, config, FeatureCache(args.cache_dir))

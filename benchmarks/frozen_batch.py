@@ -43,9 +43,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--batches", type=int, nargs="+", default=[16, 32, 64])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--backbone", default=DEFAULT_BACKBONE)
+    parser.add_argument(
+        "--batches",
+        type=int,
+        nargs="+",
+        default=[16, 32, 64],
+        help="frozen-pass batch sizes compared",
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="timed passes per batch size")
+    parser.add_argument(
+        "--backbone", default=DEFAULT_BACKBONE, help="body measured [default: objrec's default]"
+    )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # the child process's batch
     parser.add_argument("--onnx", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()

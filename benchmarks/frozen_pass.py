@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import torch
-from sampling import seeded_sample
+from _sampling import seeded_sample
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from objrec.backbones import build_body, get_backbone
@@ -108,9 +108,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--images", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument(
+        "--images", type=int, default=256, help="Caltech-101 images passed through the body"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed passes per step (the median is printed)"
+    )
+    parser.add_argument("--batch", type=int, default=32, help="batch size")
     parser.add_argument(
         "--no-compile", action="store_true", help="skip torch.compile (slow to build)"
     )

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sampling import sample_parser
+from _sampling import sample_parser
 
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.config import DEFAULT_BACKBONE
@@ -138,7 +138,9 @@ def agreement(features: dict, views: dict) -> None:
 
 def main() -> None:
     parser = sample_parser(__doc__, images=256, repeats=3)
-    parser.add_argument("--backbone", default=DEFAULT_BACKBONE)
+    parser.add_argument(
+        "--backbone", default=DEFAULT_BACKBONE, help="body measured [default: objrec's default]"
+    )
     args = parser.parse_args()
     spec = get_backbone(args.backbone)
     data = resolve_data_config(spec)

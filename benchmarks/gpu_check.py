@@ -104,12 +104,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--caltech", type=Path, default=CALTECH)
+    parser.add_argument(
+        "--caltech",
+        type=Path,
+        default=CALTECH,
+        help="the Caltech-101 class folder [default ../shared/data/caltech101 beside the repository; see README.md]",
+    )
     parser.add_argument("--data", type=Path, help="a split folder to use instead of splitting")
     parser.add_argument("--work", type=Path, help="folder for the runs and caches [a temp dir]")
-    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--device", default="cuda", help="the device trained and compared on")
     parser.add_argument("--backbone", help="instead of the default (for a smoke test)")
-    parser.add_argument("--sample", type=int, default=64)
+    parser.add_argument(
+        "--sample",
+        type=int,
+        default=64,
+        help="validation images whose features are compared with the CPU path's",
+    )
     args = parser.parse_args()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         sys.exit("PyTorch sees no CUDA GPU here: this check needs one (or --device cpu)")

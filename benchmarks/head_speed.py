@@ -184,14 +184,24 @@ def validation(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=6000)
-    parser.add_argument("--dim", type=int, default=3840)
-    parser.add_argument("--classes", type=int, default=100)
-    parser.add_argument("--valid", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--rows", type=int, default=6000, help="synthetic training rows")
+    parser.add_argument("--dim", type=int, default=3840, help="synthetic feature dimensions")
+    parser.add_argument("--classes", type=int, default=100, help="synthetic classes")
+    parser.add_argument("--valid", type=int, default=1000, help="synthetic validation rows")
+    parser.add_argument(
+        "--repeats", type=int, default=7, help="timed epochs per variant (the median is printed)"
+    )
     parser.add_argument("--splits", type=Path, nargs="*", help="split folders: valid loss instead")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--cache-dir", type=Path)
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[0, 1, 2],
+        help="head seeds per variant (with --splits)",
+    )
+    parser.add_argument(
+        "--cache-dir", type=Path, help="feature store to read and fill [default: objrec's]"
+    )
     args = parser.parse_args()
     if args.splits:
         validation(args)

@@ -164,8 +164,16 @@ def verdicts(results: dict[str, dict[str, list[Fit]]]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--splits", type=Path, nargs="+", required=True)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument(
+        "--splits",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="split folders to fit on (their valid split only)",
+    )
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0, 1, 2], help="head seeds per variant"
+    )
     parser.add_argument(
         "--variants", type=int, nargs="*", help="indices into VARIANTS (0, today's, always runs)"
     )

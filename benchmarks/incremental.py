@@ -116,9 +116,19 @@ def row(name: str, result: dict, cold_wall: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--split", type=Path, default=Path("/work/splits/s0"))
-    parser.add_argument("--faces", type=Path, default=SHARED / "Faces")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--split",
+        type=Path,
+        default=Path("/work/splits/s0"),
+        help="a split folder [default: /work/splits/s0, the team's; see README.md]",
+    )
+    parser.add_argument(
+        "--faces",
+        type=Path,
+        default=SHARED / "Faces",
+        help="Caltech-101's Faces class folder (the class the edits add) [default: beside the shared Caltech-101]",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the edits")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--backbone", help="passed to objrec train (default: objrec's default)")
     parser.add_argument(

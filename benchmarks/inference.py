@@ -31,9 +31,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("run", type=Path)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("run", type=Path, help="a run folder (objrec train's --out)")
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="measurements per arm (the median is printed)"
+    )
+    parser.add_argument("--seconds", type=float, default=3.0, help="seconds each measurement runs")
     args = parser.parse_args()
     image = Image.new("RGB", (320, 240), (120, 80, 40))
     runtimes = {name: Recognizer.load(args.run, name) for name in ("torch", "onnx")}

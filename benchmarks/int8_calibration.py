@@ -45,10 +45,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", type=Path, default=Path("/work/splits/s0"))
-    parser.add_argument("--images", type=int, default=128)
-    parser.add_argument("--cache-dir", type=Path, default=None)
-    parser.add_argument("--backbone", default=DEFAULT_BACKBONE)
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path("/work/splits/s0"),
+        help="a split folder [default: /work/splits/s0, the team's; see README.md]",
+    )
+    parser.add_argument("--images", type=int, default=128, help="training images used")
+    parser.add_argument(
+        "--cache-dir", type=Path, default=None, help="feature store [default: objrec's]"
+    )
+    parser.add_argument(
+        "--backbone", default=DEFAULT_BACKBONE, help="body quantized [default: objrec's default]"
+    )
     args = parser.parse_args()
     root = args.cache_dir or default_cache_dir()
     spec = get_backbone(args.backbone)

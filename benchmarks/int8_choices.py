@@ -92,10 +92,17 @@ def setup(description: str | None):
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", type=Path, default=Path("/work/splits/s0"))
-    parser.add_argument("--images", type=int, default=128)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path("/work/splits/s0"),
+        help="a split folder [default: /work/splits/s0, the team's; see README.md]",
+    )
+    parser.add_argument("--images", type=int, default=128, help="training images used")
+    parser.add_argument("--batch", type=int, default=16, help="batch size")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed passes per variant (the median is printed)"
+    )
     parser.add_argument("--only", nargs="*", help="run only variants whose name contains these")
     args = parser.parse_args()
     spec = get_backbone(DEFAULT_BACKBONE)

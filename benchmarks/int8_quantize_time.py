@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sampling import sample_parser
+from _sampling import sample_parser
 
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.config import DEFAULT_BACKBONE

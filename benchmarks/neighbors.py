@@ -46,10 +46,12 @@ def numpy_knn(base: np.ndarray, queries: np.ndarray, k: int, chunk: int = 512) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=100_000)
-    parser.add_argument("--dim", type=int, default=1280)
-    parser.add_argument("--queries", type=int, default=2_000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--n", type=int, default=100_000, help="synthetic feature rows indexed")
+    parser.add_argument("--dim", type=int, default=1280, help="feature dimensions")
+    parser.add_argument("--queries", type=int, default=2_000, help="rows queried")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed runs per library (the median is printed)"
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     base = rng.standard_normal((args.n, args.dim), dtype=np.float32)

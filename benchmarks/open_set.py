@@ -220,8 +220,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", type=Path, default=SPLITS)
-    parser.add_argument("--backbone", default=TrainConfig().backbone)
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=SPLITS,
+        help="a split folder [default: /work/splits/s0, the team's; see README.md]",
+    )
+    parser.add_argument(
+        "--backbone",
+        default=TrainConfig().backbone,
+        help="body of the features [default: train's default]",
+    )
     parser.add_argument(
         "--aug-views",
         type=int,

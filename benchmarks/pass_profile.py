@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sampling import sample_parser, seeded_sample
+from _sampling import sample_parser, seeded_sample
 
 from objrec.backbones import build_body, fingerprint_module, get_backbone, resolve_data_config
 from objrec.config import DEFAULT_BACKBONE
@@ -93,7 +93,7 @@ def body_profile(graph: bytes | str, batches: int, threads: int) -> None:
 
 def main() -> None:
     parser = sample_parser(__doc__, images=300)
-    parser.add_argument("--batches", type=int, default=8)
+    parser.add_argument("--batches", type=int, default=8, help="batches profiled")
     args = parser.parse_args()
     spec = get_backbone(DEFAULT_BACKBONE)
     data = resolve_data_config(spec)

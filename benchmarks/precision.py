@@ -53,11 +53,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("run", type=Path)
-    parser.add_argument("data", type=Path)
-    parser.add_argument("--split", default="valid")
-    parser.add_argument("--per-class", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("run", type=Path, help="a run folder (objrec train's --out)")
+    parser.add_argument("data", type=Path, help="its split folder")
+    parser.add_argument("--split", default="valid", help="the split whose images are compared")
+    parser.add_argument("--per-class", type=int, default=2, help="images of each class compared")
+    parser.add_argument("--batch", type=int, default=16, help="batch size")
     args = parser.parse_args()
     model, meta = load_model(args.run)
     data = meta.data

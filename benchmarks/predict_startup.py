@@ -30,10 +30,19 @@ def run_once(src: str, extra: list[str], run: Path, image: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path)
-    parser.add_argument("image", type=Path)
-    parser.add_argument("--variant", action="append", required=True, help="NAME=SRC [ARGS...]")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("run", type=Path, help="a run folder (objrec train's --out)")
+    parser.add_argument("image", type=Path, help="the image predicted")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        required=True,
+        metavar="NAME=SRC [ARGS...]",
+        help="a source tree of objrec to time (SRC: its src folder, put first on PYTHONPATH) and "
+        "extra predict arguments, named NAME in the table; give one --variant per arm",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed runs per variant (the median is printed)"
+    )
     args = parser.parse_args()
     variants = {}
     for spec in args.variant:

@@ -171,10 +171,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--src", type=Path, default=CALTECH)
+    parser.add_argument(
+        "--src",
+        type=Path,
+        default=CALTECH,
+        help="the Caltech-101 class folder [default ../shared/data/caltech101 beside the repository; see README.md]",
+    )
     parser.add_argument("--classes", type=int, help="keep N classes, spread over the sorted list")
     parser.add_argument("--max-images", type=int, help="keep the first M images of each class")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the split and of both procedures"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -82,11 +82,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--url", default="http://127.0.0.1:8000")
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--requests", type=int, default=500)
-    parser.add_argument("--max-seconds", type=float, default=120)
-    parser.add_argument("--image", type=Path)
+    parser.add_argument("--url", default="http://127.0.0.1:8000", help="the running objrec serve")
+    parser.add_argument("--clients", type=int, default=50, help="concurrent clients")
+    parser.add_argument("--requests", type=int, default=500, help="requests in all")
+    parser.add_argument(
+        "--max-seconds", type=float, default=120, help="stop after this many seconds"
+    )
+    parser.add_argument(
+        "--image", type=Path, help="the image posted [default: a small generated one]"
+    )
     args = parser.parse_args()
     image = args.image.read_bytes() if args.image else default_image()
     asyncio.run(run(loopback_only(args.url), args.clients, args.requests, args.max_seconds, image))

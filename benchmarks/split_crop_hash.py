@@ -87,11 +87,16 @@ def sheet(paths: list[Path], pairs, file: Path, size: int = 96) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("data", type=Path)
-    parser.add_argument("--exclude", nargs="*", default=[])
-    parser.add_argument("--cache-dir", type=Path, default=default_cache_dir())
+    parser.add_argument("data", type=Path, help="a class folder (Caltech-101)")
+    parser.add_argument("--exclude", nargs="*", default=[], help="classes left out")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=default_cache_dir(),
+        help="feature store [default: objrec's]",
+    )
     parser.add_argument("--crops", type=int, default=100, help="cropped copies to inject")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the injected crops")
     parser.add_argument("--sheet", type=Path, help="folder for contact sheets of the pairs")
     args = parser.parse_args()
     paths = [p for d in class_dirs(args.data) if d.name not in args.exclude for p in list_images(d)]

@@ -96,12 +96,14 @@ def calibrate(head, stack: ViewStack, n_valid: int, score: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--images", type=int, default=1_000_000)
-    parser.add_argument("--dim", type=int, default=1280)
-    parser.add_argument("--dtype", default="float16")
-    parser.add_argument("--views", type=int, default=2)
-    parser.add_argument("--classes", type=int, default=1000)
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument(
+        "--images", type=int, default=1_000_000, help="synthetic images in the store"
+    )
+    parser.add_argument("--dim", type=int, default=1280, help="feature dimensions")
+    parser.add_argument("--dtype", default="float16", help="stored feature type")
+    parser.add_argument("--views", type=int, default=2, help="views per image")
+    parser.add_argument("--classes", type=int, default=1000, help="synthetic classes")
+    parser.add_argument("--batch-size", type=int, default=128, help="head batch size")
     parser.add_argument("--batches", type=int, default=0, help="0: the whole epoch")
     parser.add_argument("--calibrate", choices=SCORES, help="then calibrate with this score")
     parser.add_argument("--valid", type=int, default=50_000, help="validation images (calibrate)")

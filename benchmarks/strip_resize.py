@@ -45,7 +45,9 @@ def measure(transform, image, repeat: int) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="timed runs per arm (the median is printed)"
+    )
     args = parser.parse_args()
     data = DataConfig(input_size=240, resize_size=240)
     with tempfile.TemporaryDirectory() as tmp:

@@ -90,7 +90,13 @@ def one_seed(seed: int, out: Path, test: bool) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="split seeds of the demo sample, one run each",
+    )
     parser.add_argument("--out", type=Path, required=True, help="a new folder for splits and runs")
     parser.add_argument("--test", action="store_true", help="also report the test split")
     args = parser.parse_args()

@@ -43,9 +43,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", type=Path, default=Path("/work/splits/s0"))
-    parser.add_argument("--src", type=Path, action="append", required=True)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path("/work/splits/s0"),
+        help="a split folder [default: /work/splits/s0, the team's; see README.md]",
+    )
+    parser.add_argument(
+        "--src",
+        type=Path,
+        action="append",
+        required=True,
+        help="a source tree of objrec (its src folder); give two to compare",
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="timed retrains per source tree")
     parser.add_argument("extra", nargs="*", help="options passed on to objrec train (after --)")
     args = parser.parse_args()
     runs: dict[Path, list[dict]] = {src: [] for src in args.src}

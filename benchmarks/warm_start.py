@@ -122,12 +122,22 @@ def one_edit(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--splits", type=Path, nargs="+", required=True)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--edits", nargs="+", default=["relabel", "add"])
-    parser.add_argument("--lrs", type=float, nargs="+", default=[1e-3, 3e-4, 1e-4])
+    parser.add_argument(
+        "--splits", type=Path, nargs="+", required=True, help="split folders to fit on"
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="head seeds per arm")
+    parser.add_argument(
+        "--edits", nargs="+", default=["relabel", "add"], help="edits made before the retrain"
+    )
+    parser.add_argument(
+        "--lrs",
+        type=float,
+        nargs="+",
+        default=[1e-3, 3e-4, 1e-4],
+        help="learning rates of the warm-started head",
+    )
     parser.add_argument("--epochs", type=int, default=TrainConfig().epochs, help="at most")
-    parser.add_argument("--cache-dir", type=Path)
+    parser.add_argument("--cache-dir", type=Path, help="feature store [default: objrec's]")
     args = parser.parse_args()
     cache = FeatureCache(args.cache_dir)
     print("| split | edit | head seed | retrain | loss on valid half B | epochs run | fit s |")

@@ -1,6 +1,9 @@
 """The code's shape: short functions, and no later stage reaching into ``train``."""
 
 import ast
+from pathlib import Path
+
+import pytest
 
 from .conftest import source_trees
 
@@ -24,3 +27,26 @@ def test_only_the_cli_and_the_demo_import_train():
         if isinstance(node, ast.ImportFrom) and node.module == "objrec.train"
     }
     assert importers <= {"cli/training.py", "demo.py"}
+
+
+def benchmark_trees() -> list[tuple[str, ast.Module]]:
+    """Each script and helper module of ``benchmarks/``, by file name, and its syntax tree."""
+    folder = Path(__file__).resolve().parents[1] / "benchmarks"
+    return [(path.name, ast.parse(path.read_text())) for path in sorted(folder.glob("*.py"))]
+
+
+@pytest.mark.slow
+def test_every_benchmark_option_says_what_it_is_and_helpers_are_named_apart():
+    """benchmarks/ had options without help (--seeds, --repeats, --variant NAME=SRC ...) and a
+    helper module, sampling.py, that looked like a script but printed nothing on --help: every
+    option has help, and a module that is not a script starts with an underscore."""
+    bare, helpers = [], []
+    for name, tree in benchmark_trees():
+        for node in ast.walk(tree):
+            call = isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_argument"
+            if call and not any(k.arg == "help" for k in node.keywords):
+                bare.append(f"{name}:{node.lineno}")
+        script = "__main__" in ast.unparse(tree)
+        if script == name.startswith("_"):
+            helpers.append(name)
+    assert bare == [] and helpers == []

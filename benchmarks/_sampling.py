@@ -1,7 +1,8 @@
-"""The fixed images a benchmark times: a seeded sample of a class folder, the same every run, and
-the command line that chooses them (``sample_parser``).
+"""A helper module, not a script (hence the leading underscore): the fixed images a benchmark
+times, a seeded sample of a class folder, the same every run, and the command line that chooses
+them (``sample_parser``: ``--data``, the split folder, is a parameter of every script using it).
 
-Imported by the scripts beside it (``from sampling import seeded_sample``): Python puts a
+Imported by the scripts beside it (``from _sampling import seeded_sample``): Python puts a
 script's own folder first on ``sys.path``.
 """
 
@@ -14,7 +15,13 @@ from pathlib import Path
 from objrec.data import Sample, scan_class_folder
 
 SPLIT = Path("/work/splits/s0")
-"""Split seed 0 of the 100-class protocol, where the team's benchmarks run."""
+"""The default ``--data``: split seed 0 of the 100-class protocol, where the team's benchmarks
+run; anyone else makes one as README.md's "Reproduce these figures" says and passes it."""
+
+SPLIT_HELP = (
+    "a split folder of the 100-class Caltech-101 protocol [default: /work/splits/s0, the team's; "
+    'make your own as benchmarks/README.md, "Reproduce these figures", says]'
+)
 
 
 def seeded_sample(folder: Path, n: int, seed: int = 0) -> list[Sample]:
@@ -34,8 +41,8 @@ def sample_parser(
     parser = argparse.ArgumentParser(
         description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", type=Path, default=SPLIT, help="a split folder")
+    parser.add_argument("--data", type=Path, default=SPLIT, help=SPLIT_HELP)
     parser.add_argument("--images", type=int, default=images, help=f"{split} images used")
     if repeats is not None:
-        parser.add_argument("--repeats", type=int, default=repeats, help="runs of each arm")
+        parser.add_argument("--repeats", type=int, default=repeats, help="timed runs of each arm")
     return parser
