@@ -51,15 +51,15 @@ def test_logits_are_exported_without_the_softmax(trained_run, tmp_path):
 def test_the_sidecar_says_what_the_temperature_divides(trained_run, tmp_path):
     """model.json said "softmax(logits / temperature)", but the graph divides the log of the
     heads' averaged probabilities, not logits: the sidecar says so, and it is true."""
-    from objrec.model import mean_log_probs
+    from objrec.model import as_stored, mean_log_probs
 
     result = export_model(trained_run, tmp_path / "s.onnx", softmax=False)
     rule = json.loads(result.sidecar.read_text())["calibration"]
     assert "softmax(logits" not in rule and "log of its heads' averaged probabilities" in rule
-    model, _ = load_model(trained_run)
+    model, meta = load_model(trained_run)
     x = torch.randn(2, 3, 32, 32)
     with torch.inference_mode():
-        features = model.body(x)
+        features = as_stored(model.body(x), meta.feature_dtype)  # as the graph rounds them
         members = model.head.member_logits(features)
         assert torch.allclose(OnnxModel(result.path)(x), mean_log_probs(members), atol=1e-4)
 
