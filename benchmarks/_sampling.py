@@ -3,7 +3,8 @@ times, a seeded sample of a class folder, the same every run, and the command li
 them (``sample_parser``: ``--data``, the split folder, is a parameter of every script using it).
 
 Imported by the scripts beside it (``from _sampling import seeded_sample``): Python puts a
-script's own folder first on ``sys.path``.
+script's own folder first on ``sys.path``. ``SPLIT`` and ``SPLIT_HELP`` (every script's ``--data``)
+import nothing of objrec, for the scripts that run objrec only as a command.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 import argparse
 import random
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from objrec.data import Sample, scan_class_folder
+if TYPE_CHECKING:
+    from objrec.data import Sample
 
 SPLIT = Path("/work/splits/s0")
 """The default ``--data``: split seed 0 of the 100-class protocol, where the team's benchmarks
@@ -27,6 +30,9 @@ SPLIT_HELP = (
 def seeded_sample(folder: Path, n: int, seed: int = 0) -> list[Sample]:
     """The first ``n`` images of class folder ``folder`` (e.g. a split's ``train/``) after a
     shuffle seeded with ``seed``: every class drawn from, and the same images on every run."""
+    from objrec.data import scan_class_folder  # here: the scripts that run objrec as a command
+    # import SPLIT from this module, and must not import objrec (or torch) themselves
+
     samples = list(scan_class_folder(folder).samples)
     random.Random(seed).shuffle(samples)
     return samples[:n]

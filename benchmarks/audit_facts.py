@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _sampling import SPLIT, SPLIT_HELP
 
 from objrec import audit
 from objrec.progress import SILENT
@@ -54,12 +55,7 @@ def run_arm(inv, cache: Path, onnx: Path | None, in_loader: bool):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=Path("/work/splits/s0"),
-        help="a split folder [default: /work/splits/s0, the team's; see README.md]",
-    )
+    parser.add_argument("--data", type=Path, default=SPLIT, help=SPLIT_HELP)
     parser.add_argument(
         "--classes", type=int, default=20, help="classes of --data in the link farm"
     )

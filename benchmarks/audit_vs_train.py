@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _sampling import SPLIT, SPLIT_HELP
+
 OBJREC = [sys.executable, "-m", "objrec"]
 
 
@@ -34,12 +36,7 @@ def timed(command: list[str], cache: Path, log: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=Path("/work/splits/s0"),
-        help="a split folder [default: /work/splits/s0, the team's; see README.md]",
-    )
+    parser.add_argument("--data", type=Path, default=SPLIT, help=SPLIT_HELP)
     parser.add_argument("--work", type=Path, help="Work folder (default: a new temporary one).")
     parser.add_argument("--keep", action="store_true", help="Keep the work folder.")
     parser.add_argument(

@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _sampling import SPLIT, SPLIT_HELP
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "caltech101"
 
 
@@ -116,12 +118,7 @@ def row(name: str, result: dict, cold_wall: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--split",
-        type=Path,
-        default=Path("/work/splits/s0"),
-        help="a split folder [default: /work/splits/s0, the team's; see README.md]",
-    )
+    parser.add_argument("--split", type=Path, default=SPLIT, help=SPLIT_HELP)
     parser.add_argument(
         "--faces",
         type=Path,

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import torch
+from _sampling import SPLIT, SPLIT_HELP
 
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.config import DEFAULT_BACKBONE
@@ -45,12 +46,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=Path("/work/splits/s0"),
-        help="a split folder [default: /work/splits/s0, the team's; see README.md]",
-    )
+    parser.add_argument("--data", type=Path, default=SPLIT, help=SPLIT_HELP)
     parser.add_argument("--images", type=int, default=128, help="training images used")
     parser.add_argument(
         "--cache-dir", type=Path, default=None, help="feature store [default: objrec's]"

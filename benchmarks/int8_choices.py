@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _sampling import SPLIT, SPLIT_HELP
 
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.config import DEFAULT_BACKBONE
@@ -92,12 +93,7 @@ def setup(description: str | None):
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=Path("/work/splits/s0"),
-        help="a split folder [default: /work/splits/s0, the team's; see README.md]",
-    )
+    parser.add_argument("--data", type=Path, default=SPLIT, help=SPLIT_HELP)
     parser.add_argument("--images", type=int, default=128, help="training images used")
     parser.add_argument("--batch", type=int, default=16, help="batch size")
     parser.add_argument(

@@ -43,6 +43,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _sampling import SPLIT, SPLIT_HELP
+
 OBJREC = [sys.executable, "-m", "objrec"]
 
 
@@ -106,12 +108,7 @@ def describe(summary: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=Path("/work/splits/s0"),
-        help="a split folder [default: /work/splits/s0, the team's; see README.md]",
-    )
+    parser.add_argument("--data", type=Path, default=SPLIT, help=SPLIT_HELP)
     parser.add_argument("--work", type=Path, help="Work folder (default: a new temporary one).")
     parser.add_argument("--drop-caches", action="store_true", help="Empty the page cache first.")
     parser.add_argument("--repeats", type=int, default=1, help="Rounds of the four arms.")

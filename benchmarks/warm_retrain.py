@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _sampling import SPLIT, SPLIT_HELP
+
 
 def one_run(src: Path, data: Path, extra: list[str]) -> dict:
     """Wall time, train's ``seconds`` and best validation loss of one ``objrec train``."""
@@ -43,12 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=Path("/work/splits/s0"),
-        help="a split folder [default: /work/splits/s0, the team's; see README.md]",
-    )
+    parser.add_argument("--data", type=Path, default=SPLIT, help=SPLIT_HELP)
     parser.add_argument(
         "--src",
         type=Path,
