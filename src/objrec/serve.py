@@ -270,8 +270,7 @@ def check_settings(
     so that a setting a worker would fail on is refused here, in one sentence: uvicorn's
     supervisor restarts a worker that dies while starting, forever, each with a traceback. The
     ONNX model a worker runs is exported here too, once, rather than by each worker at once."""
-    recognizer = load_recognizer(Path(run), runtime, device, threshold, unknown)
-    del recognizer  # the workers load their own
+    load_recognizer(Path(run), runtime, device, threshold, unknown)  # the workers load their own
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
