@@ -1235,6 +1235,7 @@ def test_a_wrong_label_another_class_claims_is_flagged_nearer_its_class():
     assert far_from_label(labels, probs, features, AuditConfig()).tolist() == [80]
 
 
+@pytest.mark.slow
 def test_an_images_neighbours_are_the_others_even_beside_a_byte_copy():
     """The first neighbour was dropped as the image itself; of identical rows the copy may come
     first, so a byte copy planted in another class counted itself among its neighbours (its given

@@ -1149,6 +1149,7 @@ def test_split_names_unreadable_files_once_and_strict_refuses_them(
     assert code == 1 and "red/broken.jpg" in err and not (tmp_path / "strict").exists()
 
 
+@pytest.mark.slow
 def test_check_totals_add_up_and_an_empty_class_folder_is_not_a_class(capsys, tmp_path):
     """'283 images of 8 classes: 281 readable, 3 unusable': the empty class folder counted as a
     class, and as one of the unusable beside the undecodable files (281 + 3 != 283)."""
@@ -1330,6 +1331,7 @@ def test_check_on_one_class_folder_says_so_and_fails(capsys, tmp_path):
     assert code == 1 and f"{said}folder that contains" in " ".join(err.split())
 
 
+@pytest.mark.slow
 def test_one_class_is_warned_of_by_check_and_split_and_refused_by_train(capsys, tmp_path):
     photos = make_class_folder(tmp_path / "photos", per_class=6, classes=("red",))
     code, out, _ = run(capsys, "check", photos)

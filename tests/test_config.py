@@ -64,6 +64,7 @@ def test_a_data_config_needs_a_resize_at_least_its_crop_and_known_interpolation(
     assert DataConfig.from_dict({"input_size": 32, "resize_size": 36, "other": 1}).input_size == 32
 
 
+@pytest.mark.slow
 def test_split_settings_are_checked_and_documented_and_reach_split_folder(tmp_path):
     from objrec.config import SplitConfig
     from objrec.split import split_folder

@@ -8,6 +8,7 @@ import pytest
 from .conftest import source_trees
 
 
+@pytest.mark.slow
 def test_every_function_in_src_is_under_50_lines():
     long = [
         f"{path.as_posix()}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
@@ -19,6 +20,7 @@ def test_every_function_in_src_is_under_50_lines():
     assert long == []
 
 
+@pytest.mark.slow
 def test_only_the_cli_and_the_demo_import_train():
     importers = {
         path.as_posix()

@@ -598,6 +598,7 @@ def test_ctrl_c_outside_the_heads_epochs_says_what_was_kept(tmp_path, split_dir,
     }
 
 
+@pytest.mark.slow
 def test_macos_zip_and_nas_thumbnail_folders_are_neither_classes_nor_images(tmp_path):
     """A zip made on a Mac holds ``__MACOSX`` (``._name`` files beside each photo); a Synology
     server puts ``@eaDir`` thumbnails (real JPEGs) beside them: both are skipped like hidden ones."""

@@ -193,6 +193,7 @@ def test_unchanged_files_are_not_hashed_again(tmp_path):
         assert stats.hashed == 1 and changed[0] != first[0] and changed[1:] == first[1:]
 
 
+@pytest.mark.slow
 def test_the_same_body_and_config_share_one_array_file_across_views(tmp_path):
     samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples
     body, _tables = stored(tmp_path, samples)
@@ -242,6 +243,7 @@ def test_a_float16_store_rounds_the_float32_rows_it_has_instead_of_computing(tmp
     assert torch.equal(computed.load().features, narrow[1].load().features)
 
 
+@pytest.mark.slow
 def test_prune_covers_the_image_facts_by_age_and_by_folder(tmp_path):
     from objrec import dedup
 
@@ -356,6 +358,7 @@ def test_rows_made_from_pixels_of_older_decoding_rules_are_computed_anew(tmp_pat
     assert [t.computed for t in stored(tmp_path, samples)[1]] == [0, 0]
 
 
+@pytest.mark.slow
 def test_an_image_refused_under_older_decoding_rules_is_decoded_again(tmp_path):
     """A reason remembered before the decoding rules changed (a 108-megapixel JPEG refused
     before it was counted at its decoded scale) is forgotten; one under today's rules is kept."""
@@ -379,6 +382,7 @@ def test_an_image_refused_under_older_decoding_rules_is_decoded_again(tmp_path):
     assert again.errors == first.errors
 
 
+@pytest.mark.slow
 def test_an_image_refused_by_another_pillow_is_decoded_again(tmp_path, monkeypatch):
     """A newer Pillow may read what an older one refused (AVIF): the reason an image could not be
     decoded is remembered with Pillow's version, and tried again under another."""
