@@ -146,6 +146,34 @@ def test_numpy_numbers_are_taken_and_stored_as_plain_python_numbers():
         TrainConfig(heads=np.bool_(True))
 
 
+def test_numpy_bools_and_1d_arrays_of_numbers_are_taken_as_python_values():
+    """`SplitConfig(strict=np.True_)` was refused, "`strict` must be True or False, not
+    np.True_", and `TrainConfig(mean=np.array([...]))` "must be a list of numbers, not
+    array(...)": what a user computing settings with NumPy holds. Other arrays (of strings, of
+    bools, of two dimensions) are still refused in the same one sentence."""
+    np = pytest.importorskip("numpy")
+    split = SplitConfig(strict=np.True_, near_duplicates=np.bool_(False))
+    assert (split.strict, split.near_duplicates) == (True, False)
+    assert type(split.strict) is bool and type(EvaluateConfig(tta=np.True_).tta) is bool
+    config = TrainConfig(mean=np.array([0.5, 0.25, 0.125]), std=np.array([1, 1, 1], np.uint8))
+    assert config.mean == (0.5, 0.25, 0.125) and config.std == (1.0, 1.0, 1.0)
+    assert [type(v) for v in (*config.mean, *config.std)] == [float] * 6
+    assert json.loads(json.dumps(config.to_dict()))["mean"] == [0.5, 0.25, 0.125]
+    assert SplitConfig(ratios=np.array([0.5, 0.25, 0.25])).ratios == (0.5, 0.25, 0.25)
+    for value, shown in (
+        (np.array([[0.5, 0.5, 0.5], [1, 1, 1]]), "array([[0.5, 0.5, 0.5], [1. , 1. , 1. ]])"),
+        (np.array([True, False, True]), "array([ True, False,  True])"),
+        (np.array(["a", "b", "c"]), "array(['a', 'b', 'c'], dtype='<U1')"),
+    ):
+        message = f"`mean` must be a list of numbers or None, not {shown}"
+        with pytest.raises(ObjrecError, match=f"^{re.escape(message)}$"):
+            TrainConfig(mean=value)
+    with pytest.raises(ObjrecError, match=re.escape("`strict` must be True or False, not np.in")):
+        SplitConfig(strict=np.int64(1))
+    with pytest.raises(ObjrecError, match=re.escape("`exclude` must be a list of strings, not")):
+        SplitConfig(exclude=np.array(["Faces"]))
+
+
 def test_train_takes_its_settings_as_a_mapping_and_refuses_anything_else(tmp_path):
     """`train("data", "run2", {"epochs": 5})` raised "AttributeError: 'dict' object has no
     attribute 'cache_dir'"."""

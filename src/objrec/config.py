@@ -7,6 +7,7 @@ import functools
 import inspect
 import numbers
 import re
+import sys
 import textwrap
 import types
 import typing
@@ -24,21 +25,42 @@ WORDS = {int: "a whole number", float: "a number", str: "a string", bool: "True 
 
 def fits(value: Any, hint: Any) -> bool:
     """Whether ``value`` is of the annotated type ``hint``: an int is a float, a bool is no int,
-    and a NumPy integer or float does for an int or a float (``numbers.Integral``, ``Real``)."""
+    and a NumPy integer or float does for an int or a float (``numbers.Integral``, ``Real``), a
+    NumPy bool for True or False, a 1-D NumPy array of numbers for a list of numbers."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         return any(fits(value, h) for h in args)
     if hint is type(None):
         return value is None
-    if isinstance(value, bool) and hint is not bool:
+    if hint is bool:
+        return isinstance(value, bool) or numpy_bool(value)
+    if isinstance(value, bool):
         return False
     if hint is int:
         return isinstance(value, numbers.Integral)
     if hint is float:
         return isinstance(value, numbers.Real)
     if origin is tuple:
+        value = numbers_listed(value)
         return isinstance(value, tuple | list) and all(fits(v, args[0]) for v in value)
     return not isinstance(hint, type) or isinstance(value, hint)
+
+
+def numpy_bool(value: Any) -> bool:
+    """Whether ``value`` is a NumPy bool (``np.True_``); NumPy is not imported to tell: a value
+    cannot be one unless something imported it."""
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and isinstance(value, numpy.bool_)
+
+
+def numbers_listed(value: Any) -> Any:
+    """A 1-D NumPy array of numbers (``np.array([0.5, 0.5, 0.5])``) as the list of its plain
+    values, for a setting that takes a list; anything else (an array of strings or of bools, of
+    more dimensions) as it is, which the setting refuses."""
+    numpy = sys.modules.get("numpy")
+    if numpy is None or not isinstance(value, numpy.ndarray):
+        return value
+    return value.tolist() if value.ndim == 1 and value.dtype.kind in "iuf" else value
 
 
 def described(hint: Any) -> str:
@@ -55,11 +77,14 @@ def described(hint: Any) -> str:
 
 def plain(value: Any, hint: Any) -> Any:
     """``value``, which fits ``hint``, as the plain Python value JSON writes: a NumPy integer as
-    an int, a NumPy float as a float, a list as a tuple (its items likewise)."""
+    an int, a NumPy float as a float, a NumPy bool as a bool, a list or a 1-D NumPy array as a
+    tuple (its items likewise)."""
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         return plain(value, next(h for h in typing.get_args(hint) if fits(value, h)))
     if typing.get_origin(hint) is tuple:
-        return tuple(plain(v, typing.get_args(hint)[0]) for v in value)
+        return tuple(plain(v, typing.get_args(hint)[0]) for v in numbers_listed(value))
+    if hint is bool:
+        return bool(value)
     if hint is int and type(value) is not int:
         return int(value)
     if hint is float and type(value) not in (int, float):
@@ -71,7 +96,8 @@ def require_type(name: str, value: Any, hint: Any) -> Any:
     """Refuse ``value`` for ``name`` unless of type ``hint``, in one sentence naming it; the value
     as a plain Python one (:func:`plain`)."""
     if not fits(value, hint):
-        raise ObjrecError(f"`{name}` must be {described(hint)}, not {value!r}")
+        shown = re.sub(r"\n\s*", " ", repr(value))  # one line, as a 2-D array's is not
+        raise ObjrecError(f"`{name}` must be {described(hint)}, not {shown}")
     return plain(value, hint)
 
 
