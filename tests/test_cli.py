@@ -1460,6 +1460,27 @@ def test_cache_tells_apart_bodies_of_one_name_by_their_id(capsys, tmp_path):
     assert "aaaaaaaa" in out and "bbbbbbbb" in out and "cccccccc" not in out
 
 
+@pytest.mark.slow  # imports objrec.features: a tenth of a second alone
+def test_cache_json_gives_last_used_as_an_iso_utc_time(capsys, tmp_path):
+    """`cache --json` gave `last_used` as a Unix time (1764660600.25), which a person or a script
+    must convert: it is an ISO 8601 time in UTC, null for a space never used (docs/json.md)."""
+    from objrec.cli.tools import print_cache_summary
+    from objrec.features import CacheSummary
+    from objrec.store import SpaceInfo
+
+    def space(sid: str, last_used: float | None) -> SpaceInfo:
+        return SpaceInfo(sid, "lite0 @ 224px", 1280, "float16", 10, 10, 25600, last_used)
+
+    used, never = space("aaaaaaaa11", 1764660600.25), space("bbbbbbbb22", None)
+    summary = CacheSummary(tmp_path, [used, never], 0, 0, 0, 0, 0)
+    print_cache_summary(summary, as_json=True)
+    spaces = json.loads(capsys.readouterr().out)["spaces"]
+    assert [s["last_used"] for s in spaces] == ["2025-12-02T07:30:00Z", None]
+    page = (Path(__file__).parents[1] / "docs" / "json.md").read_text()
+    section = " ".join(page.split("\n## cache\n")[1].split("\n## ")[0].split())
+    assert "`last_used`: str (ISO 8601 in UTC" in section and "Unix time" not in section
+
+
 def test_a_task_without_steps_says_what_it_does_in_a_pipe(capsys):
     """Quantizing the int8 body (no steps to count) left a piped `train` silent for 40 s."""
     from objrec.cli.output import RichReporter

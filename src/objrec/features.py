@@ -15,6 +15,7 @@ Batch sampling over views (single process and sharded) lives here too.
 
 from __future__ import annotations
 
+import datetime
 import errno
 import hashlib
 import logging
@@ -303,6 +304,15 @@ class ClearResult:
     with its target: a link is removed itself, what it points to is left as it was."""
 
 
+def utc_time(timestamp: float | None) -> str | None:
+    """A Unix time as ``--json`` gives it: ISO 8601 in UTC, to the second
+    (``2026-12-02T07:30:00Z``); None stays None (a space never used)."""
+    if timestamp is None:
+        return None
+    moment = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def open_cache(cache_dir: str | Path | None = None, dtype: str = "float32") -> FeatureCache:
     """The cache in ``cache_dir`` (default :func:`default_cache_dir`), storing ``dtype`` rows."""
     return FeatureCache(Path(cache_dir) if cache_dir else None, dtype)
@@ -327,7 +337,7 @@ class CacheSummary:
         return {
             "root": str(self.root),
             "exists": self.exists,
-            "spaces": [asdict(s) for s in self.spaces],
+            "spaces": [asdict(s) | {"last_used": utc_time(s.last_used)} for s in self.spaces],
             "indexed_files": self.files,
             "index_bytes": self.index_bytes,
             "old_format_entries": self.old_entries,
