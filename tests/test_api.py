@@ -66,3 +66,23 @@ def test_export_check_report_serve_and_audit_have_their_python_functions():
         assert name in objrec.__all__ and name in dir(objrec)
         assert getattr(objrec, name) is getattr(sys.modules[module], own)
     assert objrec.audit is sys.modules["objrec.audit"]  # the module `audit` keeps its name
+
+
+@pytest.mark.slow  # imports the modules
+def test_every_public_signature_reads_without_object_addresses():
+    """`help(objrec.train)` showed `reporter: 'Reporter' = <objrec.progress.Reporter object at
+    0x7f...>`: the quiet default is `reporter=None`, which behaves as the silent reporter did."""
+    import inspect
+
+    for name in objrec.__all__:
+        value = getattr(objrec, name)
+        if not callable(value):
+            continue
+        signature = str(inspect.signature(value))
+        assert " at 0x" not in signature and "object" not in signature, (name, signature)
+        if "reporter" in inspect.signature(value).parameters:
+            assert inspect.signature(value).parameters["reporter"].default is None, name
+    from objrec.progress import SILENT, Reporter, or_silent
+
+    given = Reporter()
+    assert or_silent(None) is SILENT and or_silent(given) is given

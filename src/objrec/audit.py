@@ -66,7 +66,7 @@ from objrec.features import (
 from objrec.images import warned_once_per_file
 from objrec.model import build_head
 from objrec.outputs import takes_back_folders
-from objrec.progress import SILENT, Reporter, plural
+from objrec.progress import SILENT, Reporter, or_silent, plural
 from objrec.quantize import auto_precision, quantize_body
 
 log = logging.getLogger(__name__)
@@ -810,7 +810,7 @@ def audit(
     out: Path | None = None,
     config: AuditConfig | None = None,
     run: Path | None = None,
-    reporter: Reporter = SILENT,
+    reporter: Reporter | None = None,
     force: bool = False,
     refresh: bool = False,
 ) -> AuditResult:
@@ -821,7 +821,7 @@ def audit(
     """
     from objrec import audit_report
 
-    config = config or AuditConfig()
+    config, reporter = config or AuditConfig(), or_silent(reporter)  # None: nothing shown
     clock = Stopwatch()
     inv = inventory(Path(data))
     if out is not None:

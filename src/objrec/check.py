@@ -35,7 +35,7 @@ from objrec.images import (
     open_image,
     walk_tree,
 )
-from objrec.progress import SILENT, Reporter, plural, some_of
+from objrec.progress import SILENT, Reporter, or_silent, plural, some_of
 from objrec.split import min_class_size
 
 log = logging.getLogger(__name__)
@@ -194,9 +194,10 @@ def compare_splits(root: Path, by_split: dict[str, set[str]], result: CheckResul
             )
 
 
-def check_folder(root: Path, reporter: Reporter = SILENT) -> CheckResult:
-    """Decode every image below ``root`` (a class or split folder) and list the problems."""
-    root = Path(root)
+def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
+    """Decode every image below ``root`` (a class or split folder) and list the problems;
+    ``reporter`` shows progress (None: nothing is shown)."""
+    root, reporter = Path(root), or_silent(reporter)
     if not root.is_dir():
         raise ObjrecError(f"{root} is not a folder")
     refuse_run_folder(root)

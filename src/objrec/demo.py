@@ -15,7 +15,7 @@ from objrec.evaluate import evaluate
 from objrec.explore import explore
 from objrec.outputs import refuse_overwrite, takes_back_folders
 from objrec.predict import PLOT_MAX, predict
-from objrec.progress import SILENT, Reporter, plural
+from objrec.progress import Reporter, or_silent, plural
 from objrec.split import split_folder
 from objrec.train import train
 
@@ -42,15 +42,16 @@ PARTS = ("data", "explore", "run", "predictions.png")
 
 
 @takes_back_folders("out")
-def run_demo(out: Path, reporter: Reporter = SILENT, force: bool = False) -> dict[str, Any]:
+def run_demo(out: Path, reporter: Reporter | None = None, force: bool = False) -> dict[str, Any]:
     """Split, explore, train, evaluate and predict on the sample; everything is written to ``out``.
 
     Returns the test metrics, the seconds taken, the paths of what was written and one test
     image (``image``) to try ``predict`` on. A demo that
     fails (or is stopped with Ctrl-C) removes those of its parts (:data:`PARTS`) that were not in
-    ``out`` when it began, so the next ``objrec demo`` starts as this one did.
+    ``out`` when it began, so the next demo starts as this one did. ``reporter`` says each step
+    (None: nothing is shown).
     """
-    out = Path(out)
+    out, reporter = Path(out), or_silent(reporter)
     refuse_overwrite(out, force)
     made = [out / name for name in PARTS if not (out / name).exists()]
     try:

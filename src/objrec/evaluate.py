@@ -61,7 +61,7 @@ from objrec.outputs import (
     remove_leftovers,
     takes_back_folders,
 )
-from objrec.progress import SILENT, Reporter, log_result_warnings, plural
+from objrec.progress import Reporter, log_result_warnings, or_silent, plural
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def evaluate(
     config: EvaluateConfig | None = None,
     *,
     out: Path | None = None,
-    reporter: Reporter = SILENT,
+    reporter: Reporter | None = None,
     force: bool = False,
     **keywords: Any,
 ) -> EvaluationResult:
@@ -189,7 +189,7 @@ def evaluate(
     see :func:`default_eval_dir`; a folder of the user's must be empty or new, unless ``force``).
     Images the run trained or validated on are listed in ``seen`` (``seen_in``); ``warning`` too.
     """
-    config = settings(EvaluateConfig, config, keywords, "evaluate")
+    config, reporter = settings(EvaluateConfig, config, keywords, "evaluate"), or_silent(reporter)
     refuse_early(folder, out, config)
     recognizer = Recognizer.load(run, device=resolve_device(config.device))
     classes = recognizer.classes

@@ -20,7 +20,7 @@ from objrec.outputs import (
     refuse_users_outputs,
     takes_back_folders,
 )
-from objrec.progress import SILENT, Reporter, some_of
+from objrec.progress import Reporter, or_silent, some_of
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class ExploreResult:
 def explore(
     data: Path,
     out: Path | None = None,
-    reporter: Reporter = SILENT,
+    reporter: Reporter | None = None,
     force: bool = False,
     refresh: bool = False,
 ) -> ExploreResult:
@@ -51,8 +51,9 @@ def explore(
     Writes ``counts.csv``, ``sizes.csv``, ``size_stats.csv``, ``images_per_class.png`` and
     ``image_sizes.png`` to ``out`` when given (an empty or new folder, unless ``force``, or
     ``refresh``: over objrec's own outputs there only as it wrote them, ``outputs.users_file``).
+    ``reporter`` shows progress (None: nothing is shown).
     """
-    data = Path(data)
+    data, reporter = Path(data), or_silent(reporter)
     if not data.is_dir():
         raise ObjrecError(f"{data} is not a folder")
     if out is not None:

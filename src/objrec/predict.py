@@ -37,7 +37,7 @@ from objrec.outputs import (
     refuse_users_files,
     takes_back_folders,
 )
-from objrec.progress import SILENT, Reporter, some_of
+from objrec.progress import Reporter, or_silent, some_of
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ def predict(
     topk: int = 5,
     batch_size: int = 32,
     plot: Path | None = None,
-    reporter: Reporter = SILENT,
+    reporter: Reporter | None = None,
     runtime: str = "torch",
     tta: bool = False,
     explain: Path | None = None,
@@ -209,12 +209,12 @@ def predict(
     Grad-CAM overlay per image (``<name>.gradcam.png``), made in PyTorch whatever the runtime;
     ``plot`` draws the first ``plot_max`` readable images. An image whose unknown score is below
     the run's threshold (or ``threshold``) is marked ``unknown``, its top-k still given;
-    ``unknown=False`` never marks one.
-    ``device``: ``auto``, ``cpu`` or ``cuda[:N]`` (on a GPU the runtime is PyTorch there).
-    An existing ``plot`` file or non-empty ``explain`` folder is refused unless ``force``.
+    ``unknown=False`` never marks one. ``device``: ``auto``, ``cpu`` or ``cuda[:N]`` (a GPU runs
+    PyTorch). An existing ``plot`` or non-empty ``explain`` folder is refused unless ``force``.
     """
     topk, plot_max = require_type("topk", topk, int), require_type("plot_max", plot_max, int)
     plot, paths = check_arguments(topk, plot_max, plot, force), path_list(paths)
+    reporter = or_silent(reporter)  # None: nothing shown
     for folder in (p for p in paths if p.is_dir()):  # refused before any work
         for output, name in ((plot, "plot"), (explain, "explain")):
             if output is not None:

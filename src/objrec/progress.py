@@ -34,6 +34,12 @@ class Reporter:
 SILENT = Reporter()
 
 
+def or_silent(reporter: Reporter | None) -> Reporter:
+    """``reporter``, or for None the silent one: the public functions' default (``reporter=None``
+    reads as such in their signatures, where ``SILENT`` read ``<Reporter object at 0x...>``)."""
+    return SILENT if reporter is None else reporter
+
+
 def plural(n: int, noun: str, nouns: str | None = None) -> str:
     """``n`` and ``noun`` in the right number for a message: ``1 image``, ``2 images``,
     ``1,542 classes``, ``3 entries``, ``5 epochs``; ``nouns`` gives any other plural."""

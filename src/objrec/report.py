@@ -34,7 +34,7 @@ from objrec.images import UnreadableImageError, open_image, warned_once_per_file
 from objrec.inference import Recognizer
 from objrec.meta import RunMeta, checkpoint_file, output_beside
 from objrec.outputs import landing, output_path, refuse_overwrite, same_file, shown_name, staged
-from objrec.progress import SILENT, Reporter
+from objrec.progress import Reporter, or_silent
 from objrec.transforms import build_transforms, draft_size
 
 log = logging.getLogger(__name__)
@@ -234,12 +234,13 @@ def build_report(
     run: Path,
     out: Path | None = None,
     data_dir: Path | None = None,
-    reporter: Reporter = SILENT,
+    reporter: Reporter | None = None,
     force: bool = False,
 ) -> Path:
     """Write the HTML report of ``run`` to ``out`` (default ``RUN/report.html``); ``force``:
-    write over ``out``, and replace an evaluation of another folder in ``RUN/eval-test``."""
-    run = Path(run)
+    write over ``out``, and replace an evaluation of another folder in ``RUN/eval-test``;
+    ``reporter`` shows progress (None: nothing is shown)."""
+    run, reporter = Path(run), or_silent(reporter)
     out = report_path(run, out, force)
     _, meta = read_checkpoint(run)
     if data_dir is None and meta.data_dir:

@@ -62,7 +62,7 @@ from objrec.leakage import seen_in_state, union_seen
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, build_head, count_parameters
 from objrec.outputs import takes_back_folders
-from objrec.progress import SILENT, Reporter, listed, plural, some_of
+from objrec.progress import SILENT, Reporter, listed, or_silent, plural, some_of
 from objrec.quantize import QuantizedBody, auto_precision, quantize_body
 from objrec.runs import (
     EpochSaver,
@@ -110,7 +110,7 @@ def train(
     data_dir: Path,
     out: Path,
     config: TrainConfig | Mapping[str, Any] | None = None,
-    reporter: Reporter = SILENT,
+    reporter: Reporter | None = None,
     force: bool = False,
     resume: bool = False,
     strict: bool = False,
@@ -123,7 +123,7 @@ def train(
         data_dir: a split folder (``train/``, ``valid/``, ``test/``), e.g. from ``split_folder``.
         out: the run folder; refused when it already holds a model, unless ``force``.
         config: the settings; default ``TrainConfig()``. Ignored when resuming (the run's own).
-        reporter: receives progress and epoch lines.
+        reporter: receives progress and epoch lines (None: nothing is shown).
         resume: continue the run in ``out`` after its last completed epoch.
         strict: refuse to start while ``objrec check`` finds unusable files.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (see ``objrec.devices``): where the
@@ -145,7 +145,7 @@ def train(
     if config is not None and config.cache_dir:  # recorded with the run: the folder it names now
         config = replace(config, cache_dir=str(Path(config.cache_dir).resolve()))
     with process_group(device) as world:
-        reporter = reporter if world.main else SILENT
+        reporter = or_silent(reporter) if world.main else SILENT
         before = state_stamp(Path(out))
         try:
             return _train(Path(data_dir), Path(out), config, reporter, request, world)
