@@ -1017,6 +1017,7 @@ def test_split_names_a_killed_splits_staging_folder_in_the_clis_terms(
     out = tmp_path / "data"
     killed = out / ".objrec-split-1a2b3c4d"
     (killed / "train" / "red").mkdir(parents=True)
+    (out / "notes.txt").write_text("mine")  # OUT holds more than the killed split's folder
     hour_ago = time.time() - 3600
     os.utime(killed, (hour_ago, hour_ago))
     handler = SentenceHandler()  # as `objrec` installs it (pytest's own handler comes first here)
@@ -1029,6 +1030,35 @@ def test_split_names_a_killed_splits_staging_folder_in_the_clis_terms(
     command = f"objrec split {image_folder.resolve()} {out.resolve()} --force"
     assert code == 1 and f"keep it until `{command}` has replaced" in " ".join(err.split())
     assert "split_folder(" not in err
+
+
+def test_split_into_a_folder_of_only_a_killed_splits_staging_folder_says_so_once(
+    capsys, tmp_path, image_folder
+):
+    """`objrec split SRC OUT --strict`, OUT holding only a killed split's staging folder, warned
+    "keep it until `objrec split SRC OUT --force` has replaced what that split left", then
+    refused "OUT is not empty: choose another folder or pass --force": one sentence now says the
+    folder is not needed and both ways on."""
+    out = tmp_path / "data"
+    killed = out / ".objrec-split-1a2b3c4d"
+    (killed / "train" / "red").mkdir(parents=True)
+    hour_ago = time.time() - 3600
+    os.utime(killed, (hour_ago, hour_ago))
+    handler = SentenceHandler()  # as `objrec` installs it (pytest's own handler comes first here)
+    log = logging.getLogger("objrec.split")
+    log.addHandler(handler)
+    try:
+        code, _, err = run(capsys, "split", image_folder, out, "--strict")
+    finally:
+        log.removeHandler(handler)
+    said = " ".join(err.split())
+    assert code == 1 and said.count("error:") == 1 and "warning" not in said, said
+    assert said == (
+        f"error: {out} holds only {killed.name}, left by a split that was killed before moving "
+        f"anything in: nothing in it is needed; delete it (rm -r {killed}) to split into {out}, "
+        "or pass --force to split beside it"
+    )
+    assert killed.is_dir() and [p.name for p in out.iterdir()] == [killed.name]
 
 
 @pytest.mark.slow

@@ -370,6 +370,16 @@ def killed_split_warning(stage: Path, src: Path, out: Path) -> str:
     )
 
 
+def only_leftovers_refusal(stage: Path, out: Path) -> str:
+    """The refusal of an ``out`` that holds only ``stage``, what a split killed before moving
+    anything in left."""
+    return (
+        f"{out.resolve()} holds only {stage.name}, left by a split that was killed before moving "
+        f"anything in: nothing in it is needed; delete it (rm -r {stage.resolve()}) to split into "
+        f"{out.resolve()}, or pass `force=True` to split beside it"
+    )
+
+
 def no_longer_needed_warning(stage: Path, out: Path) -> str:
     """The warning of a staging folder a killed split left, once ``out`` holds a whole split."""
     return (
@@ -382,10 +392,11 @@ def test_the_forced_split_a_killed_splits_warning_names_ends_that_warning(
     tmp_path, image_folder, known_facts, caplog
 ):
     """A split killed while it wrote its staging folder into a new OUT: the next split is refused
-    and told to keep that folder until `objrec split SRC OUT --force` has run. After that forced
-    split the same 'keep it until ... --force' came again, and on every split after (objrec never
-    deletes the folder). Once OUT holds a whole split, the warning says the folder is not needed
-    and exactly what to delete; objrec still deletes nothing of it."""
+    in one sentence, which says that folder is not needed (it had warned 'keep it until
+    `objrec split SRC OUT --force`', then refused 'OUT is not empty ... pass --force'). After a
+    forced split the same 'keep it until ... --force' came again, and on every split after (objrec
+    never deletes the folder). Once OUT holds a whole split, the warning says the folder is not
+    needed and exactly what to delete; objrec still deletes nothing of it."""
     out = tmp_path / "data"
     killed = out / ".objrec-split-1a2b3c4d"
     (killed / "train" / "red").mkdir(parents=True)
@@ -398,9 +409,9 @@ def test_the_forced_split_a_killed_splits_warning_names_ends_that_warning(
         return said
 
     with caplog.at_level(logging.WARNING, logger="objrec.split"):
-        with pytest.raises(ObjrecError, match="is not empty"):
+        with pytest.raises(ObjrecError) as refused:
             split_folder(image_folder, out)
-        assert warned() == [killed_split_warning(killed, image_folder, out)]
+        assert str(refused.value) == only_leftovers_refusal(killed, out) and warned() == []
         split_folder(image_folder, out, force=True)
         assert warned() == [no_longer_needed_warning(killed, out)]
         split_folder(image_folder, out, force=True, seed=1)

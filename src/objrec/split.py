@@ -130,7 +130,7 @@ def split_folder(
     """
     config = settings(SplitConfig, config, keywords, "split")
     src, out = _resolved(src), Path(out).resolve()
-    with told_of_killed_splits(src, out):
+    with told_of_killed_splits(src, out, force):
         _check_out(src, out, force)
         assignment, hashes, result = _plan(src, out, config, on_file)
         _write(src, out, assignment, hashes, config.mode)
@@ -304,6 +304,8 @@ def _check_out(src: Path, out: Path, force: bool) -> None:
         )
     if partial is None:
         refuse_users_split_names(out)
+    if not force:
+        refuse_only_leftovers(out)
     if not force and _is_split_manifest(out / MANIFEST):
         raise ObjrecError(
             f"{out} holds an earlier split (its {MANIFEST}): pass `force=True` to replace it, or "
@@ -313,17 +315,45 @@ def _check_out(src: Path, out: Path, force: bool) -> None:
 
 
 @contextlib.contextmanager
-def told_of_killed_splits(src: Path, out: Path) -> Iterator[None]:
+def told_of_killed_splits(src: Path, out: Path, force: bool) -> Iterator[None]:
     """When the split in the block is done, or refused, or fails, name each staging folder a
-    killed split left in ``out`` (but the one the refusal names: :func:`partial_split`) and what
-    to do with it as ``out`` then stands (:func:`warn_of_killed_split`)."""
+    killed split left in ``out`` (but those the refusal names: :func:`partial_split`, or all of
+    them when ``out`` holds nothing else, :func:`refuse_only_leftovers`) and what to do with it
+    as ``out`` then stands (:func:`warn_of_killed_split`)."""
+    refused = [] if force else only_leftovers(out)
     try:
         yield
     finally:
         partial = partial_split(out)
         for stage in leftover_stages(out):
-            if stage != partial:
+            if stage != partial and stage not in refused:
                 warn_of_killed_split(stage, src, out)
+
+
+def only_leftovers(out: Path) -> list[Path]:
+    """The staging folders killed splits left in ``out`` when ``out`` holds nothing else, and
+    none of them is a split killed while moving in (:func:`partial_split`); else none."""
+    stages = leftover_stages(out)
+    if not stages or len(stages) < len(list(out.iterdir())) or partial_split(out) is not None:
+        return []
+    return stages
+
+
+def refuse_only_leftovers(out: Path) -> None:
+    """Refuse ``out`` in one sentence when all it holds is what killed splits left: staging
+    folders that nothing needs, as no split of theirs was moved in. Deleting them lets a split
+    in; ``force`` splits beside them (objrec never deletes them: :func:`warn_of_killed_split`)."""
+    stages = only_leftovers(out)
+    if not stages:
+        return
+    it, left = ("it", "a split that was") if len(stages) == 1 else ("them", "splits that were")
+    names = " and ".join(stage.name for stage in stages)
+    paths = " ".join(shlex.quote(str(stage)) for stage in stages)
+    raise ObjrecError(
+        f"{out} holds only {names}, left by {left} killed before moving anything in: nothing in "
+        f"{it} is needed; delete {it} (rm -r {paths}) to split into {out}, or pass `force=True` "
+        f"to split beside {it}"
+    )
 
 
 def warn_of_killed_split(stage: Path, src: Path, out: Path) -> None:
