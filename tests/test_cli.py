@@ -522,9 +522,13 @@ def test_a_split_without_test_trains_and_evaluate_says_there_is_no_test_split(
     code, _, err = run(capsys, "train", data, "--out", run_dir, *args)
     assert code == 0, err
     code, _, err = run(capsys, "evaluate", run_dir, data)
-    assert code == 1 and "has no test split (only train and valid)" in err
+    said = " ".join(err.split())
+    assert code == 1 and "has no test split (only train and valid)" in said
+    assert said.endswith("choose --split valid") and "split=" not in said  # the CLI's terms
     code, _, err = run(capsys, "report", run_dir)
-    assert code == 1 and "no evaluation to report yet" in err and "has no test split" in err
+    said = " ".join(err.split())
+    assert code == 1 and "no evaluation to report yet" in said and "has no test split" in said
+    assert said.endswith(f"on your test images (`objrec evaluate {run_dir} DATA`)"), said
     code, out, _ = run(capsys, "evaluate", run_dir, data, "--split", "valid", "--json")
     assert code == 0 and json.loads(out)["n"] == 12
     code, _, err = run(capsys, "report", run_dir)

@@ -170,6 +170,22 @@ def test_report_force_replaces_an_evaluation_of_another_folder_as_its_advice_say
     assert json.loads((folder / "metrics.json").read_text())["folder"] == evaluated
 
 
+@pytest.mark.slow
+def test_without_a_test_split_the_report_and_evaluate_name_the_python_call(trained_run, split_dir):
+    """The report of a run whose data has no test split and that was never evaluated said
+    "(objrec evaluate RUN FOLDER)" to a Python caller, a command of the CLI: it names the call
+    (the CLI says `objrec evaluate RUN DATA`: test_cli). evaluate's own advice is `split='valid'`."""
+    from objrec.errors import ObjrecError
+
+    shutil.rmtree(split_dir / "test")
+    with pytest.raises(ObjrecError) as refused:
+        build_report(trained_run)
+    said = str(refused.value)
+    assert said.endswith(f"on your test images (`evaluate({str(trained_run)!r}, folder)`)"), said
+    with pytest.raises(ObjrecError, match=r"or choose `split='valid'`$"):
+        evaluate(trained_run, split_dir)
+
+
 def test_failure_galleries_show_the_classes_that_have_errors(split_dir):
     import pandas as pd
 

@@ -109,7 +109,7 @@ def load_evaluation(
         where += "; its evaluations are of an earlier model (it was trained again since)"
     raise ObjrecError(
         f"{run} has no evaluation to report yet and {where}: evaluate it first on your test "
-        f"images (objrec evaluate {run} FOLDER)"
+        f"images (`evaluate({str(run)!r}, folder)`)"
     )
 
 
