@@ -1162,6 +1162,59 @@ def test_no_library_error_names_a_cli_flag():
 
 
 @pytest.mark.slow
+def test_no_library_sentence_names_an_objrec_command():
+    """check, add, split, report and others told a Python caller to run `objrec split`, `objrec
+    train`, `objrec check DATA`, ...: the library names its own functions and calls (`train`,
+    `split_folder`, `check_folder('photos')`), which the CLI spells as its commands
+    (messages.to_cli). Docstrings and HTML pages may name commands; so does serve's answer to
+    too large an upload, which goes to a remote client (no Python caller, no CLI to translate)."""
+    import ast
+    import re
+
+    from objrec.cli import cli
+
+    from .conftest import source_trees
+
+    command = re.compile(rf"\bobjrec ({'|'.join(map(re.escape, sorted(cli.commands)))})\b")
+    left = {("serve.py", "too_large_text")}  # the HTTP answer's words
+    found = []
+    for path, tree in source_trees():
+        if path.parts[0] == "cli":
+            continue
+        skipped = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}  # docstrings
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef) and (path.name, node.name) in left:
+                skipped |= {id(n) for n in ast.walk(node)}
+        for node in ast.walk(tree):
+            text = node.value if isinstance(node, ast.Constant) else None
+            if id(node) in skipped or not isinstance(text, str) or "</" in text:  # HTML
+                continue
+            if command.search(text):
+                found.append(f"{path.as_posix()}:{node.lineno}: {text}")
+    assert found == []
+
+
+def test_the_cli_spells_a_method_of_an_api_call_as_the_commands_flag():
+    """The way out of a damaged cache, `open_cache(cache_dir=...).clear()` in Python, is
+    `objrec cache --clear --cache-dir ...` at the shell; a value is quoted as the shell needs."""
+    from objrec.cli import cli
+    from objrec.cli.messages import to_cli
+
+    train = cli.commands["train"]
+    said = to_cli("it: `open_cache(cache_dir='/a b/c').clear()` removes it", train)
+    assert said == "it: `objrec cache --clear --cache-dir '/a b/c'` removes it"
+    said = to_cli("`open_cache(cache_dir='c').clear()`", train, {"cache_dir": "x"})
+    assert said == "`objrec cache --clear --cache-dir c`"
+    for left in ("`open_cache(cache_dir='c').compact()`", "`open_cache('c').clear(1)`"):
+        assert to_cli(left, train) == left  # no such flag, or no flag's call: left as it is
+    said = to_cli("`check_folder('/my photos')` lists", train)
+    assert said == "`objrec check '/my photos'` lists"
+    assert to_cli("`export_model('/r')`", train) == "`objrec export /r`"
+    assert to_cli("`add_images('/s', 'new')`", cli.commands["add"]) == "`objrec add /s new`"
+    assert to_cli("`train`'s output", cli.commands["evaluate"]) == "`objrec train`'s output"
+
+
+@pytest.mark.slow
 def test_split_names_unreadable_files_once_and_strict_refuses_them(
     capsys, tmp_path, image_folder, known_facts
 ):
@@ -1887,7 +1940,7 @@ def test_a_run_folder_given_as_data_is_refused_in_one_sentence(capsys, tmp_path,
     name, *rest = command
     code, _, err = run(capsys, name, run_dir, *(a.format(tmp=tmp_path) for a in rest))
     said = (
-        f"{run_dir} is a run folder (objrec train's output: it holds model.safetensors), not a "
+        f"{run_dir} is a run folder (`objrec train`'s output: it holds model.safetensors), not a "
         "folder of class sub-folders: pass the data folder it was trained on"
     )
     assert code == 1 and said in " ".join(err.split()), err
@@ -1923,7 +1976,7 @@ def test_a_model_file_from_elsewhere_in_a_data_folder_is_only_an_ignored_file(ca
 @pytest.mark.slow
 def test_evaluate_refuses_its_run_folder_as_the_data(capsys, trained_run, tmp_path):
     code, _, err = run(capsys, "evaluate", trained_run, trained_run, "--out", tmp_path / "e")
-    assert code == 1 and f"{trained_run} is a run folder (objrec train's output" in " ".join(
+    assert code == 1 and f"{trained_run} is a run folder (`objrec train`'s output" in " ".join(
         err.split()
     )
     assert not (tmp_path / "e").exists()
@@ -1989,6 +2042,7 @@ def test_check_warns_of_classes_with_fewer_readable_images_than_split_needs(caps
     code, out, _ = run(capsys, "check", photos, "--json")
     found = [(p["kind"], Path(p["path"]).name, p["unusable"]) for p in json.loads(out)["problems"]]
     assert code == 0 and found == [("few_images", "green", False), ("few_images", "red", False)]
+    assert json.loads(out)["problems"][0]["message"].endswith(needs)  # --json: the CLI's terms
 
 
 @pytest.mark.slow

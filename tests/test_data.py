@@ -39,7 +39,7 @@ def test_an_empty_class_folder_is_an_error_not_a_shift_of_labels(tmp_path):
 def test_a_split_folder_needs_train_and_valid(tmp_path):
     (tmp_path / "d" / "train").mkdir(parents=True)
     assert not is_split_folder(tmp_path / "d")
-    with pytest.raises(ObjrecError, match="objrec split"):
+    with pytest.raises(ObjrecError, match=r"; `split_folder` makes them$"):  # CLI: objrec split
         require_split_folder(tmp_path / "d")
 
 

@@ -379,11 +379,11 @@ def test_a_forced_train_advises_exporting_again_only_when_it_removes_an_export(t
 
     (tmp_path / "report.html").write_text("<title>objrec report: run</title>")
     warn_of_derived(tmp_path, tmp_path)
-    assert "report.html in" in caplog.text and "objrec export" not in caplog.text
+    assert "report.html in" in caplog.text and "export_model" not in caplog.text
     (tmp_path / "model.json").write_text(json.dumps({"objrec_version": "1"}))
     (tmp_path / "model.onnx").write_bytes(b"graph")
     warn_of_derived(tmp_path, tmp_path)
-    assert f"export the new one again: objrec export {tmp_path}" in caplog.text
+    assert f"export the new one again: `export_model({str(tmp_path)!r})`" in caplog.text
 
 
 def test_staged_writes_a_file_of_a_long_legal_name_and_leaves_nothing_on_failure(tmp_path):

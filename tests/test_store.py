@@ -486,7 +486,8 @@ def test_a_damaged_index_is_one_sentence_and_leaves_nothing_open(tmp_path):
         FeatureStore(root)
     message = str(caught.value)
     assert f"the feature store's index {root / 'index.sqlite'} is damaged" in message
-    assert f"`objrec cache --clear --cache-dir {tmp_path / 'cache'}` removes it" in message
+    call = f"open_cache(cache_dir={str(tmp_path / 'cache')!r}).clear()"  # CLI: cache --clear
+    assert f"`{call}` removes it" in message
     assert open_files(root) == []  # the lock was held on until the process ended
 
 

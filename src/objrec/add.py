@@ -255,7 +255,7 @@ def _split_folder(data: Path, given: list[Path]) -> Path:
     if swapped is not None and not is_split_folder(data):
         raise ObjrecError(
             f"{data} is not a split folder, but {swapped} is: the split folder comes first, "
-            f"then the new images (objrec add {swapped} {data})"
+            f"then the new images (`add_images({str(swapped)!r}, {str(data)!r})`)"
         )
     require_split_folder(data)
     return data.resolve()

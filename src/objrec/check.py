@@ -160,10 +160,10 @@ def _check_class_root(root: Path, result: CheckResult) -> dict[str, list[Path]]:
 
 SPLIT_USE = {
     "valid": (
-        "`objrec train` refuses a validation class it has no training images of",
+        "`train` refuses a validation class it has no training images of",
         "validated",
     ),
-    "test": ("`objrec evaluate` refuses a test class the model was not trained on", "tested"),
+    "test": ("`evaluate` refuses a test class the model was not trained on", "tested"),
 }
 
 
@@ -219,8 +219,7 @@ def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
     result.classes = len(named)
     if result.classes == 1:
         message = (
-            f"only one class ({named[0]}): `objrec train` refuses it, "
-            "a classifier needs at least two"
+            f"only one class ({named[0]}): `train` refuses it, a classifier needs at least two"
         )
         result.problems.append(Problem(str(root), "one_class", message, True))
     readable = _decode(classes, result, reporter)
@@ -267,7 +266,7 @@ def _note_small_classes(
             result.note(
                 root / name,
                 "few_images",
-                f"only {plural(count, 'readable image')}: `objrec split` needs {need} to put one "
+                f"only {plural(count, 'readable image')}: `split_folder` needs {need} to put one "
                 "in each of train, valid and test",
             )
 

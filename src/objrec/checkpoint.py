@@ -106,7 +106,7 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     if path.is_dir():
         path = path / BEST
     if not path.is_file():
-        raise ObjrecError(f"no checkpoint at {path}: give a run folder written by `objrec train`")
+        raise ObjrecError(f"no checkpoint at {path}: give a run folder written by `train`")
     try:
         with safe_open(str(path), framework="pt") as handle:
             header = handle.metadata() or {}

@@ -83,7 +83,7 @@ def refuse_run_folder(root: Path) -> None:
     held = next((name for name in named if is_checkpoint(Path(root) / name)), None)
     if held:
         raise ObjrecError(
-            f"{root} is a run folder (objrec train's output: it holds {held}), not a folder of "
+            f"{root} is a run folder (`train`'s output: it holds {held}), not a folder of "
             "class sub-folders: pass the data folder it was trained on"
         )
 
@@ -193,7 +193,7 @@ def require_split_folder(root: Path) -> None:
     missing = [s for s in REQUIRED_SPLITS if not (root / s).is_dir()]
     raise ObjrecError(
         f"{root} is not a split folder: it has no {' and no '.join(missing)} sub-folder "
-        "(train/ and valid/ are needed, test/ is optional); run `objrec split` to make them"
+        "(train/ and valid/ are needed, test/ is optional); `split_folder` makes them"
     )
 
 

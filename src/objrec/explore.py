@@ -95,7 +95,7 @@ def list_classes(parts: dict[str, Path]) -> list[tuple[str, str, Path]]:
         named = [str(folder) for folder in empty if (folder.name in counted) == kept]
         if named:
             log.warning(
-                "%s no images: %s (`objrec check` lists every problem): %s",
+                "%s no images: %s (`check_folder` lists every problem): %s",
                 "a class folder holds" if len(named) == 1 else f"{len(named)} class folders hold",
                 "counted as 0 in its split" if kept else "left out",
                 some_of(named),

@@ -282,7 +282,7 @@ def refuse_users_sidecar(sidecar: Path, path: Path) -> None:
     user's that happens to share its name."""
     if os.path.lexists(sidecar) and not is_export_sidecar(sidecar):
         raise ObjrecError(
-            f"{sidecar} is not a sidecar an objrec export wrote, and the export of {path.name} "
+            f"{sidecar} is not a sidecar `export_model` wrote, and the export of {path.name} "
             "writes its own there: `force=True` does not replace it; move it, or choose another "
             "`out`"
         )

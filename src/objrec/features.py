@@ -976,7 +976,7 @@ def report_unreadable(tables: Sequence[FeatureTable | FeatureSet]) -> list[str]:
         log.info("skipped %s", message)
     if messages:
         skipped = plural(len(messages), "unreadable file")
-        log.warning("skipped %s (`objrec check` lists them): %s", skipped, some_of(messages))
+        log.warning("skipped %s (`check_folder` lists them): %s", skipped, some_of(messages))
     return messages
 
 
@@ -996,5 +996,6 @@ def require_every_class(table: FeatureTable, folder: Path, classes: Sequence[str
         others = f" (and {plural(len(missing) - 1, 'other class', 'other classes')})"
         raise ObjrecError(
             f"no image of {folder / missing[0]}{others if len(missing) > 1 else ''} can be read: "
-            f"the model could not learn it; `objrec check {folder}` lists the unreadable files"
+            f"the model could not learn it; `check_folder({str(folder)!r})` lists the unreadable "
+            "files"
         )

@@ -223,7 +223,8 @@ def warn_of_derived(out: Path, real: Path) -> None:
     """Say which outputs made from the model a forced ``train`` replaces go with it."""
     left = [path.name for path in derived_outputs(real)]
     if left:
-        export = f" (export the new one again: objrec export {out})" if DERIVED[0] in left else ""
+        again = f" (export the new one again: `export_model({str(out)!r})`)"
+        export = again if DERIVED[0] in left else ""
         log.warning(
             "%s in %s %s made from the model this run replaces: %s removed when the new run "
             "saves its first training state%s",

@@ -278,9 +278,7 @@ def _require_train_and_valid(result: SplitResult, ratios: tuple[float, float, fl
         else f"every class has fewer than the {result.min_images} distinct images these ratios "
         "need to fill every split: add images, or give train and valid larger ratios"
     )
-    raise ObjrecError(
-        f"no image would go to {' or '.join(missing)}, which `objrec train` needs: {why}"
-    )
+    raise ObjrecError(f"no image would go to {' or '.join(missing)}, which `train` needs: {why}")
 
 
 def _resolved(src: Path) -> Path:

@@ -41,7 +41,6 @@ import json
 import logging
 import os
 import re
-import shlex
 import shutil
 import sqlite3
 import time
@@ -156,7 +155,7 @@ def database_error(path: Path, what: str, cache_dir: Path, exc: sqlite3.Error) -
     ``objrec cache --clear`` only for a damaged file or a disk that failed (once there is room).
     Not for :data:`SQLITE_BUGS`, which callers let pass."""
     reason = str(exc) or type(exc).__name__
-    clear = f"`objrec cache --clear --cache-dir {shlex.quote(str(cache_dir))}`"
+    clear = f"`open_cache(cache_dir={str(cache_dir)!r}).clear()`"
     code = getattr(exc, "sqlite_errorcode", 0)
     if code == MOVED:
         return ObjrecError(

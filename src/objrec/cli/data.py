@@ -395,6 +395,8 @@ def check(data: Path, as_json: bool) -> None:
 
     with logged_warnings() as logged:
         result = check_folder(data, RichReporter(quiet=as_json))
+    for problem in result.problems:  # the library's `train` is objrec train here, in --json too
+        problem.message = to_cli(problem.message, check)
     if as_json:
         print_json(with_warnings(result.to_json(), logged))
     else:

@@ -1,7 +1,8 @@
 """The library's sentences in the CLI's terms: an API parameter named in an error or a warning
 (`force=True`) becomes the command's option (--force), an API function or call (`train`,
-`split_folder(src, out, force=True)`) the command line that does the same (`objrec train`,
-`objrec split SRC OUT --force`); OS and click errors become one sentence.
+`split_folder(src, out, force=True)`, `open_cache(cache_dir='c').clear()`) the command line
+that does the same (`objrec train`, `objrec split SRC OUT --force`, `objrec cache --clear
+--cache-dir c`); OS and click errors become one sentence.
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ API_COMMANDS = {
     "export_model": "export",
     "build_report": "report",
     "run_demo": "demo",
+    "open_cache": "cache",
 }
-"""API functions run by a command of another name (``train`` is run by ``objrec train``)."""
+"""API functions run by a command of another name (``train`` is run by ``objrec train``); a
+method called on what one returns is that command's flag (``open_cache(...).clear()``:
+``objrec cache --clear``)."""
 
 
 def find_param(command: click.Command | None, name: str) -> click.Parameter | None:
@@ -68,8 +72,18 @@ def cli_spelling(
             if "data" in values and command is not None:  # the whole command: it needs DATA too
                 return f"`objrec {command.name} {shlex.quote(values['data'])} {option}`"
             return option
-        return f"{param.opts[0]} {value.strip(QUOTES)}"
+        return f"{param.opts[0]} {shell_word(value)}"
     return name if value is None else f"{name}={value}"
+
+
+def shell_word(value: str) -> str:
+    """An API value as the shell takes it: a string quoted only where the shell needs it
+    (``'a b'``, ``fp32``), anything else as written (``0.5``)."""
+    try:
+        literal = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return value.strip(QUOTES)
+    return shlex.quote(literal) if isinstance(literal, str) else value.strip(QUOTES)
 
 
 def to_cli(
@@ -97,16 +111,20 @@ def spelled(match: re.Match, command: click.Command | None, values: dict[str, st
 def call_spelling(function: str, arguments: str, values: dict[str, str]) -> str | None:
     """An API call as the command line that does the same, in backticks:
     `split_folder('a b', 'out', force=True)` -> `objrec split 'a b' out --force`,
-    `audit_folder(data)` -> `objrec audit DATA` (the folder itself when ``values`` name it);
-    None when no command runs ``function`` or the arguments are no Python."""
+    `audit_folder(data)` -> `objrec audit DATA` (the folder itself when ``values`` name it),
+    `open_cache(cache_dir='c').clear()` -> `objrec cache --clear --cache-dir c`; None when no
+    command runs ``function`` (or has the method's flag) or the arguments are no Python."""
     command = objrec_command(function)
     try:
-        call = ast.parse(f"f{arguments}", mode="eval").body
+        call, method = called(ast.parse(f"f{arguments}", mode="eval").body)
     except SyntaxError:
         return None
-    if command is None or not isinstance(call, ast.Call):
+    if command is None or not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
+        return None  # not the function's own call: `f(x).clear(1)`, `f(x)[0]`
+    flags = [find_param(command, name) for name in method]
+    if not all(isinstance(flag, click.Option) and flag.is_flag for flag in flags):
         return None
-    words = [f"objrec {command.name}"]
+    words = [f"objrec {command.name}", *(flag.opts[0] for flag in flags if flag is not None)]
     words += [argument_spelling(command, argument, values) for argument in call.args]
     words += [
         cli_spelling(command, keyword.arg, ast.unparse(keyword.value), values)
@@ -114,6 +132,17 @@ def call_spelling(function: str, arguments: str, values: dict[str, str]) -> str 
         if keyword.arg is not None
     ]
     return f"`{' '.join(words)}`"
+
+
+def called(call: ast.expr) -> tuple[ast.expr, list[str]]:
+    """An API call and the method called on what it returns, if any, without arguments:
+    ``f(x).clear()`` -> (``f(x)``, ``["clear"]``), ``f(x)`` -> (``f(x)``, ``[]``)."""
+    if not isinstance(call, ast.Call) or call.args or call.keywords:
+        return call, []
+    method = call.func
+    if isinstance(method, ast.Attribute) and isinstance(method.value, ast.Call):
+        return method.value, [method.attr]
+    return call, []
 
 
 def argument_spelling(command: click.Command, argument: ast.expr, values: dict[str, str]) -> str:
