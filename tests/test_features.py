@@ -422,3 +422,52 @@ def test_clear_beside_another_process_using_the_onnx_folder_is_no_traceback(
     assert done.removed == 1 and done.left == []
     assert not graph.exists() and written.exists() is (meanwhile == "writes")
     assert (written.name in caplog.text) is (meanwhile == "writes")
+
+
+def replaced_after_hashing(monkeypatch, path, replace):
+    """Make ``FeatureStore.digests`` call ``replace(path)`` once it has hashed every file: a file
+    changed (or removed) between its hash and its decoding."""
+    from objrec.store import FeatureStore
+
+    digests = FeatureStore.digests
+
+    def then_replace(store, paths, *args, **kwargs):
+        result = digests(store, paths, *args, **kwargs)
+        replace(path)
+        return result
+
+    monkeypatch.setattr(FeatureStore, "digests", then_replace)
+
+
+@pytest.mark.slow
+def test_a_file_replaced_after_it_was_hashed_never_files_its_pixels_under_the_old_hash(
+    tmp_path, samples, monkeypatch
+):
+    samples, spec = samples[:3], ViewSpec(DATA)
+    old = hash_file(samples[0].path)
+    new_bytes = samples[1].path.read_bytes()  # other pixels, of another digest
+    replaced_after_hashing(monkeypatch, samples[0].path, lambda p: p.write_bytes(new_bytes))
+    table = feature_table(frozen(tmp_path), samples, spec)
+    assert not table.ok[0] and "changed while objrec read it" in table.errors[0]
+    monkeypatch.undo()
+    store = FeatureCache(tmp_path / "cache").store
+    sid = table.space.id
+    assert not store.lookup(sid, spec.key, [old]).found.any()  # nothing filed under the old hash
+    again = feature_table(frozen(tmp_path), samples, spec)  # the file is hashed again
+    assert again.ok.all() and again.digests[0] == again.digests[1] != old
+    assert torch.equal(again.read([0]), again.read([1]))
+
+
+@pytest.mark.slow
+def test_a_file_that_cannot_be_opened_for_a_moment_is_not_remembered_as_unreadable(
+    tmp_path, samples, monkeypatch
+):
+    samples, spec = samples[:3], ViewSpec(DATA)
+    kept = tmp_path / "kept"
+    replaced_after_hashing(monkeypatch, samples[0].path, lambda p: p.rename(kept))
+    table = feature_table(frozen(tmp_path), samples, spec)
+    assert not table.ok[0] and "No such file" in table.errors[0] and table.ok[1:].all()
+    monkeypatch.undo()
+    kept.rename(samples[0].path)
+    again = feature_table(frozen(tmp_path), samples, spec)
+    assert again.ok.all() and again.computed == 1

@@ -264,6 +264,8 @@ def test_a_jpeg_over_pillows_header_limit_is_decoded_reduced_other_files_are_ref
     upload = (tmp_path / "big.jpg").read_bytes()  # strangers' bytes keep Pillow's check
     with pytest.raises(UnreadableImageError, match="decompression bomb"):
         open_image(upload, draft_size=30, max_pixels=2000)
+    as_file = open_image(upload, 30, str(tmp_path / "big.jpg"), max_pixels=2000, from_file=True)
+    assert as_file.size == (40, 30)  # the bytes of a file the store hashed: decoded as the file
     with pytest.raises(UnreadableImageError, match="too large"):  # was a traceback
         image_size(tmp_path / "big.png")
 

@@ -25,7 +25,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from objrec.config import DataConfig
 from objrec.data import Batch, ImageDataset, Sample, make_loader, prefetch
 from objrec.distributed import SINGLE, World
 from objrec.errors import ObjrecError
-from objrec.images import list_images
+from objrec.images import UnreadableImageError, list_images, open_image
 from objrec.progress import SILENT, Reporter, plural, some_of
 from objrec.quantize import QuantizedBody
 from objrec.runtime import DeviceRunner, OnnxModel, Runner, make_runner
@@ -53,6 +53,7 @@ from objrec.store import (
     Space,
     SpaceInfo,
     default_cache_dir,
+    hash_bytes,
     refuse_unmakeable_cache_folder,
     remove_entry,
     remove_store,
@@ -524,19 +525,54 @@ def view_seed(digest: str, view: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{digest}|{view}".encode()).digest()[:8], "little")
 
 
+class PassingFailure(str):
+    """Why an image was not decoded this time that says nothing about its bytes (the file could
+    not be opened or read, or it changed since it was hashed): reported, never remembered in the
+    store, so the image is tried again next time."""
+
+
 class SeededViewDataset(ImageDataset):
     """Augmented views seeded per image: the same view of the same content is reproducible.
 
     ``seeds`` gives each image's seed (``view_seed`` of its content digest); default: its position.
     ``measure``: called on the path of each image decoded, right after it (while its file is in
     memory, in the same loader thread or worker); its results reach ``Batch.measured``.
+    ``digests``: each image's content digest as the store keys it: each file is then read once,
+    its bytes hashed and decoded, so features are never filed under the digest of other bytes; a
+    file that cannot be read, or whose bytes no longer hash to its digest, is a
+    :class:`PassingFailure`.
     """
 
-    def __init__(self, samples, transform, view: int, draft: int | None, seeds=None, measure=None):
+    def __init__(
+        self,
+        samples,
+        transform,
+        view: int,
+        draft: int | None,
+        seeds=None,
+        measure=None,
+        digests=None,
+    ):
         super().__init__(samples, transform, draft)
         self.view = view
         self.seeds = list(seeds) if seeds is not None else list(range(len(samples)))
         self.measure = measure
+        self.digests = None if digests is None else list(digests)
+
+    def _decoded(self, index: int):
+        """(view, label, index), or (None, why not, index): ``ImageDataset``'s item, but with
+        ``digests`` decoded from the bytes that hash to the image's digest."""
+        if self.digests is None:
+            return super().__getitem__(index)
+        sample = self.samples[index]
+        data = read_as_hashed(Path(sample.path), self.digests[index])
+        if isinstance(data, PassingFailure):
+            return None, data, index
+        try:
+            image = open_image(data, self.draft_size, name=str(sample.path), from_file=True)
+        except UnreadableImageError as exc:
+            return None, str(exc), index
+        return self.transform(image), sample.label, index
 
     def __getitem__(self, index: int):
         item = self._view(index)
@@ -546,10 +582,22 @@ class SeededViewDataset(ImageDataset):
 
     def _view(self, index: int):
         if self.view == 0:
-            return super().__getitem__(index)
+            return self._decoded(index)
         with torch.random.fork_rng(devices=[]):  # leave the caller's random stream untouched
             torch.manual_seed(self.seeds[index])
-            return super().__getitem__(index)
+            return self._decoded(index)
+
+
+def read_as_hashed(path: Path, digest: str) -> bytes | PassingFailure:
+    """The bytes of ``path`` if they hash to ``digest``, else why not (a :class:`PassingFailure`:
+    the file could not be read, or changed since it was hashed)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return PassingFailure(f"{path}: cannot read the file ({exc.strerror or exc})")
+    if hash_bytes(data) != digest:
+        return PassingFailure(f"{path}: changed while objrec read it (its features are not kept)")
+    return data
 
 
 @dataclass(frozen=True)
@@ -617,6 +665,7 @@ def frozen_pass(
     *,
     seeds: Sequence[int] | None = None,
     measure: Callable[[Path], Any] | None = None,
+    digests: Sequence[str] | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray | None, list[tuple[int, str]], tuple]]:
     """Run the frozen body over ``samples`` in ``spec``'s view, yielding one batch at a time, in
     order (``body.callers`` of them in the body at once: ``in_body``).
@@ -624,7 +673,8 @@ def frozen_pass(
     Yields (indices, features, failures, measured): the positions of the images decoded in the
     batch, their features, (position, message) for each file of the batch that could not be
     decoded, and ``measure``'s result for each decoded image (empty without ``measure``).
-    On a GPU the batches come in pinned memory.
+    ``digests``: the images' content digests, which their bytes must hash to when decoded
+    (``SeededViewDataset``). On a GPU the batches come in pinned memory.
     """
     n = len(samples)
     if n == 0:
@@ -633,7 +683,7 @@ def frozen_pass(
     draft = draft_size(spec.data)
     finish = build_batch_finish(spec.data) if BATCH_FINISH else None
     transform = spec.transform(finish=finish is None)
-    dataset = SeededViewDataset(samples, transform, spec.view, draft, seeds, measure)
+    dataset = SeededViewDataset(samples, transform, spec.view, draft, seeds, measure, digests)
     pin = body.device.type == "cuda"
     loader = make_loader(dataset, batch_size, num_workers, pin_memory=pin, finish=finish)
     with settings.reporter.task(settings.description, n) as advance:
@@ -761,17 +811,44 @@ def feature_table(
     if body.cache.dtype != "float32":  # rounding the float32 rows is what computing would store
         wider = space_id(body.fingerprint, asdict(spec.data), "float32", numerics)
         mine = narrow_rows(store, wider, space, spec.key, mine)
-    computed, failed = fill(body, space, spec, [(d, by_digest[d]) for d in mine], settings, probe)
+    computed, failed, passing = fill(
+        body, space, spec, [(d, by_digest[d]) for d in mine], settings, probe
+    )
     world.barrier()
     if missing:
         found = store.lookup(sid, spec.key, digests)
+    found = account_for_missing(found, samples, digests, passing, world.size > 1)
     name = settings.description
-    if not found.found.all():
-        raise RuntimeError(f"{name}: the feature store lost rows it was just given")
     log.info("%s: %d images, %d computed, %s", name, len(samples), computed, hashing)
     return make_table(
         space, samples, found, computed=computed, failed=failed, hashing=hashing, digests=digests
     )
+
+
+def account_for_missing(
+    found: Lookup,
+    samples: Sequence[Sample],
+    digests: Sequence[str],
+    passing: dict[str, str],
+    sharded: bool,
+) -> Lookup:
+    """``found`` with a reason, for this run only, for each image still without features after
+    the frozen pass: why this process could not read it (``passing``), or, ``sharded`` (under
+    ``torchrun``), that the rank computing it could not. Anything else is an ObjrecError: the
+    store's index lost rows this process wrote a moment ago, so someone changed it by hand."""
+    errors = dict(found.errors)
+    for i in np.flatnonzero(~found.found).tolist():
+        reason = passing.get(digests[i])
+        if reason is None and sharded:
+            reason = "another torchrun rank could not read it (its log says why)"
+        if reason is None:
+            raise ObjrecError(
+                f"the feature store has no features for {samples[i].path} though they were "
+                "stored a moment ago: its index was removed or replaced meanwhile by something "
+                "other than objrec; run the command again"
+            )
+        errors[i] = reason
+    return replace(found, errors=errors)
 
 
 def narrow_rows(
@@ -800,28 +877,36 @@ def fill(
     todo: list[tuple[str, Sample]],
     settings: PassSettings,
     probe: Probe | None = None,
-) -> tuple[int, int]:
+) -> tuple[int, int, dict[str, str]]:
     """Push ``todo`` ((digest, sample) pairs) through the body; every batch goes to the store,
     and ``probe``'s measurements of it to ``probe.keep``. Returns how many were decoded and
-    computed, and how many could not be decoded (tried, never pushed through the body)."""
+    computed, how many could not be decoded (tried, never pushed through the body), and digest ->
+    reason of those that could not be read this time (:class:`PassingFailure`): never
+    remembered, and their files hashed again next time."""
     if not todo:
-        return 0, 0
+        return 0, 0, {}
     digests = [d for d, _ in todo]
     samples = [s for _, s in todo]
     seeds = [view_seed(d, spec.view) for d in digests]
     measure = probe.measure if probe else None
-    passing = frozen_pass(body, samples, spec, settings, seeds=seeds, measure=measure)
-    failed = 0
-    for indices, features, failures, measured in passing:
+    batches = frozen_pass(
+        body, samples, spec, settings, seeds=seeds, measure=measure, digests=digests
+    )
+    failed, passing = 0, dict[str, str]()
+    for indices, features, failures, measured in batches:
         failed += len(failures)
         if features is not None:
             space.write(spec.key, [digests[i] for i in indices], features)
         if probe is not None and len(measured):
             probe.keep([digests[i] for i in indices], list(measured))
-        if failures:
-            reasons = [m.removeprefix(f"{samples[i].path}: ") for i, m in failures]
-            space.write_errors(spec.key, [digests[i] for i, _ in failures], reasons)
-    return len(todo) - failed, failed
+        reasons = {i: m.removeprefix(f"{samples[i].path}: ") for i, m in failures}
+        kept = [i for i, m in failures if not isinstance(m, PassingFailure)]
+        space.write_errors(spec.key, [digests[i] for i in kept], [reasons[i] for i in kept])
+        passing |= {digests[i]: reasons[i] for i, m in failures if isinstance(m, PassingFailure)}
+    space.store.forget_files(
+        [s.path for s, d in zip(samples, digests, strict=True) if d in passing]
+    )
+    return len(todo) - failed, failed, passing
 
 
 def make_table(

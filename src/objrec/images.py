@@ -286,6 +286,7 @@ def open_image(
     draft_size: int | None = None,
     name: str | None = None,
     max_pixels: int | None = None,
+    from_file: bool = False,
 ) -> Image.Image:
     """Open an image file (or the bytes of one) as an upright RGB image.
 
@@ -297,6 +298,10 @@ def open_image(
         name: what to call ``source`` in error messages (default: its path, or "upload").
         max_pixels: refuse images that would decode to more pixels (default ``MAX_PIXELS``),
             before decoding them.
+        from_file: ``source`` is the bytes of the file ``name``, read by a caller that keys
+            something by them (the feature store): decoded exactly as that file would be (a
+            large baseline JPEG reduced, a damaged EXIF warned about once per file), not as an
+            upload.
 
     Raises:
         UnreadableImageError: the file is missing, empty, truncated, not an image, or over
@@ -306,13 +311,13 @@ def open_image(
     quiet_pillow()
     stream = io.BytesIO(source) if isinstance(source, bytes) else Path(source)
     try:
-        with open_file(stream) as img:
+        with open_file(stream, from_file) as img:
             if draft_size and img.format in JPEG_FORMATS:
                 img.draft("RGB", (draft_size, draft_size))
             _check_size(label, img, max_pixels or MAX_PIXELS)  # the size it will decode at
             img.load()
             upright = ImageOps.exif_transpose(img)
-            _warn_damaged_exif(img, label, source)
+            _warn_damaged_exif(img, label, label if from_file else source)
             return _to_rgb(upright, img.format)
     except Image.DecompressionBombError as exc:
         reason = f"image too large to decode safely ({exc})"
@@ -322,20 +327,24 @@ def open_image(
         raise UnreadableImageError(label, f"cannot read image ({reason})") from exc
 
 
-def open_file(source: Path | io.BytesIO) -> Image.Image:
+def open_file(source: Path | io.BytesIO, from_file: bool = False) -> Image.Image:
     """``Image.open``, except that a file's baseline JPEG over Pillow's decompression-bomb limit
     (twice ``Image.MAX_IMAGE_PIXELS``, from its header) is opened too: objrec decodes it at a
     reduced scale (``draft``) and refuses what it would decode over its own limit
     (:func:`_check_size`), so it is the decoded size that counts, as for smaller JPEGs. Not
-    reopened: an upload (``io.BytesIO``: strangers' bytes keep Pillow's check), a JPEG of several
+    reopened: an upload (``io.BytesIO`` unless ``from_file``, the bytes of a file: strangers' bytes
+    keep Pillow's check), a JPEG of several
     scans (progressive, or a sequential one whose first scan holds only some of its components:
     libjpeg then holds every coefficient of the whole image, whatever the scale), or any other
     format (decoded whole)."""
     try:
         return Image.open(source)
     except Image.DecompressionBombError:
-        if not isinstance(source, Path) or (_head(source) or b"")[:3] != b"\xff\xd8\xff":
+        head = source.getvalue()[:3] if isinstance(source, io.BytesIO) else _head(source)
+        if not (from_file or isinstance(source, Path)) or (head or b"")[:3] != b"\xff\xd8\xff":
             raise
+        if isinstance(source, io.BytesIO):
+            source.seek(0)
         img = JpegImagePlugin.JpegImageFile(source)  # its first picture, as for an MPO
         if img.info.get("progressive") or _first_scan_components(source) != img.layers:
             img.close()
@@ -343,9 +352,11 @@ def open_file(source: Path | io.BytesIO) -> Image.Image:
         return img
 
 
-def _first_scan_components(path: Path) -> int | None:
+def _first_scan_components(source: Path | io.BytesIO) -> int | None:
     """How many components a JPEG's first scan holds (its SOS header), None if none is found."""
-    with open(path, "rb") as f:
+    with (
+        io.BytesIO(source.getvalue()) if isinstance(source, io.BytesIO) else open(source, "rb") as f
+    ):
         f.seek(2)  # past SOI
         while byte := f.read(1):
             if byte != b"\xff":

@@ -58,14 +58,16 @@ from objrec.images import PIXEL_RULES
 log = logging.getLogger(__name__)
 
 STORE_VERSION = 2
-DECODE_RULES = "decode-3"
+DECODE_RULES = "decode-4"
 """What the reason an image could not be decoded is remembered with, beside the Pillow that
 decoded it (:func:`decode_tag`): the rules objrec decodes by (``images.open_image``). A reason
 remembered without them, or under older ones, is forgotten and the image decoded again, so an
 image the rules or a newer Pillow now accept (a JPEG held to the pixel limit at the scale it is
 decoded at, an MPO JPEG reduced as any JPEG is, AVIF with a Pillow that decodes it) is no longer
 skipped from the store. Change it whenever ``open_image`` comes to read images it refused; when it
-comes to read an image it read before into other pixels, change ``images.PIXEL_RULES``."""
+comes to read an image it read before into other pixels, change ``images.PIXEL_RULES``. decode-4:
+a file that could not be opened or read is no longer remembered as undecodable (decode-3 kept a
+missing file's or an I/O error's reason forever)."""
 DTYPES = {"float32": np.float32, "float16": np.float16}
 DIGEST_CHARS = 32  # 128 bits of SHA-256, in hex
 HASH_CHUNK = 1 << 20
@@ -138,6 +140,11 @@ def decode_tag() -> str:
     import PIL
 
     return f"{DECODE_RULES} Pillow {PIL.__version__}: "
+
+
+def hash_bytes(data: bytes) -> str:
+    """The content digest of ``data``, as :func:`hash_file` gives it for a file holding them."""
+    return hashlib.sha256(data).hexdigest()[:DIGEST_CHARS]
 
 
 def hash_file(path: Path) -> str:
@@ -398,6 +405,8 @@ class Space:
     def write_errors(self, view: str, digests: Sequence[str], messages: Sequence[str]) -> None:
         """Remember that these images cannot be decoded, so a warm run does not try again (under
         the same decoding rules and Pillow: :func:`decode_tag`)."""
+        if not digests:
+            return
         reasons = [decode_tag() + m for m in messages]
         self.store.add_entries(self.id, view, digests, [None] * len(digests), reasons)
 
@@ -593,6 +602,16 @@ class FeatureStore:
             )
         seconds = time.perf_counter() - started
         return list(known), HashStats(len(names), len(todo), seconds)  # type: ignore[arg-type]
+
+    @index_errors
+    def forget_files(self, paths: Sequence[Path]) -> None:
+        """Forget the content digests of ``paths``, so that they are hashed again next time: files
+        that changed since they were hashed, perhaps keeping their size and times."""
+        if paths:
+            with self._transaction():
+                self.db.executemany(
+                    "DELETE FROM files WHERE path=?", [(os.path.abspath(p),) for p in paths]
+                )
 
     def _known_digests(self, paths: list[str], stats: list[os.stat_result]) -> list[str | None]:
         known: list[str | None] = [None] * len(paths)
