@@ -663,3 +663,42 @@ def test_clear_and_prune_wait_for_the_image_facts_store_in_use(tmp_path, command
     other.join(5)
     assert not other.is_alive() and cache.facts_file.exists() is (command == "prune")
     assert "facts.lock" not in [p.name for p in cache.clear().left]
+
+
+def test_prune_makes_the_switch_to_a_new_array_file_durable_before_removing_the_old_one(
+    tmp_path, monkeypatch
+):
+    """In WAL mode with synchronous=NORMAL a commit is not synced: a power cut after prune removed
+    the old array file could lose the switch to the new one and keep the removal. What this can
+    show: the order (sync setting, switch, commit, folder synced, removal); not that the disk
+    honours fsync, which only pulling the plug shows."""
+    from pathlib import Path
+
+    events: list[str] = []
+    with FeatureStore(tmp_path / "store") as store:
+        space = store.space("s", 4)
+        space.write("v", DIGESTS[:2], np.ones((2, 4), np.float32))
+        store.db.execute("DELETE FROM entries WHERE digest=?", (DIGESTS[0],))
+        store.db.set_trace_callback(events.append)
+        unlink, fsync = Path.unlink, os.fsync
+        monkeypatch.setattr(
+            Path,
+            "unlink",
+            lambda p, *a, **k: events.append(f"unlink {p.name}") or unlink(p, *a, **k),
+        )
+        monkeypatch.setattr(
+            os,
+            "fsync",
+            lambda fd: events.append(f"fsync {os.readlink(f'/proc/self/fd/{fd}')}") or fsync(fd),
+        )
+        store.prune(older_than_days=1)
+        switch = next(i for i, e in enumerate(events) if e.startswith("UPDATE spaces SET rows"))
+        commit = events.index("COMMIT", switch)
+        assert events.index("PRAGMA synchronous=FULL") < switch
+        assert "PRAGMA synchronous" not in " ".join(
+            events[events.index("PRAGMA synchronous=FULL") + 1 : commit]
+        )
+        assert f"fsync {tmp_path / 'store'}" in events[:switch]
+        assert events.index("unlink s-0.float32") > commit
+        assert store.db.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL again
+        assert store.space("s", 4).read(np.array([0])).tolist() == [[1.0] * 4]

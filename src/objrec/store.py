@@ -231,6 +231,15 @@ def lock_exclusively(lock, wait: Callable[[], None] | None) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
 
 
+def sync_folder(folder: Path) -> None:
+    """``fsync`` ``folder``, so that the names made in it survive a power cut."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def remove_entry(path: Path) -> None:
     """Remove ``path`` without following a link: a link is removed itself, never what it points
     to; a folder with everything in it (``shutil.rmtree`` removes the links inside as links)."""
@@ -640,8 +649,13 @@ class FeatureStore:
         """
         lock_exclusively(self._lock, wait)
         try:
+            # Each switch to a new array file is on the disk before the old file is removed: in
+            # WAL mode, NORMAL syncs only at checkpoints, and a power cut could keep the removal
+            # and lose the switch.
+            self.db.execute("PRAGMA synchronous=FULL")
             return Pruner(self).run(older_than_days, keep)
         finally:
+            self.db.execute("PRAGMA synchronous=NORMAL")
             fcntl.flock(self._lock, fcntl.LOCK_SH)
 
     # what is stored -------------------------------------------------------------------------
@@ -727,6 +741,7 @@ class Pruner:
                 out.write(space.read(np.array([r for _, _, r in part])).astype(dtype).tobytes())
             out.flush()
             os.fsync(out.fileno())
+        sync_folder(target.parent)  # its name too, before the index points to it
         with self.store._transaction():
             self.db.executemany(
                 "UPDATE entries SET row=? WHERE space=? AND view=? AND digest=?",
