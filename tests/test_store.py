@@ -702,3 +702,29 @@ def test_prune_makes_the_switch_to_a_new_array_file_durable_before_removing_the_
         assert events.index("unlink s-0.float32") > commit
         assert store.db.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL again
         assert store.space("s", 4).read(np.array([0])).tolist() == [[1.0] * 4]
+
+
+def test_a_removed_array_file_is_never_made_again_empty_its_entries_are_computed_again(
+    tmp_path, caplog
+):
+    """A reader opened the array file with O_CREAT: a removed one came back empty, and every
+    later run failed with "short read in space ...", naming neither the file nor a remedy."""
+    root = tmp_path / "store"
+    with FeatureStore(root) as store:
+        store.space("s", 4).write("v", DIGESTS[:3], ROWS[:3, :4])
+    (array := root / "s-0.float32").unlink()
+    with FeatureStore(root) as store:
+        space = store.space("s", 4)
+        with pytest.raises(ObjrecError, match=f"{array} was removed or cut short"):
+            space.read(np.array([0]))  # rows looked up before it was removed
+        assert not array.exists()
+        assert not store.lookup("s", "v", DIGESTS[:3]).found.any()  # to be computed again
+        space.write("v", DIGESTS[:1], ROWS[:1, :4])
+        found = store.lookup("s", "v", DIGESTS[:3])
+        assert found.found.tolist() == [True, False, False]
+        assert space.read(found.rows[:1]).tolist() == ROWS[:1, :4].tolist()
+    with open(array, "r+b") as f:  # cut short: the row written last is lost
+        f.truncate(4 * 4 * 3 + 2)
+    with FeatureStore(root) as store, caplog.at_level("WARNING"):
+        assert not store.lookup("s", "v", DIGESTS[:1]).found.any()
+    assert f"{array} was removed or cut short: forgot the feature row it lacked" in caplog.text

@@ -349,14 +349,29 @@ class Space:
         self._generation: int | None = None
         self._path: Path | None = None
 
-    def _file(self) -> int:
+    def _file(self, create: bool = False) -> int:
+        """The array file of the space's current generation, made when missing if ``create``
+        (to write): a reader never makes one, which would hide that it was removed."""
         generation = self.store.generation(self.id)
         if self._fd is None or generation != self._generation:
             self.close()
             self._path = self.store.array_path(self.id, generation, self.dtype.name)
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                self._fd = os.open(self._path, os.O_RDWR | (os.O_CREAT if create else 0), 0o644)
+            except FileNotFoundError:
+                raise self._lost() from None
             self._generation = generation
         return self._fd
+
+    def _lost(self) -> ObjrecError:
+        """The error of an array file removed or cut short, by something other than objrec,
+        since its rows were looked up; the entries it lacks are forgotten, to be computed again."""
+        path = self.store.array_path(self.id, self.store.generation(self.id), self.dtype.name)
+        self.store.forget_lost_rows(self.id)
+        return ObjrecError(
+            f"the feature store's array file {path} was removed or cut short while in use: the "
+            "features it lacked are forgotten and computed again when the images are next used"
+        )
 
     def close(self) -> None:
         if self._fd is not None:
@@ -387,9 +402,8 @@ class Space:
         for run in np.split(np.arange(len(rows)), breaks):
             first = int(sorted_rows[run[0]])
             view = memoryview(staging[run[0] : run[-1] + 1]).cast("B")  # type: ignore[arg-type]
-            got = os.preadv(fd, [view], first * self.row_bytes)
-            if got != len(view):
-                raise OSError(f"feature store {self.store.root}: short read in space {self.id}")
+            if os.preadv(fd, [view], first * self.row_bytes) != len(view):
+                raise self._lost()
         out[order] = staging
         return out if as_stored else out.astype(np.float32, copy=False)
 
@@ -400,7 +414,7 @@ class Space:
         data = np.ascontiguousarray(features, dtype=self.dtype)
         assert data.shape == (len(digests), self.dim), (data.shape, self.dim)
         first = self.store.reserve(self.id, len(digests))
-        fd = self._file()
+        fd = self._file(create=True)
         try:
             write_all(fd, data.data.cast("B"), first * self.row_bytes)
             os.fsync(fd)
@@ -542,7 +556,46 @@ class FeatureStore:
         """Where each digest's features are in ``view`` of space ``sid``; marks them as used. A
         reason an image could not be decoded, remembered under other rules or another Pillow
         (:func:`decode_tag`), is forgotten here: the image counts as missing, to be decoded
-        again."""
+        again; so are rows that the space's array file no longer holds (removed or cut short
+        outside objrec: :meth:`forget_lost_rows`)."""
+        found = self._lookup(sid, view, digests)
+        if found.rows.max(initial=-1) >= self._array_file(sid)[1]:
+            self.forget_lost_rows(sid)
+            found = self._lookup(sid, view, digests)
+        return found
+
+    def _array_file(self, sid: str) -> tuple[Path, int]:
+        """The current array file of space ``sid``, and how many rows it holds."""
+        dim, dtype, generation = self.db.execute(
+            "SELECT dim, dtype, generation FROM spaces WHERE id=?", (sid,)
+        ).fetchone()
+        path = self.array_path(sid, generation, dtype)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            size = 0
+        return path, size // (dim * np.dtype(DTYPES[dtype]).itemsize)
+
+    @index_errors
+    def forget_lost_rows(self, sid: str) -> None:
+        """Forget the entries of space ``sid`` whose rows its array file does not hold (removed or
+        cut short by something other than objrec), so that they are computed again; says so."""
+        with self._transaction():
+            path, held = self._array_file(sid)
+            gone = self.db.execute(
+                "DELETE FROM entries WHERE space=? AND row>=?", (sid, held)
+            ).rowcount
+        if gone:
+            rows = "feature row" if gone == 1 else f"{gone:,} feature rows"
+            log.warning(
+                "the feature store's array file %s was removed or cut short: forgot the %s it "
+                "lacked, computed again when next used",
+                path,
+                rows,
+            )
+
+    @index_errors
+    def _lookup(self, sid: str, view: str, digests: Sequence[str]) -> Lookup:
         n = len(digests)
         rows = np.full(n, -1, dtype=np.int64)
         found = np.zeros(n, dtype=bool)
