@@ -471,3 +471,22 @@ def test_a_file_that_cannot_be_opened_for_a_moment_is_not_remembered_as_unreadab
     kept.rename(samples[0].path)
     again = feature_table(frozen(tmp_path), samples, spec)
     assert again.ok.all() and again.computed == 1
+
+
+def test_one_user_closing_the_shared_store_breaks_no_other_user_s_table(tmp_path):
+    """``FeatureCache.close`` closed the process's one store for everyone: a library caller's
+    table then failed with "Cannot operate on a closed database"."""
+    import fcntl
+
+    mine = FeatureCache(tmp_path / "cache")
+    space = mine.store.space("s", 4)
+    space.write("centre", ["0" * 32], np.ones((1, 4), np.float32))
+    found = mine.store.lookup("s", "centre", ["0" * 32])
+    FeatureCache(tmp_path / "cache").close()  # another user, done with it
+    with open(tmp_path / "cache" / "store" / "lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # let go: prune could go on meanwhile
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    assert space.read(found.rows, found.generation).tolist() == [[1.0] * 4]
+    assert mine.store.lookup("s", "centre", ["0" * 32]).found.all()
+    assert FeatureCache(tmp_path / "cache").store is mine.store  # still the process's one store
+    mine.close()

@@ -98,7 +98,7 @@ class FeatureCache:
     """The cache folder: the feature store (``store/``) and exported ONNX graphs (``onnx/``).
 
     The store is opened on first use and stays open (holding its shared lock, which ``prune``
-    waits for in other processes) until ``close``; a process opens each store folder once.
+    waits for in other processes) until ``close``; a process has one store object per folder.
     """
 
     def __init__(self, root: Path | None = None, dtype: str = "float32"):
@@ -113,8 +113,10 @@ class FeatureCache:
         return _OPEN_STORES[key]
 
     def close(self) -> None:
-        """Close this folder's store in this process (reopened on next use)."""
-        store = _OPEN_STORES.pop((self.root / "store").absolute(), None)
+        """Let go of this folder's store in this process (its lock, which ``prune`` and ``clear``
+        wait for): it opens again on its next use, by this or any other user (a table read
+        later), and stays the process's one store of the folder."""
+        store = _OPEN_STORES.get((self.root / "store").absolute())
         if store is not None:
             store.close()
 

@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import BinaryIO, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -447,20 +447,48 @@ def write_all(fd: int, data: memoryview, offset: int) -> None:
 class FeatureStore:
     """The store folder: its SQLite index, array files and lock (see the module docstring).
 
-    Use as a context manager (or call ``close``); it holds a shared lock while open.
+    Use as a context manager (or call ``close``); it holds a shared lock while open. A closed
+    store opens again on its next use (taking the lock again), so that one user closing the store
+    that a process shares (``features.FeatureCache.close``) breaks no other user's table.
     """
 
     def __init__(self, root: Path, timeout: float = 600.0):
         self.root = Path(root)
-        make_cache_folder(self.root)
+        self._timeout = timeout
         self._spaces: dict[str, Space] = {}
-        self._lock = open(self.root / "lock", "a+b")  # noqa: SIM115 - held while the store is open
+        self._lock: BinaryIO | None = None
+        self._db: sqlite3.Connection | None = None
+        self._open()
+
+    def _open(self) -> None:
+        make_cache_folder(self.root)
+        lock = open(self.root / "lock", "a+b")  # noqa: SIM115 - held while the store is open
         try:
-            fcntl.flock(self._lock, fcntl.LOCK_SH)
-            self.db = self._connect(timeout)
+            fcntl.flock(lock, fcntl.LOCK_SH)
+            self._db = self._connect(self._timeout)
         except BaseException:
-            self._lock.close()
+            lock.close()
             raise
+        self._lock = lock
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The index's connection, opened again if ``close`` closed the store."""
+        if self._db is None:
+            self._open()
+        assert self._db is not None
+        return self._db
+
+    @db.setter
+    def db(self, connection: sqlite3.Connection) -> None:
+        self._db = connection
+
+    def _held_lock(self) -> BinaryIO:
+        """The store's lock file, held shared (the store opened again if it was closed)."""
+        if self._db is None:
+            self._open()
+        assert self._lock is not None
+        return self._lock
 
     @index_errors
     def _connect(self, timeout: float) -> sqlite3.Connection:
@@ -485,11 +513,16 @@ class FeatureStore:
         self.close()
 
     def close(self) -> None:
+        """Close the index and the array files and let go of the lock, until the next use."""
         for space in self._spaces.values():
             space.close()
         self._spaces.clear()
-        self.db.close()
-        self._lock.close()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def array_path(self, sid: str, generation: int, dtype: str) -> Path:
         return self.root / f"{sid}-{generation}.{dtype}"
@@ -700,7 +733,8 @@ class FeatureStore:
         Takes the store's lock exclusively (``wait()`` is called first when another process holds
         it), so it waits for other processes using the store to finish.
         """
-        lock_exclusively(self._lock, wait)
+        lock = self._held_lock()
+        lock_exclusively(lock, wait)
         try:
             # Each switch to a new array file is on the disk before the old file is removed: in
             # WAL mode, NORMAL syncs only at checkpoints, and a power cut could keep the removal
@@ -709,7 +743,7 @@ class FeatureStore:
             return Pruner(self).run(older_than_days, keep)
         finally:
             self.db.execute("PRAGMA synchronous=NORMAL")
-            fcntl.flock(self._lock, fcntl.LOCK_SH)
+            fcntl.flock(lock, fcntl.LOCK_SH)
 
     # what is stored -------------------------------------------------------------------------
 
