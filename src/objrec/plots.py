@@ -6,13 +6,37 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
+DPI = 110
+PAD_INCHES = 0.1
+"""The blank kept around what a figure draws (savefig's own ``pad_inches``)."""
+
 
 def save(fig: Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    """``fig`` cropped to what it draws, as ``bbox_inches="tight"`` crops it, drawn once.
+
+    savefig's "tight" draws the whole figure once only to measure it, then draws it again;
+    measuring the extent directly, at the DPI it is saved at, gives the same box and the same
+    pixels for a fifth to a quarter less time (``benchmarks/figures.py``)."""
+    fig.set_dpi(DPI)
+    extent = fig.get_tightbbox(FigureCanvasAgg(fig).get_renderer())
+    fig.savefig(path, dpi=DPI, bbox_inches=extent.padded(PAD_INCHES))
     return path
+
+
+def show_image(ax, image: Image.Image) -> None:
+    """``image`` on axes that show no axis.
+
+    Both axes are hidden as well as switched off: matplotlib places a title above an axis's tick
+    labels, and made and measured the ticks of an axis switched off to do it, which took half of
+    a gallery's drawing time."""
+    ax.imshow(image)
+    ax.axis("off")
+    ax.xaxis.set_visible(False)
+    ax.yaxis.set_visible(False)
 
 
 def training_curves(history: pd.DataFrame, path: Path, best: int) -> Path:
@@ -94,8 +118,7 @@ def predictions(
         fig.suptitle(heading, y=1 - 0.1 / height, va="top", fontsize=13)
     axes = fig.subplots(len(rows), 2, squeeze=False, gridspec_kw={"width_ratios": [1, 1.2]})
     for (ax1, ax2), (image, title, topk, unknown) in zip(axes, rows, strict=True):
-        ax1.imshow(image)
-        ax1.axis("off")
+        show_image(ax1, image)
         ax1.set_title(title, fontsize=9)
         names = [name for name, _ in topk][::-1]
         probs = [p for _, p in topk][::-1]
@@ -232,12 +255,12 @@ def gallery(
     rows = max(1, -(-len(tiles) // columns))
     fig = Figure(figsize=(3.2 * columns, 3.4 * rows))
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
-    for ax in axes:
+    for ax in axes[len(tiles) :]:
         ax.axis("off")
     if not tiles:
         fig.text(0.5, 0.5, empty, ha="center", va="center", fontsize=12)
     for ax, (image, caption, wrong) in zip(axes, tiles, strict=False):
-        ax.imshow(image)
+        show_image(ax, image)
         ax.set_title(caption, fontsize=8, color="tab:red" if wrong else "black")
     fig.suptitle(title)
     fig.tight_layout()
