@@ -86,3 +86,18 @@ def test_every_public_signature_reads_without_object_addresses():
 
     given = Reporter()
     assert or_silent(None) is SILENT and or_silent(given) is given
+
+
+@pytest.mark.slow  # imports the modules
+def test_apply_plan_and_suggest_have_their_python_functions():
+    """`objrec.apply_plan` was an AttributeError: the README's label-fixing loop (audit ->
+    apply-plan -> train) had no Python function for its second step, nor `suggest` for what to
+    label next (`suggest_images`, as `audit_folder`: the module `objrec.suggest` keeps its name,
+    so that `mock.patch("objrec.suggest.X")` still reaches the module)."""
+    wanted = {"apply_plan": ("objrec.audit_report", "apply_plan")}
+    wanted["suggest_images"] = ("objrec.suggest", "suggest")
+    for name, (module, own) in wanted.items():
+        function = getattr(objrec, name)
+        assert name in objrec.__all__ and name in dir(objrec) and function.__doc__
+        assert function is getattr(sys.modules[module], own) and callable(function)
+    assert objrec.suggest is sys.modules["objrec.suggest"]

@@ -251,6 +251,20 @@ def test_apply_plan_says_when_the_test_split_changes_and_how_to_compare(tmp_path
     assert len(answer["warnings"]) == 1 and "3 test images changed" in answer["warnings"][0]
 
 
+@pytest.mark.slow
+def test_apply_plan_from_python_logs_the_test_split_warning_the_cli_shows(tmp_path, caplog):
+    """Only the CLI said that a plan relabelling test images makes scores before and after
+    incomparable: `objrec.apply_plan` in a notebook logged nothing of it."""
+    data = make_split(tmp_path / "data")
+    plan = tmp_path / "plan.csv"
+    plan.write_text("file,action,new_class\ntest/green/green_00.png,relabel,red\n")
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        apply_plan(data, plan, tmp_path / "fixed")
+    (record,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert record.getMessage().startswith("1 test image changed (1 relabelled)")
+    assert "`evaluate(old_run, data)`" in record.getMessage()
+
+
 def test_apply_plan_to_a_class_folder_writes_no_manifest(tmp_path):
     """A manifest names splits: a folder of class folders (split next) gets none."""
     data = colour_folder(tmp_path / "data", {"red": 2, "green": 2})

@@ -2,8 +2,9 @@
 
 The public API mirrors the CLI: each function does one stage and returns data (``split_folder``,
 ``add_images``, ``explore``, ``check_folder``, ``train``, ``evaluate``, ``predict``,
-``export_model``, ``build_report``, ``create_app`` for ``serve``, ``audit_folder``, ``run_demo``).
-Imports are lazy so that ``import objrec`` (and ``objrec --help``) stays fast.
+``export_model``, ``build_report``, ``create_app`` for ``serve``, ``audit_folder``, ``apply_plan``,
+``suggest_images`` for ``suggest``, ``run_demo``). Imports are lazy so that ``import objrec`` (and
+``objrec --help``) stays fast.
 
 ``objrec.train``, ``objrec.evaluate``, ``objrec.predict`` and ``objrec.explore`` are the functions,
 whatever imported their modules first; the modules named like them are reached with
@@ -40,9 +41,11 @@ _EXPORTS = {
     "create_app": "objrec.serve",
     "audit_folder": "objrec.audit:audit",
     "AuditConfig": "objrec.audit",
+    "apply_plan": "objrec.audit_report",
+    "suggest_images": "objrec.suggest:suggest",
 }
 """Each public name and its module (``module:name`` where the module calls it otherwise: names
-of modules are not reused, but for the four functions ``_Package`` keeps)."""
+of modules are not reused, but for the functions ``_Package`` keeps)."""
 
 __all__ = [*_EXPORTS, "__version__"]
 

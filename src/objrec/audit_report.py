@@ -39,7 +39,7 @@ from objrec.outputs import (
     staged,
     takes_back_folders,
 )
-from objrec.progress import SILENT, Reporter, plural
+from objrec.progress import SILENT, Reporter, log_result_warnings, plural
 from objrec.split import MANIFEST, MANIFEST_COLUMNS, sha256_file
 
 if TYPE_CHECKING:
@@ -282,7 +282,18 @@ def apply_plan(data: Path, plan_file: Path, out: Path) -> dict[str, int]:
         if split_folder and rows:
             _write_manifest(out, rows)
     log.info("applied %s to %s into %s: %s", plan_file, data, out, counts)
+    log_result_warnings(log, _test_change_warnings(counts))
     return counts
+
+
+def _test_change_warnings(counts: dict[str, int]) -> list[str]:
+    """``add``'s sentence when the plan removed or relabelled test images (``counts``' own
+    ``test_removed`` and ``test_relabelled``): scores before and after are not comparable."""
+    from objrec.add import changed_test_warning
+
+    changed = {verb: counts[f"test_{verb}"] for verb in ("relabelled", "removed")}
+    how = ", ".join(f"{n} {verb}" for verb, n in changed.items() if n)
+    return [changed_test_warning(sum(changed.values()), how)] if how else []
 
 
 def _test_changes(targets: dict[Path, Path | None]) -> dict[str, int]:

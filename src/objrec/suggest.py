@@ -54,7 +54,7 @@ from objrec.outputs import (
     takes_back_folders,
 )
 from objrec.predict import familiarity_line
-from objrec.progress import SILENT, Reporter
+from objrec.progress import Reporter, or_silent
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def suggest(
     out: Path | None = None,
     diversity: float = DIVERSITY,
     cache_dir: Path | None = None,
-    reporter: Reporter = SILENT,
+    reporter: Reporter | None = None,
     force: bool = False,
 ) -> Suggestions:
     """Rank the images below ``folder`` (no labels needed) by how much labelling each would teach
@@ -147,7 +147,7 @@ def suggest(
     cache = open_cache(cache_dir or recognizer.meta.cache_dir, recognizer.meta.feature_dtype)
     body = FrozenBody(recognizer.model.body, data.input_size, cache, name=recognizer.meta.backbone)
     samples = [Sample(p, 0) for p in paths]
-    settings = PassSettings(reporter=reporter, description="images")
+    settings = PassSettings(reporter=or_silent(reporter), description="images")
     found = cached_features(body, samples, ViewSpec(data), settings)
     report_unreadable([found])
     require_readable(found, Path(folder))
