@@ -192,3 +192,29 @@ def test_a_path_is_a_cache_folder_as_a_string_is():
     from objrec.config import TrainConfig
 
     assert TrainConfig(cache_dir=Path("/tmp/store")).cache_dir == Path("/tmp/store")
+
+
+@pytest.mark.parametrize("name", ["TrainConfig", "DataConfig", "SplitConfig", "EvaluateConfig"])
+def test_help_explains_every_setting_from_the_attribute_docstrings(name):
+    """`help(objrec.TrainConfig)` showed the settings' names and defaults only: their
+    explanations, the strings under them that `--help` reads, were out of `help()`'s sight."""
+    import pydoc
+
+    import objrec.config
+
+    cls = getattr(objrec.config, name)
+    shown = " ".join(pydoc.render_doc(cls, renderer=pydoc.plaintext).replace("|", "").split())
+    docs = field_docs(cls)
+    assert set(docs) == {f.name for f in dataclasses.fields(cls)}
+    for field, doc in docs.items():
+        assert f"{field}: {doc}" in shown
+
+
+def test_help_explains_every_audit_setting():
+    import pydoc
+
+    from objrec.audit import AuditConfig
+
+    shown = " ".join(pydoc.render_doc(AuditConfig, renderer=pydoc.plaintext).split())
+    assert set(field_docs(AuditConfig)) == {f.name for f in dataclasses.fields(AuditConfig)}
+    assert f"folds: {field_docs(AuditConfig)['folds']}" in shown.replace("| ", "")

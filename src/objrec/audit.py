@@ -44,6 +44,7 @@ from objrec.config import (
     DataConfig,
     TrainConfig,
     check_field_types,
+    documented,
 )
 from objrec.data import (
     SPLITS,
@@ -100,6 +101,7 @@ head's training folds beside one of its own class and has no neighbour of its cl
 looked mislabelled."""
 
 
+@documented
 @dataclass
 class AuditConfig:
     """How the audit computes features and trains its out-of-fold heads."""
@@ -126,9 +128,13 @@ class AuditConfig:
     """The heads train on this many principal components of the features (0: all features): the
     three-body default has 3,840, and the heads' first layer is most of their cost."""
     lr: float = 1e-3
+    """Adam's learning rate for the out-of-fold heads."""
     batch_size: int = 128
+    """Images per step of the out-of-fold heads' training."""
     hidden: int = 256
+    """Width of the heads' hidden layer (0: one linear layer), as ``TrainConfig.hidden``."""
     dropout: float = 0.4
+    """Dropout before the heads' last layer."""
     rank_by: str = "self_confidence"
     """How cleanlab ranks the flagged images (``get_label_quality_scores``' ``method``)."""
     filter_by: str = "low_self_confidence"
@@ -147,9 +153,13 @@ class AuditConfig:
     neighbours: int = 5
     """Neighbours whose mean distance scores an outlier."""
     duplicates: dedup.DuplicateRule = field(default_factory=dedup.DuplicateRule)
+    """When two images are near-duplicates, and when they only look alike (``dedup``)."""
     seed: int = 0
+    """Same seed, same folds, principal components and heads: the same findings."""
     cache_dir: str | Path | None = None
+    """Where frozen features are cached; default ``$OBJREC_CACHE`` or ``~/.cache/objrec``."""
     num_workers: int = 0
+    """DataLoader worker processes decoding images; 0 decodes in the main process."""
     feature_dtype: str = TrainConfig.feature_dtype
     """The store's rows without ``run`` (with one, the run's own): ``train``'s default, so an audit
     after a training run reads the features it stored (the store derives float16 rows from float32

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from objrec.errors import ObjrecError
 
 T = TypeVar("T")
+C = TypeVar("C", bound=type)
 
 WORDS = {int: "a whole number", float: "a number", str: "a string", bool: "True or False"}
 
@@ -122,6 +123,59 @@ def as_config(cls: type[T], given: Any, name: str = "config") -> T | None:
     raise ObjrecError(f"`{name}` must be a {cls.__name__} or a mapping of its settings")
 
 
+@functools.cache
+def module_classes(filename: str) -> dict[str, ast.ClassDef]:
+    """The syntax trees of the classes a module file defines at its top level, by name: parsed
+    once per file (``inspect.getsource`` parses the whole file again for every class it finds)."""
+    tree = ast.parse(Path(filename).read_text(encoding="utf-8"))
+    return {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+
+
+@functools.cache
+def field_docs(cls: type) -> dict[str, str]:
+    """Each field's documentation: the string literal under it in the class body, one line."""
+    filename = inspect.getsourcefile(cls)
+    node = module_classes(filename).get(cls.__name__) if filename else None
+    if node is None:
+        raise OSError(f"no source for {cls.__qualname__}")
+    docs = {}
+    for field_node, doc in zip(node.body, node.body[1:], strict=False):
+        if (
+            isinstance(field_node, ast.AnnAssign)
+            and isinstance(field_node.target, ast.Name)
+            and isinstance(doc, ast.Expr)
+            and isinstance(doc.value, ast.Constant)
+            and isinstance(doc.value.value, str)
+        ):
+            docs[field_node.target.id] = " ".join(doc.value.value.split())
+    return docs
+
+
+def field_help(cls: type, name: str) -> str:
+    """The first sentence of field ``name``'s documentation, as ``--help`` shows it."""
+    doc = field_docs(cls)[name].replace("``", "")
+    match = re.match(r"(.+?[.])(\s|$)", doc)
+    return match.group(1) if match else doc
+
+
+def documented(cls: C) -> C:
+    """``cls`` with each setting's documentation (:func:`field_docs`: the string under it, which
+    the CLI's ``--help`` reads too) appended to its docstring as ``Attributes:``, so that
+    ``help(cls)`` explains every setting from the same single source."""
+    try:
+        docs = field_docs(cls)
+    except (OSError, TypeError):  # no source to read (a frozen application): as it is
+        return cls
+    wrap = textwrap.TextWrapper(
+        96, initial_indent="    ", subsequent_indent="        ", break_on_hyphens=False
+    )
+    entries = [wrap.fill(f"{name}: {doc}") for name, doc in docs.items()]
+    if entries:
+        head = (cls.__doc__ or cls.__name__).rstrip()
+        cls.__doc__ = head + "\n\nAttributes:\n" + "\n".join(entries)
+    return cls
+
+
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 FEATURE_DTYPES = ("float32", "float16")
 AUGMENTATIONS = ("none", "article", "trivial")
@@ -136,15 +190,21 @@ three Caltech-101 split seeds, five heads on them reached a median valid loss of
 (benchmarks/choose_defaults.py; benchmarks/README.md)."""
 
 
+@documented
 @dataclass(frozen=True)
 class DataConfig:
     """How a backbone wants its input: the crop it sees, the resize before it, the normalisation."""
 
     input_size: int = 224
+    """The side of the square the backbone sees: the centre crop (training: a random crop)."""
     resize_size: int = 256
+    """The short side an image is resized to before the crop; at least ``input_size``."""
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    """Per RGB channel, subtracted from the pixels (in [0, 1]) before the backbone."""
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    """Per RGB channel, what the pixels are divided by after the mean is subtracted."""
     interpolation: str = "bilinear"
+    """How images are resized: bilinear, bicubic or nearest."""
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -167,6 +227,7 @@ class DataConfig:
 SPLIT_MODES = ("copy", "link")
 
 
+@documented
 @dataclass(frozen=True)
 class SplitConfig:
     """How ``split`` divides a class folder into train, valid and test."""
@@ -200,6 +261,7 @@ class SplitConfig:
         object.__setattr__(self, "exclude", tuple(self.exclude))
 
 
+@documented
 @dataclass(frozen=True)
 class EvaluateConfig:
     """What ``evaluate`` measures and how it gets the features."""
@@ -229,6 +291,7 @@ class EvaluateConfig:
             raise ObjrecError("`num_workers` must not be negative")
 
 
+@documented
 @dataclass
 class TrainConfig:
     """Everything ``train`` needs beyond the data folder; stored in every run and checkpoint."""
@@ -377,31 +440,6 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         data = {"precision": "fp32"} | data  # runs saved before `precision` existed ran in fp32
         return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
-
-
-@functools.cache
-def field_docs(cls: type) -> dict[str, str]:
-    """Each field's documentation: the string literal under it in the class body, one line."""
-    (node,) = ast.parse(textwrap.dedent(inspect.getsource(cls))).body
-    assert isinstance(node, ast.ClassDef)
-    docs = {}
-    for field_node, doc in zip(node.body, node.body[1:], strict=False):
-        if (
-            isinstance(field_node, ast.AnnAssign)
-            and isinstance(field_node.target, ast.Name)
-            and isinstance(doc, ast.Expr)
-            and isinstance(doc.value, ast.Constant)
-            and isinstance(doc.value.value, str)
-        ):
-            docs[field_node.target.id] = " ".join(doc.value.value.split())
-    return docs
-
-
-def field_help(cls: type, name: str) -> str:
-    """The first sentence of field ``name``'s documentation, as ``--help`` shows it."""
-    doc = field_docs(cls)[name].replace("``", "")
-    match = re.match(r"(.+?[.])(\s|$)", doc)
-    return match.group(1) if match else doc
 
 
 def settings(cls: type[T], config: T | None, keywords: dict[str, Any], stage: str) -> T:
