@@ -1314,3 +1314,63 @@ def test_a_plan_saved_during_a_rerun_of_the_audit_is_kept(split_dir, capsys, mon
     assert plan.read_text() == "the user's review\n"
     after = {p.name: p.stat().st_ino for p in plan.parent.iterdir() if p != plan}
     assert after == before  # none of the other findings replaced, half the folder new
+
+
+def earlier_audit(out: Path) -> Path:
+    """A folder holding an earlier audit of objrec's, as its mark records it (no audit run)."""
+    from objrec.outputs import AUDIT_FILES, output_file, prepare_output_dir
+
+    prepare_output_dir(out, names=AUDIT_FILES)
+    with output_file(out, "audit.json") as tmp:
+        tmp.write_text(json.dumps({"label_issues": [], "outliers": []}))
+    with output_file(out, "plan.csv") as tmp:
+        tmp.write_text("file,class,split,action,new_class,reason\n")
+    return out
+
+
+def test_a_rerun_into_an_audit_folder_is_told_of_refresh_before_force(tmp_path, capsys):
+    """Re-running `audit_folder(data, "data-audit")` said only "choose another `out` or pass
+    `force=True`", and force wrote over a reviewed plan.csv: the safe `refresh=True` was in the
+    docstring alone. The refusal names it first, and the CLI's its --refresh."""
+    data = make_split(tmp_path / "data", per_split=(2, 1, 1))
+    out = earlier_audit(tmp_path / "data-audit")
+    with pytest.raises(ObjrecError) as refused:
+        audit(data, out, config())
+    said = str(refused.value)
+    assert said.startswith(f"{out} is not empty: it holds an earlier audit: pass `refresh=True`")
+    assert said.index("`refresh=True`") < said.index("`force=True`")
+    assert main(["audit", str(data), "--out", str(out), "--backbone", "tiny_test"]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "pass --refresh to write it again" in err and err.index("--refresh") < err.index(
+        "--force"
+    )
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(ObjrecError, match=r"is not empty: choose another `out` or pass `force"):
+        audit(data, mine, config())  # a folder of the user's is no earlier audit
+
+
+@pytest.mark.slow
+def test_a_forced_audit_keeps_a_plan_the_user_edited_beside_the_new_one(tmp_path, caplog):
+    """`force=True` over an audit folder wrote the new plan.csv over the one the user had
+    reviewed, silently. Their plan is kept as plan.csv.bak (then plan.csv-1.bak), with a warning;
+    a plan objrec wrote and nobody changed is replaced without one."""
+    data = make_split(tmp_path / "data", per_split=(4, 2, 2))
+    out = tmp_path / "data-audit"
+    audit(data, out, config(cache_dir=str(tmp_path / "cache")))
+    ours = (out / "plan.csv").read_text()
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        audit(data, out, config(cache_dir=str(tmp_path / "cache")), force=True)
+    assert not (out / "plan.csv.bak").exists() and "kept as" not in caplog.text
+    for backup in ("plan.csv.bak", "plan.csv-1.bak"):
+        (out / "plan.csv").write_text("file,action,new_class\nmy review,keep,\n")
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="objrec"):
+            audit(data, out, config(cache_dir=str(tmp_path / "cache")), force=True)
+        assert (out / backup).read_text() == "file,action,new_class\nmy review,keep,\n"
+        assert (out / "plan.csv").read_text() == ours
+        assert f"plan.csv changed after objrec wrote it: kept as {backup}" in caplog.text
+    with pytest.raises(ObjrecError, match="changed after objrec wrote it"):
+        (out / "plan.csv").write_text("edited again\n")
+        audit(data, out, config(cache_dir=str(tmp_path / "cache")), refresh=True)

@@ -2117,6 +2117,10 @@ def test_a_rerun_never_writes_over_an_output_the_user_changed(
     assert code == 1 and f"{path} changed after" in " ".join(err.split()) and "--force" in err
     assert path.read_text() == "the user's review\n"
     assert run(capsys, *args, "--force")[0] == 0 and path.read_text() != "the user's review\n"
+    kept = path.with_name("plan.csv.bak")  # --force keeps a reviewed plan aside, saying so
+    assert kept.exists() == (command == "audit")
+    if command == "audit":
+        assert kept.read_text() == "the user's review\n"
 
 
 @pytest.mark.slow

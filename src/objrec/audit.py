@@ -813,6 +813,24 @@ class Stopwatch:
         self._last = self._now()
 
 
+RERUN_HINT = (
+    "it holds an earlier audit: pass `refresh=True` to write it again (a file you changed since, "
+    "a reviewed plan.csv say, is refused and kept), choose another `out`, or pass `force=True` "
+    "(an edited plan.csv is kept as plan.csv.bak)"
+)
+"""How a re-run into a folder of an earlier audit is told to go on: ``refresh`` first, as it
+never loses an edit; ``force`` writes over objrec's outputs, keeping a reviewed plan aside."""
+
+
+def rerun_hint(out: Path) -> str:
+    """What to do about a non-empty ``out``: :data:`RERUN_HINT` where it holds an earlier audit
+    of objrec's, else the usual choice of another folder or ``force``."""
+    from objrec.outputs import HINT, holds_objrecs_outputs
+
+    earlier = holds_objrecs_outputs(out) and (out / "audit.json").is_file()
+    return RERUN_HINT if earlier else HINT
+
+
 @takes_back_folders("out")
 @warned_once_per_file()
 def audit(
@@ -825,7 +843,9 @@ def audit(
     refresh: bool = False,
 ) -> AuditResult:
     """Audit ``data`` (a class folder or a split folder, only read); write the findings to ``out``
-    (new or empty unless ``force``, or ``refresh``: over its unchanged outputs, ``users_file``).
+    (new or empty unless ``refresh``: over its unchanged outputs, refusing a file changed since
+    (``outputs.users_file``), or ``force``: over objrec's outputs, an edited plan.csv kept as
+    plan.csv.bak). A re-run into an earlier audit's folder wants ``refresh=True``.
     With ``run`` the run's own body and preprocessing make the features (its cache reused).
     ``out=None`` writes nothing.
     """
@@ -835,10 +855,11 @@ def audit(
     clock = Stopwatch()
     inv = inventory(Path(data))
     if out is not None:
-        from objrec.outputs import AUDIT_FILES, prepare_output_dir, refuse_inside
+        from objrec.outputs import AUDIT_FILES, HINT, prepare_output_dir, refuse_inside
 
         refuse_inside(out, data)
-        prepare_output_dir(Path(out), force, names=AUDIT_FILES, refresh=refresh)
+        hint = rerun_hint(Path(out)) if not (force or refresh) else HINT
+        prepare_output_dir(Path(out), force, hint, AUDIT_FILES, refresh)
     measured: dict[str, dedup.ImageFacts] = {}
     features, ok, errors = audit_features(inv, config, run, reporter, measured)
     for message in errors:
@@ -855,6 +876,12 @@ def audit(
         result.out = Path(out)
         clock.lap("report")
     result.seconds = clock.seconds | {"total": clock.total}
+    log_findings(data, result)
+    return result
+
+
+def log_findings(data: Path, result: AuditResult) -> None:
+    """How many of each kind the audit of ``data`` found."""
     log.info(
         "audited %s: %d label issues, %d duplicate groups, %d look-alike groups, %d outliers",
         data,
@@ -863,4 +890,3 @@ def audit(
         len(result.look_alikes),
         len(result.outliers),
     )
-    return result

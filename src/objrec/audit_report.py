@@ -31,6 +31,8 @@ from objrec.images import (
 )
 from objrec.outputs import (
     AUDIT_FILES,
+    NEVER_LINK,
+    NEVER_OTHER,
     free_name,
     name_key,
     output_file,
@@ -38,6 +40,7 @@ from objrec.outputs import (
     refuse_users_outputs,
     staged,
     takes_back_folders,
+    users_file,
 )
 from objrec.progress import SILENT, Reporter, log_result_warnings, plural
 from objrec.split import MANIFEST, MANIFEST_COLUMNS, sha256_file
@@ -88,8 +91,28 @@ def write_audit(
         tmp.write_text(json.dumps(result.to_json(), indent=2))
     with output_file(out, "plan.csv", force) as tmp:
         write_plan(plan_rows(result, inv), tmp)
+        if force:
+            keep_edited_plan(out)
     with output_file(out, "audit.html", force) as tmp:
         write_page(result, inv, tmp, reporter)
+
+
+def keep_edited_plan(out: Path) -> Path | None:
+    """Copy the plan.csv in ``out`` that is not as objrec recorded writing it (a person's review,
+    ``outputs.users_file``) to plan.csv.bak (plan.csv-1.bak ... where taken), with a warning,
+    before a forced audit writes its new plan over it: `force=True` replaces objrec's outputs
+    and must not silently take a reviewed plan with them. The backup, or None when none was
+    needed."""
+    reason = users_file(out, "plan.csv")
+    if reason is None or reason in (NEVER_LINK, NEVER_OTHER):
+        return None  # objrec's own plan (or nothing there); a link is refused by output_file
+    backup = free_name(out / "plan.csv.bak", {name_key(p) for p in out.iterdir()})
+    shutil.copy2(out / "plan.csv", backup)
+    log.warning(
+        "%s %s: kept as %s before the new plan replaced it (its edits are not in the new plan)",
+        *(out / "plan.csv", reason, backup.name),
+    )
+    return backup
 
 
 def duplicate_rows(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -452,14 +452,22 @@ def check_summary(result: CheckResult) -> str:
     help="The body's precision when no --run is given; auto decides as `train` does, so the "
     "audit reads the features a default training run stored.",
 )
-@click.option("--force", is_flag=True, help=FORCE_OUT)
+@click.option(
+    "--refresh",
+    is_flag=True,
+    help="Write again over an earlier audit in --out, as a re-run into DATA-audit does: only "
+    "over the files objrec recorded writing; one you changed since (plan.csv) is refused.",
+)
+@click.option(
+    "--force", is_flag=True, help=f"{FORCE_OUT} An edited plan.csv is kept as plan.csv.bak."
+)
 @click.option(
     "--json",
     "as_json",
     is_flag=True,
     help="Print the findings as one JSON object (keys: docs/json.md).",
 )
-def audit(data: Path, run, backbone, out, folds, seed, precision, force, as_json) -> None:
+def audit(data: Path, run, backbone, out, folds, seed, precision, refresh, force, as_json) -> None:
     """Find likely wrong labels, near-duplicates (and leaks across splits) and outliers in DATA.
 
     DATA is a class folder or a split folder (all three splits are audited together). Wrong
@@ -475,7 +483,8 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, force, as_json
     from objrec.audit import AuditConfig, unjudged_note
     from objrec.audit import audit as run_audit
 
-    out_dir, refresh = output_folder(out, data, "-audit", force)
+    out_dir, again = output_folder(out, data, "-audit", force)
+    refresh = refresh or again
     config = AuditConfig(backbone=backbone, folds=folds, seed=seed, precision=precision)
     with logged_warnings() as logged:
         reporter = RichReporter(quiet=as_json)
