@@ -1374,3 +1374,20 @@ def test_a_forced_audit_keeps_a_plan_the_user_edited_beside_the_new_one(tmp_path
     with pytest.raises(ObjrecError, match="changed after objrec wrote it"):
         (out / "plan.csv").write_text("edited again\n")
         audit(data, out, config(cache_dir=str(tmp_path / "cache")), refresh=True)
+
+
+def test_every_csv_of_findings_has_its_header_when_nothing_was_found(tmp_path):
+    """With nothing found, look_alikes.csv and outliers.csv held one newline and no header, so
+    `pd.read_csv` raised EmptyDataError. Each CSV has its columns' header whatever it holds."""
+    import pandas as pd
+
+    from objrec.audit import inventory
+    from objrec.audit_report import TABLE_COLUMNS, write_audit
+
+    inv = inventory(make_split(tmp_path / "data", per_split=(1, 1, 1)))
+    empty = AuditResult([], [], [], len(inv.items), list(inv.classes))
+    write_audit(empty, inv, tmp_path / "out")
+    for name, columns in TABLE_COLUMNS.items():
+        table = pd.read_csv(tmp_path / "out" / name)
+        assert list(table.columns) == list(columns) and table.empty, name
+    assert list(pd.read_csv(tmp_path / "out" / "plan.csv").columns)[:2] == ["file", "class"]

@@ -59,6 +59,21 @@ LOOK_ALIKE_REASON = (
 """The plan's reasons for a group's other images (``remove`` and ``keep``): ``first`` is the
 group's first image, the one kept."""
 ACTIONS = ("keep", "remove", "relabel")
+GROUP_COLUMNS = (
+    *("paths", "splits", "classes", "similarity"),
+    *("hash_distance", "crop_distance", "kind"),
+)
+TABLE_COLUMNS = {
+    "label_issues.csv": (
+        *("path", "given", "suggested", "score", "split"),
+        *("prob_given", "prob_suggested", "evidence"),
+    ),
+    "near_duplicates.csv": GROUP_COLUMNS,
+    "look_alikes.csv": GROUP_COLUMNS,
+    "outliers.csv": ("path", "score", "reason", "class", "split"),
+}
+"""The columns of each CSV of findings, written as its header even when nothing was found
+(``pd.read_csv`` of a file of one newline raises ``EmptyDataError``)."""
 PAGE_LIMIT = 150
 """Findings of each kind shown with thumbnails on the page (the CSVs hold all of them)."""
 THUMB = 150
@@ -86,7 +101,7 @@ def write_audit(
     }
     for name, rows in tables.items():
         with output_file(out, name, force) as tmp:
-            pd.DataFrame(rows).to_csv(tmp, index=False)
+            pd.DataFrame(rows, columns=list(TABLE_COLUMNS[name])).to_csv(tmp, index=False)
     with output_file(out, "audit.json", force) as tmp:
         tmp.write_text(json.dumps(result.to_json(), indent=2))
     with output_file(out, "plan.csv", force) as tmp:
