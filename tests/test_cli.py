@@ -1088,7 +1088,7 @@ def test_every_json_answer_has_a_warnings_list(capsys, tmp_path, trained_run, sp
     had "warnings": []: now every command that can warn answers with a list, empty when clean."""
     page = (Path(__file__).parents[1] / "docs" / "json.md").read_text()
     commands = {
-        "split": ("split", split_dir / "train", tmp_path / "s"),
+        "split": ("split", make_class_folder(tmp_path / "p", per_class=8), tmp_path / "s"),
         "check": ("check", split_dir),
         "explore": ("explore", split_dir, "--out", tmp_path / "e"),
         "evaluate": ("evaluate", trained_run, split_dir),
@@ -1441,7 +1441,7 @@ def test_split_json_carries_every_warning_the_text_gives(
 ):
     """`split --json` left out the one-class warning and the logged ones (a killed split's
     staging folder): a script saw no warning where a person did."""
-    photos = make_class_folder(tmp_path / "one", per_class=6, classes=("red",))
+    photos = make_class_folder(tmp_path / "one", per_class=8, classes=("red",))
     code, out, _ = run(capsys, "split", photos, tmp_path / "one-data", "--json")
     one_class = (
         "only one class (red): `objrec train` will refuse this split "
@@ -2036,13 +2036,35 @@ def test_check_warns_of_classes_with_fewer_readable_images_than_split_needs(caps
     needs = "`objrec split` needs 3 to put one in each of train, valid and test"
     assert f"few_images {photos / 'red'}: only 1 readable image: {needs}" in said
     assert f"few_images {photos / 'green'}: only 2 readable images: {needs}" in said
-    assert "few_images" not in said.split(needs)[-1] and "blue:" not in said
     assert code == 1 and "6 readable, 1 unusable" in said  # the truncated file, not the warning
+    few = "3 readable images: split gives 1 training image, fewer than 3: the model learns"
+    assert f"few_images {photos / 'blue'}: {few}" in said  # 1 / 1 / 1: too few to learn from
     (photos / "green" / "img_02.jpg").unlink()
     code, out, _ = run(capsys, "check", photos, "--json")
     found = [(p["kind"], Path(p["path"]).name, p["unusable"]) for p in json.loads(out)["problems"]]
-    assert code == 0 and found == [("few_images", "green", False), ("few_images", "red", False)]
-    assert json.loads(out)["problems"][0]["message"].endswith(needs)  # --json: the CLI's terms
+    assert code == 0 and sorted(found) == [
+        ("few_images", "blue", False),
+        ("few_images", "green", False),
+        ("few_images", "red", False),
+    ]
+    messages = {Path(p["path"]).name: p["message"] for p in json.loads(out)["problems"]}
+    assert messages["green"].endswith(needs) and messages["red"].endswith(needs)  # CLI's terms
+
+
+def test_check_notes_a_split_folders_class_with_too_few_training_images(capsys, split_dir):
+    """A class of a split folder whose train holds one or two images passed check silently."""
+    for path in sorted((split_dir / "train" / "red").iterdir())[1:]:
+        path.unlink()
+    code, out, _ = run(capsys, "check", split_dir, "--json")
+    found = [(p["kind"], p["path"], p["message"]) for p in json.loads(out)["problems"]]
+    assert code == 0 and found == [
+        (
+            "few_images",
+            str(split_dir / "train" / "red"),
+            "1 training image, fewer than 3: the model learns the class from one or two photos, "
+            "and its per-class results rest on as few test images",
+        )
+    ]
 
 
 @pytest.mark.slow

@@ -555,3 +555,24 @@ def test_the_stricter_threshold_is_printed_with_the_commands_that_use_it():
     same = {**stricter, "unknown_accepted": 0.5625}  # catches no more: not offered
     metrics["open_set"]["stricter"] = same
     assert "stricter" not in confidence_lines(metrics, "data/test")[-1]
+
+
+def test_per_class_results_of_one_or_two_images_are_marked(caplog):
+    """A class evaluated on one test image reported top-1 0.0 among the others, with nothing to
+    say it rests on one image: `few_image_classes` names it, and evaluate warns, with counts."""
+    import torch
+
+    from objrec.evaluate import summarize_logits, warn_few_images
+
+    labels = torch.tensor([0, 0, 0, 0, 1, 1, 1, 2])
+    logits = torch.nn.functional.one_hot(torch.tensor([0, 0, 0, 0, 1, 1, 0, 0]), 3).float()
+    result = summarize_logits(logits, labels, ["a", "b", "c"])
+    table = result.per_class.set_index("class")
+    assert table.loc["c", "top1"] == 0.0 and table.loc["c", "n_test"] == 1
+    assert result.few_image_classes == ["c"]
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        warn_few_images(result)
+    assert caplog.messages == [
+        "per-class results of 1 class rest on fewer than 3 images each, too few to trust: "
+        "c (1 image)"
+    ]

@@ -611,3 +611,22 @@ def test_a_split_killed_while_moving_its_folders_in_is_named_and_replaced_by_for
         "valid",
     ]
     assert len(manifest(out)) == 36 and (out / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.slow
+def test_a_class_with_too_few_training_images_is_warned_of(tmp_path, caplog):
+    """A class of 3 became 1 train / 1 valid / 1 test with `small_classes=[]` and no warning.
+    A class in every split with fewer training images than a class needs for a split (3 for
+    these ratios) is named in `few_train_classes` and in a warning."""
+    from objrec.split import split_warnings
+
+    src = make_class_folder(tmp_path / "src", per_class=8, classes=("red", "green"))
+    shutil.move(make_class_folder(tmp_path / "more", per_class=3, classes=("blue",)) / "blue", src)
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        result = split_folder(src, tmp_path / "out")
+    assert result.counts["blue"] == {"train": 1, "valid": 1, "test": 1}
+    assert result.small_classes == [] and result.few_train_classes == ["blue"]
+    (warning,) = [w for w in split_warnings(result) if "training image" in w]
+    assert warning.startswith("classes with fewer than 3 training images")
+    assert warning.endswith(": blue (1 in train)")
+    assert warning in caplog.text

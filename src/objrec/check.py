@@ -36,7 +36,7 @@ from objrec.images import (
     walk_tree,
 )
 from objrec.progress import SILENT, Reporter, or_silent, plural, some_of
-from objrec.split import min_class_size
+from objrec.split import allocate, min_class_size
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class Problem:
     """unreadable, too_large, bad_name (not UTF-8), empty_class, one_class, unknown_class (in valid
     or test, not in train), no_class_folder, ignored_hidden, ignored_file, no_extension,
     link_loop, missing_class (a class of train that valid or test lacks) or few_images (fewer
-    than ``split`` needs)"""
+    than ``split`` needs, or fewer training images than it needs of a whole class)"""
     message: str
     unusable: bool
 
@@ -212,6 +212,7 @@ def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
             for name, files in found.items():
                 classes.setdefault(name, []).extend(files)
         compare_splits(root, {split: set(found) for split, found in by_split.items()}, result)
+        _note_few_train(root, by_split.get("train", {}), result)
     else:
         classes = _check_class_root(root, result)
     result.images = sum(map(len, classes.values())) + _bad_names(result, root)
@@ -260,7 +261,8 @@ def _note_small_classes(
 ) -> None:
     """Classes of a class folder with too few readable images for ``split`` to give one to each
     of train, valid and test (its default ratios); an empty class is already unusable."""
-    need = min_class_size(SplitConfig().ratios)
+    ratios = SplitConfig().ratios
+    need = min_class_size(ratios)
     for name, count in readable.items():
         if classes[name] and count < need:
             result.note(
@@ -269,6 +271,26 @@ def _note_small_classes(
                 f"only {plural(count, 'readable image')}: `split_folder` needs {need} to put one "
                 "in each of train, valid and test",
             )
+        elif classes[name] and (train := allocate(count, ratios)[0]) < need:
+            result.note(root / name, "few_images", few_train_note(count, train, need))
+
+
+def few_train_note(count: int | None, train: int, need: int) -> str:
+    """Why a class of ``count`` images (None: of a split folder) with ``train`` training images,
+    fewer than ``need`` (``split.few_train``), is noted."""
+    given = "" if count is None else f"{plural(count, 'readable image')}: split gives "
+    return (
+        f"{given}{plural(train, 'training image')}, fewer than {need}: the model learns the class "
+        "from one or two photos, and its per-class results rest on as few test images"
+    )
+
+
+def _note_few_train(root: Path, found: dict[str, list[Path]], result: CheckResult) -> None:
+    """Classes of a split folder's train with fewer images than ``split.few_train`` allows."""
+    need = min_class_size(SplitConfig().ratios)
+    for name, files in found.items():
+        if 0 < len(files) < need:
+            result.note(root / "train" / name, "few_images", few_train_note(None, len(files), need))
 
 
 def require_clean(root: Path, reporter: Reporter = SILENT) -> None:

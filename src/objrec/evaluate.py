@@ -24,7 +24,7 @@ from objrec.confidence import (
     open_set_metrics,
     reliability_table,
 )
-from objrec.config import EvaluateConfig, settings
+from objrec.config import EvaluateConfig, SplitConfig, settings
 from objrec.data import (
     SPLITS,
     ClassFolder,
@@ -61,7 +61,7 @@ from objrec.outputs import (
     remove_leftovers,
     takes_back_folders,
 )
-from objrec.progress import Reporter, log_result_warnings, or_silent, plural
+from objrec.progress import Reporter, log_result_warnings, or_silent, plural, some_of
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,15 @@ class EvaluationResult:
         in train has none in test)."""
         present = set(self.per_class["class"]) if len(self.per_class) else set()
         return [name for name in self.classes if name not in present]
+
+    @property
+    def few_image_classes(self) -> list[str]:
+        """Classes evaluated on fewer images than ``split`` needs of a whole class
+        (``split.min_class_size``, 3 for its default ratios): their per-class top-1 rests on one
+        or two images (``per_class``'s ``n_test``), so 0.0 or 1.0 says little."""
+        if not len(self.per_class):
+            return []
+        return list(self.per_class.loc[self.per_class["n_test"] < few_images(), "class"])
 
     probabilities: torch.Tensor | None = None
     """(images, classes): every class's probability, in the rows' order of ``predictions``."""
@@ -214,9 +223,37 @@ def evaluate(
     record_provenance(result, Path(run), unreadable, compress(tables[0].digests, ok.tolist()))
     result.predictions["seen_in"] = mark_seen(result, recognizer, paths, config, Path(run))
     write_evaluation(result, out, force or not named)  # the folder made only now
-    log.info("evaluated %s on %s: top1 %.4f", run, target, result.metrics["top1"])
-    log_result_warnings(log, [result.warning] if result.warning else [])
+    log_evaluation(run, target, result)
     return result
+
+
+def log_evaluation(run: Path, target: Path, result: EvaluationResult) -> None:
+    """The evaluation's top-1, then what to read it with: classes of very few images, the run's
+    own images among those evaluated."""
+    log.info("evaluated %s on %s: top1 %.4f", run, target, result.metrics["top1"])
+    warn_few_images(result)
+    log_result_warnings(log, [result.warning] if result.warning else [])
+
+
+def few_images() -> int:
+    """The fewest images a class's per-class results rest on to be worth reading: as many as
+    ``split`` needs of a whole class for its default ratios (``split.min_class_size``: 3)."""
+    from objrec.split import min_class_size
+
+    return min_class_size(SplitConfig().ratios)
+
+
+def warn_few_images(result: EvaluationResult) -> None:
+    """Say which classes' per-class results rest on very few images (``few_image_classes``),
+    each with its count, so that a top-1 of 0.0 from one image is not read as a measurement."""
+    if few := result.few_image_classes:
+        counts = result.per_class.set_index("class")["n_test"]
+        log.warning(
+            "per-class results of %s rest on fewer than %d images each, too few to trust: %s",
+            plural(len(few), "class", "classes"),
+            few_images(),
+            some_of([f"{name} ({plural(int(counts[name]), 'image')})" for name in few]),
+        )
 
 
 def record_provenance(

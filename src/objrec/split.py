@@ -55,6 +55,10 @@ class SplitResult:
     """Classes with too few distinct images to appear in every split of the ratios."""
     min_images: int = 1
     """The fewest distinct images a class needs to appear in every split of the ratios."""
+    few_train_classes: list[str] = field(default_factory=list)
+    """Classes in every split but with fewer than ``min_images`` images in train (a class of 3
+    split 1 / 1 / 1): the head learns them from one or two photos, and their per-class results
+    rest on as few test images (:func:`few_train`)."""
     empty_classes: list[str] = field(default_factory=list)
     """Class folders without images, left out of the split (their names are in no split)."""
     unreadable_files: list[str] = field(default_factory=list)
@@ -169,6 +173,13 @@ def split_warnings(result: SplitResult) -> list[str]:
             f"classes with fewer than {plural(result.min_images, 'distinct image')} cannot appear "
             "in every split (add images or change `ratios`): " + ", ".join(result.small_classes)
         )
+    if few := result.few_train_classes:
+        warnings.append(
+            f"classes with fewer than {plural(result.min_images, 'training image')} (the model "
+            "learns them from one or two photos, and their per-class results rest on as few "
+            "test images; add images): "
+            + ", ".join(f"{name} ({result.counts[name]['train']} in train)" for name in few)
+        )
     return warnings
 
 
@@ -190,6 +201,7 @@ def _plan(
     assignment, result = _assign(files, groups, ratios, config.seed, (src, out))
     result.near_duplicate_files = len(set(hashes.values())) - len(set(groups.values()))
     result.empty_classes, result.min_images = empty, min_class_size(ratios)
+    result.few_train_classes = few_train(result.counts, result.small_classes, result.min_images)
     result.unreadable_files = unreadable
     _require_train_and_valid(result, ratios)
     return assignment, hashes, result
@@ -256,6 +268,13 @@ def _drop_unreadable(
     names = [p.relative_to(src).as_posix() for p in bad]
     kept = {name: [p for p in paths if not facts[p].error] for name, paths in files.items()}
     return kept, names
+
+
+def few_train(counts: dict[str, dict[str, int]], small: Sequence[str], need: int) -> list[str]:
+    """The classes (not already ``small``: missing from a split) with fewer than ``need``
+    training images, ``need`` being the fewest a whole class needs for a split
+    (:func:`min_class_size`): too few to learn a class from or to judge it by."""
+    return [n for n, c in counts.items() if n not in small and 0 < c["train"] < need]
 
 
 def min_class_size(ratios: tuple[float, float, float]) -> int:

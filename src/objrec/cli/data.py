@@ -105,6 +105,7 @@ def split(src: Path, out: Path, ratios, seed, exclude, copy, force, strict, near
                 "classes": result.counts,
                 "small_classes": result.small_classes,
                 "min_images": result.min_images,
+                "few_train_classes": result.few_train_classes,
                 "empty_classes": result.empty_classes,
                 "unreadable_files": result.unreadable_files,
                 "duplicate_files": result.duplicate_files,
