@@ -378,3 +378,19 @@ def test_counts_computed_with_numpy_are_taken(trained_run, split_dir):
     image = next((split_dir / "test" / "blue").iterdir())
     (result,) = predict(trained_run, [image], topk=np.int64(2), plot_max=np.int32(1))
     assert len(result.topk) == 2
+
+
+def test_a_prediction_says_whether_it_is_barely_familiar():
+    """`llama 0.88 (familiarity 0.18)` came back to Python with unknown=False and nothing else,
+    while the CLI said "barely familiar": the judgement is a property, and in --json."""
+    from objrec.predict import NEAR_LINE, Prediction
+
+    barely = Prediction("a.jpg", score=0.18, line=0.0)
+    assert barely.barely_familiar is True and barely.to_json()["barely_familiar"] is True
+    assert barely.familiarity_note == "barely familiar: 0.18, unknown below 0"
+    familiar = Prediction("b.jpg", score=0.59, line=0.0)
+    assert familiar.barely_familiar is False and familiar.familiarity_note == ""
+    assert Prediction("c.jpg", score=NEAR_LINE, line=0.0).barely_familiar is False
+    assert Prediction("d.jpg", score=-0.2, line=0.0, unknown=True).barely_familiar is False
+    assert Prediction("e.jpg", score=0.9).barely_familiar is None  # no familiarity to judge by
+    assert Prediction("f.jpg", error="truncated").barely_familiar is None

@@ -86,6 +86,7 @@ def test_predict_answers_with_the_keys_of_predict_json_but_path(client, tmp_path
     ).json()
     assert served["filename"] == local.to_json()["filename"] == "red.png"
     assert set(served) == set(local.to_json()) - {"path"}
+    assert "barely_familiar" in served and served["barely_familiar"] == local.barely_familiar
     assert local.to_json()["path"] == str(image)
 
 

@@ -53,6 +53,17 @@ NEAR_LINE = 0.25
 run's line is 0) an answered image is said to be barely familiar."""
 
 
+def barely_familiar(score: float | None, line: float | None, unknown: bool) -> bool | None:
+    """Whether an image answered with a class (not ``unknown``) is only barely familiar: its
+    familiarity ``score`` under :data:`NEAR_LINE` above the unknown ``line``, so its answer
+    deserves a second look however high its probability (the probabilities are among the classes
+    only). None when there is no line to judge by (the score is not a familiarity, or unknown
+    answers are off). What the CLI's "barely familiar" and ``predict --json`` both say."""
+    if line is None or score is None:
+        return None
+    return not unknown and score < line + NEAR_LINE
+
+
 @dataclass
 class Prediction:
     path: str
@@ -70,6 +81,14 @@ class Prediction:
     typical valid image, the run's own line 0) and unknown images are answered; else None."""
 
     @property
+    def barely_familiar(self) -> bool | None:
+        """Answered (not unknown) though barely familiar: its familiarity within
+        :data:`NEAR_LINE` of the unknown line (:func:`barely_familiar`), as the CLI marks it
+        "barely familiar"; None when the run has no familiarity to judge by, or the image could
+        not be read."""
+        return None if self.error else barely_familiar(self.score, self.line, self.unknown)
+
+    @property
     def familiarity_note(self) -> str:
         """The familiarity, in words, of an image answered unknown, "familiarity -0.21, unknown
         below 0" (its closest class may still have 98%: the probabilities are among the classes
@@ -80,11 +99,7 @@ class Prediction:
         line = f"unknown below {self.line:.3g}"
         if self.unknown:
             return f"familiarity {self.score:.2f}, {line}"
-        return (
-            f"barely familiar: {self.score:.2f}, {line}"
-            if self.score < self.line + NEAR_LINE
-            else ""
-        )
+        return f"barely familiar: {self.score:.2f}, {line}" if self.barely_familiar else ""
 
     @property
     def filename(self) -> str:
@@ -106,6 +121,7 @@ class Prediction:
             **where,
             "unknown": self.unknown,
             "score": self.score,
+            "barely_familiar": self.barely_familiar,
             "topk": self.topk,
             **extra,
         }

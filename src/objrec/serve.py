@@ -1,9 +1,9 @@
 """``serve``: a FastAPI app around one loaded model: a JSON API and a page to try it.
 
 ``POST /predict`` (multipart field ``file``, optional ``topk`` and ``tta``) returns
-``{"filename", "unknown", "score", "topk": [{"class", "prob"}]}``, the keys of ``predict
---json`` but ``path``; ``GET /`` is a page where a person picks or drops an image; ``GET /health``,
-``/info``.
+``{"filename", "unknown", "score", "barely_familiar", "topk": [{"class", "prob"}]}``, the keys of
+``predict --json`` but ``path``; ``GET /`` is a page where a person picks or drops an image;
+``GET /health``, ``/info``.
 The model loads once, at start; requests run in FastAPI's thread pool and share it safely. Every bad
 request gets a 4xx JSON ``{"error": ...}``: an empty or missing file, a non-image, an upload over
 the size limit (10 MiB unless ``max_upload_bytes`` says otherwise; named in the error), an image
@@ -40,7 +40,7 @@ from objrec.devices import resolve_device
 from objrec.errors import ObjrecError
 from objrec.images import UPLOAD_MAX_PIXELS, UnreadableImageError, open_image
 from objrec.inference import Recognizer, resolve_runtime
-from objrec.predict import base_name
+from objrec.predict import barely_familiar, base_name, familiarity_line
 
 log = logging.getLogger(__name__)
 
@@ -217,11 +217,14 @@ def upload_name(filename: str | None) -> str:
 
 
 def answer_json(recognizer: Recognizer, image, topk: int, tta: bool) -> dict:
-    """``unknown`` (like no class), its ``score``, and the ``topk`` (given either way)."""
+    """``unknown`` (like no class), its ``score``, whether it is ``barely_familiar`` (as
+    ``predict --json`` says), and the ``topk`` (given either way)."""
     answers = recognizer.answer([image], tta)
+    unknown, score = bool(answers.unknown[0]), float(answers.scores[0])
     return {
-        "unknown": bool(answers.unknown[0]),
-        "score": float(answers.scores[0]),
+        "unknown": unknown,
+        "score": score,
+        "barely_familiar": barely_familiar(score, familiarity_line(recognizer), unknown),
         "topk": recognizer.topk(answers.probs[0], topk),
     }
 
