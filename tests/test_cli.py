@@ -1390,9 +1390,8 @@ def test_train_says_why_it_stopped_where_it_did():
         "98, so a larger --epochs may lower it further"
     )
     assert early_stop_sentence(95, 100, config) == (  # patience ran out at the last epoch
-        "stopped at epoch 100 of --epochs 100: the validation loss did not improve in the 5 "
-        "epochs after epoch 95 (--patience 5)"
-    )
+        "stopped at the epoch limit, --epochs 100; the best epoch, the one kept, was 95"
+    )  # not "stopped at epoch 100 of --epochs 100: ... did not improve in the 5 epochs after"
     assert early_stop_sentence(3, 8, {**config, "finetune_blocks": 2}) is None
     still = [1 / (1 + e) for e in range(100)]  # the last 5 epochs: 0.0104 to 0.0100, 4e-4 less
     assert early_stop_sentence(100, 100, config, still) == (  # a tiny set, learned already

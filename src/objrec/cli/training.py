@@ -203,9 +203,10 @@ def lowest(losses: Sequence[float]) -> float:
 def early_stop_sentence(
     best: int, ran: int, config: dict[str, Any], losses: Sequence[float] = ()
 ) -> str | None:
-    """Why the head stopped where it did, in words: early, or at --epochs while the validation
-    loss was still improving (it improved within the last --patience epochs, or early stopping
-    would have ended it); ``losses``, each epoch's validation loss, tell whether by much."""
+    """Why the head stopped where it did, in words: early (--patience ran out before --epochs),
+    or at --epochs, naming the best epoch, while the validation loss was still improving (it
+    improved within the last --patience epochs; ``losses``, each epoch's validation loss, tell
+    whether by much) or not; a limit reached as patience ran out is said to be the limit."""
     epochs, patience = config.get("epochs"), config.get("patience")
     if config.get("finetune_blocks") or not epochs or not patience:
         return None
@@ -222,8 +223,10 @@ def early_stop_sentence(
                 f"(--min-delta {LITTLE_GAIN:g} stops on gains this small)"
             )
         return f"{head} at epoch {best}, so a larger --epochs may lower it further"
-    early = "early " if ran < epochs else ""  # at --epochs, early stopping ended it all the same
+    if ran >= epochs:  # the limit ended it, whatever patience had left
+        limit = f"stopped at the epoch limit, --epochs {epochs}"
+        return f"{limit}; the best epoch, the one kept, was {best}"
     return (
-        f"stopped {early}at epoch {ran} of --epochs {epochs}: the validation loss did not improve "
+        f"stopped early at epoch {ran} of --epochs {epochs}: the validation loss did not improve "
         f"in the {plural(ran - best, 'epoch')} after epoch {best} (--patience {patience})"
     )
