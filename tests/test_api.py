@@ -101,3 +101,17 @@ def test_apply_plan_and_suggest_have_their_python_functions():
         assert name in objrec.__all__ and name in dir(objrec) and function.__doc__
         assert function is getattr(sys.modules[module], own) and callable(function)
     assert objrec.suggest is sys.modules["objrec.suggest"]
+
+
+def test_a_train_result_has_a_short_repr():
+    """`TrainResult`'s repr printed its whole history (a dict per epoch) in the REPL."""
+    from pathlib import Path
+
+    from objrec.runs import TrainResult
+
+    history = [{"epoch": e, "train_loss": 1.0, "valid_loss": 1.0} for e in range(1, 31)]
+    result = TrainResult(Path("run"), ["a", "b"], history, 25, 0.123456, 0.875, {"head": 10})
+    assert repr(result) == (
+        "TrainResult(run='run', classes=2, epochs_run=30, best_epoch=25, "
+        "best_valid_loss=0.1235, best_valid_acc=0.8750, finished=True)"
+    )

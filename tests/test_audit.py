@@ -1391,3 +1391,38 @@ def test_every_csv_of_findings_has_its_header_when_nothing_was_found(tmp_path):
         table = pd.read_csv(tmp_path / "out" / name)
         assert list(table.columns) == list(columns) and table.empty, name
     assert list(pd.read_csv(tmp_path / "out" / "plan.csv").columns)[:2] == ["file", "class"]
+
+
+@pytest.mark.slow
+def test_found_rows_have_the_documented_columns_and_no_private_keys(audited):
+    """The CSVs' headers are TABLE_COLUMNS's (also written when empty), and the rows `audit`
+    returns to Python hold no internal keys (`_index`, `_like`, `_indices`, `_degenerate`)."""
+    import pandas as pd
+
+    from objrec.audit_report import TABLE_COLUMNS
+
+    _, result, _, root = audited
+    for name, columns in TABLE_COLUMNS.items():
+        assert list(pd.read_csv(root / "audit" / name).columns) == list(columns), name
+    rows = [*result.label_issues, *result.near_duplicates, *result.look_alikes, *result.outliers]
+    assert rows and not [k for row in rows for k in row if k.startswith("_")]
+    assert {"path", "suggested", "evidence"} <= set(result.label_issues[0])
+
+
+def test_counts_in_the_audits_messages_agree_with_their_nouns(caplog):
+    """ "1 duplicate groups", "1 label issues"; and "4 wrong labels far from their class added
+    to cleanlab's", which said little: each count is said in the right number, in a sentence."""
+    from objrec.audit import add_far_issues
+
+    with caplog.at_level(logging.INFO, logger="objrec.audit"):
+        add_far_issues(np.array([0]), np.array([0, 2]), np.array([0.9, 0.1, 0.5]))
+        add_far_issues(np.array([0]), np.array([1, 2]), np.array([0.9, 0.1, 0.5]))
+    assert caplog.messages == [
+        "1 image far from its labelled class also flagged as likely wrong, besides those "
+        "cleanlab ranked",
+        "2 images far from their labelled class also flagged as likely wrong, besides those "
+        "cleanlab ranked",
+    ]
+    source = importlib.import_module("objrec.audit").__file__
+    text = Path(str(source)).read_text()
+    assert "%d label issues" not in text and "%d duplicate groups" not in text

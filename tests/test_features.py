@@ -490,3 +490,20 @@ def test_one_user_closing_the_shared_store_breaks_no_other_user_s_table(tmp_path
     assert mine.store.lookup("s", "centre", ["0" * 32]).found.all()
     assert FeatureCache(tmp_path / "cache").store is mine.store  # still the process's one store
     mine.close()
+
+
+def test_an_unreadable_file_is_logged_once(caplog):
+    """A skipped unreadable file was logged twice: at info on its own, then in the warning that
+    names the first ten. Each is said once: those beyond the warning's ten at info."""
+    import logging
+    from types import SimpleNamespace
+
+    from objrec.features import report_unreadable
+
+    errors = [f"/data/red/{i:02d}.jpg: truncated" for i in range(12)]
+    tables = [SimpleNamespace(errors=errors[:1]), SimpleNamespace(errors=errors)]  # two views
+    with caplog.at_level(logging.INFO, logger="objrec.features"):
+        assert report_unreadable(tables) == errors  # type: ignore[arg-type]
+    for message in errors:
+        assert sum(message in m for m in caplog.messages) == 1, message
+    assert [r.levelname for r in caplog.records] == ["INFO", "INFO", "WARNING"]

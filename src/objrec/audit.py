@@ -242,6 +242,16 @@ class AuditResult:
         }
         return found | {"classes_not_judged": list(self.unjudged)}
 
+    def drop_positions(self) -> None:
+        """Take the rows' private keys out (``_index``, ``_like``, ``_indices``, ``_degenerate``:
+        where each image is in the inventory, which the plan and the page read): the rows
+        ``audit`` returns hold what the CSVs show, nothing internal."""
+        for name in ("label_issues", "near_duplicates", "look_alikes", "outliers"):
+            rows = [
+                {k: v for k, v in r.items() if not k.startswith("_")} for r in getattr(self, name)
+            ]
+            setattr(self, name, rows)
+
 
 # ---------------------------------------------------------------- the folder
 
@@ -432,11 +442,8 @@ def fold_count(labels: np.ndarray, folds: int) -> int:
         )
     if most < folds:
         log.warning(
-            "the audit trains %d out-of-fold heads, not %d: no class has more than %d readable "
-            "images",
-            most,
-            folds,
-            most,
+            "the audit trains %s, not %d: no class has more than %s",
+            *(plural(most, "out-of-fold head"), folds, plural(most, "readable image")),
         )
     return min(folds, most)
 
@@ -785,7 +792,11 @@ def add_far_issues(ranked: np.ndarray, far: np.ndarray, scores: np.ndarray) -> n
     """cleanlab's flagged rows and those ``far_from_label`` adds, most likely first."""
     extra = far[~np.isin(far, ranked)]
     if extra.size:
-        log.info("%d wrong labels far from their class added to cleanlab's", extra.size)
+        log.info(
+            "%s far from %s labelled class also flagged as likely wrong, besides those cleanlab "
+            "ranked",
+            *(plural(int(extra.size), "image"), "its" if extra.size == 1 else "their"),
+        )
     merged = np.concatenate([ranked, extra])
     return merged[np.argsort(-scores[merged], kind="stable")]
 
@@ -876,17 +887,17 @@ def audit(
         result.out = Path(out)
         clock.lap("report")
     result.seconds = clock.seconds | {"total": clock.total}
+    result.drop_positions()
     log_findings(data, result)
     return result
 
 
 def log_findings(data: Path, result: AuditResult) -> None:
-    """How many of each kind the audit of ``data`` found."""
+    """How many of each kind the audit of ``data`` found, each count in its right number."""
     log.info(
-        "audited %s: %d label issues, %d duplicate groups, %d look-alike groups, %d outliers",
-        data,
-        len(result.label_issues),
-        len(result.near_duplicates),
-        len(result.look_alikes),
-        len(result.outliers),
+        "audited %s: %s, %s, %s, %s",
+        *(data, plural(len(result.label_issues), "label issue")),
+        plural(len(result.near_duplicates), "duplicate group"),
+        plural(len(result.look_alikes), "look-alike group"),
+        plural(len(result.outliers), "outlier"),
     )

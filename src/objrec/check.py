@@ -226,7 +226,8 @@ def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
     readable = _decode(classes, result, reporter)
     if not result.splits:
         _note_small_classes(root, classes, readable, result)
-    log.info("checked %s: %d images, %d unusable", root, result.images, len(result.unusable))
+    images = plural(result.images, "image")
+    log.info("checked %s: %s, %d unusable", root, images, len(result.unusable))
     return result
 
 

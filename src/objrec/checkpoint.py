@@ -26,6 +26,7 @@ from objrec.meta import BEST, FORMAT_VERSION, READABLE_FORMATS, RunMeta, Trainin
 from objrec.meta import LAST as LAST  # a run's file names live in meta (data reads them too)
 from objrec.model import Classifier, HeadEnsemble, build_head
 from objrec.outputs import reported_as
+from objrec.progress import plural
 from objrec.quantize import QuantizedBody, is_quantized
 from objrec.store import hash_file
 
@@ -74,8 +75,9 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], RunMeta]:
     if len(meta.classes) != meta.head.n_classes:
         where = Path(path) / BEST if Path(path).is_dir() else path
         raise ObjrecError(
-            f"{where} is not a usable objrec checkpoint: it names {len(meta.classes)} classes "
-            f"for a head of {meta.head.n_classes} outputs"
+            f"{where} is not a usable objrec checkpoint: it names "
+            f"{plural(len(meta.classes), 'class')} for a head of "
+            f"{plural(meta.head.n_classes, 'output')}"
         )
     return state, meta
 

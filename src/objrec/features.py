@@ -40,7 +40,7 @@ from objrec.data import Batch, ImageDataset, Sample, make_loader, prefetch
 from objrec.distributed import SINGLE, World
 from objrec.errors import ObjrecError
 from objrec.images import UnreadableImageError, list_images, open_image
-from objrec.progress import SILENT, Reporter, plural, some_of
+from objrec.progress import NAMED, SILENT, Reporter, plural, some_of
 from objrec.quantize import QuantizedBody
 from objrec.runtime import DeviceRunner, OnnxModel, Runner, make_runner
 from objrec.store import (
@@ -821,7 +821,7 @@ def feature_table(
         found = store.lookup(sid, spec.key, digests)
     found = account_for_missing(found, samples, digests, passing, world.size > 1)
     name = settings.description
-    log.info("%s: %d images, %d computed, %s", name, len(samples), computed, hashing)
+    log.info("%s: %s, %d computed, %s", name, plural(len(samples), "image"), computed, hashing)
     return make_table(
         space, samples, found, computed=computed, failed=failed, hashing=hashing, digests=digests
     )
@@ -1057,9 +1057,10 @@ def sharded_feature_batches(
 
 def report_unreadable(tables: Sequence[FeatureTable | FeatureSet]) -> list[str]:
     """One warning for the files that could not be read (each once, not once per view), naming
-    the first ten; each is also logged in full. Returns their messages (``path: reason``)."""
+    the first ten; those beyond it are logged in full, each once (at info). Returns their
+    messages (``path: reason``)."""
     messages = list(dict.fromkeys(m for table in tables for m in table.errors))
-    for message in messages:
+    for message in messages[NAMED:]:  # the first NAMED are in the warning already
         log.info("skipped %s", message)
     if messages:
         skipped = plural(len(messages), "unreadable file")

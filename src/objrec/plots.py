@@ -10,6 +10,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
+from objrec.progress import plural
+
 DPI = 110
 PAD_INCHES = 0.1
 """The blank kept around what a figure draws (savefig's own ``pad_inches``)."""
@@ -71,7 +73,8 @@ def images_per_class_figure(counts: pd.DataFrame) -> Figure:
         ax.barh(counts.index, counts[split], left=left, label=split)
         left = counts[split] if left is None else left + counts[split]
     ax.set_xlabel("images")
-    ax.set_title(f"Images per class ({len(counts)} classes, {int(counts.values.sum())} images)")
+    totals = f"{plural(len(counts), 'class')}, {plural(int(counts.values.sum()), 'image')}"
+    ax.set_title(f"Images per class ({totals})")
     ax.tick_params(axis="y", labelsize=7 if len(counts) > 40 else 9)
     ax.margins(y=0.005)
     if len(counts.columns) > 1:
@@ -91,7 +94,7 @@ def image_sizes(sizes: pd.DataFrame, path: Path) -> Path:
     ax1.scatter(sizes["width"], sizes["height"], s=4, alpha=0.3)
     ax1.set_xlabel("width (px)")
     ax1.set_ylabel("height (px)")
-    ax1.set_title(f"Image sizes ({len(sizes)} images)")
+    ax1.set_title(f"Image sizes ({plural(len(sizes), 'image')})")
     means = sizes.groupby("class")[["width", "height"]].mean()
     ax2.hist(means["width"], bins=30, alpha=0.6, label="mean width")
     ax2.hist(means["height"], bins=30, alpha=0.6, label="mean height")
@@ -231,7 +234,7 @@ def confusion_heatmap(matrix, classes: Sequence[str], path: Path, limit: int = 3
     ax.set_ylabel("true class")
     title = "Confusion (row-normalised)"
     if len(order) < len(classes):
-        title += f": the {len(order)} classes most involved in errors"
+        title += f": the {plural(len(order), 'class', 'classes')} most involved in errors"
     ax.set_title(title)
     for i in range(len(order)):
         for j in range(len(order)):

@@ -37,7 +37,7 @@ from objrec.data import scan_class_folder
 from objrec.errors import ObjrecError
 from objrec.images import PIXEL_RULES, UnreadableImageError, open_image
 from objrec.outputs import staged
-from objrec.progress import SILENT, Reporter
+from objrec.progress import SILENT, Reporter, plural
 from objrec.runtime import OnnxModel, export_onnx, onnx_session, onnxruntime_available
 from objrec.store import hash_file
 from objrec.transforms import build_transforms, draft_size
@@ -344,7 +344,7 @@ def quantize_body(
     path = folder / f"{body_fp[:32]}-{data.input_size}-int8-{key}.onnx"
     if not path.is_file():
         fp32 = folder / f"{body_fp[:32]}-{data.input_size}.onnx"
-        log.info("calibrating the int8 body on %d images", len(chosen))
+        log.info("calibrating the int8 body on %s", plural(len(chosen), "image"))
         with reporter.task(QUANTIZING, None):
             if not fp32.is_file():
                 export_onnx(body, fp32, data.input_size)

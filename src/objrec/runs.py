@@ -84,6 +84,16 @@ class TrainResult:
     """How the temperature was chosen: the one used, the plain fit, the validation errors and
     ``kept_at_1`` (why the temperature was kept at 1, or None)."""
 
+    def __repr__(self) -> str:
+        """One line: the run, its classes and best epoch (the whole ``history`` is in the
+        attribute and in history.csv, one row per epoch, too long for a repr)."""
+        return (
+            f"TrainResult(run={str(self.run)!r}, classes={len(self.classes)}, "
+            f"epochs_run={len(self.history)}, best_epoch={self.best_epoch}, "
+            f"best_valid_loss={self.best_valid_loss:.4f}, "
+            f"best_valid_acc={self.best_valid_acc:.4f}, finished={self.finished})"
+        )
+
     def summary(self) -> dict[str, Any]:
         """The run's ``summary.json`` (also ``objrec train --json``)."""
         return {

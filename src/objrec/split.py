@@ -64,9 +64,12 @@ class SplitResult:
     unreadable_files: list[str] = field(default_factory=list)
     """Image files that cannot be decoded (``class/file``, relative to ``src``), left out."""
     duplicate_files: int = 0
-    """Files in a group with another file (byte-identical or near-duplicate), less one per group."""
+    """Files in a group with another file of the same class (byte-identical or near-duplicate),
+    less one per group: a copy in another class is not counted here, but named in
+    ``cross_class_duplicates``."""
     near_duplicate_files: int = 0
-    """Of those, the files grouped by their perceptual hash rather than their bytes."""
+    """Files grouped with another by their perceptual hash rather than their bytes (in one class
+    or across classes): distinct file contents less the groups they form."""
     cross_class_duplicates: list[tuple[str, str]] = field(default_factory=list)
     """Pictures found in two classes: a file of one class and one of an earlier class that is the
     same or looks alike (paths relative to the source folder, the earlier class's first; one pair
@@ -233,7 +236,7 @@ def refuse_problems(src: Path, empty: Sequence[str], unreadable: Sequence[str]) 
     if len(empty) == 1:
         problems.append(f"class folder {src / empty[0]} holds no images")
     elif empty:
-        problems.append(f"{len(empty)} class folders hold no images: {some_of(empty)}")
+        problems.append(f"{plural(len(empty), 'class folder')} hold no images: {some_of(empty)}")
     if unreadable:
         files = plural(len(unreadable), "image file")
         problems.append(f"{files} cannot be read: {some_of(unreadable)}")

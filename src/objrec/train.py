@@ -772,7 +772,7 @@ def finetune_phase(
     seed_everything(config.seed)
     reporter.note(
         f"fine-tuning the body's last {config.finetune_blocks} block(s) with the head, at most "
-        f"{config.finetune_epochs} epochs from epoch {head_state.epoch + 1}"
+        f"{plural(config.finetune_epochs, 'epoch')} from epoch {head_state.epoch + 1}"
     )
     state = fit(
         model,
