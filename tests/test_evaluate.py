@@ -576,3 +576,31 @@ def test_per_class_results_of_one_or_two_images_are_marked(caplog):
         "per-class results of 1 class rest on fewer than 3 images each, too few to trust: "
         "c (1 image)"
     ]
+
+
+@pytest.mark.slow
+def test_a_class_the_run_was_never_taught_is_left_out_with_one_warning(
+    trained_run, split_dir, caplog, capsys
+):
+    """After `add_images(data, photos, class_name="kangaroo")` the advised `evaluate(old_run,
+    data)` always failed: "test has class folders that are not among the model's 3 classes". The
+    known classes are scored, the untaught ones named with their image counts, and how many of
+    their images the model answered "unknown" said."""
+    before = evaluate(trained_run, split_dir, out=split_dir.parent / "before")
+    (split_dir / "test/kangaroo").mkdir()
+    for i in range(3):
+        make_image((230, 230, 30), seed=900 + i).save(split_dir / f"test/kangaroo/k{i}.png")
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        result = evaluate(trained_run, split_dir, out=split_dir.parent / "after")
+    assert result.metrics["n"] == before.metrics["n"] and result.image_set == before.image_set
+    assert result.untaught == {"kangaroo": 3} and 0 <= (result.untaught_unknown or 0) <= 3
+    assert result.untaught_unknown is not None  # the run has an unknown threshold
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "has 1 class folder the model was not taught" in warning
+    assert f'answered {result.untaught_unknown} of these 3 images "unknown"' in warning
+    assert "kangaroo (3 images)" in warning and "left out of every score" in warning
+    assert main(["evaluate", str(trained_run), str(split_dir), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["untaught_classes"] == {"kangaroo": 3} and answer["n"] == before.metrics["n"]
+    assert [w for w in answer["warnings"] if "kangaroo (3 images)" in w] == answer["warnings"]
+    assert len(answer["warnings"]) == 1

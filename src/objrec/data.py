@@ -7,7 +7,7 @@ import difflib
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -124,7 +124,10 @@ def with_likely(names: Sequence[str], candidates: Sequence[str]) -> list[str]:
 
 
 def scan_class_folder(
-    root: Path, classes: Sequence[str] | None = None, skip_empty: bool = False
+    root: Path,
+    classes: Sequence[str] | None = None,
+    skip_empty: bool = False,
+    leave_out: Collection[str] = (),
 ) -> ClassFolder:
     """Read the images of a class folder.
 
@@ -134,6 +137,8 @@ def scan_class_folder(
             (with ``skip_empty``, those holding images).
         skip_empty: leave a class folder without images out with a warning (a command that only
             reads the folder, as ``audit``), instead of refusing it.
+        leave_out: class folders to pass over (``evaluate``'s classes the model was not taught,
+            which it reports on its own).
 
     Raises:
         ObjrecError: no class folders, an empty class folder (it would silently shift labels), or a
@@ -143,6 +148,7 @@ def scan_class_folder(
     found = {p.name: p for p in class_dirs(root)}
     if not found:
         raise no_class_folders(root)
+    found = {name: path for name, path in found.items() if name not in leave_out}
     listed = {name: list_images(path) for name, path in found.items()}
     if skip_empty:
         for name in (n for n, files in listed.items() if not files):

@@ -29,6 +29,7 @@ from objrec.data import (
     SPLITS,
     ClassFolder,
     Sample,
+    class_dirs,
     is_split_folder,
     present_splits,
     scan_class_folder,
@@ -92,6 +93,12 @@ class EvaluationResult:
     image_set: str = ""
     """The fingerprint of the evaluated images and their labels (:func:`image_set_fingerprint`): two
     evaluations' scores are comparable only when theirs are the same."""
+    untaught: dict[str, int] = field(default_factory=dict)
+    """Class folders of the evaluated folder that are not among the model's classes (a class
+    added since the run was trained), and their images: left out of every score."""
+    untaught_unknown: int | None = None
+    """How many of the ``untaught`` images the model answered "unknown" (readable ones; None when
+    there are none, or the run has no unknown threshold)."""
 
     @property
     def warning(self) -> str | None:
@@ -153,6 +160,8 @@ class EvaluationResult:
             "seen_in_training": {s: len(self.seen.get(s, [])) for s in SEEN_SPLITS},
             "unreadable": self.unreadable,
             "model": self.model,
+            "untaught_classes": self.untaught,
+            "untaught_unknown": self.untaught_unknown,
             **({"warning": self.warning} if self.warning else {}),
         }
 
@@ -205,7 +214,8 @@ def evaluate(
     target = resolve_eval_folder(folder, config.split)
     named = out is not None  # else the run's own eval-* folder, refreshed as with force
     out = check_eval_dir(Path(run), recognizer.meta.data_dir, target, out, force, config.tta)
-    images = scan_class_folder(target, classes)
+    untaught = untaught_images(target, classes)
+    images = scan_class_folder(target, classes, leave_out=untaught)
     tables = view_tables(recognizer, images, target.name, config, reporter)
     unreadable = report_unreadable(tables)
     ok = torch.stack([t.ok for t in tables]).all(0)
@@ -222,6 +232,7 @@ def evaluate(
     result.probabilities, result.folder = answers.probs, target.resolve()
     record_provenance(result, Path(run), unreadable, compress(tables[0].digests, ok.tolist()))
     result.predictions["seen_in"] = mark_seen(result, recognizer, paths, config, Path(run))
+    flag_untaught(result, recognizer, untaught, config, reporter)
     write_evaluation(result, out, force or not named)  # the folder made only now
     log_evaluation(run, target, result)
     return result
@@ -254,6 +265,52 @@ def warn_few_images(result: EvaluationResult) -> None:
             few_images(),
             some_of([f"{name} ({plural(int(counts[name]), 'image')})" for name in few]),
         )
+
+
+def untaught_images(target: Path, classes: Sequence[str]) -> dict[str, list[Path]]:
+    """The images of ``target``'s class folders that are not among the model's ``classes`` (a
+    class ``add_images`` brought in after the run was trained), by class folder."""
+    taught = set(classes)
+    folders = [d for d in class_dirs(target) if d.name not in taught]
+    return {d.name: files for d in folders if (files := list_images(d))}
+
+
+def flag_untaught(
+    result: EvaluationResult,
+    recognizer: Recognizer,
+    untaught: dict[str, list[Path]],
+    config: EvaluateConfig,
+    reporter: Reporter,
+) -> None:
+    """Into ``result``: the ``untaught`` class folders' image counts and how many of their images
+    the model answered "unknown" (as ``predict`` would: the run's unknown score and threshold);
+    one warning naming them."""
+    result.untaught = {name: len(files) for name, files in untaught.items()}
+    if not untaught:
+        return
+    if recognizer.threshold is not None:
+        samples = tuple(Sample(f, 0) for files in untaught.values() for f in files)
+        images = ClassFolder(Path(result.folder or "."), ("untaught",), samples)
+        tables = view_tables(recognizer, images, "untaught", replace(config, tta=False), reporter)
+        if bool(tables[0].ok.any()):
+            result.untaught_unknown = int(unknown_answers(recognizer, tables).unknown.sum())
+    log.warning("%s", untaught_warning(result, recognizer.threshold is not None))
+
+
+def untaught_warning(result: EvaluationResult, has_threshold: bool) -> str:
+    """The sentence naming the classes the model was not taught that the folder has."""
+    named = ", ".join(f"{name} ({plural(n, 'image')})" for name, n in result.untaught.items())
+    total = plural(sum(result.untaught.values()), "image")
+    if result.untaught_unknown is not None:
+        flagged = f'the model answered {result.untaught_unknown} of these {total} "unknown"'
+    elif has_threshold:
+        flagged = "none of their images could be read"
+    else:
+        flagged = 'the run has no "unknown" answer to flag them with'
+    return (
+        f"{result.folder} has {plural(len(result.untaught), 'class folder')} the model was not "
+        f"taught, left out of every score: {named}; {flagged} (train again to teach them)"
+    )
 
 
 def record_provenance(
