@@ -134,3 +134,24 @@ def test_a_resumed_fit_tells_the_reporter_the_runs_best_before_it():
     told.said.clear()
     fit(model, lambda e: batches, lambda: batches, optimizer, 1, 5, reporter=told)  # a new run
     assert told.said == [("epoch", 1)]
+
+
+def test_fit_logs_each_epoch_and_why_it_stopped_for_a_python_caller(caplog):
+    """Training from Python with logging at INFO was silent between its first line and the end:
+    the epochs and the stop reason went only to the CLI's reporter."""
+    import logging
+
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 4), torch.randint(0, 2, (16,))
+    model = nn.Linear(4, 2)
+    with caplog.at_level(logging.INFO, logger="objrec.engine"):
+        state = fit(
+            model, lambda e: [(x, y)], lambda: [(x, y)], torch.optim.SGD(model.parameters()), 3, 5
+        )
+    lines = [r.getMessage() for r in caplog.records if r.name == "objrec.engine"]
+    assert [line.split(":")[0] for line in lines[:3]] == ["epoch 1", "epoch 2", "epoch 3"]
+    assert "valid loss" in lines[0] and "acc" in lines[0]
+    assert (
+        lines[3]
+        == f"stopped at the epoch limit, epochs=3; the best epoch, {state.best_epoch}, is kept"
+    )

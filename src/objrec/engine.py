@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -16,6 +17,10 @@ from torch import nn
 from objrec.distributed import SINGLE, World
 from objrec.model import mean_log_probs
 from objrec.progress import SILENT, Reporter
+
+log = logging.getLogger(__name__)
+"""Each epoch's summary and why the fit stopped, at INFO, for a Python caller's logging (the
+CLI shows them through its reporter instead, and its log handler leaves these out)."""
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
@@ -202,10 +207,23 @@ def fit(
         record = end_epoch(state, net, epoch, train, valid, world)
         record["seconds"] = time.perf_counter() - start
         reporter.epoch(record)
+        log.info(
+            "epoch %d: train loss %.4f acc %.3f, valid loss %.4f acc %.3f%s",
+            *(record[k] for k in ("epoch", "train_loss", "train_acc", "valid_loss", "valid_acc")),
+            " (best)" if record["best"] else "",
+        )
         if on_epoch_end:
             on_epoch_end(state)
+    log.info("%s; the best epoch, %d, is kept", stop_reason(state, epochs), state.best_epoch)
     net.load_state_dict(state.best_state)
     return state
+
+
+def stop_reason(state: FitState, epochs: int) -> str:
+    """Why the fit stopped: early stopping, or the epoch limit."""
+    if state.stopped_early:
+        return f"stopped early at epoch {state.epoch}: the validation loss stopped improving"
+    return f"stopped at the epoch limit, epochs={epochs}"
 
 
 def starting_state(

@@ -35,6 +35,7 @@ from objrec.cli.output import (
     console,
     err,
     is_main_rank,
+    not_epoch_lines,
     not_in_result,
 )
 from objrec.errors import Interrupted, ObjrecError
@@ -65,6 +66,7 @@ def cli(verbose: int) -> None:
         level = logging.ERROR
     handler = RichHandler(console=err, show_path=False) if verbose else SentenceHandler()
     handler.addFilter(not_in_result)
+    handler.addFilter(not_epoch_lines)
     logging.basicConfig(level=level, format="%(message)s", handlers=[handler])
 
 

@@ -346,6 +346,12 @@ def not_in_result(record: logging.LogRecord) -> bool:
     return not getattr(record, IN_RESULT, False)
 
 
+def not_epoch_lines(record: logging.LogRecord) -> bool:
+    """False for the training loop's INFO lines (each epoch, the stop): the CLI's reporter shows
+    them as its own epoch lines, so ``-v`` does not show them twice."""
+    return not (record.name == "objrec.engine" and record.levelno < logging.WARNING)
+
+
 class SentenceHandler(logging.Handler):
     """Logged warnings and errors as the CLI's own: ``warning: ...`` on stderr, one sentence in
     the CLI's terms (:func:`in_cli_terms`), no time stamp or padding (``-v`` brings back rich's
