@@ -728,3 +728,31 @@ def test_a_removed_array_file_is_never_made_again_empty_its_entries_are_computed
     with FeatureStore(root) as store, caplog.at_level("WARNING"):
         assert not store.lookup("s", "v", DIGESTS[:1]).found.any()
     assert f"{array} was removed or cut short: forgot the feature row it lacked" in caplog.text
+
+
+def test_opening_a_store_being_pruned_says_it_waits_instead_of_looking_hung(tmp_path, caplog):
+    import fcntl
+    import threading
+
+    root = tmp_path / "store"
+    FeatureStore(root).close()
+    opened = threading.Event()
+
+    def open_store():
+        with FeatureStore(root):
+            opened.set()
+
+    with open(root / "lock", "a+b") as pruning, caplog.at_level("WARNING"):
+        fcntl.flock(pruning, fcntl.LOCK_EX)  # as prune and clear hold it
+        opener = threading.Thread(target=open_store)
+        opener.start()
+        deadline = time.monotonic() + 60
+        while "waiting for another" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not opened.is_set()
+        fcntl.flock(pruning, fcntl.LOCK_UN)
+        opener.join()
+    assert opened.is_set()
+    assert caplog.messages == [
+        f"waiting for another objrec process to finish pruning or clearing the feature store {root}"
+    ]

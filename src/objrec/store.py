@@ -223,12 +223,17 @@ def index_errors(
 def lock_exclusively(lock, wait: Callable[[], None] | None) -> None:
     """Take ``lock`` (an open file, or its descriptor) exclusively; ``wait()`` is called first
     when another holds it."""
+    take_lock(lock, fcntl.LOCK_EX, wait)
+
+
+def take_lock(lock, mode: int, wait: Callable[[], None] | None) -> None:
+    """``flock`` ``lock`` in ``mode``; ``wait()`` is called first when that has to wait."""
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(lock, mode | fcntl.LOCK_NB)
     except BlockingIOError:
         if wait is not None:
             wait()
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        fcntl.flock(lock, mode)
 
 
 def sync_folder(folder: Path) -> None:
@@ -464,12 +469,19 @@ class FeatureStore:
         make_cache_folder(self.root)
         lock = open(self.root / "lock", "a+b")  # noqa: SIM115 - held while the store is open
         try:
-            fcntl.flock(lock, fcntl.LOCK_SH)
+            take_lock(lock, fcntl.LOCK_SH, self._say_waiting)
             self._db = self._connect(self._timeout)
         except BaseException:
             lock.close()
             raise
         self._lock = lock
+
+    def _say_waiting(self) -> None:
+        # A warning, which the CLI shows without -v: else the command would look hung.
+        log.warning(
+            "waiting for another objrec process to finish pruning or clearing the feature store %s",
+            self.root,
+        )
 
     @property
     def db(self) -> sqlite3.Connection:
