@@ -507,3 +507,46 @@ def test_an_unreadable_file_is_logged_once(caplog):
     for message in errors:
         assert sum(message in m for m in caplog.messages) == 1, message
     assert [r.levelname for r in caplog.records] == ["INFO", "INFO", "WARNING"]
+
+
+@pytest.mark.slow
+def test_an_augmented_view_s_key_covers_the_augmentation_s_definition(monkeypatch):
+    """The key was ``aug:<name>:<k>``: changed augmentation parameters, or another torchvision,
+    kept serving the augmented rows of the old definition."""
+    import torchvision
+    from torchvision.transforms import v2
+
+    from objrec import features
+
+    key = ViewSpec(DATA, "article", 1).key
+    assert key.startswith("aug:article@") and key.endswith(":1")
+    assert ViewSpec(DATA, "trivial", 1).key != key.replace("article", "trivial")
+    changes = [
+        (torchvision, "__version__", "0.0.1"),
+        (v2, "ColorJitter", lambda jitter=v2.ColorJitter, **kw: jitter(**dict.fromkeys(kw, 0.4))),
+    ]
+    for module, name, value in changes:
+        features.augment_fingerprint.cache_clear()
+        monkeypatch.setattr(module, name, value)
+        assert ViewSpec(DATA, "article", 1).key != key, name
+        monkeypatch.undo()
+    features.augment_fingerprint.cache_clear()
+    assert ViewSpec(DATA, "article", 1).key == key
+
+
+@pytest.mark.slow
+def test_an_augmented_view_s_key_is_the_same_in_every_process():
+    import subprocess
+    import sys
+
+    code = (
+        "from objrec.backbones import get_backbone; from objrec.features import ViewSpec; "
+        "print(ViewSpec(get_backbone('tiny_test').data_config, 'article', 1).key)"
+    )
+    keys = {
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout
+        for _ in range(2)
+    }
+    assert keys == {ViewSpec(DATA, "article", 1).key + "\n"}

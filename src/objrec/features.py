@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import errno
+import functools
 import hashlib
 import logging
 import os
@@ -482,6 +483,18 @@ def probe_batch(
     return torch.randn(4, 3, input_size, input_size, generator=torch.Generator().manual_seed(0))
 
 
+@functools.cache
+def augment_fingerprint(data: DataConfig, augment: str) -> str:
+    """A short hash of what augmentation ``augment`` does (its transforms and their parameters,
+    as torchvision shows them, and torchvision's version), so that augmented rows made by another
+    definition of it (changed parameters, another torchvision) are never served as its own."""
+    import torchvision
+
+    version = torchvision.__version__.split("+")[0]  # a CUDA or CPU build: the same transforms
+    definition = f"{build_transforms(data, True, augment)!r} torchvision {version}"
+    return hashlib.sha256(definition.encode()).hexdigest()[:12]
+
+
 @dataclass(frozen=True)
 class ViewSpec:
     """One view of a set of images: the centre crop (``view=0``) or augmented view ``view``."""
@@ -494,9 +507,10 @@ class ViewSpec:
 
     @property
     def key(self) -> str:
-        """The view's name in the store: ``centre``, ``tta:<view>`` or ``aug:<augment>:<k>``."""
+        """The view's name in the store: ``centre``, ``tta:<view>`` or
+        ``aug:<augment>@<definition>:<k>`` (:func:`augment_fingerprint`)."""
         if self.view > 0:
-            return f"aug:{self.augment}:{self.view}"
+            return f"aug:{self.augment}@{augment_fingerprint(self.data, self.augment)}:{self.view}"
         return "centre" if self.tta == "centre" else f"tta:{self.tta}"
 
     def transform(self, finish: bool = True):
