@@ -151,7 +151,6 @@ def test_unreadable_files_are_marked_remembered_and_named_by_their_current_path(
     samples[0].path.write_bytes(b"not an image")
     first = cached_features(frozen(tmp_path), samples, ViewSpec(DATA))
     assert not first.ok[0] and first.ok[1:].all()
-    assert len(first.readable().labels) == len(samples) - 1
     moved = samples[0].path.with_name("renamed.png")
     samples[0].path.rename(moved)
     again = feature_table(frozen(tmp_path), [Sample(moved, 0), *samples[1:]], ViewSpec(DATA))

@@ -162,7 +162,7 @@ def test_prune_keeps_a_folder_and_compacts_without_changing_a_row(tmp_path):
     for table, old in zip(after, before, strict=True):
         assert torch.equal(table.load().features, old)
     assert len(list((cache.root / "store").glob("*.float32"))) == 1
-    with pytest.raises(RuntimeError, match="pruned since"):
+    with pytest.raises(ObjrecError, match="was pruned after these features were looked up"):
         held[0].load()  # rows looked up before the compaction are never read from the new file
 
 
@@ -756,3 +756,32 @@ def test_opening_a_store_being_pruned_says_it_waits_instead_of_looking_hung(tmp_
     assert caplog.messages == [
         f"waiting for another objrec process to finish pruning or clearing the feature store {root}"
     ]
+
+
+def test_a_space_the_store_does_not_have_is_one_sentence_not_a_type_error(tmp_path):
+    """``lookup`` and ``generation`` of an unknown space raised TypeError: 'NoneType' object is
+    not subscriptable."""
+    root = tmp_path / "store"
+    with FeatureStore(root) as store:
+        for call in (
+            lambda: store.lookup("gone", "v", DIGESTS[:1]),
+            lambda: store.generation("gone"),
+        ):
+            with pytest.raises(ObjrecError, match=f"the feature store {root} has no space gone"):
+                call()
+
+
+def test_rows_missing_after_the_frozen_pass_are_explained_or_one_sentence(tmp_path):
+    """It was a RuntimeError, "the feature store lost rows it was just given"."""
+    from objrec.data import Sample
+    from objrec.features import account_for_missing
+    from objrec.store import Lookup
+
+    samples = [Sample(tmp_path / "a.jpg", 0), Sample(tmp_path / "b.jpg", 0)]
+    found = Lookup(np.array([0, -1]), np.array([True, False]), {})
+    sharded = account_for_missing(found, samples, ["d0", "d1"], {}, sharded=True)
+    assert sharded.errors == {1: "another torchrun rank could not read it (its log says why)"}
+    mine = account_for_missing(found, samples, ["d0", "d1"], {"d1": "cannot read the file"}, False)
+    assert mine.errors == {1: "cannot read the file"}
+    with pytest.raises(ObjrecError, match=f"no features for {samples[1].path} though they were"):
+        account_for_missing(found, samples, ["d0", "d1"], {}, sharded=False)

@@ -530,11 +530,6 @@ class FeatureSet:
     ok: torch.Tensor
     errors: list[str] = field(default_factory=list)
 
-    def readable(self) -> FeatureSet:
-        return FeatureSet(
-            self.features[self.ok], self.labels[self.ok], self.ok[self.ok], self.errors
-        )
-
 
 def view_seed(digest: str, view: int) -> int:
     """The random seed of augmented view ``view`` of the image whose bytes hash to ``digest``."""

@@ -397,8 +397,10 @@ class Space:
             return out if as_stored else out.astype(np.float32)
         fd = self._file()
         if generation is not None and generation != self._generation:
-            raise RuntimeError(
-                f"feature store {self.store.root}: pruned since these rows were looked up"
+            raise ObjrecError(
+                f"the feature store {self.store.root} was pruned after these features were "
+                "looked up (by another process, once this one had closed the store): look them "
+                "up again (feature_table) to read them"
             )
         order = np.argsort(rows, kind="stable")
         sorted_rows = rows[order]
@@ -559,7 +561,18 @@ class FeatureStore:
 
     @index_errors
     def generation(self, sid: str) -> int:
-        return self.db.execute("SELECT generation FROM spaces WHERE id=?", (sid,)).fetchone()[0]
+        """The generation of space ``sid``'s array file (``prune`` makes a new one)."""
+        return self._space_row(sid, "generation")[0]
+
+    def _space_row(self, sid: str, columns: str) -> tuple:
+        """``columns`` of space ``sid``; an ObjrecError when the store has no such space."""
+        row = self.db.execute(f"SELECT {columns} FROM spaces WHERE id=?", (sid,)).fetchone()
+        if row is None:
+            raise ObjrecError(
+                f"the feature store {self.root} has no space {sid}: it was cleared or pruned "
+                "since the space was made; look its features up again (feature_table)"
+            )
+        return row
 
     @index_errors
     def reserve(self, sid: str, n: int) -> int:
@@ -570,7 +583,17 @@ class FeatureStore:
         return first
 
     @index_errors
-    def add_entries(self, sid, view, digests, rows, errors) -> None:
+    def add_entries(
+        self,
+        sid: str,
+        view: str,
+        digests: Sequence[str],
+        rows: Sequence[int | None],
+        errors: Sequence[str | None] | None,
+    ) -> None:
+        """Index ``digests`` in ``view`` of space ``sid``: each at its row (written and synced
+        already), or with no row and the reason it could not be decoded (``errors``). An entry
+        already there is kept: another writer's row holds the same features."""
         now = time.time()
         errors = errors if errors is not None else [None] * len(digests)
         with self._transaction():
@@ -598,7 +621,8 @@ class FeatureStore:
 
     @index_errors
     def lookup(self, sid: str, view: str, digests: Sequence[str]) -> Lookup:
-        """Where each digest's features are in ``view`` of space ``sid``; marks them as used. A
+        """Where each digest's features are in ``view`` of space ``sid``; marks them as used (at
+        most once an hour: an entry used within the hour keeps its time, all ``prune`` needs). A
         reason an image could not be decoded, remembered under other rules or another Pillow
         (:func:`decode_tag`), is forgotten here: the image counts as missing, to be decoded
         again; so are rows that the space's array file no longer holds (removed or cut short
@@ -611,9 +635,7 @@ class FeatureStore:
 
     def _array_file(self, sid: str) -> tuple[Path, int]:
         """The current array file of space ``sid``, and how many rows it holds."""
-        dim, dtype, generation = self.db.execute(
-            "SELECT dim, dtype, generation FROM spaces WHERE id=?", (sid,)
-        ).fetchone()
+        dim, dtype, generation = self._space_row(sid, "dim, dtype, generation")
         path = self.array_path(sid, generation, dtype)
         try:
             size = path.stat().st_size
