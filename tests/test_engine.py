@@ -155,3 +155,19 @@ def test_fit_logs_each_epoch_and_why_it_stopped_for_a_python_caller(caplog):
         lines[3]
         == f"stopped at the epoch limit, epochs=3; the best epoch, {state.best_epoch}, is kept"
     )
+
+
+def test_fit_stops_at_the_first_epoch_whose_loss_is_not_a_number():
+    """A head whose loss was NaN from epoch 1 never had a best epoch: it ran until patience ended,
+    and writing the run then failed with a StopIteration."""
+    from objrec.engine import Diverged
+
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 4), torch.randint(0, 2, (32,))
+    model = nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e38)
+    with pytest.raises(
+        Diverged, match=r"loss is (NaN|infinite) at epoch 1: .*lower `lr`"
+    ) as caught:
+        fit(model, lambda e: [(x, y)] * 3, lambda: [(x, y)], optimizer, epochs=8, patience=3)
+    assert caught.value.epoch == 1

@@ -154,3 +154,17 @@ def test_finetuning_needs_a_lite_backbone(tmp_path, split_dir, tiny_config):
     tiny_config.finetune_blocks = 1
     with pytest.raises(ObjrecError, match="EfficientNet-Lite"):
         train(split_dir, tmp_path / "run", tiny_config)
+
+
+def test_a_diverged_finetuning_names_finetune_lr_and_keeps_the_heads_state():
+    from objrec.engine import Diverged
+    from objrec.train import finetune_divergence
+
+    config = TrainConfig(backbone="tiny_test", finetune_blocks=1, finetune_lr=0.5)
+    with pytest.raises(ObjrecError) as caught, finetune_divergence(config):
+        raise Diverged(7, "validation", float("nan"))
+    assert str(caught.value) == (
+        "the validation loss is NaN at epoch 7: training diverged while fine-tuning (the head's "
+        "training state is kept); start it again with a lower `finetune_lr` than 0.5 and "
+        "`force=True`"
+    )

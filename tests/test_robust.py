@@ -715,3 +715,39 @@ def test_check_notes_a_hidden_file_beside_the_class_folders_as_one_inside_them(t
         str(photos / "watch" / ".DS_Store"),
     ]
     assert {p.message for p in noted} == {"hidden file ignored"}
+
+
+@pytest.mark.slow
+def test_a_loss_that_is_nan_from_the_first_epoch_is_one_clear_error(capsys, tmp_path, split_dir):
+    """--lr 1e38 trained 4 NaN epochs, calibrated, then wrote the run: a StopIteration
+    traceback, and a run folder holding only last.safetensors."""
+    run = tmp_path / "run5"
+    args = ["--backbone", "tiny_test", "--epochs", "8", "--patience", "3", "--precision", "fp32"]
+    code = main(["train", str(split_dir), "--out", str(run), *args, "--lr", "1e38"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 1 and "Traceback" not in err
+    assert "loss is NaN at epoch 1" in err and "a lower --lr than 1e+38" in err, err
+    assert not run.exists()  # nothing of the run was saved: the folder it made is taken back
+
+
+@pytest.mark.slow
+def test_a_loss_that_turns_nan_keeps_the_best_model_before_it(tmp_path, split_dir, monkeypatch):
+    """Divergence after some epochs keeps what a Ctrl-C there keeps: the best model of the epochs
+    before, and their training state."""
+    engine = importlib.import_module("objrec.engine")
+    evaluate_loss, calls = engine.evaluate_loss, []
+
+    def nan_at_epoch_3(model, batches):
+        calls.append(1)
+        measured = evaluate_loss(model, batches)
+        return measured | {"loss": float("nan")} if len(calls) == 3 else measured
+
+    monkeypatch.setattr(engine, "evaluate_loss", nan_at_epoch_3)
+    run = tmp_path / "run"
+    config = TrainConfig(backbone="tiny_test", epochs=8, patience=100, batch_size=8, lr=1e-2)
+    with pytest.raises(ObjrecError, match="loss is NaN at epoch 3") as caught:
+        train(split_dir, run, config)
+    assert f"the best model before it (epoch 2) is in {run / BEST}" in str(caught.value)
+    assert "`lr` than 0.01 and `force=True`" in str(caught.value)
+    assert run_status(run) == "interrupted" and last_epoch(run) == 2
+    assert read_checkpoint(run / BEST)[1].best_epoch == 2

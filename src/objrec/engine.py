@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from objrec.distributed import SINGLE, World
+from objrec.errors import ObjrecError
 from objrec.model import mean_log_probs
 from objrec.progress import SILENT, Reporter
 
@@ -83,6 +84,26 @@ def on_device(batches: Batches, device: torch.device) -> Iterator[tuple[torch.Te
 def model_batches(model: nn.Module, batches: Batches) -> Iterator[tuple[torch.Tensor, ...]]:
     """``batches`` on ``model``'s device, less the empty ones (none of their images readable)."""
     return ((x, y) for x, y in on_device(batches, model_device(model)) if len(y))
+
+
+class Diverged(ObjrecError):
+    """An epoch's loss that is not a finite number: training diverged (a learning rate too high,
+    most often), and every later epoch would carry the NaN on. ``setting``: the learning rate to
+    lower, as the API names it."""
+
+    def __init__(self, epoch: int, which: str, loss: float, setting: str = "lr"):
+        self.epoch, self.which, self.loss = epoch, which, loss
+        self.value = "NaN" if math.isnan(loss) else "infinite"
+        super().__init__(
+            f"the {which} loss is {self.value} at epoch {epoch}: training diverged; start it "
+            f"again with a lower `{setting}`"
+        )
+
+
+def require_finite(epoch: int, which: str, metrics: dict[str, float]) -> None:
+    """Raise :class:`Diverged` when ``metrics``' loss (the ``which`` pass's) is NaN or infinite."""
+    if not math.isfinite(metrics["loss"]):
+        raise Diverged(epoch, which, metrics["loss"])
 
 
 @dataclass
@@ -191,6 +212,10 @@ def fit(
     ``min_delta``: how much an epoch must lower the best validation loss to count as better.
     Under ``torchrun`` (``world``), losses and accuracies are averaged over the ranks and rank 0's
     early-stopping decision is shared, so every rank stops at the same epoch.
+
+    Raises:
+        Diverged: at the first epoch whose training or validation loss is NaN or infinite, before
+            it is recorded (``state`` and ``on_epoch_end`` see only the epochs before it).
     """
     net = getattr(model, "module", model)  # the module itself under DistributedDataParallel
     state = starting_state(state, net, EarlyStopping(patience, min_delta), reporter)
@@ -202,8 +227,10 @@ def fit(
             train = train_one_epoch(
                 model, train_batches(epoch), optimizer, advance, loss_fn, scheduler
             )
-        train = world.reduce_metrics(train)
+        train = world.reduce_metrics(train)  # the same on every rank: all of them stop
+        require_finite(epoch, "training", train)
         valid = world.reduce_metrics(evaluate_loss(model, valid_batches()))
+        require_finite(epoch, "validation", valid)
         record = end_epoch(state, net, epoch, train, valid, world)
         record["seconds"] = time.perf_counter() - start
         reporter.epoch(record)

@@ -3,11 +3,11 @@
 A run folder holds ``model.safetensors`` (the best epoch), ``config.json``, ``history.csv``,
 ``curves.png``, ``summary.json`` and ``seen_digests.csv`` (the content digests of the images it
 trained and validated on, for ``evaluate``'s leak check). While the run trains, and after it was
-interrupted, it also holds ``last.safetensors`` (the state after the last completed epoch, for
-``--resume``); a finished run removes it. A forced run over an earlier one leaves that run as it
-is until its own first training state replaces the earlier one's (and removes its
-``summary.json`` and what objrec made from its model: evaluations, report, export): a stop before
-then leaves the earlier run whole.
+interrupted or its loss diverged (``engine.Diverged``), it also holds ``last.safetensors`` (the
+state after the last completed epoch, for ``--resume``); a finished run removes it. A forced run
+over an earlier one leaves that run as it is until its own first training state replaces the
+earlier one's (and removes its ``summary.json`` and what objrec made from its model: evaluations,
+report, export): a stop before then leaves the earlier run whole.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pandas as pd
 import torch
@@ -425,7 +425,20 @@ class EpochSaver:
             self.pending, self.written = None, time.monotonic()
 
 
-def save_after_interrupt(
+def interrupted_in_fit(out: Path, meta: RunMeta, kept: FitState | None) -> Interrupted:
+    """What Ctrl-C in a head's fit says once :func:`keep_best_so_far` has written the run as of
+    ``kept`` (None: nothing was saved): where the best model so far is and how to resume."""
+    if kept is None:
+        earlier = f" (the earlier run's {out / LAST} is kept)" if (out / LAST).exists() else ""
+        return Interrupted(f"interrupted before the first epoch ended; nothing saved{earlier}")
+    return Interrupted(
+        f"interrupted after epoch {kept.epoch}; the best model so far is in {out / BEST}; "
+        "continue it with `resume=True`",
+        values={"resume": str(out), "data": str(meta.data_dir or "DATA")},
+    )
+
+
+def keep_best_so_far(
     out: Path,
     model: Classifier,
     optimizer: torch.optim.Optimizer,
@@ -436,16 +449,15 @@ def save_after_interrupt(
     frozen_pass: dict[str, float],
     ours: bool,
     seen: Mapping[str, Sequence[str]] | None = None,
-) -> NoReturn:
-    """Ctrl-C: write the best model of the last completed epoch, then say how to resume.
-    ``n_images``, ``frozen_pass``: the run's counts, for its summary. ``ours``: the training
-    state in ``out`` is this run's (written since it started, or the resumed run's own); another
-    one (an earlier run's, kept by a forced run until it writes its own) is never taken for it."""
+) -> FitState | None:
+    """A fit stopped before its end (Ctrl-C, a diverged loss): write the run as of the training
+    state in ``out`` (its last completed epoch: the best model so far, ``finished`` False) and
+    return that state; None when there is none of this run's. ``n_images``, ``frozen_pass``: the
+    run's counts, for its summary. ``ours``: the training state in ``out`` is this run's (written
+    since it started, or the resumed run's own); another one (an earlier run's, kept by a forced
+    run until it writes its own) is never taken for it."""
     if not ours or not (out / LAST).exists():
-        kept = f" (the earlier run's {out / LAST} is kept)" if (out / LAST).exists() else ""
-        raise Interrupted(
-            f"interrupted before the first epoch ended; nothing saved{kept}"
-        ) from None
+        return None
     state = restore_training_state(load_training_state(out / LAST), model.head, optimizer)
     model.head.load_state_dict(state.best_state)
     write_run(
@@ -460,11 +472,7 @@ def save_after_interrupt(
         finished=False,
         seen=seen,
     )
-    raise Interrupted(
-        f"interrupted after epoch {state.epoch}; the best model so far is in {out / BEST}; "
-        "continue it with `resume=True`",
-        values={"resume": str(out), "data": str(meta.data_dir or "DATA")},
-    ) from None
+    return state
 
 
 def write_run(

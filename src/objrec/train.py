@@ -17,9 +17,10 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import torch
@@ -28,7 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from objrec.backbones import Body, build_body, get_backbone, resolve_data_config
 from objrec.check import require_clean
-from objrec.checkpoint import LAST, SavedTraining, restore_training_state
+from objrec.checkpoint import BEST, LAST, SavedTraining, restore_training_state
 from objrec.confidence import FittedConfidence, fit_confidence
 from objrec.config import DataConfig, TrainConfig, as_config
 from objrec.data import (
@@ -40,7 +41,7 @@ from objrec.data import (
 )
 from objrec.devices import loader_settings
 from objrec.distributed import SINGLE, World, process_group
-from objrec.engine import EarlyStopping, FitState, fit
+from objrec.engine import Diverged, EarlyStopping, FitState, fit
 from objrec.errors import Interrupted, ObjrecError
 from objrec.features import (
     FeatureTable,
@@ -67,11 +68,13 @@ from objrec.quantize import QuantizedBody, auto_precision, quantize_body
 from objrec.runs import (
     EpochSaver,
     TrainResult,
+    holds_run,
+    interrupted_in_fit,
+    keep_best_so_far,
     load_resume,
     open_run_folder,
     refuse_out_inside_data,
     require_same_classes,
-    save_after_interrupt,
     warn_of_other_data,
     write_run,
 )
@@ -578,12 +581,12 @@ def fit_head(
             on_epoch_end=saver,
             world=world,
         )
-    except KeyboardInterrupt:
-        if saver is not None:
-            saver.flush()
-            ours = saved is not None or state_stamp(out) not in (None, before)
-            save_on_ctrl_c(prep, config, meta, out, optimizer, ours=ours)
-        raise
+    except (KeyboardInterrupt, Diverged) as stop:
+        if saver is None:  # another rank than 0, which keeps what there is and says so
+            raise
+        saver.flush()
+        ours = saved is not None or state_stamp(out) not in (None, before)
+        save_on_stop(stop, prep, config, meta, out, optimizer, ours=ours)
     if saver is not None:
         saver.flush()  # what follows (fine-tuning, calibration) may be stopped: resume from here
     return state
@@ -605,7 +608,8 @@ def resumed_state(
     return restore_training_state(saved, head, optimizer)
 
 
-def save_on_ctrl_c(
+def save_on_stop(
+    stop: BaseException,
     prep: Prepared,
     config: TrainConfig,
     meta: RunMeta,
@@ -613,10 +617,12 @@ def save_on_ctrl_c(
     optimizer: torch.optim.Optimizer,
     *,
     ours: bool,
-) -> None:
-    """Ctrl-C in the head's fit: write the run as of its last completed epoch (``ours``: the
-    training state in ``out`` is this run's), then say so (``runs.save_after_interrupt``)."""
-    save_after_interrupt(
+) -> NoReturn:
+    """Ctrl-C or a diverged loss (``stop``) in the head's fit: write the run as of its last
+    completed epoch (``runs.keep_best_so_far``; ``ours``: the training state in ``out`` is this
+    run's), then say what was kept: how to resume after Ctrl-C, to lower ``lr`` after a
+    divergence (a resume would diverge again: it keeps the run's settings)."""
+    state = keep_best_so_far(
         out,
         prep.model,
         optimizer,
@@ -626,6 +632,29 @@ def save_on_ctrl_c(
         frozen_pass=prep.frozen_pass,
         ours=ours,
         seen=prep.seen,
+    )
+    if isinstance(stop, Diverged):
+        raise diverged(stop, "lr", config.lr, kept_words(out, state), holds_run(out)) from None
+    raise interrupted_in_fit(out, meta, state) from None
+
+
+def kept_words(out: Path, state: FitState | None) -> str:
+    """What a diverged head's fit left in ``out``: the best model of the epochs before (``state``
+    after the last of them), or nothing."""
+    if state is None:
+        return ", before any epoch of this run could be saved"
+    return f"; the best model before it (epoch {state.best_epoch}) is in {out / BEST}"
+
+
+def diverged(stop: Diverged, setting: str, lr: float, kept: str, force: bool = True) -> ObjrecError:
+    """The error of a diverged fit (``stop``), in one sentence: the epoch and the loss, what was
+    ``kept``, and to start again with a lower ``setting`` than ``lr`` (the run's own settings are
+    what a resume uses); ``force``: the run folder holds a run, so a new one needs
+    ``force=True``."""
+    again = " and `force=True`" if force else ""
+    return ObjrecError(
+        f"the {stop.which} loss is {stop.value} at epoch {stop.epoch}: training diverged{kept}; "
+        f"start it again with a lower `{setting}` than {lr:g}{again}"
     )
 
 
@@ -764,37 +793,54 @@ def finetune_phase(
     optimizer = optimizer_for(model, config.finetune_lr)
     steps = -(-len(train_y) // config.batch_size)
     scheduler = warmup_cosine(optimizer, steps, steps * config.finetune_epochs)
-    stopper = EarlyStopping(config.patience)
-    stopper.load_state_dict({**head_state.stopper.state_dict(), "bad_epochs": 0})
-    start = FitState(
-        head_state.epoch, list(head_state.history), stopper, copy.deepcopy(model.state_dict())
-    )
+    start = finetune_start(head_state, model, config)
     seed_everything(config.seed)
     reporter.note(
         f"fine-tuning the body's last {config.finetune_blocks} block(s) with the head, at most "
         f"{plural(config.finetune_epochs, 'epoch')} from epoch {head_state.epoch + 1}"
     )
-    state = fit(
-        model,
-        lambda epoch: feature_batches(
-            train_x, train_y, config.batch_size, config.seed * 100_003 + epoch
-        ),
-        lambda: valid_stack.batches(256),
-        optimizer,
-        epochs=head_state.epoch + config.finetune_epochs,
-        patience=config.patience,
-        min_delta=config.min_delta,
-        steps_per_epoch=steps,
-        reporter=reporter,
-        loss_fn=training_loss(config, train_y, len(prep.classes)).to(world.device),
-        scheduler=scheduler,
-        state=start,
-    )
+    with finetune_divergence(config):
+        state = fit(
+            model,
+            lambda epoch: feature_batches(
+                train_x, train_y, config.batch_size, config.seed * 100_003 + epoch
+            ),
+            lambda: valid_stack.batches(256),
+            optimizer,
+            epochs=head_state.epoch + config.finetune_epochs,
+            patience=config.patience,
+            min_delta=config.min_delta,
+            steps_per_epoch=steps,
+            reporter=reporter,
+            loss_fn=training_loss(config, train_y, len(prep.classes)).to(world.device),
+            scheduler=scheduler,
+            state=start,
+        )
     prep.model.cpu().freeze_body()
     for record in state.history[head_state.epoch :]:
         record["phase"] = "finetune"
     reporter.note(finetune_outcome(head_state.stopper.best, state.stopper.best, config.min_delta))
     return state, FeatureSource(train_x, valid_stack, top.eval())
+
+
+def finetune_start(head_state: FitState, model: nn.Module, config: TrainConfig) -> FitState:
+    """Where fine-tuning starts: after the head's epochs, its best loss the one to beat."""
+    stopper = EarlyStopping(config.patience)
+    stopper.load_state_dict({**head_state.stopper.state_dict(), "bad_epochs": 0})
+    return FitState(
+        head_state.epoch, list(head_state.history), stopper, copy.deepcopy(model.state_dict())
+    )
+
+
+@contextmanager
+def finetune_divergence(config: TrainConfig) -> Iterator[None]:
+    """A diverged fine-tuning (``engine.Diverged``) as one error that names ``finetune_lr``: the
+    head's own training state stays in the run folder, as after Ctrl-C while fine-tuning."""
+    try:
+        yield
+    except Diverged as stop:
+        kept = " while fine-tuning (the head's training state is kept)"
+        raise diverged(stop, "finetune_lr", config.finetune_lr, kept) from None
 
 
 def finetune_outcome(frozen_best: float, tuned_best: float, min_delta: float = 0.0) -> str:
