@@ -242,3 +242,59 @@ def test_a_checkpoint_the_disk_cannot_hold_is_an_os_error_naming_it(tmp_path, tr
         signal.signal(signal.SIGXFSZ, handler)
     assert caught.value.filename == str(target) and caught.value.errno is not None
     assert list(target.parent.iterdir()) == []  # no temporary file left
+
+
+def saved_head_state(tmp_path, monkeypatch, device):
+    """A head's training state written and read back while its head is on ``device`` (a GPU is
+    only pretended: ``checkpoint.model_device`` says so, the CUDA RNG calls are recorded)."""
+    from objrec.checkpoint import load_training_state, training_state, write_training_state
+    from objrec.config import TrainConfig
+    from objrec.engine import EarlyStopping, FitState
+    from objrec.model import build_head
+
+    calls = []
+    cuda_state = torch.arange(16, dtype=torch.uint8)
+
+    def get_rng_state(device):
+        calls.append(("get", device))
+        return cuda_state.clone()
+
+    where = lambda module: torch.device(device)  # noqa: E731
+    monkeypatch.setattr("objrec.checkpoint.model_device", where, raising=False)
+    monkeypatch.setattr(torch.cuda, "get_rng_state", get_rng_state)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda s, d: calls.append(("set", s, d)))
+    config = TrainConfig(backbone="tiny_test", heads=1)
+    head = build_head(8, 3, config.hidden, config.dropout, config.heads)
+    optimizer = torch.optim.Adam(head.parameters())
+    meta = RunMeta.for_model("tiny_test", ["a", "b", "c"], DataConfig(), 8, config)
+    state = FitState(1, [], EarlyStopping(5), head.state_dict())
+    write_training_state(tmp_path / "last", training_state(head, optimizer, state, meta))
+    return load_training_state(tmp_path / "last"), head, optimizer, calls, cuda_state
+
+
+def test_a_resumed_gpu_run_gets_back_the_cuda_rng_its_dropout_draws_from(tmp_path, monkeypatch):
+    """The training state held the CPU RNG only: on a GPU the head's dropout draws from the CUDA
+    RNG, so a resumed GPU run dropped other units than an uninterrupted one."""
+    from objrec.checkpoint import restore_training_state
+
+    saved, head, optimizer, calls, cuda_state = saved_head_state(tmp_path, monkeypatch, "cuda:1")
+    assert calls == [("get", torch.device("cuda:1"))]
+    restore_training_state(saved, head, optimizer)
+    assert calls[1][0] == "set" and torch.equal(calls[1][1], cuda_state)
+    assert calls[1][2] == torch.device("cuda:1")
+
+
+def test_a_cpu_state_resumes_on_a_gpu_and_a_gpu_state_on_the_cpu(tmp_path, monkeypatch):
+    """No CUDA RNG in a state saved on the CPU (or by an objrec before it saved one): nothing to
+    set on a GPU; a GPU's CUDA RNG is not set on the CPU."""
+    from objrec.checkpoint import restore_training_state
+
+    saved, head, optimizer, calls, _ = saved_head_state(tmp_path, monkeypatch, "cpu")
+    assert calls == [] and "rng.cuda" not in saved.tensors
+    monkeypatch.setattr("objrec.checkpoint.model_device", lambda module: torch.device("cuda", 0))
+    restore_training_state(saved, head, optimizer)
+    assert calls == []
+    saved, head, optimizer, calls, _ = saved_head_state(tmp_path, monkeypatch, "cuda:0")
+    monkeypatch.setattr("objrec.checkpoint.model_device", lambda module: torch.device("cpu"))
+    restore_training_state(saved, head, optimizer)
+    assert [call[0] for call in calls] == ["get"]

@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save
 
 from objrec.backbones import build_body, get_backbone
 from objrec.confidence import familiarity_from_state, tie_head
-from objrec.engine import EarlyStopping, FitState
+from objrec.engine import EarlyStopping, FitState, model_device
 from objrec.errors import ObjrecError
 from objrec.meta import BEST, FORMAT_VERSION, READABLE_FORMATS, RunMeta, TrainingProgress
 from objrec.meta import LAST as LAST  # a run's file names live in meta (data reads them too)
@@ -258,12 +258,16 @@ def training_state(
     head: torch.nn.Module, optimizer: torch.optim.Optimizer, fit_state: FitState, meta: RunMeta
 ) -> TrainingState:
     """Everything needed to continue after ``fit_state.epoch`` (head, best head, optimizer, RNG),
-    copied: training may go on while it waits to be written."""
+    copied: training may go on while it waits to be written. The RNG is the CPU's, and for a head
+    on a GPU that GPU's too (``rng.cuda``): its dropout draws from it."""
     tensors = {f"head.{k}": copied(v) for k, v in head.state_dict().items()}
     tensors |= {f"best.{k}": v.detach().cpu().contiguous() for k, v in fit_state.best_state.items()}
     optim_tensors, optim_info = _flatten_optimizer(optimizer.state_dict())
     tensors |= {k: copied(v) for k, v in optim_tensors.items()}
     tensors["rng.torch"] = torch.get_rng_state()
+    device = model_device(head)
+    if device.type == "cuda":
+        tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
     progress = TrainingProgress(
         fit_state.epoch,
         list(fit_state.history),
@@ -307,11 +311,16 @@ def load_training_state(path: Path) -> SavedTraining:
 def restore_training_state(
     saved: SavedTraining, head: torch.nn.Module, optimizer: torch.optim.Optimizer
 ) -> FitState:
-    """Load a saved training state into ``head``, ``optimizer`` and RNG; return the fit state."""
+    """Load a saved training state into ``head``, ``optimizer`` and RNG; return the fit state.
+    The GPU's RNG is set for a head on a GPU from a state saved on one (a state saved on the CPU,
+    or by an objrec before it saved it, has none: that RNG is left as it is)."""
     tensors, progress = saved.tensors, saved.progress
     head.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("head.")})
     load_optimizer(optimizer, _unflatten_optimizer(tensors, progress.optimizer), head)
     torch.set_rng_state(tensors["rng.torch"])
+    device = model_device(head)
+    if device.type == "cuda" and "rng.cuda" in tensors:
+        torch.cuda.set_rng_state(tensors["rng.cuda"], device)
     assert saved.meta.train_config is not None
     stopper = EarlyStopping(saved.meta.train_config.patience)
     stopper.load_state_dict(progress.stopper)
