@@ -11,7 +11,7 @@ from torch import nn
 
 from objrec.backbones import build_body, get_backbone
 from objrec.devices import backend_for, batch_for_memory, loader_settings, resolve_device
-from objrec.distributed import World, process_group
+from objrec.distributed import World, process_group, world_from_env
 from objrec.engine import model_device, on_device
 from objrec.errors import ObjrecError
 from objrec.inference import resolve_runtime
@@ -75,6 +75,7 @@ def _torchrun_env(monkeypatch, rank=1, size=2):
         "LOCAL_RANK": rank,
         "LOCAL_WORLD_SIZE": size,
         "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": "29500",
     }.items():
         monkeypatch.setenv(name, str(value))
     calls = {}
@@ -116,6 +117,24 @@ def test_a_single_process_joins_no_group_but_has_its_device(monkeypatch):
     monkeypatch.setattr(dist, "init_process_group", lambda backend: pytest.fail("no group"))
     with process_group("auto") as world:
         assert not world.distributed and world.device == CPU
+
+
+@pytest.mark.parametrize(
+    ("unset", "named"),
+    [
+        (("RANK", "MASTER_ADDR", "MASTER_PORT"), "RANK, MASTER_ADDR and MASTER_PORT are not set"),
+        (("MASTER_PORT",), "MASTER_PORT is not set"),
+    ],
+)
+def test_world_size_without_the_rest_of_torchruns_variables_is_one_clear_error(
+    monkeypatch, unset, named
+):
+    """WORLD_SIZE=2 alone gave a raw ValueError traceback from torch's env:// rendezvous."""
+    _torchrun_env(monkeypatch)
+    for name in unset:
+        monkeypatch.delenv(name)
+    with pytest.raises(ObjrecError, match=rf"WORLD_SIZE is 2, but {named}: .*torchrun"):
+        world_from_env("cpu")
 
 
 class Recorded(Exception):

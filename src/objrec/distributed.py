@@ -22,6 +22,7 @@ import torch
 import torch.distributed as dist
 
 from objrec.devices import backend_for, resolve_device
+from objrec.errors import ObjrecError
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,8 @@ SINGLE = World()
 def world_from_env(device: str = "auto") -> World:
     """This process's place in the job torchrun describes (or a single process), and its device."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size > 1:
+        require_torchrun_variables(size)
     launched = "WORLD_SIZE" in os.environ and "MASTER_ADDR" in os.environ  # as torchrun sets them
     if size <= 1 and not launched:
         return World(device=resolve_device(device))
@@ -102,6 +105,23 @@ def world_from_env(device: str = "auto") -> World:
         int(os.environ.get("LOCAL_WORLD_SIZE", "1")),
         launched,
     )
+
+
+TORCHRUN_VARIABLES = ("RANK", "MASTER_ADDR", "MASTER_PORT")
+"""What torch's ``env://`` rendezvous needs beside ``WORLD_SIZE``, as torchrun sets them."""
+
+
+def require_torchrun_variables(size: int) -> None:
+    """Refuse a ``WORLD_SIZE`` of ``size`` (> 1) without the rest of what torchrun sets: torch's
+    rendezvous would fail with a traceback, or wait for ranks that were never started."""
+    missing = [name for name in TORCHRUN_VARIABLES if name not in os.environ]
+    if missing:
+        names = ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 else missing[0]
+        raise ObjrecError(
+            f"WORLD_SIZE is {size}, but {names} {'are' if len(missing) > 1 else 'is'} not set: "
+            f"launch the ranks with torchrun (torchrun --nproc-per-node {size} -m objrec ...), "
+            "which sets them all, or unset WORLD_SIZE to run in one process"
+        )
 
 
 @contextmanager
