@@ -333,10 +333,11 @@ class TrainConfig:
     (TrivialAugmentWide) or ``none``."""
     aug_views: int = 1
     """Augmented views of each training image whose frozen features are computed once and cached;
-    0 uses the centre view only. On Caltech-101 (Lite0 + Lite1) the views differ by about the
-    seed-to-seed spread (median valid loss 0.185, 0.182, 0.179, 0.180 for 0, 1, 2, 4 views) and
-    each costs another frozen pass of the training images; one keeps the default within its budget
-    (benchmarks/README.md)."""
+    0 uses the centre view only, as does an ``augment`` of ``none``. (Its "augmented" views would
+    be the centre view again: see :attr:`augmented_views`.) On Caltech-101 (Lite0 + Lite1) the
+    views differ by about the seed-to-seed spread (median valid loss 0.185, 0.182, 0.179, 0.180
+    for 0, 1, 2, 4 views) and each costs another frozen pass of the training images; one keeps the
+    default within its budget (benchmarks/README.md)."""
     label_smoothing: float = 0.0
     """Cross-entropy label smoothing for training (validation loss is never smoothed)."""
     balance: str = "none"
@@ -384,6 +385,12 @@ class TrainConfig:
     """How the feature store keeps the body's pooled features: float16 (the default: half the
     disk and page cache of float32, for the same validation loss on three split seeds; see
     benchmarks/README.md), or float32. Fine-tuning's activations at the cut stay float32."""
+
+    @property
+    def augmented_views(self) -> int:
+        """The augmented views of each training image the run computes and trains on beside the
+        centre view: ``aug_views``, none when ``augment`` is ``none``."""
+        return 0 if self.augment == "none" else self.aug_views
 
     def __post_init__(self) -> None:
         check_field_types(self)

@@ -365,7 +365,7 @@ def prepare(
     frozen = FrozenBody(body, data.input_size, cache, name=config.backbone, device=world.device)
     if resumed_body is not None and frozen.fingerprint != resumed_body:
         raise ObjrecError(changed_body(config))
-    views = list(range(config.aug_views + 1))
+    views = list(range(config.augmented_views + 1))
     train_sets = frozen_features(frozen, train_set, data, config, views, reporter, "train", world)
     (valid,) = frozen_features(frozen, valid_set, data, config, [0], reporter, "valid", world)
     require_readable_splits(Path(data_dir), train_sets, valid, train_set.classes)
@@ -768,7 +768,7 @@ def cut_features(stem, prep: Prepared, config: TrainConfig, reporter: Reporter, 
     cache = open_cache(config.cache_dir, "float32")
     name = f"{config.backbone} cut {config.finetune_blocks}"
     frozen = FrozenBody(stem, prep.data.input_size, cache, name=name, device=world.device)
-    views = list(range(config.aug_views + 1))
+    views = list(range(config.augmented_views + 1))
     sets = frozen_features(
         frozen, prep.train_set, prep.data, config, views, reporter, "train (cut)", world
     )
