@@ -171,3 +171,19 @@ def test_fit_stops_at_the_first_epoch_whose_loss_is_not_a_number():
     ) as caught:
         fit(model, lambda e: [(x, y)] * 3, lambda: [(x, y)], optimizer, epochs=8, patience=3)
     assert caught.value.epoch == 1
+
+
+def test_an_ensembles_train_loss_is_that_of_its_averaged_prediction_as_the_valid_loss_is():
+    """The train loss of the default 5 heads was the mean of the members' losses, the valid loss
+    that of their averaged prediction: history.csv showed a gap between the two that was not
+    there. Each member still trains on its own loss."""
+    from objrec.engine import evaluate_loss, train_one_epoch
+    from objrec.model import build_head
+
+    torch.manual_seed(0)
+    head = build_head(6, 3, 0, 0.0, 5)  # no dropout: training and evaluation see the same model
+    batches = [(torch.randn(16, 6), torch.randint(0, 3, (16,)))]
+    before = {k: v.clone() for k, v in head.state_dict().items()}
+    trained = train_one_epoch(head, batches, torch.optim.SGD(head.parameters(), lr=0.0))
+    assert all(torch.equal(v, before[k]) for k, v in head.state_dict().items())
+    assert trained["loss"] == pytest.approx(evaluate_loss(head, batches)["loss"], rel=1e-6)

@@ -137,7 +137,9 @@ def train_one_epoch(
     """One pass over ``batches``; returns the mean loss and accuracy seen while training.
 
     ``loss_fn`` may smooth labels or weight classes; ``scheduler`` is stepped after every batch.
-    The batches are moved to the model's device.
+    The batches are moved to the model's device. A ``HeadEnsemble``'s members each train on
+    their own loss, but the loss and accuracy returned are those of their averaged prediction,
+    the one :func:`evaluate_loss` measures (the mean of the members' losses is higher).
     """
     model.train()
     tally = Tally()
@@ -145,15 +147,16 @@ def train_one_epoch(
         logits = model(x)
         if logits.dim() == 3:  # a HeadEnsemble: each member's own loss, scored as the ensemble
             loss = torch.stack([loss_fn(member, y) for member in logits]).mean()
-            logits = mean_log_probs(logits)
+            logits = mean_log_probs(logits.detach())
+            measured = loss_fn(logits, y)
         else:
-            loss = loss_fn(logits, y)
+            loss = measured = loss_fn(logits, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        tally.add(loss.item() * len(y), logits, y)
+        tally.add(measured.item() * len(y), logits, y)
         advance(1)
     return tally.means()
 
