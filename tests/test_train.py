@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 
 from objrec.train import train
@@ -19,3 +21,33 @@ def test_augment_none_trains_on_the_centre_view_alone(tmp_path, split_dir):
     assert not [note for note in notes.notes if "augmented view" in note]
     train_images, valid_images = result.n_images["train"], result.n_images["valid"]
     assert result.frozen_pass["computed"] == train_images + valid_images  # one view each
+
+
+@pytest.mark.slow
+def test_under_ddp_the_progress_bar_counts_the_batches_of_this_ranks_share(
+    tmp_path, split_dir, monkeypatch
+):
+    """Rank 0's progress bar had the global batch's count of steps: with a batch the ranks do
+    not divide (4 on 3 ranks: 1 image each), it counted 5 steps of an epoch of 6 batches."""
+    import torch
+
+    from objrec.distributed import World
+    from objrec.progress import SILENT
+    from objrec.train import fit_head, prepare, run_meta
+
+    config = tiny_train_config(batch_size=4, aug_views=0)
+    prep = prepare(split_dir, config, SILENT)
+    asked = {}
+
+    def fit(model, train_batches, valid_batches, optimizer, **settings):
+        asked.update(settings, batches=len(list(train_batches(1))))
+        return settings["state"]
+
+    module = importlib.import_module("objrec.train")
+    monkeypatch.setattr(module, "fit", fit)
+    monkeypatch.setattr(module, "DistributedDataParallel", lambda head, device_ids: head)
+    world = World(rank=0, size=3, device=torch.device("cpu"), launched=True)
+    meta = run_meta(prep, config, split_dir)
+    fit_head(prep, config, meta, tmp_path, None, SILENT, world)
+    assert len(prep.train_y) == 18 and asked["batches"] == 6
+    assert asked["steps_per_epoch"] == asked["batches"]

@@ -514,7 +514,7 @@ def epoch_sources(
     prep: Prepared, config: TrainConfig, world: World
 ) -> tuple[nn.Module, Callable[[int], Batches], Callable[[], Batches]]:
     """What trains (the head, wrapped in DDP under torchrun) and its train and valid batches."""
-    batch = max(1, config.batch_size // world.size)  # the same global batch on any number of ranks
+    batch = rank_batch(config, world)
     valid = prep.valid
     if not world.distributed:
         return (
@@ -540,6 +540,20 @@ def epoch_sources(
         ),
         sharded_valid_batches,
     )
+
+
+def rank_batch(config: TrainConfig, world: World) -> int:
+    """Each rank's share of ``batch_size`` (at least 1): the global batch is ``batch_size`` when
+    the ranks divide it, a little less when they do not (128 on 3 ranks: 3 x 42 = 126)."""
+    return max(1, config.batch_size // world.size)
+
+
+def epoch_steps(n_images: int, config: TrainConfig, world: World) -> int:
+    """The batches of one epoch of the head on this rank: of ``rank_batch`` images, from the
+    rank's share of the ``n_images`` (a DistributedSampler's: ``n_images / world.size``, rounded
+    up); all of them in one process."""
+    share = -(-n_images // world.size)
+    return -(-share // rank_batch(config, world))
 
 
 def fit_head(
@@ -574,7 +588,7 @@ def fit_head(
             epochs=config.epochs,
             patience=config.patience,
             min_delta=config.min_delta,
-            steps_per_epoch=-(-len(prep.train_y) // config.batch_size),
+            steps_per_epoch=epoch_steps(len(prep.train_y), config, world),
             reporter=reporter,
             loss_fn=training_loss(config, prep.train_y, len(prep.classes)).to(world.device),
             state=state,
