@@ -51,3 +51,24 @@ def test_under_ddp_the_progress_bar_counts_the_batches_of_this_ranks_share(
     fit_head(prep, config, meta, tmp_path, None, SILENT, world)
     assert len(prep.train_y) == 18 and asked["batches"] == 6
     assert asked["steps_per_epoch"] == asked["batches"]
+
+
+def view_choice(seed, epoch, n=64):
+    """Which of 4 views each of ``n`` images gets in rank 0's share of a sharded epoch."""
+    import torch
+
+    from objrec.distributed import World
+    from objrec.features import sharded_feature_batches
+
+    views = torch.arange(4.0).view(4, 1, 1).expand(4, n, 1)  # view v's features are all v
+    chosen = {}
+    for x, y in sharded_feature_batches(views, torch.arange(n), 8, seed, epoch, World(0, 2)):
+        chosen |= dict(zip(y.tolist(), x[:, 0].tolist(), strict=True))
+    return chosen
+
+
+def test_neighbouring_seeds_do_not_replay_each_others_views_an_epoch_apart_under_ddp():
+    """The sharded path chose the views with ``seed + epoch``: seed 4's epoch 1 was seed 3's
+    epoch 2. It derives the seed as the single-process path does (``epoch_seed``)."""
+    assert view_choice(3, 2) != view_choice(4, 1)
+    assert view_choice(3, 2) == view_choice(3, 2)

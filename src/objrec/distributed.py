@@ -88,6 +88,14 @@ class World:
 SINGLE = World()
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of an epoch's random draws over the training images (which view of each, and in
+    one process their order), from the run's ``seed``, on every path alike: far apart for
+    neighbouring seeds, so that seed s + 1 never replays seed s's draws an epoch later, as
+    ``seed + epoch`` would."""
+    return seed * 100_003 + epoch
+
+
 def world_from_env(device: str = "auto") -> World:
     """This process's place in the job torchrun describes (or a single process), and its device."""
     size = int(os.environ.get("WORLD_SIZE", "1"))

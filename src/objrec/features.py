@@ -38,7 +38,7 @@ from objrec import dedup
 from objrec.backbones import Body, fingerprint_module
 from objrec.config import DataConfig
 from objrec.data import Batch, ImageDataset, Sample, make_loader, prefetch
-from objrec.distributed import SINGLE, World
+from objrec.distributed import SINGLE, World, epoch_seed
 from objrec.errors import ObjrecError
 from objrec.images import UnreadableImageError, list_images, open_image
 from objrec.progress import NAMED, SILENT, Reporter, plural, some_of
@@ -1056,7 +1056,9 @@ def sharded_feature_batches(
     )
     sampler.set_epoch(epoch)
     choice = torch.randint(
-        views.n_views, (len(labels),), generator=torch.Generator().manual_seed(seed + epoch)
+        views.n_views,
+        (len(labels),),
+        generator=torch.Generator().manual_seed(epoch_seed(seed, epoch)),
     )
     order = torch.tensor(list(sampler))
     for start in range(0, len(order), batch_size):

@@ -40,7 +40,7 @@ from objrec.data import (
     scan_class_folder,
 )
 from objrec.devices import loader_settings
-from objrec.distributed import SINGLE, World, process_group
+from objrec.distributed import SINGLE, World, epoch_seed, process_group
 from objrec.engine import Diverged, EarlyStopping, FitState, fit
 from objrec.errors import Interrupted, ObjrecError
 from objrec.features import (
@@ -520,7 +520,7 @@ def epoch_sources(
         return (
             prep.model.head,
             lambda epoch: feature_batches(
-                prep.train, prep.train_y, batch, config.seed * 100_003 + epoch
+                prep.train, prep.train_y, batch, epoch_seed(config.seed, epoch)
             ),
             lambda: valid.batches(1024),
         )
@@ -817,7 +817,7 @@ def finetune_phase(
         state = fit(
             model,
             lambda epoch: feature_batches(
-                train_x, train_y, config.batch_size, config.seed * 100_003 + epoch
+                train_x, train_y, config.batch_size, epoch_seed(config.seed, epoch)
             ),
             lambda: valid_stack.batches(256),
             optimizer,
