@@ -2336,3 +2336,19 @@ def test_python_dash_m_objrec_cli_runs_the_command():
         [sys.executable, "-m", "objrec.cli", "--help"], capture_output=True, text=True
     )
     assert done.returncode == 0 and "Usage:" in done.stdout
+
+
+@pytest.mark.slow
+def test_resume_warns_once_of_the_options_it_ignores(capsys, caplog, tmp_path, split_dir):
+    """--resume continues with the run's own settings: --epochs, --cache-dir (and --force) given
+    beside it were dropped without a word. --device and --json are not settings of the run."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    given = ["--epochs", "9", "--cache-dir", tmp_path / "cache", "--force", "--device", "cpu"]
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        code, _, err = run(capsys, "train", split_dir, "--resume", run_dir, *given, "--json")
+    assert code == 1 and "holds no run to resume" in err
+    assert caplog.messages == [
+        f"--resume continues {run_dir} with the settings it started with: --epochs, --cache-dir "
+        "and --force are ignored"
+    ]

@@ -5,6 +5,7 @@ run next.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shlex
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from objrec.cli.options import DIR, EXISTING, config_option, device_option
 from objrec.cli.output import (
@@ -35,6 +37,8 @@ from objrec.config import (
     TrainConfig,
 )
 from objrec.progress import plural
+
+log = logging.getLogger(__name__)
 
 
 @click.command()
@@ -84,7 +88,7 @@ from objrec.progress import plural
     metavar="RUN",
     type=click.Path(path_type=Path, file_okay=False, exists=True),
     help="Continue the interrupted run in this folder after its last completed epoch, with its "
-    "own settings (the other options are ignored).",
+    "own settings (its settings and --force given beside it are ignored, with a warning).",
 )
 @click.option(
     "--strict", is_flag=True, help="Refuse to start while `objrec check` finds unusable files."
@@ -114,6 +118,8 @@ def train(
 
     if (run is None) == (resume is None):
         raise click.UsageError("give --out RUN for a new run, or --resume RUN to continue one")
+    if resume is not None:
+        warn_of_ignored(resume, [*options, "force"])
     options["weights"] = str(options["weights"]) if options["weights"] else None
     options["cache_dir"] = str(options["cache_dir"]) if options["cache_dir"] else None
     config = TrainConfig(**options)
@@ -129,6 +135,23 @@ def train(
     else:
         print_trained(result, reporter)
         console.print(evaluate_next(result.run, data), markup=False, highlight=False)
+
+
+def warn_of_ignored(resume: Path, names: Sequence[str]) -> None:
+    """One warning naming the options among ``names`` (the run's settings, and --force) that were
+    given beside --resume, which continues ``resume`` with its own settings and ignores them."""
+    ctx = click.get_current_context()
+    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    opts = {param.name: param.opts[0] for param in ctx.command.params}
+    ignored = [opts[name] for name in names if ctx.get_parameter_source(name) in given]
+    if ignored:
+        flags = ", ".join(ignored[:-1]) + " and " + ignored[-1] if len(ignored) > 1 else ignored[0]
+        log.warning(
+            "--resume continues %s with the settings it started with: %s %s ignored",
+            shown(resume),
+            flags,
+            "are" if len(ignored) > 1 else "is",
+        )
 
 
 def evaluate_next(run: Path, data: Path) -> str:
