@@ -267,7 +267,7 @@ def saved_head_state(tmp_path, monkeypatch, device):
     head = build_head(8, 3, config.hidden, config.dropout, config.heads)
     optimizer = torch.optim.Adam(head.parameters())
     meta = RunMeta.for_model("tiny_test", ["a", "b", "c"], DataConfig(), 8, config)
-    state = FitState(1, [], EarlyStopping(5), head.state_dict())
+    state = FitState(EarlyStopping(5), epoch=1, best_state=head.state_dict())
     write_training_state(tmp_path / "last", training_state(head, optimizer, state, meta))
     return load_training_state(tmp_path / "last"), head, optimizer, calls, cuda_state
 

@@ -125,7 +125,7 @@ def test_a_resumed_fit_tells_the_reporter_the_runs_best_before_it():
     model = nn.Linear(2, 2)
     stopper = EarlyStopping(5)
     stopper.load_state_dict({"best": 0.3, "best_epoch": 12, "bad_epochs": 0})
-    state = FitState(12, [], stopper, model.state_dict())
+    state = FitState(stopper, epoch=12, best_state=model.state_dict())
     told = Told()
     batches = [(torch.zeros(2, 2), torch.tensor([0, 1]))]
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -187,3 +187,11 @@ def test_an_ensembles_train_loss_is_that_of_its_averaged_prediction_as_the_valid
     trained = train_one_epoch(head, batches, torch.optim.SGD(head.parameters(), lr=0.0))
     assert all(torch.equal(v, before[k]) for k, v in head.state_dict().items())
     assert trained["loss"] == pytest.approx(evaluate_loss(head, batches)["loss"], rel=1e-6)
+
+
+def test_a_fit_state_is_made_with_its_early_stopping():
+    """FitState made an ``EarlyStopping(5)`` of its own, whatever the run's patience: every caller
+    replaced it, so the default only misled."""
+    with pytest.raises(TypeError, match="stopper"):
+        FitState()
+    assert FitState(EarlyStopping(3)).stopper.patience == 3

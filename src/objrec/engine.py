@@ -174,11 +174,12 @@ def evaluate_loss(model: nn.Module, batches: Batches) -> dict[str, float]:
 
 @dataclass
 class FitState:
-    """Where training stands after a completed epoch: enough to resume exactly."""
+    """Where training stands after a completed epoch: enough to resume exactly. ``stopper``: the
+    run's early stopping (its patience and ``min_delta``), and its count so far."""
 
+    stopper: EarlyStopping
     epoch: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
-    stopper: EarlyStopping = field(default_factory=lambda: EarlyStopping(5))
     best_state: dict[str, torch.Tensor] = field(default_factory=dict)
     stopped_early: bool = False
 

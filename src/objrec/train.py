@@ -841,9 +841,8 @@ def finetune_start(head_state: FitState, model: nn.Module, config: TrainConfig) 
     """Where fine-tuning starts: after the head's epochs, its best loss the one to beat."""
     stopper = EarlyStopping(config.patience)
     stopper.load_state_dict({**head_state.stopper.state_dict(), "bad_epochs": 0})
-    return FitState(
-        head_state.epoch, list(head_state.history), stopper, copy.deepcopy(model.state_dict())
-    )
+    history, best = list(head_state.history), copy.deepcopy(model.state_dict())
+    return FitState(stopper, epoch=head_state.epoch, history=history, best_state=best)
 
 
 @contextmanager
