@@ -462,8 +462,8 @@ def frozen_features(
 
 def table_counts(table: FeatureTable, world: World) -> str:
     """A table's images in words (``145 images, 144 pushed through the frozen body, 0 from the
-    feature store, 1 unreadable``): a file that could not be decoded is neither pushed through
-    the body nor read from the store (it was counted as pushed through, then said skipped)."""
+    feature store, 1 unreadable``): a file that could not be decoded counts as unreadable alone,
+    neither pushed through the body nor read from the store."""
     computed, unreadable = world.sum(table.computed), len(table) - int(table.ok.sum())
     stored = len(table) - computed - unreadable
     bad = f", {unreadable} unreadable" if unreadable else ""
