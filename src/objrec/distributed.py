@@ -127,8 +127,8 @@ def require_torchrun_variables(size: int) -> None:
         names = ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 else missing[0]
         raise ObjrecError(
             f"WORLD_SIZE is {size}, but {names} {'are' if len(missing) > 1 else 'is'} not set: "
-            f"launch the ranks with torchrun (torchrun --nproc-per-node {size} -m objrec ...), "
-            "which sets them all, or unset WORLD_SIZE to run in one process"
+            "launch the ranks with torchrun, which sets them all, or unset WORLD_SIZE to run "
+            "in one process"
         )
 
 

@@ -100,10 +100,12 @@ class Diverged(ObjrecError):
         )
 
 
-def require_finite(epoch: int, which: str, metrics: dict[str, float]) -> None:
-    """Raise :class:`Diverged` when ``metrics``' loss (the ``which`` pass's) is NaN or infinite."""
-    if not math.isfinite(metrics["loss"]):
-        raise Diverged(epoch, which, metrics["loss"])
+def require_finite(epoch: int, train: dict[str, float], valid: dict[str, float]) -> None:
+    """Raise :class:`Diverged` when epoch ``epoch``'s training or validation loss is NaN or
+    infinite."""
+    for which, metrics in (("training", train), ("validation", valid)):
+        if not math.isfinite(metrics["loss"]):
+            raise Diverged(epoch, which, metrics["loss"])
 
 
 @dataclass
@@ -215,11 +217,8 @@ def fit(
     after its last completed epoch; ``on_epoch_end(state)`` runs after every epoch (to save it).
     ``min_delta``: how much an epoch must lower the best validation loss to count as better.
     Under ``torchrun`` (``world``), losses and accuracies are averaged over the ranks and rank 0's
-    early-stopping decision is shared, so every rank stops at the same epoch.
-
-    Raises:
-        Diverged: at the first epoch whose training or validation loss is NaN or infinite, before
-            it is recorded (``state`` and ``on_epoch_end`` see only the epochs before it).
+    early-stopping decision is shared, so every rank stops at the same epoch. Raises
+    :class:`Diverged` at the first epoch whose training or validation loss is not finite.
     """
     net = getattr(model, "module", model)  # the module itself under DistributedDataParallel
     state = starting_state(state, net, EarlyStopping(patience, min_delta), reporter)
@@ -232,22 +231,26 @@ def fit(
                 model, train_batches(epoch), optimizer, advance, loss_fn, scheduler
             )
         train = world.reduce_metrics(train)  # the same on every rank: all of them stop
-        require_finite(epoch, "training", train)
         valid = world.reduce_metrics(evaluate_loss(model, valid_batches()))
-        require_finite(epoch, "validation", valid)
+        require_finite(epoch, train, valid)
         record = end_epoch(state, net, epoch, train, valid, world)
         record["seconds"] = time.perf_counter() - start
         reporter.epoch(record)
-        log.info(
-            "epoch %d: train loss %.4f acc %.3f, valid loss %.4f acc %.3f%s",
-            *(record[k] for k in ("epoch", "train_loss", "train_acc", "valid_loss", "valid_acc")),
-            " (best)" if record["best"] else "",
-        )
+        log_epoch(record)
         if on_epoch_end:
             on_epoch_end(state)
     log.info("%s; the best epoch, %d, is kept", stop_reason(state, epochs), state.best_epoch)
     net.load_state_dict(state.best_state)
     return state
+
+
+def log_epoch(record: dict[str, Any]) -> None:
+    """One epoch's line in the log (INFO), for a Python caller."""
+    log.info(
+        "epoch %d: train loss %.4f acc %.3f, valid loss %.4f acc %.3f%s",
+        *(record[k] for k in ("epoch", "train_loss", "train_acc", "valid_loss", "valid_acc")),
+        " (best)" if record["best"] else "",
+    )
 
 
 def stop_reason(state: FitState, epochs: int) -> str:
