@@ -604,3 +604,13 @@ def test_a_class_the_run_was_never_taught_is_left_out_with_one_warning(
     assert answer["untaught_classes"] == {"kangaroo": 3} and answer["n"] == before.metrics["n"]
     assert [w for w in answer["warnings"] if "kangaroo (3 images)" in w] == answer["warnings"]
     assert len(answer["warnings"]) == 1
+
+
+def test_a_misspelt_class_folder_is_refused_naming_the_class_not_left_out_as_untaught(
+    trained_run, split_dir
+):
+    """With untaught classes left out, a test folder `gren` (for `green`) was scored as a new
+    class, silently out of every score: a name close to a taught class is refused, with it."""
+    (split_dir / "test/green").rename(split_dir / "test/gren")
+    with pytest.raises(ObjrecError, match=r"gren \(is it green\?\)"):
+        evaluate(trained_run, split_dir, out=split_dir.parent / "eval")

@@ -212,16 +212,16 @@ def add_warnings(result: AddResult) -> list[str]:
     return warnings
 
 
-def changed_test_warning(n: int, how: str, dry_run: bool = False) -> str:
-    """The sentence when the test split of a data folder (``data``) gains, loses or relabels
-    ``n`` images (``how``), by ``add`` or the CLI's ``apply-plan``: scores before and after are
-    not comparable."""
+def changed_test_warning(n: int, how: str, dry_run: bool = False, folder: str = "data") -> str:
+    """The sentence when the test split of a data folder (``folder``, the argument naming it)
+    gains, loses or relabels ``n`` images (``how``), by ``add`` or ``apply_plan``: scores before
+    and after are not comparable."""
     changed, are = ("would change", "would be") if dry_run else ("changed", "are")
     return (
         f"{plural(n, 'test image')} {changed} ({how}): scores before and after {are} on "
         "different test sets; to compare, evaluate the old run on the new folder too: "
-        "`evaluate(old_run, data)` (evaluate's 'test set' fingerprint is the same only when the "
-        "images and their labels are)"
+        f"`evaluate(old_run, {folder})` (evaluate's 'test set' fingerprint is the same only when "
+        "the images and their labels are)"
     )
 
 

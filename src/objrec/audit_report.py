@@ -326,12 +326,13 @@ def apply_plan(data: Path, plan_file: Path, out: Path) -> dict[str, int]:
 
 def _test_change_warnings(counts: dict[str, int]) -> list[str]:
     """``add``'s sentence when the plan removed or relabelled test images (``counts``' own
-    ``test_removed`` and ``test_relabelled``): scores before and after are not comparable."""
+    ``test_removed`` and ``test_relabelled``): scores before and after are not comparable; the
+    new folder is ``apply_plan``'s ``out``."""
     from objrec.add import changed_test_warning
 
     changed = {verb: counts[f"test_{verb}"] for verb in ("relabelled", "removed")}
     how = ", ".join(f"{n} {verb}" for verb, n in changed.items() if n)
-    return [changed_test_warning(sum(changed.values()), how)] if how else []
+    return [changed_test_warning(sum(changed.values()), how, folder="out")] if how else []
 
 
 def _test_changes(targets: dict[Path, Path | None]) -> dict[str, int]:

@@ -163,7 +163,7 @@ SPLIT_USE = {
         "`train` refuses a validation class it has no training images of",
         "validated",
     ),
-    "test": ("`evaluate` refuses a test class the model was not trained on", "tested"),
+    "test": ("`evaluate` scores only the classes the model was trained on", "tested"),
 }
 
 

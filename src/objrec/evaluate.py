@@ -30,6 +30,7 @@ from objrec.data import (
     ClassFolder,
     Sample,
     class_dirs,
+    close_match,
     is_split_folder,
     present_splits,
     scan_class_folder,
@@ -199,13 +200,12 @@ def evaluate(
     """Evaluate the model of ``run`` on ``folder`` (a split folder's ``split``, or a class folder).
 
     ``config`` (or its fields as keywords) says what to measure; calibration and the unknown
-    answer are measured too (:func:`add_confidence`). With ``tta`` the probabilities
-    are averaged over the test-time views; the metrics without TTA are kept in ``metrics_plain``.
-    Writes ``per_class.csv``, ``predictions.csv``, ``confusion.csv`` (counts),
-    ``confusion_normalised.csv``, ``most_confused.csv``, ``metrics.json``, ``confusion.png``,
-    ``top_losses.png``, ``worst_classes.png`` and ``accuracy_vs_train.png`` to ``out`` (default:
-    see :func:`default_eval_dir`; a folder of the user's must be empty or new, unless ``force``).
-    Images the run trained or validated on are listed in ``seen`` (``seen_in``); ``warning`` too.
+    answer are measured too (:func:`add_confidence`). With ``tta`` the probabilities are averaged
+    over the test-time views; the metrics without TTA are kept in ``metrics_plain``. Writes its
+    tables, ``metrics.json`` and figures to ``out`` (:func:`write_evaluation`; default: see
+    :func:`default_eval_dir`; a folder of the user's must be empty or new, unless ``force``).
+    Images the run trained or validated on are listed in ``seen`` (``seen_in``), classes it was
+    never taught in ``untaught`` (:func:`flag_untaught`).
     """
     config, reporter = settings(EvaluateConfig, config, keywords, "evaluate"), or_silent(reporter)
     refuse_early(folder, out, config)
@@ -269,9 +269,13 @@ def warn_few_images(result: EvaluationResult) -> None:
 
 def untaught_images(target: Path, classes: Sequence[str]) -> dict[str, list[Path]]:
     """The images of ``target``'s class folders that are not among the model's ``classes`` (a
-    class ``add_images`` brought in after the run was trained), by class folder."""
+    class ``add_images`` brought in after the run was trained), by class folder. A folder named
+    like a taught class (``gren`` beside ``green``) is not one: a misspelling, which
+    :func:`scan_class_folder` refuses, naming the class it is likely meant to be."""
     taught = set(classes)
-    folders = [d for d in class_dirs(target) if d.name not in taught]
+    folders = [
+        d for d in class_dirs(target) if d.name not in taught and not close_match(d.name, classes)
+    ]
     return {d.name: files for d in folders if (files := list_images(d))}
 
 
