@@ -262,7 +262,7 @@ def test_apply_plan_from_python_logs_the_test_split_warning_the_cli_shows(tmp_pa
         apply_plan(data, plan, tmp_path / "fixed")
     (record,) = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert record.getMessage().startswith("1 test image changed (1 relabelled)")
-    assert "`evaluate(old_run, data)`" in record.getMessage()
+    assert "`evaluate(old_run, out)`" in record.getMessage()  # out: the new folder
 
 
 def test_apply_plan_to_a_class_folder_writes_no_manifest(tmp_path):
