@@ -320,11 +320,11 @@ def apply_plan(data: Path, plan_file: Path, out: Path) -> dict[str, int]:
         if split_folder and rows:
             _write_manifest(out, rows)
     log.info("applied %s to %s into %s: %s", plan_file, data, out, counts)
-    log_result_warnings(log, _test_change_warnings(counts))
+    log_result_warnings(log, test_change_warnings(counts))
     return counts
 
 
-def _test_change_warnings(counts: dict[str, int]) -> list[str]:
+def test_change_warnings(counts: dict[str, int]) -> list[str]:
     """``add``'s sentence when the plan removed or relabelled test images (``counts``' own
     ``test_removed`` and ``test_relabelled``): scores before and after are not comparable; the
     new folder is ``apply_plan``'s ``out``."""

@@ -310,15 +310,6 @@ def add_warnings(result) -> list[str]:
     return [to_cli(sentence, add, values) for sentence in sentences(result)]
 
 
-def test_change_warning(n: int, how: str, data: Path) -> str:
-    """``apply-plan``'s sentence when the test split of ``data`` (the folder written) loses or
-    relabels images, as ``add``'s (``add.changed_test_warning``): scores before and after are not
-    comparable."""
-    from objrec.add import changed_test_warning
-
-    return to_cli(changed_test_warning(n, how), apply_plan, {"data": shown(data)})
-
-
 @click.command()
 @click.argument("data", type=EXISTING)
 @click.option(
@@ -603,11 +594,10 @@ def apply_plan(data: Path, plan: Path, out: Path, as_json: bool) -> None:
     OUT must be new or empty; a split folder's copy gets its own manifest.csv.
     """
     from objrec.audit_report import apply_plan as run_apply
+    from objrec.audit_report import test_change_warnings
 
     counts = run_apply(data, plan, out)
-    changed = {verb: counts[f"test_{verb}"] for verb in ("relabelled", "removed")}
-    how = ", ".join(f"{n} {verb}" for verb, n in changed.items() if n)
-    warnings = [test_change_warning(sum(changed.values()), how, out)] if how else []
+    warnings = [to_cli(w, apply_plan, {"out": shown(out)}) for w in test_change_warnings(counts)]
     if as_json:
         print_json(counts | {"warnings": warnings})
         return
