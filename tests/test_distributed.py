@@ -109,7 +109,8 @@ def test_torchrun_trains_like_a_single_process(runs):
         pd.read_csv(root / "ddp" / "history.csv"),
     )
     assert len(single_h) == len(ddp_h) == 8
-    assert np.allclose(ddp_h["valid_loss"], single_h["valid_loss"], rtol=0.25)
+    # Another batch order: the curves agree to a quarter, the last epochs' tiny losses to 0.005.
+    assert np.allclose(ddp_h["valid_loss"], single_h["valid_loss"], rtol=0.25, atol=0.005)
     a = evaluate(root / "single", root / "data", cache_dir=root / "cache-single").metrics
     b = evaluate(root / "ddp", root / "data", cache_dir=root / "cache-ddp").metrics
     assert abs(a["top1"] - b["top1"]) <= 1 / a["n"] + 1e-9

@@ -72,3 +72,11 @@ def test_neighbouring_seeds_do_not_replay_each_others_views_an_epoch_apart_under
     epoch 2. It derives the seed as the single-process path does (``epoch_seed``)."""
     assert view_choice(3, 2) != view_choice(4, 1)
     assert view_choice(3, 2) == view_choice(3, 2)
+
+
+def test_neighbouring_seeds_do_not_replay_each_others_order_an_epoch_apart_under_ddp():
+    """The DistributedSampler shuffled with ``seed`` and ``set_epoch``, so ``seed + epoch``: seed
+    4's epoch 1 gave rank 0 the images of seed 3's epoch 2, in the same order."""
+    order = {(s, e): list(view_choice(s, e)) for s, e in ((3, 2), (4, 1))}
+    assert order[3, 2] != order[4, 1]
+    assert sorted(order[3, 2]) != sorted(order[4, 1])  # not even the same images on rank 0

@@ -1052,7 +1052,7 @@ def sharded_feature_batches(
         world.size,
         world.rank,
         shuffle=True,
-        seed=seed,
+        seed=epoch_seed(seed, 0),  # it shuffles with seed + epoch, as epoch_seed does
     )
     sampler.set_epoch(epoch)
     choice = torch.randint(
