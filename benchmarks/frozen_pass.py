@@ -1,11 +1,12 @@
 """How fast can the frozen body run on this CPU? Each optimisation step measured side by side.
 
     python benchmarks/frozen_pass.py [--images 256] [--repeats 3] [--batch 32] [--no-compile]
+        [--caltech PATH]
 
 Body-only rows time EfficientNet-Lite0 on ready tensors (batch ``--batch``, the median of
 ``--repeats`` runs after a warm-up); the last rows time objrec's own files-to-features path
 (``compute_features``: decode, resize, crop, normalise, frozen pass) on Caltech-101 images from
-``../shared``, for the centre view and one augmented view, with 0 and 2 DataLoader workers.
+``--caltech`` (default ``../shared``), for the centre view and one augmented view, with 0 and 2 DataLoader workers.
 Every variant's features are compared with eager PyTorch (max absolute difference).
 """
 
@@ -90,8 +91,8 @@ def body_variants(body, size: int, compile_too: bool, onnx_dir: Path):
     yield f"ONNX Runtime ({name}, objrec's default)", runner
 
 
-def files_to_features(body, data, n: int, onnx_dir: Path):
-    samples = seeded_sample(CALTECH, n)
+def files_to_features(body, data, caltech: Path, n: int, onnx_dir: Path):
+    samples = seeded_sample(caltech, n)
     frozen = FrozenBody(body, data.input_size, FeatureCache(onnx_dir))
     frozen(
         torch.zeros(1, 3, data.input_size, data.input_size)
@@ -118,6 +119,13 @@ def main() -> None:
     parser.add_argument(
         "--no-compile", action="store_true", help="skip torch.compile (slow to build)"
     )
+    parser.add_argument(
+        "--caltech",
+        type=Path,
+        default=CALTECH,
+        help="the Caltech-101 class folder for the files-to-features rows, skipped when it is "
+        "missing [default ../shared/data/caltech101 beside the repository]",
+    )
     args = parser.parse_args()
     spec = get_backbone("efficientnet_lite0")
     body = build_body(spec).eval()
@@ -134,8 +142,11 @@ def main() -> None:
             base = base or rate
             diff = float((run(x) - reference).abs().max())
             print(f"{name:52s} {rate:9.1f} {rate / base:8.2f}x {diff:11.2e}")
-        if CALTECH.is_dir():
-            for name, rate in files_to_features(body, spec.data_config, args.images * 2, Path(tmp)):
+        if args.caltech.is_dir():
+            rows = files_to_features(
+                body, spec.data_config, args.caltech, args.images * 2, Path(tmp)
+            )
+            for name, rate in rows:
                 print(f"{name:52s} {rate:9.1f} {rate / base:8.2f}x {'':>11s}")
 
 
