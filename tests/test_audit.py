@@ -337,6 +337,44 @@ def test_apply_plan_reads_a_plan_saved_by_a_spreadsheet_with_a_byte_order_mark(t
     assert apply_plan(planted, plan, tmp_path / "fixed")["removed"] == 1
 
 
+def plan_of(path: Path, *rows: str) -> Path:
+    """A plan with ``rows`` (CSV lines) under the columns objrec writes, as a person edits it."""
+    path.write_text("file,class,split,action,new_class,reason\n" + "".join(r + "\n" for r in rows))
+    return path
+
+
+def test_apply_plan_skips_a_spreadsheets_blank_rows_and_names_the_line_of_a_bad_one(tmp_path):
+    """A spreadsheet saves its empty rows as ,,,,, : skipped (they were read as a file named ""
+    that DATA lacks, refused as 'e.g. ' and nothing more); a row naming a file DATA lacks, or
+    none, is refused naming its line, the file quoted (spaces a person typed show)."""
+    data = colour_folder(tmp_path / "data", {"red": 2, "green": 2})
+    plan = plan_of(tmp_path / "plan.csv", "red/red_0.png,red,,remove,,x", ",,,,,", ", ,,,,,,")
+    assert apply_plan(data, plan, tmp_path / "fixed")["removed"] == 1
+    plan_of(plan, "red/red_0.png,red,,remove,,x", "", " red/red_1.png,red,,remove,,x")
+    with pytest.raises(ObjrecError, match=r"plan.csv line 4: ' red/red_1.png' is not in "):
+        apply_plan(data, plan, tmp_path / "fixed2")
+    plan_of(plan, "red/red_0.png,red,,remove,,x", ",red,,remove,,x")
+    with pytest.raises(ObjrecError, match=r"plan.csv line 3: its file is empty"):
+        apply_plan(data, plan, tmp_path / "fixed2")
+    assert not (tmp_path / "fixed2").exists()
+
+
+def test_apply_plan_refuses_one_file_on_two_rows_with_different_actions(tmp_path):
+    """The last of two rows for one file won, silently: a file a person marked remove on one row
+    and keep on another was kept. Two rows that agree are fine."""
+    data = colour_folder(tmp_path / "data", {"red": 2, "green": 2})
+    row = "red/red_0.png,red,,remove,,x"
+    plan = plan_of(tmp_path / "plan.csv", row, "green/green_0.png,green,,keep,,", row)
+    assert apply_plan(data, plan, tmp_path / "fixed")["removed"] == 1
+    plan_of(plan, row, "green/green_0.png,green,,keep,,", "red/red_0.png,red,,keep,,")
+    with pytest.raises(ObjrecError, match=r"line 4: 'red/red_0.png' is on line 2 too, with anot"):
+        apply_plan(data, plan, tmp_path / "fixed2")
+    plan_of(plan, "red/red_0.png,,,relabel,green,", "red/red_0.png,,,relabel,blue,")
+    with pytest.raises(ObjrecError, match=r"line 3: 'red/red_0.png' is on line 2 too"):
+        apply_plan(data, plan, tmp_path / "fixed2")
+    assert not (tmp_path / "fixed2").exists()
+
+
 @pytest.mark.slow
 def test_apply_plan_refuses_an_existing_file_or_a_folder_with_files(tmp_path):
     planted = make_split(tmp_path / "data")

@@ -215,31 +215,67 @@ def write_plan(rows: list[dict[str, str]], path: Path) -> None:
 
 
 def read_plan(path: Path) -> dict[str, dict[str, str]]:
-    """The plan's rows by file, checked: known actions, a class for every relabel."""
+    """The plan's rows by file, checked: known actions, a class for every relabel, each file on
+    one row (or on more with the same action). Rows of only empty cells (a spreadsheet's blank
+    lines, saved as ``,,,,,``) are skipped. Each row's ``_line`` is its line in the file, for
+    the errors that name it."""
+    plan: dict[str, dict[str, str]] = {}
+    for n, row in _plan_lines(path):
+        row = _checked_row(path, n, row)
+        earlier = plan.setdefault(row["file"], row)
+        if _decision(earlier) != _decision(row):
+            raise ObjrecError(
+                f"{path} line {n}: {row['file']!r} is on line {earlier['_line']} too, with "
+                "another action: keep one of the two rows"
+            )
+    return plan
+
+
+def _plan_lines(path: Path) -> list[tuple[int, dict[str, str]]]:
+    """Each row of the plan that is not blank, and the line it ends on; refused when the file
+    is not a CSV text with the columns file and action."""
     try:  # utf-8-sig: a spreadsheet's "CSV UTF-8" begins with a byte-order mark
         with Path(path).open(newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
-            rows, header = list(reader), set(reader.fieldnames or ())
+            rows = [(reader.line_num, row) for row in reader if not _blank(row)]
+            header = set(reader.fieldnames or ())
     except OSError as exc:
         raise ObjrecError(f"cannot read the plan {path}: {exc}") from exc
     except (UnicodeDecodeError, csv.Error) as exc:
         raise ObjrecError(f"{path} is not an audit plan: not a CSV text file ({exc})") from None
     if not {"file", "action"} <= header:  # checked with rows or without
         raise ObjrecError(f"{path} is not an audit plan: it needs the columns file and action")
-    plan = {}
-    for n, row in enumerate(rows, start=2):
-        action = (row.get("action") or "keep").strip()
-        if action not in ACTIONS:
-            raise ObjrecError(f"{path} line {n}: unknown action {action!r} ({', '.join(ACTIONS)})")
-        if action == "relabel" and not (row.get("new_class") or "").strip():
-            raise ObjrecError(f"{path} line {n}: relabel needs a new_class")
-        if action == "relabel" and not is_folder_name(row["new_class"].strip()):
-            raise ObjrecError(
-                f"{path} line {n}: new_class {row['new_class'].strip()!r} is not a class folder "
-                "name (one name: no slash, not hidden)"
-            )
-        plan[row["file"]] = {**row, "action": action}
-    return plan
+    return rows
+
+
+def _blank(row: dict[Any, Any]) -> bool:
+    """Whether every cell of a plan row is empty or spaces (cells past the header's too)."""
+    cells = [v for k, v in row.items() if k is not None] + list(row.get(None) or ())
+    return not any((cell or "").strip() for cell in cells)
+
+
+def _checked_row(path: Path, n: int, row: dict[str, str]) -> dict[str, str]:
+    """Line ``n`` of the plan, refused when it names no file, an unknown action, or a relabel
+    without a class folder name; its action and new_class stripped, its ``_line`` added."""
+    if not (row.get("file") or "").strip():
+        raise ObjrecError(f"{path} line {n}: its file is empty (name the image it is about)")
+    action = (row.get("action") or "keep").strip()
+    if action not in ACTIONS:
+        raise ObjrecError(f"{path} line {n}: unknown action {action!r} ({', '.join(ACTIONS)})")
+    new_class = (row.get("new_class") or "").strip()
+    if action == "relabel" and not new_class:
+        raise ObjrecError(f"{path} line {n}: relabel needs a new_class")
+    if action == "relabel" and not is_folder_name(new_class):
+        raise ObjrecError(
+            f"{path} line {n}: new_class {new_class!r} is not a class folder "
+            "name (one name: no slash, not hidden)"
+        )
+    return {**row, "action": action, "new_class": new_class, "_line": str(n)}
+
+
+def _decision(row: dict[str, str]) -> tuple[str, str]:
+    """What a plan row does to its file: its action, and the new class of a relabel."""
+    return row["action"], row["new_class"] if row["action"] == "relabel" else ""
 
 
 def is_folder_name(name: str) -> bool:
@@ -296,11 +332,7 @@ def apply_plan(data: Path, plan_file: Path, out: Path) -> dict[str, int]:
     split_folder = is_split_folder(data)
     images = list_images(data)
     known = {p.relative_to(data).as_posix() for p in images}
-    missing = sorted(set(plan) - known)
-    if missing:
-        raise ObjrecError(
-            f"the plan names {plural(len(missing), 'file')} not in {data}, e.g. {missing[0]}"
-        )
+    _refuse_missing(plan_file, plan, known, data)
     _warn_new_classes(plan, {Path(k).parts[1 if split_folder else 0] for k in known})
     targets = {
         rel: _target(rel, plan.get(rel.as_posix()), split_folder)
@@ -322,6 +354,21 @@ def apply_plan(data: Path, plan_file: Path, out: Path) -> dict[str, int]:
     log.info("applied %s to %s into %s: %s", plan_file, data, out, counts)
     log_result_warnings(log, test_change_warnings(counts))
     return counts
+
+
+def _refuse_missing(
+    plan_file: Path, plan: dict[str, dict[str, str]], known: set[str], data: Path
+) -> None:
+    """Refuse a plan naming files that are not images of ``data``, naming the first one's line."""
+    missing = [file for file in plan if file not in known]  # in the plan's order
+    if not missing:
+        return
+    more = len(missing) - 1
+    raise ObjrecError(
+        f"{plan_file} line {plan[missing[0]]['_line']}: {missing[0]!r} is not in {data} (no "
+        "image there has that path, relative to it)"
+        + (f"; nor are {plural(more, 'other file')} of the plan" if more else "")
+    )
 
 
 def test_change_warnings(counts: dict[str, int]) -> list[str]:
