@@ -375,6 +375,37 @@ def test_apply_plan_refuses_one_file_on_two_rows_with_different_actions(tmp_path
     assert not (tmp_path / "fixed2").exists()
 
 
+@pytest.mark.parametrize(
+    ("name", "other"), [("Green", "green"), ("GREEN", "green"), ("cafe\u0301", "caf\u00e9")]
+)
+def test_apply_plan_refuses_a_relabel_into_a_class_named_alike_but_for_case(tmp_path, name, other):
+    """Green beside green (or an NFD café beside an NFC one) is one folder on macOS and Windows:
+    the image joined green there while the manifest said Green (only a warning said the class
+    was new). Two new classes alike but for case are refused too; a class's exact name is fine."""
+    data = colour_folder(tmp_path / "data", {"red": 3, "green": 2})
+    shutil.copytree(data / "green", data / "caf\u00e9")
+    plan = plan_of(tmp_path / "plan.csv", f"red/red_0.png,red,,relabel,{name},")
+    with pytest.raises(ObjrecError, match=rf"line 2: new_class '{name}' and the class '{other}'"):
+        apply_plan(data, plan, tmp_path / "fixed")
+    plan_of(plan, "red/red_0.png,,,relabel,pink,", "red/red_1.png,,,relabel,Pink,")
+    with pytest.raises(ObjrecError, match=r"line 3: new_class 'Pink' and the class 'pink' diff"):
+        apply_plan(data, plan, tmp_path / "fixed")
+    assert not (tmp_path / "fixed").exists()
+    plan_of(plan, f"red/red_0.png,,,relabel,{other},", "red/red_1.png,,,relabel,pink,")
+    assert apply_plan(data, plan, tmp_path / "fixed")["relabelled"] == 2
+
+
+def test_apply_plan_refuses_to_relabel_a_file_in_no_class_folder(tmp_path):
+    """A loose image of DATA relabelled became a file named as the class, and the class's own
+    images then failed to copy (FileExistsError, a half-made OUT)."""
+    data = colour_folder(tmp_path / "data", {"red": 2, "green": 2})
+    shutil.copy(data / "red/red_0.png", data / "loose.png")
+    plan = plan_of(tmp_path / "plan.csv", "loose.png,,,relabel,red,")
+    with pytest.raises(ObjrecError, match=r"line 2: 'loose.png' is in no class folder, so it"):
+        apply_plan(data, plan, tmp_path / "fixed")
+    assert not (tmp_path / "fixed").exists()
+
+
 @pytest.mark.slow
 def test_apply_plan_refuses_an_existing_file_or_a_folder_with_files(tmp_path):
     planted = make_split(tmp_path / "data")

@@ -30,7 +30,6 @@ import logging
 import os
 import random
 import shutil
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from objrec.config import SplitConfig, settings
 from objrec.data import (
     SPLITS,
     class_dirs,
+    class_key,
     is_split_folder,
     no_class_folders,
     present_splits,
@@ -301,9 +301,9 @@ def _refuse_look_alike_classes(new: set[str], data: Path) -> None:
     known = sorted({f.name for split in present_splits(data) for f in class_dirs(data / split)})
     seen: dict[str, str] = {}
     for name in known:
-        seen.setdefault(_class_key(name), name)
+        seen.setdefault(class_key(name), name)
     for name in sorted(new):
-        other = seen.setdefault(_class_key(name), name)
+        other = seen.setdefault(class_key(name), name)
         if other != name:
             where = "the data folder's class" if other in known else "the new class"
             raise ObjrecError(
@@ -316,9 +316,9 @@ def _refuse_class_folders(paths: list[Path], data: Path, class_name: str) -> Non
     """Refuse a folder given with ``class_name`` whose sub-folders are named like the data
     folder's classes: a folder of class folders, whose images would all get that one class; warn
     of other sub-folders (their images get it too: a folder of dated albums, or of new classes)."""
-    known = {_class_key(f.name) for split in present_splits(data) for f in class_dirs(data / split)}
+    known = {class_key(f.name) for split in present_splits(data) for f in class_dirs(data / split)}
     for path in (p for p in paths if p.is_dir()):
-        alike = sorted(d.name for d in path.iterdir() if d.is_dir() and _class_key(d.name) in known)
+        alike = sorted(d.name for d in path.iterdir() if d.is_dir() and class_key(d.name) in known)
         if alike:
             raise ObjrecError(
                 f"{path} holds folders named like the data folder's classes ({', '.join(alike)}): "
@@ -332,10 +332,6 @@ def _refuse_class_folders(paths: list[Path], data: Path, class_name: str) -> Non
                 some_of(inside),
                 class_name,
             )
-
-
-def _class_key(name: str) -> str:
-    return unicodedata.normalize("NFC", name).casefold()
 
 
 def _check_class_name(name: str) -> None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from jinja2 import Environment, select_autoescape
 
-from objrec.data import SPLITS, is_split_folder
+from objrec.data import SPLITS, class_key, is_split_folder
 from objrec.errors import ObjrecError
 from objrec.images import (
     UnreadableImageError,
@@ -301,13 +301,55 @@ def _warn_new_classes(plan: dict[str, dict[str, str]], classes: set[str]) -> Non
         )
 
 
-def _target(rel: Path, row: dict[str, str] | None, split_folder: bool) -> Path | None:
+def _planned_targets(
+    plan_file: Path, data: Path, images: list[Path], at: int
+) -> dict[Path, Path | None]:
+    """Where the plan puts each image of ``data`` (relative to it; None: removed), once it is
+    known to name only images of ``data`` and relabels into a class named like no other; ``at``:
+    the index of the class folder in an image's path (1 in a split folder)."""
+    plan = read_plan(plan_file)
+    rels = [p.relative_to(data) for p in images]
+    _refuse_missing(plan_file, plan, {rel.as_posix() for rel in rels}, data)
+    classes = {rel.parts[at] for rel in rels if len(rel.parts) > at + 1}
+    _refuse_look_alike_classes(plan_file, plan, classes)
+    _warn_new_classes(plan, classes)
+    return {rel: _target(plan_file, rel, plan.get(rel.as_posix()), at) for rel in rels}
+
+
+def _refuse_look_alike_classes(
+    plan_file: Path, plan: dict[str, dict[str, str]], classes: set[str]
+) -> None:
+    """Refuse a relabel into a class named like another (of DATA, or of an earlier row) but for
+    case or how its accents are encoded (``data.class_key``): one folder on macOS and Windows,
+    where its images would join the other class while the manifest names them apart."""
+    seen = {class_key(name): name for name in sorted(classes)}
+    for row in plan.values():
+        name = row["new_class"]
+        if row["action"] != "relabel" or name in classes:
+            continue
+        other = seen.setdefault(class_key(name), name)
+        if other != name:
+            raise ObjrecError(
+                f"{plan_file} line {row['_line']}: new_class {name!r} and the class {other!r} "
+                "differ only in case or in how their accents are encoded: give both the same "
+                "name, or two names"
+            )
+
+
+def _target(plan_file: Path, rel: Path, row: dict[str, str] | None, at: int) -> Path | None:
+    """Where the plan's ``row`` puts the image ``rel``; a relabel of a file in no class folder
+    (loose in DATA, or in a split folder) is refused, naming its line."""
     if row is None or row["action"] == "keep":
         return rel
     if row["action"] == "remove":
         return None
+    if len(rel.parts) < at + 2:
+        raise ObjrecError(
+            f"{plan_file} line {row['_line']}: {rel.as_posix()!r} is in no class folder, so it "
+            "cannot be relabelled (keep or remove it)"
+        )
     parts = list(rel.parts)
-    parts[1 if split_folder else 0] = row["new_class"].strip()
+    parts[at] = row["new_class"]
     return Path(*parts)
 
 
@@ -328,16 +370,8 @@ def apply_plan(data: Path, plan_file: Path, out: Path) -> dict[str, int]:
     if out == data or out.is_relative_to(data) or data.is_relative_to(out):
         raise ObjrecError(f"the output folder {out} must lie outside {data}")
     refuse_overwrite(out, hint="choose another folder")
-    plan = read_plan(plan_file)
     split_folder = is_split_folder(data)
-    images = list_images(data)
-    known = {p.relative_to(data).as_posix() for p in images}
-    _refuse_missing(plan_file, plan, known, data)
-    _warn_new_classes(plan, {Path(k).parts[1 if split_folder else 0] for k in known})
-    targets = {
-        rel: _target(rel, plan.get(rel.as_posix()), split_folder)
-        for rel in (p.relative_to(data) for p in images)
-    }
+    targets = _planned_targets(plan_file, data, list_images(data), 1 if split_folder else 0)
     counts = {"copied": 0, "removed": 0, "relabelled": 0, "renamed": len(_settle_names(targets))}
     counts |= _test_changes(targets if split_folder else {})
     rows: list[list[str]] = []

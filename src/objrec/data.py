@@ -7,6 +7,7 @@ import difflib
 import logging
 import os
 import threading
+import unicodedata
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -107,6 +108,12 @@ def class_dirs(root: Path) -> list[Path]:
         else:
             found.append(path)
     return found
+
+
+def class_key(name: str) -> str:
+    """A class folder's name as macOS and Windows tell folders apart: case and the encoding of
+    accents (NFC and NFD ``café``) aside, so two names of one key are one folder there."""
+    return unicodedata.normalize("NFC", name).casefold()
 
 
 def close_match(name: str, candidates: Iterable[str]) -> str | None:
