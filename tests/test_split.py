@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from objrec import split as split_module
 from objrec.data import SPLITS
@@ -505,6 +506,25 @@ def test_same_names_in_sub_folders_of_a_class_are_all_kept(tmp_path, mode):
         assert target.read_bytes() == Path(r["source"]).read_bytes()
         year = r["source"].split("/")[-2]
         assert target.parent.name == year and target.parent.parent.name == r["class"]
+
+
+@pytest.mark.parametrize("mode", ["copy", "link"])
+def test_names_differing_only_in_case_never_take_each_others_place(
+    tmp_path, image_folder, known_facts, mode
+):
+    """red/img_00.jpg and a re-saved copy red/IMG_00.JPG (near-duplicates: one split) were
+    written as two names only a case-sensitive file system tells apart: on macOS or Windows (or
+    an exFAT drive) the second copy overwrote the first, or its link failed. The second now gets
+    a free name, as ``add`` gives one, and the manifest names it."""
+    from objrec.outputs import name_key
+
+    Image.open(image_folder / "red/img_00.jpg").save(image_folder / "red/IMG_00.JPG", quality=60)
+    out = tmp_path / "out"
+    split_folder(image_folder, out, seed=0, mode=mode)
+    rows = [r for r in manifest(out) if r["class"] == "red" and "_00" in r["file"]]
+    assert len(rows) == 2 and len({name_key(Path(r["file"])) for r in rows}) == 2
+    for r in rows:
+        assert (out / r["file"]).read_bytes() == Path(r["source"]).read_bytes()
 
 
 @pytest.mark.slow

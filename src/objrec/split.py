@@ -31,7 +31,14 @@ from objrec.config import SplitConfig, settings
 from objrec.data import SPLITS, class_dirs, no_class_folders
 from objrec.errors import ObjrecError, strict_refusal
 from objrec.images import list_images, path_order, warned_once_per_file
-from objrec.outputs import locked, refuse_overwrite, reported_as, takes_back_folders
+from objrec.outputs import (
+    free_name,
+    locked,
+    name_key,
+    refuse_overwrite,
+    reported_as,
+    takes_back_folders,
+)
 from objrec.progress import listed, log_result_warnings, plural, some_of
 
 log = logging.getLogger(__name__)
@@ -655,8 +662,11 @@ def _write_files(src: Path, out: Path, assignment, hashes, mode: str) -> None:
     kept: ``2019/IMG_1.jpg`` and ``2020/IMG_1.jpg`` of one class are two images, never one."""
     out.mkdir(parents=True, exist_ok=True)
     rows = []
+    taken: set[str] = set()  # a name differing from another's only in case is another
     for path, (name, split) in sorted(assignment.items()):
-        target = out / split / name / path.relative_to(src / name)
+        rel = free_name(Path(split, name, path.relative_to(src / name)), taken)
+        taken.add(name_key(rel))
+        target = out / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         if mode == "copy":
             shutil.copy2(path, target)
