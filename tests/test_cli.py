@@ -582,6 +582,21 @@ def test_check_on_a_split_folder_counts_classes_and_images_per_split(capsys, spl
     assert (result["classes"], result["splits"]) == (3, {"train": 18, "valid": 9, "test": 9})
 
 
+def test_check_and_split_refuse_class_folders_differing_only_in_case(
+    capsys, tmp_path, image_folder, known_facts
+):
+    """red and Red, one folder on macOS and Windows: split refuses them (naming --exclude, the
+    flag), and check says so first, exiting 1, where it found nothing wrong."""
+    shutil.copytree(image_folder / "red", image_folder / "Red")
+    code, out, _ = run(capsys, "check", image_folder, "--json")
+    problems = [(p["kind"], Path(p["path"]).name) for p in json.loads(out)["problems"]]
+    assert code == 1 and problems == [("alike_classes", "red")]
+    code, _, err = run(capsys, "split", image_folder, tmp_path / "data")
+    err = " ".join(err.split())
+    assert code == 1 and "class folders 'Red' and 'red'" in err and "with --exclude" in err
+    assert not (tmp_path / "data").exists()
+
+
 def test_split_names_empty_and_small_classes_and_says_what_to_do(
     capsys, tmp_path, image_folder, known_facts
 ):

@@ -527,6 +527,18 @@ def test_names_differing_only_in_case_never_take_each_others_place(
         assert (out / r["file"]).read_bytes() == Path(r["source"]).read_bytes()
 
 
+def test_class_folders_differing_only_in_case_are_refused(tmp_path, image_folder, known_facts):
+    """red and Red are one folder on macOS and Windows: their copies became one class there."""
+    shutil.copytree(image_folder / "red", image_folder / "Red")
+    with pytest.raises(
+        ObjrecError, match=r"class folders 'Red' and 'red' of .* differ only in case"
+    ):
+        split_folder(image_folder, tmp_path / "out", seed=0)
+    assert not (tmp_path / "out").exists()
+    result = split_folder(image_folder, tmp_path / "out", seed=0, exclude=["Red"])
+    assert sorted(result.counts) == ["blue", "green", "red"]
+
+
 @pytest.mark.slow
 def test_cross_class_duplicates_are_listed_by_path_parts(tmp_path):
     """As strings, green/a-b/ came before green/a/ ("-" sorts before "/")."""

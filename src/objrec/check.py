@@ -17,6 +17,7 @@ from typing import Any
 
 from objrec.config import SplitConfig
 from objrec.data import (
+    class_key,
     close_match,
     is_split_folder,
     no_class_folders,
@@ -45,10 +46,11 @@ log = logging.getLogger(__name__)
 class Problem:
     path: str
     kind: str
-    """unreadable, too_large, bad_name (not UTF-8), empty_class, one_class, unknown_class (in valid
-    or test, not in train), no_class_folder, ignored_hidden, ignored_file, no_extension,
-    link_loop, missing_class (a class of train that valid or test lacks) or few_images (fewer
-    than ``split`` needs, or fewer training images than it needs of a whole class)"""
+    """unreadable, too_large, bad_name (not UTF-8), empty_class, one_class, alike_classes (named
+    like another but for case or accents' encoding), unknown_class (in valid or test, not in
+    train), no_class_folder, ignored_hidden, ignored_file, no_extension, link_loop,
+    missing_class (a class of train that valid or test lacks) or few_images (fewer than
+    ``split`` needs, or fewer training images than it needs of a whole class)"""
     message: str
     unusable: bool
 
@@ -215,6 +217,7 @@ def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
         _note_few_train(root, by_split.get("train", {}), result)
     else:
         classes = _check_class_root(root, result)
+        _note_alike_classes(root, list(classes), result)
     result.images = sum(map(len, classes.values())) + _bad_names(result, root)
     named = sorted(name for name, files in classes.items() if files)
     result.classes = len(named)
@@ -229,6 +232,20 @@ def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
     images = plural(result.images, "image")
     log.info("checked %s: %s, %d unusable", root, images, len(result.unusable))
     return result
+
+
+def _note_alike_classes(root: Path, names: list[str], result: CheckResult) -> None:
+    """Class folders named like an earlier one but for case or accent encoding: one folder on
+    macOS and Windows, which ``split_folder`` refuses (``split.refuse_alike_classes``)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        other = seen.setdefault(class_key(name), name)
+        if other != name:
+            message = (
+                f"named like the class folder {other} but for case or accent encoding (one folder "
+                "on macOS and Windows): `split_folder` refuses the two; rename one or merge them"
+            )
+            result.problems.append(Problem(str(root / name), "alike_classes", message, True))
 
 
 def _bad_names(result: CheckResult, folder: Path) -> int:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from objrec.config import SplitConfig, settings
-from objrec.data import SPLITS, class_dirs, no_class_folders
+from objrec.data import SPLITS, class_dirs, class_key, no_class_folders
 from objrec.errors import ObjrecError, strict_refusal
 from objrec.images import list_images, path_order, warned_once_per_file
 from objrec.outputs import (
@@ -522,7 +522,23 @@ def _select_classes(src: Path, exclude: Sequence[str]) -> list[str]:
     classes = [n for n in names if n not in set(exclude)]
     if not classes:
         raise ObjrecError(f"`exclude` leaves no class of {src} to split")
+    refuse_alike_classes(src, classes)
     return classes
+
+
+def refuse_alike_classes(src: Path, names: Sequence[str]) -> None:
+    """Refuse two class folders whose names differ only in case or in how their accents are
+    encoded (:func:`objrec.data.class_key`): one folder on macOS and Windows, where the split's
+    copies of both would be one class (and one's files could take the other's names)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        other = seen.setdefault(class_key(name), name)
+        if other != name:
+            raise ObjrecError(
+                f"the class folders {other!r} and {name!r} of {src} differ only in case or in how "
+                "their accents are encoded, which makes them one folder on macOS and Windows: "
+                "rename one or merge them, or leave one out with `exclude`"
+            )
 
 
 def hash_all(files: dict[str, list[Path]], on_file) -> dict[Path, str]:
