@@ -644,3 +644,8 @@ def test_add_measures_only_pairs_with_a_new_image_and_decides_as_all_pairs_do(
     ]
     assert result.cross_class_duplicates == [("valid/green/link_1.png", "blue/link_2.png")]
     assert result.near_duplicate_files == 3
+    # link_1 and link_3 were split apart as two pictures, not by hand: the sentence said
+    # "changed by hand", though link_2, near both, makes the leak wherever it goes
+    (sentence,) = [w for w in add_warnings(result) if "in two splits" in w]
+    assert "by hand" in sentence and "like two pictures in different splits" in sentence
+    assert "changed by hand" not in sentence and "a leak whichever split each goes to" in sentence

@@ -108,8 +108,9 @@ class AddResult:
     empty_classes: list[str] = field(default_factory=list)
     """Class folders of NEW without images, left out."""
     spread_groups: list[tuple[str, list[str]]] = field(default_factory=list)
-    """Each new image near-duplicate of images of ``data`` already in two splits or more (the
-    folder was changed by hand), and those: it went to the split holding most of them."""
+    """Each new image near-duplicate of images of ``data`` already in two splits or more (put
+    apart by hand, or two pictures the new one is like, each near it and not near each other: a
+    leak either way), and those: it went to the split holding most of them."""
     files: list[tuple[str, str]] = field(default_factory=list)
     """Each image added, as named relative to NEW, and its file relative to ``data``."""
     dry_run: bool = False
@@ -202,9 +203,10 @@ def add_warnings(result: AddResult) -> list[str]:
         )
     if result.spread_groups:
         warnings.append(
-            "near-duplicates of images the data folder already has in two splits (changed by hand:"
-            " a leak; each new one goes to the split holding most of them, or the first of a tie;"
-            " run `audit_folder(data)`): "
+            "near-duplicates of images the data folder already has in two splits (a leak whichever"
+            " split each goes to: those images were put apart by hand, or each new one is like two"
+            " pictures in different splits; it goes to the split holding most of them, or the"
+            " first of a tie; run `audit_folder(data)`): "
             + some_of([f"{a} ~ {', '.join(b)}" for a, b in result.spread_groups])
         )
     if test := result.totals()["test"]:
@@ -471,7 +473,8 @@ def _count_copies(result: AddResult, images: list[NewImage], hashes, in_data) ->
 
 def _spread(data: Path, existing, fresh: list[NewImage], groups) -> list[tuple[str, list[str]]]:
     """Each new image near-duplicate of images of the data folder that sit in more than one
-    split (a folder changed by hand: a leak already), and those images."""
+    split (a leak made by hand, or one the new image makes, being like two pictures split apart),
+    and those images."""
     members: dict[str, list[Path]] = {}
     for path in existing:
         if path in groups:
