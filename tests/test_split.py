@@ -539,6 +539,27 @@ def test_class_folders_differing_only_in_case_are_refused(tmp_path, image_folder
     assert sorted(result.counts) == ["blue", "green", "red"]
 
 
+def test_a_linked_split_whose_source_image_is_gone_says_so(
+    tmp_path, image_folder, known_facts, caplog
+):
+    """A split made with links reads its source folder's files: one moved or deleted since was
+    left out of every listing in silence (train and evaluate had an image fewer; check only
+    noted 'a broken link, ignored' and exited 0). It is named now, and check calls it unusable."""
+    from objrec.check import check_folder
+    from objrec.images import list_images
+
+    out = tmp_path / "out"
+    split_folder(image_folder, out, seed=0, mode="link")
+    (gone,) = [r for r in manifest(out) if r["source"].endswith("red/img_00.jpg")]
+    Path(gone["source"]).unlink()
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        assert out / gone["file"] not in list_images(out / gone["split"])
+    link = out / gone["file"]
+    assert f"{link} left out: a link to {gone['source']}, which is not there" in caplog.text
+    problems = [(p.kind, p.path) for p in check_folder(out).problems if p.unusable]
+    assert problems == [("broken_link", str(link))]
+
+
 @pytest.mark.slow
 def test_cross_class_duplicates_are_listed_by_path_parts(tmp_path):
     """As strings, green/a-b/ came before green/a/ ("-" sorts before "/")."""

@@ -260,10 +260,11 @@ def list_images(
 ) -> list[Path]:
     """All image files below ``folder`` (recursively, through links to folders), sorted.
 
-    Hidden files and folders are skipped; a link that loops back, and an image whose name is not
-    UTF-8, are skipped with a warning (the latter once per :func:`warned_once_per_file` block, or
-    put in ``bad_names`` instead, when given). The other visible files (not images) are skipped,
-    or put in ``others``, when given, for the caller to name.
+    Hidden files and folders are skipped; a link that loops back, a link to an image that is not
+    there, and an image whose name is not UTF-8, are skipped with a warning (the last two once
+    per :func:`warned_once_per_file` block; the last put in ``bad_names`` instead, when given).
+    The other visible files (not images) are skipped, or put in ``others``, when given, for the
+    caller to name.
     """
     found = []
     for path, kind in walk_tree(Path(folder)):
@@ -276,9 +277,24 @@ def list_images(
                 bad_names.append(path)
             else:
                 warn_once("bad name", path, "%s left out: %s", path, BAD_NAME)
+        elif kind == "file" and is_broken_image_link(path):
+            warn_once("broken link", path, "%s left out: %s", path, broken_link_reason(path))
         elif kind == "file" and others is not None:
             others.append(path)
     return sorted(found, key=path_order)
+
+
+def is_broken_image_link(path: Path) -> bool:
+    """A visible link named as an image whose target is not there: an image moved or deleted
+    since it was linked (a split made with links reads its source folder's files)."""
+    suffix = path.suffix.lower() in IMAGE_EXTENSIONS
+    return suffix and not is_hidden(path) and path.is_symlink() and not path.exists()
+
+
+def broken_link_reason(path: Path) -> str:
+    """Why a broken image link (:func:`is_broken_image_link`) cannot be read."""
+    target = os.readlink(path)
+    return f"a link to {target}, which is not there (moved or deleted since it was linked)"
 
 
 def open_image(
