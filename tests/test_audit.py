@@ -395,6 +395,25 @@ def test_apply_plan_refuses_a_relabel_into_a_class_named_alike_but_for_case(tmp_
     assert apply_plan(data, plan, tmp_path / "fixed")["relabelled"] == 2
 
 
+def test_apply_plan_never_copies_two_images_to_names_alike_but_for_case(tmp_path):
+    """red/A.png and red/a.png, two pictures kept by the plan, were copied under both names:
+    into an OUT on macOS, Windows or an exFAT drive the second overwrote the first. The second
+    gets a free name, as a relabelled image does."""
+    from objrec.outputs import name_key
+
+    data = colour_folder(tmp_path / "data", {"red": 2, "green": 2})
+    (data / "red/red_0.png").rename(data / "red/A.png")
+    (data / "red/red_1.png").rename(data / "red/a.png")
+    plan = plan_of(tmp_path / "plan.csv", "green/green_0.png,,,remove,,")
+    counts = apply_plan(data, plan, tmp_path / "fixed")
+    assert (counts["copied"], counts["renamed"]) == (3, 1)
+    red = sorted((tmp_path / "fixed/red").iterdir())
+    assert len({name_key(p) for p in red}) == 2 and "A.png" in [p.name for p in red]
+    assert sorted(p.read_bytes() for p in red) == sorted(
+        p.read_bytes() for p in (data / "red").iterdir()
+    )
+
+
 def test_apply_plan_refuses_to_relabel_a_file_in_no_class_folder(tmp_path):
     """A loose image of DATA relabelled became a file named as the class, and the class's own
     images then failed to copy (FileExistsError, a half-made OUT)."""

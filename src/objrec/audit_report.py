@@ -448,14 +448,14 @@ def _write_manifest(out: Path, rows: list[list[str]]) -> None:
 
 
 def _settle_names(targets: dict[Path, Path | None]) -> list[Path]:
-    """Give each moved file whose place another file takes a free name (in place; logged): files
-    that stay where they were keep their names, whatever order the folders come in. Returns the
-    files renamed."""
-    taken = {name_key(t) for rel, t in targets.items() if t == rel}
+    """Give each file whose place another file takes (by :func:`name_key`: case aside, as macOS
+    and Windows compare names) a free name, in place, logged: files that stay where they were
+    keep their names, whatever order the folders come in, but for the second of two named alike
+    but for case. Returns the files renamed."""
+    placed = [(rel, target) for rel, target in targets.items() if target is not None]
+    taken: set[str] = set()
     renamed = []
-    for rel, target in targets.items():
-        if target is None or target == rel:
-            continue
+    for rel, target in sorted(placed, key=lambda pair: pair[1] != pair[0]):  # kept ones first
         free = free_name(target, taken)
         taken.add(name_key(free))
         if free != target:
