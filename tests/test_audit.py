@@ -359,6 +359,19 @@ def test_apply_plan_skips_a_spreadsheets_blank_rows_and_names_the_line_of_a_bad_
     assert not (tmp_path / "fixed2").exists()
 
 
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_apply_plan_reads_a_plan_a_spreadsheet_saved_with_semicolons(tmp_path, sep):
+    """Excel set to German or French saves "CSV" with semicolons (the comma is their decimal
+    mark): the plan was refused as lacking the columns file and action, which it has."""
+    data = colour_folder(tmp_path / "data", {"red": 2, "green": 2})
+    plan = tmp_path / "plan.csv"
+    rows = ["file,class,split,action,new_class,reason", "red/red_0.png,red,,relabel,green,x, y"]
+    text = "\n".join(row.replace(",", sep, 5) for row in rows)
+    plan.write_text("\ufeff" + text + "\n", "utf-8")  # and a byte-order mark
+    assert apply_plan(data, plan, tmp_path / "fixed")["relabelled"] == 1
+    assert (tmp_path / "fixed/green/red_0.png").is_file()
+
+
 def test_apply_plan_refuses_one_file_on_two_rows_with_different_actions(tmp_path):
     """The last of two rows for one file won, silently: a file a person marked remove on one row
     and keep on another was kept. Two rows that agree are fine."""

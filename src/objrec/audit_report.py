@@ -233,10 +233,10 @@ def read_plan(path: Path) -> dict[str, dict[str, str]]:
 
 def _plan_lines(path: Path) -> list[tuple[int, dict[str, str]]]:
     """Each row of the plan that is not blank, and the line it ends on; refused when the file
-    is not a CSV text with the columns file and action."""
+    is not a CSV text (comma, semicolon or tab separated) with the columns file and action."""
     try:  # utf-8-sig: a spreadsheet's "CSV UTF-8" begins with a byte-order mark
         with Path(path).open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
+            reader = csv.DictReader(f, delimiter=_separator(f))
             rows = [(reader.line_num, row) for row in reader if not _blank(row)]
             header = set(reader.fieldnames or ())
     except OSError as exc:
@@ -246,6 +246,14 @@ def _plan_lines(path: Path) -> list[tuple[int, dict[str, str]]]:
     if not {"file", "action"} <= header:  # checked with rows or without
         raise ObjrecError(f"{path} is not an audit plan: it needs the columns file and action")
     return rows
+
+
+def _separator(f: io.TextIOBase) -> str:
+    """The plan's separator: a comma, or the semicolon (or tab) a spreadsheet saves CSV with
+    where its language writes decimal commas (German, French...), when its header has no comma."""
+    header = f.readline()
+    f.seek(0)
+    return next((sep for sep in ",;\t" if sep in header), ",")
 
 
 def _blank(row: dict[Any, Any]) -> bool:
