@@ -544,7 +544,7 @@ def test_a_linked_split_whose_source_image_is_gone_says_so(
 ):
     """A split made with links reads its source folder's files: one moved or deleted since was
     left out of every listing in silence (train and evaluate had an image fewer; check only
-    noted 'a broken link, ignored' and exited 0). It is named now, and check calls it unusable."""
+    noted 'a broken link, ignored'). It is named now, with what it linked to, as check names it."""
     from objrec.check import check_folder
     from objrec.images import list_images
 
@@ -556,8 +556,11 @@ def test_a_linked_split_whose_source_image_is_gone_says_so(
         assert out / gone["file"] not in list_images(out / gone["split"])
     link = out / gone["file"]
     assert f"{link} left out: a link to {gone['source']}, which is not there" in caplog.text
-    problems = [(p.kind, p.path) for p in check_folder(out).problems if p.unusable]
-    assert problems == [("broken_link", str(link))]
+    problems = [
+        (p.kind, p.path, p.message) for p in check_folder(out).problems if "link" in p.message
+    ]
+    said = f"a link to {gone['source']}, which is not there (moved or deleted since it was linked)"
+    assert problems == [("ignored_file", str(link), f"{said}, ignored")]
 
 
 @pytest.mark.slow

@@ -1,10 +1,10 @@
 """``check``: every problem a data folder has, found without training.
 
 Each file is decoded as training would decode it. A problem is *unusable* (the file or folder cannot
-be trained on: undecodable, too large, a link to an image that is gone, an empty class, a folder of
-only one class) or a note (a file objrec ignores, an image without an extension that it reads
-anyway). ``train`` skips unusable files with one warning each and refuses a folder of one class;
-``train --strict`` refuses to start while any exist.
+be trained on: undecodable, too large, an empty class, a folder of only one class) or a note (a file
+objrec ignores, an image without an extension that it reads anyway). ``train`` skips unusable files
+with one warning each and refuses a folder of one class; ``train --strict`` refuses to start while
+any exist.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from objrec.images import (
     UnreadableImageError,
     broken_link_reason,
     has_utf8_name,
-    is_broken_image_link,
     is_hidden,
     is_image_file,
     is_link_loop,
@@ -48,17 +47,16 @@ log = logging.getLogger(__name__)
 class Problem:
     path: str
     kind: str
-    """unreadable, too_large, bad_name (not UTF-8), broken_link (a link to an image that is not
-    there), empty_class, one_class, alike_classes (named like another but for case or accents'
-    encoding), unknown_class (in valid or test, not in train), no_class_folder, ignored_hidden,
-    ignored_file, no_extension, link_loop, missing_class (a class of train that valid or test
-    lacks) or few_images (fewer than ``split`` needs, or fewer training images than it needs of a
-    whole class)"""
+    """unreadable, too_large, bad_name (not UTF-8), empty_class, one_class, alike_classes (named
+    like another but for case or accents' encoding), unknown_class (in valid or test, not in
+    train), no_class_folder, ignored_hidden, ignored_file, no_extension, link_loop,
+    missing_class (a class of train that valid or test lacks) or few_images (fewer than
+    ``split`` needs, or fewer training images than it needs of a whole class)"""
     message: str
     unusable: bool
 
 
-FILE_KINDS = ("unreadable", "too_large", "bad_name", "broken_link")
+FILE_KINDS = ("unreadable", "too_large", "bad_name")
 """The kinds of unusable problem that are one image file each; the others are folders."""
 
 
@@ -122,16 +120,10 @@ def _walk(folder: Path, result: CheckResult, above: frozenset[str]) -> list[Path
             images.append(path)
             if not path.suffix:
                 result.note(path, "no_extension", "no file extension, read as an image")
-        elif is_broken_image_link(path):
-            reason = broken_link_reason(path)
-            result.problems.append(Problem(str(path), "broken_link", reason, True))
         else:
             broken = path.is_symlink() and not path.exists()
-            result.note(
-                path,
-                "ignored_file",
-                f"{'a broken link' if broken else 'not an image file'}, ignored",
-            )
+            what = broken_link_reason(path) if broken else "not an image file"
+            result.note(path, "ignored_file", f"{what}, ignored")
     return images
 
 

@@ -292,7 +292,7 @@ def is_broken_image_link(path: Path) -> bool:
 
 
 def broken_link_reason(path: Path) -> str:
-    """Why a broken image link (:func:`is_broken_image_link`) cannot be read."""
+    """Why a broken link (:func:`is_broken_image_link`, or any other) cannot be read."""
     target = os.readlink(path)
     return f"a link to {target}, which is not there (moved or deleted since it was linked)"
 
