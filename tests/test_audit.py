@@ -1048,6 +1048,37 @@ def test_the_plan_keeps_the_correctly_labelled_copy_of_a_picture_in_two_classes(
     )
 
 
+@pytest.mark.slow
+def test_the_plan_removes_only_copies_of_a_kept_image_never_a_chains_far_end():
+    """Six photos each a near-duplicate of the next only (a burst drifting from one view to
+    another) form one group, every image of which but the first the plan removed as 'near-
+    duplicate of red/0.png (similarity 0.961)', though red/5.png is another picture (0.17 to
+    it). An image is removed only as a copy of one kept, named with their own similarity; one
+    like none kept is kept, said to be another picture."""
+    from objrec.audit import Inventory, Item, duplicate_groups
+    from objrec.audit_report import plan_rows
+
+    n, rng = 6, np.random.default_rng(0)
+    a, b = np.linalg.qr(rng.normal(size=(16, 2)))[0].T  # two orthogonal unit vectors
+    unit = np.stack([np.cos(0.28 * k) * a + np.sin(0.28 * k) * b for k in range(n)])
+    unit = unit.astype(np.float32)  # each 0.961 like the next, 0.847 the one after, ...
+    hashes = [int.from_bytes(rng.bytes(32), "big") for _ in range(n)]  # about 128 bits apart
+    facts = [dedup.ImageFacts(width=64, height=56, phash=h, phash_mirror=h) for h in hashes]
+    items = [Item(Path(f"/d/red/{k}.png"), f"red/{k}.png", 0, None) for k in range(n)]
+    inv = Inventory(Path("/d"), ("red",), items, False)
+    groups, _ = duplicate_groups(inv, np.arange(n), unit, facts, dedup.DuplicateRule(), None)
+    assert [g["paths"] for g in groups] == [[f"red/{k}.png" for k in range(n)]]
+    result = AuditResult([], groups, [], n, ["red"])
+    plan = {row["file"]: (row["action"], row["reason"]) for row in plan_rows(result, inv)}
+    for k in (1, 3, 5):
+        copy = f"within class near-duplicate of red/{k - 1}.png (similarity 0.961)"
+        assert plan[f"red/{k}.png"] == ("remove", copy)
+    for k in (2, 4):
+        assert plan[f"red/{k}.png"][0] == "keep"
+        assert "like none of the images the plan keeps" in plan[f"red/{k}.png"][1]
+    assert "red/0.png" not in plan
+
+
 def csv_rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as f:
         return list(csv.DictReader(f))

@@ -243,9 +243,9 @@ class AuditResult:
         return found | {"classes_not_judged": list(self.unjudged)}
 
     def drop_positions(self) -> None:
-        """Take the rows' private keys out (``_index``, ``_like``, ``_indices``, ``_degenerate``:
-        where each image is in the inventory, which the plan and the page read): the rows
-        ``audit`` returns hold what the CSVs show, nothing internal."""
+        """Take the rows' private keys out (``_index``, ``_like``, ``_indices``, ``_pairs``,
+        ``_degenerate``: where each image is in the inventory, which the plan and the page read):
+        the rows ``audit`` returns hold what the CSVs show, nothing internal."""
         for name in ("label_issues", "near_duplicates", "look_alikes", "outliers"):
             rows = [
                 {k: v for k, v in r.items() if not k.startswith("_")} for r in getattr(self, name)
@@ -541,7 +541,7 @@ def duplicate_groups(
 
 def group_rows(inv: Inventory, idx, sub_facts, pairs, groups, suggested) -> list[dict[str, Any]]:
     """One row per group: its members (the copy to keep first: ``keep_order``), splits, classes
-    and signals."""
+    and signals; ``_pairs``: the similarity of each pair of them linked directly."""
     sims = {(p.i, p.j): p for p in pairs}
     rows = []
     for group in groups:
@@ -558,6 +558,9 @@ def group_rows(inv: Inventory, idx, sub_facts, pairs, groups, suggested) -> list
                 "crop_distance": max(p.crop_distance for p in linked),
                 "kind": _group_kind(items),
                 "_indices": [int(idx[m]) for m in members],
+                "_pairs": {
+                    dedup.pair_key(int(idx[p.i]), int(idx[p.j])): p.similarity for p in linked
+                },
             }
         )
     order = {"across splits": 0, "across classes": 1, "within class": 2}

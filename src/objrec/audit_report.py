@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from jinja2 import Environment, select_autoescape
 
+from objrec import dedup
 from objrec.data import SPLITS, class_key, is_split_folder
 from objrec.errors import ObjrecError
 from objrec.images import (
@@ -56,8 +57,12 @@ LOOK_ALIKE_REASON = (
     "looks like {first} (look-alikes {kind}, similarity {sim:.3f}): "
     "remove it only if it is the same picture"
 )
+CHAIN_REASON = (
+    "in a near-duplicate group ({kind}) with {first}, but like none of the images the plan keeps "
+    "(only like images it removes): another picture, kept"
+)
 """The plan's reasons for a group's other images (``remove`` and ``keep``): ``first`` is the
-group's first image, the one kept."""
+image it is a copy of, or looks like (kept), or the group's first image, kept."""
 ACTIONS = ("keep", "remove", "relabel")
 GROUP_COLUMNS = (
     *("paths", "splits", "classes", "similarity"),
@@ -168,26 +173,57 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
             },
         )
 
-    def propose_group(groups: list[dict], action: str, reason: str) -> None:
-        """``action`` for each image of a group but its first; ``reason`` names the first, and
-        says when the image was flagged as a wrong label too (:func:`flagged_note`)."""
+    def propose_group(groups: list[dict], action: str, reason: str) -> list[tuple[int, str]]:
+        """``action`` for each image of a group but its first, linked to one kept before it (or,
+        for ``keep``, to any), which ``reason`` names, saying when the image was flagged as a
+        wrong label too (:func:`flagged_note`); the images of a chain like none kept before
+        them are kept, returned with their reason."""
+        chained = []
         for group in groups:
-            first, *others = group["_indices"]
-            for index in others:
-                said = reason.format(
-                    first=inv.rel(inv.items[first]), kind=group["kind"], sim=group["similarity"]
-                )
+            first = inv.rel(inv.items[group["_indices"][0]])
+            for index, twin, sim in group_links(group, remove=action == "remove"):
+                if twin is None:
+                    chained.append((index, CHAIN_REASON.format(first=first, kind=group["kind"])))
+                    continue
+                said = reason.format(first=inv.rel(inv.items[twin]), kind=group["kind"], sim=sim)
                 propose(index, action, "", said + flagged_note(index, group, inv, flagged))
+        return chained
 
     flagged = {issue["_index"]: issue["suggested"] for issue in result.label_issues}
 
-    propose_group(result.near_duplicates, "remove", NEAR_DUPLICATE_REASON)
+    chained = propose_group(result.near_duplicates, "remove", NEAR_DUPLICATE_REASON)
     for issue in result.label_issues:
         propose(issue["_index"], "relabel", issue["suggested"], issue["evidence"])
     for row in result.outliers:
         propose(row["_index"], "keep", "", f"outlier: {row['reason']}")
+    for index, reason in chained:
+        propose(index, "keep", "", reason)
     propose_group(result.look_alikes, "keep", LOOK_ALIKE_REASON)
     return list(rows.values())
+
+
+def group_links(group: dict[str, Any], remove: bool) -> list[tuple[int, int | None, float]]:
+    """Each image of a group but its first (``audit.keep_order``'s), the image it is most like of
+    those it is linked to directly, and their similarity. ``remove``: of those kept before it,
+    and None for one like none of them: in a chain (A like B, B like C, C unlike A), C was
+    removed as a copy of A, though another picture; it is kept, and counts as kept after it."""
+    first, *others = group["_indices"]
+    kept = [first]
+    found: list[tuple[int, int | None, float]] = []
+    for index in others:
+        sims = group["_pairs"]
+        near = [
+            (sims[key], other)
+            for other in (kept if remove else group["_indices"])
+            if (key := dedup.pair_key(index, other)) in sims
+        ]
+        if near:
+            sim, twin = max(near)
+            found.append((index, twin, sim))
+        else:
+            kept.append(index)
+            found.append((index, None, 0.0))
+    return found
 
 
 def flagged_note(index: int, group: dict, inv: Inventory, flagged: dict[int, str]) -> str:

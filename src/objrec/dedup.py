@@ -579,6 +579,11 @@ class Pair:
     """Only alike (``DuplicateRule.look_alike``), not a near-duplicate."""
 
 
+def pair_key(i: int, j: int) -> tuple[int, int]:
+    """Two images' key in a map of pairs (an audit group row's ``_pairs``), lower index first."""
+    return min(i, j), max(i, j)
+
+
 def hash_distance(a: ImageFacts, b: ImageFacts) -> int:
     return min(int(a.phash ^ b.phash).bit_count(), int(a.phash ^ b.phash_mirror).bit_count())
 
