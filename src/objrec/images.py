@@ -263,8 +263,8 @@ def list_images(
     Hidden files and folders are skipped; a link that loops back, a link to an image that is not
     there, and an image whose name is not UTF-8, are skipped with a warning (the last two once
     per :func:`warned_once_per_file` block; the last put in ``bad_names`` instead, when given).
-    The other visible files (not images) are skipped, or put in ``others``, when given, for the
-    caller to name.
+    The other visible files (not images, links to nothing too) are skipped, or put in
+    ``others``, when given, for the caller to name.
     """
     found = []
     for path, kind in walk_tree(Path(folder)):
@@ -277,10 +277,10 @@ def list_images(
                 bad_names.append(path)
             else:
                 warn_once("bad name", path, "%s left out: %s", path, BAD_NAME)
-        elif kind == "file" and is_broken_image_link(path):
-            warn_once("broken link", path, "%s left out: %s", path, broken_link_reason(path))
         elif kind == "file" and others is not None:
             others.append(path)
+        elif kind == "file" and is_broken_image_link(path):
+            warn_once("broken link", path, "%s left out: %s", path, broken_link_reason(path))
     return sorted(found, key=path_order)
 
 
