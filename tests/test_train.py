@@ -80,3 +80,20 @@ def test_neighbouring_seeds_do_not_replay_each_others_order_an_epoch_apart_under
     order = {(s, e): list(view_choice(s, e)) for s, e in ((3, 2), (4, 1))}
     assert order[3, 2] != order[4, 1]
     assert sorted(order[3, 2]) != sorted(order[4, 1])  # not even the same images on rank 0
+
+
+@pytest.mark.slow
+def test_train_takes_its_settings_as_keywords_as_split_folder_and_evaluate_do(tmp_path, split_dir):
+    """A notebook's ``train(data, out, epochs=3)`` was a TypeError, where ``split_folder`` and
+    ``evaluate`` take their settings as keywords."""
+    import json
+
+    from objrec.errors import ObjrecError
+
+    settings = tiny_train_config(epochs=3).to_dict()
+    result = train(split_dir, tmp_path / "run", **settings)
+    assert len(result.history) == 3
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["epochs"] == 3
+    with pytest.raises(ObjrecError, match="not both"):
+        train(split_dir, tmp_path / "other", tiny_train_config(), epochs=3)
+    assert not (tmp_path / "other").exists()

@@ -31,7 +31,7 @@ from objrec.backbones import Body, build_body, get_backbone, resolve_data_config
 from objrec.check import require_clean
 from objrec.checkpoint import BEST, LAST, SavedTraining, restore_training_state
 from objrec.confidence import FittedConfidence, fit_confidence
-from objrec.config import DataConfig, TrainConfig, as_config
+from objrec.config import DataConfig, TrainConfig, as_config, settings
 from objrec.data import (
     ClassFolder,
     class_dirs,
@@ -119,21 +119,22 @@ def train(
     strict: bool = False,
     device: str = "auto",
     precision_why: str | None = None,
+    **keywords: Any,
 ) -> TrainResult:
     """Train a new head on the frozen backbone's cached features; save the best epoch's model.
 
     Args:
         data_dir: a split folder (``train/``, ``valid/``, ``test/``), e.g. from ``split_folder``.
         out: the run folder; refused when it already holds a model, unless ``force``.
-        config: the settings; default ``TrainConfig()``. Ignored when resuming (the run's own).
+        config: the settings: a ``TrainConfig``, a mapping of its fields, or its fields as
+            ``keywords`` (``epochs=20``); default ``TrainConfig()``. Ignored when resuming.
         reporter: receives progress and epoch lines (None: nothing is shown).
         resume: continue the run in ``out`` after its last completed epoch.
         strict: refuse to start while ``objrec check`` finds unusable files.
-        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (see ``objrec.devices``): where the
-            frozen pass, the head and fine-tuning run. Not part of the run's settings: a resumed
-            run may continue on another device.
-        precision_why: why ``config.precision`` is what it is, when not ``auto``, as reported
-            and recorded (default: ``--precision X``, the CLI's option).
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (``objrec.devices``): where the frozen
+            pass, the head and fine-tuning run; not a run setting, so a resume may move.
+        precision_why: why ``config.precision``, when not ``auto``, is what it is, as reported
+            and recorded (default: the CLI's ``--precision X``).
 
     Under ``torchrun`` the ranks share the frozen pass and train the head with
     DistributedDataParallel, each on GPU ``LOCAL_RANK`` on a GPU machine; only rank 0 reports and
@@ -144,8 +145,8 @@ def train(
             saying what was kept when the head had not trained an epoch yet.
     """
     request = RunRequest(force=force, resume=resume, strict=strict, precision_why=precision_why)
-    config = as_config(TrainConfig, config)  # a mapping of its settings will do
-    if config is not None and config.cache_dir:  # recorded with the run: the folder it names now
+    config = settings(TrainConfig, as_config(TrainConfig, config), keywords, "train")
+    if config.cache_dir:  # recorded with the run: the folder it names now
         config = replace(config, cache_dir=str(Path(config.cache_dir).resolve()))
     with process_group(device) as world:
         reporter = or_silent(reporter) if world.main else SILENT
