@@ -290,7 +290,7 @@ def test_apply_plan_refuses_a_bad_plan(tmp_path):
             apply_plan(planted, plan, tmp_path / "fixed")
         assert not (tmp_path / "fixed").exists()
     plan.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")  # not text: one sentence, no traceback
-    with pytest.raises(ObjrecError, match="not a CSV text file"):
+    with pytest.raises(ObjrecError, match=r"not an audit plan in UTF-8 \(byte 0x89 at 0 is not"):
         apply_plan(planted, plan, tmp_path / "fixed")
 
 
@@ -370,6 +370,18 @@ def test_apply_plan_reads_a_plan_a_spreadsheet_saved_with_semicolons(tmp_path, s
     plan.write_text("\ufeff" + text + "\n", "utf-8")  # and a byte-order mark
     assert apply_plan(data, plan, tmp_path / "fixed")["relabelled"] == 1
     assert (tmp_path / "fixed/green/red_0.png").is_file()
+
+
+def test_a_plan_a_spreadsheet_saved_in_another_encoding_is_refused_saying_how_to_save_it(
+    tmp_path,
+):
+    """Excel's plain "CSV" on Windows saves cp1252: a plan naming café/ was refused as 'not a CSV
+    text file' with Python's codec message, though it is one; the error says what to do."""
+    data = colour_folder(tmp_path / "data", {"red": 2, "green": 2})
+    plan = tmp_path / "plan.csv"
+    plan.write_bytes("file,action\ncaf\u00e9/red_0.png,remove\n".encode("cp1252"))
+    with pytest.raises(ObjrecError, match=r"byte 0xe9 at 15 is not UTF-8 text.*save it as CSV UT"):
+        apply_plan(data, plan, tmp_path / "fixed")
 
 
 def test_apply_plan_refuses_one_file_on_two_rows_with_different_actions(tmp_path):

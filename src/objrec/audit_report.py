@@ -277,7 +277,13 @@ def _plan_lines(path: Path) -> list[tuple[int, dict[str, str]]]:
             header = set(reader.fieldnames or ())
     except OSError as exc:
         raise ObjrecError(f"cannot read the plan {path}: {exc}") from exc
-    except (UnicodeDecodeError, csv.Error) as exc:
+    except UnicodeDecodeError as exc:
+        raise ObjrecError(
+            f"{path} is not an audit plan in UTF-8 (byte {exc.object[exc.start]:#04x} at "
+            f"{exc.start} is not UTF-8 text): a spreadsheet's plain CSV may be in another "
+            "encoding; save it as CSV UTF-8"
+        ) from None
+    except csv.Error as exc:
         raise ObjrecError(f"{path} is not an audit plan: not a CSV text file ({exc})") from None
     if not {"file", "action"} <= header:  # checked with rows or without
         raise ObjrecError(f"{path} is not an audit plan: it needs the columns file and action")
