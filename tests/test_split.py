@@ -443,6 +443,7 @@ def test_a_split_killed_while_moving_in_over_an_earlier_one_is_not_called_whole(
         m.setattr(split_module.shutil, "rmtree", lambda *a, **k: None)
         with pytest.raises(KeyboardInterrupt):
             split_folder(image_folder, out, force=True, seed=7)
+    caplog.clear()  # a kill says nothing: only this stand-in's Ctrl-C is told of the mix
     (stage,) = out.glob(".objrec-split-*")
     hour_ago = time.time() - 3600
     os.utime(stage, (hour_ago, hour_ago))
@@ -617,6 +618,34 @@ def test_a_cache_folder_where_the_facts_lock_cannot_be_made_is_one_sentence(tmp_
     unwritable = r"image facts store .* cannot be written .*permissions"
     with pytest.raises(ObjrecError, match=unwritable), dedup.facts_lock(tmp_path / "facts.sqlite"):
         pass
+
+
+@pytest.mark.slow
+def test_a_split_stopped_while_moving_its_folders_in_keeps_its_stage_and_says_so(
+    tmp_path, image_folder, known_facts, monkeypatch, caplog
+):
+    """Ctrl-C in a forced split's ``_swap_in`` (train moved in, valid and test not yet) removed
+    the staging folder: DATA then held the new train beside the old valid and test and the old
+    manifest, images in train and in test, looking like the earlier split, with no word. The
+    stage is kept as a kill leaves it, and the stop says what DATA holds and what to do."""
+    out = tmp_path / "data"
+    split_folder(image_folder, out, seed=0)
+
+    def moved_train(stage, out):
+        shutil.rmtree(out / "train")
+        (stage / "train").rename(out / "train")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(split_module, "_swap_in", moved_train)
+    with caplog.at_level(logging.WARNING, logger="objrec"), pytest.raises(KeyboardInterrupt):
+        split_folder(image_folder, out, seed=1, force=True)
+    (stage,) = out.glob(".objrec-split-*")
+    assert sorted(p.name for p in stage.iterdir()) == ["manifest.csv", "test", "valid"]
+    assert f"stopped while moving its folders into {out}, which now mixes" in caplog.text
+    assert f"split again with `force=True` before using it; {stage} holds" in caplog.text
+    monkeypatch.undo()
+    split_folder(image_folder, out, seed=1, force=True)
+    assert split_module.holds_whole_split(out)
 
 
 def killed_while_moving_in(out, image_folder, monkeypatch):

@@ -654,12 +654,32 @@ def _write(src: Path, out: Path, assignment, hashes, mode: str) -> None:
             try:
                 with reported_as(out, stage):
                     _write_files(src, stage, assignment, hashes, mode)
-                _swap_in(stage, out)
-            finally:
+            except BaseException:
                 shutil.rmtree(stage, ignore_errors=True)
+                raise
+            _swap_in_or_keep(stage, out)
+            shutil.rmtree(stage, ignore_errors=True)
         if partial is not None:
             shutil.rmtree(partial)
             log.info("removed %s, the rest of the split that was stopped", partial)
+
+
+def _swap_in_or_keep(stage: Path, out: Path) -> None:
+    """:func:`_swap_in`; stopped part way (Ctrl-C, an error), it keeps ``stage`` as a killed
+    split leaves it, for the next split to name and replace (:func:`partial_split`), and says so:
+    ``out`` then mixes this split's folders with an earlier one's, an image of one in train and of
+    the other in test. (Removing the stage hid that: ``out`` looked like the earlier split.)"""
+    try:
+        _swap_in(stage, out)
+    except BaseException:
+        log.warning(
+            "the split was stopped while moving its folders into %s, which now mixes them with "
+            "an earlier split's (an image may be in train and in test): split again with "
+            "`force=True` before using it; %s holds the rest of this one until then",
+            out,
+            stage,
+        )
+        raise
 
 
 def _swap_in(stage: Path, out: Path) -> None:
