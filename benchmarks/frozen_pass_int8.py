@@ -1,6 +1,7 @@
 """The default's frozen pass in fp32 and in int8: the body alone, decoding alone, files to features.
 
     python benchmarks/frozen_pass_int8.py [--data /work/splits/s0] [--images 256] [--repeats 3]
+    python benchmarks/frozen_pass_int8.py --engines [--images 64]
 
 On a fixed sample of ``--images`` training images of the split (seeded), with the default
 three-body ensemble at 240 px, batch 16 (objrec's ``FROZEN_BATCH``), torch's thread count for ONNX
@@ -17,12 +18,23 @@ Runtime:
 * the agreement of int8 features with fp32's on the same files: median and minimum cosine.
 
 Every rate is the median of ``--repeats`` runs (images/s); the body-alone rates follow a warm-up.
+
+``--engines`` times the body alone instead, on ready tensors of ``--images`` of the split's valid
+images, one batch of 16 at a time: each body of the backbone, then the backbone, in eager PyTorch
+fp32, PyTorch bfloat16 (autocast, channels-last: oneDNN's AMX kernels where the CPU has AMX), ONNX
+Runtime fp32 and ONNX Runtime int8 (``objrec.quantize``'s defaults), with each one's agreement
+with PyTorch fp32 (median and minimum cosine); the graphs stay in a temporary folder. It ends by
+saying whether the process was granted AMX tiles (Linux, x86-64).
 """
 
 from __future__ import annotations
 
+import copy
+import ctypes
 import os
+import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -43,7 +55,7 @@ from objrec.features import (
     compute_features,
 )
 from objrec.quantize import calibration_sample, quantize_body
-from objrec.runtime import export_onnx, onnx_session
+from objrec.runtime import OnnxModel, export_onnx, onnx_session
 from objrec.transforms import draft_size
 
 
@@ -136,13 +148,84 @@ def agreement(features: dict, views: dict) -> None:
     print(f"  int8 with and without spinning give identical features: {np.array_equal(*spinning)}")
 
 
+def amx_granted() -> bool | None:
+    """Whether this process may use AMX tiles (Linux grants them on request: ONNX Runtime asks when
+    it loads, oneDNN when it first needs them); None off Linux on x86-64."""
+    if sys.platform != "linux" or platform.machine() != "x86_64":
+        return None
+    granted = ctypes.c_ulong(0)  # arch_prctl(ARCH_GET_XCOMP_PERM): bit 18 is XTILEDATA
+    ctypes.CDLL(None).syscall(158, 0x1022, ctypes.byref(granted))
+    return bool(granted.value & (1 << 18))
+
+
+def engines(body, data, tmp: Path) -> dict:
+    """The body in each engine: a call on a ready batch, returning float32 features."""
+    channels_last = copy.deepcopy(body).to(memory_format=torch.channels_last)
+
+    @torch.inference_mode()
+    def eager(x: torch.Tensor) -> torch.Tensor:
+        return body(x)
+
+    @torch.inference_mode()
+    def bfloat16(x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return channels_last(x.contiguous(memory_format=torch.channels_last)).float()
+
+    fp32_path = export_onnx(body, tmp / f"{id(body)}.onnx", data.input_size)
+    return {
+        "PyTorch fp32": eager,
+        "PyTorch bf16, channels-last": bfloat16,
+        "ONNX Runtime fp32": OnnxModel(fp32_path),
+        "ONNX Runtime int8": OnnxModel(quantize_body(body, data, tmp).graph_bytes()),
+    }
+
+
+def compare_engines(spec, data, args) -> None:
+    """``--engines``: each body of ``spec`` and ``spec`` itself, body alone, in each engine."""
+    valid = scan_class_folder(args.data / "valid").samples
+    samples, _ = calibration_sample(valid, args.images, seed=3)
+    centre = SeededViewDataset(samples, ViewSpec(data).transform(), 0, draft_size(data))
+    batches = torch.stack([centre[i][0] for i in range(len(samples))]).split(FROZEN_BATCH)
+    print(
+        f"{len(samples)} valid images of {args.data}, {data.input_size} px, batch {FROZEN_BATCH}, "
+        f"{torch.get_num_threads()} threads; body alone, images/s (load average "
+        f"{os.getloadavg()[0]:.1f})"
+    )
+    names = [*spec.name.split("+"), spec.name] if "+" in spec.name else [spec.name]
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            runs = engines(build_body(get_backbone(name)).eval(), data, Path(tmp))
+            features = {}
+            for engine, run in runs.items():
+                run(batches[0])
+
+                def once(run=run, engine=engine, features=features):
+                    features[engine] = torch.cat([run(x) for x in batches])
+
+                rate = median_rate(once, len(samples), args.repeats)
+                med, low = cosine(features[engine], features["PyTorch fp32"])
+                print(
+                    f"  {name}, {engine:28s} {rate:7.1f}   cosine to PyTorch fp32: "
+                    f"median {med:.4f}, min {low:.4f}",
+                    flush=True,
+                )
+    print(f"AMX tiles granted to this process: {amx_granted()}")
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     parser = sample_parser(__doc__, images=256, repeats=3)
     parser.add_argument(
         "--backbone", default=DEFAULT_BACKBONE, help="body measured [default: objrec's default]"
     )
+    parser.add_argument(
+        "--engines", action="store_true", help="each body alone in PyTorch and ONNX Runtime"
+    )
     args = parser.parse_args()
     spec = get_backbone(args.backbone)
+    if args.engines:
+        compare_engines(spec, resolve_data_config(spec), args)
+        return
     data = resolve_data_config(spec)
     train = scan_class_folder(args.data / "train").samples
     samples, _ = calibration_sample(train, args.images, seed=2)
