@@ -56,6 +56,15 @@ def test_a_config_saved_before_precision_existed_ran_in_fp32_not_auto():
     assert TrainConfig.from_dict({**saved, "precision": "int8"}).precision == "int8"
 
 
+def test_a_config_saved_before_head_precision_existed_trained_its_head_in_fp32():
+    saved = TrainConfig(backbone="tiny_test").to_dict()
+    del saved["head_precision"]
+    assert TrainConfig.from_dict(saved).head_precision == "fp32"
+    assert TrainConfig().head_precision == "auto"
+    with pytest.raises(ObjrecError, match="`head_precision` must be one of auto, fp32, bf16"):
+        TrainConfig(head_precision="fp16")
+
+
 def test_a_data_config_needs_a_resize_at_least_its_crop_and_known_interpolation():
     with pytest.raises(ObjrecError, match="resize size"):
         DataConfig(input_size=224, resize_size=200)

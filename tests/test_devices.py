@@ -10,7 +10,13 @@ import torch.distributed as dist
 from torch import nn
 
 from objrec.backbones import build_body, get_backbone
-from objrec.devices import backend_for, batch_for_memory, loader_settings, resolve_device
+from objrec.devices import (
+    backend_for,
+    batch_for_memory,
+    bf16_matrix_unit,
+    loader_settings,
+    resolve_device,
+)
 from objrec.distributed import World, process_group, world_from_env
 from objrec.engine import model_device, on_device
 from objrec.errors import ObjrecError
@@ -268,3 +274,12 @@ def test_the_cli_refuses_cuda_without_a_gpu_in_one_sentence_naming_the_option(tm
     err = capsys.readouterr().err
     assert "--device cuda:1: PyTorch sees no CUDA GPU here" in err
     assert "Traceback" not in err
+
+
+def test_amx_bf16_is_read_from_the_cpus_flags(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("flags\t\t: fpu avx512f avx512_bf16 amx_tile amx_int8\n")
+    assert not bf16_matrix_unit(cpuinfo)  # bfloat16 dot products, but no bfloat16 tiles
+    cpuinfo.write_text("flags\t\t: fpu avx512f avx512_bf16 amx_bf16 amx_tile amx_int8\n")
+    assert bf16_matrix_unit(cpuinfo) == torch.backends.mkldnn.is_available()
+    assert not bf16_matrix_unit(tmp_path / "missing")

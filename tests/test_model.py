@@ -120,3 +120,21 @@ def test_an_optimizer_state_from_before_fused_adam_keeps_the_fused_kernel():
         train_one_epoch(head, [(x, y)], optimizer)
     x = torch.randn(8, 16)
     assert torch.allclose(old.eval()(x), new.eval()(x), atol=1e-5)
+
+
+def test_low_precision_training_runs_bf16_products_on_float32_weights_and_evaluates_in_float32():
+    from objrec.model import LowPrecisionTraining
+
+    torch.manual_seed(0)
+    head = build_head(64, 5, 32, 0.0, 3)  # no dropout: training and evaluation see the same model
+    wrapped = LowPrecisionTraining(head)
+    x = torch.randn(16, 64)
+    exact = head.train()(x)
+    rounded = wrapped.train()(x)
+    assert rounded.dtype == torch.float32 and not torch.equal(rounded, exact)
+    assert torch.allclose(rounded, exact, atol=0.05)
+    rounded.sum().backward()
+    assert all(p.dtype == p.grad.dtype == torch.float32 for p in head.parameters())
+    with torch.no_grad():
+        assert torch.equal(wrapped.eval()(x), head.eval()(x))
+    assert list(wrapped.state_dict()) == [f"module.{k}" for k in head.state_dict()]

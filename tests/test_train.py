@@ -97,3 +97,92 @@ def test_train_takes_its_settings_as_keywords_as_split_folder_and_evaluate_do(tm
     with pytest.raises(ObjrecError, match="not both"):
         train(split_dir, tmp_path / "other", tiny_train_config(), epochs=3)
     assert not (tmp_path / "other").exists()
+
+
+def test_auto_trains_the_head_in_bf16_only_on_a_cpu_with_amx_in_one_process(monkeypatch):
+    import torch
+
+    from objrec.distributed import World
+    from objrec.train import auto_head_precision
+
+    module = importlib.import_module("objrec.train")
+    cpu = World(device=torch.device("cpu"))
+    monkeypatch.setattr(module, "bf16_matrix_unit", lambda: True)
+    assert auto_head_precision(cpu) == ("bf16", "this CPU has amx_bf16")
+    assert auto_head_precision(World(device=torch.device("cuda", 0)))[0] == "fp32"
+    torchrun = World(rank=0, size=2, device=torch.device("cpu"), launched=True)
+    assert auto_head_precision(torchrun)[0] == "fp32"
+    monkeypatch.setattr(module, "bf16_matrix_unit", lambda: False)
+    assert auto_head_precision(cpu) == ("fp32", "this CPU has no AMX bfloat16 tiles (amx_bf16)")
+
+
+def test_bf16_is_refused_under_torchrun_and_a_forced_precision_is_kept():
+    import torch
+
+    from objrec.distributed import World
+    from objrec.errors import ObjrecError
+    from objrec.train import settle_head_precision
+
+    torchrun = World(rank=0, size=2, device=torch.device("cpu"), launched=True)
+    with pytest.raises(ObjrecError, match=r"head_precision.*torchrun"):
+        settle_head_precision(tiny_train_config(head_precision="bf16"), torchrun)
+    config, why = settle_head_precision(tiny_train_config(head_precision="fp32"), World())
+    assert config.head_precision == "fp32" and why == {"head": "fp32", "head_why": "asked for"}
+
+
+def autocast_of_head_forwards(monkeypatch) -> list[tuple[bool, bool, object]]:
+    """Each forward of the run's head from now on: (training, autocast on, its CPU dtype)."""
+    import torch
+
+    module = importlib.import_module("objrec.train")
+    seen: list[tuple[bool, bool, object]] = []
+
+    def record(head, args):
+        on = torch.is_autocast_enabled("cpu")
+        seen.append((head.training, on, torch.get_autocast_dtype("cpu") if on else None))
+
+    built = module.build_head
+
+    def build_head(*args, **kwargs):
+        head = built(*args, **kwargs)
+        head.register_forward_pre_hook(record)
+        return head
+
+    monkeypatch.setattr(module, "build_head", build_head)
+    return seen
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("amx", [True, False])
+def test_the_head_trains_under_bf16_autocast_where_the_cpu_has_amx_and_validates_in_fp32(
+    tmp_path, split_dir, monkeypatch, amx
+):
+    import json
+
+    import torch
+
+    module = importlib.import_module("objrec.train")
+    monkeypatch.setattr(module, "bf16_matrix_unit", lambda: amx)
+    seen = autocast_of_head_forwards(monkeypatch)
+    result = train(split_dir, tmp_path / "run", tiny_train_config(epochs=3))
+    used = "bf16" if amx else "fp32"
+    assert result.precision["head"] == used and result.precision["head_why"].startswith("auto")
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["head_precision"] == used
+    training = {(on, dtype) for is_training, on, dtype in seen if is_training}
+    assert training == ({(True, torch.bfloat16)} if amx else {(False, None)})
+    assert {on for is_training, on, _ in seen if not is_training} == {False}
+
+
+@pytest.mark.slow
+def test_the_same_seed_trains_the_same_head_in_bf16(tmp_path, split_dir):
+    import torch
+    from safetensors.torch import load_file
+
+    from objrec.checkpoint import BEST
+
+    config = tiny_train_config(head_precision="bf16", epochs=4)
+    first = train(split_dir, tmp_path / "a", config)
+    second = train(split_dir, tmp_path / "b", config)
+    assert [r["valid_loss"] for r in first.history] == [r["valid_loss"] for r in second.history]
+    a, b = load_file(tmp_path / "a" / BEST), load_file(tmp_path / "b" / BEST)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

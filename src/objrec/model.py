@@ -121,6 +121,25 @@ def mean_log_probs(member_logits: torch.Tensor) -> torch.Tensor:
     return member_logits.log_softmax(-1).logsumexp(0) - math.log(len(member_logits))
 
 
+class LowPrecisionTraining(nn.Module):
+    """``module`` whose training forward runs under autocast in ``dtype`` (bfloat16 by default):
+    its matrix products take ``dtype`` inputs, while its weights, their gradients and the
+    optimizer's updates stay float32, and the outputs are returned as float32 for the loss. In
+    evaluation mode ``module`` runs as it is, in float32, so validation losses (and early stopping
+    on them) are measured as before. The wrapped module is ``module``, as DistributedDataParallel
+    names it, so that ``engine.fit`` saves and restores the module's own weights."""
+
+    def __init__(self, module: nn.Module, dtype: torch.dtype = torch.bfloat16):
+        super().__init__()
+        self.module, self.dtype = module, dtype
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return self.module(x)
+        with torch.autocast(x.device.type, dtype=self.dtype):
+            return self.module(x).float()
+
+
 def as_stored(features: torch.Tensor, feature_dtype: str) -> torch.Tensor:
     """``features`` rounded as the feature store keeps them (``float16`` rows), in their own
     dtype: a head fitted on float16 rows sees those, and ``evaluate`` reads them, so every path

@@ -39,7 +39,7 @@ from objrec.data import (
     require_two_classes,
     scan_class_folder,
 )
-from objrec.devices import loader_settings
+from objrec.devices import BF16_MATRIX_FLAG, bf16_matrix_unit, loader_settings
 from objrec.distributed import SINGLE, World, epoch_seed, process_group
 from objrec.engine import Diverged, EarlyStopping, FitState, fit
 from objrec.errors import Interrupted, ObjrecError
@@ -61,7 +61,7 @@ from objrec.finetune import FinetuneModel, optimizer_for, split_body, unfreeze, 
 from objrec.images import warned_once_per_file
 from objrec.leakage import seen_in_state, union_seen
 from objrec.meta import Calibration, RunMeta
-from objrec.model import Classifier, build_head, count_parameters
+from objrec.model import Classifier, LowPrecisionTraining, build_head, count_parameters
 from objrec.outputs import takes_back_folders
 from objrec.progress import SILENT, Reporter, listed, or_silent, plural, some_of
 from objrec.quantize import QuantizedBody, auto_precision, quantize_body
@@ -278,9 +278,12 @@ def open_run(
     else:
         out = open_run_folder(out, request.force, data_dir)
     config, precision = settle_precision(config or TrainConfig(), world, request.precision_why)
+    config, head = settle_head_precision(config, world)
+    precision |= head
     if request.resume:  # settled when the run started
-        precision["why"] = "the resumed run's own"
+        precision["why"] = precision["head_why"] = "the resumed run's own"
     reporter.note(f"frozen body in {precision['used']} ({precision['why']})")
+    reporter.note(f"head trains in {precision['head']} ({precision['head_why']})")
     return out, saved, config, precision
 
 
@@ -295,6 +298,31 @@ def settle_precision(
     spec = get_backbone(config.backbone)
     used, why = auto_precision(spec, world.device, config.finetune_blocks)
     return replace(config, precision=used), {"used": used, "why": f"auto: {why}"}
+
+
+def settle_head_precision(config: TrainConfig, world: World) -> tuple[TrainConfig, dict[str, str]]:
+    """``config`` with ``head_precision="auto"`` settled to ``bf16`` or ``fp32``
+    (:func:`auto_head_precision`), so the run records the one used; and which (``head``) and why
+    (``head_why``). bf16 is refused under torchrun, whose DistributedDataParallel head trains in
+    fp32."""
+    if config.head_precision == "bf16" and world.distributed:
+        raise ObjrecError('`head_precision="bf16"` does not run under torchrun yet: use fp32')
+    if config.head_precision != "auto":
+        return config, {"head": config.head_precision, "head_why": "asked for"}
+    used, why = auto_head_precision(world)
+    return replace(config, head_precision=used), {"head": used, "head_why": f"auto: {why}"}
+
+
+def auto_head_precision(world: World) -> tuple[str, str]:
+    """What ``head_precision="auto"`` trains the head in, ``bf16`` or ``fp32``, and why, in words:
+    bf16 only where it was measured to pay, a CPU with AMX bfloat16 tiles and one process."""
+    if world.device.type != "cpu":
+        return "fp32", f"the head trains on {world.device.type}"
+    if world.distributed:
+        return "fp32", "under torchrun the head trains in fp32"
+    if not bf16_matrix_unit():
+        return "fp32", f"this CPU has no AMX bfloat16 tiles ({BF16_MATRIX_FLAG})"
+    return "bf16", f"this CPU has {BF16_MATRIX_FLAG}"
 
 
 # ---------------------------------------------------------------- 1. prepare
@@ -519,7 +547,7 @@ def epoch_sources(
     valid = prep.valid
     if not world.distributed:
         return (
-            prep.model.head,
+            trains_in(prep.model.head, config.head_precision),
             lambda epoch: feature_batches(
                 prep.train, prep.train_y, batch, epoch_seed(config.seed, epoch)
             ),
@@ -541,6 +569,12 @@ def epoch_sources(
         ),
         sharded_valid_batches,
     )
+
+
+def trains_in(head: nn.Module, head_precision: str) -> nn.Module:
+    """``head`` as ``fit`` trains it: under bfloat16 autocast for ``bf16``
+    (``model.LowPrecisionTraining``: float32 weights, Adam and validation), as it is for fp32."""
+    return LowPrecisionTraining(head) if head_precision == "bf16" else head
 
 
 def rank_batch(config: TrainConfig, world: World) -> int:

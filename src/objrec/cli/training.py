@@ -32,6 +32,7 @@ from objrec.config import (
     BALANCES,
     BATCHNORM_MODES,
     FEATURE_DTYPES,
+    HEAD_PRECISIONS,
     PRECISIONS,
     UNKNOWN_SCORES,
     TrainConfig,
@@ -72,6 +73,7 @@ log = logging.getLogger(__name__)
 @config_option("--finetune-lr")
 @config_option("--finetune-batchnorm", type=click.Choice(BATCHNORM_MODES))
 @config_option("--precision", type=click.Choice(PRECISIONS))
+@config_option("--head-precision", type=click.Choice(HEAD_PRECISIONS))
 @config_option("--unknown-score", type=click.Choice(UNKNOWN_SCORES))
 @config_option("--seed")
 @config_option("--num-workers", type=click.IntRange(min=0))
