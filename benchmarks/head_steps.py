@@ -7,7 +7,8 @@ Each split folder's features are prepared exactly as ``objrec train`` prepares t
 computed when the shared store holds them, and the count of image views pushed through the body
 is printed. Then every variant fits the default five heads for each head seed, seeded, batched,
 stopped early and scored as ``train.fit_head`` does; only the variant's batch size, learning
-rate, patience and schedule differ. The test split is never read.
+rate, patience, schedule and head precision (fp32, or bf16 as ``head_precision="auto"`` trains
+on a CPU with AMX) differ. The test split is never read.
 
 Printed, per split and variant: best valid loss per head seed and their median, the best epochs,
 epochs run, the fit's seconds (median), Adam steps (median), and the valid accuracy at the best
@@ -40,7 +41,15 @@ from objrec.features import feature_batches
 from objrec.finetune import warmup_cosine
 from objrec.model import build_head
 from objrec.progress import SILENT
-from objrec.train import head_optimizer, prepare, seed_everything, settle_precision, training_loss
+from objrec.train import (
+    head_optimizer,
+    prepare,
+    seed_everything,
+    settle_head_precision,
+    settle_precision,
+    training_loss,
+    trains_in,
+)
 
 FASTER = 0.8
 """A variant is clearly faster when its median fit takes under this share of today's."""
@@ -54,6 +63,9 @@ class Variant:
     patience: int = 5
     cosine_epochs: int = 0
     """0: a constant learning rate; N: cosine decay to zero over N epochs (at most N epochs)."""
+    head_precision: str = "fp32"
+    """``bf16``: the training forward under bfloat16 autocast (``train.trains_in``), as
+    ``head_precision="auto"`` trains on a CPU with AMX."""
 
 
 VARIANTS = [
@@ -71,6 +83,7 @@ VARIANTS = [
     Variant("batch 128, lr 1.5e-3, cosine over 14 epochs", 128, 1.5e-3, cosine_epochs=14),
     Variant("batch 128, lr 1.5e-3, patience 5", 128, 1.5e-3),
     Variant("batch 128, lr 2e-3, patience 5", 128, 2e-3),
+    Variant("today in bf16 (bfloat16 autocast, AMX)", head_precision="bf16"),
 ]
 
 
@@ -87,7 +100,12 @@ class Fit:
 def fit_variant(prep, config: TrainConfig, variant: Variant, seed: int) -> Fit:
     """The default head fitted with ``variant``'s settings and head seed ``seed``."""
     config = replace(
-        config, seed=seed, batch_size=variant.batch_size, lr=variant.lr, patience=variant.patience
+        config,
+        seed=seed,
+        batch_size=variant.batch_size,
+        lr=variant.lr,
+        patience=variant.patience,
+        head_precision=variant.head_precision,
     )
     seed_everything(seed)  # as train.prepare builds the head
     head = build_head(
@@ -102,7 +120,7 @@ def fit_variant(prep, config: TrainConfig, variant: Variant, seed: int) -> Fit:
     seed_everything(seed)  # as train.fit_head does
     start = time.perf_counter()
     state = fit(
-        head,
+        trains_in(head, config.head_precision),
         lambda epoch: feature_batches(
             prep.train, prep.train_y, config.batch_size, config.seed * 100_003 + epoch
         ),
@@ -180,7 +198,9 @@ def main() -> None:
     args = parser.parse_args()
     chosen = sorted({0, *(args.variants or range(len(VARIANTS)))})
     config, precision = settle_precision(TrainConfig(), SINGLE)
+    head = settle_head_precision(config, SINGLE)[1]  # each variant sets its own
     print(f"frozen body in {precision['used']} ({precision['why']}); head seeds {args.seeds}")
+    print(f"auto would train the head in {head['head']} ({head['head_why']})")
     print(
         "| split | variant | best valid loss per head seed | median | best epochs | epochs run | "
         "fit s (median) | Adam steps (median) | valid acc at best (median) |"

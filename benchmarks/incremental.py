@@ -17,7 +17,7 @@ where train's own time went (``seconds`` of its summary: the frozen pass or stor
 fit and its epochs, the calibration), its peak resident memory, and the best validation loss. Run it alone, under the CPU lock:
 
     flock /tmp/objrec-cpu.lock python benchmarks/incremental.py --split /work/splits/s0 \\
-        [--graphs-from ~/.cache/objrec]
+        [--graphs-from ~/.cache/objrec] [-- TRAIN OPTIONS, e.g. --head-precision fp32]
 """
 
 from __future__ import annotations
@@ -135,6 +135,9 @@ def main() -> None:
         "machine) is copied into the empty store first, so that the cold run computes every "
         "feature but does not make the graphs (default: the cold run makes them)",
     )
+    parser.add_argument(
+        "extra", nargs="*", help="more options passed to every objrec train (after --)"
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
     root = Path(tempfile.mkdtemp(prefix="objrec-incremental-"))
@@ -149,13 +152,14 @@ def main() -> None:
         ("(c) a new class of 40 images", lambda: new_class(data, args.faces, rng)),
         ("(d) 200 images removed", lambda: remove(data, rng)),
     ]
-    extra = ["--backbone", args.backbone] if args.backbone else []
+    extra = (["--backbone", args.backbone] if args.backbone else []) + args.extra
     made = (
         f"graphs copied from {args.graphs_from}"
         if args.graphs_from
         else "graphs made by the cold run"
     )
-    print(f"objrec train on {args.split} (link farm in {root}; {made}), one run each, in order:")
+    options = f", with {' '.join(extra)}" if extra else ""
+    print(f"objrec train on {args.split}{options} (link farm in {root}; {made}), in order:")
     print(
         "| step | train images | image views computed | from the store | files hashed "
         "| wall s | / cold | frozen pass / head fit (epochs) / calibration s | peak MiB "
@@ -169,6 +173,11 @@ def main() -> None:
         print(
             row(name, objrec_train(data, root / f"run-{i}", cache, extra), cold["wall"]), flush=True
         )
+    precision = cold["precision"]
+    print(
+        f"\nbody in {precision['used']}, head trained in {precision.get('head', 'fp32')} "
+        f"({precision.get('head_why', 'before head_precision existed')})"
+    )
     if not args.keep:
         shutil.rmtree(root)
 
