@@ -251,3 +251,28 @@ def test_an_unknown_folder_without_images_is_refused_before_the_evaluation(
     code = main(["evaluate", str(trained_run), str(split_dir), "--unknown", str(empty)])
     err = capsys.readouterr().err
     assert code == 1 and f"--unknown {empty} holds no images" in err, err
+
+
+@pytest.mark.slow
+def test_the_familiarity_sees_a_bounded_chunk_of_a_large_batch_of_features(trained_once):
+    """suggest gave the recognizer a whole folder's features at once, and evaluate 1,024 images:
+    a Mahalanobis forward holds (images, classes, dims) numbers, 1.6 GB more memory for 5,000
+    images of 101 classes. The score is now taken in chunks, with the same values."""
+    from objrec.confidence import SCORE_CHUNK
+
+    calls = []
+
+    class Recorder(torch.nn.Module):
+        def forward(self, x):
+            calls.append(len(x))
+            return score(x)
+
+    model, meta = load_model(trained_once)
+    score, model.familiarity = model.familiarity, Recorder()
+    recognizer = Recognizer(model, meta)
+    features = torch.rand(1000, meta.head.n_features, generator=torch.Generator().manual_seed(0))
+    features = features.half().float()  # as the store keeps them: the recognizer rounds so
+    answers = recognizer.answer_from_features([features])
+    assert max(calls) <= SCORE_CHUNK and len(answers.scores) == 1000
+    with torch.no_grad():
+        torch.testing.assert_close(answers.scores, score(features), rtol=1e-5, atol=1e-5)

@@ -27,7 +27,7 @@ from PIL import Image
 
 from objrec import __version__
 from objrec.checkpoint import BEST, load_model
-from objrec.confidence import Readable, require_number, tie_head
+from objrec.confidence import Readable, require_number, score_in_chunks, tie_head
 from objrec.errors import ObjrecError
 from objrec.export import Tail, export_checked
 from objrec.features import open_cache
@@ -215,7 +215,7 @@ class Recognizer:
         """(logits, familiarity or None) of the body's features, computed on the head's device."""
         features = as_stored(features.to(next(self._head.parameters()).device), self.feature_dtype)
         scorer = self._familiarity
-        familiarity = scorer(features).cpu() if scorer is not None else None
+        familiarity = score_in_chunks(scorer, features).cpu() if scorer is not None else None
         return self._head(features).cpu(), familiarity
 
     def _on_device(self, x: torch.Tensor) -> Outputs:
