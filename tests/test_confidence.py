@@ -1,3 +1,5 @@
+import warnings
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -6,6 +8,7 @@ from objrec.confidence import (
     KnnScore,
     Readable,
     choose_threshold,
+    class_centroids,
     class_sample,
     expected_calibration_error,
     familiarity_from_state,
@@ -462,3 +465,19 @@ def test_one_validation_image_gives_finite_familiarity():
     with torch.no_grad():
         scores = fitted.familiarity(torch.cat([known, unknown]))
     assert torch.isfinite(scores).all()
+
+
+@pytest.mark.slow
+def test_a_class_of_copied_images_gets_one_centroid_per_distinct_image():
+    """Copies of a photo stay in one split: a class of 2 photos, each there 3 times, was asked for
+    4 k-means centroids, and sklearn warned (ConvergenceWarning, naming its own ``X``) through
+    ``train`` and put one photo twice in the kNN bank, so the k-th neighbour counted it twice."""
+    g = torch.Generator().manual_seed(0)
+    photos = F.normalize(torch.rand(7, 16, generator=g), dim=1)
+    x = torch.cat([photos[:2].repeat(3, 1), photos[2:]])
+    y = torch.tensor([0] * 6 + [1] * 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bank = class_centroids(x, y, per_class=4)
+    assert len(bank) == 2 + 4
+    torch.testing.assert_close(bank[:2].sum(0), photos[:2].sum(0).float(), rtol=1e-5, atol=1e-5)

@@ -597,13 +597,15 @@ def class_sample(
 
 def class_centroids(x: torch.Tensor, y: torch.Tensor, per_class: int) -> torch.Tensor:
     """``per_class`` k-means centroids of each class's (normalised) features, L2-normalised: a kNN
-    bank whose size is bounded by the number of classes, not of images."""
+    bank whose size is bounded by the number of classes, not of images. A class with fewer
+    distinct images (copies of one photo stay in one split) gets one centroid per distinct image:
+    k-means asked for more repeated one (counted twice by the ``k``-th neighbour) and warned."""
     from sklearn.cluster import KMeans
 
     bank = []
     for c in y.unique():
         xc = x[y == c].double().numpy()
-        k = min(per_class, len(xc))
+        k = min(per_class, len(np.unique(xc, axis=0)))
         bank.append(torch.from_numpy(KMeans(k, n_init=3, random_state=0).fit(xc).cluster_centers_))
     return normalise(torch.cat(bank))
 
