@@ -3,6 +3,7 @@
 import asyncio
 import io
 import json
+import os
 import queue
 import re
 import shutil
@@ -130,6 +131,28 @@ def test_bad_requests_get_a_clear_4xx_json_error(client, files, data, status, wo
     body = response.json()
     assert set(body) == {"error"} and words in body["error"]
     assert "Traceback" not in response.text
+
+
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n%%EOF\n"
+
+
+def test_an_eps_upload_is_refused_without_running_ghostscript(client, tmp_path, monkeypatch):
+    """Pillow reads EPS by handing the bytes to Ghostscript, a PostScript interpreter: an upload
+    of one ran it (here a stand-in ``gs`` that notes its arguments) on a stranger's program, then
+    answered a plain-text 500. Uploads are now decoded only as the formats objrec reads."""
+    from PIL import EpsImagePlugin
+
+    ran = tmp_path / "gs-ran"
+    gs = tmp_path / "bin" / "gs"
+    gs.parent.mkdir()
+    gs.write_text(f'#!/bin/sh\n[ "$1" = --version ] && echo 10.0 && exit 0\necho "$@" >> {ran}\n')
+    gs.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{gs.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(EpsImagePlugin, "gs_binary", None)  # looked for again, on this PATH
+    response = client.post("/predict", files={"file": ("x.eps", EPS, "application/postscript")})
+    assert not ran.exists(), ran.read_text()
+    assert response.status_code == 415
+    assert response.json() == {"error": "x.eps: cannot read image (not a recognised image format)"}
 
 
 BOUNDARY = "objrecboundary"
