@@ -155,6 +155,21 @@ def test_an_eps_upload_is_refused_without_running_ghostscript(client, tmp_path, 
     assert response.json() == {"error": "x.eps: cannot read image (not a recognised image format)"}
 
 
+def test_a_failure_of_the_server_s_own_is_a_json_error_the_page_can_show(client, monkeypatch):
+    """Anything that failed beyond a bad request (here the model's answer) was Starlette's
+    plain-text "Internal Server Error", which the page read as no answer at all."""
+    from objrec import serve
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("/home/someone/run: the model failed")
+
+    monkeypatch.setattr(serve, "answer_json", fails)
+    quiet = TestClient(client.app, raise_server_exceptions=False)
+    response = quiet.post("/predict", files={"file": ("x.png", png_bytes(), "image/png")})
+    assert response.status_code == 500
+    assert response.json() == {"error": serve.SERVER_ERROR}  # no detail of the server's
+
+
 BOUNDARY = "objrecboundary"
 
 

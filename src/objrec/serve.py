@@ -7,9 +7,10 @@
 The model loads once, at start; requests run in FastAPI's thread pool and share it safely. Every bad
 request gets a 4xx JSON ``{"error": ...}``: an empty or missing file, a non-image, an upload over
 the size limit (10 MiB unless ``max_upload_bytes`` says otherwise; named in the error), an image
-over the pixel limit, a ``topk`` out of range. An upload over the size limit is refused before it is
-received: from its Content-Length header alone, or as soon as the bytes read pass the limit (a
-chunked upload, or one whose Content-Length is wrong), never after storing the whole of it.
+over the pixel limit, a ``topk`` out of range; a failure of the server's own gets a 500 JSON
+``{"error": ...}``. An upload over the size limit is refused before it is received: from its
+Content-Length header alone, or as soon as the bytes read pass the limit (a chunked upload, or one
+whose Content-Length is wrong), never after storing the whole of it.
 """
 
 from __future__ import annotations
@@ -65,6 +66,16 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> JSONRespo
     if exc.status_code == 413 and not isinstance(exc, HTTPException):
         return _error(413, too_large_text(request.app.state.max_upload_bytes))
     return _error(exc.status_code, str(exc.detail), exc.headers)
+
+
+SERVER_ERROR = "the server failed on this request (its log says why); try again, or another image"
+
+
+async def server_error(request: Request, exc: Exception) -> JSONResponse:
+    """Any other failure as a 500 ``{"error": ...}`` too, not Starlette's plain-text "Internal
+    Server Error", which the page cannot read (it said "error (no answer)"). The sentence names
+    no detail of the server; uvicorn logs the traceback."""
+    return _error(500, SERVER_ERROR)
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -149,6 +160,13 @@ def unknown_info(recognizer: Recognizer) -> dict[str, Any]:
     }
 
 
+def add_error_handlers(app: FastAPI) -> None:
+    """Every error ``app`` answers as ``{"error": ...}``: HTTP, invalid requests, failures."""
+    app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, server_error)
+
+
 def create_app(
     run: Path,
     runtime: str | None = None,
@@ -166,8 +184,7 @@ def create_app(
     app = FastAPI(title="objrec", version=__version__, docs_url="/docs", redoc_url=None)
     app.state.max_upload_bytes = max_upload_bytes
     app.add_middleware(RefuseDeclaredOverLimit, max_upload_bytes=max_upload_bytes)
-    app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
+    add_error_handlers(app)
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
