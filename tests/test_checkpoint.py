@@ -298,3 +298,32 @@ def test_a_cpu_state_resumes_on_a_gpu_and_a_gpu_state_on_the_cpu(tmp_path, monke
     monkeypatch.setattr("objrec.checkpoint.model_device", lambda module: torch.device("cpu"))
     restore_training_state(saved, head, optimizer)
     assert [call[0] for call in calls] == ["get"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        ({"head": None}, "metadata is incomplete"),
+        ({"backbone": "resnet9000"}, "unknown backbone 'resnet9000'"),
+        ({"calibration": {"temperature": 0}}, "temperature must be above zero"),
+        ({"head": {"hidden": -3}}, "the head's `hidden` must be at least 1, not -3"),
+    ],
+    ids=["no-head", "unknown-backbone", "temperature-0", "negative-head"],
+)
+def test_metadata_that_cannot_be_used_is_one_sentence_naming_the_checkpoint(
+    tmp_path, trained_run, edit, words
+):
+    """A checkpoint's metadata refused said why but not which file ("unknown backbone ...", when
+    predict was given several runs), and a head of impossible size was PyTorch's traceback."""
+    state, meta = read_checkpoint(trained_run)
+    header = meta.to_json()
+    for key, value in edit.items():
+        if value is None:
+            del header[key]
+        else:
+            header[key] = {**header[key], **value} if isinstance(header[key], dict) else value
+    path = tmp_path / "edited.safetensors"
+    save_file(state, str(path), metadata={"objrec": json.dumps(header)})
+    with pytest.raises(ObjrecError, match=f"^cannot load the checkpoint {path}: ") as caught:
+        load_model(path)
+    assert words in str(caught.value)

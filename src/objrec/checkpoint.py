@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -71,15 +73,26 @@ def is_onnx_file(path: Path) -> bool:
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], RunMeta]:
     """Tensors and metadata of an objrec checkpoint; anything else is refused before use."""
     state, header = _read(path)
-    meta = RunMeta.from_json(header)
+    where = Path(path) / BEST if Path(path).is_dir() else path
+    with named_in_errors(where):
+        meta = RunMeta.from_json(header)
     if len(meta.classes) != meta.head.n_classes:
-        where = Path(path) / BEST if Path(path).is_dir() else path
         raise ObjrecError(
             f"{where} is not a usable objrec checkpoint: it names "
             f"{plural(len(meta.classes), 'class')} for a head of "
             f"{plural(meta.head.n_classes, 'output')}"
         )
     return state, meta
+
+
+@contextmanager
+def named_in_errors(path: Path) -> Iterator[None]:
+    """An ObjrecError in the block (a checkpoint's metadata refused) as a sentence naming
+    ``path``, the checkpoint it came from: one run folder among several may hold the odd one."""
+    try:
+        yield
+    except ObjrecError as exc:
+        raise ObjrecError(f"cannot load the checkpoint {path}: {exc}", exc.values) from exc
 
 
 def is_checkpoint(path: Path) -> bool:
@@ -157,7 +170,8 @@ def build_from_meta(meta: RunMeta) -> Classifier:
 def load_model(path: Path) -> tuple[Classifier, RunMeta]:
     """Rebuild the model of a run folder or checkpoint file, in eval mode, on the CPU."""
     state, meta = read_checkpoint(path)
-    model = build_from_meta(meta)
+    with named_in_errors(Path(path) / BEST if Path(path).is_dir() else path):
+        model = build_from_meta(meta)
     if is_quantized(state):
         model.body = QuantizedBody(model.body)
     model.familiarity = familiarity_from_state(state)

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from objrec.config import DataConfig, TrainConfig
+from objrec.config import DataConfig, TrainConfig, check_field_types
 from objrec.errors import ObjrecError
 
 BEST = "model.safetensors"
@@ -56,6 +56,16 @@ class HeadConfig:
     hidden: int = 256
     dropout: float = 0.4
     members: int = 1
+
+    def __post_init__(self) -> None:
+        """A checkpoint's head of impossible sizes (a damaged or edited file) is refused here, in
+        a sentence, rather than by PyTorch building it (a traceback)."""
+        check_field_types(self)
+        for name in ("n_features", "n_classes", "hidden", "members"):
+            if (value := getattr(self, name)) < 1:
+                raise ObjrecError(f"the head's `{name}` must be at least 1, not {value}")
+        if not 0 <= self.dropout < 1:
+            raise ObjrecError(f"the head's `dropout` must be in [0, 1), not {self.dropout}")
 
 
 @dataclass(frozen=True)
