@@ -10,6 +10,8 @@ from objrec.config import DataConfig
 from objrec.errors import ObjrecError
 from objrec.meta import RunMeta
 
+from .conftest import make_image
+
 
 class Payload:
     """Unpickling this creates a marker file: the proof that code ran."""
@@ -327,3 +329,18 @@ def test_metadata_that_cannot_be_used_is_one_sentence_naming_the_checkpoint(
     with pytest.raises(ObjrecError, match=f"^cannot load the checkpoint {path}: ") as caught:
         load_model(path)
     assert words in str(caught.value)
+
+
+def test_an_int8_body_whose_graph_is_damaged_is_one_sentence(tmp_path, trained_run):
+    """A checkpoint whose int8 body's graph was damaged loaded, then the first image gave ONNX
+    Runtime's InvalidProtobuf traceback (predict's default runtime, and serve's with torch)."""
+    from objrec.inference import Recognizer
+
+    state, meta = read_checkpoint(trained_run)
+    state = {k.replace("body.", "body.float_body.", 1): v for k, v in state.items()}
+    state["body.int8_graph"] = torch.frombuffer(bytearray(b"not an onnx graph"), dtype=torch.uint8)
+    path = tmp_path / "int8.safetensors"
+    save_file(state, str(path), metadata={"objrec": json.dumps(meta.to_json())})
+    recognizer = Recognizer.load(path, "torch")
+    with pytest.raises(ObjrecError, match=r"int8 body cannot be run: .* damaged or not ONNX"):
+        recognizer.probabilities([make_image((200, 40, 40))])

@@ -379,8 +379,17 @@ class QuantizedBody(Body):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def session(self) -> OnnxModel:
+        """The graph's ONNX Runtime session, made at the first call; a graph that does not open
+        (a damaged or edited checkpoint's) is refused in one sentence, not ONNX Runtime's
+        traceback at the first image."""
         if self._session is None:
-            self._session = OnnxModel(self.graph_bytes())
+            try:
+                self._session = OnnxModel(self.graph_bytes())
+            except Exception as exc:  # ONNX Runtime raises many types: any means "cannot run"
+                raise ObjrecError(
+                    "this model's int8 body cannot be run: the ONNX graph its checkpoint holds "
+                    f"is damaged or not ONNX ({type(exc).__name__})"
+                ) from exc
         return self._session
 
     @torch.no_grad()  # not inference_mode: its inference tensors broke a head after it
