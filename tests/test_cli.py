@@ -668,6 +668,10 @@ def test_predict_explain_says_where_the_overlays_went(capsys, tmp_path, trained_
     )
     assert code == 0 and len(json.loads(out)) == n  # stdout stays JSON
     assert f"Grad-CAM overlays of {n} images written to {tmp_path / 'more'}" in err
+    page = (Path(__file__).parents[1] / "docs" / "json.md").read_text()
+    section = page.split("\n## predict\n")[1].split("\n## ")[0]
+    keys = {key for answer in json.loads(out) for key in answer}
+    assert "explained" in keys and not [k for k in keys if f"`{k}`" not in section]  # documented
 
 
 def test_swapped_run_and_data_say_which_comes_first(capsys, trained_run, split_dir):
