@@ -308,7 +308,7 @@ def test_a_cpu_state_resumes_on_a_gpu_and_a_gpu_state_on_the_cpu(tmp_path, monke
         ({"head": None}, "metadata is incomplete"),
         ({"backbone": "resnet9000"}, "unknown backbone 'resnet9000'"),
         ({"calibration": {"temperature": 0}}, "temperature must be above zero"),
-        ({"head": {"hidden": -3}}, "the head's `hidden` must be at least 1, not -3"),
+        ({"head": {"hidden": -3}}, "the head's `hidden` must be at least 0, not -3"),
     ],
     ids=["no-head", "unknown-backbone", "temperature-0", "negative-head"],
 )

@@ -62,8 +62,9 @@ class HeadConfig:
         a sentence, rather than by PyTorch building it (a traceback)."""
         check_field_types(self)
         for name in ("n_features", "n_classes", "hidden", "members"):
-            if (value := getattr(self, name)) < 1:
-                raise ObjrecError(f"the head's `{name}` must be at least 1, not {value}")
+            least = 0 if name == "hidden" else 1  # hidden 0: the head is one linear layer
+            if (value := getattr(self, name)) < least:
+                raise ObjrecError(f"the head's `{name}` must be at least {least}, not {value}")
         if not 0 <= self.dropout < 1:
             raise ObjrecError(f"the head's `dropout` must be in [0, 1), not {self.dropout}")
 
