@@ -258,3 +258,22 @@ class TaskRecorder(Reporter):
 
     def note(self, message: str) -> None:
         self.notes.append(message)
+
+
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n%%EOF\n"
+"""A tiny PostScript picture, which Pillow's EPS reader hands to Ghostscript."""
+
+
+def fake_ghostscript(tmp_path: Path, monkeypatch) -> Path:
+    """Put a stand-in ``gs`` first on PATH, for Pillow to find; it notes each run's arguments in
+    the file returned (which exists only once it ran)."""
+    from PIL import EpsImagePlugin
+
+    ran = tmp_path / "gs-ran"
+    gs = tmp_path / "bin" / "gs"
+    gs.parent.mkdir()
+    gs.write_text(f'#!/bin/sh\n[ "$1" = --version ] && echo 10.0 && exit 0\necho "$@" >> {ran}\n')
+    gs.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{gs.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(EpsImagePlugin, "gs_binary", None)  # looked for again, on this PATH
+    return ran

@@ -10,7 +10,7 @@ from objrec import images
 from objrec.dedup import all_facts
 from objrec.images import UnreadableImageError, image_size, is_image_file, list_images, open_image
 
-from .conftest import make_image
+from .conftest import EPS, fake_ghostscript, make_image
 
 
 @pytest.mark.parametrize("mode", ["L", "LA", "P", "RGBA", "CMYK", "I;16", "1"])
@@ -48,6 +48,20 @@ def test_undecodable_files_raise_a_clear_error(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(UnreadableImageError, match=r"bad\.jpg"):
         open_image(path)
+
+
+def test_a_postscript_file_in_a_folder_is_refused_without_running_ghostscript(
+    tmp_path, monkeypatch
+):
+    """A ``.jpg`` (or extensionless file) that is PostScript was handed to Ghostscript, by path
+    and as the bytes the frozen pass reads; a failing Ghostscript then stopped the command."""
+    ran = fake_ghostscript(tmp_path, monkeypatch)
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(EPS)
+    for source, from_file in ((path, False), (EPS, True)):
+        with pytest.raises(UnreadableImageError, match="not a recognised image format"):
+            open_image(source, name=str(path), from_file=from_file)
+    assert not ran.exists(), ran.read_text()
 
 
 def test_truncated_jpeg_is_refused(tmp_path):

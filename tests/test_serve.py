@@ -3,7 +3,6 @@
 import asyncio
 import io
 import json
-import os
 import queue
 import re
 import shutil
@@ -21,7 +20,7 @@ from PIL import Image
 
 from objrec.serve import create_app
 
-from .conftest import make_image
+from .conftest import EPS, fake_ghostscript, make_image
 
 
 def png_bytes(size=(40, 32), colour=(200, 40, 40)) -> bytes:
@@ -133,22 +132,11 @@ def test_bad_requests_get_a_clear_4xx_json_error(client, files, data, status, wo
     assert "Traceback" not in response.text
 
 
-EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n%%EOF\n"
-
-
 def test_an_eps_upload_is_refused_without_running_ghostscript(client, tmp_path, monkeypatch):
     """Pillow reads EPS by handing the bytes to Ghostscript, a PostScript interpreter: an upload
     of one ran it (here a stand-in ``gs`` that notes its arguments) on a stranger's program, then
     answered a plain-text 500. Uploads are now decoded only as the formats objrec reads."""
-    from PIL import EpsImagePlugin
-
-    ran = tmp_path / "gs-ran"
-    gs = tmp_path / "bin" / "gs"
-    gs.parent.mkdir()
-    gs.write_text(f'#!/bin/sh\n[ "$1" = --version ] && echo 10.0 && exit 0\necho "$@" >> {ran}\n')
-    gs.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{gs.parent}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setattr(EpsImagePlugin, "gs_binary", None)  # looked for again, on this PATH
+    ran = fake_ghostscript(tmp_path, monkeypatch)
     response = client.post("/predict", files={"file": ("x.eps", EPS, "application/postscript")})
     assert not ran.exists(), ran.read_text()
     assert response.status_code == 415

@@ -352,10 +352,9 @@ def open_file(source: Path | io.BytesIO, from_file: bool = False) -> Image.Image
     keep Pillow's check), a JPEG of several
     scans (progressive, or a sequential one whose first scan holds only some of its components:
     libjpeg then holds every coefficient of the whole image, whatever the scale), or any other
-    format (decoded whole). An upload is opened only as one of :func:`upload_formats`."""
-    upload = isinstance(source, io.BytesIO) and not from_file
+    format (decoded whole). Opened only as one of :func:`image_formats`."""
     try:
-        return Image.open(source, formats=upload_formats() if upload else None)
+        return Image.open(source, formats=image_formats())
     except Image.DecompressionBombError:
         head = source.getvalue()[:3] if isinstance(source, io.BytesIO) else _head(source)
         if not (from_file or isinstance(source, Path)) or (head or b"")[:3] != b"\xff\xd8\xff":
@@ -369,12 +368,13 @@ def open_file(source: Path | io.BytesIO, from_file: bool = False) -> Image.Image
         return img
 
 
-def upload_formats() -> tuple[str, ...]:
-    """The formats an upload (a stranger's bytes) is decoded as: those of
-    :data:`IMAGE_EXTENSIONS` as Pillow registers them (a HEIC plugin's too), MPO JPEGs among
-    them (Pillow's JPEG reader opens those). Not every format Pillow knows: its EPS reader hands
-    the bytes to Ghostscript, a PostScript interpreter, which a server must never run on what a
-    stranger sent."""
+def image_formats() -> tuple[str, ...]:
+    """The formats objrec decodes a file or an upload as: those of :data:`IMAGE_EXTENSIONS` as
+    Pillow registers them (a HEIC plugin's too), MPO JPEGs among them (Pillow's JPEG reader opens
+    those). Not every format Pillow knows: its EPS reader hands the bytes to Ghostscript, a
+    PostScript interpreter, which a server must never run on what a stranger sent, nor objrec on
+    a ``.jpg`` or extensionless file of a folder that is PostScript (where a failing Ghostscript
+    also stopped the whole command)."""
     registered = Image.registered_extensions()
     known = {registered[ext] for ext in IMAGE_EXTENSIONS if ext in registered}
     return tuple(sorted(known & set(Image.OPEN)))
