@@ -669,8 +669,10 @@ class Readable(nn.Module):
 
     @classmethod
     def fitted(cls, raw: nn.Module, valid_raw: torch.Tensor, threshold: float) -> Readable:
-        """``raw`` rescaled from its scores on the known validation images and its threshold."""
-        median = float(valid_raw.double().median())
+        """``raw`` rescaled from its scores on the known validation images and its threshold.
+        The median of an even count is the midpoint of the middle two: the lower one (torch's
+        ``median``) is, for two images, the lower image, which the threshold sits just below."""
+        median = float(valid_raw.double().quantile(0.5))
         if not math.isfinite(threshold):
             threshold = median - 1.0
         return cls(raw, threshold, median - threshold if median > threshold else 1.0)
