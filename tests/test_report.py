@@ -299,3 +299,29 @@ def test_a_checkpoint_files_report_goes_beside_it_never_inside_it(trained_run, s
     assert (trained_run / "epoch3-eval-test" / "predictions.csv").is_file()  # its own evaluation
     assert not (trained_run / "report.html").exists()  # the run's model has its own report
     assert build_report(trained_run / "model.safetensors") == trained_run / "report.html"
+
+
+@pytest.mark.slow
+def test_class_names_pandas_reads_as_missing_or_numbers_are_reported_as_named(
+    trained_run, split_dir
+):
+    """Classes named "None" and "007": the report read them from the evaluation's CSVs as NaN
+    and 7, so that every right answer of "None" counted as wrong (NaN != NaN) and the per-class
+    table named the classes "nan" and "7"."""
+    import pandas as pd
+
+    from objrec.progress import SILENT
+    from objrec.report import evaluation_context
+
+    folder = evaluate(trained_run, split_dir).out
+    names = {"red": "None", "green": "007"}
+    for table in ("per_class.csv", "predictions.csv", "most_confused.csv"):
+        frame = pd.read_csv(folder / table, dtype=str, keep_default_na=False)
+        for column in ("class", "true", "predicted"):
+            if column in frame:
+                frame[column] = frame[column].replace(names)
+        frame.to_csv(folder / table, index=False)
+    context = evaluation_context(trained_run, folder, SILENT, [split_dir])
+    assert context["metrics"]["top1"] == 1.0 and context["n_wrong"] == 0
+    assert sorted(r["class"] for r in context["per_class"]) == ["007", "None", "blue"]
+    assert context["top_losses"] == [] and context["worst_examples"] == []

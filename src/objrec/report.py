@@ -307,6 +307,10 @@ def run_context(run: Path, meta: RunMeta) -> dict[str, Any]:
     }
 
 
+PREDICTION_TEXT = ("path", "true", "predicted", "top5", "seen_in")
+"""The columns of ``predictions.csv`` that hold words (class names, paths), never numbers."""
+
+
 def evaluation_context(
     run: Path, evaluation: Path, reporter: Reporter, roots: Sequence[Path] = ()
 ) -> dict[str, Any]:
@@ -315,9 +319,9 @@ def evaluation_context(
     metrics = json.loads((evaluation / "metrics.json").read_text())
     if metrics.get("folder"):
         roots = [*roots, Path(metrics["folder"])]
-    per_class = pd.read_csv(evaluation / "per_class.csv", dtype={"most_confused_with": "object"})
-    per_class = per_class.fillna({"most_confused_with": ""})
-    predictions = pd.read_csv(evaluation / "predictions.csv")
+    per_class = read_table(evaluation / "per_class.csv", ("class", "most_confused_with"))
+    predictions = read_table(evaluation / "predictions.csv", PREDICTION_TEXT)
+    confused = read_table(evaluation / "most_confused.csv", ("true", "predicted"))
     recognizer = Recognizer.load(run)
     wrong = predictions[predictions["true"] != predictions["predicted"]]
     right = predictions[predictions["true"] == predictions["predicted"]]
@@ -326,7 +330,7 @@ def evaluation_context(
         "metrics": metrics,
         "evaluation_dir": evaluation,
         "per_class": per_class.to_dict(orient="records"),
-        "confused": pd.read_csv(evaluation / "most_confused.csv").to_dict(orient="records"),
+        "confused": confused.to_dict(orient="records"),
         "confusion": embed_if_there(evaluation / "confusion.png"),
         "scatter": embed_if_there(evaluation / "accuracy_vs_train.png"),
         "reliability": embed_if_there(evaluation / "reliability.png"),
@@ -338,6 +342,16 @@ def evaluation_context(
             recognizer, right.sample(min(6, len(right)), random_state=0), reporter, roots
         ),
     }
+
+
+def read_table(path: Path, text: Sequence[str]) -> pd.DataFrame:
+    """An evaluation's CSV table, its ``text`` columns (class names, paths) as written: pandas by
+    default reads a class named "None", "NA" or "null" as missing (so that its right answers
+    compared unequal) and one named "007" as the number 7. An empty cell of them is ""."""
+    columns = pd.read_csv(path, nrows=0).columns
+    missing = {c: ["", "nan", "NaN"] for c in columns if c not in text}
+    kinds = {c: str for c in columns if c in text}
+    return pd.read_csv(path, dtype=kinds, keep_default_na=False, na_values=missing)
 
 
 def data_context(data_dir: Path, meta: RunMeta, reporter: Reporter) -> dict[str, Any]:
