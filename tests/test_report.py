@@ -325,3 +325,16 @@ def test_class_names_pandas_reads_as_missing_or_numbers_are_reported_as_named(
     assert context["metrics"]["top1"] == 1.0 and context["n_wrong"] == 0
     assert sorted(r["class"] for r in context["per_class"]) == ["007", "None", "blue"]
     assert context["top_losses"] == [] and context["worst_examples"] == []
+
+
+@pytest.mark.slow
+def test_top5_is_shown_only_for_more_than_five_classes_as_evaluate_prints_it(
+    trained_run, tmp_path, monkeypatch
+):
+    """The report of a 5-class model (the demo's) showed "test top-5 100.00%" and a top-5 column
+    of 100% for every class, which `objrec evaluate` leaves out as meaningless."""
+    html = build_report(trained_run, tmp_path / "r.html").read_text()  # 3 classes
+    assert "test top-1" in html and "test top-5" not in html and ">top-5</th>" not in html
+    monkeypatch.setattr("objrec.report.TOP5_CLASSES", 2)
+    html = build_report(trained_run, tmp_path / "r.html", force=True).read_text()
+    assert "test top-5" in html and ">top-5</th>" in html

@@ -184,6 +184,9 @@ BATCHNORM_MODES = ("frozen", "train")
 UNKNOWN_SCORES = ("knn", "mahalanobis", "relative_mahalanobis", "mahalanobis+knn", "vim", "msp")
 PRECISIONS = ("auto", "fp32", "int8")
 HEAD_PRECISIONS = ("auto", "fp32", "bf16")
+TOP5_CLASSES = 5
+"""Top-5 is shown (``evaluate``, the report) only for models of more classes than this: with
+fewer it is always 100%."""
 DEFAULT_BACKBONE = "efficientnet_lite0+efficientnet_lite1+efficientnet_lite2"
 """The three offline EfficientNet-Lite bodies, their features concatenated. On the valid splits of
 three Caltech-101 split seeds, five heads on them reached a median valid loss of 0.160, 0.163 and

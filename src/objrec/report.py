@@ -25,7 +25,7 @@ from PIL import Image
 
 from objrec import __version__
 from objrec.checkpoint import model_digest, read_checkpoint
-from objrec.config import DataConfig
+from objrec.config import TOP5_CLASSES, DataConfig
 from objrec.data import scan_class_folder
 from objrec.errors import ObjrecError
 from objrec.evaluate import top_losses, worst_class_rows
@@ -300,6 +300,7 @@ def run_context(run: Path, meta: RunMeta) -> dict[str, Any]:
         "run": run.resolve(),
         "version": __version__,
         "meta": meta,
+        "with_top5": len(meta.classes) > TOP5_CLASSES,  # else always 100%
         "config": meta.train_config.to_dict() if meta.train_config else {},
         "summary": json.loads(summary.read_text()) if summary.exists() else {},
         "curves": embed_if_there(run / "curves.png"),

@@ -24,14 +24,11 @@ from objrec.cli.output import (
     shown,
     with_warnings,
 )
-from objrec.config import EvaluateConfig, field_docs, field_help
+from objrec.config import TOP5_CLASSES, EvaluateConfig, field_docs, field_help
 from objrec.progress import plural, some_of
 
 if TYPE_CHECKING:
     from objrec.evaluate import EvaluationResult
-
-TOP5_CLASSES = 5
-"""Top-5 is printed only for models of more classes than this (with fewer it is always 100%)."""
 
 
 @click.command()
