@@ -150,3 +150,31 @@ def test_a_forced_run_keeps_a_namesake_the_user_saved_while_it_ran(
             explore(image_folder, out, force=True)
         assert (out / "counts.csv").read_text() == "my own counts"
         assert sorted(p.name for p in out.iterdir() if p.name != "counts.csv") == before
+
+
+@pytest.mark.slow
+def test_class_names_with_dollar_signs_are_drawn_as_named_not_as_mathtext(tmp_path):
+    """A class named "cost $x^$" stopped explore and evaluate with matplotlib's mathtext
+    ParseSyntaxException, and one named "$a$ b" was drawn as an italic "a b": names are text."""
+    import pandas as pd
+    import torch
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
+    from objrec import plots
+
+    names = ["cost $x^$", "$a$ b", "c"]
+    fig = plots.images_per_class_figure(pd.DataFrame({"all": [3, 4, 5]}, index=names))
+    FigureCanvasAgg(fig).draw()
+    drawn = [label.get_text() for label in fig.axes[0].get_yticklabels()]
+    assert sorted(label.replace("\\$", "$") for label in drawn) == sorted(names)
+    assert not any(
+        label._preprocess_math(label.get_text())[1] for label in fig.axes[0].get_yticklabels()
+    )
+    plots.images_per_class(pd.DataFrame({"all": [3, 4, 5]}, index=names), tmp_path / "c.png")
+    matrix = torch.tensor([[2, 1, 0], [1, 2, 0], [0, 0, 3]])
+    plots.confusion_heatmap(matrix, names, tmp_path / "m.png")
+    tile = (Image.new("RGB", (8, 8)), "true cost $x^$\npredicted $a$ b (90%)", True)
+    plots.gallery([tile], tmp_path / "g.png", "Top losses")
+    rows = [(Image.new("RGB", (8, 8)), "x.jpg", [("cost $x^$", 0.6), ("$a$ b", 0.4)], True)]
+    plots.predictions(rows, tmp_path / "p.png")

@@ -29,6 +29,13 @@ def save(fig: Figure, path: Path) -> Path:
     return path
 
 
+def plain(text: str) -> str:
+    """``text`` (a class or file name) drawn as written: matplotlib reads text between two dollar
+    signs as mathtext, which drew "$a$ b" as an italic "a b" and stopped on "cost $x^$" with a
+    parse error; an escaped dollar sign is drawn as one."""
+    return str(text).replace("$", r"\$")
+
+
 def show_image(ax, image: Image.Image) -> None:
     """``image`` on axes that show no axis.
 
@@ -68,9 +75,9 @@ def images_per_class_figure(counts: pd.DataFrame) -> Figure:
     height = max(3.0, 0.18 * len(counts) + 1.2)
     fig = Figure(figsize=(8, height))
     ax = fig.subplots()
-    left = None
+    left, names = None, [plain(name) for name in counts.index]
     for split in counts.columns:
-        ax.barh(counts.index, counts[split], left=left, label=split)
+        ax.barh(names, counts[split], left=left, label=split)
         left = counts[split] if left is None else left + counts[split]
     ax.set_xlabel("images")
     totals = f"{plural(len(counts), 'class')}, {plural(int(counts.values.sum()), 'image')}"
@@ -118,19 +125,19 @@ def predictions(
     height = 3.4 * len(rows) + top
     fig = Figure(figsize=(10, height))
     if heading:
-        fig.suptitle(heading, y=1 - 0.1 / height, va="top", fontsize=13)
+        fig.suptitle(plain(heading), y=1 - 0.1 / height, va="top", fontsize=13)
     axes = fig.subplots(len(rows), 2, squeeze=False, gridspec_kw={"width_ratios": [1, 1.2]})
     for (ax1, ax2), (image, title, topk, unknown) in zip(axes, rows, strict=True):
         show_image(ax1, image)
-        ax1.set_title(title, fontsize=9)
-        names = [name for name, _ in topk][::-1]
+        ax1.set_title(plain(title), fontsize=9)
+        names = [plain(name) for name, _ in topk][::-1]
         probs = [p for _, p in topk][::-1]
         ax2.barh(names, probs, color="tab:blue")
         ax2.set_xlim(0, 1.1)
         ax2.set_xlabel("probability")
         if unknown:
             name, prob = topk[0]
-            ax2.set_title(f"unknown - closest: {name} {prob:.0%}", color="tab:red")
+            ax2.set_title(f"unknown - closest: {plain(name)} {prob:.0%}", color="tab:red")
         else:
             ax2.set_title(f"Top-{len(topk)} predictions")
         for y, p in enumerate(probs):
@@ -223,7 +230,7 @@ def confusion_heatmap(matrix, classes: Sequence[str], path: Path, limit: int = 3
     counts = matrix.numpy().astype(float)
     rows = counts / np.maximum(counts.sum(1, keepdims=True), 1)
     sub = rows[np.ix_(order, order)]
-    names = [classes[i] for i in order]
+    names = [plain(classes[i]) for i in order]
     size = max(5.0, 0.32 * len(order) + 2)
     fig = Figure(figsize=(size + 1.2, size))
     ax = fig.subplots()
@@ -264,7 +271,7 @@ def gallery(
         fig.text(0.5, 0.5, empty, ha="center", va="center", fontsize=12)
     for ax, (image, caption, wrong) in zip(axes, tiles, strict=False):
         show_image(ax, image)
-        ax.set_title(caption, fontsize=8, color="tab:red" if wrong else "black")
+        ax.set_title(plain(caption), fontsize=8, color="tab:red" if wrong else "black")
     fig.suptitle(title)
     fig.tight_layout()
     return save(fig, path)
