@@ -614,3 +614,26 @@ def test_a_misspelt_class_folder_is_refused_naming_the_class_not_left_out_as_unt
     (split_dir / "test/green").rename(split_dir / "test/gren")
     with pytest.raises(ObjrecError, match=r"gren \(is it green\?\)"):
         evaluate(trained_run, split_dir, out=split_dir.parent / "eval")
+
+
+@pytest.mark.slow
+def test_metrics_json_is_standard_json_when_a_loss_is_infinite(tmp_path):
+    """An image of probability 0 for its class (a confidently wrong answer, in float32: a
+    mislabelled test image) makes its loss and the mean loss infinite: metrics.json held the bare
+    word Infinity, which no standard JSON reader (JavaScript's, jq) reads; --json said null."""
+    import torch
+
+    from objrec.evaluate import summarize_logits, write_evaluation
+
+    probs = torch.tensor([[1.0, 0.0, 0.0], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]])
+    result = summarize_logits(probs.log(), torch.tensor([1, 1, 2]), ["a", "b", "c"])
+    assert result.metrics["loss"] == float("inf")
+    write_evaluation(result, tmp_path / "eval")
+    text = (tmp_path / "eval" / "metrics.json").read_text()
+
+    def refuse(word):
+        raise ValueError(f"not standard JSON: {word}")
+
+    metrics = json.loads(text, parse_constant=refuse)
+    assert metrics["loss"] is None and metrics["top1"] == 2 / 3
+    assert metrics["per_class"][0]["class"] == "b" and metrics["per_class"][0]["loss"] is None

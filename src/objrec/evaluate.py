@@ -55,6 +55,7 @@ from objrec.metrics import confusion_matrix, most_confused, per_class_table, sum
 from objrec.outputs import (
     EVALUATION_FILES,
     check_output_dir,
+    finite_or_null,
     mark_output_dir,
     output_file,
     own_contents,
@@ -680,6 +681,12 @@ def summarize_logits(logits, labels, classes, n_train=None) -> EvaluationResult:
     return EvaluationResult(metrics, table, most_confused(matrix, classes), matrix, list(classes))
 
 
+def standard_json(data: dict[str, Any]) -> str:
+    """``data`` as JSON that every reader reads, as ``--json`` prints it: a loss that is not
+    finite (an image of probability 0 for its class) is null, never the bare word Infinity."""
+    return json.dumps(finite_or_null(data), indent=2, allow_nan=False)
+
+
 def write_evaluation(result: EvaluationResult, out: Path, force: bool = False) -> None:
     """The evaluation's files (:data:`OUTPUT_FILES`), each checked again just before it takes
     its name (``outputs.output_file``): ``force`` writes over any plain file, never a link."""
@@ -698,7 +705,7 @@ def write_evaluation(result: EvaluationResult, out: Path, force: bool = False) -
     put("per_class.csv", lambda p: result.per_class.to_csv(p, index=False))
     put("most_confused.csv", lambda p: result.confused.to_csv(p, index=False))
     put("confusion.csv", lambda p: square(result.confusion).to_csv(p))
-    put("metrics.json", lambda p: p.write_text(json.dumps(result.to_json(), indent=2)))
+    put("metrics.json", lambda p: p.write_text(standard_json(result.to_json())))
     predictions = result.predictions
     if predictions is not None:
         put("predictions.csv", lambda p: predictions.to_csv(p, index=False))

@@ -15,6 +15,7 @@ import hashlib
 import inspect
 import json
 import logging
+import math
 import os
 import re
 import stat
@@ -673,3 +674,17 @@ def _link_free(tmp: Path, path: Path) -> Path:
                 return candidate
         candidate = path.with_name(numbered(path.stem, n, path.suffix))
         n += 1
+
+
+def finite_or_null(data: Any) -> Any:
+    """``data`` with every float that is not finite replaced by None, in lists and dicts too; a
+    numpy or torch scalar becomes the Python number it holds (``default=str`` made it a string)."""
+    if callable(getattr(data, "item", None)) and getattr(data, "shape", None) == ():
+        data = data.item()
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: finite_or_null(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [finite_or_null(value) for value in data]
+    return data

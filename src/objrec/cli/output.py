@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import threading
 import time
@@ -30,6 +29,7 @@ from rich.progress import (
 )
 
 from objrec.cli.messages import to_cli
+from objrec.outputs import finite_or_null
 from objrec.progress import IN_RESULT, Reporter
 
 console = Console(soft_wrap=True)
@@ -319,20 +319,6 @@ def with_warnings(data: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
     (empty ones left out), empty on a clean run, so that a script reads one key of one type
     whatever the command (docs/json.md)."""
     return data | {"warnings": [w for w in warnings if w]}
-
-
-def finite_or_null(data: Any) -> Any:
-    """``data`` with every float that is not finite replaced by None, in lists and dicts too; a
-    numpy or torch scalar becomes the Python number it holds (``default=str`` made it a string)."""
-    if callable(getattr(data, "item", None)) and getattr(data, "shape", None) == ():
-        data = data.item()
-    if isinstance(data, float):
-        return data if math.isfinite(data) else None
-    if isinstance(data, dict):
-        return {key: finite_or_null(value) for key, value in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [finite_or_null(value) for value in data]
-    return data
 
 
 def percent(x: float) -> str:
