@@ -616,7 +616,6 @@ def test_a_misspelt_class_folder_is_refused_naming_the_class_not_left_out_as_unt
         evaluate(trained_run, split_dir, out=split_dir.parent / "eval")
 
 
-@pytest.mark.slow
 def test_metrics_json_is_standard_json_when_a_loss_is_infinite(tmp_path):
     """An image of probability 0 for its class (a confidently wrong answer, in float32: a
     mislabelled test image) makes its loss and the mean loss infinite: metrics.json held the bare
