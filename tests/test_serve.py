@@ -571,3 +571,14 @@ def test_serve_with_several_workers_starts_them_when_the_settings_are_good(clien
     monkeypatch.setattr(serve, "run_until_stopped", lambda config, sock: started.append(config))
     serve.serve(client.run, port=0, workers=2, runtime="torch", device="cpu")
     assert [(c.workers, c.factory) for c in started] == [(2, True)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("threshold", [float("inf"), float("-inf")])
+def test_an_infinite_threshold_is_refused_as_info_cannot_say_it(trained_once, threshold):
+    """/info gives the threshold in JSON, which has no infinity: FastAPI wrote null, which says
+    the app answers nothing unknown, while a threshold of inf answered every image unknown."""
+    from objrec.errors import ObjrecError
+
+    with pytest.raises(ObjrecError, match=r"`threshold` must be a finite number, not -?inf"):
+        create_app(trained_once, runtime="torch", threshold=threshold)

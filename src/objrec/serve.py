@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import os
 import signal
 import socket
@@ -88,7 +89,14 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
 def load_recognizer(
     run: Path, runtime: str | None, device: str, threshold: float | None, unknown: bool
 ) -> Recognizer:
-    """The served model: ``runtime`` defaults to ONNX Runtime on the CPU, PyTorch on a GPU."""
+    """The served model: ``runtime`` defaults to ONNX Runtime on the CPU, PyTorch on a GPU. An
+    infinite ``threshold`` is refused: ``/info`` gives it in JSON, which holds no infinity (it said
+    null, which reads as no unknown answer, while inf answered every image unknown)."""
+    if threshold is not None and math.isinf(threshold):
+        raise ObjrecError(
+            f"`threshold` must be a finite number, not {threshold}: the app's /info gives it in "
+            "JSON, which holds no infinity (`unknown=False` answers no image unknown)"
+        )
     where = resolve_device(device)
     runtime = resolve_runtime(runtime, where, default="onnx")
     return Recognizer.load(run, runtime, threshold, unknown, where)
