@@ -2068,6 +2068,30 @@ def test_check_warns_of_classes_with_fewer_readable_images_than_split_needs(caps
     assert messages["green"].endswith(needs) and messages["red"].endswith(needs)  # CLI's terms
 
 
+def test_check_notes_a_sub_folder_of_a_class_folder_that_holds_images(capsys, tmp_path):
+    """photos/llama/to sort/ (5 kangaroo photos) went through check, split and train unsaid,
+    trained as llama: check notes each such sub-folder, counting the images below it."""
+    photos = make_class_folder(tmp_path / "photos", per_class=3, classes=("red", "green"))
+    nested = photos / "red" / "to sort" / "deeper"
+    nested.mkdir(parents=True)
+    for i in range(2):
+        shutil.copy(photos / "green" / f"img_0{2 * i}.jpg", nested / f"k{i}.jpg")
+    (photos / "red" / "to sort" / "notes.txt").write_text("not an image")
+    (photos / "green" / "empty").mkdir()
+    code, out, _ = run(capsys, "check", photos, "--json")
+    found = json.loads(out)
+    nested_notes = [p for p in found["problems"] if p["kind"] == "nested_folder"]
+    assert code == 0 and [(Path(p["path"]), p["unusable"]) for p in nested_notes] == [
+        (photos / "red" / "to sort", False)
+    ]
+    said = "sub-folder of class red with 2 images, all trained as red"
+    assert nested_notes[0]["message"].startswith(said) and found["images"] == 8
+    code, out, _ = run(capsys, "check", photos)
+    assert code == 0 and f"nested_folder {photos / 'red' / 'to sort'}: {said}" in " ".join(
+        out.split()
+    )
+
+
 def test_check_notes_a_split_folders_class_with_too_few_training_images(capsys, split_dir):
     """A class of a split folder whose train holds one or two images passed check silently."""
     for path in sorted((split_dir / "train" / "red").iterdir())[1:]:

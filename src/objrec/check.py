@@ -50,8 +50,9 @@ class Problem:
     """unreadable, too_large, bad_name (not UTF-8), empty_class, one_class, alike_classes (named
     like another but for case or accents' encoding), unknown_class (in valid or test, not in
     train), no_class_folder, ignored_hidden, ignored_file, no_extension, link_loop,
-    missing_class (a class of train that valid or test lacks) or few_images (fewer than
-    ``split`` needs, or fewer training images than it needs of a whole class)"""
+    missing_class (a class of train that valid or test lacks), few_images (fewer than
+    ``split`` needs, or fewer training images than it needs of a whole class) or nested_folder
+    (a sub-folder of a class folder holding images, trained as that class)"""
     message: str
     unusable: bool
 
@@ -150,12 +151,30 @@ def _check_class_root(root: Path, result: CheckResult) -> dict[str, list[Path]]:
             result.note(path, "link_loop", "links back to a folder that contains it, not followed")
             continue
         classes[path.name] = _walk(path, result, above)
+        _note_nested(path, classes[path.name], result)
         if not classes[path.name]:
             message = "class folder holds no images: it would shift every later label"
             result.problems.append(Problem(str(path), "empty_class", message, True))
     if loose and not classes:
         raise no_class_folders(root, loose)
     return classes
+
+
+def _note_nested(folder: Path, images: list[Path], result: CheckResult) -> None:
+    """Each sub-folder of the class folder ``folder`` holding images (at any depth): kept on
+    purpose (``2019/``, ``2020/``), but a forgotten ``to sort/`` is trained as the class unsaid."""
+    below: dict[str, int] = {}
+    for path in images:
+        parts = path.relative_to(folder).parts
+        if len(parts) > 1:
+            below[parts[0]] = below.get(parts[0], 0) + 1
+    for name, count in below.items():
+        result.note(
+            folder / name,
+            "nested_folder",
+            f"sub-folder of class {folder.name} with {plural(count, 'image')}, all trained as "
+            f"{folder.name} (as every image below a class folder is)",
+        )
 
 
 SPLIT_USE = {
