@@ -14,7 +14,7 @@ from objrec import add as add_module
 from objrec import dedup
 from objrec.add import add_images, add_warnings
 from objrec.cli import main
-from objrec.data import SPLITS
+from objrec.data import IMAGE_SET_MEANING, SPLITS
 from objrec.errors import ObjrecError
 from objrec.split import near_groups
 
@@ -480,7 +480,8 @@ def test_add_says_when_it_changes_the_test_split_and_how_to_compare(capsys, tmp_
     assert (
         "1 test image changed (1 added): scores before and after are on different test sets; to "
         "compare, evaluate the old run on the new folder too: "
-        f"`objrec evaluate OLD_RUN {split_dir}`" in err
+        f"`objrec evaluate OLD_RUN {split_dir}` (evaluate's 'test set' is {IMAGE_SET_MEANING})"
+        in err
     )
     more = new_images(tmp_path / "more", "red", 1, seed=1)
     code = main(["add", str(split_dir), str(more), "--ratios", "1", "0", "0", "--json"])

@@ -22,6 +22,7 @@ from objrec import dedup
 from objrec.audit import AuditConfig, AuditResult, audit
 from objrec.audit_report import apply_plan
 from objrec.cli import main
+from objrec.data import IMAGE_SET_MEANING
 from objrec.errors import ObjrecError
 
 COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}
@@ -243,7 +244,8 @@ def test_apply_plan_says_when_the_test_split_changes_and_how_to_compare(tmp_path
     assert (
         "3 test images changed (2 relabelled, 1 removed): scores before and after are on "
         "different test sets; to compare, evaluate the old run on the new folder too: "
-        f"`objrec evaluate OLD_RUN {tmp_path / 'c'}`" in err
+        f"`objrec evaluate OLD_RUN {tmp_path / 'c'}` (evaluate's 'test set' is "
+        f"{IMAGE_SET_MEANING})" in err
     )
     assert main(["apply-plan", str(data), str(plan), str(tmp_path / "d"), "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)

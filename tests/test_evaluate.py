@@ -74,7 +74,10 @@ def test_evaluations_show_the_same_test_set_only_for_the_same_images_and_labels(
     assert main(["evaluate", str(trained_run), str(split_dir)]) == 0
     out = " ".join(capsys.readouterr().out.split())
     first = json.loads((trained_run / "eval-test" / "metrics.json").read_text())["image_set"]
-    assert f"test set {first}, the same only when the images and their labels are" in out
+    assert (  # a whole sentence: it read "..., the same only when the images and their labels are"
+        f"evaluated {split_dir / 'test'}: test set {first} (a fingerprint of the images and their "
+        "labels; compare scores only between evaluations of the same set)" in out
+    )
     copy = tmp_path / "copy" / "test"  # renamed, moved deeper within their class
     for i, image in enumerate(sorted((split_dir / "test").rglob("*.*"))):
         (copy / image.parent.name / "deeper").mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from objrec.data import IMAGE_SET_MEANING
 from objrec.evaluate import evaluate
 from objrec.report import build_report
 
@@ -36,7 +37,7 @@ def test_report_is_one_self_contained_file(trained_run, tmp_path):
     assert "http://" not in html and "https://" not in html  # nothing fetched from anywhere
     assert html.count("data:image/") >= 10
     fingerprint = json.loads((trained_run / "eval-test" / "metrics.json").read_text())["image_set"]
-    assert f"image set <code>{fingerprint}</code>, the same only when the images" in html
+    assert f"image set <code>{fingerprint}</code> ({IMAGE_SET_MEANING})." in html
 
 
 @pytest.mark.slow

@@ -38,6 +38,7 @@ from typing import Any
 
 from objrec.config import SplitConfig, settings
 from objrec.data import (
+    IMAGE_SET_MEANING,
     SPLITS,
     class_dirs,
     class_key,
@@ -222,8 +223,7 @@ def changed_test_warning(n: int, how: str, dry_run: bool = False, folder: str = 
     return (
         f"{plural(n, 'test image')} {changed} ({how}): scores before and after {are} on "
         "different test sets; to compare, evaluate the old run on the new folder too: "
-        f"`evaluate(old_run, {folder})` (evaluate's 'test set' fingerprint is the same only when "
-        "the images and their labels are)"
+        f"`evaluate(old_run, {folder})` (evaluate's 'test set' is {IMAGE_SET_MEANING})"
     )
 
 

@@ -26,7 +26,7 @@ from PIL import Image
 from objrec import __version__
 from objrec.checkpoint import model_digest, read_checkpoint
 from objrec.config import TOP5_CLASSES, DataConfig
-from objrec.data import scan_class_folder
+from objrec.data import IMAGE_SET_MEANING, scan_class_folder
 from objrec.errors import ObjrecError
 from objrec.evaluate import top_losses, worst_class_rows
 from objrec.explore import explore
@@ -257,7 +257,8 @@ def build_report(
         autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True
     )
     with staged(out) as part:  # its folder made when new, the file whole or not at all
-        part.write_text(env.from_string(template).render(**context))
+        text = env.from_string(template).render(**context, image_set_meaning=IMAGE_SET_MEANING)
+        part.write_text(text)
     log.info("wrote %s (%d bytes)", out, out.stat().st_size)
     return out
 

@@ -148,11 +148,11 @@ def print_evaluation(result: EvaluationResult, worst: int, run: Path | None = No
 def image_set_words(result: EvaluationResult) -> str:
     """The evaluated images' fingerprint, named after their split (``test set 3f9a1c2b``), and
     what it is for: scores compare only between evaluations that show the same one."""
-    from objrec.data import SPLITS
+    from objrec.data import IMAGE_SET_MEANING, SPLITS
 
     folder = result.folder.name if result.folder else ""
     kind = folder if folder in SPLITS else "image"
-    return f"{kind} set {result.image_set}, the same only when the images and their labels are"
+    return f"{kind} set {result.image_set} ({IMAGE_SET_MEANING})"
 
 
 def score_words(score: str, threshold: float, readable: bool) -> str:
