@@ -143,7 +143,7 @@ def split_warnings(result) -> list[str]:
 
 @click.command()
 @click.argument("data", type=EXISTING)
-@click.argument("new", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("new", nargs=-1, required=True, type=EXISTING)
 @click.option(
     "--class",
     "class_name",

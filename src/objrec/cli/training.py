@@ -116,10 +116,10 @@ def train(
     history.csv, curves.png, summary.json and seen_digests.csv (the images it trained and
     validated on, by content, for evaluate's check).
     """
+    if (run is None) == (resume is None):  # before the heavy import: answered at once
+        raise click.UsageError("give --out RUN for a new run, or --resume RUN to continue one")
     from objrec.train import train as run_train
 
-    if (run is None) == (resume is None):
-        raise click.UsageError("give --out RUN for a new run, or --resume RUN to continue one")
     if resume is not None:
         warn_of_ignored(resume, [*options, "force"])
     options["weights"] = str(options["weights"]) if options["weights"] else None
