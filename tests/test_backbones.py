@@ -158,3 +158,47 @@ def test_a_wrapped_body_keeps_its_models_own_state_dict_keys():
     assert all(
         torch.equal(a, b) for a, b in zip(state.values(), again.state_dict().values(), strict=True)
     )
+
+
+@pytest.mark.parametrize("wrap", ["module.", "_orig_mod.", "module._orig_mod."])
+@pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
+def test_weights_saved_from_inside_ddp_or_torch_compile_load(tmp_path, wrap, suffix):
+    from safetensors.torch import save_file
+
+    from objrec.backbones import TinyBody
+
+    source = TinyBody()
+    with torch.no_grad():
+        source.features[0].weight.add_(1.0)
+    state = {wrap + k: v.contiguous() for k, v in source.state_dict().items()}
+    path = tmp_path / f"w{suffix}"
+    save_file(state, str(path)) if suffix == ".safetensors" else torch.save(state, path)
+    body = build_body(get_backbone("tiny_test"), weights=path)
+    assert all(
+        torch.equal(a, b) for a, b in zip(body.state_dict().values(), state.values(), strict=True)
+    )
+
+
+def test_a_training_scripts_checkpoint_around_the_weights_loads(tmp_path):
+    from objrec.backbones import TinyBody
+
+    state = TinyBody().state_dict()
+    torch.save({"model": state, "epoch": 3, "lr": 0.1}, tmp_path / "w.pt")
+    body = build_body(get_backbone("tiny_test"), weights=tmp_path / "w.pt")
+    assert all(
+        torch.equal(a, b) for a, b in zip(body.state_dict().values(), state.values(), strict=True)
+    )
+
+
+def test_weights_whose_keys_differ_are_named_in_one_short_sentence(tmp_path):
+    from objrec.backbones import TinyBody
+
+    state = {"backbone." + k: v for k, v in TinyBody().state_dict().items()}
+    torch.save(state, tmp_path / "w.pt")
+    with pytest.raises(ObjrecError) as caught:
+        build_body(get_backbone("tiny_test"), weights=tmp_path / "w.pt")
+    assert str(caught.value) == (
+        f"{tmp_path / 'w.pt'} does not fit the architecture: it lacks 14 of the model's keys "
+        "(e.g. 'features.0.bias') and it has 14 keys the model lacks (e.g. "
+        "'backbone.features.0.bias')"
+    )

@@ -149,24 +149,55 @@ def load_state_file(path: Path) -> dict[str, torch.Tensor]:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
 
-            return load_file(str(path))
+            return unwrapped_keys(load_file(str(path)))
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file; all mean the same here
         raise ObjrecError(f"{path} is not a readable state dict ({type(exc).__name__})") from exc
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
+    for key in ("state_dict", "model"):  # a training script's checkpoint around the weights
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+            break
     if not isinstance(state, dict):
         raise ObjrecError(f"{path} does not hold a state dict")
+    return unwrapped_keys(state)
+
+
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+"""What wrappers put before every key of the model they wrap: ``DataParallel`` and
+``DistributedDataParallel`` (``module.``), ``torch.compile`` (``_orig_mod.``)."""
+
+
+def unwrapped_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with the prefix of a wrapper (:data:`WRAPPER_PREFIXES`) removed from its keys, when
+    every key has it: a model saved from inside ``DistributedDataParallel`` is the model."""
+    for prefix in WRAPPER_PREFIXES:
+        if state and all(isinstance(k, str) and k.startswith(prefix) for k in state):
+            state = {k[len(prefix) :]: v for k, v in state.items()}
     return state
 
 
 def load_into(module: nn.Module, state: dict[str, torch.Tensor], origin: str) -> None:
     """``load_state_dict(strict=True)`` whose failure is one clear sentence."""
+    expected = set(module.state_dict())
+    missing, unknown = sorted(expected - set(state)), sorted(set(state) - expected)
+    if missing or unknown:
+        why = key_mismatch(missing, unknown)
+        raise ObjrecError(f"{origin} does not fit the architecture: {why}")
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).split("\n")[1].strip() if "\n" in str(exc) else str(exc)
         raise ObjrecError(f"{origin} does not fit the architecture: {first}") from exc
+
+
+def key_mismatch(missing: list[str], unknown: list[str]) -> str:
+    """How a state dict's keys differ from a module's, in a few words with an example of each."""
+    parts = []
+    if missing:
+        parts.append(f"it lacks {len(missing)} of the model's keys (e.g. {missing[0]!r})")
+    if unknown:
+        parts.append(f"it has {len(unknown)} keys the model lacks (e.g. {unknown[0]!r})")
+    return " and ".join(parts)
 
 
 # ---------------------------------------------------------------- EfficientNet-Lite (offline)
