@@ -198,7 +198,15 @@ def test_weights_whose_keys_differ_are_named_in_one_short_sentence(tmp_path):
     with pytest.raises(ObjrecError) as caught:
         build_body(get_backbone("tiny_test"), weights=tmp_path / "w.pt")
     assert str(caught.value) == (
-        f"{tmp_path / 'w.pt'} does not fit the architecture: it lacks 14 of the model's keys "
+        f"{tmp_path / 'w.pt'} does not fit the architecture: it lacks 12 of the model's keys "
         "(e.g. 'features.0.bias') and it has 14 keys the model lacks (e.g. "
         "'backbone.features.0.bias')"
     )
+
+
+def test_weights_without_batchnorms_num_batches_tracked_load(tmp_path):
+    from objrec.backbones import TinyBody
+
+    state = {k: v for k, v in TinyBody().state_dict().items() if "num_batches" not in k}
+    torch.save(state, tmp_path / "w.pt")
+    assert build_body(get_backbone("tiny_test"), weights=tmp_path / "w.pt").n_features == 16

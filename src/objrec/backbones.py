@@ -177,17 +177,17 @@ def unwrapped_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def load_into(module: nn.Module, state: dict[str, torch.Tensor], origin: str) -> None:
-    """``load_state_dict(strict=True)`` whose failure is one clear sentence."""
-    expected = set(module.state_dict())
-    missing, unknown = sorted(expected - set(state)), sorted(set(state) - expected)
-    if missing or unknown:
-        why = key_mismatch(missing, unknown)
-        raise ObjrecError(f"{origin} does not fit the architecture: {why}")
+    """``load_state_dict(strict=True)`` whose failure is one clear sentence. The keys are
+    compared as ``load_state_dict`` compares them (BatchNorm's ``num_batches_tracked`` may be
+    missing, as in torchvision's older weight files); ``module`` is left half-loaded on failure."""
     try:
-        module.load_state_dict(state, strict=True)
+        result = module.load_state_dict(state, strict=False)
     except RuntimeError as exc:
         first = str(exc).split("\n")[1].strip() if "\n" in str(exc) else str(exc)
         raise ObjrecError(f"{origin} does not fit the architecture: {first}") from exc
+    if result.missing_keys or result.unexpected_keys:
+        why = key_mismatch(sorted(result.missing_keys), sorted(result.unexpected_keys))
+        raise ObjrecError(f"{origin} does not fit the architecture: {why}")
 
 
 def key_mismatch(missing: list[str], unknown: list[str]) -> str:
