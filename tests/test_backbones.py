@@ -1,3 +1,4 @@
+import re
 import shutil
 import urllib.error
 
@@ -202,6 +203,76 @@ def test_weights_whose_keys_differ_are_named_in_one_short_sentence(tmp_path):
         "(e.g. 'features.0.bias') and it has 14 keys the model lacks (e.g. "
         "'backbone.features.0.bias')"
     )
+
+
+def torchvision_pretrained(name, **arguments):
+    """torchvision's ``name`` as its builder makes it for its weights, random weights in it."""
+    from torchvision.models import get_model
+
+    torch.manual_seed(0)
+    return get_model(name, weights=None, **arguments).eval()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["googlenet", "inception_v3"])
+def test_googlenet_and_inception_turn_their_input_as_their_weights_expect(name, monkeypatch):
+    import objrec.backbones as backbones
+
+    size = get_backbone(name).data_config.input_size
+    reference = torchvision_pretrained(
+        name, transform_input=True, aux_logits=True, init_weights=False
+    )
+    monkeypatch.setattr(
+        backbones, "_download_torchvision_weights", lambda n: reference.state_dict()
+    )
+    body = build_body(get_backbone(name)).eval()
+    reference.fc = torch.nn.Identity()
+    x = torch.randn(1, 3, size, size)
+    with torch.inference_mode():
+        assert torch.allclose(body(x), reference(x), rtol=1e-4, atol=0)
+    rebuilt = build_body(get_backbone(name), pretrained=False)  # as a checkpoint is loaded
+    assert rebuilt.model.transform_input and "transform_input=True" in repr(rebuilt)
+
+
+@pytest.mark.slow
+def test_a_weights_file_whose_classifier_has_other_classes_loads_its_body(tmp_path):
+    from torchvision.models import get_model
+
+    tuned = get_model("mobilenet_v2", weights=None, num_classes=10)
+    torch.save(tuned.state_dict(), tmp_path / "ten.pt")
+    body = build_body(get_backbone("mobilenet_v2"), weights=tmp_path / "ten.pt")
+    tuned.classifier[1] = torch.nn.Identity()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.inference_mode():
+        assert torch.equal(body.eval()(x), tuned.eval()(x))
+
+
+@pytest.mark.slow
+def test_densenet_loads_torchvisions_weight_file_with_its_old_key_names(tmp_path):
+    from torchvision.models.densenet import DenseNet121_Weights  # noqa: F401 (weights exist)
+
+    reference = torchvision_pretrained("densenet121")
+    new_name = re.compile(r"(denselayer\d+\.(?:norm|conv))([12]\.(?:weight|bias|running_))")
+    old = {  # as in the file: norm.1 for norm1, and no num_batches_tracked (older than those)
+        new_name.sub(r"\1.\2", k): v
+        for k, v in reference.state_dict().items()
+        if not k.endswith("num_batches_tracked")
+    }
+    assert "features.denseblock1.denselayer1.norm.1.weight" in old
+    torch.save(old, tmp_path / "densenet121-a639ec97.pth")
+    body = build_body(get_backbone("densenet121"), weights=tmp_path / "densenet121-a639ec97.pth")
+    reference.classifier = torch.nn.Identity()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.inference_mode():
+        assert torch.equal(body.eval()(x), reference(x))
+
+
+def test_a_vit_is_built_at_the_size_of_its_weights():
+    from objrec.backbones import _pretrained_arguments
+
+    assert _pretrained_arguments("vit_h_14") == {"image_size": 518}
+    assert get_backbone("vit_h_14").data_config.input_size == 518
+    assert _pretrained_arguments("vit_b_16") == {"image_size": 224}
 
 
 def test_weights_without_batchnorms_num_batches_tracked_load(tmp_path):

@@ -18,6 +18,7 @@ import hashlib
 import importlib
 import importlib.util
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -60,6 +61,11 @@ class WrappedBody(Body):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+    def extra_repr(self) -> str:
+        """The model's settings that change its output but not its repr, for the fingerprint."""
+        transform = getattr(self.model, "transform_input", None)
+        return "" if transform is None else f"transform_input={transform}"
 
 
 def _drop_prefix(module, state, prefix, local_metadata):
@@ -414,14 +420,47 @@ def _torchvision_cached(weights_enum) -> bool:
 
 
 def _build_torchvision(name: str, pretrained: bool, weights: Path | None) -> Body:
+    """The body of torchvision's ``name``, built as torchvision builds it for its pretrained
+    weights (:func:`_pretrained_arguments`) whatever the weights, so that a checkpoint's body is
+    the one it trained; the weights of its classifier (of any size) and auxiliary heads unused."""
     from torchvision.models import get_model
 
-    model = get_model(name, weights=None)
+    model = get_model(name, weights=None, **_pretrained_arguments(name))
+    every_key = set(model.state_dict())
+    body = _strip_classifier(model, name)
     if weights is not None:
-        load_into(model, load_state_file(weights), str(weights))
+        state, origin = load_state_file(weights), str(weights)
     elif pretrained:
-        load_into(model, _download_torchvision_weights(name), f"torchvision weights of {name}")
-    return _strip_classifier(model, name)
+        state, origin = _download_torchvision_weights(name), f"torchvision weights of {name}"
+    else:
+        return body
+    removed = every_key - set(model.state_dict())
+    state = {k: v for k, v in _renamed_densenet_keys(state).items() if k not in removed}
+    load_into(model, state, origin)
+    return body
+
+
+def _pretrained_arguments(name: str) -> dict[str, Any]:
+    """What torchvision's builder of ``name`` sets when it loads its pretrained weights: GoogLeNet
+    and Inception v3 turn the ImageNet-normalised input into the [-1, 1] their weights were trained
+    on (``transform_input``); a ViT's size is its weights' (518 px for vit_h_14)."""
+    if name in ("googlenet", "inception_v3"):
+        return {"transform_input": True, "aux_logits": True, "init_weights": False}
+    weights_enum = _torchvision_weights_enum(name)
+    if name.startswith("vit_") and weights_enum is not None:
+        return {"image_size": weights_enum.meta["min_size"][0]}
+    return {}
+
+
+DENSENET_OLD_KEY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$"
+)
+"""A key of torchvision's DenseNet weight files (``denselayer1.norm.1.weight``): their layers have
+been named without the dot (``norm1``) since, and torchvision renames them on loading."""
+
+
+def _renamed_densenet_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {DENSENET_OLD_KEY.sub(r"\1\2", k): v for k, v in state.items()}
 
 
 def _download_torchvision_weights(name: str) -> dict[str, torch.Tensor]:
