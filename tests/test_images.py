@@ -302,3 +302,22 @@ def test_a_jpeg_over_pillows_header_limit_whose_first_scan_is_not_interleaved_is
     with pytest.raises(UnreadableImageError, match="too large") as refused:
         open_image(tmp_path / "scans.jpg", draft_size=30, max_pixels=2000)
     assert refused.value.too_large
+
+
+@pytest.mark.parametrize(
+    "mode, key, opaque, seen",
+    [
+        ("RGB", (0, 0, 0), (200, 10, 10), (200, 10, 10)),
+        ("L", 0, 90, (90, 90, 90)),
+        ("I;16", 0, 32768, (128, 128, 128)),  # 16-bit grey keeps its range
+    ],
+)
+def test_a_pngs_transparent_colour_is_white_as_a_palettes_is(tmp_path, mode, key, opaque, seen):
+    path = tmp_path / "keyed.png"
+    dtype = np.uint16 if mode == "I;16" else np.uint8
+    pixels = np.zeros((4, 4, 3) if mode == "RGB" else (4, 4), dtype)
+    pixels[:, 2:] = opaque  # left half the transparent colour, right half opaque
+    Image.fromarray(pixels).save(path, transparency=key)
+    assert Image.open(path).mode == mode and Image.open(path).info["transparency"] == key
+    out = np.asarray(open_image(path))
+    assert (out[:, :2] == 255).all() and (out[:, 2:] == seen).all()

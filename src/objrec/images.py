@@ -95,13 +95,14 @@ Counted as decoded, as :data:`MAX_PIXELS` is."""
 JPEG_FORMATS = ("JPEG", "MPO")
 """PIL's names for a JPEG: MPO is one with more pictures after the first (a gain map, a depth
 map: many phones' photos), which PIL decodes, and reduces in draft mode, as any JPEG."""
-PIXEL_RULES = 2
+PIXEL_RULES = 3
 """The version of the pixels objrec makes of a file (``open_image`` and a view's first resize),
 part of the feature store's keys and of the image facts' (``store.space_id``, ``dedup.FACTS_KEY``):
 rows computed from pixels that a later objrec makes differently are never read again, but computed
 anew. Change it whenever an image objrec read before comes out with other pixels. 2: 32-bit TIFFs
 scaled by their own range, MPO JPEGs decoded reduced as any JPEG, strips over 20:1 cut to their
-centre before the resize (rows stored before these changes were reused for such images). An image
+centre before the resize (rows stored before these changes were reused for such images). 3: the
+transparent colour of an RGB or grey PNG (its tRNS chunk) over white, as a palette's was. An image
 it comes to read that it refused before is ``store.DECODE_RULES``'s business."""
 SYSTEM_FOLDERS = frozenset({"__MACOSX", "@eaDir"})
 """Folders that are never photos nor classes: macOS's zip metadata (``._name.jpg`` files beside
@@ -462,19 +463,39 @@ def _check_size(label: str, img: Image.Image, limit: int) -> None:
         raise UnreadableImageError(label, reason, too_large=True)
 
 
+KEYED_MODES = ("1", "L", "P", "RGB", "I", "I;16", "I;16B", "I;16L")
+"""Modes whose transparency may be one colour (``info["transparency"]``): a palette entry, or
+the colour of a PNG's tRNS chunk in an RGB or grey (8- or 16-bit) PNG."""
+
+
 def _to_rgb(img: Image.Image, file_format: str | None = None) -> Image.Image:
     """``img`` as RGB: transparency over white, deep one-channel images as :func:`_deep_to_grey`
     says (``file_format``: Pillow's name for the file's format)."""
-    if img.mode == "RGB":
+    keyed = img.mode in KEYED_MODES and img.info.get("transparency") is not None
+    if img.mode == "RGB" and not keyed:
         return img
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    if img.mode.startswith("I;16") or img.mode in ("I", "F"):
+    if img.mode in ("RGBA", "LA", "PA") or keyed:
+        return _over_white(img, file_format)
+    if _is_deep(img):
         img = _deep_to_grey(img, file_format)
     return img.convert("RGB")
+
+
+def _is_deep(img: Image.Image) -> bool:
+    return img.mode.startswith("I;16") or img.mode in ("I", "F")
+
+
+def _over_white(img: Image.Image, file_format: str | None) -> Image.Image:
+    """``img`` over a white background: through its alpha channel, or its transparent colour."""
+    if _is_deep(img):  # Pillow's RGBA of a deep image clips its values; the key is one value
+        rgba = _deep_to_grey(img, file_format).convert("RGBA")
+        opaque = np.asarray(img) != img.info["transparency"]
+        rgba.putalpha(Image.fromarray(opaque.astype(np.uint8) * 255))
+    else:
+        rgba = img.convert("RGBA")
+    background = Image.new("RGB", rgba.size, (255, 255, 255))
+    background.paste(rgba, mask=rgba.getchannel("A"))
+    return background
 
 
 def _deep_to_grey(img: Image.Image, file_format: str | None) -> Image.Image:
