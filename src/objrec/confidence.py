@@ -12,8 +12,12 @@ Both are fitted at the end of ``train`` on the validation split's cached outputs
   - ``msp``: the calibrated maximum softmax probability (Hendrycks & Gimpel, 2017);
   - ``knn``: cosine similarity of the image's L2-normalised body features to the ``k``-th nearest
     training image's (Sun et al., 2022);
-  - ``mahalanobis``: minus the smallest Mahalanobis distance to a class mean under one shared,
-    shrunk covariance (Lee et al., 2018), computed in the top principal directions;
+  - ``mahalanobis``: minus the smallest Mahalanobis distance to a class mean under one shared
+    covariance (Lee et al., 2018), modelled as probabilistic PCA (``MahalanobisScore``), not
+    shrunk: with no more training images than ``dims`` plus the classes (the demo's 60), the
+    directions left out have no variance measured, and their floor (1e-12) makes the score all
+    but the distance off the span of the training images' variation (-4e11 for a valid image of
+    5 synthetic classes of 12 training images, 3,840 features);
   - ``vim``: virtual-logit matching (Wang et al., 2022): the heads' energy minus a weighted norm of
     the image's normalised features off the training features' top principal directions.
 
