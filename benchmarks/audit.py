@@ -22,8 +22,10 @@ runs the audit and prints, side by side:
 (the default three-body features; ``--reference``: the audit.json of the unmodified split, whose
 label flags explain some of the flags that were not injected). Seed 0 is the reported seed; the
 audit's settings were chosen on another injection, ``benchmarks/audit_choices.py --seed 1``.
-``--signals`` also prints how the duplicate signals (feature similarity, hash distance) are
-distributed over injected pairs and over every other close pair.
+``--relabel-table`` also prints the label flags by the suggested class's probability, and how
+often that class is the true one (``audit_report.RELABEL_MIN_PROB``). ``--signals`` also prints
+how the duplicate signals (feature similarity, hash distance) are distributed over injected pairs
+and over every other close pair.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import random
 import shutil
 import time
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -190,6 +193,47 @@ def label_misses(data: Path, result, truth, reference: Path | None) -> None:
             print(
                 f"    {rel(data, r['path'])}: {r['given']} -> {r['suggested']} ({r['score']:.3f})"
             )
+
+
+def true_classes(data: Path, truth) -> dict[str, str]:
+    """The class each injected wrong label really is: a moved image's is in its new name
+    (``wrong_CLASS_NAME``, the longest class name that fits), a copy's is its original's."""
+    classes = sorted((p.name for p in (data / "train").iterdir()), key=len, reverse=True)
+    true = {}
+    for moved in truth["wrong_labels"]:
+        name = Path(moved).name
+        true[moved] = next(c for c in classes if name.startswith(f"wrong_{c}_"))
+    for pair in truth["duplicates"]:
+        if pair["placement"] == "other class":
+            true[pair["copy"]] = Path(pair["original"]).parent.name
+    return true
+
+
+def relabel_table(data: Path, result, truth) -> None:
+    """The label flags by the suggested class's probability: how many were injected, and of those
+    how often the suggested class is the true one; a relabel of one not injected makes a right
+    label wrong (but for a real Caltech-101 label issue)."""
+    from objrec.audit_report import RELABEL_MIN_PROB
+
+    true = true_classes(data, truth)
+    edges = [0.0, 0.3, 0.5, 0.7, 1.01]
+    print(
+        "\nlabel flags by p(suggested)  flagged  injected  suggested = true (of flagged)  not injected"
+    )
+    for lo, hi in pairwise(edges):
+        rows = [r for r in result.label_issues if lo <= r["prob_suggested"] < hi]
+        names = [rel(data, r["path"]) for r in rows]
+        injected = sum(n in true for n in names)
+        right = sum(true.get(n) == r["suggested"] for n, r in zip(names, rows, strict=True))
+        print(
+            f"  [{lo:.1f}, {min(hi, 1):.1f}){'':16s} {len(rows):7d} {injected:9d} "
+            f"{right:9d} ({right / max(1, len(rows)):4.0%}) {len(rows) - injected:22d}"
+        )
+    weak = [r for r in result.label_issues if r["prob_suggested"] < RELABEL_MIN_PROB]
+    print(
+        f"  the plan keeps {len(weak)} flags below {RELABEL_MIN_PROB} to review, relabels the "
+        f"other {len(result.label_issues) - len(weak)} (but for copies it removes)"
+    )
 
 
 def byte_groups(data: Path) -> list[set[str]]:
@@ -410,6 +454,11 @@ def main() -> None:
     parser.add_argument(
         "--variants", action="store_true", help="Also rank labels with other head settings."
     )
+    parser.add_argument(
+        "--relabel-table",
+        action="store_true",
+        help="Also print the label flags by p(suggested): injected, suggested class the true one.",
+    )
     args = parser.parse_args()
     work = args.work or Path(f"/tmp/objrec-audit-bench-s{args.seed}")
     work.mkdir(parents=True, exist_ok=True)
@@ -435,6 +484,8 @@ def main() -> None:
     for name, n, flagged, p, r in label_table(data, result, truth):
         print(f"{name:32s} {n:5d} {flagged:8d} {p:9.1%} {r:7.1%}")
     label_misses(data, result, truth, args.reference)
+    if args.relabel_table:
+        relabel_table(data, result, truth)
     rows, other, exact = duplicate_report(data, result, truth)
     print("\nnear-duplicates                pairs  audit found  byte hash found")
     for name, n, a, b in rows:
