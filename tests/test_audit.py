@@ -1093,6 +1093,40 @@ def test_the_plan_removes_only_copies_of_a_kept_image_never_a_chains_far_end():
     assert "red/0.png" not in plan
 
 
+def test_the_plan_relabels_only_a_strong_suggestion_and_asks_to_review_a_weak_one():
+    """plan.csv proposed relabel for every flagged label: 3 of a user's 7 relabels were wrong
+    (a cougar drawing relabelled elephant at p(suggested)=0.24, a statue at 0.49), so a plan
+    applied unread made labels worse. Below ``RELABEL_MIN_PROB`` (0.5) it keeps the image and
+    says to review it, naming the class it may be; at or above it, it relabels as before."""
+    from objrec.audit import Inventory, Item
+    from objrec.audit_report import plan_rows
+
+    items = [
+        Item(Path(f"/d/cougar_body/{k}.jpg"), f"cougar_body/{k}.jpg", 0, None) for k in range(3)
+    ]
+    inv = Inventory(Path("/d"), ("cougar_body", "elephant"), items, False)
+    issues = [
+        {
+            "_index": k,
+            "suggested": "elephant",
+            "prob_suggested": p,
+            "evidence": f"heads and neighbours give p(given)=0.01, p(suggested)={p:.2f}",
+        }
+        for k, p in enumerate((0.24, 0.49, 0.5))
+    ]
+    result = AuditResult(issues, [], [], len(items), list(inv.classes))
+    plan = {row["file"]: row for row in plan_rows(result, inv)}
+    drawing, statue, strong = (plan[f"cougar_body/{k}.jpg"] for k in range(3))
+    assert (drawing["action"], drawing["new_class"]) == ("keep", "")
+    assert drawing["reason"].startswith(
+        "review: may be elephant, p(suggested)=0.24; relabel if so (heads and neighbours give"
+    )
+    assert (statue["action"], statue["new_class"]) == ("keep", "")
+    assert "may be elephant, p(suggested)=0.49" in statue["reason"]
+    assert (strong["action"], strong["new_class"]) == ("relabel", "elephant")
+    assert strong["reason"] == issues[2]["evidence"]
+
+
 def csv_rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as f:
         return list(csv.DictReader(f))
@@ -1125,7 +1159,8 @@ def copies_across_classes(tmp_path: Path) -> tuple[Any, AuditResult]:
         ("test/blue/zz_red_02.png", "green"),
     )
     issues = [
-        {"_index": where[f], "suggested": c, "evidence": f"looks like {c}"} for f, c in flagged
+        {"_index": where[f], "suggested": c, "prob_suggested": 0.9, "evidence": f"looks like {c}"}
+        for f, c in flagged
     ]
     near = dedup.feature_neighbours(unit)
     groups, _ = duplicate_groups(
