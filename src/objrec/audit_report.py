@@ -45,6 +45,7 @@ from objrec.outputs import (
 )
 from objrec.progress import SILENT, Reporter, log_result_warnings, plural
 from objrec.split import MANIFEST, MANIFEST_COLUMNS, sha256_file
+from objrec.tables import blank_row, csv_separator
 
 if TYPE_CHECKING:
     from objrec.audit import AuditResult, Inventory
@@ -297,8 +298,8 @@ def _plan_lines(path: Path) -> list[tuple[int, dict[str, str]]]:
     is not a CSV text (comma, semicolon or tab separated) with the columns file and action."""
     try:  # utf-8-sig: a spreadsheet's "CSV UTF-8" begins with a byte-order mark
         with Path(path).open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f, delimiter=_separator(f))
-            rows = [(reader.line_num, row) for row in reader if not _blank(row)]
+            reader = csv.DictReader(f, delimiter=csv_separator(f))
+            rows = [(reader.line_num, row) for row in reader if not blank_row(row)]
             header = set(reader.fieldnames or ())
     except OSError as exc:
         raise ObjrecError(f"cannot read the plan {path}: {exc}") from exc
@@ -313,20 +314,6 @@ def _plan_lines(path: Path) -> list[tuple[int, dict[str, str]]]:
     if not {"file", "action"} <= header:  # checked with rows or without
         raise ObjrecError(f"{path} is not an audit plan: it needs the columns file and action")
     return rows
-
-
-def _separator(f: io.TextIOBase) -> str:
-    """The plan's separator: a comma, or the semicolon (or tab) a spreadsheet saves CSV with
-    where its language writes decimal commas (German, French...), when its header has no comma."""
-    header = f.readline()
-    f.seek(0)
-    return next((sep for sep in ",;\t" if sep in header), ",")
-
-
-def _blank(row: dict[Any, Any]) -> bool:
-    """Whether every cell of a plan row is empty or spaces (cells past the header's too)."""
-    cells = [v for k, v in row.items() if k is not None] + list(row.get(None) or ())
-    return not any((cell or "").strip() for cell in cells)
 
 
 def _checked_row(path: Path, n: int, row: dict[str, str]) -> dict[str, str]:
