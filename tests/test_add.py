@@ -350,6 +350,7 @@ def test_refusals_name_the_path_or_option_and_write_nothing(tmp_path, split_dir)
         (split_dir, split_dir / "train" / "red", {"class_name": "red"}, "inside the data folder"),
         (split_dir, tmp_path, {}, "the data folder .* lies inside"),
         (new, split_dir, {}, "new is not a split folder, but .* is: the split folder comes first"),
+        (split_dir, new, {"groups": new}, "`groups` is read by split_folder only"),
     ]
     before = tree_digest(tmp_path)
     for data, given, kwargs, message in cases:

@@ -2414,3 +2414,23 @@ def test_resume_warns_once_of_the_options_it_ignores(capsys, caplog, tmp_path, s
         f"--resume continues {run_dir} with the settings it started with: --epochs, --cache-dir "
         "and --force are ignored"
     ]
+
+
+@pytest.mark.slow
+def test_split_keeps_a_groups_files_groups_together_and_says_so(
+    capsys, tmp_path, image_folder, known_facts
+):
+    code, out, _ = run(capsys, "split", "--help")
+    out = " ".join(out.split())
+    assert code == 0 and "--groups FILE" in out and "columns file and group" in out
+    assert "CLASS/NAME, relative to SRC" in out
+    groups = tmp_path / "groups.csv"
+    groups.write_text("file,group\nred/img_00.jpg,b1\nblue/img_03.png,b1\ngreen/img_01.png,b2\n")
+    code, out, _ = run(capsys, "split", image_folder, tmp_path / "data", "--groups", groups)
+    assert code == 0 and "kept 1 group from groups.csv together" in out
+    code, out, _ = run(capsys, "split", image_folder, tmp_path / "j", "--groups", groups, "--json")
+    assert code == 0 and json.loads(out)["file_groups"] == 1
+    groups.write_text("file,group\nred/img_00.jpg,b1\nred/gone.jpg,b1\n")
+    code, _, err = run(capsys, "split", image_folder, tmp_path / "bad", "--groups", groups)
+    err = " ".join(err.split())
+    assert code == 1 and "--groups file" in err and "line 3" in err and "'red/gone.jpg'" in err

@@ -715,3 +715,62 @@ def test_a_class_with_too_few_training_images_is_warned_of(tmp_path, caplog):
     assert warning.startswith("classes with fewer than 3 training images")
     assert warning.endswith(": blue (1 in train)")
     assert warning in caplog.text
+
+
+def split_of(out, files):
+    """The splits the images ``files`` (class/name, relative to the source) landed in."""
+    return {r["split"] for r in manifest(out) if r["source"].split("photos/")[1] in files}
+
+
+BURST = ("red/img_00.jpg", "red/img_05.png", "blue/img_03.png")
+"""Three images that look nothing alike (two classes even): what a groups file keeps together."""
+
+
+@pytest.mark.slow
+def test_a_groups_file_keeps_its_groups_in_one_split(tmp_path, image_folder, known_facts):
+    groups = tmp_path / "groups.csv"  # a spreadsheet's semicolons, a blank row, an extra column
+    groups.write_text(
+        "file;group;note\n"
+        + "".join(f"{name};burst1;frame {i}\n" for i, name in enumerate(BURST))
+        + ";;\ngreen/img_01.png;alone;\n"
+    )
+    scattered = [
+        len(split_of(split_folder(image_folder, tmp_path / f"n{s}", seed=s).out, BURST))
+        for s in range(4)
+    ]
+    assert max(scattered) > 1  # without the file, some seed puts the burst in two splits
+    for seed in range(4):
+        result = split_folder(image_folder, tmp_path / f"g{seed}", seed=seed, groups=groups)
+        assert len(split_of(result.out, BURST)) == 1
+        assert result.file_groups == 1
+        assert result.cross_class_duplicates == [] and result.duplicate_files == 0
+        assert result.counts["green"] == {"train": 6, "valid": 3, "test": 3}
+    again = split_folder(image_folder, tmp_path / "again", seed=3, groups=groups)
+    rows = lambda out: sorted((r["file"], r["split"]) for r in manifest(out))  # noqa: E731
+    assert rows(again.out) == rows(tmp_path / "g3")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "file,group\nred/img_00.jpg,a\n\nred/nope.jpg,a\n",
+            "line 4: .* has no image 'red/nope.jpg'",
+        ),
+        (
+            "file,group\nred/img_00.jpg,a\nred/img_01.png,a\nred/img_00.jpg,b\n",
+            "line 4: 'red/img_00.jpg' is in group 'a' on line 2 and in 'b' here",
+        ),
+        ("file,group\nred/img_00.jpg,\n", "line 2: it needs both a file and a group"),
+        ("name,group\nred/img_00.jpg,a\n", "needs the columns file and group"),
+    ],
+)
+def test_bad_rows_of_a_groups_file_are_refused_naming_the_line(
+    tmp_path, image_folder, known_facts, text, message
+):
+    groups = tmp_path / "groups.csv"
+    groups.write_text(text)
+    with pytest.raises(ObjrecError, match="`groups` file .*" + message):
+        split_folder(image_folder, tmp_path / "out", groups=groups)
+    assert not (tmp_path / "out" / "manifest.csv").exists()

@@ -398,6 +398,11 @@ def _plan(
 ) -> _Plan:
     """Hash everything (facts from the cache where known), then decide each new image's fate;
     ``store_dir``: the feature store whose file index knows the data folder's files."""
+    if config.groups is not None:
+        raise ObjrecError(
+            "`groups` is read by split_folder only: add_images places each new image alone, with "
+            "its duplicates"
+        )
     existing = _existing(data)
     config = dataclasses.replace(config, ratios=_own_ratios(existing)) if own else config
     files = {"data": list(existing), "new": [image.path for image in images]}

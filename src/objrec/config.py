@@ -251,6 +251,11 @@ class SplitConfig:
     near_duplicates: bool = True
     """Keep near-duplicates (perceptual hashes, centre crops included) in one split, as
     byte-identical files always are."""
+    groups: str | Path | None = None
+    """A CSV file with the columns file and group (file as class/name, relative to the source
+    folder; other columns ignored): every image of one group lands in one split, with its
+    duplicates (burst frames, a camera's sequence or site, which no hash sees). Images it does not
+    name are groups of their own."""
 
     def __post_init__(self) -> None:
         check_field_types(self)

@@ -86,6 +86,8 @@ class SplitResult:
     duplicate_groups: list[list[str]] = field(default_factory=list)
     """Each group of files of one class kept together (paths relative to the source folder, such
     as ``red/album/a.jpg``), for a person to check."""
+    file_groups: int = 0
+    """Groups of the ``groups`` file with two images or more kept in one split (0 without one)."""
 
     def totals(self) -> dict[str, int]:
         return {s: sum(c[s] for c in self.counts.values()) for s in SPLITS}
@@ -208,7 +210,11 @@ def _plan(
     files, empty = _without_empty(src, files, empty)
     hashes = {p: hashes[p] for paths in files.values() for p in paths}
     groups = near_groups(files, hashes, facts) if config.near_duplicates else hashes
-    assignment, result = _assign(files, groups, ratios, config.seed, (src, out))
+    keys, joined = groups, 0
+    if config.groups is not None:
+        keys, joined = join_groups(groups, read_groups(Path(config.groups), src, files))
+    assignment, result = _assign(files, (groups, keys), ratios, config.seed, (src, out))
+    result.file_groups = joined
     result.near_duplicate_files = len(set(hashes.values())) - len(set(groups.values()))
     result.empty_classes, result.min_images = empty, min_class_size(ratios)
     result.few_train_classes = few_train(result.counts, result.small_classes, result.min_images)
@@ -589,18 +595,105 @@ def near_groups(
     return {p: min(same[hashes[p]]) for p in paths}
 
 
-def _assign(files, hashes, ratios, seed, folders):
-    """Decide each file's split: per class, shuffled groups of identical files fill the targets;
-    ``folders``: the source and output folders."""
+def read_groups(path: Path, src: Path, files: dict[str, list[Path]]) -> dict[Path, str]:
+    """The group the ``groups`` file gives each image of ``files`` it names: rows ``file,group``,
+    the file as class/name relative to ``src``; other columns are ignored, blank rows skipped,
+    and a spreadsheet's semicolons taken. Refused, naming the line, for a row without a file or a
+    group, a file ``src`` lacks, or a file in two groups; a file ``src`` has that the split leaves
+    out (an excluded class, an unreadable image) is passed over."""
+    images = {p.relative_to(src).as_posix(): p for paths in files.values() for p in paths}
+    group_of: dict[Path, str] = {}
+    line_of: dict[str, int] = {}
+    for n, row in _group_rows(path):
+        name, group = (row.get("file") or "").strip(), (row.get("group") or "").strip()
+        if not name or not group:
+            raise ObjrecError(f"`groups` file {path} line {n}: it needs both a file and a group")
+        if name not in images:
+            _refuse_unknown_file(path, n, name, src)
+            continue
+        earlier = group_of.setdefault(images[name], group)
+        line_of.setdefault(name, n)
+        if earlier != group:
+            raise ObjrecError(
+                f"`groups` file {path} line {n}: {name!r} is in group {earlier!r} on line "
+                f"{line_of[name]} and in {group!r} here: keep one of the two rows"
+            )
+    return group_of
+
+
+def _group_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
+    """Each row of the ``groups`` file that is not blank, and the line it ends on; refused when
+    the file is not a CSV text (comma, semicolon or tab separated) with the columns file and
+    group."""
+    from objrec.tables import blank_row, csv_separator
+
+    try:  # utf-8-sig: a spreadsheet's "CSV UTF-8" begins with a byte-order mark
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f, delimiter=csv_separator(f))
+            rows = [(reader.line_num, row) for row in reader if not blank_row(row)]
+            header = {(name or "").strip() for name in reader.fieldnames or ()}
+    except OSError as exc:
+        raise ObjrecError(f"cannot read the `groups` file {path}: {exc}") from exc
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ObjrecError(
+            f"the `groups` file {path} is not a CSV text in UTF-8 ({exc}): save it as CSV UTF-8"
+        ) from None
+    if not {"file", "group"} <= header:
+        raise ObjrecError(f"the `groups` file {path} needs the columns file and group")
+    return [(n, {(k or "").strip(): v for k, v in row.items()}) for n, row in rows]
+
+
+def _refuse_unknown_file(path: Path, n: int, name: str, src: Path) -> None:
+    """Refuse line ``n`` of the ``groups`` file, naming ``name``, unless ``src`` has that image
+    file and the split leaves it out (an excluded class, an unreadable image)."""
+    if ".." not in Path(name).parts and (src / name).is_file():
+        return
+    raise ObjrecError(
+        f"`groups` file {path} line {n}: {src} has no image {name!r} (name each file as "
+        "class/name, relative to the source folder)"
+    )
+
+
+def join_groups(keys: dict[Path, str], group_of: dict[Path, str]) -> tuple[dict[Path, str], int]:
+    """Each file's placing key: its duplicate group's ``keys`` united with the groups of
+    ``group_of`` (the smallest key among the groups linked, directly or through others, as
+    :func:`near_groups` keys them); and how many of those groups hold two files or more."""
+    from objrec import dedup
+
+    members: dict[str, list[Path]] = {}
+    for path, group in group_of.items():
+        members.setdefault(group, []).append(path)
+    joined = [m for m in members.values() if len(m) > 1]
+    names = sorted(set(keys.values()))
+    index = {key: i for i, key in enumerate(names)}
+    pairs = [(index[keys[m[0]]], index[keys[p]]) for m in joined for p in m[1:]]
+    united = {key: key for key in names}
+    for component in dedup.groups_of(len(names), pairs):
+        smallest = min(names[i] for i in component)
+        for i in component:
+            united[names[i]] = smallest
+    return {path: united[key] for path, key in keys.items()}, len(joined)
+
+
+def _assign(files, group_keys, ratios, seed, folders):
+    """Decide each file's split: per class, shuffled groups fill the targets. ``group_keys``: each
+    file's duplicate group (identical or near, what the result reports) and the group it is
+    placed with (those united with the ``groups`` file's); ``folders``: the source and output
+    folders."""
     src, out = folders
+    hashes, keys = group_keys
     rng = random.Random(seed)
-    split_of_hash: dict[str, str] = {}
-    first_of_hash: dict[str, Path] = {}  # the first file of each group, in the first class
+    split_of_hash: dict[str, str] = {}  # by placing key
+    first_of_hash: dict[
+        str, Path
+    ] = {}  # the first file of each duplicate group, in the first class
     result = SplitResult(out=out, counts={})
     for name, paths in files.items():
         groups: dict[str, list[Path]] = {}
+        placing: dict[str, list[Path]] = {}
         for path in paths:
             groups.setdefault(hashes[path], []).append(path)
+            placing.setdefault(keys[path], []).append(path)
         result.duplicate_files += sum(len(g) - 1 for g in groups.values())
         kept = [g for g in groups.values() if len(g) > 1]
         result.duplicate_groups += [[path.relative_to(src).as_posix() for path in g] for g in kept]
@@ -612,17 +705,17 @@ def _assign(files, hashes, ratios, seed, folders):
             ),
             key=lambda pair: (path_order(pair[0]), path_order(pair[1])),
         )
-        for h, split in _place_groups(groups, split_of_hash, ratios, rng).items():
-            split_of_hash[h] = split
-            first_of_hash[h] = groups[h][0]
+        for h, group in groups.items():
+            first_of_hash.setdefault(h, group[0])
+        split_of_hash.update(_place_groups(placing, split_of_hash, ratios, rng))
         counts = dict.fromkeys(SPLITS, 0)
         for path in paths:
-            counts[split_of_hash[hashes[path]]] += 1
+            counts[split_of_hash[keys[path]]] += 1
         result.counts[name] = counts
         if any(counts[s] == 0 for s, r in zip(SPLITS, ratios, strict=True) if r > 0):
             result.small_classes.append(name)
     assignment = {
-        path: (name, split_of_hash[hashes[path]]) for name, paths in files.items() for path in paths
+        path: (name, split_of_hash[keys[path]]) for name, paths in files.items() for path in paths
     }
     return assignment, result
 

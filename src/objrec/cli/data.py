@@ -82,9 +82,20 @@ COPY_OPTION = click.option(
     help=field_help(SplitConfig, "near_duplicates"),
 )
 @click.option(
+    "--groups",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="A CSV file with the columns file and group (file as CLASS/NAME, relative to SRC; other "
+    "columns ignored; comma or semicolon separated): every image "
+    "of one group lands in one split, with its duplicates. Use it for burst frames, a camera's "
+    "sequences or sites, which no hash sees. Images it does not name are groups of their own.",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print the counts as JSON (keys: docs/json.md)."
 )
-def split(src: Path, out: Path, ratios, seed, exclude, copy, force, strict, near, as_json) -> None:
+def split(
+    src: Path, out: Path, ratios, seed, exclude, copy, force, strict, near, groups, as_json
+) -> None:
     """Split SRC (one sub-folder per class) into OUT/train, OUT/valid, OUT/test.
 
     Stratified per class and seeded; byte-identical files and near-duplicates (resized,
@@ -93,28 +104,12 @@ def split(src: Path, out: Path, ratios, seed, exclude, copy, force, strict, near
     """
     from objrec.split import split_folder
 
-    config = SplitConfig(ratios, seed, exclude, "copy" if copy else "link", strict, near)
+    config = SplitConfig(ratios, seed, exclude, "copy" if copy else "link", strict, near, groups)
     reporter = RichReporter(quiet=as_json)
     with logged_warnings() as logged, task_from_first_step(reporter, "hashing files") as on_file:
         result = split_folder(src, out, config, force=force, on_file=on_file)
     if as_json:
-        print_json(
-            {
-                "out": str(result.out),
-                "totals": result.totals(),
-                "classes": result.counts,
-                "small_classes": result.small_classes,
-                "min_images": result.min_images,
-                "few_train_classes": result.few_train_classes,
-                "empty_classes": result.empty_classes,
-                "unreadable_files": result.unreadable_files,
-                "duplicate_files": result.duplicate_files,
-                "near_duplicate_files": result.near_duplicate_files,
-                "duplicate_groups": result.duplicate_groups,
-                "cross_class_duplicates": [list(pair) for pair in result.cross_class_duplicates],
-                "warnings": logged + split_warnings(result),
-            }
-        )
+        print_json(split_json(result, logged))
         return
     totals = result.totals()
     console.print(
@@ -122,6 +117,10 @@ def split(src: Path, out: Path, ratios, seed, exclude, copy, force, strict, near
         + ", ".join(f"{k} {v}" for k, v in totals.items()),
         markup=False,
     )
+    if groups is not None:
+        console.print(
+            f"kept {plural(result.file_groups, 'group')} from {groups.name} together", markup=False
+        )
     if result.duplicate_files:
         console.print(
             f"{plural(result.duplicate_files, 'duplicate file')} kept together in one split "
@@ -131,6 +130,26 @@ def split(src: Path, out: Path, ratios, seed, exclude, copy, force, strict, near
         )
     for warning in split_warnings(result):
         err.print(warning, style="yellow", markup=False, highlight=False)
+
+
+def split_json(result, logged: list[str]) -> dict:
+    """``split --json``'s keys (docs/json.md): the result and every warning the text gives."""
+    return {
+        "out": str(result.out),
+        "totals": result.totals(),
+        "classes": result.counts,
+        "small_classes": result.small_classes,
+        "min_images": result.min_images,
+        "few_train_classes": result.few_train_classes,
+        "empty_classes": result.empty_classes,
+        "unreadable_files": result.unreadable_files,
+        "duplicate_files": result.duplicate_files,
+        "near_duplicate_files": result.near_duplicate_files,
+        "duplicate_groups": result.duplicate_groups,
+        "cross_class_duplicates": [list(pair) for pair in result.cross_class_duplicates],
+        "file_groups": result.file_groups,
+        "warnings": logged + split_warnings(result),
+    }
 
 
 def split_warnings(result) -> list[str]:
