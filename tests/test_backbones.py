@@ -281,3 +281,11 @@ def test_weights_without_batchnorms_num_batches_tracked_load(tmp_path):
     state = {k: v for k, v in TinyBody().state_dict().items() if "num_batches" not in k}
     torch.save(state, tmp_path / "w.pt")
     assert build_body(get_backbone("tiny_test"), weights=tmp_path / "w.pt").n_features == 16
+
+
+def test_a_vit_cannot_join_an_ensemble_at_another_size():
+    with pytest.raises(ObjrecError, match=r"vit_b_16 takes 224 px images only .* at 300 px"):
+        get_backbone("vit_b_16+efficientnet_b3")
+    with pytest.raises(ObjrecError, match=r"maxvit_t takes 224 px images only .* at 256 px"):
+        get_backbone("swin_v2_t+maxvit_t")
+    assert get_backbone("vit_b_16+resnet50").data_config.input_size == 224

@@ -96,6 +96,9 @@ class BackboneSpec:
     EfficientNet-Lite bodies (plain convolutions, ReLU6 and additions, which ONNX Runtime
     quantizes whole), whose three-body default kept its validation loss in int8 on three split
     seeds (benchmarks/README.md); false where int8 was not measured."""
+    fixed_size: bool = False
+    """Whether the body takes images of its ``input_size`` only (a ViT's position embeddings, a
+    MaxViT's windows): an ensemble at another size is refused."""
 
 
 _REGISTRY: dict[str, BackboneSpec] = {}
@@ -303,6 +306,12 @@ def ensemble_spec(names: list[str], input_size: int | None = None) -> BackboneSp
     data = max(configs, key=lambda c: c.input_size)
     if input_size is not None:
         data = replace(data, input_size=input_size, resize_size=input_size)
+    for part in parts:
+        if part.fixed_size and part.data_config.input_size != data.input_size:
+            raise ObjrecError(
+                f"{part.name} takes {part.data_config.input_size} px images only and cannot join "
+                f"an ensemble at {data.input_size} px: join bodies of its size"
+            )
 
     def build(pretrained: bool, weights: Path | None) -> Body:
         if weights is not None:
@@ -318,6 +327,7 @@ def ensemble_spec(names: list[str], input_size: int | None = None) -> BackboneSp
         offline=lambda: all(p.offline() for p in parts),
         for_tests=any(p.for_tests for p in parts),
         int8=all(p.int8 for p in parts),
+        fixed_size=any(p.fixed_size for p in parts),
     )
 
 
@@ -409,6 +419,7 @@ def _torchvision_spec(name: str) -> BackboneSpec:
         builder=lambda pretrained, weights: _build_torchvision(name, pretrained, weights),
         source="torchvision",
         offline=lambda: _torchvision_cached(weights_enum),
+        fixed_size=name.startswith(("vit_", "maxvit_")),
     )
 
 
