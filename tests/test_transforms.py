@@ -8,10 +8,12 @@ from objrec.transforms import build_transforms
 from .conftest import make_image
 
 
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic", "nearest"])
 @pytest.mark.parametrize("augment", ["article", "trivial", "none"])
-def test_every_preset_gives_the_backbones_input_size(augment):
-    data = DataConfig(input_size=48, resize_size=56, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
-    for train in (True, False):
+def test_every_preset_gives_the_backbones_input_size(augment, interpolation):
+    data = DataConfig(48, 56, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), interpolation)
+    torch.manual_seed(0)
+    for train in (True, False) * 4:  # several draws: TrivialAugment warps in some only
         x = build_transforms(data, train=train, augment=augment)(
             make_image((10, 200, 30), size=(90, 70))
         )

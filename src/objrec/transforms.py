@@ -24,6 +24,15 @@ def _interpolation(data: DataConfig) -> InterpolationMode:
     return InterpolationMode(data.interpolation)
 
 
+def _warp_interpolation(data: DataConfig) -> InterpolationMode:
+    """The interpolation of rotations and shears: torchvision warps a tensor with nearest or
+    bilinear only (bicubic is refused: efficientnet_b3's, a ViT's), so bicubic warps bilinear."""
+    from torchvision.transforms import InterpolationMode
+
+    mode = _interpolation(data)
+    return InterpolationMode.BILINEAR if mode == InterpolationMode.BICUBIC else mode
+
+
 def _finish(data: DataConfig, inplace: bool = False) -> list:
     from torchvision.transforms import v2
 
@@ -101,7 +110,7 @@ def build_transforms(
                 v2.RandomResizedCrop(
                     data.resize_size, scale=(0.8, 1.0), interpolation=interp, antialias=True
                 ),
-                v2.RandomRotation(degrees=15, interpolation=interp),
+                v2.RandomRotation(degrees=15, interpolation=_warp_interpolation(data)),
                 v2.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2),
                 v2.RandomHorizontalFlip(),
                 v2.CenterCrop(data.input_size),
@@ -116,7 +125,7 @@ def build_transforms(
                     data.input_size, scale=(0.35, 1.0), interpolation=interp, antialias=True
                 ),
                 v2.RandomHorizontalFlip(),
-                v2.TrivialAugmentWide(interpolation=interp),
+                v2.TrivialAugmentWide(interpolation=_warp_interpolation(data)),
                 *end,
             ]
         )
