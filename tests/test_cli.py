@@ -1644,6 +1644,36 @@ def test_a_failed_explore_leaves_no_empty_folder(capsys, tmp_path):
 
 
 @pytest.mark.slow
+def test_splits_duplicate_counts_are_of_one_class_and_add_up(capsys, tmp_path):
+    """'46 duplicate files kept together in one split (48 by perceptual hash rather than identical
+    bytes)' read as 48 of 46: the 48 counted copies across classes too."""
+    from PIL import Image, ImageOps
+
+    from .test_audit import COLOURS as PATTERNED
+    from .test_audit import pattern
+
+    photos = tmp_path / "photos"
+    for c, (name, colour) in enumerate(PATTERNED.items()):
+        (photos / name).mkdir(parents=True)
+        for i in range(6):
+            pattern(colour, 100 * c + i).save(photos / name / f"{name}_{i}.png")
+    original = photos / "red" / "red_0.png"
+    shutil.copy(original, photos / "red" / "copy.png")
+    ImageOps.mirror(Image.open(original)).save(photos / "red" / "mirrored.jpg", quality=60)
+    Image.open(original).resize((40, 35)).save(photos / "green" / "resized.png")
+    code, out, _ = run(capsys, "split", photos, tmp_path / "data", "--json")
+    found = json.loads(out)
+    assert code == 0 and (found["duplicate_files"], found["identical_files"]) == (2, 1)
+    assert found["near_duplicate_files"] == 2  # mirrored and resized: across classes too
+    code, out, _ = run(capsys, "split", photos, tmp_path / "again")
+    said = " ".join(out.split())
+    assert code == 0 and (
+        "2 duplicate files kept together in one split with a file of their class (1 identical, "
+        "1 alike by perceptual hash): red/copy.png = red/mirrored.jpg = red/red_0.png" in said
+    )
+
+
+@pytest.mark.slow
 def test_split_names_the_duplicates_it_kept_together_as_they_are_named(capsys, tmp_path):
     """File names are printed as they are, never read as markup: "[b]old.png" stays itself."""
     photos = make_class_folder(tmp_path / "photos", per_class=6)

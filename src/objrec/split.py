@@ -74,6 +74,9 @@ class SplitResult:
     """Files in a group with another file of the same class (byte-identical or near-duplicate),
     less one per group: a copy in another class is not counted here, but named in
     ``cross_class_duplicates``."""
+    identical_files: int = 0
+    """Of ``duplicate_files``, those with the bytes of another file of their class; the others
+    are alike by their perceptual hash."""
     near_duplicate_files: int = 0
     """Files grouped with another by their perceptual hash rather than their bytes (in one class
     or across classes): distinct file contents less the groups they form."""
@@ -216,6 +219,7 @@ def _plan(
     assignment, result = _assign(files, (groups, keys), ratios, config.seed, (src, out))
     result.file_groups = joined
     result.near_duplicate_files = len(set(hashes.values())) - len(set(groups.values()))
+    result.identical_files = sum(len(p) - len({hashes[f] for f in p}) for p in files.values())
     result.empty_classes, result.min_images = empty, min_class_size(ratios)
     result.few_train_classes = few_train(result.counts, result.small_classes, result.min_images)
     result.unreadable_files = unreadable

@@ -122,14 +122,20 @@ def split(
             f"kept {plural(result.file_groups, 'group')} from {groups.name} together", markup=False
         )
     if result.duplicate_files:
-        console.print(
-            f"{plural(result.duplicate_files, 'duplicate file')} kept together in one split "
-            f"({result.near_duplicate_files} by perceptual hash rather than identical bytes): "
-            + escape(some_of([" = ".join(group) for group in result.duplicate_groups])),
-            highlight=False,
-        )
+        console.print(duplicates_line(result), highlight=False)
     for warning in split_warnings(result):
         err.print(warning, style="yellow", markup=False, highlight=False)
+
+
+def duplicates_line(result) -> str:
+    """The files split kept together with another of their class, identical or alike (they add
+    up; copies across classes are a warning of their own), and the groups (markup escaped)."""
+    alike = result.duplicate_files - result.identical_files
+    return (
+        f"{plural(result.duplicate_files, 'duplicate file')} kept together in one split with a "
+        f"file of their class ({result.identical_files} identical, {alike} alike by perceptual "
+        "hash): " + escape(some_of([" = ".join(group) for group in result.duplicate_groups]))
+    )
 
 
 def split_json(result, logged: list[str]) -> dict:
@@ -144,6 +150,7 @@ def split_json(result, logged: list[str]) -> dict:
         "empty_classes": result.empty_classes,
         "unreadable_files": result.unreadable_files,
         "duplicate_files": result.duplicate_files,
+        "identical_files": result.identical_files,
         "near_duplicate_files": result.near_duplicate_files,
         "duplicate_groups": result.duplicate_groups,
         "cross_class_duplicates": [list(pair) for pair in result.cross_class_duplicates],
