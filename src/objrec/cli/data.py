@@ -356,6 +356,9 @@ def add_warnings(result) -> list[str]:
 def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
     """Count images per class (per split for a split folder) and summarise image sizes.
 
+    The sizes are read from the files' headers, without decoding the pixels: a truncated image
+    with a whole header is counted, where check, which decodes each, calls it unusable.
+
     Writes counts.csv, size_stats.csv, sizes.csv, images_per_class.png and image_sizes.png.
     """
     from objrec.explore import explore as run_explore
@@ -379,13 +382,21 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
             f"{stats.width_mean:.0f} x {stats.height_mean:.0f}",
         )
     console.print(table)
-    console.print(
-        f"{plural(len(result.sizes), 'image')} in {plural(len(result.counts), 'class')}; "
-        f"CSVs and plots in {shown(out_dir)}",
-        markup=False,
-    )
+    console.print(explore_summary(result) + f"; CSVs and plots in {shown(out_dir)}", markup=False)
     for problem in result.unreadable:
         console.print(f"[yellow]unreadable:[/] {escape(problem)}")
+
+
+def explore_summary(result) -> str:
+    """The image files explore found, as check counts them, and what it read of them: the sizes
+    in their headers, never the pixels (a truncated file may have a whole header)."""
+    files = len(result.sizes) + len(result.unreadable)
+    classes = plural(len(result.counts), "class", "classes")
+    unreadable = f", {len(result.unreadable)} unreadable" if result.unreadable else ""
+    return (
+        f"{plural(files, 'image file')} in {classes}: {len(result.sizes)} sized from their "
+        f"headers{unreadable} (the pixels are not decoded: `objrec check` decodes every image)"
+    )
 
 
 @click.command()
