@@ -178,3 +178,20 @@ def test_class_names_with_dollar_signs_are_drawn_as_named_not_as_mathtext(tmp_pa
     plots.gallery([tile], tmp_path / "g.png", "Top losses")
     rows = [(Image.new("RGB", (8, 8)), "x.jpg", [("cost $x^$", 0.6), ("$a$ b", 0.4)], True)]
     plots.predictions(rows, tmp_path / "p.png")
+
+
+@pytest.mark.slow
+def test_a_class_whose_every_image_is_unreadable_is_counted_as_0_not_left_out(
+    tmp_path, image_folder, capsys
+):
+    """A class folder of only unreadable files vanished from counts.csv, the plot and the table,
+    the class train would find without a single image; the CLI's table is read by class too."""
+    from objrec.cli import main
+
+    (image_folder / "grey").mkdir()
+    (image_folder / "grey" / "broken.jpg").write_bytes(b"nope")
+    result = explore(image_folder)
+    assert result.counts.loc["grey"].to_dict() == {"all": 0}
+    assert result.counts.loc["red"].to_dict() == {"all": 12} and len(result.unreadable) == 1
+    assert main(["explore", str(image_folder), "--out", str(tmp_path / "e")]) == 0
+    assert "grey" in capsys.readouterr().out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,9 +73,8 @@ def explore(
             except UnreadableImageError as exc:
                 unreadable.append(str(exc))
             advance(1)
-    result = summarise_sizes(
-        pd.DataFrame(rows, columns=["split", "class", "file", "width", "height"]), unreadable
-    )
+    frame = pd.DataFrame(rows, columns=["split", "class", "file", "width", "height"])
+    result = summarise_sizes(frame, unreadable, sorted({name for _, name, _ in listing}))
     if out is not None:
         write_exploration(result, Path(out), force)
     return result
@@ -103,11 +103,15 @@ def list_classes(parts: dict[str, Path]) -> list[tuple[str, str, Path]]:
     return listing
 
 
-def summarise_sizes(sizes: pd.DataFrame, unreadable: list[str]) -> ExploreResult:
-    """Images per class and split, and each class's image-size statistics."""
+def summarise_sizes(
+    sizes: pd.DataFrame, unreadable: list[str], classes: Sequence[str] = ()
+) -> ExploreResult:
+    """Readable images per class and split, and each class's image-size statistics; each of
+    ``classes`` has a row of counts, 0 when none of its images could be read (it vanished)."""
     counts = sizes.pivot_table(
         index="class", columns="split", values="file", aggfunc="count", fill_value=0
     )
+    counts = counts.reindex(sorted({*counts.index, *classes}), fill_value=0)
     counts = counts[[c for c in (*SPLITS, "all") if c in counts.columns]]
     stats = (
         sizes.groupby("class")

@@ -375,12 +375,9 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
         "class", *map(str, result.counts.columns), "mean size (w x h)", title="Images per class"
     )
     for name, row in result.counts.iterrows():
-        stats = result.size_stats.loc[name]
-        table.add_row(
-            Text(str(name)),  # a class name is never markup
-            *map(str, row.tolist()),
-            f"{stats.width_mean:.0f} x {stats.height_mean:.0f}",
-        )
+        stats = result.size_stats.loc[name] if name in result.size_stats.index else None
+        size = "-" if stats is None else f"{stats.width_mean:.0f} x {stats.height_mean:.0f}"
+        table.add_row(Text(str(name)), *map(str, row.tolist()), size)  # names are never markup
     console.print(table)
     console.print(explore_summary(result) + f"; CSVs and plots in {shown(out_dir)}", markup=False)
     for problem in result.unreadable:
