@@ -496,6 +496,42 @@ def test_the_page_in_headless_chromium(server, tmp_path):
     assert (tmp_path / "page.png").stat().st_size > 5_000
 
 
+@pytest.fixture
+def browser_page(server):
+    """A fresh headless Chromium page, not yet at the server (a test may route requests first)."""
+    if not chromium_path():
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu"]
+        )
+        yield browser.new_page()
+        browser.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("answer", "words"),
+    [
+        ({"status": 500, "json": {"error": "the model is broken"}}, "the model is broken"),
+        ({"status": 502, "body": "<html>Bad Gateway</html>"}, "error 502"),
+        (None, "error (no answer)"),
+    ],
+    ids=["json-error", "html-error", "no-answer"],
+)
+def test_the_page_says_when_it_cannot_load_the_model_details(browser_page, server, answer, words):
+    """A failed ``info`` request left the page saying 'loading…' for ever, with no error."""
+    browser_page.route(
+        "**/info", lambda route: route.fulfill(**answer) if answer else route.abort()
+    )
+    browser_page.goto(server + "/")
+    error = browser_page.wait_for_selector("#error:not(:empty)", timeout=10_000)
+    assert "cannot load the model's details" in error.text_content()
+    assert words in error.text_content()
+    assert "loading" not in browser_page.locator("#meta").text_content()
+
+
 @pytest.mark.parametrize(
     ("given", "words"),
     [
