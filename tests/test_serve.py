@@ -511,6 +511,34 @@ def browser_page(server):
 
 
 @pytest.mark.slow
+def test_a_slow_earlier_answer_does_not_replace_a_later_one(browser_page, server, tmp_path):
+    """The answer for the red image is held back until the blue one's is shown: arriving last,
+    it is the stale one, and the bars keep showing the blue image's classes."""
+    red, blue = tmp_path / "red.png", tmp_path / "blue.png"
+    red.write_bytes(png_bytes(colour=(200, 40, 40)))
+    blue.write_bytes(png_bytes(colour=(40, 60, 200)))
+    held = []
+    browser_page.route(
+        "**/predict", lambda route: route.continue_() if held else held.append(route)
+    )
+    browser_page.goto(server + "/")
+    browser_page.set_input_files("#file", str(red))
+    for _ in range(200):  # the route handler runs while playwright waits
+        if held:
+            break
+        browser_page.wait_for_timeout(50)
+    assert held, "the red image's request was never made"
+    browser_page.set_input_files("#file", str(blue))
+    browser_page.wait_for_selector(".bar .name >> text=blue", timeout=10_000)
+    predict = lambda request: request.url.endswith("/predict")  # noqa: E731
+    with browser_page.expect_event("requestfinished", predicate=predict, timeout=10_000):
+        held[0].continue_()
+    browser_page.wait_for_timeout(300)  # time for the page to read and (not) show it
+    assert browser_page.locator(".bar .name").first.text_content() == "blue"
+    assert browser_page.locator("#error").text_content() == ""
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("answer", "words"),
     [
