@@ -511,6 +511,25 @@ def browser_page(server):
 
 
 @pytest.mark.slow
+def test_the_page_sends_the_same_file_chosen_twice(browser_page, server, tmp_path):
+    """Choosing the file just sent again fired no change event, so nothing was sent."""
+    image = tmp_path / "blue.png"
+    image.write_bytes(png_bytes(colour=(40, 60, 200)))
+    sent = []
+    browser_page.on("requestfinished", lambda r: r.url.endswith("/predict") and sent.append(r))
+    browser_page.goto(server + "/")
+    for times in (1, 2):
+        browser_page.set_input_files("#file", str(image))
+        for _ in range(200):  # 10 s at most
+            if len(sent) == times:
+                break
+            browser_page.wait_for_timeout(50)
+        assert len(sent) == times, f"the same file chosen {times} times was sent {len(sent)}"
+    browser_page.wait_for_selector(".bar")
+    assert browser_page.locator(".bar .name").first.text_content() == "blue"
+
+
+@pytest.mark.slow
 def test_a_slow_earlier_answer_does_not_replace_a_later_one(browser_page, server, tmp_path):
     """The answer for the red image is held back until the blue one's is shown: arriving last,
     it is the stale one, and the bars keep showing the blue image's classes."""
