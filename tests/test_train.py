@@ -128,6 +128,11 @@ def test_bf16_is_refused_under_torchrun_and_a_forced_precision_is_kept():
         settle_head_precision(tiny_train_config(head_precision="bf16"), torchrun)
     config, why = settle_head_precision(tiny_train_config(head_precision="fp32"), World())
     assert config.head_precision == "fp32" and why == {"head": "fp32", "head_why": "asked for"}
+    # a run that trained in bf16 in one process, resumed under torchrun: its settings are its own
+    config, why = settle_head_precision(tiny_train_config(head_precision="bf16"), torchrun, True)
+    assert config.head_precision == "fp32" and "trained in bf16 so far" in why["head_why"]
+    config, why = settle_head_precision(tiny_train_config(head_precision="bf16"), World(), True)
+    assert config.head_precision == "bf16" and why["head_why"] == "the resumed run's own"
 
 
 def autocast_of_head_forwards(monkeypatch) -> list[tuple[bool, bool, object]]:

@@ -278,10 +278,10 @@ def open_run(
     else:
         out = open_run_folder(out, request.force, data_dir)
     config, precision = settle_precision(config or TrainConfig(), world, request.precision_why)
-    config, head = settle_head_precision(config, world)
+    config, head = settle_head_precision(config, world, request.resume)
     precision |= head
     if request.resume:  # settled when the run started
-        precision["why"] = precision["head_why"] = "the resumed run's own"
+        precision["why"] = "the resumed run's own"
     reporter.note(f"frozen body in {precision['used']} ({precision['why']})")
     reporter.note(f"head trains in {precision['head']} ({precision['head_why']})")
     return out, saved, config, precision
@@ -300,13 +300,21 @@ def settle_precision(
     return replace(config, precision=used), {"used": used, "why": f"auto: {why}"}
 
 
-def settle_head_precision(config: TrainConfig, world: World) -> tuple[TrainConfig, dict[str, str]]:
+def settle_head_precision(
+    config: TrainConfig, world: World, resumed: bool = False
+) -> tuple[TrainConfig, dict[str, str]]:
     """``config`` with ``head_precision="auto"`` settled to ``bf16`` or ``fp32``
     (:func:`auto_head_precision`), so the run records the one used; and which (``head``) and why
     (``head_why``). bf16 is refused under torchrun, whose DistributedDataParallel head trains in
-    fp32."""
+    fp32, but for a ``resumed`` run that trained in bf16 so far (its settings cannot be changed):
+    it goes on in fp32, saying so."""
     if config.head_precision == "bf16" and world.distributed:
-        raise ObjrecError('`head_precision="bf16"` does not run under torchrun yet: use fp32')
+        if not resumed:
+            raise ObjrecError('`head_precision="bf16"` does not run under torchrun yet: use fp32')
+        why = "the run trained in bf16 so far; under torchrun the head trains in fp32"
+        return replace(config, head_precision="fp32"), {"head": "fp32", "head_why": why}
+    if resumed:
+        return config, {"head": config.head_precision, "head_why": "the resumed run's own"}
     if config.head_precision != "auto":
         return config, {"head": config.head_precision, "head_why": "asked for"}
     used, why = auto_head_precision(world)
