@@ -800,3 +800,12 @@ def test_two_objrecs_writing_into_one_folder_at_once_each_record_every_file(tmp_
     assert [w.exitcode for w in writers] == [0, 0]
     names = [f"{tag}-{k}.csv" for tag in "ab" for k in range(100)]
     assert [(n, users_file(folder, n)) for n in names if users_file(folder, n)] == []
+
+
+def test_a_free_name_never_takes_the_name_of_a_file_that_comes_later():
+    """split and apply_plan handed out free names as they went: aB.png, second of two named
+    alike, became aB-1.png, and the real ab-1.png after it was renamed ab-1-1.png."""
+    from objrec.outputs import settle_names
+
+    wanted = [Path("red/Ab.png"), Path("red/aB.png"), Path("red/ab-1.png")]
+    assert settle_names(wanted) == [Path("red/Ab.png"), Path("red/aB-2.png"), Path("red/ab-1.png")]

@@ -40,6 +40,7 @@ from objrec.outputs import (
     output_file,
     refuse_overwrite,
     refuse_users_outputs,
+    settle_names,
     staged,
     takes_back_folders,
     users_file,
@@ -528,11 +529,9 @@ def _settle_names(targets: dict[Path, Path | None]) -> list[Path]:
     keep their names, whatever order the folders come in, but for the second of two named alike
     but for case. Returns the files renamed."""
     placed = [(rel, target) for rel, target in targets.items() if target is not None]
-    taken: set[str] = set()
+    placed.sort(key=lambda pair: pair[1] != pair[0])  # kept ones first
     renamed = []
-    for rel, target in sorted(placed, key=lambda pair: pair[1] != pair[0]):  # kept ones first
-        free = free_name(target, taken)
-        taken.add(name_key(free))
+    for (rel, target), free in zip(placed, settle_names([t for _, t in placed]), strict=True):
         if free != target:
             log.warning(
                 "%s is copied to %s: %s is another image's name",

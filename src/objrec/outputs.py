@@ -594,6 +594,23 @@ def free_name(path: Path, taken: set[str]) -> Path:
     return candidate
 
 
+def settle_names(wanted: Sequence[Path]) -> list[Path]:
+    """The names ``wanted`` get, in order: the first of those named alike (by :func:`name_key`)
+    keeps its name, each later one a free name (:func:`free_name`) that no wanted name has, so a
+    free name never takes the name of a file that comes later."""
+    taken = {name_key(path) for path in wanted}
+    seen: set[str] = set()
+    names = []
+    for path in wanted:
+        key = name_key(path)
+        if key in seen:
+            path = free_name(path, taken)
+            taken.add(name_key(path))
+        seen.add(key)
+        names.append(path)
+    return names
+
+
 NAME_MAX = 255
 """The longest file name, in bytes, of the file systems objrec writes to."""
 

@@ -32,11 +32,10 @@ from objrec.data import SPLITS, class_dirs, class_key, no_class_folders
 from objrec.errors import ObjrecError, strict_refusal
 from objrec.images import list_images, path_order, warned_once_per_file
 from objrec.outputs import (
-    free_name,
     locked,
-    name_key,
     refuse_overwrite,
     reported_as,
+    settle_names,
     takes_back_folders,
 )
 from objrec.progress import listed, log_result_warnings, plural, some_of
@@ -795,10 +794,10 @@ def _write_files(src: Path, out: Path, assignment, hashes, mode: str) -> None:
     kept: ``2019/IMG_1.jpg`` and ``2020/IMG_1.jpg`` of one class are two images, never one."""
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    taken: set[str] = set()  # a name differing from another's only in case is another
-    for path, (name, split) in sorted(assignment.items()):
-        rel = free_name(Path(split, name, path.relative_to(src / name)), taken)
-        taken.add(name_key(rel))
+    files = sorted(assignment.items())
+    wanted = [Path(split, name, path.relative_to(src / name)) for path, (name, split) in files]
+    # a name differing from another's only in case is another: the second gets a free name
+    for (path, (name, split)), rel in zip(files, settle_names(wanted), strict=True):
         target = out / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         if mode == "copy":
