@@ -774,3 +774,15 @@ def test_bad_rows_of_a_groups_file_are_refused_naming_the_line(
     with pytest.raises(ObjrecError, match="`groups` file .*" + message):
         split_folder(image_folder, tmp_path / "out", groups=groups)
     assert not (tmp_path / "out" / "manifest.csv").exists()
+
+
+@pytest.mark.slow
+def test_a_groups_file_in_another_encoding_names_the_bad_bytes_place_in_the_file(
+    tmp_path, image_folder
+):
+    """The groups reader gave Python's codec message with the place in its 8 KiB chunk, not in
+    the file; it now reads the file as the audit plan is read (tables.read_text)."""
+    groups = tmp_path / "groups.csv"
+    groups.write_bytes(b"file,group\n" + b"red/img_00.jpg,a\n" * 800 + b"red/caf\xe9.jpg,b\n")
+    with pytest.raises(ObjrecError, match=r"byte 0xe9 at 13618 is not UTF-8 text, on line 802"):
+        split_folder(image_folder, tmp_path / "out", groups=groups)

@@ -8,7 +8,6 @@ a new folder. DATA itself is never changed.
 from __future__ import annotations
 
 import base64
-import codecs
 import csv
 import io
 import json
@@ -47,7 +46,7 @@ from objrec.outputs import (
 )
 from objrec.progress import SILENT, Reporter, log_result_warnings, plural
 from objrec.split import MANIFEST, MANIFEST_COLUMNS, sha256_file
-from objrec.tables import blank_row, csv_separator
+from objrec.tables import blank_row, csv_separator, read_text
 
 if TYPE_CHECKING:
     from objrec.audit import AuditResult, Inventory
@@ -299,7 +298,7 @@ def _plan_lines(path: Path) -> list[tuple[int, dict[str, str]]]:
     """Each row of the plan that is not blank, and the line it ends on; refused when the file
     is not a CSV text (comma, semicolon or tab separated) with the columns file and action."""
     try:
-        with io.StringIO(_plan_text(path), newline="") as f:
+        with io.StringIO(read_text(path, "an audit plan"), newline="") as f:
             reader = csv.DictReader(f, delimiter=csv_separator(f))
             rows = [(reader.line_num, row) for row in reader if not blank_row(row)]
             header = set(reader.fieldnames or ())
@@ -308,26 +307,6 @@ def _plan_lines(path: Path) -> list[tuple[int, dict[str, str]]]:
     if not {"file", "action"} <= header:  # checked with rows or without
         raise ObjrecError(f"{path} is not an audit plan: it needs the columns file and action")
     return rows
-
-
-def _plan_text(path: Path) -> str:
-    """The plan's text, decoded whole (it holds a row per flagged image): a byte that is not
-    UTF-8 is named by its line and its place in the file, not in a reader's chunk of it."""
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise ObjrecError(f"cannot read the plan {path}: {exc}") from exc
-    bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0  # "CSV UTF-8" has one
-    try:
-        return raw[bom:].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        at = bom + exc.start
-        line = raw[:at].count(b"\n") + 1
-        raise ObjrecError(
-            f"{path} is not an audit plan in UTF-8 (byte {raw[at]:#04x} at {at} is not UTF-8 "
-            f"text, on line {line}): a spreadsheet's plain CSV may be in another encoding; save "
-            "it as CSV UTF-8"
-        ) from None
 
 
 def _checked_row(path: Path, n: int, row: dict[str, str]) -> dict[str, str]:

@@ -15,6 +15,7 @@ import contextlib
 import csv
 import fcntl
 import hashlib
+import io
 import logging
 import os
 import random
@@ -628,19 +629,15 @@ def _group_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
     """Each row of the ``groups`` file that is not blank, and the line it ends on; refused when
     the file is not a CSV text (comma, semicolon or tab separated) with the columns file and
     group."""
-    from objrec.tables import blank_row, csv_separator
+    from objrec.tables import blank_row, csv_separator, read_text
 
-    try:  # utf-8-sig: a spreadsheet's "CSV UTF-8" begins with a byte-order mark
-        with path.open(newline="", encoding="utf-8-sig") as f:
+    try:
+        with io.StringIO(read_text(path, "a `groups` file"), newline="") as f:
             reader = csv.DictReader(f, delimiter=csv_separator(f))
             rows = [(reader.line_num, row) for row in reader if not blank_row(row)]
             header = {(name or "").strip() for name in reader.fieldnames or ()}
-    except OSError as exc:
-        raise ObjrecError(f"cannot read the `groups` file {path}: {exc}") from exc
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise ObjrecError(
-            f"the `groups` file {path} is not a CSV text in UTF-8 ({exc}): save it as CSV UTF-8"
-        ) from None
+    except csv.Error as exc:
+        raise ObjrecError(f"the `groups` file {path} is not a CSV text ({exc})") from None
     if not {"file", "group"} <= header:
         raise ObjrecError(f"the `groups` file {path} needs the columns file and group")
     return [(n, {(k or "").strip(): v for k, v in row.items()}) for n, row in rows]

@@ -3,8 +3,33 @@ groups file): the separator a spreadsheet chose, and the blank lines it leaves."
 
 from __future__ import annotations
 
+import codecs
 import io
+from pathlib import Path
 from typing import Any
+
+from objrec.errors import ObjrecError
+
+
+def read_text(path: Path, what: str) -> str:
+    """The text of the table ``what`` (e.g. "an audit plan") at ``path``, decoded whole (a
+    spreadsheet's "CSV UTF-8" byte-order mark dropped): a byte that is not UTF-8 is named by its
+    line and its place in the file, not in a reader's chunk of it."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ObjrecError(f"cannot read {what} {path}: {exc}") from exc
+    bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+    try:
+        return raw[bom:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        at = bom + exc.start
+        line = raw[:at].count(b"\n") + 1
+        raise ObjrecError(
+            f"{path} is not {what} in UTF-8 (byte {raw[at]:#04x} at {at} is not UTF-8 text, on "
+            f"line {line}): a spreadsheet's plain CSV may be in another encoding; save it as CSV "
+            "UTF-8"
+        ) from None
 
 
 def csv_separator(f: io.TextIOBase) -> str:
