@@ -169,11 +169,10 @@ def duplicate_rows(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
-    """One proposal per flagged image: relabel label issues (keep, to review, those whose
-    suggested class is below ``RELABEL_MIN_PROB``), remove each image of a group that is a copy
-    of one kept (the first, by ``audit.keep_order``: a copy flagged as a wrong label is removed,
-    not relabelled, where another copy is in the class it looks like; an image of a chain like
-    none kept is kept), keep outliers and look-alikes
+    """One proposal per flagged image: relabel label issues (keep, to review, those below
+    ``RELABEL_MIN_PROB``), remove a group's copies of the one kept (the first by
+    ``audit.keep_order``: a copy flagged as a wrong label is removed where another copy is in the
+    class it looks like; a chain's image like none kept is kept), keep outliers and look-alikes
     (flagged for a look: a look-alike is as often a different photo as the same picture)."""
     rows: dict[int, dict[str, str]] = {}
 
