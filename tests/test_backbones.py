@@ -289,3 +289,35 @@ def test_a_vit_cannot_join_an_ensemble_at_another_size():
     with pytest.raises(ObjrecError, match=r"maxvit_t takes 224 px images only .* at 256 px"):
         get_backbone("swin_v2_t+maxvit_t")
     assert get_backbone("vit_b_16+resnet50").data_config.input_size == 224
+
+
+@pytest.mark.slow
+def test_a_googlenet_run_saved_before_the_input_transform_keeps_its_body(monkeypatch):
+    """GoogLeNet and Inception v3 are built with torchvision's input transform now; a run
+    trained before, on the body without it, loaded with it and answered otherwise. Its body's
+    fingerprint, as objrec then made it (no transform, a repr that does not show it), tells."""
+    from objrec.backbones import (
+        WrappedBody,
+        build_body,
+        fingerprint_module,
+        get_backbone,
+        restore_input_transform,
+    )
+
+    def body():
+        return build_body(get_backbone("googlenet"), pretrained=False).eval()
+
+    torch.manual_seed(0)
+    old_body = body()
+    with monkeypatch.context() as m:  # the body and its fingerprint as objrec made them before
+        m.setattr(WrappedBody, "extra_repr", lambda self: "")
+        old_body.model.transform_input = False
+        old = fingerprint_module(old_body)
+    now = body()
+    now.load_state_dict(old_body.state_dict())
+    assert now.model.transform_input and not restore_input_transform(now, fingerprint_module(now))
+    assert now.model.transform_input and not restore_input_transform(now, "another body's")
+    assert restore_input_transform(now, old) and not now.model.transform_input
+    x = torch.randn(2, 3, 224, 224)
+    with torch.inference_mode():
+        assert torch.equal(now(x), old_body(x))

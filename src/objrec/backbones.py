@@ -62,10 +62,41 @@ class WrappedBody(Body):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
+    shows_settings = True
+    """Whether the repr shows ``transform_input`` (objrec's own before it built GoogLeNet and
+    Inception v3 with it did not: :func:`restore_input_transform`)."""
+
     def extra_repr(self) -> str:
         """The model's settings that change its output but not its repr, for the fingerprint."""
         transform = getattr(self.model, "transform_input", None)
-        return "" if transform is None else f"transform_input={transform}"
+        return (
+            "" if transform is None or not self.shows_settings else f"transform_input={transform}"
+        )
+
+
+def restore_input_transform(body: nn.Module, fingerprint: str | None) -> bool:
+    """Put a checkpoint's GoogLeNet or Inception v3 parts of ``body`` back as its run trained
+    them, when the run's body ``fingerprint`` says that was without torchvision's input transform
+    (``transform_input``), as objrec built them before building them as torchvision does for
+    their weights: such a run's head learnt on those features, and its answers must not change.
+    Returns whether it did (a fine-tuned body lost its fingerprint: kept as built)."""
+    parts = [m for m in body.modules() if isinstance(m, WrappedBody)]
+    parts = [m for m in parts if getattr(m.model, "transform_input", False)]
+    if not parts or fingerprint is None or fingerprint_module(body) == fingerprint:
+        return False
+    _built_as_before(parts, True)
+    if fingerprint_module(body) == fingerprint:
+        return True
+    _built_as_before(parts, False)
+    return False
+
+
+def _built_as_before(parts: list[WrappedBody], before: bool) -> None:
+    """``parts`` (of GoogLeNet or Inception v3) as objrec built them before 2 December 2026, or
+    as now."""
+    for part in parts:
+        part.model.transform_input = not before  # type: ignore[assignment]
+        part.shows_settings = not before
 
 
 def _drop_prefix(module, state, prefix, local_metadata):

@@ -20,7 +20,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 
-from objrec.backbones import build_body, get_backbone
+from objrec.backbones import build_body, get_backbone, restore_input_transform
 from objrec.confidence import familiarity_from_state, tie_head
 from objrec.engine import EarlyStopping, FitState, model_device
 from objrec.errors import ObjrecError
@@ -179,6 +179,10 @@ def load_model(path: Path) -> tuple[Classifier, RunMeta]:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise ObjrecError(f"{path}: its weights do not fit backbone {meta.backbone}") from exc
+    if restore_input_transform(model.body, meta.body_fingerprint):
+        log.info(
+            "%s: its %s body runs without the input transform, as it trained", path, meta.backbone
+        )
     tie_head(model.familiarity, model.head)  # a score with the heads' energy uses the model's
     return model.eval(), meta
 
