@@ -227,3 +227,19 @@ def test_help_explains_every_audit_setting():
     shown = " ".join(pydoc.render_doc(AuditConfig, renderer=pydoc.plaintext).split())
     assert set(field_docs(AuditConfig)) == {f.name for f in dataclasses.fields(AuditConfig)}
     assert f"folds: {field_docs(AuditConfig)['folds']}" in shown.replace("| ", "")
+
+
+@pytest.mark.slow
+def test_a_misspelt_keyword_setting_names_the_function_and_the_likely_setting(tmp_path):
+    """``train(data, out, epoch=3)`` said ``TrainConfig.__init__() got an unexpected keyword
+    argument``, naming a class the caller never called; split_folder's named SplitConfig."""
+    from objrec.split import split_folder
+    from objrec.train import train
+
+    with pytest.raises(
+        TypeError, match=r"^train\(\) got an unexpected .* 'epoch' \(is it epochs\?\)"
+    ):
+        train(tmp_path / "data", tmp_path / "run", epoch=3)
+    with pytest.raises(TypeError, match=r"^split_folder\(\) .* 'sead' \(is it seed\?\)"):
+        split_folder(tmp_path / "photos", tmp_path / "out", sead=1)
+    assert not (tmp_path / "run").exists() and not (tmp_path / "out").exists()

@@ -164,7 +164,7 @@ def add_images(
     """
     if own := config is None and keywords.get("ratios") is None:  # the data folder's own
         keywords.pop("ratios", None)
-    config = settings(SplitConfig, config, keywords, "add")
+    config = settings(SplitConfig, config, keywords, "add_images")
     given = [Path(p) for p in ([new] if isinstance(new, str | os.PathLike) else new)]
     root = _split_folder(Path(data), given)
     images = _checked_images(given, class_name, Path(data), root)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import difflib
 import functools
 import inspect
 import numbers
@@ -477,4 +478,9 @@ def settings(cls: type[T], config: T | None, keywords: dict[str, Any], stage: st
     """``config``, or a ``cls`` made from the keyword settings a caller gave instead of one."""
     if config is not None and keywords:
         raise ObjrecError(f"give {stage} settings as `config` or as keywords, not both")
+    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    for name in sorted(set(keywords) - set(names)):  # Python's own error, naming the function
+        likely = difflib.get_close_matches(name, names, n=1)
+        hint = f" (is it {likely[0]}?)" if likely else ""
+        raise TypeError(f"{stage}() got an unexpected keyword argument {name!r}{hint}")
     return config if config is not None else cls(**keywords)

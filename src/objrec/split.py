@@ -147,7 +147,7 @@ def split_folder(
             validation image (``train`` needs both): the message says how many images a class
             needs for ``ratios``.
     """
-    config = settings(SplitConfig, config, keywords, "split")
+    config = settings(SplitConfig, config, keywords, "split_folder")
     src, out = _resolved(src), Path(out).resolve()
     with told_of_killed_splits(src, out, force):
         _check_out(src, out, force)
