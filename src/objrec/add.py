@@ -40,6 +40,7 @@ from objrec.config import SplitConfig, settings
 from objrec.data import (
     IMAGE_SET_MEANING,
     SPLITS,
+    alike_names,
     class_dirs,
     class_key,
     is_split_folder,
@@ -301,17 +302,12 @@ def _refuse_look_alike_classes(new: set[str], data: Path) -> None:
     case or Unicode normalisation (NFC and NFD ``café``): one folder on macOS and Windows, so its
     files would land in the other class's folder while the manifest names it apart."""
     known = sorted({f.name for split in present_splits(data) for f in class_dirs(data / split)})
-    seen: dict[str, str] = {}
-    for name in known:
-        seen.setdefault(class_key(name), name)
-    for name in sorted(new):
-        other = seen.setdefault(class_key(name), name)
-        if other != name:
-            where = "the data folder's class" if other in known else "the new class"
-            raise ObjrecError(
-                f"the new class {name!r} and {where} {other!r} differ only in case or in how "
-                f"their accents are encoded: give both the same name ({other!r}), or two names"
-            )
+    for other, name in alike_names(sorted(new), known):
+        where = "the data folder's class" if other in known else "the new class"
+        raise ObjrecError(
+            f"the new class {name!r} and {where} {other!r} differ only in case or in how "
+            f"their accents are encoded: give both the same name ({other!r}), or two names"
+        )
 
 
 def _refuse_class_folders(paths: list[Path], data: Path, class_name: str) -> None:

@@ -21,7 +21,7 @@ import pandas as pd
 from jinja2 import Environment, select_autoescape
 
 from objrec import dedup
-from objrec.data import SPLITS, class_key, is_split_folder
+from objrec.data import SPLITS, alike_names, is_split_folder
 from objrec.errors import ObjrecError
 from objrec.images import (
     UnreadableImageError,
@@ -377,18 +377,14 @@ def _refuse_look_alike_classes(
     """Refuse a relabel into a class named like another (of DATA, or of an earlier row) but for
     case or how its accents are encoded (``data.class_key``): one folder on macOS and Windows,
     where its images would join the other class while the manifest names them apart."""
-    seen = {class_key(name): name for name in sorted(classes)}
-    for row in plan.values():
-        name = row["new_class"]
-        if row["action"] != "relabel" or name in classes:
-            continue
-        other = seen.setdefault(class_key(name), name)
-        if other != name:
-            raise ObjrecError(
-                f"{plan_file} line {row['_line']}: new_class {name!r} and the class {other!r} "
-                "differ only in case or in how their accents are encoded: give both the same "
-                "name, or two names"
-            )
+    new = [row for row in plan.values() if row["action"] == "relabel"]
+    new = [row for row in new if row["new_class"] not in classes]
+    for other, name in alike_names([row["new_class"] for row in new], sorted(classes)):
+        line = next(row["_line"] for row in new if row["new_class"] == name)
+        raise ObjrecError(
+            f"{plan_file} line {line}: new_class {name!r} and the class {other!r} differ only in "
+            "case or in how their accents are encoded: give both the same name, or two names"
+        )
 
 
 def _target(plan_file: Path, rel: Path, row: dict[str, str] | None, at: int) -> Path | None:

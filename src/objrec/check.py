@@ -17,7 +17,7 @@ from typing import Any
 
 from objrec.config import SplitConfig
 from objrec.data import (
-    class_key,
+    alike_names,
     close_match,
     is_split_folder,
     no_class_folders,
@@ -254,15 +254,12 @@ def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
 def _note_alike_classes(root: Path, names: list[str], result: CheckResult) -> None:
     """Class folders named like an earlier one but for case or accent encoding: one folder on
     macOS and Windows, which ``split_folder`` refuses (``split.refuse_alike_classes``)."""
-    seen: dict[str, str] = {}
-    for name in names:
-        other = seen.setdefault(class_key(name), name)
-        if other != name:
-            message = (
-                f"named like the class folder {other} but for case or accent encoding (one folder "
-                "on macOS and Windows): `split_folder` refuses the two; rename one or merge them"
-            )
-            result.problems.append(Problem(str(root / name), "alike_classes", message, True))
+    for other, name in alike_names(names):
+        message = (
+            f"named like the class folder {other} but for case or accent encoding (one folder "
+            "on macOS and Windows): `split_folder` refuses the two; rename one or merge them"
+        )
+        result.problems.append(Problem(str(root / name), "alike_classes", message, True))
 
 
 def _bad_names(result: CheckResult, folder: Path) -> int:

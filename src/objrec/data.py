@@ -122,6 +122,19 @@ def class_key(name: str) -> str:
     return unicodedata.normalize("NFC", name).casefold()
 
 
+def alike_names(names: Iterable[str], known: Iterable[str] = ()) -> Iterator[tuple[str, str]]:
+    """Each of ``names`` with the name before it (of ``known``, then of ``names``) that is not
+    the same but has its :func:`class_key`, as ``(earlier, name)``: one folder on macOS and
+    Windows."""
+    seen: dict[str, str] = {}
+    for name in known:
+        seen.setdefault(class_key(name), name)
+    for name in names:
+        earlier = seen.setdefault(class_key(name), name)
+        if earlier != name:
+            yield earlier, name
+
+
 def close_match(name: str, candidates: Iterable[str]) -> str | None:
     """The candidate ``name`` is most likely a misspelling or a renaming of (case aside), if any."""
     lowered = {c.lower(): c for c in candidates}

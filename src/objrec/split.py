@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from objrec.config import SplitConfig, settings
-from objrec.data import SPLITS, class_dirs, class_key, no_class_folders
+from objrec.data import SPLITS, alike_names, class_dirs, no_class_folders
 from objrec.errors import ObjrecError, strict_refusal
 from objrec.images import list_images, path_order, warned_once_per_file
 from objrec.outputs import (
@@ -540,15 +540,12 @@ def refuse_alike_classes(src: Path, names: Sequence[str]) -> None:
     """Refuse two class folders whose names differ only in case or in how their accents are
     encoded (:func:`objrec.data.class_key`): one folder on macOS and Windows, where the split's
     copies of both would be one class (and one's files could take the other's names)."""
-    seen: dict[str, str] = {}
-    for name in names:
-        other = seen.setdefault(class_key(name), name)
-        if other != name:
-            raise ObjrecError(
-                f"the class folders {other!r} and {name!r} of {src} differ only in case or in how "
-                "their accents are encoded, which makes them one folder on macOS and Windows: "
-                "rename one or merge them, or leave one out with `exclude`"
-            )
+    for other, name in alike_names(names):
+        raise ObjrecError(
+            f"the class folders {other!r} and {name!r} of {src} differ only in case or in how "
+            "their accents are encoded, which makes them one folder on macOS and Windows: "
+            "rename one or merge them, or leave one out with `exclude`"
+        )
 
 
 def hash_all(files: dict[str, list[Path]], on_file) -> dict[Path, str]:
