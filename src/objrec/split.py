@@ -681,9 +681,8 @@ def _assign(files, group_keys, ratios, seed, folders):
     hashes, keys = group_keys
     rng = random.Random(seed)
     split_of_hash: dict[str, str] = {}  # by placing key
-    first_of_hash: dict[
-        str, Path
-    ] = {}  # the first file of each duplicate group, in the first class
+    # the first file of each duplicate group, in the first class
+    first_of_hash: dict[str, Path] = {}
     result = SplitResult(out=out, counts={})
     for name, paths in files.items():
         groups: dict[str, list[Path]] = {}
