@@ -254,6 +254,20 @@ def test_apply_plan_says_when_the_test_split_changes_and_how_to_compare(tmp_path
 
 
 @pytest.mark.slow
+def test_apply_plan_json_carries_the_warnings_it_logged(tmp_path, capsys):
+    """apply-plan --json left out of `warnings` what the plan logged (a relabel into a class the
+    data lacks, a misspelt one most likely; a file renamed), which docs/json.md says it holds:
+    a script reading the JSON never learnt of the new class folder."""
+    data = make_split(tmp_path / "data")
+    plan = tmp_path / "plan.csv"
+    plan.write_text("file,action,new_class\ntrain/green/green_00.png,relabel,rde\n")
+    assert main(["apply-plan", str(data), str(plan), str(tmp_path / "a"), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    (warning,) = answer["warnings"]
+    assert "relabels 1 image into rde, a class the data does not have" in warning
+
+
+@pytest.mark.slow
 def test_apply_plan_from_python_logs_the_test_split_warning_the_cli_shows(tmp_path, caplog):
     """Only the CLI said that a plan relabelling test images makes scores before and after
     incomparable: `objrec.apply_plan` in a notebook logged nothing of it."""

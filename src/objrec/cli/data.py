@@ -631,10 +631,11 @@ def apply_plan(data: Path, plan: Path, out: Path, as_json: bool) -> None:
     from objrec.audit_report import apply_plan as run_apply
     from objrec.audit_report import test_change_warnings
 
-    counts = run_apply(data, plan, out)
+    with logged_warnings() as logged:
+        counts = run_apply(data, plan, out)
     warnings = [to_cli(w, apply_plan, {"out": shown(out)}) for w in test_change_warnings(counts)]
     if as_json:
-        print_json(counts | {"warnings": warnings})
+        print_json(with_warnings(counts, logged + warnings))
         return
     console.print(
         f"copied {plural(counts['copied'], 'image')} into {shown(out)} "
