@@ -2231,6 +2231,22 @@ def test_a_threshold_that_is_not_a_finite_number_is_refused_naming_the_option(
     assert code == 2 and "--threshold" in err and f"'{value}' is not a finite number" in err
 
 
+@pytest.mark.parametrize("command", ["predict", "serve"])
+def test_a_threshold_beside_no_unknown_is_refused_naming_both(tmp_path, capsys, command):
+    """predict --threshold 0.5 --no-unknown took both and never answered unknown: the threshold
+    was ignored without a word."""
+    code, _, err = run(
+        capsys,
+        command,
+        tmp_path,
+        *(["x.jpg"] * (command == "predict")),
+        "--threshold",
+        "0.5",
+        "--no-unknown",
+    )
+    assert code == 2 and "--threshold and --no-unknown do not go together" in err
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("command", "edited"), [("explore", "counts.csv"), ("audit", "plan.csv")])
 def test_a_rerun_never_writes_over_an_output_the_user_changed(

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import click
 
-from objrec.cli.options import EXISTING, FINITE, device_option, unknown_options
+from objrec.cli.options import (
+    EXISTING,
+    FINITE,
+    device_option,
+    refuse_unknown_conflict,
+    unknown_options,
+)
 from objrec.cli.output import console, err, logged_warnings, print_json, shown, with_warnings
 from objrec.errors import ObjrecError
 
@@ -148,6 +154,7 @@ def serve(
     \b
     For example: curl -F file=@photo.jpg http://127.0.0.1:8000/predict
     """
+    refuse_unknown_conflict(threshold, no_unknown)
     from objrec.serve import serve as run_serve
 
     if workers < 1:

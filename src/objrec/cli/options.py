@@ -117,6 +117,15 @@ def unknown_options(command):
     )(command)
 
 
+def refuse_unknown_conflict(threshold: float | None, no_unknown: bool) -> None:
+    """``--threshold`` with ``--no-unknown``: the threshold would be ignored without a word."""
+    if threshold is not None and no_unknown:
+        raise click.UsageError(
+            "--threshold and --no-unknown do not go together: --no-unknown never answers unknown, "
+            "whatever the threshold"
+        )
+
+
 def expand_greedy(argv: list[str]) -> list[str]:
     """``--exclude A B`` -> ``--exclude A --exclude B``: several values may follow one flag."""
     result: list[str] = []

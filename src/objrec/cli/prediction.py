@@ -10,7 +10,14 @@ from pathlib import Path
 
 import click
 
-from objrec.cli.options import DIR, EXISTING, device_option, refuse_swapped, unknown_options
+from objrec.cli.options import (
+    DIR,
+    EXISTING,
+    device_option,
+    refuse_swapped,
+    refuse_unknown_conflict,
+    unknown_options,
+)
 from objrec.cli.output import RichReporter, console, err, percent, print_json, printable
 from objrec.progress import plural
 
@@ -96,6 +103,7 @@ def predict(
     image scores 1 and the line is 0) says so after its classes, as in the --plot:
     "(barely familiar: 0.02, unknown below 0)".
     """
+    refuse_unknown_conflict(threshold, no_unknown)
     from objrec.predict import predict as run_predict
 
     if len(paths) == 1:
