@@ -2485,6 +2485,29 @@ def test_resume_warns_once_of_the_options_it_ignores(capsys, caplog, tmp_path, s
     ]
 
 
+@pytest.mark.parametrize("blocks", [[], ["--finetune-blocks", "0"], ["--finetune-blocks", "2"]])
+def test_fine_tuning_options_without_blocks_to_tune_are_named_as_ignored(
+    capsys, caplog, tmp_path, blocks
+):
+    """train --finetune-epochs 20 trained the head alone and said nothing: without
+    --finetune-blocks N the body stays frozen and the fine-tuning options change nothing."""
+    empty = tmp_path / "empty"
+    empty.mkdir()  # train refuses it at once, after the options are read
+    given = ["--finetune-epochs", "20", "--finetune-lr", "0.001", *blocks]
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        code, _, _ = run(capsys, "train", empty, "--out", tmp_path / "run", *given)
+    assert code == 1
+    warned = [m for m in caplog.messages if "--finetune-blocks is 0" in m]
+    assert warned == (
+        []
+        if "2" in blocks
+        else [
+            "--finetune-epochs and --finetune-lr are ignored: --finetune-blocks is 0, so the body "
+            "stays frozen and only the head trains (--finetune-blocks N fine-tunes its last N blocks)"
+        ]
+    )
+
+
 @pytest.mark.slow
 def test_split_keeps_a_groups_files_groups_together_and_says_so(
     capsys, tmp_path, image_folder, known_facts

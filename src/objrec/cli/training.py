@@ -129,6 +129,8 @@ def train(
     target = run or resume
     assert target is not None
     with logged_warnings() as logged:
+        if resume is None:
+            warn_of_unused_finetune(config.finetune_blocks)
         result = run_train(data, target, config, reporter, force, bool(resume), strict, device)
     if not is_main_rank():
         return
@@ -147,11 +149,37 @@ def warn_of_ignored(resume: Path, names: Sequence[str]) -> None:
     opts = {param.name: param.opts[0] for param in ctx.command.params}
     ignored = [opts[name] for name in names if ctx.get_parameter_source(name) in given]
     if ignored:
-        flags = ", ".join(ignored[:-1]) + " and " + ignored[-1] if len(ignored) > 1 else ignored[0]
         log.warning(
             "--resume continues %s with the settings it started with: %s %s ignored",
             shown(resume),
-            flags,
+            joined(ignored),
+            "are" if len(ignored) > 1 else "is",
+        )
+
+
+def joined(flags: Sequence[str]) -> str:
+    """``--a``, ``--a and --b``, ``--a, --b and --c``."""
+    return ", ".join(flags[:-1]) + " and " + flags[-1] if len(flags) > 1 else flags[0]
+
+
+FINETUNE_SETTINGS = ("finetune_epochs", "finetune_lr", "finetune_batchnorm")
+"""``train``'s options that say how the body's last blocks are fine-tuned, when any are."""
+
+
+def warn_of_unused_finetune(blocks: int) -> None:
+    """One warning naming the fine-tuning options given while ``--finetune-blocks`` is 0: the
+    body stays frozen and they change nothing (a sweep of blocks from 0 still runs)."""
+    if blocks:
+        return
+    ctx = click.get_current_context()
+    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    opts = {param.name: param.opts[0] for param in ctx.command.params}
+    ignored = [opts[name] for name in FINETUNE_SETTINGS if ctx.get_parameter_source(name) in given]
+    if ignored:
+        log.warning(
+            "%s %s ignored: --finetune-blocks is 0, so the body stays frozen and only the head "
+            "trains (--finetune-blocks N fine-tunes its last N blocks)",
+            joined(ignored),
             "are" if len(ignored) > 1 else "is",
         )
 
