@@ -821,6 +821,32 @@ def test_the_sample_is_audited_into_the_current_folder_not_the_package(
     assert found[-1] == tmp_path / "data-audit"  # any other folder: beside it, as before
 
 
+@pytest.mark.parametrize("given", [["--backbone", "tiny_test"], ["--precision", "fp32"], []])
+def test_a_body_given_beside_run_is_named_as_ignored(tmp_path, caplog, capsys, given):
+    """audit --run R --backbone X audited with R's body and said nothing of X."""
+    data, run = tmp_path / "data", tmp_path / "run"
+    data.mkdir()
+    run.mkdir()  # no checkpoint: the audit stops there, after the options are read
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        assert main(["audit", str(data), "--run", str(run), *given]) == 1
+    warned = [m for m in caplog.messages if "the audit uses the body of --run" in m]
+    said = f"is ignored: the audit uses the body of --run {run}, in the precision it trained with"
+    assert warned == [f"{flag} {said}" for flag in given[:1]]
+
+
+@pytest.mark.slow
+def test_a_bad_option_is_refused_before_saying_it_writes_again(tmp_path, capsys):
+    """audit --folds 1 said 'writing again into data-audit (objrec's earlier outputs)', then
+    refused the option: it wrote nothing."""
+    data = make_split(tmp_path / "data", per_split=(4, 2, 2))
+    args = ["audit", str(data), "--backbone", "tiny_test", "--folds"]
+    assert main([*args, "3"]) == 0
+    capsys.readouterr()
+    assert main([*args, "1"]) == 1
+    err = capsys.readouterr().err
+    assert "--folds must be at least 2" in err and "writing again" not in err
+
+
 @pytest.mark.slow
 def test_a_group_across_splits_is_not_called_the_same_picture(tmp_path, monkeypatch, capsys):
     import objrec.audit

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import logging
 import shlex
 import sys
 from collections.abc import Sequence
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
@@ -510,10 +512,12 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, refresh, force
     from objrec.audit import AuditConfig, unjudged_note
     from objrec.audit import audit as run_audit
 
+    config = AuditConfig(backbone=backbone, folds=folds, seed=seed, precision=precision)
     out_dir, again = output_folder(out, data, "-audit", force)
     refresh = refresh or again
-    config = AuditConfig(backbone=backbone, folds=folds, seed=seed, precision=precision)
     with logged_warnings() as logged:
+        if run is not None:
+            warn_of_unused_body(run)
         reporter = RichReporter(quiet=as_json)
         result = run_audit(data, out_dir, config, run, reporter, force, refresh)
     if as_json:
@@ -541,6 +545,21 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, refresh, force
         markup=False,
         highlight=False,
     )
+
+
+def warn_of_unused_body(run: Path) -> None:
+    """One warning naming --backbone and --precision when given beside --run: the audit uses the
+    run's own body, in the run's own precision."""
+    ctx = click.get_current_context()
+    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    ignored = [f"--{n}" for n in ("backbone", "precision") if ctx.get_parameter_source(n) in given]
+    if ignored:
+        logging.getLogger(__name__).warning(
+            "%s %s ignored: the audit uses the body of --run %s, in the precision it trained with",
+            " and ".join(ignored),
+            "are" if len(ignored) > 1 else "is",
+            shown(run),
+        )
 
 
 def print_duplicates(groups: Sequence[dict], data: Path) -> None:
