@@ -2231,6 +2231,13 @@ def test_a_threshold_that_is_not_a_finite_number_is_refused_naming_the_option(
     assert code == 2 and "--threshold" in err and f"'{value}' is not a finite number" in err
 
 
+@pytest.mark.parametrize("worst", ["0", "-1"])
+def test_evaluate_refuses_a_count_of_worst_classes_below_one(tmp_path, capsys, worst):
+    """evaluate --worst -1 was taken and listed every class but the best one (pandas' head(-1))."""
+    code, _, err = run(capsys, "evaluate", tmp_path, tmp_path, "--worst", worst)
+    assert code == 2 and "invalid value for '--worst'" in err
+
+
 @pytest.mark.parametrize("command", ["predict", "serve"])
 def test_a_threshold_beside_no_unknown_is_refused_naming_both(tmp_path, capsys, command):
     """predict --threshold 0.5 --no-unknown took both and never answered unknown: the threshold

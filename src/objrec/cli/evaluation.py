@@ -51,7 +51,11 @@ if TYPE_CHECKING:
     "without --force].",
 )
 @click.option(
-    "--worst", type=int, default=10, show_default=True, help="How many worst classes to list."
+    "--worst",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="How many worst classes to list.",
 )
 @click.option(
     "--force",
