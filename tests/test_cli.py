@@ -142,6 +142,18 @@ def test_exclude_takes_several_values_after_one_flag():
     ]
 
 
+@pytest.mark.parametrize("where", [1, 0])
+def test_a_folder_taken_by_exclude_is_said_so(capsys, tmp_path, where):
+    """objrec split SRC --exclude A OUT said only "missing argument 'OUT'": --exclude had taken
+    OUT as a second class to leave out."""
+    args = ["split", tmp_path, tmp_path / "out"]
+    args[where + 1 : where + 1] = ["--exclude", "blue"]
+    code, _, err = run(capsys, *args)
+    name = ("SRC", "OUT")[where]
+    assert code == 2 and f"missing argument '{name}'" in err
+    assert f"--exclude takes every word after it up to the next option: give {name} before" in err
+
+
 @pytest.mark.slow
 def test_split_explore_train_evaluate_predict_through_the_cli(capsys, tmp_path, image_folder):
     data, run_dir = tmp_path / "data", tmp_path / "run"

@@ -28,7 +28,7 @@ from rich.markup import escape
 
 from objrec.cli import data, delivery, evaluation, prediction, tools, training
 from objrec.cli.messages import os_error_sentence, to_cli, usage_sentence
-from objrec.cli.options import expand_greedy
+from objrec.cli.options import GREEDY_OPTIONS, expand_greedy
 from objrec.cli.output import (
     PIPED_WIDTH,
     SentenceHandler,
@@ -130,6 +130,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 128 + caught[0] if code == INTERRUPTED and caught else code
 
 
+def greedy_note(exc: click.ClickException, args: Sequence[str]) -> str:
+    """For an argument missing from a command line that gives ``--exclude``: it takes every word
+    after it, so ``objrec split SRC --exclude A OUT`` took OUT as a class to leave out."""
+    param = getattr(exc, "param", None)
+    if not isinstance(exc, click.MissingParameter) or not isinstance(param, click.Argument):
+        return ""
+    flag = next((flag for flag in GREEDY_OPTIONS if flag in args), None)
+    if flag is None:
+        return ""
+    name = param.human_readable_name
+    return f"; {flag} takes every word after it up to the next option: give {name} before {flag}"
+
+
 def run_command(args: list[str]) -> int:
     """Run the command line ``args``; errors and interruptions become a sentence and a code."""
     try:
@@ -140,7 +153,8 @@ def run_command(args: list[str]) -> int:
         console.print(exc.ctx.get_help(), markup=False, highlight=False)
         return 0
     except click.ClickException as exc:
-        err.print(f"[red]error:[/] {escape(usage_sentence(exc))}", highlight=False)
+        sentence = usage_sentence(exc) + greedy_note(exc, args)
+        err.print(f"[red]error:[/] {escape(sentence)}", highlight=False)
         return exc.exit_code
     except click.exceptions.Abort:
         err.print("aborted")
