@@ -421,6 +421,25 @@ def test_cache_clear_of_linked_store_and_onnx_says_it_removed_the_links_only(cap
     assert links == {"onnx": str(other / "onnx"), "store": str(other / "store")}
 
 
+def test_cache_json_carries_its_warnings(capsys, tmp_path, monkeypatch):
+    """cache --json had no `warnings` (docs/json.md: every object answer that can warn has it,
+    always): a clear that kept a folder another objrec process wrote into said so on stderr
+    only."""
+    from objrec.features import FeatureCache
+
+    code, out, _ = run(capsys, "cache", "--cache-dir", tmp_path / "nope", "--json")
+    assert code == 0 and json.loads(out)["warnings"] == []
+    summary = FeatureCache.summary
+
+    def warned(self):
+        logging.getLogger("objrec.features").warning("kept %s: written into", self.root)
+        return summary(self)
+
+    monkeypatch.setattr(FeatureCache, "summary", warned)
+    code, out, _ = run(capsys, "cache", "--cache-dir", tmp_path / "nope", "--json")
+    assert code == 0 and json.loads(out)["warnings"] == [f"kept {tmp_path / 'nope'}: written into"]
+
+
 def test_cache_lists_a_missing_folder_as_empty_and_makes_nothing(capsys, tmp_path):
     nope = tmp_path / "nope"
     code, out, _ = run(capsys, "cache", "--cache-dir", nope)
@@ -2504,6 +2523,7 @@ def test_resume_warns_once_of_the_options_it_ignores(capsys, caplog, tmp_path, s
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("blocks", [[], ["--finetune-blocks", "0"], ["--finetune-blocks", "2"]])
 def test_fine_tuning_options_without_blocks_to_tune_are_named_as_ignored(
     capsys, caplog, tmp_path, blocks

@@ -22,10 +22,12 @@ from objrec.cli.output import (
     RichReporter,
     console,
     err,
+    logged_warnings,
     percent,
     print_json,
     refreshing,
     shown,
+    with_warnings,
 )
 from objrec.config import DEFAULT_BACKBONE
 from objrec.errors import ObjrecError
@@ -79,19 +81,21 @@ def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json:
         err.print("waiting for other objrec processes to stop using the store or image facts")
 
     done: dict[str, Any] = {}
-    if clear:
-        if not store.root.is_dir():
-            say.print(f"nothing to clear: there is no cache folder {store.root}", markup=False)
-        else:
-            done.update(clear_cache(store, wait, say))
-        if not as_json:
-            return
-    if prune:
-        if not store.root.is_dir():
-            say.print(f"nothing to prune: there is no cache folder {store.root}", markup=False)
-        else:
-            done["pruned"] = prune_store(store, days, keep, wait, say)
-    print_cache_summary(store.summary(), as_json, done)
+    with logged_warnings() as logged:
+        if clear:
+            if not store.root.is_dir():
+                say.print(f"nothing to clear: there is no cache folder {store.root}", markup=False)
+            else:
+                done.update(clear_cache(store, wait, say))
+            if not as_json:
+                return
+        if prune:
+            if not store.root.is_dir():
+                say.print(f"nothing to prune: there is no cache folder {store.root}", markup=False)
+            else:
+                done["pruned"] = prune_store(store, days, keep, wait, say)
+        summary = store.summary()
+    print_cache_summary(summary, as_json, with_warnings(done, logged))
 
 
 def clear_cache(store, wait, say: Console) -> dict:
@@ -151,7 +155,8 @@ def refuse_cache_options(clear: bool, prune: bool, days: float | None, keep: Pat
 
 
 def print_cache_summary(summary, as_json: bool, done: dict | None = None) -> None:
-    """The store's table, or with ``as_json`` its summary and ``done`` (what was removed)."""
+    """The store's table, or with ``as_json`` its summary and ``done`` (what was removed, and
+    the warnings logged)."""
     if as_json:
         print_json(summary.to_json() | (done or {}))
         return
