@@ -58,6 +58,21 @@ def test_every_json_option_points_at_the_page_that_lists_its_keys(capsys):
             assert f"\n## {name}\n" in page, name
 
 
+@pytest.mark.slow
+def test_help_names_every_key_of_an_answer_and_every_manifest_column(capsys):
+    """predict --json's help and serve's listed an answer's keys without "barely_familiar", which
+    both print, and split's help named manifest.csv's columns without "source"."""
+    from objrec.predict import Prediction
+    from objrec.split import MANIFEST_COLUMNS
+
+    keys = Prediction("a.jpg", [{"class": "x", "prob": 1.0}], score=1.0, line=0.0).to_json()
+    for name, shown in (("predict", keys), ("serve", set(keys) - {"path"})):
+        code, out, _ = run(capsys, name, "--help")
+        assert code == 0 and not [k for k in shown if f'"{k}"' not in out], name
+    code, out, _ = run(capsys, "split", "--help")
+    assert code == 0 and f"manifest.csv ({', '.join(MANIFEST_COLUMNS)})" in " ".join(out.split())
+
+
 def test_help_says_the_runs_own_report_and_evaluations_are_refreshed_without_force(capsys):
     """report's --force said "Overwrite --out", yet RUN/report.html was refreshed without it, as
     evaluate refreshes RUN/eval-test: the help says which outputs need --force."""

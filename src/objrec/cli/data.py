@@ -102,7 +102,7 @@ def split(
 
     Stratified per class and seeded; byte-identical files and near-duplicates (resized,
     re-encoded, mirrored or recoloured copies, by perceptual hash) always land in the same split.
-    SRC is only read. OUT also receives manifest.csv (file, class, split, sha256).
+    SRC is only read. OUT also receives manifest.csv (file, class, split, sha256, source).
     """
     from objrec.split import split_folder
 

@@ -147,7 +147,8 @@ def serve(
 
     \b
       POST /predict   multipart field "file" (an image), optional "topk", "tta" ->
-                      {"filename", "unknown", "score", "topk": [{"class", "prob"}]}
+                      {"filename", "unknown", "score", "barely_familiar",
+                       "topk": [{"class", "prob"}]}
       GET  /          a page: pick or drop an image, see its top-5 as bars
       GET  /health, GET /info (classes, backbone, version), GET /docs (the API)
 

@@ -62,9 +62,9 @@ from objrec.progress import plural
     "--json",
     "as_json",
     is_flag=True,
-    help='Print a list of {"filename", "path", "unknown", "score", "topk": [{"class", "prob"}]} '
-    '("filename": the base name, as serve\'s /predict answers; "error" instead for a bad input; '
-    "keys: docs/json.md).",
+    help='Print a list of {"filename", "path", "unknown", "score", "barely_familiar", "topk": '
+    '[{"class", "prob"}]} ("filename": the base name, as serve\'s /predict answers; "error" '
+    "instead for a bad input; keys: docs/json.md).",
 )
 @click.option(
     "--tta",
