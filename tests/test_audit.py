@@ -1605,6 +1605,24 @@ def test_a_forced_audit_keeps_a_plan_the_user_edited_beside_the_new_one(tmp_path
         audit(data, out, config(cache_dir=str(tmp_path / "cache")), refresh=True)
 
 
+@pytest.mark.slow
+def test_the_readmes_loop_from_python_audits_again_each_round(tmp_path, monkeypatch):
+    """The README's loop from Python began `objrec.audit_folder("data", "data-audit")`, refused on
+    its second round ("data-audit is not empty"). Its line, run as written, audits each round."""
+    from types import SimpleNamespace
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    line = readme.split("from Python:\n\n```python\n")[1].splitlines()[0]
+    assert line.startswith("objrec.audit_folder(")
+    monkeypatch.chdir(tmp_path)
+    make_split(tmp_path / "data", per_split=(2, 1, 1))
+    settings = config(cache_dir=str(tmp_path / "cache"))
+    objrec = SimpleNamespace(audit_folder=lambda *a, **k: audit(*a, config=settings, **k))
+    for _ in range(2):
+        exec(line, {"objrec": objrec})
+    assert (tmp_path / "data-audit" / "plan.csv").is_file()
+
+
 def test_every_csv_of_findings_has_its_header_when_nothing_was_found(tmp_path):
     """With nothing found, look_alikes.csv and outliers.csv held one newline and no header, so
     `pd.read_csv` raised EmptyDataError. Each CSV has its columns' header whatever it holds."""
