@@ -73,6 +73,23 @@ def test_help_names_every_key_of_an_answer_and_every_manifest_column(capsys):
     assert code == 0 and f"manifest.csv ({', '.join(MANIFEST_COLUMNS)})" in " ".join(out.split())
 
 
+@pytest.mark.slow  # imports objrec.train
+def test_json_md_names_every_stage_train_times():
+    """train --json's `seconds` has `quantize` for an int8 body (the default on a CPU with VNNI),
+    which docs/json.md did not name."""
+    from types import SimpleNamespace
+
+    from objrec.config import TrainConfig
+    from objrec.train import run_seconds
+
+    page = (Path(__file__).parents[1] / "docs" / "json.md").read_text()
+    row = next(r for r in page.split("\n## train\n")[1].splitlines() if r.startswith("| `seconds`"))
+    prep = SimpleNamespace(seconds=3.0, quantize_seconds=1.0)
+    for precision in ("fp32", "int8"):
+        stages = run_seconds(prep, TrainConfig(precision=precision), (0.0, 3.0, 4.0, 5.0))
+        assert not [s for s in stages if f"`{s}`" not in row], precision
+
+
 def test_help_says_the_runs_own_report_and_evaluations_are_refreshed_without_force(capsys):
     """report's --force said "Overwrite --out", yet RUN/report.html was refreshed without it, as
     evaluate refreshes RUN/eval-test: the help says which outputs need --force."""
