@@ -12,7 +12,7 @@ the files (only the centre view: ``train`` also computes augmented views):
   plus images far from their class whose label gets under twice chance (``far_from_label``),
   nearer their class where another class claims them (``claimed_by_other``);
 * **near-duplicates**: feature neighbours plus perceptual hashes of the whole image and of its
-  centre (``objrec.dedup``), grouped; a group spanning two splits is a possible leak; pairs only
+  crops (``objrec.dedup``), grouped; a group spanning two splits is a possible leak; pairs only
   moderately alike by both signals are **look-alikes**, grouped apart, to check (not leaks);
 * **outliers**: images whose nearest neighbours (in their class, or anywhere) are unusually far,
   and degenerate images (tiny, nearly blank, extreme aspect ratio, unreadable).

@@ -630,7 +630,7 @@ labelled <b>{{ f.row.given }}</b>, suggested <b>{{ f.row.suggested }}</b>
 {% for f in groups %}<div class="finding"><div class="info">
 <span class="{{ 'leak' if f.row.kind == 'across splits' else '' }}">{{ f.row.kind }}</span><br>
 feature similarity {{ '%.3f' % f.row.similarity }}, hash distance {{ f.row.hash_distance }} bits,
-centre-crop hash distance {{ f.row.crop_distance }} bits
+crop hash distance {{ f.row.crop_distance }} bits
 </div><div class="tiles">{% for t in f.tiles %}<figure>{% if t.src %}
 <img src="{{ t.src }}" alt="">{% endif %}<figcaption>{{ t.caption }}<br>
 <span class="muted">{{ t.path }}</span></figcaption></figure>{% endfor %}</div></div>{% endfor %}

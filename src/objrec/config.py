@@ -250,7 +250,7 @@ class SplitConfig:
     naming the first 10 of each kind and counting the rest (by default they are left out with a
     warning)."""
     near_duplicates: bool = True
-    """Keep near-duplicates (perceptual hashes, centre crops included) in one split, as
+    """Keep near-duplicates (perceptual hashes, crops included) in one split, as
     byte-identical files always are."""
     groups: str | Path | None = None
     """A CSV file with the columns file and group (file as class/name, relative to the source
