@@ -1,5 +1,6 @@
 import warnings
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -10,6 +11,7 @@ from objrec.confidence import (
     choose_threshold,
     class_centroids,
     class_sample,
+    distinct_rows,
     expected_calibration_error,
     familiarity_from_state,
     fit_confidence,
@@ -481,6 +483,20 @@ def test_a_class_of_copied_images_gets_one_centroid_per_distinct_image():
         bank = class_centroids(x, y, per_class=4)
     assert len(bank) == 2 + 4
     torch.testing.assert_close(bank[:2].sum(0), photos[:2].sum(0).float(), rtol=1e-5, atol=1e-5)
+
+
+def test_distinct_rows_are_counted_as_numpy_unique_counts_them():
+    """``class_centroids`` counted a class's distinct images with ``np.unique(x, axis=0)``, which
+    sorts the rows as records of 3,840 fields: 0.94 s of a warm retrain's 2.9 s calibration. The
+    count by the rows' bytes must be the same count: by value (-0.0 is 0.0), NaN rows all apart."""
+    rng = np.random.default_rng(0)
+    photos = rng.random((5, 8))
+    x = np.concatenate([photos, photos[:3], -photos[:2] * 0.0, np.zeros((1, 8))])
+    x[5, 0], x[6, 0] = np.nan, np.nan  # two copies of one photo, each with a NaN
+    cases = [x, photos, x[:1], np.array([[0.0, -0.0], [-0.0, 0.0], [0.0, 0.0]]), x[:0]]
+    for case in cases:
+        assert distinct_rows(case) == len(np.unique(case, axis=0))
+    assert distinct_rows(x) == 5 + 2 + 1
 
 
 def test_two_validation_images_give_a_familiarity_on_their_own_scale():

@@ -609,9 +609,19 @@ def class_centroids(x: torch.Tensor, y: torch.Tensor, per_class: int) -> torch.T
     bank = []
     for c in y.unique():
         xc = x[y == c].double().numpy()
-        k = min(per_class, len(np.unique(xc, axis=0)))
+        k = min(per_class, distinct_rows(xc))
         bank.append(torch.from_numpy(KMeans(k, n_init=3, random_state=0).fit(xc).cluster_centers_))
     return normalise(torch.cat(bank))
+
+
+def distinct_rows(x: np.ndarray) -> int:
+    """How many distinct rows the 2-D float array ``x`` has, counted as ``np.unique(x, axis=0)``
+    counts them (by value: -0.0 equals 0.0, a row holding a NaN equals no other), by hashing each
+    row's bytes instead of sorting the rows as records of 3,840 fields: 0.94 s of a warm retrain's
+    calibration on the 100-class protocol (101 classes), now a few milliseconds."""
+    rows = np.ascontiguousarray(x + 0.0)  # -0.0 + 0.0 is 0.0: equal values, equal bytes
+    nan = np.isnan(rows).any(axis=1)
+    return len({row.tobytes() for row in rows[~nan]}) + int(nan.sum())
 
 
 class SumScore(nn.Module):
