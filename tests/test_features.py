@@ -549,3 +549,124 @@ def test_an_augmented_view_s_key_is_the_same_in_every_process():
         for _ in range(2)
     }
     assert keys == {ViewSpec(DATA, "article", 1).key + "\n"}
+
+
+WARM_CHILD = """
+import sys
+from pathlib import Path
+from objrec.backbones import TinyBody, get_backbone
+from objrec.data import scan_class_folder
+from objrec.features import FeatureCache, FrozenBody, ViewSpec, feature_table
+
+cache, folder = sys.argv[1:3]
+data = get_backbone("tiny_test").data_config
+body = FrozenBody(TinyBody(), data.input_size, FeatureCache(Path(cache)), "torch")
+table = feature_table(body, scan_class_folder(Path(folder)).samples, ViewSpec(data, "article", 1))
+print(table.computed, "torchvision" in sys.modules, table.load().features.sum().item())
+"""
+
+
+@pytest.mark.slow
+def test_a_warm_augmented_table_does_not_import_torchvision(tmp_path, samples, image_folder):
+    """Naming the augmented view in the store (``augment_fingerprint``) imported torchvision, 1.0
+    s of a 15 s retrain on the 100-class protocol that read every feature from the store."""
+    import subprocess
+    import sys
+
+    body = frozen(tmp_path)
+    table = feature_table(body, samples, ViewSpec(DATA, "article", 1))
+    assert table.computed == len(samples)
+    command = [sys.executable, "-c", WARM_CHILD, str(tmp_path / "cache"), str(image_folder)]
+    runs = [subprocess.run(command, capture_output=True, text=True, check=True) for _ in "12"]
+    computed, imported, total = runs[-1].stdout.split()
+    assert (computed, imported) == ("0", "False"), runs[-1].stderr
+    assert float(total) == pytest.approx(table.load().features.sum().item(), rel=1e-6)
+
+
+def fake_packages(monkeypatch, tmp_path):
+    """``definition_key`` reading a small made-up torchvision in ``tmp_path`` (and objrec's own
+    files), this process started a minute ago: returns the made-up package's folder."""
+    from objrec import features
+
+    package = tmp_path / "torchvision"
+    (package / "transforms").mkdir(parents=True)
+    (package / "transforms" / "v2.py").write_text("# ColorJitter\n")
+    real = features.package_stats
+
+    def stats(name):
+        return real(name) if name == "objrec" else [(str(p), p.stat()) for p in package.rglob("*")]
+
+    monkeypatch.setattr(features, "package_stats", stats)
+    monkeypatch.setattr(features, "process_start", lambda: time.time() + 60)
+    return package
+
+
+@pytest.mark.slow
+def test_the_remembered_definition_s_key_follows_every_file_it_is_made_from(monkeypatch, tmp_path):
+    """The memo of an augmentation's definition must never be read for another definition: any
+    torchvision file rewritten (same size), added or renamed, another data config or augmentation,
+    names another key; a file changed since this process started gives no key (what this process
+    loaded may differ from it)."""
+    import dataclasses
+
+    from objrec import features
+
+    package = fake_packages(monkeypatch, tmp_path)
+    key = features.definition_key(DATA, "article")
+    assert key is not None and key == features.definition_key(DATA, "article")
+    assert features.definition_key(DATA, "trivial") != key
+    wider = dataclasses.replace(DATA, input_size=DATA.input_size + 1)
+    assert features.definition_key(wider, "article") != key
+    keys = {key}
+    source = package / "transforms" / "v2.py"
+    changes = [
+        lambda: source.write_text("# Colorjitter\n"),  # the same size
+        lambda: (package / "transforms" / "extra.py").write_text(""),
+        lambda: (package / "transforms" / "extra.py").rename(package / "transforms" / "other.py"),
+    ]
+    for change in changes:
+        time.sleep(0.05)  # a file's times move by the kernel's coarse clock, a tick of 1-10 ms
+        change()
+        keys.add(features.definition_key(DATA, "article"))
+    assert len(keys) == 1 + len(changes) and None not in keys
+    monkeypatch.setattr(features, "process_start", lambda: time.time() - 60)
+    assert features.definition_key(DATA, "article") is None
+
+
+@pytest.mark.slow
+def test_a_remembered_definition_is_read_back_and_never_kept_when_a_file_changed_meanwhile(
+    monkeypatch, tmp_path
+):
+    from objrec import features
+
+    package = fake_packages(monkeypatch, tmp_path)
+    store = FeatureCache(tmp_path / "cache").store
+    calls = []
+
+    def fingerprint(data, augment):
+        calls.append(augment)
+        if augment == "trivial":  # torchvision replaced while it was imported
+            time.sleep(0.05)
+            (package / "transforms" / "v2.py").write_text("# replaced\n")
+        return f"made-{len(calls)}"
+
+    monkeypatch.setattr(features, "augment_fingerprint", fingerprint)
+    assert features.remembered_fingerprint(DATA, "article", store) == "made-1"
+    assert features.remembered_fingerprint(DATA, "article", store) == "made-1"
+    assert calls == ["article"]  # read back
+    assert features.remembered_fingerprint(DATA, "trivial", store) == "made-2"
+    assert features.remembered_fingerprint(DATA, "trivial", store) == "made-3"  # never kept
+
+
+@pytest.mark.slow
+def test_augmented_rows_are_never_computed_under_a_definition_this_process_does_not_make(
+    monkeypatch, tmp_path, samples
+):
+    """A memo read before torchvision was replaced on disk (and imported) names the definition
+    that was installed; computing rows under it with the one imported now is refused."""
+    from objrec import features
+    from objrec.errors import ObjrecError
+
+    monkeypatch.setattr(features, "remembered_fingerprint", lambda *_: "000000000000")
+    with pytest.raises(ObjrecError, match="changed on disk while this command ran"):
+        feature_table(frozen(tmp_path), samples, ViewSpec(DATA, "article", 1))

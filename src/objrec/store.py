@@ -11,7 +11,8 @@ Layout of a store folder (``$OBJREC_CACHE/store``):
   numerics + decoding rules, :func:`space_id`: its row width, how many rows are reserved, the
   generation of its array file), ``entries`` (space, view, content digest -> row, or the reason the
   image could not be decoded; last use) and ``files`` (path, size, mtime, ctime, inode -> content
-  digest), so unchanged files are never hashed again.
+  digest), so unchanged files are never hashed again; ``memos`` (a digest of what a small value
+  is made from -> the value: :func:`features.remembered_fingerprint`).
 * ``<space>-<generation>.<dtype>``: one flat array file per space, row ``r`` at byte
   ``r * dim * itemsize``: written with ``pwrite`` into rows reserved in the index, read with
   ``pread`` by row, so reading a batch costs the batch's memory, never the file's.
@@ -104,6 +105,8 @@ CREATE TABLE IF NOT EXISTS entries(
 CREATE TABLE IF NOT EXISTS files(
     path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, ino INTEGER,
     digest TEXT NOT NULL, seen REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS memos(
+    key TEXT PRIMARY KEY, value TEXT NOT NULL, made REAL NOT NULL) WITHOUT ROWID;
 """
 
 
@@ -616,6 +619,22 @@ class FeatureStore:
     def indexed_files(self) -> int:
         """How many files the (path, size, times) -> content digest index holds."""
         return self.db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
+
+    @index_errors
+    def recall(self, key: str) -> str | None:
+        """The value :meth:`remember` kept under ``key``, or None."""
+        known = self.db.execute("SELECT value FROM memos WHERE key=?", (key,)).fetchone()
+        return None if known is None else known[0]
+
+    @index_errors
+    def remember(self, key: str, value: str) -> None:
+        """Keep ``value`` under ``key``: a digest of everything the value is made from, so that
+        the value read back under it is always the one computing it again would give."""
+        with self._transaction():
+            self.db.execute(
+                "INSERT OR REPLACE INTO memos(key, value, made) VALUES (?,?,?)",
+                (key, value, time.time()),
+            )
 
     # lookups --------------------------------------------------------------------------------
 
