@@ -184,6 +184,8 @@ def test_a_folder_taken_by_exclude_is_said_so(capsys, tmp_path, where):
     name = ("SRC", "OUT")[where]
     assert code == 2 and f"missing argument '{name}'" in err
     assert f"--exclude takes every word after it up to the next option: give {name} before" in err
+    code, out, _ = run(capsys, "split", "--help")  # and its help says so
+    assert code == 0 and "give SRC and OUT before it" in " ".join(out.split())
 
 
 @pytest.mark.slow

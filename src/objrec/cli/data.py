@@ -67,7 +67,8 @@ COPY_OPTION = click.option(
     "--exclude",
     multiple=True,
     metavar="CLASS...",
-    help=field_help(SplitConfig, "exclude") + " Several may follow one --exclude.",
+    help=field_help(SplitConfig, "exclude")
+    + " Several may follow one --exclude, up to the next option: give SRC and OUT before it.",
 )
 @COPY_OPTION
 @click.option(
