@@ -392,3 +392,42 @@ def test_a_model_with_an_int8_body_is_called_as_any_module(tmp_path, tiny):
     x = torch.zeros(2, 3, data.input_size, data.input_size)
     out = model.eval()(x)
     assert out.shape == (2, 3) and not out.is_inference()
+
+
+DAMAGED = b"\x08\x07 not an ONNX graph"
+
+
+@pytest.mark.slow
+def test_every_command_refuses_a_damaged_int8_graph_in_one_sentence(tmp_path, tiny):
+    """evaluate, suggest and audit (the frozen pass) and export gave ONNX Runtime's
+    InvalidProtobuf or protobuf's DecodeError for a checkpoint whose int8 graph is damaged, where
+    predict said so in a sentence."""
+    from objrec.export import Tail, export_quantized
+    from objrec.model import Classifier, build_head
+
+    body, data = tiny
+    damaged = QuantizedBody(body, DAMAGED)
+    x = torch.zeros(2, 3, data.input_size, data.input_size)
+    frozen = FrozenBody(damaged, data.input_size, FeatureCache(tmp_path))
+    for run in (damaged, frozen):
+        with pytest.raises(ObjrecError, match=r"int8 body cannot be run.*damaged"):
+            run(x)
+    tail = Tail(Classifier(damaged, build_head(body.n_features, 3)), 1.0, softmax=True)
+    with pytest.raises(ObjrecError, match=r"int8 body cannot be run.*damaged"):
+        export_quantized(damaged, tail, tmp_path / "model.onnx")
+
+
+def test_an_int8_body_without_onnxruntime_asks_for_it_rather_than_calling_itself_damaged(
+    tmp_path, tiny, monkeypatch
+):
+    """Without onnxruntime, predict said the checkpoint's int8 graph was 'damaged or not ONNX
+    (ModuleNotFoundError)' and evaluate raised ModuleNotFoundError."""
+    import sys
+
+    body, data = tiny
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    int8 = QuantizedBody(body, DAMAGED)
+    x = torch.zeros(2, 3, data.input_size, data.input_size)
+    for run in (int8, FrozenBody(int8, data.input_size, FeatureCache(tmp_path))):
+        with pytest.raises(ObjrecError, match=r"needs onnxruntime.*pip install onnxruntime"):
+            run(x)

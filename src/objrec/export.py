@@ -31,7 +31,7 @@ from objrec.outputs import (
     refuse_overwrite,
     staged,
 )
-from objrec.quantize import QuantizedBody
+from objrec.quantize import QuantizedBody, damaged_graph
 from objrec.runtime import TOLERANCE, OnnxModel, export_onnx, onnxruntime_available
 from objrec.transforms import MAX_ASPECT, TTA_VIEWS, draft_size, tta_view_geometry
 
@@ -203,6 +203,16 @@ def rename_tensors(graph, names: dict[str, str]) -> None:
         info.name = names.get(info.name, info.name)
 
 
+def int8_graph(body: QuantizedBody):
+    """The int8 body's graph as an ONNX model; refused in one sentence when it does not parse."""
+    import onnx
+
+    try:
+        return onnx.load_from_string(body.graph_bytes())
+    except Exception as exc:  # protobuf's DecodeError and onnx's own: any means "damaged"
+        raise damaged_graph(exc) from exc
+
+
 def export_quantized(body: QuantizedBody, head: Tail, path: Path) -> Path:
     """One graph: the int8 body exactly as trained, then the fp32 head (joined by onnx.compose).
 
@@ -221,7 +231,7 @@ def export_quantized(body: QuantizedBody, head: Tail, path: Path) -> Path:
             sample_shape=(body.n_features,),
             output_names=head.output_names,
         )
-        body_graph = onnx.load_from_string(body.graph_bytes())
+        body_graph = int8_graph(body)
         head_graph = onnx.load(str(head_path))
     finally:
         head_path.unlink(missing_ok=True)

@@ -435,7 +435,7 @@ class FrozenBody:
             # Its threads do not spin between operators, which leaves the decoding thread the
             # cores: files to features 5% faster in the centre view, 7% in the augmented one,
             # the same features (benchmarks/frozen_pass_int8.py).
-            self._runner = OnnxModel(self.body.graph_bytes(), threads, spin=False)
+            self._runner = self.body.open(threads, spin=False)
             self.backend_used = "onnxruntime int8"
         if self._runner is None:
             onnx_path = self.cache.onnx_path(self.fingerprint, self.input_size)

@@ -352,6 +352,17 @@ def quantize_body(
     return QuantizedBody(body, path.read_bytes())
 
 
+NO_ONNXRUNTIME = "this model's int8 body needs onnxruntime to run: pip install onnxruntime"
+
+
+def damaged_graph(exc: Exception) -> ObjrecError:
+    """The error for an int8 body whose graph does not open or parse (``exc`` says why)."""
+    return ObjrecError(
+        "this model's int8 body cannot be run: the ONNX graph its checkpoint holds is damaged or "
+        f"not ONNX ({type(exc).__name__})"
+    )
+
+
 class QuantizedBody(Body):
     """A frozen body run as an int8 ONNX Runtime graph; ``float_body``: the fp32 body it came from.
 
@@ -379,18 +390,21 @@ class QuantizedBody(Body):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def session(self) -> OnnxModel:
-        """The graph's ONNX Runtime session, made at the first call; a graph that does not open
-        (a damaged or edited checkpoint's) is refused in one sentence, not ONNX Runtime's
-        traceback at the first image."""
+        """The graph's ONNX Runtime session, made at the first call (:meth:`open`)."""
         if self._session is None:
-            try:
-                self._session = OnnxModel(self.graph_bytes())
-            except Exception as exc:  # ONNX Runtime raises many types: any means "cannot run"
-                raise ObjrecError(
-                    "this model's int8 body cannot be run: the ONNX graph its checkpoint holds "
-                    f"is damaged or not ONNX ({type(exc).__name__})"
-                ) from exc
+            self._session = self.open()
         return self._session
+
+    def open(self, threads: int | None = None, spin: bool = True) -> OnnxModel:
+        """A new ONNX Runtime session of the graph (``runtime.onnx_session``'s settings), the one
+        way objrec opens it: without onnxruntime, or for a graph that does not open (a damaged or
+        edited checkpoint's), one sentence, not ONNX Runtime's traceback at the first image."""
+        if not onnxruntime_available():
+            raise ObjrecError(NO_ONNXRUNTIME)
+        try:
+            return OnnxModel(self.graph_bytes(), threads, spin)
+        except Exception as exc:  # ONNX Runtime raises many types: any means "cannot run"
+            raise damaged_graph(exc) from exc
 
     @torch.no_grad()  # not inference_mode: its inference tensors broke a head after it
     def forward(self, x: torch.Tensor) -> torch.Tensor:
