@@ -431,3 +431,20 @@ def test_an_int8_body_without_onnxruntime_asks_for_it_rather_than_calling_itself
     for run in (int8, FrozenBody(int8, data.input_size, FeatureCache(tmp_path))):
         with pytest.raises(ObjrecError, match=r"needs onnxruntime.*pip install onnxruntime"):
             run(x)
+
+
+@pytest.mark.slow
+def test_a_damaged_cached_graph_is_made_again_rather_than_failing_every_int8_run(tmp_path, tiny):
+    """A cached int8 graph (or the fp32 graph it is made from) cut short, as a crash before the
+    disk held it whole leaves it, failed every int8 train and audit of that cache folder with
+    ONNX Runtime's InvalidProtobuf or protobuf's DecodeError, naming no file."""
+    body, data = tiny
+    first = quantize_body(body, data, tmp_path)
+    (int8,) = (tmp_path / "onnx").glob("*-int8-*.onnx")
+    (fp32,) = set((tmp_path / "onnx").glob("*.onnx")) - {int8}
+    int8.write_bytes(int8.read_bytes()[:300])
+    again = quantize_body(body, data, tmp_path)
+    assert again.graph_bytes() == first.graph_bytes() == int8.read_bytes()
+    int8.unlink()
+    fp32.write_bytes(b"")
+    assert quantize_body(body, data, tmp_path).graph_bytes() == first.graph_bytes()

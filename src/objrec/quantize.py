@@ -342,11 +342,11 @@ def quantize_body(
     key = calibration_key(body_fp, chosen_digests, data, config)
     folder = Path(cache_root) / "onnx"
     path = folder / f"{body_fp[:32]}-{data.input_size}-int8-{key}.onnx"
-    if not path.is_file():
+    if not usable(path):
         fp32 = folder / f"{body_fp[:32]}-{data.input_size}.onnx"
         log.info("calibrating the int8 body on %s", plural(len(chosen), "image"))
         with reporter.task(QUANTIZING, None):
-            if not fp32.is_file():
+            if not usable(fp32):
                 export_onnx(body, fp32, data.input_size)
             quantize_graph(fp32, path, calibration_batches(chosen, data), config)
     return QuantizedBody(body, path.read_bytes())
@@ -361,6 +361,20 @@ def damaged_graph(exc: Exception) -> ObjrecError:
         "this model's int8 body cannot be run: the ONNX graph its checkpoint holds is damaged or "
         f"not ONNX ({type(exc).__name__})"
     )
+
+
+def usable(graph: Path) -> bool:
+    """Whether a cached graph is there and opens in ONNX Runtime (12 ms for EfficientNet-Lite0's
+    int8 graph); one that does not (cut short by a crash before the disk held it whole) is
+    logged, to be made again."""
+    if not graph.is_file():
+        return False
+    try:
+        onnx_session(graph, threads=1)
+    except Exception as exc:  # ONNX Runtime raises many types: any means "not usable"
+        log.warning("the cached graph %s does not open (%s): making it again", graph, exc)
+        return False
+    return True
 
 
 class QuantizedBody(Body):
