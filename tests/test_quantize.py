@@ -448,3 +448,20 @@ def test_a_damaged_cached_graph_is_made_again_rather_than_failing_every_int8_run
     int8.unlink()
     fp32.write_bytes(b"")
     assert quantize_body(body, data, tmp_path).graph_bytes() == first.graph_bytes()
+
+
+@pytest.mark.slow
+def test_a_model_with_an_int8_body_is_copied_and_saved_after_it_has_run(tmp_path, tiny):
+    """`copy.deepcopy(model)` or `torch.save(model, f)` of a loaded int8 model that had answered
+    once raised "cannot pickle 'InferenceSession' object": the body kept its session."""
+    import copy
+    import pickle
+
+    body, data = tiny
+    graph = export_onnx(body, tmp_path / "body.onnx", data.input_size).read_bytes()
+    int8 = QuantizedBody(body, graph)
+    x = torch.randn(2, 3, data.input_size, data.input_size)
+    expected = int8(x)
+    for copied in (copy.deepcopy(int8), pickle.loads(pickle.dumps(int8))):
+        assert copied._session is None and torch.equal(copied(x), expected)
+    assert int8._session is not None  # the original keeps its own

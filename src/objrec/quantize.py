@@ -403,6 +403,11 @@ class QuantizedBody(Body):
             self._session = None
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
+    def __getstate__(self) -> dict:
+        """Copied or pickled without its ONNX Runtime session, which neither can be: the copy
+        opens its own at its first call."""
+        return {**super().__getstate__(), "_session": None}
+
     def session(self) -> OnnxModel:
         """The graph's ONNX Runtime session, made at the first call (:meth:`open`)."""
         if self._session is None:
