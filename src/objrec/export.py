@@ -126,7 +126,12 @@ def preprocessing(meta: RunMeta, softmax: bool) -> dict[str, Any]:
             "colour": "RGB, scaled to [0, 1] before normalisation",
             "resize_short_side": data.resize_size,
             "resize": "the short side to resize_short_side, the long side in proportion, rounded "
-            "down (as torchvision does), antialiased",
+            "down (as torchvision does), antialiased, on the uint8 pixels as PyTorch does: across, "
+            "then down, each pass to uint8; each output pixel's filter weights (widened by the "
+            "reduction, then normalised) as 16-bit integers (the most bits, at most 22, that keep "
+            "the largest weight under 2**15), the sum rounded half up; Pillow's resize rounds "
+            "otherwise (a value in a few hundred a level of 255 off). nearest: the pixel at "
+            "floor(i * in / out). The README's block does all of this in NumPy",
             "center_crop": data.input_size,
             "crop": "the centre center_crop square, offsets round((side - center_crop) / 2)",
             "interpolation": data.interpolation,
