@@ -451,13 +451,16 @@ def test_add_through_the_cli(capsys, tmp_path, split_dir):
     new = new_images(tmp_path / "new", "purple", 4, PURPLE)
     shutil.copy(sorted((split_dir / "train" / "red").iterdir())[0], new / "purple" / "dup.jpg")
     code = main(["add", str(split_dir), str(new), "--json"])
-    answer = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    answer = json.loads(captured.out)
     assert code == 0 and answer["totals"] == {"train": 2, "valid": 1, "test": 1}
     assert answer["classes"] == {"purple": {"train": 2, "valid": 1, "test": 1, "copies": 1}}
     assert answer["new_classes"] == ["purple"] and not answer["dry_run"]
     assert {f["source"] for f in answer["files"]} == {f"purple/new_{i:02d}.png" for i in range(4)}
     assert answer["copies"][0]["source"] == "purple/dup.jpg"
     assert "labels is probably wrong" in answer["warnings"][0]
+    err = " ".join(captured.err.split())  # on stderr too, as docs/json.md says
+    assert [f"warning: {w}" in err for w in answer["warnings"]] == [True] * len(answer["warnings"])
     code = main(["add", str(split_dir), str(new_images(tmp_path / "more", "red", 1, seed=1))])
     out = " ".join(capsys.readouterr().out.split())
     assert code == 0 and "added 1 image to" in out

@@ -1326,16 +1326,14 @@ def test_split_names_unreadable_files_once_and_strict_refuses_them(
     code, out, err = run(capsys, "split", image_folder, tmp_path / "data")
     err = " ".join(err.split())
     assert code == 0 and "split 3 classes" in out
-    assert (
-        "left out 1 image file that cannot be read (--strict refuses them): red/broken.jpg" in err
-    )
+    sentence = "left out 1 image file that cannot be read (--strict refuses them): red/broken.jpg"
+    assert f"warning: {sentence}" in err  # as train, evaluate and predict print theirs
     assert err.count("cannot be read") == 1  # the library's logged sentence is not shown too
     assert not list((tmp_path / "data").rglob("broken.jpg"))
-    code, out, _ = run(capsys, "split", image_folder, tmp_path / "data2", "--json")
+    code, out, err = run(capsys, "split", image_folder, tmp_path / "data2", "--json")
     assert json.loads(out)["unreadable_files"] == ["red/broken.jpg"]
-    assert [w for w in json.loads(out)["warnings"] if "cannot be read" in w] == [
-        "left out 1 image file that cannot be read (--strict refuses them): red/broken.jpg"
-    ]
+    assert [w for w in json.loads(out)["warnings"] if "cannot be read" in w] == [sentence]
+    assert f"warning: {sentence}" in " ".join(err.split())  # on stderr too (docs/json.md)
     code, _, err = run(capsys, "split", image_folder, tmp_path / "strict", "--strict")
     assert code == 1 and "red/broken.jpg" in err and not (tmp_path / "strict").exists()
 

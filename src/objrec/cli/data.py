@@ -26,6 +26,7 @@ from objrec.cli.output import (
     logged_warnings,
     output_folder,
     print_json,
+    print_warnings,
     printable,
     shown,
     task_from_first_step,
@@ -111,9 +112,16 @@ def split(
     reporter = RichReporter(quiet=as_json)
     with logged_warnings() as logged, task_from_first_step(reporter, "hashing files") as on_file:
         result = split_folder(src, out, config, force=force, on_file=on_file)
+    warnings = split_warnings(result)
     if as_json:
-        print_json(split_json(result, logged))
-        return
+        print_json(split_json(result, logged + warnings))
+    else:
+        print_split(result, groups)
+    print_warnings(warnings)
+
+
+def print_split(result, groups: Path | None) -> None:
+    """The classes and images split placed, the groups kept together and the duplicates."""
     totals = result.totals()
     console.print(
         f"split {plural(len(result.counts), 'class')} into {shown(result.out)}: "
@@ -126,8 +134,6 @@ def split(
         )
     if result.duplicate_files:
         console.print(duplicates_line(result), highlight=False)
-    for warning in split_warnings(result):
-        err.print(warning, style="yellow", markup=False, highlight=False)
 
 
 def duplicates_line(result) -> str:
@@ -141,7 +147,7 @@ def duplicates_line(result) -> str:
     )
 
 
-def split_json(result, logged: list[str]) -> dict:
+def split_json(result, warnings: list[str]) -> dict:
     """``split --json``'s keys (docs/json.md): the result and every warning the text gives."""
     return {
         "out": str(result.out),
@@ -158,7 +164,7 @@ def split_json(result, logged: list[str]) -> dict:
         "duplicate_groups": result.duplicate_groups,
         "cross_class_duplicates": [list(pair) for pair in result.cross_class_duplicates],
         "file_groups": result.file_groups,
-        "warnings": logged + split_warnings(result),
+        "warnings": warnings,
     }
 
 
@@ -243,12 +249,12 @@ def add(data: Path, new, class_name, ratios, seed, copy, dry_run, cache_dir, as_
             cache_dir=cache_dir,
             **settings,
         )
+    warnings = add_warnings(result)
     if as_json:
-        print_json(add_json(result, logged + add_warnings(result)))
-        return
-    print_added(result, cache_dir)
-    for warning in add_warnings(result):
-        err.print(warning, style="yellow", markup=False, highlight=False)
+        print_json(add_json(result, logged + warnings))
+    else:
+        print_added(result, cache_dir)
+    print_warnings(warnings)
 
 
 def add_json(result, warnings: list[str]) -> dict[str, Any]:

@@ -321,6 +321,13 @@ def with_warnings(data: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
     return data | {"warnings": [w for w in warnings if w]}
 
 
+def print_warnings(sentences: Sequence[str]) -> None:
+    """A command's own warnings (from its result) on stderr as the logged ones are, ``warning:
+    ...``, with or without ``--json`` (whose ``warnings`` list holds them too: docs/json.md)."""
+    for sentence in sentences:
+        err.print(f"[bold yellow]warning:[/] {escape(printable(sentence))}", highlight=False)
+
+
 def percent(x: float) -> str:
     return f"{x:.2%}"
 
