@@ -250,17 +250,30 @@ def test_a_folders_broken_links_are_named_as_such_not_as_files_that_are_not_imag
     tmp_path, caplog
 ):
     """A split made with ``--link`` whose photos were moved away holds links to nothing: they were
-    said to be "not an image file", which sent a newcomer looking at the wrong thing."""
+    said to be "not an image file", which sent a newcomer looking at the wrong thing. A link named
+    as an image is an input that failed, with its error, as a missing file named is (it was left
+    out of ``predict --json`` with a warning on stderr only, the exit status 0); a link to nothing
+    of another name is not an image, left out with a warning."""
     make_image((200, 40, 40)).save(tmp_path / "a.jpg", "JPEG")
     (tmp_path / "notes.txt").write_text("where these were taken")
     (tmp_path / "gone.jpg").symlink_to(tmp_path / "moved" / "gone.jpg")
+    (tmp_path / "gone.txt").symlink_to(tmp_path / "moved" / "gone.txt")
     with caplog.at_level("WARNING", "objrec"):
         listed = expand_paths([tmp_path])
-    assert [e.path for e in listed] == [str(tmp_path / "a.jpg")]
+    assert [(e.path, e.error) for e in listed] == [
+        (str(tmp_path / "a.jpg"), None),
+        (
+            str(tmp_path / "gone.jpg"),
+            f"a link to {tmp_path / 'moved' / 'gone.jpg'}, which is not "
+            "there (moved or deleted since it was linked)",
+        ),
+    ]
     assert caplog.messages == [
         f"{tmp_path / 'notes.txt'} left out: not an image file objrec reads",
-        f"{tmp_path / 'gone.jpg'} left out: a link to a file that is not there",
+        f"{tmp_path / 'gone.txt'} left out: a link to a file that is not there",
     ]
+    (named,) = expand_paths([tmp_path / "gone.jpg"])  # named on the command line: the same words
+    assert named.error == listed[1].error
 
 
 def test_plot_panels_of_images_sharing_a_file_name_name_their_folders_too():
@@ -394,3 +407,17 @@ def test_a_prediction_says_whether_it_is_barely_familiar():
     assert Prediction("d.jpg", score=-0.2, line=0.0, unknown=True).barely_familiar is False
     assert Prediction("e.jpg", score=0.9).barely_familiar is None  # no familiarity to judge by
     assert Prediction("f.jpg", error="truncated").barely_familiar is None
+
+
+def test_a_folder_that_is_no_run_is_refused_before_the_inputs_are_looked_at(tmp_path, caplog):
+    """``predict NOT_A_RUN FOLDER`` warned about FOLDER's files (``notes.txt`` left out), then
+    said there was no checkpoint: the run is checked first, and only its error is said."""
+    from objrec.errors import ObjrecError
+
+    (tmp_path / "photos").mkdir()
+    make_image((200, 40, 40)).save(tmp_path / "photos" / "a.jpg", "JPEG")
+    (tmp_path / "photos" / "notes.txt").write_text("where these were taken")
+    (tmp_path / "not_a_run").mkdir()
+    with caplog.at_level("WARNING", "objrec"), pytest.raises(ObjrecError, match="no checkpoint"):
+        predict(tmp_path / "not_a_run", [tmp_path / "photos"])
+    assert caplog.messages == []

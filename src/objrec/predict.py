@@ -16,7 +16,9 @@ from objrec.images import (
     BAD_NAME,
     IMAGE_EXTENSIONS,
     UnreadableImageError,
+    broken_link_reason,
     has_utf8_name,
+    is_broken_image_link,
     list_images,
     open_image,
     path_order,
@@ -140,27 +142,40 @@ def expand_paths(paths: PathsGiven) -> list[Prediction]:
     """One entry per image: files as given, folders as the images below them; an image named
     twice (``["x/a.jpg", "x"]``) once, where it came first.
 
-    A missing path, or a folder without images, becomes an entry with an ``error`` (reported once,
-    in the results) so that the other images are still predicted. A folder's files that are not
-    images are left out with one warning per folder naming them (``warn_not_images``).
+    A missing path, a folder without images, or a folder's link named as an image whose target
+    is gone (an image moved since it was linked) becomes an entry with an ``error`` (reported
+    once, in the results) so that the other images are still predicted and a script learns which
+    were not. A folder's other files (not images) are left out with one warning per folder naming
+    them (``warn_not_images``).
     """
     entries: list[Prediction] = []
     for path in path_list(paths):
         if path.is_dir():
-            bad: list[Path] = []
-            others: list[Path] = []
-            found = list_images(path, bad, others)
-            warn_not_images(others)
-            named = [Prediction(str(p)) for p in found]
-            named += [Prediction(str(p), error=BAD_NAME) for p in bad]
-            entries += sorted(named, key=lambda p: path_order(p.path))
-            if not named:
-                entries.append(Prediction(str(path), error="no image files in this folder"))
+            entries += folder_entries(path)
         elif path.is_file():
             entries.append(Prediction(str(path), error=None if has_utf8_name(path) else BAD_NAME))
+        elif path.is_symlink():
+            entries.append(Prediction(str(path), error=broken_link_reason(path)))
         else:
             entries.append(Prediction(str(path), error="no such file or folder"))
     return first_of_each(entries)
+
+
+def folder_entries(folder: Path) -> list[Prediction]:
+    """The images below ``folder``, in order, those that cannot be predicted (a name that is not
+    UTF-8, a link to an image no longer there) with their ``error``; one entry with an error
+    when it holds none."""
+    bad: list[Path] = []
+    others: list[Path] = []
+    found = list_images(folder, bad, others)
+    gone = [p for p in others if is_broken_image_link(p)]
+    warn_not_images([p for p in others if p not in gone])
+    named = [Prediction(str(p)) for p in found]
+    named += [Prediction(str(p), error=BAD_NAME) for p in bad]
+    named += [Prediction(str(p), error=broken_link_reason(p)) for p in gone]
+    if not named:
+        return [Prediction(str(folder), error="no image files in this folder")]
+    return sorted(named, key=lambda p: path_order(p.path))
 
 
 def first_of_each(entries: list[Prediction]) -> list[Prediction]:
@@ -237,9 +252,9 @@ def predict(
                 refuse_inside(output, folder, name, "image folder")
     if explain is not None:  # made only when an image is readable
         check_output_dir(explain, force, EXPLAIN_HINT, names=())  # one name per image
-    results = expand_paths(paths)
-    todo = [r for r in results if r.error is None]
     recognizer = Recognizer.load(run, runtime, threshold, unknown, resolve_device(device))
+    results = expand_paths(paths)  # after the run is found: no warning on the inputs before
+    todo = [r for r in results if r.error is None]
     with reporter.task("predicting", len(todo)) as advance:
         for start in range(0, len(todo), batch_size):
             chunk = todo[start : start + batch_size]
