@@ -633,6 +633,12 @@ def test_train_counts_a_truncated_file_as_unreadable_not_pushed_through_the_body
     assert said + ", 1 unreadable\n" in err
     counts = json.loads((tmp_path / "run" / "summary.json").read_text())["frozen_pass"]
     assert (counts["computed"], counts["from_store"], counts["unreadable"]) == (0, 27, 1)
+    args = ("--backbone", "tiny_test", "--epochs", "1", "--aug-views", "1")
+    code, out, _ = run(capsys, "train", split_dir, "--out", tmp_path / "views", *args, "--json")
+    answer = json.loads(out)
+    assert code == 0 and any("skipped 1 unreadable file" in w for w in answer["warnings"])
+    # files, as the warning counts them: not the file's 2 views (centre and augmented)
+    assert answer["frozen_pass"]["unreadable"] == 1
 
 
 @pytest.mark.slow

@@ -517,14 +517,16 @@ def held(tables: list[FeatureTable], world: World) -> ViewStack:
 
 
 def frozen_pass_counts(tables: list[FeatureTable], world: World) -> dict[str, float]:
-    """Image views pushed through the frozen body (all ranks), read from the store; files hashed
-    (all ranks) and the seconds rank 0 spent looking up or computing content digests."""
+    """Image views pushed through the frozen body (all ranks), read from the store; files that
+    could not be read, each once whatever its views (as the warning counts them:
+    ``features.report_unreadable``); files hashed (all ranks) and the seconds rank 0 spent looking
+    up or computing content digests."""
     computed = world.sum(sum(t.computed for t in tables))
-    unreadable = sum(len(t) - int(t.ok.sum()) for t in tables)
+    unreadable_views = sum(len(t) - int(t.ok.sum()) for t in tables)
     return {
         "computed": computed,
-        "from_store": sum(len(t) for t in tables) - computed - unreadable,
-        "unreadable": unreadable,
+        "from_store": sum(len(t) for t in tables) - computed - unreadable_views,
+        "unreadable": len({message for t in tables for message in t.errors}),
         "hashed": world.sum(sum(t.hashing.hashed for t in tables)),
         "digest_seconds": round(sum(t.hashing.seconds for t in tables), 3),
     }
