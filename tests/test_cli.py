@@ -264,6 +264,26 @@ def test_bad_arguments_exit_non_zero_with_one_clear_sentence(
     assert "Traceback" not in err and len(err.strip().splitlines()) <= 4
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["train", "{tmp}", "--out", "{tmp}/run", "--epochs", "-1", "--json"], "--epochs"),
+        (["train", "{tmp}", "--out", "{tmp}/run", "--dropout", "1.5", "--json"], "--dropout"),
+        (["predict", "{tmp}", "{tmp}", "--topk", "0", "--json"], "--topk"),
+        (["split", "{tmp}", "{tmp}/out", "--ratios", "0.5", "0.5", "0.5", "--json"], "--ratios"),
+        (["serve", "{tmp}", "--workers", "0"], "--workers"),
+    ],
+)
+def test_an_option_value_out_of_range_is_a_usage_error_naming_it(capsys, tmp_path, args, flag):
+    """They exited 1, as a failed run does, while click's own type errors (``--epochs x``) exit
+    2: a script could not tell a wrong command line from a failure (docs/json.md)."""
+    args = [a.format(tmp=tmp_path) for a in args]
+    code, out, err = run(capsys, *args)
+    assert code == 2 and out == "" and err.startswith("error: ") and flag in err, err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "run").exists()
+
+
 def test_an_empty_class_folder_is_a_clear_error(capsys, tmp_path, split_dir):
     (split_dir / "train" / "purple").mkdir()
     code, _, err = run(
@@ -1086,7 +1106,8 @@ def test_errors_speak_the_api_names_in_python_and_the_flags_in_the_cli(capsys, t
     with pytest.raises(ObjrecError, match=r'use it with `precision="fp32"`$'):
         TrainConfig(finetune_blocks=1, precision="int8")
     code, _, err = run(capsys, "train", tmp_path, "--out", tmp_path / "r", "--batch-size", "0")
-    assert code == 1 and err.strip() == "error: --batch-size must be at least 1"
+    usage = "error: --batch-size must be at least 1 (see objrec train --help)"
+    assert code == 2 and err.strip() == usage  # a usage error, as click's own (docs/json.md)
 
 
 def test_the_cli_spells_each_api_name_as_the_command_does():
@@ -1936,7 +1957,7 @@ def test_split_refuses_a_bad_out_first_and_reads_no_image(
     (tmp_path / "afile").write_text("mine")
     args = [a.format(tmp=tmp_path, photos=image_folder) for a in args]
     code, _, err = run(capsys, "split", image_folder, *args)
-    assert code == 1 and message in err
+    assert code == (2 if "--ratios" in args else 1) and message in err  # 2: a usage error
     assert len(err.strip().splitlines()) == 1 and "hashing" not in err, err
 
 

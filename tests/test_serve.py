@@ -595,7 +595,7 @@ def test_serve_refuses_an_upload_limit_under_one_byte_in_one_sentence(
 
     code = main(["serve", str(tmp_path), "--port", "0", "--max-upload-mib", given])
     err = capsys.readouterr().err.strip()
-    assert code == 1 and len(err.splitlines()) == 1
+    assert code == 2 and len(err.splitlines()) == 1  # a usage error, as click's own
     assert err.startswith(f"error: --max-upload-mib {words}"), err
 
 

@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from objrec.cli.messages import to_cli
-from objrec.cli.options import DIR, EXISTING, FORCE_OUT
+from objrec.cli.options import DIR, EXISTING, FORCE_OUT, from_options
 from objrec.cli.output import (
     RichReporter,
     console,
@@ -108,7 +108,8 @@ def split(
     """
     from objrec.split import split_folder
 
-    config = SplitConfig(ratios, seed, exclude, "copy" if copy else "link", strict, near, groups)
+    mode = "copy" if copy else "link"
+    config = from_options(SplitConfig, ratios, seed, exclude, mode, strict, near, groups)
     reporter = RichReporter(quiet=as_json)
     with logged_warnings() as logged, task_from_first_step(reporter, "hashing files") as on_file:
         result = split_folder(src, out, config, force=force, on_file=on_file)

@@ -17,7 +17,6 @@ from objrec.cli.options import (
     unknown_options,
 )
 from objrec.cli.output import console, err, logged_warnings, print_json, shown, with_warnings
-from objrec.errors import ObjrecError
 
 SERVE_MAX_UPLOAD_MIB = 10.0
 """``serve``'s upload limit in MiB: ``serve.MAX_UPLOAD_BYTES``, here since the CLI does not import
@@ -159,7 +158,7 @@ def serve(
     from objrec.serve import serve as run_serve
 
     if workers < 1:
-        raise ObjrecError("--workers must be at least 1")
+        raise click.UsageError("--workers must be at least 1")  # exit 2, as click's own
     max_upload_bytes = upload_limit_bytes(max_upload_mib)
 
     def ready(url: str) -> None:
@@ -181,12 +180,14 @@ def serve(
 
 def upload_limit_bytes(max_upload_mib: float) -> int:
     """``--max-upload-mib`` in bytes; one sentence when it is not a positive size, or is one that
-    rounds to no byte at all (a typo for a size in MiB, most likely)."""
+    rounds to no byte at all (a typo for a size in MiB, most likely): a usage error, exit 2."""
     if not (math.isfinite(max_upload_mib) and max_upload_mib > 0):
-        raise ObjrecError(f"--max-upload-mib must be a positive size in MiB, not {max_upload_mib}")
+        raise click.UsageError(
+            f"--max-upload-mib must be a positive size in MiB, not {max_upload_mib}"
+        )
     max_upload_bytes = round(max_upload_mib * 1024 * 1024)
     if max_upload_bytes < 1:
-        raise ObjrecError(
+        raise click.UsageError(
             f"--max-upload-mib {max_upload_mib} is less than one byte "
             f"({max_upload_mib * 1024 * 1024:.2g} bytes): the size is in MiB (0.5 is 512 KiB)"
         )

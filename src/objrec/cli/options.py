@@ -7,12 +7,30 @@ from __future__ import annotations
 
 import math
 import shlex
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
 from objrec.config import TrainConfig, field_help
 from objrec.errors import ObjrecError
+
+T = TypeVar("T")
+
+
+def from_options(make: Callable[..., T], *args, **values) -> T:
+    """``make(*args, **values)`` (a settings dataclass) from the running command's option values: a
+    value it refuses (``--epochs -1``, ``--ratios 0.5 0.5 0.5``) is a usage error naming the
+    option, exit status 2 as click's own (``--epochs x``), not 1."""
+    try:
+        return make(*args, **values)
+    except ObjrecError as exc:
+        from objrec.cli.messages import to_cli
+
+        ctx = click.get_current_context()
+        raise click.UsageError(to_cli(str(exc), ctx.command, exc.values), ctx) from exc
+
 
 GREEDY_OPTIONS = ("--exclude",)
 TRAIN = TrainConfig()  # the CLI shows and uses the library's own defaults

@@ -27,7 +27,7 @@ from objrec.progress import plural
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--topk",
-    type=int,
+    type=click.IntRange(min=1),
     default=5,
     show_default=True,
     help="How many classes per image, most probable first; the printed lines count those under "
@@ -40,7 +40,7 @@ from objrec.progress import plural
 )
 @click.option(
     "--plot-max",
-    type=int,
+    type=click.IntRange(min=1),
     default=8,
     show_default=True,
     help="Draw at most this many images into --plot (the first ones); the rest are counted.",

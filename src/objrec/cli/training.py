@@ -15,7 +15,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from objrec.cli.options import DIR, EXISTING, config_option, device_option
+from objrec.cli.options import DIR, EXISTING, config_option, device_option, from_options
 from objrec.cli.output import (
     BEST_LINE_GAIN,
     RichReporter,
@@ -124,7 +124,7 @@ def train(
         warn_of_ignored(resume, [*options, "force"])
     options["weights"] = str(options["weights"]) if options["weights"] else None
     options["cache_dir"] = str(options["cache_dir"]) if options["cache_dir"] else None
-    config = TrainConfig(**options)
+    config = from_options(TrainConfig, **options)
     reporter = RichReporter(quiet=as_json)
     target = run or resume
     assert target is not None
