@@ -56,6 +56,13 @@ def test_the_sidecar_says_what_the_temperature_divides(trained_run, tmp_path):
     result = export_model(trained_run, tmp_path / "s.onnx", softmax=False)
     rule = json.loads(result.sidecar.read_text())["calibration"]
     assert "softmax(logits" not in rule and "log of its heads' averaged probabilities" in rule
+    assert rule.endswith("; the logits output holds these scores: apply it to them")
+    default = export_model(trained_run, tmp_path / "d.onnx")  # outputs probabilities, familiarity
+    sidecar = json.loads(default.sidecar.read_text())
+    assert (
+        sidecar["outputs"][0] == "probabilities" and "logits output" not in sidecar["calibration"]
+    )
+    assert sidecar["calibration"].endswith("the probabilities output holds the probabilities")
     model, meta = load_model(trained_run)
     x = torch.randn(2, 3, 32, 32)
     with torch.inference_mode():

@@ -160,9 +160,19 @@ def preprocessing(meta: RunMeta, softmax: bool) -> dict[str, Any]:
 CALIBRATION = (
     "the probabilities are softmax(scores / temperature), where scores is the head's output: the "
     "log of its heads' averaged probabilities (the log-softmax of the logits with one head), not "
-    "the raw logits; the logits output holds these scores"
+    "the raw logits"
 )
 """The sidecar's calibration rule: the head answers ``model.mean_log_probs``, not logits."""
+
+
+def calibration_text(softmax: bool, outputs: list[str]) -> str:
+    """:data:`CALIBRATION` and which of the exported ``outputs`` holds what: the probabilities
+    (the graph applied the temperature) or the scores to apply it to."""
+    if softmax:
+        return (
+            CALIBRATION + f"; the graph applies it: the {outputs[0]} output holds the probabilities"
+        )
+    return CALIBRATION + f"; the {outputs[0]} output holds these scores: apply it to them"
 
 
 def confidence_sidecar(
@@ -181,8 +191,7 @@ def confidence_sidecar(
         "outputs": outputs,
         "temperature": calibration.temperature,
         "temperature_applied": softmax,
-        "calibration": CALIBRATION
-        + ("; the graph applies it" if softmax else "; apply it to the logits output"),
+        "calibration": calibration_text(softmax, outputs),
         "unknown": {
             "score": score,
             "from": outputs[1] if feature_score else "the top probability",
