@@ -9,12 +9,12 @@ Runtime:
 
 * decoding alone: open + transform in one thread, no body (centre view; augmented view);
 * the body alone on ready tensors, fp32 and int8 (``objrec.quantize`` with its default settings),
-  in batches of 16 and of 8, one batch at a time;
+  in batches of 16 and of 8, one batch at a time; the int8 graph in ONNX Runtime and in OpenVINO;
 * files to features (``features.compute_features``: decoding in a thread beside the body), fp32
   and int8, centre and augmented view, one batch at a time; for int8 also with ONNX Runtime's
   threads not spinning between operators, and with one thread only, which leaves the decoding
-  thread a core; then objrec's own frozen pass (``FrozenBody``, as ``train`` runs it:
-  ``BODY_CALLERS`` batches at once), fp32 and int8;
+  thread a core; then objrec's own frozen pass (``FrozenBody``, as ``train`` runs it), fp32,
+  int8 in ONNX Runtime (``BODY_CALLERS`` batches at once) and int8 in OpenVINO (one at a time);
 * the agreement of int8 features with fp32's on the same files: median and minimum cosine.
 
 Every rate is the median of ``--repeats`` runs (images/s); the body-alone rates follow a warm-up.
@@ -22,7 +22,7 @@ Every rate is the median of ``--repeats`` runs (images/s); the body-alone rates 
 ``--engines`` times the body alone instead, on ready tensors of ``--images`` of the split's valid
 images, one batch of 16 at a time: each body of the backbone, then the backbone, in eager PyTorch
 fp32, PyTorch bfloat16 (autocast, channels-last: oneDNN's AMX kernels where the CPU has AMX), ONNX
-Runtime fp32 and ONNX Runtime int8 (``objrec.quantize``'s defaults), with each one's agreement
+Runtime fp32, ONNX Runtime int8 and OpenVINO int8 (``objrec.quantize``'s defaults), with each one's agreement
 with PyTorch fp32 (median and minimum cosine); the graphs stay in a temporary folder. It ends by
 saying whether the process was granted AMX tiles (Linux, x86-64).
 """
@@ -55,7 +55,7 @@ from objrec.features import (
     compute_features,
 )
 from objrec.quantize import calibration_sample, quantize_body
-from objrec.runtime import OnnxModel, export_onnx, onnx_session
+from objrec.runtime import OnnxModel, OpenVinoModel, export_onnx, onnx_session
 from objrec.transforms import draft_size
 
 
@@ -73,6 +73,17 @@ class SessionBody:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self.session.run(None, {self.name: x.contiguous().numpy()})[0])
+
+
+class EngineBody(SessionBody):
+    """A :class:`SessionBody` whose call is a ``runtime.OpenVinoModel``'s."""
+
+    def __init__(self, model: OpenVinoModel, n_features: int, batch_size: int = FROZEN_BATCH):
+        self.model, self.n_features, self.batch_size = model, n_features, batch_size
+        self.device = torch.device("cpu")
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
 
 
 def median_rate(run, n: int, repeats: int) -> float:
@@ -100,18 +111,23 @@ def made_bodies(body, data, tmp: Path) -> dict:
     then objrec's own frozen pass (``BODY_CALLERS`` batches at once, as `train` runs it), each
     made and warm before anything is timed."""
     fp32_path = export_onnx(body, tmp / "fp32.onnx", data.input_size)
-    int8 = quantize_body(body, data, tmp)
+    int8 = quantize_body(body, data, tmp, engine="onnxruntime")
     int8_graph = int8.graph_bytes()
+    openvino = quantize_body(body, data, tmp, engine="openvino")  # its graph is QDQ
     n_features = body.n_features
     frozen = {
         "fp32, objrec's frozen pass": FrozenBody(body, data.input_size, FeatureCache(tmp)),
         "int8, objrec's frozen pass": FrozenBody(int8, data.input_size, FeatureCache(tmp)),
+        "int8, OpenVINO, objrec's frozen pass": FrozenBody(
+            openvino, data.input_size, FeatureCache(tmp)
+        ),
     }
     for run in frozen.values():
         run.runner()  # the fp32 graph exported, the sessions made
     return {
         "fp32": SessionBody(onnx_session(fp32_path), n_features),
         "int8": SessionBody(onnx_session(int8_graph), n_features),
+        "int8, OpenVINO": EngineBody(OpenVinoModel(openvino.graph_bytes()), n_features),
         "int8, threads not spinning": SessionBody(onnx_session(int8_graph, spin=False), n_features),
         "int8, 1 thread": SessionBody(onnx_session(int8_graph, threads=1), n_features),
         "fp32, batch 8": SessionBody(onnx_session(fp32_path), n_features, 8),
@@ -142,8 +158,16 @@ def agreement(features: dict, views: dict) -> None:
         print(
             f"  int8, {view_name} view: objrec's frozen pass gives one session's features: {same}"
         )
-        med, low = cosine(features[("int8", view_name)], features[("fp32", view_name)])
-        print(f"  int8 vs fp32 features, {view_name} view: cosine median {med:.4f}, min {low:.4f}")
+        for name in ("int8", "int8, OpenVINO"):
+            med, low = cosine(features[(name, view_name)], features[("fp32", view_name)])
+            print(
+                f"  {name} vs fp32 features, {view_name} view: cosine median {med:.4f}, min {low:.4f}"
+            )
+        ours = features[("int8, OpenVINO, objrec's frozen pass", view_name)]
+        same = np.array_equal(ours, features[("int8, OpenVINO", view_name)])
+        print(
+            f"  int8, OpenVINO, {view_name} view: objrec's frozen pass gives its features: {same}"
+        )
     spinning = features[("int8", "centre")], features[("int8, threads not spinning", "centre")]
     print(f"  int8 with and without spinning give identical features: {np.array_equal(*spinning)}")
 
@@ -172,11 +196,14 @@ def engines(body, data, tmp: Path) -> dict:
             return channels_last(x.contiguous(memory_format=torch.channels_last)).float()
 
     fp32_path = export_onnx(body, tmp / f"{id(body)}.onnx", data.input_size)
+    int8_graph = quantize_body(body, data, tmp, engine="onnxruntime").graph_bytes()
+    qdq_graph = quantize_body(body, data, tmp, engine="openvino").graph_bytes()
     return {
         "PyTorch fp32": eager,
         "PyTorch bf16, channels-last": bfloat16,
         "ONNX Runtime fp32": OnnxModel(fp32_path),
-        "ONNX Runtime int8": OnnxModel(quantize_body(body, data, tmp).graph_bytes()),
+        "ONNX Runtime int8": OnnxModel(int8_graph),
+        "OpenVINO int8": OpenVinoModel(qdq_graph),
     }
 
 

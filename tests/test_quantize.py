@@ -67,6 +67,8 @@ def test_an_int8_body_is_named_int8_whichever_command_stores_its_features(tmp_pa
     assert FrozenBody(int8, 32, cache, name="tiny_test").name == "tiny_test (int8)"
     assert FrozenBody(int8, 32, cache).name == f"{type(body).__name__} (int8)"
     assert FrozenBody(body, 32, cache, name="tiny_test").name == "tiny_test"
+    openvino = QuantizedBody(body, engine="openvino")  # its features are stored apart
+    assert FrozenBody(openvino, 32, cache, name="tiny_test").name == "tiny_test (int8, openvino)"
 
 
 def test_the_calibration_set_is_the_built_in_sample():
@@ -87,6 +89,10 @@ def test_int8_features_are_close_to_fp32_but_have_their_own_fingerprint(split_di
     samples = scan_class_folder(split_dir / "train").samples
     int8 = quantize_body(body, data, split_dir.parent / "cache", samples=samples)
     assert fingerprint_module(int8) != fingerprint_module(body)
+    # each engine's features are its own in the store: OpenVINO's differ slightly from ORT's
+    other = "onnxruntime" if int8.engine == "openvino" else "openvino"
+    assert fingerprint_module(int8.on_engine(other)) != fingerprint_module(int8)
+    int8 = int8.on_engine("onnxruntime")  # the sessions' settings below are ONNX Runtime's
     x = torch.randn(6, 3, data.input_size, data.input_size)
     with torch.inference_mode():
         reference = body(x)
@@ -95,7 +101,7 @@ def test_int8_features_are_close_to_fp32_but_have_their_own_fingerprint(split_di
     cos = torch.nn.functional.cosine_similarity(got, reference)
     assert cos.min() > 0.95
     frozen = FrozenBody(int8, data.input_size, FeatureCache(split_dir.parent / "c2"))
-    assert torch.equal(frozen(x), got) and frozen.backend_used == "onnxruntime int8"
+    assert torch.equal(frozen(x), got) and frozen.backend_used == f"{int8.engine} int8"
     # the frozen pass's session leaves the cores to the decoding thread between operators
     options = frozen.runner().session.get_session_options()
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
@@ -176,13 +182,15 @@ def test_fine_tuning_an_int8_body_is_refused():
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("engine", ["onnxruntime", "openvino"])
 def test_an_int8_run_evaluates_predicts_serves_and_exports_the_same_body(
-    tmp_path, split_dir, tiny_config
+    tmp_path, split_dir, tiny_config, engine
 ):
-    tiny_config.precision, tiny_config.epochs = "int8", 3
+    tiny_config.precision, tiny_config.epochs, tiny_config.int8_engine = "int8", 3, engine
     train(split_dir, tmp_path / "run", tiny_config)
     model, meta = load_model(tmp_path / "run")
     assert isinstance(model.body, QuantizedBody) and meta.train_config.precision == "int8"
+    assert model.body.engine == meta.train_config.int8_engine == engine
     images = scan_class_folder(split_dir / "test").samples
     torch_predictor = Recognizer.load(tmp_path / "run")
     onnx_predictor = Recognizer.load(tmp_path / "run", runtime="onnx")
@@ -203,10 +211,13 @@ def test_an_int8_run_evaluates_predicts_serves_and_exports_the_same_body(
     for path, prob in zip(table["path"], table["prob_predicted"], strict=True):
         assert abs(by_path[path] - prob) < 1e-4
     exported = export_model(tmp_path / "run")
-    assert json.loads(exported.sidecar.read_text())["precision"] == "int8"
+    sidecar = json.loads(exported.sidecar.read_text())
+    assert (sidecar["precision"], sidecar["int8_engine"]) == ("int8", engine)
     session = onnx_session(exported.path)
     got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
-    assert np.abs(got - p_torch.numpy()).max() < 1e-4
+    with torch.inference_mode():  # the file, in ONNX Runtime, is the graph run by it
+        on_ort = model.head(model.body.on_engine("onnxruntime")(x)).softmax(1)
+    assert np.abs(got - on_ort.numpy()).max() < 1e-4
 
 
 @pytest.mark.slow
@@ -326,6 +337,9 @@ def test_a_run_records_the_precision_auto_chose_and_why(tmp_path, split_dir, mon
     assert summary["precision"]["why"] == "auto: this CPU has x"
     model, meta = load_model(tmp_path / "b")
     assert isinstance(model.body, QuantizedBody) and meta.train_config.precision == "int8"
+    # the engine `auto` picked is settled and recorded too (OpenVINO: objrec installs it)
+    assert summary["precision"]["engine"] == meta.train_config.int8_engine == "openvino"
+    assert model.body.engine == "openvino"
 
 
 @pytest.mark.slow
@@ -465,3 +479,86 @@ def test_a_model_with_an_int8_body_is_copied_and_saved_after_it_has_run(tmp_path
     for copied in (copy.deepcopy(int8), pickle.loads(pickle.dumps(int8))):
         assert copied._session is None and torch.equal(copied(x), expected)
     assert int8._session is not None  # the original keeps its own
+
+
+def tiny_int8(tmp_path, tiny, engine: str = "openvino") -> QuantizedBody:
+    body, data = tiny
+    graph = export_onnx(body, tmp_path / "body.onnx", data.input_size).read_bytes()
+    return QuantizedBody(body, graph, engine)
+
+
+@pytest.mark.slow
+def test_openvino_gives_an_image_the_same_features_in_any_batch(tmp_path, tiny):
+    """OpenVINO's kernels for a dynamic batch differ from its static ones, and a photo must get
+    in predict (alone) the features it got in train's batches of 16: every batch size, padded or
+    not, gives each image the same features."""
+    body = tiny_int8(tmp_path, tiny)
+    size = tiny[1].input_size
+    x = torch.randn(21, 3, size, size, generator=torch.Generator().manual_seed(0))
+    everything = body(x)
+    assert everything.shape == (21, body.n_features)
+    for rows in (slice(0, 1), slice(3, 5), slice(2, 9), slice(5, 21)):
+        assert torch.equal(body(x[rows]), everything[rows])
+    with torch.inference_mode():
+        assert torch.allclose(everything, tiny[0](x), atol=1e-4)  # an fp32 graph, run in f32
+
+
+@pytest.mark.slow
+def test_a_checkpoint_saved_before_the_engine_was_recorded_runs_on_onnxruntime(tmp_path, tiny):
+    state = tiny_int8(tmp_path, tiny).state_dict()
+    del state["int8_engine"]
+    loaded = QuantizedBody(tiny[0])
+    loaded.load_state_dict(state, strict=True)
+    assert loaded.engine == "onnxruntime"
+    assert loaded.graph_bytes() == tiny_int8(tmp_path, tiny).graph_bytes()
+
+
+@pytest.mark.slow
+def test_an_openvino_body_runs_on_onnxruntime_where_openvino_is_missing(
+    tmp_path, tiny, monkeypatch, caplog
+):
+    import objrec.quantize as quantize
+
+    body = tiny_int8(tmp_path, tiny)
+    monkeypatch.setattr(quantize, "openvino_available", lambda: False)
+    x = torch.randn(3, 3, tiny[1].input_size, tiny[1].input_size)
+    with caplog.at_level("WARNING"):
+        got = body(x)
+    assert "OpenVINO, which is not installed" in caplog.text
+    assert torch.equal(got, body.on_engine("onnxruntime")(x))
+    with pytest.raises(ObjrecError, match="openvino is not installed"):
+        quantize.int8_engine("openvino")
+    assert quantize.int8_engine("auto") == "onnxruntime"
+
+
+@pytest.mark.slow
+def test_onnxruntime_bodies_keep_their_state_and_a_missing_engine_is_keyed_as_the_one_that_runs(
+    tmp_path, tiny, monkeypatch
+):
+    """A body whose engine is missing must not store ONNX Runtime's features under OpenVINO's key,
+    and an ONNX Runtime body's state (so its fingerprint, its store entries and resuming a run)
+    is what it was before engines were recorded."""
+    import objrec.quantize as quantize
+
+    body = tiny_int8(tmp_path, tiny)
+    ort = body.on_engine("onnxruntime")
+    assert "int8_engine" not in ort.state_dict() and "int8_engine" in body.state_dict()
+    cache = FeatureCache(tmp_path / "c")
+    assert FrozenBody(body, 32, cache).fingerprint != FrozenBody(ort, 32, cache).fingerprint
+    monkeypatch.setattr(quantize, "openvino_available", lambda: False)
+    missing = FrozenBody(body, 32, cache, name="tiny_test")
+    assert missing.fingerprint == FrozenBody(ort, 32, cache).fingerprint
+    assert missing.name == "tiny_test (int8)"
+
+
+@pytest.mark.slow
+def test_openvino_answers_no_image_with_no_rows(tmp_path, tiny):
+    body = tiny_int8(tmp_path, tiny)
+    assert body(torch.zeros(0, 3, 32, 32)).shape == (0, body.n_features)
+
+
+def test_a_damaged_engine_name_is_refused_in_one_sentence(tiny):
+    body = QuantizedBody(tiny[0], b"graph", "openvino")
+    body.int8_engine = torch.tensor(list(b"vulkan"), dtype=torch.uint8)
+    with pytest.raises(ObjrecError, match="names no engine"):
+        body.open()

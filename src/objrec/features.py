@@ -376,9 +376,11 @@ def folder_bytes(folder: Path) -> int:
 
 def display_name(body: Body, name: str = "") -> str:
     """What ``objrec cache`` calls a body's features: ``name`` (the backbone's, or the class's),
-    marked ``(int8)`` for an int8 body, whichever command stored them first."""
+    marked ``(int8)`` for an int8 body (``(int8, openvino)`` for one OpenVINO runs, whose features
+    are stored apart), whichever command stored them first."""
     if isinstance(body, QuantizedBody):
-        return f"{display_name(body.float_body, name)} (int8)"
+        engine = ", openvino" if body.engine == "openvino" else ""
+        return f"{display_name(body.float_body, name)} (int8{engine})"
     return name or type(body).__name__
 
 
@@ -387,8 +389,8 @@ class FrozenBody:
 
     On a GPU ``device`` the runner is PyTorch on the card (``runtime.DeviceRunner``: channels-last,
     float16 or bfloat16 within ``PRECISION_TOLERANCE`` of float32) and batches are sized to its
-    memory; on the CPU, ONNX Runtime in batches of ``FROZEN_BATCH``. int8 bodies run on ONNX
-    Runtime's CPU provider whatever the device.
+    memory; on the CPU, ONNX Runtime in batches of ``FROZEN_BATCH``. int8 bodies run on the CPU
+    whatever the device, on their engine (OpenVINO or ONNX Runtime).
     """
 
     def __init__(
@@ -400,6 +402,8 @@ class FrozenBody:
         name: str = "",
         device: torch.device | None = None,
     ):
+        if isinstance(body, QuantizedBody):
+            body = body.runnable()  # keyed and named by the engine that runs it
         self.body = body.eval()
         self.name = display_name(body, name)
         self.n_features = body.n_features
@@ -416,7 +420,7 @@ class FrozenBody:
     @property
     def callers(self) -> int:
         """Batches in the body at once: ``BODY_CALLERS`` with ONNX Runtime (which runs on the CPU,
-        int8 bodies whatever the device), else 1."""
+        int8 bodies whatever the device), else 1 (OpenVINO's int8 bodies too)."""
         self.runner()
         return self._callers
 
@@ -427,16 +431,21 @@ class FrozenBody:
     def _make_runner(self) -> Runner:
         on_cpu = self.device.type == "cpu" or isinstance(self.body, QuantizedBody)
         cpu_threads = torch.get_num_threads() if on_cpu else 1
-        self._callers = max(1, min(BODY_CALLERS, cpu_threads))
+        openvino = isinstance(self.body, QuantizedBody) and self.body.engine == "openvino"
+        # OpenVINO runs one batch at a time on every thread: two at once were no faster from
+        # files to features (benchmarks/README.md, 2 December)
+        self._callers = 1 if openvino else max(1, min(BODY_CALLERS, cpu_threads))
         # One session serves the batches at once: they share its pool (``threads`` - 1 workers),
         # and each caller's own thread works too, so the threads at work are PyTorch's count.
         threads = cpu_threads - self._callers + 1
         if isinstance(self.body, QuantizedBody):
-            # Its threads do not spin between operators, which leaves the decoding thread the
-            # cores: files to features 5% faster in the centre view, 7% in the augmented one,
-            # the same features (benchmarks/frozen_pass_int8.py).
+            # ONNX Runtime's threads do not spin between operators, which leaves the decoding
+            # thread the cores: files to features 5% faster in the centre view, 7% in the
+            # augmented one, the same features (benchmarks/frozen_pass_int8.py).
             self._runner = self.body.open(threads, spin=False)
-            self.backend_used = "onnxruntime int8"
+            self.backend_used = f"{self.body.engine} int8"
+            log.info("frozen pass runs on %s", self.backend_used)
+            return self._runner
         if self._runner is None:
             onnx_path = self.cache.onnx_path(self.fingerprint, self.input_size)
             self._runner, self.backend_used = make_runner(

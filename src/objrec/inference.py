@@ -33,7 +33,7 @@ from objrec.export import Tail, export_checked
 from objrec.features import open_cache
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, as_stored
-from objrec.quantize import QuantizedBody
+from objrec.quantize import QuantizedBody, graph_engine
 from objrec.runtime import DeviceRunner, OnnxModel
 from objrec.saliency import grad_cam, overlay
 from objrec.transforms import TTA_VIEWS, build_tta_transform, draft_size, model_view
@@ -105,9 +105,16 @@ class Recognizer:
     ):
         self.device = device or torch.device("cpu")
         if self.device.type != "cpu" and isinstance(model.body, QuantizedBody):
-            log.warning("this run's body is int8 (ONNX Runtime, CPU only): it runs on the CPU")
+            log.warning("this run's body is int8, which runs on the CPU only: it runs on the CPU")
             self.device = torch.device("cpu")
         runtime = resolve_runtime(runtime, self.device)
+        if isinstance(model.body, QuantizedBody):
+            model.body = model.body.runnable()  # says so where its engine is missing
+        if runtime == "onnx" and graph_engine(model.body) == "openvino":
+            log.info(
+                "this run's int8 body ran on OpenVINO in training: it runs so, not on ONNX Runtime"
+            )
+            runtime = "torch"
         self.model, self.meta, self.runtime = model.eval(), meta, runtime
         self.classes = list(meta.classes)
         self.data = meta.data

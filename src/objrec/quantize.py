@@ -32,13 +32,20 @@ import numpy as np
 import torch
 
 from objrec.backbones import BackboneSpec, Body, fingerprint_module
-from objrec.config import DataConfig
+from objrec.config import INT8_ENGINES, DataConfig
 from objrec.data import scan_class_folder
 from objrec.errors import ObjrecError
 from objrec.images import PIXEL_RULES, UnreadableImageError, open_image
 from objrec.outputs import staged
 from objrec.progress import SILENT, Reporter, plural
-from objrec.runtime import OnnxModel, export_onnx, onnx_session, onnxruntime_available
+from objrec.runtime import (
+    OnnxModel,
+    OpenVinoModel,
+    export_onnx,
+    onnx_session,
+    onnxruntime_available,
+    openvino_available,
+)
 from objrec.store import hash_file
 from objrec.transforms import build_transforms, draft_size
 
@@ -48,6 +55,11 @@ METHODS = ("minmax", "entropy", "percentile")
 FORMATS = ("qdq", "qoperator")
 KEEPABLE = ("stem", "head")
 GRAPH_KEY = "int8_graph"
+ENGINE_KEY = "int8_engine"
+ENGINES = INT8_ENGINES
+"""What runs an int8 body: ``openvino`` (where it is installed, as it is with objrec) or
+``onnxruntime``. Both run the same QDQ graph; OpenVINO about 1.5 times faster on 2 cores of an
+AVX-512 VNNI CPU with AMX, with features as close to fp32's (``benchmarks/README.md``)."""
 INT8_DOT_PRODUCT = ("avx512_vnni", "avx_vnni", "asimddp")
 """CPU flags (``/proc/cpuinfo``) of 8-bit dot-product instructions: AVX-512 VNNI, AVX-VNNI, ARM's
 dot product. Without them ONNX Runtime's int8 convolutions lose most of their speed."""
@@ -104,9 +116,11 @@ class QuantConfig:
     """One weight scale per output channel rather than per tensor."""
     fmt: str = "qoperator"
     """``qoperator`` (QLinearConv and ONNX Runtime's other integer operators) or ``qdq``
-    (QuantizeLinear/DequantizeLinear pairs around float operators, fused by ONNX Runtime when it
-    loads the graph). On the default body QOperator ran 2.3 times faster than QDQ with the same
-    operators left after ONNX Runtime's optimisations (``benchmarks/int8_speed.py``)."""
+    (QuantizeLinear/DequantizeLinear pairs around float operators, fused by the runtime when it
+    loads the graph). OpenVINO runs QDQ only, so its bodies are quantized so
+    (:func:`quantize_body`); in ONNX Runtime the two gave the same features and QOperator ran 3 to
+    5% faster on the default body (``benchmarks/README.md``, 2 December; an earlier 2.3 times,
+    ``int8_speed.py``, was measured before ``prepare`` folded the pads)."""
     prepare: bool = True
     """Run ONNX Runtime's ``quant_pre_process`` first (shape inference and its basic graph
     optimisations). On the default body this folds the ``Pad`` before each "same"-padded
@@ -324,8 +338,10 @@ def quantize_body(
     config: QuantConfig | None = None,
     samples: Sequence | None = None,
     reporter: Reporter = SILENT,
+    engine: str = "auto",
 ) -> QuantizedBody:
-    """The int8 version of ``body``, calibrated on ``samples`` (default: ``calibration_set()``).
+    """The int8 version of ``body``, calibrated on ``samples`` (default: ``calibration_set()``),
+    run by ``engine`` (:data:`ENGINES`; ``auto``: :func:`int8_engine`).
 
     The int8 graph is cached in ``cache_root/onnx`` beside the fp32 graph, under a key covering
     the body, ``data``, ``config`` and the calibration images' contents; with the default
@@ -335,7 +351,10 @@ def quantize_body(
     """
     if not onnxruntime_available():
         raise ObjrecError('`precision="int8"` needs onnxruntime: pip install onnxruntime')
-    config = config or QuantConfig()
+    engine = int8_engine(engine)
+    config = config or (QuantConfig(fmt="qdq") if engine == "openvino" else QuantConfig())
+    if engine == "openvino" and config.fmt != "qdq":
+        raise ObjrecError("OpenVINO runs QDQ int8 graphs only: quantize with fmt qdq")
     samples = calibration_set() if samples is None else samples
     chosen, chosen_digests = calibration_sample(samples, config.calibration_images, config.seed)
     body_fp = fingerprint_module(body)
@@ -349,7 +368,19 @@ def quantize_body(
             if not usable(fp32):
                 export_onnx(body, fp32, data.input_size)
             quantize_graph(fp32, path, calibration_batches(chosen, data), config)
-    return QuantizedBody(body, path.read_bytes())
+    return QuantizedBody(body, path.read_bytes(), engine)
+
+
+def int8_engine(engine: str = "auto") -> str:
+    """The engine that runs an int8 body: ``engine`` itself, or for ``auto`` OpenVINO where it is
+    installed, else ONNX Runtime."""
+    if engine not in ENGINES:
+        raise ObjrecError(f"the int8 engine must be one of {', '.join(ENGINES)}")
+    if engine == "openvino" and not openvino_available():
+        raise ObjrecError("the int8 engine openvino is not installed: pip install openvino")
+    if engine == "auto":
+        return "openvino" if openvino_available() else "onnxruntime"
+    return engine
 
 
 NO_ONNXRUNTIME = "this model's int8 body needs onnxruntime to run: pip install onnxruntime"
@@ -378,56 +409,109 @@ def usable(graph: Path) -> bool:
 
 
 class QuantizedBody(Body):
-    """A frozen body run as an int8 ONNX Runtime graph; ``float_body``: the fp32 body it came from.
+    """A frozen body run as an int8 ONNX graph by ``engine`` (OpenVINO or ONNX Runtime);
+    ``float_body``: the fp32 body it came from.
 
-    The graph travels in the module's state (buffer ``int8_graph``, its bytes as uint8), so
-    ``state_dict`` and the checkpoint hold exactly the graph that computed the features.
+    The graph travels in the module's state (buffer ``int8_graph``, its bytes as uint8), and so
+    does the engine's name (``int8_engine``; ONNX Runtime for checkpoints saved before it), so
+    ``state_dict`` and the checkpoint hold exactly the body that computed the features, and its
+    fingerprint, the store's key, changes with the engine: the two engines' features differ
+    slightly (cosine median 0.998 on Caltech-101 photos).
     """
 
-    def __init__(self, float_body: Body, graph: bytes = b""):
+    def __init__(self, float_body: Body, graph: bytes = b"", engine: str = "onnxruntime"):
         super().__init__()
         self.float_body = float_body.eval()
         self.n_features = float_body.n_features
         self.register_buffer(
             GRAPH_KEY, torch.frombuffer(bytearray(graph or b"\0"), dtype=torch.uint8)
         )
-        self._session: OnnxModel | None = None
+        if engine != "onnxruntime":  # ONNX Runtime's bodies keep the state they always had
+            self.register_buffer(ENGINE_KEY, _name_tensor(engine))
+        self._session: OnnxModel | OpenVinoModel | None = None
 
     def graph_bytes(self) -> bytes:
         return getattr(self, GRAPH_KEY).cpu().numpy().tobytes()
 
+    @property
+    def engine(self) -> str:
+        """``onnxruntime`` (no ``int8_engine`` buffer, as in every checkpoint saved before it) or
+        ``openvino``; anything else a damaged checkpoint's, refused in one sentence."""
+        if ENGINE_KEY not in self._buffers:
+            return "onnxruntime"
+        name = getattr(self, ENGINE_KEY).cpu().numpy().tobytes().decode(errors="replace")
+        if name not in ENGINES[1:]:
+            raise ObjrecError("this model's int8 body names no engine objrec knows: damaged")
+        return name
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        key = prefix + GRAPH_KEY
-        if key in state_dict:  # the loaded graph's size decides the buffer's, not ours
-            setattr(self, GRAPH_KEY, state_dict[key].detach().clone().to(torch.uint8))
-            self._session = None
+        # the loaded state decides the buffers (the graph's size, whether an engine is named)
+        self._buffers.pop(ENGINE_KEY, None)
+        for key in (GRAPH_KEY, ENGINE_KEY):
+            if prefix + key in state_dict:
+                tensor = state_dict[prefix + key].detach().clone().to(torch.uint8)
+                self.register_buffer(key, tensor)
+                self._session = None
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def __getstate__(self) -> dict:
-        """Copied or pickled without its ONNX Runtime session, which neither can be: the copy
-        opens its own at its first call."""
+        """Copied or pickled without its session, which neither can be: the copy opens its own
+        at its first call."""
         return {**super().__getstate__(), "_session": None}
 
-    def session(self) -> OnnxModel:
-        """The graph's ONNX Runtime session, made at the first call (:meth:`open`)."""
+    def runnable(self) -> QuantizedBody:
+        """This body, or where its engine is missing the same graph on ONNX Runtime, with a
+        warning: so that features are stored, and answers given, under the engine that ran."""
+        engine = graph_engine(self)
+        if engine == self.engine:
+            return self
+        log.warning(
+            "this model's int8 body ran on OpenVINO, which is not installed: it runs on ONNX "
+            "Runtime, whose features differ slightly (pip install openvino)"
+        )
+        return self.on_engine(engine)
+
+    def on_engine(self, engine: str) -> QuantizedBody:
+        """The same graph, run by ``engine``."""
+        return QuantizedBody(self.float_body, self.graph_bytes(), engine)
+
+    def session(self) -> OnnxModel | OpenVinoModel:
+        """The graph's session, made at the first call (:meth:`open`)."""
         if self._session is None:
             self._session = self.open()
         return self._session
 
-    def open(self, threads: int | None = None, spin: bool = True) -> OnnxModel:
-        """A new ONNX Runtime session of the graph (``runtime.onnx_session``'s settings), the one
-        way objrec opens it: without onnxruntime, or for a graph that does not open (a damaged or
-        edited checkpoint's), one sentence, not ONNX Runtime's traceback at the first image."""
-        if not onnxruntime_available():
+    def open(self, threads: int | None = None, spin: bool = True) -> OnnxModel | OpenVinoModel:
+        """A new session of the graph in its engine (ONNX Runtime, with a warning, for an
+        OpenVINO body where OpenVINO is missing; ``spin``: ONNX Runtime's threads busy-wait
+        between operators), the one way objrec opens it: without onnxruntime, or for a graph
+        that does not open (a damaged or edited checkpoint's), one sentence, not the engine's
+        traceback at the first image."""
+        engine = self.runnable().engine
+        if engine == "onnxruntime" and not onnxruntime_available():
             raise ObjrecError(NO_ONNXRUNTIME)
         try:
+            if engine == "openvino":
+                return OpenVinoModel(self.graph_bytes(), threads)
             return OnnxModel(self.graph_bytes(), threads, spin)
-        except Exception as exc:  # ONNX Runtime raises many types: any means "cannot run"
+        except Exception as exc:  # the engines raise many types: any means "cannot run"
             raise damaged_graph(exc) from exc
 
     @torch.no_grad()  # not inference_mode: its inference tensors broke a head after it
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.session()(x)  # ONNX Runtime runs it on the CPU, whatever the device
+        return self.session()(x)  # the engine runs it on the CPU, whatever the device
+
+
+def graph_engine(body: Body) -> str:
+    """What runs ``body``'s graphs, and a whole-model graph made from it: an int8 body's engine
+    where it is installed, else ONNX Runtime."""
+    if isinstance(body, QuantizedBody) and body.engine == "openvino" and openvino_available():
+        return "openvino"
+    return "onnxruntime"
+
+
+def _name_tensor(name: str) -> torch.Tensor:
+    return torch.frombuffer(bytearray(name.encode()), dtype=torch.uint8)
 
 
 def is_quantized(state: dict[str, torch.Tensor]) -> bool:

@@ -64,7 +64,7 @@ from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, LowPrecisionTraining, build_head, count_parameters
 from objrec.outputs import takes_back_folders
 from objrec.progress import SILENT, Reporter, listed, or_silent, plural, some_of
-from objrec.quantize import QuantizedBody, auto_precision, quantize_body
+from objrec.quantize import QuantizedBody, auto_precision, int8_engine, quantize_body
 from objrec.runs import (
     EpochSaver,
     TrainResult,
@@ -278,11 +278,15 @@ def open_run(
     else:
         out = open_run_folder(out, request.force, data_dir)
     config, precision = settle_precision(config or TrainConfig(), world, request.precision_why)
+    if config.precision == "int8":  # the engine too, so the run records the one used
+        config = replace(config, int8_engine=int8_engine(config.int8_engine))
+        precision["engine"] = config.int8_engine
     config, head = settle_head_precision(config, world, request.resume)
     precision |= head
     if request.resume:  # settled when the run started
         precision["why"] = "the resumed run's own"
-    reporter.note(f"frozen body in {precision['used']} ({precision['why']})")
+    on = f" on {precision['engine']}" if "engine" in precision else ""
+    reporter.note(f"frozen body in {precision['used']}{on} ({precision['why']})")
     reporter.note(f"head trains in {precision['head']} ({precision['head_why']})")
     return out, saved, config, precision
 
@@ -468,10 +472,11 @@ def int8_body(
     when the training images do); under torchrun rank 0 quantizes and the others read its graph
     from the cache."""
     root = open_cache(config.cache_dir).root
+    engine = config.int8_engine
     if world.main:
-        quantize_body(body, data, root, reporter=reporter)
+        quantize_body(body, data, root, reporter=reporter, engine=engine)
     world.barrier()
-    return quantize_body(body, data, root)
+    return quantize_body(body, data, root, engine=engine)
 
 
 def frozen_features(

@@ -33,6 +33,7 @@ from objrec.config import (
     BATCHNORM_MODES,
     FEATURE_DTYPES,
     HEAD_PRECISIONS,
+    INT8_ENGINES,
     PRECISIONS,
     UNKNOWN_SCORES,
     TrainConfig,
@@ -73,6 +74,7 @@ log = logging.getLogger(__name__)
 @config_option("--finetune-lr")
 @config_option("--finetune-batchnorm", type=click.Choice(BATCHNORM_MODES))
 @config_option("--precision", type=click.Choice(PRECISIONS))
+@config_option("--int8-engine", type=click.Choice(INT8_ENGINES))
 @config_option("--head-precision", type=click.Choice(HEAD_PRECISIONS))
 @config_option("--unknown-score", type=click.Choice(UNKNOWN_SCORES))
 @config_option("--seed")
