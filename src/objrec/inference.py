@@ -64,6 +64,28 @@ def resolve_runtime(runtime: str | None, device: torch.device, default: str = "t
     return "torch"
 
 
+def int8_placement(
+    model: Classifier, device: torch.device, runtime: str | None
+) -> tuple[torch.device, str]:
+    """Where and how ``model`` runs (:func:`resolve_runtime`), an int8 body on the CPU and in the
+    engine it trained on (ONNX Runtime, with a warning, where OpenVINO is missing): ``runtime``
+    onnx would run an OpenVINO body's whole-model graph on ONNX Runtime, so such a body runs as
+    ``torch`` runs it, in OpenVINO."""
+    if not isinstance(model.body, QuantizedBody):
+        return device, resolve_runtime(runtime, device)
+    if device.type != "cpu":
+        log.warning("this run's body is int8, which runs on the CPU only: it runs on the CPU")
+        device = torch.device("cpu")
+    runtime = resolve_runtime(runtime, device)
+    model.body = model.body.runnable()  # says so where its engine is missing
+    if runtime == "onnx" and graph_engine(model.body) == "openvino":
+        log.info(
+            "this run's int8 body ran on OpenVINO in training: it runs so, not on ONNX Runtime"
+        )
+        runtime = "torch"
+    return device, runtime
+
+
 @dataclass
 class Answers:
     """A batch's answer: probabilities (N, classes), the unknown score (N,) that the threshold
@@ -103,18 +125,7 @@ class Recognizer:
         unknown: bool = True,
         device: torch.device | None = None,
     ):
-        self.device = device or torch.device("cpu")
-        if self.device.type != "cpu" and isinstance(model.body, QuantizedBody):
-            log.warning("this run's body is int8, which runs on the CPU only: it runs on the CPU")
-            self.device = torch.device("cpu")
-        runtime = resolve_runtime(runtime, self.device)
-        if isinstance(model.body, QuantizedBody):
-            model.body = model.body.runnable()  # says so where its engine is missing
-        if runtime == "onnx" and graph_engine(model.body) == "openvino":
-            log.info(
-                "this run's int8 body ran on OpenVINO in training: it runs so, not on ONNX Runtime"
-            )
-            runtime = "torch"
+        self.device, runtime = int8_placement(model, device or torch.device("cpu"), runtime)
         self.model, self.meta, self.runtime = model.eval(), meta, runtime
         self.classes = list(meta.classes)
         self.data = meta.data

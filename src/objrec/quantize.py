@@ -24,7 +24,7 @@ import logging
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -352,9 +352,9 @@ def quantize_body(
     if not onnxruntime_available():
         raise ObjrecError('`precision="int8"` needs onnxruntime: pip install onnxruntime')
     engine = int8_engine(engine)
-    config = config or (QuantConfig(fmt="qdq") if engine == "openvino" else QuantConfig())
-    if engine == "openvino" and config.fmt != "qdq":
-        raise ObjrecError("OpenVINO runs QDQ int8 graphs only: quantize with fmt qdq")
+    config = config or QuantConfig()
+    if engine == "openvino":  # it runs QDQ graphs only
+        config = replace(config, fmt="qdq")
     samples = calibration_set() if samples is None else samples
     chosen, chosen_digests = calibration_sample(samples, config.calibration_images, config.seed)
     body_fp = fingerprint_module(body)
