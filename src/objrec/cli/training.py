@@ -146,10 +146,7 @@ def train(
 def warn_of_ignored(resume: Path, names: Sequence[str]) -> None:
     """One warning naming the options among ``names`` (the run's settings, and --force) that were
     given beside --resume, which continues ``resume`` with its own settings and ignores them."""
-    ctx = click.get_current_context()
-    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
-    opts = {param.name: param.opts[0] for param in ctx.command.params}
-    ignored = [opts[name] for name in names if ctx.get_parameter_source(name) in given]
+    ignored = given_options(names)
     if ignored:
         log.warning(
             "--resume continues %s with the settings it started with: %s %s ignored",
@@ -157,6 +154,14 @@ def warn_of_ignored(resume: Path, names: Sequence[str]) -> None:
             joined(ignored),
             "are" if len(ignored) > 1 else "is",
         )
+
+
+def given_options(names: Sequence[str]) -> list[str]:
+    """The flags of the options among ``names`` that the command line or the environment gave."""
+    ctx = click.get_current_context()
+    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    opts = {param.name: param.opts[0] for param in ctx.command.params}
+    return [opts[name] for name in names if ctx.get_parameter_source(name) in given]
 
 
 def joined(flags: Sequence[str]) -> str:
@@ -173,10 +178,7 @@ def warn_of_unused_finetune(blocks: int) -> None:
     body stays frozen and they change nothing (a sweep of blocks from 0 still runs)."""
     if blocks:
         return
-    ctx = click.get_current_context()
-    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
-    opts = {param.name: param.opts[0] for param in ctx.command.params}
-    ignored = [opts[name] for name in FINETUNE_SETTINGS if ctx.get_parameter_source(name) in given]
+    ignored = given_options(FINETUNE_SETTINGS)
     if ignored:
         log.warning(
             "%s %s ignored: --finetune-blocks is 0, so the body stays frozen and only the head "
