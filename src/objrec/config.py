@@ -381,9 +381,9 @@ class TrainConfig:
     ``BackboneSpec.int8`` says which bodies int8 was validated on)."""
     int8_engine: str = "auto"
     """What runs an int8 body: ``auto`` (OpenVINO where it is installed, as objrec installs it,
-    else ONNX Runtime), ``openvino`` or ``onnxruntime``. Both run the same int8 graph; OpenVINO
-    made a default train's frozen pass about 1.4 times faster on 2 cores of a CPU with AMX, at
-    the same validation loss (benchmarks/README.md). The run records the engine with the body, so
+    else ONNX Runtime), ``openvino`` or ``onnxruntime``. Both run an int8 graph of the same
+    calibration (QDQ, QOperator); OpenVINO made a default train's frozen pass about 1.4 times
+    faster on 2 cores of a CPU with AMX, at the same validation loss (benchmarks/README.md). The run records the engine with the body, so
     evaluate, predict and serve run the one it trained on."""
     head_precision: str = "auto"
     """The head's training arithmetic: ``auto`` trains it in bf16 when it trains on a CPU with

@@ -58,8 +58,9 @@ GRAPH_KEY = "int8_graph"
 ENGINE_KEY = "int8_engine"
 ENGINES = INT8_ENGINES
 """What runs an int8 body: ``openvino`` (where it is installed, as it is with objrec) or
-``onnxruntime``. Both run the same QDQ graph; OpenVINO about 1.5 times faster on 2 cores of an
-AVX-512 VNNI CPU with AMX, with features as close to fp32's (``benchmarks/README.md``)."""
+``onnxruntime``. OpenVINO runs a QDQ graph, ONNX Runtime a QOperator one of the same calibration;
+OpenVINO about 1.5 times faster on 2 cores of an AVX-512 VNNI CPU with AMX, with features as close
+to fp32's (``benchmarks/README.md``)."""
 INT8_DOT_PRODUCT = ("avx512_vnni", "avx_vnni", "asimddp")
 """CPU flags (``/proc/cpuinfo``) of 8-bit dot-product instructions: AVX-512 VNNI, AVX-VNNI, ARM's
 dot product. Without them ONNX Runtime's int8 convolutions lose most of their speed."""
@@ -413,10 +414,10 @@ class QuantizedBody(Body):
     ``float_body``: the fp32 body it came from.
 
     The graph travels in the module's state (buffer ``int8_graph``, its bytes as uint8), and so
-    does the engine's name (``int8_engine``; ONNX Runtime for checkpoints saved before it), so
-    ``state_dict`` and the checkpoint hold exactly the body that computed the features, and its
-    fingerprint, the store's key, changes with the engine: the two engines' features differ
-    slightly (cosine median 0.998 on Caltech-101 photos).
+    does an OpenVINO body's engine (buffer ``int8_engine``; none for ONNX Runtime, whose bodies
+    keep the state they had before engines were recorded), so ``state_dict`` and the checkpoint
+    hold exactly the body that computed the features, and its fingerprint, the store's key,
+    differs between engines: their features differ slightly (cosine median 0.998 on Caltech-101).
     """
 
     def __init__(self, float_body: Body, graph: bytes = b"", engine: str = "onnxruntime"):
