@@ -383,8 +383,9 @@ class TrainConfig:
     """What runs an int8 body: ``auto`` (OpenVINO where it is installed, as objrec installs it,
     else ONNX Runtime), ``openvino`` or ``onnxruntime``. Both run an int8 graph of the same
     calibration (QDQ, QOperator); OpenVINO made a default train's frozen pass about 1.4 times
-    faster on 2 cores of a CPU with AMX, at the same validation loss (benchmarks/README.md). The run records the engine with the body, so
-    evaluate, predict and serve run the one it trained on."""
+    faster on 2 cores of a CPU with AMX, at the same validation loss (benchmarks/README.md). The
+    run records the engine with the body, so evaluate, predict and serve run the one it trained
+    on."""
     head_precision: str = "auto"
     """The head's training arithmetic: ``auto`` trains it in bf16 when it trains on a CPU with
     AMX bfloat16 tiles (``amx_bf16``) in one process, else in fp32 (as on a GPU); ``fp32`` and
