@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from click.core import ParameterSource
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from objrec.cli.messages import to_cli
-from objrec.cli.options import DIR, EXISTING, FORCE_OUT, from_options
+from objrec.cli.options import DIR, EXISTING, FORCE_OUT, from_options, given_options, joined
 from objrec.cli.output import (
     RichReporter,
     console,
@@ -558,13 +557,11 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, refresh, force
 def warn_of_unused_body(run: Path) -> None:
     """One warning naming --backbone and --precision when given beside --run: the audit uses the
     run's own body, in the run's own precision."""
-    ctx = click.get_current_context()
-    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
-    ignored = [f"--{n}" for n in ("backbone", "precision") if ctx.get_parameter_source(n) in given]
+    ignored = given_options(("backbone", "precision"))
     if ignored:
         logging.getLogger(__name__).warning(
             "%s %s ignored: the audit uses the body of --run %s, in the precision it trained with",
-            " and ".join(ignored),
+            joined(ignored),
             "are" if len(ignored) > 1 else "is",
             shown(run),
         )

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import math
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 import click
+from click.core import ParameterSource
 
 from objrec.config import TrainConfig, field_help
 from objrec.errors import ObjrecError
@@ -158,3 +159,16 @@ def expand_greedy(argv: list[str]) -> list[str]:
         flag = None
         result.append(arg)
     return result
+
+
+def given_options(names: Sequence[str]) -> list[str]:
+    """The flags of the options among ``names`` that the command line or the environment gave."""
+    ctx = click.get_current_context()
+    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    opts = {param.name: param.opts[0] for param in ctx.command.params}
+    return [opts[name] for name in names if ctx.get_parameter_source(name) in given]
+
+
+def joined(flags: Sequence[str]) -> str:
+    """``--a``, ``--a and --b``, ``--a, --b and --c``."""
+    return ", ".join(flags[:-1]) + " and " + flags[-1] if len(flags) > 1 else flags[0]

@@ -13,9 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import click
-from click.core import ParameterSource
 
-from objrec.cli.options import DIR, EXISTING, config_option, device_option, from_options
+from objrec.cli.options import (
+    DIR,
+    EXISTING,
+    config_option,
+    device_option,
+    from_options,
+    given_options,
+    joined,
+)
 from objrec.cli.output import (
     BEST_LINE_GAIN,
     RichReporter,
@@ -154,19 +161,6 @@ def warn_of_ignored(resume: Path, names: Sequence[str]) -> None:
             joined(ignored),
             "are" if len(ignored) > 1 else "is",
         )
-
-
-def given_options(names: Sequence[str]) -> list[str]:
-    """The flags of the options among ``names`` that the command line or the environment gave."""
-    ctx = click.get_current_context()
-    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
-    opts = {param.name: param.opts[0] for param in ctx.command.params}
-    return [opts[name] for name in names if ctx.get_parameter_source(name) in given]
-
-
-def joined(flags: Sequence[str]) -> str:
-    """``--a``, ``--a and --b``, ``--a, --b and --c``."""
-    return ", ".join(flags[:-1]) + " and " + flags[-1] if len(flags) > 1 else flags[0]
 
 
 FINETUNE_SETTINGS = ("finetune_epochs", "finetune_lr", "finetune_batchnorm")
