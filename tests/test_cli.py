@@ -12,6 +12,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from objrec.checkpoint import load_model
 from objrec.cli import main
 from objrec.cli.options import expand_greedy
 from objrec.cli.output import SentenceHandler
@@ -653,6 +654,8 @@ def test_train_counts_a_truncated_file_as_unreadable_not_pushed_through_the_body
     assert said + ", 1 unreadable\n" in err
     counts = json.loads((tmp_path / "run" / "summary.json").read_text())["frozen_pass"]
     assert (counts["computed"], counts["from_store"], counts["unreadable"]) == (0, 27, 1)
+    _, meta = load_model(tmp_path / "run" / "model.safetensors")  # the head learned from 6 reds
+    assert meta.n_train == {"blue": 6, "green": 6, "red": 6}
     args = ("--backbone", "tiny_test", "--epochs", "1", "--aug-views", "1")
     code, out, _ = run(capsys, "train", split_dir, "--out", tmp_path / "views", *args, "--json")
     answer = json.loads(out)

@@ -537,6 +537,13 @@ def frozen_pass_counts(tables: list[FeatureTable], world: World) -> dict[str, fl
     }
 
 
+def trained_counts(prep: Prepared) -> dict[str, int]:
+    """Training images per class the head learned from: readable in every view (a file that could
+    not be decoded is in the folder, not in the head)."""
+    counts = torch.bincount(prep.train_y, minlength=len(prep.classes)).tolist()
+    return dict(zip(prep.classes, counts, strict=True))
+
+
 def run_meta(prep: Prepared, config: TrainConfig, data_dir: Path) -> RunMeta:
     """The metadata the run's checkpoints carry."""
     meta = RunMeta.for_model(
@@ -544,7 +551,7 @@ def run_meta(prep: Prepared, config: TrainConfig, data_dir: Path) -> RunMeta:
     )
     return replace(
         meta,
-        n_train=prep.train_set.counts(),
+        n_train=trained_counts(prep),
         params=prep.params,
         body_fingerprint=prep.fingerprint,
         data_dir=str(Path(data_dir).resolve()),
