@@ -761,6 +761,20 @@ def test_a_groups_file_keeps_its_groups_in_one_split(tmp_path, image_folder, kno
 
 
 @pytest.mark.slow
+def test_a_large_group_counts_its_images_in_its_splits_share(tmp_path, image_folder, known_facts):
+    """Half a class in one group (a camera site, a burst) counted as one of the class's 7 groups:
+    the split whose turn it came in took 6 or 7 of 12 images."""
+    site = [f"red/img_{i:02d}.{'jpg' if i % 2 == 0 else 'png'}" for i in range(6)]
+    assert all((image_folder / name).is_file() for name in site)
+    groups = tmp_path / "groups.csv"
+    groups.write_text("file,group\n" + "".join(f"{name},site\n" for name in site))
+    for seed in range(6):
+        result = split_folder(image_folder, tmp_path / f"s{seed}", seed=seed, groups=groups)
+        assert result.counts["red"] == {"train": 6, "valid": 3, "test": 3}, seed
+        assert split_of(result.out, site) == {"train"}
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "text, message",
     [

@@ -24,6 +24,7 @@ import shlex
 import shutil
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -718,16 +719,43 @@ def _assign(files, group_keys, ratios, seed, folders):
 
 
 def _place_groups(groups, split_of_hash, ratios, rng) -> dict[str, str]:
-    """Splits for one class's unplaced groups, counting those other classes placed already."""
-    targets = allocate(len(groups), ratios)
+    """Splits for one class's unplaced groups (``groups``: each group's files in this class).
+    ``allocate``'s targets count images, less those of groups other classes placed already; the
+    shuffled groups, largest first, each go to the first split whose target it brings nearer
+    (one-image groups fill train's, then valid's, then test's), else to train. A burst or a
+    camera site of half a class no longer counts as one image of its split's share."""
+    sizes = {h: len(paths) for h, paths in groups.items()}
+    left = allocate(sum(sizes.values()), ratios)
     for h in groups:
         if h in split_of_hash:
-            targets[SPLITS.index(split_of_hash[h])] -= 1
+            left[SPLITS.index(split_of_hash[h])] -= sizes[h]
     free = sorted(h for h in groups if h not in split_of_hash)
     rng.shuffle(free)
-    order = [s for s, t in zip(SPLITS, targets, strict=True) for _ in range(max(t, 0))]
-    order += [SPLITS[0]] * (len(free) - len(order))
-    return dict(zip(free, order, strict=False))
+    free.sort(key=lambda h: -sizes[h])  # stable: groups of one size keep the shuffled order
+    placed = {}
+    for h in free:
+        nearer = [i for i, n in enumerate(left) if n > 0 and 2 * n >= sizes[h]]
+        split = nearer[0] if nearer else 0
+        placed[h] = SPLITS[split]
+        left[split] -= sizes[h]
+    wanted = [s for s, n in zip(SPLITS, allocate(len(groups), ratios), strict=True) if n]
+    held = [split_of_hash[h] for h in groups if h in split_of_hash]
+    return _no_empty_split(placed, sizes, wanted, held)
+
+
+def _no_empty_split(placed, sizes, wanted, held) -> dict[str, str]:
+    """``placed`` where each split of ``wanted`` (those ``allocate`` gives a group of the class)
+    holds one of the class's groups (``held``: the splits of those other classes placed) when it
+    can: the smallest group of a split with two or more moves to one with none."""
+    for split in wanted:
+        groups = Counter(placed.values()) + Counter(held)
+        if groups[split]:
+            continue
+        movable = [h for h in placed if groups[placed[h]] >= 2]
+        if not movable:
+            break
+        placed[min(movable, key=lambda h: sizes[h])] = split
+    return placed
 
 
 def _write(src: Path, out: Path, assignment, hashes, mode: str) -> None:
