@@ -364,7 +364,30 @@ def test_clear_removes_objrec_s_files_and_leaves_the_user_s(tmp_path, samples):
     assert feature_table(frozen(tmp_path), samples[:2], ViewSpec(DATA)).computed == 2
 
 
-@pytest.mark.parametrize("name", ["onnx", "0123456789abcdef0123456789abcdef", "elsewhere"])
+def test_cache_shows_prunes_and_clears_openvino_s_compiled_graphs(tmp_path):
+    """OpenVINO keeps the graphs it compiles in `openvino/` of the cache folder: `objrec cache`
+    counts them, `--prune --days N` removes those no process read for N days, and `--clear`
+    removes them all, leaving a file of the user's there."""
+    cache = FeatureCache(tmp_path / "cache")
+    blobs = [cache.compiled_dir / f"{n}.blob" for n in (14859788317147355389, 42)]
+    mine = cache.compiled_dir / "notes.txt"
+    cache.compiled_dir.mkdir(parents=True)
+    for path in [*blobs, mine]:
+        path.write_bytes(b"compiled")
+    summary = cache.summary()
+    assert (summary.compiled_graphs, summary.compiled_bytes) == (2, 16)
+    assert summary.to_json()["openvino_graphs"] == 2
+    ten_days_ago = time.time() - 10 * 86400
+    os.utime(blobs[0], (ten_days_ago, ten_days_ago))
+    assert cache.prune(None, tmp_path).compiled_removed == 0  # --keep alone keeps them
+    assert cache.prune(7, None).compiled_removed == 1 and cache.compiled_graphs() == blobs[1:]
+    done = cache.clear()
+    assert not blobs[1].exists() and mine.read_bytes() == b"compiled" and mine in done.left
+
+
+@pytest.mark.parametrize(
+    "name", ["onnx", "openvino", "0123456789abcdef0123456789abcdef", "elsewhere"]
+)
 def test_clear_never_follows_a_linked_folder(tmp_path, name):
     """`shutil.rmtree` of an `onnx` folder linked to another disk raised 'Cannot call rmtree on
     a symbolic link' and stopped the clear halfway. The link of objrec's name is removed, any

@@ -25,6 +25,7 @@ import os
 import re
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -45,7 +46,7 @@ from objrec.errors import ObjrecError
 from objrec.images import UnreadableImageError, list_images, open_image
 from objrec.progress import NAMED, SILENT, Reporter, plural, some_of
 from objrec.quantize import QuantizedBody
-from objrec.runtime import DeviceRunner, OnnxModel, Runner, make_runner
+from objrec.runtime import COMPILED_FOLDER, DeviceRunner, OnnxModel, Runner, make_runner
 from objrec.store import (
     FLOAT32,
     SQLITE_SIDE_FILES,
@@ -98,7 +99,8 @@ _OPEN_STORES: dict[Path, FeatureStore] = {}
 
 
 class FeatureCache:
-    """The cache folder: the feature store (``store/``) and exported ONNX graphs (``onnx/``).
+    """The cache folder: the feature store (``store/``), exported ONNX graphs (``onnx/``) and the
+    graphs OpenVINO compiled from int8 bodies (``openvino/``, ``runtime.OpenVinoModel``).
 
     The store is opened on first use and stays open (holding its shared lock, which ``prune``
     waits for in other processes) until ``close``; a process has one store object per folder.
@@ -137,6 +139,18 @@ class FeatureCache:
         """Where ``predict --runtime onnx`` keeps a whole model as ONNX, by checkpoint digest."""
         return self.root / "onnx" / f"model-{digest[:32]}.logits.onnx"
 
+    @property
+    def compiled_dir(self) -> Path:
+        """Where OpenVINO keeps the graphs it compiled (``<hash>.blob``, its ``CACHE_DIR``)."""
+        return self.root / COMPILED_FOLDER
+
+    def compiled_graphs(self) -> list[Path]:
+        """OpenVINO's compiled graphs in :attr:`compiled_dir` (none where it is missing)."""
+        folder = self.compiled_dir
+        if not folder.is_dir() or folder.is_symlink():
+            return []
+        return sorted(p for p in folder.iterdir() if COMPILED_NAME.fullmatch(p.name))
+
     def old_entries(self) -> list[Path]:
         """Entries of the cache format before the store (a folder per split and view, their
         temporary folders, torchrun's shard files): never read."""
@@ -160,6 +174,7 @@ class FeatureCache:
             spaces = store.info()
             files = store.indexed_files()
         onnx = list((self.root / "onnx").glob("*.onnx"))
+        compiled = self.compiled_graphs()
         return CacheSummary(
             self.root,
             spaces,
@@ -170,13 +185,16 @@ class FeatureCache:
             disk_bytes(index),
             dedup.facts_info(self.facts_file),
             exists=self.root.is_dir(),
+            compiled_bytes=sum(p.stat().st_size for p in compiled),
+            compiled_graphs=len(compiled),
         )
 
     def prune(
         self, older_than_days: float | None, keep_folder: Path | None, wait=None
     ) -> PruneSummary:
         """Forget features not used for ``older_than_days`` or of no image in ``keep_folder``;
-        compact the store; remove the folders of the old cache format."""
+        compact the store; remove the folders of the old cache format, and OpenVINO's compiled
+        graphs not read for ``older_than_days`` (:func:`prune_compiled`)."""
         keep = None
         if keep_folder is not None:
             keep = set(self.store.digests(list_images(Path(keep_folder)))[0])
@@ -185,7 +203,8 @@ class FeatureCache:
         old = self.old_entries()
         for path in old:
             remove_entry(path)
-        return PruneSummary(result, len(old), *facts)
+        compiled = prune_compiled(self.compiled_graphs(), older_than_days)
+        return PruneSummary(result, len(old), *facts, compiled_removed=compiled)
 
     def clear(self, wait=None) -> ClearResult:
         """Remove what objrec wrote in the cache folder (waiting for other users of the store), a
@@ -208,10 +227,10 @@ class FeatureCache:
         for path in sorted(self.root.iterdir()):
             if path.name in ("store", dedup.FACTS_LOCK):
                 continue
-            if path.name == "onnx" and path.is_dir() and not path.is_symlink():
-                graphs, others = remove_graphs(path)
+            if path.name in GRAPH_FOLDERS and path.is_dir() and not path.is_symlink():
+                graphs, others = remove_graphs(path, GRAPH_FOLDERS[path.name])
                 removed, left = removed + graphs, left + others
-            elif path.name == "onnx" or is_cache_file(path.name):
+            elif path.name in GRAPH_FOLDERS or is_cache_file(path.name):
                 remove_entry(path)
                 removed += 1
             else:
@@ -237,6 +256,9 @@ GRAPH_NAME = re.compile(
 """The graphs objrec keeps in ``onnx/``: a frozen body (:meth:`FeatureCache.onnx_path`), its int8
 version (``quantize.quantize_body``), and a whole model with its sidecar JSON
 (:meth:`FeatureCache.model_onnx_path`; ``model-<digest>.onnx`` before)."""
+COMPILED_NAME = re.compile(r"[0-9]+\.blob")
+"""The graphs OpenVINO compiles into ``openvino/`` (:attr:`FeatureCache.compiled_dir`): its hash
+of the graph, device and settings, in decimal."""
 TEMPORARY = re.compile(r"\.(?P<of>.+)\.(?:\d+(?:-[0-9a-f]{8})?\.part|tmp-\d+|pre-\d+|head)")
 """A file written on the way to ``of`` (the names ``outputs.staged`` used before
 :data:`STAGED`)."""
@@ -259,12 +281,26 @@ def is_graph_file(name: str) -> bool:
     return GRAPH_NAME.fullmatch(name) is not None or STAGED.fullmatch(name) is not None
 
 
-def remove_graphs(folder: Path) -> tuple[int, list[Path]]:
-    """Remove objrec's graphs from ``folder`` (``onnx/``), and the folder once empty; returns
-    how many were removed and what was left."""
+def is_compiled_graph(name: str) -> bool:
+    return COMPILED_NAME.fullmatch(name) is not None
+
+
+GRAPH_FOLDERS: dict[str, Callable[[str], bool]] = {
+    "onnx": is_graph_file,
+    COMPILED_FOLDER: is_compiled_graph,
+}
+"""The folders of graphs in the cache folder, each with what tells objrec's files there."""
+
+
+def remove_graphs(
+    folder: Path, ours: Callable[[str], bool] = is_graph_file
+) -> tuple[int, list[Path]]:
+    """Remove objrec's graphs from ``folder`` (``onnx/``, or ``openvino/`` with ``ours``
+    :func:`is_compiled_graph`), and the folder once empty; returns how many were removed and
+    what was left."""
     removed, left = 0, []
     for path in sorted(folder.iterdir()):
-        if is_graph_file(path.name):
+        if ours(path.name):
             remove_entry(path)
             removed += 1
         else:
@@ -272,6 +308,26 @@ def remove_graphs(folder: Path) -> tuple[int, list[Path]]:
     if not left:
         remove_if_empty(folder)
     return removed, left
+
+
+def prune_compiled(graphs: Sequence[Path], older_than_days: float | None) -> int:
+    """Remove the compiled graphs of ``graphs`` last read or written more than
+    ``older_than_days`` ago (by the files' access and modification times; a file system mounted
+    ``noatime`` keeps only the time it was written, so a graph still in use may go: the next
+    process compiles it again, once); returns how many. None keeps them all."""
+    if older_than_days is None:
+        return 0
+    cutoff = time.time() - older_than_days * 86400
+    removed = 0
+    for path in graphs:
+        try:
+            stat = path.stat()
+            if max(stat.st_atime, stat.st_mtime) < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # another prune or clear was quicker
+            pass
+    return removed
 
 
 def remove_if_empty(folder: Path) -> None:
@@ -338,6 +394,9 @@ class CacheSummary:
     """The image facts store (``facts.sqlite``): rows and bytes."""
     exists: bool = True
     """Whether the cache folder exists (a missing one is summed up as empty, not made)."""
+    compiled_bytes: int = 0
+    """OpenVINO's compiled graphs (``openvino/``): their bytes, and how many."""
+    compiled_graphs: int = 0
 
     def to_json(self) -> dict:
         return {
@@ -349,6 +408,8 @@ class CacheSummary:
             "old_format_entries": self.old_entries,
             "old_format_bytes": self.old_bytes,
             "onnx_bytes": self.onnx_bytes,
+            "openvino_graphs": self.compiled_graphs,
+            "openvino_bytes": self.compiled_bytes,
             "facts_rows": self.facts.rows,
             "facts_bytes": self.facts.bytes,
         }
@@ -362,6 +423,8 @@ class PruneSummary:
     """Rows of the image facts store removed, and the store before and after."""
     facts_before: dedup.FactsInfo = field(default_factory=lambda: dedup.FactsInfo(0, 0))
     facts_after: dedup.FactsInfo = field(default_factory=lambda: dedup.FactsInfo(0, 0))
+    compiled_removed: int = 0
+    """OpenVINO's compiled graphs removed (:func:`prune_compiled`)."""
 
 
 def disk_bytes(path: Path) -> int:
@@ -442,7 +505,7 @@ class FrozenBody:
             # ONNX Runtime's threads do not spin between operators, which leaves the decoding
             # thread the cores: files to features 5% faster in the centre view, 7% in the
             # augmented one, the same features (benchmarks/frozen_pass_int8.py).
-            self._runner = self.body.open(threads, spin=False)
+            self._runner = self.body.open(threads, spin=False, cache_dir=self.cache.root)
             self.backend_used = f"{self.body.engine} int8"
             log.info("frozen pass runs on %s", self.backend_used)
             return self._runner

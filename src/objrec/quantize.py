@@ -39,6 +39,7 @@ from objrec.images import PIXEL_RULES, UnreadableImageError, open_image
 from objrec.outputs import staged
 from objrec.progress import SILENT, Reporter, plural
 from objrec.runtime import (
+    COMPILED_FOLDER,
     OnnxModel,
     OpenVinoModel,
     export_onnx,
@@ -46,7 +47,7 @@ from objrec.runtime import (
     onnxruntime_available,
     openvino_available,
 )
-from objrec.store import hash_file
+from objrec.store import default_cache_dir, hash_file
 from objrec.transforms import build_transforms, draft_size
 
 log = logging.getLogger(__name__)
@@ -477,23 +478,28 @@ class QuantizedBody(Body):
         return QuantizedBody(self.float_body, self.graph_bytes(), engine)
 
     def session(self) -> OnnxModel | OpenVinoModel:
-        """The graph's session, made at the first call (:meth:`open`)."""
+        """The graph's session, made at the first call (:meth:`open`, OpenVINO's compiled graphs
+        kept in the default cache folder, as ``predict``'s exported models are)."""
         if self._session is None:
             self._session = self.open()
         return self._session
 
-    def open(self, threads: int | None = None, spin: bool = True) -> OnnxModel | OpenVinoModel:
+    def open(
+        self, threads: int | None = None, spin: bool = True, cache_dir: Path | None = None
+    ) -> OnnxModel | OpenVinoModel:
         """A new session of the graph in its engine (ONNX Runtime, with a warning, for an
         OpenVINO body where OpenVINO is missing; ``spin``: ONNX Runtime's threads busy-wait
         between operators), the one way objrec opens it: without onnxruntime, or for a graph
         that does not open (a damaged or edited checkpoint's), one sentence, not the engine's
-        traceback at the first image."""
+        traceback at the first image. OpenVINO keeps what it compiles in ``cache_dir`` (objrec's
+        cache folder; default :func:`store.default_cache_dir`), in ``runtime.COMPILED_FOLDER``."""
         engine = self.runnable().engine
         if engine == "onnxruntime" and not onnxruntime_available():
             raise ObjrecError(NO_ONNXRUNTIME)
         try:
             if engine == "openvino":
-                return OpenVinoModel(self.graph_bytes(), threads)
+                compiled = Path(cache_dir or default_cache_dir()) / COMPILED_FOLDER
+                return OpenVinoModel(self.graph_bytes(), threads, cache=compiled)
             return OnnxModel(self.graph_bytes(), threads, spin)
         except Exception as exc:  # the engines raise many types: any means "cannot run"
             raise damaged_graph(exc) from exc

@@ -66,7 +66,8 @@ def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json:
     relabelling an image never recomputes it. --prune removes what no run used for --days days
     or what belongs to no image in --keep (features and the image facts of audit and split alike),
     then compacts the store, and removes the folders of
-    objrec's earlier cache format. --clear removes only the files objrec writes there, leaving
+    objrec's earlier cache format; with --days, also the graphs OpenVINO compiled that no process
+    read for that many days. --clear removes only the files objrec writes there, leaving
     (and naming) any other, and follows no link (one of objrec's names is removed itself).
     Pruning or clearing waits for other objrec processes using the store or writing image facts;
     it is always safe: anything needed again is recomputed.
@@ -130,6 +131,7 @@ def prune_store(store, days: float | None, keep: Path | None, wait, say: Console
         "store_bytes_freed": done.store.bytes_before - done.store.bytes_after,
         "image_fact_rows": done.facts_removed,
         "facts_bytes_freed": done.facts_before.bytes - done.facts_after.bytes,
+        "openvino_graphs": done.compiled_removed,
     }
     say.print(
         f"removed {plural(pruned['feature_rows'], 'feature row')} and "
@@ -140,6 +142,8 @@ def prune_store(store, days: float | None, keep: Path | None, wait, say: Console
         f"removed {plural(pruned['image_fact_rows'], 'image fact row')} of the image facts store "
         f"({pruned['facts_bytes_freed'] / 1e6:.1f} MB)"
     )
+    if pruned["openvino_graphs"]:
+        say.print(f"removed {plural(pruned['openvino_graphs'], 'compiled graph')} of OpenVINO's")
     return pruned
 
 
@@ -182,7 +186,8 @@ def print_cache_summary(summary, as_json: bool, done: dict | None = None) -> Non
     console.print(table)
     console.print(
         f"file index: {plural(summary.files, 'file')} ({summary.index_bytes / 1e6:.1f} MB); "
-        f"exported graphs: {summary.onnx_bytes / 1e6:.1f} MB"
+        f"exported graphs: {summary.onnx_bytes / 1e6:.1f} MB; OpenVINO's compiled graphs: "
+        f"{summary.compiled_graphs} ({summary.compiled_bytes / 1e6:.1f} MB)"
     )
     console.print(
         f"image facts (perceptual hashes of audit and split): "
