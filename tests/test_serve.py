@@ -251,6 +251,53 @@ def test_concurrent_requests_share_the_model_safely(client):
     assert answers == [ask(data) for data in images]
 
 
+@pytest.mark.slow
+def test_at_most_a_few_uploads_are_decoded_at_once_each_on_the_app_s_own_threads(
+    client, monkeypatch
+):
+    """FastAPI ran every request at once, up to 40, each on a thread of its pool: 40 small PNGs
+    of 6,000 x 6,000 pixels held 40 decoded images (10.9 GB), and each thread's allocator arena
+    kept its share after (9.3 GB). Uploads are now decoded and answered on the app's own
+    ``ANSWERING_AT_ONCE`` threads; the others wait their turn and are answered after."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from objrec import serve
+
+    limit = serve.ANSWERING_AT_ONCE
+    lock, release = threading.Lock(), threading.Event()
+    inside, most, threads = [0], [0], set()
+    real_open_image = serve.open_image
+
+    def open_image(*args, **kwargs):
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+            threads.add(threading.get_ident())
+        release.wait(60)
+        with lock:
+            inside[0] -= 1
+        return real_open_image(*args, **kwargs)
+
+    monkeypatch.setattr(serve, "open_image", open_image)
+
+    def ask(_):
+        return client.post("/predict", files={"file": ("x.png", png_bytes(), "image/png")})
+
+    with ThreadPoolExecutor(limit + 3) as pool:
+        try:
+            answers = pool.map(ask, range(limit + 3))
+            deadline = time.monotonic() + 60
+            while inside[0] < limit and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.5)  # room for any request beyond the limit to start decoding too
+            at_once = most[0]
+        finally:
+            release.set()
+        codes = [answer.status_code for answer in answers]
+    assert at_once == limit and codes == [200] * (limit + 3)
+    assert len(threads) <= limit
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
