@@ -138,3 +138,16 @@ def test_low_precision_training_runs_bf16_products_on_float32_weights_and_evalua
     with torch.no_grad():
         assert torch.equal(wrapped.eval()(x), head.eval()(x))
     assert list(wrapped.state_dict()) == [f"module.{k}" for k in head.state_dict()]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_ensembles_dropout_draws_nn_dropouts_masks_bit_for_bit(dtype):
+    head = build_head(16, 3, hidden=8, dropout=0.4, members=4).train()
+    h = (torch.rand(4, 33, 8) + 0.5).to(dtype)  # each member's (N, width) slice
+    torch.manual_seed(3)
+    ours, after = head.dropout(h), torch.rand(5)
+    torch.manual_seed(3)
+    theirs = torch.stack([nn.Dropout(0.4).train()(member) for member in h])
+    assert torch.equal(ours, theirs)
+    assert torch.equal(torch.rand(5), after)  # the draws that follow are the same too
+    assert 0 < int((ours == 0).sum()) < ours.numel()

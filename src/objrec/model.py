@@ -85,13 +85,23 @@ class HeadEnsemble(nn.Module):
 
     def dropout(self, h: torch.Tensor) -> torch.Tensor:
         """Each member's own mask on its (N, width) slice, drawn in member order as
-        ``nn.Dropout`` draws it on the CPU (``bernoulli_`` then a product)."""
+        ``nn.Dropout`` draws it (``bernoulli_`` then a product).
+
+        On the CPU, ``bernoulli_(q)`` takes one float64 uniform from the default generator per
+        element, in order, and keeps the element when it is below ``q``; ``torch.rand`` in
+        float64 draws the same numbers from the same stream, vectorised, so the masks and the
+        generator's state after them are the same bit for bit (tested), at under half the time
+        (0.75 ms against 1.64 ms for the default head's five 128 x 256 masks, a step's)."""
         if not self.training or self.p == 0:
             return h
-        noise = h.new_empty((len(self), *h.shape[1:]))
-        for member in noise:
-            member.bernoulli_(1 - self.p)
-        return h * noise.div_(1 - self.p)
+        keep, shape = 1 - self.p, (len(self), *h.shape[1:])
+        if h.device.type == "cpu":
+            noise = (torch.rand(shape, dtype=torch.float64) < keep).to(h.dtype)
+        else:
+            noise = h.new_empty(shape)
+            for member in noise:
+                member.bernoulli_(keep)
+        return h * noise.div_(keep)
 
 
 def stacked(tensors: list[torch.Tensor]) -> nn.Parameter:
