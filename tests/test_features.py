@@ -12,6 +12,7 @@ from objrec.features import (
     FeatureCache,
     FrozenBody,
     PassSettings,
+    TensorViews,
     ViewSpec,
     ViewStack,
     cached_features,
@@ -186,6 +187,17 @@ def test_batches_from_the_store_equal_batches_from_memory(tmp_path, samples):
     assert len(streamed) == len(expected) == -(-len(samples) // 5)
     for (x, y), (x2, y2) in zip(streamed, expected, strict=True):
         assert torch.equal(x, x2) and torch.equal(y, y2)
+
+
+@pytest.mark.parametrize("shape", [(3, 7, 5), (2, 6, 3, 2, 2)])
+def test_views_in_memory_gather_each_row_in_its_view(shape):
+    stack = torch.randn(shape).half()
+    views, idx = torch.tensor([2, 0, 1, 1]) % shape[0], torch.tensor([4, 0, 4, 5])
+    expected = torch.stack([stack[v, i] for v, i in zip(views, idx, strict=True)])
+    assert torch.equal(TensorViews(stack).gather(views, idx), expected)
+    strided = stack.transpose(0, 1).contiguous().transpose(0, 1)  # the same values, not contiguous
+    assert torch.equal(TensorViews(strided).gather(views, idx), expected)
+    assert TensorViews(stack).gather(views[:0], idx[:0]).shape == (0, *shape[2:])
 
 
 @pytest.mark.slow
