@@ -22,6 +22,21 @@ def test_topk_and_summary_by_hand():
     assert abs(m["mean_class_top1"] - (0.5 + 0 + 0) / 3) < 1e-6
 
 
+def test_top5_per_class_by_hand_with_more_than_five_classes():
+    """With six classes top-5 can miss, so top5 and its per-class mean differ from top1's (with
+    five classes or fewer every top-5 figure is 1 and a mix-up of the two went unseen)."""
+    first, last = torch.arange(6.0, 0, -1), torch.arange(1.0, 7)  # class 0 ranked 1st, 6th
+    third = torch.tensor([6.0, 4, 5, 3, 2, 1])  # class 1 ranked 3rd
+    logits, targets = torch.stack([first, last, last, third]), torch.tensor([0, 0, 0, 1])
+    m = summarize(logits, targets)
+    assert (m["top1"], m["top5"]) == (1 / 4, 2 / 4)
+    assert m["mean_class_top1"] == pytest.approx((1 / 3 + 0) / 2)
+    assert m["mean_class_top5"] == pytest.approx((1 / 3 + 1) / 2)
+    table = per_class_table(logits, targets, list("abcdef")).set_index("class")
+    assert table["top1"].to_dict() == {"a": 1 / 3, "b": 0.0}
+    assert table["top5"].to_dict() == {"a": 1 / 3, "b": 1.0}
+
+
 def test_a_tie_for_the_commonest_confusion_names_every_tied_class():
     """crocodile confused once with crayfish and once with crocodile_head named only crayfish."""
     classes = ["crayfish", "crocodile", "crocodile_head"]
