@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from objrec.confidence import (
     KnnScore,
     Readable,
+    accuracy_at_threshold,
     choose_threshold,
     class_centroids,
     class_sample,
@@ -161,6 +162,23 @@ def test_open_set_metrics_and_threshold_by_hand():
     pairs = sum(float(k > u) + 0.5 * float(k == u) for k in known for u in unknown)
     assert m["auroc"] == pytest.approx(pairs / 80)
     assert threshold_keeping(known, 0.95) == pytest.approx(1.95)
+
+
+def test_an_image_scored_at_the_threshold_is_kept_by_predict_and_by_evaluate():
+    """predict answers "unknown" below the threshold only, so evaluate's known_kept and
+    top1_at_threshold (``accuracy_at_threshold``) must count an image scored at it as kept."""
+    from types import SimpleNamespace
+
+    from objrec.inference import Recognizer
+
+    probs, labels = torch.eye(2)[[0, 1, 0]], torch.tensor([0, 1, 1])  # the third is wrong
+    scores = torch.tensor([0.2, 0.5, 0.9])  # the second exactly at the threshold
+    recognizer = SimpleNamespace(threshold=0.5, unknown_score="knn", combine=lambda v: probs)
+    answers = Recognizer.decide(recognizer, [(probs.log(), scores)])  # type: ignore[arg-type]
+    assert answers.unknown.tolist() == [True, False, False]
+    got = accuracy_at_threshold(probs, labels, scores, 0.5)
+    assert got == {"top1": 2 / 3, "kept": 2 / 3, "top1_at_threshold": 1 / 3}
+    assert got["kept"] == float((~answers.unknown).double().mean())
 
 
 def test_threshold_keeps_known_images_and_right_answers():
