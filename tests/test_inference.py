@@ -130,6 +130,25 @@ def test_tta_changes_the_answer_and_plain_is_the_centre_view(sample_run, tmp_pat
     assert torch.allclose(plain, (centre / recognizer.temperature).softmax(1))
 
 
+@pytest.mark.parametrize("score", ["msp", "knn"])
+def test_with_test_time_views_the_unknown_score_is_the_centre_views(score):
+    """The threshold was fitted on the centre view's scores, so with ``tta`` the answer averages
+    the views but the unknown score stays the centre view's (the averaged answer's top
+    probability, lower, would turn known images "unknown")."""
+    from types import SimpleNamespace
+
+    recognizer = SimpleNamespace(temperature=1.0, threshold=0.6, unknown_score=score)
+    recognizer.combine = lambda views, temperature=None: Recognizer.combine(recognizer, views)
+    centre, mirrored = torch.tensor([[2.0, 0.0]]), torch.tensor([[0.0, 2.0]])
+    familiarity = torch.tensor([0.9]), torch.tensor([0.1])
+    views = [(centre, familiarity[0]), (mirrored, familiarity[1])]
+    answers = Recognizer.decide(recognizer, views)  # type: ignore[arg-type]
+    torch.testing.assert_close(answers.probs, torch.tensor([[0.5, 0.5]]))
+    centre_score = 1 / (1 + np.exp(-2.0)) if score == "msp" else 0.9  # softmax([2, 0])[0]
+    assert answers.scores.tolist() == pytest.approx([centre_score])
+    assert answers.unknown.tolist() == [False]  # 0.5 or the views' mean would be below 0.6
+
+
 @pytest.mark.slow
 def test_a_temperature_in_the_metadata_applies_to_images_and_features_alike(sample_run):
     from dataclasses import replace
