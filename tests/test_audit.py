@@ -493,6 +493,13 @@ def test_feature_rule_and_groups():
     rule = dedup.DuplicateRule()
     assert rule(0.98, 200) and rule(0.5, 20) and rule(0.92, 60)
     assert not rule(0.92, 80) and not rule(0.85, 30)
+    # every bound is inclusive, as the fields' docs say ("at or above", "at or below", "within")
+    assert rule.duplicate(0.95, 256) and not rule.duplicate(0.9499, 256)
+    assert rule.duplicate(0.0, 24) and not rule.duplicate(0.0, 25)
+    assert rule.duplicate(0.85, 256, 32) and not rule.duplicate(0.8499, 256, 32)
+    assert not rule.duplicate(0.85, 256, 33)
+    assert rule.look_alike(0.9, 64) and not rule.look_alike(0.8999, 64)
+    assert not rule.look_alike(0.9, 65)
     assert dedup.groups_of(5, [(0, 3), (3, 4)]) == [[0, 3, 4]]
 
 
