@@ -136,6 +136,24 @@ def test_weights_of_the_wrong_shape_are_a_clear_error(tmp_path, trained_run):
         load_model(tmp_path / "w.safetensors")
 
 
+@pytest.mark.parametrize("change", ["missing", "stray"])
+def test_a_weight_missing_or_one_the_model_lacks_is_refused_not_left_at_random(
+    tmp_path, trained_run, change
+):
+    """A checkpoint without one of the head's tensors would give a model with that layer left
+    as built (random), answering nonsense without a word; one with a tensor the model has no
+    place for was made by something else. Either is refused when loaded."""
+    state, meta = read_checkpoint(trained_run)
+    if change == "missing":
+        del state[next(k for k in sorted(state) if k.startswith("head."))]
+    else:
+        state["head.stray"] = torch.zeros(1)
+    path = tmp_path / "w.safetensors"
+    save_file(state, str(path), metadata={"objrec": json.dumps(meta.to_json())})
+    with pytest.raises(ObjrecError, match="do not fit"):
+        load_model(path)
+
+
 @pytest.mark.slow
 def test_save_is_atomic_and_leaves_no_temporary_file(tmp_path, trained_run, monkeypatch):
     model, meta = load_model(trained_run)
