@@ -98,6 +98,28 @@ def test_an_export_that_does_not_reproduce_pytorch_is_removed_and_reported(
 
 
 @pytest.mark.slow
+def test_the_self_check_catches_a_familiarity_the_file_computes_otherwise(trained_run, tmp_path):
+    """The check compares the familiarity output too: one 1% off (relative to its size) counts
+    as a failed export, though the probabilities agree."""
+    from objrec.export import TOLERANCE, Tail, check_onnx
+
+    model, meta = load_model(trained_run)
+    assert model.familiarity is not None
+    tail = Tail(model, meta.calibration.temperature, True, meta.feature_dtype)
+    module = torch.nn.Sequential(model.body, tail).eval()
+    exported = export_model(trained_run, tmp_path / "m.onnx")
+
+    class Shifted(torch.nn.Module):
+        def forward(self, x):
+            probs, familiarity = module(x)
+            return probs, familiarity - 0.01 * familiarity.abs().clamp(min=1)
+
+    size = meta.data.input_size
+    assert check_onnx(module, exported.path, size, True) <= TOLERANCE
+    assert check_onnx(Shifted(), exported.path, size, True) == 1.0
+
+
+@pytest.mark.slow
 def test_a_failed_forced_export_leaves_the_earlier_export_as_it_was(
     trained_run, tmp_path, monkeypatch
 ):
