@@ -79,6 +79,24 @@ def test_byte_identical_files_never_cross_splits(tmp_path, image_folder, known_f
         assert pair[0] == "green/stray_red.jpg" and pair[1] in copies
 
 
+def test_copies_another_class_placed_count_toward_a_class_s_shares(
+    tmp_path, image_folder, known_facts
+):
+    """blue holds copies of both images of amber (read first, both its images in train): blue's
+    14 images are shared as any class of 14 (6/4/4), the copies among its 6 training images, not
+    as 12 of its own shared after them (6/4/2)."""
+    (image_folder / "amber").mkdir()
+    for i in range(2):
+        make_image((250, 190, 0), seed=900 + i).save(image_folder / "amber" / f"a{i}.png")
+        shutil.copy(image_folder / "amber" / f"a{i}.png", image_folder / "blue" / f"copy{i}.png")
+    result = split_folder(image_folder, tmp_path / "out")
+    assert result.counts["amber"] == {"train": 2, "valid": 0, "test": 0}
+    assert allocate(14, (0.5, 0.25, 0.25)) == [6, 4, 4]
+    assert result.counts["blue"] == {"train": 6, "valid": 4, "test": 4}
+    copies = {r["split"] for r in manifest(tmp_path / "out") if "copy" in r["file"]}
+    assert copies == {"train"}
+
+
 @pytest.mark.slow
 def test_small_classes_are_reported(tmp_path):
     src = make_class_folder(tmp_path / "src", per_class=8, classes=("red", "green"))
