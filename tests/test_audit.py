@@ -523,6 +523,10 @@ def test_a_centre_crop_is_found_by_its_crop_hash(tmp_path):
     trusting_crops = dedup.DuplicateRule(sim_strict=2, sim_loose=2, hash_strict=-1, sim_crop=0.5)
     pairs = {(p.i, p.j) for p in dedup.duplicate_pairs(alike, facts, trusting_crops)}
     assert pairs == {(0, 1), (0, 2)}  # the crop and its mirror: whole hashes, turned off here
+    ImageOps.mirror(original).save(tmp_path / "flipped.png")
+    flipped = dedup.image_facts(tmp_path / "flipped.png")
+    assert int(facts[0].phash ^ flipped.phash).bit_count() > rule.hash_strict
+    assert dedup.hash_distance(facts[0], flipped) <= rule.hash_strict  # by its mirror's hash
 
 
 @pytest.mark.slow
@@ -886,6 +890,24 @@ def test_robust_z_of_no_values_is_empty_without_a_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert robust_z(np.array([])).shape == (0,)
+
+
+def test_robust_z_stands_out_only_over_twice_the_median():
+    """Distances nearly equal (MAD 0.001) put 1.5 at z 337: an ordinary image far out by a tiny
+    spread. Under twice the median a value is not out (z at most 0); below it z keeps its sign."""
+    from objrec.audit import robust_z
+
+    mad = 0.001 * 1.4826
+    z = robust_z(np.array([1.0, 1.0, 1.0, 1.001, 1.5, 3.0, 0.5]))
+    assert z.tolist() == pytest.approx([0, 0, 0, 0, 0, 2 / mad, -0.5 / mad])
+
+
+def test_the_suggested_label_is_the_most_probable_class_other_than_the_given_one():
+    from objrec.audit import suggested_label
+
+    probs = np.array([0.6, 0.3, 0.1])
+    assert suggested_label(probs, 0) == 1  # the given class is the most probable: the next one
+    assert suggested_label(probs, 2) == 0
 
 
 def alike_signals(n: int, pairs: dict[tuple[int, int], tuple[float, int]], seed: int = 0):
