@@ -99,8 +99,9 @@ def test_an_export_that_does_not_reproduce_pytorch_is_removed_and_reported(
 
 @pytest.mark.slow
 def test_the_self_check_catches_a_familiarity_the_file_computes_otherwise(trained_run, tmp_path):
-    """The check compares the familiarity output too: one 1% off (relative to its size) counts
-    as a failed export, though the probabilities agree."""
+    """The check measures how far the file's probabilities are from PyTorch's, and compares the
+    familiarity output too: one 1% off (relative to its size) counts as a failed export, though
+    the probabilities agree."""
     from objrec.export import TOLERANCE, Tail, check_onnx
 
     model, meta = load_model(trained_run)
@@ -114,9 +115,15 @@ def test_the_self_check_catches_a_familiarity_the_file_computes_otherwise(traine
             probs, familiarity = module(x)
             return probs, familiarity - 0.01 * familiarity.abs().clamp(min=1)
 
+    class Moved(torch.nn.Module):
+        def forward(self, x):
+            probs, familiarity = module(x)
+            return probs + torch.tensor([-1e-3, 1e-3, 0]), familiarity
+
     size = meta.data.input_size
     assert check_onnx(module, exported.path, size, True) <= TOLERANCE
     assert check_onnx(Shifted(), exported.path, size, True) == 1.0
+    assert check_onnx(Moved(), exported.path, size, True) == pytest.approx(1e-3, rel=0.01)
 
 
 @pytest.mark.slow
