@@ -339,3 +339,21 @@ def test_top5_is_shown_only_for_more_than_five_classes_as_evaluate_prints_it(
     monkeypatch.setattr("objrec.report.TOP5_CLASSES", 2)
     html = build_report(trained_run, tmp_path / "r.html", force=True).read_text()
     assert "test top-5" in html and ">top-5</th>" in html
+
+
+@pytest.mark.slow
+def test_a_first_training_image_that_is_unreadable_is_passed_over_as_training_passes_it(
+    split_dir,
+):
+    """Training passes over a file it cannot read; the report failed on one ("cannot read
+    image") when it was the first training image, which the augmentation gallery shows, and left
+    out the sample picture of any class whose first image it was."""
+    from objrec.config import DataConfig
+    from objrec.data import scan_class_folder
+    from objrec.report import augmentation_tiles, sample_tiles
+
+    train = scan_class_folder(split_dir / "train")
+    train.samples[0].path.write_bytes(b"not a picture")
+    tiles = augmentation_tiles(split_dir, DataConfig(input_size=32, resize_size=36), "article")
+    assert [t.caption for t in tiles] == ["original", *(f"augmented {i}" for i in range(1, 8))]
+    assert [t.caption for t in sample_tiles(split_dir)] == list(train.classes)

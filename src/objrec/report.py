@@ -12,7 +12,7 @@ import io
 import json
 import logging
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -157,21 +157,34 @@ def evaluated_model(metrics: Path) -> str:
 
 
 def sample_tiles(data_dir: Path, limit: int = 100) -> list[Tile]:
+    """The first readable training image of each class (of the first ``limit``): training passes
+    over an unreadable file, so a class whose first file is one still has its picture."""
     train = scan_class_folder(data_dir / "train")
-    first: dict[int, str] = {}
+    tiles: dict[int, Tile] = {}
     for sample in train.samples:
-        first.setdefault(sample.label, str(sample.path))
-    tiles = [
-        Tile(src, train.classes[label])
-        for label, path in list(first.items())[:limit]
-        if (src := thumbnail(path, 96))
-    ]
-    return tiles
+        if sample.label not in tiles and (src := thumbnail(str(sample.path), 96)):
+            tiles[sample.label] = Tile(src, train.classes[sample.label])
+            if len(tiles) == limit:
+                break
+    return list(tiles.values())
+
+
+def first_readable(paths: Iterable[Path], data: DataConfig) -> Image.Image | None:
+    """The first of ``paths`` that decodes, decoded as training decodes it; None if none does."""
+    for path in paths:
+        try:
+            return open_image(path, draft_size(data))
+        except UnreadableImageError:
+            continue
+    return None
 
 
 def augmentation_tiles(data_dir: Path, data: DataConfig, augment: str, n: int = 7) -> list[Tile]:
-    sample = scan_class_folder(data_dir / "train").samples[0]
-    image = open_image(sample.path, draft_size(data))  # decoded as training decodes it
+    """A training image, then ``n`` augmented views of it; none when no image decodes."""
+    samples = scan_class_folder(data_dir / "train").samples
+    image = first_readable((sample.path for sample in samples), data)
+    if image is None:
+        return []
     transform = build_transforms(data, train=True, augment=augment)
     mean, std = torch.tensor(data.mean)[:, None, None], torch.tensor(data.std)[:, None, None]
     tiles = [Tile(embed_image(image), "original")]
