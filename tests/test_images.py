@@ -225,10 +225,24 @@ def test_damaged_exif_is_warned_about_once_naming_the_file_not_by_pillow(tmp_pat
     once = images.warned_once_per_file()
     with warnings.catch_warnings(record=True) as pillow, caplog.at_level("WARNING", "objrec"), once:
         open_image(path), open_image(path, draft_size=16), image_size(path)
-        all_facts([path] * 3)  # on a pool's threads too
+        all_facts([path] * 3)
     said = [r.getMessage() for r in caplog.records]
     assert said == [f"{path}: {said[0].split(': ', 1)[1]}"] and "damaged EXIF data" in said[0]
     assert [str(w.message) for w in pillow] == []
+
+
+def test_held_warnings_are_logged_where_they_are_given_once_per_file(tmp_path, caplog):
+    """A worker process holds its warnings back (``images.held_warnings``) for its caller to
+    give: nothing is logged in the block, and the caller's own once-per-file memory applies."""
+    path = tmp_path / "a.jpg"
+    with caplog.at_level("WARNING", "objrec"), images.warned_once_per_file():
+        with images.held_warnings() as held:
+            images.warn_once("exif", path, "%s: damaged EXIF data", path)
+            images.warn_once("exif", path, "%s: damaged EXIF data", path)
+        assert caplog.records == [] and len(held) == 2
+        for kind, where, message, args in held:
+            images.warn_once(kind, where, message, *args)
+    assert [r.getMessage() for r in caplog.records] == [f"{path}: damaged EXIF data"]
 
 
 @pytest.mark.parametrize(

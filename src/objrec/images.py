@@ -164,9 +164,31 @@ def carry_warned(function: Callable[P, R]) -> Callable[P, R]:
     return call
 
 
+HeldWarning = tuple[str, "str | Path | None", str, tuple[object, ...]]
+"""A :func:`warn_once` call held back (:func:`held_warnings`): kind, path, message, args."""
+_held: ContextVar[list[HeldWarning] | None] = ContextVar("objrec_held", default=None)
+
+
+@contextmanager
+def held_warnings() -> Iterator[list[HeldWarning]]:
+    """Within this block :func:`warn_once` logs nothing: its calls are appended to the list given,
+    for another process to make (``warn_once(kind, path, message, *args)``), where they are logged
+    where that process logs them, once per file as its own are."""
+    held: list[HeldWarning] = []
+    token = _held.set(held)
+    try:
+        yield held
+    finally:
+        _held.reset(token)
+
+
 def warn_once(kind: str, path: str | Path | None, message: str, *args: object) -> None:
     """Log ``message`` unless this ``kind`` of warning about ``path`` was already given in this
     :func:`warned_once_per_file` block (always outside one, or for an upload: ``path`` None)."""
+    held = _held.get()
+    if held is not None:
+        held.append((kind, path, message, args))
+        return
     warned = _warned.get()
     key = (kind, os.path.abspath(path)) if path is not None else None
     if warned is None or key is None or key not in warned:
