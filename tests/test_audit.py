@@ -1564,6 +1564,24 @@ def test_the_pairs_of_some_images_are_all_pairs_holding_them():
     assert dedup.linked_pairs(facts, range(40)) == everything
 
 
+def test_a_crop_an_image_lacks_is_near_nothing_not_a_blank_hash():
+    """Facts measured with fewer crops (4 centre crops, not 16) are compared by the crops they
+    have: the crops they lack are left out of the products, never taken as the hash 0, which
+    is within a bit of a blank image's whole hash (its only bit set is the DC's)."""
+    rng = np.random.default_rng(1)
+    values = iter(int.from_bytes(rng.bytes(32), "big") for _ in range(18 * 30))
+    facts = [
+        dedup.ImageFacts(64, 56, next(values), next(values), 30.0, tuple(islice(values, 16)))
+        for _ in range(30)
+    ]
+    blank = 1 << (dedup.HASH_SIZE**2 - 1)
+    facts[4] = replace(facts[4], phash=blank, phash_mirror=blank, contrast=0.0)
+    facts[20] = replace(facts[20], crops=facts[20].crops[:4])  # measured before the edge cuts
+    facts[25] = replace(facts[25], crops=(*facts[25].crops[:9], flipped(facts[2].phash, [1])))
+    for rows, pairs in ((None, [[2, 25]]), ([4], []), ([20], []), ([4, 20, 25], [[2, 25]])):
+        assert dedup.crop_pairs(facts, dedup.CROP_SPLIT, rows=rows).tolist() == pairs
+
+
 @pytest.mark.slow
 def test_a_wrong_label_another_class_claims_is_flagged_nearer_its_class():
     """10 Caltech classes with an elephant photo planted in dolphin/: cleanlab counted none (the

@@ -676,9 +676,14 @@ def _crops_near(crops, wholes, index: np.ndarray, least: float, both_ways: bool)
     have it."""
     near = np.zeros((len(index), wholes[0].shape[1]), dtype=bool)
     for crop, have in crops:
-        block = crop[index]
+        at = have[index]  # the rows with this crop: all but a few (a pass less over each product)
+        block = crop[index[at]]
         for whole in wholes:
-            near |= (block @ whole >= least - 0.5) & have[index, None]
+            close = block @ whole >= least - 0.5
+            if at.all():
+                near |= close
+            else:
+                near[at] |= close
             if both_ways:
                 near |= np.transpose((crop @ whole[:, index] >= least - 0.5) & have[:, None])
     return near
