@@ -89,10 +89,20 @@ async def server_error(request: Request, exc: Exception) -> JSONResponse:
     return _error(500, SERVER_ERROR)
 
 
+NOT_A_FILE = (
+    "file: the image must be sent as a file (a form part with a file name, as curl -F "
+    "file=@photo.jpg sends it), not as text"
+)
+
+
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """A request FastAPI could not validate: one sentence naming the field."""
+    """A request FastAPI could not validate: one sentence naming the field. A ``file`` sent as
+    text (``curl -F file=photo.jpg``, without the ``@``) was pydantic's "Value error, Expected
+    UploadFile, received: <class 'str'>"."""
     first = exc.errors()[0] if exc.errors() else {}
     where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "request"
+    if where == "file" and first.get("type") != "missing":
+        return _error(422, NOT_A_FILE)
     return _error(422, f"{where}: {first.get('msg', 'invalid request')}")
 
 
