@@ -342,12 +342,12 @@ def server(client):
         url = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
         assert url and url.group(1) != "0", line  # the real port, not the one asked for
         # printed only once it really listens: the first request, made right away, is answered
-        health = json.load(urllib.request.urlopen(url.group(0) + "health", timeout=5))
+        health = json.load(urllib.request.urlopen(url.group(0) + "health", timeout=60))
         assert health["status"] == "ok"
         yield url.group(0).rstrip("/")
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.wait(timeout=60)
 
 
 @pytest.mark.slow
@@ -406,7 +406,7 @@ def test_serve_of_a_folder_without_a_model_is_one_sentence_and_no_address(tmp_pa
 
 @pytest.mark.slow
 def test_a_real_server_process_answers_over_http(server):
-    info = json.load(urllib.request.urlopen(server + "/info", timeout=5))
+    info = json.load(urllib.request.urlopen(server + "/info", timeout=60))
     assert info["runtime"] == "onnx"
     boundary = "objrecboundary"
     body = (
@@ -423,7 +423,7 @@ def test_a_real_server_process_answers_over_http(server):
         method="POST",
         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
     )
-    answer = json.load(urllib.request.urlopen(request, timeout=10))
+    answer = json.load(urllib.request.urlopen(request, timeout=60))
     assert answer["topk"][0]["class"] == "green"
 
 
@@ -431,7 +431,7 @@ def test_a_real_server_process_answers_over_http(server):
 def test_a_real_server_refuses_a_huge_upload_from_its_headers_alone(server):
     """A request that declares 1 GiB is answered 413 while not one byte of its body is sent."""
     host, port = server.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as conn:
+    with socket.create_connection((host, int(port)), timeout=60) as conn:
         conn.sendall(
             (
                 f"POST /predict HTTP/1.1\r\nHost: {host}\r\nContent-Length: {1024**3}\r\n"

@@ -656,11 +656,11 @@ def test_clear_and_prune_wait_for_the_image_facts_store_in_use(tmp_path, command
     other = threading.Thread(target=clear_or_prune)
     with dedup._open_facts(cache.facts_file) as db:  # as a split writing its facts holds it
         other.start()
-        assert waited.wait(5)
+        assert waited.wait(60)
         time.sleep(0.05)
         assert cache.facts_file.exists() and other.is_alive()
         db.execute("INSERT INTO facts VALUES ('d', 'k', '{}')")
-    other.join(5)
+    other.join(60)
     assert not other.is_alive() and cache.facts_file.exists() is (command == "prune")
     assert "facts.lock" not in [p.name for p in cache.clear().left]
 
