@@ -229,17 +229,20 @@ def test_features_of_another_precision_get_rows_of_their_own(tmp_path):
 def test_a_float16_store_rounds_the_float32_rows_it_has_instead_of_computing(tmp_path):
     from objrec.features import feature_table
 
-    samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples
+    photos = make_class_folder(tmp_path / "photos", per_class=2)
+    (photos / "red" / "broken.jpg").write_bytes(b"not an image")  # its reason travels too
+    samples = scan_class_folder(photos).samples
     _, wide = stored(tmp_path, samples)  # float32 rows of both views
     _, narrow = stored(tmp_path, samples, "float16")
-    assert [t.computed for t in narrow] == [0, 0]
+    assert [t.computed for t in narrow] == [0, 0] and [t.failed for t in narrow] == [0, 0]
     for w, n in zip(wide, narrow, strict=True):
         assert torch.equal(n.load().features, w.load().features.half().float())
+        assert n.errors == w.errors and len(w.errors) == 1 and "broken.jpg" in w.errors[0]
     fresh = FrozenBody(
         TinyBody(), DATA.input_size, FeatureCache(tmp_path / "fresh", "float16"), "torch"
     )
     computed = feature_table(fresh, samples, ViewSpec(DATA, "article", 1))
-    assert computed.computed == len(samples)
+    assert computed.computed == len(samples) - 1 and computed.failed == 1  # broken.jpg
     assert torch.equal(computed.load().features, narrow[1].load().features)
 
 
