@@ -111,6 +111,8 @@ def test_allocation_gives_every_split_one_from_three():
     assert allocate(3, (0.5, 0.25, 0.25)) == [1, 1, 1]
     assert allocate(100, (0.5, 0.25, 0.25)) == [50, 25, 25]
     assert sum(allocate(7, (0.7, 0.2, 0.1))) == 7
+    assert allocate(4, (0.8, 0.1, 0.1)) == [2, 1, 1]  # 0.4 images each rounds to 0: one each
+    assert allocate(5, (0.8, 0.2, 0.0)) == [4, 1, 0]  # a ratio of 0 stays empty
 
 
 @pytest.mark.slow
