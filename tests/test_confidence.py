@@ -215,6 +215,9 @@ def test_the_keeping_threshold_keeps_95_percent_whatever_the_answers_in_fewest_d
     assert keeping_threshold(torch.arange(19.0)) is None  # not one image of 19 to reject
     shuffled = torch.tensor([3.0, -1.0, 2.0] + [5.0] * 37)
     assert keeping_threshold(shuffled) == 2.5
+    # 0.43 rounds to 0.4, the lowest image kept: that would keep 39 of 40, so two decimals
+    at_low = torch.tensor([0.1, 0.4] + [0.46] * 38, dtype=torch.float64)
+    assert keeping_threshold(at_low) == 0.43 and int((at_low >= 0.43).sum()) == 38
 
 
 @pytest.mark.parametrize("kind", ["knn", "mahalanobis", "relative_mahalanobis", "mahalanobis+knn"])
