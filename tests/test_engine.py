@@ -17,6 +17,9 @@ def test_early_stopping_counts_epochs_without_improvement_and_resumes():
         True,
     ]
     assert stopper.best_epoch == 4 and stopper.best == 1.5
+    level = EarlyStopping(patience=2)  # an equal loss is no improvement: the first stays best
+    assert [level.step(v, e) for e, v in enumerate([2.0, 2.0, 2.0], 1)] == [False, False, True]
+    assert level.best_epoch == 1 and not level.improved
     again = EarlyStopping(patience=2)
     again.load_state_dict(stopper.state_dict())
     assert again.state_dict() == stopper.state_dict()
