@@ -560,6 +560,22 @@ def test_a_store_another_process_holds_is_busy_not_something_to_clear(tmp_path):
         assert store.reserve("s", 1) == 0
 
 
+def test_a_file_replaced_keeping_its_size_and_mtime_is_hashed_again(tmp_path):
+    """A file's digest is reused only when its size, mtime, ctime and inode all match: another
+    file moved over it with the same size and mtime (``cp -p``, ``rsync -t``) is read again."""
+    path, other = tmp_path / "a.jpg", tmp_path / "b.jpg"
+    path.write_bytes(b"first")
+    with FeatureStore(tmp_path / "store") as store:
+        (before,), _ = store.digests([path])
+        other.write_bytes(b"other")  # the same size
+        kept = path.stat()
+        os.utime(other, ns=(kept.st_atime_ns, kept.st_mtime_ns))
+        os.replace(other, path)
+        (after,), stats = store.digests([path])
+    assert after != before
+    assert (after, stats.hashed) == (hash_file(path), 1)
+
+
 def test_an_index_that_cannot_be_written_names_permissions_and_bugs_pass(tmp_path):
     root = tmp_path / "cache" / "store"
     with FeatureStore(root) as store:
