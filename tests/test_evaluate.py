@@ -230,7 +230,7 @@ def test_the_runs_record_decides_and_an_unreadable_one_falls_back_to_the_folder(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("bad", ["", "split,digest\n", "split,dig"])
+@pytest.mark.parametrize("bad", ["", "split,digest\n", "split,dig", "split,digest\ntrain,0123abc"])
 def test_an_empty_or_cut_off_record_is_unreadable_not_a_run_that_saw_nothing(
     split_dir, tmp_path, caplog, bad
 ):
