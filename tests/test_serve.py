@@ -51,8 +51,21 @@ def test_health_info_and_page(client):
     assert client.get("/health").json() == {"status": "ok"}
     info = client.get("/info").json()
     assert info["classes"] == ["blue", "green", "red"] and info["backbone"] == "tiny_test"
+    assert info["int8_engine"] is None
     page = client.get("/")
     assert page.status_code == 200 and "Drop an image" in page.text
+
+
+@pytest.mark.slow
+def test_info_names_the_engine_that_runs_an_int8_body(client, tmp_path):
+    """A default run's OpenVINO int8 body runs in OpenVINO whatever the runtime, which then says
+    torch: /info said only ``"runtime": "torch"``, as though eager PyTorch ran the model."""
+    from .test_inference import int8_copy
+
+    run = int8_copy(client.run, tmp_path / "run")
+    with TestClient(create_app(run)) as int8:
+        info = int8.get("/info").json()
+    assert info["runtime"] == "torch" and info["int8_engine"] == "openvino"
 
 
 def test_a_wrong_path_or_method_is_a_json_error_that_keeps_its_headers(client):

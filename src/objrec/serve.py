@@ -46,6 +46,7 @@ from objrec.errors import ObjrecError
 from objrec.images import UPLOAD_MAX_PIXELS, UnreadableImageError, open_image
 from objrec.inference import Recognizer, resolve_runtime
 from objrec.predict import barely_familiar, base_name, familiarity_line
+from objrec.quantize import QuantizedBody, graph_engine
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +189,27 @@ def unknown_info(recognizer: Recognizer) -> dict[str, Any]:
     }
 
 
+def model_info(recognizer: Recognizer, max_upload_bytes: int, max_pixels: int) -> dict[str, Any]:
+    """``GET /info``: the model, what runs it, the server's limits and the unknown answer."""
+    return {
+        "classes": recognizer.classes,
+        "backbone": recognizer.meta.backbone,
+        "runtime": recognizer.runtime,
+        "int8_engine": int8_engine(recognizer),
+        "version": __version__,
+        "max_upload_bytes": max_upload_bytes,
+        "max_pixels": max_pixels,
+    } | unknown_info(recognizer)
+
+
+def int8_engine(recognizer: Recognizer) -> str | None:
+    """What runs the model's int8 body (``openvino`` or ``onnxruntime``; None for a float body),
+    for ``/info``: an OpenVINO body runs in OpenVINO whatever the runtime, which then says
+    ``torch``, the head's, and alone read as though eager PyTorch ran the whole model."""
+    body = recognizer.model.body
+    return graph_engine(body) if isinstance(body, QuantizedBody) else None
+
+
 def add_error_handlers(app: FastAPI) -> None:
     """Every error ``app`` answers as ``{"error": ...}``: HTTP, invalid requests, failures."""
     app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
@@ -222,14 +244,7 @@ def create_app(
 
     @app.get("/info")
     def info() -> dict:
-        return {
-            "classes": recognizer.classes,
-            "backbone": recognizer.meta.backbone,
-            "runtime": recognizer.runtime,
-            "version": __version__,
-            "max_upload_bytes": max_upload_bytes,
-            "max_pixels": max_pixels,
-        } | unknown_info(recognizer)
+        return model_info(recognizer, max_upload_bytes, max_pixels)
 
     answering = ThreadPoolExecutor(ANSWERING_AT_ONCE, thread_name_prefix="objrec-answer")
     limits = {"max_upload_bytes": max_upload_bytes, "max_pixels": max_pixels}
