@@ -10,7 +10,7 @@ import logging
 import re
 import shutil
 from dataclasses import replace
-from itertools import islice
+from itertools import islice, pairwise
 from pathlib import Path
 from typing import Any
 
@@ -1213,14 +1213,15 @@ def test_the_plan_keeps_the_correctly_labelled_copy_of_a_picture_in_two_classes(
     copy = plan["train/green/zz_red_00.png"]
     assert (copy["action"], copy["new_class"]) == ("remove", "")
     assert "near-duplicate of train/red/red_00.png" in copy["reason"]
-    assert plan["test/blue/copy_of_blue_00.png"]["action"] == "remove"  # within a class, as before
+    within = plan["test/blue/copy_of_blue_00.png"]  # within a class and split: no leak
+    assert within["action"] == "keep" and "leaks nothing" in within["reason"]
     groups = csv_rows(audit_dir / "near_duplicates.csv")
     assert [g["paths"].split(" | ")[0] for g in groups] == [
         str(data / "train/red/red_00.png"),  # the copy to keep first
         str(data / "test/blue/blue_00.png"),
     ]
     counts = apply_plan(data, audit_dir / "plan.csv", tmp_path / "fixed")
-    assert (counts["removed"], counts["relabelled"]) == (2, 0)
+    assert (counts["removed"], counts["relabelled"]) == (1, 0)
     fixed = tmp_path / "fixed/train"
     assert (fixed / "red/red_00.png").read_bytes() == (data / "train/red/red_00.png").read_bytes()
     assert (
@@ -1244,19 +1245,51 @@ def test_the_plan_removes_only_copies_of_a_kept_image_never_a_chains_far_end():
     unit = unit.astype(np.float32)  # each 0.961 like the next, 0.847 the one after, ...
     hashes = [int.from_bytes(rng.bytes(32), "big") for _ in range(n)]  # about 128 bits apart
     facts = [dedup.ImageFacts(width=64, height=56, phash=h, phash_mirror=h) for h in hashes]
-    items = [Item(Path(f"/d/red/{k}.png"), f"red/{k}.png", 0, None) for k in range(n)]
-    inv = Inventory(Path("/d"), ("red",), items, False)
+    split = lambda k: "train" if k < 3 else "valid"  # noqa: E731  (a leak: what the plan removes)
+    items = [Item(Path(f"/d/red/{k}.png"), f"red/{k}.png", 0, split(k)) for k in range(n)]
+    inv = Inventory(Path("/d"), ("red",), items, True)
     groups, _ = duplicate_groups(inv, np.arange(n), unit, facts, dedup.DuplicateRule(), None)
     assert [g["paths"] for g in groups] == [[f"red/{k}.png" for k in range(n)]]
     result = AuditResult([], groups, [], n, ["red"])
     plan = {row["file"]: (row["action"], row["reason"]) for row in plan_rows(result, inv)}
     for k in (1, 3, 5):
-        copy = f"within class near-duplicate of red/{k - 1}.png (similarity 0.961)"
+        copy = f"across splits near-duplicate of red/{k - 1}.png (similarity 0.961)"
         assert plan[f"red/{k}.png"] == ("remove", copy)
     for k in (2, 4):
         assert plan[f"red/{k}.png"][0] == "keep"
         assert "like none of the images the plan keeps" in plan[f"red/{k}.png"][1]
     assert "red/0.png" not in plan
+
+
+def test_the_plan_keeps_copies_within_a_class_and_split_unless_one_is_flagged():
+    """A camera-trap user's plan removed 66 of 391 photos as copies inside one class and split:
+    burst frames, which leak nothing and are training data. Such copies are kept, the reason
+    naming the image each is like and saying when to remove it; where one of them is flagged as
+    a wrong label, the group is removed as before (a relabelled copy would cross classes)."""
+    from objrec.audit import Inventory, Item
+    from objrec.audit_report import plan_rows
+
+    items = [
+        Item(Path(f"/d/train/red/{k}.png"), f"train/red/{k}.png", 0, "train") for k in range(5)
+    ]
+    inv = Inventory(Path("/d"), ("red", "blue"), items, True)
+
+    def burst(members):  # each frame like the next, less so along the burst
+        pairs = {pair: 0.98 - 0.02 * k for k, pair in enumerate(pairwise(members))}
+        return {"kind": "within class", "_indices": members, "_pairs": pairs}
+
+    flag = {"_index": 4, "suggested": "blue", "prob_suggested": 0.9, "evidence": "e"}
+    result = AuditResult([flag], [burst([0, 1, 2]), burst([3, 4])], [], 5, ["red", "blue"])
+    plan = {row["file"]: (row["action"], row["reason"]) for row in plan_rows(result, inv)}
+    assert "train/red/0.png" not in plan and "train/red/3.png" not in plan
+    for k, sim in ((1, "0.980"), (2, "0.960")):
+        action, reason = plan[f"train/red/{k}.png"]
+        assert action == "keep" and reason.startswith(
+            f"within class near-duplicate of train/red/{k - 1}.png (similarity {sim}), in its "
+            "split: it leaks nothing"
+        )
+    action, reason = plan["train/red/4.png"]
+    assert action == "remove" and "also flagged as a wrong label (looks like blue)" in reason
 
 
 def test_the_plan_relabels_only_a_strong_suggestion_and_asks_to_review_a_weak_one():

@@ -55,6 +55,10 @@ log = logging.getLogger(__name__)
 
 PLAN_COLUMNS = ("file", "class", "split", "action", "new_class", "reason")
 NEAR_DUPLICATE_REASON = "{kind} near-duplicate of {first} (similarity {sim:.3f})"
+WITHIN_CLASS_REASON = (
+    "{kind} near-duplicate of {first} (similarity {sim:.3f}), in its split: it leaks nothing; "
+    "remove it to count the picture once, keep it if it is another shot (a burst's frames)"
+)
 LOOK_ALIKE_REASON = (
     "looks like {first} (look-alikes {kind}, similarity {sim:.3f}): "
     "remove it only if it is the same picture"
@@ -170,10 +174,9 @@ def duplicate_rows(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
     """One proposal per flagged image: relabel label issues (keep, to review, those below
-    ``RELABEL_MIN_PROB``), remove a group's copies of the one kept (the first by
-    ``audit.keep_order``: a copy flagged as a wrong label is removed where another copy is in the
-    class it looks like; a chain's image like none kept is kept), keep outliers and look-alikes
-    (flagged for a look: a look-alike is as often a different photo as the same picture)."""
+    ``RELABEL_MIN_PROB``), remove a group's copies of the one kept (``audit.keep_order``'s first;
+    a chain's image like none kept is kept; not :func:`harmless_copies`), keep outliers and
+    look-alikes (a look-alike is as often another photo as the same picture)."""
     rows: dict[int, dict[str, str]] = {}
 
     def propose(index: int, action: str, new_class: str, reason: str) -> None:
@@ -207,16 +210,31 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
         return chained
 
     flagged = {issue["_index"]: issue["suggested"] for issue in result.label_issues}
-
-    chained = propose_group(result.near_duplicates, "remove", NEAR_DUPLICATE_REASON)
+    leaks, within = harmless_copies(result.near_duplicates, flagged)
+    chained = propose_group(leaks, "remove", NEAR_DUPLICATE_REASON)
     for issue in result.label_issues:
         propose(issue["_index"], *label_proposal(issue))
     for row in result.outliers:
         propose(row["_index"], "keep", "", f"outlier: {row['reason']}")
     for index, reason in chained:
         propose(index, "keep", "", reason)
+    propose_group(within, "keep", WITHIN_CLASS_REASON)
     propose_group(result.look_alikes, "keep", LOOK_ALIKE_REASON)
     return list(rows.values())
+
+
+def harmless_copies(groups: list[dict], flagged: dict[int, str]) -> tuple[list[dict], list[dict]]:
+    """The near-duplicate ``groups`` whose copies the plan removes, and those it keeps: within one
+    class and split, none of their images ``flagged`` as a wrong label (such copies leak nothing,
+    and a burst's frames are training data)."""
+    harmless = [
+        group["kind"] == "within class" and not flagged.keys() & set(group["_indices"])
+        for group in groups
+    ]
+    return (
+        [g for g, kept in zip(groups, harmless, strict=True) if not kept],
+        [g for g, kept in zip(groups, harmless, strict=True) if kept],
+    )
 
 
 def label_proposal(issue: dict[str, Any]) -> tuple[str, str, str]:
