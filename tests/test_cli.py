@@ -1753,6 +1753,22 @@ def test_explore_counts_the_image_files_check_counts_and_says_it_reads_only_head
     )
 
 
+@pytest.mark.slow
+def test_explore_s_summary_writes_every_count_with_thousands_separators():
+    """It said '6,179 image files in 100 classes: 6179 sized from their headers' (Caltech-101)."""
+    import pandas as pd
+
+    from objrec.cli.data import explore_summary
+    from objrec.explore import summarise_sizes
+
+    sizes = pd.DataFrame(
+        [("all", f"c{i % 2}", f"{i}.jpg", 10, 10) for i in range(1234)],
+        columns=["split", "class", "file", "width", "height"],
+    )
+    said = explore_summary(summarise_sizes(sizes, ["x"] * 1001))
+    assert said.startswith("2,235 image files in 2 classes: 1,234 sized from their headers, 1,001")
+
+
 def test_a_failed_explore_leaves_no_empty_folder(capsys, tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()

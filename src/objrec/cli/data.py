@@ -398,9 +398,9 @@ def explore_summary(result) -> str:
     in their headers, never the pixels (a truncated file may have a whole header)."""
     files = len(result.sizes) + len(result.unreadable)
     classes = plural(len(result.counts), "class", "classes")
-    unreadable = f", {len(result.unreadable)} unreadable" if result.unreadable else ""
+    unreadable = f", {len(result.unreadable):,} unreadable" if result.unreadable else ""
     return (
-        f"{plural(files, 'image file')} in {classes}: {len(result.sizes)} sized from their "
+        f"{plural(files, 'image file')} in {classes}: {len(result.sizes):,} sized from their "
         f"headers{unreadable} (the pixels are not decoded: `objrec check` decodes every image)"
     )
 
