@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from objrec import runtime
 from objrec.backbones import TinyBody, get_backbone
 from objrec.data import Sample, scan_class_folder
 from objrec.features import (
@@ -395,6 +396,48 @@ def test_cache_shows_prunes_and_clears_openvino_s_compiled_graphs(tmp_path):
     assert cache.prune(7, None).compiled_removed == 1 and cache.compiled_graphs() == blobs[1:]
     done = cache.clear()
     assert not blobs[1].exists() and mine.read_bytes() == b"compiled" and mine in done.left
+
+
+@pytest.mark.slow
+def test_clear_leaves_openvino_s_folder_to_a_compile_holding_it(tmp_path, monkeypatch, caplog):
+    """`--clear` removed `openvino/` under a process compiling into it: the next process made a
+    new folder and held that one, so two processes could write one graph at once (OpenVINO writes
+    it straight to its name) or load it half written. Clear holds the folder as a compile does:
+    it waits for the compile, and keeps the folder, saying so, when one holds it too long."""
+    monkeypatch.setattr(runtime, "COMPILE_WAIT", 0.1)
+    cache = FeatureCache(tmp_path / "cache")
+    blob = cache.compiled_dir / "42.blob"
+    cache.compiled_dir.mkdir(parents=True)
+    blob.write_bytes(b"compiled")
+    with runtime.compiling_into(cache.compiled_dir) as held:
+        with caplog.at_level("WARNING", logger="objrec"):
+            done = cache.clear()
+        assert held and blob.exists() and cache.compiled_dir in done.left
+        assert "was compiling a graph into it" in caplog.text
+        with runtime.compiling_into(cache.compiled_dir, wait=0.1) as other:
+            assert not other  # one folder, still held
+    assert cache.clear().removed == 1 and not cache.compiled_dir.exists()
+
+
+@pytest.mark.slow
+def test_a_compile_holds_the_folder_it_writes_into_not_one_removed(tmp_path, monkeypatch):
+    """A compile that waited on a folder a clear then removed got the lock of the removed folder
+    and wrote into the new one, holding none: it now holds the folder there is."""
+    folder = tmp_path / "openvino"
+    folder.mkdir()
+    opened = os.open
+
+    def open_then_removed(path, flags, *args):  # a clear removes it once it is opened
+        fd = opened(path, flags, *args)
+        if path == folder and not hasattr(open_then_removed, "done"):
+            open_then_removed.done = folder.rmdir()  # type: ignore[attr-defined]
+        return fd
+
+    monkeypatch.setattr(runtime.os, "open", open_then_removed)
+    with runtime.compiling_into(folder) as held:
+        monkeypatch.undo()
+        with runtime.compiling_into(folder, wait=0.1) as other:
+            assert held and not other
 
 
 @pytest.mark.parametrize(

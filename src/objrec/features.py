@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch.utils.data import DistributedSampler
 
-from objrec import dedup
+from objrec import dedup, runtime
 from objrec.backbones import Body, fingerprint_module
 from objrec.config import DataConfig
 from objrec.data import Batch, ImageDataset, Sample, make_loader, prefetch
@@ -46,7 +46,14 @@ from objrec.errors import ObjrecError
 from objrec.images import UnreadableImageError, list_images, open_image
 from objrec.progress import NAMED, SILENT, Reporter, plural, some_of
 from objrec.quantize import QuantizedBody
-from objrec.runtime import COMPILED_FOLDER, DeviceRunner, OnnxModel, Runner, make_runner
+from objrec.runtime import (
+    COMPILED_FOLDER,
+    DeviceRunner,
+    OnnxModel,
+    Runner,
+    compiling_into,
+    make_runner,
+)
 from objrec.store import (
     FLOAT32,
     SQLITE_SIDE_FILES,
@@ -227,7 +234,10 @@ class FeatureCache:
         for path in sorted(self.root.iterdir()):
             if path.name in ("store", dedup.FACTS_LOCK):
                 continue
-            if path.name in GRAPH_FOLDERS and path.is_dir() and not path.is_symlink():
+            if path.name == COMPILED_FOLDER and path.is_dir() and not path.is_symlink():
+                graphs, others = remove_compiled(path)
+                removed, left = removed + graphs, left + others
+            elif path.name in GRAPH_FOLDERS and path.is_dir() and not path.is_symlink():
                 graphs, others = remove_graphs(path, GRAPH_FOLDERS[path.name])
                 removed, left = removed + graphs, left + others
             elif path.name in GRAPH_FOLDERS or is_cache_file(path.name):
@@ -308,6 +318,18 @@ def remove_graphs(
     if not left:
         remove_if_empty(folder)
     return removed, left
+
+
+def remove_compiled(folder: Path) -> tuple[int, list[Path]]:
+    """:func:`remove_graphs` of OpenVINO's ``folder``, held as a compile holds it
+    (``runtime.compiling_into``): OpenVINO writes a graph straight to its name, so a folder removed
+    under a compile would let the next process write the same graph beside it, or load it half
+    written. A compile still holding it after ``runtime.COMPILE_WAIT`` seconds keeps it, said."""
+    with compiling_into(folder, runtime.COMPILE_WAIT) as held:
+        if held:
+            return remove_graphs(folder, is_compiled_graph)
+    log.warning("kept %s: an objrec process was compiling a graph into it", folder)
+    return 0, [folder]
 
 
 def prune_compiled(graphs: Sequence[Path], older_than_days: float | None) -> int:

@@ -166,22 +166,37 @@ def compiling_into(folder: Path, wait: float = COMPILE_WAIT) -> Iterator[bool]:
     under torchrun, or a ``predict`` beside a ``train``, a process could load a graph another is
     still writing, or have one mapped that another truncates to write it again. Held, the others
     wait (about 1.7 s for the three-body default), then load the graph rather than compile it."""
-    folder.mkdir(parents=True, exist_ok=True)  # again, if ``objrec cache --clear`` removed it
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    deadline = time.monotonic() + wait
+    while True:
+        folder.mkdir(parents=True, exist_ok=True)  # again, if ``objrec cache --clear`` removed it
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if held_folder(fd, folder):
                 break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    yield False
-                    return
-                time.sleep(0.05)
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                yield False
+                return
+            time.sleep(0.05)
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)  # lets go of the lock (or of a folder removed since: the new one is held)
+    try:
         yield True
     finally:
-        os.close(fd)  # lets go of the lock
+        os.close(fd)
+
+
+def held_folder(fd: int, folder: Path) -> bool:
+    """Whether ``fd``, locked, is still ``folder``: a clear that held it first removes it, and
+    the lock of a removed folder keeps no other process out of the new one."""
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(folder))
+    except FileNotFoundError:
+        return False
 
 
 class OpenVinoModel:
