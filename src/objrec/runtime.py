@@ -214,7 +214,7 @@ class OpenVinoModel:
 
     ``cache``: the folder where OpenVINO keeps what it compiled (:data:`COMPILED_FOLDER` of
     objrec's cache folder), keyed by the graph, its batch, the device and the settings that change
-    the compiled code (not the thread count), so that the next process loads it (0.6 s) rather
+    the compiled code (not the thread count), so that the next process loads it (0.4 s) rather
     than compiling it again (1.7 s for the three-body default); None compiles each time. A graph
     loaded from it gives the features a compiled one gives, bit for bit."""
 
