@@ -558,54 +558,6 @@ def test_hash_bits_are_imagehash_phash_as_an_int():
         assert dedup.hash_bits(grey) == expected
 
 
-def views_of(grey: Image.Image) -> list[Image.Image]:
-    """The whole image, its mirror and each crop whose hash ``ImageFacts.crops`` holds, in its
-    order, cut here as ``dedup``'s docstrings describe them (not by ``dedup.crop_boxes``)."""
-    w, h = grey.size
-    views = [grey, ImageOps.mirror(grey)]
-    for keep in dedup.CROP_KEEP:
-        dx, dy = round(w * (1 - keep) / 2), round(h * (1 - keep) / 2)
-        crop = grey.crop((dx, dy, w - dx, h - dy))
-        views += [crop, ImageOps.mirror(crop)]
-    for cut in dedup.EDGE_CUTS:
-        dx, dy = round(w * cut), round(h * cut)
-        views += [grey.crop(box) for box in ((dx, 0, w, h), (0, dy, w, h), (0, 0, w - dx, h))]
-        views.append(grey.crop((0, 0, w, h - dy)))
-    return views
-
-
-@pytest.mark.slow
-def test_image_facts_hash_each_view_as_imagehash_does(tmp_path):
-    """``image_facts`` reduces an image's 18 views (whole, mirrored, 16 crops) sharing Pillow's
-    first pass among the views as long as the image that way (top and bottom cuts; on a tall
-    image, which Pillow 13 reduces vertical pass first, left and right ones) and takes their DCTs
-    together: each reduction is still Pillow's resize of that view pixel for pixel, and each hash
-    imagehash's pHash of it, so facts stored before are still good (on wide, tall, square, tiny
-    and 64-pixel images)."""
-    import imagehash
-
-    rng = np.random.default_rng(0)
-    sizes = [(150, 100), (100, 150), (70, 220), (64, 300), (300, 64), (64, 64), (90, 40), (8, 5)]
-    noise = [rng.integers(0, 256, s[::-1], dtype=np.uint8) for s in [*sizes, (1, 1), (66, 200)]]
-    flat = [
-        np.full((90, 120), 128, np.uint8),
-        np.tile(np.arange(0, 240, 2, dtype=np.uint8), (90, 1)),
-    ]
-    for pixels in [*flat, *noise]:  # blank and graded: most coefficients 0, tied at the median
-        grey = Image.fromarray(pixels, "L")
-        size = grey.size
-        views = views_of(grey)
-        reduced = dedup.reductions(grey)
-        for k, (view, mine) in enumerate(zip(views, reduced, strict=True)):
-            resized = np.asarray(view.resize(dedup.REDUCED, Image.Resampling.LANCZOS))
-            assert np.array_equal(mine, resized), (size, k)
-        expected = [int(str(imagehash.phash(v, hash_size=dedup.HASH_SIZE)), 16) for v in views]
-        assert dedup.phash_bits(reduced) == expected, size
-    grey.convert("RGB").save(tmp_path / "noise.png")
-    facts = dedup.image_facts(tmp_path / "noise.png")
-    assert (facts.phash, facts.phash_mirror, *facts.crops) == tuple(expected)
-
-
 @pytest.mark.slow
 def test_all_facts_of_worker_processes_are_the_callers_own(tmp_path, monkeypatch, caplog):
     """``all_facts`` measures many images in forked worker processes (threads thrashed on the

@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, NamedTuple
 
+import imagehash
 import numpy as np
-import PIL
 from PIL import Image, ImageOps
 
 from objrec.config import check_field_types
@@ -160,25 +160,8 @@ class ImageFacts:
 def hash_bits(image: Image.Image) -> int:
     """imagehash's pHash as an int, first bit highest: ``int(str(hash), 16)`` without the string
     (which took a sixth of the time of each hash)."""
-    grey = image.convert("L")
-    return phash_bits(np.asarray(grey.resize(REDUCED, Image.Resampling.LANCZOS))[None])[0]
-
-
-REDUCED = (4 * HASH_SIZE, 4 * HASH_SIZE)
-"""The grey reduction whose DCT the pHash takes (imagehash's ``highfreq_factor`` 4)."""
-
-
-def phash_bits(reduced: np.ndarray) -> list[int]:
-    """imagehash's pHash of each of the ``REDUCED`` grey images ``reduced`` (N, 64, 64), as
-    ``hash_bits`` gives it, bit for bit: the same DCTs (the second of only the rows kept, each
-    row's transform its own), medians and bits, of all at once (an image's 18 hashes one by one
-    spent more time in Python than in the DCTs)."""
-    import scipy.fftpack
-
-    columns = scipy.fftpack.dct(reduced, axis=1)[:, :HASH_SIZE]
-    low = scipy.fftpack.dct(columns, axis=2)[:, :, :HASH_SIZE].reshape(len(reduced), -1)
-    bits = np.packbits(low > np.median(low, axis=1, keepdims=True), axis=1)
-    return [int.from_bytes(row.tobytes(), "big") for row in bits]
+    bits = imagehash.phash(image, hash_size=HASH_SIZE).hash
+    return int.from_bytes(np.packbits(bits).tobytes(), "big")
 
 
 def image_facts(path: Path) -> ImageFacts:
@@ -189,78 +172,30 @@ def image_facts(path: Path) -> ImageFacts:
     except (UnreadableImageError, OSError, Image.DecompressionBombError) as exc:
         return ImageFacts(error=str(exc))
     grey = image.convert("L")
-    whole, mirrored, *crops = phash_bits(reductions(grey))
     return ImageFacts(
         width=width,
         height=height,
-        phash=whole,
-        phash_mirror=mirrored,
+        phash=hash_bits(grey),
+        phash_mirror=hash_bits(ImageOps.mirror(grey)),
         contrast=float(np.asarray(grey.resize((32, 32)), dtype=np.float32).std()),
-        crops=tuple(crops),
+        crops=crop_hashes(grey),
     )
 
 
-Box = tuple[int, int, int, int]
-
-
-def crop_boxes(width: int, height: int) -> list[tuple[Box, bool]]:
-    """Each crop whose hash :attr:`ImageFacts.crops` holds, in its order, as a box of the image
-    and whether it is mirrored: each ``CROP_KEEP`` centre crop and its mirror, then each
-    ``EDGE_CUTS`` cut off the left, top, right and bottom edge."""
-    w, h = width, height
-    boxes = []
+def crop_hashes(grey: Image.Image) -> tuple[int, ...]:
+    """pHash of each ``CROP_KEEP`` centre crop of ``grey`` and of its mirror, then of each
+    ``EDGE_CUTS`` cut off each edge (:attr:`ImageFacts.crops`)."""
+    hashes = []
+    w, h = grey.size
     for keep in CROP_KEEP:
         dx, dy = round(w * (1 - keep) / 2), round(h * (1 - keep) / 2)
-        boxes += [((dx, dy, w - dx, h - dy), False), ((dx, dy, w - dx, h - dy), True)]
+        crop = grey.crop((dx, dy, w - dx, h - dy))
+        hashes += [hash_bits(crop), hash_bits(ImageOps.mirror(crop))]
     for cut in EDGE_CUTS:
         dx, dy = round(w * cut), round(h * cut)
         for box in ((dx, 0, w, h), (0, dy, w, h), (0, 0, w - dx, h), (0, 0, w, h - dy)):
-            boxes.append((box, False))
-    return boxes
-
-
-PILLOW_VERTICAL_FIRST = int(PIL.__version__.split(".")[0]) >= 13
-"""Pillow resizes in two passes, each row (or column) on its own: horizontal first, except that
-Pillow 13 takes the vertical pass first when the height shrinks by over twice what the width does
-(python-pillow/Pillow#9549)."""
-
-
-def _vertical_first(width: int, height: int) -> bool:
-    """Whether Pillow reduces a ``width`` x ``height`` image to ``REDUCED`` vertical pass first."""
-    side = REDUCED[0]
-    return PILLOW_VERTICAL_FIRST and height > side and height - side > (width - side) * 2
-
-
-def reductions(grey: Image.Image) -> np.ndarray:
-    """(2 + CROP_COUNT, 64, 64): the ``REDUCED`` copies of ``grey``, of its mirror and of each
-    crop (``crop_boxes``) whose pHashes ``image_facts`` takes, each as imagehash reduces it, pixel
-    for pixel. A crop that Pillow's first pass runs along the whole length of (a top or bottom cut,
-    horizontal pass first; a left or right cut, vertical first) takes its part of that pass over
-    the whole image, made once: up to seven views share one pass."""
-    w, h = grey.size
-    first: dict[bool, Image.Image] = {}
-    views = [((0, 0, w, h), False), ((0, 0, w, h), True), *crop_boxes(w, h)]
-    return np.stack([_reduction(grey, box, mirrored, first) for box, mirrored in views])
-
-
-def _reduction(
-    grey: Image.Image, box: Box, mirrored: bool, first: dict[bool, Image.Image]
-) -> np.ndarray:
-    """``grey.crop(box)`` (``mirrored``) reduced to ``REDUCED`` as Pillow does it; ``first``: the
-    first passes over the whole ``grey`` made so far, by whether vertical."""
-    x0, y0, x1, y1 = box
-    w, h = grey.size
-    lanczos = Image.Resampling.LANCZOS
-    vertical = _vertical_first(x1 - x0, y1 - y0)
-    if mirrored or ((y0, y1) if vertical else (x0, x1)) != (0, h if vertical else w):
-        view = grey.crop(box)
-        view = ImageOps.mirror(view) if mirrored else view
-    else:
-        if vertical not in first:
-            first[vertical] = grey.resize((w, REDUCED[1]) if vertical else (REDUCED[0], h), lanczos)
-        part = (x0, 0, x1, REDUCED[1]) if vertical else (0, y0, REDUCED[0], y1)
-        view = first[vertical].crop(part)  # the other pass alone is left
-    return np.asarray(view.resize(REDUCED, lanczos))
+            hashes.append(hash_bits(grey.crop(box)))
+    return tuple(hashes)
 
 
 PROCESS_MIN = 200
