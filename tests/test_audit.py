@@ -566,6 +566,7 @@ def test_all_facts_of_worker_processes_are_the_callers_own(tmp_path, monkeypatch
     per file; where no process can be started, all are measured in the caller."""
     import concurrent.futures
     import os
+    import sys
 
     from objrec import images
 
@@ -596,6 +597,11 @@ def test_all_facts_of_worker_processes_are_the_callers_own(tmp_path, monkeypatch
         raise OSError("no semaphores here")
 
     monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", refuse)
+    assert {f.error for f in dedup.all_facts(paths, workers=2)} == {str(os.getpid())}
+    monkeypatch.undo()  # on macOS (fork unsafe) and Windows (none): measured in the caller
+    monkeypatch.setattr(dedup, "PROCESS_MIN", 2)
+    monkeypatch.setattr(dedup, "image_facts", lambda p: dedup.ImageFacts(error=str(os.getpid())))
+    monkeypatch.setattr(sys, "platform", "darwin")
     assert {f.error for f in dedup.all_facts(paths, workers=2)} == {str(os.getpid())}
 
 

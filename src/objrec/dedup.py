@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -241,10 +242,14 @@ def _facts_in_processes(
     Forked, as PyTorch's data loaders are: a fork server or a spawned worker would import the
     caller's ``__main__`` again (the CLI, PyTorch with it, in each worker; a script without the
     ``if __name__ == "__main__"`` guard, over again). A worker only decodes and hashes, so the
-    locks of the caller's other threads (PyTorch's) are never needed there."""
+    locks of the caller's other threads (PyTorch's) are never needed there. On Linux only: macOS
+    makes spawn the default because a forked child of a process that used its system frameworks
+    may crash (Python's multiprocessing docs), and Windows cannot fork."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    if sys.platform != "linux":
+        return None
     context = multiprocessing.get_context("fork")
     try:
         pool = ProcessPoolExecutor(workers, context, initializer=_start_worker)
