@@ -4,6 +4,7 @@ import importlib
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import onnx
@@ -512,6 +513,49 @@ def test_openvino_gives_an_image_the_same_features_in_any_batch(tmp_path, tiny):
 def uncached(body: QuantizedBody) -> OpenVinoModel:
     """``body``'s graph on OpenVINO, compiled each time (no cache folder)."""
     return OpenVinoModel(body.graph_bytes(), cache=None)
+
+
+@pytest.mark.slow
+def test_openvino_first_calls_are_made_one_thread_at_a_time(tmp_path, tiny):
+    """Threads making their first OpenVINO calls at once (compile, infer request, first infer)
+    could hang the process for good: 4 of 15 processes of 8 threads over two models did. Each
+    thread's first calls now hold ``runtime.FIRST_CALLS``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from objrec import runtime
+
+    model = uncached(tiny_int8(tmp_path, tiny))
+    held: list[tuple[str, bool]] = []
+    compile_model = model.core.compile_model
+
+    class Request:
+        def __init__(self, request):
+            self.request = request
+
+        def __getattr__(self, name):
+            return getattr(self.request, name)
+
+        def infer(self, inputs):
+            held.append(("infer", runtime.FIRST_CALLS.locked()))
+            return self.request.infer(inputs)
+
+    class Compiled:
+        def __init__(self, compiled):
+            self.compiled = compiled
+
+        def create_infer_request(self):
+            held.append(("create", runtime.FIRST_CALLS.locked()))
+            return Request(self.compiled.create_infer_request())
+
+    model.core = SimpleNamespace(compile_model=lambda *a: Compiled(compile_model(*a)))
+    size = tiny[1].input_size
+    x = torch.randn(3, 3, size, size)
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda k: model(x[: 1 + 2 * (k % 2)]), range(8)))
+    made = [locked for call, locked in held if call == "create"]
+    assert made and all(made)  # each thread's request for each batch size, made and run once
+    assert [locked for call, locked in held if call == "infer"].count(True) >= len(made)
+    assert not runtime.FIRST_CALLS.locked()
 
 
 def from_cache(session) -> list[bool]:

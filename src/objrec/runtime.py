@@ -199,6 +199,13 @@ def held_folder(fd: int, folder: Path) -> bool:
         return False
 
 
+FIRST_CALLS = threading.Lock()
+"""Held by a thread while it compiles, makes its infer request and runs it once: several threads
+making their first OpenVINO calls at once could hang the process for good (gdb: one thread held
+the GIL in OpenVINO's Python bindings, waiting on a C++ one-time initialisation that a thread
+waiting for the GIL was running; 6 of 15 processes of 8 threads over two models)."""
+
+
 class OpenVinoModel:
     """An ONNX graph's bytes run by OpenVINO on the CPU, like :class:`OnnxModel`: tensor in,
     outputs out; safe to call from several threads at once (each has its own infer requests).
@@ -243,14 +250,16 @@ class OpenVinoModel:
         first (about 1.7 s for the three-body int8 default)."""
         requests = self._local.__dict__.setdefault("requests", {})
         if n not in requests:
-            with self._compiling:
+            with FIRST_CALLS, self._compiling:
                 if n not in self._compiled:
                     model = self.model.clone()
                     shape = model.input(0).get_partial_shape()
                     shape[0] = n
                     model.reshape({model.input(0): shape})
                     self._compiled[n] = self._compile(model, n)
-            requests[n] = self._compiled[n].create_infer_request()  # type: ignore[attr-defined]
+                request = self._compiled[n].create_infer_request()  # type: ignore[attr-defined]
+                request.infer({0: np.zeros(tuple(request.get_input_tensor(0).shape), np.float32)})
+            requests[n] = request
         return requests[n]
 
     def _compile(self, model, n: int):
