@@ -227,14 +227,11 @@ def harmless_copies(groups: list[dict], flagged: dict[int, str]) -> tuple[list[d
     """The near-duplicate ``groups`` whose copies the plan removes, and those it keeps: within one
     class and split, none of their images ``flagged`` as a wrong label (such copies leak nothing,
     and a burst's frames are training data)."""
-    harmless = [
-        group["kind"] == "within class" and not flagged.keys() & set(group["_indices"])
-        for group in groups
-    ]
-    return (
-        [g for g, kept in zip(groups, harmless, strict=True) if not kept],
-        [g for g, kept in zip(groups, harmless, strict=True) if kept],
-    )
+
+    def harmless(group: dict) -> bool:
+        return group["kind"] == "within class" and not flagged.keys() & set(group["_indices"])
+
+    return [g for g in groups if not harmless(g)], [g for g in groups if harmless(g)]
 
 
 def label_proposal(issue: dict[str, Any]) -> tuple[str, str, str]:

@@ -57,12 +57,6 @@ class ClassFolder:
     classes: tuple[str, ...]
     samples: tuple[Sample, ...]
 
-    def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(self.classes, 0)
-        for sample in self.samples:
-            counts[self.classes[sample.label]] += 1
-        return counts
-
 
 def no_class_folders(root: Path, loose: int | None = None) -> ObjrecError:
     """The one sentence for a folder with no class sub-folders (check, split, train and the rest

@@ -203,7 +203,8 @@ FIRST_CALLS = threading.Lock()
 """Held by a thread while it compiles, makes its infer request and runs it once: several threads
 making their first OpenVINO calls at once could hang the process for good (gdb: one thread held
 the GIL in OpenVINO's Python bindings, waiting on a C++ one-time initialisation that a thread
-waiting for the GIL was running; 6 of 15 processes of 8 threads over two models)."""
+waiting for the GIL was running: 4 and 6 of 15 processes of 8 threads over two models, in two
+runs of a cold review's repro; 0 of 15 with this lock)."""
 
 
 class OpenVinoModel:
