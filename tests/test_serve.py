@@ -103,6 +103,29 @@ def test_predict_answers_with_the_keys_of_predict_json_but_path(client, tmp_path
     assert local.to_json()["path"] == str(image)
 
 
+def barely_familiar_answer(client) -> dict:
+    """``/predict``'s answer for the blue image from an app whose unknown line lies 0.1 under its
+    familiarity: answered, though barely familiar (within ``predict.NEAR_LINE`` of the line)."""
+    from objrec.predict import NEAR_LINE
+
+    blue = {"file": ("blue.png", png_bytes(colour=(40, 60, 200)), "image/png")}
+    score = client.post("/predict", files=blue).json()["score"]
+    assert client.get("/info").json()["unknown_score_readable"] is True
+    app = create_app(client.run, runtime="torch", threshold=score - NEAR_LINE / 2.5)
+    with TestClient(app) as near:
+        return near.post("/predict", files=blue).json()
+
+
+def test_predict_says_an_image_near_the_unknown_line_is_barely_familiar(client):
+    """The page reads ``barely_familiar``: an image answered with a class, though its familiarity
+    is within 0.25 of the unknown line, is true; one far above it false, as predict says."""
+    far = client.post("/predict", files={"file": ("r.png", png_bytes(), "image/png")}).json()
+    near = barely_familiar_answer(client)
+    assert far["barely_familiar"] is False and far["unknown"] is False
+    assert near["barely_familiar"] is True and near["unknown"] is False
+    assert near["topk"][0]["class"] == "blue"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("files", "data", "status", "words"),
@@ -641,6 +664,37 @@ def test_the_page_says_when_it_cannot_load_the_model_details(browser_page, serve
     assert "cannot load the model's details" in error.text_content()
     assert words in error.text_content()
     assert "loading" not in browser_page.locator("#meta").text_content()
+
+
+def answer_with_page(page, server: str, answer: dict, image) -> None:
+    """Open the page at ``server``, send ``image``, and let ``/predict`` answer ``answer``."""
+    page.route("**/predict", lambda route: route.fulfill(json=answer))
+    page.goto(server + "/")
+    page.wait_for_selector("#meta:has-text('3 classes')")
+    page.set_input_files("#file", str(image))
+    page.wait_for_selector(".bar", timeout=10_000)
+
+
+@pytest.mark.slow
+def test_the_page_says_plainly_when_an_answer_is_barely_familiar(
+    browser_page, server, client, tmp_path
+):
+    """``predict`` marks an answer near the unknown line "barely familiar"; the page showed such
+    an answer as though it were sure. It now says so in words, above the bars, and only then."""
+    image = tmp_path / "blue.png"
+    image.write_bytes(png_bytes(colour=(40, 60, 200)))
+    near = barely_familiar_answer(client)
+    answer_with_page(browser_page, server, near, image)
+    note = browser_page.locator("#barely")
+    assert note.is_visible() and browser_page.locator("#unknown").count() == 0
+    words = note.text_content()
+    assert words.startswith("Not sure: this image looks only a little like the photos the model")
+    assert "barely familiar" in words and "percentage" in words
+    assert browser_page.locator(".bar .name").first.text_content() == "blue"
+    for sure in ({**near, "barely_familiar": False}, {**near, "barely_familiar": None}):
+        browser_page.unroute("**/predict")
+        answer_with_page(browser_page, server, sure, image)
+        assert browser_page.locator("#barely").count() == 0, sure
 
 
 @pytest.mark.parametrize(
