@@ -783,3 +783,135 @@ def test_an_infinite_threshold_is_refused_as_info_cannot_say_it(trained_once, th
 
     with pytest.raises(ObjrecError, match=r"`threshold` must be a finite number, not -?inf"):
         create_app(trained_once, runtime="torch", threshold=threshold)
+
+
+def up_at(port: int):
+    """A stand-in for ``serve.serve`` that only says it answers, on ``port``."""
+    from objrec.serve import url_of
+
+    def serve(run, host, port_asked, *args, on_ready, **kwargs):
+        on_ready(url_of(host, port))
+
+    return serve
+
+
+@pytest.mark.parametrize(
+    ("host", "others"),
+    [
+        ("0.0.0.0", ["http://192.168.1.23:8123/"]),
+        ("::", ["http://192.168.1.23:8123/", "http://[fd12::5]:8123/"]),
+    ],
+)
+def test_serve_on_every_address_prints_addresses_a_phone_can_open(
+    tmp_path, capsys, monkeypatch, host, others
+):
+    """`serve --host 0.0.0.0` printed http://0.0.0.0:8000/, which no browser opens: it now gives
+    localhost for this machine and the machine's network addresses for other devices."""
+    from objrec import cli, serve
+
+    found = {False: ["192.168.1.23"], True: ["192.168.1.23", "fd12::5"]}
+    monkeypatch.setattr(serve, "network_addresses", lambda ipv6=False: found[ipv6])
+    monkeypatch.setattr(serve, "serve", up_at(8123))
+    assert cli.main(["serve", str(tmp_path), "--host", host]) == 0
+    err = capsys.readouterr().err
+    assert "0.0.0.0" not in err and "[::]" not in err, err
+    assert "http://localhost:8123/ on this machine" in err
+    for url in others:
+        assert f"{url} from a phone or another computer on the same network" in err, err
+    assert cli.main(["serve", str(tmp_path)]) == 0  # one address: as before
+    assert "on http://127.0.0.1:8123/ (Ctrl-C stops)" in capsys.readouterr().err
+
+
+def test_serve_on_every_address_says_when_it_finds_no_network_address(
+    tmp_path, capsys, monkeypatch
+):
+    from objrec import cli, serve
+
+    monkeypatch.setattr(serve, "network_addresses", lambda ipv6=False: [])
+    monkeypatch.setattr(serve, "serve", up_at(80))
+    assert cli.main(["serve", str(tmp_path), "--host", "0.0.0.0"]) == 0
+    err = capsys.readouterr().err
+    assert "http://localhost:80/ on this machine" in err and "no network address found" in err
+
+
+def test_network_addresses_are_found_without_the_network_and_only_ones_others_can_open(
+    monkeypatch,
+):
+    """The route's address first, then the host name's; no loopback (Debian's /etc/hosts gives
+    the host name 127.0.1.1), link-local or repeated one."""
+    from objrec import serve
+
+    monkeypatch.setattr(socket, "gethostname", lambda: "lab-pc")
+    resolved = {
+        socket.AF_INET: ["127.0.1.1", "10.0.0.7", "169.254.3.4", "192.168.1.23"],
+        socket.AF_INET6: ["::1", "fe80::1%eth0", "fd12::5"],
+    }
+
+    def getaddrinfo(name, port, family, kind):
+        assert name == "lab-pc"
+        return [(family, kind, 6, "", (a, 0)) for a in resolved[family]]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    routes = {socket.AF_INET: ["192.168.1.23"], socket.AF_INET6: []}
+    monkeypatch.setattr(serve, "routed_address", lambda family: routes[family])
+    assert serve.network_addresses() == ["192.168.1.23", "10.0.0.7"]
+    assert serve.network_addresses(ipv6=True) == ["192.168.1.23", "10.0.0.7", "fd12::5"]
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a: (_ for _ in ()).throw(socket.gaierror))
+    assert serve.network_addresses() == ["192.168.1.23"]
+
+
+def test_the_routed_address_is_asked_of_a_udp_socket_that_sends_nothing(monkeypatch):
+    """A UDP socket's connect to a private address only picks the route: nothing is sent."""
+    from objrec import serve
+
+    calls = []
+
+    class Probe:
+        def __init__(self, family, kind):
+            calls.append(("socket", family, kind))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            calls.append(("close",))
+
+        def connect(self, address):
+            calls.append(("connect", address))
+
+        def getsockname(self):
+            return ("192.168.1.23", 40000)
+
+        def __getattr__(self, name):  # send, sendto, ...: never
+            raise AssertionError(f"the probe called {name}")
+
+    monkeypatch.setattr(socket, "socket", Probe)
+    assert serve.routed_address(socket.AF_INET) == ["192.168.1.23"]
+    assert calls == [
+        ("socket", socket.AF_INET, socket.SOCK_DGRAM),
+        ("connect", ("10.254.254.254", 9)),
+        ("close",),
+    ]
+
+    def unreachable(self, address):
+        raise OSError(101, "Network is unreachable")
+
+    monkeypatch.setattr(Probe, "connect", unreachable)
+    assert serve.routed_address(socket.AF_INET6) == []
+
+
+def test_a_server_bound_to_every_ipv6_address_takes_ipv4_too():
+    """The IPv4 addresses printed for `--host ::` open it, whatever the system's default."""
+    from objrec.errors import ObjrecError
+    from objrec.serve import bind_socket
+
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    try:
+        sock = bind_socket("::", 0)
+    except ObjrecError as exc:  # an IPv6-less kernel
+        pytest.skip(f"cannot bind :: here: {exc}")
+    with sock:
+        assert sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY) == 0
+        with socket.create_connection(("127.0.0.1", sock.getsockname()[1]), timeout=5):
+            pass

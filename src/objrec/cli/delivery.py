@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 
@@ -103,7 +104,8 @@ def export(
     "--host",
     default="127.0.0.1",
     show_default=True,
-    help="Address to bind; the default serves this machine only.",
+    help="Address to bind; the default serves this machine only, 0.0.0.0 other devices too "
+    "(serve then prints this machine's network addresses to open).",
 )
 @click.option(
     "--port",
@@ -162,7 +164,7 @@ def serve(
     max_upload_bytes = upload_limit_bytes(max_upload_mib)
 
     def ready(url: str) -> None:
-        err.print(f"serving {shown(run)} on {url} (Ctrl-C stops)", markup=False, highlight=False)
+        err.print(serving_text(run, host, url), markup=False, highlight=False)
 
     run_serve(
         run,
@@ -176,6 +178,23 @@ def serve(
         device=device,
         max_upload_bytes=max_upload_bytes,
     )
+
+
+def serving_text(run: Path, host: str, url: str) -> str:
+    """What ``serve`` says once it answers at ``url``: the address to open, or, bound to every
+    address (``--host 0.0.0.0``), the one for this machine and those for other devices, since
+    no browser opens http://0.0.0.0:8000/."""
+    from objrec.serve import urls_to_open
+
+    here, others = urls_to_open(host, urlsplit(url).port or 0)
+    if not others and here == url:
+        return f"serving {shown(run)} on {url} (Ctrl-C stops)"
+    lines = [f"serving {shown(run)} on every address of this machine (Ctrl-C stops):"]
+    lines.append(f"  {here} on this machine")
+    lines += [f"  {u} from a phone or another computer on the same network" for u in others]
+    if not others:
+        lines.append("  (no network address found: other devices need this machine's address)")
+    return "\n".join(lines)
 
 
 def upload_limit_bytes(max_upload_mib: float) -> int:
