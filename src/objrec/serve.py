@@ -7,11 +7,11 @@
 The model loads once, at start; uploads are answered on a few threads of the app's own
 (:data:`ANSWERING_AT_ONCE`), which share it safely, while the others wait. Every bad request gets
 a 4xx JSON ``{"error": ...}``: an empty or missing file, a non-image, an upload over the size
-limit (10 MiB unless ``max_upload_bytes`` says otherwise; named in the error), an image over the
-pixel limit, a ``topk`` out of range; a failure of the server's own gets a 500 JSON
-``{"error": ...}``. An upload over the size limit is refused before it is received: from its
-Content-Length header alone, or as soon as the bytes read pass the limit (a chunked upload, or one
-whose Content-Length is wrong), never after storing the whole of it.
+limit (10 MiB unless ``max_upload_bytes`` says otherwise; the error gives it in MB, the log names
+the option that raises it), an image over the pixel limit, a ``topk`` out of range; a failure of
+the server's own gets a 500 JSON ``{"error": ...}``. An upload over the size limit is refused
+before it is received: from its Content-Length header alone, or as soon as the bytes read pass the
+limit (a chunked upload, or one whose Content-Length is wrong), never after storing the whole of it.
 """
 
 from __future__ import annotations
@@ -77,6 +77,7 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> JSONRespo
     raised here) is the body limit's, Starlette's "Content Too Large": it is said as the upload
     limit. The exception's headers are kept (a 405's ``Allow``)."""
     if exc.status_code == 413 and not isinstance(exc, HTTPException):
+        log_too_large(request.app.state.max_upload_bytes)
         return _error(413, too_large_text(request.app.state.max_upload_bytes))
     return _error(exc.status_code, str(exc.detail), exc.headers)
 
@@ -125,15 +126,35 @@ def load_recognizer(
 
 
 def size_text(n_bytes: int) -> str:
-    """A byte count as people read a limit: ``10 MiB (10,485,760 bytes)``."""
+    """A byte count as the server's operator sets a limit: ``10 MiB (10,485,760 bytes)``."""
     return f"{n_bytes / MIB:.3g} MiB ({n_bytes:,} bytes)"
 
 
+def megabytes_text(n_bytes: int) -> str:
+    """A byte count as a phone or a file manager shows a file's size, in megabytes of a million
+    bytes: ``10.5 MB (10,485,760 bytes)``."""
+    return f"{n_bytes / 1e6:.3g} MB ({n_bytes:,} bytes)"
+
+
 def too_large_text(max_upload_bytes: int) -> str:
-    """The 413 error's words: the limit, and the option that sets it."""
+    """The 413 error's words, for the person who sent the file (at the page, or with curl): the
+    limit, and what they can do. Not the option that sets it: they did not start the server, and
+    the server's log tells its operator (:func:`log_too_large`)."""
     return (
-        f"the upload is over this server's limit of {size_text(max_upload_bytes)}, "
-        "set by objrec serve --max-upload-mib"
+        f"the file is too large: this server takes uploads of up to "
+        f"{megabytes_text(max_upload_bytes)}; send a smaller image, or ask whoever runs the "
+        "server to raise its limit"
+    )
+
+
+def log_too_large(max_upload_bytes: int) -> None:
+    """Tell the server's operator, in its log, that an upload was refused as too large, and how
+    to raise the limit. Named in full: the log of a worker process or of the app's own threads is
+    not translated into the CLI's terms."""
+    log.warning(
+        "refused an upload over this server's limit of %s: objrec serve --max-upload-mib "
+        "raises it (create_app's max_upload_bytes in Python)",
+        size_text(max_upload_bytes),
     )
 
 
@@ -165,6 +186,7 @@ class RefuseDeclaredOverLimit:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and declared_length(scope) > body_limit(self.max_upload_bytes):
+            log_too_large(self.max_upload_bytes)
             await _error(413, too_large_text(self.max_upload_bytes))(scope, receive, send)
             return
         await self.app(scope, receive, send)
@@ -282,6 +304,7 @@ def read_upload(file: UploadFile, max_upload_bytes: int) -> bytes:
     if not data:
         raise HTTPException(400, "the uploaded file is empty")
     if len(data) > max_upload_bytes:  # a body within body_limit() may still hold too large a file
+        log_too_large(max_upload_bytes)
         raise HTTPException(413, too_large_text(max_upload_bytes))
     return data
 

@@ -129,7 +129,7 @@ def export(
     default=SERVE_MAX_UPLOAD_MIB,
     show_default=True,
     help="The largest upload /predict takes, in MiB (0.5 is 512 KiB); a larger one is answered "
-    "413 with an error that names the limit.",
+    "413 with an error that gives the limit in MB, and noted in the server's log.",
 )
 @unknown_options
 @device_option
