@@ -68,6 +68,17 @@ def test_info_names_the_engine_that_runs_an_int8_body(client, tmp_path):
     assert info["runtime"] == "torch" and info["int8_engine"] == "openvino"
 
 
+def test_docs_is_swagger_ui_with_a_note_for_when_it_cannot_load_offline(client):
+    """/docs loads Swagger UI from a CDN (blank offline); it carries a note, shown when the script
+    did not load, that points to /openapi.json, which the app serves itself. No /redoc."""
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "SwaggerUIBundle" in docs.text
+    assert "url: '/openapi.json'" in docs.text and 'id="offline" hidden' in docs.text
+    assert '<a href="openapi.json">' in docs.text
+    assert "/predict" in client.get("/openapi.json").json()["paths"]
+    assert client.get("/redoc").status_code == 404
+
+
 def test_a_wrong_path_or_method_is_a_json_error_that_keeps_its_headers(client):
     """A 404 or 405 from the router is ``{"error": ...}`` too, and a 405 still says which methods
     the path takes (its ``Allow`` header, which HTTP requires)."""
@@ -676,6 +687,37 @@ def test_the_page_says_when_it_cannot_load_the_model_details(browser_page, serve
     assert "cannot load the model's details" in error.text_content()
     assert words in error.text_content()
     assert "loading" not in browser_page.locator("#meta").text_content()
+
+
+SWAGGER_STUB = (
+    "window.SwaggerUIBundle = () => ({});"
+    "SwaggerUIBundle.presets = { apis: {} }; SwaggerUIBundle.SwaggerUIStandalonePreset = {};"
+)
+"""Stands in for Swagger UI's script from its CDN, as a browser online would load it."""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("online", [False, True], ids=["offline", "online"])
+def test_docs_says_why_it_is_blank_offline_and_where_the_api_is(browser_page, server, online):
+    """Offline, /docs was a blank page: Swagger UI's script and style come from a CDN. Its note,
+    then shown, links /openapi.json; online, Swagger UI has the page to itself."""
+
+    def cdn(route):
+        if not online or not route.request.url.endswith(".js"):
+            return route.abort("internetdisconnected")
+        return route.fulfill(body=SWAGGER_STUB, content_type="text/javascript")
+
+    browser_page.route(lambda url: not url.startswith(server), cdn)
+    browser_page.goto(server + "/docs")
+    browser_page.wait_for_load_state("load")
+    note = browser_page.locator("#offline")
+    if online:
+        assert not note.is_visible()
+        return
+    assert note.is_visible() and "could not reach it" in note.text_content()
+    link = browser_page.locator("#offline a").evaluate("a => a.href")
+    assert link == server + "/openapi.json"
+    assert "/predict" in json.load(urllib.request.urlopen(link, timeout=60))["paths"]
 
 
 def answer_with_page(page, server: str, answer: dict, image) -> None:

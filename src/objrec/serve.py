@@ -1,17 +1,17 @@
 """``serve``: a FastAPI app around one loaded model: a JSON API and a page to try it.
 
-``POST /predict`` (multipart field ``file``, optional ``topk`` and ``tta``) returns
-``{"filename", "unknown", "score", "barely_familiar", "topk": [{"class", "prob"}]}``, the keys of
-``predict --json`` but ``path``; ``GET /`` is a page where a person picks or drops an image;
-``GET /health``, ``/info``.
-The model loads once, at start; uploads are answered on a few threads of the app's own
-(:data:`ANSWERING_AT_ONCE`), which share it safely, while the others wait. Every bad request gets
-a 4xx JSON ``{"error": ...}``: an empty or missing file, a non-image, an upload over the size
-limit (10 MiB unless ``max_upload_bytes`` says otherwise; the error gives it in MB, the log names
-the option that raises it), an image over the pixel limit, a ``topk`` out of range; a failure of
-the server's own gets a 500 JSON ``{"error": ...}``. An upload over the size limit is refused
-before it is received: from its Content-Length header alone, or as soon as the bytes read pass the
-limit (a chunked upload, or one whose Content-Length is wrong), never after storing the whole of it.
+``POST /predict`` (multipart field ``file``, optional ``topk`` and ``tta``) returns ``{"filename",
+"unknown", "score", "barely_familiar", "topk": [{"class", "prob"}]}``, the keys of ``predict
+--json`` but ``path``; ``GET /`` is a page where a person picks or drops an image; ``GET /health``,
+``/info``, ``/docs`` (Swagger UI, from a CDN; offline, a note pointing to ``/openapi.json``). The
+model loads once, at start; uploads are answered on a few threads of the app's own
+(:data:`ANSWERING_AT_ONCE`), which share it safely, while the others wait. Every bad request gets a
+4xx JSON ``{"error": ...}``: an empty or missing file, a non-image, an upload over the size limit
+(10 MiB unless ``max_upload_bytes`` says otherwise; the error gives it in MB, the log names the
+option that raises it), an image over the pixel limit, a ``topk`` out of range; a failure of the
+server's own gets a 500 JSON ``{"error": ...}``. An upload over the size limit is refused before it
+is received: from its Content-Length header alone, or as soon as the bytes read pass the limit (a
+chunked upload, or one whose Content-Length is wrong), never after storing the whole of it.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -233,6 +234,41 @@ def int8_engine(recognizer: Recognizer) -> str | None:
     return graph_engine(body) if isinstance(body, QuantizedBody) else None
 
 
+OFFLINE_DOCS = """
+<div id="offline" hidden
+  style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem">
+<h1>objrec: the API</h1>
+<p>This page shows the API with Swagger UI, which the browser loads from the internet
+(cdn.jsdelivr.net), and this browser could not reach it: it is offline, or the site is blocked.</p>
+<p>The API's description is at <a href="openapi.json">openapi.json</a>, served by objrec itself.
+In short: <code>POST /predict</code> with the image as the form field <code>file</code> (optional
+<code>topk</code>, <code>tta</code>), for example
+<code>curl -F file=@photo.jpg http://HOST:PORT/predict</code>; <code>GET /info</code> gives the
+model's classes; <code>objrec serve --help</code> says more.</p>
+</div>
+<script>
+if (typeof SwaggerUIBundle === "undefined") document.getElementById("offline").hidden = false;
+</script>
+"""
+"""What ``/docs`` shows when Swagger UI's script could not be loaded from its CDN: the page was
+blank, offline."""
+
+
+def add_docs(app: FastAPI) -> None:
+    """``GET /docs``: FastAPI's Swagger UI, whose script and style come from a CDN, with a note
+    that takes its place when the browser cannot reach the CDN (an offline lab: the page was
+    blank), pointing to ``/openapi.json``, which the app serves itself. A page that works online
+    and says why it cannot offline, rather than no page for either."""
+
+    async def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")  # behind a proxy, as FastAPI's
+        page = get_swagger_ui_html(openapi_url=f"{root}{app.openapi_url}", title="objrec: the API")
+        html = bytes(page.body).decode().replace("</body>", OFFLINE_DOCS + "</body>", 1)
+        return HTMLResponse(html)
+
+    app.add_route("/docs", docs, include_in_schema=False)
+
+
 def add_error_handlers(app: FastAPI) -> None:
     """Every error ``app`` answers as ``{"error": ...}``: HTTP, invalid requests, failures."""
     app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
@@ -254,7 +290,8 @@ def create_app(
     check_upload_limit(max_upload_bytes)
     recognizer = load_recognizer(run, runtime, device, threshold, unknown)
     page = (resources.files("objrec") / "static" / "index.html").read_text()
-    app = FastAPI(title="objrec", version=__version__, docs_url="/docs", redoc_url=None)
+    app = FastAPI(title="objrec", version=__version__, docs_url=None, redoc_url=None)
+    add_docs(app)
     app.state.max_upload_bytes = max_upload_bytes
     app.add_middleware(RefuseDeclaredOverLimit, max_upload_bytes=max_upload_bytes)
     add_error_handlers(app)

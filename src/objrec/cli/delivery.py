@@ -151,7 +151,9 @@ def serve(
                       {"filename", "unknown", "score", "barely_familiar",
                        "topk": [{"class", "prob"}]}
       GET  /          a page: pick or drop an image, see its top-5 as bars
-      GET  /health, GET /info (classes, backbone, version), GET /docs (the API)
+      GET  /health, GET /info (classes, backbone, version)
+      GET  /docs      the API in Swagger UI, which the browser loads from the
+                      internet; offline it says so and links /openapi.json
 
     \b
     For example: curl -F file=@photo.jpg http://127.0.0.1:8000/predict
