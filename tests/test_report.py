@@ -84,6 +84,64 @@ def test_report_renders_in_headless_chromium(trained_run, tmp_path):
     assert picture.height > 2000 and ImageStat.Stat(picture).stddev[0] > 20  # not a blank page
 
 
+FILL_TABLE = """rows => {
+  const body = document.querySelector("#per-class tbody");
+  const heads = Array.from(document.querySelectorAll("#per-class th"), th => th.textContent);
+  const first = body.rows[0];
+  body.replaceChildren(...rows.map(row => {
+    const copy = first.cloneNode(true);
+    for (const [name, text] of Object.entries(row)) copy.cells[heads.indexOf(name)].textContent = text;
+    return copy;
+  }));
+}"""
+"""Fills the report's per-class table with ``rows`` ({header: cell text}), from its first row."""
+
+SORT_BY = """name => {
+  const heads = Array.from(document.querySelectorAll("#per-class th"));
+  const column = heads.findIndex(th => th.textContent === name);
+  heads[column].click();
+  return Array.from(document.querySelectorAll("#per-class tbody tr"), r => r.cells[column].textContent);
+}"""
+"""Clicks the header ``name`` and gives its column's cells, top to bottom."""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not chromium(), reason="Debian's chromium is not installed (.ci/run installs it)"
+)
+def test_the_per_class_table_sorts_names_as_text_and_figures_as_numbers(trained_run, tmp_path):
+    """Every column was sorted by parseFloat: "b10" after "b9" (names that parse as no number
+    were compared as lower-case text), a name starting with digits by that number among names
+    compared as text, a "nan" loss as text among numbers. Names now sort as text, case aside and
+    digits as numbers; figures as numbers, with an empty or "nan" cell last either way."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    path = build_report(trained_run, tmp_path / "report.html")
+    names = ["b10", "A1", "b9", "10 apples", "9 pears"]
+    counts = ["12", "9", "100", "7", "30"]
+    losses = ["0.500", "nan", "0.250", "1.500", ""]
+    rows = [
+        {"class": n, "n_train": c, "loss": x} for n, c, x in zip(names, counts, losses, strict=True)
+    ]
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium(), args=["--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page()
+        page.goto(path.as_uri())
+        page.evaluate(FILL_TABLE, rows)
+        by_name = [page.evaluate(SORT_BY, "class") for _ in range(2)]
+        by_count = page.evaluate(SORT_BY, "n_train")
+        by_loss = [page.evaluate(SORT_BY, "loss") for _ in range(2)]
+        browser.close()
+    assert by_name[0] == ["9 pears", "10 apples", "A1", "b9", "b10"]
+    assert by_name[1] == by_name[0][::-1]
+    assert by_count == ["7", "9", "12", "30", "100"]
+    assert by_loss == [
+        ["0.250", "0.500", "1.500", "nan", ""],
+        ["1.500", "0.500", "0.250", "nan", ""],
+    ]
+
+
 @pytest.mark.slow
 def test_a_report_without_errors_says_none_instead_of_empty_tables_and_galleries(
     trained_run, split_dir, tmp_path
