@@ -482,15 +482,64 @@ def test_top_losses_png_shows_only_wrong_answers_and_says_when_there_is_none(tmp
             "loss": [0.8, 0.9, 0.95],  # a right answer of 40% can lose more than a wrong one
         }
     )
-    result = SimpleNamespace(per_class=pd.DataFrame({"class": ["red", "green"]}))
+    result = SimpleNamespace(per_class=pd.DataFrame({"class": ["red", "green"]}), folder=tmp_path)
     write_galleries(result, predictions, tmp_path)
     shown = [ax.get_title() for ax in drawn["top_losses.png"].axes if ax.images]
-    assert shown == ["true red\npredicted green (50%)"]
+    assert shown == ["wrong.png\ntrue red\npredicted green (50%)"]
     write_galleries(result, predictions.assign(predicted="red"), tmp_path)
     for name in ("top_losses.png", "worst_classes.png"):
         said = [t.get_text() for t in drawn[name].texts]
         assert "no wrong prediction: all 3 images predicted right" in said, (name, said)
         assert not any(ax.images for ax in drawn[name].axes)
+
+
+def test_the_galleries_name_each_image_s_file_shortened_to_fit(tmp_path, monkeypatch):
+    """top_losses.png showed the worst images with their classes but no file name: a person
+    could not find the file to fix its label. Each tile names it from the evaluated folder
+    (its class folder and name), cut in the middle when too long for the tile."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from objrec import plots
+    from objrec.evaluate import write_galleries
+
+    from .conftest import COLOURS, make_image
+
+    captions: dict[str, list[str]] = {}
+    monkeypatch.setattr(
+        plots,
+        "gallery",
+        lambda tiles, path, *a, **k: captions.update({path: [t[1] for t in tiles]}),
+    )
+    monkeypatch.setattr(
+        importlib.import_module("objrec.evaluate"),
+        "output_file",
+        lambda out, name, force: contextlib.nullcontext(name),
+    )
+    long_name = "IMG_20240611_153012_burst_0004_cover.jpg"
+    paths = [tmp_path / "red" / "a.png", tmp_path / "red" / long_name]
+    for path in paths:
+        path.parent.mkdir(exist_ok=True)
+        make_image(COLOURS["red"], size=(16, 16)).save(path, format="PNG")
+    predictions = pd.DataFrame(
+        {
+            "path": [str(p) for p in paths],
+            "true": ["red", "red"],
+            "predicted": ["green", "blue"],
+            "prob_predicted": [0.6, 0.7],
+            "loss": [1.0, 2.0],
+        }
+    )
+    per_class = pd.DataFrame({"class": ["red", "green", "blue"]})
+    write_galleries(SimpleNamespace(per_class=per_class, folder=tmp_path), predictions, tmp_path)
+    long_caption, short_caption = captions["top_losses.png"]
+    assert short_caption == "red/a.png\ntrue red\npredicted green (60%)"
+    name, *answer = long_caption.split("\n")
+    assert answer == ["true red", "predicted blue (70%)"]
+    assert len(name) <= plots.NAME_CHARACTERS < len(f"red/{long_name}")
+    assert name.startswith("red/") and name.endswith("burst_0004_cover.jpg") and "\u2026" in name
+    assert captions["worst_classes.png"][0].startswith(name)
 
 
 def test_a_stricter_threshold_is_chosen_on_the_validation_images_and_measured_on_these():

@@ -195,3 +195,35 @@ def test_a_class_whose_every_image_is_unreadable_is_counted_as_0_not_left_out(
     assert result.counts.loc["red"].to_dict() == {"all": 12} and len(result.unreadable) == 1
     assert main(["explore", str(image_folder), "--out", str(tmp_path / "e")]) == 0
     assert "grey" in capsys.readouterr().out
+
+
+def test_count_axes_tick_whole_numbers_and_shares_read_as_percentages(monkeypatch):
+    """With 20 images a class, images_per_class.png's axis read '2.5, 7.5, 12.5' images and
+    image_sizes.png's '0.25, 0.75' classes; the confusion heatmap's colour bar and
+    accuracy_vs_train.png read shares as '0.2' beside cells written '20%'."""
+    import pandas as pd
+    import torch
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from objrec import plots
+
+    def ticks(axis) -> list[str]:
+        FigureCanvasAgg(axis.figure).draw()
+        return [label.get_text() for label in axis.get_ticklabels() if label.get_text()]
+
+    counts = pd.DataFrame({"train": [10] * 3, "valid": [5] * 3, "test": [5] * 3}, list("abc"))
+    shown = ticks(plots.images_per_class_figure(counts).axes[0].xaxis)
+    assert shown and all(text.isdigit() for text in shown), shown
+    sizes = pd.DataFrame(
+        {"class": list("abcde"), "width": [90, 120, 150, 160, 200], "height": [80, 90, 100, 95, 70]}
+    )
+    shown = ticks(plots.image_sizes_figure(sizes).axes[1].yaxis)
+    assert shown and all(text.isdigit() for text in shown), shown
+    table = pd.DataFrame({"n_train": [3, 5, 8], "top1": [0.5, 0.8, 1.0]})
+    shown = ticks(plots.accuracy_vs_train_figure(table).axes[0].yaxis)
+    assert shown and all(text.endswith("%") for text in shown), shown
+    figures = []
+    monkeypatch.setattr(plots, "save", lambda fig, path: figures.append(fig))
+    plots.confusion_heatmap(torch.tensor([[4, 1], [1, 4]]), ["a", "b"], None)
+    shown = ticks(figures[0].axes[1].yaxis)  # the colour bar
+    assert shown and all(text.endswith("%") for text in shown), shown

@@ -62,6 +62,7 @@ from objrec.outputs import (
     refuse_inside,
     refuse_users_outputs,
     remove_leftovers,
+    shown_name,
     takes_back_folders,
 )
 from objrec.progress import Reporter, log_result_warnings, or_silent, plural, some_of
@@ -620,14 +621,17 @@ def prediction_table(paths, logits: torch.Tensor, labels: torch.Tensor, classes)
     )
 
 
-def _tiles(rows: pd.DataFrame) -> list:
+def _tiles(rows: pd.DataFrame, folder: Path | None = None) -> list:
+    """A gallery tile per row: the image, captioned with its file (relative to the evaluated
+    ``folder``, shortened to fit) so that a person can find it and fix it, and its answer."""
     tiles = []
     for r in rows.itertuples():
         try:
             image = open_image(r.path, draft_size=256)
         except UnreadableImageError:
             continue
-        caption = f"true {r.true}\npredicted {r.predicted} ({r.prob_predicted:.0%})"
+        name = plots.shortened(shown_name(r.path, [folder] if folder else []))
+        caption = f"{name}\ntrue {r.true}\npredicted {r.predicted} ({r.prob_predicted:.0%})"
         tiles.append((image, caption, r.true != r.predicted))
     return tiles
 
@@ -664,13 +668,14 @@ def write_galleries(
         f", the {n} of highest loss" if errors > n else ""
     )
     every = f"no wrong prediction: all {plural(len(predictions), 'image')} predicted right"
+    folder = result.folder
     with output_file(out, "top_losses.png", force) as tmp:
-        plots.gallery(_tiles(top_losses(predictions, n)), tmp, title, empty=every)
+        plots.gallery(_tiles(top_losses(predictions, n), folder), tmp, title, empty=every)
     worst = worst_class_rows(predictions, result.per_class, classes=4)
     rows = pd.concat([r for _, r in worst]) if worst else predictions.iloc[:0]
     title = "The worst classes: their hardest test images"
     with output_file(out, "worst_classes.png", force) as tmp:
-        plots.gallery(_tiles(rows), tmp, title, empty=every)
+        plots.gallery(_tiles(rows, folder), tmp, title, empty=every)
 
 
 def summarize_logits(logits, labels, classes, n_train=None) -> EvaluationResult:

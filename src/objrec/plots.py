@@ -36,6 +36,34 @@ def plain(text: str) -> str:
     return str(text).replace("$", r"\$")
 
 
+NAME_CHARACTERS = 34
+"""The longest file name a gallery tile's caption shows whole (a 3.2-inch tile, 8-point text)."""
+
+
+def shortened(name: str, limit: int = NAME_CHARACTERS) -> str:
+    """``name`` cut in the middle to at most ``limit`` characters, its start (the class folder)
+    and its end (the file's own name and extension) kept, so that a person can still find it."""
+    if len(name) <= limit:
+        return name
+    head = limit // 3
+    return f"{name[:head]}\u2026{name[len(name) - (limit - head - 1) :]}"
+
+
+def count_axis(axis) -> None:
+    """Whole-number ticks on an axis of counts (images, classes): matplotlib's default ticks put
+    "2.5" images or "0.25" classes there when the counts are small."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+
+
+def percent_axis(axis) -> None:
+    """Ticks of an axis of shares (0 to 1) written as percentages, as the text beside them is."""
+    from matplotlib.ticker import PercentFormatter
+
+    axis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+
+
 def show_image(ax, image: Image.Image) -> None:
     """``image`` on axes that show no axis.
 
@@ -80,6 +108,7 @@ def images_per_class_figure(counts: pd.DataFrame) -> Figure:
         ax.barh(names, counts[split], left=left, label=split)
         left = counts[split] if left is None else left + counts[split]
     ax.set_xlabel("images")
+    count_axis(ax.xaxis)
     totals = f"{plural(len(counts), 'class')}, {plural(int(counts.values.sum()), 'image')}"
     ax.set_title(f"Images per class ({totals})")
     ax.tick_params(axis="y", labelsize=7 if len(counts) > 40 else 9)
@@ -95,7 +124,16 @@ def images_per_class(counts: pd.DataFrame, path: Path) -> Path:
 
 
 def image_sizes(sizes: pd.DataFrame, path: Path) -> Path:
-    """Image sizes: a width/height scatter and a histogram of per-class mean sizes."""
+    """``image_sizes_figure`` saved to ``path``."""
+    return save(image_sizes_figure(sizes), path)
+
+
+def image_sizes_figure(sizes: pd.DataFrame) -> Figure:
+    """Image sizes: a width/height scatter and a histogram of per-class mean sizes, widths and
+    heights in the same bins (each in bins of its own had bars of two widths) and whole numbers
+    of classes on its count axis."""
+    import numpy as np
+
     fig = Figure(figsize=(11, 4.2))
     ax1, ax2 = fig.subplots(1, 2)
     ax1.scatter(sizes["width"], sizes["height"], s=4, alpha=0.3)
@@ -103,13 +141,15 @@ def image_sizes(sizes: pd.DataFrame, path: Path) -> Path:
     ax1.set_ylabel("height (px)")
     ax1.set_title(f"Image sizes ({plural(len(sizes), 'image')})")
     means = sizes.groupby("class")[["width", "height"]].mean()
-    ax2.hist(means["width"], bins=30, alpha=0.6, label="mean width")
-    ax2.hist(means["height"], bins=30, alpha=0.6, label="mean height")
+    bins = np.histogram_bin_edges(means.to_numpy(float).ravel(), bins=30) if len(means) else 30
+    ax2.hist(means["width"], bins=bins, alpha=0.6, label="mean width")
+    ax2.hist(means["height"], bins=bins, alpha=0.6, label="mean height")
     ax2.set_xlabel("pixels (mean per class)")
     ax2.set_ylabel("classes")
+    count_axis(ax2.yaxis)
     ax2.set_title("Distribution of per-class mean sizes")
     ax2.legend()
-    return save(fig, path)
+    return fig
 
 
 def predictions(
@@ -180,6 +220,7 @@ def accuracy_vs_train_figure(table: pd.DataFrame) -> Figure:
     scale_train_axis(ax, table["n_train"].to_numpy(float))
     ax.set_xlabel("training images in the class")
     ax.set_ylabel("accuracy on the test split")
+    percent_axis(ax.yaxis)
     ax.set_title("Accuracy against the number of training images")
     ax.legend()
     ax.grid(alpha=0.3)
@@ -239,7 +280,7 @@ def confusion_heatmap(matrix, classes: Sequence[str], path: Path, limit: int = 3
     ax.set_yticks(range(len(names)), names, fontsize=8)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    title = "Confusion (row-normalised)"
+    title = "Confusion (each true class's row adds up to 100%)"
     if len(order) < len(classes):
         title += f": the {plural(len(order), 'class', 'classes')} most involved in errors"
     ax.set_title(title)
@@ -249,7 +290,8 @@ def confusion_heatmap(matrix, classes: Sequence[str], path: Path, limit: int = 3
                 ax.text(
                     j, i, f"{sub[i, j]:.0%}", ha="center", va="center", fontsize=6, color="black"
                 )
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
+    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
+    percent_axis(bar.ax.yaxis)
     return save(fig, path)
 
 
