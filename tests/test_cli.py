@@ -1399,6 +1399,21 @@ def test_check_totals_add_up_and_an_empty_class_folder_is_not_a_class(capsys, tm
     assert (found["readable"], found["unusable_files"], found["unusable_folders"]) == (12, 4, 2)
 
 
+def test_check_s_summary_writes_every_count_with_thousands_separators(tmp_path):
+    """check wrote its split and readable counts as '4059' and '6179' (its first count, through
+    plural, as '7,179'), where explore writes every count as '6,179'."""
+    from objrec.check import CheckResult, Problem
+    from objrec.cli.data import check_summary
+
+    splits = {"train": 4059, "valid": 1560, "test": 1560}
+    result = CheckResult(tmp_path, images=7179, readable=6179, classes=100, splits=splits)
+    result.problems = [Problem(f"{i}.jpg", "unreadable", "cannot read", True) for i in range(1000)]
+    assert check_summary(result) == (
+        "7,179 image files in 100 classes (train 4,059, valid 1,560, test 1,560): 6,179 readable, "
+        "1,000 unusable"
+    )
+
+
 def test_check_counts_a_folder_once_when_it_is_both_empty_and_unknown_to_train(capsys, split_dir):
     """An empty valid/purple that train lacks is two problems (empty_class, unknown_class) of one
     folder: check said '2 unusable folders' for it."""

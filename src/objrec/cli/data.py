@@ -448,11 +448,11 @@ def check(data: Path, as_json: bool) -> None:
 def check_summary(result: CheckResult) -> str:
     """The image files in class folders, readable and not (they add up), then any unusable
     folders (empty classes, classes train lacks, a single class), each listed above it."""
-    per_split = ", ".join(f"{k} {v}" for k, v in result.splits.items())
+    per_split = ", ".join(f"{k} {v:,}" for k, v in result.splits.items())
     return (
         f"{plural(result.images, 'image file')} in {plural(result.classes, 'class', 'classes')}"
         + (f" ({per_split})" if per_split else "")
-        + f": {result.readable} readable, {result.unusable_files} unusable"
+        + f": {result.readable:,} readable, {result.unusable_files:,} unusable"
         + (
             f"; {plural(result.unusable_folders, 'unusable folder')}"
             if result.unusable_folders
