@@ -1636,6 +1636,41 @@ def test_split_names_pictures_found_in_two_classes(capsys, tmp_path, image_folde
     assert code == 0 and "green/stray.jpg = red/img_00.jpg" in " ".join(err.split())
 
 
+@pytest.mark.slow  # a whole evaluate: 1.3-1.6 s
+def test_evaluate_ends_with_the_report_and_the_audit_to_run_next(
+    capsys, tmp_path, trained_run, split_dir, monkeypatch
+):
+    """A newcomer's evaluate ended on 'per-class table, confusion matrix and plots in ...',
+    naming neither the HTML page (`objrec report`) nor the audit of likely wrong labels, as demo
+    and train end with what to run next; --json stays one JSON object."""
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "evaluate", "run", "data")
+    said = [" ".join(line.split()) for line in out.splitlines()]
+    assert code == 0 and said[-3:] == [
+        "next, try:",
+        "objrec report run # one HTML page: the results, the confusions and the images it got "
+        "wrong",
+        "objrec audit data --run run # likely wrong labels, near-duplicates, outliers",
+    ]
+    code, out, _ = run(capsys, "evaluate", "run", "data", "--split", "valid", "--json")
+    assert code == 0 and "next" not in json.loads(out)
+
+
+def test_evaluate_s_next_report_names_the_data_when_it_shows_another_evaluation(capsys, tmp_path):
+    """`objrec report RUN` shows the run's own test split: after an evaluation of anything else
+    (another split folder, --out elsewhere) it is given --data DATA, which reports that one."""
+    from objrec.cli.evaluation import print_next_steps
+
+    run_dir, data = tmp_path / "run", tmp_path / "my data"
+    run_dir.mkdir()
+    print_next_steps(run_dir, data, run_dir / "eval-my data-test-0123abcd")
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"objrec report {run_dir} --data '{data}' #" in out
+    assert f"objrec audit '{data}' --run {run_dir} #" in out
+    print_next_steps(run_dir, data, run_dir / "eval-test")
+    assert f"objrec report {run_dir} #" in " ".join(capsys.readouterr().out.split())
+
+
 def test_top5_is_shown_only_for_models_of_more_than_five_classes():
     import pandas as pd
 

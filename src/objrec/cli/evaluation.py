@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -109,6 +110,7 @@ def evaluate(
             err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
         return
     print_evaluation(result, worst, run)
+    print_next_steps(run, data, result.out)
     if result.warning:
         err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
 
@@ -147,6 +149,25 @@ def print_evaluation(result: EvaluationResult, worst: int, run: Path | None = No
         markup=False,
         highlight=False,
     )
+
+
+def print_next_steps(run: Path, data: Path, out: Path | None) -> None:
+    """What to run after ``evaluate``, as ``demo`` and ``train`` end: the HTML page about the run
+    (``--data DATA`` unless ``out`` is the evaluation it shows already, the run's own test
+    split's) and the audit of DATA for likely wrong labels (with the run's body and features)."""
+    from objrec.meta import output_beside
+    from objrec.outputs import same_file
+
+    where, folder = shlex.quote(shown(run)), shlex.quote(shown(data))
+    shows_this = out is not None and same_file(Path(out), output_beside(run, "eval-test"))
+    report = f"objrec report {where}" + ("" if shows_this else f" --data {folder}")
+    steps = [
+        (report, "one HTML page: the results, the confusions and the images it got wrong"),
+        (f"objrec audit {folder} --run {where}", "likely wrong labels, near-duplicates, outliers"),
+    ]
+    console.print("next, try:", highlight=False)
+    for command, what in steps:
+        console.print(f"  {escape(command)}  [dim]# {escape(what)}[/]", highlight=False)
 
 
 def image_set_words(result: EvaluationResult) -> str:
