@@ -929,11 +929,23 @@ def test_epoch_lines_are_the_first_the_improvements_and_every_tenth(capsys):
     from objrec.cli.output import RichReporter
 
     report_epochs(RichReporter(), range(1, 26), improved={1, 2, 3, 7, 12})
-    said, *lines = capsys.readouterr().err.splitlines()
+    _legend, said, *lines = capsys.readouterr().err.splitlines()
     assert said.startswith("showing epoch 1, every 10th epoch and each new best valid loss")
     assert said.endswith("every epoch is in history.csv in the run folder")
     assert [int(line.split()[1]) for line in lines] == [1, 2, 3, 7, 10, 12, 20]
     assert [line.endswith("best") for line in lines] == [True] * 4 + [False, True, False]
+
+
+def test_the_epoch_lines_begin_with_what_their_words_mean(capsys):
+    """A newcomer (Teachable Machine, not ML) read 'epoch 1  train loss 2.0800 acc 13.75%  valid
+    loss 1.4281 acc 92.50%' without a word of what an epoch, a loss or 'valid' is."""
+    from objrec.cli.output import RichReporter
+
+    report_epochs(RichReporter(), range(1, 4), improved={1, 2})
+    legend, said, first, *_ = capsys.readouterr().err.splitlines()
+    assert legend.startswith("an epoch is one pass over the training images; loss: how wrong")
+    assert "acc: the share guessed right" in legend and "valid: the validation images" in legend
+    assert said.startswith("showing epoch 1") and first.split()[:2] == ["epoch", "1"]
 
 
 def test_a_resumed_run_shows_and_names_its_first_epoch(capsys):
@@ -942,7 +954,7 @@ def test_a_resumed_run_shows_and_names_its_first_epoch(capsys):
     from objrec.cli.output import RichReporter
 
     report_epochs(RichReporter(), range(13, 26), improved={15, 16, 22})
-    said, *lines = capsys.readouterr().err.splitlines()
+    _legend, said, *lines = capsys.readouterr().err.splitlines()
     assert said.startswith(
         "showing epoch 13 (the first of this resume), every 10th epoch and each new best valid loss"
     )
@@ -960,7 +972,7 @@ def test_a_resumed_runs_first_best_line_needs_a_gain_over_the_runs_recorded_best
     for epoch, loss in ((13, 0.31), (14, 0.2996), (15, 0.2992), (16, 0.2980)):
         record = {"epoch": epoch, "train_loss": 0.1, "train_acc": 1.0, "seconds": 0.1}
         reporter.epoch(record | {"valid_loss": loss, "valid_acc": 0.9, "best": epoch != 13})
-    said, *lines = capsys.readouterr().err.splitlines()
+    _legend, said, *lines = capsys.readouterr().err.splitlines()
     assert said.startswith(
         "showing epoch 13 (the first of this resume), every 10th epoch and each new best valid loss "
         "(lower by 0.001 or more than the last shown, at first epoch 12's 0.3000, the run's best "
@@ -988,7 +1000,7 @@ def test_tiny_gains_of_a_nearly_zero_loss_get_no_line_of_their_own(capsys):
                 "best": True,
             }
         )
-    lines = capsys.readouterr().err.splitlines()[1:]  # after the line saying which are shown
+    lines = capsys.readouterr().err.splitlines()[2:]  # after the legend and which are shown
     assert [int(line.split()[1]) for line in lines] == [1, 2, 10]
     assert "valid loss 2.98e-04" in lines[1] and "0.0000" not in "".join(lines)
 
@@ -1652,6 +1664,7 @@ def test_evaluate_ends_with_the_report_and_the_audit_to_run_next(
         "wrong",
         "objrec audit data --run run # likely wrong labels, near-duplicates, outliers",
     ]
+    assert said[1].startswith("9 images: top-1") and "(the first guess right)" in said[1]
     code, out, _ = run(capsys, "evaluate", "run", "data", "--split", "valid", "--json")
     assert code == 0 and "next" not in json.loads(out)
 
@@ -1685,6 +1698,31 @@ def test_top5_is_shown_only_for_models_of_more_than_five_classes():
     headers = [[c.header for c in worst_table(rows, with_top5=w).columns] for w in (True, False)]
     assert "top-5" in headers[0] and "top-5" not in headers[1]
     assert "images" in headers[0] and "n_test" not in headers[0]  # the evaluated ones, test or not
+
+
+def test_evaluate_s_tables_say_what_their_columns_and_rows_mean():
+    """A newcomer could not parse 'n_train', 'precision', 'F1', 'macro' or 'weighted'."""
+    import pandas as pd
+    from rich.console import Console
+
+    from objrec.cli.evaluation import averages_table, worst_table
+
+    rows = pd.DataFrame(
+        {"class": ["a"], "n_train": [3], "n_test": [2], "top1": [0.5], "top5": [1.0]}
+        | {"precision": [0.5], "f1": [0.5], "most_confused_with": ["b"]}
+    )
+    metrics = {
+        f"{kind}_{name}": 0.5
+        for kind in ("macro", "weighted")
+        for name in ("precision", "recall", "f1")
+    }
+    console = Console(width=300, record=True)
+    console.print(worst_table(rows), averages_table(metrics | {"n": 2}))
+    said = " ".join(console.export_text().split())
+    assert "trained on" in said and "n_train" not in said
+    assert "top-1 (recall): its images guessed right" in said
+    assert "precision: the images guessed as it that are it; F1: the two in one score" in said
+    assert "macro: each class counts the same; weighted: each image does" in said
 
 
 def test_a_perfect_evaluation_says_so_instead_of_a_table_of_classes_at_100(capsys):

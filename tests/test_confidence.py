@@ -98,8 +98,16 @@ def test_train_says_and_records_why_the_temperature_was_kept_at_1(trained_once):
     )
     plain = TemperatureFit(0.8, 0.8, 40)
     line = calibrated_line(FittedConfidence(0.8, "msp", 0.5, None, (0.2, 0.1), plain))
-    assert line.startswith("probabilities rescaled (temperature 0.800) to say how often the model")
+    assert line.startswith("probabilities made surer (temperature 0.800) to say how often the")
     assert "0.1000 off on average, 0.2000 before" in line and "ECE" not in line
+    softer = TemperatureFit(1.6, 1.6, 40)
+    line = calibrated_line(FittedConfidence(1.6, "msp", 0.5, None, (0.2, 0.1), softer))
+    assert line.startswith("probabilities made less sure (temperature 1.600)")
+    # fitted at 1.0002, with errors enough to sharpen: it said "rescaled (temperature 1.000)"
+    one = TemperatureFit(1.0002, 1.0002, 40)
+    line = calibrated_line(FittedConfidence(1.0002, "msp", 0.5, None, (0.1, 0.1), one))
+    assert line.startswith("probabilities left as the model gives them (no rescaling needed)")
+    assert "temperature" not in line and "0.1000 off how often the model is right" in line
     assert line.endswith(
         'predict answers "unknown" for an image whose top probability is below 0.5000'
     )

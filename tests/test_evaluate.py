@@ -362,12 +362,21 @@ def test_the_confidence_lines_say_which_images_their_figures_are_measured_on():
         "top1_at_threshold": 0.9,
     }
     calibration, unknown = confidence_lines(metrics, "data/test")
-    assert "temperature 1.500 (chosen on the validation split)" in calibration
-    kept = confidence_lines({**metrics, "temperature": 1.0}, "data/test")[0]
-    assert (
-        "(chosen on the validation split; 1 leaves the model's probabilities as they are)" in kept
+    assert calibration.startswith(
+        "confidence: the model's probabilities made less sure (temperature 1.500, chosen on the "
+        "validation split) to say how often it is right: on data/test they are 0.0500 off on "
+        "average, 0.1000 before (expected calibration error)"
     )
-    assert "expected calibration error on data/test: 0.1000 before, 0.0500 after" in calibration
+    surer = confidence_lines({**metrics, "temperature": 0.7}, "data/test")[0]
+    assert "made surer (temperature 0.700, chosen on the validation split)" in surer
+    # 1, or 1 to three decimals: it said "calibration: temperature 1.000 ..."
+    for one in (1.0, 1.0004):
+        kept = confidence_lines({**metrics, "temperature": one, "ece": 0.1}, "data/test")[0]
+        assert kept == (
+            "confidence: the model's probabilities, left as they are (temperature 1, chosen on "
+            "the validation split), are 0.1000 off how often it is right on data/test, on "
+            "average (expected calibration error)"
+        )
     assert "93.33% of data/test get an answer, the rest are said to be unknown" in unknown
     assert "top-1 is 90.00% when an unknown counts as wrong" in unknown
 

@@ -804,30 +804,36 @@ def calibrate(
 
 def calibrated_line(fitted: FittedConfidence) -> str:
     """What ``train`` says after calibrating, in plain words: how the probabilities were adjusted
-    (the temperature, and why it was kept at 1 when the rule kept it), how far they are from how
-    often the model is right on the validation images (the ECE, before and after), and when
-    predict answers "unknown"."""
-    chosen = fitted.temperature_fit
-    before, after = fitted.valid_ece
-    if chosen and chosen.kept_at_one:
-        adjusted = (
-            f"probabilities left as the model gives them (temperature kept at 1: "
-            f"{chosen.kept_at_one}); on the validation images they are {after:.4f} off how "
-            "often the model is right, on average"
-        )
-    else:
-        adjusted = (
-            f"probabilities rescaled (temperature {fitted.temperature:.3f}) to say how often the "
-            f"model is right: on the validation images {after:.4f} off on average, {before:.4f} "
-            "before"
-        )
+    (:func:`adjusted_words`), and when predict answers "unknown"."""
     unknown = (
         f"whose top probability is below {fitted.threshold:.4f}"
         if fitted.familiarity is None
         else f"unlike the training images (familiarity below 0, where a typical validation "
         f"image scores 1; score {fitted.score})"
     )
-    return f'{adjusted}; predict answers "unknown" for an image {unknown}'
+    return f'{adjusted_words(fitted)}; predict answers "unknown" for an image {unknown}'
+
+
+def adjusted_words(fitted: FittedConfidence) -> str:
+    """How the probabilities were adjusted: made surer or less sure by the temperature, left as
+    they are (a temperature of 1, and why the rule kept it there when it did), and how far they
+    are from how often the model is right on the validation images (the ECE, and before)."""
+    chosen = fitted.temperature_fit
+    before, after = fitted.valid_ece
+    off = f"on the validation images they are {after:.4f} off how often the model is right"
+    if chosen and chosen.kept_at_one:
+        why = f"temperature kept at 1: {chosen.kept_at_one}"
+        return f"probabilities left as the model gives them ({why}); {off}, on average"
+    if f"{fitted.temperature:.3f}" == "1.000":  # "rescaled (temperature 1.000)" said nothing
+        return (
+            f"probabilities left as the model gives them (no rescaling needed); {off}, on average"
+        )
+    how = "less sure" if fitted.temperature > 1 else "surer"
+    return (
+        f"probabilities made {how} (temperature {fitted.temperature:.3f}) to say how often the "
+        f"model is right: on the validation images {after:.4f} off on average, {before:.4f} "
+        "before"
+    )
 
 
 # ---------------------------------------------------------------- 3. fine-tune (optional)

@@ -126,9 +126,10 @@ def print_evaluation(result: EvaluationResult, worst: int, run: Path | None = No
     )
     n_classes = len(result.classes)
     console.print(
-        f"{plural(int(m['n']), 'image')}: top-1 {percent(m['top1'])}"
-        f"{top5_text(m['top5'], n_classes)}, loss {m['loss']:.4f}; mean per class: "
-        f"top-1 {percent(m['mean_class_top1'])}{top5_text(m['mean_class_top5'], n_classes)}"
+        f"{plural(int(m['n']), 'image')}: top-1 {percent(m['top1'])} (the first guess right)"
+        f"{top5_text(m['top5'], n_classes, explained=True)}, loss {m['loss']:.4f} (lower is "
+        f"better); mean per class, each counting the same: top-1 "
+        f"{percent(m['mean_class_top1'])}{top5_text(m['mean_class_top5'], n_classes)}"
     )
     if result.metrics_plain:
         p = result.metrics_plain
@@ -196,12 +197,7 @@ def confidence_lines(
     """Calibration, the unknown threshold's cost, and the open-set figures, in words; the
     temperature and threshold come from the validation split, the figures from ``evaluated``;
     and a stricter threshold when one catches more unknown images (:func:`stricter_line`)."""
-    kept = "; 1 leaves the model's probabilities as they are" if m["temperature"] == 1 else ""
-    lines = [
-        f"calibration: temperature {m['temperature']:.3f} (chosen on the validation split{kept}); "
-        f"expected calibration error on {evaluated}: "
-        f"{m['ece_before_calibration']:.4f} before, {m['ece']:.4f} after"
-    ]
+    lines = [calibration_line(m, evaluated)]
     if m.get("unknown_threshold") is not None:
         readable = m.get("unknown_score_readable", False)  # absent from older metrics.json
         words = score_words(m["unknown_score"], m["unknown_threshold"], readable)
@@ -215,13 +211,34 @@ def confidence_lines(
         accepted = o.get("unknown_accepted")
         at = f", {percent(accepted)} at the threshold" if accepted is not None else ""
         lines.append(
-            f"unknown images ({o['n_unknown']}): AUROC {o['auroc']:.4f}; accepted as known "
+            f"unknown images ({o['n_unknown']}): AUROC {o['auroc']:.4f} (how well the score tells "
+            "them from known ones: 1 perfectly, 0.5 by chance); accepted as known "
             f"{percent(o['fpr_at_95_tpr'])} at 95% of known kept{at}"
         )
         stricter = o.get("stricter")
         if stricter and accepted is not None and stricter["unknown_accepted"] < accepted:
             lines.append(stricter_line(m, evaluated, run))
     return lines
+
+
+def calibration_line(m: dict[str, Any], evaluated: str) -> str:
+    """How far the model's probabilities are from how often it is right on ``evaluated`` (the
+    expected calibration error), in words, and how the temperature chosen on the validation split
+    changed them: made surer (below 1), less sure (above 1), or not at all (1, to 3 decimals)."""
+    temperature, after = m["temperature"], m["ece"]
+    if f"{temperature:.3f}" == "1.000":
+        return (
+            "confidence: the model's probabilities, left as they are (temperature 1, chosen on "
+            f"the validation split), are {after:.4f} off how often it is right on {evaluated}, on "
+            "average (expected calibration error)"
+        )
+    how = "less sure" if temperature > 1 else "surer"
+    return (
+        f"confidence: the model's probabilities made {how} (temperature {temperature:.3f}, "
+        f"chosen on the validation split) to say how often it is right: on {evaluated} they are "
+        f"{after:.4f} off on average, {m['ece_before_calibration']:.4f} before (expected "
+        "calibration error)"
+    )
 
 
 def stricter_line(m: dict[str, Any], evaluated: str, run: Path | None) -> str:
@@ -246,9 +263,13 @@ def stricter_line(m: dict[str, Any], evaluated: str, run: Path | None) -> str:
     )
 
 
-def top5_text(value: float, n_classes: int) -> str:
-    """ ", top-5 X%", or nothing for a model of at most five classes (where it is always 100%)."""
-    return f", top-5 {percent(value)}" if n_classes > TOP5_CLASSES else ""
+def top5_text(value: float, n_classes: int, explained: bool = False) -> str:
+    """ ", top-5 X%" (``explained``: with what it means), or nothing for a model of at most five
+    classes (where it is always 100%)."""
+    if n_classes <= TOP5_CLASSES:
+        return ""
+    words = f" (the right class among the {TOP5_CLASSES} best guesses)" if explained else ""
+    return f", top-5 {percent(value)}{words}"
 
 
 def print_worst(result: EvaluationResult, worst: int) -> None:
@@ -266,8 +287,11 @@ def worst_table(rows, with_top5: bool = True) -> Table:
     """The worst classes: support (the class's evaluated images, test or not), top-1 (= recall),
     top-5, precision, F1, commonest confusion."""
     top5 = ("top-5",) if with_top5 else ()
-    columns = ("class", "n_train", "images", "top-1 (recall)", *top5, "precision", "F1")
-    caption = "worst first: by top-1, then by mean loss"
+    columns = ("class", "trained on", "images", "top-1 (recall)", *top5, "precision", "F1")
+    caption = (
+        "worst first: by top-1, then by mean loss; top-1 (recall): its images guessed right; "
+        "precision: the images guessed as it that are it; F1: the two in one score"
+    )
     table = Table(*columns, "most confused with", title="Worst classes", caption=caption)
     for r in rows.itertuples():
         table.add_row(
@@ -285,7 +309,8 @@ def worst_table(rows, with_top5: bool = True) -> Table:
 
 def averages_table(m: dict[str, Any]) -> Table:
     """Macro (each class counts once) and weighted (by images) precision, recall and F1."""
-    table = Table("average", "precision", "recall", "F1", "images")
+    caption = "macro: each class counts the same; weighted: each image does"
+    table = Table("average", "precision", "recall", "F1", "images", caption=caption)
     for kind in ("macro", "weighted"):
         values = (f"{m[f'{kind}_{name}']:.3f}" for name in ("precision", "recall", "f1"))
         table.add_row(kind, *values, str(m["n"]))

@@ -52,6 +52,14 @@ BEST_LINE_GAIN = 0.001
 """An improvement gets its own epoch line when it lowers the last printed best loss by this much."""
 
 
+EPOCH_LEGEND = (
+    "an epoch is one pass over the training images; loss: how wrong the guesses are (lower is "
+    "better); acc: the share guessed right; valid: the validation images, never learnt from, so "
+    "they show how it does on new photos"
+)
+"""Said once before the first epoch line, for whoever does not read "valid loss" at a glance."""
+
+
 def epoch_lines_say(first: int, before: tuple[int, float] | None = None) -> str:
     """Said once before the first epoch line, as the lines skip epochs; ``first``: the first epoch
     this command runs, 1 but on a resume (a new run's fit always begins at epoch 1); ``before``:
@@ -209,6 +217,7 @@ class RichReporter(Reporter):
         if not self.said_which:  # the lines skip epochs: say which before the first one
             self.said_which = True
             said = epoch_lines_say(self.first_epoch, self.resumed_best)
+            err.print(EPOCH_LEGEND, markup=False, highlight=False)
             err.print(said, markup=False, highlight=False)
         if r["best"]:
             self.shown_best, self.shown_best_epoch = r["valid_loss"], r["epoch"]
