@@ -7,14 +7,17 @@ Runs ``objrec train DATA --out TMP --json`` with each ``--src`` first on ``PYTHO
 turns (A, B, A, B, ...) so that a change in the machine's load falls on both, from the feature
 store as it is (run one ``objrec train DATA`` first so that every feature is stored: a warm
 retrain computes none). Prints, per source tree, the median wall time of the whole process and of
-train's own parts (its summary's ``seconds``), their ratio to the first tree's, and the best
-validation loss of each run (a change meant to be faster only should not move it). Run it alone,
-under the CPU lock (``flock /tmp/objrec-cpu.lock python benchmarks/warm_retrain.py ...``).
+train's own parts (its summary's ``seconds``), what is not train's (``outside``: the process's
+start, imports and exit) and not the head's fit (``not_fit``: the fixed costs of a retrain), their
+ratio to the first tree's, and the best validation loss and ``model.safetensors`` digest of each
+run (a change meant to be faster only should move neither). Run it alone, under the CPU lock
+(``flock /tmp/objrec-cpu.lock python benchmarks/warm_retrain.py ...``).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import statistics
@@ -26,19 +29,25 @@ from pathlib import Path
 
 from _sampling import SPLIT, SPLIT_HELP
 
+NOT_TIMES = ("loss", "model")
+
 
 def one_run(src: Path, data: Path, extra: list[str]) -> dict:
-    """Wall time, train's ``seconds`` and best validation loss of one ``objrec train``."""
+    """Wall time, train's ``seconds`` and what is outside them, the best validation loss and the
+    digest of ``model.safetensors`` of one ``objrec train``."""
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "PYTHONPATH": str(src)}
         command = [sys.executable, "-m", "objrec", "train", str(data), "--out", f"{tmp}/run"]
         start = time.perf_counter()
         done = subprocess.run([*command, "--json", *extra], env=env, capture_output=True, text=True)
         wall = time.perf_counter() - start
-    if done.returncode:
-        sys.exit(f"objrec train with {src} failed ({done.returncode}):\n{done.stderr}")
+        if done.returncode:
+            sys.exit(f"objrec train with {src} failed ({done.returncode}):\n{done.stderr}")
+        model = hashlib.sha1(Path(f"{tmp}/run/model.safetensors").read_bytes()).hexdigest()
     summary = json.loads(done.stdout)
-    return {"wall": wall, **summary["seconds"], "loss": summary["best_valid_loss"]}
+    seconds = summary["seconds"]
+    outside = {"outside": wall - seconds["total"], "not_fit": wall - seconds["fit"]}
+    return {"wall": wall, **seconds, **outside, "loss": summary["best_valid_loss"], "model": model}
 
 
 def main() -> None:
@@ -62,10 +71,13 @@ def main() -> None:
         for src in args.src:
             run = one_run(src, args.data, args.extra)
             runs[src].append(run)
-            parts = "  ".join(f"{k} {v:.1f}" for k, v in run.items() if k != "loss")
-            print(f"run {repeat + 1}  {src}  {parts}  loss {run['loss']:.5f}", flush=True)
+            parts = "  ".join(f"{k} {v:.1f}" for k, v in run.items() if k not in NOT_TIMES)
+            print(
+                f"run {repeat + 1}  {src}  {parts}  loss {run['loss']!r}  model {run['model'][:12]}",
+                flush=True,
+            )
     first = args.src[0]
-    keys = [k for k in runs[first][0] if k != "loss"]
+    keys = [k for k in runs[first][0] if k not in NOT_TIMES]
     median = {
         src: {k: statistics.median(r[k] for r in rs) for k in keys} for src, rs in runs.items()
     }
@@ -76,6 +88,8 @@ def main() -> None:
             for k in keys
         )
         print(f"  {src}: {cells}")
+    models = {run["model"] for rs in runs.values() for run in rs}
+    print(f"model.safetensors: {'the same bytes in every run' if len(models) == 1 else models}")
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
