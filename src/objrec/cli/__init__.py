@@ -27,6 +27,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 
 from objrec.cli import data, delivery, evaluation, prediction, tools, training
+from objrec.cli.heap import freeze_heap, run_as_program
 from objrec.cli.messages import os_error_sentence, to_cli, usage_sentence
 from objrec.cli.options import GREEDY_OPTIONS, expand_greedy
 from objrec.cli.output import (
@@ -123,10 +124,12 @@ def sigterm_as_ctrl_c(caught: list[int]) -> Iterator[None]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 success, 1 error, 2 usage, 130 interrupted by Ctrl-C,
     143 stopped by SIGTERM)."""
+    run_as_program(argv is None)
     args = expand_greedy(list(sys.argv[1:] if argv is None else argv))
     caught: list[int] = []
     with sigterm_as_ctrl_c(caught):
         code = run_command(args)
+    freeze_heap()  # the program exits now: its last collection need not walk what lived
     return 128 + caught[0] if code == INTERRUPTED and caught else code
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from objrec.cli.heap import freeze_heap
 from objrec.cli.options import (
     DIR,
     EXISTING,
@@ -129,6 +130,7 @@ def train(
         raise click.UsageError("give --out RUN for a new run, or --resume RUN to continue one")
     from objrec.train import train as run_train
 
+    freeze_heap()  # what train imported lives to the end: no collection need walk it
     if resume is not None:
         warn_of_ignored(resume, [*options, "force"])
     options["weights"] = str(options["weights"]) if options["weights"] else None

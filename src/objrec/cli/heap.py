@@ -1,0 +1,32 @@
+"""The garbage collector in a process that the CLI owns (``objrec ...``, ``python -m objrec``).
+
+A command imports hundreds of thousands of Python objects that live until the process ends
+(torch, its ``_dynamo`` that every optimizer imports, scikit-learn, pandas, matplotlib: 470,000 in
+a warm ``train``). Python's full collections walk every one of them again, and so does the
+collection at the interpreter's exit: 1.2 s of a warm retrain's exit on the 100-class protocol,
+where nothing of that is garbage (benchmarks/README.md, "warm_retrain.py"). ``gc.freeze`` moves the
+objects alive at that moment into a permanent generation that no collection walks; objects made
+later are collected as before. Only the program itself freezes: ``main([...])`` called inside a
+process that goes on (the tests, a notebook) leaves its garbage collector alone.
+"""
+
+from __future__ import annotations
+
+import gc
+
+_program = False
+
+
+def run_as_program(program: bool) -> None:
+    """Whether the CLI runs as the program: ``main()`` reading ``sys.argv``, whose process exits
+    when the command ends."""
+    global _program
+    _program = program
+
+
+def freeze_heap() -> None:
+    """In the program only: every object alive now is left out of later collections (never freed
+    before the exit, which frees everything), so that neither a full collection nor the exit
+    walks it again."""
+    if _program:
+        gc.freeze()
