@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from objrec.engine import without_dynamo
 from objrec.errors import ObjrecError
 from objrec.model import HeadEnsemble
 from objrec.progress import plural
@@ -111,6 +112,17 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return temperature_fit(logits, labels).temperature
 
 
+class PlainLBFGS(torch.optim.LBFGS):
+    """``torch.optim.LBFGS`` without the wrappers that import ``torch._dynamo``
+    (``engine.without_dynamo``; its ``step`` has none): the same steps, 0.9 s sooner."""
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        without_dynamo(torch.optim.Optimizer.add_param_group)(self, param_group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        without_dynamo(torch.optim.Optimizer.zero_grad)(self, set_to_none)
+
+
 def fit_temperature_mle(logits: torch.Tensor, labels: torch.Tensor) -> float:
     """The maximum-likelihood temperature alone (clamped to [0.05, 20]). On a perfectly separated
     set the likelihood keeps rising as ``T`` shrinks, so there is no optimum: the value is
@@ -120,7 +132,7 @@ def fit_temperature_mle(logits: torch.Tensor, labels: torch.Tensor) -> float:
     if len(labels) == 0:
         return 1.0
     log_t = torch.zeros((), dtype=torch.double, requires_grad=True)
-    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200, line_search_fn="strong_wolfe")
+    optimizer = PlainLBFGS([log_t], lr=0.1, max_iter=200, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()

@@ -41,7 +41,7 @@ from objrec.data import (
 )
 from objrec.devices import BF16_MATRIX_FLAG, bf16_matrix_unit, loader_settings
 from objrec.distributed import SINGLE, World, epoch_seed, process_group
-from objrec.engine import Diverged, EarlyStopping, FitState, fit
+from objrec.engine import Diverged, EarlyStopping, FitState, HeadAdam, fit
 from objrec.errors import Interrupted, ObjrecError
 from objrec.features import (
     FeatureTable,
@@ -739,10 +739,9 @@ def require_same_run(saved: SavedTraining, prep: Prepared, config: TrainConfig, 
 
 def head_optimizer(head: nn.Module, config: TrainConfig) -> torch.optim.Adam:
     """Adam over the head's weights, in PyTorch's fused kernel: one pass over each weight a step
-    instead of several (the same update up to float32 rounding, about 4e-8 after five steps)."""
-    return torch.optim.Adam(
-        head.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True
-    )
+    instead of several (the same update up to float32 rounding, about 4e-8 after five steps);
+    ``HeadAdam``: without importing ``torch._dynamo``."""
+    return HeadAdam(head.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True)
 
 
 def training_loss(config: TrainConfig, labels: torch.Tensor, n_classes: int) -> nn.Module:
