@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 import math
 import time
@@ -32,8 +33,10 @@ def without_dynamo(method: Callable) -> Callable:
     ``zero_grad``, ``state_dict``, ``load_state_dict``, Adam's ``step``): outside a compiled
     function the wrapper only calls the method, so both compute the same. That import is 0.9 s
     of a process that compiles nothing (a warm retrain of the 100-class protocol: 1.0 s of its
-    19 s, benchmarks/README.md, "warm_retrain.py"). The method itself where it has no wrapper."""
-    return getattr(method, "__wrapped__", method)
+    19 s, benchmarks/README.md, "warm_retrain.py"). Every wrapper is taken off (the profiling
+    hook that ``torch.optim`` puts around a class's ``step`` once one of its optimizers exists,
+    too); the method itself where it has none."""
+    return inspect.unwrap(method)
 
 
 class HeadAdam(torch.optim.Adam):
