@@ -31,9 +31,9 @@ def without_dynamo(method: Callable) -> Callable:
     """An optimizer method of ``torch.optim`` without the wrapper that imports ``torch._dynamo`` at
     its first call so that ``torch.compile`` does not trace into it (``add_param_group``,
     ``zero_grad``, ``state_dict``, ``load_state_dict``, Adam's ``step``): outside a compiled
-    function the wrapper only calls the method, so both compute the same. That import is 0.9 s
-    of a process that compiles nothing (a warm retrain of the 100-class protocol: 1.0 s of its
-    19 s, benchmarks/README.md, "warm_retrain.py"). Every wrapper is taken off (the profiling
+    function the wrapper only calls the method, so both compute the same. That import took 0.9 to
+    1.1 s of a warm retrain of the 100-class protocol, which compiles nothing (benchmarks/README.md,
+    "The fixed costs of a warm retrain"). Every wrapper is taken off (the profiling
     hook that ``torch.optim`` puts around a class's ``step`` once one of its optimizers exists,
     too); the method itself where it has none."""
     return inspect.unwrap(method)
