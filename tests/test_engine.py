@@ -258,6 +258,7 @@ def test_head_adam_steps_and_saves_as_torchs_adam_does_bit_for_bit():
     assert same_weights(head2, twin2)
 
 
+@pytest.mark.slow  # a fresh Python importing torch: 2.6 s
 def test_training_a_head_and_calibrating_it_never_import_torch_dynamo():
     """torch.optim's optimizers import torch._dynamo (0.9 s) at their first call; HeadAdam and the
     temperature's LBFGS do not, so a warm retrain does not pay it."""
