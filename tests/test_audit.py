@@ -605,6 +605,37 @@ def test_all_facts_of_worker_processes_are_the_callers_own(tmp_path, monkeypatch
     assert {f.error for f in dedup.all_facts(paths, workers=2)} == {str(os.getpid())}
 
 
+@pytest.mark.slow
+def test_all_facts_goes_on_in_the_caller_when_a_worker_process_is_killed(
+    tmp_path, monkeypatch, caplog
+):
+    """A worker killed while measuring (the out-of-memory killer, a ``kill``) broke the pool:
+    ``BrokenProcessPool`` reached the user as a traceback from ``split`` or ``audit``. The facts
+    the workers sent are kept, the rest are measured in the caller, and a warning says why."""
+    import os
+
+    paths = []
+    for i in range(40):
+        paths.append(tmp_path / f"p{i}.png")
+        pattern((200, 40, 40), i, size=(40 + i, 30)).save(paths[-1])
+    expected = [dedup.image_facts(p) for p in paths]
+    caller, measure = os.getpid(), dedup.image_facts
+
+    def killed(path):  # the worker measuring p20.png dies at once
+        if path.name == "p20.png" and os.getpid() != caller:
+            os._exit(9)
+        return measure(path)
+
+    monkeypatch.setattr(dedup, "PROCESS_MIN", 2)
+    monkeypatch.setattr(dedup, "image_facts", killed)
+    ticks: list[int] = []
+    with caplog.at_level("WARNING", "objrec"):
+        found = dedup.all_facts(paths, lambda: ticks.append(1), workers=2)
+    assert found == expected and len(ticks) == len(paths)
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and "worker process" in said[0] and "in this process" in said[0]
+
+
 def test_hash_pairs_find_a_mirrored_copy():
     images = [pattern((120, 120, 120), s) for s in range(6)]
     images.append(ImageOps.mirror(images[2]).resize((50, 44)))

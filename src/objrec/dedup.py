@@ -42,6 +42,7 @@ from objrec.images import (
     open_image,
     warn_once,
 )
+from objrec.progress import plural
 
 if TYPE_CHECKING:
     import sqlite3
@@ -219,6 +220,11 @@ def all_facts(
         found = _facts_in_processes(paths, on_file, workers)
         if found is not None:
             return found
+    return _facts_here(paths, on_file)
+
+
+def _facts_here(paths: Sequence[Path], on_file: Callable[[], None] | None) -> list[ImageFacts]:
+    """``image_facts`` of every path, measured in this process."""
     results = []
     for path in paths:
         results.append(image_facts(path))
@@ -244,9 +250,12 @@ def _facts_in_processes(
     ``if __name__ == "__main__"`` guard, over again). A worker only decodes and hashes, so the
     locks of the caller's other threads (PyTorch's) are never needed there. On Linux only: macOS
     makes spawn the default because a forked child of a process that used its system frameworks
-    may crash (Python's multiprocessing docs), and Windows cannot fork."""
+    may crash (Python's multiprocessing docs), and Windows cannot fork. A worker that dies (the
+    out-of-memory killer, a ``kill``) breaks the pool: the images it had not sent back are
+    measured here, with a warning."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     if sys.platform != "linux":
         return None
@@ -256,19 +265,30 @@ def _facts_in_processes(
     except OSError as exc:  # no semaphores here (a sandbox): measured in this process
         log.debug("image facts measured in this process: no worker process (%s)", exc)
         return None
+    results: list[ImageFacts] = []
     with pool:
         try:
             found = pool.map(_held_facts, paths, chunksize=16)
         except OSError as exc:  # no process could be started
             log.debug("image facts measured in this process: no worker process (%s)", exc)
             return None
-        return _collect(found, pool, on_file)
+        try:
+            return _collect(found, pool, on_file, results)
+        except BrokenProcessPool:
+            log.warning(
+                "a worker process measuring image facts ended abruptly (killed, or out of "
+                "memory): the %s left are measured in this process",
+                plural(len(paths) - len(results), "image"),
+            )
+    return results + _facts_here(paths[len(results) :], on_file)
 
 
-def _collect(found: Iterator, pool, on_file: Callable[[], None] | None) -> list[ImageFacts]:
-    """The facts ``found`` by the workers of ``pool``, their warnings logged here. Interrupted
-    (Ctrl-C), the images not yet sent are dropped: the workers end after their last one."""
-    results = []
+def _collect(
+    found: Iterator, pool, on_file: Callable[[], None] | None, results: list[ImageFacts]
+) -> list[ImageFacts]:
+    """The facts ``found`` by the workers of ``pool``, appended to ``results`` (which keeps those
+    sent before an error), their warnings logged here. Interrupted (Ctrl-C), the images not yet
+    sent are dropped: the workers end after their last one."""
     try:
         for facts, held in found:
             for kind, path, message, args in held:
