@@ -561,10 +561,25 @@ def group_rows(inv: Inventory, idx, sub_facts, pairs, groups, suggested) -> list
                 "_pairs": {
                     dedup.pair_key(int(idx[p.i]), int(idx[p.j])): p.similarity for p in linked
                 },
+                "_split_keeps": split_keeps(group, linked),
             }
         )
     order = {"across splits": 0, "across classes": 1, "within class": 2}
     return sorted(rows, key=lambda g: (order[g["kind"]], -g["similarity"]))
+
+
+def split_keeps(group: list[int], pairs: Sequence[dedup.Pair]) -> bool:
+    """Whether ``split`` keeps the images of ``group`` in one split: linked, directly or through
+    each other, by ``pairs`` it sees too (hashes within ``dedup.HASH_SPLIT`` bits, or a crop hash
+    within ``dedup.CROP_SPLIT``). The audit also links copies by their features alone, which a
+    split of the folder may put on either side."""
+    position = {m: k for k, m in enumerate(group)}
+    seen = [
+        (position[p.i], position[p.j])
+        for p in pairs
+        if p.hash_distance <= dedup.HASH_SPLIT or p.crop_distance <= dedup.CROP_SPLIT
+    ]
+    return [sorted(position.values())] == dedup.groups_of(len(group), seen)
 
 
 def keep_order(inv: Inventory, idx, sub_facts, group, suggested: dict[int, str]) -> list[int]:

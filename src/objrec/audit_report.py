@@ -63,6 +63,10 @@ LOOK_ALIKE_REASON = (
     "looks like {first} (look-alikes {kind}, similarity {sim:.3f}): "
     "remove it only if it is the same picture"
 )
+APART_REASON = (
+    "{kind} near-duplicate of {first} (similarity {sim:.3f}), alike by its features only: "
+    "`split` may put them in two splits (a leak)"
+)
 CHAIN_REASON = (
     "in a near-duplicate group ({kind}) with {first}, but like none of the images the plan keeps "
     "(only like images it removes): another picture, kept"
@@ -180,18 +184,7 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
     rows: dict[int, dict[str, str]] = {}
 
     def propose(index: int, action: str, new_class: str, reason: str) -> None:
-        item = inv.items[index]
-        rows.setdefault(
-            index,
-            {
-                "file": inv.rel(item),
-                "class": inv.classes[item.label],
-                "split": item.split or "",
-                "action": action,
-                "new_class": new_class,
-                "reason": reason,
-            },
-        )
+        rows.setdefault(index, plan_row(inv, index, action, new_class, reason))
 
     def propose_group(groups: list[dict], action: str, reason: str) -> list[tuple[int, str]]:
         """``action`` for each image of a group but its first, linked to one kept before it (or,
@@ -210,8 +203,9 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
         return chained
 
     flagged = {issue["_index"]: issue["suggested"] for issue in result.label_issues}
-    leaks, within = harmless_copies(result.near_duplicates, flagged)
+    leaks, apart, within = harmless_copies(result.near_duplicates, flagged, inv.is_split)
     chained = propose_group(leaks, "remove", NEAR_DUPLICATE_REASON)
+    chained += propose_group(apart, "remove", APART_REASON)
     for issue in result.label_issues:
         propose(issue["_index"], *label_proposal(issue))
     for row in result.outliers:
@@ -223,15 +217,37 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
     return list(rows.values())
 
 
-def harmless_copies(groups: list[dict], flagged: dict[int, str]) -> tuple[list[dict], list[dict]]:
-    """The near-duplicate ``groups`` whose copies the plan removes, and those it keeps: within one
-    class and split, none of their images ``flagged`` as a wrong label (such copies leak nothing,
-    and a burst's frames are training data)."""
+def plan_row(inv: Inventory, index: int, action: str, new_class: str, reason: str) -> dict:
+    """The plan's row proposing ``action`` for the image ``index`` of ``inv``."""
+    item = inv.items[index]
+    return {
+        "file": inv.rel(item),
+        "class": inv.classes[item.label],
+        "split": item.split or "",
+        "action": action,
+        "new_class": new_class,
+        "reason": reason,
+    }
 
-    def harmless(group: dict) -> bool:
-        return group["kind"] == "within class" and not flagged.keys() & set(group["_indices"])
 
-    return [g for g in groups if not harmless(g)], [g for g in groups if harmless(g)]
+def harmless_copies(
+    groups: list[dict], flagged: dict[int, str], is_split: bool
+) -> tuple[list[dict], list[dict], list[dict]]:
+    """The near-duplicate ``groups`` whose copies the plan removes as leaks (across splits or
+    classes, or with an image ``flagged`` as a wrong label); those within one class of a folder
+    not split yet that ``split`` would not keep in one split (alike by their features only:
+    ``_split_keeps``), removed too; and those it keeps: within one class and split, which leak
+    nothing (and a burst's frames are training data)."""
+
+    def fate(group: dict) -> int:
+        if group["kind"] != "within class" or flagged.keys() & set(group["_indices"]):
+            return 0
+        return 2 if is_split or group["_split_keeps"] else 1
+
+    parts: tuple[list[dict], list[dict], list[dict]] = ([], [], [])
+    for group in groups:
+        parts[fate(group)].append(group)
+    return parts
 
 
 def label_proposal(issue: dict[str, Any]) -> tuple[str, str, str]:
