@@ -795,6 +795,29 @@ def test_a_large_group_counts_its_images_in_its_splits_share(tmp_path, image_fol
 
 
 @pytest.mark.slow
+def test_a_class_short_of_groups_is_told_so_not_of_distinct_images(
+    tmp_path, image_folder, known_facts
+):
+    """A class of 12 distinct images in two groups of the ``groups`` file cannot fill three
+    splits, and the warning said it had "fewer than 3 distinct images"; with every class in one group,
+    the refusal said every class had, and told to add images. Both name the groups."""
+    from objrec.split import split_warnings
+
+    red = sorted(p.relative_to(image_folder).as_posix() for p in (image_folder / "red").iterdir())
+    groups = tmp_path / "groups.csv"
+    groups.write_text("file,group\n" + "".join(f"{n},site{i % 2}\n" for i, n in enumerate(red)))
+    result = split_folder(image_folder, tmp_path / "out", groups=groups)
+    assert result.counts["red"]["test"] == 0 and result.small_classes == ["red"]
+    (warning,) = [w for w in split_warnings(result) if "cannot appear in every split" in w]
+    assert "fewer than 3 distinct images or `groups` file groups" in warning
+    everything = [p.relative_to(image_folder).as_posix() for p in image_folder.rglob("img_*")]
+    groups.write_text("file,group\n" + "".join(f"{n},{n.split('/')[0]}\n" for n in everything))
+    with pytest.raises(ObjrecError, match="no image would go to valid") as refused:
+        split_folder(image_folder, tmp_path / "out2", groups=groups)
+    assert "fewer than the 3 distinct images or `groups` file groups" in str(refused.value)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "text, message",
     [

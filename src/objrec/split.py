@@ -187,8 +187,9 @@ def split_warnings(result: SplitResult) -> list[str]:
         )
     if result.small_classes:
         warnings.append(
-            f"classes with fewer than {plural(result.min_images, 'distinct image')} cannot appear "
-            "in every split (add images or change `ratios`): " + ", ".join(result.small_classes)
+            f"classes with fewer than {plural(result.min_images, 'distinct image')}"
+            f"{_or_groups(result)} cannot appear in every split (add images or change `ratios`): "
+            + ", ".join(result.small_classes)
         )
     if few := result.few_train_classes:
         warnings.append(
@@ -316,10 +317,17 @@ def _require_train_and_valid(result: SplitResult, ratios: tuple[float, float, fl
     why = (
         f"`ratios` gives {missing[0]} a share of 0"
         if any(ratios[SPLITS.index(s)] == 0 for s in missing)
-        else f"every class has fewer than the {result.min_images} distinct images these ratios "
-        "need to fill every split: add images, or give train and valid larger ratios"
+        else f"every class has fewer than the {result.min_images} distinct images"
+        f"{_or_groups(result)} these ratios need to fill every split: add images, or give train "
+        "and valid larger ratios"
     )
     raise ObjrecError(f"no image would go to {' or '.join(missing)}, which `train` needs: {why}")
+
+
+def _or_groups(result: SplitResult) -> str:
+    """What a class also counts by where a ``groups`` file joined images: its groups, each of
+    which lands whole in one split (a class of 12 photos in 2 groups fills 2 splits at most)."""
+    return " or `groups` file groups (each lands whole in one split)" if result.file_groups else ""
 
 
 def _resolved(src: Path) -> Path:
