@@ -10,38 +10,55 @@ stopped early and scored as ``train.fit_head`` does; only the variant's batch si
 rate, patience, schedule and head precision (fp32, or bf16 as ``head_precision="auto"`` trains
 on a CPU with AMX) differ. The test split is never read.
 
+The PCA variants (15 to 17) fit the same head on the training features projected onto their top
+k principal components (centred on the training rows' mean, every view of every training image;
+the 3,840 x 3,840 covariance and its eigensolve in float64, once a split, and the time it took
+counted as each fit's), then fold the projection into the first layer (``W P^T``, ``b - W P^T
+mean``), so that the head kept is an ordinary one on the 3,840 features. The fold is checked: the
+folded head's logits on the full validation features against the fitted head's on the projected
+ones, and its validation loss against the fit's best. A second table gives, per split and k, the
+variance kept, the seconds of the float64 PCA, of a float32 one and of ``torch.svd_lowrank``
+(only timed, not fitted), the projection's, and the fold's check.
+
 Printed, per split and variant: best valid loss per head seed and their median, the best epochs,
 epochs run, the fit's seconds (median), Adam steps (median), and the valid accuracy at the best
 epoch (median); then the rule's verdict per variant. A variant qualifies when, on every split,
 its median best valid loss exceeds today's by no more than today's head-seed spread (max - min of
 today's losses) on that split, and its median fit is clearly faster (under 0.8 of today's on
-every split).
+every split); a PCA variant, also that its fold holds (logits within ``FOLD_TOLERANCE``).
 
     flock /tmp/objrec-cpu.lock python benchmarks/head_steps.py --splits /work/splits/s0 \\
         /work/splits/s1 /work/splits/s2 --seeds 0 1 2 --variants 1 2 3 4 5 6 7 8
 
-(``--variants``: indices into ``VARIANTS``; today's, 0, always runs; all of them when omitted, about
-20 minutes on 2 cores, so the measured tables in benchmarks/README.md come from three runs of a
-few each.)
+(``--variants``: indices into ``VARIANTS``; all of them when omitted, about 20 minutes on 2 cores, so
+the measured tables in benchmarks/README.md come from runs of a few each. ``--baseline``: the
+variant the rule compares with, which always runs: 0, today's recipe in fp32, unless given; 14,
+today's in bf16, is what ``objrec train`` fits on a CPU with AMX.)
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import statistics
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import torch
+from torch import nn
+
 from objrec.config import TrainConfig
 from objrec.distributed import SINGLE
-from objrec.engine import fit
-from objrec.features import feature_batches
+from objrec.engine import evaluate_loss, fit
+from objrec.features import ViewStack, feature_batches
 from objrec.finetune import warmup_cosine
-from objrec.model import build_head
+from objrec.model import HeadEnsemble, build_head
 from objrec.progress import SILENT
 from objrec.train import (
+    Prepared,
     head_optimizer,
     prepare,
     seed_everything,
@@ -53,6 +70,11 @@ from objrec.train import (
 
 FASTER = 0.8
 """A variant is clearly faster when its median fit takes under this share of today's."""
+
+FOLD_TOLERANCE = 1e-4
+"""A PCA variant's folded head must give the fitted head's logits within this (absolute)."""
+
+Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -66,6 +88,9 @@ class Variant:
     head_precision: str = "fp32"
     """``bf16``: the training forward under bfloat16 autocast (``train.trains_in``), as
     ``head_precision="auto"`` trains on a CPU with AMX."""
+    pca: int = 0
+    """0: the features as they are; k: the head fitted on their top k principal components, its
+    first layer folded back onto the features afterwards."""
 
 
 VARIANTS = [
@@ -84,6 +109,9 @@ VARIANTS = [
     Variant("batch 128, lr 1.5e-3, patience 5", 128, 1.5e-3),
     Variant("batch 128, lr 2e-3, patience 5", 128, 2e-3),
     Variant("today in bf16 (bfloat16 autocast, AMX)", head_precision="bf16"),
+    Variant("bf16, PCA to 512 dims, folded", head_precision="bf16", pca=512),
+    Variant("bf16, PCA to 768 dims, folded", head_precision="bf16", pca=768),
+    Variant("bf16, PCA to 1024 dims, folded", head_precision="bf16", pca=1024),
 ]
 
 
@@ -95,10 +123,139 @@ class Fit:
     seconds: float
     steps: int
     acc: float
+    pca_seconds: float = 0.0
+    """A PCA variant's: the split's PCA (once a split here; each fit would pay it)."""
+    project_seconds: float = 0.0
+    """A PCA variant's: projecting the training and validation features onto the k components."""
+    fold_seconds: float = 0.0
+    """A PCA variant's: folding the projection into the first layer."""
+    fold_error: float = 0.0
+    """The largest absolute difference between the folded head's logits and the fitted head's."""
+    fold_loss: float = 0.0
+    """The folded head's validation loss on the features, minus the fit's best."""
+
+    @property
+    def extra_seconds(self) -> float:
+        """What a PCA variant adds to the fit's own clock."""
+        return self.pca_seconds + self.project_seconds + self.fold_seconds
 
 
-def fit_variant(prep, config: TrainConfig, variant: Variant, seed: int) -> Fit:
-    """The default head fitted with ``variant``'s settings and head seed ``seed``."""
+@dataclass(frozen=True)
+class Basis:
+    """The training features' mean and principal components (columns, by descending variance),
+    float64, and the seconds the covariance and its eigensolve took."""
+
+    mean: torch.Tensor
+    components: torch.Tensor
+    variances: torch.Tensor
+    seconds: float
+
+    def project(self, features: torch.Tensor, k: int) -> torch.Tensor:
+        """(..., features) -> (..., k) float32: centred on the mean, onto the top k components."""
+        return (features.float() - self.mean.float()) @ self.components[:, :k].float()
+
+    def kept(self, k: int) -> float:
+        """The share of the training features' variance the top k components keep."""
+        return float(self.variances[:k].sum() / self.variances.sum())
+
+
+def principal_components(views: torch.Tensor) -> Basis:
+    """PCA of every row of the (views, images, features) training stack: the covariance around
+    their mean and its full eigensolve, in float64."""
+    start = time.perf_counter()
+    x = views.flatten(0, 1).double()
+    mean = x.mean(0)
+    x -= mean
+    variances, vectors = torch.linalg.eigh(x.t() @ x / len(x))
+    return Basis(mean, vectors.flip(1), variances.flip(0), time.perf_counter() - start)
+
+
+def float32_pca_seconds(views: torch.Tensor) -> float:
+    """Seconds of the same PCA in float32 (timed only, never fitted on)."""
+    start = time.perf_counter()
+    x = views.flatten(0, 1).float()
+    x -= x.mean(0)
+    torch.linalg.eigh(x.t() @ x / len(x))
+    return time.perf_counter() - start
+
+
+def lowrank_pca_seconds(views: torch.Tensor, k: int) -> float:
+    """Seconds of ``torch.svd_lowrank`` for the top k components, 2 power iterations (timed
+    only, never fitted on)."""
+    start = time.perf_counter()
+    x = views.flatten(0, 1).float()
+    torch.svd_lowrank(x, q=k, niter=2, M=x.mean(0, keepdim=True))
+    return time.perf_counter() - start
+
+
+def held_views(stack: ViewStack) -> torch.Tensor:
+    """The stack's (views, images, features) held in memory, as stored."""
+    if stack.held is None:
+        raise SystemExit("head_steps.py: the PCA variants need the features held in memory")
+    return stack.held
+
+
+def tensor_batches(x: torch.Tensor, y: torch.Tensor, size: int) -> Iterator[Batch]:
+    for start in range(0, len(y), size):
+        yield x[start : start + size], y[start : start + size]
+
+
+@dataclass
+class Inputs:
+    """What a variant's head is fitted on: the training views, the validation batches, their
+    width, and (a PCA variant) the seconds the projection took."""
+
+    train: ViewStack | torch.Tensor
+    valid: Callable[[], Iterator[Batch]]
+    width: int
+    seconds: float = 0.0
+
+
+def fit_inputs(prep: Prepared, variant: Variant, basis: Basis | None) -> Inputs:
+    """The features themselves, or (a PCA variant) their projection onto the top components."""
+    if not variant.pca:
+        return Inputs(prep.train, lambda: prep.valid.batches(1024), prep.model.body.n_features)
+    assert basis is not None
+    start = time.perf_counter()
+    train = basis.project(held_views(prep.train), variant.pca)
+    valid = basis.project(held_views(prep.valid)[0], variant.pca)
+    seconds = time.perf_counter() - start
+    labels = prep.valid.labels
+    return Inputs(train, lambda: tensor_batches(valid, labels, 1024), variant.pca, seconds)
+
+
+def folded(head: HeadEnsemble, basis: Basis, k: int) -> HeadEnsemble:
+    """``head``, fitted on ``basis.project(x, k)``, as an ordinary head on the features ``x``:
+    its first layer ``W`` becomes ``W P^T`` and its bias ``b - W P^T mean`` (float64, then
+    float32 as the head keeps them)."""
+    full = copy.deepcopy(head)
+    weight = head.hidden_weight.detach().double() @ basis.components[:, :k].t()
+    bias = head.hidden_bias.detach().double() - weight @ basis.mean
+    full.hidden_weight = nn.Parameter(weight.float())
+    full.hidden_bias = nn.Parameter(bias.float())
+    return full
+
+
+def check_fold(result: Fit, head: HeadEnsemble, prep: Prepared, basis: Basis, k: int) -> None:
+    """Fold ``head`` (timed), then compare the folded head with it on the validation features:
+    every member's logits, and the validation loss against the fit's best."""
+    start = time.perf_counter()
+    full = folded(head, basis, k)
+    result.fold_seconds = time.perf_counter() - start
+    x, y = held_views(prep.valid)[0].float(), prep.valid.labels
+    head.eval()
+    full.eval()
+    with torch.no_grad():
+        error = full.member_logits(x) - head.member_logits(basis.project(x, k))
+    result.fold_error = float(error.abs().max())
+    result.fold_loss = evaluate_loss(full, tensor_batches(x, y, 1024))["loss"] - result.loss
+
+
+def fit_variant(
+    prep: Prepared, config: TrainConfig, variant: Variant, seed: int, basis: Basis | None = None
+) -> Fit:
+    """The default head fitted with ``variant``'s settings and head seed ``seed``; a PCA
+    variant's on ``basis``'s top components, then folded back and checked."""
     config = replace(
         config,
         seed=seed,
@@ -107,10 +264,9 @@ def fit_variant(prep, config: TrainConfig, variant: Variant, seed: int) -> Fit:
         patience=variant.patience,
         head_precision=variant.head_precision,
     )
+    inputs = fit_inputs(prep, variant, basis)
     seed_everything(seed)  # as train.prepare builds the head
-    head = build_head(
-        prep.model.body.n_features, len(prep.classes), config.hidden, config.dropout, config.heads
-    )
+    head = build_head(inputs.width, len(prep.classes), config.hidden, config.dropout, config.heads)
     optimizer = head_optimizer(head, config)
     steps_per_epoch = -(-len(prep.train_y) // config.batch_size)
     epochs, scheduler = config.epochs, None
@@ -122,9 +278,9 @@ def fit_variant(prep, config: TrainConfig, variant: Variant, seed: int) -> Fit:
     state = fit(
         trains_in(head, config.head_precision),
         lambda epoch: feature_batches(
-            prep.train, prep.train_y, config.batch_size, config.seed * 100_003 + epoch
+            inputs.train, prep.train_y, config.batch_size, config.seed * 100_003 + epoch
         ),
-        lambda: prep.valid.batches(1024),
+        inputs.valid,
         optimizer,
         epochs=epochs,
         patience=config.patience,
@@ -134,7 +290,7 @@ def fit_variant(prep, config: TrainConfig, variant: Variant, seed: int) -> Fit:
     )
     seconds = time.perf_counter() - start
     best = state.history[state.best_epoch - 1]
-    return Fit(
+    result = Fit(
         state.best_valid_loss,
         state.best_epoch,
         state.epoch,
@@ -142,6 +298,11 @@ def fit_variant(prep, config: TrainConfig, variant: Variant, seed: int) -> Fit:
         state.epoch * steps_per_epoch,
         best["valid_acc"],
     )
+    if variant.pca:
+        assert basis is not None and isinstance(head, HeadEnsemble)
+        result.pca_seconds, result.project_seconds = basis.seconds, inputs.seconds
+        check_fold(result, head, prep, basis, variant.pca)
+    return result
 
 
 def row(split: str, variant: Variant, fits: list[Fit]) -> str:
@@ -158,26 +319,65 @@ def row(split: str, variant: Variant, fits: list[Fit]) -> str:
     )
 
 
-def verdicts(results: dict[str, dict[str, list[Fit]]]) -> list[str]:
-    """The rule, per variant: within today's head-seed spread on every split, and faster."""
+def split_note(base: list[Fit], fits: list[Fit], split: str) -> tuple[bool, str]:
+    """One split's part of the rule: within the baseline's head-seed spread, clearly faster
+    (and a PCA variant's fold holding); and what was measured, with its PCA counted too."""
+    spread = max(f.loss for f in base) - min(f.loss for f in base)
+    excess = statistics.median(f.loss for f in fits) - statistics.median(f.loss for f in base)
+    today = statistics.median(f.seconds for f in base)
+    ratio = statistics.median(f.seconds for f in fits) / today
+    ok = excess <= spread and ratio < FASTER
+    note = f"{split}: {excess:+.4f} vs spread {spread:.4f}, fit x{ratio:.2f}"
+    if any(f.extra_seconds for f in fits):
+        total = statistics.median(f.seconds + f.extra_seconds for f in fits) / today
+        error = max(f.fold_error for f in fits)
+        note += f" (x{total:.2f} with the PCA, projection and fold), fold within {error:.1e}"
+        ok = ok and error <= FOLD_TOLERANCE
+    return ok, note
+
+
+def verdicts(results: dict[str, dict[str, list[Fit]]], baseline: Variant) -> list[str]:
+    """The rule, per variant: within the baseline's head-seed spread on every split, and faster."""
     lines = []
-    today = VARIANTS[0].name
     ran = {name for by_variant in results.values() for name in by_variant}
-    for variant in (v for v in VARIANTS[1:] if v.name in ran):
-        ok_loss, ok_speed, notes = True, True, []
-        for split, by_variant in results.items():
-            base = [f.loss for f in by_variant[today]]
-            spread = max(base) - min(base)
-            excess = statistics.median(f.loss for f in by_variant[variant.name])
-            excess -= statistics.median(base)
-            ratio = statistics.median(f.seconds for f in by_variant[variant.name])
-            ratio /= statistics.median(f.seconds for f in by_variant[today])
-            ok_loss &= excess <= spread
-            ok_speed &= ratio < FASTER
-            notes.append(f"{split}: {excess:+.4f} vs spread {spread:.4f}, fit x{ratio:.2f}")
-        verdict = "qualifies" if ok_loss and ok_speed else "does not qualify"
-        lines.append(f"* {variant.name}: {verdict} ({'; '.join(notes)})")
+    for variant in (v for v in VARIANTS if v.name in ran and v != baseline):
+        checks = [
+            split_note(by_variant[baseline.name], by_variant[variant.name], split)
+            for split, by_variant in results.items()
+        ]
+        verdict = "qualifies" if all(ok for ok, _ in checks) else "does not qualify"
+        lines.append(f"* {variant.name}: {verdict} ({'; '.join(note for _, note in checks)})")
     return lines
+
+
+def pca_rows(split: str, prep: Prepared, basis: Basis, fits: dict[int, list[Fit]]) -> list[str]:
+    """Per k: the variance kept, the PCA's seconds three ways, the projection's, the fold's, and
+    how closely the folded head gives the fitted one's logits and validation loss."""
+    views = held_views(prep.train)
+    single = float32_pca_seconds(views)
+    rows = []
+    for k, by_seed in fits.items():
+        lowrank = lowrank_pca_seconds(views, k)
+        project = statistics.median(f.project_seconds for f in by_seed)
+        fold = statistics.median(f.fold_seconds for f in by_seed)
+        error = max(f.fold_error for f in by_seed)
+        loss = max(abs(f.fold_loss) for f in by_seed)
+        rows.append(
+            f"| {split} | {k} | {basis.kept(k):.1%} | {basis.seconds:.2f} | {single:.2f} | "
+            f"{lowrank:.2f} | {project:.2f} | {fold:.2f} | {error:.1e} | {loss:.1e} |"
+        )
+    return rows
+
+
+def print_pca_table(rows: list[str]) -> None:
+    print()
+    print(
+        "| split | k | variance kept | PCA s (float64, fitted on) | PCA s (float32) | "
+        "svd_lowrank s | projection s (median) | fold s (median) | fold: max abs logit "
+        "difference | fold: max abs valid loss difference |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("\n".join(rows))
 
 
 def main() -> None:
@@ -193,10 +393,19 @@ def main() -> None:
         "--seeds", type=int, nargs="+", default=[0, 1, 2], help="head seeds per variant"
     )
     parser.add_argument(
-        "--variants", type=int, nargs="*", help="indices into VARIANTS (0, today's, always runs)"
+        "--variants", type=int, nargs="*", help="indices into VARIANTS (the baseline always runs)"
+    )
+    parser.add_argument(
+        "--baseline",
+        type=int,
+        default=0,
+        help="index into VARIANTS of the recipe the rule compares with (0: today's in fp32; "
+        "14: today's in bf16, what train fits on a CPU with AMX)",
     )
     args = parser.parse_args()
-    chosen = sorted({0, *(args.variants or range(len(VARIANTS)))})
+    baseline = VARIANTS[args.baseline]
+    chosen = [baseline, *(VARIANTS[i] for i in sorted(set(args.variants or range(len(VARIANTS)))))]
+    chosen = list(dict.fromkeys(chosen))
     config, precision = settle_precision(TrainConfig(), SINGLE)
     head = settle_head_precision(config, SINGLE)[1]  # each variant sets its own
     print(f"frozen body in {precision['used']} ({precision['why']}); head seeds {args.seeds}")
@@ -207,18 +416,26 @@ def main() -> None:
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     results: dict[str, dict[str, list[Fit]]] = {}
+    pca_table: list[str] = []
     for data_dir in args.splits:
         prep = prepare(data_dir, config, SILENT)
         computed = int(prep.frozen_pass["computed"])
+        basis = None
+        if any(v.pca for v in chosen):
+            basis = principal_components(held_views(prep.train))
         results[data_dir.name] = {}
-        for i in chosen:
-            variant = VARIANTS[i]
-            fits = [fit_variant(prep, config, variant, seed) for seed in args.seeds]
+        for variant in chosen:
+            fits = [fit_variant(prep, config, variant, seed, basis) for seed in args.seeds]
             results[data_dir.name][variant.name] = fits
             print(row(data_dir.name, variant, fits), flush=True)
         print(f"<!-- {data_dir}: {computed} image views computed -->", flush=True)
+        if basis is not None:
+            pca_fits = {v.pca: results[data_dir.name][v.name] for v in chosen if v.pca}
+            pca_table += pca_rows(data_dir.name, prep, basis, pca_fits)
+    if pca_table:
+        print_pca_table(pca_table)
     print()
-    print("\n".join(verdicts(results)))
+    print("\n".join(verdicts(results, baseline)))
 
 
 if __name__ == "__main__":
