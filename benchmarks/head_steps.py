@@ -10,7 +10,7 @@ stopped early and scored as ``train.fit_head`` does; only the variant's batch si
 rate, patience, schedule and head precision (fp32, or bf16 as ``head_precision="auto"`` trains
 on a CPU with AMX) differ. The test split is never read.
 
-The PCA variants (15 to 17) fit the same head on the training features projected onto their top
+The PCA variants (15 to 17; 18 keeps every component, a rotation only, as a control) fit the same head on the training features projected onto their top
 k principal components (centred on the training rows' mean, every view of every training image;
 the 3,840 x 3,840 covariance and its eigensolve in float64, once a split, and the time it took
 counted as each fit's), then fold the projection into the first layer (``W P^T``, ``b - W P^T
@@ -112,6 +112,9 @@ VARIANTS = [
     Variant("bf16, PCA to 512 dims, folded", head_precision="bf16", pca=512),
     Variant("bf16, PCA to 768 dims, folded", head_precision="bf16", pca=768),
     Variant("bf16, PCA to 1024 dims, folded", head_precision="bf16", pca=1024),
+    Variant(
+        "bf16, PCA to all 3840 dims (a rotation only), folded", head_precision="bf16", pca=3840
+    ),
 ]
 
 
@@ -357,7 +360,7 @@ def pca_rows(split: str, prep: Prepared, basis: Basis, fits: dict[int, list[Fit]
     single = float32_pca_seconds(views)
     rows = []
     for k, by_seed in fits.items():
-        lowrank = lowrank_pca_seconds(views, k)
+        lowrank = lowrank_pca_seconds(views, k) if k < views.shape[-1] else math.nan
         project = statistics.median(f.project_seconds for f in by_seed)
         fold = statistics.median(f.fold_seconds for f in by_seed)
         error = max(f.fold_error for f in by_seed)
