@@ -10,28 +10,34 @@ stopped early and scored as ``train.fit_head`` does; only the variant's batch si
 rate, patience, schedule and head precision (fp32, or bf16 as ``head_precision="auto"`` trains
 on a CPU with AMX) differ. The test split is never read.
 
-The PCA variants (15 to 17; 18 keeps every component, a rotation only, as a control) fit the same head on the training features projected onto their top
-k principal components (centred on the training rows' mean, every view of every training image;
-the 3,840 x 3,840 covariance and its eigensolve in float64, once a split, and the time it took
-counted as each fit's), then fold the projection into the first layer (``W P^T``, ``b - W P^T
-mean``), so that the head kept is an ordinary one on the 3,840 features. The fold is checked: the
-folded head's logits on the full validation features against the fitted head's on the projected
-ones, and its validation loss against the fit's best. A second table gives, per split and k, the
-variance kept, the seconds of the float64 PCA, of a float32 one and of ``torch.svd_lowrank``
-(only timed, not fitted), the projection's, and the fold's check.
+The PCA variants (15 to 17; 18 keeps every component, a rotation only, as a control) fit the same
+head on the training features projected onto their top k principal components (centred on the
+training rows' mean, every view of every training image; the 3,840 x 3,840 covariance and its
+eigensolve in float64, once a split, and the time it took counted as each fit's), then fold the
+projection into the first layer (``W P^T``, ``b - W P^T mean``), so that the head kept is an
+ordinary one on the 3,840 features. The fold is checked: the folded head's logits on the full
+validation features against the fitted head's on the projected ones, and its validation loss
+against the fit's best. A second table gives, per split and k, the variance kept, the seconds of
+the float64 PCA, of a float32 one and of ``torch.svd_lowrank`` (only timed, not fitted), the
+projection's, and the fold's check.
 
 Printed, per split and variant: best valid loss per head seed and their median, the best epochs,
 epochs run, the fit's seconds (median), Adam steps (median), and the valid accuracy at the best
 epoch (median); then the rule's verdict per variant. A variant qualifies when, on every split,
-its median best valid loss exceeds today's by no more than today's head-seed spread (max - min of
-today's losses) on that split, and its median fit is clearly faster (under 0.8 of today's on
-every split); a PCA variant, also that its fold holds (logits within ``FOLD_TOLERANCE``).
+its median best valid loss exceeds the baseline's (today's) by no more than the baseline's
+head-seed spread (max - min of its losses) on that split, and its median fit is clearly faster
+(under 0.8 of the baseline's on every split); a PCA variant, also that its fold holds (logits
+within ``FOLD_TOLERANCE``). A PCA variant's verdict also gives its ratio with the PCA, the
+projection and the fold counted.
+
+    flock /tmp/objrec-cpu.lock python benchmarks/head_steps.py --splits /work/splits/s0 \\
+        /work/splits/s1 /work/splits/s2 --seeds 0 1 2 --variants 15 16 17 --baseline 14
 
     flock /tmp/objrec-cpu.lock python benchmarks/head_steps.py --splits /work/splits/s0 \\
         /work/splits/s1 /work/splits/s2 --seeds 0 1 2 --variants 1 2 3 4 5 6 7 8
 
-(``--variants``: indices into ``VARIANTS``; all of them when omitted, about 20 minutes on 2 cores, so
-the measured tables in benchmarks/README.md come from runs of a few each. ``--baseline``: the
+(``--variants``: indices into ``VARIANTS``; all of them when omitted, about 20 minutes on 2 cores,
+so the measured tables in benchmarks/README.md come from runs of a few each. ``--baseline``: the
 variant the rule compares with, which always runs: 0, today's recipe in fp32, unless given; 14,
 today's in bf16, is what ``objrec train`` fits on a CPU with AMX.)
 """
@@ -239,9 +245,14 @@ def folded(head: HeadEnsemble, basis: Basis, k: int) -> HeadEnsemble:
     return full
 
 
-def check_fold(result: Fit, head: HeadEnsemble, prep: Prepared, basis: Basis, k: int) -> None:
+def check_fold(
+    result: Fit, head: HeadEnsemble, prep: Prepared, basis: Basis, inputs: Inputs
+) -> None:
     """Fold ``head`` (timed), then compare the folded head with it on the validation features:
-    every member's logits, and the validation loss against the fit's best."""
+    every member's logits, and the validation loss against the fit's best; ``result`` gets the
+    seconds of the PCA, the projection and the fold, and the comparison."""
+    k = inputs.width
+    result.pca_seconds, result.project_seconds = basis.seconds, inputs.seconds
     start = time.perf_counter()
     full = folded(head, basis, k)
     result.fold_seconds = time.perf_counter() - start
@@ -303,8 +314,7 @@ def fit_variant(
     )
     if variant.pca:
         assert basis is not None and isinstance(head, HeadEnsemble)
-        result.pca_seconds, result.project_seconds = basis.seconds, inputs.seconds
-        check_fold(result, head, prep, basis, variant.pca)
+        check_fold(result, head, prep, basis, inputs)
     return result
 
 
@@ -383,6 +393,20 @@ def print_pca_table(rows: list[str]) -> None:
     print("\n".join(rows))
 
 
+def print_settings(seeds: list[int]) -> TrainConfig:
+    """The settled precisions, the seeds and the main table's header; the settled config."""
+    config, precision = settle_precision(TrainConfig(), SINGLE)
+    head = settle_head_precision(config, SINGLE)[1]  # each variant sets its own
+    print(f"frozen body in {precision['used']} ({precision['why']}); head seeds {seeds}")
+    print(f"auto would train the head in {head['head']} ({head['head_why']})")
+    print(
+        "| split | variant | best valid loss per head seed | median | best epochs | epochs run | "
+        "fit s (median) | Adam steps (median) | valid acc at best (median) |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    return config
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -409,15 +433,7 @@ def main() -> None:
     baseline = VARIANTS[args.baseline]
     chosen = [baseline, *(VARIANTS[i] for i in sorted(set(args.variants or range(len(VARIANTS)))))]
     chosen = list(dict.fromkeys(chosen))
-    config, precision = settle_precision(TrainConfig(), SINGLE)
-    head = settle_head_precision(config, SINGLE)[1]  # each variant sets its own
-    print(f"frozen body in {precision['used']} ({precision['why']}); head seeds {args.seeds}")
-    print(f"auto would train the head in {head['head']} ({head['head_why']})")
-    print(
-        "| split | variant | best valid loss per head seed | median | best epochs | epochs run | "
-        "fit s (median) | Adam steps (median) | valid acc at best (median) |"
-    )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    config = print_settings(args.seeds)
     results: dict[str, dict[str, list[Fit]]] = {}
     pca_table: list[str] = []
     for data_dir in args.splits:
