@@ -655,3 +655,24 @@ def test_add_measures_only_pairs_with_a_new_image_and_decides_as_all_pairs_do(
     (sentence,) = [w for w in add_warnings(result) if "in two splits" in w]
     assert "by hand" in sentence and "like two pictures in different splits" in sentence
     assert "changed by hand" not in sentence and "a leak whichever split each goes to" in sentence
+
+
+@pytest.mark.slow
+def test_add_says_where_a_known_class_went_why_and_how_to_train_on_all(tmp_path, split_dir, capsys):
+    """A teacher added photos of a weak class and found some in valid and test, wanting them all
+    in train: nothing said why they were shared, nor pointed to `--ratios 1 0 0`."""
+    new = new_images(tmp_path / "new", "red", 4)
+    new_images(new, "purple", 4, PURPLE, seed=700)
+    assert main(["add", str(split_dir), str(new), "--seed", "1", "--dry-run"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert (
+        "the new images of red (train 2, valid 1, test 1) would go partly to valid and test, as "
+        "the data folder's own images are shared, so that `objrec evaluate` measures each class on "
+        "photos the model never trained on; to train on all the new images of a class instead"
+    ) in out
+    assert "add them with --ratios 1 0 0, after --dry-run to see where each goes" in out
+    assert "purple (train" not in out  # a new class needs valid and test images
+    more = new_images(tmp_path / "more", "red", 3, seed=1)
+    code = main(["add", str(split_dir), str(more), "--ratios", "1", "0", "0"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 0 and counts(split_dir)["red"] == [9, 3, 3] and "went partly" not in out

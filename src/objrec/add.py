@@ -176,6 +176,8 @@ def add_images(
     plan.result.dry_run, plan.result.empty_classes = dry_run, _empty(given, images, class_name)
     totals = listed(plan.result.totals())
     log.info("%s %s: %s", "planned for" if dry_run else "added to", root, totals)
+    if note := shared_note(plan.result):
+        log.info("%s", note)
     log_result_warnings(log, add_warnings(plan.result))
     return plan.result
 
@@ -214,6 +216,30 @@ def add_warnings(result: AddResult) -> list[str]:
     if test := result.totals()["test"]:
         warnings.append(changed_test_warning(test, f"{test} added", result.dry_run))
     return warnings
+
+
+def shared_note(result: AddResult) -> str | None:
+    """When the new images of classes ``data`` already had went partly to valid or test (the
+    default: the data folder's own proportions), where they went, why, and how to train on all
+    of them instead; None otherwise."""
+    shared = {
+        name: counts
+        for name, counts in sorted(result.counts.items())
+        if name not in result.new_classes and (counts["valid"] or counts["test"])
+    }
+    if not shared or not result.own_ratios:
+        return None
+    went = "would go" if result.dry_run else "went"
+    where = [
+        f"{name} ({', '.join(f'{s} {n}' for s, n in c.items())})" for name, c in shared.items()
+    ]
+    return (
+        f"the new images of {some_of(where)} {went} partly to valid and test, as the data "
+        "folder's own images are shared, so that `evaluate` measures each class on photos the "
+        "model never trained on; to train on all the new images of a class instead (its valid "
+        "and test images then stay as they are; a near-duplicate of one still goes to its "
+        "split), add them with `ratios=(1, 0, 0)`, after `dry_run=True` to see where each goes"
+    )
 
 
 def changed_test_warning(n: int, how: str, dry_run: bool = False, folder: str = "data") -> str:

@@ -192,7 +192,9 @@ def split_warnings(result) -> list[str]:
     nargs=3,
     default=None,
     help="Train, validation and test fractions to place the new images toward. Default: DATA's "
-    "own (each split's share of its images), so a split DATA has no image in gets none.",
+    "own (each split's share of its images), so a split DATA has no image in gets none, and the "
+    "scores measure the new images too. --ratios 1 0 0 puts them all in train (but a "
+    "near-duplicate of a valid or test image, which goes to its split).",
 )
 @SEED_OPTION
 @COPY_OPTION
@@ -284,8 +286,11 @@ def add_json(result, warnings: list[str]) -> dict[str, Any]:
 
 
 def print_added(result, cache_dir: Path | None = None) -> None:
-    """Per class, the images added to each split and those skipped as copies; what to run next,
-    with add's --cache-dir (a dry run: each file and where it would go)."""
+    """Per class, the images added to each split and those skipped as copies, and how to train
+    on all of them; what to run next, with add's --cache-dir (a dry run: each file and where it
+    would go)."""
+    from objrec.add import shared_note
+
     table = Table("class", "train", "valid", "test", "copies skipped")
     for name, counts in sorted(result.counts.items()):
         label = Text(name + (" (new)" if name in result.new_classes else ""))
@@ -296,6 +301,8 @@ def print_added(result, cache_dir: Path | None = None) -> None:
     added = plural(sum(result.totals().values()), "image")
     console.print(f"{verb} {added} to {shown(result.data)}: {totals}", markup=False)
     console.print(ratios_line(result), highlight=False)
+    if note := shared_note(result):
+        console.print(to_cli(note, add), markup=False, highlight=False)
     if result.near_duplicate_files:
         console.print(
             f"{plural(result.near_duplicate_files, 'image')} "

@@ -78,11 +78,14 @@ def cli_spelling(
 
 def shell_word(value: str) -> str:
     """An API value as the shell takes it: a string quoted only where the shell needs it
-    (``'a b'``, ``fp32``), anything else as written (``0.5``)."""
+    (``'a b'``, ``fp32``), a tuple as the words of an option of several values (``(1, 0, 0)``
+    -> ``1 0 0``), anything else as written (``0.5``)."""
     try:
         literal = ast.literal_eval(value)
     except (ValueError, SyntaxError):
         return value.strip(QUOTES)
+    if isinstance(literal, tuple):
+        return " ".join(shell_word(repr(item)) for item in literal)
     return shlex.quote(literal) if isinstance(literal, str) else value.strip(QUOTES)
 
 
