@@ -483,9 +483,9 @@ def test_add_says_when_it_changes_the_test_split_and_how_to_compare(capsys, tmp_
     err = " ".join(capsys.readouterr().err.split())
     assert (
         "1 test image changed (1 added): scores before and after are on different test sets; to "
-        "compare, evaluate the old run on the new folder too: "
-        f"`objrec evaluate OLD_RUN {split_dir}` (evaluate's 'test set' is {IMAGE_SET_MEANING})"
-        in err
+        "compare the run you train next with the old one, evaluate both on the new folder: "
+        f"`objrec evaluate NEW_RUN {split_dir} --against OLD_RUN` (evaluate's 'test set' is "
+        f"{IMAGE_SET_MEANING})" in err
     )
     more = new_images(tmp_path / "more", "red", 1, seed=1)
     code = main(["add", str(split_dir), str(more), "--ratios", "1", "0", "0", "--json"])

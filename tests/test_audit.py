@@ -243,9 +243,9 @@ def test_apply_plan_says_when_the_test_split_changes_and_how_to_compare(tmp_path
     err = " ".join(capsys.readouterr().err.split())
     assert (
         "3 test images changed (2 relabelled, 1 removed): scores before and after are on "
-        "different test sets; to compare, evaluate the old run on the new folder too: "
-        f"`objrec evaluate OLD_RUN {tmp_path / 'c'}` (evaluate's 'test set' is "
-        f"{IMAGE_SET_MEANING})" in err
+        "different test sets; to compare the run you train next with the old one, evaluate "
+        f"both on the new folder: `objrec evaluate NEW_RUN {tmp_path / 'c'} --against OLD_RUN` "
+        f"(evaluate's 'test set' is {IMAGE_SET_MEANING})" in err
     )
     assert main(["apply-plan", str(data), str(plan), str(tmp_path / "d"), "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)
@@ -278,7 +278,7 @@ def test_apply_plan_from_python_logs_the_test_split_warning_the_cli_shows(tmp_pa
         apply_plan(data, plan, tmp_path / "fixed")
     (record,) = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert record.getMessage().startswith("1 test image changed (1 relabelled)")
-    assert "`evaluate(old_run, out)`" in record.getMessage()  # out: the new folder
+    assert "`evaluate(new_run, out, against=old_run)`" in record.getMessage()  # out: new folder
 
 
 def test_apply_plan_to_a_class_folder_writes_no_manifest(tmp_path):

@@ -1155,6 +1155,9 @@ def test_the_cli_spells_each_api_function_and_call_as_the_command_line_that_does
     assert to_cli("run `audit_folder(data)`", add, {"data": "s 0"}) == "run `objrec audit 's 0'`"
     evaluated = to_cli("too: `evaluate(old_run, data)`", add, {"data": "s0"})
     assert evaluated == "too: `objrec evaluate OLD_RUN s0`"
+    evaluated = to_cli("`evaluate(new_run, data, against=old_run)`", add, {"data": "s0"})
+    assert evaluated == "`objrec evaluate NEW_RUN s0 --against OLD_RUN`"
+    assert to_cli("`evaluate(run, data, against='a b')`", evaluate).endswith("--against 'a b'`")
     assert to_cli("`no_such(1)` or `train(`", split) == "`no_such(1)` or `train(`"  # left as is
 
 

@@ -666,6 +666,7 @@ def test_a_class_the_run_was_never_taught_is_left_out_with_one_warning(
     assert answer["untaught_classes"] == {"kangaroo": 3} and answer["n"] == before.metrics["n"]
     assert [w for w in answer["warnings"] if "kangaroo (3 images)" in w] == answer["warnings"]
     assert len(answer["warnings"]) == 1
+    assert "`objrec evaluate NEW_RUN DATA --against OLD_RUN` compares" in answer["warnings"][0]
 
 
 def test_a_misspelt_class_folder_is_refused_naming_the_class_not_left_out_as_untaught(
@@ -698,3 +699,84 @@ def test_metrics_json_is_standard_json_when_a_loss_is_infinite(tmp_path):
     metrics = json.loads(text, parse_constant=refuse)
     assert metrics["loss"] is None and metrics["top1"] == 2 / 3
     assert metrics["per_class"][0]["class"] == "b" and metrics["per_class"][0]["loss"] is None
+
+
+def _evaluation(classes, labels, predicted):
+    """An evaluation of images ``img0.png``... of true ``labels`` answered ``predicted`` (class
+    indices) by a run of ``classes``."""
+    import torch
+
+    from objrec.evaluate import prediction_table, summarize_logits
+
+    logits = torch.nn.functional.one_hot(torch.tensor(predicted), len(classes)).float() * 5
+    labels = torch.tensor(labels)
+    result = summarize_logits(logits, labels, classes)
+    paths = [f"img{i}.png" for i in range(len(labels))]
+    result.predictions = prediction_table(paths, logits, labels, classes)
+    return result
+
+
+def test_against_compares_two_runs_on_the_images_of_the_classes_both_know():
+    """After a class was added, the new run's top-1 was over 4 classes and the old run's over 3:
+    a fix read as a regression. Both are scored on the same images of the classes both know,
+    the new run's answers of its new class counted wrong."""
+    from objrec.compare import compare_runs
+
+    old = _evaluation(["a", "b", "c"], [0, 0, 1, 1, 2, 2], [0, 1, 1, 1, 2, 0])
+    new = _evaluation(["a", "b", "c", "d"], [0, 0, 1, 1, 2, 2, 3, 3], [0, 0, 1, 3, 2, 2, 3, 0])
+    old.predictions = old.predictions.iloc[[1, 0, 3, 2, 5, 4]]  # any order: matched by path
+    c = compare_runs(new, old, Path("old"))
+    assert (c["classes"], c["only_here"], c["only_against"]) == (["a", "b", "c"], ["d"], [])
+    assert c["n"] == 6 and c["top1_against"] == 4 / 6 and c["top1"] == 5 / 6
+    assert new.metrics["top1"] == 6 / 8  # over its own classes, the figure that misled
+    assert (c["fixed"], c["broken"], c["answered_only_here"]) == (2, 1, 1)
+    rows = {row["class"]: row for row in c["per_class"]}
+    assert rows["b"]["top1_against"] == 1.0 and rows["b"]["top1"] == 0.5
+    assert rows["a"]["change"] == 0.5 and c["per_class"][0]["class"] == "b"  # most lost first
+    assert c["mean_class_top1"] == pytest.approx(5 / 6)
+    with pytest.raises(ObjrecError, match="share no class"):
+        compare_runs(new, _evaluation(["x", "y"], [0, 1], [0, 1]), Path("other"))
+
+
+@pytest.mark.slow
+def test_evaluate_against_the_run_before_a_class_was_added(
+    trained_run, split_dir, tmp_path, capsys
+):
+    """`objrec evaluate NEW DATA --against OLD` after `add` brought in a class: both runs on the
+    same test images of the three classes both know, side by side; the old run's own evaluation
+    written in its folder."""
+    from objrec.add import add_images
+    from objrec.train import train
+
+    from .conftest import tiny_train_config
+
+    (tmp_path / "new/yellow").mkdir(parents=True)
+    for i in range(8):
+        make_image((230, 230, 30), seed=900 + i).save(tmp_path / f"new/yellow/y{i}.png")
+    add_images(split_dir, tmp_path / "new", seed=0)
+    train(split_dir, tmp_path / "run2", tiny_train_config())
+    old = evaluate(trained_run, split_dir, out=tmp_path / "old-eval")
+    code = main(["evaluate", str(tmp_path / "run2"), str(split_dir), "--against", str(trained_run)])
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 0 and f"against {trained_run}: both runs on the same {old.metrics['n']} " in out
+    assert "images of the 3 classes both know" in out
+    assert f"left out: the images of yellow, which {trained_run} was not taught" in out
+    assert f"{trained_run / 'eval-test'}" in out
+    assert (
+        main(
+            [
+                "evaluate",
+                str(tmp_path / "run2"),
+                str(split_dir),
+                "--against",
+                str(trained_run),
+                "--json",
+            ]
+        )
+        == 0
+    )
+    against = json.loads(capsys.readouterr().out)["against"]
+    assert against["n"] == old.metrics["n"] and against["top1_against"] == old.metrics["top1"]
+    assert against["only_here"] == ["yellow"] and against["classes"] == ["blue", "green", "red"]
+    saved = json.loads((tmp_path / "run2/eval-test/metrics.json").read_text())
+    assert saved["against"] == against and saved["n"] > against["n"]  # its own: four classes

@@ -174,12 +174,17 @@ def add_images(
         if not dry_run:
             plan.result.files = _write(root, plan.rows, config.mode, on_write)
     plan.result.dry_run, plan.result.empty_classes = dry_run, _empty(given, images, class_name)
-    totals = listed(plan.result.totals())
-    log.info("%s %s: %s", "planned for" if dry_run else "added to", root, totals)
-    if note := shared_note(plan.result):
-        log.info("%s", note)
-    log_result_warnings(log, add_warnings(plan.result))
+    _log_added(plan.result, root)
     return plan.result
+
+
+def _log_added(result: AddResult, root: Path) -> None:
+    """Where the images went (or would go), how to train on all of them, and the warnings."""
+    totals = listed(result.totals())
+    log.info("%s %s: %s", "planned for" if result.dry_run else "added to", root, totals)
+    if note := shared_note(result):
+        log.info("%s", note)
+    log_result_warnings(log, add_warnings(result))
 
 
 def add_warnings(result: AddResult) -> list[str]:
@@ -249,8 +254,9 @@ def changed_test_warning(n: int, how: str, dry_run: bool = False, folder: str = 
     changed, are = ("would change", "would be") if dry_run else ("changed", "are")
     return (
         f"{plural(n, 'test image')} {changed} ({how}): scores before and after {are} on "
-        "different test sets; to compare, evaluate the old run on the new folder too: "
-        f"`evaluate(old_run, {folder})` (evaluate's 'test set' is {IMAGE_SET_MEANING})"
+        "different test sets; to compare the run you train next with the old one, evaluate "
+        f"both on the new folder: `evaluate(new_run, {folder}, against=old_run)` (evaluate's "
+        f"'test set' is {IMAGE_SET_MEANING})"
     )
 
 
@@ -424,6 +430,11 @@ def _plan(
         raise ObjrecError(
             "`groups` is read by split_folder only: add_images places each new image alone, with "
             "its duplicates"
+        )
+    if config.like is not None:
+        raise ObjrecError(
+            "`like` is read by split_folder only: add_images keeps every image of the data folder "
+            "where it is"
         )
     existing = _existing(data)
     config = dataclasses.replace(config, ratios=_own_ratios(existing)) if own else config

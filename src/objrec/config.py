@@ -293,6 +293,10 @@ class EvaluateConfig:
     """A folder of images of classes the model was not taught: how well the unknown score tells
     them from the evaluated ones (AUROC, false positives at 95% true positives, at the
     threshold)."""
+    against: str | Path | None = None
+    """An earlier run (or checkpoint) to compare with, on the same images: those whose class both
+    runs know (after ``add`` brought in a class, the runs' own top-1 are over different classes).
+    It is evaluated too, into its own folder, from the stored features."""
 
     def __post_init__(self) -> None:
         check_field_types(self)

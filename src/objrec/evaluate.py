@@ -16,6 +16,7 @@ import torch
 
 from objrec import plots
 from objrec.checkpoint import model_digest
+from objrec.compare import evaluate_against
 from objrec.confidence import (
     KEEP_KNOWN,
     accuracy_at_threshold,
@@ -102,6 +103,9 @@ class EvaluationResult:
     untaught_unknown: int | None = None
     """How many of the ``untaught`` images the model answered "unknown" (readable ones; None when
     there are none, or the run has no unknown threshold)."""
+    against: dict[str, Any] | None = None
+    """With ``against``: this run and the earlier one on the same images of the classes both
+    know (:func:`objrec.compare.compare_runs`)."""
 
     @property
     def warning(self) -> str | None:
@@ -165,6 +169,7 @@ class EvaluationResult:
             "model": self.model,
             "untaught_classes": self.untaught,
             "untaught_unknown": self.untaught_unknown,
+            **({"against": self.against} if self.against is not None else {}),
             **({"warning": self.warning} if self.warning else {}),
         }
 
@@ -207,7 +212,8 @@ def evaluate(
     tables, ``metrics.json`` and figures to ``out`` (:func:`write_evaluation`; default: see
     :func:`default_eval_dir`; a folder of the user's must be empty or new, unless ``force``).
     Images the run trained or validated on are listed in ``seen`` (``seen_in``), classes it was
-    never taught in ``untaught`` (:func:`flag_untaught`).
+    never taught in ``untaught`` (:func:`flag_untaught`). With ``against`` (an earlier run),
+    ``against`` compares both on the images of the classes both know (:mod:`objrec.compare`).
     """
     config, reporter = settings(EvaluateConfig, config, keywords, "evaluate"), or_silent(reporter)
     refuse_early(folder, out, config)
@@ -224,17 +230,16 @@ def evaluate(
     require_readable(tables[0], target)
     answers, plain, uncalibrated = table_answers(recognizer, tables, ok)
     labels, logits = tables[0].labels[ok], answers.probs.log()
-    result = summarize_logits(logits, labels, classes, recognizer.meta.n_train)
-    result.metrics["tta"] = config.tta
+    result = summarize_views((logits, plain), labels, classes, recognizer.meta.n_train, config.tta)
     add_confidence(result, recognizer, (answers, uncalibrated, labels), config, reporter)
     paths = [s.path for s, good in zip(images.samples, ok.tolist(), strict=True) if good]
-    if config.tta:
-        result.metrics_plain = summarize(plain.log(), labels, len(classes))
     result.predictions = prediction_table(paths, logits, labels, classes)
     result.probabilities, result.folder = answers.probs, target.resolve()
     record_provenance(result, Path(run), unreadable, compress(tables[0].digests, ok.tolist()))
     result.predictions["seen_in"] = mark_seen(result, recognizer, paths, config, Path(run))
     flag_untaught(result, recognizer, untaught, config, reporter)
+    if config.against is not None:
+        result.against = evaluate_against(result, folder, config, reporter)
     write_evaluation(result, out, force or not named)  # the folder made only now
     log_evaluation(run, target, result)
     return result
@@ -315,7 +320,9 @@ def untaught_warning(result: EvaluationResult, has_threshold: bool) -> str:
         flagged = 'the run has no "unknown" answer to flag them with'
     return (
         f"{result.folder} has {plural(len(result.untaught), 'class folder')} the model was not "
-        f"taught, left out of every score: {named}; {flagged} (train again to teach them)"
+        f"taught, left out of every score: {named}; {flagged} (train again to teach them; "
+        "`evaluate(new_run, data, against=old_run)` compares a run taught them with this one, "
+        "on the classes both know)"
     )
 
 
@@ -676,6 +683,19 @@ def write_galleries(
     title = "The worst classes: their hardest test images"
     with output_file(out, "worst_classes.png", force) as tmp:
         plots.gallery(_tiles(rows, folder), tmp, title, empty=every)
+
+
+def summarize_views(
+    answers: tuple[torch.Tensor, torch.Tensor], labels, classes, n_train, tta: bool
+) -> EvaluationResult:
+    """:func:`summarize_logits` of the answers (log-probabilities); with ``tta``, the metrics of
+    the plain view's probabilities (``answers``' second) too, in ``metrics_plain``."""
+    logits, plain = answers
+    result = summarize_logits(logits, labels, classes, n_train)
+    result.metrics["tta"] = tta
+    if tta:
+        result.metrics_plain = summarize(plain.log(), labels, len(classes))
+    return result
 
 
 def summarize_logits(logits, labels, classes, n_train=None) -> EvaluationResult:

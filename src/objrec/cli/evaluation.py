@@ -76,6 +76,13 @@ if TYPE_CHECKING:
     "when a stricter threshold catches more of them, the one that keeps 95% of the run's "
     "validation images, its cost on DATA and the predict/serve/export --threshold that use it.",
 )
+@click.option(
+    "--against",
+    type=EXISTING,
+    metavar="OLD_RUN",
+    help=field_help(EvaluateConfig, "against")
+    + " Prints both runs' top-1 side by side, and each class's.",
+)
 @device_option
 @click.option(
     "--json",
@@ -92,6 +99,7 @@ def evaluate(
     force: bool,
     tta: bool,
     unknown: Path | None,
+    against: Path | None,
     device: str,
     as_json: bool,
 ) -> None:
@@ -101,7 +109,7 @@ def evaluate(
 
     refuse_swapped("evaluate", run, data)
     reporter = RichReporter(quiet=as_json)
-    config = EvaluateConfig(split=split, tta=tta, unknown=unknown, device=device)
+    config = EvaluateConfig(split=split, tta=tta, unknown=unknown, device=device, against=against)
     with logged_warnings() as logged:
         result = run_evaluate(run, data, config, out=out, reporter=reporter, force=force)
     if as_json:
@@ -110,6 +118,8 @@ def evaluate(
             err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
         return
     print_evaluation(result, worst, run)
+    if result.against is not None:
+        print_against(result.against, run, worst)
     print_next_steps(run, data, result.out)
     if result.warning:
         err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
@@ -169,6 +179,65 @@ def print_next_steps(run: Path, data: Path, out: Path | None) -> None:
     console.print("next, try:", highlight=False)
     for command, what in steps:
         console.print(f"  {escape(command)}  [dim]# {escape(what)}[/]", highlight=False)
+
+
+def print_against(c: dict[str, Any], run: Path, worst: int) -> None:
+    """``--against``'s comparison: both runs' top-1 side by side on the same images of the
+    classes both know, the images one got right and the other wrong, and the classes whose top-1
+    changed most."""
+    old, new = shown(c["run"]), shown(run)
+    console.print(
+        f"against {old}: both runs on the same {plural(c['n'], 'image')} of the "
+        f"{plural(len(c['classes']), 'class', 'classes')} both know",
+        markup=False,
+        highlight=False,
+    )
+    table = Table("run", "top-1", "mean per class top-1")
+    table.add_row(Text(old), percent(c["top1_against"]), percent(c["mean_class_top1_against"]))
+    table.add_row(Text(new), percent(c["top1"]), percent(c["mean_class_top1"]))
+    points = (c[key] - c[f"{key}_against"] for key in ("top1", "mean_class_top1"))
+    table.add_row("change", *(f"{100 * value:+.2f} points" for value in points))
+    console.print(table)
+    for line in against_notes(c, old, new):
+        console.print(line, markup=False, highlight=False)
+    changed = [row for row in c["per_class"] if row["change"] != 0]
+    if changed:
+        console.print(against_table(changed[:worst], old, new, len(changed)))
+
+
+def against_notes(c: dict[str, Any], old: str, new: str) -> list[str]:
+    """What the comparison leaves out, and where the earlier run's own evaluation is."""
+    notes = [
+        f"{plural(c['fixed'], 'image')} right in {new} and wrong in {old}, "
+        f"{plural(c['broken'], 'image')} wrong in {new} and right in {old}"
+    ]
+    if c["only_here"]:
+        notes.append(
+            f"left out: the images of {some_of(c['only_here'])}, which {old} was not taught; "
+            f"{new} answered {plural(c['answered_only_here'], 'image')} of the compared ones "
+            "with such a class (counted wrong)"
+        )
+    if c["only_against"]:
+        notes.append(f"left out: the images of {some_of(c['only_against'])}, unknown to {new}")
+    if c["out"]:
+        notes.append(f"{old}'s own evaluation of this folder is in {shown(c['out'])}")
+    return notes
+
+
+def against_table(rows: list[dict[str, Any]], old: str, new: str, changed: int) -> Table:
+    """The classes whose top-1 changed, the most lost first: images, top-1 before and now."""
+    caption = f"{changed} of the classes changed; the most lost first"
+    heads = ("class", "images", escape(old), escape(new), "change")  # paths are never markup
+    table = Table(*heads, title="Top-1 per class", caption=caption)
+    for row in rows:
+        table.add_row(
+            Text(str(row["class"])),
+            str(row["n"]),
+            percent(row["top1_against"]),
+            percent(row["top1"]),
+            f"{100 * row['change']:+.1f} points",
+        )
+    return table
 
 
 def image_set_words(result: EvaluationResult) -> str:

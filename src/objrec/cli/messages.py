@@ -54,7 +54,8 @@ def cli_spelling(
     command: click.Command | None, name: str, value: str | None, values: dict[str, str]
 ) -> str:
     """How ``command`` spells the API parameter ``name`` (set to ``value``): ``force=True`` ->
-    ``--force``, ``copy=False`` -> ``--link``, ``epochs`` -> ``--epochs``, ``run`` -> ``RUN``;
+    ``--force``, ``copy=False`` -> ``--link``, ``epochs`` -> ``--epochs``, ``run`` -> ``RUN``,
+    ``against=old_run`` -> ``--against OLD_RUN`` (a name spelled as the option's metavar);
     ``resume=True`` -> ``--resume PATH`` with the error's own value, else ``--resume RUN``, and
     the whole command (``train DATA --resume PATH``) when the error's values name its data."""
     name = API_ALIASES.get(name, name)
@@ -66,6 +67,8 @@ def cli_spelling(
             return param.secondary_opts[0]
         if param.is_flag or value is None:
             return param.opts[0]
+        if value.isidentifier() and value.upper() == param.metavar:  # `against=old_run`
+            return f"{param.opts[0]} {param.metavar}"
         if value == "True":  # an API switch whose option takes a value: --resume RUN
             given = shlex.quote(values[name]) if name in values else None
             option = f"{param.opts[0]} {given or param.metavar or name.upper()}"

@@ -1,0 +1,113 @@
+"""Two runs side by side on the same images of the classes both know (``evaluate --against``).
+
+After ``add`` brings in a class, a new run's top-1 counts that class's images and the old run's
+does not (its evaluation leaves a class it was never taught out), so the two figures measure
+different things and a fix can read as a regression. Here both runs are scored on the same
+images: those of the evaluated folder whose class both runs know. Each answers as it does in use,
+among all of its own classes: a new run answering its new class for an old class's image is
+wrong, as it would be for a user. The old run's evaluation is ``evaluate``'s own, written in its
+run folder; its features come from the feature store, so it costs no frozen pass.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from objrec.errors import ObjrecError
+from objrec.progress import Reporter, plural
+
+if TYPE_CHECKING:
+    from objrec.config import EvaluateConfig
+    from objrec.evaluate import EvaluationResult
+
+log = logging.getLogger(__name__)
+
+
+def evaluate_against(
+    result: EvaluationResult, folder: Path, config: EvaluateConfig, reporter: Reporter
+) -> dict[str, Any]:
+    """Evaluate ``config.against`` (the earlier run) on ``folder`` as ``result``'s run was (same
+    split, views and cache; no ``unknown`` folder), then :func:`compare_runs`."""
+    from objrec.evaluate import evaluate
+
+    against = Path(config.against or "")
+    settings = replace(config, against=None, unknown=None)
+    earlier = evaluate(against, folder, settings, reporter=reporter)
+    comparison = compare_runs(result, earlier, against)
+    log.info(
+        "against %s on %s of %s both know: top1 %.4f here, %.4f there",
+        *(against, plural(comparison["n"], "image"), plural(len(comparison["classes"]), "class")),
+        *(comparison["top1"], comparison["top1_against"]),
+    )
+    return comparison
+
+
+def compare_runs(
+    result: EvaluationResult, earlier: EvaluationResult, against: Path
+) -> dict[str, Any]:
+    """``result`` (this run) and ``earlier`` (the run ``against``), evaluated on one folder,
+    on the images both scored whose class both know: each run's top-1 and mean per-class top-1,
+    the images one got right and the other wrong, and each class's top-1 in both."""
+    known = set(earlier.classes)
+    shared = [name for name in result.classes if name in known]
+    here, there = (_rows(r.predictions, shared) for r in (result, earlier))
+    both = here.merge(there, on=["path", "true"], suffixes=("", "_against"))
+    if not len(both):
+        raise ObjrecError(
+            f"the run and `against` {against} share no class with images in {result.folder}: "
+            "there is nothing to compare them on"
+        )
+    right = both["true"] == both["predicted"]
+    right_before = both["true"] == both["predicted_against"]
+    per_class = _per_class(both.assign(right=right, right_against=right_before))
+    only_here = [name for name in result.classes if name not in known]
+    return {
+        "run": str(against),
+        "out": str(earlier.out) if earlier.out else None,
+        "classes": shared,
+        "only_here": only_here,
+        "only_against": [name for name in earlier.classes if name not in set(result.classes)],
+        "n": len(both),
+        "top1": _rate(int(right.sum()), len(both)),
+        "top1_against": _rate(int(right_before.sum()), len(both)),
+        "mean_class_top1": float(per_class["top1"].mean()),
+        "mean_class_top1_against": float(per_class["top1_against"].mean()),
+        "fixed": int((right & ~right_before).sum()),
+        "broken": int((~right & right_before).sum()),
+        "answered_only_here": int(both["predicted"].isin(only_here).sum()),
+        "per_class": per_class.to_dict(orient="records"),
+    }
+
+
+def _rows(predictions: pd.DataFrame | None, classes: list[str]) -> pd.DataFrame:
+    """The predictions' path, true and predicted class, for the images of ``classes``."""
+    if predictions is None:
+        return pd.DataFrame(columns=["path", "true", "predicted"])
+    rows = predictions[predictions["true"].isin(classes)]
+    return rows[["path", "true", "predicted"]]
+
+
+def _rate(count: int, total: int) -> float:
+    return count / total if total else float("nan")
+
+
+def _per_class(both: pd.DataFrame) -> pd.DataFrame:
+    """Per class: its images, top-1 in this run and in the other, and the change (this run's
+    less the other's), the most lost first."""
+    grouped = both.groupby("true", sort=True)
+    table = pd.DataFrame(
+        {
+            "n": grouped.size(),
+            "top1": grouped["right"].sum() / grouped.size(),
+            "top1_against": grouped["right_against"].sum() / grouped.size(),
+        }
+    )
+    table["change"] = table["top1"] - table["top1_against"]
+    table = table.rename_axis("class").reset_index()
+    table["n"] = table["n"].astype(int)
+    return table.sort_values(["change", "class"], kind="stable").reset_index(drop=True)
