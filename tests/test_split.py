@@ -853,3 +853,48 @@ def test_a_groups_file_in_another_encoding_names_the_bad_bytes_place_in_the_file
     groups.write_bytes(b"file,group\n" + b"red/img_00.jpg,a\n" * 800 + b"red/caf\xe9.jpg,b\n")
     with pytest.raises(ObjrecError, match=r"byte 0xe9 at 13618 is not UTF-8 text, on line 802"):
         split_folder(image_folder, tmp_path / "out", groups=groups)
+
+
+def _splits_by_content(out):
+    """Each image's split in a split folder, by its SHA-256 (the manifest's)."""
+    return {row["sha256"]: row["split"] for row in manifest(out)}
+
+
+@pytest.mark.slow
+def test_like_keeps_every_image_still_there_in_its_split_and_places_only_new_ones(
+    tmp_path, image_folder, known_facts, capsys
+):
+    """Re-splitting an edited photos folder moved 98 of 226 images to another split: a new run
+    was tested on images an old one trained on. With `like`, every image still in the folder
+    (by content: renamed or moved to another class too) keeps its split; only new ones are
+    placed."""
+    from objrec.cli import main
+
+    split_folder(image_folder, tmp_path / "data", seed=0)
+    before = _splits_by_content(tmp_path / "data")
+    for name in ("red/img_00.jpg", "blue/img_05.png"):  # removed
+        (image_folder / name).unlink()
+    (image_folder / "green/img_03.png").rename(image_folder / "blue/was_green.png")  # relabelled
+    for i in range(6):
+        make_image((200, 40, 40), seed=500 + i).save(image_folder / f"red/new_{i}.png")
+    result = split_folder(image_folder, tmp_path / "again", seed=1, like=tmp_path / "data")
+    after = _splits_by_content(tmp_path / "again")
+    assert {h: after[h] for h in after if h in before} == {
+        h: before[h] for h in after if h in before
+    }
+    assert (result.kept_files, result.gone_files) == (34, 2)
+    assert result.counts["red"] == {"train": 9, "valid": 4, "test": 4}  # new ones fill the gaps
+    shuffled = split_folder(image_folder, tmp_path / "plain", seed=1)  # what the teacher met
+    assert shuffled.kept_files == 0 and _splits_by_content(tmp_path / "plain") != after
+    code = main(["split", str(image_folder), str(tmp_path / "data")])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 1 and f"--force --like {tmp_path / 'data'}`" in err
+    assert f"to add new photos to it, `objrec add {tmp_path / 'data'} NEW`" in err
+    code = main(["split", str(image_folder), str(tmp_path / "data"), "--force", "--like"])
+    assert code == 2  # --like needs its folder
+    args = ["split", str(image_folder), str(tmp_path / "data"), "--force", "--like"]
+    assert main([*args, str(tmp_path / "data"), "--seed", "1"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"kept 34 images in the split {tmp_path / 'data'} had them in (by content)" in out
+    assert "placed 6 new toward the ratios; 2 of its images are no longer in SRC" in out
+    assert _splits_by_content(tmp_path / "data") == after

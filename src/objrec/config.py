@@ -258,6 +258,11 @@ class SplitConfig:
     folder; other columns ignored): every image of one group lands in one split, with its
     duplicates (burst frames, a camera's sequence or site, which no hash sees). Images it does not
     name are groups of their own."""
+    like: str | Path | None = None
+    """An earlier split folder of the same photos (the source folder edited since): every image
+    it holds (by content, whatever its name or class now) keeps its split, with its duplicates;
+    only the others are placed, toward the ratios. So a run on the new split is tested on no
+    image an earlier run trained on, and the test split changes only by what was edited."""
 
     def __post_init__(self) -> None:
         check_field_types(self)

@@ -31,7 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from objrec.config import SplitConfig, settings
-from objrec.data import SPLITS, alike_names, class_dirs, no_class_folders
+from objrec.data import (
+    SPLITS,
+    alike_names,
+    class_dirs,
+    no_class_folders,
+    present_splits,
+    require_split_folder,
+)
 from objrec.errors import ObjrecError, strict_refusal
 from objrec.images import list_images, path_order, warned_once_per_file
 from objrec.outputs import (
@@ -93,6 +100,11 @@ class SplitResult:
     as ``red/album/a.jpg``), for a person to check."""
     file_groups: int = 0
     """Groups of the ``groups`` file with two images or more kept in one split (0 without one)."""
+    kept_files: int = 0
+    """With ``like``: images kept in the split they have there (the same content, or a
+    near-duplicate of it); the others were placed toward the ratios."""
+    gone_files: int = 0
+    """With ``like``: its images whose content no image of the source folder has any more."""
 
     def totals(self) -> dict[str, int]:
         return {s: sum(c[s] for c in self.counts.values()) for s in SPLITS}
@@ -135,8 +147,10 @@ def split_folder(
     Args:
         src: one sub-folder per class; never modified.
         out: receives the three split folders and ``manifest.csv`` (file, class, split, sha256).
-        config: how to split (ratios, seed, exclude, mode, strict, near_duplicates); or give those
-            settings as keywords, e.g. ``split_folder(src, out, seed=1)``.
+        config: how to split (ratios, seed, exclude, mode, strict, near_duplicates, groups,
+            like); or give those settings as keywords, e.g. ``split_folder(src, out, seed=1)``.
+            ``like`` (an earlier split of ``src``, edited since) keeps each image it holds in
+            its split (:func:`like_splits`).
         force: replace an earlier split in ``out`` (its splits and manifest, after every check).
         on_file: called as ``on_file(done, total)`` while hashing, for a progress bar.
 
@@ -153,6 +167,8 @@ def split_folder(
     src, out = _resolved(src), Path(out).resolve()
     with told_of_killed_splits(src, out, force):
         _check_out(src, out, force)
+        if config.like is not None:
+            require_split_folder(Path(config.like))
         assignment, hashes, result = _plan(src, out, config, on_file)
         _write(src, out, assignment, hashes, config.mode)
     log.info("split %s into %s: %s", src, out, listed(result.totals()))
@@ -219,8 +235,10 @@ def _plan(
     keys, joined = groups, 0
     if config.groups is not None:
         keys, joined = join_groups(groups, read_groups(Path(config.groups), src, files))
-    assignment, result = _assign(files, (groups, keys), ratios, config.seed, (src, out))
-    result.file_groups = joined
+    held, gone = like_splits(Path(config.like), files, hashes, keys) if config.like else ({}, 0)
+    assignment, result = _assign(files, (groups, keys), ratios, config.seed, (src, out), held)
+    result.file_groups, result.gone_files = joined, gone
+    result.kept_files = sum(keys[p] in held for paths in files.values() for p in paths)
     result.near_duplicate_files = len(set(hashes.values())) - len(set(groups.values()))
     result.identical_files = sum(len(p) - len({hashes[f] for f in p}) for p in files.values())
     result.empty_classes, result.min_images = empty, min_class_size(ratios)
@@ -356,7 +374,10 @@ def _check_out(src: Path, out: Path, force: bool) -> None:
     if not force and _is_split_manifest(out / MANIFEST):
         raise ObjrecError(
             f"{out} holds an earlier split (its {MANIFEST}): pass `force=True` to replace it, or "
-            "choose another folder"
+            "choose another folder; to keep each image it holds in its split (so that runs on "
+            f"both are tested on the same images), `split_folder({str(src)!r}, {str(out)!r}, "
+            f"force=True, like={str(out)!r})`; to add new photos to it, `add_images({str(out)!r}, "
+            "new)`"
         )
     refuse_overwrite(out, force, "choose another folder or pass `force=True`")
 
@@ -682,15 +703,45 @@ def join_groups(keys: dict[Path, str], group_of: dict[Path, str]) -> tuple[dict[
     return {path: united[key] for path, key in keys.items()}, len(joined)
 
 
-def _assign(files, group_keys, ratios, seed, folders):
+def like_splits(
+    like: Path, files: dict[str, list[Path]], hashes: dict[Path, str], keys: dict[Path, str]
+) -> tuple[dict[str, str], int]:
+    """The split each placing group (``keys``) with an image ``like`` (an earlier split folder)
+    holds had there: where most of its images were, train first on a tie; and how many of
+    ``like``'s images no file of ``files`` has the content of. ``like``'s files are hashed through
+    the default feature store's file index, as ``add`` hashes a data folder's."""
+    from objrec.store import DIGEST_CHARS, FeatureStore, default_cache_dir
+
+    earlier = {
+        path: split
+        for split in present_splits(like)
+        for folder in class_dirs(like / split)
+        for path in list_images(folder)
+        if path.exists()  # a link to a photo deleted since holds nothing to keep
+    }
+    with FeatureStore(default_cache_dir() / "store") as store:
+        digests = dict(zip(earlier, store.digests(list(earlier))[0], strict=True))
+    splits: dict[str, Counter[str]] = {}
+    for path, split in earlier.items():
+        splits.setdefault(digests[path], Counter())[split] += 1
+    found: dict[str, Counter[str]] = {}
+    for path in (p for paths in files.values() for p in paths):
+        if hashes[path][:DIGEST_CHARS] in splits:
+            found.setdefault(keys[path], Counter()).update(splits[hashes[path][:DIGEST_CHARS]])
+    held = {key: min(c, key=lambda s: (-c[s], SPLITS.index(s))) for key, c in found.items()}
+    present = {hashes[p][:DIGEST_CHARS] for paths in files.values() for p in paths}
+    return held, sum(n for digest, c in splits.items() if digest not in present for n in c.values())
+
+
+def _assign(files, group_keys, ratios, seed, folders, held=None):
     """Decide each file's split: per class, shuffled groups fill the targets. ``group_keys``: each
     file's duplicate group (identical or near, what the result reports) and the group it is
     placed with (those united with the ``groups`` file's); ``folders``: the source and output
-    folders."""
+    folders; ``held``: the split of each placing group that keeps its earlier one (``like``)."""
     src, out = folders
     hashes, keys = group_keys
     rng = random.Random(seed)
-    split_of_hash: dict[str, str] = {}  # by placing key
+    split_of_hash: dict[str, str] = dict(held or {})  # by placing key
     # the first file of each duplicate group, in the first class
     first_of_hash: dict[str, Path] = {}
     result = SplitResult(out=out, counts={})

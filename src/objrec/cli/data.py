@@ -94,10 +94,18 @@ COPY_OPTION = click.option(
     "sequences or sites, which no hash sees. Images it does not name are groups of their own.",
 )
 @click.option(
+    "--like",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    metavar="OLD_SPLIT",
+    help=field_help(SplitConfig, "like")
+    + " OUT may be OLD_SPLIT itself, with --force. To add photos to a split, `objrec add` "
+    "leaves every other image where it is.",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print the counts as JSON (keys: docs/json.md)."
 )
 def split(
-    src: Path, out: Path, ratios, seed, exclude, copy, force, strict, near, groups, as_json
+    src: Path, out: Path, ratios, seed, exclude, copy, force, strict, near, groups, like, as_json
 ) -> None:
     """Split SRC (one sub-folder per class) into OUT/train, OUT/valid, OUT/test.
 
@@ -108,7 +116,7 @@ def split(
     from objrec.split import split_folder
 
     mode = "copy" if copy else "link"
-    config = from_options(SplitConfig, ratios, seed, exclude, mode, strict, near, groups)
+    config = from_options(SplitConfig, ratios, seed, exclude, mode, strict, near, groups, like)
     reporter = RichReporter(quiet=as_json)
     with logged_warnings() as logged, task_from_first_step(reporter, "hashing files") as on_file:
         result = split_folder(src, out, config, force=force, on_file=on_file)
@@ -116,12 +124,13 @@ def split(
     if as_json:
         print_json(split_json(result, logged + warnings))
     else:
-        print_split(result, groups)
+        print_split(result, groups, like)
     print_warnings(warnings)
 
 
-def print_split(result, groups: Path | None) -> None:
-    """The classes and images split placed, the groups kept together and the duplicates."""
+def print_split(result, groups: Path | None, like: Path | None = None) -> None:
+    """The classes and images split placed, the groups kept together, the images kept in their
+    split of ``--like``'s folder, and the duplicates."""
     totals = result.totals()
     console.print(
         f"split {plural(len(result.counts), 'class')} into {shown(result.out)}: "
@@ -132,8 +141,21 @@ def print_split(result, groups: Path | None) -> None:
         console.print(
             f"kept {plural(result.file_groups, 'group')} from {groups.name} together", markup=False
         )
+    if like is not None:
+        console.print(like_line(result, like), markup=False, highlight=False)
     if result.duplicate_files:
         console.print(duplicates_line(result), highlight=False)
+
+
+def like_line(result, like: Path) -> str:
+    """How many images kept their split of ``like``, how many were placed, how many it has that
+    the source folder no longer has."""
+    placed = sum(result.totals().values()) - result.kept_files
+    return (
+        f"kept {plural(result.kept_files, 'image')} in the split {shown(like)} had them in (by "
+        f"content); placed {placed} new toward the ratios; {result.gone_files} of its images "
+        "are no longer in SRC"
+    )
 
 
 def duplicates_line(result) -> str:
@@ -164,6 +186,8 @@ def split_json(result, warnings: list[str]) -> dict:
         "duplicate_groups": result.duplicate_groups,
         "cross_class_duplicates": [list(pair) for pair in result.cross_class_duplicates],
         "file_groups": result.file_groups,
+        "kept_files": result.kept_files,
+        "gone_files": result.gone_files,
         "warnings": warnings,
     }
 
