@@ -124,13 +124,13 @@ def split(
     if as_json:
         print_json(split_json(result, logged + warnings))
     else:
-        print_split(result, groups, like)
+        print_split(result, groups, (src, like))
     print_warnings(warnings)
 
 
-def print_split(result, groups: Path | None, like: Path | None = None) -> None:
+def print_split(result, groups: Path | None, like: tuple[Path, Path | None] | None = None) -> None:
     """The classes and images split placed, the groups kept together, the images kept in their
-    split of ``--like``'s folder, and the duplicates."""
+    split of ``--like``'s folder (``like``: SRC and that folder), and the duplicates."""
     totals = result.totals()
     console.print(
         f"split {plural(len(result.counts), 'class')} into {shown(result.out)}: "
@@ -141,20 +141,20 @@ def print_split(result, groups: Path | None, like: Path | None = None) -> None:
         console.print(
             f"kept {plural(result.file_groups, 'group')} from {groups.name} together", markup=False
         )
-    if like is not None:
-        console.print(like_line(result, like), markup=False, highlight=False)
+    if like is not None and like[1] is not None:
+        console.print(like_line(result, *like), markup=False, highlight=False)
     if result.duplicate_files:
         console.print(duplicates_line(result), highlight=False)
 
 
-def like_line(result, like: Path) -> str:
+def like_line(result, src: Path, like: Path) -> str:
     """How many images kept their split of ``like``, how many were placed, how many it has that
-    the source folder no longer has."""
+    the source folder ``src`` no longer has."""
     placed = sum(result.totals().values()) - result.kept_files
     return (
         f"kept {plural(result.kept_files, 'image')} in the split {shown(like)} had them in (by "
-        f"content); placed {placed} new toward the ratios; {result.gone_files} of its images "
-        "are no longer in SRC"
+        f"content); placed {placed} new toward the ratios; {shown(src)} no longer has "
+        f"{result.gone_files} of its images"
     )
 
 
