@@ -124,11 +124,11 @@ def split(
     if as_json:
         print_json(split_json(result, logged + warnings))
     else:
-        print_split(result, groups, (src, like))
+        print_split(result, groups, like and (src, like))
     print_warnings(warnings)
 
 
-def print_split(result, groups: Path | None, like: tuple[Path, Path | None] | None = None) -> None:
+def print_split(result, groups: Path | None, like: tuple[Path, Path] | None = None) -> None:
     """The classes and images split placed, the groups kept together, the images kept in their
     split of ``--like``'s folder (``like``: SRC and that folder), and the duplicates."""
     totals = result.totals()
@@ -141,7 +141,7 @@ def print_split(result, groups: Path | None, like: tuple[Path, Path | None] | No
         console.print(
             f"kept {plural(result.file_groups, 'group')} from {groups.name} together", markup=False
         )
-    if like is not None and like[1] is not None:
+    if like is not None:
         console.print(like_line(result, *like), markup=False, highlight=False)
     if result.duplicate_files:
         console.print(duplicates_line(result), highlight=False)
