@@ -636,6 +636,36 @@ def test_all_facts_goes_on_in_the_caller_when_a_worker_process_is_killed(
     assert len(said) == 1 and "worker process" in said[0] and "in this process" in said[0]
 
 
+@pytest.mark.slow
+def test_all_facts_leaves_no_worker_behind_when_a_fork_fails(tmp_path, monkeypatch):
+    """The second of two forks failing (EAGAIN: a limit on processes, memory short) sent the
+    images to the caller, but left the first worker waiting for work: the caller then hung at
+    its exit, where multiprocessing joins its children. Started workers are ended."""
+    import multiprocessing
+    import multiprocessing.context
+
+    paths = []
+    for i in range(4):
+        paths.append(tmp_path / f"p{i}.png")
+        pattern((200, 40, 40), i).save(paths[-1])
+    start, forks = multiprocessing.context.ForkProcess._Popen, []
+
+    def second_fails(process):
+        forks.append(process)
+        if len(forks) == 2:
+            raise OSError(11, "Resource temporarily unavailable")
+        return start(process)
+
+    monkeypatch.setattr(multiprocessing.context.ForkProcess, "_Popen", staticmethod(second_fails))
+    monkeypatch.setattr(dedup, "PROCESS_MIN", 2)
+    try:
+        assert dedup.all_facts(paths, workers=2) == [dedup.image_facts(p) for p in paths]
+        assert len(forks) == 2 and multiprocessing.active_children() == []
+    finally:
+        for child in multiprocessing.active_children():
+            child.kill()
+
+
 def test_hash_pairs_find_a_mirrored_copy():
     images = [pattern((120, 120, 120), s) for s in range(6)]
     images.append(ImageOps.mirror(images[2]).resize((50, 44)))

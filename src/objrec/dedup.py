@@ -269,8 +269,9 @@ def _facts_in_processes(
     with pool:
         try:
             found = pool.map(_held_facts, paths, chunksize=16)
-        except OSError as exc:  # no process could be started
+        except OSError as exc:  # a process could not be started
             log.debug("image facts measured in this process: no worker process (%s)", exc)
+            _end_started(pool)
             return None
         try:
             return _collect(found, pool, on_file, results)
@@ -281,6 +282,15 @@ def _facts_in_processes(
                 plural(len(paths) - len(results), "image"),
             )
     return results + _facts_here(paths[len(results) :], on_file)
+
+
+def _end_started(pool) -> None:
+    """End the workers ``pool`` started before one of them could not be: no manager thread
+    ever tells them to stop, and at its exit the caller would wait for them forever
+    (multiprocessing joins its children). The pool's own list of them is private."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.kill()
+        process.join()
 
 
 def _collect(
