@@ -17,6 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
+from objrec import images
 from objrec.config import TrainConfig
 from objrec.progress import Reporter
 from tests.xdist_text import pytest_report_to_serializable, pytest_warning_recorded  # noqa: F401
@@ -277,3 +278,36 @@ def fake_ghostscript(tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.setenv("PATH", f"{gs.parent}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setattr(EpsImagePlugin, "gs_binary", None)  # looked for again, on this PATH
     return ran
+
+
+def unregister_heif(monkeypatch, installed: bool = True) -> None:
+    """Pillow as it starts, without pillow-heif's opener, and objrec as if it had never met a HEIC
+    file (whatever an earlier test of this process registered), until ``monkeypatch`` undoes it;
+    not ``installed``: as if pillow-heif were not installed either (it may be in this venv)."""
+    for extension, name in list(Image.EXTENSION.items()):
+        if name == "HEIF":
+            monkeypatch.delitem(Image.EXTENSION, extension)
+    for table in (Image.OPEN, Image.MIME):
+        monkeypatch.delitem(table, "HEIF", raising=False)
+    monkeypatch.setattr(Image, "ID", [name for name in Image.ID if name != "HEIF"])
+    monkeypatch.setattr(images, "_heif_registered", [], raising=False)
+    if not installed:
+        monkeypatch.setattr(images, "_register_heif", lambda: False, raising=False)
+        monkeypatch.setattr(images, "heif_plugin_version", lambda: None, raising=False)
+
+
+@pytest.fixture
+def heif_unregistered(monkeypatch):
+    unregister_heif(monkeypatch)
+
+
+@pytest.fixture
+def no_heif_plugin(monkeypatch):
+    unregister_heif(monkeypatch, installed=False)
+
+
+def save_heic(image: Image.Image, path: Path) -> Path:
+    """``image`` written as a real HEIC file by pillow-heif, without registering its opener."""
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.from_pillow(image).save(path, quality=90)
+    return path

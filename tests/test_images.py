@@ -10,7 +10,7 @@ from objrec import images
 from objrec.dedup import all_facts
 from objrec.images import UnreadableImageError, image_size, is_image_file, list_images, open_image
 
-from .conftest import EPS, fake_ghostscript, make_image
+from .conftest import EPS, fake_ghostscript, make_image, save_heic
 
 
 @pytest.mark.parametrize("mode", ["L", "LA", "P", "RGBA", "CMYK", "I;16", "1"])
@@ -133,13 +133,28 @@ HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
 """The start of an iPhone's HEIC photo (Pillow decodes none without a plugin such as pillow-heif)."""
 
 
-def test_heic_and_empty_files_are_listed_and_named_with_why_they_cannot_be_read(tmp_path):
+def test_an_iphone_heic_photo_is_read_once_pillow_heif_is_installed(tmp_path, heif_unregistered):
+    """Installing pillow-heif did nothing: its opener was never registered, so every HEIC photo
+    stayed "a HEIC image, which Pillow cannot decode here"; objrec registers it on the first one."""
+    path = save_heic(make_image((200, 30, 30), size=(40, 20)), tmp_path / "IMG_0001.HEIC")
+    assert "HEIF" not in Image.ID
+    assert [p.name for p in list_images(tmp_path)] == ["IMG_0001.HEIC"]
+    assert image_size(path) == (40, 20)
+    red = np.asarray(open_image(path)).reshape(-1, 3).mean(0)
+    assert open_image(path.read_bytes()).size == (40, 20) and abs(red - (200, 30, 30)).max() < 12
+    (tmp_path / "renamed.jpg").write_bytes(path.read_bytes())  # a HEIC named as a JPEG
+    assert open_image(tmp_path / "renamed.jpg").size == (40, 20)
+
+
+def test_heic_and_empty_files_are_listed_and_named_with_why_they_cannot_be_read(
+    tmp_path, no_heif_plugin
+):
     for name in ("IMG_0001.HEIC", "renamed.jpg", "no_extension"):
         (tmp_path / name).write_bytes(HEIC)
     (tmp_path / "empty.png").write_bytes(b"")
     names = ["IMG_0001.HEIC", "empty.png", "no_extension", "renamed.jpg"]
     assert [p.name for p in list_images(tmp_path)] == names
-    heic = r"\(a HEIC image, which Pillow cannot decode here: convert it to JPEG or PNG\)"
+    heic = r"\(a HEIC image, which needs pillow-heif to be read: `pip install pillow-heif`, or "
     for source in (tmp_path / "IMG_0001.HEIC", tmp_path / "renamed.jpg", HEIC):
         with pytest.raises(UnreadableImageError, match=heic):
             open_image(source)
@@ -148,12 +163,20 @@ def test_heic_and_empty_files_are_listed_and_named_with_why_they_cannot_be_read(
             open_image(source)
 
 
-def test_the_size_of_a_heic_or_an_empty_file_says_why_it_cannot_be_read(tmp_path):
+def test_a_damaged_heic_file_is_named_as_such_once_pillow_heif_is_installed(tmp_path):
+    pytest.importorskip("pillow_heif")
+    (tmp_path / "IMG_0001.HEIC").write_bytes(HEIC)
+    for source in (tmp_path / "IMG_0001.HEIC", HEIC):
+        with pytest.raises(UnreadableImageError, match=r"\(a HEIC image Pillow cannot read \(dam"):
+            open_image(source)
+
+
+def test_the_size_of_a_heic_or_an_empty_file_says_why_it_cannot_be_read(tmp_path, no_heif_plugin):
     """``image_size`` (the image facts of audit and split: audit's ``unreadable:`` outliers) said
     "not a recognised image format" for both, where open_image names them."""
     (tmp_path / "IMG_0001.HEIC").write_bytes(HEIC)
     (tmp_path / "empty.jpg").write_bytes(b"")
-    with pytest.raises(UnreadableImageError, match=r"\(a HEIC image, which Pillow cannot"):
+    with pytest.raises(UnreadableImageError, match=r"\(a HEIC image, which needs pillow-heif"):
         image_size(tmp_path / "IMG_0001.HEIC")
     with pytest.raises(UnreadableImageError, match=r"\(empty file, 0 bytes\)"):
         image_size(tmp_path / "empty.jpg")

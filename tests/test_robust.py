@@ -631,6 +631,29 @@ def test_an_iphone_heic_photo_is_named_by_check_and_split_not_silently_left_out(
 
 
 @pytest.mark.slow
+def test_iphone_heic_photos_are_checked_split_trained_and_predicted_with_pillow_heif(
+    tmp_path, heif_unregistered, caplog
+):
+    """``pip install pillow-heif`` did not make objrec read them: its opener was never registered."""
+    from objrec.predict import predict
+
+    from .conftest import save_heic
+
+    photos = make_class_folder(tmp_path / "photos", per_class=6, classes=("red", "green"))
+    for n, colour in enumerate([(220, 20, 20), (200, 40, 30), (230, 10, 40)]):
+        save_heic(make_image(colour, seed=n), photos / "red" / f"IMG_000{n}.HEIC")
+    result = check_folder(photos)
+    assert result.unusable == [] and result.images == 15
+    split = split_folder(photos, tmp_path / "data", seed=0)
+    assert split.unreadable_files == [] and sum(split.counts["red"].values()) == 9
+    config = TrainConfig(backbone="tiny_test", epochs=2, batch_size=8, aug_views=1)
+    train(tmp_path / "data", tmp_path / "run", config)
+    assert "unreadable" not in caplog.text and "cannot read" not in caplog.text
+    (found,) = predict(tmp_path / "run", [photos / "red" / "IMG_0000.HEIC"])
+    assert found.error is None and found.topk[0]["class"] in ("red", "green")
+
+
+@pytest.mark.slow
 def test_a_split_none_of_whose_images_can_be_read_is_refused_in_one_sentence(
     tmp_path, split_dir, tiny_config
 ):

@@ -21,7 +21,7 @@ from objrec.errors import ObjrecError
 from objrec.features import FeatureCache, FrozenBody, ViewSpec, compute_features, view_seed
 from objrec.store import FeatureStore, database_error, hash_file
 
-from .conftest import make_class_folder
+from .conftest import make_class_folder, make_image
 
 DATA = get_backbone("tiny_test").data_config
 VIEW = ViewSpec(DATA, "article", 1)
@@ -404,6 +404,27 @@ def test_an_image_refused_by_another_pillow_is_decoded_again(tmp_path, monkeypat
     again = feature_table(body, samples, VIEW)
     assert again.failed == 1 and len(again.errors) == 1 and again.ok.sum() == 4  # tried again
     assert feature_table(body, samples, VIEW).computed == 0
+
+
+def test_a_heic_photo_refused_before_pillow_heif_was_installed_is_decoded_once_it_is(
+    tmp_path, monkeypatch
+):
+    """The reason was remembered under the same Pillow, so the photo stayed refused for good."""
+    from objrec.features import feature_table
+
+    from .conftest import save_heic, unregister_heif
+
+    folder = make_class_folder(tmp_path / "data", per_class=2, classes=("red", "green"))
+    save_heic(make_image((200, 30, 30)), folder / "red" / "IMG_0001.HEIC")
+    samples = scan_class_folder(folder).samples
+    body = FrozenBody(TinyBody(), DATA.input_size, FeatureCache(tmp_path / "cache"), "torch")
+    with monkeypatch.context() as before:
+        unregister_heif(before, installed=False)
+        first = feature_table(body, samples, VIEW)
+    assert first.ok.sum() == 4 and "IMG_0001.HEIC: cannot read image" in first.errors[0]
+    unregister_heif(monkeypatch)  # installed now, not yet registered
+    again = feature_table(body, samples, VIEW)
+    assert again.ok.sum() == 5 and again.computed == 1 and again.errors == []
 
 
 @contextmanager

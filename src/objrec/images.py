@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import struct
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,8 +36,8 @@ IMAGE_EXTENSIONS = frozenset(
     | {".pgm", ".heic", ".heif", ".avif"}
 )
 """HEIC (an iPhone's photos) and AVIF are listed whether or not this Pillow decodes them (AVIF
-in recent Pillows, HEIC only with a plugin such as pillow-heif registered), so that a photo objrec
-cannot read is named with the reason, never silently left out."""
+in recent Pillows, HEIC only with pillow-heif installed: :func:`register_heif_plugin`), so that a
+photo objrec cannot read is named with the reason, never silently left out."""
 _HEIF_BRANDS = {
     b"heic": "HEIC",
     b"heix": "HEIC",
@@ -377,7 +378,7 @@ def open_file(source: Path | io.BytesIO, from_file: bool = False) -> Image.Image
     libjpeg then holds every coefficient of the whole image, whatever the scale), or any other
     format (decoded whole). Opened only as one of :func:`image_formats`."""
     try:
-        return Image.open(source, formats=image_formats())
+        return _open_heif_too(source)
     except Image.DecompressionBombError:
         head = source.getvalue()[:3] if isinstance(source, io.BytesIO) else _head(source)
         if not (from_file or isinstance(source, Path)) or (head or b"")[:3] != b"\xff\xd8\xff":
@@ -389,6 +390,61 @@ def open_file(source: Path | io.BytesIO, from_file: bool = False) -> Image.Image
             img.close()
             raise
         return img
+
+
+def _open_heif_too(source: Path | io.BytesIO) -> Image.Image:
+    """``Image.open`` as one of :func:`image_formats`; a HEIC or HEIF file it cannot identify is
+    opened again once pillow-heif's opener is registered (:func:`register_heif_plugin`), so that
+    installing pillow-heif is all a user does, and no other file pays for it."""
+    try:
+        return Image.open(source, formats=image_formats())
+    except UnidentifiedImageError:
+        head = source.getvalue()[:12] if isinstance(source, io.BytesIO) else _head(source)
+        if _heif_format(head or b"") not in ("HEIC", "HEIF") or not register_heif_plugin():
+            raise
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    return Image.open(source, formats=image_formats())
+
+
+_heif_lock = threading.Lock()
+_heif_registered: list[bool] = []
+
+
+def register_heif_plugin() -> bool:
+    """Register pillow-heif's opener with Pillow, once per process, when pillow-heif is installed
+    (``pip install pillow-heif``, or objrec's ``heic`` extra); whether it is registered. Called
+    on the first HEIC or HEIF file met, never at import: pillow-heif takes a tenth of a second to
+    import, which no command without such files should pay."""
+    with _heif_lock:
+        if not _heif_registered:
+            _heif_registered.append(_register_heif())
+        return _heif_registered[0]
+
+
+@functools.cache
+def heif_plugin_version() -> str | None:
+    """The version of pillow-heif installed, None when there is none: part of the tag the reason
+    an image could not be decoded is remembered with (``store.decode_tag``), so that the HEIC
+    photos refused before it was installed are decoded once it is."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("pillow-heif")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _register_heif() -> bool:
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        return False
+    except Exception as exc:  # installed, but its library cannot load (a broken wheel)
+        log.warning("pillow-heif is installed but cannot be used (%s): HEIC is not read", exc)
+        return False
+    register_heif_opener()
+    return True
 
 
 def image_formats() -> tuple[str, ...]:
@@ -559,12 +615,17 @@ def _head(source: str | Path | bytes) -> bytes | None:
 
 def _heif_reason(kind: str) -> str:
     """Why a HEIC, HEIF or AVIF file was not decoded: no decoder for it in this Pillow (HEIC needs
-    a plugin such as pillow-heif, AVIF a recent Pillow), or, with one, a file it cannot read."""
+    pillow-heif, AVIF a recent Pillow), or, with one, a file it cannot read."""
     a = "an" if kind == "AVIF" else "a"
     Image.init()
     if ("AVIF" if kind == "AVIF" else "HEIF") in Image.ID:  # pillow-heif registers HEIF
         return f"{a} {kind} image Pillow cannot read (damaged or unsupported)"
-    return f"{a} {kind} image, which Pillow cannot decode here: convert it to JPEG or PNG"
+    if kind == "AVIF":
+        return "an AVIF image, which this Pillow cannot decode: upgrade Pillow, or convert it"
+    return (
+        f"a {kind} image, which needs pillow-heif to be read: `pip install pillow-heif`, or "
+        "convert it to JPEG or PNG"
+    )
 
 
 def _reason(exc: BaseException, head: bytes | None = None) -> str:

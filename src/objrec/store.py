@@ -61,14 +61,15 @@ log = logging.getLogger(__name__)
 STORE_VERSION = 2
 DECODE_RULES = "decode-4"
 """What the reason an image could not be decoded is remembered with, beside the Pillow that
-decoded it (:func:`decode_tag`): the rules objrec decodes by (``images.open_image``). A reason
-remembered without them, or under older ones, is forgotten and the image decoded again, so an
-image the rules or a newer Pillow now accept (a JPEG held to the pixel limit at the scale it is
-decoded at, an MPO JPEG reduced as any JPEG is, AVIF with a Pillow that decodes it) is no longer
-skipped from the store. Change it whenever ``open_image`` comes to read images it refused; when it
-comes to read an image it read before into other pixels, change ``images.PIXEL_RULES``. decode-4:
-a file that could not be opened or read is no longer remembered as undecodable (decode-3 kept a
-missing file's or an I/O error's reason forever)."""
+decoded it and pillow-heif, when installed (:func:`decode_tag`): the rules objrec decodes by
+(``images.open_image``). A reason remembered without them, or under older ones, is forgotten and
+the image decoded again, so an image the rules, a newer Pillow or a HEIC decoder installed since
+now accept (a JPEG held to the pixel limit at the scale it is decoded at, an MPO JPEG reduced as
+any JPEG is, AVIF with a Pillow that decodes it, an iPhone's HEIC photo) is no longer skipped from
+the store. Change it whenever ``open_image`` comes to read images it refused; when it comes to
+read an image it read before into other pixels, change ``images.PIXEL_RULES``. decode-4: a file
+that could not be opened or read is no longer remembered as undecodable (decode-3 kept a missing
+file's or an I/O error's reason forever)."""
 DTYPES = {"float32": np.float32, "float16": np.float16}
 DIGEST_CHARS = 32  # 128 bits of SHA-256, in hex
 HASH_CHUNK = 1 << 20
@@ -139,10 +140,14 @@ def refuse_unmakeable_cache_folder(folder: Path) -> None:
 
 
 def decode_tag() -> str:
-    """The prefix of a remembered reason: ``DECODE_RULES`` and Pillow's version."""
+    """The prefix of a remembered reason: ``DECODE_RULES``, Pillow's version and pillow-heif's,
+    when it is installed (the HEIC decoder objrec registers with Pillow)."""
     import PIL
 
-    return f"{DECODE_RULES} Pillow {PIL.__version__}: "
+    from objrec.images import heif_plugin_version
+
+    heif = heif_plugin_version()
+    return f"{DECODE_RULES} Pillow {PIL.__version__}{f' pillow-heif {heif}' if heif else ''}: "
 
 
 def hash_bytes(data: bytes) -> str:

@@ -445,8 +445,8 @@ def check(data: Path, as_json: bool) -> None:
     """List every problem in DATA (a class or split folder) without training.
 
     Every image is decoded as training would. Unusable: files that cannot be decoded (HEIC
-    without a Pillow plugin among them) or are too large to decode safely, images whose name is
-    not UTF-8, empty class folders, a folder of only one class (train refuses it: a
+    without pillow-heif installed among them) or are too large to decode safely, images whose
+    name is not UTF-8, empty class folders, a folder of only one class (train refuses it: a
     classifier needs two), and in a split folder a class of valid or test that train lacks (train
     or evaluate refuses it; the class it probably is, renamed or misspelt, is named). Noted:
     hidden files and folders (and __MACOSX, @eaDir), other files and files outside class folders
