@@ -916,6 +916,33 @@ def test_progress_reaches_a_pipe_or_a_log_as_plain_lines(capsys, monkeypatch, tm
     assert "reading image sizes: 1/" in err and ", done" in err and "\x1b" not in err
 
 
+def test_split_and_add_count_files_not_steps_in_their_progress(
+    capsys, monkeypatch, tmp_path, image_folder, known_facts
+):
+    """split said "hashing files: 72/72" of 36 images: it counted two steps a file (the hash,
+    then the image read), and add's count never reached its end (the files its store knew were
+    one step)."""
+    import objrec.cli.output
+
+    monkeypatch.setattr(objrec.cli.output, "PLAIN_PROGRESS_SECONDS", 0.0)
+    n = len(list(image_folder.rglob("*.*")))
+    code, _, err = run(capsys, "split", image_folder, tmp_path / "data")
+    done = [line.split(",")[0] for line in err.splitlines() if line.endswith(", done")]
+    assert code == 0 and done == [
+        f"hashing files: {n}/{n} (100%)",
+        f"reading images: {n}/{n} (100%)",
+    ]
+    new = tmp_path / "new" / "red"
+    new.mkdir(parents=True)
+    make_image((10, 200, 200)).save(new / "cyan.png")
+    code, _, err = run(capsys, "add", tmp_path / "data", tmp_path / "new")
+    done = [line.split(",")[0] for line in err.splitlines() if line.endswith(", done")]
+    assert code == 0 and done[:2] == [
+        f"hashing files: {n + 1}/{n + 1} (100%)",
+        f"reading images: {n + 1}/{n + 1} (100%)",
+    ]
+
+
 def report_epochs(reporter, epochs, improved) -> None:
     """``reporter`` told of each epoch, its valid loss falling, ``improved`` marked best."""
     for epoch in epochs:

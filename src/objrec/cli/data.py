@@ -24,6 +24,7 @@ from objrec.cli.output import (
     err,
     logged_warnings,
     output_folder,
+    passes_from_first_step,
     print_json,
     print_warnings,
     printable,
@@ -37,6 +38,8 @@ from objrec.progress import plural, some_of
 if TYPE_CHECKING:
     from objrec.check import CheckResult
 
+FILE_PASSES = ("hashing files", "reading images")
+"""The two passes split and add make over the files, shown as a progress task each."""
 RATIOS_OPTION = click.option(
     "--ratios",
     type=float,
@@ -118,7 +121,7 @@ def split(
     mode = "copy" if copy else "link"
     config = from_options(SplitConfig, ratios, seed, exclude, mode, strict, near, groups, like)
     reporter = RichReporter(quiet=as_json)
-    with logged_warnings() as logged, task_from_first_step(reporter, "hashing files") as on_file:
+    with logged_warnings() as logged, passes_from_first_step(reporter, FILE_PASSES) as on_file:
         result = split_folder(src, out, config, force=force, on_file=on_file)
     warnings = split_warnings(result)
     if as_json:
@@ -261,7 +264,7 @@ def add(data: Path, new, class_name, ratios, seed, copy, dry_run, cache_dir, as_
 
     with (
         logged_warnings() as logged,
-        task_from_first_step(reporter, "hashing files") as on_file,
+        passes_from_first_step(reporter, FILE_PASSES) as on_file,
         task_from_first_step(reporter, f"{verb} files") as on_write,
     ):
         result = add_images(
