@@ -270,14 +270,12 @@ def test_a_manifest_of_another_format_is_refused_before_anything_is_written(tmp_
         assert list(csv.DictReader(f))[-1]["file"] == result.files[0][1]
 
 
-def test_a_class_named_apart_only_by_case_or_accent_encoding_is_refused(tmp_path, split_dir):
-    nfd, nfc = "cafe\u0301", "caf\u00e9"
-    shutil.copytree(split_dir / "train" / "red", split_dir / "train" / nfd)
+def test_a_class_named_apart_only_by_case_is_refused(tmp_path, split_dir):
     new = new_images(tmp_path / "new", "Red", 1)
     two = new_images(tmp_path / "two", "Purple", 1, PURPLE)
     cases = [
         ([new], {}, "the new class 'Red' and the data folder's class 'red' differ only in case"),
-        ([new / "Red"], {"class_name": nfc}, f"the new class '{nfc}' and the data folder's class"),
+        ([new / "Red"], {"class_name": "RED"}, "the new class 'RED' and the data folder's class"),
         (
             [new_images(two, "pURPLE", 1, seed=5)],
             {},
@@ -289,6 +287,33 @@ def test_a_class_named_apart_only_by_case_or_accent_encoding_is_refused(tmp_path
         with pytest.raises(ObjrecError, match=message):
             add_images(split_dir, given, **kwargs)
     assert tree_digest(split_dir) == before
+
+
+def test_a_class_named_apart_only_by_accent_encoding_is_that_class(tmp_path, split_dir):
+    """A Mac's NFD ``Café`` folder of new photos, the data folder's NFC ``Café``: one name to a
+    person, refused as differing "in how their accents are encoded"; they join that class now,
+    and a new class of an NFD name is written in NFC."""
+    nfd, nfc = "Cafe\u0301", "Caf\u00e9"
+    for split in ("train", "valid", "test"):
+        shutil.copytree(split_dir / split / "red", split_dir / split / nfc)
+    new = new_images(tmp_path / "new", nfd, 3, PURPLE, seed=700)
+    new_images(new, "Cre\u0300me", 2, (240, 230, 200), seed=710)
+    result = add_images(split_dir, new)
+    assert sorted(result.counts) == ["Caf\u00e9", "Cr\u00e8me"] and result.new_classes == [
+        "Cr\u00e8me"
+    ]
+    assert result.empty_classes == [] and sum(result.counts[nfc].values()) == 3
+    folders = {
+        p.name for split in ("train", "valid", "test") for p in (split_dir / split).iterdir()
+    }
+    assert nfd not in folders and "Cre\u0300me" not in folders and "Cr\u00e8me" in folders
+    with (split_dir / "manifest.csv").open(encoding="utf-8-sig") as f:
+        added = [row["class"] for row in csv.DictReader(f)][-5:]
+    assert sorted(added) == ["Caf\u00e9"] * 3 + ["Cr\u00e8me"] * 2
+    (one,) = add_images(
+        split_dir, new_images(tmp_path / "one", "x", 1, seed=720) / "x", class_name=nfd
+    ).counts
+    assert one == nfc
 
 
 @pytest.mark.slow

@@ -424,13 +424,22 @@ def test_apply_plan_refuses_one_file_on_two_rows_with_different_actions(tmp_path
     assert not (tmp_path / "fixed2").exists()
 
 
-@pytest.mark.parametrize(
-    ("name", "other"), [("Green", "green"), ("GREEN", "green"), ("cafe\u0301", "caf\u00e9")]
-)
+def test_apply_plan_relabels_into_a_class_named_alike_but_for_accent_encoding(tmp_path):
+    """An NFD café typed (or saved) where DATA has an NFC one: one name to a person, refused as
+    differing "in how their accents are encoded"; it is that class now."""
+    data = colour_folder(tmp_path / "data", {"red": 3, "green": 2})
+    shutil.copytree(data / "green", data / "caf\u00e9")
+    plan = plan_of(tmp_path / "plan.csv", "red/red_0.png,red,,relabel,cafe\u0301,")
+    assert apply_plan(data, plan, tmp_path / "fixed")["relabelled"] == 1
+    assert (tmp_path / "fixed" / "caf\u00e9" / "red_0.png").is_file()
+    assert not (tmp_path / "fixed" / "cafe\u0301").exists()
+
+
+@pytest.mark.parametrize(("name", "other"), [("Green", "green"), ("GREEN", "green")])
 def test_apply_plan_refuses_a_relabel_into_a_class_named_alike_but_for_case(tmp_path, name, other):
-    """Green beside green (or an NFD café beside an NFC one) is one folder on macOS and Windows:
-    the image joined green there while the manifest said Green (only a warning said the class
-    was new). Two new classes alike but for case are refused too; a class's exact name is fine."""
+    """Green beside green is one folder on macOS and Windows: the image joined green there while
+    the manifest said Green (only a warning said the class was new). Two new classes alike but
+    for case are refused too; a class's exact name is fine."""
     data = colour_folder(tmp_path / "data", {"red": 3, "green": 2})
     shutil.copytree(data / "green", data / "caf\u00e9")
     plan = plan_of(tmp_path / "plan.csv", f"red/red_0.png,red,,relabel,{name},")

@@ -898,3 +898,47 @@ def test_like_keeps_every_image_still_there_in_its_split_and_places_only_new_one
     assert f"kept 34 images in the split {tmp_path / 'data'} had them in (by content)" in out
     assert f"placed 6 new toward the ratios; {image_folder} no longer has 2 of its images" in out
     assert _splits_by_content(tmp_path / "data") == after
+
+
+def test_class_folders_named_alike_but_for_accent_encoding_are_one_class_written_in_nfc(tmp_path):
+    """A Mac writes ``Café`` decomposed (NFD), a person or another system composed (NFC): the
+    two folders look the same, yet split refused them as named apart "in how their accents are
+    encoded", and wrote an NFD name as it was (manifest and checkpoints then held two spellings)."""
+    from objrec.check import check_folder
+
+    nfd, nfc, creme = "Cafe\u0301", "Caf\u00e9", "Cre\u0300me"
+    photos = make_class_folder(tmp_path / "photos", per_class=6, classes=("red", "green", "blue"))
+    (photos / "red").rename(photos / nfd)
+    (photos / nfc).mkdir()
+    for name in ("img_00.jpg", "img_01.png"):  # one name in both folders: kept apart
+        (photos / nfd / name).rename(photos / nfc / name)
+    shutil.copy(photos / "green" / "img_00.jpg", photos / nfd / "img_00.jpg")
+    (photos / "blue").rename(photos / creme)
+    checked = check_folder(photos)
+    assert checked.unusable == [] and "alike_classes" in {p.kind for p in checked.problems}
+    result = split_folder(photos, tmp_path / "data", seed=0, near_duplicates=False)
+    assert sorted(result.counts) == sorted(["Caf\u00e9", "Cr\u00e8me", "green"])
+    assert sum(result.counts[nfc].values()) == 7
+    rows = manifest(tmp_path / "data")
+    assert {row["class"] for row in rows} == {"Caf\u00e9", "Cr\u00e8me", "green"} and len(
+        rows
+    ) == 19
+    on_disk = {p.name for split in SPLITS for p in (tmp_path / "data" / split).iterdir()}
+    assert on_disk == {"Caf\u00e9", "Cr\u00e8me", "green"}
+    assert len({row["file"] for row in rows}) == 19 and all(
+        (tmp_path / "data" / row["file"]).is_file() for row in rows
+    )
+    assert split_folder(photos, tmp_path / "d2", seed=0, exclude=[nfc]).counts.keys() == {
+        "Cr\u00e8me",
+        "green",
+    }
+
+
+def test_class_folders_named_apart_only_by_case_are_refused_saying_what_to_do(tmp_path):
+    photos = make_class_folder(tmp_path / "photos", per_class=4, classes=("red", "green"))
+    shutil.copytree(photos / "red", photos / "Red")
+    with pytest.raises(ObjrecError) as caught:
+        split_folder(photos, tmp_path / "data", seed=0)
+    message = str(caught.value)
+    assert "'Red' and 'red'" in message and "differ only in case" in message
+    assert f"`mv {photos / 'red'} {photos / 'red-2'}`" in message and "accents" not in message

@@ -43,6 +43,7 @@ from objrec.data import (
     alike_names,
     class_dirs,
     class_key,
+    class_of_folder,
     is_split_folder,
     no_class_folders,
     present_splits,
@@ -161,7 +162,8 @@ def add_images(
         ObjrecError: before anything is written, for a ``data`` that is not a split folder (or is
             a run folder, or its manifest is not as ``split`` writes it), a ``new`` that is
             missing, holds no images or lies inside ``data``, a ``class_name`` that cannot be a
-            folder's name, and a class named like another but for case or accents' encoding.
+            folder's name, and a class named like another but for case (a name that differs
+            from a class's only in how its accents are encoded is that class).
     """
     if own := config is None and keywords.get("ratios") is None:  # the data folder's own
         keywords.pop("ratios", None)
@@ -265,18 +267,33 @@ def _empty(given: list[Path], images: list[NewImage], class_name: str | None) ->
     images are all of ``class_name``)."""
     if class_name is not None:
         return []
-    return sorted({d.name for d in class_dirs(given[0])} - {image.name for image in images})
+    held = {Path(image.shown).parts[0] for image in images}  # their class folders' names
+    return sorted({d.name for d in class_dirs(given[0])} - held)
 
 
 def _checked_images(given: list[Path], class_name: str | None, data: Path, root: Path):
     """The new images, once the manifest is known to be readable, and their classes not to clash
     with the data folder's."""
     _check_manifest(root / MANIFEST)
-    images = _new_images(given, class_name, data)
+    images = _as_data_classes(_new_images(given, class_name, data), root)
     _refuse_look_alike_classes({image.name for image in images}, root)
     if class_name is not None:
         _refuse_class_folders(given, root, class_name)
     return images
+
+
+def _as_data_classes(images: list[NewImage], data: Path) -> list[NewImage]:
+    """``images``, each of the data folder's class whose name is its class's but for how the
+    accents are encoded (a Mac's NFD ``Café`` folder of new photos, a data folder's NFC one: one
+    name to a person), as that folder is spelt; of a new class, in NFC."""
+    known = sorted({f.name for split in present_splits(data) for f in class_dirs(data / split)})
+    spelt = {class_of_folder(name): name for name in reversed(known)}  # the first spelling
+    return [
+        dataclasses.replace(
+            image, name=spelt.get(class_of_folder(image.name), class_of_folder(image.name))
+        )
+        for image in images
+    ]
 
 
 def _split_folder(data: Path, given: list[Path]) -> Path:
@@ -331,14 +348,15 @@ def _refuse_overlap(path: Path, data: Path) -> None:
 
 def _refuse_look_alike_classes(new: set[str], data: Path) -> None:
     """Refuse a new class whose name differs from another's (of the data folder, or new) only in
-    case or Unicode normalisation (NFC and NFD ``café``): one folder on macOS and Windows, so its
-    files would land in the other class's folder while the manifest names it apart."""
+    case: one folder on macOS and Windows, so its files would land in the other class's folder
+    while the manifest names it apart (names that differ only in how their accents are encoded
+    are one class already: :func:`_as_data_classes`)."""
     known = sorted({f.name for split in present_splits(data) for f in class_dirs(data / split)})
     for other, name in alike_names(sorted(new), known):
         where = "the data folder's class" if other in known else "the new class"
         raise ObjrecError(
-            f"the new class {name!r} and {where} {other!r} differ only in case or in how "
-            f"their accents are encoded: give both the same name ({other!r}), or two names"
+            f"the new class {name!r} and {where} {other!r} differ only in case, one folder on "
+            f"macOS and Windows: give both the same name ({other!r}), or two names"
         )
 
 

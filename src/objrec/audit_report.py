@@ -21,7 +21,7 @@ import pandas as pd
 from jinja2 import Environment, select_autoescape
 
 from objrec import dedup
-from objrec.data import SPLITS, alike_names, is_split_folder
+from objrec.data import SPLITS, alike_names, class_of_folder, is_split_folder
 from objrec.errors import ObjrecError
 from objrec.images import (
     UnreadableImageError,
@@ -397,24 +397,36 @@ def _planned_targets(
     rels = [p.relative_to(data) for p in images]
     _refuse_missing(plan_file, plan, {rel.as_posix() for rel in rels}, data)
     classes = {rel.parts[at] for rel in rels if len(rel.parts) > at + 1}
+    _as_data_classes(plan, classes)
     _refuse_look_alike_classes(plan_file, plan, classes)
     _warn_new_classes(plan, classes)
     return {rel: _target(plan_file, rel, plan.get(rel.as_posix()), at) for rel in rels}
+
+
+def _as_data_classes(plan: dict[str, dict[str, str]], classes: set[str]) -> None:
+    """Each relabel's new class, in place: the class of DATA whose name is its but for how the
+    accents are encoded (NFC and NFD ``Café``: one name to a person), as that folder is spelt;
+    a new class, in NFC."""
+    spelt = {class_of_folder(name): name for name in sorted(classes, reverse=True)}
+    for row in plan.values():
+        if row["action"] == "relabel":
+            name = class_of_folder(row["new_class"])
+            row["new_class"] = spelt.get(name, name)
 
 
 def _refuse_look_alike_classes(
     plan_file: Path, plan: dict[str, dict[str, str]], classes: set[str]
 ) -> None:
     """Refuse a relabel into a class named like another (of DATA, or of an earlier row) but for
-    case or how its accents are encoded (``data.class_key``): one folder on macOS and Windows,
-    where its images would join the other class while the manifest names them apart."""
+    case (``data.class_key``): one folder on macOS and Windows, where its images would join the
+    other class while the manifest names them apart."""
     new = [row for row in plan.values() if row["action"] == "relabel"]
     new = [row for row in new if row["new_class"] not in classes]
     for other, name in alike_names([row["new_class"] for row in new], sorted(classes)):
         line = next(row["_line"] for row in new if row["new_class"] == name)
         raise ObjrecError(
             f"{plan_file} line {line}: new_class {name!r} and the class {other!r} differ only in "
-            "case or in how their accents are encoded: give both the same name, or two names"
+            "case, one folder on macOS and Windows: give both the same name, or two names"
         )
 
 

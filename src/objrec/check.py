@@ -18,6 +18,7 @@ from typing import Any
 from objrec.config import SplitConfig
 from objrec.data import (
     alike_names,
+    class_of_folder,
     close_match,
     is_split_folder,
     no_class_folders,
@@ -48,8 +49,8 @@ class Problem:
     path: str
     kind: str
     """unreadable, too_large, bad_name (not UTF-8), empty_class, one_class, alike_classes (named
-    like another but for case or accents' encoding), unknown_class (in valid or test, not in
-    train), no_class_folder, ignored_hidden, ignored_file, no_extension, link_loop,
+    like another but for case; noted, but for accents' encoding), unknown_class (in valid or
+    test, not in train), no_class_folder, ignored_hidden, ignored_file, no_extension, link_loop,
     missing_class (a class of train that valid or test lacks), few_images (fewer than
     ``split`` needs, or fewer training images than it needs of a whole class) or nested_folder
     (a sub-folder of a class folder holding images, trained as that class)"""
@@ -252,12 +253,22 @@ def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
 
 
 def _note_alike_classes(root: Path, names: list[str], result: CheckResult) -> None:
-    """Class folders named like an earlier one but for case or accent encoding: one folder on
-    macOS and Windows, which ``split_folder`` refuses (``split.refuse_alike_classes``)."""
+    """Class folders named like an earlier one but for case, one folder on macOS and Windows,
+    which ``split_folder`` refuses (``split.refuse_alike_classes``); noted, those named alike but
+    for how their accents are encoded (NFC and NFD ``Café``), which it merges into one class."""
     for other, name in alike_names(names):
+        if class_of_folder(other) == class_of_folder(name):
+            message = (
+                f"named as the class folder {other} but for how its accents are encoded (the "
+                f"same name to a person): `split_folder` makes one class "
+                f"{class_of_folder(name)} of the two"
+            )
+            result.note(root / name, "alike_classes", message)
+            continue
         message = (
-            f"named like the class folder {other} but for case or accent encoding (one folder "
-            "on macOS and Windows): `split_folder` refuses the two; rename one or merge them"
+            f"named like the class folder {other} but for case (one folder on macOS and "
+            "Windows): `split_folder` refuses the two; move the photos of one into the other, "
+            "or rename one"
         )
         result.problems.append(Problem(str(root / name), "alike_classes", message, True))
 

@@ -110,6 +110,13 @@ def class_dirs(root: Path) -> list[Path]:
     return found
 
 
+def class_of_folder(folder: str) -> str:
+    """The class a folder of that name holds: its name in NFC, as a person sees it. macOS writes
+    accents decomposed (NFD ``café``, an ``e`` and a combining accent) where other systems, and
+    a person typing, compose them (NFC): the two look alike and are one class to a person."""
+    return unicodedata.normalize("NFC", folder)
+
+
 def class_key(name: str) -> str:
     """A class folder's name as macOS and Windows tell folders apart: case and the encoding of
     accents (NFC and NFD ``café``) aside, so two names of one key are one folder there."""

@@ -35,6 +35,7 @@ from objrec.data import (
     SPLITS,
     alike_names,
     class_dirs,
+    class_of_folder,
     no_class_folders,
     present_splits,
     require_split_folder,
@@ -249,11 +250,18 @@ def _plan(
 
 
 def _class_files(src: Path, exclude: Sequence[str]) -> tuple[dict[str, list[Path]], list[str]]:
-    """The images of each class folder that has any, and the names of those that have none."""
-    files = {name: list_images(src / name) for name in _select_classes(src, exclude)}
-    return {name: paths for name, paths in files.items() if paths}, [
-        name for name, paths in files.items() if not paths
-    ]
+    """The images of each class (:func:`objrec.data.class_of_folder`: two folders whose names differ
+    only in how their accents are encoded, NFC and NFD ``Café``, are one class, written under its
+    NFC name), and the names of the class folders that have none."""
+    files: dict[str, list[Path]] = {}
+    empty = []
+    for folder in _select_classes(src, exclude):
+        paths = list_images(src / folder)
+        if paths:
+            files.setdefault(class_of_folder(folder), []).extend(paths)
+        else:
+            empty.append(folder)
+    return {name: sorted(paths, key=path_order) for name, paths in files.items()}, empty
 
 
 def _without_empty(
@@ -554,28 +562,36 @@ def _in_use(stage: Path) -> bool:
 
 
 def _select_classes(src: Path, exclude: Sequence[str]) -> list[str]:
+    """The class folders of ``src`` to split (their names), less those ``exclude`` names (in
+    either encoding of their accents)."""
     names = [p.name for p in class_dirs(src)]
     if not names:
         raise no_class_folders(src)
-    unknown = sorted(set(exclude) - set(names))
+    left_out = {class_of_folder(n) for n in exclude}
+    unknown = sorted(left_out - {class_of_folder(n) for n in names})
     if unknown:
         raise ObjrecError(f"`exclude` names classes that {src} does not have: {', '.join(unknown)}")
-    classes = [n for n in names if n not in set(exclude)]
-    if not classes:
+    folders = [n for n in names if class_of_folder(n) not in left_out]
+    if not folders:
         raise ObjrecError(f"`exclude` leaves no class of {src} to split")
-    refuse_alike_classes(src, classes)
-    return classes
+    refuse_alike_classes(src, folders)
+    return folders
 
 
 def refuse_alike_classes(src: Path, names: Sequence[str]) -> None:
-    """Refuse two class folders whose names differ only in case or in how their accents are
-    encoded (:func:`objrec.data.class_key`): one folder on macOS and Windows, where the split's
-    copies of both would be one class (and one's files could take the other's names)."""
-    for other, name in alike_names(names):
+    """Refuse two class folders whose names differ only in case (:func:`objrec.data.class_key`;
+    those that differ only in how their accents are encoded are one class): two words to a
+    person, but one folder on macOS and Windows, where the split's copies would be one class."""
+    first: dict[str, str] = {}
+    for name in names:
+        first.setdefault(class_of_folder(name), name)
+    for other, name in alike_names(first.values()):
+        moved = shlex.quote(str(src / f"{name}-2"))
         raise ObjrecError(
-            f"the class folders {other!r} and {name!r} of {src} differ only in case or in how "
-            "their accents are encoded, which makes them one folder on macOS and Windows: "
-            "rename one or merge them, or leave one out with `exclude`"
+            f"the class folders {other!r} and {name!r} of {src} differ only in case, which "
+            "macOS and Windows cannot keep apart (the split would write them as one folder): "
+            f"if they are one class, move the photos of one into the other; if two, rename one "
+            f"(`mv {shlex.quote(str(src / name))} {moved}`), or leave one out with `exclude`"
         )
 
 
@@ -633,17 +649,19 @@ def read_groups(path: Path, src: Path, files: dict[str, list[Path]]) -> dict[Pat
     and a spreadsheet's semicolons taken. Refused, naming the line, for a row without a file or a
     group, a file ``src`` lacks, or a file in two groups; a file ``src`` has that the split leaves
     out (an excluded class, an unreadable image) is passed over."""
-    images = {p.relative_to(src).as_posix(): p for paths in files.values() for p in paths}
+    images = {
+        class_of_folder(p.relative_to(src).as_posix()): p for paths in files.values() for p in paths
+    }
     group_of: dict[Path, str] = {}
     line_of: dict[str, int] = {}
     for n, row in _group_rows(path):
         name, group = (row.get("file") or "").strip(), (row.get("group") or "").strip()
         if not name or not group:
             raise ObjrecError(f"`groups` file {path} line {n}: it needs both a file and a group")
-        if name not in images:
+        if class_of_folder(name) not in images:  # an accent encoded either way
             _refuse_unknown_file(path, n, name, src)
             continue
-        earlier = group_of.setdefault(images[name], group)
+        earlier = group_of.setdefault(images[class_of_folder(name)], group)
         line_of.setdefault(name, n)
         if earlier != group:
             raise ObjrecError(
@@ -876,7 +894,7 @@ def _write_files(src: Path, out: Path, assignment, hashes, mode: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     files = sorted(assignment.items())
-    wanted = [Path(split, name, path.relative_to(src / name)) for path, (name, split) in files]
+    wanted = [Path(split, name, *path.relative_to(src).parts[1:]) for path, (name, split) in files]
     # a name differing from another's only in case is another: the second gets a free name
     for (path, (name, split)), rel in zip(files, settle_names(wanted), strict=True):
         target = out / rel
