@@ -242,7 +242,7 @@ def test_the_manifest_gets_the_new_rows(tmp_path, split_dir):
     result = add_images(split_dir, new)
     rows = manifest(split_dir)
     assert rows[: len(before)] == before and len(rows) == len(before) + 3
-    with (split_dir / "manifest.csv").open() as f:
+    with (split_dir / "manifest.csv").open(encoding="utf-8-sig") as f:
         assert next(csv.reader(f)) == ["file", "class", "split", "sha256", "source"]
     added = {row["file"]: row for row in rows[len(before) :]}
     assert sorted(added) == sorted(file for _, file in result.files)
@@ -257,7 +257,7 @@ def test_the_manifest_gets_the_new_rows(tmp_path, split_dir):
 @pytest.mark.slow
 def test_a_manifest_of_another_format_is_refused_before_anything_is_written(tmp_path, split_dir):
     new = new_images(tmp_path / "new", "red", 1)
-    text = (split_dir / "manifest.csv").read_text()
+    text = (split_dir / "manifest.csv").read_text(encoding="utf-8-sig")
     for bad in (text.replace(",", ";"), text.split("\n", 1)[1], 'file,"class\n'):
         (split_dir / "manifest.csv").write_text(bad)
         before = tree_digest(split_dir)
@@ -576,7 +576,9 @@ def test_a_second_add_reads_only_the_files_it_has_not_hashed_as_they_are(
     assert sorted(read) == sorted(
         [*(f"data/{f}" for _, f in second.files), f"data/{changed}", "new3/red/new_00.png"]
     )
-    with (split_dir / "manifest.csv").open(newline="") as f:  # whole SHA-256s, as split's
+    with (split_dir / "manifest.csv").open(
+        newline="", encoding="utf-8-sig"
+    ) as f:  # whole SHA-256s, as split's
         rows = list(csv.DictReader(f))
     assert all(len(row["sha256"]) == 64 for row in rows)
 

@@ -177,7 +177,7 @@ def test_cli_json_has_the_documented_shape(tmp_path, capsys):
 @pytest.mark.slow
 def test_apply_plan_copies_a_corrected_folder_and_leaves_data_alone(audited, tmp_path):
     data, _, before, root = audited
-    rows = list(csv.DictReader((root / "audit/plan.csv").open()))
+    rows = list(csv.DictReader((root / "audit/plan.csv").open(encoding="utf-8-sig")))
     actions = {r["file"]: (r["action"], r["new_class"]) for r in rows}
     assert actions["train/green/moved.png"] == ("relabel", "red")
     counts = apply_plan(data, root / "audit/plan.csv", tmp_path / "fixed")
@@ -205,7 +205,7 @@ def test_apply_plan_writes_the_manifest_of_what_it_copied_and_add_extends_it(tmp
     )
     out = tmp_path / "fixed"
     counts = apply_plan(data, plan, out)
-    with (out / MANIFEST).open(newline="") as f:
+    with (out / MANIFEST).open(newline="", encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))
     assert tuple(rows[0]) == MANIFEST_COLUMNS and len(rows) == counts["copied"] == 47
     files = {p.relative_to(out).as_posix() for p in out.rglob("*.png")}
@@ -218,7 +218,7 @@ def test_apply_plan_writes_the_manifest_of_what_it_copied_and_add_extends_it(tmp
     (tmp_path / "new/blue").mkdir(parents=True)
     pattern(COLOURS["blue"], 99).save(tmp_path / "new/blue/new.png")
     added = add_images(out, tmp_path / "new")
-    with (out / MANIFEST).open(newline="") as f:
+    with (out / MANIFEST).open(newline="", encoding="utf-8-sig") as f:
         assert [r["file"] for r in csv.DictReader(f)][-1] == added.files[0][1]
 
 
@@ -1235,7 +1235,7 @@ def test_the_plan_keeps_the_correctly_labelled_copy_of_a_picture_in_two_classes(
     plan removed the lamp photo and relabelled the copy to lamp: the user's good file dropped, the
     misnamed one kept."""
     data, audit_dir, _ = planted_copies
-    with (audit_dir / "plan.csv").open(newline="") as f:
+    with (audit_dir / "plan.csv").open(newline="", encoding="utf-8-sig") as f:
         plan = {row["file"]: row for row in csv.DictReader(f)}
     assert "train/red/red_00.png" not in plan  # kept as it is
     copy = plan["train/green/zz_red_00.png"]
@@ -1384,7 +1384,7 @@ def test_the_plan_relabels_only_a_strong_suggestion_and_asks_to_review_a_weak_on
 
 
 def csv_rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as f:
+    with path.open(newline="", encoding="utf-8-sig") as f:
         return list(csv.DictReader(f))
 
 
@@ -1560,7 +1560,7 @@ def test_audit_json_names_the_classes_whose_labels_were_not_judged():
 
 def csv_paths(path: Path) -> list[str]:
     """The paths of a findings CSV (none when it has no rows)."""
-    text = path.read_text().strip()
+    text = path.read_text(encoding="utf-8-sig").strip()
     return [row["path"] for row in csv.DictReader(text.splitlines())] if text else []
 
 
@@ -1899,3 +1899,26 @@ def test_counts_in_the_audits_messages_agree_with_their_nouns(caplog):
     source = importlib.import_module("objrec.audit").__file__
     text = Path(str(source)).read_text()
     assert "%d label issues" not in text and "%d duplicate groups" not in text
+
+
+def test_a_plan_is_written_for_excel_and_one_it_garbled_is_refused_saying_so(tmp_path):
+    """plan.csv had no byte-order mark: Excel read it as its own encoding, showed ``CafÃ©`` and
+    saved that, and apply-plan said only that ``CafÃ©/...`` was not in DATA."""
+    from objrec.audit_report import read_plan, write_plan
+
+    data = colour_folder(tmp_path / "data", {"red": 2, "green": 2})
+    (data / "red").rename(data / "caf\u00e9")
+    write_plan([{"file": "caf\u00e9/red_0.png", "action": "remove"}], tmp_path / "plan.csv")
+    assert (tmp_path / "plan.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert list(read_plan(tmp_path / "plan.csv")) == ["caf\u00e9/red_0.png"]
+    for encoding in ("cp1252", "mac_roman"):
+        garbled = "caf\u00e9".encode().decode(encoding)
+        plan = plan_of(tmp_path / "garbled.csv", f"{garbled}/red_0.png,red,,remove,,")
+        with pytest.raises(ObjrecError, match=r"line 2: .* is 'caf\u00e9/red_0.png' with its acc"):
+            apply_plan(data, plan, tmp_path / "fixed")
+    (tmp_path / "latin.csv").write_bytes(
+        "file,action\ncaf\u00e9/red_0.png,remove\n".encode("cp1252")
+    )
+    with pytest.raises(ObjrecError, match=r'not an audit plan in UTF-8 .* "CSV UTF-8"'):
+        apply_plan(data, tmp_path / "latin.csv", tmp_path / "fixed")
+    assert not (tmp_path / "fixed").exists()

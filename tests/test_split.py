@@ -28,7 +28,7 @@ def tree_digest(root):
 
 
 def manifest(out):
-    with (out / "manifest.csv").open() as f:
+    with (out / "manifest.csv").open(encoding="utf-8-sig") as f:
         return list(csv.DictReader(f))
 
 
@@ -942,3 +942,21 @@ def test_class_folders_named_apart_only_by_case_are_refused_saying_what_to_do(tm
     message = str(caught.value)
     assert "'Red' and 'red'" in message and "differ only in case" in message
     assert f"`mv {photos / 'red'} {photos / 'red-2'}`" in message and "accents" not in message
+
+
+def test_the_manifest_is_written_for_excel_and_a_garbled_groups_file_is_refused_saying_so(
+    tmp_path,
+):
+    """Without a byte-order mark Excel showed ``Café`` as ``CafÃ©``, and a groups file it saved
+    so was refused as naming an image the folder lacks, with no word on the encoding."""
+    photos = make_class_folder(tmp_path / "photos", per_class=4, classes=("red", "green"))
+    (photos / "red").rename(photos / "caf\u00e9")
+    split_folder(photos, tmp_path / "data", seed=0, near_duplicates=False)
+    assert (tmp_path / "data" / "manifest.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert {row["class"] for row in manifest(tmp_path / "data")} == {"caf\u00e9", "green"}
+    garbled = "caf\u00e9".encode().decode("cp1252")
+    groups = tmp_path / "groups.csv"
+    groups.write_text(f"file,group\n{garbled}/img_00.jpg,a\n", encoding="utf-8")
+    with pytest.raises(ObjrecError, match=r"line 2: .* is 'caf\u00e9/img_00.jpg' with its accents"):
+        split_folder(photos, tmp_path / "d2", seed=0, groups=groups)
+    split_folder(photos, tmp_path / "data", seed=0, force=True)  # a manifest with a BOM: known

@@ -46,7 +46,14 @@ from objrec.outputs import (
 )
 from objrec.progress import SILENT, Reporter, log_result_warnings, plural
 from objrec.split import MANIFEST, MANIFEST_COLUMNS, sha256_file
-from objrec.tables import blank_row, csv_separator, read_text
+from objrec.tables import (
+    CSV_ENCODING,
+    blank_row,
+    csv_separator,
+    misread,
+    misread_sentence,
+    read_text,
+)
 
 if TYPE_CHECKING:
     from objrec.audit import AuditResult, Inventory
@@ -130,7 +137,9 @@ def write_audit(
     }
     for name, rows in tables.items():
         with output_file(out, name, force) as tmp:
-            pd.DataFrame(rows, columns=list(TABLE_COLUMNS[name])).to_csv(tmp, index=False)
+            pd.DataFrame(rows, columns=list(TABLE_COLUMNS[name])).to_csv(
+                tmp, index=False, encoding=CSV_ENCODING
+            )
     with output_file(out, "audit.json", force) as tmp:
         tmp.write_text(json.dumps(result.to_json(), indent=2))
     with output_file(out, "plan.csv", force) as tmp:
@@ -302,7 +311,7 @@ def flagged_note(index: int, group: dict, inv: Inventory, flagged: dict[int, str
 
 
 def write_plan(rows: list[dict[str, str]], path: Path) -> None:
-    with path.open("w", newline="", encoding="utf-8") as f:  # as read_plan reads it
+    with path.open("w", newline="", encoding=CSV_ENCODING) as f:  # read_plan reads both
         writer = csv.DictWriter(f, PLAN_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
@@ -491,9 +500,13 @@ def _refuse_missing(
     missing = [file for file in plan if file not in known]  # in the plan's order
     if not missing:
         return
+    line = plan[missing[0]]["_line"]
+    meant = misread(missing[0], {class_of_folder(k) for k in known})
+    if meant is not None:
+        raise ObjrecError(misread_sentence(f"{plan_file} line {line}", missing[0], meant))
     more = len(missing) - 1
     raise ObjrecError(
-        f"{plan_file} line {plan[missing[0]]['_line']}: {missing[0]!r} is not in {data} (no "
+        f"{plan_file} line {line}: {missing[0]!r} is not in {data} (no "
         "image there has that path, relative to it)"
         + (f"; nor are {plural(more, 'other file')} of the plan" if more else "")
     )
@@ -535,7 +548,7 @@ def _write_manifest(out: Path, rows: list[list[str]]) -> None:
     """``out/manifest.csv`` as ``split`` writes it (``MANIFEST_COLUMNS``), one row per file
     copied (even when a later one failed), under its class and split in ``out``: ``add`` appends
     to it, and ``split --force`` knows ``out`` for a split of objrec's."""
-    with staged(out / MANIFEST) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
+    with staged(out / MANIFEST) as tmp, tmp.open("w", newline="", encoding=CSV_ENCODING) as f:
         writer = csv.writer(f)
         writer.writerow(MANIFEST_COLUMNS)
         writer.writerows(sorted(rows))

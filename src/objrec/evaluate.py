@@ -67,6 +67,7 @@ from objrec.outputs import (
     takes_back_folders,
 )
 from objrec.progress import Reporter, log_result_warnings, or_silent, plural, some_of
+from objrec.tables import CSV_ENCODING
 
 log = logging.getLogger(__name__)
 
@@ -727,16 +728,21 @@ def write_evaluation(result: EvaluationResult, out: Path, force: bool = False) -
     def square(matrix: torch.Tensor) -> pd.DataFrame:
         return pd.DataFrame(matrix.numpy(), index=result.classes, columns=result.classes)
 
-    put("per_class.csv", lambda p: result.per_class.to_csv(p, index=False))
-    put("most_confused.csv", lambda p: result.confused.to_csv(p, index=False))
-    put("confusion.csv", lambda p: square(result.confusion).to_csv(p))
+    put("per_class.csv", lambda p: result.per_class.to_csv(p, index=False, encoding=CSV_ENCODING))
+    put(
+        "most_confused.csv", lambda p: result.confused.to_csv(p, index=False, encoding=CSV_ENCODING)
+    )
+    put("confusion.csv", lambda p: square(result.confusion).to_csv(p, encoding=CSV_ENCODING))
     put("metrics.json", lambda p: p.write_text(standard_json(result.to_json())))
     predictions = result.predictions
     if predictions is not None:
-        put("predictions.csv", lambda p: predictions.to_csv(p, index=False))
+        put("predictions.csv", lambda p: predictions.to_csv(p, index=False, encoding=CSV_ENCODING))
     counts = result.confusion.double()
     normalised = counts / counts.sum(1, keepdim=True).clamp(min=1)
-    put("confusion_normalised.csv", lambda p: square(normalised).round(4).to_csv(p))
+    put(
+        "confusion_normalised.csv",
+        lambda p: square(normalised).round(4).to_csv(p, encoding=CSV_ENCODING),
+    )
     if len(result.classes) > 1 and int(result.confusion.sum()) > 0:
         put("confusion.png", lambda p: plots.confusion_heatmap(result.confusion, result.classes, p))
     if predictions is not None and len(predictions):
@@ -746,6 +752,9 @@ def write_evaluation(result: EvaluationResult, out: Path, force: bool = False) -
     reliability = result.reliability
     if reliability:
         tables = [t.assign(model=name) for name, t in reliability.items()]
-        put("reliability.csv", lambda p: pd.concat(tables).to_csv(p, index=False))
+        put(
+            "reliability.csv",
+            lambda p: pd.concat(tables).to_csv(p, index=False, encoding=CSV_ENCODING),
+        )
         put("reliability.png", lambda p: plots.reliability_diagram(reliability, p))
     result.out = out

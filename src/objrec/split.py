@@ -50,6 +50,7 @@ from objrec.outputs import (
     takes_back_folders,
 )
 from objrec.progress import listed, log_result_warnings, plural, some_of
+from objrec.tables import CSV_ENCODING
 
 log = logging.getLogger(__name__)
 
@@ -481,7 +482,7 @@ def _holds_something(path: Path) -> bool:
 
 def _is_split_manifest(path: Path) -> bool:
     try:
-        with path.open(newline="") as f:
+        with path.open(newline="", encoding=CSV_ENCODING) as f:  # a BOM or none
             return f.readline().startswith(MANIFEST_HEADER)
     except (OSError, UnicodeDecodeError):
         return False
@@ -514,7 +515,7 @@ def _manifest_files(path: Path) -> set[str] | None:
     manifest a split wrote."""
     if not _is_split_manifest(path):
         return None
-    with path.open(newline="") as f:
+    with path.open(newline="", encoding=CSV_ENCODING) as f:
         return {row["file"] for row in csv.DictReader(f)}
 
 
@@ -694,6 +695,12 @@ def _refuse_unknown_file(path: Path, n: int, name: str, src: Path) -> None:
     file and the split leaves it out (an excluded class, an unreadable image)."""
     if ".." not in Path(name).parts and (src / name).is_file():
         return
+    from objrec.tables import misread, misread_sentence
+
+    images = {class_of_folder(p.relative_to(src).as_posix()) for p in list_images(src)}
+    meant = misread(name, images)
+    if meant is not None:
+        raise ObjrecError(misread_sentence(f"`groups` file {path} line {n}", name, meant))
     raise ObjrecError(
         f"`groups` file {path} line {n}: {src} has no image {name!r} (name each file as "
         "class/name, relative to the source folder)"
@@ -905,7 +912,7 @@ def _write_files(src: Path, out: Path, assignment, hashes, mode: str) -> None:
             os.symlink(path, target)
         rows.append([target.relative_to(out).as_posix(), name, split, hashes[path], str(path)])
     tmp = out / (MANIFEST + ".tmp")
-    with tmp.open("w", newline="") as f:
+    with tmp.open("w", newline="", encoding=CSV_ENCODING) as f:
         writer = csv.writer(f)
         writer.writerow(MANIFEST_COLUMNS)
         writer.writerows(rows)

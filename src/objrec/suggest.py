@@ -55,6 +55,7 @@ from objrec.outputs import (
 )
 from objrec.predict import familiarity_line
 from objrec.progress import Reporter, or_silent
+from objrec.tables import CSV_ENCODING
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +256,7 @@ def write_suggestions(result: Suggestions, out: Path, folder: Path, force: bool 
 
     refuse_users_outputs(out, SUGGEST_FILES, force)
     with output_file(out, "suggestions.csv", force) as tmp:
-        result.table.to_csv(tmp, index=False)
+        result.table.to_csv(tmp, index=False, encoding=CSV_ENCODING)
     rows = [{**r, "src": thumbnail(Path(r["path"]))} for r in result.table.to_dict("records")]
     env = Environment(autoescape=select_autoescape(default=True))
     with output_file(out, "suggestions.html", force) as tmp:

@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import codecs
 import io
+import unicodedata
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 from objrec.errors import ObjrecError
+
+CSV_ENCODING = "utf-8-sig"
+"""The encoding of every CSV objrec writes with words in it (class names, paths): UTF-8 that
+starts with its byte-order mark, by which Excel knows it is UTF-8 (without it, Excel shows
+``Café`` as ``CafÃ©``, and saves it so). Read back with the same encoding, which takes a file
+with the mark or without it."""
 
 
 def read_text(path: Path, what: str) -> str:
@@ -28,7 +36,7 @@ def read_text(path: Path, what: str) -> str:
         raise ObjrecError(
             f"{path} is not {what} in UTF-8 (byte {raw[at]:#04x} at {at} is not UTF-8 text, on "
             f"line {line}): a spreadsheet's plain CSV may be in another encoding; save it as CSV "
-            "UTF-8"
+            'UTF-8 (in Excel: Save As, "CSV UTF-8")'
         ) from None
 
 
@@ -44,3 +52,32 @@ def blank_row(row: dict[Any, Any]) -> bool:
     """Whether every cell of a row is empty or spaces (cells past the header's too)."""
     cells = [v for k, v in row.items() if k is not None] + list(row.get(None) or ())
     return not any((cell or "").strip() for cell in cells)
+
+
+SPREADSHEET_ENCODINGS = ("cp1252", "mac_roman")
+"""The encodings a spreadsheet reads a CSV without a byte-order mark in (Excel on Windows in
+western Europe and America, and on a Mac), where objrec's text is UTF-8."""
+
+
+def misread(text: str, known: Collection[str]) -> str | None:
+    """The one of ``known`` that ``text`` is, garbled by a spreadsheet that read UTF-8 in its own
+    encoding and saved what it showed (``CafÃ©`` for ``Café``); None when it is none of them.
+    ``known`` and the repaired text are compared in NFC."""
+    for encoding in SPREADSHEET_ENCODINGS:
+        try:
+            repaired = unicodedata.normalize("NFC", text.encode(encoding).decode("utf-8"))
+        except UnicodeError:
+            continue
+        if repaired != text and repaired in known:
+            return repaired
+    return None
+
+
+def misread_sentence(where: str, text: str, meant: str) -> str:
+    """The one sentence for a table whose ``text`` (on the line ``where`` names: file and line)
+    is ``meant`` garbled (:func:`misread`)."""
+    return (
+        f"{where}: {text!r} is {meant!r} with its accents garbled, as a spreadsheet garbles a "
+        "UTF-8 file it read in another encoding: fix the names (or start again from the file "
+        'objrec wrote) and save it as CSV UTF-8 (in Excel: Save As, "CSV UTF-8")'
+    )
