@@ -162,8 +162,7 @@ def add_images(
         ObjrecError: before anything is written, for a ``data`` that is not a split folder (or is
             a run folder, or its manifest is not as ``split`` writes it), a ``new`` that is
             missing, holds no images or lies inside ``data``, a ``class_name`` that cannot be a
-            folder's name, and a class named like another but for case (a name that differs
-            from a class's only in how its accents are encoded is that class).
+            folder's name, and a class named like another but for case (not accents' encoding).
     """
     if own := config is None and keywords.get("ratios") is None:  # the data folder's own
         keywords.pop("ratios", None)

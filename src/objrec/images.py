@@ -621,7 +621,7 @@ def _heif_reason(kind: str) -> str:
     if ("AVIF" if kind == "AVIF" else "HEIF") in Image.ID:  # pillow-heif registers HEIF
         return f"{a} {kind} image Pillow cannot read (damaged or unsupported)"
     if kind == "AVIF":
-        return "an AVIF image, which this Pillow cannot decode: upgrade Pillow, or convert it"
+        return "an AVIF image, which Pillow cannot decode here: convert it to JPEG or PNG"
     return (
         f"a {kind} image, which needs pillow-heif to be read: `pip install pillow-heif`, or "
         "convert it to JPEG or PNG"
