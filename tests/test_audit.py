@@ -1919,6 +1919,6 @@ def test_a_plan_is_written_for_excel_and_one_it_garbled_is_refused_saying_so(tmp
     (tmp_path / "latin.csv").write_bytes(
         "file,action\ncaf\u00e9/red_0.png,remove\n".encode("cp1252")
     )
-    with pytest.raises(ObjrecError, match=r'not an audit plan in UTF-8 .* "CSV UTF-8"'):
+    with pytest.raises(ObjrecError, match=r"not an audit plan in UTF-8 .* save it as CSV UTF-8"):
         apply_plan(data, tmp_path / "latin.csv", tmp_path / "fixed")
     assert not (tmp_path / "fixed").exists()

@@ -36,7 +36,7 @@ def read_text(path: Path, what: str) -> str:
         raise ObjrecError(
             f"{path} is not {what} in UTF-8 (byte {raw[at]:#04x} at {at} is not UTF-8 text, on "
             f"line {line}): a spreadsheet's plain CSV may be in another encoding; save it as CSV "
-            'UTF-8 (in Excel: Save As, "CSV UTF-8")'
+            "UTF-8"
         ) from None
 
 
