@@ -447,7 +447,9 @@ def _head(path: Path) -> bytes:
 
 
 def _starts(path: Path, start: bytes) -> bool:
-    return _head(path).startswith(start)
+    """Whether ``path`` starts with ``start``, after the byte-order mark of a CSV objrec wrote
+    (``tables.CSV_ENCODING``), if any."""
+    return _head(path).removeprefix(b"\xef\xbb\xbf").startswith(start)
 
 
 def json_dict(path: Path) -> dict[str, Any]:
