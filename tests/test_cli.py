@@ -769,6 +769,38 @@ def test_predict_explain_says_where_the_overlays_went(capsys, tmp_path, trained_
     assert "explained" in keys and not [k for k in keys if f"`{k}`" not in section]  # documented
 
 
+@pytest.mark.slow
+def test_predict_csv_writes_the_json_answers_as_rows_and_never_over_a_file_unforced(
+    capsys, tmp_path, trained_run, split_dir
+):
+    """`predict --csv FILE`: the answers --json prints, one row per input, for a spreadsheet;
+    where it went is said (on stderr with --json, whose stdout stays JSON); an existing file is
+    refused in the CLI's words and kept, --force replaces it."""
+    from .test_predict import read_csv_rows
+
+    inputs = (split_dir / "test" / "red", tmp_path / "missing.jpg")
+    table = tmp_path / "answers.csv"
+    code, out, err = run(capsys, "predict", trained_run, *inputs, "--csv", table, "--json")
+    answers = json.loads(out)
+    assert code == 1 and f"4 rows (one per input) written to {table}" in " ".join(err.split())
+    columns, rows = read_csv_rows(table)
+    assert columns[-1] == "error" and [r["path"] for r in rows] == [a["path"] for a in answers]
+    for row, answer in zip(rows[:3], answers, strict=False):
+        assert row["unknown"] == str(answer["unknown"]) and row["error"] == ""
+        assert [row["class_1"], row["class_2"], row["class_3"]] == [
+            t["class"] for t in answer["topk"]
+        ]
+        assert float(row["prob_1"]) == answer["topk"][0]["prob"] == float(row["prob_predicted"])
+    assert rows[3]["error"] == "no such file or folder" and rows[3]["predicted"] == ""
+    table.write_text("mine")
+    code, out, err = run(capsys, "predict", trained_run, inputs[0], "--csv", table)
+    assert code == 1 and out == "" and table.read_text() == "mine"
+    assert "answers.csv exists: choose another --csv or pass --force" in " ".join(err.split())
+    code, out, _ = run(capsys, "predict", trained_run, inputs[0], "--csv", table, "--force")
+    assert code == 0 and f"3 rows (one per input) written to {table}" in " ".join(out.split())
+    assert len(read_csv_rows(table)[1]) == 3
+
+
 def test_swapped_run_and_data_say_which_comes_first(capsys, trained_run, split_dir):
     for command, data in (("evaluate", split_dir), ("predict", split_dir / "test")):
         code, out, err = run(capsys, command, data, trained_run)

@@ -421,3 +421,66 @@ def test_a_folder_that_is_no_run_is_refused_before_the_inputs_are_looked_at(tmp_
     with caplog.at_level("WARNING", "objrec"), pytest.raises(ObjrecError, match="no checkpoint"):
         predict(tmp_path / "not_a_run", [tmp_path / "photos"])
     assert caplog.messages == []
+
+
+def read_csv_rows(path):
+    import csv
+
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        reader = csv.DictReader(f)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def test_predict_csv_is_one_flat_row_per_input_that_a_spreadsheet_opens(tmp_path):
+    """A spreadsheet user had only --json, whose top-k is a nested list: `csv` writes one row
+    per input (a failed one too, with its reason), the top-k as flat columns, in UTF-8 with the
+    byte-order mark by which Excel reads "café" as written."""
+    import codecs
+
+    from objrec.predict import Prediction, write_csv
+
+    rust = [{"class": "rust", "prob": 0.75}, {"class": "café au lait", "prob": 0.25}]
+    results = [
+        Prediction("leaves/a.jpg", rust, score=0.1, line=0.0),  # barely familiar
+        Prediction("leaves/b.jpg", rust[::-1], unknown=True, score=-0.5, line=0.0),
+        Prediction("gone.jpg", error="no such file or folder"),
+    ]
+    path = write_csv(results, tmp_path / "new folder" / "p.csv")
+    assert path.read_bytes().startswith(codecs.BOM_UTF8)
+    columns, rows = read_csv_rows(path)
+    first = ["file", "path", "predicted", "prob_predicted", "unknown", "barely_familiar", "score"]
+    assert columns == [*first, "class_1", "prob_1", "class_2", "prob_2", "error"]
+    assert rows[0] == {
+        **dict(file="a.jpg", path="leaves/a.jpg", predicted="rust", prob_predicted="0.75"),
+        **dict(unknown="False", barely_familiar="True", score="0.1", error=""),
+        **dict(class_1="rust", prob_1="0.75", class_2="café au lait", prob_2="0.25"),
+    }
+    assert (rows[1]["predicted"], rows[1]["unknown"], rows[1]["barely_familiar"]) == (
+        "café au lait",
+        "True",
+        "False",
+    )
+    assert rows[2]["error"] == "no such file or folder" and rows[2]["file"] == "gone.jpg"
+    assert not [k for k in first[2:] + columns[7:-1] if rows[2][k]]  # the rest left empty
+
+
+def test_an_existing_csv_is_refused_before_any_work_unless_forced(tmp_path):
+    """Checked before the run is even loaded: a file of the user's is kept, a link or a folder
+    is refused even with `force`, and the plot's own file is no CSV."""
+    from objrec.errors import ObjrecError
+
+    mine = tmp_path / "mine.csv"
+    mine.write_text("my notes")
+    no_run = tmp_path / "no-run"
+    with pytest.raises(
+        ObjrecError, match=r"mine\.csv exists: choose another `csv` or pass `force=True`"
+    ):
+        predict(no_run, [tmp_path], csv=mine)
+    assert mine.read_text() == "my notes"
+    with pytest.raises(ObjrecError, match="no checkpoint"):  # forced: on to the run
+        predict(no_run, [tmp_path], csv=mine, force=True)
+    (tmp_path / "link.csv").symlink_to(mine)
+    with pytest.raises(ObjrecError, match=r"link\.csv is a link, which objrec never writes"):
+        predict(no_run, [tmp_path], csv=tmp_path / "link.csv", force=True)
+    with pytest.raises(ObjrecError, match="`csv` and `plot` are the same file"):
+        predict(no_run, [tmp_path], csv=tmp_path / "p.png", plot=tmp_path / "p.png")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv as csv_module
 import logging
 import os
 from collections.abc import Sequence
@@ -36,10 +37,13 @@ from objrec.outputs import (
     record_output,
     refuse_inside,
     refuse_overwrite,
+    refuse_users_file,
     refuse_users_files,
+    same_file,
     takes_back_folders,
 )
 from objrec.progress import Reporter, or_silent, some_of
+from objrec.tables import CSV_ENCODING
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +131,26 @@ class Prediction:
             "topk": self.topk,
             **extra,
         }
+
+    def to_row(self) -> dict[str, Any]:
+        """The prediction as one row of ``predict --csv`` (:data:`CSV_COLUMNS`, then
+        ``class_1``, ``prob_1`` ... for its top-k, then ``error``): ``predicted`` and
+        ``prob_predicted`` are its top class, whether or not it is ``unknown``; an input that
+        failed has its ``file``, ``path`` and ``error`` only."""
+        row: dict[str, Any] = {"file": self.filename, "path": self.path}
+        if self.error:
+            return {**row, "error": self.error}
+        top = self.topk[0]
+        row |= {"predicted": top["class"], "prob_predicted": top["prob"], "unknown": self.unknown}
+        row |= {"barely_familiar": self.barely_familiar, "score": self.score}
+        for i, t in enumerate(self.topk, start=1):
+            row[f"class_{i}"], row[f"prob_{i}"] = t["class"], t["prob"]
+        return row
+
+
+CSV_COLUMNS = ("file", "path", "predicted", "prob_predicted", "unknown", "barely_familiar", "score")
+"""The first columns of ``predict --csv``'s table, named as ``--json``'s keys where they are the
+same; the top-k classes and probabilities follow as ``class_1``, ``prob_1`` ..., then ``error``."""
 
 
 PathsGiven = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
@@ -232,6 +256,7 @@ def predict(
     unknown: bool = True,
     device: str = "auto",
     force: bool = False,
+    csv: Path | None = None,
 ) -> list[Prediction]:
     """Top-k classes for each image in ``paths`` (files or folders; one, or a list).
 
@@ -241,17 +266,14 @@ def predict(
     ``plot`` draws the first ``plot_max`` readable images. An image whose unknown score is below
     the run's threshold (or ``threshold``) is marked ``unknown``, its top-k still given;
     ``unknown=False`` never marks one. ``device``: ``auto``, ``cpu`` or ``cuda[:N]`` (a GPU runs
-    PyTorch). An existing ``plot`` or non-empty ``explain`` folder is refused unless ``force``.
+    PyTorch). ``csv`` is a file that receives one row per input (:func:`write_csv`), for a
+    spreadsheet. An existing ``plot`` or ``csv`` file, or a non-empty ``explain`` folder, is
+    refused unless ``force``.
     """
     topk, plot_max = require_type("topk", topk, int), require_type("plot_max", plot_max, int)
     plot, paths = check_arguments(topk, plot_max, plot, force), path_list(paths)
-    reporter = or_silent(reporter)  # None: nothing shown
-    for folder in (p for p in paths if p.is_dir()):  # refused before any work
-        for output, name in ((plot, "plot"), (explain, "explain")):
-            if output is not None:
-                refuse_inside(output, folder, name, "image folder")
-    if explain is not None:  # made only when an image is readable
-        check_output_dir(explain, force, EXPLAIN_HINT, names=())  # one name per image
+    csv, reporter = check_csv(csv, plot, force), or_silent(reporter)  # reporter None: silent
+    check_outputs(paths, plot, explain, force)
     recognizer = Recognizer.load(run, runtime, threshold, unknown, resolve_device(device))
     results = expand_paths(paths)  # after the run is found: no warning on the inputs before
     todo = [r for r in results if r.error is None]
@@ -265,7 +287,58 @@ def predict(
         write_explanations(recognizer, results, explain, reporter, force)
     if plot is not None:
         plot_predictions(results, plot, plot_max)
+    if csv is not None:
+        write_csv(results, csv, force)
     return results
+
+
+def check_outputs(paths: list[Path], plot: Path | None, explain: Path | None, force: bool) -> None:
+    """Refuse, before any work, a ``plot`` or ``explain`` inside an image folder of ``paths``
+    (what they draw would be read as images the next time), and an ``explain`` folder that is
+    not empty, unless ``force``."""
+    for folder in (p for p in paths if p.is_dir()):
+        for output, name in ((plot, "plot"), (explain, "explain")):
+            if output is not None:
+                refuse_inside(output, folder, name, "image folder")
+    if explain is not None:  # made only when an image is readable
+        check_output_dir(explain, force, EXPLAIN_HINT, names=())  # one name per image
+
+
+CSV_HINT = "choose another `csv`"
+
+
+def check_csv(csv: Path | None, plot: Path | None, force: bool) -> Path | None:
+    """The ``csv`` file to write (:func:`output_path`), refused before any work when it exists,
+    unless ``force``; when it is a link or a folder, even with ``force``
+    (:func:`~objrec.outputs.refuse_users_file`); and when it is the ``plot`` file too."""
+    if csv is None:
+        return None
+    csv = output_path(csv, "csv")
+    refuse_overwrite(csv, force, f"{CSV_HINT} or pass `force=True`")
+    refuse_users_file(csv.parent, csv.name, True, CSV_HINT)  # True: any file but a link
+    if plot is not None and same_file(csv, plot):
+        raise ObjrecError(f"`csv` and `plot` are the same file, {csv}: {CSV_HINT}")
+    return csv
+
+
+def write_csv(results: Sequence[Prediction], path: Path, force: bool = False) -> Path:
+    """One row per input, in their order (:meth:`Prediction.to_row`), with as many ``class_N``,
+    ``prob_N`` columns as the longest top-k: a table to open in a spreadsheet, written in
+    :data:`~objrec.tables.CSV_ENCODING` (Excel reads UTF-8 by its byte-order mark) whole or not
+    at all, and checked again just before it takes its name (``outputs.output_file``): a file
+    put there meanwhile is kept, unless ``force``."""
+    k = max((len(r.topk) for r in results), default=0)
+    tops = [f"{what}_{i}" for i in range(1, k + 1) for what in ("class", "prob")]
+    path = Path(path)
+    with (
+        new_folders(path.parent),
+        output_file(path.parent, path.name, force, record=False, other=CSV_HINT) as tmp,
+        tmp.open("w", newline="", encoding=CSV_ENCODING) as f,
+    ):
+        writer = csv_module.DictWriter(f, [*CSV_COLUMNS, *tops, "error"], restval="")
+        writer.writeheader()
+        writer.writerows(r.to_row() for r in results)
+    return path
 
 
 def check_arguments(topk: int, plot_max: int, plot: Path | None, force: bool) -> Path | None:

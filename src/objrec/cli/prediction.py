@@ -67,6 +67,15 @@ from objrec.progress import plural
     "instead for a bad input; keys: docs/json.md).",
 )
 @click.option(
+    "--csv",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the answers into this CSV file, one row per input, to open in a "
+    "spreadsheet (UTF-8 with the byte-order mark Excel reads it by): file, path, predicted, "
+    "prob_predicted, unknown, barely_familiar, score, then class_1, prob_1 ... for the top-k, "
+    "and error (the reason, for an input that failed; its other cells empty). An existing file "
+    "is refused without --force.",
+)
+@click.option(
     "--tta",
     is_flag=True,
     help="Average over test-time views (the view, its mirror, the other framing and its mirror).",
@@ -77,7 +86,9 @@ from objrec.progress import plural
     help="Write a Grad-CAM overlay of each image into this (new or empty) folder.",
 )
 @click.option(
-    "--force", is_flag=True, help="Overwrite an existing --plot file or --explain folder."
+    "--force",
+    is_flag=True,
+    help="Overwrite an existing --plot or --csv file, or write into a non-empty --explain folder.",
 )
 @unknown_options
 def predict(
@@ -91,6 +102,7 @@ def predict(
     tta: bool,
     explain: Path | None,
     as_json: bool,
+    csv: Path | None,
     threshold: float | None,
     no_unknown: bool,
     force: bool,
@@ -123,15 +135,21 @@ def predict(
         unknown=not no_unknown,
         device=device,
         force=force,
+        csv=csv,
     )
-    show_predictions(results, as_json, plot, plot_max, explain)
+    show_predictions(results, as_json, plot, plot_max, explain, csv)
 
 
 def show_predictions(
-    results, as_json: bool, plot: Path | None, plot_max: int, explain: Path | None = None
+    results,
+    as_json: bool,
+    plot: Path | None,
+    plot_max: int,
+    explain: Path | None = None,
+    csv: Path | None = None,
 ) -> None:
-    """The predictions as JSON or as lines, where the plot and the Grad-CAM overlays went; exit 1
-    when any input failed."""
+    """The predictions as JSON or as lines, where the plot, the Grad-CAM overlays and the CSV
+    went (on stderr with --json, which keeps stdout for the JSON); exit 1 when any input failed."""
     failed = [r for r in results if r.error]
     if as_json:
         print_json([r.to_json() for r in results])
@@ -139,9 +157,12 @@ def show_predictions(
             err.print(plot_sentence(results, plot, plot_max), markup=False, highlight=False)
     else:
         print_predictions(results, plot, plot_max)
+    said = err if as_json else console
     if explain is not None and any(r.explanation for r in results):
-        sentence = explain_sentence(results, explain)
-        (err if as_json else console).print(sentence, markup=False, highlight=False)
+        said.print(explain_sentence(results, explain), markup=False, highlight=False)
+    if csv is not None:
+        sentence = f"{plural(len(results), 'row')} (one per input) written to {csv}"
+        said.print(printable(sentence), markup=False, highlight=False)
     if failed:
         err.print(
             f"[red]{len(failed)} of {plural(len(results), 'input')} could not be predicted[/]"
