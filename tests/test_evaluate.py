@@ -639,6 +639,26 @@ def test_per_class_results_of_one_or_two_images_are_marked(caplog):
     ]
 
 
+def test_per_class_table_marks_the_classes_too_few_to_trust_beside_their_image_count():
+    """per_class.csv showed a class scored on one test image at 100% like any other; evaluate
+    warned of it in the terminal only. Its `too_few_to_trust` column, after `n_test`, marks the
+    classes that warning names (the same rule), for the CSV and --json's rows alike."""
+    import torch
+
+    from objrec.evaluate import summarize_logits
+
+    labels = torch.tensor([0, 0, 0, 1, 1, 2])
+    logits = torch.nn.functional.one_hot(torch.tensor([0, 0, 1, 1, 1, 2]), 3).float()
+    result = summarize_logits(logits, labels, ["a", "b", "c"])
+    columns = list(result.per_class.columns)
+    assert columns[columns.index("n_test") + 1] == "too_few_to_trust"
+    few = result.per_class.set_index("class")["too_few_to_trust"].to_dict()
+    assert few == {"a": False, "b": True, "c": True}
+    assert sorted(result.few_image_classes) == ["b", "c"]  # the classes evaluate warns of
+    rows = {r["class"]: r["too_few_to_trust"] for r in result.to_json()["per_class"]}
+    assert rows == few and all(type(v) is bool for v in rows.values())  # JSON true / false
+
+
 @pytest.mark.slow
 def test_a_class_the_run_was_never_taught_is_left_out_with_one_warning(
     trained_run, split_dir, caplog, capsys

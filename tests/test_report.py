@@ -387,6 +387,33 @@ def test_class_names_pandas_reads_as_missing_or_numbers_are_reported_as_named(
 
 
 @pytest.mark.slow
+def test_classes_of_too_few_test_images_are_marked_and_the_mark_explained_once(
+    trained_run, split_dir, tmp_path
+):
+    """report.html showed a class scored on one test photo at 100% as any other, though
+    evaluate warned of it: its row is shaded and marked, the mark explained once, by the rule
+    evaluate warns by; per_class.csv says it too."""
+    from .test_predict import read_csv_rows
+
+    for image in sorted((split_dir / "test" / "red").iterdir())[1:]:
+        image.unlink()  # red keeps 1 test image; green and blue keep 3
+    html = build_report(trained_run, tmp_path / "r.html").read_text()
+    rows = html.split('<table id="per-class">')[1].split("</table>")[0].split("<tr")[2:]
+    marked = [row.split("<td>")[1].split("</td>")[0] for row in rows if 'class="few"' in row]
+    assert marked == ["red"] and sum("too few to trust" in row for row in rows) == 1
+    assert html.count('class="few-note"') == 1
+    note = " ".join(html.split('class="few-note"')[1].split("</p>")[0].split())
+    assert "a class evaluated on fewer than 3 test images (n_test)" in note
+    assert "1 of the 3 classes here, shaded: red." in note
+    _, table = read_csv_rows(trained_run / "eval-test" / "per_class.csv")
+    assert {r["class"]: r["too_few_to_trust"] for r in table} == {
+        "red": "True",
+        "green": "False",
+        "blue": "False",
+    }
+
+
+@pytest.mark.slow
 def test_top5_is_shown_only_for_more_than_five_classes_as_evaluate_prints_it(
     trained_run, tmp_path, monkeypatch
 ):

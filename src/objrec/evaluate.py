@@ -262,6 +262,16 @@ def few_images() -> int:
     return min_class_size(SplitConfig().ratios)
 
 
+def mark_too_few(per_class: pd.DataFrame) -> pd.DataFrame:
+    """``per_class`` with ``too_few_to_trust`` after ``n_test``: whether the class was evaluated
+    on fewer than :func:`few_images` images, the classes :func:`warn_few_images` names, so that
+    ``per_class.csv`` (and ``--json``'s rows) say it beside a top-1 of 100% from one image."""
+    if "n_test" in per_class:  # a table of no class has no columns
+        few = per_class["n_test"] < few_images()
+        per_class.insert(per_class.columns.get_loc("n_test") + 1, "too_few_to_trust", few)
+    return per_class
+
+
 def warn_few_images(result: EvaluationResult) -> None:
     """Say which classes' per-class results rest on very few images (``few_image_classes``),
     each with its count, so that a top-1 of 0.0 from one image is not read as a measurement."""
@@ -701,7 +711,7 @@ def summarize_views(
 
 def summarize_logits(logits, labels, classes, n_train=None) -> EvaluationResult:
     metrics = summarize(logits, labels, len(classes))
-    table = per_class_table(logits, labels, classes, n_train)
+    table = mark_too_few(per_class_table(logits, labels, classes, n_train))
     table = table.sort_values(["top1", "loss"], ascending=[True, False]).reset_index(drop=True)
     matrix = confusion_matrix(logits.argmax(1), labels, len(classes))
     return EvaluationResult(metrics, table, most_confused(matrix, classes), matrix, list(classes))

@@ -28,7 +28,7 @@ from objrec.checkpoint import model_digest, read_checkpoint
 from objrec.config import TOP5_CLASSES, DataConfig
 from objrec.data import IMAGE_SET_MEANING, scan_class_folder
 from objrec.errors import ObjrecError
-from objrec.evaluate import top_losses, worst_class_rows
+from objrec.evaluate import few_images, top_losses, worst_class_rows
 from objrec.explore import explore
 from objrec.images import UnreadableImageError, open_image, warned_once_per_file
 from objrec.inference import Recognizer
@@ -335,6 +335,7 @@ def evaluation_context(
     if metrics.get("folder"):
         roots = [*roots, Path(metrics["folder"])]
     per_class = read_table(evaluation / "per_class.csv", ("class", "most_confused_with"))
+    per_class["too_few_to_trust"] = per_class["n_test"] < few_images()  # an older CSV lacks it
     predictions = read_table(evaluation / "predictions.csv", PREDICTION_TEXT)
     confused = read_table(evaluation / "most_confused.csv", ("true", "predicted"))
     recognizer = Recognizer.load(run)
@@ -345,6 +346,7 @@ def evaluation_context(
         "metrics": metrics,
         "evaluation_dir": evaluation,
         "per_class": per_class.to_dict(orient="records"),
+        "few_images": few_images(),
         "confused": confused.to_dict(orient="records"),
         "confusion": embed_if_there(evaluation / "confusion.png"),
         "scatter": embed_if_there(evaluation / "accuracy_vs_train.png"),
