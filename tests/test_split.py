@@ -900,6 +900,25 @@ def test_like_keeps_every_image_still_there_in_its_split_and_places_only_new_one
     assert _splits_by_content(tmp_path / "data") == after
 
 
+def test_like_keeps_the_split_of_a_photo_moved_since_a_split_made_with_links(
+    tmp_path, image_folder, known_facts
+):
+    """A split made with links reads its photos where they were: one moved to another class
+    since (the relabelling `like` is for) left a link to nothing, which was passed over, so the
+    photo was placed again, anywhere (a new run trained on an old run's test image). Its content
+    is the one the manifest recorded."""
+    split_folder(image_folder, tmp_path / "data", seed=0, mode="link")
+    before = {row["source"]: row for row in manifest(tmp_path / "data")}
+    tested = [Path(s) for s, row in before.items() if row["split"] == "test"][:3]
+    for path in tested:
+        path.rename(image_folder / "blue" / f"was_{path.parent.name}_{path.name}")
+    tested[2].parent.joinpath(f"was_{tested[2].parent.name}_{tested[2].name}").unlink()
+    result = split_folder(image_folder, tmp_path / "again", seed=1, like=tmp_path / "data")
+    after = {row["sha256"]: row["split"] for row in manifest(tmp_path / "again")}
+    assert [after.get(before[str(p)]["sha256"]) for p in tested] == ["test", "test", None]
+    assert (result.kept_files, result.gone_files) == (len(after), 1)
+
+
 def test_class_folders_named_alike_but_for_accent_encoding_are_one_class_written_in_nfc(tmp_path):
     """A Mac writes ``Café`` decomposed (NFD), a person or another system composed (NFC): the
     two folders look the same, yet split refused them as named apart "in how their accents are

@@ -41,7 +41,7 @@ from objrec.data import (
     require_split_folder,
 )
 from objrec.errors import ObjrecError, strict_refusal
-from objrec.images import list_images, path_order, warned_once_per_file
+from objrec.images import is_broken_image_link, list_images, path_order, warned_once_per_file
 from objrec.outputs import (
     locked,
     refuse_overwrite,
@@ -515,8 +515,16 @@ def _manifest_files(path: Path) -> set[str] | None:
     manifest a split wrote."""
     if not _is_split_manifest(path):
         return None
+    return {row["file"] for row in _manifest_rows(path)}
+
+
+def _manifest_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a split's manifest (file, class, split, sha256, source); none when ``path`` is
+    not a manifest a split wrote."""
+    if not _is_split_manifest(path):
+        return []
     with path.open(newline="", encoding=CSV_ENCODING) as f:
-        return {row["file"] for row in csv.DictReader(f)}
+        return list(csv.DictReader(f))
 
 
 def _split_files(out: Path) -> set[str]:
@@ -733,22 +741,12 @@ def like_splits(
 ) -> tuple[dict[str, str], int]:
     """The split each placing group (``keys``) with an image ``like`` (an earlier split folder)
     holds had there: where most of its images were, train first on a tie; and how many of
-    ``like``'s images no file of ``files`` has the content of. ``like``'s files are hashed through
-    the default feature store's file index, as ``add`` hashes a data folder's."""
-    from objrec.store import DIGEST_CHARS, FeatureStore, default_cache_dir
+    ``like``'s images no file of ``files`` has the content of (:func:`earlier_images`)."""
+    from objrec.store import DIGEST_CHARS
 
-    earlier = {
-        path: split
-        for split in present_splits(like)
-        for folder in class_dirs(like / split)
-        for path in list_images(folder)
-        if path.exists()  # a link to a photo deleted since holds nothing to keep
-    }
-    with FeatureStore(default_cache_dir() / "store") as store:
-        digests = dict(zip(earlier, store.digests(list(earlier))[0], strict=True))
     splits: dict[str, Counter[str]] = {}
-    for path, split in earlier.items():
-        splits.setdefault(digests[path], Counter())[split] += 1
+    for digest, split in earlier_images(like):
+        splits.setdefault(digest, Counter())[split] += 1
     found: dict[str, Counter[str]] = {}
     for path in (p for paths in files.values() for p in paths):
         if hashes[path][:DIGEST_CHARS] in splits:
@@ -756,6 +754,27 @@ def like_splits(
     held = {key: min(c, key=lambda s: (-c[s], SPLITS.index(s))) for key, c in found.items()}
     present = {hashes[p][:DIGEST_CHARS] for paths in files.values() for p in paths}
     return held, sum(n for digest, c in splits.items() if digest not in present for n in c.values())
+
+
+def earlier_images(like: Path) -> list[tuple[str, str]]:
+    """The content digest and split of each image of the split folder ``like``, hashed through
+    the default feature store's file index, as ``add`` hashes a data folder's; a link to a photo
+    moved or deleted since (a split made with links: the photo renamed, or moved to another
+    class) by the SHA-256 ``like``'s manifest recorded for it."""
+    from objrec.store import DIGEST_CHARS, FeatureStore, default_cache_dir
+
+    earlier: dict[Path, str] = {}
+    others: list[Path] = []  # links to nothing among them, passed over without a warning
+    for split in present_splits(like):
+        for folder in class_dirs(like / split):
+            earlier.update(dict.fromkeys(list_images(folder, others=others), split))
+    with FeatureStore(default_cache_dir() / "store") as store:
+        digests = store.digests(list(earlier))[0]
+    found = list(zip(digests, earlier.values(), strict=True))
+    broken = {p.relative_to(like).as_posix() for p in others if is_broken_image_link(p)}
+    recorded = _manifest_rows(like / MANIFEST) if broken else []
+    moved = [r for r in recorded if r["file"] in broken and r["split"] in SPLITS and r["sha256"]]
+    return found + [(row["sha256"][:DIGEST_CHARS], row["split"]) for row in moved]
 
 
 def _assign(files, group_keys, ratios, seed, folders, held=None):
