@@ -800,3 +800,32 @@ def test_evaluate_against_the_run_before_a_class_was_added(
     assert against["only_here"] == ["yellow"] and against["classes"] == ["blue", "green", "red"]
     saved = json.loads((tmp_path / "run2/eval-test/metrics.json").read_text())
     assert saved["against"] == against and saved["n"] > against["n"]  # its own: four classes
+
+
+@pytest.mark.slow
+def test_against_a_run_not_taught_a_class_named_like_one_of_its_own(
+    trained_run, split_dir, tmp_path, caplog
+):
+    """A class added whose name is close to an old one's (``reds`` beside ``red``): evaluating
+    the old run took it for a misspelt folder, and `evaluate NEW --against OLD` failed saying
+    the folder has classes the model lacks, naming no run. The old run's evaluation also warned
+    that "the model" was not taught the class, suggesting the very command being run."""
+    from objrec.add import add_images
+    from objrec.train import train
+
+    from .conftest import tiny_train_config
+
+    (tmp_path / "new/reds").mkdir(parents=True)
+    for i in range(8):
+        make_image((230, 230, 30), seed=900 + i).save(tmp_path / f"new/reds/y{i}.png")
+    add_images(split_dir, tmp_path / "new", seed=0)
+    train(split_dir, tmp_path / "run2", tiny_train_config())
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, "objrec"):
+        result = evaluate(tmp_path / "run2", split_dir, against=trained_run)
+    assert result.against["only_here"] == ["reds"] and result.against["classes"] == [
+        "blue",
+        "green",
+        "red",
+    ]
+    assert "against=old_run" not in caplog.text

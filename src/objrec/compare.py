@@ -6,7 +6,10 @@ different things and a fix can read as a regression. Here both runs are scored o
 images: those of the evaluated folder whose class both runs know. Each answers as it does in use,
 among all of its own classes: a new run answering its new class for an old class's image is
 wrong, as it would be for a user. The old run's evaluation is ``evaluate``'s own, written in its
-run folder; its features come from the feature store, so it costs no frozen pass.
+run folder. Its features come from the feature store, so it costs no frozen pass only when both
+runs share their frozen body (the same backbone and weights, not fine-tuned, and the same image
+size): the new run's evaluation has just stored them. A run on another body pays a frozen pass of
+its own over the images, as ``evaluate`` of it alone would.
 """
 
 from __future__ import annotations
@@ -33,11 +36,12 @@ def evaluate_against(
 ) -> dict[str, Any]:
     """Evaluate ``config.against`` (the earlier run) on ``folder`` as ``result``'s run was (same
     split, views and cache; no ``unknown`` folder), then :func:`compare_runs`."""
-    from objrec.evaluate import evaluate
+    from objrec.evaluate import as_earlier_run, evaluate
 
     against = Path(config.against or "")
     settings = replace(config, against=None, unknown=None)
-    earlier = evaluate(against, folder, settings, reporter=reporter)
+    with as_earlier_run(result.classes):
+        earlier = evaluate(against, folder, settings, reporter=reporter)
     comparison = compare_runs(result, earlier, against)
     log.info(
         "against %s on %s of %s both know: top1 %.4f here, %.4f there",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from itertools import compress
 from pathlib import Path
@@ -290,11 +292,31 @@ def untaught_images(target: Path, classes: Sequence[str]) -> dict[str, list[Path
     class ``add_images`` brought in after the run was trained), by class folder. A folder named
     like a taught class (``gren`` beside ``green``) is not one: a misspelling, which
     :func:`scan_class_folder` refuses, naming the class it is likely meant to be."""
-    taught = set(classes)
+    taught, later = set(classes), _later_classes.get() or frozenset()
     folders = [
-        d for d in class_dirs(target) if d.name not in taught and not close_match(d.name, classes)
+        d
+        for d in class_dirs(target)
+        if d.name not in taught and (d.name in later or not close_match(d.name, classes))
     ]
     return {d.name: files for d in folders if (files := list_images(d))}
+
+
+_later_classes: ContextVar[frozenset[str] | None] = ContextVar("objrec_later", default=None)
+"""While ``evaluate --against`` evaluates the earlier run (:func:`as_earlier_run`): the classes
+of the later run it is compared with."""
+
+
+@contextmanager
+def as_earlier_run(later_classes: Sequence[str]) -> Iterator[None]:
+    """Within this block, :func:`evaluate` evaluates the run a run of ``later_classes`` is
+    compared with: a folder of one of those classes is a class it was not taught (``reds``
+    beside its ``red`` is no misspelling), and the comparison names such classes itself, so the
+    warning that names them is only logged as information."""
+    token = _later_classes.set(frozenset(later_classes))
+    try:
+        yield
+    finally:
+        _later_classes.reset(token)
 
 
 def flag_untaught(
@@ -316,7 +338,8 @@ def flag_untaught(
         tables = view_tables(recognizer, images, "untaught", replace(config, tta=False), reporter)
         if bool(tables[0].ok.any()):
             result.untaught_unknown = int(unknown_answers(recognizer, tables).unknown.sum())
-    log.warning("%s", untaught_warning(result, recognizer.threshold is not None))
+    level = logging.WARNING if _later_classes.get() is None else logging.INFO
+    log.log(level, "%s", untaught_warning(result, recognizer.threshold is not None))
 
 
 def untaught_warning(result: EvaluationResult, has_threshold: bool) -> str:
