@@ -786,6 +786,7 @@ def _assign(files, group_keys, ratios, seed, folders, held=None):
     hashes, keys = group_keys
     rng = random.Random(seed)
     split_of_hash: dict[str, str] = dict(held or {})  # by placing key
+    room = _Room(files, keys, ratios, split_of_hash, seed)
     # the first file of each duplicate group, in the first class
     first_of_hash: dict[str, Path] = {}
     result = SplitResult(out=out, counts={})
@@ -808,7 +809,7 @@ def _assign(files, group_keys, ratios, seed, folders, held=None):
         )
         for h, group in groups.items():
             first_of_hash.setdefault(h, group[0])
-        split_of_hash.update(_place_groups(placing, split_of_hash, ratios, rng))
+        split_of_hash.update(_place_groups(placing, split_of_hash, ratios, rng, room))
         counts = dict.fromkeys(SPLITS, 0)
         for path in paths:
             counts[split_of_hash[keys[path]]] += 1
@@ -821,40 +822,85 @@ def _assign(files, group_keys, ratios, seed, folders, held=None):
     return assignment, result
 
 
-def _place_groups(groups, split_of_hash, ratios, rng) -> dict[str, str]:
+def _place_groups(groups, split_of_hash, ratios, rng, room) -> dict[str, str]:
     """Splits for one class's unplaced groups (``groups``: each group's files in this class).
-    ``allocate``'s targets count images, less those of groups other classes placed already; the
-    shuffled groups, largest first, each go to the first split whose target it brings nearer
-    (one-image groups fill train's, then valid's, then test's), else to train. A burst or a
-    camera site of half a class no longer counts as one image of its split's share."""
+    ``allocate``'s targets count images, less those of groups placed already (by other classes,
+    or ``room``'s with images in several); the shuffled groups, largest first, each go to the
+    first split whose target it brings nearer (one-image groups fill train's, then valid's, then
+    test's), else to train. A burst or a camera site of half a class no longer counts as one
+    image of its split's share."""
     sizes = {h: len(paths) for h, paths in groups.items()}
     left = allocate(sum(sizes.values()), ratios)
     for h in groups:
-        if h in split_of_hash:
-            left[SPLITS.index(split_of_hash[h])] -= sizes[h]
+        if h in split_of_hash or h in room.planned:
+            left[SPLITS.index(split_of_hash.get(h) or room.planned[h])] -= sizes[h]
+    # ``room``'s groups are shuffled too: the classes after keep their draws (and splits)
     free = sorted(h for h in groups if h not in split_of_hash)
     rng.shuffle(free)
     free.sort(key=lambda h: -sizes[h])  # stable: groups of one size keep the shuffled order
-    placed = {}
-    for h in free:
+    placed = {h: room.planned[h] for h in free if h in room.planned}
+    for h in (h for h in free if h not in placed):
         nearer = [i for i, n in enumerate(left) if n > 0 and 2 * n >= sizes[h]]
         split = nearer[0] if nearer else 0
         placed[h] = SPLITS[split]
         left[split] -= sizes[h]
     wanted = [s for s, n in zip(SPLITS, allocate(len(groups), ratios), strict=True) if n]
     held = [split_of_hash[h] for h in groups if h in split_of_hash]
-    return _no_empty_split(placed, sizes, wanted, held)
+    return _no_empty_split(placed, sizes, wanted, held, room.planned)
 
 
-def _no_empty_split(placed, sizes, wanted, held) -> dict[str, str]:
+def _gains(left: list[int], size: int) -> list[int]:
+    """How much nearer its target (``left``: images still wanted) each split comes, in images,
+    when it takes a group of ``size``; negative when it moves away."""
+    return [abs(n) - abs(n - size) for n in left]
+
+
+class _Room:
+    """The splits of the groups with images in two classes or more (a picture in two class
+    folders, a camera site of the ``groups`` file), planned before any class is placed: shuffled
+    (seeded), those holding the most images of one class first, each goes to the split that
+    brings all the classes it touches nearest ``allocate``'s targets in all (in images, counting
+    the groups planned before it and ``like``'s held ones; train first on a tie). Each class's
+    other groups then fill around them (:func:`_place_groups`). Placed by its first class alone, a
+    site of 1 image of one class and 15 of the next went wherever that one image fitted."""
+
+    def __init__(self, files, keys, ratios, held: dict[str, str], seed: int) -> None:
+        classes_of: dict[str, Counter[str]] = {}
+        for name, paths in files.items():
+            for path in paths:
+                classes_of.setdefault(keys[path], Counter())[name] += 1
+        self.shares = {key: c for key, c in classes_of.items() if len(c) > 1}
+        touched = {name for share in self.shares.values() for name in share}
+        self.left = {name: allocate(len(files[name]), ratios) for name in touched}
+        for name in touched:
+            for path in files[name]:
+                if keys[path] in held:
+                    self.left[name][SPLITS.index(held[keys[path]])] -= 1
+        free = sorted(key for key in self.shares if key not in held)
+        random.Random(seed).shuffle(free)
+        free.sort(key=lambda key: -max(self.shares[key].values()))
+        self.planned: dict[str, str] = {key: self._place(key) for key in free}
+
+    def _place(self, key: str) -> str:
+        gains = [0, 0, 0]
+        for name, size in self.shares[key].items():
+            gains = [a + b for a, b in zip(gains, _gains(self.left[name], size), strict=True)]
+        split = gains.index(max(gains))
+        for name, size in self.shares[key].items():
+            self.left[name][split] -= size
+        return SPLITS[split]
+
+
+def _no_empty_split(placed, sizes, wanted, held, fixed) -> dict[str, str]:
     """``placed`` where each split of ``wanted`` (those ``allocate`` gives a group of the class)
     holds one of the class's groups (``held``: the splits of those other classes placed) when it
-    can: the smallest group of a split with two or more moves to one with none."""
+    can: the smallest group of a split with two or more moves to one with none. A group of
+    ``fixed`` (with images in other classes) stays, as their counts were planned with it."""
     for split in wanted:
         groups = Counter(placed.values()) + Counter(held)
         if groups[split]:
             continue
-        movable = [h for h in placed if groups[placed[h]] >= 2]
+        movable = [h for h in placed if groups[placed[h]] >= 2 and h not in fixed]
         if not movable:
             break
         placed[min(movable, key=lambda h: sizes[h])] = split
