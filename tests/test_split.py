@@ -1016,8 +1016,9 @@ def test_a_group_across_classes_is_placed_by_its_images_in_each():
 def test_groups_across_classes_keep_each_class_near_its_ratios():
     """Random classes of 8 to 40 images with random groups across two or three of them: each
     class's counts lie nearer ``allocate``'s targets than when the first class placed each group:
-    0.015 images off per image on average, 0.16 at worst (150 such sets, 2 seeds each), against
+    0.014 images off per image on average, 0.16 at worst (150 such sets, 2 seeds each), against
     0.043 and 0.25."""
+
     import random
 
     draw, off = random.Random(1234), []
@@ -1044,18 +1045,19 @@ def test_groups_across_classes_keep_each_class_near_its_ratios():
 
 
 @pytest.mark.parametrize(
-    "seed, everything, untouched",
+    "seed, everything, untouched, pairs",
     [
-        (0, "e42fc38ad4587f40", "b1eda0531346378d"),
-        (1, "c731c2afaa6f8001", "ec0a4ff6723871ea"),
-        (2, "81071c5b266749b4", "cccd050c3bb1540b"),
-        (3, "d1895727f92decf3", "1db5cb05181bc95b"),
+        (0, "e42fc38ad4587f40", "b1eda0531346378d", "823341eebc5ff2e1"),
+        (1, "c731c2afaa6f8001", "ec0a4ff6723871ea", "151646119dfa4a5c"),
+        (2, "81071c5b266749b4", "cccd050c3bb1540b", "c173ebe8c20d8ce1"),
+        (3, "d1895727f92decf3", "1db5cb05181bc95b", "588a0e4f21c75070"),
     ],
 )
-def test_splits_without_groups_across_classes_are_as_before(seed, everything, untouched):
+def test_splits_without_groups_across_classes_are_as_before(seed, everything, untouched, pairs):
     """Placing groups across classes by all their images changed no other split: the digests are
-    those of the placing before it, of every class without such a group, and of the classes a
-    group across two others does not touch."""
+    those of the placing before it, of every class without such a group, of the classes a group
+    across two others does not touch, and of classes with pictures in two of them where every
+    split has room (Caltech-101's Faces and Faces_easy share four), which no split fits better."""
 
     def digest(assignment, classes):
         rows = sorted(f"{p.as_posix()} {s}" for p, (c, s) in assignment.items() if c in classes)
@@ -1065,3 +1067,5 @@ def test_splits_without_groups_across_classes_are_as_before(seed, everything, un
     within = [{"a": 5}, {"a": 2}, {"c": 3}, {"c": 3}, {"e": 6}, {"b": 2}]
     assert digest(assign(sizes, within, seed)[0], sizes) == everything
     assert digest(assign(sizes, [*within, {"b": 3, "d": 2}], seed)[0], "ace") == untouched
+    twice = [{"a": 1, "c": 1}, {"c": 1, "e": 1}, {"b": 1, "e": 1}]
+    assert digest(assign(sizes, [*within, *twice], seed)[0], sizes) == pairs

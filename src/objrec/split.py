@@ -809,7 +809,7 @@ def _assign(files, group_keys, ratios, seed, folders, held=None):
         )
         for h, group in groups.items():
             first_of_hash.setdefault(h, group[0])
-        split_of_hash.update(_place_groups(placing, split_of_hash, ratios, rng, room))
+        split_of_hash.update(_place_groups(placing, split_of_hash, ratios, rng, room, name))
         counts = dict.fromkeys(SPLITS, 0)
         for path in paths:
             counts[split_of_hash[keys[path]]] += 1
@@ -822,31 +822,35 @@ def _assign(files, group_keys, ratios, seed, folders, held=None):
     return assignment, result
 
 
-def _place_groups(groups, split_of_hash, ratios, rng, room) -> dict[str, str]:
-    """Splits for one class's unplaced groups (``groups``: each group's files in this class).
+def _place_groups(groups, split_of_hash, ratios, rng, room, name) -> dict[str, str]:
+    """Splits for class ``name``'s unplaced groups (``groups``: each group's files in this class).
     ``allocate``'s targets count images, less those of groups placed already (by other classes,
-    or ``room``'s with images in several); the shuffled groups, largest first, each go to the
-    first split whose target it brings nearer (one-image groups fill train's, then valid's, then
-    test's), else to train. A burst or a camera site of half a class no longer counts as one
-    image of its split's share."""
+    or planned by ``room``); the shuffled groups, largest first, each go to the first split whose
+    target it brings nearer (one-image groups fill train's, then valid's, then test's), else to
+    train. A burst or a camera site of half a class no longer counts as one image of its split's
+    share. A group with images in later classes too, which ``room`` left to this class, is sorted
+    by its largest share of one and goes where it brings them all nearest (:meth:`_Room.split`)."""
     sizes = {h: len(paths) for h, paths in groups.items()}
     left = allocate(sum(sizes.values()), ratios)
     for h in groups:
         if h in split_of_hash or h in room.planned:
             left[SPLITS.index(split_of_hash.get(h) or room.planned[h])] -= sizes[h]
-    # ``room``'s groups are shuffled too: the classes after keep their draws (and splits)
+    # ``room``'s planned groups are shuffled too: the classes after keep their draws (and splits)
     free = sorted(h for h in groups if h not in split_of_hash)
     rng.shuffle(free)
-    free.sort(key=lambda h: -sizes[h])  # stable: groups of one size keep the shuffled order
+    free.sort(key=lambda h: -room.weight(h, sizes[h]))  # stable: one size keeps shuffled order
     placed = {h: room.planned[h] for h in free if h in room.planned}
     for h in (h for h in free if h not in placed):
         nearer = [i for i, n in enumerate(left) if n > 0 and 2 * n >= sizes[h]]
         split = nearer[0] if nearer else 0
+        if h in room.shares:
+            split = room.split(h, name, left, split)
         placed[h] = SPLITS[split]
         left[split] -= sizes[h]
+        room.place(h, split)
     wanted = [s for s, n in zip(SPLITS, allocate(len(groups), ratios), strict=True) if n]
     held = [split_of_hash[h] for h in groups if h in split_of_hash]
-    return _no_empty_split(placed, sizes, wanted, held, room.planned)
+    return _no_empty_split(placed, sizes, wanted, held, room.shares)
 
 
 def _gains(left: list[int], size: int) -> list[int]:
@@ -856,13 +860,16 @@ def _gains(left: list[int], size: int) -> list[int]:
 
 
 class _Room:
-    """The splits of the groups with images in two classes or more (a picture in two class
-    folders, a camera site of the ``groups`` file), planned before any class is placed: shuffled
-    (seeded), those holding the most images of one class first, each goes to the split that
-    brings all the classes it touches nearest ``allocate``'s targets in all (in images, counting
-    the groups planned before it and ``like``'s held ones; train first on a tie). Each class's
-    other groups then fill around them (:func:`_place_groups`). Placed by its first class alone, a
-    site of 1 image of one class and 15 of the next went wherever that one image fitted."""
+    """Where the groups with images in two classes or more go (a picture in two class folders, a
+    camera site of the ``groups`` file): by their images in every class they touch. Placed by its
+    first class alone, a site of 1 image of one class and 15 of the next went wherever that one
+    image fitted, valid or test included.
+
+    Before any class is placed, shuffled (seeded), those with the most images of one class first,
+    each is planned into the split that brings all the classes it touches nearest ``allocate``'s
+    targets in all, in images (``left``: counting ``like``'s held groups and those planned
+    before). One that several splits bring as near (a picture in two classes with room in every
+    split) is left to its first class, which places it among its own (:func:`_place_groups`)."""
 
     def __init__(self, files, keys, ratios, held: dict[str, str], seed: int) -> None:
         classes_of: dict[str, Counter[str]] = {}
@@ -879,16 +886,37 @@ class _Room:
         free = sorted(key for key in self.shares if key not in held)
         random.Random(seed).shuffle(free)
         free.sort(key=lambda key: -max(self.shares[key].values()))
-        self.planned: dict[str, str] = {key: self._place(key) for key in free}
+        self.planned: dict[str, str] = {}
+        for key in free:
+            gains = self.gains(key)
+            if gains.count(max(gains)) == 1:
+                self.planned[key] = SPLITS[gains.index(max(gains))]
+                self.place(key, gains.index(max(gains)))
 
-    def _place(self, key: str) -> str:
+    def gains(self, key: str, name: str = "", left: list[int] | None = None) -> list[int]:
+        """:func:`_gains` summed over the classes group ``key`` touches; ``left``: what class
+        ``name``, placing it, still wants (its own groups are not counted in ``self.left``)."""
         gains = [0, 0, 0]
-        for name, size in self.shares[key].items():
-            gains = [a + b for a, b in zip(gains, _gains(self.left[name], size), strict=True)]
-        split = gains.index(max(gains))
-        for name, size in self.shares[key].items():
+        for other, size in self.shares[key].items():
+            wanted = left if other == name and left is not None else self.left[other]
+            gains = [a + b for a, b in zip(gains, _gains(wanted, size), strict=True)]
+        return gains
+
+    def weight(self, key: str, size: int) -> int:
+        """What a group of ``size`` images in the class placing it is sorted by: the most images
+        it holds of any class it touches."""
+        return max(self.shares[key].values()) if key in self.shares else size
+
+    def split(self, key: str, name: str, left: list[int], own: int) -> int:
+        """The split class ``name`` places group ``key`` in: ``own``, the class's own choice,
+        unless another split brings the classes the group touches nearer in all."""
+        gains = self.gains(key, name, left)
+        return own if gains[own] == max(gains) else gains.index(max(gains))
+
+    def place(self, key: str, split: int) -> None:
+        """Count a placed group's images in the classes it touches."""
+        for name, size in self.shares.get(key, {}).items():
             self.left[name][split] -= size
-        return SPLITS[split]
 
 
 def _no_empty_split(placed, sizes, wanted, held, fixed) -> dict[str, str]:
