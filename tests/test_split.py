@@ -1069,3 +1069,34 @@ def test_splits_without_groups_across_classes_are_as_before(seed, everything, un
     assert digest(assign(sizes, [*within, {"b": 3, "d": 2}], seed)[0], "ace") == untouched
     twice = [{"a": 1, "c": 1}, {"c": 1, "e": 1}, {"b": 1, "e": 1}]
     assert digest(assign(sizes, [*within, *twice], seed)[0], sizes) == pairs
+
+
+@pytest.mark.slow
+def test_force_refuses_to_drop_the_photos_add_put_in_the_split(tmp_path, image_folder, split_dir):
+    """A split that ``add`` grew, split again from its source with ``force``: the added photos,
+    not in the source, were deleted from it without a word. Now refused, naming how many and one,
+    and how to keep them; photos the source itself has lost since still go, as ``like`` lets them."""
+    from objrec.add import add_images
+
+    new = tmp_path / "new" / "red"
+    new.mkdir(parents=True)
+    for i in range(2):
+        make_image((200, 40, 40), seed=900 + i).save(new / f"new_{i}.png")
+    added = {file for _, file in add_images(split_dir, new.parent, seed=1).files}
+    before = tree_digest(split_dir)
+    (image_folder / "red" / "img_00.jpg").unlink()  # lost by the source itself: not asked about
+    with pytest.raises(ObjrecError) as refused:
+        split_folder(image_folder, split_dir, force=True)
+    assert tree_digest(split_dir) == before
+    message = str(refused.value)
+    assert (
+        f"{split_dir.resolve()} holds 2 images that {image_folder.resolve()} does not have"
+        in message
+    )
+    assert any(f"such as {file} (from {new.resolve()}/new_" in message for file in added)
+    assert "`force=True` would delete them from" in message and "like=" in message
+    for path in new.iterdir():  # as the message says: into the source, then like
+        shutil.copy(path, image_folder / "red" / path.name)
+    result = split_folder(image_folder, split_dir, force=True, like=split_dir)
+    assert result.kept_files == 36 - 1 + 2 and result.gone_files == 1
+    assert {r["file"] for r in manifest(split_dir) if "new_" in r["file"]} == added

@@ -172,6 +172,7 @@ def split_folder(
         if config.like is not None:
             require_split_folder(Path(config.like))
         assignment, hashes, result = _plan(src, out, config, on_file)
+        refuse_dropping_images(src, out, set(hashes.values()))
         _write(src, out, assignment, hashes, config.mode)
     log.info("split %s into %s: %s", src, out, listed(result.totals()))
     log_result_warnings(log, split_warnings(result))
@@ -525,6 +526,31 @@ def _manifest_rows(path: Path) -> list[dict[str, str]]:
         return []
     with path.open(newline="", encoding=CSV_ENCODING) as f:
         return list(csv.DictReader(f))
+
+
+def refuse_dropping_images(src: Path, out: Path, kept: set[str]) -> None:
+    """Refuse to replace the earlier split in ``out`` when its manifest lists images that the new
+    split of ``src`` would not hold (``kept``: the SHA-256 of those it holds) and that came from
+    elsewhere (``objrec add`` put them there, or ``out`` is a split of another folder): replacing
+    it deletes their copies (or links) in ``out``, and the new split would lack them unsaid. The
+    photos ``src`` itself held and has lost since (deleted or edited there) go, as with ``like``."""
+    lost = [
+        row
+        for row in _manifest_rows(out / MANIFEST)
+        if row.get("source") and row.get("sha256") and row["sha256"] not in kept
+        if not Path(row["source"]).is_relative_to(src)
+    ]
+    if not lost:
+        return
+    them = "it" if len(lost) == 1 else "them"
+    again = f"split_folder({str(src)!r}, {str(out)!r}, force=True, like={str(out)!r})"
+    raise ObjrecError(
+        f"{out} holds {plural(len(lost), 'image')} that {src} does not have, such as "
+        f"{lost[0]['file']} (from {lost[0]['source']}): `force=True` would delete {them} from "
+        f"{out} with the earlier split; to keep {them}, copy {them} into the class folders of "
+        f"{src} first (`{again}` keeps every image in its split), or to split without {them}, "
+        f"choose another folder or move {out} away first"
+    )
 
 
 def _split_files(out: Path) -> set[str]:
