@@ -254,6 +254,31 @@ def test_an_upload_over_the_limit_is_refused_with_or_without_its_length(client, 
     assert small.status_code == 200 and small.json()["topk"][0]["class"] == "red"
 
 
+def test_the_page_says_the_server_s_upload_limit_up_front(client):
+    """A 30 MB microscope TIFF met the 10 MiB limit only in the 413, after its upload: the page
+    now says the limit under its upload control, set in by the server, as the 413 says it."""
+    page = client.get("/").text
+    assert '<span id="limit">up to 0.2 MB per image</span>' in page
+    assert 'data-max-upload-bytes="200000"' in page
+    assert 'data-max-upload-text="0.2 MB (200,000 bytes)"' in page and "{{" not in page
+
+
+@pytest.mark.parametrize(
+    ("n_bytes", "words"),
+    [
+        (10 * 1024**2, "10.5 MB"),
+        (200_000, "0.2 MB"),
+        (10**7, "10 MB"),
+        (1000 * 1024**2, "1,050 MB"),
+    ],
+)
+def test_sizes_are_said_in_megabytes_to_three_figures_never_in_exponents(n_bytes, words):
+    from objrec.serve import megabytes_text
+
+    said = megabytes_text(n_bytes)  # --max-upload-mib 1000 said "1.05e+03 MB"
+    assert said == f"{words} ({n_bytes:,} bytes)"
+
+
 def post_in_chunks(app, chunks: list[bytes], content_length: int | None) -> tuple[int, str, int]:
     """POST ``chunks`` to ``/predict`` straight through ASGI, as a server hands a body over piece
     by piece: the status, the answer's text, and how many chunks the app asked for."""
@@ -749,6 +774,31 @@ def test_the_page_says_plainly_when_an_answer_is_barely_familiar(
         browser_page.unroute("**/predict")
         answer_with_page(browser_page, server, sure, image)
         assert browser_page.locator("#barely").count() == 0, sure
+
+
+@pytest.mark.slow
+def test_the_page_refuses_a_file_over_the_limit_before_sending_it(browser_page, server, tmp_path):
+    """A file over the limit (11 MB against serve's default 10 MiB) is refused by the page,
+    which sent it and then showed the 413: now it is never sent, and the page says the limit
+    in the 413's words, and the option that takes this file; a file within it is still sent."""
+    big, small = tmp_path / "slide.tif", tmp_path / "blue.png"
+    with big.open("wb") as f:
+        f.truncate(11_000_000)
+    small.write_bytes(png_bytes(colour=(40, 60, 200)))
+    sent = []
+    browser_page.on("request", lambda r: r.url.endswith("/predict") and sent.append(r))
+    browser_page.goto(server + "/")
+    limit = browser_page.locator("#limit")
+    assert limit.is_visible() and limit.text_content() == "up to 10.5 MB per image"
+    browser_page.set_input_files("#file", str(big))
+    error = browser_page.wait_for_selector("#error:not(:empty)", timeout=10_000).text_content()
+    assert error.startswith("slide.tif is too large (11 MB): this server takes uploads of up to ")
+    assert "up to 10.5 MB (10,485,760 bytes); send a smaller image, or ask whoever" in error
+    assert error.endswith("(objrec serve --max-upload-mib 11 takes this one)"), error
+    browser_page.set_input_files("#file", str(small))
+    browser_page.wait_for_selector(".bar .name >> text=blue", timeout=10_000)
+    assert len(sent) == 1, sent  # the small one's: the big one was never sent
+    assert browser_page.locator("#error").text_content() == ""
 
 
 @pytest.mark.parametrize(

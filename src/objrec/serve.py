@@ -131,10 +131,15 @@ def size_text(n_bytes: int) -> str:
     return f"{n_bytes / MIB:.3g} MiB ({n_bytes:,} bytes)"
 
 
-def megabytes_text(n_bytes: int) -> str:
+def megabytes(n_bytes: int) -> str:
     """A byte count as a phone or a file manager shows a file's size, in megabytes of a million
-    bytes: ``10.5 MB (10,485,760 bytes)``."""
-    return f"{n_bytes / 1e6:.3g} MB ({n_bytes:,} bytes)"
+    bytes, to 3 figures: ``10.5 MB``; ``1,050 MB``, not ``1.05e+03 MB``."""
+    return f"{float(f'{n_bytes / 1e6:.3g}'):,g} MB"
+
+
+def megabytes_text(n_bytes: int) -> str:
+    """:func:`megabytes` and the exact count: ``10.5 MB (10,485,760 bytes)``."""
+    return f"{megabytes(n_bytes)} ({n_bytes:,} bytes)"
 
 
 def too_large_text(max_upload_bytes: int) -> str:
@@ -157,6 +162,23 @@ def log_too_large(max_upload_bytes: int) -> None:
         "raises it (create_app's max_upload_bytes in Python)",
         size_text(max_upload_bytes),
     )
+
+
+def page_html(max_upload_bytes: int) -> str:
+    """The page at ``/`` with this server's upload limit set in: said under the upload control
+    ("up to 10.5 MB per image") before anything is sent, and checked by the page on a file
+    picked, which is then refused there, before it is uploaded, in the 413's words and naming
+    the option that raises the limit (a 30 MB microscope TIFF met only the 413, after its upload,
+    and nothing on the page said the limit)."""
+    page = (resources.files("objrec") / "static" / "index.html").read_text()
+    settings = {
+        "{{max_upload_bytes}}": str(max_upload_bytes),
+        "{{max_upload_mb}}": megabytes(max_upload_bytes),
+        "{{max_upload_text}}": megabytes_text(max_upload_bytes),
+    }
+    for mark, value in settings.items():
+        page = page.replace(mark, value)
+    return page
 
 
 def body_limit(max_upload_bytes: int) -> int:
@@ -289,7 +311,7 @@ def create_app(
     Uploads over ``max_upload_bytes`` and images over ``max_pixels`` are refused (413)."""
     check_upload_limit(max_upload_bytes)
     recognizer = load_recognizer(run, runtime, device, threshold, unknown)
-    page = (resources.files("objrec") / "static" / "index.html").read_text()
+    page = page_html(max_upload_bytes)
     app = FastAPI(title="objrec", version=__version__, docs_url=None, redoc_url=None)
     add_docs(app)
     app.state.max_upload_bytes = max_upload_bytes
