@@ -178,6 +178,15 @@ def split_dir(tmp_path, image_folder, class_folder_template) -> Path:
     return data
 
 
+def make_imbalanced(split_dir: Path, large: int = 50) -> None:
+    """``split_dir``'s training split made ``large`` images of red (copies) against 1 of blue."""
+    red = sorted((split_dir / "train" / "red").iterdir())
+    for i in range(len(red), large):
+        (red[0].parent / f"copy_{i:03d}{red[0].suffix}").write_bytes(red[0].read_bytes())
+    for path in sorted((split_dir / "train" / "blue").iterdir())[1:]:
+        path.unlink()
+
+
 def tiny_train_config(**changes) -> TrainConfig:
     """The tiny_test backbone and a head that learns the colour folders in a few epochs."""
     settings = dict(backbone="tiny_test", epochs=30, patience=5, batch_size=8, lr=1e-2, aug_views=1)

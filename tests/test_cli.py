@@ -2443,6 +2443,28 @@ def test_check_notes_a_split_folders_class_with_too_few_training_images(capsys, 
     ]
 
 
+def test_check_names_balance_weights_for_a_strongly_imbalanced_training_split(capsys, split_dir):
+    """A training split of 50 images of red against 1 of blue: check notes it once, naming
+    the option; at 49 to 1, as for Caltech-101's 27 to 1, it says nothing of it."""
+    from .conftest import make_imbalanced
+
+    make_imbalanced(split_dir)
+    code, out, _ = run(capsys, "check", split_dir, "--json")
+    notes = [p for p in json.loads(out)["problems"] if p["kind"] == "imbalanced"]
+    assert code == 0 and [(p["path"], p["unusable"]) for p in notes] == [
+        (str(split_dir / "train"), False)
+    ]
+    said = "red has 50 training images, blue 1 (50 to 1; said from 50 to 1), so the model may"
+    assert said in notes[0]["message"]
+    option = "`objrec train DATA --out RUN --balance weights` weighs each class's loss"
+    assert option in notes[0]["message"]
+    code, out, _ = run(capsys, "check", split_dir)
+    assert f"imbalanced {split_dir / 'train'}: the classes" in " ".join(out.split())
+    sorted((split_dir / "train" / "red").iterdir())[-1].unlink()
+    code, out, _ = run(capsys, "check", split_dir, "--json")
+    assert "imbalanced" not in [p["kind"] for p in json.loads(out)["problems"]]
+
+
 @pytest.mark.slow
 def test_evaluate_names_the_classes_it_had_no_image_of(capsys, tmp_path, trained_run):
     other = make_class_folder(tmp_path / "other", per_class=2, classes=("red", "green"))

@@ -5,6 +5,7 @@ import torch
 
 from objrec.data import (
     ImageDataset,
+    imbalance_hint,
     is_split_folder,
     make_loader,
     prefetch,
@@ -14,6 +15,27 @@ from objrec.data import (
 from objrec.errors import ObjrecError
 
 from .conftest import make_class_folder, make_image
+
+
+@pytest.mark.parametrize(
+    ("counts", "said"),
+    [
+        ({"airplanes": 300, "inline_skate": 11, "metronome": 12}, None),  # Caltech-101: 27 to 1
+        ({"a": 49, "b": 1}, None),
+        ({"a": 400, "b": 0, "c": 300}, None),  # an empty class is a problem of its own
+        ({"a": 50, "b": 1}, "a has 50 training images, b 1 (50 to 1; said from 50 to 1)"),
+        ({"healthy": 407, "rust": 3, "scab": 40}, "healthy has 407 training images, rust 3 (136"),
+    ],
+)
+def test_a_strong_imbalance_is_said_from_50_to_1_and_not_of_caltech_101(counts, said):
+    """407 training images of one class against 3 of another went without a word of
+    class weighting; Caltech-101's 27 to 1, where it measured no better, stays unsaid."""
+    hint = imbalance_hint(counts, "training image", "`balance='weights'`")
+    if said is None:
+        assert hint is None
+        return
+    assert hint is not None and hint.startswith(f"the classes are strongly imbalanced: {said}")
+    assert "`balance='weights'` weighs each class's loss by the inverse of its share" in hint
 
 
 def test_labels_follow_the_given_class_order_and_unknown_classes_are_refused(tmp_path):

@@ -227,3 +227,18 @@ def test_count_axes_tick_whole_numbers_and_shares_read_as_percentages(monkeypatc
     plots.confusion_heatmap(torch.tensor([[4, 1], [1, 4]]), ["a", "b"], None)
     shown = ticks(figures[0].axes[1].yaxis)  # the colour bar
     assert shown and all(text.endswith("%") for text in shown), shown
+
+
+def test_explore_warns_once_of_a_strongly_imbalanced_training_split(split_dir, caplog):
+    """50 training images of red against 1 of blue: one warning naming class weighting."""
+    from .conftest import make_imbalanced
+
+    with caplog.at_level("WARNING"):
+        explore(split_dir)
+    assert "imbalanced" not in caplog.text  # 6 of each
+    make_imbalanced(split_dir)
+    with caplog.at_level("WARNING"):
+        explore(split_dir)
+    hints = [r.getMessage() for r in caplog.records if "imbalanced" in r.getMessage()]
+    assert len(hints) == 1 and "red has 50 training images, blue 1 (50 to 1" in hints[0]
+    assert "`train(data, out=run, balance='weights')` weighs each class's loss" in hints[0]

@@ -191,3 +191,38 @@ def test_the_same_seed_trains_the_same_head_in_bf16(tmp_path, split_dir):
     assert [r["valid_loss"] for r in first.history] == [r["valid_loss"] for r in second.history]
     a, b = load_file(tmp_path / "a" / BEST), load_file(tmp_path / "b" / BEST)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+class StopAfterScanning(Exception):
+    """Raised in place of building the body: train has read its folders and said what it says."""
+
+
+@pytest.mark.parametrize("balance", ["none", "weights"])
+def test_train_names_balance_weights_at_its_start_for_a_strongly_imbalanced_split(
+    tmp_path, split_dir, monkeypatch, caplog, balance
+):
+    """Said before the frozen pass, so Ctrl-C and the option cost nothing; not when the loss
+    is weighted already, nor on a resume, which keeps its run's settings."""
+    from .conftest import make_imbalanced
+
+    def stop(*args, **kwargs):
+        raise StopAfterScanning
+
+    make_imbalanced(split_dir)
+    monkeypatch.setattr(importlib.import_module("objrec.train"), "build_body", stop)
+    with caplog.at_level("WARNING"), pytest.raises(StopAfterScanning):
+        train(split_dir, tmp_path / "run", tiny_train_config(balance=balance))
+    said = [r.getMessage() for r in caplog.records if "imbalanced" in r.getMessage()]
+    if balance == "weights":
+        assert said == []
+        return
+    assert len(said) == 1 and "red has 50 training images, blue 1 (50 to 1" in said[0]
+    assert "`balance='weights'` weighs each class's loss" in said[0]
+    from objrec.data import scan_class_folder
+    from objrec.distributed import SINGLE
+    from objrec.train import hint_balance
+
+    caplog.clear()
+    train_set = scan_class_folder(split_dir / "train")
+    hint_balance(train_set, tiny_train_config(), SINGLE, resumed=True)
+    assert "imbalanced" not in caplog.text

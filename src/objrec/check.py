@@ -20,6 +20,7 @@ from objrec.data import (
     alike_names,
     class_of_folder,
     close_match,
+    imbalance_hint,
     is_split_folder,
     no_class_folders,
     present_splits,
@@ -52,8 +53,9 @@ class Problem:
     like another but for case; noted, but for accents' encoding), unknown_class (in valid or
     test, not in train), no_class_folder, ignored_hidden, ignored_file, no_extension, link_loop,
     missing_class (a class of train that valid or test lacks), few_images (fewer than
-    ``split`` needs, or fewer training images than it needs of a whole class) or nested_folder
-    (a sub-folder of a class folder holding images, trained as that class)"""
+    ``split`` needs, or fewer training images than it needs of a whole class), nested_folder
+    (a sub-folder of a class folder holding images, trained as that class) or imbalanced (the
+    largest class 50 times the smallest or more: ``data.imbalance_hint``)"""
     message: str
     unusable: bool
 
@@ -223,6 +225,7 @@ def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
     refuse_run_folder(root)
     result = CheckResult(root)
     classes: dict[str, list[Path]] = {}
+    trained: dict[str, int] | None = None  # a split folder's training images per class
     if is_split_folder(root):
         by_split = {
             split: _check_class_root(root / split, result) for split in present_splits(root)
@@ -233,6 +236,7 @@ def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
                 classes.setdefault(name, []).extend(files)
         compare_splits(root, {split: set(found) for split, found in by_split.items()}, result)
         _note_few_train(root, by_split.get("train", {}), result)
+        trained = {name: len(files) for name, files in by_split.get("train", {}).items()}
     else:
         classes = _check_class_root(root, result)
         _note_alike_classes(root, list(classes), result)
@@ -247,9 +251,19 @@ def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
     readable = _decode(classes, result, reporter)
     if not result.splits:
         _note_small_classes(root, classes, readable, result)
+    _note_imbalance(root, readable if trained is None else trained, trained is not None, result)
     images = plural(result.images, "image")
     log.info("checked %s: %s, %d unusable", root, images, len(result.unusable))
     return result
+
+
+def _note_imbalance(root: Path, counts: dict[str, int], split: bool, result: CheckResult) -> None:
+    """The one note of a strong imbalance among the classes: of the readable images of a class
+    folder, of the training images of a split folder (``split``)."""
+    how = "`train(data, out=run, balance='weights')`"
+    hint = imbalance_hint(counts, "training image" if split else "image", how)
+    if hint:
+        result.note(root / "train" if split else root, "imbalanced", hint)
 
 
 def _note_alike_classes(root: Path, names: list[str], result: CheckResult) -> None:

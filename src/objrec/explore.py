@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from objrec import plots
-from objrec.data import SPLITS, class_dirs, is_split_folder, present_splits
+from objrec.data import SPLITS, class_dirs, imbalance_hint, is_split_folder, present_splits
 from objrec.errors import ObjrecError
 from objrec.images import UnreadableImageError, image_size, list_images, warned_once_per_file
 from objrec.outputs import (
@@ -76,9 +76,23 @@ def explore(
             advance(1)
     frame = pd.DataFrame(rows, columns=["split", "class", "file", "width", "height"])
     result = summarise_sizes(frame, unreadable, sorted({name for _, name, _ in listing}))
+    warn_of_imbalance(result.counts)
     if out is not None:
         write_exploration(result, Path(out), force)
     return result
+
+
+def warn_of_imbalance(counts: pd.DataFrame) -> None:
+    """One warning when the classes are strongly imbalanced (``data.imbalance_hint``): in the
+    training split of a split folder, in the whole of a class folder."""
+    split = "train" if "train" in counts.columns else "all"
+    if split not in counts.columns:  # a split folder without train/
+        return
+    images = "training image" if split == "train" else "image"
+    how = "`train(data, out=run, balance='weights')`"
+    hint = imbalance_hint({str(k): int(v) for k, v in counts[split].items()}, images, how)
+    if hint:
+        log.warning("%s", hint)
 
 
 def list_classes(parts: dict[str, Path]) -> list[tuple[str, str, Path]]:

@@ -16,6 +16,7 @@ import copy
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -35,6 +36,7 @@ from objrec.config import DataConfig, TrainConfig, as_config, settings
 from objrec.data import (
     ClassFolder,
     class_dirs,
+    imbalance_hint,
     require_split_folder,
     require_two_classes,
     scan_class_folder,
@@ -389,6 +391,7 @@ def prepare(
     started = time.perf_counter()
     train_set = scan_class_folder(Path(data_dir) / "train")
     valid_set = scan_class_folder(Path(data_dir) / "valid", train_set.classes)
+    hint_balance(train_set, config, world, resumed=resumed_body is not None)
     spec = get_backbone(config.backbone)
     data = resolve_data_config(spec, config.mean, config.std)
     weights = Path(config.weights) if config.weights else None
@@ -423,6 +426,19 @@ def prepare(
         quantize_seconds=quantizing,
         seen={"train": train_sets[0].digests, "valid": valid.digests},
     )
+
+
+def hint_balance(train_set: ClassFolder, config: TrainConfig, world: World, resumed: bool) -> None:
+    """One warning at the start, before the frozen pass, when the training split is strongly
+    imbalanced (``data.imbalance_hint``) and the loss is not weighted already, naming
+    ``balance='weights'``; not on a resume, which keeps its run's settings."""
+    if config.balance != "none" or resumed or not world.main:
+        return
+    counts = Counter(sample.label for sample in train_set.samples)
+    per_class = {name: counts[label] for label, name in enumerate(train_set.classes)}
+    hint = imbalance_hint(per_class, "training image", "`balance='weights'`")
+    if hint:
+        log.warning("%s", hint)
 
 
 def require_readable_splits(

@@ -456,7 +456,8 @@ def check(data: Path, as_json: bool) -> None:
     (all ignored), images without an extension (read anyway), a class of train missing from
     valid or test, a sub-folder of a class folder holding images (trained as that class), and in
     a class folder a class with fewer readable images than split needs to put one in each of
-    train, valid and test. Exits with 1 when anything is unusable.
+    train, valid and test, and classes strongly imbalanced (the largest 50 times the smallest or
+    more: train --balance weights may help). Exits with 1 when anything is unusable.
 
     The last line counts the image files in class folders (readable ones and unusable ones, which
     add up to it), the classes that hold any, and apart the unusable folders; --json has the same.
