@@ -213,10 +213,10 @@ def relabel_table(data: Path, result, truth) -> None:
     """The label flags by the suggested class's probability: how many were injected, and of those
     how often the suggested class is the true one; a relabel of one not injected makes a right
     label wrong (but for a real Caltech-101 label issue)."""
-    from objrec.audit_report import RELABEL_MIN_PROB
+    from objrec.audit_report import RELABEL_MIN_PROB, RELABEL_SURE_PROB
 
     true = true_classes(data, truth)
-    edges = [0.0, 0.3, 0.5, 0.7, 1.01]
+    edges = [0.0, 0.3, RELABEL_MIN_PROB, RELABEL_SURE_PROB, 1.01]
     print(
         "\nlabel flags by p(suggested)  flagged  injected  suggested = true (of flagged)  not injected"
     )

@@ -359,6 +359,38 @@ def plan_of(path: Path, *rows: str) -> Path:
     return path
 
 
+def evidence(p: float) -> str:
+    """A relabel's reason as the audit writes it (``audit.label_issue_rows``' evidence), quoted."""
+    return f'"heads and neighbours give p(given)=0.20, p(suggested)={p:.2f}; 3 of its 10 nearest"'
+
+
+def test_apply_plan_lists_the_less_sure_relabels_before_copying(tmp_path, capsys):
+    """A plan relabelled a correct image at p(suggested)=0.74, and apply-plan said nothing of how
+    sure each relabel was: those under 0.7 (where about 1 in 4 was wrong when measured) are
+    listed, least sure first, with their line; not a surer one, nor one the person made of a
+    row kept to review, nor one without a probability."""
+    data = colour_folder(tmp_path / "data", {"red": 3, "green": 3})
+    plan = plan_of(
+        tmp_path / "plan.csv",
+        f"green/green_0.png,green,,relabel,red,{evidence(0.62)}",
+        f"green/green_1.png,green,,relabel,red,{evidence(0.74)}",
+        f"green/green_2.png,green,,relabel,red,{evidence(0.55)}",
+        'red/red_0.png,red,,relabel,green,"review: may be green, p(suggested)=0.30; relabel if so"',
+        "red/red_1.png,red,,relabel,green,",
+    )
+    assert main(["apply-plan", str(data), str(plan), str(tmp_path / "a"), "--json"]) == 0
+    (warning,) = json.loads(capsys.readouterr().out)["warnings"]
+    assert warning == (
+        "2 relabels of the plan are less sure, the suggested class's probability under 0.7 "
+        "(about 1 in 4 such was wrong when measured): check them before trusting the copy: "
+        "green/green_2.png to red (line 4, p(suggested)=0.55), "
+        "green/green_0.png to red (line 2, p(suggested)=0.62)"
+    )
+    from objrec.audit_report import RELABEL_MIN_PROB, RELABEL_SURE_PROB
+
+    assert RELABEL_SURE_PROB == 0.7 and RELABEL_MIN_PROB == 0.5  # the measured bins' edges
+
+
 def test_apply_plan_skips_a_spreadsheets_blank_rows_and_names_the_line_of_a_bad_one(tmp_path):
     """A spreadsheet saves its empty rows as ,,,,, : skipped (they were read as a file named ""
     that DATA lacks, refused as 'e.g. ' and nothing more); a row naming a file DATA lacks, or

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import logging
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -44,7 +45,7 @@ from objrec.outputs import (
     takes_back_folders,
     users_file,
 )
-from objrec.progress import SILENT, Reporter, log_result_warnings, plural
+from objrec.progress import SILENT, Reporter, log_result_warnings, plural, some_of
 from objrec.split import MANIFEST, MANIFEST_COLUMNS, sha256_file
 from objrec.tables import (
     CSV_ENCODING,
@@ -92,6 +93,15 @@ copy of the 100-class protocol split, 346 label flags): the suggested class was 
 all: a relabel there makes a right label wrong), against 14 of 17 from 0.5 to 0.7 and 308 of 314
 at 0.7 or more. On the reported seed 0: 4 of 10 below 0.5 (4 not injected), 20 of 30 from 0.5 to
 0.7, 305 of 309 above."""
+RELABEL_SURE_PROB = 0.7
+"""A relabel of the plan whose suggested class has a lower probability is less sure: apply-plan
+lists such relabels, to be checked before the copy is trusted. The edge of the same measurement
+``RELABEL_MIN_PROB`` was chosen on (``benchmarks/audit.py --relabel-table``): from 0.5 to 0.7 the
+suggested class was the true one for 14 of 17 flags (seed 1) and 20 of 30 (seed 0), about 3 in
+4, against 308 of 314 and 305 of 309 at 0.7 or more. The plan carries the probability in each
+relabel's reason (``audit.label_issue_rows``' evidence: ``p(suggested)=0.62``)."""
+SUGGESTED_P = re.compile(r"p\(suggested\)=([0-9]*\.?[0-9]+)")
+"""The suggested class's probability in a plan row's reason, as the audit writes it."""
 REVIEW_REASON = "review: may be {suggested}, p(suggested)={p:.2f}; relabel if so ({evidence})"
 """The plan's reason for keeping a flagged image whose suggested class is below
 ``RELABEL_MIN_PROB``."""
@@ -396,6 +406,36 @@ def _warn_new_classes(plan: dict[str, dict[str, str]], classes: set[str]) -> Non
         )
 
 
+def _warn_unsure_relabels(plan: dict[str, dict[str, str]]) -> None:
+    """List the plan's relabels below :data:`RELABEL_SURE_PROB`, least sure first, before any
+    file is copied: a plan relabelled a correct image at p(suggested)=0.74 and apply-plan said
+    nothing of how sure each relabel was. A relabel whose reason gives no probability (a
+    person's own), or says it was kept to review (a person made it a relabel), is not listed."""
+    relabels = [row for row in plan.values() if row["action"] == "relabel"]
+    reviewed = REVIEW_REASON.partition("{")[0]  # "review: may be "
+    relabels = [row for row in relabels if not (row.get("reason") or "").startswith(reviewed)]
+    unsure = sorted(
+        (p, int(row["_line"]), row["file"], row["new_class"])
+        for row in relabels
+        if (p := suggested_p(row)) is not None and p < RELABEL_SURE_PROB
+    )
+    if not unsure:
+        return
+    named = [f"{file} to {new} (line {n}, p(suggested)={p:.2f})" for p, n, file, new in unsure]
+    log.warning(
+        "%s of the plan %s less sure, the suggested class's probability under %s (about 1 in 4 "
+        "such was wrong when measured): check %s before trusting the copy: %s",
+        *(plural(len(unsure), "relabel"), "is" if len(unsure) == 1 else "are", RELABEL_SURE_PROB),
+        *("it" if len(unsure) == 1 else "them", some_of(named)),
+    )
+
+
+def suggested_p(row: dict[str, str]) -> float | None:
+    """The suggested class's probability a plan row's reason gives, if any (:data:`SUGGESTED_P`)."""
+    found = SUGGESTED_P.search(row.get("reason") or "")
+    return float(found.group(1)) if found else None
+
+
 def _planned_targets(
     plan_file: Path, data: Path, images: list[Path], at: int
 ) -> dict[Path, Path | None]:
@@ -409,6 +449,7 @@ def _planned_targets(
     _as_data_classes(plan, classes)
     _refuse_look_alike_classes(plan_file, plan, classes)
     _warn_new_classes(plan, classes)
+    _warn_unsure_relabels(plan)
     return {rel: _target(plan_file, rel, plan.get(rel.as_posix()), at) for rel in rels}
 
 
