@@ -119,3 +119,40 @@ def test_more_unknown_class_folders_than_it_names_are_counted(tmp_path):
         make_image((200, 40, 40), seed=i).save(root / f"c{i:02d}" / "a.png")
     with pytest.raises(ObjrecError, match=r"class folders\): c00, .*, c09 and 2 more$"):
         scan_class_folder(root, ["other"])
+
+
+def test_class_folders_named_alike_but_for_accent_encoding_are_one_class(tmp_path):
+    """A hand-made split folder whose ``Café`` is decomposed (NFD, as a Mac may write it) in
+    train and composed (NFC) in valid: train refused its validation class as one it has no
+    training images of, ``Café`` beside ``Café``; a run of an NFD class refused a split's NFC
+    folder. The class is its NFC name, whatever the folders' encoding (as ``split`` writes it)."""
+    nfd, nfc = "Cafe\u0301", "Caf\u00e9"
+    train = make_class_folder(tmp_path / "train", per_class=2, classes=("red", "green"))
+    (train / "red").rename(train / nfd)
+    valid = make_class_folder(tmp_path / "valid", per_class=2, classes=("red", "green"))
+    (valid / "red").rename(valid / nfc)
+    found = scan_class_folder(train)
+    assert found.classes == (nfc, "green")
+    checked = scan_class_folder(valid, found.classes)
+    assert len(checked.samples) == 4 and checked.classes == found.classes
+    older = scan_class_folder(valid, [nfd, "green"])  # a run trained on the NFD name itself
+    assert {older.classes[s.label] for s in older.samples if s.path.parent.name == nfc} == {nfd}
+    (valid / nfd).mkdir()  # both spellings side by side (Linux keeps them apart): one class
+    make_image((200, 40, 40), seed=77).save(valid / nfd / "more.png")
+    both = scan_class_folder(valid)
+    assert both.classes == ("Caf\u00e9", "green") and len(both.samples) == 5
+
+
+def test_check_and_evaluate_take_a_split_of_the_nfd_and_nfc_cafe_for_one_class(tmp_path):
+    """`check` called valid's NFC ``Café`` a class train lacks (and train's NFD one never
+    validated); `evaluate` took a folder of a model's class in the other encoding for an untaught
+    class when no close match saved it (``é`` beside ``é``)."""
+    from objrec.check import check_folder
+    from objrec.evaluate import untaught_images
+
+    for split, name in (("train", "Cafe\u0301"), ("valid", "Caf\u00e9"), ("other", "e\u0301")):
+        make_class_folder(tmp_path / "data" / split, per_class=3, classes=("red", "green"))
+        (tmp_path / "data" / split / "red").rename(tmp_path / "data" / split / name)
+    kinds = {p.kind for p in check_folder(tmp_path / "data").problems}
+    assert not kinds & {"unknown_class", "missing_class"}, kinds
+    assert untaught_images(tmp_path / "data" / "other", ["\u00e9", "green"]) == {}

@@ -193,19 +193,19 @@ def compare_splits(root: Path, by_split: dict[str, set[str]], result: CheckResul
     """Classes of ``valid``/``test`` that ``train`` lacks (unusable: the model cannot know them)
     and classes of ``train`` missing from ``valid``/``test`` (noted), each with the likely match:
     class folders are made and renamed by hand, so ``Butterfly`` beside ``butterfly`` happens."""
-    train = by_split.get("train", set())
+    spelt = {s: {class_of_folder(n): n for n in sorted(names)} for s, names in by_split.items()}
+    train = set(spelt.get("train", {}))  # by class: the NFC and NFD ``Café`` are one
     for split in ("valid", "test"):
-        if split not in by_split:
+        if split not in spelt:
             continue
         refuses, used = SPLIT_USE[split]
-        extra, missing = by_split[split] - train, train - by_split[split]
+        extra, missing = set(spelt[split]) - train, train - set(spelt[split])
         for name in sorted(extra):
             match = close_match(name, missing or train)
             hint = f" (is it {match}?)" if match else ""
             message = f"class not in train{hint}: {refuses}"
-            result.problems.append(
-                Problem(str(root / split / name), "unknown_class", message, True)
-            )
+            folder = root / split / spelt[split][name]
+            result.problems.append(Problem(str(folder), "unknown_class", message, True))
         for name in sorted(missing):
             match = close_match(name, extra)
             hint = f" (is {split}/{match} it?)" if match else ""
@@ -233,7 +233,7 @@ def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
         for split, found in by_split.items():
             result.splits[split] = sum(map(len, found.values())) + _bad_names(result, root / split)
             for name, files in found.items():
-                classes.setdefault(name, []).extend(files)
+                classes.setdefault(class_of_folder(name), []).extend(files)
         compare_splits(root, {split: set(found) for split, found in by_split.items()}, result)
         _note_few_train(root, by_split.get("train", {}), result)
         trained = {name: len(files) for name, files in by_split.get("train", {}).items()}

@@ -170,35 +170,60 @@ def scan_class_folder(
     Raises:
         ObjrecError: no class folders, an empty class folder (it would silently shift labels), or a
             class folder that is not one of ``classes``.
+
+    Folders whose names differ only in how their accents are encoded (NFC and NFD ``Café``) are
+    one class (:func:`class_of_folder`), named in NFC unless ``classes`` spells it otherwise.
     """
     root = Path(root)
-    found = {p.name: p for p in class_dirs(root)}
-    if not found:
-        raise no_class_folders(root)
-    found = {name: path for name, path in found.items() if name not in leave_out}
-    listed = {name: list_images(path) for name, path in found.items()}
+    found = class_folders(root, leave_out)
+    listed = {
+        name: [f for path in paths for f in list_images(path)] for name, paths in found.items()
+    }
     if skip_empty:
-        for name in (n for n, files in listed.items() if not files):
-            log.warning("class folder %s holds no images: left out", found[name])
-            del found[name]
+        for name in [n for n, files in listed.items() if not files]:
+            log.warning("class folder %s holds no images: left out", found.pop(name)[0])
+            del listed[name]
     names = tuple(classes) if classes is not None else tuple(found)
-    unknown = sorted(name for name in set(found) - set(names) if listed[name])
-    for name in sorted(set(found) - set(names) - set(unknown)):
-        log.warning("%s holds no images and is not a class of the model: ignored", found[name])
+    _refuse_untaught(root, found, listed, names)
+    samples: list[Sample] = []
+    for label, name in enumerate(names):
+        files = listed.pop(class_of_folder(name), None)  # a class spelt twice in ``classes``: once
+        if files is None:
+            continue
+        if not files:
+            raise ObjrecError(f"class folder {found[class_of_folder(name)][0]} holds no images")
+        samples.extend(Sample(path, label) for path in files)
+    return ClassFolder(root, names, tuple(samples))
+
+
+def _refuse_untaught(
+    root: Path, found: dict[str, list[Path]], listed: dict[str, list[Path]], names: Sequence[str]
+) -> None:
+    """Refuse class folders of ``root`` (``found``, their images ``listed``) with images that are
+    not of the classes ``names``; pass over, with a warning, those without images."""
+    taught = {class_of_folder(name) for name in names}
+    unknown = sorted(name for name in set(found) - taught if listed[name])
+    for name in sorted(set(found) - taught - set(unknown)):
+        log.warning("%s holds no images and is not a class of the model: ignored", found[name][0])
     if unknown:
         raise ObjrecError(
             f"{root} has class folders that are not among the model's {len(names)} classes (its "
             f"training images' class folders): {some_of(with_likely(unknown, names))}"
         )
-    samples: list[Sample] = []
-    for label, name in enumerate(names):
-        if name not in found:
-            continue
-        files = listed[name]
-        if not files:
-            raise ObjrecError(f"class folder {found[name]} holds no images")
-        samples.extend(Sample(path, label) for path in files)
-    return ClassFolder(root, names, tuple(samples))
+
+
+def class_folders(root: Path, leave_out: Collection[str] = ()) -> dict[str, list[Path]]:
+    """The class folders of ``root`` by class (:func:`class_of_folder`: the NFC and NFD
+    ``Café`` folders are one class's), but those ``leave_out`` names; refused when it has none."""
+    found = class_dirs(root)
+    if not found:
+        raise no_class_folders(root)
+    left_out = {class_of_folder(name) for name in leave_out}
+    folders: dict[str, list[Path]] = {}
+    for path in found:
+        if class_of_folder(path.name) not in left_out:
+            folders.setdefault(class_of_folder(path.name), []).append(path)
+    return folders
 
 
 IMBALANCE_RATIO = 50

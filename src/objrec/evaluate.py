@@ -32,7 +32,8 @@ from objrec.data import (
     SPLITS,
     ClassFolder,
     Sample,
-    class_dirs,
+    class_folders,
+    class_of_folder,
     close_match,
     is_split_folder,
     present_splits,
@@ -292,13 +293,15 @@ def untaught_images(target: Path, classes: Sequence[str]) -> dict[str, list[Path
     class ``add_images`` brought in after the run was trained), by class folder. A folder named
     like a taught class (``gren`` beside ``green``) is not one: a misspelling, which
     :func:`scan_class_folder` refuses, naming the class it is likely meant to be."""
-    taught, later = set(classes), _later_classes.get() or frozenset()
-    folders = [
-        d
-        for d in class_dirs(target)
-        if d.name not in taught and (d.name in later or not close_match(d.name, classes))
-    ]
-    return {d.name: files for d in folders if (files := list_images(d))}
+    taught = {class_of_folder(name) for name in classes}
+    later = {class_of_folder(name) for name in _later_classes.get() or ()}
+    untaught: dict[str, list[Path]] = {}
+    for name, folders in class_folders(target).items():
+        if name in taught or (name not in later and close_match(name, classes)):
+            continue
+        if files := [f for folder in folders for f in list_images(folder)]:
+            untaught[name] = files
+    return untaught
 
 
 _later_classes: ContextVar[frozenset[str] | None] = ContextVar("objrec_later", default=None)

@@ -37,6 +37,7 @@ from objrec.checkpoint import (
     write_training_state,
 )
 from objrec.config import TrainConfig
+from objrec.data import class_of_folder
 from objrec.engine import FitState
 from objrec.errors import Interrupted, ObjrecError
 from objrec.images import is_hidden, is_image_file
@@ -322,8 +323,8 @@ def require_same_classes(out: Path, saved: RunMeta, classes: Sequence[str], fold
     """Refuse to resume the run in ``out`` (``saved``: its metadata) on a class folder whose
     classes are not the run's: its head answers in the old classes' order and number, so a renamed
     class would be mislabelled and an added one would not fit."""
-    if tuple(classes) == tuple(saved.classes):
-        return
+    if [class_of_folder(c) for c in classes] == [class_of_folder(c) for c in saved.classes]:
+        return  # a Mac's NFD ``Café`` is the class of that name
     raise ObjrecError(
         f"{out} cannot be resumed: the classes in {folder} changed since it started "
         f"({changed_classes(saved.classes, classes)}) and its head knows only the old ones: "

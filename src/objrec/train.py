@@ -35,7 +35,7 @@ from objrec.confidence import FittedConfidence, fit_confidence
 from objrec.config import DataConfig, TrainConfig, as_config, settings
 from objrec.data import (
     ClassFolder,
-    class_dirs,
+    class_folders,
     imbalance_hint,
     require_split_folder,
     require_two_classes,
@@ -274,7 +274,7 @@ def open_run(
     if request.resume:
         saved, config = load_resume(out)
         train_dir = data_dir / "train"
-        require_same_classes(out, saved.meta, [p.name for p in class_dirs(train_dir)], train_dir)
+        require_same_classes(out, saved.meta, list(class_folders(train_dir)), train_dir)
         warn_of_other_data(out, saved.meta, data_dir)
         reporter.note(f"resuming {out} after epoch {saved.progress.epoch}")
     else:
