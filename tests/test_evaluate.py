@@ -758,6 +758,18 @@ def test_against_compares_two_runs_on_the_images_of_the_classes_both_know():
         compare_runs(new, _evaluation(["x", "y"], [0, 1], [0, 1]), Path("other"))
 
 
+def test_against_matches_a_class_spelt_with_its_accents_decomposed_by_the_old_run():
+    """A run trained on a Mac's NFD ``Café`` folder and one on ``split``'s NFC ``Café``: the
+    class was left out of the comparison as one each run alone knew."""
+    from objrec.compare import compare_runs
+
+    old = _evaluation(["Cafe\u0301", "b"], [0, 0, 1, 1], [0, 1, 1, 1])
+    new = _evaluation(["Caf\u00e9", "b"], [0, 0, 1, 1], [0, 0, 1, 1])
+    c = compare_runs(new, old, Path("old"))
+    assert (c["classes"], c["only_here"], c["only_against"]) == (["Caf\u00e9", "b"], [], [])
+    assert (c["n"], c["top1_against"], c["top1"], c["fixed"]) == (4, 3 / 4, 1.0, 1)
+
+
 @pytest.mark.slow
 def test_evaluate_against_the_run_before_a_class_was_added(
     trained_run, split_dir, tmp_path, capsys

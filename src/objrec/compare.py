@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from objrec.data import class_of_folder
 from objrec.errors import ObjrecError
 from objrec.progress import Reporter, plural
 
@@ -56,9 +57,12 @@ def compare_runs(
 ) -> dict[str, Any]:
     """``result`` (this run) and ``earlier`` (the run ``against``), evaluated on one folder,
     on the images both scored whose class both know: each run's top-1 and mean per-class top-1,
-    the images one got right and the other wrong, and each class's top-1 in both."""
-    known = set(earlier.classes)
-    shared = [name for name in result.classes if name in known]
+    the images one got right and the other wrong, and each class's top-1 in both. Class names
+    are matched in NFC (a run of a Mac's NFD ``Café`` folder and one of an NFC one know one
+    class)."""
+    known = {class_of_folder(name) for name in earlier.classes}
+    here_known = {class_of_folder(name) for name in result.classes}
+    shared = [name for name in result.classes if class_of_folder(name) in known]
     here, there = (_rows(r.predictions, shared) for r in (result, earlier))
     both = here.merge(there, on=["path", "true"], suffixes=("", "_against"))
     if not len(both):
@@ -69,13 +73,15 @@ def compare_runs(
     right = both["true"] == both["predicted"]
     right_before = both["true"] == both["predicted_against"]
     per_class = _per_class(both.assign(right=right, right_against=right_before))
-    only_here = [name for name in result.classes if name not in known]
+    only_here = [name for name in result.classes if class_of_folder(name) not in known]
     return {
         "run": str(against),
         "out": str(earlier.out) if earlier.out else None,
         "classes": shared,
         "only_here": only_here,
-        "only_against": [name for name in earlier.classes if name not in set(result.classes)],
+        "only_against": [
+            name for name in earlier.classes if class_of_folder(name) not in here_known
+        ],
         "n": len(both),
         "top1": _rate(int(right.sum()), len(both)),
         "top1_against": _rate(int(right_before.sum()), len(both)),
@@ -83,17 +89,19 @@ def compare_runs(
         "mean_class_top1_against": float(per_class["top1_against"].mean()),
         "fixed": int((right & ~right_before).sum()),
         "broken": int((~right & right_before).sum()),
-        "answered_only_here": int(both["predicted"].isin(only_here).sum()),
+        "answered_only_here": int(both["predicted"].isin(map(class_of_folder, only_here)).sum()),
         "per_class": per_class.to_dict(orient="records"),
     }
 
 
 def _rows(predictions: pd.DataFrame | None, classes: list[str]) -> pd.DataFrame:
-    """The predictions' path, true and predicted class, for the images of ``classes``."""
+    """The predictions' path, true and predicted class (in NFC), for the images of ``classes``."""
     if predictions is None:
         return pd.DataFrame(columns=["path", "true", "predicted"])
-    rows = predictions[predictions["true"].isin(classes)]
-    return rows[["path", "true", "predicted"]]
+    rows = predictions[["path", "true", "predicted"]].copy()
+    for column in ("true", "predicted"):
+        rows[column] = rows[column].map(class_of_folder)
+    return rows[rows["true"].isin([class_of_folder(name) for name in classes])]
 
 
 def _rate(count: int, total: int) -> float:
