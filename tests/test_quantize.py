@@ -366,6 +366,24 @@ def test_quantizing_the_body_is_shown_as_a_task_until_the_graph_is_cached(tmp_pa
 
 
 @pytest.mark.slow
+def test_a_single_process_train_checks_its_cached_int8_graph_once(tmp_path, split_dir, monkeypatch):
+    """train looked its int8 body up twice in one process (once to make it, once more after
+    the ranks' barrier), opening the cached graph in ONNX Runtime twice to check that it is whole:
+    0.2 to 0.3 s of a warm retrain. The body kept is the one looked up, so the run is the same."""
+    import objrec.quantize
+
+    config = TrainConfig(backbone="tiny_test", epochs=1, precision="int8", cache_dir=str(tmp_path))
+    train(split_dir, tmp_path / "cold", config)
+    checked = []
+    usable = objrec.quantize.usable
+    monkeypatch.setattr(objrec.quantize, "usable", lambda path: checked.append(path) or usable(path))
+    train(split_dir, tmp_path / "warm", config)
+    assert len(checked) == 1
+    cold, warm = ((tmp_path / run / "model.safetensors").read_bytes() for run in ("cold", "warm"))
+    assert warm == cold
+
+
+@pytest.mark.slow
 def test_resuming_a_run_whose_int8_body_was_calibrated_otherwise_fails_before_the_frozen_pass(
     tmp_path, split_dir, monkeypatch
 ):

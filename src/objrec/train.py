@@ -486,13 +486,13 @@ def int8_body(
 ) -> QuantizedBody:
     """The body quantized to int8, calibrated on the fixed built-in sample (so it does not change
     when the training images do); under torchrun rank 0 quantizes and the others read its graph
-    from the cache."""
+    from the cache once it is there. Rank 0 keeps the body it made or found: looking it up again
+    opened the cached graph a second time to check it (a warm retrain's 0.2 to 0.3 s)."""
     root = open_cache(config.cache_dir).root
     engine = config.int8_engine
-    if world.main:
-        quantize_body(body, data, root, reporter=reporter, engine=engine)
+    made = quantize_body(body, data, root, reporter=reporter, engine=engine) if world.main else None
     world.barrier()
-    return quantize_body(body, data, root, engine=engine)
+    return made if made is not None else quantize_body(body, data, root, engine=engine)
 
 
 def frozen_features(
