@@ -338,6 +338,25 @@ def test_the_feature_score_sees_a_bounded_chunk_of_the_validation_images():
     torch.testing.assert_close(scores, x.sum(1))
 
 
+def test_calibration_scores_the_validation_images_once_and_as_the_model_will():
+    """fit_confidence computed the default score's parts on every validation image to standardise
+    them, then the whole score on the same images again (0.2 s of a warm retrain): the scores it
+    now keeps from the first pass are the module's own, bit for bit, and the model is the same."""
+    from objrec.confidence import SCORE_CHUNK, valid_outputs
+
+    train, labels, known, unknown = clusters()
+    valid = torch.cat([known, unknown] * 5) + 0.1 * torch.randn(350, 16)  # 350 images
+    valid_y = torch.zeros(len(valid), dtype=torch.long)
+    head = torch.nn.Linear(16, 2)
+    raw = fit_feature_score("mahalanobis+knn", train, labels, k=3, dims=8, centroids=2)
+    batches = in_batches(valid, valid_y, size=300)  # chunks of 128, 128, 44, then 50
+    kept = raw.standardised_scores(batches, SCORE_CHUNK)
+    _, _, computed = valid_outputs(head, batches, raw)
+    assert torch.equal(kept, computed)
+    assert valid_outputs(head, batches, raw, kept)[2] is kept
+    assert valid_outputs(head, batches, None, kept)[2] is None
+
+
 def test_the_readable_score_is_0_at_the_threshold_and_1_at_the_median_known_image():
     train, labels, known, unknown = clusters()
     raw = fit_feature_score("mahalanobis", train, labels, dims=8)

@@ -376,7 +376,9 @@ def test_a_single_process_train_checks_its_cached_int8_graph_once(tmp_path, spli
     train(split_dir, tmp_path / "cold", config)
     checked = []
     usable = objrec.quantize.usable
-    monkeypatch.setattr(objrec.quantize, "usable", lambda path: checked.append(path) or usable(path))
+    monkeypatch.setattr(
+        objrec.quantize, "usable", lambda path: checked.append(path) or usable(path)
+    )
     train(split_dir, tmp_path / "warm", config)
     assert len(checked) == 1
     cold, warm = ((tmp_path / run / "model.safetensors").read_bytes() for run in ("cold", "warm"))

@@ -662,14 +662,26 @@ class SumScore(nn.Module):
         validation images), ``chunk`` images per call (a Mahalanobis part holds (images, classes,
         dims) numbers). With one validation image there is no spread to measure: each part keeps
         its own units (a spread of 1), rather than a NaN that would make every score NaN."""
+        self.standardised_scores(batches, chunk)
+        return self
+
+    def standardised_scores(self, batches: Batches, chunk: int = 128) -> torch.Tensor:
+        """:meth:`standardise`, returning this score of each image of ``batches`` once
+        standardised, made of the parts' scores it standardised on: equal to calling it on each
+        ``chunk`` (the same parts' scores, then the same arithmetic), without computing them
+        again (0.2 s of a warm retrain's calibration on the 100-class protocol)."""
         values = torch.cat([self.components(part) for x, _ in batches() for part in x.split(chunk)])
         self.centre = values.mean(0)
         spread = values.std(0) if len(values) > 1 else torch.ones_like(self.centre)
         self.spread = spread.clamp(min=1e-12)
-        return self
+        return self.combined(values)
+
+    def combined(self, values: torch.Tensor) -> torch.Tensor:
+        """The score of the images whose parts' scores are ``values`` (images, parts)."""
+        return ((values - self.centre) / self.spread).sum(1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return ((self.components(features) - self.centre) / self.spread).sum(1)
+        return self.combined(self.components(features))
 
 
 def fit_sum(batches: Batches, k: int, dims: int, centroids: int) -> SumScore:
@@ -895,9 +907,12 @@ def fit_confidence(
     final head. A feature score is returned rescaled (``Readable``): its threshold is then 0."""
     options = SCORE_OPTIONS.get(score, {})
     raw = fit_feature_score_batches(score, as_batches(train), head=head, **options)
-    if isinstance(raw, SumScore):
-        raw.standardise(as_batches(valid))
-    logits, valid_y, feature_scores = valid_outputs(head, as_batches(valid), raw)
+    summed = (
+        raw.standardised_scores(as_batches(valid), SCORE_CHUNK)
+        if isinstance(raw, SumScore)
+        else None
+    )
+    logits, valid_y, feature_scores = valid_outputs(head, as_batches(valid), raw, summed)
     with torch.inference_mode(False):
         chosen = temperature_fit(logits.clone(), valid_y.clone())
     temperature = chosen.temperature
@@ -938,14 +953,20 @@ def score_in_chunks(
 
 
 def valid_outputs(
-    head: nn.Module, batches: Batches, familiarity: nn.Module | None
+    head: nn.Module,
+    batches: Batches,
+    familiarity: nn.Module | None,
+    scores: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """The head's logits, the labels and the feature score (if any) of every validation image."""
-    logits, labels, scores = [], [], []
+    """The head's logits, the labels and the feature score (if any) of every validation image;
+    ``scores``: the feature scores, already computed (``familiarity`` is then not called)."""
+    logits, labels, computed = [], [], []
     head.eval()
     for x, y in batches():
         logits.append(head(x.float()))
         labels.append(y)
-        if familiarity is not None:
-            scores.append(score_in_chunks(familiarity, x))
-    return torch.cat(logits), torch.cat(labels), torch.cat(scores) if scores else None
+        if familiarity is not None and scores is None:
+            computed.append(score_in_chunks(familiarity, x))
+    if computed:
+        scores = torch.cat(computed)
+    return torch.cat(logits), torch.cat(labels), scores if familiarity is not None else None
