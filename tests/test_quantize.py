@@ -377,7 +377,7 @@ def test_a_single_process_train_checks_its_cached_int8_graph_once(tmp_path, spli
     checked = []
     usable = objrec.quantize.usable
     monkeypatch.setattr(
-        objrec.quantize, "usable", lambda path: checked.append(path) or usable(path)
+        objrec.quantize, "usable", lambda path, *rest: checked.append(path) or usable(path, *rest)
     )
     train(split_dir, tmp_path / "warm", config)
     assert len(checked) == 1
@@ -484,6 +484,47 @@ def test_a_damaged_cached_graph_is_made_again_rather_than_failing_every_int8_run
     int8.unlink()
     fp32.write_bytes(b"")
     assert quantize_body(body, data, tmp_path).graph_bytes() == first.graph_bytes()
+
+
+@pytest.mark.slow
+def test_a_cached_graph_found_whole_is_remembered_until_its_file_changes(
+    tmp_path, tiny, monkeypatch
+):
+    """Every warm retrain opened the cached int8 graph in ONNX Runtime to check that it is whole
+    (0.15 to 0.2 s for the default bodies): a graph found whole is remembered in the store under
+    its file's size, times and inode, so later lookups open nothing; a graph written again (cut
+    short here, as a crash leaves one) is a new file, checked again and made again."""
+    import objrec.quantize
+    from objrec.features import open_cache
+
+    body, data = tiny
+    store = open_cache(tmp_path).store
+    first = quantize_body(body, data, tmp_path, store=store)
+    (int8,) = (tmp_path / "onnx").glob("*-int8-*.onnx")
+    opened = []
+    session = objrec.quantize.onnx_session
+    monkeypatch.setattr(
+        objrec.quantize,
+        "onnx_session",
+        lambda path, **kw: opened.append(path) or session(path, **kw),
+    )
+    for _ in range(2):
+        assert quantize_body(body, data, tmp_path, store=store).graph_bytes() == first.graph_bytes()
+    assert opened == [int8]  # checked once, then remembered
+    opened.clear()
+    assert quantize_body(body, data, tmp_path).graph_bytes() == first.graph_bytes()
+    assert opened == [int8]  # without a store: checked, as before
+    damaged = tmp_path / "damaged.onnx"
+    damaged.write_bytes(int8.read_bytes()[:300])
+    damaged.replace(int8)  # another file under the graph's name
+    assert not objrec.quantize.usable(int8, store)
+    assert store.recall(objrec.quantize.graph_key(int8)) is None  # never remembered as whole
+    assert quantize_body(body, data, tmp_path, store=store).graph_bytes() == first.graph_bytes()
+    opened.clear()
+    for _ in range(2):  # the graph made again: checked once, then remembered
+        assert objrec.quantize.usable(int8, store)
+    assert opened == [int8]
+    open_cache(tmp_path).close()
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -47,7 +48,7 @@ from objrec.runtime import (
     onnxruntime_available,
     openvino_available,
 )
-from objrec.store import default_cache_dir, hash_file
+from objrec.store import FeatureStore, default_cache_dir, hash_file
 from objrec.transforms import build_transforms, draft_size
 
 log = logging.getLogger(__name__)
@@ -341,9 +342,11 @@ def quantize_body(
     samples: Sequence | None = None,
     reporter: Reporter = SILENT,
     engine: str = "auto",
+    store: FeatureStore | None = None,
 ) -> QuantizedBody:
     """The int8 version of ``body``, calibrated on ``samples`` (default: ``calibration_set()``),
-    run by ``engine`` (:data:`ENGINES`; ``auto``: :func:`int8_engine`).
+    run by ``engine`` (:data:`ENGINES`; ``auto``: :func:`int8_engine`); ``store``: where a cached
+    graph found whole is remembered (:func:`usable`).
 
     The int8 graph is cached in ``cache_root/onnx`` beside the fp32 graph, under a key covering
     the body, ``data``, ``config`` and the calibration images' contents; with the default
@@ -363,11 +366,11 @@ def quantize_body(
     key = calibration_key(body_fp, chosen_digests, data, config)
     folder = Path(cache_root) / "onnx"
     path = folder / f"{body_fp[:32]}-{data.input_size}-int8-{key}.onnx"
-    if not usable(path):
+    if not usable(path, store):
         fp32 = folder / f"{body_fp[:32]}-{data.input_size}.onnx"
         log.info("calibrating the int8 body on %s", plural(len(chosen), "image"))
         with reporter.task(QUANTIZING, None):
-            if not usable(fp32):
+            if not usable(fp32, store):
                 export_onnx(body, fp32, data.input_size)
             quantize_graph(fp32, path, calibration_batches(chosen, data), config)
     return QuantizedBody(body, path.read_bytes(), engine)
@@ -396,18 +399,55 @@ def damaged_graph(exc: Exception) -> ObjrecError:
     )
 
 
-def usable(graph: Path) -> bool:
+def usable(graph: Path, store: FeatureStore | None = None) -> bool:
     """Whether a cached graph is there and opens in ONNX Runtime (12 ms for EfficientNet-Lite0's
-    int8 graph); one that does not (cut short by a crash before the disk held it whole) is
-    logged, to be made again."""
+    int8 graph, 0.15 to 0.2 s for the default three bodies'); one that does not (cut short by a
+    crash before the disk held it whole) is logged, to be made again. With ``store``, a graph
+    found whole is remembered there (:func:`remember_whole`) and not opened again while its
+    file is the same (:func:`graph_key`)."""
     if not graph.is_file():
         return False
+    key = graph_key(graph) if store is not None else None
+    if store is not None and key is not None and store.recall(key) == WHOLE:
+        return True
     try:
         onnx_session(graph, threads=1)
     except Exception as exc:  # ONNX Runtime raises many types: any means "not usable"
         log.warning("the cached graph %s does not open (%s): making it again", graph, exc)
         return False
+    if store is not None and key is not None:
+        remember_whole(graph, key, store)
     return True
+
+
+WHOLE = "opens"
+"""What :func:`usable` remembers of a graph found whole."""
+
+
+def graph_key(graph: Path) -> str | None:
+    """A digest of the graph file's path, size, times and inode (None when it cannot be read):
+    objrec writes a graph to another name and renames it into place, so any new graph, or a
+    file changed in place, reads as another key (its ctime moves with any write)."""
+    try:
+        stat = os.stat(graph)
+    except OSError:
+        return None
+    made_of = (str(graph.absolute()), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    made_of += (stat.st_ino, stat.st_dev)
+    return "graph:" + hashlib.sha256(repr(made_of).encode()).hexdigest()
+
+
+def remember_whole(graph: Path, key: str, store: FeatureStore) -> None:
+    """Remember under ``key`` that ``graph`` opens, once the disk holds it (``fsync``): a crash
+    may leave a graph cut short on disk, never remembered as whole. Not when the file changed
+    since ``key`` was read (the graph checked may be another)."""
+    try:
+        with open(graph, "rb") as file:
+            os.fsync(file.fileno())
+    except OSError:
+        return
+    if graph_key(graph) == key:
+        store.remember(key, WHOLE)
 
 
 class QuantizedBody(Body):

@@ -487,12 +487,16 @@ def int8_body(
     """The body quantized to int8, calibrated on the fixed built-in sample (so it does not change
     when the training images do); under torchrun rank 0 quantizes and the others read its graph
     from the cache once it is there. Rank 0 keeps the body it made or found: looking it up again
-    opened the cached graph a second time to check it (a warm retrain's 0.2 to 0.3 s)."""
-    root = open_cache(config.cache_dir).root
-    engine = config.int8_engine
-    made = quantize_body(body, data, root, reporter=reporter, engine=engine) if world.main else None
+    opened the cached graph a second time to check it (a warm retrain's 0.2 to 0.3 s). A graph
+    found whole is remembered in the store (``quantize.usable``)."""
+    cache = open_cache(config.cache_dir)
+    root, engine, store = cache.root, config.int8_engine, cache.store
+    if not world.main:
+        world.barrier()  # once rank 0 has made the graph
+        return quantize_body(body, data, root, engine=engine, store=store)
+    made = quantize_body(body, data, root, reporter=reporter, engine=engine, store=store)
     world.barrier()
-    return made if made is not None else quantize_body(body, data, root, engine=engine)
+    return made
 
 
 def frozen_features(
