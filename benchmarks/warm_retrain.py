@@ -9,9 +9,13 @@ store as it is (run one ``objrec train DATA`` first so that every feature is sto
 retrain computes none). Prints, per source tree, the median wall time of the whole process and of
 train's own parts (its summary's ``seconds``), what is not train's (``outside``: the process's
 start, imports and exit) and not the head's fit (``not_fit``: the fixed costs of a retrain), their
-ratio to the first tree's, and the best validation loss and ``model.safetensors`` digest of each
-run (a change meant to be faster only should move neither). Run it alone, under the CPU lock
-(``flock /tmp/objrec-cpu.lock python benchmarks/warm_retrain.py ...``).
+ratio to the first tree's, and the best validation loss, the ``model.safetensors`` digest and a
+digest of all else the run says but its times (``said``: its summary, history.csv, curves.png and
+config.json) of each run (a change meant to be faster only should move none of them). Each tree
+first retrains ``--warmup`` times unmeasured: the store remembers the augmentation's hash per
+source tree (``features.remembered_fingerprint``), so a tree's first retrain, or its first after
+an edit, imports torchvision to compute it. Run it alone, under the CPU lock (``flock
+/tmp/objrec-cpu.lock python benchmarks/warm_retrain.py ...``).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from pathlib import Path
 
 from _sampling import SPLIT, SPLIT_HELP
 
-NOT_TIMES = ("loss", "model")
+NOT_TIMES = ("loss", "model", "said")
 
 
 def one_run(src: Path, data: Path, extra: list[str]) -> dict:
@@ -44,10 +48,37 @@ def one_run(src: Path, data: Path, extra: list[str]) -> dict:
         if done.returncode:
             sys.exit(f"objrec train with {src} failed ({done.returncode}):\n{done.stderr}")
         model = hashlib.sha1(Path(f"{tmp}/run/model.safetensors").read_bytes()).hexdigest()
-    summary = json.loads(done.stdout)
+        summary = json.loads(done.stdout)
+        said = outputs_digest(Path(f"{tmp}/run"), summary)
     seconds = summary["seconds"]
     outside = {"outside": wall - seconds["total"], "not_fit": wall - seconds["fit"]}
-    return {"wall": wall, **seconds, **outside, "loss": summary["best_valid_loss"], "model": model}
+    loss = summary["best_valid_loss"]
+    return {"wall": wall, **seconds, **outside, "loss": loss, "model": model, "said": said}
+
+
+TIMINGS = ("run", "seconds", "digest_seconds")
+"""What a run's summary holds that differs between two runs of the same model: its folder and
+times."""
+
+
+def outputs_digest(run: Path, summary: dict) -> str:
+    """A digest of everything the run says but its times: the summary (metrics, calibration,
+    counts, warnings), history.csv without its seconds column, curves.png and config.json."""
+
+    def without_times(value):
+        if isinstance(value, dict):
+            return {k: without_times(v) for k, v in value.items() if k not in TIMINGS}
+        return value
+
+    digest = hashlib.sha1(json.dumps(without_times(summary), sort_keys=True).encode())
+    rows = (run / "history.csv").read_text().splitlines()
+    column = rows[0].split(",").index("seconds")
+    digest.update(
+        repr([row.split(",")[:column] + row.split(",")[column + 1 :] for row in rows]).encode()
+    )
+    for name in ("curves.png", "config.json"):
+        digest.update((run / name).read_bytes())
+    return digest.hexdigest()
 
 
 def main() -> None:
@@ -63,9 +94,15 @@ def main() -> None:
         help="a source tree of objrec (its src folder); give two to compare",
     )
     parser.add_argument("--repeats", type=int, default=3, help="timed retrains per source tree")
+    parser.add_argument(
+        "--warmup", type=int, default=1, help="unmeasured retrains per source tree, first"
+    )
     parser.add_argument("extra", nargs="*", help="options passed on to objrec train (after --)")
     args = parser.parse_args()
     runs: dict[Path, list[dict]] = {src: [] for src in args.src}
+    for _ in range(args.warmup):
+        for src in args.src:
+            one_run(src, args.data, args.extra)
     print(f"load average at the start {os.getloadavg()[0]:.1f}", flush=True)
     for repeat in range(args.repeats):
         for src in args.src:
@@ -73,7 +110,8 @@ def main() -> None:
             runs[src].append(run)
             parts = "  ".join(f"{k} {v:.1f}" for k, v in run.items() if k not in NOT_TIMES)
             print(
-                f"run {repeat + 1}  {src}  {parts}  loss {run['loss']!r}  model {run['model'][:12]}",
+                f"run {repeat + 1}  {src}  {parts}  loss {run['loss']!r}  model {run['model'][:12]}"
+                f"  said {run['said'][:12]}",
                 flush=True,
             )
     first = args.src[0]
@@ -90,6 +128,9 @@ def main() -> None:
         print(f"  {src}: {cells}")
     models = {run["model"] for rs in runs.values() for run in rs}
     print(f"model.safetensors: {'the same bytes in every run' if len(models) == 1 else models}")
+    said = {run["said"] for rs in runs.values() for run in rs}
+    same = "the same in every run" if len(said) == 1 else said
+    print(f"summary, history.csv (but seconds), curves.png, config.json: {same}")
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
