@@ -432,8 +432,8 @@ def graph_key(graph: Path) -> str | None:
         stat = os.stat(graph)
     except OSError:
         return None
-    made_of = (str(graph.absolute()), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
-    made_of += (stat.st_ino, stat.st_dev)
+    times = (stat.st_mtime_ns, stat.st_ctime_ns)
+    made_of = (str(graph.absolute()), stat.st_size, *times, stat.st_ino, stat.st_dev)
     return "graph:" + hashlib.sha256(repr(made_of).encode()).hexdigest()
 
 
