@@ -1,0 +1,106 @@
+"""Two of a warm retrain's fixed costs, before and after, side by side in one process.
+
+    OBJREC_CACHE=C python benchmarks/fixed_costs.py --data /work/splits/s0 [--repeats 7]
+
+Needs a store holding every feature of DATA and the int8 graph of the default body (run one
+``objrec train DATA`` first). Times, taking turns, medians of ``--repeats``:
+
+* ``int8 lookup``: finding the cached int8 body as ``train.int8_body`` did before (``quantize_body``
+  twice, each opening the cached graph in ONNX Runtime to check it) and as it does now (once,
+  the graph remembered whole in the store);
+* ``validation scores``: the default unknown score (``mahalanobis+knn``) standardised on the
+  validation images and then scored on them again, as ``fit_confidence`` did, against the scores
+  kept from the standardising (``SumScore.standardised_scores``); the scores are checked equal.
+
+Prints seconds and the ratio of now to before. Run it under the CPU lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from _sampling import SPLIT, SPLIT_HELP
+
+from objrec import confidence
+from objrec.config import TrainConfig
+from objrec.distributed import SINGLE
+from objrec.features import open_cache
+from objrec.progress import SILENT
+from objrec.quantize import int8_engine, quantize_body
+from objrec.train import FeatureSource, prepare, settle_head_precision, settle_precision
+
+
+def timed(work) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
+def lookups(prep, config: TrainConfig):
+    """Finding the int8 body before (twice, no store) and now (once, the store's memo)."""
+    body, root = prep.model.body.float_body, open_cache(config.cache_dir).root
+    engine, store = config.int8_engine, open_cache(config.cache_dir).store
+    before = lambda: [quantize_body(body, prep.data, root, engine=engine) for _ in range(2)]  # noqa: E731
+    now = lambda: quantize_body(body, prep.data, root, engine=engine, store=store)  # noqa: E731
+    now()  # the graph remembered, as after any earlier train
+    return before, now
+
+
+def scorings(prep, config: TrainConfig):
+    """The validation images' scores before (standardise, then score again) and now."""
+    source = FeatureSource(prep.train, prep.valid)
+    with torch.inference_mode():
+        raw = confidence.fit_feature_score_batches(
+            config.unknown_score,
+            lambda: source.batches(source.train),
+            **confidence.SCORE_OPTIONS[config.unknown_score],
+        )
+    valid = lambda: source.batches(source.valid)  # noqa: E731
+    head = prep.model.head
+
+    @torch.inference_mode()
+    def before():
+        raw.standardise(valid)
+        return confidence.valid_outputs(head, valid, raw)[2]
+
+    @torch.inference_mode()
+    def now():
+        kept = raw.standardised_scores(valid, confidence.SCORE_CHUNK)
+        return confidence.valid_outputs(head, valid, raw, kept)[2]
+
+    assert torch.equal(before(), now()), "the scores differ"
+    return before, now
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=SPLIT, help=SPLIT_HELP)
+    parser.add_argument("--repeats", type=int, default=7, help="timed runs of each")
+    args = parser.parse_args()
+    config, _ = settle_precision(TrainConfig(), SINGLE)
+    config = replace(config, int8_engine=int8_engine(config.int8_engine))
+    config, _ = settle_head_precision(config, SINGLE, False)
+    prep = prepare(args.data, config, SILENT)
+    for name, (before, now) in {
+        "int8 lookup": lookups(prep, config),
+        "validation scores": scorings(prep, config),
+    }.items():
+        times: dict[str, list[float]] = {"before": [], "now": []}
+        for _ in range(args.repeats):
+            times["before"].append(timed(before))
+            times["now"].append(timed(now))
+        old, new = (statistics.median(times[k]) for k in ("before", "now"))
+        print(
+            f"{name}: before {old:.3f} s, now {new:.3f} s ({new / old:.2f}), medians of {args.repeats}"
+        )
+
+
+if __name__ == "__main__":
+    main()
