@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import gc
 import itertools
 import os
 import random
@@ -75,6 +76,20 @@ def pytest_configure(config):
     times over whenever another process holds a core."""
     if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(1)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session):
+    """No garbage collection while the test files are imported, then every object alive (the
+    modules of torch, torchvision, pandas, the tests') frozen out of later collections, as the
+    CLI's ``heap.freeze_heap`` does: full collections walked them all again and again (2.6 s of
+    a 13 s quick tier on an idle machine, 2.1 s of it while collecting; now 0.3 s)."""
+    gc.disable()
+    try:
+        return (yield)
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 @pytest.fixture(scope="session")
