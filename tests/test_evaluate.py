@@ -678,7 +678,7 @@ def test_a_class_the_run_was_never_taught_is_left_out_with_one_warning(
     answered = predict(trained_run, [split_dir / "test/kangaroo"])  # the run has a threshold
     assert result.untaught_unknown == sum(p.unknown for p in answered)  # as predict answers
     (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert "has 1 class folder the model was not taught" in warning
+    assert f"has 1 class folder that {trained_run} was not taught" in warning
     assert f'answered {result.untaught_unknown} of these 3 images "unknown"' in warning
     assert "kangaroo (3 images)" in warning and "left out of every score" in warning
     assert main(["evaluate", str(trained_run), str(split_dir), "--json"]) == 0
@@ -833,11 +833,30 @@ def test_against_a_run_not_taught_a_class_named_like_one_of_its_own(
     add_images(split_dir, tmp_path / "new", seed=0)
     train(split_dir, tmp_path / "run2", tiny_train_config())
     caplog.clear()
-    with caplog.at_level(logging.WARNING, "objrec"):
+    with caplog.at_level(logging.INFO, "objrec"):
         result = evaluate(tmp_path / "run2", split_dir, against=trained_run)
     assert result.against["only_here"] == ["reds"] and result.against["classes"] == [
         "blue",
         "green",
         "red",
     ]
-    assert "against=old_run" not in caplog.text
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not [w for w in warned if "against=old_run" in w]
+    (untaught,) = [r.getMessage() for r in caplog.records if "was not taught" in r.getMessage()]
+    assert f"1 class folder that {trained_run} was not taught" in untaught  # not "the model"
+
+
+def test_the_untaught_warning_names_the_run_it_is_about(tmp_path):
+    """`evaluate run2 data --against run` opened with "test has 1 class folder the model was not
+    taught ...: kangaroo": about the old run, though the user evaluated run2, which knows
+    kangaroo. The sentence names the run whose model lacks the class."""
+    import pandas as pd
+    import torch
+
+    from objrec.evaluate import EvaluationResult, untaught_warning
+
+    result = EvaluationResult({}, pd.DataFrame(), pd.DataFrame(), torch.zeros(0, 0), ["red"])
+    result.folder, result.untaught, result.untaught_unknown = tmp_path, {"kangaroo": 6}, 6
+    sentence = untaught_warning(result, True, tmp_path / "run")
+    assert f"{tmp_path} has 1 class folder that {tmp_path / 'run'} was not taught" in sentence
+    assert 'kangaroo (6 images); the model answered 6 of these 6 images "unknown"' in sentence

@@ -241,7 +241,7 @@ def evaluate(
     result.probabilities, result.folder = answers.probs, target.resolve()
     record_provenance(result, Path(run), unreadable, compress(tables[0].digests, ok.tolist()))
     result.predictions["seen_in"] = mark_seen(result, recognizer, paths, config, Path(run))
-    flag_untaught(result, recognizer, untaught, config, reporter)
+    flag_untaught(result, (Path(run), recognizer), untaught, config, reporter)
     if config.against is not None:
         result.against = evaluate_against(result, folder, config, reporter)
     write_evaluation(result, out, force or not named)  # the folder made only now
@@ -324,14 +324,15 @@ def as_earlier_run(later_classes: Sequence[str]) -> Iterator[None]:
 
 def flag_untaught(
     result: EvaluationResult,
-    recognizer: Recognizer,
+    model: tuple[Path, Recognizer],
     untaught: dict[str, list[Path]],
     config: EvaluateConfig,
     reporter: Reporter,
 ) -> None:
     """Into ``result``: the ``untaught`` class folders' image counts and how many of their images
-    the model answered "unknown" (as ``predict`` would: the run's unknown score and threshold);
-    one warning naming them."""
+    the ``model`` (its run, and the run loaded) answered "unknown" (as ``predict`` would: the
+    run's unknown score and threshold); one warning naming them and the run."""
+    run, recognizer = model
     result.untaught = {name: len(files) for name, files in untaught.items()}
     if not untaught:
         return
@@ -342,11 +343,12 @@ def flag_untaught(
         if bool(tables[0].ok.any()):
             result.untaught_unknown = int(unknown_answers(recognizer, tables).unknown.sum())
     level = logging.WARNING if _later_classes.get() is None else logging.INFO
-    log.log(level, "%s", untaught_warning(result, recognizer.threshold is not None))
+    log.log(level, "%s", untaught_warning(result, recognizer.threshold is not None, run))
 
 
-def untaught_warning(result: EvaluationResult, has_threshold: bool) -> str:
-    """The sentence naming the classes the model was not taught that the folder has."""
+def untaught_warning(result: EvaluationResult, has_threshold: bool, run: Path) -> str:
+    """The sentence naming the classes the model of ``run`` was not taught that the folder has,
+    and the run: ``evaluate --against`` evaluates two runs, of which either may lack one."""
     named = ", ".join(f"{name} ({plural(n, 'image')})" for name, n in result.untaught.items())
     total = plural(sum(result.untaught.values()), "image")
     if result.untaught_unknown is not None:
@@ -356,7 +358,7 @@ def untaught_warning(result: EvaluationResult, has_threshold: bool) -> str:
     else:
         flagged = 'the run has no "unknown" answer to flag them with'
     return (
-        f"{result.folder} has {plural(len(result.untaught), 'class folder')} the model was not "
+        f"{result.folder} has {plural(len(result.untaught), 'class folder')} that {run} was not "
         f"taught, left out of every score: {named}; {flagged} (train again to teach them; "
         "`evaluate(new_run, data, against=old_run)` compares a run taught them with this one, "
         "on the classes both know)"
