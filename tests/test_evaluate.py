@@ -758,6 +758,23 @@ def test_against_compares_two_runs_on_the_images_of_the_classes_both_know():
         compare_runs(new, _evaluation(["x", "y"], [0, 1], [0, 1]), Path("other"))
 
 
+def test_against_counts_the_compared_images_either_run_trained_on():
+    """A folder split again without `like` put the old run's training images in test: its top-1
+    there overstated it and the comparison read as a regression; the old run's own warning
+    (its evaluation's, marked as in its result) was never shown."""
+    from objrec.cli.evaluation import against_notes
+    from objrec.compare import compare_runs
+
+    old = _evaluation(["a", "b"], [0, 0, 1, 1], [0, 0, 1, 1])
+    new = _evaluation(["a", "b"], [0, 0, 1, 1], [0, 1, 1, 1])
+    old.predictions["seen_in"] = ["train", "", "valid", ""]
+    new.predictions["seen_in"] = ""
+    c = compare_runs(new, old, Path("old"))
+    assert (c["seen_here"], c["seen_against"]) == (0, 2)
+    notes = " ".join(against_notes(c, "old", "new"))
+    assert "2 of the 4 compared images are old's own training or validation images" in notes
+
+
 def test_against_matches_a_class_spelt_with_its_accents_decomposed_by_the_old_run():
     """A run trained on a Mac's NFD ``Café`` folder and one on ``split``'s NFC ``Café``: the
     class was left out of the comparison as one each run alone knew."""

@@ -57,9 +57,10 @@ def compare_runs(
 ) -> dict[str, Any]:
     """``result`` (this run) and ``earlier`` (the run ``against``), evaluated on one folder,
     on the images both scored whose class both know: each run's top-1 and mean per-class top-1,
-    the images one got right and the other wrong, and each class's top-1 in both. Class names
-    are matched in NFC (a run of a Mac's NFD ``Café`` folder and one of an NFC one know one
-    class)."""
+    the images one got right and the other wrong, each class's top-1 in both, and how many of
+    the images each run trained or validated on (``seen_here``, ``seen_against``: its top-1
+    overstates it). Class names are matched in NFC (a run of a Mac's NFD ``Café`` folder and
+    one of an NFC one know one class)."""
     known = {class_of_folder(name) for name in earlier.classes}
     here_known = {class_of_folder(name) for name in result.classes}
     shared = [name for name in result.classes if class_of_folder(name) in known]
@@ -90,15 +91,20 @@ def compare_runs(
         "fixed": int((right & ~right_before).sum()),
         "broken": int((~right & right_before).sum()),
         "answered_only_here": int(both["predicted"].isin(map(class_of_folder, only_here)).sum()),
+        "seen_here": int((both["seen_in"] != "").sum()),
+        "seen_against": int((both["seen_in_against"] != "").sum()),
         "per_class": per_class.to_dict(orient="records"),
     }
 
 
 def _rows(predictions: pd.DataFrame | None, classes: list[str]) -> pd.DataFrame:
-    """The predictions' path, true and predicted class (in NFC), for the images of ``classes``."""
+    """The predictions' path, true and predicted class (in NFC) and the run's split it is in
+    (``seen_in``: "" for none), for the images of ``classes``."""
+    columns = ["path", "true", "predicted", "seen_in"]
     if predictions is None:
-        return pd.DataFrame(columns=["path", "true", "predicted"])
-    rows = predictions[["path", "true", "predicted"]].copy()
+        return pd.DataFrame(columns=columns)
+    rows = predictions.reindex(columns=columns)
+    rows["seen_in"] = rows["seen_in"].astype(object).fillna("")  # absent: none known
     for column in ("true", "predicted"):
         rows[column] = rows[column].map(class_of_folder)
     return rows[rows["true"].isin([class_of_folder(name) for name in classes])]

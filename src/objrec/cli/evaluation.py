@@ -219,6 +219,13 @@ def against_notes(c: dict[str, Any], old: str, new: str) -> list[str]:
         )
     if c["only_against"]:
         notes.append(f"left out: the images of {some_of(c['only_against'])}, unknown to {new}")
+    for run, seen in ((old, c.get("seen_against", 0)), (new, c.get("seen_here", 0))):
+        if seen:
+            notes.append(
+                f"warning: {seen} of the {c['n']} compared images are {run}'s own training or "
+                f"validation images (the same file contents), so its top-1 here overstates it; "
+                "a folder split again keeps each image's split with split --like OLD_SPLIT"
+            )
     if c["out"]:
         notes.append(f"{old}'s own evaluation of this folder is in {shown(c['out'])}")
     return notes
