@@ -650,7 +650,9 @@ def test_train_counts_a_truncated_file_as_unreadable_not_pushed_through_the_body
     args = ("--backbone", "tiny_test", "--epochs", "1", "--aug-views", "0")
     code, _, err = run(capsys, "train", split_dir, "--out", tmp_path / "run", *args)
     assert code == 0, err
-    said = "train features: 19 images, 0 pushed through the frozen body, 18 from the feature store"
+    said = (
+        "train features: 19 images, 0 run through the pretrained network, 18 from the feature store"
+    )
     assert said + ", 1 unreadable\n" in err
     counts = json.loads((tmp_path / "run" / "summary.json").read_text())["frozen_pass"]
     assert (counts["computed"], counts["from_store"], counts["unreadable"]) == (0, 27, 1)
@@ -2847,3 +2849,24 @@ def test_the_tests_run_with_the_collector_on_and_what_collection_imported_frozen
     import gc
 
     assert gc.isenabled() and gc.get_freeze_count() > 0
+
+
+def test_train_s_last_line_says_in_plain_words_what_its_feature_seconds_went_to(
+    trained_run, capsys
+):
+    """It said '(4s frozen features, int8 body, 2s of it making the int8 body)'."""
+    from types import SimpleNamespace
+
+    from objrec.cli.training import print_trained
+
+    losses = [{"valid_loss": 0.5}, {"valid_loss": 0.4}]
+    seconds = {"total": 10.0, "features": 4.0, "quantize": 2.0}
+    result = SimpleNamespace(
+        best_epoch=2, history=losses, best_valid_loss=0.4, best_valid_acc=0.9, run=trained_run
+    )
+    print_trained(SimpleNamespace(**vars(result), seconds=seconds, precision={"used": "int8"}))
+    said = " ".join(capsys.readouterr().out.split())
+    assert (
+        "10s in all (4s computing features with the pretrained network in 8-bit integers (int8), "
+        "2s of it making its int8 copy); model saved to" in said
+    )

@@ -243,3 +243,23 @@ def test_a_misspelt_keyword_setting_names_the_function_and_the_likely_setting(tm
     with pytest.raises(TypeError, match=r"^split_folder\(\) .* 'sead' \(is it seed\?\)"):
         split_folder(tmp_path / "photos", tmp_path / "out", sead=1)
     assert not (tmp_path / "run").exists() and not (tmp_path / "out").exists()
+
+
+def test_every_unknown_score_and_precision_has_plain_words_before_its_name():
+    """evaluate and the report named the unknown score by its name alone ('mahalanobis+knn'),
+    train its arithmetic ('bf16'): each has words a newcomer reads, the name after them."""
+    from objrec.confidence import SCORES
+    from objrec.config import (
+        HEAD_PRECISIONS,
+        PRECISIONS,
+        UNKNOWN_SCORE_WORDS,
+        UNKNOWN_SCORES,
+        precision_words,
+        unknown_score_words,
+    )
+
+    assert set(UNKNOWN_SCORE_WORDS) == set(UNKNOWN_SCORES) == set(SCORES)
+    assert unknown_score_words("knn") == "distance to the nearest training images, knn"
+    for precision in {*PRECISIONS, *HEAD_PRECISIONS} - {"auto"}:
+        words = precision_words(precision)
+        assert words.endswith(f" ({precision})") and "-bit " in words, words

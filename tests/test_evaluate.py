@@ -19,9 +19,13 @@ from .conftest import make_image
 
 
 @pytest.mark.slow
-def test_tta_reports_with_and_without(trained_run, split_dir):
+def test_tta_reports_with_and_without(trained_run, split_dir, capsys):
+    from objrec.cli.evaluation import print_evaluation
+
     result = evaluate(trained_run, split_dir, tta=True)
     assert result.metrics["tta"] and result.metrics_plain is not None
+    print_evaluation(result, 0)  # it said 'without TTA: top-1 ...'
+    assert "\nwithout --tta (one view of each image, not 4): top-1 " in capsys.readouterr().out
     plain = evaluate(trained_run, split_dir)
     assert result.metrics_plain["top1"] == pytest.approx(plain.metrics["top1"])
     assert result.metrics_plain["loss"] == pytest.approx(plain.metrics["loss"], rel=1e-5)

@@ -168,3 +168,14 @@ def test_a_diverged_finetuning_names_finetune_lr_and_keeps_the_heads_state():
         "training state is kept); start it again with a lower `finetune_lr` than 0.5 and "
         "`force=True`"
     )
+
+
+def test_a_fine_tuning_that_did_not_help_says_in_plain_words_what_the_run_keeps():
+    """It said the run keeps 'the frozen body and its head'."""
+    from objrec.train import finetune_outcome
+
+    assert finetune_outcome(0.5, 0.6) == (
+        "fine-tuning did not lower the best valid loss (0.5000): the run keeps the pretrained "
+        "network as it was, and its head"
+    )
+    assert finetune_outcome(0.5, 0.4).endswith("the run keeps the fine-tuned blocks")

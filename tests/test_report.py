@@ -442,3 +442,22 @@ def test_a_first_training_image_that_is_unreadable_is_passed_over_as_training_pa
     tiles = augmentation_tiles(split_dir, DataConfig(input_size=32, resize_size=36), "article")
     assert [t.caption for t in tiles] == ["original", *(f"augmented {i}" for i in range(1, 8))]
     assert [t.caption for t in sample_tiles(split_dir)] == list(train.classes)
+
+
+@pytest.mark.slow
+def test_the_report_names_the_unknown_score_and_tta_in_plain_words(trained_run, tmp_path):
+    """It said 'familiarity (mahalanobis+knn; ...)', 'test top-1 (with TTA)' and 'test top-1
+    without TTA'; the names stay, after the words, as the options spell them."""
+    html = build_report(trained_run, tmp_path / "r.html").read_text()
+    assert (
+        "familiarity (distance to the class centres and to the nearest training images, "
+        "mahalanobis+knn; 1 is a typical validation image" in html
+    )
+    metrics_file = trained_run / "eval-test" / "metrics.json"
+    metrics = json.loads(metrics_file.read_text())
+    with_tta = metrics | {"tta": True, "without_tta": {"top1": 0.5}}
+    metrics_file.write_text(json.dumps(with_tta))  # as evaluate --tta writes it, this model's
+    html = build_report(trained_run, tmp_path / "tta.html").read_text()
+    assert "test top-1 (averaged over 4 views of each image, --tta)" in html
+    assert "test top-1 from one view of each image (without --tta)" in html
+    assert "TTA" not in html

@@ -226,3 +226,20 @@ def test_train_names_balance_weights_at_its_start_for_a_strongly_imbalanced_spli
     train_set = scan_class_folder(split_dir / "train")
     hint_balance(train_set, tiny_train_config(), SINGLE, resumed=True)
     assert "imbalanced" not in caplog.text
+
+
+def test_train_says_in_plain_words_what_runs_in_which_arithmetic(tmp_path, split_dir):
+    """Its first lines said 'frozen body in fp32 (asked for)' and 'head trains in bf16', words a
+    newcomer does not know; the short names stay, after the plain words, as the options spell
+    them."""
+    from objrec.distributed import SINGLE
+    from objrec.train import RunRequest, open_run
+
+    notes = TaskRecorder()
+    config = tiny_train_config(precision="fp32", head_precision="bf16")
+    request = RunRequest(precision_why="asked for")
+    open_run(split_dir, tmp_path / "run", config, request, notes, SINGLE)
+    assert notes.notes == [
+        "the pretrained network, kept as it is, runs in 32-bit floats (fp32), asked for",
+        "the new head trains in 16-bit floats (bf16), asked for",
+    ]

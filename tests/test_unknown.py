@@ -202,7 +202,8 @@ def test_a_run_trained_before_the_familiarity_is_said_to_have_a_score_without_a_
         "top1_at_threshold": 0.9,
     }
     line = confidence_lines(metrics)[1]
-    assert "score -7546 (mahalanobis)" in line and "familiarity" not in line
+    assert "score -7546 (distance to the nearest class's centre, mahalanobis)" in line
+    assert "familiarity" not in line
     assert "typical" not in line
     readable = confidence_lines(
         metrics | {"unknown_threshold": 0.0, "unknown_score_readable": True}

@@ -152,6 +152,17 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
+def unknown_score_words(score: str) -> str:
+    """``score`` in plain words, its name (as ``--unknown-score`` spells it) after."""
+    words = UNKNOWN_SCORE_WORDS.get(score)
+    return f"{words}, {score}" if words else score
+
+
+def precision_words(precision: str) -> str:
+    """``precision`` (fp32, bf16, int8) in plain words, its short name after."""
+    return PRECISION_WORDS.get(precision, precision)
+
+
 def field_help(cls: type, name: str) -> str:
     """The first sentence of field ``name``'s documentation, as ``--help`` shows it."""
     doc = field_docs(cls)[name].replace("``", "")
@@ -185,6 +196,23 @@ BATCHNORM_MODES = ("frozen", "train")
 UNKNOWN_SCORES = ("knn", "mahalanobis", "relative_mahalanobis", "mahalanobis+knn", "vim", "msp")
 PRECISIONS = ("auto", "fp32", "int8")
 HEAD_PRECISIONS = ("auto", "fp32", "bf16")
+UNKNOWN_SCORE_WORDS = {
+    "knn": "distance to the nearest training images",
+    "mahalanobis": "distance to the nearest class's centre",
+    "relative_mahalanobis": (
+        "distance to the nearest class's centre, less the distance to all the training images' one"
+    ),
+    "mahalanobis+knn": "distance to the class centres and to the nearest training images",
+    "vim": "the head's confidence, less how far the features lie off the training images' axes",
+    "msp": "the top probability",
+}
+"""Each unknown score in plain words, for the people who read evaluate's lines and the report."""
+PRECISION_WORDS = {
+    "fp32": "32-bit floats (fp32)",
+    "bf16": "16-bit floats (bf16)",
+    "int8": "8-bit integers (int8)",
+}
+"""Each arithmetic in plain words, its short name (as the options spell it) after."""
 INT8_ENGINES = ("auto", "openvino", "onnxruntime")
 TOP5_CLASSES = 5
 """Top-5 is shown (``evaluate``, the report) only for models of more classes than this: with

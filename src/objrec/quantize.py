@@ -330,7 +330,7 @@ def calibration_key(
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
-QUANTIZING = "quantizing the frozen body to int8 (once per cache folder)"
+QUANTIZING = "making the pretrained network's 8-bit (int8) copy (once per cache folder)"
 """The task shown while an int8 graph is made (it is cached afterwards)."""
 
 

@@ -25,7 +25,7 @@ from PIL import Image
 
 from objrec import __version__
 from objrec.checkpoint import model_digest, read_checkpoint
-from objrec.config import TOP5_CLASSES, DataConfig
+from objrec.config import TOP5_CLASSES, DataConfig, unknown_score_words
 from objrec.data import IMAGE_SET_MEANING, scan_class_folder
 from objrec.errors import ObjrecError
 from objrec.evaluate import few_images, top_losses, worst_class_rows
@@ -35,7 +35,7 @@ from objrec.inference import Recognizer
 from objrec.meta import RunMeta, checkpoint_file, output_beside
 from objrec.outputs import landing, output_path, refuse_overwrite, same_file, shown_name, staged
 from objrec.progress import Reporter, or_silent
-from objrec.transforms import build_transforms, draft_size
+from objrec.transforms import TTA_VIEWS, build_transforms, draft_size
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +270,8 @@ def build_report(
         autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True
     )
     with staged(out) as part:  # its folder made when new, the file whole or not at all
-        text = env.from_string(template).render(**context, image_set_meaning=IMAGE_SET_MEANING)
+        words = {"image_set_meaning": IMAGE_SET_MEANING, "score_words": unknown_score_words}
+        text = env.from_string(template).render(**context, **words, tta_views=len(TTA_VIEWS))
         part.write_text(text)
     log.info("wrote %s (%d bytes)", out, out.stat().st_size)
     return out

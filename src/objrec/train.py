@@ -32,7 +32,7 @@ from objrec.backbones import Body, build_body, get_backbone, resolve_data_config
 from objrec.check import require_clean
 from objrec.checkpoint import BEST, LAST, SavedTraining, restore_training_state
 from objrec.confidence import FittedConfidence, fit_confidence
-from objrec.config import DataConfig, TrainConfig, as_config, settings
+from objrec.config import DataConfig, TrainConfig, as_config, precision_words, settings
 from objrec.data import (
     ClassFolder,
     class_folders,
@@ -288,8 +288,9 @@ def open_run(
     if request.resume:  # settled when the run started
         precision["why"] = "the resumed run's own"
     on = f" on {precision['engine']}" if "engine" in precision else ""
-    reporter.note(f"frozen body in {precision['used']}{on} ({precision['why']})")
-    reporter.note(f"head trains in {precision['head']} ({precision['head_why']})")
+    used, trains = precision_words(precision["used"]), precision_words(precision["head"])
+    reporter.note(f"the pretrained network, kept as it is, runs in {used}{on}, {precision['why']}")
+    reporter.note(f"the new head trains in {trains}, {precision['head_why']}")
     return out, saved, config, precision
 
 
@@ -523,14 +524,14 @@ def frozen_features(
 
 
 def table_counts(table: FeatureTable, world: World) -> str:
-    """A table's images in words (``145 images, 144 pushed through the frozen body, 0 from the
-    feature store, 1 unreadable``): a file that could not be decoded counts as unreadable alone,
-    neither pushed through the body nor read from the store."""
+    """A table's images in words (``145 images, 144 run through the pretrained network, 0 from
+    the feature store, 1 unreadable``): a file that could not be decoded counts as unreadable
+    alone, neither run through the body nor read from the store."""
     computed, unreadable = world.sum(table.computed), len(table) - int(table.ok.sum())
     stored = len(table) - computed - unreadable
     bad = f", {unreadable} unreadable" if unreadable else ""
     return (
-        f"{plural(len(table), 'image')}, {computed} pushed through the frozen body, "
+        f"{plural(len(table), 'image')}, {computed} run through the pretrained network, "
         f"{stored} from the feature store{bad}"
     )
 
@@ -949,5 +950,5 @@ def finetune_outcome(frozen_best: float, tuned_best: float, min_delta: float = 0
     by = f" by more than {min_delta:g}" if min_delta else ""
     return (
         f"fine-tuning did not lower the best valid loss ({frozen_best:.4f}){by}: the run keeps "
-        "the frozen body and its head"
+        "the pretrained network as it was, and its head"
     )

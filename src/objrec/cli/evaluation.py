@@ -25,7 +25,13 @@ from objrec.cli.output import (
     shown,
     with_warnings,
 )
-from objrec.config import TOP5_CLASSES, EvaluateConfig, field_docs, field_help
+from objrec.config import (
+    TOP5_CLASSES,
+    EvaluateConfig,
+    field_docs,
+    field_help,
+    unknown_score_words,
+)
 from objrec.progress import plural, some_of
 
 if TYPE_CHECKING:
@@ -142,8 +148,13 @@ def print_evaluation(result: EvaluationResult, worst: int, run: Path | None = No
         f"{percent(m['mean_class_top1'])}{top5_text(m['mean_class_top5'], n_classes)}"
     )
     if result.metrics_plain:
+        from objrec.transforms import TTA_VIEWS
+
         p = result.metrics_plain
-        console.print(f"without TTA: top-1 {percent(p['top1'])}{top5_text(p['top5'], n_classes)}")
+        console.print(
+            f"without --tta (one view of each image, not {len(TTA_VIEWS)}): top-1 "
+            f"{percent(p['top1'])}{top5_text(p['top5'], n_classes)}"
+        )
     if missing := result.classes_without_images:
         console.print(
             f"no image of {plural(len(missing), 'class', 'classes')} in {shown(result.folder)}, so "
@@ -263,8 +274,9 @@ def score_words(score: str, threshold: float, readable: bool) -> str:
     if score == "msp":
         return f"a top probability of {threshold:.4f}"
     if readable:
-        return f"familiarity {threshold:.2f} ({score}; 1 is a typical valid image of the classes)"
-    return f"score {threshold:.4g} ({score})"
+        words = unknown_score_words(score)
+        return f"familiarity {threshold:.2f} ({words}; 1 is a typical valid image of the classes)"
+    return f"score {threshold:.4g} ({unknown_score_words(score)})"
 
 
 def confidence_lines(

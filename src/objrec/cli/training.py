@@ -45,6 +45,7 @@ from objrec.config import (
     PRECISIONS,
     UNKNOWN_SCORES,
     TrainConfig,
+    precision_words,
 )
 from objrec.progress import plural
 
@@ -211,9 +212,9 @@ def print_trained(result, reporter: RichReporter | None = None) -> None:
     quantized = result.seconds.get("quantize", 0.0)
     console.print(
         f"{result.seconds['total']:.0f}s in all "
-        f"({result.seconds['features']:.0f}s frozen features, "
-        f"{result.precision.get('used', 'fp32')} body"
-        + (f", {quantized:.0f}s of it making the int8 body" if quantized >= 1 else "")
+        f"({result.seconds['features']:.0f}s computing features with the pretrained network in "
+        f"{precision_words(result.precision.get('used', 'fp32'))}"
+        + (f", {quantized:.0f}s of it making its int8 copy" if quantized >= 1 else "")
         + f"); model saved to {shown(result.run / 'model.safetensors')}",
         markup=False,
         highlight=False,
