@@ -881,3 +881,24 @@ def test_the_untaught_warning_names_the_run_it_is_about(tmp_path):
     sentence = untaught_warning(result, True, tmp_path / "run")
     assert f"{tmp_path} has 1 class folder that {tmp_path / 'run'} was not taught" in sentence
     assert 'kangaroo (6 images); the model answered 6 of these 6 images "unknown"' in sentence
+
+
+@pytest.mark.slow  # a whole evaluate and a predict of the same images
+def test_predictions_csv_says_which_images_were_answered_unknown_as_predict_does(
+    trained_run, split_dir
+):
+    """predictions.csv had no unknown or familiarity column: a user could not see which test
+    photos the model answered "unknown". It has predict --csv's `unknown`, `barely_familiar` and
+    `score`, after `prob_predicted` as there, with predict's values for the same images."""
+    from .test_predict import read_csv_rows
+
+    result = evaluate(trained_run, split_dir)
+    columns, rows = read_csv_rows(result.out / "predictions.csv")
+    at = columns.index("prob_predicted")
+    assert columns[at + 1 : at + 4] == ["unknown", "barely_familiar", "score"]
+    answered = {Path(p.path).resolve(): p for p in predict(trained_run, [split_dir / "test"])}
+    assert len(rows) == len(answered) > 0
+    for row in rows:
+        p = answered[Path(row["path"]).resolve()]
+        assert row["unknown"] == str(p.unknown) and row["barely_familiar"] == str(p.barely_familiar)
+        assert float(row["score"]) == pytest.approx(p.score, abs=1e-3)

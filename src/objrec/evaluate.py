@@ -69,6 +69,7 @@ from objrec.outputs import (
     shown_name,
     takes_back_folders,
 )
+from objrec.predict import barely_familiar, familiarity_line
 from objrec.progress import Reporter, log_result_warnings, or_silent, plural, some_of
 from objrec.tables import CSV_ENCODING
 
@@ -237,7 +238,7 @@ def evaluate(
     result = summarize_views((logits, plain), labels, classes, recognizer.meta.n_train, config.tta)
     add_confidence(result, recognizer, (answers, uncalibrated, labels), config, reporter)
     paths = [s.path for s, good in zip(images.samples, ok.tolist(), strict=True) if good]
-    result.predictions = prediction_table(paths, logits, labels, classes)
+    result.predictions = answer_table(recognizer, paths, (logits, labels), answers)
     result.probabilities, result.folder = answers.probs, target.resolve()
     record_provenance(result, Path(run), unreadable, compress(tables[0].digests, ok.tolist()))
     result.predictions["seen_in"] = mark_seen(result, recognizer, paths, config, Path(run))
@@ -665,6 +666,33 @@ def prediction_table(paths, logits: torch.Tensor, labels: torch.Tensor, classes)
             "top5": ["|".join(classes[i] for i in row) for row in top.indices.tolist()],
         }
     )
+
+
+def answer_table(
+    recognizer: Recognizer,
+    paths: list[Path],
+    known: tuple[torch.Tensor, torch.Tensor],
+    answers: Answers,
+) -> pd.DataFrame:
+    """:func:`prediction_table` of the images ``paths`` (their ``known`` logits and labels), with
+    the recognizer's ``answers``' unknown columns (:func:`add_unknown_columns`)."""
+    table = prediction_table(paths, *known, recognizer.classes)
+    add_unknown_columns(table, answers, familiarity_line(recognizer))
+    return table
+
+
+def add_unknown_columns(predictions: pd.DataFrame, answers: Answers, line: float | None) -> None:
+    """After ``prob_predicted``, as in ``predict --csv``: whether each image was answered
+    ``unknown`` (``predict`` would say so of it), whether it was answered though
+    ``barely_familiar`` (empty when the run has no familiarity line), and its unknown ``score``:
+    ``predictions.csv`` showed no image the model would have called unknown."""
+    unknown, scores = answers.unknown.tolist(), answers.scores.tolist()
+    barely = [barely_familiar(score, line, no) for score, no in zip(scores, unknown, strict=True)]
+    at = predictions.columns.get_loc("prob_predicted") + 1
+    for offset, (name, values) in enumerate(
+        (("unknown", unknown), ("barely_familiar", barely), ("score", scores))
+    ):
+        predictions.insert(at + offset, name, values)
 
 
 def _tiles(rows: pd.DataFrame, folder: Path | None = None) -> list:
