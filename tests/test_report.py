@@ -461,3 +461,20 @@ def test_the_report_names_the_unknown_score_and_tta_in_plain_words(trained_run, 
     assert "test top-1 (averaged over 4 views of each image, --tta)" in html
     assert "test top-1 from one view of each image (without --tta)" in html
     assert "TTA" not in html
+
+
+@pytest.mark.slow
+def test_a_class_with_no_test_image_is_named_not_silently_left_out_of_the_table(
+    trained_run, split_dir, tmp_path
+):
+    """evaluate says "no image of 1 class in data/test"; report.html's per-class table left the
+    class out without a word. One line above the table names it."""
+    shutil.rmtree(split_dir / "test" / "red")
+    html = build_report(trained_run, tmp_path / "r.html").read_text()
+    rows = html.split('<table id="per-class">')[1].split("</table>")[0].split("<tr")[2:]
+    assert sorted(row.split("<td>")[1].split("</td>")[0] for row in rows) == ["blue", "green"]
+    assert html.count('class="untested-note"') == 1
+    note = " ".join(html.split('class="untested-note">')[1].split("</p>")[0].split())
+    assert note.startswith("No test image of 1 class in ") and note.endswith(
+        "so not in this table or its means: red."
+    )

@@ -34,7 +34,7 @@ from objrec.images import UnreadableImageError, open_image, warned_once_per_file
 from objrec.inference import Recognizer
 from objrec.meta import RunMeta, checkpoint_file, output_beside
 from objrec.outputs import landing, output_path, refuse_overwrite, same_file, shown_name, staged
-from objrec.progress import Reporter, or_silent
+from objrec.progress import Reporter, or_silent, plural, some_of
 from objrec.transforms import TTA_VIEWS, build_transforms, draft_size
 
 log = logging.getLogger(__name__)
@@ -348,6 +348,7 @@ def evaluation_context(
         "evaluation_dir": evaluation,
         "per_class": per_class.to_dict(orient="records"),
         "few_images": few_images(),
+        "untested": untested_note(recognizer.classes, per_class, metrics.get("folder")),
         "confused": confused.to_dict(orient="records"),
         "confusion": embed_if_there(evaluation / "confusion.png"),
         "scatter": embed_if_there(evaluation / "accuracy_vs_train.png"),
@@ -360,6 +361,20 @@ def evaluation_context(
             recognizer, right.sample(min(6, len(right)), random_state=0), reporter, roots
         ),
     }
+
+
+def untested_note(classes: Sequence[str], per_class: pd.DataFrame, folder: str | None) -> str:
+    """The run's ``classes`` that have no row in ``per_class`` (no test image in the evaluated
+    ``folder``), named in one sentence as ``evaluate`` prints it: the report's per-class table
+    left them out without a word. "" when every class was tested."""
+    tested = set(per_class["class"]) if "class" in per_class else set()
+    if not (missing := [name for name in classes if name not in tested]):
+        return ""
+    where = f" in {folder}" if folder else ""
+    return (
+        f"No test image of {plural(len(missing), 'class', 'classes')}{where}, so not in this "
+        f"table or its means: {some_of(missing, 30)}."
+    )
 
 
 def read_table(path: Path, text: Sequence[str]) -> pd.DataFrame:
