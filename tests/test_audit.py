@@ -1954,3 +1954,29 @@ def test_a_plan_is_written_for_excel_and_one_it_garbled_is_refused_saying_so(tmp
     with pytest.raises(ObjrecError, match=r"not an audit plan in UTF-8 .* save it as CSV UTF-8"):
         apply_plan(data, tmp_path / "latin.csv", tmp_path / "fixed")
     assert not (tmp_path / "fixed").exists()
+
+
+def test_audit_html_counts_one_of_a_kind_in_the_singular(tmp_path, monkeypatch):
+    """audit.html said "1 likely wrong labels" (and "1 outliers", "1 images", "1 bits"): each
+    count is worded in its number."""
+    from types import SimpleNamespace
+
+    from objrec.audit_report import write_page
+
+    monkeypatch.setattr("objrec.audit_report.PAGE_LIMIT", 0)  # the counts alone, no thumbnails
+    one = [{"kind": "across splits"}]
+    result = SimpleNamespace(
+        label_issues=[{}],
+        near_duplicates=one,
+        look_alikes=one,
+        outliers=[{}],
+        n_images=1,
+        classes=["red"],
+        unjudged=[],
+    )
+    write_page(result, SimpleNamespace(root=tmp_path), tmp_path / "audit.html")
+    text = " ".join((tmp_path / "audit.html").read_text().split())
+    summary = text.split("<p>", 1)[1].split("Nothing was changed")[0]
+    for said in ("1 image,", "1 class.", "1 likely wrong label,", "1 near-duplicate group,"):
+        assert said in summary
+    assert "1 group of look-alikes" in summary and "1 outlier." in summary

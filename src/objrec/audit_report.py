@@ -669,6 +669,7 @@ def write_page(result: AuditResult, inv: Inventory, path: Path, reporter: Report
     with reporter.task("thumbnails", total) as advance:
         sections = page_sections(result, inv, advance)
     env = Environment(autoescape=select_autoescape(default=True))
+    env.filters["plural"] = plural  # "1 likely wrong label", never "1 ... labels"
     html = env.from_string(PAGE).render(
         root=str(inv.root),
         n=result.n_images,
@@ -705,13 +706,14 @@ figure img { max-width: 150px; max-height: 150px; display: block; }
 .muted { color: #666; }
 </style></head><body>
 <h1>objrec audit</h1>
-<p>{{ root }}: {{ n }} images, {{ classes }} classes. {{ counts.issues }} likely wrong labels,
-{{ counts.groups }} near-duplicate groups{% if leaks %}, <span class="leak">{{ leaks }} of them
-across splits (possible leaks: images that look like copies of one picture, trained on and
+<p>{{ root }}: {{ n|plural("image") }}, {{ classes|plural("class", "classes") }}.
+{{ counts.issues|plural("likely wrong label") }},
+{{ counts.groups|plural("near-duplicate group") }}{% if leaks %}, <span class="leak">{{ leaks }}
+of them across splits (possible leaks: images that look like copies of one picture, trained on and
 tested on; look at them below)</span>{% endif %},
-{{ counts.alike }} group{{ '' if counts.alike == 1 else 's' }} of look-alikes
+{{ counts.alike|plural("group") }} of look-alikes
 {%- if alike_across %} ({{ alike_across }} across splits: to check, not leaks){% endif %},
-{{ counts.outliers }} outliers. Nothing was changed;
+{{ counts.outliers|plural("outlier") }}. Nothing was changed;
 <code>plan.csv</code> proposes actions to review, applied with <code>objrec apply-plan</code>
 into a new folder. The first {{ limit }} of each kind are shown; the CSVs hold all of them.</p>
 <h2 id="labels">Likely wrong labels</h2>
@@ -726,8 +728,9 @@ labelled <b>{{ f.row.given }}</b>, suggested <b>{{ f.row.suggested }}</b>
 <h2 id="duplicates">Near-duplicates</h2>
 {% for f in groups %}<div class="finding"><div class="info">
 <span class="{{ 'leak' if f.row.kind == 'across splits' else '' }}">{{ f.row.kind }}</span><br>
-feature similarity {{ '%.3f' % f.row.similarity }}, hash distance {{ f.row.hash_distance }} bits,
-crop hash distance {{ f.row.crop_distance }} bits
+feature similarity {{ '%.3f' % f.row.similarity }},
+hash distance {{ f.row.hash_distance|plural("bit") }},
+crop hash distance {{ f.row.crop_distance|plural("bit") }}
 </div><div class="tiles">{% for t in f.tiles %}<figure>{% if t.src %}
 <img src="{{ t.src }}" alt="">{% endif %}<figcaption>{{ t.caption }}<br>
 <span class="muted">{{ t.path }}</span></figcaption></figure>{% endfor %}</div></div>{% endfor %}
@@ -737,7 +740,8 @@ edited, another shot of the same thing, or different photos of one kind (two mot
 model on white). Only a look tells; across splits, the same picture would be a leak.</p>
 {% for f in alike %}<div class="finding"><div class="info">
 <span class="{{ 'check' if f.row.kind == 'across splits' else '' }}">{{ f.row.kind }}</span><br>
-feature similarity {{ '%.3f' % f.row.similarity }}, hash distance {{ f.row.hash_distance }} bits
+feature similarity {{ '%.3f' % f.row.similarity }},
+hash distance {{ f.row.hash_distance|plural("bit") }}
 </div><div class="tiles">{% for t in f.tiles %}<figure>{% if t.src %}
 <img src="{{ t.src }}" alt="">{% endif %}<figcaption>{{ t.caption }}<br>
 <span class="muted">{{ t.path }}</span></figcaption></figure>{% endfor %}</div></div>{% endfor %}

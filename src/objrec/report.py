@@ -269,6 +269,7 @@ def build_report(
     env = Environment(
         autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True
     )
+    env.filters["plural"] = plural  # "1 class", never "1 classes"
     with staged(out) as part:  # its folder made when new, the file whole or not at all
         words = {"image_set_meaning": IMAGE_SET_MEANING, "score_words": unknown_score_words}
         text = env.from_string(template).render(**context, **words, tta_views=len(TTA_VIEWS))
