@@ -312,7 +312,9 @@ def confidence_lines(
 def calibration_line(m: dict[str, Any], evaluated: str) -> str:
     """How far the model's probabilities are from how often it is right on ``evaluated`` (the
     expected calibration error), in words, and how the temperature chosen on the validation split
-    changed them: made surer (below 1), less sure (above 1), or not at all (1, to 3 decimals)."""
+    changed them: made surer (below 1), less sure (above 1), or not at all (1, to 3 decimals).
+    The temperature lowers the validation split's loss, not this gap, which it can widen: then
+    the line says so rather than that it was chosen to say how often the model is right."""
     temperature, after = m["temperature"], m["ece"]
     if f"{temperature:.3f}" == "1.000":
         return (
@@ -320,12 +322,19 @@ def calibration_line(m: dict[str, Any], evaluated: str) -> str:
             f"the validation split), are {after:.4f} off how often it is right on {evaluated}, on "
             "average (expected calibration error)"
         )
-    how = "less sure" if temperature > 1 else "surer"
+    how, before = "less sure" if temperature > 1 else "surer", m["ece_before_calibration"]
+    if after > before:  # the temperature lowers the validation split's loss, not this gap
+        return (
+            f"confidence: the model's probabilities made {how} (temperature {temperature:.3f}, "
+            f"the one that lowers the validation split's loss most): on {evaluated} they are "
+            f"{after:.4f} off how often it is right, on average, {before:.4f} before (expected "
+            "calibration error): the model's own were closer (the temperature is fitted to the "
+            "loss, not this gap)"
+        )
     return (
         f"confidence: the model's probabilities made {how} (temperature {temperature:.3f}, "
         f"chosen on the validation split) to say how often it is right: on {evaluated} they are "
-        f"{after:.4f} off on average, {m['ece_before_calibration']:.4f} before (expected "
-        "calibration error)"
+        f"{after:.4f} off on average, {before:.4f} before (expected calibration error)"
     )
 
 
