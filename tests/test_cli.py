@@ -2429,6 +2429,60 @@ def test_check_notes_a_sub_folder_of_a_class_folder_that_holds_images(capsys, tm
     )
 
 
+def test_check_sums_up_camera_raw_and_sidecar_files_naming_raw_ones_with_no_image_beside(
+    capsys, tmp_path
+):
+    """A photographer's folder, a .CR2 and an .xmp beside each JPEG: check printed one
+    'ignored_file ...: not an image file, ignored' line per file, and a shot kept only as RAW
+    (a photo left out of training) got the very same line. One note each now, naming the RAW
+    files with no image of their name beside them (10, then a count); --json lists them all."""
+    photos = make_class_folder(tmp_path / "photos", per_class=3, classes=("red", "green"))
+    for jpeg in sorted(photos.rglob("*.jpg")):  # img_00 and img_02 of each: 4 pairs
+        jpeg.with_suffix(".CR2").write_bytes(b"II*\x00raw")
+        jpeg.with_suffix(".xmp").write_text("<x:xmpmeta/>")
+    alone = [photos / "red" / f"IMG_{i}.NEF" for i in range(11)] + [photos / "green" / "x.CR2"]
+    for path in alone:
+        path.write_bytes(b"raw")
+    (photos / "green" / "x.THM").write_bytes(b"thumbnail")
+    (photos / "green" / "notes.txt").write_text("not an image")
+    code, out, _ = run(capsys, "check", photos)
+    said = " ".join(out.split())
+    assert code == 0 and said.count("ignored_file") == 1 and "notes.txt" in said
+    names = ", ".join(["green/x.CR2"] + [f"red/IMG_{i}.NEF" for i in (0, 1, 10, *range(2, 8))])
+    assert (
+        f"raw_files {photos}: 16 camera RAW files (.CR2, .NEF) not read (objrec reads JPEG, PNG, "
+        "TIFF, WebP and the like): 4 have a JPEG or other image of the same name beside them, "
+        f"12 have none (left out of training unless converted to JPEG): {names} and 2 more"
+    ) in said
+    assert f"sidecar_files {photos}: 5 sidecar files (4 .xmp, 1 .THM) ignored" in said
+    found = json.loads(run(capsys, "check", photos, "--json")[1])["problems"]
+    raw, sidecars = [p for p in found if p["kind"] in ("raw_files", "sidecar_files")]
+    assert (raw["path"], raw["unusable"], len(raw["files"])) == (str(photos), False, 16)
+    assert sorted(raw["without_image"]) == sorted(map(str, alone))
+    assert len(sidecars["files"]) == 5 and "without_image" not in sidecars
+    assert set(found[0]) == {"path", "kind", "message", "unusable"}  # ignored_file, as it was
+
+
+def test_check_s_raw_note_says_each_case_in_english():
+    from objrec.check import raw_message
+
+    root = Path("/p")
+    one, two = [root / "a" / "x.CR2"], [root / "a" / "x.CR2", root / "b" / "y.nef"]
+    head = "1 camera RAW file (.CR2) not read (objrec reads JPEG, PNG, TIFF, WebP and the like): "
+    image, left = "JPEG or other image of the same name beside it", "(left out of training unless"
+    assert raw_message(root, one, []) == f"{head}it has a {image}"
+    assert raw_message(root, one, one).startswith(f"{head}it has no {image} {left}")
+    assert raw_message(root, one, one).endswith("converted to JPEG): a/x.CR2")
+    assert raw_message(root, two, []).endswith(
+        f"(.CR2, .nef) not read (objrec reads JPEG, PNG, TIFF, WebP and the like): each has a {image}"
+    )
+    assert raw_message(root, two, two).endswith(
+        f": none has a {image} {left} converted to JPEG): a/x.CR2, b/y.nef"
+    )
+    said = raw_message(root, two, two[1:])
+    assert said.endswith(f": 1 has a {image}, 1 has none {left} converted to JPEG): b/y.nef")
+
+
 def test_check_notes_a_split_folders_class_with_too_few_training_images(capsys, split_dir):
     """A class of a split folder whose train holds one or two images passed check silently."""
     for path in sorted((split_dir / "train" / "red").iterdir())[1:]:

@@ -2,15 +2,17 @@
 
 Each file is decoded as training would decode it. A problem is *unusable* (the file or folder cannot
 be trained on: undecodable, too large, an empty class, a folder of only one class) or a note (a file
-objrec ignores, an image without an extension that it reads anyway). ``train`` skips unusable files
-with one warning each and refuses a folder of one class; ``train --strict`` refuses to start while
-any exist.
+objrec ignores, an image without an extension that it reads anyway). Camera RAW files and their
+sidecars (``.xmp``), a photographer's folder holding one beside each JPEG, are one note each.
+``train`` skips unusable files with one warning each and refuses a folder of one class;
+``train --strict`` refuses to start while any exist.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,8 @@ from objrec.data import (
 from objrec.errors import ObjrecError, strict_refusal
 from objrec.images import (
     BAD_NAME,
+    RAW_EXTENSIONS,
+    SIDECAR_EXTENSIONS,
     SYSTEM_FOLDERS,
     UnreadableImageError,
     broken_link_reason,
@@ -55,9 +59,17 @@ class Problem:
     missing_class (a class of train that valid or test lacks), few_images (fewer than
     ``split`` needs, or fewer training images than it needs of a whole class), nested_folder
     (a sub-folder of a class folder holding images, trained as that class) or imbalanced (the
-    largest class 50 times the smallest or more: ``data.imbalance_hint``)"""
+    largest class 50 times the smallest or more: ``data.imbalance_hint``); raw_files and
+    sidecar_files: one note of all the camera RAW files (``images.RAW_EXTENSIONS``), or of all
+    the sidecar files (``images.SIDECAR_EXTENSIONS``), of the class folders, at the folder
+    checked"""
     message: str
     unusable: bool
+    files: list[str] | None = None
+    """Of a raw_files or sidecar_files note: every file it counts (its message names few)."""
+    without_image: list[str] | None = None
+    """Of a raw_files note: its files with no image of the same name beside them (a photo that
+    is not trained on unless converted), which its message names, the first 10."""
 
 
 FILE_KINDS = ("unreadable", "too_large", "bad_name")
@@ -76,6 +88,10 @@ class CheckResult:
     splits: dict[str, int] = field(default_factory=dict)
     """Image files per split, for a split folder; empty for a class folder."""
     problems: list[Problem] = field(default_factory=list)
+    raw_files: list[Path] = field(default_factory=list)
+    """Camera RAW files in class folders, noted together (:func:`_note_raw_and_sidecars`)."""
+    sidecar_files: list[Path] = field(default_factory=list)
+    """Sidecar files (``.xmp``) in class folders, noted together."""
 
     def note(self, path: Path, kind: str, message: str) -> None:
         """Record a problem that does not stop training (a file or folder objrec ignores)."""
@@ -106,7 +122,9 @@ class CheckResult:
             "splits": self.splits,
             "unusable_folders": self.unusable_folders,
             "unusable": len(self.unusable),
-            "problems": [asdict(p) for p in self.problems],
+            "problems": [
+                {k: v for k, v in asdict(p).items() if v is not None} for p in self.problems
+            ],
         }
 
 
@@ -125,10 +143,79 @@ def _walk(folder: Path, result: CheckResult, above: frozenset[str]) -> list[Path
             if not path.suffix:
                 result.note(path, "no_extension", "no file extension, read as an image")
         else:
-            broken = path.is_symlink() and not path.exists()
-            what = broken_link_reason(path) if broken else "not an image file"
-            result.note(path, "ignored_file", f"{what}, ignored")
+            _note_other(path, result)
     return images
+
+
+def _note_other(path: Path, result: CheckResult) -> None:
+    """A file of a class folder that is not an image: a camera RAW or sidecar file is kept for
+    one note of them all (:func:`_note_raw_and_sidecars`), any other noted as ignored."""
+    suffix = path.suffix.lower()
+    if path.is_symlink() and not path.exists():
+        result.note(path, "ignored_file", f"{broken_link_reason(path)}, ignored")
+    elif suffix in RAW_EXTENSIONS:
+        result.raw_files.append(path)
+    elif suffix in SIDECAR_EXTENSIONS:
+        result.sidecar_files.append(path)
+    else:
+        result.note(path, "ignored_file", "not an image file, ignored")
+
+
+def _note_raw_and_sidecars(root: Path, images: Iterable[Path], result: CheckResult) -> None:
+    """One note of the camera RAW files of the class folders, naming those with no image of the
+    same name (any case) beside them: a photographer's folder holds a RAW file beside each JPEG,
+    and one shot kept only as RAW is a photo left out of training. One note of the sidecars."""
+    if result.raw_files:
+        beside = {(p.parent, p.stem.casefold()) for p in images}
+        alone = [p for p in result.raw_files if (p.parent, p.stem.casefold()) not in beside]
+        message = raw_message(root, result.raw_files, alone)
+        files, without = [str(p) for p in result.raw_files], [str(p) for p in alone]
+        note = Problem(str(root), "raw_files", message, False, files, without)
+        result.problems.append(note)
+    if result.sidecar_files:
+        counts = _by_extension(result.sidecar_files)
+        if len(counts) == 1:
+            message = f"{plural(len(result.sidecar_files), f'{next(iter(counts))} sidecar file')}"
+        else:
+            kinds = ", ".join(f"{n:,} {ext}" for ext, n in counts.items())
+            message = f"{plural(len(result.sidecar_files), 'sidecar file')} ({kinds})"
+        message += " ignored: a camera's or photo editor's notes on a photo, not images"
+        files = [str(p) for p in result.sidecar_files]
+        result.problems.append(Problem(str(root), "sidecar_files", message, False, files))
+
+
+def _by_extension(paths: list[Path]) -> dict[str, int]:
+    """How many of ``paths`` have each extension (any case), spelt as its first file spells it."""
+    spelt: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    for path in paths:
+        ext = spelt.setdefault(path.suffix.lower(), path.suffix)
+        counts[ext] = counts.get(ext, 0) + 1
+    return counts
+
+
+def raw_message(root: Path, raw: list[Path], alone: list[Path]) -> str:
+    """The note of the camera RAW files ``raw`` below ``root``, naming those of them ``alone``
+    (with no image of their name beside them)."""
+    kinds = ", ".join(_by_extension(raw))
+    head = (
+        f"{plural(len(raw), 'camera RAW file')} ({kinds}) not read (objrec reads JPEG, PNG, TIFF, "
+        "WebP and the like)"
+    )
+    paired, one = len(raw) - len(alone), len(raw) == 1
+    image = "JPEG or other image of the same name beside it"
+    if not alone:
+        return f"{head}: {'it has' if one else 'each has'} a {image}"
+    names = some_of([p.relative_to(root).as_posix() for p in alone])
+    left = f"(left out of training unless converted to JPEG): {names}"
+    if not paired:
+        return f"{head}: {'it has no' if one else 'none has a'} {image} {left}"
+    them = "it" if paired == 1 else "them"
+    return f"{head}: {_has(paired)} a {image[:-2]}{them}, {_has(len(alone))} none {left}"
+
+
+def _has(n: int) -> str:
+    return f"{n:,} {'has' if n == 1 else 'have'}"
 
 
 def _note_hidden(path: Path, result: CheckResult) -> None:
@@ -240,6 +327,8 @@ def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
     else:
         classes = _check_class_root(root, result)
         _note_alike_classes(root, list(classes), result)
+    bad = [Path(p.path) for p in result.problems if p.kind == "bad_name"]
+    _note_raw_and_sidecars(root, [*bad, *(p for files in classes.values() for p in files)], result)
     result.images = sum(map(len, classes.values())) + _bad_names(result, root)
     named = sorted(name for name, files in classes.items() if files)
     result.classes = len(named)

@@ -38,6 +38,17 @@ IMAGE_EXTENSIONS = frozenset(
 """HEIC (an iPhone's photos) and AVIF are listed whether or not this Pillow decodes them (AVIF
 in recent Pillows, HEIC only with pillow-heif installed: :func:`register_heif_plugin`), so that a
 photo objrec cannot read is named with the reason, never silently left out."""
+RAW_EXTENSIONS = frozenset(
+    {".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".dng", ".raf", ".orf"}
+    | {".rw2", ".rwl", ".pef", ".srw", ".x3f", ".3fr", ".fff", ".iiq", ".mos", ".mrw", ".kdc"}
+    | {".dcr", ".erf", ".raw"}
+)
+"""Camera RAW files, which objrec does not read (Pillow decodes none of them, DNG among them: it
+registers no ``.dng``), named apart from other files so that a RAW photo with no JPEG beside it
+is not lost among its ignored files (``check``)."""
+SIDECAR_EXTENSIONS = frozenset({".xmp", ".thm", ".aae"})
+"""Files cameras and photo editors write beside a photo (edit settings, thumbnails): counted by
+``check``, never read."""
 _HEIF_BRANDS = {
     b"heic": "HEIC",
     b"heix": "HEIC",

@@ -447,17 +447,18 @@ def explore_summary(result) -> str:
 def check(data: Path, as_json: bool) -> None:
     """List every problem in DATA (a class or split folder) without training.
 
-    Every image is decoded as training would. Unusable: files that cannot be decoded (HEIC
-    without pillow-heif installed among them) or are too large to decode safely, images whose
-    name is not UTF-8, empty class folders, a folder of only one class (train refuses it: a
-    classifier needs two), and in a split folder a class of valid or test that train lacks (train
-    or evaluate refuses it; the class it probably is, renamed or misspelt, is named). Noted:
-    hidden files and folders (and __MACOSX, @eaDir), other files and files outside class folders
-    (all ignored), images without an extension (read anyway), a class of train missing from
-    valid or test, a sub-folder of a class folder holding images (trained as that class), and in
-    a class folder a class with fewer readable images than split needs to put one in each of
-    train, valid and test, and classes strongly imbalanced (the largest 50 times the smallest or
-    more: train --balance weights may help). Exits with 1 when anything is unusable.
+    Every image is decoded as training would. Unusable: files that cannot be decoded (HEIC without
+    pillow-heif installed among them) or are too large to decode safely, images whose name is not
+    UTF-8, empty class folders, a folder of only one class (train refuses it: a classifier needs
+    two), and in a split folder a class of valid or test that train lacks (train or evaluate refuses
+    it; the class it probably is, renamed or misspelt, is named). Noted: hidden files and folders
+    (and __MACOSX, @eaDir), other files and files outside class folders (all ignored; camera RAW
+    files and sidecars such as .xmp in one line each, naming the RAW files with no image of their
+    name beside them, photos left out), images without an extension (read anyway), a class of train
+    missing from valid or test, a sub-folder of a class folder holding images (trained as that
+    class), and in a class folder a class with fewer readable images than split needs to put one in
+    each of train, valid and test, and classes strongly imbalanced (the largest 50 times the
+    smallest or more: train --balance weights may help). Exits with 1 when anything is unusable.
 
     The last line counts the image files in class folders (readable ones and unusable ones, which
     add up to it), the classes that hold any, and apart the unusable folders; --json has the same.
