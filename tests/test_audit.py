@@ -24,6 +24,7 @@ from objrec.audit_report import apply_plan
 from objrec.cli import main
 from objrec.data import IMAGE_SET_MEANING
 from objrec.errors import ObjrecError
+from objrec.progress import SILENT
 
 COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}
 HASH_ONLY = dedup.DuplicateRule(sim_strict=2.0, sim_loose=2.0)
@@ -1980,3 +1981,83 @@ def test_audit_html_counts_one_of_a_kind_in_the_singular(tmp_path, monkeypatch):
     for said in ("1 image,", "1 class.", "1 likely wrong label,", "1 near-duplicate group,"):
         assert said in summary
     assert "1 group of look-alikes" in summary and "1 outlier." in summary
+
+
+def bursts_in_the_wrong_class(n: int = 24, seed: int = 0):
+    """Three classes of ``n`` images (features about a centre each, unrelated hashes), and two
+    bursts of three near-identical flamingo frames (one hash, features 0.02 apart) in ibis/: the
+    inventory, features and facts ``find_issues`` takes, and the planted frames' paths."""
+    from objrec.audit import Inventory, Item
+
+    rng = np.random.default_rng(seed)
+    classes = ("flamingo", "heron", "ibis")
+    centres = rng.normal(size=(3, 64))
+    rows = [centres[c] + 0.6 * rng.normal(size=(n, 64)) for c in range(3)]
+    rows += [np.repeat(centres[:1] + 0.6 * rng.normal(size=(1, 64)), 3, 0) for _ in range(2)]
+    features = np.concatenate(rows) + 0.02 * rng.normal(size=(3 * n + 6, 64))
+    labels = [c for c in range(3) for _ in range(n)] + [2] * 6
+    hashes = [int.from_bytes(rng.bytes(32), "big") for _ in labels]
+    hashes[3 * n : 3 * n + 6] = [hashes[3 * n]] * 3 + [hashes[3 * n + 3]] * 3
+    facts = [
+        dedup.ImageFacts(width=64, height=56, phash=h, phash_mirror=h, contrast=50.0)
+        for h in hashes
+    ]
+    items = [
+        Item(Path(f"/data/{classes[c]}/{i}.png"), f"{classes[c]}/{i}.png", c, None)
+        for i, c in enumerate(labels)
+    ]
+    planted = {item.shown for item in items[3 * n :]}
+    return (
+        Inventory(Path("/data"), classes, items, False),
+        features.astype(np.float32),
+        facts,
+        planted,
+    )
+
+
+def test_a_burst_of_frames_in_the_wrong_class_does_not_vouch_for_its_label():
+    """A user's two 3-frame bursts of flamingos in ibis/ were not flagged: each frame's
+    burst-mates sat in its head's training folds and were its nearest neighbours, vouching for
+    ibis. Near-duplicates now share a fold and leave each other out of the neighbour vote."""
+    from objrec.audit import find_issues
+
+    inv, features, facts, planted = bursts_in_the_wrong_class()
+    ok = np.ones(len(inv.items), dtype=bool)
+    result = find_issues(inv, features, ok, facts, AuditConfig(pca=0), SILENT)
+    assert len(result.near_duplicates) == 2  # the bursts, as the audit groups them
+    assert {row["path"] for row in result.label_issues} == planted
+    assert {row["suggested"] for row in result.label_issues} == {"flamingo"}
+
+
+def test_folds_without_near_duplicates_are_stratified_k_fold_s():
+    """``StratifiedGroupKFold`` draws other folds from a group per image: a folder without
+    near-duplicates keeps its findings."""
+    from objrec.audit import out_of_fold_probs
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(45, 8)).astype(np.float32)
+    labels = np.repeat(np.arange(3), 15)
+    setting = AuditConfig(folds=3, epochs=2)
+    plain = out_of_fold_probs(features, labels, 3, setting)
+    assert np.array_equal(
+        plain, out_of_fold_probs(features, labels, 3, setting, SILENT, np.arange(45))
+    )
+    groups = np.arange(45) // 3  # every image's fold as its two copies'
+    assert not np.array_equal(
+        plain, out_of_fold_probs(features, labels, 3, setting, SILENT, groups)
+    )
+
+
+def test_a_class_of_one_burst_is_not_judged():
+    """A class whose images are all copies of one picture has nothing of its own to be judged by
+    once a group shares a fold: it is named as not judged, its frames not flagged."""
+    from objrec.audit import find_issues
+
+    inv, features, facts, _ = bursts_in_the_wrong_class()
+    keep = list(range(48)) + list(range(72, 75))  # flamingo, heron, and ibis/ one burst
+    inv.items = [inv.items[i] for i in keep]
+    ok = np.ones(len(keep), dtype=bool)
+    facts = [facts[i] for i in keep]
+    result = find_issues(inv, features[keep], ok, facts, AuditConfig(pca=0), SILENT)
+    assert result.unjudged == ["ibis"]
+    assert not {row["given"] for row in result.label_issues} & {"ibis"}

@@ -6,7 +6,9 @@ frozen pass's loader as each image is decoded for the body, so a cold audit make
 the files (only the centre view: ``train`` also computes augmented views):
 
 * **label issues**: ``folds`` heads, each trained on the other folds' features, give every image
-  out-of-fold class probabilities, averaged with the labels of its nearest images; cleanlab
+  out-of-fold class probabilities, averaged with the labels of its nearest images (near-duplicates
+  of one another, a burst's frames say, in one fold and never each other's neighbours here, so a
+  wrong label's copies do not vouch for it: ``copy_groups``); cleanlab
   (confident learning: ``find_label_issues``, ``num_label_issues``) flags as many images as it
   estimates are wrong, those whose given label the probabilities support least, most likely first,
   plus images far from their class whose label gets under twice chance (``far_from_label``),
@@ -96,9 +98,10 @@ MIN_CLASS_SPREAD = 5
 OUTLIER_Z = 3.5
 """Robust z-score (median and MAD) of the k-NN distance above which an image is an outlier."""
 MIN_JUDGED = 2
-"""Readable images a class needs for its labels to be judged: a class's only image is never in a
-head's training folds beside one of its own class and has no neighbour of its class, so it always
-looked mislabelled."""
+"""Readable images a class needs for its labels to be judged, near-duplicates of one another
+counted once (``copy_groups``): a class's only image (or only burst) is never in a head's training
+folds beside one of its own class and has no neighbour of its class, so it always looked
+mislabelled."""
 
 
 @documented
@@ -409,19 +412,21 @@ def reduce(features: np.ndarray, config: AuditConfig) -> np.ndarray:
 
 
 def out_of_fold_probs(
-    features: np.ndarray, labels: np.ndarray, n_classes: int, config: AuditConfig, reporter=SILENT
+    features: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    config: AuditConfig,
+    reporter=SILENT,
+    groups: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(N, classes) probabilities, each row from the head that did not train on that image."""
-    from sklearn.model_selection import StratifiedKFold
-
+    """(N, classes) probabilities, each row from the head that did not train on that image (nor on
+    any image of its group in ``groups``, ``copy_groups``' numbers: ``fold_splitter``)."""
     x, y = torch.from_numpy(reduce(features, config)), torch.from_numpy(labels)
-    folds = StratifiedKFold(
-        fold_count(labels, config.folds), shuffle=True, random_state=config.seed
-    )
+    folds = fold_splitter(labels, groups, config)
     probs = np.zeros((len(labels), n_classes), dtype=np.float64)
     with warnings.catch_warnings():  # classes smaller than the number of folds are expected
         warnings.simplefilter("ignore", UserWarning)
-        splits = list(folds.split(features, labels))
+        splits = list(folds.split(features, labels, groups))
     with reporter.task("out-of-fold heads", len(splits)) as advance:
         for k, (fit_idx, held_idx) in enumerate(splits):
             head = fit_head(x[fit_idx], y[fit_idx], n_classes, config, config.seed * 1000 + k)
@@ -429,6 +434,19 @@ def out_of_fold_probs(
                 probs[held_idx] = head(x[held_idx]).softmax(1).double().numpy()
             advance(1)
     return probs
+
+
+def fold_splitter(labels: np.ndarray, groups: np.ndarray | None, config: AuditConfig) -> Any:
+    """``StratifiedGroupKFold`` where ``groups`` join some images (each group then lies in one
+    fold, so no head trains on a copy of an image it scores); else ``StratifiedKFold``, whose folds
+    (so findings) a folder without near-duplicates keeps: the grouped splitter, given a group per
+    image, draws other folds."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    n = fold_count(labels, config.folds)
+    if groups is None or len(np.unique(groups)) == len(groups):
+        return StratifiedKFold(n, shuffle=True, random_state=config.seed)
+    return StratifiedGroupKFold(n, shuffle=True, random_state=config.seed)
 
 
 def fold_count(labels: np.ndarray, folds: int) -> int:
@@ -446,6 +464,31 @@ def fold_count(labels: np.ndarray, folds: int) -> int:
             *(plural(most, "out-of-fold head"), folds, plural(most, "readable image")),
         )
     return min(folds, most)
+
+
+def copy_groups(n: int, pairs: Sequence[dedup.Pair]) -> np.ndarray:
+    """Each of ``n`` rows' group: near-duplicates (``pairs`` not ``look_alike``, linked directly or
+    through each other: the audit's duplicate groups) share their first row's number, any other
+    row has its own. The out-of-fold heads keep a group in one fold and the neighbour vote leaves
+    an image's group out: a burst of a wrong label's frames would otherwise vouch for it."""
+    group = np.arange(n)
+    for members in dedup.groups_of(n, [(p.i, p.j) for p in pairs if not p.look_alike]):
+        group[members] = members[0]
+    return group
+
+
+def outside_groups(unit: np.ndarray, near: dedup.Neighbours, group) -> dedup.Neighbours:
+    """Each row's nearest rows outside its own group (``copy_groups``), as many as ``near`` has
+    (fewer where the groups leave fewer rows): ``near`` itself when no group joins two rows."""
+    largest = int(np.bincount(group).max()) if len(group) else 1
+    if largest < 2:
+        return near
+    k = near.idx.shape[1]
+    wide = dedup.feature_neighbours(unit, k + largest - 1)  # at most largest - 1 of its group
+    width = max(0, min(k, len(unit) - largest))
+    order = np.argsort(group[wide.idx] == group[:, None], axis=1, kind="stable")[:, :width]
+    sims, idx = (np.take_along_axis(a, order, 1) for a in wide)
+    return dedup.Neighbours(sims, idx)
 
 
 def neighbour_probs(near: dedup.Neighbours, labels: np.ndarray, n_classes: int) -> np.ndarray:
@@ -479,7 +522,8 @@ def unjudged_note(classes: list[str]) -> str:
     names = ", ".join(classes)
     return (
         f"labels not judged in {plural(len(classes), 'class', 'classes')} ({names}): fewer than "
-        f"{MIN_JUDGED} readable images, so nothing of their own class to compare them with"
+        f"{MIN_JUDGED} readable images (near-duplicates counted once), so nothing of their own "
+        "class to compare them with"
     )
 
 
@@ -519,15 +563,24 @@ def label_issue_rows(inv, idx, labels, probs, ranked, scores, neighbours) -> lis
 
 
 def duplicate_groups(
-    inv: Inventory, idx, unit, facts, rule, near, label_issues: Sequence[dict[str, Any]] = ()
+    inv: Inventory,
+    idx,
+    unit,
+    facts,
+    rule,
+    near,
+    label_issues: Sequence[dict[str, Any]] = (),
+    pairs: Sequence[dedup.Pair] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Groups of near-duplicates, and groups of look-alikes (pairs only alike by
     ``DuplicateRule.look_alike``, not already in one near-duplicate group): each list with leaks
     across splits first, then across classes, then within a class. ``label_issues`` (rows of
-    ``label_issue_rows``) decide which copy of a group across classes is kept (``keep_order``)."""
+    ``label_issue_rows``) decide which copy of a group across classes is kept (``keep_order``);
+    ``pairs``: ``dedup.duplicate_pairs`` of the rows, when already found."""
     suggested = {row["_index"]: row["suggested"] for row in label_issues}
     sub_facts = [facts[i] for i in idx]
-    pairs = dedup.duplicate_pairs(unit, sub_facts, rule, near)
+    if pairs is None:
+        pairs = dedup.duplicate_pairs(unit, sub_facts, rule, near)
     copies = [p for p in pairs if not p.look_alike]
     copy_groups = dedup.groups_of(len(idx), [(p.i, p.j) for p in copies])
     group_of = {m: k for k, members in enumerate(copy_groups) for m in members}
@@ -648,16 +701,21 @@ def class_spread_z(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return z
 
 
-def knn_distance(unit: np.ndarray, labels: np.ndarray | None, k: int) -> np.ndarray:
-    """Mean cosine distance to the ``k`` nearest other images (of the same class, when labels)."""
+def knn_distance(
+    unit: np.ndarray, labels: np.ndarray | None, k: int, group: np.ndarray | None = None
+) -> np.ndarray:
+    """Mean cosine distance to the ``k`` nearest other images (of the same class, when labels;
+    outside its own group, with ``group``: ``outside_groups``)."""
     if labels is None:
-        sims, _ = dedup.feature_neighbours(unit, k)
+        near = dedup.feature_neighbours(unit, k)
+        sims = near.sims if group is None else outside_groups(unit, near, group).sims
         return 1 - sims.mean(1) if sims.size else np.zeros(len(unit))
     result = np.zeros(len(unit))
     for c in np.unique(labels):
         members = np.flatnonzero(labels == c)
         if len(members) > 1:
-            result[members] = knn_distance(unit[members], None, k)
+            mine = None if group is None else group[members]
+            result[members] = knn_distance(unit[members], None, k, mine)
     return result
 
 
@@ -717,9 +775,15 @@ def find_issues(
     unit = dedup.normalise(features[idx])
     near = dedup.feature_neighbours(unit, max(dedup.NEIGHBOURS, config.neighbours))
     clock.lap("neighbours")
-    found = judge_labels(inv, idx, labels, features[idx], near, config, reporter)
+    pairs = dedup.duplicate_pairs(unit, [facts[i] for i in idx], config.duplicates, near)
+    clock.lap("duplicates")
+    found = judge_labels(
+        inv, idx, labels, features[idx], near, config, reporter, copy_groups(len(idx), pairs)
+    )
     clock.lap("labels")
-    groups, alike = duplicate_groups(inv, idx, unit, facts, config.duplicates, near, found.issues)
+    groups, alike = duplicate_groups(
+        inv, idx, unit, facts, config.duplicates, near, found.issues, pairs
+    )
     clock.lap("duplicates")
     outliers = outlier_rows(inv, idx, labels, unit, facts, config.neighbours, near)
     clock.lap("outliers")
@@ -745,42 +809,56 @@ class LabelFindings:
     unjudged: list[str] = field(default_factory=list)
 
 
-def judge_labels(inv: Inventory, idx, labels, features, near, config, reporter) -> LabelFindings:
+def judge_labels(
+    inv: Inventory, idx, labels, features, near, config, reporter, group=None
+) -> LabelFindings:
     """Label issues among the readable rows (``idx``) of classes with ``MIN_JUDGED`` images or
-    more; the heads train on every readable row, a smaller class's too."""
-    counts = np.bincount(labels, minlength=len(inv.classes))
+    more (an image's near-duplicates in ``group``, ``copy_groups``' numbers, counted once: no
+    group, none joined); the heads train on every readable row, a smaller class's too."""
+    group = np.arange(len(labels)) if group is None else group
+    distinct = np.unique(np.stack([labels, group]), axis=1)[0] if len(labels) else labels
+    counts = np.bincount(distinct, minlength=len(inv.classes))
     present = {it.label for it in inv.items}
     unjudged = [inv.classes[c] for c in sorted(present) if counts[c] < MIN_JUDGED]
     judged = np.flatnonzero(counts[labels] >= MIN_JUDGED)
     found = LabelFindings(unjudged=unjudged)
     if len(np.unique(labels[judged])) < 2:  # no two classes to tell apart
         return found
-    probs = out_of_fold_probs(features, labels, len(inv.classes), config, reporter)
+    probs = out_of_fold_probs(features, labels, len(inv.classes), config, reporter, group)
     wrong = judged[probs[judged].argmax(1) != labels[judged]]
     found.baseline = [inv.items[idx[r]].shown for r in wrong]
+    near = outside_groups(dedup.normalise(features), near, group)
     if config.knn_weight:
         knn = neighbour_probs(near, labels, len(inv.classes))
         probs = (1 - config.knn_weight) * probs + config.knn_weight * knn
     ranked, judged_scores = rank_label_issues(labels[judged], probs[judged], config)
     scores = np.zeros(len(labels))
     scores[judged] = judged_scores
-    far = judged[far_from_label(labels[judged], probs[judged], features[judged], config)]
+    far = judged[
+        far_from_label(labels[judged], probs[judged], features[judged], config, group[judged])
+    ]
     ranked = add_far_issues(judged[ranked], far, scores)
     found.issues = label_issue_rows(inv, idx, labels, probs, ranked, scores, near)
     return found
 
 
 def far_from_label(
-    labels: np.ndarray, probs: np.ndarray, features: np.ndarray, config: AuditConfig
+    labels: np.ndarray,
+    probs: np.ndarray,
+    features: np.ndarray,
+    config: AuditConfig,
+    group: np.ndarray | None = None,
 ) -> np.ndarray:
     """Indices of images far from their own class (robust z within the class of the distance to
     its nearest images of that class above ``FAR_Z``, or above ``CLAIM_Z`` where
     ``claimed_by_other``) to which the heads and neighbours give their label less than
     ``FAR_CHANCE`` times chance. cleanlab counts an image as a wrong label only where another
     class is confident; a picture of a class the folder does not have is confidently none of
-    them, so on a small folder its estimate can be 0 while such an image ranks first."""
+    them, so on a small folder its estimate can be 0 while such an image ranks first. The
+    distance leaves out an image's own ``group`` (``copy_groups``): its copies are not its class."""
     given = probs[np.arange(len(labels)), labels]
-    z = class_spread_z(knn_distance(dedup.normalise(features), labels, config.neighbours), labels)
+    unit = dedup.normalise(features)
+    z = class_spread_z(knn_distance(unit, labels, config.neighbours, group), labels)
     far = (z > FAR_Z) | ((z > CLAIM_Z) & claimed_by_other(labels, probs))
     return np.flatnonzero((given < FAR_CHANCE / probs.shape[1]) & far)
 
@@ -832,9 +910,9 @@ class Stopwatch:
         return self._now() - self._start
 
     def lap(self, name: str) -> None:
-        """Record the time since the previous lap (or mark) as ``name``."""
+        """Add the time since the previous lap (or mark) to ``name``'s."""
         now = self._now()
-        self.seconds[name] = now - self._last
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - self._last
         self._last = now
 
     def mark(self) -> None:
