@@ -1544,9 +1544,22 @@ def colour_folder(root: Path, per_class: dict[str, int]) -> Path:
     return root
 
 
+def copies_by_hash(monkeypatch) -> None:
+    """tiny_test's features make each class of ``colour_folder`` one near-duplicate group, which
+    leaves it unjudged (``MIN_JUDGED`` counts a group once): the audit's copies go by hash alone."""
+    import functools
+
+    import objrec.audit
+
+    rule = dedup.DuplicateRule(sim_strict=2.0, sim_crop=2.0)
+    partial = functools.partial(AuditConfig, duplicates=rule)
+    monkeypatch.setattr(objrec.audit, "AuditConfig", partial)
+
+
 @pytest.mark.slow
-def test_fewer_images_per_class_than_folds_train_fewer_heads(tmp_path, capsys, caplog):
+def test_fewer_images_per_class_than_folds_train_fewer_heads(tmp_path, capsys, caplog, monkeypatch):
     """4 images of each class and the default 5 folds ended in scikit-learn's traceback."""
+    copies_by_hash(monkeypatch)
     data = colour_folder(tmp_path / "data", {"red": 4, "green": 4, "blue": 4})
     args = ["audit", str(data), "--backbone", "tiny_test", "--out", str(tmp_path / "audit")]
     with caplog.at_level(logging.WARNING, logger="objrec"):
@@ -1568,9 +1581,10 @@ def test_an_audit_of_one_image_per_class_judges_no_label(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_the_only_image_of_a_class_is_not_called_a_wrong_label(tmp_path, capsys):
+def test_the_only_image_of_a_class_is_not_called_a_wrong_label(tmp_path, capsys, monkeypatch):
     """With (8, 8, 1) images the blue one was flagged blue -> green, p(given)=0.00: it is never
     in a head's training folds and has no neighbour of its class."""
+    copies_by_hash(monkeypatch)
     data = colour_folder(tmp_path / "data", {"red": 8, "green": 8, "blue": 1})
     args = ["audit", str(data), "--backbone", "tiny_test", "--folds", "3"]
     assert main([*args, "--out", str(tmp_path / "audit")]) == 0
@@ -2029,22 +2043,35 @@ def test_a_burst_of_frames_in_the_wrong_class_does_not_vouch_for_its_label():
     assert {row["suggested"] for row in result.label_issues} == {"flamingo"}
 
 
-def test_folds_without_near_duplicates_are_stratified_k_fold_s():
-    """``StratifiedGroupKFold`` draws other folds from a group per image: a folder without
-    near-duplicates keeps its findings."""
-    from objrec.audit import out_of_fold_probs
+def test_near_duplicates_share_a_fold_and_only_they_move():
+    """Each group is held out whole, in its first image's ``StratifiedKFold`` fold; every other
+    image keeps its fold, so a folder without near-duplicates keeps its findings
+    (``StratifiedGroupKFold`` draws other folds for all, from a group per image too)."""
+    from objrec.audit import fold_splits, out_of_fold_probs
 
-    rng = np.random.default_rng(0)
-    features = rng.normal(size=(45, 8)).astype(np.float32)
     labels = np.repeat(np.arange(3), 15)
     setting = AuditConfig(folds=3, epochs=2)
-    plain = out_of_fold_probs(features, labels, 3, setting)
+
+    def fold_of(groups):
+        return {
+            int(i): k
+            for k, (_, held) in enumerate(fold_splits(labels, groups, setting))
+            for i in held
+        }
+
+    plain = fold_of(None)
+    assert fold_of(np.arange(45)) == plain
+    groups = np.arange(45)
+    groups[[7, 20, 33]] = 7  # one picture in three classes
+    groups[[40, 41, 42, 43]] = 40  # a burst
+    grouped = fold_of(groups)
+    assert {grouped[i] for i in (7, 20, 33)} == {plain[7]}
+    assert {grouped[i] for i in (40, 41, 42, 43)} == {plain[40]}
+    assert all(grouped[i] == plain[i] for i in set(range(45)) - {20, 33, 41, 42, 43})
+    features = np.random.default_rng(0).normal(size=(45, 8)).astype(np.float32)
+    probs = out_of_fold_probs(features, labels, 3, setting)
     assert np.array_equal(
-        plain, out_of_fold_probs(features, labels, 3, setting, SILENT, np.arange(45))
-    )
-    groups = np.arange(45) // 3  # every image's fold as its two copies'
-    assert not np.array_equal(
-        plain, out_of_fold_probs(features, labels, 3, setting, SILENT, groups)
+        probs, out_of_fold_probs(features, labels, 3, setting, SILENT, np.arange(45))
     )
 
 

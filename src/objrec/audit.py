@@ -420,13 +420,10 @@ def out_of_fold_probs(
     groups: np.ndarray | None = None,
 ) -> np.ndarray:
     """(N, classes) probabilities, each row from the head that did not train on that image (nor on
-    any image of its group in ``groups``, ``copy_groups``' numbers: ``fold_splitter``)."""
+    any image of its group in ``groups``, ``copy_groups``' numbers: ``fold_splits``)."""
     x, y = torch.from_numpy(reduce(features, config)), torch.from_numpy(labels)
-    folds = fold_splitter(labels, groups, config)
+    splits = fold_splits(labels, groups, config)
     probs = np.zeros((len(labels), n_classes), dtype=np.float64)
-    with warnings.catch_warnings():  # classes smaller than the number of folds are expected
-        warnings.simplefilter("ignore", UserWarning)
-        splits = list(folds.split(features, labels, groups))
     with reporter.task("out-of-fold heads", len(splits)) as advance:
         for k, (fit_idx, held_idx) in enumerate(splits):
             head = fit_head(x[fit_idx], y[fit_idx], n_classes, config, config.seed * 1000 + k)
@@ -436,17 +433,31 @@ def out_of_fold_probs(
     return probs
 
 
-def fold_splitter(labels: np.ndarray, groups: np.ndarray | None, config: AuditConfig) -> Any:
-    """``StratifiedGroupKFold`` where ``groups`` join some images (each group then lies in one
-    fold, so no head trains on a copy of an image it scores); else ``StratifiedKFold``, whose folds
-    (so findings) a folder without near-duplicates keeps: the grouped splitter, given a group per
-    image, draws other folds."""
-    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+def fold_splits(
+    labels: np.ndarray, groups: np.ndarray | None, config: AuditConfig
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Training and held-out rows of each fold: ``StratifiedKFold``'s, but each group of
+    ``groups`` (``copy_groups``' numbers) held out whole, in its first row's fold, so no head
+    trains on a copy of an image it scores. Only the copies move: the other rows keep their
+    folds, so a folder without near-duplicates keeps its findings (``StratifiedGroupKFold`` draws
+    other folds for all, a group per image too)."""
+    from sklearn.model_selection import StratifiedKFold
 
-    n = fold_count(labels, config.folds)
-    if groups is None or len(np.unique(groups)) == len(groups):
-        return StratifiedKFold(n, shuffle=True, random_state=config.seed)
-    return StratifiedGroupKFold(n, shuffle=True, random_state=config.seed)
+    folds = StratifiedKFold(
+        fold_count(labels, config.folds), shuffle=True, random_state=config.seed
+    )
+    with warnings.catch_warnings():  # classes smaller than the number of folds are expected
+        warnings.simplefilter("ignore", UserWarning)
+        splits = list(folds.split(labels, labels))
+    if groups is None:
+        return splits
+    fold = np.zeros(len(labels), dtype=np.int64)
+    for k, (_, held) in enumerate(splits):
+        fold[held] = k
+    _, first, member_of = np.unique(groups, return_index=True, return_inverse=True)
+    fold = fold[first][member_of]
+    held_out = [np.flatnonzero(fold == k) for k in range(len(splits))]
+    return [(np.flatnonzero(fold != k), held) for k, held in enumerate(held_out) if held.size]
 
 
 def fold_count(labels: np.ndarray, folds: int) -> int:
