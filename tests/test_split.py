@@ -919,6 +919,22 @@ def test_like_keeps_the_split_of_a_photo_moved_since_a_split_made_with_links(
     assert (result.kept_files, result.gone_files) == (len(after), 1)
 
 
+def test_like_keeps_the_split_of_a_photo_edited_since(tmp_path, image_folder, known_facts):
+    """A photo re-saved smaller since the earlier split (an edit: another content, the same
+    picture) was placed again, anywhere: a new run could train on an old run's test image. A
+    photo that looks like one of the earlier split's keeps that one's split, as a near-duplicate
+    of it in the folder would."""
+    split_folder(image_folder, tmp_path / "data", seed=0)
+    before = {row["source"]: row["split"] for row in manifest(tmp_path / "data")}
+    tested = next(Path(s) for s, split in sorted(before.items()) if split == "test")
+    with Image.open(tested) as image:
+        image.convert("RGB").resize((image.width - 4, image.height - 3)).save(tested)
+    result = split_folder(image_folder, tmp_path / "again", seed=1, like=tmp_path / "data")
+    after = {row["source"]: row["split"] for row in manifest(tmp_path / "again")}
+    assert after[str(tested)] == "test"
+    assert (result.kept_files, result.gone_files) == (len(after), 0)
+
+
 def test_class_folders_named_alike_but_for_accent_encoding_are_one_class_written_in_nfc(tmp_path):
     """A Mac writes ``Café`` decomposed (NFD), a person or another system composed (NFC): the
     two folders look the same, yet split refused them as named apart "in how their accents are

@@ -238,7 +238,10 @@ def _plan(
     keys, joined = groups, 0
     if config.groups is not None:
         keys, joined = join_groups(groups, read_groups(Path(config.groups), src, files))
-    held, gone = like_splits(Path(config.like), files, hashes, keys) if config.like else ({}, 0)
+    held: dict[str, str] = {}
+    gone = 0
+    if config.like is not None:
+        held, gone = like_splits(Path(config.like), files, hashes, keys, facts)
     assignment, result = _assign(files, (groups, keys), ratios, config.seed, (src, out), held)
     result.file_groups, result.gone_files = joined, gone
     result.kept_files = sum(keys[p] in held for paths in files.values() for p in paths)
@@ -763,30 +766,71 @@ def join_groups(keys: dict[Path, str], group_of: dict[Path, str]) -> tuple[dict[
 
 
 def like_splits(
-    like: Path, files: dict[str, list[Path]], hashes: dict[Path, str], keys: dict[Path, str]
+    like: Path,
+    files: dict[str, list[Path]],
+    hashes: dict[Path, str],
+    keys: dict[Path, str],
+    facts: dict[Path, Any] | None = None,
 ) -> tuple[dict[str, str], int]:
     """The split each placing group (``keys``) with an image ``like`` (an earlier split folder)
     holds had there: where most of its images were, train first on a tie; and how many of
-    ``like``'s images no file of ``files`` has the content of (:func:`earlier_images`)."""
+    ``like``'s images (:func:`earlier_images`) no file of ``files`` has the content of or looks
+    like. With ``facts`` (the files' perceptual hashes), an image of ``like`` whose content no
+    file has is found in the files that look like it (an edit since: re-saved, resized,
+    cropped), as a near-duplicate of it in the folder would be (:func:`_looked_like`)."""
     from objrec.store import DIGEST_CHARS
 
+    earlier = earlier_images(like)
+    paths = [p for group in files.values() for p in group]
+    digest_of = {p: hashes[p][:DIGEST_CHARS] for p in paths}
     splits: dict[str, Counter[str]] = {}
-    for digest, split in earlier_images(like):
+    for digest, split, _ in earlier:
         splits.setdefault(digest, Counter())[split] += 1
     found: dict[str, Counter[str]] = {}
-    for path in (p for paths in files.values() for p in paths):
-        if hashes[path][:DIGEST_CHARS] in splits:
-            found.setdefault(keys[path], Counter()).update(splits[hashes[path][:DIGEST_CHARS]])
+    for path in (p for p in paths if digest_of[p] in splits):
+        found.setdefault(keys[path], Counter()).update(splits[digest_of[path]])
+    present = set(digest_of.values())
+    missing = [(path, split) for digest, split, path in earlier if digest not in present]
+    edited = _looked_like(missing, paths, facts) if facts is not None else []
+    for path, split, _ in edited:
+        found.setdefault(keys[path], Counter())[split] += 1
     held = {key: min(c, key=lambda s: (-c[s], SPLITS.index(s))) for key, c in found.items()}
-    present = {hashes[p][:DIGEST_CHARS] for paths in files.values() for p in paths}
-    return held, sum(n for digest, c in splits.items() if digest not in present for n in c.values())
+    return held, len(missing) - len({index for _, _, index in edited})
 
 
-def earlier_images(like: Path) -> list[tuple[str, str]]:
-    """The content digest and split of each image of the split folder ``like``, hashed through
-    the default feature store's file index, as ``add`` hashes a data folder's; a link to a photo
-    moved or deleted since (a split made with links: the photo renamed, or moved to another
-    class) by the SHA-256 ``like``'s manifest recorded for it."""
+def _looked_like(
+    missing: list[tuple[Path | None, str]], paths: list[Path], facts: dict[Path, Any]
+) -> list[tuple[Path, str, int]]:
+    """``(file, split, i)`` for each file of ``paths`` that looks like ``missing[i]`` (an image
+    of the earlier split, and its split there, whose content no file has; None for one whose
+    file is gone), as ``split`` links near-duplicates (``dedup.split_pairs``). Their hashes
+    come from the image facts of the cache folder, where the earlier split kept them."""
+    from objrec import dedup
+    from objrec.store import DIGEST_CHARS, default_cache_dir, hash_file
+
+    there = [(k, path) for k, (path, _) in enumerate(missing) if path is not None]
+    if not there or not paths:
+        return []
+    measured = dedup.cached_facts(
+        [path for _, path in there],
+        [hash_file(path)[:DIGEST_CHARS] for _, path in there],
+        default_cache_dir() / dedup.FACTS_FILE,
+    )
+    readable = [(k, f) for (k, _), f in zip(there, measured, strict=True) if not f.error]
+    rows = range(len(paths), len(paths) + len(readable))
+    pairs = dedup.split_pairs([facts[p] for p in paths] + [f for _, f in readable], rows=rows)
+    return [
+        (paths[i], missing[readable[j - len(paths)][0]][1], readable[j - len(paths)][0])
+        for i, j in (sorted(pair) for pair in pairs)
+        if i < len(paths) <= j
+    ]
+
+
+def earlier_images(like: Path) -> list[tuple[str, str, Path | None]]:
+    """The content digest, split and file of each image of the split folder ``like``, hashed
+    through the default feature store's file index, as ``add`` hashes a data folder's; a link to
+    a photo moved or deleted since (a split made with links: the photo renamed, or moved to
+    another class) by the SHA-256 ``like``'s manifest recorded for it, and no file."""
     from objrec.store import DIGEST_CHARS, FeatureStore, default_cache_dir
 
     earlier: dict[Path, str] = {}
@@ -796,11 +840,11 @@ def earlier_images(like: Path) -> list[tuple[str, str]]:
             earlier.update(dict.fromkeys(list_images(folder, others=others), split))
     with FeatureStore(default_cache_dir() / "store") as store:
         digests = store.digests(list(earlier))[0]
-    found = list(zip(digests, earlier.values(), strict=True))
+    found = [(d, s, p) for d, (p, s) in zip(digests, earlier.items(), strict=True)]
     broken = {p.relative_to(like).as_posix() for p in others if is_broken_image_link(p)}
     recorded = _manifest_rows(like / MANIFEST) if broken else []
     moved = [r for r in recorded if r["file"] in broken and r["split"] in SPLITS and r["sha256"]]
-    return found + [(row["sha256"][:DIGEST_CHARS], row["split"]) for row in moved]
+    return found + [(row["sha256"][:DIGEST_CHARS], row["split"], None) for row in moved]
 
 
 def _assign(files, group_keys, ratios, seed, folders, held=None):
