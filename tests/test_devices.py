@@ -4,12 +4,16 @@ the float16/bfloat16 precision check (autocast runs on the CPU too)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.distributed as dist
 from torch import nn
 
+from objrec import dedup
 from objrec.backbones import build_body, get_backbone
+from objrec.cores import cgroup_cpu_limit, cpu_threads, limit_thread_pools, usable_cores
 from objrec.devices import (
     backend_for,
     batch_for_memory,
@@ -283,3 +287,54 @@ def test_amx_bf16_is_read_from_the_cpus_flags(tmp_path):
     cpuinfo.write_text("flags\t\t: fpu avx512f avx512_bf16 amx_bf16 amx_tile amx_int8\n")
     assert bf16_matrix_unit(cpuinfo) == torch.backends.mkldnn.is_available()
     assert not bf16_matrix_unit(tmp_path / "missing")
+
+
+def fake_cgroup(root, membership: str, files: dict[str, str]):
+    """A cgroup tree under ``root``: ``membership`` as /proc/self/cgroup reads, ``files`` by path."""
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    (root / "self-cgroup").write_text(membership)
+    return root, root / "self-cgroup"
+
+
+def test_the_cgroup_quota_is_the_least_of_a_cgroup_and_those_above_it(tmp_path):
+    v2 = {"cpu.max": "max 100000\n", "job/cpu.max": "250000 100000\n", "job/a/cpu.max": "max 1"}
+    assert cgroup_cpu_limit(*fake_cgroup(tmp_path / "v2", "0::/job/a\n", v2)) == 3
+    v1 = {"cpu,cpuacct/cpu.cfs_quota_us": "100000", "cpu,cpuacct/cpu.cfs_period_us": "100000"}
+    # a container sees its own cgroup at the root, whatever path /proc/self/cgroup names
+    membership = "4:memory:/docker/x\n3:cpu,cpuacct:/docker/x\n0::/\n"
+    assert cgroup_cpu_limit(*fake_cgroup(tmp_path / "v1", membership, v1)) == 1
+    none = {"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000", "cpu.max": "max 1"}
+    assert cgroup_cpu_limit(*fake_cgroup(tmp_path / "no", "1:cpu:/\n0::/\n", none)) is None
+    assert cgroup_cpu_limit(tmp_path, tmp_path / "not-linux") is None
+
+
+@pytest.fixture
+def eight_cores_quota_two(tmp_path, monkeypatch):
+    """A container on 8 cores with a quota of 2 (``docker run --cpus 2``)."""
+    root, membership = fake_cgroup(tmp_path, "0::/\n", {"cpu.max": "200000 100000\n"})
+    monkeypatch.setattr("objrec.cores.CGROUP_ROOT", root)
+    monkeypatch.setattr("objrec.cores.PROC_SELF_CGROUP", membership)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)), raising=False)
+
+
+def test_workers_and_threads_follow_the_cgroup_quota(eight_cores_quota_two, monkeypatch):
+    assert usable_cores() == 2
+    assert loader_settings(torch.device("cuda", 0)).num_workers == 2  # 7 before
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 8)
+    assert cpu_threads() == 2
+    environ = {"PATH": "/bin"}
+    assert limit_thread_pools(environ) == 2
+    assert environ["OMP_NUM_THREADS"] == environ["OPENBLAS_NUM_THREADS"] == "2"
+    users = {"OMP_NUM_THREADS": "4"}
+    assert limit_thread_pools(users) is None and users == {"OMP_NUM_THREADS": "4"}
+
+
+def test_split_measures_images_on_as_many_processes_as_the_quota_allows(
+    eight_cores_quota_two, monkeypatch
+):
+    started = []
+    monkeypatch.setattr(dedup, "_facts_in_processes", lambda p, f, n: started.append(n) or [])
+    dedup.all_facts([Path("x.jpg")] * dedup.PROCESS_MIN)
+    assert started == [2]

@@ -32,6 +32,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from objrec.config import check_field_types
+from objrec.cores import usable_cores
 from objrec.errors import ObjrecError
 from objrec.images import (
     PIXEL_RULES,
@@ -215,7 +216,7 @@ def all_facts(
     and take it again, and 4 threads on 2 cores took 7.0 ms an image against 3.9 ms on one
     (``benchmarks/README.md``). The warnings an image gives (damaged EXIF) are logged here, once
     per file (:func:`objrec.images.warn_once`), as the caller's own are."""
-    workers = min(workers or _cores(), MAX_WORKERS)
+    workers = min(workers or usable_cores(), MAX_WORKERS)
     if workers > 1 and len(paths) >= PROCESS_MIN:
         found = _facts_in_processes(paths, on_file, workers)
         if found is not None:
@@ -231,13 +232,6 @@ def _facts_here(paths: Sequence[Path], on_file: Callable[[], None] | None) -> li
         if on_file:
             on_file()
     return results
-
-
-def _cores() -> int:
-    """The cores this process may run on (a container's share, not the machine's count)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def _facts_in_processes(

@@ -11,13 +11,13 @@ train there too. Under ``torchrun`` each rank takes GPU ``LOCAL_RANK`` and the p
 from __future__ import annotations
 
 import logging
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from objrec.cores import usable_cores
 from objrec.errors import ObjrecError
 
 log = logging.getLogger(__name__)
@@ -67,13 +67,6 @@ def resolve_device(spec: str = "auto", local_rank: int | None = None) -> torch.d
 def backend_for(device: torch.device) -> str:
     """The process-group backend whose collectives take tensors on ``device``."""
     return "nccl" if device.type == "cuda" else "gloo"
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch.utils.data import DistributedSampler
 
-from objrec import dedup, runtime
+from objrec import cores, dedup, runtime
 from objrec.backbones import Body, fingerprint_module
 from objrec.config import DataConfig
 from objrec.data import Batch, ImageDataset, Sample, make_loader, prefetch
@@ -515,7 +515,7 @@ class FrozenBody:
 
     def _make_runner(self) -> Runner:
         on_cpu = self.device.type == "cpu" or isinstance(self.body, QuantizedBody)
-        cpu_threads = torch.get_num_threads() if on_cpu else 1
+        cpu_threads = cores.cpu_threads() if on_cpu else 1
         openvino = isinstance(self.body, QuantizedBody) and self.body.engine == "openvino"
         # OpenVINO runs one batch at a time on every thread: two at once were no faster from
         # files to features (benchmarks/README.md, 2 December)

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from objrec.cores import cpu_threads
 from objrec.devices import GPU_BATCH_RANGE, batch_for_memory
 from objrec.outputs import staged
 
@@ -97,7 +98,7 @@ def onnx_session(path: Path | bytes, threads: int | None = None, spin: bool = Tr
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or torch.get_num_threads()
+    options.intra_op_num_threads = threads or cpu_threads()
     if not spin:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -236,7 +237,7 @@ class OpenVinoModel:
         self.batch = batch
         self.cache = compiled_cache(cache) if cache is not None else None
         self.settings = {
-            "INFERENCE_NUM_THREADS": threads or torch.get_num_threads(),
+            "INFERENCE_NUM_THREADS": threads or cpu_threads(),
             "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_PRECISION_HINT": "f32",
             # under torchrun each rank would pin its threads without knowing of the others

@@ -39,6 +39,7 @@ from objrec.cli.output import (
     not_epoch_lines,
     not_in_result,
 )
+from objrec.cores import limit_thread_pools
 from objrec.errors import Interrupted, ObjrecError
 
 __all__ = ["cli", "main"]
@@ -125,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 success, 1 error, 2 usage, 130 interrupted by Ctrl-C,
     143 stopped by SIGTERM)."""
     run_as_program(argv is None)
+    if argv is None:  # the program's own process: PyTorch and NumPy are not imported yet
+        limit_thread_pools(os.environ)
     args = expand_greedy(list(sys.argv[1:] if argv is None else argv))
     caught: list[int] = []
     with sigterm_as_ctrl_c(caught):
