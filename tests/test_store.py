@@ -825,3 +825,27 @@ def test_rows_missing_after_the_frozen_pass_are_explained_or_one_sentence(tmp_pa
     assert mine.errors == {1: "cannot read the file"}
     with pytest.raises(ObjrecError, match=f"no features for {samples[1].path} though they were"):
         account_for_missing(found, samples, ["d0", "d1"], {}, sharded=False)
+
+
+def test_image_facts_measured_under_another_decoder_are_measured_again(tmp_path, monkeypatch):
+    """The image facts (sizes, perceptual hashes) were kept by content and measuring rules only:
+    after a Pillow or libjpeg-turbo upgrade, which may change a photo's pixels and so its hashes,
+    split and check went on reading the facts the old decoder's pixels gave."""
+    import PIL
+
+    from objrec import dedup
+
+    make_image((200, 40, 40), size=(40, 30), seed=1).save(tmp_path / "a.jpg")
+    paths, db = [tmp_path / "a.jpg"], tmp_path / "facts.sqlite"
+    measure, measured = dedup.all_facts, []
+
+    def counted(paths, on_file=None):
+        measured.append(len(paths))
+        return measure(paths, on_file)
+
+    monkeypatch.setattr(dedup, "all_facts", counted)
+    first = dedup.cached_facts(paths, ["d1"], db)
+    assert dedup.cached_facts(paths, ["d1"], db) == first and measured == [1, 0]
+    monkeypatch.setattr(PIL, "__version__", "99.0.0")
+    assert dedup.cached_facts(paths, ["d1"], db) == first and measured == [1, 0, 1]
+    assert dedup.prune_facts(db)[0] == 1  # the old decoder's row

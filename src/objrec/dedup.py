@@ -38,6 +38,7 @@ from objrec.images import (
     PIXEL_RULES,
     HeldWarning,
     UnreadableImageError,
+    decoder_versions,
     held_warnings,
     image_size,
     open_image,
@@ -335,6 +336,13 @@ FACTS_KEY = (
 """What ``image_facts`` measures: stored facts under another key are measured again."""
 
 
+def facts_key() -> str:
+    """``FACTS_KEY`` and the decoders' versions (:func:`objrec.images.decoder_versions`): facts
+    measured on the pixels of another Pillow or libjpeg (whose perceptual hashes may differ) are
+    measured again."""
+    return f"{FACTS_KEY} {decoder_versions()}"
+
+
 FACTS_FILE = "facts.sqlite"
 """The facts store's file name in the cache folder (beside ``store/``)."""
 FACTS_LOCK = "facts.lock"
@@ -440,15 +448,17 @@ def cached_facts(
     import json
 
     fresh = {d: f for d, f in (measured or {}).items() if not f.error}
+    key = facts_key()
     with _open_facts(db_file) as db:  # closed while images decode: a clear may go on meanwhile
-        found = _stored_facts(db, [d for d in dict.fromkeys(digests) if d not in fresh]) | fresh
+        found = _stored_facts(db, [d for d in dict.fromkeys(digests) if d not in fresh], key)
+    found |= fresh
     todo = [i for i, d in enumerate(digests) if d not in found]
     for _ in range(len(paths) - len(todo) if on_file else 0):
         on_file()  # type: ignore[misc]
     computed = dict(zip(todo, all_facts([paths[i] for i in todo], on_file), strict=True))
     now = time.time()
     rows = [
-        (digest, FACTS_KEY, json.dumps(asdict(f)), now)
+        (digest, key, json.dumps(asdict(f)), now)
         for digest, f in [*fresh.items(), *((digests[i], f) for i, f in computed.items())]
         if not f.error
     ]
@@ -458,7 +468,7 @@ def cached_facts(
         db.executemany(  # last use, written at most once an hour per row
             "INSERT INTO facts_used VALUES (?,?,?) ON CONFLICT DO UPDATE SET used=excluded.used "
             "WHERE used<excluded.used-3600",
-            [(d, FACTS_KEY, now) for d in {*found, *(r[0] for r in rows)}],
+            [(d, key, now) for d in {*found, *(r[0] for r in rows)}],
         )
         db.execute("COMMIT")
     return [computed[i] if i in computed else found[d] for i, d in enumerate(digests)]
@@ -466,7 +476,7 @@ def cached_facts(
 
 @dataclass(frozen=True)
 class FactsInfo:
-    """What the facts store holds: rows (of any ``FACTS_KEY``) and bytes on disk."""
+    """What the facts store holds: rows (of any :func:`facts_key`) and bytes on disk."""
 
     rows: int
     bytes: int
@@ -487,7 +497,7 @@ def prune_facts(
     wait: Callable[[], None] | None = None,
 ) -> tuple[int, FactsInfo, FactsInfo]:
     """Forget the facts not used for ``older_than_days``, of no digest in ``keep``, or measured
-    under another ``FACTS_KEY`` (never read again); compact the file, once no split or audit has
+    under another :func:`facts_key` (never read again); compact the file, once no split or audit has
     it open (``wait()`` is called first when one has). Returns the rows removed and the store
     before and after. Safe at any time: forgotten facts are measured again."""
     before = facts_info(db_file)
@@ -495,7 +505,7 @@ def prune_facts(
         return 0, before, before
     with _open_facts(db_file, exclusive=True, wait=wait) as db:
         db.execute("BEGIN IMMEDIATE")
-        removed = db.execute("DELETE FROM facts WHERE key<>?", (FACTS_KEY,)).rowcount
+        removed = db.execute("DELETE FROM facts WHERE key<>?", (facts_key(),)).rowcount
         if older_than_days is not None:  # rows an older objrec wrote count as used now
             now = time.time()
             db.execute("INSERT OR IGNORE INTO facts_used SELECT digest, key, ? FROM facts", (now,))
@@ -518,7 +528,7 @@ def prune_facts(
     return removed, before, facts_info(db_file)
 
 
-def _stored_facts(db, digests: list[str], chunk: int = 500) -> dict[str, ImageFacts]:
+def _stored_facts(db, digests: list[str], key: str, chunk=500) -> dict[str, ImageFacts]:
     import json
 
     found = {}
@@ -526,7 +536,7 @@ def _stored_facts(db, digests: list[str], chunk: int = 500) -> dict[str, ImageFa
         part = digests[start : start + chunk]
         marks = ",".join("?" * len(part))
         query = f"SELECT digest, facts FROM facts WHERE key=? AND digest IN ({marks})"
-        for digest, text in db.execute(query, (FACTS_KEY, *part)):
+        for digest, text in db.execute(query, (key, *part)):
             values = json.loads(text)
             found[digest] = ImageFacts(**(values | {"crops": tuple(values["crops"])}))
     return found

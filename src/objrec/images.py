@@ -433,6 +433,18 @@ def register_heif_plugin() -> bool:
         return _heif_registered[0]
 
 
+def decoder_versions() -> str:
+    """The versions of what decodes a file into pixels: Pillow, the JPEG library it was built
+    with (libjpeg-turbo's own version where it is that), pillow-heif. An upgrade of one may change
+    a photo's pixels a little (libjpeg-turbo's IDCT, its colour conversion)."""
+    import PIL
+    from PIL import features
+
+    jpeg = features.version("libjpeg_turbo") or features.version("jpg")
+    heif = heif_plugin_version()
+    return f"Pillow {PIL.__version__} libjpeg {jpeg}" + (f" pillow-heif {heif}" if heif else "")
+
+
 @functools.cache
 def heif_plugin_version() -> str | None:
     """The version of pillow-heif installed, None when there is none: part of the tag the reason
