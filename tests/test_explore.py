@@ -39,6 +39,15 @@ def test_explore_a_plain_class_folder_reports_unreadable_files(tmp_path, image_f
     assert len(result.unreadable) == 1 and "broken.jpg" in result.unreadable[0]
 
 
+def test_explore_says_how_many_files_it_ignored(tmp_path, image_folder, caplog):
+    """explore counted the images and passed over a RAW-only photo without a word."""
+    (image_folder / "red" / "IMG_1.CR2").write_bytes(b"raw")
+    with caplog.at_level("WARNING"):
+        result = explore(image_folder)
+    assert (result.ignored.files, result.ignored.example) == (1, "red/IMG_1.CR2")
+    assert "ignored 1 file that is not an image (1 camera RAW file with no image" in caplog.text
+
+
 def test_a_class_empty_in_one_split_only_is_counted_as_0_not_said_left_out(split_dir, caplog):
     """A split folder's class emptied in test was warned about as "left out", yet the table
     counted it (train 5, valid 2, test 0)."""

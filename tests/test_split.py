@@ -234,6 +234,27 @@ def test_near_duplicates_never_cross_splits(tmp_path):
     assert exact.near_duplicate_files == 0
 
 
+def test_files_that_are_not_images_are_counted_and_one_named(tmp_path, image_folder, known_facts):
+    """A RAW-only photo (IMG_1.CR2, no JPEG beside it) dropped out of a split without a word, as
+    did every other file that is not an image: one warning counts them by kind, names one (a
+    RAW photo alone first) and points at `check`; --json carries the counts."""
+    from objrec.cli.data import split_json
+    from objrec.images import IgnoredFiles
+    from objrec.split import split_warnings
+
+    for name in ("red/IMG_1.CR2", "red/img_00.NEF", "red/img_00.xmp", "blue/notes.txt"):
+        (image_folder / name).write_bytes(b"not an image")
+    result = split_folder(image_folder, tmp_path / "out")
+    assert result.ignored_files == IgnoredFiles(4, 2, 1, 1, "red/IMG_1.CR2")
+    assert split_warnings(result)[0] == (
+        "ignored 4 files that are not images (1 camera RAW file with no image of its name beside "
+        "it, 1 camera RAW file beside its image, 1 sidecar file, 1 other file), such as "
+        "red/IMG_1.CR2: `check_folder` names each"
+    )
+    assert split_json(result, [])["ignored_files"]["raw_without_image"] == 1
+    assert result.totals() == {"train": 18, "valid": 9, "test": 9}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("near", [True, False])
 def test_unreadable_image_files_are_left_out_and_named_or_refused_under_strict(

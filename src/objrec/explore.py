@@ -12,7 +12,14 @@ import pandas as pd
 from objrec import plots
 from objrec.data import SPLITS, class_dirs, imbalance_hint, is_split_folder, present_splits
 from objrec.errors import ObjrecError
-from objrec.images import UnreadableImageError, image_size, list_images, warned_once_per_file
+from objrec.images import (
+    IgnoredFiles,
+    UnreadableImageError,
+    ignored_files,
+    image_size,
+    list_images,
+    warned_once_per_file,
+)
 from objrec.outputs import (
     EXPLORE_FILES,
     output_file,
@@ -37,6 +44,8 @@ class ExploreResult:
     """Per image: split, class, file, width, height."""
     unreadable: list[str]
     out: Path | None = None
+    ignored: IgnoredFiles | None = None
+    """The files of the class folders that are not images, left out of the counts."""
 
 
 @takes_back_folders("out")
@@ -62,7 +71,8 @@ def explore(
         refuse_inside(out, data)
         prepare_output_dir(out, force, names=EXPLORE_FILES, refresh=refresh)
     parts = {s: data / s for s in present_splits(data)} if is_split_folder(data) else {"all": data}
-    listing = list_classes(parts)
+    ignored: list[Path] = []
+    listing = list_classes(parts, ignored)
     if not listing:
         raise ObjrecError(f"{data} holds no images in class sub-folders")
     rows, unreadable = [], []
@@ -76,6 +86,9 @@ def explore(
             advance(1)
     frame = pd.DataFrame(rows, columns=["split", "class", "file", "width", "height"])
     result = summarise_sizes(frame, unreadable, sorted({name for _, name, _ in listing}))
+    result.ignored = ignored_files(data, ignored, [path for _, _, path in listing])
+    if result.ignored:
+        log.warning("%s", result.ignored.sentence())
     warn_of_imbalance(result.counts)
     if out is not None:
         write_exploration(result, Path(out), force)
@@ -95,14 +108,17 @@ def warn_of_imbalance(counts: pd.DataFrame) -> None:
         log.warning("%s", hint)
 
 
-def list_classes(parts: dict[str, Path]) -> list[tuple[str, str, Path]]:
-    """(split, class, file) of every image in the class folders of ``parts`` (split -> folder).
-    A class folder without images is named in a warning: left out of the counts (as split does)
-    when its class has no image in any split, else counted as 0 in its split."""
+def list_classes(
+    parts: dict[str, Path], ignored: list[Path] | None = None
+) -> list[tuple[str, str, Path]]:
+    """(split, class, file) of every image in the class folders of ``parts`` (split -> folder),
+    the other files in ``ignored`` (:func:`objrec.images.list_images`). A class folder without
+    images is named in a warning: left out of the counts (as split does) when its class has no
+    image in any split, else counted as 0 in its split."""
     listing, empty = [], []
     for split, root in parts.items():
         for cls in class_dirs(root):
-            files = list_images(cls)
+            files = list_images(cls, ignored=ignored)
             listing += [(split, cls.name, path) for path in files]
             empty += [] if files else [cls]
     counted = {name for _, name, _ in listing}

@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -26,6 +27,7 @@ import numpy as np
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from objrec.errors import ObjrecError
+from objrec.progress import plural
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -291,7 +293,10 @@ def walk_tree(folder: Path, _above: frozenset[str] = frozenset()) -> Iterator[tu
 
 
 def list_images(
-    folder: Path, bad_names: list[Path] | None = None, others: list[Path] | None = None
+    folder: Path,
+    bad_names: list[Path] | None = None,
+    others: list[Path] | None = None,
+    ignored: list[Path] | None = None,
 ) -> list[Path]:
     """All image files below ``folder`` (recursively, through links to folders), sorted.
 
@@ -299,7 +304,9 @@ def list_images(
     there, and an image whose name is not UTF-8, are skipped with a warning (the last two once
     per :func:`warned_once_per_file` block; the last put in ``bad_names`` instead, when given).
     The other visible files (not images, links to nothing too) are skipped, or put in
-    ``others``, when given, for the caller to name.
+    ``others``, when given, for the caller to name; ``ignored``: those of them that are not
+    links to a missing image (warned of as without it), for a caller that counts them
+    (:func:`ignored_files`).
     """
     found = []
     for path, kind in walk_tree(Path(folder)):
@@ -316,7 +323,57 @@ def list_images(
             others.append(path)
         elif kind == "file" and is_broken_image_link(path):
             warn_once("broken link", path, "%s left out: %s", path, broken_link_reason(path))
+        elif kind == "file" and ignored is not None:
+            ignored.append(path)
     return sorted(found, key=path_order)
+
+
+@dataclass(frozen=True)
+class IgnoredFiles:
+    """The files of class folders that are not images, left out (``split``, ``explore``): how
+    many, of which kinds, and one named (relative to the folder given; a RAW photo alone first).
+    ``check_folder`` names each."""
+
+    files: int
+    raw_files: int
+    """Camera RAW files (:data:`RAW_EXTENSIONS`)."""
+    raw_without_image: int
+    """Of ``raw_files``, those with no image of their name (any case) beside them: photos that
+    are left out of training unless converted to JPEG."""
+    sidecar_files: int
+    """Camera and photo editors' notes on a photo (:data:`SIDECAR_EXTENSIONS`)."""
+    example: str
+
+    def sentence(self) -> str:
+        """One line: how many files were ignored, of which kinds, the example, where to see all."""
+        alone, paired = self.raw_without_image, self.raw_files - self.raw_without_image
+        other = self.files - self.raw_files - self.sidecar_files
+        kinds = [
+            (alone, "camera RAW file", " with no image of its name beside it"),
+            (paired, "camera RAW file", " beside its image"),
+            (self.sidecar_files, "sidecar file", ""),
+            (other, "other file", ""),
+        ]
+        listed = ", ".join(f"{plural(n, what)}{how}" for n, what, how in kinds if n)
+        return (
+            f"ignored {plural(self.files, 'file')} that "
+            f"{'is not an image' if self.files == 1 else 'are not images'} ({listed}), such as "
+            f"{self.example}: `check_folder` names each"
+        )
+
+
+def ignored_files(root: Path, ignored: list[Path], images: list[Path]) -> IgnoredFiles | None:
+    """What :class:`IgnoredFiles` says of ``ignored`` (the files below ``root`` that
+    :func:`list_images` did not list), ``images`` being those it did; None when there are none."""
+    if not ignored:
+        return None
+    beside = {(p.parent, p.stem.casefold()) for p in images}
+    raw = [p for p in ignored if p.suffix.lower() in RAW_EXTENSIONS]
+    alone = [p for p in raw if (p.parent, p.stem.casefold()) not in beside]
+    sidecars = sum(p.suffix.lower() in SIDECAR_EXTENSIONS for p in ignored)
+    example = (alone or ignored)[0]
+    shown = example.relative_to(root).as_posix() if example.is_relative_to(root) else str(example)
+    return IgnoredFiles(len(ignored), len(raw), len(alone), sidecars, shown)
 
 
 def is_broken_image_link(path: Path) -> bool:

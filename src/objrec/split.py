@@ -41,7 +41,14 @@ from objrec.data import (
     require_split_folder,
 )
 from objrec.errors import ObjrecError, strict_refusal
-from objrec.images import is_broken_image_link, list_images, path_order, warned_once_per_file
+from objrec.images import (
+    IgnoredFiles,
+    ignored_files,
+    is_broken_image_link,
+    list_images,
+    path_order,
+    warned_once_per_file,
+)
 from objrec.outputs import (
     locked,
     refuse_overwrite,
@@ -107,6 +114,8 @@ class SplitResult:
     near-duplicate of it); the others were placed toward the ratios."""
     gone_files: int = 0
     """With ``like``: its images whose content no image of the source folder has any more."""
+    ignored_files: IgnoredFiles | None = None
+    """The files of the class folders that are not images (a RAW photo among them), left out."""
 
     def totals(self) -> dict[str, int]:
         return {s: sum(c[s] for c in self.counts.values()) for s in SPLITS}
@@ -193,6 +202,8 @@ def split_warnings(result: SplitResult) -> list[str]:
             "left out class folders without images (`strict` refuses them): "
             + some_of(result.empty_classes)
         )
+    if result.ignored_files:
+        warnings.append(result.ignored_files.sentence())
     if result.unreadable_files:
         warnings.append(
             f"left out {plural(len(result.unreadable_files), 'image file')} that cannot be read "
@@ -226,7 +237,9 @@ def _plan(
     """Which split each readable image of ``src`` goes to, the images' hashes, and the counts;
     refused (nothing written) when ``train`` could not use the split."""
     ratios = config.ratios
-    files, empty = _class_files(src, config.exclude)
+    ignored: list[Path] = []
+    files, empty = _class_files(src, config.exclude, ignored)
+    not_images = ignored_files(src, ignored, [p for paths in files.values() for p in paths])
     hashes = hash_all(files, on_file)
     facts = decode_all(files, hashes, on_file)
     files, unreadable = _drop_unreadable(src, files, facts)
@@ -249,19 +262,22 @@ def _plan(
     result.identical_files = sum(len(p) - len({hashes[f] for f in p}) for p in files.values())
     result.empty_classes, result.min_images = empty, min_class_size(ratios)
     result.few_train_classes = few_train(result.counts, result.small_classes, result.min_images)
-    result.unreadable_files = unreadable
+    result.unreadable_files, result.ignored_files = unreadable, not_images
     _require_train_and_valid(result, ratios)
     return assignment, hashes, result
 
 
-def _class_files(src: Path, exclude: Sequence[str]) -> tuple[dict[str, list[Path]], list[str]]:
+def _class_files(
+    src: Path, exclude: Sequence[str], ignored: list[Path] | None = None
+) -> tuple[dict[str, list[Path]], list[str]]:
     """The images of each class (:func:`objrec.data.class_of_folder`: two folders whose names differ
     only in how their accents are encoded, NFC and NFD ``Café``, are one class, written under its
-    NFC name), and the names of the class folders that have none."""
+    NFC name), and the names of the class folders that have none; the other files in ``ignored``
+    (:func:`objrec.images.list_images`)."""
     files: dict[str, list[Path]] = {}
     empty = []
     for folder in _select_classes(src, exclude):
-        paths = list_images(src / folder)
+        paths = list_images(src / folder, ignored=ignored)
         if paths:
             files.setdefault(class_of_folder(folder), []).extend(paths)
         else:
