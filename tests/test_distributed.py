@@ -56,38 +56,43 @@ def run(cmd, env):
     return done
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+CLI_LOGGING_AT_INFO = """
+import logging, os, sys
+from objrec.cli import main
+
+logging.basicConfig(level=logging.INFO, format=f"rank {os.environ['RANK']}: %(message)s")
+sys.exit(main(sys.argv[1:]))
+"""
+"""``objrec`` (``python -m objrec`` runs this ``main``) in a process whose logging is already set
+up at INFO, as a script calling objrec's functions sets it: the command's own setup then changes
+nothing (``basicConfig`` once), so every rank logs what the library says at INFO."""
+
+
+def torchrun_and_single(root):
+    """A single process's run (in this process: a new one's start costs seconds) and torchrun's
+    (2 ranks, ``objrec train`` logging at INFO) of the same settings, on one split folder."""
     import os
 
-    root = tmp_path_factory.mktemp("ddp")
     split_folder(make_class_folder(root / "photos", per_class=20), root / "data", seed=0)
     ddp_env = {**os.environ, "OBJREC_CACHE": str(root / "cache-ddp")}
-    with torch.random.fork_rng():  # the single process in this one: its start costs seconds
+    with torch.random.fork_rng():
         train(root / "data", root / "single", replace(SINGLE, cache_dir=str(root / "cache-single")))
-    ddp = run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc-per-node",
-            "2",
-            "-m",
-            "objrec",
-            "train",
-            str(root / "data"),
-            "--out",
-            str(root / "ddp"),
-            *ARGS,
-        ],
-        ddp_env,
-    )
-    return root, ddp
+    script = root / "objrec_logging_at_info.py"
+    script.write_text(CLI_LOGGING_AT_INFO)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc-per-node", "2", str(script), "train", str(root / "data")]
+    return run([*command, "--out", str(root / "ddp"), *ARGS], ddp_env)
 
 
-def test_torchrun_trains_like_a_single_process(runs):
-    root, ddp = runs
+def test_torchrun_trains_like_a_single_process_fills_the_store_once_and_only_rank_0_logs(tmp_path):
+    """One torchrun (each of its processes takes seconds to start), checked for each of these."""
+    ddp = torchrun_and_single(tmp_path)
+    trains_like_a_single_process(tmp_path, ddp)
+    the_sharded_frozen_pass_fills_the_same_store_once(tmp_path)
+    only_rank_0_logs_that_it_writes_the_run(ddp)
+
+
+def trains_like_a_single_process(root, ddp):
     assert ddp.stdout.count("model saved to") == 1  # only rank 0 speaks
     names = sorted(p.name for p in (root / "ddp").iterdir())
     assert names == [
@@ -130,8 +135,7 @@ def stored_rows(cache):
         return {(s, v, d): spaces[s].read(np.array([r]))[0] for s, v, d, r in rows}
 
 
-def test_the_sharded_frozen_pass_fills_the_same_store_once(runs):
-    root, _ = runs
+def the_sharded_frozen_pass_fills_the_same_store_once(root):
     single, sharded = stored_rows(root / "cache-single"), stored_rows(root / "cache-ddp")
     assert single.keys() == sharded.keys()
     assert {v.split("@")[0] for _, v, _ in single} == {"centre", "aug:article"}
@@ -142,29 +146,10 @@ def test_the_sharded_frozen_pass_fills_the_same_store_once(runs):
     assert counts[0]["computed"] == counts[1]["computed"] > 0  # each image by one rank only
 
 
-SCRIPT = """
-import logging, os, sys
-from objrec.config import TrainConfig
-from objrec.train import train
-
-logging.basicConfig(level=logging.INFO, format=f"rank {os.environ['RANK']}: %(message)s")
-config = TrainConfig(backbone="tiny_test", epochs=2, batch_size=8, aug_views=1, seed=3)
-train(sys.argv[1], sys.argv[2], config)
-"""
-
-
-def test_only_rank_0_logs_that_it_writes_the_run(runs, tmp_path):
+def only_rank_0_logs_that_it_writes_the_run(ddp):
     """A script calling `train` under torchrun, logging at INFO: rank 1 logged 'trained RUN: best
     epoch N' and 'writing the run' too, though only rank 0 writes it."""
-    import os
-
-    root, _ = runs
-    script = tmp_path / "train_script.py"
-    script.write_text(SCRIPT)
-    env = {**os.environ, "OBJREC_CACHE": str(root / "cache-ddp")}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    command += ["--nproc-per-node", "2", str(script), str(root / "data"), str(tmp_path / "run")]
-    lines = run(command, env).stderr.splitlines()
+    lines = [line for line in ddp.stderr.splitlines() if line.startswith("rank ")]  # logged
     for words in ("trained ", "writing the run"):
         said = [line.split(":")[0] for line in lines if words in line]
         assert said == ["rank 0"], (words, said)
