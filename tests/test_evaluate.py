@@ -919,3 +919,18 @@ def test_a_calibration_gap_wider_after_the_temperature_is_not_said_to_be_its_aim
         "it is right, on average, 0.0045 before (expected calibration error): the model's own "
         "were closer (the temperature is fitted to the loss, not this gap)"
     )
+
+
+def test_against_that_is_no_run_is_refused_before_the_run_is_evaluated(tmp_path, monkeypatch):
+    """`evaluate NEW --against OLD` evaluated NEW (a frozen pass over the images) before finding
+    that OLD was mistyped or no run folder: it is checked first."""
+    evaluate_module = importlib.import_module("objrec.evaluate")
+
+    def load(*args, **kwargs):
+        raise AssertionError("the run was loaded before `against` was checked")
+
+    monkeypatch.setattr(evaluate_module.Recognizer, "load", load)
+    (tmp_path / "data").mkdir()
+    for against in (tmp_path / "olld_run", tmp_path / "data"):
+        with pytest.raises(ObjrecError, match=rf"^`against` {against}: no checkpoint at {against}"):
+            evaluate(tmp_path / "run", tmp_path / "data", against=against)

@@ -32,6 +32,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def require_earlier_run(against: Path) -> None:
+    """Refuse ``against`` unless it is a run folder or checkpoint this objrec reads, before
+    anything is evaluated: a mistyped path cost a whole evaluation of the new run first."""
+    from objrec.checkpoint import read_checkpoint
+
+    try:
+        read_checkpoint(Path(against))
+    except ObjrecError as exc:
+        raise ObjrecError(f"`against` {against}: {exc}", exc.values) from exc
+
+
 def evaluate_against(
     result: EvaluationResult, folder: Path, config: EvaluateConfig, reporter: Reporter
 ) -> dict[str, Any]:

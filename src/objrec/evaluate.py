@@ -18,7 +18,7 @@ import torch
 
 from objrec import plots
 from objrec.checkpoint import model_digest
-from objrec.compare import evaluate_against
+from objrec.compare import evaluate_against, require_earlier_run
 from objrec.confidence import (
     KEEP_KNOWN,
     accuracy_at_threshold,
@@ -411,11 +411,13 @@ def mark_seen(
 
 def refuse_early(folder: Path, out: Path | None, config: EvaluateConfig) -> None:
     """What is refused before the model is loaded or any image read: an ``out`` inside
-    ``folder``, an ``unknown`` folder without images."""
+    ``folder``, an ``unknown`` folder without images, an ``against`` that is no run."""
     if out is not None:
         refuse_inside(out, folder)
     if config.unknown is not None:
         unknown_images(Path(config.unknown))
+    if config.against is not None:
+        require_earlier_run(Path(config.against))
 
 
 def add_confidence(
