@@ -1956,8 +1956,28 @@ def test_splits_duplicate_counts_are_of_one_class_and_add_up(capsys, tmp_path):
     said = " ".join(out.split())
     assert code == 0 and (
         "2 duplicate files kept together in one split with a file of their class (1 identical, "
-        "1 alike by perceptual hash): red/copy.png = red/mirrored.jpg = red/red_0.png" in said
+        "1 alike by perceptual hash), in 1 group: red/copy.png = red/mirrored.jpg and 1 more; "
+        "--json lists them all" in said
     )
+
+
+@pytest.mark.slow
+def test_split_names_a_few_duplicate_groups_and_json_all_of_them(capsys, tmp_path):
+    """A user's split printed a line of 1,199 characters naming every duplicate group: the text
+    counts them and names the first 3 (2 files each), --json lists every one."""
+    photos = make_class_folder(tmp_path / "photos", per_class=6)
+    for i, original in enumerate(sorted((photos / "red").iterdir())):
+        for k in range(3):
+            (photos / "red" / f"copy_{i}_{k}{original.suffix}").write_bytes(original.read_bytes())
+    code, out, _ = run(capsys, "split", photos, tmp_path / "data")
+    line = next(line for line in out.splitlines() if "duplicate files" in line)
+    said = " ".join(out.split())
+    assert code == 0 and "18 duplicate files kept together" in said and "in 6 groups: " in said
+    assert "and 2 more; " in said and "; and 3 more groups; --json lists them all" in said
+    assert said.count(" = ") == 3 and len(line) < 400
+    code, out, _ = run(capsys, "split", photos, tmp_path / "json", "--json")
+    groups = json.loads(out)["duplicate_groups"]
+    assert len(groups) == 6 and sorted(map(len, groups)) == [4] * 6
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ import ast
 import difflib
 import functools
 import inspect
+import math
 import numbers
 import re
 import sys
@@ -291,6 +292,11 @@ class SplitConfig:
     it holds (by content, whatever its name or class now) keeps its split, with its duplicates;
     only the others are placed, toward the ratios. So a run on the new split is tested on no
     image an earlier run trained on, and the test split changes only by what was edited."""
+    burst_seconds: float = 1.0
+    """Photos of one class folder that one camera (EXIF Make, Model, serial number) took within
+    this many seconds of each other (EXIF DateTimeOriginal and its sub-seconds; chained: A ~ B,
+    B ~ C) land in one split, as a burst's frames, which no hash may see as alike (0: off).
+    Photos without a camera time are in no burst (``objrec.bursts``)."""
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -301,6 +307,8 @@ class SplitConfig:
             raise ObjrecError(f"`ratios` must sum to 1, got {sum(ratios):g} for {list(ratios)}")
         if self.mode not in SPLIT_MODES:
             raise ObjrecError(f"unknown split `mode` {self.mode!r}: use copy or link")
+        if not 0 <= self.burst_seconds < math.inf:
+            raise ObjrecError(f"`burst_seconds` must be 0 (off) or more, got {self.burst_seconds}")
         object.__setattr__(self, "ratios", ratios)
         object.__setattr__(self, "exclude", tuple(self.exclude))
 

@@ -7,7 +7,8 @@ of its mirror) differ by at most ``dedup.HASH_SPLIT`` bits of 256, or one of whi
 centre crop, or the other with a strip cut off one edge, by its hash (``dedup.split_pairs``): the
 hash half of ``objrec audit``'s check (the audit adds frozen-feature similarity). The hashes are
 kept by content digest in the cache folder's image facts (``facts.sqlite``, shared with the audit).
-SRC is only ever read.
+A burst's frames, which the hash may see as different pictures, are kept in one split by their
+EXIF camera and time (``objrec.bursts``). SRC is only ever read.
 """
 
 from __future__ import annotations
@@ -116,6 +117,15 @@ class SplitResult:
     """With ``like``: its images whose content no image of the source folder has any more."""
     ignored_files: IgnoredFiles | None = None
     """The files of the class folders that are not images (a RAW photo among them), left out."""
+    bursts: list[list[str]] = field(default_factory=list)
+    """Each burst kept in one split (paths relative to the source folder): photos of one class
+    that one camera took within ``burst_seconds`` of each other, chained (``objrec.bursts``)."""
+    burst_files: int = 0
+    """The photos in ``bursts``."""
+    timed_files: int = 0
+    """The images with a camera and a time in their EXIF, which bursts are looked for among."""
+    burst_seconds: float = 0.0
+    """The gap (seconds) within which bursts were looked for (0: not looked for)."""
 
     def totals(self) -> dict[str, int]:
         return {s: sum(c[s] for c in self.counts.values()) for s in SPLITS}
@@ -248,15 +258,19 @@ def _plan(
     files, empty = _without_empty(src, files, empty)
     hashes = {p: hashes[p] for paths in files.values() for p in paths}
     groups = near_groups(files, hashes, facts) if config.near_duplicates else hashes
-    keys, joined = groups, 0
+    keys, found, timed = burst_keys(files, groups, config.burst_seconds)
+    joined = 0
     if config.groups is not None:
-        keys, joined = join_groups(groups, read_groups(Path(config.groups), src, files))
+        keys, joined = join_groups(keys, read_groups(Path(config.groups), src, files))
     held: dict[str, str] = {}
     gone = 0
     if config.like is not None:
         held, gone = like_splits(Path(config.like), files, hashes, keys, facts)
     assignment, result = _assign(files, (groups, keys), ratios, config.seed, (src, out), held)
     result.file_groups, result.gone_files = joined, gone
+    result.bursts = [[path.relative_to(src).as_posix() for path in burst] for burst in found]
+    result.burst_files, result.timed_files = sum(map(len, found)), timed
+    result.burst_seconds = config.burst_seconds
     result.kept_files = sum(keys[p] in held for paths in files.values() for p in paths)
     result.near_duplicate_files = len(set(hashes.values())) - len(set(groups.values()))
     result.identical_files = sum(len(p) - len({hashes[f] for f in p}) for p in files.values())
@@ -265,6 +279,24 @@ def _plan(
     result.unreadable_files, result.ignored_files = unreadable, not_images
     _require_train_and_valid(result, ratios)
     return assignment, hashes, result
+
+
+def burst_keys(
+    files: dict[str, list[Path]], keys: dict[Path, str], seconds: float
+) -> tuple[dict[Path, str], list[list[Path]], int]:
+    """Each file's placing key, its duplicate group's ``keys`` united with its burst's
+    (:func:`objrec.bursts.bursts`: one camera's photos of a class within ``seconds`` of each
+    other, by their EXIF); the bursts; and how many files have a camera time. ``keys`` itself
+    when there is no burst (0 ``seconds``: none looked for)."""
+    from objrec import bursts
+
+    if seconds <= 0:
+        return keys, [], 0
+    times = bursts.camera_times(p for paths in files.values() for p in paths)
+    found = bursts.bursts(files, times, seconds)
+    if found:
+        keys = join_groups(keys, bursts.burst_of(found))[0]
+    return keys, found, len(times)
 
 
 def _class_files(

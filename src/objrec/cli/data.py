@@ -98,6 +98,14 @@ COPY_OPTION = click.option(
     "sequences or sites, which no hash sees. Images it does not name are groups of their own.",
 )
 @click.option(
+    "--burst-seconds",
+    type=click.FloatRange(min=0, max_open=True, max=float("inf")),
+    default=SplitConfig.burst_seconds,
+    show_default=True,
+    metavar="SECONDS",
+    help=field_help(SplitConfig, "burst_seconds"),
+)
+@click.option(
     "--like",
     type=click.Path(path_type=Path, file_okay=False, exists=True),
     metavar="OLD_SPLIT",
@@ -109,18 +117,33 @@ COPY_OPTION = click.option(
     "--json", "as_json", is_flag=True, help="Print the counts as JSON (keys: docs/json.md)."
 )
 def split(
-    src: Path, out: Path, ratios, seed, exclude, copy, force, strict, near, groups, like, as_json
+    src: Path,
+    out: Path,
+    ratios,
+    seed,
+    exclude,
+    copy,
+    force,
+    strict,
+    near,
+    groups,
+    burst_seconds,
+    like,
+    as_json,
 ) -> None:
     """Split SRC (one sub-folder per class) into OUT/train, OUT/valid, OUT/test.
 
     Stratified per class and seeded; byte-identical files and near-duplicates (resized,
-    re-encoded, mirrored or recoloured copies, by perceptual hash) always land in the same split.
-    SRC is only read. OUT also receives manifest.csv (file, class, split, sha256, source).
+    re-encoded, mirrored or recoloured copies, by perceptual hash) always land in the same split,
+    and so do bursts (photos of one class one camera took within --burst-seconds of each other,
+    by their EXIF time). SRC is only read. OUT also receives manifest.csv (file, class, split,
+    sha256, source).
     """
     from objrec.split import split_folder
 
     mode = "copy" if copy else "link"
-    config = from_options(SplitConfig, ratios, seed, exclude, mode, strict, near, groups, like)
+    options = (ratios, seed, exclude, mode, strict, near, groups, like)
+    config = from_options(SplitConfig, *options, burst_seconds=burst_seconds)
     reporter = RichReporter(quiet=as_json)
     with logged_warnings() as logged, passes_from_first_step(reporter, FILE_PASSES) as on_file:
         result = split_folder(src, out, config, force=force, on_file=on_file)
@@ -149,6 +172,8 @@ def print_split(result, groups: Path | None, like: tuple[Path, Path] | None = No
         console.print(like_line(result, *like), markup=False, highlight=False)
     if result.duplicate_files:
         console.print(duplicates_line(result), highlight=False)
+    if result.bursts:
+        console.print(bursts_line(result), markup=False, highlight=False)
 
 
 def like_line(result, src: Path, like: Path) -> str:
@@ -162,15 +187,43 @@ def like_line(result, src: Path, like: Path) -> str:
     )
 
 
+SHOWN_GROUPS = 3
+"""Groups (of duplicates, of a burst's frames) ``split`` names on the terminal: the others are
+counted, and ``--json`` lists every one."""
+
+
 def duplicates_line(result) -> str:
     """The files split kept together with another of their class, identical or alike (they add
-    up; copies across classes are a warning of their own), and the groups (markup escaped)."""
+    up; copies across classes are a warning of their own), how many groups, and the first few
+    (markup escaped): ``--json`` lists them all."""
     alike = result.duplicate_files - result.identical_files
     return (
         f"{plural(result.duplicate_files, 'duplicate file')} kept together in one split with a "
         f"file of their class ({result.identical_files} identical, {alike} alike by perceptual "
-        "hash): " + escape(some_of([" = ".join(group) for group in result.duplicate_groups]))
+        f"hash), in {plural(len(result.duplicate_groups), 'group')}: "
+        + escape(few_groups(result.duplicate_groups))
     )
+
+
+def bursts_line(result) -> str:
+    """The bursts split kept together, how many photos, the first few; ``--json`` has them all."""
+    return (
+        f"kept {plural(len(result.bursts), 'burst')} in one split each ("
+        f"{plural(result.burst_files, 'photo')} of one class that one camera took within "
+        f"{result.burst_seconds:g} s of each other, by EXIF time): {few_groups(result.bursts)}"
+    )
+
+
+def few_groups(groups: Sequence[Sequence[str]], shown: int = SHOWN_GROUPS) -> str:
+    """The first ``shown`` groups, each its first two files (``a = b``, then how many more), the
+    rest counted, and where all of them are: a line of every group ran to 1,199 characters."""
+    named = [
+        " = ".join(group[:2]) + (f" and {len(group) - 2} more" if len(group) > 2 else "")
+        for group in groups[:shown]
+    ]
+    rest = f"; and {plural(len(groups) - shown, 'more group')}" if len(groups) > shown else ""
+    cut = len(groups) > shown or any(len(group) > 2 for group in groups[:shown])
+    return "; ".join(named) + rest + ("; --json lists them all" if cut else "")
 
 
 def split_json(result, warnings: list[str]) -> dict:
@@ -188,6 +241,10 @@ def split_json(result, warnings: list[str]) -> dict:
         "identical_files": result.identical_files,
         "near_duplicate_files": result.near_duplicate_files,
         "duplicate_groups": result.duplicate_groups,
+        "bursts": result.bursts,
+        "burst_files": result.burst_files,
+        "timed_files": result.timed_files,
+        "burst_seconds": result.burst_seconds,
         "cross_class_duplicates": [list(pair) for pair in result.cross_class_duplicates],
         "file_groups": result.file_groups,
         "kept_files": result.kept_files,

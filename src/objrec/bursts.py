@@ -1,0 +1,159 @@
+"""Bursts: photos of one class folder that one camera took within a second of each other.
+
+A burst's frames of a moving subject can be 30 bits of pHash apart, beyond ``dedup``'s reach, yet
+they are one moment: one frame in train and the next in test makes the scores look better than
+they are. Their EXIF says what no hash sees: the camera (Make, Model, and its serial number where
+it writes one) and when it took each (DateTimeOriginal, with SubSecTimeOriginal where written).
+
+The rule (``split`` and ``add`` keep each burst in one split, the audit keeps its frames out of
+each other's neighbours): two photos of one class folder are a burst's when the same camera took
+them within ``BURST_SECONDS`` of each other, chained (A ~ B, B ~ C: one burst), as near-duplicate
+groups are. Continuous shooting is 2 to 30 frames a second, so a second holds every burst of it
+and a camera trap's triggered series (1 frame a second); a time-lapse or a trap's series with
+longer gaps is not chained (that could make one group of a day's photos): the ``groups`` file, or
+a larger ``burst_seconds``, keeps those together. A camera that writes no sub-seconds stamps two
+frames 0.1 s apart as one second or as the next: with either photo's time in whole seconds, they
+are compared in whole seconds, up to ``ceil(seconds)`` apart. Photos without a camera time (most
+downloaded images: Caltech-101 has no EXIF) are in no burst.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+BURST_SECONDS = 1.0
+"""The default gap (seconds) at or under which two photos of one camera are a burst's."""
+HEAD_BYTES = 1 << 17
+"""The bytes of a file looked at for an EXIF block before Pillow opens it: a JPEG's APP1 comes
+before its pixels, within its first 64 KiB."""
+EXIF_MARKS = (b"Exif", b"EXIF", b"eXIf", b"II*\x00", b"MM\x00*")
+"""What an image with EXIF holds in its first bytes (JPEG, HEIC, WebP, PNG, TIFF): a file with
+none of them is passed over without being opened (every Caltech-101 file: 0.27 ms each else)."""
+MAKE, MODEL, EXIF_IFD = 0x010F, 0x0110, 0x8769
+ORIGINAL, SUBSEC_ORIGINAL = 0x9003, 0x9291
+SERIALS = (0xA431, 0xC62F)
+"""BodySerialNumber, then DNG's CameraSerialNumber."""
+
+
+@dataclass(frozen=True)
+class CameraTime:
+    """When and with what a photo was taken, from its EXIF."""
+
+    camera: tuple[str, str, str]
+    """Make, Model and serial number ('' where not written)."""
+    seconds: float
+    """DateTimeOriginal (and its sub-seconds) in seconds of the camera's clock."""
+    whole: bool
+    """No sub-seconds written: ``seconds`` is the whole second."""
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    return str(value or "").strip("\x00 \t")
+
+
+def parse_time(original: object, subsec: object = None) -> tuple[float, bool] | None:
+    """Seconds of an EXIF ``YYYY:MM:DD HH:MM:SS`` and its sub-seconds (digits of a fraction), and
+    whether it is whole seconds; None for a blank or malformed date (``0000:00:00 00:00:00``)."""
+    try:
+        taken = datetime.strptime(_text(original)[:19], "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+    digits = "".join(c for c in _text(subsec) if c.isdigit())
+    seconds = (taken - datetime(1970, 1, 1)).total_seconds()
+    return (seconds + int(digits) / 10 ** len(digits), False) if digits else (seconds, True)
+
+
+def camera_time(path: Path) -> CameraTime | None:
+    """``path``'s camera and time from its EXIF, or None (no EXIF, no date, unreadable)."""
+    try:
+        with Path(path).open("rb") as f:
+            head = f.read(HEAD_BYTES)
+        if not any(mark in head for mark in EXIF_MARKS):
+            return None
+        from objrec.images import open_file, quiet_pillow
+
+        quiet_pillow()
+        with open_file(Path(path)) as img:
+            exif = img.getexif()
+            inner = exif.get_ifd(EXIF_IFD)
+    except Exception as exc:  # any reader's failure: a photo in no burst
+        log.debug("%s: no camera time read (%s)", path, exc)
+        return None
+    when = parse_time(inner.get(ORIGINAL), inner.get(SUBSEC_ORIGINAL))
+    if when is None:
+        return None
+    serial = next((_text(s) for s in (inner.get(t) or exif.get(t) for t in SERIALS) if s), "")
+    return CameraTime((_text(exif.get(MAKE)), _text(exif.get(MODEL)), serial), *when)
+
+
+def camera_times(
+    paths: Iterable[Path], on_file: Callable[[], None] | None = None
+) -> dict[Path, CameraTime]:
+    """:func:`camera_time` of each of ``paths`` that has one."""
+    found = {}
+    for path in paths:
+        taken = camera_time(path)
+        if taken is not None:
+            found[path] = taken
+        if on_file:
+            on_file()
+    return found
+
+
+def close(a: CameraTime, b: CameraTime, seconds: float) -> bool:
+    """Whether ``b`` (not earlier) was taken within ``seconds`` of ``a``: in whole seconds, up to
+    ``ceil(seconds)``, when either time is in whole seconds."""
+    if a.whole or b.whole:
+        return math.floor(b.seconds) - math.floor(a.seconds) <= math.ceil(seconds)
+    return b.seconds - a.seconds <= seconds
+
+
+def bursts(
+    classes: Mapping[str, Sequence[Path]],
+    times: Mapping[Path, CameraTime],
+    seconds: float = BURST_SECONDS,
+) -> list[list[Path]]:
+    """The bursts (two photos or more, in the order of ``classes``' lists) of each class's photos:
+    one camera's photos chained by gaps of at most ``seconds`` (:func:`close`)."""
+    found: list[list[Path]] = []
+    if seconds <= 0:
+        return found
+    for paths in classes.values():
+        order = {p: k for k, p in enumerate(paths)}
+        by_camera: dict[tuple[str, str, str], list[Path]] = {}
+        for path in (p for p in paths if p in times):
+            by_camera.setdefault(times[path].camera, []).append(path)
+        for shots in by_camera.values():
+            shots.sort(key=lambda p: (times[p].seconds, order[p]))
+            found += [sorted(run, key=order.__getitem__) for run in _chains(shots, times, seconds)]
+    return found
+
+
+def _chains(
+    shots: list[Path], times: Mapping[Path, CameraTime], seconds: float
+) -> list[list[Path]]:
+    """The runs of two or more of one camera's ``shots`` (in time order) each within ``seconds``
+    of the one before."""
+    runs = [[shots[0]]]
+    for before, path in itertools.pairwise(shots):
+        if close(times[before], times[path], seconds):
+            runs[-1].append(path)
+        else:
+            runs.append([path])
+    return [run for run in runs if len(run) > 1]
+
+
+def burst_of(groups: Sequence[Sequence[Path]]) -> dict[Path, str]:
+    """Each photo of ``groups`` (:func:`bursts`) and its burst's name, for ``split``'s
+    ``join_groups``."""
+    return {path: f"burst {k}" for k, group in enumerate(groups) for path in group}

@@ -1,0 +1,136 @@
+"""Bursts (one camera's photos of a class within a second, by EXIF) land in one split."""
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from objrec import bursts
+from objrec.bursts import CameraTime, camera_time, parse_time
+from objrec.split import split_folder
+
+from .test_audit import pattern
+
+CANON = ("Canon", "Canon EOS R6", "")
+
+
+def save_shot(path: Path, seed: int, when: str | None, subsec: str = "", camera=CANON) -> Path:
+    """A JPEG of its own picture (``pattern``: frames of a moving subject, far apart by their
+    perceptual hash) with ``camera`` and ``when`` (EXIF DateTimeOriginal) in its EXIF."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = pattern((200, 120, 60), seed)
+    if when is None:
+        image.save(path, quality=90)
+        return path
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = camera[0], camera[1]
+    inner = exif.get_ifd(0x8769)
+    inner[0x9003] = when
+    if subsec:
+        inner[0x9291] = subsec
+    if camera[2]:
+        inner[0xA431] = camera[2]
+    image.save(path, quality=90, exif=exif)
+    return path
+
+
+def shot(seconds: float, whole: bool = False, camera=CANON) -> CameraTime:
+    return CameraTime(camera, seconds, whole)
+
+
+def test_exif_times_are_read_with_their_subseconds_and_camera(tmp_path):
+    a = save_shot(tmp_path / "a.jpg", 1, "2024:05:01 10:00:00", "25", (*CANON[:2], "0123"))
+    b = save_shot(tmp_path / "b.jpg", 2, "2024:05:01 10:00:00")
+    assert camera_time(a) == CameraTime(("Canon", "Canon EOS R6", "0123"), 1714557600.25, False)
+    assert camera_time(b) == CameraTime(CANON, 1714557600.0, True)
+    assert camera_time(save_shot(tmp_path / "c.jpg", 3, None)) is None  # no EXIF
+    assert camera_time(save_shot(tmp_path / "d.jpg", 4, "0000:00:00 00:00:00")) is None
+    (tmp_path / "e.jpg").write_bytes(b"Exif\x00\x00 and nothing an image has")
+    assert camera_time(tmp_path / "e.jpg") is None
+    assert parse_time("2024:05:01 10:00:00\x00", b"5") == (1714557600.5, False)
+
+
+def test_a_burst_is_one_cameras_photos_of_a_class_chained_within_a_second():
+    nikon = ("NIKON", "Z 6", "")
+    times = {
+        Path("a"): shot(100.0),
+        Path("b"): shot(100.4),  # a burst at 2.5 frames a second ...
+        Path("c"): shot(100.8),  # ... chained: a to c is 0.8 s, c to d 0.9
+        Path("d"): shot(101.7),
+        Path("e"): shot(103.0),  # 1.3 s after d: the next burst
+        Path("f"): shot(103.1),
+        Path("g"): shot(100.1, camera=nikon),  # another camera, at the same moment
+        Path("h"): shot(110.0, whole=True),  # whole seconds: 110.9 may read as 110 or 111
+        Path("i"): shot(111.0, whole=True),
+        Path("j"): shot(113.0, whole=True),  # 2 whole seconds later: not the same burst
+        Path("k"): shot(120.0),  # a time-lapse, 5 s a frame: never chained by default
+        Path("l"): shot(125.0),
+    }
+    classes = {"cat": [Path(n) for n in "lkjihgfedcba"], "dog": [Path("x")]}
+    times[Path("x")] = shot(100.2)  # another class's photo within the burst's second
+    assert bursts.bursts(classes, times) == [
+        [Path(n) for n in "dcba"],
+        [Path("f"), Path("e")],
+        [Path("i"), Path("h")],
+    ]
+    assert bursts.bursts(classes, times, seconds=0) == []
+    assert [Path("l"), Path("k")] in bursts.bursts(classes, times, seconds=5)
+
+
+def test_every_burst_lands_in_one_split_whatever_its_hash(tmp_path):
+    """Frames of a moving subject are pictures of their own to the perceptual hash (these are 100
+    bits and more apart): split put one burst's frames in train and in test, and the scores
+    counted training moments as test images. A photo without EXIF, another camera's at the same
+    moment, and a time-lapse's frames 5 s apart stay photos of their own."""
+    src = tmp_path / "photos"
+    for c, name in enumerate(("cat", "dog")):
+        for b in range(4):
+            for f in range(3):  # a burst of 3 frames at 10 frames a second, a minute apart
+                when = f"2024:05:01 10:{10 * c + b:02d}:00"
+                save_shot(src / name / f"b{b}_{f}.jpg", 100 * c + 10 * b + f, when, f"{f}00")
+        for k in range(4):
+            save_shot(
+                src / name / f"lapse_{k}.jpg", 100 * c + 50 + k, f"2024:05:01 11:00:{5 * k:02d}"
+            )
+        save_shot(src / name / "plain.jpg", 100 * c + 60, None)
+        nikon = ("NIKON", "Z 6", "")
+        save_shot(src / name / "other.jpg", 100 * c + 61, "2024:05:01 10:00:00", "1", nikon)
+    for seed in range(3):
+        result = split_folder(src, tmp_path / f"s{seed}", seed=seed, mode="link")
+        with (tmp_path / f"s{seed}" / "manifest.csv").open() as f:
+            split_of = {
+                Path(r["source"]).relative_to(src).as_posix(): r["split"] for r in csv.DictReader(f)
+            }
+        for name in ("cat", "dog"):
+            for b in range(4):
+                assert len({split_of[f"{name}/b{b}_{f}.jpg"] for f in range(3)}) == 1
+        assert sorted(map(sorted, result.bursts)) == sorted(
+            [f"{name}/b{b}_{f}.jpg" for f in range(3)] for name in ("cat", "dog") for b in range(4)
+        )
+        assert (result.burst_files, result.timed_files, result.duplicate_files) == (24, 34, 0)
+    off = split_folder(src, tmp_path / "off", seed=0, mode="link", burst_seconds=0)
+    assert off.bursts == [] and off.timed_files == 0
+
+
+@pytest.mark.slow
+def test_split_shows_the_bursts_and_json_lists_them(tmp_path, capsys):
+    from .test_cli import run
+
+    src = tmp_path / "photos"
+    for c, name in enumerate(("cat", "dog")):
+        for b in range(5):
+            for f in range(4):
+                when = f"2024:05:01 10:{10 * c + b:02d}:00"
+                save_shot(src / name / f"b{b}_{f}.jpg", 100 * c + 10 * b + f, when, f"{f}00")
+    code, out, _ = run(capsys, "split", src, tmp_path / "data", "--link")
+    said = " ".join(out.split())
+    assert code == 0 and "kept 10 bursts in one split each (40 photos of one class" in said
+    assert "cat/b0_0.jpg = cat/b0_1.jpg and 2 more; " in said and "and 7 more groups" in said
+    assert "--json lists them all" in said and "b4_3" not in said
+    code, out, _ = run(capsys, "split", src, tmp_path / "json", "--link", "--json")
+    found = json.loads(out)
+    assert len(found["bursts"]) == 10 and found["burst_files"] == 40
+    assert found["bursts"][0] == [f"cat/b0_{f}.jpg" for f in range(4)]
+    assert (found["timed_files"], found["burst_seconds"]) == (40, 1.0)
