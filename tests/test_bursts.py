@@ -134,3 +134,34 @@ def test_split_shows_the_bursts_and_json_lists_them(tmp_path, capsys):
     assert len(found["bursts"]) == 10 and found["burst_files"] == 40
     assert found["bursts"][0] == [f"cat/b0_{f}.jpg" for f in range(4)]
     assert (found["timed_files"], found["burst_seconds"]) == (40, 1.0)
+
+
+@pytest.mark.slow
+def test_add_keeps_a_burst_of_new_photos_in_one_split_and_with_its_frames_in_data(
+    tmp_path, split_dir
+):
+    """add placed each new photo alone: a burst of new photos of one class went partly to valid
+    and partly to test. A burst's new frames now go to one split, that of a frame already in the
+    data folder where there is one; a near-duplicate still goes to its image's split."""
+    from objrec.add import add_images
+
+    new = tmp_path / "new"
+    for b in range(2):  # a new class of 2 bursts of 4 frames, and 4 photos of their own
+        for f in range(4):
+            save_shot(new / "cat" / f"b{b}_{f}.jpg", 10 * b + f, f"2024:05:01 10:0{b}:00", f"{f}")
+    for k in range(4):
+        save_shot(new / "cat" / f"single_{k}.jpg", 50 + k, None)
+    for seed in range(3):
+        placed = dict(add_images(split_dir, new, seed=seed, dry_run=True).files)
+        for b in range(2):
+            assert len({placed[f"cat/b{b}_{f}.jpg"].split("/")[0] for f in range(4)}) == 1
+    first = tmp_path / "first"
+    save_shot(first / "red" / "frame_0.jpg", 70, "2024:05:01 12:00:00", "1")
+    add_images(split_dir, first / "red", class_name="red", ratios=(0, 0, 1))
+    later = tmp_path / "later"
+    for f in range(1, 4):
+        save_shot(later / "red" / f"frame_{f}.jpg", 70 + f, "2024:05:01 12:00:00", f"{f}1")
+    result = add_images(split_dir, later, seed=0)
+    assert {target.split("/")[0] for _, target in result.files} == {"test"}
+    assert (result.burst_files, result.burst_held_files) == (3, 3)
+    assert result.bursts == [["test/red/frame_0.jpg", *(f"red/frame_{f}.jpg" for f in (1, 2, 3))]]

@@ -10,8 +10,11 @@ now are read):
   listed, and named as a picture in two classes when that copy is in another class);
 * a near-duplicate of an image there (``split``'s rule, :func:`objrec.split.near_groups`) goes to
   that image's split, whatever its class, so no near-copy crosses train/test;
-* near-duplicates among the new images stay together; the rest are placed, seeded, so that each
-  class's counts come as close as they can to the ratios (a new class as ``split`` would fill it).
+* near-duplicates among the new images stay together; so do a burst's frames (one camera's
+  photos of a class within ``burst_seconds`` of each other, by EXIF time: ``objrec.bursts``),
+  which go to the split of a frame already in the data folder; the rest are placed, seeded, so
+  that each class's counts come as close as they can to the ratios (a new class as ``split``
+  would fill it).
 
 The images are copied (or linked), never moved, under names no file in the data folder has; each is
 written under a hidden temporary name and renamed, while the data folder is locked as ``split``
@@ -116,6 +119,14 @@ class AddResult:
     leak either way), and those: it went to the split holding most of them."""
     files: list[tuple[str, str]] = field(default_factory=list)
     """Each image added, as named relative to NEW, and its file relative to ``data``."""
+    bursts: list[list[str]] = field(default_factory=list)
+    """Each burst holding a new image (one camera's photos of a class within ``burst_seconds``
+    of each other, by EXIF time: ``objrec.bursts``), kept in one split: new images as named
+    relative to NEW, the data folder's relative to it."""
+    burst_files: int = 0
+    """New images placed with their burst."""
+    burst_held_files: int = 0
+    """Of those, the images that went to the split of a burst-mate already in ``data``."""
     dry_run: bool = False
 
     def totals(self) -> dict[str, int]:
@@ -151,7 +162,8 @@ def add_images(
             or more folders of images or image files, all of that class. Never modified.
         config: the ``ratios`` to come close to (by default, or ``ratios=None``, each split's
             share of ``data``'s images: a split it has none in gets none), ``seed``, ``mode``
-            and ``near_duplicates``; or give those as keywords (its others do not apply).
+            ``near_duplicates`` and ``burst_seconds``; or give those as keywords (its others do
+            not apply).
         class_name: the class of every image of ``new`` (one ``data`` has, or a new one).
         dry_run: decide everything and write nothing.
         on_file, on_write: progress, called as ``(done, total)`` hashing, then writing.
@@ -469,17 +481,60 @@ def _plan(
     groups = near_groups(readable, hashes, facts, among=new) if config.near_duplicates else hashes
     in_data = {hashes[p]: p for p in reversed(list(existing))}  # the first copy of each
     fresh = [image for image in images if hashes[image.path] not in in_data]
-    held = _held_splits(existing, groups)
-    split_of = _place(fresh, groups, held, _counts(existing), config)
-    rows = _rows(data, fresh, [split_of[groups[image.path]] for image in fresh], sha256)
+    placing, found = _with_bursts(existing, images, groups, hashes, config.burst_seconds)
+    held = _held_splits(existing, placing)
+    split_of = _place(fresh, placing, held, _counts(existing), config)
+    rows = _rows(data, fresh, [split_of[placing[image.path]] for image in fresh], sha256)
     result = AddResult(data, min_images=min_class_size(config.ratios), unreadable_files=unreadable)
     result.ratios, result.own_ratios = config.ratios, own
     _count(result, rows, existing, config.ratios)
-    result.near_duplicate_files = sum(groups[image.path] in held for image in fresh)
+    near_held = _held_splits(existing, groups)
+    result.near_duplicate_files = sum(groups[image.path] in near_held for image in fresh)
+    _count_bursts(result, found, fresh, (placing, held, groups, near_held), existing)
     _count_copies(result, images, hashes, in_data)
     result.cross_class_duplicates = _cross_class(data, existing, images, groups)
     result.spread_groups = _spread(data, existing, fresh, groups)
     return _Plan(result, rows)
+
+
+def _with_bursts(existing, images: list[NewImage], groups, hashes, seconds: float):
+    """Each file's placing key: its duplicate group's (``groups``) united with its burst's, for
+    the bursts holding a new image (:func:`objrec.bursts.bursts`, among the new images and the
+    data folder's of their classes, whatever their split); and those bursts."""
+    from objrec import bursts
+    from objrec.split import join_groups
+
+    if seconds <= 0:
+        return groups, []
+    classes: dict[str, list[Path]] = {image.name: [] for image in images}
+    for path, (_, name) in existing.items():
+        if name in classes:
+            classes[name].append(path)
+    for image in images:
+        classes[image.name].append(image.path)
+    times = bursts.camera_times(p for paths in classes.values() for p in paths)
+    new = {image.path for image in images}
+    found = [b for b in bursts.bursts(classes, times, seconds) if new.intersection(b)]
+    if not found:
+        return groups, []
+    keys = {p: hashes[p] for burst in found for p in burst} | groups
+    return join_groups(keys, bursts.burst_of(found))[0], found
+
+
+def _count_bursts(result: AddResult, found, fresh: list[NewImage], keys, existing) -> None:
+    """The bursts holding a new image (``found``; new images as named, the data folder's
+    relative to it), the new images placed with one, and those that went to the split of a
+    burst-mate already in the data folder (not counted when a near-duplicate took them there)."""
+    placing, held, groups, near_held = keys
+    shown = {image.path: image.shown for image in fresh}
+    result.bursts = [
+        [shown[p] if p in shown else p.relative_to(result.data).as_posix() for p in burst]
+        for burst in ([p for p in b if p in shown or p in existing] for b in found)
+    ]
+    in_burst = {p for burst in found for p in burst}
+    mates = [image.path for image in fresh if image.path in in_burst]
+    result.burst_files = len(mates)
+    result.burst_held_files = sum(placing[p] in held and groups[p] not in near_held for p in mates)
 
 
 def _store_dir(cache_dir: str | os.PathLike[str] | None) -> Path:

@@ -59,6 +59,14 @@ COPY_OPTION = click.option(
     show_default=True,
     help=field_help(SplitConfig, "mode"),
 )
+BURST_OPTION = click.option(
+    "--burst-seconds",
+    type=click.FloatRange(min=0, max_open=True, max=float("inf")),
+    default=SplitConfig.burst_seconds,
+    show_default=True,
+    metavar="SECONDS",
+    help=field_help(SplitConfig, "burst_seconds"),
+)
 """``split``'s and ``add``'s options of the same meaning."""
 
 
@@ -97,14 +105,7 @@ COPY_OPTION = click.option(
     "of one group lands in one split, with its duplicates. Use it for burst frames, a camera's "
     "sequences or sites, which no hash sees. Images it does not name are groups of their own.",
 )
-@click.option(
-    "--burst-seconds",
-    type=click.FloatRange(min=0, max_open=True, max=float("inf")),
-    default=SplitConfig.burst_seconds,
-    show_default=True,
-    metavar="SECONDS",
-    help=field_help(SplitConfig, "burst_seconds"),
-)
+@BURST_OPTION
 @click.option(
     "--like",
     type=click.Path(path_type=Path, file_okay=False, exists=True),
@@ -284,6 +285,7 @@ def split_warnings(result) -> list[str]:
 )
 @SEED_OPTION
 @COPY_OPTION
+@BURST_OPTION
 @click.option(
     "--dry-run", is_flag=True, help="Print where each image would go; write nothing in DATA."
 )
@@ -300,7 +302,9 @@ def split_warnings(result) -> list[str]:
     is_flag=True,
     help="Print the counts and files as JSON (keys: docs/json.md).",
 )
-def add(data: Path, new, class_name, ratios, seed, copy, dry_run, cache_dir, as_json) -> None:
+def add(
+    data: Path, new, class_name, ratios, seed, copy, burst_seconds, dry_run, cache_dir, as_json
+) -> None:
     """Add the images of NEW to DATA (a folder made by `objrec split`), as split would place them.
 
     NEW holds one sub-folder per class, as split's SRC; with --class NAME, images of that class.
@@ -313,6 +317,7 @@ def add(data: Path, new, class_name, ratios, seed, copy, dry_run, cache_dir, as_
     from objrec.add import add_images
 
     settings = {"ratios": ratios or None, "seed": seed, "mode": "copy" if copy else "link"}
+    settings["burst_seconds"] = burst_seconds
     reporter = RichReporter(quiet=as_json)
     verb = "copying" if copy else "linking"
 
@@ -361,6 +366,9 @@ def add_json(result, warnings: list[str]) -> dict[str, Any]:
         "files": [{"source": a, "file": b} for a, b in result.files],
         "copies": [{"source": a, "copy_of": b} for a, b in result.copy_files],
         "near_duplicate_files": result.near_duplicate_files,
+        "bursts": result.bursts,
+        "burst_files": result.burst_files,
+        "burst_held_files": result.burst_held_files,
         "cross_class_duplicates": [list(pair) for pair in result.cross_class_duplicates],
         "spread_groups": [{"source": a, "in_data": b} for a, b in result.spread_groups],
         "small_classes": result.small_classes,
@@ -397,6 +405,8 @@ def print_added(result, cache_dir: Path | None = None) -> None:
             "already in the data folder",
             highlight=False,
         )
+    if result.burst_files:
+        console.print(added_bursts_line(result), markup=False, highlight=False)
     if result.copy_files:
         console.print(
             f"skipped {plural(len(result.copy_files), 'image')} already there (the same bytes): "
@@ -410,6 +420,18 @@ def print_added(result, cache_dir: Path | None = None) -> None:
         console.print("nothing written (--dry-run)", highlight=False)
     elif result.files:
         console.print(train_again(result.data, cache_dir), markup=False)
+
+
+def added_bursts_line(result) -> str:
+    """The new images placed with their bursts, those that joined a burst-mate already in DATA,
+    the first few bursts (``--json`` has them all)."""
+    went = "would go" if result.dry_run else "went"
+    return (
+        f"{plural(result.burst_files, 'new image')} {went} to one split with the rest of "
+        f"{'its burst' if result.burst_files == 1 else 'their bursts'} (one camera's photos of a "
+        f"class within --burst-seconds, by EXIF time; {result.burst_held_files} to the split of "
+        f"a frame already in the data folder): {few_groups(result.bursts)}"
+    )
 
 
 def train_again(data: Path, cache_dir: Path | None) -> str:
