@@ -1016,8 +1016,34 @@ def test_a_group_across_splits_is_not_called_the_same_picture(tmp_path, monkeypa
     assert main(["audit", str(make_split(tmp_path / "data"))]) == 0
     out = capsys.readouterr().out
     assert "1 near-duplicate group (copies of one picture: resized, re-encoded, cropped), " in out
-    assert "1 spanning two splits (possible leaks: one picture trained on and tested on" in out
+    assert (
+        "1 spanning two splits (possible leaks of one picture: 1 in train and test (trained on "
+        in out
+    )
     assert "same picture" not in out and "look at them in audit.html" in out
+
+
+def test_a_near_duplicate_pair_in_valid_and_test_is_not_called_trained_on():
+    """audit called a near-duplicate pair lying in valid and test 'trained on and tested on': each
+    pair of splits is now said as what is true of it, a group in all three as train and test."""
+    from objrec.audit import leak_words
+
+    def group(*splits):
+        return {"splits": list(splits), "kind": "across splits"}
+
+    assert leak_words([group("valid", "test")]) == (
+        "1 in valid and test (validated on and tested on, not trained on)"
+    )
+    groups = [
+        group("test", "train"),
+        group("valid", "train", "valid"),
+        group("train", "valid", "test"),
+    ]
+    groups += [group("test", "valid"), group("test", "test")]
+    assert leak_words(groups) == (
+        "2 in train and test (trained on and tested on); 1 in train and valid (trained on and "
+        "validated on); 1 in valid and test (validated on and tested on, not trained on)"
+    )
 
 
 def test_image_facts_give_a_big_rotated_photos_upright_size(tmp_path):
@@ -1979,7 +2005,7 @@ def test_audit_html_counts_one_of_a_kind_in_the_singular(tmp_path, monkeypatch):
     from objrec.audit_report import write_page
 
     monkeypatch.setattr("objrec.audit_report.PAGE_LIMIT", 0)  # the counts alone, no thumbnails
-    one = [{"kind": "across splits"}]
+    one = [{"kind": "across splits", "splits": ["valid", "test"]}]
     result = SimpleNamespace(
         label_issues=[{}],
         near_duplicates=one,
@@ -1995,6 +2021,9 @@ def test_audit_html_counts_one_of_a_kind_in_the_singular(tmp_path, monkeypatch):
     for said in ("1 image,", "1 class.", "1 likely wrong label,", "1 near-duplicate group,"):
         assert said in summary
     assert "1 group of look-alikes" in summary and "1 outlier." in summary
+    # a pair in valid and test was said to be "trained on and tested on"
+    assert "1 in valid and test (validated on and tested on, not trained on)" in summary
+    assert "trained on and tested on" not in summary
 
 
 def bursts_in_the_wrong_class(n: int = 24, seed: int = 0):
@@ -2088,3 +2117,60 @@ def test_a_class_of_one_burst_is_not_judged():
     result = find_issues(inv, features[keep], ok, facts, AuditConfig(pca=0), SILENT)
     assert result.unjudged == ["ibis"]
     assert not {row["given"] for row in result.label_issues} & {"ibis"}
+
+
+def bursts_and_single_photos(bursts: int = 10, frames: int = 4, singles: int = 8, seed: int = 0):
+    """Two classes of ``bursts`` bursts of ``frames`` near-identical frames (one hash each,
+    features 0.02 apart) and ``singles`` photos of their own, all drawn about the class centre
+    alike: the inventory, features and facts ``find_issues`` takes, and the single photos."""
+    from objrec.audit import Inventory, Item
+
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(2, 64))
+    rows, labels, hashes = [], [], []
+    for c in range(2):
+        for _ in range(bursts):
+            rows.append(np.repeat(centres[c] + 0.6 * rng.normal(size=(1, 64)), frames, 0))
+            hashes += [int.from_bytes(rng.bytes(32), "big")] * frames
+        rows.append(centres[c] + 0.6 * rng.normal(size=(singles, 64)))
+        hashes += [int.from_bytes(rng.bytes(32), "big") for _ in range(singles)]
+        labels += [c] * (bursts * frames + singles)
+    features = np.concatenate(rows) + 0.02 * rng.normal(size=(len(labels), 64))
+    facts = [
+        dedup.ImageFacts(width=64, height=56, phash=h, phash_mirror=h, contrast=50.0)
+        for h in hashes
+    ]
+    items = [
+        Item(Path(f"/data/{'ab'[c]}/{i}.png"), f"{'ab'[c]}/{i}.png", c, None)
+        for i, c in enumerate(labels)
+    ]
+    single = {
+        it.shown for k, it in enumerate(items) if k % (bursts * frames + singles) >= bursts * frames
+    }
+    return (
+        Inventory(Path("/data"), ("a", "b"), items, False),
+        features.astype(np.float32),
+        facts,
+        single,
+    )
+
+
+def test_a_bursts_frames_are_not_each_others_neighbours_for_the_outliers():
+    """A user's audit called 58 of 351 images outliers, mostly bursts: each frame's nearest images
+    were its burst-mates, so a photo of its own, as near its class as any, looked far. The
+    outliers' distances now leave an image's own group out, as the neighbour vote does."""
+    from objrec.audit import copy_groups, find_issues, outlier_rows
+
+    inv, features, facts, single = bursts_and_single_photos()
+    ok = np.ones(len(inv.items), dtype=bool)
+    result = find_issues(inv, features, ok, facts, AuditConfig(pca=0, epochs=2), SILENT)
+    assert len(result.near_duplicates) == 20 and result.outliers == []
+    idx = np.arange(len(inv.items))
+    labels = np.array([it.label for it in inv.items])
+    unit = dedup.normalise(features)
+    near = dedup.feature_neighbours(unit, dedup.NEIGHBOURS)
+    before = outlier_rows(inv, idx, labels, unit, facts, 5, near)  # as it was: groups ignored
+    assert {row["path"] for row in before} == single
+    pairs = dedup.duplicate_pairs(unit, facts, dedup.DuplicateRule(), near)
+    group = copy_groups(len(idx), pairs)
+    assert outlier_rows(inv, idx, labels, unit, facts, 5, near, group) == []

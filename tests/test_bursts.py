@@ -165,3 +165,23 @@ def test_add_keeps_a_burst_of_new_photos_in_one_split_and_with_its_frames_in_dat
     assert {target.split("/")[0] for _, target in result.files} == {"test"}
     assert (result.burst_files, result.burst_held_files) == (3, 3)
     assert result.bursts == [["test/red/frame_0.jpg", *(f"red/frame_{f}.jpg" for f in (1, 2, 3))]]
+
+
+def test_the_audit_groups_a_bursts_frames_whatever_their_split(tmp_path):
+    """The audit's groups (one fold, not each other's neighbours, nor counted in the outliers'
+    distances) hold a burst's frames by their EXIF time, as split keeps them together: a split
+    made before (or by hand) may have put them apart."""
+    import numpy as np
+
+    from objrec.audit import burst_pairs, copy_groups, inventory
+
+    for split, f in (("train", 0), ("valid", 1), ("test", 2), ("valid", 3)):
+        save_shot(tmp_path / split / "cat" / f"frame_{f}.jpg", f, "2024:05:01 10:00:00", f"{f}0")
+        save_shot(tmp_path / split / "dog" / f"own_{f}.jpg", 10 + f, None)
+    inv = inventory(tmp_path)
+    idx = np.arange(len(inv.items))
+    pairs = burst_pairs(inv, idx)
+    frames = {k for k, it in enumerate(inv.items) if it.path.name.startswith("frame")}
+    assert len(pairs) == 3 and {k for pair in pairs for k in pair} == frames
+    group = copy_groups(len(idx), [], pairs)
+    assert len({group[k] for k in frames}) == 1 and len(set(group)) == 5

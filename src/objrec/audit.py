@@ -477,15 +477,33 @@ def fold_count(labels: np.ndarray, folds: int) -> int:
     return min(folds, most)
 
 
-def copy_groups(n: int, pairs: Sequence[dedup.Pair]) -> np.ndarray:
-    """Each of ``n`` rows' group: near-duplicates (``pairs`` not ``look_alike``, linked directly or
-    through each other: the audit's duplicate groups) share their first row's number, any other
-    row has its own. The out-of-fold heads keep a group in one fold and the neighbour vote leaves
-    an image's group out: a burst of a wrong label's frames would otherwise vouch for it."""
+def copy_groups(
+    n: int, pairs: Sequence[dedup.Pair], bursts: Sequence[tuple[int, int]] = ()
+) -> np.ndarray:
+    """Each of ``n`` rows' group: near-duplicates (``pairs`` not ``look_alike``) and a burst's
+    frames (``bursts``: :func:`burst_pairs`), linked directly or through each other, share their
+    first row's number, any other row has its own. The out-of-fold heads keep a group in one
+    fold, and the neighbour vote and the outliers' distances leave an image's group out: a burst
+    of a wrong label's frames would otherwise vouch for it."""
     group = np.arange(n)
-    for members in dedup.groups_of(n, [(p.i, p.j) for p in pairs if not p.look_alike]):
+    links = [(p.i, p.j) for p in pairs if not p.look_alike] + list(bursts)
+    for members in dedup.groups_of(n, links):
         group[members] = members[0]
     return group
+
+
+def burst_pairs(inv: Inventory, idx: np.ndarray) -> list[tuple[int, int]]:
+    """Pairs of rows (of ``idx``, the readable images) linking each burst's frames: one camera's
+    photos of a class within ``bursts.BURST_SECONDS`` of each other, by EXIF time, whatever
+    their split (:func:`objrec.bursts.bursts`, as ``split`` keeps them in one)."""
+    from objrec import bursts
+
+    row = {inv.items[i].path: r for r, i in enumerate(idx)}
+    classes: dict[str, list[Path]] = {}
+    for i in idx:
+        classes.setdefault(inv.classes[inv.items[i].label], []).append(inv.items[i].path)
+    found = bursts.bursts(classes, bursts.camera_times(row))
+    return [(row[burst[0]], row[path]) for burst in found for path in burst[1:]]
 
 
 def outside_groups(unit: np.ndarray, near: dedup.Neighbours, group) -> dedup.Neighbours:
@@ -666,6 +684,30 @@ def keep_first(item: Item, facts: dedup.ImageFacts) -> tuple[int, int]:
     return split, -facts.width * facts.height
 
 
+SPLIT_PAIRS = {
+    ("train", "test"): "trained on and tested on",
+    ("train", "valid"): "trained on and validated on",
+    ("valid", "test"): "validated on and tested on, not trained on",
+}
+"""What is true of one picture in each pair of splits (a group in all three: train and test)."""
+
+
+def leak_words(groups: Sequence[dict[str, Any]]) -> str:
+    """How many of the ``groups`` (rows of ``group_rows``) lie in each pair of splits, each said
+    as what is true of it: ``1 in train and test (trained on and tested on); 2 in valid and test
+    (validated on and tested on, not trained on)``. A valid/test pair was called "trained on and
+    tested on"; it leaks less (the checkpoint and the unknown threshold were chosen on a picture
+    tested on), but is not trained on."""
+    counts: dict[tuple[str, str], int] = dict.fromkeys(SPLIT_PAIRS, 0)
+    for group in groups:
+        present = [s for s in SPLITS if s in group.get("splits", ())]
+        if len(present) > 1:
+            counts[("train", "test") if len(present) == 3 else (present[0], present[1])] += 1
+    return "; ".join(
+        f"{n} in {a} and {b} ({SPLIT_PAIRS[(a, b)]})" for (a, b), n in counts.items() if n
+    )
+
+
 def _group_kind(items: list[Item]) -> str:
     if len({it.split for it in items}) > 1:
         return "across splits"
@@ -743,13 +785,17 @@ def degenerate_reason(facts: dedup.ImageFacts) -> str | None:
     return None
 
 
-def outlier_rows(inv, idx, labels, unit, facts, k: int, near) -> list[dict[str, Any]]:
-    """Degenerate images first, then those far from their class or from everything."""
+def outlier_rows(inv, idx, labels, unit, facts, k: int, near, group=None) -> list[dict[str, Any]]:
+    """Degenerate images first, then those far from their class or from everything, by their
+    nearest images outside their own ``group`` (``copy_groups``): a burst's frames, each other's
+    nearest, made every burst's distances small and so every photo of its own an outlier."""
     z = np.full(len(inv.items), np.nan)
     z_class = np.full(len(inv.items), np.nan)
+    if group is not None:
+        near = outside_groups(unit, near, group)
     sims = near.sims[:, :k]
     z[idx] = robust_z(1 - sims.mean(1) if sims.size else np.zeros(len(idx)))
-    z_class[idx] = robust_z(knn_distance(unit, labels, k))
+    z_class[idx] = robust_z(knn_distance(unit, labels, k, group))
     rows = []
     for i, item in enumerate(inv.items):
         reason = degenerate_reason(facts[i])
@@ -787,16 +833,15 @@ def find_issues(
     near = dedup.feature_neighbours(unit, max(dedup.NEIGHBOURS, config.neighbours))
     clock.lap("neighbours")
     pairs = dedup.duplicate_pairs(unit, [facts[i] for i in idx], config.duplicates, near)
+    group = copy_groups(len(idx), pairs, burst_pairs(inv, idx))
     clock.lap("duplicates")
-    found = judge_labels(
-        inv, idx, labels, features[idx], near, config, reporter, copy_groups(len(idx), pairs)
-    )
+    found = judge_labels(inv, idx, labels, features[idx], near, config, reporter, group)
     clock.lap("labels")
     groups, alike = duplicate_groups(
         inv, idx, unit, facts, config.duplicates, near, found.issues, pairs
     )
     clock.lap("duplicates")
-    outliers = outlier_rows(inv, idx, labels, unit, facts, config.neighbours, near)
+    outliers = outlier_rows(inv, idx, labels, unit, facts, config.neighbours, near, group)
     clock.lap("outliers")
     return AuditResult(
         label_issues=found.issues,

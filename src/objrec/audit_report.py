@@ -664,7 +664,7 @@ def write_page(result: AuditResult, inv: Inventory, path: Path, reporter: Report
         min(PAGE_LIMIT, len(x))
         for x in (result.label_issues, result.near_duplicates, result.look_alikes, result.outliers)
     )
-    from objrec.audit import unjudged_note
+    from objrec.audit import leak_words, unjudged_note
 
     with reporter.task("thumbnails", total) as advance:
         sections = page_sections(result, inv, advance)
@@ -682,6 +682,7 @@ def write_page(result: AuditResult, inv: Inventory, path: Path, reporter: Report
             "outliers": len(result.outliers),
         },
         leaks=sum(g["kind"] == "across splits" for g in result.near_duplicates),
+        leak_words=leak_words(result.near_duplicates),
         alike_across=sum(g["kind"] == "across splits" for g in result.look_alikes),
         unjudged=unjudged_note(result.unjudged) if result.unjudged else "",
         **sections,
@@ -709,8 +710,8 @@ figure img { max-width: 150px; max-height: 150px; display: block; }
 <p>{{ root }}: {{ n|plural("image") }}, {{ classes|plural("class", "classes") }}.
 {{ counts.issues|plural("likely wrong label") }},
 {{ counts.groups|plural("near-duplicate group") }}{% if leaks %}, <span class="leak">{{ leaks }}
-of them across splits (possible leaks: images that look like copies of one picture, trained on and
-tested on; look at them below)</span>{% endif %},
+of them across splits (possible leaks, images that look like copies of one picture:
+{{ leak_words }}; look at them below)</span>{% endif %},
 {{ counts.alike|plural("group") }} of look-alikes
 {%- if alike_across %} ({{ alike_across }} across splits: to check, not leaks){% endif %},
 {{ counts.outliers|plural("outlier") }}. Nothing was changed;

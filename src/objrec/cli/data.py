@@ -690,10 +690,12 @@ def print_duplicates(groups: Sequence[dict], data: Path) -> None:
     red: possible leaks), where all of them are; then the first few (those across splits first)."""
     if not groups:
         return
+    from objrec.audit import leak_words
+
     leaks = sum(g["kind"] == "across splits" for g in groups)
     spans = (
-        f", [bold red]{leaks} spanning two splits[/] (possible leaks: one picture trained on and "
-        "tested on; look at them in audit.html)"
+        f", [bold red]{leaks} spanning two splits[/] (possible leaks of one picture: "
+        f"{escape(leak_words(groups))}; look at them in audit.html)"
         if leaks
         else ""
     )
