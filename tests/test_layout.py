@@ -1,11 +1,14 @@
 """The code's shape: short functions, and no later stage reaching into ``train``."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
 from .conftest import source_trees
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "objrec"
 
 
 @pytest.mark.slow
@@ -62,3 +65,36 @@ def test_the_readmes_module_table_names_every_module():
     named = {name for row in table.splitlines() for name in row.split("|")[1].split("`")[1::2]}
     modules = {p.stem for p in (root / "src" / "objrec").glob("*.py")} - {"__init__", "__main__"}
     assert sorted(modules - named) == []
+
+
+def check_kinds() -> set[str]:
+    """The kinds check.py gives a problem: the second argument of each ``Problem(...)`` and
+    ``result.note(...)``, a string or a name assigned strings in the same function."""
+    tree = ast.parse((SRC / "check.py").read_text())
+    kinds = set()
+    for function in (f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)):
+        for call in (c for c in ast.walk(function) if isinstance(c, ast.Call)):
+            name = getattr(call.func, "id", getattr(call.func, "attr", ""))
+            if name not in ("Problem", "note") or len(call.args) < 2:
+                continue
+            kind = call.args[1]
+            values = (
+                [kind]
+                if not isinstance(kind, ast.Name)
+                else [
+                    a.value
+                    for a in ast.walk(function)
+                    if isinstance(a, ast.Assign)
+                    and any(getattr(t, "id", None) == kind.id for t in a.targets)
+                ]
+            )
+            kinds |= {c.value for v in values for c in ast.walk(v) if isinstance(c, ast.Constant)}
+    return kinds
+
+
+def test_docs_json_md_lists_every_kind_check_gives():
+    """docs/json.md listed some of check's problem kinds and ended with "...": `imbalanced`,
+    `raw_files`, `sidecar_files` and others were missing. Its table lists each, and no other."""
+    page = (SRC.parents[1] / "docs" / "json.md").read_text()
+    documented = set(re.findall(r"^\| `([a-z_]+)` \| (?:yes|no)", page, re.MULTILINE))
+    assert documented == check_kinds() and len(documented) >= 18
