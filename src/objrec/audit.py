@@ -438,7 +438,8 @@ def fold_splits(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Training and held-out rows of each fold: ``StratifiedKFold``'s, but each group of
     ``groups`` (``copy_groups``' numbers) held out whole, in its first row's fold, so no head
-    trains on a copy of an image it scores. Only the copies move: the other rows keep their
+    trains on a copy of an image it scores (unless that leaves a class wholly in one fold:
+    ``spread_classes``). Only the copies move: the other rows keep their
     folds, so a folder without near-duplicates keeps its findings (``StratifiedGroupKFold`` draws
     other folds for all, a group per image too)."""
     from sklearn.model_selection import StratifiedKFold
@@ -455,9 +456,29 @@ def fold_splits(
     for k, (_, held) in enumerate(splits):
         fold[held] = k
     _, first, member_of = np.unique(groups, return_index=True, return_inverse=True)
-    fold = fold[first][member_of]
-    held_out = [np.flatnonzero(fold == k) for k in range(len(splits))]
-    return [(np.flatnonzero(fold != k), held) for k, held in enumerate(held_out) if held.size]
+    moved = spread_classes(fold[first][member_of], fold, labels, groups)
+    held_out = [np.flatnonzero(moved == k) for k in range(len(splits))]
+    return [(np.flatnonzero(moved != k), held) for k, held in enumerate(held_out) if held.size]
+
+
+def spread_classes(
+    fold: np.ndarray, plain: np.ndarray, labels: np.ndarray, groups: np.ndarray
+) -> np.ndarray:
+    """``fold`` (each row's fold, each group in its first row's) with one group moved out of the
+    fold that holds all of a class of two groups or more: that fold's head would never see the
+    class, and its right labels looked wrong (a class of two bursts, whose first frames shared a
+    fold). The group moved is the class's last, into another fold one of its rows had in
+    ``plain`` (``StratifiedKFold``'s), else the next fold; each group stays whole."""
+    folds = int(plain.max()) + 1
+    for c in np.unique(labels):
+        rows = np.flatnonzero(labels == c)
+        mine = list(dict.fromkeys(groups[rows].tolist()))  # the class's groups, in row order
+        if len(mine) < 2 or len(np.unique(fold[rows])) > 1:
+            continue
+        k, members = fold[rows[0]], groups == mine[-1]
+        others = [f for f in plain[members].tolist() if f != k]
+        fold[members] = others[0] if others else (k + 1) % folds
+    return fold
 
 
 def fold_count(labels: np.ndarray, folds: int) -> int:
