@@ -1137,3 +1137,29 @@ def test_force_refuses_to_drop_the_photos_add_put_in_the_split(tmp_path, image_f
     result = split_folder(image_folder, split_dir, force=True, like=split_dir)
     assert result.kept_files == 36 - 1 + 2 and result.gone_files == 1
     assert {r["file"] for r in manifest(split_dir) if "new_" in r["file"]} == added
+
+
+def test_force_replaces_a_split_whose_added_photos_were_deleted_from_it(
+    tmp_path, image_folder, split_dir, known_facts
+):
+    """Photos ``add`` put in OUT and the user deleted there since (its manifest still lists
+    them) were counted as photos ``force`` would delete: the split was refused, saying so of
+    files no longer there, and could not be replaced but by moving OUT away. Only those OUT
+    still holds are refused: at their file, or moved by hand to another of its folders."""
+    from objrec.split import sha256_file
+
+    def added(name: str, sha256: str) -> None:
+        with (split_dir / "manifest.csv").open("a", newline="", encoding="utf-8") as f:
+            source = str(tmp_path / "elsewhere" / name)
+            csv.writer(f).writerow([f"valid/red/{name}", "red", "valid", sha256, source])
+
+    added("new_0.png", "0" * 64)  # deleted from the split since
+    result = split_folder(image_folder, split_dir, force=True)
+    assert sum(result.totals().values()) == 36
+    assert not any("new_0" in row["file"] for row in manifest(split_dir))
+    moved = split_dir / "train" / "red" / "new_1.png"  # added to valid/, moved to train/
+    make_image((200, 40, 40), seed=901).save(moved)
+    added("new_1.png", sha256_file(moved))
+    with pytest.raises(ObjrecError, match=r"holds 1 image that .* such as valid/red/new_1.png"):
+        split_folder(image_folder, split_dir, force=True)
+    assert moved.is_file()

@@ -584,13 +584,16 @@ def refuse_dropping_images(src: Path, out: Path, kept: set[str]) -> None:
     split of ``src`` would not hold (``kept``: the SHA-256 of those it holds) and that came from
     elsewhere (``objrec add`` put them there, or ``out`` is a split of another folder): replacing
     it deletes their copies (or links) in ``out``, and the new split would lack them unsaid. The
-    photos ``src`` itself held and has lost since (deleted or edited there) go, as with ``like``."""
+    photos ``src`` itself held and has lost since (deleted or edited there) go, as with ``like``,
+    and so do those ``out`` no longer holds (deleted there since, or a link to nothing)."""
+    rows = _manifest_rows(out / MANIFEST)
     lost = [
         row
-        for row in _manifest_rows(out / MANIFEST)
+        for row in rows
         if row.get("source") and row.get("sha256") and row["sha256"] not in kept
         if not Path(row["source"]).is_relative_to(src)
     ]
+    lost = _still_held(out, lost, {row["file"] for row in rows})
     if not lost:
         return
     them = "it" if len(lost) == 1 else "them"
@@ -602,6 +605,17 @@ def refuse_dropping_images(src: Path, out: Path, kept: set[str]) -> None:
         f"{src} first (`{again}` keeps every image in its split), or to split without {them}, "
         f"choose another folder or move {out} away first"
     )
+
+
+def _still_held(out: Path, rows: list[dict[str, str]], listed: set[str]) -> list[dict[str, str]]:
+    """The manifest ``rows`` whose photo ``out`` still holds: at its file, or in a file of
+    ``out``'s splits that the manifest does not list (``listed``), of its content (moved there
+    by hand). One deleted from ``out`` since, or a link to a photo deleted, holds nothing."""
+    if all((out / row["file"]).exists() for row in rows):
+        return rows
+    unlisted = [out / name for name in sorted(_split_files(out) - listed)]
+    moved = {sha256_file(path) for path in unlisted if path.is_file()}
+    return [row for row in rows if (out / row["file"]).exists() or row["sha256"] in moved]
 
 
 def _split_files(out: Path) -> set[str]:
