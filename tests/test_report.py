@@ -15,6 +15,16 @@ def chromium():
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.fixture(scope="module")
+def built_report(tmp_path_factory, trained_once):
+    """The report of a copy of the session's tiny run, built once for the tests that only read it
+    in a browser (a report takes seconds: evaluation, plots, Grad-CAM maps)."""
+    import shutil
+
+    run = shutil.copytree(trained_once, tmp_path_factory.mktemp("built_report") / "run")
+    return build_report(run, run.parent / "report.html")
+
+
 @pytest.mark.slow
 def test_report_is_one_self_contained_file(trained_run, tmp_path):
     from .conftest import TaskRecorder
@@ -44,9 +54,9 @@ def test_report_is_one_self_contained_file(trained_run, tmp_path):
 @pytest.mark.skipif(
     not chromium(), reason="Debian's chromium is not installed (.ci/run installs it)"
 )
-def test_report_renders_in_headless_chromium(trained_run, tmp_path):
+def test_report_renders_in_headless_chromium(built_report):
     playwright = pytest.importorskip("playwright.sync_api")
-    path = build_report(trained_run, tmp_path / "report.html")
+    path = built_report
     errors = []
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(
@@ -109,13 +119,13 @@ SORT_BY = """name => {
 @pytest.mark.skipif(
     not chromium(), reason="Debian's chromium is not installed (.ci/run installs it)"
 )
-def test_the_per_class_table_sorts_names_as_text_and_figures_as_numbers(trained_run, tmp_path):
+def test_the_per_class_table_sorts_names_as_text_and_figures_as_numbers(built_report):
     """Every column was sorted by parseFloat: "b10" after "b9" (names that parse as no number
     were compared as lower-case text), a name starting with digits by that number among names
     compared as text, a "nan" loss as text among numbers. Names now sort as text, case aside and
     digits as numbers; figures as numbers, with an empty or "nan" cell last either way."""
     playwright = pytest.importorskip("playwright.sync_api")
-    path = build_report(trained_run, tmp_path / "report.html")
+    path = built_report
     names = ["b10", "A1", "b9", "10 apples", "9 pears"]
     counts = ["12", "9", "100", "7", "30"]
     losses = ["0.500", "nan", "0.250", "1.500", ""]

@@ -1,0 +1,373 @@
+"""The page and the API of a real ``objrec serve`` process, the page in a real headless Chromium.
+
+One server process and one browser serve the whole module (each takes seconds to start); each
+test opens its own page, in a browser context of its own (no cookie, cache or route shared).
+"""
+
+import io
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+from fastapi.testclient import TestClient
+
+from objrec.serve import create_app
+
+from .test_serve import BOUNDARY, barely_familiar_answer, first_line_with, png_bytes
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, trained_once):
+    """The session's tiny run, copied for this module (``objrec serve`` may write beside it)."""
+    root = tmp_path_factory.mktemp("page")
+    shutil.copytree(trained_once, root / "run")
+    app = create_app(root / "run", runtime="torch", max_upload_bytes=200_000, max_pixels=500 * 500)
+    with TestClient(app) as c:
+        c.run = root / "run"
+        yield c
+
+
+@pytest.fixture(scope="module")
+def server(client):
+    """``objrec serve --port 0``: the address is read from what it prints, then used at once."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "objrec", "serve", str(client.run), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        line = first_line_with(process, "serving")
+        url = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert url and url.group(1) != "0", line  # the real port, not the one asked for
+        # printed only once it really listens: the first request, made right away, is answered
+        health = json.load(urllib.request.urlopen(url.group(0) + "health", timeout=60))
+        assert health["status"] == "ok"
+        yield url.group(0).rstrip("/")
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+@pytest.mark.slow
+def test_a_real_server_process_answers_over_http(server):
+    info = json.load(urllib.request.urlopen(server + "/info", timeout=60))
+    assert info["runtime"] == "onnx"
+    boundary = "objrecboundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="g.png"\r\n'
+            "Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + png_bytes(colour=(40, 180, 60))
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        server + "/predict",
+        data=body,
+        method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    answer = json.load(urllib.request.urlopen(request, timeout=60))
+    assert answer["topk"][0]["class"] == "green"
+
+
+@pytest.mark.slow
+def test_a_real_server_refuses_a_huge_upload_from_its_headers_alone(server):
+    """A request that declares 1 GiB is answered 413 while not one byte of its body is sent."""
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=60) as conn:
+        conn.sendall(
+            (
+                f"POST /predict HTTP/1.1\r\nHost: {host}\r\nContent-Length: {1024**3}\r\n"
+                f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n\r\n"
+            ).encode()
+        )
+        answer = b""
+        while not answer.endswith(b"}"):  # the JSON error is the last thing sent
+            part = conn.recv(65536)
+            if not part:
+                break
+            answer += part
+    answer = answer.decode()
+    assert answer.startswith("HTTP/1.1 413"), answer
+    assert "up to 10.5 MB (10,485,760 bytes)" in answer and "--max-upload-mib" not in answer
+
+
+def chromium_path():
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def overlap(a: dict, b: dict) -> bool:
+    """Whether two element boxes ({x, y, width, height}, CSS pixels) share any area."""
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and b["y"] < a["y"] + a["height"]
+    )
+
+
+def boxes(page, *selectors: str) -> dict:
+    return {s: page.locator(s).bounding_box() for s in selectors}
+
+
+def check_no_overlap(found: dict) -> None:
+    shown = {s: b for s, b in found.items() if b and b["height"] > 0}
+    names = sorted(shown)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            assert not overlap(shown[a], shown[b]), (a, shown[a], b, shown[b])
+
+
+def border_pixels(page) -> tuple:
+    """Where the drop zone's dashed border is drawn in a screenshot: the bounding box of the
+    pixels that change when it is made transparent."""
+    from PIL import Image, ImageChops
+
+    with_border = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
+    page.evaluate("document.getElementById('drop').style.borderColor = 'transparent'")
+    without = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
+    page.evaluate("document.getElementById('drop').style.borderColor = ''")
+    return ImageChops.difference(with_border, without).getbbox()
+
+
+def broken_images(page) -> int:
+    return page.evaluate(
+        "Array.from(document.images)"
+        ".filter(i => i.checkVisibility() && (!i.complete || i.naturalWidth === 0)).length"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not chromium_path(), reason="Debian's chromium is not installed (.ci/run installs it)"
+)
+def test_the_page_in_headless_chromium(browser, server, tmp_path):
+    """The page lists the classes; after a bad upload, the error is shown in its own box, outside
+    the drop zone's border (found on a screenshot), and no broken image stays; then a good one."""
+    image, bad = tmp_path / "blue.png", tmp_path / "notes.png"
+    image.write_bytes(png_bytes(colour=(40, 60, 200)))
+    bad.write_bytes(b"not an image at all")
+    errors = []
+    page = browser.new_page(viewport={"width": 900, "height": 700})
+    try:
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(server + "/")
+        page.wait_for_selector("#meta:has-text('3 classes')")
+        listed = page.locator("#classes li").all_text_contents()
+        page.set_input_files("#file", str(bad))
+        page.wait_for_selector("#error:has-text('cannot read image')")
+        page.wait_for_timeout(300)  # let the preview's own load or error event arrive
+        after_bad = boxes(page, "#meta", "#classes", "#drop", "#error")
+        drawn = border_pixels(page)
+        broken = broken_images(page)
+        page.screenshot(path=str(tmp_path / "page-error.png"))
+        page.set_input_files("#file", str(image))
+        page.wait_for_selector(".bar", timeout=15_000)
+        page.wait_for_function("document.getElementById('preview').naturalWidth > 0")
+        names = page.locator(".bar .name").all_text_contents()
+        after_good = boxes(page, "#meta", "#classes", "#drop", "#error", "#preview", "#bars")
+        error_text = page.locator("#error").text_content()
+        broken_after_good = broken_images(page)
+        page.screenshot(path=str(tmp_path / "page.png"))
+    finally:
+        page.close()
+    assert listed == ["blue", "green", "red"]
+    check_no_overlap(after_bad)
+    drop = after_bad["#drop"]
+    assert drawn is not None, "the drop zone's border is not drawn"
+    left, top, right, bottom = drawn  # the border lies within the drop zone's own box
+    assert drop["x"] - 1 <= left and right <= drop["x"] + drop["width"] + 1
+    assert drop["y"] - 1 <= top and bottom <= drop["y"] + drop["height"] + 1
+    assert broken == 0 and broken_after_good == 0
+    assert names[0] == "blue" and len(names) == 3 and error_text == ""
+    check_no_overlap(after_good)
+    assert after_good["#preview"]["y"] > drop["y"] + drop["height"]
+    assert errors == [] or all("415" in e for e in errors), errors  # the refused upload's status
+    assert (tmp_path / "page.png").stat().st_size > 5_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium, launched once for the module. While Playwright's synchronous API runs,
+    this thread's asyncio loop counts as running (no ``asyncio.run`` in this module's tests)."""
+    if not chromium_path():
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        launched = p.chromium.launch(
+            executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu"]
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def browser_page(browser, server):
+    """A fresh page in a context of its own, not yet at the server (a test may route requests
+    first); closed with its context after the test."""
+    page = browser.new_page()
+    yield page
+    page.close()
+
+
+@pytest.mark.slow
+def test_the_page_sends_the_same_file_chosen_twice(browser_page, server, tmp_path):
+    """Choosing the file just sent again fired no change event, so nothing was sent."""
+    image = tmp_path / "blue.png"
+    image.write_bytes(png_bytes(colour=(40, 60, 200)))
+    sent = []
+    browser_page.on("requestfinished", lambda r: r.url.endswith("/predict") and sent.append(r))
+    browser_page.goto(server + "/")
+    for times in (1, 2):
+        browser_page.set_input_files("#file", str(image))
+        for _ in range(200):  # 10 s at most
+            if len(sent) == times:
+                break
+            browser_page.wait_for_timeout(50)
+        assert len(sent) == times, f"the same file chosen {times} times was sent {len(sent)}"
+    browser_page.wait_for_selector(".bar")
+    assert browser_page.locator(".bar .name").first.text_content() == "blue"
+
+
+@pytest.mark.slow
+def test_a_slow_earlier_answer_does_not_replace_a_later_one(browser_page, server, tmp_path):
+    """The answer for the red image is held back until the blue one's is shown: arriving last,
+    it is the stale one, and the bars keep showing the blue image's classes."""
+    red, blue = tmp_path / "red.png", tmp_path / "blue.png"
+    red.write_bytes(png_bytes(colour=(200, 40, 40)))
+    blue.write_bytes(png_bytes(colour=(40, 60, 200)))
+    held = []
+    browser_page.route(
+        "**/predict", lambda route: route.continue_() if held else held.append(route)
+    )
+    browser_page.goto(server + "/")
+    browser_page.set_input_files("#file", str(red))
+    for _ in range(200):  # the route handler runs while playwright waits
+        if held:
+            break
+        browser_page.wait_for_timeout(50)
+    assert held, "the red image's request was never made"
+    browser_page.set_input_files("#file", str(blue))
+    browser_page.wait_for_selector(".bar .name >> text=blue", timeout=10_000)
+    predict = lambda request: request.url.endswith("/predict")  # noqa: E731
+    with browser_page.expect_event("requestfinished", predicate=predict, timeout=10_000):
+        held[0].continue_()
+    browser_page.wait_for_timeout(300)  # time for the page to read and (not) show it
+    assert browser_page.locator(".bar .name").first.text_content() == "blue"
+    assert browser_page.locator("#error").text_content() == ""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("answer", "words"),
+    [
+        ({"status": 500, "json": {"error": "the model is broken"}}, "the model is broken"),
+        ({"status": 502, "body": "<html>Bad Gateway</html>"}, "error 502"),
+        (None, "error (no answer)"),
+    ],
+    ids=["json-error", "html-error", "no-answer"],
+)
+def test_the_page_says_when_it_cannot_load_the_model_details(browser_page, server, answer, words):
+    """A failed ``info`` request left the page saying 'loading…' for ever, with no error."""
+    browser_page.route(
+        "**/info", lambda route: route.fulfill(**answer) if answer else route.abort()
+    )
+    browser_page.goto(server + "/")
+    error = browser_page.wait_for_selector("#error:not(:empty)", timeout=10_000)
+    assert "cannot load the model's details" in error.text_content()
+    assert words in error.text_content()
+    assert "loading" not in browser_page.locator("#meta").text_content()
+
+
+SWAGGER_STUB = (
+    "window.SwaggerUIBundle = () => ({});"
+    "SwaggerUIBundle.presets = { apis: {} }; SwaggerUIBundle.SwaggerUIStandalonePreset = {};"
+)
+"""Stands in for Swagger UI's script from its CDN, as a browser online would load it."""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("online", [False, True], ids=["offline", "online"])
+def test_docs_says_why_it_is_blank_offline_and_where_the_api_is(browser_page, server, online):
+    """Offline, /docs was a blank page: Swagger UI's script and style come from a CDN. Its note,
+    then shown, links /openapi.json; online, Swagger UI has the page to itself."""
+
+    def cdn(route):
+        if not online or not route.request.url.endswith(".js"):
+            return route.abort("internetdisconnected")
+        return route.fulfill(body=SWAGGER_STUB, content_type="text/javascript")
+
+    browser_page.route(lambda url: not url.startswith(server), cdn)
+    browser_page.goto(server + "/docs")
+    browser_page.wait_for_load_state("load")
+    note = browser_page.locator("#offline")
+    if online:
+        assert not note.is_visible()
+        return
+    assert note.is_visible() and "could not reach it" in note.text_content()
+    link = browser_page.locator("#offline a").evaluate("a => a.href")
+    assert link == server + "/openapi.json"
+    assert "/predict" in json.load(urllib.request.urlopen(link, timeout=60))["paths"]
+
+
+def answer_with_page(page, server: str, answer: dict, image) -> None:
+    """Open the page at ``server``, send ``image``, and let ``/predict`` answer ``answer``."""
+    page.route("**/predict", lambda route: route.fulfill(json=answer))
+    page.goto(server + "/")
+    page.wait_for_selector("#meta:has-text('3 classes')")
+    page.set_input_files("#file", str(image))
+    page.wait_for_selector(".bar", timeout=10_000)
+
+
+@pytest.mark.slow
+def test_the_page_says_plainly_when_an_answer_is_barely_familiar(
+    browser_page, server, client, tmp_path
+):
+    """``predict`` marks an answer near the unknown line "barely familiar"; the page showed such
+    an answer as though it were sure. It now says so in words, above the bars, and only then."""
+    image = tmp_path / "blue.png"
+    image.write_bytes(png_bytes(colour=(40, 60, 200)))
+    near = barely_familiar_answer(client)
+    answer_with_page(browser_page, server, near, image)
+    note = browser_page.locator("#barely")
+    assert note.is_visible() and browser_page.locator("#unknown").count() == 0
+    words = note.text_content()
+    assert words.startswith("Not sure: this image looks only a little like the photos the model")
+    assert "barely familiar" in words and "percentage" in words
+    assert browser_page.locator(".bar .name").first.text_content() == "blue"
+    for sure in ({**near, "barely_familiar": False}, {**near, "barely_familiar": None}):
+        browser_page.unroute("**/predict")
+        answer_with_page(browser_page, server, sure, image)
+        assert browser_page.locator("#barely").count() == 0, sure
+
+
+@pytest.mark.slow
+def test_the_page_refuses_a_file_over_the_limit_before_sending_it(browser_page, server, tmp_path):
+    """A file over the limit (11 MB against serve's default 10 MiB) is refused by the page,
+    which sent it and then showed the 413: now it is never sent, and the page says the limit
+    in the 413's words, and the option that takes this file; a file within it is still sent."""
+    big, small = tmp_path / "slide.tif", tmp_path / "blue.png"
+    with big.open("wb") as f:
+        f.truncate(11_000_000)
+    small.write_bytes(png_bytes(colour=(40, 60, 200)))
+    sent = []
+    browser_page.on("request", lambda r: r.url.endswith("/predict") and sent.append(r))
+    browser_page.goto(server + "/")
+    limit = browser_page.locator("#limit")
+    assert limit.is_visible() and limit.text_content() == "up to 10.5 MB per image"
+    browser_page.set_input_files("#file", str(big))
+    error = browser_page.wait_for_selector("#error:not(:empty)", timeout=10_000).text_content()
+    assert error.startswith("slide.tif is too large (11 MB): this server takes uploads of up to ")
+    assert "up to 10.5 MB (10,485,760 bytes); send a smaller image, or ask whoever" in error
+    assert error.endswith("(objrec serve --max-upload-mib 11 takes this one)"), error
+    browser_page.set_input_files("#file", str(small))
+    browser_page.wait_for_selector(".bar .name >> text=blue", timeout=10_000)
+    assert len(sent) == 1, sent  # the small one's: the big one was never sent
+    assert browser_page.locator("#error").text_content() == ""
