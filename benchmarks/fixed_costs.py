@@ -1,6 +1,7 @@
-"""Two of a warm retrain's fixed costs, before and after, side by side in one process.
+"""A warm retrain's fixed costs, before and after, side by side in one process.
 
-    OBJREC_CACHE=C python benchmarks/fixed_costs.py --data /work/splits/s0 [--repeats 7]
+    OBJREC_CACHE=C python benchmarks/fixed_costs.py --data /work/splits/s0 [--repeats 7] \
+        [--steps NAME ...]
 
 Needs a store holding every feature of DATA and the int8 graph of the default body (run one
 ``objrec train DATA`` first). Times, taking turns, medians of ``--repeats``:
@@ -10,7 +11,11 @@ Needs a store holding every feature of DATA and the int8 graph of the default bo
   the graph remembered whole in the store);
 * ``validation scores``: the default unknown score (``mahalanobis+knn``) standardised on the
   validation images and then scored on them again, as ``fit_confidence`` did, against the scores
-  kept from the standardising (``SumScore.standardised_scores``); the scores are checked equal.
+  kept from the standardising (``SumScore.standardised_scores``); the scores are checked equal;
+* ``training state write`` and ``model write``: ``last.safetensors`` (the default head's training
+  state after a step: head, best head, Adam's moments) and ``model.safetensors`` written as
+  before (``save``'s bytes, then ``atomic_write``) and now (``checkpoint.atomic_save``: safetensors'
+  ``save_file``); the files' bytes are checked equal.
 
 Prints seconds and the ratio of now to before. Run it under the CPU lock.
 """
@@ -18,7 +23,11 @@ Prints seconds and the ratio of now to before. Run it under the CPU lock.
 from __future__ import annotations
 
 import argparse
+import atexit
+import copy
+import shutil
 import statistics
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -26,13 +35,21 @@ from pathlib import Path
 import torch
 from _sampling import SPLIT, SPLIT_HELP
 
-from objrec import confidence
+from objrec import checkpoint, confidence
 from objrec.config import TrainConfig
 from objrec.distributed import SINGLE
+from objrec.engine import EarlyStopping, FitState
 from objrec.features import open_cache
 from objrec.progress import SILENT
 from objrec.quantize import int8_engine, quantize_body
-from objrec.train import FeatureSource, prepare, settle_head_precision, settle_precision
+from objrec.train import (
+    FeatureSource,
+    head_optimizer,
+    prepare,
+    run_meta,
+    settle_head_precision,
+    settle_precision,
+)
 
 
 def timed(work) -> float:
@@ -77,21 +94,60 @@ def scorings(prep, config: TrainConfig):
     return before, now
 
 
+def written_state(prep, config: TrainConfig, data: Path):
+    """The default head's training state after one Adam step, as ``EpochSaver`` hands it over,
+    and the model with the run's meta, as ``write_run`` saves it."""
+    head, meta = prep.model.head, run_meta(prep, config, data)
+    optimizer = head_optimizer(head, config)
+    x = next(iter(prep.valid.batches(128)))[0]
+    head(x).sum().backward()
+    optimizer.step()
+    state = FitState(stopper=EarlyStopping(5), best_state=copy.deepcopy(head.state_dict()))
+    return checkpoint.training_state(head, optimizer, state, meta), meta
+
+
+def writes(prep, config: TrainConfig, data: Path, which: str):
+    """Writing ``last.safetensors`` (``which="state"``) or ``model.safetensors`` before (the
+    bytes of safetensors' ``save``, then ``atomic_write``) and now (``atomic_save``)."""
+    (tensors, header), meta = written_state(prep, config, data)
+    if which == "model":
+        model = prep.model
+        tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+        header = {"objrec": checkpoint.json.dumps(meta.to_json())}
+    folder = Path(tempfile.mkdtemp(prefix="fixed-costs-"))
+    atexit.register(shutil.rmtree, folder, True)
+    old, new = folder / "before.safetensors", folder / "now.safetensors"
+    before = lambda: checkpoint.atomic_write(old, checkpoint.save(tensors, metadata=header))  # noqa: E731
+    now = lambda: checkpoint.atomic_save(new, tensors, header)  # noqa: E731
+    before(), now()
+    assert old.read_bytes() == new.read_bytes(), "the files differ"
+    return before, now
+
+
+def steps(prep, config: TrainConfig, data: Path, names: list[str]) -> dict:
+    """The steps ``names`` asked for, each its (before, now) pair."""
+    made = {
+        "int8 lookup": lambda: lookups(prep, config),
+        "validation scores": lambda: scorings(prep, config),
+        "training state write": lambda: writes(prep, config, data, "state"),
+        "model write": lambda: writes(prep, config, data, "model"),
+    }
+    return {name: made[name]() for name in names or made}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data", type=Path, default=SPLIT, help=SPLIT_HELP)
     parser.add_argument("--repeats", type=int, default=7, help="timed runs of each")
+    parser.add_argument("--steps", nargs="*", default=[], help="the steps to time (default: all)")
     args = parser.parse_args()
     config, _ = settle_precision(TrainConfig(), SINGLE)
     config = replace(config, int8_engine=int8_engine(config.int8_engine))
     config, _ = settle_head_precision(config, SINGLE, False)
     prep = prepare(args.data, config, SILENT)
-    for name, (before, now) in {
-        "int8 lookup": lookups(prep, config),
-        "validation scores": scorings(prep, config),
-    }.items():
+    for name, (before, now) in steps(prep, config, args.data, args.steps).items():
         times: dict[str, list[float]] = {"before": [], "now": []}
         for _ in range(args.repeats):
             times["before"].append(timed(before))

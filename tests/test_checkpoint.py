@@ -1,5 +1,6 @@
 import json
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
@@ -238,6 +239,55 @@ def test_a_write_that_fails_names_the_file_asked_for_not_its_temporary_name(tmp_
             atomic_write(target, b"features")
         assert caught.value.filename == str(named) and type(caught.value) is type(error)
         assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def some_tensors() -> dict[str, torch.Tensor]:
+    return {
+        "w": torch.randn(3, 5),
+        "half": torch.randn(7).half(),
+        "steps": torch.arange(4),
+        "empty": torch.zeros(0),
+    }
+
+
+def test_atomic_save_writes_the_bytes_save_makes_and_no_temporary_file(tmp_path):
+    from safetensors.torch import save
+
+    from objrec.checkpoint import atomic_save
+
+    tensors, header = some_tensors(), {"objrec": json.dumps({"kind": "test"})}
+    atomic_save(tmp_path / "a.safetensors", tensors, header)
+    assert (tmp_path / "a.safetensors").read_bytes() == save(tensors, metadata=header)
+    assert [p.name for p in tmp_path.iterdir()] == ["a.safetensors"]
+
+
+def test_a_write_save_file_fails_is_made_again_and_its_os_error_names_the_file(
+    tmp_path, monkeypatch
+):
+    """safetensors' save_file reports a full disk as its own SafetensorError, without errno: the
+    file is written again from ``save``'s bytes, whose failure names the file asked for."""
+    from safetensors import SafetensorError
+    from safetensors.torch import save
+
+    from objrec.checkpoint import atomic_save
+
+    def cut_short(tensors, filename, metadata=None):
+        Path(filename).write_bytes(b"half a file")
+        raise SafetensorError("Error while serializing: IoError(Os { code: 28 })")
+
+    monkeypatch.setattr("objrec.checkpoint.save_file", cut_short)
+    tensors, target = some_tensors(), tmp_path / "a.safetensors"
+    atomic_save(target, tensors, {})  # the disk had room again
+    assert target.read_bytes() == save(tensors, metadata={})
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("objrec.checkpoint.os.fsync", full)
+    with pytest.raises(OSError) as caught:
+        atomic_save(tmp_path / "b.safetensors", tensors, {})
+    assert caught.value.filename == str(tmp_path / "b.safetensors")
+    assert [p.name for p in tmp_path.iterdir()] == ["a.safetensors"]
 
 
 @pytest.mark.slow
