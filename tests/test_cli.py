@@ -141,6 +141,29 @@ def test_device_help_speaks_of_torchrun_only_where_it_applies(capsys):
     assert "auto and cuda mean each process's own GPU (LOCAL_RANK)" in said
 
 
+def test_help_says_in_plain_words_what_precision_and_the_unknown_score_are(capsys):
+    """--help spoke jargon to a newcomer: "The frozen body's arithmetic", "The head's training
+    arithmetic", "What tells images of the taught classes", "frozen pretrained body + new head",
+    audit's "--backbone: The frozen body". Each now says in words what it is, the term after."""
+    helps = {
+        name: " ".join(run(capsys, *name.split(), "--help")[1].split())
+        for name in ("", "train", "audit")
+    }
+    assert "frozen pretrained body" not in helps[""] and "a pretrained network" in helps[""]
+    train = helps["train"]
+    assert (
+        "How the pretrained network (the frozen body) computes: auto uses 8-bit integers" in train
+    )
+    assert "How the new head computes while it trains: auto uses 16-bit floats" in train
+    assert (
+        'How the model tells a photo of its classes from anything else, to answer "unknown"'
+        in train
+    )
+    assert "arithmetic" not in train
+    assert "--backbone TEXT The pretrained network that reads the images" in helps["audit"]
+    assert "How that network computes when no --run is given: 8-bit integers" in helps["audit"]
+
+
 def test_report_says_where_it_wrote_as_an_absolute_path_and_a_link(capsys, tmp_path, monkeypatch):
     """Its "report written to run/report.html" could not be opened from elsewhere nor clicked."""
     import sys

@@ -47,6 +47,7 @@ from objrec.config import (
     TrainConfig,
     check_field_types,
     documented,
+    precision_words,
 )
 from objrec.data import (
     SPLITS,
@@ -324,7 +325,7 @@ def frozen_body(
     precision, why = config.precision, "asked for"
     if precision == "auto":
         precision, why = auto_precision(spec, torch.device("cpu"))
-    log.info("frozen body in %s (%s)", precision, why)
+    log.info("the pretrained network runs in %s (%s)", precision_words(precision), why)
     if precision == "int8":
         body = quantize_body(body, data, cache.root, reporter=reporter)
     return FrozenBody(body, data.input_size, cache, name=config.backbone), data

@@ -415,39 +415,44 @@ class TrainConfig:
     """``frozen``: the unfrozen blocks keep their BatchNorm statistics from ImageNet; ``train``:
     the training batches update them."""
     precision: str = "auto"
-    """The frozen body's arithmetic: ``auto`` runs it in int8 (about twice as fast, for a valid
-    loss within fp32's split-seed spread) when the frozen pass runs on a CPU with 8-bit
-    dot-product instructions (AVX-512 VNNI or AVX-VNNI on x86, ``asimddp`` on ARM), the body is an
-    EfficientNet-Lite one (or an ensemble of them) and no blocks are fine-tuned, else in fp32;
-    ``fp32`` and ``int8`` force one. int8 is ONNX Runtime static quantization calibrated on the
-    120 images of the built-in sample (not on yours, so adding or removing training images keeps
-    the int8 body and its stored features). The run records the precision used (``auto`` is
-    settled before the frozen pass), the head trains on that body's features and the checkpoint
-    carries the body, so evaluate, predict, serve and export run the same one (``objrec.quantize``;
-    ``BackboneSpec.int8`` says which bodies int8 was validated on)."""
+    """How the pretrained network (the frozen body) computes: ``auto`` uses 8-bit integers (int8,
+    about twice as fast, as accurate within the noise) for EfficientNet-Lite networks on a CPU with
+    fast 8-bit instructions, else 32-bit floats (fp32); ``fp32`` or ``int8`` forces one. ``auto``
+    picks int8 when the frozen pass runs on a CPU with 8-bit dot-product instructions (AVX-512 VNNI
+    or AVX-VNNI on x86, ``asimddp`` on ARM), the body is an EfficientNet-Lite one (or an ensemble of
+    them) and no blocks are fine-tuned: int8's valid loss is within fp32's split-seed spread. int8
+    is ONNX Runtime static quantization calibrated on the 120 images of the built-in sample (not on
+    yours, so adding or removing training images keeps the int8 body and its stored features). The
+    run records the precision used (``auto`` is settled before the frozen pass), the head trains on
+    that body's features and the checkpoint carries the body, so evaluate, predict, serve and export
+    run the same one (``objrec.quantize``; ``BackboneSpec.int8`` says which bodies int8 was
+    validated on)."""
     int8_engine: str = "auto"
-    """What runs an int8 body: ``auto`` (OpenVINO where it is installed, as objrec installs it,
-    else ONNX Runtime), ``openvino`` or ``onnxruntime``. Both run an int8 graph of the same
-    calibration (QDQ, QOperator); OpenVINO made a default train's frozen pass about 1.4 times
-    faster on 2 cores of a CPU with AMX, at the same validation loss (benchmarks/README.md). The
-    run records the engine with the body, so evaluate, predict and serve run the one it trained
+    """What runs the network in 8-bit integers (int8): ``auto`` (OpenVINO where it is installed, as
+    objrec installs it, else ONNX Runtime), ``openvino`` or ``onnxruntime``. Both run an int8 graph
+    of the same calibration (QDQ, QOperator); OpenVINO made a default train's frozen pass about 1.4
+    times faster on 2 cores of a CPU with AMX, at the same validation loss (benchmarks/README.md).
+    The run records the engine with the body, so evaluate, predict and serve run the one it trained
     on."""
     head_precision: str = "auto"
-    """The head's training arithmetic: ``auto`` trains it in bf16 when it trains on a CPU with
-    AMX bfloat16 tiles (``amx_bf16``) in one process, else in fp32 (as on a GPU); ``fp32`` and
-    ``bf16`` force one (bf16 not under torchrun). bf16 runs the training steps' matrix products
+    """How the new head computes while it trains: ``auto`` uses 16-bit floats (bf16, faster, as
+    accurate) on a CPU with AMX bfloat16 units in one process, else 32-bit floats (fp32);
+    ``fp32`` or ``bf16`` forces one. ``auto``'s test is the CPU flag ``amx_bf16``; a GPU, and
+    torchrun (which refuses bf16), train in fp32. bf16 runs the training steps' matrix products
     under bfloat16 autocast; the weights, Adam and every validation pass stay float32. On 2 AMX
     cores it took a warm retrain's head fit on the 100-class protocol from 8.6 to 7.1 s (22
     epochs), for best valid losses within 0.0002 of fp32's on three split seeds, whose head-seed
     spread is 0.004 to 0.008 (benchmarks/README.md). The run records the one used."""
     unknown_score: str = "mahalanobis+knn"
-    """What tells images of the taught classes from anything else (``objrec.confidence``):
-    ``mahalanobis+knn`` (the Mahalanobis score plus the cosine similarity to the third most similar
-    of 4 k-means centroids per class, each standardised on the valid split), ``mahalanobis``
-    (distance to the nearest class mean of the training features), ``knn``,
-    ``relative_mahalanobis``, ``vim`` (the heads' energy minus the features' norm off their top
-    principal directions) or ``msp`` (the top calibrated probability); its threshold is chosen
-    on the valid split. Chosen on held-out Caltech-101 classes (benchmarks/open_set.py): AUROC
+    """How the model tells a photo of its classes from anything else, to answer "unknown":
+    ``mahalanobis+knn`` (distance to the class centres and to the nearest training images),
+    ``mahalanobis``, ``knn``, ``relative_mahalanobis``, ``vim`` or ``msp`` (the top probability);
+    its threshold is chosen on the valid split. In detail (``objrec.confidence``):
+    ``mahalanobis+knn`` is the Mahalanobis score plus the cosine similarity to the third most
+    similar of 4 k-means centroids per class, each standardised on the valid split;
+    ``mahalanobis`` the distance to the nearest class mean of the training features; ``vim`` the
+    heads' energy minus the features' norm off their top principal directions; ``msp`` the top
+    calibrated probability. Chosen on held-out Caltech-101 classes (benchmarks/open_set.py): AUROC
     0.978 against 0.937 for msp on the classes it was chosen on."""
     seed: int = 0
     """Same seed, same run: head initialisation, dropout and batch order."""

@@ -586,7 +586,8 @@ def check_summary(result: CheckResult) -> str:
     "--backbone",
     default=DEFAULT_BACKBONE,
     show_default=True,
-    help="The frozen body, when no --run is given.",
+    help="The pretrained network that reads the images (objrec backbones lists them), when no "
+    "--run is given.",
 )
 @click.option(
     "--out",
@@ -603,8 +604,9 @@ def check_summary(result: CheckResult) -> str:
     type=click.Choice(PRECISIONS),
     default="auto",
     show_default=True,
-    help="The body's precision when no --run is given; auto decides as `train` does, so the "
-    "audit reads the features a default training run stored.",
+    help="How that network computes when no --run is given: 8-bit integers (int8) or 32-bit "
+    "floats (fp32); auto decides as `train` does, so the audit reads the features a default "
+    "training run stored.",
 )
 @click.option(
     "--refresh",

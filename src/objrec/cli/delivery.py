@@ -119,9 +119,10 @@ def export(
     "--runtime",
     type=click.Choice(["onnx", "torch"]),
     help="Run the model through ONNX Runtime (exported once, checked against PyTorch within "
-    "1e-4, cached) or eager PyTorch; both run the same checkpoint, its int8 body included "
-    "[default: onnx on the CPU, as a server pays the export once and then answers faster; torch "
-    "on a GPU, as onnx runs on the CPU only; predict defaults to torch, quicker for a few photos].",
+    "1e-4, cached) or eager PyTorch; both run the same checkpoint, its 8-bit (int8) network "
+    "included [default: onnx on the CPU, as a server pays the export once and then answers "
+    "faster; torch on a GPU, as onnx runs on the CPU only; predict defaults to torch, quicker for "
+    "a few photos].",
 )
 @click.option(
     "--max-upload-mib",

@@ -51,11 +51,11 @@ from objrec.progress import plural
     default="torch",
     show_default=True,
     help="Run the model in eager PyTorch, as evaluate does, or through ONNX Runtime (CPU only; "
-    "exported on first use, then cached). Both run the same checkpoint, its int8 body included, "
-    "and agree within 1e-4 (checked at export). torch is the default here: it needs no export "
-    "and was quicker on one photo, and as quick on a folder with an int8 body; onnx took 0.6 "
-    "of the time on 120 photos with an fp32 body (benchmarks/README.md). serve defaults to onnx, "
-    "as a server exports once and answers many.",
+    "exported on first use, then cached). Both run the same checkpoint, its 8-bit (int8) "
+    "network included, and agree within 1e-4 (checked at export). torch is the default here: it "
+    "needs no export and was quicker on one photo, and as quick on a folder with an int8 "
+    "network; onnx took 0.6 of the time on 120 photos with a 32-bit (fp32) one "
+    "(benchmarks/README.md). serve defaults to onnx, as a server exports once and answers many.",
 )
 @device_option
 @click.option(

@@ -119,13 +119,14 @@ def train(
     device: str,
     **options,
 ) -> None:
-    """Train a classifier on the split folder DATA: a frozen pretrained body and a new head.
+    """Train a classifier on the split folder DATA: a new head on a pretrained network.
 
-    The frozen body's features are computed once (the centre view plus --aug-views augmented views
-    of each training image) and cached; the head then trains for as many epochs as early stopping on
-    the validation loss wants. RUN receives model.safetensors (the best epoch), config.json,
-    history.csv, curves.png, summary.json and seen_digests.csv (the images it trained and
-    validated on, by content, for evaluate's check).
+    The pretrained network (the frozen body) is kept as it is: what it makes of each image (its
+    features) is computed once (the centre view plus --aug-views augmented views of each training
+    image) and cached; the head (small layers that learn your classes) then trains for as many
+    epochs as early stopping on the validation loss wants. RUN receives model.safetensors (the
+    best epoch), config.json, history.csv, curves.png, summary.json and seen_digests.csv (the
+    images it trained and validated on, by content, for evaluate's check).
     """
     if (run is None) == (resume is None):  # before the heavy import: answered at once
         raise click.UsageError("give --out RUN for a new run, or --resume RUN to continue one")
