@@ -56,7 +56,9 @@ def server(client):
 @pytest.mark.slow
 def test_a_real_server_process_answers_over_http(server):
     info = json.load(urllib.request.urlopen(server + "/info", timeout=60))
-    assert info["runtime"] == "onnx"
+    assert (
+        info["runtime"] == "onnx" and info["runs"] == "the whole model in ONNX Runtime, on the CPU"
+    )
     boundary = "objrecboundary"
     body = (
         (

@@ -50,7 +50,7 @@ def test_health_info_and_page(client):
     assert client.get("/health").json() == {"status": "ok"}
     info = client.get("/info").json()
     assert info["classes"] == ["blue", "green", "red"] and info["backbone"] == "tiny_test"
-    assert info["int8_engine"] is None
+    assert info["int8_engine"] is None and info["runs"] == "the whole model in PyTorch, on the CPU"
     page = client.get("/")
     assert page.status_code == 200 and "Drop an image" in page.text
 
@@ -65,6 +65,30 @@ def test_info_names_the_engine_that_runs_an_int8_body(client, tmp_path):
     with TestClient(create_app(run)) as int8:
         info = int8.get("/info").json()
     assert info["runtime"] == "torch" and info["int8_engine"] == "openvino"
+    assert info["runs"] == "the int8 body in OpenVINO, the head in PyTorch"
+
+
+def test_info_and_serve_help_say_the_same_of_what_runs_the_model():
+    """`serve --help` said its default runtime is ONNX Runtime, while a default run's /info said
+    `"runtime": "torch"`: its OpenVINO int8 body runs in OpenVINO under either runtime, the head
+    in PyTorch. /info's `runs` says what runs the model in words, and --help says the same."""
+    import click
+
+    from objrec.cli.delivery import RUNS_NOTE, serve
+    from objrec.serve import runs_words
+
+    default_run = runs_words("torch", "openvino")  # a default run asked for onnx: torch
+    assert default_run == "the int8 body in OpenVINO, the head in PyTorch"
+    assert f"runs: {default_run}." in RUNS_NOTE and "/info then says runtime torch" in RUNS_NOTE
+    option = next(p for p in serve.params if p.name == "runtime")
+    assert isinstance(option, click.Option) and option.help and RUNS_NOTE in option.help
+    assert "runtime, int8_engine and runs" in " ".join((serve.help or "").split())
+    assert runs_words("onnx", None) == "the whole model in ONNX Runtime, on the CPU"
+    assert runs_words("onnx", "onnxruntime") == "the whole model in ONNX Runtime, on the CPU"
+    assert (
+        runs_words("torch", "onnxruntime") == "the int8 body in ONNX Runtime, the head in PyTorch"
+    )
+    assert runs_words("torch", None, "cuda:0") == "the whole model in PyTorch, on cuda:0"
 
 
 def test_docs_is_swagger_ui_with_a_note_for_when_it_cannot_load_offline(client):

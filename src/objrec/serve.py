@@ -242,6 +242,7 @@ def model_info(recognizer: Recognizer, max_upload_bytes: int, max_pixels: int) -
         "backbone": recognizer.meta.backbone,
         "runtime": recognizer.runtime,
         "int8_engine": int8_engine(recognizer),
+        "runs": runs_words(recognizer.runtime, int8_engine(recognizer), str(recognizer.device)),
         "version": __version__,
         "max_upload_bytes": max_upload_bytes,
         "max_pixels": max_pixels,
@@ -254,6 +255,22 @@ def int8_engine(recognizer: Recognizer) -> str | None:
     ``torch``, the head's, and alone read as though eager PyTorch ran the whole model."""
     body = recognizer.model.body
     return graph_engine(body) if isinstance(body, QuantizedBody) else None
+
+
+ENGINE_NAMES = {"openvino": "OpenVINO", "onnxruntime": "ONNX Runtime"}
+
+
+def runs_words(runtime: str, engine: str | None, device: str = "cpu") -> str:
+    """What runs the served model, in words, for ``/info``'s ``runs``: ``runtime`` (the one the
+    recognizer runs, not the one asked for: an OpenVINO int8 body makes onnx torch) and the int8
+    body's ``engine`` (:func:`int8_engine`). ``/info`` said only ``"runtime": "torch"`` where
+    ``serve --help`` promised ONNX Runtime by default."""
+    if runtime == "onnx":
+        return "the whole model in ONNX Runtime, on the CPU"
+    if engine is not None:
+        return f"the int8 body in {ENGINE_NAMES.get(engine, engine)}, the head in PyTorch"
+    where = "the CPU" if device == "cpu" else device
+    return f"the whole model in PyTorch, on {where}"
 
 
 OFFLINE_DOCS = """

@@ -23,6 +23,14 @@ SERVE_MAX_UPLOAD_MIB = 10.0
 """``serve``'s upload limit in MiB: ``serve.MAX_UPLOAD_BYTES``, here since the CLI does not import
 FastAPI for ``--help`` (a test checks that the two agree)."""
 
+RUNS_NOTE = (
+    "An int8 body that OpenVINO ran in training (the default bodies, OpenVINO being installed) "
+    "runs in OpenVINO under either runtime, the head in PyTorch: /info then says runtime torch, "
+    "int8_engine openvino, and runs: the int8 body in OpenVINO, the head in PyTorch."
+)
+"""What ``serve --help`` says of an int8 body's engine, as ``/info`` says it
+(``serve.runs_words``; a test checks that the two agree)."""
+
 
 @click.command()
 @click.argument("run", type=EXISTING)
@@ -122,7 +130,7 @@ def export(
     "1e-4, cached) or eager PyTorch; both run the same checkpoint, its 8-bit (int8) network "
     "included [default: onnx on the CPU, as a server pays the export once and then answers "
     "faster; torch on a GPU, as onnx runs on the CPU only; predict defaults to torch, quicker for "
-    "a few photos].",
+    "a few photos]. " + RUNS_NOTE,
 )
 @click.option(
     "--max-upload-mib",
@@ -152,7 +160,8 @@ def serve(
                       {"filename", "unknown", "score", "barely_familiar",
                        "topk": [{"class", "prob"}]}
       GET  /          a page: pick or drop an image, see its top-5 as bars
-      GET  /health, GET /info (classes, backbone, version)
+      GET  /health, GET /info (classes, backbone, version, and runtime,
+                      int8_engine and runs: what runs the model)
       GET  /docs      the API in Swagger UI, which the browser loads from the
                       internet; offline it says so and links /openapi.json
 
