@@ -575,25 +575,18 @@ def test_a_stricter_threshold_is_chosen_on_the_validation_images_and_measured_on
     s = stricter_result(recognizer, (known, labels), unknown, valid)  # type: ignore[arg-type]
     assert s is not None and s["threshold"] == 0.42 and s["valid_kept"] == 0.95
     assert (s["known_kept"], s["top1_at_threshold"], s["unknown_accepted"]) == (0.75, 0.5, 0.25)
+    assert (s["known_rejected_now"], s["known_rejected"]) == (0, 1)  # 25% more of these lost
+    assert (s["unknown_caught_now"], s["unknown_caught"]) == (1, 3)  # for 50% more caught
+    assert s["recommended"] is True
     assert stricter_result(recognizer, (known, labels), unknown, None) is None  # no valid split
     recognizer.threshold = 0.5  # already stricter (predict --threshold): nothing to offer
     assert stricter_result(recognizer, (known, labels), unknown, valid) is None
 
 
-def test_the_stricter_threshold_is_printed_with_the_commands_that_use_it():
-    from pathlib import Path
-
-    from objrec.cli.evaluation import confidence_lines
-
-    stricter = {
-        "threshold": 0.42,
-        "keep_valid": 0.95,
-        "valid_kept": 0.9537,
-        "known_kept": 0.9259,
-        "top1_at_threshold": 0.9259,
-        "unknown_accepted": 0.1875,
-    }
-    metrics = {
+def stricter_metrics(stricter: dict) -> dict:
+    """``metrics.json``'s confidence keys with ``open_set.stricter``: 108 known images of which
+    the run's threshold answers all, 16 unknown images of which it catches 7."""
+    return {
         "temperature": 1.0,
         "ece_before_calibration": 0.1,
         "ece": 0.1,
@@ -603,6 +596,7 @@ def test_the_stricter_threshold_is_printed_with_the_commands_that_use_it():
         "known_kept": 1.0,
         "top1_at_threshold": 0.9815,
         "open_set": {
+            "n_known": 108,
             "n_unknown": 16,
             "auroc": 0.97,
             "fpr_at_95_tpr": 0.1875,
@@ -610,16 +604,89 @@ def test_the_stricter_threshold_is_printed_with_the_commands_that_use_it():
             "stricter": stricter,
         },
     }
-    line = confidence_lines(metrics, "data/test", Path("my run"))[-1]
-    assert "a stricter threshold, familiarity 0.42, keeps 95.37% of the validation images" in line
-    assert "92.59% of data/test get an answer, top-1 92.59% when an unknown counts as wrong" in line
-    assert "18.75% of the unknown images are accepted, against 56.25% at the run's" in line
-    assert "objrec predict 'my run' PHOTOS --threshold 0.42 (" in line
-    assert "objrec serve 'my run' --threshold 0.42;" in line
-    assert "objrec export 'my run' --threshold 0.42 writes it in the sidecar" in line
-    same = {**stricter, "unknown_accepted": 0.5625}  # catches no more: not offered
+
+
+STRICTER = {
+    "threshold": 0.42,
+    "keep_valid": 0.95,
+    "valid_kept": 0.9537,
+    "known_kept": 0.9259,
+    "top1_at_threshold": 0.9259,
+    "unknown_accepted": 0.1875,
+    "known_rejected_now": 0,
+    "known_rejected": 8,
+    "unknown_caught_now": 7,
+    "unknown_caught": 13,
+    "recommended": True,
+}
+
+
+def test_the_stricter_threshold_is_printed_with_both_sides_and_the_commands_that_use_it():
+    from pathlib import Path
+
+    from objrec.cli.evaluation import confidence_lines
+
+    metrics = stricter_metrics(STRICTER)
+    offer, known, unknown, verdict = confidence_lines(metrics, "data/test", Path("my run"))[-4:]
+    assert "a stricter threshold, familiarity 0.42, keeps 95.37% of the validation images" in offer
+    assert known == (
+        "  data/test said to be unknown, wrongly (they are of taught classes): 0 of 108 (0.00%) "
+        "now, 8 of 108 (7.41%) with it; top-1 when an unknown counts as wrong: 98.15% now, "
+        "92.59% with it"
+    )
+    assert unknown == (
+        "  unknown images caught (said to be unknown): 7 of 16 (43.75%) now, 13 of 16 (81.25%) "
+        "with it"
+    )
+    assert verdict.startswith("  recommended (objrec recommends a stricter threshold only when")
+    assert "37.50 points more of the unknown images caught for 7.41 points more of" in verdict
+    assert "objrec predict 'my run' PHOTOS --threshold 0.42 (" in verdict
+    assert "objrec serve 'my run' --threshold 0.42;" in verdict
+    assert "objrec export 'my run' --threshold 0.42 writes it in the sidecar" in verdict
+    same = {**STRICTER, "unknown_accepted": 0.5625}  # catches no more: not offered
     metrics["open_set"]["stricter"] = same
-    assert "stricter" not in confidence_lines(metrics, "data/test")[-1]
+    assert "stricter" not in " ".join(confidence_lines(metrics, "data/test"))
+
+
+def test_a_stricter_threshold_that_loses_far_more_photos_than_it_catches_is_not_recommended():
+    """A user was offered a threshold that called a quarter of his 75 real photos unknown to
+    catch 1 more of 25 strangers, with the commands to use it and no word on the trade. It is
+    measured both ways and said not to be worth it, with the rule, and no command is offered."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    import torch
+
+    from objrec.cli.evaluation import confidence_lines
+    from objrec.evaluate import stricter_result
+    from objrec.inference import Answers
+
+    recognizer = SimpleNamespace(threshold=0.0)
+    valid = torch.linspace(-0.08, 2, 100)  # 95% of them kept at 0.01, above the run's 0
+    scores = torch.cat([torch.full((19,), 0.005), torch.linspace(0.5, 2, 56)])  # 75 photos
+    known = Answers(torch.eye(2)[[0] * 75], scores, torch.zeros(75, dtype=torch.bool))
+    strangers = torch.cat([torch.tensor([0.003]), torch.linspace(0.3, 1, 24)])  # 25, none caught
+    unknown = Answers(torch.eye(2)[[0] * 25], strangers, torch.zeros(25, dtype=torch.bool))
+    labels = torch.zeros(75, dtype=torch.long)
+    s = stricter_result(recognizer, (known, labels), unknown, valid)  # type: ignore[arg-type]
+    assert (
+        s is not None
+        and s["threshold"] == 0.01
+        and (s["known_rejected_now"], s["known_rejected"]) == (0, 19)
+    )
+    assert (s["unknown_caught_now"], s["unknown_caught"]) == (0, 1)
+    assert s["recommended"] is False
+    metrics = stricter_metrics(s)
+    metrics["open_set"] |= {"n_known": 75, "n_unknown": 25, "unknown_accepted": 1.0}
+    lines = confidence_lines(metrics, "data/test", Path("run"))
+    assert "19 of 75 (25.33%) with it" in lines[-3] and "1 of 25 (4.00%) with it" in lines[-2]
+    assert lines[-1] == (
+        "  not recommended: 4.00 points more of the unknown images caught for 25.33 points more "
+        "of data/test lost (objrec recommends a stricter threshold only when the share of "
+        "unknown images it newly catches is at least the share of the evaluated images it newly "
+        "calls unknown); the run's threshold stays"
+    )
+    assert not any("--threshold" in line for line in lines)
 
 
 def test_per_class_results_of_one_or_two_images_are_marked(caplog):

@@ -26,6 +26,7 @@ from objrec.confidence import (
     keeping_threshold,
     open_set_metrics,
     reliability_table,
+    threshold_trade,
 )
 from objrec.config import EvaluateConfig, SplitConfig, settings
 from objrec.data import (
@@ -582,8 +583,9 @@ def stricter_result(
 ) -> dict[str, Any] | None:
     """The threshold that keeps ``KEEP_KNOWN`` of the run's validation images (chosen on them, as
     the run's own threshold was, never on the evaluated images; ``keeping_threshold``) and what it
-    does on the evaluated ``known`` images (answers, labels) and the ``unknown`` folder's;
-    None when it is not above the threshold in use."""
+    does on the evaluated ``known`` images (answers, labels) and the ``unknown`` folder's, both
+    sides at the run's threshold and at it, and whether objrec recommends the trade
+    (``confidence.threshold_trade``); None when it is not above the threshold in use."""
     if valid is None or recognizer.threshold is None:
         return None
     threshold = keeping_threshold(valid)
@@ -598,6 +600,7 @@ def stricter_result(
         "known_kept": kept["kept"],
         "top1_at_threshold": kept["top1_at_threshold"],
         "unknown_accepted": float((unknown.scores.double() >= threshold).double().mean()),
+        **threshold_trade(answers.scores, unknown.scores, recognizer.threshold, threshold),
     }
 
 

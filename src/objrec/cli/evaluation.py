@@ -80,7 +80,10 @@ if TYPE_CHECKING:
     help="A folder of images of classes the model was not taught: how well its unknown score "
     "tells them from DATA's (AUROC, false positives at 95% true positives, at the threshold); "
     "when a stricter threshold catches more of them, the one that keeps 95% of the run's "
-    "validation images, its cost on DATA and the predict/serve/export --threshold that use it.",
+    "validation images: DATA's images it would wrongly call unknown and the unknown images it "
+    "would catch, at the run's threshold and at it, and the predict/serve/export --threshold that "
+    "use it only when it catches at least as large a share of unknown images as it loses of "
+    "DATA's.",
 )
 @click.option(
     "--against",
@@ -284,7 +287,7 @@ def confidence_lines(
 ) -> list[str]:
     """Calibration, the unknown threshold's cost, and the open-set figures, in words; the
     temperature and threshold come from the validation split, the figures from ``evaluated``;
-    and a stricter threshold when one catches more unknown images (:func:`stricter_line`)."""
+    and a stricter threshold when one catches more unknown images (:func:`stricter_lines`)."""
     lines = [calibration_line(m, evaluated)]
     if m.get("unknown_threshold") is not None:
         readable = m.get("unknown_score_readable", False)  # absent from older metrics.json
@@ -305,7 +308,7 @@ def confidence_lines(
         )
         stricter = o.get("stricter")
         if stricter and accepted is not None and stricter["unknown_accepted"] < accepted:
-            lines.append(stricter_line(m, evaluated, run))
+            lines += stricter_lines(m, evaluated, run)
     return lines
 
 
@@ -338,9 +341,19 @@ def calibration_line(m: dict[str, Any], evaluated: str) -> str:
     )
 
 
-def stricter_line(m: dict[str, Any], evaluated: str, run: Path | None) -> str:
-    """The threshold that keeps 95% of the run's validation images, what it does on ``evaluated``
-    and the unknown images, and how to use it (predict, serve and export take ``--threshold``)."""
+TRADE_RULE = (
+    "objrec recommends a stricter threshold only when the share of unknown images it newly "
+    "catches is at least the share of the evaluated images it newly calls unknown"
+)
+"""``confidence.worth_trading`` in words, as ``evaluate --unknown`` prints it (README)."""
+
+
+def stricter_lines(m: dict[str, Any], evaluated: str, run: Path | None) -> list[str]:
+    """The threshold that keeps 95% of the run's validation images; both sides of the trade, at
+    the run's threshold and at it: ``evaluated`` images wrongly said to be unknown, and unknown
+    images caught; then whether objrec recommends it (:data:`TRADE_RULE`), and if so how to use
+    it (predict, serve and export take ``--threshold``). A threshold that lost a quarter of a
+    user's photos to catch 1 stranger of 25 was offered with no word on the trade."""
     o, s = m["open_set"], m["open_set"]["stricter"]
     value = repr(s["threshold"])
     if m["unknown_score"] == "msp":
@@ -348,16 +361,40 @@ def stricter_line(m: dict[str, Any], evaluated: str, run: Path | None) -> str:
     else:
         readable = m.get("unknown_score_readable", False)  # False: a raw score, older runs
         words = f"{'familiarity' if readable else 'score'} {value}"
-    where = shlex.quote(str(run)) if run is not None else "RUN"
-    return (
+    n, u = o["n_known"], o["n_unknown"]
+    lost = (s["known_rejected_now"], s["known_rejected"])
+    caught = (s["unknown_caught_now"], s["unknown_caught"])
+    lines = [
         f"a stricter threshold, {words}, keeps {percent(s['valid_kept'])} of the validation "
-        f"images (chosen on them, as the run's own was): {percent(s['known_kept'])} of "
-        f"{evaluated} get an answer, top-1 {percent(s['top1_at_threshold'])} when an unknown "
-        f"counts as wrong, and {percent(s['unknown_accepted'])} of the unknown images are "
-        f"accepted, against {percent(o['unknown_accepted'])} at the run's threshold; to use it: "
-        f"objrec predict {where} PHOTOS --threshold {value} (objrec serve {where} --threshold "
-        f"{value}; objrec export {where} --threshold {value} writes it in the sidecar)"
-    )
+        "images (chosen on them, as the run's own was); at the run's threshold and at it:",
+        f"  {evaluated} said to be unknown, wrongly (they are of taught classes): "
+        f"{both_counts(lost, n)}; top-1 when an unknown counts as wrong: "
+        f"{percent(m['top1_at_threshold'])} now, {percent(s['top1_at_threshold'])} with it",
+        f"  unknown images caught (said to be unknown): {both_counts(caught, u)}",
+    ]
+    more_lost, more_caught = (lost[1] - lost[0]) / max(n, 1), (caught[1] - caught[0]) / max(u, 1)
+    trade = f"{points(more_caught)} more of the unknown images caught for {points(more_lost)} "
+    trade += f"more of {evaluated} lost"
+    if not s.get("recommended"):
+        return [*lines, f"  not recommended: {trade} ({TRADE_RULE}); the run's threshold stays"]
+    where = shlex.quote(str(run)) if run is not None else "RUN"
+    return [
+        *lines,
+        f"  recommended ({TRADE_RULE}): {trade}; to use it: objrec predict {where} PHOTOS "
+        f"--threshold {value} (objrec serve {where} --threshold {value}; objrec export {where} "
+        f"--threshold {value} writes it in the sidecar)",
+    ]
+
+
+def both_counts(counts: tuple[int, int], total: int) -> str:
+    """``3 of 75 (4.00%) now, 19 of 75 (25.33%) with it``: at the run's threshold and another."""
+    now, then = (f"{c} of {total} ({percent(c / max(total, 1))})" for c in counts)
+    return f"{now} now, {then} with it"
+
+
+def points(share: float) -> str:
+    """A change of share in percentage points, ``24.00 points``."""
+    return f"{100 * share:.2f} points"
 
 
 def top5_text(value: float, n_classes: int, explained: bool = False) -> str:
