@@ -705,8 +705,8 @@ def test_per_class_results_of_one_or_two_images_are_marked(caplog):
     with caplog.at_level(logging.WARNING, logger="objrec"):
         warn_few_images(result)
     assert caplog.messages == [
-        "per-class results of 1 class rest on fewer than 3 images each, too few to trust: "
-        "c (1 image)"
+        "per-class results of 1 class rest on fewer than 3 distinct images each, too few to "
+        "trust: c (1 image)"
     ]
 
 
@@ -722,7 +722,8 @@ def test_per_class_table_marks_the_classes_too_few_to_trust_beside_their_image_c
     logits = torch.nn.functional.one_hot(torch.tensor([0, 0, 1, 1, 1, 2]), 3).float()
     result = summarize_logits(logits, labels, ["a", "b", "c"])
     columns = list(result.per_class.columns)
-    assert columns[columns.index("n_test") + 1] == "too_few_to_trust"
+    at = columns.index("n_test")
+    assert columns[at + 1 : at + 3] == ["n_groups", "too_few_to_trust"]
     few = result.per_class.set_index("class")["too_few_to_trust"].to_dict()
     assert few == {"a": False, "b": True, "c": True}
     assert sorted(result.few_image_classes) == ["b", "c"]  # the classes evaluate warns of
@@ -1001,3 +1002,96 @@ def test_against_that_is_no_run_is_refused_before_the_run_is_evaluated(tmp_path,
     for against in (tmp_path / "olld_run", tmp_path / "data"):
         with pytest.raises(ObjrecError, match=rf"^`against` {against}: no checkpoint at {against}"):
             evaluate(tmp_path / "run", tmp_path / "data", against=against)
+
+
+def burst(folder: Path, name: str, seed: int, frames: int) -> list[Path]:
+    """``frames`` near-duplicates of one noisy picture (resized, re-encoded): a burst's frames as
+    split groups them, saved in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    image, paths = make_image((120, 80, 60), size=(96, 72), seed=seed), []
+    for i in range(frames):
+        path = folder / f"{name}_{i}.{'png' if i % 2 else 'jpg'}"
+        image.resize((96 + 8 * i, 72 + 6 * i)).save(path)
+        paths.append(path)
+    return paths
+
+
+def test_near_duplicates_are_grouped_as_split_groups_them(tmp_path):
+    """The evaluated images' near-duplicate groups, from the perceptual hashes split keeps them
+    together by: five frames of one burst are one group, other pictures their own."""
+    from objrec.evaluate import near_duplicate_groups
+    from objrec.store import hash_file
+
+    paths = burst(tmp_path, "a", 1, 5) + burst(tmp_path, "b", 2, 1) + burst(tmp_path, "c", 3, 2)
+    groups = near_duplicate_groups(paths, [hash_file(p) for p in paths], tmp_path / "cache")
+    assert groups == [0, 0, 0, 0, 0, 1, 2, 2]
+    assert (tmp_path / "cache" / "facts.sqlite").exists()  # measured once, kept by content
+
+
+def test_scores_over_near_duplicates_say_how_many_distinct_photos_they_rest_on(caplog, capsys):
+    """A user's 75 test images were 14 scenes shot in bursts, and evaluate said "75 images" with
+    no word of it; a class of 5 frames of one scene was not marked too few to trust. The metrics
+    count the distinct photos (`n_groups`) and say it in a sentence; each class's too-few mark
+    counts its distinct photos, not its frames."""
+    import torch
+
+    from objrec.cli.evaluation import print_evaluation
+    from objrec.evaluate import summarize_logits, warn_few_images
+
+    labels = torch.tensor([0] * 5 + [1, 1, 1])  # a: 5 frames of one scene; b: 3 photos
+    logits = torch.nn.functional.one_hot(torch.tensor([0, 0, 0, 0, 1, 1, 1, 1]), 2).float()
+    result = summarize_logits(logits, labels, ["a", "b"], groups=[0, 0, 0, 0, 0, 1, 2, 3])
+    result.folder = Path("data/test")
+    assert result.metrics["n"] == 8 and result.metrics["n_groups"] == 4
+    assert result.near_duplicates == (
+        "8 test images in 4 groups of near-duplicates (burst frames, re-saved or cropped copies: "
+        "those split keeps together): the scores rest on 4 distinct photos, not 8"
+    )
+    table = result.per_class.set_index("class")
+    assert table.loc["a", ["n_test", "n_groups"]].tolist() == [5, 1]
+    assert result.few_image_classes == ["a"]
+    assert result.to_json()["near_duplicates"] == result.near_duplicates
+    assert result.to_json()["n_groups"] == 4
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        warn_few_images(result)
+    assert caplog.messages[-1].endswith("too few to trust: a (5 images, 1 distinct)")
+    result.metrics |= {"temperature": 1.0, "ece": 0.1, "ece_before_calibration": 0.1}
+    result.metrics["unknown_threshold"], result.out = None, Path("data/eval")
+    print_evaluation(result, 3)
+    said = " ".join(capsys.readouterr().out.split())
+    assert f"near-duplicates: {result.near_duplicates}" in said
+    assert "│ a │ 0 │ 5 (1" in said and "distinct) │" in said  # a's images, its distinct ones
+    alone = summarize_logits(logits, labels, ["a", "b"])  # no groups: every image its own
+    assert alone.near_duplicates is None and "near_duplicates" not in alone.to_json()
+
+
+def test_top_losses_show_one_image_of_each_group_with_its_near_duplicates_counted():
+    """The report's top losses showed five frames of one burst as five failures: one image per
+    group, the one of highest loss, captioned with how many more there are and how many of them
+    were wrong too."""
+    import pandas as pd
+
+    from objrec.evaluate import near_duplicate_words, top_losses, worst_class_rows
+
+    predictions = pd.DataFrame(
+        {
+            "path": [f"p{i}.jpg" for i in range(7)],
+            "true": ["a"] * 5 + ["b", "b"],
+            "predicted": ["b", "b", "b", "a", "b", "a", "b"],
+            "loss": [2.0, 3.0, 1.0, 0.1, 2.5, 1.5, 0.2],
+            "group": [0, 0, 0, 0, 0, 1, 2],
+        }
+    )
+    shown = top_losses(predictions)
+    assert shown["path"].tolist() == ["p1.jpg", "p5.jpg"]
+    assert [near_duplicate_words(r) for r in shown.itertuples()] == [
+        "+4 near-duplicates (3 wrong)",
+        "",
+    ]
+    (name, rows), *_ = worst_class_rows(predictions, pd.DataFrame({"class": ["a", "b"]}), 2)
+    assert name == "a" and rows["path"].tolist() == ["p1.jpg"]
+    older = predictions.drop(columns="group")  # a predictions.csv written before groups
+    assert (
+        len(top_losses(older)) == 5
+        and near_duplicate_words(next(top_losses(older).itertuples())) == ""
+    )

@@ -402,19 +402,35 @@ def test_classes_of_too_few_test_images_are_marked_and_the_mark_explained_once(
 ):
     """report.html showed a class scored on one test photo at 100% as any other, though
     evaluate warned of it: its row is shaded and marked, the mark explained once, by the rule
-    evaluate warns by; per_class.csv says it too."""
+    evaluate warns by; per_class.csv says it too. A photo and two resized copies of it (a
+    burst's frames) are one distinct photo: too few, as the overview says of the whole set."""
+    from PIL import Image
+
     from .test_predict import read_csv_rows
 
-    for image in sorted((split_dir / "test" / "red").iterdir())[1:]:
+    kept, *others = sorted((split_dir / "test" / "red").iterdir())
+    for image in others:
         image.unlink()  # red keeps 1 test image; green and blue keep 3
+    with Image.open(kept) as photo:
+        for i in (1, 2):  # two more frames of it: 3 red test images, 1 distinct photo
+            photo.resize((photo.width * (i + 1), photo.height * (i + 1))).save(
+                kept.parent / f"frame{i}.png"
+            )
     html = build_report(trained_run, tmp_path / "r.html").read_text()
     rows = html.split('<table id="per-class">')[1].split("</table>")[0].split("<tr")[2:]
     marked = [row.split("<td>")[1].split("</td>")[0] for row in rows if 'class="few"' in row]
     assert marked == ["red"] and sum("too few to trust" in row for row in rows) == 1
     assert html.count('class="few-note"') == 1
     note = " ".join(html.split('class="few-note"')[1].split("</p>")[0].split())
-    assert "a class evaluated on fewer than 3 test images (n_test)" in note
+    assert "a class evaluated on fewer than 3 distinct test images (n_groups" in note
     assert "1 of the 3 classes here, shaded: red." in note
+    assert (
+        '<td class="num">3 (1 distinct)</td>'
+        in rows[[r.count('class="few"') for r in rows].index(1)]
+    )
+    said = " ".join(html.split('class="near-duplicates"')[1].split("</p>")[0].split())
+    assert "9 test images in 7 groups of near-duplicates" in said
+    assert "the scores rest on 7 distinct photos, not 9" in said
     _, table = read_csv_rows(trained_run / "eval-test" / "per_class.csv")
     assert {r["class"]: r["too_few_to_trust"] for r in table} == {
         "red": "True",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -140,12 +141,28 @@ class EvaluationResult:
 
     @property
     def few_image_classes(self) -> list[str]:
-        """Classes evaluated on fewer images than ``split`` needs of a whole class
+        """Classes evaluated on fewer distinct images than ``split`` needs of a whole class
         (``split.min_class_size``, 3 for its default ratios): their per-class top-1 rests on one
-        or two images (``per_class``'s ``n_test``), so 0.0 or 1.0 says little."""
+        or two photos (``per_class``'s ``n_groups``: near-duplicates, such as the frames of a
+        burst, count once), so 0.0 or 1.0 says little."""
         if not len(self.per_class):
             return []
-        return list(self.per_class.loc[self.per_class["n_test"] < few_images(), "class"])
+        return list(self.per_class.loc[self.per_class["n_groups"] < few_images(), "class"])
+
+    @property
+    def near_duplicates(self) -> str | None:
+        """A sentence when the evaluated images include near-duplicates (``metrics``' ``n_groups``
+        below ``n``): the scores rest on the distinct photos, fewer than the images counted."""
+        n, groups = int(self.metrics["n"]), int(self.metrics.get("n_groups", self.metrics["n"]))
+        if groups >= n:
+            return None
+        folder = self.folder.name if self.folder else ""
+        kind = f"{folder} images" if folder in SPLITS else "evaluated images"
+        return (
+            f"{n} {kind} in {plural(groups, 'group')} of near-duplicates (burst frames, re-saved "
+            f"or cropped copies: those split keeps together): the scores rest on "
+            f"{plural(groups, 'distinct photo')}, not {n}"
+        )
 
     probabilities: torch.Tensor | None = None
     """(images, classes): every class's probability, in the rows' order of ``predictions``."""
@@ -176,6 +193,7 @@ class EvaluationResult:
             "untaught_classes": self.untaught,
             "untaught_unknown": self.untaught_unknown,
             **({"against": self.against} if self.against is not None else {}),
+            **({"near_duplicates": self.near_duplicates} if self.near_duplicates else {}),
             **({"warning": self.warning} if self.warning else {}),
         }
 
@@ -224,31 +242,80 @@ def evaluate(
     config, reporter = settings(EvaluateConfig, config, keywords, "evaluate"), or_silent(reporter)
     refuse_early(folder, out, config)
     recognizer = Recognizer.load(run, device=resolve_device(config.device))
-    classes = recognizer.classes
     target = resolve_eval_folder(folder, config.split)
     named = out is not None  # else the run's own eval-* folder, refreshed as with force
     out = check_eval_dir(Path(run), recognizer.meta.data_dir, target, out, force, config.tta)
-    untaught = untaught_images(target, classes)
-    images = scan_class_folder(target, classes, leave_out=untaught)
+    untaught = untaught_images(target, recognizer.classes)
+    images = scan_class_folder(target, recognizer.classes, leave_out=untaught)
     tables = view_tables(recognizer, images, target.name, config, reporter)
     unreadable = report_unreadable(tables)
-    ok = torch.stack([t.ok for t in tables]).all(0)
     require_readable(tables[0], target)
-    answers, plain, uncalibrated = table_answers(recognizer, tables, ok)
-    labels, logits = tables[0].labels[ok], answers.probs.log()
-    result = summarize_views((logits, plain), labels, classes, recognizer.meta.n_train, config.tta)
-    add_confidence(result, recognizer, (answers, uncalibrated, labels), config, reporter)
-    paths = [s.path for s, good in zip(images.samples, ok.tolist(), strict=True) if good]
-    result.predictions = answer_table(recognizer, paths, (logits, labels), answers)
-    result.probabilities, result.folder = answers.probs, target.resolve()
-    record_provenance(result, Path(run), unreadable, compress(tables[0].digests, ok.tolist()))
-    result.predictions["seen_in"] = mark_seen(result, recognizer, paths, config, Path(run))
+    result, (paths, digests, table) = measure(recognizer, images.samples, tables, config, reporter)
+    result.predictions, result.folder = table, target.resolve()
+    record_provenance(result, Path(run), unreadable, digests)
+    table["seen_in"] = mark_seen(result, recognizer, paths, config, Path(run))
     flag_untaught(result, (Path(run), recognizer), untaught, config, reporter)
     if config.against is not None:
         result.against = evaluate_against(result, folder, config, reporter)
     write_evaluation(result, out, force or not named)  # the folder made only now
     log_evaluation(run, target, result)
     return result
+
+
+def measure(
+    recognizer: Recognizer,
+    samples: Sequence[Sample],
+    tables: list[FeatureTable],
+    config: EvaluateConfig,
+    reporter: Reporter,
+) -> tuple[EvaluationResult, tuple[list[Path], list[str], pd.DataFrame]]:
+    """The recognizer's answers for the readable images of ``tables`` (of ``samples``) and what
+    they measure: overall and per class, each class's distinct photos counted
+    (:func:`near_duplicate_groups`), calibration and the unknown answer; beside it, the readable
+    images' paths, content digests and predictions table (with each one's ``group``)."""
+    ok = torch.stack([t.ok for t in tables]).all(0)
+    answers, plain, uncalibrated = table_answers(recognizer, tables, ok)
+    labels, logits = tables[0].labels[ok], answers.probs.log()
+    paths = [s.path for s, good in zip(samples, ok.tolist(), strict=True) if good]
+    digests = list(compress(tables[0].digests, ok.tolist()))
+    groups = near_duplicate_groups(paths, digests, config.cache_dir or recognizer.meta.cache_dir)
+    trained = recognizer.meta.n_train
+    result = summarize_views((logits, plain), labels, recognizer.classes, trained, config, groups)
+    add_confidence(result, recognizer, (answers, uncalibrated, labels), config, reporter)
+    table = answer_table(recognizer, paths, (logits, labels), answers)
+    table["group"] = groups
+    result.probabilities = answers.probs
+    return result, (paths, digests, table)
+
+
+def near_duplicate_groups(
+    paths: Sequence[Path], digests: Sequence[str], cache_dir: str | Path | None
+) -> list[int]:
+    """Each image's near-duplicate group, numbered from 0 in order of first appearance: the
+    groups ``split`` keeps together (byte-identical files, and those its perceptual hashes link:
+    ``split.near_groups``), from the image facts the cache folder keeps by content digest
+    (``digests``, the feature store's; a split measured them, the others are measured now, at a
+    small size). The frames of one burst are one group: a score over 75 frames of 14 scenes rests
+    on 14 distinct photos, and evaluate says so. The split manifest records no groups, and a
+    ``groups`` file's are not known here."""
+    from objrec import dedup
+    from objrec.split import near_groups
+
+    if not paths:
+        return []
+    facts = dedup.cached_facts(list(paths), list(digests), open_cache(cache_dir).facts_file)
+    hashes = dict(zip(paths, digests, strict=True))
+    keys = near_groups({"": list(paths)}, hashes, dict(zip(paths, facts, strict=True)))
+    numbers: dict[str, int] = {}
+    return [numbers.setdefault(keys[p], len(numbers)) for p in paths]
+
+
+def distinct_per_class(
+    labels: torch.Tensor, groups: Sequence[int], classes: Sequence[str]
+) -> dict[str, int]:
+    """How many distinct photos (near-duplicate ``groups``) each class's images are."""
+    pairs = {(int(label), group) for label, group in zip(labels.tolist(), groups, strict=True)}
+    return dict(Counter(classes[label] for label, _ in pairs))
 
 
 def log_evaluation(run: Path, target: Path, result: EvaluationResult) -> None:
@@ -267,27 +334,39 @@ def few_images() -> int:
     return min_class_size(SplitConfig().ratios)
 
 
-def mark_too_few(per_class: pd.DataFrame) -> pd.DataFrame:
-    """``per_class`` with ``too_few_to_trust`` after ``n_test``: whether the class was evaluated
-    on fewer than :func:`few_images` images, the classes :func:`warn_few_images` names, so that
-    ``per_class.csv`` (and ``--json``'s rows) say it beside a top-1 of 100% from one image."""
+def mark_too_few(per_class: pd.DataFrame, distinct: dict[str, int] | None = None) -> pd.DataFrame:
+    """``per_class`` with ``n_groups`` and ``too_few_to_trust`` after ``n_test``: the distinct
+    photos among the class's images (``distinct``: near-duplicates, such as a burst's frames,
+    count once; without it, every image is one), and whether they are fewer than
+    :func:`few_images`, the classes :func:`warn_few_images` names, so that ``per_class.csv``
+    (and ``--json``'s rows) say it beside a top-1 of 100% from one photo (or its five frames)."""
     if "n_test" in per_class:  # a table of no class has no columns
-        few = per_class["n_test"] < few_images()
-        per_class.insert(per_class.columns.get_loc("n_test") + 1, "too_few_to_trust", few)
+        at = per_class.columns.get_loc("n_test") + 1
+        counts = per_class["n_test"] if distinct is None else per_class["class"].map(distinct)
+        per_class.insert(at, "n_groups", counts.astype(int))
+        per_class.insert(at + 1, "too_few_to_trust", per_class["n_groups"] < few_images())
     return per_class
 
 
 def warn_few_images(result: EvaluationResult) -> None:
-    """Say which classes' per-class results rest on very few images (``few_image_classes``),
-    each with its count, so that a top-1 of 0.0 from one image is not read as a measurement."""
+    """Say which classes' per-class results rest on very few distinct images
+    (``few_image_classes``), each with its count, so that a top-1 of 0.0 from one image (or from
+    the frames of one burst) is not read as a measurement."""
     if few := result.few_image_classes:
-        counts = result.per_class.set_index("class")["n_test"]
+        table = result.per_class.set_index("class")
         log.warning(
-            "per-class results of %s rest on fewer than %d images each, too few to trust: %s",
+            "per-class results of %s rest on fewer than %d distinct images each, too few to "
+            "trust: %s",
             plural(len(few), "class", "classes"),
             few_images(),
-            some_of([f"{name} ({plural(int(counts[name]), 'image')})" for name in few]),
+            some_of([f"{name} ({image_count(table, name)})" for name in few]),
         )
+
+
+def image_count(per_class: pd.DataFrame, name: str) -> str:
+    """A class's images, and its distinct ones when fewer: ``5 images, 1 distinct``."""
+    n, distinct = int(per_class.loc[name, "n_test"]), int(per_class.loc[name, "n_groups"])
+    return plural(n, "image") + (f", {distinct} distinct" if distinct < n else "")
 
 
 def untaught_images(target: Path, classes: Sequence[str]) -> dict[str, list[Path]]:
@@ -711,25 +790,59 @@ def _tiles(rows: pd.DataFrame, folder: Path | None = None) -> list:
             continue
         name = plots.shortened(shown_name(r.path, [folder] if folder else []))
         caption = f"{name}\ntrue {r.true}\npredicted {r.predicted} ({r.prob_predicted:.0%})"
+        if others := near_duplicate_words(r):
+            caption += f"\n{others}"
         tiles.append((image, caption, r.true != r.predicted))
     return tiles
 
 
 def top_losses(predictions: pd.DataFrame, n: int = 12) -> pd.DataFrame:
-    """The ``n`` wrong predictions of highest loss, highest first: a right answer is no failure,
-    whatever its loss (``evaluate``'s ``top_losses.png`` and the report's Top losses alike)."""
-    return predictions[predictions["true"] != predictions["predicted"]].nlargest(n, "loss")
+    """The ``n`` wrong predictions of highest loss, highest first, one per near-duplicate group
+    (:func:`one_per_group`): a right answer is no failure, whatever its loss (``evaluate``'s
+    ``top_losses.png`` and the report's Top losses alike)."""
+    wrong = predictions[predictions["true"] != predictions["predicted"]]
+    return one_per_group(wrong.nlargest(len(wrong), "loss"), predictions).head(n)
 
 
 def worst_class_rows(
     predictions: pd.DataFrame, per_class: pd.DataFrame, classes: int, n: int = 4
 ) -> list[tuple[str, pd.DataFrame]]:
     """The ``n`` hardest images (right ones too) of each of the first ``classes`` classes of
-    ``per_class`` (worst first) that have a wrong prediction; none when every image is right."""
+    ``per_class`` (worst first) that have a wrong prediction, one per near-duplicate group
+    (:func:`one_per_group`); none when every image is right."""
     wrong = predictions["true"] != predictions["predicted"]
     with_errors = set(predictions.loc[wrong, "true"])
     worst = [c for c in per_class["class"] if c in with_errors][:classes]
-    return [(c, predictions[predictions["true"] == c].nlargest(n, "loss")) for c in worst]
+    rows = ((c, predictions[predictions["true"] == c]) for c in worst)
+    return [(c, one_per_group(r.nlargest(len(r), "loss"), predictions).head(n)) for c, r in rows]
+
+
+def one_per_group(rows: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` of ``predictions`` (the most telling first) with only the first of each
+    near-duplicate ``group``, and how many of ``predictions`` are its near-duplicates
+    (``near_duplicates``) and how many of those were predicted wrong (``near_duplicates_wrong``):
+    the top losses showed five frames of one burst as five failures. Without a ``group`` column
+    (a ``predictions.csv`` written before it) every image is its own."""
+    if "group" not in predictions:
+        return rows.assign(near_duplicates=0, near_duplicates_wrong=0)
+    wrong = (predictions["true"] != predictions["predicted"]).astype(int)
+    size = predictions.groupby("group").size()
+    wrongs = wrong.groupby(predictions["group"]).sum()
+    kept = rows.drop_duplicates("group")
+    own = (kept["true"] != kept["predicted"]).astype(int)
+    return kept.assign(
+        near_duplicates=kept["group"].map(size) - 1,
+        near_duplicates_wrong=kept["group"].map(wrongs) - own,
+    )
+
+
+def near_duplicate_words(row: Any) -> str:
+    """``+4 near-duplicates (3 wrong)`` for a gallery row of :func:`one_per_group` standing for
+    its group; "" for an image with none."""
+    others = int(getattr(row, "near_duplicates", 0))
+    if not others:
+        return ""
+    return f"+{plural(others, 'near-duplicate')} ({int(row.near_duplicates_wrong)} wrong)"
 
 
 OUTPUT_FILES = EVALUATION_FILES
@@ -758,21 +871,32 @@ def write_galleries(
 
 
 def summarize_views(
-    answers: tuple[torch.Tensor, torch.Tensor], labels, classes, n_train, tta: bool
+    answers: tuple[torch.Tensor, torch.Tensor],
+    labels,
+    classes,
+    n_train,
+    config: EvaluateConfig,
+    groups: Sequence[int] | None = None,
 ) -> EvaluationResult:
-    """:func:`summarize_logits` of the answers (log-probabilities); with ``tta``, the metrics of
-    the plain view's probabilities (``answers``' second) too, in ``metrics_plain``."""
+    """:func:`summarize_logits` of the answers (log-probabilities) and their near-duplicate
+    ``groups``; with ``config.tta``, the metrics of the plain view's probabilities (``answers``'
+    second) too, in ``metrics_plain``."""
     logits, plain = answers
-    result = summarize_logits(logits, labels, classes, n_train)
-    result.metrics["tta"] = tta
+    result = summarize_logits(logits, labels, classes, n_train, groups)
+    result.metrics["tta"] = tta = config.tta
     if tta:
         result.metrics_plain = summarize(plain.log(), labels, len(classes))
     return result
 
 
-def summarize_logits(logits, labels, classes, n_train=None) -> EvaluationResult:
+def summarize_logits(logits, labels, classes, n_train=None, groups=None) -> EvaluationResult:
+    """Overall and per-class figures; ``groups``: each image's near-duplicate group (none: every
+    image its own), counted as ``n_groups``, overall and per class."""
     metrics = summarize(logits, labels, len(classes))
-    table = mark_too_few(per_class_table(logits, labels, classes, n_train))
+    groups = list(range(len(labels))) if groups is None else list(groups)
+    metrics["n_groups"] = len(set(groups))
+    distinct = distinct_per_class(labels, groups, classes)
+    table = mark_too_few(per_class_table(logits, labels, classes, n_train), distinct)
     table = table.sort_values(["top1", "loss"], ascending=[True, False]).reset_index(drop=True)
     matrix = confusion_matrix(logits.argmax(1), labels, len(classes))
     return EvaluationResult(metrics, table, most_confused(matrix, classes), matrix, list(classes))

@@ -28,7 +28,12 @@ from objrec.checkpoint import model_digest, read_checkpoint
 from objrec.config import TOP5_CLASSES, DataConfig, unknown_score_words
 from objrec.data import IMAGE_SET_MEANING, scan_class_folder
 from objrec.errors import ObjrecError
-from objrec.evaluate import few_images, top_losses, worst_class_rows
+from objrec.evaluate import (
+    few_images,
+    near_duplicate_words,
+    top_losses,
+    worst_class_rows,
+)
 from objrec.explore import explore
 from objrec.images import UnreadableImageError, open_image, warned_once_per_file
 from objrec.inference import Recognizer
@@ -198,7 +203,8 @@ def augmentation_tiles(data_dir: Path, data: DataConfig, augment: str, n: int = 
 
 
 def prediction_tiles(rows: pd.DataFrame, roots: Sequence[Path] = ()) -> list[Tile]:
-    """A tile per row, captioned with its file and answer; a right answer says it is right."""
+    """A tile per row, captioned with its file and answer; a right answer says it is right; a
+    row standing for its near-duplicates (``evaluate.one_per_group``) says how many."""
     tiles = []
     for r in rows.itertuples():
         src = thumbnail(r.path)
@@ -206,6 +212,8 @@ def prediction_tiles(rows: pd.DataFrame, roots: Sequence[Path] = ()) -> list[Til
             wrong = r.true != r.predicted
             said = f"true {r.true} · predicted {r.predicted}" if wrong else f"{r.true} · right"
             caption = f"{said} ({r.prob_predicted:.0%})"
+            if others := near_duplicate_words(r):
+                caption += f" · {others}"
             tiles.append(Tile(src, caption, wrong, shown_name(r.path, roots)))
     return tiles
 
@@ -337,7 +345,9 @@ def evaluation_context(
     if metrics.get("folder"):
         roots = [*roots, Path(metrics["folder"])]
     per_class = read_table(evaluation / "per_class.csv", ("class", "most_confused_with"))
-    per_class["too_few_to_trust"] = per_class["n_test"] < few_images()  # an older CSV lacks it
+    if "n_groups" not in per_class:  # an older CSV lacks it: every image counted as distinct
+        per_class["n_groups"] = per_class["n_test"]
+    per_class["too_few_to_trust"] = per_class["n_groups"] < few_images()  # an older CSV lacks it
     predictions = read_table(evaluation / "predictions.csv", PREDICTION_TEXT)
     confused = read_table(evaluation / "most_confused.csv", ("true", "predicted"))
     recognizer = Recognizer.load(run)
@@ -355,9 +365,10 @@ def evaluation_context(
         "scatter": embed_if_there(evaluation / "accuracy_vs_train.png"),
         "reliability": embed_if_there(evaluation / "reliability.png"),
         "n_wrong": len(wrong),
+        "n_wrong_groups": wrong["group"].nunique() if "group" in wrong else len(wrong),
         "top_losses": top_tiles,
         "worst_examples": worst_examples,
-        "saliency_wrong": saliency_tiles(recognizer, wrong.nlargest(6, "loss"), reporter, roots),
+        "saliency_wrong": saliency_tiles(recognizer, top_losses(predictions, 6), reporter, roots),
         "saliency_right": saliency_tiles(
             recognizer, right.sample(min(6, len(right)), random_state=0), reporter, roots
         ),

@@ -150,6 +150,8 @@ def print_evaluation(result: EvaluationResult, worst: int, run: Path | None = No
         f"better); mean per class, each counting the same: top-1 "
         f"{percent(m['mean_class_top1'])}{top5_text(m['mean_class_top5'], n_classes)}"
     )
+    if result.near_duplicates:
+        console.print(f"near-duplicates: {result.near_duplicates}", markup=False, highlight=False)
     if result.metrics_plain:
         from objrec.transforms import TTA_VIEWS
 
@@ -418,8 +420,9 @@ def print_worst(result: EvaluationResult, worst: int) -> None:
 
 
 def worst_table(rows, with_top5: bool = True) -> Table:
-    """The worst classes: support (the class's evaluated images, test or not), top-1 (= recall),
-    top-5, precision, F1, commonest confusion."""
+    """The worst classes: support (the class's evaluated images, test or not, and its distinct
+    ones when near-duplicates make them fewer), top-1 (= recall), top-5, precision, F1,
+    commonest confusion."""
     top5 = ("top-5",) if with_top5 else ()
     columns = ("class", "trained on", "images", "top-1 (recall)", *top5, "precision", "F1")
     caption = (
@@ -431,7 +434,7 @@ def worst_table(rows, with_top5: bool = True) -> Table:
         table.add_row(
             Text(str(r._1)),  # class names are never markup
             str(r.n_train),
-            str(r.n_test),
+            images_text(r.n_test, getattr(r, "n_groups", r.n_test)),
             percent(r.top1),
             *((percent(r.top5),) if with_top5 else ()),
             f"{r.precision:.3f}",
@@ -439,6 +442,11 @@ def worst_table(rows, with_top5: bool = True) -> Table:
             Text(str(r.most_confused_with)),
         )
     return table
+
+
+def images_text(n: int, distinct: int) -> str:
+    """A class's evaluated images, and its distinct ones when fewer: ``5 (1 distinct)``."""
+    return f"{n} ({distinct} distinct)" if distinct < n else str(n)
 
 
 def averages_table(m: dict[str, Any]) -> Table:
