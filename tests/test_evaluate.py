@@ -1028,6 +1028,23 @@ def test_near_duplicates_are_grouped_as_split_groups_them(tmp_path):
     assert (tmp_path / "cache" / "facts.sqlite").exists()  # measured once, kept by content
 
 
+def test_a_bursts_frames_are_one_group_as_split_keeps_them_whatever_their_hash(tmp_path):
+    """Frames of a moving subject, far apart by their hash, are one burst by their EXIF time
+    (one camera, within a second), as split keeps them: one group, within its class only."""
+    from objrec.evaluate import near_duplicate_groups
+    from objrec.store import hash_file
+
+    from .test_bursts import save_shot
+
+    when = "2024:05:01 10:00:00"
+    paths = [save_shot(tmp_path / f"cat_{f}.jpg", f, when, f"{f}0") for f in range(3)]
+    paths += [save_shot(tmp_path / "dog_0.jpg", 3, when, "30"), tmp_path / "cat_x.jpg"]
+    save_shot(paths[-1], 4, None)  # no EXIF time: its own
+    digests = [hash_file(p) for p in paths]
+    classes = ["cat", "cat", "cat", "dog", "cat"]
+    assert near_duplicate_groups(paths, digests, tmp_path / "cache", classes) == [0, 0, 0, 1, 2]
+
+
 def test_scores_over_near_duplicates_say_how_many_distinct_photos_they_rest_on(caplog, capsys):
     """A user's 75 test images were 14 scenes shot in bursts, and evaluate said "75 images" with
     no word of it; a class of 5 frames of one scene was not marked too few to trust. The metrics

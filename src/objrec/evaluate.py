@@ -278,7 +278,9 @@ def measure(
     labels, logits = tables[0].labels[ok], answers.probs.log()
     paths = [s.path for s, good in zip(samples, ok.tolist(), strict=True) if good]
     digests = list(compress(tables[0].digests, ok.tolist()))
-    groups = near_duplicate_groups(paths, digests, config.cache_dir or recognizer.meta.cache_dir)
+    named = [recognizer.classes[label] for label in labels.tolist()]
+    cache = config.cache_dir or recognizer.meta.cache_dir
+    groups = near_duplicate_groups(paths, digests, cache, named)
     trained = recognizer.meta.n_train
     result = summarize_views((logits, plain), labels, recognizer.classes, trained, config, groups)
     add_confidence(result, recognizer, (answers, uncalibrated, labels), config, reporter)
@@ -289,23 +291,31 @@ def measure(
 
 
 def near_duplicate_groups(
-    paths: Sequence[Path], digests: Sequence[str], cache_dir: str | Path | None
+    paths: Sequence[Path],
+    digests: Sequence[str],
+    cache_dir: str | Path | None,
+    classes_of: Sequence[str] | None = None,
 ) -> list[int]:
     """Each image's near-duplicate group, numbered from 0 in order of first appearance: the
-    groups ``split`` keeps together (byte-identical files, and those its perceptual hashes link:
-    ``split.near_groups``), from the image facts the cache folder keeps by content digest
-    (``digests``, the feature store's; a split measured them, the others are measured now, at a
-    small size). The frames of one burst are one group: a score over 75 frames of 14 scenes rests
-    on 14 distinct photos, and evaluate says so. The split manifest records no groups, and a
-    ``groups`` file's are not known here."""
+    groups ``split`` keeps together. Byte-identical files and those its perceptual hashes link
+    (``split.near_groups``, from the image facts the cache folder keeps by ``digests``, the feature
+    store's: a split measured them, the others are measured now, at a small size), and a burst:
+    one camera's photos of one class (``classes_of``, each image's) within split's default
+    ``burst_seconds`` by their EXIF (``split.burst_keys``). A score over 75 frames of 14 scenes
+    rests on 14 distinct photos, and evaluate says so. The split manifest records no groups: a
+    ``groups`` file's and another ``burst_seconds`` are not known here."""
     from objrec import dedup
-    from objrec.split import near_groups
+    from objrec.split import burst_keys, near_groups
 
     if not paths:
         return []
     facts = dedup.cached_facts(list(paths), list(digests), open_cache(cache_dir).facts_file)
+    files: dict[str, list[Path]] = {}
+    for path, name in zip(paths, classes_of or [""] * len(paths), strict=True):
+        files.setdefault(name, []).append(path)
     hashes = dict(zip(paths, digests, strict=True))
-    keys = near_groups({"": list(paths)}, hashes, dict(zip(paths, facts, strict=True)))
+    keys = near_groups(files, hashes, dict(zip(paths, facts, strict=True)))
+    keys = burst_keys(files, keys, SplitConfig().burst_seconds)[0]
     numbers: dict[str, int] = {}
     return [numbers.setdefault(keys[p], len(numbers)) for p in paths]
 
