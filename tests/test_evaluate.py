@@ -864,13 +864,16 @@ def test_evaluate_against_the_run_before_a_class_was_added(
     trained_run, split_dir, tmp_path, capsys
 ):
     """`objrec evaluate NEW DATA --against OLD` after `add` brought in a class: both runs on the
-    same test images of the three classes both know, side by side; the old run's own evaluation
-    written in its folder."""
+    same test images of the three classes both know, side by side. The old run's evaluation for
+    it goes into the new evaluation's folder: it was written over the old run's own eval-test,
+    its earlier results of the test split before `add`, lost without a word."""
     from objrec.add import add_images
     from objrec.train import train
 
     from .conftest import tiny_train_config
 
+    evaluate(trained_run, split_dir)  # its own results, before `add`: never to be replaced
+    before = {p.name: p.read_bytes() for p in (trained_run / "eval-test").iterdir()}
     (tmp_path / "new/yellow").mkdir(parents=True)
     for i in range(8):
         make_image((230, 230, 30), seed=900 + i).save(tmp_path / f"new/yellow/y{i}.png")
@@ -882,7 +885,8 @@ def test_evaluate_against_the_run_before_a_class_was_added(
     assert code == 0 and f"against {trained_run}: both runs on the same {old.metrics['n']} " in out
     assert "images of the 3 classes both know" in out
     assert f"left out: the images of yellow, which {trained_run} was not taught" in out
-    assert f"{trained_run / 'eval-test'}" in out
+    assert {p.name: p.read_bytes() for p in (trained_run / "eval-test").iterdir()} == before
+    assert f"{tmp_path / 'run2/eval-test/against-run'} (its own eval-* folders" in out
     assert (
         main(
             [
@@ -901,6 +905,9 @@ def test_evaluate_against_the_run_before_a_class_was_added(
     assert against["only_here"] == ["yellow"] and against["classes"] == ["blue", "green", "red"]
     saved = json.loads((tmp_path / "run2/eval-test/metrics.json").read_text())
     assert saved["against"] == against and saved["n"] > against["n"]  # its own: four classes
+    earlier = json.loads((tmp_path / "run2/eval-test/against-run/metrics.json").read_text())
+    assert against["out"] == str(tmp_path / "run2/eval-test/against-run")
+    assert earlier["top1"] == old.metrics["top1"] and earlier["n"] == old.metrics["n"]
 
 
 @pytest.mark.slow
@@ -1112,3 +1119,20 @@ def test_top_losses_show_one_image_of_each_group_with_its_near_duplicates_counte
         len(top_losses(older)) == 5
         and near_duplicate_words(next(top_losses(older).itertuples())) == ""
     )
+
+
+def test_a_forced_train_removes_the_against_evaluation_inside_an_eval_folder(tmp_path):
+    """`evaluate NEW --against OLD` writes OLD's evaluation into NEW/eval-test/against-OLD: a
+    forced retrain of NEW, removing the evaluations of its earlier model, kept eval-test for it,
+    warning that it held files objrec did not write."""
+    from objrec.outputs import mark_output_dir
+    from objrec.runs import remove_derived
+
+    evaluation = {"top1": 1.0, "per_class": [], "folder": str(tmp_path / "data/test")}
+    inner = tmp_path / "run2/eval-test/against-run"
+    inner.mkdir(parents=True)
+    for folder in (inner.parent, inner):
+        mark_output_dir(folder)
+        (folder / "metrics.json").write_text(json.dumps(evaluation))
+    remove_derived(tmp_path / "run2")
+    assert not (tmp_path / "run2/eval-test").exists()

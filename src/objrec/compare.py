@@ -5,8 +5,10 @@ does not (its evaluation leaves a class it was never taught out), so the two fig
 different things and a fix can read as a regression. Here both runs are scored on the same
 images: those of the evaluated folder whose class both runs know. Each answers as it does in use,
 among all of its own classes: a new run answering its new class for an old class's image is
-wrong, as it would be for a user. The old run's evaluation is ``evaluate``'s own, written in its
-run folder. Its features come from the feature store, so it costs no frozen pass only when both
+wrong, as it would be for a user. The old run's evaluation is ``evaluate``'s own, written into
+the new evaluation's folder (``against-<its name>``, :func:`against_dir`), never over the old
+run's own ``eval-*``: those hold its earlier results, of what may be another image set. Its
+features come from the feature store, so it costs no frozen pass only when both
 runs share their frozen body (the same backbone and weights, not fine-tuned, and the same image
 size): the new run's evaluation has just stored them. A run on another body pays a frozen pass of
 its own over the images, as ``evaluate`` of it alone would.
@@ -43,17 +45,39 @@ def require_earlier_run(against: Path) -> None:
         raise ObjrecError(f"`against` {against}: {exc}", exc.values) from exc
 
 
+def against_dir(out: Path, against: Path) -> Path:
+    """Where the earlier run ``against``'s evaluation for the comparison goes: inside the new
+    evaluation's folder ``out``, ``against-<the run folder's name>`` (a checkpoint other than a
+    run's ``model.safetensors``: ``against-<its folder>-<its name>``)."""
+    real = Path(against).resolve()
+    if real.is_dir() or real.name == "model.safetensors":
+        name = (real if real.is_dir() else real.parent).name
+    else:
+        name = f"{real.parent.name}-{real.stem}"
+    return Path(out) / f"against-{name}"
+
+
 def evaluate_against(
-    result: EvaluationResult, folder: Path, config: EvaluateConfig, reporter: Reporter
+    result: EvaluationResult,
+    folder: Path,
+    config: EvaluateConfig,
+    reporter: Reporter,
+    out: Path,
 ) -> dict[str, Any]:
     """Evaluate ``config.against`` (the earlier run) on ``folder`` as ``result``'s run was (same
-    split, views and cache; no ``unknown`` folder), then :func:`compare_runs`."""
+    split, views and cache; no ``unknown`` folder) into :func:`against_dir` of ``out`` (the new
+    evaluation's folder, made and marked here: already checked), then :func:`compare_runs`."""
     from objrec.evaluate import as_earlier_run, evaluate
+    from objrec.outputs import mark_output_dir
 
     against = Path(config.against or "")
     settings = replace(config, against=None, unknown=None)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    mark_output_dir(out)  # before its sub-folder makes it look like the user's
     with as_earlier_run(result.classes):
-        earlier = evaluate(against, folder, settings, reporter=reporter)
+        earlier = evaluate(
+            against, folder, settings, out=against_dir(out, against), reporter=reporter, force=True
+        )
     comparison = compare_runs(result, earlier, against)
     log.info(
         "against %s on %s of %s both know: top1 %.4f here, %.4f there",

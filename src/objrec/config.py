@@ -337,8 +337,9 @@ class EvaluateConfig:
     against: str | Path | None = None
     """An earlier run (or checkpoint) to compare with, on the same images: those whose class both
     runs know (after ``add`` brought in a class, the runs' own top-1 are over different classes).
-    It is evaluated too, into its own folder (from the stored features when both runs share their
-    frozen body; else with a frozen pass of its own)."""
+    It is evaluated too, into ``against-<its name>`` inside this evaluation's folder, never over
+    its own evaluations (from the stored features when both runs share their frozen body; else
+    with a frozen pass of its own)."""
 
     def __post_init__(self) -> None:
         check_field_types(self)

@@ -256,7 +256,7 @@ def evaluate(
     table["seen_in"] = mark_seen(result, recognizer, paths, config, Path(run))
     flag_untaught(result, (Path(run), recognizer), untaught, config, reporter)
     if config.against is not None:
-        result.against = evaluate_against(result, folder, config, reporter)
+        result.against = evaluate_against(result, folder, config, reporter, out)
     write_evaluation(result, out, force or not named)  # the folder made only now
     log_evaluation(run, target, result)
     return result

@@ -279,21 +279,33 @@ def is_evaluation(folder: Path) -> bool:
 def remove_derived(out: Path) -> None:
     """Remove what objrec made from the model in ``out`` (:func:`derived_outputs`): of an
     evaluation folder only the files ``evaluate`` writes, the folder too once it is empty."""
-    from objrec.evaluate import OUTPUT_FILES
-
     for path in derived_outputs(out):
         if path.is_dir():
-            for name in OUTPUT_FILES:
-                (path / name).unlink(missing_ok=True)
-            remove_leftovers(path)  # of an evaluate killed mid-write
-            if any(p.name != MARKER for p in path.iterdir()):
-                log.warning("kept %s: it holds files objrec did not write", path)
+            if not remove_evaluation(path):
                 continue
-            (path / MARKER).unlink(missing_ok=True)
-            path.rmdir()
         else:
             path.unlink(missing_ok=True)
         log.info("removed %s, made from the earlier run's model", path)
+
+
+def remove_evaluation(path: Path) -> bool:
+    """Remove the files ``evaluate`` writes from the folder ``path``, and the ``against-*``
+    evaluations it wrote inside (``evaluate --against``), then the folder once it is empty;
+    False when it is kept, holding files objrec did not write."""
+    from objrec.evaluate import OUTPUT_FILES
+
+    for inner in sorted(path.glob("against-*")):
+        if inner.is_dir() and not inner.is_symlink() and holds_evaluation(inner):
+            remove_evaluation(inner)
+    for name in OUTPUT_FILES:
+        (path / name).unlink(missing_ok=True)
+    remove_leftovers(path)  # of an evaluate killed mid-write
+    if any(p.name != MARKER for p in path.iterdir()):
+        log.warning("kept %s: it holds files objrec did not write", path)
+        return False
+    (path / MARKER).unlink(missing_ok=True)
+    path.rmdir()
+    return True
 
 
 def visible_entries(folder: Path) -> list[str]:

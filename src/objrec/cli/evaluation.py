@@ -243,7 +243,10 @@ def against_notes(c: dict[str, Any], old: str, new: str) -> list[str]:
                 "a folder split again keeps each image's split with split --like OLD_SPLIT"
             )
     if c["out"]:
-        notes.append(f"{old}'s own evaluation of this folder is in {shown(c['out'])}")
+        notes.append(
+            f"{old}'s evaluation for this comparison is in {shown(c['out'])} (its own eval-* "
+            "folders, earlier results, are left as they were)"
+        )
     return notes
 
 
