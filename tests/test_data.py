@@ -1,7 +1,9 @@
 """Class folders to samples: label order, empty and unknown classes, bad files skipped in batches."""
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from objrec.data import (
     ImageDataset,
@@ -156,3 +158,25 @@ def test_check_and_evaluate_take_a_split_of_the_nfd_and_nfc_cafe_for_one_class(t
     kinds = {p.kind for p in check_folder(tmp_path / "data").problems}
     assert not kinds & {"unknown_class", "missing_class"}, kinds
     assert untaught_images(tmp_path / "data" / "other", ["\u00e9", "green"]) == {}
+
+
+def test_check_notes_nearly_blank_images_as_one_warning_naming_them(tmp_path):
+    """A line camera's failure frames (all black) in a class folder passed `check` without a
+    word, and the model learnt "black frame = ok". One note of the images of one grey level all
+    over now, naming a few (--json: all of them); a dark photo with detail is not one."""
+    from objrec.check import check_folder
+
+    photos = make_class_folder(tmp_path / "photos", per_class=3, classes=("red", "green"))
+    Image.new("RGB", (64, 48)).save(photos / "green" / "black.jpg")
+    noise = np.random.default_rng(0).integers(0, 300, (48, 64), dtype=np.uint16)  # 16-bit grey
+    Image.fromarray(noise).save(photos / "red" / "dark16.png")
+    make_image((10, 10, 10), seed=5).save(photos / "red" / "dark_but_detailed.png")
+    result = check_folder(photos)
+    (note,) = [p for p in result.problems if p.kind == "blank_images"]
+    blank = [photos / "green" / "black.jpg", photos / "red" / "dark16.png"]
+    assert (note.path, note.unusable, note.files) == (str(photos), False, list(map(str, blank)))
+    assert note.message.startswith("2 nearly blank images (green/black.jpg, red/dark16.png): ")
+    assert "they teach it that a blank frame is that class" in note.message
+    assert result.readable == 9 and not result.unusable
+    (listed,) = [p for p in result.to_json()["problems"] if p["kind"] == "blank_images"]
+    assert listed["files"] == list(map(str, blank))

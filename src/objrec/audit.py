@@ -77,7 +77,7 @@ log = logging.getLogger(__name__)
 
 MIN_SIDE = 32
 """Images with a side shorter than this many pixels are reported as tiny."""
-MIN_CONTRAST = 4.0
+MIN_CONTRAST = dedup.MIN_CONTRAST
 """Grey-level standard deviation (0-255) under which an image is reported as nearly blank."""
 MAX_ASPECT = 4.0
 FAR_CHANCE = 2.0

@@ -62,11 +62,13 @@ class Problem:
     largest class 50 times the smallest or more: ``data.imbalance_hint``); raw_files and
     sidecar_files: one note of all the camera RAW files (``images.RAW_EXTENSIONS``), or of all
     the sidecar files (``images.SIDECAR_EXTENSIONS``), of the class folders, at the folder
-    checked"""
+    checked; blank_images: one note of all the nearly blank images (a camera's black failure
+    frames), at the folder checked"""
     message: str
     unusable: bool
     files: list[str] | None = None
-    """Of a raw_files or sidecar_files note: every file it counts (its message names few)."""
+    """Of a raw_files, sidecar_files or blank_images note: every file it counts (its message
+    names few)."""
     without_image: list[str] | None = None
     """Of a raw_files note: its files with no image of the same name beside them (a photo that
     is not trained on unless converted), which its message names, the first 10."""
@@ -92,6 +94,8 @@ class CheckResult:
     """Camera RAW files in class folders, noted together (:func:`_note_raw_and_sidecars`)."""
     sidecar_files: list[Path] = field(default_factory=list)
     """Sidecar files (``.xmp``) in class folders, noted together."""
+    blank_images: list[Path] = field(default_factory=list)
+    """Readable images of one grey level all over (``dedup.MIN_CONTRAST``), noted together."""
 
     def note(self, path: Path, kind: str, message: str) -> None:
         """Record a problem that does not stop training (a file or folder objrec ignores)."""
@@ -338,6 +342,7 @@ def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
         )
         result.problems.append(Problem(str(root), "one_class", message, True))
     readable = _decode(classes, result, reporter)
+    _note_blank(root, result)
     if not result.splits:
         _note_small_classes(root, classes, readable, result)
     _note_imbalance(root, readable if trained is None else trained, trained is not None, result)
@@ -386,20 +391,42 @@ def _bad_names(result: CheckResult, folder: Path) -> int:
 def _decode(
     classes: dict[str, list[Path]], result: CheckResult, reporter: Reporter
 ) -> dict[str, int]:
-    """Decode every image as training would; the readable images of each class."""
+    """Decode every image as training would; the readable images of each class. Those of one
+    grey level all over go to ``result.blank_images``."""
+    from objrec import dedup
+
     readable = dict.fromkeys(classes, 0)
     with reporter.task("decoding images", result.images) as advance:
         for name, images in classes.items():
             for path in images:
                 try:
-                    open_image(path, draft_size=64)
+                    image = open_image(path, draft_size=dedup.DRAFT)
                     readable[name] += 1
+                    if dedup.contrast(image) < dedup.MIN_CONTRAST:
+                        result.blank_images.append(path)
                 except UnreadableImageError as exc:
                     kind = "too_large" if exc.too_large else "unreadable"
                     result.problems.append(Problem(str(path), kind, exc.reason, True))
                 advance(1)
     result.readable = sum(readable.values())
     return readable
+
+
+def _note_blank(root: Path, result: CheckResult) -> None:
+    """One note of the nearly blank images of the class folders, naming a few: a line camera's
+    black failure frames in a class folder teach the model that a black frame is that class."""
+    if not result.blank_images:
+        return
+    names = ", ".join(str(p.relative_to(root)) for p in result.blank_images[:3])
+    more = ", ..." if len(result.blank_images) > 3 else ""
+    message = (
+        f"{plural(len(result.blank_images), 'nearly blank image')} ({names}{more}): one grey "
+        "level all over, as a camera's black failure frame; trained as their class folder's, "
+        "they teach it that a blank frame is that class. Move them out, or into a class of "
+        "their own"
+    )
+    files = [str(p) for p in result.blank_images]
+    result.problems.append(Problem(str(root), "blank_images", message, False, files))
 
 
 def _note_small_classes(

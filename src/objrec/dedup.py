@@ -168,6 +168,17 @@ def hash_bits(image: Image.Image) -> int:
     return int.from_bytes(np.packbits(bits).tobytes(), "big")
 
 
+MIN_CONTRAST = 4.0
+"""Grey-level spread (:func:`contrast`) under which an image is nearly blank: one grey level all
+over, as a camera's black or white failure frame (``check`` and ``audit`` report it)."""
+
+
+def contrast(image: Image.Image) -> float:
+    """:attr:`ImageFacts.contrast` of ``image``: the standard deviation of the grey levels
+    (0-255) of a 32x32 copy."""
+    return float(np.asarray(image.convert("L").resize((32, 32)), dtype=np.float32).std())
+
+
 def image_facts(path: Path) -> ImageFacts:
     """Decode ``path`` at a reduced size (JPEG draft mode) and measure it; never raises."""
     try:
@@ -181,7 +192,7 @@ def image_facts(path: Path) -> ImageFacts:
         height=height,
         phash=hash_bits(grey),
         phash_mirror=hash_bits(ImageOps.mirror(grey)),
-        contrast=float(np.asarray(grey.resize((32, 32)), dtype=np.float32).std()),
+        contrast=contrast(grey),
         crops=crop_hashes(grey),
     )
 
