@@ -283,3 +283,30 @@ assert "torch._dynamo" not in sys.modules, "torch._dynamo was imported"
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_fit_the_epoch_limit_stopped_says_so_naming_epochs(caplog):
+    """train ended at its epochs cap ("best_epoch":100,"epochs_run":100) with the validation loss
+    still falling, and "warnings": []. A fit that early stopping did not end now warns, naming
+    `epochs` (the CLI's --epochs); one it ended does not."""
+    from objrec.cli import cli
+    from objrec.cli.messages import to_cli
+
+    torch.manual_seed(0)
+    x = torch.randn(64, 4)
+    y = (x[:, 0] > 0).long()
+    noise_x, noise_y = torch.randn(32, 4), torch.randint(0, 2, (32,))
+
+    def run(valid, epochs):
+        model = nn.Linear(4, 2)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+        with caplog.at_level("WARNING", logger="objrec.engine"):
+            return fit(model, lambda e: [(x, y)], lambda: [valid], optimizer, epochs, patience=3)
+
+    state = run((x, y), epochs=8)  # separable: the loss falls at every epoch
+    assert not state.stopped_early and state.best_epoch == 8
+    (warned,) = [r.getMessage() for r in caplog.records]
+    assert warned.startswith("training stopped at the `epochs` limit (8) while the validation")
+    assert "at the --epochs limit (8)" in to_cli(warned, cli.commands["train"])
+    caplog.clear()
+    assert run((noise_x, noise_y), epochs=50).stopped_early and not caplog.records

@@ -274,7 +274,7 @@ def fit(
         log_epoch(record)
         if on_epoch_end:
             on_epoch_end(state)
-    log.info("%s; the best epoch, %d, is kept", stop_reason(state, epochs), state.best_epoch)
+    log_stop(state, epochs, world)
     net.load_state_dict(state.best_state)
     return state
 
@@ -286,6 +286,21 @@ def log_epoch(record: dict[str, Any]) -> None:
         *(record[k] for k in ("epoch", "train_loss", "train_acc", "valid_loss", "valid_acc")),
         " (best)" if record["best"] else "",
     )
+
+
+def log_stop(state: FitState, epochs: int, world: World = SINGLE) -> None:
+    """Why the fit stopped (INFO); a warning (rank 0's) when the ``epochs`` limit stopped it, not
+    early stopping: the validation loss had improved within the last ``patience`` epochs, so more
+    epochs would likely give a better head."""
+    log.info("%s; the best epoch, %d, is kept", stop_reason(state, epochs), state.best_epoch)
+    if state.history and not state.stopped_early and state.epoch >= epochs and world.main:
+        log.warning(
+            "training stopped at the `epochs` limit (%d) while the validation loss was still "
+            "improving (best at epoch %d): early stopping did not end it; more `epochs` may "
+            "give a better model",
+            epochs,
+            state.best_epoch,
+        )
 
 
 def stop_reason(state: FitState, epochs: int) -> str:
