@@ -66,7 +66,8 @@ def add_bad_and_unusual_files(folder) -> dict[str, str]:
     make_image((200, 30, 30)).convert("P").save(red / "palette.gif")
     make_image((200, 30, 30)).convert("LA").save(red / "grey_alpha.png")
     make_image((200, 30, 30)).convert("RGBA").save(red / "alpha.PNG")
-    Image.fromarray(np.full((30, 30), 40000, dtype=np.uint16)).save(red / "deep.png")
+    deep = np.linspace(20000, 60000, 900).reshape(30, 30).astype(np.uint16)  # not blank
+    Image.fromarray(deep).save(red / "deep.png")
     exif = Image.Exif()
     exif[0x0112] = 8
     make_image((200, 30, 30), size=(50, 30)).save(red / "rotated.JPG", exif=exif)
