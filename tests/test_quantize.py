@@ -770,3 +770,44 @@ def test_a_damaged_engine_name_is_refused_in_one_sentence(tiny):
     body.int8_engine = torch.tensor(list(b"vulkan"), dtype=torch.uint8)
     with pytest.raises(ObjrecError, match="names no engine"):
         body.open()
+
+
+def test_a_graph_remembered_whole_is_opened_again_once_onnxruntime_is_installed_anew(
+    tmp_path, monkeypatch
+):
+    """The store remembered that a cached graph opens under its file's stat alone: after another
+    ONNX Runtime was installed (one that no longer opens it, as an older one refuses a newer IR
+    version), train still took the graph as whole, never made it again, and failed later on
+    'damaged or not ONNX'. The runtime's files are part of what is remembered now."""
+    import importlib.util
+    from importlib.machinery import ModuleSpec
+
+    import objrec.quantize
+    from objrec.features import open_cache
+
+    graph = tmp_path / "body-int8.onnx"
+    graph.write_bytes(b"a graph")
+    store = open_cache(tmp_path / "cache").store
+    monkeypatch.setattr(objrec.quantize, "onnx_session", lambda path, **kw: None)
+    assert objrec.quantize.usable(graph, store)  # opens: remembered
+
+    def refuses(path, **kw):
+        raise RuntimeError("Unsupported model IR version: 11, max supported IR version: 10")
+
+    monkeypatch.setattr(objrec.quantize, "onnx_session", refuses)
+    assert objrec.quantize.usable(graph, store)  # the same runtime: not opened again
+    installed = tmp_path / "site-packages" / "onnxruntime" / "__init__.py"
+    installed.parent.mkdir(parents=True)
+    installed.write_text("__version__ = '1.16.0'\n")
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *rest: (
+            ModuleSpec(name, None, origin=str(installed))
+            if name == "onnxruntime"
+            else find_spec(name, *rest)
+        ),
+    )
+    assert not objrec.quantize.usable(graph, store)  # opened again: made again
+    open_cache(tmp_path / "cache").close()

@@ -425,16 +425,32 @@ WHOLE = "opens"
 
 
 def graph_key(graph: Path) -> str | None:
-    """A digest of the graph file's path, size, times and inode (None when it cannot be read):
-    objrec writes a graph to another name and renames it into place, so any new graph, or a
-    file changed in place, reads as another key (its ctime moves with any write)."""
+    """A digest of the graph file's path, size, times and inode, and of the ONNX Runtime that
+    opened it (:func:`runtime_file`), None when either cannot be read: objrec writes a graph to
+    another name and renames it into place, so any new graph, or a file changed in place, reads
+    as another key (its ctime moves with any write); so does another runtime installed, which
+    may not open the same graph (an older one refuses a newer IR version)."""
     try:
-        stat = os.stat(graph)
+        stat, runtime = os.stat(graph), runtime_file()
     except OSError:
         return None
+    if runtime is None:
+        return None
     times = (stat.st_mtime_ns, stat.st_ctime_ns)
-    made_of = (str(graph.absolute()), stat.st_size, *times, stat.st_ino, stat.st_dev)
+    made_of = (str(graph.absolute()), stat.st_size, *times, stat.st_ino, stat.st_dev, runtime)
     return "graph:" + hashlib.sha256(repr(made_of).encode()).hexdigest()
+
+
+def runtime_file() -> tuple[str, int, int, int, int] | None:
+    """The path, size, times and inode of ONNX Runtime's ``__init__.py`` (found, not imported),
+    which any install rewrites (it holds the version); None when it is not installed as a file."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("onnxruntime")
+    if spec is None or spec.origin is None:
+        return None
+    stat = os.stat(spec.origin)
+    return (spec.origin, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
 
 
 def remember_whole(graph: Path, key: str, store: FeatureStore) -> None:
