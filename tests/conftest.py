@@ -227,6 +227,22 @@ def trained_once(tmp_path_factory, class_folder_template) -> Path:
     return root / "run"
 
 
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, trained_once):
+    """An app serving the session's tiny run, copied for the module (``objrec serve`` may write
+    beside it), through FastAPI's test client; ``client.run`` is the copy."""
+    from fastapi.testclient import TestClient
+
+    from objrec.serve import create_app
+
+    root = tmp_path_factory.mktemp("served")
+    shutil.copytree(trained_once, root / "run")
+    app = create_app(root / "run", runtime="torch", max_upload_bytes=200_000, max_pixels=500 * 500)
+    with TestClient(app) as c:
+        c.run = root / "run"
+        yield c
+
+
 @pytest.fixture
 def trained_run(tmp_path, split_dir, trained_once) -> Path:
     """This test's own copy of the session's trained run (it may write into it), trained, as far

@@ -14,22 +14,8 @@ import sys
 import urllib.request
 
 import pytest
-from fastapi.testclient import TestClient
-
-from objrec.serve import create_app
 
 from .test_serve import BOUNDARY, barely_familiar_answer, first_line_with, png_bytes
-
-
-@pytest.fixture(scope="module")
-def client(tmp_path_factory, trained_once):
-    """The session's tiny run, copied for this module (``objrec serve`` may write beside it)."""
-    root = tmp_path_factory.mktemp("page")
-    shutil.copytree(trained_once, root / "run")
-    app = create_app(root / "run", runtime="torch", max_upload_bytes=200_000, max_pixels=500 * 500)
-    with TestClient(app) as c:
-        c.run = root / "run"
-        yield c
 
 
 @pytest.fixture(scope="module")

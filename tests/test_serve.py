@@ -5,7 +5,6 @@ import asyncio
 import io
 import json
 import queue
-import shutil
 import signal
 import socket
 import subprocess
@@ -32,17 +31,6 @@ def plain_png(width, height) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), (10, 20, 30)).save(buffer, "PNG")
     return buffer.getvalue()
-
-
-@pytest.fixture(scope="module")
-def client(tmp_path_factory, trained_once):
-    """The session's tiny run, copied for this module (``objrec serve`` may write beside it)."""
-    root = tmp_path_factory.mktemp("serve")
-    shutil.copytree(trained_once, root / "run")
-    app = create_app(root / "run", runtime="torch", max_upload_bytes=200_000, max_pixels=500 * 500)
-    with TestClient(app) as c:
-        c.run = root / "run"
-        yield c
 
 
 @pytest.mark.slow
