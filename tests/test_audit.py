@@ -2026,11 +2026,27 @@ def test_audit_html_counts_one_of_a_kind_in_the_singular(tmp_path, monkeypatch):
     assert "trained on and tested on" not in summary
 
 
+def facts_and_items(classes, labels: list[int], hashes: list[int]):
+    """An image's facts (its hash ``hashes[i]``, contrast enough) and inventory item (in class
+    ``classes[labels[i]]``) for each of ``labels``."""
+    from objrec.audit import Item
+
+    facts = [
+        dedup.ImageFacts(width=64, height=56, phash=h, phash_mirror=h, contrast=50.0)
+        for h in hashes
+    ]
+    items = [
+        Item(Path(f"/data/{classes[c]}/{i}.png"), f"{classes[c]}/{i}.png", c, None)
+        for i, c in enumerate(labels)
+    ]
+    return facts, items
+
+
 def bursts_in_the_wrong_class(n: int = 24, seed: int = 0):
     """Three classes of ``n`` images (features about a centre each, unrelated hashes), and two
     bursts of three near-identical flamingo frames (one hash, features 0.02 apart) in ibis/: the
     inventory, features and facts ``find_issues`` takes, and the planted frames' paths."""
-    from objrec.audit import Inventory, Item
+    from objrec.audit import Inventory
 
     rng = np.random.default_rng(seed)
     classes = ("flamingo", "heron", "ibis")
@@ -2041,14 +2057,7 @@ def bursts_in_the_wrong_class(n: int = 24, seed: int = 0):
     labels = [c for c in range(3) for _ in range(n)] + [2] * 6
     hashes = [int.from_bytes(rng.bytes(32), "big") for _ in labels]
     hashes[3 * n : 3 * n + 6] = [hashes[3 * n]] * 3 + [hashes[3 * n + 3]] * 3
-    facts = [
-        dedup.ImageFacts(width=64, height=56, phash=h, phash_mirror=h, contrast=50.0)
-        for h in hashes
-    ]
-    items = [
-        Item(Path(f"/data/{classes[c]}/{i}.png"), f"{classes[c]}/{i}.png", c, None)
-        for i, c in enumerate(labels)
-    ]
+    facts, items = facts_and_items(classes, labels, hashes)
     planted = {item.shown for item in items[3 * n :]}
     return (
         Inventory(Path("/data"), classes, items, False),
@@ -2141,7 +2150,7 @@ def bursts_and_single_photos(bursts: int = 10, frames: int = 4, singles: int = 8
     """Two classes of ``bursts`` bursts of ``frames`` near-identical frames (one hash each,
     features 0.02 apart) and ``singles`` photos of their own, all drawn about the class centre
     alike: the inventory, features and facts ``find_issues`` takes, and the single photos."""
-    from objrec.audit import Inventory, Item
+    from objrec.audit import Inventory
 
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(2, 64))
@@ -2154,14 +2163,7 @@ def bursts_and_single_photos(bursts: int = 10, frames: int = 4, singles: int = 8
         hashes += [int.from_bytes(rng.bytes(32), "big") for _ in range(singles)]
         labels += [c] * (bursts * frames + singles)
     features = np.concatenate(rows) + 0.02 * rng.normal(size=(len(labels), 64))
-    facts = [
-        dedup.ImageFacts(width=64, height=56, phash=h, phash_mirror=h, contrast=50.0)
-        for h in hashes
-    ]
-    items = [
-        Item(Path(f"/data/{'ab'[c]}/{i}.png"), f"{'ab'[c]}/{i}.png", c, None)
-        for i, c in enumerate(labels)
-    ]
+    facts, items = facts_and_items("ab", labels, hashes)
     single = {
         it.shown for k, it in enumerate(items) if k % (bursts * frames + singles) >= bursts * frames
     }
