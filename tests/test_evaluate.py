@@ -979,6 +979,26 @@ def test_predictions_csv_says_which_images_were_answered_unknown_as_predict_does
         assert float(row["score"]) == pytest.approx(p.score, abs=1e-3)
 
 
+def test_predictions_csv_answer_says_unknown_where_predicted_gives_the_closest_class():
+    """`predicted` is never "unknown", so `true != predicted` (or a count of `predicted`) took an
+    image answered unknown for its closest class: `answer`, before it, says "unknown" there."""
+    import torch
+
+    from objrec.evaluate import add_unknown_columns
+    from objrec.inference import Answers
+
+    result = _evaluation(["cat", "dog"], [0, 1, 1], [0, 1, 0])
+    table = result.predictions
+    unknown = torch.tensor([False, True, False])
+    add_unknown_columns(table, Answers(torch.zeros(3, 2), torch.tensor([1.0, -1, 1]), unknown), 0)
+    at = list(table.columns).index("predicted")
+    assert list(table.columns)[at - 1 : at + 5] == [
+        *("answer", "predicted", "prob_predicted", "unknown", "barely_familiar", "score")
+    ]
+    assert list(table["answer"]) == ["cat", "unknown", "cat"]
+    assert list(table["predicted"]) == ["cat", "dog", "cat"]
+
+
 def test_a_calibration_gap_wider_after_the_temperature_is_not_said_to_be_its_aim():
     """evaluate printed "made less sure (temperature 1.107, chosen on the validation split) to
     say how often it is right: ... 0.0105 off on average, 0.0045 before", as if made worse on

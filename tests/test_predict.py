@@ -448,20 +448,20 @@ def test_predict_csv_is_one_flat_row_per_input_that_a_spreadsheet_opens(tmp_path
     path = write_csv(results, tmp_path / "new folder" / "p.csv")
     assert path.read_bytes().startswith(codecs.BOM_UTF8)
     columns, rows = read_csv_rows(path)
-    first = ["file", "path", "predicted", "prob_predicted", "unknown", "barely_familiar", "score"]
+    first = ["file", "path", "answer", "predicted", "prob_predicted", "unknown"]
+    first += ["barely_familiar", "score"]
     assert columns == [*first, "class_1", "prob_1", "class_2", "prob_2", "error"]
     assert rows[0] == {
-        **dict(file="a.jpg", path="leaves/a.jpg", predicted="rust", prob_predicted="0.75"),
-        **dict(unknown="False", barely_familiar="True", score="0.1", error=""),
-        **dict(class_1="rust", prob_1="0.75", class_2="café au lait", prob_2="0.25"),
+        **dict(file="a.jpg", path="leaves/a.jpg", answer="rust", predicted="rust"),
+        **dict(prob_predicted="0.75", unknown="False", barely_familiar="True", score="0.1"),
+        **dict(class_1="rust", prob_1="0.75", class_2="café au lait", prob_2="0.25", error=""),
     }
-    assert (rows[1]["predicted"], rows[1]["unknown"], rows[1]["barely_familiar"]) == (
-        "café au lait",
-        "True",
-        "False",
-    )
+    # `predicted` is the closest class even when unknown: `answer` is what the lines say
+    assert [rows[1][k] for k in ("answer", "predicted", "unknown", "barely_familiar")] == [
+        *("unknown", "café au lait", "True", "False")
+    ]
     assert rows[2]["error"] == "no such file or folder" and rows[2]["file"] == "gone.jpg"
-    assert not [k for k in first[2:] + columns[7:-1] if rows[2][k]]  # the rest left empty
+    assert not [k for k in first[2:] + columns[8:-1] if rows[2][k]]  # the rest left empty
 
 
 def test_an_existing_csv_is_refused_before_any_work_unless_forced(tmp_path):

@@ -71,7 +71,7 @@ from objrec.outputs import (
     shown_name,
     takes_back_folders,
 )
-from objrec.predict import barely_familiar, familiarity_line
+from objrec.predict import UNKNOWN, barely_familiar, familiarity_line
 from objrec.progress import Reporter, log_result_warnings, or_silent, plural, some_of
 from objrec.tables import CSV_ENCODING
 
@@ -776,12 +776,15 @@ def answer_table(
 
 
 def add_unknown_columns(predictions: pd.DataFrame, answers: Answers, line: float | None) -> None:
-    """After ``prob_predicted``, as in ``predict --csv``: whether each image was answered
-    ``unknown`` (``predict`` would say so of it), whether it was answered though
-    ``barely_familiar`` (empty when the run has no familiarity line), and its unknown ``score``:
-    ``predictions.csv`` showed no image the model would have called unknown."""
+    """As in ``predict --csv``: before ``predicted``, each image's ``answer`` (its top class, or
+    "unknown" where ``predict`` would say so); after ``prob_predicted``, whether it was answered
+    ``unknown``, whether it was answered though ``barely_familiar`` (empty when the run has no
+    familiarity line), and its unknown ``score``: ``predictions.csv`` showed no image the model
+    would have called unknown, and a filter on ``predicted`` counted them as their closest class."""
     unknown, scores = answers.unknown.tolist(), answers.scores.tolist()
     barely = [barely_familiar(score, line, no) for score, no in zip(scores, unknown, strict=True)]
+    said = [UNKNOWN if no else c for c, no in zip(predictions["predicted"], unknown, strict=True)]
+    predictions.insert(predictions.columns.get_loc("predicted"), "answer", said)
     at = predictions.columns.get_loc("prob_predicted") + 1
     for offset, (name, values) in enumerate(
         (("unknown", unknown), ("barely_familiar", barely), ("score", scores))

@@ -54,6 +54,10 @@ def base_name(path: str | None) -> str:
     return PureWindowsPath(path or "").name
 
 
+UNKNOWN = "unknown"
+"""The answer for an image that looks like none of the classes, in ``predict --csv``'s and
+``predictions.csv``'s ``answer`` column, as the CLI's lines say it."""
+
 NEAR_LINE = 0.25
 """How far above the unknown line (in familiarity, where a typical valid image scores 1 and the
 run's line is 0) an answered image is said to be barely familiar."""
@@ -132,23 +136,36 @@ class Prediction:
             **extra,
         }
 
+    @property
+    def answer(self) -> str:
+        """The answer in one word, as the CLI's lines say it: :data:`UNKNOWN` for an image
+        answered unknown, else its top class; "" for an input that failed."""
+        if self.error or not self.topk:
+            return ""
+        return UNKNOWN if self.unknown else str(self.topk[0]["class"])
+
     def to_row(self) -> dict[str, Any]:
         """The prediction as one row of ``predict --csv`` (:data:`CSV_COLUMNS`, then
-        ``class_1``, ``prob_1`` ... for its top-k, then ``error``): ``predicted`` and
-        ``prob_predicted`` are its top class, whether or not it is ``unknown``; an input that
-        failed has its ``file``, ``path`` and ``error`` only."""
+        ``class_1``, ``prob_1`` ... for its top-k, then ``error``): ``answer`` is the class or
+        "unknown" (:attr:`answer`), ``predicted`` and ``prob_predicted`` its top class whether or
+        not it is ``unknown``; an input that failed has its ``file``, ``path`` and ``error``
+        only."""
         row: dict[str, Any] = {"file": self.filename, "path": self.path}
         if self.error:
             return {**row, "error": self.error}
         top = self.topk[0]
-        row |= {"predicted": top["class"], "prob_predicted": top["prob"], "unknown": self.unknown}
+        row |= {"answer": self.answer, "predicted": top["class"], "prob_predicted": top["prob"]}
+        row |= {"unknown": self.unknown}
         row |= {"barely_familiar": self.barely_familiar, "score": self.score}
         for i, t in enumerate(self.topk, start=1):
             row[f"class_{i}"], row[f"prob_{i}"] = t["class"], t["prob"]
         return row
 
 
-CSV_COLUMNS = ("file", "path", "predicted", "prob_predicted", "unknown", "barely_familiar", "score")
+CSV_COLUMNS = (
+    *("file", "path", "answer", "predicted", "prob_predicted"),
+    *("unknown", "barely_familiar", "score"),
+)
 """The first columns of ``predict --csv``'s table, named as ``--json``'s keys where they are the
 same; the top-k classes and probabilities follow as ``class_1``, ``prob_1`` ..., then ``error``."""
 

@@ -332,7 +332,7 @@ def run_context(run: Path, meta: RunMeta) -> dict[str, Any]:
     }
 
 
-PREDICTION_TEXT = ("path", "true", "predicted", "top5", "seen_in")
+PREDICTION_TEXT = ("path", "true", "answer", "predicted", "top5", "seen_in")
 """The columns of ``predictions.csv`` that hold words (class names, paths), never numbers."""
 
 

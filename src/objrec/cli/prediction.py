@@ -70,8 +70,9 @@ from objrec.progress import plural
     "--csv",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Also write the answers into this CSV file, one row per input, to open in a "
-    "spreadsheet (UTF-8 with the byte-order mark Excel reads it by): file, path, predicted, "
-    "prob_predicted, unknown, barely_familiar, score, then class_1, prob_1 ... for the top-k, "
+    "spreadsheet (UTF-8 with the byte-order mark Excel reads it by): file, path, answer (the "
+    'class, or "unknown"), predicted (the closest class, even when unknown), prob_predicted, '
+    "unknown, barely_familiar, score, then class_1, prob_1 ... for the top-k, "
     "and error (the reason, for an input that failed; its other cells empty). An existing file "
     "is refused without --force.",
 )
