@@ -40,7 +40,7 @@ def shot(seconds: float, whole: bool = False, camera=CANON) -> CameraTime:
     return CameraTime(camera, seconds, whole)
 
 
-def test_exif_times_are_read_with_their_subseconds_and_camera(tmp_path):
+def test_exif_times_are_read_with_their_subseconds_and_camera(tmp_path, monkeypatch):
     a = save_shot(tmp_path / "a.jpg", 1, "2024:05:01 10:00:00", "25", (*CANON[:2], "0123"))
     b = save_shot(tmp_path / "b.jpg", 2, "2024:05:01 10:00:00")
     assert camera_time(a) == CameraTime(("Canon", "Canon EOS R6", "0123"), 1714557600.25, False)
@@ -50,6 +50,13 @@ def test_exif_times_are_read_with_their_subseconds_and_camera(tmp_path):
     (tmp_path / "e.jpg").write_bytes(b"Exif\x00\x00 and nothing an image has")
     assert camera_time(tmp_path / "e.jpg") is None
     assert parse_time("2024:05:01 10:00:00\x00", b"5") == (1714557600.5, False)
+    # an odd EXIF's 5,000 sub-second digits: Python reads 4,300 at most, and split failed
+    assert parse_time("2024:05:01 10:00:00", "25" + "0" * 5000) == (1714557600.25, False)
+    # a WebP's EXIF chunk comes after its pixels, past the bytes looked at: its VP8X flag says so
+    monkeypatch.setattr(bursts, "HEAD_BYTES", 32)
+    webp = save_shot(tmp_path / "f.webp", 5, "2024:05:01 10:00:00", "5")
+    assert camera_time(webp) == CameraTime(CANON, 1714557600.5, False)
+    assert camera_time(save_shot(tmp_path / "g.webp", 6, None)) is None
 
 
 def test_a_burst_is_one_cameras_photos_of_a_class_chained_within_a_second():
