@@ -305,6 +305,10 @@ def test_the_cgroup_quota_is_the_least_of_a_cgroup_and_those_above_it(tmp_path):
     # a container sees its own cgroup at the root, whatever path /proc/self/cgroup names
     membership = "4:memory:/docker/x\n3:cpu,cpuacct:/docker/x\n0::/\n"
     assert cgroup_cpu_limit(*fake_cgroup(tmp_path / "v1", membership, v1)) == 1
+    # CentOS 7 names the hierarchy cpuacct,cpu and mounts cpu,cpuacct, with a link cpu to it
+    centos = fake_cgroup(tmp_path / "c7", "3:cpuacct,cpu:/system.slice/docker-x.scope\n", v1)
+    (tmp_path / "c7" / "cpu").symlink_to("cpu,cpuacct")
+    assert cgroup_cpu_limit(*centos) == 1
     none = {"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000", "cpu.max": "max 1"}
     assert cgroup_cpu_limit(*fake_cgroup(tmp_path / "no", "1:cpu:/\n0::/\n", none)) is None
     assert cgroup_cpu_limit(tmp_path, tmp_path / "not-linux") is None

@@ -55,10 +55,17 @@ def _quota_folders(root: Path, membership: Path) -> list[Path]:
         _, controllers, path = line.split(":", 2)
         if controllers and "cpu" not in controllers.split(","):
             continue
-        base = root / controllers if controllers else root
         inside = Path(path.lstrip("/"))
-        folders += [base / part for part in (inside, *inside.parents)]
+        for base in _v1_mounts(root, controllers) if controllers else [root]:
+            folders += [base / part for part in (inside, *inside.parents)]
     return folders
+
+
+def _v1_mounts(root: Path, controllers: str) -> list[Path]:
+    """Where a v1 hierarchy of ``controllers`` (``cpu,cpuacct``) may be mounted under ``root``:
+    by that name, and by ``cpu``, the link systemd and container runtimes make to it. CentOS 7
+    names it ``cpuacct,cpu`` in ``/proc/self/cgroup`` and mounts ``cpu,cpuacct``."""
+    return list(dict.fromkeys([root / controllers, root / "cpu"]))
 
 
 def _quota(folder: Path) -> float | None:
