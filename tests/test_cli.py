@@ -46,6 +46,20 @@ def test_help_explains_every_command(capsys):
     assert "--out RUN " in out and "RUN receives" in out  # the RUN its text names
 
 
+def test_objrec_help_gives_every_command_a_summary_that_reads_whole(capsys, monkeypatch):
+    """`objrec --help` cut eight summaries mid-phrase ("Add the images of NEW to DATA (a folder
+    made by `objrec split`), as split would..."): each command has a short one of its own, whole
+    on an 80-column terminal."""
+    from objrec.cli import cli
+
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = run(capsys, "--help")
+    listing = " ".join(out.split("Commands:")[1].split())
+    assert code == 0 and "..." not in listing
+    for name, command in cli.commands.items():
+        assert f"{name} {command.short_help}" in listing, name
+
+
 def test_every_json_option_points_at_the_page_that_lists_its_keys(capsys):
     """evaluate --json printed some 30 keys found nowhere (known_kept, top1_at_threshold, ...):
     docs/json.md lists each command's keys, and every --json help names it."""

@@ -70,7 +70,7 @@ BURST_OPTION = click.option(
 """``split``'s and ``add``'s options of the same meaning."""
 
 
-@click.command()
+@click.command(short_help="Split a photo folder into train, valid and test, leak-free.")
 @click.argument("src", type=EXISTING)
 @click.argument("out", type=DIR)
 @RATIOS_OPTION
@@ -263,7 +263,7 @@ def split_warnings(result) -> list[str]:
     return [to_cli(sentence, split) for sentence in sentences(result)]
 
 
-@click.command()
+@click.command(short_help="Add new photos to a split folder, as split would place them.")
 @click.argument("data", type=EXISTING)
 @click.argument("new", nargs=-1, required=True, type=EXISTING)
 @click.option(
@@ -460,7 +460,7 @@ def add_warnings(result) -> list[str]:
     return [to_cli(sentence, add, values) for sentence in sentences(result)]
 
 
-@click.command()
+@click.command(short_help="Count the images per class and summarise their sizes.")
 @click.argument("data", type=EXISTING)
 @click.option(
     "--out",
@@ -521,7 +521,7 @@ def explore_summary(result) -> str:
     )
 
 
-@click.command()
+@click.command(short_help="List every problem of a photo folder, without training.")
 @click.argument("data", type=EXISTING)
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the problems as JSON (keys: docs/json.md)."
@@ -579,7 +579,7 @@ def check_summary(result: CheckResult) -> str:
     )
 
 
-@click.command()
+@click.command(short_help="Find likely wrong labels, duplicates and outliers.")
 @click.argument("data", type=EXISTING)
 @click.option("--run", type=EXISTING, help="Use this run's body and preprocessing (and its cache).")
 @click.option(
@@ -760,7 +760,7 @@ def print_label_issues(rows: Sequence[dict], data: Path, limit: int = 5) -> None
         console.print(f"  and {len(rows) - limit:,} more in label_issues.csv")
 
 
-@click.command("apply-plan")
+@click.command("apply-plan", short_help="Copy a folder with a reviewed audit plan applied.")
 @click.argument("data", type=EXISTING)
 @click.argument("plan", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.argument("out", type=DIR)

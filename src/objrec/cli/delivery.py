@@ -32,7 +32,7 @@ RUNS_NOTE = (
 (``serve.runs_words``; a test checks that the two agree)."""
 
 
-@click.command()
+@click.command(short_help="Save a trained model as ONNX, for other programs.")
 @click.argument("run", type=EXISTING)
 @click.option(
     "--format",
@@ -106,7 +106,7 @@ def export(
     )
 
 
-@click.command()
+@click.command(short_help="Serve a trained model: a web page and a JSON API.")
 @click.argument("run", type=EXISTING)
 @click.option(
     "--host",

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from objrec.evaluate import EvaluationResult
 
 
-@click.command()
+@click.command(short_help="Measure a trained model on a folder's test images.")
 @click.argument("run", type=EXISTING)
 @click.argument("data", type=EXISTING)
 @click.option(
@@ -462,7 +462,7 @@ def averages_table(m: dict[str, Any]) -> Table:
     return table
 
 
-@click.command()
+@click.command(short_help="Write one HTML page about a trained model.")
 @click.argument("run", type=EXISTING)
 @click.option(
     "--out",

@@ -22,7 +22,7 @@ from objrec.cli.output import RichReporter, console, err, percent, print_json, p
 from objrec.progress import plural
 
 
-@click.command()
+@click.command(short_help="Predict the classes of photos, or of folders of them.")
 @click.argument("run", type=EXISTING)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(

@@ -34,7 +34,7 @@ from objrec.errors import ObjrecError
 from objrec.progress import plural
 
 
-@click.command()
+@click.command(short_help="Show, prune or clear the stored features and image facts.")
 @click.option(
     "--cache-dir", type=DIR, help="The cache folder [default: $OBJREC_CACHE or ~/.cache/objrec]."
 )
@@ -210,7 +210,7 @@ def time_ago(timestamp: float | None) -> str:
     return f"{hours:.1f} h ago" if hours < 48 else f"{hours / 24:.0f} days ago"
 
 
-@click.command()
+@click.command(short_help="List the pretrained networks objrec can use.")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the list as JSON (keys: docs/json.md)."
 )
@@ -248,10 +248,11 @@ def backbones(as_json: bool) -> None:
 
 
 @click.command(
+    short_help="Run every step on the built-in sample, into objrec-demo/.",
     help="Run the whole pipeline on the built-in sample (five Caltech-101 classes, 24 images "
     "each), offline.\n\nThe sample is a class folder inside objrec's package; any command that "
     "reads one takes it, e.g. `objrec audit` or `objrec explore` (their output then goes to the "
-    f"current folder). It is here:\n\n\b\n{SAMPLE}"
+    f"current folder). It is here:\n\n\b\n{SAMPLE}",
 )
 @click.option(
     "--out",
@@ -287,7 +288,7 @@ def demo_next_steps(summary: dict[str, Any]) -> list[tuple[str, str]]:
     return steps
 
 
-@click.command()
+@click.command(short_help="Rank unlabelled photos by how much labelling them helps.")
 @click.argument("run", type=EXISTING)
 @click.argument("unlabelled", type=EXISTING)
 @click.option("-n", "n", type=int, default=50, show_default=True, help="How many images to list.")

@@ -52,7 +52,7 @@ from objrec.progress import plural
 log = logging.getLogger(__name__)
 
 
-@click.command()
+@click.command(short_help="Train a classifier on a split folder.")
 @click.argument("data", type=EXISTING)
 @click.option(
     "--out",
