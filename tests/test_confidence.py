@@ -612,3 +612,45 @@ def test_the_temperature_fitted_lowers_the_loss_though_it_can_widen_the_calibrat
     loss = [float(F.cross_entropy(logits / temp, labels)) for temp in (1.0, t)]
     ece = [expected_calibration_error((logits / temp).softmax(1), labels) for temp in (1.0, t)]
     assert t > 1 and loss[1] < loss[0] and ece[1] > ece[0]
+
+
+@pytest.mark.slow  # imports scikit-learn
+def test_kmeans_centres_are_scikit_learns():
+    """``objrec.kmeans`` replaces ``KMeans(k, n_init=3, random_state=0)`` in the unknown score
+    (importing scikit-learn took 0.7 to 1.6 s of a warm retrain): the same centroids, on rows
+    drawn around a few centres, on plain noise, on copies of a few rows (where k-means++ draws
+    copies and Lloyd's step leaves clusters empty, to be relocated), at the sizes ``train`` uses."""
+    KMeans = pytest.importorskip("sklearn.cluster").KMeans
+    from objrec.kmeans import kmeans_centres
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 40)) * 4
+    cases = [
+        (centres[rng.integers(0, 3, 64)] + rng.normal(size=(64, 40)), 4),
+        (rng.normal(size=(64, 384)), 4),
+        (rng.normal(size=(9, 5)), 9),
+        (rng.normal(size=(5, 3))[[0, 1, 2, 3, 4, 0, 0, 1, 0, 0, 0, 2]], 5),
+        (rng.normal(size=(20, 6)), 1),
+    ]
+    for seed in range(8):
+        cases.append((np.random.default_rng(seed).normal(size=(30, 8)), 2 + seed % 3))
+    for x, k in cases:
+        ours = kmeans_centres(x, k, n_init=3, seed=0)
+        np.testing.assert_allclose(
+            ours, KMeans(k, n_init=3, random_state=0).fit(x).cluster_centers_, rtol=0, atol=1e-12
+        )
+    with pytest.raises(ValueError, match="at least k=3 rows"):
+        kmeans_centres(x[:2], 3)
+
+
+def test_kmeans_relocates_an_empty_cluster_as_scikit_learn_does():
+    """A cluster Lloyd's step left empty takes the row farthest from its centre, out of its
+    cluster (``_relocate_empty_clusters_dense``); the rest are means."""
+    from objrec.kmeans import updated_centres
+
+    x = np.array([[0.0, 0], [1, 0], [0, 1], [10, 0], [11, 0], [30, 0]])
+    old = np.array([[0.0, 0], [12, 0], [50, 50]])
+    new = updated_centres(x, old, np.array([0, 0, 0, 1, 1, 1], dtype=np.int32))
+    np.testing.assert_array_equal(new, [[1 / 3, 1 / 3], [10.5, 0], [30, 0]])
+    same = updated_centres(x[:1].repeat(3, 0), old, np.zeros(3, dtype=np.int32))
+    np.testing.assert_array_equal(same, [[0, 0]] * 3)  # nothing to move: the largest's centre
