@@ -1,5 +1,8 @@
 """Class folders to samples: label order, empty and unknown classes, bad files skipped in batches."""
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -158,6 +161,32 @@ def test_check_and_evaluate_take_a_split_of_the_nfd_and_nfc_cafe_for_one_class(t
     kinds = {p.kind for p in check_folder(tmp_path / "data").problems}
     assert not kinds & {"unknown_class", "missing_class"}, kinds
     assert untaught_images(tmp_path / "data" / "other", ["\u00e9", "green"]) == {}
+
+
+def test_check_notes_identical_files_in_a_class_in_two_classes_and_in_two_splits(tmp_path):
+    """check decoded every image yet never said that two files held the same bytes, which split
+    finds and keeps in one split: a photo filed under two classes, a copy in one class, and in a
+    split folder made by hand a leak from train to valid. One note per group, naming the rest."""
+    from objrec.check import check_folder
+
+    photos = make_class_folder(tmp_path / "photos", per_class=3, classes=("red", "green"))
+    shutil.copy(photos / "red" / "img_00.jpg", photos / "green" / "copy.jpg")
+    shutil.copy(photos / "red" / "img_01.png", photos / "red" / "again.png")
+    result = check_folder(photos)
+    notes = {Path(p.path).name: p for p in result.problems if p.kind == "identical_files"}
+    assert sorted(notes) == ["again.png", "copy.jpg"] and not result.unusable
+    across = notes["copy.jpg"]
+    assert across.files == [str(photos / "green" / "copy.jpg"), str(photos / "red" / "img_00.jpg")]
+    assert across.message == (
+        "the same bytes as red/img_00.jpg: one picture under the classes green and red: keep it "
+        "in one"
+    )
+    assert "red/img_01.png: one picture trained on as 2" in notes["again.png"].message
+    data = tmp_path / "data"
+    make_class_folder(data / "train", per_class=3, classes=("red", "green"))
+    shutil.copytree(data / "train", data / "valid")  # every valid image is a training one
+    leaks = [p for p in check_folder(data).problems if p.kind == "identical_files"]
+    assert len(leaks) == 6 and "one picture in train and valid, a leak" in leaks[0].message
 
 
 def test_check_notes_nearly_blank_images_as_one_warning_naming_them(tmp_path):

@@ -44,7 +44,7 @@ from objrec.images import (
     walk_tree,
 )
 from objrec.progress import SILENT, Reporter, or_silent, plural, some_of
-from objrec.split import allocate, min_class_size
+from objrec.split import allocate, min_class_size, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +63,13 @@ class Problem:
     sidecar_files: one note of all the camera RAW files (``images.RAW_EXTENSIONS``), or of all
     the sidecar files (``images.SIDECAR_EXTENSIONS``), of the class folders, at the folder
     checked; blank_images: one note of all the nearly blank images (a camera's black failure
-    frames), at the folder checked"""
+    frames), at the folder checked; identical_files: one note of each group of files of the same
+    bytes, at its first file"""
     message: str
     unusable: bool
     files: list[str] | None = None
     """Of a raw_files, sidecar_files or blank_images note: every file it counts (its message
-    names few)."""
+    names few); of an identical_files note, every file of the group."""
     without_image: list[str] | None = None
     """Of a raw_files note: its files with no image of the same name beside them (a photo that
     is not trained on unless converted), which its message names, the first 10."""
@@ -96,6 +97,9 @@ class CheckResult:
     """Sidecar files (``.xmp``) in class folders, noted together."""
     blank_images: list[Path] = field(default_factory=list)
     """Readable images of one grey level all over (``dedup.MIN_CONTRAST``), noted together."""
+    digests: dict[Path, str] = field(default_factory=dict, repr=False)
+    """The SHA-256 of each readable image, as ``split`` hashes them: files of the same bytes are
+    noted (:func:`_note_identical`)."""
 
     def note(self, path: Path, kind: str, message: str) -> None:
         """Record a problem that does not stop training (a file or folder objrec ignores)."""
@@ -343,6 +347,7 @@ def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
         result.problems.append(Problem(str(root), "one_class", message, True))
     readable = _decode(classes, result, reporter)
     _note_blank(root, result)
+    _note_identical(root, result)
     if not result.splits:
         _note_small_classes(root, classes, readable, result)
     _note_imbalance(root, readable if trained is None else trained, trained is not None, result)
@@ -402,6 +407,7 @@ def _decode(
                 try:
                     image = open_image(path, draft_size=dedup.DRAFT)
                     readable[name] += 1
+                    result.digests[path] = sha256_file(path)
                     if dedup.contrast(image) < dedup.MIN_CONTRAST:
                         result.blank_images.append(path)
                 except UnreadableImageError as exc:
@@ -427,6 +433,36 @@ def _note_blank(root: Path, result: CheckResult) -> None:
     )
     files = [str(p) for p in result.blank_images]
     result.problems.append(Problem(str(root), "blank_images", message, False, files))
+
+
+def _note_identical(root: Path, result: CheckResult) -> None:
+    """One note of each group of readable images of the same bytes, at its first file, naming
+    the others: across splits of a split folder a leak (the scores count a picture trained or
+    validated on as unseen), across classes one picture with two labels, in one class a picture
+    trained on as several (``split`` keeps such copies in one split, as it does these)."""
+    groups: dict[str, list[Path]] = {}
+    for path, digest in result.digests.items():
+        groups.setdefault(digest, []).append(path)
+    for files in (sorted(group) for group in groups.values() if len(group) > 1):
+        names = [p.relative_to(root).parts for p in files]
+        message = f"the same bytes as {some_of(['/'.join(n) for n in names[1:]])}: "
+        splits = sorted({n[0] for n in names}) if result.splits else []
+        classes = sorted({class_of_folder(n[1 if result.splits else 0]) for n in names})
+        if len(splits) > 1:
+            message += (
+                f"one picture in {' and '.join(splits)}, a leak: the scores count it as a "
+                "picture the model has not seen; keep one copy"
+            )
+        elif len(classes) > 1:
+            message += f"one picture under the classes {' and '.join(classes)}: keep it in one"
+        elif splits in ([], ["train"]):
+            message += (
+                f"one picture trained on as {len(files)}; delete the copies unless that is meant"
+            )
+        else:
+            message += f"one picture counted as {len(files)} in {splits[0]}; keep one copy"
+        listed = [str(p) for p in files]
+        result.problems.append(Problem(str(files[0]), "identical_files", message, False, listed))
 
 
 def _note_small_classes(

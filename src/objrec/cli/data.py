@@ -521,30 +521,52 @@ def explore_summary(result) -> str:
     )
 
 
-@click.command(short_help="List every problem of a photo folder, without training.")
+CHECK_HELP = """List every problem of DATA (a class or split folder), without training.
+
+Every image is decoded as training would decode it. Exits with 1 when anything is unusable,
+after listing everything.
+
+\b
+Unusable (train leaves them out or refuses the folder):
+  - files that cannot be decoded (HEIC photos need pillow-heif), or
+    too large to decode safely; image files whose name is not UTF-8
+  - empty class folders; a folder of only one class (a classifier
+    needs two); class folders named alike but for upper and lower case
+  - in a split folder, a class of valid or test that train lacks (the
+    class it probably is, renamed or misspelt, is named)
+
+\b
+Noted (training goes on):
+  - what is ignored: hidden files and folders (__MACOSX, @eaDir too),
+    files that are not images, files outside class folders; camera RAW
+    files and sidecars (.xmp) in one line each, naming the RAW photos
+    with no image of their name beside them
+  - images without an extension (read anyway); nearly blank images;
+    a link to a folder that holds it (not followed)
+  - identical files: the same bytes under two names, within a class, in
+    two classes, or in two splits of a split folder
+  - a class of train missing from valid or test; a sub-folder of a class
+    folder holding images (trained as that class)
+  - a class with too few images for split to put one in each of train,
+    valid and test; classes strongly imbalanced (the largest 50 times
+    the smallest or more: train --balance weights may help)
+
+The last line counts the image files in class folders (readable ones and unusable ones, which
+add up to it), the classes that hold any, and apart the unusable folders; --json has the same
+(docs/json.md lists every kind of problem).
+"""
+"""``check``'s help: two lists, which click prints as they are (``\\b``)."""
+
+
+@click.command(
+    short_help="List every problem of a photo folder, without training.", help=CHECK_HELP
+)
 @click.argument("data", type=EXISTING)
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the problems as JSON (keys: docs/json.md)."
 )
 def check(data: Path, as_json: bool) -> None:
-    """List every problem in DATA (a class or split folder) without training.
-
-    Every image is decoded as training would. Unusable: files that cannot be decoded (HEIC without
-    pillow-heif installed among them) or are too large to decode safely, images whose name is not
-    UTF-8, empty class folders, a folder of only one class (train refuses it: a classifier needs
-    two), and in a split folder a class of valid or test that train lacks (train or evaluate refuses
-    it; the class it probably is, renamed or misspelt, is named). Noted: hidden files and folders
-    (and __MACOSX, @eaDir), other files and files outside class folders (all ignored; camera RAW
-    files and sidecars such as .xmp in one line each, naming the RAW files with no image of their
-    name beside them, photos left out), images without an extension (read anyway), a class of train
-    missing from valid or test, a sub-folder of a class folder holding images (trained as that
-    class), and in a class folder a class with fewer readable images than split needs to put one in
-    each of train, valid and test, and classes strongly imbalanced (the largest 50 times the
-    smallest or more: train --balance weights may help). Exits with 1 when anything is unusable.
-
-    The last line counts the image files in class folders (readable ones and unusable ones, which
-    add up to it), the classes that hold any, and apart the unusable folders; --json has the same.
-    """
+    """List every problem of DATA (:data:`CHECK_HELP`); exit 1 when any is unusable."""
     from objrec.check import check_folder
 
     with logged_warnings() as logged:
