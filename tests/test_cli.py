@@ -1212,6 +1212,37 @@ def test_click_usage_errors_read_like_objrecs_own(capsys, tmp_path):
         assert "Usage:" not in output and "Error:" not in output
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["check", "{file}"], "'DATA': {file} is a file, not a folder"),
+        (["check", "{tmp}/nope"], "'DATA': {tmp}/nope does not exist"),
+        (["explore", "{file}"], "'DATA': {file} is a file, not a folder"),
+        (["split", "{file}", "{tmp}/out"], "'SRC': {file} is a file, not a folder"),
+        (["split", "{tmp}", "{file}"], "'OUT': {file} is a file, not a folder"),
+        (["train", "{file}", "--out", "{tmp}/run"], "'DATA': {file} is a file, not a folder"),
+        (["audit", "{file}"], "'DATA': {file} is a file, not a folder"),
+        (["add", "{file}", "{tmp}"], "'DATA': {file} is a file, not a folder"),
+        (["evaluate", "{tmp}", "{file}"], "'DATA': {file} is a file, not a folder"),
+        (["split", "{tmp}", "{tmp}/o", "--groups", "{tmp}"], "'--groups': {tmp} is a folder, not"),
+        (["check", "{tmp}/gone"], "'DATA': {tmp}/gone is a link to nothing"),
+    ],
+)
+def test_a_bad_path_is_one_usage_error_naming_it_whatever_is_wrong_with_it(
+    capsys, tmp_path, args, said
+):
+    """`objrec check nope` exited 2 ("invalid value for 'DATA': Path 'nope' does not exist") and
+    `objrec check photos.zip` 1 ("photos.zip is not a folder", naming no argument), while `split
+    PHOTOS photos.zip` said "Directory 'photos.zip' is a file": one form and exit status for all."""
+    (tmp_path / "photos.zip").write_bytes(b"PK")
+    (tmp_path / "gone").symlink_to(tmp_path / "nowhere")
+    values = {"tmp": tmp_path, "file": tmp_path / "photos.zip"}
+    code, out, err = run(capsys, *(a.format(**values) for a in args))
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"error: invalid value for {said.format(**values)}"), err
+    assert err.rstrip().endswith(f"(see objrec {args[0]} --help)"), err
+
+
 def test_errors_speak_the_api_names_in_python_and_the_flags_in_the_cli(capsys, tmp_path):
     from objrec.config import TrainConfig
     from objrec.errors import ObjrecError

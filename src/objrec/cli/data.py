@@ -18,7 +18,16 @@ from rich.table import Table
 from rich.text import Text
 
 from objrec.cli.messages import to_cli
-from objrec.cli.options import DIR, EXISTING, FORCE_OUT, from_options, given_options, joined
+from objrec.cli.options import (
+    DIR,
+    EXISTING,
+    FILE,
+    FOLDER,
+    FORCE_OUT,
+    from_options,
+    given_options,
+    joined,
+)
 from objrec.cli.output import (
     RichReporter,
     console,
@@ -71,7 +80,7 @@ BURST_OPTION = click.option(
 
 
 @click.command(short_help="Split a photo folder into train, valid and test, leak-free.")
-@click.argument("src", type=EXISTING)
+@click.argument("src", type=FOLDER)
 @click.argument("out", type=DIR)
 @RATIOS_OPTION
 @SEED_OPTION
@@ -98,7 +107,7 @@ BURST_OPTION = click.option(
 )
 @click.option(
     "--groups",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=FILE,
     metavar="FILE",
     help="A CSV file with the columns file and group (file as CLASS/NAME, relative to SRC; other "
     "columns ignored; comma or semicolon separated): every image "
@@ -108,7 +117,7 @@ BURST_OPTION = click.option(
 @BURST_OPTION
 @click.option(
     "--like",
-    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    type=FOLDER,
     metavar="OLD_SPLIT",
     help=field_help(SplitConfig, "like")
     + " OUT may be OLD_SPLIT itself, with --force. To add photos to a split, `objrec add` "
@@ -264,7 +273,7 @@ def split_warnings(result) -> list[str]:
 
 
 @click.command(short_help="Add new photos to a split folder, as split would place them.")
-@click.argument("data", type=EXISTING)
+@click.argument("data", type=FOLDER)
 @click.argument("new", nargs=-1, required=True, type=EXISTING)
 @click.option(
     "--class",
@@ -461,7 +470,7 @@ def add_warnings(result) -> list[str]:
 
 
 @click.command(short_help="Count the images per class and summarise their sizes.")
-@click.argument("data", type=EXISTING)
+@click.argument("data", type=FOLDER)
 @click.option(
     "--out",
     type=DIR,
@@ -561,7 +570,7 @@ add up to it), the classes that hold any, and apart the unusable folders; --json
 @click.command(
     short_help="List every problem of a photo folder, without training.", help=CHECK_HELP
 )
-@click.argument("data", type=EXISTING)
+@click.argument("data", type=FOLDER)
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the problems as JSON (keys: docs/json.md)."
 )
@@ -602,8 +611,13 @@ def check_summary(result: CheckResult) -> str:
 
 
 @click.command(short_help="Find likely wrong labels, duplicates and outliers.")
-@click.argument("data", type=EXISTING)
-@click.option("--run", type=EXISTING, help="Use this run's body and preprocessing (and its cache).")
+@click.argument("data", type=FOLDER)
+@click.option(
+    "--run",
+    type=EXISTING,
+    help="Read the images with the pretrained network of this run and its settings (and its "
+    "stored features), instead of --backbone.",
+)
 @click.option(
     "--backbone",
     default=DEFAULT_BACKBONE,
@@ -783,8 +797,8 @@ def print_label_issues(rows: Sequence[dict], data: Path, limit: int = 5) -> None
 
 
 @click.command("apply-plan", short_help="Copy a folder with a reviewed audit plan applied.")
-@click.argument("data", type=EXISTING)
-@click.argument("plan", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.argument("data", type=FOLDER)
+@click.argument("plan", type=FILE)
 @click.argument("out", type=DIR)
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the counts as JSON (keys: docs/json.md)."

@@ -13,6 +13,7 @@ import click
 from objrec.cli.options import (
     EXISTING,
     FINITE,
+    OUT_FILE,
     device_option,
     refuse_unknown_conflict,
     unknown_options,
@@ -44,7 +45,7 @@ RUNS_NOTE = (
 )
 @click.option(
     "--out",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=OUT_FILE,
     help="The model file [default: RUN/model.onnx, or beside a checkpoint file RUN given, its "
     "name with .onnx], not a .json name: the JSON sidecar goes "
     "beside it under its name with .json.",

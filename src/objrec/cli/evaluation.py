@@ -13,7 +13,16 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from objrec.cli.options import DIR, EXISTING, FORCE_OUT, device_option, refuse_swapped
+from objrec.cli.options import (
+    DIR,
+    EXISTING,
+    FOLDER,
+    FORCE_OUT,
+    OUT_FILE,
+    device_option,
+    refuse_swapped,
+    require_folder,
+)
 from objrec.cli.output import (
     RichReporter,
     console,
@@ -76,9 +85,10 @@ if TYPE_CHECKING:
 )
 @click.option(
     "--unknown",
-    type=click.Path(path_type=Path, file_okay=False, exists=True),
-    help="A folder of images of classes the model was not taught: how well its unknown score "
-    "tells them from DATA's (AUROC, false positives at 95% true positives, at the threshold); "
+    type=FOLDER,
+    help="A folder of photos of none of the model's classes: how well the unknown answer tells "
+    "them from DATA's (AUROC: 1 tells all apart, 0.5 none; the share that still gets a class when "
+    "95% of DATA's images keep theirs; and at the run's threshold); "
     "when a stricter threshold catches more of them, the one that keeps 95% of the run's "
     "validation images: DATA's images it would wrongly call unknown and the unknown images it "
     "would catch, at the run's threshold and at it, and the predict/serve/export --threshold that "
@@ -112,11 +122,19 @@ def evaluate(
     device: str,
     as_json: bool,
 ) -> None:
-    """Evaluate the model in RUN on DATA: loss, top-1/top-5 overall and per class, confusions,
-    calibration (ECE before and after, reliability.png) and the unknown threshold's cost."""
+    """Evaluate the model in RUN on DATA: how often it is right, overall and per class, and which
+    classes it mistakes for which.
+
+    Top-1 is the share of images whose most probable class is right; top-5, the share whose class
+    is among its five most probable (shown for more than five classes). Calibration says how well
+    a probability matches how often such answers are right (ECE: 0 is perfect; before and after
+    objrec's correction; reliability.png). The cost of the unknown answer: DATA's images it would
+    call unknown at the run's threshold.
+    """
+    refuse_swapped("evaluate", run, data)
+    require_folder(data, "DATA")  # before the heavy import: answered at once
     from objrec.evaluate import evaluate as run_evaluate
 
-    refuse_swapped("evaluate", run, data)
     reporter = RichReporter(quiet=as_json)
     config = EvaluateConfig(split=split, tta=tta, unknown=unknown, device=device, against=against)
     with logged_warnings() as logged:
@@ -466,13 +484,11 @@ def averages_table(m: dict[str, Any]) -> Table:
 @click.argument("run", type=EXISTING)
 @click.option(
     "--out",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=OUT_FILE,
     help="The HTML file [default: RUN/report.html; for a checkpoint file RUN other than a run's "
     "model.safetensors, NAME-report.html beside it; refreshed without --force].",
 )
-@click.option(
-    "--data", type=EXISTING, help="The split folder [default: the one the run trained on]."
-)
+@click.option("--data", type=FOLDER, help="The split folder [default: the one the run trained on].")
 @click.option(
     "--force",
     is_flag=True,

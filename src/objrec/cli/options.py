@@ -6,6 +6,8 @@ RUN comes before DATA.
 from __future__ import annotations
 
 import math
+import os
+import re
 import shlex
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -33,14 +35,51 @@ def from_options(make: Callable[..., T], *args, **values) -> T:
         raise click.UsageError(to_cli(str(exc), ctx.command, exc.values), ctx) from exc
 
 
+class PathParam(click.Path):
+    """A path argument or option whose refusal says what the path is, one way for every kind:
+    ``nope does not exist``, ``a.txt is a file, not a folder``, ``photos is a folder, not a
+    file``, ``old is a link to nothing`` (click's own said "Directory 'a.txt' is a file"). Each is
+    a usage error, exit status 2 (docs/json.md)."""
+
+    def convert(self, value, param, ctx):
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            path = os.fsdecode(value)
+            if os.path.isdir(path) and not self.dir_okay:
+                self.fail(f"{path} is a folder, not a file", param, ctx)
+            if os.path.exists(path) and not self.file_okay:
+                self.fail(f"{path} is a file, not a folder", param, ctx)
+            if os.path.lexists(path):  # a link whose target is gone
+                self.fail(f"{path} is a link to nothing", param, ctx)
+            if not os.path.exists(path):
+                self.fail(f"{path} does not exist", param, ctx)
+            raise
+
+
+def require_folder(path: Path, name: str) -> None:
+    """The refusal of :class:`PathParam` for an argument it could not check itself: ``path``,
+    given as ``name`` (``DATA``), is not a folder."""
+    if not path.is_dir():
+        raise click.BadParameter(f"{path} is a file, not a folder", param_hint=f"'{name}'")
+
+
 GREEDY_OPTIONS = ("--exclude",)
 TRAIN = TrainConfig()  # the CLI shows and uses the library's own defaults
-DIR = click.Path(path_type=Path, file_okay=False)
+DIR = PathParam(path_type=Path, file_okay=False)
+"""A folder, there or not."""
 FORCE_OUT = (
     "Write into --out when it is not empty: over objrec's earlier outputs, beside other files; "
     "a file of yours of a name objrec writes is refused, and so is a link of such a name."
 )
-EXISTING = click.Path(path_type=Path, exists=True)
+EXISTING = PathParam(path_type=Path, exists=True)
+"""A file or a folder that is there (a run: its folder or a checkpoint file)."""
+FOLDER = PathParam(path_type=Path, exists=True, file_okay=False)
+"""A folder that is there (the data a command reads)."""
+FILE = PathParam(path_type=Path, exists=True, dir_okay=False)
+"""A file that is there."""
+OUT_FILE = PathParam(path_type=Path, dir_okay=False)
+"""A file to write, there or not."""
 
 
 class FiniteFloat(click.ParamType):

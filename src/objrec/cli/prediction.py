@@ -13,6 +13,7 @@ import click
 from objrec.cli.options import (
     DIR,
     EXISTING,
+    OUT_FILE,
     device_option,
     refuse_swapped,
     refuse_unknown_conflict,
@@ -35,7 +36,7 @@ from objrec.progress import plural
 )
 @click.option(
     "--plot",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=OUT_FILE,
     help="Draw each image beside a bar chart of its top-k into this PNG.",
 )
 @click.option(
@@ -68,7 +69,7 @@ from objrec.progress import plural
 )
 @click.option(
     "--csv",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=OUT_FILE,
     help="Also write the answers into this CSV file, one row per input, to open in a "
     "spreadsheet (UTF-8 with the byte-order mark Excel reads it by): file, path, answer (the "
     'class, or "unknown"), predicted (the closest class, even when unknown), prob_predicted, '

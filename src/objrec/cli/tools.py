@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from objrec.cli.evaluation import top5_text
-from objrec.cli.options import DIR, EXISTING, FORCE_OUT
+from objrec.cli.options import DIR, EXISTING, FOLDER, FORCE_OUT
 from objrec.cli.output import (
     SAMPLE,
     RichReporter,
@@ -52,7 +52,7 @@ from objrec.progress import plural
 )
 @click.option(
     "--keep",
-    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    type=FOLDER,
     help="With --prune: keep only the features of images found in this folder (any depth).",
 )
 @click.option(
@@ -290,7 +290,7 @@ def demo_next_steps(summary: dict[str, Any]) -> list[tuple[str, str]]:
 
 @click.command(short_help="Rank unlabelled photos by how much labelling them helps.")
 @click.argument("run", type=EXISTING)
-@click.argument("unlabelled", type=EXISTING)
+@click.argument("unlabelled", type=FOLDER)
 @click.option("-n", "n", type=int, default=50, show_default=True, help="How many images to list.")
 @click.option(
     "--diversity",

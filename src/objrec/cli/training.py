@@ -17,7 +17,8 @@ import click
 from objrec.cli.heap import freeze_heap
 from objrec.cli.options import (
     DIR,
-    EXISTING,
+    FILE,
+    FOLDER,
     config_option,
     device_option,
     from_options,
@@ -53,7 +54,7 @@ log = logging.getLogger(__name__)
 
 
 @click.command(short_help="Train a classifier on a split folder.")
-@click.argument("data", type=EXISTING)
+@click.argument("data", type=FOLDER)
 @click.option(
     "--out",
     "run",
@@ -62,7 +63,7 @@ log = logging.getLogger(__name__)
     help="Run folder for the checkpoint and logs: required, unless --resume RUN continues one.",
 )
 @config_option("--backbone")
-@config_option("--weights", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@config_option("--weights", type=FILE)
 @config_option("--mean", type=float, nargs=3)
 @config_option("--std", type=float, nargs=3)
 @config_option("--epochs")
@@ -99,7 +100,7 @@ log = logging.getLogger(__name__)
 @click.option(
     "--resume",
     metavar="RUN",
-    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    type=FOLDER,
     help="Continue the interrupted run in this folder after its last completed epoch, with its "
     "own settings (its settings and --force given beside it are ignored, with a warning).",
 )
