@@ -16,7 +16,7 @@ from objrec.checkpoint import load_model
 from objrec.cli import main
 from objrec.cli.options import expand_greedy
 from objrec.cli.output import SentenceHandler
-from objrec.config import DEFAULT_BACKBONE
+from objrec.config import DEFAULT_BACKBONE, UNKNOWN_SCORES
 
 from .conftest import COLOURS, fake_checkpoint, make_class_folder, make_image
 from .test_split import no_longer_needed_warning
@@ -152,7 +152,7 @@ def test_device_help_speaks_of_torchrun_only_where_it_applies(capsys):
     code, out, _ = run(capsys, "train", "--help")
     said = " ".join(out.split())
     assert code == 0 and "torchrun --nproc-per-node N -m objrec train" in said
-    assert "auto and cuda mean each process's own GPU (LOCAL_RANK)" in said
+    assert "auto and cuda mean each process's own GPU" in said and "LOCAL_RANK" not in said
 
 
 def test_help_says_in_plain_words_what_precision_and_the_unknown_score_are(capsys):
@@ -174,6 +174,14 @@ def test_help_says_in_plain_words_what_precision_and_the_unknown_score_are(capsy
         in train
     )
     assert "arithmetic" not in train
+    jargon = ("LOCAL_RANK", "AMX", "DataLoader", "rank's", "state-dict", "registry", "Adam's")
+    assert [word for word in jargon if word in train] == [], "train --help"
+    assert "Out-of-fold" not in helps["audit"] and "each part's labels are judged" in helps["audit"]
+    assert "A first run needs only DATA and --out" in train  # and where the rest is explained
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    scores = readme.split("### An unknown score and its threshold")[1].split("\n### ")[0]
+    assert not [s for s in UNKNOWN_SCORES if f"- `{s}`" not in scores and s != "mahalanobis+knn"]
+    assert 'README "An unknown score and its threshold" says what each measures' in train
     assert "--backbone TEXT The pretrained network that reads the images" in helps["audit"]
     assert "How that network computes when no --run is given: 8-bit integers" in helps["audit"]
 

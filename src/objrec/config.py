@@ -164,9 +164,10 @@ def precision_words(precision: str) -> str:
     return PRECISION_WORDS.get(precision, precision)
 
 
-def field_help(cls: type, name: str) -> str:
-    """The first sentence of field ``name``'s documentation, as ``--help`` shows it."""
-    doc = field_docs(cls)[name].replace("``", "")
+def field_help(cls: type, name: str, strip: bool = True) -> str:
+    """The first sentence of field ``name``'s documentation, as ``--help`` shows it (``strip``:
+    without the double backticks of names and values)."""
+    doc = field_docs(cls)[name].replace("``", "") if strip else field_docs(cls)[name]
     match = re.match(r"(.+?[.])(\s|$)", doc)
     return match.group(1) if match else doc
 
@@ -268,11 +269,13 @@ class SplitConfig:
     """How ``split`` divides a class folder into train, valid and test."""
 
     ratios: tuple[float, float, float] = (0.5, 0.25, 0.25)
-    """Fractions for train, valid and test; they must sum to 1 (the article's 50/25/25)."""
+    """Fractions for train, valid and test; they must sum to 1 (50/25/25 by default, as in the
+    article objrec follows)."""
     seed: int = 0
     """Same seed and same files, same split."""
     exclude: tuple[str, ...] = ()
-    """Class folders to leave out (the article's protocol: Faces BACKGROUND_Google)."""
+    """Class folders to leave out (the article's protocol leaves out Faces and
+    BACKGROUND_Google)."""
     mode: str = "copy"
     """``copy`` the images, or ``link`` them (symbolic links to the source files)."""
     strict: bool = False
@@ -360,16 +363,24 @@ class TrainConfig:
     """Everything ``train`` needs beyond the data folder; stored in every run and checkpoint."""
 
     backbone: str = DEFAULT_BACKBONE
-    """A registry name (``objrec backbones``), a torchvision model name, ``timm:NAME``, or names
-    joined by ``+`` (a feature ensemble)."""
+    """The pretrained network that reads the images: a name ``objrec backbones`` lists, several
+    joined by ``+`` (each reads the image and the head sees all they found), a torchvision model
+    name or ``timm:NAME``; the default, three EfficientNet-Lite networks (a feature ensemble),
+    was chosen on validation data."""
     weights: str | None = None
-    """A local state-dict file for the backbone; default: the registry's own pretrained weights."""
+    """A file of weights for ``backbone`` (a PyTorch state dict), for a network trained
+    elsewhere; by default objrec uses the network's own pretrained weights."""
     mean: tuple[float, float, float] | None = None
-    """Override the backbone's normalisation mean (0.5 0.5 0.5 for weights trained on [-1, 1])."""
+    """Only with ``weights`` trained on other pixel values: the red, green and blue values
+    subtracted from each pixel (in 0 to 1) before the network reads it, 0.5 0.5 0.5 for weights
+    trained on pixels in [-1, 1]; by default the network's own. Overrides the backbone's
+    normalisation mean."""
     std: tuple[float, float, float] | None = None
-    """Override the backbone's normalisation std."""
+    """Only with ``mean``: what each pixel's red, green and blue values are then divided by
+    (0.5 0.5 0.5 for pixels in [-1, 1]). Overrides the backbone's normalisation std."""
     epochs: int = 100
-    """At most this many epochs of the head; early stopping usually ends sooner."""
+    """At most this many epochs (passes over the training images) of the head; training
+    usually stops sooner, when the validation loss stops falling (``patience``)."""
     patience: int = 5
     """Stop after this many epochs without a lower validation loss; the best epoch is kept."""
     min_delta: float = 0.0
@@ -377,44 +388,57 @@ class TrainConfig:
     0 counts any drop. ``objrec demo`` uses 0.001, so that a loss creeping towards zero on an easy
     sample stops instead of running every epoch."""
     batch_size: int = 128
-    """Images per step of the head's training."""
+    """Images per training step of the head; rarely worth changing."""
     lr: float = 1e-3
-    """Adam's learning rate for the head."""
+    """How large a step the head takes as it learns (the learning rate of its Adam optimiser):
+    lower it when the validation loss jumps about. Adam's learning rate for the head."""
     weight_decay: float = 0.0
-    """Adam's L2 weight decay for the head."""
+    """A pull of the head's weights toward zero at each step, against overfitting (0: none).
+    Adam's L2 weight decay for the head."""
     hidden: int = 256
-    """Width of the head's hidden layer (the article's 256); 0: the head is one linear layer."""
+    """Size of the head's hidden layer (256, as in the article objrec follows: README, "The
+    article's Caltech-101 protocol"); 0 makes the head a single layer."""
     dropout: float = 0.4
-    """Dropout before the head's last layer (the article's 0.4)."""
+    """The share of the hidden layer's values switched off at random in each training step,
+    against overfitting (0.4, as in the article). Dropout before the head's last layer."""
     heads: int = 5
-    """Heads trained side by side on the same features, each from its own initialisation and on
-    its own loss; the model averages their probabilities. Cheap (the features are shared) and
+    """How many heads to train side by side on the same features, each from its own random
+    start; the model averages their probabilities. Cheap (the features are shared) and
     measured on Caltech-101: median valid loss 0.160 with 5 against 0.171 with one, on split seed 0
     (benchmarks/README.md)."""
     augment: str = "article"
-    """Training augmentation: ``article`` (crop, rotation, colour jitter, flip), ``trivial``
-    (TrivialAugmentWide) or ``none``."""
+    """How training images are varied, so the head learns from more than one view of each:
+    ``article`` (a random crop, rotation, colour change and mirror image), ``trivial`` (one random
+    change of many, TrivialAugmentWide) or ``none``."""
     aug_views: int = 1
-    """Augmented views of each training image whose frozen features are computed once and cached;
-    0 uses the centre view only, as does an ``augment`` of ``none``. (Its "augmented" views would
-    be the centre view again: see :attr:`augmented_views`.) On Caltech-101 (Lite0 + Lite1) the
-    views differ by about the seed-to-seed spread (median valid loss 0.185, 0.182, 0.179, 0.180
-    for 0, 1, 2, 4 views) and each costs another frozen pass of the training images; one keeps the
-    default within its budget (benchmarks/README.md)."""
+    """How many varied views (``augment``) of each training image the head trains on beside the
+    image itself, each read by the network once and stored; 0: the image alone, as with an
+    ``augment`` of ``none``. (Its "augmented" views would be the centre view again: see
+    :attr:`augmented_views`.) On Caltech-101 (Lite0 + Lite1) the views differ by about the
+    seed-to-seed spread (median valid loss 0.185, 0.182, 0.179, 0.180 for 0, 1, 2, 4 views) and each
+    costs another frozen pass of the training images; one keeps the default within its budget
+    (benchmarks/README.md)."""
     label_smoothing: float = 0.0
-    """Cross-entropy label smoothing for training (validation loss is never smoothed)."""
+    """How much of each training image's target is spread over the other classes, so that the
+    head is less sure of itself (0: none; the validation loss is never smoothed). Cross-entropy
+    label smoothing."""
     balance: str = "none"
-    """``weights``: weight each class's loss by the inverse of its training frequency."""
+    """``none`` counts every training image alike; ``weights`` counts the images of a class the
+    more, the fewer it has, for strongly imbalanced classes (``objrec check`` says when). Weights
+    each class's loss by the inverse of its training frequency."""
     finetune_blocks: int = 0
-    """After the head converges, also train the body's last N blocks (0: the body stays frozen)."""
+    """Once the head has learned, also adjust the pretrained network's last N blocks of layers
+    to your photos (slower; in 32-bit floats); 0 keeps the network as it is."""
     finetune_epochs: int = 10
-    """At most this many fine-tuning epochs (early stopping on validation loss)."""
+    """With ``finetune_blocks``: at most this many epochs of adjusting the network (it stops
+    sooner when the validation loss stops falling)."""
     finetune_lr: float = 1e-4
-    """Peak learning rate of the unfrozen blocks (the head gets ten times this), with a one-epoch
-    warm-up and a cosine decay."""
+    """With ``finetune_blocks``: the learning rate of the adjusted blocks (the head's is ten
+    times this), reached after one epoch, then lowered along a cosine."""
     finetune_batchnorm: str = "frozen"
-    """``frozen``: the unfrozen blocks keep their BatchNorm statistics from ImageNet; ``train``:
-    the training batches update them."""
+    """With ``finetune_blocks``: ``frozen`` keeps the statistics of the adjusted blocks'
+    normalisation layers (BatchNorm) as ImageNet set them; ``train`` lets your training images
+    update them."""
     precision: str = "auto"
     """How the pretrained network (the frozen body) computes: ``auto`` uses 8-bit integers (int8,
     about twice as fast, as accurate within the noise) for EfficientNet-Lite networks on a CPU with
@@ -429,26 +453,29 @@ class TrainConfig:
     run the same one (``objrec.quantize``; ``BackboneSpec.int8`` says which bodies int8 was
     validated on)."""
     int8_engine: str = "auto"
-    """What runs the network in 8-bit integers (int8): ``auto`` (OpenVINO where it is installed, as
-    objrec installs it, else ONNX Runtime), ``openvino`` or ``onnxruntime``. Both run an int8 graph
+    """Which library runs the network when it computes in 8-bit integers (``precision``):
+    ``auto`` picks OpenVINO where it is installed (objrec installs it), else ONNX Runtime;
+    ``openvino`` or ``onnxruntime`` picks one. Both run an int8 graph
     of the same calibration (QDQ, QOperator); OpenVINO made a default train's frozen pass about 1.4
     times faster on 2 cores of a CPU with AMX, at the same validation loss (benchmarks/README.md).
     The run records the engine with the body, so evaluate, predict and serve run the one it trained
     on."""
     head_precision: str = "auto"
     """How the new head computes while it trains: ``auto`` uses 16-bit floats (bf16, faster, as
-    accurate) on a CPU with AMX bfloat16 units in one process, else 32-bit floats (fp32);
-    ``fp32`` or ``bf16`` forces one. ``auto``'s test is the CPU flag ``amx_bf16``; a GPU, and
-    torchrun (which refuses bf16), train in fp32. bf16 runs the training steps' matrix products
-    under bfloat16 autocast; the weights, Adam and every validation pass stay float32. On 2 AMX
-    cores it took a warm retrain's head fit on the 100-class protocol from 8.6 to 7.1 s (22
-    epochs), for best valid losses within 0.0002 of fp32's on three split seeds, whose head-seed
-    spread is 0.004 to 0.008 (benchmarks/README.md). The run records the one used."""
+    accurate) on a CPU with built-in units for them (recent Intel Xeons) when one process trains,
+    else 32-bit floats (fp32); ``fp32`` or ``bf16`` forces one. ``auto``'s test is the CPU flag
+    ``amx_bf16``; a GPU, and torchrun (which refuses bf16), train in fp32. bf16 runs the training
+    steps' matrix products under bfloat16 autocast; the weights, Adam and every validation pass stay
+    float32. On 2 AMX cores it took a warm retrain's head fit on the 100-class protocol from 8.6 to
+    7.1 s (22 epochs), for best valid losses within 0.0002 of fp32's on three split seeds, whose
+    head-seed spread is 0.004 to 0.008 (benchmarks/README.md). The run records the one used."""
     unknown_score: str = "mahalanobis+knn"
-    """How the model tells a photo of its classes from anything else, to answer "unknown":
-    ``mahalanobis+knn`` (distance to the class centres and to the nearest training images),
-    ``mahalanobis``, ``knn``, ``relative_mahalanobis``, ``vim`` or ``msp`` (the top probability);
-    its threshold is chosen on the valid split. In detail (``objrec.confidence``):
+    """How the model tells a photo of its classes from anything else, to answer "unknown" (its
+    threshold is chosen on the valid split): the default, ``mahalanobis+knn``, measured best;
+    the others (``mahalanobis``, ``knn``, ``relative_mahalanobis``, ``vim``, ``msp``) are for
+    comparison, and README "An unknown score and its threshold" says what each measures.
+    ``mahalanobis+knn``: distance to the class centres and to the nearest training images;
+    ``msp``: the top probability. In detail (``objrec.confidence``):
     ``mahalanobis+knn`` is the Mahalanobis score plus the cosine similarity to the third most
     similar of 4 k-means centroids per class, each standardised on the valid split;
     ``mahalanobis`` the distance to the nearest class mean of the training features; ``vim`` the
@@ -458,16 +485,20 @@ class TrainConfig:
     seed: int = 0
     """Same seed, same run: head initialisation, dropout and batch order."""
     num_workers: int | None = None
-    """DataLoader worker processes decoding images (default: 0 on the CPU, on a GPU every core of
-    this rank's share of the machine but one). 0 decodes in a thread of the main process, which
-    measured fastest on 2 cores, where ONNX Runtime already keeps both busy."""
+    """How many extra processes decode images while the network reads them (default: none on a CPU,
+    where that measured fastest; on a GPU every core but one). DataLoader worker processes (on a GPU
+    every core of this rank's share of the machine but one). 0 decodes in a thread of the main
+    process, which measured fastest on 2 cores, where ONNX Runtime already keeps both busy."""
     cache_dir: str | Path | None = None
-    """Where frozen features are cached; default ``$OBJREC_CACHE`` or ``~/.cache/objrec``.
-    Recorded with the run: evaluate, suggest and audit --run read the run's features there."""
+    """Where what the network found in each image is stored for the next run (default:
+    ``$OBJREC_CACHE``, else ``~/.cache/objrec``; ``objrec cache`` shows and prunes it). Recorded
+    with the run: evaluate, suggest and audit --run read the run's features there."""
     feature_dtype: str = "float16"
-    """How the feature store keeps the body's pooled features: float16 (the default: half the
-    disk and page cache of float32, for the same validation loss on three split seeds; see
-    benchmarks/README.md), or float32. Fine-tuning's activations at the cut stay float32."""
+    """How precisely the stored features are kept: float16 (half the disk space of float32, for the
+    same validation loss where measured) or float32. The feature store keeps the body's pooled
+    features in float16 by default: half the disk and page cache of float32, for the same validation
+    loss on three split seeds (benchmarks/README.md). Fine-tuning's activations at the cut stay
+    float32."""
 
     @property
     def augmented_views(self) -> int:

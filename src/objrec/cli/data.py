@@ -633,7 +633,14 @@ def check_summary(result: CheckResult) -> str:
     "in the current folder for the "
     "built-in sample].",
 )
-@click.option("--folds", type=int, default=5, show_default=True, help="Out-of-fold heads.")
+@click.option(
+    "--folds",
+    type=int,
+    default=5,
+    show_default=True,
+    help="Into how many parts the images are cut: each part's labels are judged by a head trained "
+    "on the other parts, so that no head judges a label it learnt.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same folds.")
 @click.option(
     "--precision",
@@ -662,15 +669,15 @@ def check_summary(result: CheckResult) -> str:
 def audit(data: Path, run, backbone, out, folds, seed, precision, refresh, force, as_json) -> None:
     """Find likely wrong labels, near-duplicates (and leaks across splits) and outliers in DATA.
 
-    DATA is a class folder or a split folder (all three splits are audited together). Wrong
-    labels: out-of-fold probabilities of several heads on the cached frozen features, ranked by
-    cleanlab. Near-duplicates: feature similarity and a perceptual hash (resized, re-encoded,
-    cropped, mirrored or recoloured copies); images only moderately alike by both are listed
-    apart as look-alikes, to check (often different photos of one kind). Outliers: far from
-    their class or from everything, tiny, blank or oddly shaped images. DATA is only read; --out
-    receives label_issues.csv, near_duplicates.csv, look_alikes.csv, outliers.csv, audit.json,
-    audit.html (thumbnails side by side) and plan.csv, which `objrec apply-plan` applies into a
-    new folder once you have reviewed it.
+    DATA is a class folder or a split folder (all three splits are audited together). Wrong labels:
+    each image is judged by a head that never learnt its label (--folds), and those whose label the
+    heads find least likely come first (ranked by cleanlab). Near-duplicates: feature similarity and
+    a perceptual hash (resized, re-encoded, cropped, mirrored or recoloured copies); images only
+    moderately alike by both are listed apart as look-alikes, to check (often different photos of
+    one kind). Outliers: far from their class or from everything, tiny, blank or oddly shaped
+    images. DATA is only read; --out receives label_issues.csv, near_duplicates.csv,
+    look_alikes.csv, outliers.csv, audit.json, audit.html (thumbnails side by side) and plan.csv,
+    which `objrec apply-plan` applies into a new folder once you have reviewed it.
     """
     from objrec.audit import AuditConfig, unjudged_note
     from objrec.audit import audit as run_audit

@@ -41,7 +41,7 @@ RUNS_NOTE = (
     type=click.Choice(["onnx"]),
     default="onnx",
     show_default=True,
-    help="The file format (ONNX, opset 17, dynamic batch axis).",
+    help="The file format: ONNX, which ONNX Runtime and many other programs run (opset 17).",
 )
 @click.option(
     "--out",
@@ -85,7 +85,8 @@ def export(
     threshold: float | None,
     as_json: bool,
 ) -> None:
-    """Export the model in RUN (body + head) for other runtimes, with a dynamic batch axis.
+    """Export the model in RUN (the pretrained network and the head, as one) for other programs,
+    taking any number of images at once.
 
     The export checks itself: ONNX Runtime must reproduce PyTorch's probabilities within 1e-4 on
     sample inputs, or the file is removed and the command fails. A JSON file beside the model holds
@@ -128,7 +129,7 @@ def export(
     "--runtime",
     type=click.Choice(["onnx", "torch"]),
     help="Run the model through ONNX Runtime (exported once, checked against PyTorch within "
-    "1e-4, cached) or eager PyTorch; both run the same checkpoint, its 8-bit (int8) network "
+    "1e-4, cached) or PyTorch directly; both run the same checkpoint, its 8-bit (int8) network "
     "included [default: onnx on the CPU, as a server pays the export once and then answers "
     "faster; torch on a GPU, as onnx runs on the CPU only; predict defaults to torch, quicker for "
     "a few photos]. " + RUNS_NOTE,

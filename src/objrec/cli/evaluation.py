@@ -499,8 +499,10 @@ def report(run: Path, out: Path | None, data: Path | None, force: bool) -> None:
     """Write one self-contained HTML page about RUN (opens from disk, no network needed).
 
     Data (counts, sizes, samples, augmentation), training curves, overall and per-class results, the
-    confusion heatmap and most confused pairs, the top losses, the worst classes' hardest images,
-    and Grad-CAM saliency for right and wrong predictions. Runs `evaluate` first if needed.
+    table of which classes are mistaken for which (its confusion matrix, as a heat map) and the
+    pairs most mistaken, the images it was most wrong about, the worst classes' hardest images, and
+    for right and wrong answers a heat map of the regions that drove them (Grad-CAM). Runs
+    `evaluate` first if needed.
     """
     from objrec.report import build_report
 

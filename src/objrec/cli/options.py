@@ -16,7 +16,7 @@ from typing import TypeVar
 import click
 from click.core import ParameterSource
 
-from objrec.config import TrainConfig, field_help
+from objrec.config import TrainConfig, field_docs, field_help
 from objrec.errors import ObjrecError
 
 T = TypeVar("T")
@@ -106,20 +106,35 @@ DEVICE_HELP = (
 )
 TRAIN_DEVICE_HELP = DEVICE_HELP + (
     " To train on N GPUs at once: torchrun --nproc-per-node N -m objrec train ... "
-    "(docs/scaling.md); there auto and cuda mean each process's own GPU (LOCAL_RANK)."
+    "(docs/scaling.md); there auto and cuda mean each process's own GPU."
 )
 
 
 def config_option(flag: str, **kwargs):
     """A ``train`` option whose type, default and help are those of the TrainConfig field it sets
-    (the help: the first sentence of the field's documentation)."""
+    (the help: the first sentence of the field's documentation, :func:`option_help`)."""
     name = flag.lstrip("-").replace("-", "_")
     default = getattr(TRAIN, name)
     if default is None:
-        return click.option(flag, help=field_help(TrainConfig, name), **kwargs)
+        return click.option(flag, help=option_help(name), **kwargs)
     kwargs.setdefault("type", type(default))
-    help = field_help(TrainConfig, name)
-    return click.option(flag, default=default, show_default=True, help=help, **kwargs)
+    return click.option(flag, default=default, show_default=True, help=option_help(name), **kwargs)
+
+
+def option_help(name: str) -> str:
+    """The help of ``train``'s option for the TrainConfig field ``name``: the first sentence of
+    its documentation, another field it names spelled as its option (``finetune_blocks`` ->
+    --finetune-blocks), a command in backticks (`objrec check`), a value as it is."""
+    fields = set(field_docs(TrainConfig))
+
+    def spelled(match: re.Match) -> str:
+        word = match.group(1)
+        if word in fields:
+            return "--" + word.replace("_", "-")
+        return f"`{word}`" if " " in word else word
+
+    first = field_help(TrainConfig, name, strip=False)
+    return re.sub(r"``([^`]+)``", spelled, first)
 
 
 def device_option(command):

@@ -51,7 +51,7 @@ from objrec.progress import plural
     type=click.Choice(["torch", "onnx"]),
     default="torch",
     show_default=True,
-    help="Run the model in eager PyTorch, as evaluate does, or through ONNX Runtime (CPU only; "
+    help="Run the model in PyTorch directly, as evaluate does, or through ONNX Runtime (CPU only; "
     "exported on first use, then cached). Both run the same checkpoint, its 8-bit (int8) "
     "network included, and agree within 1e-4 (checked at export). torch is the default here: it "
     "needs no export and was quicker on one photo, and as quick on a folder with an int8 "
@@ -85,7 +85,8 @@ from objrec.progress import plural
 @click.option(
     "--explain",
     type=DIR,
-    help="Write a Grad-CAM overlay of each image into this (new or empty) folder.",
+    help="Write each image with a heat map of the regions that drove its top class (Grad-CAM) into "
+    "this new or empty folder.",
 )
 @click.option(
     "--force",

@@ -215,7 +215,8 @@ def time_ago(timestamp: float | None) -> str:
     "--json", "as_json", is_flag=True, help="Print the list as JSON (keys: docs/json.md)."
 )
 def backbones(as_json: bool) -> None:
-    """List the registered backbones and whether their weights are available offline now.
+    """List the pretrained networks (backbones) objrec knows, and whether their weights are here
+    without a network connection.
 
     Any torchvision classification model name also works with --backbone (weights from --weights,
     the torch hub cache or the network), timm:NAME when timm is installed, and names joined by '+'

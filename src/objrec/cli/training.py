@@ -128,6 +128,10 @@ def train(
     epochs as early stopping on the validation loss wants. RUN receives model.safetensors (the
     best epoch), config.json, history.csv, curves.png, summary.json and seen_digests.csv (the
     images it trained and validated on, by content, for evaluate's check).
+
+    A first run needs only DATA and --out: the defaults were chosen on validation data. --epochs
+    and --patience say how long the head may train; the other options are for comparing settings
+    (README, "Beyond the defaults"; benchmarks/README.md measures each).
     """
     if (run is None) == (resume is None):  # before the heavy import: answered at once
         raise click.UsageError("give --out RUN for a new run, or --resume RUN to continue one")
