@@ -52,6 +52,29 @@ def test_the_demo_ends_with_commands_to_try_on_what_it_made(tmp_path, monkeypatc
     ]
 
 
+def test_the_demo_says_where_it_writes_and_never_writes_into_a_folder_of_yours_unasked(
+    tmp_path, monkeypatch, capsys
+):
+    """The demo wrote objrec-demo/ into the current folder and neither its help nor its lines
+    said where, or how to choose: its first line says so, and a folder holding a file of the user
+    is refused before anything is written."""
+    from objrec.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "objrec-demo").mkdir()
+    (tmp_path / "objrec-demo" / "notes.txt").write_text("mine")
+    code = main(["demo"])
+    err = capsys.readouterr().err
+    first = f"the demo writes into {tmp_path / 'objrec-demo'} (--out FOLDER for another)"
+    assert code == 1 and err.splitlines()[0] == first
+    assert "objrec-demo is not empty: choose another --out or pass --force" in err
+    assert [p.name for p in (tmp_path / "objrec-demo").iterdir()] == ["notes.txt"]
+    main(["demo", "--help"])
+    assert "It writes into objrec-demo in the current folder (--out for another)" in " ".join(
+        capsys.readouterr().out.split()
+    )
+
+
 @pytest.mark.slow
 def test_a_failed_demo_takes_back_what_it_made_and_only_that(tmp_path, monkeypatch, sample_facts):
 

@@ -251,7 +251,10 @@ def backbones(as_json: bool) -> None:
 @click.command(
     short_help="Run every step on the built-in sample, into objrec-demo/.",
     help="Run the whole pipeline on the built-in sample (five Caltech-101 classes, 24 images "
-    "each), offline.\n\nThe sample is a class folder inside objrec's package; any command that "
+    "each), offline.\n\nIt writes into objrec-demo in the current folder (--out for another): "
+    "data/ (the split), explore/, run/ (the model) and predictions.png. A folder that is not "
+    "empty is refused unless --force is given, so nothing of yours is written over unasked."
+    "\n\nThe sample is a class folder inside objrec's package; any command that "
     "reads one takes it, e.g. `objrec audit` or `objrec explore` (their output then goes to the "
     f"current folder). It is here:\n\n\b\n{SAMPLE}",
 )
@@ -260,12 +263,22 @@ def backbones(as_json: bool) -> None:
     type=DIR,
     default=Path("objrec-demo"),
     show_default=True,
-    help="Folder for the demo's split, run and outputs.",
+    help="Folder for the demo's split, run and outputs: new or empty, unless --force.",
 )
-@click.option("--force", is_flag=True, help="Replace an earlier demo in --out.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Write into --out when it is not empty: an earlier demo's data/, explore/, run/ and "
+    "predictions.png are replaced; files of other names are left as they are.",
+)
 def demo(out: Path, force: bool) -> None:
     from objrec.demo import run_demo
 
+    err.print(
+        f"the demo writes into {out.absolute()} (--out FOLDER for another)",
+        markup=False,
+        highlight=False,
+    )
     summary = run_demo(out, RichReporter(), force=force)
     console.print(
         f"[green]demo finished[/] in {summary['seconds']:.0f}s: test top-1 "
