@@ -429,7 +429,7 @@ def test_classes_of_too_few_test_images_are_marked_and_the_mark_explained_once(
         in rows[[r.count('class="few"') for r in rows].index(1)]
     )
     said = " ".join(html.split('class="near-duplicates"')[1].split("</p>")[0].split())
-    assert "9 test images in 7 groups of near-duplicates" in said
+    assert "9 test images are 7 distinct photos and 2 near-duplicates of them" in said
     assert "the scores rest on 7 distinct photos, not 9" in said
     _, table = read_csv_rows(trained_run / "eval-test" / "per_class.csv")
     assert {r["class"]: r["too_few_to_trust"] for r in table} == {

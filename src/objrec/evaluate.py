@@ -152,15 +152,18 @@ class EvaluationResult:
     @property
     def near_duplicates(self) -> str | None:
         """A sentence when the evaluated images include near-duplicates (``metrics``' ``n_groups``
-        below ``n``): the scores rest on the distinct photos, fewer than the images counted."""
+        below ``n``): the scores rest on the distinct photos, fewer than the images counted. It
+        said "9 test images in 7 groups of near-duplicates" of one photo and 2 copies of it among
+        6 photos of their own."""
         n, groups = int(self.metrics["n"]), int(self.metrics.get("n_groups", self.metrics["n"]))
         if groups >= n:
             return None
         folder = self.folder.name if self.folder else ""
         kind = f"{folder} images" if folder in SPLITS else "evaluated images"
         return (
-            f"{n} {kind} in {plural(groups, 'group')} of near-duplicates (burst frames, re-saved "
-            f"or cropped copies: those split keeps together): the scores rest on "
+            f"{n} {kind} are {plural(groups, 'distinct photo')} and "
+            f"{plural(n - groups, 'near-duplicate')} of {'it' if groups == 1 else 'them'} (burst "
+            "frames, re-saved or cropped copies: those split keeps together): the scores rest on "
             f"{plural(groups, 'distinct photo')}, not {n}"
         )
 
