@@ -309,7 +309,12 @@ def test_a_fit_the_epoch_limit_stopped_says_so_naming_epochs(caplog):
     state = run((x, y), epochs=8)  # separable: the loss falls at every epoch
     assert not state.stopped_early and state.best_epoch == 8
     (warned,) = [r.getMessage() for r in caplog.records]
-    assert warned.startswith("training stopped at the `epochs` limit (8) while the validation")
+    assert warned.startswith("training stopped at the `epochs` limit (8) before early stopping")
+    assert "the validation loss last improved at epoch 8 (the last);" in warned
     assert "at the --epochs limit (8)" in to_cli(warned, cli.commands["train"])
     caplog.clear()
     assert run((noise_x, noise_y), epochs=50).stopped_early and not caplog.records
+    worse = run((x, 1 - y), epochs=2)  # labels flipped: worse after epoch 1, not "improving"
+    (warned,) = [r.getMessage() for r in caplog.records]
+    assert worse.best_epoch == 1 and "still improving" not in warned
+    assert "the validation loss last improved at epoch 1;" in warned

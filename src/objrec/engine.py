@@ -290,16 +290,18 @@ def log_epoch(record: dict[str, Any]) -> None:
 
 def log_stop(state: FitState, epochs: int, world: World = SINGLE) -> None:
     """Why the fit stopped (INFO); a warning (rank 0's) when the ``epochs`` limit stopped it, not
-    early stopping: the validation loss had improved within the last ``patience`` epochs, so more
-    epochs would likely give a better head."""
+    early stopping, naming the epoch the validation loss last improved at: more epochs may give
+    a better head. It said "still improving" of a loss that last improved 2 epochs before the
+    limit of 3 (``patience`` 5)."""
     log.info("%s; the best epoch, %d, is kept", stop_reason(state, epochs), state.best_epoch)
     if state.history and not state.stopped_early and state.epoch >= epochs and world.main:
+        last = " (the last)" if state.best_epoch == state.epoch else ""
         log.warning(
-            "training stopped at the `epochs` limit (%d) while the validation loss was still "
-            "improving (best at epoch %d): early stopping did not end it; more `epochs` may "
-            "give a better model",
+            "training stopped at the `epochs` limit (%d) before early stopping ended it: the "
+            "validation loss last improved at epoch %d%s; more `epochs` may give a better model",
             epochs,
             state.best_epoch,
+            last,
         )
 
 
