@@ -504,6 +504,41 @@ def test_far_fewer_images_than_features_take_the_images_svd_not_the_features_sca
     assert calls == [1]
 
 
+def test_no_more_images_than_features_take_the_images_gram_matrix(monkeypatch):
+    """With no more training images than features (the 100-class protocol's 3,095 of 3,840) and
+    the top ``dims`` well inside the rank, the eigenpairs come from the images' Gram matrix, a
+    smaller eigensolve than the (features x features) scatter's, which is not summed: the same
+    score as the scatter's float64 eigenpairs give, to float32 eigensolve rounding."""
+    from objrec import confidence
+    from objrec.confidence import (
+        MahalanobisScore,
+        centred_scatter,
+        class_sums,
+        fit_mahalanobis_batches,
+        top_eigenpairs,
+    )
+
+    g = torch.Generator().manual_seed(4)
+    scales = torch.linspace(3, 0.1, 64)  # distinct variances: a well-defined top 8
+    features = torch.randn(60, 64, generator=g) * scales + torch.randn(3, 64, generator=g).repeat(
+        20, 1
+    )
+    labels = torch.arange(3).repeat(20)
+    batches = in_batches(features, labels, size=16)
+    sums, counts = class_sums(batches)
+    means = sums / counts[:, None]
+    scatter = centred_scatter(batches, means)
+    eigen, basis = top_eigenpairs(scatter.clone(), 8)
+    residual = (float(scatter.trace()) - float(eigen.sum())) / 57 / (64 - 8)
+    reference = MahalanobisScore(means, basis, eigen / 57, residual)
+    monkeypatch.setattr(confidence, "centred_scatter", lambda *a: pytest.fail("scatter summed"))
+    fitted = fit_mahalanobis_batches(batches, dims=8)
+    torch.testing.assert_close(fitted.inv_sd, reference.inv_sd, rtol=1e-5, atol=0)
+    torch.testing.assert_close(fitted.inv_residual, reference.inv_residual, rtol=1e-5, atol=0)
+    probe = torch.randn(50, 64, generator=g)
+    torch.testing.assert_close(fitted(probe), reference(probe), rtol=1e-4, atol=0)
+
+
 def test_one_validation_image_gives_finite_familiarity():
     """A class folder split into 2 train, 1 valid, 1 test images: the default score's two parts
     were standardised by the standard deviation of one value (NaN), so every familiarity was NaN,
