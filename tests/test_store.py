@@ -1,6 +1,7 @@
 """The feature store under concurrent writers, a SIGKILL mid-write, pruning, and the file index."""
 
 import errno
+import multiprocessing
 import os
 import resource
 import signal
@@ -18,7 +19,15 @@ import torch
 from objrec.backbones import TinyBody, get_backbone
 from objrec.data import scan_class_folder
 from objrec.errors import ObjrecError
-from objrec.features import FeatureCache, FrozenBody, ViewSpec, compute_features, view_seed
+from objrec.features import (
+    FeatureCache,
+    FrozenBody,
+    PassSettings,
+    ViewSpec,
+    compute_features,
+    feature_table,
+    view_seed,
+)
 from objrec.store import FeatureStore, database_error, hash_file
 
 from .conftest import make_class_folder, make_image
@@ -26,49 +35,64 @@ from .conftest import make_class_folder, make_image
 DATA = get_backbone("tiny_test").data_config
 VIEW = ViewSpec(DATA, "article", 1)
 
-CHILD = """
-import sys, time
-from pathlib import Path
-from objrec.backbones import TinyBody, get_backbone
-from objrec.data import scan_class_folder
-from objrec.features import FeatureCache, FrozenBody, PassSettings, ViewSpec, feature_table
-import objrec.store as store
+FORK = multiprocessing.get_context("fork")
 
-cache, folder, first, last, mode = sys.argv[1:6]
-samples = scan_class_folder(Path(folder)).samples[int(first):int(last)]
-data = get_backbone("tiny_test").data_config
-body = FrozenBody(TinyBody(), data.input_size, FeatureCache(Path(cache)), "torch")
-real = store.FeatureStore.add_entries
-calls = [0]
 
-def hook(self, sid, view, digests, rows, errors):
-    calls[0] += 1
-    if mode == "kill" and calls[0] == 3:
-        # the batch's rows are reserved and written: spoil them, then wait to be killed
-        space = self._spaces[sid]
-        garbage = b"\\xff" * space.row_bytes * len(digests)
-        store.os.pwrite(space._file(), garbage, rows[0] * space.row_bytes)
-        print("written, not indexed", flush=True)
-        time.sleep(600)
-    return real(self, sid, view, digests, rows, errors)
+def writer(cache, folder, first, last, mode, said):
+    """Store the article view of the folder's images ``first:last`` from a process forked from
+    this one (each image's features computed by this process or another, written to ``cache``);
+    ``mode``: ``race``, wait for ``cache/go`` first; ``kill``, spoil the third batch's rows once
+    written, before they are indexed, and wait to be killed. Says on ``said`` how far it got."""
+    import objrec.store as store
 
-store.FeatureStore.add_entries = hook
-if mode == "race":
-    print("ready", flush=True)
-    while not Path(cache, "go").exists():
-        time.sleep(0.01)
-table = feature_table(body, samples, ViewSpec(data, "article", 1), PassSettings(batch_size=2))
-print("computed", table.computed, flush=True)
-"""
+    samples = scan_class_folder(folder).samples[first:last]
+    body = FrozenBody(TinyBody(), DATA.input_size, FeatureCache(cache), "torch")
+    real, calls = store.FeatureStore.add_entries, [0]
+
+    def hook(self, sid, view, digests, rows, errors):
+        calls[0] += 1
+        if mode == "kill" and calls[0] == 3:
+            # the batch's rows are reserved and written: spoil them, then wait to be killed
+            space = self._spaces[sid]
+            garbage = b"\xff" * space.row_bytes * len(digests)
+            store.os.pwrite(space._file(), garbage, rows[0] * space.row_bytes)
+            said.send("written, not indexed")
+            time.sleep(600)
+        return real(self, sid, view, digests, rows, errors)
+
+    store.FeatureStore.add_entries = hook  # in the forked process only
+    if mode == "race":
+        said.send("ready")
+        while not (cache / "go").exists():
+            time.sleep(0.01)
+    table = feature_table(body, samples, VIEW, PassSettings(batch_size=2))
+    said.send(f"computed {table.computed}")
 
 
 def child(cache, folder, first, last, mode):
-    return subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(cache), str(folder), str(first), str(last), mode],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    """:func:`writer` in a forked process, started; ``heard(child)`` is the next thing it says.
+
+    Forked, as PyTorch's data loaders are, not a new interpreter: importing torch, torchvision and
+    objrec again took seconds a process, twice the time of each of these tests' own work."""
+    ours, theirs = FORK.Pipe(duplex=False)
+    process = FORK.Process(target=writer, args=(cache, folder, first, last, mode, theirs))
+    process.daemon = True  # a child left waiting by a failed test ends with the test's process
+    process.start()
+    theirs.close()  # the child's end: reading ours ends when the child does
+    process.said = ours
+    return process
+
+
+def heard(process, seconds=300):
+    """The next thing ``process`` says, or what it ended with (its exit code) if it says nothing
+    more."""
+    try:
+        if process.said.poll(seconds):
+            return process.said.recv()
+    except EOFError:
+        pass
+    process.join(seconds)
+    return f"nothing more: exit code {process.exitcode}"
 
 
 def expected(samples, spec=VIEW):
@@ -96,11 +120,13 @@ def test_two_concurrent_writers_leave_only_correct_rows(tmp_path):
     cache = tmp_path / "cache"
     cache.mkdir()
     a, b = child(cache, folder, 0, 20, "race"), child(cache, folder, 10, 30, "race")
-    assert a.stdout.readline() == "ready\n" and b.stdout.readline() == "ready\n"
+    assert heard(a) == "ready" and heard(b) == "ready"
     (cache / "go").touch()
-    outs = [p.communicate() for p in (a, b)]
-    assert a.returncode == 0 and b.returncode == 0, outs
-    computed = [int(out.split()[-1]) for out, _ in outs]
+    outs = [heard(p) for p in (a, b)]
+    for p in (a, b):
+        p.join(300)
+    assert a.exitcode == 0 and b.exitcode == 0, outs
+    computed = [int(out.split()[-1]) for out in outs]
     assert sum(computed) >= 30  # every image by one of them, the shared ten maybe by both
     rows = every_readable_row(cache)
     want = expected(samples)
@@ -114,16 +140,15 @@ def test_a_writer_killed_mid_write_leaves_no_wrong_row(tmp_path):
     folder = make_class_folder(tmp_path / "photos", per_class=4)
     samples = scan_class_folder(folder).samples
     cache = tmp_path / "cache"
-    writer = child(cache, folder, 0, len(samples), "kill")
-    assert writer.stdout.readline() == "written, not indexed\n", writer.stderr.read()
-    os.kill(writer.pid, signal.SIGKILL)
-    writer.wait()
+    killed = child(cache, folder, 0, len(samples), "kill")
+    assert heard(killed) == "written, not indexed"
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.join()
     rows = every_readable_row(cache)
     want = expected(samples)
     assert len(rows) == 4  # two batches of two were indexed; the spoiled third one is not
     for digest, features in rows:
         assert torch.allclose(features, want[digest], atol=1e-6)
-    from objrec.features import feature_table
 
     body = FrozenBody(TinyBody(), DATA.input_size, FeatureCache(cache), "torch")
     table = feature_table(body, samples, VIEW)
@@ -134,7 +159,6 @@ def test_a_writer_killed_mid_write_leaves_no_wrong_row(tmp_path):
 
 
 def stored(tmp_path, samples, dtype="float32"):
-    from objrec.features import feature_table
 
     body = FrozenBody(TinyBody(), DATA.input_size, FeatureCache(tmp_path / "cache", dtype), "torch")
     return body, [feature_table(body, samples, ViewSpec(DATA, "article", v)) for v in (0, 1)]
@@ -207,7 +231,6 @@ def test_the_same_body_and_config_share_one_array_file_across_views(tmp_path):
 def test_features_of_another_precision_get_rows_of_their_own(tmp_path):
     """The GPU path in half precision (DeviceRunner, here run on the CPU in float16 autocast) is
     never served the float32 rows of the CPU path, nor the CPU path its rows."""
-    from objrec.features import feature_table
     from objrec.runtime import DeviceRunner
 
     samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples
@@ -227,7 +250,6 @@ def test_features_of_another_precision_get_rows_of_their_own(tmp_path):
 
 @pytest.mark.slow
 def test_a_float16_store_rounds_the_float32_rows_it_has_instead_of_computing(tmp_path):
-    from objrec.features import feature_table
 
     photos = make_class_folder(tmp_path / "photos", per_class=2)
     (photos / "red" / "broken.jpg").write_bytes(b"not an image")  # its reason travels too
@@ -365,7 +387,6 @@ def test_rows_made_from_pixels_of_older_decoding_rules_are_computed_anew(tmp_pat
 def test_an_image_refused_under_older_decoding_rules_is_decoded_again(tmp_path):
     """A reason remembered before the decoding rules changed (a 108-megapixel JPEG refused
     before it was counted at its decoded scale) is forgotten; one under today's rules is kept."""
-    from objrec.features import feature_table
 
     folder = make_class_folder(tmp_path / "data", per_class=2, classes=("red", "green"))
     (folder / "red" / "broken.jpg").write_bytes(b"not a jpeg")
@@ -391,8 +412,6 @@ def test_an_image_refused_by_another_pillow_is_decoded_again(tmp_path, monkeypat
     decoded is remembered with Pillow's version, and tried again under another."""
     import PIL
 
-    from objrec.features import feature_table
-
     folder = make_class_folder(tmp_path / "data", per_class=2, classes=("red", "green"))
     (folder / "red" / "photo.avif").write_bytes(b"not decodable here")
     samples = scan_class_folder(folder).samples
@@ -410,7 +429,6 @@ def test_a_heic_photo_refused_before_pillow_heif_was_installed_is_decoded_once_i
     tmp_path, monkeypatch
 ):
     """The reason was remembered under the same Pillow, so the photo stayed refused for good."""
-    from objrec.features import feature_table
 
     from .conftest import save_heic, unregister_heif
 
