@@ -192,3 +192,22 @@ def test_the_audit_groups_a_bursts_frames_whatever_their_split(tmp_path):
     assert len(pairs) == 3 and {k for pair in pairs for k in pair} == frames
     group = copy_groups(len(idx), [], pairs)
     assert len({group[k] for k in frames}) == 1 and len(set(group)) == 5
+
+
+def test_a_class_made_one_burst_by_a_clock_that_did_not_tick_is_said_to_be_one():
+    """A trail camera whose clock did not tick stamped its 15 photos 2000:01:01 00:00:00: one
+    burst, the whole class in train, and split said the class had "fewer than 3 distinct images".
+    The warning names bursts as what the class counts by, such a clock, and how to turn them off."""
+    from objrec.cli import cli
+    from objrec.cli.messages import to_cli
+    from objrec.split import SplitResult, split_warnings
+
+    counts = {"trap": {"train": 15, "valid": 0, "test": 0}, "dog": {"train": 5, "valid": 2}}
+    burst = [[f"trap/{k}.jpg" for k in range(15)], ["dog/a.jpg", "dog/b.jpg"]]
+    result = SplitResult(Path("out"), counts, ["trap"], 3, bursts=burst)
+    (warning,) = split_warnings(result)
+    assert warning.startswith("classes with fewer than 3 distinct images or bursts (each lands")
+    assert "all of them where its clock did not tick" in warning and warning.endswith(": trap")
+    assert "--burst-seconds 0 turns bursts off" in to_cli(warning, cli.commands["split"])
+    result.bursts = burst[1:]  # a burst in another class: not what made trap small
+    assert "bursts" not in split_warnings(result)[0]

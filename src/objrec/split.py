@@ -404,9 +404,28 @@ def _require_train_and_valid(result: SplitResult, ratios: tuple[float, float, fl
 
 
 def _or_groups(result: SplitResult) -> str:
-    """What a class also counts by where a ``groups`` file joined images: its groups, each of
-    which lands whole in one split (a class of 12 photos in 2 groups fills 2 splits at most)."""
-    return " or `groups` file groups (each lands whole in one split)" if result.file_groups else ""
+    """What a class also counts by where a ``groups`` file or a burst joined images: its groups,
+    each of which lands whole in one split (a class of 12 photos in 2 groups fills 2 splits at
+    most). A camera whose clock did not tick (15 photos, each at 2000:01:01 00:00:00) made one
+    burst of a class, said to have "fewer than 3 distinct images"."""
+    held = {class_of_folder(Path(burst[0]).parts[0]) for burst in result.bursts}
+    joins = [
+        name
+        for name, joined in (
+            ("`groups` file groups", result.file_groups),
+            ("bursts", held.intersection(result.small_classes)),
+        )
+        if joined
+    ]
+    if not joins:
+        return ""
+    why = "each lands whole in one split"
+    if "bursts" in joins:
+        why += (
+            ": a burst is one camera's photos within `burst_seconds` of each other by their EXIF "
+            "time, all of them where its clock did not tick; `burst_seconds` 0 turns bursts off"
+        )
+    return f" or {' or '.join(joins)} ({why})"
 
 
 def _resolved(src: Path) -> Path:
