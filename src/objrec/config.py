@@ -104,10 +104,17 @@ def require_type(name: str, value: Any, hint: Any) -> Any:
     return plain(value, hint)
 
 
+@functools.cache
+def field_hints(cls: type) -> dict[str, Any]:
+    """``typing.get_type_hints`` of a config class, evaluated once: its string annotations
+    (``from __future__ import annotations``) were evaluated again for every config made."""
+    return typing.get_type_hints(cls)
+
+
 def check_field_types(config: Any) -> None:
     """Refuse a field of a config dataclass whose value is not of its annotated type, and store
     each as a plain Python value (a NumPy integer as an int), so the config's JSON is written."""
-    hints = typing.get_type_hints(type(config))
+    hints = field_hints(config.__class__)
     for f in fields(config):
         value = require_type(f.name, getattr(config, f.name), hints[f.name])
         object.__setattr__(config, f.name, value)  # the frozen dataclasses too
