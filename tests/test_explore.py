@@ -39,6 +39,7 @@ def test_explore_a_plain_class_folder_reports_unreadable_files(tmp_path, image_f
     assert len(result.unreadable) == 1 and "broken.jpg" in result.unreadable[0]
 
 
+@pytest.mark.slow
 def test_explore_says_how_many_files_it_ignored(tmp_path, image_folder, caplog):
     """explore counted the images and passed over a RAW-only photo without a word."""
     (image_folder / "red" / "IMG_1.CR2").write_bytes(b"raw")
@@ -167,14 +168,13 @@ def test_class_names_with_dollar_signs_are_drawn_as_named_not_as_mathtext(tmp_pa
     ParseSyntaxException, and one named "$a$ b" was drawn as an italic "a b": names are text."""
     import pandas as pd
     import torch
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from PIL import Image
 
     from objrec import plots
 
     names = ["cost $x^$", "$a$ b", "c"]
     fig = plots.images_per_class_figure(pd.DataFrame({"all": [3, 4, 5]}, index=names))
-    FigureCanvasAgg(fig).draw()
+    fig.draw_without_rendering()  # lays out (and parses) every text, paints no pixel
     drawn = [label.get_text() for label in fig.axes[0].get_yticklabels()]
     assert sorted(label.replace("\\$", "$") for label in drawn) == sorted(names)
     assert not any(
@@ -212,12 +212,11 @@ def test_count_axes_tick_whole_numbers_and_shares_read_as_percentages(monkeypatc
     accuracy_vs_train.png read shares as '0.2' beside cells written '20%'."""
     import pandas as pd
     import torch
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     from objrec import plots
 
     def ticks(axis) -> list[str]:
-        FigureCanvasAgg(axis.figure).draw()
+        axis.figure.draw_without_rendering()  # lays out the ticks' text, paints no pixel
         return [label.get_text() for label in axis.get_ticklabels() if label.get_text()]
 
     counts = pd.DataFrame({"train": [10] * 3, "valid": [5] * 3, "test": [5] * 3}, list("abc"))
