@@ -289,6 +289,7 @@ def test_a_class_named_apart_only_by_case_is_refused(tmp_path, split_dir):
     assert tree_digest(split_dir) == before
 
 
+@pytest.mark.slow
 def test_a_class_named_apart_only_by_accent_encoding_is_that_class(tmp_path, split_dir):
     """A Mac's NFD ``Café`` folder of new photos, the data folder's NFC ``Café``: one name to a
     person, refused as differing "in how their accents are encoded"; they join that class now,

@@ -1379,6 +1379,7 @@ def test_the_plan_keeps_copies_within_a_class_and_split_unless_one_is_flagged():
     assert action == "remove" and "also flagged as a wrong label (looks like blue)" in reason
 
 
+@pytest.mark.slow
 def test_the_plan_of_a_folder_not_split_keeps_only_the_copies_split_keeps_together():
     """In a class folder (not split yet), the plan kept every copy within a class as leaking
     nothing; but ``split`` keeps together only copies alike by their hashes, so a copy the audit
@@ -2067,6 +2068,7 @@ def bursts_in_the_wrong_class(n: int = 24, seed: int = 0):
     )
 
 
+@pytest.mark.slow
 def test_a_burst_of_frames_in_the_wrong_class_does_not_vouch_for_its_label():
     """A user's two 3-frame bursts of flamingos in ibis/ were not flagged: each frame's
     burst-mates sat in its head's training folds and were its nearest neighbours, vouching for
@@ -2131,6 +2133,7 @@ def test_every_head_trains_on_each_class_of_two_bursts_or_more():
         assert sorted(np.concatenate([held for _, held in splits]).tolist()) == list(range(160))
 
 
+@pytest.mark.slow
 def test_a_class_of_one_burst_is_not_judged():
     """A class whose images are all copies of one picture has nothing of its own to be judged by
     once a group shares a fold: it is named as not judged, its frames not flagged."""
@@ -2175,6 +2178,7 @@ def bursts_and_single_photos(bursts: int = 10, frames: int = 4, singles: int = 8
     )
 
 
+@pytest.mark.slow
 def test_a_bursts_frames_are_not_each_others_neighbours_for_the_outliers():
     """A user's audit called 58 of 351 images outliers, mostly bursts: each frame's nearest images
     were its burst-mates, so a photo of its own, as near its class as any, looked far. The

@@ -86,6 +86,7 @@ def test_a_burst_is_one_cameras_photos_of_a_class_chained_within_a_second():
     assert [Path("l"), Path("k")] in bursts.bursts(classes, times, seconds=5)
 
 
+@pytest.mark.slow
 def test_every_burst_lands_in_one_split_whatever_its_hash(tmp_path):
     """Frames of a moving subject are pictures of their own to the perceptual hash (these are 100
     bits and more apart): split put one burst's frames in train and in test, and the scores

@@ -2597,6 +2597,7 @@ def test_check_notes_a_split_folders_class_with_too_few_training_images(capsys, 
     ]
 
 
+@pytest.mark.slow
 def test_check_names_balance_weights_for_a_strongly_imbalanced_training_split(capsys, split_dir):
     """A training split of 50 images of red against 1 of blue: check notes it once, naming
     the option; at 49 to 1, as for Caltech-101's 27 to 1, it says nothing of it."""
@@ -2974,6 +2975,7 @@ def test_split_keeps_a_groups_files_groups_together_and_says_so(
     assert code == 1 and "--groups file" in err and "line 3" in err and "'red/gone.jpg'" in err
 
 
+@pytest.mark.slow
 def test_only_the_program_freezes_its_heap_when_the_command_ends(monkeypatch):
     """`objrec ...` freezes what lives when its command ends (gc.freeze: 1.2 s less for the
     interpreter's exit after a warm retrain, which walked 470,000 objects); main([...]) called in

@@ -599,6 +599,7 @@ def test_two_validation_images_give_a_familiarity_on_their_own_scale():
     torch.testing.assert_close(familiarity, torch.tensor([0.0, 1.0, 2.0, -2.0]), atol=1e-4, rtol=0)
 
 
+@pytest.mark.slow
 def test_the_temperature_is_what_torchs_lbfgs_fits_bit_for_bit(monkeypatch):
     """PlainLBFGS skips the wrappers that import torch._dynamo (0.9 s of a warm retrain): on
     separable, noisy and all-wrong validation logits it fits the temperature torch.optim.LBFGS

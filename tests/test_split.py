@@ -956,6 +956,7 @@ def test_like_keeps_the_split_of_a_photo_edited_since(tmp_path, image_folder, kn
     assert (result.kept_files, result.gone_files) == (len(after), 0)
 
 
+@pytest.mark.slow
 def test_class_folders_named_alike_but_for_accent_encoding_are_one_class_written_in_nfc(tmp_path):
     """A Mac writes ``Café`` decomposed (NFD), a person or another system composed (NFC): the
     two folders look the same, yet split refused them as named apart "in how their accents are
@@ -1000,6 +1001,7 @@ def test_class_folders_named_apart_only_by_case_are_refused_saying_what_to_do(tm
     assert f"`mv {photos / 'red'} {photos / 'red-2'}`" in message and "accents" not in message
 
 
+@pytest.mark.slow
 def test_the_manifest_is_written_for_excel_and_a_garbled_groups_file_is_refused_saying_so(
     tmp_path,
 ):
