@@ -1868,26 +1868,30 @@ def test_evaluate_s_tables_say_what_their_columns_and_rows_mean():
 
 
 def test_a_perfect_evaluation_says_so_instead_of_a_table_of_classes_at_100(capsys):
-    """Every image right: the table listed 10 classes at 100% in an order nothing shown explains."""
-    from types import SimpleNamespace
-
-    import pandas as pd
+    """Every image right: the table listed 10 classes at 100% in an order nothing shown explains.
+    The text said "Worst classes: none" while --json's `worst_classes` listed every class at
+    100%, and a class at 100% was a worst class when fewer had an error: text and JSON list the
+    classes below 100% only."""
+    import torch
 
     from objrec.cli.evaluation import print_worst
+    from objrec.evaluate import summarize_logits
 
-    rows = pd.DataFrame(
-        {"class": ["a", "b"], "n_train": [3, 4], "n_test": [2, 3], "top1": [1.0, 1.0]}
-        | {"top5": [1.0, 1.0], "precision": [1.0, 1.0], "f1": [1.0, 1.0]}
-        | {"most_confused_with": ["", ""]}
-    )
-    result = SimpleNamespace(per_class=rows, classes=["a", "b"], worst=rows.head)
-    print_worst(result, 10)
+    def result(predicted):
+        logits = torch.nn.functional.one_hot(torch.tensor(predicted), 3).float() * 5
+        return summarize_logits(logits, torch.tensor([0, 0, 1, 1, 2]), ["a", "b", "c"])
+
+    perfect = result([0, 0, 1, 1, 2])
+    print_worst(perfect, 10)
     out = " ".join(capsys.readouterr().out.split())
-    assert out == "Worst classes: none; all 5 images of the 2 classes right"
-    rows.loc[1, ["top1", "most_confused_with"]] = [2 / 3, "a"]
-    print_worst(result, 10)
+    assert out == "Worst classes: none; all 5 images of the 3 classes right"
+    assert perfect.to_json()["worst_classes"] == []
+    one_wrong = result([0, 0, 1, 0, 2])
+    print_worst(one_wrong, 10)
     out = " ".join(capsys.readouterr().out.split())
     assert "Worst classes" in out and "worst first: by top-1, then by mean loss" in out
+    assert [r["class"] for r in one_wrong.to_json()["worst_classes"]] == ["b"]
+    assert list(one_wrong.worst(10)["class"]) == ["b"]  # the table's rows: no class at 100%
 
 
 def test_cache_tells_apart_bodies_of_one_name_by_their_id(capsys, tmp_path):

@@ -173,12 +173,13 @@ class EvaluationResult:
     """Reliability tables (``confidence.reliability_table``) before and after calibration."""
 
     def worst(self, n: int = 10) -> pd.DataFrame:
-        """The ``n`` first rows of ``per_class``: the classes of lowest top-1 first, ties by
-        higher loss. Classes whose every image was right are among them when fewer than ``n``
-        have an error (ordered by loss), and all are when every image was right: the CLI then
-        says "Worst classes: none"; ``(self.per_class["top1"] < 1).any()`` tells whether any
-        class has an error, ``self.worst(n).query("top1 < 1")`` keeps only those."""
-        return self.per_class.head(n)
+        """The first ``n`` rows of ``per_class`` below 100% top-1: the classes of lowest top-1
+        first, ties by higher loss; none when every image was right ("Worst classes: none", as
+        the CLI says). A class whose every image was right is no worst class: the JSON's
+        ``worst_classes`` listed every class at 100% where the text said none."""
+        if not len(self.per_class):
+            return self.per_class
+        return self.per_class[self.per_class["top1"] < 1].head(n)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -430,14 +430,15 @@ def top5_text(value: float, n_classes: int, explained: bool = False) -> str:
 
 
 def print_worst(result: EvaluationResult, worst: int) -> None:
-    """The worst classes' table, or one line when every evaluated image was predicted right (a
-    table of classes at 100% ordered by a loss it does not show read as noise)."""
-    per_class = result.per_class
-    if len(per_class) and (per_class["top1"] == 1).all():
+    """The worst classes' table (only classes with an error: :meth:`EvaluationResult.worst`), or
+    one line when every evaluated image was predicted right (a table of classes at 100% ordered
+    by a loss it does not show read as noise)."""
+    per_class, rows = result.per_class, result.worst(worst)
+    if len(per_class) and not len(rows):
         every = plural(int(per_class["n_test"].sum()), "image")
         console.print(f"Worst classes: none; all {every} of the {len(per_class)} classes right")
         return
-    console.print(worst_table(result.worst(worst), with_top5=len(result.classes) > TOP5_CLASSES))
+    console.print(worst_table(rows, with_top5=len(result.classes) > TOP5_CLASSES))
 
 
 def worst_table(rows, with_top5: bool = True) -> Table:
