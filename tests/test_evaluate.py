@@ -928,6 +928,8 @@ def test_against_a_run_not_taught_a_class_named_like_one_of_its_own(
         make_image((230, 230, 30), seed=900 + i).save(tmp_path / f"new/reds/y{i}.png")
     add_images(split_dir, tmp_path / "new", seed=0)
     train(split_dir, tmp_path / "run2", tiny_train_config())
+    for extra in sorted((split_dir / "test/blue").iterdir())[2:]:  # a class both know: too few
+        extra.unlink()
     caplog.clear()
     with caplog.at_level(logging.INFO, "objrec"):
         result = evaluate(tmp_path / "run2", split_dir, against=trained_run)
@@ -940,6 +942,10 @@ def test_against_a_run_not_taught_a_class_named_like_one_of_its_own(
     assert not [w for w in warned if "against=old_run" in w]
     (untaught,) = [r.getMessage() for r in caplog.records if "was not taught" in r.getMessage()]
     assert f"1 class folder that {trained_run} was not taught" in untaught  # not "the model"
+    # the same images' "too few to trust" was said of each run, naming neither: once, of run2
+    (few,) = [w for w in warned if "too few to trust" in w]
+    assert f"per-class results of 2 classes of {tmp_path / 'run2'} rest on" in few
+    assert "blue (2 images)" in few and "reds (2 images)" in few
 
 
 def test_the_untaught_warning_names_the_run_it_is_about(tmp_path):

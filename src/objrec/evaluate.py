@@ -336,7 +336,7 @@ def log_evaluation(run: Path, target: Path, result: EvaluationResult) -> None:
     """The evaluation's top-1, then what to read it with: classes of very few images, the run's
     own images among those evaluated."""
     log.info("evaluated %s on %s: top1 %.4f", run, target, result.metrics["top1"])
-    warn_few_images(result)
+    warn_few_images(result, run)
     log_result_warnings(log, [result.warning] if result.warning else [])
 
 
@@ -362,19 +362,27 @@ def mark_too_few(per_class: pd.DataFrame, distinct: dict[str, int] | None = None
     return per_class
 
 
-def warn_few_images(result: EvaluationResult) -> None:
+def warn_few_images(result: EvaluationResult, run: Path | None = None) -> None:
     """Say which classes' per-class results rest on very few distinct images
     (``few_image_classes``), each with its count, so that a top-1 of 0.0 from one image (or from
-    the frames of one burst) is not read as a measurement."""
-    if few := result.few_image_classes:
-        table = result.per_class.set_index("class")
-        log.warning(
-            "per-class results of %s rest on fewer than %d distinct images each, too few to "
-            "trust: %s",
-            plural(len(few), "class", "classes"),
-            few_images(),
-            some_of([f"{name} ({image_count(table, name)})" for name in few]),
-        )
+    the frames of one burst) is not read as a measurement. With ``evaluate --against``, once:
+    the earlier run (:func:`as_earlier_run`) is evaluated on the same images, so it names only
+    classes the later run does not know; the sentence names the ``run`` it is about."""
+    later = _later_classes.get()
+    few = [name for name in result.few_image_classes if later is None or name not in later]
+    if not few:
+        return
+    compared = later is not None or result.against is not None
+    whose = f" of {run}" if compared and run is not None else ""
+    table = result.per_class.set_index("class")
+    log.warning(
+        "per-class results of %s%s rest on fewer than %d distinct images each, too few to "
+        "trust: %s",
+        plural(len(few), "class", "classes"),
+        whose,
+        few_images(),
+        some_of([f"{name} ({image_count(table, name)})" for name in few]),
+    )
 
 
 def image_count(per_class: pd.DataFrame, name: str) -> str:
