@@ -917,8 +917,30 @@ def test_like_keeps_every_image_still_there_in_its_split_and_places_only_new_one
     assert main([*args, str(tmp_path / "data"), "--seed", "1"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert f"kept 34 images in the split {tmp_path / 'data'} had them in (by content)" in out
-    assert f"placed 6 new toward the ratios; {image_folder} no longer has 2 of its images" in out
+    assert f"placed 6 new images toward the ratios; 2 images of {tmp_path / 'data'} are no " in out
+    assert f"no longer in {image_folder}" in out
     assert _splits_by_content(tmp_path / "data") == after
+
+
+def test_like_says_no_zero_counts_of_images_gone_or_placed(tmp_path):
+    """`split --like` said "PHOTOS no longer has 0 of its images" and "placed 0 new": a count of
+    none is left out or said in words."""
+    from types import SimpleNamespace
+
+    from objrec.cli.data import like_line
+
+    def line(kept, total, gone):
+        result = SimpleNamespace(kept_files=kept, gone_files=gone, totals=lambda: {"train": total})
+        return like_line(result, tmp_path / "photos", tmp_path / "data")
+
+    assert (
+        line(40, 40, 0) == f"kept 40 images in the split {tmp_path / 'data'} had them in (by "
+        "content); none is new"
+    )
+    assert line(0, 5, 1) == (
+        f"none of the images is in {tmp_path / 'data'} (by content); placed 5 new images toward "
+        f"the ratios; 1 image of {tmp_path / 'data'} is no longer in {tmp_path / 'photos'}"
+    )
 
 
 def test_like_keeps_the_split_of_a_photo_moved_since_a_split_made_with_links(

@@ -187,14 +187,24 @@ def print_split(result, groups: Path | None, like: tuple[Path, Path] | None = No
 
 
 def like_line(result, src: Path, like: Path) -> str:
-    """How many images kept their split of ``like``, how many were placed, how many it has that
-    the source folder ``src`` no longer has."""
+    """How many images kept their split of ``like``, how many were placed, and how many it has
+    that the source folder ``src`` no longer has, that clause only when there are any (it said
+    "no longer has 0 of its images")."""
     placed = sum(result.totals().values()) - result.kept_files
-    return (
-        f"kept {plural(result.kept_files, 'image')} in the split {shown(like)} had them in (by "
-        f"content); placed {placed} new toward the ratios; {shown(src)} no longer has "
-        f"{result.gone_files} of its images"
+    kept = (
+        f"kept {plural(result.kept_files, 'image')} in the split {shown(like)} had them in"
+        if result.kept_files
+        else f"none of the images is in {shown(like)}"
     )
+    new = f"placed {plural(placed, 'new image')} toward the ratios" if placed else "none is new"
+    gone = result.gone_files
+    gone_words = (
+        f"; {plural(gone, 'image')} of {shown(like)} {'is' if gone == 1 else 'are'} no longer in "
+        f"{shown(src)}"
+        if gone
+        else ""
+    )
+    return f"{kept} (by content); {new}{gone_words}"
 
 
 SHOWN_GROUPS = 3
