@@ -483,4 +483,15 @@ def test_an_existing_csv_is_refused_before_any_work_unless_forced(tmp_path):
     with pytest.raises(ObjrecError, match=r"link\.csv is a link, which objrec never writes"):
         predict(no_run, [tmp_path], csv=tmp_path / "link.csv", force=True)
     with pytest.raises(ObjrecError, match="`csv` and `plot` are the same file"):
-        predict(no_run, [tmp_path], csv=tmp_path / "p.png", plot=tmp_path / "p.png")
+        predict(no_run, [tmp_path / "mine.csv"], csv=tmp_path / "p.png", plot=tmp_path / "p.png")
+    # a photo to predict, named as the CSV (or the plot), was written over, even with `force`
+    photo = tmp_path / "photos" / "a.png"
+    photo.parent.mkdir()
+    make_image((200, 30, 30)).save(photo)
+    kept = photo.read_bytes()
+    for output in ("csv", "plot"):
+        with pytest.raises(ObjrecError, match=rf"`{output}` \S+a\.png is one of the images to"):
+            predict(no_run, [photo], **{output: photo}, force=True)
+    with pytest.raises(ObjrecError, match=r"a\.png is named as an image inside the image folder"):
+        predict(no_run, [photo.parent], csv=photo, force=True)
+    assert photo.read_bytes() == kept

@@ -30,6 +30,7 @@ from objrec.outputs import (
     check_output_dir,
     fingerprint,
     fitting,
+    landing,
     new_folders,
     output_file,
     output_path,
@@ -289,7 +290,7 @@ def predict(
     """
     topk, plot_max = require_type("topk", topk, int), require_type("plot_max", plot_max, int)
     plot, paths = check_arguments(topk, plot_max, plot, force), path_list(paths)
-    csv, reporter = check_csv(csv, plot, force), or_silent(reporter)  # reporter None: silent
+    csv, reporter = check_csv(csv, plot, force, paths), or_silent(reporter)  # None: silent
     check_outputs(paths, plot, explain, force)
     recognizer = Recognizer.load(run, runtime, threshold, unknown, resolve_device(device))
     results = expand_paths(paths)  # after the run is found: no warning on the inputs before
@@ -317,6 +318,8 @@ def check_outputs(paths: list[Path], plot: Path | None, explain: Path | None, fo
         for output, name in ((plot, "plot"), (explain, "explain")):
             if output is not None:
                 refuse_inside(output, folder, name, "image folder")
+    if plot is not None:
+        refuse_input(plot, paths, "plot")
     if explain is not None:  # made only when an image is readable
         check_output_dir(explain, force, EXPLAIN_HINT, names=())  # one name per image
 
@@ -324,13 +327,35 @@ def check_outputs(paths: list[Path], plot: Path | None, explain: Path | None, fo
 CSV_HINT = "choose another `csv`"
 
 
-def check_csv(csv: Path | None, plot: Path | None, force: bool) -> Path | None:
+def refuse_input(output: Path, paths: Sequence[Path], name: str) -> None:
+    """Refuse, even with ``force``, an output file (the argument ``name``) that is one of the
+    images ``paths`` names, or named as an image inside one of their folders: it would be written
+    over a photo of the user's, or read as one the next time."""
+    for path in paths:
+        if path.is_dir():
+            inside = landing(output).is_relative_to(path.resolve())
+            if inside and output.suffix.lower() in IMAGE_EXTENSIONS:
+                raise ObjrecError(
+                    f"`{name}` {output} is named as an image inside the image folder {path}, "
+                    f"whose images are predicted: choose another `{name}`"
+                )
+        elif same_file(output, path):
+            raise ObjrecError(
+                f"`{name}` {output} is one of the images to predict: choose another `{name}`"
+            )
+
+
+def check_csv(
+    csv: Path | None, plot: Path | None, force: bool, paths: Sequence[Path] = ()
+) -> Path | None:
     """The ``csv`` file to write (:func:`output_path`), refused before any work when it exists,
-    unless ``force``; when it is a link or a folder, even with ``force``
+    unless ``force``; when it is a link or a folder, one of the images ``paths`` names or one
+    named as an image in their folders (:func:`refuse_input`), even with ``force``
     (:func:`~objrec.outputs.refuse_users_file`); and when it is the ``plot`` file too."""
     if csv is None:
         return None
     csv = output_path(csv, "csv")
+    refuse_input(csv, paths, "csv")
     refuse_overwrite(csv, force, f"{CSV_HINT} or pass `force=True`")
     refuse_users_file(csv.parent, csv.name, True, CSV_HINT)  # True: any file but a link
     if plot is not None and same_file(csv, plot):
