@@ -347,6 +347,34 @@ def test_apply_plan_warns_of_a_class_data_does_not_have(tmp_path, caplog):
 
 
 @pytest.mark.slow
+def test_a_plan_keeps_a_spreadsheet_from_running_a_name_and_apply_plan_reads_it_exactly(tmp_path):
+    """A file or class named ``=sum`` or ``-1.png`` in plan.csv was a formula when opened in
+    Excel (CSV injection): such a cell is written with a ``'`` before it, as OWASP advises, and
+    apply-plan reads the names back exactly (a name that starts with ``'`` too)."""
+    from objrec.audit_report import read_plan, write_plan
+
+    data = colour_folder(tmp_path / "data", {"red": 2, "green": 2})
+    (data / "red").rename(data / "=sum")
+    (data / "=sum/red_0.png").rename(data / "=sum/-1.png")
+    (data / "green/green_0.png").rename(data / "green/'@2.png")
+    rows = [
+        {"file": "=sum/-1.png", "class": "=sum", "action": "relabel", "new_class": "+plus"},
+        {"file": "green/'@2.png", "class": "green", "action": "remove", "reason": "@x"},
+    ]
+    write_plan(rows, tmp_path / "plan.csv")
+    text = (tmp_path / "plan.csv").read_text("utf-8-sig")
+    assert "'=sum/-1.png,'=sum,,relabel,'+plus," in text and "green/'@2.png" in text
+    assert ",''@2.png" not in text and ",'@x" in text  # only a cell's start is looked at
+    plan = read_plan(tmp_path / "plan.csv")
+    assert list(plan) == ["=sum/-1.png", "green/'@2.png"]
+    assert plan["=sum/-1.png"]["new_class"] == "+plus" and plan["green/'@2.png"]["reason"] == "@x"
+    apply_plan(data, tmp_path / "plan.csv", tmp_path / "fixed")
+    assert sorted(p.name for p in (tmp_path / "fixed").rglob("*.png")) == [
+        *("-1.png", "green_1.png", "red_1.png")
+    ]
+    assert (tmp_path / "fixed/+plus/-1.png").is_file()
+
+
 def test_apply_plan_reads_a_plan_saved_by_a_spreadsheet_with_a_byte_order_mark(tmp_path):
     planted = make_split(tmp_path / "data")
     plan = tmp_path / "plan.csv"

@@ -464,6 +464,30 @@ def test_predict_csv_is_one_flat_row_per_input_that_a_spreadsheet_opens(tmp_path
     assert not [k for k in first[2:] + columns[8:-1] if rows[2][k]]  # the rest left empty
 
 
+def test_a_name_a_spreadsheet_would_run_as_a_formula_is_written_as_text(tmp_path):
+    """A file named ``=cmd.png`` (or a class ``-x``, ``@b``) in predict --csv or evaluate's tables
+    was a formula when opened in Excel (CSV injection): such a cell gets a ``'`` before it, as
+    OWASP advises, a number's minus sign does not, and objrec's readers (the report) take it off."""
+    import pandas as pd
+
+    from objrec.predict import Prediction, write_csv
+    from objrec.report import read_table
+    from objrec.tables import exact_cell, spreadsheet_cell, write_table
+
+    for name in ("=cmd.png", "'=x", "''@y", "'plain", "-1", "+a", "@b", "\tc", "plain", "", "'"):
+        assert exact_cell(spreadsheet_cell(name)) == name
+    topk = [{"class": "-x", "prob": 0.6}, {"class": "@b", "prob": 0.4}]
+    path = write_csv([Prediction("=cmd.png", topk, score=-0.5, line=0.0)], tmp_path / "p.csv")
+    row = read_csv_rows(path)[1][0]
+    assert [row[k] for k in ("file", "path", "answer", "class_2", "score")] == [
+        *("'=cmd.png", "'=cmd.png", "'-x", "'@b", "-0.5")
+    ]
+    table = pd.DataFrame({"path": ["=a.png", "b.png"], "true": ["-x", "'=y"], "loss": [-1.0, 2.0]})
+    write_table(table, tmp_path / "t.csv")
+    assert "'=a.png,'-x,-1.0" in (tmp_path / "t.csv").read_text("utf-8-sig")
+    pd.testing.assert_frame_equal(read_table(tmp_path / "t.csv", ("path", "true")), table)
+
+
 def test_an_existing_csv_is_refused_before_any_work_unless_forced(tmp_path):
     """Checked before the run is even loaded: a file of the user's is kept, a link or a folder
     is refused even with `force`, and the plot's own file is no CSV."""

@@ -51,9 +51,12 @@ from objrec.tables import (
     CSV_ENCODING,
     blank_row,
     csv_separator,
+    exact_cell,
     misread,
     misread_sentence,
     read_text,
+    spreadsheet_cell,
+    write_table,
 )
 
 if TYPE_CHECKING:
@@ -147,9 +150,7 @@ def write_audit(
     }
     for name, rows in tables.items():
         with output_file(out, name, force) as tmp:
-            pd.DataFrame(rows, columns=list(TABLE_COLUMNS[name])).to_csv(
-                tmp, index=False, encoding=CSV_ENCODING
-            )
+            write_table(pd.DataFrame(rows, columns=list(TABLE_COLUMNS[name])), tmp)
     with output_file(out, "audit.json", force) as tmp:
         tmp.write_text(json.dumps(result.to_json(), indent=2))
     with output_file(out, "plan.csv", force) as tmp:
@@ -321,10 +322,13 @@ def flagged_note(index: int, group: dict, inv: Inventory, flagged: dict[int, str
 
 
 def write_plan(rows: list[dict[str, str]], path: Path) -> None:
+    """The plan's ``rows``, each text that a spreadsheet would take for a formula (a file named
+    ``=cmd.png``) with a ``'`` before it (``tables.spreadsheet_cell``), which :func:`read_plan`
+    takes off again."""
     with path.open("w", newline="", encoding=CSV_ENCODING) as f:  # read_plan reads both
         writer = csv.DictWriter(f, PLAN_COLUMNS)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: spreadsheet_cell(v) for k, v in row.items()} for row in rows)
 
 
 def read_plan(path: Path) -> dict[str, dict[str, str]]:
@@ -350,13 +354,19 @@ def _plan_lines(path: Path) -> list[tuple[int, dict[str, str]]]:
     try:
         with io.StringIO(read_text(path, "an audit plan"), newline="") as f:
             reader = csv.DictReader(f, delimiter=csv_separator(f))
-            rows = [(reader.line_num, row) for row in reader if not blank_row(row)]
+            rows = [(reader.line_num, exact_row(row)) for row in reader if not blank_row(row)]
             header = set(reader.fieldnames or ())
     except csv.Error as exc:
         raise ObjrecError(f"{path} is not an audit plan: not a CSV text file ({exc})") from None
     if not {"file", "action"} <= header:  # checked with rows or without
         raise ObjrecError(f"{path} is not an audit plan: it needs the columns file and action")
     return rows
+
+
+def exact_row(row: dict[Any, Any]) -> dict[Any, Any]:
+    """A plan row's texts as they were before :func:`write_plan` made them safe for a
+    spreadsheet (``tables.exact_cell``); the extra cells of a longer row as they are."""
+    return {k: exact_cell(v) if isinstance(v, str) else v for k, v in row.items()}
 
 
 def _checked_row(path: Path, n: int, row: dict[str, str]) -> dict[str, str]:

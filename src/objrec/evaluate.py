@@ -73,7 +73,7 @@ from objrec.outputs import (
 )
 from objrec.predict import UNKNOWN, barely_familiar, familiarity_line
 from objrec.progress import Reporter, log_result_warnings, or_silent, plural, some_of
-from objrec.tables import CSV_ENCODING
+from objrec.tables import write_table
 
 log = logging.getLogger(__name__)
 
@@ -948,20 +948,18 @@ def write_evaluation(result: EvaluationResult, out: Path, force: bool = False) -
     def square(matrix: torch.Tensor) -> pd.DataFrame:
         return pd.DataFrame(matrix.numpy(), index=result.classes, columns=result.classes)
 
-    put("per_class.csv", lambda p: result.per_class.to_csv(p, index=False, encoding=CSV_ENCODING))
-    put(
-        "most_confused.csv", lambda p: result.confused.to_csv(p, index=False, encoding=CSV_ENCODING)
-    )
-    put("confusion.csv", lambda p: square(result.confusion).to_csv(p, encoding=CSV_ENCODING))
+    put("per_class.csv", lambda p: write_table(result.per_class, p))
+    put("most_confused.csv", lambda p: write_table(result.confused, p))
+    put("confusion.csv", lambda p: write_table(square(result.confusion), p, index=True))
     put("metrics.json", lambda p: p.write_text(standard_json(result.to_json())))
     predictions = result.predictions
     if predictions is not None:
-        put("predictions.csv", lambda p: predictions.to_csv(p, index=False, encoding=CSV_ENCODING))
+        put("predictions.csv", lambda p: write_table(predictions, p))
     counts = result.confusion.double()
     normalised = counts / counts.sum(1, keepdim=True).clamp(min=1)
     put(
         "confusion_normalised.csv",
-        lambda p: square(normalised).round(4).to_csv(p, encoding=CSV_ENCODING),
+        lambda p: write_table(square(normalised).round(4), p, index=True),
     )
     if len(result.classes) > 1 and int(result.confusion.sum()) > 0:
         put("confusion.png", lambda p: plots.confusion_heatmap(result.confusion, result.classes, p))
@@ -974,7 +972,7 @@ def write_evaluation(result: EvaluationResult, out: Path, force: bool = False) -
         tables = [t.assign(model=name) for name, t in reliability.items()]
         put(
             "reliability.csv",
-            lambda p: pd.concat(tables).to_csv(p, index=False, encoding=CSV_ENCODING),
+            lambda p: write_table(pd.concat(tables), p),
         )
         put("reliability.png", lambda p: plots.reliability_diagram(reliability, p))
     result.out = out

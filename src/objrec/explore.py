@@ -29,7 +29,7 @@ from objrec.outputs import (
     takes_back_folders,
 )
 from objrec.progress import Reporter, or_silent, some_of
-from objrec.tables import CSV_ENCODING
+from objrec.tables import write_table
 
 log = logging.getLogger(__name__)
 
@@ -165,11 +165,11 @@ def write_exploration(result: ExploreResult, out: Path, force: bool = False) -> 
     all of them before the first does (``outputs.refuse_users_outputs``)."""
     refuse_users_outputs(out, EXPLORE_FILES, force)
     with output_file(out, "counts.csv", force) as tmp:
-        result.counts.to_csv(tmp, encoding=CSV_ENCODING)
+        write_table(result.counts, tmp, index=True)
     with output_file(out, "size_stats.csv", force) as tmp:
-        result.size_stats.to_csv(tmp, encoding=CSV_ENCODING)
+        write_table(result.size_stats, tmp, index=True)
     with output_file(out, "sizes.csv", force) as tmp:
-        result.sizes.to_csv(tmp, index=False, encoding=CSV_ENCODING)
+        write_table(result.sizes, tmp)
     with output_file(out, "images_per_class.png", force) as tmp:
         plots.images_per_class(result.counts, tmp)
     with output_file(out, "image_sizes.png", force) as tmp:

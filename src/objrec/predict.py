@@ -44,7 +44,7 @@ from objrec.outputs import (
     takes_back_folders,
 )
 from objrec.progress import Reporter, or_silent, some_of
-from objrec.tables import CSV_ENCODING
+from objrec.tables import CSV_ENCODING, spreadsheet_cell
 
 log = logging.getLogger(__name__)
 
@@ -379,7 +379,7 @@ def write_csv(results: Sequence[Prediction], path: Path, force: bool = False) ->
     ):
         writer = csv_module.DictWriter(f, [*CSV_COLUMNS, *tops, "error"], restval="")
         writer.writeheader()
-        writer.writerows(r.to_row() for r in results)
+        writer.writerows({k: spreadsheet_cell(v) for k, v in r.to_row().items()} for r in results)
     return path
 
 

@@ -40,6 +40,7 @@ from objrec.inference import Recognizer
 from objrec.meta import RunMeta, checkpoint_file, output_beside
 from objrec.outputs import landing, output_path, refuse_overwrite, same_file, shown_name, staged
 from objrec.progress import Reporter, or_silent, plural, some_of
+from objrec.tables import exact_cell
 from objrec.transforms import TTA_VIEWS, build_transforms, draft_size
 
 log = logging.getLogger(__name__)
@@ -392,11 +393,16 @@ def untested_note(classes: Sequence[str], per_class: pd.DataFrame, folder: str |
 def read_table(path: Path, text: Sequence[str]) -> pd.DataFrame:
     """An evaluation's CSV table, its ``text`` columns (class names, paths) as written: pandas by
     default reads a class named "None", "NA" or "null" as missing (so that its right answers
-    compared unequal) and one named "007" as the number 7. An empty cell of them is ""."""
+    compared unequal) and one named "007" as the number 7. An empty cell of them is "", and one
+    that evaluate wrote with a ``'`` before it to keep a spreadsheet from taking it for a formula
+    (``tables.spreadsheet_cell``) is read without it."""
     columns = pd.read_csv(path, nrows=0).columns
     missing = {c: ["", "nan", "NaN"] for c in columns if c not in text}
     kinds = {c: str for c in columns if c in text}
-    return pd.read_csv(path, dtype=kinds, keep_default_na=False, na_values=missing)
+    table = pd.read_csv(path, dtype=kinds, keep_default_na=False, na_values=missing)
+    for column in [c for c in columns if c in text]:
+        table[column] = table[column].map(exact_cell)
+    return table
 
 
 def data_context(data_dir: Path, meta: RunMeta, reporter: Reporter) -> dict[str, Any]:

@@ -55,7 +55,7 @@ from objrec.outputs import (
 )
 from objrec.predict import familiarity_line
 from objrec.progress import Reporter, or_silent
-from objrec.tables import CSV_ENCODING
+from objrec.tables import write_table
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +256,7 @@ def write_suggestions(result: Suggestions, out: Path, folder: Path, force: bool 
 
     refuse_users_outputs(out, SUGGEST_FILES, force)
     with output_file(out, "suggestions.csv", force) as tmp:
-        result.table.to_csv(tmp, index=False, encoding=CSV_ENCODING)
+        write_table(result.table, tmp)
     rows = [{**r, "src": thumbnail(Path(r["path"]))} for r in result.table.to_dict("records")]
     env = Environment(autoescape=select_autoescape(default=True))
     with output_file(out, "suggestions.html", force) as tmp:

@@ -19,6 +19,49 @@ starts with its byte-order mark, by which Excel knows it is UTF-8 (without it, E
 with the mark or without it."""
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""The first characters by which a spreadsheet takes a CSV cell for a formula (OWASP's "CSV
+injection"): a file or class named ``=HYPERLINK(...)`` or ``-2+3`` would run as one in Excel."""
+
+
+def spreadsheet_cell(value: Any) -> Any:
+    """``value`` as written into a CSV objrec writes: a text a spreadsheet would take for a
+    formula (:data:`FORMULA_STARTS`, a file named ``=cmd.png``) gets a ``'`` before it, as OWASP
+    advises, so that it is shown as text and runs nothing; one that starts with ``'`` before such
+    a character gets one more, so that :func:`exact_cell` gives every text back as it was. Any
+    other value as it is (a number's minus sign too)."""
+    if isinstance(value, str) and value.lstrip("'").startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def exact_cell(text: str) -> str:
+    """A cell's text as it was before :func:`spreadsheet_cell`: the ``'`` it put before a text
+    that starts like a formula taken off; any other text as it is."""
+    if text.startswith("'") and text.lstrip("'").startswith(FORMULA_STARTS):
+        return text[1:]
+    return text
+
+
+def spreadsheet_frame(table: Any) -> Any:
+    """A copy of the pandas ``table`` with :func:`spreadsheet_cell` on every text cell, its
+    index and its column names (a confusion matrix is labelled by class)."""
+    from pandas.api.types import is_numeric_dtype
+
+    table = table.copy()
+    for column in [c for c in table.columns if not is_numeric_dtype(table[c])]:
+        table[column] = table[column].map(spreadsheet_cell)
+    table.index = table.index.map(spreadsheet_cell)
+    table.columns = table.columns.map(spreadsheet_cell)
+    return table
+
+
+def write_table(table: Any, path: Path, index: bool = False) -> None:
+    """The pandas ``table`` written as a CSV objrec writes: in :data:`CSV_ENCODING`, its texts
+    safe to open in a spreadsheet (:func:`spreadsheet_frame`); ``index`` writes its index too."""
+    spreadsheet_frame(table).to_csv(path, index=index, encoding=CSV_ENCODING)
+
+
 def read_text(path: Path, what: str) -> str:
     """The text of the table ``what`` (e.g. "an audit plan") at ``path``, decoded whole (a
     spreadsheet's "CSV UTF-8" byte-order mark dropped): a byte that is not UTF-8 is named by its
