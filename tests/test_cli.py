@@ -161,8 +161,9 @@ def test_help_says_in_plain_words_what_precision_and_the_unknown_score_are(capsy
     audit's "--backbone: The frozen body". Each now says in words what it is, the term after."""
     helps = {
         name: " ".join(run(capsys, *name.split(), "--help")[1].split())
-        for name in ("", "train", "audit")
+        for name in ("", "train", "audit", "split")
     }
+    assert "EXIF Make" not in helps["split"] and "perceptual hashes, crops" not in helps["split"]
     assert "frozen pretrained body" not in helps[""] and "a pretrained network" in helps[""]
     train = helps["train"]
     assert (

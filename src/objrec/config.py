@@ -290,8 +290,8 @@ class SplitConfig:
     naming the first 10 of each kind and counting the rest (by default they are left out with a
     warning)."""
     near_duplicates: bool = True
-    """Keep near-duplicates (perceptual hashes, crops included) in one split, as
-    byte-identical files always are."""
+    """Keep near-duplicates (resized, re-encoded, cropped or mirrored copies of one picture, found
+    by perceptual hash) in one split, as byte-identical files always are."""
     groups: str | Path | None = None
     """A CSV file with the columns file and group (file as class/name, relative to the source
     folder; other columns ignored): every image of one group lands in one split, with its
@@ -303,9 +303,10 @@ class SplitConfig:
     only the others are placed, toward the ratios. So a run on the new split is tested on no
     image an earlier run trained on, and the test split changes only by what was edited."""
     burst_seconds: float = 1.0
-    """Photos of one class folder that one camera (EXIF Make, Model, serial number) took within
-    this many seconds of each other (EXIF DateTimeOriginal and its sub-seconds; chained: A ~ B,
-    B ~ C) land in one split, as a burst's frames, which no hash may see as alike (0: off).
+    """Photos of one class folder that one camera took within this many seconds of each other
+    (by the time the camera wrote into each photo) land in one split, as a burst's frames may
+    differ too much for the duplicate check (0: off). The camera is told by EXIF Make, Model and
+    serial number, the time by EXIF DateTimeOriginal and its sub-seconds; chained: A ~ B, B ~ C.
     Photos without a camera time are in no burst (``objrec.bursts``)."""
 
     def __post_init__(self) -> None:
