@@ -612,20 +612,6 @@ def test_an_augmented_view_s_key_covers_the_augmentation_s_definition(monkeypatc
     assert ViewSpec(DATA, "article", 1).key == key
 
 
-@pytest.mark.slow
-def test_an_augmented_view_s_key_is_the_same_in_every_process():
-    import subprocess
-    import sys
-
-    code = (
-        "from objrec.backbones import get_backbone; from objrec.features import ViewSpec; "
-        "print(ViewSpec(get_backbone('tiny_test').data_config, 'article', 1).key)"
-    )
-    # a new process (its own hash seed, its own id()s) against this one's
-    key = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert key.stdout == ViewSpec(DATA, "article", 1).key + "\n"
-
-
 WARM_CHILD = """
 import sys
 from pathlib import Path
