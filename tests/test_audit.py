@@ -1324,7 +1324,8 @@ def test_the_plan_keeps_the_correctly_labelled_copy_of_a_picture_in_two_classes(
     data, audit_dir, _ = planted_copies
     with (audit_dir / "plan.csv").open(newline="", encoding="utf-8-sig") as f:
         plan = {row["file"]: row for row in csv.DictReader(f)}
-    assert "train/red/red_00.png" not in plan  # kept as it is
+    kept = plan["train/red/red_00.png"]
+    assert kept["action"] == "keep" and "(train/green/zz_red_00.png) have rows" in kept["reason"]
     copy = plan["train/green/zz_red_00.png"]
     assert (copy["action"], copy["new_class"]) == ("remove", "")
     assert "near-duplicate of train/red/red_00.png" in copy["reason"]
@@ -1373,7 +1374,12 @@ def test_the_plan_removes_only_copies_of_a_kept_image_never_a_chains_far_end():
     for k in (2, 4):
         assert plan[f"red/{k}.png"][0] == "keep"
         assert "like none of the images the plan keeps" in plan[f"red/{k}.png"][1]
-    assert "red/0.png" not in plan
+    assert plan["red/0.png"] == (
+        "keep",
+        "the copy the plan keeps of its near-duplicate group (across splits, 6 images); its "
+        "copies (red/1.png, red/2.png, red/3.png and 2 more) have rows of their own: set this row "
+        "to remove as well to drop the picture altogether",
+    )
 
 
 def test_the_plan_keeps_copies_within_a_class_and_split_unless_one_is_flagged():
@@ -1396,7 +1402,10 @@ def test_the_plan_keeps_copies_within_a_class_and_split_unless_one_is_flagged():
     flag = {"_index": 4, "suggested": "blue", "prob_suggested": 0.9, "evidence": "e"}
     result = AuditResult([flag], [burst([0, 1, 2]), burst([3, 4])], [], 5, ["red", "blue"])
     plan = {row["file"]: (row["action"], row["reason"]) for row in plan_rows(result, inv)}
-    assert "train/red/0.png" not in plan and "train/red/3.png" not in plan
+    for k, copies in ((0, "train/red/1.png, train/red/2.png"), (3, "train/red/4.png")):
+        action, reason = plan[f"train/red/{k}.png"]  # every image of a group has its row
+        assert action == "keep" and reason.startswith("the copy the plan keeps of its near-dup")
+        assert f"its copies ({copies}) have rows of their own" in reason
     for k, sim in ((1, "0.980"), (2, "0.960")):
         action, reason = plan[f"train/red/{k}.png"]
         assert action == "keep" and reason.startswith(
@@ -1405,6 +1414,35 @@ def test_the_plan_keeps_copies_within_a_class_and_split_unless_one_is_flagged():
         )
     action, reason = plan["train/red/4.png"]
     assert action == "remove" and "also flagged as a wrong label (looks like blue)" in reason
+
+
+def test_three_identical_copies_in_one_split_each_name_the_one_the_plan_keeps():
+    """A photo saved as IMG 0003.jpg, IMG 0003 (1).jpg and copy of IMG 0003.jpg: the plan had rows
+    for two of them, each called a near-duplicate of the other, and none for the one it kept, so
+    setting both rows to remove left a copy in train, nothing saying so. Each names the kept one,
+    which has its row (the look-alikes' first too)."""
+    from objrec.audit import Inventory, Item
+    from objrec.audit_report import plan_rows
+
+    names = ["IMG 0003 (1)", "IMG 0003", "copy of IMG 0003", "a", "b"]
+    items = [Item(Path(f"/d/train/red/{n}.jpg"), f"train/red/{n}.jpg", 0, "train") for n in names]
+    inv = Inventory(Path("/d"), ("red",), items, True)
+    copies = {"kind": "within class", "_indices": [0, 1, 2]}
+    copies["_pairs"] = {(0, 1): 1.0, (0, 2): 1.0, (1, 2): 1.0}
+    alike = {"kind": "within class", "_indices": [3, 4], "_pairs": {(3, 4): 0.9}}
+    plan = plan_rows(AuditResult([], [copies], [], 5, ["red"], look_alikes=[alike]), inv)
+    rows = {row["file"].split("/")[-1]: row["reason"] for row in plan}
+    assert sorted(rows) == sorted(f"{n}.jpg" for n in names)
+    for name in ("IMG 0003.jpg", "copy of IMG 0003.jpg"):
+        assert rows[name].startswith("within class near-duplicate of train/red/IMG 0003 (1).jpg")
+    assert (
+        "(within class, 3 images); its copies (train/red/IMG 0003.jpg, train/red/copy of"
+        in (rows["IMG 0003 (1).jpg"])
+    )
+    assert rows["a.jpg"] == (
+        "the image the plan keeps of its look-alike group (within class, 2 images); its "
+        "look-alikes (train/red/b.jpg) have rows of their own"
+    )
 
 
 @pytest.mark.slow
@@ -1533,6 +1571,8 @@ def test_a_copy_flagged_as_a_wrong_label_makes_way_for_its_copy_in_the_suggested
         "train/red/red_01.png": ("remove", ""),
         "train/blue/zz_red_01.png": ("relabel", "green"),
         "train/green/zz_red_00.png": ("remove", ""),
+        "train/red/red_02.png": ("keep", ""),  # each group's copy kept has its row
+        "train/red/red_00.png": ("keep", ""),
     }
 
 

@@ -84,6 +84,15 @@ CHAIN_REASON = (
 )
 """The plan's reasons for a group's other images (``remove`` and ``keep``): ``first`` is the
 image it is a copy of, or looks like (kept), or the group's first image, kept."""
+KEPT_REASON = (
+    "the {one} the plan keeps of its {group} ({kind}, {n} images); its {others} ({names}) have "
+    "rows of their own{then}"
+)
+"""The plan's reason for a group's first image, the one kept: without a row of its own, a person
+who set the rows of a group of three copies to ``remove`` kept a copy in train, unawares."""
+KEPT_COPY = ": set this row to remove as well to drop the picture altogether"
+KEPT_NAMED = 3
+"""How many of a kept image's copies its reason names; more are counted."""
 ACTIONS = ("keep", "remove", "relabel")
 RELABEL_MIN_PROB = 0.5
 """The plan relabels a flagged image only where the heads and neighbours give its suggested class
@@ -234,7 +243,28 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
         propose(index, "keep", "", reason)
     propose_group(within, "keep", WITHIN_CLASS_REASON)
     propose_group(result.look_alikes, "keep", LOOK_ALIKE_REASON)
+    for index, reason in kept_firsts(result, inv):
+        propose(index, "keep", "", reason)
     return list(rows.values())
+
+
+def kept_firsts(result: AuditResult, inv: Inventory) -> list[tuple[int, str]]:
+    """The first image of each near-duplicate and look-alike group, the one the plan keeps, and
+    its reason (``KEPT_REASON``, naming the first few others)."""
+    found = []
+    for groups, words in (
+        (result.near_duplicates, ("copy", "near-duplicate group", "copies", KEPT_COPY)),
+        (result.look_alikes, ("image", "look-alike group", "look-alikes", "")),
+    ):
+        for group in groups:
+            first, *others = group["_indices"]
+            names = ", ".join(inv.rel(inv.items[m]) for m in others[:KEPT_NAMED])
+            if len(others) > KEPT_NAMED:
+                names += f" and {len(others) - KEPT_NAMED} more"
+            said = dict(zip(("one", "group", "others", "then"), words, strict=True))
+            kind, n = group["kind"], len(others) + 1
+            found.append((first, KEPT_REASON.format(kind=kind, n=n, names=names, **said)))
+    return found
 
 
 def plan_row(inv: Inventory, index: int, action: str, new_class: str, reason: str) -> dict:
@@ -295,8 +325,8 @@ def group_links(group: dict[str, Any], remove: bool) -> list[tuple[int, int | No
             for other in (kept if remove else group["_indices"])
             if (key := dedup.pair_key(index, other)) in sims
         ]
-        if near:
-            sim, twin = max(near)
+        if near:  # the most alike, of equals the first kept (a copy names the one kept)
+            sim, twin = max(near, key=lambda pair: (pair[0], -group["_indices"].index(pair[1])))
             found.append((index, twin, sim))
         else:
             kept.append(index)
