@@ -190,6 +190,48 @@ def test_class_names_with_dollar_signs_are_drawn_as_named_not_as_mathtext(tmp_pa
 
 
 @pytest.mark.slow
+def test_names_no_font_has_give_one_note_not_a_warning_per_character(tmp_path, caplog, monkeypatch):
+    """evaluate of a file named in katakana printed 9 copies of matplotlib's "UserWarning: Glyph
+    12459 (KATAKANA LETTER KA) missing from font(s) DejaVu Sans": now one note is logged, once,
+    and a font that has them (a CJK one, where installed) draws them."""
+    import logging
+    import warnings
+
+    import torch
+    from PIL import Image
+
+    from objrec import plots
+
+    monkeypatch.setattr(plots, "_noted", [])
+    tile = (Image.new("RGB", (8, 8)), "カタカナ/写真.jpg\npredicted カメラ (90%)", True)
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.INFO):
+        warnings.simplefilter("always")
+        plots.gallery([tile, tile], tmp_path / "g.png", "Top losses")
+        plots.confusion_heatmap(torch.eye(2, dtype=torch.long), ["カメラ", "b"], tmp_path / "m.png")
+    assert [str(w.message) for w in caught] == []
+    notes = [r.getMessage() for r in caplog.records if r.name == "objrec.plots"]
+    assert notes in ([], [plots.BOXES_NOTE])  # none where a CJK font is installed
+
+
+def test_figures_fall_back_to_the_installed_fonts_of_other_scripts(monkeypatch):
+    from types import SimpleNamespace
+
+    from matplotlib import font_manager, rcParams
+
+    from objrec import plots
+
+    names = ["DejaVu Sans", "Noto Sans CJK JP", "Liberation Serif", "WenQuanYi Zen Hei"]
+    monkeypatch.setattr(
+        font_manager.fontManager, "ttflist", [SimpleNamespace(name=n) for n in names]
+    )
+    assert plots.font_families.__wrapped__() == (
+        *rcParams["font.family"],
+        "Noto Sans CJK JP",
+        "WenQuanYi Zen Hei",
+    )
+
+
+@pytest.mark.slow
 def test_a_class_whose_every_image_is_unreadable_is_counted_as_0_not_left_out(
     tmp_path, image_folder, capsys
 ):

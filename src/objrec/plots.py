@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import logging
+import re
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -11,6 +16,58 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from objrec.progress import plural
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+FALLBACK_FONTS = re.compile(
+    r"CJK|Han Sans|Gothic|Mincho|Hei\b|Heiti|YaHei|JhengHei|Ming|Song|PingFang|Hiragino|Meiryo|"
+    r"Malgun|Nanum|Unicode|Fallback|^Noto Sans"
+)
+"""Installed font families a name's characters fall back to, beside matplotlib's DejaVu Sans:
+Chinese, Japanese and Korean fonts, and Noto's (Arabic, Hebrew, Thai, Devanagari...)."""
+GLYPH_MISSING = re.compile(r"Glyph \d+ .*missing from font")
+BOXES_NOTE = "some characters of file or class names have no font here; they show as boxes"
+_noted: list[bool] = []
+"""Whether ``BOXES_NOTE`` was logged already (once per process)."""
+
+
+@functools.cache
+def font_families() -> tuple[str, ...]:
+    """The font family list figures are drawn with (matplotlib >= 3.6 takes each glyph from the
+    first family that has it): the default, then the installed ``FALLBACK_FONTS``. With DejaVu
+    Sans alone a katakana file name was drawn as boxes."""
+    from matplotlib import font_manager, rcParams
+
+    installed = sorted({font.name for font in font_manager.fontManager.ttflist})
+    return (*rcParams["font.family"], *(n for n in installed if FALLBACK_FONTS.search(n)))
+
+
+def lettered(draw: Callable[P, R]) -> Callable[P, R]:
+    """``draw`` (a figure's function) with ``font_families``, and without matplotlib's warning for
+    each character no font has (nine of them for a katakana file name): one note is logged
+    instead, once, and other warnings pass as they were."""
+
+    @functools.wraps(draw)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        from matplotlib import rc_context
+
+        fonts = rc_context({"font.family": list(font_families())})
+        with fonts, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            drawn = draw(*args, **kwargs)
+        for w in caught:
+            if not GLYPH_MISSING.search(str(w.message)):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            elif not _noted:
+                _noted.append(True)
+                log.warning(BOXES_NOTE)
+        return drawn
+
+    return call
+
 
 DPI = 110
 PAD_INCHES = 0.1
@@ -76,6 +133,7 @@ def show_image(ax, image: Image.Image) -> None:
     ax.yaxis.set_visible(False)
 
 
+@lettered
 def training_curves(history: pd.DataFrame, path: Path, best: int) -> Path:
     """Loss and accuracy per epoch, train against valid, with the best epoch marked: ``best``,
     the one whose head the run keeps (with ``--min-delta``, not always the lowest valid loss)."""
@@ -94,6 +152,7 @@ def training_curves(history: pd.DataFrame, path: Path, best: int) -> Path:
     return save(fig, path)
 
 
+@lettered
 def images_per_class_figure(counts: pd.DataFrame) -> Figure:
     """Horizontal stacked bars, one per class (rows: class; columns: split), largest on top.
 
@@ -118,16 +177,19 @@ def images_per_class_figure(counts: pd.DataFrame) -> Figure:
     return fig
 
 
+@lettered
 def images_per_class(counts: pd.DataFrame, path: Path) -> Path:
     """``images_per_class_figure`` saved to ``path``."""
     return save(images_per_class_figure(counts), path)
 
 
+@lettered
 def image_sizes(sizes: pd.DataFrame, path: Path) -> Path:
     """``image_sizes_figure`` saved to ``path``."""
     return save(image_sizes_figure(sizes), path)
 
 
+@lettered
 def image_sizes_figure(sizes: pd.DataFrame) -> Figure:
     """Image sizes: a width/height scatter and a histogram of per-class mean sizes, widths and
     heights in the same bins (each in bins of its own had bars of two widths) and whole numbers
@@ -152,6 +214,7 @@ def image_sizes_figure(sizes: pd.DataFrame) -> Figure:
     return fig
 
 
+@lettered
 def predictions(
     rows: Sequence[tuple[Image.Image, str, Sequence[tuple[str, float]], bool]],
     path: Path,
@@ -192,11 +255,13 @@ LOG_AXIS_FROM = 10
 its ticks read '2.02x10^1' or are missing."""
 
 
+@lettered
 def accuracy_vs_train_size(table: pd.DataFrame, path: Path) -> Path:
     """Per-class top-1 against the number of training images, with a trend in log n."""
     return save(accuracy_vs_train_figure(table), path)
 
 
+@lettered
 def accuracy_vs_train_figure(table: pd.DataFrame) -> Figure:
     """:func:`accuracy_vs_train_size`'s figure: a log x axis over a decade or more of training
     images, else a linear one with whole-number ticks."""
@@ -263,6 +328,7 @@ def confused_order(matrix, classes: Sequence[str], limit: int = 30) -> list[int]
     return order or list(range(min(limit, len(classes))))
 
 
+@lettered
 def confusion_heatmap(matrix, classes: Sequence[str], path: Path, limit: int = 30) -> Path:
     """Row-normalised confusion among the (at most ``limit``) classes most involved in errors."""
     import numpy as np
@@ -295,6 +361,7 @@ def confusion_heatmap(matrix, classes: Sequence[str], path: Path, limit: int = 3
     return save(fig, path)
 
 
+@lettered
 def gallery(
     tiles: Sequence[tuple[Image.Image, str, bool]],
     path: Path,
@@ -319,6 +386,7 @@ def gallery(
     return save(fig, path)
 
 
+@lettered
 def reliability_diagram(tables: dict[str, pd.DataFrame], path: Path) -> Path:
     """Accuracy against confidence per bin, one panel per table (e.g. before and after
     calibration), with the diagonal a perfectly calibrated model would follow and the bin counts."""
