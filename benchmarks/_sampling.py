@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import argparse
 import random
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from objrec.data import Sample
@@ -25,6 +26,13 @@ SPLIT_HELP = (
     "a split folder of the 100-class Caltech-101 protocol [default: /work/splits/s0, the team's; "
     'make your own as benchmarks/README.md, "Reproduce these figures", says]'
 )
+
+
+def timed(work: Any) -> float:
+    """Seconds ``work()`` took on the wall clock."""
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
 
 
 def seeded_sample(folder: Path, n: int, seed: int = 0) -> list[Sample]:

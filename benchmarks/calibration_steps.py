@@ -32,12 +32,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
-from _sampling import SPLIT, SPLIT_HELP
+from _sampling import SPLIT, SPLIT_HELP, timed
 
 KMEANS = """
 import sys, time, torch
@@ -163,12 +162,6 @@ def eigen_step(train, valid):
         )
 
     return (lambda: timed(before_way)), (lambda: timed(now_way)), check
-
-
-def timed(work) -> float:
-    start = time.perf_counter()
-    work()
-    return time.perf_counter() - start
 
 
 def main() -> None:

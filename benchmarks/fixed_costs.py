@@ -28,12 +28,11 @@ import copy
 import shutil
 import statistics
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
-from _sampling import SPLIT, SPLIT_HELP
+from _sampling import SPLIT, SPLIT_HELP, timed
 
 from objrec import checkpoint, confidence
 from objrec.config import TrainConfig
@@ -50,12 +49,6 @@ from objrec.train import (
     settle_head_precision,
     settle_precision,
 )
-
-
-def timed(work) -> float:
-    start = time.perf_counter()
-    work()
-    return time.perf_counter() - start
 
 
 def lookups(prep, config: TrainConfig):

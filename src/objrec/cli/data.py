@@ -486,8 +486,7 @@ def add_warnings(result) -> list[str]:
     type=DIR,
     help="Folder for the CSVs and plots [default: DATA-explore beside DATA, written again on a "
     "re-run over the files objrec recorded writing, unless you changed one since; in the current "
-    "folder "
-    "for the built-in sample].",
+    "folder for the built-in sample].",
 )
 @click.option("--force", is_flag=True, help=FORCE_OUT)
 @click.option(
