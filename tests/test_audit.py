@@ -941,6 +941,25 @@ def test_the_plan_keeps_the_training_copy_then_the_largest():
     assert [i.shown for i, f in sorted(unsplit, key=lambda c: keep_first(*c))] == ["b", "a"]
 
 
+def test_the_plan_keeps_the_copy_not_named_as_a_copy():
+    """Of IMG 0003.jpg and its copy IMG 0003 (1).jpg the plan kept the copy, first by sort order
+    (a space sorts before a dot): a name with a copy's mark now goes after, in its split."""
+    from objrec.audit import Inventory, Item, copy_named, keep_order
+    from objrec.dedup import ImageFacts
+
+    names = ["Copy of IMG 0003", "IMG 0003 (1)", "IMG 0003 - Copy", "IMG 0003 copy 2", "IMG 0003"]
+    names += ["IMG 0003_1", "IMG 0003-copy", "IMG_0004"]
+    items = [Item(Path(f"/d/{n}.jpg"), n, 0, "train") for n in names]
+    items.append(Item(Path("/d/IMG 0003 (2).jpg"), "test", 0, "test"))
+    inv, same = Inventory(Path("/d"), ("red",), items, True), ImageFacts(width=9, height=9)
+    order = keep_order(inv, range(len(items)), [same] * len(items), range(len(items)), {})
+    assert [items[m].shown for m in order] == [
+        "IMG 0003", "IMG_0004", *names[:4], "IMG 0003_1", "IMG 0003-copy", "test"
+    ]  # fmt: skip
+    assert not copy_named("IMG_0004", {"img_0004"}) and not copy_named("DSC_12", {"dsc_13"})
+    assert copy_named("dsc_12", {"dsc"}) and not copy_named("scopy of x")
+
+
 @pytest.mark.slow
 def test_where_auto_settles_on_int8_the_audit_reads_the_int8_features_train_stored(
     tmp_path, monkeypatch

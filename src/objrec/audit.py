@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 import warnings
 from collections.abc import Sequence
@@ -689,21 +690,49 @@ def split_keeps(group: list[int], pairs: Sequence[dedup.Pair]) -> bool:
 def keep_order(inv: Inventory, idx, sub_facts, group, suggested: dict[int, str]) -> list[int]:
     """A group's members, the copy to keep first: a copy flagged as a wrong label whose suggested
     class another copy is in goes last (keeping the correctly labelled copy needs no relabel, and
-    keeps the user's file where it is); otherwise, and among the rest, ``keep_first``'s order."""
+    keeps the user's file where it is); otherwise, and among the rest, ``keep_first``'s order
+    (then the folder's, so the same folder always gives the same order)."""
     classes = {inv.classes[inv.items[idx[m]].label] for m in group}
+    stems = {inv.items[idx[m]].path.stem.casefold() for m in group}
 
-    def key(m: int) -> tuple[bool, int, int]:
+    def key(m: int) -> tuple[bool, int, bool, int]:
         misplaced = suggested.get(int(idx[m])) in classes
-        return (misplaced, *keep_first(inv.items[idx[m]], sub_facts[m]))
+        return (misplaced, *keep_first(inv.items[idx[m]], sub_facts[m], stems))
 
     return sorted(group, key=key)
 
 
-def keep_first(item: Item, facts: dedup.ImageFacts) -> tuple[int, int]:
+def keep_first(
+    item: Item, facts: dedup.ImageFacts, stems: frozenset[str] | set[str] = frozenset()
+) -> tuple[int, bool, int]:
     """A group's order, the copy to keep first: the earliest split (train before valid before
-    test, so a leak is removed from the evaluation side), then the most pixels."""
+    test, so a leak is removed from the evaluation side), then a name without a copy's mark
+    (:func:`copy_named`; ``stems``: the group's file names without suffix, casefolded), then the
+    most pixels."""
     split = SPLITS.index(item.split) if item.split in SPLITS else 0
-    return split, -facts.width * facts.height
+    return split, copy_named(item.path.stem, stems), -facts.width * facts.height
+
+
+COPY_MARKS = (
+    re.compile(r"copy(?: \(\d+\))? of (.+)", re.IGNORECASE),
+    re.compile(r"(.+?) \(\d+\)"),
+    re.compile(r"(.+?)(?: - |[ _-])copy(?: ?\(?\d+\)?)?", re.IGNORECASE),
+)
+"""A file name (without suffix) that a system or a browser gives a copy of another: ``Copy of
+X`` and ``Copy (2) of X`` (Windows), ``X (1)`` (browsers, Windows), ``X copy``, ``X copy 2``
+(macOS), ``X - Copy`` (Windows), ``X-copy``, ``X_copy``."""
+NUMBERED_COPY = re.compile(r"(.+)[_-]\d{1,2}")
+"""``X_1`` or ``X-2``: a copy's name only where the group holds ``X`` too (``IMG_0001`` alone
+is a camera's name)."""
+
+
+def copy_named(stem: str, stems: frozenset[str] | set[str] = frozenset()) -> bool:
+    """Whether ``stem`` (a file name without suffix) is named as a copy: one of ``COPY_MARKS``,
+    or ``NUMBERED_COPY`` of another name in ``stems`` (casefolded)."""
+    if any(mark.fullmatch(stem) for mark in COPY_MARKS):
+        return True
+    numbered = NUMBERED_COPY.fullmatch(stem)
+    return numbered is not None and numbered[1].casefold() in stems
 
 
 SPLIT_PAIRS = {
