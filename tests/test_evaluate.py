@@ -50,6 +50,15 @@ def test_evaluate_writes_its_tables_into_the_run_and_refuses_a_users_non_empty_f
         assert (out / name).is_file(), name
     assert result.probabilities is not None
     assert result.probabilities.shape == (len(result.predictions), 3)
+    import pandas as pd
+
+    probs = result.probability_table()  # labelled: a notebook user read a bare tensor
+    assert list(probs.columns) == result.classes and probs.index.name == "path"
+    assert list(probs.index) == list(result.predictions["path"])
+    top = probs.idxmax(axis=1).reset_index(drop=True)
+    assert top.equals(result.predictions["predicted"].rename(None))
+    written = pd.read_csv(out / "confusion.csv", index_col=0, encoding="utf-8-sig")
+    assert written.equals(result.confusion_table().rename_axis(None, axis=1))
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("keep")
@@ -806,6 +815,22 @@ def _evaluation(classes, labels, predicted):
     paths = [f"img{i}.png" for i in range(len(labels))]
     result.predictions = prediction_table(paths, logits, labels, classes)
     return result
+
+
+def test_the_confusion_matrix_is_labelled_by_class_and_the_result_reads_in_one_line():
+    """A notebook user got `confusion` as a bare tensor, and a cell ending in an evaluation
+    showed every field of it: the tables, the matrix, every probability."""
+    result = _evaluation(["cat", "dog", "emu"], [0, 0, 1, 1, 1], [0, 1, 1, 1, 0])
+    table = result.confusion_table()
+    assert (table.index.name, table.columns.name) == ("true", "predicted")
+    assert list(table.index) == list(table.columns) == ["cat", "dog", "emu"]
+    assert table.loc["dog", "cat"] == 1 and table.loc["cat", "dog"] == 1
+    assert table.loc["dog", "dog"] == 2 and int(table.to_numpy().sum()) == 5
+    shares = result.confusion_table(normalised=True)
+    assert shares.loc["dog", "dog"] == pytest.approx(2 / 3) and shares.loc["cat", "cat"] == 0.5
+    assert list(shares.loc["emu"]) == [0, 0, 0]  # no image: a row of zeros, not NaN
+    assert repr(result) == "EvaluationResult(images=5, classes=3, top1=0.6000, top5=1.0000)"
+    assert result.probability_table() is None  # measured from logits alone: no probabilities
 
 
 def test_against_compares_two_runs_on_the_images_of_the_classes_both_know():

@@ -91,7 +91,10 @@ class EvaluationResult:
     metrics_plain: dict[str, float] | None = None
     """Without test-time augmentation, when ``metrics`` are with it."""
     predictions: pd.DataFrame | None = None
-    """One row per image: path, true, predicted, probabilities, loss."""
+    """One row per image, as ``predictions.csv``: its ``path``, ``true`` class, ``answer`` (the
+    class, or "unknown"), ``predicted`` class and ``prob_predicted``, ``unknown``,
+    ``barely_familiar``, ``score``, ``prob_true``, ``loss``, ``top5`` (classes joined by "|"),
+    near-duplicate ``group`` and ``seen_in`` (the run's split it trained on, or "")."""
     folder: Path | None = None
     """The class folder that was evaluated (a split folder's split)."""
     seen: dict[str, list[str]] = field(default_factory=dict)
@@ -168,9 +171,52 @@ class EvaluationResult:
         )
 
     probabilities: torch.Tensor | None = None
-    """(images, classes): every class's probability, in the rows' order of ``predictions``."""
+    """(images, classes): every class's probability, in the rows' order of ``predictions``
+    (:meth:`probability_table` labels them)."""
     reliability: dict[str, pd.DataFrame] | None = None
     """Reliability tables (``confidence.reliability_table``) before and after calibration."""
+
+    def confusion_table(self, normalised: bool = False) -> pd.DataFrame:
+        """``confusion`` labelled, as ``confusion.csv``: a row per true class (the index, named
+        ``true``), a column per predicted class (named ``predicted``), each cell a count of
+        images; ``normalised``, as ``confusion_normalised.csv``: each row divided by its class's
+        images (a class without any keeps a row of zeros), so that a cell is a share."""
+        matrix = self.confusion.double() if normalised else self.confusion
+        if normalised:
+            matrix = matrix / matrix.sum(1, keepdim=True).clamp(min=1)
+        return pd.DataFrame(
+            matrix.numpy(),
+            index=pd.Index(self.classes, name="true"),
+            columns=pd.Index(self.classes, name="predicted"),
+        )
+
+    def probability_table(self) -> pd.DataFrame | None:
+        """``probabilities`` labelled: a row per image, indexed by its ``path`` (as in
+        ``predictions``, in its order), a column per class (the calibrated probabilities that
+        ``answer`` and ``prob_predicted`` come from); None when the result has none (one made
+        from logits alone)."""
+        if self.probabilities is None or self.predictions is None:
+            return None
+        return pd.DataFrame(
+            self.probabilities.numpy(),
+            index=pd.Index(self.predictions["path"], name="path"),
+            columns=pd.Index(self.classes, name="class"),
+        )
+
+    def __repr__(self) -> str:
+        """One line: what was evaluated and its top-1 and top-5 (a notebook cell ending in an
+        evaluation showed every field: the tables, the confusion matrix, every probability)."""
+        m = self.metrics
+        scores = ", ".join(f"{k}={m[k]:.4f}" for k in ("top1", "top5") if k in m)
+        where = ", ".join(
+            f"{name}={str(value)!r}"
+            for name, value in (("folder", self.folder), ("out", self.out))
+            if value is not None
+        )
+        return (
+            f"EvaluationResult(images={int(m.get('n', 0))}, "
+            f"classes={len(self.classes)}" + "".join(f", {p}" for p in (scores, where) if p) + ")"
+        )
 
     def worst(self, n: int = 10) -> pd.DataFrame:
         """The first ``n`` rows of ``per_class`` below 100% top-1: the classes of lowest top-1
@@ -945,22 +991,15 @@ def write_evaluation(result: EvaluationResult, out: Path, force: bool = False) -
         with output_file(out, name, force) as tmp:
             write(tmp)
 
-    def square(matrix: torch.Tensor) -> pd.DataFrame:
-        return pd.DataFrame(matrix.numpy(), index=result.classes, columns=result.classes)
-
     put("per_class.csv", lambda p: write_table(result.per_class, p))
     put("most_confused.csv", lambda p: write_table(result.confused, p))
-    put("confusion.csv", lambda p: write_table(square(result.confusion), p, index=True))
+    put("confusion.csv", lambda p: write_table(result.confusion_table(), p, index=True))
     put("metrics.json", lambda p: p.write_text(standard_json(result.to_json())))
     predictions = result.predictions
     if predictions is not None:
         put("predictions.csv", lambda p: write_table(predictions, p))
-    counts = result.confusion.double()
-    normalised = counts / counts.sum(1, keepdim=True).clamp(min=1)
-    put(
-        "confusion_normalised.csv",
-        lambda p: write_table(square(normalised).round(4), p, index=True),
-    )
+    shares = result.confusion_table(normalised=True).round(4)
+    put("confusion_normalised.csv", lambda p: write_table(shares, p, index=True))
     if len(result.classes) > 1 and int(result.confusion.sum()) > 0:
         put("confusion.png", lambda p: plots.confusion_heatmap(result.confusion, result.classes, p))
     if predictions is not None and len(predictions):
