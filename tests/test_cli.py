@@ -1252,6 +1252,31 @@ def test_a_bad_path_is_one_usage_error_naming_it_whatever_is_wrong_with_it(
     assert err.rstrip().endswith(f"(see objrec {args[0]} --help)"), err
 
 
+def test_a_path_it_may_not_read_is_said_to_be_so_not_a_file_or_a_link_to_nothing(
+    capsys, tmp_path, monkeypatch
+):
+    """A folder or file there that the user may not read (another user's, a mode of 000): click
+    refused it as "not readable", and the sentence put in its place called the folder "a file,
+    not a folder" and the file "a link to nothing"."""
+    photos, plan, run_file = tmp_path / "photos", tmp_path / "plan.csv", tmp_path / "m.safetensors"
+    photos.mkdir()
+    plan.write_text("file,action\n")
+    run_file.write_bytes(b"")
+    locked = {str(p) for p in (photos, plan, run_file)}
+    access = os.access
+    monkeypatch.setattr(
+        os, "access", lambda p, mode, **kw: str(p) not in locked and access(p, mode, **kw)
+    )
+    for args, named in (
+        (["check", photos], f"'DATA': {photos}"),
+        (["apply-plan", tmp_path, plan, tmp_path / "out"], f"'PLAN': {plan}"),
+        (["export", run_file], f"'RUN': {run_file}"),
+    ):
+        code, out, err = run(capsys, *args)
+        assert code == 2 and out == "", err
+        assert f"invalid value for {named} cannot be read (permission denied)" in err, err
+
+
 def test_errors_speak_the_api_names_in_python_and_the_flags_in_the_cli(capsys, tmp_path):
     from objrec.config import TrainConfig
     from objrec.errors import ObjrecError

@@ -9,6 +9,7 @@ import math
 import os
 import re
 import shlex
+import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -38,23 +39,33 @@ def from_options(make: Callable[..., T], *args, **values) -> T:
 class PathParam(click.Path):
     """A path argument or option whose refusal says what the path is, one way for every kind:
     ``nope does not exist``, ``a.txt is a file, not a folder``, ``photos is a folder, not a
-    file``, ``old is a link to nothing`` (click's own said "Directory 'a.txt' is a file"). Each is
-    a usage error, exit status 2 (docs/json.md)."""
+    file``, ``old is a link to nothing``, ``theirs cannot be read (permission denied)`` (click's
+    own said "Directory 'a.txt' is a file"). Each is a usage error, exit status 2 (docs/json.md).
+    """
 
     def convert(self, value, param, ctx):
         try:
             return super().convert(value, param, ctx)
         except click.BadParameter:
             path = os.fsdecode(value)
-            if os.path.isdir(path) and not self.dir_okay:
-                self.fail(f"{path} is a folder, not a file", param, ctx)
-            if os.path.exists(path) and not self.file_okay:
-                self.fail(f"{path} is a file, not a folder", param, ctx)
-            if os.path.lexists(path):  # a link whose target is gone
-                self.fail(f"{path} is a link to nothing", param, ctx)
-            if not os.path.exists(path):
-                self.fail(f"{path} does not exist", param, ctx)
-            raise
+            if (refusal := self.refusal(path)) is None:
+                raise
+            self.fail(f"{path} {refusal}", param, ctx)
+
+    def refusal(self, path: str) -> str | None:
+        """What is wrong with ``path``, which click refused, checked in click's order: a folder
+        the user may not read was called "a file, not a folder", a file "a link to nothing"."""
+        try:
+            is_dir = stat.S_ISDIR(os.stat(path).st_mode)
+        except PermissionError:  # a folder on the way that it may not look into
+            return "cannot be reached (permission denied)"
+        except OSError:  # as click: missing, or a link whose target is gone (or a loop of links)
+            return "is a link to nothing" if os.path.islink(path) else "does not exist"
+        if is_dir and not self.dir_okay:
+            return "is a folder, not a file"
+        if not is_dir and not self.file_okay:
+            return "is a file, not a folder"
+        return "cannot be read (permission denied)" if not os.access(path, os.R_OK) else None
 
 
 def require_folder(path: Path, name: str) -> None:
