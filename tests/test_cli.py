@@ -1763,6 +1763,30 @@ def test_one_class_is_warned_of_by_check_and_split_and_refused_by_train(capsys, 
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
 
 
+def test_a_class_named_unknown_is_refused_by_train_and_said_by_check_and_split(capsys, tmp_path):
+    """A class folder named unknown trained, and predict's answer "unknown" (an image like none
+    of the classes) could not be told from that class's."""
+    from objrec.split import SplitResult, split_warnings
+
+    for split in ("train", "valid"):
+        make_class_folder(tmp_path / "data" / split, per_class=2, classes=("red", "blue"))
+        (tmp_path / "data" / split / "blue").rename(tmp_path / "data" / split / "Unknown")
+    folder = tmp_path / "data" / "train" / "Unknown"
+    code, out, err = run(capsys, "train", tmp_path / "data", "--out", tmp_path / "run")
+    said = " ".join(err.split())
+    assert code == 1 and f"{folder} is a class named Unknown: predict and evaluate answer" in said
+    assert "rename the folder (to other, say), in every split, and train again" in said
+    assert not (tmp_path / "run").exists()
+    code, out, _ = run(capsys, "check", tmp_path / "data", "--json")
+    found = [p for p in json.loads(out)["problems"] if p["kind"] == "unknown_name"]
+    assert code == 1 and [p["path"] for p in found] == [
+        str(folder),
+        str(folder).replace("train", "valid"),
+    ]
+    result = SplitResult(tmp_path, {"red": {"train": 2}, "unknown": {"train": 2}})
+    assert split_warnings(result)[0].startswith("`train` will refuse the class named unknown: ")
+
+
 @pytest.mark.slow
 def test_split_json_carries_every_warning_the_text_gives(
     capsys, tmp_path, image_folder, known_facts

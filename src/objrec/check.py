@@ -19,11 +19,13 @@ from typing import Any
 
 from objrec.config import SplitConfig
 from objrec.data import (
+    UNKNOWN_NAME_WHY,
     alike_names,
     class_of_folder,
     close_match,
     imbalance_hint,
     is_split_folder,
+    named_unknown,
     no_class_folders,
     present_splits,
     refuse_run_folder,
@@ -55,7 +57,8 @@ class Problem:
     kind: str
     """unreadable, too_large, bad_name (not UTF-8), empty_class, one_class, alike_classes (named
     like another but for case; noted, but for accents' encoding), unknown_class (in valid or
-    test, not in train), no_class_folder, ignored_hidden, ignored_file, no_extension, link_loop,
+    test, not in train), unknown_name (a class named unknown, the answer for none of them),
+    no_class_folder, ignored_hidden, ignored_file, no_extension, link_loop,
     missing_class (a class of train that valid or test lacks), few_images (fewer than
     ``split`` needs, or fewer training images than it needs of a whole class), nested_folder
     (a sub-folder of a class folder holding images, trained as that class) or imbalanced (the
@@ -253,6 +256,9 @@ def _check_class_root(root: Path, result: CheckResult) -> dict[str, list[Path]]:
         if not classes[path.name]:
             message = "class folder holds no images: it would shift every later label"
             result.problems.append(Problem(str(path), "empty_class", message, True))
+        if named_unknown(path.name):
+            message = f"`train` refuses a class named {path.name}: {UNKNOWN_NAME_WHY}"
+            result.problems.append(Problem(str(path), "unknown_name", message, True))
     if loose and not classes:
         raise no_class_folders(root, loose)
     return classes

@@ -284,6 +284,34 @@ def require_split_folder(root: Path) -> None:
     )
 
 
+UNKNOWN = "unknown"
+"""The answer for an image that looks like none of the classes (``predict --csv``'s and
+``predictions.csv``'s ``answer`` column, the CLI's lines): no class may have that name."""
+
+
+def named_unknown(name: str) -> bool:
+    """Whether a class folder's name is :data:`UNKNOWN`, case and accents' encoding aside
+    (``Unknown`` reads as the same answer to a person, and is one folder on macOS)."""
+    return class_key(name) == UNKNOWN
+
+
+UNKNOWN_NAME_WHY = (
+    'predict and evaluate answer "unknown" for an image like none of the classes, so this class '
+    "could not be told from that answer: rename the folder (to other, say)"
+)
+"""Why a class folder :func:`named_unknown` is refused, and what to do, as train and check say."""
+
+
+def refuse_unknown_class(root: Path) -> None:
+    """Refuse a class folder of ``root`` :func:`named_unknown`, naming it."""
+    for folder in class_dirs(root):
+        if named_unknown(folder.name):
+            raise ObjrecError(
+                f"{folder} is a class named {folder.name}: {UNKNOWN_NAME_WHY}, in every split, "
+                "and train again"
+            )
+
+
 def require_two_classes(root: Path) -> None:
     """Refuse a class folder of a single class: a classifier of one class learns nothing (its
     every answer is right, its loss 0), and its unknown threshold would be fitted on nothing."""

@@ -32,6 +32,7 @@ from objrec.confidence import (
 from objrec.config import EvaluateConfig, SplitConfig, settings
 from objrec.data import (
     SPLITS,
+    UNKNOWN,
     ClassFolder,
     Sample,
     class_folders,
@@ -71,7 +72,7 @@ from objrec.outputs import (
     shown_name,
     takes_back_folders,
 )
-from objrec.predict import UNKNOWN, barely_familiar, familiarity_line
+from objrec.predict import barely_familiar, familiarity_line
 from objrec.progress import Reporter, log_result_warnings, or_silent, plural, some_of
 from objrec.tables import write_table
 

@@ -11,6 +11,7 @@ from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from objrec.config import require_type
+from objrec.data import UNKNOWN
 from objrec.devices import resolve_device
 from objrec.errors import ObjrecError
 from objrec.images import (
@@ -54,10 +55,6 @@ def base_name(path: str | None) -> str:
     ``/predict`` both give it in ``filename`` (a client may send a Windows path); "" for none."""
     return PureWindowsPath(path or "").name
 
-
-UNKNOWN = "unknown"
-"""The answer for an image that looks like none of the classes, in ``predict --csv``'s and
-``predictions.csv``'s ``answer`` column, as the CLI's lines say it."""
 
 NEAR_LINE = 0.25
 """How far above the unknown line (in familiarity, where a typical valid image scores 1 and the

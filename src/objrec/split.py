@@ -34,9 +34,11 @@ from typing import Any
 from objrec.config import SplitConfig, settings
 from objrec.data import (
     SPLITS,
+    UNKNOWN_NAME_WHY,
     alike_names,
     class_dirs,
     class_of_folder,
+    named_unknown,
     no_class_folders,
     present_splits,
     require_split_folder,
@@ -207,6 +209,8 @@ def split_warnings(result: SplitResult) -> list[str]:
             f"only one class ({next(iter(result.counts))}): `train` will refuse this "
             "split (a classifier needs at least two classes)"
         )
+    for name in filter(named_unknown, result.counts):
+        warnings.append(f"`train` will refuse the class named {name}: {UNKNOWN_NAME_WHY}")
     if result.empty_classes:
         warnings.append(
             "left out class folders without images (`strict` refuses them): "

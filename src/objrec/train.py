@@ -37,6 +37,7 @@ from objrec.data import (
     ClassFolder,
     class_folders,
     imbalance_hint,
+    refuse_unknown_class,
     require_split_folder,
     require_two_classes,
     scan_class_folder,
@@ -269,6 +270,7 @@ def open_run(
     ``reporter``). ``data_dir`` is checked first: a split folder of two classes or more."""
     require_split_folder(data_dir)
     require_two_classes(data_dir / "train")
+    refuse_unknown_class(data_dir / "train")
     refuse_out_inside_data(data_dir, out)
     saved = None
     if request.resume:

@@ -549,7 +549,8 @@ Unusable (train leaves them out or refuses the folder):
   - files that cannot be decoded (HEIC photos need pillow-heif), or
     too large to decode safely; image files whose name is not UTF-8
   - empty class folders; a folder of only one class (a classifier
-    needs two); class folders named alike but for upper and lower case
+    needs two); class folders named alike but for upper and lower case;
+    a class named unknown (the answer for an image like none of them)
   - in a split folder, a class of valid or test that train lacks (the
     class it probably is, renamed or misspelt, is named)
 
