@@ -122,6 +122,40 @@ def test_changing_a_file_the_transform_or_the_weights_computes_again(
 
 
 @pytest.mark.slow
+def test_another_decoder_or_resize_computes_again_the_same_one_does_not(
+    tmp_path, samples, monkeypatch
+):
+    """The store's key held objrec's decoding rules but not the decoders: after an upgrade of
+    Pillow, of the libjpeg-turbo it decodes with or of torchvision (whose resize makes every
+    view), which may give other pixels, it served the features of the old pixels."""
+    import PIL
+    import torchvision
+    from PIL import features as pil_features
+
+    body, spec, few = frozen(tmp_path), ViewSpec(DATA), samples[:2]
+    assert feature_table(body, few, spec).computed == len(few)
+    real_version = pil_features.version
+    changes = [
+        (PIL, "__version__", "0.0.1"),
+        (pil_features, "version", lambda name: "9.9.9" if "jpeg" in name else real_version(name)),
+        (torchvision, "__version__", "0.0.1+cpu"),
+    ]
+    for module, name, value in changes:
+        monkeypatch.setattr(module, name, value)
+        assert feature_table(body, few, spec).computed == len(few), name
+        assert feature_table(body, few, spec).computed == 0, name
+        monkeypatch.undo()
+    assert feature_table(body, few, spec).computed == 0
+    from objrec import features
+    from objrec.errors import ObjrecError
+
+    named = iter(["as installed", "as imported"])  # torchvision replaced before it was imported
+    monkeypatch.setattr(features, "pixel_makers", lambda: next(named))
+    with pytest.raises(ObjrecError, match="torchvision changed on disk while this command ran"):
+        feature_table(body, few, spec)
+
+
+@pytest.mark.slow
 def test_an_interrupted_pass_keeps_what_it_finished_and_nothing_wrong(
     tmp_path, samples, monkeypatch
 ):

@@ -43,7 +43,7 @@ from objrec.config import DataConfig
 from objrec.data import Batch, ImageDataset, Sample, make_loader, prefetch
 from objrec.distributed import SINGLE, World, epoch_seed
 from objrec.errors import ObjrecError
-from objrec.images import UnreadableImageError, list_images, open_image
+from objrec.images import UnreadableImageError, decoder_versions, list_images, open_image
 from objrec.progress import NAMED, SILENT, Reporter, plural, some_of
 from objrec.quantize import QuantizedBody
 from objrec.runtime import (
@@ -75,6 +75,7 @@ from objrec.transforms import (
     build_transforms,
     build_tta_transform,
     draft_size,
+    torchvision_version,
 )
 
 log = logging.getLogger(__name__)
@@ -668,6 +669,32 @@ def process_start() -> float | None:
         return None
 
 
+def pixel_makers() -> str:
+    """What turns a file's bytes into the pixels of a view, beside objrec's own rules
+    (``images.PIXEL_RULES``): the decoders' versions (``images.decoder_versions``) and
+    torchvision's (``transforms.torchvision_version``), part of the store's key
+    (``store.space_id``), so that an upgrade of Pillow, libjpeg-turbo, libwebp or torchvision,
+    which may decode or resize an image into other pixels, computes its features again instead of
+    serving the old ones. A few milliseconds, once a table, without importing torchvision.
+    pillow-heif's version is left out: installing it, to read the HEIC photos refused before
+    (``store.decode_tag``), would compute every other photo again too."""
+    return f"{decoder_versions(heif=False)} torchvision {torchvision_version()}"
+
+
+def require_same_pixel_makers(decoders: str, computing: bool) -> None:
+    """Refuse to compute (when ``computing``) rows under a space named by ``decoders``
+    (:func:`pixel_makers`, read before torchvision was imported: from its installed metadata) when
+    the torchvision imported to compute them is another: replaced on disk since."""
+    if computing:
+        import torchvision  # noqa: F401  (computing imports it anyway: the one that resizes)
+
+        if pixel_makers() != decoders:
+            raise ObjrecError(
+                "torchvision changed on disk while this command ran (the one it would resize "
+                "with is not the one it looked up features for): run the command again"
+            )
+
+
 def view_key(spec: ViewSpec, store: FeatureStore) -> str:
     """``spec.key``, an augmented view's definition remembered in ``store``
     (:func:`remembered_fingerprint`)."""
@@ -677,11 +704,13 @@ def view_key(spec: ViewSpec, store: FeatureStore) -> str:
     return f"aug:{spec.augment}@{definition}:{spec.view}"
 
 
-def require_same_definition(spec: ViewSpec, key: str, computing: bool) -> None:
+def require_same_definition(spec: ViewSpec, key: str, decoders: str, computing: bool) -> None:
     """Refuse to compute (when ``computing``) ``spec``'s augmented rows under ``key``
     (:func:`view_key`) when the augmentation this process makes them with (torchvision imported
     now) is not the one ``key`` names: torchvision or objrec was replaced on disk since the key
-    was read."""
+    was read; any rows, when the decoders are not those of the space's key
+    (:func:`require_same_pixel_makers`)."""
+    require_same_pixel_makers(decoders, computing)
     if computing and spec.view and spec.key != key:
         raise ObjrecError(
             "torchvision or objrec changed on disk while this command ran (the augmentation it "
@@ -998,8 +1027,8 @@ def feature_table(
     """
     store = body.cache.store
     digests, hashing = store.digests([s.path for s in samples])
-    numerics = body.numerics(samples, spec.data)
-    sid = space_id(body.fingerprint, asdict(spec.data), body.cache.dtype, numerics)
+    numerics, decoders = body.numerics(samples, spec.data), pixel_makers()
+    sid = space_id(body.fingerprint, asdict(spec.data), body.cache.dtype, numerics, decoders)
     label = f"{body.name} @ {spec.data.input_size}px" + (
         "" if numerics == FLOAT32 else f", {numerics}"
     )
@@ -1015,9 +1044,9 @@ def feature_table(
     mine = [d for d in shares if d not in hits]
     by_digest = {d: s for s, d in zip(samples, digests, strict=True)}
     if body.cache.dtype != "float32":  # rounding the float32 rows is what computing would store
-        wider = space_id(body.fingerprint, asdict(spec.data), "float32", numerics)
+        wider = space_id(body.fingerprint, asdict(spec.data), "float32", numerics, decoders)
         mine = narrow_rows(store, wider, space, key, mine)
-    require_same_definition(spec, key, computing=bool(mine))
+    require_same_definition(spec, key, decoders, computing=bool(mine))
     computed, failed, passing = fill(
         body, space, spec, [(d, by_digest[d]) for d in mine], settings, probe
     )

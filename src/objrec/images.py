@@ -490,16 +490,22 @@ def register_heif_plugin() -> bool:
         return _heif_registered[0]
 
 
-def decoder_versions() -> str:
-    """The versions of what decodes a file into pixels: Pillow, the JPEG library it was built
-    with (libjpeg-turbo's own version where it is that), pillow-heif. An upgrade of one may change
-    a photo's pixels a little (libjpeg-turbo's IDCT, its colour conversion)."""
+def decoder_versions(heif: bool = True) -> str:
+    """The versions of what decodes a file into pixels: Pillow (its resampling too), the JPEG
+    library it was built with (libjpeg-turbo's own version where it is that), libwebp and libavif
+    where it has them, pillow-heif (unless not ``heif``). An upgrade of one may change a photo's
+    pixels a little (libjpeg-turbo's IDCT, its colour conversion, libwebp's upsampling of the
+    colour planes). zlib is left out: it inflates a PNG's bytes exactly, whatever its version.
+    Read from the loaded modules, in well under a millisecond once they are imported."""
     import PIL
     from PIL import features
 
     jpeg = features.version("libjpeg_turbo") or features.version("jpg")
-    heif = heif_plugin_version()
-    return f"Pillow {PIL.__version__} libjpeg {jpeg}" + (f" pillow-heif {heif}" if heif else "")
+    libraries = [("libwebp", features.version("webp")), ("libavif", features.version("avif"))]
+    if heif:
+        libraries.append(("pillow-heif", heif_plugin_version()))
+    named = "".join(f" {name} {version}" for name, version in libraries if version)
+    return f"Pillow {PIL.__version__} libjpeg {jpeg}{named}"
 
 
 @functools.cache

@@ -8,11 +8,12 @@ removed one costs nothing.
 Layout of a store folder (``$OBJREC_CACHE/store``):
 
 * ``index.sqlite`` (SQLite, WAL): ``spaces`` (one per body fingerprint + data config + dtype +
-  numerics + decoding rules, :func:`space_id`: its row width, how many rows are reserved, the
-  generation of its array file), ``entries`` (space, view, content digest -> row, or the reason the
-  image could not be decoded; last use) and ``files`` (path, size, mtime, ctime, inode -> content
-  digest), so unchanged files are never hashed again; ``memos`` (a digest of what a small value
-  is made from -> the value: :func:`features.remembered_fingerprint`).
+  numerics + decoding rules + decoders' versions, :func:`space_id`: its row width, how many rows
+  are reserved, the generation of its array file), ``entries`` (space, view, content digest ->
+  row, or the reason the image could not be decoded; last use) and ``files`` (path, size,
+  mtime, ctime, inode -> content digest), so unchanged files are never hashed again; ``memos``
+  (a digest of what a small value is made from -> the value:
+  :func:`features.remembered_fingerprint`).
 * ``<space>-<generation>.<dtype>``: one flat array file per space, row ``r`` at byte
   ``r * dim * itemsize``: written with ``pwrite`` into rows reserved in the index, read with
   ``pread`` by row, so reading a batch costs the batch's memory, never the file's.
@@ -294,16 +295,21 @@ FLOAT32 = "float32"
 """The numerics of the CPU frozen pass (ONNX Runtime or eager PyTorch in float32)."""
 
 
-def space_id(body_fingerprint: str, data: dict, dtype: str, numerics: str = FLOAT32) -> str:
+def space_id(
+    body_fingerprint: str, data: dict, dtype: str, numerics: str = FLOAT32, decoders: str = ""
+) -> str:
     """The key of a space: everything but the image and the view that changes a feature row.
 
     ``numerics`` is how the rows are computed (``FLOAT32`` on the CPU, e.g. ``cuda:float16`` on a
     GPU), so features of different numerics never mix; ``dtype`` is how they are stored.
-    ``PIXEL_RULES`` keeps out rows made from pixels that objrec decoded by other rules.
+    ``PIXEL_RULES`` keeps out rows made from pixels that objrec decoded by other rules, and
+    ``decoders`` (``features.pixel_makers``: the versions of Pillow, its JPEG and WebP libraries,
+    torchvision) rows made from pixels that another decoder or resize gave.
     """
     payload = {
         "version": STORE_VERSION,
         "pixels": PIXEL_RULES,
+        "decoders": decoders,
         "body": body_fingerprint,
         "data": data,
         "dtype": dtype,

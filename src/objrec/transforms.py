@@ -7,6 +7,8 @@ store never needs.
 
 from __future__ import annotations
 
+import sys
+from importlib import metadata
 from typing import TYPE_CHECKING
 
 import torch
@@ -76,6 +78,22 @@ def cap_aspect(image):
     if max(height, width) <= MAX_ASPECT * min(height, width):
         return image
     return F.center_crop(image, [min(height, MAX_ASPECT * width), min(width, MAX_ASPECT * height)])
+
+
+def torchvision_version() -> str:
+    """The version of the torchvision whose transforms make every view (its resize among them),
+    without the build's local part (``+cpu``, ``+cu121``: the same transforms): the imported
+    module's, else the installed package's metadata, read without importing it (1.3 s, which a
+    retrain that reads every feature from the store never pays)."""
+    module = sys.modules.get("torchvision")
+    if module is not None:
+        return module.__version__.split("+")[0]
+    try:
+        return metadata.version("torchvision").split("+")[0]
+    except metadata.PackageNotFoundError:  # no metadata beside it: ask the module itself
+        import torchvision
+
+        return torchvision.__version__.split("+")[0]
 
 
 def resize_short_side(size: int, interpolation) -> list:
