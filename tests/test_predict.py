@@ -18,6 +18,9 @@ def test_predict_reports_an_unreadable_file_and_predicts_the_rest(tmp_path, trai
     assert results[0].error.startswith("cannot read image")
     assert results[0].to_json()["filename"] == "bad.jpg"  # as for a readable image, and as serve
     assert results[1].error is None and len(results[1].topk) == 3
+    table = results.table()  # a DataFrame, for a notebook: predict --csv's rows
+    assert list(table["file"]) == ["bad.jpg", good.name] and table["class_3"].notna()[1]
+    assert table["error"][0] == results[0].error and table["answer"][1] == results[1].answer
 
 
 @pytest.mark.slow
@@ -437,7 +440,7 @@ def test_predict_csv_is_one_flat_row_per_input_that_a_spreadsheet_opens(tmp_path
     byte-order mark by which Excel reads "café" as written."""
     import codecs
 
-    from objrec.predict import Prediction, write_csv
+    from objrec.predict import Prediction, Predictions, write_csv
 
     rust = [{"class": "rust", "prob": 0.75}, {"class": "café au lait", "prob": 0.25}]
     results = [
@@ -462,6 +465,9 @@ def test_predict_csv_is_one_flat_row_per_input_that_a_spreadsheet_opens(tmp_path
     ]
     assert rows[2]["error"] == "no such file or folder" and rows[2]["file"] == "gone.jpg"
     assert not [k for k in first[2:] + columns[8:-1] if rows[2][k]]  # the rest left empty
+    table = Predictions(results).table()  # the same rows, as a DataFrame (empty: missing)
+    assert list(table.columns) == columns
+    assert table.astype(object).where(table.notna(), "").astype(str).to_dict("records") == rows
 
 
 def test_a_name_a_spreadsheet_would_run_as_a_formula_is_written_as_text(tmp_path):

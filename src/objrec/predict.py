@@ -168,6 +168,27 @@ CSV_COLUMNS = (
 same; the top-k classes and probabilities follow as ``class_1``, ``prob_1`` ..., then ``error``."""
 
 
+def csv_columns(results: Sequence[Prediction]) -> list[str]:
+    """The columns of ``predict --csv``'s table of ``results``: :data:`CSV_COLUMNS`, then
+    ``class_N``, ``prob_N`` for as many as the longest top-k, then ``error``."""
+    k = max((len(r.topk) for r in results), default=0)
+    tops = [f"{what}_{i}" for i in range(1, k + 1) for what in ("class", "prob")]
+    return [*CSV_COLUMNS, *tops, "error"]
+
+
+class Predictions(list[Prediction]):
+    """What :func:`predict` returns: a list of :class:`Prediction`, one per input in order, that
+    :meth:`table` gives as a pandas DataFrame."""
+
+    def table(self) -> Any:
+        """A pandas DataFrame of one row per input, as ``predict --csv`` writes it
+        (:meth:`Prediction.to_row`, :func:`csv_columns`): what is left empty there (the answer of
+        an input that failed, the ``error`` of one that did not) is missing (NaN) here."""
+        import pandas as pd  # not at import: `objrec predict` needs no pandas
+
+        return pd.DataFrame([r.to_row() for r in self], columns=csv_columns(self))
+
+
 PathsGiven = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 """One path (a file or folder) or several."""
 
@@ -272,8 +293,9 @@ def predict(
     device: str = "auto",
     force: bool = False,
     csv: Path | None = None,
-) -> list[Prediction]:
-    """Top-k classes for each image in ``paths`` (files or folders; one, or a list).
+) -> Predictions:
+    """Top-k classes for each image in ``paths`` (files or folders; one, or a list), as
+    :class:`Predictions` (a list; ``table()`` is a DataFrame of the rows ``csv`` would hold).
 
     A missing, unreadable or non-image path gets an ``error`` instead and the others are still
     predicted. ``tta`` averages over test-time views; ``explain`` is a folder that receives a
@@ -281,9 +303,8 @@ def predict(
     ``plot`` draws the first ``plot_max`` readable images. An image whose unknown score is below
     the run's threshold (or ``threshold``) is marked ``unknown``, its top-k still given;
     ``unknown=False`` never marks one. ``device``: ``auto``, ``cpu`` or ``cuda[:N]`` (a GPU runs
-    PyTorch). ``csv`` is a file that receives one row per input (:func:`write_csv`), for a
-    spreadsheet. An existing ``plot`` or ``csv`` file, or a non-empty ``explain`` folder, is
-    refused unless ``force``.
+    PyTorch). ``csv`` is a file that receives one row per input (:func:`write_csv`). An existing
+    ``plot`` or ``csv`` file, or a non-empty ``explain`` folder, is refused unless ``force``.
     """
     topk, plot_max = require_type("topk", topk, int), require_type("plot_max", plot_max, int)
     plot, paths = check_arguments(topk, plot_max, plot, force), path_list(paths)
@@ -304,7 +325,7 @@ def predict(
         plot_predictions(results, plot, plot_max)
     if csv is not None:
         write_csv(results, csv, force)
-    return results
+    return Predictions(results)
 
 
 def check_outputs(paths: list[Path], plot: Path | None, explain: Path | None, force: bool) -> None:
@@ -366,15 +387,13 @@ def write_csv(results: Sequence[Prediction], path: Path, force: bool = False) ->
     :data:`~objrec.tables.CSV_ENCODING` (Excel reads UTF-8 by its byte-order mark) whole or not
     at all, and checked again just before it takes its name (``outputs.output_file``): a file
     put there meanwhile is kept, unless ``force``."""
-    k = max((len(r.topk) for r in results), default=0)
-    tops = [f"{what}_{i}" for i in range(1, k + 1) for what in ("class", "prob")]
     path = Path(path)
     with (
         new_folders(path.parent),
         output_file(path.parent, path.name, force, record=False, other=CSV_HINT) as tmp,
         tmp.open("w", newline="", encoding=CSV_ENCODING) as f,
     ):
-        writer = csv_module.DictWriter(f, [*CSV_COLUMNS, *tops, "error"], restval="")
+        writer = csv_module.DictWriter(f, csv_columns(results), restval="")
         writer.writeheader()
         writer.writerows({k: spreadsheet_cell(v) for k, v in r.to_row().items()} for r in results)
     return path
