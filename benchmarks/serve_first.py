@@ -7,7 +7,8 @@ take once ``/health`` answers, per source tree of objrec, each server a new proc
 Variants run in turn, ``--repeats`` rounds, after an untimed warm-up server of each (so that
 whatever objrec caches, an ONNX export or OpenVINO's compiled graphs, is there); a variant named by
 ``--fresh-cache`` gets a new empty ``OBJREC_CACHE`` each time. Prints the medians: seconds until
-``/health`` answered, the first request, the second.
+``/health`` answered, the first request, the second, their ratio, and what ran the model (``/info``'s
+``runs``, where the variant's objrec says it).
 """
 
 from __future__ import annotations
@@ -53,8 +54,14 @@ def post(url: str, image: Path) -> float:
     return time.perf_counter() - started
 
 
-def serve_once(src: str, run: Path, image: Path, fresh: bool) -> tuple[float, float, float]:
-    """(seconds until /health answered, first request, second request) of one new server."""
+def runs(url: str) -> str:
+    """What ``/info`` says runs the model (``runs``; ``?`` from an objrec that does not say)."""
+    return str(httpx.get(url + "/info", timeout=10.0).json().get("runs", "?"))
+
+
+def serve_once(src: str, run: Path, image: Path, fresh: bool) -> tuple[float, float, float, str]:
+    """(seconds until /health answered, first request, second request, /info's runs) of one new
+    server."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": str(Path(src).resolve())}
@@ -69,7 +76,8 @@ def serve_once(src: str, run: Path, image: Path, fresh: bool) -> tuple[float, fl
         try:
             wait_for_health(url, server)
             up = time.perf_counter() - started
-            return up, post(url, image), post(url, image)
+            first, second = post(url, image), post(url, image)
+            return up, first, second, runs(url)
         finally:
             server.terminate()
             server.wait(timeout=60)
@@ -102,17 +110,21 @@ def main() -> None:
     fresh = set(args.fresh_cache)
     for name, src in variants.items():
         serve_once(src, args.run, args.image, name in fresh)  # warm-up
-    times: dict[str, list[tuple[float, float, float]]] = {name: [] for name in variants}
+    times: dict[str, list[tuple[float, float, float, str]]] = {name: [] for name in variants}
     for _ in range(args.repeats):
         for name, src in variants.items():
             times[name].append(serve_once(src, args.run, args.image, name in fresh))
     print(f"medians of {args.repeats} servers per variant (each first request in brackets)")
-    print("| variant | up (s) | first request (s) | second request (s) |")
-    print("| --- | ---: | ---: | ---: |")
+    print("| variant | up (s) | first request (s) | second request (s) | first / second | runs |")
+    print("| --- | ---: | ---: | ---: | ---: | --- |")
     for name, values in times.items():
-        up, first, second = (statistics.median(column) for column in zip(*values, strict=True))
+        up, first, second = (statistics.median(v[i] for v in values) for i in range(3))
         firsts = ", ".join(f"{v[1]:.2f}" for v in values)
-        print(f"| {name} | {up:.2f} | {first:.2f} ({firsts}) | {second:.3f} |")
+        ratio = statistics.median(v[1] / v[2] for v in values)
+        print(
+            f"| {name} | {up:.2f} | {first:.2f} ({firsts}) | {second:.3f} | {ratio:.1f} "
+            f"| {values[-1][3]} |"
+        )
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import torch
@@ -31,6 +32,7 @@ from objrec.confidence import Readable, require_number, score_in_chunks, tie_hea
 from objrec.errors import ObjrecError
 from objrec.export import Tail, export_checked
 from objrec.features import open_cache
+from objrec.images import open_image
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, as_stored
 from objrec.quantize import QuantizedBody, graph_engine
@@ -62,6 +64,12 @@ def resolve_runtime(runtime: str | None, device: torch.device, default: str = "t
             "on the GPU (leave the runtime out, or use the cpu device)"
         )
     return "torch"
+
+
+def sample_photo() -> Path:
+    """A photo of objrec's built-in sample (a downscaled Caltech-101 watch), for a first answer."""
+    folder = Path(str(resources.files("objrec") / "sample" / "caltech101_mini" / "watch"))
+    return min(folder.glob("*.jpg"))
 
 
 def int8_placement(
@@ -314,6 +322,14 @@ class Recognizer:
         if self.threshold is None:
             return Answers(probs, scores, torch.zeros(len(scores), dtype=torch.bool))
         return Answers(probs, scores, scores < self.threshold)
+
+    def warm_up(self) -> None:
+        """Answer one photo of the built-in sample (:func:`sample_photo`), and drop the answer:
+        what the runtime does at its first call (OpenVINO compiling or loading its graph and
+        making this thread's infer request, ONNX Runtime and PyTorch setting up their kernels) is
+        then done, on the calling thread, before a caller's first image. A real photo, not a
+        blank one: on a GPU the first batch chooses the precision (``runtime.DeviceRunner``)."""
+        self.answer([open_image(sample_photo(), draft_size=self.draft)])
 
     # ------------------------------------------------------------ presenting it
 

@@ -113,7 +113,8 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
 def load_recognizer(
     run: Path, runtime: str | None, device: str, threshold: float | None, unknown: bool
 ) -> Recognizer:
-    """The served model: ``runtime`` defaults to ONNX Runtime on the CPU, PyTorch on a GPU. An
+    """The served model: ``runtime`` defaults to ONNX Runtime on the CPU, PyTorch on a GPU, but an
+    int8 body that OpenVINO ran in training runs in OpenVINO under either (:func:`runs_why`). An
     infinite ``threshold`` is refused: ``/info`` gives it in JSON, which holds no infinity (it said
     null, which reads as no unknown answer, while inf answered every image unknown)."""
     if threshold is not None and math.isinf(threshold):
@@ -235,14 +236,19 @@ def unknown_info(recognizer: Recognizer) -> dict[str, Any]:
     }
 
 
-def model_info(recognizer: Recognizer, max_upload_bytes: int, max_pixels: int) -> dict[str, Any]:
-    """``GET /info``: the model, what runs it, the server's limits and the unknown answer."""
+def model_info(
+    recognizer: Recognizer, max_upload_bytes: int, max_pixels: int, asked: str | None = None
+) -> dict[str, Any]:
+    """``GET /info``: the model, what runs it and why (``asked``: the runtime the server was
+    given, None for its default), the server's limits and the unknown answer."""
+    runs, why = runs_and_why(recognizer, asked)
     return {
         "classes": recognizer.classes,
         "backbone": recognizer.meta.backbone,
         "runtime": recognizer.runtime,
         "int8_engine": int8_engine(recognizer),
-        "runs": runs_words(recognizer.runtime, int8_engine(recognizer), str(recognizer.device)),
+        "runs": runs,
+        "runs_why": why,
         "version": __version__,
         "max_upload_bytes": max_upload_bytes,
         "max_pixels": max_pixels,
@@ -271,6 +277,50 @@ def runs_words(runtime: str, engine: str | None, device: str = "cpu") -> str:
         return f"the int8 body in {ENGINE_NAMES.get(engine, engine)}, the head in PyTorch"
     where = "the CPU" if device == "cpu" else device
     return f"the whole model in PyTorch, on {where}"
+
+
+def runs_why(
+    runtime: str, engine: str | None, device: str = "cpu", asked: str | None = None
+) -> str:
+    """Why the served model runs as :func:`runs_words` says, for ``/info``'s ``runs_why`` and the
+    line ``serve`` prints at start: ``asked`` is the runtime the server was given (None: its
+    default). A default run's /info said ``"runtime": "torch"`` where README and ``--help`` said
+    serve defaults to ONNX Runtime, and nothing said why."""
+    if engine == "openvino":
+        return (
+            "this run's pretrained network runs in 8-bit integers (int8), as OpenVINO ran it in "
+            "training, under either runtime, so that it answers as it did when trained and "
+            "evaluated"
+        )
+    if device != "cpu":
+        return f"on {device} the model runs in PyTorch, as ONNX Runtime runs on the CPU only here"
+    if asked is not None:
+        return f"runtime {asked} was asked for"
+    why = (
+        "serve's default on the CPU, as ONNX Runtime answers faster than PyTorch once the model "
+        "is made into one ONNX graph (once, kept in the cache folder)"
+    )
+    return why + ("; this run's int8 network ran in ONNX Runtime in training too" if engine else "")
+
+
+def runs_and_why(recognizer: Recognizer, asked: str | None) -> tuple[str, str]:
+    """:func:`runs_words` and :func:`runs_why` of ``recognizer``."""
+    facts = (recognizer.runtime, int8_engine(recognizer), str(recognizer.device))
+    return runs_words(*facts), runs_why(*facts, asked=asked)
+
+
+def warm_up(recognizer: Recognizer, answering: ThreadPoolExecutor) -> None:
+    """The model's first answer (:meth:`Recognizer.warm_up`), given before the server answers
+    anyone, on a thread that answers uploads: a default run's first ``/predict`` took 2.3 s
+    against 0.12 s for the next ones (OpenVINO loading its compiled graph, and making the
+    thread's infer request, at the first call). A model that loads but cannot answer is refused
+    here, in one sentence, rather than at each request."""
+    started = time.perf_counter()
+    try:
+        answering.submit(recognizer.warm_up).result()
+    except Exception as exc:  # any runtime's failure: the server would answer nothing but 500s
+        raise ObjrecError(f"the model loaded but failed on a first test image: {exc}") from exc
+    log.info("the model answered a first image in %.2f s", time.perf_counter() - started)
 
 
 OFFLINE_DOCS = """
@@ -324,8 +374,10 @@ def create_app(
     unknown: bool = True,
     device: str = "auto",
 ) -> FastAPI:
-    """The app for the model in ``run``, loaded now; ``threshold``, ``unknown``: as predict's.
-    Uploads over ``max_upload_bytes`` and images over ``max_pixels`` are refused (413)."""
+    """The app for the model in ``run``, loaded now and run once (:func:`warm_up`), so that the
+    first upload is answered as fast as the next; ``threshold``, ``unknown``: as predict's.
+    ``app.state.runs``: what runs the model and why (:func:`runs_and_why`). Uploads over
+    ``max_upload_bytes`` and images over ``max_pixels`` are refused (413)."""
     check_upload_limit(max_upload_bytes)
     recognizer = load_recognizer(run, runtime, device, threshold, unknown)
     page = page_html(max_upload_bytes)
@@ -343,9 +395,11 @@ def create_app(
 
     @app.get("/info")
     def info() -> dict:
-        return model_info(recognizer, max_upload_bytes, max_pixels)
+        return model_info(recognizer, max_upload_bytes, max_pixels, runtime)
 
     answering = ThreadPoolExecutor(ANSWERING_AT_ONCE, thread_name_prefix="objrec-answer")
+    warm_up(recognizer, answering)
+    app.state.runs = runs_and_why(recognizer, runtime)
     limits = {"max_upload_bytes": max_upload_bytes, "max_pixels": max_pixels}
 
     @app.post("/predict", max_body_size=body_limit(max_upload_bytes))
@@ -443,12 +497,13 @@ def app_from_env() -> FastAPI:
 
 def check_settings(
     run: Path, runtime: str | None, device: str, threshold: float | None, unknown: bool
-) -> None:
+) -> tuple[str, str]:
     """Load the model once as each worker will (device, runtime, threshold, the checkpoint),
     so that a setting a worker would fail on is refused here, in one sentence: uvicorn's
     supervisor restarts a worker that dies while starting, forever, each with a traceback. The
-    ONNX model a worker runs is exported here too, once, rather than by each worker at once."""
-    load_recognizer(Path(run), runtime, device, threshold, unknown)  # the workers load their own
+    ONNX model a worker runs is exported here too, once, rather than by each worker at once.
+    Returns what runs the model and why (:func:`runs_and_why`); the workers load their own."""
+    return runs_and_why(load_recognizer(Path(run), runtime, device, threshold, unknown), runtime)
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -567,13 +622,15 @@ def serve(
     unknown: bool = True,
     device: str = "auto",
     max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    on_loaded: Callable[[str, str], None] | None = None,
 ) -> None:
     """Run the app under uvicorn until stopped; binds to loopback unless ``host`` says otherwise.
 
     The model is loaded (checked, with several ``workers``) and the port bound before anything is
-    served, so a wrong run folder or a busy port raises ``ObjrecError``. ``on_ready(url)`` is called
-    once the server answers at ``url`` (with the port it got when ``port`` is 0). Uploads over
-    ``max_upload_bytes`` are refused.
+    served, so a wrong run folder or a busy port raises ``ObjrecError``. ``on_loaded(runs, why)``
+    is called once the model is loaded, with what runs it and why (:func:`runs_and_why`);
+    ``on_ready(url)`` once the server answers at ``url`` (with the port it got when ``port`` is
+    0). Uploads over ``max_upload_bytes`` are refused.
     """
     import uvicorn
 
@@ -581,7 +638,7 @@ def serve(
         raise ObjrecError("workers must be at least 1")
     check_upload_limit(max_upload_bytes)
     if workers > 1:  # each worker process builds its app from the environment
-        check_settings(run, runtime, device, threshold, unknown)
+        runs = check_settings(run, runtime, device, threshold, unknown)
         settings = (runtime, device, threshold, unknown, max_upload_bytes)
         os.environ.update(worker_environment(Path(run), *settings))
         app: FastAPI | str = "objrec.serve:app_from_env"
@@ -589,6 +646,9 @@ def serve(
         app = create_app(
             run, runtime, max_upload_bytes, threshold=threshold, unknown=unknown, device=device
         )
+        runs = app.state.runs
+    if on_loaded is not None:
+        on_loaded(*runs)
     sock = bind_socket(host, port)
     url = url_of(host, sock.getsockname()[1])
     config = uvicorn.Config(app, factory=workers > 1, workers=workers, log_level="warning")

@@ -25,11 +25,12 @@ SERVE_MAX_UPLOAD_MIB = 10.0
 FastAPI for ``--help`` (a test checks that the two agree)."""
 
 RUNS_NOTE = (
-    "An int8 body that OpenVINO ran in training (the default bodies, OpenVINO being installed) "
-    "runs in OpenVINO under either runtime, the head in PyTorch: /info then says runtime torch, "
-    "int8_engine openvino, and runs: the int8 body in OpenVINO, the head in PyTorch."
+    "A model whose pretrained network is in 8-bit integers (int8: train's default on a CPU with "
+    "8-bit dot products) runs that network in OpenVINO, as it did in training, whichever you "
+    'pick, and the rest in PyTorch: serve then says at start "running the int8 body in '
+    'OpenVINO, the head in PyTorch", and why, as /info does (runs, runs_why).'
 )
-"""What ``serve --help`` says of an int8 body's engine, as ``/info`` says it
+"""What ``serve --help`` says of an int8 body's engine, as ``/info`` and the line at start say it
 (``serve.runs_words``; a test checks that the two agree)."""
 
 
@@ -128,11 +129,11 @@ def export(
 @click.option(
     "--runtime",
     type=click.Choice(["onnx", "torch"]),
-    help="Run the model through ONNX Runtime (exported once, checked against PyTorch within "
-    "1e-4, cached) or PyTorch directly; both run the same checkpoint, its 8-bit (int8) network "
-    "included [default: onnx on the CPU, as a server pays the export once and then answers "
-    "faster; torch on a GPU, as onnx runs on the CPU only; predict defaults to torch, quicker for "
-    "a few photos]. " + RUNS_NOTE,
+    help="Which engine computes the answers: it changes how fast they come, not what they say "
+    "(the two agree within 1e-4). Left out, serve picks: on the CPU onnx, ONNX Runtime, which runs "
+    "a copy of the model made at the first start (and kept in the cache folder) and then answers "
+    "faster than PyTorch; on a GPU torch, PyTorch, as onnx runs on the CPU only. Pick torch when "
+    "that copy cannot be made, or to start without making it. " + RUNS_NOTE,
 )
 @click.option(
     "--max-upload-mib",
@@ -163,12 +164,15 @@ def serve(
                        "topk": [{"class", "prob"}]}
       GET  /          a page: pick or drop an image, see its top-5 as bars
       GET  /health, GET /info (classes, backbone, version, and runtime,
-                      int8_engine and runs: what runs the model)
+                      int8_engine, runs and runs_why: what runs the model, why)
       GET  /docs      the API in Swagger UI, which the browser loads from the
                       internet; offline it says so and links /openapi.json
 
     \b
     For example: curl -F file=@photo.jpg http://127.0.0.1:8000/predict
+
+    The model answers one photo of the built-in sample before the server says it is up, so that
+    the first upload is answered as fast as the next ones.
     """
     refuse_unknown_conflict(threshold, no_unknown)
     from objrec.serve import serve as run_serve
@@ -176,22 +180,36 @@ def serve(
     if workers < 1:
         raise click.UsageError("--workers must be at least 1")  # exit 2, as click's own
     max_upload_bytes = upload_limit_bytes(max_upload_mib)
-
-    def ready(url: str) -> None:
-        err.print(serving_text(run, host, url), markup=False, highlight=False)
-
+    lines = StartLines(run, host)
     run_serve(
         run,
         host,
         port,
         workers,
         runtime,
-        on_ready=ready,
+        on_ready=lines.ready,
+        on_loaded=lines.loaded,
         threshold=threshold,
         unknown=not no_unknown,
         device=device,
         max_upload_bytes=max_upload_bytes,
     )
+
+
+class StartLines:
+    """What ``serve`` prints once it answers: where to open it (:func:`serving_text`), then what
+    runs the model and why, told when the model has loaded."""
+
+    def __init__(self, run: Path, host: str) -> None:
+        self.run, self.host = run, host
+        self.runs: list[str] = []
+
+    def loaded(self, runs: str, why: str) -> None:
+        self.runs.append(f"running {runs}: {why}")
+
+    def ready(self, url: str) -> None:
+        text = "\n".join([serving_text(self.run, self.host, url), *self.runs])
+        err.print(text, markup=False, highlight=False)
 
 
 def serving_text(run: Path, host: str, url: str) -> str:

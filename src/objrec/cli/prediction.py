@@ -51,12 +51,14 @@ from objrec.progress import plural
     type=click.Choice(["torch", "onnx"]),
     default="torch",
     show_default=True,
-    help="Run the model in PyTorch directly, as evaluate does, or through ONNX Runtime (CPU only; "
-    "exported on first use, then cached). Both run the same checkpoint, its 8-bit (int8) "
-    "network included, and agree within 1e-4 (checked at export). torch is the default here: it "
-    "needs no export and was quicker on one photo, and as quick on a folder with an int8 "
-    "network; onnx took 0.6 of the time on 120 photos with a 32-bit (fp32) one "
-    "(benchmarks/README.md). serve defaults to onnx, as a server exports once and answers many.",
+    help="Which engine computes the answers: it changes how fast they come, not what they say "
+    "(the two agree within 1e-4). torch, PyTorch, as evaluate uses, needs nothing made first: "
+    "quicker for one photo, and as quick for a folder when the pretrained network is in 8-bit "
+    "integers (int8, train's default on a CPU with 8-bit dot products). onnx, ONNX Runtime "
+    "(CPU only), runs a copy of the model made at its first use and kept in the cache folder: "
+    "pick it for many photos of a 32-bit model, where it took 0.6 of torch's time on 120 "
+    "(benchmarks/README.md). An int8 network that OpenVINO ran in training runs in OpenVINO "
+    "under either. serve picks onnx on the CPU, as a server makes the copy once and answers many.",
 )
 @device_option
 @click.option(
