@@ -1,6 +1,7 @@
 """predict: top-k per image, a bad input never stopping the rest, TTA, Grad-CAM overlays."""
 
 import os
+from itertools import product
 
 import pytest
 
@@ -519,9 +520,14 @@ def test_an_existing_csv_is_refused_before_any_work_unless_forced(tmp_path):
     photo.parent.mkdir()
     make_image((200, 30, 30)).save(photo)
     kept = photo.read_bytes()
-    for output in ("csv", "plot"):
+    # ... and without `force` the plot was refused as an existing file, "or pass `force=True`";
+    # an image given by a link (or a hard link) to the photo was no input named as the output
+    (tmp_path / "latest.png").symlink_to(photo)
+    os.link(photo, tmp_path / "hard.png")
+    for output, force, given in product(("csv", "plot"), (False, True), ("a", "latest", "hard")):
+        image = photo if given == "a" else tmp_path / f"{given}.png"
         with pytest.raises(ObjrecError, match=rf"`{output}` \S+a\.png is one of the images to"):
-            predict(no_run, [photo], **{output: photo}, force=True)
+            predict(no_run, [image], **{output: photo}, force=force)
     with pytest.raises(ObjrecError, match=r"a\.png is named as an image inside the image folder"):
         predict(no_run, [photo.parent], csv=photo, force=True)
     assert photo.read_bytes() == kept

@@ -307,9 +307,9 @@ def predict(
     ``plot`` or ``csv`` file, or a non-empty ``explain`` folder, is refused unless ``force``.
     """
     topk, plot_max = require_type("topk", topk, int), require_type("plot_max", plot_max, int)
-    plot, paths = check_arguments(topk, plot_max, plot, force), path_list(paths)
+    plot = check_arguments(topk, plot_max, plot, force, paths := path_list(paths))
     csv, reporter = check_csv(csv, plot, force, paths), or_silent(reporter)  # None: silent
-    check_outputs(paths, plot, explain, force)
+    check_outputs(paths, explain, force)
     recognizer = Recognizer.load(run, runtime, threshold, unknown, resolve_device(device))
     results = expand_paths(paths)  # after the run is found: no warning on the inputs before
     todo = [r for r in results if r.error is None]
@@ -328,18 +328,14 @@ def predict(
     return Predictions(results)
 
 
-def check_outputs(paths: list[Path], plot: Path | None, explain: Path | None, force: bool) -> None:
-    """Refuse, before any work, a ``plot`` or ``explain`` inside an image folder of ``paths``
-    (what they draw would be read as images the next time), and an ``explain`` folder that is
-    not empty, unless ``force``."""
+def check_outputs(paths: list[Path], explain: Path | None, force: bool) -> None:
+    """Refuse, before any work, an ``explain`` folder inside an image folder of ``paths`` (what
+    it draws would be read as images the next time), or not empty, unless ``force``."""
+    if explain is None:  # made only when an image is readable
+        return
     for folder in (p for p in paths if p.is_dir()):
-        for output, name in ((plot, "plot"), (explain, "explain")):
-            if output is not None:
-                refuse_inside(output, folder, name, "image folder")
-    if plot is not None:
-        refuse_input(plot, paths, "plot")
-    if explain is not None:  # made only when an image is readable
-        check_output_dir(explain, force, EXPLAIN_HINT, names=())  # one name per image
+        refuse_inside(explain, folder, "explain", "image folder")
+    check_output_dir(explain, force, EXPLAIN_HINT, names=())  # one name per image
 
 
 CSV_HINT = "choose another `csv`"
@@ -357,10 +353,23 @@ def refuse_input(output: Path, paths: Sequence[Path], name: str) -> None:
                     f"`{name}` {output} is named as an image inside the image folder {path}, "
                     f"whose images are predicted: choose another `{name}`"
                 )
-        elif same_file(output, path):
+        elif writes_over(output, path):
             raise ObjrecError(
                 f"`{name}` {output} is one of the images to predict: choose another `{name}`"
             )
+
+
+def writes_over(output: Path, image: Path) -> bool:
+    """Whether writing ``output`` replaces the file ``image`` names: by its name
+    (:func:`~objrec.outputs.same_file`), or as the file that ``image``, a link or a hard link,
+    leads to (a write replaces a link named as ``output``, not what it leads to)."""
+    if same_file(output, image):
+        return True
+    try:
+        target = landing(output)
+        return not target.is_symlink() and os.path.samefile(target, image)
+    except (OSError, RuntimeError):  # either is not there, or a loop of links
+        return False
 
 
 def check_csv(
@@ -399,9 +408,14 @@ def write_csv(results: Sequence[Prediction], path: Path, force: bool = False) ->
     return path
 
 
-def check_arguments(topk: int, plot_max: int, plot: Path | None, force: bool) -> Path | None:
-    """Refuse counts below one, and an existing ``plot`` file unless ``force``, before any work;
-    the ``plot`` file to write (:func:`output_path`). Their types ``predict`` checked."""
+def check_arguments(
+    topk: int, plot_max: int, plot: Path | None, force: bool, paths: Sequence[Path] = ()
+) -> Path | None:
+    """Refuse counts below one, and, before any work, a ``plot`` file inside an image folder of
+    ``paths`` or one of their images (:func:`refuse_input`), even with ``force``, then one that
+    exists, unless ``force`` (in that order: an image of the user's was refused as a file that
+    exists, "or pass `force=True`"); the ``plot`` file to write (:func:`output_path`). Their
+    types ``predict`` checked."""
     if topk < 1:
         raise ObjrecError("`topk` must be at least 1")
     if plot_max < 1:
@@ -409,6 +423,9 @@ def check_arguments(topk: int, plot_max: int, plot: Path | None, force: bool) ->
     if plot is None:
         return None
     plot = output_path(plot, "plot")
+    for folder in (p for p in paths if p.is_dir()):
+        refuse_inside(plot, folder, "plot", "image folder")
+    refuse_input(plot, paths, "plot")
     refuse_overwrite(plot, force, "choose another `plot` or pass `force=True`")
     return plot
 
