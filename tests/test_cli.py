@@ -155,6 +155,29 @@ def test_device_help_speaks_of_torchrun_only_where_it_applies(capsys):
     assert "auto and cuda mean each process's own GPU" in said and "LOCAL_RANK" not in said
 
 
+def test_runtime_and_cache_help_say_in_plain_words_what_they_change(capsys):
+    """serve's and predict's --runtime, and cache's options, spoke of exports, graphs and ONNX
+    Runtime's checks to a person who knows none of them: each now says what it changes for them
+    and when to pick it."""
+    helps = {
+        name: " ".join(run(capsys, name, "--help")[1].split())
+        for name in ("serve", "predict", "cache")
+    }
+    for name in ("serve", "predict"):
+        said = "Which engine computes the answers: it changes how fast they come, not what they say"
+        assert said in helps[name]
+        assert "exported" not in helps[name] and "checked against PyTorch" not in helps[name]
+    assert (
+        "Pick torch when that copy cannot be made, or to start without making it" in helps["serve"]
+    )
+    assert "pick it for many photos of a 32-bit model" in helps["predict"]
+    cache = helps["cache"]
+    assert "The folder where objrec keeps what it worked out, to reuse it" in cache
+    assert "Your photos and runs are not touched" in cache and "exported graph" not in cache
+    assert "the next train takes as long as a first one" in cache
+    assert "Free space and keep what you still use" in cache
+
+
 def test_help_says_in_plain_words_what_precision_and_the_unknown_score_are(capsys):
     """--help spoke jargon to a newcomer: "The frozen body's arithmetic", "The head's training
     arithmetic", "What tells images of the taught classes", "frozen pretrained body + new head",

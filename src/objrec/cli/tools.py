@@ -36,24 +36,38 @@ from objrec.progress import plural
 
 @click.command(short_help="Show, prune or clear the stored features and image facts.")
 @click.option(
-    "--cache-dir", type=DIR, help="The cache folder [default: $OBJREC_CACHE or ~/.cache/objrec]."
+    "--cache-dir",
+    type=DIR,
+    help="The folder where objrec keeps what it worked out, to reuse it: what the pretrained "
+    "network found in each of your images, facts about the images (for split and audit), and "
+    "ready-made copies of the models; it makes the next train, audit, predict or serve quicker "
+    "[default: $OBJREC_CACHE or ~/.cache/objrec].",
 )
 @click.option(
     "--clear",
     is_flag=True,
-    help="Delete every stored feature, image fact and exported graph (files objrec did not write "
-    "are left).",
+    help="Delete all of that, to free its space. Your photos and runs are not touched, but the "
+    "next commands work it all out again: the next train takes as long as a first one. Files "
+    "objrec did not write there are left.",
 )
-@click.option("--prune", is_flag=True, help="Remove features not used for --days or not in --keep.")
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Free space and keep what you still use: delete what no run used for --days days, or "
+    "what belongs to no image in --keep (give one or both). Anything deleted that is needed "
+    "again is worked out again.",
+)
 @click.option(
     "--days",
     type=click.FloatRange(min=0),
-    help="With --prune: remove features no run has used for this many days.",
+    help="With --prune: delete what no run has used for this many days (30 keeps what a month's "
+    "work used).",
 )
 @click.option(
     "--keep",
     type=FOLDER,
-    help="With --prune: keep only the features of images found in this folder (any depth).",
+    help="With --prune: keep only what belongs to the images in this folder (any depth), such as "
+    "the photos you still work on; what belongs to any other image is deleted.",
 )
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the summary as JSON (keys: docs/json.md)."
