@@ -139,6 +139,14 @@ def test_audit_writes_its_findings_and_never_changes_a_file(audited):
     ):
         assert (root / "audit" / name).is_file()
     assert "data:image/jpeg;base64" in (root / "audit/audit.html").read_text()
+    result = audited[1]
+    for kind in ("label_issues", "near_duplicates", "outliers"):  # as DataFrames, for a notebook
+        table, rows = result.table(kind), csv_rows(root / "audit" / f"{kind}.csv")
+        assert list(table.columns) == list(rows[0]) and len(table) == len(rows) > 0, kind
+        assert list(table.iloc[:, 0]) == [row[table.columns[0]] for row in rows], kind
+    assert repr(result).startswith(f"AuditResult(images={result.n_images}, classes=3, label_")
+    with pytest.raises(ObjrecError, match="`kind` must be one of label_issues, near_dup"):
+        result.table("label_issue")
 
 
 @pytest.mark.slow
@@ -2021,6 +2029,11 @@ def test_every_csv_of_findings_has_its_header_when_nothing_was_found(tmp_path):
     inv = inventory(make_split(tmp_path / "data", per_split=(1, 1, 1)))
     empty = AuditResult([], [], [], len(inv.items), list(inv.classes))
     write_audit(empty, inv, tmp_path / "out")
+    assert repr(empty) == (
+        f"AuditResult(images={len(inv.items)}, classes={len(inv.classes)}, label_issues=0, "
+        "near_duplicates=0, look_alikes=0, outliers=0)"
+    )
+    assert list(empty.table("look_alikes").columns) == list(TABLE_COLUMNS["look_alikes.csv"])
     for name, columns in TABLE_COLUMNS.items():
         table = pd.read_csv(tmp_path / "out" / name)
         assert list(table.columns) == list(columns) and table.empty, name

@@ -33,7 +33,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -73,6 +73,9 @@ from objrec.model import build_head
 from objrec.outputs import takes_back_folders
 from objrec.progress import SILENT, Reporter, or_silent, plural
 from objrec.quantize import auto_precision, quantize_body
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +216,10 @@ class Inventory:
         return item.path.relative_to(self.root).as_posix()
 
 
+FINDING_KINDS = ("label_issues", "near_duplicates", "look_alikes", "outliers")
+"""The kinds of findings: ``AuditResult``'s lists of them, each written to ``<kind>.csv``."""
+
+
 @dataclass
 class AuditResult:
     """What the audit found; ``to_json`` gives the documented ``--json`` shape."""
@@ -246,6 +253,23 @@ class AuditResult:
             for name, wanted in keys.items()
         }
         return found | {"classes_not_judged": list(self.unjudged)}
+
+    def __repr__(self) -> str:
+        """One line: how many findings of each kind (a notebook cell ending in an audit showed
+        every row of every list)."""
+        counts = ", ".join(f"{kind}={len(getattr(self, kind))}" for kind in FINDING_KINDS)
+        where = f", out={str(self.out)!r}" if self.out is not None else ""
+        return f"AuditResult(images={self.n_images}, classes={len(self.classes)}, {counts}{where})"
+
+    def table(self, kind: str) -> pd.DataFrame:
+        """The findings of ``kind`` (``label_issues``, ``near_duplicates``, ``look_alikes`` or
+        ``outliers``, as the attributes) as a pandas DataFrame of the rows ``<kind>.csv`` holds
+        (``audit_report.findings_table``): a group's paths joined by " | ", as there."""
+        from objrec.audit_report import findings_table
+
+        if kind not in FINDING_KINDS:
+            raise ObjrecError(f"`kind` must be one of {', '.join(FINDING_KINDS)}, not {kind!r}")
+        return findings_table(self, kind)
 
     def drop_positions(self) -> None:
         """Take the rows' private keys out (``_index``, ``_like``, ``_indices``, ``_pairs``,

@@ -149,17 +149,13 @@ def write_audit(
     plan.csv, audit.html; each checked again just before it takes its name
     (``outputs.output_file``), and all before the first (``outputs.refuse_users_outputs``): a
     plan.csv the user saved during the audit is kept, refused, and nothing else replaced."""
+    from objrec.audit import FINDING_KINDS
+
     out.mkdir(parents=True, exist_ok=True)
     refuse_users_outputs(out, AUDIT_FILES, force)
-    tables = {
-        "label_issues.csv": public(result.label_issues),
-        "near_duplicates.csv": duplicate_rows(result.near_duplicates),
-        "look_alikes.csv": duplicate_rows(result.look_alikes),
-        "outliers.csv": public(result.outliers),
-    }
-    for name, rows in tables.items():
-        with output_file(out, name, force) as tmp:
-            write_table(pd.DataFrame(rows, columns=list(TABLE_COLUMNS[name])), tmp)
+    for kind in FINDING_KINDS:
+        with output_file(out, f"{kind}.csv", force) as tmp:
+            write_table(findings_table(result, kind), tmp)
     with output_file(out, "audit.json", force) as tmp:
         tmp.write_text(json.dumps(result.to_json(), indent=2))
     with output_file(out, "plan.csv", force) as tmp:
@@ -186,6 +182,15 @@ def keep_edited_plan(out: Path) -> Path | None:
         *(out / "plan.csv", reason, backup.name),
     )
     return backup
+
+
+def findings_table(result: AuditResult, kind: str) -> pd.DataFrame:
+    """The findings of ``kind`` (one of ``audit.FINDING_KINDS``) as ``<kind>.csv`` holds them: its
+    :data:`TABLE_COLUMNS`, a group's paths, splits and classes joined by " | "
+    (:func:`duplicate_rows`), no private (underscore) key."""
+    rows = getattr(result, kind)
+    rows = duplicate_rows(rows) if kind in ("near_duplicates", "look_alikes") else public(rows)
+    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS[f"{kind}.csv"]))
 
 
 def duplicate_rows(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
