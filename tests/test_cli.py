@@ -1258,6 +1258,12 @@ def test_click_usage_errors_read_like_objrecs_own(capsys, tmp_path):
         (["evaluate", "{tmp}", "{file}"], "'DATA': {file} is a file, not a folder"),
         (["split", "{tmp}", "{tmp}/o", "--groups", "{tmp}"], "'--groups': {tmp} is a folder, not"),
         (["check", "{tmp}/gone"], "'DATA': {tmp}/gone is a link to nothing"),
+        (["split", "{tmp}", "{file}/o"], "'OUT': {file}/o cannot be written: {file} is a file,"),
+        (
+            ["train", "{tmp}", "--out", "{file}/r/x"],
+            "'--out': {file}/r/x cannot be written: {file}",
+        ),
+        (["predict", "{tmp}", "{tmp}", "--csv", "{file}/a.csv"], "'--csv': {file}/a.csv cannot"),
     ],
 )
 def test_a_bad_path_is_one_usage_error_naming_it_whatever_is_wrong_with_it(
@@ -2306,7 +2312,8 @@ def test_split_refuses_a_bad_out_first_and_reads_no_image(
     (tmp_path / "afile").write_text("mine")
     args = [a.format(tmp=tmp_path, photos=image_folder) for a in args]
     code, _, err = run(capsys, "split", image_folder, *args)
-    assert code == (2 if "--ratios" in args else 1) and message in err  # 2: a usage error
+    usage = "--ratios" in args or "afile" in args[0]  # 2: a usage error
+    assert code == (2 if usage else 1) and message in err
     assert len(err.strip().splitlines()) == 1 and "hashing" not in err, err
 
 

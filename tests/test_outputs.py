@@ -66,7 +66,11 @@ def test_train_refuses_a_run_folder_below_a_file_in_one_sentence(tmp_path, capsy
     out = tmp_path / "notes.txt" / "run"
     code = main(["train", str(split_dir), "--out", str(out), "--backbone", "tiny_test"])
     err = capsys.readouterr().err
-    assert code == 1 and "notes.txt is a file, not a folder" in err and "Traceback" not in err
+    assert (
+        code == 2
+        and f"'--out': {out} cannot be written: {out.parent} is a file, not a folder" in err
+    )
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
 def test_new_folders_never_takes_back_a_folder_reached_through_dot_dot(tmp_path, capsys):

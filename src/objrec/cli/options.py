@@ -45,12 +45,16 @@ class PathParam(click.Path):
 
     def convert(self, value, param, ctx):
         try:
-            return super().convert(value, param, ctx)
+            converted = super().convert(value, param, ctx)
         except click.BadParameter:
             path = os.fsdecode(value)
             if (refusal := self.refusal(path)) is None:
                 raise
             self.fail(f"{path} {refusal}", param, ctx)
+        if not self.exists and (below := file_above(os.fsdecode(value))) is not None:
+            path = os.fsdecode(value)
+            self.fail(f"{path} cannot be written: {below} is a file, not a folder", param, ctx)
+        return converted
 
     def refusal(self, path: str) -> str | None:
         """What is wrong with ``path``, which click refused, checked in click's order: a folder
@@ -66,6 +70,19 @@ class PathParam(click.Path):
         if not is_dir and not self.file_okay:
             return "is a file, not a folder"
         return "cannot be read (permission denied)" if not os.access(path, os.R_OK) else None
+
+
+def file_above(path: str) -> str | None:
+    """The file on the way to ``path``, an output to make (``notes.txt`` of ``notes.txt/run``),
+    if any: ``path`` cannot be written, which the command found only once it ran (exit status
+    1, naming no option), where every other bad path is a usage error."""
+    for above in Path(path).parents:
+        try:
+            is_dir = stat.S_ISDIR(os.stat(above).st_mode)
+        except OSError:  # not there (made by the command), or not reachable: the command says
+            continue
+        return None if is_dir else str(above)
+    return None
 
 
 def require_folder(path: Path, name: str) -> None:
