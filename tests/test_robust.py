@@ -331,12 +331,33 @@ def train_forked(data, run, kill_after, resume=False):
 
     FeatureCache().close()
     argv = train_arguments(data, run, kill_after, resume, "SIGKILL")
-    process = multiprocessing.get_context("fork").Process(
-        target=run_script, args=(KILL_AFTER_EPOCH, argv)
-    )
+    return forked_exit_code(run_script, (KILL_AFTER_EPOCH, argv))
+
+
+def forked_exit_code(target, args, seconds=600):
+    """``target(*args)`` in a process forked from this one: its exit code. One still running
+    after ``seconds`` is killed and waited for, and the test fails (a SIGKILL of ours is no
+    answer): left running, pytest's exit would wait on it, as multiprocessing joins children."""
+    process = multiprocessing.get_context("fork").Process(target=target, args=args)
     process.start()
-    process.join(600)
+    process.join(seconds)
+    if process.exitcode is None:
+        process.kill()
+        process.join()
+        pytest.fail(f"the forked process did not end within {seconds} s")
     return process.exitcode
+
+
+@pytest.mark.slow
+def test_a_forked_child_that_hangs_fails_its_test_and_is_ended():
+    """A forked train that hung was left running after ``join`` gave up: the test compared its
+    exit code (None), and pytest's exit then waited on the child for ever (multiprocessing joins
+    its children), holding the CPU lock. A SIGKILL of ours must not read as the one expected."""
+    import time
+
+    with pytest.raises(pytest.fail.Exception, match=r"did not end within 0\.2 s"):
+        forked_exit_code(time.sleep, (60,), seconds=0.2)
+    assert multiprocessing.active_children() == []
 
 
 @pytest.mark.slow
