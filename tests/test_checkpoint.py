@@ -223,7 +223,8 @@ def test_a_write_that_fails_names_the_file_asked_for_not_its_temporary_name(tmp_
     from objrec.checkpoint import atomic_write
 
     target = tmp_path / "model.safetensors"
-    temporary = tmp_path / f".model.safetensors.tmp-{os.getpid()}"
+    temporary = tmp_path / f".objrec-{os.getpid()}-{'0' * 32}.part"
+    monkeypatch.setattr("objrec.checkpoint.temporary_name", lambda path: temporary)
     other = tmp_path / "source.bin"
     for error, named in (
         (OSError(28, "No space left on device"), target),
@@ -250,15 +251,29 @@ def some_tensors() -> dict[str, torch.Tensor]:
     }
 
 
-def test_atomic_save_writes_the_bytes_save_makes_and_no_temporary_file(tmp_path):
+def test_atomic_save_writes_the_bytes_save_makes_and_no_temporary_file(tmp_path, monkeypatch):
+    """safetensors' ``save_file`` writes a ``.tmpXXXXXX`` file of its own beside the file it is
+    given: a run killed meanwhile left it in the run folder, where nothing could tell it from
+    another program's. It is written in a folder of objrec's temporary name now."""
     from safetensors.torch import save
 
+    import objrec.checkpoint
     from objrec.checkpoint import atomic_save
+    from objrec.outputs import is_leftover
 
+    seen = []
+
+    def save_file(tensors, name, metadata):  # what a kill in the middle of it would leave
+        seen.extend((p.name, is_leftover(p)) for p in tmp_path.iterdir())
+        real_save_file(tensors, name, metadata=metadata)
+
+    real_save_file = objrec.checkpoint.save_file
+    monkeypatch.setattr(objrec.checkpoint, "save_file", save_file)
     tensors, header = some_tensors(), {"objrec": json.dumps({"kind": "test"})}
     atomic_save(tmp_path / "a.safetensors", tensors, header)
     assert (tmp_path / "a.safetensors").read_bytes() == save(tensors, metadata=header)
     assert [p.name for p in tmp_path.iterdir()] == ["a.safetensors"]
+    assert len(seen) == 1 and seen[0][1] and seen[0][0].endswith(".d")  # objrec's, and a folder
 
 
 def test_a_write_save_file_fails_is_made_again_and_its_os_error_names_the_file(

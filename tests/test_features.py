@@ -428,7 +428,13 @@ def test_cache_shows_prunes_and_clears_openvino_s_compiled_graphs(tmp_path):
     ten_days_ago = time.time() - 10 * 86400
     os.utime(blobs[0], (ten_days_ago, ten_days_ago))
     assert cache.prune(None, tmp_path).compiled_removed == 0  # --keep alone keeps them
-    assert cache.prune(7, None).compiled_removed == 1 and cache.compiled_graphs() == blobs[1:]
+    half = cache.root / "onnx" / f".objrec-{os.getpid() + 10**9}-{'a' * 32}.part"  # a dead writer
+    half.parent.mkdir()
+    half.write_bytes(b"half a graph")
+    os.utime(half, (ten_days_ago, ten_days_ago))
+    pruned = cache.prune(7, None)
+    assert pruned.compiled_removed == 1 and cache.compiled_graphs() == blobs[1:]
+    assert pruned.leftovers_removed == 1 and not half.exists()
     done = cache.clear()
     assert not blobs[1].exists() and mine.read_bytes() == b"compiled" and mine in done.left
 

@@ -615,7 +615,7 @@ def test_an_earlier_objrecs_empty_mark_counts_every_output_as_the_users(tmp_path
     check_output_dir(out, names=EXPLORE_FILES, refresh=True)
 
 
-def leftover(folder: Path, suffix: str, age_s: float = 3600.0) -> Path:
+def leftover(folder: Path, suffix: str, age_s: float = 7200.0) -> Path:
     """A temporary file as objrec names one (``.objrec-<uuid hex><suffix>``), last written
     ``age_s`` ago: what a run killed mid-write (SIGKILL, a power loss) leaves behind."""
     import os
@@ -633,7 +633,7 @@ def test_a_killed_runs_temporary_files_neither_block_nor_stay_in_its_output_fold
 ):
     """`explore DATA --out DIR` killed while it wrote its first file left DIR holding its mark
     and `.objrec-<hex>.csv`; the re-run was refused, 'DIR is not empty'. objrec's own leftovers
-    count as nothing: they are removed, said in a warning; one written in the last minute
+    count as nothing: they are removed, said in a warning; one written in the last hour
     (perhaps another objrec's, still writing) is kept, and not counted either."""
     import logging
 
@@ -654,6 +654,35 @@ def test_a_killed_runs_temporary_files_neither_block_nor_stay_in_its_output_fold
     leftover(bare, ".part")
     prepare_output_dir(bare)
     assert [p.name for p in bare.iterdir()] == [MARKER]
+
+
+def test_a_run_folder_loses_the_temporary_files_of_stopped_objrecs_only(tmp_path):
+    """A `train` killed while it wrote a checkpoint left `.model.safetensors.tmp-<pid>` and
+    safetensors' own `.tmpXXXXXX` in the run folder, and no later run removed them. objrec's
+    temporary names now say which process writes them: the next run removes those of a process
+    that is gone, last written over an hour ago, and nothing else (a running process's, a fresh
+    one, a `.tmpXXXXXX` of another program's, a name objrec never gives)."""
+    import os
+    import time
+    import uuid
+
+    from objrec.runs import open_run_folder
+
+    gone = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1  # no process has this id
+    run, hexes = tmp_path / "run", [uuid.uuid4().hex for _ in range(4)]
+    (run / f".objrec-{gone}-{hexes[0]}.d").mkdir(parents=True)  # safetensors' file inside
+    (run / f".objrec-{gone}-{hexes[0]}.d" / ".tmpAbC123").write_bytes(b"half a checkpoint")
+    stale = [f".objrec-{gone}-{hexes[0]}.d", f".objrec-{gone}-{hexes[1]}.part"]
+    stale += [f".model.safetensors.tmp-{gone}", f".objrec-{hexes[2]}.json"]
+    kept = [f".objrec-{os.getpid()}-{hexes[3]}.part", ".tmpAbC123", f".notes.txt.tmp-{gone}"]
+    for name in stale[1:] + kept:
+        (run / name).write_bytes(b"half a file")
+    for path in run.iterdir():
+        os.utime(path, (time.time() - 7200,) * 2)
+    fresh = run / f".objrec-{gone}-{'f' * 32}.part"
+    fresh.write_bytes(b"being written")
+    open_run_folder(run, force=False)
+    assert sorted(p.name for p in run.iterdir()) == sorted([*kept, fresh.name])
 
 
 def test_only_objrecs_own_temporary_names_count_as_its_leftovers(tmp_path):

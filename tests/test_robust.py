@@ -22,6 +22,7 @@ from objrec.cli import main
 from objrec.config import TrainConfig
 from objrec.errors import Interrupted, ObjrecError
 from objrec.leakage import SEEN_RECORD
+from objrec.outputs import is_leftover
 from objrec.runs import run_status
 from objrec.split import split_folder
 from objrec.train import train
@@ -377,7 +378,8 @@ def test_sigkill_mid_training_then_resume_matches_an_uninterrupted_run(tmp_path)
     assert last_epoch(run) == 7
     train(tmp_path / "data", run, resume=True)  # the last resume here: a new process adds nothing
     assert not (run / LAST).exists()  # the finished run no longer keeps its training state
-    assert not [p.name for p in run.iterdir() if ".tmp-" in p.name]  # no temporary file left
+    left = [p.name for p in run.iterdir() if ".tmp" in p.name or is_leftover(p)]
+    assert not left  # no temporary file left
     same_result(tmp_path / "whole", run)
 
 

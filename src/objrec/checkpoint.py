@@ -28,7 +28,7 @@ from objrec.errors import ObjrecError
 from objrec.meta import BEST, FORMAT_VERSION, READABLE_FORMATS, RunMeta, TrainingProgress
 from objrec.meta import LAST as LAST  # a run's file names live in meta (data reads them too)
 from objrec.model import Classifier, HeadEnsemble, build_head
-from objrec.outputs import reported_as
+from objrec.outputs import reported_as, temporary_folder, temporary_name
 from objrec.progress import plural
 from objrec.quantize import QuantizedBody, is_quantized
 from objrec.store import hash_file
@@ -52,9 +52,11 @@ def atomic_save(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str
     ``save_file`` reports a failed write (a full disk) as a SafetensorError of its own, without
     the system's reason: the file is then written again from ``save``'s bytes, whose failure is
     the system's OSError about ``path``, which the CLI turns into one sentence. ``save_file``
-    writes a file of its own beside ``tmp`` and renames it over it, readable by its owner only:
-    ``tmp``, made first, says what permissions a new file gets, and the file is given them."""
-    with replacing(Path(path)) as tmp:
+    writes a file of its own beside ``tmp`` (``.tmpXXXXXX``) and renames it over it, readable by
+    its owner only: ``tmp``, made first, says what permissions a new file gets, and the file is
+    given them. Both are in a temporary folder of objrec's name, so that a run killed meanwhile
+    leaves nothing the next one could not tell for its own (``outputs.remove_leftovers``)."""
+    with temporary_folder(Path(path)) as folder, replacing(Path(path), folder) as tmp:
         tmp.touch()
         mode = stat.S_IMODE(tmp.stat().st_mode)
         try:
@@ -68,10 +70,13 @@ def atomic_save(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str
 
 
 @contextmanager
-def replacing(path: Path) -> Iterator[Path]:
-    """A temporary name beside ``path`` for the block to write, renamed over ``path`` in one step
-    when the block ends, removed when it fails; an OSError about it is raised about ``path``."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+def replacing(path: Path, folder: Path | None = None) -> Iterator[Path]:
+    """A temporary name beside ``path`` (``outputs.temporary_name``), or in ``folder``
+    (``outputs.temporary_folder``), for the block to write, renamed over ``path`` in one step
+    when the block ends, removed when it fails; an OSError about it is raised about ``path``.
+    A run killed meanwhile leaves it under a name the next one knows for objrec's
+    (``outputs.remove_leftovers``)."""
+    tmp = folder / path.name if folder is not None else temporary_name(path)
     try:
         with reported_as(path, tmp):
             yield tmp

@@ -29,7 +29,9 @@ from objrec.outputs import (
     new_folders,
     output_path,
     refuse_overwrite,
+    remove_leftovers,
     staged,
+    temporary_name,
 )
 from objrec.quantize import QuantizedBody, damaged_graph
 from objrec.runtime import TOLERANCE, OnnxModel, export_onnx, onnxruntime_available
@@ -242,7 +244,7 @@ def export_quantized(body: QuantizedBody, head: Tail, path: Path) -> Path:
     import onnx
     from onnx import compose
 
-    head_path = path.with_name(f".{path.name}.head")
+    head_path = temporary_name(path)
     try:
         export_onnx(
             head.eval(),
@@ -296,6 +298,8 @@ def export_model(
     for target in (path, sidecar):
         refuse_overwrite(target, force)
     refuse_users_sidecar(sidecar, path)
+    if path.parent.is_dir():
+        remove_leftovers(path.parent)  # of an export killed mid-write
     with new_folders(path.parent):  # a failed export leaves no folder it made for ``out``
         return export_checked(model, meta, path, softmax, threshold)
 

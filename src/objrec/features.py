@@ -44,6 +44,7 @@ from objrec.data import Batch, ImageDataset, Sample, make_loader, prefetch
 from objrec.distributed import SINGLE, World, epoch_seed
 from objrec.errors import ObjrecError
 from objrec.images import UnreadableImageError, decoder_versions, list_images, open_image
+from objrec.outputs import remove_leftovers
 from objrec.progress import NAMED, SILENT, Reporter, plural, some_of
 from objrec.quantize import QuantizedBody
 from objrec.runtime import (
@@ -212,7 +213,16 @@ class FeatureCache:
         for path in old:
             remove_entry(path)
         compiled = prune_compiled(self.compiled_graphs(), older_than_days)
-        return PruneSummary(result, len(old), *facts, compiled_removed=compiled)
+        leftovers = self.remove_leftovers()
+        return PruneSummary(result, len(old), *facts, compiled, leftovers)
+
+    def remove_leftovers(self) -> int:
+        """Remove the temporary files a stopped objrec left in ``onnx/`` (a graph it was
+        writing: ``outputs.remove_leftovers``, which keeps a running process's); how many."""
+        onnx = self.root / "onnx"
+        if not onnx.is_dir() or onnx.is_symlink():
+            return 0
+        return remove_leftovers(onnx)
 
     def clear(self, wait=None) -> ClearResult:
         """Remove what objrec wrote in the cache folder (waiting for other users of the store), a
@@ -273,7 +283,7 @@ of the graph, device and settings, in decimal."""
 TEMPORARY = re.compile(r"\.(?P<of>.+)\.(?:\d+(?:-[0-9a-f]{8})?\.part|tmp-\d+|pre-\d+|head)")
 """A file written on the way to ``of`` (the names ``outputs.staged`` used before
 :data:`STAGED`)."""
-STAGED = re.compile(r"\.objrec-[0-9a-f]{32}\.part")
+STAGED = re.compile(r"\.objrec-(?:[1-9][0-9]{0,9}-)?[0-9a-f]{32}\.part")
 """A file being written by ``outputs.staged`` (``outputs.temporary_name``): in ``onnx/``, a
 graph."""
 
@@ -448,6 +458,8 @@ class PruneSummary:
     facts_after: dedup.FactsInfo = field(default_factory=lambda: dedup.FactsInfo(0, 0))
     compiled_removed: int = 0
     """OpenVINO's compiled graphs removed (:func:`prune_compiled`)."""
+    leftovers_removed: int = 0
+    """Temporary files a stopped objrec left (:meth:`FeatureCache.remove_leftovers`)."""
 
 
 def disk_bytes(path: Path) -> int:

@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import re
+import shutil
 import stat
 import time
 import uuid
@@ -199,19 +200,56 @@ def locked(folder: Path, wait: Callable[[], None] | None = None) -> Iterator[Non
         os.close(fd)
 
 
-LEFTOVER = re.compile(r"\.objrec-[0-9a-f]{32}(?:\.part|\.csv|\.json|\.png|\.html)")
+LEFTOVER = re.compile(
+    r"\.objrec-(?:(?P<pid>[1-9][0-9]{0,9})-)?[0-9a-f]{32}"
+    r"(?:\.part|\.csv|\.json|\.png|\.html|(?P<folder>\.d))"
+    r"|\.(?:model\.safetensors|last\.safetensors|seen_digests\.csv)\.tmp-(?P<old>[1-9][0-9]{0,9})"
+)
 """The name of a temporary file objrec writes an output under first (:func:`temporary_name`,
-:func:`output_file`): hidden, a random UUID's 32 hex digits, the suffix of a name objrec
-writes. A run killed mid-write (SIGKILL, a power loss) leaves it; a failing run removes its own."""
-LEFTOVER_AGE_S = 60.0
+:func:`output_file`): hidden, the writing process's id (none before objrec named it), a random
+UUID's 32 hex digits, the suffix of a name objrec writes; ``.d`` a temporary folder
+(:func:`temporary_folder`: safetensors writes a file of its own, ``.tmpXXXXXX``, beside the one
+it is given, which would be no one's to remove); or a run's file with ``.tmp-<process id>``, as
+objrec named the temporary checkpoint before. A run killed mid-write (SIGKILL, a power loss)
+leaves it; a failing run removes its own."""
+LEFTOVER_AGE_S = 3600.0
 """How long ago a temporary file was last written for it to be a leftover: one younger may be
-another objrec's, writing into the same folder now (each output takes well under that)."""
+another objrec's, writing into the same folder now (each output takes well under that, and a
+long write keeps its file's time moving)."""
 
 
 def is_leftover(path: Path) -> bool:
     """Whether ``path`` is a temporary file of objrec's (:data:`LEFTOVER`): a plain file so
-    named, never a link or folder of the user's."""
-    return LEFTOVER.fullmatch(path.name) is not None and is_plain_file(path)
+    named, or a folder so named (``.d``), never a link or anything else of the user's."""
+    named = LEFTOVER.fullmatch(path.name)
+    if named is None or path.is_symlink():
+        return False
+    return path.is_dir() if named["folder"] else path.is_file()
+
+
+def is_stale(path: Path) -> bool:
+    """Whether the temporary file or folder ``path`` (:func:`is_leftover`) is left by an objrec
+    that stopped: last written more than :data:`LEFTOVER_AGE_S` ago, by a process that is no longer
+    running where its name says which (:func:`process_alive`)."""
+    named = LEFTOVER.fullmatch(path.name)
+    pid = named and (named["pid"] or named["old"])
+    if pid and process_alive(int(pid)):
+        return False
+    return time.time() - path.lstat().st_mtime > LEFTOVER_AGE_S
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine (one of another user's counts too; one of
+    another machine, writing into a shared folder, is told by its file's age alone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OverflowError:  # not a process id at all
+        return False
+    return True
 
 
 def own_contents(folder: Path) -> list[str]:
@@ -220,22 +258,28 @@ def own_contents(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name != MARKER and not is_leftover(p))
 
 
-def remove_leftovers(folder: Path) -> None:
-    """Remove the temporary files (:func:`is_leftover`) a stopped objrec left in ``folder``,
-    saying so; one written in the last :data:`LEFTOVER_AGE_S` is kept (another objrec may be
-    writing it). Nothing else is touched."""
+def remove_leftovers(folder: Path) -> int:
+    """Remove the temporary files (:func:`is_leftover`) a stopped objrec left in ``folder``
+    (:func:`is_stale`), saying so, and return how many; one written in the last
+    :data:`LEFTOVER_AGE_S`, or by a process still running, is kept (another objrec may be writing
+    it). Nothing else is touched."""
     removed = []
     for path in sorted(p for p in Path(folder).iterdir() if is_leftover(p)):
         with contextlib.suppress(FileNotFoundError):  # renamed meanwhile: not a leftover
-            if time.time() - path.lstat().st_mtime > LEFTOVER_AGE_S:
+            if is_stale(path) and path.is_dir():
+                shutil.rmtree(path)
+            elif is_stale(path):
                 path.unlink()
-                removed.append(path.name)
+            else:
+                continue
+            removed.append(path.name)
     if removed:
         more = " ..." if len(removed) > 3 else ""
         log.warning(
             "removed %s a stopped objrec left in %s (%s%s)",
             *(plural(len(removed), "temporary file"), folder, ", ".join(removed[:3]), more),
         )
+    return len(removed)
 
 
 def users_namesake(real: Path, names: Collection[str] = OUTPUT_NAMES) -> str | None:
@@ -396,7 +440,7 @@ def output_file(
     ``other``: how the user names another folder, in a refusal."""
     folder, path = Path(folder), Path(folder) / name
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".objrec-{uuid.uuid4().hex}{Path(name).suffix}"
+    tmp = folder / f".objrec-{os.getpid()}-{uuid.uuid4().hex}{Path(name).suffix}"
     try:
         with reported_as(path, tmp):
             yield tmp
@@ -648,11 +692,26 @@ def staged(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def temporary_name(path: Path) -> Path:
+def temporary_name(path: Path, suffix: str = ".part") -> Path:
     """A name beside ``path`` to write it under first: hidden, unique to the call (a random
-    UUID: other processes and threads get others), and short, so that any legal name of
-    ``path`` (up to ``NAME_MAX`` bytes) can be written this way."""
-    return path.with_name(f".objrec-{uuid.uuid4().hex}.part")
+    UUID: other processes and threads get others), naming this process (so that a leftover of a
+    process still running is never taken for a stopped one's: :func:`is_stale`), and short, so
+    that any legal name of ``path`` (up to ``NAME_MAX`` bytes) can be written this way."""
+    return path.with_name(f".objrec-{os.getpid()}-{uuid.uuid4().hex}{suffix}")
+
+
+@contextlib.contextmanager
+def temporary_folder(path: Path) -> Iterator[Path]:
+    """A new folder beside ``path`` (:func:`temporary_name`, ``.d``) for the block to write
+    ``path``'s file in under a name of its choice, removed with what it holds when the block ends:
+    for a writer that makes temporary files of its own names beside the file it is given
+    (safetensors' ``.tmpXXXXXX``), which a stopped run would otherwise leave among the user's."""
+    folder = temporary_name(path, ".d")
+    folder.mkdir()
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}

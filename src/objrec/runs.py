@@ -169,6 +169,7 @@ def open_run_folder(out: Path, force: bool, data_dir: Path | None = None) -> Pat
         refuse_overwrite(real / BEST, force, f"{out} already holds a trained model; {HINT}")
         warn_of_derived(out, real)
     out.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(out)  # of a run killed while it wrote a checkpoint
     return out
 
 
@@ -326,6 +327,7 @@ def load_resume(out: Path) -> tuple[SavedTraining, TrainConfig]:
         )
     if status == "none":
         raise ObjrecError(f"{out} holds no run to resume")
+    remove_leftovers(out)  # of the run killed while it wrote a checkpoint
     saved = load_training_state(Path(out) / LAST)
     assert saved.meta.train_config is not None  # load_training_state refuses a state without one
     return saved, saved.meta.train_config

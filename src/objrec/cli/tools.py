@@ -146,6 +146,7 @@ def prune_store(store, days: float | None, keep: Path | None, wait, say: Console
         "image_fact_rows": done.facts_removed,
         "facts_bytes_freed": done.facts_before.bytes - done.facts_after.bytes,
         "openvino_graphs": done.compiled_removed,
+        "temporary_files": done.leftovers_removed,
     }
     say.print(
         f"removed {plural(pruned['feature_rows'], 'feature row')} and "
