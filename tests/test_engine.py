@@ -318,3 +318,32 @@ def test_a_fit_the_epoch_limit_stopped_says_so_naming_epochs(caplog):
     (warned,) = [r.getMessage() for r in caplog.records]
     assert worse.best_epoch == 1 and "still improving" not in warned
     assert "the validation loss last improved at epoch 1;" in warned
+
+
+def test_the_tqdm_reporter_draws_a_bar_per_task_and_counts_each_fits_epochs():
+    """A notebook user saw nothing for the ~90 s of the pretrained network's pass: the Python API
+    offered no reporter but the silent one. TqdmReporter draws tqdm's bars: one per task, the
+    notes above them, and one counting each fit's epochs (a head's) with its losses."""
+    import io
+
+    from objrec import TqdmReporter
+
+    shown = io.StringIO()
+    reporter = TqdmReporter(file=shown)
+    with reporter.task("train features", 3) as advance:
+        advance(3)
+    reporter.note("train features: 3 computed")
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 4), torch.randint(0, 2, (16,))
+    model = nn.Linear(4, 2)
+    for _ in range(2):  # two heads, two fits
+        optimizer = torch.optim.SGD(model.parameters())
+        fit(model, lambda e: [(x, y)], lambda: [(x, y)], optimizer, 3, 5, reporter=reporter)
+    with reporter.task("calibrating", None):
+        pass
+    text = shown.getvalue()
+    assert "train features: 100%" in text and "3/3" in text
+    assert "\ntrain features: 3 computed\n" in text
+    assert text.count("epochs: 0 [") == 2 and text.count("epochs: 3 [") >= 2
+    assert "valid loss" in text and "best " in text and "calibrating: 0it" in text
+    assert reporter.epochs is None  # the calibration's task ended the second fit's bar

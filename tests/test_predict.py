@@ -1,11 +1,13 @@
 """predict: top-k per image, a bad input never stopping the rest, TTA, Grad-CAM overlays."""
 
+import io
 import os
 from itertools import product
 
 import pytest
 
 from objrec.predict import expand_paths, predict
+from objrec.progress import TqdmReporter
 
 from .conftest import make_image
 
@@ -14,7 +16,9 @@ def test_predict_reports_an_unreadable_file_and_predicts_the_rest(tmp_path, trai
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\x00\x01")
     good = next((split_dir / "test" / "red").iterdir())
-    results = predict(trained_run, [bad, good])
+    shown = io.StringIO()  # the reporter a notebook user passes: tqdm's bars
+    results = predict(trained_run, [bad, good], reporter=TqdmReporter(file=shown))
+    assert "predicting: 100%" in shown.getvalue() and "2/2" in shown.getvalue()
     assert results[0].path == str(bad) and not results[0].topk
     assert results[0].error.startswith("cannot read image")
     assert results[0].to_json()["filename"] == "bad.jpg"  # as for a readable image, and as serve

@@ -3,7 +3,8 @@
 The public API mirrors the CLI: each function does one stage and returns data (``split_folder``,
 ``add_images``, ``explore``, ``check_folder``, ``train``, ``evaluate``, ``predict``,
 ``export_model``, ``build_report``, ``create_app`` for ``serve``, ``audit_folder``, ``apply_plan``,
-``suggest_images`` for ``suggest``, ``run_demo``). Imports are lazy so that ``import objrec`` (and
+``suggest_images`` for ``suggest``, ``run_demo``); ``TqdmReporter`` shows their progress
+(``reporter=``). Imports are lazy so that ``import objrec`` (and
 ``objrec --help``) stays fast.
 
 ``objrec.train``, ``objrec.evaluate``, ``objrec.predict`` and ``objrec.explore`` are the functions,
@@ -43,6 +44,7 @@ _EXPORTS = {
     "AuditConfig": "objrec.audit",
     "apply_plan": "objrec.audit_report",
     "suggest_images": "objrec.suggest:suggest",
+    "TqdmReporter": "objrec.progress",
 }
 """Each public name and its module (``module:name`` where the module calls it otherwise: names
 of modules are not reused, but for the functions ``_Package`` keeps)."""

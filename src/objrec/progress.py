@@ -1,12 +1,14 @@
 """How long-running library calls report progress without printing: the caller passes a Reporter.
 
 The library calls ``task(description, total)`` and advances it; the CLI's reporter draws rich
-progress bars and epoch lines, the default one does nothing. ``plural`` counts things in messages.
+progress bars and epoch lines, :class:`TqdmReporter` tqdm's for a Python caller, the default one
+does nothing. ``plural`` counts things in messages.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -32,6 +34,67 @@ class Reporter:
 
 
 SILENT = Reporter()
+
+
+class TqdmReporter(Reporter):
+    """Progress bars for a Python caller, drawn by tqdm (``tqdm.auto``: a widget in Jupyter with
+    ipywidgets, a text bar elsewhere), on ``file`` (None: stderr): a bar per task (the pretrained
+    network's pass over the images, hashing, predicting...), the bar of each epoch's batches
+    cleared when it ends; one bar counting a fit's epochs, its latest losses and accuracies
+    beside it; ``notes`` (a one-line message of the library's) above the bars, unless False::
+
+        objrec.train("data", "run", reporter=objrec.TqdmReporter())
+    """
+
+    EPOCH_TASK = "epoch "
+    """How the task of one epoch's batches is named (``engine.fit``): ``epoch 3``."""
+
+    def __init__(self, file: Any = None, notes: bool = True) -> None:
+        self.file, self.notes = file, notes
+        self.epochs: Any = None
+        """The bar counting the epochs of the fit going on (None between fits)."""
+        self.best = float("inf")
+        """The fit's lowest validation loss so far."""
+
+    @contextmanager
+    def task(self, description: str, total: int | None) -> Iterator[Any]:
+        from tqdm.auto import tqdm  # not at import: the CLI draws its own bars
+
+        per_epoch = description.startswith(self.EPOCH_TASK)
+        if not per_epoch:
+            self.end_fit()  # the fit is over: its epochs bar stays as it ended
+        with tqdm(desc=description, total=total, leave=not per_epoch, file=self.file) as bar:
+            yield bar.update
+
+    def epoch(self, record: dict[str, Any]) -> None:
+        """The epochs bar counts to ``record``'s epoch (a lower one starts the next fit's: the
+        next head's) and shows its losses and accuracies, and the best validation loss so far."""
+        from tqdm.auto import tqdm
+
+        if self.epochs is not None and record["epoch"] <= self.epochs.n:
+            self.end_fit()
+        if self.epochs is None:
+            shown = "{desc}: {n_fmt} [{elapsed}{postfix}]"  # no rate: seconds per epoch vary
+            self.epochs = tqdm(desc="epochs", file=self.file, bar_format=shown)
+            self.best = float("inf")  # a new fit's
+        self.best = min(self.best, record["valid_loss"])
+        self.epochs.update(record["epoch"] - self.epochs.n)
+        self.epochs.set_postfix_str(
+            f"train loss {record['train_loss']:.4f} acc {record['train_acc']:.3f}, valid loss "
+            f"{record['valid_loss']:.4f} acc {record['valid_acc']:.3f}, best {self.best:.4f}"
+        )
+
+    def end_fit(self) -> None:
+        """Close the epochs bar, if any, as it stands."""
+        if self.epochs is not None:
+            self.epochs.close()
+            self.epochs = None
+
+    def note(self, message: str) -> None:
+        if self.notes:
+            from tqdm.auto import tqdm
+
+            tqdm.write(message, file=self.file or sys.stderr)  # the bars' file: drawn again below
 
 
 def or_silent(reporter: Reporter | None) -> Reporter:
