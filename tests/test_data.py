@@ -192,20 +192,44 @@ def test_check_notes_identical_files_in_a_class_in_two_classes_and_in_two_splits
 def test_check_notes_nearly_blank_images_as_one_warning_naming_them(tmp_path):
     """A line camera's failure frames (all black) in a class folder passed `check` without a
     word, and the model learnt "black frame = ok". One note of the images of one grey level all
-    over now, naming a few (--json: all of them); a dark photo with detail is not one."""
-    from objrec.check import check_folder
+    over now, naming a few (--json: all of them); a dark photo with detail is not one. A class
+    mostly blank is one of blank frames on purpose: the note told to move its images out."""
+    from objrec.check import CheckResult, _note_blank, check_folder
 
     photos = make_class_folder(tmp_path / "photos", per_class=3, classes=("red", "green"))
     Image.new("RGB", (64, 48)).save(photos / "green" / "black.jpg")
     noise = np.random.default_rng(0).integers(0, 300, (48, 64), dtype=np.uint16)  # 16-bit grey
     Image.fromarray(noise).save(photos / "red" / "dark16.png")
     make_image((10, 10, 10), seed=5).save(photos / "red" / "dark_but_detailed.png")
+    (photos / "empty").mkdir()  # a class of blank frames on purpose: not to be moved out
+    for k in range(3):
+        Image.new("L", (40, 30), 20 * k).save(photos / "empty" / f"{k}.png")
+    make_image((10, 10, 10), seed=6).save(photos / "empty" / "not_blank.png")
     result = check_folder(photos)
     (note,) = [p for p in result.problems if p.kind == "blank_images"]
-    blank = [photos / "green" / "black.jpg", photos / "red" / "dark16.png"]
+    stray = [photos / "green" / "black.jpg", photos / "red" / "dark16.png"]
+    blank = stray + [photos / "empty" / f"{k}.png" for k in range(3)]
     assert (note.path, note.unusable, note.files) == (str(photos), False, list(map(str, blank)))
-    assert note.message.startswith("2 nearly blank images (green/black.jpg, red/dark16.png): ")
-    assert "they teach it that a blank frame is that class" in note.message
-    assert result.readable == 9 and not result.unusable
+    assert note.message.startswith("5 nearly blank images (green/black.jpg, red/dark16.png, emp")
+    assert ". 2 of them look like a camera's black failure frames; trained as" in note.message
+    assert note.message.endswith(
+        "class of their own. The others are most of class empty (3 of 4 images): a class of "
+        "blank frames on purpose, it seems, so nothing to move there"
+    )
+    assert result.readable == 13 and not result.unusable
     (listed,) = [p for p in result.to_json()["problems"] if p["kind"] == "blank_images"]
     assert listed["files"] == list(map(str, blank))
+    result = CheckResult(photos, blank_images=stray)
+    _note_blank(photos, {"green": stray[:1], "red": stray[1:]}, {"green": 4, "red": 5}, result)
+    assert result.problems[0].message.startswith(
+        "2 nearly blank images (green/black.jpg, red/dark16.png): one grey level all over, as a "
+        "camera's black failure frame; trained as their class folder's, they teach it that a "
+        "blank frame is that class. Move them out"
+    )
+    result = CheckResult(photos, blank_images=blank[2:])
+    _note_blank(photos, {"empty": blank[2:], "red": []}, {"empty": 3, "red": 9}, result)
+    assert result.problems[0].message == (
+        "3 nearly blank images (empty/0.png, empty/1.png, empty/2.png): one grey level all over, "
+        "most of class empty (3 of 3 images): a class of blank frames on purpose, it seems, so "
+        "nothing to move there"
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -352,7 +353,7 @@ def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
         )
         result.problems.append(Problem(str(root), "one_class", message, True))
     readable = _decode(classes, result, reporter)
-    _note_blank(root, result)
+    _note_blank(root, classes, readable, result)
     _note_identical(root, result)
     if not result.splits:
         _note_small_classes(root, classes, readable, result)
@@ -424,20 +425,42 @@ def _decode(
     return readable
 
 
-def _note_blank(root: Path, result: CheckResult) -> None:
+def _note_blank(
+    root: Path, classes: dict[str, list[Path]], readable: dict[str, int], result: CheckResult
+) -> None:
     """One note of the nearly blank images of the class folders, naming a few: a line camera's
-    black failure frames in a class folder teach the model that a black frame is that class."""
+    black failure frames in a class folder teach the model that a blank frame is that class. The
+    blank images of a class of ``classes`` that are most of its ``readable`` images make a class
+    of blank frames on purpose (``empty``: the camera saw nothing), said to stay as they are."""
     if not result.blank_images:
         return
-    names = ", ".join(str(p.relative_to(root)) for p in result.blank_images[:3])
-    more = ", ..." if len(result.blank_images) > 3 else ""
-    message = (
-        f"{plural(len(result.blank_images), 'nearly blank image')} ({names}{more}): one grey "
-        "level all over, as a camera's black failure frame; trained as their class folder's, "
-        "they teach it that a blank frame is that class. Move them out, or into a class of "
-        "their own"
+    class_of = {path: name for name, files in classes.items() for path in files}
+    blank = Counter(class_of[p] for p in result.blank_images)
+    kept = sorted(name for name, n in blank.items() if n > readable[name] / 2)
+    stray = [p for p in result.blank_images if class_of[p] not in kept]
+    shown = stray + [p for p in result.blank_images if class_of[p] in kept]
+    names = ", ".join(str(p.relative_to(root)) for p in shown[:3])
+    more = ", ..." if len(shown) > 3 else ""
+    message = f"{plural(len(shown), 'nearly blank image')} ({names}{more}): one grey level all over"
+    failure = (
+        "trained as their class folder's, they teach it that a blank frame is that class. Move "
+        "them out, or into a class of their own"
     )
-    files = [str(p) for p in result.blank_images]
+    most = [f"{name} ({blank[name]} of {readable[name]} images)" for name in kept]
+    purpose = (
+        f"most of class{'es' if len(kept) > 1 else ''} {some_of(most)}: a class of blank frames "
+        "on purpose, it seems, so nothing to move there"
+    )
+    if not kept:
+        message += f", as a camera's black failure frame; {failure}"
+    elif not stray:
+        message += f", {purpose}"
+    else:
+        message += (
+            f". {len(stray)} of them look like a camera's black failure frames; {failure}. The "
+            f"others are {purpose}"
+        )
+    files = [str(p) for p in shown]
     result.problems.append(Problem(str(root), "blank_images", message, False, files))
 
 
