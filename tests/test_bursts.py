@@ -175,6 +175,24 @@ def test_add_keeps_a_burst_of_new_photos_in_one_split_and_with_its_frames_in_dat
     assert result.bursts == [["test/red/frame_0.jpg", *(f"red/frame_{f}.jpg" for f in (1, 2, 3))]]
 
 
+def test_add_lists_only_the_bursts_holding_an_image_it_adds():
+    """`add --json`'s bursts listed a burst of photos all already in the data folder: its one new
+    frame was a copy of one there, not added."""
+    from objrec.add import AddResult, NewImage, _count_bursts
+
+    data, new = Path("/data"), Path("/new")
+    old = [data / "test" / "red" / f"{k}.jpg" for k in range(3)]
+    copy, added = (
+        NewImage(new / f"{k}.jpg", "red", Path(f"{k}.jpg"), f"red/{k}.jpg") for k in "ab"
+    )
+    result = AddResult(data)
+    existing = {p: ("test", "red") for p in old}
+    keys = ({p: p for p in [*old, copy.path, added.path]}, {}, {}, {})
+    found = [[old[0], old[1], copy.path], [old[2], added.path]]
+    _count_bursts(result, found, [added], keys, existing)
+    assert result.bursts == [["test/red/2.jpg", "red/b.jpg"]] and result.burst_files == 1
+
+
 def test_the_audit_groups_a_bursts_frames_whatever_their_split(tmp_path):
     """The audit's groups (one fold, not each other's neighbours, nor counted in the outliers'
     distances) hold a burst's frames by their EXIF time, as split keeps them together: a split

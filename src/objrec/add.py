@@ -522,14 +522,16 @@ def _with_bursts(existing, images: list[NewImage], groups, hashes, seconds: floa
 
 
 def _count_bursts(result: AddResult, found, fresh: list[NewImage], keys, existing) -> None:
-    """The bursts holding a new image (``found``; new images as named, the data folder's
-    relative to it), the new images placed with one, and those that went to the split of a
+    """The bursts holding an image added (of ``found``; new images as named, the data folder's
+    relative to it: a burst whose new images are all copies of the data folder's, not added, is
+    not listed), the new images placed with one, and those that went to the split of a
     burst-mate already in the data folder (not counted when a near-duplicate took them there)."""
     placing, held, groups, near_held = keys
     shown = {image.path: image.shown for image in fresh}
     result.bursts = [
         [shown[p] if p in shown else p.relative_to(result.data).as_posix() for p in burst]
         for burst in ([p for p in b if p in shown or p in existing] for b in found)
+        if any(p in shown for p in burst)
     ]
     in_burst = {p for burst in found for p in burst}
     mates = [image.path for image in fresh if image.path in in_burst]
