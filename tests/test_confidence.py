@@ -539,6 +539,38 @@ def test_no_more_images_than_features_take_the_images_gram_matrix(monkeypatch):
     torch.testing.assert_close(fitted(probe), reference(probe), rtol=1e-4, atol=0)
 
 
+def test_near_copies_that_leave_the_gram_matrix_fewer_eigenpairs_give_the_scatters_score():
+    """The Gram route is taken by counting images, but copies of a photo (re-saved: features
+    1e-4 apart) add almost nothing to the rank: 60 images that are 10 copies each of 6 photos
+    have 3 eigenpairs of 8 asked for, the others a rounding error ``s`` of the float32 solve,
+    whose ``rows.T @ u / sqrt(s)`` were no unit vectors: scores 1,000 standard deviations off the
+    float64 scatter's (the float32 scatter, before the Gram route: 970). They come from the
+    float64 scatter now."""
+    from objrec.confidence import (
+        MahalanobisScore,
+        centred_scatter,
+        class_sums,
+        fit_mahalanobis_batches,
+        top_eigenpairs,
+    )
+
+    g = torch.Generator().manual_seed(0)
+    photos = torch.randn(6, 64, generator=g)
+    features = photos.repeat(10, 1) + 1e-4 * torch.randn(60, 64, generator=g)
+    batches = in_batches(features, torch.arange(6).repeat(10) % 3, size=16)
+    sums, counts = class_sums(batches)
+    means = sums / counts[:, None]
+    scatter = centred_scatter(batches, means)
+    eigen, basis = top_eigenpairs(scatter.clone(), 8)
+    residual = max((float(scatter.trace()) - float(eigen.sum())) / 57 / (64 - 8), 1e-12)
+    reference = MahalanobisScore(means, basis, (eigen / 57).clamp(min=residual), residual)
+    fitted = fit_mahalanobis_batches(batches, dims=8)
+    torch.testing.assert_close(fitted.basis.norm(dim=0), torch.ones(8))
+    probe = torch.randn(50, 64, generator=g) * 0.5 + photos[0]
+    expected = reference(probe)
+    assert float((fitted(probe) - expected).abs().max() / expected.std()) < 1e-4
+
+
 def test_one_validation_image_gives_finite_familiarity():
     """A class folder split into 2 train, 1 valid, 1 test images: the default score's two parts
     were standardised by the standard deviation of one value (NaN), so every familiarity was NaN,
