@@ -340,6 +340,10 @@ def test_bad_arguments_exit_non_zero_with_one_clear_sentence(
     [
         (["train", "{tmp}", "--out", "{tmp}/run", "--epochs", "-1", "--json"], "--epochs"),
         (["train", "{tmp}", "--out", "{tmp}/run", "--dropout", "1.5", "--json"], "--dropout"),
+        (
+            ["train", "{tmp}", "--out", "{tmp}/run", "--finetune-blocks", "99"],
+            "--finetune-blocks must",
+        ),
         (["predict", "{tmp}", "{tmp}", "--topk", "0", "--json"], "--topk"),
         (["split", "{tmp}", "{tmp}/out", "--ratios", "0.5", "0.5", "0.5", "--json"], "--ratios"),
         (["serve", "{tmp}", "--workers", "0"], "--workers"),

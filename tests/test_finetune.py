@@ -5,7 +5,7 @@ import torch
 
 from objrec.backbones import ConcatBody, build_body, get_backbone
 from objrec.checkpoint import load_model
-from objrec.config import TrainConfig
+from objrec.config import DEFAULT_BACKBONE, TrainConfig
 from objrec.errors import ObjrecError
 from objrec.finetune import FinetuneModel, optimizer_for, split_body, unfreeze, warmup_cosine
 from objrec.model import Classifier, build_head
@@ -151,9 +151,26 @@ def calibrated_on_the_tuned_model(run, split_dir):
 
 @pytest.mark.slow
 def test_finetuning_needs_a_lite_backbone(tmp_path, split_dir, tiny_config):
+    """Refused before any work: it ran the frozen pass and fitted the head first, leaving the
+    run's training state in a folder a failed train should not leave; a count of blocks beyond
+    the body's likewise."""
     tiny_config.finetune_blocks = 1
-    with pytest.raises(ObjrecError, match="EfficientNet-Lite"):
+    with pytest.raises(ObjrecError, match=r"EfficientNet-Lite backbones .*, not with tiny_test"):
         train(split_dir, tmp_path / "run", tiny_config)
+    lite = TrainConfig(backbone="efficientnet_lite0+efficientnet_lite1", finetune_blocks=17)
+    with pytest.raises(ObjrecError, match=r"between 1 and 16 .*: its smallest body has 16 blocks"):
+        train(split_dir, tmp_path / "run", lite)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_each_lite_backbone_knows_its_blocks_before_it_is_built():
+    """``BackboneSpec.blocks``, which refuses a --finetune-blocks too large before any work, is the
+    count of blocks the built architecture has."""
+    for name in ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"):
+        body = build_body(get_backbone(name), pretrained=False)
+        assert get_backbone(name).blocks == len(body.net._blocks) > 0
+    assert get_backbone(DEFAULT_BACKBONE).blocks == 16 and get_backbone("tiny_test").blocks == 0
 
 
 def test_a_diverged_finetuning_names_finetune_lr_and_keeps_the_heads_state():

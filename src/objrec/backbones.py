@@ -130,6 +130,10 @@ class BackboneSpec:
     fixed_size: bool = False
     """Whether the body takes images of its ``input_size`` only (a ViT's position embeddings, a
     MaxViT's windows): an ensemble at another size is refused."""
+    blocks: int = 0
+    """How many of the body's blocks ``finetune_blocks`` may fine-tune (an ensemble: the fewest
+    of its bodies'), known before the body is built; 0 for a body it cannot fine-tune (only the
+    EfficientNet-Lite ones can be)."""
 
 
 _REGISTRY: dict[str, BackboneSpec] = {}
@@ -294,7 +298,7 @@ def _lite_offline(variant: int) -> Callable[[], bool]:
 # 0.228 for lite0, 0.214 against 0.226 for lite2 (benchmarks/README.md).
 SYMMETRIC = (0.5, 0.5, 0.5)
 
-for _variant, _size in ((0, 224), (1, 240), (2, 260)):
+for _variant, _size, _blocks in ((0, 224, 16), (1, 240, 21), (2, 260, 21)):
     register_backbone(
         BackboneSpec(
             name=f"efficientnet_lite{_variant}",
@@ -303,6 +307,7 @@ for _variant, _size in ((0, 224), (1, 240), (2, 260)):
             builder=_lite_builder(_variant),
             offline=_lite_offline(_variant),
             int8=True,
+            blocks=_blocks,  # len(net._blocks) of efficientnet_lite_pytorch's architecture
         )
     )
 
@@ -359,6 +364,7 @@ def ensemble_spec(names: list[str], input_size: int | None = None) -> BackboneSp
         for_tests=any(p.for_tests for p in parts),
         int8=all(p.int8 for p in parts),
         fixed_size=any(p.fixed_size for p in parts),
+        blocks=min(p.blocks for p in parts),
     )
 
 

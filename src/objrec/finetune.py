@@ -21,18 +21,35 @@ import math
 import torch
 from torch import nn
 
-from objrec.backbones import Body, ConcatBody, LiteBody
+from objrec.backbones import Body, ConcatBody, LiteBody, get_backbone
 from objrec.errors import ObjrecError
 
 log = logging.getLogger(__name__)
 
 
+NOT_LITE = "`finetune_blocks` works with the EfficientNet-Lite backbones and ensembles of them"
+
+
+def require_blocks(backbone: str, n: int) -> None:
+    """Refuse ``finetune_blocks`` ``n`` (above 0) that ``backbone``'s body cannot fine-tune, from
+    its spec, before any work: it ran the frozen pass and the head's fit, wrote the run's training
+    state and only then refused (a resume of it too, for ever)."""
+    if n <= 0:
+        return
+    spec = get_backbone(backbone)
+    if not spec.blocks:
+        raise ObjrecError(f"{NOT_LITE}, not with {backbone}")
+    if n > spec.blocks:
+        body = "its smallest body has" if spec.source == "ensemble" else "it has"
+        raise ObjrecError(
+            f"`finetune_blocks` must be between 1 and {spec.blocks} for the backbone {backbone}: "
+            f"{body} {spec.blocks} blocks"
+        )
+
+
 def _check(body: nn.Module, n: int) -> LiteBody:
     if not isinstance(body, LiteBody):
-        raise ObjrecError(
-            "`finetune_blocks` works with the EfficientNet-Lite backbones and ensembles of them, "
-            f"not with {type(body).__name__}"
-        )
+        raise ObjrecError(f"{NOT_LITE}, not with {type(body).__name__}")
     if not 1 <= n <= len(body.net._blocks):
         raise ObjrecError(f"`finetune_blocks` must be between 1 and {len(body.net._blocks)}")
     return body

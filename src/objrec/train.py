@@ -60,7 +60,14 @@ from objrec.features import (
     require_readable,
     sharded_feature_batches,
 )
-from objrec.finetune import FinetuneModel, optimizer_for, split_body, unfreeze, warmup_cosine
+from objrec.finetune import (
+    FinetuneModel,
+    optimizer_for,
+    require_blocks,
+    split_body,
+    unfreeze,
+    warmup_cosine,
+)
 from objrec.images import warned_once_per_file
 from objrec.leakage import seen_in_state, union_seen
 from objrec.meta import Calibration, RunMeta
@@ -275,11 +282,14 @@ def open_run(
     saved = None
     if request.resume:
         saved, config = load_resume(out)
+        require_blocks(config.backbone, config.finetune_blocks)
         train_dir = data_dir / "train"
         require_same_classes(out, saved.meta, list(class_folders(train_dir)), train_dir)
         warn_of_other_data(out, saved.meta, data_dir)
         reporter.note(f"resuming {out} after epoch {saved.progress.epoch}")
     else:
+        settings = config or TrainConfig()
+        require_blocks(settings.backbone, settings.finetune_blocks)  # before the folder is made
         out = open_run_folder(out, request.force, data_dir)
     config, precision = settle_precision(config or TrainConfig(), world, request.precision_why)
     if config.precision == "int8":  # the engine too, so the run records the one used

@@ -143,6 +143,8 @@ def train(
     options["weights"] = str(options["weights"]) if options["weights"] else None
     options["cache_dir"] = str(options["cache_dir"]) if options["cache_dir"] else None
     config = from_options(TrainConfig, **options)
+    if resume is None:
+        refuse_blocks_beyond_the_body(config)
     reporter = RichReporter(quiet=as_json)
     target = run or resume
     assert target is not None
@@ -157,6 +159,14 @@ def train(
     else:
         print_trained(result, reporter)
         console.print(evaluate_next(result.run, data), markup=False, highlight=False)
+
+
+def refuse_blocks_beyond_the_body(config: TrainConfig) -> None:
+    """A --finetune-blocks the backbone's body cannot fine-tune as a usage error before any work,
+    as every other bad value: it refused after the frozen pass and the head's fit."""
+    from objrec.finetune import require_blocks
+
+    from_options(require_blocks, config.backbone, config.finetune_blocks)
 
 
 def warn_of_ignored(resume: Path, names: Sequence[str]) -> None:
