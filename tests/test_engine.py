@@ -291,7 +291,8 @@ assert "sklearn" not in sys.modules, "scikit-learn was imported"
 def test_a_fit_the_epoch_limit_stopped_says_so_naming_epochs(caplog):
     """train ended at its epochs cap ("best_epoch":100,"epochs_run":100) with the validation loss
     still falling, and "warnings": []. A fit that early stopping did not end now warns, naming
-    `epochs` (the CLI's --epochs); one it ended does not."""
+    `epochs` (the CLI's --epochs), or fine-tuning's `finetune_epochs`, which it called "the
+    --epochs limit (21)"; one it ended does not."""
     from objrec.cli import cli
     from objrec.cli.messages import to_cli
 
@@ -312,6 +313,22 @@ def test_a_fit_the_epoch_limit_stopped_says_so_naming_epochs(caplog):
     assert warned.startswith("training stopped at the `epochs` limit (8) before early stopping")
     assert "the validation loss last improved at epoch 8 (the last);" in warned
     assert "at the --epochs limit (8)" in to_cli(warned, cli.commands["train"])
+    caplog.clear()
+    model = nn.Linear(4, 2)  # fine-tuning: 3 --finetune-epochs after the head's 5 epochs
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    with caplog.at_level("WARNING", logger="objrec.engine"):
+        fit(
+            model,
+            lambda e: [(x, y)],
+            lambda: [(x, y)],
+            optimizer,
+            8,
+            3,
+            limit=("finetune_epochs", 3),
+        )
+    (warned,) = [to_cli(r.getMessage(), cli.commands["train"]) for r in caplog.records]
+    assert warned.startswith("training stopped at the --finetune-epochs limit (3) before early")
+    assert warned.endswith("; more --finetune-epochs may give a better model")  # said --epochs 8
     caplog.clear()
     assert run((noise_x, noise_y), epochs=50).stopped_early and not caplog.records
     worse = run((x, 1 - y), epochs=2)  # labels flipped: worse after epoch 1, not "improving"

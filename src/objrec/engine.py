@@ -244,17 +244,18 @@ def fit(
     on_epoch_end: Callable[[FitState], None] | None = None,
     world: World = SINGLE,
     min_delta: float = 0.0,
+    limit: tuple[str, int] | None = None,
 ) -> FitState:
     """Train until ``epochs`` or early stopping on validation loss; the best weights are restored.
 
     ``train_batches(epoch)`` yields the (input, target) batches of one epoch (so the caller decides
     shuffling and augmentation); ``valid_batches()`` those of the validation set. ``state`` resumes
     after its last completed epoch; ``on_epoch_end(state)`` runs after every epoch (to save it).
-    ``min_delta``: how much an epoch must lower the best validation loss to count as better.
-    Under ``torchrun`` (``world``), losses and accuracies are averaged over the ranks and rank 0's
+    ``min_delta``: how much an epoch must lower the best validation loss to count as better;
+    ``limit``: the setting (name, value) that set ``epochs``, named if it stops the fit. Under
+    ``torchrun`` (``world``), losses and accuracies are averaged over the ranks and rank 0's
     early-stopping decision is shared, so every rank stops at the same epoch. Raises
-    :class:`Diverged` at the first epoch whose training or validation loss is not finite.
-    """
+    :class:`Diverged` at the first epoch whose training or validation loss is not finite."""
     net = getattr(model, "module", model)  # the module itself under DistributedDataParallel
     state = starting_state(state, net, EarlyStopping(patience, min_delta), reporter)
     for epoch in range(state.epoch + 1, epochs + 1):
@@ -274,7 +275,7 @@ def fit(
         log_epoch(record)
         if on_epoch_end:
             on_epoch_end(state)
-    log_stop(state, epochs, world)
+    log_stop(state, epochs, world, limit)
     net.load_state_dict(state.best_state)
     return state
 
@@ -288,20 +289,26 @@ def log_epoch(record: dict[str, Any]) -> None:
     )
 
 
-def log_stop(state: FitState, epochs: int, world: World = SINGLE) -> None:
+def log_stop(
+    state: FitState, epochs: int, world: World = SINGLE, limit: tuple[str, int] | None = None
+) -> None:
     """Why the fit stopped (INFO); a warning (rank 0's) when the ``epochs`` limit stopped it, not
-    early stopping, naming the epoch the validation loss last improved at: more epochs may give
-    a better head. It said "still improving" of a loss that last improved 2 epochs before the
-    limit of 3 (``patience`` 5)."""
+    early stopping, naming the setting that set it (``limit``: its name and value, default
+    ``epochs``) and the epoch the validation loss last improved at: more of it may give a better
+    head. It said "still improving" of a loss that last improved 2 epochs before the limit of 3
+    (``patience`` 5), and "the `epochs` limit (21)" of fine-tuning's ``finetune_epochs`` 3."""
     log.info("%s; the best epoch, %d, is kept", stop_reason(state, epochs), state.best_epoch)
     if state.history and not state.stopped_early and state.epoch >= epochs and world.main:
+        name, value = limit or ("epochs", epochs)
         last = " (the last)" if state.best_epoch == state.epoch else ""
         log.warning(
-            "training stopped at the `epochs` limit (%d) before early stopping ended it: the "
-            "validation loss last improved at epoch %d%s; more `epochs` may give a better model",
-            epochs,
+            "training stopped at the `%s` limit (%d) before early stopping ended it: the "
+            "validation loss last improved at epoch %d%s; more `%s` may give a better model",
+            name,
+            value,
             state.best_epoch,
             last,
+            name,
         )
 
 

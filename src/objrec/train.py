@@ -934,6 +934,7 @@ def finetune_phase(
             loss_fn=training_loss(config, train_y, len(prep.classes)).to(world.device),
             scheduler=scheduler,
             state=start,
+            limit=("finetune_epochs", config.finetune_epochs),
         )
     prep.model.cpu().freeze_body()
     for record in state.history[head_state.epoch :]:
