@@ -356,11 +356,14 @@ def test_the_tqdm_reporter_draws_a_bar_per_task_and_counts_each_fits_epochs():
     for _ in range(2):  # two heads, two fits
         optimizer = torch.optim.SGD(model.parameters())
         fit(model, lambda e: [(x, y)], lambda: [(x, y)], optimizer, 3, 5, reporter=reporter)
+    reporter.note("training stopped")  # after the bar's last line, not run into it
+    assert reporter.epochs is None
     with reporter.task("calibrating", None):
         pass
     text = shown.getvalue()
+    last = text.split("\ntraining stopped\n")[0].split("\r")[-1]  # the bar's last line, whole
+    assert last.startswith("epochs: 3 [") and last.endswith("]")
     assert "train features: 100%" in text and "3/3" in text
     assert "\ntrain features: 3 computed\n" in text
     assert text.count("epochs: 0 [") == 2 and text.count("epochs: 3 [") >= 2
     assert "valid loss" in text and "best " in text and "calibrating: 0it" in text
-    assert reporter.epochs is None  # the calibration's task ended the second fit's bar

@@ -91,6 +91,9 @@ class TqdmReporter(Reporter):
             self.epochs = None
 
     def note(self, message: str) -> None:
+        """``message`` above the bars (the library's notes come between a fit and the next
+        step: the fit's epochs bar ends as it stands, its last line not run into by the note)."""
+        self.end_fit()
         if self.notes:
             from tqdm.auto import tqdm
 
