@@ -2,6 +2,8 @@
 
 import importlib
 import json
+import logging
+import re
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -348,8 +350,11 @@ def test_a_run_records_the_precision_auto_chose_and_why(tmp_path, split_dir, mon
 
 
 @pytest.mark.slow
-def test_quantizing_the_body_is_shown_as_a_task_until_the_graph_is_cached(tmp_path, split_dir):
+def test_quantizing_the_body_is_shown_as_a_task_until_the_graph_is_cached(
+    tmp_path, split_dir, caplog
+):
     """Train and the audit made the int8 graph (20-30 s the first time) with nothing on screen."""
+    caplog.set_level(logging.INFO, "objrec.quantize")
     cache = str(tmp_path / "cache")
     shown = TaskRecorder()
     audit(
@@ -359,10 +364,16 @@ def test_quantizing_the_body_is_shown_as_a_task_until_the_graph_is_cached(tmp_pa
         reporter=shown,
     )
     assert shown.tasks.count(QUANTIZING) == 1
+    said = [r.getMessage() for r in caplog.records if r.name == "objrec.quantize"]
+    assert "once per cache folder" in said[0]  # the log says it is a one-time step, and its time
+    assert re.fullmatch(r"int8 body calibrated in \d+\.\d s \(once: later runs reuse it\)", said[1])
     config = TrainConfig(backbone="tiny_test", epochs=1, precision="int8", cache_dir=cache)
     again, fresh = TaskRecorder(), TaskRecorder()
+    caplog.clear()
     train(split_dir, tmp_path / "run", config, reporter=again)
     assert QUANTIZING not in again.tasks  # the cached graph
+    reused = [r.getMessage() for r in caplog.records if r.name == "objrec.quantize"]
+    assert reused == [f"the int8 body calibrated earlier, kept in {cache}/onnx, is reused"]
     config.cache_dir = str(tmp_path / "other_cache")
     train(split_dir, tmp_path / "run2", config, reporter=fresh)
     assert fresh.tasks[0] == QUANTIZING
