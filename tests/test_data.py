@@ -193,10 +193,17 @@ def test_check_notes_nearly_blank_images_as_one_warning_naming_them(tmp_path):
     """A line camera's failure frames (all black) in a class folder passed `check` without a
     word, and the model learnt "black frame = ok". One note of the images of one grey level all
     over now, naming a few (--json: all of them); a dark photo with detail is not one. A class
-    mostly blank is one of blank frames on purpose: the note told to move its images out."""
+    mostly blank is one of blank frames on purpose: the note told to move its images out. A
+    yellow drawing on beige, its contrast all in colour (grey-level spread 0.8), is not blank
+    (it was, as Caltech-101's menorah/image_0036 was)."""
+    from objrec import dedup
     from objrec.check import CheckResult, _note_blank, check_folder
 
     photos = make_class_folder(tmp_path / "photos", per_class=3, classes=("red", "green"))
+    drawing = Image.new("RGB", (64, 48), (240, 235, 200))  # beige, grey level 232.5
+    drawing.paste((255, 245, 95), (0, 0, 32, 48))  # yellow, grey level 230.9
+    drawing.save(photos / "green" / "yellow_on_beige.png")
+    assert dedup.contrast(drawing.convert("L")) < dedup.MIN_CONTRAST < dedup.contrast(drawing)
     Image.new("RGB", (64, 48)).save(photos / "green" / "black.jpg")
     noise = np.random.default_rng(0).integers(0, 300, (48, 64), dtype=np.uint16)  # 16-bit grey
     Image.fromarray(noise).save(photos / "red" / "dark16.png")
@@ -216,20 +223,20 @@ def test_check_notes_nearly_blank_images_as_one_warning_naming_them(tmp_path):
         "class of their own. The others are most of class empty (3 of 4 images): a class of "
         "blank frames on purpose, it seems, so nothing to move there"
     )
-    assert result.readable == 13 and not result.unusable
+    assert result.readable == 14 and not result.unusable
     (listed,) = [p for p in result.to_json()["problems"] if p["kind"] == "blank_images"]
     assert listed["files"] == list(map(str, blank))
     result = CheckResult(photos, blank_images=stray)
     _note_blank(photos, {"green": stray[:1], "red": stray[1:]}, {"green": 4, "red": 5}, result)
     assert result.problems[0].message.startswith(
-        "2 nearly blank images (green/black.jpg, red/dark16.png): one grey level all over, as a "
+        "2 nearly blank images (green/black.jpg, red/dark16.png): one colour all over, as a "
         "camera's black failure frame; trained as their class folder's, they teach it that a "
         "blank frame is that class. Move them out"
     )
     result = CheckResult(photos, blank_images=blank[2:])
     _note_blank(photos, {"empty": blank[2:], "red": []}, {"empty": 3, "red": 9}, result)
     assert result.problems[0].message == (
-        "3 nearly blank images (empty/0.png, empty/1.png, empty/2.png): one grey level all over, "
+        "3 nearly blank images (empty/0.png, empty/1.png, empty/2.png): one colour all over, "
         "most of class empty (3 of 3 images): a class of blank frames on purpose, it seems, so "
         "nothing to move there"
     )

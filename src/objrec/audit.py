@@ -853,7 +853,7 @@ def degenerate_reason(facts: dedup.ImageFacts) -> str | None:
     if min(facts.width, facts.height) < MIN_SIDE:
         return f"tiny ({facts.width}x{facts.height} px)"
     if facts.contrast < MIN_CONTRAST:
-        return f"nearly blank (grey-level spread {facts.contrast:.1f} of 255)"
+        return f"nearly blank (colour spread {facts.contrast:.1f} of 255)"
     aspect = max(facts.width, facts.height) / max(1, min(facts.width, facts.height))
     if aspect > MAX_ASPECT:
         return f"extreme aspect ratio ({facts.width}x{facts.height} px)"

@@ -100,7 +100,7 @@ class CheckResult:
     sidecar_files: list[Path] = field(default_factory=list)
     """Sidecar files (``.xmp``) in class folders, noted together."""
     blank_images: list[Path] = field(default_factory=list)
-    """Readable images of one grey level all over (``dedup.MIN_CONTRAST``), noted together."""
+    """Readable images of one colour all over (``dedup.MIN_CONTRAST``), noted together."""
     digests: dict[Path, str] = field(default_factory=dict, repr=False)
     """The SHA-256 of each readable image, as ``split`` hashes them: files of the same bytes are
     noted (:func:`_note_identical`)."""
@@ -404,7 +404,7 @@ def _decode(
     classes: dict[str, list[Path]], result: CheckResult, reporter: Reporter
 ) -> dict[str, int]:
     """Decode every image as training would; the readable images of each class. Those of one
-    grey level all over go to ``result.blank_images``."""
+    colour all over go to ``result.blank_images``."""
     from objrec import dedup
 
     readable = dict.fromkeys(classes, 0)
@@ -441,7 +441,7 @@ def _note_blank(
     shown = stray + [p for p in result.blank_images if class_of[p] in kept]
     names = ", ".join(str(p.relative_to(root)) for p in shown[:3])
     more = ", ..." if len(shown) > 3 else ""
-    message = f"{plural(len(shown), 'nearly blank image')} ({names}{more}): one grey level all over"
+    message = f"{plural(len(shown), 'nearly blank image')} ({names}{more}): one colour all over"
     failure = (
         "trained as their class folder's, they teach it that a blank frame is that class. Move "
         "them out, or into a class of their own"
