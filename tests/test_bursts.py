@@ -47,6 +47,13 @@ def test_exif_times_are_read_with_their_subseconds_and_camera(tmp_path, monkeypa
     assert camera_time(b) == CameraTime(CANON, 1714557600.0, True)
     assert camera_time(save_shot(tmp_path / "c.jpg", 3, None)) is None  # no EXIF
     assert camera_time(save_shot(tmp_path / "d.jpg", 4, "0000:00:00 00:00:00")) is None
+    # a time but no camera: two phones' photos of one second were chained as one camera's burst
+    assert (
+        camera_time(save_shot(tmp_path / "n.jpg", 7, "2024:05:01 10:00:00", camera=("",) * 3))
+        is None
+    )
+    only_serial = save_shot(tmp_path / "s.jpg", 8, "2024:05:01 10:00:00", camera=("", "", "7"))
+    assert camera_time(only_serial) == CameraTime(("", "", "7"), 1714557600.0, True)
     (tmp_path / "e.jpg").write_bytes(b"Exif\x00\x00 and nothing an image has")
     assert camera_time(tmp_path / "e.jpg") is None
     assert parse_time("2024:05:01 10:00:00\x00", b"5") == (1714557600.5, False)

@@ -14,7 +14,11 @@ longer gaps is not chained (that could make one group of a day's photos): the ``
 a larger ``burst_seconds``, keeps those together. A camera that writes no sub-seconds stamps two
 frames 0.1 s apart as one second or as the next: with either photo's time in whole seconds, they
 are compared in whole seconds, up to ``ceil(seconds)`` apart. Photos without a camera time (most
-downloaded images: Caltech-101 has no EXIF) are in no burst.
+downloaded images: Caltech-101 has no EXIF) are in no burst, and so are those with a time but no
+camera (no Make, Model or serial number: an app that strips them): the photos of different devices
+would be one camera's, any two taken within a second of each other chained into a burst, and a
+whole class of them could be put in one split. A burst of such a device is missed (a ``groups``
+file keeps its frames together); a copy among its frames is still found by its hash.
 """
 
 from __future__ import annotations
@@ -80,7 +84,8 @@ def parse_time(original: object, subsec: object = None) -> tuple[float, bool] | 
 
 
 def camera_time(path: Path) -> CameraTime | None:
-    """``path``'s camera and time from its EXIF, or None (no EXIF, no date, unreadable)."""
+    """``path``'s camera and time from its EXIF, or None (no EXIF, no date, no camera named,
+    unreadable)."""
     try:
         with Path(path).open("rb") as f:
             head = f.read(HEAD_BYTES)
@@ -99,7 +104,11 @@ def camera_time(path: Path) -> CameraTime | None:
     if when is None:
         return None
     serial = next((_text(s) for s in (inner.get(t) or exif.get(t) for t in SERIALS) if s), "")
-    return CameraTime((_text(exif.get(MAKE)), _text(exif.get(MODEL)), serial), *when)
+    camera = (_text(exif.get(MAKE)), _text(exif.get(MODEL)), serial)
+    if not any(camera):  # no camera to tell: two phones' photos of one second are no burst
+        log.debug("%s: a time but no camera (Make, Model or serial) in its EXIF: in no burst", path)
+        return None
+    return CameraTime(camera, *when)
 
 
 def webp_with_exif(head: bytes) -> bool:
