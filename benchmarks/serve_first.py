@@ -7,8 +7,9 @@ take once ``/health`` answers, per source tree of objrec, each server a new proc
 Variants run in turn, ``--repeats`` rounds, after an untimed warm-up server of each (so that
 whatever objrec caches, an ONNX export or OpenVINO's compiled graphs, is there); a variant named by
 ``--fresh-cache`` gets a new empty ``OBJREC_CACHE`` each time. Prints the medians: seconds until
-``/health`` answered, the first request, the second, their ratio, and what ran the model (``/info``'s
-``runs``, where the variant's objrec says it).
+``/health`` answered, the first request, the second, their ratio, the server's resident memory
+after them (VmRSS, Linux), and what ran the model (``/info``'s ``runs``, where the variant's objrec
+says it).
 """
 
 from __future__ import annotations
@@ -59,9 +60,22 @@ def runs(url: str) -> str:
     return str(httpx.get(url + "/info", timeout=10.0).json().get("runs", "?"))
 
 
-def serve_once(src: str, run: Path, image: Path, fresh: bool) -> tuple[float, float, float, str]:
-    """(seconds until /health answered, first request, second request, /info's runs) of one new
-    server."""
+def resident_mb(pid: int) -> float:
+    """The process's resident memory (VmRSS) in MB; NaN where /proc does not say (not Linux)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return float("nan")
+    kib = next((line.split()[1] for line in status.splitlines() if line.startswith("VmRSS")), "nan")
+    return float(kib) * 1024 / 1e6
+
+
+Served = tuple[float, float, float, str, float]
+"""(seconds until /health answered, first request, second request, /info's runs, resident MB)."""
+
+
+def serve_once(src: str, run: Path, image: Path, fresh: bool) -> Served:
+    """:data:`Served` of one new server."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": str(Path(src).resolve())}
@@ -77,7 +91,7 @@ def serve_once(src: str, run: Path, image: Path, fresh: bool) -> tuple[float, fl
             wait_for_health(url, server)
             up = time.perf_counter() - started
             first, second = post(url, image), post(url, image)
-            return up, first, second, runs(url)
+            return up, first, second, runs(url), resident_mb(server.pid)
         finally:
             server.terminate()
             server.wait(timeout=60)
@@ -110,20 +124,23 @@ def main() -> None:
     fresh = set(args.fresh_cache)
     for name, src in variants.items():
         serve_once(src, args.run, args.image, name in fresh)  # warm-up
-    times: dict[str, list[tuple[float, float, float, str]]] = {name: [] for name in variants}
+    times: dict[str, list[Served]] = {name: [] for name in variants}
     for _ in range(args.repeats):
         for name, src in variants.items():
             times[name].append(serve_once(src, args.run, args.image, name in fresh))
     print(f"medians of {args.repeats} servers per variant (each first request in brackets)")
-    print("| variant | up (s) | first request (s) | second request (s) | first / second | runs |")
-    print("| --- | ---: | ---: | ---: | ---: | --- |")
+    print(
+        "| variant | up (s) | first request (s) | second request (s) | first / second | RSS (MB) | runs |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
     for name, values in times.items():
         up, first, second = (statistics.median(v[i] for v in values) for i in range(3))
         firsts = ", ".join(f"{v[1]:.2f}" for v in values)
         ratio = statistics.median(v[1] / v[2] for v in values)
+        rss = statistics.median(v[4] for v in values)
         print(
             f"| {name} | {up:.2f} | {first:.2f} ({firsts}) | {second:.3f} | {ratio:.1f} "
-            f"| {values[-1][3]} |"
+            f"| {rss:.0f} | {values[-1][3]} |"
         )
 
 
