@@ -833,6 +833,19 @@ def test_the_confusion_matrix_is_labelled_by_class_and_the_result_reads_in_one_l
     assert result.probability_table() is None  # measured from logits alone: no probabilities
 
 
+def against_caption(changes: list[float]) -> tuple[str, list[str]]:
+    """``evaluate --against``'s table of the classes whose top-1 ``changes``: its caption, and
+    the changes in the order shown."""
+    from objrec.cli.evaluation import against_table
+
+    rows = [
+        {"class": str(i), "n": 10, "top1": 0.5, "top1_against": 0.5, "change": x}
+        for i, x in enumerate(changes)
+    ]
+    table = against_table(rows, "old", "new", 3)
+    return str(table.caption), [str(cell) for cell in table.columns[4].cells]
+
+
 def test_against_compares_two_runs_on_the_images_of_the_classes_both_know():
     """After a class was added, the new run's top-1 was over 4 classes and the old run's over 3:
     a fix read as a regression. Both are scored on the same images of the classes both know,
@@ -850,6 +863,17 @@ def test_against_compares_two_runs_on_the_images_of_the_classes_both_know():
     rows = {row["class"]: row for row in c["per_class"]}
     assert rows["b"]["top1_against"] == 1.0 and rows["b"]["top1"] == 0.5
     assert rows["a"]["change"] == 0.5 and c["per_class"][0]["class"] == "b"  # most lost first
+    assert against_caption([0.1, 0.1, 0.2, 0.3]) == (  # it said "the most lost first"
+        "4 classes changed, all gained; the biggest change first",
+        ["+30.0 points", "+20.0 points", "+10.0 points"],  # the first 3 (--worst)
+    )
+    assert against_caption([-0.2, 0.1, -0.5])[0] == (
+        "3 classes changed: 1 gained, 2 lost; the biggest change first"
+    )
+    assert (
+        against_caption([-0.2, -0.5])[0] == "2 classes changed, all lost; the biggest change first"
+    )
+    assert against_caption([-0.2]) == ("1 class changed, lost", ["-20.0 points"])
     assert c["mean_class_top1"] == pytest.approx(5 / 6)
     with pytest.raises(ObjrecError, match="share no class"):
         compare_runs(new, _evaluation(["x", "y"], [0, 1], [0, 1]), Path("other"))

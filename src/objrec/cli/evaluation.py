@@ -236,7 +236,7 @@ def print_against(c: dict[str, Any], run: Path, worst: int) -> None:
         console.print(line, markup=False, highlight=False)
     changed = [row for row in c["per_class"] if row["change"] != 0]
     if changed:
-        console.print(against_table(changed[:worst], old, new, len(changed)))
+        console.print(against_table(changed, old, new, worst))
 
 
 def against_notes(c: dict[str, Any], old: str, new: str) -> list[str]:
@@ -268,12 +268,20 @@ def against_notes(c: dict[str, Any], old: str, new: str) -> list[str]:
     return notes
 
 
-def against_table(rows: list[dict[str, Any]], old: str, new: str, changed: int) -> Table:
-    """The classes whose top-1 changed, the most lost first: images, top-1 before and now."""
-    caption = f"{changed} of the classes changed; the most lost first"
+def against_table(changed: list[dict[str, Any]], old: str, new: str, shown: int) -> Table:
+    """The first ``shown`` of the classes whose top-1 ``changed``, the biggest change first:
+    images, top-1 before and now; the caption says whether all gained, all lost or some each."""
+    gained = sum(row["change"] > 0 for row in changed)
+    lost = len(changed) - gained
+    caption = f"{plural(len(changed), 'class', 'classes')} changed"
+    if lost and gained:
+        caption += f": {gained} gained, {lost} lost; the biggest change first"
+    else:
+        way = "lost" if lost else "gained"
+        caption += f", {way}" if len(changed) == 1 else f", all {way}; the biggest change first"
     heads = ("class", "images", escape(old), escape(new), "change")  # paths are never markup
     table = Table(*heads, title="Top-1 per class", caption=caption)
-    for row in rows:
+    for row in sorted(changed, key=lambda row: -abs(row["change"]))[:shown]:
         table.add_row(
             Text(str(row["class"])),
             str(row["n"]),
