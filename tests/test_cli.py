@@ -1749,8 +1749,11 @@ def test_train_says_why_it_stopped_where_it_did():
     )
     assert early_stop_sentence(98, 100, config) == (  # a tiny set: the loss still fell
         "ran all --epochs 100 without stopping early: the validation loss last improved at epoch "
-        "98, so a larger --epochs may lower it further"
-    )
+        "98, the one kept"
+    )  # the warning above says a larger --epochs may lower it: it said so twice
+    assert early_stop_sentence(13, 300, {**config, "epochs": 300, "patience": 300}) == (
+        "stopped at the epoch limit, --epochs 300; the best epoch, the one kept, was 13"
+    )  # not "... last improved at epoch 13, so a larger --epochs may lower it further"
     assert early_stop_sentence(95, 100, config) == (  # patience ran out at the last epoch
         "stopped at the epoch limit, --epochs 100; the best epoch, the one kept, was 95"
     )  # not "stopped at epoch 100 of --epochs 100: ... did not improve in the 5 epochs after"
@@ -1762,9 +1765,9 @@ def test_train_says_why_it_stopped_where_it_did():
         "(--min-delta 0.001 stops on gains this small)"
     )
     falling = [1 - e / 100 for e in range(100)]  # 0.01 less an epoch: more epochs may help
-    assert "may lower it further" in early_stop_sentence(100, 100, config, falling)
+    assert early_stop_sentence(100, 100, config, falling).endswith("at epoch 100, the one kept")
     counted = {**config, "min_delta": 0.001}  # every gain it counted was over 0.001 already
-    assert "may lower it further" in early_stop_sentence(100, 100, counted, still)
+    assert early_stop_sentence(100, 100, counted, still).endswith("at epoch 100, the one kept")
     diverged = [math.nan, *still[1:]]  # a NaN first epoch does not hide the small gain
     assert "would gain little" in early_stop_sentence(100, 100, config, diverged)
 

@@ -330,6 +330,17 @@ def test_a_fit_the_epoch_limit_stopped_says_so_naming_epochs(caplog):
     assert warned.startswith("training stopped at the --finetune-epochs limit (3) before early")
     assert warned.endswith("; more --finetune-epochs may give a better model")  # said --epochs 8
     caplog.clear()
+    model = nn.Linear(4, 2)  # labels flipped: the best is epoch 1, --patience 50 keeps it going
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    with caplog.at_level("WARNING", logger="objrec.engine"):
+        fit(model, lambda e: [(x, y)], lambda: [(x, 1 - y)], optimizer, 8, patience=50)
+    (warned,) = [to_cli(r.getMessage(), cli.commands["train"]) for r in caplog.records]
+    assert warned == (  # it said more --epochs may give a better model
+        "training stopped at the --epochs limit (8) only because --patience (50) kept it running: "
+        "the validation loss last improved at epoch 1, 7 epochs before the end, so more --epochs "
+        "would not help (a lower --patience stops sooner)"
+    )
+    caplog.clear()
     assert run((noise_x, noise_y), epochs=50).stopped_early and not caplog.records
     worse = run((x, 1 - y), epochs=2)  # labels flipped: worse after epoch 1, not "improving"
     (warned,) = [r.getMessage() for r in caplog.records]

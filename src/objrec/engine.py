@@ -300,6 +300,15 @@ def log_stop(
     log.info("%s; the best epoch, %d, is kept", stop_reason(state, epochs), state.best_epoch)
     if state.history and not state.stopped_early and state.epoch >= epochs and world.main:
         name, value = limit or ("epochs", epochs)
+        if not improved_lately(state.best_epoch, state.epoch, state.stopper.patience):
+            log.warning(
+                "training stopped at the `%s` limit (%d) only because `patience` (%d) kept it "
+                "running: the validation loss last improved at epoch %d, %d epochs before the "
+                "end, so more `%s` would not help (a lower `patience` stops sooner)",
+                *(name, value, state.stopper.patience, state.best_epoch),
+                *(state.epoch - state.best_epoch, name),
+            )
+            return
         last = " (the last)" if state.best_epoch == state.epoch else ""
         log.warning(
             "training stopped at the `%s` limit (%d) before early stopping ended it: the "
@@ -310,6 +319,19 @@ def log_stop(
             last,
             name,
         )
+
+
+LATELY = 5
+"""A fit stopped by its epoch limit improved lately if its validation loss last fell within this
+many epochs of the end (or within ``patience``, if fewer): the head's default ``patience``, after
+which early stopping calls it done. Only then may more epochs help: a loss that last fell 287
+epochs before the limit of 300 (``patience`` 300) was said to be worth more epochs."""
+
+
+def improved_lately(best: int, ran: int, patience: int) -> bool:
+    """Whether a fit that ran ``ran`` epochs, its best at epoch ``best``, improved lately
+    (:data:`LATELY`): more epochs may lower its validation loss."""
+    return ran - best < min(patience, LATELY)
 
 
 def stop_reason(state: FitState, epochs: int) -> str:

@@ -275,12 +275,15 @@ def early_stop_sentence(
 ) -> str | None:
     """Why the head stopped where it did, in words: early (--patience ran out before --epochs),
     or at --epochs, naming the best epoch, while the validation loss was still improving (it
-    improved within the last --patience epochs; ``losses``, each epoch's validation loss, tell
-    whether by much) or not; a limit reached as patience ran out is said to be the limit."""
+    improved lately, ``engine.improved_lately``; ``losses``, each epoch's validation loss, tell
+    whether by much) or not. Whether more epochs may help is the engine's warning's to say, once:
+    this line said it again, and of a loss that last improved 287 epochs before the end."""
+    from objrec.engine import improved_lately
+
     epochs, patience = config.get("epochs"), config.get("patience")
     if config.get("finetune_blocks") or not epochs or not patience:
         return None
-    if ran >= epochs and ran - best < patience:
+    if ran >= epochs and improved_lately(best, ran, patience):
         head = (
             f"ran all --epochs {epochs} without stopping early: the validation loss last improved"
         )
@@ -292,8 +295,8 @@ def early_stop_sentence(
                 f"{plural(patience, 'epoch')}, so a larger --epochs would gain little "
                 f"(--min-delta {LITTLE_GAIN:g} stops on gains this small)"
             )
-        return f"{head} at epoch {best}, so a larger --epochs may lower it further"
-    if ran >= epochs:  # the limit ended it, whatever patience had left
+        return f"{head} at epoch {best}, the one kept"  # the warning above says more may help
+    if ran >= epochs:  # the limit ended it, whatever patience had left (the warning says)
         limit = f"stopped at the epoch limit, --epochs {epochs}"
         return f"{limit}; the best epoch, the one kept, was {best}"
     return (
