@@ -143,17 +143,20 @@ def config_option(flag: str, **kwargs):
     (the help: the first sentence of the field's documentation, :func:`option_help`)."""
     name = flag.lstrip("-").replace("-", "_")
     default = getattr(TRAIN, name)
+    text = option_help(name, getattr(kwargs.get("type"), "choices", ()))
     if default is None:
-        return click.option(flag, help=option_help(name), **kwargs)
+        return click.option(flag, help=text, **kwargs)
     kwargs.setdefault("type", type(default))
-    return click.option(flag, default=default, show_default=True, help=option_help(name), **kwargs)
+    return click.option(flag, default=default, show_default=True, help=text, **kwargs)
 
 
-def option_help(name: str) -> str:
+def option_help(name: str, choices: Sequence[str] = ()) -> str:
     """The help of ``train``'s option for the TrainConfig field ``name``: the first sentence of
     its documentation, another field it names spelled as its option (``finetune_blocks`` ->
-    --finetune-blocks), a command in backticks (`objrec check`), a value as it is."""
-    fields = set(field_docs(TrainConfig))
+    --finetune-blocks), a command in backticks (`objrec check`), a value as it is, one of the
+    option's ``choices`` too where a field has its name (--balance's ``weights``, not --weights).
+    """
+    fields = set(field_docs(TrainConfig)) - set(choices)
 
     def spelled(match: re.Match) -> str:
         word = match.group(1)
