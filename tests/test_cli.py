@@ -204,6 +204,8 @@ def test_help_says_in_plain_words_what_precision_and_the_unknown_score_are(capsy
     assert "A first run needs only DATA and --out" in train  # and where the rest is explained
     balance = "none counts every training image alike; weights counts the images of a class"
     assert balance in train  # the choice was rendered as the option --weights
+    assert "Only with" not in train  # --mean and --std "only with --weights": any body takes them
+    assert "in place of the network's own: for --weights trained on other pixel values" in train
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     scores = readme.split("### An unknown score and its threshold")[1].split("\n### ")[0]
     assert not [s for s in UNKNOWN_SCORES if f"- `{s}`" not in scores and s != "mahalanobis+knn"]

@@ -379,13 +379,15 @@ class TrainConfig:
     """A file of weights for ``backbone`` (a PyTorch state dict), for a network trained
     elsewhere; by default objrec uses the network's own pretrained weights."""
     mean: tuple[float, float, float] | None = None
-    """Only with ``weights`` trained on other pixel values: the red, green and blue values
-    subtracted from each pixel (in 0 to 1) before the network reads it, 0.5 0.5 0.5 for weights
-    trained on pixels in [-1, 1]; by default the network's own. Overrides the backbone's
-    normalisation mean."""
+    """The red, green and blue values subtracted from each pixel (in 0 to 1) before the network
+    reads it, in place of the network's own: for ``weights`` trained on other pixel values (0.5
+    0.5 0.5 for pixels in [-1, 1]), or to compare; every feature changes, so the network reads
+    every image again (an int8 copy of it is made again too). Overrides the backbone's
+    normalisation mean; ``std`` may be given with it or alone."""
     std: tuple[float, float, float] | None = None
-    """Only with ``mean``: what each pixel's red, green and blue values are then divided by
-    (0.5 0.5 0.5 for pixels in [-1, 1]). Overrides the backbone's normalisation std."""
+    """What each pixel's red, green and blue values are then divided by, in place of the
+    network's own (0.5 0.5 0.5 for pixels in [-1, 1]), with ``mean`` or alone; as with ``mean``,
+    the network reads every image again. Overrides the backbone's normalisation std."""
     epochs: int = 100
     """At most this many epochs (passes over the training images) of the head; training
     usually stops sooner, when the validation loss stops falling (``patience``)."""
