@@ -1,4 +1,5 @@
 import importlib
+import io
 import json
 import logging
 import math
@@ -597,15 +598,26 @@ def test_logged_warnings_read_as_the_cli_s_own(capsys):
     handler.setFormatter(logging.Formatter("%(message)s"))
     log = logging.getLogger("objrec.test_sentences")
     log.addHandler(handler)
+    printed = io.StringIO()  # a library that prints its own warnings (huggingface_hub's retries)
+    own, quiet = logging.getLogger("printinglib"), logging.getLogger("quietlib")
+    own.addHandler(logging.StreamHandler(printed))
+    quiet.addHandler(logging.NullHandler())
     try:
         log.warning("%s was left by a split that was killed: it can be deleted", "data/[x]")
         log.error("caf%s.jpg cannot be read", "\udce9")  # a name that is not UTF-8
+        for name in ("printinglib.download", "quietlib.download"):  # as the root's handler sees
+            handler.handle(
+                logging.getLogger(name).makeRecord(name, 30, "", 0, "retrying", (), None)
+            )
     finally:
         log.removeHandler(handler)
+        own.handlers.clear()
+        quiet.handlers.clear()
     lines = capsys.readouterr().err.splitlines()
     assert lines == [
         "warning: data/[x] was left by a split that was killed: it can be deleted",
         "error: caf\\xe9.jpg cannot be read",
+        "warning: retrying",  # quietlib's, once; printinglib's was printed twice
     ]
 
 

@@ -383,10 +383,29 @@ def not_epoch_lines(record: logging.LogRecord) -> bool:
     return not (record.name == "objrec.engine" and record.levelno < logging.WARNING)
 
 
+def not_printed_by_its_library(record: logging.LogRecord) -> bool:
+    """False for a record of another library's logger that a handler of that library's own (no
+    ``NullHandler``) on the way to the root has printed already: huggingface_hub's retries came
+    twice, raw and as ``warning: ...``. objrec's own records are always True."""
+    if record.name == "objrec" or record.name.startswith("objrec."):
+        return True
+    logger: logging.Logger | None = logging.getLogger(record.name)
+    while logger is not None and logger is not logging.root:
+        if any(not isinstance(h, logging.NullHandler) for h in logger.handlers):
+            return False
+        logger = logger.parent if logger.propagate else None
+    return True
+
+
 class SentenceHandler(logging.Handler):
     """Logged warnings and errors as the CLI's own: ``warning: ...`` on stderr, one sentence in
     the CLI's terms (:func:`in_cli_terms`), no time stamp or padding (``-v`` brings back rich's
-    timed log lines, as logged, for whoever debugs)."""
+    timed log lines, as logged, for whoever debugs); none that another library printed itself
+    (:func:`not_printed_by_its_library`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.addFilter(not_printed_by_its_library)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
