@@ -243,12 +243,13 @@ def test_the_manifest_gets_the_new_rows(tmp_path, split_dir):
     rows = manifest(split_dir)
     assert rows[: len(before)] == before and len(rows) == len(before) + 3
     with (split_dir / "manifest.csv").open(encoding="utf-8-sig") as f:
-        assert next(csv.reader(f)) == ["file", "class", "split", "sha256", "source"]
+        assert next(csv.reader(f)) == ["file", "class", "split", "sha256", "source", "group"]
     added = {row["file"]: row for row in rows[len(before) :]}
     assert sorted(added) == sorted(file for _, file in result.files)
     for file, row in added.items():
         assert row["class"] == "purple" and file.startswith(row["split"] + "/purple/")
         assert row["source"] == str(new / "purple" / file.rsplit("/", 1)[1])
+        assert row["group"] == ""  # grouped by evaluate itself
     (split_dir / "manifest.csv").unlink()  # a split folder without one gets none
     add_images(split_dir, new_images(tmp_path / "more", "red", 1, seed=5))
     assert not (split_dir / "manifest.csv").exists()

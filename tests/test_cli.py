@@ -79,14 +79,15 @@ def test_help_names_every_key_of_an_answer_and_every_manifest_column(capsys):
     """predict --json's help and serve's listed an answer's keys without "barely_familiar", which
     both print, and split's help named manifest.csv's columns without "source"."""
     from objrec.predict import Prediction
-    from objrec.split import MANIFEST_COLUMNS
+    from objrec.split import MANIFEST_COLUMNS, MANIFEST_GROUP
 
     keys = Prediction("a.jpg", [{"class": "x", "prob": 1.0}], score=1.0, line=0.0).to_json()
     for name, shown in (("predict", keys), ("serve", set(keys) - {"path"})):
         code, out, _ = run(capsys, name, "--help")
         assert code == 0 and not [k for k in shown if f'"{k}"' not in out], name
     code, out, _ = run(capsys, "split", "--help")
-    assert code == 0 and f"manifest.csv ({', '.join(MANIFEST_COLUMNS)})" in " ".join(out.split())
+    columns = ", ".join([*MANIFEST_COLUMNS, MANIFEST_GROUP])
+    assert code == 0 and f"manifest.csv ({columns}:" in " ".join(out.split())
 
 
 @pytest.mark.slow  # imports objrec.train
@@ -425,8 +426,8 @@ def test_cache_shows_its_size_and_clears(capsys, tmp_path, split_dir, monkeypatc
         and f"removed {json.loads(before)['spaces'][0]['entries'] - 9} feature rows" in out
     )
     code, out, _ = run(capsys, "cache", "--cache-dir", cache, "--clear")
-    left = sorted(p.name for p in cache.iterdir())  # evaluate kept the images' facts: their lock
-    assert code == 0 and left == ["facts.lock", "store"]
+    left = sorted(p.name for p in cache.iterdir())  # the store's locks stay in store/
+    assert code == 0 and left == ["store"]  # evaluate read the groups from the split's manifest
     code, out, _ = run(capsys, "cache", "--cache-dir", cache, "--json")
     assert json.loads(out)["spaces"] == []
 

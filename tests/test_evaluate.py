@@ -1212,3 +1212,44 @@ def test_a_forced_train_removes_the_against_evaluation_inside_an_eval_folder(tmp
         (folder / "metrics.json").write_text(json.dumps(evaluation))
     remove_derived(tmp_path / "run2")
     assert not (tmp_path / "run2/eval-test").exists()
+
+
+@pytest.mark.slow
+def test_the_groups_split_kept_together_are_counted_from_its_manifest(
+    tmp_path, image_folder, known_facts
+):
+    """evaluate grouped the images by itself, so the groups of a `split --groups` file (or
+    another `--burst-seconds`) were unknown to it: three photos that look nothing alike, kept
+    together as one group, counted as three distinct photos. split records each image's group in
+    its manifest now; a manifest without them (an older split's) and an image it does not list
+    (copied in by hand) are grouped as before, the copy with what it duplicates."""
+    import csv
+
+    from objrec.evaluate import near_duplicate_groups
+    from objrec.split import split_folder
+    from objrec.store import hash_file
+
+    together = ("red/img_00.jpg", "red/img_05.png", "blue/img_03.png")
+    groups = tmp_path / "groups.csv"
+    groups.write_text("file,group\n" + "".join(f"{name},site 1\n" for name in together))
+    out = split_folder(image_folder, tmp_path / "data", seed=0, groups=groups).out
+    text = (out / "manifest.csv").read_text(encoding="utf-8-sig")
+    rows = list(csv.DictReader(text.splitlines()))
+    split = next(r["split"] for r in rows if r["source"].endswith(together[0]))
+    paths = [out / r["file"] for r in rows if r["split"] == split]
+    kept = [out / r["file"] for r in rows if r["source"].split("photos/")[1] in together]
+    copy = kept[0].with_name("copy.jpg")
+    shutil.copy(kept[0], copy)  # by hand: no manifest row
+    paths.append(copy)
+
+    def grouped() -> dict[Path, int]:
+        found = near_duplicate_groups(paths, [hash_file(p) for p in paths], tmp_path / "cache")
+        return dict(zip(paths, found, strict=True))
+
+    by_path = grouped()
+    assert len({by_path[p] for p in [*kept, copy]}) == 1
+    assert len(set(by_path.values())) == len(paths) - 3
+    older = [line.rsplit(",", 1)[0] for line in text.splitlines()]  # no group column
+    (out / "manifest.csv").write_text("\n".join(older) + "\n", encoding="utf-8")
+    by_path = grouped()
+    assert len({by_path[p] for p in kept}) == 3 and by_path[copy] == by_path[kept[0]]

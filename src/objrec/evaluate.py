@@ -348,18 +348,45 @@ def near_duplicate_groups(
     classes_of: Sequence[str] | None = None,
 ) -> list[int]:
     """Each image's near-duplicate group, numbered from 0 in order of first appearance: the
-    groups ``split`` keeps together. Byte-identical files and those its perceptual hashes link
-    (``split.near_groups``, from the image facts the cache folder keeps by ``digests``, the feature
-    store's: a split measured them, the others are measured now, at a small size), and a burst:
-    one camera's photos of one class (``classes_of``, each image's) within split's default
-    ``burst_seconds`` by their EXIF (``split.burst_keys``). A score over 75 frames of 14 scenes
-    rests on 14 distinct photos, and evaluate says so. The split manifest records no groups: a
-    ``groups`` file's and another ``burst_seconds`` are not known here."""
-    from objrec import dedup
-    from objrec.split import burst_keys, near_groups
+    groups ``split`` kept together, as the manifest of the split folder holding the images
+    records them (``split.recorded_groups``: with a ``groups`` file's groups and the
+    ``burst_seconds`` that split was given). The images no manifest records (added since, by hand
+    or by ``add``; a split before it recorded groups; a file changed since) are grouped here
+    (:func:`grouped_here`), and join a recorded group where they duplicate one of its images. A
+    score over 75 frames of 14 scenes rests on 14 distinct photos, and evaluate says so."""
+    from objrec.split import join_groups, recorded_groups
 
     if not paths:
         return []
+    recorded = recorded_groups(paths, digests)
+    keys = [f"split {group}" for group in recorded if group is not None]
+    if len(keys) < len(paths):
+        here = grouped_here(paths, digests, cache_dir, classes_of)
+        alone = {key for key, group in zip(here, recorded, strict=True) if group is None}
+        own = {
+            path: f"split {group}" if group else f"here {key}"
+            for path, group, key in zip(paths, recorded, here, strict=True)
+        }
+        links = {path: key for path, key in zip(paths, here, strict=True) if key in alone}
+        keys = list(join_groups(own, links)[0].values())
+    numbers: dict[str, int] = {}
+    return [numbers.setdefault(key, len(numbers)) for key in keys]
+
+
+def grouped_here(
+    paths: Sequence[Path],
+    digests: Sequence[str],
+    cache_dir: str | Path | None,
+    classes_of: Sequence[str] | None = None,
+) -> list[str]:
+    """Each image's placing key as ``split`` would give it by default: byte-identical files and
+    those its perceptual hashes link (``split.near_groups``, from the image facts the cache folder
+    keeps by ``digests``, the feature store's: a split measured them, the others are measured
+    now, at a small size), and a burst: one camera's photos of one class (``classes_of``, each
+    image's) within split's default ``burst_seconds`` by their EXIF (``split.burst_keys``)."""
+    from objrec import dedup
+    from objrec.split import burst_keys, near_groups
+
     facts = dedup.cached_facts(list(paths), list(digests), open_cache(cache_dir).facts_file)
     files: dict[str, list[Path]] = {}
     for path, name in zip(paths, classes_of or [""] * len(paths), strict=True):
@@ -367,8 +394,7 @@ def near_duplicate_groups(
     hashes = dict(zip(paths, digests, strict=True))
     keys = near_groups(files, hashes, dict(zip(paths, facts, strict=True)))
     keys = burst_keys(files, keys, SplitConfig().burst_seconds)[0]
-    numbers: dict[str, int] = {}
-    return [numbers.setdefault(keys[p], len(numbers)) for p in paths]
+    return [keys[p] for p in paths]
 
 
 def distinct_per_class(

@@ -66,6 +66,11 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.csv"
 MANIFEST_COLUMNS = ("file", "class", "split", "sha256", "source")
+MANIFEST_GROUP = "group"
+"""The manifest's last column, after :data:`MANIFEST_COLUMNS`: the number of the group each image
+was kept together with (its duplicates, its burst, its group of a ``groups`` file), for
+``evaluate`` to count distinct photos as the split kept them. Empty in the rows ``add`` appends,
+absent from the manifests of splits before it: ``evaluate`` groups those images itself."""
 STAGE = ".objrec-split-"
 """The start of the name of the hidden folder in OUT a split writes to before swapping it in."""
 STAGE_GRACE = 60.0
@@ -192,9 +197,9 @@ def split_folder(
         _check_out(src, out, force)
         if config.like is not None:
             require_split_folder(Path(config.like))
-        assignment, hashes, result = _plan(src, out, config, on_file)
+        assignment, (hashes, keys), result = _plan(src, out, config, on_file)
         refuse_dropping_images(src, out, set(hashes.values()))
-        _write(src, out, assignment, hashes, config.mode)
+        _write(src, out, assignment, (hashes, keys), config.mode)
     log.info("split %s into %s: %s", src, out, listed(result.totals()))
     log_result_warnings(log, split_warnings(result))
     return result
@@ -247,8 +252,9 @@ def split_warnings(result: SplitResult) -> list[str]:
 
 def _plan(
     src: Path, out: Path, config: SplitConfig, on_file: Callable[[int, int], None] | None
-) -> tuple[dict, dict[Path, str], SplitResult]:
-    """Which split each readable image of ``src`` goes to, the images' hashes, and the counts;
+) -> tuple[dict, tuple[dict[Path, str], dict[Path, str]], SplitResult]:
+    """Which split each readable image of ``src`` goes to, the images' hashes and placing keys
+    (what is kept together: duplicates, bursts, a ``groups`` file's groups), and the counts;
     refused (nothing written) when ``train`` could not use the split."""
     ratios = config.ratios
     ignored: list[Path] = []
@@ -282,7 +288,7 @@ def _plan(
     result.few_train_classes = few_train(result.counts, result.small_classes, result.min_images)
     result.unreadable_files, result.ignored_files = unreadable, not_images
     _require_train_and_valid(result, ratios)
-    return assignment, hashes, result
+    return assignment, (hashes, keys), result
 
 
 def burst_keys(
@@ -600,6 +606,36 @@ def _manifest_rows(path: Path) -> list[dict[str, str]]:
         return []
     with path.open(newline="", encoding=CSV_ENCODING) as f:
         return list(csv.DictReader(f))
+
+
+def recorded_groups(paths: Sequence[Path], digests: Sequence[str]) -> list[str | None]:
+    """Each image's group (:data:`MANIFEST_GROUP`) as recorded by the manifest of the split
+    folder it is in (the nearest folder above it with a ``manifest.csv`` that lists it:
+    ``DATA/manifest.csv`` for ``DATA/test/cat/a.jpg``), named with that manifest; None where no
+    manifest records one, or records another content than ``digests`` (a SHA-256, or its start,
+    as the feature store keeps it) says the file holds now."""
+    manifests: dict[Path, dict[str, dict[str, str]]] = {}
+    found: list[str | None] = []
+    for path, digest in zip(paths, digests, strict=True):
+        row, manifest = _listing_row(Path(os.path.abspath(path)), manifests)
+        same = row is not None and (row.get("sha256") or "").startswith(digest)
+        group = row.get(MANIFEST_GROUP) if row is not None and same else None
+        found.append(f"{manifest} {group}" if group else None)
+    return found
+
+
+def _listing_row(
+    path: Path, manifests: dict[Path, dict[str, dict[str, str]]]
+) -> tuple[dict[str, str] | None, Path | None]:
+    """The row of ``path`` (absolute) in the manifest of the nearest folder above it whose
+    manifest lists it, and that manifest; ``manifests``: each folder's rows by file, as read."""
+    for folder in path.parents:
+        if folder not in manifests:
+            manifests[folder] = {row["file"]: row for row in _manifest_rows(folder / MANIFEST)}
+        row = manifests[folder].get(path.relative_to(folder).as_posix())
+        if row is not None:
+            return row, folder / MANIFEST
+    return None, None
 
 
 def refuse_dropping_images(src: Path, out: Path, kept: set[str]) -> None:
@@ -1090,7 +1126,7 @@ def _no_empty_split(placed, sizes, wanted, held, fixed) -> dict[str, str]:
     return placed
 
 
-def _write(src: Path, out: Path, assignment, hashes, mode: str) -> None:
+def _write(src: Path, out: Path, assignment, records, mode: str) -> None:
     """Write the split beside any earlier one in ``out`` (in a hidden folder there), then swap it
     in: an earlier split (its train/valid/test folders and manifest, nothing else) is replaced
     only by a whole new one, after every check has passed; so is what a split killed while moving
@@ -1103,7 +1139,7 @@ def _write(src: Path, out: Path, assignment, hashes, mode: str) -> None:
         with locked(stage):  # removed while still held: never seen as left by a killed split
             try:
                 with reported_as(out, stage):
-                    _write_files(src, stage, assignment, hashes, mode)
+                    _write_files(src, stage, assignment, records, mode)
             except BaseException:
                 shutil.rmtree(stage, ignore_errors=True)
                 raise
@@ -1143,11 +1179,13 @@ def _swap_in(stage: Path, out: Path) -> None:
     (stage / MANIFEST).replace(out / MANIFEST)
 
 
-def _write_files(src: Path, out: Path, assignment, hashes, mode: str) -> None:
+def _write_files(src: Path, out: Path, assignment, records, mode: str) -> None:
     """Each image goes to ``out/SPLIT/CLASS/`` under its own path in its class folder, sub-folders
-    kept: ``2019/IMG_1.jpg`` and ``2020/IMG_1.jpg`` of one class are two images, never one."""
+    kept: ``2019/IMG_1.jpg`` and ``2020/IMG_1.jpg`` of one class are two images, never one. The
+    manifest records each one's content digest (``records``: hashes) and the group it was kept
+    together with (placing keys: :data:`MANIFEST_GROUP`)."""
     out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    (hashes, keys), rows, numbers = records, [], dict[str, int]()
     files = sorted(assignment.items())
     wanted = [Path(split, name, *path.relative_to(src).parts[1:]) for path, (name, split) in files]
     # a name differing from another's only in case is another: the second gets a free name
@@ -1158,10 +1196,12 @@ def _write_files(src: Path, out: Path, assignment, hashes, mode: str) -> None:
             shutil.copy2(path, target)
         else:
             os.symlink(path, target)
+        group = numbers.setdefault(keys[path], len(numbers))
         rows.append([target.relative_to(out).as_posix(), name, split, hashes[path], str(path)])
+        rows[-1].append(str(group))
     tmp = out / (MANIFEST + ".tmp")
     with tmp.open("w", newline="", encoding=CSV_ENCODING) as f:
         writer = csv.writer(f)
-        writer.writerow(MANIFEST_COLUMNS)
+        writer.writerow([*MANIFEST_COLUMNS, MANIFEST_GROUP])
         writer.writerows(rows)
     tmp.replace(out / MANIFEST)

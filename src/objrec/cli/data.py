@@ -147,7 +147,8 @@ def split(
     re-encoded, mirrored or recoloured copies, by perceptual hash) always land in the same split,
     and so do bursts (photos of one class one camera took within --burst-seconds of each other,
     by their EXIF time). SRC is only read. OUT also receives manifest.csv (file, class, split,
-    sha256, source).
+    sha256, source, group: the number of what it was kept together with, which evaluate counts
+    as one distinct photo).
     """
     from objrec.split import split_folder
 
