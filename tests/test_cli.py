@@ -945,9 +945,17 @@ def test_a_folder_one_may_not_enter_is_no_checkpoint_not_a_traceback(
 
 
 def test_plain_progress_prints_a_line_every_few_seconds_and_when_done():
-    from objrec.cli.output import PlainProgress
+    from types import SimpleNamespace
+
+    from objrec.cli.output import PlainProgress, SteadyTimeRemaining
 
     now, lines = [0.0], []
+    early = PlainProgress("start", 260, 5.0, clock=lambda: now[0], write=lines.append)
+    now[0] = 5
+    early.advance(16)  # 6%: its start-up's pace said "about 1m23s left" (all took 9 s)
+    assert lines == ["start: 16/260 (6%), 5s"]
+    assert not SteadyTimeRemaining().render(SimpleNamespace(total=260, completed=16)).plain
+    now[0], lines[:] = 0.0, []
     progress = PlainProgress("frozen pass", 100, 5.0, clock=lambda: now[0], write=lines.append)
     for t in (1, 2, 6, 7, 8, 12):
         now[0] = t
