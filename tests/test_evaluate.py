@@ -957,6 +957,8 @@ def test_evaluate_against_the_run_before_a_class_was_added(
     earlier = json.loads((tmp_path / "run2/eval-test/against-run/metrics.json").read_text())
     assert against["out"] == str(tmp_path / "run2/eval-test/against-run")
     assert earlier["top1"] == old.metrics["top1"] and earlier["n"] == old.metrics["n"]
+    evaluate(tmp_path / "run2", split_dir)  # a plain evaluate: no comparison left beside it
+    assert not (tmp_path / "run2/eval-test/against-run").exists()
 
 
 @pytest.mark.slow
@@ -1195,6 +1197,31 @@ def test_top_losses_show_one_image_of_each_group_with_its_near_duplicates_counte
         len(top_losses(older)) == 5
         and near_duplicate_words(next(top_losses(older).itertuples())) == ""
     )
+
+
+def test_an_evaluation_written_again_removes_an_earlier_comparisons_evaluation(tmp_path):
+    """A plain evaluate left NEW/eval-test/against-OLD of an earlier `--against OLD` beside its
+    new results. What objrec wrote of it goes; a folder of the user's stays."""
+    from objrec.compare import remove_stale_against
+    from objrec.outputs import mark_output_dir
+
+    evaluation = {"top1": 1.0, "per_class": [], "folder": str(tmp_path / "data/test")}
+    out = tmp_path / "eval-test"
+    for name in ("against-old", "against-now", "against-kept"):
+        (out / name).mkdir(parents=True)
+        mark_output_dir(out / name)
+        (out / name / "metrics.json").write_text(json.dumps(evaluation))
+    (out / "against-kept" / "notes.txt").write_text("mine")
+    (out / "against-mine").mkdir()
+    (out / "against-mine" / "metrics.json").write_text("{}")  # the user's own
+    remove_stale_against(out, keep=out / "against-now")
+    assert sorted(p.name for p in out.iterdir()) == ["against-kept", "against-mine", "against-now"]
+    assert sorted(p.name for p in (out / "against-kept").iterdir()) == [
+        ".objrec-output",
+        "notes.txt",
+    ]
+    remove_stale_against(out)
+    assert sorted(p.name for p in out.iterdir()) == ["against-kept", "against-mine"]
 
 
 def test_a_forced_train_removes_the_against_evaluation_inside_an_eval_folder(tmp_path):

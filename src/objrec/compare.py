@@ -57,6 +57,21 @@ def against_dir(out: Path, against: Path) -> Path:
     return Path(out) / f"against-{name}"
 
 
+def remove_stale_against(out: Path, keep: Path | None = None) -> None:
+    """Remove the ``against-*`` evaluations in the evaluation folder ``out`` but ``keep`` (this
+    evaluation's own, if any), once ``out`` is written again: a plain evaluate left an earlier
+    ``--against``'s beside its new results, as if they were compared. Only what objrec wrote
+    goes (``runs.remove_evaluation``: a folder holding a file of the user's is kept, said)."""
+    from objrec.outputs import holds_evaluation
+    from objrec.runs import remove_evaluation
+
+    for inner in sorted(Path(out).glob("against-*")):
+        if inner == keep or inner.is_symlink() or not inner.is_dir():
+            continue
+        if holds_evaluation(inner) and remove_evaluation(inner):
+            log.info("removed %s: the earlier run's evaluation of an earlier comparison", inner)
+
+
 def evaluate_against(
     result: EvaluationResult,
     folder: Path,

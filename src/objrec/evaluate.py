@@ -19,7 +19,12 @@ import torch
 
 from objrec import plots
 from objrec.checkpoint import model_digest
-from objrec.compare import evaluate_against, require_earlier_run
+from objrec.compare import (
+    against_dir,
+    evaluate_against,
+    remove_stale_against,
+    require_earlier_run,
+)
 from objrec.confidence import (
     KEEP_KNOWN,
     accuracy_at_threshold,
@@ -309,6 +314,7 @@ def evaluate(
     if config.against is not None:
         result.against = evaluate_against(result, folder, config, reporter, out)
     write_evaluation(result, out, force or not named)  # the folder made only now
+    remove_stale_against(out, None if config.against is None else against_dir(out, config.against))
     log_evaluation(run, target, result)
     return result
 
