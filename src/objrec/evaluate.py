@@ -314,7 +314,8 @@ def evaluate(
     if config.against is not None:
         result.against = evaluate_against(result, folder, config, reporter, out)
     write_evaluation(result, out, force or not named)  # the folder made only now
-    remove_stale_against(out, None if config.against is None else against_dir(out, config.against))
+    keep = None if config.against is None else against_dir(out, Path(config.against))
+    remove_stale_against(out, keep)
     log_evaluation(run, target, result)
     return result
 
