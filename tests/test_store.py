@@ -361,7 +361,8 @@ def test_a_cache_folder_below_a_file_is_one_sentence(tmp_path, capsys, monkeypat
     (tmp_path / "notes.txt").write_text("mine")
     code = main(["cache", "--cache-dir", str(tmp_path / "notes.txt" / "cache")])
     err = capsys.readouterr().err
-    assert code == 1 and "cannot make the cache folder" in err and "Traceback" not in err
+    assert code == 2 and "'--cache-dir'" in err and "is a file, not a folder" in err
+    assert "Traceback" not in err
     monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "notes.txt" / "cache"))
     photos = make_class_folder(tmp_path / "photos", per_class=3)
     code = main(["split", str(photos), str(tmp_path / "data")])
