@@ -2002,12 +2002,13 @@ def test_a_forced_audit_keeps_a_plan_the_user_edited_beside_the_new_one(tmp_path
 
 @pytest.mark.slow
 def test_the_readmes_loop_from_python_audits_again_each_round(tmp_path, monkeypatch):
-    """The README's loop from Python began `objrec.audit_folder("data", "data-audit")`, refused on
-    its second round ("data-audit is not empty"). Its line, run as written, audits each round."""
+    """The loop from Python (docs/python-api.md) began `objrec.audit_folder("data", "data-audit")`,
+    refused on its second round ("data-audit is not empty"). Its line, run as written, audits each
+    round."""
     from types import SimpleNamespace
 
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    line = readme.split("from Python:\n\n```python\n")[1].splitlines()[0]
+    page = (Path(__file__).parents[1] / "docs" / "python-api.md").read_text()
+    line = page.split("from Python:\n\n```python\n")[1].splitlines()[0]
     assert line.startswith("objrec.audit_folder(")
     monkeypatch.chdir(tmp_path)
     make_split(tmp_path / "data", per_split=(2, 1, 1))

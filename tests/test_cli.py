@@ -208,10 +208,10 @@ def test_help_says_in_plain_words_what_precision_and_the_unknown_score_are(capsy
     assert balance in train  # the choice was rendered as the option --weights
     assert "Only with" not in train  # --mean and --std "only with --weights": any body takes them
     assert "in place of the network's own: for --weights trained on other pixel values" in train
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    scores = readme.split("### An unknown score and its threshold")[1].split("\n### ")[0]
+    page = (Path(__file__).parents[1] / "docs" / "confidence.md").read_text()
+    scores = page.split("\n## An unknown score and its threshold\n")[1].split("\n## ")[0]
     assert not [s for s in UNKNOWN_SCORES if f"- `{s}`" not in scores and s != "mahalanobis+knn"]
-    assert 'README "An unknown score and its threshold" says what each measures' in train
+    assert 'docs/confidence.md, "An unknown score and its threshold", says what each' in train
     assert "--backbone TEXT The pretrained network that reads the images" in helps["audit"]
     assert "How that network computes when no --run is given: 8-bit integers" in helps["audit"]
 

@@ -225,9 +225,9 @@ def test_a_threshold_that_is_nan_is_refused_by_the_library_too(trained_run):
         assert Recognizer(model, meta, threshold=taken).threshold == taken
 
 
-def readme_block(heading: str) -> str:
-    """The first Python block of the README section under ``heading``."""
-    text = (Path(__file__).parents[1] / "README.md").read_text()
+def export_block(heading: str) -> str:
+    """The first Python block of docs/export.md's section under ``heading``."""
+    text = (Path(__file__).parents[1] / "docs" / "export.md").read_text()
     section = text[text.index(f"\n{heading}\n") :]
     start = section.index("```python\n") + len("```python\n")
     return section[start : section.index("\n```", start)]
@@ -235,7 +235,7 @@ def readme_block(heading: str) -> str:
 
 def torchvision_resizes_uint8() -> bool:
     """Whether torchvision's bilinear resize works on the uint8 pixels here, with 16-bit integer
-    weights (the README block's filter); on an x86 CPU without AVX2 it works in float32."""
+    weights (the docs/export.md block's filter); on an x86 CPU without AVX2 it works in float32."""
     capability = torch.backends.cpu.get_cpu_capability()
     return capability in ("AVX2", "AVX512") or platform.machine() in ("aarch64", "arm64")
 
@@ -271,8 +271,8 @@ def line_camera_pngs(data: Path, folder: Path) -> list[Path]:
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 def test_the_readme_s_export_block_gives_predict_s_answer(sample_run, tmp_path, capsys, precision):
     """A newcomer following model.json outside objrec got 68.9% where objrec said 62.5%: the
-    sidecar did not say how the long side is rounded. The README's block, run as written on the
-    built-in sample's photos, names predict's class with its probability within 0.01.
+    sidecar did not say how the long side is rounded. The docs/export.md block, run as written on
+    the built-in sample's photos, names predict's class with its probability within 0.01.
 
     An int8 body's export (the default run's on a CPU with int8 dot products) named its input
     ``body/input`` and its outputs ``head/probabilities`` and ``head/familiarity``: the block
@@ -296,7 +296,7 @@ def test_the_readme_s_export_block_gives_predict_s_answer(sample_run, tmp_path, 
     outputs = [o.name for o in session.get_outputs()]
     assert outputs == json.loads(exported.sidecar.read_text())["outputs"]
     assert outputs == ["probabilities", "familiarity"]
-    block = readme_block("## Using the export without objrec")
+    block = export_block("## Using the export without objrec")
     assert 'RUN, PHOTO = "run", "photo.jpg"' in block
     recognizer = Recognizer.load(run)
     one_level = 1.001 / 255 / min(json.loads(exported.sidecar.read_text())["input"]["std"])
@@ -304,7 +304,7 @@ def test_the_readme_s_export_block_gives_predict_s_answer(sample_run, tmp_path, 
         (ours,) = predict(run, [photo], topk=1)
         code = block.replace('"run", "photo.jpg"', f"{str(tmp_path)!r}, {str(photo)!r}")
         names: dict = {}
-        exec(compile(code, "README.md", "exec"), names)
+        exec(compile(code, "docs/export.md", "exec"), names)
         x = recognizer.preprocess([open_image(photo, recognizer.draft)]).numpy()
         assert names["x"].dtype == np.float32 and names["x"].shape == x.shape
         assert np.abs(names["x"] - x).max() <= (0 if exact else one_level)
@@ -317,9 +317,10 @@ def test_the_readme_s_export_block_gives_predict_s_answer(sample_run, tmp_path, 
 
 @pytest.mark.parametrize("kind", ["bilinear", "bicubic", "nearest"])
 def test_the_readme_s_export_block_resizes_as_torchvision_does(kind):
-    """The README block's ``resized`` gives torchvision's resize (objrec's) of uint8 pixels bit
-    for bit, for each interpolation a sidecar may name: smaller, larger, one side only."""
-    block = readme_block("## Using the export without objrec")
+    """The docs/export.md block's ``resized`` gives torchvision's resize (objrec's) of uint8
+    pixels bit for bit, for each interpolation a sidecar may name: smaller, larger, one side
+    only."""
+    block = export_block("## Using the export without objrec")
     names: dict = {"np": np}
     exec(block[block.index("def resized") : block.index("\nimage = ")], names)
     if kind == "bilinear" and not torchvision_resizes_uint8():

@@ -240,7 +240,7 @@ def test_a_folder_is_listed_by_path_parts_a_folders_images_together(tmp_path):
 def test_damaged_exif_is_warned_about_once_though_predict_opens_the_image_twice(
     tmp_path, trained_run, caplog
 ):
-    """Once for the prediction, once for the plot: the README says one warning per file."""
+    """Once for the prediction, once for the plot: docs/folders.md says one warning per file."""
 
     from PIL import Image
 

@@ -406,8 +406,8 @@ class TrainConfig:
     """A pull of the head's weights toward zero at each step, against overfitting (0: none).
     Adam's L2 weight decay for the head."""
     hidden: int = 256
-    """Size of the head's hidden layer (256, as in the article objrec follows: README, "The
-    article's Caltech-101 protocol"); 0 makes the head a single layer."""
+    """Size of the head's hidden layer (256, as in the article objrec follows:
+    docs/caltech101.md); 0 makes the head a single layer."""
     dropout: float = 0.4
     """The share of the hidden layer's values switched off at random in each training step,
     against overfitting (0.4, as in the article). Dropout before the head's last layer."""
@@ -483,7 +483,8 @@ class TrainConfig:
     """How the model tells a photo of its classes from anything else, to answer "unknown" (its
     threshold is chosen on the valid split): the default, ``mahalanobis+knn``, measured best;
     the others (``mahalanobis``, ``knn``, ``relative_mahalanobis``, ``vim``, ``msp``) are for
-    comparison, and README "An unknown score and its threshold" says what each measures.
+    comparison, and docs/confidence.md, "An unknown score and its threshold", says what each
+    measures.
     ``mahalanobis+knn``: distance to the class centres and to the nearest training images;
     ``msp``: the top probability. In detail (``objrec.confidence``):
     ``mahalanobis+knn`` is the Mahalanobis score plus the cosine similarity to the third most

@@ -376,7 +376,8 @@ TRADE_RULE = (
     "objrec recommends a stricter threshold only when the share of unknown images it newly "
     "catches is at least the share of the evaluated images it newly calls unknown"
 )
-"""``confidence.worth_trading`` in words, as ``evaluate --unknown`` prints it (README)."""
+"""``confidence.worth_trading`` in words, as ``evaluate --unknown`` prints it
+(docs/confidence.md)."""
 
 
 def stricter_lines(m: dict[str, Any], evaluated: str, run: Path | None) -> list[str]:

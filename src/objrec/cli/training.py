@@ -131,7 +131,7 @@ def train(
 
     A first run needs only DATA and --out: the defaults were chosen on validation data. --epochs
     and --patience say how long the head may train; the other options are for comparing settings
-    (README, "Beyond the defaults"; benchmarks/README.md measures each).
+    (docs/caltech101.md, "Beyond the defaults"; benchmarks/README.md measures each).
     """
     if (run is None) == (resume is None):  # before the heavy import: answered at once
         raise click.UsageError("give --out RUN for a new run, or --resume RUN to continue one")
