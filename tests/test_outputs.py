@@ -685,6 +685,39 @@ def test_a_run_folder_loses_the_temporary_files_of_stopped_objrecs_only(tmp_path
     assert sorted(p.name for p in run.iterdir()) == sorted([*kept, fresh.name])
 
 
+def test_a_leftover_that_cannot_be_removed_is_kept_and_stops_nothing(tmp_path, monkeypatch):
+    """`export RUN --out /tmp/model.onnx` failed, with a permission error about a file it was
+    never asked to touch, when /tmp held another user's stale `.objrec-<pid>-<hex>.part` (a
+    sticky folder: only its owner may remove it): removing leftovers is housekeeping, and one
+    that cannot be removed is left, the command going on."""
+    import os
+    import time
+
+    from objrec.outputs import remove_leftovers
+
+    theirs = [leftover(tmp_path, ".part"), tmp_path / f".objrec-{'a' * 32}.d"]
+    theirs[1].mkdir()
+    (theirs[1] / ".tmpAbC123").write_bytes(b"half a checkpoint")
+    os.utime(theirs[1], (time.time() - 7200,) * 2)
+    mine = leftover(tmp_path, ".csv")
+    real_unlink, real_rmtree = Path.unlink, shutil.rmtree
+
+    def unlink(path, missing_ok=False):
+        if path in theirs:
+            raise PermissionError(1, "Operation not permitted", str(path))
+        real_unlink(path, missing_ok=missing_ok)
+
+    def rmtree(path, *args, **kwargs):
+        if Path(path) in theirs:
+            raise PermissionError(13, "Permission denied", str(path))
+        real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    monkeypatch.setattr(shutil, "rmtree", rmtree)
+    assert remove_leftovers(tmp_path) == 1
+    assert not mine.exists() and all(path.exists() for path in theirs)
+
+
 def test_only_objrecs_own_temporary_names_count_as_its_leftovers(tmp_path):
     """A file of the user's named like objrec's temporaries, but not as objrec names them
     (another length, capitals, another suffix, a folder, a link), is never removed, and still

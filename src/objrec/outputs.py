@@ -262,17 +262,23 @@ def remove_leftovers(folder: Path) -> int:
     """Remove the temporary files (:func:`is_leftover`) a stopped objrec left in ``folder``
     (:func:`is_stale`), saying so, and return how many; one written in the last
     :data:`LEFTOVER_AGE_S`, or by a process still running, is kept (another objrec may be writing
-    it). Nothing else is touched."""
+    it). One that cannot be removed (another user's, in a shared folder such as /tmp) is kept:
+    nothing else is touched, and the command goes on."""
     removed = []
     for path in sorted(p for p in Path(folder).iterdir() if is_leftover(p)):
-        with contextlib.suppress(FileNotFoundError):  # renamed meanwhile: not a leftover
+        try:
             if is_stale(path) and path.is_dir():
                 shutil.rmtree(path)
             elif is_stale(path):
                 path.unlink()
             else:
                 continue
-            removed.append(path.name)
+        except FileNotFoundError:  # renamed meanwhile: not a leftover
+            continue
+        except OSError as exc:  # not this user's to remove: housekeeping never stops a command
+            log.info("kept %s, a stopped objrec's temporary file: %s", path, exc.strerror)
+            continue
+        removed.append(path.name)
     if removed:
         more = " ..." if len(removed) > 3 else ""
         log.warning(
