@@ -216,7 +216,7 @@ def test_apply_plan_writes_the_manifest_of_what_it_copied_and_add_extends_it(tmp
     counts = apply_plan(data, plan, out)
     with (out / MANIFEST).open(newline="", encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))
-    assert tuple(rows[0]) == MANIFEST_COLUMNS and len(rows) == counts["copied"] == 47
+    assert tuple(rows[0]) == (*MANIFEST_COLUMNS, "group") and len(rows) == counts["copied"] == 47
     files = {p.relative_to(out).as_posix() for p in out.rglob("*.png")}
     assert {r["file"] for r in rows} == files and "valid/blue/blue_00.png" not in files
     moved = next(r for r in rows if r["file"] == "train/red/green_00.png")
@@ -229,6 +229,36 @@ def test_apply_plan_writes_the_manifest_of_what_it_copied_and_add_extends_it(tmp
     added = add_images(out, tmp_path / "new")
     with (out / MANIFEST).open(newline="", encoding="utf-8-sig") as f:
         assert [r["file"] for r in csv.DictReader(f)][-1] == added.files[0][1]
+
+
+def test_apply_plan_keeps_the_groups_split_recorded(tmp_path):
+    """apply-plan's manifest had no `group` column: `evaluate` of the fixed copy no longer knew
+    what split kept together (a `--groups` file's sites), and counted such photos as distinct.
+    Each copy keeps its group, unless its file changed since split recorded it."""
+    from objrec.split import MANIFEST, MANIFEST_COLUMNS, recorded_groups, sha256_file
+
+    data = make_split(tmp_path / "data", per_split=(2, 1, 1))
+    files = sorted(p.relative_to(data).as_posix() for p in data.rglob("*.png"))
+    site = {"train/green/green_00.png", "test/green/green_00.png", "test/red/red_00.png"}
+    lines = [",".join([*MANIFEST_COLUMNS, "group"])]
+    for i, file in enumerate(files):
+        split, name = file.split("/")[:2]
+        group = "0" if file in site else str(i + 1)
+        lines.append(f"{file},{name},{split},{sha256_file(data / file)},/photos/{file},{group}")
+    (data / MANIFEST).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    pattern(COLOURS["red"], 99).save(data / "test/red/red_00.png")  # changed since the split
+    plan = tmp_path / "plan.csv"
+    plan.write_text("file,action,new_class\ntest/green/green_00.png,relabel,red\n")
+    apply_plan(data, plan, out := tmp_path / "fixed")
+    with (out / MANIFEST).open(newline="", encoding="utf-8-sig") as f:
+        rows = {r["file"]: r for r in csv.DictReader(f)}
+    assert (
+        rows["train/green/green_00.png"]["group"] == rows["test/red/green_00.png"]["group"] == "0"
+    )
+    assert rows["test/red/red_00.png"]["group"] == ""
+    paths = [out / "train/green/green_00.png", out / "test/red/green_00.png"]
+    found = recorded_groups(paths, [sha256_file(p)[:32] for p in paths])
+    assert found[0] is not None and found[0] == found[1]
 
 
 @pytest.mark.slow

@@ -46,7 +46,7 @@ from objrec.outputs import (
     users_file,
 )
 from objrec.progress import SILENT, Reporter, log_result_warnings, plural, some_of
-from objrec.split import MANIFEST, MANIFEST_COLUMNS, sha256_file
+from objrec.split import MANIFEST, MANIFEST_COLUMNS, MANIFEST_GROUP, manifest_groups, sha256_file
 from objrec.tables import (
     CSV_ENCODING,
     blank_row,
@@ -548,7 +548,9 @@ def apply_plan(data: Path, plan_file: Path, out: Path) -> dict[str, int]:
     """Copy every image of ``data`` into ``out``, leaving out removed ones and moving relabelled
     ones into their new class folder. ``data`` is only read; ``out`` must be new or empty. A
     split folder's copy gets its own ``manifest.csv`` (``split``'s columns): a row per file
-    copied, under its new class, its source the file of ``data`` it was copied from.
+    copied, under its new class, its source the file of ``data`` it was copied from, its group
+    the one ``data``'s manifest records for it (unless the file changed since), so that
+    ``evaluate`` counts distinct photos in ``out`` as in ``data``.
 
     Returns the number of files copied, removed, relabelled and renamed (a relabelled file whose
     name another file of its new folder has: each is logged), and of a split folder's test
@@ -564,11 +566,12 @@ def apply_plan(data: Path, plan_file: Path, out: Path) -> dict[str, int]:
     counts = {"copied": 0, "removed": 0, "relabelled": 0, "renamed": len(_settle_names(targets))}
     counts |= _test_changes(targets if split_folder else {})
     rows: list[list[str]] = []
+    groups = manifest_groups(data) if split_folder else {}
     try:
         for rel, target in targets.items():
             counts["removed"] += target is None
             if target is not None:
-                rows += _copy(data / rel, out, target, split_folder)
+                rows += _copy(data / rel, out, target, split_folder, groups.get(rel.as_posix()))
                 counts["copied"] += 1
                 counts["relabelled"] += target.parent != rel.parent
     finally:
@@ -618,25 +621,30 @@ def _test_changes(targets: dict[Path, Path | None]) -> dict[str, int]:
     }
 
 
-def _copy(source: Path, out: Path, target: Path, split_folder: bool) -> list[list[str]]:
+def _copy(
+    source: Path, out: Path, target: Path, split_folder: bool, recorded: tuple[str, str] | None
+) -> list[list[str]]:
     """Copy ``source`` to ``out/target``; its row of ``out``'s manifest, for an image of a class
-    folder of a split (``split/class/...``)."""
+    folder of a split (``split/class/...``), with the group ``recorded`` for it (its SHA-256 and
+    group in the source's manifest) where the copy still holds that content."""
     destination = out / target
     destination.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(source, destination)
     if not split_folder or len(target.parts) < 3 or target.parts[0] not in SPLITS:
         return []
     split, name = target.parts[:2]
-    return [[target.as_posix(), name, split, sha256_file(destination), str(source)]]
+    digest = sha256_file(destination)
+    group = recorded[1] if recorded is not None and recorded[0] == digest else ""
+    return [[target.as_posix(), name, split, digest, str(source), group]]
 
 
 def _write_manifest(out: Path, rows: list[list[str]]) -> None:
-    """``out/manifest.csv`` as ``split`` writes it (``MANIFEST_COLUMNS``), one row per file
+    """``out/manifest.csv`` as ``split`` writes it (``MANIFEST_COLUMNS``, group), one row per file
     copied (even when a later one failed), under its class and split in ``out``: ``add`` appends
     to it, and ``split --force`` knows ``out`` for a split of objrec's."""
     with staged(out / MANIFEST) as tmp, tmp.open("w", newline="", encoding=CSV_ENCODING) as f:
         writer = csv.writer(f)
-        writer.writerow(MANIFEST_COLUMNS)
+        writer.writerow([*MANIFEST_COLUMNS, MANIFEST_GROUP])
         writer.writerows(sorted(rows))
 
 

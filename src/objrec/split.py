@@ -608,6 +608,13 @@ def _manifest_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def manifest_groups(folder: Path) -> dict[str, tuple[str, str]]:
+    """Each file the manifest of the split folder ``folder`` lists with a group
+    (:data:`MANIFEST_GROUP`): its SHA-256 then and its group, by its ``file``."""
+    rows = _manifest_rows(Path(folder) / MANIFEST)
+    return {r["file"]: (r.get("sha256") or "", g) for r in rows if (g := r.get(MANIFEST_GROUP))}
+
+
 def recorded_groups(paths: Sequence[Path], digests: Sequence[str]) -> list[str | None]:
     """Each image's group (:data:`MANIFEST_GROUP`) as recorded by the manifest of the split
     folder it is in (the nearest folder above it with a ``manifest.csv`` that lists it:
