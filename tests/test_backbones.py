@@ -1,11 +1,14 @@
+import importlib.util
 import re
 import shutil
+import sys
+import types
 import urllib.error
 
 import pytest
 import torch
 
-from objrec.backbones import build_body, get_backbone, list_backbones
+from objrec.backbones import _build_timm, build_body, get_backbone, list_backbones
 from objrec.config import DEFAULT_BACKBONE
 from objrec.errors import ObjrecError
 from objrec.transforms import build_transforms
@@ -321,3 +324,95 @@ def test_a_googlenet_run_saved_before_the_input_transform_keeps_its_body(monkeyp
     x = torch.randn(2, 3, 224, 224)
     with torch.inference_mode():
         assert torch.equal(now(x), old_body(x))
+
+
+def fake_timm_and_hub(monkeypatch, cached: bool, network: bool, offline: bool = False):
+    """Stand-ins for timm and huggingface_hub (neither need be installed): weights in the Hugging
+    Face cache or not, and a network or none (where the real hub retries for ~53 s). Returns the
+    calls made: ("create", pretrained, offline mode on) and ("probe", url)."""
+    calls: list[tuple] = []
+    constants = types.SimpleNamespace(HF_HUB_OFFLINE=offline, HF_HUB_CACHE="/hf-cache")
+
+    class HfHubHTTPError(Exception):
+        pass
+
+    def get_hf_file_metadata(url):
+        calls.append(("probe", url))
+        raise HfHubHTTPError("404") if network else ConnectionError("Name or service not known")
+
+    def create_model(name, pretrained, num_classes, pretrained_cfg_overlay):
+        calls.append(("create", pretrained, constants.HF_HUB_OFFLINE))
+        if pretrained and not cached and (constants.HF_HUB_OFFLINE or not network):
+            raise FileNotFoundError("cannot find the requested files in the local cache")
+        model = torch.nn.Identity()
+        model.num_features = 8
+        return model
+
+    hub = types.ModuleType("huggingface_hub")
+    hub.constants, hub.get_hf_file_metadata = constants, get_hf_file_metadata
+    hub.hf_hub_url = lambda repo, filename: f"https://hub/{repo}/{filename}"
+    utils = types.ModuleType("huggingface_hub.utils")
+    utils.HfHubHTTPError = HfHubHTTPError
+    timm = types.ModuleType("timm")
+    timm.create_model = create_model
+    timm.models = types.SimpleNamespace(
+        get_pretrained_cfg=lambda name: types.SimpleNamespace(hf_hub_id=f"timm/{name}.a1")
+    )
+    for name, module in [
+        ("timm", timm),
+        ("huggingface_hub", hub),
+        ("huggingface_hub.utils", utils),
+    ]:
+        monkeypatch.setitem(sys.modules, name, module)
+    return calls
+
+
+def test_timm_weights_in_the_hugging_face_cache_load_with_no_request(monkeypatch):
+    calls = fake_timm_and_hub(monkeypatch, cached=True, network=False)
+    assert _build_timm("resnet18", True, None).n_features == 8
+    assert calls == [("create", True, True)]  # offline mode on: no request, no retries
+    assert sys.modules["huggingface_hub"].constants.HF_HUB_OFFLINE is False  # set back
+
+
+@pytest.mark.parametrize("offline", [False, True], ids=["no network", "HF_HUB_OFFLINE"])
+def test_timm_weights_neither_cached_nor_reachable_are_a_clear_error_at_once(monkeypatch, offline):
+    calls = fake_timm_and_hub(monkeypatch, cached=False, network=False, offline=offline)
+    why = "HF_HUB_OFFLINE is set" if offline else r"huggingface.co cannot be reached \(Connection"
+    with pytest.raises(
+        ObjrecError, match=rf"not in the Hugging Face cache \(/hf-cache\) and {why}"
+    ):
+        _build_timm("resnet18", True, None)
+    assert ("create", True, False) not in calls  # no download tried (its retries took ~53 s)
+    assert [c[0] for c in calls].count("probe") == (0 if offline else 1)
+
+
+def test_timm_weights_not_cached_are_downloaded_when_the_hub_answers(monkeypatch):
+    calls = fake_timm_and_hub(monkeypatch, cached=False, network=True)
+    assert _build_timm("resnet18", True, None).n_features == 8
+    assert calls == [
+        ("create", True, True),
+        ("probe", "https://hub/timm/resnet18.a1/config.json"),
+        ("create", True, False),
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("timm") is None, reason="needs objrec[timm]")
+def test_a_real_timm_body_loads_from_the_hugging_face_cache_offline(tmp_path, monkeypatch):
+    """timm and huggingface_hub themselves: weights in a cache laid out as the hub lays it out
+    (refs/main naming a snapshot) load with offline mode on, whatever the network."""
+    import huggingface_hub.constants
+    import safetensors.torch
+    import timm
+
+    name = "test_resnet.r160_in1k"
+    weights = timm.create_model(name, pretrained=False).state_dict()
+    repo = tmp_path / f"models--{timm.models.get_pretrained_cfg(name).hf_hub_id.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    (repo / "snapshots" / ("0" * 40)).mkdir(parents=True)
+    safetensors.torch.save_file(weights, repo / "snapshots" / ("0" * 40) / "model.safetensors")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    body = _build_timm(name, True, None)
+    first = next(iter(weights))  # a fresh model's would differ (random)
+    assert torch.equal(body.model.state_dict()[first], weights[first])

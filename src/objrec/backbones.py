@@ -19,7 +19,8 @@ import importlib
 import importlib.util
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -582,22 +583,78 @@ def _timm_spec(name: str) -> BackboneSpec:
 
 
 def _build_timm(model_name: str, pretrained: bool, weights: Path | None) -> Body:
+    """timm's ``model_name`` without its classifier: weights from the file ``weights``, else
+    (``pretrained``) from the Hugging Face cache first, with no request (:func:`_hub_offline`),
+    else from the hub, when it answers (:func:`_raise_if_hub_unreachable`): without a network,
+    huggingface_hub retries for about a minute before it gives up."""
     import timm
 
     overlay = {"file": str(weights)} if weights else None
-    try:
+
+    def create(with_weights: bool) -> Body:
         model = timm.create_model(
-            model_name,
-            pretrained=pretrained or weights is not None,
-            num_classes=0,
-            pretrained_cfg_overlay=overlay,
+            model_name, pretrained=with_weights, num_classes=0, pretrained_cfg_overlay=overlay
         )
+        return WrappedBody(model, model.num_features)
+
+    if not pretrained and weights is None:
+        return create(False)
+    try:
+        if weights is None:
+            try:
+                with _hub_offline():
+                    return create(True)
+            except Exception as exc:  # not in the cache (or not from the hub)
+                log.debug("timm weights of %s not in the Hugging Face cache: %s", model_name, exc)
+            _raise_if_hub_unreachable(timm, model_name)
+        return create(True)
+    except ObjrecError:
+        raise
     except Exception as exc:  # hub or file errors
         raise ObjrecError(
             f"cannot load timm weights for {model_name} ({type(exc).__name__}: {exc}); "
             "pass `weights`, a local state-dict file"
         ) from exc
-    return WrappedBody(model, model.num_features)
+
+
+@contextmanager
+def _hub_offline() -> Iterator[None]:
+    """huggingface_hub's offline mode for the block (files from its cache, no request), as
+    ``HF_HUB_OFFLINE=1`` sets it; set at run time in ``huggingface_hub.constants``, which its
+    maintainers name for that (huggingface/transformers#42308)."""
+    from huggingface_hub import constants
+
+    before = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = before
+
+
+def _raise_if_hub_unreachable(timm: Any, model_name: str) -> None:
+    """A clear error at once when weights not in the Hugging Face cache cannot be downloaded:
+    offline mode is set, or one request for the model's ``config.json`` (which
+    ``get_hf_file_metadata`` does not retry) gets no answer. Any answer, even 404, lets timm try."""
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.utils import HfHubHTTPError
+
+    cache = constants.HF_HUB_CACHE
+    where = f"timm weights for {model_name} are not in the Hugging Face cache ({cache})"
+    tail = "pass `weights`, a local state-dict file"
+    if constants.HF_HUB_OFFLINE:
+        raise ObjrecError(f"{where} and HF_HUB_OFFLINE is set; {tail}")
+    cfg = timm.models.get_pretrained_cfg(model_name)
+    if cfg is None or not cfg.hf_hub_id:
+        return
+    try:
+        get_hf_file_metadata(hf_hub_url(cfg.hf_hub_id, "config.json"))
+    except HfHubHTTPError:
+        return
+    except Exception as exc:  # no answer: no network, no name service, a timeout
+        raise ObjrecError(
+            f"{where} and huggingface.co cannot be reached ({type(exc).__name__}); {tail}"
+        ) from exc
 
 
 def resolve_data_config(spec: BackboneSpec, mean=None, std=None) -> DataConfig:
