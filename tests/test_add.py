@@ -705,3 +705,16 @@ def test_add_says_where_a_known_class_went_why_and_how_to_train_on_all(tmp_path,
     code = main(["add", str(split_dir), str(more), "--ratios", "1", "0", "0"])
     out = " ".join(capsys.readouterr().out.split())
     assert code == 0 and counts(split_dir)["red"] == [9, 3, 3] and "went partly" not in out
+
+
+def test_a_new_class_named_unknown_is_warned_of_as_split_warns_of_it(tmp_path):
+    """split warns that train will refuse a class named unknown (predict's answer for an image
+    like none of the classes), but add added such a class without a word: the next train then
+    refused it, after the photos were in every split."""
+    from objrec.add import AddResult
+
+    added = {"train": 2, "valid": 0, "test": 0}
+    result = AddResult(tmp_path, counts={"Unknown": added}, new_classes=["Unknown"])
+    (sentence,) = add_warnings(result)
+    assert sentence.startswith("`train` will refuse the class named Unknown: predict and evaluate")
+    assert not add_warnings(AddResult(tmp_path, counts={"red": added}, new_classes=["red"]))

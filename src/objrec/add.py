@@ -43,11 +43,13 @@ from objrec.config import SplitConfig, settings
 from objrec.data import (
     IMAGE_SET_MEANING,
     SPLITS,
+    UNKNOWN_NAME_WHY,
     alike_names,
     class_dirs,
     class_key,
     class_of_folder,
     is_split_folder,
+    named_unknown,
     no_class_folders,
     present_splits,
     refuse_run_folder,
@@ -203,8 +205,10 @@ def _log_added(result: AddResult, root: Path) -> None:
 def add_warnings(result: AddResult) -> list[str]:
     """What the caller should know about an add, one sentence each, as logged: what was left out,
     pictures in two classes, classes missing from some split, near-duplicates across splits, a
-    changed test split."""
+    changed test split; a new class that train will refuse (named unknown, as split says)."""
     warnings = []
+    for name in filter(named_unknown, result.new_classes):
+        warnings.append(f"`train` will refuse the class named {name}: {UNKNOWN_NAME_WHY}")
     if result.empty_classes:
         warnings.append("left out class folders without images: " + some_of(result.empty_classes))
     if result.unreadable_files:
