@@ -6,16 +6,18 @@ import functools
 import logging
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
 from objrec.progress import plural
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +136,10 @@ def show_image(ax, image: Image.Image) -> None:
 
 
 @lettered
-def training_curves(history: pd.DataFrame, path: Path, best: int) -> Path:
+def training_curves(history: Mapping[str, Sequence[Any]], path: Path, best: int) -> Path:
     """Loss and accuracy per epoch, train against valid, with the best epoch marked: ``best``,
-    the one whose head the run keeps (with ``--min-delta``, not always the lowest valid loss)."""
+    the one whose head the run keeps (with ``--min-delta``, not always the lowest valid loss).
+    ``history``: a column per name (a ``DataFrame``, or ``runs.history_columns``)."""
     fig = Figure(figsize=(10, 4))
     for ax, metric, label in zip(
         fig.subplots(1, 2), ("loss", "acc"), ("loss", "accuracy"), strict=True
