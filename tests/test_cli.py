@@ -230,9 +230,10 @@ def test_report_says_where_it_wrote_as_an_absolute_path_and_a_link(capsys, tmp_p
     fake = types.ModuleType("objrec.report")  # the real one imports pandas: 1 s of this test
     fake.build_report = build_report  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "objrec.report", fake)
-    code, out, _ = run(capsys, "report", "my run")
+    code, out, err = run(capsys, "report", "my run")
     page = tmp_path.resolve() / "my run" / "report.html"
     assert code == 0 and f"report written to {page} (0.0 MB)" in out
+    assert err.startswith("loading the libraries ...")  # at once: the import takes seconds
     assert f"open {page.as_uri()} in a browser" in out and "%20run/report.html" in out
 
 

@@ -32,6 +32,9 @@ def test_report_is_one_self_contained_file(trained_run, tmp_path):
     reporter = TaskRecorder()
     path = build_report(trained_run, tmp_path / "r.html", reporter=reporter)
     assert "Grad-CAM maps" in reporter.tasks  # seconds a map on a CPU: shown, not silent
+    # and so is each step of seconds (a report showed nothing for 17 s)
+    assert reporter.tasks.index("loading the model") < reporter.tasks.index("Grad-CAM maps")
+    assert reporter.tasks[-2:] == ["reading image sizes", "writing the page"]
     html = path.read_text()
     for section in (
         "overview",

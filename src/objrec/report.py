@@ -279,7 +279,10 @@ def build_report(
         autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True
     )
     env.filters["plural"] = plural  # "1 class", never "1 classes"
-    with staged(out) as part:  # its folder made when new, the file whole or not at all
+    with reporter.task("writing the page", None), staged(out) as part:
+        # its folder made when new, the file whole or not at all
+        if data_dir is not None and has_data:
+            context |= picture_context(data_dir, meta)
         words = {"image_set_meaning": IMAGE_SET_MEANING, "score_words": unknown_score_words}
         text = env.from_string(template).render(**context, **words, tta_views=len(TTA_VIEWS))
         part.write_text(text)
@@ -351,7 +354,8 @@ def evaluation_context(
     per_class["too_few_to_trust"] = per_class["n_groups"] < few_images()  # an older CSV lacks it
     predictions = read_table(evaluation / "predictions.csv", PREDICTION_TEXT)
     confused = read_table(evaluation / "most_confused.csv", ("true", "predicted"))
-    recognizer = Recognizer.load(run)
+    with reporter.task("loading the model", None):  # seconds: torchvision's import, the body
+        recognizer = Recognizer.load(run)
     wrong = predictions[predictions["true"] != predictions["predicted"]]
     right = predictions[predictions["true"] == predictions["predicted"]]
     top_tiles, worst_examples = failure_tiles(predictions, per_class, roots)
@@ -406,7 +410,7 @@ def read_table(path: Path, text: Sequence[str]) -> pd.DataFrame:
 
 
 def data_context(data_dir: Path, meta: RunMeta, reporter: Reporter) -> dict[str, Any]:
-    """The data the run trained on: counts, sizes, sample images, augmented views."""
+    """The data the run trained on: counts and sizes."""
     with tempfile.TemporaryDirectory() as tmp:
         result = explore(data_dir, Path(tmp) / "explore", reporter)
         explored = {
@@ -416,9 +420,13 @@ def data_context(data_dir: Path, meta: RunMeta, reporter: Reporter) -> dict[str,
             "n_classes": len(result.counts),
             "totals": result.counts.sum().to_dict(),
         }
+    return {"explore": explored}
+
+
+def picture_context(data_dir: Path, meta: RunMeta) -> dict[str, Any]:
+    """The data the run trained on in pictures: a sample image of each class, augmented views."""
     augment = meta.train_config.augment if meta.train_config else "article"
     return {
-        "explore": explored,
         "samples": sample_tiles(data_dir),
         "augmentation": augmentation_tiles(data_dir, meta.data, augment),
     }

@@ -514,9 +514,11 @@ def report(run: Path, out: Path | None, data: Path | None, force: bool) -> None:
     for right and wrong answers a heat map of the regions that drove them (Grad-CAM). Runs
     `evaluate` first if needed.
     """
-    from objrec.report import build_report
+    reporter = RichReporter()
+    with reporter.task("loading the libraries", None):  # seconds (torch): not in silence
+        from objrec.report import build_report
 
-    path = build_report(run, out, data, RichReporter(), force).resolve()
+    path = build_report(run, out, data, reporter, force).resolve()
     size = path.stat().st_size / 1e6
     console.print(
         printable(f"report written to {path} ({size:.1f} MB); open {path.as_uri()} in a browser"),
