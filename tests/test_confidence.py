@@ -666,6 +666,43 @@ def test_a_temperature_that_widens_the_calibration_gap_is_not_said_to_narrow_it(
     assert "to say how often the model is right: on the validation images 0.0045 off" in narrower
 
 
+def test_a_calibration_error_within_chance_is_said_to_be_too_noisy_and_the_loss_leads():
+    """A user's first train (53 validation images, 2 errors) printed "probabilities made less sure
+    (temperature 1.557, ...); on those images they are 0.0682 off ..., 0.0514 before: the model's
+    own were closer", and he asked why it was applied. The temperature lowers the loss (the
+    proper score) from 0.2656 to 0.2239; on 53 images exactly calibrated probabilities show an
+    ECE up to 0.09 by chance, so the line says the loss fell and the ECE is too noisy to judge."""
+    from objrec.confidence import FittedConfidence, TemperatureFit, ece_by_chance, mean_nll
+    from objrec.train import calibrated_line
+
+    fit = TemperatureFit(1.557, 1.557, 2)
+    fitted = FittedConfidence(1.557, "msp", 0.5, None, (0.0514, 0.0682), fit, (0.2656, 0.2239))
+    fitted.ece_chance, fitted.n_valid = 0.0934, 53
+    line = calibrated_line(fitted)
+    assert line.startswith(
+        "probabilities made less sure (temperature 1.557, chosen on the 53 validation images: "
+        "it lowers their loss from 0.2656 to 0.2239); their calibration error there, 0.0682 "
+        "(0.0514 before), is too noisy to judge on 53 images: exactly calibrated probabilities "
+        "would show up to 0.0934 by chance; "
+    )
+    assert "closer" not in line
+    fitted.ece_chance = 0.03  # many images: a wider gap after is said as before
+    assert "the model's own were closer" in calibrated_line(fitted)
+    # exactly calibrated probabilities: their ECE is within the bound 95% of the time
+    generator = torch.Generator().manual_seed(1)
+    confident = 0.5 + 0.5 * torch.rand(53, generator=generator, dtype=torch.double)
+    probs = torch.stack([confident, 1 - confident], 1)
+    bound = ece_by_chance(probs)
+    assert 0.05 < bound < 0.2 and bound == ece_by_chance(probs)  # a fixed seed
+    draws = [(torch.rand(53, generator=generator) >= confident).long() for _ in range(40)]
+    within = np.mean([expected_calibration_error(probs, y) <= bound for y in draws])
+    assert 0.85 < within <= 1.0
+    assert ece_by_chance(probs.repeat(100, 1)) < bound / 5  # 5,300 images: far tighter
+    labels = torch.tensor([0, 1] * 26 + [0])
+    expected = F.nll_loss(probs.log(), labels).item()
+    assert mean_nll(probs, labels) == pytest.approx(expected)
+
+
 def test_the_temperature_fitted_lowers_the_loss_though_it_can_widen_the_calibration_gap():
     """Why train can say "0.0105 off on average, 0.0045 before" and be right: the temperature
     is the validation loss's minimum (never above the loss at 1), and the binned gap between

@@ -1073,6 +1073,28 @@ def test_a_calibration_gap_wider_after_the_temperature_is_not_said_to_be_its_aim
     )
 
 
+def test_evaluate_gives_the_loss_and_calls_a_calibration_error_within_chance_too_noisy():
+    """evaluate said of 53 test images "0.0331 off ..., 0.0155 before: the model's own were
+    closer": with the loss before and after (metrics.json's nll keys) and the ECE exactly
+    calibrated probabilities show there by chance, it says what the test images can tell."""
+    from objrec.cli.evaluation import calibration_line
+
+    m = {"temperature": 1.557, "ece_before_calibration": 0.0155, "ece": 0.0331, "n": 53}
+    m |= {"nll_before_calibration": 0.0500, "nll": 0.0427, "ece_by_chance": 0.09}
+    assert calibration_line(m, "the images of data/test") == (
+        "confidence: the model's probabilities made less sure (temperature 1.557, chosen on the "
+        "validation split): it lowers their loss on the images of data/test (53 images) from "
+        "0.0500 to 0.0427; their calibration error, 0.0331 (0.0155 before), is too noisy to "
+        "judge on 53 images: exactly calibrated probabilities would show up to 0.0900 by chance"
+    )
+    m |= {"ece_by_chance": 0.01, "nll": 0.06}
+    assert calibration_line(m, "the images of data/test").endswith(
+        "raises their loss on the images of data/test (53 images) from 0.0500 to 0.0600; they "
+        "are 0.0331 off how often it is right, on average, 0.0155 before (expected calibration "
+        "error): the model's own were closer"
+    )
+
+
 def test_against_that_is_no_run_is_refused_before_the_run_is_evaluated(tmp_path, monkeypatch):
     """`evaluate NEW --against OLD` evaluated NEW (a frozen pass over the images) before finding
     that OLD was mistyped or no run folder: it is checked first."""

@@ -28,8 +28,10 @@ from objrec.compare import (
 from objrec.confidence import (
     KEEP_KNOWN,
     accuracy_at_threshold,
+    ece_by_chance,
     expected_calibration_error,
     keeping_threshold,
+    mean_nll,
     open_set_metrics,
     reliability_table,
     threshold_trade,
@@ -686,11 +688,15 @@ def table_answers(
 def calibration_metrics(
     recognizer: Recognizer, answers: Answers, uncalibrated: torch.Tensor, labels: torch.Tensor
 ) -> dict[str, Any]:
-    """ECE before and after the run's temperature; the unknown threshold's cost on these images."""
+    """ECE and loss before and after the run's temperature, the ECE exactly calibrated
+    probabilities would show here by chance; the unknown threshold's cost on these images."""
     metrics: dict[str, Any] = {
         "temperature": recognizer.temperature,
         "ece_before_calibration": expected_calibration_error(uncalibrated, labels),
         "ece": expected_calibration_error(answers.probs, labels),
+        "ece_by_chance": ece_by_chance(answers.probs),
+        "nll_before_calibration": mean_nll(uncalibrated, labels),
+        "nll": mean_nll(answers.probs, labels),
         "unknown_score": recognizer.unknown_score,
         "unknown_threshold": recognizer.threshold,
         "unknown_score_readable": recognizer.readable_score,

@@ -347,8 +347,10 @@ def calibration_line(m: dict[str, Any], evaluated: str) -> str:
     """How far the model's probabilities are from how often it is right on ``evaluated`` (the
     expected calibration error), in words, and how the temperature chosen on the validation split
     changed them: made surer (below 1), less sure (above 1), or not at all (1, to 3 decimals).
-    The temperature lowers the validation split's loss, not this gap, which it can widen: then
-    the line says so rather than that it was chosen to say how often the model is right."""
+    The temperature lowers the validation split's loss, not this gap, which it can widen: the
+    line gives the loss on ``evaluated`` before and after, and an ECE within what chance gives
+    on so few images (``ece_by_chance``) is said to be too noisy to judge (an older
+    metrics.json without these keys: the gap alone, as it was said then)."""
     temperature, after = m["temperature"], m["ece"]
     if f"{temperature:.3f}" == "1.000":
         return (
@@ -357,6 +359,8 @@ def calibration_line(m: dict[str, Any], evaluated: str) -> str:
             "average (expected calibration error)"
         )
     how, before = "less sure" if temperature > 1 else "surer", m["ece_before_calibration"]
+    if m.get("nll") is not None and m.get("ece_by_chance") is not None:
+        return noisy_calibration_line(m, evaluated, how)
     if after > before:  # the temperature lowers the validation split's loss, not this gap
         return (
             f"confidence: the model's probabilities made {how} (temperature {temperature:.3f}, "
@@ -369,6 +373,30 @@ def calibration_line(m: dict[str, Any], evaluated: str) -> str:
         f"confidence: the model's probabilities made {how} (temperature {temperature:.3f}, "
         f"chosen on the validation split) to say how often it is right: on {evaluated} they are "
         f"{after:.4f} off on average, {before:.4f} before (expected calibration error)"
+    )
+
+
+def noisy_calibration_line(m: dict[str, Any], evaluated: str, how: str) -> str:
+    """:func:`calibration_line` with the loss on ``evaluated`` (the proper score, the one the
+    temperature lowers on the validation split) before and after, and the ECE judged against
+    what exactly calibrated probabilities would show on as many images by chance."""
+    before, after, chance, n = m["ece_before_calibration"], m["ece"], m["ece_by_chance"], m["n"]
+    fell = "lowers" if m["nll"] <= m["nll_before_calibration"] else "raises"
+    line = (
+        f"confidence: the model's probabilities made {how} (temperature {m['temperature']:.3f}, "
+        f"chosen on the validation split): it {fell} their loss on {evaluated} ({n} images) "
+        f"from {m['nll_before_calibration']:.4f} to {m['nll']:.4f}; "
+    )
+    if max(before, after) <= chance:
+        return line + (
+            f"their calibration error, {after:.4f} ({before:.4f} before), is too noisy to judge "
+            f"on {n} images: exactly calibrated probabilities would show up to {chance:.4f} by "
+            "chance"
+        )
+    closer = ": the model's own were closer" if after > before else ""
+    return line + (
+        f"they are {after:.4f} off how often it is right, on average, {before:.4f} before "
+        f"(expected calibration error){closer}"
     )
 
 
