@@ -2,6 +2,8 @@
 
 import importlib
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ import torch
 from PIL import Image
 
 from objrec.checkpoint import load_model, read_checkpoint
+from objrec.errors import ObjrecError
 from objrec.inference import Recognizer
 from objrec.predict import predict
 
@@ -277,3 +280,73 @@ def test_the_familiarity_sees_a_bounded_chunk_of_a_large_batch_of_features(train
     assert max(calls) <= SCORE_CHUNK and len(answers.scores) == 1000
     with torch.no_grad():
         torch.testing.assert_close(answers.scores, score(features), rtol=1e-5, atol=1e-5)
+
+
+def stricter_metrics(threshold, recommended=True):
+    """``evaluate --unknown``'s metrics offering ``threshold`` (it catches more unknown images)."""
+    stricter = {"threshold": threshold, "unknown_accepted": 0.1, "recommended": recommended}
+    return {
+        "unknown_score": "mahalanobis+knn",
+        "unknown_threshold": 0.0,
+        "open_set": {"unknown_accepted": 0.5, "stricter": stricter | {"valid_kept": 0.96}},
+    }
+
+
+@pytest.mark.slow  # two predictions of 21 images (0.2 s)
+def test_a_kept_threshold_is_what_predict_uses_until_told_otherwise(tmp_path, trained_once):
+    """A user passed evaluate's recommended --threshold to every predict by hand, and once an
+    older run's 0.22 by mistake. `evaluate --unknown OTHER --keep-threshold` keeps it beside the
+    model: predict answers as with --threshold then, an explicit one still wins, the one kept
+    before stays recorded, and nothing of the run changes unless it is asked to keep one."""
+    from objrec.kept import keep_recommended, read_kept
+
+    run = Path(shutil.copytree(trained_once, tmp_path / "run"))
+    files = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    images = [*known_images(trained_once.parent / "data"), planted(tmp_path / "board.png")]
+    scores = sorted(r.score for r in predict(run, images))
+    middle = round((scores[len(scores) // 2 - 1] + scores[len(scores) // 2]) / 2, 6)
+    assert keep_recommended(run, stricter_metrics(middle, False), tmp_path, None) is None
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == files
+    keep_recommended(run, stricter_metrics(0.22), tmp_path, None)
+    kept = keep_recommended(run, stricter_metrics(middle), tmp_path, run.parent)
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.name in files} == files
+    assert kept is not None and read_kept(run) == kept and kept.current
+    assert [p["threshold"] for p in kept.record["previous"]] == [0.22]
+    answers = [r.to_json() for r in predict(run, images)]
+    assert answers == [r.to_json() for r in predict(run, images, threshold=middle)]
+    assert 0 < sum(a["unknown"] for a in answers) < len(answers)
+    assert Recognizer.load(run, threshold=0.5).threshold == 0.5
+    assert Recognizer.load(run, unknown=False).threshold is None
+    assert kept.words().startswith(f"unknown below {middle!r}, kept from evaluate --unknown on ")
+    record = json.loads(kept.path.read_text()) | {"model": "0" * 32}  # train --force since
+    kept.path.write_text(json.dumps(record))
+    assert Recognizer.load(run).threshold == 0.0 and not read_kept(run).current
+    kept.path.write_text('{"threshold": "x"}')
+    with pytest.raises(ObjrecError, match="is not a threshold kept by evaluate"):
+        Recognizer.load(run)
+
+
+def test_keep_threshold_needs_unknown_and_says_what_it_kept(tmp_path, capsys):
+    """``--keep-threshold`` alone is refused before anything is evaluated (exit 2), and its line
+    says what was kept, what it replaced, and that the model file is unchanged."""
+    from objrec.cli import main
+    from objrec.cli.evaluation import kept_line
+    from objrec.kept import KeptThreshold
+
+    (tmp_path / "run").mkdir(), (tmp_path / "data").mkdir()
+    assert (
+        main(["evaluate", str(tmp_path / "run"), str(tmp_path / "data"), "--keep-threshold"]) == 2
+    )
+    assert "--keep-threshold needs --unknown OTHER" in capsys.readouterr().err
+    assert kept_line(Path("run2"), None).endswith(
+        "nothing kept, no stricter threshold is recommended here; run2 is unchanged"
+    )
+    earlier = {"threshold": 0.22, "kept_on": "2026-12-01T10:00:00Z"}
+    record = {"replaced": 0.22, "previous": [earlier]}
+    kept = KeptThreshold(0.2, "2026-12-03T14:00:00Z", Path("run2/threshold.json"), True, record)
+    assert kept_line(Path("run2"), kept) == (
+        "kept unknown below 0.2 with run2, in run2/threshold.json (it was 0.22, kept on "
+        "2026-12-01, now under previous; the model file, with the run's own threshold, is "
+        "unchanged): predict, serve and export use it unless given --threshold; remove the file "
+        "to give the run its own back"
+    )

@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -1035,26 +1035,22 @@ def fit_confidence(
     familiarity = None
     if raw is not None and feature_scores is not None:
         familiarity, threshold = Readable.fitted(raw, feature_scores, threshold), 0.0
-    ece = (
-        expected_calibration_error(logits.softmax(1), valid_y),
-        expected_calibration_error(probs, valid_y),
-    )
-    loss = (mean_nll(logits.softmax(1), valid_y), mean_nll(probs, valid_y))
+    ece, loss, chance = before_and_after(logits.softmax(1), probs, valid_y)
     log.info(
         "temperature %.3f, %s threshold %.4f, valid ECE %.4f -> %.4f, loss %.4f -> %.4f",
         *(temperature, score, threshold, *ece, *loss),
     )
-    return FittedConfidence(
-        temperature,
-        score,
-        threshold,
-        familiarity,
-        ece,
-        chosen,
-        loss,
-        ece_by_chance(probs),
-        len(valid_y),
-    )
+    fitted = FittedConfidence(temperature, score, threshold, familiarity, ece, chosen, loss)
+    return replace(fitted, ece_chance=chance, n_valid=len(valid_y))
+
+
+def before_and_after(
+    before: torch.Tensor, after: torch.Tensor, labels: torch.Tensor
+) -> tuple[tuple[float, float], tuple[float, float], float]:
+    """The ECE and the loss of the probabilities ``before`` and ``after`` the temperature, and
+    the ECE exactly calibrated ones would show on as many images by chance."""
+    ece = (expected_calibration_error(before, labels), expected_calibration_error(after, labels))
+    return ece, (mean_nll(before, labels), mean_nll(after, labels)), ece_by_chance(after)
 
 
 SCORE_CHUNK = 128

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from objrec import __version__
 from objrec.checkpoint import load_model
 from objrec.confidence import Readable, require_number
 from objrec.errors import ObjrecError
+from objrec.kept import KeptThreshold, usable_kept
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, as_stored
 from objrec.outputs import (
@@ -47,6 +48,8 @@ class ExportResult:
     path: Path
     sidecar: Path
     max_diff: float
+    kept: KeptThreshold | None = None
+    """The run's kept threshold, when there is one (the sidecar's unless ``current`` is False)."""
 
 
 class Tail(nn.Module):
@@ -281,7 +284,8 @@ def export_model(
     threshold: float | None = None,
 ) -> ExportResult:
     """Export the model of ``run`` to ``out`` (default :func:`default_out`) and check it; the
-    sidecar's unknown threshold is ``threshold`` when given (on the run's score), else the run's."""
+    sidecar's unknown threshold is ``threshold`` when given (on the run's score), else the one
+    ``evaluate --keep-threshold`` kept for the run (``kept``), else the run's."""
     require_number(threshold, finite=True)
     if fmt not in FORMATS:
         raise ObjrecError(f"`fmt` must be one of {', '.join(FORMATS)}")
@@ -300,8 +304,11 @@ def export_model(
     refuse_users_sidecar(sidecar, path)
     if path.parent.is_dir():
         remove_leftovers(path.parent)  # of an export killed mid-write
+    kept = usable_kept(run, threshold)
+    if kept is not None and kept.current:
+        threshold = kept.threshold
     with new_folders(path.parent):  # a failed export leaves no folder it made for ``out``
-        return export_checked(model, meta, path, softmax, threshold)
+        return replace(export_checked(model, meta, path, softmax, threshold), kept=kept)
 
 
 def default_out(run: Path) -> Path:

@@ -33,6 +33,7 @@ from objrec.errors import ObjrecError
 from objrec.export import Tail, export_checked
 from objrec.features import open_cache
 from objrec.images import open_image
+from objrec.kept import KeptThreshold, usable_kept
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, as_stored
 from objrec.quantize import QuantizedBody, graph_engine
@@ -145,6 +146,8 @@ class Recognizer:
         own = self.calibration.unknown_threshold
         self.threshold = require_number(threshold) if threshold is not None else own
         """Below it, "unknown"; None (or ``unknown=False``): never."""
+        self.kept: KeptThreshold | None = None
+        """The run's kept threshold, when :meth:`load` found one (used only when ``current``)."""
         if not unknown:
             self.threshold = None
         self._transforms = {name: build_tta_transform(self.data, name) for name in TTA_VIEWS}
@@ -172,11 +175,18 @@ class Recognizer:
         unknown: bool = True,
         device: torch.device | None = None,
     ) -> Recognizer:
-        """The recognizer of a run folder or checkpoint file."""
+        """The recognizer of a run folder or checkpoint file; unless given ``threshold`` (or
+        ``unknown`` False), with the threshold ``evaluate --keep-threshold`` kept for it
+        (``kept.read_kept``), if any."""
         require_number(threshold)  # before the model loads
         path = Path(run) / BEST if Path(run).is_dir() else Path(run)
         model, meta = load_model(path)
-        return cls(model, meta, runtime, path, threshold, unknown, device)
+        kept = usable_kept(run, threshold, unknown)
+        if kept is not None and kept.current:
+            threshold = kept.threshold
+        recognizer = cls(model, meta, runtime, path, threshold, unknown, device)
+        recognizer.kept = kept
+        return recognizer
 
     @property
     def unknown_score(self) -> str:

@@ -277,6 +277,22 @@ big photo is read at a reduced scale, as for the prediction, not whole."""
 
 @takes_back_folders("explain")
 @warned_once_per_file()
+def loaded(
+    run: Path,
+    runtime: str,
+    threshold: float | None,
+    unknown: bool,
+    device: str,
+    reporter: Reporter,
+) -> Recognizer:
+    """The recognizer of ``run``; when it uses a threshold kept with the run (or one kept for
+    another model, not used), ``reporter`` is told so."""
+    recognizer = Recognizer.load(run, runtime, threshold, unknown, resolve_device(device))
+    if recognizer.kept is not None:
+        reporter.note(recognizer.kept.words())
+    return recognizer
+
+
 def predict(
     run: Path,
     paths: PathsGiven,
@@ -310,7 +326,7 @@ def predict(
     plot = check_arguments(topk, plot_max, plot, force, paths := path_list(paths))
     csv, reporter = check_csv(csv, plot, force, paths), or_silent(reporter)  # None: silent
     check_outputs(paths, explain, force)
-    recognizer = Recognizer.load(run, runtime, threshold, unknown, resolve_device(device))
+    recognizer = loaded(run, runtime, threshold, unknown, device, reporter)
     results = expand_paths(paths)  # after the run is found: no warning on the inputs before
     todo = [r for r in results if r.error is None]
     with reporter.task("predicting", len(todo)) as advance:

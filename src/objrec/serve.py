@@ -228,11 +228,15 @@ def health() -> dict:
 
 def unknown_info(recognizer: Recognizer) -> dict[str, Any]:
     """What ``/info`` says of the unknown answer: the score, its threshold, and whether the score
-    is the readable familiarity (False for ``msp`` and for runs trained before it)."""
+    is the readable familiarity (False for ``msp`` and for runs trained before it); when the
+    threshold is one ``evaluate --keep-threshold`` kept, when it was kept."""
     return {
         "unknown_score": recognizer.unknown_score,
         "unknown_threshold": recognizer.threshold,
         "unknown_score_readable": recognizer.readable_score,
+        "unknown_threshold_kept_on": kept.kept_on
+        if (kept := recognizer.kept) and kept.current
+        else None,
     }
 
 
@@ -502,8 +506,12 @@ def check_settings(
     so that a setting a worker would fail on is refused here, in one sentence: uvicorn's
     supervisor restarts a worker that dies while starting, forever, each with a traceback. The
     ONNX model a worker runs is exported here too, once, rather than by each worker at once.
-    Returns what runs the model and why (:func:`runs_and_why`); the workers load their own."""
-    return runs_and_why(load_recognizer(Path(run), runtime, device, threshold, unknown), runtime)
+    Returns what runs the model and why (:func:`runs_and_why`), and on a line of its own the
+    threshold kept for the run when there is one; the workers load their own."""
+    recognizer = load_recognizer(Path(run), runtime, device, threshold, unknown)
+    runs, why = runs_and_why(recognizer, runtime)
+    kept = f"\n{recognizer.kept.words()}" if recognizer.kept is not None else ""
+    return runs, why + kept
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

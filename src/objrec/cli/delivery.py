@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import click
@@ -97,16 +98,25 @@ def export(
 
     with logged_warnings() as logged:
         result = export_model(run, out, fmt, softmax, force, threshold)
+    kept = result.kept
     if as_json:
-        paths = {"model": str(result.path), "sidecar": str(result.sidecar)}
+        paths: dict[str, Any] = {"model": str(result.path), "sidecar": str(result.sidecar)}
+        paths |= {"threshold_kept_on": kept.kept_on if kept and kept.current else None}
         print_json(with_warnings(paths | {"max_abs_diff": result.max_diff}, logged))
         return
     console.print(
         f"exported {shown(result.path)} and {shown(result.sidecar)}; ONNX Runtime matches PyTorch "
-        f"within {result.max_diff:.1e}",
+        f"within {result.max_diff:.1e}" + kept_words(kept),
         markup=False,
         highlight=False,
     )
+
+
+def kept_words(kept) -> str:
+    """What export says of the run's kept threshold (``kept.KeptThreshold``), if it has one."""
+    if kept is None:
+        return ""
+    return f"; the sidecar says {kept.words()}" if kept.current else f"; {kept.words()}"
 
 
 @click.command(short_help="Serve a trained model: a web page and a JSON API.")

@@ -102,6 +102,14 @@ if TYPE_CHECKING:
     help=field_help(EvaluateConfig, "against")
     + " Prints both runs' top-1 side by side, and each class's.",
 )
+@click.option(
+    "--keep-threshold",
+    is_flag=True,
+    help="With --unknown: keep the stricter threshold it recommends with RUN (RUN/threshold.json; "
+    "the model file is not changed), so that predict, serve and export use it unless given "
+    "--threshold; a threshold kept before is recorded in it as previous; removing the file gives "
+    "RUN its own threshold back. Nothing is written when none is recommended.",
+)
 @device_option
 @click.option(
     "--json",
@@ -119,6 +127,7 @@ def evaluate(
     tta: bool,
     unknown: Path | None,
     against: Path | None,
+    keep_threshold: bool,
     device: str,
     as_json: bool,
 ) -> None:
@@ -132,6 +141,7 @@ def evaluate(
     call unknown at the run's threshold.
     """
     refuse_swapped("evaluate", run, data)
+    refuse_keep_without_unknown(keep_threshold, unknown)
     require_folder(data, "DATA")  # before the heavy import: answered at once
     from objrec.evaluate import evaluate as run_evaluate
 
@@ -139,17 +149,56 @@ def evaluate(
     config = EvaluateConfig(split=split, tta=tta, unknown=unknown, device=device, against=against)
     with logged_warnings() as logged:
         result = run_evaluate(run, data, config, out=out, reporter=reporter, force=force)
+    kept = keep_from(run, result, unknown) if keep_threshold else None
     if as_json:
-        print_json(with_warnings(result.to_json(), [*logged, result.warning or ""]))
+        extra = {"threshold_kept": kept.record if kept else None} if keep_threshold else {}
+        print_json(with_warnings(result.to_json() | extra, [*logged, result.warning or ""]))
         if result.warning:
             err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
         return
     print_evaluation(result, worst, run)
+    if keep_threshold:
+        console.print(kept_line(run, kept), markup=False, highlight=False)
     if result.against is not None:
         print_against(result.against, run, worst)
     print_next_steps(run, data, result.out)
     if result.warning:
         err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
+
+
+def refuse_keep_without_unknown(keep_threshold: bool, unknown: Path | None) -> None:
+    """``--keep-threshold`` without ``--unknown``: there is nothing it could keep (exit 2)."""
+    if keep_threshold and unknown is None:
+        raise click.UsageError(
+            "--keep-threshold needs --unknown OTHER: the threshold it keeps is the stricter one "
+            "evaluate recommends from photos of none of the classes"
+        )
+
+
+def keep_from(run: Path, result: EvaluationResult, unknown: Path | None):
+    """``--keep-threshold``: the recommended threshold kept with ``run`` (None: none was)."""
+    from objrec.kept import keep_recommended
+
+    assert unknown is not None  # refused before the evaluation
+    return keep_recommended(run, result.metrics, unknown, result.folder)
+
+
+def kept_line(run: Path, kept) -> str:
+    """What ``--keep-threshold`` did, in a sentence (``kept``: a ``kept.KeptThreshold`` or None)."""
+    if kept is None:
+        return (
+            "--keep-threshold: nothing kept, no stricter threshold is recommended here; "
+            f"{shown(run)} is unchanged"
+        )
+    record, earlier = kept.record, kept.record["previous"]
+    was = f"it was {record['replaced']!r}"
+    if earlier:
+        was += f", kept on {earlier[0]['kept_on'][:10]}, now under previous"
+    return (
+        f"kept unknown below {kept.threshold!r} with {shown(run)}, in {shown(kept.path)} ({was}; "
+        "the model file, with the run's own threshold, is unchanged): predict, serve and export "
+        "use it unless given --threshold; remove the file to give the run its own back"
+    )
 
 
 def print_evaluation(result: EvaluationResult, worst: int, run: Path | None = None) -> None:
@@ -323,6 +372,8 @@ def confidence_lines(
     if m.get("unknown_threshold") is not None:
         readable = m.get("unknown_score_readable", False)  # absent from older metrics.json
         words = score_words(m["unknown_score"], m["unknown_threshold"], readable)
+        if m.get("unknown_threshold_kept_on"):
+            words += f", kept from evaluate --unknown on {m['unknown_threshold_kept_on'][:10]}"
         lines.append(
             f"unknown below {words}: {percent(m['known_kept'])} of {evaluated} get an "
             f"answer, the rest are said to be unknown; top-1 is {percent(m['top1_at_threshold'])} "
@@ -442,7 +493,8 @@ def stricter_lines(m: dict[str, Any], evaluated: str, run: Path | None) -> list[
         *lines,
         f"  recommended ({TRADE_RULE}): {trade}; to use it: objrec predict {where} PHOTOS "
         f"--threshold {value} (objrec serve {where} --threshold {value}; objrec export {where} "
-        f"--threshold {value} writes it in the sidecar)",
+        f"--threshold {value} writes it in the sidecar), or keep it with the run: add "
+        "--keep-threshold to this evaluate",
     ]
 
 

@@ -1,0 +1,145 @@
+"""A run's kept unknown threshold: the stricter one ``evaluate --unknown OTHER --keep-threshold``
+recorded, which predict, serve, export and evaluate then use unless given ``--threshold``.
+
+It is a JSON file beside the model (``RUN/threshold.json``; beside a checkpoint file
+``ckpt.safetensors``, ``ckpt-threshold.json``), not a change to the checkpoint: the model file's
+digest names the model every evaluation of the run was made with, and the threshold the run
+calibrated on its validation split stays in it, untouched. The file names that digest, so that
+a run whose model ``train --force`` has since replaced does not use a threshold chosen for
+another model. Keeping another threshold moves the one kept before into ``previous``; removing
+the file gives the run its own threshold back. Plain JSON, read as data (no pickle).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from objrec.errors import ObjrecError
+from objrec.meta import checkpoint_file, output_beside
+
+log = logging.getLogger(__name__)
+
+KEPT_NAME = "threshold.json"
+
+
+def kept_path(run: Path) -> Path:
+    """Where ``run``'s kept threshold is recorded."""
+    return output_beside(Path(run), KEPT_NAME)
+
+
+@dataclass(frozen=True)
+class KeptThreshold:
+    """A kept threshold as read back, and whether it was kept for the model now in the run."""
+
+    threshold: float
+    kept_on: str
+    """When it was kept (UTC, ISO 8601)."""
+    path: Path
+    current: bool
+    """False: kept for a model the run no longer holds (it is then not used)."""
+    record: dict[str, Any]
+
+    def words(self) -> str:
+        """``unknown below 0.2, kept from evaluate --unknown on 2026-12-03``, or why not used."""
+        if not self.current:
+            return (
+                f"{self.path} keeps a threshold chosen for an earlier model of this run: not used "
+                "(the run's own threshold is)"
+            )
+        return (
+            f"unknown below {self.threshold!r}, kept from evaluate --unknown on "
+            f"{self.kept_on[:10]} ({self.path}; --threshold overrides it)"
+        )
+
+
+def read_kept(run: Path) -> KeptThreshold | None:
+    """The kept threshold of ``run`` (None when none is kept); a file that is no kept threshold
+    is refused in a sentence naming it."""
+    path = kept_path(run)
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        threshold = float(record["threshold"])
+        kept_on, model = str(record["kept_on"]), str(record["model"])
+        if not math.isfinite(threshold):
+            raise ValueError(f"threshold {threshold}")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ObjrecError(
+            f"{path} is not a threshold kept by evaluate --keep-threshold ({exc!r}): remove it to "
+            "use the run's own threshold"
+        ) from exc
+    from objrec.checkpoint import model_digest
+
+    current = model == model_digest(checkpoint_file(run))
+    if not current:
+        log.warning("%s was kept for another model: not used", path)
+    return KeptThreshold(threshold, kept_on, path, current, record)
+
+
+def usable_kept(run: Path, threshold: float | None, unknown: bool = True) -> KeptThreshold | None:
+    """The kept threshold a command uses for ``run`` when not given one (``threshold`` None)
+    and answering unknown; None otherwise. One kept for another model is returned too (its
+    ``current`` False), for the command to say why it is not used."""
+    if threshold is not None or not unknown:
+        return None
+    return read_kept(run)
+
+
+def keep_threshold(run: Path, threshold: float, why: dict[str, Any]) -> KeptThreshold:
+    """Record ``threshold`` as ``run``'s kept threshold (written whole, then renamed over the
+    file), ``why`` saying where it came from; the record it replaces goes into ``previous``."""
+    from objrec.checkpoint import atomic_write, model_digest
+
+    path = kept_path(run)
+    earlier = read_kept(run)
+    previous: list[dict[str, Any]] = []
+    if earlier is not None:
+        previous = [{k: v for k, v in earlier.record.items() if k != "previous"}]
+        previous += list(earlier.record.get("previous") or [])
+    record = {
+        "threshold": threshold,
+        "kept_on": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "kept_by": "evaluate --keep-threshold",
+        **why,
+        "model": model_digest(checkpoint_file(run)),
+        "previous": previous,
+    }
+    atomic_write(path, (json.dumps(record, indent=2) + "\n").encode())
+    return KeptThreshold(threshold, record["kept_on"], path, True, record)
+
+
+def recommended_threshold(metrics: dict[str, Any]) -> float | None:
+    """The stricter threshold ``evaluate --unknown`` recommends in ``metrics`` (its
+    ``open_set.stricter``, when it catches more unknown images and the trade is recommended:
+    ``confidence.worth_trading``), else None."""
+    open_set = metrics.get("open_set") or {}
+    stricter, accepted = open_set.get("stricter"), open_set.get("unknown_accepted")
+    if not stricter or accepted is None or not stricter.get("recommended"):
+        return None
+    return float(stricter["threshold"]) if stricter["unknown_accepted"] < accepted else None
+
+
+def keep_recommended(
+    run: Path, metrics: dict[str, Any], unknown: Path, evaluated: Path | None
+) -> KeptThreshold | None:
+    """Keep the threshold ``metrics`` recommend (:func:`recommended_threshold`) for ``run``,
+    recording the images it was judged on; None, and the run untouched, when none is."""
+    threshold = recommended_threshold(metrics)
+    if threshold is None:
+        return None
+    stricter = metrics["open_set"]["stricter"]
+    why = {
+        "unknown_score": metrics["unknown_score"],
+        "replaced": metrics["unknown_threshold"],
+        "unknown": str(Path(unknown).resolve()),
+        "evaluated": str(Path(evaluated).resolve()) if evaluated else None,
+        "valid_kept": stricter["valid_kept"],
+    }
+    return keep_threshold(run, threshold, why)
