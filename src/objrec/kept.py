@@ -50,7 +50,8 @@ class KeptThreshold:
         if not self.current:
             return (
                 f"{self.path} keeps a threshold chosen for an earlier model of this run: not used "
-                "(the run's own threshold is)"
+                "(the run's own threshold is); remove it, or keep one for this model with "
+                "evaluate --unknown OTHER --keep-threshold"
             )
         return (
             f"unknown below {self.threshold!r}, kept from evaluate --unknown on "

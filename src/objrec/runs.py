@@ -218,10 +218,13 @@ RUN_FILES = (BEST, LAST, "config.json", "history.csv", "curves.png", SUMMARY, SE
 
 def is_run_name(path: Path) -> bool:
     """Whether objrec writes a file or folder of ``path``'s name into a run: ``train``
-    (``RUN_FILES``), ``export`` (``DERIVED``), ``report``, or ``evaluate`` (an ``eval-*``
-    folder: a user's ``eval-notes.txt`` is not one)."""
+    (``RUN_FILES``), ``export`` (``DERIVED``), ``report``, ``evaluate --keep-threshold``
+    (``kept.KEPT_NAME``), or ``evaluate`` (an ``eval-*`` folder: a user's ``eval-notes.txt`` is
+    not one)."""
+    from objrec.kept import KEPT_NAME
+
     name = path.name
-    return name in (*RUN_FILES, *DERIVED, "report.html") or (
+    return name in (*RUN_FILES, *DERIVED, "report.html", KEPT_NAME) or (
         name.startswith("eval-") and path.is_dir()
     )
 
