@@ -672,7 +672,7 @@ def test_a_calibration_error_within_chance_is_said_to_be_too_noisy_and_the_loss_
     own were closer", and he asked why it was applied. The temperature lowers the loss (the
     proper score) from 0.2656 to 0.2239; on 53 images exactly calibrated probabilities show an
     ECE up to 0.09 by chance, so the line says the loss fell and the ECE is too noisy to judge."""
-    from objrec.confidence import FittedConfidence, TemperatureFit, ece_by_chance, mean_nll
+    from objrec.confidence import FittedConfidence, TemperatureFit
     from objrec.train import calibrated_line
 
     fit = TemperatureFit(1.557, 1.557, 2)
@@ -688,7 +688,14 @@ def test_a_calibration_error_within_chance_is_said_to_be_too_noisy_and_the_loss_
     assert "closer" not in line
     fitted.ece_chance = 0.03  # many images: a wider gap after is said as before
     assert "the model's own were closer" in calibrated_line(fitted)
-    # exactly calibrated probabilities: their ECE is within the bound 95% of the time
+
+
+@pytest.mark.slow  # 40 ECEs and a bound of 5,300 images (0.15 s)
+def test_the_ece_of_exactly_calibrated_probabilities_is_within_the_bound():
+    """``ece_by_chance``: exactly calibrated probabilities stay under it about 95% of the time;
+    it shrinks as the images grow; ``mean_nll`` is the cross-entropy."""
+    from objrec.confidence import ece_by_chance, mean_nll
+
     generator = torch.Generator().manual_seed(1)
     confident = 0.5 + 0.5 * torch.rand(53, generator=generator, dtype=torch.double)
     probs = torch.stack([confident, 1 - confident], 1)
