@@ -209,6 +209,31 @@ def test_the_default_ratios_are_the_data_folders_own(tmp_path, image_folder, cap
     assert not given.own_ratios and given.totals()["test"] > 0  # --ratios still overrides
 
 
+def test_a_new_images_manifest_group_is_the_one_split_recorded_for_what_it_was_placed_with(
+    tmp_path,
+):
+    """One recorded group among its placing key's images of DATA: that one; none (or a file
+    changed since its row): a new number after the largest, one per key; two: empty, for evaluate
+    to join them (split would have made them one)."""
+    (tmp_path / "manifest.csv").write_text(
+        "file,class,split,sha256,source,group\n"
+        + "".join(
+            f"train/a/{n}.png,a,train,{n * 4}ff,/x,{g}\n"
+            for n, g in zip("bcde", "3785", strict=True)
+        )
+    )
+    existing = {tmp_path / "train" / "a" / f"{n}.png": ("train", "a") for n in "bcde"}
+    hashes = {path: path.stem * 4 for path in existing} | {tmp_path / "train/a/e.png": "0000"}
+    keys = {"b": "one", "c": "two", "d": "two", "e": "changed"}
+    placing = {path: keys[path.stem] for path in existing}
+    fresh = [add_module.NewImage(Path(f"/new/{n}"), "a", Path(n), n) for n in "vwxyz"]
+    placing |= dict(
+        zip([i.path for i in fresh], ["one", "two", "alone", "changed", "alone"], strict=True)
+    )
+    groups = add_module._manifest_groups(tmp_path, fresh, placing, existing, hashes)
+    assert [groups[image.path] for image in fresh] == ["3", "", "9", "10", "9"]
+
+
 def test_a_long_legal_name_is_added(tmp_path, split_dir):
     new = new_images(tmp_path / "new", "red", 1)
     long = new / "red" / ("a" * 236 + ".png")  # 240 bytes: legal, with no room for a suffix
@@ -239,9 +264,12 @@ def test_link_mode_links_the_new_files(tmp_path, split_dir):
 def test_the_manifest_gets_the_new_rows(tmp_path, split_dir):
     before = manifest(split_dir)
     new = new_images(tmp_path / "new", "purple", 3, PURPLE)
+    ImageOps.mirror(Image.open(new / "purple" / "new_00.png")).save(new / "purple" / "twin.png")
+    original = sorted((split_dir / "test" / "red").glob("*.png"))[0]
+    ImageOps.mirror(Image.open(original)).save(new / "purple" / "mirrored.png")
     result = add_images(split_dir, new)
     rows = manifest(split_dir)
-    assert rows[: len(before)] == before and len(rows) == len(before) + 3
+    assert rows[: len(before)] == before and len(rows) == len(before) + 5
     with (split_dir / "manifest.csv").open(encoding="utf-8-sig") as f:
         assert next(csv.reader(f)) == ["file", "class", "split", "sha256", "source", "group"]
     added = {row["file"]: row for row in rows[len(before) :]}
@@ -249,7 +277,14 @@ def test_the_manifest_gets_the_new_rows(tmp_path, split_dir):
     for file, row in added.items():
         assert row["class"] == "purple" and file.startswith(row["split"] + "/purple/")
         assert row["source"] == str(new / "purple" / file.rsplit("/", 1)[1])
-        assert row["group"] == ""  # grouped by evaluate itself
+    # each group as split records it (it was left empty): the original's for its near-copy,
+    # new numbers after DATA's for the others, one for new_00 and its mirrored twin
+    group = {row["source"].rsplit("/", 1)[1]: row["group"] for row in added.values()}
+    by_file = {row["file"]: row["group"] for row in before}
+    assert group["mirrored.png"] == by_file[original.relative_to(split_dir).as_posix()]
+    last = max(int(g) for g in by_file.values())
+    assert group["new_00.png"] == group["twin.png"]
+    assert sorted(int(group[f"new_0{i}.png"]) for i in range(3)) == [last + 1, last + 2, last + 3]
     (split_dir / "manifest.csv").unlink()  # a split folder without one gets none
     add_images(split_dir, new_images(tmp_path / "more", "red", 1, seed=5))
     assert not (split_dir / "manifest.csv").exists()

@@ -18,7 +18,8 @@ now are read):
 
 The images are copied (or linked), never moved, under names no file in the data folder has; each is
 written under a hidden temporary name and renamed, while the data folder is locked as ``split``
-locks its output, and ``manifest.csv`` (when there is one) gets their rows. NEW is only read.
+locks its output, and ``manifest.csv`` (when there is one) gets their rows, each with its group
+as ``split`` records it (:func:`_manifest_groups`). NEW is only read.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ from objrec.progress import listed, log_result_warnings, plural, some_of
 from objrec.split import (
     MANIFEST,
     MANIFEST_COLUMNS,
+    MANIFEST_GROUP,
     allocate,
     decode_all,
     min_class_size,
@@ -138,8 +140,9 @@ class AddResult:
 @dataclass
 class _Plan:
     result: AddResult
-    rows: list[tuple[NewImage, Path, str, str]]
-    """Each image to write: its target (relative to the data folder), split and SHA-256."""
+    rows: list[tuple[NewImage, Path, str, str, str]]
+    """Each image to write: its target (relative to the data folder), split, SHA-256 and
+    manifest group."""
 
 
 @warned_once_per_file()
@@ -488,7 +491,10 @@ def _plan(
     placing, found = _with_bursts(existing, images, groups, hashes, config.burst_seconds)
     held = _held_splits(existing, placing)
     split_of = _place(fresh, placing, held, _counts(existing), config)
-    rows = _rows(data, fresh, [split_of[placing[image.path]] for image in fresh], sha256)
+    splits = [split_of[placing[image.path]] for image in fresh]
+    rows = _rows(
+        data, fresh, splits, sha256, _manifest_groups(data, fresh, placing, existing, hashes)
+    )
     result = AddResult(data, min_images=min_class_size(config.ratios), unreadable_files=unreadable)
     result.ratios, result.own_ratios = config.ratios, own
     _count(result, rows, existing, config.ratios)
@@ -499,6 +505,33 @@ def _plan(
     result.cross_class_duplicates = _cross_class(data, existing, images, groups)
     result.spread_groups = _spread(data, existing, fresh, groups)
     return _Plan(result, rows)
+
+
+def _manifest_groups(data: Path, fresh: list[NewImage], placing, existing, hashes) -> dict:
+    """Each new image's group in the manifest (:data:`objrec.split.MANIFEST_GROUP`), as ``split``
+    records what it kept together: the group the manifest records for the data folder's images
+    placed with it (its duplicates, its burst: ``placing``), unchanged since (``hashes``); else a
+    number after the manifest's largest, one per placing key. Empty where they hold two recorded
+    groups (split would have made them one): ``evaluate`` joins those itself, as it groups images
+    no manifest records."""
+    from objrec.split import manifest_groups
+
+    recorded = manifest_groups(data)  # file -> (its SHA-256 then, its group)
+    held: dict[str, set[str]] = {}
+    for path in existing:
+        then, group = recorded.get(path.relative_to(data).as_posix(), ("", ""))
+        if path in placing and then.startswith(hashes[path]):
+            held.setdefault(placing[path], set()).add(group)
+    numbers = [int(group) for _, group in recorded.values() if group.isdigit()]
+    new_numbers: dict[str, str] = {}
+    found = {}
+    for image in fresh:
+        key = placing[image.path]
+        if key not in held:
+            new_numbers.setdefault(key, str(max(numbers, default=-1) + 1 + len(new_numbers)))
+        groups = held.get(key, {new_numbers.get(key, "")})
+        found[image.path] = next(iter(groups)) if len(groups) == 1 else ""
+    return found
 
 
 def _with_bursts(existing, images: list[NewImage], groups, hashes, seconds: float):
@@ -667,15 +700,15 @@ def _fill(free: list[str], sizes: Counter[str], gaps: list[int], ratios) -> dict
     return placed
 
 
-def _rows(data: Path, images: list[NewImage], splits: list[str], hashes):
+def _rows(data: Path, images: list[NewImage], splits: list[str], hashes, groups):
     """Each image's target: its path in its class folder of its split, or a free name beside it
-    when a file there (or a new image before it) has that name."""
+    when a file there (or a new image before it) has that name; its split, SHA-256 and group."""
     taken = _taken(data)
     rows = []
     for image, split in zip(images, splits, strict=True):
         target = free_name(Path(split) / image.name / image.rel, taken)
         taken.add(name_key(target))
-        rows.append((image, target, split, hashes[image.path]))
+        rows.append((image, target, split, hashes[image.path], groups[image.path]))
     return rows
 
 
@@ -698,7 +731,7 @@ def _taken(data: Path) -> set[str]:
 def _count(result: AddResult, rows, existing, ratios) -> None:
     """The counts, files, new classes and classes still missing from a split, from ``rows``."""
     before = _counts(existing)
-    for image, target, split, _ in rows:
+    for image, target, split, *_ in rows:
         result.counts.setdefault(image.name, dict.fromkeys(SPLITS, 0))[split] += 1
         result.files.append((image.shown, target.as_posix()))
     result.new_classes = sorted(set(result.counts) - set(before))
@@ -730,11 +763,11 @@ def _write(data: Path, rows, mode: str, on_write=None) -> list[tuple[str, str]]:
     (one there the plan did not see gets the next free name); the manifest gets the rows of the
     files written, even when a later one fails (or Ctrl-C): files and manifest always match.
     Returns each written file's name as shown and its path in ``data``."""
-    written: list[tuple[NewImage, Path, str, str]] = []
+    written: list[tuple[NewImage, Path, str, str, str]] = []
     try:
-        for image, target, split, digest in rows:
+        for image, target, split, digest, group in rows:
             final = write_new(data / target, functools.partial(_put, image.path, mode))
-            written.append((image, final.relative_to(data), split, digest))
+            written.append((image, final.relative_to(data), split, digest, group))
             if on_write:
                 on_write(len(written), len(rows))
     finally:
@@ -743,9 +776,11 @@ def _write(data: Path, rows, mode: str, on_write=None) -> list[tuple[str, str]]:
     return [(image.shown, target.as_posix()) for image, target, *_ in written]
 
 
-def _manifest_row(image: NewImage, target: Path, split: str, digest: str) -> dict[str, str]:
-    values = (target.as_posix(), image.name, split, digest, str(image.path))
-    return dict(zip(MANIFEST_COLUMNS, values, strict=True))
+def _manifest_row(
+    image: NewImage, target: Path, split: str, digest: str, group: str
+) -> dict[str, str]:
+    values = (target.as_posix(), image.name, split, digest, str(image.path), group)
+    return dict(zip((*MANIFEST_COLUMNS, MANIFEST_GROUP), values, strict=True))
 
 
 def _put(source: Path, mode: str, tmp: Path) -> None:
@@ -786,7 +821,9 @@ def _append_manifest(manifest: Path, rows: list[dict[str, str]]) -> None:
     header = next(csv.reader(io.StringIO(text)), None) if text.strip() else None
     with staged(manifest) as tmp, tmp.open("w", newline="", encoding=encoding) as f:
         f.write(text if not text or text.endswith(("\n", "\r")) else text + "\r\n")
-        writer = csv.DictWriter(f, header or MANIFEST_COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(
+            f, header or (*MANIFEST_COLUMNS, MANIFEST_GROUP), extrasaction="ignore"
+        )
         if header is None:
             writer.writeheader()
         writer.writerows(rows)

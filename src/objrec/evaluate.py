@@ -359,10 +359,11 @@ def near_duplicate_groups(
     """Each image's near-duplicate group, numbered from 0 in order of first appearance: the
     groups ``split`` kept together, as the manifest of the split folder holding the images
     records them (``split.recorded_groups``: with a ``groups`` file's groups and the
-    ``burst_seconds`` that split was given). The images no manifest records (added since, by hand
-    or by ``add``; a split before it recorded groups; a file changed since) are grouped here
-    (:func:`grouped_here`), and join a recorded group where they duplicate one of its images. A
-    score over 75 frames of 14 scenes rests on 14 distinct photos, and evaluate says so."""
+    ``burst_seconds`` that split was given; ``add`` records its images' so). The images no
+    manifest records (added by hand; a split before it recorded groups; a file changed since) are
+    grouped here (:func:`grouped_here`), and join a recorded group where they duplicate one of its
+    images. A score over 75 frames of 14 scenes rests on 14 distinct photos, and evaluate says
+    so."""
     from objrec.split import join_groups, recorded_groups
 
     if not paths:

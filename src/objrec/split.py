@@ -69,8 +69,10 @@ MANIFEST_COLUMNS = ("file", "class", "split", "sha256", "source")
 MANIFEST_GROUP = "group"
 """The manifest's last column, after :data:`MANIFEST_COLUMNS`: the number of the group each image
 was kept together with (its duplicates, its burst, its group of a ``groups`` file), for
-``evaluate`` to count distinct photos as the split kept them. Empty in the rows ``add`` appends,
-absent from the manifests of splits before it: ``evaluate`` groups those images itself."""
+``evaluate`` to count distinct photos as the split kept them. ``add`` numbers its images so too
+(``add._manifest_groups``). Absent from the manifests of splits before it, empty where an image
+``add`` placed joins two groups (and in rows an ``add`` before 3 December 2026 appended):
+``evaluate`` groups those images itself."""
 STAGE = ".objrec-split-"
 """The start of the name of the hidden folder in OUT a split writes to before swapping it in."""
 STAGE_GRACE = 60.0
