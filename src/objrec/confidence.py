@@ -927,8 +927,9 @@ def threshold_trade(
 
     lost_now, lost = below(known, current), below(known, offered)
     caught_now, caught = below(unknown, current), below(unknown, offered)
-    more_lost = (lost - lost_now) / max(len(known), 1)
-    more_caught = (caught - caught_now) / max(len(unknown), 1)
+    more_lost, more_caught = traded_shares(
+        (lost_now, lost), len(known), (caught_now, caught), len(unknown)
+    )
     return {
         "known_rejected_now": lost_now,
         "known_rejected": lost,
@@ -936,6 +937,15 @@ def threshold_trade(
         "unknown_caught": caught,
         "recommended": worth_trading(more_lost, more_caught),
     }
+
+
+def traded_shares(
+    lost: tuple[int, int], n_known: int, caught: tuple[int, int], n_unknown: int
+) -> tuple[float, float]:
+    """The share of the ``n_known`` known images a stricter threshold newly calls unknown, and of
+    the ``n_unknown`` unknown ones it newly catches, from their counts (``lost``, ``caught``) at
+    the run's threshold and at it (what :func:`worth_trading` weighs)."""
+    return (lost[1] - lost[0]) / max(n_known, 1), (caught[1] - caught[0]) / max(n_unknown, 1)
 
 
 def worth_trading(more_lost: float, more_caught: float) -> bool:

@@ -80,7 +80,7 @@ from objrec.outputs import (
     takes_back_folders,
 )
 from objrec.predict import barely_familiar, familiarity_line
-from objrec.progress import Reporter, log_result_warnings, or_silent, plural, some_of
+from objrec.progress import Reporter, log_result_warnings, or_silent, plural, some_of, with_distinct
 from objrec.tables import write_table
 
 log = logging.getLogger(__name__)
@@ -471,7 +471,7 @@ def warn_few_images(result: EvaluationResult, run: Path | None = None) -> None:
 def image_count(per_class: pd.DataFrame, name: str) -> str:
     """A class's images, and its distinct ones when fewer: ``5 images, 1 distinct``."""
     n, distinct = int(per_class.loc[name, "n_test"]), int(per_class.loc[name, "n_groups"])
-    return plural(n, "image") + (f", {distinct} distinct" if distinct < n else "")
+    return with_distinct(n, distinct, "image")
 
 
 def untaught_images(target: Path, classes: Sequence[str]) -> dict[str, list[Path]]:

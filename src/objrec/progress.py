@@ -106,6 +106,15 @@ def or_silent(reporter: Reporter | None) -> Reporter:
     return SILENT if reporter is None else reporter
 
 
+def with_distinct(n: int, distinct: int, noun: str | None = None) -> str:
+    """``n`` images and, when fewer, how many are distinct (near-duplicates counted once): ``5 (1
+    distinct)`` in a table; with ``noun``, in a sentence: ``5 images, 1 distinct``."""
+    text = plural(n, noun) if noun else str(n)
+    if distinct >= n:
+        return text
+    return f"{text}, {distinct} distinct" if noun else f"{text} ({distinct} distinct)"
+
+
 def plural(n: int, noun: str, nouns: str | None = None) -> str:
     """``n`` and ``noun`` in the right number for a message: ``1 image``, ``2 images``,
     ``1,542 classes``, ``3 entries``, ``5 epochs``; ``nouns`` gives any other plural."""

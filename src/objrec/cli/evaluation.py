@@ -41,7 +41,7 @@ from objrec.config import (
     field_help,
     unknown_score_words,
 )
-from objrec.progress import plural, some_of
+from objrec.progress import plural, some_of, with_distinct
 
 if TYPE_CHECKING:
     from objrec.evaluate import EvaluationResult
@@ -483,7 +483,9 @@ def stricter_lines(m: dict[str, Any], evaluated: str, run: Path | None) -> list[
         f"{percent(m['top1_at_threshold'])} now, {percent(s['top1_at_threshold'])} with it",
         f"  unknown images caught (said to be unknown): {both_counts(caught, u)}",
     ]
-    more_lost, more_caught = (lost[1] - lost[0]) / max(n, 1), (caught[1] - caught[0]) / max(u, 1)
+    from objrec.confidence import traded_shares
+
+    more_lost, more_caught = traded_shares(lost, n, caught, u)
     trade = f"{points(more_caught)} more of the unknown images caught for {points(more_lost)} "
     trade += f"more of {evaluated} lost"
     if not s.get("recommended"):
@@ -545,7 +547,7 @@ def worst_table(rows, with_top5: bool = True) -> Table:
         table.add_row(
             Text(str(r._1)),  # class names are never markup
             str(r.n_train),
-            images_text(r.n_test, getattr(r, "n_groups", r.n_test)),
+            with_distinct(r.n_test, getattr(r, "n_groups", r.n_test)),
             percent(r.top1),
             *((percent(r.top5),) if with_top5 else ()),
             f"{r.precision:.3f}",
@@ -553,11 +555,6 @@ def worst_table(rows, with_top5: bool = True) -> Table:
             Text(str(r.most_confused_with)),
         )
     return table
-
-
-def images_text(n: int, distinct: int) -> str:
-    """A class's evaluated images, and its distinct ones when fewer: ``5 (1 distinct)``."""
-    return f"{n} ({distinct} distinct)" if distinct < n else str(n)
 
 
 def averages_table(m: dict[str, Any]) -> Table:
