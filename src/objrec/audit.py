@@ -816,16 +816,44 @@ def class_spread_z(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
     a whole, nor does an ordinary image of a tight class; a class under ``MIN_CLASS_SPREAD``
     values takes every value's MAD."""
     z = np.zeros(len(values))
+    for c, (median, scale) in class_spreads(values, labels).items():
+        members = labels == c
+        z[members] = (values[members] - median) / scale
+    return z
+
+
+def class_spreads(values: np.ndarray, labels: np.ndarray) -> dict[int, tuple[float, float]]:
+    """Each class's median of ``values`` and the scale :func:`class_spread_z` divides by."""
     if not values.size:
-        return z
+        return {}
     overall = np.median(np.abs(values - np.median(values))) * 1.4826
+    spreads = {}
     for c in np.unique(labels):
         members = np.flatnonzero(labels == c)
         median = np.median(values[members])
         mad = np.median(np.abs(values[members] - median)) * 1.4826
         if len(members) < MIN_CLASS_SPREAD:  # too few for a MAD of their own
             mad = overall
-        z[members] = (values[members] - median) / max(mad, overall, 1e-9)
+        spreads[int(c)] = (float(median), float(max(mad, overall, 1e-9)))
+    return spreads
+
+
+def spread_z_within(
+    unit: np.ndarray, labels: np.ndarray, rows: np.ndarray, classes: np.ndarray, k: int, group
+) -> np.ndarray:
+    """For each of ``rows``, the robust z (:func:`class_spread_z`'s, the class's own images' as
+    the reference) of its mean distance to its ``k`` nearest images of ``classes`` (one a row),
+    its own ``group`` left out: how far it lies from that class's images, as though it were one
+    of them. A picture unlike both its class and the class the votes give it lies far out."""
+    spreads = class_spreads(knn_distance(unit, labels, k, group), labels)
+    z = np.zeros(len(rows))
+    for n, (r, c) in enumerate(zip(rows.tolist(), classes.tolist(), strict=True)):
+        members = np.flatnonzero((labels == c) & (group != group[r]))
+        if not members.size:
+            continue
+        sims = np.sort(unit[members] @ unit[r])[::-1][:k]
+        median, scale = spreads[int(c)]
+        z[n] = (1 - sims.mean() - median) / scale
     return z
 
 
@@ -970,6 +998,13 @@ def judge_labels(
     ]
     ranked = add_far_issues(judged[ranked], far, scores)
     found.issues = label_issue_rows(inv, idx, labels, probs, ranked, scores, near)
+    suggested = np.array([inv.classes.index(row["suggested"]) for row in found.issues], dtype=int)
+    z = spread_z_within(
+        dedup.normalise(features), labels, ranked, suggested, config.neighbours, group
+    )
+    for row, r, far_out in zip(found.issues, ranked.tolist(), z.tolist(), strict=True):
+        row["_class_images"] = int(counts[labels[r]])
+        row["_suggested_z"] = round(float(far_out), 2)
     return found
 
 

@@ -112,6 +112,21 @@ lists such relabels, to be checked before the copy is trusted. The edge of the s
 suggested class was the true one for 14 of 17 flags (seed 1) and 20 of 30 (seed 0), about 3 in
 4, against 308 of 314 and 305 of 309 at 0.7 or more. The plan carries the probability in each
 relabel's reason (``audit.label_issue_rows``' evidence: ``p(suggested)=0.62``)."""
+RELABEL_MAX_Z = 2.25
+"""The plan relabels a flagged image only where it lies among the suggested class's images as
+they lie among each other: the robust z of its mean distance to the nearest of them, within that
+class (``audit.spread_z_within``), at most this (as ``audit.FAR_Z``, "far from its class"). Else it
+keeps the image, to be reviewed: a factory's headphone photo among 120 "ok" watches and 25
+headphones, unlike both (z 2.5 among the watches, 2.3 among the headphones), had the watches as
+its 10 nearest images and 0.997 ok from the heads, and the plan relabelled it ok. On imbalanced
+projects with planted wrong labels (``benchmarks/audit_imbalance.py``) the planted images lay at
+z 2.0 or less among their true class."""
+RELABEL_MIN_CLASS = dedup.NEIGHBOURS + 1
+"""The plan relabels a flagged image only from a class of at least this many readable images
+(near-duplicates counted once): in a smaller one the image's own class cannot fill the neighbour
+vote (``dedup.NEIGHBOURS`` nearest images) and the heads train on a handful of its images, so
+the evidence against its label is weak; it keeps the image, to be reviewed (a 10-image class of
+wrenches had one relabelled as its 15-image neighbour class of staplers at 0.90)."""
 SUGGESTED_P = re.compile(r"p\(suggested\)=([0-9]*\.?[0-9]+)")
 """The suggested class's probability in a plan row's reason, as the audit writes it."""
 REVIEW_REASON = "review: may be {suggested}, p(suggested)={p:.2f}; relabel if so ({evidence})"
@@ -307,12 +322,36 @@ def harmless_copies(
 
 def label_proposal(issue: dict[str, Any]) -> tuple[str, str, str]:
     """The plan's action, new class and reason for a flagged label: ``relabel`` to the suggested
-    class where its probability reaches ``RELABEL_MIN_PROB``, else ``keep``, to be reviewed."""
+    class where its probability reaches ``RELABEL_MIN_PROB``, else ``keep``, to be reviewed; kept
+    to review too, whatever the probability, where the evidence says more about the classes'
+    sizes than about the image (:func:`size_doubt`)."""
     p, suggested = issue["prob_suggested"], issue["suggested"]
-    if p >= RELABEL_MIN_PROB:
+    doubt = size_doubt(issue)
+    if p >= RELABEL_MIN_PROB and not doubt:
         return "relabel", suggested, issue["evidence"]
     reason = REVIEW_REASON.format(suggested=suggested, p=p, evidence=issue["evidence"])
-    return "keep", "", reason
+    return "keep", "", reason.replace("; relabel if so", f"{doubt}; relabel if so", 1)
+
+
+def size_doubt(issue: dict[str, Any]) -> str:
+    """Why a flagged label's evidence is not enough to relabel it unread (a clause of the plan's
+    reason), or "": the image is unlike the suggested class's images too (``_suggested_z`` above
+    ``RELABEL_MAX_Z``: an unusual picture's nearest images, and the heads, lean to whichever
+    class is most of the folder), or its class has too few images for the neighbour vote to
+    vouch for it (``_class_images`` under ``RELABEL_MIN_CLASS``)."""
+    z, n = issue.get("_suggested_z"), issue.get("_class_images")
+    if z is not None and z > RELABEL_MAX_Z:
+        return (
+            f", but it is unlike {issue['suggested']}'s images too (distance z={z:.1f} among "
+            "them): an unusual picture, which the votes give to the class most of its "
+            "surroundings are"
+        )
+    if n is not None and n < RELABEL_MIN_CLASS:
+        return (
+            f", but {issue['given']} has only {plural(n, 'image')}, fewer than the "
+            f"{dedup.NEIGHBOURS} nearest images the vote counts: too few to vouch for its own"
+        )
+    return ""
 
 
 def group_links(group: dict[str, Any], remove: bool) -> list[tuple[int, int | None, float]]:
