@@ -2366,4 +2366,4 @@ def test_the_plan_does_not_relabel_a_small_classs_unusual_image_into_the_large_c
     assert odd_row["action"] == "keep"
     assert "unlike ok's images too" in odd_row["reason"]
     assert wrench_row["action"] == "keep"
-    assert "bent pin has only 9 images, fewer than the 10 nearest" in wrench_row["reason"]
+    assert "bent pin has only 9 images: too few to fill the 10 nearest" in wrench_row["reason"]

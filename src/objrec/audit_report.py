@@ -348,8 +348,8 @@ def size_doubt(issue: dict[str, Any]) -> str:
         )
     if n is not None and n < RELABEL_MIN_CLASS:
         return (
-            f", but {issue['given']} has only {plural(n, 'image')}, fewer than the "
-            f"{dedup.NEIGHBOURS} nearest images the vote counts: too few to vouch for its own"
+            f", but {issue['given']} has only {plural(n, 'image')}: too few to fill the "
+            f"{dedup.NEIGHBOURS} nearest images the vote counts without the image itself"
         )
     return ""
 
