@@ -2436,6 +2436,23 @@ def test_json_output_writes_numpy_and_torch_scalars_as_numbers(capsys):
     assert json.loads(capsys.readouterr().out) == {"p": 0.5, "n": 3, "t": 2, "x": None}
 
 
+def test_json_output_writes_text_as_it_is_and_escapes_what_stdout_cannot_write(capsys, monkeypatch):
+    """predict --json wrote "class": "D\\u00e9faut-3", which grep for Défaut-3 does not find.
+    Where stdout cannot write a character (PYTHONIOENCODING=ascii, a latin-1 terminal, a name's
+    byte that is not UTF-8) the whole answer is ASCII with escapes, and it does not crash."""
+    from objrec.cli.output import print_json
+
+    print_json({"class": "Défaut-3", "top": ["Défaut-3", "Kratzer ✓"]})
+    out = capsys.readouterr().out
+    assert '"class": "Défaut-3"' in out and '"Kratzer ✓"' in out
+    for encoding, text in (("ascii", "Défaut-3"), ("latin-1", "Défaut ✓"), ("utf-8", "caf\udce9")):
+        stream = io.TextIOWrapper(io.BytesIO(), encoding=encoding)
+        monkeypatch.setattr(sys, "stdout", stream)
+        print_json({"class": text})
+        raw = stream.buffer.getvalue()
+        assert raw.isascii() and json.loads(raw) == {"class": text}, encoding
+
+
 @pytest.mark.slow
 def test_a_folder_the_system_refuses_is_one_sentence_naming_it(capsys, tmp_path, monkeypatch):
     """A class folder it may not list (a patched listing: as root, chmod refuses nothing) and a

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -361,8 +362,24 @@ def default_out(data: Path, suffix: str) -> Path:
 
 def print_json(data: Any) -> None:
     """``data`` as JSON that every parser reads: a number that is not finite (NaN, infinity), which
-    ``json`` would write as the non-standard ``NaN``, is written as ``null``."""
-    click.echo(json.dumps(finite_or_null(data), indent=2, default=str, allow_nan=False))
+    ``json`` would write as the non-standard ``NaN``, is written as ``null``; text as it is
+    (``"Défaut-3"``, so that grep finds it), or escaped (``"D\\u00e9faut-3"``) where stdout's
+    encoding cannot write it (:func:`json_text`)."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    click.echo(json_text(finite_or_null(data), encoding))
+
+
+def json_text(data: Any, encoding: str) -> str:
+    """``data`` as JSON with its text as it is, unless a character of it cannot be written in
+    ``encoding`` (stdout's, as ``PYTHONIOENCODING=ascii`` sets it, or a name's byte that is not
+    UTF-8): then all in ASCII, each other character escaped as ``\\uXXXX``, as every JSON parser
+    reads it."""
+    text = json.dumps(data, indent=2, default=str, allow_nan=False, ensure_ascii=False)
+    try:
+        text.encode(encoding)
+    except (UnicodeError, LookupError):
+        return json.dumps(data, indent=2, default=str, allow_nan=False)
+    return text
 
 
 def with_warnings(data: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
