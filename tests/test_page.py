@@ -330,6 +330,15 @@ def test_the_page_says_plainly_when_an_answer_is_barely_familiar(
     assert words.startswith("Not sure: this image looks only a little like the photos the model")
     assert "barely familiar" in words and "percentage" in words
     assert browser_page.locator(".bar .name").first.text_content() == "blue"
+    assert (
+        browser_page.locator("#score")
+        .text_content()
+        .startswith(f"familiarity {near['score']:.2f} (")
+    )
+    browser_page.unroute("**/predict")  # 0.0004 read "familiarity 0.00 (...; below 0: ...)"
+    answer_with_page(browser_page, server, {**near, "score": 0.0004}, image)
+    words = browser_page.locator("#score").text_content()
+    assert words.startswith("familiarity 0.0004 (1: like") and "below 0.0000: like none" in words
     for sure in ({**near, "barely_familiar": False}, {**near, "barely_familiar": None}):
         browser_page.unroute("**/predict")
         answer_with_page(browser_page, server, sure, image)

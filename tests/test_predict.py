@@ -417,6 +417,25 @@ def test_a_prediction_says_whether_it_is_barely_familiar():
     assert Prediction("f.jpg", error="truncated").barely_familiar is None
 
 
+def test_a_familiarity_next_to_the_line_shows_which_side_it_is_on():
+    """`bent pin 50.18% (barely familiar: 0.00, unknown below 0)`: 0.0004 rounded to the line.
+    Printed to as many decimals as tell the two apart, and the same for an unknown answer, for
+    `suggest`'s reason, and for a line whose three digits round past the score."""
+    from objrec.predict import Prediction, score_and_line
+    from objrec.suggest import reason
+
+    near = Prediction("a.jpg", score=0.0004, line=0.0)
+    assert near.familiarity_note == "barely familiar: 0.0004, unknown below 0.0000"
+    below = Prediction("b.jpg", score=-0.0004, line=0.0, unknown=True)
+    assert below.familiarity_note == "familiarity -0.0004, unknown below 0.0000"
+    assert reason(1.0, 1.0, True, -0.004, 0.0) == (
+        "answered unknown (familiarity -0.004, unknown below 0.000)"
+    )
+    assert score_and_line(0.2239, 0.2236) == ("0.2239", "0.2236")  # not "0.22" under "0.224"
+    assert score_and_line(0.25, 0.25) == ("0.25", "0.25")  # on the line (not below: answered)
+    assert score_and_line(0.18, 0.0) == ("0.18", "0") and score_and_line(-0.6, 0.0)[0] == "-0.60"
+
+
 def test_a_folder_that_is_no_run_is_refused_before_the_inputs_are_looked_at(tmp_path, caplog):
     """``predict NOT_A_RUN FOLDER`` warned about FOLDER's files (``notes.txt`` left out), then
     said there was no checkpoint: the run is checked first, and only its error is said."""

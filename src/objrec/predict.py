@@ -72,6 +72,23 @@ def barely_familiar(score: float | None, line: float | None, unknown: bool) -> b
     return not unknown and score < line + NEAR_LINE
 
 
+def score_and_line(score: float, line: float) -> tuple[str, str]:
+    """A familiarity and the unknown line as printed side by side: to two decimals and three
+    significant digits ("0.18", "0"), or, when those would not show which side of the line the
+    score is on ("barely familiar: 0.00, unknown below 0" for 0.0004; "0.22" under "0.224" for
+    0.2239, above it), both to as many decimals as tell them apart ("0.0004", "0.0000")."""
+    shown, at = f"{score:.2f}", f"{line:.3g}"
+    if score == line:  # on the line, so answered: "0.25, unknown below 0.25"
+        return shown, shown
+    if float(shown) != float(at) and (float(shown) < float(at)) == (score < line):
+        return shown, at
+    for decimals in range(2, 9):  # rounding keeps the order, once the two differ
+        shown, at = f"{score:.{decimals}f}", f"{line:.{decimals}f}"
+        if float(shown) != float(at):
+            break
+    return shown, at
+
+
 @dataclass
 class Prediction:
     path: str
@@ -104,10 +121,10 @@ class Prediction:
         "barely familiar: 0.02, unknown below 0"; else ""."""
         if self.line is None or self.score is None or self.error:
             return ""
-        line = f"unknown below {self.line:.3g}"
+        score, line = score_and_line(self.score, self.line)
         if self.unknown:
-            return f"familiarity {self.score:.2f}, {line}"
-        return f"barely familiar: {self.score:.2f}, {line}" if self.barely_familiar else ""
+            return f"familiarity {score}, unknown below {line}"
+        return f"barely familiar: {score}, unknown below {line}" if self.barely_familiar else ""
 
     @property
     def filename(self) -> str:

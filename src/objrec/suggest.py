@@ -53,7 +53,7 @@ from objrec.outputs import (
     refuse_users_outputs,
     takes_back_folders,
 )
-from objrec.predict import familiarity_line
+from objrec.predict import familiarity_line, score_and_line
 from objrec.progress import Reporter, or_silent
 from objrec.tables import write_table
 
@@ -238,10 +238,10 @@ def reason(
     ("answered unknown (familiarity -0.83, unknown below 0)", "familiarity 0.42, a typical image
     1", "margin 0.23 between its two best classes")."""
     if unknown:
-        below = (
-            "" if line is None else f" (familiarity {familiarity:.2f}, unknown below {line:.3g})"
-        )
-        return f"answered unknown{below}"
+        if line is None or familiarity is None:
+            return "answered unknown"
+        score, at = score_and_line(familiarity, line)
+        return f"answered unknown (familiarity {score}, unknown below {at})"
     if unfamiliar > unsure:
         return f"familiarity {familiarity:.2f}, a typical image 1"
     return f"margin {1 - unsure:.2f} between its two best classes"
