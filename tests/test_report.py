@@ -5,10 +5,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from markupsafe import escape
 
 from objrec.data import IMAGE_SET_MEANING
 from objrec.evaluate import evaluate
-from objrec.report import build_report
+from objrec.report import build_report, wall_time_words
 
 
 def chromium():
@@ -51,6 +52,29 @@ def test_report_is_one_self_contained_file(trained_run, tmp_path):
     assert html.count("data:image/") >= 10
     fingerprint = json.loads((trained_run / "eval-test" / "metrics.json").read_text())["image_set"]
     assert f"image set <code>{fingerprint}</code> ({IMAGE_SET_MEANING})." in html
+    summary = json.loads((trained_run / "summary.json").read_text())
+    assert f'<div class="label">{escape(wall_time_words(summary))}</div>' in html
+
+
+def test_the_training_wall_time_says_where_the_features_came_from():
+    """run2/report.html said "3 s training wall time" for a retrain whose features all came from
+    the store, read as the cost of training: it says so, and what the seconds went to."""
+    seconds = {"features": 0.974, "fit": 1.458, "calibrate": 0.374, "quantize": 0.133, "total": 2.8}
+    counts = {"computed": 0, "from_store": 263, "unreadable": 0, "hashed": 157}
+    assert wall_time_words({"seconds": seconds, "frozen_pass": counts}) == (
+        "training wall time: every image's features from the feature store (263 reused, none "
+        "computed), not a train from scratch, which computes them; image features 1.0 s, head "
+        "fit 1.5 s, calibration 0.4 s"
+    )
+    counts |= {"computed": 120, "from_store": 143}
+    assert wall_time_words({"seconds": seconds, "frozen_pass": counts}).startswith(
+        "training wall time: 120 image features computed, 143 from the feature store; image"
+    )
+    counts |= {"computed": 263, "from_store": 0}
+    assert "every image's features computed (263), none from" in wall_time_words(
+        {"seconds": seconds, "frozen_pass": counts}
+    )
+    assert wall_time_words({"seconds": {"total": 3.0}}) == "training wall time"  # an older run
 
 
 @pytest.mark.slow
