@@ -142,6 +142,9 @@ class Fit:
     """The largest absolute difference between the folded head's logits and the fitted head's."""
     fold_loss: float = 0.0
     """The folded head's validation loss on the features, minus the fit's best."""
+    fp32_loss: float = math.nan
+    """The kept head's validation loss scored in float32 by the unwrapped head, whatever the
+    precision ``fit``'s own validation pass ran in (a bf16 head's is in bf16)."""
 
     @property
     def extra_seconds(self) -> float:
@@ -312,6 +315,7 @@ def fit_variant(
         state.epoch * steps_per_epoch,
         best["valid_acc"],
     )
+    result.fp32_loss = evaluate_loss(head, inputs.valid())["loss"]
     if variant.pca:
         assert basis is not None and isinstance(head, HeadEnsemble)
         check_fold(result, head, prep, basis, inputs)
@@ -326,9 +330,10 @@ def row(split: str, variant: Variant, fits: list[Fit]) -> str:
     seconds = statistics.median(f.seconds for f in fits)
     steps = statistics.median(f.steps for f in fits)
     acc = statistics.median(f.acc for f in fits)
+    fp32 = ", ".join(f"{f.fp32_loss:.4f}" for f in fits)
     return (
         f"| {split} | {variant.name} | {losses} | {median:.4f} | {best} | {ran} | "
-        f"{seconds:.1f} | {steps:.0f} | {acc:.2%} |"
+        f"{seconds:.1f} | {steps:.0f} | {acc:.2%} | {fp32} |"
     )
 
 
@@ -401,9 +406,10 @@ def print_settings(seeds: list[int]) -> TrainConfig:
     print(f"auto would train the head in {head['head']} ({head['head_why']})")
     print(
         "| split | variant | best valid loss per head seed | median | best epochs | epochs run | "
-        "fit s (median) | Adam steps (median) | valid acc at best (median) |"
+        "fit s (median) | Adam steps (median) | valid acc at best (median) | "
+        "kept head's valid loss in fp32 per head seed |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     return config
 
 

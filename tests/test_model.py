@@ -122,7 +122,9 @@ def test_an_optimizer_state_from_before_fused_adam_keeps_the_fused_kernel():
     assert torch.allclose(old.eval()(x), new.eval()(x), atol=1e-5)
 
 
-def test_low_precision_training_runs_bf16_products_on_float32_weights_and_evaluates_in_float32():
+def test_low_precision_training_runs_bf16_products_on_float32_weights_validation_too():
+    """Its validation pass (evaluation mode) runs in bf16 as well, half float32's time; the
+    unwrapped head, what the calibration, evaluate and the export run, stays float32."""
     from objrec.model import LowPrecisionTraining
 
     torch.manual_seed(0)
@@ -136,7 +138,9 @@ def test_low_precision_training_runs_bf16_products_on_float32_weights_and_evalua
     rounded.sum().backward()
     assert all(p.dtype == p.grad.dtype == torch.float32 for p in head.parameters())
     with torch.no_grad():
-        assert torch.equal(wrapped.eval()(x), head.eval()(x))
+        validated, exact = wrapped.eval()(x), head.eval()(x)
+    assert validated.dtype == exact.dtype == torch.float32 and not torch.equal(validated, exact)
+    assert torch.allclose(validated, exact, atol=0.05)
     assert list(wrapped.state_dict()) == [f"module.{k}" for k in head.state_dict()]
 
 

@@ -475,10 +475,12 @@ class TrainConfig:
     accurate) on a CPU with built-in units for them (recent Intel Xeons) when one process trains,
     else 32-bit floats (fp32); ``fp32`` or ``bf16`` forces one. ``auto``'s test is the CPU flag
     ``amx_bf16``; a GPU, and torchrun (which refuses bf16), train in fp32. bf16 runs the training
-    steps' matrix products under bfloat16 autocast; the weights, Adam and every validation pass stay
-    float32. On 2 AMX cores it took a warm retrain's head fit on the 100-class protocol from 8.6 to
-    7.1 s (22 epochs), for best valid losses within 0.0002 of fp32's on three split seeds, whose
-    head-seed spread is 0.004 to 0.008 (benchmarks/README.md). The run records the one used."""
+    steps' matrix products, and those of the validation pass that early stopping reads, under
+    bfloat16 autocast; the weights and Adam stay float32, and so does the calibration. On 2 AMX
+    cores it took a warm retrain's head fit on the 100-class protocol from 8.6 to 7.1 s (22
+    epochs), for best valid losses within 0.0002 of fp32's on three split seeds, whose head-seed
+    spread is 0.004 to 0.008; the validation pass in bf16 moved the kept heads' float32 valid
+    losses by at most 0.0002 more (benchmarks/README.md). The run records the one used."""
     unknown_score: str = "mahalanobis+knn"
     """How the model tells a photo of its classes from anything else, to answer "unknown" (its
     threshold is chosen on the valid split): the default, ``mahalanobis+knn``, measured best;

@@ -628,7 +628,8 @@ def epoch_sources(
 
 def trains_in(head: nn.Module, head_precision: str) -> nn.Module:
     """``head`` as ``fit`` trains it: under bfloat16 autocast for ``bf16``
-    (``model.LowPrecisionTraining``: float32 weights, Adam and validation), as it is for fp32."""
+    (``model.LowPrecisionTraining``: float32 weights and Adam, the validation pass in bf16 too), as
+    it is for fp32."""
     return LowPrecisionTraining(head) if head_precision == "bf16" else head
 
 
