@@ -135,7 +135,13 @@ def test_evaluate_writes_beside_a_checkpoint_file_and_its_help_says_so(
 @pytest.mark.slow
 def test_report_and_export_through_the_cli(capsys, tmp_path, trained_run, split_dir):
     code, out, _ = run(capsys, "export", trained_run, "--out", tmp_path / "m.onnx", "--json")
-    assert code == 0 and json.loads(out)["max_abs_diff"] <= 1e-4
+    checked = json.loads(out)["answers_checked"]  # against objrec's answers, on real photos
+    assert (
+        code == 0 and json.loads(out)["max_abs_diff"] <= 1e-4 and list(checked) == ["onnxruntime"]
+    )
+    assert (
+        checked["onnxruntime"]["max_prob_diff"] <= 1e-4 and checked["onnxruntime"]["photos"] > 120
+    )
     code, _, err = run(capsys, "export", trained_run, "--out", tmp_path / "m.onnx")
     assert code == 1 and "pass --force" in err
     code, out, _ = run(capsys, "export", trained_run, "--out", tmp_path / "l.onnx", "--logits")
@@ -1755,6 +1761,7 @@ def test_paths_are_shown_one_way_relative_inside_the_working_folder(
     monkeypatch.chdir(tmp_path)
     code, out, _ = run(capsys, "export", trained_run)
     assert code == 0 and "exported run/model.onnx and run/model.json;" in out
+    assert "real photos, it differs from objrec's answers by up to" in " ".join(out.split())
     code, out, _ = run(capsys, "evaluate", "run", split_dir)
     out = " ".join(out.split())
     assert code == 0 and "evaluated data/test" in out and "plots in run/eval-test" in out

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +24,10 @@ from objrec import __version__
 from objrec.checkpoint import load_model
 from objrec.confidence import Readable, require_number
 from objrec.errors import ObjrecError
+from objrec.images import UnreadableImageError, list_images, open_image
 from objrec.kept import KeptThreshold, usable_kept
 from objrec.meta import Calibration, RunMeta
-from objrec.model import Classifier, as_stored
+from objrec.model import Classifier, HeadEnsemble, as_stored
 from objrec.outputs import (
     is_export_sidecar,
     new_folders,
@@ -34,8 +37,15 @@ from objrec.outputs import (
     staged,
     temporary_name,
 )
-from objrec.quantize import QuantizedBody, damaged_graph
-from objrec.runtime import TOLERANCE, OnnxModel, export_onnx, onnxruntime_available
+from objrec.progress import plural
+from objrec.quantize import QuantizedBody, calibration_set, damaged_graph, graph_engine
+from objrec.runtime import (
+    TOLERANCE,
+    OnnxModel,
+    OpenVinoModel,
+    export_onnx,
+    onnxruntime_available,
+)
 from objrec.transforms import MAX_ASPECT, TTA_VIEWS, draft_size, tta_view_geometry
 
 log = logging.getLogger(__name__)
@@ -44,10 +54,34 @@ FORMATS = ("onnx",)
 
 
 @dataclass
+class Agreement:
+    """The exported file's answers against objrec's own on real photos (:func:`photo_agreement`)."""
+
+    runtime: str
+    """What ran the file: ``onnxruntime``, or ``openvino`` as objrec runs an OpenVINO body."""
+    photos: int
+    max_prob_diff: float
+    """The largest absolute difference of a probability, over every photo and class."""
+    top_class_changed: int
+    """Photos whose most probable class differs from objrec's."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "photos": self.photos,
+            "max_prob_diff": self.max_prob_diff,
+            "top_class_changed": self.top_class_changed,
+        }
+
+
+@dataclass
 class ExportResult:
     path: Path
     sidecar: Path
     max_diff: float
+    """The file against the same graph in PyTorch (ONNX Runtime for an int8 body), on noise."""
+    answers: list[Agreement] = field(default_factory=list)
+    """The file against objrec's answers on real photos: in ONNX Runtime, then in OpenVINO for a
+    body OpenVINO ran."""
     kept: KeptThreshold | None = None
     """The run's kept threshold, when there is one (the sidecar's unless ``current`` is False)."""
 
@@ -73,9 +107,22 @@ class Tail(nn.Module):
 
     def forward(self, features: torch.Tensor):
         features = as_stored(features, self.feature_dtype)
-        logits = self.head(features)
+        logits = head_scores(self.head, features)
         out = (logits / self.temperature).softmax(1) if self.softmax else logits
         return out if self.familiarity is None else (out, self.familiarity(features))
+
+
+def head_scores(head: nn.Module, features: torch.Tensor) -> torch.Tensor:
+    """``head(features)``, the heads' averaged probabilities' log written without
+    ``torch.logsumexp``: the ONNX ``ReduceLogSumExp`` it exports to loses its axis in OpenVINO
+    (2026.4 reduces over every axis), and then OpenVINO refuses the file. The same sum, as
+    ``logsumexp`` computes it: the members' largest log-probability, then the log of the sum of
+    the exponentials above it."""
+    if not isinstance(head, HeadEnsemble):
+        return head(features)
+    members = head.member_logits(features).log_softmax(-1)
+    top = members.amax(0)
+    return top + (members - top).exp().sum(0).log() - math.log(len(members))
 
 
 def as_tuple(outputs) -> tuple[torch.Tensor, ...]:
@@ -117,10 +164,118 @@ def check_onnx(module: nn.Module, path: Path, input_size: int, softmax: bool) ->
     return diff if familiarity <= FAMILIARITY_RTOL else 1.0
 
 
+PHOTO_TOLERANCE = 1e-3
+"""Above this difference of a probability from objrec's own answers on real photos, export warns
+that the file does not give objrec's answers."""
+DATA_PHOTOS = 30
+"""Photos of the run's data folder (its test split, else its valid one), spread over it, that the
+export is checked on beside the built-in sample's, when the folder is still there."""
+PHOTO_BATCH = 32
+
+
+def check_photos(meta: RunMeta) -> list[Path]:
+    """The real photos export checks its file on: the built-in sample's 120 (downscaled
+    Caltech-101 photos, ``quantize.calibration_set``) and :func:`data_photos` of the run's data."""
+    return [sample.path for sample in calibration_set()] + data_photos(meta.data_dir)
+
+
+def data_photos(data_dir: str | None, n: int = DATA_PHOTOS) -> list[Path]:
+    """Up to ``n`` images spread evenly over ``data_dir``'s test split, else its valid split; none
+    when neither is there (a run moved to another machine)."""
+    folders = [Path(data_dir) / split for split in ("test", "valid")] if data_dir else []
+    folder = next((f for f in folders if f.is_dir()), None)
+    if folder is None:
+        return []
+    try:
+        found = list_images(folder, others=[])
+    except OSError:
+        return []
+    step = max(len(found) / n, 1.0)
+    return [found[int(i * step)] for i in range(min(n, len(found)))]
+
+
+def photo_agreement(
+    model: Classifier, meta: RunMeta, path: Path, softmax: bool, photos: Sequence[Path]
+) -> list[Agreement]:
+    """The file at ``path`` against objrec's own answers (``predict``'s: the recognizer, its
+    centre view, the body in the engine it trained on) on the readable ``photos``: run in ONNX
+    Runtime, as most callers run it, and for a body OpenVINO ran, in OpenVINO as objrec runs it
+    (a static batch, float operators in float32: ``runtime.OpenVinoModel``)."""
+    from objrec.inference import Recognizer  # it imports this module
+
+    recognizer = Recognizer(model, meta, unknown=False)
+    runners: dict[str, OnnxModel | OpenVinoModel] = {"onnxruntime": OnnxModel(path)}
+    if graph_engine(recognizer.model.body) == "openvino":
+        runners["openvino"] = OpenVinoModel(path.read_bytes())
+    worst, changed, count = dict.fromkeys(runners, 0.0), dict.fromkeys(runners, 0), 0
+    for start in range(0, len(photos), PHOTO_BATCH):
+        images = readable(photos[start : start + PHOTO_BATCH], recognizer.draft)
+        if not images:
+            continue
+        count += len(images)
+        expected, x = recognizer.answer(images).probs, recognizer.preprocess(images)
+        for name, runner in runners.items():
+            got = runner(x) if softmax else recognizer.combine([runner(x)])
+            worst[name] = max(worst[name], float((got - expected).abs().max()))
+            changed[name] += int((got.argmax(1) != expected.argmax(1)).sum())
+    return [Agreement(name, count, worst[name], changed[name]) for name in runners]
+
+
+def readable(paths: Sequence[Path], draft: int | None) -> list:
+    """The images of ``paths`` that open, decoded as objrec decodes them."""
+    images = []
+    for photo in paths:
+        try:
+            images.append(open_image(photo, draft))
+        except UnreadableImageError:
+            log.info("%s left out of the export's check: unreadable", photo)
+    return images
+
+
+def warn_if_apart(answers: Sequence[Agreement]) -> None:
+    """Warn, in one sentence, when the file in ONNX Runtime is over ``PHOTO_TOLERANCE`` from
+    objrec's answers: what it means, and what gives objrec's answers instead."""
+    first = answers[0]
+    if first.max_prob_diff <= PHOTO_TOLERANCE:
+        return
+    top = plural(first.top_class_changed, "top class", "top classes")
+    apart = (
+        f"the exported file, run in ONNX Runtime, differs from objrec's answers by up to "
+        f"{first.max_prob_diff:.2g} in a probability on {plural(first.photos, 'real photo')} "
+        f"({top} {'differs' if first.top_class_changed == 1 else 'differ'})"
+    )
+    close = next((a for a in answers[1:] if a.max_prob_diff <= PHOTO_TOLERANCE), None)
+    if close is not None:
+        log.warning(
+            "%s: objrec ran this run's int8 body in OpenVINO, whose 8-bit arithmetic rounds "
+            "otherwise; run the file in OpenVINO as the sidecar's `openvino` says (within %.1e of "
+            "objrec's answers here), or train with --precision fp32 for a file any runtime "
+            "reproduces",
+            apart,
+            close.max_prob_diff,
+        )
+    else:
+        log.warning("%s: it does not give objrec's answers; predict and serve do", apart)
+
+
+OPENVINO_RUN = (
+    "objrec ran this int8 body in OpenVINO on the CPU: to get its answers, run the file in "
+    "OpenVINO with the model reshaped to a static batch (its kernels for a dynamic batch axis "
+    "differ) and INFERENCE_PRECISION_HINT f32 (on CPUs with AMX it would pick bfloat16), as "
+    "answers_checked.openvino was; ONNX Runtime's 8-bit arithmetic rounds otherwise "
+    "(answers_checked.onnxruntime)"
+)
+"""The sidecar's word on an OpenVINO body's export: how to run it as objrec does."""
+
+
 def int8_sidecar(body: nn.Module) -> dict[str, Any]:
-    """Which engine ran an int8 body in training (nothing for an fp32 body): the export is checked
-    in ONNX Runtime, and OpenVINO's int8 features differ slightly from it."""
-    return {"int8_engine": body.engine} if isinstance(body, QuantizedBody) else {}
+    """Which engine ran an int8 body in training (nothing for an fp32 body), and for OpenVINO how
+    to run the file as objrec does (:data:`OPENVINO_RUN`)."""
+    if not isinstance(body, QuantizedBody):
+        return {}
+    return {"int8_engine": body.engine} | (
+        {"openvino": OPENVINO_RUN} if body.engine == "openvino" else {}
+    )
 
 
 def preprocessing(meta: RunMeta, softmax: bool) -> dict[str, Any]:
@@ -308,7 +463,8 @@ def export_model(
     if kept is not None and kept.current:
         threshold = kept.threshold
     with new_folders(path.parent):  # a failed export leaves no folder it made for ``out``
-        return replace(export_checked(model, meta, path, softmax, threshold), kept=kept)
+        result = export_checked(model, meta, path, softmax, threshold, check_photos(meta))
+        return replace(result, kept=kept)
 
 
 def default_out(run: Path) -> Path:
@@ -335,9 +491,11 @@ def export_checked(
     path: Path,
     softmax: bool = True,
     threshold: float | None = None,
+    photos: Sequence[Path] = (),
 ) -> ExportResult:
-    """Export, verify against PyTorch within ``TOLERANCE``, write the sidecar JSON (its unknown
-    threshold ``threshold`` when given, else the run's)."""
+    """Export, verify against PyTorch within ``TOLERANCE``, measure the file against objrec's own
+    answers on ``photos`` (:func:`photo_agreement`; none: not measured), write the sidecar JSON
+    (its unknown threshold ``threshold`` when given, else the run's)."""
     calibration = meta.calibration or Calibration()
     tail = Tail(model, calibration.temperature, softmax, meta.feature_dtype)
     body = model.body
@@ -356,15 +514,19 @@ def export_checked(
                 f"the ONNX export differs from PyTorch by {diff:.2g} (over {TOLERANCE}); "
                 "nothing written"
             )
+        answers = photo_agreement(model, meta, part, softmax, photos) if photos else []
         outputs = [o.name for o in OnnxModel(part).session.get_outputs()]
         answer = {
             **preprocessing(meta, softmax),
             **int8_sidecar(model.body),
             **confidence_sidecar(meta, model, softmax, outputs, threshold),
             "max_abs_diff": diff,
+            **({"answers_checked": {a.runtime: a.as_dict() for a in answers}} if answers else {}),
         }
         sidecar = path.with_suffix(".json")
         with staged(sidecar) as text:  # in place before the model, or neither replaced
             text.write_text(json.dumps(answer, indent=2))
     log.info("exported %s (max |diff| %.2g)", path, diff)
-    return ExportResult(path, sidecar, diff)
+    if answers:
+        warn_if_apart(answers)
+    return ExportResult(path, sidecar, diff, answers)
