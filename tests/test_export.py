@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from objrec.checkpoint import load_model
+from objrec.cli.output import in_cli_terms
 from objrec.errors import ObjrecError
 from objrec.export import Agreement, export_model, warn_if_apart
 from objrec.runtime import OnnxModel
@@ -329,7 +330,16 @@ def test_a_file_apart_from_objrec_s_answers_is_warned_of_with_what_gives_them(ca
         "probability on 150 real photos (2 top classes differ): objrec ran this run's int8 body "
         "in OpenVINO"
     )
-    assert "run the file in OpenVINO as the sidecar's `openvino` says (within 1.0e-04" in text
+    assert (
+        'run the file in OpenVINO as the sidecar\'s "openvino" entry says (within 1.0e-04' in text
+    )
+    assert text.endswith(
+        "`train(data_dir, run, precision='fp32')` for a file that any runtime reproduces"
+    )
+    cli = in_cli_terms(text)  # as the CLI words it
+    assert cli.endswith(
+        "`objrec train DATA RUN --precision fp32` for a file that any runtime reproduces"
+    )
     warn_if_apart([check("onnxruntime", 0.05, 1), check("openvino", 0.05, 1)])
     assert (
         caplog.records[-1]
