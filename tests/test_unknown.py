@@ -322,7 +322,7 @@ def test_a_kept_threshold_is_what_predict_uses_until_told_otherwise(tmp_path, tr
     kept.path.write_text(json.dumps(record))
     assert Recognizer.load(run).threshold == 0.0 and not read_kept(run).current
     kept.path.write_text('{"threshold": "x"}')
-    with pytest.raises(ObjrecError, match="is not a threshold kept by evaluate"):
+    with pytest.raises(ObjrecError, match="is not a threshold that evaluate kept"):
         Recognizer.load(run)
 
 

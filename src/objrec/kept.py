@@ -73,7 +73,7 @@ def read_kept(run: Path) -> KeptThreshold | None:
             raise ValueError(f"threshold {threshold}")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ObjrecError(
-            f"{path} is not a threshold kept by evaluate --keep-threshold ({exc!r}): remove it to "
+            f"{path} is not a threshold that evaluate kept ({exc!r}): remove it to "
             "use the run's own threshold"
         ) from exc
     from objrec.checkpoint import model_digest
