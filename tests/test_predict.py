@@ -3,6 +3,7 @@
 import io
 import os
 from itertools import product
+from pathlib import Path
 
 import pytest
 
@@ -78,6 +79,12 @@ def test_topk_is_sorted_capped_at_the_classes_and_sums_to_one_over_all(trained_r
     assert top1.topk == everything.topk[:1]
 
 
+def titled(titles: list[str], axes, path: Path) -> None:
+    """A stand-in for ``plots.save`` that keeps ``axes``' title and writes a file, as it does."""
+    titles.append(axes.get_title())
+    path.write_bytes(b"a plot")
+
+
 @pytest.mark.slow
 def test_the_plot_says_which_images_were_answered_unknown(
     monkeypatch, trained_run, split_dir, tmp_path
@@ -85,10 +92,12 @@ def test_the_plot_says_which_images_were_answered_unknown(
     from objrec import plots
 
     titles = []
-    monkeypatch.setattr(plots, "save", lambda fig, path: titles.append(fig.axes[1].get_title()))
+    monkeypatch.setattr(plots, "save", lambda fig, path: titled(titles, fig.axes[1], path))
     image = next((split_dir / "test" / "red").iterdir())
     for threshold in (float("inf"), float("-inf")):  # answered unknown, then known
-        (result,) = predict(trained_run, [image], plot=tmp_path / "p.png", threshold=threshold)
+        (result,) = predict(
+            trained_run, [image], plot=tmp_path / "p.png", threshold=threshold, force=True
+        )
         assert result.unknown == (threshold > 0)
     top = result.topk[0]
     assert titles == [f"unknown - closest: {top['class']} {top['prob']:.0%}", "Top-3 predictions"]
@@ -101,7 +110,7 @@ def test_a_barely_familiar_answer_says_so_under_its_name_in_the_plot(
     from objrec import plots
 
     titles = []
-    monkeypatch.setattr(plots, "save", lambda fig, path: titles.append(fig.axes[0].get_title()))
+    monkeypatch.setattr(plots, "save", lambda fig, path: titled(titles, fig.axes[0], path))
     image = next((split_dir / "test" / "red").iterdir())
     (typical,) = predict(trained_run, [image], plot=tmp_path / "p.png")
     assert typical.line == 0.0 and typical.score > 0.25 and not typical.familiarity_note
@@ -134,12 +143,18 @@ def test_an_unknown_answer_says_its_familiarity_beside_the_closest_class(
 
 def test_the_plot_says_how_many_classes_and_which_of_the_images_it_shows(tmp_path, monkeypatch):
     from objrec import plots
+    from objrec.errors import ObjrecError
     from objrec.predict import Prediction, plot_predictions
 
     from .conftest import make_image
 
     headings = []
-    monkeypatch.setattr(plots, "predictions", lambda rows, path, heading: headings.append(heading))
+
+    def draw(rows, path, heading):  # as savefig: opens the name it is given
+        headings.append(heading)
+        Path(path).write_bytes(b"a drawing")
+
+    monkeypatch.setattr(plots, "predictions", draw)
     results = []
     for i in range(3):
         make_image((200, 40, 40), seed=i).save(tmp_path / f"{i}.png")
@@ -148,6 +163,12 @@ def test_the_plot_says_how_many_classes_and_which_of_the_images_it_shows(tmp_pat
     plot_predictions(results, tmp_path / "p.png", limit=2)
     plot_predictions(results, tmp_path / "p.png", limit=8)
     assert headings == ["Top-2 predictions of the first 2 of 3 images", "Top-2 predictions"]
+    # savefig wrote through a link named as the plot, into the file it leads to
+    (tmp_path / "link.png").symlink_to(tmp_path / "0.png")
+    kept = (tmp_path / "0.png").read_bytes()
+    with pytest.raises(ObjrecError, match=r"link\.png is a link, which objrec never writes"):
+        plot_predictions(results, tmp_path / "link.png")
+    assert (tmp_path / "0.png").read_bytes() == kept and (tmp_path / "p.png").is_file()
 
 
 def test_predict_explain_makes_no_folder_when_no_image_can_be_read(trained_run, tmp_path):
@@ -553,4 +574,7 @@ def test_an_existing_csv_is_refused_before_any_work_unless_forced(tmp_path):
             predict(no_run, [image], **{output: photo}, force=force)
     with pytest.raises(ObjrecError, match=r"a\.png is named as an image inside the image folder"):
         predict(no_run, [photo.parent], csv=photo, force=True)
+    # a plot named as a link to the photo was drawn through the link, over the photo
+    with pytest.raises(ObjrecError, match=r"latest\.png is a link, which objrec never writes"):
+        predict(no_run, [photo], plot=tmp_path / "latest.png", force=True)
     assert photo.read_bytes() == kept

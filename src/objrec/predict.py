@@ -355,7 +355,7 @@ def predict(
         explain = prepare_output_dir(explain, force, EXPLAIN_HINT, names=())
         write_explanations(recognizer, results, explain, reporter, force)
     if plot is not None:
-        plot_predictions(results, plot, plot_max)
+        plot_predictions(results, plot, plot_max, force)
     if csv is not None:
         write_csv(results, csv, force)
     return Predictions(results)
@@ -372,6 +372,7 @@ def check_outputs(paths: list[Path], explain: Path | None, force: bool) -> None:
 
 
 CSV_HINT = "choose another `csv`"
+PLOT_HINT = "choose another `plot`"
 
 
 def refuse_input(output: Path, paths: Sequence[Path], name: str) -> None:
@@ -459,7 +460,8 @@ def check_arguments(
     for folder in (p for p in paths if p.is_dir()):
         refuse_inside(plot, folder, "plot", "image folder")
     refuse_input(plot, paths, "plot")
-    refuse_overwrite(plot, force, "choose another `plot` or pass `force=True`")
+    refuse_overwrite(plot, force, f"{PLOT_HINT} or pass `force=True`")
+    refuse_users_file(plot.parent, plot.name, True, PLOT_HINT)  # True: any file but a link
     return plot
 
 
@@ -536,9 +538,13 @@ def panel_names(paths: list[Path]) -> list[str]:
     return names
 
 
-def plot_predictions(results: list[Prediction], path: Path, limit: int = PLOT_MAX) -> Path:
+def plot_predictions(
+    results: list[Prediction], path: Path, limit: int = PLOT_MAX, force: bool = True
+) -> Path:
     """The article's figure for the first ``limit`` readable images, one row each, headed by
-    how many classes each shows and which images these are."""
+    how many classes each shows and which images these are; drawn under a temporary name, then
+    renamed ``path`` (``outputs.output_file``: never drawn through a link named so, which
+    savefig did, over the file it leads to), a file put there meanwhile kept unless ``force``."""
     readable = [r for r in results if r.error is None]
     rows = []
     names = panel_names([Path(r.path) for r in readable[:limit]])
@@ -554,6 +560,9 @@ def plot_predictions(results: list[Prediction], path: Path, limit: int = PLOT_MA
     which = f"the first {len(rows)} of {len(readable)} images" if len(readable) > len(rows) else ""
     heading = f"Top-{k} predictions" + (f" of {which}" if which else "")
     path = Path(path)
-    with new_folders(path.parent):  # a folder made for it is taken back if drawing fails
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return plots.predictions(rows, path, heading)
+    with (
+        new_folders(path.parent),  # a folder made for it is taken back if drawing fails
+        output_file(path.parent, path.name, force, record=False, other=PLOT_HINT) as tmp,
+    ):
+        plots.predictions(rows, tmp, heading)
+    return path
