@@ -292,8 +292,6 @@ PLOT_DRAFT = 512
 big photo is read at a reduced scale, as for the prediction, not whole."""
 
 
-@takes_back_folders("explain")
-@warned_once_per_file()
 def loaded(
     run: Path,
     runtime: str,
@@ -310,6 +308,8 @@ def loaded(
     return recognizer
 
 
+@takes_back_folders("explain")
+@warned_once_per_file()
 def predict(
     run: Path,
     paths: PathsGiven,
