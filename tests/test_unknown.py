@@ -299,6 +299,7 @@ def test_a_kept_threshold_is_what_predict_uses_until_told_otherwise(tmp_path, tr
     model: predict answers as with --threshold then, an explicit one still wins, the one kept
     before stays recorded, and nothing of the run changes unless it is asked to keep one."""
     from objrec.kept import keep_recommended, read_kept
+    from objrec.serve import unknown_info
 
     run = Path(shutil.copytree(trained_once, tmp_path / "run"))
     files = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
@@ -316,6 +317,8 @@ def test_a_kept_threshold_is_what_predict_uses_until_told_otherwise(tmp_path, tr
     assert answers == [r.to_json() for r in predict(run, images, threshold=middle)]
     assert 0 < sum(a["unknown"] for a in answers) < len(answers)
     assert Recognizer.load(run, threshold=0.5).threshold == 0.5
+    info = unknown_info(Recognizer.load(run))  # serve's /info
+    assert info["unknown_threshold"] == middle and info["unknown_threshold_kept_on"] == kept.kept_on
     assert Recognizer.load(run, unknown=False).threshold is None
     assert kept.words().startswith(f"unknown below {middle!r}, kept from evaluate --unknown on ")
     record = json.loads(kept.path.read_text()) | {"model": "0" * 32}  # train --force since
