@@ -2402,6 +2402,21 @@ def test_predict_prints_a_name_that_is_not_utf8_with_its_byte_escaped(
     assert code == 1 and "caf\\xe9.jpg: its name is not UTF-8" in err and "udce9" not in err
 
 
+def test_predict_counts_the_inputs_too_large_to_read_apart():
+    """predict's last line counted a 10000x10000 PNG among the inputs that could not be
+    predicted, with nothing said of how to have it read."""
+    from objrec.cli.prediction import failed_sentence
+    from objrec.predict import Prediction
+
+    damaged = Prediction("a.jpg", error="cannot read image (empty file, 0 bytes)")
+    large = Prediction("b.png", error="10000x10000 pixels is over the limit", too_large=True)
+    assert failed_sentence([damaged], 18) == "1 of 18 inputs could not be predicted"
+    assert failed_sentence([damaged, large], 18) == (
+        "2 of 18 inputs could not be predicted; 1 of them too large to read, over the pixel "
+        "limit (downscale it, or raise the limit with OBJREC_MAX_PIXELS, docs/folders.md)"
+    )
+
+
 def test_the_human_top_k_counts_the_classes_at_0_00_percent_instead_of_listing_them():
     from objrec.cli.prediction import topk_line
 

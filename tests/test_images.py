@@ -81,6 +81,33 @@ def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
         open_image(path)
 
 
+def test_the_pixel_limit_is_said_and_the_environment_raises_it_with_pillows(tmp_path, monkeypatch):
+    """A 10000x10000 PNG was refused with no word of what to do; a 100-megapixel camera's photos
+    had no way in. The refusal says it (not for an upload: serve has its own limit), and
+    OBJREC_MAX_PIXELS sets the limit, raising Pillow's guard with it (limits scaled down)."""
+    from objrec import dedup
+    from objrec.errors import ObjrecError
+    from objrec.store import decode_tag
+
+    monkeypatch.setattr(images, "MAX_PIXELS", 100 * 100)
+    path = tmp_path / "big.png"
+    make_image((90, 90, 90), size=(160, 120)).save(path)
+    with pytest.raises(UnreadableImageError, match=r"over the limit of 2,000 pixels$"):
+        open_image(path.read_bytes(), max_pixels=2000)  # an upload: serve's limit, no advice
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5000)  # refuses 10,000 pixels from the header
+    with pytest.raises(UnreadableImageError, match="downscale it, or raise the limit with OBJREC"):
+        open_image(path)
+    facts = dedup.image_facts(path)
+    assert facts.error and facts.too_large and not dedup.image_facts(tmp_path / "no.png").too_large
+    tag = decode_tag()
+    monkeypatch.setenv("OBJREC_MAX_PIXELS", "20,000")
+    assert open_image(path).size == (160, 120) and Image.MAX_IMAGE_PIXELS == 20_000
+    assert decode_tag() != tag  # a refusal remembered under the default is forgotten
+    monkeypatch.setenv("OBJREC_MAX_PIXELS", "lots")
+    with pytest.raises(ObjrecError, match="OBJREC_MAX_PIXELS=lots is not a number of pixels"):
+        open_image(path)
+
+
 def test_listing_skips_hidden_and_non_images_and_accepts_extensionless_images(tmp_path):
     make_image((1, 2, 3)).save(tmp_path / "a.png")
     make_image((1, 2, 3)).save(tmp_path / "noext", format="JPEG")

@@ -258,15 +258,30 @@ def test_files_that_are_not_images_are_counted_and_one_named(tmp_path, image_fol
 @pytest.mark.slow
 @pytest.mark.parametrize("near", [True, False])
 def test_unreadable_image_files_are_left_out_and_named_or_refused_under_strict(
-    tmp_path, image_folder, known_facts, near
+    tmp_path, image_folder, known_facts, near, monkeypatch
 ):
+    """A 10000x10000 PNG was named among the files "that cannot be read", as a damaged one: it
+    has a sentence of its own, saying the limit and how to have it read (here 160x120 pixels,
+    over a limit of 10,000 set in OBJREC_MAX_PIXELS)."""
+    from objrec.split import split_warnings
+
     (image_folder / "red" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     (image_folder / "green" / "empty.png").write_bytes(b"")
     with pytest.raises(ObjrecError, match=r"2 image files cannot be read: green/empty.png"):
         split_folder(image_folder, tmp_path / "strict", strict=True, near_duplicates=near)
     assert not (tmp_path / "strict").exists()
+    make_image((200, 40, 40), size=(160, 120)).save(image_folder / "red" / "huge.png")
+    monkeypatch.setenv("OBJREC_MAX_PIXELS", "10000")
     result = split_folder(image_folder, tmp_path / "out", near_duplicates=near)
-    assert result.unreadable_files == ["green/empty.png", "red/broken.jpg"]
+    assert result.unreadable_files == ["green/empty.png", "red/broken.jpg", "red/huge.png"]
+    assert result.too_large_files == ["red/huge.png"]
+    assert split_warnings(result)[-2:] == [
+        "left out 2 image files that cannot be read (`strict` refuses them): green/empty.png, "
+        "red/broken.jpg",
+        "left out 1 image file too large to read, over the limit of 10,000 pixels (`strict` "
+        "refuses them; downscale it, or raise the limit with OBJREC_MAX_PIXELS, "
+        "docs/folders.md): red/huge.png",
+    ]
     assert result.totals() == {"train": 18, "valid": 9, "test": 9}
     names = {row["file"].rsplit("/", 1)[1] for row in manifest(tmp_path / "out")}
     assert len(names) == 12 and not names & {"broken.jpg", "empty.png"}

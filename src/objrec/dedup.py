@@ -160,6 +160,8 @@ class ImageFacts:
     cut off the left, top, right and bottom edge (not mirrored: each is compared with the other
     image's mirrored hash too)."""
     error: str = ""
+    too_large: bool = False
+    """Refused as over the pixel limit (``images.pixel_limit``), not as undecodable."""
 
 
 def hash_bits(image: Image.Image) -> int:
@@ -189,7 +191,8 @@ def image_facts(path: Path) -> ImageFacts:
         width, height = image_size(path)  # upright, as the image is decoded
         image = open_image(path, draft_size=DRAFT)
     except (UnreadableImageError, OSError, Image.DecompressionBombError) as exc:
-        return ImageFacts(error=str(exc))
+        large = getattr(exc, "too_large", isinstance(exc, Image.DecompressionBombError))
+        return ImageFacts(error=str(exc), too_large=large)
     grey = image.convert("L")
     return ImageFacts(
         width=width,

@@ -71,6 +71,37 @@ as decoded: a JPEG read at a reduced scale (``draft_size``) counts at that scale
 phone photo (12,000 x 9,000) is read at 1/8, 1,500 x 1,125 pixels. PIL itself refuses any image
 over twice this many pixels from its header, before a scale can be chosen: objrec opens a file's
 baseline JPEG that large all the same, and decodes it reduced (:func:`open_file`)."""
+MAX_PIXELS_VARIABLE = "OBJREC_MAX_PIXELS"
+"""The environment variable that sets another limit than :data:`MAX_PIXELS` for the images of a
+folder (an inspection camera's 150-megapixel TIFF), or a lower one (:func:`pixel_limit`); never
+for ``serve``'s uploads, which have their own."""
+TOO_LARGE_HINT = f"downscale it, or raise the limit with {MAX_PIXELS_VARIABLE} (docs/folders.md)"
+"""What to do about a file over the limit, said after why it is refused."""
+
+
+def pixel_limit() -> int:
+    """The most pixels objrec decodes from one file: :data:`MAX_PIXELS`, or the environment's
+    :data:`MAX_PIXELS_VARIABLE` when set. A higher limit raises Pillow's decompression-bomb
+    guard with it (``Image.MAX_IMAGE_PIXELS``, which refuses twice its value from a file's
+    header), unless a caller disabled or raised it already."""
+    text = os.environ.get(MAX_PIXELS_VARIABLE, "").strip()
+    if not text:
+        return MAX_PIXELS
+    try:
+        limit = int(text.replace(",", ""))
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise ObjrecError(
+            f"{MAX_PIXELS_VARIABLE}={text} is not a number of pixels: set it to a whole number "
+            f"such as 200000000, or unset it for the default, {MAX_PIXELS:,}"
+        )
+    pillows = Image.MAX_IMAGE_PIXELS
+    if pillows is not None and pillows < limit:
+        Image.MAX_IMAGE_PIXELS = limit
+    return limit
+
+
 _QUIET_PILLOW = (
     ("", Image.DecompressionBombWarning, ""),
     (
@@ -417,18 +448,20 @@ def open_image(
     """
     label = name or ("upload" if isinstance(source, bytes) else str(source))
     quiet_pillow()
+    limit = max_pixels or pixel_limit()  # before Pillow opens it: it may raise Pillow's guard
+    hint = "" if max_pixels else f": {TOO_LARGE_HINT}"  # a caller's own limit: serve's uploads
     stream = io.BytesIO(source) if isinstance(source, bytes) else Path(source)
     try:
         with open_file(stream, from_file) as img:
             if draft_size and img.format in JPEG_FORMATS:
                 img.draft("RGB", (draft_size, draft_size))
-            _check_size(label, img, max_pixels or MAX_PIXELS)  # the size it will decode at
+            _check_size(label, img, limit, hint)  # the size it will decode at
             img.load()
             upright = ImageOps.exif_transpose(img)
             _warn_damaged_exif(img, label, label if from_file else source)
             return _to_rgb(upright, img.format)
     except Image.DecompressionBombError as exc:
-        reason = f"image too large to decode safely ({exc})"
+        reason = f"image too large to decode safely ({exc}){hint}"
         raise UnreadableImageError(label, reason, too_large=True) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         reason = _reason(exc, _head(source))
@@ -570,13 +603,14 @@ def _first_scan_components(source: Path | io.BytesIO) -> int | None:
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) from the file header, without decoding the pixels; EXIF rotation applied."""
     quiet_pillow()
+    pixel_limit()  # Pillow's guard raised with objrec's limit
     try:
         with open_file(Path(path)) as img:
             width, height = img.size
             orientation = img.getexif().get(0x0112, 1)
             _warn_damaged_exif(img, str(path), path)
     except Image.DecompressionBombError as exc:  # a traceback in `explore`
-        reason = f"image too large to decode safely ({exc})"
+        reason = f"image too large to decode safely ({exc}): {TOO_LARGE_HINT}"
         raise UnreadableImageError(str(path), reason, too_large=True) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         reason = _reason(exc, _head(path))  # a HEIC or an empty file said so, as open_image does
@@ -620,10 +654,10 @@ def _warn_damaged_exif(img: Image.Image, label: str, source: str | Path | bytes)
         warn_once("exif", where, message, label, damage)
 
 
-def _check_size(label: str, img: Image.Image, limit: int) -> None:
+def _check_size(label: str, img: Image.Image, limit: int, hint: str = "") -> None:
     width, height = img.size
     if width * height > limit:
-        reason = f"{width}x{height} pixels is over the limit of {limit:,} pixels"
+        reason = f"{width}x{height} pixels is over the limit of {limit:,} pixels{hint}"
         raise UnreadableImageError(label, reason, too_large=True)
 
 

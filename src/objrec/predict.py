@@ -104,6 +104,8 @@ class Prediction:
     line: float | None = None
     """The familiarity below which it is unknown, when ``score`` is the familiarity (1 for a
     typical valid image, the run's own line 0) and unknown images are answered; else None."""
+    too_large: bool = False
+    """Its ``error``: over the pixel limit (``images.pixel_limit``), not a damaged file."""
 
     @property
     def barely_familiar(self) -> bool | None:
@@ -511,7 +513,7 @@ def _predict_chunk(recognizer: Recognizer, chunk: list[Prediction], k: int, tta:
             images.append(open_image(path, recognizer.draft))
             readable.append(entry)
         except UnreadableImageError as exc:
-            entry.error = exc.reason
+            entry.error, entry.too_large = exc.reason, exc.too_large
     if images:
         answers = recognizer.answer(images, tta)
         line = familiarity_line(recognizer)

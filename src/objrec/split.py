@@ -45,11 +45,13 @@ from objrec.data import (
 )
 from objrec.errors import ObjrecError, strict_refusal
 from objrec.images import (
+    MAX_PIXELS_VARIABLE,
     IgnoredFiles,
     ignored_files,
     is_broken_image_link,
     list_images,
     path_order,
+    pixel_limit,
     warned_once_per_file,
 )
 from objrec.outputs import (
@@ -97,7 +99,11 @@ class SplitResult:
     empty_classes: list[str] = field(default_factory=list)
     """Class folders without images, left out of the split (their names are in no split)."""
     unreadable_files: list[str] = field(default_factory=list)
-    """Image files that cannot be decoded (``class/file``, relative to ``src``), left out."""
+    """Image files that cannot be decoded (``class/file``, relative to ``src``), left out; those
+    over the pixel limit among them (``too_large_files``) too."""
+    too_large_files: list[str] = field(default_factory=list)
+    """Of ``unreadable_files``, those refused as over the pixel limit (``images.pixel_limit``):
+    a 10000x10000 PNG reads, downscaled or under a higher limit."""
     duplicate_files: int = 0
     """Files in a group with another file of the same class (byte-identical or near-duplicate),
     less one per group: a copy in another class is not counted here, but named in
@@ -207,6 +213,26 @@ def split_folder(
     return result
 
 
+def left_out_sentences(unreadable: Sequence[str], too_large: Sequence[str]) -> list[str]:
+    """The files left out as unreadable, one sentence, and those of them over the pixel limit in
+    their own (a 10000x10000 PNG is no damaged file): how to have them read."""
+    damaged = [name for name in unreadable if name not in set(too_large)]
+    sentences = []
+    if damaged:
+        sentences.append(
+            f"left out {plural(len(damaged), 'image file')} that cannot be read "
+            "(`strict` refuses them): " + some_of(damaged)
+        )
+    if too_large:
+        them = "it" if len(too_large) == 1 else "them"
+        sentences.append(
+            f"left out {plural(len(too_large), 'image file')} too large to read, over the limit of "
+            f"{pixel_limit():,} pixels (`strict` refuses them; downscale {them}, or raise the "
+            f"limit with {MAX_PIXELS_VARIABLE}, docs/folders.md): " + some_of(too_large)
+        )
+    return sentences
+
+
 def split_warnings(result: SplitResult) -> list[str]:
     """What the caller should know about a split, one sentence each, as logged: a single class,
     classes and files left out, pictures in two classes, classes missing from some split."""
@@ -225,11 +251,7 @@ def split_warnings(result: SplitResult) -> list[str]:
         )
     if result.ignored_files:
         warnings.append(result.ignored_files.sentence())
-    if result.unreadable_files:
-        warnings.append(
-            f"left out {plural(len(result.unreadable_files), 'image file')} that cannot be read "
-            "(`strict` refuses them): " + some_of(result.unreadable_files)
-        )
+    warnings += left_out_sentences(result.unreadable_files, result.too_large_files)
     if pairs := result.cross_class_duplicates:
         warnings.append(
             f"pictures in two classes that are the same or look alike ({plural(len(pairs), 'pair')}"
@@ -264,7 +286,7 @@ def _plan(
     not_images = ignored_files(src, ignored, [p for paths in files.values() for p in paths])
     hashes = hash_all(files, on_file)
     facts = decode_all(files, hashes, on_file)
-    files, unreadable = _drop_unreadable(src, files, facts)
+    files, unreadable, too_large = _drop_unreadable(src, files, facts)
     if config.strict:
         refuse_problems(src, empty, unreadable)
     files, empty = _without_empty(src, files, empty)
@@ -289,6 +311,7 @@ def _plan(
     result.empty_classes, result.min_images = empty, min_class_size(ratios)
     result.few_train_classes = few_train(result.counts, result.small_classes, result.min_images)
     result.unreadable_files, result.ignored_files = unreadable, not_images
+    result.too_large_files = too_large
     _require_train_and_valid(result, ratios)
     return assignment, (hashes, keys), result
 
@@ -376,12 +399,13 @@ def decode_all(files: dict[str, list[Path]], hashes: dict[Path, str], on_file) -
 
 def _drop_unreadable(
     src: Path, files: dict[str, list[Path]], facts: dict[Path, Any]
-) -> tuple[dict[str, list[Path]], list[str]]:
-    """The files that decode, and the names (``class/file``) of those that do not."""
+) -> tuple[dict[str, list[Path]], list[str], list[str]]:
+    """The files that decode, the names (``class/file``) of those that do not, and of those the
+    names of the ones over the pixel limit."""
     bad = [p for paths in files.values() for p in paths if facts[p].error]
     names = [p.relative_to(src).as_posix() for p in bad]
     kept = {name: [p for p in paths if not facts[p].error] for name, paths in files.items()}
-    return kept, names
+    return kept, names, [n for n, p in zip(names, bad, strict=True) if facts[p].too_large]
 
 
 def few_train(counts: dict[str, dict[str, int]], small: Sequence[str], need: int) -> list[str]:

@@ -141,14 +141,18 @@ def refuse_unmakeable_cache_folder(folder: Path) -> None:
 
 
 def decode_tag() -> str:
-    """The prefix of a remembered reason: ``DECODE_RULES``, Pillow's version and pillow-heif's,
-    when it is installed (the HEIC decoder objrec registers with Pillow)."""
+    """The prefix of a remembered reason: ``DECODE_RULES``, the pixel limit when it is not the
+    default (``images.pixel_limit``), Pillow's version and pillow-heif's, when it is installed
+    (the HEIC decoder objrec registers with Pillow)."""
     import PIL
 
-    from objrec.images import heif_plugin_version
+    from objrec.images import MAX_PIXELS, heif_plugin_version, pixel_limit
 
     heif = heif_plugin_version()
-    return f"{DECODE_RULES} Pillow {PIL.__version__}{f' pillow-heif {heif}' if heif else ''}: "
+    limit = pixel_limit()  # another (OBJREC_MAX_PIXELS): a reason under the default is forgotten
+    pixels = f" max-pixels {limit}" if limit != MAX_PIXELS else ""
+    heif_text = f" pillow-heif {heif}" if heif else ""
+    return f"{DECODE_RULES}{pixels} Pillow {PIL.__version__}{heif_text}: "
 
 
 def hash_bytes(data: bytes) -> str:

@@ -258,6 +258,7 @@ def split_json(result, warnings: list[str]) -> dict:
         "few_train_classes": result.few_train_classes,
         "empty_classes": result.empty_classes,
         "unreadable_files": result.unreadable_files,
+        "too_large_files": result.too_large_files,
         "duplicate_files": result.duplicate_files,
         "identical_files": result.identical_files,
         "near_duplicate_files": result.near_duplicate_files,

@@ -169,10 +169,24 @@ def show_predictions(
         sentence = f"{plural(len(results), 'row')} (one per input) written to {csv}"
         said.print(printable(sentence), markup=False, highlight=False)
     if failed:
-        err.print(
-            f"[red]{len(failed)} of {plural(len(results), 'input')} could not be predicted[/]"
-        )
+        err.print(failed_sentence(failed, len(results)), style="red", markup=False)
         sys.exit(1)
+
+
+def failed_sentence(failed: list, inputs: int) -> str:
+    """How many inputs could not be predicted, and how many of them were too large to read: a
+    10000x10000 PNG is no damaged file (a higher limit reads it)."""
+    from objrec.images import MAX_PIXELS_VARIABLE
+
+    sentence = f"{len(failed)} of {plural(inputs, 'input')} could not be predicted"
+    large = sum(r.too_large for r in failed)
+    if large:
+        them = "it" if large == 1 else "them"
+        sentence += (
+            f"; {large} of them too large to read, over the pixel limit (downscale {them}, or "
+            f"raise the limit with {MAX_PIXELS_VARIABLE}, docs/folders.md)"
+        )
+    return sentence
 
 
 def print_predictions(results, plot: Path | None, plot_max: int) -> None:
