@@ -299,7 +299,7 @@ def test_a_kept_threshold_is_what_predict_uses_until_told_otherwise(tmp_path, tr
     model: predict answers as with --threshold then, an explicit one still wins, the one kept
     before stays recorded, and nothing of the run changes unless it is asked to keep one."""
     from objrec.kept import keep_recommended, read_kept
-    from objrec.serve import unknown_info
+    from objrec.serve import answer_json, unknown_info
 
     run = Path(shutil.copytree(trained_once, tmp_path / "run"))
     files = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
@@ -314,11 +314,17 @@ def test_a_kept_threshold_is_what_predict_uses_until_told_otherwise(tmp_path, tr
     assert kept is not None and read_kept(run) == kept and kept.current
     assert [p["threshold"] for p in kept.record["previous"]] == [0.22]
     answers = [r.to_json() for r in predict(run, images)]
-    assert answers == [r.to_json() for r in predict(run, images, threshold=middle)]
+    given = [r.to_json() for r in predict(run, images, threshold=middle)]
+    assert {(a["unknown_threshold"], a["unknown_threshold_kept_on"]) for a in answers} == {
+        (middle, kept.kept_on)  # predict --json says the kept one was used, as its note does
+    }
+    assert [a | {"unknown_threshold_kept_on": None} for a in answers] == given
     assert 0 < sum(a["unknown"] for a in answers) < len(answers)
     assert Recognizer.load(run, threshold=0.5).threshold == 0.5
-    info = unknown_info(Recognizer.load(run))  # serve's /info
+    info = unknown_info(Recognizer.load(run))  # serve's /info, and its /predict's answer
     assert info["unknown_threshold"] == middle and info["unknown_threshold_kept_on"] == kept.kept_on
+    served = answer_json(Recognizer.load(run), Image.open(images[0]).convert("RGB"), 1, False)
+    assert served["unknown_threshold_kept_on"] == kept.kept_on
     assert Recognizer.load(run, unknown=False).threshold is None
     assert kept.words().startswith(f"unknown below {middle!r}, kept from evaluate --unknown on ")
     record = json.loads(kept.path.read_text()) | {"model": "0" * 32}  # train --force since

@@ -701,9 +701,7 @@ def calibration_metrics(
         "unknown_score": recognizer.unknown_score,
         "unknown_threshold": recognizer.threshold,
         "unknown_score_readable": recognizer.readable_score,
-        "unknown_threshold_kept_on": held.kept_on
-        if (held := recognizer.kept) and held.current
-        else None,
+        "unknown_threshold_kept_on": recognizer.threshold_kept_on,
     }
     if recognizer.threshold is not None:
         kept = accuracy_at_threshold(answers.probs, labels, answers.scores, recognizer.threshold)

@@ -189,6 +189,13 @@ class Recognizer:
         return recognizer
 
     @property
+    def threshold_kept_on(self) -> str | None:
+        """When :attr:`threshold` is the one ``evaluate --keep-threshold`` kept with the run: when
+        it was kept (ISO 8601, UTC); None when it is the run's own, or one given."""
+        kept = self.kept
+        return kept.kept_on if kept is not None and kept.current else None
+
+    @property
     def unknown_score(self) -> str:
         """``msp`` or the name of the feature score the threshold applies to."""
         return self.calibration.unknown_score if self.model.familiarity is not None else "msp"

@@ -106,6 +106,11 @@ class Prediction:
     typical valid image, the run's own line 0) and unknown images are answered; else None."""
     too_large: bool = False
     """Its ``error``: over the pixel limit (``images.pixel_limit``), not a damaged file."""
+    threshold: float | None = None
+    """The unknown threshold it was judged by, on ``score``'s scale: the run's own, the one
+    ``evaluate --keep-threshold`` kept with it, or the one given; None: no unknown answer."""
+    threshold_kept_on: str | None = None
+    """When ``threshold`` is the one kept with the run: when it was kept (ISO 8601, UTC)."""
 
     @property
     def barely_familiar(self) -> bool | None:
@@ -149,6 +154,8 @@ class Prediction:
             "unknown": self.unknown,
             "score": self.score,
             "barely_familiar": self.barely_familiar,
+            "unknown_threshold": self.threshold,
+            "unknown_threshold_kept_on": self.threshold_kept_on,
             "topk": self.topk,
             **extra,
         }
@@ -521,6 +528,10 @@ def _predict_chunk(recognizer: Recognizer, chunk: list[Prediction], k: int, tta:
             entry.topk = recognizer.topk(answers.probs[i], k)
             entry.unknown = bool(answers.unknown[i])
             entry.score, entry.line = float(answers.scores[i]), line
+            entry.threshold, entry.threshold_kept_on = (
+                recognizer.threshold,
+                recognizer.threshold_kept_on,
+            )
 
 
 def familiarity_line(recognizer: Recognizer) -> float | None:

@@ -1,9 +1,10 @@
 """``serve``: a FastAPI app around one loaded model: a JSON API and a page to try it.
 
 ``POST /predict`` (multipart field ``file``, optional ``topk`` and ``tta``) returns ``{"filename",
-"unknown", "score", "barely_familiar", "topk": [{"class", "prob"}]}``, the keys of ``predict
---json`` but ``path``; ``GET /`` is a page where a person picks or drops an image; ``GET /health``,
-``/info``, ``/docs`` (Swagger UI, from a CDN; offline, a note pointing to ``/openapi.json``). The
+"unknown", "score", "barely_familiar", "unknown_threshold", "unknown_threshold_kept_on", "topk":
+[{"class", "prob"}]}``, the keys of ``predict --json`` but ``path``; ``GET /`` is a page where a
+person picks or drops an image; ``GET /health``, ``/info``, ``/docs`` (Swagger UI, from a CDN;
+offline, a note pointing to ``/openapi.json``). The
 model loads once, at start; uploads are answered on a few threads of the app's own
 (:data:`ANSWERING_AT_ONCE`), which share it safely, while the others wait. Every bad request gets a
 4xx JSON ``{"error": ...}``: an empty or missing file, a non-image, an upload over the size limit
@@ -234,9 +235,7 @@ def unknown_info(recognizer: Recognizer) -> dict[str, Any]:
         "unknown_score": recognizer.unknown_score,
         "unknown_threshold": recognizer.threshold,
         "unknown_score_readable": recognizer.readable_score,
-        "unknown_threshold_kept_on": kept.kept_on
-        if (kept := recognizer.kept) and kept.current
-        else None,
+        "unknown_threshold_kept_on": recognizer.threshold_kept_on,
     }
 
 
@@ -450,14 +449,17 @@ def upload_name(filename: str | None) -> str:
 
 
 def answer_json(recognizer: Recognizer, image, topk: int, tta: bool) -> dict:
-    """``unknown`` (like no class), its ``score``, whether it is ``barely_familiar`` (as
-    ``predict --json`` says), and the ``topk`` (given either way)."""
+    """``unknown`` (like no class), its ``score``, whether it is ``barely_familiar``, the
+    threshold it was judged by and whether it is a kept one (as ``predict --json`` says), and the
+    ``topk`` (given either way)."""
     answers = recognizer.answer([image], tta)
     unknown, score = bool(answers.unknown[0]), float(answers.scores[0])
     return {
         "unknown": unknown,
         "score": score,
         "barely_familiar": barely_familiar(score, familiarity_line(recognizer), unknown),
+        "unknown_threshold": recognizer.threshold,
+        "unknown_threshold_kept_on": recognizer.threshold_kept_on,
         "topk": recognizer.topk(answers.probs[0], topk),
     }
 

@@ -65,9 +65,11 @@ from objrec.progress import plural
     "--json",
     "as_json",
     is_flag=True,
-    help='Print a list of {"filename", "path", "unknown", "score", "barely_familiar", "topk": '
-    '[{"class", "prob"}]} ("filename": the base name, as serve\'s /predict answers; "error" '
-    "instead for a bad input; keys: docs/json.md).",
+    help='Print a list of {"filename", "path", "unknown", "score", "barely_familiar", '
+    '"unknown_threshold", "unknown_threshold_kept_on", "topk": [{"class", "prob"}]} ("filename": '
+    'the base name, as serve\'s /predict answers; "unknown_threshold_kept_on": when the '
+    "threshold is one evaluate --keep-threshold kept with RUN, when it was kept, else null; "
+    '"error" instead for a bad input; keys: docs/json.md).',
 )
 @click.option(
     "--csv",
