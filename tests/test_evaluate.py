@@ -652,6 +652,10 @@ def test_the_stricter_threshold_is_printed_with_both_sides_and_the_commands_that
     assert "objrec predict 'my run' PHOTOS --threshold 0.42 (" in verdict
     assert "objrec serve 'my run' --threshold 0.42;" in verdict
     assert "objrec export 'my run' --threshold 0.42 writes it in the sidecar" in verdict
+    kept = confidence_lines(metrics, "data/test", Path("my run"), kept=True)[-1]
+    assert kept.startswith("  recommended (") and "37.50 points more" in kept
+    assert kept.endswith("; this evaluate's --keep-threshold kept it with the run, as said below")
+    assert "add --keep-threshold" not in kept and "--threshold 0.42" not in kept  # it was kept
     same = {**STRICTER, "unknown_accepted": 0.5625}  # catches no more: not offered
     metrics["open_set"]["stricter"] = same
     assert "stricter" not in " ".join(confidence_lines(metrics, "data/test"))

@@ -156,7 +156,7 @@ def evaluate(
         if result.warning:
             err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
         return
-    print_evaluation(result, worst, run)
+    print_evaluation(result, worst, run, kept=kept is not None)
     if keep_threshold:
         console.print(kept_line(run, kept), markup=False, highlight=False)
     if result.against is not None:
@@ -201,9 +201,12 @@ def kept_line(run: Path, kept) -> str:
     )
 
 
-def print_evaluation(result: EvaluationResult, worst: int, run: Path | None = None) -> None:
+def print_evaluation(
+    result: EvaluationResult, worst: int, run: Path | None = None, kept: bool = False
+) -> None:
     """``objrec evaluate``'s text: the overall metrics, the worst classes, the classes it had no
-    image of, the averages and the confidence lines."""
+    image of, the averages and the confidence lines (``kept``: the recommended threshold was
+    just kept with ``run``)."""
     m = result.metrics
     console.print(
         f"evaluated {shown(result.folder)}: {image_set_words(result)}",
@@ -236,7 +239,7 @@ def print_evaluation(result: EvaluationResult, worst: int, run: Path | None = No
         )
     print_worst(result, worst)
     console.print(averages_table(m))
-    for line in confidence_lines(m, f"the images of {shown(result.folder)}", run):
+    for line in confidence_lines(m, f"the images of {shown(result.folder)}", run, kept):
         console.print(line, markup=False, highlight=False)
     console.print(
         f"per-class table, confusion matrix and plots in {shown(result.out)}",
@@ -363,11 +366,12 @@ def score_words(score: str, threshold: float, readable: bool) -> str:
 
 
 def confidence_lines(
-    m: dict[str, Any], evaluated: str = "these images", run: Path | None = None
+    m: dict[str, Any], evaluated: str = "these images", run: Path | None = None, kept: bool = False
 ) -> list[str]:
     """Calibration, the unknown threshold's cost, and the open-set figures, in words; the
     temperature and threshold come from the validation split, the figures from ``evaluated``;
-    and a stricter threshold when one catches more unknown images (:func:`stricter_lines`)."""
+    and a stricter threshold when one catches more unknown images (:func:`stricter_lines`;
+    ``kept``: it was just kept with ``run``)."""
     lines = [calibration_line(m, evaluated)]
     if m.get("unknown_threshold") is not None:
         readable = m.get("unknown_score_readable", False)  # absent from older metrics.json
@@ -390,7 +394,7 @@ def confidence_lines(
         )
         stricter = o.get("stricter")
         if stricter and accepted is not None and stricter["unknown_accepted"] < accepted:
-            lines += stricter_lines(m, evaluated, run)
+            lines += stricter_lines(m, evaluated, run, kept)
     return lines
 
 
@@ -459,12 +463,16 @@ TRADE_RULE = (
 (docs/confidence.md)."""
 
 
-def stricter_lines(m: dict[str, Any], evaluated: str, run: Path | None) -> list[str]:
+def stricter_lines(
+    m: dict[str, Any], evaluated: str, run: Path | None, kept: bool = False
+) -> list[str]:
     """The threshold that keeps 95% of the run's validation images; both sides of the trade, at
     the run's threshold and at it: ``evaluated`` images wrongly said to be unknown, and unknown
     images caught; then whether objrec recommends it (:data:`TRADE_RULE`), and if so how to use
-    it (predict, serve and export take ``--threshold``). A threshold that lost a quarter of a
-    user's photos to catch 1 stranger of 25 was offered with no word on the trade."""
+    it (predict, serve and export take ``--threshold``), or, ``kept``, that this evaluate's
+    ``--keep-threshold`` just kept it (it suggested adding the flag it had been given). A
+    threshold that lost a quarter of a user's photos to catch 1 stranger of 25 was offered with
+    no word on the trade."""
     o, s = m["open_set"], m["open_set"]["stricter"]
     value = repr(s["threshold"])
     if m["unknown_score"] == "msp":
@@ -490,6 +498,9 @@ def stricter_lines(m: dict[str, Any], evaluated: str, run: Path | None) -> list[
     trade += f"more of {evaluated} lost"
     if not s.get("recommended"):
         return [*lines, f"  not recommended: {trade} ({TRADE_RULE}); the run's threshold stays"]
+    if kept:
+        keeps = "this evaluate's --keep-threshold kept it with the run, as said below"
+        return [*lines, f"  recommended ({TRADE_RULE}): {trade}; {keeps}"]
     where = shlex.quote(str(run)) if run is not None else "RUN"
     return [
         *lines,
