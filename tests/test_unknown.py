@@ -333,6 +333,8 @@ def test_a_kept_threshold_is_what_predict_uses_until_told_otherwise(tmp_path, tr
     kept.path.write_text('{"threshold": "x"}')
     with pytest.raises(ObjrecError, match="is not a threshold that evaluate kept"):
         Recognizer.load(run)
+    kept.path.unlink()  # the way back docs/confidence.md gives: the run's own threshold
+    assert (own := Recognizer.load(run)).threshold == 0.0 and own.kept is None
 
 
 def test_keep_threshold_needs_unknown_and_says_what_it_kept(tmp_path, capsys):
@@ -359,3 +361,9 @@ def test_keep_threshold_needs_unknown_and_says_what_it_kept(tmp_path, capsys):
         "unchanged): predict, serve and export use it unless given --threshold; remove the file "
         "to give the run its own back"
     )
+    assert kept.words() == (  # what predict, serve and export note: with the way back
+        "unknown below 0.2, kept from evaluate --unknown on 2026-12-03 (run2/threshold.json; "
+        "--threshold overrides it; removing the file gives the run its own back)"
+    )
+    confidence = (Path(__file__).parents[1] / "docs" / "confidence.md").read_text()
+    assert f"`{kept.words()}`" in " ".join(confidence.split())

@@ -46,7 +46,9 @@ class KeptThreshold:
     record: dict[str, Any]
 
     def words(self) -> str:
-        """``unknown below 0.2, kept from evaluate --unknown on 2026-12-03``, or why not used."""
+        """``unknown below 0.2, kept from evaluate --unknown on 2026-12-03``, where it is kept and
+        how to go back to the run's own (the note said only that --threshold overrides it), or
+        why it is not used."""
         if not self.current:
             return (
                 f"{self.path} keeps a threshold chosen for an earlier model of this run: not used "
@@ -55,7 +57,8 @@ class KeptThreshold:
             )
         return (
             f"unknown below {self.threshold!r}, kept from evaluate --unknown on "
-            f"{self.kept_on[:10]} ({self.path}; --threshold overrides it)"
+            f"{self.kept_on[:10]} ({self.path}; --threshold overrides it; removing the file "
+            "gives the run its own back)"
         )
 
 
