@@ -187,9 +187,8 @@ def serve(
 
     \b
       POST /predict   multipart field "file" (an image), optional "topk", "tta" ->
-                      {"filename", "unknown", "score", "barely_familiar",
-                       "unknown_threshold", "unknown_threshold_kept_on",
-                       "topk": [{"class", "prob"}]}
+                      {"filename", "unknown", "score", "barely_familiar", "unknown_threshold",
+                       "unknown_threshold_kept_on", "topk": [{"class", "prob"}]}
       GET  /          a page: pick or drop an image, see its top-5 as bars
       GET  /health, GET /info (classes, backbone, version, and runtime,
                       int8_engine, runs and runs_why: what runs the model, why)
