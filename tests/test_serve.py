@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -77,12 +78,16 @@ def test_the_model_answers_once_on_an_answering_thread_before_the_app_is_made(
 ):
     """The first /predict of a default run took 2.3 s against 0.12 s for the next ones (OpenVINO
     loaded its graph and made the thread's infer request then): the app answers a first image
-    on a thread of those that answer uploads before it is made, and one that fails is refused."""
+    on a thread of those that answer uploads before it is made, and one that fails is refused.
+    What it says it runs names the run's kept threshold, as with several workers: `serve RUN`
+    (one worker) said nothing of the threshold.json it used."""
     from objrec import serve
     from objrec.errors import ObjrecError
+    from objrec.kept import KeptThreshold
 
     class Loaded:
         runtime, device, model, warmed = "torch", "cpu", SimpleNamespace(body=None), []
+        kept = KeptThreshold(0.2, "2026-12-03T14:00:00Z", Path("run/threshold.json"), True, {})
 
         def warm_up(self):
             self.warmed.append(threading.current_thread().name)
@@ -91,6 +96,9 @@ def test_the_model_answers_once_on_an_answering_thread_before_the_app_is_made(
     app = create_app(tmp_path)
     assert len(Loaded.warmed) == 1 and Loaded.warmed[0].startswith("objrec-answer")
     assert app.state.runs[0] == "the whole model in PyTorch, on the CPU"
+    said = "\nunknown below 0.2, kept from evaluate --unknown on 2026-12-03 (run/threshold.json;"
+    assert said in app.state.runs[1] and app.state.runs[1].endswith(Loaded.kept.words())
+    assert serve.check_settings(tmp_path, None, "cpu", None, True) == app.state.runs
     monkeypatch.setattr(Loaded, "warm_up", lambda self: 1 / 0)
     with pytest.raises(ObjrecError, match="the model loaded but failed on a first test image"):
         create_app(tmp_path)

@@ -379,7 +379,7 @@ def create_app(
 ) -> FastAPI:
     """The app for the model in ``run``, loaded now and run once (:func:`warm_up`), so that the
     first upload is answered as fast as the next; ``threshold``, ``unknown``: as predict's.
-    ``app.state.runs``: what runs the model and why (:func:`runs_and_why`). Uploads over
+    ``app.state.runs``: what runs the model and why (:func:`start_words`). Uploads over
     ``max_upload_bytes`` and images over ``max_pixels`` are refused (413)."""
     check_upload_limit(max_upload_bytes)
     recognizer = load_recognizer(run, runtime, device, threshold, unknown)
@@ -402,7 +402,7 @@ def create_app(
 
     answering = ThreadPoolExecutor(ANSWERING_AT_ONCE, thread_name_prefix="objrec-answer")
     warm_up(recognizer, answering)
-    app.state.runs = runs_and_why(recognizer, runtime)
+    app.state.runs = start_words(recognizer, runtime)
     limits = {"max_upload_bytes": max_upload_bytes, "max_pixels": max_pixels}
 
     @app.post("/predict", max_body_size=body_limit(max_upload_bytes))
@@ -508,9 +508,15 @@ def check_settings(
     so that a setting a worker would fail on is refused here, in one sentence: uvicorn's
     supervisor restarts a worker that dies while starting, forever, each with a traceback. The
     ONNX model a worker runs is exported here too, once, rather than by each worker at once.
-    Returns what runs the model and why (:func:`runs_and_why`), and on a line of its own the
-    threshold kept for the run when there is one; the workers load their own."""
-    recognizer = load_recognizer(Path(run), runtime, device, threshold, unknown)
+    Returns what runs the model and why (:func:`start_words`); the workers load their own."""
+    return start_words(load_recognizer(Path(run), runtime, device, threshold, unknown), runtime)
+
+
+def start_words(recognizer: Recognizer, runtime: str | None) -> tuple[str, str]:
+    """What ``serve`` says once the model has loaded, with one worker or several: what runs it
+    and why (:func:`runs_and_why`), and on a line of its own the threshold ``evaluate
+    --keep-threshold`` kept for the run, when there is one (``kept.KeptThreshold.words``: used,
+    or why not)."""
     runs, why = runs_and_why(recognizer, runtime)
     kept = f"\n{recognizer.kept.words()}" if recognizer.kept is not None else ""
     return runs, why + kept
