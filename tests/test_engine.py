@@ -117,6 +117,29 @@ def test_train_shows_the_calibration_as_a_task(tmp_path, split_dir):
     assert reporter.tasks[-1].startswith("calibrating")
 
 
+def test_the_tqdm_reporters_best_on_a_resume_is_the_runs_best_so_far():
+    """``train --resume`` in a notebook: the epochs bar's "best" started again at the first
+    epoch the resumed fit ran (0.9), not the run's best so far (0.3, epoch 12), which ``fit``
+    tells the reporter first. The next fit (the next head's) has a best of its own."""
+    import io
+
+    from objrec import TqdmReporter
+
+    def record(epoch, valid_loss):
+        losses = {"train_loss": 0.5, "valid_loss": valid_loss, "train_acc": 0.8, "valid_acc": 0.7}
+        return {"epoch": epoch, **losses, "best": False}
+
+    shown = io.StringIO()
+    reporter = TqdmReporter(file=shown)
+    reporter.best_before(12, 0.3)
+    reporter.epoch(record(13, 0.9))
+    assert reporter.best == 0.3 and shown.getvalue().rstrip().endswith("best 0.3000]")
+    reporter.epoch(record(14, 0.2))
+    assert reporter.best == 0.2
+    reporter.epoch(record(1, 0.9))  # the next head's fit, not resumed
+    assert reporter.best == 0.9
+
+
 def test_a_resumed_fit_tells_the_reporter_the_runs_best_before_it():
     """The epoch lines of a resumed run compare each new best with the run's recorded best (its
     early-stopping state), which ``fit`` tells the reporter before the first epoch it runs."""

@@ -55,6 +55,8 @@ class TqdmReporter(Reporter):
         """The bar counting the epochs of the fit going on (None between fits)."""
         self.best = float("inf")
         """The fit's lowest validation loss so far."""
+        self.best_earlier = float("inf")
+        """The best told by :meth:`best_before` (a resumed run's), for the next fit's bar."""
 
     @contextmanager
     def task(self, description: str, total: int | None) -> Iterator[Any]:
@@ -77,12 +79,18 @@ class TqdmReporter(Reporter):
             shown = "{desc}: {n_fmt} [{elapsed}{postfix}]"  # no rate: seconds per epoch vary
             self.epochs = tqdm(desc="epochs", file=self.file, bar_format=shown)
             self.best = float("inf")  # a new fit's
-        self.best = min(self.best, record["valid_loss"])
+        self.best = min(self.best, self.best_earlier, record["valid_loss"])
+        self.best_earlier = float("inf")
         self.epochs.update(record["epoch"] - self.epochs.n)
         self.epochs.set_postfix_str(
             f"train loss {record['train_loss']:.4f} acc {record['train_acc']:.3f}, valid loss "
             f"{record['valid_loss']:.4f} acc {record['valid_acc']:.3f}, best {self.best:.4f}"
         )
+
+    def best_before(self, epoch: int, valid_loss: float) -> None:
+        """The best so far of the run the next fit resumes (``train --resume``): its bar's best
+        starts there, not at the first epoch it runs (it showed that epoch's loss as the best)."""
+        self.best_earlier = valid_loss
 
     def end_fit(self) -> None:
         """Close the epochs bar, if any, as it stands."""
