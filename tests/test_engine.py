@@ -140,6 +140,21 @@ def test_the_tqdm_reporters_best_on_a_resume_is_the_runs_best_so_far():
     assert reporter.best == 0.9
 
 
+def test_improved_lately_reads_the_heads_default_patience_from_the_config(monkeypatch):
+    """engine.LATELY repeated TrainConfig's default patience, 5: a default changed in one place
+    would have left the other. improved_lately reads config.PATIENCE, the field's default."""
+    from objrec import config
+    from objrec.config import TrainConfig
+    from objrec.engine import improved_lately
+
+    assert TrainConfig().patience == config.PATIENCE
+    assert improved_lately(best=91, ran=95, patience=300)
+    assert not improved_lately(best=90, ran=95, patience=300)
+    monkeypatch.setattr(config, "PATIENCE", 8)
+    assert improved_lately(best=88, ran=95, patience=300)
+    assert not improved_lately(best=88, ran=95, patience=7)
+
+
 def test_a_resumed_fit_tells_the_reporter_the_runs_best_before_it():
     """The epoch lines of a resumed run compare each new best with the run's recorded best (its
     early-stopping state), which ``fit`` tells the reporter before the first epoch it runs."""

@@ -226,6 +226,10 @@ INT8_ENGINES = ("auto", "openvino", "onnxruntime")
 TOP5_CLASSES = 5
 """Top-5 is shown (``evaluate``, the report) only for models of more classes than this: with
 fewer it is always 100%."""
+PATIENCE = 5
+"""The head's default ``patience`` (``TrainConfig.patience``), which also says how lately a fit
+stopped by its epoch limit must have improved for more epochs to help
+(``engine.improved_lately``)."""
 DEFAULT_BACKBONE = "efficientnet_lite0+efficientnet_lite1+efficientnet_lite2"
 """The three offline EfficientNet-Lite bodies, their features concatenated. On the valid splits of
 three Caltech-101 split seeds, five heads on them reached a median valid loss of 0.160, 0.163 and
@@ -391,7 +395,7 @@ class TrainConfig:
     epochs: int = 100
     """At most this many epochs (passes over the training images) of the head; training
     usually stops sooner, when the validation loss stops falling (``patience``)."""
-    patience: int = 5
+    patience: int = PATIENCE
     """Stop after this many epochs without a lower validation loss; the best epoch is kept."""
     min_delta: float = 0.0
     """An epoch counts as better only when it lowers the best validation loss by more than this;

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from objrec import config
 from objrec.distributed import SINGLE, World
 from objrec.errors import ObjrecError
 from objrec.model import mean_log_probs
@@ -336,17 +337,13 @@ def log_stop(
         )
 
 
-LATELY = 5
-"""A fit stopped by its epoch limit improved lately if its validation loss last fell within this
-many epochs of the end (or within ``patience``, if fewer): the head's default ``patience``, after
-which early stopping calls it done. Only then may more epochs help: a loss that last fell 287
-epochs before the limit of 300 (``patience`` 300) was said to be worth more epochs."""
-
-
 def improved_lately(best: int, ran: int, patience: int) -> bool:
-    """Whether a fit that ran ``ran`` epochs, its best at epoch ``best``, improved lately
-    (:data:`LATELY`): more epochs may lower its validation loss."""
-    return ran - best < min(patience, LATELY)
+    """Whether a fit that ran ``ran`` epochs, its best at epoch ``best``, improved lately: its
+    validation loss last fell within the head's default ``patience`` (``config.PATIENCE``, after
+    which early stopping calls a fit done) of the end, or within ``patience``, if fewer. Only
+    then may more epochs help: a loss that last fell 287 epochs before the limit of 300
+    (``patience`` 300) was said to be worth more epochs."""
+    return ran - best < min(patience, config.PATIENCE)
 
 
 def stop_reason(state: FitState, epochs: int) -> str:
