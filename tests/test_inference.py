@@ -240,13 +240,14 @@ def torchvision_resizes_uint8() -> bool:
     return capability in ("AVX2", "AVX512") or platform.machine() in ("aarch64", "arm64")
 
 
-def int8_copy(run: Path, out: Path) -> Path:
-    """A copy of ``run`` whose body is int8, as a default run's on a CPU with int8 dot products."""
+def int8_copy(run: Path, out: Path, engine: str = "auto") -> Path:
+    """A copy of ``run`` whose body is int8, as a default run's on a CPU with int8 dot products
+    (``engine``: what runs it, ``quantize.quantize_body``'s)."""
     from objrec.checkpoint import BEST, load_model, save_checkpoint
     from objrec.quantize import quantize_body
 
     model, meta = load_model(run)
-    model.body = quantize_body(model.body, meta.data, out / "cache")
+    model.body = quantize_body(model.body, meta.data, out / "cache", engine=engine)
     assert meta.train_config is not None
     config = replace(meta.train_config, precision="int8")
     save_checkpoint(out / BEST, model, replace(meta, train_config=config))

@@ -73,6 +73,32 @@ def test_info_names_the_engine_that_runs_an_int8_body(client, tmp_path, monkeypa
     assert "as OpenVINO ran it in training, under either runtime" in info["runs_why"]
 
 
+@pytest.mark.slow
+def test_info_says_why_an_onnxruntime_int8_body_runs_beside_a_pytorch_head_with_a_gpu(
+    client, tmp_path, monkeypatch
+):
+    """With a GPU, serve picks PyTorch; an int8 body runs on the CPU only, an ONNX Runtime one in
+    ONNX Runtime, so its head runs in PyTorch beside it, on the CPU. /info's runs said so, and
+    its runs_why "serve's default on the CPU, as ONNX Runtime answers faster than PyTorch once
+    the model is made into one ONNX graph". The GPU is mocked: none here."""
+    import torch
+
+    from objrec import serve
+
+    from .test_inference import int8_copy
+
+    run = int8_copy(client.run, tmp_path / "run", engine="onnxruntime")
+    monkeypatch.setattr(serve, "resolve_device", lambda device: torch.device("cuda", 0))
+    recognizer = serve.load_recognizer(run, None, "auto", None, True)
+    assert recognizer.runtime == "torch" and recognizer.device == torch.device("cpu")
+    runs, why = serve.runs_and_why(recognizer, None)
+    assert runs == "the int8 body in ONNX Runtime, the head in PyTorch"
+    assert why.startswith("this run's pretrained network is in 8-bit integers (int8), which ")
+    assert "the head runs in PyTorch beside it, on the CPU too" in why
+    assert "one ONNX graph" not in why and "serve's default on the CPU, as" not in why
+    assert serve.runs_why("torch", "onnxruntime", "cpu", "torch") == "runtime torch was asked for"
+
+
 def test_the_model_answers_once_on_an_answering_thread_before_the_app_is_made(
     tmp_path, monkeypatch
 ):

@@ -288,7 +288,10 @@ def runs_why(
     """Why the served model runs as :func:`runs_words` says, for ``/info``'s ``runs_why`` and the
     line ``serve`` prints at start: ``asked`` is the runtime the server was given (None: its
     default). A default run's /info said ``"runtime": "torch"`` where README and ``--help`` said
-    serve defaults to ONNX Runtime, and nothing said why."""
+    serve defaults to ONNX Runtime, and nothing said why. An ONNX Runtime int8 body on a machine
+    with a GPU runs on the CPU under PyTorch, the GPU's runtime (``inference.int8_placement``):
+    the why said "serve's default on the CPU ... one ONNX graph", where ``runs`` said the head
+    runs in PyTorch."""
     if engine == "openvino":
         return (
             "this run's pretrained network runs in 8-bit integers (int8), as OpenVINO ran it in "
@@ -297,6 +300,13 @@ def runs_why(
         )
     if device != "cpu":
         return f"on {device} the model runs in PyTorch, as ONNX Runtime runs on the CPU only here"
+    if engine is not None and runtime == "torch" and asked is None:  # a GPU chose torch
+        return (
+            "this run's pretrained network is in 8-bit integers (int8), which run on the CPU "
+            "only, in ONNX Runtime as in training; serve runs PyTorch where it finds a GPU, so "
+            "the head runs in PyTorch beside it, on the CPU too (--device cpu runs the whole "
+            "model in ONNX Runtime, serve's default on the CPU)"
+        )
     if asked is not None:
         return f"runtime {asked} was asked for"
     why = (
