@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 
 from objrec.checkpoint import load_model
 from objrec.cli import main
-from objrec.cli.options import expand_greedy
+from objrec.cli.options import OUT_DIR, expand_greedy
 from objrec.cli.output import SentenceHandler
 from objrec.config import DEFAULT_BACKBONE, UNKNOWN_SCORES
 
@@ -1315,6 +1315,49 @@ def test_a_bad_path_is_one_usage_error_naming_it_whatever_is_wrong_with_it(
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
     assert err.startswith(f"error: invalid value for {said.format(**values)}"), err
     assert err.rstrip().endswith(f"(see objrec {args[0]} --help)"), err
+
+
+def test_an_output_where_the_user_may_not_write_is_a_usage_error_naming_the_option(
+    capsys, tmp_path, monkeypatch
+):
+    """An output in a folder the user may not write to exited 1 once the command ran ("... no
+    permission to write in ...", naming no option), where one below a file is a usage error. Root
+    may write anywhere but on a read-only file system, so the system's answer (os.access) says no
+    here; nothing is made in that folder, and a file of the user's there is kept."""
+    theirs, photos, access = tmp_path / "theirs", tmp_path / "photos", os.access
+    theirs.mkdir()
+    photos.mkdir()
+    (theirs / "a.csv").write_text("mine")
+
+    def refusing(path, mode, **kwargs):
+        return not (mode & os.W_OK and Path(path) == theirs) and access(path, mode)
+
+    monkeypatch.setattr(os, "access", refusing)
+    for args, option in [
+        (["split", photos, theirs / "data"], "'OUT'"),
+        (["train", photos, "--out", theirs], "'--out'"),
+        (["explore", photos, "--out", theirs / "new" / "x"], "'--out'"),
+        (["predict", tmp_path, photos, "--csv", theirs / "new" / "a.csv"], "'--csv'"),
+        (["predict", tmp_path, photos, "--csv", theirs / "a.csv", "--force"], "'--csv'"),
+        (["predict", tmp_path, photos, "--plot", theirs / "z" / ".." / "p.png"], "'--plot'"),
+    ]:
+        code, _, err = run(capsys, *args)
+        said = f"{args[4 if args[0] == 'predict' else -1]} cannot be written: no permission to "
+        said += f"write in {theirs}"
+        assert code == 2 and err.startswith(f"error: invalid value for {option}: {said}"), err
+    assert [(p.name, p.read_text()) for p in theirs.iterdir()] == [("a.csv", "mine")]
+    assert OUT_DIR.convert(str(tmp_path / "mine"), None, None) == tmp_path / "mine"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write in a folder without write permission")
+def test_an_output_in_a_read_only_folder_is_a_usage_error(capsys, tmp_path):
+    """The same without a stand-in for the system's answer: a folder made read-only."""
+    theirs, photos = tmp_path / "theirs", tmp_path / "photos"
+    theirs.mkdir(mode=0o555)
+    photos.mkdir()
+    code, _, err = run(capsys, "split", photos, theirs / "data")
+    assert code == 2 and f"no permission to write in {theirs}" in err, err
+    assert not any(theirs.iterdir())
 
 
 def test_a_path_it_may_not_read_is_said_to_be_so_not_a_file_or_a_link_to_nothing(

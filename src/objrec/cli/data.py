@@ -24,6 +24,7 @@ from objrec.cli.options import (
     FILE,
     FOLDER,
     FORCE_OUT,
+    OUT_DIR,
     from_options,
     given_options,
     joined,
@@ -81,7 +82,7 @@ BURST_OPTION = click.option(
 
 @click.command(short_help="Split a photo folder into train, valid and test, leak-free.")
 @click.argument("src", type=FOLDER)
-@click.argument("out", type=DIR)
+@click.argument("out", type=OUT_DIR)
 @RATIOS_OPTION
 @SEED_OPTION
 @click.option(
@@ -485,7 +486,7 @@ def add_warnings(result) -> list[str]:
 @click.argument("data", type=FOLDER)
 @click.option(
     "--out",
-    type=DIR,
+    type=OUT_DIR,
     help="Folder for the CSVs and plots [default: DATA-explore beside DATA, written again on a "
     "re-run over the files objrec recorded writing, unless you changed one since; in the current "
     "folder for the built-in sample].",
@@ -639,7 +640,7 @@ def check_summary(result: CheckResult) -> str:
 )
 @click.option(
     "--out",
-    type=DIR,
+    type=OUT_DIR,
     help="Folder for the findings [default: DATA-audit beside DATA, written again on a re-run "
     "over the files objrec recorded writing, unless you changed one since (plan.csv, say); "
     "in the current folder for the "
@@ -818,7 +819,7 @@ def print_label_issues(rows: Sequence[dict], data: Path, limit: int = 5) -> None
 @click.command("apply-plan", short_help="Copy a folder with a reviewed audit plan applied.")
 @click.argument("data", type=FOLDER)
 @click.argument("plan", type=FILE)
-@click.argument("out", type=DIR)
+@click.argument("out", type=OUT_DIR)
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the counts as JSON (keys: docs/json.md)."
 )

@@ -14,10 +14,10 @@ from rich.table import Table
 from rich.text import Text
 
 from objrec.cli.options import (
-    DIR,
     EXISTING,
     FOLDER,
     FORCE_OUT,
+    OUT_DIR,
     OUT_FILE,
     device_option,
     refuse_swapped,
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 )
 @click.option(
     "--out",
-    type=DIR,
+    type=OUT_DIR,
     help="Folder for the tables and plots [default: RUN/eval-SPLIT for the run's own data folder, "
     "RUN/eval-NAME-HASH for any other; with --tta, the same name ending in -tta; beside a "
     "checkpoint file CKPT.safetensors other than a run's model.safetensors, CKPT-eval-...; so "

@@ -12,13 +12,14 @@ import shlex
 import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 from click.core import ParameterSource
 
 from objrec.config import TrainConfig, field_docs, field_help
 from objrec.errors import ObjrecError
+from objrec.outputs import refuse_unwritable
 
 T = TypeVar("T")
 
@@ -41,7 +42,13 @@ class PathParam(click.Path):
     ``nope does not exist``, ``a.txt is a file, not a folder``, ``photos is a folder, not a
     file``, ``old is a link to nothing``, ``theirs cannot be read (permission denied)`` (click's
     own said "Directory 'a.txt' is a file"). Each is a usage error, exit status 2 (docs/json.md).
+    An output (``writes``) is also refused where it cannot be written: below a file, or in a
+    folder the user may not write to (read-only, or another user's).
     """
+
+    def __init__(self, *args: Any, writes: bool = False, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.writes = writes
 
     def convert(self, value, param, ctx):
         try:
@@ -54,6 +61,8 @@ class PathParam(click.Path):
         if not self.exists and (below := file_above(os.fsdecode(value))) is not None:
             path = os.fsdecode(value)
             self.fail(f"{path} cannot be written: {below} is a file, not a folder", param, ctx)
+        if self.writes and (refused := unwritable(os.fsdecode(value))) is not None:
+            self.fail(refused, param, ctx)
         return converted
 
     def refusal(self, path: str) -> str | None:
@@ -85,6 +94,21 @@ def file_above(path: str) -> str | None:
     return None
 
 
+def unwritable(path: str) -> str | None:
+    """Why the output ``path`` cannot be written, if the user may not write in the folder it
+    goes in (read-only, or another user's): :func:`objrec.outputs.refuse_unwritable`'s sentence,
+    checked as the command checks it, once it ran (exit status 1, naming no option). A path
+    that cannot be resolved (a loop of links) is left to the command, which names it."""
+    try:
+        real = Path(path).resolve()
+        refuse_unwritable(Path(path), real)
+    except (OSError, RuntimeError):  # RuntimeError: Python 3.11's resolve() on a loop of links
+        return None
+    except ObjrecError as exc:
+        return str(exc)
+    return None
+
+
 def require_folder(path: Path, name: str) -> None:
     """The refusal of :class:`PathParam` for an argument it could not check itself: ``path``,
     given as ``name`` (``DATA``), is not a folder."""
@@ -106,8 +130,10 @@ FOLDER = PathParam(path_type=Path, exists=True, file_okay=False)
 """A folder that is there (the data a command reads)."""
 FILE = PathParam(path_type=Path, exists=True, dir_okay=False)
 """A file that is there."""
-OUT_FILE = PathParam(path_type=Path, dir_okay=False)
+OUT_FILE = PathParam(path_type=Path, dir_okay=False, writes=True)
 """A file to write, there or not."""
+OUT_DIR = PathParam(path_type=Path, file_okay=False, writes=True)
+"""A folder to write in, there or not."""
 
 
 class FiniteFloat(click.ParamType):

@@ -11,8 +11,8 @@ from pathlib import Path
 import click
 
 from objrec.cli.options import (
-    DIR,
     EXISTING,
+    OUT_DIR,
     OUT_FILE,
     device_option,
     refuse_swapped,
@@ -88,7 +88,7 @@ from objrec.progress import plural
 )
 @click.option(
     "--explain",
-    type=DIR,
+    type=OUT_DIR,
     help="Write each image with a heat map of the regions that drove its top class (Grad-CAM) into "
     "this new or empty folder.",
 )

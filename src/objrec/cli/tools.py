@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from objrec.cli.evaluation import top5_text
-from objrec.cli.options import DIR, EXISTING, FOLDER, FORCE_OUT
+from objrec.cli.options import DIR, EXISTING, FOLDER, FORCE_OUT, OUT_DIR
 from objrec.cli.output import (
     SAMPLE,
     RichReporter,
@@ -275,7 +275,7 @@ def backbones(as_json: bool) -> None:
 )
 @click.option(
     "--out",
-    type=DIR,
+    type=OUT_DIR,
     default=Path("objrec-demo"),
     show_default=True,
     help="Folder for the demo's split, run and outputs: new or empty, unless --force.",
@@ -331,7 +331,7 @@ def demo_next_steps(summary: dict[str, Any]) -> list[tuple[str, str]]:
 )
 @click.option(
     "--out",
-    type=DIR,
+    type=OUT_DIR,
     help="Folder for the list [default: RUN/suggest, or NAME-suggest beside a checkpoint file "
     "NAME.safetensors other than a run's model.safetensors; written again on a re-run over the "
     "files objrec recorded writing, unless you changed one since].",

@@ -19,6 +19,7 @@ from objrec.cli.options import (
     DIR,
     FILE,
     FOLDER,
+    OUT_DIR,
     config_option,
     device_option,
     from_options,
@@ -58,7 +59,7 @@ log = logging.getLogger(__name__)
 @click.option(
     "--out",
     "run",
-    type=DIR,
+    type=OUT_DIR,
     metavar="RUN",
     help="Run folder for the checkpoint and logs: required, unless --resume RUN continues one.",
 )
