@@ -578,3 +578,11 @@ def test_an_existing_csv_is_refused_before_any_work_unless_forced(tmp_path):
     with pytest.raises(ObjrecError, match=r"latest\.png is a link, which objrec never writes"):
         predict(no_run, [photo], plot=tmp_path / "latest.png", force=True)
     assert photo.read_bytes() == kept
+    # `--plot figure` left a hidden .objrec-*.png (matplotlib added .png to the temporary name)
+    # and said "no such file"; `--plot fig.txt` ended in matplotlib's traceback: both refused
+    # before any work (the run is not even looked for)
+    for name, other in (("figure", "figure.png"), ("fig.txt", "fig.png"), ("f.", "f.png")):
+        with pytest.raises(
+            ObjrecError, match=rf"does not end in an image format: name it \S+/{other}, "
+        ):
+            predict(no_run, [photo], plot=tmp_path / name)

@@ -466,12 +466,29 @@ def check_arguments(
     if plot is None:
         return None
     plot = output_path(plot, "plot")
+    refuse_plot_format(plot)
     for folder in (p for p in paths if p.is_dir()):
         refuse_inside(plot, folder, "plot", "image folder")
     refuse_input(plot, paths, "plot")
     refuse_overwrite(plot, force, f"{PLOT_HINT} or pass `force=True`")
     refuse_users_file(plot.parent, plot.name, True, PLOT_HINT)  # True: any file but a link
     return plot
+
+
+def refuse_plot_format(plot: Path) -> None:
+    """Refuse, before any work, a ``plot`` whose name ends in no format matplotlib writes: the
+    figure is drawn under a temporary name with the same ending, and for ``figure`` matplotlib
+    wrote ``<temporary>.png`` (adding the ending), so the rename failed with "no such file" and
+    left the drawing behind; ``fig.txt`` failed with matplotlib's traceback."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = sorted(FigureCanvasBase.get_supported_filetypes())
+    if plot.suffix[1:].lower() not in formats:
+        others = ", ".join(f".{f}" for f in formats if f != "png")
+        raise ObjrecError(
+            f"`plot` {plot} does not end in an image format: name it "
+            f"{plot.with_name(plot.stem.rstrip('.') + '.png')}, or end it in one of {others}"
+        )
 
 
 def write_explanations(
