@@ -327,7 +327,11 @@ def warm_up(recognizer: Recognizer, answering: ThreadPoolExecutor) -> None:
     anyone, on a thread that answers uploads: a default run's first ``/predict`` took 2.3 s
     against 0.12 s for the next ones (OpenVINO loading its compiled graph, and making the
     thread's infer request, at the first call). A model that loads but cannot answer is refused
-    here, in one sentence, rather than at each request."""
+    here, in one sentence, rather than at each request. One thread only: the pool makes another
+    only for an upload that comes while every thread it has is answering (uploads one after
+    another all go to this one), and that thread's first answer then makes its own infer
+    request, once: 0.043 s against 0.023 s (a default run, benchmarks/serve_threads.py), at most
+    3 times in a server's life. Warming all 4 would make them, and their 29 MiB, at every start."""
     started = time.perf_counter()
     try:
         answering.submit(recognizer.warm_up).result()
