@@ -352,14 +352,22 @@ def test_keep_threshold_needs_unknown_and_says_what_it_kept(tmp_path, capsys):
     assert kept_line(Path("run2"), None).endswith(
         "nothing kept, no stricter threshold is recommended here; run2 is unchanged"
     )
-    earlier = {"threshold": 0.22, "kept_on": "2026-12-01T10:00:00Z"}
-    record = {"replaced": 0.22, "previous": [earlier]}
+    earlier = {"threshold": 0.22, "kept_on": "2026-12-01T10:00:00Z", "model": "ab12"}
+    record = {"replaced": 0.22, "previous": [earlier], "model": "ab12"}
     kept = KeptThreshold(0.2, "2026-12-03T14:00:00Z", Path("run2/threshold.json"), True, record)
     assert kept_line(Path("run2"), kept) == (
         "kept unknown below 0.2 with run2, in run2/threshold.json (it was 0.22, kept on "
         "2026-12-01, now under previous; the model file, with the run's own threshold, is "
         "unchanged): predict, serve and export use it unless given --threshold; remove the file "
         "to give the run its own back"
+    )
+    # kept for a model train --force replaced since: not used, so 'it was' is the run's own
+    # (0.0), not the 0.22 'kept on 2026-12-01' the line said
+    other = KeptThreshold(0.2, kept.kept_on, kept.path, True, record | {"replaced": 0.0})
+    other.record["previous"] = [earlier | {"model": "cd34"}]
+    assert kept_line(Path("run2"), other).startswith(
+        "kept unknown below 0.2 with run2, in run2/threshold.json (it was 0.0, the run's own; the "
+        "one kept on 2026-12-01 for an earlier model is now under previous; the model file"
     )
     assert kept.words() == (  # what predict, serve and export note: with the way back
         "unknown below 0.2, kept from evaluate --unknown on 2026-12-03 (run2/threshold.json; "

@@ -192,8 +192,11 @@ def kept_line(run: Path, kept) -> str:
         )
     record, earlier = kept.record, kept.record["previous"]
     was = f"it was {record['replaced']!r}"
-    if earlier:
+    if earlier and earlier[0].get("model") == record.get("model"):
         was += f", kept on {earlier[0]['kept_on'][:10]}, now under previous"
+    elif earlier:  # kept for a model since replaced: evaluate used the run's own, not that one
+        when = earlier[0]["kept_on"][:10]
+        was += f", the run's own; the one kept on {when} for an earlier model is now under previous"
     return (
         f"kept unknown below {kept.threshold!r} with {shown(run)}, in {shown(kept.path)} ({was}; "
         "the model file, with the run's own threshold, is unchanged): predict, serve and export "
