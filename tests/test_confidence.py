@@ -136,6 +136,19 @@ def test_reliability_table_by_hand():
     assert expected_calibration_error(probs, labels, bins=2) == pytest.approx(0.7875 - 0.75)
 
 
+def test_the_ece_without_pandas_is_the_reliability_tables_to_the_last_bit():
+    """expected_calibration_error no longer builds the DataFrame (train's calibration imported
+    pandas for it alone); its ECE is the table's, computed as before, bit for bit."""
+    generator = torch.Generator().manual_seed(0)
+    for n, classes, sharp in ((7, 3, 1.0), (300, 10, 4.0), (1542, 100, 8.0), (50, 2, 0.1)):
+        logits = torch.randn(n, classes, generator=generator) * sharp
+        labels = torch.randint(0, classes, (n,), generator=generator)
+        probs = logits.softmax(1)
+        table = reliability_table(probs, labels)
+        gaps = (table["confidence"] - table["accuracy"]).abs() * table["count"]
+        assert expected_calibration_error(probs, labels) == float(gaps.sum() / table["count"].sum())
+
+
 def clusters(seed=0):
     """Known images around two centres; unknown ones around a third direction."""
     g = torch.Generator().manual_seed(seed)

@@ -300,11 +300,12 @@ def test_head_adam_steps_and_saves_as_torchs_adam_does_bit_for_bit():
 def test_training_a_head_and_calibrating_it_never_import_torch_dynamo():
     """torch.optim's optimizers import torch._dynamo (0.9 s) at their first call; HeadAdam and the
     temperature's LBFGS do not, so a warm retrain does not pay it. Nor does the unknown score's
-    k-means import scikit-learn (0.7 to 1.6 s: ``objrec.kmeans``)."""
+    k-means import scikit-learn (0.7 to 1.6 s: ``objrec.kmeans``), nor the calibration error
+    pandas (0.25 to 0.5 s)."""
     code = """
 import sys, torch
 import torch.nn.functional as F
-from objrec.confidence import class_centroids, fit_temperature_mle
+from objrec.confidence import class_centroids, expected_calibration_error, fit_temperature_mle
 from objrec.engine import HeadAdam
 from objrec.model import build_head
 head = build_head(24, 5, 16, 0.2, 3)
@@ -321,6 +322,8 @@ fit_temperature_mle(torch.randn(40, 5) * 3, torch.randint(0, 5, (40,)))
 assert "torch._dynamo" not in sys.modules, "torch._dynamo was imported"
 class_centroids(torch.randn(30, 24), torch.arange(30) % 3, 4)
 assert "sklearn" not in sys.modules, "scikit-learn was imported"
+expected_calibration_error(torch.randn(40, 5).softmax(1), torch.randint(0, 5, (40,)))
+assert "pandas" not in sys.modules, "pandas was imported"
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
