@@ -21,6 +21,15 @@ times, taking turns (before, now, before, now, ...), medians of ``--repeats``:
   Mahalanobis score of every validation image, before and now, as a share of the float64
   score's standard deviation.
 
+* ``gram``: the same eigenpairs by the Gram matrix's route (``gram_eigenpairs``): before, the
+  Gram matrix summed in float64 (``rows @ rows.T``) and rounded to float32 for the solve, the
+  scatter's vectors from the float64 rows; now, ``scatter_eigenpairs`` as it is (the Gram matrix
+  summed in float32 by ``ssyrk``). Checked as ``eigenpairs`` is, and with ``--unknown FOLDER``
+  (class folders of images the model is not taught, e.g. a folder holding a link to Caltech-101's
+  ``BACKGROUND_Google``) the default score (``mahalanobis+knn``) fitted each way and in
+  float64: its threshold keeping 95% of the validation images, the images on another side of it than
+  float64's score puts them, and its AUROC and FPR at 95% TPR against FOLDER's images.
+
 Prints seconds, the ratio of now to before, and what was checked. Run it under the CPU lock.
 """
 
@@ -60,9 +69,10 @@ print(seconds)
 """
 
 
-def held_features(data: Path):
+def held_features(data: Path, unknown: Path | None = None):
     """The centre-view features of the training and validation images, as ``calibrate`` reads
-    them from the store, each (features, labels)."""
+    them from the store, each (features, labels), and of ``unknown``'s images (computed if the
+    store lacks them) when given."""
     from objrec.config import TrainConfig
     from objrec.distributed import SINGLE
     from objrec.progress import SILENT
@@ -72,13 +82,28 @@ def held_features(data: Path):
     config, _ = settle_precision(TrainConfig(), SINGLE)
     config = replace(config, int8_engine=int8_engine(config.int8_engine))
     config, _ = settle_head_precision(config, SINGLE, False)
-    prep = prepare(data, config, SILENT)
+    prep = prepare(data, replace(config, aug_views=0), SILENT)  # only the centre view is read
     source = FeatureSource(prep.train, prep.valid)
+    stacks = [source.train, source.valid]
+    if unknown is not None:
+        stacks.append(centre_stack(unknown, prep, config))
     joined = []
-    for stack in (source.train, source.valid):
+    for stack in stacks:
         xs, ys = zip(*source.batches(stack), strict=True)
         joined.append((torch.cat(xs), torch.cat(ys)))
     return joined
+
+
+def centre_stack(folder: Path, prep, config):
+    """The centre view of ``folder``'s images (class folders) through ``prep``'s body, from the
+    store (what it lacks computed first)."""
+    from objrec.data import scan_class_folder
+    from objrec.features import FrozenBody, ViewSpec, ViewStack, feature_table, open_cache
+
+    cache = open_cache(config.cache_dir, config.feature_dtype)
+    body = FrozenBody(prep.model.body, prep.data.input_size, cache, name=config.backbone)
+    table = feature_table(body, scan_class_folder(folder).samples, ViewSpec(prep.data))
+    return ViewStack([table]).hold()
 
 
 def digest(tensor: torch.Tensor) -> str:
@@ -121,6 +146,17 @@ def float64_eigenpairs(batches, means, n, k, single=False):
     return old_eigenpairs(batches, means, n, k, single=False)
 
 
+def float64_gram_eigenpairs(batches, means, n, k, single=False):
+    """``confidence.scatter_eigenpairs`` on the Gram matrix's route before it was summed in
+    float32: ``rows @ rows.T`` in float64, rounded to float32 for the solve (sessions 27 to 29)."""
+    from objrec import confidence
+
+    rows = confidence.centred_rows(batches, means, n)
+    trace = float(rows.pow(2).sum())
+    values, vectors = confidence.top_eigenpairs(rows @ rows.t(), k, single=True)
+    return trace, values, (rows.t() @ vectors) / values.sqrt()
+
+
 def mahalanobis_with(eigenpairs, batches):
     """``fit_mahalanobis_batches`` with ``eigenpairs`` as its ``scatter_eigenpairs``."""
     from objrec import confidence
@@ -133,35 +169,76 @@ def mahalanobis_with(eigenpairs, batches):
         confidence.scatter_eigenpairs = kept
 
 
-def eigen_step(train, valid):
-    """The eigenpairs before and now, and how far each score is from float64's."""
+def eigen_step(train, valid, unknown=None, old=old_eigenpairs):
+    """The eigenpairs before (``old``) and now, and how far each score is from float64's; with
+    ``unknown`` features, the default score's threshold and open-set figures each way too."""
     from objrec import confidence
 
     batches = confidence.in_batches(*train, size=1024)
     sums, counts = confidence.class_sums(batches)
     means, n = sums / counts.clamp(min=1)[:, None], int(counts.sum())
     single = n - len(counts) > 2 * 256
-    before_way = lambda: old_eigenpairs(batches, means, n, 256, single)  # noqa: E731
+    before_way = lambda: old(batches, means, n, 256, single)  # noqa: E731
     now_way = lambda: confidence.scatter_eigenpairs(batches, means, n, 256, single)  # noqa: E731
 
     @torch.inference_mode()
     def check() -> str:
         exact = float64_eigenpairs(batches, means, n, 256)[1]
         errors = [float(((way()[1] - exact).abs() / exact).max()) for way in (before_way, now_way)]
-        fitted = [
-            mahalanobis_with(way, batches)
-            for way in (old_eigenpairs, confidence.scatter_eigenpairs, float64_eigenpairs)
-        ]
+        ways = (old, confidence.scatter_eigenpairs, float64_eigenpairs)
+        fitted = [mahalanobis_with(way, batches) for way in ways]
         scores = [confidence.score_in_chunks(score, valid[0]) for score in fitted]
         spread = float(scores[2].std())
         apart = [float((s - scores[2]).abs().max()) / spread for s in scores[:2]]
-        return (
+        said = (
             f"eigenvalues' largest relative error against float64: before {errors[0]:.1e}, now "
             f"{errors[1]:.1e}; validation scores' largest difference from float64's, in its "
             f"standard deviations: before {apart[0]:.1e}, now {apart[1]:.1e}"
         )
+        if unknown is None:
+            return said
+        return said + "".join(unknown_lines(ways, batches, valid, unknown))
 
     return (lambda: timed(before_way)), (lambda: timed(now_way)), check
+
+
+def unknown_lines(ways, batches, valid, unknown):
+    """The default score (``mahalanobis+knn``) fitted with each way's eigenpairs (before, now,
+    float64), standardised on the validation images: its threshold keeping 95% of them, the
+    validation and unknown images it puts on another side than float64's, AUROC and FPR."""
+    from objrec import confidence
+
+    options = confidence.SCORE_OPTIONS["mahalanobis+knn"]
+    known, other, thresholds = [], [], []
+    for way in ways:
+        score = mahalanobis_with_sum(way, batches, options)
+        known.append(score.standardised_scores(confidence.in_batches(*valid, size=1024)))
+        other.append(confidence.score_in_chunks(score, unknown[0]))
+        ordered = known[-1].double().sort().values  # keeping_threshold's, not rounded
+        rejected = int(0.05 * len(ordered))
+        thresholds.append(float(ordered[rejected - 1] + ordered[rejected]) / 2)
+    for name, i in (("before", 0), ("now", 1), ("float64", 2)):
+        metrics = confidence.open_set_metrics(known[i], other[i])
+        moved = sum(
+            int(((s[i] < thresholds[i]) != (s[2] < thresholds[2])).sum()) for s in (known, other)
+        )
+        yield (
+            f"\n  {name}: threshold (95% kept) {thresholds[i]!r}, images on another side than "
+            f"float64's {moved} of {len(known[i]) + len(other[i])}, AUROC {metrics['auroc']!r}, "
+            f"FPR at 95% TPR {metrics['fpr_at_95_tpr']!r}"
+        )
+
+
+def mahalanobis_with_sum(eigenpairs, batches, options):
+    """``fit_sum`` (the default score, not yet standardised) with ``eigenpairs``."""
+    from objrec import confidence
+
+    kept = confidence.scatter_eigenpairs
+    confidence.scatter_eigenpairs = eigenpairs
+    try:
+        return confidence.fit_feature_score_batches("mahalanobis+knn", batches, **options)
+    finally:
+        confidence.scatter_eigenpairs = kept
 
 
 def main() -> None:
@@ -171,12 +248,16 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=SPLIT, help=SPLIT_HELP)
     parser.add_argument("--repeats", type=int, default=5, help="timed runs of each")
     parser.add_argument("--steps", nargs="*", default=[], help="the steps to time (default: all)")
+    parser.add_argument(
+        "--unknown", type=Path, help="class folders of untaught images, for the gram step's check"
+    )
     args = parser.parse_args()
-    train, valid = held_features(args.data)
+    train, valid, *unknown = held_features(args.data, args.unknown)
     with tempfile.TemporaryDirectory() as tmp:
         made = {
             "k-means": lambda: kmeans_step(train, Path(tmp)),
             "eigenpairs": lambda: eigen_step(train, valid),
+            "gram": lambda: eigen_step(train, valid, *unknown, old=float64_gram_eigenpairs),
         }
         for name in args.steps or made:
             before, now, check = made[name]()

@@ -433,11 +433,22 @@ def gram_eigenpairs(rows: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Ten
     the ``k``-th eigenvalue is a rounding error of the float32 solve (:data:`GRAM_RANK_TOLERANCE`),
     ``rows.T @ u / sqrt(s)`` is no unit vector (near-copies 1e-4 apart: scores 1,000 standard
     deviations off), and the scatter's own eigenpairs are solved, in float64, as they should be
-    wherever the top ``k`` reach past the rank."""
-    values, vectors = top_eigenpairs(rows @ rows.t(), k, single=True)
+    wherever the top ``k`` reach past the rank.
+
+    The Gram matrix is summed in float32 (``ssyrk``, one triangle) and the scatter's vectors come
+    from the float32 rows: 1.15 to 1.19 s against 1.66 to 1.72 s for the float64 product rounded
+    to float32 on splits s0 to s2, as close to float64's (eigenvalues within 1.3e-6, validation
+    scores within 2.2e-6 of their standard deviation; the same AUROC against untaught images and
+    every image on the same side of the threshold: ``calibration_steps.py --steps gram``)."""
+    single = rows.float()
+    # the lower triangle of single @ single.T by ``ssyrk``: half the products of a full matrix
+    # product, in float32 (the float32 solve's input, as float64's product rounded was); the
+    # transpose of the C-ordered rows is Fortran-ordered: no copy
+    gram = scipy.linalg.blas.ssyrk(1.0, single.numpy().T, trans=1, lower=1)
+    values, vectors = solved_top(gram, k, lower=True)
     if values[-1] <= values[0] * GRAM_RANK_TOLERANCE:
         return top_eigenpairs(rows.t() @ rows, k)
-    return values, (rows.t() @ vectors) / values.sqrt()
+    return values, (single.t() @ vectors).double() / values.sqrt()
 
 
 GRAM_RANK_TOLERANCE = 1e-4
@@ -457,8 +468,18 @@ def top_eigenpairs(
     width = matrix.shape[0]
     if k == 0:
         return matrix.new_zeros(0, dtype=torch.double), matrix.new_zeros(width, 0)
+    values, vectors = solved_top((matrix.float() if single else matrix).numpy().T, k)
+    return values, vectors.double()
+
+
+def solved_top(array: np.ndarray, k: int, lower: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` largest eigenvalues of the symmetric ``array`` (its ``lower`` triangle or its
+    upper one is read), descending, in float64, and their eigenvectors in ``array``'s dtype;
+    ``array`` is the workspace (LAPACK's ``evr``; a Fortran-ordered one is not copied)."""
+    width = array.shape[0]
     values, vectors = scipy.linalg.eigh(
-        (matrix.float() if single else matrix).numpy().T,
+        array,
+        lower=lower,
         subset_by_index=[width - k, width - 1],
         driver="evr",
         overwrite_a=True,
@@ -466,7 +487,7 @@ def top_eigenpairs(
     )
     return (
         torch.from_numpy(values[::-1].astype(np.float64)).clamp(min=0),
-        torch.from_numpy(vectors[:, ::-1].astype(np.float64)),
+        torch.from_numpy(np.ascontiguousarray(vectors[:, ::-1])),
     )
 
 
