@@ -171,6 +171,81 @@ def test_the_plot_says_how_many_classes_and_which_of_the_images_it_shows(tmp_pat
     assert (tmp_path / "0.png").read_bytes() == kept and (tmp_path / "p.png").is_file()
 
 
+def test_ctrl_c_or_sigterm_while_predict_writes_its_csv_or_plot_leaves_no_temporary_file(
+    tmp_path, monkeypatch
+):
+    """Stopped mid-write (SIGTERM, taken as the CLI takes it: as Ctrl-C), write_csv and
+    plot_predictions remove the temporary file they write under, and the folder made for it."""
+    import importlib
+    import os
+    import signal
+    import time
+
+    from objrec import plots
+    from objrec.cli import sigterm_as_ctrl_c
+    from objrec.predict import Prediction, plot_predictions, write_csv
+
+    from .conftest import make_image
+
+    def sigterm(*args):
+        written.append([p.name for p in (out / "new").iterdir()])  # the temporary file there
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises as soon as the signal arrives
+
+    def drawn_then_stopped(rows, path, heading):  # as savefig: writes the name it is given
+        Path(path).write_bytes(b"a drawing")
+        sigterm()
+
+    def pytests_own(*args):
+        raise AssertionError("SIGTERM reached the handler objrec had replaced")
+
+    make_image((200, 40, 40)).save(tmp_path / "a.png")
+    results = [Prediction(str(tmp_path / "a.png"), [{"class": "red", "prob": 1.0}])]
+    out, written, before = tmp_path / "out", [], signal.signal(signal.SIGTERM, pytests_own)
+    monkeypatch.setattr(plots, "predictions", drawn_then_stopped)
+    monkeypatch.setattr(importlib.import_module("objrec.predict"), "spreadsheet_cell", sigterm)
+    try:
+        for write, name in ((write_csv, "p.csv"), (plot_predictions, "p.png")):
+            with sigterm_as_ctrl_c([]), pytest.raises(KeyboardInterrupt):
+                write(results, out / "new" / name)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    temporary = [[n[-4:] for n in names if n.startswith(".objrec-")] for names in written]
+    assert temporary == [[".csv"], [".png"]] and not out.exists()
+
+
+def test_a_killed_predicts_temporary_csv_or_plot_goes_with_the_next_one_there(
+    tmp_path, monkeypatch
+):
+    """One a killed predict left (SIGKILL, a power loss) stayed beside the user's files for good:
+    nothing looked in that folder again. The next --csv or --plot there removes it, as export
+    does; a fresh one (another objrec's, writing now) is kept."""
+    import os
+    import time
+    import uuid
+
+    from objrec import plots
+    from objrec.predict import Prediction, plot_predictions, write_csv
+
+    from .conftest import make_image
+
+    monkeypatch.setattr(plots, "predictions", lambda rows, path, heading: path.write_text("."))
+    make_image((200, 40, 40)).save(tmp_path / "a.png")
+    results = [Prediction(str(tmp_path / "a.png"), [{"class": "red", "prob": 1.0}])]
+    out = tmp_path / "out"
+    out.mkdir()
+    gone = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1  # no process has this id
+    fresh = out / f".objrec-{gone}-{'f' * 32}.csv"
+    fresh.write_text("being written")
+    for write, name in ((write_csv, "p.csv"), (plot_predictions, "p.png")):
+        killed = out / f".objrec-{gone}-{uuid.uuid4().hex}{Path(name).suffix}"
+        killed.write_text("half a file")
+        os.utime(killed, (time.time() - 7200,) * 2)
+        write(results, out / name)
+        assert not killed.exists() and fresh.exists(), name
+    assert sorted(p.name for p in out.iterdir()) == sorted([fresh.name, "p.csv", "p.png"])
+
+
 def test_predict_explain_makes_no_folder_when_no_image_can_be_read(trained_run, tmp_path):
     from objrec.errors import ObjrecError
 

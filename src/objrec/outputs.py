@@ -263,9 +263,14 @@ def remove_leftovers(folder: Path) -> int:
     (:func:`is_stale`), saying so, and return how many; one written in the last
     :data:`LEFTOVER_AGE_S`, or by a process still running, is kept (another objrec may be writing
     it). One that cannot be removed (another user's, in a shared folder such as /tmp) is kept:
-    nothing else is touched, and the command goes on."""
+    nothing else is touched, and the command goes on; so is a folder that is not there (one the
+    command makes) or that may not be listed."""
+    try:
+        found = sorted(p for p in Path(folder).iterdir() if is_leftover(p))
+    except OSError:
+        return 0
     removed = []
-    for path in sorted(p for p in Path(folder).iterdir() if is_leftover(p)):
+    for path in found:
         try:
             if is_stale(path) and path.is_dir():
                 shutil.rmtree(path)
