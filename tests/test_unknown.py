@@ -15,6 +15,8 @@ from objrec.errors import ObjrecError
 from objrec.inference import Recognizer
 from objrec.predict import predict
 
+from .conftest import TaskRecorder
+
 
 def planted(path):
     """An out-of-distribution input: a black and white checkerboard, unlike any colour folder."""
@@ -293,7 +295,7 @@ def stricter_metrics(threshold, recommended=True):
 
 
 @pytest.mark.slow  # two predictions of 21 images (0.2 s)
-def test_a_kept_threshold_is_what_predict_uses_until_told_otherwise(tmp_path, trained_once):
+def test_a_kept_threshold_is_what_predict_uses_until_told_otherwise(tmp_path, trained_once, caplog):
     """A user passed evaluate's recommended --threshold to every predict by hand, and once an
     older run's 0.22 by mistake. `evaluate --unknown OTHER --keep-threshold` keeps it beside the
     model: predict answers as with --threshold then, an explicit one still wins, the one kept
@@ -329,6 +331,14 @@ def test_a_kept_threshold_is_what_predict_uses_until_told_otherwise(tmp_path, tr
     assert kept.words().startswith(f"unknown below {middle!r}, kept from evaluate --unknown on ")
     record = json.loads(kept.path.read_text()) | {"model": "0" * 32}  # train --force since
     kept.path.write_text(json.dumps(record))
+    caplog.clear()
+    recorder = TaskRecorder()  # said once, with what to do: predict warned, then noted it again
+    assert predict(run, images[:1], reporter=recorder)[0].line == 0.0
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert said == [read_kept(run).words()] and said[0] not in recorder.notes
+    assert said[0].endswith(
+        "keep one for this model with evaluate --unknown OTHER --keep-threshold"
+    )
     assert Recognizer.load(run).threshold == 0.0 and not read_kept(run).current
     kept.path.write_text('{"threshold": "x"}')
     with pytest.raises(ObjrecError, match="is not a threshold that evaluate kept"):

@@ -82,9 +82,10 @@ def read_kept(run: Path) -> KeptThreshold | None:
     from objrec.checkpoint import model_digest
 
     current = model == model_digest(checkpoint_file(run))
-    if not current:
-        log.warning("%s was kept for another model: not used", path)
-    return KeptThreshold(threshold, kept_on, path, current, record)
+    kept = KeptThreshold(threshold, kept_on, path, current, record)
+    if not current:  # said here, once, with what to do: the commands note only a used one
+        log.warning("%s", kept.words())
+    return kept
 
 
 def usable_kept(run: Path, threshold: float | None, unknown: bool = True) -> KeptThreshold | None:

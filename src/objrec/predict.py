@@ -310,10 +310,10 @@ def loaded(
     device: str,
     reporter: Reporter,
 ) -> Recognizer:
-    """The recognizer of ``run``; when it uses a threshold kept with the run (or one kept for
-    another model, not used), ``reporter`` is told so."""
+    """The recognizer of ``run``; when it uses a threshold kept with the run, ``reporter`` is told
+    so (one kept for another model, not used, ``kept.read_kept`` warns of)."""
     recognizer = Recognizer.load(run, runtime, threshold, unknown, resolve_device(device))
-    if recognizer.kept is not None:
+    if recognizer.kept is not None and recognizer.kept.current:
         reporter.note(recognizer.kept.words())
     return recognizer
 

@@ -529,11 +529,11 @@ def check_settings(
 def start_words(recognizer: Recognizer, runtime: str | None) -> tuple[str, str]:
     """What ``serve`` says once the model has loaded, with one worker or several: what runs it
     and why (:func:`runs_and_why`), and on a line of its own the threshold ``evaluate
-    --keep-threshold`` kept for the run, when there is one (``kept.KeptThreshold.words``: used,
-    or why not)."""
+    --keep-threshold`` kept for the run, when it uses one (one kept for another model, not used,
+    ``kept.read_kept`` warns of)."""
     runs, why = runs_and_why(recognizer, runtime)
-    kept = f"\n{recognizer.kept.words()}" if recognizer.kept is not None else ""
-    return runs, why + kept
+    kept = recognizer.kept
+    return runs, why + (f"\n{kept.words()}" if kept is not None and kept.current else "")
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

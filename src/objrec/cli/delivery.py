@@ -130,10 +130,9 @@ def agreement_lines(answers: list) -> list[str]:
 
 
 def kept_words(kept) -> str:
-    """What export says of the run's kept threshold (``kept.KeptThreshold``), if it has one."""
-    if kept is None:
-        return ""
-    return f"; the sidecar says {kept.words()}" if kept.current else f"; {kept.words()}"
+    """What export says of the run's kept threshold (``kept.KeptThreshold``), when it uses it
+    (one kept for another model, not used, ``kept.read_kept`` warns of)."""
+    return f"; the sidecar says {kept.words()}" if kept is not None and kept.current else ""
 
 
 @click.command(short_help="Serve a trained model: a web page and a JSON API.")
