@@ -1638,6 +1638,81 @@ def test_the_cli_spells_a_method_of_an_api_call_as_the_commands_flag():
     assert to_cli("`train`'s output", cli.commands["evaluate"]) == "`objrec train`'s output"
 
 
+def rendered(node) -> str | None:
+    """A string of the library's code as a message would read, or None when ``node`` is no
+    string: an f-string's fields and a %-format's are filled with ``'x'`` (a ``!r``/``%r``
+    value, a quoted path) or ``x`` (a name); strings joined with ``+`` are joined."""
+    import ast
+    import re
+
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return re.sub(r"%[rsd]", lambda m: "'x'" if m.group() == "%r" else "x", node.value)
+    if isinstance(node, ast.JoinedStr):
+        field = {ord("r"): "'x'"}  # a value as repr() writes it, else as str() does
+        return "".join(
+            rendered(v) or "" if isinstance(v, ast.Constant) else field.get(v.conversion, "x")
+            for v in node.values
+            if isinstance(v, ast.Constant | ast.FormattedValue)
+        )
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = rendered(node.left), rendered(node.right)
+        return None if left is None or right is None else left + right
+    return None
+
+
+def usage_error(line: str) -> str | None:
+    """What objrec's parser says of the command line ``line`` (nothing run, no path checked):
+    an unknown option, an extra or a missing argument; None when it parses."""
+    import shlex
+
+    import click
+
+    from objrec.cli import cli
+
+    words = expand_greedy(shlex.split(line))
+    command = cli.commands[words[1]]
+    try:
+        given, extra, _ = command.make_parser(click.Context(command)).parse_args(words[2:])
+    except click.UsageError as exc:
+        return exc.format_message()
+    params = [p for p in command.params if p.required and p.value_is_missing(given.get(p.name))]
+    if extra:
+        return f"unexpected extra argument {extra[0]}"
+    return f"missing {params[0].human_readable_name}" if params else None
+
+
+@pytest.mark.slow
+def test_every_command_line_the_library_suggests_parses_as_objrec_does():
+    """export's warning told a user to retrain with `train(data_dir, run, precision='fp32')`,
+    which the CLI spelled `objrec train DATA RUN --precision fp32`: "got unexpected extra
+    argument" (train takes --out RUN). Every API call a library sentence names is read from the
+    code, spelled as messages.to_cli spells it, and parsed by the command's own parser."""
+    import ast
+
+    from objrec.cli.messages import API_NAME, call_spelling, objrec_command
+
+    from .conftest import source_trees
+
+    called, wrong = set(), []
+    for path, tree in source_trees():
+        if path.parts[0] == "cli":
+            continue
+        docstrings = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}
+        texts = (rendered(n) for n in ast.walk(tree) if id(n) not in docstrings)
+        for match in (m for text in texts if text for m in API_NAME.finditer(text)):
+            name, _, arguments = match.groups()
+            if arguments is None or objrec_command(name) is None:
+                continue  # a parameter, a command named alone, or no command's function
+            called.add(name)
+            line = call_spelling(name, arguments, {})
+            error = "left as Python" if line is None else usage_error(line.strip("`"))
+            if error:
+                wrong.append(f"{path}: {match.group(0)} -> {line}: {error}")
+    assert called >= {"train", "evaluate", "split_folder", "add_images", "audit_folder"}
+    assert called >= {"check_folder", "export_model", "open_cache"}
+    assert wrong == []
+
+
 @pytest.mark.slow
 def test_split_names_unreadable_files_once_and_strict_refuses_them(
     capsys, tmp_path, image_folder, known_facts

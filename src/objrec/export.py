@@ -249,8 +249,8 @@ def warn_if_apart(answers: Sequence[Agreement]) -> None:
         log.warning(
             "%s: objrec ran this run's int8 body in OpenVINO, whose 8-bit arithmetic rounds "
             'otherwise; run the file in OpenVINO as the sidecar\'s "openvino" entry says (within '
-            "%.1e of objrec's answers here), or retrain with `train(data_dir, run, "
-            "precision='fp32')` for a file that any runtime reproduces",
+            "%.1e of objrec's answers here), or retrain with `train(data_dir, "
+            "out=run, precision='fp32')` for a file that any runtime reproduces",
             apart,
             close.max_prob_diff,
         )
