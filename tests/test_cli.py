@@ -303,7 +303,7 @@ def test_split_explore_train_evaluate_predict_through_the_cli(capsys, tmp_path, 
     assert code == 0 and {"top1", "top5", "loss", "n"} <= set(metrics) and metrics["n"] == 6
     assert 0 <= metrics["top1"] <= metrics["top5"] <= 1
     code, out, _ = run(capsys, "evaluate", run_dir, data)
-    assert code == 0 and "Worst classes" in out and "top-1" in out
+    assert code == 0 and ("Every class" in out or "Worst classes: none" in out) and "top-1" in out
     assert "top-5" not in out  # three classes: top-5 would be 100% by definition
     code, out, _ = run(
         capsys,
@@ -2069,6 +2069,8 @@ def test_top5_is_shown_only_for_models_of_more_than_five_classes():
     from objrec.cli.evaluation import top5_text, worst_table
 
     assert top5_text(1.0, 5) == "" and "top-5" in top5_text(0.98, 6)
+    said = top5_text(0.98, 6, explained=True)  # among 5 of 6: only not last
+    assert said == ", top-5 98.00% (the right class among the 5 best guesses of 6)"
     rows = pd.DataFrame(
         {"n_train": [3], "n_test": [2], "top1": [0.5], "top5": [1.0], "precision": [0.5]}
         | {"f1": [0.5], "most_confused_with": ["b"]},
@@ -2124,11 +2126,39 @@ def test_a_perfect_evaluation_says_so_instead_of_a_table_of_classes_at_100(capsy
     assert out == "Worst classes: none; all 5 images of the 3 classes right"
     assert perfect.to_json()["worst_classes"] == []
     one_wrong = result([0, 0, 1, 0, 2])
-    print_worst(one_wrong, 10)
+    print_worst(one_wrong, 1)
     out = " ".join(capsys.readouterr().out.split())
     assert "Worst classes" in out and "worst first: by top-1, then by mean loss" in out
     assert [r["class"] for r in one_wrong.to_json()["worst_classes"]] == ["b"]
     assert list(one_wrong.worst(10)["class"]) == ["b"]  # the table's rows: no class at 100%
+
+
+def test_evaluate_lists_every_class_when_there_are_no_more_than_worst(capsys):
+    """With 6 classes and 1 of them wrong, the text's table held that one class: how good the
+    other five were was in per_class.csv and the report only. At most --worst classes: every
+    one, worst first (--json's worst_classes stays the classes with an error)."""
+    import torch
+
+    from objrec.cli.evaluation import print_worst
+    from objrec.evaluate import summarize_logits
+
+    classes = ["ant", "bee", "cat", "dog", "eel", "fox"]
+    labels = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5])
+    predicted = labels.clone()
+    predicted[3] = 0  # one bee taken for an ant
+    logits = torch.nn.functional.one_hot(predicted, 6).float() * 5
+    result = summarize_logits(logits, labels, classes)
+    print_worst(result, 10)
+    out = capsys.readouterr().out
+    assert "Every class" in out and "Worst classes" not in out
+    rows = [
+        line.split()[1] for line in out.splitlines() if line.split()[1:2] in [[c] for c in classes]
+    ]
+    assert rows[0] == "bee" and sorted(rows) == classes  # worst first, every class
+    assert [r["class"] for r in result.to_json()["worst_classes"]] == ["bee"]
+    print_worst(result, 5)  # more classes than --worst: only those with an error
+    out = capsys.readouterr().out
+    assert "Worst classes" in out and "bee" in out and "fox" not in out
 
 
 def test_cache_tells_apart_bodies_of_one_name_by_their_id(capsys, tmp_path):

@@ -36,7 +36,7 @@ from objrec.confidence import (
     reliability_table,
     threshold_trade,
 )
-from objrec.config import EvaluateConfig, SplitConfig, settings
+from objrec.config import TOP5_CLASSES, EvaluateConfig, SplitConfig, settings
 from objrec.data import (
     SPLITS,
     UNKNOWN,
@@ -212,10 +212,12 @@ class EvaluationResult:
         )
 
     def __repr__(self) -> str:
-        """One line: what was evaluated and its top-1 and top-5 (a notebook cell ending in an
-        evaluation showed every field: the tables, the confusion matrix, every probability)."""
+        """One line: what was evaluated and its top-1 and top-5 (top-5 with more than five
+        classes only; a notebook cell ending in an evaluation showed every field: the tables,
+        the confusion matrix, every probability)."""
         m = self.metrics
-        scores = ", ".join(f"{k}={m[k]:.4f}" for k in ("top1", "top5") if k in m)
+        shown = ("top1", "top5") if len(self.classes) > TOP5_CLASSES else ("top1",)  # else 100%
+        scores = ", ".join(f"{k}={m[k]:.4f}" for k in shown if k in m)
         where = ", ".join(
             f"{name}={str(value)!r}"
             for name, value in (("folder", self.folder), ("out", self.out))

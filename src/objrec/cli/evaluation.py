@@ -71,7 +71,8 @@ if TYPE_CHECKING:
     type=click.IntRange(min=1),
     default=10,
     show_default=True,
-    help="How many worst classes to list.",
+    help="How many worst classes to list; with at most this many classes, every class is listed "
+    "(those all right too).",
 )
 @click.option(
     "--force",
@@ -526,37 +527,42 @@ def points(share: float) -> str:
 
 
 def top5_text(value: float, n_classes: int, explained: bool = False) -> str:
-    """ ", top-5 X%" (``explained``: with what it means), or nothing for a model of at most five
-    classes (where it is always 100%)."""
+    """ ", top-5 X%" (``explained``: with what it means, of how many classes: among 5 of 6 is
+    only not last), or nothing for a model of at most five classes (where it is always 100%)."""
     if n_classes <= TOP5_CLASSES:
         return ""
-    words = f" (the right class among the {TOP5_CLASSES} best guesses)" if explained else ""
-    return f", top-5 {percent(value)}{words}"
+    words = f" (the right class among the {TOP5_CLASSES} best guesses of {n_classes})"
+    return f", top-5 {percent(value)}{words if explained else ''}"
 
 
 def print_worst(result: EvaluationResult, worst: int) -> None:
     """The worst classes' table (only classes with an error: :meth:`EvaluationResult.worst`), or
     one line when every evaluated image was predicted right (a table of classes at 100% ordered
-    by a loss it does not show read as noise)."""
+    by a loss it does not show read as noise). With at most ``worst`` classes (--worst, 10 by
+    default) every class is listed, worst first, those all right too: how good each class is
+    was only in per_class.csv and the report when 1 of 6 had an error, and the table is no
+    longer than the worst classes' may be."""
     per_class, rows = result.per_class, result.worst(worst)
     if len(per_class) and not len(rows):
         every = plural(int(per_class["n_test"].sum()), "image")
         console.print(f"Worst classes: none; all {every} of the {len(per_class)} classes right")
         return
-    console.print(worst_table(rows, with_top5=len(result.classes) > TOP5_CLASSES))
+    title = "Every class" if len(per_class) <= worst else "Worst classes"
+    with_top5 = len(result.classes) > TOP5_CLASSES
+    console.print(worst_table(per_class if title == "Every class" else rows, with_top5, title))
 
 
-def worst_table(rows, with_top5: bool = True) -> Table:
-    """The worst classes: support (the class's evaluated images, test or not, and its distinct
-    ones when near-duplicates make them fewer), top-1 (= recall), top-5, precision, F1,
-    commonest confusion."""
+def worst_table(rows, with_top5: bool = True, title: str = "Worst classes") -> Table:
+    """The worst classes (or ``title``'s, worst first): support (the class's evaluated images,
+    test or not, and its distinct ones when near-duplicates make them fewer), top-1 (= recall),
+    top-5, precision, F1, commonest confusion."""
     top5 = ("top-5",) if with_top5 else ()
     columns = ("class", "trained on", "images", "top-1 (recall)", *top5, "precision", "F1")
     caption = (
         "worst first: by top-1, then by mean loss; top-1 (recall): its images guessed right; "
         "precision: the images guessed as it that are it; F1: the two in one score"
     )
-    table = Table(*columns, "most confused with", title="Worst classes", caption=caption)
+    table = Table(*columns, "most confused with", title=title, caption=caption)
     for r in rows.itertuples():
         table.add_row(
             Text(str(r._1)),  # class names are never markup
