@@ -46,7 +46,7 @@ def test_explore_says_how_many_files_it_ignored(tmp_path, image_folder, caplog):
     with caplog.at_level("WARNING"):
         result = explore(image_folder)
     assert (result.ignored.files, result.ignored.example) == (1, "red/IMG_1.CR2")
-    assert "ignored 1 file that is not an image (1 camera RAW file with no image" in caplog.text
+    assert "ignored 1 file: red/IMG_1.CR2 (a camera RAW photo with no image of its" in caplog.text
 
 
 def test_a_class_empty_in_one_split_only_is_counted_as_0_not_said_left_out(split_dir, caplog):

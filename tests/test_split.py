@@ -234,25 +234,46 @@ def test_near_duplicates_never_cross_splits(tmp_path):
     assert exact.near_duplicate_files == 0
 
 
-def test_files_that_are_not_images_are_counted_and_one_named(tmp_path, image_folder, known_facts):
+def test_files_that_are_not_images_are_each_named_with_why(tmp_path, image_folder, known_facts):
     """A RAW-only photo (IMG_1.CR2, no JPEG beside it) dropped out of a split without a word, as
-    did every other file that is not an image: one warning counts them by kind, names one (a
-    RAW photo alone first) and points at `check`; --json carries the counts."""
+    did every other file that is not an image. Then one warning counted them by kind ("ignored 1
+    file that is not an image (1 other file), such as butterfly/Thumbs.db"): unclear, and a
+    notes.txt beside the class folders, ignored too, went unsaid. Each file is named with why,
+    grouped by why (a RAW photo alone first); --json carries the counts and each file's kind."""
     from objrec.cli.data import split_json
-    from objrec.images import IgnoredFiles
     from objrec.split import split_warnings
 
-    for name in ("red/IMG_1.CR2", "red/img_00.NEF", "red/img_00.xmp", "blue/notes.txt"):
+    for name in ("red/IMG_1.CR2", "red/img_00.NEF", "red/img_00.xmp", "blue/Thumbs.db"):
         (image_folder / name).write_bytes(b"not an image")
+    (image_folder / "notes.txt").write_text("which photos came from where")
+    (image_folder / ".hidden").write_text("never listed")
     result = split_folder(image_folder, tmp_path / "out")
-    assert result.ignored_files == IgnoredFiles(4, 2, 1, 1, "red/IMG_1.CR2")
     assert split_warnings(result)[0] == (
-        "ignored 4 files that are not images (1 camera RAW file with no image of its name beside "
-        "it, 1 camera RAW file beside its image, 1 sidecar file, 1 other file), such as "
-        "red/IMG_1.CR2: `check_folder` names each"
+        "ignored 5 files: red/IMG_1.CR2 (a camera RAW photo with no image of its name beside it: "
+        "convert it to JPEG to use it); notes.txt (outside a class folder); blue/Thumbs.db (not "
+        "an image); red/img_00.xmp (a photo editor's or camera's notes on a photo); "
+        "red/img_00.NEF (a camera RAW copy of the image beside it)"
     )
-    assert split_json(result, [])["ignored_files"]["raw_without_image"] == 1
+    ignored = split_json(result, [])["ignored_files"]
+    assert (ignored["files"], ignored["raw_without_image"], ignored["outside_classes"]) == (5, 1, 1)
+    assert ignored["kinds"]["notes.txt"] == "outside_classes"
     assert result.totals() == {"train": 18, "valid": 9, "test": 9}
+
+
+def test_many_ignored_files_are_named_a_few_of_each_kind_then_counted():
+    """Thousands of sidecar files made no line of thousands of names: five of each kind, then
+    how many more, and where every one is named."""
+    from objrec.images import IGNORED_NAMED, ignored_files
+
+    root = Path("/photos")
+    ignored = [root / "red" / f"{i:04d}.xmp" for i in range(1200)] + [root / "red" / "a.txt"]
+    found = ignored_files(root, ignored, [], [root / "notes.txt", root / "list.csv"])
+    assert found is not None and found.files == 1203 and found.sidecar_files == 1200
+    named = ", ".join(f"red/{i:04d}.xmp" for i in range(IGNORED_NAMED))
+    assert found.sentence() == (
+        "ignored 1,203 files: notes.txt, list.csv (outside a class folder); red/a.txt (not an "
+        f"image); {named} and 1,195 more (notes on photos); `check_folder` names each"
+    )
 
 
 @pytest.mark.slow

@@ -16,10 +16,10 @@ import re
 import struct
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from objrec.errors import ObjrecError
-from objrec.progress import plural
+from objrec.progress import plural, some_of
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -361,50 +361,89 @@ def list_images(
 
 @dataclass(frozen=True)
 class IgnoredFiles:
-    """The files of class folders that are not images, left out (``split``, ``explore``): how
-    many, of which kinds, and one named (relative to the folder given; a RAW photo alone first).
-    ``check_folder`` names each."""
+    """The files left out as not images (``split``, ``explore``): those of class folders that are
+    not images, and (``split``) those outside any class folder; how many, of which kinds, and
+    each file's kind (relative to the folder given; a RAW photo alone first). ``check_folder``
+    names each with more words."""
 
     files: int
     raw_files: int
-    """Camera RAW files (:data:`RAW_EXTENSIONS`)."""
     raw_without_image: int
     """Of ``raw_files``, those with no image of their name (any case) beside them: photos that
     are left out of training unless converted to JPEG."""
     sidecar_files: int
     """Camera and photo editors' notes on a photo (:data:`SIDECAR_EXTENSIONS`)."""
     example: str
+    outside_classes: int = 0
+    """Files directly in the folder given, outside any class folder (images too)."""
+    kinds: dict[str, str] = field(default_factory=dict, hash=False)
+    """Each file (relative) and its kind, a key of :data:`IGNORED_KINDS`, in the order named."""
 
     def sentence(self) -> str:
-        """One line: how many files were ignored, of which kinds, the example, where to see all."""
-        alone, paired = self.raw_without_image, self.raw_files - self.raw_without_image
-        other = self.files - self.raw_files - self.sidecar_files
-        kinds = [
-            (alone, "camera RAW file", " with no image of its name beside it"),
-            (paired, "camera RAW file", " beside its image"),
-            (self.sidecar_files, "sidecar file", ""),
-            (other, "other file", ""),
+        """One line: each file ignored and why, grouped by why, :data:`IGNORED_NAMED` of each
+        kind named (``butterfly/Thumbs.db (not an image); notes.txt (outside a class folder)``),
+        and where to see all when some are only counted."""
+        groups: dict[str, list[str]] = {}
+        for path, kind in self.kinds.items():
+            groups.setdefault(kind, []).append(path)
+        named = [
+            f"{some_of(paths, IGNORED_NAMED)} ({IGNORED_KINDS[kind][len(paths) > 1]})"
+            for kind, paths in groups.items()
         ]
-        listed = ", ".join(f"{plural(n, what)}{how}" for n, what, how in kinds if n)
-        return (
-            f"ignored {plural(self.files, 'file')} that "
-            f"{'is not an image' if self.files == 1 else 'are not images'} ({listed}), such as "
-            f"{self.example}: `check_folder` names each"
+        more = any(len(paths) > IGNORED_NAMED for paths in groups.values())
+        return f"ignored {plural(self.files, 'file')}: {'; '.join(named)}" + (
+            "; `check_folder` names each" if more else ""
         )
 
 
-def ignored_files(root: Path, ignored: list[Path], images: list[Path]) -> IgnoredFiles | None:
-    """What :class:`IgnoredFiles` says of ``ignored`` (the files below ``root`` that
-    :func:`list_images` did not list), ``images`` being those it did; None when there are none."""
-    if not ignored:
+IGNORED_KINDS = {
+    "raw_without_image": (
+        "a camera RAW photo with no image of its name beside it: convert it to JPEG to use it",
+        "camera RAW photos with no image of their name beside them: convert them to JPEG to use "
+        "them",
+    ),
+    "outside_classes": ("outside a class folder", "outside a class folder"),
+    "not_image": ("not an image", "not images"),
+    "sidecar": ("a photo editor's or camera's notes on a photo", "notes on photos"),
+    "raw_beside_image": (
+        "a camera RAW copy of the image beside it",
+        "camera RAW copies of the images beside them",
+    ),
+}
+"""Why a file was ignored (:class:`IgnoredFiles`), for one file and for several, in the order
+the sentence names them: photos lost first."""
+IGNORED_NAMED = 5
+"""The ignored files of a kind the sentence names, before "and N more"."""
+
+
+def ignored_files(
+    root: Path, ignored: list[Path], images: list[Path], outside: Sequence[Path] = ()
+) -> IgnoredFiles | None:
+    """What :class:`IgnoredFiles` says of ``ignored`` (the files below ``root``'s class folders
+    that :func:`list_images` did not list) and ``outside`` (the files directly in ``root``),
+    ``images`` being those it did list; None when there are none."""
+    if not ignored and not outside:
         return None
     beside = {(p.parent, p.stem.casefold()) for p in images}
     raw = [p for p in ignored if p.suffix.lower() in RAW_EXTENSIONS]
     alone = [p for p in raw if (p.parent, p.stem.casefold()) not in beside]
-    sidecars = sum(p.suffix.lower() in SIDECAR_EXTENSIONS for p in ignored)
-    example = (alone or ignored)[0]
-    shown = example.relative_to(root).as_posix() if example.is_relative_to(root) else str(example)
-    return IgnoredFiles(len(ignored), len(raw), len(alone), sidecars, shown)
+    sidecars = [p for p in ignored if p.suffix.lower() in SIDECAR_EXTENSIONS]
+    known, lone = {*raw, *sidecars}, set(alone)
+    of_kind = {
+        "raw_without_image": alone,
+        "outside_classes": list(outside),
+        "not_image": [p for p in ignored if p not in known],
+        "sidecar": sidecars,
+        "raw_beside_image": [p for p in raw if p not in lone],
+    }
+
+    def shown(path: Path) -> str:
+        return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+    kinds = {shown(p): kind for kind, paths in of_kind.items() for p in paths}
+    example = next(iter(kinds))
+    files = len(ignored) + len(outside)
+    return IgnoredFiles(files, len(raw), len(alone), len(sidecars), example, len(outside), kinds)
 
 
 def is_broken_image_link(path: Path) -> bool:

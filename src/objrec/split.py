@@ -49,6 +49,7 @@ from objrec.images import (
     IgnoredFiles,
     ignored_files,
     is_broken_image_link,
+    is_hidden,
     list_images,
     path_order,
     pixel_limit,
@@ -283,7 +284,8 @@ def _plan(
     ratios = config.ratios
     ignored: list[Path] = []
     files, empty = _class_files(src, config.exclude, ignored)
-    not_images = ignored_files(src, ignored, [p for paths in files.values() for p in paths])
+    images = [p for paths in files.values() for p in paths]
+    not_images = ignored_files(src, ignored, images, loose_files(src, config.groups))
     hashes = hash_all(files, on_file)
     facts = decode_all(files, hashes, on_file)
     files, unreadable, too_large = _drop_unreadable(src, files, facts)
@@ -332,6 +334,14 @@ def burst_keys(
     if found:
         keys = join_groups(keys, bursts.burst_of(found))[0]
     return keys, found, len(times)
+
+
+def loose_files(src: Path, groups: str | Path | None = None) -> list[Path]:
+    """The visible files directly in ``src``, outside any class folder (images too), which no
+    split holds; not the ``groups`` file, which the split reads."""
+    given = Path(groups).resolve() if groups is not None else None
+    files = (p for p in src.iterdir() if not is_hidden(p) and not p.is_dir())
+    return sorted((p for p in files if p.resolve() != given), key=path_order)
 
 
 def _class_files(
