@@ -531,3 +531,40 @@ def test_a_class_with_no_test_image_is_named_not_silently_left_out_of_the_table(
     assert note.startswith("No test image of 1 class in ") and note.endswith(
         "so not in this table or its means: red."
     )
+
+
+def test_an_evaluation_at_another_threshold_than_the_runs_now_is_made_again(tmp_path, monkeypatch):
+    """`evaluate RUN DATA --unknown OTHER --keep-threshold` measured RUN/eval-test at the run's own
+    threshold, then kept a stricter one: `report` reused that evaluation, its page giving the
+    images answered and top-1 at a threshold predict and serve no longer use. An evaluation is
+    made again unless it was made at the threshold the run answers with now."""
+    import importlib
+    import json
+
+    from objrec.checkpoint import model_digest
+    from objrec.kept import keep_threshold
+    from objrec.progress import SILENT
+    from objrec.report import load_evaluation
+
+    from .conftest import fake_checkpoint
+
+    evaluate_module = importlib.import_module("objrec.evaluate")  # objrec.evaluate: the function
+    run, test = tmp_path / "run", tmp_path / "data" / "test"
+    for split in ("train", "valid", "test"):
+        (tmp_path / "data" / split / "red").mkdir(parents=True)
+    run.mkdir()
+    fake_checkpoint(run / "model.safetensors")
+    folder = evaluate_module.default_eval_dir(run, tmp_path / "data", test)
+    folder.mkdir()
+    (folder / "predictions.csv").write_text("path,true,predicted\n")
+    metrics = {"model": model_digest(run), "folder": str(test.resolve())}
+    (folder / "metrics.json").write_text(json.dumps(metrics | {"unknown_threshold_kept_on": None}))
+    made: list[Path] = []
+    monkeypatch.setattr(evaluate_module, "evaluate", lambda run, data, **kw: made.append(data))
+    assert load_evaluation(run, tmp_path / "data", SILENT) == folder and not made
+    kept = keep_threshold(run, 0.2, {"replaced": 0.0})
+    assert load_evaluation(run, tmp_path / "data", SILENT) == folder and made == [tmp_path / "data"]
+    (folder / "metrics.json").write_text(
+        json.dumps(metrics | {"unknown_threshold_kept_on": kept.kept_on})
+    )
+    assert load_evaluation(run, tmp_path / "data", SILENT) == folder and len(made) == 1

@@ -86,8 +86,9 @@ def load_evaluation(
     run_data_dir: str | None = None,
     force: bool = False,
 ) -> Path:
-    """The evaluation of ``data_dir``'s test split (run now when there is none yet, or it is of
-    an earlier model); ``force``: replace an evaluation of another folder in its place.
+    """The evaluation of ``data_dir``'s test split (run now when there is none yet, it is of an
+    earlier model, or of another unknown threshold than the run's now: :func:`at_threshold_now`);
+    ``force``: replace an evaluation of another folder in its place.
 
     Without a test split (or a known data folder) the run's latest evaluation is shown, of
     whichever folder it was; the page says which.
@@ -98,7 +99,8 @@ def load_evaluation(
         target = resolve_eval_folder(data_dir, "test")
         folder = default_eval_dir(run, run_data_dir or data_dir, target)
         # an evaluation of another folder there (evaluate --out RUN/eval-test) is not the test's
-        if not is_current(folder / "predictions.csv", run) or of_another(folder, target):
+        reusable = is_current(folder / "predictions.csv", run) and at_threshold_now(folder, run)
+        if not reusable or of_another(folder, target):
             refuse_other_evaluation(folder, target, force)
             evaluate(run, data_dir, reporter=reporter, force=force)
         return folder
@@ -152,6 +154,23 @@ def is_current(predictions: Path, run: Path) -> bool:
     if recorded:
         return recorded == model_digest(model)
     return predictions.stat().st_mtime >= model.stat().st_mtime
+
+
+def at_threshold_now(folder: Path, run: Path) -> bool:
+    """Whether ``folder``'s evaluation measured at the unknown threshold the run answers with now:
+    the one ``evaluate --keep-threshold`` kept (its ``unknown_threshold_kept_on``), or the run's
+    own (none recorded). An evaluation made before a threshold was kept, the ``evaluate
+    --keep-threshold`` that kept it among them, measured at the run's own: its page would give
+    the share of images answered, and top-1, at a threshold the run no longer uses."""
+    from objrec.kept import read_kept
+
+    kept = read_kept(run)
+    now = kept.kept_on if kept is not None and kept.current else None
+    try:
+        then = json.loads((folder / "metrics.json").read_text()).get("unknown_threshold_kept_on")
+    except (OSError, ValueError, AttributeError):
+        then = None
+    return then == now
 
 
 def evaluated_model(metrics: Path) -> str:
