@@ -385,3 +385,24 @@ def test_keep_threshold_needs_unknown_and_says_what_it_kept(tmp_path, capsys):
     )
     confidence = (Path(__file__).parents[1] / "docs" / "confidence.md").read_text()
     assert f"`{kept.words()}`" in " ".join(confidence.split())
+
+
+def test_a_kept_threshold_s_date_is_a_date_not_text_for_the_terminal(tmp_path):
+    """A run from elsewhere is read as data: its threshold.json's kept_on, printed in predict's,
+    serve's and export's note, was any text, terminal escapes too (clearing the screen and its
+    scrollback, warnings with them). It must be the time evaluate wrote, else the file is
+    refused, the text escaped in the sentence."""
+    from objrec.checkpoint import model_digest
+    from objrec.kept import keep_threshold, read_kept
+
+    from .conftest import fake_checkpoint
+
+    run = tmp_path / "run"
+    run.mkdir()
+    fake_checkpoint(run / "model.safetensors")
+    kept = keep_threshold(run, 0.2, {"replaced": 0.0})
+    assert read_kept(run) == kept and kept.record["model"] == model_digest(run)
+    kept.path.write_text(json.dumps(kept.record | {"kept_on": "\x1b[2J\x1b[3J"}))
+    with pytest.raises(ObjrecError, match="is not a threshold that evaluate kept") as refused:
+        read_kept(run)
+    assert "\x1b" not in str(refused.value)

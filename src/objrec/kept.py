@@ -64,7 +64,8 @@ class KeptThreshold:
 
 def read_kept(run: Path) -> KeptThreshold | None:
     """The kept threshold of ``run`` (None when none is kept); a file that is no kept threshold
-    is refused in a sentence naming it."""
+    (its ``kept_on`` no ISO 8601 time, as the notes print it) is refused in a sentence naming
+    it."""
     path = kept_path(run)
     if not path.is_file():
         return None
@@ -74,6 +75,8 @@ def read_kept(run: Path) -> KeptThreshold | None:
         kept_on, model = str(record["kept_on"]), str(record["model"])
         if not math.isfinite(threshold):
             raise ValueError(f"threshold {threshold}")
+        # printed in every note: a date, never text of a run from elsewhere (terminal escapes)
+        datetime.fromisoformat(kept_on.replace("Z", "+00:00"))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ObjrecError(
             f"{path} is not a threshold that evaluate kept ({exc!r}): remove it to "
