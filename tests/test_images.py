@@ -103,9 +103,13 @@ def test_the_pixel_limit_is_said_and_the_environment_raises_it_with_pillows(tmp_
     monkeypatch.setenv("OBJREC_MAX_PIXELS", "20,000")
     assert open_image(path).size == (160, 120) and Image.MAX_IMAGE_PIXELS == 20_000
     assert decode_tag() != tag  # a refusal remembered under the default is forgotten
+    kept = dedup.cached_facts([path], ["ab" * 16], tmp_path / "facts.sqlite")  # kept, readable
     monkeypatch.setenv("OBJREC_MAX_PIXELS", "lots")
     with pytest.raises(ObjrecError, match="OBJREC_MAX_PIXELS=lots is not a number of pixels"):
         open_image(path)
+    with pytest.raises(ObjrecError, match="OBJREC_MAX_PIXELS=lots"):  # a split went on with it
+        dedup.cached_facts([path], ["ab" * 16], tmp_path / "facts.sqlite")  # nothing to decode
+    assert not kept[0].error
 
 
 def test_listing_skips_hidden_and_non_images_and_accepts_extensionless_images(tmp_path):

@@ -42,6 +42,7 @@ from objrec.images import (
     held_warnings,
     image_size,
     open_image,
+    pixel_limit,
     warn_once,
 )
 from objrec.progress import plural
@@ -462,9 +463,12 @@ def cached_facts(
     (``digests``: ``store.hash_file``'s, as the feature store's file index and ``split`` give
     them), so a second audit or split decodes nothing. ``measured``: facts already taken by
     digest (the audit's frozen pass measures each image it decodes): kept, not taken again. An
-    unreadable file is not kept: it is tried again next time."""
+    unreadable file is not kept: it is tried again next time. An invalid ``OBJREC_MAX_PIXELS``
+    is refused first (``images.pixel_limit``), as when an image decodes: a split whose facts were
+    all kept went on with it."""
     import json
 
+    pixel_limit()
     fresh = {d: f for d, f in (measured or {}).items() if not f.error}
     key = facts_key()
     with _open_facts(db_file) as db:  # closed while images decode: a clear may go on meanwhile
