@@ -231,8 +231,38 @@ def relabel_table(data: Path, result, truth) -> None:
         )
     weak = [r for r in result.label_issues if r["prob_suggested"] < RELABEL_MIN_PROB]
     print(
-        f"  the plan keeps {len(weak)} flags below {RELABEL_MIN_PROB} to review, relabels the "
-        f"other {len(result.label_issues) - len(weak)} (but for copies it removes)"
+        f"  {len(weak)} flags are below {RELABEL_MIN_PROB}, {len(result.label_issues) - len(weak)} "
+        "at or above it"
+    )
+    plan_table(data, result.out / "plan.csv", true)
+
+
+def plan_table(data: Path, plan: Path, true: dict[str, str]) -> None:
+    """What the plan pre-fills for the label flags: relabels into an injected image's true class,
+    into another class, and of an image not injected (a right label made wrong, but for a real
+    Caltech-101 label issue); flags kept to review, and how many of those the suggested class
+    would have put right."""
+    import csv
+
+    from objrec.audit_report import REVIEW_REASON
+
+    reviewed = REVIEW_REASON.partition("{")[0]  # "review: may be "
+    counts = Counter()
+    with plan.open(newline="", encoding="utf-8-sig") as f:
+        for row in csv.DictReader(f):
+            name = row["file"]
+            if row["action"] == "relabel":
+                counts["right" if true.get(name) == row["new_class"] else "wrong"] += 1
+                counts["harm"] += name not in true
+            elif row["reason"].startswith(reviewed):
+                counts["review"] += 1
+                suggested = row["reason"][len(reviewed) :].split(",")[0]
+                counts["review_right"] += true.get(name) == suggested
+    print(
+        f"  the plan relabels {counts['right']} into the true class, "
+        f"{counts['wrong'] - counts['harm']} into another, {counts['harm']} not injected; keeps "
+        f"{counts['review']} to review ({counts['review_right']} of them the suggested class "
+        "would have put right)"
     )
 
 

@@ -721,12 +721,23 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, refresh, force
     if result.unjudged:
         console.print(unjudged_note(result.unjudged), markup=False, highlight=False)
     print_label_issues(result.label_issues, data)
-    console.print(
-        f"see {shown(out_dir / 'audit.html')}; review {shown(out_dir / 'plan.csv')}, then "
-        f"`objrec apply-plan {shown(data)} {shown(out_dir / 'plan.csv')} NEW_FOLDER` writes a "
-        "corrected copy",
-        markup=False,
-        highlight=False,
+    console.print(plan_words(result, data, out_dir), markup=False, highlight=False)
+
+
+def plan_words(result, data: Path, out_dir: Path) -> str:
+    """The audit's last line: where to look, and what plan.csv asks of its reader. Its relabels
+    are said to be suggestions to check: a teacher's origami ant, rightly labelled, was pre-filled
+    as a dragonfly, and a plan applied after a glance would have mislabelled it."""
+    plan, page = shown(out_dir / "plan.csv"), shown(out_dir / "audit.html")
+    then = f"then `objrec apply-plan {shown(data)} {plan} NEW_FOLDER` writes a corrected copy"
+    relabels, review = result.planned.get("relabel", 0), result.planned.get("review", 0)
+    if not relabels:
+        return f"see {page}; review {plan}, {then}"
+    kept = f", and the {plural(review, 'flag')} it keeps to review" if review else ""
+    return (
+        f"see {page}; {plan} pre-fills {plural(relabels, 'relabel')}: suggestions to check, "
+        "not answers (the audit judges a photo by the photos it looks like, and an unusual "
+        f"picture of a class can look like another); look at each in {page}{kept}, {then}"
     )
 
 
