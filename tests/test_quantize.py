@@ -660,7 +660,7 @@ def test_openvino_loads_what_it_compiled_from_the_cache_folder_with_the_same_fea
     train = FrozenBody(body, size, cache)
     assert all(torch.equal(train(x[:rows]), expected[rows]) for rows in expected)
     assert len(cache.compiled_graphs()) == 2 and cache.summary().compiled_graphs == 2
-    again = body.open(cache_dir=cache.root)  # its own OpenVINO core, as in another process
+    again = body.open(cache_dir=cache.root)  # compiled anew: from the folder, as in another process
     assert all(torch.equal(again(x[:rows]), expected[rows]) for rows in expected)
     assert from_cache(again) == [True, True] and from_cache(fresh) == [False, False]
     assert torch.equal(body(x[:1]), expected[1])  # predict's session: the default cache folder
@@ -776,6 +776,64 @@ def test_onnxruntime_bodies_keep_their_state_and_a_missing_engine_is_keyed_as_th
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads the memory map (Linux)")
+def test_openvino_sessions_that_went_leave_ctrl_c_and_sigterm_working(tmp_path, tiny):
+    """SIGTERM or Ctrl-C ended a process with a segmentation fault, nothing cleaned up, once two
+    OpenVINO sessions had gone in the order they came (test_cli's SIGTERM test, run after this
+    file in one process): each had its own Core, whose CPU plugin gave the thread an alternate
+    signal stack and put back the one it had found when it went, by then unmapped; Python's
+    handlers run on that stack. One Core (runtime.openvino_core) now serves every session."""
+    import gc
+    import os
+    import signal
+    import time
+
+    from objrec.cli import sigterm_as_ctrl_c
+
+    def pytests_own(*args):
+        raise AssertionError("SIGTERM reached the handler objrec had replaced")
+
+    body = tiny_int8(tmp_path, tiny)
+    x = torch.zeros(1, 3, tiny[1].input_size, tiny[1].input_size)
+    first, second = uncached(body), uncached(body)
+    assert torch.equal(first(x), second(x))
+    del first
+    gc.collect()
+    del second
+    gc.collect()
+    assert signal_stack_is_usable()  # else the signal below would end pytest itself
+    before, caught = signal.signal(signal.SIGTERM, pytests_own), []
+    try:
+        with sigterm_as_ctrl_c(caught), pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises as soon as the signal arrives
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert caught == [signal.SIGTERM]
+
+
+def signal_stack_is_usable() -> bool:
+    """Whether this thread's alternate signal stack, if it has one, is memory still mapped."""
+    import ctypes
+
+    class Stack(ctypes.Structure):
+        _fields_ = [
+            ("ss_sp", ctypes.c_void_p),
+            ("ss_flags", ctypes.c_int),
+            ("ss_size", ctypes.c_size_t),
+        ]
+
+    stack = Stack()
+    assert ctypes.CDLL(None).sigaltstack(None, ctypes.byref(stack)) == 0
+    if stack.ss_flags & 2:  # SS_DISABLE: none, handlers run on the thread's own stack
+        return True
+    start = stack.ss_sp or 0
+    lines = Path("/proc/self/maps").read_text().splitlines()
+    spans = [[int(a, 16) for a in line.split()[0].split("-")] for line in lines]
+    return any(low <= start and start + stack.ss_size <= high for low, high in spans)
+
+
 def test_openvino_answers_no_image_with_no_rows(tmp_path, tiny):
     body = tiny_int8(tmp_path, tiny)
     assert body(torch.zeros(0, 3, 32, 32)).shape == (0, body.n_features)

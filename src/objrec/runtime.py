@@ -208,6 +208,26 @@ waiting for the GIL was running: 4 and 6 of 15 processes of 8 threads over two m
 runs of a cold review's repro; 0 of 15 with this lock)."""
 
 
+CORE: list = []
+"""The process's one OpenVINO ``Core`` (:func:`openvino_core`), once made."""
+MAKING_CORE = threading.Lock()
+
+
+def openvino_core():
+    """The process's one OpenVINO ``Core``, made at the first call and kept until the process
+    exits. Each Core's CPU plugin gives the thread that makes it an alternate signal stack of its
+    own (room for AMX's larger signal frames) and puts back the one it found when that Core goes:
+    Cores that went in another order than they came left the thread on a stack already unmapped,
+    and the next signal Python handled there (Ctrl-C, SIGTERM: its handlers run on that stack)
+    ended the process with a segmentation fault, cleaning nothing up. One Core never goes."""
+    with MAKING_CORE:
+        if not CORE:
+            import openvino as ov
+
+            CORE.append(ov.Core())
+        return CORE[0]
+
+
 class OpenVinoModel:
     """An ONNX graph's bytes run by OpenVINO on the CPU, like :class:`OnnxModel`: tensor in,
     outputs out; safe to call from several threads at once (each has its own infer requests).
@@ -230,9 +250,7 @@ class OpenVinoModel:
     def __init__(
         self, graph: bytes, threads: int | None = None, batch: int = 16, cache: Path | None = None
     ):
-        import openvino as ov
-
-        self.core = ov.Core()
+        self.core = openvino_core()
         self.model = self.core.read_model(graph)  # a graph that does not open raises here
         self.batch = batch
         self.cache = compiled_cache(cache) if cache is not None else None
