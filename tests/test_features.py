@@ -779,3 +779,49 @@ def test_augmented_rows_are_never_computed_under_a_definition_this_process_does_
     monkeypatch.setattr(features, "remembered_fingerprint", lambda *_: "000000000000")
     with pytest.raises(ObjrecError, match="changed on disk while this command ran"):
         feature_table(frozen(tmp_path), samples, ViewSpec(DATA, "article", 1))
+
+
+class HeldTable:
+    """What ``ViewStack`` reads of a ``FeatureTable`` once its rows are held: which images are
+    readable, and their labels."""
+
+    def __init__(self, n: int):
+        self.ok, self.labels = torch.ones(n, dtype=torch.bool), torch.arange(n) % 3
+
+
+@pytest.mark.slow  # imports objrec.train
+def test_a_bf16_head_learns_the_same_from_rows_rounded_once_bit_for_bit():
+    """A head trained in bf16 on the CPU reads the held float16 rows rounded to bfloat16 once
+    (``ViewStack.rounded``, ``train.as_trained``) instead of converting every batch to float32,
+    which autocast then rounded to bfloat16: the same batches once rounded, and the same head, its
+    validation loss and its weights bit for bit after two epochs with dropout."""
+    from objrec.config import TrainConfig
+    from objrec.distributed import SINGLE
+    from objrec.engine import HeadAdam, evaluate_loss, train_one_epoch
+    from objrec.model import LowPrecisionTraining, build_head
+    from objrec.train import as_trained
+
+    stack = ViewStack([HeldTable(40), HeldTable(40)])
+    assert stack.rounded(torch.bfloat16) is stack  # not held: read as it is
+    stack.held = (torch.randn(2, 40, 24) * 3).half()
+    rounded = as_trained(stack, TrainConfig(head_precision="bf16"), SINGLE)
+    assert as_trained(stack, TrainConfig(head_precision="fp32"), SINGLE) is stack
+    assert rounded.held.dtype == torch.bfloat16 and stack.held.dtype == torch.float16
+    for (x, y), (x2, y2) in zip(
+        feature_batches(stack, stack.labels, 16, seed=1),
+        feature_batches(rounded, rounded.labels, 16, seed=1),
+        strict=True,
+    ):
+        assert x.dtype == torch.float32 and torch.equal(x.to(torch.bfloat16), x2)
+        assert torch.equal(y, y2)
+    heads, losses = [], []
+    for source in (stack, rounded):
+        torch.manual_seed(0)
+        head = build_head(24, 3, 16, 0.3, 3)
+        model, optimizer = LowPrecisionTraining(head), HeadAdam(head.parameters(), fused=True)
+        for epoch in range(2):
+            train_one_epoch(model, feature_batches(source, source.labels, 16, epoch), optimizer)
+        heads.append(head.state_dict())
+        losses.append(evaluate_loss(model, source.batches(16)))
+    assert losses[0] == losses[1]
+    assert all(torch.equal(heads[0][k], heads[1][k]) for k in heads[0])

@@ -15,6 +15,7 @@ Batch sampling over views (single process and sharded) lives here too.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import errno
 import functools
@@ -1205,6 +1206,8 @@ class ViewStack:
         self.labels = self.tables[0].labels[ok]
         self.held: torch.Tensor | None = None
         """Every view's features in the stored dtype, (views, images, dim), once ``hold`` ran."""
+        self.dtype = torch.float32
+        """The dtype of the rows ``gather`` gives."""
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -1232,10 +1235,21 @@ class ViewStack:
             self.held = held
         return self
 
+    def rounded(self, dtype: torch.dtype) -> ViewStack:
+        """This stack, held, with its rows rounded to ``dtype`` once (``gather`` gives them so):
+        what a head trained under bfloat16 autocast rounds each batch to, after converting it to
+        float32, every epoch; the same numbers (float16 to float32 is exact). A stack that is not
+        held is returned as it is."""
+        if self.held is None:
+            return self
+        stack = copy.copy(self)
+        stack.held, stack.dtype = self.held.to(dtype), dtype
+        return stack
+
     def gather(self, views: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         """Features of images ``idx`` (positions among the readable ones), each in ``views[i]``."""
         if self.held is not None:
-            return TensorViews(self.held).gather(views, idx).float()
+            return TensorViews(self.held).gather(views, idx).to(self.dtype)
         out = torch.empty(len(idx), self.tables[0].dim)
         for v, table in enumerate(self.tables):
             pick = torch.nonzero(views == v).flatten()

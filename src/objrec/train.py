@@ -601,10 +601,11 @@ def epoch_sources(
     batch = rank_batch(config, world)
     valid = prep.valid
     if not world.distributed:
+        train, valid = as_trained(prep.train, config, world), as_trained(valid, config, world)
         return (
             trains_in(prep.model.head, config.head_precision),
             lambda epoch: feature_batches(
-                prep.train, prep.train_y, batch, epoch_seed(config.seed, epoch)
+                train, prep.train_y, batch, epoch_seed(config.seed, epoch)
             ),
             lambda: valid.batches(1024),
         )
@@ -624,6 +625,16 @@ def epoch_sources(
         ),
         sharded_valid_batches,
     )
+
+
+def as_trained(stack: ViewStack, config: TrainConfig, world: World) -> ViewStack:
+    """``stack`` as the head's epochs read it: for a head trained in bf16 on the CPU, its held
+    rows rounded to bfloat16 once (``ViewStack.rounded``), the numbers bfloat16 autocast made of
+    every batch, without converting each batch to float32 and then to bfloat16 (the same head
+    bit for bit; for the 100-class protocol 59 MB more held during the fit)."""
+    if config.head_precision == "bf16" and world.device.type == "cpu":
+        return stack.rounded(torch.bfloat16)
+    return stack
 
 
 def trains_in(head: nn.Module, head_precision: str) -> nn.Module:
