@@ -334,11 +334,11 @@ def test_a_file_apart_from_objrec_s_answers_is_warned_of_with_what_gives_them(ca
         'run the file in OpenVINO as the sidecar\'s "openvino" entry says (within 1.0e-04' in text
     )
     assert text.endswith(
-        "`train(data_dir, run, precision='fp32')` for a file that any runtime reproduces"
+        "`train(data_dir, out=run, precision='fp32')` for a file that any runtime reproduces"
     )
     cli = in_cli_terms(text)  # as the CLI words it
     assert cli.endswith(
-        "`objrec train DATA RUN --precision fp32` for a file that any runtime reproduces"
+        "`objrec train DATA --out RUN --precision fp32` for a file that any runtime reproduces"
     )
     warn_if_apart([check("onnxruntime", 0.05, 1), check("openvino", 0.05, 1)])
     assert (
