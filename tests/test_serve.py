@@ -80,7 +80,8 @@ def test_info_says_why_an_onnxruntime_int8_body_runs_beside_a_pytorch_head_with_
     """With a GPU, serve picks PyTorch; an int8 body runs on the CPU only, an ONNX Runtime one in
     ONNX Runtime, so its head runs in PyTorch beside it, on the CPU. /info's runs said so, and
     its runs_why "serve's default on the CPU, as ONNX Runtime answers faster than PyTorch once
-    the model is made into one ONNX graph". The GPU is mocked: none here."""
+    the model is made into one ONNX graph". --runtime onnx was refused, though such a body runs
+    on the CPU, in ONNX Runtime. The GPU is mocked: none here."""
     import torch
 
     from objrec import serve
@@ -97,6 +98,13 @@ def test_info_says_why_an_onnxruntime_int8_body_runs_beside_a_pytorch_head_with_
     assert "the head runs in PyTorch beside it, on the CPU too" in why
     assert "one ONNX graph" not in why and "serve's default on the CPU, as" not in why
     assert serve.runs_why("torch", "onnxruntime", "cpu", "torch") == "runtime torch was asked for"
+    # --runtime onnx was refused with a GPU ("runs on the CPU only") before the body was read
+    recognizer = serve.load_recognizer(run, "onnx", "auto", None, True)
+    assert recognizer.runtime == "onnx" and recognizer.device == torch.device("cpu")
+    assert serve.runs_and_why(recognizer, "onnx") == (
+        "the whole model in ONNX Runtime, on the CPU",
+        "runtime onnx was asked for",
+    )
 
 
 def test_the_model_answers_once_on_an_answering_thread_before_the_app_is_made(

@@ -117,14 +117,17 @@ def load_recognizer(
     """The served model: ``runtime`` defaults to ONNX Runtime on the CPU, PyTorch on a GPU, but an
     int8 body that OpenVINO ran in training runs in OpenVINO under either (:func:`runs_why`). An
     infinite ``threshold`` is refused: ``/info`` gives it in JSON, which holds no infinity (it said
-    null, which reads as no unknown answer, while inf answered every image unknown)."""
+    null, which reads as no unknown answer, while inf answered every image unknown). ``runtime``
+    onnx on a GPU is refused for a float body only: an int8 body runs on the CPU, where ONNX
+    Runtime runs (``inference.int8_placement``), and was refused before it was read."""
     if threshold is not None and math.isinf(threshold):
         raise ObjrecError(
             f"`threshold` must be a finite number, not {threshold}: the app's /info gives it in "
             "JSON, which holds no infinity (`unknown=False` answers no image unknown)"
         )
     where = resolve_device(device)
-    runtime = resolve_runtime(runtime, where, default="onnx")
+    if runtime != "onnx":  # onnx asked for on a GPU: refused by the recognizer unless int8
+        runtime = resolve_runtime(runtime, where, default="onnx")
     return Recognizer.load(run, runtime, threshold, unknown, where)
 
 
