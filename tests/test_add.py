@@ -243,6 +243,23 @@ def test_a_long_legal_name_is_added(tmp_path, split_dir):
     assert (split_dir / "train" / "red" / long.name).is_file()
 
 
+def test_a_killed_adds_temporary_file_goes_with_the_next_add_into_its_class_folder(
+    tmp_path, split_dir
+):
+    """An add killed mid-copy (SIGKILL) left `.objrec-<pid>-<hex>.part` among the photos of the
+    class folder it wrote into, for good; the next add there removes it (a fresh one is kept)."""
+    import uuid
+
+    gone = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1  # no process has this id
+    red = split_dir / "train" / "red"
+    killed, fresh = (red / f".objrec-{gone}-{uuid.uuid4().hex}.part" for _ in range(2))
+    for path in (killed, fresh):
+        shutil.copy(next(red.glob("*.png")), path)
+    os.utime(killed, (0, 0))
+    add_images(split_dir, new_images(tmp_path / "new", "red", 1), ratios=(1, 0, 0))
+    assert not killed.exists() and fresh.is_file()
+
+
 @pytest.mark.slow
 def test_a_dry_run_writes_nothing(tmp_path, split_dir):
     before = tree_digest(split_dir)

@@ -656,6 +656,38 @@ def test_a_killed_runs_temporary_files_neither_block_nor_stay_in_its_output_fold
     assert [p.name for p in bare.iterdir()] == [MARKER]
 
 
+def test_every_file_objrec_writes_removes_a_killed_objrecs_temporary_files_beside_it(tmp_path):
+    """`report --out FILE` killed mid-write (SIGKILL, a power loss) left `.objrec-<pid>-<hex>.part`
+    beside FILE for good: only the commands that looked in their folder themselves (predict's
+    --csv and --plot, export, a run folder) removed one. Both ways objrec writes a file (staged,
+    output_file) now remove a stopped objrec's there first; a fresh one, a running process's and
+    a file of the user's named alike are kept."""
+    import os
+    import uuid
+
+    from objrec.outputs import output_file, staged
+
+    gone = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1  # no process has this id
+    for how in ("staged", "output_file"):
+        folder = tmp_path / how
+        folder.mkdir()
+        killed = [leftover(folder, ".part"), folder / f".objrec-{gone}-{uuid.uuid4().hex}.html"]
+        killed[1].write_text("half a page")
+        os.utime(killed[1], (0, 0))
+        kept = [leftover(folder, ".csv", age_s=0), folder / ".objrec-notes.part"]
+        kept.append(folder / f".objrec-{os.getpid()}-{uuid.uuid4().hex}.part")
+        for path in kept[1:]:
+            path.write_text("mine" if "notes" in path.name else "being written")
+            os.utime(path, (0, 0))
+        if how == "staged":  # as report, export and add's manifest write
+            with staged(folder / "report.html") as tmp:
+                tmp.write_text("<html>")
+        else:  # as predict's --csv and --plot, and the output folders' files
+            with output_file(folder, "report.html") as tmp:
+                tmp.write_text("<html>")
+        assert sorted(folder.iterdir()) == sorted([*kept, folder / "report.html"]), how
+
+
 def test_a_run_folder_loses_the_temporary_files_of_stopped_objrecs_only(tmp_path):
     """A `train` killed while it wrote a checkpoint left `.model.safetensors.tmp-<pid>` and
     safetensors' own `.tmpXXXXXX` in the run folder, and no later run removed them. objrec's

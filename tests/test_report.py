@@ -1,6 +1,7 @@
 """The HTML report (also rendered in a real headless browser)."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -31,7 +32,11 @@ def test_report_is_one_self_contained_file(trained_run, tmp_path):
     from .conftest import TaskRecorder
 
     reporter = TaskRecorder()
+    killed = tmp_path / f".objrec-{'1' * 32}.part"  # a report killed mid-write left it
+    killed.write_text("half a page")
+    os.utime(killed, (0, 0))
     path = build_report(trained_run, tmp_path / "r.html", reporter=reporter)
+    assert not killed.exists()  # the next one there removes it
     assert "Grad-CAM maps" in reporter.tasks  # seconds a map on a CPU: shown, not silent
     # and so is each step of seconds (a report showed nothing for 17 s)
     assert reporter.tasks.index("loading the model") < reporter.tasks.index("Grad-CAM maps")

@@ -58,7 +58,7 @@ from objrec.data import (
 )
 from objrec.errors import ObjrecError
 from objrec.images import SYSTEM_FOLDERS, is_image_file, list_images, warned_once_per_file
-from objrec.outputs import free_name, locked, name_key, staged, write_new
+from objrec.outputs import free_name, locked, name_key, remove_leftovers, staged, write_new
 from objrec.progress import listed, log_result_warnings, plural, some_of
 from objrec.split import (
     MANIFEST,
@@ -762,7 +762,11 @@ def _write(data: Path, rows, mode: str, on_write=None) -> list[tuple[str, str]]:
     """Each file under a hidden temporary name, then linked to its target, never replacing a file
     (one there the plan did not see gets the next free name); the manifest gets the rows of the
     files written, even when a later one fails (or Ctrl-C): files and manifest always match.
+    A killed add's temporary files in the class folders written go first, each folder looked
+    through once (``write_new`` does not: a class folder of thousands, once per image).
     Returns each written file's name as shown and its path in ``data``."""
+    for folder in sorted({(data / target).parent for _, target, *_ in rows}):
+        remove_leftovers(folder)
     written: list[tuple[NewImage, Path, str, str, str]] = []
     try:
         for image, target, split, digest, group in rows:

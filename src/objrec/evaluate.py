@@ -75,7 +75,6 @@ from objrec.outputs import (
     own_contents,
     refuse_inside,
     refuse_users_outputs,
-    remove_leftovers,
     shown_name,
     takes_back_folders,
 )
@@ -1027,7 +1026,6 @@ def write_evaluation(result: EvaluationResult, out: Path, force: bool = False) -
     """The evaluation's files (:data:`OUTPUT_FILES`), each checked again just before it takes
     its name (``outputs.output_file``): ``force`` writes over any plain file, never a link."""
     out.mkdir(parents=True, exist_ok=True)
-    remove_leftovers(out)
     mark_output_dir(out)  # objrec's: a forced evaluation may write over it
     refuse_users_outputs(out, OUTPUT_FILES, force)  # all before the first is written
 

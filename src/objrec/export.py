@@ -33,7 +33,6 @@ from objrec.outputs import (
     new_folders,
     output_path,
     refuse_overwrite,
-    remove_leftovers,
     staged,
     temporary_name,
 )
@@ -457,8 +456,6 @@ def export_model(
     for target in (path, sidecar):
         refuse_overwrite(target, force)
     refuse_users_sidecar(sidecar, path)
-    if path.parent.is_dir():
-        remove_leftovers(path.parent)  # of an export killed mid-write
     kept = usable_kept(run, threshold)
     if kept is not None and kept.current:
         threshold = kept.threshold

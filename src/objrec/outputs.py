@@ -448,9 +448,11 @@ def output_file(
     in the instant after that check, the rename replaces the link itself, never its target.
     Then recorded in the folder's mark (:func:`record_output`), unless ``record`` is False (a
     caller writing many files records them at once: the mark is rewritten whole each time).
-    ``other``: how the user names another folder, in a refusal."""
+    ``other``: how the user names another folder, in a refusal. A stopped objrec's temporary
+    files in ``folder`` go first (:func:`remove_leftovers`)."""
     folder, path = Path(folder), Path(folder) / name
     folder.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(folder)
     tmp = folder / f".objrec-{os.getpid()}-{uuid.uuid4().hex}{Path(name).suffix}"
     try:
         with reported_as(path, tmp):
@@ -691,9 +693,12 @@ def staged(path: Path) -> Iterator[Path]:
     """A temporary name in ``path``'s folder to write to; renamed onto ``path`` when the block
     ends without error, removed when it fails. Readers of ``path`` (another process reusing a
     cached graph, say) see the old file or the whole new one, never a part; writers in other
-    processes or threads each get their own temporary name, a short one (:func:`temporary_name`)."""
+    processes or threads each get their own temporary name, a short one (:func:`temporary_name`).
+    A stopped objrec's temporary files in that folder go first (:func:`remove_leftovers`): a
+    ``report --out`` killed mid-write left one beside the user's files for good."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(path.parent)
     tmp = temporary_name(path)
     try:
         with reported_as(path, tmp):

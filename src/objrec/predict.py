@@ -41,7 +41,6 @@ from objrec.outputs import (
     refuse_overwrite,
     refuse_users_file,
     refuse_users_files,
-    remove_leftovers,
     same_file,
     takes_back_folders,
 )
@@ -439,10 +438,8 @@ def write_csv(results: Sequence[Prediction], path: Path, force: bool = False) ->
     ``prob_N`` columns as the longest top-k: a table to open in a spreadsheet, written in
     :data:`~objrec.tables.CSV_ENCODING` (Excel reads UTF-8 by its byte-order mark) whole or not
     at all, and checked again just before it takes its name (``outputs.output_file``): a file
-    put there meanwhile is kept, unless ``force``. A temporary file of a killed predict's there
-    (SIGKILL: Ctrl-C and SIGTERM remove their own) goes (``outputs.remove_leftovers``)."""
+    put there meanwhile is kept, unless ``force``."""
     path = Path(path)
-    remove_leftovers(path.parent)
     with (
         new_folders(path.parent),
         output_file(path.parent, path.name, force, record=False, other=CSV_HINT) as tmp,
@@ -593,7 +590,6 @@ def plot_predictions(
     which = f"the first {len(rows)} of {len(readable)} images" if len(readable) > len(rows) else ""
     heading = f"Top-{k} predictions" + (f" of {which}" if which else "")
     path = Path(path)
-    remove_leftovers(path.parent)  # a killed predict's temporary plot, as write_csv's
     with (
         new_folders(path.parent),  # a folder made for it is taken back if drawing fails
         output_file(path.parent, path.name, force, record=False, other=PLOT_HINT) as tmp,
