@@ -963,8 +963,8 @@ def finetune_phase(
             limit=("finetune_epochs", config.finetune_epochs),
         )
     prep.model.cpu().freeze_body()
-    for record in state.history[head_state.epoch :]:
-        record["phase"] = "finetune"
+    for record in state.history:  # every row names its phase: an empty cell reads as missing
+        record["phase"] = "finetune" if record["epoch"] > head_state.epoch else "head"
     reporter.note(finetune_outcome(head_state.stopper.best, state.stopper.best, config.min_delta))
     return state, FeatureSource(train_x, valid_stack, top.eval())
 
