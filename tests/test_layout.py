@@ -99,3 +99,18 @@ def test_docs_json_md_lists_every_kind_check_gives():
     page = (SRC.parents[1] / "docs" / "json.md").read_text()
     documented = set(re.findall(r"^\| `([a-z_]+)` \| (?:yes|no)", page, re.MULTILINE))
     assert documented == check_kinds() and len(documented) >= 18
+
+
+@pytest.mark.slow
+def test_no_test_carries_one_mark_twice():
+    """A new test was pasted below an old one's ``@pytest.mark.slow`` (test_quantize.py, session
+    30): the new test carried the mark twice, and the old one, which builds an int8 body (0.4 s),
+    lost it and joined the quick tier unseen. No test function repeats a decorator."""
+    twice = []
+    for path in sorted(Path(__file__).parent.glob("test_*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef):
+                marks = [ast.unparse(d) for d in node.decorator_list]
+                if len(set(marks)) < len(marks):
+                    twice.append(f"{path.name}:{node.lineno} {node.name}")
+    assert twice == []

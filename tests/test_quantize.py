@@ -776,7 +776,6 @@ def test_onnxruntime_bodies_keep_their_state_and_a_missing_engine_is_keyed_as_th
 
 
 @pytest.mark.slow
-@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads the memory map (Linux)")
 def test_openvino_sessions_that_went_leave_ctrl_c_and_sigterm_working(tmp_path, tiny):
     """SIGTERM or Ctrl-C ended a process with a segmentation fault, nothing cleaned up, once two
@@ -834,6 +833,7 @@ def signal_stack_is_usable() -> bool:
     return any(low <= start and start + stack.ss_size <= high for low, high in spans)
 
 
+@pytest.mark.slow
 def test_openvino_answers_no_image_with_no_rows(tmp_path, tiny):
     body = tiny_int8(tmp_path, tiny)
     assert body(torch.zeros(0, 3, 32, 32)).shape == (0, body.n_features)
