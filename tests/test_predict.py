@@ -557,34 +557,38 @@ def read_csv_rows(path):
 def test_predict_csv_is_one_flat_row_per_input_that_a_spreadsheet_opens(tmp_path):
     """A spreadsheet user had only --json, whose top-k is a nested list: `csv` writes one row
     per input (a failed one too, with its reason), the top-k as flat columns, in UTF-8 with the
-    byte-order mark by which Excel reads "café" as written."""
+    byte-order mark by which Excel reads "café" as written; each answered row says the threshold
+    its answer was judged by, as --json does (none before: which one made an "unknown"?)."""
     import codecs
 
     from objrec.predict import Prediction, Predictions, write_csv
 
     rust = [{"class": "rust", "prob": 0.75}, {"class": "café au lait", "prob": 0.25}]
+    kept = dict(threshold=0.0, threshold_kept_on="2026-12-01T10:00:00Z")
     results = [
-        Prediction("leaves/a.jpg", rust, score=0.1, line=0.0),  # barely familiar
-        Prediction("leaves/b.jpg", rust[::-1], unknown=True, score=-0.5, line=0.0),
-        Prediction("gone.jpg", error="no such file or folder"),
+        Prediction("leaves/a.jpg", rust, score=0.1, line=0.0, threshold=0.0),  # barely familiar
+        Prediction("leaves/b.jpg", rust[::-1], unknown=True, score=-0.5, line=0.0, **kept),
+        Prediction("gone.jpg", error="no such file or folder", threshold=0.0),
     ]
     path = write_csv(results, tmp_path / "new folder" / "p.csv")
     assert path.read_bytes().startswith(codecs.BOM_UTF8)
     columns, rows = read_csv_rows(path)
     first = ["file", "path", "answer", "predicted", "prob_predicted", "unknown"]
-    first += ["barely_familiar", "score"]
+    first += ["barely_familiar", "score", "unknown_threshold", "unknown_threshold_kept_on"]
     assert columns == [*first, "class_1", "prob_1", "class_2", "prob_2", "error"]
     assert rows[0] == {
         **dict(file="a.jpg", path="leaves/a.jpg", answer="rust", predicted="rust"),
         **dict(prob_predicted="0.75", unknown="False", barely_familiar="True", score="0.1"),
+        **dict(unknown_threshold="0.0", unknown_threshold_kept_on=""),  # the run's own
         **dict(class_1="rust", prob_1="0.75", class_2="café au lait", prob_2="0.25", error=""),
     }
+    assert [rows[1][k] for k in first[-2:]] == ["0.0", "2026-12-01T10:00:00Z"]
     # `predicted` is the closest class even when unknown: `answer` is what the lines say
     assert [rows[1][k] for k in ("answer", "predicted", "unknown", "barely_familiar")] == [
         *("unknown", "café au lait", "True", "False")
     ]
     assert rows[2]["error"] == "no such file or folder" and rows[2]["file"] == "gone.jpg"
-    assert not [k for k in first[2:] + columns[8:-1] if rows[2][k]]  # the rest left empty
+    assert not [k for k in columns[2:-1] if rows[2][k]]  # the rest left empty
     table = Predictions(results).table()  # the same rows, as a DataFrame (empty: missing)
     assert list(table.columns) == columns
     assert table.astype(object).where(table.notna(), "").astype(str).to_dict("records") == rows

@@ -172,8 +172,10 @@ class Prediction:
         """The prediction as one row of ``predict --csv`` (:data:`CSV_COLUMNS`, then
         ``class_1``, ``prob_1`` ... for its top-k, then ``error``): ``answer`` is the class or
         "unknown" (:attr:`answer`), ``predicted`` and ``prob_predicted`` its top class whether or
-        not it is ``unknown``; an input that failed has its ``file``, ``path`` and ``error``
-        only."""
+        not it is ``unknown``, ``unknown_threshold`` and ``unknown_threshold_kept_on`` as
+        ``--json``'s, on every row: a row sorted, filtered or pasted among another predict's
+        keeps the threshold that made its answer; an input that failed has its ``file``,
+        ``path`` and ``error`` only."""
         row: dict[str, Any] = {"file": self.filename, "path": self.path}
         if self.error:
             return {**row, "error": self.error}
@@ -181,6 +183,10 @@ class Prediction:
         row |= {"answer": self.answer, "predicted": top["class"], "prob_predicted": top["prob"]}
         row |= {"unknown": self.unknown}
         row |= {"barely_familiar": self.barely_familiar, "score": self.score}
+        row |= {
+            "unknown_threshold": self.threshold,
+            "unknown_threshold_kept_on": self.threshold_kept_on,
+        }
         for i, t in enumerate(self.topk, start=1):
             row[f"class_{i}"], row[f"prob_{i}"] = t["class"], t["prob"]
         return row
@@ -188,7 +194,7 @@ class Prediction:
 
 CSV_COLUMNS = (
     *("file", "path", "answer", "predicted", "prob_predicted"),
-    *("unknown", "barely_familiar", "score"),
+    *("unknown", "barely_familiar", "score", "unknown_threshold", "unknown_threshold_kept_on"),
 )
 """The first columns of ``predict --csv``'s table, named as ``--json``'s keys where they are the
 same; the top-k classes and probabilities follow as ``class_1``, ``prob_1`` ..., then ``error``."""

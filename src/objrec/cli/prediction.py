@@ -77,7 +77,8 @@ from objrec.progress import plural
     help="Also write the answers into this CSV file, one row per input, to open in a "
     "spreadsheet (UTF-8 with the byte-order mark Excel reads it by): file, path, answer (the "
     'class, or "unknown"), predicted (the closest class, even when unknown), prob_predicted, '
-    "unknown, barely_familiar, score, then class_1, prob_1 ... for the top-k, "
+    "unknown, barely_familiar, score, unknown_threshold and unknown_threshold_kept_on (as "
+    "--json's, on every row), then class_1, prob_1 ... for the top-k, "
     "and error (the reason, for an input that failed; its other cells empty). An existing file "
     "is refused without --force.",
 )
