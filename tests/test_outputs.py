@@ -688,6 +688,29 @@ def test_every_file_objrec_writes_removes_a_killed_objrecs_temporary_files_besid
         assert sorted(folder.iterdir()) == sorted([*kept, folder / "report.html"]), how
 
 
+def test_a_killed_writers_temporary_file_goes_whatever_the_ending_of_the_file_it_wrote(tmp_path):
+    """output_file names its temporary file with the ending of the file it writes (plotting tells
+    the format by it), and predict takes any --csv name and any image format for --plot: a
+    killed `predict --plot fig.pdf` (or .jpg, .svg; --csv x.tsv, x.CSV, x) left a temporary file
+    that no later run removed, as only .csv, .json, .png, .html and .part counted as objrec's."""
+    import os
+    import uuid
+
+    from objrec.outputs import output_file
+
+    gone = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1  # no process has this id
+    for name in ("fig.pdf", "fig.jpg", "fig.svg", "x.tsv", "x.CSV", "x", "x.d"):
+        folder = tmp_path / name.replace(".", "_")
+        folder.mkdir()
+        killed = folder / f".objrec-{gone}-{uuid.uuid4().hex}{Path(name).suffix}"
+        killed.write_text("half a file")
+        os.utime(killed, (0, 0))
+        with output_file(folder, name, record=False) as tmp:
+            assert tmp.suffix == Path(name).suffix  # what a killed one leaves
+            tmp.write_text("whole")
+        assert sorted(p.name for p in folder.iterdir()) == [name], name
+
+
 def test_a_run_folder_loses_the_temporary_files_of_stopped_objrecs_only(tmp_path):
     """A `train` killed while it wrote a checkpoint left `.model.safetensors.tmp-<pid>` and
     safetensors' own `.tmpXXXXXX` in the run folder, and no later run removed them. objrec's

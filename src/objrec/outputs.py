@@ -201,17 +201,19 @@ def locked(folder: Path, wait: Callable[[], None] | None = None) -> Iterator[Non
 
 
 LEFTOVER = re.compile(
-    r"\.objrec-(?:(?P<pid>[1-9][0-9]{0,9})-)?[0-9a-f]{32}"
-    r"(?:\.part|\.csv|\.json|\.png|\.html|(?P<folder>\.d))"
+    r"\.objrec-(?P<pid>[1-9][0-9]{0,9})-[0-9a-f]{32}(?P<suffix>\.[^./]+)?"
+    r"|\.objrec-[0-9a-f]{32}(?P<unnamed>\.part|\.csv|\.json|\.png|\.html|\.d)"
     r"|\.(?:model\.safetensors|last\.safetensors|seen_digests\.csv)\.tmp-(?P<old>[1-9][0-9]{0,9})"
 )
 """The name of a temporary file objrec writes an output under first (:func:`temporary_name`,
-:func:`output_file`): hidden, the writing process's id (none before objrec named it), a random
-UUID's 32 hex digits, the suffix of a name objrec writes; ``.d`` a temporary folder
-(:func:`temporary_folder`: safetensors writes a file of its own, ``.tmpXXXXXX``, beside the one
-it is given, which would be no one's to remove); or a run's file with ``.tmp-<process id>``, as
-objrec named the temporary checkpoint before. A run killed mid-write (SIGKILL, a power loss)
-leaves it; a failing run removes its own."""
+:func:`output_file`): hidden, the writing process's id, a random UUID's 32 hex digits, and the
+ending of the file it writes, whatever it is (``predict --plot fig.pdf``, ``--csv x.tsv``: the
+name is the user's), or ``.part``; ``.d`` a temporary folder (:func:`temporary_folder`:
+safetensors writes a file of its own, ``.tmpXXXXXX``, beside the one it is given, which would be
+no one's to remove). Before objrec named the process, the name had no id and one of the endings
+objrec's own names had (``unnamed``); before that, a run's file had ``.tmp-<process id>``, as
+objrec named the temporary checkpoint. A run killed mid-write (SIGKILL, a power loss) leaves it;
+a failing run removes its own."""
 LEFTOVER_AGE_S = 3600.0
 """How long ago a temporary file was last written for it to be a leftover: one younger may be
 another objrec's, writing into the same folder now (each output takes well under that, and a
@@ -224,7 +226,7 @@ def is_leftover(path: Path) -> bool:
     named = LEFTOVER.fullmatch(path.name)
     if named is None or path.is_symlink():
         return False
-    return path.is_dir() if named["folder"] else path.is_file()
+    return path.is_file() or (".d" in (named["suffix"], named["unnamed"]) and path.is_dir())
 
 
 def is_stale(path: Path) -> bool:
