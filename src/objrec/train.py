@@ -631,8 +631,11 @@ def as_trained(stack: ViewStack, config: TrainConfig, world: World) -> ViewStack
     """``stack`` as the head's epochs read it: for a head trained in bf16 on the CPU, its held
     rows rounded to bfloat16 once (``ViewStack.rounded``), the numbers bfloat16 autocast made of
     every batch, without converting each batch to float32 and then to bfloat16 (the same head
-    bit for bit; for the 100-class protocol 59 MB more held during the fit)."""
-    if config.head_precision == "bf16" and world.device.type == "cpu":
+    bit for bit; for the 100-class protocol 59 MB more held during the fit). Not for a head
+    without a hidden layer (``hidden`` 0): its dropout comes before the first matrix product,
+    and on bfloat16 rows it would scale them in bfloat16 (1 / 0.6 is 1.6641 there), another
+    head."""
+    if config.head_precision == "bf16" and world.device.type == "cpu" and config.hidden > 0:
         return stack.rounded(torch.bfloat16)
     return stack
 
