@@ -256,24 +256,30 @@ def test_files_that_are_not_images_are_each_named_with_why(tmp_path, image_folde
     )
     ignored = split_json(result, [])["ignored_files"]
     assert (ignored["files"], ignored["raw_without_image"], ignored["outside_classes"]) == (5, 1, 1)
-    assert ignored["kinds"]["notes.txt"] == "outside_classes"
+    assert ignored["kinds"]["outside_classes"] == {"files": 1, "examples": ["notes.txt"], "more": 0}
     assert result.totals() == {"train": 18, "valid": 9, "test": 9}
 
 
 def test_many_ignored_files_are_named_a_few_of_each_kind_then_counted():
     """Thousands of sidecar files made no line of thousands of names: five of each kind, then
-    how many more, and where every one is named."""
+    how many more, and where every one is named. --json's `kinds` listed every file with its
+    kind (2,000 entries here): now each kind's count, its first five and how many more."""
     from objrec.images import IGNORED_NAMED, ignored_files
 
     root = Path("/photos")
-    ignored = [root / "red" / f"{i:04d}.xmp" for i in range(1200)] + [root / "red" / "a.txt"]
+    ignored = [root / "red" / f"{i:04d}.xmp" for i in range(2000)] + [root / "red" / "a.txt"]
     found = ignored_files(root, ignored, [], [root / "notes.txt", root / "list.csv"])
-    assert found is not None and found.files == 1203 and found.sidecar_files == 1200
-    named = ", ".join(f"red/{i:04d}.xmp" for i in range(IGNORED_NAMED))
+    assert found is not None and found.files == 2003 and found.sidecar_files == 2000
+    first = [f"red/{i:04d}.xmp" for i in range(IGNORED_NAMED)]
     assert found.sentence() == (
-        "ignored 1,203 files: notes.txt, list.csv (outside a class folder); red/a.txt (not an "
-        f"image); {named} and 1,195 more (notes on photos); `check_folder` names each"
+        "ignored 2,003 files: notes.txt, list.csv (outside a class folder); red/a.txt (not an "
+        f"image); {', '.join(first)} and 1,995 more (notes on photos); `check_folder` names each"
     )
+    assert found.to_json()["kinds"] == {
+        "outside_classes": {"files": 2, "examples": ["notes.txt", "list.csv"], "more": 0},
+        "not_image": {"files": 1, "examples": ["red/a.txt"], "more": 0},
+        "sidecar": {"files": 2000, "examples": first, "more": 1995},
+    }
 
 
 @pytest.mark.slow

@@ -19,9 +19,9 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
@@ -379,13 +379,32 @@ class IgnoredFiles:
     kinds: dict[str, str] = field(default_factory=dict, hash=False)
     """Each file (relative) and its kind, a key of :data:`IGNORED_KINDS`, in the order named."""
 
+    def by_kind(self) -> dict[str, list[str]]:
+        """The files (relative) of each kind, the kinds in the order named."""
+        groups: dict[str, list[str]] = {}
+        for path, kind in self.kinds.items():
+            groups.setdefault(kind, []).append(path)
+        return groups
+
+    def to_json(self) -> dict[str, Any]:
+        """What ``--json`` gives: the counts, and for each kind, in the order named, how many
+        ``files``, the first :data:`IGNORED_NAMED` (``examples``) and how many ``more``; a folder
+        of thousands of sidecar files (.xmp, Thumbs.db) listed every one."""
+        kinds = {
+            kind: {
+                "files": len(paths),
+                "examples": paths[:IGNORED_NAMED],
+                "more": max(len(paths) - IGNORED_NAMED, 0),
+            }
+            for kind, paths in self.by_kind().items()
+        }
+        return asdict(self) | {"kinds": kinds}
+
     def sentence(self) -> str:
         """One line: each file ignored and why, grouped by why, :data:`IGNORED_NAMED` of each
         kind named (``butterfly/Thumbs.db (not an image); notes.txt (outside a class folder)``),
         and where to see all when some are only counted."""
-        groups: dict[str, list[str]] = {}
-        for path, kind in self.kinds.items():
-            groups.setdefault(kind, []).append(path)
+        groups = self.by_kind()
         named = [
             f"{some_of(paths, IGNORED_NAMED)} ({IGNORED_KINDS[kind][len(paths) > 1]})"
             for kind, paths in groups.items()

@@ -8,7 +8,6 @@ import logging
 import shlex
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -272,7 +271,7 @@ def split_json(result, warnings: list[str]) -> dict:
         "file_groups": result.file_groups,
         "kept_files": result.kept_files,
         "gone_files": result.gone_files,
-        "ignored_files": asdict(result.ignored_files) if result.ignored_files else None,
+        "ignored_files": result.ignored_files.to_json() if result.ignored_files else None,
         "warnings": warnings,
     }
 
@@ -514,7 +513,7 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
     if as_json:
         counts = result.counts.to_dict(orient="index")
         found = {"out": str(out_dir), "counts": counts, "unreadable": result.unreadable}
-        found["ignored_files"] = asdict(result.ignored) if result.ignored else None
+        found["ignored_files"] = result.ignored.to_json() if result.ignored else None
         print_json(with_warnings(found, logged))
         return
     table = Table(
