@@ -389,3 +389,19 @@ def test_a_pngs_transparent_colour_is_white_as_a_palettes_is(tmp_path, mode, key
     assert Image.open(path).mode == mode and Image.open(path).info["transparency"] == key
     out = np.asarray(open_image(path))
     assert (out[:, :2] == 255).all() and (out[:, 2:] == seen).all()
+
+
+def test_a_grey_tiff_with_premultiplied_alpha_is_read_over_white(tmp_path):
+    """A TIFF's associated alpha (ExtraSamples 1) opens in Pillow as mode La, which it converts
+    to no mode but LA: such a grey TIFF was refused, "cannot read image (conversion from La to L
+    not supported)". Left half grey 50 at alpha 128 (100 unpremultiplied), right half clear."""
+    path = tmp_path / "associated.tif"
+    pixels = np.zeros((4, 4, 2), np.uint8)
+    pixels[:, :2] = (50, 128)
+    Image.fromarray(pixels, "LA").save(path)  # Pillow writes ExtraSamples 2: made 1 here
+    data = path.read_bytes()
+    tag = bytes.fromhex("5201030001000000") + b"\x02\x00"  # ExtraSamples, SHORT, 1 value: 2
+    path.write_bytes(data.replace(tag, tag[:8] + b"\x01\x00"))
+    assert Image.open(path).mode == "La"
+    out = np.asarray(open_image(path))
+    assert (out[:, :2] == 177).all() and (out[:, 2:] == 255).all()  # 100 half over white

@@ -724,12 +724,19 @@ KEYED_MODES = ("1", "L", "P", "RGB", "I", "I;16", "I;16B", "I;16L")
 the colour of a PNG's tRNS chunk in an RGB or grey (8- or 16-bit) PNG."""
 
 
+PREMULTIPLIED = {"La": "LA", "RGBa": "RGBA"}
+"""Modes of premultiplied alpha (a TIFF's associated alpha: grey opens as La), and the mode of
+straight alpha each converts to."""
+
+
 def _to_rgb(img: Image.Image, file_format: str | None = None) -> Image.Image:
     """``img`` as RGB: transparency over white, deep one-channel images as :func:`_deep_to_grey`
     says (``file_format``: Pillow's name for the file's format)."""
     keyed = img.mode in KEYED_MODES and img.info.get("transparency") is not None
     if img.mode == "RGB" and not keyed:
         return img
+    if img.mode in PREMULTIPLIED:  # Pillow converts them to their straight-alpha mode only
+        img = img.convert(PREMULTIPLIED[img.mode])
     if img.mode in ("RGBA", "LA", "PA") or keyed:
         return _over_white(img, file_format)
     if _is_deep(img):

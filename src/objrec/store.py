@@ -60,7 +60,7 @@ from objrec.images import PIXEL_RULES
 log = logging.getLogger(__name__)
 
 STORE_VERSION = 2
-DECODE_RULES = "decode-4"
+DECODE_RULES = "decode-5"
 """What the reason an image could not be decoded is remembered with, beside the Pillow that
 decoded it and pillow-heif, when installed (:func:`decode_tag`): the rules objrec decodes by
 (``images.open_image``). A reason remembered without them, or under older ones, is forgotten and
@@ -70,7 +70,8 @@ any JPEG is, AVIF with a Pillow that decodes it, an iPhone's HEIC photo) is no l
 the store. Change it whenever ``open_image`` comes to read images it refused; when it comes to
 read an image it read before into other pixels, change ``images.PIXEL_RULES``. decode-4: a file
 that could not be opened or read is no longer remembered as undecodable (decode-3 kept a missing
-file's or an I/O error's reason forever)."""
+file's or an I/O error's reason forever). decode-5: a TIFF of grey with associated (premultiplied)
+alpha, Pillow's mode La, is read (decode-4 refused it: Pillow converts La to LA only)."""
 DTYPES = {"float32": np.float32, "float16": np.float16}
 DIGEST_CHARS = 32  # 128 bits of SHA-256, in hex
 HASH_CHUNK = 1 << 20
