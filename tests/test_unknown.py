@@ -387,6 +387,30 @@ def test_keep_threshold_needs_unknown_and_says_what_it_kept(tmp_path, capsys):
     assert f"`{kept.words()}`" in " ".join(confidence.split())
 
 
+def test_keeping_a_threshold_over_one_kept_for_an_earlier_model_warns_nothing_more(
+    tmp_path, caplog
+):
+    """`evaluate --unknown OTHER --keep-threshold` on a run whose threshold.json was kept for a
+    model train --force replaced: loading the run warned that it is not used, "remove it, or keep
+    one for this model with evaluate --unknown OTHER --keep-threshold", and keeping the new one,
+    which reads the file to move it under previous, said it all again while doing just that."""
+    from objrec.kept import keep_threshold, read_kept
+
+    from .conftest import fake_checkpoint
+
+    run = tmp_path / "run"
+    run.mkdir()
+    fake_checkpoint(run / "model.safetensors")
+    kept = keep_threshold(run, 0.2, {"replaced": 0.0})
+    kept.path.write_text(json.dumps(kept.record | {"model": "0" * 32}))  # train --force since
+    with caplog.at_level("WARNING"):
+        assert not read_kept(run).current  # what loading the run warns of, once
+        caplog.clear()
+        again = keep_threshold(run, 0.3, {"replaced": 0.0})
+    assert again.current and [p["threshold"] for p in again.record["previous"]] == [0.2]
+    assert [r.getMessage() for r in caplog.records] == []
+
+
 def test_a_kept_threshold_s_date_is_a_date_not_text_for_the_terminal(tmp_path):
     """A run from elsewhere is read as data: its threshold.json's kept_on, printed in predict's,
     serve's and export's note, was any text, terminal escapes too (clearing the screen and its

@@ -62,10 +62,10 @@ class KeptThreshold:
         )
 
 
-def read_kept(run: Path) -> KeptThreshold | None:
+def read_kept(run: Path, warn: bool = True) -> KeptThreshold | None:
     """The kept threshold of ``run`` (None when none is kept); a file that is no kept threshold
     (its ``kept_on`` no ISO 8601 time, as the notes print it) is refused in a sentence naming
-    it."""
+    it. One kept for another model is warned of (``warn``), with what to do."""
     path = kept_path(run)
     if not path.is_file():
         return None
@@ -86,7 +86,7 @@ def read_kept(run: Path) -> KeptThreshold | None:
 
     current = model == model_digest(checkpoint_file(run))
     kept = KeptThreshold(threshold, kept_on, path, current, record)
-    if not current:  # said here, once, with what to do: the commands note only a used one
+    if not current and warn:  # said here, once, with what to do: the commands note a used one
         log.warning("%s", kept.words())
     return kept
 
@@ -106,7 +106,7 @@ def keep_threshold(run: Path, threshold: float, why: dict[str, Any]) -> KeptThre
     from objrec.checkpoint import atomic_write, model_digest
 
     path = kept_path(run)
-    earlier = read_kept(run)
+    earlier = read_kept(run, warn=False)  # loading the run warned of one not used: being replaced
     previous: list[dict[str, Any]] = []
     if earlier is not None:
         previous = [{k: v for k, v in earlier.record.items() if k != "previous"}]
