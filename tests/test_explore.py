@@ -49,6 +49,28 @@ def test_explore_says_how_many_files_it_ignored(tmp_path, image_folder, caplog):
     assert "ignored 1 file: red/IMG_1.CR2 (a camera RAW photo with no image of its" in caplog.text
 
 
+def test_explore_names_the_files_outside_the_class_folders_as_split_does(
+    split_dir, image_folder, caplog
+):
+    """A photo beside the class folders (in a split folder's train/, or a class folder's top)
+    was left out of explore's counts without a word, where split and check name it. It is named
+    in the line of ignored files, as split's; the split folder's own manifest.csv is not."""
+    import shutil
+
+    for stray in (split_dir / "train" / "stray.png", image_folder / "stray.png"):
+        shutil.copy(next((split_dir / "train" / "red").iterdir()), stray)
+    (image_folder / "notes.txt").write_text("where the photos came from")
+    with caplog.at_level("WARNING"):
+        split, plain = explore(split_dir), explore(image_folder)
+    assert split.ignored is not None and plain.ignored is not None
+    assert split.ignored.outside_classes == 1 and plain.ignored.outside_classes == 2
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ignored")]
+    assert said == [
+        "ignored 1 file: train/stray.png (outside a class folder)",
+        "ignored 2 files: notes.txt, stray.png (outside a class folder)",
+    ]
+
+
 def test_a_class_empty_in_one_split_only_is_counted_as_0_not_said_left_out(split_dir, caplog):
     """A split folder's class emptied in test was warned about as "left out", yet the table
     counted it (train 5, valid 2, test 0)."""

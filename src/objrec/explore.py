@@ -29,6 +29,7 @@ from objrec.outputs import (
     takes_back_folders,
 )
 from objrec.progress import Reporter, or_silent, some_of
+from objrec.split import loose_files
 from objrec.tables import write_table
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,8 @@ class ExploreResult:
     unreadable: list[str]
     out: Path | None = None
     ignored: IgnoredFiles | None = None
-    """The files of the class folders that are not images, left out of the counts."""
+    """The files left out of the counts: those of the class folders that are not images, and
+    those outside any class folder (images too), as ``split`` names them."""
 
 
 @takes_back_folders("out")
@@ -86,7 +88,8 @@ def explore(
             advance(1)
     frame = pd.DataFrame(rows, columns=["split", "class", "file", "width", "height"])
     result = summarise_sizes(frame, unreadable, sorted({name for _, name, _ in listing}))
-    result.ignored = ignored_files(data, ignored, [path for _, _, path in listing])
+    loose = [path for root in parts.values() for path in loose_files(root)]
+    result.ignored = ignored_files(data, ignored, [path for _, _, path in listing], loose)
     if result.ignored:
         log.warning("%s", result.ignored.sentence())
     warn_of_imbalance(result.counts)
