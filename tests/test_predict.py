@@ -660,7 +660,10 @@ def test_an_existing_csv_is_refused_before_any_work_unless_forced(tmp_path):
     # `--plot figure` left a hidden .objrec-*.png (matplotlib added .png to the temporary name)
     # and said "no such file"; `--plot fig.txt` ended in matplotlib's traceback: both refused
     # before any work (the run is not even looked for)
-    for name, other in (("figure", "figure.png"), ("fig.txt", "fig.png"), ("f.", "f.png")):
+    # `--plot fig.pgf` (LaTeX drawing commands, which matplotlib makes with a TeX system) ended
+    # in matplotlib's traceback, "'xelatex' not found", after every image was predicted
+    names = ("figure", "figure.png"), ("fig.txt", "fig.png"), ("f.", "f.png"), ("g.pgf", "g.png")
+    for name, other in names:
         with pytest.raises(
             ObjrecError, match=rf"does not end in an image format: name it \S+/{other}, "
         ):

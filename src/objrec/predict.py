@@ -485,10 +485,12 @@ def refuse_plot_format(plot: Path) -> None:
     """Refuse, before any work, a ``plot`` whose name ends in no format matplotlib writes: the
     figure is drawn under a temporary name with the same ending, and for ``figure`` matplotlib
     wrote ``<temporary>.png`` (adding the ending), so the rename failed with "no such file" and
-    left the drawing behind; ``fig.txt`` failed with matplotlib's traceback."""
+    left the drawing behind; ``fig.txt`` failed with matplotlib's traceback. Not ``.pgf``: LaTeX
+    drawing commands, no image, which matplotlib makes only with a TeX system installed (without
+    one, its traceback came after every image was predicted)."""
     from matplotlib.backend_bases import FigureCanvasBase
 
-    formats = sorted(FigureCanvasBase.get_supported_filetypes())
+    formats = sorted(set(FigureCanvasBase.get_supported_filetypes()) - {"pgf"})
     if plot.suffix[1:].lower() not in formats:
         others = ", ".join(f".{f}" for f in formats if f != "png")
         raise ObjrecError(
