@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import functools
 import gc
+import inspect
 import itertools
 import os
 import random
@@ -116,6 +117,68 @@ def _restore_rng_and_cache(_caches, monkeypatch):
     torch.set_rng_state(state[2])
 
 
+@functools.cache
+def blank_figures() -> dict[str, object]:
+    """A stand-in for each function of ``objrec.plots`` that draws a figure and saves it to its
+    ``path`` (every one made by ``plots.lettered`` that takes a ``path``: a new one is covered
+    without being listed): it takes the same arguments (bound to the real signature, so a call
+    the real one would refuse fails here too) and saves a blank one-inch figure to ``path`` with
+    matplotlib's own ``savefig``, so the file is real, of the format its name asks for (a report
+    still embeds a PNG), and a name matplotlib cannot write fails as it would."""
+    from matplotlib.figure import Figure
+
+    from objrec import plots
+
+    def stand_in(draw, signature: inspect.Signature):
+        @functools.wraps(draw)
+        def drawn_blank(*args, **kwargs):
+            path = signature.bind(*args, **kwargs).arguments["path"]
+            Figure(figsize=(1, 1)).savefig(path, dpi=10)
+            return path
+
+        return drawn_blank
+
+    drawers = {
+        name: (function, inspect.signature(function))
+        for name, function in vars(plots).items()
+        if hasattr(function, "__wrapped__") and function.__module__ == plots.__name__
+    }
+    return {
+        name: stand_in(function, signature)
+        for name, (function, signature) in drawers.items()
+        if "path" in signature.parameters
+    }
+
+
+def draw_blank(patch: pytest.MonkeyPatch) -> None:
+    """``objrec.plots``' drawing functions replaced by ``blank_figures`` until ``patch`` undoes it."""
+    from objrec import plots
+
+    for name, drawn_blank in blank_figures().items():
+        patch.setattr(plots, name, drawn_blank)
+
+
+@contextmanager
+def figures_blank():
+    """``draw_blank`` for a session fixture's block: the runs it trains are for what tests do
+    with a run, and their ``curves.png`` is a blank picture (the figure tests draw their own)."""
+    with pytest.MonkeyPatch.context() as patch:
+        draw_blank(patch)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _figures_drawn_blank(request, monkeypatch):
+    """Figures drawn blank (``blank_figures``) in every test not marked ``figures``.
+
+    Laying a figure out is matplotlib's Python (its ticks, text and boxes; not the pixels) and
+    was about half the time of the tests of evaluate and report, which check tables, files and
+    words. The tests that look at figures (their text, ticks, fonts, formats, the report's
+    pictures) are marked ``figures`` and draw them, and every drawing function is drawn by one."""
+    if request.node.get_closest_marker("figures") is None:
+        draw_blank(monkeypatch)
+
+
 @contextmanager
 def own_cache(folder: Path):
     """``$OBJREC_CACHE`` set to ``folder`` for a session fixture: session fixtures are set up
@@ -221,7 +284,7 @@ def trained_once(tmp_path_factory, class_folder_template) -> Path:
 
     root = tmp_path_factory.mktemp("trained")
     seed_facts(class_folder_template / "cache", root / "cache")
-    with own_cache(root / "cache"), torch.random.fork_rng():
+    with own_cache(root / "cache"), torch.random.fork_rng(), figures_blank():
         split_folder(make_class_folder(root / "photos"), root / "data", seed=0)
         train(root / "data", root / "run", tiny_train_config(cache_dir=str(root / "cache")))
     return root / "run"
@@ -280,7 +343,7 @@ def sample_run(tmp_path_factory, sample_facts) -> tuple[Path, Path]:
         aug_views=1,
         cache_dir=str(root / "cache"),
     )
-    with torch.random.fork_rng():
+    with torch.random.fork_rng(), figures_blank():
         train(root / "data", root / "run", config)
     return root / "run", root / "data"
 

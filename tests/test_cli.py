@@ -833,6 +833,7 @@ def test_predict_reports_each_failed_input_once_and_predicts_the_rest(
 
 
 @pytest.mark.slow
+@pytest.mark.figures
 def test_predict_plot_draws_up_to_plot_max_and_says_what_was_left_out(
     capsys, tmp_path, trained_run, split_dir
 ):
@@ -1213,6 +1214,7 @@ def test_the_last_lines_say_which_epochs_head_was_kept_when_its_line_is_not_show
 
 
 @pytest.mark.slow
+@pytest.mark.figures
 def test_the_curves_mark_the_epoch_whose_head_was_kept(capsys, monkeypatch, tmp_path, split_dir):
     """With --min-delta, curves.png marked the lowest valid loss as the best epoch, a later one than
     the summary's (its gain was under --min-delta, so early stopping kept the earlier head)."""

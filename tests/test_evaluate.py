@@ -455,6 +455,7 @@ def test_evaluates_progress_names_the_images_not_the_backbone(trained_run, split
 
 
 @pytest.mark.slow
+@pytest.mark.figures
 @pytest.mark.parametrize("counts", [[20, 21, 20, 21], [20, 20, 20]])
 def test_accuracy_against_training_images_labels_a_narrow_range_readably(counts):
     """With 20 or 21 training images per class the log axis read '2x10^1, 2.02x10^1, ...'."""
@@ -473,6 +474,7 @@ def test_accuracy_against_training_images_labels_a_narrow_range_readably(counts)
 
 
 @pytest.mark.slow
+@pytest.mark.figures
 def test_top_losses_png_shows_only_wrong_answers_and_says_when_there_is_none(tmp_path, monkeypatch):
     """evaluate's top_losses.png filled its 12 tiles with the images of highest loss, right
     answers among them, as report.html did before it showed only the wrong ones."""

@@ -104,6 +104,7 @@ def test_explore_never_writes_into_a_non_empty_folder_without_force(tmp_path, sp
 
 
 @pytest.mark.slow
+@pytest.mark.figures
 def test_the_legend_of_images_per_class_hides_no_bar():
     import pandas as pd
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -185,6 +186,7 @@ def test_a_forced_run_keeps_a_namesake_the_user_saved_while_it_ran(
 
 
 @pytest.mark.slow
+@pytest.mark.figures
 def test_class_names_with_dollar_signs_are_drawn_as_named_not_as_mathtext(tmp_path):
     """A class named "cost $x^$" stopped explore and evaluate with matplotlib's mathtext
     ParseSyntaxException, and one named "$a$ b" was drawn as an italic "a b": names are text."""
@@ -212,6 +214,7 @@ def test_class_names_with_dollar_signs_are_drawn_as_named_not_as_mathtext(tmp_pa
 
 
 @pytest.mark.slow
+@pytest.mark.figures
 def test_names_no_font_has_give_one_note_not_a_warning_per_character(tmp_path, caplog, monkeypatch):
     """evaluate of a file named in katakana printed 9 copies of matplotlib's "UserWarning: Glyph
     12459 (KATAKANA LETTER KA) missing from font(s) DejaVu Sans": now one note is logged, once,
@@ -235,6 +238,7 @@ def test_names_no_font_has_give_one_note_not_a_warning_per_character(tmp_path, c
     assert notes in ([], [plots.BOXES_NOTE])  # none where a CJK font is installed
 
 
+@pytest.mark.figures
 def test_figures_fall_back_to_the_installed_fonts_of_other_scripts(monkeypatch):
     from types import SimpleNamespace
 
@@ -270,6 +274,8 @@ def test_a_class_whose_every_image_is_unreadable_is_counted_as_0_not_left_out(
     assert "grey" in capsys.readouterr().out
 
 
+@pytest.mark.slow
+@pytest.mark.figures
 def test_count_axes_tick_whole_numbers_and_shares_read_as_percentages(monkeypatch):
     """With 20 images a class, images_per_class.png's axis read '2.5, 7.5, 12.5' images and
     image_sizes.png's '0.25, 0.75' classes; the confusion heatmap's colour bar and

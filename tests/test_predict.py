@@ -86,6 +86,7 @@ def titled(titles: list[str], axes, path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.figures
 def test_the_plot_says_which_images_were_answered_unknown(
     monkeypatch, trained_run, split_dir, tmp_path
 ):
@@ -104,6 +105,7 @@ def test_the_plot_says_which_images_were_answered_unknown(
 
 
 @pytest.mark.slow
+@pytest.mark.figures
 def test_a_barely_familiar_answer_says_so_under_its_name_in_the_plot(
     monkeypatch, trained_run, split_dir, tmp_path
 ):

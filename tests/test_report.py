@@ -28,6 +28,7 @@ def built_report(tmp_path_factory, trained_once):
 
 
 @pytest.mark.slow
+@pytest.mark.figures
 def test_report_is_one_self_contained_file(trained_run, tmp_path):
     from .conftest import TaskRecorder
 
