@@ -3,6 +3,7 @@
 import importlib
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -115,3 +116,24 @@ def test_a_train_result_has_a_short_repr():
         "TrainResult(run='run', classes=2, epochs_run=30, best_epoch=25, "
         "best_valid_loss=0.1235, best_valid_acc=0.8750, finished=True)"
     )
+
+
+def test_the_python_api_page_says_how_per_class_and_worst_are_indexed_and_what_worst_holds():
+    """docs/python-api.md said the results were "labelled by class and file", yet per_class has a
+    0, 1, 2... index and the class in its `class` column; and `worst(5)` gave 1 row of 4 classes
+    without the page saying it holds only classes below 100% top-1. The page says both, and the
+    result does what it says."""
+    import torch
+
+    from objrec.evaluate import summarize_logits
+
+    page = " ".join((Path(__file__).parents[1] / "docs" / "python-api.md").read_text().split())
+    assert "labelled by class and file" not in page
+    assert "has a plain 0, 1, 2... index, the class or file in a column" in page
+    assert "its name in column `class` (per_class.csv)" in page
+    assert "evaluation.worst(5) # per_class's first 5 rows below 100% top-1: fewer" in page
+    labels, predicted = torch.tensor([0, 0, 1, 1, 2, 3]), torch.tensor([0, 1, 1, 1, 2, 3])
+    logits = torch.nn.functional.one_hot(predicted, 4).float() * 5
+    result = summarize_logits(logits, labels, ["a", "b", "c", "d"])
+    assert list(result.per_class.index) == [0, 1, 2, 3] and result.per_class["class"][0] == "a"
+    assert list(result.worst(5)["class"]) == ["a"]  # b, c and d are right every time
