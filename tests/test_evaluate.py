@@ -594,6 +594,35 @@ def test_a_stricter_threshold_is_chosen_on_the_validation_images_and_measured_on
     assert stricter_result(recognizer, (known, labels), unknown, valid) is None
 
 
+def test_evaluate_unknown_says_which_classes_the_missed_strangers_were_answered_as():
+    """A camera trap's birds went to its catch-all class "empty" (98.8%), and evaluate --unknown
+    said only how many were missed: now it names where they went, in --json and in words."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from objrec.cli.evaluation import confidence_lines
+    from objrec.evaluate import open_set_result
+    from objrec.inference import Answers
+
+    recognizer = SimpleNamespace(threshold=0.0, classes=["deer", "empty", "fox"])
+    known = Answers(torch.eye(3), torch.tensor([1.0, 2.0, 3.0]), torch.zeros(3, dtype=torch.bool))
+    caught = torch.tensor([False, False, True, False, False])
+    unknown = Answers(torch.eye(3)[[1, 0, 2, 1, 1]], torch.tensor([0.5, 0.1, -1, 0.2, 0.3]), caught)
+    o = open_set_result(recognizer, known, unknown)  # type: ignore[arg-type]
+    assert o["unknown_answered_as"] == {"empty": 3, "deer": 1}
+    assert list(o["unknown_answered_as"]) == ["empty", "deer"]  # most first
+    metrics = stricter_metrics(None)
+    metrics["open_set"]["unknown_answered_as"] = o["unknown_answered_as"]
+    line = confidence_lines(metrics, "data/test")[-1]
+    assert line.startswith("  the 4 missed went to: empty 3, deer 1 (if empty is a catch-all")
+    assert '"unknown" cannot be expected for those; docs/confidence.md)' in line
+    metrics["open_set"]["unknown_answered_as"] = {"deer": 1, "fox": 1}  # no class took most
+    assert confidence_lines(metrics, "data/test")[-1] == "  the 2 missed went to: deer 1, fox 1"
+    recognizer.threshold = None  # no threshold: nothing is missed, no key
+    assert "unknown_answered_as" not in open_set_result(recognizer, known, unknown)  # type: ignore[arg-type]
+
+
 def stricter_metrics(stricter: dict) -> dict:
     """``metrics.json``'s confidence keys with ``open_set.stricter``: 108 known images of which
     the run's threshold answers all, 16 unknown images of which it catches 7."""

@@ -396,10 +396,30 @@ def confidence_lines(
             "them from known ones: 1 perfectly, 0.5 by chance); accepted as known "
             f"{percent(o['fpr_at_95_tpr'])} at 95% of known kept{at}"
         )
+        if o.get("unknown_answered_as"):
+            lines.append(missed_line(o["unknown_answered_as"]))
         stricter = o.get("stricter")
         if stricter and accepted is not None and stricter["unknown_accepted"] < accepted:
             lines += stricter_lines(m, evaluated, run, kept)
     return lines
+
+
+def missed_line(answered_as: dict[str, int]) -> str:
+    """Where the unknown images the threshold accepted went, most first: ``the 18 missed went
+    to: empty 15, deer 3``; when one class took over half, that a catch-all class takes in what
+    the model was never taught (a camera trap's "empty" took 98.8% of its birds, and evaluate
+    said only how many were missed)."""
+    missed = sum(answered_as.values())
+    where = ", ".join(f"{name} {count}" for name, count in answered_as.items())
+    line = f"  the {missed} missed went to: {where}"
+    top, most = next(iter(answered_as.items()))
+    if missed > 1 and most * 2 > missed:
+        line += (
+            f" (if {top} is a catch-all class, such as empty, background or other, it takes in "
+            'what the model was never taught: "unknown" cannot be expected for those; '
+            "docs/confidence.md)"
+        )
+    return line
 
 
 def calibration_line(m: dict[str, Any], evaluated: str) -> str:
