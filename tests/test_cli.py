@@ -1777,6 +1777,17 @@ def test_check_s_summary_writes_every_count_with_thousands_separators(tmp_path):
         "7,179 image files in 100 classes (train 4,059, valid 1,560, test 1,560): 6,179 readable, "
         "1,000 unusable"
     )
+    from objrec.cli.data import check_next  # a user read exit 1 as "fix them first"
+
+    assert check_next(result) == (
+        "what next: train leaves the 1,000 unusable files out, with a warning naming them, and "
+        "goes on (train --strict refuses to start while any exist)"
+    )
+    result.splits = {}
+    assert check_next(result).startswith("what next: split and train leave the 1,000 unusable")
+    assert check_next(result).endswith("(split --strict and train --strict refuse them instead)")
+    result.problems[0].kind = "bad_name"  # split --strict does not refuse those
+    assert check_next(result).endswith("(train --strict refuses to start while any exist)")
 
 
 def test_check_counts_a_folder_once_when_it_is_both_empty_and_unknown_to_train(capsys, split_dir):
@@ -1796,6 +1807,7 @@ def test_check_names_an_unreadable_file_once_and_counts_in_english(capsys, tmp_p
     code, out, _ = run(capsys, "check", photos)
     out = " ".join(out.split())
     assert code == 1 and out.count("bad.jpg") == 1 and "bad.jpg: cannot read image" in out
+    assert "what next: split and train leave the 1 unusable file out, with a warning" in out
     assert "2 image files in 1 class: 1 readable, 1 unusable; 1 unusable folder" in out  # one class
     (photos / "red" / "bad.jpg").unlink()
     code, out, _ = run(capsys, "check", photos)

@@ -602,6 +602,8 @@ def check(data: Path, as_json: bool) -> None:
             where = escape(f"{shown(p.path)}: {p.message}")  # names are never markup
             console.print(f"[{style}]{p.kind}[/] {where}", highlight=False)
         console.print(check_summary(result))
+        if result.unusable_files:
+            console.print(check_next(result))
     if result.unusable:
         sys.exit(1)
 
@@ -620,6 +622,19 @@ def check_summary(result: CheckResult) -> str:
             else ""
         )
     )
+
+
+def check_next(result: CheckResult) -> str:
+    """What split and train do with the unusable files (a user read '2 unusable' and exit 1 as
+    'fix them first'): they leave them out with a warning naming them; ``--strict`` refuses them
+    instead (split's refuses the files it cannot decode, not names that are not UTF-8). A split
+    folder is not split again: train alone."""
+    files = plural(result.unusable_files, "unusable file")
+    who, go = ("train leaves", "goes") if result.splits else ("split and train leave", "go")
+    strict = "train --strict refuses to start while any exist"
+    if not result.splits and not any(p.kind == "bad_name" for p in result.unusable):
+        strict = "split --strict and train --strict refuse them instead"
+    return f"what next: {who} the {files} out, with a warning naming them, and {go} on ({strict})"
 
 
 @click.command(short_help="Find likely wrong labels, duplicates and outliers.")
