@@ -125,8 +125,9 @@ def test_every_burst_lands_in_one_split_whatever_its_hash(tmp_path):
             [f"{name}/b{b}_{f}.jpg" for f in range(3)] for name in ("cat", "dog") for b in range(4)
         )
         assert (result.burst_files, result.timed_files, result.duplicate_files) == (24, 34, 0)
+        assert result.untimed_files == 2  # plain.jpg: too few to be said
     off = split_folder(src, tmp_path / "off", seed=0, mode="link", burst_seconds=0)
-    assert off.bursts == [] and off.timed_files == 0
+    assert off.bursts == [] and off.timed_files == off.untimed_files == 0
 
 
 @pytest.mark.slow

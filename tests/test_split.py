@@ -810,6 +810,20 @@ def test_a_class_with_too_few_training_images_is_warned_of(tmp_path, caplog):
     assert warning in caplog.text
 
 
+def test_split_says_when_most_photos_have_no_exif_time(tmp_path):
+    """A camera trap's bursts without EXIF times went to different splits, and split said
+    nothing of it: when most images have no EXIF time, one line says so and names `groups`."""
+    from objrec.split import SplitResult, untimed_sentence
+
+    counts = {"badger": {"train": 50, "valid": 25, "test": 22}}
+    result = SplitResult(out=tmp_path, counts=counts, untimed_files=81, burst_seconds=1.0)
+    said = untimed_sentence(result)
+    assert said is not None and said.startswith("81 of 97 images have no EXIF camera time")
+    assert "a `groups` file" in said
+    result.untimed_files = 48
+    assert untimed_sentence(result) is None
+
+
 def split_of(out, files):
     """The splits the images ``files`` (class/name, relative to the source) landed in."""
     return {r["split"] for r in manifest(out) if r["source"].split("photos/")[1] in files}

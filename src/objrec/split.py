@@ -142,6 +142,9 @@ class SplitResult:
     """The images with a camera and a time in their EXIF, which bursts are looked for among."""
     burst_seconds: float = 0.0
     """The gap (seconds) within which bursts were looked for (0: not looked for)."""
+    untimed_files: int = 0
+    """The images without a camera and a time in their EXIF, among which no burst could be looked
+    for (0 when none was looked for): :func:`untimed_sentence` says so when they are most."""
 
     def totals(self) -> dict[str, int]:
         return {s: sum(c[s] for c in self.counts.values()) for s in SPLITS}
@@ -210,8 +213,25 @@ def split_folder(
         refuse_dropping_images(src, out, set(hashes.values()))
         _write(src, out, assignment, (hashes, keys), config.mode)
     log.info("split %s into %s: %s", src, out, listed(result.totals()))
+    if untimed := untimed_sentence(result):
+        log.info(untimed)
     log_result_warnings(log, split_warnings(result))
     return result
+
+
+def untimed_sentence(result: SplitResult) -> str | None:
+    """When most images (over half) have no EXIF camera and time, a sentence saying that no burst
+    was looked for among them and what keeps a burst together instead (a camera trap's frames
+    without EXIF went to different splits, unsaid); None otherwise."""
+    images = sum(result.totals().values())
+    if 2 * result.untimed_files <= images:
+        return None
+    return (
+        f"{result.untimed_files} of {plural(images, 'image')} have no EXIF camera time, so no "
+        "burst was looked for among them: a burst's frames may land in different splits where "
+        "the near-duplicate hash does not group them; a `groups` file (columns file and group) "
+        "keeps each burst in one split"
+    )
 
 
 def left_out_sentences(unreadable: Sequence[str], too_large: Sequence[str]) -> list[str]:
@@ -307,6 +327,7 @@ def _plan(
     result.bursts = [[path.relative_to(src).as_posix() for path in burst] for burst in found]
     result.burst_files, result.timed_files = sum(map(len, found)), timed
     result.burst_seconds = config.burst_seconds
+    result.untimed_files = sum(map(len, files.values())) - timed if config.burst_seconds else 0
     result.kept_files = sum(keys[p] in held for paths in files.values() for p in paths)
     result.near_duplicate_files = len(set(hashes.values())) - len(set(groups.values()))
     result.identical_files = sum(len(p) - len({hashes[f] for f in p}) for p in files.values())

@@ -168,7 +168,10 @@ def split(
 
 def print_split(result, groups: Path | None, like: tuple[Path, Path] | None = None) -> None:
     """The classes and images split placed, the groups kept together, the images kept in their
-    split of ``--like``'s folder (``like``: SRC and that folder), and the duplicates."""
+    split of ``--like``'s folder (``like``: SRC and that folder), the duplicates and bursts,
+    and whether most images had no EXIF time to find bursts by."""
+    from objrec.split import untimed_sentence
+
     totals = result.totals()
     console.print(
         f"split {plural(len(result.counts), 'class')} into {shown(result.out)}: "
@@ -185,6 +188,8 @@ def print_split(result, groups: Path | None, like: tuple[Path, Path] | None = No
         console.print(duplicates_line(result), highlight=False)
     if result.bursts:
         console.print(bursts_line(result), markup=False, highlight=False)
+    if untimed := untimed_sentence(result):
+        console.print(to_cli(untimed, split), markup=False, highlight=False)
 
 
 def like_line(result, src: Path, like: Path) -> str:
@@ -267,6 +272,7 @@ def split_json(result, warnings: list[str]) -> dict:
         "burst_files": result.burst_files,
         "timed_files": result.timed_files,
         "burst_seconds": result.burst_seconds,
+        "untimed_files": result.untimed_files,
         "cross_class_duplicates": [list(pair) for pair in result.cross_class_duplicates],
         "file_groups": result.file_groups,
         "kept_files": result.kept_files,
