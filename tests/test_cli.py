@@ -1512,7 +1512,7 @@ def test_every_json_answer_has_a_warnings_list(capsys, tmp_path, trained_run, sp
     had "warnings": []: now every command that can warn answers with a list, empty when clean."""
     page = (Path(__file__).parents[1] / "docs" / "json.md").read_text()
     commands = {
-        "split": ("split", make_class_folder(tmp_path / "p", per_class=8), tmp_path / "s"),
+        "split": ("split", make_class_folder(tmp_path / "p", per_class=12), tmp_path / "s"),
         "check": ("check", split_dir),
         "explore": ("explore", split_dir, "--out", tmp_path / "e"),
         "evaluate": ("evaluate", trained_run, split_dir),
@@ -1994,7 +1994,7 @@ def test_split_json_carries_every_warning_the_text_gives(
 ):
     """`split --json` left out the one-class warning and the logged ones (a killed split's
     staging folder): a script saw no warning where a person did."""
-    photos = make_class_folder(tmp_path / "one", per_class=8, classes=("red",))
+    photos = make_class_folder(tmp_path / "one", per_class=12, classes=("red",))
     code, out, _ = run(capsys, "split", photos, tmp_path / "one-data", "--json")
     one_class = (
         "only one class (red): `objrec train` will refuse this split "

@@ -810,6 +810,30 @@ def test_a_class_with_too_few_training_images_is_warned_of(tmp_path, caplog):
     assert warning in caplog.text
 
 
+@pytest.mark.slow
+def test_a_class_tested_on_too_few_distinct_photos_is_warned_of(tmp_path, caplog):
+    """A class of 12 photos (4 bursts of 3) beside larger ones went unflagged until `evaluate`
+    said "badger (3 images, 1 distinct) ... too few to trust". split warns of a class whose valid
+    or test split holds fewer distinct photos than evaluate's own threshold, naming it."""
+    from objrec.evaluate import few_images as evaluates_few
+    from objrec.split import few_images, split_warnings
+
+    src = make_class_folder(tmp_path / "src", per_class=12, classes=("red", "green"))
+    (src / "badger").mkdir()
+    blue = make_class_folder(tmp_path / "blue", per_class=4, classes=("blue",)) / "blue"
+    for i, original in enumerate(sorted(blue.iterdir())):
+        for k in range(3):  # 4 photos, each 3 times: 12 files, 4 distinct
+            (src / "badger" / f"b{i}_{k}{original.suffix}").write_bytes(original.read_bytes())
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        result = split_folder(src, tmp_path / "out", near_duplicates=False)
+    assert few_images() == evaluates_few() == 3
+    assert list(result.few_judged_classes) == ["badger"]  # red, green: 6 / 3 / 3 distinct
+    assert set(result.few_judged_classes["badger"].values()) == {1}
+    (warning,) = [w for w in split_warnings(result) if "too few to judge" in w]
+    assert warning.startswith("classes with fewer than 3 distinct photos in valid or test")
+    assert "add photos" in warning and "badger (1 in " in warning and warning in caplog.text
+
+
 def test_split_says_when_most_photos_have_no_exif_time(tmp_path):
     """A camera trap's bursts without EXIF times went to different splits, and split said
     nothing of it: when most images have no EXIF time, one line says so and names `groups`."""

@@ -426,10 +426,11 @@ def log_evaluation(run: Path, target: Path, result: EvaluationResult) -> None:
 
 def few_images() -> int:
     """The fewest images a class's per-class results rest on to be worth reading: as many as
-    ``split`` needs of a whole class for its default ratios (``split.min_class_size``: 3)."""
-    from objrec.split import min_class_size
+    ``split`` needs of a whole class for its default ratios (``split.few_images``: 3), by which
+    ``split`` warns of a class it gives too few valid or test photos."""
+    from objrec.split import few_images as fewest
 
-    return min_class_size(SplitConfig().ratios)
+    return fewest()
 
 
 def mark_too_few(per_class: pd.DataFrame, distinct: dict[str, int] | None = None) -> pd.DataFrame:

@@ -97,6 +97,11 @@ class SplitResult:
     """Classes in every split but with fewer than ``min_images`` images in train (a class of 3
     split 1 / 1 / 1): the head learns them from one or two photos, and their per-class results
     rest on as few test images (:func:`few_train`)."""
+    few_judged_classes: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Classes in every split (and not among ``few_train_classes``) whose valid or test split
+    holds fewer distinct photos than :func:`few_images`, with those splits' distinct photos: a
+    class of 12 photos in 4 bursts, tested on 1 of them, which ``evaluate`` calls too few to
+    trust (:func:`few_judged`)."""
     empty_classes: list[str] = field(default_factory=list)
     """Class folders without images, left out of the split (their names are in no split)."""
     unreadable_files: list[str] = field(default_factory=list)
@@ -292,7 +297,19 @@ def split_warnings(result: SplitResult) -> list[str]:
             "test images; add images): "
             + ", ".join(f"{name} ({result.counts[name]['train']} in train)" for name in few)
         )
+    if judged := result.few_judged_classes:
+        warnings.append(
+            f"classes with fewer than {plural(few_images(), 'distinct photo')} in valid or test, "
+            "too few to judge them by (`evaluate` will call their results too few to trust; add "
+            "photos of them): "
+            + some_of([f"{name} ({judged_counts(counts)})" for name, counts in judged.items()])
+        )
     return warnings
+
+
+def judged_counts(counts: dict[str, int]) -> str:
+    """A class's distinct photos in the splits it has too few in: ``1 in test, 2 in valid``."""
+    return ", ".join(f"{n} in {split}" for split, n in counts.items())
 
 
 def _plan(
@@ -333,6 +350,7 @@ def _plan(
     result.identical_files = sum(len(p) - len({hashes[f] for f in p}) for p in files.values())
     result.empty_classes, result.min_images = empty, min_class_size(ratios)
     result.few_train_classes = few_train(result.counts, result.small_classes, result.min_images)
+    result.few_judged_classes = few_judged(assignment, keys, result)
     result.unreadable_files, result.ignored_files = unreadable, not_images
     result.too_large_files = too_large
     _require_train_and_valid(result, ratios)
@@ -444,6 +462,34 @@ def few_train(counts: dict[str, dict[str, int]], small: Sequence[str], need: int
     training images, ``need`` being the fewest a whole class needs for a split
     (:func:`min_class_size`): too few to learn a class from or to judge it by."""
     return [n for n, c in counts.items() if n not in small and 0 < c["train"] < need]
+
+
+def few_judged(assignment, keys: dict[Path, str], result: SplitResult) -> dict[str, dict[str, int]]:
+    """The classes (neither missing from a split nor ``few_train``) whose valid or test images
+    are fewer than :func:`few_images` distinct photos (each placing group of ``keys``, as the
+    manifest's ``group`` and ``evaluate``'s ``n_groups`` count them), with those splits' counts."""
+    distinct: dict[str, dict[str, set[str]]] = {}
+    for path, (name, split) in assignment.items():
+        distinct.setdefault(name, {}).setdefault(split, set()).add(keys[path])
+    skip = set(result.small_classes) | set(result.few_train_classes)
+    few = {}
+    for name, splits in distinct.items():
+        counts = {
+            s: len(splits[s])
+            for s in ("valid", "test")
+            if 0 < len(splits.get(s, ())) < few_images()
+        }
+        if counts and name not in skip:
+            few[name] = counts
+    return few
+
+
+def few_images() -> int:
+    """The fewest distinct photos a class's results on a split rest on to be worth reading, as
+    many as ``split`` needs of a whole class for its default ratios (:func:`min_class_size`: 3):
+    ``evaluate`` calls fewer "too few to trust", and ``split`` warns of a class it gives fewer
+    valid or test photos (:func:`few_judged`)."""
+    return min_class_size(SplitConfig().ratios)
 
 
 def min_class_size(ratios: tuple[float, float, float]) -> int:

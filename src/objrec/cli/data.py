@@ -261,6 +261,7 @@ def split_json(result, warnings: list[str]) -> dict:
         "small_classes": result.small_classes,
         "min_images": result.min_images,
         "few_train_classes": result.few_train_classes,
+        "few_judged_classes": result.few_judged_classes,
         "empty_classes": result.empty_classes,
         "unreadable_files": result.unreadable_files,
         "too_large_files": result.too_large_files,
