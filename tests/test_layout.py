@@ -114,3 +114,25 @@ def test_no_test_carries_one_mark_twice():
                 if len(set(marks)) < len(marks):
                     twice.append(f"{path.name}:{node.lineno} {node.name}")
     assert twice == []
+
+
+@pytest.mark.slow  # imports setuptools: 0.11 s
+def test_the_sdist_holds_every_page_the_readme_and_docs_link_to():
+    """The source distribution left out docs/ and benchmarks/README.md: README.md's links to them
+    (and the docs pages' to each other) were broken in it. MANIFEST.in takes each file linked."""
+    from setuptools.command.egg_info import FileList
+
+    root = SRC.parents[1]
+    pages = [root / "README.md", root / "benchmarks" / "README.md", *(root / "docs").glob("*.md")]
+    linked = {
+        (page.parent / target).resolve().relative_to(root).as_posix()
+        for page in pages
+        for target in re.findall(r"\]\(([^)#:]+\.md)", page.read_text())
+    }
+    files = FileList()
+    files.allfiles = [p.relative_to(root).as_posix() for p in pages]
+    manifest = root / "MANIFEST.in"
+    for line in manifest.read_text().splitlines() if manifest.exists() else []:
+        if line.strip() and not line.startswith("#"):
+            files.process_template_line(line)
+    assert sorted(linked - {"README.md"} - set(files.files)) == [] and len(linked) >= 13
