@@ -846,6 +846,17 @@ def test_split_says_when_most_photos_have_no_exif_time(tmp_path):
     assert "a `groups` file" in said
     result.untimed_files = 48
     assert untimed_sentence(result) is None
+    result = SplitResult(
+        out=tmp_path,
+        counts={"a": {"train": 900, "valid": 300, "test": 300}},
+        untimed_files=1200,
+        burst_seconds=1.0,
+    )
+    assert untimed_sentence(result).startswith("1,200 of 1,500 images have no EXIF")
+    result.untimed_files = 1500
+    assert untimed_sentence(result).startswith(
+        "none of the 1,500 images has an EXIF camera time, so"
+    )
 
 
 def split_of(out, files):

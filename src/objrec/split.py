@@ -231,8 +231,13 @@ def untimed_sentence(result: SplitResult) -> str | None:
     images = sum(result.totals().values())
     if 2 * result.untimed_files <= images:
         return None
+    which = (
+        f"none of the {images:,} images has an EXIF camera time"
+        if result.untimed_files == images
+        else f"{result.untimed_files:,} of {plural(images, 'image')} have no EXIF camera time"
+    )
     return (
-        f"{result.untimed_files} of {plural(images, 'image')} have no EXIF camera time, so no "
+        f"{which}, so no "
         "burst was looked for among them: a burst's frames may land in different splits where "
         "the near-duplicate hash does not group them; a `groups` file (columns file and group) "
         "keeps each burst in one split"

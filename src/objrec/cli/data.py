@@ -175,7 +175,7 @@ def print_split(result, groups: Path | None, like: tuple[Path, Path] | None = No
     totals = result.totals()
     console.print(
         f"split {plural(len(result.counts), 'class')} into {shown(result.out)}: "
-        + ", ".join(f"{k} {v}" for k, v in totals.items()),
+        + ", ".join(f"{k} {v:,}" for k, v in totals.items()),
         markup=False,
     )
     if groups is not None:
