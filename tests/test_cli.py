@@ -1790,6 +1790,30 @@ def test_check_s_summary_writes_every_count_with_thousands_separators(tmp_path):
     assert check_next(result).endswith("(train --strict refuses to start while any exist)")
 
 
+def test_check_next_promises_no_going_on_past_an_unusable_folder(tmp_path):
+    """A class folder of one class and a damaged photo: check's last line said split and train
+    'go on' without the photo, where train refuses the folder (one class); and 'with a warning
+    naming them' of one file. The folder's own line says what it stops."""
+    from objrec.check import CheckResult, Problem
+    from objrec.cli.data import check_next
+
+    result = CheckResult(tmp_path, images=8, readable=7, classes=1)
+    result.problems = [Problem("a/bad.jpg", "unreadable", "cannot read", True)]
+    assert check_next(result) == (
+        "what next: split and train leave the 1 unusable file out, with a warning naming it, and "
+        "go on (split --strict and train --strict refuse it instead)"
+    )
+    result.problems.append(Problem(str(tmp_path), "one_class", "train refuses it", True))
+    said = check_next(result)
+    assert "go on" not in said and said.endswith(
+        "; the unusable folder is another matter (its line above)"
+    )
+    result.problems.append(Problem(str(tmp_path / "b"), "empty_class", "no images", True))
+    assert check_next(result).endswith(
+        "; the 2 unusable folders are another matter (their lines above)"
+    )
+
+
 def test_check_counts_a_folder_once_when_it_is_both_empty_and_unknown_to_train(capsys, split_dir):
     """An empty valid/purple that train lacks is two problems (empty_class, unknown_class) of one
     folder: check said '2 unusable folders' for it."""

@@ -635,13 +635,20 @@ def check_next(result: CheckResult) -> str:
     """What split and train do with the unusable files (a user read '2 unusable' and exit 1 as
     'fix them first'): they leave them out with a warning naming them; ``--strict`` refuses them
     instead (split's refuses the files it cannot decode, not names that are not UTF-8). A split
-    folder is not split again: train alone."""
+    folder is not split again: train alone. Nothing is said to go on past an unusable folder (a
+    folder of one class, which train refuses): its own line says what it stops."""
     files = plural(result.unusable_files, "unusable file")
+    them = "it" if result.unusable_files == 1 else "them"
     who, go = ("train leaves", "goes") if result.splits else ("split and train leave", "go")
     strict = "train --strict refuses to start while any exist"
     if not result.splits and not any(p.kind == "bad_name" for p in result.unusable):
-        strict = "split --strict and train --strict refuse them instead"
-    return f"what next: {who} the {files} out, with a warning naming them, and {go} on ({strict})"
+        strict = f"split --strict and train --strict refuse {them} instead"
+    said = f"what next: {who} the {files} out, with a warning naming {them}"
+    if not (folders := result.unusable_folders):
+        return f"{said}, and {go} on ({strict})"
+    which = "the unusable folder is" if folders == 1 else f"the {folders} unusable folders are"
+    lines = "its line" if folders == 1 else "their lines"
+    return f"{said} ({strict}); {which} another matter ({lines} above)"
 
 
 @click.command(short_help="Find likely wrong labels, duplicates and outliers.")
