@@ -623,6 +623,18 @@ def test_evaluate_unknown_says_which_classes_the_missed_strangers_were_answered_
     assert "unknown_answered_as" not in open_set_result(recognizer, known, unknown)  # type: ignore[arg-type]
 
 
+def test_the_missed_strangers_line_names_ten_classes_then_counts_the_rest():
+    """A 100-class model's missed strangers spread over many classes: the line named every one
+    (25 here, up to all 100), a paragraph where the ten most tell where they went."""
+    from objrec.cli.evaluation import missed_line
+
+    answered = {f"class_{i:02d}": 30 - i for i in range(25)}  # 450 images
+    line = missed_line(answered)
+    named = ", ".join(f"class_{i:02d} {30 - i}" for i in range(10))
+    assert line == f"  the 450 missed went to: {named} and 15 more classes (195 images)"
+    assert missed_line({"deer": 1, "fox": 1}) == "  the 2 missed went to: deer 1, fox 1"
+
+
 def stricter_metrics(stricter: dict) -> dict:
     """``metrics.json``'s confidence keys with ``open_set.stricter``: 108 known images of which
     the run's threshold answers all, 16 unknown images of which it catches 7."""

@@ -41,7 +41,7 @@ from objrec.config import (
     field_help,
     unknown_score_words,
 )
-from objrec.progress import plural, some_of, with_distinct
+from objrec.progress import NAMED, plural, some_of, with_distinct
 
 if TYPE_CHECKING:
     from objrec.evaluate import EvaluationResult
@@ -408,9 +408,14 @@ def missed_line(answered_as: dict[str, int]) -> str:
     """Where the unknown images the threshold accepted went, most first: ``the 18 missed went
     to: empty 15, deer 3``; when one class took over half, that a catch-all class takes in what
     the model was never taught (a camera trap's "empty" took 98.8% of its birds, and evaluate
-    said only how many were missed)."""
+    said only how many were missed). The first ``NAMED`` classes, then how many more and their
+    images: a 100-class model's strangers spread over most of its classes."""
     missed = sum(answered_as.values())
-    where = ", ".join(f"{name} {count}" for name, count in answered_as.items())
+    answers = list(answered_as.items())
+    where = ", ".join(f"{name} {count}" for name, count in answers[:NAMED])
+    if rest := answers[NAMED:]:
+        images = plural(sum(count for _, count in rest), "image")
+        where += f" and {plural(len(rest), 'more class', 'more classes')} ({images})"
     line = f"  the {missed} missed went to: {where}"
     top, most = next(iter(answered_as.items()))
     if missed > 1 and most * 2 > missed:
