@@ -505,7 +505,9 @@ def write_explanations(
     """A Grad-CAM map per readable image, each checked again just before it takes its name
     (``outputs.output_file``): never over a file that appeared meanwhile, nor through a link.
     The mark records each map as written (a map moved away meanwhile is no error), at once at
-    the end, or when the run stops: what it drew is recorded."""
+    the end, or when the run stops: what it drew is recorded. A killed objrec's temporary files
+    there went before (``prepare_output_dir``), not again before each map (a listing of a
+    folder of thousands of maps each time)."""
     readable, names = [r for r in results if r.error is None], explanation_names(results)
     other = EXPLAIN_HINT.split(" or ", 1)[0]
     refuse_users_files(folder, names, force, other)  # a link among them: before any is drawn
@@ -515,7 +517,7 @@ def write_explanations(
             for r, name in zip(readable, names, strict=True):
                 top = recognizer.classes.index(str(r.topk[0]["class"]))  # the one reported
                 picture, target = recognizer.explain(open_image(r.path, recognizer.draft), top)
-                with output_file(folder, name, force, record=False, other=other) as tmp:
+                with output_file(folder, name, force, False, other, tidy=False) as tmp:
                     picture.save(tmp)
                     drawn = fingerprint(tmp)  # as the rename keeps it
                 written[name], r.explanation = drawn, str(folder / name)
