@@ -834,6 +834,25 @@ def test_a_class_tested_on_too_few_distinct_photos_is_warned_of(tmp_path, caplog
     assert "add photos" in warning and "badger (1 in " in warning and warning in caplog.text
 
 
+def test_the_too_few_to_judge_warning_says_evaluate_s_rule_only_where_it_applies(tmp_path):
+    """`--ratios 0.7 0.1 0.2`, 20 photos a class: 2 in valid, 4 in test. split warned that
+    `evaluate` "will call their results too few to trust", but evaluate scores the test split
+    by default, where 4 distinct photos are enough: only a class few in test is so called."""
+    from objrec.split import SplitResult, split_warnings
+
+    counts = {name: {"train": 14, "valid": 2, "test": 4} for name in ("ant", "beaver")}
+    result = SplitResult(out=tmp_path, counts=counts)
+    result.few_judged_classes = {"ant": {"valid": 2}, "beaver": {"valid": 2}}
+    (warning,) = split_warnings(result)
+    assert "will call" not in warning and "ant (2 in valid), beaver (2 in valid)" in warning
+    result.few_judged_classes["beaver"] = {"valid": 2, "test": 2}
+    (warning,) = split_warnings(result)
+    assert "(`evaluate` will call the results of those few in test too few to trust; add" in warning
+    result.few_judged_classes["ant"] = {"test": 1}
+    (warning,) = split_warnings(result)
+    assert "judge them by (`evaluate` will call their results too few to trust; add" in warning
+
+
 def test_split_says_when_most_photos_have_no_exif_time(tmp_path):
     """A camera trap's bursts without EXIF times went to different splits, and split said
     nothing of it: when most images have no EXIF time, one line says so and names `groups`."""

@@ -303,10 +303,15 @@ def split_warnings(result: SplitResult) -> list[str]:
             + ", ".join(f"{name} ({result.counts[name]['train']} in train)" for name in few)
         )
     if judged := result.few_judged_classes:
+        # evaluate scores the test split unless told otherwise: few in valid only is not its case
+        tested = [counts for counts in judged.values() if "test" in counts]
+        whose = (
+            "their results" if len(tested) == len(judged) else "the results of those few in test"
+        )
+        said = f"`evaluate` will call {whose} too few to trust; " if tested else ""
         warnings.append(
             f"classes with fewer than {plural(few_images(), 'distinct photo')} in valid or test, "
-            "too few to judge them by (`evaluate` will call their results too few to trust; add "
-            "photos of them): "
+            f"too few to judge them by ({said}add photos of them): "
             + some_of([f"{name} ({judged_counts(counts)})" for name, counts in judged.items()])
         )
     return warnings
