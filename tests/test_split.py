@@ -878,6 +878,22 @@ def test_split_says_when_most_photos_have_no_exif_time(tmp_path):
     )
 
 
+def test_split_does_not_advise_a_groups_file_to_a_split_given_one(tmp_path, capsys):
+    """A camera trap's photos without EXIF split with `--groups`, as the line advises: it still
+    said "... a `groups` file (columns file and group) keeps each burst in one split" on every
+    split. Given a groups file, the line is not said (nor printed)."""
+    from objrec.cli.data import print_split
+    from objrec.split import SplitResult, untimed_sentence
+
+    counts = {"badger": {"train": 50, "valid": 25, "test": 22}}
+    result = SplitResult(out=tmp_path, counts=counts, untimed_files=97, burst_seconds=1.0)
+    assert untimed_sentence(result) is not None and untimed_sentence(result, grouped=True) is None
+    print_split(result, None)
+    assert "EXIF camera time" in capsys.readouterr().out
+    print_split(result, tmp_path / "groups.csv")
+    assert "EXIF camera time" not in capsys.readouterr().out
+
+
 def split_of(out, files):
     """The splits the images ``files`` (class/name, relative to the source) landed in."""
     return {r["split"] for r in manifest(out) if r["source"].split("photos/")[1] in files}

@@ -218,18 +218,19 @@ def split_folder(
         refuse_dropping_images(src, out, set(hashes.values()))
         _write(src, out, assignment, (hashes, keys), config.mode)
     log.info("split %s into %s: %s", src, out, listed(result.totals()))
-    if untimed := untimed_sentence(result):
+    if untimed := untimed_sentence(result, grouped=config.groups is not None):
         log.info(untimed)
     log_result_warnings(log, split_warnings(result))
     return result
 
 
-def untimed_sentence(result: SplitResult) -> str | None:
+def untimed_sentence(result: SplitResult, grouped: bool = False) -> str | None:
     """When most images (over half) have no EXIF camera and time, a sentence saying that no burst
     was looked for among them and what keeps a burst together instead (a camera trap's frames
-    without EXIF went to different splits, unsaid); None otherwise."""
+    without EXIF went to different splits, unsaid); None otherwise, and when a ``groups`` file
+    was given (``grouped``): the split that follows the advice is not given it again."""
     images = sum(result.totals().values())
-    if 2 * result.untimed_files <= images:
+    if grouped or 2 * result.untimed_files <= images:
         return None
     which = (
         f"none of the {images:,} images has an EXIF camera time"

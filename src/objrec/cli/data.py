@@ -169,7 +169,8 @@ def split(
 def print_split(result, groups: Path | None, like: tuple[Path, Path] | None = None) -> None:
     """The classes and images split placed, the groups kept together, the images kept in their
     split of ``--like``'s folder (``like``: SRC and that folder), the duplicates and bursts,
-    and whether most images had no EXIF time to find bursts by."""
+    and whether most images had no EXIF time to find bursts by (not said with a ``groups`` file,
+    which it would advise)."""
     from objrec.split import untimed_sentence
 
     totals = result.totals()
@@ -188,7 +189,7 @@ def print_split(result, groups: Path | None, like: tuple[Path, Path] | None = No
         console.print(duplicates_line(result), highlight=False)
     if result.bursts:
         console.print(bursts_line(result), markup=False, highlight=False)
-    if untimed := untimed_sentence(result):
+    if untimed := untimed_sentence(result, grouped=groups is not None):
         console.print(to_cli(untimed, split), markup=False, highlight=False)
 
 
