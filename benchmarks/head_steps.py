@@ -8,7 +8,7 @@ computed when the shared store holds them, and the count of image views pushed t
 is printed. Then every variant fits the default five heads for each head seed, seeded, batched,
 stopped early and scored as ``train.fit_head`` does; only the variant's batch size, learning
 rate, patience, schedule and head precision (fp32, or bf16 as ``head_precision="auto"`` trains
-on a CPU with AMX) differ. The test split is never read.
+on a CPU with bfloat16 matrix instructions: AMX, AVX-512 BF16) differ. The test split is never read.
 
 The PCA variants (15 to 17; 18 keeps every component, a rotation only, as a control) fit the same
 head on the training features projected onto their top k principal components (centred on the
@@ -39,7 +39,7 @@ projection and the fold counted.
 (``--variants``: indices into ``VARIANTS``; all of them when omitted, about 20 minutes on 2 cores,
 so the measured tables in benchmarks/README.md come from runs of a few each. ``--baseline``: the
 variant the rule compares with, which always runs: 0, today's recipe in fp32, unless given; 14,
-today's in bf16, is what ``objrec train`` fits on a CPU with AMX.)
+today's in bf16, is what ``objrec train`` fits on a CPU with AMX or AVX-512 BF16.)
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ class Variant:
     """0: a constant learning rate; N: cosine decay to zero over N epochs (at most N epochs)."""
     head_precision: str = "fp32"
     """``bf16``: the training forward under bfloat16 autocast (``train.trains_in``), as
-    ``head_precision="auto"`` trains on a CPU with AMX."""
+    ``head_precision="auto"`` trains on a CPU with AMX or AVX-512 BF16."""
     pca: int = 0
     """0: the features as they are; k: the head fitted on their top k principal components, its
     first layer folded back onto the features afterwards."""
@@ -433,7 +433,7 @@ def main() -> None:
         type=int,
         default=0,
         help="index into VARIANTS of the recipe the rule compares with (0: today's in fp32; "
-        "14: today's in bf16, what train fits on a CPU with AMX)",
+        "14: today's in bf16, what train fits on a CPU with AMX or AVX-512 BF16)",
     )
     args = parser.parse_args()
     baseline = VARIANTS[args.baseline]

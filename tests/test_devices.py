@@ -280,13 +280,19 @@ def test_the_cli_refuses_cuda_without_a_gpu_in_one_sentence_naming_the_option(tm
     assert "Traceback" not in err
 
 
-def test_amx_bf16_is_read_from_the_cpus_flags(tmp_path):
+def test_bf16_matrix_instructions_are_read_from_the_cpus_flags(tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("flags\t\t: fpu avx512f avx512_bf16 amx_tile amx_int8\n")
-    assert not bf16_matrix_unit(cpuinfo)  # bfloat16 dot products, but no bfloat16 tiles
+    onednn = torch.backends.mkldnn.is_available()
+    cpuinfo.write_text("flags\t\t: fpu avx2 avx512f avx512_vnni amx_tile amx_int8\n")
+    assert bf16_matrix_unit(cpuinfo) is None  # 8-bit dot products and tiles, but no bfloat16
+    amd = "flags\t\t: fpu avx512f avx512_vnni avx512_bf16\n"  # the AMD EPYC of benchmarks/README
+    cpuinfo.write_text(amd)
+    assert bf16_matrix_unit(cpuinfo) == ("avx512_bf16" if onednn else None)
     cpuinfo.write_text("flags\t\t: fpu avx512f avx512_bf16 amx_bf16 amx_tile amx_int8\n")
-    assert bf16_matrix_unit(cpuinfo) == torch.backends.mkldnn.is_available()
-    assert not bf16_matrix_unit(tmp_path / "missing")
+    assert bf16_matrix_unit(cpuinfo) == ("amx_bf16" if onednn else None)  # the tiles named first
+    cpuinfo.write_text("flags\t\t: fpu avx512f amx_bf16_extra\n")
+    assert bf16_matrix_unit(cpuinfo) is None  # whole flags only
+    assert bf16_matrix_unit(tmp_path / "missing") is None
 
 
 def fake_cgroup(root, membership: str, files: dict[str, str]):

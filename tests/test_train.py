@@ -99,7 +99,7 @@ def test_train_takes_its_settings_as_keywords_as_split_folder_and_evaluate_do(tm
     assert not (tmp_path / "other").exists()
 
 
-def test_auto_trains_the_head_in_bf16_only_on_a_cpu_with_amx_in_one_process(monkeypatch):
+def test_auto_trains_the_head_in_bf16_only_on_a_cpu_with_bf16_matrix_instructions(monkeypatch):
     import torch
 
     from objrec.distributed import World
@@ -107,13 +107,16 @@ def test_auto_trains_the_head_in_bf16_only_on_a_cpu_with_amx_in_one_process(monk
 
     module = importlib.import_module("objrec.train")
     cpu = World(device=torch.device("cpu"))
-    monkeypatch.setattr(module, "bf16_matrix_unit", lambda: True)
+    monkeypatch.setattr(module, "bf16_matrix_unit", lambda: "amx_bf16")
     assert auto_head_precision(cpu) == ("bf16", "this CPU has amx_bf16")
+    monkeypatch.setattr(module, "bf16_matrix_unit", lambda: "avx512_bf16")
+    assert auto_head_precision(cpu) == ("bf16", "this CPU has avx512_bf16")
     assert auto_head_precision(World(device=torch.device("cuda", 0)))[0] == "fp32"
     torchrun = World(rank=0, size=2, device=torch.device("cpu"), launched=True)
     assert auto_head_precision(torchrun)[0] == "fp32"
-    monkeypatch.setattr(module, "bf16_matrix_unit", lambda: False)
-    assert auto_head_precision(cpu) == ("fp32", "this CPU has no AMX bfloat16 tiles (amx_bf16)")
+    monkeypatch.setattr(module, "bf16_matrix_unit", lambda: None)
+    why = "this CPU has no bfloat16 matrix instructions (amx_bf16, avx512_bf16)"
+    assert auto_head_precision(cpu) == ("fp32", why)
 
 
 def test_bf16_is_refused_under_torchrun_and_a_forced_precision_is_kept():
@@ -158,9 +161,9 @@ def autocast_of_head_forwards(monkeypatch) -> list[tuple[bool, bool, object]]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("amx", [True, False])
-def test_the_head_trains_and_validates_under_bf16_autocast_where_the_cpu_has_amx(
-    tmp_path, split_dir, monkeypatch, amx
+@pytest.mark.parametrize("flag", ["avx512_bf16", None])
+def test_the_head_trains_and_validates_under_bf16_autocast_where_the_cpu_has_bf16(
+    tmp_path, split_dir, monkeypatch, flag
 ):
     """The fit's validation pass runs in bf16 too (half float32's time); the calibration's
     forwards, on the unwrapped head, in float32."""
@@ -169,8 +172,9 @@ def test_the_head_trains_and_validates_under_bf16_autocast_where_the_cpu_has_amx
     import torch
 
     module = importlib.import_module("objrec.train")
-    monkeypatch.setattr(module, "bf16_matrix_unit", lambda: amx)
+    monkeypatch.setattr(module, "bf16_matrix_unit", lambda: flag)
     seen = autocast_of_head_forwards(monkeypatch)
+    amx = flag is not None
     result = train(split_dir, tmp_path / "run", tiny_train_config(epochs=3))
     used = "bf16" if amx else "fp32"
     assert result.precision["head"] == used and result.precision["head_why"].startswith("auto")

@@ -476,15 +476,18 @@ class TrainConfig:
     on."""
     head_precision: str = "auto"
     """How the new head computes while it trains: ``auto`` uses 16-bit floats (bf16, faster, as
-    accurate) on a CPU with built-in units for them (recent Intel Xeons) when one process trains,
-    else 32-bit floats (fp32); ``fp32`` or ``bf16`` forces one. ``auto``'s test is the CPU flag
-    ``amx_bf16``; a GPU, and torchrun (which refuses bf16), train in fp32. bf16 runs the training
-    steps' matrix products, and those of the validation pass that early stopping reads, under
-    bfloat16 autocast; the weights and Adam stay float32, and so does the calibration. On 2 AMX
-    cores it took a warm retrain's head fit on the 100-class protocol from 8.6 to 7.1 s (22
-    epochs), for best valid losses within 0.0002 of fp32's on three split seeds, whose head-seed
-    spread is 0.004 to 0.008; the validation pass in bf16 moved the kept heads' float32 valid
-    losses by at most 0.0002 more (benchmarks/README.md). The run records the one used."""
+    accurate) on a CPU with instructions for them (recent Intel Xeons, AMD since Zen 4) when one
+    process trains, else 32-bit floats (fp32); ``fp32`` or ``bf16`` forces one. ``auto``'s test is
+    the CPU flag ``amx_bf16`` or ``avx512_bf16``; a GPU, and torchrun (which refuses bf16), train
+    in fp32. bf16 runs the training steps' matrix products, and those of the validation pass that
+    early stopping reads, under bfloat16 autocast; the weights and Adam stay float32, and so does
+    the calibration. On 2 cores with ``amx_bf16`` it took a warm retrain's head fit on the
+    100-class protocol from 8.6 to 7.1 s (22 epochs), for best valid losses within 0.0002 of
+    fp32's on three split seeds, whose head-seed spread is 0.004 to 0.008; the validation pass in
+    bf16 moved the kept heads' float32 valid losses by at most 0.0002 more. On 2 cores of an AMD
+    EPYC with ``avx512_bf16`` an epoch took 0.59 to 0.67 of fp32's, the median best valid losses
+    within 0.0011 of fp32's against head-seed spreads of 0.006 to 0.008 (benchmarks/README.md).
+    The run records the one used."""
     unknown_score: str = "mahalanobis+knn"
     """How the model tells a photo of its classes from anything else, to answer "unknown" (its
     threshold is chosen on the valid split): the default, ``mahalanobis+knn``, measured best;

@@ -42,7 +42,7 @@ from objrec.data import (
     require_two_classes,
     scan_class_folder,
 )
-from objrec.devices import BF16_MATRIX_FLAG, bf16_matrix_unit, loader_settings
+from objrec.devices import BF16_MATRIX_FLAGS, bf16_matrix_unit, loader_settings
 from objrec.distributed import SINGLE, World, epoch_seed, process_group
 from objrec.engine import Diverged, EarlyStopping, FitState, HeadAdam, fit
 from objrec.errors import Interrupted, ObjrecError
@@ -342,14 +342,17 @@ def settle_head_precision(
 
 def auto_head_precision(world: World) -> tuple[str, str]:
     """What ``head_precision="auto"`` trains the head in, ``bf16`` or ``fp32``, and why, in words:
-    bf16 only where it was measured to pay, a CPU with AMX bfloat16 tiles and one process."""
+    bf16 only where it was measured to pay: a CPU with bfloat16 matrix instructions (AMX's tiles,
+    AVX-512 BF16) and one process."""
     if world.device.type != "cpu":
         return "fp32", f"the head trains on {world.device.type}"
     if world.distributed:
         return "fp32", "under torchrun the head trains in fp32"
-    if not bf16_matrix_unit():
-        return "fp32", f"this CPU has no AMX bfloat16 tiles ({BF16_MATRIX_FLAG})"
-    return "bf16", f"this CPU has {BF16_MATRIX_FLAG}"
+    flag = bf16_matrix_unit()
+    if flag is None:
+        flags = ", ".join(BF16_MATRIX_FLAGS)
+        return "fp32", f"this CPU has no bfloat16 matrix instructions ({flags})"
+    return "bf16", f"this CPU has {flag}"
 
 
 # ---------------------------------------------------------------- 1. prepare
