@@ -831,7 +831,11 @@ def test_a_class_tested_on_too_few_distinct_photos_is_warned_of(tmp_path, caplog
     assert set(result.few_judged_classes["badger"].values()) == {1}
     (warning,) = [w for w in split_warnings(result) if "too few to judge" in w]
     assert warning.startswith("classes with fewer than 3 distinct photos in valid or test")
-    assert "add photos" in warning and "badger (1 in " in warning and warning in caplog.text
+    assert (
+        "add photos" in warning
+        and "badger (1 distinct of 3 in " in warning
+        and warning in caplog.text
+    )
 
 
 def test_the_too_few_to_judge_warning_says_evaluate_s_rule_only_where_it_applies(tmp_path):
@@ -851,6 +855,24 @@ def test_the_too_few_to_judge_warning_says_evaluate_s_rule_only_where_it_applies
     result.few_judged_classes["ant"] = {"test": 1}
     (warning,) = split_warnings(result)
     assert "judge them by (`evaluate` will call their results too few to trust; add" in warning
+
+
+def test_the_too_few_to_judge_warning_counts_images_beside_distinct_photos(tmp_path):
+    """A class of 4 bursts of 3 frames was warned of as 'badger (1 in valid, 1 in test)', while
+    its test folder holds 3 files: the count is of distinct photos, and it now says so beside the
+    images, as evaluate's 'badger (3 images, 1 distinct)' does."""
+    from objrec.split import SplitResult, split_warnings
+
+    counts = {
+        "badger": {"train": 6, "valid": 3, "test": 3},
+        "ant": {"train": 7, "valid": 2, "test": 2},
+    }
+    result = SplitResult(out=tmp_path, counts=counts)
+    result.few_judged_classes = {"badger": {"valid": 1, "test": 1}, "ant": {"valid": 2, "test": 2}}
+    (warning,) = split_warnings(result)
+    assert warning.endswith(
+        "badger (1 distinct of 3 in valid, 1 distinct of 3 in test), ant (2 in valid, 2 in test)"
+    )
 
 
 def test_split_says_when_most_photos_have_no_exif_time(tmp_path):

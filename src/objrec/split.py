@@ -313,14 +313,24 @@ def split_warnings(result: SplitResult) -> list[str]:
         warnings.append(
             f"classes with fewer than {plural(few_images(), 'distinct photo')} in valid or test, "
             f"too few to judge them by ({said}add photos of them): "
-            + some_of([f"{name} ({judged_counts(counts)})" for name, counts in judged.items()])
+            + some_of(
+                [
+                    f"{name} ({judged_counts(counts, result.counts[name])})"
+                    for name, counts in judged.items()
+                ]
+            )
         )
     return warnings
 
 
-def judged_counts(counts: dict[str, int]) -> str:
-    """A class's distinct photos in the splits it has too few in: ``1 in test, 2 in valid``."""
-    return ", ".join(f"{n} in {split}" for split, n in counts.items())
+def judged_counts(counts: dict[str, int], images: dict[str, int]) -> str:
+    """A class's distinct photos in the splits it has too few in, and its images there when
+    more (``images``: by split), as its folders show them: ``1 distinct of 3 in valid, 2 in
+    test``."""
+    return ", ".join(
+        f"{n} in {split}" if images[split] <= n else f"{n} distinct of {images[split]:,} in {split}"
+        for split, n in counts.items()
+    )
 
 
 def _plan(
