@@ -1067,8 +1067,9 @@ def test_predictions_csv_says_which_images_were_answered_unknown_as_predict_does
     trained_run, split_dir
 ):
     """predictions.csv had no unknown or familiarity column: a user could not see which test
-    photos the model answered "unknown". It has predict --csv's `unknown`, `barely_familiar` and
-    `score`, after `prob_predicted` as there, with predict's values for the same images."""
+    photos the model answered "unknown". It has predict --csv's `unknown`, `barely_familiar`,
+    `score` and threshold, after `prob_predicted` as there, with predict's values for the same
+    images."""
     from .test_predict import read_csv_rows
 
     result = evaluate(trained_run, split_dir)
@@ -1081,6 +1082,8 @@ def test_predictions_csv_says_which_images_were_answered_unknown_as_predict_does
         p = answered[Path(row["path"]).resolve()]
         assert row["unknown"] == str(p.unknown) and row["barely_familiar"] == str(p.barely_familiar)
         assert float(row["score"]) == pytest.approx(p.score, abs=1e-3)
+        assert float(row["unknown_threshold"]) == p.threshold  # the same threshold, as written
+        assert row["unknown_threshold_kept_on"] == "" and p.threshold_kept_on is None
 
 
 def test_predictions_csv_answer_says_unknown_where_predicted_gives_the_closest_class():
@@ -1094,13 +1097,44 @@ def test_predictions_csv_answer_says_unknown_where_predicted_gives_the_closest_c
     result = _evaluation(["cat", "dog"], [0, 1, 1], [0, 1, 0])
     table = result.predictions
     unknown = torch.tensor([False, True, False])
-    add_unknown_columns(table, Answers(torch.zeros(3, 2), torch.tensor([1.0, -1, 1]), unknown), 0)
+    answers = Answers(torch.zeros(3, 2), torch.tensor([1.0, -1, 1]), unknown)
+    add_unknown_columns(table, answers, 0, (0.0, None))
     at = list(table.columns).index("predicted")
     assert list(table.columns)[at - 1 : at + 5] == [
         *("answer", "predicted", "prob_predicted", "unknown", "barely_familiar", "score")
     ]
     assert list(table["answer"]) == ["cat", "unknown", "cat"]
     assert list(table["predicted"]) == ["cat", "dog", "cat"]
+
+
+def test_predictions_csv_says_the_threshold_each_answer_was_judged_by_as_predict_csv_does(
+    tmp_path,
+):
+    """predict --csv says on every row the threshold that made its answer (and when it was kept
+    with the run); evaluate's predictions.csv did not, so a row joined to predict's, or read
+    after `evaluate --keep-threshold` changed the run's threshold, could not tell which one
+    made its "unknown". Its answer columns are predict --csv's, in predict's order; empty for a
+    run that answers no "unknown"."""
+    import torch
+
+    from objrec.evaluate import add_unknown_columns
+    from objrec.inference import Answers
+    from objrec.predict import CSV_COLUMNS
+    from objrec.tables import write_table
+
+    from .test_predict import read_csv_rows
+
+    kept = (0.5, "2026-12-01T10:00:00Z")
+    for threshold, expected in ((kept, kept), ((None, None), ("", ""))):
+        table = _evaluation(["cat", "dog"], [0, 1, 1], [0, 1, 0]).predictions
+        scores, unknown = torch.tensor([1.0, -1, 1]), torch.tensor([False, True, False])
+        add_unknown_columns(table, Answers(torch.zeros(3, 2), scores, unknown), 0, threshold)
+        write_table(table, tmp_path / "predictions.csv")
+        columns, rows = read_csv_rows(tmp_path / "predictions.csv")
+        at = columns.index("answer")
+        assert columns[at : at + len(CSV_COLUMNS) - 2] == list(CSV_COLUMNS[2:])
+        cells = [(r["unknown_threshold"], r["unknown_threshold_kept_on"]) for r in rows]
+        assert cells == [tuple(str(c) for c in expected)] * 3
 
 
 def test_a_calibration_gap_wider_after_the_temperature_is_not_said_to_be_its_aim():

@@ -78,7 +78,7 @@ from objrec.outputs import (
     shown_name,
     takes_back_folders,
 )
-from objrec.predict import barely_familiar, familiarity_line
+from objrec.predict import barely_familiar, familiarity_line, threshold_cells
 from objrec.progress import Reporter, log_result_warnings, or_silent, plural, some_of, with_distinct
 from objrec.tables import write_table
 
@@ -100,7 +100,8 @@ class EvaluationResult:
     predictions: pd.DataFrame | None = None
     """One row per image, as ``predictions.csv``: its ``path``, ``true`` class, ``answer`` (the
     class, or "unknown"), ``predicted`` class and ``prob_predicted``, ``unknown``,
-    ``barely_familiar``, ``score``, ``prob_true``, ``loss``, ``top5`` (classes joined by "|"),
+    ``barely_familiar``, ``score``, ``unknown_threshold``, ``unknown_threshold_kept_on`` (as
+    ``predict --csv``'s), ``prob_true``, ``loss``, ``top5`` (classes joined by "|"),
     near-duplicate ``group`` and ``seen_in`` (the run's split it trained on, or "")."""
     folder: Path | None = None
     """The class folder that was evaluated (a split folder's split)."""
@@ -879,24 +880,31 @@ def answer_table(
     """:func:`prediction_table` of the images ``paths`` (their ``known`` logits and labels), with
     the recognizer's ``answers``' unknown columns (:func:`add_unknown_columns`)."""
     table = prediction_table(paths, *known, recognizer.classes)
-    add_unknown_columns(table, answers, familiarity_line(recognizer))
+    threshold = (recognizer.threshold, recognizer.threshold_kept_on)
+    add_unknown_columns(table, answers, familiarity_line(recognizer), threshold)
     return table
 
 
-def add_unknown_columns(predictions: pd.DataFrame, answers: Answers, line: float | None) -> None:
+def add_unknown_columns(
+    predictions: pd.DataFrame,
+    answers: Answers,
+    line: float | None,
+    threshold: tuple[float | None, str | None],
+) -> None:
     """As in ``predict --csv``: before ``predicted``, each image's ``answer`` (its top class, or
     "unknown" where ``predict`` would say so); after ``prob_predicted``, whether it was answered
     ``unknown``, whether it was answered though ``barely_familiar`` (empty when the run has no
-    familiarity line), and its unknown ``score``: ``predictions.csv`` showed no image the model
-    would have called unknown, and a filter on ``predicted`` counted them as their closest class."""
+    familiarity line), its unknown ``score``, and the ``threshold`` (and when it was kept with the
+    run) it was judged by (``predict.threshold_cells``): ``predictions.csv`` showed no image the
+    model would have called unknown, and a filter on ``predicted`` counted them as their closest
+    class."""
     unknown, scores = answers.unknown.tolist(), answers.scores.tolist()
     barely = [barely_familiar(score, line, no) for score, no in zip(scores, unknown, strict=True)]
     said = [UNKNOWN if no else c for c, no in zip(predictions["predicted"], unknown, strict=True)]
     predictions.insert(predictions.columns.get_loc("predicted"), "answer", said)
     at = predictions.columns.get_loc("prob_predicted") + 1
-    for offset, (name, values) in enumerate(
-        (("unknown", unknown), ("barely_familiar", barely), ("score", scores))
-    ):
+    columns = {"unknown": unknown, "barely_familiar": barely, "score": scores}
+    for offset, (name, values) in enumerate((columns | threshold_cells(*threshold)).items()):
         predictions.insert(at + offset, name, values)
 
 

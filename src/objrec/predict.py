@@ -183,18 +183,23 @@ class Prediction:
         row |= {"answer": self.answer, "predicted": top["class"], "prob_predicted": top["prob"]}
         row |= {"unknown": self.unknown}
         row |= {"barely_familiar": self.barely_familiar, "score": self.score}
-        row |= {
-            "unknown_threshold": self.threshold,
-            "unknown_threshold_kept_on": self.threshold_kept_on,
-        }
+        row |= threshold_cells(self.threshold, self.threshold_kept_on)
         for i, t in enumerate(self.topk, start=1):
             row[f"class_{i}"], row[f"prob_{i}"] = t["class"], t["prob"]
         return row
 
 
+def threshold_cells(threshold: float | None, kept_on: str | None) -> dict[str, Any]:
+    """The unknown threshold an answer was judged by, as the last two of :data:`CSV_COLUMNS`
+    (``--json``'s keys): ``predict --csv`` and ``evaluate``'s ``predictions.csv`` give it on every
+    row, so that a row sorted, filtered, or joined to another table's still says which threshold
+    made its "unknown"; None (an empty cell) for no unknown answer, or a threshold not kept."""
+    return {"unknown_threshold": threshold, "unknown_threshold_kept_on": kept_on}
+
+
 CSV_COLUMNS = (
     *("file", "path", "answer", "predicted", "prob_predicted"),
-    *("unknown", "barely_familiar", "score", "unknown_threshold", "unknown_threshold_kept_on"),
+    *("unknown", "barely_familiar", "score", *threshold_cells(None, None)),
 )
 """The first columns of ``predict --csv``'s table, named as ``--json``'s keys where they are the
 same; the top-k classes and probabilities follow as ``class_1``, ``prob_1`` ..., then ``error``."""
