@@ -120,8 +120,6 @@ def test_no_test_carries_one_mark_twice():
 def test_the_sdist_holds_every_page_the_readme_and_docs_link_to():
     """The source distribution left out docs/ and benchmarks/README.md: README.md's links to them
     (and the docs pages' to each other) were broken in it. MANIFEST.in takes each file linked."""
-    from setuptools.command.egg_info import FileList
-
     root = SRC.parents[1]
     pages = [root / "README.md", root / "benchmarks" / "README.md", *(root / "docs").glob("*.md")]
     linked = {
@@ -129,10 +127,33 @@ def test_the_sdist_holds_every_page_the_readme_and_docs_link_to():
         for page in pages
         for target in re.findall(r"\]\(([^)#:]+\.md)", page.read_text())
     }
+    files = manifest_files([p.relative_to(root).as_posix() for p in pages])
+    assert sorted(linked - {"README.md"} - set(files)) == [] and len(linked) >= 13
+
+
+def manifest_files(candidates: list[str]) -> list[str]:
+    """Those of ``candidates`` (paths relative to the repository) that MANIFEST.in's lines add to
+    the source distribution (setuptools takes the package, README.md and tests/test*.py without
+    them)."""
+    from setuptools.command.egg_info import FileList
+
+    root = SRC.parents[1]
     files = FileList()
-    files.allfiles = [p.relative_to(root).as_posix() for p in pages]
+    files.allfiles = candidates
     manifest = root / "MANIFEST.in"
     for line in manifest.read_text().splitlines() if manifest.exists() else []:
         if line.strip() and not line.startswith("#"):
             files.process_template_line(line)
-    assert sorted(linked - {"README.md"} - set(files.files)) == [] and len(linked) >= 13
+    return files.files
+
+
+@pytest.mark.slow  # imports setuptools: 0.11 s
+def test_the_sdist_holds_every_module_the_test_suite_imports():
+    """setuptools' sdist takes tests/test*.py only: without conftest.py (the fixtures),
+    __init__.py (the tests import each other as a package) and xdist_text.py, the suite could not
+    run from the source distribution. MANIFEST.in takes every Python file of tests/."""
+    root = SRC.parents[1]
+    modules = [p.relative_to(root).as_posix() for p in (root / "tests").glob("*.py")]
+    helpers = [m for m in modules if not Path(m).name.startswith("test")]
+    assert {"tests/conftest.py", "tests/__init__.py", "tests/xdist_text.py"} <= set(helpers)
+    assert sorted(set(helpers) - set(manifest_files(modules))) == []
