@@ -740,10 +740,11 @@ def unknown_answers(recognizer: Recognizer, tables: list[FeatureTable]) -> Answe
 
 
 def open_set_result(recognizer: Recognizer, known: Answers, unknown: Answers) -> dict[str, Any]:
-    """Known images (positives) against the unknown folder's: AUROC, FPR at 95% TPR, the share
-    of unknown images the threshold still accepts, and the classes those were answered as
-    (``unknown_answered_as``, most first): a catch-all class ("empty") took 98.8% of a camera
-    trap's birds, and evaluate said only how many were missed."""
+    """How well the unknown score tells the evaluated images (``known``, the positives) from the
+    unknown folder's: AUROC and FPR at 95% TPR (``open_set_metrics``). With a threshold, also
+    the share of unknown images it still accepts (``unknown_accepted``) and the classes those
+    were answered as, with their counts, most first (``unknown_answered_as``): the share alone
+    does not show that one class (a catch-all such as "empty") takes most of them."""
     result = open_set_metrics(known.scores, unknown.scores)
     if recognizer.threshold is not None:
         missed = ~unknown.unknown.bool()
