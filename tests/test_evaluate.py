@@ -374,7 +374,7 @@ def test_the_confidence_lines_say_which_images_their_figures_are_measured_on():
         "known_kept": 0.9333,
         "top1_at_threshold": 0.9,
     }
-    calibration, unknown = confidence_lines(metrics, "data/test")
+    calibration, share, threshold = confidence_lines(metrics, "data/test")
     assert calibration.startswith(
         "confidence: the model's probabilities made less sure (temperature 1.500, chosen on the "
         "validation split) to say how often it is right: on data/test they are 0.0500 off on "
@@ -390,8 +390,12 @@ def test_the_confidence_lines_say_which_images_their_figures_are_measured_on():
             "the validation split), are 0.1000 off how often it is right on data/test, on "
             "average (expected calibration error)"
         )
-    assert "93.33% of data/test get an answer, the rest are said to be unknown" in unknown
-    assert "top-1 is 90.00% when an unknown counts as wrong" in unknown
+    # the share answered first, then the threshold that makes it, each on its own line
+    assert share == (
+        "unknown answer: 93.33% of data/test get one, the rest are said to be unknown; "
+        "top-1 90.00% when an unknown counts as wrong"
+    )
+    assert threshold == "  unknown below a top probability of 0.5000"
 
 
 @pytest.mark.slow  # a whole evaluate: 1.3-1.6 s
@@ -614,11 +618,15 @@ def test_evaluate_unknown_says_which_classes_the_missed_strangers_were_answered_
     assert list(o["unknown_answered_as"]) == ["empty", "deer"]  # most first
     metrics = stricter_metrics(None)
     metrics["open_set"]["unknown_answered_as"] = o["unknown_answered_as"]
-    line = confidence_lines(metrics, "data/test")[-1]
-    assert line.startswith("  the 4 missed went to: empty 3, deer 1 (if empty is a catch-all")
-    assert '"unknown" cannot be expected for those; docs/confidence.md)' in line
+    lines = confidence_lines(metrics, "data/test")
+    at = lines.index("  the 4 missed went to: empty 3, deer 1")
+    assert lines[at + 1 : at + 3] == [
+        "  if empty is a catch-all class (such as empty, background or other), it takes in",
+        '  what the model was never taught: expect no "unknown" there (docs/confidence.md)',
+    ]
     metrics["open_set"]["unknown_answered_as"] = {"deer": 1, "fox": 1}  # no class took most
-    assert confidence_lines(metrics, "data/test")[-1] == "  the 2 missed went to: deer 1, fox 1"
+    lines = confidence_lines(metrics, "data/test")
+    assert "  the 2 missed went to: deer 1, fox 1" in lines and "catch-all" not in str(lines)
     recognizer.threshold = None  # no threshold: nothing is missed, no key
     assert "unknown_answered_as" not in open_set_result(recognizer, known, unknown)  # type: ignore[arg-type]
 
@@ -673,32 +681,56 @@ STRICTER = {
 }
 
 
+def test_evaluate_unknown_says_first_how_many_unknown_images_were_caught_in_short_lines():
+    """evaluate --unknown printed its figures as long sentences, AUROC first: how many of the
+    unknown images the model caught came last, as a share "accepted as known". It now leads
+    with the caught and missed counts, then what the threshold costs the evaluated images,
+    then where the missed went and how well the score separates the two, each line short."""
+    from objrec.cli.evaluation import confidence_lines
+
+    metrics = stricter_metrics(None)
+    metrics["open_set"]["unknown_answered_as"] = {"empty": 6, "deer": 3}
+    lines = confidence_lines(metrics, "data/test")[1:]
+    assert lines[:4] == [
+        "unknown images: 7 of 16 caught (43.75%, said to be unknown), 9 missed",
+        "  unknown below familiarity 0.00 (a typical validation image scores 1)",
+        "  data/test: 100.00% still get an answer; top-1 98.15% when an unknown counts as wrong",
+        "  the 9 missed went to: empty 6, deer 3",
+    ]
+    assert "  AUROC 0.9700: how well the score tells unknown images from known ones" in lines[-2]
+    assert lines[-1] == "  (1 perfectly, 0.5 by chance); at 95% of known kept, 18.75% are accepted"
+    assert max(len(line) for line in lines) <= 92
+
+
 def test_the_stricter_threshold_is_printed_with_both_sides_and_the_commands_that_use_it():
     from pathlib import Path
 
     from objrec.cli.evaluation import confidence_lines
 
     metrics = stricter_metrics(STRICTER)
-    offer, known, unknown, verdict = confidence_lines(metrics, "data/test", Path("my run"))[-4:]
-    assert "a stricter threshold, familiarity 0.42, keeps 95.37% of the validation images" in offer
-    assert known == (
-        "  data/test said to be unknown, wrongly (they are of taught classes): 0 of 108 (0.00%) "
-        "now, 8 of 108 (7.41%) with it; top-1 when an unknown counts as wrong: 98.15% now, "
-        "92.59% with it"
-    )
-    assert unknown == (
-        "  unknown images caught (said to be unknown): 7 of 16 (43.75%) now, 13 of 16 (81.25%) "
-        "with it"
-    )
-    assert verdict.startswith("  recommended (objrec recommends a stricter threshold only when")
-    assert "37.50 points more of the unknown images caught for 7.41 points more of" in verdict
-    assert "objrec predict 'my run' PHOTOS --threshold 0.42 (" in verdict
-    assert "objrec serve 'my run' --threshold 0.42;" in verdict
-    assert "objrec export 'my run' --threshold 0.42 writes it in the sidecar" in verdict
-    kept = confidence_lines(metrics, "data/test", Path("my run"), kept=True)[-1]
-    assert kept.startswith("  recommended (") and "37.50 points more" in kept
-    assert kept.endswith("; this evaluate's --keep-threshold kept it with the run, as said below")
-    assert "add --keep-threshold" not in kept and "--threshold 0.42" not in kept  # it was kept
+    lines = confidence_lines(metrics, "data/test", Path("my run"))
+    at = lines.index("a stricter threshold is recommended: familiarity 0.42")
+    offer = lines[at:]
+    assert offer[1:4] == [
+        "  unknown images caught: 7 of 16 (43.75%) now, 13 of 16 (81.25%) with it",
+        "  data/test said to be unknown, wrongly: 0 of 108 (0.00%) now, 8 of 108 (7.41%) with it",
+        "  top-1 when an unknown counts as wrong: 98.15% now, 92.59% with it",
+    ]
+    assert "  chosen to keep 95.37% of the validation images, as the run's own was" in offer
+    why = " ".join(offer)
+    assert "37.50 points more of the unknown images caught for 7.41 points more of data/test" in why
+    assert "objrec recommends a stricter threshold only when" in why
+    assert offer[-4:] == [
+        "  to use it, add --keep-threshold to this evaluate, or give it to each command:",
+        "    objrec predict 'my run' PHOTOS --threshold 0.42",
+        "    objrec serve 'my run' --threshold 0.42",
+        "    objrec export 'my run' --threshold 0.42  (writes it in the sidecar)",
+    ]
+    assert max(len(line) for line in offer) <= 92
+    kept = confidence_lines(metrics, "data/test", Path("my run"), kept=True)
+    assert "37.50 points more" in " ".join(kept)
+    assert kept[-1] == "  this evaluate's --keep-threshold kept it with the run, as said below"
+    assert "add --keep-threshold" not in str(kept) and "--threshold 0.42" not in str(kept)
     same = {**STRICTER, "unknown_accepted": 0.5625}  # catches no more: not offered
     metrics["open_set"]["stricter"] = same
     assert "stricter" not in " ".join(confidence_lines(metrics, "data/test"))
@@ -735,13 +767,14 @@ def test_a_stricter_threshold_that_loses_far_more_photos_than_it_catches_is_not_
     metrics = stricter_metrics(s)
     metrics["open_set"] |= {"n_known": 75, "n_unknown": 25, "unknown_accepted": 1.0}
     lines = confidence_lines(metrics, "data/test", Path("run"))
-    assert "19 of 75 (25.33%) with it" in lines[-3] and "1 of 25 (4.00%) with it" in lines[-2]
-    assert lines[-1] == (
-        "  not recommended: 4.00 points more of the unknown images caught for 25.33 points more "
-        "of data/test lost (objrec recommends a stricter threshold only when the share of "
-        "unknown images it newly catches is at least the share of the evaluated images it newly "
-        "calls unknown); the run's threshold stays"
-    )
+    at = lines.index("a stricter threshold is not recommended: familiarity 0.01; the run's stays")
+    offer = lines[at:]
+    assert "1 of 25 (4.00%) with it" in offer[1] and "19 of 75 (25.33%) with it" in offer[2]
+    assert offer[-3:] == [
+        "  4.00 points more of the unknown images caught for 25.33 points more of data/test lost:",
+        "  objrec recommends a stricter threshold only when the share of unknown images it newly",
+        "  catches is at least the share of the evaluated images it newly calls unknown",
+    ]
     assert not any("--threshold" in line for line in lines)
 
 

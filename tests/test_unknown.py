@@ -209,14 +209,14 @@ def test_a_run_trained_before_the_familiarity_is_said_to_have_a_score_without_a_
         "known_kept": 0.95,
         "top1_at_threshold": 0.9,
     }
-    line = confidence_lines(metrics)[1]
+    line = " ".join(confidence_lines(metrics)[1:])
     assert "score -7546 (distance to the nearest class's centre, mahalanobis)" in line
     assert "familiarity" not in line
     assert "typical" not in line
     readable = confidence_lines(
         metrics | {"unknown_threshold": 0.0, "unknown_score_readable": True}
     )
-    assert "familiarity 0.00" in readable[1] and "typical" in readable[1]
+    assert "familiarity 0.00 (a typical validation image scores 1)" in readable[2]
 
 
 @pytest.mark.slow

@@ -87,14 +87,13 @@ if TYPE_CHECKING:
 @click.option(
     "--unknown",
     type=FOLDER,
-    help="A folder of photos of none of the model's classes: how well the unknown answer tells "
-    "them from DATA's (AUROC: 1 tells all apart, 0.5 none; the share that still gets a class when "
-    "95% of DATA's images keep theirs; and at the run's threshold); "
-    "when a stricter threshold catches more of them, the one that keeps 95% of the run's "
-    "validation images: DATA's images it would wrongly call unknown and the unknown images it "
-    "would catch, at the run's threshold and at it, and the predict/serve/export --threshold that "
-    "use it only when it catches at least as large a share of unknown images as it loses of "
-    "DATA's.",
+    help="A folder of photos of none of the model's classes: first how many of them the run's "
+    "threshold catches (answers unknown), then which classes the missed ones got and how well the "
+    "unknown score tells them from DATA's (AUROC: 1 tells all apart, 0.5 none; the share that "
+    "still gets a class when 95% of DATA's images keep theirs). When a stricter threshold catches "
+    "more of them, the one that keeps 95% of the run's validation images, whether it is "
+    "recommended (only when it catches at least as large a share of unknown images as it loses of "
+    "DATA's), both sides of the trade, and how to use it.",
 )
 @click.option(
     "--against",
@@ -359,72 +358,105 @@ def image_set_words(result: EvaluationResult) -> str:
 
 
 def score_words(score: str, threshold: float, readable: bool) -> str:
-    """The unknown threshold in words: on the top probability, on the familiarity, or on the raw
-    feature score of a run trained before the familiarity (no scale to explain)."""
+    """The unknown threshold in words: on the top probability, on the familiarity (with its
+    scale; the score's name is in ``metrics.json``), or on the raw feature score of a run trained
+    before the familiarity (no scale to explain, so the score is named)."""
     if score == "msp":
         return f"a top probability of {threshold:.4f}"
     if readable:
-        words = unknown_score_words(score)
-        return f"familiarity {threshold:.2f} ({words}; 1 is a typical valid image of the classes)"
+        return f"familiarity {threshold:.2f} (a typical validation image scores 1)"
     return f"score {threshold:.4g} ({unknown_score_words(score)})"
+
+
+def threshold_words(m: dict[str, Any]) -> str:
+    """``  unknown below familiarity 0.00 (...)``: the threshold in use, and when it was kept
+    with the run by ``evaluate --keep-threshold``."""
+    readable = m.get("unknown_score_readable", False)  # absent from older metrics.json
+    words = score_words(m["unknown_score"], m["unknown_threshold"], readable)
+    if m.get("unknown_threshold_kept_on"):
+        words += f", kept from evaluate --unknown on {m['unknown_threshold_kept_on'][:10]}"
+    return f"  unknown below {words}"
 
 
 def confidence_lines(
     m: dict[str, Any], evaluated: str = "these images", run: Path | None = None, kept: bool = False
 ) -> list[str]:
-    """Calibration, the unknown threshold's cost, and the open-set figures, in words; the
-    temperature and threshold come from the validation split, the figures from ``evaluated``;
-    and a stricter threshold when one catches more unknown images (:func:`stricter_lines`;
-    ``kept``: it was just kept with ``run``)."""
+    """Calibration, then the unknown answer, each figure first and on a short line of its own:
+    without ``--unknown``, the share of ``evaluated`` answered and the threshold; with it,
+    :func:`open_set_lines`, then a stricter threshold when one catches more unknown images
+    (:func:`stricter_lines`; ``kept``: it was just kept with ``run``). The temperature and
+    threshold come from the validation split, the figures from ``evaluated``."""
     lines = [calibration_line(m, evaluated)]
-    if m.get("unknown_threshold") is not None:
-        readable = m.get("unknown_score_readable", False)  # absent from older metrics.json
-        words = score_words(m["unknown_score"], m["unknown_threshold"], readable)
-        if m.get("unknown_threshold_kept_on"):
-            words += f", kept from evaluate --unknown on {m['unknown_threshold_kept_on'][:10]}"
-        lines.append(
-            f"unknown below {words}: {percent(m['known_kept'])} of {evaluated} get an "
-            f"answer, the rest are said to be unknown; top-1 is {percent(m['top1_at_threshold'])} "
-            "when an unknown counts as wrong"
-        )
-    if "open_set" in m:
-        o = m["open_set"]
-        accepted = o.get("unknown_accepted")
-        at = f", {percent(accepted)} at the threshold" if accepted is not None else ""
-        lines.append(
-            f"unknown images ({o['n_unknown']}): AUROC {o['auroc']:.4f} (how well the score tells "
-            "them from known ones: 1 perfectly, 0.5 by chance); accepted as known "
-            f"{percent(o['fpr_at_95_tpr'])} at 95% of known kept{at}"
-        )
-        if o.get("unknown_answered_as"):
-            lines.append(missed_line(o["unknown_answered_as"]))
-        stricter = o.get("stricter")
+    o = m.get("open_set")
+    if o is not None:
+        lines += open_set_lines(m, evaluated)
+        stricter, accepted = o.get("stricter"), o.get("unknown_accepted")
         if stricter and accepted is not None and stricter["unknown_accepted"] < accepted:
             lines += stricter_lines(m, evaluated, run, kept)
+    elif m.get("unknown_threshold") is not None:
+        lines += [
+            f"unknown answer: {percent(m['known_kept'])} of {evaluated} get one, the rest are "
+            f"said to be unknown; top-1 {percent(m['top1_at_threshold'])} when an unknown "
+            "counts as wrong",
+            threshold_words(m),
+        ]
+    return lines
+
+
+def open_set_lines(m: dict[str, Any], evaluated: str) -> list[str]:
+    """``evaluate --unknown``'s figures, the count that matters first: how many of the unknown
+    images the threshold caught and missed; the threshold; what it costs ``evaluated``; where
+    the missed went (:func:`missed_lines`); how well the score separates the two (AUROC, and
+    the share accepted at 95% of known images kept, whatever the threshold)."""
+    o = m["open_set"]
+    n, accepted, auroc = o["n_unknown"], o.get("unknown_accepted"), o["auroc"]
+    separation = [
+        f"  AUROC {auroc:.4f}: how well the score tells unknown images from known ones",
+        f"  (1 perfectly, 0.5 by chance); at 95% of known kept, {percent(o['fpr_at_95_tpr'])} "
+        "are accepted",
+    ]
+    if accepted is None or m.get("unknown_threshold") is None:  # the run answers no "unknown"
+        return [f'unknown images ({n}): the run answers no "unknown" (no threshold)', *separation]
+    missed = round(n * accepted)
+    return [
+        f"unknown images: {n - missed} of {n} caught ({percent(1 - accepted)}, said to be "
+        f"unknown), {missed} missed",
+        threshold_words(m),
+        f"  {evaluated}: {percent(m['known_kept'])} still get an answer; top-1 "
+        f"{percent(m['top1_at_threshold'])} when an unknown counts as wrong",
+        *missed_lines(o.get("unknown_answered_as") or {}),
+        *separation,
+    ]
+
+
+def missed_lines(answered_as: dict[str, int]) -> list[str]:
+    """Where the unknown images the threshold accepted went (:func:`missed_line`); when one class
+    took over half, that a catch-all class takes in what the model was never taught, so
+    "unknown" cannot be expected for such images. None when no image was missed (or an older
+    ``metrics.json`` does not say)."""
+    missed = sum(answered_as.values())
+    if not missed:
+        return []
+    lines = [missed_line(answered_as)]
+    top, most = next(iter(answered_as.items()))
+    if missed > 1 and most * 2 > missed:
+        lines += [
+            f"  if {top} is a catch-all class (such as empty, background or other), it takes in",
+            '  what the model was never taught: expect no "unknown" there (docs/confidence.md)',
+        ]
     return lines
 
 
 def missed_line(answered_as: dict[str, int]) -> str:
-    """Where the unknown images the threshold accepted went, most first: ``the 18 missed went
-    to: empty 15, deer 3``; when one class took over half, that a catch-all class takes in what
-    the model was never taught (a camera trap's "empty" took 98.8% of its birds, and evaluate
-    said only how many were missed). The first ``NAMED`` classes, then how many more and their
-    images: a 100-class model's strangers spread over most of its classes."""
-    missed = sum(answered_as.values())
+    """``  the 18 missed went to: empty 15, deer 3``, most first: the first ``NAMED`` classes,
+    then how many more and their images (a 100-class model's strangers spread over most of its
+    classes)."""
     answers = list(answered_as.items())
     where = ", ".join(f"{name} {count}" for name, count in answers[:NAMED])
     if rest := answers[NAMED:]:
         images = plural(sum(count for _, count in rest), "image")
         where += f" and {plural(len(rest), 'more class', 'more classes')} ({images})"
-    line = f"  the {missed} missed went to: {where}"
-    top, most = next(iter(answered_as.items()))
-    if missed > 1 and most * 2 > missed:
-        line += (
-            f" (if {top} is a catch-all class, such as empty, background or other, it takes in "
-            'what the model was never taught: "unknown" cannot be expected for those; '
-            "docs/confidence.md)"
-        )
-    return line
+    return f"  the {sum(answered_as.values())} missed went to: {where}"
 
 
 def calibration_line(m: dict[str, Any], evaluated: str) -> str:
@@ -485,23 +517,22 @@ def noisy_calibration_line(m: dict[str, Any], evaluated: str, how: str) -> str:
 
 
 TRADE_RULE = (
-    "objrec recommends a stricter threshold only when the share of unknown images it newly "
+    "objrec recommends a stricter threshold only when the share of unknown images it newly\n"
     "catches is at least the share of the evaluated images it newly calls unknown"
 )
-"""``confidence.worth_trading`` in words, as ``evaluate --unknown`` prints it
+"""``confidence.worth_trading`` in words, as ``evaluate --unknown`` prints it, on two lines
 (docs/confidence.md)."""
 
 
 def stricter_lines(
     m: dict[str, Any], evaluated: str, run: Path | None, kept: bool = False
 ) -> list[str]:
-    """The threshold that keeps 95% of the run's validation images; both sides of the trade, at
-    the run's threshold and at it: ``evaluated`` images wrongly said to be unknown, and unknown
-    images caught; then whether objrec recommends it (:data:`TRADE_RULE`), and if so how to use
-    it (predict, serve and export take ``--threshold``), or, ``kept``, that this evaluate's
-    ``--keep-threshold`` just kept it (it suggested adding the flag it had been given). A
-    threshold that lost a quarter of a user's photos to catch 1 stranger of 25 was offered with
-    no word on the trade."""
+    """The threshold that keeps 95% of the run's validation images: whether objrec recommends
+    it first, then both sides of the trade at the run's threshold and at it (unknown images
+    caught, ``evaluated`` images wrongly said to be unknown, top-1), the trade against
+    :data:`TRADE_RULE`, and, recommended, how to use it (``--keep-threshold``, or predict, serve
+    and export's ``--threshold``), or, ``kept``, that this evaluate's ``--keep-threshold`` just
+    kept it (it suggested adding the flag it had been given)."""
     o, s = m["open_set"], m["open_set"]["stricter"]
     value = repr(s["threshold"])
     if m["unknown_score"] == "msp":
@@ -512,31 +543,34 @@ def stricter_lines(
     n, u = o["n_known"], o["n_unknown"]
     lost = (s["known_rejected_now"], s["known_rejected"])
     caught = (s["unknown_caught_now"], s["unknown_caught"])
-    lines = [
-        f"a stricter threshold, {words}, keeps {percent(s['valid_kept'])} of the validation "
-        "images (chosen on them, as the run's own was); at the run's threshold and at it:",
-        f"  {evaluated} said to be unknown, wrongly (they are of taught classes): "
-        f"{both_counts(lost, n)}; top-1 when an unknown counts as wrong: "
-        f"{percent(m['top1_at_threshold'])} now, {percent(s['top1_at_threshold'])} with it",
-        f"  unknown images caught (said to be unknown): {both_counts(caught, u)}",
-    ]
     from objrec.confidence import traded_shares
 
     more_lost, more_caught = traded_shares(lost, n, caught, u)
-    trade = f"{points(more_caught)} more of the unknown images caught for {points(more_lost)} "
-    trade += f"more of {evaluated} lost"
+    verdict = "is recommended" if s.get("recommended") else "is not recommended"
+    lines = [
+        f"a stricter threshold {verdict}: {words}"
+        + ("" if s.get("recommended") else "; the run's stays"),
+        f"  unknown images caught: {both_counts(caught, u)}",
+        f"  {evaluated} said to be unknown, wrongly: {both_counts(lost, n)}",
+        f"  top-1 when an unknown counts as wrong: {percent(m['top1_at_threshold'])} now, "
+        f"{percent(s['top1_at_threshold'])} with it",
+        f"  chosen to keep {percent(s['valid_kept'])} of the validation images, as the run's own "
+        "was",
+        f"  {points(more_caught)} more of the unknown images caught for {points(more_lost)} more "
+        f"of {evaluated} lost:",
+        *(f"  {line}" for line in TRADE_RULE.splitlines()),
+    ]
     if not s.get("recommended"):
-        return [*lines, f"  not recommended: {trade} ({TRADE_RULE}); the run's threshold stays"]
+        return lines
     if kept:
-        keeps = "this evaluate's --keep-threshold kept it with the run, as said below"
-        return [*lines, f"  recommended ({TRADE_RULE}): {trade}; {keeps}"]
+        return [*lines, "  this evaluate's --keep-threshold kept it with the run, as said below"]
     where = shlex.quote(str(run)) if run is not None else "RUN"
     return [
         *lines,
-        f"  recommended ({TRADE_RULE}): {trade}; to use it: objrec predict {where} PHOTOS "
-        f"--threshold {value} (objrec serve {where} --threshold {value}; objrec export {where} "
-        f"--threshold {value} writes it in the sidecar), or keep it with the run: add "
-        "--keep-threshold to this evaluate",
+        "  to use it, add --keep-threshold to this evaluate, or give it to each command:",
+        f"    objrec predict {where} PHOTOS --threshold {value}",
+        f"    objrec serve {where} --threshold {value}",
+        f"    objrec export {where} --threshold {value}  (writes it in the sidecar)",
     ]
 
 
