@@ -1058,6 +1058,7 @@ def test_progress_reaches_a_pipe_or_a_log_as_plain_lines(capsys, monkeypatch, tm
     assert "reading image sizes: 1/" in err and ", done" in err and "\x1b" not in err
 
 
+@pytest.mark.slow  # 0.08-0.12 s on 2 cores (three runs of the quick tier)
 def test_split_and_add_count_files_not_steps_in_their_progress(
     capsys, monkeypatch, tmp_path, image_folder, known_facts
 ):

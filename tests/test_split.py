@@ -482,6 +482,7 @@ def no_longer_needed_warning(stage: Path, out: Path) -> str:
     )
 
 
+@pytest.mark.slow  # 0.09-0.11 s on 2 cores (three runs of the quick tier)
 def test_the_forced_split_a_killed_splits_warning_names_ends_that_warning(
     tmp_path, image_folder, known_facts, caplog
 ):
@@ -682,6 +683,7 @@ def test_a_link_to_a_file_given_as_the_source_is_named_as_given(tmp_path):
         split_folder(tmp_path / "link.jpg", tmp_path / "out")
 
 
+@pytest.mark.slow  # 0.09-0.17 s on 2 cores (three runs of the quick tier)
 def test_the_split_dir_fixture_is_what_split_folder_writes(split_dir, image_folder, tmp_path):
     """conftest's ``split_dir`` copies a split made once per session: the same files, bytes and
     manifest (naming this test's images) as a split of ``image_folder`` here."""
@@ -1091,6 +1093,7 @@ def test_like_says_no_zero_counts_of_images_gone_or_placed(tmp_path):
     )
 
 
+@pytest.mark.slow  # 0.11-0.12 s on 2 cores (three runs of the quick tier)
 def test_like_keeps_the_split_of_a_photo_moved_since_a_split_made_with_links(
     tmp_path, image_folder, known_facts
 ):
@@ -1110,6 +1113,7 @@ def test_like_keeps_the_split_of_a_photo_moved_since_a_split_made_with_links(
     assert (result.kept_files, result.gone_files) == (len(after), 1)
 
 
+@pytest.mark.slow  # 0.13 s on 2 cores (three runs of the quick tier)
 def test_like_keeps_the_split_of_a_photo_edited_since(tmp_path, image_folder, known_facts):
     """A photo re-saved smaller since the earlier split (an edit: another content, the same
     picture) was placed again, anywhere: a new run could train on an old run's test image. A
@@ -1311,6 +1315,7 @@ def test_force_refuses_to_drop_the_photos_add_put_in_the_split(tmp_path, image_f
     assert {r["file"] for r in manifest(split_dir) if "new_" in r["file"]} == added
 
 
+@pytest.mark.slow  # 0.11-0.16 s on 2 cores (three runs of the quick tier)
 def test_force_replaces_a_split_whose_added_photos_were_deleted_from_it(
     tmp_path, image_folder, split_dir, known_facts
 ):

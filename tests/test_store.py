@@ -426,6 +426,7 @@ def test_an_image_refused_by_another_pillow_is_decoded_again(tmp_path, monkeypat
     assert feature_table(body, samples, VIEW).computed == 0
 
 
+@pytest.mark.slow  # 0.10 s on 2 cores (three runs of the quick tier)
 def test_a_heic_photo_refused_before_pillow_heif_was_installed_is_decoded_once_it_is(
     tmp_path, monkeypatch
 ):
