@@ -303,24 +303,29 @@ def split_warnings(result: SplitResult) -> list[str]:
             "test images; add images): "
             + ", ".join(f"{name} ({result.counts[name]['train']} in train)" for name in few)
         )
-    if judged := result.few_judged_classes:
-        # evaluate scores the test split unless told otherwise: few in valid only is not its case
-        tested = [counts for counts in judged.values() if "test" in counts]
-        whose = (
-            "their results" if len(tested) == len(judged) else "the results of those few in test"
-        )
-        said = f"`evaluate` will call {whose} too few to trust; " if tested else ""
-        warnings.append(
-            f"classes with fewer than {plural(few_images(), 'distinct photo')} in valid or test, "
-            f"too few to judge them by ({said}add photos of them): "
-            + some_of(
-                [
-                    f"{name} ({judged_counts(counts, result.counts[name])})"
-                    for name, counts in judged.items()
-                ]
-            )
-        )
+    if result.few_judged_classes:
+        warnings.append(few_judged_sentence(result))
     return warnings
+
+
+def few_judged_sentence(result: SplitResult) -> str:
+    """The warning on classes with too few distinct photos in valid or test to judge them by,
+    naming what `evaluate` will say of them."""
+    judged = result.few_judged_classes
+    # evaluate scores the test split unless told otherwise: few in valid only is not its case
+    tested = [counts for counts in judged.values() if "test" in counts]
+    whose = "their results" if len(tested) == len(judged) else "the results of those few in test"
+    said = f"`evaluate` will call {whose} too few to trust; " if tested else ""
+    return (
+        f"classes with fewer than {plural(few_images(), 'distinct photo')} in valid or test, "
+        f"too few to judge them by ({said}add photos of them): "
+        + some_of(
+            [
+                f"{name} ({judged_counts(counts, result.counts[name])})"
+                for name, counts in judged.items()
+            ]
+        )
+    )
 
 
 def judged_counts(counts: dict[str, int], images: dict[str, int]) -> str:
