@@ -2349,6 +2349,29 @@ def test_splits_duplicate_counts_are_of_one_class_and_add_up(capsys, tmp_path):
     )
 
 
+def test_split_s_lines_write_every_count_with_thousands_separators(capsys, tmp_path):
+    """1,100 copies of one photo: split said '1,100 duplicate files kept together ... (1100
+    identical, 0 alike ...) ... a/0.png = a/copy0.png and 1099 more', two ways in one line."""
+    from objrec.cli.data import print_split
+    from objrec.split import SplitResult
+
+    copies = [f"a/copy{k}.png" for k in range(1100)]
+    result = SplitResult(
+        out=tmp_path,
+        counts={
+            "a": {"train": 1107, "valid": 3, "test": 2},
+            "b": {"train": 6, "valid": 3, "test": 3},
+        },
+        duplicate_files=1100,
+        identical_files=1100,
+        duplicate_groups=[["a/0.png", *copies]],
+    )
+    print_split(result, None)
+    out = capsys.readouterr().out
+    assert "train 1,113, valid 6, test 5" in out and "1,100 duplicate files" in out
+    assert "(1,100 identical, 0 alike" in out and "a/copy0.png and 1,099 more" in out
+
+
 @pytest.mark.slow
 def test_split_names_a_few_duplicate_groups_and_json_all_of_them(capsys, tmp_path):
     """A user's split printed a line of 1,199 characters naming every duplicate group: the text

@@ -226,7 +226,7 @@ def duplicates_line(result) -> str:
     alike = result.duplicate_files - result.identical_files
     return (
         f"{plural(result.duplicate_files, 'duplicate file')} kept together in one split with a "
-        f"file of their class ({result.identical_files} identical, {alike} alike by perceptual "
+        f"file of their class ({result.identical_files:,} identical, {alike:,} alike by perceptual "
         f"hash), in {plural(len(result.duplicate_groups), 'group')}: "
         + escape(few_groups(result.duplicate_groups))
     )
@@ -245,7 +245,7 @@ def few_groups(groups: Sequence[Sequence[str]], shown: int = SHOWN_GROUPS) -> st
     """The first ``shown`` groups, each its first two files (``a = b``, then how many more), the
     rest counted, and where all of them are: a line of every group ran to 1,199 characters."""
     named = [
-        " = ".join(group[:2]) + (f" and {len(group) - 2} more" if len(group) > 2 else "")
+        " = ".join(group[:2]) + (f" and {len(group) - 2:,} more" if len(group) > 2 else "")
         for group in groups[:shown]
     ]
     rest = f"; and {plural(len(groups) - shown, 'more group')}" if len(groups) > shown else ""
