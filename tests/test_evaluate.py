@@ -959,6 +959,40 @@ def test_against_compares_two_runs_on_the_images_of_the_classes_both_know():
         compare_runs(new, _evaluation(["x", "y"], [0, 1], [0, 1]), Path("other"))
 
 
+def test_against_says_when_a_difference_is_within_chance():
+    """A museum photographer compared two runs: "-0.90 points, lamp -8.3, 1 class lost", when
+    1 image of 111 had changed, with no word that such a difference is chance. McNemar's exact
+    test on the images only one run got right says so, overall and per class."""
+    from objrec.cli.evaluation import against_table, chance_line
+    from objrec.compare import changed_by_chance, compare_runs
+
+    labels = [0] * 12 + [1] * 99  # lamp: 12 test images; vase: 99
+    new_answers = [1] + [0] * 11 + [1] * 99  # one lamp image now wrong
+    old = _evaluation(["lamp", "vase"], labels, labels)
+    new = _evaluation(["lamp", "vase"], labels, new_answers)
+    c = compare_runs(new, old, Path("old"))
+    assert (c["fixed"], c["broken"], c["p_value"], c["within_chance"]) == (0, 1, 1.0, True)
+    line = chance_line(c, "old", "new")
+    assert line.startswith("0 images right in new and wrong in old, 1 image wrong in new and")
+    assert "within chance of the 111 images" in line and "p = 1.00" in line
+    lamp = c["per_class"][0]
+    assert (lamp["class"], lamp["within_chance"], lamp["fixed"] + lamp["broken"]) == (
+        "lamp",
+        True,
+        1,
+    )
+    table = against_table([lamp], "old", "new", 3)
+    assert str(table.caption).startswith("1 class changed, lost\n1 of 1 could be chance;")
+    assert [str(cell) for cell in table.columns[5].cells] == ["yes, 1 image"]
+    assert changed_by_chance(10, 0) == pytest.approx(2 / 2**10)  # 10 better, none worse
+    assert changed_by_chance(5, 0) == pytest.approx(1 / 16)  # 5 of 5: still chance
+    many = _evaluation(["lamp", "vase"], labels, [1] * 10 + [0] * 2 + [1] * 99)
+    c = compare_runs(old, many, Path("old"))  # 10 lamp images right now, wrong before
+    rows = {row["class"]: row["within_chance"] for row in c["per_class"]}
+    assert (c["fixed"], c["within_chance"], rows) == (10, False, {"lamp": False, "vase": True})
+    assert "more than chance" in chance_line(c, "old", "new")
+
+
 def test_against_counts_the_compared_images_either_run_trained_on():
     """A folder split again without `like` put the old run's training images in test: its top-1
     there overstated it and the comparison read as a regression; the old run's own warning

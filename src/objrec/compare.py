@@ -17,6 +17,7 @@ its own over the images, as ``evaluate`` of it alone would.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,10 @@ if TYPE_CHECKING:
     from objrec.evaluate import EvaluationResult
 
 log = logging.getLogger(__name__)
+
+CHANCE = 0.05
+"""A difference between two runs is said to be within chance when two equally good runs would
+show one at least as uneven more often than this (1 time in 20): :func:`changed_by_chance`."""
 
 
 def require_earlier_run(against: Path) -> None:
@@ -138,13 +143,33 @@ def compare_runs(
         "top1_against": _rate(int(right_before.sum()), len(both)),
         "mean_class_top1": float(per_class["top1"].mean()),
         "mean_class_top1_against": float(per_class["top1_against"].mean()),
-        "fixed": int((right & ~right_before).sum()),
-        "broken": int((~right & right_before).sum()),
+        **chance_fields(int((right & ~right_before).sum()), int((~right & right_before).sum())),
         "answered_only_here": int(both["predicted"].isin(map(class_of_folder, only_here)).sum()),
         "seen_here": int((both["seen_in"] != "").sum()),
         "seen_against": int((both["seen_in_against"] != "").sum()),
         "per_class": per_class.to_dict(orient="records"),
     }
+
+
+def changed_by_chance(fixed: int, broken: int) -> float:
+    """McNemar's exact test on the images only one run got right (``fixed``: only the new run,
+    ``broken``: only the old): were both runs equally good, each such image would be as likely
+    either way, so the split is binomial (``fixed + broken``, 1/2). Returns the two-sided p-value:
+    how often two equally good runs split at least this unevenly (1.0 when none changed). The
+    images both got right or both wrong say nothing about which run is better, so a 1-image
+    change among 111 test images is 1 image, p = 1, however many points it reads as."""
+    n = fixed + broken
+    fewer = min(fixed, broken)
+    tail = sum(math.comb(n, k) for k in range(fewer + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def chance_fields(fixed: int, broken: int) -> dict[str, Any]:
+    """``fixed``, ``broken``, their McNemar ``p_value`` (:func:`changed_by_chance`) and
+    ``within_chance``: whether it is at least :data:`CHANCE`."""
+    p_value = changed_by_chance(fixed, broken)
+    within = p_value >= CHANCE
+    return {"fixed": fixed, "broken": broken, "p_value": p_value, "within_chance": within}
 
 
 def _rows(predictions: pd.DataFrame | None, classes: list[str]) -> pd.DataFrame:
@@ -165,9 +190,13 @@ def _rate(count: int, total: int) -> float:
 
 
 def _per_class(both: pd.DataFrame) -> pd.DataFrame:
-    """Per class: its images, top-1 in this run and in the other, and the change (this run's
-    less the other's), the most lost first."""
+    """Per class: its images, top-1 in this run and in the other, the change (this run's less
+    the other's), and its images only one run got right with whether that is within chance
+    (:func:`chance_fields`: a class of 12 test images moves 8.3 points with one image), the most
+    lost first."""
     grouped = both.groupby("true", sort=True)
+    fixed = (both["right"] & ~both["right_against"]).groupby(both["true"]).sum()
+    broken = (~both["right"] & both["right_against"]).groupby(both["true"]).sum()
     table = pd.DataFrame(
         {
             "n": grouped.size(),
@@ -176,6 +205,9 @@ def _per_class(both: pd.DataFrame) -> pd.DataFrame:
         }
     )
     table["change"] = table["top1"] - table["top1_against"]
+    pairs = zip(fixed[table.index], broken[table.index], strict=True)
+    chance = [chance_fields(int(f), int(b)) for f, b in pairs]
+    table = table.assign(**pd.DataFrame(chance, index=table.index))
     table = table.rename_axis("class").reset_index()
     table["n"] = table["n"].astype(int)
     return table.sort_values(["change", "class"], kind="stable").reset_index(drop=True)

@@ -287,19 +287,45 @@ def print_against(c: dict[str, Any], run: Path, worst: int) -> None:
     points = (c[key] - c[f"{key}_against"] for key in ("top1", "mean_class_top1"))
     table.add_row("change", *(f"{100 * value:+.2f} points" for value in points))
     console.print(table)
-    for line in against_notes(c, old, new):
+    for line in [chance_line(c, old, new), *against_notes(c, old, new)]:
         console.print(line, markup=False, highlight=False)
     changed = [row for row in c["per_class"] if row["change"] != 0]
     if changed:
         console.print(against_table(changed, old, new, worst))
 
 
-def against_notes(c: dict[str, Any], old: str, new: str) -> list[str]:
-    """What the comparison leaves out, and where the earlier run's own evaluation is."""
-    notes = [
+CHANCE_RULE = (
+    "could be chance: two equally good runs differ at least this much more often than 1 time in "
+    "20, judged on the images only one of them got right (McNemar's exact test)"
+)
+"""What "could be chance" means in ``evaluate --against``'s output (``compare.chance_fields``)."""
+
+
+def chance_line(c: dict[str, Any], old: str, new: str) -> str:
+    """The images one run got right and the other wrong, and whether the top-1 change is more
+    than chance gives on that many: a 1-image change among 111 read as "-0.90 points" with no
+    word that it shows nothing."""
+    counted = (
         f"{plural(c['fixed'], 'image')} right in {new} and wrong in {old}, "
         f"{plural(c['broken'], 'image')} wrong in {new} and right in {old}"
-    ]
+    )
+    if "within_chance" not in c:  # an older metrics.json
+        return counted
+    if c["within_chance"]:
+        return (
+            f"{counted}: within chance of the {c['n']} images, two equally good runs often "
+            "differ this much; it does not show either run is better (McNemar's exact test, "
+            f"p = {c['p_value']:.2f})"
+        )
+    return (
+        f"{counted}: more than chance, two equally good runs differ this much less than 1 time "
+        f"in 20 (McNemar's exact test, p = {c['p_value']:.3f})"
+    )
+
+
+def against_notes(c: dict[str, Any], old: str, new: str) -> list[str]:
+    """What the comparison leaves out, and where the earlier run's own evaluation is."""
+    notes = []
     if c["only_here"]:
         notes.append(
             f"left out: the images of {some_of(c['only_here'])}, which {old} was not taught; "
@@ -334,8 +360,13 @@ def against_table(changed: list[dict[str, Any]], old: str, new: str, shown: int)
     else:
         way = "lost" if lost else "gained"
         caption += f", {way}" if len(changed) == 1 else f", all {way}; the biggest change first"
+    judged = [row for row in changed if "within_chance" in row]  # absent: an older metrics.json
+    if judged:
+        chance = sum(bool(row["within_chance"]) for row in judged)
+        caption += f"\n{chance} of {len(changed)} could be chance; {CHANCE_RULE}"
     heads = ("class", "images", escape(old), escape(new), "change")  # paths are never markup
-    table = Table(*heads, title="Top-1 per class", caption=caption)
+    table = Table(*heads, *(("could be chance",) if judged else ()), title="Top-1 per class")
+    table.caption = caption
     for row in sorted(changed, key=lambda row: -abs(row["change"]))[:shown]:
         table.add_row(
             Text(str(row["class"])),
@@ -343,8 +374,16 @@ def against_table(changed: list[dict[str, Any]], old: str, new: str, shown: int)
             percent(row["top1_against"]),
             percent(row["top1"]),
             f"{100 * row['change']:+.1f} points",
+            *((chance_cell(row),) if judged else ()),
         )
     return table
+
+
+def chance_cell(row: dict[str, Any]) -> str:
+    """``yes, 1 image`` / ``no, 7 images``: whether a class's change could be chance, and how many
+    of its images changed answer."""
+    changed = plural(int(row["fixed"]) + int(row["broken"]), "image")
+    return f"{'yes' if row['within_chance'] else 'no'}, {changed}"
 
 
 def image_set_words(result: EvaluationResult) -> str:
