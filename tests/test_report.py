@@ -1,5 +1,7 @@
 """The HTML report (also rendered in a real headless browser)."""
 
+import base64
+import io
 import json
 import os
 import shutil
@@ -59,7 +61,7 @@ def test_report_is_one_self_contained_file(trained_run, tmp_path):
     fingerprint = json.loads((trained_run / "eval-test" / "metrics.json").read_text())["image_set"]
     assert f"image set <code>{fingerprint}</code> ({IMAGE_SET_MEANING})." in html
     summary = json.loads((trained_run / "summary.json").read_text())
-    assert f'<div class="label">{escape(wall_time_words(summary))}</div>' in html
+    assert f"({escape(wall_time_words(summary))}).</p>" in html.split('id="training"')[1]
 
 
 def test_the_training_wall_time_says_where_the_features_came_from():
@@ -574,3 +576,91 @@ def test_an_evaluation_at_another_threshold_than_the_runs_now_is_made_again(tmp_
         json.dumps(metrics | {"unknown_threshold_kept_on": kept.kept_on})
     )
     assert load_evaluation(run, tmp_path / "data", SILENT) == folder and len(made) == 1
+
+
+@pytest.mark.slow
+def test_the_report_shows_evaluate_unknown_and_says_in_plain_words_how_its_figures_relate(
+    trained_run, tmp_path
+):
+    """A museum photographer's report.html: no `evaluate --unknown` result though one was made;
+    "95.50%" test top-1 beside "92.79% when unknown counts as wrong" with no word of how they
+    relate; features reused/computed on the overview; the confidence text in jargon first; two
+    identical reliability plots at a temperature of 1."""
+    from PIL import Image
+
+    build_report(trained_run, tmp_path / "first.html")  # evaluates the test split
+    metrics_file = trained_run / "eval-test" / "metrics.json"
+    metrics = json.loads(metrics_file.read_text())
+    plain = metrics | {"temperature": 1.0, "known_kept": 108 / 111, "n": 111, "top1": 0.955}
+    plain |= {"top1_at_threshold": 0.9279}
+    metrics_file.write_text(json.dumps({k: v for k, v in plain.items() if k != "open_set"}))
+    html = " ".join(build_report(trained_run, tmp_path / "r.html").read_text().split())
+    overview = html.split('id="overview"')[1].split("</section>")[0]
+    assert "feature store" not in overview and "computed" not in overview  # under Training
+    assert (
+        'the model answers "unknown" instead for 3 test images of 111 (those least like the '
+        "photos it was taught); counted as wrong, they make top-1 92.79%"
+    ) in overview
+    confidence = html.split('id="confidence"')[1].split("</section>")[0]
+    assert confidence.split("<p")[1].startswith(
+        ' class="calibration">When the model says it is 90% sure, it should be right about 9'
+    )
+    assert "so there is one plot: before and after would be the same" in confidence
+    picture = confidence.split('src="data:image/png;base64,')[1].split('"')[0]
+    width, height = Image.open(io.BytesIO(base64.b64decode(picture))).size
+    assert width < 1.5 * height  # one panel, not two side by side
+    assert '<p class="no-open-set">None yet for this model.' in confidence
+    assert "objrec evaluate RUN DATA --unknown FOLDER" in confidence
+    valid = trained_run / "eval-valid"  # evaluate RUN DATA --split valid --unknown OTHER
+    valid.mkdir()
+    shutil.copy(trained_run / "eval-test" / "predictions.csv", valid)
+    open_set = {"auroc": 0.9, "fpr_at_95_tpr": 0.25, "n_known": 30, "n_unknown": 16}
+    open_set |= {"unknown_accepted": 0.25, "unknown_answered_as": {"red": 3, "blue": 1}}
+    (valid / "metrics.json").write_text(json.dumps(metrics | {"open_set": open_set}))
+    html = " ".join(build_report(trained_run, tmp_path / "r2.html").read_text().split())
+    assert f"From the evaluation in <code>{valid}</code>." in html
+    assert 'Of 16 photos of none of its classes, it called 12 "unknown" and gave 4 a class ' in html
+    assert "anyway: red 3, blue 1." in html
+    assert (
+        '<div class="value">12 of 16</div>' in html.split('id="overview"')[1].split("</section")[0]
+    )
+
+
+def test_a_report_that_evaluates_again_measures_its_unknown_folder_again(tmp_path, monkeypatch):
+    """The report evaluates the test split again (a model trained since, a threshold kept since):
+    it did so without the `--unknown` folder the evaluation there had, and the page lost the
+    open-set result the user had made."""
+    import importlib
+
+    from objrec.progress import SILENT
+    from objrec.report import load_evaluation
+
+    from .conftest import fake_checkpoint
+
+    evaluate_module = importlib.import_module("objrec.evaluate")
+    run, test, other = tmp_path / "run", tmp_path / "data" / "test", tmp_path / "other"
+    for split in ("train", "valid", "test"):
+        (tmp_path / "data" / split / "red").mkdir(parents=True)
+    run.mkdir()
+    other.mkdir()
+    fake_checkpoint(run / "model.safetensors")
+    folder = evaluate_module.default_eval_dir(run, tmp_path / "data", test)
+    folder.mkdir()
+    (folder / "predictions.csv").write_text("path,true,predicted\n")
+    metrics = {"model": "an earlier model", "folder": str(test.resolve())}
+    (folder / "metrics.json").write_text(json.dumps(metrics | {"open_set": {"folder": str(other)}}))
+    made: list[dict] = []
+    monkeypatch.setattr(evaluate_module, "evaluate", lambda run, data, **kw: made.append(kw))
+    assert load_evaluation(run, tmp_path / "data", SILENT) == folder
+    assert made[0]["unknown"] == other
+    shutil.rmtree(other)  # gone since: evaluated without it
+    assert load_evaluation(run, tmp_path / "data", SILENT) == folder and "unknown" not in made[1]
+
+
+def test_reliability_png_draws_one_panel_when_calibration_changed_nothing():
+    """At a temperature of 1, reliability.png showed the same panel twice, "before" and "after"."""
+    from objrec.evaluate import UNCHANGED, reliability_shown
+
+    tables = {"before calibration": "b", "after (temperature 1.000)": "a"}
+    assert reliability_shown(tables, 1.0004) == {UNCHANGED: "b"}
+    assert reliability_shown(tables, 1.2) == tables and reliability_shown(tables, None) == tables

@@ -631,6 +631,7 @@ def add_confidence(
         open_set = open_set_result(recognizer, answers, unknown)
         valid = valid_scores(recognizer, config, reporter)
         open_set["stricter"] = stricter_result(recognizer, (answers, labels), unknown, valid)
+        open_set["folder"] = str(Path(config.unknown).resolve())  # report measures it again
         result.metrics["open_set"] = open_set
 
 
@@ -843,6 +844,22 @@ def check_eval_dir(
             "replace it, or choose another `out`"
         )
     return out
+
+
+def reliability_shown(
+    tables: dict[str, pd.DataFrame], temperature: float | None
+) -> dict[str, pd.DataFrame]:
+    """The reliability tables to draw: both, before and after calibration, unless the temperature
+    is 1 (to 3 decimals), when the two are the same and ``reliability.png`` showed two identical
+    panels side by side; then the one, titled so. ``reliability.csv`` keeps both."""
+    if temperature is None or f"{temperature:.3f}" != "1.000" or len(tables) != 2:
+        return tables
+    return {UNCHANGED: next(iter(tables.values()))}
+
+
+UNCHANGED = "as the model gives them (temperature 1: unchanged)"
+"""The title of ``reliability.png``'s one panel when calibration left the probabilities as they
+are (:func:`reliability_shown`)."""
 
 
 def evaluated_folder(out: Path) -> str | None:
@@ -1071,5 +1088,6 @@ def write_evaluation(result: EvaluationResult, out: Path, force: bool = False) -
             "reliability.csv",
             lambda p: write_table(pd.concat(tables), p),
         )
-        put("reliability.png", lambda p: plots.reliability_diagram(reliability, p))
+        shown = reliability_shown(reliability, result.metrics.get("temperature"))
+        put("reliability.png", lambda p: plots.reliability_diagram(shown, p))
     result.out = out

@@ -102,7 +102,8 @@ def load_evaluation(
         reusable = is_current(folder / "predictions.csv", run) and at_threshold_now(folder, run)
         if not reusable or of_another(folder, target):
             refuse_other_evaluation(folder, target, force)
-            evaluate(run, data_dir, reporter=reporter, force=force)
+            again = earlier_unknown(folder)  # its evaluate --unknown result, measured again
+            evaluate(run, data_dir, reporter=reporter, force=force, **again)
         return folder
     evaluations = output_beside(run, "eval")  # RUN/eval-*, or CKPT-eval-* beside a checkpoint
     made = sorted(
@@ -119,6 +120,46 @@ def load_evaluation(
         f"{run} has no evaluation to report yet and {where}: evaluate it first on your test "
         f"images (`evaluate({str(run)!r}, folder)`)"
     )
+
+
+def earlier_unknown(folder: Path) -> dict[str, Path]:
+    """``{"unknown": FOLDER}`` when the evaluation in ``folder`` was an ``evaluate --unknown
+    FOLDER`` and FOLDER is still there, else ``{}``: the report made the evaluation again (of a
+    model trained since, or at a threshold kept since) without it, and the page lost the
+    open-set result the user had made."""
+    try:
+        open_set = json.loads((folder / "metrics.json").read_text()).get("open_set") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+    unknown = Path(open_set.get("folder") or "")
+    return {"unknown": unknown} if open_set.get("folder") and unknown.is_dir() else {}
+
+
+PREDICTIONS = "predictions.csv"
+
+
+def open_set_found(run: Path, evaluation: Path, metrics: dict[str, Any]) -> dict[str, Any]:
+    """``evaluate --unknown``'s result for the page: the shown evaluation's own, else the latest
+    of the run's other evaluations of its model now (``evaluate RUN DATA --split valid --unknown
+    OTHER`` wrote ``eval-valid``), with ``from`` naming where; ``{}`` when there is none."""
+    if metrics.get("open_set"):
+        return dict(metrics["open_set"])
+    evaluations = output_beside(run, "eval")
+    made = sorted(
+        evaluations.parent.glob(f"{evaluations.name}*/metrics.json"),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for path in made:
+        if same_file(path.parent, evaluation) or not is_current(path.with_name(PREDICTIONS), run):
+            continue
+        try:
+            open_set = json.loads(path.read_text()).get("open_set")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if open_set:
+            return dict(open_set) | {"from": str(path.parent)}
+    return {}
 
 
 def refuse_other_evaluation(folder: Path, target: Path, force: bool) -> None:
@@ -416,6 +457,7 @@ def evaluation_context(
     top_tiles, worst_examples = failure_tiles(predictions, per_class, roots)
     return {
         "metrics": metrics,
+        "open_set": open_set_found(run, evaluation, metrics),
         "evaluation_dir": evaluation,
         "per_class": per_class.to_dict(orient="records"),
         "few_images": few_images(),
@@ -423,7 +465,7 @@ def evaluation_context(
         "confused": confused.to_dict(orient="records"),
         "confusion": embed_if_there(evaluation / "confusion.png"),
         "scatter": embed_if_there(evaluation / "accuracy_vs_train.png"),
-        "reliability": embed_if_there(evaluation / "reliability.png"),
+        "reliability": reliability_picture(evaluation, metrics.get("temperature")),
         "n_wrong": len(wrong),
         "n_wrong_groups": wrong["group"].nunique() if "group" in wrong else len(wrong),
         "top_losses": top_tiles,
@@ -433,6 +475,23 @@ def evaluation_context(
             recognizer, right.sample(min(6, len(right)), random_state=0), reporter, roots
         ),
     }
+
+
+def reliability_picture(evaluation: Path, temperature: float | None) -> str | None:
+    """``reliability.png``, or at a temperature of 1 its one panel drawn again from
+    ``reliability.csv`` (``evaluate.reliability_shown``): an evaluation made before evaluate drew
+    one showed two identical panels, before and after a calibration that changed nothing."""
+    from objrec import plots
+    from objrec.evaluate import UNCHANGED, reliability_shown
+
+    table = evaluation / "reliability.csv"
+    if temperature is None or f"{temperature:.3f}" != "1.000" or not table.exists():
+        return embed_if_there(evaluation / "reliability.png")
+    tables = pd.read_csv(table)
+    first = tables[tables["model"] == tables["model"].iloc[0]].drop(columns="model")
+    shown = reliability_shown({UNCHANGED: first, "after": first}, temperature)
+    with tempfile.TemporaryDirectory() as tmp:
+        return embed_file(plots.reliability_diagram(shown, Path(tmp) / "reliability.png"))
 
 
 def untested_note(classes: Sequence[str], per_class: pd.DataFrame, folder: str | None) -> str:
