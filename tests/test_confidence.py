@@ -93,9 +93,9 @@ def test_train_says_and_records_why_the_temperature_was_kept_at_1(trained_once):
 
     kept = TemperatureFit(1.0, 0.31, 4, "4 validation errors, 10 needed to sharpen")
     line = calibrated_line(FittedConfidence(1.0, "msp", 0.5, None, (0.1, 0.1), kept))
-    assert (
-        "left as the model gives them (temperature kept at 1: 4 validation errors, 10 needed"
-        in line
+    assert (  # it said "(temperature kept at 1: 4 validation errors, 10 needed to sharpen)"
+        "left as the model gives them (making them surer takes at least 10 mistakes on the "
+        "validation images to learn from, and the model made only 4)" in line
     )
     plain = TemperatureFit(0.8, 0.8, 40)
     line = calibrated_line(FittedConfidence(0.8, "msp", 0.5, None, (0.2, 0.1), plain))

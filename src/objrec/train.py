@@ -31,7 +31,12 @@ from torch.nn.parallel import DistributedDataParallel
 from objrec.backbones import Body, build_body, get_backbone, resolve_data_config
 from objrec.check import require_clean
 from objrec.checkpoint import BEST, LAST, SavedTraining, restore_training_state
-from objrec.confidence import FittedConfidence, fit_confidence
+from objrec.confidence import (
+    MIN_ERRORS_TO_SHARPEN,
+    FittedConfidence,
+    TemperatureFit,
+    fit_confidence,
+)
 from objrec.config import DataConfig, TrainConfig, as_config, precision_words, settings
 from objrec.data import (
     ClassFolder,
@@ -858,10 +863,21 @@ def calibrated_line(fitted: FittedConfidence) -> str:
     unknown = (
         f"whose top probability is below {fitted.threshold:.4f}"
         if fitted.familiarity is None
-        else f"unlike the training images (familiarity below 0, where a typical validation "
-        f"image scores 1; score {fitted.score})"
+        else "unlike the training images (familiarity below 0, where a typical validation "
+        "image scores 1)"
     )
     return f'{adjusted_words(fitted)}; predict answers "unknown" for an image {unknown}'
+
+
+def unsharpened_words(chosen: TemperatureFit) -> str:
+    """Why the probabilities were not made surer, in plain words: ``temperature kept at 1: 6
+    validation errors, 10 needed to sharpen`` said it in the fitting's terms (they stay in
+    summary.json's ``kept_at_1``)."""
+    made = "none" if not chosen.errors else f"only {chosen.errors}"
+    return (
+        f"making them surer takes at least {MIN_ERRORS_TO_SHARPEN} mistakes on the validation "
+        f"images to learn from, and the model made {made}"
+    )
 
 
 def adjusted_words(fitted: FittedConfidence) -> str:
@@ -877,7 +893,7 @@ def adjusted_words(fitted: FittedConfidence) -> str:
     before, after = fitted.valid_ece
     off = f"on the validation images they are {after:.4f} off how often the model is right"
     if chosen and chosen.kept_at_one:
-        why = f"temperature kept at 1: {chosen.kept_at_one}"
+        why = unsharpened_words(chosen)
         return f"probabilities left as the model gives them ({why}); {off}, on average"
     if f"{fitted.temperature:.3f}" == "1.000":  # "rescaled (temperature 1.000)" said nothing
         return (

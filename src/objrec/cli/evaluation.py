@@ -445,14 +445,16 @@ def confidence_lines(
 def open_set_lines(m: dict[str, Any], evaluated: str) -> list[str]:
     """``evaluate --unknown``'s figures, the count that matters first: how many of the unknown
     images the threshold caught and missed; the threshold; what it costs ``evaluated``; where
-    the missed went (:func:`missed_lines`); how well the score separates the two (AUROC, and
-    the share accepted at 95% of known images kept, whatever the threshold)."""
+    the missed went (:func:`missed_lines`); how well the score separates the two, in words (its
+    AUROC, and the share of unknown images accepted at 95% of known ones kept, whatever the
+    threshold: exact in ``--json``'s ``open_set``)."""
     o = m["open_set"]
     n, accepted, auroc = o["n_unknown"], o.get("unknown_accepted"), o["auroc"]
     separation = [
-        f"  AUROC {auroc:.4f}: how well the score tells unknown images from known ones",
-        f"  (1 perfectly, 0.5 by chance); at 95% of known kept, {percent(o['fpr_at_95_tpr'])} "
-        "are accepted",
+        f"  how well it tells them from {evaluated}, whatever the threshold: {auroc:.2f}",
+        "  (1: every time, 0.5: no better than guessing); made strict enough to keep 95% of",
+        f"  {evaluated}, it would still give a class to {percent(o['fpr_at_95_tpr'])} of the "
+        "unknown images",
     ]
     if accepted is None or m.get("unknown_threshold") is None:  # the run answers no "unknown"
         return [f'unknown images ({n}): the run answers no "unknown" (no threshold)', *separation]
