@@ -986,7 +986,7 @@ def test_against_says_when_a_difference_is_within_chance():
         1,
     )
     table = against_table([lamp], "old", "new", 3)
-    assert str(table.caption).startswith("1 class changed, lost\n1 of 1 could be chance;")
+    assert str(table.caption).startswith("1 class changed, lost\n1 of 1 could be chance: two")
     assert [str(cell) for cell in table.columns[5].cells] == ["yes, 1 image"]
     assert changed_by_chance(10, 0) == pytest.approx(2 / 2**10)  # 10 better, none worse
     assert changed_by_chance(5, 0) == pytest.approx(1 / 16)  # 5 of 5: still chance
@@ -995,6 +995,8 @@ def test_against_says_when_a_difference_is_within_chance():
     rows = {row["class"]: row["within_chance"] for row in c["per_class"]}
     assert (c["fixed"], c["within_chance"], rows) == (10, False, {"lamp": False, "vase": True})
     assert "more than chance" in chance_line(c, "old", "new")
+    same = compare_runs(old, old, Path("old"))
+    assert chance_line(same, "old", "new").endswith(": no difference between them on these images")
 
 
 def test_against_counts_the_compared_images_either_run_trained_on():

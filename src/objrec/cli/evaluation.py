@@ -295,8 +295,8 @@ def print_against(c: dict[str, Any], run: Path, worst: int) -> None:
 
 
 CHANCE_RULE = (
-    "could be chance: two equally good runs differ at least this much more often than 1 time in "
-    "20, judged on the images only one of them got right (McNemar's exact test)"
+    "two equally good runs differ at least this much more often than 1 time in 20 (McNemar's "
+    "exact test on the images only one run got right)"
 )
 """What "could be chance" means in ``evaluate --against``'s output (``compare.chance_fields``)."""
 
@@ -311,6 +311,8 @@ def chance_line(c: dict[str, Any], old: str, new: str) -> str:
     )
     if "within_chance" not in c:  # an older metrics.json
         return counted
+    if not c["fixed"] + c["broken"]:
+        return f"{counted}: no difference between them on these images"
     if c["within_chance"]:
         return (
             f"{counted}: within chance of the {c['n']} images, two equally good runs often "
@@ -363,7 +365,7 @@ def against_table(changed: list[dict[str, Any]], old: str, new: str, shown: int)
     judged = [row for row in changed if "within_chance" in row]  # absent: an older metrics.json
     if judged:
         chance = sum(bool(row["within_chance"]) for row in judged)
-        caption += f"\n{chance} of {len(changed)} could be chance; {CHANCE_RULE}"
+        caption += f"\n{chance} of {len(changed)} could be chance: {CHANCE_RULE}"
     heads = ("class", "images", escape(old), escape(new), "change")  # paths are never markup
     table = Table(*heads, *(("could be chance",) if judged else ()), title="Top-1 per class")
     table.caption = caption
