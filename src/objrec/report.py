@@ -122,7 +122,7 @@ def load_evaluation(
     )
 
 
-def earlier_unknown(folder: Path) -> dict[str, Path]:
+def earlier_unknown(folder: Path) -> dict[str, Any]:
     """``{"unknown": FOLDER}`` when the evaluation in ``folder`` was an ``evaluate --unknown
     FOLDER`` and FOLDER is still there, else ``{}``: the report made the evaluation again (of a
     model trained since, or at a threshold kept since) without it, and the page lost the
