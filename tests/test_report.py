@@ -609,6 +609,7 @@ def test_the_report_shows_evaluate_unknown_and_says_in_plain_words_how_its_figur
     picture = confidence.split('src="data:image/png;base64,')[1].split('"')[0]
     width, height = Image.open(io.BytesIO(base64.b64decode(picture))).size
     assert width < 1.5 * height  # one panel, not two side by side
+    assert "It would do so for 3 of the 111 test images (2.70%), photos of your own" in confidence
     assert '<p class="no-open-set">None yet for this model.' in confidence
     assert "objrec evaluate RUN DATA --unknown FOLDER" in confidence
     valid = trained_run / "eval-valid"  # evaluate RUN DATA --split valid --unknown OTHER
