@@ -710,8 +710,9 @@ def report(run: Path, out: Path | None, data: Path | None, force: bool) -> None:
     Data (counts, sizes, samples, augmentation), training curves, overall and per-class results, the
     table of which classes are mistaken for which (its confusion matrix, as a heat map) and the
     pairs most mistaken, the images it was most wrong about, the worst classes' hardest images, and
-    for right and wrong answers a heat map of the regions that drove them (Grad-CAM). Runs
-    `evaluate` first if needed.
+    for right and wrong answers a heat map of the regions that drove them (Grad-CAM). Confidence:
+    how sure it says it is against how often it is right, its "unknown" answer, and the latest
+    `evaluate --unknown` result of the model. Runs `evaluate` first if needed.
     """
     reporter = RichReporter()
     with reporter.task("loading the libraries", None):  # seconds (torch): not in silence
