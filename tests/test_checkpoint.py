@@ -427,3 +427,36 @@ def test_an_int8_body_whose_graph_is_damaged_is_one_sentence(tmp_path, trained_r
     recognizer = Recognizer.load(path, "torch")
     with pytest.raises(ObjrecError, match=r"int8 body cannot be run: .* damaged or not ONNX"):
         recognizer.probabilities([make_image((200, 40, 40))])
+
+
+def test_each_epochs_training_state_is_copied_into_the_last_ones_tensors(tmp_path):
+    """The saver copies the head and Adam's moments after every epoch (60 MB for the default
+    head): into the previous epoch's copies, not fresh memory (whose pages cost 119,000 page
+    faults a fit of the 100-class protocol), still the epoch's own numbers, and written as such."""
+    from objrec.checkpoint import load_training_state
+    from objrec.config import TrainConfig
+    from objrec.engine import EarlyStopping, FitState
+    from objrec.model import build_head
+    from objrec.runs import EpochSaver
+
+    config = TrainConfig(backbone="tiny_test", heads=2)
+    head = build_head(8, 3, config.hidden, config.dropout, config.heads)
+    optimizer = torch.optim.Adam(head.parameters())
+    meta = RunMeta.for_model("tiny_test", ["a", "b", "c"], DataConfig(), 8, config)
+    saver = EpochSaver(tmp_path, head, optimizer, meta)
+    kept = []
+    for epoch in (1, 2):
+        head(torch.randn(4, 8)).pow(2).sum().backward()
+        optimizer.step()
+        saver(FitState(EarlyStopping(5), epoch=epoch, best_state=head.state_dict()))
+        tensors = saver.pending[0]
+        kept.append({k: v.data_ptr() for k, v in tensors.items() if k.startswith(("head.", "optim."))})
+        assert all(torch.equal(tensors[f"head.{k}"], v) for k, v in head.state_dict().items())
+    assert kept[0] == kept[1] and len(kept[0]) == 4 * len(head.state_dict())  # Adam: step, 2 moments
+    saver.flush()
+    saved = load_training_state(tmp_path / "last.safetensors")
+    assert saved.progress.epoch == 2
+    for k, v in head.state_dict().items():
+        assert torch.equal(saved.tensors[f"head.{k}"], v)
+    moments = optimizer.state_dict()["state"][0]
+    assert torch.equal(saved.tensors["optim.0.exp_avg"], moments["exp_avg"])

@@ -426,10 +426,12 @@ class EpochSaver:
         self.written = time.monotonic()
         self.replaces = replaces
         self.seen = seen_tensors(seen or {})
+        self.copies: dict[str, torch.Tensor] = {}
+        """The last epoch's copies, written or replaced by then: the next epoch's go into them."""
 
     def __call__(self, state: FitState) -> None:
-        tensors, header = training_state(self.head, self.optimizer, state, self.meta)
-        self.pending = tensors | self.seen, header
+        tensors, header = training_state(self.head, self.optimizer, state, self.meta, self.copies)
+        self.pending, self.copies = (tensors | self.seen, header), tensors
         if time.monotonic() - self.written >= SAVE_EVERY:
             self.flush()
 
