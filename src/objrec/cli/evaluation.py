@@ -597,8 +597,8 @@ def stricter_lines(
         f"  {evaluated} said to be unknown, wrongly: {both_counts(lost, n)}",
         f"  top-1 when an unknown counts as wrong: {percent(m['top1_at_threshold'])} now, "
         f"{percent(s['top1_at_threshold'])} with it",
-        f"  chosen to keep {percent(s['valid_kept'])} of the validation images, as the run's own "
-        "was",
+        "  chosen on the validation images, as the run's own was; it keeps "
+        f"{percent(s['valid_kept'])} of them",
         f"  {points(more_caught)} more of the unknown images caught for {points(more_lost)} more "
         f"of {evaluated} lost:",
         *(f"  {line}" for line in TRADE_RULE.splitlines()),
