@@ -346,3 +346,94 @@ def test_a_file_apart_from_objrec_s_answers_is_warned_of_with_what_gives_them(ca
         .getMessage()
         .endswith("(1 top class differs): it does not give objrec's answers; predict and serve do")
     )
+
+
+RUN_SCRIPT = """
+import json, runpy, sys
+script = sys.argv[1]
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(script, run_name="__main__")
+except SystemExit as stop:
+    code = stop.code
+print(json.dumps(sorted(m for m in ("objrec", "torch") if m in sys.modules)), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def run_script(script, *args, cwd):
+    """``python script args`` in a fresh interpreter, without this tree on its path; stderr's last
+    line names which of objrec and torch it imported."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    command = [sys.executable, "-c", RUN_SCRIPT, str(script), *map(str, args)]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.slow
+def test_the_export_writes_a_script_that_gives_predict_s_answers_without_objrec(
+    trained_run, split_dir, tmp_path
+):
+    """A photographer copied a 62-line block from docs/export.md to run her model.onnx; the export
+    now writes m_infer.py beside m.onnx, which runs with onnxruntime, numpy and Pillow only and
+    prints the top classes of the photos given, as objrec predict gives them."""
+    from objrec.images import list_images
+    from objrec.predict import predict
+
+    result = export_model(trained_run, tmp_path / "out" / "m.onnx")
+    assert result.script == tmp_path / "out" / "m_infer.py"
+    photos = list_images(split_dir / "test")[:5]
+    done = run_script(result.script, *photos, "--json", "--topk", "3", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[-1] == "[]"  # neither objrec nor torch imported
+    answers = json.loads(done.stdout)
+    for ours, theirs in zip(predict(trained_run, photos, topk=3), answers, strict=True):
+        assert [t["class"] for t in theirs["topk"]] == [t["class"] for t in ours.topk]
+        got, expected = [t["prob"] for t in theirs["topk"]], [t["prob"] for t in ours.topk]
+        assert np.allclose(got, expected, atol=1e-5) and theirs["unknown"] == ours.unknown
+    text = run_script(result.script, photos[0], "--topk", "1", cwd=tmp_path)
+    assert text.stdout.strip() == f"{photos[0]}: {answers[0]['topk'][0]['class']} " + (
+        f"{answers[0]['topk'][0]['prob']:.2%}"
+    )
+
+
+@pytest.mark.slow
+def test_the_script_is_never_written_over_a_file_of_the_user_s(trained_run, tmp_path, capsys):
+    """The script, like the sidecar, is refused without --force when there, and replaced with it
+    only when an export wrote it: a model_infer.py of the user's stays as it was."""
+    from objrec.cli import main
+
+    out, script = tmp_path / "model.onnx", tmp_path / "model_infer.py"
+    (tmp_path / "model_infer.py").write_text("print('mine')\n")
+    for forced in ([], ["--force"]):
+        assert main(["export", str(trained_run), "--out", str(out), *forced]) != 0
+        error = capsys.readouterr().err
+        assert "model_infer.py" in error and "Traceback" not in error
+    assert (tmp_path / "model_infer.py").read_text() == "print('mine')\n"
+    assert not out.exists()
+    (tmp_path / "model_infer.py").unlink()
+    assert main(["export", str(trained_run), "--out", str(out)]) == 0
+    out.unlink()
+    out.with_suffix(".json").unlink()
+    with pytest.raises(ObjrecError, match=r"model_infer\.py exists"):
+        export_model(trained_run, out)
+    assert main(["export", str(trained_run), "--out", str(out), "--force"]) == 0
+    assert 'MODEL = "model.onnx"' in (tmp_path / "model_infer.py").read_text()
+    said = capsys.readouterr().out.splitlines()[-1]
+    assert said.startswith("to run it without objrec") and f"python {script} PHOTO..." in said
+
+
+def test_export_help_says_to_train_in_fp32_for_onnx_runtime_and_names_the_script(capsys):
+    """A photographer ran her int8 model.onnx in ONNX Runtime: 0.054 apart from objrec's
+    probabilities, 3 top classes changed; nothing had said up front to train in fp32."""
+    from objrec.cli import main
+
+    assert main(["export", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert (
+        "For objrec's answers in ONNX Runtime, export a run trained with --precision fp32" in text
+    )
+    assert "python RUN/model_infer.py PHOTO..." in text

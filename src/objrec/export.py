@@ -29,6 +29,7 @@ from objrec.kept import KeptThreshold, usable_kept
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, HeadEnsemble, as_stored
 from objrec.outputs import (
+    is_export_script,
     is_export_sidecar,
     new_folders,
     output_path,
@@ -83,6 +84,8 @@ class ExportResult:
     body OpenVINO ran."""
     kept: KeptThreshold | None = None
     """The run's kept threshold, when there is one (the sidecar's unless ``current`` is False)."""
+    script: Path | None = None
+    """The script beside the model that runs it without objrec (:func:`script_path`)."""
 
 
 class Tail(nn.Module):
@@ -453,15 +456,18 @@ def export_model(
             f"`out` {path} ends in .json, the name of the JSON file the export writes beside the "
             f"model: name the model {path.with_suffix('.onnx').name} instead"
         )
-    for target in (path, sidecar):
+    script = script_path(path)
+    for target in (path, sidecar, script):
         refuse_overwrite(target, force)
     refuse_users_sidecar(sidecar, path)
+    refuse_users_script(script, path)
     kept = usable_kept(run, threshold)
     if kept is not None and kept.current:
         threshold = kept.threshold
-    with new_folders(path.parent):  # a failed export leaves no folder it made for ``out``
+    with new_folders(path.parent), staged(script) as part:  # the script last, if all went well
+        part.write_text(script_text(path.name))
         result = export_checked(model, meta, path, softmax, threshold, check_photos(meta))
-        return replace(result, kept=kept)
+    return replace(result, kept=kept, script=script)
 
 
 def default_out(run: Path) -> Path:
@@ -477,6 +483,34 @@ def refuse_users_sidecar(sidecar: Path, path: Path) -> None:
     if os.path.lexists(sidecar) and not is_export_sidecar(sidecar):
         raise ObjrecError(
             f"{sidecar} is not a sidecar `export_model` wrote, and the export of {path.name} "
+            "writes its own there: `force=True` does not replace it; move it, or choose another "
+            "`out`"
+        )
+
+
+def script_path(path: Path) -> Path:
+    """The script written beside the model ``path`` (``model.onnx`` -> ``model_infer.py``)."""
+    return path.with_name(f"{path.stem}_infer.py")
+
+
+SCRIPT_MODEL = 'MODEL = "model.onnx"'
+"""The line of ``export_script.py`` that names the model it runs, given the model's name."""
+
+
+def script_text(model_name: str) -> str:
+    """``export_script.py``, the standalone script, naming ``model_name`` as the model beside it."""
+    template = (Path(__file__).parent / "export_script.py").read_text(encoding="utf-8")
+    if SCRIPT_MODEL not in template:
+        raise ObjrecError(f"objrec's export_script.py lacks `{SCRIPT_MODEL}`: reinstall objrec")
+    return template.replace(SCRIPT_MODEL, f"MODEL = {json.dumps(model_name)}", 1)
+
+
+def refuse_users_script(script: Path, path: Path) -> None:
+    """Refuse, even with ``force``, a file at ``script`` that no export wrote
+    (:func:`refuse_users_sidecar`'s rule, for the script)."""
+    if os.path.lexists(script) and not is_export_script(script):
+        raise ObjrecError(
+            f"{script} is not a script `export_model` wrote, and the export of {path.name} "
             "writes its own there: `force=True` does not replace it; move it, or choose another "
             "`out`"
         )

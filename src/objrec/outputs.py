@@ -495,6 +495,15 @@ def is_export_sidecar(path: Path) -> bool:
     return is_plain_file(path) and bool(json_dict(path).get("objrec_version"))
 
 
+EXPORT_SCRIPT_START = b"# Written by objrec export"
+"""How the script an export writes beside its model starts (``objrec/export_script.py``)."""
+
+
+def is_export_script(path: Path) -> bool:
+    """Whether ``path`` is a file (not a link) an export wrote: its script, by its first line."""
+    return is_plain_file(path) and _starts(path, EXPORT_SCRIPT_START)
+
+
 def is_plain_file(path: Path) -> bool:
     return path.is_file() and not path.is_symlink()
 

@@ -1,0 +1,193 @@
+# Written by objrec export beside the model it names (MODEL): runs it without objrec.
+"""The top classes of photos, from an objrec export, in ONNX Runtime.
+
+It needs onnxruntime, numpy and Pillow only (``pip install onnxruntime numpy pillow``), not
+objrec nor PyTorch::
+
+    python model_infer.py photo.jpg more/*.jpg --topk 3
+    python model_infer.py photo.jpg --json
+
+It runs ``MODEL`` (the ONNX file beside it; ``--model`` for another export) and prepares each
+photo as its sidecar (the same name with ``.json``) says and as objrec does: upright by EXIF,
+RGB, the short side resized as PyTorch resizes, the centre square, normalised. Its probabilities
+are ``objrec predict``'s (within 1e-5) for a model trained with ``--precision fp32``; an int8
+model's differ in ONNX Runtime (it says by how much). From your own code::
+
+    import model_infer
+    answers = model_infer.Model().answer(["photo.jpg"], k=3)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+MODEL = "model.onnx"
+"""The ONNX file, beside this script, that objrec export wrote it for."""
+
+
+def resized(x: np.ndarray, n: int, axis: int, kind: str) -> np.ndarray:
+    """``x`` (uint8) with ``n`` pixels along ``axis``, as PyTorch resizes uint8 pixels
+    (antialiased, 16-bit integer filter weights): objrec's input, bit for bit."""
+    m = x.shape[axis]
+    if m == n:
+        return x
+    if kind == "nearest":  # the pixel at floor(i * m / n), in float32
+        at = np.arange(n, dtype=np.float32) * (np.float32(m) / np.float32(n))
+        return x.take(np.minimum(at.astype(int), m - 1), axis)
+    w = filter_weights(m, n, kind)
+    bits = next((b for b in range(22) if int(0.5 + w.max() * 2 ** (b + 1)) >= 2**15), 22)
+    w = np.sign(w) * np.floor(np.abs(w) * 2**bits + 0.5)
+    y = np.floor((np.tensordot(w, x, ([1], [axis])) + 2 ** (bits - 1)) / 2**bits)
+    return np.moveaxis(np.clip(y, 0, 255).astype(np.uint8), 0, axis)
+
+
+def filter_weights(m: int, n: int, kind: str) -> np.ndarray:
+    """The (n, m) weights of a bilinear or bicubic (Keys, a = -0.5) resize from m pixels to n,
+    widened by the reduction, each row normalised."""
+    scale = m / n
+    stretch, centre = max(scale, 1.0), scale * (np.arange(n)[:, None] + 0.5)
+    reach, j = (2 if kind == "bicubic" else 1) * stretch, np.arange(m)
+    t = np.abs(j - centre + 0.5) * (1.0 / stretch)
+    if kind == "bicubic":
+        far = np.where(t < 2, ((-0.5 * t + 2.5) * t - 4) * t + 2, 0)
+        w = np.where(t < 1, (1.5 * t - 2.5) * t * t + 1, far)
+    else:
+        w = np.maximum(1 - t, 0)
+    w = w * ((j >= (centre - reach + 0.5).astype(int)) & (j < (centre + reach + 0.5).astype(int)))
+    return w / w.sum(1, keepdims=True)
+
+
+def decoded(path: str | Path, draft: int) -> np.ndarray:
+    """The photo at ``path`` as upright RGB pixels (H, W, 3), decoded as objrec decodes it: a
+    JPEG at the smallest DCT scale keeping both sides at least ``draft``, 16-bit grey divided by
+    256, transparent pixels over white."""
+    image: Image.Image = Image.open(path)
+    if image.format in ("JPEG", "MPO"):
+        image.draft("RGB", (draft, draft))
+    image = ImageOps.exif_transpose(image)
+    if image.mode.startswith("I;16"):
+        image = Image.fromarray((np.asarray(image) >> 8).astype(np.uint8))
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba, image = image.convert("RGBA"), Image.new("RGB", image.size, (255, 255, 255))
+        image.paste(rgba, mask=rgba.getchannel("A"))
+    return np.asarray(image.convert("RGB"))
+
+
+def centre(x: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The centre ``height`` x ``width`` part of ``x``, offsets rounded as torchvision does."""
+    top, left = round((x.shape[0] - height) / 2), round((x.shape[1] - width) / 2)
+    return x[top : top + height, left : left + width]
+
+
+def prepared(pixels: np.ndarray, spec: dict) -> np.ndarray:
+    """RGB pixels -> the model's input (3, S, S) in float32, as the sidecar's ``input`` says."""
+    h, w = pixels.shape[:2]
+    cap = spec["max_aspect"]  # a strip keeps its centre part, cap short sides long
+    x = centre(pixels, min(h, cap * w), min(w, cap * h))
+    h, w = x.shape[:2]
+    s, c, kind = spec["resize_short_side"], spec["center_crop"], spec["interpolation"]
+    size = (s, int(s * h / w)) if w <= h else (int(s * w / h), s)  # the long side rounded down
+    x = resized(resized(x, size[0], 1, kind), size[1], 0, kind)
+    x = centre(x, c, c).astype(np.float32) * np.float32(1 / 255)
+    x = (x - np.float32(spec["mean"])) / np.float32(spec["std"])
+    return x.transpose(2, 0, 1).copy()
+
+
+def softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
+    z = scores.astype(np.float32) / np.float32(temperature)
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+class Model:
+    """The export at ``path`` (default: :data:`MODEL` beside this script) with its sidecar."""
+
+    def __init__(self, path: str | Path | None = None):
+        import onnxruntime as ort
+
+        self.path = Path(path) if path else Path(__file__).with_name(MODEL)
+        self.spec = json.loads(self.path.with_suffix(".json").read_text())
+        self.session = ort.InferenceSession(str(self.path), providers=["CPUExecutionProvider"])
+
+    def prepare(self, path: str | Path) -> np.ndarray:
+        spec = self.spec["input"]
+        return prepared(decoded(path, spec["jpeg_draft_min_side"]), spec)
+
+    def probabilities(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A prepared batch (N, 3, S, S) -> calibrated probabilities (N, classes), unknown
+        scores (N,)."""
+        names = self.spec["outputs"]
+        outputs = dict(zip(names, self.session.run(names, {"input": x}), strict=True))
+        probs = outputs[names[0]]
+        if self.spec["output"] == "logits":  # the scores the probabilities come from
+            probs = softmax(probs, self.spec["temperature"])
+        score = outputs.get(self.spec["unknown"]["from"], probs.max(1))  # msp: the top one
+        return probs, score
+
+    def answer(self, paths: list, k: int = 5) -> list[dict]:
+        """The top ``k`` classes of each photo, and whether it looks like none of them."""
+        probs, scores = self.probabilities(np.stack([self.prepare(p) for p in paths]))
+        threshold, classes = self.spec["unknown"]["threshold"], self.spec["classes"]
+        return [
+            {
+                "path": str(path),
+                "topk": [{"class": classes[i], "prob": float(p[i])} for i in p.argsort()[::-1][:k]],
+                "unknown": threshold is not None and bool(score < threshold),
+            }
+            for path, p, score in zip(paths, probs, scores, strict=True)
+        ]
+
+
+def int8_note(spec: dict) -> str | None:
+    """One line for a model whose int8 network objrec ran in OpenVINO: ONNX Runtime answers
+    otherwise, by as much as export measured."""
+    if spec.get("int8_engine") != "openvino":
+        return None
+    checked = spec.get("answers_checked", {}).get("onnxruntime", {})
+    apart = f"up to {checked['max_prob_diff']:.2g}" if checked else "a little"
+    return (
+        f"note: this model's network is int8, and objrec ran it in OpenVINO: in ONNX Runtime its "
+        f"probabilities differ from objrec's by {apart}; train with --precision fp32 for a model "
+        "that gives objrec's answers here"
+    )
+
+
+def text(answer: dict) -> str:
+    top = ", ".join(f"{t['class']} {t['prob']:.2%}" for t in answer["topk"])
+    return f"{answer['path']}: " + (f"unknown (closest: {top})" if answer["unknown"] else top)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("photos", nargs="+", help="image files")
+    parser.add_argument("--topk", type=int, default=5, help="classes per photo (default 5)")
+    parser.add_argument("--json", action="store_true", help="print the answers as JSON")
+    parser.add_argument("--model", help=f"the ONNX file (default: {MODEL} beside this script)")
+    args = parser.parse_args(argv)
+    model = Model(args.model)
+    note = int8_note(model.spec)
+    if note:
+        print(note, file=sys.stderr)
+    answers, failed = [], 0
+    for path in args.photos:
+        try:
+            answers += model.answer([path], args.topk)
+        except OSError as exc:  # missing, unreadable, not an image
+            print(f"{path}: not read: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        if not args.json:
+            print(text(answers[-1]))
+    if args.json:
+        print(json.dumps(answers, indent=2))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
