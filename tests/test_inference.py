@@ -235,7 +235,7 @@ def export_block(heading: str) -> str:
 
 def torchvision_resizes_uint8() -> bool:
     """Whether torchvision's bilinear resize works on the uint8 pixels here, with 16-bit integer
-    weights (the docs/export.md block's filter); on an x86 CPU without AVX2 it works in float32."""
+    weights (the export's script's filter); on an x86 CPU without AVX2 it works in float32."""
     capability = torch.backends.cpu.get_cpu_capability()
     return capability in ("AVX2", "AVX512") or platform.machine() in ("aarch64", "arm64")
 
@@ -268,12 +268,24 @@ def line_camera_pngs(data: Path, folder: Path) -> list[Path]:
     return paths
 
 
+def exported_script(path: Path):
+    """The script an export wrote at ``path``, imported as a module (as docs/export.md shows)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
-def test_the_readme_s_export_block_gives_predict_s_answer(sample_run, tmp_path, capsys, precision):
+def test_the_export_s_script_gives_predict_s_answer(sample_run, tmp_path, precision):
     """A newcomer following model.json outside objrec got 68.9% where objrec said 62.5%: the
-    sidecar did not say how the long side is rounded. The docs/export.md block, run as written on
-    the built-in sample's photos, names predict's class with its probability within 0.01.
+    sidecar did not say how the long side is rounded. The script export writes beside the model
+    (model_infer.py, once a block of docs/export.md), run on the built-in sample's photos, gives
+    objrec's input and predict's class with its probability.
 
     An int8 body's export (the default run's on a CPU with int8 dot products) named its input
     ``body/input`` and its outputs ``head/probabilities`` and ``head/familiarity``: the block
@@ -281,12 +293,11 @@ def test_the_readme_s_export_block_gives_predict_s_answer(sample_run, tmp_path, 
 
     The block resized with Pillow, whose antialiased filter rounds otherwise than PyTorch's
     (objrec's): a pixel value in two hundred differed by a level of 255, and a Caltech-101 crab
-    photo's probability by 0.0145. It now resizes as PyTorch does: the same input, bit for bit,
-    and so predict's probability as printed.
+    photo's probability by 0.0145. It now resizes as PyTorch does: the same input, bit for bit.
 
     A line camera's 16-bit grey PNG came out near white (``convert("RGB")`` clips it), and a
-    defect "ok" at 98%: the block now divides 16-bit grey by 256 and lays transparent pixels
-    over white, as objrec does."""
+    defect "ok" at 98%: the script divides 16-bit grey by 256 and lays transparent pixels over
+    white, as objrec does."""
     run, data = sample_run
     exact = torchvision_resizes_uint8()
     if precision == "int8":
@@ -297,41 +308,74 @@ def test_the_readme_s_export_block_gives_predict_s_answer(sample_run, tmp_path, 
     outputs = [o.name for o in session.get_outputs()]
     assert outputs == json.loads(exported.sidecar.read_text())["outputs"]
     assert outputs == ["probabilities", "familiarity"]
-    block = export_block("## Using the export without objrec")
-    assert 'RUN, PHOTO = "run", "photo.jpg"' in block
+    assert exported.script is not None
+    model = exported_script(exported.script).Model()
     recognizer = Recognizer.load(run)
-    one_level = 1.001 / 255 / min(json.loads(exported.sidecar.read_text())["input"]["std"])
+    one_level = 1.001 / 255 / min(model.spec["input"]["std"])
     for photo in sorted((data / "test").rglob("*.jpg"))[:6] + line_camera_pngs(data, tmp_path):
         (ours,) = predict(run, [photo], topk=1)
-        code = block.replace('"run", "photo.jpg"', f"{str(tmp_path)!r}, {str(photo)!r}")
-        names: dict = {}
-        exec(compile(code, "docs/export.md", "exec"), names)
         x = recognizer.preprocess([open_image(photo, recognizer.draft)]).numpy()
-        assert names["x"].dtype == np.float32 and names["x"].shape == x.shape
-        assert np.abs(names["x"] - x).max() <= (0 if exact else one_level)
-        printed = capsys.readouterr().out.strip()
-        name, share = printed.removeprefix("unknown; closest: ").rsplit(" ", 1)
-        assert name == ours.topk[0]["class"] and printed.startswith("unknown") == ours.unknown
-        tolerance = 1e-4 if exact else 0.01  # as printed: to 0.01%
-        assert abs(float(share.rstrip("%")) / 100 - float(ours.topk[0]["prob"])) < tolerance
+        got = model.prepare(photo)[None]
+        assert got.dtype == np.float32 and got.shape == x.shape
+        assert np.abs(got - x).max() <= (0 if exact else one_level)
+        (theirs,) = model.answer([photo], k=1)
+        assert theirs["topk"][0]["class"] == ours.topk[0]["class"]
+        assert theirs["unknown"] == ours.unknown
+        tolerance = 1e-4 if exact else 0.01
+        assert abs(theirs["topk"][0]["prob"] - float(ours.topk[0]["prob"])) < tolerance
+
+
+@pytest.mark.slow
+def test_docs_export_md_s_python_block_runs_the_script(trained_run, split_dir, tmp_path, capsys):
+    """docs/export.md shows how to call model_infer.py from one's own code: it runs as written."""
+    export_model(trained_run, tmp_path / "model.onnx")
+    block = export_block("## Using the export without objrec")
+    assert 'RUN = "run"' in block
+    photo = sorted((split_dir / "test").rglob("*.png"))[0]
+    (ours,) = predict(trained_run, [photo], topk=1)
+    code = block.replace('"run"', repr(str(tmp_path))).replace('"photo.jpg"', repr(str(photo)))
+    import sys
+
+    path = list(sys.path)
+    try:
+        exec(compile(code, "docs/export.md", "exec"), {})
+    finally:
+        sys.path[:] = path
+        sys.modules.pop("model_infer", None)
+    name, prob, unknown = capsys.readouterr().out.split()[1:]
+    assert name == ours.topk[0]["class"] and unknown == str(ours.unknown)
+    assert abs(float(prob) - float(ours.topk[0]["prob"])) < 1e-5
 
 
 @pytest.mark.parametrize("kind", ["bilinear", "bicubic", "nearest"])
-def test_the_readme_s_export_block_resizes_as_torchvision_does(kind):
-    """The docs/export.md block's ``resized`` gives torchvision's resize (objrec's) of uint8
-    pixels bit for bit, for each interpolation a sidecar may name: smaller, larger, one side
-    only."""
-    block = export_block("## Using the export without objrec")
-    names: dict = {"np": np}
-    exec(block[block.index("def resized") : block.index("\nimage = ")], names)
+def test_the_export_s_script_resizes_as_torchvision_does(kind):
+    """The script's ``resized`` gives torchvision's resize (objrec's) of uint8 pixels bit for
+    bit, for each interpolation a sidecar may name: smaller, larger, one side only."""
+    from objrec.export_script import resized
+
     if kind == "bilinear" and not torchvision_resizes_uint8():
         pytest.skip("torchvision resizes bilinear in float32 on this CPU")
     pixels = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
     pixels[10:20] = 255  # edges, where the cubic filter overshoots
     for size in [(30, 17), (106, 41), (53, 11), (8, 37), (91, 90)]:
         ours = F.resize(F.to_image(pixels), list(size), F.InterpolationMode(kind), antialias=True)
-        theirs = names["resized"](names["resized"](pixels, size[1], 1, kind), size[0], 0, kind)
+        theirs = resized(resized(pixels, size[1], 1, kind), size[0], 0, kind)
         assert np.array_equal(theirs, ours.permute(1, 2, 0).numpy())
+
+
+def test_the_export_s_script_cuts_a_strip_to_its_centre_part_as_objrec_does():
+    """The docs/export.md block left out ``max_aspect``: a strip 32 short sides long was resized
+    whole, where objrec keeps its centre part 20 short sides long (here 60 of 97 pixels)."""
+    from objrec.config import DataConfig
+    from objrec.export_script import prepared
+    from objrec.transforms import MAX_ASPECT, build_transforms
+
+    data = DataConfig(input_size=8, resize_size=10)
+    pixels = np.random.default_rng(1).integers(0, 256, (3, 97, 3), dtype=np.uint8)
+    spec = {"max_aspect": MAX_ASPECT, "resize_short_side": 10, "center_crop": 8}
+    spec |= {"interpolation": data.interpolation, "mean": data.mean, "std": data.std}
+    ours = build_transforms(data)(Image.fromarray(pixels)).numpy()
+    assert np.allclose(prepared(pixels, spec), ours, atol=1e-6)
 
 
 @pytest.mark.slow

@@ -299,7 +299,8 @@ def preprocessing(meta: RunMeta, softmax: bool) -> dict[str, Any]:
             "reduction, then normalised) as 16-bit integers (the most bits, at most 22, that keep "
             "the largest weight under 2**15), the sum rounded half up; Pillow's resize rounds "
             "otherwise (a value in a few hundred a level of 255 off). nearest: the pixel at "
-            "floor(i * in / out). The block in docs/export.md does all of this in NumPy",
+            "floor(i * in / out). The script written beside the model (model_infer.py) does all "
+            "of this in NumPy",
             "center_crop": data.input_size,
             "crop": "the centre center_crop square, offsets round((side - center_crop) / 2)",
             "interpolation": data.interpolation,
