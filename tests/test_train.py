@@ -250,3 +250,18 @@ def test_train_says_in_plain_words_what_runs_in_which_arithmetic(tmp_path, split
         "the pretrained network, kept as it is, runs in 32-bit floats (fp32), asked for",
         "the new head trains in 16-bit floats (bf16), asked for",
     ]
+
+
+def test_train_says_up_front_that_an_int8_body_in_openvino_exports_otherwise_for_onnx_runtime():
+    """A photographer trained with the default int8 body (run in OpenVINO) and ran her export in
+    ONNX Runtime: 0.054 apart from objrec's probabilities, 3 top classes changed; nothing had said
+    to train with --precision fp32. train now says it at start, for such a body only."""
+    from objrec.train import precision_notes
+
+    precision = {"used": "int8", "why": "auto", "head": "fp32", "head_why": "auto"}
+    (body, export, head) = precision_notes(precision | {"engine": "openvino"})
+    assert body.endswith("runs in 8-bit integers (int8) on openvino, auto")
+    assert "in ONNX Runtime they differ" in export and "--precision fp32" in export
+    assert head.startswith("the new head trains in")
+    assert len(precision_notes(precision | {"engine": "onnxruntime"})) == 2
+    assert len(precision_notes({**precision, "used": "fp32"})) == 2
