@@ -437,3 +437,16 @@ def test_export_help_says_to_train_in_fp32_for_onnx_runtime_and_names_the_script
         "For objrec's answers in ONNX Runtime, export a run trained with --precision fp32" in text
     )
     assert "python RUN/model_infer.py PHOTO..." in text
+
+
+def test_the_script_says_in_one_line_how_far_an_int8_body_openvino_ran_is_in_onnx_runtime():
+    """The script runs the file in ONNX Runtime: for an int8 body objrec ran in OpenVINO it says,
+    before the answers, by how much export found them apart, and what gives objrec's."""
+    from objrec.export_script import int8_note
+
+    checked = {"onnxruntime": {"photos": 150, "max_prob_diff": 0.062, "top_class_changed": 3}}
+    note = int8_note({"int8_engine": "openvino", "answers_checked": checked})
+    assert note is not None and "\n" not in note
+    assert "differ from objrec's by up to 0.062" in note and "--precision fp32" in note
+    assert int8_note({"int8_engine": "onnxruntime", "answers_checked": checked}) is None
+    assert int8_note({"precision": "fp32"}) is None
