@@ -129,7 +129,7 @@ def export(
         console.print(line, markup=False, highlight=False)
 
 
-def script_line(script: Path) -> str:
+def script_line(script: Path | None) -> str:
     """How to run the export without objrec: the script written beside it."""
     return (
         f"to run it without objrec (onnxruntime, numpy and Pillow only): python "
