@@ -17,7 +17,6 @@ its own over the images, as ``evaluate`` of it alone would.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -158,10 +157,10 @@ def changed_by_chance(fixed: int, broken: int) -> float:
     how often two equally good runs split at least this unevenly (1.0 when none changed). The
     images both got right or both wrong say nothing about which run is better, so a 1-image
     change among 111 test images is 1 image, p = 1, however many points it reads as."""
+    from scipy.stats import binomtest  # imported here: scipy.stats takes a while to import
+
     n = fixed + broken
-    fewer = min(fixed, broken)
-    tail = sum(math.comb(n, k) for k in range(fewer + 1)) / 2**n
-    return min(1.0, 2 * tail)
+    return float(binomtest(fixed, n, 0.5).pvalue) if n else 1.0
 
 
 def chance_fields(fixed: int, broken: int) -> dict[str, Any]:
