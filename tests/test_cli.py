@@ -232,6 +232,7 @@ def test_report_says_where_it_wrote_as_an_absolute_path_and_a_link(capsys, tmp_p
         return Path("my run") / "report.html"  # as the library returns it for a relative RUN
 
     (tmp_path / "my run").mkdir()
+    fake_checkpoint(tmp_path / "my run" / "model.safetensors")
     monkeypatch.chdir(tmp_path)
     fake = types.ModuleType("objrec.report")  # the real one imports pandas: 1 s of this test
     fake.build_report = build_report  # type: ignore[attr-defined]
@@ -241,6 +242,21 @@ def test_report_says_where_it_wrote_as_an_absolute_path_and_a_link(capsys, tmp_p
     assert code == 0 and f"report written to {page} (0.0 MB)" in out
     assert err.startswith("loading the libraries ...")  # at once: the import takes seconds
     assert f"open {page.as_uri()} in a browser" in out and "%20run/report.html" in out
+
+
+def test_report_on_a_folder_that_is_no_run_says_so_before_loading_the_libraries(
+    capsys, tmp_path, monkeypatch
+):
+    """`objrec report photos` spent 6 s importing torch and pandas before saying "no checkpoint";
+    the folder is looked at first (the report's module cannot even be imported here)."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "objrec.report", None)  # importing it now fails
+    (tmp_path / "photos" / "cat").mkdir(parents=True)
+    code, _, err = run(capsys, "report", tmp_path / "photos")
+    said = " ".join(err.split())
+    assert code == 1 and f"no checkpoint at {tmp_path / 'photos' / 'model.safetensors'}" in said
+    assert "loading the libraries" not in err and "Traceback" not in err
 
 
 def test_exclude_takes_several_values_after_one_flag():

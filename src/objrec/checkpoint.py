@@ -26,6 +26,7 @@ from objrec.confidence import familiarity_from_state, tie_head
 from objrec.engine import EarlyStopping, FitState, model_device
 from objrec.errors import ObjrecError
 from objrec.meta import BEST, FORMAT_VERSION, READABLE_FORMATS, RunMeta, TrainingProgress
+from objrec.meta import require_checkpoint_file
 from objrec.meta import LAST as LAST  # a run's file names live in meta (data reads them too)
 from objrec.model import Classifier, HeadEnsemble, build_head
 from objrec.outputs import reported_as, temporary_folder, temporary_name
@@ -156,11 +157,7 @@ def model_digest(path: Path) -> str:
 
 def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Tensors and the raw JSON header of an objrec safetensors file of this format version."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / BEST
-    if not path.is_file():
-        raise ObjrecError(f"no checkpoint at {path}: give a run folder written by `train`")
+    path = require_checkpoint_file(path)
     try:
         with safe_open(str(path), framework="pt") as handle:
             header = handle.metadata() or {}

@@ -39,6 +39,16 @@ def checkpoint_file(run: Path) -> Path:
     return run / BEST if run.is_dir() else run
 
 
+def require_checkpoint_file(run: Path) -> Path:
+    """The checkpoint file of ``run`` (:func:`checkpoint_file`), refused in a sentence when there
+    is none: a check that needs no torch, so a command given a folder that is no run says so at
+    once, before it imports the libraries it would read the model with (seconds)."""
+    path = checkpoint_file(run)
+    if not path.is_file():
+        raise ObjrecError(f"no checkpoint at {path}: give a run folder written by `train`")
+    return path
+
+
 FORMAT_VERSION = 2
 """Bumped whenever a checkpoint written by this objrec cannot be read by an older one. 2: the head
 ensemble's members stacked (``head.hidden_weight``, ...; 1 had ``head.members.N.*``) and the ViM

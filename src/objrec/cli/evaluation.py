@@ -714,6 +714,9 @@ def report(run: Path, out: Path | None, data: Path | None, force: bool) -> None:
     how sure it says it is against how often it is right, its "unknown" answer, and the latest
     `evaluate --unknown` result of the model. Runs `evaluate` first if needed.
     """
+    from objrec.meta import require_checkpoint_file
+
+    require_checkpoint_file(run)  # a folder that is no run said at once, not after the import
     reporter = RichReporter()
     with reporter.task("loading the libraries", None):  # seconds (torch): not in silence
         from objrec.report import build_report
