@@ -433,3 +433,24 @@ def test_a_kept_threshold_s_date_is_a_date_not_text_for_the_terminal(tmp_path):
     with pytest.raises(ObjrecError, match="is not a threshold that evaluate kept") as refused:
         read_kept(run)
     assert "\x1b" not in str(refused.value)
+
+
+@pytest.mark.slow  # a prediction of one image, three times (0.3 s)
+def test_predict_says_the_kept_threshold_only_when_asked(tmp_path, trained_once, capsys, caplog):
+    """A user predicting again and again read "unknown below 0.2, kept from evaluate --unknown
+    on ..." above the answers on every call: it is said with -v only, and every answer still
+    carries it where it matters (--json's ``unknown_threshold_kept_on``)."""
+    from objrec.cli import main
+    from objrec.kept import keep_recommended
+
+    caplog.set_level("INFO", logger="objrec.predict")
+    run = Path(shutil.copytree(trained_once, tmp_path / "run"))
+    kept = keep_recommended(run, stricter_metrics(-5.0), tmp_path, run.parent)
+    image = str(known_images(trained_once.parent / "data")[0])
+    assert kept is not None and main(["predict", str(run), image]) == 0
+    said = capsys.readouterr()
+    assert "kept from evaluate" not in said.out + said.err and image in said.out
+    logged = [r.getMessage() for r in caplog.records if r.name == "objrec.predict"]
+    assert logged == [kept.words()]  # at info: what -v shows
+    assert main(["predict", str(run), image, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["unknown_threshold_kept_on"] == kept.kept_on

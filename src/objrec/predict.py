@@ -318,13 +318,14 @@ def loaded(
     threshold: float | None,
     unknown: bool,
     device: str,
-    reporter: Reporter,
 ) -> Recognizer:
-    """The recognizer of ``run``; when it uses a threshold kept with the run, ``reporter`` is told
-    so (one kept for another model, not used, ``kept.read_kept`` warns of)."""
+    """The recognizer of ``run``; when it uses a threshold kept with the run, that is logged (at
+    info: ``objrec -v predict``), not noted on the terminal: a user predicting again and again
+    read the same sentence on every call; ``--json`` and ``--csv`` give it in every row. One
+    kept for another model, not used, ``kept.read_kept`` warns of."""
     recognizer = Recognizer.load(run, runtime, threshold, unknown, resolve_device(device))
     if recognizer.kept is not None and recognizer.kept.current:
-        reporter.note(recognizer.kept.words())
+        log.info("%s", recognizer.kept.words())
     return recognizer
 
 
@@ -363,7 +364,7 @@ def predict(
     plot = check_arguments(topk, plot_max, plot, force, paths := path_list(paths))
     csv, reporter = check_csv(csv, plot, force, paths), or_silent(reporter)  # None: silent
     check_outputs(paths, explain, force)
-    recognizer = loaded(run, runtime, threshold, unknown, device, reporter)
+    recognizer = loaded(run, runtime, threshold, unknown, device)
     results = expand_paths(paths)  # after the run is found: no warning on the inputs before
     todo = [r for r in results if r.error is None]
     with reporter.task("predicting", len(todo)) as advance:
