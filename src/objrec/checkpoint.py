@@ -25,8 +25,14 @@ from objrec.backbones import build_body, get_backbone, restore_input_transform
 from objrec.confidence import familiarity_from_state, tie_head
 from objrec.engine import EarlyStopping, FitState, model_device
 from objrec.errors import ObjrecError
-from objrec.meta import BEST, FORMAT_VERSION, READABLE_FORMATS, RunMeta, TrainingProgress
-from objrec.meta import require_checkpoint_file
+from objrec.meta import (
+    BEST,
+    FORMAT_VERSION,
+    READABLE_FORMATS,
+    RunMeta,
+    TrainingProgress,
+    require_checkpoint_file,
+)
 from objrec.meta import LAST as LAST  # a run's file names live in meta (data reads them too)
 from objrec.model import Classifier, HeadEnsemble, build_head
 from objrec.outputs import reported_as, temporary_folder, temporary_name
