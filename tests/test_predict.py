@@ -122,7 +122,8 @@ def test_the_plot_says_which_images_were_answered_unknown(
         )
         assert result.unknown == (threshold > 0)
     top = result.topk[0]
-    assert titles == [f"unknown - closest: {top['class']} {top['prob']:.0%}", "Top-3 predictions"]
+    # a known answer's chart needs no title: the figure's heading says "Top-3 predictions"
+    assert titles == [f"unknown - closest: {top['class']} {top['prob']:.0%}", ""]
 
 
 @pytest.mark.slow
@@ -691,3 +692,28 @@ def test_an_existing_csv_is_refused_before_any_work_unless_forced(tmp_path):
             ObjrecError, match=rf"does not end in an image format: name it \S+/{other}, "
         ):
             predict(no_run, [photo], plot=tmp_path / name)
+
+
+@pytest.mark.slow  # lays out 40 axes (about 1 s)
+@pytest.mark.figures
+def test_predict_plot_of_many_images_is_a_grid_not_one_long_column(tmp_path):
+    """`predict --plot` of 20 images drew one column of 20 rows, 1085 x 7529 pixels: now a grid
+    of 4 to a row, each picture over its chart, about as wide as tall."""
+    from PIL import Image
+
+    from objrec import plots
+
+    topk = [("lamp", 0.6), ("chair", 0.3), ("cup", 0.1)]
+    rows = [(Image.new("RGB", (30, 20)), f"{i}.jpg", topk, i == 3) for i in range(20)]
+    fig = plots.predictions_figure(rows, "Top-3 predictions")
+    pictures = [ax for ax in fig.axes if ax.images]
+    columns = {round(ax.get_position().x0, 2) for ax in pictures}
+    lines = {round(ax.get_position().y0, 2) for ax in pictures}
+    assert len(pictures) == 20 and len(columns) == 4 and len(lines) == 5
+    width, height = fig.get_size_inches()
+    assert 0.5 < width / height < 2
+    charts = [ax for ax in fig.axes if not ax.images]
+    assert charts[3].get_title().startswith("unknown - closest: lamp")
+    for picture, chart in zip(pictures, charts, strict=True):  # each chart under its picture
+        assert picture.get_position().x0 == pytest.approx(chart.get_position().x0, abs=0.05)
+        assert picture.get_position().y0 > chart.get_position().y1

@@ -217,39 +217,62 @@ def image_sizes_figure(sizes: pd.DataFrame) -> Figure:
     return fig
 
 
+PREDICTIONS_PER_ROW = 4
+"""Images side by side in ``predict --plot``'s grid: 20 images were one column of 20 rows, a
+figure 1085 x 7529 pixels to scroll through; 4 to a row makes it 5 rows, about as wide as tall."""
+
+
 @lettered
 def predictions(
     rows: Sequence[tuple[Image.Image, str, Sequence[tuple[str, float]], bool]],
     path: Path,
     heading: str | None = None,
 ) -> Path:
-    """Each image beside a bar chart of its top-k class probabilities (the article's figure),
-    under ``heading`` (which images these are).
+    """Each image above a bar chart of its top-k class probabilities (the article's figure), in
+    a grid of up to ``PREDICTIONS_PER_ROW`` a row, under ``heading`` (which images these are).
 
     A row's last item says the image was answered unknown: its chart's title says so in red."""
-    top = 0.5 if heading else 0.0  # inches kept above the rows for the heading
-    height = 3.4 * len(rows) + top
-    fig = Figure(figsize=(10, height))
+    return save(predictions_figure(rows, heading), path)
+
+
+@lettered
+def predictions_figure(
+    rows: Sequence[tuple[Image.Image, str, Sequence[tuple[str, float]], bool]],
+    heading: str | None = None,
+) -> Figure:
+    """:func:`predictions`' figure: a cell per image, its picture over its chart."""
+    columns = min(len(rows), PREDICTIONS_PER_ROW)
+    lines = -(-len(rows) // columns)
+    size = (3.8 * columns, 4.4 * lines + (0.5 if heading else 0))  # inches
+    fig = Figure(figsize=size, layout="constrained")
     if heading:
-        fig.suptitle(plain(heading), y=1 - 0.1 / height, va="top", fontsize=13)
-    axes = fig.subplots(len(rows), 2, squeeze=False, gridspec_kw={"width_ratios": [1, 1.2]})
-    for (ax1, ax2), (image, title, topk, unknown) in zip(axes, rows, strict=True):
+        fig.suptitle(plain(heading), fontsize=13)
+    grid = fig.add_gridspec(lines, columns, hspace=0.08)
+    for n, (image, title, topk, unknown) in enumerate(rows):
+        cell = grid[divmod(n, columns)].subgridspec(2, 1, height_ratios=[1.6, 1], hspace=0)
+        ax1 = fig.add_subplot(cell[0])
         show_image(ax1, image)
         ax1.set_title(plain(title), fontsize=9)
-        names = [plain(name) for name, _ in topk][::-1]
-        probs = [p for _, p in topk][::-1]
-        ax2.barh(names, probs, color="tab:blue")
-        ax2.set_xlim(0, 1.1)
-        ax2.set_xlabel("probability")
-        if unknown:
-            name, prob = topk[0]
-            ax2.set_title(f"unknown - closest: {plain(name)} {prob:.0%}", color="tab:red")
-        else:
-            ax2.set_title(f"Top-{len(topk)} predictions")
-        for y, p in enumerate(probs):
-            ax2.text(p + 0.01, y, f"{p:.1%}", va="center", fontsize=8)
-    fig.tight_layout(rect=(0, 0, 1, 1 - top / height))
-    return save(fig, path)
+        draw_topk(fig.add_subplot(cell[1]), topk, unknown)
+    fig.get_layout_engine().execute(fig)  # laid out once, before ``save`` measures its extent
+    fig.set_layout_engine("none")
+    return fig
+
+
+def draw_topk(ax, topk: Sequence[tuple[str, float]], unknown: bool) -> None:
+    """An image's top-k classes as horizontal bars, the likeliest on top, each with its
+    percentage; titled as unknown (red, with the closest class) when it was answered so."""
+    names = [plain(name) for name, _ in topk][::-1]
+    probs = [p for _, p in topk][::-1]
+    ax.barh(names, probs, color="tab:blue")
+    ax.set_xlim(0, 1.25)
+    ax.set_xticks([0, 0.5, 1], ["0", "50%", "100%"])
+    ax.tick_params(labelsize=8)
+    if unknown:
+        name, prob = topk[0]
+        ax.set_title(f"unknown - closest: {plain(name)} {prob:.0%}", color="tab:red", fontsize=9)
+    for y, p in enumerate(probs):
+        ax.text(p + 0.01, y, f"{p:.1%}", va="center", fontsize=7)
 
 
 LOG_AXIS_FROM = 10

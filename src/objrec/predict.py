@@ -587,10 +587,11 @@ def panel_names(paths: list[Path]) -> list[str]:
 def plot_predictions(
     results: list[Prediction], path: Path, limit: int = PLOT_MAX, force: bool = True
 ) -> Path:
-    """The article's figure for the first ``limit`` readable images, one row each, headed by
-    how many classes each shows and which images these are; drawn under a temporary name, then
-    renamed ``path`` (``outputs.output_file``: never drawn through a link named so, which
-    savefig did, over the file it leads to), a file put there meanwhile kept unless ``force``."""
+    """The article's figure for the first ``limit`` readable images, in a grid of up to
+    ``plots.PREDICTIONS_PER_ROW`` a row, headed by how many classes each shows and which images
+    these are; drawn under a temporary name, then renamed ``path`` (``outputs.output_file``:
+    never drawn through a link named so, which savefig did, over the file it leads to), a file
+    put there meanwhile kept unless ``force``."""
     readable = [r for r in results if r.error is None]
     rows = []
     names = panel_names([Path(r.path) for r in readable[:limit]])

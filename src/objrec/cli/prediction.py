@@ -37,7 +37,7 @@ from objrec.progress import plural
 @click.option(
     "--plot",
     type=OUT_FILE,
-    help="Draw each image beside a bar chart of its top-k into this PNG.",
+    help="Draw each image over a bar chart of its top-k into this PNG, 4 images to a row.",
 )
 @click.option(
     "--plot-max",
