@@ -1503,6 +1503,63 @@ def test_three_identical_copies_in_one_split_each_name_the_one_the_plan_keeps():
     )
 
 
+def test_the_plan_removes_a_byte_identical_copy_and_keeps_its_original():
+    """A photographer's plan pre-filled keep for lamp/lamp_dup.jpg, a copy she made of
+    lamp/image_0004.jpg with the same bytes, as for a burst's frames ("keep it if it is another
+    shot"): the same file twice is never another shot. The copy is pre-filled remove, naming its
+    original; apply-plan leaves it out of the copy it writes, PHOTOS untouched. A copy alike but
+    not the same bytes (a burst's next frame, a re-save) is kept as before."""
+    from objrec.audit import Inventory, Item
+    from objrec.audit_report import plan_rows
+
+    names = ["image_0004", "lamp_dup", "image_0005"]
+    for split in (None, "train"):
+        where = f"{split}/lamp" if split else "lamp"
+        items = [Item(Path(f"/d/{where}/{n}.jpg"), f"{where}/{n}.jpg", 0, split) for n in names]
+        inv = Inventory(Path("/d"), ("lamp",), items, split is not None)
+        inv.digests = ["aa", "aa", "bb"]  # lamp_dup: image_0004's bytes; image_0005: a re-save
+        group = {"kind": "within class", "_indices": [0, 1, 2], "_split_keeps": True}
+        group["_pairs"] = {(0, 1): 1.0, (0, 2): 0.99, (1, 2): 0.99}
+        plan = plan_rows(AuditResult([], [group], [], 3, ["lamp"]), inv)
+        rows = {row["file"].split("/")[-1]: (row["action"], row["reason"]) for row in plan}
+        assert rows["lamp_dup.jpg"] == (
+            "remove",
+            f"the same bytes as {where}/image_0004.jpg: one file twice, which counts one picture "
+            "twice and adds nothing; apply-plan leaves it out of the copy it writes (your folder "
+            "is never changed): set keep to have it there",
+        )
+        assert rows["image_0005.jpg"][0] == "keep" and "another shot" in rows["image_0005.jpg"][1]
+        assert rows["image_0004.jpg"][0] == "keep"
+        inv.digests = []  # unknown (no facts read): kept, as before
+        assert {row["action"] for row in plan_rows(AuditResult([], [group], [], 3, []), inv)} == {
+            "keep"
+        }
+
+
+def test_the_audit_keeps_the_older_of_two_copies_and_one_named_dup_goes(tmp_path):
+    """Of byte-identical copies, the plan keeps the file check and split name the original: one
+    not named as a copy (``X_dup`` is now one), then the older, then the first in the folder."""
+    import os
+
+    from objrec.audit import Inventory, Item, copy_named, keep_order
+    from objrec.dedup import ImageFacts
+
+    assert copy_named("lamp_dup") and copy_named("IMG 3 dup 2") and copy_named("x-duplicate")
+    assert not copy_named("dupont") and not copy_named("lamp_dupe")
+    names = ["aaa", "image_0003", "zzz", "image_0003_dup"]
+    when = {"aaa": 2e9, "image_0003": 1e9, "zzz": 1.5e9, "image_0003_dup": 0.5e9}
+    items = []
+    for name in names:
+        path = tmp_path / "chair" / f"{name}.jpg"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"same")
+        os.utime(path, (when[name], when[name]))
+        items.append(Item(path, f"chair/{name}.jpg", 0, None))
+    inv, same = Inventory(tmp_path, ("chair",), items, False), ImageFacts(width=9, height=9)
+    order = keep_order(inv, range(4), [same] * 4, range(4), {})
+    assert [names[m] for m in order] == ["image_0003", "zzz", "aaa", "image_0003_dup"]
+
+
 @pytest.mark.slow
 def test_the_plan_of_a_folder_not_split_keeps_only_the_copies_split_keeps_together():
     """In a class folder (not split yet), the plan kept every copy within a class as leaking
@@ -1629,6 +1686,11 @@ def test_the_audits_last_line_says_the_plans_relabels_are_suggestions_to_check()
         "see photos-audit/audit.html; review photos-audit/plan.csv, then `objrec apply-plan "
         "photos photos-audit/plan.csv NEW_FOLDER` writes a corrected copy"
     )
+    result.planned = {"relabel": 0, "review": 0, "identical": 5}  # said: how to drop them
+    assert plan_words(result, data, out).endswith(
+        "NEW_FOLDER` writes a corrected copy without the 5 byte-identical copies it pre-fills "
+        "to remove (photos itself is never changed)"
+    )
 
 
 def csv_rows(path: Path) -> list[dict[str, str]]:
@@ -1649,7 +1711,8 @@ def copies_across_classes(tmp_path: Path) -> tuple[Any, AuditResult]:
         "train/blue/zz_red_01.png",
         "test/blue/zz_red_02.png",
     ):
-        shutil.copyfile(data / f"train/red/red_0{copy[-5]}.png", data / copy)
+        # the time kept: folder order, not the copy's newer time, decides between them
+        shutil.copy2(data / f"train/red/red_0{copy[-5]}.png", data / copy)
     inv = inventory(data)
     where = {inv.rel(it): i for i, it in enumerate(inv.items)}
     pairs = {

@@ -176,7 +176,8 @@ def test_check_notes_identical_files_in_a_class_in_two_classes_and_in_two_splits
     notes = {Path(p.path).name: p for p in result.problems if p.kind == "identical_files"}
     assert sorted(notes) == ["again.png", "copy.jpg"] and not result.unusable
     across = notes["copy.jpg"]
-    assert across.files == [str(photos / "green" / "copy.jpg"), str(photos / "red" / "img_00.jpg")]
+    # the original first (older: shutil.copy makes a new file), the note at its copy
+    assert across.files == [str(photos / "red" / "img_00.jpg"), str(photos / "green" / "copy.jpg")]
     assert across.message == (
         "the same bytes as red/img_00.jpg: one picture under the classes green and red: keep it "
         "in one"
@@ -187,6 +188,41 @@ def test_check_notes_identical_files_in_a_class_in_two_classes_and_in_two_splits
     shutil.copytree(data / "train", data / "valid")  # every valid image is a training one
     leaks = [p for p in check_folder(data).problems if p.kind == "identical_files"]
     assert len(leaks) == 6 and "one picture in train and valid, a leak" in leaks[0].message
+
+
+def test_check_names_the_copy_as_the_copy_and_the_original_as_the_original(tmp_path):
+    """A photographer copied lamp/image_0004.jpg to lamp/lamp_dup.jpg and check said
+    "lamp/image_0004.jpg: the same bytes as lamp/lamp_dup.jpg" (the first by name took the note).
+    The note is now at the copy, naming the original: the one not named as a copy (``_dup``,
+    `` copy``, ``(1)``), then the older, then the first by name; split and the audit's plan
+    take the same one as the original."""
+    import os
+
+    from objrec.check import check_folder
+    from objrec.copies import originals_first
+
+    photos = make_class_folder(tmp_path / "photos", per_class=3, classes=("red", "green"))
+    red = photos / "red"
+    copies = {
+        red / "lamp_dup.jpg": (red / "img_00.jpg", 1.5e9),  # named as a copy, and newer
+        red / "aaa.png": (red / "img_01.png", 1.5e9),  # newer only: aaa sorts first
+        red / "img_02 copy.jpg": (red / "img_02.jpg", 0.5e9),  # named as a copy, though older
+    }
+    for copy, (original, when) in copies.items():
+        shutil.copy(original, copy)
+        os.utime(original, (1e9, 1e9))
+        os.utime(copy, (when, when))
+    notes = {p.path: p for p in check_folder(photos).problems if p.kind == "identical_files"}
+    assert sorted(notes) == sorted(map(str, copies))
+    for copy, (original, _) in copies.items():
+        assert notes[str(copy)].message.startswith(f"the same bytes as red/{original.name}: ")
+        assert notes[str(copy)].files == [str(original), str(copy)]
+        assert originals_first([copy, original]) == [original, copy]
+    (photos / "green" / "again.png").write_bytes((red / "img_01.png").read_bytes())
+    note = {p.path: p for p in check_folder(photos).problems if p.kind == "identical_files"}
+    assert note[str(red / "aaa.png")].message.startswith(
+        "the same bytes as red/img_01.png (as green/again.png has): one picture under the classes"
+    )
 
 
 def test_check_notes_nearly_blank_images_as_one_warning_naming_them(tmp_path):

@@ -56,6 +56,26 @@ def test_split_is_stratified_seeded_and_leaves_source_unchanged(
     assert {r["sha256"] for r in manifest(tmp_path / "a")} == set(before.values())
 
 
+def test_split_names_a_group_of_copies_original_first_as_check_does(
+    tmp_path, image_folder, known_facts
+):
+    """split said "chair/aaa.jpg = chair/image_0003.jpg" of a copy a photographer made
+    (aaa.jpg, newer) and "lamp/image_0004.jpg = lamp/lamp_dup.jpg" of another: the folder's
+    order. Each group now begins with its original, as check and the audit's plan name it
+    (``copies.originals_first``: not named as a copy, then the older)."""
+    import os
+
+    red = image_folder / "red"
+    for original, copy in (("img_00.jpg", "aaa.jpg"), ("img_01.png", "img_01_dup.png")):
+        (red / copy).write_bytes((red / original).read_bytes())
+        os.utime(red / original, (1e9, 1e9))
+    result = split_folder(image_folder, tmp_path / "data", seed=0)
+    assert sorted(result.duplicate_groups) == [
+        ["red/img_00.jpg", "red/aaa.jpg"],
+        ["red/img_01.png", "red/img_01_dup.png"],
+    ]
+
+
 @pytest.mark.slow
 def test_byte_identical_files_never_cross_splits(tmp_path, image_folder, known_facts):
     data = (image_folder / "red" / "img_00.jpg").read_bytes()

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import time
 import warnings
 from collections.abc import Sequence
@@ -50,6 +49,7 @@ from objrec.config import (
     documented,
     precision_words,
 )
+from objrec.copies import copy_named, modified
 from objrec.data import (
     SPLITS,
     Sample,
@@ -211,6 +211,9 @@ class Inventory:
     classes: tuple[str, ...]
     items: list[Item]
     is_split: bool
+    digests: list[str] = field(default_factory=list)
+    """Each item's content digest, once :func:`image_facts` has read them (empty before): which
+    copies of a near-duplicate group are the same file, byte for byte."""
 
     def rel(self, item: Item) -> str:
         return item.path.relative_to(self.root).as_posix()
@@ -398,10 +401,12 @@ def image_facts(
 ) -> list[dedup.ImageFacts]:
     """Every image's size, hashes and contrast, kept beside the feature store by content digest
     (``facts.sqlite`` in the cache folder): a second audit of the same images decodes none, and
-    those the frozen pass ``measured`` are not decoded again."""
+    those the frozen pass ``measured`` are not decoded again. The digests are kept in
+    ``inv.digests``, for the plan to tell a byte-identical copy from a near-duplicate."""
     cache = open_cache(config.cache_dir)
     paths = [it.path for it in inv.items]
     digests, _ = cache.store.digests(paths)
+    inv.digests = list(digests)
     return dedup.cached_facts(paths, digests, cache.facts_file, on_file, measured)
 
 
@@ -722,7 +727,7 @@ def keep_order(inv: Inventory, idx, sub_facts, group, suggested: dict[int, str])
     classes = {inv.classes[inv.items[idx[m]].label] for m in group}
     stems = {inv.items[idx[m]].path.stem.casefold() for m in group}
 
-    def key(m: int) -> tuple[bool, int, bool, int]:
+    def key(m: int) -> tuple[bool, int, bool, int, int]:
         misplaced = suggested.get(int(idx[m])) in classes
         return (misplaced, *keep_first(inv.items[idx[m]], sub_facts[m], stems))
 
@@ -731,35 +736,15 @@ def keep_order(inv: Inventory, idx, sub_facts, group, suggested: dict[int, str])
 
 def keep_first(
     item: Item, facts: dedup.ImageFacts, stems: frozenset[str] | set[str] = frozenset()
-) -> tuple[int, bool, int]:
+) -> tuple[int, bool, int, int]:
     """A group's order, the copy to keep first: the earliest split (train before valid before
     test, so a leak is removed from the evaluation side), then a name without a copy's mark
-    (:func:`copy_named`; ``stems``: the group's file names without suffix, casefolded), then the
-    most pixels."""
+    (``copies.copy_named``; ``stems``: the group's file names without suffix, casefolded), then
+    the most pixels, then the file modified first: of byte-identical files, the one ``check`` and
+    ``split`` name as the original too (``copies.originals_first``)."""
     split = SPLITS.index(item.split) if item.split in SPLITS else 0
-    return split, copy_named(item.path.stem, stems), -facts.width * facts.height
-
-
-COPY_MARKS = (
-    re.compile(r"copy(?: \(\d+\))? of (.+)", re.IGNORECASE),
-    re.compile(r"(.+?) \(\d+\)"),
-    re.compile(r"(.+?)(?: - |[ _-])copy(?: ?\(?\d+\)?)?", re.IGNORECASE),
-)
-"""A file name (without suffix) that a system or a browser gives a copy of another: ``Copy of
-X`` and ``Copy (2) of X`` (Windows), ``X (1)`` (browsers, Windows), ``X copy``, ``X copy 2``
-(macOS), ``X - Copy`` (Windows), ``X-copy``, ``X_copy``."""
-NUMBERED_COPY = re.compile(r"(.+)[_-]\d{1,2}")
-"""``X_1`` or ``X-2``: a copy's name only where the group holds ``X`` too (``IMG_0001`` alone
-is a camera's name)."""
-
-
-def copy_named(stem: str, stems: frozenset[str] | set[str] = frozenset()) -> bool:
-    """Whether ``stem`` (a file name without suffix) is named as a copy: one of ``COPY_MARKS``,
-    or ``NUMBERED_COPY`` of another name in ``stems`` (casefolded)."""
-    if any(mark.fullmatch(stem) for mark in COPY_MARKS):
-        return True
-    numbered = NUMBERED_COPY.fullmatch(stem)
-    return numbered is not None and numbered[1].casefold() in stems
+    pixels = -facts.width * facts.height
+    return split, copy_named(item.path.stem, stems), pixels, modified(item.path)
 
 
 SPLIT_PAIRS = {

@@ -70,6 +70,15 @@ WITHIN_CLASS_REASON = (
     "{kind} near-duplicate of {first} (similarity {sim:.3f}), in its split: it leaks nothing; "
     "remove it to count the picture once, keep it if it is another shot (a burst's frames)"
 )
+IDENTICAL_REASON = (
+    "the same bytes as {first}: one file twice, which counts one picture twice and adds "
+    "nothing; apply-plan leaves it out of the copy it writes (your folder is never changed): "
+    "set keep to have it there"
+)
+"""The plan's reason for removing a byte-identical copy within a class and split, which it once
+kept as possibly another shot: a burst's frames are never the same bytes."""
+IDENTICAL = IDENTICAL_REASON.partition("{")[0]
+"""How the reason of each byte-identical copy the plan removes begins ("the same bytes as ")."""
 LOOK_ALIKE_REASON = (
     "looks like {first} (look-alikes {kind}, similarity {sim:.3f}): "
     "remove it only if it is the same picture"
@@ -193,6 +202,7 @@ def write_audit(
         result.planned = {
             "relabel": sum(row["action"] == "relabel" for row in plan),
             "review": sum(row["reason"].startswith(REVIEWED) for row in plan),
+            "identical": sum(row["reason"].startswith(IDENTICAL) for row in plan),
         }
         if force:
             keep_edited_plan(out)
@@ -278,13 +288,30 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
         propose(issue["_index"], *label_proposal(issue))
     for row in result.outliers:
         propose(row["_index"], "keep", "", f"outlier: {row['reason']}")
-    for index, reason in chained:
-        propose(index, "keep", "", reason)
+    later = [(i, "keep", why) for i, why in chained] + identical_copies(within, inv)
+    for index, action, reason in later:
+        propose(index, action, "", reason)
     propose_group(within, "keep", WITHIN_CLASS_REASON)
     propose_group(result.look_alikes, "keep", LOOK_ALIKE_REASON)
     for index, reason in kept_firsts(result, inv):
         propose(index, "keep", "", reason)
     return list(rows.values())
+
+
+def identical_copies(groups: list[dict], inv: Inventory) -> list[tuple[int, str, str]]:
+    """Each image of the ``groups`` (within a class and split) with the same bytes as one before
+    it in its group (``audit.keep_order``: the original first, as ``check`` and ``split`` name
+    it), the plan's ``remove`` and its reason naming that one. None where the digests are unknown
+    (``inv.digests`` empty)."""
+    found = []
+    for group in groups if inv.digests else []:
+        first: dict[str, int] = {}
+        for index in group["_indices"]:
+            original = first.setdefault(inv.digests[index], index)
+            if original != index:
+                reason = IDENTICAL_REASON.format(first=inv.rel(inv.items[original]))
+                found.append((index, "remove", reason))
+    return found
 
 
 def kept_firsts(result: AuditResult, inv: Inventory) -> list[tuple[int, str]]:

@@ -13,13 +13,15 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from objrec.config import SplitConfig
+from objrec.copies import originals_first
 from objrec.data import (
+    SPLITS,
     UNKNOWN_NAME_WHY,
     alike_names,
     class_of_folder,
@@ -465,16 +467,23 @@ def _note_blank(
 
 
 def _note_identical(root: Path, result: CheckResult) -> None:
-    """One note of each group of readable images of the same bytes, at its first file, naming
-    the others: across splits of a split folder a leak (the scores count a picture trained or
-    validated on as unseen), across classes one picture with two labels, in one class a picture
-    trained on as several (``split`` keeps such copies in one split, as it does these)."""
+    """One note of each group of readable images of the same bytes, at its first copy, naming
+    the original (``copies.originals_first``: in a split folder the one in the earliest split;
+    then one not named as a copy, the older, the first in order) and any other copies: across
+    splits of a split folder a leak (the scores count a picture trained or validated on as
+    unseen), across classes one picture with two labels, in one class a picture trained on as
+    several (``split`` keeps such copies in one split, as it does these)."""
     groups: dict[str, list[Path]] = {}
     for path, digest in result.digests.items():
         groups.setdefault(digest, []).append(path)
-    for files in (sorted(group) for group in groups.values() if len(group) > 1):
+    rank = split_rank(root) if result.splits else (lambda path: 0)
+    for files in (originals_first(group, rank) for group in groups.values() if len(group) > 1):
         names = [p.relative_to(root).parts for p in files]
-        message = f"the same bytes as {some_of(['/'.join(n) for n in names[1:]])}: "
+        others = ["/".join(n) for n in names[2:]]
+        message = f"the same bytes as {'/'.join(names[0])}" + (
+            f" (as {some_of(others)} {'has' if len(others) == 1 else 'have'})" if others else ""
+        )
+        message += ": "
         splits = sorted({n[0] for n in names}) if result.splits else []
         classes = sorted({class_of_folder(n[1 if result.splits else 0]) for n in names})
         if len(splits) > 1:
@@ -491,7 +500,14 @@ def _note_identical(root: Path, result: CheckResult) -> None:
         else:
             message += f"one picture counted as {len(files)} in {splits[0]}; keep one copy"
         listed = [str(p) for p in files]
-        result.problems.append(Problem(str(files[0]), "identical_files", message, False, listed))
+        result.problems.append(Problem(str(files[1]), "identical_files", message, False, listed))
+
+
+def split_rank(root: Path) -> Callable[[Path], int]:
+    """The rank of a split folder's file by its split (train, valid, test; others after): of
+    copies across splits, the one in the earliest is the original, as the audit's plan keeps it."""
+    order = {split: n for n, split in enumerate(SPLITS)}
+    return lambda path: order.get(path.relative_to(root).parts[0], len(order))
 
 
 def _note_small_classes(

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from objrec.config import SplitConfig, settings
+from objrec.copies import originals_first
 from objrec.data import (
     SPLITS,
     UNKNOWN_NAME_WHY,
@@ -1124,7 +1125,7 @@ def _assign(files, group_keys, ratios, seed, folders, held=None):
             groups.setdefault(hashes[path], []).append(path)
             placing.setdefault(keys[path], []).append(path)
         result.duplicate_files += sum(len(g) - 1 for g in groups.values())
-        kept = [g for g in groups.values() if len(g) > 1]
+        kept = [originals_first(g) for g in groups.values() if len(g) > 1]  # as check names them
         result.duplicate_groups += [[path.relative_to(src).as_posix() for path in g] for g in kept]
         result.cross_class_duplicates += sorted(
             (

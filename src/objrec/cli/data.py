@@ -607,13 +607,24 @@ def check(data: Path, as_json: bool) -> None:
     else:
         for p in result.problems:
             style = "red" if p.unusable else "yellow"
-            where = escape(f"{shown(p.path)}: {p.message}")  # names are never markup
+            where = escape(f"{in_folder(p.path, data)}: {p.message}")  # never markup
             console.print(f"[{style}]{p.kind}[/] {where}", highlight=False)
         console.print(check_summary(result))
         if result.unusable_files:
             console.print(check_next(result))
     if result.unusable:
         sys.exit(1)
+
+
+def in_folder(path: str, data: Path) -> str:
+    """A problem's ``path`` as check shows it: relative to the folder checked, as the files its
+    message names are (``lamp/lamp_dup.jpg: the same bytes as lamp/image_0004.jpg``; it said
+    ``PHOTOS/lamp/...`` before ``lamp/...``), the folder itself as given."""
+    try:
+        inside = Path(path).relative_to(data)
+    except ValueError:
+        return shown(path)
+    return printable(inside.as_posix()) if inside.parts else shown(data)
 
 
 def check_summary(result: CheckResult) -> str:
@@ -759,6 +770,11 @@ def plan_words(result, data: Path, out_dir: Path) -> str:
     as a dragonfly, and a plan applied after a glance would have mislabelled it."""
     plan, page = shown(out_dir / "plan.csv"), shown(out_dir / "audit.html")
     then = f"then `objrec apply-plan {shown(data)} {plan} NEW_FOLDER` writes a corrected copy"
+    if identical := result.planned.get("identical", 0):
+        then += (
+            f" without the {plural(identical, 'byte-identical copy', 'byte-identical copies')} "
+            f"it pre-fills to remove ({shown(data)} itself is never changed)"
+        )
     relabels, review = result.planned.get("relabel", 0), result.planned.get("review", 0)
     if not relabels:
         return f"see {page}; review {plan}, {then}"
