@@ -938,6 +938,24 @@ def test_split_does_not_advise_a_groups_file_to_a_split_given_one(tmp_path, caps
     assert "EXIF camera time" not in capsys.readouterr().out
 
 
+def test_split_like_an_earlier_split_does_not_say_again_that_no_image_has_exif_time(
+    tmp_path, capsys
+):
+    """A museum photographer's scans have no EXIF time: each split said "none of the 600 images
+    has an EXIF camera time, so no burst was looked for ..." again. A split --like an earlier
+    one (the re-split after a fix) was told it when the earlier one was made: said once."""
+    from objrec.cli.data import print_split
+    from objrec.split import SplitResult
+
+    counts = {"lamp": {"train": 40, "valid": 10, "test": 10}}
+    result = SplitResult(out=tmp_path, counts=counts, untimed_files=60, burst_seconds=1.0)
+    print_split(result, None)
+    assert "none of the 60 images has an EXIF camera time" in capsys.readouterr().out
+    print_split(result, None, like=(tmp_path / "photos", tmp_path / "data"))
+    said = capsys.readouterr().out
+    assert "EXIF" not in said and said.startswith("split 1 class into")
+
+
 def split_of(out, files):
     """The splits the images ``files`` (class/name, relative to the source) landed in."""
     return {r["split"] for r in manifest(out) if r["source"].split("photos/")[1] in files}

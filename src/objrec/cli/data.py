@@ -170,7 +170,8 @@ def print_split(result, groups: Path | None, like: tuple[Path, Path] | None = No
     """The classes and images split placed, the groups kept together, the images kept in their
     split of ``--like``'s folder (``like``: SRC and that folder), the duplicates and bursts,
     and whether most images had no EXIF time to find bursts by (not said with a ``groups`` file,
-    which it would advise)."""
+    which it would advise, nor with ``like``: a folder of scans heard it on every split, and the
+    split it is like was told it when it was made)."""
     from objrec.split import untimed_sentence
 
     totals = result.totals()
@@ -189,7 +190,8 @@ def print_split(result, groups: Path | None, like: tuple[Path, Path] | None = No
         console.print(duplicates_line(result), highlight=False)
     if result.bursts:
         console.print(bursts_line(result), markup=False, highlight=False)
-    if untimed := untimed_sentence(result, grouped=groups is not None):
+    # said once per photo folder: its first split; one --like that split was told it then
+    if like is None and (untimed := untimed_sentence(result, grouped=groups is not None)):
         console.print(to_cli(untimed, split), markup=False, highlight=False)
 
 
