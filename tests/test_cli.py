@@ -1722,6 +1722,28 @@ def usage_error(line: str) -> str | None:
     return f"missing {params[0].human_readable_name}" if params else None
 
 
+def readme_command_lines(page: Path) -> list[str]:
+    """Each ``objrec ...`` command of the ``bash`` blocks of ``page``: each line's comment left
+    off, each command of a ``&&`` chain on its own."""
+    import re
+
+    blocks = re.findall(r"```bash\n(.*?)```", page.read_text(), re.DOTALL)
+    lines = [line.split(" #")[0].strip() for block in blocks for line in block.splitlines()]
+    commands = [part.strip() for line in lines for part in line.split("&&")]
+    return [c for c in commands if c.startswith("objrec ")]
+
+
+def test_every_command_line_of_the_readme_parses_as_objrec_does():
+    """The README's steps are copied as they stand: the loop that fixes PHOTOS itself (audit
+    PHOTOS, apply-plan, split --like) was missing, and any line added must parse, each command
+    with its arguments and options, by the command's own parser."""
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    lines = readme_command_lines(readme)
+    assert "objrec split PHOTOS-fixed data-fixed --like data" in lines
+    assert "objrec apply-plan PHOTOS PHOTOS-audit/plan.csv PHOTOS-fixed" in lines
+    assert [(line, usage_error(line)) for line in lines if usage_error(line)] == []
+
+
 @pytest.mark.slow
 def test_every_command_line_the_library_suggests_parses_as_objrec_does():
     """export's warning told a user to retrain with `train(data_dir, run, precision='fp32')`,
