@@ -877,7 +877,7 @@ def test_predict_plot_draws_up_to_plot_max_and_says_what_was_left_out(
 ):
     from PIL import Image
 
-    heights = []
+    sizes = []
     for n in (2, 5):
         plot = tmp_path / f"plot{n}.png"
         code, out, _ = run(
@@ -887,8 +887,9 @@ def test_predict_plot_draws_up_to_plot_max_and_says_what_was_left_out(
         assert f"plot of {n} of 9 readable images written to {plot}; {9 - n} more left out" in (
             " ".join(out.split())
         )
-        heights.append(Image.open(plot).size[1])
-    assert heights[1] > 2 * heights[0]
+        sizes.append(Image.open(plot).size)
+    (width2, height2), (width5, height5) = sizes  # 2 side by side; 4 in a row, then 1 below
+    assert width5 > 1.7 * width2 and height5 > 1.7 * height2
 
 
 @pytest.mark.slow
@@ -2402,9 +2403,9 @@ def test_splits_duplicate_counts_are_of_one_class_and_add_up(capsys, tmp_path):
     assert found["near_duplicate_files"] == 2  # mirrored and resized: across classes too
     code, out, _ = run(capsys, "split", photos, tmp_path / "again")
     said = " ".join(out.split())
-    assert code == 0 and (
+    assert code == 0 and (  # the original first, as check names it (copy.png is newer)
         "2 duplicate files kept together in one split with a file of their class (1 identical, "
-        "1 alike by perceptual hash), in 1 group: red/copy.png = red/mirrored.jpg and 1 more; "
+        "1 alike by perceptual hash), in 1 group: red/red_0.png = red/copy.png and 1 more; "
         "--json lists them all" in said
     )
 
