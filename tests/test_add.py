@@ -552,31 +552,35 @@ def test_add_through_the_cli(capsys, tmp_path, split_dir):
 @pytest.mark.slow
 def test_add_says_when_it_changes_the_test_split_and_how_to_compare(capsys, tmp_path, split_dir):
     """Images put into test/ changed the test set, without a word: a score before the add and one
-    after were compared as if on the same images."""
+    after were compared as if on the same images. Said as information, on stdout: the user asked
+    for those images to be added ('warning: 8 test images changed (8 added)' read as a fault)."""
     new = new_images(tmp_path / "new", "red", 4)
     code = main(["add", str(split_dir), str(new), "--seed", "1", "--dry-run"])
-    err = " ".join(capsys.readouterr().err.split())
-    assert code == 0 and "1 test image would changed" not in err
-    assert "1 test image would change (1 added): scores before and after would be on" in err
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 0 and "1 test image would changed" not in out
+    assert "1 test image would change (1 added): scores before and after would be on" in out
     assert main(["add", str(split_dir), str(new), "--seed", "1"]) == 0
-    err = " ".join(capsys.readouterr().err.split())
+    captured = capsys.readouterr()
+    out = " ".join(captured.out.split())
     assert (
         "1 test image changed (1 added): scores before and after are on different test sets; to "
         "compare the run you train next with the old one, evaluate both on the new folder: "
         f"`objrec evaluate NEW_RUN {split_dir} --against OLD_RUN` (evaluate's 'test set' is "
-        f"{IMAGE_SET_MEANING})" in err
+        f"{IMAGE_SET_MEANING})" in out
     )
+    assert "test image" not in captured.err  # no 'warning:' for what was asked
     more = new_images(tmp_path / "more", "red", 1, seed=1)
     code = main(["add", str(split_dir), str(more), "--ratios", "1", "0", "0", "--json"])
     answer = json.loads(capsys.readouterr().out)
     assert code == 0 and answer["totals"]["test"] == 0
-    assert not any("test image" in w for w in answer["warnings"])  # train only: nothing said
+    assert answer["test_note"] is None  # train only: nothing said
     # seed 600: seed 2 makes red/img_02.jpg's top 32 rows, a copy cut at the bottom (its split's)
     more = new_images(tmp_path / "more2", "red", 2, seed=600)
     code = main(["add", str(split_dir), str(more), "--ratios", "0", "0", "1", "--json"])
     answer = json.loads(capsys.readouterr().out)
     assert code == 0 and answer["totals"]["test"] == 2
-    assert "2 test images changed (2 added)" in answer["warnings"][-1]
+    assert answer["test_note"].startswith("2 test images changed (2 added)")
+    assert not any("test image" in w for w in answer["warnings"])
 
 
 @pytest.mark.slow

@@ -200,15 +200,17 @@ def _log_added(result: AddResult, root: Path) -> None:
     """Where the images went (or would go), how to train on all of them, and the warnings."""
     totals = listed(result.totals())
     log.info("%s %s: %s", "planned for" if result.dry_run else "added to", root, totals)
-    if note := shared_note(result):
-        log.info("%s", note)
+    for note in (shared_note(result), test_note(result)):
+        if note:
+            log.info("%s", note)
     log_result_warnings(log, add_warnings(result))
 
 
 def add_warnings(result: AddResult) -> list[str]:
     """What the caller should know about an add, one sentence each, as logged: what was left out,
-    pictures in two classes, classes missing from some split, near-duplicates across splits, a
-    changed test split; a new class that train will refuse (named unknown, as split says)."""
+    pictures in two classes, classes missing from some split, near-duplicates across splits; a
+    new class that train will refuse (named unknown, as split says). The test images added are
+    what the caller asked for: :func:`test_note` says so, as information."""
     warnings = []
     for name in filter(named_unknown, result.new_classes):
         warnings.append(f"`train` will refuse the class named {name}: {UNKNOWN_NAME_WHY}")
@@ -238,9 +240,14 @@ def add_warnings(result: AddResult) -> list[str]:
             " first of a tie; run `audit_folder(data)`): "
             + some_of([f"{a} ~ {', '.join(b)}" for a, b in result.spread_groups])
         )
-    if test := result.totals()["test"]:
-        warnings.append(changed_test_warning(test, f"{test} added", result.dry_run))
     return warnings
+
+
+def test_note(result: AddResult) -> str | None:
+    """When images went (or would go) into test: that scores before and after the add are on
+    different test sets, and how to compare two runs on the same images; None otherwise."""
+    test = result.totals()["test"]
+    return changed_test_warning(test, f"{test} added", result.dry_run) if test else None
 
 
 def shared_note(result: AddResult) -> str | None:

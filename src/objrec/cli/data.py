@@ -406,6 +406,7 @@ def add_json(result, warnings: list[str]) -> dict[str, Any]:
         "min_images": result.min_images,
         "unreadable_files": result.unreadable_files,
         "empty_classes": result.empty_classes,
+        "test_note": added_test_note(result),
         "warnings": warnings,
     }
 
@@ -426,8 +427,10 @@ def print_added(result, cache_dir: Path | None = None) -> None:
     added = plural(sum(result.totals().values()), "image")
     console.print(f"{verb} {added} to {shown(result.data)}: {totals}", markup=False)
     console.print(ratios_line(result), highlight=False)
-    if note := shared_note(result):
-        console.print(to_cli(note, add), markup=False, highlight=False)
+    shared = shared_note(result)
+    for note in (shared and to_cli(shared, add), added_test_note(result)):
+        if note:
+            console.print(note, markup=False, highlight=False)
     if result.near_duplicate_files:
         console.print(
             f"{plural(result.near_duplicate_files, 'image')} "
@@ -480,6 +483,15 @@ def ratios_line(result) -> str:
     text = "/".join(f"{r:.2f}".rstrip("0").rstrip(".") for r in result.ratios)
     whence = "the data folder's own proportions" if result.own_ratios else "--ratios"
     return f"placed toward the ratios {text} (train/valid/test, {whence})"
+
+
+def added_test_note(result) -> str | None:
+    """When images went into test (what the user asked for, so said as information, not as a
+    warning): scores before and after are on different test sets, and how to compare two runs."""
+    from objrec.add import test_note
+
+    note = test_note(result)
+    return to_cli(note, add, {"data": shown(result.data)}) if note else None
 
 
 def add_warnings(result) -> list[str]:
