@@ -1054,6 +1054,8 @@ def test_evaluate_against_the_run_before_a_class_was_added(
     out = " ".join(capsys.readouterr().out.split())
     assert code == 0 and f"against {trained_run}: both runs on the same {old.metrics['n']} " in out
     assert "images of the 3 classes both know" in out
+    own = trained_run / "eval-test"  # the yellow images added are left out: the same 3 classes'
+    assert f"{trained_run}'s own evaluation ({own}) was on these same images and labels" in out
     assert f"left out: the images of yellow, which {trained_run} was not taught" in out
     assert {p.name: p.read_bytes() for p in (trained_run / "eval-test").iterdir()} == before
     assert f"{tmp_path / 'run2/eval-test/against-run'} (its own eval-* folders" in out
@@ -1457,3 +1459,30 @@ def test_the_groups_split_kept_together_are_counted_from_its_manifest(
     (out / "manifest.csv").write_text("\n".join(older) + "\n", encoding="utf-8")
     by_path = grouped()
     assert len({by_path[p] for p in kept}) == 3 and by_path[copy] == by_path[kept[0]]
+
+
+@pytest.mark.slow
+def test_against_says_both_runs_are_scored_on_the_current_labels_and_the_old_runs_own_score(
+    trained_run, split_dir, tmp_path, capsys
+):
+    """After a label fix, `evaluate NEW --against OLD` read "change +0.00 points" first, while
+    OLD's own evaluation had said less on the labels as they were: both runs are scored now on
+    the fixed test set, which the first lines now say, with OLD's own score beside."""
+    old = evaluate(trained_run, split_dir)  # OLD/eval-test, on the labels as they were
+    shutil.copytree(trained_run, tmp_path / "run2", ignore=shutil.ignore_patterns("eval-*"))
+    wrong = next((split_dir / "test/red").iterdir())  # a "fix" the model disagrees with
+    wrong.rename(split_dir / "test/green" / wrong.name)
+    code = main(["evaluate", str(tmp_path / "run2"), str(split_dir), "--against", str(trained_run)])
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 0
+    against = out[out.index(f"against {trained_run}:") :]
+    fixed = json.loads((tmp_path / "run2/eval-test/metrics.json").read_text())["against"]
+    assert against.startswith(
+        f"against {trained_run}: both runs on the same {fixed['n']} images of the 3 classes both "
+        "know, each scored now on their current files and labels; the change below is between "
+        f"the two runs on them {trained_run} scored {old.metrics['top1']:.2%} top-1 on its own "
+        f"evaluation ({trained_run / 'eval-test'}: image set {old.image_set}), of other images "
+        f"or labels than these (image set {fixed['image_set']}); on these it scores "
+        f"{fixed['top1_against']:.2%}: the same model, so that difference is the test set's"
+    )
+    assert fixed["own_evaluation"]["top1"] == old.metrics["top1"] != fixed["top1_against"]

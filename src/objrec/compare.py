@@ -16,6 +16,7 @@ its own over the images, as ``evaluate`` of it alone would.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import replace
 from pathlib import Path
@@ -98,12 +99,32 @@ def evaluate_against(
             against, folder, settings, out=against_dir(out, against), reporter=reporter, force=True
         )
     comparison = compare_runs(result, earlier, against)
+    comparison["image_set"] = earlier.image_set
+    comparison["own_evaluation"] = own_evaluation(against, config, earlier.model)
     log.info(
         "against %s on %s of %s both know: top1 %.4f here, %.4f there",
         *(against, plural(comparison["n"], "image"), plural(len(comparison["classes"]), "class")),
         *(comparison["top1"], comparison["top1_against"]),
     )
     return comparison
+
+
+def own_evaluation(against: Path, config: EvaluateConfig, model: str) -> dict[str, Any] | None:
+    """The earlier run's own evaluation of the split compared (its ``eval-<split>``, which
+    ``evaluate`` of it alone writes for its data folder's split), when it is of its present
+    ``model``: where, its top-1 and image set (``image_set``: the images and labels it was scored
+    on then; after a label fix, not those compared now). None when there is none to read."""
+    from objrec.meta import output_beside
+
+    name = f"eval-{config.split}" + ("-tta" if config.tta else "")
+    folder = output_beside(Path(against), name)
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text())
+        own = {"out": str(folder), "top1": float(metrics["top1"]), "folder": metrics.get("folder")}
+        own["image_set"] = str(metrics.get("image_set") or "")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return own if metrics.get("model") == model else None
 
 
 def compare_runs(

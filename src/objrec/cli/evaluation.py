@@ -275,12 +275,8 @@ def print_against(c: dict[str, Any], run: Path, worst: int) -> None:
     classes both know, the images one got right and the other wrong, and the classes whose top-1
     changed most."""
     old, new = shown(c["run"]), shown(run)
-    console.print(
-        f"against {old}: both runs on the same {plural(c['n'], 'image')} of the "
-        f"{plural(len(c['classes']), 'class', 'classes')} both know",
-        markup=False,
-        highlight=False,
-    )
+    for line in against_heading(c, old):
+        console.print(line, markup=False, highlight=False)
     table = Table("run", "top-1", "mean per class top-1")
     table.add_row(Text(old), percent(c["top1_against"]), percent(c["mean_class_top1_against"]))
     table.add_row(Text(new), percent(c["top1"]), percent(c["mean_class_top1"]))
@@ -292,6 +288,32 @@ def print_against(c: dict[str, Any], run: Path, worst: int) -> None:
     changed = [row for row in c["per_class"] if row["change"] != 0]
     if changed:
         console.print(against_table(changed, old, new, worst))
+
+
+def against_heading(c: dict[str, Any], old: str) -> list[str]:
+    """The comparison's first lines: both runs scored now on the same images, and what ``old``
+    scored on its own evaluation, when known (after a label fix, both are scored on the fixed
+    test set: "+0.00 points" read as if the fix did nothing, while old's own score had been on
+    the images as they were)."""
+    lines = [
+        f"against {old}: both runs on the same {plural(c['n'], 'image')} of the "
+        f"{plural(len(c['classes']), 'class', 'classes')} both know, each scored now on their "
+        "current files and labels; the change below is between the two runs on them"
+    ]
+    own = c.get("own_evaluation")
+    if not own:  # none, of another model, or an older metrics.json
+        return lines
+    where = shown(own["out"])
+    if own["image_set"] and own["image_set"] == c.get("image_set"):
+        lines.append(f"{old}'s own evaluation ({where}) was on these same images and labels")
+    else:
+        lines.append(
+            f"{old} scored {percent(own['top1'])} top-1 on its own evaluation ({where}: image set "
+            f"{own['image_set'] or 'unknown'}), of other images or labels than these (image set "
+            f"{c.get('image_set') or 'unknown'}); on these it scores {percent(c['top1_against'])}"
+            ": the same model, so that difference is the test set's, not a run's"
+        )
+    return lines
 
 
 CHANCE_RULE = (
