@@ -1876,6 +1876,23 @@ def test_check_next_promises_no_going_on_past_an_unusable_folder(tmp_path):
     )
 
 
+@pytest.mark.slow
+def test_check_s_exit_codes_are_said_in_its_help(capsys, tmp_path):
+    """A user saw exit 1 for one truncated photo, which split and train just leave out: check's
+    help said only 'Exits with 1 when anything is unusable'. It says each code now: 0 nothing
+    unusable, 1 something (files left out by split and train), 2 a wrong command line."""
+    photos = make_class_folder(tmp_path / "photos", per_class=2)
+    assert run(capsys, "check", photos)[0] == 0
+    (photos / "red" / "cut.png").write_bytes((photos / "red" / "img_01.png").read_bytes()[:200])
+    code, out, _ = run(capsys, "check", photos)
+    assert code == 1 and "split and train leave the 1 unusable file out" in " ".join(out.split())
+    code, _, err = run(capsys, "check", tmp_path / "missing")
+    assert code == 2 and "missing" in err
+    said = " ".join(run(capsys, "check", "--help")[1].split())
+    assert "with 0 when nothing is unusable; 1 when something is (unusable files: split" in said
+    assert "2 when the command line is wrong (DATA missing, say): nothing checked" in said
+
+
 def test_check_counts_a_folder_once_when_it_is_both_empty_and_unknown_to_train(capsys, split_dir):
     """An empty valid/purple that train lacks is two problems (empty_class, unknown_class) of one
     folder: check said '2 unusable folders' for it."""

@@ -565,8 +565,10 @@ def explore_summary(result) -> str:
 
 CHECK_HELP = """List every problem of DATA (a class or split folder), without training.
 
-Every image is decoded as training would decode it. Exits with 1 when anything is unusable,
-after listing everything.
+Every image is decoded as training would decode it. Exits, after listing everything, with 0
+when nothing is unusable; 1 when something is (unusable files: split and train leave them out
+and go on, the last line says; an unusable folder: its line says what it stops), or DATA cannot
+be read; 2 when the command line is wrong (DATA missing, say): nothing checked.
 
 \b
 Unusable (train leaves them out or refuses the folder):
