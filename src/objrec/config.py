@@ -471,23 +471,26 @@ class TrainConfig:
     ``auto`` picks OpenVINO where it is installed (objrec installs it), else ONNX Runtime;
     ``openvino`` or ``onnxruntime`` picks one. Both run an int8 graph
     of the same calibration (QDQ, QOperator); OpenVINO made a default train's frozen pass about 1.4
-    times faster on 2 cores of a CPU with AMX, at the same validation loss (benchmarks/README.md).
+    times faster on 2 cores of a CPU with AMX, at the same validation loss; on 2 cores of an AMD
+    EPYC without AMX (``avx512_vnni``), 1.1 to 1.3 times: 70 to 87 images/s against ONNX
+    Runtime's 62 to 66 and fp32's 35 to 36 (benchmarks/README.md).
     The run records the engine with the body, so evaluate, predict and serve run the one it trained
     on."""
     head_precision: str = "auto"
-    """How the new head computes while it trains: ``auto`` uses 16-bit floats (bf16, faster, as
-    accurate) on a CPU with instructions for them (recent Intel Xeons, AMD since Zen 4) when one
-    process trains, else 32-bit floats (fp32); ``fp32`` or ``bf16`` forces one. ``auto``'s test is
-    the CPU flag ``amx_bf16`` or ``avx512_bf16``; a GPU, and torchrun (which refuses bf16), train
-    in fp32. bf16 runs the training steps' matrix products, and those of the validation pass that
-    early stopping reads, under bfloat16 autocast; the weights and Adam stay float32, and so does
-    the calibration. On 2 cores with ``amx_bf16`` it took a warm retrain's head fit on the
-    100-class protocol from 8.6 to 7.1 s (22 epochs), for best valid losses within 0.0002 of
-    fp32's on three split seeds, whose head-seed spread is 0.004 to 0.008; the validation pass in
-    bf16 moved the kept heads' float32 valid losses by at most 0.0002 more. On 2 cores of an AMD
-    EPYC with ``avx512_bf16`` an epoch took 0.59 to 0.67 of fp32's, the median best valid losses
-    within 0.0011 of fp32's against head-seed spreads of 0.006 to 0.008 (benchmarks/README.md).
-    The run records the one used."""
+    """How the new head computes while it trains: ``auto`` uses 16-bit floats (bf16: faster, its
+    validation loss within the spread between seeds) on a CPU with instructions for them (recent
+    Intel Xeons, AMD since Zen 4) when one process trains, else 32-bit floats (fp32); ``fp32`` or
+    ``bf16`` forces one. ``auto``'s test is the CPU flag ``amx_bf16`` or ``avx512_bf16``; a GPU,
+    and torchrun (which refuses bf16), train in fp32. bf16 runs the training steps' matrix
+    products, and those of the validation pass that early stopping reads, under bfloat16 autocast;
+    the weights and Adam stay float32, and so does the calibration. Figures are medians of three
+    head seeds' best valid losses, on three split seeds, against fp32's. On 2 cores with
+    ``amx_bf16`` it took a warm retrain's head fit on the 100-class protocol from 8.6 to 7.1 s (22
+    epochs), the medians within 0.0002 of fp32's against head-seed spreads of 0.004 to 0.008; the
+    validation pass in bf16 moved the kept heads' median float32 valid loss by at most 0.0002 more.
+    On 2 cores of an AMD EPYC with ``avx512_bf16`` and no AMX an epoch took 0.59 to 0.67 of fp32's,
+    the medians 0.0004 to 0.0011 higher, within head-seed spreads of 0.006 to 0.008 (at most 0.14
+    of them; benchmarks/README.md). The run records the one used."""
     unknown_score: str = "mahalanobis+knn"
     """How the model tells a photo of its classes from anything else, to answer "unknown" (its
     threshold is chosen on the valid split): the default, ``mahalanobis+knn``, measured best;
