@@ -375,20 +375,22 @@ def test_the_confidence_lines_say_which_images_their_figures_are_measured_on():
         "top1_at_threshold": 0.9,
     }
     calibration, share, threshold = confidence_lines(metrics, "data/test")
-    assert calibration.startswith(
-        "confidence: the model's probabilities made less sure (temperature 1.500, chosen on the "
-        "validation split) to say how often it is right: on data/test they are 0.0500 off on "
-        "average, 0.1000 before (expected calibration error)"
+    assert calibration == (
+        "confidence: on data/test, how sure the model says it is and how often it is right "
+        "differ by 5.00 points on average (0 would be perfect; the expected calibration error), "
+        "10.00 points before its probabilities were made less sure (temperature 1.500, chosen on "
+        "the validation split) to say how often it is right"
     )
     surer = confidence_lines({**metrics, "temperature": 0.7}, "data/test")[0]
     assert "made surer (temperature 0.700, chosen on the validation split)" in surer
     # 1, or 1 to three decimals: it said "calibration: temperature 1.000 ..."
     for one in (1.0, 1.0004):
         kept = confidence_lines({**metrics, "temperature": one, "ece": 0.1}, "data/test")[0]
-        assert kept == (
-            "confidence: the model's probabilities, left as they are (temperature 1, chosen on "
-            "the validation split), are 0.1000 off how often it is right on data/test, on "
-            "average (expected calibration error)"
+        assert kept == (  # it said "0.1000 off how often it is right", a bare number
+            "confidence: on data/test, how sure the model says it is and how often it is right "
+            "differ by 10.00 points on average (0 would be perfect; the expected calibration "
+            "error); its probabilities are left as they are (temperature 1, chosen on the "
+            "validation split)"
         )
     # the share answered first, then the threshold that makes it, each on its own line
     assert share == (
@@ -721,7 +723,9 @@ def test_the_stricter_threshold_is_printed_with_both_sides_and_the_commands_that
         "  top-1 when an unknown counts as wrong: 98.15% now, 92.59% with it",
     ]
     # chosen on the validation images as the run's own was, not to keep the same share of them
-    assert "  chosen on the validation images, as the run's own was; it keeps 95.37% of them" in offer
+    assert (
+        "  chosen on the validation images, as the run's own was; it keeps 95.37% of them" in offer
+    )
     why = " ".join(offer)
     assert "37.50 points more of the unknown images caught for 7.41 points more of data/test" in why
     assert "objrec recommends a stricter threshold only when" in why
@@ -1223,10 +1227,11 @@ def test_a_calibration_gap_wider_after_the_temperature_is_not_said_to_be_its_aim
     line = calibration_line(metrics, "data/test")
     assert "to say how often" not in line
     assert line == (
-        "confidence: the model's probabilities made less sure (temperature 1.107, the one that "
-        "lowers the validation split's loss most): on data/test they are 0.0105 off how often "
-        "it is right, on average, 0.0045 before (expected calibration error): the model's own "
-        "were closer (the temperature is fitted to the loss, not this gap)"
+        "confidence: on data/test, how sure the model says it is and how often it is right "
+        "differ by 1.05 points on average (0 would be perfect; the expected calibration error), "
+        "0.45 points before its probabilities were made less sure (temperature 1.107, the one "
+        "that lowers the validation split's loss most): the model's own were closer (the "
+        "temperature is fitted to the loss, not this gap)"
     )
 
 
@@ -1241,14 +1246,17 @@ def test_evaluate_gives_the_loss_and_calls_a_calibration_error_within_chance_too
     assert calibration_line(m, "the images of data/test") == (
         "confidence: the model's probabilities made less sure (temperature 1.557, chosen on the "
         "validation split): it lowers their loss on the images of data/test (53 images) from "
-        "0.0500 to 0.0427; their calibration error, 0.0331 (0.0155 before), is too noisy to "
-        "judge on 53 images: exactly calibrated probabilities would show up to 0.0900 by chance"
+        "0.0500 to 0.0427; how sure it says it is and how often it is right differ by 3.31 "
+        "points on average (1.55 points before; the expected calibration error), too noisy to "
+        "judge on 53 images: a model exactly as sure as it is right would show up to 9.00 points "
+        "by chance"
     )
     m |= {"ece_by_chance": 0.01, "nll": 0.06}
     assert calibration_line(m, "the images of data/test").endswith(
-        "raises their loss on the images of data/test (53 images) from 0.0500 to 0.0600; they "
-        "are 0.0331 off how often it is right, on average, 0.0155 before (expected calibration "
-        "error): the model's own were closer"
+        "raises their loss on the images of data/test (53 images) from 0.0500 to 0.0600; how "
+        "sure the model says it is and how often it is right differ by 3.31 points on average (0 "
+        "would be perfect; the expected calibration error), 1.55 points before: the model's own "
+        "were closer"
     )
 
 

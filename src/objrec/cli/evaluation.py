@@ -526,34 +526,38 @@ def missed_line(answered_as: dict[str, int]) -> str:
 
 def calibration_line(m: dict[str, Any], evaluated: str) -> str:
     """How far the model's probabilities are from how often it is right on ``evaluated`` (the
-    expected calibration error), in words, and how the temperature chosen on the validation split
-    changed them: made surer (below 1), less sure (above 1), or not at all (1, to 3 decimals).
-    The temperature lowers the validation split's loss, not this gap, which it can widen: the
-    line gives the loss on ``evaluated`` before and after, and an ECE within what chance gives
-    on so few images (``ece_by_chance``) is said to be too noisy to judge (an older
-    metrics.json without these keys: the gap alone, as it was said then)."""
+    expected calibration error), in points as report.html says it, and how the temperature
+    chosen on the validation split changed them: made surer (below 1), less sure (above 1), or
+    not at all (1, to 3 decimals). The temperature lowers the validation split's loss, not this
+    gap, which it can widen: the line gives the loss on ``evaluated`` before and after, and an
+    ECE within what chance gives on so few images (``ece_by_chance``) is said to be too noisy to
+    judge (an older metrics.json without these keys: the gap alone, as it was said then)."""
     temperature, after = m["temperature"], m["ece"]
+    gap = f"confidence: on {evaluated}, {calibration_gap(after)}"
     if f"{temperature:.3f}" == "1.000":
         return (
-            "confidence: the model's probabilities, left as they are (temperature 1, chosen on "
-            f"the validation split), are {after:.4f} off how often it is right on {evaluated}, on "
-            "average (expected calibration error)"
+            f"{gap}; its probabilities are left as they are (temperature 1, chosen on the "
+            "validation split)"
         )
     how, before = "less sure" if temperature > 1 else "surer", m["ece_before_calibration"]
     if m.get("nll") is not None and m.get("ece_by_chance") is not None:
         return noisy_calibration_line(m, evaluated, how)
+    made = (
+        f"{points(before)} before its probabilities were made {how} (temperature {temperature:.3f}"
+    )
     if after > before:  # the temperature lowers the validation split's loss, not this gap
         return (
-            f"confidence: the model's probabilities made {how} (temperature {temperature:.3f}, "
-            f"the one that lowers the validation split's loss most): on {evaluated} they are "
-            f"{after:.4f} off how often it is right, on average, {before:.4f} before (expected "
-            "calibration error): the model's own were closer (the temperature is fitted to the "
-            "loss, not this gap)"
+            f"{gap}, {made}, the one that lowers the validation split's loss most): the model's "
+            "own were closer (the temperature is fitted to the loss, not this gap)"
         )
+    return f"{gap}, {made}, chosen on the validation split) to say how often it is right"
+
+
+def calibration_gap(ece: float) -> str:
+    """The expected calibration error in words first, in points (report.html's words)."""
     return (
-        f"confidence: the model's probabilities made {how} (temperature {temperature:.3f}, "
-        f"chosen on the validation split) to say how often it is right: on {evaluated} they are "
-        f"{after:.4f} off on average, {before:.4f} before (expected calibration error)"
+        f"how sure the model says it is and how often it is right differ by {points(ece)} on "
+        "average (0 would be perfect; the expected calibration error)"
     )
 
 
@@ -570,15 +574,13 @@ def noisy_calibration_line(m: dict[str, Any], evaluated: str, how: str) -> str:
     )
     if max(before, after) <= chance:
         return line + (
-            f"their calibration error, {after:.4f} ({before:.4f} before), is too noisy to judge "
-            f"on {n} images: exactly calibrated probabilities would show up to {chance:.4f} by "
-            "chance"
+            f"how sure it says it is and how often it is right differ by {points(after)} on "
+            f"average ({points(before)} before; the expected calibration error), too noisy to "
+            f"judge on {n} images: a model exactly as sure as it is right would show up to "
+            f"{points(chance)} by chance"
         )
     closer = ": the model's own were closer" if after > before else ""
-    return line + (
-        f"they are {after:.4f} off how often it is right, on average, {before:.4f} before "
-        f"(expected calibration error){closer}"
-    )
+    return line + f"{calibration_gap(after)}, {points(before)} before{closer}"
 
 
 TRADE_RULE = (
