@@ -601,6 +601,10 @@ def test_the_report_shows_evaluate_unknown_and_says_in_plain_words_how_its_figur
         'the model answers "unknown" instead for 3 test images of 111 (those least like the '
         "photos it was taught); counted as wrong, they make top-1 92.79%"
     ) in overview
+    per_class = html.split('id="classes"')[1].split("</section>")[0]  # "F1 is their harmonic mean"
+    assert (
+        "F1 puts the two in one score, high only when both are (their harmonic mean)" in per_class
+    )
     confidence = html.split('id="confidence"')[1].split("</section>")[0]
     assert confidence.split("<p")[1].startswith(
         ' class="calibration">When the model says it is 90% sure, it should be right about 9'
