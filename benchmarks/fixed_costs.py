@@ -16,6 +16,12 @@ Needs a store holding every feature of DATA and the int8 graph of the default bo
   state after a step: head, best head, Adam's moments) and ``model.safetensors`` written as
   before (``save``'s bytes, then ``atomic_write``) and now (``checkpoint.atomic_save``: safetensors'
   ``save_file``); the files' bytes are checked equal.
+* ``openvino load``: the int8 body's OpenVINO session for train's batches of 16, from a warm
+  compiled-graph folder, to its first batch's features: before, the graph read from its bytes,
+  its batch fixed and compiled through ``CACHE_DIR`` (OpenVINO hashing the graph for the key);
+  then a batch of zeros run once; now (``OpenVinoModel._compile_saved``), compiled from the graph
+  saved with its batch fixed, whose path is the key, the first batch its first run. The features
+  are checked equal, bit for bit.
 
 Prints seconds and the ratio of now to before. Run it under the CPU lock.
 """
@@ -31,6 +37,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from _sampling import SPLIT, SPLIT_HELP, timed
 
@@ -41,6 +48,7 @@ from objrec.engine import EarlyStopping, FitState
 from objrec.features import open_cache
 from objrec.progress import SILENT
 from objrec.quantize import int8_engine, quantize_body
+from objrec.runtime import OpenVinoModel
 from objrec.train import (
     FeatureSource,
     head_optimizer,
@@ -117,6 +125,25 @@ def writes(prep, config: TrainConfig, data: Path, which: str):
     return before, now
 
 
+def openvino_loads(prep, config: TrainConfig):
+    """The first batch's features through a new OpenVINO session before and now."""
+    graph = prep.model.body.graph_bytes()
+    folder = open_cache(config.cache_dir).compiled_dir
+    x = torch.randn(16, 3, prep.data.input_size, prep.data.input_size)
+
+    def before():
+        session = OpenVinoModel(graph, cache=None)  # reads the graph from its bytes
+        settings = {**session.settings, "CACHE_DIR": str(folder)}
+        compiled = session.core.compile_model(session.static(16), "CPU", settings)
+        request = compiled.create_infer_request()
+        request.infer({0: np.zeros(tuple(x.shape), np.float32)})
+        return torch.from_numpy(np.array(request.infer({0: x.numpy()})[0]))
+
+    now = lambda: OpenVinoModel(graph, cache=folder)(x)  # noqa: E731
+    assert torch.equal(before(), now()), "the features differ"
+    return before, now
+
+
 def steps(prep, config: TrainConfig, data: Path, names: list[str]) -> dict:
     """The steps ``names`` asked for, each its (before, now) pair."""
     made = {
@@ -124,6 +151,7 @@ def steps(prep, config: TrainConfig, data: Path, names: list[str]) -> dict:
         "validation scores": lambda: scorings(prep, config),
         "training state write": lambda: writes(prep, config, data, "state"),
         "model write": lambda: writes(prep, config, data, "model"),
+        "openvino load": lambda: openvino_loads(prep, config),
     }
     return {name: made[name]() for name in names or made}
 

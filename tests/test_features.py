@@ -415,28 +415,33 @@ def test_clear_removes_objrec_s_files_and_leaves_the_user_s(tmp_path, samples):
 def test_cache_shows_prunes_and_clears_openvino_s_compiled_graphs(tmp_path):
     """OpenVINO keeps the graphs it compiles in `openvino/` of the cache folder: `objrec cache`
     counts them, `--prune --days N` removes those no process read for N days, and `--clear`
-    removes them all, leaving a file of the user's there."""
+    removes them all, leaving a file of the user's there; so too the graphs objrec saves there to
+    compile from (``runtime.save_static``)."""
     cache = FeatureCache(tmp_path / "cache")
     blobs = [cache.compiled_dir / f"{n}.blob" for n in (14859788317147355389, 42)]
+    saved = [cache.compiled_dir / f"{'c1' * 16}-16.{end}" for end in ("xml", "bin")]
     mine = cache.compiled_dir / "notes.txt"
     cache.compiled_dir.mkdir(parents=True)
-    for path in [*blobs, mine]:
+    for path in [*blobs, mine, *saved]:
         path.write_bytes(b"compiled")
-    summary = cache.summary()
-    assert (summary.compiled_graphs, summary.compiled_bytes) == (2, 16)
+    summary = cache.summary()  # the graphs saved to compile from count in bytes, not as graphs
+    assert (summary.compiled_graphs, summary.compiled_bytes) == (2, 32)
     assert summary.to_json()["openvino_graphs"] == 2
     ten_days_ago = time.time() - 10 * 86400
-    os.utime(blobs[0], (ten_days_ago, ten_days_ago))
+    for path in (blobs[0], saved[0]):
+        os.utime(path, (ten_days_ago, ten_days_ago))
     assert cache.prune(None, tmp_path).compiled_removed == 0  # --keep alone keeps them
     half = cache.root / "onnx" / f".objrec-{os.getpid() + 10**9}-{'a' * 32}.part"  # a dead writer
     half.parent.mkdir()
     half.write_bytes(b"half a graph")
     os.utime(half, (ten_days_ago, ten_days_ago))
     pruned = cache.prune(7, None)
-    assert pruned.compiled_removed == 1 and cache.compiled_graphs() == blobs[1:]
+    assert pruned.compiled_removed == 2 and cache.compiled_graphs() == blobs[1:]
+    assert cache.compiled_graphs(saved=True) == [blobs[1], saved[1]]
     assert pruned.leftovers_removed == 1 and not half.exists()
     done = cache.clear()
     assert not blobs[1].exists() and mine.read_bytes() == b"compiled" and mine in done.left
+    assert not any(path.exists() for path in saved)
 
 
 @pytest.mark.slow

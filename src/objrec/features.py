@@ -154,12 +154,14 @@ class FeatureCache:
         """Where OpenVINO keeps the graphs it compiled (``<hash>.blob``, its ``CACHE_DIR``)."""
         return self.root / COMPILED_FOLDER
 
-    def compiled_graphs(self) -> list[Path]:
-        """OpenVINO's compiled graphs in :attr:`compiled_dir` (none where it is missing)."""
+    def compiled_graphs(self, saved: bool = False) -> list[Path]:
+        """OpenVINO's compiled graphs in :attr:`compiled_dir` (none where it is missing); with
+        ``saved``, the graphs objrec saved there to compile from too (:data:`STATIC_NAME`)."""
         folder = self.compiled_dir
         if not folder.is_dir() or folder.is_symlink():
             return []
-        return sorted(p for p in folder.iterdir() if COMPILED_NAME.fullmatch(p.name))
+        ours = is_compiled_graph if saved else COMPILED_NAME.fullmatch
+        return sorted(p for p in folder.iterdir() if ours(p.name))
 
     def old_entries(self) -> list[Path]:
         """Entries of the cache format before the store (a folder per split and view, their
@@ -195,7 +197,7 @@ class FeatureCache:
             disk_bytes(index),
             dedup.facts_info(self.facts_file),
             exists=self.root.is_dir(),
-            compiled_bytes=sum(p.stat().st_size for p in compiled),
+            compiled_bytes=sum(p.stat().st_size for p in self.compiled_graphs(saved=True)),
             compiled_graphs=len(compiled),
         )
 
@@ -213,7 +215,7 @@ class FeatureCache:
         old = self.old_entries()
         for path in old:
             remove_entry(path)
-        compiled = prune_compiled(self.compiled_graphs(), older_than_days)
+        compiled = prune_compiled(self.compiled_graphs(saved=True), older_than_days)
         leftovers = self.remove_leftovers()
         return PruneSummary(result, len(old), *facts, compiled, leftovers)
 
@@ -281,6 +283,9 @@ version (``quantize.quantize_body``), and a whole model with its sidecar JSON
 COMPILED_NAME = re.compile(r"[0-9]+\.blob")
 """The graphs OpenVINO compiles into ``openvino/`` (:attr:`FeatureCache.compiled_dir`): its hash
 of the graph, device and settings, in decimal."""
+STATIC_NAME = re.compile(r"\.?[0-9a-f]{32}-\d+(?:\.\d+)?\.(?:xml|bin)")
+"""The graphs objrec saves into ``openvino/`` with their batch fixed, for OpenVINO to compile from
+(``runtime.static_name``), and the temporary names they are written under."""
 TEMPORARY = re.compile(r"\.(?P<of>.+)\.(?:\d+(?:-[0-9a-f]{8})?\.part|tmp-\d+|pre-\d+|head)")
 """A file written on the way to ``of`` (the names ``outputs.staged`` used before
 :data:`STAGED`)."""
@@ -304,7 +309,8 @@ def is_graph_file(name: str) -> bool:
 
 
 def is_compiled_graph(name: str) -> bool:
-    return COMPILED_NAME.fullmatch(name) is not None
+    """Whether ``name`` in ``openvino/`` is OpenVINO's compiled graph or a graph objrec saved."""
+    return COMPILED_NAME.fullmatch(name) is not None or STATIC_NAME.fullmatch(name) is not None
 
 
 GRAPH_FOLDERS: dict[str, Callable[[str], bool]] = {
