@@ -429,11 +429,9 @@ def test_an_int8_body_whose_graph_is_damaged_is_one_sentence(tmp_path, trained_r
         recognizer.probabilities([make_image((200, 40, 40))])
 
 
-def test_each_epochs_training_state_is_copied_into_the_last_ones_tensors(tmp_path):
-    """The saver copies the head and Adam's moments after every epoch (60 MB for the default
-    head): into the previous epoch's copies, not fresh memory (whose pages cost 119,000 page
-    faults a fit of the 100-class protocol), still the epoch's own numbers, and written as such."""
-    from objrec.checkpoint import load_training_state
+def tiny_saver(tmp_path: Path):
+    """A tiny head, its Adam, an ``EpochSaver`` writing in ``tmp_path``, and ``epoch(n)``: one
+    step of training, then the saver's call for epoch ``n``."""
     from objrec.config import TrainConfig
     from objrec.engine import EarlyStopping, FitState
     from objrec.model import build_head
@@ -444,19 +442,63 @@ def test_each_epochs_training_state_is_copied_into_the_last_ones_tensors(tmp_pat
     optimizer = torch.optim.Adam(head.parameters())
     meta = RunMeta.for_model("tiny_test", ["a", "b", "c"], DataConfig(), 8, config)
     saver = EpochSaver(tmp_path, head, optimizer, meta)
-    kept = []
-    for epoch in (1, 2):
+
+    def epoch(n: int) -> None:
         head(torch.randn(4, 8)).pow(2).sum().backward()
         optimizer.step()
-        saver(FitState(EarlyStopping(5), epoch=epoch, best_state=head.state_dict()))
+        saver(FitState(EarlyStopping(5), epoch=n, best_state=head.state_dict()))
+
+    return head, optimizer, saver, epoch
+
+
+def test_each_epochs_training_state_is_copied_into_the_last_ones_tensors(tmp_path):
+    """The saver copies the head and Adam's moments after every epoch (60 MB for the default
+    head): into the copies of the epoch before the last (the last's may wait to be written), not
+    fresh memory (whose pages cost 119,000 page faults a fit of the 100-class protocol), still
+    the epoch's own numbers, and written as such."""
+    from objrec.checkpoint import load_training_state
+
+    head, optimizer, saver, epoch = tiny_saver(tmp_path)
+    kept = []
+    for n in (1, 2, 3):
+        epoch(n)
         tensors = saver.pending[0]
         kept.append({k: v.data_ptr() for k, v in tensors.items() if k.startswith(("head.", "optim."))})
         assert all(torch.equal(tensors[f"head.{k}"], v) for k, v in head.state_dict().items())
-    assert kept[0] == kept[1] and len(kept[0]) == 4 * len(head.state_dict())  # Adam: step, 2 moments
+    assert kept[0] == kept[2] and len(kept[0]) == 4 * len(head.state_dict())  # Adam: step, 2 moments
+    assert not set(kept[0].values()) & set(kept[1].values())  # two sets of copies, taking turns
     saver.flush()
     saved = load_training_state(tmp_path / "last.safetensors")
-    assert saved.progress.epoch == 2
+    assert saved.progress.epoch == 3
     for k, v in head.state_dict().items():
         assert torch.equal(saved.tensors[f"head.{k}"], v)
     moments = optimizer.state_dict()["state"][0]
     assert torch.equal(saved.tensors["optim.0.exp_avg"], moments["exp_avg"])
+
+
+def test_a_stop_while_an_epochs_state_is_copied_leaves_the_last_one_whole(tmp_path, monkeypatch):
+    """Ctrl-C during the copy after epoch 4 (a few milliseconds of each epoch) flushes epoch 3's
+    state: the copy goes into other tensors than the ones waiting to be written, never part of
+    epoch 4's numbers over epoch 3's under epoch 3's header."""
+    from objrec import checkpoint
+    from objrec.checkpoint import load_training_state
+
+    head, _, saver, epoch = tiny_saver(tmp_path)
+    for n in (1, 2, 3):
+        epoch(n)
+    epoch3 = {k: v.clone() for k, v in head.state_dict().items()}
+    calls, copied = [], checkpoint.copied
+
+    def stopped(tensor, into=None):
+        calls.append(1)
+        if len(calls) > 3:
+            raise KeyboardInterrupt
+        return copied(tensor, into)
+
+    monkeypatch.setattr(checkpoint, "copied", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        epoch(4)
+    saver.flush()
+    saved = load_training_state(tmp_path / "last.safetensors")
+    assert saved.progress.epoch == 3
+    assert all(torch.equal(saved.tensors[f"head.{k}"], v) for k, v in epoch3.items())

@@ -427,11 +427,14 @@ class EpochSaver:
         self.replaces = replaces
         self.seen = seen_tensors(seen or {})
         self.copies: dict[str, torch.Tensor] = {}
-        """The last epoch's copies, written or replaced by then: the next epoch's go into them."""
+        """The last epoch's copies, which ``pending`` may hold."""
+        self.spare: dict[str, torch.Tensor] = {}
+        """The copies of the epoch before, written or replaced by then: the next epoch's go into
+        them, not into ``copies``, so that a Ctrl-C during the copy flushes a whole epoch."""
 
     def __call__(self, state: FitState) -> None:
-        tensors, header = training_state(self.head, self.optimizer, state, self.meta, self.copies)
-        self.pending, self.copies = (tensors | self.seen, header), tensors
+        tensors, header = training_state(self.head, self.optimizer, state, self.meta, self.spare)
+        self.pending, self.copies, self.spare = (tensors | self.seen, header), tensors, self.copies
         if time.monotonic() - self.written >= SAVE_EVERY:
             self.flush()
 
