@@ -464,3 +464,28 @@ def test_evaluate_predict_and_the_export_agree_where_answers_are_not_near_certai
     for name, rows in answers.items():
         worst = max(float(np.abs(rows[p] - reference[p]).max()) for p in paths)
         assert worst <= TOLERANCE, f"{name} differs from evaluate by {worst:.2g}"
+
+
+def test_the_export_s_script_decodes_photos_as_objrec_does(tmp_path):
+    """The script's ``decoded`` gives objrec's pixels for every kind of file objrec reads: a
+    16-bit PGM (Pillow's mode I) and 32-bit TIFFs were clipped to near white by the script
+    (``convert("RGB")``), where objrec keeps 16 bits' range and scales the others by theirs; a
+    16-bit grey PNG with a transparent value, CMYK, transparency of every sort as objrec does."""
+    from objrec.export_script import decoded
+
+    rng = np.random.default_rng(2)
+    grey = rng.integers(0, 65536, (9, 14)).astype(np.uint16)
+    colour = Image.fromarray(rng.integers(0, 256, (9, 14, 3), dtype=np.uint8))
+    (tmp_path / "a.pgm").write_bytes(b"P5\n14 9\n65535\n" + grey.astype(">u2").tobytes())
+    Image.fromarray(grey.astype(np.int32) * 3).save(tmp_path / "b.tif")
+    Image.fromarray(grey.astype(np.float32) / 65535).save(tmp_path / "c.tif")
+    Image.fromarray(grey.astype(np.float32) - 9.5).save(tmp_path / "d.tif")
+    Image.fromarray(grey).save(tmp_path / "e.png", transparency=int(grey[0, 0]))
+    colour.convert("CMYK").save(tmp_path / "f.jpg")
+    colour.convert("LA").save(tmp_path / "g.png")
+    colour.convert("P").save(tmp_path / "h.png", transparency=0)
+    colour.save(tmp_path / "i.png", transparency=tuple(np.asarray(colour)[0, 0].tolist()))
+    Image.fromarray(np.dstack([np.asarray(colour), (grey[..., None] >> 8).astype(np.uint8)])).save(tmp_path / "j.png")
+    for path in sorted(tmp_path.iterdir()):
+        ours = np.asarray(open_image(path, 64))
+        assert np.array_equal(decoded(path, 64), ours), path.name

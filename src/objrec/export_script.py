@@ -65,18 +65,49 @@ def filter_weights(m: int, n: int, kind: str) -> np.ndarray:
 
 def decoded(path: str | Path, draft: int) -> np.ndarray:
     """The photo at ``path`` as upright RGB pixels (H, W, 3), decoded as objrec decodes it: a
-    JPEG at the smallest DCT scale keeping both sides at least ``draft``, 16-bit grey divided by
-    256, transparent pixels over white."""
+    JPEG at the smallest DCT scale keeping both sides at least ``draft``, deeper grey as
+    :func:`grey8` says, transparent pixels (alpha, or one transparent value) over white."""
     image: Image.Image = Image.open(path)
-    if image.format in ("JPEG", "MPO"):
+    kind = image.format
+    if kind in ("JPEG", "MPO"):
         image.draft("RGB", (draft, draft))
     image = ImageOps.exif_transpose(image)
-    if image.mode.startswith("I;16"):
-        image = Image.fromarray((np.asarray(image) >> 8).astype(np.uint8))
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+    if image.mode in ("RGBa", "La"):  # premultiplied alpha
+        image = image.convert(image.mode.upper())
+    key = image.info.get("transparency") if image.mode in KEYED else None
+    deep = image.mode.startswith("I;16") or image.mode in ("I", "F")
+    if deep and key is not None:
+        opaque = Image.fromarray((np.asarray(image) != key).astype(np.uint8) * 255)
+        image = grey8(image, kind).convert("RGBA")
+        image.putalpha(opaque)
+    elif deep:
+        image = grey8(image, kind)
+    if image.mode in ("RGBA", "LA", "PA") or key is not None:
         rgba, image = image.convert("RGBA"), Image.new("RGB", image.size, (255, 255, 255))
         image.paste(rgba, mask=rgba.getchannel("A"))
     return np.asarray(image.convert("RGB"))
+
+
+KEYED = ("1", "L", "P", "RGB", "I", "I;16", "I;16B", "I;16L")
+"""Modes whose transparency may be one value (a palette entry, a PNG's tRNS colour)."""
+
+
+def grey8(image: Image.Image, kind: str | None) -> Image.Image:
+    """8-bit grey from one channel deeper than 8 bits, as objrec reads it: 16 bits (a PGM's too,
+    mode I) divided by 256; floats all within 0..1 times 255; any other (32-bit TIFF) scaled by
+    its own darkest and brightest pixels, a flat one black, pixels that are no number black."""
+    x = np.asarray(image, dtype=np.float64)
+    if image.mode.startswith("I;16") or (image.mode == "I" and kind == "PPM"):
+        x = x / 256
+    else:
+        finite = x[np.isfinite(x)]
+        low, high = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
+        if image.mode == "F" and low >= 0 and high <= 1:
+            x = x * 255
+        else:
+            x = (x - low) * (255 / (high - low)) if high > low else np.zeros_like(x)
+    x = np.nan_to_num(x, nan=0.0, posinf=255.0, neginf=0.0)
+    return Image.fromarray(np.clip(x, 0, 255).astype(np.uint8))
 
 
 def centre(x: np.ndarray, height: int, width: int) -> np.ndarray:
