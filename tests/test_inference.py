@@ -489,3 +489,13 @@ def test_the_export_s_script_decodes_photos_as_objrec_does(tmp_path):
     for path in sorted(tmp_path.iterdir()):
         ours = np.asarray(open_image(path, 64))
         assert np.array_equal(decoded(path, 64), ours), path.name
+
+
+def test_the_export_s_script_refuses_a_topk_under_1(capsys):
+    """``--topk 0`` printed each photo's name with no class, ``--topk -1`` all classes but one."""
+    from objrec.export_script import main
+
+    for k in ("0", "-1"):
+        with pytest.raises(SystemExit) as stop:
+            main(["photo.jpg", "--topk", k])
+        assert stop.value.code == 2 and f"--topk is {k}: give 1 or more" in capsys.readouterr().err

@@ -201,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the answers as JSON")
     parser.add_argument("--model", help=f"the ONNX file (default: {MODEL} beside this script)")
     args = parser.parse_args(argv)
+    if args.topk < 1:
+        parser.error(f"--topk is {args.topk}: give 1 or more classes per photo")
     model = Model(args.model)
     note = int8_note(model.spec)
     if note:
