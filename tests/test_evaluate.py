@@ -983,7 +983,7 @@ def test_against_says_when_a_difference_is_within_chance():
     assert (c["fixed"], c["broken"], c["p_value"], c["within_chance"]) == (0, 1, 1.0, True)
     line = chance_line(c, "old", "new")
     assert line.startswith("0 images right in new and wrong in old, 1 image wrong in new and")
-    assert "within chance of the 111 images" in line and "p = 1.00" in line
+    assert "within chance: on these 111 images" in line and "p = 1.00" in line
     lamp = c["per_class"][0]
     assert (lamp["class"], lamp["within_chance"], lamp["fixed"] + lamp["broken"]) == (
         "lamp",
@@ -1494,3 +1494,16 @@ def test_against_says_both_runs_are_scored_on_the_current_labels_and_the_old_run
         f"{fixed['top1_against']:.2%}: the same model, so that difference is the test set's"
     )
     assert fixed["own_evaluation"]["top1"] == old.metrics["top1"] != fixed["top1_against"]
+
+
+def test_against_never_says_p_is_0():
+    """12 images better and none worse gave "p = 0.000": a p-value is never 0; under 0.001 it
+    is said to be so, and a within-chance line reads "within chance: on these N images"."""
+    from objrec.cli.evaluation import chance_line
+    from objrec.compare import chance_fields
+
+    line = chance_line(chance_fields(12, 0) | {"n": 111}, "old", "new")
+    assert line.endswith("(McNemar's exact test, p < 0.001)")
+    assert chance_line(chance_fields(6, 0) | {"n": 111}, "old", "new").endswith("p = 0.031)")
+    line = chance_line(chance_fields(1, 0) | {"n": 111}, "old", "new")
+    assert ": within chance: on these 111 images, two equally good runs often differ" in line

@@ -337,14 +337,19 @@ def chance_line(c: dict[str, Any], old: str, new: str) -> str:
         return f"{counted}: no difference between them on these images"
     if c["within_chance"]:
         return (
-            f"{counted}: within chance of the {c['n']} images, two equally good runs often "
+            f"{counted}: within chance: on these {c['n']} images, two equally good runs often "
             "differ this much; it does not show either run is better (McNemar's exact test, "
             f"p = {c['p_value']:.2f})"
         )
     return (
         f"{counted}: more than chance, two equally good runs differ this much less than 1 time "
-        f"in 20 (McNemar's exact test, p = {c['p_value']:.3f})"
+        f"in 20 (McNemar's exact test, {p_words(c['p_value'])})"
     )
+
+
+def p_words(p_value: float) -> str:
+    """``p = 0.031``, or ``p < 0.001`` below that: three decimals said 0.000, which it never is."""
+    return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}"
 
 
 def against_notes(c: dict[str, Any], old: str, new: str) -> list[str]:
