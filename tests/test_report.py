@@ -626,6 +626,7 @@ def test_the_report_shows_evaluate_unknown_and_says_in_plain_words_how_its_figur
     assert f"From the evaluation in <code>{valid}</code>." in html
     assert 'Of 16 photos of none of its classes, it called 12 "unknown" and gave 4 a class ' in html
     assert "anyway: red 3, blue 1." in html
+    assert "keep 95% of the photos evaluated there, it would" in html  # not "your test photos"
     assert (
         '<div class="value">12 of 16</div>' in html.split('id="overview"')[1].split("</section")[0]
     )
