@@ -485,7 +485,8 @@ def test_the_export_s_script_decodes_photos_as_objrec_does(tmp_path):
     colour.convert("LA").save(tmp_path / "g.png")
     colour.convert("P").save(tmp_path / "h.png", transparency=0)
     colour.save(tmp_path / "i.png", transparency=tuple(np.asarray(colour)[0, 0].tolist()))
-    Image.fromarray(np.dstack([np.asarray(colour), (grey[..., None] >> 8).astype(np.uint8)])).save(tmp_path / "j.png")
+    alpha = (grey[..., None] >> 8).astype(np.uint8)
+    Image.fromarray(np.dstack([np.asarray(colour), alpha])).save(tmp_path / "j.png")
     for path in sorted(tmp_path.iterdir()):
         ours = np.asarray(open_image(path, 64))
         assert np.array_equal(decoded(path, 64), ours), path.name
