@@ -641,7 +641,7 @@ def test_a_report_that_evaluates_again_measures_its_unknown_folder_again(tmp_pat
     from objrec.progress import SILENT
     from objrec.report import load_evaluation
 
-    from .conftest import fake_checkpoint
+    from .conftest import fake_checkpoint, make_image
 
     evaluate_module = importlib.import_module("objrec.evaluate")
     run, test, other = tmp_path / "run", tmp_path / "data" / "test", tmp_path / "other"
@@ -657,10 +657,12 @@ def test_a_report_that_evaluates_again_measures_its_unknown_folder_again(tmp_pat
     (folder / "metrics.json").write_text(json.dumps(metrics | {"open_set": {"folder": str(other)}}))
     made: list[dict] = []
     monkeypatch.setattr(evaluate_module, "evaluate", lambda run, data, **kw: made.append(kw))
+    assert load_evaluation(run, tmp_path / "data", SILENT) == folder and "unknown" not in made[0]
+    make_image((9, 9, 9)).save(other / "cat.png")  # empty, it failed the report; now one photo
     assert load_evaluation(run, tmp_path / "data", SILENT) == folder
-    assert made[0]["unknown"] == other
+    assert made[1]["unknown"] == other
     shutil.rmtree(other)  # gone since: evaluated without it
-    assert load_evaluation(run, tmp_path / "data", SILENT) == folder and "unknown" not in made[1]
+    assert load_evaluation(run, tmp_path / "data", SILENT) == folder and "unknown" not in made[2]
 
 
 def test_reliability_png_draws_one_panel_when_calibration_changed_nothing():

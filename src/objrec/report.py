@@ -32,6 +32,7 @@ from objrec.evaluate import (
     few_images,
     near_duplicate_words,
     top_losses,
+    unknown_images,
     worst_class_rows,
 )
 from objrec.explore import explore
@@ -124,15 +125,23 @@ def load_evaluation(
 
 def earlier_unknown(folder: Path) -> dict[str, Any]:
     """``{"unknown": FOLDER}`` when the evaluation in ``folder`` was an ``evaluate --unknown
-    FOLDER`` and FOLDER is still there, else ``{}``: the report made the evaluation again (of a
-    model trained since, or at a threshold kept since) without it, and the page lost the
-    open-set result the user had made."""
+    FOLDER`` and FOLDER still holds images, else ``{}``: the report made the evaluation again
+    (of a model trained since, or at a threshold kept since) without it, and the page lost the
+    open-set result the user had made. A FOLDER emptied since is left out, said in the log: the
+    report failed on it ("unknown FOLDER holds no images"), a folder no option of its named."""
     try:
         open_set = json.loads((folder / "metrics.json").read_text()).get("open_set") or {}
     except (OSError, ValueError, AttributeError):
         return {}
-    unknown = Path(open_set.get("folder") or "")
-    return {"unknown": unknown} if open_set.get("folder") and unknown.is_dir() else {}
+    if not open_set.get("folder"):
+        return {}
+    unknown = Path(open_set["folder"])
+    try:
+        unknown_images(unknown)
+    except ObjrecError:
+        log.info("evaluated again without --unknown %s: it holds no images now", unknown)
+        return {}
+    return {"unknown": unknown}
 
 
 PREDICTIONS = "predictions.csv"
