@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 from PIL import Image
 
 from objrec.progress import plural
@@ -244,7 +245,8 @@ def predictions_figure(
     columns = min(len(rows), PREDICTIONS_PER_ROW)
     lines = -(-len(rows) // columns)
     size = (3.8 * columns, 4.4 * lines + (0.5 if heading else 0))  # inches
-    fig = Figure(figsize=size, layout="constrained")
+    layout = ConstrainedLayoutEngine()
+    fig = Figure(figsize=size, layout=layout)
     if heading:
         fig.suptitle(plain(heading), fontsize=13)
     grid = fig.add_gridspec(lines, columns, hspace=0.08)
@@ -254,7 +256,7 @@ def predictions_figure(
         show_image(ax1, image)
         ax1.set_title(plain(title), fontsize=9)
         draw_topk(fig.add_subplot(cell[1]), topk, unknown)
-    fig.get_layout_engine().execute(fig)  # laid out once, before ``save`` measures its extent
+    layout.execute(fig)  # laid out once, before ``save`` measures its extent
     fig.set_layout_engine("none")
     return fig
 
