@@ -1,12 +1,10 @@
 """Which file of a group of copies is the original and which are its copies: one rule for
 ``check``, ``split`` and ``audit``, so that all three name the same file as the copy.
 
-A photographer copied ``lamp/image_0004.jpg`` to ``lamp/lamp_dup.jpg``; ``check`` said
-"lamp/image_0004.jpg: the same bytes as lamp/lamp_dup.jpg", naming the original as the copy (the
-first by sort order), while the audit's plan kept another. The original is now the file not named
-as a copy (:func:`copy_named`: ``X copy``, ``X (1)``, ``X_dup``, ...), then the one modified
-first (a copy made by ``cp`` or a file manager is newer; one that keeps the time ties), then the
-first in the folder's order.
+Sort order alone would call ``lamp/image_0004.jpg`` the copy of ``lamp/lamp_dup.jpg``. The
+original is the file not named as a copy (:func:`copy_named`: ``X copy``, ``X (1)``,
+``X_dup``, ...), then the one modified first (a copy made by ``cp`` or a file manager is newer;
+one that keeps the time ties), then the first in the folder's order.
 """
 
 from __future__ import annotations
