@@ -344,9 +344,8 @@ class OpenVinoModel:
             reason = f"{type(exc).__name__}: {exc}"
         else:
             reason = f"another process held it for {COMPILE_WAIT:.0f} s"
-        compiled = self.core.compile_model(
-            self.static(n), "CPU", self.settings
-        )  # raises if it cannot
+        # raises if it cannot
+        compiled = self.core.compile_model(self.static(n), "CPU", self.settings)
         log.warning("OpenVINO compiled without its cache %s (%s)", self.cache, reason)
         return compiled
 
