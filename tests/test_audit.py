@@ -264,32 +264,37 @@ def test_apply_plan_keeps_the_groups_split_recorded(tmp_path):
 @pytest.mark.slow
 def test_apply_plan_says_when_the_test_split_changes_and_how_to_compare(tmp_path, capsys):
     """A score on OUT's test split was compared with one on DATA's as "did my fix help?", with no
-    word that the test sets differ."""
+    word that the test sets differ. Said as information, on stdout, as `add` says it: the plan
+    asked for those changes ('warning: 3 test images changed', in yellow, read as a fault)."""
     data = make_split(tmp_path / "data")
     plan = tmp_path / "plan.csv"
     plan.write_text("file,action,new_class\ntrain/green/green_00.png,relabel,red\n")
     assert main(["apply-plan", str(data), str(plan), str(tmp_path / "a"), "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)
     assert (answer["test_relabelled"], answer["test_removed"], answer["warnings"]) == (0, 0, [])
+    assert answer["test_note"] is None  # train changed only: nothing said
     assert main(["apply-plan", str(data), str(plan), str(tmp_path / "b")]) == 0
-    assert "test" not in capsys.readouterr().err  # train changed only: nothing said
+    assert "test image" not in " ".join(capsys.readouterr())  # train changed only
     plan.write_text(
         "file,action,new_class\ntest/green/green_00.png,relabel,red\n"
         "test/blue/blue_01.png,relabel,red\ntest/red/red_02.png,remove,\n"
         "valid/red/red_00.png,remove,\n"
     )
     assert main(["apply-plan", str(data), str(plan), str(tmp_path / "c")]) == 0
-    err = " ".join(capsys.readouterr().err.split())
+    captured = capsys.readouterr()
+    out = " ".join(captured.out.split())
     assert (
         "3 test images changed (2 relabelled, 1 removed): scores before and after are on "
         "different test sets; to compare the run you train next with the old one, evaluate "
         f"both on the new folder: `objrec evaluate NEW_RUN {tmp_path / 'c'} --against OLD_RUN` "
-        f"(evaluate's 'test set' is {IMAGE_SET_MEANING})" in err
+        f"(evaluate's 'test set' is {IMAGE_SET_MEANING})" in out
     )
+    assert "test image" not in captured.err  # no 'warning:' for what the plan asked
     assert main(["apply-plan", str(data), str(plan), str(tmp_path / "d"), "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)
     assert (answer["test_relabelled"], answer["test_removed"], answer["removed"]) == (2, 1, 2)
-    assert len(answer["warnings"]) == 1 and "3 test images changed" in answer["warnings"][0]
+    assert answer["test_note"].startswith("3 test images changed (2 relabelled, 1 removed)")
+    assert answer["warnings"] == []
 
 
 @pytest.mark.slow
@@ -307,15 +312,17 @@ def test_apply_plan_json_carries_the_warnings_it_logged(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_apply_plan_from_python_logs_the_test_split_warning_the_cli_shows(tmp_path, caplog):
+def test_apply_plan_from_python_logs_the_test_split_note_the_cli_shows(tmp_path, caplog):
     """Only the CLI said that a plan relabelling test images makes scores before and after
-    incomparable: `objrec.apply_plan` in a notebook logged nothing of it."""
+    incomparable: `objrec.apply_plan` in a notebook logged nothing of it. Logged at INFO, as
+    `add` logs its own: the plan asked for it, so it is no warning."""
     data = make_split(tmp_path / "data")
     plan = tmp_path / "plan.csv"
     plan.write_text("file,action,new_class\ntest/green/green_00.png,relabel,red\n")
-    with caplog.at_level(logging.WARNING, logger="objrec"):
+    with caplog.at_level(logging.INFO, logger="objrec"):
         apply_plan(data, plan, tmp_path / "fixed")
-    (record,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    (record,) = [r for r in caplog.records if "test image" in r.getMessage()]
     assert record.getMessage().startswith("1 test image changed (1 relabelled)")
     assert "`evaluate(new_run, out, against=old_run)`" in record.getMessage()  # out: new folder
 

@@ -45,7 +45,7 @@ from objrec.outputs import (
     takes_back_folders,
     users_file,
 )
-from objrec.progress import SILENT, Reporter, log_result_warnings, plural, some_of
+from objrec.progress import SILENT, Reporter, plural, some_of
 from objrec.split import MANIFEST, MANIFEST_COLUMNS, MANIFEST_GROUP, manifest_groups, sha256_file
 from objrec.tables import (
     CSV_ENCODING,
@@ -676,7 +676,8 @@ def apply_plan(data: Path, plan_file: Path, out: Path) -> dict[str, int]:
         if split_folder and rows:
             _write_manifest(out, rows)
     log.info("applied %s to %s into %s: %s", plan_file, data, out, counts)
-    log_result_warnings(log, test_change_warnings(counts))
+    if note := test_change_note(counts):
+        log.info("%s", note)
     return counts
 
 
@@ -699,15 +700,16 @@ def _refuse_missing(
     )
 
 
-def test_change_warnings(counts: dict[str, int]) -> list[str]:
+def test_change_note(counts: dict[str, int]) -> str | None:
     """``add``'s sentence when the plan removed or relabelled test images (``counts``' own
     ``test_removed`` and ``test_relabelled``): scores before and after are not comparable; the
-    new folder is ``apply_plan``'s ``out``."""
+    new folder is ``apply_plan``'s ``out``. Information, not a warning: the user's plan asked
+    for those changes. None when the test split is unchanged."""
     from objrec.add import changed_test_warning
 
     changed = {verb: counts[f"test_{verb}"] for verb in ("relabelled", "removed")}
     how = ", ".join(f"{n} {verb}" for verb, n in changed.items() if n)
-    return [changed_test_warning(sum(changed.values()), how, folder="out")] if how else []
+    return changed_test_warning(sum(changed.values()), how, folder="out") if how else None
 
 
 def _test_changes(targets: dict[Path, Path | None]) -> dict[str, int]:
