@@ -1,3 +1,4 @@
+import itertools
 import warnings
 
 import numpy as np
@@ -100,7 +101,7 @@ def test_train_says_and_records_why_the_temperature_was_kept_at_1(trained_once):
     plain = TemperatureFit(0.8, 0.8, 40)
     line = calibrated_line(FittedConfidence(0.8, "msp", 0.5, None, (0.2, 0.1), plain))
     assert line.startswith("probabilities made surer (temperature 0.800) to say how often the")
-    assert "0.1000 off on average, 0.2000 before" in line and "ECE" not in line
+    assert "10.00 percentage points off on average, 20.00 before" in line and "ECE" not in line
     softer = TemperatureFit(1.6, 1.6, 40)
     line = calibrated_line(FittedConfidence(1.6, "msp", 0.5, None, (0.2, 0.1), softer))
     assert line.startswith("probabilities made less sure (temperature 1.600)")
@@ -108,7 +109,10 @@ def test_train_says_and_records_why_the_temperature_was_kept_at_1(trained_once):
     one = TemperatureFit(1.0002, 1.0002, 40)
     line = calibrated_line(FittedConfidence(1.0002, "msp", 0.5, None, (0.1, 0.1), one))
     assert line.startswith("probabilities left as the model gives them (no rescaling needed)")
-    assert "temperature" not in line and "0.1000 off how often the model is right" in line
+    assert (
+        "temperature" not in line
+        and "10.00 percentage points off how often the model is right" in line
+    )
     assert line.endswith(
         'predict answers "unknown" for an image whose top probability is below 0.5000'
     )
@@ -671,12 +675,31 @@ def test_a_temperature_that_widens_the_calibration_gap_is_not_said_to_narrow_it(
     assert "to say how often" not in line
     assert line.startswith(
         "probabilities made less sure (temperature 1.107, the one that lowers the validation "
-        "images' loss most); on those images they are 0.0105 off how often the model is right, "
-        "on average, 0.0045 before: the model's own were closer (the temperature is fitted to "
-        "the loss, not this gap)"
+        "images' loss most); on those images they are 1.05 percentage points off how often the "
+        "model is right, on average, 0.45 before: the model's own were closer (the temperature "
+        "is fitted to the loss, not this gap)"
     )
     narrower = calibrated_line(FittedConfidence(1.107, "msp", 0.5, None, (0.0105, 0.0045), fit))
-    assert "to say how often the model is right: on the validation images 0.0045 off" in narrower
+    assert (
+        "to say how often the model is right: on the validation images 0.45 percentage points off on average, 1.05 before"
+        in narrower
+    )
+
+
+def test_train_says_the_calibration_gap_in_percentage_points_not_as_a_raw_share():
+    """train printed "they are 0.0105 off how often the model is right": a share, which a user
+    read as a hundredth of a percent, where evaluate and the report say points. Every form of
+    the line says percentage points; summary.json keeps the shares."""
+    from objrec.confidence import FittedConfidence, TemperatureFit
+    from objrec.train import calibrated_line
+
+    fits = [TemperatureFit(1.0, 0.31, 4, "4 validation errors"), TemperatureFit(1.107, 1.107, 40)]
+    for fit, ece in itertools.product(fits, [(0.0045, 0.0105), (0.0105, 0.0045)]):
+        fitted = FittedConfidence(fit.temperature, "msp", 0.5, None, ece, fit, (0.3, 0.2))
+        fitted.ece_chance, fitted.n_valid = (0.09, 53) if ece[0] < ece[1] else (None, 0)
+        line = calibrated_line(fitted)
+        assert "0.0105" not in line and "0.0045" not in line
+        assert f"{100 * ece[1]:.2f} percentage points" in line
 
 
 def test_a_calibration_error_within_chance_is_said_to_be_too_noisy_and_the_loss_leads():
@@ -694,9 +717,9 @@ def test_a_calibration_error_within_chance_is_said_to_be_too_noisy_and_the_loss_
     line = calibrated_line(fitted)
     assert line.startswith(
         "probabilities made less sure (temperature 1.557, chosen on the 53 validation images: "
-        "it lowers their loss from 0.2656 to 0.2239); their calibration error there, 0.0682 "
-        "(0.0514 before), is too noisy to judge on 53 images: exactly calibrated probabilities "
-        "would show up to 0.0934 by chance; "
+        "it lowers their loss from 0.2656 to 0.2239); their calibration error there, 6.82 "
+        "percentage points (5.14 before), is too noisy to judge on 53 images: exactly calibrated "
+        "probabilities would show up to 9.34 points by chance; "
     )
     assert "closer" not in line
     fitted.ece_chance = 0.03  # many images: a wider gap after is said as before

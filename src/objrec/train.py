@@ -902,15 +902,19 @@ def unsharpened_words(chosen: TemperatureFit) -> str:
 def adjusted_words(fitted: FittedConfidence) -> str:
     """How the probabilities were adjusted: made surer or less sure by the temperature, left as
     they are (a temperature of 1, and why the rule kept it there when it did), and how far they
-    are from how often the model is right on the validation images (the ECE, and before). The
+    are from how often the model is right on the validation images (the ECE, and before, said in
+    percentage points: "0.0105 off" was a share a user read as a hundredth of a percent). The
     temperature minimises the validation images' loss (``confidence.temperature_fit``), not the
     ECE, which it can leave higher (1.107: 0.0105, 0.0045 before): the line says how far the
     loss fell, and an ECE within what chance gives on so few images (``ece_by_chance``; 53
     validation images: 0.0682, 0.0514 before, both under 0.09) is said to be too noisy to judge
     rather than to show that the model's own probabilities were closer."""
     chosen = fitted.temperature_fit
-    before, after = fitted.valid_ece
-    off = f"on the validation images they are {after:.4f} off how often the model is right"
+    before, after = (f"{100 * ece:.2f}" for ece in fitted.valid_ece)  # in percentage points
+    off = (
+        f"on the validation images they are {after} percentage points off how often the model "
+        "is right"
+    )
     if chosen and chosen.kept_at_one:
         why = unsharpened_words(chosen)
         return f"probabilities left as the model gives them ({why}); {off}, on average"
@@ -925,23 +929,31 @@ def adjusted_words(fitted: FittedConfidence) -> str:
         made += f", chosen on the {n} validation images: it lowers their loss from "
         made += f"{fitted.valid_loss[0]:.4f} to {fitted.valid_loss[1]:.4f})"
     else:  # a FittedConfidence without the losses
-        made += ", the one that lowers the validation images' loss most)" if after > before else ")"
+        wider = fitted.valid_ece[1] > fitted.valid_ece[0]
+        made += ", the one that lowers the validation images' loss most)" if wider else ")"
+    return made + _gap_words(fitted, before, after)
+
+
+def _gap_words(fitted: FittedConfidence, before: str, after: str) -> str:
+    """The end of :func:`adjusted_words` for rescaled probabilities: the calibration gap on the
+    validation images after and ``before`` (percentage points, as read), too noisy to judge
+    when both are within what chance gives there, or the model's own closer when wider."""
     chance = fitted.ece_chance
-    if chance is not None and max(before, after) <= chance:
+    if chance is not None and max(fitted.valid_ece) <= chance:
         return (
-            f"{made}; their calibration error there, {after:.4f} ({before:.4f} before), is too "
-            f"noisy to judge on {fitted.n_valid} images: exactly calibrated probabilities would "
-            f"show up to {chance:.4f} by chance"
+            f"; their calibration error there, {after} percentage points ({before} before), is "
+            f"too noisy to judge on {fitted.n_valid} images: exactly calibrated probabilities "
+            f"would show up to {100 * chance:.2f} points by chance"
         )
-    if after > before:  # fitted to the loss, the temperature may widen this gap: say so
+    if fitted.valid_ece[1] > fitted.valid_ece[0]:  # fitted to the loss, it may widen this gap
         return (
-            f"{made}; on those images they are {after:.4f} off how often the model is right, "
-            f"on average, {before:.4f} before: the model's own were closer (the temperature is "
-            "fitted to the loss, not this gap)"
+            f"; on those images they are {after} percentage points off how often the model is "
+            f"right, on average, {before} before: the model's own were closer (the temperature "
+            "is fitted to the loss, not this gap)"
         )
     return (
-        f"{made} to say how often the model is right: on the validation images {after:.4f} "
-        f"off on average, {before:.4f} before"
+        f" to say how often the model is right: on the validation images {after} percentage "
+        f"points off on average, {before} before"
     )
 
 
