@@ -454,9 +454,11 @@ class TrainConfig:
     normalisation layers (BatchNorm) as ImageNet set them; ``train`` lets your training images
     update them."""
     precision: str = "auto"
-    """How the pretrained network (the frozen body) computes: ``auto`` uses 8-bit integers (int8,
-    about twice as fast, as accurate within the noise) for EfficientNet-Lite networks on a CPU with
-    fast 8-bit instructions, else 32-bit floats (fp32); ``fp32`` or ``int8`` forces one. ``auto``
+    """How the pretrained network (the frozen body) computes: ``auto`` uses 8-bit integers (int8)
+    on a CPU with fast 8-bit instructions for EfficientNet-Lite networks (the default ones) when
+    ``finetune_blocks`` is 0, else 32-bit floats (fp32); int8 runs the network about twice as fast
+    and, on Caltech-101 (100 classes), scored the same test top-1 as fp32 (96.56%), every other
+    comparison within 0.4 percentage points either way; ``fp32`` or ``int8`` forces one. ``auto``
     picks int8 when the frozen pass runs on a CPU with 8-bit dot-product instructions (AVX-512 VNNI
     or AVX-VNNI on x86, ``asimddp`` on ARM), the body is an EfficientNet-Lite one (or an ensemble of
     them) and no blocks are fine-tuned: int8's valid loss is within fp32's split-seed spread. int8
