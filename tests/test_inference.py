@@ -500,3 +500,31 @@ def test_the_export_s_script_refuses_a_topk_under_1(capsys):
         with pytest.raises(SystemExit) as stop:
             main(["photo.jpg", "--topk", k])
         assert stop.value.code == 2 and f"--topk is {k}: give 1 or more" in capsys.readouterr().err
+
+
+def test_the_export_s_script_says_a_photo_too_large_to_decode_and_answers_the_others(
+    tmp_path, monkeypatch, capsys
+):
+    """A photo Pillow refuses as a decompression bomb (over twice ``Image.MAX_IMAGE_PIXELS``: a
+    12,000 x 15,000 scan) raised ``DecompressionBombError``, not an ``OSError``: the script
+    stopped with a traceback, and the photos after it, given in the same call, got no answer."""
+    from objrec import export_script
+
+    class Answering:  # the model's answer for a photo the script could read
+        def __init__(self, path=None):
+            self.spec: dict = {}
+
+        def answer(self, paths, k=5):
+            export_script.decoded(paths[0], 64)
+            return [
+                {"path": str(paths[0]), "topk": [{"class": "a", "prob": 1.0}], "unknown": False}
+            ]
+
+    Image.new("RGB", (40, 30)).save(tmp_path / "large.png")
+    Image.new("RGB", (4, 3)).save(tmp_path / "small.png")
+    monkeypatch.setattr(export_script, "Model", Answering)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)  # 1,200 pixels: over twice the limit
+    assert export_script.main([str(tmp_path / "large.png"), str(tmp_path / "small.png")]) == 1
+    out, err = capsys.readouterr()
+    assert out == f"{tmp_path / 'small.png'}: a 100.00%\n"
+    assert err.startswith(f"{tmp_path / 'large.png'}: not read: ") and "Traceback" not in err

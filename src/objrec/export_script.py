@@ -189,6 +189,11 @@ def int8_note(spec: dict) -> str | None:
     )
 
 
+UNREADABLE = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+"""What Pillow raises for a photo it cannot read (missing, damaged, not an image), or will not
+(too many pixels to decode safely: not an ``OSError``), as objrec's ``open_image`` catches."""
+
+
 def text(answer: dict) -> str:
     top = ", ".join(f"{t['class']} {t['prob']:.2%}" for t in answer["topk"])
     return f"{answer['path']}: " + (f"unknown (closest: {top})" if answer["unknown"] else top)
@@ -211,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.photos:
         try:
             answers += model.answer([path], args.topk)
-        except OSError as exc:  # missing, unreadable, not an image
+        except UNREADABLE as exc:
             print(f"{path}: not read: {exc}", file=sys.stderr)
             failed += 1
             continue
