@@ -1507,3 +1507,23 @@ def test_against_never_says_p_is_0():
     assert chance_line(chance_fields(6, 0) | {"n": 111}, "old", "new").endswith("p = 0.031)")
     line = chance_line(chance_fields(1, 0) | {"n": 111}, "old", "new")
     assert ": within chance: on these 111 images, two equally good runs often differ" in line
+
+
+def test_against_does_not_call_an_own_evaluation_without_an_image_set_other_images():
+    """OLD's own evaluation written before evaluate recorded image sets (its metrics.json has no
+    ``image_set``) was said to be "of other images or labels than these (image set unknown)":
+    nothing says so, and it is most often of the very same test split. Its score is given as
+    of images it did not record."""
+    from objrec.cli.evaluation import against_heading
+
+    c = {"n": 111, "classes": ["lamp", "vase"], "image_set": "3f9a1c2b", "top1_against": 0.9}
+    own = {"out": "old/eval-test", "top1": 0.918, "folder": None, "image_set": ""}
+    lines = against_heading(c | {"own_evaluation": own}, "old")
+    assert len(lines) == 2 and "other images" not in lines[1]
+    assert lines[1].startswith("old scored 91.80% top-1 on its own evaluation (old/eval-test")
+    assert "did not record which images" in lines[1] and "90.00%" in lines[1]
+    own["image_set"] = "0badc0de"  # recorded, and another: other images or labels, as before
+    assert (
+        "of other images or labels than these"
+        in against_heading(c | {"own_evaluation": own}, "old")[1]
+    )

@@ -306,6 +306,12 @@ def against_heading(c: dict[str, Any], old: str) -> list[str]:
     where = shown(own["out"])
     if own["image_set"] and own["image_set"] == c.get("image_set"):
         lines.append(f"{old}'s own evaluation ({where}) was on these same images and labels")
+    elif not own["image_set"]:  # an evaluation from before image sets were recorded
+        lines.append(
+            f"{old} scored {percent(own['top1'])} top-1 on its own evaluation ({where}), which "
+            "did not record which images and labels it was on; on these it scores "
+            f"{percent(c['top1_against'])}"
+        )
     else:
         lines.append(
             f"{old} scored {percent(own['top1'])} top-1 on its own evaluation ({where}: image set "
