@@ -426,6 +426,42 @@ def test_the_script_is_never_written_over_a_file_of_the_user_s(trained_run, tmp_
     assert said.startswith("to run it without objrec") and f"python {script} PHOTO..." in said
 
 
+@pytest.mark.parametrize(
+    ("model", "module"),
+    [
+        ("model.onnx", "model_infer"),
+        ("my-model.v2.onnx", "my_model_v2_infer"),
+        ("2024 cats.onnx", "model_2024_cats_infer"),
+        ("modèle.onnx", "modèle_infer"),
+    ],
+)
+def test_the_script_imports_under_its_own_name_as_its_docstring_says(tmp_path, model, module):
+    """`--out my-model.v2.onnx` wrote my-model.v2_infer.py, which no `import` can name, while its
+    docstring said `import model_infer`. The script's name is a module name for any model's,
+    and its docstring gives the usage under that name."""
+    import importlib
+    import sys
+
+    from objrec.export import script_path, script_text
+
+    script = script_path(tmp_path / model)
+    assert script.name == f"{module}.py"
+    text = script_text(model)
+    script.write_text(text, encoding="utf-8")
+    doc = text.split('"""')[1]
+    assert f"python {module}.py photo.jpg" in doc and f"import {module}\n" in doc
+    assert f"{module}.Model().answer(" in doc and ("model_infer" in doc) == (
+        module == "model_infer"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        imported = importlib.import_module(module)
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop(module, None)
+    assert model == imported.MODEL and callable(imported.Model)
+
+
 def test_export_help_says_to_train_in_fp32_for_onnx_runtime_and_names_the_script(capsys):
     """A photographer ran her int8 model.onnx in ONNX Runtime: 0.054 apart from objrec's
     probabilities, 3 top classes changed; nothing had said up front to train in fp32."""

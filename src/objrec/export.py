@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -490,8 +491,14 @@ def refuse_users_sidecar(sidecar: Path, path: Path) -> None:
 
 
 def script_path(path: Path) -> Path:
-    """The script written beside the model ``path`` (``model.onnx`` -> ``model_infer.py``)."""
-    return path.with_name(f"{path.stem}_infer.py")
+    """The script written beside the model ``path`` (``model.onnx`` -> ``model_infer.py``), named
+    so that Python can import it: what a module name cannot hold becomes ``_``
+    (``my-model.v2.onnx`` -> ``my_model_v2_infer.py``), and a name that starts with a digit
+    gets ``model_`` before it (``2024.onnx`` -> ``model_2024_infer.py``)."""
+    name = re.sub(r"\W", "_", path.stem)
+    if not f"{name}_infer".isidentifier():  # a digit first, or a character \w lets through
+        name = "model_" + re.sub(r"[^0-9A-Za-z_]", "_", name)
+    return path.with_name(f"{name}_infer.py")
 
 
 SCRIPT_MODEL = 'MODEL = "model.onnx"'
@@ -499,11 +506,13 @@ SCRIPT_MODEL = 'MODEL = "model.onnx"'
 
 
 def script_text(model_name: str) -> str:
-    """``export_script.py``, the standalone script, naming ``model_name`` as the model beside it."""
+    """``export_script.py``, the standalone script, naming ``model_name`` as the model beside it,
+    its usage (``python model_infer.py``, ``import model_infer``) under the script's own name."""
     template = (Path(__file__).parent / "export_script.py").read_text(encoding="utf-8")
     if SCRIPT_MODEL not in template:
         raise ObjrecError(f"objrec's export_script.py lacks `{SCRIPT_MODEL}`: reinstall objrec")
-    return template.replace(SCRIPT_MODEL, f"MODEL = {json.dumps(model_name)}", 1)
+    text = template.replace(SCRIPT_MODEL, f"MODEL = {json.dumps(model_name)}", 1)
+    return text.replace("model_infer", script_path(Path(model_name)).stem)
 
 
 def refuse_users_script(script: Path, path: Path) -> None:

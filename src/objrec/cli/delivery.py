@@ -51,7 +51,8 @@ RUNS_NOTE = (
     type=OUT_FILE,
     help="The model file [default: RUN/model.onnx, or beside a checkpoint file RUN given, its "
     "name with .onnx], not a .json name: the JSON sidecar goes "
-    "beside it under its name with .json, the script under its name with _infer.py.",
+    "beside it under its name with .json, the script under its name with _infer.py, in a "
+    "form Python can import (--out my-model.v2.onnx: my_model_v2_infer.py).",
 )
 @click.option(
     "--softmax/--logits",
