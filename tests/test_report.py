@@ -672,3 +672,29 @@ def test_reliability_png_draws_one_panel_when_calibration_changed_nothing():
     tables = {"before calibration": "b", "after (temperature 1.000)": "a"}
     assert reliability_shown(tables, 1.0004) == {UNCHANGED: "b"}
     assert reliability_shown(tables, 1.2) == tables and reliability_shown(tables, None) == tables
+
+
+@pytest.mark.slow
+def test_an_evaluation_of_another_folder_is_named_by_that_folder_not_as_test_images(
+    trained_run, split_dir, tmp_path
+):
+    """`evaluate RUN field-photos`, then `report RUN --data field-photos`: the page headed it
+    "12 test images", "test top-1", "their hardest test images", of photos that were no test
+    split. It names them by the evaluated folder; the test split's page keeps its words."""
+    import re
+
+    field = tmp_path / "field-photos"
+    shutil.copytree(split_dir / "test", field)
+    shutil.rmtree(field / "red")  # a class without images there: the untested note
+    evaluate(trained_run, field)
+    html = build_report(trained_run, tmp_path / "field.html", data_dir=field).read_text()
+    text = " ".join(re.sub(r"<[^>]+>", " ", html.split("<main>")[1]).split())
+    assert f"Results of the evaluation of {field.resolve()}" in text
+    assert re.findall(r"\btest (?:image|top-1)", text) == []  # n_test, the CSV's column, stays
+    assert "top-1 on field-photos" in text and " images of field-photos" in text
+    assert "No image of 1 class in " in text
+    from objrec.report import evaluated_words
+
+    assert evaluated_words(str(split_dir / "test"))["images"] == "test images"
+    assert evaluated_words(None)["top1"] == "test top-1"
+    assert evaluated_words(str(split_dir / "valid"))["image"] == "valid image"

@@ -26,7 +26,7 @@ from PIL import Image
 from objrec import __version__
 from objrec.checkpoint import model_digest, read_checkpoint
 from objrec.config import TOP5_CLASSES, DataConfig, unknown_score_words
-from objrec.data import IMAGE_SET_MEANING, scan_class_folder
+from objrec.data import IMAGE_SET_MEANING, SPLITS, scan_class_folder
 from objrec.errors import ObjrecError
 from objrec.evaluate import (
     few_images,
@@ -471,6 +471,7 @@ def evaluation_context(
         "per_class": per_class.to_dict(orient="records"),
         "few_images": few_images(),
         "untested": untested_note(recognizer.classes, per_class, metrics.get("folder")),
+        "evaluated": evaluated_words(metrics.get("folder")),
         "confused": confused.to_dict(orient="records"),
         "confusion": embed_if_there(evaluation / "confusion.png"),
         "scatter": embed_if_there(evaluation / "accuracy_vs_train.png"),
@@ -503,6 +504,17 @@ def reliability_picture(evaluation: Path, temperature: float | None) -> str | No
         return embed_file(plots.reliability_diagram(shown, Path(tmp) / "reliability.png"))
 
 
+def evaluated_words(folder: str | None) -> dict[str, str]:
+    """How the page names the evaluated images, by the evaluated folder's own name: ``test
+    image``, ``test images`` and ``test top-1`` for a split (or an evaluation that records no
+    folder), ``image of field``, ``images of field`` and ``top-1 on field`` for another folder
+    (``evaluate RUN field``: the page said "12 test images" of it)."""
+    name = Path(folder).name if folder else "test"
+    if name in SPLITS:
+        return {"image": f"{name} image", "images": f"{name} images", "top1": f"{name} top-1"}
+    return {"image": f"image of {name}", "images": f"images of {name}", "top1": f"top-1 on {name}"}
+
+
 def untested_note(classes: Sequence[str], per_class: pd.DataFrame, folder: str | None) -> str:
     """The run's ``classes`` that have no row in ``per_class`` (no test image in the evaluated
     ``folder``), named in one sentence as ``evaluate`` prints it: the report's per-class table
@@ -511,8 +523,9 @@ def untested_note(classes: Sequence[str], per_class: pd.DataFrame, folder: str |
     if not (missing := [name for name in classes if name not in tested]):
         return ""
     where = f" in {folder}" if folder else ""
+    image = evaluated_words(folder)["image"].split(" of ")[0]  # "test image", "image"
     return (
-        f"No test image of {plural(len(missing), 'class', 'classes')}{where}, so not in this "
+        f"No {image} of {plural(len(missing), 'class', 'classes')}{where}, so not in this "
         f"table or its means: {some_of(missing, 30)}."
     )
 
