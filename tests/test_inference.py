@@ -528,3 +528,27 @@ def test_the_export_s_script_says_a_photo_too_large_to_decode_and_answers_the_ot
     out, err = capsys.readouterr()
     assert out == f"{tmp_path / 'small.png'}: a 100.00%\n"
     assert err.startswith(f"{tmp_path / 'large.png'}: not read: ") and "Traceback" not in err
+
+
+def test_the_export_s_script_names_a_missing_or_damaged_model_in_one_line(tmp_path, capsys):
+    """``--model nothere.onnx`` said ``No such file or directory: 'nothere.json'`` under a
+    traceback (the sidecar, not the model given); a model copied without its sidecar, or not
+    ONNX, ended in a traceback too. Each is one line naming the file, exit 2."""
+    from objrec.export_script import main
+
+    (tmp_path / "alone.onnx").write_bytes(b"")
+    (tmp_path / "bad.onnx").write_bytes(b"not onnx")
+    (tmp_path / "bad.json").write_text("{}")
+    cases = {
+        "nothere.onnx": "no model at {}",
+        "alone.onnx": "no sidecar at {}",
+        "bad.onnx": "cannot load the model {}",
+    }
+    for name, said in cases.items():
+        model = tmp_path / name
+        with pytest.raises(SystemExit) as stop:
+            main(["--model", str(model), "photo.jpg"])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and len(err.strip().splitlines()) == 1, err
+        shown = model if name != "alone.onnx" else model.with_suffix(".json")
+        assert said.format(shown) in err and "Traceback" not in err

@@ -143,7 +143,12 @@ class Model:
         import onnxruntime as ort
 
         self.path = Path(path) if path else Path(__file__).with_name(MODEL)
-        self.spec = json.loads(self.path.with_suffix(".json").read_text())
+        sidecar = self.path.with_suffix(".json")
+        if not self.path.is_file():
+            raise FileNotFoundError(f"no model at {self.path}")
+        if not sidecar.is_file():
+            raise FileNotFoundError(f"no sidecar at {sidecar}: copy it with the model")
+        self.spec = json.loads(sidecar.read_text())
         self.session = ort.InferenceSession(str(self.path), providers=["CPUExecutionProvider"])
 
     def prepare(self, path: str | Path) -> np.ndarray:
@@ -208,7 +213,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.topk < 1:
         parser.error(f"--topk is {args.topk}: give 1 or more classes per photo")
-    model = Model(args.model)
+    model_path = Path(args.model) if args.model else Path(__file__).with_name(MODEL)
+    try:
+        model = Model(model_path)
+    except FileNotFoundError as exc:
+        parser.exit(2, f"{parser.prog}: {exc}\n")
+    except Exception as exc:  # onnxruntime's errors are no OSError; a sidecar that is no JSON
+        parser.exit(2, f"{parser.prog}: cannot load the model {model_path}: {exc}\n")
     note = int8_note(model.spec)
     if note:
         print(note, file=sys.stderr)
