@@ -834,3 +834,22 @@ def test_a_bf16_head_learns_the_same_from_rows_rounded_once_bit_for_bit():
             losses.append(evaluate_loss(model, source.batches(16)))
         assert losses[0] == losses[1], hidden
         assert all(torch.equal(heads[0][k], heads[1][k]) for k in heads[0]), hidden
+
+
+def test_cache_summary_counts_a_graph_renamed_while_it_is_read(tmp_path, monkeypatch):
+    """A process saving a graph to compile from writes it under a temporary name
+    (``.<key>-16.<pid>.xml``), renamed within a second: `objrec cache` beside a first train
+    listed the temporary name, then failed on it with a traceback (FileNotFoundError) when it
+    asked its size. A file gone since it was listed counts as nothing."""
+    cache = FeatureCache(tmp_path / "cache")
+    cache.compiled_dir.mkdir(parents=True)
+    kept = cache.compiled_dir / f"{'c1' * 16}-16.xml"
+    kept.write_bytes(b"compiled")
+    renamed = cache.compiled_dir / f".{'c1' * 16}-16.{os.getpid()}.bin"  # listed, then renamed
+    listed = FeatureCache.compiled_graphs
+    monkeypatch.setattr(
+        FeatureCache,
+        "compiled_graphs",
+        lambda self, saved=False: [*listed(self, saved), *([renamed] if saved else [])],
+    )
+    assert cache.summary().compiled_bytes == 8

@@ -197,7 +197,7 @@ class FeatureCache:
             disk_bytes(index),
             dedup.facts_info(self.facts_file),
             exists=self.root.is_dir(),
-            compiled_bytes=sum(p.stat().st_size for p in self.compiled_graphs(saved=True)),
+            compiled_bytes=sum(map(file_size, self.compiled_graphs(saved=True))),
             compiled_graphs=len(compiled),
         )
 
@@ -467,6 +467,15 @@ class PruneSummary:
     """OpenVINO's compiled graphs removed (:func:`prune_compiled`)."""
     leftovers_removed: int = 0
     """Temporary files a stopped objrec left (:meth:`FeatureCache.remove_leftovers`)."""
+
+
+def file_size(path: Path) -> int:
+    """``path``'s size, 0 once gone: a graph being saved into ``openvino/`` is listed under its
+    temporary name, renamed within a second (``runtime.save_static``)."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def disk_bytes(path: Path) -> int:
