@@ -1004,6 +1004,30 @@ def test_against_says_when_a_difference_is_within_chance():
     assert chance_line(same, "old", "new").endswith(": no difference between them on these images")
 
 
+def test_against_says_how_many_classes_would_read_more_than_chance_by_chance_alone():
+    """evaluate --against judged each class at 1 in 20 and said nothing of how many classes it
+    judged: among 20 classes, one "no, 7 images" is what two equally good runs show by chance
+    alone about as often as not, and it read as a class the new run got worse at. The caption
+    says how many classes could read "no" and how many would by chance."""
+    from objrec.cli.evaluation import against_table
+    from objrec.compare import compare_runs
+
+    classes = ["a", "b", "c", "d"]
+    labels = [k for k in range(4) for _ in range(12)]
+    old = _evaluation(classes, labels, labels)
+    wrong = [(k + 1) % 4 if i % 12 < (7, 6, 6, 1)[k] else k for i, k in enumerate(labels)]
+    c = compare_runs(_evaluation(classes, labels, wrong), old, Path("old"))
+    changed = [row for row in c["per_class"] if row["change"] != 0]
+    caption = " ".join(str(against_table(changed, "old", "new", 10).caption).split())
+    assert (
+        "3 classes changed enough to be judged (6 or more images each): were the runs equally "
+        'good, up to 0.15 of them would read "no" by chance alone on average, and at least one '
+        'would up to 14% of the time, so a "no" among many classes is weak evidence on its own'
+    ) in caption
+    one = [row for row in changed if row["class"] in ("a", "d")]
+    assert "judged" not in str(against_table(one, "old", "new", 10).caption)  # one class: none
+
+
 def test_against_counts_the_compared_images_either_run_trained_on():
     """A folder split again without `like` put the old run's training images in test: its top-1
     there overstated it and the comparison read as a regression; the old run's own warning

@@ -184,6 +184,13 @@ def changed_by_chance(fixed: int, broken: int) -> float:
     return float(binomtest(fixed, n, 0.5).pvalue) if n else 1.0
 
 
+def fewest_beyond_chance() -> int:
+    """The fewest images changed answer whose split can be more than chance (all of them the
+    same way): 6, as 2 / 2**6 < :data:`CHANCE`; a class with fewer always reads "could be
+    chance"."""
+    return next(n for n in range(1, 64) if 2 * 0.5**n < CHANCE)
+
+
 def chance_fields(fixed: int, broken: int) -> dict[str, Any]:
     """``fixed``, ``broken``, their McNemar ``p_value`` (:func:`changed_by_chance`) and
     ``within_chance``: whether it is at least :data:`CHANCE`."""

@@ -399,6 +399,7 @@ def against_table(changed: list[dict[str, Any]], old: str, new: str, shown: int)
     if judged:
         chance = sum(bool(row["within_chance"]) for row in judged)
         caption += f"\n{chance} of {len(changed)} could be chance: {CHANCE_RULE}"
+        caption += many_tests_note(judged)
     heads = ("class", "images", escape(old), escape(new), "change")  # paths are never markup
     table = Table(*heads, *(("could be chance",) if judged else ()), title="Top-1 per class")
     table.caption = caption
@@ -412,6 +413,26 @@ def against_table(changed: list[dict[str, Any]], old: str, new: str, shown: int)
             *((chance_cell(row),) if judged else ()),
         )
     return table
+
+
+def many_tests_note(judged: list[dict[str, Any]]) -> str:
+    """When several classes could each read "no" (at least ``fewest_beyond_chance`` images
+    changed), how many of them two equally good runs would show as "no" by chance alone (each
+    class is tested at 1 in 20, so with 14 of them a "no" somewhere is more likely than not):
+    a "no" among many classes showed less than it read as. "" for fewer than 2."""
+    from objrec.compare import CHANCE, fewest_beyond_chance
+
+    fewest = fewest_beyond_chance()
+    tested = sum(int(row["fixed"]) + int(row["broken"]) >= fewest for row in judged)
+    if tested < 2:
+        return ""
+    some = 1 - (1 - CHANCE) ** tested
+    return (
+        f"\n{tested} classes changed enough to be judged ({fewest} or more images each): were "
+        f'the runs equally good, up to {tested * CHANCE:.2g} of them would read "no" by '
+        f"chance alone on average, and at least one would up to {some:.0%} of the time, so a "
+        '"no" among many classes is weak evidence on its own'
+    )
 
 
 def chance_cell(row: dict[str, Any]) -> str:
