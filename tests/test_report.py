@@ -698,3 +698,36 @@ def test_an_evaluation_of_another_folder_is_named_by_that_folder_not_as_test_ima
     assert evaluated_words(str(split_dir / "test"))["images"] == "test images"
     assert evaluated_words(None)["top1"] == "test top-1"
     assert evaluated_words(str(split_dir / "valid"))["image"] == "valid image"
+
+
+def test_the_page_shows_no_evaluate_unknown_result_made_at_a_threshold_the_run_no_longer_uses(
+    tmp_path,
+):
+    """`evaluate RUN DATA --split valid --unknown OTHER --keep-threshold` measured eval-valid's
+    open-set counts at the run's own threshold, then kept the stricter one it offered: the page
+    took that result from eval-valid ("it called 12 unknown and gave 4 a class anyway", and the
+    stricter threshold recommended, already kept) as the run's now. A result of another
+    evaluation is shown only when made at the threshold the run answers with now."""
+    from objrec.checkpoint import model_digest
+    from objrec.kept import keep_threshold
+    from objrec.report import open_set_found
+
+    from .conftest import fake_checkpoint
+
+    run = tmp_path / "run"
+    run.mkdir()
+    fake_checkpoint(run / "model.safetensors")
+    valid, shown = run / "eval-valid", run / "eval-test"
+    for folder in (valid, shown):
+        folder.mkdir()
+        (folder / "predictions.csv").write_text("path,true,predicted\n")
+    open_set = {"auroc": 0.9, "fpr_at_95_tpr": 0.25, "n_unknown": 16, "unknown_accepted": 0.25}
+    metrics = {"model": model_digest(run), "open_set": open_set, "unknown_threshold_kept_on": None}
+    (valid / "metrics.json").write_text(json.dumps(metrics))
+    assert open_set_found(run, shown, {}) == open_set | {"from": str(valid)}
+    kept = keep_threshold(run, 0.2, {"replaced": 0.0})
+    assert open_set_found(run, shown, {}) == {}  # measured at the threshold replaced since
+    (valid / "metrics.json").write_text(
+        json.dumps(metrics | {"unknown_threshold_kept_on": kept.kept_on})
+    )
+    assert open_set_found(run, shown, {}) == open_set | {"from": str(valid)}  # measured again

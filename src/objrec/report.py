@@ -149,8 +149,10 @@ PREDICTIONS = "predictions.csv"
 
 def open_set_found(run: Path, evaluation: Path, metrics: dict[str, Any]) -> dict[str, Any]:
     """``evaluate --unknown``'s result for the page: the shown evaluation's own, else the latest
-    of the run's other evaluations of its model now (``evaluate RUN DATA --split valid --unknown
-    OTHER`` wrote ``eval-valid``), with ``from`` naming where; ``{}`` when there is none."""
+    of the run's other evaluations of its model and threshold now (``evaluate RUN DATA --split
+    valid --unknown OTHER`` wrote ``eval-valid``; one made before ``--keep-threshold`` kept the
+    stricter threshold it offered counted the unknown images at the threshold replaced since:
+    :func:`at_threshold_now`), with ``from`` naming where; ``{}`` when there is none."""
     if metrics.get("open_set"):
         return dict(metrics["open_set"])
     evaluations = output_beside(run, "eval")
@@ -161,6 +163,8 @@ def open_set_found(run: Path, evaluation: Path, metrics: dict[str, Any]) -> dict
     )
     for path in made:
         if same_file(path.parent, evaluation) or not is_current(path.with_name(PREDICTIONS), run):
+            continue
+        if not at_threshold_now(path.parent, run):
             continue
         try:
             open_set = json.loads(path.read_text()).get("open_set")
