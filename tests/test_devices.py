@@ -4,6 +4,8 @@ the float16/bfloat16 precision check (autocast runs on the CPU too)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -348,3 +350,36 @@ def test_split_measures_images_on_as_many_processes_as_the_quota_allows(
     monkeypatch.setattr(dedup, "_facts_in_processes", lambda p, f, n: started.append(n) or [])
     dedup.all_facts([Path("x.jpg")] * dedup.PROCESS_MIN)
     assert started == [2]
+
+
+GPU_IMAGE_LACKS = (
+    "imagehash",
+    "pywt",
+    "openvino",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "multipart",
+    "python_multipart",
+    "cleanlab",
+    "pillow_heif",
+)
+"""objrec's dependencies that a GPU machine's image holding PyTorch, ONNX Runtime and the
+scientific stack may lack (the one ``benchmarks/gpu_check.py`` was prepared for did)."""
+
+
+@pytest.mark.slow  # a fresh Python importing torch: 2 to 3 s
+def test_train_and_evaluate_import_without_the_packages_a_gpu_image_may_lack():
+    """`objrec train` failed at its first import on such an image: features imported dedup,
+    which imported imagehash at module level, for the perceptual hashes only split, audit and
+    evaluate's grouping of images no manifest records compute."""
+    code = f"""
+import sys
+for name in {GPU_IMAGE_LACKS!r}:
+    sys.modules[name] = None  # importing it now fails, as where it is not installed
+import objrec.cli.training, objrec.cli.evaluation, objrec.train, objrec.evaluate, objrec.features
+from objrec.runtime import openvino_available
+assert not openvino_available()
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

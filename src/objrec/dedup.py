@@ -27,7 +27,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, NamedTuple
 
-import imagehash
 import numpy as np
 from PIL import Image, ImageOps
 
@@ -167,7 +166,11 @@ class ImageFacts:
 
 def hash_bits(image: Image.Image) -> int:
     """imagehash's pHash as an int, first bit highest: ``int(str(hash), 16)`` without the string
-    (which took a sixth of the time of each hash)."""
+    (which took a sixth of the time of each hash). imagehash (and the PyWavelets it brings) is
+    imported here, at the first hash, so that train and evaluate run where it is not installed
+    (a GPU machine's image with PyTorch alone, ``benchmarks/gpu_check.py``)."""
+    import imagehash
+
     bits = imagehash.phash(image, hash_size=HASH_SIZE).hash
     return int.from_bytes(np.packbits(bits).tobytes(), "big")
 
