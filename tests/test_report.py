@@ -731,3 +731,30 @@ def test_the_page_shows_no_evaluate_unknown_result_made_at_a_threshold_the_run_n
         json.dumps(metrics | {"unknown_threshold_kept_on": kept.kept_on})
     )
     assert open_set_found(run, shown, {}) == open_set | {"from": str(valid)}  # measured again
+
+
+@pytest.mark.slow
+def test_the_stricter_threshold_is_rounded_as_the_runs_own_threshold_is(trained_run, tmp_path):
+    """The page said "objrec recommends a stricter "unknown" threshold, 0.41273618237:" beside
+    "unknown below a familiarity ... of 0.00": every other threshold on the page is rounded. It
+    is rounded as the run's own is, and in full only where rounding would show the two alike."""
+    build_report(trained_run, tmp_path / "first.html")  # evaluates the test split
+    metrics_file = trained_run / "eval-test" / "metrics.json"
+    metrics = json.loads(metrics_file.read_text())
+    stricter = {"threshold": 0.41273618237, "recommended": True}
+    open_set = {"auroc": 0.9, "fpr_at_95_tpr": 0.25, "n_known": 9, "n_unknown": 8}
+    open_set |= {"unknown_accepted": 0.25, "stricter": stricter}
+    metrics_file.write_text(json.dumps(metrics | {"open_set": open_set}))
+    html = " ".join(build_report(trained_run, tmp_path / "r.html").read_text().split())
+    assert metrics["unknown_score_readable"] and metrics["unknown_threshold"] is not None
+    assert 'objrec recommends a stricter "unknown" threshold, 0.41: ' in html
+    assert "0.4127" not in html
+    from objrec.report import threshold_text
+
+    own = metrics["unknown_threshold"]
+    assert threshold_text(metrics, own) == f"{own:.2f}"
+    assert threshold_text(metrics, own + 0.001) == repr(own + 0.001)  # not shown as the same
+    msp = metrics | {"unknown_score": "msp", "unknown_threshold": 0.5}
+    assert threshold_text(msp, 0.61273618) == "0.6127"
+    raw = metrics | {"unknown_score_readable": False}
+    assert threshold_text(raw, -12.3456789) == "-12.35"

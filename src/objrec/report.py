@@ -359,6 +359,7 @@ def build_report(
         words = {
             "image_set_meaning": IMAGE_SET_MEANING,
             "score_words": unknown_score_words,
+            "threshold_text": threshold_text,
             "wall_time_words": wall_time_words,
         }
         text = env.from_string(template).render(**context, **words, tta_views=len(TTA_VIEWS))
@@ -506,6 +507,21 @@ def reliability_picture(evaluation: Path, temperature: float | None) -> str | No
     shown = reliability_shown({UNCHANGED: first, "after": first}, temperature)
     with tempfile.TemporaryDirectory() as tmp:
         return embed_file(plots.reliability_diagram(shown, Path(tmp) / "reliability.png"))
+
+
+def threshold_text(metrics: dict[str, Any], value: float) -> str:
+    """An unknown threshold ``value`` of the evaluation's ``metrics`` as the page rounds it: a top
+    probability to 4 decimals, a familiarity to 2, a raw score (older runs) to 4 significant
+    digits; as it is where that rounding would show it as the run's own threshold (a stricter
+    one is above it, however little)."""
+    if metrics.get("unknown_score") == "msp":
+        form = "{:.4f}"
+    else:
+        form = "{:.2f}" if metrics.get("unknown_score_readable") else "{:.4g}"
+    text, own = form.format(value), metrics.get("unknown_threshold")
+    if own is not None and value != own and form.format(own) == text:
+        return repr(value)
+    return text
 
 
 def evaluated_words(folder: str | None) -> dict[str, str]:
