@@ -758,3 +758,43 @@ def test_the_stricter_threshold_is_rounded_as_the_runs_own_threshold_is(trained_
     assert threshold_text(msp, 0.61273618) == "0.6127"
     raw = metrics | {"unknown_score_readable": False}
     assert threshold_text(raw, -12.3456789) == "-12.35"
+
+
+@pytest.mark.parametrize(
+    "damage", [b"garbage\x00\xff\n1,2,3,4\n", b"", b"low,high,model\n0,1,a\n", b"\xef\xbb\xbf"]
+)
+def test_a_damaged_reliability_csv_is_refused_in_one_sentence_naming_it(tmp_path, damage):
+    """A damaged reliability.csv in a run's evaluation folder failed `objrec report` with pandas'
+    traceback (UnicodeDecodeError, EmptyDataError, KeyError): one sentence names the file and
+    how to write it anew."""
+    from objrec.errors import ObjrecError
+    from objrec.report import reliability_picture
+
+    evaluation = tmp_path / "run" / "eval-test"
+    evaluation.mkdir(parents=True)
+    (evaluation / "reliability.csv").write_bytes(damage)
+    with pytest.raises(ObjrecError) as refused:
+        reliability_picture(evaluation, 1.0, tmp_path / "run")
+    assert str(refused.value).startswith(
+        f"{evaluation / 'reliability.csv'} cannot be read as `evaluate` writes it (damaged or "
+        "edited): evaluate the run again to write it anew (`evaluate("
+    )
+
+
+@pytest.mark.slow
+def test_report_says_which_file_of_an_evaluation_is_damaged_and_exits_non_zero(trained_run, capsys):
+    """`objrec report` on a run whose eval-test/reliability.csv (or metrics.json, per_class.csv)
+    was damaged printed a traceback: it says which file, once, and exits 1."""
+    from objrec.cli import main
+
+    assert main(["report", str(trained_run)]) == 0  # RUN/report.html: refreshed each time
+    capsys.readouterr()
+    for name in ("reliability.csv", "metrics.json", "per_class.csv"):
+        path = trained_run / "eval-test" / name
+        kept = path.read_bytes()
+        path.write_bytes(b"garbage\x00\xff\n1,2,3,4\n")
+        assert main(["report", str(trained_run)]) == 1
+        err = " ".join(capsys.readouterr().err.split())
+        assert "Traceback" not in err and err.count("cannot be read") == 1, err
+        assert f"{name} cannot be read as `objrec evaluate` writes it (damaged or edited)" in err
+        path.write_bytes(kept)

@@ -12,7 +12,8 @@ import io
 import json
 import logging
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -455,15 +456,19 @@ def evaluation_context(
 ) -> dict[str, Any]:
     """The evaluation's tables, plots, failure galleries and Grad-CAM tiles; each picture named
     by its file relative to the first of ``roots`` (the data folder) or the evaluated folder."""
-    metrics = json.loads((evaluation / "metrics.json").read_text())
+    with read_as_written(evaluation / "metrics.json", run):
+        metrics = json.loads((evaluation / "metrics.json").read_text())
     if metrics.get("folder"):
         roots = [*roots, Path(metrics["folder"])]
-    per_class = read_table(evaluation / "per_class.csv", ("class", "most_confused_with"))
-    if "n_groups" not in per_class:  # an older CSV lacks it: every image counted as distinct
-        per_class["n_groups"] = per_class["n_test"]
-    per_class["too_few_to_trust"] = per_class["n_groups"] < few_images()  # an older CSV lacks it
-    predictions = read_table(evaluation / "predictions.csv", PREDICTION_TEXT)
-    confused = read_table(evaluation / "most_confused.csv", ("true", "predicted"))
+    with read_as_written(evaluation / "per_class.csv", run):
+        per_class = read_table(evaluation / "per_class.csv", ("class", "most_confused_with"))
+        if "n_groups" not in per_class:  # an older CSV lacks it: every image counted as distinct
+            per_class["n_groups"] = per_class["n_test"]
+        per_class["too_few_to_trust"] = per_class["n_groups"] < few_images()
+    with read_as_written(evaluation / "predictions.csv", run):
+        predictions = read_table(evaluation / "predictions.csv", PREDICTION_TEXT)
+    with read_as_written(evaluation / "most_confused.csv", run):
+        confused = read_table(evaluation / "most_confused.csv", ("true", "predicted"))
     with reporter.task("loading the model", None):  # seconds: torchvision's import, the body
         recognizer = Recognizer.load(run)
     wrong = predictions[predictions["true"] != predictions["predicted"]]
@@ -480,7 +485,7 @@ def evaluation_context(
         "confused": confused.to_dict(orient="records"),
         "confusion": embed_if_there(evaluation / "confusion.png"),
         "scatter": embed_if_there(evaluation / "accuracy_vs_train.png"),
-        "reliability": reliability_picture(evaluation, metrics.get("temperature")),
+        "reliability": reliability_picture(evaluation, metrics.get("temperature"), run),
         "n_wrong": len(wrong),
         "n_wrong_groups": wrong["group"].nunique() if "group" in wrong else len(wrong),
         "top_losses": top_tiles,
@@ -492,7 +497,7 @@ def evaluation_context(
     }
 
 
-def reliability_picture(evaluation: Path, temperature: float | None) -> str | None:
+def reliability_picture(evaluation: Path, temperature: float | None, run: Path) -> str | None:
     """``reliability.png``, or at a temperature of 1 its one panel drawn again from
     ``reliability.csv`` (``evaluate.reliability_shown``): an evaluation made before evaluate drew
     one showed two identical panels, before and after a calibration that changed nothing."""
@@ -502,11 +507,32 @@ def reliability_picture(evaluation: Path, temperature: float | None) -> str | No
     table = evaluation / "reliability.csv"
     if temperature is None or f"{temperature:.3f}" != "1.000" or not table.exists():
         return embed_if_there(evaluation / "reliability.png")
-    tables = pd.read_csv(table)
-    first = tables[tables["model"] == tables["model"].iloc[0]].drop(columns="model")
+    with read_as_written(table, run):
+        tables = pd.read_csv(table)
+        first = tables[tables["model"] == tables["model"].iloc[0]]
+        first = first[list(RELIABILITY_COLUMNS)].apply(pd.to_numeric)  # what the plot reads
     shown = reliability_shown({UNCHANGED: first, "after": first}, temperature)
     with tempfile.TemporaryDirectory() as tmp:
         return embed_file(plots.reliability_diagram(shown, Path(tmp) / "reliability.png"))
+
+
+RELIABILITY_COLUMNS = ("low", "high", "confidence", "accuracy", "count")
+"""The columns of ``reliability.csv`` a reliability diagram is drawn from (besides ``model``)."""
+
+
+@contextmanager
+def read_as_written(path: Path, run: Path) -> Iterator[None]:
+    """Refuse, in one sentence naming it, an evaluation's file ``path`` that the block cannot
+    read as ``evaluate`` writes it (damaged, cut short, edited): a damaged reliability.csv
+    failed the report with pandas' traceback. json's and pandas' parse errors are ValueErrors;
+    a missing column or row, a LookupError."""
+    try:
+        yield
+    except (ValueError, LookupError) as exc:
+        raise ObjrecError(
+            f"{path} cannot be read as `evaluate` writes it (damaged or edited): evaluate the run "
+            f"again to write it anew (`evaluate({str(run)!r}, folder)`)"
+        ) from exc
 
 
 def threshold_text(metrics: dict[str, Any], value: float) -> str:
