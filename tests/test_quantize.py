@@ -949,3 +949,26 @@ def test_a_graph_remembered_whole_is_opened_again_once_onnxruntime_is_installed_
     )
     assert not objrec.quantize.usable(graph, store)  # opened again: made again
     open_cache(tmp_path / "cache").close()
+
+
+def test_a_graph_whose_save_fails_leaves_no_temporary_files_in_the_cache(tmp_path, monkeypatch):
+    """A graph saved to compile from is written under temporary names, then renamed: a save that
+    failed (a full disk: 17 MB for the three-body default) left its half-written ``.xml`` and
+    ``.bin`` in ``openvino/``, counted by `objrec cache` and kept until a prune days later, on a
+    disk already full. They are removed, and the failure raised (the compile then goes on
+    without the cache, as before)."""
+    import openvino as ov
+
+    from objrec import runtime
+
+    def full_disk(model, path, compress_to_fp16=False):
+        Path(path).write_bytes(b"<?xml")
+        Path(path).with_suffix(".bin").write_bytes(b"\0" * 10)
+        raise RuntimeError("No space left on device")
+
+    monkeypatch.setattr(ov, "save_model", full_disk)
+    folder = tmp_path / "openvino"
+    folder.mkdir()
+    with pytest.raises(RuntimeError, match="No space left"):
+        runtime.save_static(None, folder / runtime.static_name("c1" * 16, 16))
+    assert list(folder.iterdir()) == []

@@ -211,13 +211,19 @@ def static_name(key: str, n: int) -> str:
 def save_static(model, path: Path) -> Path:
     """Save ``model`` as OpenVINO's IR at ``path`` (and its ``.bin``): written under temporary
     names, the weights renamed into place before the graph, so that a graph at ``path`` has its
-    weights. Called with the folder held (:func:`compiling_into`)."""
+    weights; a save that fails leaves no temporary file. Called with the folder held
+    (:func:`compiling_into`)."""
     import openvino as ov
 
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.xml")
-    ov.save_model(model, str(tmp), compress_to_fp16=False)
-    os.replace(tmp.with_suffix(".bin"), path.with_suffix(".bin"))
-    os.replace(tmp, path)
+    try:
+        ov.save_model(model, str(tmp), compress_to_fp16=False)
+        os.replace(tmp.with_suffix(".bin"), path.with_suffix(".bin"))
+        os.replace(tmp, path)
+    except BaseException:  # a full disk: no half-written graph left in the cache folder
+        for part in (tmp, tmp.with_suffix(".bin")):
+            part.unlink(missing_ok=True)
+        raise
     return path
 
 
