@@ -162,7 +162,8 @@ def test_an_unknown_answer_says_its_familiarity_beside_the_closest_class(
     assert unknown.unknown and unknown.familiarity_note == note
     assert main(["predict", str(trained_run), str(image), "--threshold", str(line)]) == 0
     out = capsys.readouterr().out
-    assert "unknown (like none of the classes); closest: " in out and f"({note})" in out
+    assert "unknown (like none of the classes); closest: " in out
+    assert f"(familiarity {typical.score:.2f})\nunknown below familiarity {line!r} " in out
 
 
 def test_the_plot_says_how_many_classes_and_which_of_the_images_it_shows(tmp_path, monkeypatch):
@@ -717,3 +718,38 @@ def test_predict_plot_of_many_images_is_a_grid_not_one_long_column(tmp_path):
     for picture, chart in zip(pictures, charts, strict=True):  # each chart under its picture
         assert picture.get_position().x0 == pytest.approx(chart.get_position().x0, abs=0.05)
         assert picture.get_position().y0 > chart.get_position().y1
+
+
+def test_predict_s_lines_state_the_unknown_threshold_once(capsys):
+    """predict's lines for images answered unknown said nothing of the threshold on a run that
+    answers by the top probability ("unknown (like none of the classes); closest: cat 41.00%"),
+    and repeated "unknown below 0" on every line of a familiarity run. One line under them says
+    the threshold and whose it is; each image's line keeps its own familiarity."""
+    from objrec.cli.prediction import print_predictions
+    from objrec.predict import Prediction
+
+    top = [{"class": "cat", "prob": 0.41}, {"class": "dog", "prob": 0.59}]
+    msp = dict(topk=top, unknown=True, score=0.41, threshold=0.5, unknown_score="msp")
+    print_predictions([Prediction("a.jpg", **msp), Prediction("b.jpg", **msp)], None, 20)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "a.jpg: unknown (like none of the classes); closest: cat 41.00%, dog 59.00%"
+    assert out[2:] == ["unknown below a top probability of 0.5: the run's own threshold"]
+    familiar = dict(topk=top, score=-0.214, line=0.0, threshold=0.0, unknown_score="knn")
+    near = Prediction("c.jpg", **(familiar | {"score": 0.02}))
+    kept = dict(threshold_kept_on="2026-12-03T10:00:00+00:00")
+    print_predictions([Prediction("b.jpg", unknown=True, **familiar, **kept), near], None, 20)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("cat 41.00%, dog 59.00% (familiarity -0.21)")
+    assert out[1] == "c.jpg: cat 41.00%, dog 59.00% (barely familiar: 0.02)"
+    assert out[2:] == [
+        "unknown below familiarity 0 (a typical validation image scores 1): kept from evaluate "
+        "--unknown on 2026-12-03"
+    ]
+    print_predictions([Prediction("d.jpg", **(familiar | {"score": 0.9}))], None, 20, given=0.3)
+    assert "unknown below" not in capsys.readouterr().out  # none judged: nothing said
+    given = familiar | {"line": 0.3, "threshold": 0.3}
+    print_predictions([Prediction("b.jpg", unknown=True, **given)], None, 20, given=0.3)
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "unknown below familiarity 0.3 (a typical validation image scores 1): given with "
+        "--threshold"
+    )

@@ -111,6 +111,9 @@ class Prediction:
     ``evaluate --keep-threshold`` kept with it, or the one given; None: no unknown answer."""
     threshold_kept_on: str | None = None
     """When ``threshold`` is the one kept with the run: when it was kept (ISO 8601, UTC)."""
+    unknown_score: str | None = None
+    """The run's unknown score (``--unknown-score``: ``msp`` is the top probability), the scale
+    of ``threshold`` when ``line`` is None."""
 
     @property
     def barely_familiar(self) -> bool | None:
@@ -565,6 +568,7 @@ def _predict_chunk(recognizer: Recognizer, chunk: list[Prediction], k: int, tta:
                 recognizer.threshold,
                 recognizer.threshold_kept_on,
             )
+            entry.unknown_score = recognizer.unknown_score
 
 
 def familiarity_line(recognizer: Recognizer) -> float | None:

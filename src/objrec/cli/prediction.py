@@ -120,8 +120,8 @@ def predict(
     An image that looks like none of the model's classes (its unknown score below the run's
     threshold) is said to be unknown, and its top classes are still given. One answered though
     barely familiar (its familiarity within 0.25 of the unknown line, where a typical valid
-    image scores 1 and the line is 0) says so after its classes, as in the --plot:
-    "(barely familiar: 0.02, unknown below 0)".
+    image scores 1 and the line is 0) says so after its classes: "(barely familiar: 0.02)". The
+    threshold that judged them is said once, under the lines.
     """
     refuse_unknown_conflict(threshold, no_unknown)
     from objrec.predict import predict as run_predict
@@ -145,7 +145,7 @@ def predict(
         force=force,
         csv=csv,
     )
-    show_predictions(results, as_json, plot, plot_max, explain, csv)
+    show_predictions(results, as_json, plot, plot_max, explain, csv, threshold)
 
 
 def show_predictions(
@@ -155,16 +155,18 @@ def show_predictions(
     plot_max: int,
     explain: Path | None = None,
     csv: Path | None = None,
+    given: float | None = None,
 ) -> None:
     """The predictions as JSON or as lines, where the plot, the Grad-CAM overlays and the CSV
-    went (on stderr with --json, which keeps stdout for the JSON); exit 1 when any input failed."""
+    went (on stderr with --json, which keeps stdout for the JSON); exit 1 when any input failed.
+    ``given``: --threshold's value, which the lines name as the threshold used."""
     failed = [r for r in results if r.error]
     if as_json:
         print_json([r.to_json() for r in results])
         if plot:
             err.print(plot_sentence(results, plot, plot_max), markup=False, highlight=False)
     else:
-        print_predictions(results, plot, plot_max)
+        print_predictions(results, plot, plot_max, given)
     said = err if as_json else console
     if explain is not None and any(r.explanation for r in results):
         said.print(explain_sentence(results, explain), markup=False, highlight=False)
@@ -192,18 +194,62 @@ def failed_sentence(failed: list, inputs: int) -> str:
     return sentence
 
 
-def print_predictions(results, plot: Path | None, plot_max: int) -> None:
-    """One line per input on stdout (a failure on stderr, once), then where the plot went."""
+def print_predictions(
+    results, plot: Path | None, plot_max: int, given: float | None = None
+) -> None:
+    """One line per input on stdout (a failure on stderr, once), then, when any image was
+    answered unknown or barely familiar, the threshold that judged them, once
+    (:func:`threshold_sentence`; ``given``: --threshold's), then where the plot went."""
     for r in results:
         if r.error:
             err.print(printable(f"{r.path}: {r.error}"), style="red", markup=False, highlight=False)
             continue
         unknown = "unknown (like none of the classes); closest: " if r.unknown else ""
-        note = f" ({r.familiarity_note})" if r.familiarity_note else ""
+        note = f" ({familiarity_words(r)})" if familiarity_words(r) else ""
         line = f"{r.path}: {unknown}{topk_line(r.topk)}{note}"
         console.print(printable(line), markup=False, highlight=False)
+    judged = [r for r in results if not r.error and (r.unknown or r.barely_familiar)]
+    if judged:
+        console.print(threshold_sentence(judged[0], given), markup=False, highlight=False)
     if plot:
         console.print(plot_sentence(results, plot, plot_max), markup=False, highlight=False)
+
+
+def familiarity_words(r) -> str:
+    """An image's familiarity on its line, "familiarity -0.21" when answered unknown, "barely
+    familiar: 0.02" when answered though near the line; the line itself is said once, under the
+    lines (:func:`threshold_sentence`), where every such line repeated "unknown below 0"."""
+    from objrec.predict import score_and_line
+
+    if r.line is None or r.score is None or r.error:
+        return ""
+    score = score_and_line(r.score, r.line)[0]  # as many decimals as tell it from the line
+    if r.unknown:
+        return f"familiarity {score}"
+    return f"barely familiar: {score}" if r.barely_familiar else ""
+
+
+def threshold_sentence(r, given: float | None) -> str:
+    """The unknown threshold that judged the answers (``r``'s, the same for all), once: on what
+    score, and whose it is (given with --threshold, kept with the run, the run's own). Lines
+    answered unknown said nothing of it for a top-probability run."""
+    from objrec.config import unknown_score_words
+
+    value = f"{r.threshold:g}"  # exactly: a given or kept one as typed, the run's own as 0
+    value = value if float(value) == r.threshold else repr(r.threshold)
+    if r.line is not None:
+        what = f"familiarity {value} (a typical validation image scores 1)"
+    elif r.unknown_score == "msp":
+        what = f"a top probability of {value}"
+    else:
+        what = f"score {value} ({unknown_score_words(str(r.unknown_score))})"
+    if given is not None:
+        whose = "given with --threshold"
+    elif r.threshold_kept_on:
+        whose = f"kept from evaluate --unknown on {r.threshold_kept_on[:10]}"
+    else:
+        whose = "the run's own threshold"
+    return f"unknown below {what}: {whose}"
 
 
 def topk_line(topk: Sequence[dict]) -> str:
