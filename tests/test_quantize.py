@@ -972,3 +972,30 @@ def test_a_graph_whose_save_fails_leaves_no_temporary_files_in_the_cache(tmp_pat
     with pytest.raises(RuntimeError, match="No space left"):
         runtime.save_static(None, folder / runtime.static_name("c1" * 16, 16))
     assert list(folder.iterdir()) == []
+
+
+def test_a_graph_saved_by_another_openvino_version_is_saved_again(tmp_path, monkeypatch):
+    """The graph saved to compile from is OpenVINO's own reading of the ONNX graph, made by the
+    version installed then, and was named by the ONNX graph's hash alone: after an upgrade, warm
+    processes kept compiling the earlier version's reading, while a fresh cache folder had the new
+    one's, so two machines with the same software could compute other features. Its name now
+    holds the version that made it: another version saves its own."""
+    import openvino as ov
+    from onnx import TensorProto, helper
+
+    from objrec import runtime
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
+    onnx_bytes = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    graph_bytes = onnx_bytes.SerializeToString()
+    folder = tmp_path / "openvino"
+    inputs = torch.tensor([[-1.0, 0.0, 2.0]])
+    first = OpenVinoModel(graph_bytes, batch=2, cache=folder)
+    assert torch.equal(first(inputs), torch.tensor([[0.0, 0.0, 2.0]]))
+    monkeypatch.setattr(ov, "get_version", lambda: "2099.1.0-1-upgraded")
+    again = OpenVinoModel(graph_bytes, batch=2, cache=folder)
+    assert again.key != first.key and again.saved(2) is None  # not the earlier version's
+    assert torch.equal(again(inputs), torch.tensor([[0.0, 0.0, 2.0]]))
+    assert again.saved(2) == folder / runtime.static_name(again.key, 2)

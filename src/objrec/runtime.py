@@ -203,9 +203,21 @@ def held_folder(fd: int, folder: Path) -> bool:
 
 
 def static_name(key: str, n: int) -> str:
-    """The file name of the graph of hash ``key`` with its batch fixed to ``n`` (OpenVINO's IR:
-    this ``.xml`` and its weights, a ``.bin`` of the same name) in the compiled-graph folder."""
+    """The file name of the graph named ``key`` (:func:`static_key`) with its batch fixed to
+    ``n`` (OpenVINO's IR: this ``.xml`` and its weights, a ``.bin`` of the same name) in the
+    compiled-graph folder."""
     return f"{key}-{n}.xml"
+
+
+def static_key(graph: bytes) -> str:
+    """The name, in the compiled-graph folder, of the ONNX ``graph`` as OpenVINO reads it: the
+    graph's hash with the version of OpenVINO, whose reading of it is saved (another version
+    reads the ONNX graph its own way: after an upgrade, the earlier one's is not compiled)."""
+    import openvino as ov
+
+    digest = hashlib.sha256(graph)
+    digest.update(f"\nopenvino {ov.get_version()}".encode())
+    return digest.hexdigest()[:32]
 
 
 def save_static(model, path: Path) -> Path:
@@ -280,7 +292,7 @@ class OpenVinoModel:
     ):
         self.core = openvino_core()
         self.graph = graph
-        self.key = hashlib.sha256(graph).hexdigest()[:32]
+        self.key = static_key(graph)
         self.batch = batch
         self.cache = compiled_cache(cache) if cache is not None else None
         # a graph that does not open raises here; one saved from these bytes opened before
@@ -360,8 +372,9 @@ class OpenVinoModel:
         first where missing (or unreadable). Given a file, OpenVINO keys its compiled graph on
         the file's path and loads it without reading the graph: 0.25 s for the three-body
         default, against 1.1 s to read the graph, fix its batch and hash it for the key (the
-        file's name is the graph's hash, so a path names one graph). The same features, bit for
-        bit: the file holds the graph as fixed to ``n``."""
+        file's name is the graph's hash and OpenVINO's version, :func:`static_key`, so a path
+        names one graph). The same features, bit for bit: the file holds the graph as fixed to
+        ``n``."""
         settings = {**self.settings, "CACHE_DIR": str(self.cache)}
         path = self.saved(n)
         if path is not None:
