@@ -2503,3 +2503,81 @@ def test_the_plan_does_not_relabel_a_small_classs_unusual_image_into_the_large_c
     assert "unlike ok's images too" in odd_row["reason"]
     assert wrench_row["action"] == "keep"
     assert "bent pin has only 9 images: too few to fill the 10 nearest" in wrench_row["reason"]
+
+
+LONG_NAME = "a_very_long_file_name_without_any_space_from_a_camera_export_IMG_20240101_1234_final"
+
+
+def page_with_a_long_name_and_a_copy(tmp_path: Path) -> tuple[Path, Any]:
+    """audit.html of a near-duplicate group (an image, its byte-identical copy under a long name
+    without a space, and a resized copy) and of that long name as an outlier; the plan removes
+    the identical copy."""
+    from types import SimpleNamespace
+
+    from objrec.audit import Inventory, Item
+    from objrec.audit_report import write_page
+
+    root = tmp_path / "photos"
+    (root / "red").mkdir(parents=True)
+    pattern(COLOURS["red"], 1).save(root / "red/a.png")
+    shutil.copy(root / "red/a.png", root / f"red/{LONG_NAME}.png")
+    pattern(COLOURS["red"], 1, size=(40, 35)).save(root / "red/small.png")
+    names = ["a.png", f"{LONG_NAME}.png", "small.png"]
+    items = [Item(root / "red" / name, f"red/{name}", 0, None) for name in names]
+    digests = [hashlib.sha256(item.path.read_bytes()).hexdigest() for item in items]
+    inv = Inventory(root, ("red",), items, False, digests)
+    group = {"_indices": [0, 1, 2], "splits": [""] * 3, "classes": ["red"] * 3}
+    group |= {"kind": "within class", "similarity": 1.0, "hash_distance": 0, "crop_distance": 0}
+    outlier = {"_index": 1, "path": str(items[1].path), "class": "red", "reason": "tiny"}
+    result = SimpleNamespace(
+        label_issues=[],
+        near_duplicates=[group],
+        look_alikes=[],
+        outliers=[outlier],
+        n_images=3,
+        classes=["red"],
+        unjudged=[],
+    )
+    plan = [{"file": f"red/{LONG_NAME}.png", "action": "remove"}]
+    write_page(result, inv, tmp_path / "audit.html", plan=plan)
+    return tmp_path / "audit.html", inv
+
+
+def test_audit_html_marks_a_byte_identical_copy_and_what_the_plan_does_with_it(tmp_path):
+    """The page showed a byte-identical copy as any near-duplicate, while plan.csv removed it
+    ("the same bytes as ..."): its tile says so, and the plan's action; a resized copy is not
+    marked."""
+    page, _ = page_with_a_long_name_and_a_copy(tmp_path)
+    html = " ".join(page.read_text().split())
+    marks = re.findall(r'<span class="identical">([^<]*)</span>', html)
+    assert marks == ["same bytes as red/a.png, one file twice; plan.csv: remove"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (shutil.which("chromium") or shutil.which("chromium-browser")),
+    reason="Debian's chromium is not installed (.ci/run installs it)",
+)
+def test_audit_html_keeps_a_long_path_inside_its_column(tmp_path):
+    """A file name of 89 characters without a space ran out of the finding's text column over
+    its thumbnail (outliers, label issues). Every column keeps its text inside its box."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    page_file, _ = page_with_a_long_name_and_a_copy(tmp_path)
+    browser_path = shutil.which("chromium") or shutil.which("chromium-browser")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(page_file.as_uri())
+        spilled = page.evaluate(
+            """() => Array.from(document.querySelectorAll('.finding')).flatMap(f => {
+              const info = f.querySelector('.info'), tiles = f.querySelector('.tiles');
+              const out = [];
+              if (info.getBoundingClientRect().right > tiles.getBoundingClientRect().left + 0.5
+                  || info.scrollWidth > info.clientWidth) out.push(info.textContent.slice(0, 40));
+              for (const fig of f.querySelectorAll('figure'))
+                if (fig.scrollWidth > fig.clientWidth) out.push(fig.textContent.slice(0, 40));
+              return out;
+            })"""
+        )
+        browser.close()
+    assert spilled == []

@@ -15,6 +15,7 @@ import logging
 import re
 import shutil
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -207,7 +208,7 @@ def write_audit(
         if force:
             keep_edited_plan(out)
     with output_file(out, "audit.html", force) as tmp:
-        write_page(result, inv, tmp, reporter)
+        write_page(result, inv, tmp, reporter, plan)
 
 
 def keep_edited_plan(out: Path) -> Path | None:
@@ -788,14 +789,18 @@ def _tile(inv: Inventory, index: int, caption: str) -> dict[str, Any]:
     return {"src": thumbnail(item.path), "caption": caption, "path": inv.rel(item)}
 
 
-def page_sections(result: AuditResult, inv: Inventory, advance) -> dict[str, list]:
+def page_sections(
+    result: AuditResult, inv: Inventory, advance, actions: dict[str, str] | None = None
+) -> dict[str, list]:
+    """The page's findings with their thumbnails; ``actions``: the plan's action per file, which
+    a near-duplicate group's byte-identical copies show beside their mark."""
     issues, outliers = [], []
     for r in result.label_issues[:PAGE_LIMIT]:
         tiles = [_tile(inv, r["_index"], f"labelled {r['given']}")]
         tiles += [_tile(inv, j, f"labelled {r['suggested']}") for j in r["_like"]]
         issues.append({"row": r, "tiles": tiles})
         advance(1)
-    groups = [_group(inv, g, advance) for g in result.near_duplicates[:PAGE_LIMIT]]
+    groups = [_group(inv, g, advance, actions or {}) for g in result.near_duplicates[:PAGE_LIMIT]]
     alike = [_group(inv, g, advance) for g in result.look_alikes[:PAGE_LIMIT]]
     for o in result.outliers[:PAGE_LIMIT]:
         outliers.append({"row": o, "tiles": [_tile(inv, o["_index"], o["class"])]})
@@ -803,16 +808,49 @@ def page_sections(result: AuditResult, inv: Inventory, advance) -> dict[str, lis
     return {"issues": issues, "groups": groups, "alike": alike, "outliers": outliers}
 
 
-def _group(inv: Inventory, group: dict[str, Any], advance) -> dict[str, Any]:
+def _group(
+    inv: Inventory, group: dict[str, Any], advance, actions: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A group's tiles, each of a byte-identical copy marked (:func:`identical_marks`)."""
     tiles = [
         _tile(inv, i, f"{s + ' · ' if s else ''}{c}")
         for i, s, c in zip(group["_indices"], group["splits"], group["classes"], strict=True)
     ]
+    for tile, mark in zip(tiles, identical_marks(inv, group, actions or {}), strict=True):
+        tile["identical"] = mark
     advance(1)
     return {"row": group, "tiles": tiles}
 
 
-def write_page(result: AuditResult, inv: Inventory, path: Path, reporter: Reporter = SILENT):
+def identical_marks(inv: Inventory, group: dict[str, Any], actions: dict[str, str]) -> list[str]:
+    """For each image of a near-duplicate ``group``, "" or, when it has the same bytes as one
+    before it, a mark saying so, and what the plan does with it ("same bytes as red_01.png, one
+    file twice; plan.csv: remove"): the page showed such a copy as any near-duplicate, while the
+    plan removed it. None marked where the digests are unknown (``inv.digests`` empty)."""
+    if not inv.digests:
+        return [""] * len(group["_indices"])
+    first: dict[str, int] = {}
+    marks = []
+    for index in group["_indices"]:
+        original = first.setdefault(inv.digests[index], index)
+        if original == index:
+            marks.append("")
+            continue
+        action = actions.get(inv.rel(inv.items[index]))
+        mark = f"same bytes as {inv.rel(inv.items[original])}, one file twice"
+        marks.append(mark + (f"; plan.csv: {action}" if action else ""))
+    return marks
+
+
+def write_page(
+    result: AuditResult,
+    inv: Inventory,
+    path: Path,
+    reporter: Reporter = SILENT,
+    plan: Sequence[dict[str, str]] = (),
+):
+    """audit.html: the findings with their thumbnails; ``plan``'s rows (plan.csv) give the
+    action a byte-identical copy's mark names."""
     total = sum(
         min(PAGE_LIMIT, len(x))
         for x in (result.label_issues, result.near_duplicates, result.look_alikes, result.outliers)
@@ -820,7 +858,8 @@ def write_page(result: AuditResult, inv: Inventory, path: Path, reporter: Report
     from objrec.audit import leak_words, unjudged_note
 
     with reporter.task("thumbnails", total) as advance:
-        sections = page_sections(result, inv, advance)
+        actions = {row["file"]: row["action"] for row in plan}
+        sections = page_sections(result, inv, advance, actions)
     env = Environment(autoescape=select_autoescape(default=True))
     env.filters["plural"] = plural  # "1 likely wrong label", never "1 ... labels"
     html = env.from_string(PAGE).render(
@@ -851,9 +890,10 @@ body { font-family: system-ui, sans-serif; margin: 1rem 2rem; color: #222; }
 h2 { border-bottom: 2px solid #1f3b57; }
 .finding { display: flex; gap: 1rem; align-items: flex-start; padding: .6rem 0;
   border-bottom: 1px solid #e3e3e3; }
-.info { width: 22rem; font-size: .85rem; }
-.tiles { display: flex; gap: .6rem; flex-wrap: wrap; }
-figure { margin: 0; width: 150px; font-size: .75rem; word-break: break-all; }
+.info { flex: none; width: 22rem; font-size: .85rem; overflow-wrap: anywhere; }
+.tiles { display: flex; gap: .6rem; flex-wrap: wrap; min-width: 0; }
+figure { margin: 0; width: 150px; font-size: .75rem; overflow-wrap: anywhere; }
+.identical { color: #8a5a00; font-weight: 600; }
 figure img { max-width: 150px; max-height: 150px; display: block; }
 .leak { color: #b00020; font-weight: 600; }
 .check { color: #8a5a00; font-weight: 600; }
@@ -887,7 +927,9 @@ hash distance {{ f.row.hash_distance|plural("bit") }},
 crop hash distance {{ f.row.crop_distance|plural("bit") }}
 </div><div class="tiles">{% for t in f.tiles %}<figure>{% if t.src %}
 <img src="{{ t.src }}" alt="">{% endif %}<figcaption>{{ t.caption }}<br>
-<span class="muted">{{ t.path }}</span></figcaption></figure>{% endfor %}</div></div>{% endfor %}
+<span class="muted">{{ t.path }}</span>{% if t.identical %}<br>
+<span class="identical">{{ t.identical }}</span>{% endif %}</figcaption></figure>{% endfor %}
+</div></div>{% endfor %}
 <h2 id="look-alikes">Look-alikes (to check)</h2>
 <p class="muted">Alike by features and hash, but less than a copy is: one picture re-framed or
 edited, another shot of the same thing, or different photos of one kind (two motorbikes of one
