@@ -798,3 +798,30 @@ def test_report_says_which_file_of_an_evaluation_is_damaged_and_exits_non_zero(t
         assert "Traceback" not in err and err.count("cannot be read") == 1, err
         assert f"{name} cannot be read as `objrec evaluate` writes it (damaged or edited)" in err
         path.write_bytes(kept)
+
+
+@pytest.mark.slow
+def test_report_data_folder_shows_that_folders_evaluation_not_the_latest(
+    trained_run, split_dir, tmp_path
+):
+    """`evaluate RUN field-photos` advises `objrec report RUN --data field-photos`; once the test
+    split was evaluated after it (a plain `report RUN`), that page showed data/test's results.
+    It shows the folder's own evaluation, and refuses a folder never evaluated, naming the call."""
+    from objrec.errors import ObjrecError
+
+    field = tmp_path / "field-photos"
+    shutil.copytree(split_dir / "test", field)
+    evaluate(trained_run, field)
+    build_report(trained_run, tmp_path / "test.html")  # evaluates the test split, later
+    html = " ".join(
+        build_report(trained_run, tmp_path / "f.html", data_dir=field).read_text().split()
+    )
+    assert f"Results of the evaluation of <code>{field.resolve()}</code>" in html
+    other = tmp_path / "other"
+    shutil.copytree(split_dir / "valid", other)
+    with pytest.raises(ObjrecError) as refused:
+        build_report(trained_run, tmp_path / "o.html", data_dir=other)
+    assert str(refused.value) == (
+        f"{trained_run} has no evaluation of {other} by its model yet: evaluate it there first "
+        f"(`evaluate({str(trained_run)!r}, {str(other)!r})`)"
+    )

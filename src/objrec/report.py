@@ -87,13 +87,15 @@ def load_evaluation(
     reporter: Reporter,
     run_data_dir: str | None = None,
     force: bool = False,
+    of: Path | None = None,
 ) -> Path:
     """The evaluation of ``data_dir``'s test split (run now when there is none yet, it is of an
     earlier model, or of another unknown threshold than the run's now: :func:`at_threshold_now`);
     ``force``: replace an evaluation of another folder in its place.
 
     Without a test split (or a known data folder) the run's latest evaluation is shown, of
-    whichever folder it was; the page says which.
+    whichever folder it was, or, ``of``, the latest of that folder (one with no splits, which
+    ``evaluate RUN FOLDER`` evaluated whole); the page says which.
     """
     from objrec.evaluate import default_eval_dir, evaluate, resolve_eval_folder
 
@@ -112,7 +114,7 @@ def load_evaluation(
         evaluations.parent.glob(f"{evaluations.name}*/predictions.csv"),
         key=lambda p: p.stat().st_mtime,
     )
-    done = [p for p in made if is_current(p, run)]
+    done = evaluations_of(of, [p for p in made if is_current(p, run)], run)
     if done:
         return done[-1].parent
     where = f"{data_dir} has no test split" if data_dir else "its data folder is unknown"
@@ -122,6 +124,24 @@ def load_evaluation(
         f"{run} has no evaluation to report yet and {where}: evaluate it first on your test "
         f"images (`evaluate({str(run)!r}, folder)`)"
     )
+
+
+def evaluations_of(folder: Path | None, made: list[Path], run: Path) -> list[Path]:
+    """Of the predictions.csv files ``made`` (oldest first), those of evaluations of ``folder``
+    (all when None): `report RUN --data FOLDER`, as evaluate advises after `evaluate RUN
+    FOLDER`, showed the run's latest evaluation, of its test split, when that came after. None
+    of ``folder`` is refused, with the call that makes one."""
+    from objrec.evaluate import evaluated_folder
+
+    if folder is None:
+        return made
+    found = [p for p in made if evaluated_folder(p.parent) == str(folder.resolve())]
+    if not found:
+        raise ObjrecError(
+            f"{run} has no evaluation of {folder} by its model yet: evaluate it there first "
+            f"(`evaluate({str(run)!r}, {str(folder)!r})`)"
+        )
+    return found
 
 
 def earlier_unknown(folder: Path) -> dict[str, Any]:
@@ -339,11 +359,13 @@ def build_report(
     run, reporter = Path(run), or_silent(reporter)
     out = report_path(run, out, force)
     _, meta = read_checkpoint(run)
+    given = Path(data_dir) if data_dir is not None else None
     if data_dir is None and meta.data_dir:
         data_dir = Path(meta.data_dir)
     has_data = data_dir is not None and (data_dir / "train").is_dir()
     used = data_dir if has_data else None
-    evaluation = load_evaluation(run, used, reporter, meta.data_dir, force)
+    of = given if given is not None and not has_data and given.is_dir() else None
+    evaluation = load_evaluation(run, used, reporter, meta.data_dir, force, of)
     roots = [data_dir] if has_data and data_dir is not None else []
     context = run_context(run, meta) | evaluation_context(run, evaluation, reporter, roots)
     if data_dir is not None and has_data:

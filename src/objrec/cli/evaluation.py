@@ -753,7 +753,13 @@ def averages_table(m: dict[str, Any]) -> Table:
     help="The HTML file [default: RUN/report.html; for a checkpoint file RUN other than a run's "
     "model.safetensors, NAME-report.html beside it; refreshed without --force].",
 )
-@click.option("--data", type=FOLDER, help="The split folder [default: the one the run trained on].")
+@click.option(
+    "--data",
+    type=FOLDER,
+    help="The split folder, whose test split the page shows [default: the one the run trained "
+    "on]; or a folder of classes `objrec evaluate RUN FOLDER` evaluated, whose latest "
+    "evaluation it shows.",
+)
 @click.option(
     "--force",
     is_flag=True,
