@@ -3,7 +3,7 @@ under torchrun, and the GPU's features against the CPU path's.
 
     python benchmarks/gpu_check.py [--caltech ../shared/data/caltech101] [--work DIR]
 
-On a machine with a CUDA GPU (meant to take under 8 minutes on one current data-centre GPU):
+On a machine with a CUDA GPU (223 s on one NVIDIA H200, docs/scaling.md):
 
 1. ``objrec split`` of the 100 classes other than Faces and BACKGROUND_Google (seed 0, linked);
 2. ``objrec train --device cuda`` then ``objrec evaluate --device cuda``, from an empty cache;
