@@ -1543,6 +1543,34 @@ def test_the_plan_removes_a_byte_identical_copy_and_keeps_its_original():
         }
 
 
+def test_a_byte_identical_copy_flagged_as_an_outlier_too_is_still_removed():
+    """green_01_copy.png, green_01.png's bytes, was also an outlier (as far from every image as
+    its original): the outlier's `keep` took its row, so the plan kept one file twice, where
+    docs/audit.md says byte-identical copies are pre-filled `remove`. The copy's `remove` comes
+    first; the original keeps its outlier row."""
+    from objrec.audit import Inventory, Item
+    from objrec.audit_report import plan_rows
+
+    names = ["green_01", "green_01_copy"]
+    items = [
+        Item(Path(f"/d/train/green/{n}.png"), f"train/green/{n}.png", 0, "train") for n in names
+    ]
+    inv = Inventory(Path("/d"), ("green",), items, True, ["aa", "aa"])
+    group = {"kind": "within class", "_indices": [0, 1], "_split_keeps": True}
+    group["_pairs"] = {(0, 1): 1.0}
+    far = [{"_index": i, "reason": "far from every image (k-NN distance z=13.1)"} for i in (0, 1)]
+    plan = plan_rows(AuditResult([], [group], far, 2, ["green"]), inv)
+    rows = {row["file"]: (row["action"], row["reason"]) for row in plan}
+    assert rows["train/green/green_01_copy.png"][0] == "remove"
+    assert rows["train/green/green_01_copy.png"][1].startswith(
+        "the same bytes as train/green/green_01.png"
+    )
+    assert rows["train/green/green_01.png"] == (
+        "keep",
+        "outlier: far from every image (k-NN distance z=13.1)",
+    )
+
+
 def test_the_audit_keeps_the_older_of_two_copies_and_one_named_dup_goes(tmp_path):
     """Of byte-identical copies, the plan keeps the file check and split name the original: one
     not named as a copy (``X_dup`` is now one), then the older, then the first in the folder."""

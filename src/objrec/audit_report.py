@@ -285,13 +285,15 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
     leaks, apart, within = harmless_copies(result.near_duplicates, flagged, inv.is_split)
     chained = propose_group(leaks, "remove", NEAR_DUPLICATE_REASON)
     chained += propose_group(apart, "remove", APART_REASON)
-    for issue in result.label_issues:
-        propose(issue["_index"], *label_proposal(issue))
-    for row in result.outliers:
-        propose(row["_index"], "keep", "", f"outlier: {row['reason']}")
-    later = [(i, "keep", why) for i, why in chained] + identical_copies(within, inv)
-    for index, action, reason in later:
-        propose(index, action, "", reason)
+    # a byte-identical copy's remove first: an outlier's keep took its row (the same file twice)
+    proposals = [(i, action, "", why) for i, action, why in identical_copies(within, inv)]
+    proposals += [(issue["_index"], *label_proposal(issue)) for issue in result.label_issues]
+    proposals += [
+        (row["_index"], "keep", "", f"outlier: {row['reason']}") for row in result.outliers
+    ]
+    proposals += [(i, "keep", "", why) for i, why in chained]
+    for proposal in proposals:
+        propose(*proposal)
     propose_group(within, "keep", WITHIN_CLASS_REASON)
     propose_group(result.look_alikes, "keep", LOOK_ALIKE_REASON)
     for index, reason in kept_firsts(result, inv):
