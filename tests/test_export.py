@@ -1,6 +1,7 @@
 """export: the ONNX file and its JSON sidecar, --logits, refusal to overwrite, the self-check."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -473,6 +474,7 @@ def test_export_help_says_to_train_in_fp32_for_onnx_runtime_and_names_the_script
         "For objrec's answers in ONNX Runtime, export a run trained with --precision fp32" in text
     )
     assert "python RUN/model_infer.py PHOTO..." in text
+    assert "files or folders; --csv FILE writes a table" in text
 
 
 def test_the_script_says_in_one_line_how_far_an_int8_body_openvino_ran_is_in_onnx_runtime():
@@ -486,3 +488,84 @@ def test_the_script_says_in_one_line_how_far_an_int8_body_openvino_ran_is_in_onn
     assert "differ from objrec's by up to 0.062" in note and "--precision fp32" in note
     assert int8_note({"int8_engine": "onnxruntime", "answers_checked": checked}) is None
     assert int8_note({"precision": "fp32"}) is None
+
+
+class _Answers:
+    """A stand-in for the script's Model: the first class for a photo named ``a*``, else
+    unknown; ``spec`` as an fp32 export's."""
+
+    def __init__(self, path=None):
+        self.spec: dict = {}
+
+    def answer(self, paths, k=5):
+        path = str(paths[0])
+        if not path.endswith((".jpg", ".png")):
+            raise OSError("cannot identify image file")
+        top = [{"class": "=crab", "prob": 0.9}, {"class": "lobster", "prob": 0.1}][:k]
+        return [{"path": path, "topk": top, "unknown": Path(path).name.startswith("b")}]
+
+
+def test_the_script_answers_a_folder_of_photos_into_a_csv(tmp_path, monkeypatch, capsys):
+    """A museum's volunteer, at a front-desk laptop with ONNX Runtime only, gave the script her
+    folder of 150 new photos for a table of answers: '/tmp/museum-new: not read: [Errno 21] Is a
+    directory', and no --csv to write one. Now a folder gives its images, sub-folders included,
+    and --csv the table objrec predict --csv starts with."""
+    import csv
+
+    from objrec import export_script
+    from objrec.images import IMAGE_EXTENSIONS
+    from objrec.predict import CSV_COLUMNS
+
+    assert export_script.IMAGE_EXTENSIONS == IMAGE_EXTENSIONS  # read as objrec reads a folder
+    ours = export_script.CSV_COLUMNS  # named and ordered as predict --csv's
+    assert [c for c in CSV_COLUMNS if c in ours] == list(ours)
+    photos = tmp_path / "new photos"
+    for name in ("a1.jpg", "2019/a2.JPG", "b1.png", "notes.txt", ".hidden/a3.jpg", ".a4.jpg"):
+        (photos / name).parent.mkdir(parents=True, exist_ok=True)
+        (photos / name).write_bytes(b"")
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setattr(export_script, "Model", _Answers)
+    table = tmp_path / "answers.csv"
+    code = export_script.main(
+        [str(photos), str(tmp_path / "empty"), "--csv", str(table), "--topk", "2"]
+    )
+    out, err = capsys.readouterr()
+    assert code == 1  # 2019/a2.JPG not read (the stand-in reads .jpg only), and an empty folder
+    assert f"{tmp_path / 'empty'}: no images in it" in err and "Is a directory" not in err
+    assert f"{photos / 'a1.jpg'}: =crab 90.00%, lobster 10.00%" in out.splitlines()
+    assert "3 rows (one per photo) written to" in err
+    with table.open(encoding="utf-8") as f:
+        assert f.read(1) == "\ufeff"  # Excel reads it as UTF-8
+        rows = list(csv.DictReader(f))
+    assert [r["path"] for r in rows] == [
+        str(photos / p) for p in ("2019/a2.JPG", "a1.jpg", "b1.png")
+    ]
+    assert rows[0]["error"].startswith("not read") and rows[0]["answer"] == ""
+    assert rows[1]["answer"] == rows[1]["predicted"] == "'=crab" and rows[1]["prob_1"] == "0.9"
+    assert rows[2]["answer"] == "unknown" and rows[2]["class_2"] == "lobster"
+    before = table.read_bytes()
+    with pytest.raises(SystemExit) as refused:  # never over a file there
+        export_script.main([str(photos / "a1.jpg"), "--csv", str(table)])
+    assert refused.value.code == 2 and table.read_bytes() == before
+    assert f"--csv {table} exists" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_script_s_csv_of_a_folder_gives_predict_s_answers(trained_run, split_dir, tmp_path):
+    """The real script, in a fresh interpreter without objrec, on a split's test folder: one row
+    per image with predict's answer and probability."""
+    import csv
+
+    from objrec.predict import predict
+
+    result = export_model(trained_run, tmp_path / "out" / "model.onnx")
+    folder, table = split_dir / "test", tmp_path / "answers.csv"
+    done = run_script(result.script, folder, "--csv", table, "--topk", "2", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    with table.open(encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    ours = predict(trained_run, folder, topk=2)
+    assert [r["path"] for r in rows] == [p.path for p in ours]
+    for row, expected in zip(rows, ours, strict=True):
+        assert row["answer"] == expected.answer and row["error"] == ""
+        assert abs(float(row["prob_predicted"]) - expected.topk[0]["prob"]) < 1e-5

@@ -6,6 +6,7 @@ objrec nor PyTorch::
 
     python model_infer.py photo.jpg more/*.jpg --topk 3
     python model_infer.py photo.jpg --json
+    python model_infer.py new_photos/ --csv answers.csv   # a folder's images, a table for Excel
 
 It runs ``MODEL`` (the ONNX file beside it; ``--model`` for another export) and prepares each
 photo as its sidecar (the same name with ``.json``) says and as objrec does: upright by EXIF,
@@ -20,6 +21,7 @@ model's differ in ONNX Runtime (it says by how much). From your own code::
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from pathlib import Path
@@ -204,37 +206,132 @@ def text(answer: dict) -> str:
     return f"{answer['path']}: " + (f"unknown (closest: {top})" if answer["unknown"] else top)
 
 
-def main(argv: list[str] | None = None) -> int:
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
+    | {".pgm", ".heic", ".heif", ".avif"}
+)
+"""The images a folder given is read for, by extension, as objrec reads a folder."""
+
+
+def photo_paths(given: list[str]) -> tuple[list[str], list[str]]:
+    """The photos to answer: files as given, a folder's images below it (sub-folders included,
+    hidden ones left out) in name order; and the folders given that hold none."""
+    photos, empty = [], []
+    for name in given:
+        folder = Path(name)
+        if not folder.is_dir():
+            photos.append(name)
+            continue
+        found = sorted(
+            p.relative_to(folder)
+            for p in folder.rglob("*")
+            if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+        )
+        found = [p for p in found if not any(part.startswith(".") for part in p.parts)]
+        photos += [str(folder / p) for p in found]
+        if not found:
+            empty.append(name)
+    return photos, empty
+
+
+CSV_COLUMNS = ("file", "path", "answer", "predicted", "prob_predicted", "unknown")
+"""The first columns of ``--csv``'s table, as ``objrec predict --csv`` names them; ``class_1``,
+``prob_1`` ... follow, then ``error`` (why a photo was not read)."""
+
+
+def csv_row(answer: dict) -> dict:
+    """One row of ``--csv``'s table: ``answer`` is the class, or "unknown"."""
+    path = answer["path"]
+    row = {"file": Path(path).name, "path": path, "error": answer.get("error", "")}
+    if row["error"]:
+        return row
+    top = answer["topk"][0]
+    row |= {"answer": "unknown" if answer["unknown"] else top["class"]}
+    row |= {"predicted": top["class"], "prob_predicted": top["prob"], "unknown": answer["unknown"]}
+    for i, t in enumerate(answer["topk"], start=1):
+        row[f"class_{i}"], row[f"prob_{i}"] = t["class"], t["prob"]
+    return row
+
+
+def cell(value: object) -> object:
+    """A text a spreadsheet would take for a formula (a file named ``=cmd.jpg``) with a ``'``
+    before it, as objrec writes its CSVs."""
+    if isinstance(value, str) and value.lstrip("'").startswith(("=", "+", "-", "@", "\t", "\r")):
+        return "'" + value
+    return value
+
+
+def write_csv(answers: list[dict], path: str, k: int) -> None:
+    """The table of ``answers``, one row per photo, in UTF-8 with the mark Excel reads it by."""
+    tops = [f"{what}_{i}" for i in range(1, k + 1) for what in ("class", "prob")]
+    with open(path, "x", newline="", encoding="utf-8-sig") as f:
+        writer = csv.DictWriter(f, [*CSV_COLUMNS, *tops, "error"], restval="")
+        writer.writeheader()
+        writer.writerows({key: cell(v) for key, v in csv_row(a).items()} for a in answers)
+
+
+def answer_all(model: Model, photos: list[str], k: int, quiet: bool) -> list[dict]:
+    """Each photo's answer, printed as it comes unless ``quiet``; a photo not read is named on
+    stderr, and its answer holds the ``error``."""
+    answers = []
+    for path in photos:
+        try:
+            answers += model.answer([path], k)
+        except UNREADABLE as exc:
+            print(f"{path}: not read: {exc}", file=sys.stderr)
+            answers.append({"path": str(path), "error": f"not read: {exc}"})
+            continue
+        if not quiet:
+            print(text(answers[-1]))
+    return answers
+
+
+def arguments(argv: list[str] | None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("photos", nargs="+", help="image files")
+    parser.add_argument(
+        "photos", nargs="+", help="image files, or folders of them (sub-folders included)"
+    )
     parser.add_argument("--topk", type=int, default=5, help="classes per photo (default 5)")
     parser.add_argument("--json", action="store_true", help="print the answers as JSON")
+    parser.add_argument(
+        "--csv", metavar="FILE", help="also write the answers as a table, one row per photo"
+    )
     parser.add_argument("--model", help=f"the ONNX file (default: {MODEL} beside this script)")
     args = parser.parse_args(argv)
     if args.topk < 1:
         parser.error(f"--topk is {args.topk}: give 1 or more classes per photo")
-    model_path = Path(args.model) if args.model else Path(__file__).with_name(MODEL)
+    if args.csv and Path(args.csv).exists():
+        parser.error(f"--csv {args.csv} exists: give another name, or delete it first")
+    return parser, args
+
+
+def loaded(parser: argparse.ArgumentParser, model: str | None) -> Model:
+    """The model, or the command's end in one line naming what is wrong with it."""
+    model_path = Path(model) if model else Path(__file__).with_name(MODEL)
     try:
-        model = Model(model_path)
+        return Model(model_path)
     except FileNotFoundError as exc:
         parser.exit(2, f"{parser.prog}: {exc}\n")
     except Exception as exc:  # onnxruntime's errors are no OSError; a sidecar that is no JSON
         parser.exit(2, f"{parser.prog}: cannot load the model {model_path}: {exc}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser, args = arguments(argv)
+    photos, empty = photo_paths(args.photos)
+    for folder in empty:
+        print(f"{folder}: no images in it", file=sys.stderr)
+    model = loaded(parser, args.model)
     note = int8_note(model.spec)
     if note:
         print(note, file=sys.stderr)
-    answers, failed = [], 0
-    for path in args.photos:
-        try:
-            answers += model.answer([path], args.topk)
-        except UNREADABLE as exc:
-            print(f"{path}: not read: {exc}", file=sys.stderr)
-            failed += 1
-            continue
-        if not args.json:
-            print(text(answers[-1]))
+    answers = answer_all(model, photos, args.topk, quiet=args.json)
     if args.json:
-        print(json.dumps(answers, indent=2))
+        print(json.dumps([a for a in answers if "error" not in a], indent=2))
+    if args.csv:
+        write_csv(answers, args.csv, args.topk)
+        print(f"{len(answers)} rows (one per photo) written to {args.csv}", file=sys.stderr)
+    failed = sum("error" in a for a in answers) + len(empty)
     return 1 if failed else 0
 
 

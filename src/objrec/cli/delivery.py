@@ -95,7 +95,8 @@ def export(
     Beside the model go a JSON file of the class names and the preprocessing (resize, crop,
     mean, std), and a script that runs the model without objrec, with onnxruntime, numpy and
     Pillow only, and prints the top classes of the photos it is given: python
-    RUN/model_infer.py PHOTO... (the model's name with _infer.py; --help says more).
+    RUN/model_infer.py PHOTO... (the model's name with _infer.py; files or folders; --csv FILE
+    writes a table; --help says more).
 
     For objrec's answers in ONNX Runtime, export a run trained with --precision fp32: train's
     default on a CPU with 8-bit dot products is int8, run in OpenVINO, and ONNX Runtime's 8-bit
@@ -134,7 +135,8 @@ def script_line(script: Path | None) -> str:
     """How to run the export without objrec: the script written beside it."""
     return (
         f"to run it without objrec (onnxruntime, numpy and Pillow only): python "
-        f"{shlex.quote(shown(script))} PHOTO... (--help says more)"
+        f"{shlex.quote(shown(script))} PHOTO... (files or folders; --csv FILE for a table; "
+        "--help says more)"
     )
 
 
