@@ -552,3 +552,20 @@ def test_the_export_s_script_names_a_missing_or_damaged_model_in_one_line(tmp_pa
         assert stop.value.code == 2 and len(err.strip().splitlines()) == 1, err
         shown = model if name != "alone.onnx" else model.with_suffix(".json")
         assert said.format(shown) in err and "Traceback" not in err
+
+
+def test_the_export_s_script_reads_a_heic_photo_as_objrec_does(tmp_path, monkeypatch):
+    """An iPhone's photos are HEIC: objrec reads them once pillow-heif is installed (its ``heic``
+    extra), and the script said "not read: cannot identify image file" of every one, pillow-heif
+    installed or not. It registers pillow-heif's opener where it is installed, and gives
+    objrec's pixels."""
+    pillow_heif = pytest.importorskip("pillow_heif")
+    from objrec.export_script import decoded
+
+    photo = tmp_path / "IMG_0001.HEIC"
+    pixels = np.random.default_rng(3).integers(0, 256, (30, 44, 3), dtype=np.uint8)
+    pillow_heif.from_pillow(Image.fromarray(pixels)).save(photo, quality=90)
+    ours = np.asarray(open_image(photo, 64))  # objrec registers pillow-heif's opener
+    monkeypatch.setattr(Image, "ID", [kind for kind in Image.ID if kind != "HEIF"])
+    monkeypatch.setattr(Image, "OPEN", {k: v for k, v in Image.OPEN.items() if k != "HEIF"})
+    assert np.array_equal(decoded(photo, 64), ours)

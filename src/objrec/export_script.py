@@ -2,7 +2,7 @@
 """The top classes of photos, from an objrec export, in ONNX Runtime.
 
 It needs onnxruntime, numpy and Pillow only (``pip install onnxruntime numpy pillow``), not
-objrec nor PyTorch::
+objrec nor PyTorch; HEIC photos need pillow-heif too, as in objrec::
 
     python model_infer.py photo.jpg more/*.jpg --topk 3
     python model_infer.py photo.jpg --json
@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 MODEL = "model.onnx"
 """The ONNX file, beside this script, that objrec export wrote it for."""
@@ -69,7 +69,7 @@ def decoded(path: str | Path, draft: int) -> np.ndarray:
     """The photo at ``path`` as upright RGB pixels (H, W, 3), decoded as objrec decodes it: a
     JPEG at the smallest DCT scale keeping both sides at least ``draft``, deeper grey as
     :func:`grey8` says, transparent pixels (alpha, or one transparent value) over white."""
-    image: Image.Image = Image.open(path)
+    image = opened(path)
     kind = image.format
     if kind in ("JPEG", "MPO"):
         image.draft("RGB", (draft, draft))
@@ -88,6 +88,32 @@ def decoded(path: str | Path, draft: int) -> np.ndarray:
         rgba, image = image.convert("RGBA"), Image.new("RGB", image.size, (255, 255, 255))
         image.paste(rgba, mask=rgba.getchannel("A"))
     return np.asarray(image.convert("RGB"))
+
+
+def opened(path: str | Path) -> Image.Image:
+    """``Image.open``; a HEIC photo (an iPhone's) as objrec reads it, through pillow-heif's
+    opener where pillow-heif is installed (``pip install pillow-heif``), registered at the first
+    photo Pillow cannot identify."""
+    try:
+        return Image.open(path)
+    except UnidentifiedImageError as exc:
+        if not heif_opener():
+            with open(path, "rb") as f:
+                if f.read(12)[4:8] != b"ftyp":  # not HEIC (nor any ISO media file)
+                    raise
+            raise UnidentifiedImageError(f"{exc} (a HEIC photo? pip install pillow-heif)") from None
+    return Image.open(path)
+
+
+def heif_opener() -> bool:
+    """Whether pillow-heif's opener is registered with Pillow now: False where it is not
+    installed."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        return False
+    register_heif_opener()
+    return True
 
 
 KEYED = ("1", "L", "P", "RGB", "I", "I;16", "I;16B", "I;16L")
