@@ -569,3 +569,42 @@ def test_the_script_s_csv_of_a_folder_gives_predict_s_answers(trained_run, split
     for row, expected in zip(rows, ours, strict=True):
         assert row["answer"] == expected.answer and row["error"] == ""
         assert abs(float(row["prob_predicted"]) - expected.topk[0]["prob"]) < 1e-5
+
+
+def test_the_sidecar_says_how_32_bit_grey_becomes_rgb(tmp_path):
+    """The sidecar's ``decode`` said how 16-bit grey becomes 8-bit, not 32-bit grey (a TIFF of
+    integers or floats, which PIL's ``convert("RGB")`` clips to near black or white): a runtime
+    written from the sidecar, not from the script, gave the model other pixels. Done as its
+    words say, an int32 TIFF and float TIFFs give objrec's pixels."""
+    from PIL import Image
+
+    from objrec.config import DataConfig, TrainConfig
+    from objrec.export import preprocessing
+    from objrec.images import open_image
+    from objrec.meta import RunMeta
+
+    config = TrainConfig(backbone="tiny_test")
+    meta = RunMeta.for_model("tiny_test", ["a", "b"], DataConfig(), 8, config)
+    decode = preprocessing(meta, softmax=True)["input"]["decode"]
+    assert (
+        "32-bit grey (a TIFF of integers or floats): floats all within 0..1 times 255, any other "
+        "scaled by its own range, (value - darkest) * (255 / (brightest - darkest)), each "
+        "rounded down, a flat image and values that are no number 0"
+    ) in decode
+
+    def by_the_words(path) -> np.ndarray:
+        x = np.asarray(Image.open(path), dtype=np.float64)
+        low, high = np.nanmin(x), np.nanmax(x)
+        x = x * 255 if low >= 0 and high <= 1 else (x - low) * (255 / (high - low))
+        grey = np.floor(np.nan_to_num(x, nan=0.0)).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+
+    grey = np.random.default_rng(4).integers(0, 65536, (9, 14))
+    for name, pixels in {
+        "int.tif": grey.astype(np.int32) * 3 - 7000,
+        "unit.tif": (grey / 65535).astype(np.float32),
+        "wide.tif": (grey.astype(np.float32) - 9.5) / 7,
+    }.items():
+        Image.fromarray(pixels).save(tmp_path / name)
+        ours = np.asarray(open_image(tmp_path / name))
+        assert np.array_equal(by_the_words(tmp_path / name), ours), name

@@ -308,10 +308,13 @@ def preprocessing(meta: RunMeta, softmax: bool) -> dict[str, Any]:
             "mean": list(data.mean),
             "std": list(data.std),
             "decode": "turn upright by the EXIF orientation, convert to RGB: transparent "
-            "pixels laid over white, 16-bit grey divided by 256 (PIL's image.convert('RGB') does "
-            "neither); decode a JPEG (MPO ones too) at the smallest DCT scale (1/2, 1/4, 1/8) "
-            "that keeps both sides at least jpeg_draft_min_side pixels, as PIL's "
-            "image.draft('RGB', (n, n)) does",
+            "pixels laid over white, 16-bit grey divided by 256, 32-bit grey (a TIFF of integers "
+            "or floats): floats all within 0..1 times 255, any other scaled by its own range, "
+            "(value - darkest) * (255 / (brightest - darkest)), each rounded down, a flat image "
+            "and values that are no number 0 (PIL's image.convert('RGB') does none of these); "
+            "decode a JPEG (MPO ones too) at the smallest DCT scale (1/2, 1/4, 1/8) that keeps "
+            "both sides at least jpeg_draft_min_side pixels, as PIL's image.draft('RGB', (n, n)) "
+            "does",
             "jpeg_draft_min_side": draft_size(data),
             "max_aspect": MAX_ASPECT,
             "aspect": "before resizing the short side, an image whose long side is over "
