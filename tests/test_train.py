@@ -265,3 +265,48 @@ def test_train_says_up_front_that_an_int8_body_in_openvino_exports_otherwise_for
     assert head.startswith("the new head trains in")
     assert len(precision_notes(precision | {"engine": "onnxruntime"})) == 2
     assert len(precision_notes({**precision, "used": "fp32"})) == 2
+
+
+WARM_TRAIN = """
+import json, sys
+from objrec.cli import main
+code = main(sys.argv[1:])
+imported = [name for name in ("torchvision", "torch._dynamo", "sklearn", "pandas") if name in sys.modules]
+print(json.dumps({"code": code, "imported": imported}))
+"""
+
+
+@pytest.mark.slow  # three fresh Pythons training the tiny body: about 20 s of CPU
+def test_a_retrain_that_computes_no_feature_imports_neither_torchvision_nor_torch_dynamo(
+    tmp_path, split_dir
+):
+    """The whole ``objrec train`` of a warm retrain (every feature in the store, as after a label
+    fix or a removed image), not its parts one by one: torchvision (and ``torch._dynamo``, which
+    ``import torchvision`` brings through ``torchvision.ops``: 1.5 s of the 100-class protocol's
+    17.5 s retrain on 2 cores), scikit-learn and pandas stay unimported. A cold train, which
+    computes, imports torchvision to resize; so does a warm one whose store cannot name the
+    augmented view (a file of objrec or torchvision changed since the child started,
+    ``features.definition_key``): the last of two warm children is the one checked."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OBJREC_CACHE": str(tmp_path / "cache")}
+    flags = ["--backbone", "tiny_test", "--epochs", "2", "--batch-size", "8", "--aug-views", "1"]
+
+    def child(out: str) -> tuple[dict, dict]:
+        argv = ["train", str(split_dir), "--out", str(tmp_path / out), "--json", *flags]
+        done = subprocess.run(
+            [sys.executable, "-c", WARM_TRAIN, *argv], capture_output=True, text=True, env=env
+        )
+        assert done.returncode == 0, done.stderr
+        *summary, said = done.stdout.strip().splitlines()  # train's --json, then the child's
+        return json.loads("\n".join(summary)), json.loads(said)
+
+    cold, cold_said = child("cold")
+    assert cold["frozen_pass"]["computed"] > 0 and "torchvision" in cold_said["imported"]
+    for out in ("warm1", "warm2"):
+        warm, said = child(out)
+    assert said["code"] == 0 and warm["frozen_pass"]["computed"] == 0
+    assert said["imported"] == [], said["imported"]
