@@ -608,3 +608,19 @@ def test_the_sidecar_says_how_32_bit_grey_becomes_rgb(tmp_path):
         Image.fromarray(pixels).save(tmp_path / name)
         ours = np.asarray(open_image(tmp_path / name))
         assert np.array_equal(by_the_words(tmp_path / name), ours), name
+
+
+def test_the_script_of_another_model_s_export_is_never_replaced(tmp_path):
+    """``my-model.onnx`` and ``my_model.onnx`` both have their script at ``my_model_infer.py``:
+    exporting the second with ``--force`` replaced the first's script (an export had written
+    it), which then ran the other model. A script of another model's export is refused even with
+    ``force``; the same model's is replaced as before."""
+    from objrec.export import refuse_users_script, script_path, script_text
+
+    first, second = tmp_path / "my_model.onnx", tmp_path / "my-model.onnx"
+    script = script_path(first)
+    assert script == script_path(second)
+    script.write_text(script_text(first.name))
+    refuse_users_script(script, first)  # its own model's: --force replaces it
+    with pytest.raises(ObjrecError, match=r"my_model_infer\.py runs my_model\.onnx, not my-model"):
+        refuse_users_script(script, second)

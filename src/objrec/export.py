@@ -520,13 +520,32 @@ def script_text(model_name: str) -> str:
 
 def refuse_users_script(script: Path, path: Path) -> None:
     """Refuse, even with ``force``, a file at ``script`` that no export wrote
-    (:func:`refuse_users_sidecar`'s rule, for the script)."""
-    if os.path.lexists(script) and not is_export_script(script):
+    (:func:`refuse_users_sidecar`'s rule, for the script), or the script of another model's
+    export (``my-model.onnx`` and ``my_model.onnx`` share ``my_model_infer.py``)."""
+    if not os.path.lexists(script):
+        return
+    if not is_export_script(script):
         raise ObjrecError(
             f"{script} is not a script `export_model` wrote, and the export of {path.name} "
             "writes its own there: `force=True` does not replace it; move it, or choose another "
             "`out`"
         )
+    runs = script_model(script)
+    if runs is not None and runs != path.name:
+        raise ObjrecError(
+            f"{script} runs {runs}, not {path.name}, whose export would write its script there: "
+            "`force=True` does not replace it; choose another `out`"
+        )
+
+
+def script_model(script: Path) -> str | None:
+    """The model an export's ``script`` runs (its ``MODEL`` line), None where it names none."""
+    try:
+        text = script.read_text(encoding="utf-8")
+        found = re.search(r'^MODEL = ("[^\n]*")$', text, re.MULTILINE)
+        return str(json.loads(found[1])) if found else None
+    except (OSError, ValueError):  # unreadable, not UTF-8, a MODEL line edited to no string
+        return None
 
 
 def export_checked(
