@@ -624,3 +624,40 @@ def test_the_script_of_another_model_s_export_is_never_replaced(tmp_path):
     refuse_users_script(script, first)  # its own model's: --force replaces it
     with pytest.raises(ObjrecError, match=r"my_model_infer\.py runs my_model\.onnx, not my-model"):
         refuse_users_script(script, second)
+
+
+@pytest.mark.slow
+def test_export_shows_its_progress_while_it_checks_real_photos(trained_run, tmp_path, capsys):
+    """A museum's volunteer ran `objrec export run2`: 2 min 39 s without a line, then three at
+    once (its check on 150 real photos runs the PyTorch model on each). Now the writing and the
+    check are tasks of the reporter, the check counting every photo."""
+    from contextlib import contextmanager
+
+    from objrec.cli import main
+    from objrec.export import check_photos
+    from objrec.progress import Reporter
+
+    class Counted(Reporter):
+        def __init__(self):
+            self.tasks, self.done = [], {}
+
+        @contextmanager
+        def task(self, description, total):
+            self.tasks.append((description, total))
+            self.done[description] = 0
+
+            def advance(n=1):
+                self.done[description] += n
+
+            yield advance
+
+    reporter = Counted()
+    export_model(trained_run, tmp_path / "m.onnx", reporter=reporter)
+    n = len(check_photos(load_model(trained_run)[1]))
+    assert n > 0 and reporter.tasks == [
+        ("writing the ONNX file and checking it", None),
+        ("checking the export on real photos", n),
+    ]
+    assert reporter.done["checking the export on real photos"] == n
+    assert main(["export", str(trained_run)]) == 0
+    assert "writing the ONNX file and checking it ..." in capsys.readouterr().err

@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -38,7 +38,7 @@ from objrec.outputs import (
     staged,
     temporary_name,
 )
-from objrec.progress import plural
+from objrec.progress import Reporter, or_silent, plural
 from objrec.quantize import QuantizedBody, calibration_set, damaged_graph, graph_engine
 from objrec.runtime import (
     TOLERANCE,
@@ -48,6 +48,9 @@ from objrec.runtime import (
     onnxruntime_available,
 )
 from objrec.transforms import MAX_ASPECT, TTA_VIEWS, draft_size, tta_view_geometry
+
+if TYPE_CHECKING:
+    from objrec.inference import Recognizer
 
 log = logging.getLogger(__name__)
 
@@ -198,12 +201,18 @@ def data_photos(data_dir: str | None, n: int = DATA_PHOTOS) -> list[Path]:
 
 
 def photo_agreement(
-    model: Classifier, meta: RunMeta, path: Path, softmax: bool, photos: Sequence[Path]
+    model: Classifier,
+    meta: RunMeta,
+    path: Path,
+    softmax: bool,
+    photos: Sequence[Path],
+    reporter: Reporter | None = None,
 ) -> list[Agreement]:
     """The file at ``path`` against objrec's own answers (``predict``'s: the recognizer, its
     centre view, the body in the engine it trained on) on the readable ``photos``: run in ONNX
     Runtime, as most callers run it, and for a body OpenVINO ran, in OpenVINO as objrec runs it
-    (a static batch, float operators in float32: ``runtime.OpenVinoModel``)."""
+    (a static batch, float operators in float32: ``runtime.OpenVinoModel``). ``reporter`` counts
+    the photos (minutes on a CPU for a large body: objrec's answers run PyTorch)."""
     from objrec.inference import Recognizer  # it imports this module
 
     recognizer = Recognizer(model, meta, unknown=False)
@@ -211,17 +220,32 @@ def photo_agreement(
     if graph_engine(recognizer.model.body) == "openvino":
         runners["openvino"] = OpenVinoModel(path.read_bytes())
     worst, changed, count = dict.fromkeys(runners, 0.0), dict.fromkeys(runners, 0), 0
-    for start in range(0, len(photos), PHOTO_BATCH):
-        images = readable(photos[start : start + PHOTO_BATCH], recognizer.draft)
-        if not images:
-            continue
-        count += len(images)
-        expected, x = recognizer.answer(images).probs, recognizer.preprocess(images)
-        for name, runner in runners.items():
-            got = runner(x) if softmax else recognizer.combine([runner(x)])
-            worst[name] = max(worst[name], float((got - expected).abs().max()))
-            changed[name] += int((got.argmax(1) != expected.argmax(1)).sum())
+    with or_silent(reporter).task("checking the export on real photos", len(photos)) as advance:
+        for start in range(0, len(photos), PHOTO_BATCH):
+            batch = photos[start : start + PHOTO_BATCH]
+            images = readable(batch, recognizer.draft)
+            count += len(images)
+            if images:
+                compare_batch(recognizer, runners, images, softmax, (worst, changed))
+            advance(len(batch))
     return [Agreement(name, count, worst[name], changed[name]) for name in runners]
+
+
+def compare_batch(
+    recognizer: Recognizer,
+    runners: dict[str, OnnxModel | OpenVinoModel],
+    images: list,
+    softmax: bool,
+    tally: tuple[dict[str, float], dict[str, int]],
+) -> None:
+    """Each runner's answers on ``images`` against the ``recognizer``'s: its largest difference
+    of a probability and its changed top classes, added to ``tally`` (worst, changed)."""
+    worst, changed = tally
+    expected, x = recognizer.answer(images).probs, recognizer.preprocess(images)
+    for name, runner in runners.items():
+        got = runner(x) if softmax else recognizer.combine([runner(x)])
+        worst[name] = max(worst[name], float((got - expected).abs().max()))
+        changed[name] += int((got.argmax(1) != expected.argmax(1)).sum())
 
 
 def readable(paths: Sequence[Path], draft: int | None) -> list:
@@ -444,10 +468,12 @@ def export_model(
     softmax: bool = True,
     force: bool = False,
     threshold: float | None = None,
+    reporter: Reporter | None = None,
 ) -> ExportResult:
     """Export the model of ``run`` to ``out`` (default :func:`default_out`) and check it; the
     sidecar's unknown threshold is ``threshold`` when given (on the run's score), else the one
-    ``evaluate --keep-threshold`` kept for the run (``kept``), else the run's."""
+    ``evaluate --keep-threshold`` kept for the run (``kept``), else the run's. ``reporter``
+    shows the writing and the check on real photos (None: silent)."""
     require_number(threshold, finite=True)
     if fmt not in FORMATS:
         raise ObjrecError(f"`fmt` must be one of {', '.join(FORMATS)}")
@@ -471,7 +497,8 @@ def export_model(
         threshold = kept.threshold
     with new_folders(path.parent), staged(script) as part:  # the script last, if all went well
         part.write_text(script_text(path.name))
-        result = export_checked(model, meta, path, softmax, threshold, check_photos(meta))
+        photos = check_photos(meta)
+        result = export_checked(model, meta, path, softmax, threshold, photos, reporter)
     return replace(result, kept=kept, script=script)
 
 
@@ -555,10 +582,11 @@ def export_checked(
     softmax: bool = True,
     threshold: float | None = None,
     photos: Sequence[Path] = (),
+    reporter: Reporter | None = None,
 ) -> ExportResult:
     """Export, verify against PyTorch within ``TOLERANCE``, measure the file against objrec's own
     answers on ``photos`` (:func:`photo_agreement`; none: not measured), write the sidecar JSON
-    (its unknown threshold ``threshold`` when given, else the run's)."""
+    (its unknown threshold ``threshold`` when given, else the run's); ``reporter`` shows each."""
     calibration = meta.calibration or Calibration()
     tail = Tail(model, calibration.temperature, softmax, meta.feature_dtype)
     body = model.body
@@ -567,17 +595,18 @@ def export_checked(
     module = nn.Sequential(body, tail).eval()
     size = meta.data.input_size
     with staged(path) as part:  # the user's file stays as it was until this one is checked
-        if isinstance(model.body, QuantizedBody):
-            export_quantized(model.body, tail, part)
-        else:
-            export_onnx(module, part, size, output_names=tail.output_names)
-        diff = check_onnx(module, part, size, softmax)
+        with or_silent(reporter).task("writing the ONNX file and checking it", None):
+            if isinstance(model.body, QuantizedBody):
+                export_quantized(model.body, tail, part)
+            else:
+                export_onnx(module, part, size, output_names=tail.output_names)
+            diff = check_onnx(module, part, size, softmax)
         if diff > TOLERANCE:
             raise ObjrecError(
                 f"the ONNX export differs from PyTorch by {diff:.2g} (over {TOLERANCE}); "
                 "nothing written"
             )
-        answers = photo_agreement(model, meta, part, softmax, photos) if photos else []
+        answers = photo_agreement(model, meta, part, softmax, photos, reporter) if photos else []
         outputs = [o.name for o in OnnxModel(part).session.get_outputs()]
         answer = {
             **preprocessing(meta, softmax),

@@ -20,7 +20,15 @@ from objrec.cli.options import (
     refuse_unknown_conflict,
     unknown_options,
 )
-from objrec.cli.output import console, err, logged_warnings, print_json, shown, with_warnings
+from objrec.cli.output import (
+    RichReporter,
+    console,
+    err,
+    logged_warnings,
+    print_json,
+    shown,
+    with_warnings,
+)
 
 SERVE_MAX_UPLOAD_MIB = 10.0
 """``serve``'s upload limit in MiB: ``serve.MAX_UPLOAD_BYTES``, here since the CLI does not import
@@ -111,7 +119,8 @@ def export(
     from objrec.export import export_model
 
     with logged_warnings() as logged:
-        result = export_model(run, out, fmt, softmax, force, threshold)
+        reporter = RichReporter(quiet=as_json)
+        result = export_model(run, out, fmt, softmax, force, threshold, reporter)
     kept = result.kept
     if as_json:
         paths: dict[str, Any] = {"model": str(result.path), "sidecar": str(result.sidecar)}
