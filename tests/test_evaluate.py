@@ -392,9 +392,10 @@ def test_the_confidence_lines_say_which_images_their_figures_are_measured_on():
             "error); its probabilities are left as they are (temperature 1, chosen on the "
             "validation split)"
         )
-    # the share answered first, then the threshold that makes it, each on its own line
+    # the share answered first, then the threshold that makes it, each on its own line; "get
+    # one" under "unknown answer:" read as getting the unknown answer (persona34): a class
     assert share == (
-        "unknown answer: 93.33% of data/test get one, the rest are said to be unknown; "
+        "unknown answer: 93.33% of data/test get a class, the rest are said to be unknown; "
         "top-1 90.00% when an unknown counts as wrong"
     )
     assert threshold == "  unknown below a top probability of 0.5000"

@@ -490,7 +490,7 @@ def confidence_lines(
             lines += stricter_lines(m, evaluated, run, kept)
     elif m.get("unknown_threshold") is not None:
         lines += [
-            f"unknown answer: {percent(m['known_kept'])} of {evaluated} get one, the rest are "
+            f"unknown answer: {percent(m['known_kept'])} of {evaluated} get a class, the rest are "
             f"said to be unknown; top-1 {percent(m['top1_at_threshold'])} when an unknown "
             "counts as wrong",
             threshold_words(m),
