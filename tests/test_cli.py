@@ -1742,6 +1742,9 @@ def test_every_command_line_of_the_readme_parses_as_objrec_does():
     lines = readme_command_lines(readme)
     assert "objrec split PHOTOS-fixed data-fixed --like data" in lines
     assert "objrec apply-plan PHOTOS PHOTOS-audit/plan.csv PHOTOS-fixed" in lines
+    # a museum's volunteer looked in vain here for how to answer a folder without objrec
+    assert "objrec train data --out run --precision fp32" in lines
+    assert "python run/model_infer.py new_photos/ --csv answers.csv" in readme.read_text()
     assert [(line, usage_error(line)) for line in lines if usage_error(line)] == []
 
 
