@@ -907,6 +907,10 @@ def test_split_says_when_most_photos_have_no_exif_time(tmp_path):
     said = untimed_sentence(result)
     assert said is not None and said.startswith("81 of 97 images have no EXIF camera time")
     assert "a `groups` file" in said
+    # a museum's specimen photos, with no series: "burst" said nothing to its volunteer, and the
+    # line read as a problem to fix
+    assert "no burst (a series a camera took seconds apart) was looked for" in said
+    assert "nothing to do unless they hold such series" in said
     result.untimed_files = 48
     assert untimed_sentence(result) is None
     result = SplitResult(

@@ -239,10 +239,10 @@ def untimed_sentence(result: SplitResult, grouped: bool = False) -> str | None:
         else f"{result.untimed_files:,} of {plural(images, 'image')} have no EXIF camera time"
     )
     return (
-        f"{which}, so no "
-        "burst was looked for among them: a burst's frames may land in different splits where "
-        "the near-duplicate hash does not group them; a `groups` file (columns file and group) "
-        "keeps each burst in one split"
+        f"{which}, so no burst (a series a camera took seconds apart) was looked for among them: "
+        "nothing to do unless they hold such series, whose frames may land in different splits "
+        "where the near-duplicate hash does not group them; a `groups` file (columns file and "
+        "group) keeps each series in one split"
     )
 
 
