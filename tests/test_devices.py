@@ -252,6 +252,21 @@ def test_device_runner_leaves_the_model_alone_and_returns_float32_on_the_cpu():
     assert next(iter(runner.module.parameters())).is_contiguous(memory_format=torch.channels_last)
 
 
+def test_device_runner_runs_a_short_batch_padded_to_the_measured_size():
+    """A pass's last, smaller batch runs at the measured batch size, zero images after it, so that
+    the card meets one input shape a process; the features of the real images are unchanged."""
+    runner, x = DeviceRunner(tiny_body(), CPU), torch.randn(3, 3, 32, 32)
+    size = runner.batch_size(32)
+    seen: list[int] = []
+    runner.module.register_forward_hook(lambda _m, args, _out: seen.append(args[0].shape[0]))
+    out = runner(x)
+    assert out.shape[0] == 3 and seen[-1] == size > 3
+    with torch.inference_mode(), torch.autocast("cpu", dtype=runner.dtype):
+        alone = runner.module(x.contiguous(memory_format=torch.channels_last)).float()
+    assert torch.allclose(out, alone, atol=1e-3)
+    assert runner(torch.randn(size, 3, 32, 32)).shape[0] == size and seen[-1] == size
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not CALTECH.is_dir(), reason="needs the shared Caltech-101 images")
 def test_real_lite0_features_are_computed_in_float16_within_the_tolerance():

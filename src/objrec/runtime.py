@@ -501,13 +501,26 @@ class DeviceRunner:
         """``<device type>:<precision>`` (once chosen), e.g. ``cuda:float16``."""
         return f"{self.device.type}:{str(self.dtype).removeprefix('torch.')}"
 
+    def _padded(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (on the device) with zero images after it up to the batch size measured
+        (``batch_size``), so that every call after it has one shape: the card's libraries set up
+        their kernels for each new input shape, and on an H200 each pass's last, smaller batch was
+        followed by seconds of an idle card (``benchmarks/gpu_check.py``, docs/scaling.md)."""
+        missing = (self._batch or 0) - x.shape[0]
+        if missing <= 0 or x.dim() != 4:
+            return x
+        zeros = x.new_zeros((missing, *x.shape[1:]))
+        return torch.cat([x, zeros]).contiguous(memory_format=torch.channels_last)
+
     @torch.inference_mode()
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The features of ``x``, computed in a batch of the measured size (``_padded``)."""
         self.choose(x)
-        x = self._input(x)
+        n = x.shape[0]
+        x = self._padded(self._input(x))
         low = self.dtype != torch.float32
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=low):
-            return self.module(x).float()
+            return self.module(x)[:n].float()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x).cpu()
@@ -516,7 +529,7 @@ class DeviceRunner:
     def batch_size(self, input_size: int) -> int:
         """Images per batch that fit the card: measured on a probe batch of 8, in float32."""
         if self.device.type != "cuda":
-            return GPU_BATCH_RANGE[0]
+            self._batch = GPU_BATCH_RANGE[0]
         if self._batch is None:
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
