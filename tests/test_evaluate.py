@@ -1534,6 +1534,23 @@ def test_against_never_says_p_is_0():
     assert ": within chance: on these 111 images, two equally good runs often differ" in line
 
 
+def test_against_never_prints_a_p_beside_the_cut_off_as_the_cut_off():
+    """A within-chance p of 0.0501 read "p = 0.05", the 1-in-20 cut-off itself, and 0.0499
+    (more than chance) read "p = 0.050": digits are added until neither reads as the cut-off."""
+    from objrec.cli.evaluation import chance_line
+
+    def line(p_value: float, within: bool) -> str:
+        c = {"fixed": 9, "broken": 2, "n": 111, "p_value": p_value, "within_chance": within}
+        return chance_line(c, "old", "new")
+
+    assert line(0.0501, True).endswith("(McNemar's exact test, p = 0.0501)")
+    assert line(0.0549, True).endswith("p = 0.055)")
+    assert line(0.0499, False).endswith("(McNemar's exact test, p = 0.0499)")
+    assert line(0.049999, False).endswith("p = 0.049999)")
+    assert line(0.05, True).endswith("p = 0.05)")  # the cut-off itself, within chance
+    assert line(0.31, True).endswith("p = 0.31)") and line(0.031, False).endswith("p = 0.031)")
+
+
 def test_against_does_not_call_an_own_evaluation_without_an_image_set_other_images():
     """OLD's own evaluation written before evaluate recorded image sets (its metrics.json has no
     ``image_set``) was said to be "of other images or labels than these (image set unknown)":

@@ -345,7 +345,7 @@ def chance_line(c: dict[str, Any], old: str, new: str) -> str:
         return (
             f"{counted}: within chance: on these {c['n']} images, two equally good runs often "
             "differ this much; it does not show either run is better (McNemar's exact test, "
-            f"p = {c['p_value']:.2f})"
+            f"{p_words(c['p_value'], 2)})"
         )
     return (
         f"{counted}: more than chance, two equally good runs differ this much less than 1 time "
@@ -353,9 +353,19 @@ def chance_line(c: dict[str, Any], old: str, new: str) -> str:
     )
 
 
-def p_words(p_value: float) -> str:
-    """``p = 0.031``, or ``p < 0.001`` below that: three decimals said 0.000, which it never is."""
-    return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}"
+def p_words(p_value: float, places: int = 3) -> str:
+    """``p = 0.031``, or ``p < 0.001`` below that: three decimals said 0.000, which it never is.
+    A p that rounds to the cut-off but is not it gets more digits: p = 0.0501, within chance,
+    read "p = 0.05", the cut-off itself, as did 0.0499, more than chance, at three decimals."""
+    from objrec.compare import CHANCE
+
+    if p_value < 0.001:
+        return "p < 0.001"
+    text = f"{p_value:.{places}f}"
+    while float(text) == CHANCE != p_value and places < 12:
+        places += 1
+        text = f"{p_value:.{places}f}"
+    return f"p = {text}"
 
 
 def against_notes(c: dict[str, Any], old: str, new: str) -> list[str]:
