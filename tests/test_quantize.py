@@ -974,6 +974,18 @@ def test_a_graph_whose_save_fails_leaves_no_temporary_files_in_the_cache(tmp_pat
     assert list(folder.iterdir()) == []
 
 
+def test_the_saved_graph_name_changes_with_the_static_format(monkeypatch):
+    """The saved graph's name held the ONNX graph's hash and OpenVINO's version, not how
+    ``static()`` builds the graph: a change there would have compiled the graph saved by the
+    earlier code. The name holds runtime.STATIC_FORMAT, bumped with such a change."""
+    from objrec import runtime
+
+    key = runtime.static_key(b"graph")
+    assert runtime.static_key(b"graph") == key and runtime.static_key(b"other") != key
+    monkeypatch.setattr(runtime, "STATIC_FORMAT", runtime.STATIC_FORMAT + 1)
+    assert runtime.static_key(b"graph") != key
+
+
 def test_a_graph_saved_by_another_openvino_version_is_saved_again(tmp_path, monkeypatch):
     """The graph saved to compile from is OpenVINO's own reading of the ONNX graph, made by the
     version installed then, and was named by the ONNX graph's hash alone: after an upgrade, warm

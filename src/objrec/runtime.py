@@ -46,6 +46,10 @@ three-body default on 40 Caltech-101 photos (``benchmarks/precision.py``): float
 the first and refuses the second. On an H200 (``benchmarks/gpu_check.py``) float16's largest error
 was 4.6e-3 on a run's first 8 images, 6.4e-3 on 64 validation images."""
 LOW_PRECISIONS = (torch.float16, torch.bfloat16)
+STATIC_FORMAT = 1
+"""The version of how :meth:`OpenVinoModel.static` builds the graph saved in the compiled-graph
+folder, part of its name (:func:`static_key`). Bump it whenever ``static()`` changes what it
+builds: a graph saved by the earlier code is then saved again, not compiled as if it were new."""
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
 
@@ -213,11 +217,12 @@ def static_name(key: str, n: int) -> str:
 def static_key(graph: bytes) -> str:
     """The name, in the compiled-graph folder, of the ONNX ``graph`` as OpenVINO reads it: the
     graph's hash with the version of OpenVINO, whose reading of it is saved (another version
-    reads the ONNX graph its own way: after an upgrade, the earlier one's is not compiled)."""
+    reads the ONNX graph its own way: after an upgrade, the earlier one's is not compiled), and
+    :data:`STATIC_FORMAT`, the version of objrec's way of fixing its batch."""
     import openvino as ov
 
     digest = hashlib.sha256(graph)
-    digest.update(f"\nopenvino {ov.get_version()}".encode())
+    digest.update(f"\nopenvino {ov.get_version()}\nstatic {STATIC_FORMAT}".encode())
     return digest.hexdigest()[:32]
 
 
