@@ -726,6 +726,39 @@ def test_a_calibration_error_within_chance_is_said_to_be_too_noisy_and_the_loss_
     assert "the model's own were closer" in calibrated_line(fitted)
 
 
+def test_a_calibration_gap_the_temperature_barely_moved_is_said_to_be_about_the_same():
+    """train said "7.39 percentage points off ..., 7.26 before: the model's own were closer (the
+    temperature is fitted to the loss, not this gap)" for a temperature that lowered the
+    validation loss from 0.1574 to 0.1573, and a volunteer could not tell whether to act. Gaps
+    less than a quarter of a point apart are said to be about the same; wider ones as before.
+    evaluate's line says the same of its test images."""
+    from objrec.cli.evaluation import calibration_line
+    from objrec.confidence import FittedConfidence, TemperatureFit
+    from objrec.train import calibrated_line
+
+    fit = TemperatureFit(0.97, 0.97, 90)
+    fitted = FittedConfidence(0.97, "msp", 0.5, None, (0.0726, 0.0739), fit, (0.1574, 0.1573))
+    fitted.ece_chance, fitted.n_valid = 0.021, 1200
+    line = calibrated_line(fitted)
+    assert "closer" not in line
+    assert (
+        "; on those images they are 7.39 percentage points off how often the model is right, on "
+        "average, 7.26 before: about the same (less than 0.25 points apart), nothing needs doing"
+        in line
+    )
+    fitted.valid_ece = (0.0726, 0.0796)  # 0.70 points wider: said as before
+    assert "the model's own were closer" in calibrated_line(fitted)
+    m = {"temperature": 0.97, "ece_before_calibration": 0.0726, "ece": 0.0739, "n": 1200}
+    m |= {"nll_before_calibration": 0.1574, "nll": 0.1573, "ece_by_chance": 0.021}
+    line = calibration_line(m, "data/test")
+    assert "closer" not in line
+    assert line.endswith(
+        "7.26 points before: about the same (less than 0.25 points apart), nothing needs doing"
+    )
+    m["ece"] = 0.0796
+    assert calibration_line(m, "data/test").endswith("before: the model's own were closer")
+
+
 @pytest.mark.slow  # 40 ECEs and a bound of 5,300 images (0.15 s)
 def test_the_ece_of_exactly_calibrated_probabilities_is_within_the_bound():
     """``ece_by_chance``: exactly calibrated probabilities stay under it about 95% of the time;

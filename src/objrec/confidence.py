@@ -67,6 +67,12 @@ MAX_COST = 0.005
 """... and answers "unknown" for at most this share of them that the model classifies right."""
 
 
+ECE_SAME = 0.0025
+"""Calibration errors (ECE, a share) before and after the temperature closer than this (a quarter
+of a percentage point) are said to be about the same: "the model's own were closer" for 7.39
+points against 7.26 left a user wondering whether to act, for a temperature that had lowered the
+validation loss only from 0.1574 to 0.1573."""
+
 MIN_ERRORS_TO_SHARPEN = 10
 """A temperature below 1 (sharper probabilities) is fitted only from at least this many validation
 errors. The errors are what bounds the sharpening: with none, the cross-entropy keeps falling as

@@ -32,6 +32,7 @@ from objrec.backbones import Body, build_body, get_backbone, resolve_data_config
 from objrec.check import require_clean
 from objrec.checkpoint import BEST, LAST, SavedTraining, restore_training_state
 from objrec.confidence import (
+    ECE_SAME,
     MIN_ERRORS_TO_SHARPEN,
     FittedConfidence,
     TemperatureFit,
@@ -937,13 +938,20 @@ def adjusted_words(fitted: FittedConfidence) -> str:
 def _gap_words(fitted: FittedConfidence, before: str, after: str) -> str:
     """The end of :func:`adjusted_words` for rescaled probabilities: the calibration gap on the
     validation images after and ``before`` (percentage points, as read), too noisy to judge
-    when both are within what chance gives there, or the model's own closer when wider."""
+    when both are within what chance gives there, about the same when less than
+    :data:`~objrec.confidence.ECE_SAME` apart, or the model's own closer when wider."""
     chance = fitted.ece_chance
     if chance is not None and max(fitted.valid_ece) <= chance:
         return (
             f"; their calibration error there, {after} percentage points ({before} before), is "
             f"too noisy to judge on {fitted.n_valid} images: exactly calibrated probabilities "
             f"would show up to {100 * chance:.2f} points by chance"
+        )
+    if abs(fitted.valid_ece[1] - fitted.valid_ece[0]) < ECE_SAME:
+        return (
+            f"; on those images they are {after} percentage points off how often the model is "
+            f"right, on average, {before} before: about the same (less than "
+            f"{100 * ECE_SAME:.2f} points apart), nothing needs doing"
         )
     if fitted.valid_ece[1] > fitted.valid_ece[0]:  # fitted to the loss, it may widen this gap
         return (

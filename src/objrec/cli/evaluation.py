@@ -621,7 +621,12 @@ def noisy_calibration_line(m: dict[str, Any], evaluated: str, how: str) -> str:
             f"judge on {n} images: a model exactly as sure as it is right would show up to "
             f"{points(chance)} by chance"
         )
-    closer = ": the model's own were closer" if after > before else ""
+    from objrec.confidence import ECE_SAME
+
+    if abs(after - before) < ECE_SAME:
+        closer = f": about the same (less than {points(ECE_SAME)} apart), nothing needs doing"
+    else:
+        closer = ": the model's own were closer" if after > before else ""
     return line + f"{calibration_gap(after)}, {points(before)} before{closer}"
 
 
