@@ -267,6 +267,78 @@ def test_device_runner_runs_a_short_batch_padded_to_the_measured_size():
     assert runner(torch.randn(size, 3, 32, 32)).shape[0] == size and seen[-1] == size
 
 
+def test_the_low_precisions_are_tried_at_the_working_batch_size_with_the_same_outcome():
+    """Given the working batch size, the candidates run on the probe padded with zero images to
+    it (the shape the pass runs in), float32 on the probe alone; the padding changes neither the
+    precision chosen nor its error (no operator mixes a batch's images in eval mode)."""
+    body, x = tiny_body(), torch.randn(5, 3, 32, 32)
+    seen: list[int] = []
+    body.register_forward_pre_hook(lambda _m, args: seen.append(args[0].shape[0]))
+    alone = choose_precision(body, x)
+    seen.clear()
+    padded = choose_precision(body, x, batch=16)
+    assert seen == [5, 16]  # float32 on the probe, float16 (within tolerance) at the batch size
+    assert padded[0] == alone[0] == torch.float16
+    assert padded[1]["float16"] == pytest.approx(alone[1]["float16"], rel=1e-3)
+
+
+def cuda_like(body: nn.Module, monkeypatch, per_image_mb=10, free_mb=400) -> DeviceRunner:
+    """A ``DeviceRunner`` that takes its GPU branches (the memory probe, autocast for ``cuda``)
+    and computes on the CPU: the card's memory figures are made up (``free_mb`` free, 16 images
+    of ``per_image_mb`` in half of it: batches of 16)."""
+    runner = DeviceRunner(body, CPU)
+    runner.device = torch.device("cuda", 0)
+    runner._input = lambda x: x.contiguous(memory_format=torch.channels_last)  # type: ignore[method-assign]
+    mb = 1_000_000
+    fakes = {
+        "synchronize": lambda device=None: None,
+        "reset_peak_memory_stats": lambda device=None: None,
+        "memory_allocated": lambda device=None: 0,
+        "max_memory_allocated": lambda device=None: 8 * per_image_mb * mb,
+        "mem_get_info": lambda device=None: (free_mb * mb, 2 * free_mb * mb),
+    }
+    for name, fake in fakes.items():
+        monkeypatch.setattr(torch.cuda, name, fake)
+    # autocast for cuda on: it only marks the state (read by the test), the CPU computes float32
+    monkeypatch.setattr(torch.cuda.amp.common, "amp_definitely_not_available", lambda: False)
+    return runner
+
+
+@pytest.mark.filterwarnings("ignore:'pin_memory' argument is set as true")
+def test_a_pass_on_a_gpu_meets_two_shapes_float32_at_the_probe_and_float16_at_the_batch_size(
+    tmp_path, monkeypatch
+):
+    """Each (precision, batch size) the body meets costs seconds on its first call on an H200
+    (cuDNN compiling kernels: docs/scaling.md). A frozen pass over 21 images in batches of 16
+    (the last of 5) meets two: float32 at the 8-image probe (the memory probe, the precision's
+    reference) and float16 at 16 (the candidate, every batch, the last one padded). Before: four,
+    float16 at 8 (the candidate on the probe) and at 5 (the last batch) too."""
+    from objrec.data import scan_class_folder
+    from objrec.features import FeatureCache, FrozenBody, ViewSpec, feature_table
+
+    from .conftest import make_class_folder
+
+    samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=7)).samples
+    data = get_backbone("tiny_test").data_config
+    body = FrozenBody(tiny_body(), data.input_size, FeatureCache(tmp_path / "cache"), "torch")
+    body.device = torch.device("cuda", 0)
+    body._runner = runner = cuda_like(body.body, monkeypatch)
+    met: list[tuple[torch.dtype, int]] = []
+
+    def record(_module, args):  # the precision check's autocast is the input's device's, the CPU
+        low = [torch.get_autocast_dtype(d) for d in ("cuda", "cpu") if torch.is_autocast_enabled(d)]
+        met.append(((low or [torch.float32])[0], len(args[0])))
+
+    runner.module.register_forward_pre_hook(record)
+    try:
+        table = feature_table(body, samples, ViewSpec(data))
+    finally:
+        body.cache.close()
+    assert len(samples) == 21 and table.computed == 21 and runner.dtype == torch.float16
+    assert set(met) == {(torch.float32, 8), (torch.float16, 16)}
+    assert met[:2] == [(torch.float32, 8)] * 2  # the memory probe, then the reference
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not CALTECH.is_dir(), reason="needs the shared Caltech-101 images")
 def test_real_lite0_features_are_computed_in_float16_within_the_tolerance():

@@ -449,6 +449,19 @@ def relative_error(output: torch.Tensor, reference: torch.Tensor) -> float:
     return float((diff.norm(dim=1) / ref.norm(dim=1).clamp_min(1e-12)).max())
 
 
+def pad_images(x: torch.Tensor, size: int) -> torch.Tensor:
+    """``x`` (a batch of images) with zero images after it up to ``size`` images, channels-last;
+    ``x`` itself when it has that many or more (or is not a batch of images). The card's libraries
+    set up their kernels for each new input shape, seconds each on an H200 (cuDNN compiling them
+    at run time: docs/scaling.md); in eval mode no operator mixes the images of a batch (BatchNorm
+    uses its running statistics), so the real images' outputs are those of ``x`` alone."""
+    missing = size - x.shape[0]
+    if missing <= 0 or x.dim() != 4:
+        return x
+    zeros = x.new_zeros((missing, *x.shape[1:]))
+    return torch.cat([x, zeros]).contiguous(memory_format=torch.channels_last)
+
+
 def precision_supported(device: torch.device, dtype: torch.dtype) -> bool:
     if device.type == "cuda" and dtype == torch.bfloat16:
         return torch.cuda.is_bf16_supported()
@@ -461,17 +474,25 @@ def choose_precision(
     x: torch.Tensor,
     tolerance: float = PRECISION_TOLERANCE,
     candidates: tuple[torch.dtype, ...] = LOW_PRECISIONS,
+    batch: int | None = None,
 ) -> tuple[torch.dtype, dict[str, float]]:
     """The first of ``candidates`` whose autocast output on ``x`` stays within ``tolerance`` of
-    float32's (else float32), and each tried precision's relative error."""
-    device = x.device
+    float32's (else float32), and each tried precision's relative error.
+
+    ``batch``: the candidates run on ``x`` followed by zero images up to that many (the working
+    batch size, ``pad_images``), sliced off before the error: the shape the pass then runs in, so
+    that a GPU sets up its kernels for it once, not once more for ``x``'s size. float32 runs on
+    ``x`` as it is (the shape of ``DeviceRunner.batch_size``'s probe)."""
+    device, n = x.device, x.shape[0]
     reference = module(x)
+    wide = pad_images(x, batch or n)
     errors: dict[str, float] = {}
     for dtype in candidates:
         if not precision_supported(device, dtype):
             continue
         with torch.autocast(device.type, dtype=dtype):
-            errors[str(dtype).removeprefix("torch.")] = error = relative_error(module(x), reference)
+            error = relative_error(module(wide)[:n], reference)
+        errors[str(dtype).removeprefix("torch.")] = error
         if error <= tolerance:
             return dtype, errors
     return torch.float32, errors
@@ -493,10 +514,13 @@ class DeviceRunner:
         return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
 
     def choose(self, probe: torch.Tensor) -> torch.dtype:
-        """Choose the precision on ``probe`` (a batch of real images), once; returns it."""
+        """Choose the precision on ``probe`` (a batch of real images), once; returns it. Once
+        ``batch_size`` has measured the batch size, the low precisions run at it
+        (``choose_precision``): the card then meets two shapes a process, float32 at the probe's
+        size and the chosen precision at the working one (``FrozenBody.numerics``)."""
         if self.dtype is None:
             self.dtype, self.errors = choose_precision(
-                self.module, self._input(probe), self.tolerance
+                self.module, self._input(probe), self.tolerance, batch=self._batch
             )
             log.info("%s runs in %s (relative error %s)", self.device, self.dtype, self.errors)
         return self.dtype
@@ -508,14 +532,8 @@ class DeviceRunner:
 
     def _padded(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (on the device) with zero images after it up to the batch size measured
-        (``batch_size``), so that every call after it has one shape: the card's libraries set up
-        their kernels for each new input shape, and on an H200 each pass's last, smaller batch was
-        followed by seconds of an idle card (``benchmarks/gpu_check.py``, docs/scaling.md)."""
-        missing = (self._batch or 0) - x.shape[0]
-        if missing <= 0 or x.dim() != 4:
-            return x
-        zeros = x.new_zeros((missing, *x.shape[1:]))
-        return torch.cat([x, zeros]).contiguous(memory_format=torch.channels_last)
+        (``batch_size``), so that every call after it has one shape (``pad_images``)."""
+        return pad_images(x, self._batch or 0)
 
     @torch.inference_mode()
     def features(self, x: torch.Tensor) -> torch.Tensor:
