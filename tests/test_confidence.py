@@ -1,4 +1,5 @@
 import itertools
+import logging
 import warnings
 
 import numpy as np
@@ -600,6 +601,23 @@ def test_one_validation_image_gives_finite_familiarity():
     with torch.no_grad():
         scores = fitted.familiarity(torch.cat([known, unknown]))
     assert torch.isfinite(scores).all()
+
+
+def test_the_calibration_log_gives_a_feature_scores_raw_threshold(caplog):
+    """train -v logged "temperature 0.890, mahalanobis+knn threshold 0.0000, ...": familiarity's
+    threshold is 0 by definition, so the figure said nothing. The log gives the raw score's
+    threshold (the familiarity's offset) and says it is familiarity 0; msp's is as it was."""
+    train, labels, known, _ = clusters()
+    head = torch.nn.Linear(16, 2)
+    valid = (known, torch.arange(2).repeat_interleave(20))
+    with caplog.at_level(logging.INFO, logger="objrec.confidence"):
+        fitted = fit_confidence(head, (train, labels), valid, "mahalanobis")
+        msp = fit_confidence(head, (train, labels), valid, "msp")
+    raw = float(fitted.familiarity.offset)
+    assert fitted.threshold == 0.0 and raw != 0.0
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("temperature")]
+    assert f"mahalanobis threshold {raw:.4f} (familiarity 0), valid ECE" in lines[0]
+    assert f"msp threshold {msp.threshold:.4f}, valid ECE" in lines[1]
 
 
 @pytest.mark.slow

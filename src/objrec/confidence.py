@@ -1087,9 +1087,12 @@ def fit_confidence(
     if raw is not None and feature_scores is not None:
         familiarity, threshold = Readable.fitted(raw, feature_scores, threshold), 0.0
     ece, loss, chance = before_and_after(logits.softmax(1), probs, valid_y)
+    # familiarity's threshold is 0 by its definition: the raw score's says where it fell
+    raw_threshold = threshold if familiarity is None else float(familiarity.offset)
+    where = "" if familiarity is None else " (familiarity 0)"
     log.info(
-        "temperature %.3f, %s threshold %.4f, valid ECE %.4f -> %.4f, loss %.4f -> %.4f",
-        *(temperature, score, threshold, *ece, *loss),
+        "temperature %.3f, %s threshold %.4f%s, valid ECE %.4f -> %.4f, loss %.4f -> %.4f",
+        *(temperature, score, raw_threshold, where, *ece, *loss),
     )
     fitted = FittedConfidence(temperature, score, threshold, familiarity, ece, chosen, loss)
     return replace(fitted, ece_chance=chance, n_valid=len(valid_y))
