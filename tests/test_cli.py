@@ -2183,6 +2183,43 @@ def test_evaluate_s_next_report_names_the_data_when_it_shows_another_evaluation(
     assert f"objrec report {run_dir} #" in " ".join(capsys.readouterr().out.split())
 
 
+def test_evaluate_s_next_report_after_another_split_names_that_split(capsys, tmp_path):
+    """After `evaluate RUN DATA --split valid` it advised `objrec report RUN --data DATA`, whose
+    page shows DATA's test split, not the evaluation just made: it names DATA/valid, which report
+    shows (test_report_shows_the_valid_evaluation_evaluate_advises_it_for runs both)."""
+    from objrec.cli.evaluation import print_next_steps
+
+    run_dir, data = tmp_path / "run", tmp_path / "my data"
+    for folder in (run_dir, data / "train", data / "valid"):
+        folder.mkdir(parents=True)
+    print_next_steps(run_dir, data, run_dir / "eval-valid", "valid")
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"objrec report {run_dir} --data '{data / 'valid'}' #" in out
+    assert f"objrec audit '{data}' --run {run_dir} #" in out
+    print_next_steps(run_dir, data, run_dir / "eval-my data-test-0123abcd", "test")
+    assert f"--data '{data}' #" in " ".join(capsys.readouterr().out.split())
+    classes = tmp_path / "classes"  # a folder of classes: evaluated whole, whatever --split says
+    (classes / "valid").mkdir(parents=True)
+    print_next_steps(run_dir, classes, run_dir / "eval-classes-0123abcd", "valid")
+    assert f"--data {classes} #" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.slow  # an evaluate and a report: about 3 s
+def test_report_shows_the_valid_evaluation_evaluate_advises_it_for(
+    capsys, tmp_path, trained_run, split_dir, monkeypatch
+):
+    """The report command evaluate --split valid advises shows that evaluation, not the test's."""
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "evaluate", "run", "data", "--split", "valid")
+    (advice,) = [line.split("#")[0].split() for line in out.splitlines() if "objrec report" in line]
+    assert code == 0 and advice == ["objrec", "report", "run", "--data", "data/valid"]
+    code, _, err = run(capsys, *advice[1:], "--out", "valid.html")
+    assert code == 0, err
+    html = " ".join((tmp_path / "valid.html").read_text().split())
+    assert code == 0
+    assert f"Results of the evaluation of <code>{(split_dir / 'valid').resolve()}</code>" in html
+
+
 def test_top5_is_shown_only_for_models_of_more_than_five_classes():
     import pandas as pd
 

@@ -161,7 +161,7 @@ def evaluate(
         console.print(kept_line(run, kept), markup=False, highlight=False)
     if result.against is not None:
         print_against(result.against, run, worst)
-    print_next_steps(run, data, result.out)
+    print_next_steps(run, data, result.out, split)
     if result.warning:
         err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
 
@@ -251,16 +251,21 @@ def print_evaluation(
     )
 
 
-def print_next_steps(run: Path, data: Path, out: Path | None) -> None:
+def print_next_steps(run: Path, data: Path, out: Path | None, split: str = "test") -> None:
     """What to run after ``evaluate``, as ``demo`` and ``train`` end: the HTML page about the run
-    (``--data DATA`` unless ``out`` is the evaluation it shows already, the run's own test
-    split's) and the audit of DATA for likely wrong labels (with the run's body and features)."""
+    (``--data`` the evaluated folder unless ``out`` is the evaluation it shows already, the run's
+    own test split's) and the audit of DATA for likely wrong labels (with the run's body and
+    features). ``report --data DATA`` shows DATA's test split: after ``--split valid`` it showed
+    the test split's evaluation, not the one just made; ``--data DATA/valid`` shows that one."""
+    from objrec.data import is_split_folder
     from objrec.meta import output_beside
     from objrec.outputs import same_file
 
     where, folder = shlex.quote(shown(run)), shlex.quote(shown(data))
+    evaluated = data / split if split != "test" and is_split_folder(data) else data
     shows_this = out is not None and same_file(Path(out), output_beside(run, "eval-test"))
-    report = f"objrec report {where}" + ("" if shows_this else f" --data {folder}")
+    report = f"objrec report {where}"
+    report += "" if shows_this else f" --data {shlex.quote(shown(evaluated))}"
     steps = [
         (report, "one HTML page: the results, the confusions and the images it got wrong"),
         (f"objrec audit {folder} --run {where}", "likely wrong labels, near-duplicates, outliers"),
@@ -773,7 +778,7 @@ def averages_table(m: dict[str, Any]) -> Table:
     type=FOLDER,
     help="The split folder, whose test split the page shows [default: the one the run trained "
     "on]; or a folder of classes `objrec evaluate RUN FOLDER` evaluated, whose latest "
-    "evaluation it shows.",
+    "evaluation it shows (DATA/valid for `objrec evaluate RUN DATA --split valid`'s).",
 )
 @click.option(
     "--force",
