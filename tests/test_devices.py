@@ -339,6 +339,34 @@ def test_a_pass_on_a_gpu_meets_two_shapes_float32_at_the_probe_and_float16_at_th
     assert met[:2] == [(torch.float32, 8)] * 2  # the memory probe, then the reference
 
 
+@pytest.mark.filterwarnings("ignore:'pin_memory' argument is set as true")
+def test_a_probe_of_fewer_than_8_images_adds_no_shape_on_a_gpu(tmp_path, monkeypatch):
+    """A probe of fewer than 8 readable images (a small folder, a damaged file among the first 8)
+    ran float32's reference at its own size, a third shape after the memory probe's 8 (seconds on
+    an H200): the reference now runs at the memory probe's size too, its padding sliced off."""
+    from objrec.data import scan_class_folder
+    from objrec.features import FeatureCache, FrozenBody, ViewSpec, feature_table
+
+    from .conftest import make_class_folder
+
+    samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples
+    data = get_backbone("tiny_test").data_config
+    body = FrozenBody(tiny_body(), data.input_size, FeatureCache(tmp_path / "cache"), "torch")
+    body.device = torch.device("cuda", 0)
+    body._runner = runner = cuda_like(body.body, monkeypatch)
+    met: list[int] = []
+    runner.module.register_forward_pre_hook(lambda _m, args: met.append(len(args[0])))
+    try:
+        table = feature_table(body, samples, ViewSpec(data))
+    finally:
+        body.cache.close()
+    assert len(samples) < 8 and table.computed == len(samples)
+    assert set(met) == {8, 16}, met
+    net, x = tiny_body(), torch.randn(5, 3, 32, 32)  # the same error as unpadded
+    padded = choose_precision(net, x, batch=16, probe=8)[1]["float16"]
+    assert padded == pytest.approx(choose_precision(net, x)[1]["float16"], rel=1e-3)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not CALTECH.is_dir(), reason="needs the shared Caltech-101 images")
 def test_real_lite0_features_are_computed_in_float16_within_the_tolerance():

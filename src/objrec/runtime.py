@@ -51,6 +51,10 @@ STATIC_FORMAT = 1
 folder, part of its name (:func:`static_key`). Bump it whenever ``static()`` changes what it
 builds: a graph saved by the earlier code is then saved again, not compiled as if it were new."""
 
+PROBE_IMAGES = 8
+"""Images of the GPU's memory probe (``DeviceRunner.batch_size``), the float32 shape the
+precision check's reference runs in too (``choose_precision``)."""
+
 Runner = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -475,16 +479,18 @@ def choose_precision(
     tolerance: float = PRECISION_TOLERANCE,
     candidates: tuple[torch.dtype, ...] = LOW_PRECISIONS,
     batch: int | None = None,
+    probe: int | None = None,
 ) -> tuple[torch.dtype, dict[str, float]]:
     """The first of ``candidates`` whose autocast output on ``x`` stays within ``tolerance`` of
     float32's (else float32), and each tried precision's relative error.
 
     ``batch``: the candidates run on ``x`` followed by zero images up to that many (the working
     batch size, ``pad_images``), sliced off before the error: the shape the pass then runs in, so
-    that a GPU sets up its kernels for it once, not once more for ``x``'s size. float32 runs on
-    ``x`` as it is (the shape of ``DeviceRunner.batch_size``'s probe)."""
+    that a GPU sets up its kernels for it once, not once more for ``x``'s size. ``probe``: float32
+    runs on ``x`` padded likewise to that many (``DeviceRunner.batch_size``'s memory probe,
+    :data:`PROBE_IMAGES`), so that a probe of fewer readable images adds no shape of its own."""
     device, n = x.device, x.shape[0]
-    reference = module(x)
+    reference = module(pad_images(x, probe or n))[:n]
     wide = pad_images(x, batch or n)
     errors: dict[str, float] = {}
     for dtype in candidates:
@@ -520,7 +526,11 @@ class DeviceRunner:
         size and the chosen precision at the working one (``FrozenBody.numerics``)."""
         if self.dtype is None:
             self.dtype, self.errors = choose_precision(
-                self.module, self._input(probe), self.tolerance, batch=self._batch
+                self.module,
+                self._input(probe),
+                self.tolerance,
+                batch=self._batch,
+                probe=PROBE_IMAGES if self._batch else None,
             )
             log.info("%s runs in %s (relative error %s)", self.device, self.dtype, self.errors)
         return self.dtype
@@ -550,15 +560,16 @@ class DeviceRunner:
 
     @torch.inference_mode()
     def batch_size(self, input_size: int) -> int:
-        """Images per batch that fit the card: measured on a probe batch of 8, in float32."""
+        """Images per batch that fit the card: measured on a probe batch of
+        :data:`PROBE_IMAGES`, in float32."""
         if self.device.type != "cuda":
             self._batch = GPU_BATCH_RANGE[0]
         if self._batch is None:
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
             base = torch.cuda.memory_allocated(self.device)
-            self.module(self._input(torch.zeros(8, 3, input_size, input_size)))
-            per_image = (torch.cuda.max_memory_allocated(self.device) - base) / 8
+            self.module(self._input(torch.zeros(PROBE_IMAGES, 3, input_size, input_size)))
+            per_image = (torch.cuda.max_memory_allocated(self.device) - base) / PROBE_IMAGES
             free, _ = torch.cuda.mem_get_info(self.device)
             self._batch = batch_for_memory(free, per_image)
             mb = per_image / 1e6
