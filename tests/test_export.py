@@ -463,6 +463,20 @@ def test_the_script_imports_under_its_own_name_as_its_docstring_says(tmp_path, m
     assert model == imported.MODEL and callable(imported.Model)
 
 
+@pytest.mark.parametrize("model", ["model_inference.onnx", "my_model_infer.onnx"])
+def test_the_script_runs_a_model_whose_name_holds_model_infer(tmp_path, model):
+    """The usage's "model_infer" was replaced by the script's name after the MODEL line was
+    written, so a model named model_inference.onnx got a script running
+    "model_inference_inference.onnx", which is not there (and, read back by script_model, a
+    script of another model: its own export refused with --force)."""
+    from objrec.export import refuse_users_script, script_model, script_path, script_text
+
+    script = script_path(tmp_path / model)
+    script.write_text(script_text(model), encoding="utf-8")
+    assert script_model(script) == model
+    refuse_users_script(script, tmp_path / model)  # its own script: replaced with --force
+
+
 def test_export_help_says_to_train_in_fp32_for_onnx_runtime_and_names_the_script(capsys):
     """A photographer ran her int8 model.onnx in ONNX Runtime: 0.054 apart from objrec's
     probabilities, 3 top classes changed; nothing had said up front to train in fp32."""

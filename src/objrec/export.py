@@ -541,8 +541,9 @@ def script_text(model_name: str) -> str:
     template = (Path(__file__).parent / "export_script.py").read_text(encoding="utf-8")
     if SCRIPT_MODEL not in template:
         raise ObjrecError(f"objrec's export_script.py lacks `{SCRIPT_MODEL}`: reinstall objrec")
-    text = template.replace(SCRIPT_MODEL, f"MODEL = {json.dumps(model_name)}", 1)
-    return text.replace("model_infer", script_path(Path(model_name)).stem)
+    # the usage first: a model's own name may hold "model_infer" (model_inference.onnx)
+    text = template.replace("model_infer", script_path(Path(model_name)).stem)
+    return text.replace(SCRIPT_MODEL, f"MODEL = {json.dumps(model_name)}", 1)
 
 
 def refuse_users_script(script: Path, path: Path) -> None:
