@@ -565,6 +565,22 @@ def test_the_script_answers_a_folder_of_photos_into_a_csv(tmp_path, monkeypatch,
 
 
 @pytest.mark.slow
+def test_the_script_refuses_a_csv_in_no_folder_before_answering(tmp_path, monkeypatch, capsys):
+    """--csv in a folder that is not there (a typo) was found only after every photo had been
+    answered: a traceback at the end (FileNotFoundError) and no table. Refused up front, naming
+    the option, before the model is loaded."""
+    from objrec import export_script
+
+    monkeypatch.setattr(export_script, "Model", _Answers)
+    photo, table = tmp_path / "a1.jpg", tmp_path / "nowhere" / "answers.csv"
+    photo.write_bytes(b"")
+    with pytest.raises(SystemExit) as refused:
+        export_script.main([str(photo), "--csv", str(table)])
+    out, err = capsys.readouterr()
+    assert refused.value.code == 2 and out == ""
+    assert f"--csv {table}: no folder {table.parent} to write it in" in err
+
+
 def test_the_script_s_csv_of_a_folder_gives_predict_s_answers(trained_run, split_dir, tmp_path):
     """The real script, in a fresh interpreter without objrec, on a split's test folder: one row
     per image with predict's answer and probability."""

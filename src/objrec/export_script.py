@@ -328,6 +328,8 @@ def arguments(argv: list[str] | None) -> tuple[argparse.ArgumentParser, argparse
         parser.error(f"--topk is {args.topk}: give 1 or more classes per photo")
     if args.csv and Path(args.csv).exists():
         parser.error(f"--csv {args.csv} exists: give another name, or delete it first")
+    if args.csv and not Path(args.csv).absolute().parent.is_dir():  # known before any answer
+        parser.error(f"--csv {args.csv}: no folder {Path(args.csv).parent} to write it in")
     return parser, args
 
 
