@@ -554,6 +554,20 @@ def test_the_export_s_script_names_a_missing_or_damaged_model_in_one_line(tmp_pa
         assert said.format(shown) in err and "Traceback" not in err
 
 
+def test_the_export_s_script_names_a_damaged_sidecar(tmp_path, capsys):
+    """A sidecar cut short in the copy said "cannot load the model m.onnx: Expecting value: line
+    1 column 1 (char 0)", json's words, naming neither the sidecar nor what it should be."""
+    from objrec.export_script import main
+
+    (tmp_path / "m.onnx").write_bytes(b"not onnx")
+    (tmp_path / "m.json").write_text('{"classes": ["a"', encoding="utf-8")
+    with pytest.raises(SystemExit) as stop:
+        main(["--model", str(tmp_path / "m.onnx"), "photo.jpg"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"{tmp_path / 'm.json'} is not the JSON sidecar an export writes" in err
+
+
 def test_the_export_s_script_reads_a_heic_photo_as_objrec_does(tmp_path, monkeypatch):
     """An iPhone's photos are HEIC: objrec reads them once pillow-heif is installed (its ``heic``
     extra), and the script said "not read: cannot identify image file" of every one, pillow-heif

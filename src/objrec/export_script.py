@@ -176,7 +176,10 @@ class Model:
             raise FileNotFoundError(f"no model at {self.path}")
         if not sidecar.is_file():
             raise FileNotFoundError(f"no sidecar at {sidecar}: copy it with the model")
-        self.spec = json.loads(sidecar.read_text())
+        try:
+            self.spec = json.loads(sidecar.read_text(encoding="utf-8"))
+        except ValueError as exc:  # cut short or edited: json's words alone name no file
+            raise ValueError(f"{sidecar} is not the JSON sidecar an export writes ({exc})") from exc
         self.session = ort.InferenceSession(str(self.path), providers=["CPUExecutionProvider"])
 
     def prepare(self, path: str | Path) -> np.ndarray:
