@@ -140,12 +140,23 @@ def test_report_and_export_through_the_cli(capsys, tmp_path, trained_run, split_
         code == 0 and json.loads(out)["max_abs_diff"] <= 1e-4 and list(checked) == ["onnxruntime"]
     )
     assert (
-        checked["onnxruntime"]["max_prob_diff"] <= 1e-4 and checked["onnxruntime"]["photos"] > 120
+        checked["onnxruntime"]["max_prob_diff"] <= 1e-4 and checked["onnxruntime"]["photos"] == 32
     )
     code, _, err = run(capsys, "export", trained_run, "--out", tmp_path / "m.onnx")
     assert code == 1 and "pass --force" in err
-    code, out, _ = run(capsys, "export", trained_run, "--out", tmp_path / "l.onnx", "--logits")
-    assert code == 0 and json.loads((tmp_path / "l.json").read_text())["output"] == "logits"
+    code, out, _ = run(
+        capsys,
+        "export",
+        trained_run,
+        "--out",
+        tmp_path / "l.onnx",
+        "--logits",
+        "--check-photos",
+        40,
+    )
+    sidecar = json.loads((tmp_path / "l.json").read_text())
+    assert code == 0 and sidecar["output"] == "logits"
+    assert sidecar["answers_checked"]["onnxruntime"]["photos"] == 40  # more, when asked
     code, out, _ = run(
         capsys, "report", trained_run, "--data", split_dir, "--out", tmp_path / "r.html"
     )

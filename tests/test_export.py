@@ -278,14 +278,16 @@ def test_the_file_is_checked_against_objrec_s_own_answers_on_real_photos(
 ):
     """export's check compared the file with the same graph on noise: an int8 body OpenVINO ran
     answered up to 0.072 apart from the file in ONNX Runtime, and the check said 6e-8. It now
-    runs real photos (the built-in sample's 120, and the run's test images) through the file and
-    through objrec's own answer (predict's)."""
-    from objrec.images import list_images
+    runs real photos (the run's test images and the built-in sample's, 32 since the 150 of
+    before took most of the export's time) through the file and through objrec's own answer
+    (predict's); a file that answers otherwise is caught on them, on every photo or on one
+    class's photos only."""
+    from objrec.export import CHECK_PHOTOS
     from objrec.inference import Answers, Recognizer
 
     result = export_model(trained_run, tmp_path / "m.onnx")
     (check,) = result.answers  # an fp32 body: ONNX Runtime only
-    photos = 120 + min(30, len(list_images(split_dir / "test")))
+    photos = CHECK_PHOTOS
     assert (check.runtime, check.photos, check.top_class_changed) == ("onnxruntime", photos, 0)
     assert check.max_prob_diff <= 1e-4
     sidecar = json.loads(result.sidecar.read_text())
@@ -300,6 +302,18 @@ def test_the_file_is_checked_against_objrec_s_own_answers_on_real_photos(
     monkeypatch.setattr(Recognizer, "answer", otherwise)
     (check,) = export_model(trained_run, tmp_path / "o.onnx").answers
     assert check.max_prob_diff > 0.1 and check.top_class_changed == photos
+    assert "it does not give objrec's answers; predict and serve do" in caplog.text
+
+    def one_class_otherwise(self, images, tta=False):  # apart on the run's last class only
+        given = answer(self, images, tta)
+        theirs = given.probs.argmax(1) == given.probs.shape[1] - 1
+        probs = torch.where(theirs[:, None], given.probs.roll(1, 1), given.probs)
+        return Answers(probs, given.scores, given.unknown)
+
+    caplog.clear()
+    monkeypatch.setattr(Recognizer, "answer", one_class_otherwise)
+    (check,) = export_model(trained_run, tmp_path / "c.onnx").answers
+    assert check.max_prob_diff > 0.1 and 0 < check.top_class_changed < photos
     assert "it does not give objrec's answers; predict and serve do" in caplog.text
 
 
@@ -691,3 +705,33 @@ def test_export_shows_its_progress_while_it_checks_real_photos(trained_run, tmp_
     assert reporter.done["checking the export on real photos"] == n
     assert main(["export", str(trained_run)]) == 0
     assert "writing the ONNX file and checking it ..." in capsys.readouterr().err
+
+
+def test_the_check_s_photos_cover_every_class_of_the_run_s_data_and_of_the_sample(split_dir):
+    """The check went from 150 photos to 32 (most of the export's time): a difference that shows
+    on one class's photos only must still be met, so the photos spread over the classes of the
+    run's test split and of the built-in sample, one of each class before a second of any."""
+    from types import SimpleNamespace
+
+    from objrec.export import CHECK_PHOTOS, across_classes, check_photos
+    from objrec.images import list_images
+    from objrec.quantize import calibration_set
+
+    test = list_images(split_dir / "test")
+    sample = [s.path for s in calibration_set()]
+    photos = check_photos(SimpleNamespace(data_dir=str(split_dir)))
+    assert len(photos) == len(set(photos)) == CHECK_PHOTOS
+    assert {p.parent for p in test} <= {p.parent for p in photos}
+    assert {p.parent for p in sample} <= {p.parent for p in photos}  # its 5 classes
+    assert set(check_photos(SimpleNamespace(data_dir=str(split_dir)), 150)) == set(test + sample)
+    assert set(check_photos(SimpleNamespace(data_dir=None))) <= set(sample)
+    paths = [
+        Path(f"{c}/{i:02d}.jpg") for c, n in (("a", 10), ("b", 2), ("c", 30)) for i in range(n)
+    ]
+    picked = across_classes(paths, 7)
+    assert [p.parent.name for p in picked] == ["a", "a", "a", "b", "b", "c", "c"]
+    assert [p.name for p in picked if p.parent.name == "c"] == ["00.jpg", "15.jpg"]  # spread
+    assert across_classes(paths, 100) == paths and across_classes(paths, 0) == []
+    for wrong in (0, -1, 1.5, True):
+        with pytest.raises(ObjrecError, match="`photos` must be a whole number of at least 1"):
+            export_model(Path("no-run"), photos=wrong)

@@ -173,21 +173,31 @@ def check_onnx(module: nn.Module, path: Path, input_size: int, softmax: bool) ->
 PHOTO_TOLERANCE = 1e-3
 """Above this difference of a probability from objrec's own answers on real photos, export warns
 that the file does not give objrec's answers."""
-DATA_PHOTOS = 30
-"""Photos of the run's data folder (its test split, else its valid one), spread over it, that the
-export is checked on beside the built-in sample's, when the folder is still there."""
+CHECK_PHOTOS = 32
+"""Real photos export checks its file on unless told (``photos`` of :func:`export_model`): the
+check compares every probability of every photo, so a graph, a weight or a temperature that is not
+objrec's shows on each photo; an int8 body's other rounding put a fifth of the photos over
+``PHOTO_TOLERANCE`` on the runs measured (``benchmarks/README.md``), so 32 photos miss it with a
+chance near 0.8**32, under 1e-3. 150 photos, the number before, took most of the export's time."""
+SAMPLE_SHARE = 4
+"""One photo in this many of the check comes from the built-in sample, the rest from the run's
+data (the built-in sample's fill the check when the data has too few, or is not there)."""
 PHOTO_BATCH = 32
 
 
-def check_photos(meta: RunMeta) -> list[Path]:
-    """The real photos export checks its file on: the built-in sample's 120 (downscaled
-    Caltech-101 photos, ``quantize.calibration_set``) and :func:`data_photos` of the run's data."""
-    return [sample.path for sample in calibration_set()] + data_photos(meta.data_dir)
+def check_photos(meta: RunMeta, n: int = CHECK_PHOTOS) -> list[Path]:
+    """The ``n`` real photos (fewer where there are not so many) export checks its file on: most
+    of them from the run's data (:func:`data_photos`), the rest from the built-in sample's 120
+    (downscaled Caltech-101 photos, ``quantize.calibration_set``), each spread over its classes."""
+    sample = [s.path for s in calibration_set()]
+    data = data_photos(meta.data_dir, n - n // SAMPLE_SHARE)
+    return data + across_classes(sample, n - len(data))
 
 
-def data_photos(data_dir: str | None, n: int = DATA_PHOTOS) -> list[Path]:
-    """Up to ``n`` images spread evenly over ``data_dir``'s test split, else its valid split; none
-    when neither is there (a run moved to another machine)."""
+def data_photos(data_dir: str | None, n: int = CHECK_PHOTOS) -> list[Path]:
+    """Up to ``n`` images of ``data_dir``'s test split, else its valid split, spread over its
+    classes (:func:`across_classes`); none when neither is there (a run moved to another
+    machine)."""
     folders = [Path(data_dir) / split for split in ("test", "valid")] if data_dir else []
     folder = next((f for f in folders if f.is_dir()), None)
     if folder is None:
@@ -196,8 +206,27 @@ def data_photos(data_dir: str | None, n: int = DATA_PHOTOS) -> list[Path]:
         found = list_images(folder, others=[])
     except OSError:
         return []
-    step = max(len(found) / n, 1.0)
-    return [found[int(i * step)] for i in range(min(n, len(found)))]
+    return across_classes(found, n)
+
+
+def across_classes(photos: Sequence[Path], n: int) -> list[Path]:
+    """Up to ``n`` of ``photos`` (sorted, each in its class's folder), as many of each class as
+    can be (one of each before a second of any), spread evenly over each class's photos."""
+    by_class: dict[Path, list[Path]] = {}
+    for photo in photos:
+        by_class.setdefault(photo.parent, []).append(photo)
+    quota = dict.fromkeys(by_class, 0)
+    while sum(quota.values()) < min(n, len(photos)):
+        for folder in quota:
+            if quota[folder] < len(by_class[folder]) and sum(quota.values()) < n:
+                quota[folder] += 1
+    return [photo for folder, k in quota.items() for photo in evenly(by_class[folder], k)]
+
+
+def evenly(items: Sequence[Path], k: int) -> list[Path]:
+    """``k`` of ``items``, evenly spaced over them."""
+    step = len(items) / k if k else 1.0
+    return [items[int(i * step)] for i in range(k)]
 
 
 def photo_agreement(
@@ -469,12 +498,16 @@ def export_model(
     force: bool = False,
     threshold: float | None = None,
     reporter: Reporter | None = None,
+    photos: int = CHECK_PHOTOS,
 ) -> ExportResult:
-    """Export the model of ``run`` to ``out`` (default :func:`default_out`) and check it; the
-    sidecar's unknown threshold is ``threshold`` when given (on the run's score), else the one
-    ``evaluate --keep-threshold`` kept for the run (``kept``), else the run's. ``reporter``
-    shows the writing and the check on real photos (None: silent)."""
+    """Export the model of ``run`` to ``out`` (default :func:`default_out`) and check it, on
+    ``photos`` real photos (:func:`check_photos`); the sidecar's unknown threshold is
+    ``threshold`` when given (on the run's score), else the one ``evaluate --keep-threshold`` kept
+    for the run (``kept``), else the run's. ``reporter`` shows the writing and the check on real
+    photos (None: silent)."""
     require_number(threshold, finite=True)
+    if isinstance(photos, bool) or not isinstance(photos, int) or photos < 1:
+        raise ObjrecError(f"`photos` must be a whole number of at least 1, not {photos!r}")
     if fmt not in FORMATS:
         raise ObjrecError(f"`fmt` must be one of {', '.join(FORMATS)}")
     if not onnxruntime_available():
@@ -497,8 +530,8 @@ def export_model(
         threshold = kept.threshold
     with new_folders(path.parent), staged(script) as part:  # the script last, if all went well
         part.write_text(script_text(path.name))
-        photos = check_photos(meta)
-        result = export_checked(model, meta, path, softmax, threshold, photos, reporter)
+        checked = check_photos(meta, photos)
+        result = export_checked(model, meta, path, softmax, threshold, checked, reporter)
     return replace(result, kept=kept, script=script)
 
 
