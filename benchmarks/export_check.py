@@ -59,7 +59,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("runs", type=Path, nargs="+", help="run folders (objrec train --out)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="exports of each run per arm, arms alternating"
+    )
     args = parser.parse_args()
     print(f"load average at the start {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as folder:

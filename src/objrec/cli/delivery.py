@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import shlex
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import click
@@ -29,6 +29,9 @@ from objrec.cli.output import (
     shown,
     with_warnings,
 )
+
+if TYPE_CHECKING:
+    from objrec.export import ExportResult
 
 SERVE_MAX_UPLOAD_MIB = 10.0
 """``serve``'s upload limit in MiB: ``serve.MAX_UPLOAD_BYTES``, here since the CLI does not import
@@ -136,23 +139,27 @@ def export(
     with logged_warnings() as logged:
         reporter = RichReporter(quiet=as_json)
         result = export_model(run, out, fmt, softmax, force, threshold, reporter, photos)
-    kept = result.kept
     if as_json:
-        paths: dict[str, Any] = {"model": str(result.path), "sidecar": str(result.sidecar)}
-        paths |= {"script": str(result.script)}
-        paths |= {"threshold_kept_on": kept.kept_on if kept and kept.current else None}
-        checked = {a.runtime: a.as_dict() for a in result.answers}
-        answers = {"max_abs_diff": result.max_diff, "answers_checked": checked}
-        print_json(with_warnings(paths | answers, logged))
+        print_json(with_warnings(export_record(result), logged))
         return
     console.print(
         f"exported {shown(result.path)} and {shown(result.sidecar)}; the graph matches PyTorch "
-        f"within {result.max_diff:.1e} on sample inputs" + kept_words(kept),
+        f"within {result.max_diff:.1e} on sample inputs" + kept_words(result.kept),
         markup=False,
         highlight=False,
     )
     for line in [*agreement_lines(result.answers), script_line(result.script)]:
         console.print(line, markup=False, highlight=False)
+
+
+def export_record(result: ExportResult) -> dict[str, Any]:
+    """export --json's record (keys: docs/json.md)."""
+    kept = result.kept
+    record: dict[str, Any] = {"model": str(result.path), "sidecar": str(result.sidecar)}
+    record |= {"script": str(result.script)}
+    record |= {"threshold_kept_on": kept.kept_on if kept and kept.current else None}
+    checked = {a.runtime: a.as_dict() for a in result.answers}
+    return record | {"max_abs_diff": result.max_diff, "answers_checked": checked}
 
 
 def script_line(script: Path | None) -> str:
