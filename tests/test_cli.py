@@ -1754,8 +1754,10 @@ def test_every_command_line_of_the_readme_parses_as_objrec_does():
     assert "objrec split PHOTOS-fixed data-fixed --like data" in lines
     assert "objrec apply-plan PHOTOS PHOTOS-audit/plan.csv PHOTOS-fixed" in lines
     # a museum's volunteer looked in vain here for how to answer a folder without objrec
-    assert "objrec train data --out run --precision fp32" in lines
-    assert "python run/model_infer.py new_photos/ --csv answers.csv" in readme.read_text()
+    assert "objrec train data --out run-fp32 --precision fp32" in lines
+    assert "python run-fp32/model_infer.py new_photos/ --csv answers.csv" in readme.read_text()
+    # a newcomer following the page in order met "run already holds a trained model" there
+    assert lines.count("objrec train data --out run") == 1
     assert [(line, usage_error(line)) for line in lines if usage_error(line)] == []
 
 
