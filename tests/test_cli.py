@@ -2011,16 +2011,35 @@ def test_paths_are_shown_one_way_relative_inside_the_working_folder(
 ):
     monkeypatch.chdir(tmp_path)
     code, out, _ = run(capsys, "export", trained_run)
-    assert code == 0 and "exported run/model.onnx and run/model.json;" in out
+    assert code == 0 and "exported run/model.onnx, run/model.json and run/model_infer.py" in out
     assert "real photos, it differs from objrec's answers by up to" in " ".join(out.split())
     code, out, _ = run(capsys, "evaluate", "run", split_dir)
     out = " ".join(out.split())
     assert code == 0 and "evaluated data/test" in out and "plots in run/eval-test" in out
     monkeypatch.chdir(split_dir)  # the run lies outside: shown whole
     code, out, _ = run(capsys, "export", "../run", "--force")
-    assert (
-        code == 0 and f"exported {trained_run / 'model.onnx'} and {trained_run}/model.json" in out
+    whole = f"exported {trained_run / 'model.onnx'}, {trained_run}/model.json and {trained_run}/"
+    assert code == 0 and whole in out
+
+
+def test_export_names_the_script_it_wrote_with_the_model_and_sidecar(monkeypatch, tmp_path):
+    """The README has users copy three files (model.onnx, model.json, model_infer.py); export's
+    summary named only the first two, the script only in the command printed last. It names the
+    three, once each as files, and the command line still gives the script to run."""
+    from objrec.cli.delivery import exported_line, script_line
+    from objrec.export import ExportResult
+
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    result = ExportResult(
+        run_dir / "model.onnx", run_dir / "model.json", 3e-6, script=run_dir / "model_infer.py"
     )
+    line = exported_line(result)
+    assert line.startswith("exported run/model.onnx, run/model.json and run/model_infer.py")
+    assert "copy them together" in line and "within 3.0e-06 on sample inputs" in line
+    assert "python run/model_infer.py PHOTO..." in script_line(result.script)
+    two = exported_line(ExportResult(run_dir / "model.onnx", run_dir / "model.json", 3e-6))
+    assert two.startswith("exported run/model.onnx and run/model.json;") and "copy" not in two
 
 
 def test_train_says_why_it_stopped_where_it_did():

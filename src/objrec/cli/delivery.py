@@ -142,14 +142,21 @@ def export(
     if as_json:
         print_json(with_warnings(export_record(result), logged))
         return
-    console.print(
-        f"exported {shown(result.path)} and {shown(result.sidecar)}; the graph matches PyTorch "
-        f"within {result.max_diff:.1e} on sample inputs" + kept_words(result.kept),
-        markup=False,
-        highlight=False,
-    )
-    for line in [*agreement_lines(result.answers), script_line(result.script)]:
+    lines = [exported_line(result), *agreement_lines(result.answers), script_line(result.script)]
+    for line in lines:
         console.print(line, markup=False, highlight=False)
+
+
+def exported_line(result: ExportResult) -> str:
+    """export's summary: every file it wrote (the model, its sidecar and the script, the ones to
+    copy together) and how closely the graph matches PyTorch."""
+    files = [shown(f) for f in (result.path, result.sidecar, result.script) if f is not None]
+    named = f"{', '.join(files[:-1])} and {files[-1]}"
+    together = " (copy them together)" if len(files) > 2 else ""
+    return (
+        f"exported {named}{together}; the graph matches PyTorch within {result.max_diff:.1e} on "
+        "sample inputs" + kept_words(result.kept)
+    )
 
 
 def export_record(result: ExportResult) -> dict[str, Any]:
