@@ -909,8 +909,15 @@ def test_split_says_when_most_photos_have_no_exif_time(tmp_path):
     assert "a `groups` file" in said
     # a museum's specimen photos, with no series: "burst" said nothing to its volunteer, and the
     # line read as a problem to fix
-    assert "no burst (a series a camera took seconds apart) was looked for" in said
-    assert "nothing to do unless they hold such series" in said
+    assert "so bursts (rapid shots) go unseen: nothing to do if there are none" in said
+    # four lines of a terminal for a folder with nothing wrong: two at most, 80 columns each
+    from objrec.cli.data import split as split_command
+    from objrec.cli.messages import to_cli
+
+    big = {"badger": {"train": 60000, "valid": 20000, "test": 20000}}
+    longest = untimed_sentence(SplitResult(out=tmp_path, counts=big, untimed_files=100000))
+    assert longest is not None and len(to_cli(longest, split_command)) <= 160
+    assert "a --groups file keeps each in one split" in to_cli(longest, split_command)
     result.untimed_files = 48
     assert untimed_sentence(result) is None
     result = SplitResult(

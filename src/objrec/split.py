@@ -239,10 +239,8 @@ def untimed_sentence(result: SplitResult, grouped: bool = False) -> str | None:
         else f"{result.untimed_files:,} of {plural(images, 'image')} have no EXIF camera time"
     )
     return (
-        f"{which}, so no burst (a series a camera took seconds apart) was looked for among them: "
-        "nothing to do unless they hold such series, whose frames may land in different splits "
-        "where the near-duplicate hash does not group them; a `groups` file (columns file and "
-        "group) keeps each series in one split"
+        f"{which}, so bursts (rapid shots) go unseen: nothing to do if there are none; a `groups` "
+        "file keeps each in one split"
     )
 
 
