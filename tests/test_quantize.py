@@ -5,6 +5,7 @@ import json
 import logging
 import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -24,6 +25,7 @@ from objrec.export import export_model
 from objrec.features import FeatureCache, FrozenBody, fingerprint_module
 from objrec.inference import Recognizer
 from objrec.quantize import (
+    QUANTIZE_STEPS,
     QUANTIZING,
     QuantConfig,
     QuantizedBody,
@@ -60,6 +62,37 @@ def test_the_int8_body_is_cached_under_a_key_that_covers_the_calibration(tmp_pat
     samples = scan_class_folder(split_dir / "train").samples
     quantize_body(body, data, tmp_path, samples=samples[:5])  # other calibration files
     assert len(list((tmp_path / "onnx").glob("*int8*"))) == 3
+
+
+class StepRecorder(TaskRecorder):
+    """A reporter that records each task's total and the steps advanced in it."""
+
+    def __init__(self):
+        super().__init__()
+        self.totals: dict[str, int | None] = {}
+        self.done: dict[str, int] = {}
+
+    @contextmanager
+    def task(self, description, total):
+        self.totals[description], self.done[description] = total, 0
+
+        def advance(n=1):
+            self.done[description] += n
+
+        yield advance
+
+
+@pytest.mark.slow
+def test_making_the_int8_body_counts_its_steps(tmp_path, split_dir, tiny):
+    """The first default train on a new cache folder showed "making the pretrained network's
+    8-bit (int8) copy" for about 40 s with no share done nor time left (a task of no total): it
+    counts the fp32 graph, the preparation, each calibration batch and the int8 graph written."""
+    body, data = tiny
+    samples = scan_class_folder(split_dir / "train").samples[:10]  # 3 batches of at most 4
+    shown = StepRecorder()
+    quantize_body(body, data, tmp_path, QuantConfig(calibration_images=10), samples, shown)
+    assert shown.totals[QUANTIZING] == 1 + QUANTIZE_STEPS + 3 == 6
+    assert shown.done[QUANTIZING] == 6
 
 
 def test_an_int8_body_is_named_int8_whichever_command_stores_its_features(tmp_path, tiny):

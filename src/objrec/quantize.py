@@ -25,7 +25,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -255,7 +255,11 @@ def quiet():
 
 
 def activation_ranges(
-    model: Path, batches: list[np.ndarray], config: QuantConfig, out: Path
+    model: Path,
+    batches: list[np.ndarray],
+    config: QuantConfig,
+    out: Path,
+    advance: Callable[[], object] = lambda: None,
 ) -> Path:
     """Measure each activation's range on ``batches`` and write them to ``out`` (ONNX Runtime's
     calibration cache, which ``quantize_static`` reads).
@@ -265,7 +269,8 @@ def activation_ranges(
     images (the body alone runs them in about 2). Its graph runs here in a session with ONNX
     Runtime's full optimisations instead, as any objrec session: 10 s, the same ranges within
     ``6e-5`` (``benchmarks/int8_quantize_time.py``). One batch per pass, as ``quantize_static``'s
-    ``CalibStridedMinMax`` does: the histogram methods hold every activation of a pass."""
+    ``CalibStridedMinMax`` does: the histogram methods hold every activation of a pass;
+    ``advance`` is called after each."""
     api = _quantization_api()
     calibrator = api.create_calibrator(
         model,
@@ -277,6 +282,7 @@ def activation_ranges(
     name = session.get_inputs()[0].name
     for batch in batches:
         calibrator.collect_data(_Reader(name, [batch]))
+        advance()
     api.save_tensors_data(calibrator.compute_data(), out)
     return out
 
@@ -287,9 +293,14 @@ def _method(api, config: QuantConfig):
 
 
 def quantize_graph(
-    fp32_path: Path, out: Path, batches: list[np.ndarray], config: QuantConfig
+    fp32_path: Path,
+    out: Path,
+    batches: list[np.ndarray],
+    config: QuantConfig,
+    advance: Callable[[], object] = lambda: None,
 ) -> Path:
-    """Write the int8 version of the graph at ``fp32_path`` to ``out`` (atomically)."""
+    """Write the int8 version of the graph at ``fp32_path`` to ``out`` (atomically);
+    ``advance`` is called :data:`QUANTIZE_STEPS` times plus once per calibration batch."""
     import onnx
 
     api = _quantization_api()
@@ -297,7 +308,8 @@ def quantize_graph(
         source = Path(tmp_dir) / "prepared.onnx" if config.prepare else fp32_path
         if config.prepare:
             api.quant_pre_process(str(fp32_path), str(source))
-        ranges = activation_ranges(source, batches, config, Path(tmp_dir) / "ranges.json")
+        advance()
+        ranges = activation_ranges(source, batches, config, Path(tmp_dir) / "ranges.json", advance)
         model = onnx.load(str(source))
         api.quantize_static(
             model,
@@ -313,6 +325,7 @@ def quantize_graph(
             calibrate_method=_method(api, config),
             calibration_cache_path=ranges,
         )
+        advance()
     return out
 
 
@@ -332,7 +345,10 @@ def calibration_key(
 
 
 QUANTIZING = "making the pretrained network's 8-bit (int8) copy (once per cache folder)"
-"""The task shown while an int8 graph is made (it is cached afterwards)."""
+"""The task shown while an int8 graph is made (it is cached afterwards), counting its steps."""
+QUANTIZE_STEPS = 2
+"""Steps of :func:`quantize_graph` besides the calibration batches: the graph prepared, the int8
+graph written."""
 
 
 def quantize_body(
@@ -394,10 +410,14 @@ def make_int8_graph(
         folder,
     )
     started = time.perf_counter()
-    with reporter.task(QUANTIZING, None):
+    batches = calibration_batches(chosen, data)
+    # a step for the fp32 graph (exported unless cached) and quantize_graph's: the first train on
+    # a new cache folder showed this line alone for about 40 s, with no share done or time left
+    with reporter.task(QUANTIZING, 1 + QUANTIZE_STEPS + len(batches)) as advance:
         if not usable(fp32, store):
             export_onnx(body, fp32, data.input_size)
-        quantize_graph(fp32, path, calibration_batches(chosen, data), config)
+        advance()
+        quantize_graph(fp32, path, batches, config, advance)
     log.info(
         "int8 body calibrated in %.1f s (once: later runs reuse it)", time.perf_counter() - started
     )
