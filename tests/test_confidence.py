@@ -854,3 +854,13 @@ def test_kmeans_relocates_an_empty_cluster_as_scikit_learn_does():
     np.testing.assert_array_equal(new, [[1 / 3, 1 / 3], [10.5, 0], [30, 0]])
     same = updated_centres(x[:1].repeat(3, 0), old, np.zeros(3, dtype=np.int32))
     np.testing.assert_array_equal(same, [[0, 0]] * 3)  # nothing to move: the largest's centre
+
+
+def test_gap_verdict_orders_noise_then_sameness_then_direction():
+    """train and evaluate judge the temperature's effect on the ECE with one rule."""
+    from objrec.confidence import ECE_SAME, gap_verdict
+
+    assert gap_verdict(0.05, 0.06, chance=0.07) == "noisy"
+    assert gap_verdict(0.0739, 0.0726, chance=0.01) == "same"
+    assert gap_verdict(0.02, 0.02 + 2 * ECE_SAME) == "wider"
+    assert gap_verdict(0.02 + 2 * ECE_SAME, 0.02) == "narrower"

@@ -73,6 +73,19 @@ of a percentage point) are said to be about the same: "the model's own were clos
 points against 7.26 left a user wondering whether to act, for a temperature that had lowered the
 validation loss only from 0.1574 to 0.1573."""
 
+
+def gap_verdict(before: float, after: float, chance: float | None = None) -> str:
+    """What the temperature did to the calibration gap (ECE) on some images, as train and
+    evaluate say it: ``noisy`` (both within ``chance``, what exact calibration shows by chance
+    there), ``same`` (less than :data:`ECE_SAME` apart), ``wider`` (the temperature is fitted to
+    the loss, not this gap) or ``narrower``."""
+    if chance is not None and max(before, after) <= chance:
+        return "noisy"
+    if abs(after - before) < ECE_SAME:
+        return "same"
+    return "wider" if after > before else "narrower"
+
+
 MIN_ERRORS_TO_SHARPEN = 10
 """A temperature below 1 (sharper probabilities) is fitted only from at least this many validation
 errors. The errors are what bounds the sharpening: with none, the cross-entropy keeps falling as

@@ -37,6 +37,7 @@ from objrec.confidence import (
     FittedConfidence,
     TemperatureFit,
     fit_confidence,
+    gap_verdict,
 )
 from objrec.config import DataConfig, TrainConfig, as_config, precision_words, settings
 from objrec.data import (
@@ -937,31 +938,30 @@ def adjusted_words(fitted: FittedConfidence) -> str:
 
 def _gap_words(fitted: FittedConfidence, before: str, after: str) -> str:
     """The end of :func:`adjusted_words` for rescaled probabilities: the calibration gap on the
-    validation images after and ``before`` (percentage points, as read), too noisy to judge
-    when both are within what chance gives there, about the same when less than
-    :data:`~objrec.confidence.ECE_SAME` apart, or the model's own closer when wider."""
-    chance = fitted.ece_chance
-    if chance is not None and max(fitted.valid_ece) <= chance:
+    validation images after and ``before`` (percentage points, as read), judged by
+    :func:`~objrec.confidence.gap_verdict`: too noisy to judge, about the same, the model's own
+    closer, or narrowed."""
+    verdict = gap_verdict(*fitted.valid_ece, fitted.ece_chance)
+    if verdict == "noisy":
         return (
             f"; their calibration error there, {after} percentage points ({before} before), is "
             f"too noisy to judge on {fitted.n_valid} images: exactly calibrated probabilities "
-            f"would show up to {100 * chance:.2f} points by chance"
+            f"would show up to {100 * (fitted.ece_chance or 0):.2f} points by chance"
         )
-    if abs(fitted.valid_ece[1] - fitted.valid_ece[0]) < ECE_SAME:
+    if verdict == "narrower":
         return (
-            f"; on those images they are {after} percentage points off how often the model is "
-            f"right, on average, {before} before: about the same (less than "
-            f"{100 * ECE_SAME:.2f} points apart), nothing needs doing"
+            f" to say how often the model is right: on the validation images {after} percentage "
+            f"points off on average, {before} before"
         )
-    if fitted.valid_ece[1] > fitted.valid_ece[0]:  # fitted to the loss, it may widen this gap
-        return (
-            f"; on those images they are {after} percentage points off how often the model is "
-            f"right, on average, {before} before: the model's own were closer (the temperature "
-            "is fitted to the loss, not this gap)"
-        )
+    said = {
+        "same": f"about the same (less than {100 * ECE_SAME:.2f} points apart), nothing needs "
+        "doing",
+        "wider": "the model's own were closer (the temperature is fitted to the loss, not this "
+        "gap)",
+    }
     return (
-        f" to say how often the model is right: on the validation images {after} percentage "
-        f"points off on average, {before} before"
+        f"; on those images they are {after} percentage points off how often the model is "
+        f"right, on average, {before} before: {said[verdict]}"
     )
 
 

@@ -619,20 +619,21 @@ def noisy_calibration_line(m: dict[str, Any], evaluated: str, how: str) -> str:
         f"chosen on the validation split): it {fell} their loss on {evaluated} ({n} images) "
         f"from {m['nll_before_calibration']:.4f} to {m['nll']:.4f}; "
     )
-    if max(before, after) <= chance:
+    from objrec.confidence import ECE_SAME, gap_verdict
+
+    verdict = gap_verdict(before, after, chance)
+    if verdict == "noisy":
         return line + (
             f"how sure it says it is and how often it is right differ by {points(after)} on "
             f"average ({points(before)} before; the expected calibration error), too noisy to "
             f"judge on {n} images: a model exactly as sure as it is right would show up to "
             f"{points(chance)} by chance"
         )
-    from objrec.confidence import ECE_SAME
-
-    if abs(after - before) < ECE_SAME:
-        closer = f": about the same (less than {points(ECE_SAME)} apart), nothing needs doing"
-    else:
-        closer = ": the model's own were closer" if after > before else ""
-    return line + f"{calibration_gap(after)}, {points(before)} before{closer}"
+    said = {
+        "same": f": about the same (less than {points(ECE_SAME)} apart), nothing needs doing",
+        "wider": ": the model's own were closer",
+    }
+    return line + f"{calibration_gap(after)}, {points(before)} before{said.get(verdict, '')}"
 
 
 TRADE_RULE = (
