@@ -578,6 +578,24 @@ def test_the_script_answers_a_folder_of_photos_into_a_csv(tmp_path, monkeypatch,
     assert f"--csv {table} exists" in capsys.readouterr().err
 
 
+def test_the_script_s_csv_has_as_many_class_columns_as_the_answers_have(tmp_path, monkeypatch):
+    """The script's default --topk 5 on a model of 2 classes wrote class_3 ... prob_5, columns
+    empty on every row, where `objrec predict --csv` writes as many as the longest answer's top
+    classes (predict.csv_columns): the same table of the same model had other columns."""
+    import csv
+
+    from objrec import export_script
+
+    monkeypatch.setattr(export_script, "Model", _Answers)  # 2 classes
+    photo, table = tmp_path / "a1.jpg", tmp_path / "answers.csv"
+    photo.write_bytes(b"")
+    assert export_script.main([str(photo), str(tmp_path / "b.txt"), "--csv", str(table)]) == 1
+    with table.open(encoding="utf-8-sig") as f:
+        header = next(csv.reader(f))
+    tops = ["class_1", "prob_1", "class_2", "prob_2"]
+    assert header == [*export_script.CSV_COLUMNS, *tops, "error"]
+
+
 @pytest.mark.slow
 def test_the_script_refuses_a_csv_in_no_folder_before_answering(tmp_path, monkeypatch, capsys):
     """--csv in a folder that is not there (a typo) was found only after every photo had been

@@ -290,8 +290,10 @@ def cell(value: object) -> object:
     return value
 
 
-def write_csv(answers: list[dict], path: str, k: int) -> None:
-    """The table of ``answers``, one row per photo, in UTF-8 with the mark Excel reads it by."""
+def write_csv(answers: list[dict], path: str) -> None:
+    """The table of ``answers``, one row per photo, in UTF-8 with the mark Excel reads it by; as
+    many ``class_N``, ``prob_N`` as the longest answer's top classes, as ``predict --csv``."""
+    k = max((len(a["topk"]) for a in answers if "topk" in a), default=0)
     tops = [f"{what}_{i}" for i in range(1, k + 1) for what in ("class", "prob")]
     with open(path, "x", newline="", encoding="utf-8-sig") as f:
         writer = csv.DictWriter(f, [*CSV_COLUMNS, *tops, "error"], restval="")
@@ -360,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps([a for a in answers if "error" not in a], indent=2))
     if args.csv:
-        write_csv(answers, args.csv, args.topk)
+        write_csv(answers, args.csv)
         print(f"{len(answers)} rows (one per photo) written to {args.csv}", file=sys.stderr)
     failed = sum("error" in a for a in answers) + len(empty)
     return 1 if failed else 0
