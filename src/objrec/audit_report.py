@@ -306,15 +306,23 @@ def identical_copies(groups: list[dict], inv: Inventory) -> list[tuple[int, str,
     it in its group (``audit.keep_order``: the original first, as ``check`` and ``split`` name
     it), the plan's ``remove`` and its reason naming that one. None where the digests are unknown
     (``inv.digests`` empty)."""
-    found = []
-    for group in groups if inv.digests else []:
-        first: dict[str, int] = {}
-        for index in group["_indices"]:
-            original = first.setdefault(inv.digests[index], index)
-            if original != index:
-                reason = IDENTICAL_REASON.format(first=inv.rel(inv.items[original]))
-                found.append((index, "remove", reason))
-    return found
+    return [
+        (index, "remove", IDENTICAL_REASON.format(first=inv.rel(inv.items[original])))
+        for group in groups
+        for index, original in byte_copies(group, inv).items()
+    ]
+
+
+def byte_copies(group: dict[str, Any], inv: Inventory) -> dict[int, int]:
+    """Each image of ``group`` with the same bytes as one before it in the group, and that one
+    (the first of those bytes); none where the digests are unknown (``inv.digests`` empty)."""
+    first: dict[str, int] = {}
+    copies = {}
+    for index in group["_indices"] if inv.digests else []:
+        original = first.setdefault(inv.digests[index], index)
+        if original != index:
+            copies[index] = original
+    return copies
 
 
 def kept_firsts(result: AuditResult, inv: Inventory) -> list[tuple[int, str]]:
@@ -829,13 +837,9 @@ def identical_marks(inv: Inventory, group: dict[str, Any], actions: dict[str, st
     before it, a mark saying so, and what the plan does with it ("same bytes as red_01.png, one
     file twice; plan.csv: remove"): the page showed such a copy as any near-duplicate, while the
     plan removed it. None marked where the digests are unknown (``inv.digests`` empty)."""
-    if not inv.digests:
-        return [""] * len(group["_indices"])
-    first: dict[str, int] = {}
-    marks = []
+    copies, marks = byte_copies(group, inv), []
     for index in group["_indices"]:
-        original = first.setdefault(inv.digests[index], index)
-        if original == index:
+        if (original := copies.get(index)) is None:
             marks.append("")
             continue
         action = actions.get(inv.rel(inv.items[index]))
