@@ -441,6 +441,28 @@ def test_the_script_is_never_written_over_a_file_of_the_user_s(trained_run, tmp_
     assert said.startswith("to run it without objrec") and f"python {script} PHOTO..." in said
 
 
+def test_a_file_force_cannot_replace_is_refused_without_advising_force(
+    trained_run, tmp_path, capsys
+):
+    """`export --out 2024-cats.onnx` beside 2024 cats.onnx's export (both scripts are
+    model_2024_cats_infer.py) said "exists: choose another --out or pass --force"; --force then
+    said "--force does not replace it". A file --force cannot replace (another model's script, a
+    sidecar or script of the user's) is refused first, in the sentence that says so."""
+    from objrec.cli import main
+    from objrec.export import script_path, script_text
+
+    other = tmp_path / "2024 cats.onnx"
+    script_path(other).write_text(script_text(other.name), encoding="utf-8")
+    (tmp_path / "mine.json").write_text('{"mine": true}')
+    for out, said in (("2024-cats.onnx", "runs 2024 cats.onnx, not 2024-cats.onnx"),
+                      ("mine.onnx", "mine.json is not a sidecar")):  # fmt: skip
+        assert main(["export", str(trained_run), "--out", str(tmp_path / out)]) == 1
+        error = " ".join(capsys.readouterr().err.split())
+        assert said in error and "--force does not replace it" in error, error
+        assert "pass --force" not in error
+    assert not (tmp_path / "2024-cats.onnx").exists() and not (tmp_path / "mine.onnx").exists()
+
+
 @pytest.mark.parametrize(
     ("model", "module"),
     [

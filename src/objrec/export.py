@@ -521,10 +521,10 @@ def export_model(
             f"model: name the model {path.with_suffix('.onnx').name} instead"
         )
     script = script_path(path)
+    refuse_users_sidecar(sidecar, path)  # first: `force` cannot lift these, so never advise it
+    refuse_users_script(script, path)
     for target in (path, sidecar, script):
         refuse_overwrite(target, force)
-    refuse_users_sidecar(sidecar, path)
-    refuse_users_script(script, path)
     kept = usable_kept(run, threshold)
     if kept is not None and kept.current:
         threshold = kept.threshold
