@@ -2236,6 +2236,29 @@ def test_evaluate_s_next_report_after_another_split_names_that_split(capsys, tmp
     assert f"--data {classes} #" in " ".join(capsys.readouterr().out.split())
 
 
+def test_evaluate_advises_no_report_that_cannot_find_its_evaluation(capsys, tmp_path):
+    """`evaluate run data/test --out elsewhere` advised `objrec report run --data data/test`,
+    which said "run has no evaluation of data/test by its model yet: evaluate it there first":
+    report reads RUN/eval-* only. No report is advised then; a split folder's test split (which
+    report evaluates itself) and an evaluation in RUN/eval-* keep theirs."""
+    from objrec.cli.evaluation import print_next_steps
+
+    run_dir, data, classes = tmp_path / "run", tmp_path / "data", tmp_path / "data" / "test"
+    for folder in (run_dir, data / "train", data / "valid", classes):
+        folder.mkdir(parents=True, exist_ok=True)
+    cases = [
+        (classes, tmp_path / "elsewhere", "test", False),
+        (data, tmp_path / "elsewhere", "valid", False),
+        (classes, run_dir / "eval-test-0123abcd", "test", True),
+        (data, tmp_path / "elsewhere", "test", True),
+    ]
+    for folder, out, split, advised in cases:
+        print_next_steps(run_dir, folder, out, split)
+        said = capsys.readouterr().out
+        assert ("objrec report" in said) == advised, (folder, out, split, said)
+        assert f"objrec audit {folder} --run {run_dir}" in " ".join(said.split())
+
+
 @pytest.mark.slow  # an evaluate and a report: about 3 s
 def test_report_shows_the_valid_evaluation_evaluate_advises_it_for(
     capsys, tmp_path, trained_run, split_dir, monkeypatch

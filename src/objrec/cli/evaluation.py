@@ -256,23 +256,40 @@ def print_next_steps(run: Path, data: Path, out: Path | None, split: str = "test
     (``--data`` the evaluated folder unless ``out`` is the evaluation it shows already, the run's
     own test split's) and the audit of DATA for likely wrong labels (with the run's body and
     features). ``report --data DATA`` shows DATA's test split: after ``--split valid`` it showed
-    the test split's evaluation, not the one just made; ``--data DATA/valid`` shows that one."""
+    the test split's evaluation, not the one just made; ``--data DATA/valid`` shows that one. No
+    report is advised for an evaluation it cannot find (:func:`report_finds`)."""
     from objrec.data import is_split_folder
     from objrec.meta import output_beside
     from objrec.outputs import same_file
 
     where, folder = shlex.quote(shown(run)), shlex.quote(shown(data))
+    test_split = split == "test" and is_split_folder(data)  # report evaluates it where missing
     evaluated = data / split if split != "test" and is_split_folder(data) else data
     shows_this = out is not None and same_file(Path(out), output_beside(run, "eval-test"))
     report = f"objrec report {where}"
     report += "" if shows_this else f" --data {shlex.quote(shown(evaluated))}"
-    steps = [
-        (report, "one HTML page: the results, the confusions and the images it got wrong"),
-        (f"objrec audit {folder} --run {where}", "likely wrong labels, near-duplicates, outliers"),
-    ]
+    page = (report, "one HTML page: the results, the confusions and the images it got wrong")
+    audit = (
+        f"objrec audit {folder} --run {where}",
+        "likely wrong labels, near-duplicates, outliers",
+    )
+    steps = [page, audit] if test_split or report_finds(run, out) else [audit]
     console.print("next, try:", highlight=False)
     for command, what in steps:
         console.print(f"  {escape(command)}  [dim]# {escape(what)}[/]", highlight=False)
+
+
+def report_finds(run: Path, out: Path | None) -> bool:
+    """Whether ``objrec report`` finds the evaluation written to ``out``: it reads ``RUN/eval*``
+    (beside a checkpoint file, ``CKPT-eval*``), where evaluate writes unless given ``--out``.
+    `evaluate RUN FOLDER --out elsewhere` advised `report RUN --data FOLDER`, which then said
+    "no evaluation of FOLDER by its model yet: evaluate it there first"."""
+    from objrec.meta import output_beside
+
+    if out is None:
+        return True
+    out, beside = Path(out).resolve(), output_beside(run, "eval")
+    return out.parent == beside.parent.resolve() and out.name.startswith(beside.name)
 
 
 def print_against(c: dict[str, Any], run: Path, worst: int) -> None:
