@@ -312,12 +312,11 @@ def open_run(
 
 
 EXPORT_IN_OPENVINO = (
-    "its ONNX export will give objrec's answers in OpenVINO; in ONNX Runtime "
-    "they differ, by up to 0.062 in a probability on a 10-class Caltech-101 run: train with "
-    "--precision fp32 to run the export in ONNX Runtime"
+    "the exported model gives objrec's answers in OpenVINO, not exactly in ONNX Runtime: "
+    "for ONNX Runtime, train with --precision fp32 (see docs/export.md)"
 )
-"""What train says of an int8 body OpenVINO runs, before the run: its export's answers differ in
-ONNX Runtime (docs/export.md measures it)."""
+"""What train says of an int8 body OpenVINO runs, before the run, in one short sentence: its
+export's answers differ in ONNX Runtime (docs/export.md measures by how much)."""
 
 
 def precision_notes(precision: dict[str, str]) -> list[str]:
