@@ -693,6 +693,8 @@ def test_an_evaluation_of_another_folder_is_named_by_that_folder_not_as_test_ima
     assert re.findall(r"\btest (?:image|top-1)", text) == []  # n_test, the CSV's column, stays
     assert "top-1 on field-photos" in text and " images of field-photos" in text
     assert "No image of 1 class in " in text
+    # its Data section is the data the run trained on, as the run's own page shows it
+    assert f"in {split_dir.resolve()} : train " in text and 'alt="image sizes"' in html
     from objrec.report import evaluated_words
 
     assert evaluated_words(str(split_dir / "test"))["images"] == "test images"
@@ -825,3 +827,22 @@ def test_report_data_folder_shows_that_folders_evaluation_not_the_latest(
         f"{trained_run} has no evaluation of {other} by its model yet: evaluate it there first "
         f"(`evaluate({str(trained_run)!r}, {str(other)!r})`)"
     )
+
+
+@pytest.mark.slow
+def test_a_report_of_a_valid_split_evaluation_shows_the_data_as_the_runs_own_page(
+    trained_run, split_dir, tmp_path
+):
+    """`evaluate RUN DATA --split valid` advises `objrec report RUN --data DATA/valid`: that page
+    showed the valid split's evaluation but no Data section (images per class, image sizes, a
+    training image per class), which `report RUN`'s has. It shows DATA's, the split folder the
+    evaluated split is part of, named, as the run's own page does."""
+    evaluate(trained_run, split_dir, split="valid")
+    valid = build_report(trained_run, tmp_path / "valid.html", data_dir=split_dir / "valid")
+    html = " ".join(valid.read_text().split())
+    assert f"Results of the evaluation of <code>{(split_dir / 'valid').resolve()}</code>" in html
+    assert '<a href="#data">Data</a>' in html and 'alt="images per class"' in html
+    own = " ".join(build_report(trained_run, tmp_path / "own.html").read_text().split())
+    data = html.split('<section id="data">')[1].split("</section>")[0]
+    assert data == own.split('<section id="data">')[1].split("</section>")[0]
+    assert f"in <code>{split_dir.resolve()}</code>: train " in data

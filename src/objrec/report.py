@@ -368,8 +368,8 @@ def build_report(
     evaluation = load_evaluation(run, used, reporter, meta.data_dir, force, of)
     roots = [data_dir] if has_data and data_dir is not None else []
     context = run_context(run, meta) | evaluation_context(run, evaluation, reporter, roots)
-    if data_dir is not None and has_data:
-        context |= data_context(data_dir, meta, reporter)
+    if (shown := data_shown(used, given, meta)) is not None:
+        context |= data_context(shown, meta, reporter)
     template = (resources.files("objrec") / "static" / "report.html.j2").read_text()
     env = Environment(
         autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True
@@ -377,8 +377,8 @@ def build_report(
     env.filters["plural"] = plural  # "1 class", never "1 classes"
     with reporter.task("writing the page", None), staged(out) as part:
         # its folder made when new, the file whole or not at all
-        if data_dir is not None and has_data:
-            context |= picture_context(data_dir, meta)
+        if shown is not None:
+            context |= picture_context(shown, meta)
         words = {
             "image_set_meaning": IMAGE_SET_MEANING,
             "score_words": unknown_score_words,
@@ -389,6 +389,19 @@ def build_report(
         part.write_text(text)
     log.info("wrote %s (%d bytes)", out, out.stat().st_size)
     return out
+
+
+def data_shown(used: Path | None, given: Path | None, meta: RunMeta) -> Path | None:
+    """The split folder the page's Data section shows: ``used``, the one whose test split it
+    evaluated; for an evaluation of one of a split folder's splits (``report --data DATA/valid``,
+    as ``evaluate RUN DATA --split valid`` advises), that split folder, as ``report RUN`` shows it
+    (the page had no Data section); for another folder of classes (``--data field-photos``), the
+    one the run trained on. None when none of them has a train split."""
+    if used is not None:
+        return used
+    folders = [given.parent] if given is not None and given.name in SPLITS else []
+    folders += [Path(meta.data_dir)] if meta.data_dir else []
+    return next((folder for folder in folders if (folder / "train").is_dir()), None)
 
 
 def report_path(run: Path, out: Path | None, force: bool = False) -> Path:
@@ -614,7 +627,7 @@ def read_table(path: Path, text: Sequence[str]) -> pd.DataFrame:
 
 
 def data_context(data_dir: Path, meta: RunMeta, reporter: Reporter) -> dict[str, Any]:
-    """The data the run trained on: counts and sizes."""
+    """The data the run trained on (or the split folder evaluated): counts and sizes."""
     with tempfile.TemporaryDirectory() as tmp:
         result = explore(data_dir, Path(tmp) / "explore", reporter)
         explored = {
@@ -623,6 +636,7 @@ def data_context(data_dir: Path, meta: RunMeta, reporter: Reporter) -> dict[str,
             "n_images": len(result.sizes),
             "n_classes": len(result.counts),
             "totals": result.counts.sum().to_dict(),
+            "folder": data_dir.resolve(),
         }
     return {"explore": explored}
 

@@ -796,7 +796,8 @@ def averages_table(m: dict[str, Any]) -> Table:
     type=FOLDER,
     help="The split folder, whose test split the page shows [default: the one the run trained "
     "on]; or a folder of classes `objrec evaluate RUN FOLDER` evaluated, whose latest "
-    "evaluation it shows (DATA/valid for `objrec evaluate RUN DATA --split valid`'s).",
+    "evaluation it shows (DATA/valid for `objrec evaluate RUN DATA --split valid`'s; its Data "
+    "section is then DATA's, for another folder the data the run trained on).",
 )
 @click.option(
     "--force",
