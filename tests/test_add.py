@@ -12,7 +12,7 @@ from PIL import Image, ImageOps
 
 from objrec import add as add_module
 from objrec import dedup
-from objrec.add import add_images, add_warnings
+from objrec.add import AddResult, add_images, add_warnings
 from objrec.cli import main
 from objrec.data import IMAGE_SET_MEANING, SPLITS
 from objrec.errors import ObjrecError
@@ -678,12 +678,9 @@ def blend_chain(colour, seed, shares):
     return [Image.fromarray((a * (1 - t) + b * t).round().astype(np.uint8)) for t in shares]
 
 
-@pytest.mark.slow
-def test_add_measures_only_pairs_with_a_new_image_and_decides_as_all_pairs_do(
-    tmp_path, split_dir, monkeypatch
-):
-    """add compared every pair of DATA's images (its square); now only pairs holding a new image,
-    then those holding an image of DATA found near one, until no new one comes."""
+def chained_folders(split_dir: Path, tmp_path: Path) -> Path:
+    """Chains of near-duplicates (each near the next only) in ``split_dir``'s splits, and a new
+    folder whose images extend them, link two of them, or are near each other; returns it."""
     red = blend_chain((200, 40, 40), 3000, (0.3, 0.4, 0.5, 0.6))  # each near the next only
     green = blend_chain((40, 180, 60), 3002, (0.3, 0.4, 0.5))
     red[0].save(split_dir / "train" / "red" / "chain_1.png")
@@ -699,11 +696,12 @@ def test_add_measures_only_pairs_with_a_new_image_and_decides_as_all_pairs_do(
     red[3].save(new / "red" / "chain_4.png")  # near chain_3 only
     (new / "blue").mkdir()
     green[1].save(new / "blue" / "link_2.png")  # links two groups of DATA
-    facts = [dedup.image_facts(new / "red" / f"chain_{i}.png") for i in (3, 4)]
-    assert dedup.split_pairs([dedup.image_facts(split_dir / "train/red/chain_1.png"), *facts]) == [
-        (1, 2)
-    ]
-    all_pairs = Path(shutil.copytree(split_dir, tmp_path / "all_pairs"))
+    return new
+
+
+def add_counting_pairs(data: Path, new: Path, monkeypatch) -> tuple[AddResult, list[int]]:
+    """``add_images(data, new)``'s result, and how many images (all pairs) or rows (the pairs of
+    those rows) each call of ``dedup.split_pairs`` measured."""
     measured, split_pairs = [], dedup.split_pairs
 
     def measuring(facts, rows=None):
@@ -714,15 +712,13 @@ def test_add_measures_only_pairs_with_a_new_image_and_decides_as_all_pairs_do(
         return split_pairs(facts, rows)
 
     monkeypatch.setattr(dedup, "split_pairs", measuring)
-    result = add_images(split_dir, new, seed=3)
-    assert measured == [9, 3, 1]  # the new images, chain_2 link_1 link_3, then chain_1
-
+    result = add_images(data, new, seed=3)
     monkeypatch.setattr(dedup, "split_pairs", split_pairs)
-    monkeypatch.setattr(add_module, "near_groups", lambda *args, among: near_groups(*args))
-    expected = add_images(all_pairs, new, seed=3)
-    assert dataclasses.replace(result, data=all_pairs) == expected
-    assert (split_dir / "manifest.csv").read_text() == (all_pairs / "manifest.csv").read_text()
-    assert counts(split_dir) == counts(all_pairs)
+    return result, measured
+
+
+def assert_chains_placed_and_said(result: AddResult) -> None:
+    """Where :func:`chained_folders`' new images went, and what add says of the chains."""
     placed = dict(result.files)
     assert {placed[f"red/chain_{i}.png"].split("/")[0] for i in (3, 4)} == {"train"}  # a tie
     twins = [placed[f"purple/{name}.png"].split("/")[0] for name in ("twin", "twin_mirrored")]
@@ -740,6 +736,29 @@ def test_add_measures_only_pairs_with_a_new_image_and_decides_as_all_pairs_do(
     (sentence,) = [w for w in add_warnings(result) if "in two splits" in w]
     assert "by hand" in sentence and "like two pictures in different splits" in sentence
     assert "changed by hand" not in sentence and "a leak whichever split each goes to" in sentence
+
+
+@pytest.mark.slow
+def test_add_measures_only_pairs_with_a_new_image_and_decides_as_all_pairs_do(
+    tmp_path, split_dir, monkeypatch
+):
+    """add compared every pair of DATA's images (its square); now only pairs holding a new image,
+    then those holding an image of DATA found near one, until no new one comes."""
+    new = chained_folders(split_dir, tmp_path)
+    facts = [dedup.image_facts(new / "red" / f"chain_{i}.png") for i in (3, 4)]
+    assert dedup.split_pairs([dedup.image_facts(split_dir / "train/red/chain_1.png"), *facts]) == [
+        (1, 2)
+    ]
+    all_pairs = Path(shutil.copytree(split_dir, tmp_path / "all_pairs"))
+    result, measured = add_counting_pairs(split_dir, new, monkeypatch)
+    assert measured == [9, 3, 1]  # the new images, chain_2 link_1 link_3, then chain_1
+
+    monkeypatch.setattr(add_module, "near_groups", lambda *args, among: near_groups(*args))
+    expected = add_images(all_pairs, new, seed=3)
+    assert dataclasses.replace(result, data=all_pairs) == expected
+    assert (split_dir / "manifest.csv").read_text() == (all_pairs / "manifest.csv").read_text()
+    assert counts(split_dir) == counts(all_pairs)
+    assert_chains_placed_and_said(result)
 
 
 @pytest.mark.slow

@@ -225,17 +225,13 @@ def test_check_names_the_copy_as_the_copy_and_the_original_as_the_original(tmp_p
     )
 
 
-def test_check_notes_nearly_blank_images_as_one_warning_naming_them(tmp_path):
-    """A line camera's failure frames (all black) in a class folder passed `check` without a
-    word, and the model learnt "black frame = ok". One note of the images of one grey level all
-    over now, naming a few (--json: all of them); a dark photo with detail is not one. A class
-    mostly blank is one of blank frames on purpose: the note told to move its images out. A
-    yellow drawing on beige, its contrast all in colour (grey-level spread 0.8), is not blank
-    (it was, as Caltech-101's menorah/image_0036 was)."""
+def folder_with_blank_frames(photos: Path) -> Path:
+    """A class folder with two stray blank frames (8-bit black, 16-bit dark noise), a class
+    ``empty`` mostly of blank frames, and images that are not blank: a dark one with detail, a
+    yellow drawing on beige (its contrast all in colour)."""
     from objrec import dedup
-    from objrec.check import CheckResult, _note_blank, check_folder
 
-    photos = make_class_folder(tmp_path / "photos", per_class=3, classes=("red", "green"))
+    make_class_folder(photos, per_class=3, classes=("red", "green"))
     drawing = Image.new("RGB", (64, 48), (240, 235, 200))  # beige, grey level 232.5
     drawing.paste((255, 245, 95), (0, 0, 32, 48))  # yellow, grey level 230.9
     drawing.save(photos / "green" / "yellow_on_beige.png")
@@ -248,6 +244,19 @@ def test_check_notes_nearly_blank_images_as_one_warning_naming_them(tmp_path):
     for k in range(3):
         Image.new("L", (40, 30), 20 * k).save(photos / "empty" / f"{k}.png")
     make_image((10, 10, 10), seed=6).save(photos / "empty" / "not_blank.png")
+    return photos
+
+
+def test_check_notes_nearly_blank_images_as_one_warning_naming_them(tmp_path):
+    """A line camera's failure frames (all black) in a class folder passed `check` without a
+    word, and the model learnt "black frame = ok". One note of the images of one grey level all
+    over now, naming a few (--json: all of them); a dark photo with detail is not one. A class
+    mostly blank is one of blank frames on purpose: the note told to move its images out. A
+    yellow drawing on beige, its contrast all in colour (grey-level spread 0.8), is not blank
+    (it was, as Caltech-101's menorah/image_0036 was)."""
+    from objrec.check import check_folder
+
+    photos = folder_with_blank_frames(tmp_path / "photos")
     result = check_folder(photos)
     (note,) = [p for p in result.problems if p.kind == "blank_images"]
     stray = [photos / "green" / "black.jpg", photos / "red" / "dark16.png"]
@@ -262,6 +271,14 @@ def test_check_notes_nearly_blank_images_as_one_warning_naming_them(tmp_path):
     assert result.readable == 14 and not result.unusable
     (listed,) = [p for p in result.to_json()["problems"] if p["kind"] == "blank_images"]
     assert listed["files"] == list(map(str, blank))
+
+
+def test_the_blank_note_says_to_move_stray_frames_out_and_to_keep_a_class_of_them():
+    """Stray blank frames only: move them out; a class of blank frames only: nothing to move."""
+    from objrec.check import CheckResult, _note_blank
+
+    photos = Path("photos")
+    stray = [photos / "green" / "black.jpg", photos / "red" / "dark16.png"]
     result = CheckResult(photos, blank_images=stray)
     _note_blank(photos, {"green": stray[:1], "red": stray[1:]}, {"green": 4, "red": 5}, result)
     assert result.problems[0].message.startswith(
@@ -269,8 +286,9 @@ def test_check_notes_nearly_blank_images_as_one_warning_naming_them(tmp_path):
         "camera's black failure frame; trained as their class folder's, they teach it that a "
         "blank frame is that class. Move them out"
     )
-    result = CheckResult(photos, blank_images=blank[2:])
-    _note_blank(photos, {"empty": blank[2:], "red": []}, {"empty": 3, "red": 9}, result)
+    blank = [photos / "empty" / f"{k}.png" for k in range(3)]
+    result = CheckResult(photos, blank_images=blank)
+    _note_blank(photos, {"empty": blank, "red": []}, {"empty": 3, "red": 9}, result)
     assert result.problems[0].message == (
         "3 nearly blank images (empty/0.png, empty/1.png, empty/2.png): one colour all over, "
         "most of class empty (3 of 3 images): a class of blank frames on purpose, it seems, so "

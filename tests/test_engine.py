@@ -329,64 +329,72 @@ assert "pandas" not in sys.modules, "pandas was imported"
     assert done.returncode == 0, done.stderr
 
 
-def test_a_fit_the_epoch_limit_stopped_says_so_naming_epochs(caplog):
-    """train ended at its epochs cap ("best_epoch":100,"epochs_run":100) with the validation loss
-    still falling, and "warnings": []. A fit that early stopping did not end now warns, naming
-    `epochs` (the CLI's --epochs), or fine-tuning's `finetune_epochs`, which it called "the
-    --epochs limit (21)"; one it ended does not."""
+def separable_points() -> tuple[torch.Tensor, torch.Tensor]:
+    """64 points in 4 dimensions, and their labels: the sign of the first coordinate."""
+    torch.manual_seed(0)
+    x = torch.randn(64, 4)
+    return x, (x[:, 0] > 0).long()
+
+
+def fit_warned(caplog, train, valid, epochs: int, **options) -> tuple[FitState, list[str]]:
+    """A linear model fit on the batch ``train`` for up to ``epochs``, validated on ``valid``
+    (``options``: fit's); its final state and the warnings the fit logged."""
+    caplog.clear()
+    model = nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    with caplog.at_level("WARNING", logger="objrec.engine"):
+        state = fit(model, lambda e: [train], lambda: [valid], optimizer, epochs, **options)
+    return state, [r.getMessage() for r in caplog.records]
+
+
+def in_train_words(message: str) -> str:
+    """``message`` as the CLI's train prints it (options as its flags)."""
     from objrec.cli import cli
     from objrec.cli.messages import to_cli
 
-    torch.manual_seed(0)
-    x = torch.randn(64, 4)
-    y = (x[:, 0] > 0).long()
-    noise_x, noise_y = torch.randn(32, 4), torch.randint(0, 2, (32,))
+    return to_cli(message, cli.commands["train"])
 
-    def run(valid, epochs):
-        model = nn.Linear(4, 2)
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
-        with caplog.at_level("WARNING", logger="objrec.engine"):
-            return fit(model, lambda e: [(x, y)], lambda: [valid], optimizer, epochs, patience=3)
 
-    state = run((x, y), epochs=8)  # separable: the loss falls at every epoch
+def test_a_fit_the_epoch_limit_stopped_says_so_naming_epochs(caplog):
+    """train ended at its epochs cap ("best_epoch":100,"epochs_run":100) with the validation loss
+    still falling, and "warnings": []. A fit that early stopping did not end now warns, naming
+    `epochs` (the CLI's --epochs); one it ended does not."""
+    x, y = separable_points()
+    state, (warned,) = fit_warned(caplog, (x, y), (x, y), 8, patience=3)  # the loss always falls
     assert not state.stopped_early and state.best_epoch == 8
-    (warned,) = [r.getMessage() for r in caplog.records]
     assert warned.startswith("training stopped at the `epochs` limit (8) before early stopping")
     assert "the validation loss last improved at epoch 8 (the last);" in warned
-    assert "at the --epochs limit (8)" in to_cli(warned, cli.commands["train"])
-    caplog.clear()
-    model = nn.Linear(4, 2)  # fine-tuning: 3 --finetune-epochs after the head's 5 epochs
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
-    with caplog.at_level("WARNING", logger="objrec.engine"):
-        fit(
-            model,
-            lambda e: [(x, y)],
-            lambda: [(x, y)],
-            optimizer,
-            8,
-            3,
-            limit=("finetune_epochs", 3),
-        )
-    (warned,) = [to_cli(r.getMessage(), cli.commands["train"]) for r in caplog.records]
+    assert "at the --epochs limit (8)" in in_train_words(warned)
+    noise = torch.randn(32, 4), torch.randint(0, 2, (32,))
+    state, warned_of_noise = fit_warned(caplog, (x, y), noise, 50, patience=3)
+    assert state.stopped_early and warned_of_noise == []
+    # labels flipped: worse after epoch 1, not "improving"
+    worse, (warned,) = fit_warned(caplog, (x, y), (x, 1 - y), 2, patience=3)
+    assert worse.best_epoch == 1 and "still improving" not in warned
+    assert "the validation loss last improved at epoch 1;" in warned
+
+
+def test_a_fine_tuning_fit_the_limit_stopped_names_finetune_epochs(caplog):
+    """Fine-tuning's limit is `finetune_epochs` (--finetune-epochs): the warning called it "the
+    --epochs limit (21)" and advised more --epochs."""
+    x, y = separable_points()  # 3 --finetune-epochs after the head's 5 epochs
+    options = {"patience": 3, "limit": ("finetune_epochs", 3)}
+    _, (warned,) = fit_warned(caplog, (x, y), (x, y), 8, **options)
+    warned = in_train_words(warned)
     assert warned.startswith("training stopped at the --finetune-epochs limit (3) before early")
     assert warned.endswith("; more --finetune-epochs may give a better model")  # said --epochs 8
-    caplog.clear()
-    model = nn.Linear(4, 2)  # labels flipped: the best is epoch 1, --patience 50 keeps it going
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
-    with caplog.at_level("WARNING", logger="objrec.engine"):
-        fit(model, lambda e: [(x, y)], lambda: [(x, 1 - y)], optimizer, 8, patience=50)
-    (warned,) = [to_cli(r.getMessage(), cli.commands["train"]) for r in caplog.records]
-    assert warned == (  # it said more --epochs may give a better model
+
+
+def test_a_fit_patience_kept_running_says_more_epochs_would_not_help(caplog):
+    """Labels flipped: the best is epoch 1, and --patience 50 kept the fit going to the limit; the
+    warning said more --epochs may give a better model."""
+    x, y = separable_points()
+    _, (warned,) = fit_warned(caplog, (x, y), (x, 1 - y), 8, patience=50)
+    assert in_train_words(warned) == (
         "training stopped at the --epochs limit (8) only because --patience (50) kept it running: "
         "the validation loss last improved at epoch 1, 7 epochs before the end, so more --epochs "
         "would not help (a lower --patience stops sooner)"
     )
-    caplog.clear()
-    assert run((noise_x, noise_y), epochs=50).stopped_early and not caplog.records
-    worse = run((x, 1 - y), epochs=2)  # labels flipped: worse after epoch 1, not "improving"
-    (warned,) = [r.getMessage() for r in caplog.records]
-    assert worse.best_epoch == 1 and "still improving" not in warned
-    assert "the validation loss last improved at epoch 1;" in warned
 
 
 def test_the_tqdm_reporter_draws_a_bar_per_task_and_counts_each_fits_epochs():

@@ -1058,6 +1058,21 @@ def test_against_matches_a_class_spelt_with_its_accents_decomposed_by_the_old_ru
     assert (c["n"], c["top1_against"], c["top1"], c["fixed"]) == (4, 3 / 4, 1.0, 1)
 
 
+def run_with_a_class_added(data: Path, tmp_path: Path) -> Path:
+    """A class of 8 yellow images added to ``data`` (``add``), and a run trained on it after."""
+    from objrec.add import add_images
+    from objrec.train import train
+
+    from .conftest import tiny_train_config
+
+    (tmp_path / "new/yellow").mkdir(parents=True)
+    for i in range(8):
+        make_image((230, 230, 30), seed=900 + i).save(tmp_path / f"new/yellow/y{i}.png")
+    add_images(data, tmp_path / "new", seed=0)
+    train(data, tmp_path / "run2", tiny_train_config())
+    return tmp_path / "run2"
+
+
 @pytest.mark.slow
 def test_evaluate_against_the_run_before_a_class_was_added(
     trained_run, split_dir, tmp_path, capsys
@@ -1066,20 +1081,12 @@ def test_evaluate_against_the_run_before_a_class_was_added(
     same test images of the three classes both know, side by side. The old run's evaluation for
     it goes into the new evaluation's folder: it was written over the old run's own eval-test,
     its earlier results of the test split before `add`, lost without a word."""
-    from objrec.add import add_images
-    from objrec.train import train
-
-    from .conftest import tiny_train_config
-
     evaluate(trained_run, split_dir)  # its own results, before `add`: never to be replaced
     before = {p.name: p.read_bytes() for p in (trained_run / "eval-test").iterdir()}
-    (tmp_path / "new/yellow").mkdir(parents=True)
-    for i in range(8):
-        make_image((230, 230, 30), seed=900 + i).save(tmp_path / f"new/yellow/y{i}.png")
-    add_images(split_dir, tmp_path / "new", seed=0)
-    train(split_dir, tmp_path / "run2", tiny_train_config())
+    run2 = run_with_a_class_added(split_dir, tmp_path)
     old = evaluate(trained_run, split_dir, out=tmp_path / "old-eval")
-    code = main(["evaluate", str(tmp_path / "run2"), str(split_dir), "--against", str(trained_run)])
+    command = ["evaluate", str(run2), str(split_dir), "--against", str(trained_run)]
+    code = main(command)
     out = " ".join(capsys.readouterr().out.split())
     assert code == 0 and f"against {trained_run}: both runs on the same {old.metrics['n']} " in out
     assert "images of the 3 classes both know" in out
@@ -1087,30 +1094,18 @@ def test_evaluate_against_the_run_before_a_class_was_added(
     assert f"{trained_run}'s own evaluation ({own}) was on these same images and labels" in out
     assert f"left out: the images of yellow, which {trained_run} was not taught" in out
     assert {p.name: p.read_bytes() for p in (trained_run / "eval-test").iterdir()} == before
-    assert f"{tmp_path / 'run2/eval-test/against-run'} (its own eval-* folders" in out
-    assert (
-        main(
-            [
-                "evaluate",
-                str(tmp_path / "run2"),
-                str(split_dir),
-                "--against",
-                str(trained_run),
-                "--json",
-            ]
-        )
-        == 0
-    )
+    assert f"{run2 / 'eval-test/against-run'} (its own eval-* folders" in out
+    assert main([*command, "--json"]) == 0
     against = json.loads(capsys.readouterr().out)["against"]
     assert against["n"] == old.metrics["n"] and against["top1_against"] == old.metrics["top1"]
     assert against["only_here"] == ["yellow"] and against["classes"] == ["blue", "green", "red"]
-    saved = json.loads((tmp_path / "run2/eval-test/metrics.json").read_text())
+    saved = json.loads((run2 / "eval-test/metrics.json").read_text())
     assert saved["against"] == against and saved["n"] > against["n"]  # its own: four classes
-    earlier = json.loads((tmp_path / "run2/eval-test/against-run/metrics.json").read_text())
-    assert against["out"] == str(tmp_path / "run2/eval-test/against-run")
+    earlier = json.loads((run2 / "eval-test/against-run/metrics.json").read_text())
+    assert against["out"] == str(run2 / "eval-test/against-run")
     assert earlier["top1"] == old.metrics["top1"] and earlier["n"] == old.metrics["n"]
-    evaluate(tmp_path / "run2", split_dir)  # a plain evaluate: no comparison left beside it
-    assert not (tmp_path / "run2/eval-test/against-run").exists()
+    evaluate(run2, split_dir)  # a plain evaluate: no comparison left beside it
+    assert not (run2 / "eval-test/against-run").exists()
 
 
 @pytest.mark.slow

@@ -663,13 +663,20 @@ def test_an_existing_csv_is_refused_before_any_work_unless_forced(tmp_path):
         predict(no_run, [tmp_path], csv=tmp_path / "link.csv", force=True)
     with pytest.raises(ObjrecError, match="`csv` and `plot` are the same file"):
         predict(no_run, [tmp_path / "mine.csv"], csv=tmp_path / "p.png", plot=tmp_path / "p.png")
-    # a photo to predict, named as the CSV (or the plot), was written over, even with `force`
+
+
+def test_no_output_is_written_over_a_photo_to_predict_even_forced(tmp_path):
+    """A photo to predict, named as the CSV (or the plot), was written over, even with `force`;
+    without `force` the plot was refused as an existing file, "or pass `force=True`". An image
+    given by a link (or a hard link) to the photo was no input named as the output, and a plot
+    named as a link to the photo was drawn through the link, over the photo."""
+    from objrec.errors import ObjrecError
+
+    no_run = tmp_path / "no-run"
     photo = tmp_path / "photos" / "a.png"
     photo.parent.mkdir()
     make_image((200, 30, 30)).save(photo)
     kept = photo.read_bytes()
-    # ... and without `force` the plot was refused as an existing file, "or pass `force=True`";
-    # an image given by a link (or a hard link) to the photo was no input named as the output
     (tmp_path / "latest.png").symlink_to(photo)
     os.link(photo, tmp_path / "hard.png")
     for output, force, given in product(("csv", "plot"), (False, True), ("a", "latest", "hard")):
@@ -678,21 +685,26 @@ def test_an_existing_csv_is_refused_before_any_work_unless_forced(tmp_path):
             predict(no_run, [image], **{output: photo}, force=force)
     with pytest.raises(ObjrecError, match=r"a\.png is named as an image inside the image folder"):
         predict(no_run, [photo.parent], csv=photo, force=True)
-    # a plot named as a link to the photo was drawn through the link, over the photo
     with pytest.raises(ObjrecError, match=r"latest\.png is a link, which objrec never writes"):
         predict(no_run, [photo], plot=tmp_path / "latest.png", force=True)
     assert photo.read_bytes() == kept
-    # `--plot figure` left a hidden .objrec-*.png (matplotlib added .png to the temporary name)
-    # and said "no such file"; `--plot fig.txt` ended in matplotlib's traceback: both refused
-    # before any work (the run is not even looked for)
-    # `--plot fig.pgf` (LaTeX drawing commands, which matplotlib makes with a TeX system) ended
-    # in matplotlib's traceback, "'xelatex' not found", after every image was predicted
+
+
+def test_a_plot_named_without_an_image_format_is_refused_before_any_work(tmp_path):
+    """`--plot figure` left a hidden .objrec-*.png (matplotlib added .png to the temporary name)
+    and said "no such file"; `--plot fig.txt` ended in matplotlib's traceback; `--plot fig.pgf`
+    (LaTeX drawing commands, which matplotlib makes with a TeX system) in "'xelatex' not found",
+    after every image was predicted. All are refused before the run is even looked for."""
+    from objrec.errors import ObjrecError
+
+    photo = tmp_path / "a.png"
+    make_image((200, 30, 30)).save(photo)
     names = ("figure", "figure.png"), ("fig.txt", "fig.png"), ("f.", "f.png"), ("g.pgf", "g.png")
     for name, other in names:
         with pytest.raises(
             ObjrecError, match=rf"does not end in an image format: name it \S+/{other}, "
         ):
-            predict(no_run, [photo], plot=tmp_path / name)
+            predict(tmp_path / "no-run", [photo], plot=tmp_path / name)
 
 
 @pytest.mark.slow  # lays out 40 axes (about 1 s)

@@ -578,34 +578,16 @@ def test_an_evaluation_at_another_threshold_than_the_runs_now_is_made_again(tmp_
     assert load_evaluation(run, tmp_path / "data", SILENT) == folder and len(made) == 1
 
 
-@pytest.mark.slow
-def test_the_report_shows_evaluate_unknown_and_says_in_plain_words_how_its_figures_relate(
-    trained_run, tmp_path
-):
-    """A museum photographer's report.html: no `evaluate --unknown` result though one was made;
-    "95.50%" test top-1 beside "92.79% when unknown counts as wrong" with no word of how they
-    relate; features reused/computed on the overview; the confidence text in jargon first; two
-    identical reliability plots at a temperature of 1."""
+def section(html: str, name: str) -> str:
+    """The page's section ``id=name``."""
+    return html.split(f'id="{name}"')[1].split("</section>")[0]
+
+
+def assert_the_confidence_section_is_plain(confidence: str) -> None:
+    """The calibration in plain words first, one reliability plot at a temperature of 1, the
+    share said "unknown" of the evaluated images, and no `evaluate --unknown` result yet."""
     from PIL import Image
 
-    build_report(trained_run, tmp_path / "first.html")  # evaluates the test split
-    metrics_file = trained_run / "eval-test" / "metrics.json"
-    metrics = json.loads(metrics_file.read_text())
-    plain = metrics | {"temperature": 1.0, "known_kept": 108 / 111, "n": 111, "top1": 0.955}
-    plain |= {"top1_at_threshold": 0.9279}
-    metrics_file.write_text(json.dumps({k: v for k, v in plain.items() if k != "open_set"}))
-    html = " ".join(build_report(trained_run, tmp_path / "r.html").read_text().split())
-    overview = html.split('id="overview"')[1].split("</section>")[0]
-    assert "feature store" not in overview and "computed" not in overview  # under Training
-    assert (
-        'the model answers "unknown" instead for 3 test images of 111 (those least like the '
-        "photos it was taught); counted as wrong, they make top-1 92.79%"
-    ) in overview
-    per_class = html.split('id="classes"')[1].split("</section>")[0]  # "F1 is their harmonic mean"
-    assert (
-        "F1 puts the two in one score, high only when both are (their harmonic mean)" in per_class
-    )
-    confidence = html.split('id="confidence"')[1].split("</section>")[0]
     assert confidence.split("<p")[1].startswith(
         ' class="calibration">When the model says it is 90% sure, it should be right about 9'
     )
@@ -616,20 +598,53 @@ def test_the_report_shows_evaluate_unknown_and_says_in_plain_words_how_its_figur
     assert "It would do so for 3 of the 111 test images (2.70%), photos of your own" in confidence
     assert '<p class="no-open-set">None yet for this model.' in confidence
     assert "objrec evaluate RUN DATA --unknown FOLDER" in confidence
-    valid = trained_run / "eval-valid"  # evaluate RUN DATA --split valid --unknown OTHER
+
+
+def write_open_set_evaluation(run: Path, metrics: dict) -> Path:
+    """``run/eval-valid``, as `evaluate RUN DATA --split valid --unknown OTHER` writes it: 12 of
+    16 photos of none of the classes called "unknown", 4 given a class anyway."""
+    valid = run / "eval-valid"
     valid.mkdir()
-    shutil.copy(trained_run / "eval-test" / "predictions.csv", valid)
+    shutil.copy(run / "eval-test" / "predictions.csv", valid)
     open_set = {"auroc": 0.9, "fpr_at_95_tpr": 0.25, "n_known": 30, "n_unknown": 16}
     open_set |= {"unknown_accepted": 0.25, "unknown_answered_as": {"red": 3, "blue": 1}}
     (valid / "metrics.json").write_text(json.dumps(metrics | {"open_set": open_set}))
+    return valid
+
+
+@pytest.mark.slow
+def test_the_report_shows_evaluate_unknown_and_says_in_plain_words_how_its_figures_relate(
+    trained_run, tmp_path
+):
+    """A museum photographer's report.html: no `evaluate --unknown` result though one was made;
+    "95.50%" test top-1 beside "92.79% when unknown counts as wrong" with no word of how they
+    relate; features reused/computed on the overview; the confidence text in jargon first; two
+    identical reliability plots at a temperature of 1."""
+    build_report(trained_run, tmp_path / "first.html")  # evaluates the test split
+    metrics_file = trained_run / "eval-test" / "metrics.json"
+    metrics = json.loads(metrics_file.read_text())
+    plain = metrics | {"temperature": 1.0, "known_kept": 108 / 111, "n": 111, "top1": 0.955}
+    plain |= {"top1_at_threshold": 0.9279}
+    metrics_file.write_text(json.dumps({k: v for k, v in plain.items() if k != "open_set"}))
+    html = " ".join(build_report(trained_run, tmp_path / "r.html").read_text().split())
+    overview = section(html, "overview")
+    assert "feature store" not in overview and "computed" not in overview  # under Training
+    assert (
+        'the model answers "unknown" instead for 3 test images of 111 (those least like the '
+        "photos it was taught); counted as wrong, they make top-1 92.79%"
+    ) in overview
+    per_class = section(html, "classes")  # "F1 is their harmonic mean"
+    assert (
+        "F1 puts the two in one score, high only when both are (their harmonic mean)" in per_class
+    )
+    assert_the_confidence_section_is_plain(section(html, "confidence"))
+    valid = write_open_set_evaluation(trained_run, metrics)
     html = " ".join(build_report(trained_run, tmp_path / "r2.html").read_text().split())
     assert f"From the evaluation in <code>{valid}</code>." in html
     assert 'Of 16 photos of none of its classes, it called 12 "unknown" and gave 4 a class ' in html
     assert "anyway: red 3, blue 1." in html
     assert "keep 95% of the photos evaluated there, it would" in html  # not "your test photos"
-    assert (
-        '<div class="value">12 of 16</div>' in html.split('id="overview"')[1].split("</section")[0]
-    )
+    assert '<div class="value">12 of 16</div>' in section(html, "overview")
 
 
 def test_a_report_that_evaluates_again_measures_its_unknown_folder_again(tmp_path, monkeypatch):
@@ -843,6 +858,6 @@ def test_a_report_of_a_valid_split_evaluation_shows_the_data_as_the_runs_own_pag
     assert f"Results of the evaluation of <code>{(split_dir / 'valid').resolve()}</code>" in html
     assert '<a href="#data">Data</a>' in html and 'alt="images per class"' in html
     own = " ".join(build_report(trained_run, tmp_path / "own.html").read_text().split())
-    data = html.split('<section id="data">')[1].split("</section>")[0]
-    assert data == own.split('<section id="data">')[1].split("</section>")[0]
+    data = section(html, "data")
+    assert data == section(own, "data")
     assert f"in <code>{split_dir.resolve()}</code>: train " in data

@@ -13,6 +13,7 @@ from PIL import Image
 from objrec.checkpoint import load_model, read_checkpoint
 from objrec.errors import ObjrecError
 from objrec.inference import Recognizer
+from objrec.kept import KeptThreshold
 from objrec.predict import predict
 
 from .conftest import TaskRecorder
@@ -297,18 +298,15 @@ def stricter_metrics(threshold, recommended=True):
     }
 
 
-@pytest.mark.slow  # two predictions of 21 images (0.2 s)
-def test_a_kept_threshold_is_what_predict_uses_until_told_otherwise(tmp_path, trained_once, caplog):
-    """A user passed evaluate's recommended --threshold to every predict by hand, and once an
-    older run's 0.22 by mistake. `evaluate --unknown OTHER --keep-threshold` keeps it beside the
-    model: predict answers as with --threshold then, an explicit one still wins, the one kept
-    before stays recorded, and nothing of the run changes unless it is asked to keep one."""
+def kept_middle_threshold(
+    run: Path, images: list[Path], tmp_path: Path
+) -> tuple[float, KeptThreshold]:
+    """The middle of ``images``' unknown scores, kept for ``run`` as evaluate --keep-threshold
+    keeps a recommended one, after 0.22; nothing of the run changes, nor when the threshold
+    offered is not recommended (nothing is kept then)."""
     from objrec.kept import keep_recommended, read_kept
-    from objrec.serve import answer_json, unknown_info
 
-    run = Path(shutil.copytree(trained_once, tmp_path / "run"))
     files = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
-    images = [*known_images(trained_once.parent / "data"), planted(tmp_path / "board.png")]
     scores = sorted(r.score for r in predict(run, images))
     middle = round((scores[len(scores) // 2 - 1] + scores[len(scores) // 2]) / 2, 6)
     assert keep_recommended(run, stricter_metrics(middle, False), tmp_path, None) is None
@@ -317,7 +315,21 @@ def test_a_kept_threshold_is_what_predict_uses_until_told_otherwise(tmp_path, tr
     kept = keep_recommended(run, stricter_metrics(middle), tmp_path, run.parent)
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.name in files} == files
     assert kept is not None and read_kept(run) == kept and kept.current
-    assert [p["threshold"] for p in kept.record["previous"]] == [0.22]
+    assert [p["threshold"] for p in kept.record["previous"]] == [0.22]  # the one before stays
+    return middle, kept
+
+
+@pytest.mark.slow  # two predictions of 21 images (0.2 s)
+def test_a_kept_threshold_is_what_predict_uses_until_told_otherwise(tmp_path, trained_once):
+    """A user passed evaluate's recommended --threshold to every predict by hand, and once an
+    older run's 0.22 by mistake. `evaluate --unknown OTHER --keep-threshold` keeps it beside the
+    model: predict answers as with --threshold then, an explicit one still wins, the one kept
+    before stays recorded, and nothing of the run changes unless it is asked to keep one."""
+    from objrec.serve import answer_json, unknown_info
+
+    run = Path(shutil.copytree(trained_once, tmp_path / "run"))
+    images = [*known_images(trained_once.parent / "data"), planted(tmp_path / "board.png")]
+    middle, kept = kept_middle_threshold(run, images, tmp_path)
     answers = [r.to_json() for r in predict(run, images)]
     given = [r.to_json() for r in predict(run, images, threshold=middle)]
     assert {(a["unknown_threshold"], a["unknown_threshold_kept_on"]) for a in answers} == {
@@ -332,10 +344,24 @@ def test_a_kept_threshold_is_what_predict_uses_until_told_otherwise(tmp_path, tr
     assert served["unknown_threshold_kept_on"] == kept.kept_on
     assert Recognizer.load(run, unknown=False).threshold is None
     assert kept.words().startswith(f"unknown below {middle!r}, kept from evaluate --unknown on ")
+
+
+@pytest.mark.slow  # a prediction of 21 images and one of 1 (0.15 s)
+def test_a_threshold_kept_for_an_earlier_model_is_said_once_and_not_used(
+    tmp_path, trained_once, caplog
+):
+    """A threshold kept for a model that `train --force` has since replaced: predict warned, then
+    noted it again; it is said once, with what to do, and the run's own threshold is used. A
+    damaged file is refused; removing it (docs/confidence.md's way back) restores the run's own."""
+    from objrec.kept import read_kept
+
+    run = Path(shutil.copytree(trained_once, tmp_path / "run"))
+    images = [*known_images(trained_once.parent / "data"), planted(tmp_path / "board.png")]
+    _, kept = kept_middle_threshold(run, images, tmp_path)
     record = json.loads(kept.path.read_text()) | {"model": "0" * 32}  # train --force since
     kept.path.write_text(json.dumps(record))
     caplog.clear()
-    recorder = TaskRecorder()  # said once, with what to do: predict warned, then noted it again
+    recorder = TaskRecorder()
     assert predict(run, images[:1], reporter=recorder)[0].line == 0.0
     said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert said == [read_kept(run).words()] and said[0] not in recorder.notes
