@@ -775,3 +775,21 @@ def test_the_check_s_photos_cover_every_class_of_the_run_s_data_and_of_the_sampl
     for wrong in (0, -1, 1.5, True):
         with pytest.raises(ObjrecError, match="`photos` must be a whole number of at least 1"):
             export_model(Path("no-run"), photos=wrong)
+
+
+def test_the_check_s_photos_spread_over_more_classes_than_photos():
+    """A run of more classes than the check's photos from its data (24 of the default 32: a
+    Caltech-101 run has 100) had them from its first 24 classes by name, one each: a file that
+    answers otherwise on a later class only (the last one, say) was never met. The classes
+    chosen spread over all of them, from the first to near the last."""
+    from objrec.export import across_classes
+
+    paths = [Path(f"c{c:02d}/{i}.jpg") for c in range(40) for i in range(2)]
+    picked = across_classes(paths, 10)
+    assert [p.parent.name for p in picked] == [f"c{c:02d}" for c in range(0, 40, 4)]
+    assert len({p.parent for p in across_classes(paths, 39)}) == 39
+    assert across_classes(paths, 41)[:3] == [
+        Path("c00/0.jpg"),
+        Path("c00/1.jpg"),
+        Path("c01/0.jpg"),
+    ]

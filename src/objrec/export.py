@@ -211,11 +211,13 @@ def data_photos(data_dir: str | None, n: int = CHECK_PHOTOS) -> list[Path]:
 
 def across_classes(photos: Sequence[Path], n: int) -> list[Path]:
     """Up to ``n`` of ``photos`` (sorted, each in its class's folder), as many of each class as
-    can be (one of each before a second of any), spread evenly over each class's photos."""
+    can be (one of each before a second of any), spread evenly over each class's photos; of more
+    classes than ``n``, one of each of ``n`` classes spread evenly over them (not the first ``n``
+    by name: a file wrong on a later class only went unmet)."""
     by_class: dict[Path, list[Path]] = {}
     for photo in photos:
         by_class.setdefault(photo.parent, []).append(photo)
-    quota = dict.fromkeys(by_class, 0)
+    quota = dict.fromkeys(evenly(list(by_class), min(n, len(by_class))), 0)
     while sum(quota.values()) < min(n, len(photos)):
         for folder in quota:
             if quota[folder] < len(by_class[folder]) and sum(quota.values()) < n:
