@@ -793,3 +793,31 @@ def test_the_check_s_photos_spread_over_more_classes_than_photos():
         Path("c00/1.jpg"),
         Path("c01/0.jpg"),
     ]
+
+
+def test_the_script_lists_a_folder_as_objrec_does(tmp_path):
+    """The script's folder listing (rglob) followed no link to a folder, where objrec does (a
+    folder of links to class folders: "no images in it", where predict answered each photo), and
+    read a Synology server's @eaDir thumbnails as more photos, which objrec leaves out. It lists
+    a folder as objrec's list_images does: the same files in the same order."""
+    from PIL import Image
+
+    from objrec import export_script
+    from objrec.images import SYSTEM_FOLDERS, list_images
+
+    photos, elsewhere = tmp_path / "photos", tmp_path / "elsewhere"
+    for name in ("a1.jpg", "sub/b.PNG", "@eaDir/a1.jpg", "__MACOSX/._a1.jpg", ".hidden/x.jpg"):
+        (photos / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (4, 4)).save(photos / name, format="PNG")
+    (elsewhere / "cat").mkdir(parents=True)
+    Image.new("RGB", (4, 4)).save(elsewhere / "cat" / "c.jpg")
+    (photos / "linked").symlink_to(elsewhere / "cat", target_is_directory=True)
+    (photos / "sub" / "loop").symlink_to(photos, target_is_directory=True)  # back up: not entered
+    listed, empty = export_script.photo_paths([str(photos)])
+    assert listed == [str(p) for p in list_images(photos)] and empty == []
+    assert export_script.SYSTEM_FOLDERS == SYSTEM_FOLDERS  # the same folders left out
+    assert listed == [str(photos / p) for p in ("a1.jpg", "linked/c.jpg", "sub/b.PNG")]
+    assert export_script.photo_paths([str(photos / "linked")]) == (
+        [str(photos / "linked/c.jpg")],
+        [],
+    )

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -242,25 +243,42 @@ IMAGE_EXTENSIONS = frozenset(
 """The images a folder given is read for, by extension, as objrec reads a folder."""
 
 
+SYSTEM_FOLDERS = frozenset({"__MACOSX", "@eaDir"})
+"""Folders never read, as objrec leaves them out: macOS's zip metadata, a Synology server's
+thumbnails (smaller copies of the photos)."""
+
+
 def photo_paths(given: list[str]) -> tuple[list[str], list[str]]:
-    """The photos to answer: files as given, a folder's images below it (sub-folders included,
-    hidden ones left out) in name order; and the folders given that hold none."""
+    """The photos to answer: files as given, a folder's images below it in name order
+    (:func:`images_below`); and the folders given that hold none."""
     photos, empty = [], []
     for name in given:
-        folder = Path(name)
-        if not folder.is_dir():
+        if not Path(name).is_dir():
             photos.append(name)
             continue
-        found = sorted(
-            p.relative_to(folder)
-            for p in folder.rglob("*")
-            if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
-        )
-        found = [p for p in found if not any(part.startswith(".") for part in p.parts)]
-        photos += [str(folder / p) for p in found]
+        found = images_below(Path(name))
+        photos += [str(p) for p in found]
         if not found:
             empty.append(name)
     return photos, empty
+
+
+def images_below(folder: Path, above: frozenset[str] = frozenset()) -> list[Path]:
+    """The images below ``folder`` as objrec lists a folder: sub-folders and links to folders
+    followed (not a link back to a folder above it), hidden names and :data:`SYSTEM_FOLDERS`
+    left out, each folder's entries in name order."""
+    above = above | {os.path.realpath(folder)}
+    found = []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or path.name in SYSTEM_FOLDERS:
+            continue
+        if path.is_dir():
+            real = os.path.realpath(path)
+            if not any(a == real or a.startswith(real.rstrip(os.sep) + os.sep) for a in above):
+                found += images_below(path, above)
+        elif path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():
+            found.append(path)
+    return found
 
 
 CSV_COLUMNS = ("file", "path", "answer", "predicted", "prob_predicted", "unknown")
