@@ -710,6 +710,29 @@ def test_the_script_of_another_model_s_export_is_never_replaced(tmp_path):
         refuse_users_script(script, second)
 
 
+def test_the_script_of_the_same_model_named_in_another_case_is_its_own(tmp_path):
+    """On a case-blind disk (macOS, Windows) ``Model.onnx`` is the file ``model.onnx``, and
+    ``Model_infer.py`` is its script ``model_infer.py``, which runs "model.onnx": a forced export
+    to ``--out Model.onnx`` was refused as replacing another model's script. Names are told
+    apart as the script's disk tells them: here a case-blind one is the script's name in the
+    other case naming the same file (a hard link); on a case-sensitive disk ``Model.ONNX`` and
+    ``Model.onnx`` are two models sharing ``Model_infer.py``, and the other's is refused."""
+    import os
+
+    from objrec.export import refuse_users_script, script_path, script_text
+
+    script = script_path(tmp_path / "Model.ONNX")
+    script.write_text(script_text("Model.onnx"))
+    refuse_users_script(script, tmp_path / "Model.onnx")
+    with pytest.raises(ObjrecError, match=r"runs Model\.onnx, not Model\.ONNX"):
+        refuse_users_script(script, tmp_path / "Model.ONNX")  # case-sensitive: another file
+    os.link(script, script.with_name(script.name.swapcase()))  # as a case-blind disk finds it
+    refuse_users_script(script, tmp_path / "Model.ONNX")
+    refuse_users_script(script, tmp_path / "model.onnx")
+    with pytest.raises(ObjrecError, match=r"runs Model\.onnx, not Model-1\.onnx"):
+        refuse_users_script(script, tmp_path / "Model-1.onnx")
+
+
 @pytest.mark.slow
 def test_export_shows_its_progress_while_it_checks_real_photos(trained_run, tmp_path, capsys):
     """A museum's volunteer ran `objrec export run2`: 2 min 39 s without a line, then three at

@@ -594,11 +594,24 @@ def refuse_users_script(script: Path, path: Path) -> None:
             "`out`"
         )
     runs = script_model(script)
-    if runs is not None and runs != path.name:
+    if runs is not None and not same_name(runs, path.name, script):
         raise ObjrecError(
             f"{script} runs {runs}, not {path.name}, whose export would write its script there: "
             "`force=True` does not replace it; choose another `out`"
         )
+
+
+def same_name(name: str, other: str, beside: Path) -> bool:
+    """Whether ``name`` and ``other`` name one file in the folder of the file ``beside``, as its
+    disk tells names apart: by case too, unless it is case-blind (macOS, Windows), which
+    ``beside``'s name in the other case finding the same file shows."""
+    if name == other:
+        return True
+    try:
+        blind = os.path.samefile(beside, beside.with_name(beside.name.swapcase()))
+    except OSError:  # not there: a case-sensitive disk
+        blind = False
+    return blind and name.casefold() == other.casefold()
 
 
 def script_model(script: Path) -> str | None:
