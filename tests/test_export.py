@@ -583,13 +583,15 @@ def test_the_script_answers_a_folder_of_photos_into_a_csv(tmp_path, monkeypatch,
     assert code == 1  # 2019/a2.JPG not read (the stand-in reads .jpg only), and an empty folder
     assert f"{tmp_path / 'empty'}: no images in it" in err and "Is a directory" not in err
     assert f"{photos / 'a1.jpg'}: =crab 90.00%, lobster 10.00%" in out.splitlines()
-    assert "3 rows (one per photo) written to" in err
+    assert "4 rows (one per input) written to" in err
     with table.open(encoding="utf-8") as f:
         assert f.read(1) == "\ufeff"  # Excel reads it as UTF-8
         rows = list(csv.DictReader(f))
     assert [r["path"] for r in rows] == [
-        str(photos / p) for p in ("2019/a2.JPG", "a1.jpg", "b1.png")
+        *(str(photos / p) for p in ("2019/a2.JPG", "a1.jpg", "b1.png")),
+        str(tmp_path / "empty"),
     ]
+    assert rows[3]["error"] == "no images in it" and rows[3]["answer"] == ""
     assert rows[0]["error"].startswith("not read") and rows[0]["answer"] == ""
     assert rows[1]["answer"] == rows[1]["predicted"] == "'=crab" and rows[1]["prob_1"] == "0.9"
     assert rows[2]["answer"] == "unknown" and rows[2]["class_2"] == "lobster"
@@ -616,6 +618,36 @@ def test_the_script_s_csv_has_as_many_class_columns_as_the_answers_have(tmp_path
         header = next(csv.reader(f))
     tops = ["class_1", "prob_1", "class_2", "prob_2"]
     assert header == [*export_script.CSV_COLUMNS, *tops, "error"]
+
+
+def test_the_script_s_json_has_an_entry_with_its_error_for_each_input_not_answered(
+    tmp_path, monkeypatch, capsys
+):
+    """``--json`` left a photo it could not read (and a folder without images) out of its list,
+    named only on stderr: a script reading the list could not tell which input had no answer.
+    As ``objrec predict --json``, each input is in the list, in order, one not answered with
+    ``path``, ``topk`` (``[]``) and ``error``; the exit status is still 1."""
+    from objrec import export_script
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "a1.jpg").write_bytes(b"")
+    monkeypatch.setattr(export_script, "Model", _Answers)
+    given = [tmp_path / "a1.jpg", tmp_path / "scan.tif", tmp_path / "empty"]
+    assert export_script.main([*map(str, given), "--json", "--topk", "1"]) == 1
+    out, err = capsys.readouterr()
+    answers = json.loads(out)
+    assert [a["path"] for a in answers] == list(map(str, given))
+    assert answers[0]["topk"] == [{"class": "=crab", "prob": 0.9}] and "error" not in answers[0]
+    assert answers[1] == {
+        "path": str(given[1]),
+        "topk": [],
+        "error": "not read: cannot identify image file",
+    }
+    assert answers[2] == {"path": str(given[2]), "topk": [], "error": "no images in it"}
+    assert err.splitlines() == [
+        f"{given[1]}: not read: cannot identify image file",
+        f"{given[2]}: no images in it",
+    ]
 
 
 @pytest.mark.slow
@@ -836,11 +868,9 @@ def test_the_script_lists_a_folder_as_objrec_does(tmp_path):
     Image.new("RGB", (4, 4)).save(elsewhere / "cat" / "c.jpg")
     (photos / "linked").symlink_to(elsewhere / "cat", target_is_directory=True)
     (photos / "sub" / "loop").symlink_to(photos, target_is_directory=True)  # back up: not entered
-    listed, empty = export_script.photo_paths([str(photos)])
-    assert listed == [str(p) for p in list_images(photos)] and empty == []
+    listed = [path for path, error in export_script.photo_paths([str(photos)]) if not error]
+    assert listed == [str(p) for p in list_images(photos)]
     assert export_script.SYSTEM_FOLDERS == SYSTEM_FOLDERS  # the same folders left out
     assert listed == [str(photos / p) for p in ("a1.jpg", "linked/c.jpg", "sub/b.PNG")]
-    assert export_script.photo_paths([str(photos / "linked")]) == (
-        [str(photos / "linked/c.jpg")],
-        [],
-    )
+    linked = export_script.photo_paths([str(photos / "linked")])
+    assert linked == [(str(photos / "linked/c.jpg"), "")]

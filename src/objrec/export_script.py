@@ -5,7 +5,7 @@ It needs onnxruntime, numpy and Pillow only (``pip install onnxruntime numpy pil
 objrec nor PyTorch; HEIC photos need pillow-heif too, as in objrec::
 
     python model_infer.py photo.jpg more/*.jpg --topk 3
-    python model_infer.py photo.jpg --json
+    python model_infer.py photo.jpg --json   # a photo not read: its "error", no "topk"
     python model_infer.py new_photos/ --csv answers.csv   # a folder's images, a table for Excel
 
 It runs ``MODEL`` (the ONNX file beside it; ``--model`` for another export) and prepares each
@@ -248,19 +248,18 @@ SYSTEM_FOLDERS = frozenset({"__MACOSX", "@eaDir"})
 thumbnails (smaller copies of the photos)."""
 
 
-def photo_paths(given: list[str]) -> tuple[list[str], list[str]]:
-    """The photos to answer: files as given, a folder's images below it in name order
-    (:func:`images_below`); and the folders given that hold none."""
-    photos, empty = [], []
+def photo_paths(given: list[str]) -> list[tuple[str, str]]:
+    """The inputs to answer, each with "" or why it gets no answer: files as given, a folder's
+    images below it in name order (:func:`images_below`), a folder that holds none with "no
+    images in it"."""
+    inputs = []
     for name in given:
         if not Path(name).is_dir():
-            photos.append(name)
+            inputs.append((name, ""))
             continue
         found = images_below(Path(name))
-        photos += [str(p) for p in found]
-        if not found:
-            empty.append(name)
-    return photos, empty
+        inputs += [(str(p), "") for p in found] or [(name, "no images in it")]
+    return inputs
 
 
 def images_below(folder: Path, above: frozenset[str] = frozenset()) -> list[Path]:
@@ -283,7 +282,8 @@ def images_below(folder: Path, above: frozenset[str] = frozenset()) -> list[Path
 
 CSV_COLUMNS = ("file", "path", "answer", "predicted", "prob_predicted", "unknown")
 """The first columns of ``--csv``'s table, as ``objrec predict --csv`` names them; ``class_1``,
-``prob_1`` ... follow, then ``error`` (why a photo was not read)."""
+``prob_1`` ... follow, then ``error`` (why an input got no answer: a photo not read, a folder
+without images)."""
 
 
 def csv_row(answer: dict) -> dict:
@@ -309,7 +309,7 @@ def cell(value: object) -> object:
 
 
 def write_csv(answers: list[dict], path: str) -> None:
-    """The table of ``answers``, one row per photo, in UTF-8 with the mark Excel reads it by; as
+    """The table of ``answers``, one row per input, in UTF-8 with the mark Excel reads it by; as
     many ``class_N``, ``prob_N`` as the longest answer's top classes, as ``predict --csv``."""
     k = max((len(a["topk"]) for a in answers if "topk" in a), default=0)
     tops = [f"{what}_{i}" for i in range(1, k + 1) for what in ("class", "prob")]
@@ -319,18 +319,21 @@ def write_csv(answers: list[dict], path: str) -> None:
         writer.writerows({key: cell(v) for key, v in csv_row(a).items()} for a in answers)
 
 
-def answer_all(model: Model, photos: list[str], k: int, quiet: bool) -> list[dict]:
-    """Each photo's answer, printed as it comes unless ``quiet``; a photo not read is named on
-    stderr, and its answer holds the ``error``."""
+def answer_all(model: Model, inputs: list[tuple[str, str]], k: int, quiet: bool) -> list[dict]:
+    """Each input's answer (:func:`photo_paths`), printed as it comes unless ``quiet``; one not
+    answered (not read, a folder without images) is named on stderr, and its answer is its
+    ``path``, no ``topk`` and the ``error``, as ``objrec predict --json``'s."""
     answers = []
-    for path in photos:
-        try:
-            answers += model.answer([path], k)
-        except UNREADABLE as exc:
-            print(f"{path}: not read: {exc}", file=sys.stderr)
-            answers.append({"path": str(path), "error": f"not read: {exc}"})
-            continue
-        if not quiet:
+    for path, error in inputs:
+        if not error:
+            try:
+                answers += model.answer([path], k)
+            except UNREADABLE as exc:
+                error = f"not read: {exc}"
+        if error:
+            print(f"{path}: {error}", file=sys.stderr)
+            answers.append({"path": str(path), "topk": [], "error": error})
+        elif not quiet:
             print(text(answers[-1]))
     return answers
 
@@ -369,21 +372,18 @@ def loaded(parser: argparse.ArgumentParser, model: str | None) -> Model:
 
 def main(argv: list[str] | None = None) -> int:
     parser, args = arguments(argv)
-    photos, empty = photo_paths(args.photos)
-    for folder in empty:
-        print(f"{folder}: no images in it", file=sys.stderr)
+    inputs = photo_paths(args.photos)
     model = loaded(parser, args.model)
     note = int8_note(model.spec)
     if note:
         print(note, file=sys.stderr)
-    answers = answer_all(model, photos, args.topk, quiet=args.json)
-    if args.json:
-        print(json.dumps([a for a in answers if "error" not in a], indent=2))
+    answers = answer_all(model, inputs, args.topk, quiet=args.json)
+    if args.json:  # every input, as objrec predict --json lists them
+        print(json.dumps(answers, indent=2))
     if args.csv:
         write_csv(answers, args.csv)
-        print(f"{len(answers)} rows (one per photo) written to {args.csv}", file=sys.stderr)
-    failed = sum("error" in a for a in answers) + len(empty)
-    return 1 if failed else 0
+        print(f"{len(answers)} rows (one per input) written to {args.csv}", file=sys.stderr)
+    return 1 if any("error" in a for a in answers) else 0
 
 
 if __name__ == "__main__":
