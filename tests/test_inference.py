@@ -492,6 +492,78 @@ def test_the_export_s_script_decodes_photos_as_objrec_does(tmp_path):
         assert np.array_equal(decoded(path, 64), ours), path.name
 
 
+@pytest.mark.parametrize("limit_from", ["constant", "environment"])
+def test_the_export_s_script_decodes_no_larger_an_image_than_objrec(
+    tmp_path, monkeypatch, limit_from
+):
+    """The script left the size of an image to Pillow: a PNG between objrec's limit and twice
+    Pillow's (89 and 179 million pixels) was decoded whole (0.3 to 0.5 GB), where objrec
+    refuses it, and a baseline JPEG over twice Pillow's (a 200-megapixel phone's) refused, where
+    objrec reads it at 1/8. The script now counts pixels at the size it decodes at, against
+    objrec's limit (its constant, written into the script by export, or ``OBJREC_MAX_PIXELS``),
+    and opens such a JPEG as objrec does: here, the limits scaled down to 10,000 pixels, each
+    image is read, or refused, by both, into the same pixels."""
+    import objrec.images
+    from objrec import export_script
+    from objrec.images import UnreadableImageError
+
+    pillows = 10_000 if limit_from == "constant" else 5_000  # Pillow's own, raised to the limit
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", pillows)
+    for module in (objrec.images, export_script):
+        monkeypatch.setattr(module, "MAX_PIXELS", pillows, raising=False)  # the script had none
+    if limit_from == "environment":
+        monkeypatch.setenv("OBJREC_MAX_PIXELS", "10,000")
+    rng = np.random.default_rng(3)
+    photo = Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8))
+    photo.save(tmp_path / "baseline.jpg")  # 120,000 pixels: 100 x 75 read at 1/4
+    photo.save(tmp_path / "progressive.jpg", progressive=True)  # its decoder holds them all
+    photo.resize((120, 100)).save(tmp_path / "over.png")  # 12,000 pixels
+    photo.resize((100, 100)).save(tmp_path / "within.png")
+    read = {}
+    for path in sorted(tmp_path.iterdir()):
+        try:
+            ours = np.asarray(open_image(path, 64))
+        except UnreadableImageError:
+            with pytest.raises(export_script.UNREADABLE):
+                export_script.decoded(path, 64)
+            read[path.name] = False
+            continue
+        assert np.array_equal(export_script.decoded(path, 64), ours), path.name
+        read[path.name] = True
+    assert read == {
+        "baseline.jpg": True,
+        "over.png": False,
+        "progressive.jpg": False,
+        "within.png": True,
+    }
+
+
+def test_the_export_writes_objrec_s_pixel_limit_into_its_script(monkeypatch):
+    """One limit: the script's is objrec's, written into it when it is exported."""
+    import objrec.export
+    from objrec import export_script
+    from objrec.export import script_text
+    from objrec.images import MAX_PIXELS
+
+    assert export_script.MAX_PIXELS == MAX_PIXELS
+    assert f"\nMAX_PIXELS = {MAX_PIXELS:_}\n" in script_text("m.onnx")
+    monkeypatch.setattr(objrec.export, "MAX_PIXELS", 1_234_567)
+    text = script_text("m.onnx")
+    assert "\nMAX_PIXELS = 1_234_567\n" in text and f"{MAX_PIXELS:_}" not in text
+
+
+def test_the_export_s_script_refuses_a_pixel_limit_that_is_no_number(monkeypatch, capsys):
+    """``OBJREC_MAX_PIXELS`` as objrec reads it: a value that is no number of pixels is refused
+    in one line naming it, before any photo, as objrec refuses it."""
+    from objrec.export_script import main
+
+    monkeypatch.setenv("OBJREC_MAX_PIXELS", "lots")
+    with pytest.raises(SystemExit) as stop:
+        main(["photo.jpg"])
+    assert stop.value.code == 2
+    assert "OBJREC_MAX_PIXELS=lots is not a number of pixels" in capsys.readouterr().err
+
+
 def test_the_export_s_script_refuses_a_topk_under_1(capsys):
     """``--topk 0`` printed each photo's name with no class, ``--topk -1`` all classes but one."""
     from objrec.export_script import main

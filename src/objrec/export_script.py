@@ -25,6 +25,7 @@ import csv
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 MODEL = "model.onnx"
 """The ONNX file, beside this script, that objrec export wrote it for."""
+MAX_PIXELS = 89_478_485
+"""The most pixels decoded from one photo (``OBJREC_MAX_PIXELS`` for another), counted at the
+size it decodes at (a JPEG at its reduced scale): objrec's limit, written in by export."""
 
 
 def resized(x: np.ndarray, n: int, axis: int, kind: str) -> np.ndarray:
@@ -70,10 +74,12 @@ def decoded(path: str | Path, draft: int) -> np.ndarray:
     """The photo at ``path`` as upright RGB pixels (H, W, 3), decoded as objrec decodes it: a
     JPEG at the smallest DCT scale keeping both sides at least ``draft``, deeper grey as
     :func:`grey8` says, transparent pixels (alpha, or one transparent value) over white."""
+    limit = pixel_limit()  # before Pillow opens it: it may raise Pillow's guard
     image = opened(path)
     kind = image.format
     if kind in ("JPEG", "MPO"):
         image.draft("RGB", (draft, draft))
+    refuse_over(image, limit)
     image = ImageOps.exif_transpose(image)
     if image.mode in ("RGBa", "La"):  # premultiplied alpha
         image = image.convert(image.mode.upper())
@@ -97,6 +103,11 @@ def opened(path: str | Path) -> Image.Image:
     photo Pillow cannot identify."""
     try:
         return Image.open(path)
+    except Image.DecompressionBombError:
+        image = baseline_jpeg(path)
+        if image is None:
+            raise
+        return image
     except UnidentifiedImageError as exc:
         if not heif_opener():
             with open(path, "rb") as f:
@@ -104,6 +115,73 @@ def opened(path: str | Path) -> Image.Image:
                     raise
             raise UnidentifiedImageError(f"{exc} (a HEIC photo? pip install pillow-heif)") from None
     return Image.open(path)
+
+
+def pixel_limit() -> int:
+    """:data:`MAX_PIXELS`, or the number ``OBJREC_MAX_PIXELS`` holds, as objrec reads it: a higher
+    one raises Pillow's own guard with it (which refuses twice its value from a file's header)."""
+    text = os.environ.get("OBJREC_MAX_PIXELS", "").strip()
+    if not text:
+        return MAX_PIXELS
+    try:
+        limit = int(text.replace(",", ""))
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise ValueError(
+            f"OBJREC_MAX_PIXELS={text} is not a number of pixels: set it to a whole number such "
+            f"as 200000000, or unset it for the default, {MAX_PIXELS:,}"
+        )
+    if Image.MAX_IMAGE_PIXELS is not None and limit > Image.MAX_IMAGE_PIXELS:
+        Image.MAX_IMAGE_PIXELS = limit
+    return limit
+
+
+def refuse_over(image: Image.Image, limit: int) -> None:
+    """Refuse, before decoding it, an image that would decode to more than ``limit`` pixels."""
+    width, height = image.size
+    if width * height > limit:
+        raise Image.DecompressionBombError(
+            f"{width}x{height} pixels is over the limit of {limit:,} pixels: downscale it, or "
+            "raise the limit with OBJREC_MAX_PIXELS"
+        )
+
+
+def baseline_jpeg(path: str | Path) -> Image.Image | None:
+    """A JPEG Pillow would not open (over twice its limit, from its header), opened all the same
+    as objrec opens it, to be decoded at a reduced scale; None for any other file, or a JPEG of
+    several scans (progressive, or a first scan of some of its components: its decoder holds
+    the whole image's coefficients, whatever the scale)."""
+    from PIL import JpegImagePlugin
+
+    with open(path, "rb") as f:
+        if f.read(3) != b"\xff\xd8\xff":
+            return None
+    image = JpegImagePlugin.JpegImageFile(path)  # its first picture, as for an MPO
+    if image.info.get("progressive") or first_scan_components(path) != image.layers:
+        image.close()
+        return None
+    return image
+
+
+def first_scan_components(path: str | Path) -> int | None:
+    """How many components a JPEG's first scan holds (its SOS header), None if none is found."""
+    with open(path, "rb") as f:
+        f.seek(2)  # past SOI
+        while byte := f.read(1):
+            if byte != b"\xff":
+                continue
+            marker = f.read(1)
+            while marker == b"\xff":  # fill bytes
+                marker = f.read(1)
+            if not marker or marker in b"\x00\x01\xd0\xd1\xd2\xd3\xd4\xd5\xd6\xd7\xd8":
+                continue  # no length follows (a stuffed byte, RSTn, SOI)
+            head = f.read(2)
+            if marker == b"\xda" or len(head) < 2:
+                count = f.read(1)
+                return count[0] if marker == b"\xda" and count else None
+            f.seek(int.from_bytes(head, "big") - 2, os.SEEK_CUR)
+    return None
 
 
 def heif_opener() -> bool:
@@ -228,7 +306,8 @@ def int8_note(spec: dict) -> str | None:
 
 UNREADABLE = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 """What Pillow raises for a photo it cannot read (missing, damaged, not an image), or will not
-(too many pixels to decode safely: not an ``OSError``), as objrec's ``open_image`` catches."""
+(too many pixels to decode safely: not an ``OSError``; :func:`refuse_over`'s too), as objrec's
+``open_image`` catches."""
 
 
 def text(answer: dict) -> str:
@@ -356,6 +435,10 @@ def arguments(argv: list[str] | None) -> tuple[argparse.ArgumentParser, argparse
         parser.error(f"--csv {args.csv} exists: give another name, or delete it first")
     if args.csv and not Path(args.csv).absolute().parent.is_dir():  # known before any answer
         parser.error(f"--csv {args.csv}: no folder {Path(args.csv).parent} to write it in")
+    try:
+        pixel_limit()
+    except ValueError as exc:
+        parser.error(str(exc))
     return parser, args
 
 
@@ -372,6 +455,8 @@ def loaded(parser: argparse.ArgumentParser, model: str | None) -> Model:
 
 def main(argv: list[str] | None = None) -> int:
     parser, args = arguments(argv)
+    # the script refuses, as objrec does, what Pillow only warns about (refuse_over)
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
     inputs = photo_paths(args.photos)
     model = loaded(parser, args.model)
     note = int8_note(model.spec)
