@@ -874,3 +874,27 @@ def test_the_script_lists_a_folder_as_objrec_does(tmp_path):
     assert listed == [str(photos / p) for p in ("a1.jpg", "linked/c.jpg", "sub/b.PNG")]
     linked = export_script.photo_paths([str(photos / "linked")])
     assert linked == [(str(photos / "linked/c.jpg"), "")]
+
+
+def test_the_script_names_a_folder_it_may_not_read_and_answers_the_rest(tmp_path, monkeypatch):
+    """A sub-folder the script may not read (permissions) is an input not answered, "not read"
+    (stderr, --json, --csv, exit 1); the folder's other photos are still answered. The walk that
+    follows links to folders (it lists each folder itself) let iterdir's PermissionError end the
+    call with a traceback, where the rglob before it left such a folder out unsaid."""
+    from objrec import export_script
+
+    for name in ("a.jpg", "locked/b.jpg"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    listing = Path.iterdir
+
+    def iterdir(self):
+        if self.name == "locked":
+            raise PermissionError(13, "Permission denied", str(self))
+        return listing(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    (photo, fine), (locked, error) = export_script.photo_paths([str(tmp_path)])
+    assert (photo, fine) == (str(tmp_path / "a.jpg"), "")
+    assert locked == str(tmp_path / "locked")
+    assert error == f"not read: [Errno 13] Permission denied: '{tmp_path / 'locked'}'"

@@ -337,17 +337,22 @@ def photo_paths(given: list[str]) -> list[tuple[str, str]]:
             inputs.append((name, ""))
             continue
         found = images_below(Path(name))
-        inputs += [(str(p), "") for p in found] or [(name, "no images in it")]
+        inputs += [(str(p), error) for p, error in found] or [(name, "no images in it")]
     return inputs
 
 
-def images_below(folder: Path, above: frozenset[str] = frozenset()) -> list[Path]:
-    """The images below ``folder`` as objrec lists a folder: sub-folders and links to folders
-    followed (not a link back to a folder above it), hidden names and :data:`SYSTEM_FOLDERS`
-    left out, each folder's entries in name order."""
+def images_below(folder: Path, above: frozenset[str] = frozenset()) -> list[tuple[Path, str]]:
+    """The images below ``folder`` as objrec lists a folder, each with "": sub-folders and links
+    to folders followed (not a link back to a folder above it), hidden names and
+    :data:`SYSTEM_FOLDERS` left out, each folder's entries in name order; a folder it may not
+    read, with why (its iterdir's error ended the call in a traceback)."""
     above = above | {os.path.realpath(folder)}
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as exc:
+        return [(folder, f"not read: {exc}")]
     found = []
-    for path in sorted(folder.iterdir()):
+    for path in entries:
         if path.name.startswith(".") or path.name in SYSTEM_FOLDERS:
             continue
         if path.is_dir():
@@ -355,7 +360,7 @@ def images_below(folder: Path, above: frozenset[str] = frozenset()) -> list[Path
             if not any(a == real or a.startswith(real.rstrip(os.sep) + os.sep) for a in above):
                 found += images_below(path, above)
         elif path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():
-            found.append(path)
+            found.append((path, ""))
     return found
 
 
