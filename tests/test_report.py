@@ -861,3 +861,29 @@ def test_a_report_of_a_valid_split_evaluation_shows_the_data_as_the_runs_own_pag
     data = section(html, "data")
     assert data == section(own, "data")
     assert f"in <code>{split_dir.resolve()}</code>: train " in data
+
+
+@pytest.mark.slow
+def test_report_data_folder_evaluates_it_again_at_the_threshold_kept_since(
+    trained_run, split_dir, tmp_path
+):
+    """`report RUN --data field-photos` showed field-photos' latest evaluation even when it was
+    made before `evaluate --keep-threshold` kept another threshold: its unknown answers and its
+    top-1 counted at a threshold the run no longer answers with, where the test split's page is
+    evaluated again then (at_threshold_now). The folder is evaluated again, as the test split."""
+    from objrec.kept import keep_threshold
+
+    field = tmp_path / "field-photos"
+    shutil.copytree(split_dir / "test", field)
+    first = evaluate(trained_run, field).out
+    kept = keep_threshold(trained_run, 0.2, {"replaced": 0.0})
+    html = " ".join(
+        build_report(trained_run, tmp_path / "f.html", data_dir=field).read_text().split()
+    )
+    metrics = json.loads((Path(first) / "metrics.json").read_text())
+    assert (metrics["unknown_threshold"], metrics["unknown_threshold_kept_on"]) == (
+        0.2,
+        kept.kept_on,
+    )
+    assert f"Results of the evaluation of <code>{field.resolve()}</code>" in html
+    assert "of 0.20, chosen on the validation split" in html

@@ -95,7 +95,8 @@ def load_evaluation(
 
     Without a test split (or a known data folder) the run's latest evaluation is shown, of
     whichever folder it was, or, ``of``, the latest of that folder (one with no splits, which
-    ``evaluate RUN FOLDER`` evaluated whole); the page says which.
+    ``evaluate RUN FOLDER`` evaluated whole; evaluated again, as the test split, when at another
+    unknown threshold than the run's now); the page says which.
     """
     from objrec.evaluate import default_eval_dir, evaluate, resolve_eval_folder
 
@@ -115,6 +116,8 @@ def load_evaluation(
         key=lambda p: p.stat().st_mtime,
     )
     done = evaluations_of(of, [p for p in made if is_current(p, run)], run)
+    if done and of is not None and not at_threshold_now(done[-1].parent, run):
+        return evaluate_again(run, of, done[-1].parent, reporter, run_data_dir)
     if done:
         return done[-1].parent
     where = f"{data_dir} has no test split" if data_dir else "its data folder is unknown"
@@ -124,6 +127,19 @@ def load_evaluation(
         f"{run} has no evaluation to report yet and {where}: evaluate it first on your test "
         f"images (`evaluate({str(run)!r}, folder)`)"
     )
+
+
+def evaluate_again(
+    run: Path, folder: Path, latest: Path, reporter: Reporter, run_data_dir: str | None
+) -> Path:
+    """``folder`` evaluated again, as the test split is, when its ``latest`` evaluation counted
+    the unknown answers at a threshold the run no longer answers with (:func:`at_threshold_now`:
+    `evaluate --keep-threshold` kept another since); its evaluate --unknown result measured again
+    too. Returns where it went (the folder's default one, refreshed)."""
+    from objrec.evaluate import default_eval_dir, evaluate
+
+    evaluate(run, folder, reporter=reporter, **earlier_unknown(latest))
+    return default_eval_dir(run, run_data_dir, folder)
 
 
 def evaluations_of(folder: Path | None, made: list[Path], run: Path) -> list[Path]:
