@@ -318,6 +318,55 @@ def test_the_file_is_checked_against_objrec_s_own_answers_on_real_photos(
 
 
 @pytest.mark.slow
+def test_the_check_on_real_photos_compares_the_unknown_score_and_answer_too(
+    trained_run, tmp_path, monkeypatch, caplog
+):
+    """The check on real photos compared the probabilities only: the familiarity score that
+    predict's "unknown" answer is decided on was compared on random inputs only, so a file, or a
+    sidecar naming the output to read it from, whose score is not objrec's on photos passed, and
+    the script could answer "unknown" where predict does not. The check now reads the score as
+    the sidecar says, and counts the photos answered "unknown" otherwise at its threshold."""
+    from objrec.export import check_photos, readable
+    from objrec.inference import Answers, Recognizer
+
+    result = export_model(trained_run, tmp_path / "m.onnx")
+    (check,) = result.answers
+    # float32's rounding, ONNX Runtime's and PyTorch's (4.7e-4: the tiny body's familiarity has
+    # a small scale; 3.9e-6 on a Caltech-101 run of the default body)
+    assert not check.apart and check.max_score_diff > 0 and check.unknown_changed == 0
+    sidecar = json.loads(result.sidecar.read_text())
+    assert sidecar["answers_checked"]["onnxruntime"] == check.as_dict()
+    assert "objrec's answers" not in caplog.text
+    model, meta = load_model(trained_run)
+    recognizer = Recognizer(model, meta)
+    scores = recognizer.answer(readable(check_photos(meta), recognizer.draft)).scores
+    line = float(scores.median())  # a threshold a photo's score is on: it answers as objrec
+    answer = Recognizer.answer
+
+    def less_familiar(self, images, tta=False):  # objrec's score 0.5 under the file's
+        given = answer(self, images, tta)
+        return Answers(given.probs, given.scores - 0.5, given.unknown)
+
+    monkeypatch.setattr(Recognizer, "answer", less_familiar)
+    (check,) = export_model(trained_run, tmp_path / "f.onnx", threshold=line).answers
+    assert check.max_prob_diff <= 1e-4 and check.max_score_diff > 0.2
+    assert check.unknown_changed >= 1  # the photo on the line, at least
+    assert "in the unknown score on 32 real photos (0 top classes differ, " in caplog.text
+    assert "it does not give objrec's answers; predict and serve do" in caplog.text
+
+    def top_probability(*args):  # a sidecar that says to read the score from the wrong place
+        rules = confidence_sidecar(*args)
+        return rules | {"unknown": rules["unknown"] | {"from": "the top probability"}}
+
+    from objrec.export import confidence_sidecar
+
+    monkeypatch.setattr(Recognizer, "answer", answer)
+    monkeypatch.setattr("objrec.export.confidence_sidecar", top_probability)
+    (check,) = export_model(trained_run, tmp_path / "s.onnx").answers
+    assert check.max_prob_diff <= 1e-4 and check.max_score_diff > 0.1
+
+
+@pytest.mark.slow
 def test_the_file_opens_and_answers_alike_in_openvino(trained_run, tmp_path):
     """OpenVINO refused every export with several heads: ONNX's ReduceLogSumExp, which
     torch.logsumexp exports to, loses its axis there, and the softmax after it then had no axis
@@ -405,7 +454,9 @@ def test_the_export_writes_a_script_that_gives_predict_s_answers_without_objrec(
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines()[-1] == "[]"  # neither objrec nor torch imported
     answers = json.loads(done.stdout)
-    for ours, theirs in zip(predict(trained_run, photos, topk=3), answers, strict=True):
+    predicted = predict(trained_run, photos, topk=3)
+    assert {p.unknown for p in predicted} == {True, False}  # the unknown answer of both kinds
+    for ours, theirs in zip(predicted, answers, strict=True):
         assert [t["class"] for t in theirs["topk"]] == [t["class"] for t in ours.topk]
         got, expected = [t["prob"] for t in theirs["topk"]], [t["prob"] for t in ours.topk]
         assert np.allclose(got, expected, atol=1e-5) and theirs["unknown"] == ours.unknown

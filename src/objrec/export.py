@@ -50,7 +50,7 @@ from objrec.runtime import (
 from objrec.transforms import MAX_ASPECT, TTA_VIEWS, draft_size, tta_view_geometry
 
 if TYPE_CHECKING:
-    from objrec.inference import Recognizer
+    from objrec.inference import Answers, Recognizer
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +68,27 @@ class Agreement:
     """The largest absolute difference of a probability, over every photo and class."""
     top_class_changed: int
     """Photos whose most probable class differs from objrec's."""
+    max_score_diff: float = 0.0
+    """The largest difference of the unknown score, read from the file as the sidecar says (its
+    familiarity output, or the top probability), relative to the score's size where over 1 (as
+    :data:`FAMILIARITY_RTOL` measures it): what ``predict``'s "unknown" answer is decided on."""
+    unknown_changed: int = 0
+    """Photos the file answers "unknown" and objrec not, or the reverse, at the sidecar's
+    threshold."""
+
+    @property
+    def apart(self) -> bool:
+        """Whether the file does not give objrec's answers: a probability over
+        :data:`PHOTO_TOLERANCE` from objrec's, or an unknown score over :data:`SCORE_TOLERANCE`."""
+        return self.max_prob_diff > PHOTO_TOLERANCE or self.max_score_diff > SCORE_TOLERANCE
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "photos": self.photos,
             "max_prob_diff": self.max_prob_diff,
             "top_class_changed": self.top_class_changed,
+            "max_score_diff": self.max_score_diff,
+            "unknown_changed": self.unknown_changed,
         }
 
 
@@ -173,6 +188,11 @@ def check_onnx(module: nn.Module, path: Path, input_size: int, softmax: bool) ->
 PHOTO_TOLERANCE = 1e-3
 """Above this difference of a probability from objrec's own answers on real photos, export warns
 that the file does not give objrec's answers."""
+SCORE_TOLERANCE = 1e-3
+"""Above this difference of the unknown score from objrec's on real photos (relative to its size
+where over 1: on the familiarity's scale, a thousandth of a typical image's score), export warns
+as for a probability: the file would answer "unknown" otherwise than ``predict`` near the
+threshold."""
 CHECK_PHOTOS = 32
 """Real photos export checks its file on unless told (``photos`` of :func:`export_model`): the
 check compares every probability of every photo, so a graph, a weight or a temperature that is not
@@ -238,45 +258,95 @@ def photo_agreement(
     softmax: bool,
     photos: Sequence[Path],
     reporter: Reporter | None = None,
+    confidence: dict[str, Any] | None = None,
 ) -> list[Agreement]:
     """The file at ``path`` against objrec's own answers (``predict``'s: the recognizer, its
     centre view, the body in the engine it trained on) on the readable ``photos``: run in ONNX
     Runtime, as most callers run it, and for a body OpenVINO ran, in OpenVINO as objrec runs it
-    (a static batch, float operators in float32: ``runtime.OpenVinoModel``). ``reporter`` counts
-    the photos (minutes on a CPU for a large body: objrec's answers run PyTorch)."""
+    (a static batch, float operators in float32: ``runtime.OpenVinoModel``). Its probabilities and
+    its unknown score, read as the sidecar's ``confidence`` entries say (:func:`file_answer`;
+    default: the run's own, :func:`confidence_sidecar`), and whether that score is under the
+    sidecar's threshold, against ``predict``'s. ``reporter`` counts the photos (minutes on a CPU
+    for a large body: objrec's answers run PyTorch)."""
     from objrec.inference import Recognizer  # it imports this module
 
     recognizer = Recognizer(model, meta, unknown=False)
-    runners: dict[str, OnnxModel | OpenVinoModel] = {"onnxruntime": OnnxModel(path)}
+    onnx_model = OnnxModel(path)
+    runners: dict[str, OnnxModel | OpenVinoModel] = {"onnxruntime": onnx_model}
     if graph_engine(recognizer.model.body) == "openvino":
         runners["openvino"] = OpenVinoModel(path.read_bytes())
-    worst, changed, count = dict.fromkeys(runners, 0.0), dict.fromkeys(runners, 0), 0
+    if confidence is None:
+        outputs = [o.name for o in onnx_model.session.get_outputs()]
+        confidence = confidence_sidecar(meta, model, softmax, outputs)
+    tallies = {name: Tally() for name in runners}
     with or_silent(reporter).task("checking the export on real photos", len(photos)) as advance:
         for start in range(0, len(photos), PHOTO_BATCH):
             batch = photos[start : start + PHOTO_BATCH]
             images = readable(batch, recognizer.draft)
-            count += len(images)
             if images:
-                compare_batch(recognizer, runners, images, softmax, (worst, changed))
+                compare_batch(recognizer, runners, images, (softmax, confidence), tallies)
             advance(len(batch))
-    return [Agreement(name, count, worst[name], changed[name]) for name in runners]
+    return [tally.agreement(name) for name, tally in tallies.items()]
+
+
+@dataclass
+class Tally:
+    """One runtime's differences from objrec's answers so far (:class:`Agreement`'s)."""
+
+    photos: int = 0
+    prob: float = 0.0
+    top_changed: int = 0
+    score: float = 0.0
+    unknown_changed: int = 0
+
+    def add(self, got: Answers, expected: Answers, threshold: float | None) -> None:
+        """A batch's probabilities and unknown scores, the file's (``got``) and objrec's."""
+        self.photos += len(expected.probs)
+        self.prob = max(self.prob, float((got.probs - expected.probs).abs().max()))
+        self.top_changed += int((got.probs.argmax(1) != expected.probs.argmax(1)).sum())
+        apart = (got.scores - expected.scores).abs() / expected.scores.abs().clamp(min=1)
+        self.score = max(self.score, float(apart.max()))
+        if threshold is not None:
+            flipped = (got.scores < threshold) != (expected.scores < threshold)
+            self.unknown_changed += int(flipped.sum())
+
+    def agreement(self, runtime: str) -> Agreement:
+        return Agreement(
+            runtime, self.photos, self.prob, self.top_changed, self.score, self.unknown_changed
+        )
 
 
 def compare_batch(
     recognizer: Recognizer,
     runners: dict[str, OnnxModel | OpenVinoModel],
     images: list,
-    softmax: bool,
-    tally: tuple[dict[str, float], dict[str, int]],
+    reading: tuple[bool, dict[str, Any]],
+    tallies: dict[str, Tally],
 ) -> None:
-    """Each runner's answers on ``images`` against the ``recognizer``'s: its largest difference
-    of a probability and its changed top classes, added to ``tally`` (worst, changed)."""
-    worst, changed = tally
-    expected, x = recognizer.answer(images).probs, recognizer.preprocess(images)
+    """Each runner's answers on ``images`` against the ``recognizer``'s, read as ``reading``
+    (softmax, the sidecar's confidence entries) says, added to its tally."""
+    softmax, confidence = reading
+    expected, x = recognizer.answer(images), recognizer.preprocess(images)
     for name, runner in runners.items():
-        got = runner(x) if softmax else recognizer.combine([runner(x)])
-        worst[name] = max(worst[name], float((got - expected).abs().max()))
-        changed[name] += int((got.argmax(1) != expected.argmax(1)).sum())
+        got = file_answer(runner.outputs(x), confidence, recognizer, softmax)
+        tallies[name].add(got, expected, confidence["unknown"]["threshold"])
+
+
+def file_answer(
+    outputs: Sequence[torch.Tensor],
+    confidence: dict[str, Any],
+    recognizer: Recognizer,
+    softmax: bool,
+) -> Answers:
+    """The file's probabilities and unknown scores from its ``outputs``, read as the sidecar's
+    ``confidence`` entries tell a caller to (as ``model_infer.py`` reads them): the scores are
+    the output the unknown entry's ``from`` names, else the top probability."""
+    from objrec.inference import Answers
+
+    probs = outputs[0] if softmax else recognizer.combine([outputs[0]])
+    named = dict(zip(confidence["outputs"], outputs, strict=True))
+    scores = named.get(confidence["unknown"]["from"], probs.max(1).values)
+    return Answers(probs, scores.float(), torch.zeros(len(probs), dtype=torch.bool))
 
 
 def readable(paths: Sequence[Path], draft: int | None) -> list:
@@ -291,18 +361,13 @@ def readable(paths: Sequence[Path], draft: int | None) -> list:
 
 
 def warn_if_apart(answers: Sequence[Agreement]) -> None:
-    """Warn, in one sentence, when the file in ONNX Runtime is over ``PHOTO_TOLERANCE`` from
+    """Warn, in one sentence, when the file in ONNX Runtime is :attr:`~Agreement.apart` from
     objrec's answers: what it means, and what gives objrec's answers instead."""
     first = answers[0]
-    if first.max_prob_diff <= PHOTO_TOLERANCE:
+    if not first.apart:
         return
-    top = plural(first.top_class_changed, "top class", "top classes")
-    apart = (
-        f"the exported file, run in ONNX Runtime, differs from objrec's answers by up to "
-        f"{first.max_prob_diff:.2g} in a probability on {plural(first.photos, 'real photo')} "
-        f"({top} {'differs' if first.top_class_changed == 1 else 'differ'})"
-    )
-    close = next((a for a in answers[1:] if a.max_prob_diff <= PHOTO_TOLERANCE), None)
+    apart = f"the exported file, run in ONNX Runtime, {apart_words(first)}"
+    close = next((a for a in answers[1:] if not a.apart), None)
     if close is not None:
         log.warning(
             "%s: objrec ran this run's int8 body in OpenVINO, whose 8-bit arithmetic rounds "
@@ -310,10 +375,30 @@ def warn_if_apart(answers: Sequence[Agreement]) -> None:
             "%.1e of objrec's answers here), or retrain with `train(data_dir, "
             "out=run, precision='fp32')` for a file that any runtime reproduces",
             apart,
-            close.max_prob_diff,
+            max(close.max_prob_diff, close.max_score_diff),
         )
     else:
         log.warning("%s: it does not give objrec's answers; predict and serve do", apart)
+
+
+def apart_words(a: Agreement) -> str:
+    """How far the file's answers are from objrec's: "differs from objrec's answers by up to
+    0.072 in a probability on 32 real photos (2 top classes differ)", the unknown score and its
+    answers named too where the score is over :data:`SCORE_TOLERANCE`."""
+    far = [f"{a.max_prob_diff:.2g} in a probability"]
+    changed = [differ(a.top_class_changed, "top class", "top classes")]
+    if a.max_score_diff > SCORE_TOLERANCE:
+        far.append(f"{a.max_score_diff:.2g} in the unknown score")
+        changed.append(differ(a.unknown_changed, "unknown answer"))
+    return (
+        f"differs from objrec's answers by up to {' and '.join(far)} on "
+        f"{plural(a.photos, 'real photo')} ({', '.join(changed)})"
+    )
+
+
+def differ(n: int, noun: str, nouns: str | None = None) -> str:
+    """``2 top classes differ``, ``1 unknown answer differs``."""
+    return f"{plural(n, noun, nouns)} {'differs' if n == 1 else 'differ'}"
 
 
 OPENVINO_RUN = (
@@ -663,12 +748,17 @@ def export_checked(
                 f"the ONNX export differs from PyTorch by {diff:.2g} (over {TOLERANCE}); "
                 "nothing written"
             )
-        answers = photo_agreement(model, meta, part, softmax, photos, reporter) if photos else []
         outputs = [o.name for o in OnnxModel(part).session.get_outputs()]
+        confidence = confidence_sidecar(meta, model, softmax, outputs, threshold)
+        answers = (
+            photo_agreement(model, meta, part, softmax, photos, reporter, confidence)
+            if photos
+            else []
+        )
         answer = {
             **preprocessing(meta, softmax),
             **int8_sidecar(model.body),
-            **confidence_sidecar(meta, model, softmax, outputs, threshold),
+            **confidence,
             "max_abs_diff": diff,
             **({"answers_checked": {a.runtime: a.as_dict() for a in answers}} if answers else {}),
         }

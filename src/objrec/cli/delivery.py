@@ -183,7 +183,9 @@ def agreement_lines(answers: list) -> list[str]:
     names = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO (as objrec runs the body)"}
     return [
         f"in {names[a.runtime]}, on {a.photos} real photos, it differs from objrec's answers by up "
-        f"to {a.max_prob_diff:.1e} in a probability; top class changed: {a.top_class_changed}"
+        f"to {a.max_prob_diff:.1e} in a probability and {a.max_score_diff:.1e} in the unknown "
+        f"score; top class changed: {a.top_class_changed}, unknown answer changed: "
+        f"{a.unknown_changed}"
         for a in answers
     ]
 
