@@ -18,6 +18,7 @@ from objrec.cli import main
 from objrec.cli.options import OUT_DIR, expand_greedy
 from objrec.cli.output import SentenceHandler
 from objrec.config import DEFAULT_BACKBONE, UNKNOWN_SCORES
+from objrec.errors import ObjrecError
 
 from .conftest import COLOURS, fake_checkpoint, make_class_folder, make_image
 from .test_split import no_longer_needed_warning
@@ -3557,3 +3558,61 @@ def test_train_s_last_line_says_in_plain_words_what_its_feature_seconds_went_to(
         "10s in all (4s computing features with the pretrained network in 8-bit integers (int8), "
         "2s of it making its int8 copy); model saved to" in said
     )
+
+
+def test_json_stdout_holds_the_answer_alone_whatever_the_work_writes_there(
+    capsys, tmp_path, monkeypatch
+):
+    """torch's hub prints `Downloading: "https://..."` on stdout (sys.stdout.write) before a
+    torchvision backbone's first download, so `train --json | jq` broke, and offline a failed
+    command's stdout was not empty. Under --json whatever a command's work writes to stdout goes
+    to stderr, for every command, and the JSON is written when it ends."""
+    import objrec.check
+
+    data = make_class_folder(tmp_path / "photos", per_class=3)
+    checking = objrec.check.check_folder
+
+    def noisy(*args, **kwargs):
+        print('Downloading: "https://download.pytorch.org/models/x.pth" to /tmp/x.pth')
+        sys.stdout.write("more noise\n")
+        return checking(*args, **kwargs)
+
+    monkeypatch.setattr(objrec.check, "check_folder", noisy)
+    code, out, err = run(capsys, "check", data, "--json")
+    assert code == 0 and json.loads(out)["images"] == 9
+    assert "Downloading:" in err and "more noise" in err
+    code, out, err = run(capsys, "check", data)  # without --json, stdout as it was
+    assert code == 0 and out.startswith("Downloading:")
+
+    def failing(*args, **kwargs):
+        print('Downloading: "https://download.pytorch.org/models/x.pth" to /tmp/x.pth')
+        raise ObjrecError("downloading it failed")
+
+    monkeypatch.setattr(objrec.check, "check_folder", failing)
+    code, out, err = run(capsys, "check", data, "--json")
+    assert code == 1 and out == "" and "Downloading:" in err and "downloading it failed" in err
+
+
+def test_json_stdout_holds_the_answer_alone_whatever_native_code_writes_to_fd_1(
+    capfd, tmp_path, monkeypatch
+):
+    """What native code (a C library's printf) writes to file descriptor 1 under --json goes to
+    stderr too, not before or after the JSON."""
+    import ctypes
+
+    import objrec.check
+
+    data = make_class_folder(tmp_path / "photos", per_class=3)
+    checking = objrec.check.check_folder
+    libc = ctypes.CDLL(None)
+
+    def noisy(*args, **kwargs):
+        os.write(1, b"native noise\n")
+        libc.printf(b"buffered C noise\n")
+        return checking(*args, **kwargs)
+
+    monkeypatch.setattr(objrec.check, "check_folder", noisy)
+    code = main(["check", str(data), "--json"])
+    out, err = capfd.readouterr()
+    assert code == 0 and json.loads(out)["images"] == 9
+    assert "native noise" in err and "buffered C noise" in err

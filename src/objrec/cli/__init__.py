@@ -20,7 +20,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import click
 from rich.logging import RichHandler
@@ -38,6 +38,7 @@ from objrec.cli.output import (
     is_main_rank,
     not_epoch_lines,
     not_in_result,
+    stdout_for_json_only,
 )
 from objrec.cores import limit_thread_pools
 from objrec.errors import Interrupted, ObjrecError
@@ -130,10 +131,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         limit_thread_pools(os.environ)
     args = expand_greedy(list(sys.argv[1:] if argv is None else argv))
     caught: list[int] = []
-    with sigterm_as_ctrl_c(caught):
+    with sigterm_as_ctrl_c(caught), json_only(args):
         code = run_command(args)
     freeze_heap()  # the program exits now: its last collection need not walk what lived
     return 128 + caught[0] if code == INTERRUPTED and caught else code
+
+
+def asks_for_json(args: Sequence[str]) -> bool:
+    """Whether the command line ``args`` gives ``--json`` to a command that has it (before a
+    ``--``, after which it would be a file's name)."""
+    command = invoked_command(args)
+    if command is None or not any("--json" in p.opts for p in command.params):
+        return False
+    given = list(args)
+    given = given[given.index(command.name) + 1 :] if command.name in given else given
+    return "--json" in given[: given.index("--")] if "--" in given else "--json" in given
+
+
+def json_only(args: Sequence[str]) -> AbstractContextManager[None]:
+    """Under ``--json``, stdout holds the JSON answer alone, whatever the command's work writes to
+    it (docs/json.md): one rule for every command, here rather than in each."""
+    return stdout_for_json_only() if asks_for_json(args) else nullcontext()
 
 
 def greedy_note(exc: click.ClickException, args: Sequence[str]) -> str:

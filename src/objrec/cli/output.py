@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, redirect_stdout, suppress
 from pathlib import Path
 from typing import Any
 
@@ -360,13 +360,75 @@ def default_out(data: Path, suffix: str) -> Path:
     return data.with_name(data.name + suffix)
 
 
+HELD_JSON: list[list[Any]] = []
+"""The answers :func:`print_json` holds while :func:`stdout_for_json_only` runs a command, one list
+per block (the innermost last)."""
+
+
 def print_json(data: Any) -> None:
     """``data`` as JSON that every parser reads: a number that is not finite (NaN, infinity), which
     ``json`` would write as the non-standard ``NaN``, is written as ``null``; text as it is
     (``"Défaut-3"``, so that grep finds it), or escaped (``"D\\u00e9faut-3"``) where stdout's
-    encoding cannot write it (:func:`json_text`)."""
+    encoding cannot write it (:func:`json_text`). Inside :func:`stdout_for_json_only`, held and
+    written to stdout when the command ends."""
+    if HELD_JSON:
+        HELD_JSON[-1].append(data)
+        return
     encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
     click.echo(json_text(finite_or_null(data), encoding))
+
+
+@contextmanager
+def stdout_for_json_only() -> Iterator[None]:
+    """A ``--json`` command's stdout holds its JSON answer alone: what anything else writes to
+    stdout while the block runs (torch's hub prints ``Downloading: "https://..."`` there, a native
+    library may write to file descriptor 1) goes to stderr, and the answers :func:`print_json`
+    was given are written to stdout when the block ends, failed or not (predict prints its answer,
+    then exits 1)."""
+    held: list[Any] = []
+    HELD_JSON.append(held)
+    try:
+        with stdout_fd_to_stderr(), redirect_stdout(sys.stderr):
+            yield
+    finally:
+        HELD_JSON.remove(held)
+        for data in held:
+            print_json(data)
+
+
+def file_descriptor(stream: Any) -> int | None:
+    try:
+        return stream.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        return None
+
+
+@contextmanager
+def stdout_fd_to_stderr() -> Iterator[None]:
+    """File descriptor 1 made stderr's while the block runs, when it is stdout's (not a test's
+    StringIO): what native code writes there (C's ``printf``, flushed before it is given back)
+    goes to stderr too."""
+    out, to = file_descriptor(sys.stdout), file_descriptor(sys.stderr)
+    if out is None or to is None or not os.path.samestat(os.fstat(out), os.fstat(1)):
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(to, 1)
+    try:
+        yield
+    finally:
+        flush_c_stdio()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def flush_c_stdio() -> None:
+    """C's buffered stdout written out now, while it still goes where the block sent it."""
+    import ctypes
+
+    with suppress(OSError, AttributeError, TypeError):  # no C library by that name (Windows)
+        ctypes.CDLL(None).fflush(None)
 
 
 def json_text(data: Any, encoding: str) -> str:
