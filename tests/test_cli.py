@@ -3616,3 +3616,19 @@ def test_json_stdout_holds_the_answer_alone_whatever_native_code_writes_to_fd_1(
     out, err = capfd.readouterr()
     assert code == 0 and json.loads(out)["images"] == 9
     assert "native noise" in err and "buffered C noise" in err
+
+
+def test_train_json_shows_on_stderr_what_a_logged_run_without_it_shows(capsys, tmp_path, split_dir):
+    """`train --json` wrote nothing to stderr until it ended (44 s of silence in a nightly log;
+    minutes on a real data set): --json now changes stdout alone, and stderr shows the progress,
+    notes and epoch lines a run without it shows in a log (stderr not a terminal)."""
+    args = ["--backbone", "tiny_test", "--epochs", "2", "--aug-views", "1", "--json"]
+    code, out, err = run(capsys, "train", split_dir, "--out", tmp_path / "run", *args)
+    assert code == 0 and json.loads(out)["epochs_run"] == 2
+    lines = err.splitlines()
+    assert any(line.startswith("train features: 18 images") for line in lines)
+    assert any(line.startswith("parameters: ") for line in lines)
+    assert [line.split()[:2] for line in lines if line.startswith("epoch ")] == [
+        ["epoch", "1"],
+        ["epoch", "2"],
+    ]

@@ -155,7 +155,7 @@ def split(
     mode = "copy" if copy else "link"
     options = (ratios, seed, exclude, mode, strict, near, groups, like)
     config = from_options(SplitConfig, *options, burst_seconds=burst_seconds)
-    reporter = RichReporter(quiet=as_json)
+    reporter = RichReporter()
     with logged_warnings() as logged, passes_from_first_step(reporter, FILE_PASSES) as on_file:
         result = split_folder(src, out, config, force=force, on_file=on_file)
     warnings = split_warnings(result)
@@ -349,7 +349,7 @@ def add(
 
     settings = {"ratios": ratios or None, "seed": seed, "mode": "copy" if copy else "link"}
     settings["burst_seconds"] = burst_seconds
-    reporter = RichReporter(quiet=as_json)
+    reporter = RichReporter()
     verb = "copying" if copy else "linking"
 
     def wait() -> None:
@@ -531,7 +531,7 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
 
     out_dir, refresh = output_folder(out, data, "-explore", force)
     with logged_warnings() as logged:
-        result = run_explore(data, out_dir, RichReporter(quiet=as_json), force, refresh)
+        result = run_explore(data, out_dir, RichReporter(), force, refresh)
     if as_json:
         counts = result.counts.to_dict(orient="index")
         found = {"out": str(out_dir), "counts": counts, "unreadable": result.unreadable}
@@ -615,7 +615,7 @@ def check(data: Path, as_json: bool) -> None:
     from objrec.check import check_folder
 
     with logged_warnings() as logged:
-        result = check_folder(data, RichReporter(quiet=as_json))
+        result = check_folder(data, RichReporter())
     for problem in result.problems:  # the library's `train` is objrec train here, in --json too
         problem.message = to_cli(problem.message, check)
     if as_json:
@@ -757,7 +757,7 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, refresh, force
     with logged_warnings() as logged:
         if run is not None:
             warn_of_unused_body(run)
-        reporter = RichReporter(quiet=as_json)
+        reporter = RichReporter()
         result = run_audit(data, out_dir, config, run, reporter, force, refresh)
     if as_json:
         unjudged = [unjudged_note(result.unjudged)] if result.unjudged else []

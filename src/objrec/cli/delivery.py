@@ -137,7 +137,7 @@ def export(
     from objrec.export import export_model
 
     with logged_warnings() as logged:
-        reporter = RichReporter(quiet=as_json)
+        reporter = RichReporter()
         result = export_model(run, out, fmt, softmax, force, threshold, reporter, photos)
     if as_json:
         print_json(with_warnings(export_record(result), logged))

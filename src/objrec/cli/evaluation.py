@@ -145,7 +145,7 @@ def evaluate(
     require_folder(data, "DATA")  # before the heavy import: answered at once
     from objrec.evaluate import evaluate as run_evaluate
 
-    reporter = RichReporter(quiet=as_json)
+    reporter = RichReporter()
     config = EvaluateConfig(split=split, tta=tta, unknown=unknown, device=device, against=against)
     with logged_warnings() as logged:
         result = run_evaluate(run, data, config, out=out, reporter=reporter, force=force)

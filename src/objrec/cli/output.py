@@ -167,10 +167,9 @@ class PlainProgress:
 
 class RichReporter(Reporter):
     """Progress bars and epoch lines on stderr (plain progress lines when stderr is not a
-    terminal); silent when ``quiet``."""
+    terminal), with ``--json`` too: its answer is on stdout alone."""
 
-    def __init__(self, quiet: bool = False):
-        self.quiet = quiet
+    def __init__(self) -> None:
         self.shown_best: float | None = None
         """The best validation loss last printed (an epoch line per tiny gain says nothing)."""
         self.shown_best_epoch: int | None = None
@@ -185,9 +184,6 @@ class RichReporter(Reporter):
 
     @contextmanager
     def task(self, description: str, total: int | None) -> Iterator[Any]:
-        if self.quiet:
-            yield lambda n=1: None
-            return
         if not err.is_terminal:
             if total is None:  # no steps to count: say what is going on before it takes a while
                 err.print(f"{description} ...", markup=False, highlight=False)
@@ -226,7 +222,7 @@ class RichReporter(Reporter):
             self.shown_best is None or r["valid_loss"] <= self.shown_best - BEST_LINE_GAIN
         )
         first = r["epoch"] == self.first_epoch
-        if self.quiet or not (gained or first or r["epoch"] % EPOCH_LINES_EVERY == 0):
+        if not (gained or first or r["epoch"] % EPOCH_LINES_EVERY == 0):
             return
         if not self.said_which:  # the lines skip epochs: say which before the first one
             self.said_which = True
@@ -243,8 +239,7 @@ class RichReporter(Reporter):
         )
 
     def note(self, message: str) -> None:
-        if not self.quiet:  # plain text: file names such as "[draft] a.png" are not markup
-            err.print(message, markup=False)
+        err.print(message, markup=False)  # plain text: "[draft] a.png" is no markup
 
 
 @contextmanager

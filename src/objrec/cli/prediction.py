@@ -128,7 +128,7 @@ def predict(
 
     if len(paths) == 1:
         refuse_swapped("predict", run, paths[0])
-    reporter = RichReporter(quiet=as_json)
+    reporter = RichReporter()
     results = run_predict(
         run,
         paths,

@@ -360,9 +360,7 @@ def suggest(run: Path, unlabelled: Path, n, diversity, out, force, as_json) -> N
         raise ObjrecError("-n must be at least 1")
     if not force:  # says so when it writes again into its default folder
         refreshing(out, default_suggest_dir(run), SUGGEST_FILES)
-    result = run_suggest(
-        run, unlabelled, n, out, diversity, reporter=RichReporter(as_json), force=force
-    )
+    result = run_suggest(run, unlabelled, n, out, diversity, reporter=RichReporter(), force=force)
     if as_json:
         print_json(result.table.to_dict(orient="records"))
         return

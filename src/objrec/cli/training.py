@@ -146,7 +146,7 @@ def train(
     config = from_options(TrainConfig, **options)
     if resume is None:
         refuse_blocks_beyond_the_body(config)
-    reporter = RichReporter(quiet=as_json)
+    reporter = RichReporter()
     target = run or resume
     assert target is not None
     with logged_warnings() as logged:
