@@ -385,6 +385,27 @@ def test_a_fine_tuning_fit_the_limit_stopped_names_finetune_epochs(caplog):
     assert warned.endswith("; more --finetune-epochs may give a better model")  # said --epochs 8
 
 
+def test_a_fine_tuning_that_never_beat_the_heads_best_blames_no_patience(caplog):
+    """A fit started from the head's best (epoch 26 of 31, its patience count at 0, as fine-tuning
+    starts) that never lowers it in its 3 epochs: the warning said "--finetune-epochs limit (3)
+    only because --patience (5) kept it running: ... improved at epoch 26, 8 epochs before the
+    end", a head epoch and a patience that could not have ended 3 epochs. The caller (train) says
+    what the run keeps; the fit says nothing."""
+    x, y = separable_points()
+    model = nn.Linear(4, 2)
+    stopper = EarlyStopping(patience=5)
+    stopper.load_state_dict({"best": 0.0, "best_epoch": 26, "bad_epochs": 0})
+    start = FitState(stopper, epoch=31, best_state=copy.deepcopy(model.state_dict()))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    with caplog.at_level("WARNING", logger="objrec.engine"):
+        state = fit(
+            model, lambda e: [(x, y)], lambda: [(x, y)], optimizer, 34, patience=5, state=start,
+            limit=("finetune_epochs", 3),
+        )  # fmt: skip
+    assert state.epoch == 34 and state.best_epoch == 26 and not state.stopped_early
+    assert [r.getMessage() for r in caplog.records] == []
+
+
 def test_a_fit_patience_kept_running_says_more_epochs_would_not_help(caplog):
     """Labels flipped: the best is epoch 1, and --patience 50 kept the fit going to the limit; the
     warning said more --epochs may give a better model."""

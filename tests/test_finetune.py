@@ -125,7 +125,7 @@ def test_finetuning_changes_only_the_last_blocks_of_the_saved_model(tmp_path, sp
     said = [n for n in notes.notes if n.startswith("fine-tuning")]  # announced, then its outcome
     assert said[0].startswith("fine-tuning the body's last 1 block(s) with the head")
     assert "lowered the best valid loss" in said[1] and "keeps the fine-tuned blocks" in said[1]
-    assert result.best_epoch > 1
+    assert result.best_epoch > 1 and result.finetune and result.finetune["kept"] is True
     model, _ = load_model(tmp_path / "run")
     before, after = lite.state_dict(), model.body.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
@@ -192,12 +192,77 @@ def test_a_diverged_finetuning_names_finetune_lr_and_keeps_the_heads_state():
     )
 
 
-def test_a_fine_tuning_that_did_not_help_says_in_plain_words_what_the_run_keeps():
-    """It said the run keeps 'the frozen body and its head'."""
-    from objrec.train import finetune_outcome
+def fit_states(head_losses, tuned_losses, best_epoch):
+    """The head's fit (its best at ``best_epoch``) and the fine-tuning's after it, as train has
+    them: the fine-tuning's history follows the head's, its best the head's unless beaten."""
+    from objrec.engine import EarlyStopping, FitState
 
-    assert finetune_outcome(0.5, 0.6) == (
-        "fine-tuning did not lower the best valid loss (0.5000): the run keeps the pretrained "
-        "network as it was, and its head"
+    def rows(losses, first):
+        return [{"epoch": e, "valid_loss": v} for e, v in enumerate(losses, first)]
+
+    best = head_losses[best_epoch - 1]
+    head = FitState(EarlyStopping(5, best=best, best_epoch=best_epoch), len(head_losses))
+    head.history = rows(head_losses, 1)
+    tuned_best = min([best, *tuned_losses])
+    tuned_epoch = (
+        best_epoch if tuned_best == best else len(head_losses) + 1 + tuned_losses.index(tuned_best)
     )
-    assert finetune_outcome(0.5, 0.4).endswith("the run keeps the fine-tuned blocks")
+    tuned = FitState(EarlyStopping(5, best=tuned_best, best_epoch=tuned_epoch))
+    tuned.epoch = len(head_losses) + len(tuned_losses)
+    tuned.history = head.history + rows(tuned_losses, len(head_losses) + 1)
+    return head, tuned
+
+
+def test_a_fine_tuning_that_did_not_help_says_in_plain_words_what_the_run_keeps():
+    """It said the run keeps 'the frozen body and its head'; and --json did not say so at all
+    (only the text output did): finetune_record is the summary's `finetune`."""
+    from objrec.train import finetune_outcome, finetune_record
+
+    head, tuned = fit_states([0.9, 0.5, 0.6], [0.7, 0.55, 0.65], best_epoch=2)
+    record = finetune_record(head, tuned, 1)
+    assert record == {
+        "blocks": 1,
+        "epochs_run": 3,
+        "kept": False,
+        "best_valid_loss_before": 0.5,
+        "best_valid_loss_after": 0.55,
+        "best_epoch_before": 2,
+    }
+    assert finetune_outcome(record) == (
+        "fine-tuning did not lower the best valid loss (0.5000, the head's epoch 2) in its 3 "
+        "epochs (its lowest: 0.5500): the run keeps the pretrained network as it was, and its head"
+    )
+    head, tuned = fit_states([0.9, 0.5, 0.6], [0.7, 0.4, 0.45], best_epoch=2)
+    record = finetune_record(head, tuned, 2)
+    assert record["kept"] and record["best_valid_loss_after"] == 0.4
+    assert finetune_outcome(record) == (
+        "fine-tuning lowered the best valid loss from 0.5000 to 0.4000: the run keeps the "
+        "fine-tuned blocks"
+    )
+
+
+@pytest.mark.slow
+def test_train_json_says_a_fine_tuning_that_did_not_help_was_not_kept(capsys, tmp_path, split_dir):
+    """A persona's `train --finetune-blocks 1 --finetune-epochs 3 --json`: its one warning blamed
+    --patience (5) for the 3-epoch fine-tuning and named a head epoch, and nothing in the JSON
+    said the fine-tuned network was thrown away (only the text output did). A fine-tuning that
+    cannot gain --min-delta (a learning rate of 1e-9) now has `finetune.kept` false, and the
+    text's sentence is its warning."""
+    import json
+
+    from objrec.cli import main
+
+    args = ["train", split_dir, "--out", tmp_path / "run", "--backbone", "efficientnet_lite0"]
+    args += ["--epochs", "3", "--aug-views", "0", "--min-delta", "0.5", "--finetune-blocks", "1"]
+    args += ["--finetune-epochs", "2", "--finetune-lr", "1e-9", "--json"]
+    assert main([str(a) for a in args]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    finetune = answer["finetune"]
+    assert finetune["blocks"] == 1 and finetune["epochs_run"] == 2 and finetune["kept"] is False
+    assert finetune["best_epoch_before"] == answer["best_epoch"] <= 3
+    assert finetune["best_valid_loss_before"] == pytest.approx(answer["best_valid_loss"])
+    said = [w for w in answer["warnings"] if "fine-tun" in w]  # the head's own limit may warn
+    assert len(said) == 1 and said[0].startswith("fine-tuning did not lower the best valid loss (")
+    assert not [w for w in answer["warnings"] if "--finetune-epochs limit" in w]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["finetune"] == finetune

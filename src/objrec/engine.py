@@ -312,8 +312,14 @@ def log_stop(
     early stopping, naming the setting that set it (``limit``: its name and value, default
     ``epochs``) and the epoch the validation loss last improved at: more of it may give a better
     head. It said "still improving" of a loss that last improved 2 epochs before the limit of 3
-    (``patience`` 5), and "the `epochs` limit (21)" of fine-tuning's ``finetune_epochs`` 3."""
+    (``patience`` 5), and "the `epochs` limit (21)" of fine-tuning's ``finetune_epochs`` 3.
+
+    A fit that started from another's best and never beat it (fine-tuning, whose patience count
+    starts at 0 after the head's best epoch) gets no such warning: its caller says what the run
+    keeps. It blamed ``patience`` (5) for a fine-tuning of 3 epochs, and named a head epoch."""
     log.info("%s; the best epoch, %d, is kept", stop_reason(state, epochs), state.best_epoch)
+    if never_improved(state):
+        return
     if state.history and not state.stopped_early and state.epoch >= epochs and world.main:
         name, value = limit or ("epochs", epochs)
         if not improved_lately(state.best_epoch, state.epoch, state.stopper.patience):
@@ -335,6 +341,13 @@ def log_stop(
             last,
             name,
         )
+
+
+def never_improved(state: FitState) -> bool:
+    """Whether the fit's early stopping began counting after its best epoch, and the fit never
+    lowered that best: its count of epochs without improvement is shorter than the epochs since
+    the best (a resumed fit keeps its count, so only a fit started from another's best)."""
+    return state.stopper.bad_epochs < state.epoch - state.best_epoch
 
 
 def improved_lately(best: int, ran: int, patience: int) -> bool:

@@ -84,6 +84,9 @@ class TrainResult:
     calibration: dict[str, Any] = field(default_factory=dict)
     """How the temperature was chosen: the one used, the plain fit, the validation errors and
     ``kept_at_1`` (why the temperature was kept at 1, or None)."""
+    finetune: dict[str, Any] | None = None
+    """What fine-tuning did (``train.finetune_record``): whether the run keeps the fine-tuned
+    model, the best validation loss before it and its own lowest; None without fine-tuning."""
 
     def __repr__(self) -> str:
         """One line: the run, its classes and best epoch (the whole ``history`` is in the
@@ -111,6 +114,7 @@ class TrainResult:
             "frozen_pass": self.frozen_pass,
             "precision": self.precision,
             "calibration": self.calibration,
+            "finetune": self.finetune,
         }
 
 
@@ -512,6 +516,7 @@ def write_run(
     precision: dict[str, str] | None = None,
     calibration: dict[str, Any] | None = None,
     seen: Mapping[str, Sequence[str]] | None = None,
+    finetune: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Write the best model, history, curves, config and summary of a run (unless not ``write``),
     and ``seen``, the digests of the images it trained and validated on (``leakage.write_seen``);
@@ -537,6 +542,7 @@ def write_run(
         frozen_pass=frozen_pass,
         precision=precision or {"used": config.precision, "why": ""},
         calibration=calibration or {},
+        finetune=finetune,
     )
     if write:  # under torchrun only rank 0 writes, and says so
         _write_files(out, model, config, meta, result, seen)

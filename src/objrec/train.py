@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import random
 import time
 from collections import Counter
@@ -230,9 +231,9 @@ def _train(
         t0 = time.perf_counter()
         replaces = request.force and not request.resume  # an earlier run's state, if any
         state = fit_head(prep, config, meta, out, saved, reporter, world, replaces=replaces)
-        source = FeatureSource(prep.train, prep.valid)
+        source, finetune = FeatureSource(prep.train, prep.valid), None
         if config.finetune_blocks:
-            state, source = finetune_phase(prep, config, state, reporter, world)
+            state, source, finetune = finetune_phase(prep, config, state, reporter, world)
         t1 = time.perf_counter()
         meta, calibration = calibrate(prep, config, meta, source, reporter)
     finally:
@@ -252,6 +253,7 @@ def _train(
         precision=precision,
         calibration=calibration,
         seen=prep.seen,
+        finetune=finetune,
     )
     if world.main:  # the rank that wrote the run
         writing = time.perf_counter() - t2
@@ -985,9 +987,10 @@ def cut_features(stem, prep: Prepared, config: TrainConfig, reporter: Reporter, 
 
 def finetune_phase(
     prep: Prepared, config: TrainConfig, head_state: FitState, reporter: Reporter, world: World
-) -> tuple[FitState, FeatureSource]:
+) -> tuple[FitState, FeatureSource, dict[str, Any]]:
     """Train the body's last blocks and the head on cached activations at the cut (see finetune);
-    the tuned body's features for calibration come from the same activations."""
+    the tuned body's features for calibration come from the same activations. Also returns what
+    fine-tuning did (:func:`finetune_record`)."""
     if world.distributed:
         raise ObjrecError("`finetune_blocks` does not run under torchrun yet: train in one process")
     stem, top = split_body(prep.model.body, config.finetune_blocks, prep.data.input_size)
@@ -1025,8 +1028,13 @@ def finetune_phase(
     prep.model.cpu().freeze_body()
     for record in state.history:  # every row names its phase: an empty cell reads as missing
         record["phase"] = "finetune" if record["epoch"] > head_state.epoch else "head"
-    reporter.note(finetune_outcome(head_state.stopper.best, state.stopper.best, config.min_delta))
-    return state, FeatureSource(train_x, valid_stack, top.eval())
+    outcome = finetune_record(head_state, state, config.finetune_blocks)
+    said = finetune_outcome(outcome, config.min_delta)
+    if outcome["kept"]:
+        reporter.note(said)
+    else:  # a warning, so that --json's `warnings` carries it too
+        log.warning("%s", said)
+    return state, FeatureSource(train_x, valid_stack, top.eval()), outcome
 
 
 def finetune_start(head_state: FitState, model: nn.Module, config: TrainConfig) -> FitState:
@@ -1048,16 +1056,33 @@ def finetune_divergence(config: TrainConfig) -> Iterator[None]:
         raise diverged(stop, "finetune_lr", config.finetune_lr, kept) from None
 
 
-def finetune_outcome(frozen_best: float, tuned_best: float, min_delta: float = 0.0) -> str:
+def finetune_record(head_state: FitState, state: FitState, blocks: int) -> dict[str, Any]:
+    """What fine-tuning did, for ``summary.json``: the ``blocks`` tuned, its epochs, whether the
+    run keeps the fine-tuned model (it lowered the head's best validation loss, as early stopping
+    counts a gain), the best loss before it and the lowest of its own epochs."""
+    tuned = [r["valid_loss"] for r in state.history if r["epoch"] > head_state.epoch]
+    return {
+        "blocks": blocks,
+        "epochs_run": len(tuned),
+        "kept": state.best_epoch > head_state.epoch,
+        "best_valid_loss_before": head_state.stopper.best,
+        "best_valid_loss_after": min(tuned, default=math.nan),
+        "best_epoch_before": head_state.best_epoch,
+    }
+
+
+def finetune_outcome(outcome: Mapping[str, Any], min_delta: float = 0.0) -> str:
     """Whether fine-tuning lowered the best validation loss (by more than ``min_delta``, as early
-    stopping counts it), so which model the run keeps."""
-    if tuned_best < frozen_best:
+    stopping counts it), so which model the run keeps (``outcome``: :func:`finetune_record`)."""
+    before, after = outcome["best_valid_loss_before"], outcome["best_valid_loss_after"]
+    if outcome["kept"]:
         return (
-            f"fine-tuning lowered the best valid loss from {frozen_best:.4f} to {tuned_best:.4f}: "
+            f"fine-tuning lowered the best valid loss from {before:.4f} to {after:.4f}: "
             "the run keeps the fine-tuned blocks"
         )
     by = f" by more than {min_delta:g}" if min_delta else ""
     return (
-        f"fine-tuning did not lower the best valid loss ({frozen_best:.4f}){by}: the run keeps "
-        "the pretrained network as it was, and its head"
+        f"fine-tuning did not lower the best valid loss ({before:.4f}, the head's epoch "
+        f"{outcome['best_epoch_before']}){by} in its {plural(outcome['epochs_run'], 'epoch')} "
+        f"(its lowest: {after:.4f}): the run keeps the pretrained network as it was, and its head"
     )
