@@ -168,6 +168,8 @@ def test_cli_json_has_the_documented_shape(tmp_path, capsys):
     assert snapshot(data) == before
     found = json.loads(capsys.readouterr().out)
     assert set(found) == {
+        "out",  # where its files went, as split's and explore's: a script needs plan.csv
+        "plan",
         "label_issues",
         "near_duplicates",
         "look_alikes",
@@ -181,6 +183,9 @@ def test_cli_json_has_the_documented_shape(tmp_path, capsys):
     assert all(set(r) == {"path", "given", "suggested", "score"} for r in found["label_issues"])
     assert all(set(r) == {"path", "score", "reason"} for r in found["outliers"])
     assert found["outliers"][0]["path"].startswith(str(data))
+    assert found["out"] == str(tmp_path / "audit")
+    assert found["plan"] == str(tmp_path / "audit" / "plan.csv")
+    assert (tmp_path / "audit" / "plan.csv").is_file()
 
 
 @pytest.mark.slow
@@ -1919,6 +1924,21 @@ def test_audit_json_names_the_classes_whose_labels_were_not_judged():
     result = AuditResult([], [], [], 9, ["blue", "green", "red"], unjudged=["blue"])
     assert result.to_json()["classes_not_judged"] == ["blue"]
     assert AuditResult([], [], [], 9, ["red"]).to_json()["classes_not_judged"] == []
+
+
+def test_audit_json_says_where_it_wrote_its_files_and_plan(tmp_path, capsys, monkeypatch):
+    """`audit --json` had no output path: a script had to know the DATA-audit naming rule to
+    find plan.csv for apply-plan. It says `out` (as split's and explore's) and `plan`."""
+    import objrec.audit
+
+    data = make_split(tmp_path / "data")
+    monkeypatch.setattr(
+        objrec.audit, "audit", lambda *args: AuditResult([], [], [], 9, ["blue", "red"])
+    )
+    assert main(["audit", str(data), "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    out = tmp_path / "data-audit"
+    assert (found["out"], found["plan"]) == (str(out), str(out / "plan.csv"))
 
 
 def csv_paths(path: Path) -> list[str]:

@@ -761,7 +761,8 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, refresh, force
         result = run_audit(data, out_dir, config, run, reporter, force, refresh)
     if as_json:
         unjudged = [unjudged_note(result.unjudged)] if result.unjudged else []
-        print_json(with_warnings(result.to_json(), logged + unjudged))
+        written = {"out": str(out_dir), "plan": str(out_dir / "plan.csv")}  # for apply-plan
+        print_json(with_warnings(written | result.to_json(), logged + unjudged))
         return
     console.print(
         f"audited {plural(result.n_images, 'image')}: "
