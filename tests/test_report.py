@@ -887,3 +887,35 @@ def test_report_data_folder_evaluates_it_again_at_the_threshold_kept_since(
     )
     assert f"Results of the evaluation of <code>{field.resolve()}</code>" in html
     assert "of 0.20, chosen on the validation split" in html
+
+
+@pytest.mark.slow
+def test_report_without_a_test_split_evaluates_its_latest_again_at_the_threshold_kept_since(
+    trained_run, split_dir, tmp_path, caplog
+):
+    """`report RUN` of a run whose data folder has no test split showed the run's latest
+    evaluation, of any folder, without asking at_threshold_now, as f344b99 had fixed for `--data
+    FOLDER`: made before `evaluate --keep-threshold` kept another threshold, it counted the
+    unknown answers at one the run no longer answers with. Its folder is evaluated again; a
+    folder gone since leaves the page as it was, said in the log."""
+    from objrec.kept import keep_threshold
+
+    field = tmp_path / "field-photos"
+    shutil.copytree(split_dir / "test", field)
+    first = evaluate(trained_run, field).out
+    kept = keep_threshold(trained_run, 0.2, {"replaced": 0.0})
+    shutil.rmtree(split_dir / "test")  # the run's data folder has no test split now
+    html = " ".join(build_report(trained_run, tmp_path / "r.html").read_text().split())
+    metrics = json.loads((Path(first) / "metrics.json").read_text())
+    assert (metrics["unknown_threshold"], metrics["unknown_threshold_kept_on"]) == (
+        0.2,
+        kept.kept_on,
+    )
+    assert f"Results of the evaluation of <code>{field.resolve()}</code>" in html
+    assert "of 0.20, chosen on the validation split" in html
+    (Path(first) / "metrics.json").write_text(
+        json.dumps(metrics | {"unknown_threshold_kept_on": "2026-01-01T00:00:00Z"})
+    )  # made at a threshold kept before
+    shutil.rmtree(field)
+    build_report(trained_run, tmp_path / "gone.html")
+    assert "is not there to evaluate again" in caplog.text

@@ -95,8 +95,9 @@ def load_evaluation(
 
     Without a test split (or a known data folder) the run's latest evaluation is shown, of
     whichever folder it was, or, ``of``, the latest of that folder (one with no splits, which
-    ``evaluate RUN FOLDER`` evaluated whole; evaluated again, as the test split, when at another
-    unknown threshold than the run's now); the page says which.
+    ``evaluate RUN FOLDER`` evaluated whole); the page says which. Either is evaluated again, as
+    the test split, when at another unknown threshold than the run's now (the folder it
+    evaluated still there).
     """
     from objrec.evaluate import default_eval_dir, evaluate, resolve_eval_folder
 
@@ -116,8 +117,10 @@ def load_evaluation(
         key=lambda p: p.stat().st_mtime,
     )
     done = evaluations_of(of, [p for p in made if is_current(p, run)], run)
-    if done and of is not None and not at_threshold_now(done[-1].parent, run):
-        return evaluate_again(run, of, done[-1].parent, reporter, run_data_dir)
+    if done and not at_threshold_now(done[-1].parent, run):
+        evaluated = of or still_there(done[-1].parent)
+        if evaluated is not None:
+            return evaluate_again(run, evaluated, done[-1].parent, reporter, run_data_dir)
     if done:
         return done[-1].parent
     where = f"{data_dir} has no test split" if data_dir else "its data folder is unknown"
@@ -140,6 +143,24 @@ def evaluate_again(
 
     evaluate(run, folder, reporter=reporter, **earlier_unknown(latest))
     return default_eval_dir(run, run_data_dir, folder)
+
+
+def still_there(latest: Path) -> Path | None:
+    """The folder the evaluation in ``latest`` evaluated, to evaluate again at the run's
+    threshold now; None, logged, when it is gone (or unknown): the page shows ``latest`` then, at
+    the threshold it records."""
+    from objrec.evaluate import evaluated_folder
+
+    folder = evaluated_folder(latest)
+    if folder and Path(folder).is_dir():
+        return Path(folder)
+    log.warning(
+        "%s counted the unknown answers at a threshold the run no longer answers with, and the "
+        "folder it evaluated (%s) is not there to evaluate again: the page shows it as it was",
+        latest,
+        folder or "unknown",
+    )
+    return None
 
 
 def evaluations_of(folder: Path | None, made: list[Path], run: Path) -> list[Path]:
