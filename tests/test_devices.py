@@ -228,6 +228,20 @@ def tiny_body() -> nn.Module:
     return build_body(get_backbone("tiny_test"), pretrained=False).eval()
 
 
+def test_the_precision_probe_builds_no_graph_for_a_module_that_trains():
+    """The probe runs the body at the working batch (up to 128 images on a card): a body whose
+    weights train would keep every activation for a backward pass no one makes. Each layer's
+    output is seen by a hook: none has a gradient function, float32 and autocast alike."""
+    body = build_body(get_backbone("tiny_test"), pretrained=False).requires_grad_(True)
+    runner = DeviceRunner(body, CPU)
+    seen: list[bool] = []
+    for layer in runner.module.modules():
+        layer.register_forward_hook(lambda m, i, out: seen.append(out.requires_grad))
+    runner.choose(torch.randn(4, 3, 32, 32))
+    assert seen and not any(seen)
+    assert all(p.requires_grad for p in runner.module.parameters())  # it would have built one
+
+
 def test_precision_is_low_within_the_tolerance_and_float32_beyond_it():
     body, x = tiny_body(), torch.randn(4, 3, 32, 32)
     dtype, errors = choose_precision(body, x)
