@@ -3632,3 +3632,19 @@ def test_train_json_shows_on_stderr_what_a_logged_run_without_it_shows(capsys, t
         ["epoch", "1"],
         ["epoch", "2"],
     ]
+
+
+def test_an_unknown_backbone_is_a_usage_error_naming_the_option(capsys, tmp_path, split_dir):
+    """`--backbone nosuchnet` exited 1, as a failed run, where docs/json.md gives 2 to a bad
+    option value: a script retrying on 1 retried a typo. Now one sentence naming --backbone and
+    `objrec backbones`, exit 2, nothing written; the same for audit and an ensemble part."""
+    for args in (
+        ["train", split_dir, "--out", tmp_path / "run", "--backbone", "nosuchnet", "--json"],
+        ["train", split_dir, "--out", tmp_path / "run", "--backbone", "tiny_test+nosuchnet"],
+        ["audit", split_dir, "--out", tmp_path / "audit", "--backbone", "nosuchnet"],
+    ):
+        code, out, err = run(capsys, *args)
+        assert (code, out) == (2, ""), args
+        assert "invalid value for '--backbone': unknown backbone 'nosuchnet'" in err
+        assert "`objrec backbones` lists them" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "run").exists() and not (tmp_path / "audit").exists()

@@ -140,6 +140,12 @@ class BackboneSpec:
 _REGISTRY: dict[str, BackboneSpec] = {}
 
 
+class BadBackbone(ObjrecError):
+    """A backbone name that names no network objrec can build (a misspelt name, a timm name timm
+    lacks) or an ensemble it cannot join: a bad value of the user's, which the CLI refuses as a
+    usage error of --backbone (exit status 2), not a failed run."""
+
+
 def register_backbone(spec: BackboneSpec) -> BackboneSpec:
     _REGISTRY[spec.name] = spec
     return spec
@@ -164,7 +170,7 @@ def get_backbone(name: str) -> BackboneSpec:
     names = sorted(s.name for s in list_backbones())
     likely = close_match(name.replace("-", "_"), names)
     hint = f" (is it {likely}?)" if likely else ""
-    raise ObjrecError(
+    raise BadBackbone(
         f"unknown backbone {name!r}{hint}: use one of {', '.join(names)}, a torchvision model "
         "name, or timm:NAME"
     )
@@ -332,11 +338,11 @@ def ensemble_spec(names: list[str], input_size: int | None = None) -> BackboneSp
     """One spec for the bodies ``names``: their shared normalisation and ``input_size`` (default:
     the largest of theirs), the short side resized to it and the centre square kept."""
     if len(names) < 2 or not all(names):
-        raise ObjrecError(f"a backbone ensemble joins two or more names with '+', got {names}")
+        raise BadBackbone(f"a backbone ensemble joins two or more names with '+', got {names}")
     parts = [get_backbone(n) for n in names]
     configs = [p.data_config for p in parts]
     if len({(c.mean, c.std) for c in configs}) > 1:
-        raise ObjrecError(
+        raise BadBackbone(
             f"backbones {', '.join(names)} normalise their inputs differently; "
             "an ensemble needs one normalisation"
         )
@@ -345,7 +351,7 @@ def ensemble_spec(names: list[str], input_size: int | None = None) -> BackboneSp
         data = replace(data, input_size=input_size, resize_size=input_size)
     for part in parts:
         if part.fixed_size and part.data_config.input_size != data.input_size:
-            raise ObjrecError(
+            raise BadBackbone(
                 f"{part.name} takes {part.data_config.input_size} px images only and cannot join "
                 f"an ensemble at {data.input_size} px: join bodies of its size"
             )
@@ -560,7 +566,7 @@ def _timm_spec(name: str) -> BackboneSpec:
 
     model_name = name.removeprefix("timm:")
     if not timm.is_model(model_name):
-        raise ObjrecError(f"timm has no model named {model_name!r}")
+        raise BadBackbone(f"timm has no model named {model_name!r}")
     cfg = timm.data.resolve_data_config({}, model=timm.create_model(model_name, pretrained=False))
     size = cfg["input_size"][-1]
     data = DataConfig(

@@ -27,6 +27,7 @@ from objrec.cli.options import (
     from_options,
     given_options,
     joined,
+    refuse_unknown_backbone,
 )
 from objrec.cli.output import (
     RichReporter,
@@ -751,6 +752,8 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, refresh, force
     from objrec.audit import AuditConfig, unjudged_note
     from objrec.audit import audit as run_audit
 
+    if run is None:
+        refuse_unknown_backbone(backbone)
     config = AuditConfig(backbone=backbone, folds=folds, seed=seed, precision=precision)
     out_dir, again = output_folder(out, data, "-audit", force)
     refresh = refresh or again

@@ -37,6 +37,21 @@ def from_options(make: Callable[..., T], *args, **values) -> T:
         raise click.UsageError(to_cli(str(exc), ctx.command, exc.values), ctx) from exc
 
 
+def refuse_unknown_backbone(name: str) -> None:
+    """A --backbone that names no network objrec can build (``nosuchnet``) as a usage error
+    naming the option, exit status 2 as every bad option value (docs/json.md): it was a failed
+    run, exit 1, after the heavy imports."""
+    from objrec.backbones import BadBackbone, get_backbone
+    from objrec.cli.messages import find_param
+
+    try:
+        get_backbone(name)
+    except BadBackbone as exc:
+        ctx = click.get_current_context()
+        param = find_param(ctx.command, "backbone")
+        raise click.BadParameter(f"{exc}; `objrec backbones` lists them", ctx, param) from exc
+
+
 class PathParam(click.Path):
     """A path argument or option whose refusal says what the path is, one way for every kind:
     ``nope does not exist``, ``a.txt is a file, not a folder``, ``photos is a folder, not a

@@ -25,6 +25,7 @@ from objrec.cli.options import (
     from_options,
     given_options,
     joined,
+    refuse_unknown_backbone,
 )
 from objrec.cli.output import (
     BEST_LINE_GAIN,
@@ -145,6 +146,7 @@ def train(
     options["cache_dir"] = str(options["cache_dir"]) if options["cache_dir"] else None
     config = from_options(TrainConfig, **options)
     if resume is None:
+        refuse_unknown_backbone(config.backbone)
         refuse_blocks_beyond_the_body(config)
     reporter = RichReporter()
     target = run or resume
