@@ -927,6 +927,30 @@ def test_the_script_lists_a_folder_as_objrec_does(tmp_path):
     assert linked == [(str(photos / "linked/c.jpg"), "")]
 
 
+def test_the_script_lists_a_file_without_an_extension_that_is_an_image_as_objrec_does(tmp_path):
+    """objrec lists a file without an extension whose bytes are an image's (Caltech-101 ships one
+    such JPEG); the script read a folder by extension only, so it left the photo unanswered where
+    predict answered it. It now lists the same files: by their first bytes when they have no
+    extension, read for the same formats as objrec."""
+    from PIL import Image
+
+    from objrec import export_script
+    from objrec.images import _HEIF_BRANDS, _MAGIC, list_images
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name, kind in (("a.jpg", "JPEG"), ("image_0001", "JPEG"), ("scan", "TIFF"), ("w", "WEBP")):
+        Image.new("RGB", (4, 4)).save(photos / name, format=kind)
+    (photos / "heic").write_bytes(b"\0\0\0\x18ftypheic" + bytes(20))
+    (photos / "README").write_text("not an image")
+    (photos / "empty").write_bytes(b"")
+    listed = [path for path, error in export_script.photo_paths([str(photos)]) if not error]
+    assert listed == [str(p) for p in list_images(photos)]
+    assert listed == [str(photos / p) for p in ("a.jpg", "heic", "image_0001", "scan", "w")]
+    assert export_script.IMAGE_MAGIC == _MAGIC  # read for the same formats
+    assert set(_HEIF_BRANDS) == export_script.HEIF_BRANDS
+
+
 def test_the_script_names_a_folder_it_may_not_read_and_answers_the_rest(tmp_path, monkeypatch):
     """A sub-folder the script may not read (permissions) is an input not answered, "not read"
     (stderr, --json, --csv, exit 1); the folder's other photos are still answered. The walk that

@@ -320,6 +320,21 @@ IMAGE_EXTENSIONS = frozenset(
     | {".pgm", ".heic", ".heif", ".avif"}
 )
 """The images a folder given is read for, by extension, as objrec reads a folder."""
+IMAGE_MAGIC = (
+    b"\xff\xd8\xff",
+    b"\x89PNG\r\n\x1a\n",
+    b"GIF87a",
+    b"GIF89a",
+    b"BM",
+    b"II*\x00",
+    b"MM\x00*",
+)
+"""How a JPEG, PNG, GIF, BMP or TIFF file starts: a file with no extension is read when it starts
+so (or as a WebP or HEIF file does), as objrec reads a folder (Caltech-101 ships such a JPEG)."""
+HEIF_BRANDS = frozenset(
+    {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"}
+)
+"""The ``ftyp`` brands of HEIC, HEIF and AVIF files (``....ftypheic``)."""
 
 
 SYSTEM_FOLDERS = frozenset({"__MACOSX", "@eaDir"})
@@ -359,9 +374,26 @@ def images_below(folder: Path, above: frozenset[str] = frozenset()) -> list[tupl
             real = os.path.realpath(path)
             if not any(a == real or a.startswith(real.rstrip(os.sep) + os.sep) for a in above):
                 found += images_below(path, above)
-        elif path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():
+        elif is_image(path):
             found.append((path, ""))
     return found
+
+
+def is_image(path: Path) -> bool:
+    """A file with an image extension, or with none and an image's first bytes, as objrec
+    reads a folder."""
+    if not path.is_file():
+        return False
+    if path.suffix:
+        return path.suffix.lower() in IMAGE_EXTENSIONS
+    try:
+        with path.open("rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False
+    webp = head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+    heif = head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS
+    return head.startswith(IMAGE_MAGIC) or webp or heif
 
 
 CSV_COLUMNS = ("file", "path", "answer", "predicted", "prob_predicted", "unknown")
