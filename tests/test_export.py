@@ -632,7 +632,8 @@ def test_the_script_answers_a_folder_of_photos_into_a_csv(tmp_path, monkeypatch,
     )
     out, err = capsys.readouterr()
     assert code == 1  # 2019/a2.JPG not read (the stand-in reads .jpg only), and an empty folder
-    assert f"{tmp_path / 'empty'}: no images in it" in err and "Is a directory" not in err
+    assert f"{tmp_path / 'empty'}: no image files in this folder" in err
+    assert "Is a directory" not in err
     assert f"{photos / 'a1.jpg'}: =crab 90.00%, lobster 10.00%" in out.splitlines()
     assert "4 rows (one per input) written to" in err
     with table.open(encoding="utf-8") as f:
@@ -642,8 +643,9 @@ def test_the_script_answers_a_folder_of_photos_into_a_csv(tmp_path, monkeypatch,
         *(str(photos / p) for p in ("2019/a2.JPG", "a1.jpg", "b1.png")),
         str(tmp_path / "empty"),
     ]
-    assert rows[3]["error"] == "no images in it" and rows[3]["answer"] == ""
-    assert rows[0]["error"].startswith("not read") and rows[0]["answer"] == ""
+    assert rows[3]["error"] == "no image files in this folder" and rows[3]["answer"] == ""
+    assert rows[0]["error"] == "cannot read image (empty file, 0 bytes)"  # as objrec says it
+    assert rows[0]["answer"] == ""
     assert rows[1]["answer"] == rows[1]["predicted"] == "'=crab" and rows[1]["prob_1"] == "0.9"
     assert rows[2]["answer"] == "unknown" and rows[2]["class_2"] == "lobster"
     before = table.read_bytes()
@@ -692,12 +694,13 @@ def test_the_script_s_json_has_an_entry_with_its_error_for_each_input_not_answer
     assert answers[1] == {
         "path": str(given[1]),
         "topk": [],
-        "error": "not read: cannot identify image file",
+        "error": "no such file or folder",
     }
-    assert answers[2] == {"path": str(given[2]), "topk": [], "error": "no images in it"}
+    no_images = "no image files in this folder"
+    assert answers[2] == {"path": str(given[2]), "topk": [], "error": no_images}
     assert err.splitlines() == [
-        f"{given[1]}: not read: cannot identify image file",
-        f"{given[2]}: no images in it",
+        f"{given[1]}: no such file or folder",
+        f"{given[2]}: {no_images}",
     ]
 
 
@@ -973,3 +976,86 @@ def test_the_script_names_a_folder_it_may_not_read_and_answers_the_rest(tmp_path
     assert (photo, fine) == (str(tmp_path / "a.jpg"), "")
     assert locked == str(tmp_path / "locked")
     assert error == f"not read: [Errno 13] Permission denied: '{tmp_path / 'locked'}'"
+
+
+def bad_inputs(folder: Path) -> list[Path]:
+    """Inputs objrec cannot read, one of each common kind: not an image, cut short, empty, over
+    the pixel limit (at 10,000 pixels), over Pillow's own guard from its header, a HEIC file
+    that is no image, not there, a link to nothing, a file of no image's extension, a folder
+    without images."""
+    import io
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    folder.mkdir()
+    (folder / "notes.jpg").write_text("not an image")
+    buffer = io.BytesIO()
+    noise = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(buffer, "JPEG")
+    (folder / "cut.jpg").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    (folder / "empty.png").write_bytes(b"")
+    Image.fromarray(noise).resize((120, 100)).save(folder / "large.png")
+    header = struct.pack(">IIBBBBB", 20_000, 10_000, 8, 2, 0, 0, 0)  # 200 million pixels
+    bomb = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(100)))
+    (folder / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bomb + chunk(b"IEND", b""))
+    (folder / "phone.heic").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(20))
+    (folder / "gone.jpg").symlink_to(folder / "moved.jpg")
+    (folder / "notes.txt").write_text("not an image either")
+    (folder / "empty").mkdir()
+    names = ["notes.jpg", "cut.jpg", "empty.png", "large.png", "bomb.png", "phone.heic"]
+    return [folder / n for n in [*names, "missing.jpg", "gone.jpg", "notes.txt", "empty"]]
+
+
+@pytest.mark.slow
+def test_the_script_says_what_objrec_predict_says_of_a_file_it_cannot_read(
+    trained_run, tmp_path, monkeypatch
+):
+    """The script said 'not read: cannot identify image file ...' where objrec predict says
+    'cannot read image (not a recognised image format)', and Python's own words for a file not
+    there, an empty one, a folder without images. Its words are objrec's now, written into it
+    from one place (images.IMAGE_ERRORS): the same error for each of the same bad inputs."""
+    from objrec.images import IMAGE_ERRORS
+    from objrec.predict import predict
+
+    monkeypatch.setenv("OBJREC_MAX_PIXELS", "10000")
+    result = export_model(trained_run, tmp_path / "m.onnx")
+    given = bad_inputs(tmp_path / "bad")
+    done = run_script(result.script, *given, "--json", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    theirs = [a["error"] for a in json.loads(done.stdout)]
+    ours = [p.error for p in predict(trained_run, given)]
+    assert theirs == ours
+    assert ours[0] == "cannot read image (not a recognised image format)"
+    assert ours[2:4] == [
+        "cannot read image (empty file, 0 bytes)",
+        "120x100 pixels is over the limit of 10,000 pixels: " + IMAGE_ERRORS["too_large_hint"],
+    ]
+    assert ours[4].startswith("image too large to decode safely (") and ours[6:] == [
+        "no such file or folder",
+        f"a link to {given[7].parent / 'moved.jpg'}, which is not there (moved or deleted since "
+        "it was linked)",
+        "not an image file objrec reads (.txt)",
+        "no image files in this folder",
+    ]
+    stderr = done.stderr.splitlines()[:-1]  # the last names the modules imported
+    assert stderr == [f"{path}: {error}" for path, error in zip(given, ours, strict=True)]
+
+
+def test_the_script_s_words_for_a_photo_it_cannot_read_are_objrec_s():
+    """The script's ERRORS, and the HEIC brands it tells a HEIC file by, are objrec's: export
+    writes objrec's into it (and the template's own copy is the same)."""
+    from objrec import export_script
+    from objrec.export import script_text
+    from objrec.images import _HEIF_BRANDS, IMAGE_ERRORS
+
+    assert export_script.ERRORS == IMAGE_ERRORS and export_script.HEIF_BRANDS == _HEIF_BRANDS
+    written: dict = {}
+    exec(compile(script_text("m.onnx"), "m_infer.py", "exec"), written)
+    assert written["ERRORS"] == IMAGE_ERRORS

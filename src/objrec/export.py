@@ -25,7 +25,13 @@ from objrec import __version__
 from objrec.checkpoint import load_model
 from objrec.confidence import Readable, require_number
 from objrec.errors import ObjrecError
-from objrec.images import MAX_PIXELS, UnreadableImageError, list_images, open_image
+from objrec.images import (
+    IMAGE_ERRORS,
+    MAX_PIXELS,
+    UnreadableImageError,
+    list_images,
+    open_image,
+)
 from objrec.kept import KeptThreshold, usable_kept
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, HeadEnsemble, as_stored
@@ -656,22 +662,33 @@ SCRIPT_MODEL = 'MODEL = "model.onnx"'
 SCRIPT_MAX_PIXELS = re.compile(r"^MAX_PIXELS = [0-9_]+$", re.MULTILINE)
 """The line of ``export_script.py`` that holds its pixel limit, given objrec's own
 (``images.MAX_PIXELS``): one limit, objrec's, wherever the script is copied."""
+SCRIPT_ERRORS = re.compile(r"^ERRORS = \{\n(?:    .*\n)*\}$", re.MULTILINE)
+"""The lines of ``export_script.py`` that hold its words for a photo it cannot read, given
+objrec's own (``images.IMAGE_ERRORS``): the script says what ``predict`` says of a file."""
 
 
 def script_text(model_name: str) -> str:
     """``export_script.py``, the standalone script, naming ``model_name`` as the model beside it,
     its usage (``python model_infer.py``, ``import model_infer``) under the script's own name,
-    objrec's pixel limit as its own."""
+    objrec's pixel limit and its words for a photo it cannot read as its own."""
     template = (Path(__file__).parent / "export_script.py").read_text(encoding="utf-8")
-    if SCRIPT_MODEL not in template or not SCRIPT_MAX_PIXELS.search(template):
+    lines = (SCRIPT_MAX_PIXELS, SCRIPT_ERRORS)
+    if SCRIPT_MODEL not in template or not all(line.search(template) for line in lines):
         raise ObjrecError(
-            f"objrec's export_script.py lacks `{SCRIPT_MODEL}` or its MAX_PIXELS line: reinstall "
-            "objrec"
+            f"objrec's export_script.py lacks `{SCRIPT_MODEL}`, or its MAX_PIXELS or ERRORS "
+            "lines: reinstall objrec"
         )
     template = SCRIPT_MAX_PIXELS.sub(f"MAX_PIXELS = {MAX_PIXELS:_}", template, count=1)
+    template = SCRIPT_ERRORS.sub(lambda _: errors_lines(), template, count=1)
     # the usage first: a model's own name may hold "model_infer" (model_inference.onnx)
     text = template.replace("model_infer", script_path(Path(model_name)).stem)
     return text.replace(SCRIPT_MODEL, f"MODEL = {json.dumps(model_name)}", 1)
+
+
+def errors_lines() -> str:
+    """``images.IMAGE_ERRORS`` as the script's ``ERRORS`` (Python, one entry a line)."""
+    entries = "".join(f"    {json.dumps(k)}: {json.dumps(v)},\n" for k, v in IMAGE_ERRORS.items())
+    return f"ERRORS = {{\n{entries}}}"
 
 
 def refuse_users_script(script: Path, path: Path) -> None:

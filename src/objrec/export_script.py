@@ -5,7 +5,7 @@ It needs onnxruntime, numpy and Pillow only (``pip install onnxruntime numpy pil
 objrec nor PyTorch; HEIC photos need pillow-heif too, as in objrec::
 
     python model_infer.py photo.jpg more/*.jpg --topk 3
-    python model_infer.py photo.jpg --json   # a photo not read: its "error", no "topk"
+    python model_infer.py photo.jpg --json   # a photo not read: its "error", as objrec's
     python model_infer.py new_photos/ --csv answers.csv   # a folder's images, a table for Excel
 
 It runs ``MODEL`` (the ONNX file beside it; ``--model`` for another export) and prepares each
@@ -36,6 +36,37 @@ MODEL = "model.onnx"
 MAX_PIXELS = 89_478_485
 """The most pixels decoded from one photo (``OBJREC_MAX_PIXELS`` for another), counted at the
 size it decodes at (a JPEG at its reduced scale): objrec's limit, written in by export."""
+ERRORS = {
+    "cannot_read": "cannot read image ({reason})",
+    "not_image": "not a recognised image format",
+    "empty": "empty file, 0 bytes",
+    "decompression_bomb": "image too large to decode safely ({reason})",
+    "over_limit": "{width}x{height} pixels is over the limit of {limit:,} pixels",
+    "too_large_hint": "downscale it, or raise the limit with OBJREC_MAX_PIXELS (docs/folders.md)",
+    "missing": "no such file or folder",
+    "broken_link": "a link to {target}, which is not there (moved or deleted since it was linked)",
+    "not_image_file": "not an image file objrec reads ({suffix})",
+    "no_images": "no image files in this folder",
+    "heif_unreadable": "{a} {kind} image Pillow cannot read (damaged or unsupported)",
+    "avif_no_decoder": "an AVIF image, which Pillow cannot decode here: convert it to JPEG or PNG",
+    "heif_no_decoder": "a {kind} image, which needs pillow-heif to be read: `pip install "
+    "pillow-heif`, or convert it to JPEG or PNG",
+}
+"""objrec's words for a photo it cannot read, written in by export: the script's errors are
+``objrec predict``'s (:func:`why_not_read`)."""
+HEIF_BRANDS = {
+    b"heic": "HEIC",
+    b"heix": "HEIC",
+    b"heim": "HEIC",
+    b"heis": "HEIC",
+    b"hevc": "HEIC",
+    b"hevx": "HEIC",
+    b"mif1": "HEIF",
+    b"msf1": "HEIF",
+    b"avif": "AVIF",
+    b"avis": "AVIF",
+}
+"""The ``ftyp`` brands of HEIF files (``....ftypheic``), by the name people know them by."""
 
 
 def resized(x: np.ndarray, n: int, axis: int, kind: str) -> np.ndarray:
@@ -100,7 +131,7 @@ def decoded(path: str | Path, draft: int) -> np.ndarray:
 def opened(path: str | Path) -> Image.Image:
     """``Image.open``; a HEIC photo (an iPhone's) as objrec reads it, through pillow-heif's
     opener where pillow-heif is installed (``pip install pillow-heif``), registered at the first
-    photo Pillow cannot identify."""
+    HEIC or HEIF photo Pillow cannot identify."""
     try:
         return Image.open(path)
     except Image.DecompressionBombError:
@@ -108,13 +139,24 @@ def opened(path: str | Path) -> Image.Image:
         if image is None:
             raise
         return image
-    except UnidentifiedImageError as exc:
-        if not heif_opener():
-            with open(path, "rb") as f:
-                if f.read(12)[4:8] != b"ftyp":  # not HEIC (nor any ISO media file)
-                    raise
-            raise UnidentifiedImageError(f"{exc} (a HEIC photo? pip install pillow-heif)") from None
+    except UnidentifiedImageError:
+        if heif_kind(first_bytes(path)) not in ("HEIC", "HEIF") or not heif_opener():
+            raise
     return Image.open(path)
+
+
+def first_bytes(path: str | Path) -> bytes | None:
+    """The file's first 12 bytes (``b""``: empty), None when it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(12)
+    except OSError:
+        return None
+
+
+def heif_kind(head: bytes | None) -> str | None:
+    """HEIC, HEIF or AVIF when ``head`` (a file's first 12 bytes) starts such a file."""
+    return HEIF_BRANDS.get(head[8:12]) if head and head[4:8] == b"ftyp" else None
 
 
 def pixel_limit() -> int:
@@ -137,14 +179,16 @@ def pixel_limit() -> int:
     return limit
 
 
+class OverLimit(Image.DecompressionBombError):
+    """A photo over the pixel limit (:func:`refuse_over`), said as objrec says it."""
+
+
 def refuse_over(image: Image.Image, limit: int) -> None:
     """Refuse, before decoding it, an image that would decode to more than ``limit`` pixels."""
     width, height = image.size
     if width * height > limit:
-        raise Image.DecompressionBombError(
-            f"{width}x{height} pixels is over the limit of {limit:,} pixels: downscale it, or "
-            "raise the limit with OBJREC_MAX_PIXELS"
-        )
+        over = ERRORS["over_limit"].format(width=width, height=height, limit=limit)
+        raise OverLimit(f"{over}: {ERRORS['too_large_hint']}")
 
 
 def baseline_jpeg(path: str | Path) -> Image.Image | None:
@@ -310,6 +354,36 @@ UNREADABLE = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 ``open_image`` catches."""
 
 
+def why_not_read(path: str | Path, exc: BaseException) -> str:
+    """Why the photo at ``path`` was not read (``exc``, one of :data:`UNREADABLE`), in the words
+    ``objrec predict`` gives for the same file (:data:`ERRORS`)."""
+    if isinstance(exc, OverLimit):
+        return str(exc)
+    if isinstance(exc, Image.DecompressionBombError):  # Pillow's own guard, from the header
+        bomb = ERRORS["decompression_bomb"].format(reason=exc)
+        return f"{bomb}: {ERRORS['too_large_hint']}"
+    head = first_bytes(path)
+    kind = heif_kind(head)
+    if head == b"":
+        reason = ERRORS["empty"]
+    elif isinstance(exc, UnidentifiedImageError) and kind:
+        reason = heif_reason(kind)
+    elif isinstance(exc, UnidentifiedImageError):
+        reason = ERRORS["not_image"]
+    else:
+        reason = str(exc).strip() or type(exc).__name__
+    return ERRORS["cannot_read"].format(reason=reason)
+
+
+def heif_reason(kind: str) -> str:
+    """Why a HEIC, HEIF or AVIF photo was not read: no decoder for it here (HEIC needs
+    pillow-heif, AVIF a recent Pillow), or, with one, a file it cannot read."""
+    Image.init()
+    if ("AVIF" if kind == "AVIF" else "HEIF") in Image.ID:  # pillow-heif registers HEIF
+        return ERRORS["heif_unreadable"].format(a="an" if kind == "AVIF" else "a", kind=kind)
+    return ERRORS["avif_no_decoder" if kind == "AVIF" else "heif_no_decoder"].format(kind=kind)
+
+
 def text(answer: dict) -> str:
     top = ", ".join(f"{t['class']} {t['prob']:.2%}" for t in answer["topk"])
     return f"{answer['path']}: " + (f"unknown (closest: {top})" if answer["unknown"] else top)
@@ -343,16 +417,24 @@ thumbnails (smaller copies of the photos)."""
 
 
 def photo_paths(given: list[str]) -> list[tuple[str, str]]:
-    """The inputs to answer, each with "" or why it gets no answer: files as given, a folder's
-    images below it in name order (:func:`images_below`), a folder that holds none with "no
-    images in it"."""
+    """The inputs to answer, each with "" or why it gets no answer, as ``objrec predict`` says
+    it: files as given (one not there, a link to nothing, a file of another extension: not
+    read), a folder's images below it in name order (:func:`images_below`), a folder that holds
+    none."""
     inputs = []
     for name in given:
-        if not Path(name).is_dir():
+        path = Path(name)
+        if path.is_dir():
+            found = images_below(path)
+            inputs += [(str(p), error) for p, error in found] or [(name, ERRORS["no_images"])]
+        elif not path.is_file():
+            target = os.readlink(path) if path.is_symlink() else None
+            error = ERRORS["broken_link"].format(target=target) if target else ERRORS["missing"]
+            inputs.append((name, error))
+        elif path.suffix and path.suffix.lower() not in IMAGE_EXTENSIONS:
+            inputs.append((name, ERRORS["not_image_file"].format(suffix=path.suffix)))
+        else:
             inputs.append((name, ""))
-            continue
-        found = images_below(Path(name))
-        inputs += [(str(p), error) for p, error in found] or [(name, "no images in it")]
     return inputs
 
 
@@ -445,7 +527,7 @@ def answer_all(model: Model, inputs: list[tuple[str, str]], k: int, quiet: bool)
             try:
                 answers += model.answer([path], k)
             except UNREADABLE as exc:
-                error = f"not read: {exc}"
+                error = why_not_read(path, exc)
         if error:
             print(f"{path}: {error}", file=sys.stderr)
             answers.append({"path": str(path), "topk": [], "error": error})

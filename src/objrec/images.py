@@ -77,6 +77,25 @@ folder (an inspection camera's 150-megapixel TIFF), or a lower one (:func:`pixel
 for ``serve``'s uploads, which have their own."""
 TOO_LARGE_HINT = f"downscale it, or raise the limit with {MAX_PIXELS_VARIABLE} (docs/folders.md)"
 """What to do about a file over the limit, said after why it is refused."""
+IMAGE_ERRORS = {
+    "cannot_read": "cannot read image ({reason})",
+    "not_image": "not a recognised image format",
+    "empty": "empty file, 0 bytes",
+    "decompression_bomb": "image too large to decode safely ({reason})",
+    "over_limit": "{width}x{height} pixels is over the limit of {limit:,} pixels",
+    "too_large_hint": TOO_LARGE_HINT,
+    "missing": "no such file or folder",
+    "broken_link": "a link to {target}, which is not there (moved or deleted since it was linked)",
+    "not_image_file": "not an image file objrec reads ({suffix})",
+    "no_images": "no image files in this folder",
+    "heif_unreadable": "{a} {kind} image Pillow cannot read (damaged or unsupported)",
+    "avif_no_decoder": "an AVIF image, which Pillow cannot decode here: convert it to JPEG or PNG",
+    "heif_no_decoder": "a {kind} image, which needs pillow-heif to be read: `pip install "
+    "pillow-heif`, or convert it to JPEG or PNG",
+}
+"""objrec's words for an input it cannot read, in one place: ``predict``'s errors (``{...}``
+filled in with ``str.format``), and those of the script ``export`` writes, which it writes in
+(``export.script_text``), so that the script says what ``predict`` says of the same file."""
 
 
 def pixel_limit() -> int:
@@ -474,8 +493,7 @@ def is_broken_image_link(path: Path) -> bool:
 
 def broken_link_reason(path: Path) -> str:
     """Why a broken link (:func:`is_broken_image_link`, or any other) cannot be read."""
-    target = os.readlink(path)
-    return f"a link to {target}, which is not there (moved or deleted since it was linked)"
+    return IMAGE_ERRORS["broken_link"].format(target=os.readlink(path))
 
 
 def open_image(
@@ -507,7 +525,7 @@ def open_image(
     label = name or ("upload" if isinstance(source, bytes) else str(source))
     quiet_pillow()
     limit = max_pixels or pixel_limit()  # before Pillow opens it: it may raise Pillow's guard
-    hint = "" if max_pixels else f": {TOO_LARGE_HINT}"  # a caller's own limit: serve's uploads
+    hint = "" if max_pixels else f": {IMAGE_ERRORS['too_large_hint']}"  # not serve's own limit
     stream = io.BytesIO(source) if isinstance(source, bytes) else Path(source)
     try:
         with open_file(stream, from_file) as img:
@@ -519,11 +537,11 @@ def open_image(
             _warn_damaged_exif(img, label, label if from_file else source)
             return _to_rgb(upright, img.format)
     except Image.DecompressionBombError as exc:
-        reason = f"image too large to decode safely ({exc}){hint}"
+        reason = IMAGE_ERRORS["decompression_bomb"].format(reason=exc) + hint
         raise UnreadableImageError(label, reason, too_large=True) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        reason = _reason(exc, _head(source))
-        raise UnreadableImageError(label, f"cannot read image ({reason})") from exc
+        reason = IMAGE_ERRORS["cannot_read"].format(reason=_reason(exc, _head(source)))
+        raise UnreadableImageError(label, reason) from exc
 
 
 def open_file(source: Path | io.BytesIO, from_file: bool = False) -> Image.Image:
@@ -668,11 +686,15 @@ def image_size(path: Path) -> tuple[int, int]:
             orientation = img.getexif().get(0x0112, 1)
             _warn_damaged_exif(img, str(path), path)
     except Image.DecompressionBombError as exc:  # a traceback in `explore`
-        reason = f"image too large to decode safely ({exc}): {TOO_LARGE_HINT}"
-        raise UnreadableImageError(str(path), reason, too_large=True) from exc
+        reason = IMAGE_ERRORS["decompression_bomb"].format(reason=exc)
+        raise UnreadableImageError(
+            str(path), f"{reason}: {TOO_LARGE_HINT}", too_large=True
+        ) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         reason = _reason(exc, _head(path))  # a HEIC or an empty file said so, as open_image does
-        raise UnreadableImageError(str(path), f"cannot read image ({reason})") from exc
+        raise UnreadableImageError(
+            str(path), IMAGE_ERRORS["cannot_read"].format(reason=reason)
+        ) from exc
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
@@ -715,7 +737,7 @@ def _warn_damaged_exif(img: Image.Image, label: str, source: str | Path | bytes)
 def _check_size(label: str, img: Image.Image, limit: int, hint: str = "") -> None:
     width, height = img.size
     if width * height > limit:
-        reason = f"{width}x{height} pixels is over the limit of {limit:,} pixels{hint}"
+        reason = IMAGE_ERRORS["over_limit"].format(width=width, height=height, limit=limit) + hint
         raise UnreadableImageError(label, reason, too_large=True)
 
 
@@ -801,25 +823,21 @@ def _head(source: str | Path | bytes) -> bytes | None:
 def _heif_reason(kind: str) -> str:
     """Why a HEIC, HEIF or AVIF file was not decoded: no decoder for it in this Pillow (HEIC needs
     pillow-heif, AVIF a recent Pillow), or, with one, a file it cannot read."""
-    a = "an" if kind == "AVIF" else "a"
     Image.init()
     if ("AVIF" if kind == "AVIF" else "HEIF") in Image.ID:  # pillow-heif registers HEIF
-        return f"{a} {kind} image Pillow cannot read (damaged or unsupported)"
-    if kind == "AVIF":
-        return "an AVIF image, which Pillow cannot decode here: convert it to JPEG or PNG"
-    return (
-        f"a {kind} image, which needs pillow-heif to be read: `pip install pillow-heif`, or "
-        "convert it to JPEG or PNG"
+        return IMAGE_ERRORS["heif_unreadable"].format(a="an" if kind == "AVIF" else "a", kind=kind)
+    return IMAGE_ERRORS["avif_no_decoder" if kind == "AVIF" else "heif_no_decoder"].format(
+        kind=kind
     )
 
 
 def _reason(exc: BaseException, head: bytes | None = None) -> str:
     """Why PIL could not decode a file whose first bytes are ``head``, in a few words."""
     if head == b"":
-        return "empty file, 0 bytes"
+        return IMAGE_ERRORS["empty"]
     if isinstance(exc, UnidentifiedImageError):
         kind = _heif_format(head or b"")
         if kind:
             return _heif_reason(kind)
-        return "not a recognised image format"
+        return IMAGE_ERRORS["not_image"]
     return str(exc).strip() or type(exc).__name__

@@ -16,6 +16,7 @@ from objrec.devices import resolve_device
 from objrec.errors import ObjrecError
 from objrec.images import (
     BAD_NAME,
+    IMAGE_ERRORS,
     IMAGE_EXTENSIONS,
     UnreadableImageError,
     broken_link_reason,
@@ -257,7 +258,7 @@ def expand_paths(paths: PathsGiven) -> list[Prediction]:
         elif path.is_symlink():
             entries.append(Prediction(str(path), error=broken_link_reason(path)))
         else:
-            entries.append(Prediction(str(path), error="no such file or folder"))
+            entries.append(Prediction(str(path), error=IMAGE_ERRORS["missing"]))
     return first_of_each(entries)
 
 
@@ -274,7 +275,7 @@ def folder_entries(folder: Path) -> list[Prediction]:
     named += [Prediction(str(p), error=BAD_NAME) for p in bad]
     named += [Prediction(str(p), error=broken_link_reason(p)) for p in gone]
     if not named:
-        return [Prediction(str(folder), error="no image files in this folder")]
+        return [Prediction(str(folder), error=IMAGE_ERRORS["no_images"])]
     return sorted(named, key=lambda p: path_order(p.path))
 
 
@@ -550,7 +551,7 @@ def _predict_chunk(recognizer: Recognizer, chunk: list[Prediction], k: int, tta:
     for entry in chunk:
         path = Path(entry.path)
         if path.suffix.lower() not in IMAGE_EXTENSIONS and path.suffix:  # hidden ones are tried
-            entry.error = f"not an image file objrec reads ({path.suffix})"
+            entry.error = IMAGE_ERRORS["not_image_file"].format(suffix=path.suffix)
             continue
         try:
             images.append(open_image(path, recognizer.draft))
