@@ -24,6 +24,7 @@ from torch import nn
 from objrec import __version__
 from objrec.checkpoint import load_model
 from objrec.confidence import Readable, require_number
+from objrec.config import CHECK_PHOTOS
 from objrec.errors import ObjrecError
 from objrec.images import (
     IMAGE_ERRORS,
@@ -199,12 +200,6 @@ SCORE_TOLERANCE = 1e-3
 where over 1: on the familiarity's scale, a thousandth of a typical image's score), export warns
 as for a probability: the file would answer "unknown" otherwise than ``predict`` near the
 threshold."""
-CHECK_PHOTOS = 32
-"""Real photos export checks its file on unless told (``photos`` of :func:`export_model`): the
-check compares every probability of every photo, so a graph, a weight or a temperature that is not
-objrec's shows on each photo; an int8 body's other rounding put a fifth of the photos over
-``PHOTO_TOLERANCE`` on the runs measured (``benchmarks/README.md``), so 32 photos miss it with a
-chance near 0.8**32, under 1e-3. 150 photos, the number before, took most of the export's time."""
 SAMPLE_SHARE = 4
 """One photo in this many of the check comes from the built-in sample, the rest from the run's
 data (the built-in sample's fill the check when the data has too few, or is not there)."""

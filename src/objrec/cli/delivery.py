@@ -29,6 +29,7 @@ from objrec.cli.output import (
     shown,
     with_warnings,
 )
+from objrec.config import CHECK_PHOTOS
 
 if TYPE_CHECKING:
     from objrec.export import ExportResult
@@ -89,14 +90,12 @@ RUNS_NOTE = (
     "--check-photos",
     "photos",
     type=click.IntRange(min=1),
-    default=32,
+    default=CHECK_PHOTOS,
     show_default=True,
     metavar="N",
-    help="The real photos the file is checked on against objrec's answers, spread over the "
-    "classes of the run's test split (else its valid split) and of the built-in sample: each "
-    "photo compares every probability, so a graph or weight not objrec's shows on any; more "
-    "give a closer figure of an int8 body's gap, at about 0.1 s a photo on 2 cores (150, the "
-    "number before, took 23 s of a 48 s export; docs/export.md).",
+    help="Check the exported file's answers against objrec's on N real photos, from the run's "
+    "test split (else its valid split) and the built-in sample. More photos measure an int8 "
+    "model's gap more closely; each adds about 0.1 s on 2 cores.",
 )
 @click.option(
     "--json",
