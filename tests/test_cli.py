@@ -2119,10 +2119,7 @@ def test_a_class_named_unknown_is_refused_by_train_and_said_by_check_and_split(c
     assert not (tmp_path / "run").exists()
     code, out, _ = run(capsys, "check", tmp_path / "data", "--json")
     found = [p for p in json.loads(out)["problems"] if p["kind"] == "unknown_name"]
-    assert code == 1 and [p["path"] for p in found] == [
-        str(folder),
-        str(folder).replace("train", "valid"),
-    ]
+    assert code == 1 and [p["path"] for p in found] == ["train/Unknown", "valid/Unknown"]
     result = SplitResult(tmp_path, {"red": {"train": 2}, "unknown": {"train": 2}})
     assert split_warnings(result)[0].startswith("`train` will refuse the class named unknown: ")
 
@@ -3052,8 +3049,8 @@ def test_check_notes_a_sub_folder_of_a_class_folder_that_holds_images(capsys, tm
     code, out, _ = run(capsys, "check", photos, "--json")
     found = json.loads(out)
     nested_notes = [p for p in found["problems"] if p["kind"] == "nested_folder"]
-    assert code == 0 and [(Path(p["path"]), p["unusable"]) for p in nested_notes] == [
-        (photos / "red" / "to sort", False)
+    assert code == 0 and [(p["path"], p["unusable"]) for p in nested_notes] == [
+        ("red/to sort", False)
     ]
     said = "sub-folder of class red with 2 images, all trained as red"
     assert nested_notes[0]["message"].startswith(said) and found["images"] == 8
@@ -3089,8 +3086,8 @@ def test_check_sums_up_camera_raw_and_sidecar_files_naming_raw_ones_with_no_imag
     assert f"sidecar_files {photos}: 5 sidecar files (4 .xmp, 1 .THM) ignored" in said
     found = json.loads(run(capsys, "check", photos, "--json")[1])["problems"]
     raw, sidecars = [p for p in found if p["kind"] in ("raw_files", "sidecar_files")]
-    assert (raw["path"], raw["unusable"], len(raw["files"])) == (str(photos), False, 16)
-    assert sorted(raw["without_image"]) == sorted(map(str, alone))
+    assert (raw["path"], raw["unusable"], len(raw["files"])) == (".", False, 16)
+    assert sorted(raw["without_image"]) == sorted(p.relative_to(photos).as_posix() for p in alone)
     assert len(sidecars["files"]) == 5 and "without_image" not in sidecars
     assert set(found[0]) == {"path", "kind", "message", "unusable"}  # ignored_file, as it was
 
@@ -3124,7 +3121,7 @@ def test_check_notes_a_split_folders_class_with_too_few_training_images(capsys, 
     assert code == 0 and found == [
         (
             "few_images",
-            str(split_dir / "train" / "red"),
+            "train/red",
             "1 training image, fewer than 3: the model learns the class from one or two photos, "
             "and its per-class results rest on as few test images",
         )
@@ -3140,9 +3137,7 @@ def test_check_names_balance_weights_for_a_strongly_imbalanced_training_split(ca
     make_imbalanced(split_dir)
     code, out, _ = run(capsys, "check", split_dir, "--json")
     notes = [p for p in json.loads(out)["problems"] if p["kind"] == "imbalanced"]
-    assert code == 0 and [(p["path"], p["unusable"]) for p in notes] == [
-        (str(split_dir / "train"), False)
-    ]
+    assert code == 0 and [(p["path"], p["unusable"]) for p in notes] == [("train", False)]
     said = "red has 50 training images, blue 1 (50 to 1; said from 50 to 1), so the model may"
     assert said in notes[0]["message"]
     option = "`objrec train DATA --out RUN --balance weights` weighs each class's loss"
@@ -3663,3 +3658,22 @@ def test_export_check_photos_help_says_its_default_and_cost_from_export_itself(c
     said = " ".join(out.split())
     assert code == 0 and f"[default: {CHECK_PHOTOS}; x>=1]" in said
     assert "each adds about 0.1 s on 2 cores" in said and "the number before" not in said
+
+
+def test_check_json_names_each_path_relative_to_the_folder_checked(capsys, tmp_path, monkeypatch):
+    """`check --json` gave DATA joined with each file (absolute when DATA was), where the text
+    and docs/commands.md name files relative to DATA (`lamp/labels.csv`) and split's --json does:
+    a script had to handle both. Now relative to `root` however DATA is given, `.` for itself."""
+    photos = make_class_folder(tmp_path / "photos", per_class=3)
+    (photos / "red" / "notes.txt").write_text("not an image")
+    make_image(COLOURS["red"], seed=7).save(photos / "red" / "copy.png")
+    shutil.copy(photos / "red" / "copy.png", photos / "red" / "copy2.png")
+    (photos / "green" / "IMG_1.CR2").write_bytes(b"raw")
+    monkeypatch.chdir(tmp_path)
+    answers = [json.loads(run(capsys, "check", given, "--json")[1]) for given in (photos, "photos")]
+    assert [a["root"] for a in answers] == [str(photos), "photos"]
+    assert answers[0]["problems"] == answers[1]["problems"]
+    paths = {p["kind"]: (p["path"], p.get("files")) for p in answers[0]["problems"]}
+    assert paths["ignored_file"] == ("red/notes.txt", None)
+    assert paths["identical_files"] == ("red/copy2.png", ["red/copy.png", "red/copy2.png"])
+    assert paths["raw_files"] == (".", ["green/IMG_1.CR2"])

@@ -270,7 +270,7 @@ def test_check_notes_nearly_blank_images_as_one_warning_naming_them(tmp_path):
     )
     assert result.readable == 14 and not result.unusable
     (listed,) = [p for p in result.to_json()["problems"] if p["kind"] == "blank_images"]
-    assert listed["files"] == list(map(str, blank))
+    assert listed["files"] == [p.relative_to(photos).as_posix() for p in blank]
 
 
 def test_the_blank_note_says_to_move_stray_frames_out_and_to_keep_a_class_of_them():

@@ -127,6 +127,9 @@ class CheckResult:
         return len({p.path for p in self.unusable if p.kind not in FILE_KINDS})
 
     def to_json(self) -> dict[str, Any]:
+        """The ``--json`` answer (docs/json.md): each path relative to ``root`` (``lamp/a.jpg``;
+        ``.`` for the folder itself), as the text names them and split's answer its files,
+        however ``root`` was given (absolute, it made them absolute)."""
         return {
             "root": str(self.root),
             "images": self.images,
@@ -136,10 +139,24 @@ class CheckResult:
             "splits": self.splits,
             "unusable_folders": self.unusable_folders,
             "unusable": len(self.unusable),
-            "problems": [
-                {k: v for k, v in asdict(p).items() if v is not None} for p in self.problems
-            ],
+            "problems": [self.problem_json(p) for p in self.problems],
         }
+
+    def problem_json(self, problem: Problem) -> dict[str, Any]:
+        """A problem's keys without those it lacks, its paths relative to ``root``."""
+        found = {k: v for k, v in asdict(problem).items() if v is not None}
+        found["path"] = self.relative(found["path"])
+        for key in ("files", "without_image"):
+            if key in found:
+                found[key] = [self.relative(f) for f in found[key]]
+        return found
+
+    def relative(self, path: str) -> str:
+        """``path`` relative to ``root`` (``.`` for root), or as it is when outside it."""
+        try:
+            return Path(path).relative_to(self.root).as_posix()
+        except ValueError:
+            return path
 
 
 def _walk(folder: Path, result: CheckResult, above: frozenset[str]) -> list[Path]:
