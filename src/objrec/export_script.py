@@ -405,10 +405,6 @@ IMAGE_MAGIC = (
 )
 """How a JPEG, PNG, GIF, BMP or TIFF file starts: a file with no extension is read when it starts
 so (or as a WebP or HEIF file does), as objrec reads a folder (Caltech-101 ships such a JPEG)."""
-HEIF_BRANDS = frozenset(
-    {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"}
-)
-"""The ``ftyp`` brands of HEIC, HEIF and AVIF files (``....ftypheic``)."""
 
 
 SYSTEM_FOLDERS = frozenset({"__MACOSX", "@eaDir"})
@@ -474,8 +470,7 @@ def is_image(path: Path) -> bool:
     except OSError:
         return False
     webp = head[:4] == b"RIFF" and head[8:12] == b"WEBP"
-    heif = head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS
-    return head.startswith(IMAGE_MAGIC) or webp or heif
+    return head.startswith(IMAGE_MAGIC) or webp or heif_kind(head) is not None
 
 
 CSV_COLUMNS = ("file", "path", "answer", "predicted", "prob_predicted", "unknown")
