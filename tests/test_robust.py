@@ -828,3 +828,31 @@ def test_a_loss_that_turns_nan_keeps_the_best_model_before_it(tmp_path, split_di
     assert "`lr` than 0.01 and `force=True`" in str(caught.value)
     assert run_status(run) == "interrupted" and last_epoch(run) == 2
     assert read_checkpoint(run / BEST)[1].best_epoch == 2
+
+
+def test_ctrl_c_before_the_first_epoch_says_what_the_store_kept(
+    tmp_path, split_dir, tiny_config, monkeypatch
+):
+    """Ctrl-C while a first train was still making the int8 copy of the body said "the features
+    computed so far are in the store, so the same command starts again from them": none were,
+    and the next run computed all 394 views again. It says what this train stored: none, or
+    how many image views' features."""
+    module = importlib.import_module("objrec.train")
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:  # before the frozen pass stored anything
+        patch.setattr(module, "prepare", ctrl_c)
+        with pytest.raises(Interrupted) as caught:
+            train(split_dir, tmp_path / "early", tiny_config)
+    said = str(caught.value)
+    assert said.endswith("nothing of the run was saved, and no features were stored yet")
+    assert "in the store" not in said
+    with monkeypatch.context() as patch:  # after it: 18 training images x 2 views + 9 valid
+        patch.setattr(module, "fit_head", ctrl_c)
+        with pytest.raises(Interrupted) as caught:
+            train(split_dir, tmp_path / "late", tiny_config)
+    assert "the features of the 45 image views computed so far are in the store" in str(
+        caught.value
+    )

@@ -127,6 +127,13 @@ class FeatureCache:
             _OPEN_STORES[key] = FeatureStore(key)
         return _OPEN_STORES[key]
 
+    @property
+    def rows_written(self) -> int:
+        """Feature rows this process has written into this folder's store (0 when it has not
+        opened it): what a stopped command leaves for the next to read."""
+        store = _OPEN_STORES.get((self.root / "store").absolute())
+        return store.rows_written if store is not None else 0
+
     def close(self) -> None:
         """Let go of this folder's store in this process (its lock, which ``prune`` and ``clear``
         wait for): it opens again on its next use, by this or any other user (a table read

@@ -450,6 +450,7 @@ class Space:
             ) from exc
         rows = range(first, first + len(digests))
         self.store.add_entries(self.id, view, digests, rows, None)
+        self.store.rows_written += len(digests)
 
     def write_errors(self, view: str, digests: Sequence[str], messages: Sequence[str]) -> None:
         """Remember that these images cannot be decoded, so a warm run does not try again (under
@@ -484,6 +485,8 @@ class FeatureStore:
         self._spaces: dict[str, Space] = {}
         self._lock: BinaryIO | None = None
         self._db: sqlite3.Connection | None = None
+        self.rows_written = 0
+        """Feature rows this process wrote into the store (each an image view's features)."""
         self._open()
 
     def _open(self) -> None:

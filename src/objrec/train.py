@@ -169,13 +169,15 @@ def train(
     with process_group(device) as world:
         reporter = or_silent(reporter) if world.main else SILENT
         before = state_stamp(Path(out))
+        rows_before = open_cache(config.cache_dir).rows_written
         try:
             return _train(Path(data_dir), Path(out), config, reporter, request, world)
         except KeyboardInterrupt:  # not during the head's epochs: those save and say so
             if not world.main:  # rank 0 says what was kept
                 raise
             ours = request.resume or state_stamp(Path(out)) not in (None, before)
-            raise interrupted_outside_epochs(Path(data_dir), Path(out), ours) from None
+            stored = open_cache(config.cache_dir).rows_written - rows_before
+            raise interrupted_outside_epochs(Path(data_dir), Path(out), ours, stored) from None
 
 
 def classes_note(classes: Sequence[str], listed: int = 10) -> str:
@@ -194,19 +196,25 @@ def state_stamp(out: Path) -> tuple[int, int] | None:
     return stat.st_ino, stat.st_mtime_ns
 
 
-def interrupted_outside_epochs(data_dir: Path, out: Path, saved: bool) -> Interrupted:
+def interrupted_outside_epochs(
+    data_dir: Path, out: Path, saved: bool, stored: int = 0
+) -> Interrupted:
     """What Ctrl-C before the head's first epoch, or after its last (fine-tuning, calibrating),
     leaves and how to go on; ``saved``: this run's training state is in ``out`` (written by this
-    train, or the resumed run's own)."""
+    train, or the resumed run's own); ``stored``: feature rows this train wrote into the store
+    (none while it was still making the int8 copy of the body, say)."""
     if saved:
         return Interrupted(
             f"interrupted after the head's epochs; its training state is in {out / LAST}: "
             "continue it with `resume=True` (fine-tuning, if asked for, starts again)",
             values={"resume": str(out), "data": str(data_dir)},
         )
+    head = "interrupted before the head's first epoch ended: nothing of the run was saved"
+    if not stored:
+        return Interrupted(f"{head}, and no features were stored yet")
     return Interrupted(
-        "interrupted before the head's first epoch ended: nothing of the run was saved, but the "
-        "features computed so far are in the store, so the same command starts again from them"
+        f"{head}, but the features of the {plural(stored, 'image view')} computed so far are in "
+        "the store, so the same command starts again from them"
     )
 
 
