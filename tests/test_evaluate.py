@@ -369,6 +369,10 @@ def test_the_confidence_lines_say_which_images_their_figures_are_measured_on():
         "temperature": 1.5,
         "ece_before_calibration": 0.1,
         "ece": 0.05,
+        "ece_by_chance": 0.02,
+        "nll_before_calibration": 0.3,
+        "nll": 0.25,
+        "n": 120,
         "unknown_score": "msp",
         "unknown_threshold": 0.5,
         "known_kept": 0.9333,
@@ -376,10 +380,10 @@ def test_the_confidence_lines_say_which_images_their_figures_are_measured_on():
     }
     calibration, share, threshold = confidence_lines(metrics, "data/test")
     assert calibration == (
-        "confidence: on data/test, how sure the model says it is and how often it is right "
-        "differ by 5.00 points on average (0 would be perfect; the expected calibration error), "
-        "10.00 points before its probabilities were made less sure (temperature 1.500, chosen on "
-        "the validation split) to say how often it is right"
+        "confidence: the model's probabilities made less sure (temperature 1.500, chosen on the "
+        "validation split): it lowers their loss on data/test (120 images) from 0.3000 to "
+        "0.2500; how sure the model says it is and how often it is right differ by 5.00 points "
+        "on average (0 would be perfect; the expected calibration error), 10.00 points before"
     )
     surer = confidence_lines({**metrics, "temperature": 0.7}, "data/test")[0]
     assert "made surer (temperature 0.700, chosen on the validation split)" in surer
@@ -1240,19 +1244,21 @@ def test_predictions_csv_says_the_threshold_each_answer_was_judged_by_as_predict
 def test_a_calibration_gap_wider_after_the_temperature_is_not_said_to_be_its_aim():
     """evaluate printed "made less sure (temperature 1.107, chosen on the validation split) to
     say how often it is right: ... 0.0105 off on average, 0.0045 before", as if made worse on
-    purpose: the temperature lowers the validation loss, not that gap."""
+    purpose: the temperature lowers the validation loss, not that gap. The gap's change is judged
+    as train judges it (confidence.gap_verdict): the branch for metrics without the loss and the
+    ECE by chance, which said "closer" of any wider gap, is gone (evaluate always records both)."""
     from objrec.cli.evaluation import calibration_line
 
-    metrics = {"temperature": 1.107, "ece_before_calibration": 0.0045, "ece": 0.0105}
-    line = calibration_line(metrics, "data/test")
+    m = {"temperature": 1.107, "ece_before_calibration": 0.0045, "ece": 0.0105, "n": 400}
+    m |= {"nll_before_calibration": 0.2, "nll": 0.19, "ece_by_chance": 0.004}
+    line = calibration_line(m, "data/test")
     assert "to say how often" not in line
-    assert line == (
-        "confidence: on data/test, how sure the model says it is and how often it is right "
-        "differ by 1.05 points on average (0 would be perfect; the expected calibration error), "
-        "0.45 points before its probabilities were made less sure (temperature 1.107, the one "
-        "that lowers the validation split's loss most): the model's own were closer (the "
-        "temperature is fitted to the loss, not this gap)"
+    assert line.endswith(
+        "1.05 points on average (0 would be perfect; the expected calibration "
+        "error), 0.45 points before: the model's own were closer"
     )
+    m["ece"] = 0.0055  # 0.10 points wider: about the same, as train says
+    assert calibration_line(m, "data/test").endswith("nothing needs doing")
 
 
 def test_evaluate_gives_the_loss_and_calls_a_calibration_error_within_chance_too_noisy():

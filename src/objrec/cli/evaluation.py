@@ -593,28 +593,15 @@ def calibration_line(m: dict[str, Any], evaluated: str) -> str:
     expected calibration error), in points as report.html says it, and how the temperature
     chosen on the validation split changed them: made surer (below 1), less sure (above 1), or
     not at all (1, to 3 decimals). The temperature lowers the validation split's loss, not this
-    gap, which it can widen: the line gives the loss on ``evaluated`` before and after, and an
-    ECE within what chance gives on so few images (``ece_by_chance``) is said to be too noisy to
-    judge (an older metrics.json without these keys: the gap alone, as it was said then)."""
-    temperature, after = m["temperature"], m["ece"]
-    gap = f"confidence: on {evaluated}, {calibration_gap(after)}"
+    gap, which it can widen: the line gives the loss on ``evaluated`` before and after, and the
+    gap's change as train judges it (:func:`tempered_calibration_line`)."""
+    temperature = m["temperature"]
     if f"{temperature:.3f}" == "1.000":
         return (
-            f"{gap}; its probabilities are left as they are (temperature 1, chosen on the "
-            "validation split)"
+            f"confidence: on {evaluated}, {calibration_gap(m['ece'])}; its probabilities are left "
+            "as they are (temperature 1, chosen on the validation split)"
         )
-    how, before = "less sure" if temperature > 1 else "surer", m["ece_before_calibration"]
-    if m.get("nll") is not None and m.get("ece_by_chance") is not None:
-        return noisy_calibration_line(m, evaluated, how)
-    made = (
-        f"{points(before)} before its probabilities were made {how} (temperature {temperature:.3f}"
-    )
-    if after > before:  # the temperature lowers the validation split's loss, not this gap
-        return (
-            f"{gap}, {made}, the one that lowers the validation split's loss most): the model's "
-            "own were closer (the temperature is fitted to the loss, not this gap)"
-        )
-    return f"{gap}, {made}, chosen on the validation split) to say how often it is right"
+    return tempered_calibration_line(m, evaluated, "less sure" if temperature > 1 else "surer")
 
 
 def calibration_gap(ece: float) -> str:
@@ -625,10 +612,11 @@ def calibration_gap(ece: float) -> str:
     )
 
 
-def noisy_calibration_line(m: dict[str, Any], evaluated: str, how: str) -> str:
-    """:func:`calibration_line` with the loss on ``evaluated`` (the proper score, the one the
-    temperature lowers on the validation split) before and after, and the ECE judged against
-    what exactly calibrated probabilities would show on as many images by chance."""
+def tempered_calibration_line(m: dict[str, Any], evaluated: str, how: str) -> str:
+    """:func:`calibration_line` of a temperature other than 1: the loss on ``evaluated`` (the
+    proper score, the one the temperature lowers on the validation split) before and after, and
+    the ECE's change judged by ``confidence.gap_verdict``, against what exactly calibrated
+    probabilities would show on as many images by chance too."""
     before, after, chance, n = m["ece_before_calibration"], m["ece"], m["ece_by_chance"], m["n"]
     fell = "lowers" if m["nll"] <= m["nll_before_calibration"] else "raises"
     line = (
