@@ -533,9 +533,10 @@ def open_image(
                 img.draft("RGB", (draft_size, draft_size))
             _check_size(label, img, limit, hint)  # the size it will decode at
             img.load()
-            upright = ImageOps.exif_transpose(img)
-            _warn_damaged_exif(img, label, label if from_file else source)
-            return _to_rgb(upright, img.format)
+            exif = img.info.get("exif") or b""  # as read: turning the image rewrites it
+            ImageOps.exif_transpose(img, in_place=True)  # a copy held the pixels twice
+            _warn_damaged_exif(exif, label, label if from_file else source)
+            return _to_rgb(img, img.format)
     except Image.DecompressionBombError as exc:
         reason = IMAGE_ERRORS["decompression_bomb"].format(reason=exc) + hint
         raise UnreadableImageError(label, reason, too_large=True) from exc
@@ -684,7 +685,7 @@ def image_size(path: Path) -> tuple[int, int]:
         with open_file(Path(path)) as img:
             width, height = img.size
             orientation = img.getexif().get(0x0112, 1)
-            _warn_damaged_exif(img, str(path), path)
+            _warn_damaged_exif(img.info.get("exif") or b"", str(path), path)
     except Image.DecompressionBombError as exc:  # a traceback in `explore`
         reason = IMAGE_ERRORS["decompression_bomb"].format(reason=exc)
         raise UnreadableImageError(
@@ -724,10 +725,11 @@ def exif_damage(exif: bytes) -> str | None:
     return None
 
 
-def _warn_damaged_exif(img: Image.Image, label: str, source: str | Path | bytes) -> None:
-    """Warn, once per file (:func:`warn_once`), when the EXIF data read for ``img``'s orientation
-    is damaged (:func:`exif_damage`), naming the file as Pillow's own warning does not."""
-    damage = exif_damage(img.info.get("exif") or b"")
+def _warn_damaged_exif(exif: bytes, label: str, source: str | Path | bytes) -> None:
+    """Warn, once per file (:func:`warn_once`), when the EXIF data read for an image's
+    orientation, ``exif``, is damaged (:func:`exif_damage`), naming the file as Pillow's own
+    warning does not."""
+    damage = exif_damage(exif)
     if damage:
         where = None if isinstance(source, bytes) else source
         message = "%s: damaged EXIF data (%s): its orientation may be lost, the image turned"
