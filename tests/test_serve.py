@@ -804,3 +804,36 @@ def test_a_server_bound_to_every_ipv6_address_takes_ipv4_too():
         assert sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY) == 0
         with socket.create_connection(("127.0.0.1", sock.getsockname()[1]), timeout=5):
             pass
+
+
+def test_serve_decodes_as_many_pixels_as_objrec_reads_and_says_its_limit(
+    trained_once, monkeypatch, caplog
+):
+    """serve refused uploads over 40,000,000 pixels, a limit no doc or option gave, where train
+    reads images up to objrec's own (89,478,485, or OBJREC_MAX_PIXELS): a 48-megapixel PNG was
+    trained on and refused by serve. Its limit is now objrec's, the environment's when set, in
+    /info, in the 413 with what the sender can do, and in the log with what raises it."""
+    from objrec.cli import cli
+    from objrec.errors import ObjrecError
+    from objrec.images import MAX_PIXELS
+    from objrec.serve import serve
+
+    assert f"({MAX_PIXELS:,}, or the environment's OBJREC_MAX_PIXELS)" in cli.commands["serve"].help
+    monkeypatch.delenv("OBJREC_MAX_PIXELS", raising=False)
+    with TestClient(create_app(trained_once, runtime="torch")) as client:
+        assert client.get("/info").json()["max_pixels"] == MAX_PIXELS
+    monkeypatch.setenv("OBJREC_MAX_PIXELS", "10000")
+    with TestClient(create_app(trained_once, runtime="torch")) as client:
+        assert client.get("/info").json()["max_pixels"] == 10_000
+        assert client.post("/predict", files={"file": ("ok.png", plain_png(100, 100))}).is_success
+        with caplog.at_level("WARNING", logger="objrec.serve"):
+            refused = client.post("/predict", files={"file": ("big.png", plain_png(101, 100))})
+    assert refused.status_code == 413
+    assert refused.json()["error"] == (
+        "big.png: 101x100 pixels is over the limit of 10,000 pixels; send a smaller image, or ask "
+        "whoever runs the server to raise its limit"
+    )
+    assert "OBJREC_MAX_PIXELS raises it" in caplog.text
+    monkeypatch.setenv("OBJREC_MAX_PIXELS", "many")  # refused before any worker starts
+    with pytest.raises(ObjrecError, match="OBJREC_MAX_PIXELS=many is not a number of pixels"):
+        serve(trained_once, workers=2)

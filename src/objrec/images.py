@@ -73,8 +73,8 @@ over twice this many pixels from its header, before a scale can be chosen: objre
 baseline JPEG that large all the same, and decodes it reduced (:func:`open_file`)."""
 MAX_PIXELS_VARIABLE = "OBJREC_MAX_PIXELS"
 """The environment variable that sets another limit than :data:`MAX_PIXELS` for the images of a
-folder (an inspection camera's 150-megapixel TIFF), or a lower one (:func:`pixel_limit`); never
-for ``serve``'s uploads, which have their own."""
+folder (an inspection camera's 150-megapixel TIFF), or a lower one (:func:`pixel_limit`); ``serve``
+takes it for its uploads too, read when it starts."""
 TOO_LARGE_HINT = f"downscale it, or raise the limit with {MAX_PIXELS_VARIABLE} (docs/folders.md)"
 """What to do about a file over the limit, said after why it is refused."""
 IMAGE_ERRORS = {
@@ -152,10 +152,6 @@ def quiet_pillow() -> None:
 
 
 quiet_pillow()
-UPLOAD_MAX_PIXELS = 40_000_000
-"""The largest image ``serve`` decodes from an upload (about 6,300 x 6,300, 0.12 GB as RGB): lower
-than :data:`MAX_PIXELS`: strangers send uploads, and several decode at once, one per thread.
-Counted as decoded, as :data:`MAX_PIXELS` is."""
 JPEG_FORMATS = ("JPEG", "MPO")
 """PIL's names for a JPEG: MPO is one with more pictures after the first (a gain map, a depth
 map: many phones' photos), which PIL decodes, and reduces in draft mode, as any JPEG."""
@@ -511,8 +507,8 @@ def open_image(
             reduction that keeps both sides at least this large, several times faster for big
             photos.
         name: what to call ``source`` in error messages (default: its path, or "upload").
-        max_pixels: refuse images that would decode to more pixels (default ``MAX_PIXELS``),
-            before decoding them.
+        max_pixels: refuse images that would decode to more pixels (default
+            :func:`pixel_limit`), before decoding them.
         from_file: ``source`` is the bytes of the file ``name``, read by a caller that keys
             something by them (the feature store): decoded exactly as that file would be (a
             large baseline JPEG reduced, a damaged EXIF warned about once per file), not as an
@@ -525,7 +521,7 @@ def open_image(
     label = name or ("upload" if isinstance(source, bytes) else str(source))
     quiet_pillow()
     limit = max_pixels or pixel_limit()  # before Pillow opens it: it may raise Pillow's guard
-    hint = "" if max_pixels else f": {IMAGE_ERRORS['too_large_hint']}"  # not serve's own limit
+    hint = "" if max_pixels else f": {IMAGE_ERRORS['too_large_hint']}"  # serve's: its own words
     stream = io.BytesIO(source) if isinstance(source, bytes) else Path(source)
     try:
         with open_file(stream, from_file) as img:

@@ -46,7 +46,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from objrec import __version__
 from objrec.devices import resolve_device
 from objrec.errors import ObjrecError
-from objrec.images import UPLOAD_MAX_PIXELS, UnreadableImageError, open_image
+from objrec.images import MAX_PIXELS_VARIABLE, UnreadableImageError, open_image, pixel_limit
 from objrec.inference import Recognizer, resolve_runtime
 from objrec.predict import barely_familiar, base_name, familiarity_line
 from objrec.quantize import QuantizedBody, graph_engine
@@ -64,10 +64,10 @@ MAX_TOPK = 20
 ANSWERING_AT_ONCE = 4
 """Uploads ``/predict`` decodes and answers at once, each on one of the app's own threads; the
 others wait their turn, holding no thread. FastAPI ran up to 40 at once, one per thread of its
-pool: an image within the pixel limit decodes to up to 0.12 GB, about 0.36 GB on its way to the
-model, and each thread kept what its own images had taken (the allocator keeps an arena per
+pool, and each thread kept what its own images had taken (the allocator keeps an arena per
 thread), so 40 small PNGs of 6,000 x 6,000 pixels took a server to 10.9 GB and left it at 9.3 GB.
-One answer already keeps every core busy."""
+One answer already keeps every core busy. An image within objrec's pixel limit
+(``images.pixel_limit``, 89 million pixels) decodes to up to 0.27 GB as RGB."""
 
 
 def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -389,7 +389,7 @@ def create_app(
     run: Path,
     runtime: str | None = None,
     max_upload_bytes: int = MAX_UPLOAD_BYTES,
-    max_pixels: int = UPLOAD_MAX_PIXELS,
+    max_pixels: int | None = None,
     threshold: float | None = None,
     unknown: bool = True,
     device: str = "auto",
@@ -397,8 +397,10 @@ def create_app(
     """The app for the model in ``run``, loaded now and run once (:func:`warm_up`), so that the
     first upload is answered as fast as the next; ``threshold``, ``unknown``: as predict's.
     ``app.state.runs``: what runs the model and why (:func:`start_words`). Uploads over
-    ``max_upload_bytes`` and images over ``max_pixels`` are refused (413)."""
+    ``max_upload_bytes`` and images over ``max_pixels`` (default: objrec's own limit,
+    ``images.pixel_limit``, as train reads images) are refused (413)."""
     check_upload_limit(max_upload_bytes)
+    max_pixels = max_pixels or pixel_limit()
     recognizer = load_recognizer(run, runtime, device, threshold, unknown)
     page = page_html(max_upload_bytes)
     app = FastAPI(title="objrec", version=__version__, docs_url=None, redoc_url=None)
@@ -485,7 +487,26 @@ def _decode(data: bytes, name: str, max_pixels: int, draft: int):
     try:
         return open_image(data, draft_size=draft, name=name, max_pixels=max_pixels)
     except UnreadableImageError as exc:
-        raise HTTPException(413 if exc.too_large else 415, str(exc)) from exc
+        if not exc.too_large:
+            raise HTTPException(415, str(exc)) from exc
+        log_too_many_pixels(max_pixels)
+        raise HTTPException(413, f"{exc}; {TOO_MANY_PIXELS}") from exc
+
+
+TOO_MANY_PIXELS = "send a smaller image, or ask whoever runs the server to raise its limit"
+"""What the person who sent an image of too many pixels can do (the error before it says the
+limit): not the setting that raises it, which is the operator's (:func:`log_too_many_pixels`)."""
+
+
+def log_too_many_pixels(max_pixels: int) -> None:
+    """Tell the server's operator, in its log, that an upload was refused for its pixels, and
+    how to raise the limit: objrec's own, the one train and predict read images under."""
+    log.warning(
+        "refused an upload of more pixels than this server's limit of %s: the environment "
+        "variable %s raises it for serve as for every command (docs/folders.md)",
+        f"{max_pixels:,}",
+        MAX_PIXELS_VARIABLE,
+    )
 
 
 def worker_environment(
@@ -670,6 +691,7 @@ def serve(
     if workers < 1:
         raise ObjrecError("workers must be at least 1")
     check_upload_limit(max_upload_bytes)
+    pixel_limit()  # a bad OBJREC_MAX_PIXELS refused here, in one sentence, not by each worker
     if workers > 1:  # each worker process builds its app from the environment
         runs = check_settings(run, runtime, device, threshold, unknown)
         settings = (runtime, device, threshold, unknown, max_upload_bytes)

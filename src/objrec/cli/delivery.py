@@ -258,7 +258,8 @@ def serve(
     For example: curl -F file=@photo.jpg http://127.0.0.1:8000/predict
 
     The model answers one photo of the built-in sample before the server says it is up, so that
-    the first upload is answered as fast as the next ones.
+    the first upload is answered as fast as the next ones. An image that would decode to more
+    pixels than objrec reads (89,478,485, or the environment's OBJREC_MAX_PIXELS) is answered 413.
     """
     refuse_unknown_conflict(threshold, no_unknown)
     from objrec.serve import serve as run_serve
