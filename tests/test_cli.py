@@ -3677,3 +3677,30 @@ def test_check_json_names_each_path_relative_to_the_folder_checked(capsys, tmp_p
     assert paths["ignored_file"] == ("red/notes.txt", None)
     assert paths["identical_files"] == ("red/copy2.png", ["red/copy.png", "red/copy2.png"])
     assert paths["raw_files"] == (".", ["green/IMG_1.CR2"])
+
+
+def test_an_interrupted_train_json_prints_the_run_so_far_with_finished_false(
+    capsys, tmp_path, split_dir, monkeypatch
+):
+    """docs/json.md documented `finished: false` ("interrupted, resumable") for train --json, but
+    an interrupted train printed no JSON: only summary.json ever held it. Ctrl-C in the head's
+    epochs now prints the run so far as saved, finished false, and exits 130 as before."""
+    from objrec.cli.output import RichReporter
+
+    shown = RichReporter.epoch
+
+    def ctrl_c_at_epoch_3(self, record):
+        if record["epoch"] == 3:
+            raise KeyboardInterrupt
+        shown(self, record)
+
+    monkeypatch.setattr(RichReporter, "epoch", ctrl_c_at_epoch_3)
+    args = ["--backbone", "tiny_test", "--epochs", "9", "--aug-views", "1", "--json"]
+    code, out, err = run(capsys, "train", split_dir, "--out", tmp_path / "run", *args)
+    answer = json.loads(out)
+    assert code == 130 and "interrupted after epoch 2" in err and "--resume" in err
+    assert (answer["finished"], answer["epochs_run"], answer["warnings"]) == (False, 2, [])
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert answer == summary | {"warnings": []}
+    code, out, err = run(capsys, "train", split_dir, "--out", tmp_path / "early", *args[:-1])
+    assert code == 130 and out == ""  # without --json: the sentence on stderr alone, as before

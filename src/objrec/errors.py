@@ -1,5 +1,7 @@
 """The one exception type the CLI turns into a clear sentence and a non-zero exit."""
 
+from typing import Any
+
 
 class ObjrecError(Exception):
     """A user-facing error: bad input, a missing file, a mismatch. The message is one sentence.
@@ -24,4 +26,16 @@ def strict_refusal(folder: object, problems: list[str]) -> ObjrecError:
 
 
 class Interrupted(ObjrecError):
-    """Ctrl-C during a long job, after its work so far was saved; the message says how to go on."""
+    """Ctrl-C during a long job, after its work so far was saved; the message says how to go on.
+
+    ``summary``: a train stopped in the head's epochs, the run's summary.json as it was written
+    then (``finished`` False), which ``train --json`` prints; None when none was written."""
+
+    def __init__(
+        self,
+        message: str = "",
+        values: dict[str, str] | None = None,
+        summary: dict[str, Any] | None = None,
+    ):
+        super().__init__(message, values)
+        self.summary = summary

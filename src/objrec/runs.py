@@ -462,7 +462,17 @@ def interrupted_in_fit(out: Path, meta: RunMeta, kept: FitState | None) -> Inter
         f"interrupted after epoch {kept.epoch}; the best model so far is in {out / BEST}; "
         "continue it with `resume=True`",
         values={"resume": str(out), "data": str(meta.data_dir or "DATA")},
+        summary=read_summary(out),  # keep_best_so_far has just written it
     )
+
+
+def read_summary(out: Path) -> dict[str, Any] | None:
+    """The run's summary.json in ``out``, or None when it cannot be read."""
+    try:
+        summary = json.loads((out / SUMMARY).read_text())
+    except (OSError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) else None
 
 
 def keep_best_so_far(

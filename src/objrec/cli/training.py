@@ -50,6 +50,7 @@ from objrec.config import (
     TrainConfig,
     precision_words,
 )
+from objrec.errors import Interrupted
 from objrec.progress import plural
 
 log = logging.getLogger(__name__)
@@ -154,7 +155,12 @@ def train(
     with logged_warnings() as logged:
         if resume is None:
             warn_of_unused_finetune(config.finetune_blocks)
-        result = run_train(data, target, config, reporter, force, bool(resume), strict, device)
+        try:
+            result = run_train(data, target, config, reporter, force, bool(resume), strict, device)
+        except Interrupted as exc:  # stopped in the head's epochs: the run so far, resumable
+            if as_json and exc.summary is not None and is_main_rank():
+                print_json(with_warnings(exc.summary, logged))
+            raise
     if not is_main_rank():
         return
     if as_json:
