@@ -982,7 +982,7 @@ def bad_inputs(folder: Path) -> list[Path]:
     """Inputs objrec cannot read, one of each common kind: not an image, cut short, empty, over
     the pixel limit (at 10,000 pixels), over Pillow's own guard from its header, a HEIC file
     that is no image, not there, a link to nothing, a file of no image's extension, a folder
-    without images."""
+    without images, PostScript named .jpg."""
     import io
     import struct
     import zlib
@@ -1009,8 +1009,11 @@ def bad_inputs(folder: Path) -> list[Path]:
     (folder / "gone.jpg").symlink_to(folder / "moved.jpg")
     (folder / "notes.txt").write_text("not an image either")
     (folder / "empty").mkdir()
+    (folder / "page.jpg").write_text("%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n")
     names = ["notes.jpg", "cut.jpg", "empty.png", "large.png", "bomb.png", "phone.heic"]
-    return [folder / n for n in [*names, "missing.jpg", "gone.jpg", "notes.txt", "empty"]]
+    return [
+        folder / n for n in [*names, "missing.jpg", "gone.jpg", "notes.txt", "empty", "page.jpg"]
+    ]
 
 
 @pytest.mark.slow
@@ -1043,6 +1046,7 @@ def test_the_script_says_what_objrec_predict_says_of_a_file_it_cannot_read(
         "it was linked)",
         "not an image file objrec reads (.txt)",
         "no image files in this folder",
+        "cannot read image (not a recognised image format)",  # PostScript: never Ghostscript
     ]
     stderr = done.stderr.splitlines()[:-1]  # the last names the modules imported
     assert stderr == [f"{path}: {error}" for path, error in zip(given, ours, strict=True)]

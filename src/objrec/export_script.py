@@ -131,9 +131,9 @@ def decoded(path: str | Path, draft: int) -> np.ndarray:
 def opened(path: str | Path) -> Image.Image:
     """``Image.open``; a HEIC photo (an iPhone's) as objrec reads it, through pillow-heif's
     opener where pillow-heif is installed (``pip install pillow-heif``), registered at the first
-    HEIC or HEIF photo Pillow cannot identify."""
+    HEIC or HEIF photo Pillow cannot identify. Opened as one of :func:`image_formats` only."""
     try:
-        return Image.open(path)
+        return Image.open(path, formats=image_formats())
     except Image.DecompressionBombError:
         image = baseline_jpeg(path)
         if image is None:
@@ -142,7 +142,17 @@ def opened(path: str | Path) -> Image.Image:
     except UnidentifiedImageError:
         if heif_kind(first_bytes(path)) not in ("HEIC", "HEIF") or not heif_opener():
             raise
-    return Image.open(path)
+    return Image.open(path, formats=image_formats())
+
+
+def image_formats() -> tuple[str, ...]:
+    """The formats a photo is decoded as, as objrec decodes one: those of
+    :data:`IMAGE_EXTENSIONS` as Pillow registers them (pillow-heif's too), not every format
+    Pillow knows: its EPS reader runs Ghostscript, a PostScript interpreter, on a file's bytes
+    (a PostScript file named .jpg), which objrec never does."""
+    registered = Image.registered_extensions()
+    known = {registered[ext] for ext in IMAGE_EXTENSIONS if ext in registered}
+    return tuple(sorted(known & set(Image.OPEN)))
 
 
 def first_bytes(path: str | Path) -> bytes | None:
