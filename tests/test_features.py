@@ -836,6 +836,29 @@ def test_a_bf16_head_learns_the_same_from_rows_rounded_once_bit_for_bit():
         assert all(torch.equal(heads[0][k], heads[1][k]) for k in heads[0]), hidden
 
 
+def test_cache_summary_counts_an_onnx_graph_removed_while_it_is_read(tmp_path, monkeypatch):
+    """`objrec cache` listed onnx/*.onnx, then asked each file's size: a graph removed in
+    between (another process's ONNX Runtime found it unusable and removed it, or `cache
+    --clear`) failed with a traceback (FileNotFoundError), the race deeac33 closed for compiled
+    graphs. A file gone since it was listed counts as nothing, as there."""
+    from pathlib import Path
+
+    cache = FeatureCache(tmp_path / "cache")
+    (tmp_path / "cache" / "onnx").mkdir(parents=True)
+    (tmp_path / "cache" / "onnx" / "kept.onnx").write_bytes(b"graph")
+    gone = tmp_path / "cache" / "onnx" / "gone.onnx"
+    gone.write_bytes(b"removed after it was listed")
+    stat = Path.stat
+
+    def removed(self, *args, **kwargs):
+        if self == gone:
+            raise FileNotFoundError(2, "No such file or directory", str(self))
+        return stat(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", removed)
+    assert cache.summary().onnx_bytes == 5
+
+
 def test_cache_summary_counts_a_graph_renamed_while_it_is_read(tmp_path, monkeypatch):
     """A process saving a graph to compile from writes it under a temporary name
     (``.<key>-16.<pid>.xml``), renamed within a second: `objrec cache` beside a first train

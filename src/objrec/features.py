@@ -200,7 +200,7 @@ class FeatureCache:
             files,
             sum(folder_bytes(p) for p in self.old_entries()),
             len(self.old_entries()),
-            sum(p.stat().st_size for p in onnx),
+            sum(map(file_size, onnx)),
             disk_bytes(index),
             dedup.facts_info(self.facts_file),
             exists=self.root.is_dir(),
