@@ -488,6 +488,25 @@ def test_top5_is_shown_only_for_more_than_five_classes_as_evaluate_prints_it(
 
 
 @pytest.mark.slow
+def test_the_top5_card_of_a_folder_named_with_top_1_keeps_the_folder_s_name(
+    trained_run, split_dir, tmp_path, monkeypatch
+):
+    """The top-5 card's label was the top-1 card's with "top-1" replaced by "top-5", as a
+    string: `report RUN --data "field top-1 shots"` labelled it "top-5 on field top-5 shots", a
+    folder that is not there. Each label is its own phrase."""
+    import re
+
+    field = tmp_path / "field top-1 shots"
+    shutil.copytree(split_dir / "test", field)
+    evaluate(trained_run, field)
+    monkeypatch.setattr("objrec.report.TOP5_CLASSES", 2)  # the top-5 card, for 3 classes
+    html = build_report(trained_run, tmp_path / "r.html", data_dir=field).read_text()
+    text = " ".join(re.sub(r"<[^>]+>", " ", html.split("<main>")[1]).split())
+    assert "top-5 on field top-1 shots" in text and "field top-5 shots" not in text
+    assert "top-1 on field top-1 shots" in text
+
+
+@pytest.mark.slow
 def test_a_first_training_image_that_is_unreadable_is_passed_over_as_training_passes_it(
     split_dir,
 ):

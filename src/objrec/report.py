@@ -624,13 +624,16 @@ def threshold_text(metrics: dict[str, Any], value: float) -> str:
 
 def evaluated_words(folder: str | None) -> dict[str, str]:
     """How the page names the evaluated images, by the evaluated folder's own name: ``test
-    image``, ``test images`` and ``test top-1`` for a split (or an evaluation that records no
-    folder), ``image of field``, ``images of field`` and ``top-1 on field`` for another folder
-    (``evaluate RUN field``: the page said "12 test images" of it)."""
+    image``, ``test images``, ``test top-1`` and ``test top-5`` for a split (or an evaluation
+    that records no folder), ``image of field``, ``images of field``, ``top-1 on field`` and
+    ``top-5 on field`` for another folder (``evaluate RUN field``: the page said "12 test
+    images" of it)."""
     name = Path(folder).name if folder else "test"
     if name in SPLITS:
-        return {"image": f"{name} image", "images": f"{name} images", "top1": f"{name} top-1"}
-    return {"image": f"image of {name}", "images": f"images of {name}", "top1": f"top-1 on {name}"}
+        words = {"image": f"{name} image", "images": f"{name} images"}
+        return words | {"top1": f"{name} top-1", "top5": f"{name} top-5"}
+    words = {"image": f"image of {name}", "images": f"images of {name}"}
+    return words | {"top1": f"top-1 on {name}", "top5": f"top-5 on {name}"}
 
 
 def untested_note(classes: Sequence[str], per_class: pd.DataFrame, folder: str | None) -> str:
