@@ -117,6 +117,11 @@ def test_train_says_and_records_why_the_temperature_was_kept_at_1(trained_once):
     assert line.endswith(
         'predict answers "unknown" for an image whose top probability is below 0.5000'
     )
+    familiar = FittedConfidence(1.0, "mahalanobis+knn", 0.0, torch.nn.Identity(), (0.1, 0.1), one)
+    assert calibrated_line(familiar).endswith(  # "below 0" alone read as no threshold at all
+        'predict answers "unknown" for an image unlike the training images (familiarity below 0, '
+        "the run's threshold, where a typical validation image scores 1)"
+    )
     recorded = json.loads((trained_once / "summary.json").read_text())["calibration"]
     assert set(recorded) == {"temperature", "fitted_temperature", "validation_errors", "kept_at_1"}
     # the tiny run classifies its few validation images right: its plain fit would sharpen

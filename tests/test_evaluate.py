@@ -402,7 +402,7 @@ def test_the_confidence_lines_say_which_images_their_figures_are_measured_on():
         "unknown answer: 93.33% of data/test get a class, the rest are said to be unknown; "
         "top-1 90.00% when an unknown counts as wrong"
     )
-    assert threshold == "  unknown below a top probability of 0.5000"
+    assert threshold == "  unknown below a top probability of 0.5000, the run's threshold"
 
 
 @pytest.mark.slow  # a whole evaluate: 1.3-1.6 s
@@ -700,7 +700,8 @@ def test_evaluate_unknown_says_first_how_many_unknown_images_were_caught_in_shor
     lines = confidence_lines(metrics, "data/test")[1:]
     assert lines[:4] == [
         "unknown images: 7 of 16 caught (43.75%, said to be unknown), 9 missed",
-        "  unknown below familiarity 0.00 (a typical validation image scores 1)",
+        "  unknown below familiarity 0.00, the run's threshold (a typical validation image "
+        "scores 1)",  # "below familiarity 0.00" alone read as no threshold at all
         "  data/test: 100.00% still get an answer; top-1 98.15% when an unknown counts as wrong",
         "  the 9 missed went to: empty 6, deer 3",
     ]

@@ -217,7 +217,19 @@ def test_a_run_trained_before_the_familiarity_is_said_to_have_a_score_without_a_
     readable = confidence_lines(
         metrics | {"unknown_threshold": 0.0, "unknown_score_readable": True}
     )
-    assert "familiarity 0.00 (a typical validation image scores 1)" in readable[2]
+    assert readable[2] == (
+        "  unknown below familiarity 0.00, the run's threshold (a typical validation image "
+        "scores 1)"
+    )
+    kept = confidence_lines(
+        metrics
+        | {"unknown_threshold": 0.23, "unknown_score_readable": True}
+        | {"unknown_threshold_kept_on": "2026-12-04T10:00:00Z"}
+    )
+    assert kept[2] == (
+        "  unknown below familiarity 0.23 (a typical validation image scores 1), kept from "
+        "evaluate --unknown on 2026-12-04"
+    )
 
 
 @pytest.mark.slow

@@ -893,8 +893,8 @@ def calibrated_line(fitted: FittedConfidence) -> str:
     unknown = (
         f"whose top probability is below {fitted.threshold:.4f}"
         if fitted.familiarity is None
-        else "unlike the training images (familiarity below 0, where a typical validation "
-        "image scores 1)"
+        else "unlike the training images (familiarity below 0, the run's threshold, where a "
+        "typical validation image scores 1)"
     )
     return f'{adjusted_words(fitted)}; predict answers "unknown" for an image {unknown}'
 

@@ -484,25 +484,29 @@ def image_set_words(result: EvaluationResult) -> str:
     return f"{kind} set {result.image_set} ({IMAGE_SET_MEANING})"
 
 
-def score_words(score: str, threshold: float, readable: bool) -> str:
+def score_words(score: str, threshold: float, readable: bool) -> tuple[str, str]:
     """The unknown threshold in words: on the top probability, on the familiarity (with its
     scale; the score's name is in ``metrics.json``), or on the raw feature score of a run trained
-    before the familiarity (no scale to explain, so the score is named)."""
+    before the familiarity (no scale to explain, so the score is named); and that scale or name
+    in brackets, or nothing."""
     if score == "msp":
-        return f"a top probability of {threshold:.4f}"
+        return f"a top probability of {threshold:.4f}", ""
     if readable:
-        return f"familiarity {threshold:.2f} (a typical validation image scores 1)"
-    return f"score {threshold:.4g} ({unknown_score_words(score)})"
+        return f"familiarity {threshold:.2f}", " (a typical validation image scores 1)"
+    return f"score {threshold:.4g}", f" ({unknown_score_words(score)})"
 
 
 def threshold_words(m: dict[str, Any]) -> str:
-    """``  unknown below familiarity 0.00 (...)``: the threshold in use, and when it was kept
-    with the run by ``evaluate --keep-threshold``."""
+    """``  unknown below familiarity 0.00, the run's threshold (...)``: the threshold in use,
+    and whose: the run's own, or one ``evaluate --keep-threshold`` kept with the run (when).
+    "Below familiarity 0.00" alone read as no threshold at all: the familiarity is scaled so
+    that the run's own threshold is 0."""
     readable = m.get("unknown_score_readable", False)  # absent from older metrics.json
-    words = score_words(m["unknown_score"], m["unknown_threshold"], readable)
-    if m.get("unknown_threshold_kept_on"):
-        words += f", kept from evaluate --unknown on {m['unknown_threshold_kept_on'][:10]}"
-    return f"  unknown below {words}"
+    value, scale = score_words(m["unknown_score"], m["unknown_threshold"], readable)
+    kept = m.get("unknown_threshold_kept_on")
+    if kept:
+        return f"  unknown below {value}{scale}, kept from evaluate --unknown on {kept[:10]}"
+    return f"  unknown below {value}, the run's threshold{scale}"
 
 
 def confidence_lines(
