@@ -205,7 +205,7 @@ def print_predictions(
             err.print(printable(f"{r.path}: {r.error}"), style="red", markup=False, highlight=False)
             continue
         unknown = "unknown (like none of the classes); closest: " if r.unknown else ""
-        note = f" ({familiarity_words(r)})" if familiarity_words(r) else ""
+        note = f" ({words})" if (words := familiarity_words(r)) else ""
         line = f"{r.path}: {unknown}{topk_line(r.topk)}{note}"
         console.print(printable(line), markup=False, highlight=False)
     judged = [r for r in results if not r.error and (r.unknown or r.barely_familiar)]
