@@ -3704,3 +3704,36 @@ def test_an_interrupted_train_json_prints_the_run_so_far_with_finished_false(
     assert answer == summary | {"warnings": []}
     code, out, err = run(capsys, "train", split_dir, "--out", tmp_path / "early", *args[:-1])
     assert code == 130 and out == ""  # without --json: the sentence on stderr alone, as before
+
+
+LOGS_AS_OBJREC_V = """
+import logging, sys
+from objrec.cli import cli
+from objrec.cli.output import PlainProgress
+cli.callback(verbose=1)  # the logging `objrec -v` sets up
+logging.getLogger("objrec.check").info("checked %s: 120 images, 0 unusable", sys.argv[1])
+PlainProgress("reading " + sys.argv[1], 2, interval=0).advance()
+"""
+
+
+def test_verbose_log_lines_are_whole_lines_in_a_log_file(tmp_path):
+    """`objrec train data --out run -v 2> log.txt`: rich's log lines were wrapped at 80 columns,
+    a message split over three lines, so grep on the log missed it. Redirected, each record is one
+    line (time, level, message), as progress lines already were; a terminal keeps rich's look."""
+    import subprocess
+
+    folder = "/data/" + "long-folder-name-" * 6 + "photos"
+    log = tmp_path / "log.txt"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "COLUMNS": "80"}
+    env.pop("TTY_COMPATIBLE", None)
+    code = [sys.executable, "-c", LOGS_AS_OBJREC_V, folder]
+    with log.open("w") as stderr:
+        subprocess.run(code, stderr=stderr, env=env, check=True)
+    lines = log.read_text().splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].endswith(f"] INFO     checked {folder}: 120 images, 0 unusable")
+    assert lines[1].startswith(f"reading {folder}: 1/2 (50%), 0s")
+    terminal = subprocess.run(
+        code, capture_output=True, text=True, env={**env, "TTY_COMPATIBLE": "1"}, check=True
+    )
+    assert "INFO" in terminal.stderr and f"checked {folder}" not in terminal.stderr  # wrapped

@@ -23,7 +23,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import click
-from rich.logging import RichHandler
 from rich.markup import escape
 
 from objrec.cli import data, delivery, evaluation, prediction, tools, training
@@ -32,10 +31,10 @@ from objrec.cli.messages import os_error_sentence, to_cli, usage_sentence
 from objrec.cli.options import GREEDY_OPTIONS, expand_greedy
 from objrec.cli.output import (
     PIPED_WIDTH,
-    SentenceHandler,
     console,
     err,
     is_main_rank,
+    log_handler,
     not_epoch_lines,
     not_in_result,
     stdout_for_json_only,
@@ -67,7 +66,7 @@ def cli(verbose: int) -> None:
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     if not is_main_rank():  # under torchrun only rank 0 talks
         level = logging.ERROR
-    handler = RichHandler(console=err, show_path=False) if verbose else SentenceHandler()
+    handler = log_handler(verbose)
     handler.addFilter(not_in_result)
     handler.addFilter(not_epoch_lines)
     logging.basicConfig(level=level, format="%(message)s", handlers=[handler])

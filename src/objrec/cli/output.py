@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -504,6 +505,34 @@ class SentenceHandler(logging.Handler):
             err.print(f"[bold {colour}]{kind}:[/] {escape(text)}", highlight=False)
         except Exception:  # logging must never raise: logging.Handler's own rule
             self.handleError(record)
+
+
+LOG_LINE = logging.Formatter("[%(asctime)s] %(levelname)-8s %(message)s", datefmt="%x %X")
+"""``-v``'s log line where stderr is not a terminal: rich's columns (time, level, message)."""
+
+
+class LogLineHandler(logging.Handler):
+    """``-v``'s log records where stderr is not a terminal (a nightly job's ``2> log.txt``, a
+    pipe): one line each (:data:`LOG_LINE`), never wrapped. Rich's handler lays a record out as a
+    table as wide as the console, 80 columns there, so a long message was split over lines that
+    grep missed (and a wider console pads every line to its width)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            err.file.write(printable(LOG_LINE.format(record)) + "\n")
+            err.file.flush()
+        except Exception:  # logging must never raise: logging.Handler's own rule
+            self.handleError(record)
+
+
+def log_handler(verbose: int) -> logging.Handler:
+    """How the CLI shows logged records: warnings as its own sentences, or with ``-v`` rich's
+    timed log lines in a terminal and whole plain lines in a log file or a pipe."""
+    if not verbose:
+        return SentenceHandler()
+    if err.is_terminal:
+        return RichHandler(console=err, show_path=False)
+    return LogLineHandler()
 
 
 class WarningList(logging.Handler):
