@@ -4,6 +4,7 @@ import shutil
 import sys
 import types
 import urllib.error
+from pathlib import Path
 
 import pytest
 import torch
@@ -416,3 +417,12 @@ def test_a_real_timm_body_loads_from_the_hugging_face_cache_offline(tmp_path, mo
     body = _build_timm(name, True, None)
     first = next(iter(weights))  # a fresh model's would differ (random)
     assert torch.equal(body.model.state_dict()[first], weights[first])
+
+
+def test_the_backbones_page_s_example_names_no_path_of_the_developers():
+    """docs/backbones.md's --weights example was ../shared/weights/..., a file of objrec's
+    developers' layout, which a user has not: it now names a placeholder and says where a state
+    dict comes from."""
+    page = (Path(__file__).parents[1] / "docs" / "backbones.md").read_text(encoding="utf-8")
+    assert "shared/" not in page
+    assert "--weights path/to/mobilenet_v2_weights.pth" in page and "torch.save(" in page

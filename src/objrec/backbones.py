@@ -155,6 +155,12 @@ def list_backbones(include_tests: bool = False) -> list[BackboneSpec]:
     return [s for s in _REGISTRY.values() if include_tests or not s.for_tests]
 
 
+def list_torchvision_backbones() -> list[BackboneSpec]:
+    """torchvision's classification models, by name, as ``--backbone`` takes them (importing
+    torchvision's models takes seconds: ``objrec backbones`` lists them only when asked)."""
+    return [_torchvision_spec(name) for name in sorted(_torchvision_names())]
+
+
 def get_backbone(name: str) -> BackboneSpec:
     """The spec for a registry name, a torchvision model name, ``timm:NAME``, or ``A+B``."""
     if name in _REGISTRY:

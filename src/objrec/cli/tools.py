@@ -227,28 +227,28 @@ def time_ago(timestamp: float | None) -> str:
 
 @click.command(short_help="List the pretrained networks objrec can use.")
 @click.option(
+    "--torchvision",
+    is_flag=True,
+    help="List torchvision's classification models too (any of them works with --backbone): "
+    "their input size and whether their weights are in the torch hub cache. Slower: it imports "
+    "torchvision's models.",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print the list as JSON (keys: docs/json.md)."
 )
-def backbones(as_json: bool) -> None:
+def backbones(torchvision: bool, as_json: bool) -> None:
     """List the pretrained networks (backbones) objrec knows, and whether their weights are here
     without a network connection.
 
     Any torchvision classification model name also works with --backbone (weights from --weights,
-    the torch hub cache or the network), timm:NAME when timm is installed, and names joined by '+'
-    (a feature ensemble: each body sees the same image, their features are concatenated).
+    the torch hub cache or the network; --torchvision lists them), timm:NAME when timm is
+    installed, and names joined by '+' (a feature ensemble: each body sees the same image, their
+    features are concatenated).
     """
-    from objrec.backbones import list_backbones
+    from objrec.backbones import list_backbones, list_torchvision_backbones
 
-    rows: list[dict[str, Any]] = [
-        {
-            "name": s.name,
-            "input_size": s.data_config.input_size,
-            "offline": s.offline(),
-            "default": s.name == DEFAULT_BACKBONE,
-            "description": s.description,
-        }
-        for s in list_backbones()
-    ]
+    specs = list_backbones() + (list_torchvision_backbones() if torchvision else [])
+    rows = [backbone_row(s) for s in specs]
     if as_json:
         print_json(rows)
         return
@@ -261,6 +261,28 @@ def backbones(as_json: bool) -> None:
         description = str(r["description"]) + ("; objrec's default" if r["default"] else "")
         table.add_row(str(r["name"]), f"{r['input_size']} px", offline, description)
     console.print(table)
+    if not torchvision:
+        console.print(MORE_BACKBONES, markup=False, highlight=False)
+
+
+MORE_BACKBONES = (
+    "--backbone also takes any torchvision classification model (resnet50, mobilenet_v2, ...: "
+    "`objrec backbones --torchvision` lists them) and timm:NAME with timm installed "
+    "(docs/backbones.md)"
+)
+"""What ``objrec backbones`` says under its table: the networks it does not list unasked
+(listing torchvision's imports its models: 2.5 s more)."""
+
+
+def backbone_row(spec) -> dict[str, Any]:
+    """A backbone as ``objrec backbones`` lists it (docs/json.md)."""
+    return {
+        "name": spec.name,
+        "input_size": spec.data_config.input_size,
+        "offline": spec.offline(),
+        "default": spec.name == DEFAULT_BACKBONE,
+        "description": spec.description,
+    }
 
 
 @click.command(
