@@ -10,7 +10,7 @@ import torch
 from objrec.checkpoint import load_model
 from objrec.cli.output import in_cli_terms
 from objrec.errors import ObjrecError
-from objrec.export import Agreement, export_model, warn_if_apart
+from objrec.export import SCORE_TOLERANCE, Agreement, export_model, warn_if_apart
 from objrec.runtime import OnnxModel
 
 
@@ -460,6 +460,9 @@ def test_the_export_writes_a_script_that_gives_predict_s_answers_without_objrec(
         assert [t["class"] for t in theirs["topk"]] == [t["class"] for t in ours.topk]
         got, expected = [t["prob"] for t in theirs["topk"]], [t["prob"] for t in ours.topk]
         assert np.allclose(got, expected, atol=1e-5) and theirs["unknown"] == ours.unknown
+        assert ours.score is not None  # predict's: the score its "unknown" is decided on
+        apart = abs(theirs["score"] - ours.score) / max(abs(ours.score), 1)
+        assert apart <= SCORE_TOLERANCE  # as the export's check measures it
     text = run_script(result.script, photos[0], "--topk", "1", cwd=tmp_path)
     assert text.stdout.strip() == f"{photos[0]}: {answers[0]['topk'][0]['class']} " + (
         f"{answers[0]['topk'][0]['prob']:.2%}"
@@ -603,7 +606,8 @@ class _Answers:
         if not path.endswith((".jpg", ".png")):
             raise OSError("cannot identify image file")
         top = [{"class": "=crab", "prob": 0.9}, {"class": "lobster", "prob": 0.1}][:k]
-        return [{"path": path, "topk": top, "unknown": Path(path).name.startswith("b")}]
+        unknown = Path(path).name.startswith("b")
+        return [{"path": path, "topk": top, "unknown": unknown, "score": -0.5 if unknown else 1.2}]
 
 
 def test_the_script_answers_a_folder_of_photos_into_a_csv(tmp_path, monkeypatch, capsys):
@@ -648,6 +652,7 @@ def test_the_script_answers_a_folder_of_photos_into_a_csv(tmp_path, monkeypatch,
     assert rows[0]["answer"] == ""
     assert rows[1]["answer"] == rows[1]["predicted"] == "'=crab" and rows[1]["prob_1"] == "0.9"
     assert rows[2]["answer"] == "unknown" and rows[2]["class_2"] == "lobster"
+    assert [r["score"] for r in rows] == ["", "1.2", "-0.5", ""]  # predict --csv's score
     before = table.read_bytes()
     with pytest.raises(SystemExit) as refused:  # never over a file there
         export_script.main([str(photos / "a1.jpg"), "--csv", str(table)])

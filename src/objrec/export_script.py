@@ -331,7 +331,10 @@ class Model:
         return probs, score
 
     def answer(self, paths: list, k: int = 5) -> list[dict]:
-        """The top ``k`` classes of each photo, and whether it looks like none of them."""
+        """The top ``k`` classes of each photo, whether it looks like none of them, and the
+        ``score`` that says so (``objrec predict --json``'s: the familiarity, where a typical
+        validation image scores 1 and the run's threshold is 0, or the top probability, as the
+        sidecar's ``unknown`` entry says)."""
         probs, scores = self.probabilities(np.stack([self.prepare(p) for p in paths]))
         threshold, classes = self.spec["unknown"]["threshold"], self.spec["classes"]
         return [
@@ -339,6 +342,7 @@ class Model:
                 "path": str(path),
                 "topk": [{"class": classes[i], "prob": float(p[i])} for i in p.argsort()[::-1][:k]],
                 "unknown": threshold is not None and bool(score < threshold),
+                "score": float(score),
             }
             for path, p, score in zip(paths, probs, scores, strict=True)
         ]
@@ -483,7 +487,7 @@ def is_image(path: Path) -> bool:
     return head.startswith(IMAGE_MAGIC) or webp or heif_kind(head) is not None
 
 
-CSV_COLUMNS = ("file", "path", "answer", "predicted", "prob_predicted", "unknown")
+CSV_COLUMNS = ("file", "path", "answer", "predicted", "prob_predicted", "unknown", "score")
 """The first columns of ``--csv``'s table, as ``objrec predict --csv`` names them; ``class_1``,
 ``prob_1`` ... follow, then ``error`` (why an input got no answer: a photo not read, a folder
 without images)."""
@@ -497,7 +501,8 @@ def csv_row(answer: dict) -> dict:
         return row
     top = answer["topk"][0]
     row |= {"answer": "unknown" if answer["unknown"] else top["class"]}
-    row |= {"predicted": top["class"], "prob_predicted": top["prob"], "unknown": answer["unknown"]}
+    row |= {"predicted": top["class"], "prob_predicted": top["prob"]}
+    row |= {"unknown": answer["unknown"], "score": answer["score"]}
     for i, t in enumerate(answer["topk"], start=1):
         row[f"class_{i}"], row[f"prob_{i}"] = t["class"], t["prob"]
     return row
