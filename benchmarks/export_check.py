@@ -8,7 +8,9 @@ but the arm's photos, each writing its own file in a temporary folder. "before" 
 photos the export chose before (the built-in sample's 120, then 30 of the run's test split spread
 evenly over its sorted files), "now" on ``check_photos`` (the default, spread over the classes).
 Prints each arm's median wall time of the export and of its check alone, their ratio, and what
-the check found (photos, largest |difference| of a probability, top classes changed, per engine).
+the check found, per engine (``answers_checked``'s figures: photos, largest |difference| of a
+probability, top classes changed, largest difference of the unknown score, unknown answers
+changed).
 """
 
 from __future__ import annotations
@@ -54,6 +56,16 @@ def timed_export(run: Path, out: Path, photos: list[Path]) -> tuple[float, float
         export.photo_agreement, export.check_photos = agreement, chosen
 
 
+def found_text(answers: list[export.Agreement]) -> str:
+    """What the check found, one engine after the other, as the sidecar's ``answers_checked``."""
+    return "; ".join(
+        f"{a.runtime} {a.photos} photos max |dp| {a.max_prob_diff:.2g} "
+        f"top-1 changed {a.top_class_changed} max score diff {a.max_score_diff:.2g} "
+        f"unknown changed {a.unknown_changed}"
+        for a in answers
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -79,13 +91,9 @@ def main() -> None:
             for name in arms:
                 wall = statistics.median(t[0] for t in times[name])
                 check = statistics.median(t[1] for t in times[name])
-                seen = "; ".join(
-                    f"{a.runtime} {a.photos} photos max |dp| {a.max_prob_diff:.2g} "
-                    f"top-1 changed {a.top_class_changed}"
-                    for a in found[name]
-                )
                 print(
-                    f"{run.name:12s} {name:6s} export {wall:6.1f} s, check {check:6.1f} s: {seen}"
+                    f"{run.name:12s} {name:6s} export {wall:6.1f} s, check {check:6.1f} s: "
+                    + found_text(found[name])
                 )
             ratio = statistics.median(t[0] for t in times["before"]) / statistics.median(
                 t[0] for t in times["now"]

@@ -1068,3 +1068,22 @@ def test_the_script_s_words_for_a_photo_it_cannot_read_are_objrec_s():
     written: dict = {}
     exec(compile(script_text("m.onnx"), "m_infer.py", "exec"), written)
     assert written["ERRORS"] == IMAGE_ERRORS
+
+
+def test_the_export_check_benchmark_prints_the_unknown_score_s_figures_too():
+    """benchmarks/export_check.py printed photos, max |dp| and top classes changed per engine,
+    not the check's max_score_diff and unknown_changed (answers_checked's), so a run whose file
+    answered "unknown" otherwise than predict looked the same as one that agreed."""
+    import importlib.util
+
+    path = Path(__file__).parents[1] / "benchmarks" / "export_check.py"
+    spec = importlib.util.spec_from_file_location("export_check", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    answers = [Agreement("onnxruntime", 32, 0.093, 1, 0.046, 2), Agreement("openvino", 32, 4e-5, 0)]
+    assert bench.found_text(answers) == (
+        "onnxruntime 32 photos max |dp| 0.093 top-1 changed 1 max score diff 0.046 unknown "
+        "changed 2; openvino 32 photos max |dp| 4e-05 top-1 changed 0 max score diff 0 unknown "
+        "changed 0"
+    )
