@@ -729,6 +729,24 @@ def script_model(script: Path) -> str | None:
         return None
 
 
+def write_onnx_checked(
+    model: Classifier, module: nn.Module, tail: Tail, part: Path, size: int, softmax: bool
+) -> float:
+    """``module`` (the body as the file runs it, then ``tail``) written to ``part`` and checked
+    against PyTorch: its largest difference, refused over ``TOLERANCE``."""
+    if isinstance(model.body, QuantizedBody):
+        export_quantized(model.body, tail, part)
+    else:
+        export_onnx(module, part, size, output_names=tail.output_names)
+    diff = check_onnx(module, part, size, softmax)
+    if diff > TOLERANCE:
+        raise ObjrecError(
+            f"the ONNX export differs from PyTorch by {diff:.2g} (over {TOLERANCE}); "
+            "nothing written"
+        )
+    return diff
+
+
 def export_checked(
     model: Classifier,
     meta: RunMeta,
@@ -750,16 +768,7 @@ def export_checked(
     size = meta.data.input_size
     with staged(path) as part:  # the user's file stays as it was until this one is checked
         with or_silent(reporter).task("writing the ONNX file and checking it", None):
-            if isinstance(model.body, QuantizedBody):
-                export_quantized(model.body, tail, part)
-            else:
-                export_onnx(module, part, size, output_names=tail.output_names)
-            diff = check_onnx(module, part, size, softmax)
-        if diff > TOLERANCE:
-            raise ObjrecError(
-                f"the ONNX export differs from PyTorch by {diff:.2g} (over {TOLERANCE}); "
-                "nothing written"
-            )
+            diff = write_onnx_checked(model, module, tail, part, size, softmax)
         outputs = [o.name for o in OnnxModel(part).session.get_outputs()]
         confidence = confidence_sidecar(meta, model, softmax, outputs, threshold)
         answers = (

@@ -163,9 +163,7 @@ def train(
             saying what was kept when the head had not trained an epoch yet.
     """
     request = RunRequest(force=force, resume=resume, strict=strict, precision_why=precision_why)
-    config = settings(TrainConfig, as_config(TrainConfig, config), keywords, "train")
-    if config.cache_dir:  # recorded with the run: the folder it names now
-        config = replace(config, cache_dir=str(Path(config.cache_dir).resolve()))
+    config = train_settings(config, keywords)
     with process_group(device) as world:
         reporter = or_silent(reporter) if world.main else SILENT
         before = state_stamp(Path(out))
@@ -178,6 +176,17 @@ def train(
             ours = request.resume or state_stamp(Path(out)) not in (None, before)
             stored = open_cache(config.cache_dir).rows_written - rows_before
             raise interrupted_outside_epochs(Path(data_dir), Path(out), ours, stored) from None
+
+
+def train_settings(
+    config: TrainConfig | Mapping[str, Any] | None, keywords: dict[str, Any]
+) -> TrainConfig:
+    """``train``'s settings from ``config`` and ``keywords``; a cache folder as the absolute
+    path it names now, since the run records it."""
+    config = settings(TrainConfig, as_config(TrainConfig, config), keywords, "train")
+    if config.cache_dir:
+        config = replace(config, cache_dir=str(Path(config.cache_dir).resolve()))
+    return config
 
 
 def classes_note(classes: Sequence[str], listed: int = 10) -> str:
@@ -263,11 +272,15 @@ def _train(
         seen=prep.seen,
         finetune=finetune,
     )
-    if world.main:  # the rank that wrote the run
-        writing = time.perf_counter() - t2
+    log_seconds(seconds, time.perf_counter() - t2, world)
+    return result
+
+
+def log_seconds(seconds: dict[str, float], writing: float, world: World) -> None:
+    """Where the run's time went, logged by the rank that wrote it, once every rank is there."""
+    if world.main:
         log.info("train: seconds: %s; writing the run %.1f", listed(seconds, ".1f"), writing)
     world.barrier()
-    return result
 
 
 def run_seconds(prep: Prepared, config: TrainConfig, times: tuple[float, ...]) -> dict[str, float]:
@@ -1034,15 +1047,25 @@ def finetune_phase(
             limit=("finetune_epochs", config.finetune_epochs),
         )
     prep.model.cpu().freeze_body()
-    for record in state.history:  # every row names its phase: an empty cell reads as missing
+    outcome = finetune_told(head_state, state, config, reporter)
+    return state, FeatureSource(train_x, valid_stack, top.eval()), outcome
+
+
+def finetune_told(
+    head_state: FitState, state: FitState, config: TrainConfig, reporter: Reporter
+) -> dict[str, Any]:
+    """What fine-tuning did (:func:`finetune_record`), said: a note when its weights are kept, a
+    warning (which --json's ``warnings`` carries too) when not; every history row names its
+    phase, since an empty cell reads as missing."""
+    for record in state.history:
         record["phase"] = "finetune" if record["epoch"] > head_state.epoch else "head"
     outcome = finetune_record(head_state, state, config.finetune_blocks)
     said = finetune_outcome(outcome, config.min_delta)
     if outcome["kept"]:
         reporter.note(said)
-    else:  # a warning, so that --json's `warnings` carries it too
+    else:
         log.warning("%s", said)
-    return state, FeatureSource(train_x, valid_stack, top.eval()), outcome
+    return outcome
 
 
 def finetune_start(head_state: FitState, model: nn.Module, config: TrainConfig) -> FitState:

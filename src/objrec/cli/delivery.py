@@ -269,11 +269,7 @@ def serve(
     max_upload_bytes = upload_limit_bytes(max_upload_mib)
     lines = StartLines(run, host)
     run_serve(
-        run,
-        host,
-        port,
-        workers,
-        runtime,
+        *(run, host, port, workers, runtime),
         on_ready=lines.ready,
         on_loaded=lines.loaded,
         threshold=threshold,

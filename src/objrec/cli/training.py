@@ -141,14 +141,7 @@ def train(
     from objrec.train import train as run_train
 
     freeze_heap()  # what train imported lives to the end: no collection need walk it
-    if resume is not None:
-        warn_of_ignored(resume, [*options, "force"])
-    options["weights"] = str(options["weights"]) if options["weights"] else None
-    options["cache_dir"] = str(options["cache_dir"]) if options["cache_dir"] else None
-    config = from_options(TrainConfig, **options)
-    if resume is None:
-        refuse_unknown_backbone(config.backbone)
-        refuse_blocks_beyond_the_body(config)
+    config = train_config(options, resume)
     reporter = RichReporter()
     target = run or resume
     assert target is not None
@@ -168,6 +161,20 @@ def train(
     else:
         print_trained(result, reporter)
         console.print(evaluate_next(result.run, data), markup=False, highlight=False)
+
+
+def train_config(options: dict, resume: Path | None) -> TrainConfig:
+    """The settings ``train``'s options give; a new run's bad backbone or --finetune-blocks is
+    refused as a usage error before any work, and a resumed run's ignored options are warned of."""
+    if resume is not None:
+        warn_of_ignored(resume, [*options, "force"])
+    options["weights"] = str(options["weights"]) if options["weights"] else None
+    options["cache_dir"] = str(options["cache_dir"]) if options["cache_dir"] else None
+    config = from_options(TrainConfig, **options)
+    if resume is None:
+        refuse_unknown_backbone(config.backbone)
+        refuse_blocks_beyond_the_body(config)
+    return config
 
 
 def refuse_blocks_beyond_the_body(config: TrainConfig) -> None:
