@@ -3628,6 +3628,26 @@ def test_json_stdout_holds_the_answer_alone_whatever_native_code_writes_to_fd_1(
     assert "native noise" in err and "buffered C noise" in err
 
 
+def test_json_stdout_holds_the_answer_alone_whatever_is_written_to_the_stream_held_before():
+    """What a library writes to the stdout stream object it took before --json's block (a logging
+    handler, a progress bar given sys.stdout) sat in that stream's buffer, a pipe's being no line
+    buffer, and was flushed onto stdout before the JSON once fd 1 was stdout's again: it goes to
+    stderr with the rest."""
+    import subprocess
+
+    code = (
+        "import sys\nfrom objrec.cli.output import print_json, stdout_for_json_only\n"
+        "held = sys.stdout\nwith stdout_for_json_only():\n"
+        "    held.write('noise from a held stream\\n')\n    print_json({'answer': 1})\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert json.loads(done.stdout) == {"answer": 1}
+    assert "noise from a held stream" in done.stderr
+
+
 def test_train_json_shows_on_stderr_what_a_logged_run_without_it_shows(capsys, tmp_path, split_dir):
     """`train --json` wrote nothing to stderr until it ended (44 s of silence in a nightly log;
     minutes on a real data set): --json now changes stdout alone, and stderr shows the progress,

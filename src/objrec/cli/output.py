@@ -403,17 +403,22 @@ def file_descriptor(stream: Any) -> int | None:
 def stdout_fd_to_stderr() -> Iterator[None]:
     """File descriptor 1 made stderr's while the block runs, when it is stdout's (not a test's
     StringIO): what native code writes there (C's ``printf``, flushed before it is given back)
-    goes to stderr too."""
-    out, to = file_descriptor(sys.stdout), file_descriptor(sys.stderr)
+    goes to stderr too, and so does what was written to stdout's own stream object (held by a
+    library that took ``sys.stdout`` before the block: a handler, a progress bar), still in its
+    buffer when the block ends."""
+    stdout = sys.stdout
+    out, to = file_descriptor(stdout), file_descriptor(sys.stderr)
     if out is None or to is None or not os.path.samestat(os.fstat(out), os.fstat(1)):
         yield
         return
-    sys.stdout.flush()
+    stdout.flush()
     saved = os.dup(1)
     os.dup2(to, 1)
     try:
         yield
     finally:
+        with suppress(OSError, ValueError):  # a closed pipe, a closed stream
+            stdout.flush()
         flush_c_stdio()
         os.dup2(saved, 1)
         os.close(saved)
