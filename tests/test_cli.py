@@ -3648,6 +3648,26 @@ def test_json_stdout_holds_the_answer_alone_whatever_is_written_to_the_stream_he
     assert "noise from a held stream" in done.stderr
 
 
+def test_json_answer_refused_by_stdout_is_said_as_an_error_not_a_traceback(
+    capsys, tmp_path, monkeypatch
+):
+    """--json's answer is written as the command ends, outside the command's own error handling:
+    `check DATA --json > /dev/full` ended in a traceback (OSError: No space left on device), where
+    it said 'error: no space left on device' and exited 1 before the answer was held."""
+    import errno
+
+    class FullDisk(io.StringIO):
+        def write(self, text):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    data = make_class_folder(tmp_path / "photos", per_class=3)
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stdout", FullDisk())
+    code = main(["check", str(data), "--json"])
+    err = capsys.readouterr().err
+    assert code == 1 and "error: no space left on device" in err
+
+
 def test_train_json_shows_on_stderr_what_a_logged_run_without_it_shows(capsys, tmp_path, split_dir):
     """`train --json` wrote nothing to stderr until it ended (44 s of silence in a nightly log;
     minutes on a real data set): --json now changes stdout alone, and stderr shows the progress,

@@ -130,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         limit_thread_pools(os.environ)
     args = expand_greedy(list(sys.argv[1:] if argv is None else argv))
     caught: list[int] = []
-    with sigterm_as_ctrl_c(caught), json_only(args):
+    with sigterm_as_ctrl_c(caught):
         code = run_command(args)
     freeze_heap()  # the program exits now: its last collection need not walk what lived
     return 128 + caught[0] if code == INTERRUPTED and caught else code
@@ -167,7 +167,25 @@ def greedy_note(exc: click.ClickException, args: Sequence[str]) -> str:
 
 
 def run_command(args: list[str]) -> int:
-    """Run the command line ``args``; errors and interruptions become a sentence and a code."""
+    """Run the command line ``args``; errors and interruptions become a sentence and a code. A
+    ``--json`` answer is written to stdout as the command ends (:func:`json_only`), where stdout
+    may refuse it (a full disk, a closed pipe): said as the command's own refusals are."""
+    try:
+        with json_only(args):
+            return command_code(args)
+    except OSError as exc:
+        return refused_by_os(exc)
+
+
+def refused_by_os(exc: OSError) -> int:
+    """The file system refused (a folder objrec may not read, a full disk): said, exit 1."""
+    logging.getLogger("objrec").debug("the operating system refused", exc_info=True)
+    err.print(f"[red]error:[/] {escape(os_error_sentence(exc))}", highlight=False)
+    return 1
+
+
+def command_code(args: list[str]) -> int:
+    """The exit code of the command line ``args``, its errors and interruptions said."""
     try:
         cli.main(args=args, prog_name="objrec", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -193,10 +211,8 @@ def run_command(args: list[str]) -> int:
     except KeyboardInterrupt:
         err.print("interrupted")
         return INTERRUPTED
-    except OSError as exc:  # the file system refused: a folder it may not read, a full disk
-        logging.getLogger("objrec").debug("the operating system refused", exc_info=True)
-        err.print(f"[red]error:[/] {escape(os_error_sentence(exc))}", highlight=False)
-        return 1
+    except OSError as exc:
+        return refused_by_os(exc)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
     return 0
