@@ -3668,6 +3668,15 @@ def test_json_answer_refused_by_stdout_is_said_as_an_error_not_a_traceback(
     assert code == 1 and "error: no space left on device" in err
 
 
+def test_help_with_json_given_is_printed_on_stdout(capsys):
+    """`objrec check --json --help` printed its help on stderr (--json sends what the command
+    writes on stdout there, its answer alone on stdout), so `... --help | less` showed nothing:
+    help asked for is no JSON answer, and is printed on stdout as without --json."""
+    for args in (["check", "--json", "--help"], ["check", "-h", "--json"]):
+        code, out, err = run(capsys, *args)
+        assert code == 0 and out.startswith("Usage: objrec check") and "Usage" not in err
+
+
 def test_train_json_shows_on_stderr_what_a_logged_run_without_it_shows(capsys, tmp_path, split_dir):
     """`train --json` wrote nothing to stderr until it ended (44 s of silence in a nightly log;
     minutes on a real data set): --json now changes stdout alone, and stderr shows the progress,

@@ -138,13 +138,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def asks_for_json(args: Sequence[str]) -> bool:
     """Whether the command line ``args`` gives ``--json`` to a command that has it (before a
-    ``--``, after which it would be a file's name)."""
+    ``--``, after which it would be a file's name), and asks for no help: ``--help`` prints the
+    help, no JSON, and on stdout, where ``objrec train --json --help | less`` reads it."""
     command = invoked_command(args)
     if command is None or not any("--json" in p.opts for p in command.params):
         return False
     given = list(args)
     given = given[given.index(command.name) + 1 :] if command.name in given else given
-    return "--json" in given[: given.index("--")] if "--" in given else "--json" in given
+    given = given[: given.index("--")] if "--" in given else given
+    return "--json" in given and not {"-h", "--help"} & set(given)
 
 
 def json_only(args: Sequence[str]) -> AbstractContextManager[None]:
