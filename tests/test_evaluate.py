@@ -700,8 +700,8 @@ def test_evaluate_unknown_says_first_how_many_unknown_images_were_caught_in_shor
     lines = confidence_lines(metrics, "data/test")[1:]
     assert lines[:4] == [
         "unknown images: 7 of 16 caught (43.75%, said to be unknown), 9 missed",
-        "  unknown below familiarity 0.00, the run's threshold (a typical validation image "
-        "scores 1)",  # "below familiarity 0.00" alone read as no threshold at all
+        "  unknown below familiarity 0.00 (a typical validation image scores 1), the run's "
+        "threshold",  # "below familiarity 0.00" alone read as no threshold at all
         "  data/test: 100.00% still get an answer; top-1 98.15% when an unknown counts as wrong",
         "  the 9 missed went to: empty 6, deer 3",
     ]

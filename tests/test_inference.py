@@ -14,7 +14,7 @@ from PIL import Image, ImageOps
 from torchvision.transforms.v2 import functional as F
 
 from objrec.evaluate import evaluate
-from objrec.export import export_model
+from objrec.export import SCORE_TOLERANCE, export_model
 from objrec.images import open_image
 from objrec.inference import Recognizer
 from objrec.predict import predict
@@ -342,9 +342,10 @@ def test_docs_export_md_s_python_block_runs_the_script(trained_run, split_dir, t
     finally:
         sys.path[:] = path
         sys.modules.pop("model_infer", None)
-    name, prob, unknown = capsys.readouterr().out.split()[1:]
+    name, prob, unknown, score = capsys.readouterr().out.split()[1:]
     assert name == ours.topk[0]["class"] and unknown == str(ours.unknown)
     assert abs(float(prob) - float(ours.topk[0]["prob"])) < 1e-5
+    assert abs(float(score) - ours.score) <= SCORE_TOLERANCE * max(1.0, abs(ours.score))
 
 
 @pytest.mark.parametrize("kind", ["bilinear", "bicubic", "nearest"])

@@ -218,8 +218,8 @@ def test_a_run_trained_before_the_familiarity_is_said_to_have_a_score_without_a_
         metrics | {"unknown_threshold": 0.0, "unknown_score_readable": True}
     )
     assert readable[2] == (
-        "  unknown below familiarity 0.00, the run's threshold (a typical validation image "
-        "scores 1)"
+        "  unknown below familiarity 0.00 (a typical validation image scores 1), the run's "
+        "threshold"
     )
     kept = confidence_lines(
         metrics

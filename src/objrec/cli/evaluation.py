@@ -497,7 +497,7 @@ def score_words(score: str, threshold: float, readable: bool) -> tuple[str, str]
 
 
 def threshold_words(m: dict[str, Any]) -> str:
-    """``  unknown below familiarity 0.00, the run's threshold (...)``: the threshold in use,
+    """``  unknown below familiarity 0.00 (...), the run's threshold``: the threshold in use,
     and whose: the run's own, or one ``evaluate --keep-threshold`` kept with the run (when).
     "Below familiarity 0.00" alone read as no threshold at all: the familiarity is scaled so
     that the run's own threshold is 0."""
@@ -506,7 +506,7 @@ def threshold_words(m: dict[str, Any]) -> str:
     kept = m.get("unknown_threshold_kept_on")
     if kept:
         return f"  unknown below {value}{scale}, kept from evaluate --unknown on {kept[:10]}"
-    return f"  unknown below {value}, the run's threshold{scale}"
+    return f"  unknown below {value}{scale}, the run's threshold"
 
 
 def confidence_lines(
