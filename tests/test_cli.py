@@ -3677,6 +3677,19 @@ def test_help_with_json_given_is_printed_on_stdout(capsys):
         assert code == 0 and out.startswith("Usage: objrec check") and "Usage" not in err
 
 
+def test_a_json_block_inside_another_lets_go_of_its_own_held_answers_only(capsys):
+    """stdout_for_json_only let go of its held answers with list.remove, which compares lists:
+    an inner block holding what the outer one held (both nothing) took the outer's list away,
+    and the outer block's answer, held in the inner's list, was never printed."""
+    from objrec.cli.output import print_json, stdout_for_json_only
+
+    with stdout_for_json_only():
+        with stdout_for_json_only():
+            pass
+        print_json({"answer": 1})
+    assert json.loads(capsys.readouterr().out) == {"answer": 1}
+
+
 def test_train_json_shows_on_stderr_what_a_logged_run_without_it_shows(capsys, tmp_path, split_dir):
     """`train --json` wrote nothing to stderr until it ended (44 s of silence in a nightly log;
     minutes on a real data set): --json now changes stdout alone, and stderr shows the progress,

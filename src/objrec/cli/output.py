@@ -387,7 +387,7 @@ def stdout_for_json_only() -> Iterator[None]:
         with stdout_fd_to_stderr(), redirect_stdout(sys.stderr):
             yield
     finally:
-        HELD_JSON.remove(held)
+        HELD_JSON[:] = [h for h in HELD_JSON if h is not held]  # not remove(): it compares
         for data in held:
             print_json(data)
 
