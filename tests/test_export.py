@@ -1,6 +1,7 @@
 """export: the ONNX file and its JSON sidecar, --logits, refusal to overwrite, the self-check."""
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -1087,3 +1088,18 @@ def test_the_export_check_benchmark_prints_the_unknown_score_s_figures_too():
         "changed 2; openvino 32 photos max |dp| 4e-05 top-1 changed 0 max score diff 0 unknown "
         "changed 0"
     )
+
+
+def test_a_file_answering_nan_is_not_counted_as_agreeing():
+    """The check's tallies took the largest difference with max(worst, float(diff.max())), and
+    max(0.0, nan) is 0.0: a file whose probabilities or unknown scores were NaN on every photo
+    passed as giving objrec's answers (differences 0, no warning). NaN now counts as infinitely
+    apart."""
+    from objrec.export import Tally
+    from objrec.inference import Answers
+
+    expected = Answers(torch.eye(2), torch.tensor([0.5, 1.0]), torch.zeros(2, dtype=torch.bool))
+    nan = torch.full((2, 2), math.nan)
+    tally = Tally()
+    tally.add(Answers(nan, torch.full((2,), math.nan), expected.unknown), expected, None)
+    assert tally.prob == math.inf and tally.score == math.inf

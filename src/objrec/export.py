@@ -178,11 +178,18 @@ def onnx_differences(
             expected = as_tuple(module(x))
         got = onnx_model.outputs(x)
         e, o = (expected[0], got[0]) if softmax else (expected[0].softmax(1), got[0].softmax(1))
-        worst = max(worst, float((e - o).abs().max()))
+        worst = max(worst, largest_gap((e - o).abs()))
         if len(expected) > 1:
             relative = (expected[1] - got[1]).abs() / expected[1].abs().clamp(min=1)
-            familiarity = max(familiarity, float(relative.max()))
+            familiarity = max(familiarity, largest_gap(relative))
     return worst, familiarity
+
+
+def largest_gap(gaps: torch.Tensor) -> float:
+    """The largest of ``gaps`` (differences from objrec's answers), infinite where one is NaN: a
+    file answering NaN is not close, and ``max(worst, nan)`` keeps ``worst``, so a check that
+    took the largest with ``max`` passed such a file as agreeing."""
+    return float(gaps.nan_to_num(nan=math.inf).max())
 
 
 def check_onnx(module: nn.Module, path: Path, input_size: int, softmax: bool) -> float:
@@ -303,10 +310,10 @@ class Tally:
     def add(self, got: Answers, expected: Answers, threshold: float | None) -> None:
         """A batch's probabilities and unknown scores, the file's (``got``) and objrec's."""
         self.photos += len(expected.probs)
-        self.prob = max(self.prob, float((got.probs - expected.probs).abs().max()))
+        self.prob = max(self.prob, largest_gap((got.probs - expected.probs).abs()))
         self.top_changed += int((got.probs.argmax(1) != expected.probs.argmax(1)).sum())
         apart = (got.scores - expected.scores).abs() / expected.scores.abs().clamp(min=1)
-        self.score = max(self.score, float(apart.max()))
+        self.score = max(self.score, largest_gap(apart))
         if threshold is not None:
             flipped = (got.scores < threshold) != (expected.scores < threshold)
             self.unknown_changed += int(flipped.sum())
