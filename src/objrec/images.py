@@ -66,11 +66,12 @@ _HEIF_BRANDS = {
 """The ``ftyp`` brands of HEIF files (``....ftypheic``), by the name people know them by."""
 MAX_PIXELS = 89_478_485
 """The most pixels objrec decodes from one file: PIL's own decompression-bomb threshold (about
-9,500 x 9,500, 0.27 GB as RGB). Larger images are refused before their pixels are decoded, counted
-as decoded: a JPEG read at a reduced scale (``draft_size``) counts at that scale, so a 108-megapixel
-phone photo (12,000 x 9,000) is read at 1/8, 1,500 x 1,125 pixels. PIL itself refuses any image
-over twice this many pixels from its header, before a scale can be chosen: objrec opens a file's
-baseline JPEG that large all the same, and decodes it reduced (:func:`open_file`)."""
+9,500 x 9,500, 0.36 GB as Pillow holds RGB, in 4 bytes a pixel). Larger images are refused before
+their pixels are decoded, counted as decoded: a JPEG read at a reduced scale (``draft_size``)
+counts at that scale, so a 108-megapixel phone photo (12,000 x 9,000) is read at 1/8, 1,500 x
+1,125 pixels. PIL itself refuses any image over twice this many pixels from its header, before a
+scale can be chosen: objrec opens a file's baseline JPEG that large all the same, and decodes it
+reduced (:func:`open_file`)."""
 MAX_PIXELS_VARIABLE = "OBJREC_MAX_PIXELS"
 """The environment variable that sets another limit than :data:`MAX_PIXELS` for the images of a
 folder (an inspection camera's 150-megapixel TIFF), or a lower one (:func:`pixel_limit`); ``serve``

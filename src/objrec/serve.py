@@ -67,7 +67,8 @@ others wait their turn, holding no thread. FastAPI ran up to 40 at once, one per
 pool, and each thread kept what its own images had taken (the allocator keeps an arena per
 thread), so 40 small PNGs of 6,000 x 6,000 pixels took a server to 10.9 GB and left it at 9.3 GB.
 One answer already keeps every core busy. An image within objrec's pixel limit
-(``images.pixel_limit``, 89 million pixels) decodes to up to 0.27 GB as RGB."""
+(``images.pixel_limit``, 89 million pixels) decodes to up to 0.36 GB as RGB
+(Pillow holds a pixel in 4 bytes)."""
 
 
 def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
