@@ -1103,3 +1103,35 @@ def test_a_file_answering_nan_is_not_counted_as_agreeing():
     tally = Tally()
     tally.add(Answers(nan, torch.full((2,), math.nan), expected.unknown), expected, None)
     assert tally.prob == math.inf and tally.score == math.inf
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads Linux's /proc")
+def test_the_script_holds_a_photo_s_pixels_once_while_it_decodes_it(tmp_path):
+    """The script's decoded() held an upright RGB photo three times: Pillow's exif_transpose
+    returns a copy of an image it need not turn, and convert("RGB") one of an image already RGB
+    (b5f80e7 turned objrec's open_image in place; the script kept the copies). Measured in a new
+    process: the peak memory it grew by while decoding a 4000 x 4000 PNG, 64 MB as Pillow holds
+    RGB, then 48 MB as the array, which numpy builds through tobytes (twice while joined): 224 MB
+    before, 160 MB after."""
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    Image.new("RGB", (4000, 4000), (10, 20, 30)).save(tmp_path / "big.png")
+    Image.new("RGB", (40, 40), (10, 20, 30)).save(tmp_path / "small.png")
+    code = """
+import re, sys
+from pathlib import Path
+from objrec.export_script import decoded
+def peak():
+    return int(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text())[1]) * 1024
+decoded(sys.argv[2], 224)  # what the first decode imports, before the measure
+before = peak()
+pixels = decoded(sys.argv[1], 224)
+print(peak() - before)
+"""
+    args = [sys.executable, "-c", code, str(tmp_path / "big.png"), str(tmp_path / "small.png")]
+    done = subprocess.run(args, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) < 64_000_000 + 2.3 * 48_000_000

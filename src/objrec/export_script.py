@@ -111,7 +111,7 @@ def decoded(path: str | Path, draft: int) -> np.ndarray:
     if kind in ("JPEG", "MPO"):
         image.draft("RGB", (draft, draft))
     refuse_over(image, limit)
-    image = ImageOps.exif_transpose(image)
+    ImageOps.exif_transpose(image, in_place=True)  # a copy held the pixels twice, as objrec's
     if image.mode in ("RGBa", "La"):  # premultiplied alpha
         image = image.convert(image.mode.upper())
     key = image.info.get("transparency") if image.mode in KEYED else None
@@ -125,7 +125,7 @@ def decoded(path: str | Path, draft: int) -> np.ndarray:
     if image.mode in ("RGBA", "LA", "PA") or key is not None:
         rgba, image = image.convert("RGBA"), Image.new("RGB", image.size, (255, 255, 255))
         image.paste(rgba, mask=rgba.getchannel("A"))
-    return np.asarray(image.convert("RGB"))
+    return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))  # no copy of RGB
 
 
 def opened(path: str | Path) -> Image.Image:
