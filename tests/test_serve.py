@@ -833,7 +833,71 @@ def test_serve_decodes_as_many_pixels_as_objrec_reads_and_says_its_limit(
         "big.png: 101x100 pixels is over the limit of 10,000 pixels; send a smaller image, or ask "
         "whoever runs the server to raise its limit"
     )
-    assert "OBJREC_MAX_PIXELS raises it" in caplog.text
+    assert "OBJREC_MAX_PIXELS raises for serve" in caplog.text
     monkeypatch.setenv("OBJREC_MAX_PIXELS", "many")  # refused before any worker starts
     with pytest.raises(ObjrecError, match="OBJREC_MAX_PIXELS=many is not a number of pixels"):
         serve(trained_once, workers=2)
+
+
+def test_serve_takes_a_lower_pixel_limit_for_its_uploads_and_says_it(
+    trained_once, monkeypatch, caplog
+):
+    """serve decoded uploads up to objrec's own limit (89 million pixels), answering 4 at once:
+    3.4 GB for 4 such PNGs, with nothing its operator could set to bound it but OBJREC_MAX_PIXELS,
+    which changes what every command reads. `serve --max-pixels` sets the server's own, up to
+    objrec's; the 413 states it, also when Pillow's guard refuses the file from its header."""
+    from objrec import serve
+    from objrec.errors import ObjrecError
+    from objrec.images import UnreadableImageError
+
+    monkeypatch.delenv("OBJREC_MAX_PIXELS", raising=False)
+    app = create_app(trained_once, runtime="torch", max_pixels=10_000)
+    with TestClient(app) as client:
+        assert client.get("/info").json()["max_pixels"] == 10_000
+        assert client.post("/predict", files={"file": ("ok.png", plain_png(100, 100))}).is_success
+        with caplog.at_level("WARNING", logger="objrec.serve"):
+            refused = client.post("/predict", files={"file": ("big.png", plain_png(101, 100))})
+    assert refused.status_code == 413
+    assert "over the limit of 10,000 pixels" in refused.json()["error"]
+    assert "objrec serve --max-pixels sets it" in caplog.text
+    bomb = UnreadableImageError("x.png", "image too large to decode safely (Pillow's words)", True)
+    assert "this server takes images of up to 10,000 pixels" in serve.too_many_pixels_text(
+        bomb, 10_000
+    )
+    with pytest.raises(ObjrecError, match="from 1 to objrec's own limit of 89,478,485"):
+        serve.serve(trained_once, max_pixels=90_000_000)
+
+
+@pytest.mark.parametrize(
+    ("given", "words"),
+    [("0", "must be a positive number of pixels, not 0"), ("90000000", "90,000,000 is over")],
+)
+def test_serve_refuses_a_pixel_limit_over_objrec_s_in_one_sentence(
+    tmp_path, capsys, monkeypatch, given, words
+):
+    from objrec.cli import main
+
+    monkeypatch.delenv("OBJREC_MAX_PIXELS", raising=False)
+    code = main(["serve", str(tmp_path), "--port", "0", "--max-pixels", given])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1  # a usage error, as click's own
+    assert err.startswith(f"error: --max-pixels {words}"), err
+
+
+def test_serve_passes_its_pixel_limit_on_to_each_worker(client, monkeypatch):
+    from objrec import cli, serve
+    from objrec.serve import app_from_env, worker_environment
+
+    asked = []
+    monkeypatch.setattr(serve, "serve", lambda *args, **kwargs: asked.append(kwargs))
+    assert cli.main(["serve", str(client.run), "--max-pixels", "5000"]) == 0
+    assert cli.main(["serve", str(client.run)]) == 0
+    assert [a["max_pixels"] for a in asked] == [5000, None]
+    monkeypatch.undo()
+    for name, value in worker_environment(
+        client.run, "torch", "cpu", None, True, 10**6, 50
+    ).items():
+        monkeypatch.setenv(name, value)
+    with TestClient(app_from_env()) as worker:
+        answer = worker.post("/predict", files={"file": ("x.png", png_bytes(), "image/png")})
+    assert answer.status_code == 413 and "limit of 50 pixels" in answer.json()["error"]

@@ -226,6 +226,22 @@ def check_upload_limit(max_upload_bytes: int) -> None:
         raise ObjrecError(f"`max_upload_bytes` must be at least 1 (it is {max_upload_bytes})")
 
 
+def upload_pixel_limit(max_pixels: int | None) -> int:
+    """The most pixels the server decodes from one upload: ``max_pixels``, or objrec's own limit
+    (``images.pixel_limit``) when None. A lower one bounds the server's memory (a decoded image
+    takes 4 bytes a pixel, :data:`ANSWERING_AT_ONCE` at once); a higher one is refused, as more
+    than objrec reads anywhere (Pillow's guard is set from objrec's limit)."""
+    limit = pixel_limit()  # a bad OBJREC_MAX_PIXELS refused here, in one sentence
+    if max_pixels is None:
+        return limit
+    if not 1 <= max_pixels <= limit:
+        raise ObjrecError(
+            f"`max_pixels` must be from 1 to objrec's own limit of {limit:,} pixels (it is "
+            f"{max_pixels:,}); {MAX_PIXELS_VARIABLE} raises that limit"
+        )
+    return max_pixels
+
+
 def health() -> dict:
     """``GET /health``: the server is up."""
     return {"status": "ok"}
@@ -399,9 +415,10 @@ def create_app(
     first upload is answered as fast as the next; ``threshold``, ``unknown``: as predict's.
     ``app.state.runs``: what runs the model and why (:func:`start_words`). Uploads over
     ``max_upload_bytes`` and images over ``max_pixels`` (default: objrec's own limit,
-    ``images.pixel_limit``, as train reads images) are refused (413)."""
+    ``images.pixel_limit``, as train reads images; a lower one bounds the server's memory:
+    :func:`upload_pixel_limit`) are refused (413)."""
     check_upload_limit(max_upload_bytes)
-    max_pixels = max_pixels or pixel_limit()
+    max_pixels = upload_pixel_limit(max_pixels)
     recognizer = load_recognizer(run, runtime, device, threshold, unknown)
     page = page_html(max_upload_bytes)
     app = FastAPI(title="objrec", version=__version__, docs_url=None, redoc_url=None)
@@ -491,7 +508,16 @@ def _decode(data: bytes, name: str, max_pixels: int, draft: int):
         if not exc.too_large:
             raise HTTPException(415, str(exc)) from exc
         log_too_many_pixels(max_pixels)
-        raise HTTPException(413, f"{exc}; {TOO_MANY_PIXELS}") from exc
+        raise HTTPException(413, too_many_pixels_text(exc, max_pixels)) from exc
+
+
+def too_many_pixels_text(exc: UnreadableImageError, max_pixels: int) -> str:
+    """The 413's words for an image of too many pixels: why, this server's limit (said by the
+    reason unless Pillow's guard refused the file from its header first), and what the sender
+    can do."""
+    limit = f"{max_pixels:,} pixels"
+    said = "" if limit in exc.reason else f"; this server takes images of up to {limit}"
+    return f"{exc}{said}; {TOO_MANY_PIXELS}"
 
 
 TOO_MANY_PIXELS = "send a smaller image, or ask whoever runs the server to raise its limit"
@@ -501,17 +527,25 @@ limit): not the setting that raises it, which is the operator's (:func:`log_too_
 
 def log_too_many_pixels(max_pixels: int) -> None:
     """Tell the server's operator, in its log, that an upload was refused for its pixels, and
-    how to raise the limit: objrec's own, the one train and predict read images under."""
+    how to change the limit: ``objrec serve --max-pixels`` up to objrec's own, the one train and
+    predict read images under, which the environment raises."""
     log.warning(
-        "refused an upload of more pixels than this server's limit of %s: the environment "
-        "variable %s raises it for serve as for every command (docs/folders.md)",
+        "refused an upload of more pixels than this server's limit of %s: objrec serve "
+        "--max-pixels sets it, up to objrec's own limit, which the environment variable %s "
+        "raises for serve as for every command (docs/folders.md)",
         f"{max_pixels:,}",
         MAX_PIXELS_VARIABLE,
     )
 
 
 def worker_environment(
-    run: Path, runtime: str | None, device: str, threshold, unknown: bool, max_upload_bytes: int
+    run: Path,
+    runtime: str | None,
+    device: str,
+    threshold,
+    unknown: bool,
+    max_upload_bytes: int,
+    max_pixels: int | None = None,
 ) -> dict[str, str]:
     """What :func:`app_from_env` reads in each of several worker processes."""
     return {
@@ -521,6 +555,7 @@ def worker_environment(
         "OBJREC_SERVE_THRESHOLD": "" if threshold is None else repr(threshold),
         "OBJREC_SERVE_UNKNOWN": "1" if unknown else "0",
         "OBJREC_SERVE_MAX_UPLOAD_BYTES": str(max_upload_bytes),
+        "OBJREC_SERVE_MAX_PIXELS": "" if max_pixels is None else str(max_pixels),
     }
 
 
@@ -530,10 +565,12 @@ def app_from_env() -> FastAPI:
     if not run:
         raise ObjrecError("OBJREC_SERVE_RUN is not set")
     threshold = os.environ.get("OBJREC_SERVE_THRESHOLD")
+    max_pixels = os.environ.get("OBJREC_SERVE_MAX_PIXELS")
     return create_app(
         Path(run),
         os.environ.get("OBJREC_SERVE_RUNTIME") or None,
         max_upload_bytes=int(os.environ.get("OBJREC_SERVE_MAX_UPLOAD_BYTES", MAX_UPLOAD_BYTES)),
+        max_pixels=int(max_pixels) if max_pixels else None,
         threshold=float(threshold) if threshold else None,
         unknown=os.environ.get("OBJREC_SERVE_UNKNOWN", "1") == "1",
         device=os.environ.get("OBJREC_SERVE_DEVICE", "auto"),
@@ -678,6 +715,7 @@ def serve(
     device: str = "auto",
     max_upload_bytes: int = MAX_UPLOAD_BYTES,
     on_loaded: Callable[[str, str], None] | None = None,
+    max_pixels: int | None = None,
 ) -> None:
     """Run the app under uvicorn until stopped; binds to loopback unless ``host`` says otherwise.
 
@@ -685,22 +723,26 @@ def serve(
     served, so a wrong run folder or a busy port raises ``ObjrecError``. ``on_loaded(runs, why)``
     is called once the model is loaded, with what runs it and why (:func:`runs_and_why`);
     ``on_ready(url)`` once the server answers at ``url`` (with the port it got when ``port`` is
-    0). Uploads over ``max_upload_bytes`` are refused.
+    0). Uploads over ``max_upload_bytes``, and images over ``max_pixels`` (default: objrec's own
+    limit), are refused.
     """
     import uvicorn
 
     if workers < 1:
         raise ObjrecError("workers must be at least 1")
     check_upload_limit(max_upload_bytes)
-    pixel_limit()  # a bad OBJREC_MAX_PIXELS refused here, in one sentence, not by each worker
+    max_pixels = upload_pixel_limit(max_pixels)  # refused here, not by each worker
     if workers > 1:  # each worker process builds its app from the environment
         runs = check_settings(run, runtime, device, threshold, unknown)
-        settings = (runtime, device, threshold, unknown, max_upload_bytes)
+        settings = (runtime, device, threshold, unknown, max_upload_bytes, max_pixels)
         os.environ.update(worker_environment(Path(run), *settings))
         app: FastAPI | str = "objrec.serve:app_from_env"
     else:
         app = create_app(
-            run, runtime, max_upload_bytes, threshold=threshold, unknown=unknown, device=device
+            *(run, runtime, max_upload_bytes, max_pixels),
+            threshold=threshold,
+            unknown=unknown,
+            device=device,
         )
         runs = app.state.runs
     if on_loaded is not None:

@@ -229,6 +229,14 @@ def kept_words(kept) -> str:
     help="The largest upload /predict takes, in MiB (0.5 is 512 KiB); a larger one is answered "
     "413 with an error that gives the limit in MB, and noted in the server's log.",
 )
+@click.option(
+    "--max-pixels",
+    type=int,
+    help="The most pixels /predict decodes from one image, up to objrec's own limit (the "
+    "default); a larger image is answered 413 with an error that gives the limit, and noted in "
+    "the server's log. serve answers 4 uploads at once: a lower limit bounds its memory (4 PNGs of "
+    "89 million pixels took 3.4 GB, of 40 million 1.5 GB; docs/commands.md).",
+)
 @unknown_options
 @device_option
 def serve(
@@ -238,6 +246,7 @@ def serve(
     workers: int,
     runtime: str | None,
     max_upload_mib: float,
+    max_pixels: int | None,
     threshold: float | None,
     no_unknown: bool,
     device: str,
@@ -259,7 +268,8 @@ def serve(
 
     The model answers one photo of the built-in sample before the server says it is up, so that
     the first upload is answered as fast as the next ones. An image that would decode to more
-    pixels than objrec reads (89,478,485, or the environment's OBJREC_MAX_PIXELS) is answered 413.
+    pixels than objrec reads (89,478,485, or the environment's OBJREC_MAX_PIXELS), or than
+    --max-pixels, is answered 413.
     """
     refuse_unknown_conflict(threshold, no_unknown)
     from objrec.serve import serve as run_serve
@@ -267,6 +277,7 @@ def serve(
     if workers < 1:
         raise click.UsageError("--workers must be at least 1")  # exit 2, as click's own
     max_upload_bytes = upload_limit_bytes(max_upload_mib)
+    check_max_pixels(max_pixels)
     lines = StartLines(run, host)
     run_serve(
         *(run, host, port, workers, runtime),
@@ -276,6 +287,7 @@ def serve(
         unknown=not no_unknown,
         device=device,
         max_upload_bytes=max_upload_bytes,
+        max_pixels=max_pixels,
     )
 
 
@@ -326,3 +338,22 @@ def upload_limit_bytes(max_upload_mib: float) -> int:
             f"({max_upload_mib * 1024 * 1024:.2g} bytes): the size is in MiB (0.5 is 512 KiB)"
         )
     return max_upload_bytes
+
+
+def check_max_pixels(max_pixels: int | None) -> None:
+    """``--max-pixels``: a positive count no higher than objrec's own limit (what every command
+    reads, which ``OBJREC_MAX_PIXELS`` sets); one sentence otherwise, a usage error (exit 2)."""
+    from objrec.images import MAX_PIXELS_VARIABLE, pixel_limit
+
+    if max_pixels is None:
+        return
+    if max_pixels < 1:
+        raise click.UsageError(
+            f"--max-pixels must be a positive number of pixels, not {max_pixels}"
+        )
+    limit = pixel_limit()
+    if max_pixels > limit:
+        raise click.UsageError(
+            f"--max-pixels {max_pixels:,} is over objrec's own limit of {limit:,} pixels, the most "
+            f"it reads from an image ({MAX_PIXELS_VARIABLE} raises that limit, docs/folders.md)"
+        )
