@@ -3814,3 +3814,21 @@ def test_verbose_log_lines_are_whole_lines_in_a_log_file(tmp_path):
         code, capture_output=True, text=True, env={**env, "TTY_COMPATIBLE": "1"}, check=True
     )
     assert "INFO" in terminal.stderr and f"checked {folder}" not in terminal.stderr  # wrapped
+
+
+def test_text_output_escapes_what_an_ascii_stdout_cannot_write(tmp_path):
+    """`PYTHONIOENCODING=ascii objrec check rvé` crashed in rich with a UnicodeEncodeError: the
+    program's stdout and stderr now write such a character escaped (\\xe9), and --json's output,
+    escaped as JSON already, is unchanged and still reads back."""
+    import subprocess
+
+    folder = tmp_path / "rvé"
+    (folder / "catégorie").mkdir(parents=True)
+    (folder / "catégorie" / "bad.jpg").write_bytes(b"not an image")
+    env = {**os.environ, "PYTHONIOENCODING": "ascii", "PYTHONPATH": os.pathsep.join(sys.path)}
+    command = [sys.executable, "-m", "objrec", "check", str(folder)]
+    text = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert "UnicodeEncodeError" not in text.stderr and text.returncode == 1, text.stderr
+    assert "cat\\xe9gorie" in text.stdout, text.stdout
+    done = subprocess.run([*command, "--json"], capture_output=True, text=True, env=env)
+    assert json.loads(done.stdout)["root"] == str(folder) and done.stdout.isascii()

@@ -33,6 +33,7 @@ from objrec.cli.output import (
     PIPED_WIDTH,
     console,
     err,
+    escape_unencodable,
     is_main_rank,
     log_handler,
     not_epoch_lines,
@@ -128,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_as_program(argv is None)
     if argv is None:  # the program's own process: PyTorch and NumPy are not imported yet
         limit_thread_pools(os.environ)
+        escape_unencodable()
     args = expand_greedy(list(sys.argv[1:] if argv is None else argv))
     caught: list[int] = []
     with sigterm_as_ctrl_c(caught):

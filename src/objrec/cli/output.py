@@ -432,6 +432,18 @@ def flush_c_stdio() -> None:
         ctypes.CDLL(None).fflush(None)
 
 
+def escape_unencodable() -> None:
+    """The program's stdout and stderr write a character their encoding lacks escaped (``\\xe9``)
+    instead of raising: a folder named ``rvé`` crashed ``check``'s text output with a
+    UnicodeEncodeError under ``PYTHONIOENCODING=ascii`` (or a C locale). ``--json`` is unchanged:
+    :func:`json_text` writes such text as JSON escapes, in ASCII, before it reaches the stream."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)  # None: no stream, or not a text file
+        if reconfigure is not None:
+            with suppress(ValueError, OSError):  # a closed stream: nothing to write to
+                reconfigure(errors="backslashreplace")
+
+
 def json_text(data: Any, encoding: str) -> str:
     """``data`` as JSON with its text as it is, unless a character of it cannot be written in
     ``encoding`` (stdout's, as ``PYTHONIOENCODING=ascii`` sets it, or a name's byte that is not
