@@ -882,6 +882,29 @@ def test_a_report_of_a_valid_split_evaluation_shows_the_data_as_the_runs_own_pag
     assert f"in <code>{split_dir.resolve()}</code>: train " in data
 
 
+def evaluated_before_a_threshold_is_kept(trained_run, split_dir, tmp_path) -> tuple:
+    """A folder of the test split's images (``field-photos``), evaluated, then a threshold (0.2)
+    kept for the run (``evaluate --keep-threshold``): the folder, its evaluation's folder, and
+    the kept threshold."""
+    from objrec.kept import keep_threshold
+
+    field = tmp_path / "field-photos"
+    shutil.copytree(split_dir / "test", field)
+    first = Path(evaluate(trained_run, field).out)
+    return field, first, keep_threshold(trained_run, 0.2, {"replaced": 0.0})
+
+
+def evaluated_again_at_the_kept_threshold(html: str, field: Path, first: Path, kept) -> dict:
+    """The report ``html`` shows ``field``'s evaluation made again at the ``kept`` threshold
+    (which rewrote ``first``'s metrics); returns those metrics."""
+    metrics = json.loads((first / "metrics.json").read_text())
+    kept_on = metrics["unknown_threshold_kept_on"]
+    assert (metrics["unknown_threshold"], kept_on) == (0.2, kept.kept_on)
+    assert f"Results of the evaluation of <code>{field.resolve()}</code>" in html
+    assert "of 0.20, chosen on the validation split" in html
+    return metrics
+
+
 @pytest.mark.slow
 def test_report_data_folder_evaluates_it_again_at_the_threshold_kept_since(
     trained_run, split_dir, tmp_path
@@ -890,22 +913,11 @@ def test_report_data_folder_evaluates_it_again_at_the_threshold_kept_since(
     made before `evaluate --keep-threshold` kept another threshold: its unknown answers and its
     top-1 counted at a threshold the run no longer answers with, where the test split's page is
     evaluated again then (at_threshold_now). The folder is evaluated again, as the test split."""
-    from objrec.kept import keep_threshold
-
-    field = tmp_path / "field-photos"
-    shutil.copytree(split_dir / "test", field)
-    first = evaluate(trained_run, field).out
-    kept = keep_threshold(trained_run, 0.2, {"replaced": 0.0})
+    field, first, kept = evaluated_before_a_threshold_is_kept(trained_run, split_dir, tmp_path)
     html = " ".join(
         build_report(trained_run, tmp_path / "f.html", data_dir=field).read_text().split()
     )
-    metrics = json.loads((Path(first) / "metrics.json").read_text())
-    assert (metrics["unknown_threshold"], metrics["unknown_threshold_kept_on"]) == (
-        0.2,
-        kept.kept_on,
-    )
-    assert f"Results of the evaluation of <code>{field.resolve()}</code>" in html
-    assert "of 0.20, chosen on the validation split" in html
+    evaluated_again_at_the_kept_threshold(html, field, first, kept)
 
 
 @pytest.mark.slow
@@ -917,21 +929,10 @@ def test_report_without_a_test_split_evaluates_its_latest_again_at_the_threshold
     FOLDER`: made before `evaluate --keep-threshold` kept another threshold, it counted the
     unknown answers at one the run no longer answers with. Its folder is evaluated again; a
     folder gone since leaves the page as it was, said in the log."""
-    from objrec.kept import keep_threshold
-
-    field = tmp_path / "field-photos"
-    shutil.copytree(split_dir / "test", field)
-    first = evaluate(trained_run, field).out
-    kept = keep_threshold(trained_run, 0.2, {"replaced": 0.0})
+    field, first, kept = evaluated_before_a_threshold_is_kept(trained_run, split_dir, tmp_path)
     shutil.rmtree(split_dir / "test")  # the run's data folder has no test split now
     html = " ".join(build_report(trained_run, tmp_path / "r.html").read_text().split())
-    metrics = json.loads((Path(first) / "metrics.json").read_text())
-    assert (metrics["unknown_threshold"], metrics["unknown_threshold_kept_on"]) == (
-        0.2,
-        kept.kept_on,
-    )
-    assert f"Results of the evaluation of <code>{field.resolve()}</code>" in html
-    assert "of 0.20, chosen on the validation split" in html
+    metrics = evaluated_again_at_the_kept_threshold(html, field, first, kept)
     (Path(first) / "metrics.json").write_text(
         json.dumps(metrics | {"unknown_threshold_kept_on": "2026-01-01T00:00:00Z"})
     )  # made at a threshold kept before
