@@ -3783,6 +3783,27 @@ def test_an_interrupted_train_json_prints_the_run_so_far_with_finished_false(
     assert code == 130 and out == ""  # without --json: the sentence on stderr alone, as before
 
 
+def test_train_json_stopped_after_the_head_s_epochs_prints_the_run_saved_then(
+    capsys, tmp_path, split_dir, monkeypatch
+):
+    """Ctrl-C in calibration (or fine-tuning), after the head's epochs, printed no JSON and saved
+    only the training state, where a stop in the head's epochs prints the run so far: the run is
+    now written as of the head's end (finished false) and printed, and exits 130 as before."""
+
+    def ctrl_c(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importlib.import_module("objrec.train"), "calibrate", ctrl_c)
+    args = ["--backbone", "tiny_test", "--epochs", "3", "--aug-views", "1", "--json"]
+    code, out, err = run(capsys, "train", split_dir, "--out", tmp_path / "run", *args)
+    answer = json.loads(out)
+    assert code == 130 and "interrupted after the head's epochs" in err and "--resume" in err
+    assert (answer["finished"], answer["epochs_run"]) == (False, 3)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert answer == summary | {"warnings": answer["warnings"]}
+    assert load_model(tmp_path / "run")  # the head's best model, as after a stop in its epochs
+
+
 LOGS_AS_OBJREC_V = """
 import logging, sys
 from objrec.cli import cli

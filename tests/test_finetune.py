@@ -135,6 +135,28 @@ def test_finetuning_changes_only_the_last_blocks_of_the_saved_model(tmp_path, sp
     calibrated_on_the_tuned_model(tmp_path / "run", split_dir)
 
 
+@pytest.mark.slow
+def test_ctrl_c_while_fine_tuning_writes_the_run_with_the_body_as_it_was(tmp_path, split_dir, lite):
+    """A stop in fine-tuning writes the run as of the head's end (train --json prints it): its
+    body is the one the head was trained on, not blocks tuned halfway."""
+    from objrec.errors import Interrupted
+
+    class StopInFineTuning(TaskRecorder):
+        def epoch(self, record):
+            if record["epoch"] == 2:  # the first of fine-tuning, after the head's one
+                raise KeyboardInterrupt
+
+    config = TrainConfig(
+        backbone="efficientnet_lite0", epochs=1, aug_views=0, finetune_blocks=1, finetune_lr=1e-3
+    )
+    with pytest.raises(Interrupted, match="after the head's epochs") as stopped:
+        train(split_dir, tmp_path / "run", config, reporter=StopInFineTuning())
+    assert stopped.value.summary is not None and stopped.value.summary["finished"] is False
+    model, _ = load_model(tmp_path / "run")
+    before, after = lite.state_dict(), model.body.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
 def calibrated_on_the_tuned_model(run, split_dir):
     """Temperature, familiarity and threshold fitted on the final (tuned) model's valid outputs:
     the stored temperature is the one its valid logits give, and the familiarity is 1 at the

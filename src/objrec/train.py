@@ -91,6 +91,7 @@ from objrec.runs import (
     keep_best_so_far,
     load_resume,
     open_run_folder,
+    read_summary,
     refuse_out_inside_data,
     require_same_classes,
     warn_of_other_data,
@@ -205,18 +206,46 @@ def state_stamp(out: Path) -> tuple[int, int] | None:
     return stat.st_ino, stat.st_mtime_ns
 
 
+def save_after_the_head(
+    prep: Prepared, config: TrainConfig, meta: RunMeta, out: Path, data_dir: Path
+) -> Interrupted:
+    """Ctrl-C after the head's epochs (fine-tuning, which has put the body's blocks back as they
+    were, or calibrating): write the run as of the head's end, the training state ``fit_head``
+    left in ``out`` (the best model so far, ``finished`` False), as a stop in the head's epochs
+    does (``runs.keep_best_so_far``), so that ``train --json`` prints it; then say how to go
+    on."""
+    optimizer = head_optimizer(prep.model.head, config)
+    kept = keep_best_so_far(
+        out,
+        prep.model,
+        optimizer,
+        config,
+        meta,
+        n_images=prep.n_images,
+        frozen_pass=prep.frozen_pass,
+        ours=True,  # fit_head has just written it, or the resumed run's own is there
+        seen=prep.seen,
+    )
+    return interrupted_outside_epochs(
+        data_dir, out, True, summary=read_summary(out) if kept else None
+    )
+
+
 def interrupted_outside_epochs(
-    data_dir: Path, out: Path, saved: bool, stored: int = 0
+    data_dir: Path, out: Path, saved: bool, stored: int = 0, summary: dict | None = None
 ) -> Interrupted:
     """What Ctrl-C before the head's first epoch, or after its last (fine-tuning, calibrating),
     leaves and how to go on; ``saved``: this run's training state is in ``out`` (written by this
     train, or the resumed run's own); ``stored``: feature rows this train wrote into the store
-    (none while it was still making the int8 copy of the body, say)."""
+    (none while it was still making the int8 copy of the body, say); ``summary``: the run as
+    written then (:func:`save_after_the_head`), which ``train --json`` prints."""
     if saved:
+        best = f"the head's best model is in {out / BEST} and " if summary is not None else ""
         return Interrupted(
-            f"interrupted after the head's epochs; its training state is in {out / LAST}: "
+            f"interrupted after the head's epochs; {best}its training state is in {out / LAST}: "
             "continue it with `resume=True` (fine-tuning, if asked for, starts again)",
             values={"resume": str(out), "data": str(data_dir)},
+            summary=summary,
         )
     head = "interrupted before the head's first epoch ended: nothing of the run was saved"
     if not stored:
@@ -249,10 +278,15 @@ def _train(
         replaces = request.force and not request.resume  # an earlier run's state, if any
         state = fit_head(prep, config, meta, out, saved, reporter, world, replaces=replaces)
         source, finetune = FeatureSource(prep.train, prep.valid), None
-        if config.finetune_blocks:
-            state, source, finetune = finetune_phase(prep, config, state, reporter, world)
-        t1 = time.perf_counter()
-        meta, calibration = calibrate(prep, config, meta, source, reporter)
+        try:
+            if config.finetune_blocks:
+                state, source, finetune = finetune_phase(prep, config, state, reporter, world)
+            t1 = time.perf_counter()
+            meta, calibration = calibrate(prep, config, meta, source, reporter)
+        except KeyboardInterrupt:
+            if world.main:  # rank 0 writes the run as of the head's end, and says so
+                raise save_after_the_head(prep, config, meta, out, data_dir) from None
+            raise
     finally:
         open_cache(config.cache_dir).close()  # lets `objrec cache --prune` go on
     t2 = time.perf_counter()
@@ -1015,6 +1049,25 @@ def finetune_phase(
     if world.distributed:
         raise ObjrecError("`finetune_blocks` does not run under torchrun yet: train in one process")
     stem, top = split_body(prep.model.body, config.finetune_blocks, prep.data.input_size)
+    before = {k: v.detach().clone() for k, v in top.state_dict().items()}
+    try:
+        return tune_blocks(prep, config, head_state, reporter, world, (stem, top))
+    except KeyboardInterrupt:  # the run is written as of the head's end: the body as it was
+        top.load_state_dict(before)
+        prep.model.cpu().freeze_body()
+        raise
+
+
+def tune_blocks(
+    prep: Prepared,
+    config: TrainConfig,
+    head_state: FitState,
+    reporter: Reporter,
+    world: World,
+    parts: tuple[nn.Module, nn.Module],
+) -> tuple[FitState, FeatureSource, dict[str, Any]]:
+    """:func:`finetune_phase`'s work on the body split at the cut (``parts``: stem, top)."""
+    stem, top = parts
     train_x, valid_stack = cut_features(stem, prep, config, reporter, world)
     train_y = train_x.labels
     unfreeze(top)
