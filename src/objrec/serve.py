@@ -426,17 +426,7 @@ def create_app(
     app.state.max_upload_bytes = max_upload_bytes
     app.add_middleware(RefuseDeclaredOverLimit, max_upload_bytes=max_upload_bytes)
     add_error_handlers(app)
-
-    @app.get("/", response_class=HTMLResponse)
-    def index() -> str:
-        return page
-
-    app.add_api_route("/health", health, methods=["GET"])
-
-    @app.get("/info")
-    def info() -> dict:
-        return model_info(recognizer, max_upload_bytes, max_pixels, runtime)
-
+    add_reading_routes(app, page, recognizer, (max_upload_bytes, max_pixels), runtime)
     answering = ThreadPoolExecutor(ANSWERING_AT_ONCE, thread_name_prefix="objrec-answer")
     warm_up(recognizer, answering)
     app.state.runs = start_words(recognizer, runtime)
@@ -452,6 +442,27 @@ def create_app(
         return await asyncio.wrap_future(job)
 
     return app
+
+
+def add_reading_routes(
+    app: FastAPI,
+    page: str,
+    recognizer: Recognizer,
+    limits: tuple[int, int],
+    runtime: str | None,
+) -> None:
+    """GET / (the page), /health and /info (:func:`model_info`, with the upload ``limits``: bytes,
+    pixels)."""
+
+    @app.get("/", response_class=HTMLResponse)
+    def index() -> str:
+        return page
+
+    app.add_api_route("/health", health, methods=["GET"])
+
+    @app.get("/info")
+    def info() -> dict:
+        return model_info(recognizer, *limits, runtime)
 
 
 def answer_upload(
@@ -732,19 +743,8 @@ def serve(
         raise ObjrecError("workers must be at least 1")
     check_upload_limit(max_upload_bytes)
     max_pixels = upload_pixel_limit(max_pixels)  # refused here, not by each worker
-    if workers > 1:  # each worker process builds its app from the environment
-        runs = check_settings(run, runtime, device, threshold, unknown)
-        settings = (runtime, device, threshold, unknown, max_upload_bytes, max_pixels)
-        os.environ.update(worker_environment(Path(run), *settings))
-        app: FastAPI | str = "objrec.serve:app_from_env"
-    else:
-        app = create_app(
-            *(run, runtime, max_upload_bytes, max_pixels),
-            threshold=threshold,
-            unknown=unknown,
-            device=device,
-        )
-        runs = app.state.runs
+    settings = (runtime, device, threshold, unknown, max_upload_bytes, max_pixels)
+    app, runs = app_to_serve(Path(run), workers, settings)
     if on_loaded is not None:
         on_loaded(*runs)
     sock = bind_socket(host, port)
@@ -756,6 +756,27 @@ def serve(
         run_until_stopped(config, sock)
     finally:
         sock.close()
+
+
+def app_to_serve(
+    run: Path, workers: int, settings: tuple[Any, ...]
+) -> tuple[FastAPI | str, tuple[str, str]]:
+    """What uvicorn serves, and what runs the model and why: with several ``workers``, the name
+    of the factory each worker process builds its app with from the environment (the settings
+    checked here first); else the app itself. ``settings``: ``serve``'s runtime, device,
+    threshold, unknown, max_upload_bytes and max_pixels."""
+    runtime, device, threshold, unknown, max_upload_bytes, max_pixels = settings
+    if workers > 1:
+        runs = check_settings(run, runtime, device, threshold, unknown)
+        os.environ.update(worker_environment(run, *settings))
+        return "objrec.serve:app_from_env", runs
+    app = create_app(
+        *(run, runtime, max_upload_bytes, max_pixels),
+        threshold=threshold,
+        unknown=unknown,
+        device=device,
+    )
+    return app, app.state.runs
 
 
 def run_until_stopped(config: Any, sock: socket.socket) -> None:

@@ -269,11 +269,7 @@ def _train(
     if request.strict:
         require_clean(data_dir, reporter)
     try:
-        resumed_body = saved.meta.body_fingerprint if saved else None
-        prep = prepare(data_dir, config, reporter, world, resumed_body)
-        meta = run_meta(prep, config, data_dir)
-        reporter.note(classes_note(prep.classes))
-        reporter.note("parameters: {total:,} total, {trainable:,} trainable".format(**prep.params))
+        prep, meta = prepared_run(data_dir, config, reporter, world, saved)
         t0 = time.perf_counter()
         replaces = request.force and not request.resume  # an earlier run's state, if any
         state = fit_head(prep, config, meta, out, saved, reporter, world, replaces=replaces)
@@ -308,6 +304,22 @@ def _train(
     )
     log_seconds(seconds, time.perf_counter() - t2, world)
     return result
+
+
+def prepared_run(
+    data_dir: Path,
+    config: TrainConfig,
+    reporter: Reporter,
+    world: World,
+    saved: SavedTraining | None,
+) -> tuple[Prepared, RunMeta]:
+    """The run's data, features and model (:func:`prepare`; a resumed run's body must be the
+    one it saved) and what the run records of them; its classes and parameters said."""
+    resumed_body = saved.meta.body_fingerprint if saved else None
+    prep = prepare(data_dir, config, reporter, world, resumed_body)
+    reporter.note(classes_note(prep.classes))
+    reporter.note("parameters: {total:,} total, {trainable:,} trainable".format(**prep.params))
+    return prep, run_meta(prep, config, data_dir)
 
 
 def log_seconds(seconds: dict[str, float], writing: float, world: World) -> None:

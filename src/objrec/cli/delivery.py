@@ -274,10 +274,7 @@ def serve(
     refuse_unknown_conflict(threshold, no_unknown)
     from objrec.serve import serve as run_serve
 
-    if workers < 1:
-        raise click.UsageError("--workers must be at least 1")  # exit 2, as click's own
-    max_upload_bytes = upload_limit_bytes(max_upload_mib)
-    check_max_pixels(max_pixels)
+    max_upload_bytes = checked_limits(workers, max_upload_mib, max_pixels)
     lines = StartLines(run, host)
     run_serve(
         *(run, host, port, workers, runtime),
@@ -289,6 +286,16 @@ def serve(
         max_upload_bytes=max_upload_bytes,
         max_pixels=max_pixels,
     )
+
+
+def checked_limits(workers: int, max_upload_mib: float, max_pixels: int | None) -> int:
+    """``serve``'s --workers, --max-upload-mib and --max-pixels refused as usage errors (exit 2,
+    as click's own) before the model loads; the upload limit in bytes."""
+    if workers < 1:
+        raise click.UsageError("--workers must be at least 1")
+    max_upload_bytes = upload_limit_bytes(max_upload_mib)
+    check_max_pixels(max_pixels)
+    return max_upload_bytes
 
 
 class StartLines:
