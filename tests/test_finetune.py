@@ -157,6 +157,42 @@ def test_ctrl_c_while_fine_tuning_writes_the_run_with_the_body_as_it_was(tmp_pat
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
+@pytest.mark.slow
+def test_ctrl_c_while_calibrating_the_tuned_model_writes_the_body_the_head_was_trained_on(
+    tmp_path, split_dir, lite
+):
+    """Fine-tuning kept its blocks, then a stop while calibrating: the run written as of the
+    head's end pairs the head's best with the body it was trained on, not with the tuned blocks
+    (which its training state does not hold)."""
+    from objrec.errors import Interrupted
+
+    class StopInCalibration(TaskRecorder):
+        def task(self, description, total):
+            if description.startswith("calibrating"):
+                raise KeyboardInterrupt
+            return super().task(description, total)
+
+    config = TrainConfig(
+        backbone="efficientnet_lite0",
+        epochs=1,
+        lr=1e-5,
+        batch_size=8,
+        aug_views=0,
+        finetune_blocks=1,
+        finetune_epochs=2,
+        finetune_lr=1e-3,
+    )
+    notes = StopInCalibration()
+    with pytest.raises(Interrupted, match="after the head's epochs") as stopped:
+        train(split_dir, tmp_path / "run", config, reporter=notes)
+    assert any("keeps the fine-tuned blocks" in n for n in notes.notes)  # tuned, then stopped
+    assert stopped.value.summary is not None and stopped.value.summary["finished"] is False
+    model, meta = load_model(tmp_path / "run")
+    before, after = lite.state_dict(), model.body.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert meta.calibration is None
+
+
 def calibrated_on_the_tuned_model(run, split_dir):
     """Temperature, familiarity and threshold fitted on the final (tuned) model's valid outputs:
     the stored temperature is the one its valid logits give, and the familiarity is 1 at the

@@ -209,11 +209,11 @@ def state_stamp(out: Path) -> tuple[int, int] | None:
 def save_after_the_head(
     prep: Prepared, config: TrainConfig, meta: RunMeta, out: Path, data_dir: Path
 ) -> Interrupted:
-    """Ctrl-C after the head's epochs (fine-tuning, which has put the body's blocks back as they
-    were, or calibrating): write the run as of the head's end, the training state ``fit_head``
-    left in ``out`` (the best model so far, ``finished`` False), as a stop in the head's epochs
-    does (``runs.keep_best_so_far``), so that ``train --json`` prints it; then say how to go
-    on."""
+    """Ctrl-C after the head's epochs (fine-tuning or calibrating, the body's tuned blocks put
+    back as they were by :func:`saved_as_of_the_head_on_stop`): write the run as of the head's
+    end, the training state ``fit_head`` left in ``out`` (the best model so far, ``finished``
+    False), as a stop in the head's epochs does (``runs.keep_best_so_far``), so that
+    ``train --json`` prints it; then say how to go on."""
     optimizer = head_optimizer(prep.model.head, config)
     kept = keep_best_so_far(
         out,
@@ -229,6 +229,29 @@ def save_after_the_head(
     return interrupted_outside_epochs(
         data_dir, out, True, summary=read_summary(out) if kept else None
     )
+
+
+@contextmanager
+def saved_as_of_the_head_on_stop(
+    prep: Prepared, config: TrainConfig, meta: RunMeta, folders: tuple[Path, Path], world: World
+) -> Iterator[None]:
+    """Ctrl-C while fine-tuning or calibrating (after it, too): the body's tuned blocks put back as
+    they were before fine-tuning (a copy of their weights taken first), since the training state
+    the run is then written from holds the head's best only, trained on that body; rank 0 writes
+    the run (:func:`save_after_the_head`, ``folders``: out, data) and says so."""
+    top = None
+    if config.finetune_blocks and not world.distributed:  # finetune_phase refuses torchrun
+        _, top = split_body(prep.model.body, config.finetune_blocks, prep.data.input_size)
+    before = {k: v.detach().clone() for k, v in top.state_dict().items()} if top else {}
+    try:
+        yield
+    except KeyboardInterrupt:
+        if top is not None:
+            top.load_state_dict(before)
+            prep.model.cpu().freeze_body()
+        if world.main:
+            raise save_after_the_head(prep, config, meta, *folders) from None
+        raise
 
 
 def interrupted_outside_epochs(
@@ -274,15 +297,11 @@ def _train(
         replaces = request.force and not request.resume  # an earlier run's state, if any
         state = fit_head(prep, config, meta, out, saved, reporter, world, replaces=replaces)
         source, finetune = FeatureSource(prep.train, prep.valid), None
-        try:
+        with saved_as_of_the_head_on_stop(prep, config, meta, (out, data_dir), world):
             if config.finetune_blocks:
                 state, source, finetune = finetune_phase(prep, config, state, reporter, world)
             t1 = time.perf_counter()
             meta, calibration = calibrate(prep, config, meta, source, reporter)
-        except KeyboardInterrupt:
-            if world.main:  # rank 0 writes the run as of the head's end, and says so
-                raise save_after_the_head(prep, config, meta, out, data_dir) from None
-            raise
     finally:
         open_cache(config.cache_dir).close()  # lets `objrec cache --prune` go on
     t2 = time.perf_counter()
@@ -1061,13 +1080,7 @@ def finetune_phase(
     if world.distributed:
         raise ObjrecError("`finetune_blocks` does not run under torchrun yet: train in one process")
     stem, top = split_body(prep.model.body, config.finetune_blocks, prep.data.input_size)
-    before = {k: v.detach().clone() for k, v in top.state_dict().items()}
-    try:
-        return tune_blocks(prep, config, head_state, reporter, world, (stem, top))
-    except KeyboardInterrupt:  # the run is written as of the head's end: the body as it was
-        top.load_state_dict(before)
-        prep.model.cpu().freeze_body()
-        raise
+    return tune_blocks(prep, config, head_state, reporter, world, (stem, top))
 
 
 def tune_blocks(
