@@ -3817,6 +3817,34 @@ def test_train_json_stopped_after_the_head_s_epochs_prints_the_run_saved_then(
     assert load_model(tmp_path / "run")  # the head's best model, as after a stop in its epochs
 
 
+def test_predict_and_evaluate_say_a_run_stopped_before_its_end_is_unfinished(
+    capsys, caplog, tmp_path, split_dir, monkeypatch, trained_run
+):
+    """A run stopped by Ctrl-C (here in calibration) holds a model, uncalibrated, which predict
+    and evaluate answered with silently, as if finished: they now say it is unfinished and how to
+    finish it; of a finished run, they say nothing of it."""
+
+    def ctrl_c(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importlib.import_module("objrec.train"), "calibrate", ctrl_c)
+    folder = tmp_path / "stopped"
+    args = ["--backbone", "tiny_test", "--epochs", "1", "--aug-views", "0"]
+    assert run(capsys, "train", split_dir, "--out", folder, *args)[0] == 130
+    image = next((split_dir / "test" / "red").iterdir())
+    for command in (["predict", folder, image], ["evaluate", folder, split_dir]):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="objrec"):
+            code = run(capsys, *command)[0]
+        said = [m for m in caplog.messages if "unfinished" in m]
+        assert code == 0 and len(said) == 1 and said[0].startswith(f"{folder} holds an unfinished")
+        assert "probabilities are not calibrated" in said[0] and "resume" in said[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        assert run(capsys, "predict", trained_run, image)[0] == 0
+    assert not any("unfinished" in m for m in caplog.messages)
+
+
 LOGS_AS_OBJREC_V = """
 import logging, sys
 from objrec.cli import cli

@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 
 from objrec import __version__
-from objrec.checkpoint import BEST, load_model
+from objrec.checkpoint import BEST, LAST, load_model
 from objrec.confidence import Readable, require_number, score_in_chunks, tie_head
 from objrec.errors import ObjrecError
 from objrec.export import Tail, export_checked
@@ -181,6 +181,7 @@ class Recognizer:
         require_number(threshold)  # before the model loads
         path = Path(run) / BEST if Path(run).is_dir() else Path(run)
         model, meta = load_model(path)
+        warn_if_unfinished(Path(run))
         kept = usable_kept(run, threshold, unknown)
         if kept is not None and kept.current:
             threshold = kept.threshold
@@ -371,3 +372,16 @@ class Recognizer:
             model = Classifier(model.body.float_body, model.head).freeze_body().eval()
         cam, target = grad_cam(model, self.preprocess([image]), target)
         return overlay(model_view(self.data, image), cam), target
+
+
+def warn_if_unfinished(run: Path) -> None:
+    """Say that ``run`` is a run folder whose training was stopped before its end (its training
+    state is still there): its model is the best of the epochs before the stop, uncalibrated,
+    which predict, evaluate and serve otherwise answered with as if it were finished."""
+    if (run / LAST).is_file():
+        log.warning(
+            "%s holds an unfinished run: training stopped before its end, so its model is the "
+            'best so far, its probabilities are not calibrated and it has no "unknown" '
+            "threshold of its own; resume its training to finish it",
+            run,
+        )
