@@ -101,10 +101,10 @@ def test_batchnorm_statistics_may_follow_the_batches_when_asked(lite):
     assert not any(m.training for m in norms)
 
 
-@pytest.mark.slow
-def test_finetuning_changes_only_the_last_blocks_of_the_saved_model(tmp_path, split_dir, lite):
-    # a barely trained head, so that fine-tuning certainly lowers the validation loss
-    config = TrainConfig(
+def barely_trained_then_tuned() -> TrainConfig:
+    """One epoch of a head at a tiny learning rate, then two of fine-tuning the last block: the
+    fine-tuning certainly lowers the validation loss, so its blocks are kept."""
+    return TrainConfig(
         backbone="efficientnet_lite0",
         epochs=1,
         lr=1e-5,
@@ -114,6 +114,12 @@ def test_finetuning_changes_only_the_last_blocks_of_the_saved_model(tmp_path, sp
         finetune_epochs=2,
         finetune_lr=1e-3,
     )
+
+
+@pytest.mark.slow
+def test_finetuning_changes_only_the_last_blocks_of_the_saved_model(tmp_path, split_dir, lite):
+    # a barely trained head, so that fine-tuning certainly lowers the validation loss
+    config = barely_trained_then_tuned()
     notes = TaskRecorder()
     result = train(split_dir, tmp_path / "run", config, reporter=notes)
     assert [r["phase"] for r in result.history] == ["head", "finetune", "finetune"]
@@ -172,16 +178,7 @@ def test_ctrl_c_while_calibrating_the_tuned_model_writes_the_body_the_head_was_t
                 raise KeyboardInterrupt
             return super().task(description, total)
 
-    config = TrainConfig(
-        backbone="efficientnet_lite0",
-        epochs=1,
-        lr=1e-5,
-        batch_size=8,
-        aug_views=0,
-        finetune_blocks=1,
-        finetune_epochs=2,
-        finetune_lr=1e-3,
-    )
+    config = barely_trained_then_tuned()
     notes = StopInCalibration()
     with pytest.raises(Interrupted, match="after the head's epochs") as stopped:
         train(split_dir, tmp_path / "run", config, reporter=notes)

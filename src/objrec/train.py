@@ -215,17 +215,8 @@ def save_after_the_head(
     False), as a stop in the head's epochs does (``runs.keep_best_so_far``), so that
     ``train --json`` prints it; then say how to go on."""
     optimizer = head_optimizer(prep.model.head, config)
-    kept = keep_best_so_far(
-        out,
-        prep.model,
-        optimizer,
-        config,
-        meta,
-        n_images=prep.n_images,
-        frozen_pass=prep.frozen_pass,
-        ours=True,  # fit_head has just written it, or the resumed run's own is there
-        seen=prep.seen,
-    )
+    # ours: fit_head has just written the training state, or the resumed run's own is there
+    kept = keep_run_so_far(prep, config, meta, out, optimizer, ours=True)
     return interrupted_outside_epochs(
         data_dir, out, True, summary=read_summary(out) if kept else None
     )
@@ -857,7 +848,23 @@ def save_on_stop(
     completed epoch (``runs.keep_best_so_far``; ``ours``: the training state in ``out`` is this
     run's), then say what was kept: how to resume after Ctrl-C, to lower ``lr`` after a
     divergence (a resume would diverge again: it keeps the run's settings)."""
-    state = keep_best_so_far(
+    state = keep_run_so_far(prep, config, meta, out, optimizer, ours=ours)
+    if isinstance(stop, Diverged):
+        raise diverged(stop, "lr", config.lr, kept_words(out, state), holds_run(out)) from None
+    raise interrupted_in_fit(out, meta, state) from None
+
+
+def keep_run_so_far(
+    prep: Prepared,
+    config: TrainConfig,
+    meta: RunMeta,
+    out: Path,
+    optimizer: torch.optim.Optimizer,
+    *,
+    ours: bool,
+) -> FitState | None:
+    """``runs.keep_best_so_far`` for this run: its model, counts and images from ``prep``."""
+    return keep_best_so_far(
         out,
         prep.model,
         optimizer,
@@ -868,9 +875,6 @@ def save_on_stop(
         ours=ours,
         seen=prep.seen,
     )
-    if isinstance(stop, Diverged):
-        raise diverged(stop, "lr", config.lr, kept_words(out, state), holds_run(out)) from None
-    raise interrupted_in_fit(out, meta, state) from None
 
 
 def kept_words(out: Path, state: FitState | None) -> str:
