@@ -3878,6 +3878,7 @@ def test_verbose_log_lines_are_whole_lines_in_a_log_file(tmp_path):
     assert "INFO" in terminal.stderr and f"checked {folder}" not in terminal.stderr  # wrapped
 
 
+@pytest.mark.slow  # a fresh interpreter importing objrec's CLI: about 5 s on 2 cores
 def test_text_output_escapes_what_an_ascii_stdout_cannot_write(tmp_path):
     """`PYTHONIOENCODING=ascii objrec check rvé` crashed in rich with a UnicodeEncodeError: the
     program's stdout and stderr now write such a character escaped (\\xe9), and --json's output,
