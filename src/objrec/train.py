@@ -225,17 +225,19 @@ def save_after_the_head(
 @contextmanager
 def saved_as_of_the_head_on_stop(
     prep: Prepared, config: TrainConfig, meta: RunMeta, folders: tuple[Path, Path], world: World
-) -> Iterator[None]:
+) -> Iterator[tuple[nn.Module, nn.Module] | None]:
     """Ctrl-C while fine-tuning or calibrating (after it, too): the body's tuned blocks put back as
     they were before fine-tuning (a copy of their weights taken first), since the training state
     the run is then written from holds the head's best only, trained on that body; rank 0 writes
-    the run (:func:`save_after_the_head`, ``folders``: out, data) and says so."""
-    top = None
+    the run (:func:`save_after_the_head`, ``folders``: out, data) and says so. Yields the body
+    split at fine-tuning's cut (stem, top) for :func:`finetune_phase`, None without it."""
+    parts = None
     if config.finetune_blocks and not world.distributed:  # finetune_phase refuses torchrun
-        _, top = split_body(prep.model.body, config.finetune_blocks, prep.data.input_size)
+        parts = split_body(prep.model.body, config.finetune_blocks, prep.data.input_size)
+    top = parts[1] if parts else None
     before = {k: v.detach().clone() for k, v in top.state_dict().items()} if top else {}
     try:
-        yield
+        yield parts
     except KeyboardInterrupt:
         if top is not None:
             top.load_state_dict(before)
@@ -288,9 +290,11 @@ def _train(
         replaces = request.force and not request.resume  # an earlier run's state, if any
         state = fit_head(prep, config, meta, out, saved, reporter, world, replaces=replaces)
         source, finetune = FeatureSource(prep.train, prep.valid), None
-        with saved_as_of_the_head_on_stop(prep, config, meta, (out, data_dir), world):
+        with saved_as_of_the_head_on_stop(prep, config, meta, (out, data_dir), world) as parts:
             if config.finetune_blocks:
-                state, source, finetune = finetune_phase(prep, config, state, reporter, world)
+                state, source, finetune = finetune_phase(
+                    prep, config, state, reporter, world, parts
+                )
             t1 = time.perf_counter()
             meta, calibration = calibrate(prep, config, meta, source, reporter)
     finally:
@@ -1076,15 +1080,20 @@ def cut_features(stem, prep: Prepared, config: TrainConfig, reporter: Reporter, 
 
 
 def finetune_phase(
-    prep: Prepared, config: TrainConfig, head_state: FitState, reporter: Reporter, world: World
+    prep: Prepared,
+    config: TrainConfig,
+    head_state: FitState,
+    reporter: Reporter,
+    world: World,
+    parts: tuple[nn.Module, nn.Module] | None,
 ) -> tuple[FitState, FeatureSource, dict[str, Any]]:
-    """Train the body's last blocks and the head on cached activations at the cut (see finetune);
-    the tuned body's features for calibration come from the same activations. Also returns what
+    """Train the body's last blocks and the head on cached activations at the cut (see finetune;
+    ``parts``: the body split there, stem and top, by :func:`saved_as_of_the_head_on_stop`); the
+    tuned body's features for calibration come from the same activations. Also returns what
     fine-tuning did (:func:`finetune_record`)."""
-    if world.distributed:
+    if world.distributed or parts is None:
         raise ObjrecError("`finetune_blocks` does not run under torchrun yet: train in one process")
-    stem, top = split_body(prep.model.body, config.finetune_blocks, prep.data.input_size)
-    return tune_blocks(prep, config, head_state, reporter, world, (stem, top))
+    return tune_blocks(prep, config, head_state, reporter, world, parts)
 
 
 def tune_blocks(
