@@ -3,6 +3,7 @@
 import base64
 import io
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -939,3 +940,47 @@ def test_report_without_a_test_split_evaluates_its_latest_again_at_the_threshold
     shutil.rmtree(field)
     build_report(trained_run, tmp_path / "gone.html")
     assert "is not there to evaluate again" in caplog.text
+
+
+FINETUNE_NOT_KEPT = {
+    "blocks": 2,
+    "epochs_run": 3,
+    "kept": False,
+    "best_valid_loss_before": 0.5,
+    "best_valid_loss_after": 0.55,
+    "best_epoch_before": 4,
+}
+
+
+def test_the_training_section_says_what_fine_tuning_did_kept_or_not():
+    """summary.json and `train --json` carry the `finetune` record; report.html said nothing of
+    it, so a page of a run whose fine-tuning was thrown away read as a fine-tuned model."""
+    from objrec.report import finetune_words
+
+    assert finetune_words({"finetune": FINETUNE_NOT_KEPT}, 0.001) == (
+        "Fine-tuning: the network's last 2 blocks trained with the head for 3 epochs from the "
+        "head's best epoch 4 (valid loss 0.5000) and did not lower its valid loss by more than "
+        "0.001 (their lowest: 0.5500): the model is the pretrained network as it was, with the "
+        "head of epoch 4."
+    )
+    kept = FINETUNE_NOT_KEPT | {"blocks": 1, "epochs_run": 1, "kept": True}
+    assert finetune_words({"finetune": kept | {"best_valid_loss_after": 0.4}}).endswith(
+        "last 1 block trained with the head for 1 epoch from the head's best epoch 4 (valid "
+        "loss 0.5000) and lowered its valid loss to 0.4000: the model is the fine-tuned one."
+    )
+    assert "(their lowest: none)" in finetune_words(
+        {"finetune": FINETUNE_NOT_KEPT | {"epochs_run": 0, "best_valid_loss_after": math.nan}}
+    )
+    assert finetune_words({"finetune": None}) == finetune_words({}) == ""
+
+
+@pytest.mark.slow
+def test_report_shows_the_fine_tuning_record_in_its_training_section(trained_run, tmp_path):
+    html = build_report(trained_run, tmp_path / "plain.html").read_text()
+    assert 'class="finetune"' not in html  # a run not fine-tuned: nothing said
+    summary = json.loads((trained_run / "summary.json").read_text())
+    summary["finetune"] = FINETUNE_NOT_KEPT  # as train writes it (test_finetune checks that)
+    (trained_run / "summary.json").write_text(json.dumps(summary))
+    training = section(build_report(trained_run, tmp_path / "r.html").read_text(), "training")
+    assert "Fine-tuning: the network&#39;s last 2 blocks trained with the head" in training
+    assert "(their lowest: 0.5500): the model is the pretrained network as it was" in training

@@ -11,6 +11,7 @@ import base64
 import io
 import json
 import logging
+import math
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -421,6 +422,7 @@ def build_report(
             "score_words": unknown_score_words,
             "threshold_text": threshold_text,
             "wall_time_words": wall_time_words,
+            "finetune_words": finetune_words,
         }
         text = env.from_string(template).render(**context, **words, tta_views=len(TTA_VIEWS))
         part.write_text(text)
@@ -517,6 +519,30 @@ def wall_time_words(summary: dict[str, Any]) -> str:
     if parts:
         said.append(", ".join(parts))
     return "training wall time" + (": " + "; ".join(said) if said else "")
+
+
+def finetune_words(summary: dict[str, Any], min_delta: float = 0.0) -> str:
+    """What fine-tuning did, for the page's Training section, from the run's summary (its
+    ``finetune`` record, as ``train --json`` prints it): the blocks tuned and for how many epochs,
+    the best validation loss before and after, and which model the run keeps. "" without
+    fine-tuning (or for a run written before the record)."""
+    tuned = summary.get("finetune")
+    if not tuned:
+        return ""
+    before, after = tuned["best_valid_loss_before"], tuned["best_valid_loss_after"]
+    lowest = f"{after:.4f}" if isinstance(after, (int, float)) and math.isfinite(after) else "none"
+    done = (
+        f"Fine-tuning: the network's last {plural(tuned['blocks'], 'block')} trained with the "
+        f"head for {plural(tuned['epochs_run'], 'epoch')} from the head's best epoch "
+        f"{tuned['best_epoch_before']} (valid loss {before:.4f})"
+    )
+    if tuned["kept"]:
+        return f"{done} and lowered its valid loss to {lowest}: the model is the fine-tuned one."
+    by = f" by more than {min_delta:g}" if min_delta else ""
+    return (
+        f"{done} and did not lower its valid loss{by} (their lowest: {lowest}): the model is the "
+        f"pretrained network as it was, with the head of epoch {tuned['best_epoch_before']}."
+    )
 
 
 PREDICTION_TEXT = ("path", "true", "answer", "predicted", "top5", "seen_in")
