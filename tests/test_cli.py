@@ -3792,6 +3792,7 @@ def test_an_interrupted_train_json_prints_the_run_so_far_with_finished_false(
     assert (answer["finished"], answer["epochs_run"], answer["warnings"]) == (False, 2, [])
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert answer == summary | {"warnings": []}
+    records_the_seconds_and_precision_so_far(summary, calibrated=False)
     code, out, err = run(capsys, "train", split_dir, "--out", tmp_path / "early", *args[:-1])
     assert code == 130 and out == ""  # without --json: the sentence on stderr alone, as before
 
@@ -3815,6 +3816,19 @@ def test_train_json_stopped_after_the_head_s_epochs_prints_the_run_saved_then(
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert answer == summary | {"warnings": answer["warnings"]}
     assert load_model(tmp_path / "run")  # the head's best model, as after a stop in its epochs
+    records_the_seconds_and_precision_so_far(summary, calibrated=True)
+
+
+def records_the_seconds_and_precision_so_far(summary, calibrated):
+    """A stopped run's summary had `seconds` {} and `precision` {used, why: ""} (docs/json.md
+    said so): it has a finished run's stages, the time spent in each so far (none in calibration
+    before it began), and the precision settled, the head's too."""
+    seconds, precision = summary["seconds"], summary["precision"]
+    assert {"features", "fit", "calibrate", "total"} <= set(seconds)
+    assert seconds["features"] > 0 and seconds["fit"] > 0
+    assert (seconds["calibrate"] > 0) is calibrated
+    assert seconds["total"] >= seconds["features"] + seconds["fit"] + seconds["calibrate"]
+    assert {"used", "why", "head", "head_why"} <= set(precision) and all(precision.values())
 
 
 def test_predict_and_evaluate_say_a_run_stopped_before_its_end_is_unfinished(

@@ -486,13 +486,15 @@ def keep_best_so_far(
     frozen_pass: dict[str, float],
     ours: bool,
     seen: Mapping[str, Sequence[str]] | None = None,
+    seconds: dict[str, float] | None = None,
+    precision: dict[str, str] | None = None,
 ) -> FitState | None:
     """A fit stopped before its end (Ctrl-C, a diverged loss): write the run as of the training
     state in ``out`` (its last completed epoch: the best model so far, ``finished`` False) and
-    return that state; None when there is none of this run's. ``n_images``, ``frozen_pass``: the
-    run's counts, for its summary. ``ours``: the training state in ``out`` is this run's (written
-    since it started, or the resumed run's own); another one (an earlier run's, kept by a forced
-    run until it writes its own) is never taken for it."""
+    return that state; None when there is none of this run's. ``n_images``, ``frozen_pass``,
+    ``seconds`` (spent so far), ``precision``: the run's, for its summary. ``ours``: the training
+    state in ``out`` is this run's (written since it started, or the resumed run's own); another
+    one (an earlier run's, kept by a forced run until it writes its own) is never taken for it."""
     if not ours or not (out / LAST).exists():
         return None
     state = restore_training_state(load_training_state(out / LAST), model.head, optimizer)
@@ -503,10 +505,11 @@ def keep_best_so_far(
         config,
         meta,
         state,
-        seconds={},
+        seconds=seconds or {},
         n_images=n_images,
         frozen_pass=frozen_pass,
         finished=False,
+        precision=precision,
         seen=seen,
     )
     return state

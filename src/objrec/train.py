@@ -286,7 +286,7 @@ def _train(
         require_clean(data_dir, reporter)
     try:
         prep, meta = prepared_run(data_dir, config, reporter, world, saved)
-        t0 = time.perf_counter()
+        prep.precision, prep.stages = precision, Stages(started, fitting=time.perf_counter())
         replaces = request.force and not request.resume  # an earlier run's state, if any
         state = fit_head(prep, config, meta, out, saved, reporter, world, replaces=replaces)
         source, finetune = FeatureSource(prep.train, prep.valid), None
@@ -295,12 +295,12 @@ def _train(
                 state, source, finetune = finetune_phase(
                     prep, config, state, reporter, world, parts
                 )
-            t1 = time.perf_counter()
+            prep.stages.calibrating = time.perf_counter()
             meta, calibration = calibrate(prep, config, meta, source, reporter)
     finally:
         open_cache(config.cache_dir).close()  # lets `objrec cache --prune` go on
     t2 = time.perf_counter()
-    seconds = run_seconds(prep, config, (started, t0, t1, t2))
+    seconds = run_seconds(prep, config, prep.stages.until(t2))
     result = write_run(
         out,
         prep.model,
@@ -467,6 +467,24 @@ def auto_head_precision(world: World) -> tuple[str, str]:
 
 
 @dataclass
+class Stages:
+    """When a run began and then its fit and its calibration (``time.perf_counter``): what its
+    summary's ``seconds`` are made of, so that a run stopped midway (Ctrl-C, a diverged loss)
+    records the time spent so far as a finished run records it all."""
+
+    started: float
+    fitting: float | None = None
+    calibrating: float | None = None
+
+    def until(self, now: float) -> tuple[float, float, float, float]:
+        """The times :func:`run_seconds` takes, for a run stopped (or ended) at ``now``: a stage
+        not begun yet took no time."""
+        fitting = now if self.fitting is None else self.fitting
+        calibrating = now if self.calibrating is None else self.calibrating
+        return self.started, fitting, calibrating, now
+
+
+@dataclass
 class Prepared:
     """The model and the cached features a run trains on."""
 
@@ -485,6 +503,10 @@ class Prepared:
     """Of ``seconds``, how long quantizing the body to int8 took (calibration included)."""
     seen: dict[str, list[str]] = field(default_factory=dict)
     """The content digests of the training and validation images (``leakage.SEEN_RECORD``)."""
+    precision: dict[str, str] = field(default_factory=dict)
+    """The body's and the head's precision and why (``open_run``), for the run's summary."""
+    stages: Stages = field(default_factory=lambda: Stages(time.perf_counter()))
+    """When the run and its stages began, for its summary's ``seconds``."""
 
     @property
     def train_y(self) -> torch.Tensor:
@@ -867,7 +889,8 @@ def keep_run_so_far(
     *,
     ours: bool,
 ) -> FitState | None:
-    """``runs.keep_best_so_far`` for this run: its model, counts and images from ``prep``."""
+    """``runs.keep_best_so_far`` for this run: its model, counts, images, precision and the
+    seconds spent so far from ``prep``."""
     return keep_best_so_far(
         out,
         prep.model,
@@ -876,6 +899,8 @@ def keep_run_so_far(
         meta,
         n_images=prep.n_images,
         frozen_pass=prep.frozen_pass,
+        seconds=run_seconds(prep, config, prep.stages.until(time.perf_counter())),
+        precision=prep.precision,
         ours=ours,
         seen=prep.seen,
     )
