@@ -936,6 +936,28 @@ def test_the_script_lists_a_folder_as_objrec_does(tmp_path):
     assert linked == [(str(photos / "linked/c.jpg"), "")]
 
 
+def test_the_script_lists_a_folder_s_broken_image_link_and_a_photo_named_twice_as_predict(tmp_path):
+    """A folder's link named as an image whose target is gone (a split made with links, its
+    photos moved since): objrec predict lists it with why (exit 1); the script left it out unsaid
+    and exited 0. A photo named twice (``x/a.jpg x``): predict answers it once, where it came
+    first; the script answered it twice."""
+    from PIL import Image
+
+    from objrec import export_script
+    from objrec.predict import expand_paths
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (4, 4)).save(photos / "a.jpg")
+    (photos / "b.jpg").symlink_to(tmp_path / "moved.jpg")
+    given = [str(photos / "a.jpg"), str(photos)]
+    listed = export_script.photo_paths(given)
+    assert listed == [(e.path, e.error or "") for e in expand_paths(given)]
+    gone = f"a link to {tmp_path / 'moved.jpg'}, which is not there (moved or deleted since it"
+    assert [path for path, _ in listed] == [str(photos / "a.jpg"), str(photos / "b.jpg")]
+    assert listed[1][1].startswith(gone)
+
+
 def test_the_script_lists_a_file_without_an_extension_that_is_an_image_as_objrec_does(tmp_path):
     """objrec lists a file without an extension whose bytes are an image's (Caltech-101 ships one
     such JPEG); the script read a folder by extension only, so it left the photo unanswered where

@@ -445,14 +445,28 @@ def photo_paths(given: list[str]) -> list[tuple[str, str]]:
             inputs.append((name, ERRORS["not_image_file"].format(suffix=path.suffix)))
         else:
             inputs.append((name, ""))
-    return inputs
+    return first_of_each(inputs)
+
+
+def first_of_each(inputs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``inputs`` without repeats of a photo (``x/a.jpg`` given alone and found again in the
+    folder ``x``), each where it came first, as ``objrec predict`` answers it once."""
+    seen, unique = set(), []
+    for path, error in inputs:
+        absolute = os.path.abspath(path)
+        key = os.path.join(os.path.realpath(os.path.dirname(absolute)), os.path.basename(absolute))
+        if key not in seen:
+            seen.add(key)
+            unique.append((path, error))
+    return unique
 
 
 def images_below(folder: Path, above: frozenset[str] = frozenset()) -> list[tuple[Path, str]]:
     """The images below ``folder`` as objrec lists a folder, each with "": sub-folders and links
     to folders followed (not a link back to a folder above it), hidden names and
     :data:`SYSTEM_FOLDERS` left out, each folder's entries in name order; a folder it may not
-    read, with why (its iterdir's error ended the call in a traceback)."""
+    read, and a link named as an image whose target is gone, with why (the first ended the call
+    in a traceback, the second was left out unsaid)."""
     above = above | {os.path.realpath(folder)}
     try:
         entries = sorted(folder.iterdir())
@@ -468,6 +482,8 @@ def images_below(folder: Path, above: frozenset[str] = frozenset()) -> list[tupl
                 found += images_below(path, above)
         elif is_image(path):
             found.append((path, ""))
+        elif path.is_symlink() and not path.exists() and path.suffix.lower() in IMAGE_EXTENSIONS:
+            found.append((path, ERRORS["broken_link"].format(target=os.readlink(path))))
     return found
 
 
