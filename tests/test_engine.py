@@ -396,6 +396,7 @@ def test_a_fine_tuning_that_never_beat_the_heads_best_blames_no_patience(caplog)
     stopper = EarlyStopping(patience=5)
     stopper.load_state_dict({"best": 0.0, "best_epoch": 26, "bad_epochs": 0})
     start = FitState(stopper, epoch=31, best_state=copy.deepcopy(model.state_dict()))
+    start.began_from = 31  # another fit's best: the head's
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
     with caplog.at_level("WARNING", logger="objrec.engine"):
         state = fit(
@@ -403,6 +404,29 @@ def test_a_fine_tuning_that_never_beat_the_heads_best_blames_no_patience(caplog)
             limit=("finetune_epochs", 3),
         )  # fmt: skip
     assert state.epoch == 34 and state.best_epoch == 26 and not state.stopped_early
+    assert [r.getMessage() for r in caplog.records] == []
+
+
+def test_a_fine_tuning_after_a_head_whose_best_was_its_last_epoch_warns_of_nothing(caplog):
+    """The head ran to its --epochs limit still improving (its best, epoch 31, its last) and
+    fine-tuning never lowered that best in its 3 epochs: the fit warned "stopped at the
+    --finetune-epochs limit (3) before early stopping ended it: the validation loss last
+    improved at epoch 31; more --finetune-epochs may give a better model", a head epoch, where
+    train says fine-tuning did not help. The rule (fewer epochs without gain than since the
+    best) missed it: the count and the epochs since the best were both 3."""
+    x, y = separable_points()
+    model = nn.Linear(4, 2)
+    stopper = EarlyStopping(patience=5)
+    stopper.load_state_dict({"best": 0.0, "best_epoch": 31, "bad_epochs": 0})
+    start = FitState(stopper, epoch=31, best_state=copy.deepcopy(model.state_dict()))
+    start.began_from = 31  # another fit's best: the head's
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    with caplog.at_level("WARNING", logger="objrec.engine"):
+        state = fit(
+            model, lambda e: [(x, y)], lambda: [(x, y)], optimizer, 34, patience=5, state=start,
+            limit=("finetune_epochs", 3),
+        )  # fmt: skip
+    assert state.epoch == 34 and state.best_epoch == 31 and not state.stopped_early
     assert [r.getMessage() for r in caplog.records] == []
 
 

@@ -235,6 +235,9 @@ class FitState:
     history: list[dict[str, Any]] = field(default_factory=list)
     best_state: dict[str, torch.Tensor] = field(default_factory=dict)
     stopped_early: bool = False
+    began_from: int | None = None
+    """The epoch of another fit's best this fit started from (fine-tuning starts from the
+    head's), or None for a fit of its own (a resumed one too)."""
 
     @property
     def best_epoch(self) -> int:
@@ -344,10 +347,10 @@ def log_stop(
 
 
 def never_improved(state: FitState) -> bool:
-    """Whether the fit's early stopping began counting after its best epoch, and the fit never
-    lowered that best: its count of epochs without improvement is shorter than the epochs since
-    the best (a resumed fit keeps its count, so only a fit started from another's best)."""
-    return state.stopper.bad_epochs < state.epoch - state.best_epoch
+    """Whether the fit started from another fit's best (``began_from``) and never lowered it. Its
+    count of epochs without improvement did not tell: it starts at 0 after the head's last epoch,
+    which was the head's best when the head ran to its limit still improving."""
+    return state.began_from is not None and state.best_epoch <= state.began_from
 
 
 def improved_lately(best: int, ran: int, patience: int) -> bool:

@@ -1189,7 +1189,13 @@ def finetune_start(head_state: FitState, model: nn.Module, config: TrainConfig) 
     stopper = EarlyStopping(config.patience)
     stopper.load_state_dict({**head_state.stopper.state_dict(), "bad_epochs": 0})
     history, best = list(head_state.history), copy.deepcopy(model.state_dict())
-    return FitState(stopper, epoch=head_state.epoch, history=history, best_state=best)
+    return FitState(
+        stopper,
+        epoch=head_state.epoch,
+        history=history,
+        best_state=best,
+        began_from=head_state.epoch,
+    )
 
 
 @contextmanager
