@@ -4,6 +4,7 @@ import shutil
 import sys
 import types
 import urllib.error
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,34 @@ def test_unknown_backbone_is_a_clear_error():
         get_backbone("resnet9000")
     with pytest.raises(ObjrecError, match=r"'efficientnet-lite0' \(is it efficientnet_lite0\?\)"):
         get_backbone("efficientnet-lite0")
+
+
+def test_a_mean_or_std_unlike_the_weights_own_is_named_beside_theirs():
+    """`train --backbone mobilenet_v2 --mean 0.5 0.5 0.5` (docs/backbones.md's values for another
+    file's weights) with torchvision's own weights said nothing, though those were trained on
+    ImageNet's mean. One sentence names both; none where objrec cannot know the weights' own:
+    a file of the user's (the docs' MobileNetV2 converted from TensorFlow, trained on [-1, 1])."""
+    from objrec.backbones import normalisation_warning
+
+    mobilenet, half = get_backbone("mobilenet_v2"), (0.5, 0.5, 0.5)
+    assert normalisation_warning(mobilenet, None, half) == (
+        "`mean` 0.5 0.5 0.5 differs from the normalisation the pretrained weights of mobilenet_v2 "
+        "were trained with (mean 0.485 0.456 0.406), so the network reads your images unlike the "
+        "images it learnt from, which usually costs accuracy (leave out `mean` to use theirs)"
+    )
+    both = normalisation_warning(mobilenet, "hub/mobilenet_v2-7ebf99e0.pth", half, half)
+    assert both.startswith("`mean` 0.5 0.5 0.5 and `std` 0.5 0.5 0.5 differ from the")
+    assert "(mean 0.485 0.456 0.406, std 0.229 0.224 0.225)" in both  # torchvision's own file
+    assert normalisation_warning(mobilenet, "path/to/mobilenet_v2_weights.pth", half, half) == ""
+    assert (
+        normalisation_warning(mobilenet, None, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)) == ""
+    )
+    assert normalisation_warning(mobilenet, None) == ""
+    lite = normalisation_warning(get_backbone(DEFAULT_BACKBONE), None, None, (0.229, 0.224, 0.225))
+    assert lite.startswith("`std` 0.229 0.224 0.225 differs") and "(std 0.5 0.5 0.5)" in lite
+    assert normalisation_warning(get_backbone("alexnet"), None, half) != ""
+    untrained = replace(get_backbone("tiny_test"), declares_normalisation=False)
+    assert normalisation_warning(untrained, None, half) == ""
 
 
 def test_torchvision_data_config_comes_from_its_weights():

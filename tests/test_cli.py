@@ -3719,6 +3719,28 @@ def test_train_json_shows_on_stderr_what_a_logged_run_without_it_shows(capsys, t
     ]
 
 
+@pytest.mark.slow
+def test_train_warns_once_of_a_mean_unlike_the_backbones_own(capsys, tmp_path, split_dir):
+    """--mean or --std unlike the normalisation the body's weights were trained with: one
+    warning naming both, with the option as the command spells it; none for a file of weights
+    of the user's, whose normalisation objrec cannot know."""
+    args = ["--backbone", "tiny_test", "--epochs", "1", "--aug-views", "0", "--json"]
+    args += ["--mean", "0.5", "0.5", "0.5"]
+    code, out, _ = run(capsys, "train", split_dir, "--out", tmp_path / "run", *args)
+    said = [w for w in json.loads(out)["warnings"] if "normalisation" in w]
+    assert code == 0 and said == [
+        "--mean 0.5 0.5 0.5 differs from the normalisation the pretrained weights of tiny_test "
+        "were trained with (mean 0.485 0.456 0.406), so the network reads your images unlike the "
+        "images it learnt from, which usually costs accuracy (leave out --mean to use theirs)"
+    ]
+    from objrec.backbones import TinyBody
+
+    torch.save(TinyBody().state_dict(), tmp_path / "mine.pth")
+    args += ["--weights", tmp_path / "mine.pth"]
+    code, out, _ = run(capsys, "train", split_dir, "--out", tmp_path / "mine", *args)
+    assert code == 0 and not [w for w in json.loads(out)["warnings"] if "normalisation" in w]
+
+
 def test_an_unknown_backbone_is_a_usage_error_naming_the_option(capsys, tmp_path, split_dir):
     """`--backbone nosuchnet` exited 1, as a failed run, where docs/json.md gives 2 to a bad
     option value: a script retrying on 1 retried a typo. Now one sentence naming --backbone and

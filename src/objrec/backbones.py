@@ -135,6 +135,14 @@ class BackboneSpec:
     """How many of the body's blocks ``finetune_blocks`` may fine-tune (an ensemble: the fewest
     of its bodies'), known before the body is built; 0 for a body it cannot fine-tune (only the
     EfficientNet-Lite ones can be)."""
+    declares_normalisation: bool = True
+    """Whether ``data_config``'s mean and std are those the source of the body's own pretrained
+    weights declares (false for a torchvision model without pretrained weights, whose data
+    config is a guess)."""
+    weights_names: tuple[str, ...] = ()
+    """The file names of the source's own weights of that normalisation (torchvision's
+    ``mobilenet_v2-7ebf99e0.pth`` and ``mobilenet_v2-b0353104.pth``), so that a ``weights`` file
+    of one of those names is known as theirs."""
 
 
 _REGISTRY: dict[str, BackboneSpec] = {}
@@ -378,6 +386,7 @@ def ensemble_spec(names: list[str], input_size: int | None = None) -> BackboneSp
         int8=all(p.int8 for p in parts),
         fixed_size=any(p.fixed_size for p in parts),
         blocks=min(p.blocks for p in parts),
+        declares_normalisation=all(p.declares_normalisation for p in parts),
     )
 
 
@@ -469,8 +478,23 @@ def _torchvision_spec(name: str) -> BackboneSpec:
         builder=lambda pretrained, weights: _build_torchvision(name, pretrained, weights),
         source="torchvision",
         offline=lambda: _torchvision_cached(weights_enum),
+        declares_normalisation=weights_enum is not None,
+        weights_names=_torchvision_files(weights_enum),
         fixed_size=name.startswith(("vit_", "maxvit_")),
     )
+
+
+def _torchvision_files(weights_enum) -> tuple[str, ...]:
+    """The file names of torchvision's weights of a model normalised as its default ones."""
+    if weights_enum is None:
+        return ()
+    default = weights_enum.transforms()
+    same = [
+        w
+        for w in type(weights_enum)
+        if (t := w.transforms()).mean == default.mean and t.std == default.std
+    ]
+    return tuple(Path(w.url).name for w in same)
 
 
 def _torchvision_cached(weights_enum) -> bool:
@@ -677,3 +701,54 @@ def resolve_data_config(spec: BackboneSpec, mean=None, std=None) -> DataConfig:
     if std is not None:
         data = replace(data, std=tuple(std))
     return data
+
+
+NORMALISATION_TOLERANCE = 1e-3
+"""How far a given mean or std value may lie from the declared one and still be it: a value
+typed to three decimals (0.485 for CLIP's 0.48145466 is not)."""
+
+
+def declared_normalisation(spec: BackboneSpec, weights: Path | str | None) -> DataConfig | None:
+    """The data config whose mean and std the source of the body's weights declares: the
+    registry's, for the source's own weights (none given, or ``weights`` a file of their name);
+    None where objrec cannot know it: weights of a file of the user's (``weights``, such as a
+    MobileNetV2 converted from TensorFlow, trained on [-1, 1]) or a model without pretrained
+    weights."""
+    if not spec.declares_normalisation:
+        return None
+    if weights is None or Path(weights).name in spec.weights_names:
+        return spec.data_config
+    return None
+
+
+def normalisation_warning(
+    spec: BackboneSpec, weights: Path | str | None, mean=None, std=None
+) -> str:
+    """One sentence naming the ``mean`` and ``std`` given that differ from the normalisation the
+    source of the body's weights declares (:func:`declared_normalisation`), and the declared
+    values: the network then reads images unlike those it learnt from. "" when they agree, none
+    is given, or objrec does not know the declared one."""
+    declared = declared_normalisation(spec, weights)
+    if declared is None:
+        return ""
+    given = {"mean": (mean, declared.mean), "std": (std, declared.std)}
+    differ = {
+        name: pair
+        for name, pair in given.items()
+        if pair[0] is not None
+        and any(abs(a - b) > NORMALISATION_TOLERANCE for a, b in zip(pair[0], pair[1], strict=True))
+    }
+    if not differ:
+        return ""
+
+    def values(v) -> str:
+        return " ".join(f"{float(x):g}" for x in v)
+
+    said = " and ".join(f"`{name}` {values(pair[0])}" for name, pair in differ.items())
+    own = ", ".join(f"{name} {values(pair[1])}" for name, pair in differ.items())
+    return (
+        f"{said} {'differ' if len(differ) > 1 else 'differs'} from the normalisation the "
+        f"pretrained weights of {spec.name} were trained with ({own}), so the network reads "
+        "your images unlike the images it learnt from, which usually costs accuracy (leave "
+        f"out {' and '.join(f'`{name}`' for name in differ)} to use theirs)"
+    )

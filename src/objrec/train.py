@@ -29,7 +29,14 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from objrec.backbones import Body, build_body, get_backbone, resolve_data_config
+from objrec.backbones import (
+    BackboneSpec,
+    Body,
+    build_body,
+    get_backbone,
+    normalisation_warning,
+    resolve_data_config,
+)
 from objrec.check import require_clean
 from objrec.checkpoint import BEST, LAST, SavedTraining, restore_training_state
 from objrec.confidence import (
@@ -539,6 +546,7 @@ def prepare(
     valid_set = scan_class_folder(Path(data_dir) / "valid", train_set.classes)
     hint_balance(train_set, config, world, resumed=resumed_body is not None)
     spec = get_backbone(config.backbone)
+    hint_normalisation(spec, config, world, resumed=resumed_body is not None)
     data = resolve_data_config(spec, config.mean, config.std)
     weights = Path(config.weights) if config.weights else None
     body: Body = build_body(spec, pretrained=True, weights=weights)
@@ -572,6 +580,17 @@ def prepare(
         quantize_seconds=quantizing,
         seen={"train": train_sets[0].digests, "valid": valid.digests},
     )
+
+
+def hint_normalisation(
+    spec: BackboneSpec, config: TrainConfig, world: World, resumed: bool
+) -> None:
+    """One warning at the start when ``mean`` or ``std`` differs from the normalisation the body's
+    own weights were trained with (``backbones.normalisation_warning``); not on a resume, which
+    keeps its run's settings."""
+    said = normalisation_warning(spec, config.weights, config.mean, config.std)
+    if said and world.main and not resumed:
+        log.warning("%s", said)
 
 
 def hint_balance(train_set: ClassFolder, config: TrainConfig, world: World, resumed: bool) -> None:
