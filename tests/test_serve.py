@@ -864,7 +864,7 @@ def test_serve_takes_a_lower_pixel_limit_for_its_uploads_and_says_it(
     assert "this server takes images of up to 10,000 pixels" in serve.too_many_pixels_text(
         bomb, 10_000
     )
-    with pytest.raises(ObjrecError, match="from 1 to objrec's own limit of 89,478,485"):
+    with pytest.raises(ObjrecError, match="is over objrec's own limit of 89,478,485"):
         serve.serve(trained_once, max_pixels=90_000_000)
 
 
@@ -882,6 +882,34 @@ def test_serve_refuses_a_pixel_limit_over_objrec_s_in_one_sentence(
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1  # a usage error, as click's own
     assert err.startswith(f"error: --max-pixels {words}"), err
+
+
+@pytest.mark.parametrize(
+    ("check", "name", "option"),
+    [
+        ("upload_pixel_limit", "max_pixels", "--max-pixels"),
+        ("upload_limit_bytes", "max_upload_mib", "--max-upload-mib"),
+        ("check_workers", "workers", "--workers"),
+    ],
+)
+def test_serve_s_limits_are_checked_once_by_the_library_the_cli_naming_the_option(
+    tmp_path, capsys, monkeypatch, check, name, option
+):
+    """--max-pixels, --max-upload-mib and --workers were checked twice, by the CLI and again by
+    the library's serve() in other words: the CLI now asks the library's check and says its
+    sentence as a usage error naming the option (exit 2)."""
+    from objrec import serve
+    from objrec.cli import main
+    from objrec.errors import ObjrecError
+
+    def refuse(value):
+        raise ObjrecError(f"`{name}` {value:g} is refused by the library's check")
+
+    monkeypatch.setattr(serve, check, refuse)
+    monkeypatch.setattr(serve, "serve", lambda *args, **kwargs: None)
+    code = main(["serve", str(tmp_path), "--port", "0", option, "7"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith(f"error: {option} 7 is refused by the library's check")
 
 
 def test_serve_passes_its_pixel_limit_on_to_each_worker(client, monkeypatch):

@@ -221,23 +221,47 @@ class RefuseDeclaredOverLimit:
         await self.app(scope, receive, send)
 
 
+def check_workers(workers: int) -> None:
+    """``workers``: at least one server process."""
+    if workers < 1:
+        raise ObjrecError("`workers` must be at least 1")
+
+
 def check_upload_limit(max_upload_bytes: int) -> None:
     if max_upload_bytes < 1:
         raise ObjrecError(f"`max_upload_bytes` must be at least 1 (it is {max_upload_bytes})")
 
 
+def upload_limit_bytes(max_upload_mib: float) -> int:
+    """An upload limit given in MiB (``max_upload_mib``, as the CLI takes it) in bytes; refused
+    in one sentence when it is not a positive size, or is one that rounds to no byte at all (a
+    typo for a size in MiB, most likely)."""
+    if not (math.isfinite(max_upload_mib) and max_upload_mib > 0):
+        raise ObjrecError(f"`max_upload_mib` must be a positive size in MiB, not {max_upload_mib}")
+    max_upload_bytes = round(max_upload_mib * 1024 * 1024)
+    if max_upload_bytes < 1:
+        raise ObjrecError(
+            f"`max_upload_mib` {max_upload_mib} is less than one byte "
+            f"({max_upload_mib * 1024 * 1024:.2g} bytes): the size is in MiB (0.5 is 512 KiB)"
+        )
+    return max_upload_bytes
+
+
 def upload_pixel_limit(max_pixels: int | None) -> int:
     """The most pixels the server decodes from one upload: ``max_pixels``, or objrec's own limit
     (``images.pixel_limit``) when None. A lower one bounds the server's memory (a decoded image
-    takes 4 bytes a pixel, :data:`ANSWERING_AT_ONCE` at once); a higher one is refused, as more
-    than objrec reads anywhere (Pillow's guard is set from objrec's limit)."""
+    takes 4 bytes a pixel, :data:`ANSWERING_AT_ONCE` at once); one under a pixel, or higher than
+    objrec reads anywhere (Pillow's guard is set from objrec's limit), is refused."""
     limit = pixel_limit()  # a bad OBJREC_MAX_PIXELS refused here, in one sentence
     if max_pixels is None:
         return limit
-    if not 1 <= max_pixels <= limit:
+    if max_pixels < 1:
+        raise ObjrecError(f"`max_pixels` must be a positive number of pixels, not {max_pixels}")
+    if max_pixels > limit:
         raise ObjrecError(
-            f"`max_pixels` must be from 1 to objrec's own limit of {limit:,} pixels (it is "
-            f"{max_pixels:,}); {MAX_PIXELS_VARIABLE} raises that limit"
+            f"`max_pixels` {max_pixels:,} is over objrec's own limit of {limit:,} pixels, the "
+            f"most it reads from an image ({MAX_PIXELS_VARIABLE} raises that limit, "
+            "docs/folders.md)"
         )
     return max_pixels
 
@@ -739,8 +763,7 @@ def serve(
     """
     import uvicorn
 
-    if workers < 1:
-        raise ObjrecError("workers must be at least 1")
+    check_workers(workers)
     check_upload_limit(max_upload_bytes)
     max_pixels = upload_pixel_limit(max_pixels)  # refused here, not by each worker
     settings = (runtime, device, threshold, unknown, max_upload_bytes, max_pixels)

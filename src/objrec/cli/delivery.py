@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import math
 import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from objrec.cli.options import (
     FINITE,
     OUT_FILE,
     device_option,
+    from_options,
     refuse_unknown_conflict,
     unknown_options,
 )
@@ -289,12 +289,16 @@ def serve(
 
 
 def checked_limits(workers: int, max_upload_mib: float, max_pixels: int | None) -> int:
-    """``serve``'s --workers, --max-upload-mib and --max-pixels refused as usage errors (exit 2,
-    as click's own) before the model loads; the upload limit in bytes."""
-    if workers < 1:
-        raise click.UsageError("--workers must be at least 1")
-    max_upload_bytes = upload_limit_bytes(max_upload_mib)
-    check_max_pixels(max_pixels)
+    """``serve``'s --workers, --max-upload-mib and --max-pixels, as the library checks them,
+    refused as usage errors naming the option (exit 2, as click's own) before the model loads;
+    the upload limit in bytes. A bad ``OBJREC_MAX_PIXELS`` is the environment's error (exit 1)."""
+    from objrec.images import pixel_limit
+    from objrec.serve import check_workers, upload_limit_bytes, upload_pixel_limit
+
+    from_options(check_workers, workers)
+    max_upload_bytes = from_options(upload_limit_bytes, max_upload_mib)
+    pixel_limit()  # the environment's limit, before the option is checked against it
+    from_options(upload_pixel_limit, max_pixels)
     return max_upload_bytes
 
 
@@ -329,38 +333,3 @@ def serving_text(run: Path, host: str, url: str) -> str:
     if not others:
         lines.append("  (no network address found: other devices need this machine's address)")
     return "\n".join(lines)
-
-
-def upload_limit_bytes(max_upload_mib: float) -> int:
-    """``--max-upload-mib`` in bytes; one sentence when it is not a positive size, or is one that
-    rounds to no byte at all (a typo for a size in MiB, most likely): a usage error, exit 2."""
-    if not (math.isfinite(max_upload_mib) and max_upload_mib > 0):
-        raise click.UsageError(
-            f"--max-upload-mib must be a positive size in MiB, not {max_upload_mib}"
-        )
-    max_upload_bytes = round(max_upload_mib * 1024 * 1024)
-    if max_upload_bytes < 1:
-        raise click.UsageError(
-            f"--max-upload-mib {max_upload_mib} is less than one byte "
-            f"({max_upload_mib * 1024 * 1024:.2g} bytes): the size is in MiB (0.5 is 512 KiB)"
-        )
-    return max_upload_bytes
-
-
-def check_max_pixels(max_pixels: int | None) -> None:
-    """``--max-pixels``: a positive count no higher than objrec's own limit (what every command
-    reads, which ``OBJREC_MAX_PIXELS`` sets); one sentence otherwise, a usage error (exit 2)."""
-    from objrec.images import MAX_PIXELS_VARIABLE, pixel_limit
-
-    if max_pixels is None:
-        return
-    if max_pixels < 1:
-        raise click.UsageError(
-            f"--max-pixels must be a positive number of pixels, not {max_pixels}"
-        )
-    limit = pixel_limit()
-    if max_pixels > limit:
-        raise click.UsageError(
-            f"--max-pixels {max_pixels:,} is over objrec's own limit of {limit:,} pixels, the most "
-            f"it reads from an image ({MAX_PIXELS_VARIABLE} raises that limit, docs/folders.md)"
-        )

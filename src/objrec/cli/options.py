@@ -25,9 +25,10 @@ T = TypeVar("T")
 
 
 def from_options(make: Callable[..., T], *args, **values) -> T:
-    """``make(*args, **values)`` (a settings dataclass) from the running command's option values: a
-    value it refuses (``--epochs -1``, ``--ratios 0.5 0.5 0.5``) is a usage error naming the
-    option, exit status 2 as click's own (``--epochs x``), not 1."""
+    """``make(*args, **values)`` (a settings dataclass, or a library check of a value) from the
+    running command's option values: a value it refuses (``--epochs -1``, ``--ratios 0.5 0.5
+    0.5``, ``serve --max-pixels 0``) is a usage error naming the option, exit status 2 as click's
+    own (``--epochs x``), not 1."""
     try:
         return make(*args, **values)
     except ObjrecError as exc:
