@@ -619,6 +619,20 @@ def test_predict_csv_is_one_flat_row_per_input_that_a_spreadsheet_opens(tmp_path
     assert table.astype(object).where(table.notna(), "").astype(str).to_dict("records") == rows
 
 
+def test_predict_csv_names_a_file_whose_name_is_not_utf8_escaped(tmp_path):
+    """predict lists a file whose name is not UTF-8 (an old zip's Latin-1 ``caf\xe9.jpg``) with
+    why it is not read, and prints its name escaped; --csv ended in a traceback
+    (UnicodeEncodeError: surrogates not allowed) and wrote no table. The name is written as
+    printed, its byte escaped."""
+    from objrec.images import BAD_NAME
+    from objrec.predict import Prediction, write_csv
+
+    name = os.fsdecode(b"old/caf\xe9.jpg")
+    path = write_csv([Prediction(name, error=BAD_NAME)], tmp_path / "p.csv")
+    _, (row,) = read_csv_rows(path)
+    assert (row["file"], row["path"], row["error"]) == ("caf\\xe9.jpg", "old/caf\\xe9.jpg", BAD_NAME)
+
+
 def test_a_name_a_spreadsheet_would_run_as_a_formula_is_written_as_text(tmp_path):
     """A file named ``=cmd.png`` (or a class ``-x``, ``@b``) in predict --csv or evaluate's tables
     was a formula when opened in Excel (CSV injection): such a cell gets a ``'`` before it, as

@@ -296,6 +296,12 @@ def is_image_file(path: Path) -> bool:
     return _has_image_magic(path)
 
 
+def utf8_name(path: str | Path) -> str:
+    """``path`` as text a UTF-8 file holds: each byte of a name that is not UTF-8 (an old zip's
+    Latin-1 ``caf\\xe9``) escaped, as the CLI prints it (:func:`has_utf8_name`)."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def has_utf8_name(path: Path) -> bool:
     """False for a path that is not valid UTF-8 (Python holds its bytes as surrogates): the CSVs,
     the feature store's index and the plots cannot hold it, so it is left out, with a warning."""

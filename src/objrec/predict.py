@@ -25,6 +25,7 @@ from objrec.images import (
     list_images,
     open_image,
     path_order,
+    utf8_name,
     warned_once_per_file,
 )
 from objrec.inference import Recognizer
@@ -179,8 +180,9 @@ class Prediction:
         not it is ``unknown``, ``unknown_threshold`` and ``unknown_threshold_kept_on`` as
         ``--json``'s, on every row: a row sorted, filtered or pasted among another predict's
         keeps the threshold that made its answer; an input that failed has its ``file``,
-        ``path`` and ``error`` only."""
-        row: dict[str, Any] = {"file": self.filename, "path": self.path}
+        ``path`` and ``error`` only. A name that is not UTF-8 is written escaped
+        (:func:`~objrec.images.utf8_name`): the table's UTF-8 cannot hold its bytes."""
+        row: dict[str, Any] = {"file": utf8_name(self.filename), "path": utf8_name(self.path)}
         if self.error:
             return {**row, "error": self.error}
         top = self.topk[0]
