@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -659,6 +660,26 @@ def test_the_script_answers_a_folder_of_photos_into_a_csv(tmp_path, monkeypatch,
         export_script.main([str(photos / "a1.jpg"), "--csv", str(table)])
     assert refused.value.code == 2 and table.read_bytes() == before
     assert f"--csv {table} exists" in capsys.readouterr().err
+
+
+def test_the_script_answers_a_photo_whose_name_is_not_utf8(tmp_path, monkeypatch, capsys):
+    """A photo named in an old zip's Latin-1 (``a\xe9.jpg``): the script's line on stdout (in a
+    UTF-8 locale) and its --csv ended in a traceback, UnicodeEncodeError: surrogates not
+    allowed, and no table. The name is now printed and written escaped, as objrec prints it."""
+    import csv
+
+    from objrec import export_script
+
+    monkeypatch.setattr(export_script, "Model", _Answers)
+    photos, table = tmp_path / "photos", tmp_path / "answers.csv"
+    photos.mkdir()
+    (photos / os.fsdecode(b"a\xe9.jpg")).write_bytes(b"")
+    assert export_script.main([str(photos), "--csv", str(table)]) == 0
+    shown = f"{photos}/a\\xe9.jpg"
+    assert capsys.readouterr().out.splitlines() == [f"{shown}: =crab 90.00%, lobster 10.00%"]
+    with table.open(encoding="utf-8-sig") as f:
+        (row,) = csv.DictReader(f)
+    assert (row["file"], row["path"]) == ("a\\xe9.jpg", shown)
 
 
 def test_the_script_s_csv_has_as_many_class_columns_as_the_answers_have(tmp_path, monkeypatch):

@@ -400,7 +400,14 @@ def heif_reason(kind: str) -> str:
 
 def text(answer: dict) -> str:
     top = ", ".join(f"{t['class']} {t['prob']:.2%}" for t in answer["topk"])
-    return f"{answer['path']}: " + (f"unknown (closest: {top})" if answer["unknown"] else top)
+    where = shown(answer["path"])
+    return f"{where}: " + (f"unknown (closest: {top})" if answer["unknown"] else top)
+
+
+def shown(path: str | Path) -> str:
+    """``path`` as text any UTF-8 output holds: each byte of a name that is not UTF-8 (an old
+    zip's Latin-1 ``caf\\xe9``) escaped, as objrec prints it."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 IMAGE_EXTENSIONS = frozenset(
@@ -512,7 +519,8 @@ without images)."""
 def csv_row(answer: dict) -> dict:
     """One row of ``--csv``'s table: ``answer`` is the class, or "unknown"."""
     path = answer["path"]
-    row = {"file": Path(path).name, "path": path, "error": answer.get("error", "")}
+    row = {"file": shown(Path(path).name), "path": shown(path)}
+    row["error"] = shown(answer.get("error", ""))  # an OSError's words may name the file
     if row["error"]:
         return row
     top = answer["topk"][0]
@@ -555,7 +563,7 @@ def answer_all(model: Model, inputs: list[tuple[str, str]], k: int, quiet: bool)
             except UNREADABLE as exc:
                 error = why_not_read(path, exc)
         if error:
-            print(f"{path}: {error}", file=sys.stderr)
+            print(f"{shown(path)}: {error}", file=sys.stderr)
             answers.append({"path": str(path), "topk": [], "error": error})
         elif not quiet:
             print(text(answers[-1]))
