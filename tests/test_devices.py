@@ -298,8 +298,9 @@ def test_the_low_precisions_are_tried_at_the_working_batch_size_with_the_same_ou
 
 def cuda_like(body: nn.Module, monkeypatch, per_image_mb=10, free_mb=400) -> DeviceRunner:
     """A ``DeviceRunner`` that takes its GPU branches (the memory probe, autocast for ``cuda``)
-    and computes on the CPU: the card's memory figures are made up (``free_mb`` free, 16 images
-    of ``per_image_mb`` in half of it: batches of 16)."""
+    and computes on the CPU: the card's memory figures are made up (``free_mb`` free; the probe's
+    128 half-precision images take half of float32's ``per_image_mb`` each: by default 16 images
+    of float32 fit in half the free memory, batches of 16)."""
     runner = DeviceRunner(body, CPU)
     runner.device = torch.device("cuda", 0)
     runner._input = lambda x: x.contiguous(memory_format=torch.channels_last)  # type: ignore[method-assign]
@@ -307,8 +308,9 @@ def cuda_like(body: nn.Module, monkeypatch, per_image_mb=10, free_mb=400) -> Dev
     fakes = {
         "synchronize": lambda device=None: None,
         "reset_peak_memory_stats": lambda device=None: None,
+        "empty_cache": lambda: None,
         "memory_allocated": lambda device=None: 0,
-        "max_memory_allocated": lambda device=None: 8 * per_image_mb * mb,
+        "max_memory_allocated": lambda device=None: 128 * per_image_mb * mb // 2,
         "mem_get_info": lambda device=None: (free_mb * mb, 2 * free_mb * mb),
     }
     for name, fake in fakes.items():
@@ -318,25 +320,8 @@ def cuda_like(body: nn.Module, monkeypatch, per_image_mb=10, free_mb=400) -> Dev
     return runner
 
 
-@pytest.mark.filterwarnings("ignore:'pin_memory' argument is set as true")
-def test_a_pass_on_a_gpu_meets_two_shapes_float32_at_the_probe_and_float16_at_the_batch_size(
-    tmp_path, monkeypatch
-):
-    """Each (precision, batch size) the body meets costs seconds on its first call on an H200
-    (cuDNN compiling kernels: docs/scaling.md). A frozen pass over 21 images in batches of 16
-    (the last of 5) meets two: float32 at the 8-image probe (the memory probe, the precision's
-    reference) and float16 at 16 (the candidate, every batch, the last one padded). Before: four,
-    float16 at 8 (the candidate on the probe) and at 5 (the last batch) too."""
-    from objrec.data import scan_class_folder
-    from objrec.features import FeatureCache, FrozenBody, ViewSpec, feature_table
-
-    from .conftest import make_class_folder
-
-    samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=7)).samples
-    data = get_backbone("tiny_test").data_config
-    body = FrozenBody(tiny_body(), data.input_size, FeatureCache(tmp_path / "cache"), "torch")
-    body.device = torch.device("cuda", 0)
-    body._runner = runner = cuda_like(body.body, monkeypatch)
+def shapes_met(runner: DeviceRunner) -> list[tuple[torch.dtype, int]]:
+    """The (precision, batch size) of each call of the card's copy of the body, as it comes."""
     met: list[tuple[torch.dtype, int]] = []
 
     def record(_module, args):  # the precision check's autocast is the input's device's, the CPU
@@ -344,41 +329,88 @@ def test_a_pass_on_a_gpu_meets_two_shapes_float32_at_the_probe_and_float16_at_th
         met.append(((low or [torch.float32])[0], len(args[0])))
 
     runner.module.register_forward_pre_hook(record)
-    try:
-        table = feature_table(body, samples, ViewSpec(data))
-    finally:
-        body.cache.close()
-    assert len(samples) == 21 and table.computed == 21 and runner.dtype == torch.float16
-    assert set(met) == {(torch.float32, 8), (torch.float16, 16)}
-    assert met[:2] == [(torch.float32, 8)] * 2  # the memory probe, then the reference
+    return met
 
 
-@pytest.mark.filterwarnings("ignore:'pin_memory' argument is set as true")
-def test_a_probe_of_fewer_than_8_images_adds_no_shape_on_a_gpu(tmp_path, monkeypatch):
-    """A probe of fewer than 8 readable images (a small folder, a damaged file among the first 8)
-    ran float32's reference at its own size, a third shape after the memory probe's 8 (seconds on
-    an H200): the reference now runs at the memory probe's size too, its padding sliced off."""
+def gpu_pass(tmp_path, monkeypatch, per_class: int, free_mb: int):
+    """A frozen pass over ``per_class`` x 3 images through a ``cuda_like`` runner: its table and
+    the shapes the card's copy of the body met."""
     from objrec.data import scan_class_folder
     from objrec.features import FeatureCache, FrozenBody, ViewSpec, feature_table
 
     from .conftest import make_class_folder
 
-    samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples
+    samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=per_class)).samples
     data = get_backbone("tiny_test").data_config
     body = FrozenBody(tiny_body(), data.input_size, FeatureCache(tmp_path / "cache"), "torch")
     body.device = torch.device("cuda", 0)
-    body._runner = runner = cuda_like(body.body, monkeypatch)
-    met: list[int] = []
-    runner.module.register_forward_pre_hook(lambda _m, args: met.append(len(args[0])))
+    body._runner = runner = cuda_like(body.body, monkeypatch, free_mb=free_mb)
+    met = shapes_met(runner)
     try:
         table = feature_table(body, samples, ViewSpec(data))
     finally:
         body.cache.close()
-    assert len(samples) < 8 and table.computed == len(samples)
-    assert set(met) == {8, 16}, met
+    assert table.computed == len(samples) and runner.dtype == torch.float16
+    return met
+
+
+@pytest.mark.filterwarnings("ignore:'pin_memory' argument is set as true")
+def test_a_pass_on_a_large_gpu_meets_one_shape_float16_at_the_batch_size(tmp_path, monkeypatch):
+    """Each (precision, batch size) the body meets costs seconds on its first call on an H200
+    (cuDNN compiling kernels: docs/scaling.md). A frozen pass over 21 images on a card where 128
+    images fit meets one: float16 at 128 (the memory probe, the precision check's candidate,
+    every batch padded). The float32 reference is computed on the CPU. Before: float32 at the
+    8-image memory probe and the reference too, seconds more a process."""
+    met = gpu_pass(tmp_path, monkeypatch, per_class=7, free_mb=4_000)
+    assert set(met) == {(torch.float16, 128)}, met
+
+
+@pytest.mark.filterwarnings("ignore:'pin_memory' argument is set as true")
+def test_a_small_gpu_measures_at_128_then_runs_the_batch_that_fits(tmp_path, monkeypatch):
+    """Where 128 images do not fit half the card, the pass runs at the size that does (16 here),
+    and a probe of fewer than 8 readable images adds no shape of its own."""
+    met = gpu_pass(tmp_path, monkeypatch, per_class=2, free_mb=400)
+    assert met[0] == (torch.float16, 128) and set(met[1:]) == {(torch.float16, 16)}, met
     net, x = tiny_body(), torch.randn(5, 3, 32, 32)  # the same error as unpadded
-    padded = choose_precision(net, x, batch=16, probe=8)[1]["float16"]
+    padded = choose_precision(net, x, batch=16)[1]["float16"]
     assert padded == pytest.approx(choose_precision(net, x)[1]["float16"], rel=1e-3)
+
+
+def test_the_memory_probe_halves_its_batch_while_the_card_runs_out_of_memory(monkeypatch):
+    runner = cuda_like(tiny_body(), monkeypatch, free_mb=100_000)
+    met = shapes_met(runner)
+
+    def out_of_memory(_module, args):
+        if len(args[0]) > 32:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    runner.module.register_forward_pre_hook(out_of_memory)
+    assert runner.batch_size(32) == 32
+    assert [n for _, n in met] == [128, 64, 32]
+
+
+def test_the_precision_check_runs_only_the_candidates_on_the_card():
+    """The float32 reference comes from the CPU: the card's copy of the body runs float16 alone
+    (within the tolerance), where it ran float32 first, a shape of its own on a GPU."""
+    runner = DeviceRunner(tiny_body(), CPU)
+    met = shapes_met(runner)
+    x = torch.randn(4, 3, 32, 32)
+    assert runner.choose(x) == torch.float16 and met == [(torch.float16, 4)]
+    assert runner.errors["float16"] == choose_precision(tiny_body(), x)[1]["float16"]
+
+
+def test_without_a_measured_batch_size_later_batches_are_padded_to_the_first():
+    """``predict`` and ``serve`` never measure a batch size: the first batch's size is the one
+    later, smaller batches run at (predict's last batch), so the card meets one shape."""
+    runner = DeviceRunner(tiny_body(), CPU)
+    met = shapes_met(runner)
+    first, last = torch.randn(6, 3, 32, 32), torch.randn(2, 3, 32, 32)
+    runner(first)
+    out = runner(last)
+    assert out.shape[0] == 2 and [n for _, n in met] == [6, 6, 6]  # the check, first, last
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.float16):
+        alone = runner.module(last.contiguous(memory_format=torch.channels_last)).float()
+    assert torch.allclose(out, alone, atol=1e-3)
 
 
 @pytest.mark.slow

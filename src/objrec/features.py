@@ -597,7 +597,7 @@ class FrozenBody:
         if not isinstance(runner, DeviceRunner):
             return FLOAT32
         if runner.dtype is None:
-            runner.batch_size(self.input_size)  # first: the low precisions are tried at that size
+            runner.batch_size(self.input_size)  # first: the precision is tried at that size
             runner.choose(probe_batch(samples, data, self.input_size))
         return runner.numerics
 

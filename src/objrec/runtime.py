@@ -51,9 +51,6 @@ STATIC_FORMAT = 1
 folder, part of its name (:func:`static_key`). Bump it whenever ``static()`` changes what it
 builds: a graph saved by the earlier code is then saved again, not compiled as if it were new."""
 
-PROBE_IMAGES = 8
-"""Images of the GPU's memory probe (``DeviceRunner.batch_size``), the float32 shape the
-precision check's reference runs in too (``choose_precision``)."""
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
 
@@ -473,24 +470,34 @@ def precision_supported(device: torch.device, dtype: torch.dtype) -> bool:
 
 
 @torch.inference_mode()
+def float32_on_cpu(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``module``'s float32 output on ``x``, computed on the CPU: a GPU's precision check compares
+    its candidates with it, so that the card runs no float32 shape of its own (each new shape or
+    precision costs the card seconds on its first call: docs/scaling.md)."""
+    return module.eval().float().cpu()(x.float().cpu())
+
+
+@torch.inference_mode()
 def choose_precision(
     module: nn.Module,
     x: torch.Tensor,
     tolerance: float = PRECISION_TOLERANCE,
     candidates: tuple[torch.dtype, ...] = LOW_PRECISIONS,
     batch: int | None = None,
-    probe: int | None = None,
+    reference: torch.Tensor | None = None,
 ) -> tuple[torch.dtype, dict[str, float]]:
     """The first of ``candidates`` whose autocast output on ``x`` stays within ``tolerance`` of
     float32's (else float32), and each tried precision's relative error.
 
     ``batch``: the candidates run on ``x`` followed by zero images up to that many (the working
     batch size, ``pad_images``), sliced off before the error: the shape the pass then runs in, so
-    that a GPU sets up its kernels for it once, not once more for ``x``'s size. ``probe``: float32
-    runs on ``x`` padded likewise to that many (``DeviceRunner.batch_size``'s memory probe,
-    :data:`PROBE_IMAGES`), so that a probe of fewer readable images adds no shape of its own."""
+    that a GPU sets up its kernels for it once, not once more for ``x``'s size. ``reference``: the
+    float32 output on ``x`` when computed elsewhere (``DeviceRunner`` computes it on the CPU,
+    :func:`float32_on_cpu`); else ``module`` computes it on ``x``."""
     device, n = x.device, x.shape[0]
-    reference = module(pad_images(x, probe or n))[:n]
+    if reference is None:
+        reference = module(x)
+    reference = reference.to(device)
     wide = pad_images(x, batch or n)
     errors: dict[str, float] = {}
     for dtype in candidates:
@@ -504,6 +511,11 @@ def choose_precision(
     return torch.float32, errors
 
 
+def first_low_precision(device: torch.device) -> torch.dtype:
+    """The precision the precision check tries first on ``device`` (float32 when none is run)."""
+    return next((d for d in LOW_PRECISIONS if precision_supported(device, d)), torch.float32)
+
+
 class DeviceRunner:
     """A copy of ``module`` on ``device`` (channels-last), run in the precision chosen on the first
     batch; returns float32 on the CPU (``features`` keeps the result on the device)."""
@@ -511,6 +523,8 @@ class DeviceRunner:
     def __init__(self, module: nn.Module, device: torch.device, tolerance=PRECISION_TOLERANCE):
         self.device, self.tolerance = device, tolerance
         self.module = copy.deepcopy(module).eval().to(device).to(memory_format=torch.channels_last)
+        self._float32: nn.Module | None = copy.deepcopy(module).cpu()
+        """The module on the CPU, until the precision check has computed its reference with it."""
         self.dtype: torch.dtype | None = None
         self.errors: dict[str, float] = {}
         self._batch: int | None = None
@@ -520,17 +534,21 @@ class DeviceRunner:
         return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
 
     def choose(self, probe: torch.Tensor) -> torch.dtype:
-        """Choose the precision on ``probe`` (a batch of real images), once; returns it. Once
-        ``batch_size`` has measured the batch size, the low precisions run at it
-        (``choose_precision``): the card then meets two shapes a process, float32 at the probe's
-        size and the chosen precision at the working one (``FrozenBody.numerics``)."""
+        """Choose the precision on ``probe`` (a batch of real images), once; returns it. The
+        float32 reference is computed on the CPU (:func:`float32_on_cpu`), the low precisions on
+        the card at the working batch size once ``batch_size`` has measured it, else at the
+        probe's: a frozen pass then meets one shape on the card, the chosen precision at the
+        working size (``FrozenBody.numerics``)."""
         if self.dtype is None:
+            assert self._float32 is not None
+            reference = float32_on_cpu(self._float32, probe)
+            self._float32 = None
             self.dtype, self.errors = choose_precision(
                 self.module,
                 self._input(probe),
                 self.tolerance,
                 batch=self._batch,
-                probe=PROBE_IMAGES if self._batch else None,
+                reference=reference,
             )
             log.info("%s runs in %s (relative error %s)", self.device, self.dtype, self.errors)
         return self.dtype
@@ -550,6 +568,7 @@ class DeviceRunner:
         """The features of ``x``, computed in a batch of the measured size (``_padded``)."""
         self.choose(x)
         n = x.shape[0]
+        self._batch = self._batch or n  # no measured size: the first batch's, later ones padded
         x = self._padded(self._input(x))
         low = self.dtype != torch.float32
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=low):
@@ -560,21 +579,46 @@ class DeviceRunner:
 
     @torch.inference_mode()
     def batch_size(self, input_size: int) -> int:
-        """Images per batch that fit the card: measured on a probe batch of
-        :data:`PROBE_IMAGES`, in float32."""
+        """Images per batch that fit the card (``batch_for_memory``), measured once."""
         if self.device.type != "cuda":
             self._batch = GPU_BATCH_RANGE[0]
         if self._batch is None:
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            base = torch.cuda.memory_allocated(self.device)
-            self.module(self._input(torch.zeros(PROBE_IMAGES, 3, input_size, input_size)))
-            per_image = (torch.cuda.max_memory_allocated(self.device) - base) / PROBE_IMAGES
-            free, _ = torch.cuda.mem_get_info(self.device)
-            self._batch = batch_for_memory(free, per_image)
-            mb = per_image / 1e6
-            log.info("%s: %.1f MB per image, batches of %d", self.device, mb, self._batch)
+            self._batch = self._fitting_batch(input_size)
         return self._batch
+
+    def _fitting_batch(self, input_size: int) -> int:
+        """Measured on zero images at the largest batch size (halved while the card runs out of
+        memory), in the precision the check tries first: the shape and precision the pass most
+        likely runs in, so that measuring sets up no kernels the pass does not use. Float32 takes
+        about twice a half precision's bytes: the batch is sized for twice the bytes measured in
+        one, so that a pass that falls back to float32 fits too."""
+        dtype, size = first_low_precision(self.device), GPU_BATCH_RANGE[1]
+        while True:
+            try:
+                peak = self._peak_bytes(size, input_size, dtype)
+                break
+            except torch.cuda.OutOfMemoryError:
+                if size <= GPU_BATCH_RANGE[0]:
+                    raise
+                torch.cuda.empty_cache()
+                size //= 2
+        per_image = peak / size * (2 if dtype != torch.float32 else 1)
+        free, _ = torch.cuda.mem_get_info(self.device)
+        batch = min(size, batch_for_memory(free, per_image))
+        log.info(
+            "%s: %.1f MB per image in float32, batches of %d", self.device, per_image / 1e6, batch
+        )
+        return batch
+
+    def _peak_bytes(self, size: int, input_size: int, dtype: torch.dtype) -> int:
+        """The card's memory that ``size`` zero images in ``dtype`` take above what it held."""
+        torch.cuda.synchronize(self.device)
+        torch.cuda.reset_peak_memory_stats(self.device)
+        base = torch.cuda.memory_allocated(self.device)
+        x = self._input(torch.zeros(size, 3, input_size, input_size))
+        with torch.autocast(self.device.type, dtype=dtype, enabled=dtype != torch.float32):
+            self.module(x)
+        return torch.cuda.max_memory_allocated(self.device) - base
 
 
 def make_runner(
