@@ -600,8 +600,8 @@ class DeviceRunner:
             except torch.cuda.OutOfMemoryError:
                 if size <= GPU_BATCH_RANGE[0]:
                     raise
-                torch.cuda.empty_cache()
-                size //= 2
+            torch.cuda.empty_cache()  # out of the except block: the failed call's tensors are gone
+            size //= 2
         per_image = peak / size * (2 if dtype != torch.float32 else 1)
         free, _ = torch.cuda.mem_get_info(self.device)
         batch = min(size, batch_for_memory(free, per_image))
