@@ -1,6 +1,7 @@
 import itertools
 import logging
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -118,9 +119,10 @@ def test_train_says_and_records_why_the_temperature_was_kept_at_1(trained_once):
         'predict answers "unknown" for an image whose top probability is below 0.5000'
     )
     familiar = FittedConfidence(1.0, "mahalanobis+knn", 0.0, torch.nn.Identity(), (0.1, 0.1), one)
-    assert calibrated_line(familiar).endswith(  # "below 0" alone read as no threshold at all
+    assert (  # "below 0" alone read as no threshold at all
         'predict answers "unknown" for an image unlike the training images (familiarity below 0, '
-        "the run's threshold, where a typical validation image scores 1)"
+        "the run's threshold, where a typical validation image scores 1); that threshold was "
+        "chosen on" in calibrated_line(replace(familiar, n_valid=512))
     )
     recorded = json.loads((trained_once / "summary.json").read_text())["calibration"]
     assert set(recorded) == {"temperature", "fitted_temperature", "validation_errors", "kept_at_1"}
@@ -869,3 +871,37 @@ def test_gap_verdict_orders_noise_then_sameness_then_direction():
     assert gap_verdict(0.0739, 0.0726, chance=0.01) == "same"
     assert gap_verdict(0.02, 0.02 + 2 * ECE_SAME) == "wider"
     assert gap_verdict(0.02 + 2 * ECE_SAME, 0.02) == "narrower"
+
+
+def test_the_run_records_how_many_validation_images_its_threshold_was_chosen_on(trained_once):
+    """predict and evaluate say how many validation images the run's own threshold rests on:
+    the checkpoint carries the count, and a given threshold has none."""
+    from objrec.checkpoint import load_model, read_checkpoint
+    from objrec.inference import Recognizer
+
+    valid = len(list((trained_once.parent / "data" / "valid").rglob("*.*")))
+    meta = read_checkpoint(trained_once / "model.safetensors")[1]
+    assert meta.calibration.validation_images == valid > 0  # what predict states it rests on
+    recognizer = Recognizer(*load_model(trained_once / "model.safetensors"))
+    assert recognizer.threshold_images == valid
+    recognizer.threshold = 0.3  # a given threshold rests on what its giver knows
+    assert recognizer.threshold_images is None
+
+
+def test_a_threshold_chosen_on_few_validation_images_is_said_to_be_shaky():
+    """A newcomer's 6-class run (36 validation images) answered a clear photo of a known class
+    "unknown" (familiarity -0.21), and nothing had said that a threshold chosen on so few images
+    is shaky. train's line now says how many it was chosen on and, under 100, that it is shaky."""
+    from objrec.confidence import FEW_IMAGES, FittedConfidence, TemperatureFit
+    from objrec.train import calibrated_line
+
+    one = TemperatureFit(1.0, 1.0, 40)
+    fitted = FittedConfidence(1.0, "mahalanobis+knn", 0.0, torch.nn.Identity(), (0.1, 0.1), one)
+    few = calibrated_line(replace(fitted, n_valid=36))
+    assert few.endswith(
+        "that threshold was chosen on only 36 validation images, under 100, so it is shaky: "
+        "clear photos of your classes may come out unknown, and more validation images (more "
+        "photos per class) steady it"
+    )
+    enough = calibrated_line(replace(fitted, n_valid=FEW_IMAGES))
+    assert enough.endswith(f"that threshold was chosen on {FEW_IMAGES} validation images")

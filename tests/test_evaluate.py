@@ -723,6 +723,8 @@ def test_the_stricter_threshold_is_printed_with_both_sides_and_the_commands_that
     lines = confidence_lines(metrics, "data/test", Path("my run"))
     at = lines.index("a stricter threshold is recommended: familiarity 0.42")
     offer = lines[at:]
+    assert offer[1] == "  it rests on 16 unknown and 108 evaluated images: under 100 is few,"
+    offer = offer[:1] + offer[3:]
     assert offer[1:4] == [
         "  unknown images caught: 7 of 16 (43.75%) now, 13 of 16 (81.25%) with it",
         "  data/test said to be unknown, wrongly: 0 of 108 (0.00%) now, 8 of 108 (7.41%) with it",
@@ -784,7 +786,11 @@ def test_a_stricter_threshold_that_loses_far_more_photos_than_it_catches_is_not_
     lines = confidence_lines(metrics, "data/test", Path("run"))
     at = lines.index("a stricter threshold is not recommended: familiarity 0.01; the run's stays")
     offer = lines[at:]
-    assert "1 of 25 (4.00%) with it" in offer[1] and "19 of 75 (25.33%) with it" in offer[2]
+    assert (
+        offer[1]
+        == "  it rests on 25 unknown, 75 evaluated and 100 validation images: under 100 is few,"
+    )
+    assert "1 of 25 (4.00%) with it" in offer[3] and "19 of 75 (25.33%) with it" in offer[4]
     assert offer[-3:] == [
         "  4.00 points more of the unknown images caught for 25.33 points more of data/test lost:",
         "  objrec recommends a stricter threshold only when the share of unknown images it newly",
@@ -1571,3 +1577,34 @@ def test_against_does_not_call_an_own_evaluation_without_an_image_set_other_imag
         "of other images or labels than these"
         in against_heading(c | {"own_evaluation": own}, "old")[1]
     )
+
+
+def test_a_threshold_and_its_advice_say_how_many_images_they_rest_on_and_when_few():
+    """On a 6-class x 25-photo run, evaluate --unknown with 10 strangers recommended a stricter
+    threshold as confidently as with hundreds, and the run's own threshold (36 validation images)
+    was stated without a word of how few it rested on. Both now say their counts, and under 100
+    that they are shaky."""
+    from objrec.cli.evaluation import confidence_lines
+
+    few = {**STRICTER, "valid_images": 36}
+    metrics = stricter_metrics(few) | {"unknown_threshold_images": 36}
+    metrics["open_set"] |= {"n_unknown": 10, "unknown_accepted": 0.3}
+    lines = confidence_lines(metrics, "data/test")
+    assert lines[2:5] == [
+        "  unknown below familiarity 0.00 (a typical validation image scores 1), the run's threshold",
+        "  chosen on only 36 validation images, under 100, so it is shaky: clear photos of your",
+        "  classes may come out unknown, and more validation images (more photos per class) steady",
+    ]
+    at = lines.index("a stricter threshold is recommended: familiarity 0.42")
+    assert lines[at + 1 : at + 3] == [
+        "  it rests on 10 unknown, 108 evaluated and 36 validation images: under 100 is few,",
+        "  so it is shaky: one image more or less moves a share by 10.0 points, enough to turn it",
+    ]
+    assert max(len(line) for line in lines[1:]) <= 92  # [0]: the calibration
+    many = {**STRICTER, "valid_images": 512}
+    metrics = stricter_metrics(many) | {"unknown_threshold_images": 512}
+    metrics["open_set"] |= {"n_unknown": 135, "unknown_accepted": 0.3}
+    lines = confidence_lines(metrics, "data/test")
+    assert "  chosen on 512 validation images" in lines and "shaky" not in " ".join(lines)
+    at = lines.index("a stricter threshold is recommended: familiarity 0.42")
+    assert lines[at + 1] == "  it rests on 135 unknown, 108 evaluated and 512 validation images"

@@ -779,3 +779,20 @@ def test_predict_s_lines_state_the_unknown_threshold_once(capsys):
         "unknown below familiarity 0.3 (a typical validation image scores 1): given with "
         "--threshold"
     )
+
+
+def test_predict_s_threshold_line_says_how_many_validation_images_the_run_s_own_rests_on(capsys):
+    """A newcomer's clear photo of a known class came out unknown (familiarity -0.21) from a run
+    whose threshold rested on 36 validation images; predict's threshold line now says so."""
+    from objrec.cli.prediction import print_predictions
+    from objrec.predict import Prediction
+
+    top = [{"class": "cup", "prob": 0.8}, {"class": "lamp", "prob": 0.2}]
+    mug = dict(topk=top, unknown=True, score=-0.21, line=0.0, threshold=0.0, unknown_score="knn")
+    print_predictions([Prediction("mug.jpg", **mug, threshold_images=36)], None, 20)
+    assert capsys.readouterr().out.splitlines()[1] == (
+        "unknown below familiarity 0 (a typical validation image scores 1): the run's own "
+        "threshold, chosen on only 36 validation images, under 100, so it is shaky: clear photos "
+        "of your classes may come out unknown, and more validation images (more photos per "
+        "class) steady it"
+    )

@@ -706,6 +706,7 @@ def calibration_metrics(
         "unknown_threshold": recognizer.threshold,
         "unknown_score_readable": recognizer.readable_score,
         "unknown_threshold_kept_on": recognizer.threshold_kept_on,
+        "unknown_threshold_images": recognizer.threshold_images,
     }
     if recognizer.threshold is not None:
         kept = accuracy_at_threshold(answers.probs, labels, answers.scores, recognizer.threshold)
@@ -797,6 +798,7 @@ def stricter_result(
         "threshold": threshold,
         "keep_valid": KEEP_KNOWN,
         "valid_kept": float((valid.double() >= threshold).double().mean()),
+        "valid_images": len(valid),
         "known_kept": kept["kept"],
         "top1_at_threshold": kept["top1_at_threshold"],
         "unknown_accepted": float((unknown.scores.double() >= threshold).double().mean()),

@@ -197,6 +197,13 @@ class Recognizer:
         return kept.kept_on if kept is not None and kept.current else None
 
     @property
+    def threshold_images(self) -> int | None:
+        """How many validation images :attr:`threshold` was chosen on, when it is the run's own
+        (``Calibration.validation_images``); None for a kept or given one, or an older run."""
+        own = self.threshold is not None and self.threshold == self.calibration.unknown_threshold
+        return self.calibration.validation_images if own and not self.threshold_kept_on else None
+
+    @property
     def unknown_score(self) -> str:
         """``msp`` or the name of the feature score the threshold applies to."""
         return self.calibration.unknown_score if self.model.familiarity is not None else "msp"

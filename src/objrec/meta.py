@@ -93,6 +93,9 @@ class Calibration:
     temperature: float = 1.0
     unknown_threshold: float | None = None
     unknown_score: str = "msp"
+    validation_images: int | None = None
+    """How many validation images the threshold was chosen on (None: a run trained before it was
+    recorded); under ``confidence.FEW_IMAGES`` the threshold is shaky, and the commands say so."""
 
     def __post_init__(self) -> None:
         if self.temperature <= 0:

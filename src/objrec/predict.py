@@ -113,6 +113,9 @@ class Prediction:
     ``evaluate --keep-threshold`` kept with it, or the one given; None: no unknown answer."""
     threshold_kept_on: str | None = None
     """When ``threshold`` is the one kept with the run: when it was kept (ISO 8601, UTC)."""
+    threshold_images: int | None = None
+    """How many validation images the run's own ``threshold`` was chosen on (None: a kept or
+    given one, or an older run); few make it shaky (``confidence.FEW_IMAGES``)."""
     unknown_score: str | None = None
     """The run's unknown score (``--unknown-score``: ``msp`` is the top probability), the scale
     of ``threshold`` when ``line`` is None."""
@@ -572,6 +575,7 @@ def _predict_chunk(recognizer: Recognizer, chunk: list[Prediction], k: int, tta:
                 recognizer.threshold_kept_on,
             )
             entry.unknown_score = recognizer.unknown_score
+            entry.threshold_images = recognizer.threshold_images
 
 
 def familiarity_line(recognizer: Recognizer) -> float | None:

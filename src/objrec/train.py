@@ -46,6 +46,7 @@ from objrec.confidence import (
     TemperatureFit,
     fit_confidence,
     gap_verdict,
+    resting_words,
 )
 from objrec.config import DataConfig, TrainConfig, as_config, precision_words, settings
 from objrec.data import (
@@ -1013,20 +1014,24 @@ def calibrate(
     prep.model.familiarity = fitted.familiarity
     reporter.note(calibrated_line(fitted))
     chosen = fitted.temperature_fit
-    calibration = Calibration(fitted.temperature, fitted.threshold, fitted.score)
+    calibration = Calibration(fitted.temperature, fitted.threshold, fitted.score, fitted.n_valid)
     return replace(meta, calibration=calibration), chosen.to_dict() if chosen else {}
 
 
 def calibrated_line(fitted: FittedConfidence) -> str:
     """What ``train`` says after calibrating, in plain words: how the probabilities were adjusted
-    (:func:`adjusted_words`), and when predict answers "unknown"."""
+    (:func:`adjusted_words`), when predict answers "unknown", and how many validation images
+    that threshold was chosen on (few make it shaky: ``confidence.resting_words``)."""
     unknown = (
         f"whose top probability is below {fitted.threshold:.4f}"
         if fitted.familiarity is None
         else "unlike the training images (familiarity below 0, the run's threshold, where a "
         "typical validation image scores 1)"
     )
-    return f'{adjusted_words(fitted)}; predict answers "unknown" for an image {unknown}'
+    line = f'{adjusted_words(fitted)}; predict answers "unknown" for an image {unknown}'
+    if not fitted.n_valid:  # a FittedConfidence that does not say
+        return line
+    return f"{line}; that threshold was {resting_words(fitted.n_valid)}"
 
 
 def unsharpened_words(chosen: TemperatureFit) -> str:

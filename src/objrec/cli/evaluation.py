@@ -5,6 +5,7 @@ words) and ``report`` (one HTML page about a run).
 from __future__ import annotations
 
 import shlex
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -496,7 +497,7 @@ def score_words(score: str, threshold: float, readable: bool) -> tuple[str, str]
     return f"score {threshold:.4g}", f" ({unknown_score_words(score)})"
 
 
-def threshold_words(m: dict[str, Any]) -> str:
+def threshold_words(m: dict[str, Any]) -> list[str]:
     """``  unknown below familiarity 0.00 (...), the run's threshold``: the threshold in use,
     and whose: the run's own, or one ``evaluate --keep-threshold`` kept with the run (when).
     "Below familiarity 0.00" alone read as no threshold at all: the familiarity is scaled so
@@ -505,8 +506,16 @@ def threshold_words(m: dict[str, Any]) -> str:
     value, scale = score_words(m["unknown_score"], m["unknown_threshold"], readable)
     kept = m.get("unknown_threshold_kept_on")
     if kept:
-        return f"  unknown below {value}{scale}, kept from evaluate --unknown on {kept[:10]}"
-    return f"  unknown below {value}{scale}, the run's threshold"
+        return [f"  unknown below {value}{scale}, kept from evaluate --unknown on {kept[:10]}"]
+    lines = [f"  unknown below {value}{scale}, the run's threshold"]
+    images = m.get("unknown_threshold_images")  # absent from older metrics.json
+    if images is None:
+        return lines
+    from objrec.confidence import resting_words
+
+    return lines + textwrap.wrap(
+        resting_words(images), 90, initial_indent="  ", subsequent_indent="  "
+    )
 
 
 def confidence_lines(
@@ -529,7 +538,7 @@ def confidence_lines(
             f"unknown answer: {percent(m['known_kept'])} of {evaluated} get a class, the rest are "
             f"said to be unknown; top-1 {percent(m['top1_at_threshold'])} when an unknown "
             "counts as wrong",
-            threshold_words(m),
+            *threshold_words(m),
         ]
     return lines
 
@@ -554,7 +563,7 @@ def open_set_lines(m: dict[str, Any], evaluated: str) -> list[str]:
     return [
         f"unknown images: {n - missed} of {n} caught ({percent(1 - accepted)}, said to be "
         f"unknown), {missed} missed",
-        threshold_words(m),
+        *threshold_words(m),
         f"  {evaluated}: {percent(m['known_kept'])} still get an answer; top-1 "
         f"{percent(m['top1_at_threshold'])} when an unknown counts as wrong",
         *missed_lines(o.get("unknown_answered_as") or {}),
@@ -679,6 +688,7 @@ def stricter_lines(
     lines = [
         f"a stricter threshold {verdict}: {words}"
         + ("" if s.get("recommended") else "; the run's stays"),
+        *advice_resting_lines(u, n, s.get("valid_images")),
         f"  unknown images caught: {both_counts(caught, u)}",
         f"  {evaluated} said to be unknown, wrongly: {both_counts(lost, n)}",
         f"  top-1 when an unknown counts as wrong: {percent(m['top1_at_threshold'])} now, "
@@ -700,6 +710,27 @@ def stricter_lines(
         f"    objrec predict {where} PHOTOS --threshold {value}",
         f"    objrec serve {where} --threshold {value}",
         f"    objrec export {where} --threshold {value}  (writes it in the sidecar)",
+    ]
+
+
+def advice_resting_lines(unknown: int, known: int, valid: int | None) -> list[str]:
+    """What the stricter threshold's advice rests on: ``unknown`` images, ``known`` evaluated ones
+    and ``valid`` validation images (the threshold's own; None in an older metrics.json), and,
+    under ``confidence.FEW_IMAGES`` of any, that it is shaky: 10 strangers had recommended one as
+    confidently as hundreds, where one stranger more or less caught is 10 points of the trade."""
+    from objrec.confidence import FEW_IMAGES
+
+    counts = [(unknown, "unknown"), (known, "evaluated")]
+    counts += [] if valid is None else [(valid, "validation")]
+    said = ", ".join(f"{c} {what}" for c, what in counts[:-1]) + f" and {counts[-1][0]} "
+    rests = f"  it rests on {said}{counts[-1][1]} images"
+    fewest = min(c for c, _ in counts)
+    if fewest >= FEW_IMAGES:
+        return [rests]
+    return [
+        f"{rests}: under {FEW_IMAGES} is few,",
+        f"  so it is shaky: one image more or less moves a share by {100 / max(fewest, 1):.1f} "
+        "points, enough to turn it",
     ]
 
 

@@ -249,6 +249,10 @@ def threshold_sentence(r, given: float | None) -> str:
         whose = f"kept from evaluate --unknown on {r.threshold_kept_on[:10]}"
     else:
         whose = "the run's own threshold"
+        if r.threshold_images is not None:
+            from objrec.confidence import resting_words
+
+            whose += f", {resting_words(r.threshold_images)}"
     return f"unknown below {what}: {whose}"
 
 
