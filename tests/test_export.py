@@ -472,6 +472,45 @@ def test_the_export_writes_a_script_that_gives_predict_s_answers_without_objrec(
 
 
 @pytest.mark.slow
+def test_the_script_s_json_answers_with_predict_s_keys_and_values(trained_run, split_dir, tmp_path):
+    """The script's --json entries had path, topk, unknown and score only, where objrec predict
+    --json has filename, barely_familiar, unknown_threshold and unknown_threshold_kept_on too: a
+    program reading one could not read the other. The same keys in the same order, with the same
+    values, on real photos at a threshold kept with the run (the sidecar says when it was kept)
+    that leaves one of them barely familiar, and on a file not there."""
+    from objrec.images import list_images
+    from objrec.kept import keep_threshold
+    from objrec.predict import predict
+
+    photos = list_images(split_dir / "test")[:6]
+    scores = sorted(p.score for p in predict(trained_run, photos))
+    kept = keep_threshold(trained_run, scores[3] - 0.1, {})
+    given = [*photos, tmp_path / "missing.jpg"]
+    result = export_model(trained_run, tmp_path / "m.onnx")
+    done = run_script(result.script, *given, "--json", "--topk", "3", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr  # the file not there
+    theirs, ours = (
+        json.loads(done.stdout),
+        [p.to_json() for p in predict(trained_run, given, topk=3)],
+    )
+    assert [list(t) for t in theirs] == [list(o) for o in ours]  # the keys, in predict's order
+    for t, o in zip(theirs, ours, strict=True):
+        plain = {key for key in o if key not in ("score", "topk")}
+        assert {k: t[k] for k in plain} == {k: o[k] for k in plain}
+        assert [c["class"] for c in t["topk"]] == [c["class"] for c in o["topk"]]
+        assert np.allclose(
+            [c["prob"] for c in t["topk"]], [c["prob"] for c in o["topk"]], atol=1e-5
+        )
+        if "score" in o:
+            assert abs(t["score"] - o["score"]) / max(abs(o["score"]), 1) <= SCORE_TOLERANCE
+    answered = theirs[:-1]
+    assert {a["unknown_threshold_kept_on"] for a in answered} == {kept.kept_on}
+    assert (
+        sum(a["barely_familiar"] for a in answered) >= 1 and theirs[-1]["filename"] == "missing.jpg"
+    )
+
+
+@pytest.mark.slow
 def test_the_script_is_never_written_over_a_file_of_the_user_s(trained_run, tmp_path, capsys):
     """The script, like the sidecar, is refused without --force when there, and replaced with it
     only when an export wrote it: a model_infer.py of the user's stays as it was."""
@@ -624,8 +663,7 @@ def test_the_script_answers_a_folder_of_photos_into_a_csv(tmp_path, monkeypatch,
     from objrec.predict import CSV_COLUMNS
 
     assert export_script.IMAGE_EXTENSIONS == IMAGE_EXTENSIONS  # read as objrec reads a folder
-    ours = export_script.CSV_COLUMNS  # named and ordered as predict --csv's
-    assert [c for c in CSV_COLUMNS if c in ours] == list(ours)
+    assert export_script.CSV_COLUMNS == CSV_COLUMNS  # named and ordered as predict --csv's
     photos = tmp_path / "new photos"
     for name in ("a1.jpg", "2019/a2.JPG", "b1.png", "notes.txt", ".hidden/a3.jpg", ".a4.jpg"):
         (photos / name).parent.mkdir(parents=True, exist_ok=True)
@@ -719,12 +757,18 @@ def test_the_script_s_json_has_an_entry_with_its_error_for_each_input_not_answer
     assert [a["path"] for a in answers] == list(map(str, given))
     assert answers[0]["topk"] == [{"class": "=crab", "prob": 0.9}] and "error" not in answers[0]
     assert answers[1] == {
+        "filename": "scan.tif",
         "path": str(given[1]),
         "topk": [],
         "error": "no such file or folder",
     }
     no_images = "no image files in this folder"
-    assert answers[2] == {"path": str(given[2]), "topk": [], "error": no_images}
+    assert answers[2] == {
+        "filename": "empty",
+        "path": str(given[2]),
+        "topk": [],
+        "error": no_images,
+    }
     assert err.splitlines() == [
         f"{given[1]}: no such file or folder",
         f"{given[2]}: {no_images}",
@@ -750,22 +794,27 @@ def test_the_script_refuses_a_csv_in_no_folder_before_answering(tmp_path, monkey
 
 def test_the_script_s_csv_of_a_folder_gives_predict_s_answers(trained_run, split_dir, tmp_path):
     """The real script, in a fresh interpreter without objrec, on a split's test folder: one row
-    per image with predict's answer and probability."""
+    per image with predict's answer and probability, in predict --csv's columns (barely_familiar
+    and the unknown threshold's two were missing)."""
     import csv
 
-    from objrec.predict import predict
+    from objrec.predict import predict, write_csv
 
     result = export_model(trained_run, tmp_path / "out" / "model.onnx")
     folder, table = split_dir / "test", tmp_path / "answers.csv"
     done = run_script(result.script, folder, "--csv", table, "--topk", "2", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    with table.open(encoding="utf-8-sig") as f:
-        rows = list(csv.DictReader(f))
     ours = predict(trained_run, folder, topk=2)
-    assert [r["path"] for r in rows] == [p.path for p in ours]
-    for row, expected in zip(rows, ours, strict=True):
-        assert row["answer"] == expected.answer and row["error"] == ""
-        assert abs(float(row["prob_predicted"]) - expected.topk[0]["prob"]) < 1e-5
+    tables = [table, write_csv(ours, tmp_path / "predict.csv")]
+    rows, expected_rows = (
+        list(csv.DictReader(t.read_text(encoding="utf-8-sig").splitlines())) for t in tables
+    )
+    assert list(rows[0]) == list(expected_rows[0])  # the same columns, in the same order
+    for row, expected in zip(rows, expected_rows, strict=True):
+        same = ("path", "answer", "unknown", "barely_familiar", "unknown_threshold", "error")
+        same += ("file", "predicted", "class_2", "unknown_threshold_kept_on")
+        assert {k: row[k] for k in same} == {k: expected[k] for k in same}
+        assert abs(float(row["prob_predicted"]) - float(expected["prob_predicted"])) < 1e-5
 
 
 def test_the_sidecar_says_how_32_bit_grey_becomes_rgb(tmp_path):

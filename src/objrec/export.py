@@ -502,9 +502,11 @@ def confidence_sidecar(
     softmax: bool,
     outputs: list[str],
     threshold: float | None = None,
+    kept_on: str | None = None,
 ) -> dict[str, Any]:
     """What another runtime needs to give objrec's calibrated probabilities and unknown answer;
-    ``threshold`` replaces the run's own (``export --threshold``), which is kept beside it."""
+    ``threshold`` replaces the run's own (``export --threshold``, or the one ``evaluate
+    --keep-threshold`` kept on ``kept_on``), which is kept beside it."""
     calibration = meta.calibration or Calibration()
     feature_score = model.familiarity is not None
     score = calibration.unknown_score if feature_score else "msp"
@@ -521,6 +523,7 @@ def confidence_sidecar(
             else None,
             "threshold": calibration.unknown_threshold if threshold is None else threshold,
             "run_threshold": calibration.unknown_threshold,
+            "threshold_kept_on": kept_on,
             "rule": "the image looks like none of the classes when its score is below the "
             "threshold; with test-time views too, the score is the centre view's (the first "
             "test-time view, the one the threshold was fitted on); report the top classes all "
@@ -621,12 +624,13 @@ def export_model(
     for target in (path, sidecar, script):
         refuse_overwrite(target, force)
     kept = usable_kept(run, threshold)
+    kept_on = kept.kept_on if kept is not None and kept.current else None
     if kept is not None and kept.current:
         threshold = kept.threshold
     with new_folders(path.parent), staged(script) as part:  # the script last, if all went well
         part.write_text(script_text(path.name))
         checked = check_photos(meta, photos)
-        result = export_checked(model, meta, path, softmax, threshold, checked, reporter)
+        result = export_checked(model, meta, path, softmax, threshold, checked, reporter, kept_on)
     return replace(result, kept=kept, script=script)
 
 
@@ -762,10 +766,12 @@ def export_checked(
     threshold: float | None = None,
     photos: Sequence[Path] = (),
     reporter: Reporter | None = None,
+    kept_on: str | None = None,
 ) -> ExportResult:
     """Export, verify against PyTorch within ``TOLERANCE``, measure the file against objrec's own
     answers on ``photos`` (:func:`photo_agreement`; none: not measured), write the sidecar JSON
-    (its unknown threshold ``threshold`` when given, else the run's); ``reporter`` shows each."""
+    (its unknown threshold ``threshold`` when given, else the run's; ``kept_on``: when
+    ``threshold`` is the one kept with the run, when it was kept); ``reporter`` shows each."""
     calibration = meta.calibration or Calibration()
     tail = Tail(model, calibration.temperature, softmax, meta.feature_dtype)
     body = model.body
@@ -777,7 +783,7 @@ def export_checked(
         with or_silent(reporter).task("writing the ONNX file and checking it", None):
             diff = write_onnx_checked(model, module, tail, part, size, softmax)
         outputs = [o.name for o in OnnxModel(part).session.get_outputs()]
-        confidence = confidence_sidecar(meta, model, softmax, outputs, threshold)
+        confidence = confidence_sidecar(meta, model, softmax, outputs, threshold, kept_on)
         answers = (
             photo_agreement(model, meta, part, softmax, photos, reporter, confidence)
             if photos

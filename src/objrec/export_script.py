@@ -26,13 +26,16 @@ import json
 import os
 import sys
 import warnings
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 MODEL = "model.onnx"
 """The ONNX file, beside this script, that objrec export wrote it for."""
+NEAR_LINE = 0.25
+"""How far above the unknown threshold, in familiarity (1 for a typical validation image, 0 at
+the run's threshold), an answered photo is barely familiar, as objrec predict says it."""
 MAX_PIXELS = 89_478_485
 """The most pixels decoded from one photo (``OBJREC_MAX_PIXELS`` for another), counted at the
 size it decodes at (a JPEG at its reduced scale): objrec's limit, written in by export."""
@@ -334,18 +337,37 @@ class Model:
         """The top ``k`` classes of each photo, whether it looks like none of them, and the
         ``score`` that says so (``objrec predict --json``'s: the familiarity, where a typical
         validation image scores 1 and the run's threshold is 0, or the top probability, as the
-        sidecar's ``unknown`` entry says)."""
+        sidecar's ``unknown`` entry says): :meth:`entry`, ``objrec predict --json``'s keys."""
         probs, scores = self.probabilities(np.stack([self.prepare(p) for p in paths]))
-        threshold, classes = self.spec["unknown"]["threshold"], self.spec["classes"]
         return [
-            {
-                "path": str(path),
-                "topk": [{"class": classes[i], "prob": float(p[i])} for i in p.argsort()[::-1][:k]],
-                "unknown": threshold is not None and bool(score < threshold),
-                "score": float(score),
-            }
+            self.entry(path, p, float(score), k)
             for path, p, score in zip(paths, probs, scores, strict=True)
         ]
+
+    def entry(self, path: str | Path, probs: np.ndarray, score: float, k: int) -> dict:
+        """One photo's answer with ``objrec predict --json``'s keys, in its order: ``filename``,
+        ``path``, ``unknown``, ``score``, ``barely_familiar`` (answered, yet its familiarity under
+        :data:`NEAR_LINE` above the threshold; None when the score is no familiarity),
+        ``unknown_threshold`` (the sidecar's), ``unknown_threshold_kept_on`` (when that is the
+        one ``evaluate --keep-threshold`` kept with the run, when it was kept), ``topk``."""
+        spec, classes = self.spec["unknown"], self.spec["classes"]
+        threshold = spec["threshold"]
+        unknown = threshold is not None and score < threshold
+        familiar = threshold is not None and spec["score"] != "msp" and bool(spec.get("scale"))
+        return {
+            "filename": base_name(path),
+            "path": str(path),
+            "unknown": unknown,
+            "score": score,
+            "barely_familiar": (not unknown and score < threshold + NEAR_LINE)
+            if familiar
+            else None,
+            "unknown_threshold": threshold,
+            "unknown_threshold_kept_on": spec.get("threshold_kept_on"),
+            "topk": [
+                {"class": classes[i], "prob": float(probs[i])} for i in probs.argsort()[::-1][:k]
+            ],
+        }
 
 
 def int8_note(spec: dict) -> str | None:
@@ -396,6 +418,12 @@ def heif_reason(kind: str) -> str:
     if ("AVIF" if kind == "AVIF" else "HEIF") in Image.ID:  # pillow-heif registers HEIF
         return ERRORS["heif_unreadable"].format(a="an" if kind == "AVIF" else "a", kind=kind)
     return ERRORS["avif_no_decoder" if kind == "AVIF" else "heif_no_decoder"].format(kind=kind)
+
+
+def base_name(path: str | Path) -> str:
+    """The last part of ``path``, split at either slash: ``objrec predict --json``'s
+    ``filename``."""
+    return PureWindowsPath(str(path)).name or str(path)
 
 
 def text(answer: dict) -> str:
@@ -510,7 +538,10 @@ def is_image(path: Path) -> bool:
     return head.startswith(IMAGE_MAGIC) or webp or heif_kind(head) is not None
 
 
-CSV_COLUMNS = ("file", "path", "answer", "predicted", "prob_predicted", "unknown", "score")
+CSV_COLUMNS = (
+    *("file", "path", "answer", "predicted", "prob_predicted", "unknown", "barely_familiar"),
+    *("score", "unknown_threshold", "unknown_threshold_kept_on"),
+)
 """The first columns of ``--csv``'s table, as ``objrec predict --csv`` names them; ``class_1``,
 ``prob_1`` ... follow, then ``error`` (why an input got no answer: a photo not read, a folder
 without images)."""
@@ -519,14 +550,16 @@ without images)."""
 def csv_row(answer: dict) -> dict:
     """One row of ``--csv``'s table: ``answer`` is the class, or "unknown"."""
     path = answer["path"]
-    row = {"file": shown(Path(path).name), "path": shown(path)}
+    row = {"file": shown(base_name(path)), "path": shown(path)}
     row["error"] = shown(answer.get("error", ""))  # an OSError's words may name the file
     if row["error"]:
         return row
     top = answer["topk"][0]
     row |= {"answer": "unknown" if answer["unknown"] else top["class"]}
     row |= {"predicted": top["class"], "prob_predicted": top["prob"]}
-    row |= {"unknown": answer["unknown"], "score": answer["score"]}
+    row |= {"unknown": answer["unknown"], "barely_familiar": answer.get("barely_familiar")}
+    row |= {"score": answer["score"], "unknown_threshold": answer.get("unknown_threshold")}
+    row |= {"unknown_threshold_kept_on": answer.get("unknown_threshold_kept_on")}
     for i, t in enumerate(answer["topk"], start=1):
         row[f"class_{i}"], row[f"prob_{i}"] = t["class"], t["prob"]
     return row
@@ -564,7 +597,9 @@ def answer_all(model: Model, inputs: list[tuple[str, str]], k: int, quiet: bool)
                 error = why_not_read(path, exc)
         if error:
             print(f"{shown(path)}: {error}", file=sys.stderr)
-            answers.append({"path": str(path), "topk": [], "error": error})
+            answers.append(
+                {"filename": base_name(path), "path": str(path), "topk": [], "error": error}
+            )
         elif not quiet:
             print(text(answers[-1]))
     return answers
