@@ -17,6 +17,26 @@ from objrec.runtime import OnnxModel
 
 
 @pytest.mark.slow
+def test_export_says_a_run_stopped_before_its_end_is_unfinished(trained_run, tmp_path, caplog):
+    """A run stopped by Ctrl-C holds an uncalibrated model with no "unknown" threshold of its
+    own: predict, evaluate, serve, report and suggest say it is unfinished, but export wrote it
+    out silently, a file that then answers elsewhere as if finished (its sidecar's threshold
+    null: never "unknown")."""
+    import logging
+    import shutil
+
+    from objrec.checkpoint import LAST
+
+    stopped = tmp_path / "stopped"
+    shutil.copytree(trained_run, stopped)
+    (stopped / LAST).write_bytes(b"")  # what a finished run removes: its training state
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        export_model(stopped, tmp_path / "m.onnx", photos=1)
+    said = [m for m in caplog.messages if "unfinished" in m]
+    assert len(said) == 1 and said[0].startswith(f"{stopped} holds an unfinished run")
+
+
+@pytest.mark.slow
 def test_the_sidecar_holds_classes_and_preprocessing_and_the_file_reproduces_pytorch(
     trained_run, tmp_path
 ):

@@ -404,3 +404,16 @@ def restore_training_state(
         best_state={k[5:]: v for k, v in tensors.items() if k.startswith("best.")},
         stopped_early=progress.stopped_early,
     )
+
+
+def warn_if_unfinished(run: Path) -> None:
+    """Say that ``run`` is a run folder whose training was stopped before its end (its training
+    state is still there): its model is the best of the epochs before the stop, uncalibrated,
+    which predict, evaluate, serve and export otherwise used as if it were finished."""
+    if (run / LAST).is_file():
+        log.warning(
+            "%s holds an unfinished run: training stopped before its end, so its model is the "
+            'best so far, its probabilities are not calibrated and it has no "unknown" '
+            "threshold of its own; resume its training to finish it",
+            run,
+        )

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from objrec import __version__
-from objrec.checkpoint import load_model
+from objrec.checkpoint import load_model, warn_if_unfinished
 from objrec.confidence import Readable, require_number
 from objrec.config import CHECK_PHOTOS
 from objrec.errors import ObjrecError
@@ -611,6 +611,7 @@ def export_model(
     if not onnxruntime_available():
         raise ObjrecError("exporting needs onnxruntime: pip install onnxruntime")
     model, meta = load_model(run)
+    warn_if_unfinished(Path(run))
     path = output_path(out) if out else default_out(Path(run))
     sidecar = path.with_suffix(".json")
     if path.suffix.lower() == ".json":  # the sidecar's own name (a case-blind disk's too)

@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 
 from objrec import __version__
-from objrec.checkpoint import BEST, LAST, load_model
+from objrec.checkpoint import BEST, load_model, warn_if_unfinished
 from objrec.confidence import Readable, require_number, score_in_chunks, tie_head
 from objrec.errors import ObjrecError
 from objrec.export import Tail, export_checked
@@ -380,15 +380,3 @@ class Recognizer:
         cam, target = grad_cam(model, self.preprocess([image]), target)
         return overlay(model_view(self.data, image), cam), target
 
-
-def warn_if_unfinished(run: Path) -> None:
-    """Say that ``run`` is a run folder whose training was stopped before its end (its training
-    state is still there): its model is the best of the epochs before the stop, uncalibrated,
-    which predict, evaluate and serve otherwise answered with as if it were finished."""
-    if (run / LAST).is_file():
-        log.warning(
-            "%s holds an unfinished run: training stopped before its end, so its model is the "
-            'best so far, its probabilities are not calibrated and it has no "unknown" '
-            "threshold of its own; resume its training to finish it",
-            run,
-        )
