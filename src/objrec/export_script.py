@@ -550,7 +550,7 @@ without images)."""
 def csv_row(answer: dict) -> dict:
     """One row of ``--csv``'s table: ``answer`` is the class, or "unknown"."""
     path = answer["path"]
-    row = {"file": shown(base_name(path)), "path": shown(path)}
+    row: dict[str, object] = {"file": shown(base_name(path)), "path": shown(path)}
     row["error"] = shown(answer.get("error", ""))  # an OSError's words may name the file
     if row["error"]:
         return row
