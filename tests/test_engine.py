@@ -395,8 +395,8 @@ def test_a_fine_tuning_that_never_beat_the_heads_best_blames_no_patience(caplog)
     model = nn.Linear(4, 2)
     stopper = EarlyStopping(patience=5)
     stopper.load_state_dict({"best": 0.0, "best_epoch": 26, "bad_epochs": 0})
-    start = FitState(stopper, epoch=31, best_state=copy.deepcopy(model.state_dict()))
-    start.began_from = 31  # another fit's best: the head's
+    best = copy.deepcopy(model.state_dict())
+    start = FitState(stopper, epoch=31, best_state=best, began_from=31)  # from the head's best
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
     with caplog.at_level("WARNING", logger="objrec.engine"):
         state = fit(
@@ -418,8 +418,8 @@ def test_a_fine_tuning_after_a_head_whose_best_was_its_last_epoch_warns_of_nothi
     model = nn.Linear(4, 2)
     stopper = EarlyStopping(patience=5)
     stopper.load_state_dict({"best": 0.0, "best_epoch": 31, "bad_epochs": 0})
-    start = FitState(stopper, epoch=31, best_state=copy.deepcopy(model.state_dict()))
-    start.began_from = 31  # another fit's best: the head's
+    best = copy.deepcopy(model.state_dict())
+    start = FitState(stopper, epoch=31, best_state=best, began_from=31)  # from the head's best
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
     with caplog.at_level("WARNING", logger="objrec.engine"):
         state = fit(
