@@ -592,9 +592,8 @@ def test_an_evaluation_at_another_threshold_than_the_runs_now_is_made_again(tmp_
     assert load_evaluation(run, tmp_path / "data", SILENT) == folder and not made
     kept = keep_threshold(run, 0.2, {"replaced": 0.0})
     assert load_evaluation(run, tmp_path / "data", SILENT) == folder and made == [tmp_path / "data"]
-    (folder / "metrics.json").write_text(
-        json.dumps(metrics | {"unknown_threshold_kept_on": kept.kept_on})
-    )
+    at_kept = {"unknown_threshold": 0.2, "unknown_threshold_kept_on": kept.kept_on}
+    (folder / "metrics.json").write_text(json.dumps(metrics | at_kept))  # as evaluate writes it
     assert load_evaluation(run, tmp_path / "data", SILENT) == folder and len(made) == 1
 
 
@@ -764,9 +763,8 @@ def test_the_page_shows_no_evaluate_unknown_result_made_at_a_threshold_the_run_n
     assert open_set_found(run, shown, {}) == open_set | {"from": str(valid)}
     kept = keep_threshold(run, 0.2, {"replaced": 0.0})
     assert open_set_found(run, shown, {}) == {}  # measured at the threshold replaced since
-    (valid / "metrics.json").write_text(
-        json.dumps(metrics | {"unknown_threshold_kept_on": kept.kept_on})
-    )
+    at_kept = {"unknown_threshold": 0.2, "unknown_threshold_kept_on": kept.kept_on}
+    (valid / "metrics.json").write_text(json.dumps(metrics | at_kept))  # as evaluate writes it
     assert open_set_found(run, shown, {}) == open_set | {"from": str(valid)}  # measured again
 
 
@@ -984,3 +982,32 @@ def test_report_shows_the_fine_tuning_record_in_its_training_section(trained_run
     training = section(build_report(trained_run, tmp_path / "r.html").read_text(), "training")
     assert "Fine-tuning: the network&#39;s last 2 blocks trained with the head" in training
     assert "(their lowest: 0.5500): the model is the pretrained network as it was" in training
+
+
+def test_thresholds_kept_within_one_second_are_told_apart(tmp_path, monkeypatch):
+    """at_threshold_now told the threshold an evaluation measured at from the run's now by when
+    each was kept, to the second: an evaluation made at the threshold one `evaluate
+    --keep-threshold` kept read as made at another kept within the same second (its page would
+    count the unknown answers at one the run no longer uses). The threshold is compared too."""
+    from datetime import datetime
+
+    from objrec import kept
+    from objrec.report import at_threshold_now
+
+    from .conftest import fake_checkpoint
+
+    class SameSecond(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2026, 12, 4, 18, 0, 0, 250_000, tzinfo=tz)
+
+    monkeypatch.setattr(kept, "datetime", SameSecond)
+    run, evaluation = tmp_path / "run", tmp_path / "run" / "eval-test"
+    evaluation.mkdir(parents=True)
+    fake_checkpoint(run / "model.safetensors")
+    for threshold in (0.2, 0.3):
+        kept_on = kept.keep_threshold(run, threshold, {}).kept_on
+        metrics = {"unknown_threshold": 0.2, "unknown_threshold_kept_on": kept_on}
+        (evaluation / "metrics.json").write_text(json.dumps(metrics))
+        assert at_threshold_now(evaluation, run) is (threshold == 0.2), threshold
+    assert kept_on == "2026-12-04T18:00:00Z"  # both kept within the same second

@@ -41,7 +41,15 @@ from objrec.explore import explore
 from objrec.images import UnreadableImageError, open_image, warned_once_per_file
 from objrec.inference import Recognizer
 from objrec.meta import RunMeta, checkpoint_file, output_beside
-from objrec.outputs import landing, output_path, refuse_overwrite, same_file, shown_name, staged
+from objrec.outputs import (
+    json_dict,
+    landing,
+    output_path,
+    refuse_overwrite,
+    same_file,
+    shown_name,
+    staged,
+)
 from objrec.progress import Reporter, or_silent, plural, some_of
 from objrec.tables import exact_cell
 from objrec.transforms import TTA_VIEWS, build_transforms, draft_size
@@ -271,18 +279,18 @@ def is_current(predictions: Path, run: Path) -> bool:
 
 def at_threshold_now(folder: Path, run: Path) -> bool:
     """Whether ``folder``'s evaluation measured at the unknown threshold the run answers with now:
-    the one ``evaluate --keep-threshold`` kept (its ``unknown_threshold_kept_on``), or the run's
-    own (none recorded). An evaluation made before a threshold was kept, the ``evaluate
+    the one ``evaluate --keep-threshold`` kept (when, ``unknown_threshold_kept_on``, and which,
+    ``unknown_threshold``: two kept within one second share the time, to the second), or the
+    run's own (none recorded). An evaluation made before a threshold was kept, the ``evaluate
     --keep-threshold`` that kept it among them, measured at the run's own: its page would give
     the share of images answered, and top-1, at a threshold the run no longer uses."""
     from objrec.kept import read_kept
 
     kept = read_kept(run)
-    now = kept.kept_on if kept is not None and kept.current else None
-    try:
-        then = json.loads((folder / "metrics.json").read_text()).get("unknown_threshold_kept_on")
-    except (OSError, ValueError, AttributeError):
-        then = None
+    now = (kept.kept_on, kept.threshold) if kept is not None and kept.current else None
+    metrics = json_dict(folder / "metrics.json")
+    kept_on = metrics.get("unknown_threshold_kept_on")
+    then = (kept_on, metrics.get("unknown_threshold")) if kept_on is not None else None
     return then == now
 
 
