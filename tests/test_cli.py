@@ -3839,6 +3839,7 @@ def test_train_json_stopped_after_the_head_s_epochs_prints_the_run_saved_then(
     assert answer == summary | {"warnings": answer["warnings"]}
     assert load_model(tmp_path / "run")  # the head's best model, as after a stop in its epochs
     records_the_seconds_and_precision_so_far(summary, calibrated=True)
+    assert (summary["calibration"], summary["finetune"]) == ({}, None)  # as docs/json.md says
 
 
 def records_the_seconds_and_precision_so_far(summary, calibrated):
