@@ -38,15 +38,15 @@ SETTINGS: list[tuple[str, dict, str]] = [
     ("  class-weighted loss", {"balance": "weights"}, "ensemble"),
     ("  TrivialAugmentWide view", {"augment": "trivial"}, "ensemble"),
     ("fp32 frozen pass (--precision fp32)", {"precision": "fp32"}, "ensemble-fp32"),
-    ("  fine-tune last block", {"finetune_blocks": 1}, "ensemble-fp32"),
+    ("  fine-tune last block", {"precision": "fp32", "finetune_blocks": 1}, "ensemble-fp32"),
     (
         "  fine-tune last block, BatchNorm statistics updated",
-        {"finetune_blocks": 1, "finetune_batchnorm": "train"},
+        {"precision": "fp32", "finetune_blocks": 1, "finetune_batchnorm": "train"},
         "ensemble-fp32",
     ),
     (
         "  fine-tune last 2 blocks, lr 3e-4",
-        {"finetune_blocks": 2, "finetune_lr": 3e-4},
+        {"precision": "fp32", "finetune_blocks": 2, "finetune_lr": 3e-4},
         "ensemble-fp32",
     ),
     ("int8 frozen pass (--precision int8)", {"precision": "int8"}, "ensemble-int8"),

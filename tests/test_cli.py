@@ -1460,8 +1460,8 @@ def test_errors_speak_the_api_names_in_python_and_the_flags_in_the_cli(capsys, t
 
     with pytest.raises(ObjrecError, match=r"^`batch_size` must be at least 1$"):
         TrainConfig(batch_size=0)
-    with pytest.raises(ObjrecError, match=r'use it with `precision="fp32"`$'):
-        TrainConfig(finetune_blocks=1, precision="int8")
+    with pytest.raises(ObjrecError, match=r"^`finetune_lr` must be above zero$"):
+        TrainConfig(finetune_lr=0)
     code, _, err = run(capsys, "train", tmp_path, "--out", tmp_path / "r", "--batch-size", "0")
     usage = "error: --batch-size must be at least 1 (see objrec train --help)"
     assert code == 2 and err.strip() == usage  # a usage error, as click's own (docs/json.md)

@@ -273,7 +273,7 @@ def test_the_precision_help_says_what_auto_picks_and_what_int8_costs_in_accuracy
     first = " ".join(field_help(TrainConfig, "precision").split())
     assert "within the noise" not in first
     assert "auto uses 8-bit integers (int8) on a CPU with fast 8-bit instructions" in first
-    assert "finetune_blocks is 0, else 32-bit floats (fp32)" in first
+    assert "(the default ones), else 32-bit floats (fp32)" in first
     assert "about twice as fast" in first and "within 0.4 percentage points" in first
     bench = (Path(__file__).parents[1] / "benchmarks" / "README.md").read_text(encoding="utf-8")
     summary = bench[bench.index("### A default `train` in int8 against `--precision fp32`") :]

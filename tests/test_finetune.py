@@ -113,6 +113,7 @@ def barely_trained_then_tuned() -> TrainConfig:
         finetune_blocks=1,
         finetune_epochs=2,
         finetune_lr=1e-3,
+        precision="fp32",  # the body the head trains on; int8's: test_an_int8_body_...
     )
 
 
@@ -155,6 +156,7 @@ def test_ctrl_c_while_fine_tuning_writes_the_run_with_the_body_as_it_was(tmp_pat
     config = TrainConfig(
         backbone="efficientnet_lite0", epochs=1, aug_views=0, finetune_blocks=1, finetune_lr=1e-3
     )
+    config.precision = "fp32"  # as auto chose before int8 took fine-tuning (where int8 pays)
     with pytest.raises(Interrupted, match="after the head's epochs") as stopped:
         train(split_dir, tmp_path / "run", config, reporter=StopInFineTuning())
     assert stopped.value.summary is not None and stopped.value.summary["finished"] is False
@@ -321,3 +323,79 @@ def test_train_json_says_a_fine_tuning_that_did_not_help_was_not_kept(capsys, tm
     assert not [w for w in answer["warnings"] if "--finetune-epochs limit" in w]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["finetune"] == finetune
+
+
+@pytest.fixture
+def auto_is_int8(monkeypatch):
+    """A CPU with 8-bit dot products, where ``precision="auto"`` takes int8 for a Lite body."""
+    import objrec.quantize
+
+    monkeypatch.setattr(objrec.quantize, "int8_dot_product", lambda: "avx512_vnni")
+
+
+@pytest.mark.slow
+def test_a_fine_tuning_not_kept_leaves_the_run_a_head_only_run_saves(
+    tmp_path, split_dir, auto_is_int8
+):
+    """--finetune-blocks not kept saved an fp32 body (auto took fp32 for any fine-tuning) and
+    ran the frozen pass again, though the head-only run's int8 features were in the store: the
+    head now trains on the body auto picks, and a fine-tuning not kept leaves that run as it is,
+    int8 body, head, calibration and stored features all a head-only run's."""
+    import json
+
+    from objrec.quantize import QuantizedBody
+
+    head_only = TrainConfig(backbone="efficientnet_lite0", epochs=2, aug_views=0, min_delta=0.5)
+    train(split_dir, tmp_path / "head", head_only)
+    tuned = TrainConfig(**head_only.to_dict() | {"finetune_blocks": 1, "finetune_lr": 1e-9})
+    result = train(split_dir, tmp_path / "tuned", tuned)
+    assert result.finetune is not None and result.finetune["kept"] is False
+    assert result.frozen_pass["computed"] == 0 and result.frozen_pass["from_store"] > 0
+    (model, meta), (base, base_meta) = load_model(tmp_path / "tuned"), load_model(tmp_path / "head")
+    assert isinstance(model.body, QuantizedBody) and meta.train_config.precision == "int8"
+    state, base_state = model.state_dict(), base.state_dict()
+    assert state.keys() == base_state.keys()
+    assert all(torch.equal(state[k], base_state[k]) for k in state)
+    assert meta.calibration == base_meta.calibration
+    summary, base_summary = (
+        json.loads((tmp_path / r / "summary.json").read_text()) for r in ("tuned", "head")
+    )
+    assert summary["precision"] == base_summary["precision"]
+
+
+@pytest.mark.slow
+def test_an_int8_body_s_kept_fine_tuning_makes_the_run_fp32(
+    tmp_path, split_dir, lite, auto_is_int8
+):
+    """The head trains on the int8 body; a fine-tuning kept makes the run's body the fp32 one it
+    tuned, recorded as fp32 with why. A stop while calibrating it writes the run as of the head's
+    end: the int8 body the head was trained on, as recorded then."""
+    import json
+
+    from objrec.errors import Interrupted
+    from objrec.quantize import QuantizedBody
+
+    class StopInCalibration(TaskRecorder):
+        def task(self, description, total):
+            if description.startswith("calibrating"):
+                raise KeyboardInterrupt
+            return super().task(description, total)
+
+    config = TrainConfig(**barely_trained_then_tuned().to_dict() | {"precision": "auto"})
+    with pytest.raises(Interrupted, match="after the head's epochs") as stopped:
+        train(split_dir, tmp_path / "run", config, reporter=StopInCalibration())
+    assert stopped.value.summary["precision"]["used"] == "int8"
+    model, meta = load_model(tmp_path / "run")
+    assert isinstance(model.body, QuantizedBody) and meta.train_config.precision == "int8"
+    assert all(
+        torch.equal(v, lite.state_dict()[k]) for k, v in model.body.float_body.state_dict().items()
+    )
+    result = train(split_dir, tmp_path / "run", resume=True)  # fine-tunes again, and keeps it
+    assert result.finetune is not None and result.finetune["kept"] is True
+    assert result.precision["used"] == "fp32"
+    assert result.precision["why"] == "fine-tuning was kept: its tuned blocks run in fp32"
+    model, meta = load_model(tmp_path / "run")
+    assert not isinstance(model.body, QuantizedBody) and meta.train_config.precision == "fp32"
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["precision"] == "fp32"
+    before, after = lite.state_dict(), model.body.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)

@@ -214,11 +214,10 @@ def test_kept_nodes_are_the_first_and_last_convolutions(tmp_path, tiny):
     assert kept_nodes(model, ("head",)) == convs[-1:]
 
 
-def test_fine_tuning_an_int8_body_is_refused():
-    with pytest.raises(ObjrecError, match="precision"):
-        TrainConfig(precision="int8", finetune_blocks=1)
+def test_an_unknown_precision_is_refused_and_int8_takes_fine_tuning():
     with pytest.raises(ObjrecError, match="precision"):
         TrainConfig(precision="fp16")
+    assert TrainConfig(precision="int8", finetune_blocks=1).precision == "int8"
 
 
 @pytest.mark.slow
@@ -335,10 +334,6 @@ def test_auto_precision_is_int8_only_on_a_cpu_with_dot_products_and_a_validated_
     assert auto_precision(lite, cpu) == ("int8", "this CPU has avx512_vnni")
     assert auto_precision(get_backbone("efficientnet_lite0"), cpu)[0] == "int8"
     assert auto_precision(lite, torch.device("cuda", 0))[0] == "fp32"
-    assert auto_precision(lite, cpu, finetune_blocks=1) == (
-        "fp32",
-        "fine-tuning trains the body in fp32",
-    )
     assert auto_precision(get_backbone("tiny_test"), cpu)[0] == "fp32"
     assert auto_precision(get_backbone("resnet18"), cpu)[0] == "fp32"
     monkeypatch.setattr(quantize, "int8_dot_product", lambda: None)

@@ -464,14 +464,16 @@ class TrainConfig:
     update them."""
     precision: str = "auto"
     """How the pretrained network (the frozen body) computes: ``auto`` uses 8-bit integers (int8)
-    on a CPU with fast 8-bit instructions for EfficientNet-Lite networks (the default ones) when
-    ``finetune_blocks`` is 0, else 32-bit floats (fp32); int8 runs the network about twice as fast
+    on a CPU with fast 8-bit instructions for EfficientNet-Lite networks (the default ones), else
+    32-bit floats (fp32); int8 runs the network about twice as fast
     and, on Caltech-101 (100 classes), scored the same test top-1 as fp32 (96.56%), its top-1 in
     the other measurements within 0.4 percentage points either way; ``fp32`` or ``int8`` forces
     one. ``auto`` picks int8 when the frozen pass runs on a CPU with 8-bit dot-product
     instructions (AVX-512 VNNI or AVX-VNNI on x86, ``asimddp`` on ARM), the body is an
-    EfficientNet-Lite one (or an ensemble of them) and no blocks are fine-tuned: int8's valid loss
-    is within fp32's split-seed spread. int8
+    EfficientNet-Lite one (or an ensemble of them): int8's valid loss is within fp32's split-seed
+    spread. With ``finetune_blocks`` the head trains on the body of this precision, the blocks
+    are fine-tuned in fp32, and a fine-tuning kept makes the run's body fp32 (recorded so); one
+    not kept leaves the run as it would be without it, an int8 body included. int8
     is ONNX Runtime static quantization calibrated on the 120 images of the built-in sample (not on
     yours, so adding or removing training images keeps the int8 body and its stored features). The
     run records the precision used (``auto`` is settled before the frozen pass), the head trains on
@@ -571,10 +573,6 @@ class TrainConfig:
             (
                 self.unknown_score in UNKNOWN_SCORES,
                 f"`unknown_score` must be one of {', '.join(UNKNOWN_SCORES)}",
-            ),
-            (
-                self.precision != "int8" or not self.finetune_blocks,
-                '`finetune_blocks` trains the body in fp32: use it with `precision="fp32"`',
             ),
             (
                 self.finetune_batchnorm in BATCHNORM_MODES,

@@ -82,13 +82,12 @@ def int8_dot_product(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
     return next((flag for flag in INT8_DOT_PRODUCT if flag in flags), None)
 
 
-def auto_precision(
-    spec: BackboneSpec, device: torch.device, finetune_blocks: int = 0
-) -> tuple[str, str]:
-    """What ``precision="auto"`` runs the body in, ``int8`` or ``fp32``, and why, in words."""
+def auto_precision(spec: BackboneSpec, device: torch.device) -> tuple[str, str]:
+    """What ``precision="auto"`` runs the body in, ``int8`` or ``fp32``, and why, in words (the
+    same with ``finetune_blocks``: the head trains on that body, and a fine-tuning not kept
+    leaves the run as it would be without it, ``train.body_kept``)."""
     flag = int8_dot_product()
     fp32_because = (
-        (finetune_blocks > 0, "fine-tuning trains the body in fp32"),
         (device.type != "cpu", f"the frozen pass runs on {device.type}, int8 on the CPU only"),
         (not spec.int8, f"int8 was not validated on {spec.name}"),
         (not onnxruntime_available(), "onnxruntime is not installed"),

@@ -239,9 +239,9 @@ def saved_as_of_the_head_on_stop(
     the run is then written from holds the head's best only, trained on that body; rank 0 writes
     the run (:func:`save_after_the_head`, ``folders``: out, data) and says so. Yields the body
     split at fine-tuning's cut (stem, top) for :func:`finetune_phase`, None without it."""
-    parts = None
+    parts, body, precision = None, prep.model.body, dict(prep.precision)
     if config.finetune_blocks and not world.distributed:  # finetune_phase refuses torchrun
-        parts = split_body(prep.model.body, config.finetune_blocks, prep.data.input_size)
+        parts = split_body(float_body(body), config.finetune_blocks, prep.data.input_size)
     top = parts[1] if parts else None
     before = {k: v.detach().clone() for k, v in top.state_dict().items()} if top else {}
     try:
@@ -249,10 +249,34 @@ def saved_as_of_the_head_on_stop(
     except KeyboardInterrupt:
         if top is not None:
             top.load_state_dict(before)
+            prep.model.body, prep.precision = body, precision  # as before body_kept
             prep.model.cpu().freeze_body()
         if world.main:
             raise save_after_the_head(prep, config, meta, *folders) from None
         raise
+
+
+def float_body(body: nn.Module) -> nn.Module:
+    """The fp32 body fine-tuning trains: an int8 body's own fp32 weights, or the body itself."""
+    return body.float_body if isinstance(body, QuantizedBody) else body
+
+
+def body_kept(
+    prep: Prepared, config: TrainConfig, meta: RunMeta, finetune: dict[str, Any]
+) -> tuple[TrainConfig, RunMeta]:
+    """The run's body and settings once fine-tuning is done (``finetune``: its record). Kept, the
+    fp32 body it tuned becomes the run's in place of an int8 one (whose graph holds the untuned
+    weights), and the run records fp32 and why; not kept, the run stays as it would be without
+    fine-tuning, its int8 body, precision and stored features included."""
+    body = prep.model.body
+    if not finetune["kept"] or not isinstance(body, QuantizedBody):
+        return config, meta
+    prep.model.body = body.float_body
+    config = replace(config, precision="fp32")
+    why = "fine-tuning was kept: its tuned blocks run in fp32"
+    prep.precision = {k: v for k, v in prep.precision.items() if k != "engine"}
+    prep.precision |= {"used": "fp32", "why": why}
+    return config, replace(meta, train_config=config)
 
 
 def interrupted_outside_epochs(
@@ -303,6 +327,7 @@ def _train(
                 state, source, finetune = finetune_phase(
                     prep, config, state, reporter, world, parts
                 )
+                config, meta = body_kept(prep, config, meta, finetune)
             prep.stages.calibrating = time.perf_counter()
             meta, calibration = calibrate(prep, config, meta, source, reporter)
     finally:
@@ -319,7 +344,7 @@ def _train(
         n_images=prep.n_images,
         frozen_pass=prep.frozen_pass,
         write=world.main,
-        precision=precision,
+        precision=prep.precision,
         calibration=calibration,
         seen=prep.seen,
         finetune=finetune,
@@ -431,7 +456,7 @@ def settle_precision(
     if config.precision != "auto":
         return config, {"used": config.precision, "why": why or f"--precision {config.precision}"}
     spec = get_backbone(config.backbone)
-    used, why = auto_precision(spec, world.device, config.finetune_blocks)
+    used, why = auto_precision(spec, world.device)
     return replace(config, precision=used), {"used": used, "why": f"auto: {why}"}
 
 
@@ -1188,6 +1213,8 @@ def tune_blocks(
         )
     prep.model.cpu().freeze_body()
     outcome = finetune_told(head_state, state, config, reporter)
+    if not outcome["kept"]:  # the body as it was: its stored features, as without fine-tuning
+        return state, FeatureSource(prep.train, prep.valid), outcome
     return state, FeatureSource(train_x, valid_stack, top.eval()), outcome
 
 
