@@ -3915,6 +3915,24 @@ def test_verbose_log_lines_are_whole_lines_in_a_log_file(tmp_path):
     assert "INFO" in terminal.stderr and f"checked {folder}" not in terminal.stderr  # wrapped
 
 
+@pytest.mark.slow  # a whole explore
+def test_a_table_on_an_ascii_stdout_is_as_wide_on_a_row_whose_name_was_escaped(
+    tmp_path, monkeypatch
+):
+    """Under PYTHONIOENCODING=ascii (b21e847) a table row naming a class `café` was 3 columns
+    wider than the others: rich measured é as one column, the stream wrote it as \\xe9. The
+    console escapes a table's text as the stream writes it, before measuring it."""
+    photos = make_class_folder(tmp_path / "photos", per_class=2, classes=("red", "green"))
+    (photos / "green").rename(photos / "café")
+    stream = io.TextIOWrapper(io.BytesIO(), encoding="ascii", errors="backslashreplace")
+    monkeypatch.setattr(sys, "stdout", stream)
+    assert main(["explore", str(photos), "--out", str(tmp_path / "explore")]) == 0
+    stream.flush()
+    table = [line for line in stream.buffer.getvalue().decode().splitlines() if line[:1] in "+|"]
+    assert any("caf\\xe9" in line for line in table) and len(table) >= 5
+    assert len({len(line) for line in table}) == 1, "\n".join(table)
+
+
 @pytest.mark.slow  # a fresh interpreter importing objrec's CLI: about 5 s on 2 cores
 def test_text_output_escapes_what_an_ascii_stdout_cannot_write(tmp_path):
     """`PYTHONIOENCODING=ascii objrec check rvé` crashed in rich with a UnicodeEncodeError: the

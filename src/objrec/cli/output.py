@@ -29,14 +29,29 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Table
 from rich.text import Text
 
 from objrec.cli.messages import to_cli
 from objrec.outputs import finite_or_null
 from objrec.progress import IN_RESULT, Reporter
 
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+
+class EscapingConsole(Console):
+    """A console whose tables hold each character its stream's encoding lacks as the stream writes
+    it (``\\xe9``, :func:`escape_unencodable`), so that rich measures their columns by what is
+    written: under ``PYTHONIOENCODING=ascii`` a table row naming a class ``café`` was 3 columns
+    wider than the others."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        tables = [
+            as_written_table(o, self.encoding) if isinstance(o, Table) else o for o in objects
+        ]
+        super().print(*tables, **kwargs)
+
+
+console = EscapingConsole(soft_wrap=True)
+err = EscapingConsole(stderr=True, soft_wrap=True)
 PIPED_WIDTH = 10_000
 """Output width when stdout is not a terminal (a pipe, a log file): tables are never cut there."""
 
@@ -430,6 +445,38 @@ def flush_c_stdio() -> None:
 
     with suppress(OSError, AttributeError, TypeError):  # no C library by that name (Windows)
         ctypes.CDLL(None).fflush(None)
+
+
+def as_written_table(table: Table, encoding: str) -> Table:
+    """``table`` (changed in place) with its title, caption, headers and cells as a stream in
+    ``encoding`` writes them (:func:`as_written`)."""
+    table.title, table.caption = (
+        as_written(table.title, encoding),
+        as_written(table.caption, encoding),
+    )
+    for column in table.columns:
+        column.header = as_written(column.header, encoding)
+        column._cells = [as_written(cell, encoding) for cell in column.cells]
+    return table
+
+
+def as_written(renderable: Any, encoding: str) -> Any:
+    """A text (``str`` or rich ``Text``; anything else as it is) as a stream in ``encoding``
+    writes it: a name's byte that is not UTF-8 escaped (:func:`printable`), then each character
+    the encoding lacks (``\\xe9``, as :func:`escape_unencodable` has the streams write them).
+    A ``Text`` that changes keeps its style, not its spans (their places moved)."""
+    plain = renderable.plain if isinstance(renderable, Text) else renderable
+    if not isinstance(plain, str):
+        return renderable
+    try:
+        written = printable(plain).encode(encoding, "backslashreplace").decode(encoding)
+    except LookupError:
+        return renderable
+    if written == plain:
+        return renderable
+    if isinstance(renderable, Text):
+        return Text(written, style=renderable.style, justify=renderable.justify)
+    return written
 
 
 def escape_unencodable() -> None:
