@@ -505,3 +505,23 @@ def test_a_stop_while_an_epochs_state_is_copied_leaves_the_last_one_whole(tmp_pa
     saved = load_training_state(tmp_path / "last.safetensors")
     assert saved.progress.epoch == 3
     assert all(torch.equal(saved.tensors[f"head.{k}"], v) for k, v in epoch3.items())
+
+
+def test_a_stopped_run_s_model_file_given_itself_is_said_to_be_unfinished(tmp_path, caplog):
+    """predict, evaluate, serve and export say a run whose training was stopped is unfinished
+    when given its folder; given its model file (RUN/model.safetensors, which they all take),
+    they said nothing of it. A checkpoint elsewhere (no run folder around it) is not a run."""
+    import logging
+
+    from objrec.checkpoint import BEST, LAST, warn_if_unfinished
+
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in (BEST, LAST, "epoch3.safetensors"):
+        (run / name).write_bytes(b"")
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        warn_if_unfinished(run / BEST)
+        warn_if_unfinished(run / "epoch3.safetensors")  # a copy of the user's: not the run's
+        (run / LAST).unlink()
+        warn_if_unfinished(run / BEST)  # finished
+    assert [m.split(":")[0] for m in caplog.messages] == [f"{run} holds an unfinished run"]

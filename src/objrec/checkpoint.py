@@ -407,9 +407,12 @@ def restore_training_state(
 
 
 def warn_if_unfinished(run: Path) -> None:
-    """Say that ``run`` is a run folder whose training was stopped before its end (its training
-    state is still there): its model is the best of the epochs before the stop, uncalibrated,
-    which predict, evaluate, serve and export otherwise used as if it were finished."""
+    """Say that ``run``, a run folder or its model file (``RUN/model.safetensors``), is of a run
+    whose training was stopped before its end (its training state is still there): its model is
+    the best of the epochs before the stop, uncalibrated, which predict, evaluate, serve and
+    export otherwise used as if it were finished."""
+    if run.name == BEST and run.is_file():
+        run = run.parent
     if (run / LAST).is_file():
         log.warning(
             "%s holds an unfinished run: training stopped before its end, so its model is the "
