@@ -812,6 +812,7 @@ def test_the_script_refuses_a_csv_in_no_folder_before_answering(tmp_path, monkey
     assert f"--csv {table}: no folder {table.parent} to write it in" in err
 
 
+@pytest.mark.slow  # an export and the script in a fresh interpreter: about 1 s
 def test_the_script_s_csv_of_a_folder_gives_predict_s_answers(trained_run, split_dir, tmp_path):
     """The real script, in a fresh interpreter without objrec, on a split's test folder: one row
     per image with predict's answer and probability, in predict --csv's columns (barely_familiar
