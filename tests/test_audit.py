@@ -920,6 +920,7 @@ def test_audit_settings_take_a_path_and_numpy_numbers_as_the_other_configs_do(tm
     assert (type(setting.folds), type(setting.lr)) == (int, float)
 
 
+@pytest.mark.slow
 def test_out_of_fold_heads_need_a_class_of_two_images():
     """Called with one image of each class, ``StratifiedKFold`` raised its own ValueError."""
     from objrec.audit import out_of_fold_probs

@@ -1218,6 +1218,7 @@ def test_a_file_answering_nan_is_not_counted_as_agreeing():
     assert tally.prob == math.inf and tally.score == math.inf
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads Linux's /proc")
 def test_the_script_holds_a_photo_s_pixels_once_while_it_decodes_it(tmp_path):
     """The script's decoded() held an upright RGB photo three times: Pillow's exif_transpose

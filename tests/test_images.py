@@ -42,6 +42,7 @@ def test_exif_orientation_is_applied(tmp_path):
     assert np.array_equal(np.asarray(open_image(path)), np.asarray(turned))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads Linux's /proc")
 def test_an_image_s_pixels_are_held_once_while_it_is_opened(tmp_path):
     """open_image held each image twice: Pillow's exif_transpose returns a copy of an image it
