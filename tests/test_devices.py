@@ -544,3 +544,42 @@ assert not openvino_available()
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_under_torchrun_says_its_stored_features_are_this_process_s(
+    monkeypatch, tmp_path, split_dir
+):
+    """Under torchrun, Ctrl-C before the head's first epoch ended said "the features of the 7
+    image views computed so far are in the store" (or "no features were stored yet") from rank
+    0's own count, though each rank stores its share itself. Summing over the ranks would take a
+    collective at interruption, which can wait for ever on a rank gone or inside another: the
+    sentence says whose count it is, and that the other ranks' features are there too."""
+    import importlib
+
+    from objrec.errors import Interrupted
+    from objrec.features import open_cache
+    from objrec.train import train
+
+    from .conftest import tiny_train_config
+
+    _torchrun_env(monkeypatch, rank=0, size=2)
+    module = importlib.import_module("objrec.train")  # `objrec.train`: the function
+    config = tiny_train_config(cache_dir=str(tmp_path / "cache"))
+    said = []
+    for rows in (7, 0):
+
+        def ctrl_c_after_storing(data_dir, config, *args, rows=rows, **kwargs):
+            open_cache(config.cache_dir).store.rows_written += rows  # this rank's share so far
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(module, "prepare", ctrl_c_after_storing)
+        with pytest.raises(Interrupted) as caught:
+            train(split_dir, tmp_path / f"run{rows}", config, device="cpu")
+        said.append(str(caught.value).split("nothing of the run was saved")[1])
+    assert said == [
+        ", but the features of the 7 image views this process (rank 0 of 2) computed so far are "
+        "in the store, with those of the other ranks, so the same command starts again from them",
+        "; this process (rank 0 of 2) had stored no features yet, and those the other ranks "
+        "computed so far, if any, are in the store",
+    ]

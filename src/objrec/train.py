@@ -183,8 +183,8 @@ def train(
             if not world.main:  # rank 0 says what was kept
                 raise
             ours = request.resume or state_stamp(Path(out)) not in (None, before)
-            stored = open_cache(config.cache_dir).rows_written - rows_before
-            raise interrupted_outside_epochs(Path(data_dir), Path(out), ours, stored) from None
+            stored = open_cache(config.cache_dir).rows_written - rows_before  # this process's
+            raise interrupted_outside_epochs(data_dir, out, ours, stored, world=world) from None
 
 
 def train_settings(
@@ -280,13 +280,21 @@ def body_kept(
 
 
 def interrupted_outside_epochs(
-    data_dir: Path, out: Path, saved: bool, stored: int = 0, summary: dict | None = None
+    data_dir: Path | str,
+    out: Path | str,
+    saved: bool,
+    stored: int = 0,
+    summary: dict | None = None,
+    world: World = SINGLE,
 ) -> Interrupted:
     """What Ctrl-C before the head's first epoch, or after its last (fine-tuning, calibrating),
     leaves and how to go on; ``saved``: this run's training state is in ``out`` (written by this
     train, or the resumed run's own); ``stored``: feature rows this train wrote into the store
     (none while it was still making the int8 copy of the body, say); ``summary``: the run as
     written then (:func:`save_after_the_head`), which ``train --json`` prints."""
+    if world.distributed and not saved:
+        return interrupted_rank(stored, world)
+    out = Path(out)
     if saved:
         best = f"the head's best model is in {out / BEST} and " if summary is not None else ""
         return Interrupted(
@@ -301,6 +309,26 @@ def interrupted_outside_epochs(
     return Interrupted(
         f"{head}, but the features of the {plural(stored, 'image view')} computed so far are in "
         "the store, so the same command starts again from them"
+    )
+
+
+def interrupted_rank(stored: int, world: World) -> Interrupted:
+    """What Ctrl-C before the head's first epoch leaves under torchrun, where rank 0 says it:
+    ``stored`` counts the feature rows this process wrote, not the other ranks' (each writes its
+    share itself). Summing them would take a collective, which is not safe at interruption: the
+    ranks take the signal at different moments, some inside a collective already, and a rank
+    that is gone never joins, so the sum would wait for ever."""
+    head = "interrupted before the head's first epoch ended: nothing of the run was saved"
+    whose = f"this process (rank {world.rank} of {world.size})"
+    if not stored:
+        return Interrupted(
+            f"{head}; {whose} had stored no features yet, and those the other ranks computed so "
+            "far, if any, are in the store"
+        )
+    return Interrupted(
+        f"{head}, but the features of the {plural(stored, 'image view')} {whose} computed so far "
+        "are in the store, with those of the other ranks, so the same command starts again from "
+        "them"
     )
 
 
