@@ -2630,3 +2630,29 @@ def test_audit_html_keeps_a_long_path_inside_its_column(tmp_path):
         )
         browser.close()
     assert spilled == []
+
+
+@pytest.mark.slow
+def test_a_split_folder_and_the_class_folder_it_came_from_find_the_same_wrong_labels(tmp_path):
+    """A newcomer's `audit data` flagged a felt butterfly (p 0.48) that `audit PHOTOS`, the same
+    photos before `split`, did not: the out-of-fold heads' folds followed the rows' order (train,
+    valid, test by class against class by class), so each photo was scored by other heads. The
+    folds now follow the photos' contents, and both audits score every photo alike."""
+    data = plant(make_split(tmp_path / "data"))
+    photos = tmp_path / "photos"
+    for image in data.glob("*/*/*"):
+        (photos / image.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(image, photos / image.parent.name / f"{image.parts[-3]}-{image.name}")
+    found = []
+    for folder in (data, photos):
+        result = audit(folder, None, config(cache_dir=str(tmp_path / "cache")))
+        found.append(
+            {
+                Path(row["path"]).parent.name + "/" + Path(row["path"]).name.split("-")[-1]: (
+                    row["suggested"],
+                    round(row["score"], 6),
+                )
+                for row in result.label_issues
+            }
+        )
+    assert found[0] and found[0] == found[1]

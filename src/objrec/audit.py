@@ -467,6 +467,31 @@ def out_of_fold_probs(
     return probs
 
 
+def layout_free_probs(
+    inv: Inventory, idx, features, labels, config: AuditConfig, reporter, group
+) -> np.ndarray:
+    """:func:`out_of_fold_probs` of the readable rows (``idx``) taken in :func:`content_order`,
+    returned in row order: the folds (and each head's batches) follow the rows' order, so a split
+    folder (train, valid, test, each by class) and the class folder it was split from drew other
+    folds for the same photos, and one butterfly's out-of-fold probability was 0.24 in one, 0.52
+    in the other (6 classes x 25 photos): flagged by ``audit data``, not by ``audit PHOTOS``."""
+    order = content_order(inv, idx)
+    probs = np.empty((len(idx), len(inv.classes)), dtype=np.float64)
+    probs[order] = out_of_fold_probs(
+        features[order], labels[order], len(inv.classes), config, reporter, group[order]
+    )
+    return probs
+
+
+def content_order(inv: Inventory, idx) -> np.ndarray:
+    """The rows ``idx`` ordered by their images' content digests (then class and file name, for
+    byte-identical copies, or when the digests are not read): the same photos come in the same
+    order whatever folder holds them."""
+    digests = inv.digests or [""] * len(inv.items)
+    keys = [(digests[i], inv.classes[inv.items[i].label], inv.items[i].path.name) for i in idx]
+    return np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.int64)
+
+
 def fold_splits(
     labels: np.ndarray, groups: np.ndarray | None, config: AuditConfig
 ) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -971,7 +996,7 @@ def judge_labels(
     found = LabelFindings(unjudged=unjudged)
     if len(np.unique(labels[judged])) < 2:  # no two classes to tell apart
         return found
-    probs = out_of_fold_probs(features, labels, len(inv.classes), config, reporter, group)
+    probs = layout_free_probs(inv, idx, features, labels, config, reporter, group)
     wrong = judged[probs[judged].argmax(1) != labels[judged]]
     found.baseline = [inv.items[idx[r]].shown for r in wrong]
     near = outside_groups(dedup.normalise(features), near, group)
