@@ -452,6 +452,8 @@ def open_run(
         precision["why"] = "the resumed run's own"
     for note in precision_notes(precision):
         reporter.note(note)
+    if precision.get("engine") == "openvino":
+        log.info(EXPORT_IN_OPENVINO)
     return out, saved, config, precision
 
 
@@ -459,18 +461,19 @@ EXPORT_IN_OPENVINO = (
     "the exported model gives objrec's answers in OpenVINO, not exactly in ONNX Runtime: "
     "for ONNX Runtime, train with --precision fp32 (see docs/export.md)"
 )
-"""What train says of an int8 body OpenVINO runs, before the run, in one short sentence: its
-export's answers differ in ONNX Runtime (docs/export.md measures by how much)."""
+"""What train logs (shown with ``-v``) of an int8 body OpenVINO runs: its export's answers
+differ in ONNX Runtime (docs/export.md measures by how much). It was a line of every default
+train on a CPU with 8-bit dot products, read before a user had thought of exporting; export's
+help says it, and export warns when the file's answers in ONNX Runtime are apart."""
 
 
 def precision_notes(precision: dict[str, str]) -> list[str]:
-    """What train says at start of the arithmetic body and head run in, and why; for an int8 body
-    OpenVINO runs, what that means for its export (:data:`EXPORT_IN_OPENVINO`)."""
+    """What train says at start of the arithmetic body and head run in, and why (what an int8
+    body in OpenVINO means for its export is logged, :data:`EXPORT_IN_OPENVINO`)."""
     on = f" on {precision['engine']}" if "engine" in precision else ""
     used, trains = precision_words(precision["used"]), precision_words(precision["head"])
     return [
         f"the pretrained network, kept as it is, runs in {used}{on}, {precision['why']}",
-        *([EXPORT_IN_OPENVINO] if precision.get("engine") == "openvino" else []),
         f"the new head trains in {trains}, {precision['head_why']}",
     ]
 
