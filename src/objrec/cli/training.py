@@ -233,8 +233,10 @@ def print_trained(result, reporter: RichReporter | None = None) -> None:
     console.print(
         f"best epoch {result.best_epoch} of {len(result.history)}, the head kept: valid loss "
         f"{result.best_valid_loss:.4f}, valid accuracy {percent(result.best_valid_acc)}"
-        + unshown_best(result, reporter)
     )
+    unshown = unshown_best(result, reporter)
+    if unshown:
+        console.print(unshown, markup=False, highlight=False)
     losses = [row["valid_loss"] for row in result.history]
     stopped = early_stop_sentence(
         result.best_epoch, len(result.history), run_config(result.run), losses
@@ -254,17 +256,21 @@ def print_trained(result, reporter: RichReporter | None = None) -> None:
 
 
 def unshown_best(result, reporter: RichReporter | None) -> str:
-    """Why the epoch log's last line marked best is another epoch's than the one kept: the kept
-    epoch's gain over it was too small for a line (``BEST_LINE_GAIN``); empty when it is not."""
+    """Why the epoch table's last line marked best is another epoch's than the one kept: the kept
+    epoch's gain over it was too small for the table to mark (``BEST_LINE_GAIN``); empty when it
+    is not. It said "epoch 8 has no line above: it lowered epoch 7's valid loss (0.0588) by only
+    0.00079, less than the 0.001 a new best line needs", which a newcomer could not read: which
+    line, and why the kept epoch was not the one marked best."""
     if reporter is None or reporter.shown_best is None:
         return ""
     shown, loss = reporter.shown_best_epoch, reporter.shown_best
     if shown == result.best_epoch:
         return ""
     return (
-        f"; epoch {result.best_epoch} has no line above: it lowered epoch {shown}'s valid loss "
-        f"({loss:.4f}) by only {loss - result.best_valid_loss:.2g}, less than the "
-        f"{BEST_LINE_GAIN:g} a new best line needs"
+        f"epoch {result.best_epoch} is not marked best in the table above: its valid loss beat "
+        f"epoch {shown}'s ({loss:.4f}) by only {loss - result.best_valid_loss:.2g}, and the table "
+        f"marks a new best only when the loss drops by {BEST_LINE_GAIN:g} or more; its head is "
+        "kept all the same (history.csv has every epoch)"
     )
 
 
