@@ -141,7 +141,9 @@ def test_the_model_answers_once_on_an_answering_thread_before_the_app_is_made(
 def test_info_and_serve_help_say_the_same_of_what_runs_the_model():
     """`serve --help` said its default runtime is ONNX Runtime, while a default run's /info said
     `"runtime": "torch"`: its OpenVINO int8 body runs in OpenVINO under either runtime, the head
-    in PyTorch. /info's `runs` says what runs the model in words, and --help says the same."""
+    in PyTorch. /info's `runs` says what runs the model in words, and --help says the same,
+    first, with the keys /info gives such a run (its "Left out, serve picks: on the CPU onnx"
+    came first, and a newcomer read it against /info's "runtime": "torch")."""
     import click
 
     from objrec.cli.delivery import RUNS_NOTE, serve
@@ -152,7 +154,8 @@ def test_info_and_serve_help_say_the_same_of_what_runs_the_model():
     assert f'"running {default_run}", and why' in RUNS_NOTE and "(runs, runs_why)" in RUNS_NOTE
     option = next(p for p in serve.params if p.name == "runtime")
     assert isinstance(option, click.Option) and option.help and RUNS_NOTE in option.help
-    assert "Left out, serve picks: on the CPU onnx" in option.help
+    assert option.help.index(RUNS_NOTE) < option.help.index("Any other model, left out, serve")
+    assert '"runtime": "torch" (the head\'s), "int8_engine": "openvino"' in RUNS_NOTE
     assert "runtime, int8_engine, runs and runs_why" in " ".join((serve.help or "").split())
     for asked in (None, "onnx", "torch"):
         assert "OpenVINO ran it in training, under either runtime" in runs_why(

@@ -39,13 +39,16 @@ SERVE_MAX_UPLOAD_MIB = 10.0
 FastAPI for ``--help`` (a test checks that the two agree)."""
 
 RUNS_NOTE = (
-    "A model whose pretrained network is in 8-bit integers (int8: train's default on a CPU with "
-    "8-bit dot products) runs that network in OpenVINO, as it did in training, whichever you "
-    'pick, and the rest in PyTorch: serve then says at start "running the int8 body in '
-    'OpenVINO, the head in PyTorch", and why, as /info does (runs, runs_why).'
+    "A model whose pretrained network is in 8-bit integers run in OpenVINO (int8: train's "
+    "default on a CPU with 8-bit dot products) runs that network in OpenVINO, as it did in "
+    'training, and the head in PyTorch, whichever you pick: serve says at start "running the '
+    'int8 body in OpenVINO, the head in PyTorch", and why, and /info says "runtime": "torch" '
+    '(the head\'s), "int8_engine": "openvino", and the same in words (runs, runs_why).'
 )
-"""What ``serve --help`` says of an int8 body's engine, as ``/info`` and the line at start say it
-(``serve.runs_words``; a test checks that the two agree)."""
+"""What ``serve --help`` says first of an int8 body's engine, as ``/info`` and the line at start
+say it (``serve.runs_words``; a test checks that they agree). It came after "Left out, serve
+picks: on the CPU onnx", which a newcomer with a default run read against /info's "runtime":
+"torch"."""
 
 
 @click.command(short_help="Save a trained model as ONNX, for other programs.")
@@ -216,10 +219,12 @@ def kept_words(kept) -> str:
     "--runtime",
     type=click.Choice(["onnx", "torch"]),
     help="Which engine computes the answers: it changes how fast they come, not what they say "
-    "(the two agree within 1e-4). Left out, serve picks: on the CPU onnx, ONNX Runtime, which runs "
-    "a copy of the model made at the first start (and kept in the cache folder) and then answers "
-    "faster than PyTorch; on a GPU torch, PyTorch, as onnx runs on the CPU only. Pick torch when "
-    "that copy cannot be made, or to start without making it. " + RUNS_NOTE,
+    "(the two agree within 1e-4). "
+    + RUNS_NOTE
+    + " Any other model, left out, serve picks: on the CPU onnx, ONNX Runtime, which runs a copy "
+    "of the model made at the first start (and kept in the cache folder) and then answers faster "
+    "than PyTorch; on a GPU torch, PyTorch, as onnx runs on the CPU only. Pick torch when that "
+    "copy cannot be made, or to start without making it.",
 )
 @click.option(
     "--max-upload-mib",
