@@ -1249,3 +1249,51 @@ print(peak() - before)
     done = subprocess.run(args, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) < 64_000_000 + 2.3 * 48_000_000
+
+
+@pytest.mark.parametrize("score", ["mahalanobis+knn", "msp"])
+def test_the_script_words_its_answers_as_predict_does(capsys, score):
+    """A newcomer compared `objrec predict` with the export's script on the same photos: predict
+    said "unknown (like none of the classes); closest: cup 68.60%, ... (familiarity -0.52)", left
+    out classes under 0.005% ("and 2 more classes under 0.005%") and said the threshold once
+    under its lines, where the script said "unknown (closest: ...)" and listed "laptop 0.00%".
+    The script's lines (from its real answer entries) are now predict's, word for word."""
+    from types import SimpleNamespace
+
+    from objrec import export_script
+    from objrec.cli.prediction import print_predictions
+    from objrec.export_script import Model, text, threshold_sentence
+    from objrec.predict import Prediction
+
+    classes = ["butterfly", "camera", "chair", "cup", "lamp", "laptop"]
+    familiar = score != "msp"
+    scale = "1: a typical validation image of the known classes; 0: the run's threshold"
+    threshold = 0.0 if familiar else 0.5
+    unknown = {"score": score, "scale": scale if familiar else None, "threshold": threshold}
+    own = {"run_threshold": threshold, "validation_images": 36}
+    spec = {"classes": classes, "unknown": unknown | own}
+    photos = {  # probabilities, score: unknown; barely familiar; sure, two classes under 0.005%
+        "mug.jpg": ([0.0728, 0.0118, 0.0628, 0.686, 0.157, 0.00961], -0.52 if familiar else 0.3),
+        "near.jpg": ([0.5064, 0.4006, 0.05, 0.03, 0.0129, 1e-4], 0.0004 if familiar else 0.51),
+        "sure.jpg": ([0.99996, 2e-5, 1e-5, 1e-5, 1e-7, 1e-8], 0.9),
+    }
+    stub = SimpleNamespace(spec=spec)
+    answers = [Model.entry(stub, p, np.array(v), s, 5) for p, (v, s) in photos.items()]  # type: ignore[arg-type]
+    results = [
+        Prediction(
+            a["path"], a["topk"], unknown=a["unknown"], score=a["score"], threshold=threshold,
+            line=threshold if familiar else None, unknown_score=score, threshold_images=36,
+        )
+        for a in answers
+    ]  # fmt: skip
+    print_predictions(results, None, 20)
+    said = capsys.readouterr().out.splitlines()
+    assert said == [*(text(a) for a in answers), threshold_sentence(spec)]
+    assert said[0].startswith("mug.jpg: unknown (like none of the classes); closest: cup 68.60%")
+    assert said[2] == "sure.jpg: butterfly 100.00%, and 4 more classes under 0.005%"
+    assert "the run's own threshold, chosen on only 36 validation images" in said[3]
+    from objrec.confidence import FEW_IMAGES, resting_words
+
+    assert export_script.FEW_IMAGES == FEW_IMAGES
+    for n in (36, 512):  # the script cannot import objrec: its words are a copy
+        assert export_script.resting_words(n) == f", {resting_words(n)}"

@@ -523,6 +523,7 @@ def confidence_sidecar(
             else None,
             "threshold": calibration.unknown_threshold if threshold is None else threshold,
             "run_threshold": calibration.unknown_threshold,
+            "validation_images": calibration.validation_images,
             "threshold_kept_on": kept_on,
             "rule": "the image looks like none of the classes when its score is below the "
             "threshold; with test-time views too, the score is the centre view's (the first "

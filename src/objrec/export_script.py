@@ -427,9 +427,95 @@ def base_name(path: str | Path) -> str:
 
 
 def text(answer: dict) -> str:
-    top = ", ".join(f"{t['class']} {t['prob']:.2%}" for t in answer["topk"])
-    where = shown(answer["path"])
-    return f"{where}: " + (f"unknown (closest: {top})" if answer["unknown"] else top)
+    """A photo's line, in ``objrec predict``'s words: ``photo.jpg: unknown (like none of the
+    classes); closest: crab 61.00%, lobster 39.00% (familiarity -0.21)``, its top classes as
+    :func:`top_text` gives them, and a photo answered though barely familiar marked so."""
+    unknown = "unknown (like none of the classes); closest: " if answer["unknown"] else ""
+    note = familiarity_words(answer)
+    return f"{shown(answer['path'])}: {unknown}{top_text(answer['topk'])}" + (
+        f" ({note})" if note else ""
+    )
+
+
+def top_text(topk: list[dict]) -> str:
+    """The top classes as ``objrec predict`` prints them: the first always, then those whose
+    probability shows as more than 0.00%, the others counted (``and 3 more classes under
+    0.005%``)."""
+    shown_ = [t for i, t in enumerate(topk) if i == 0 or f"{t['prob']:.2%}" != f"{0:.2%}"]
+    line = ", ".join(f"{t['class']} {t['prob']:.2%}" for t in shown_)
+    hidden = len(topk) - len(shown_)
+    more = "1 more class" if hidden == 1 else f"{hidden:,} more classes"
+    return line + (f", and {more} under 0.005%" if hidden else "")
+
+
+def familiarity_words(answer: dict) -> str:
+    """``familiarity -0.21`` for a photo answered unknown, ``barely familiar: 0.02`` for one
+    answered within :data:`NEAR_LINE` of the threshold, as ``objrec predict`` says them; "" when
+    the score is no familiarity, or the photo is neither."""
+    threshold = answer.get("unknown_threshold")
+    if answer.get("barely_familiar") is None or threshold is None:
+        return ""
+    score = score_text(answer["score"], threshold)
+    if answer["unknown"]:
+        return f"familiarity {score}"
+    return f"barely familiar: {score}" if answer["barely_familiar"] else ""
+
+
+def score_text(score: float, line: float) -> str:
+    """A familiarity to two decimals, or to as many as tell it from the threshold ``line``
+    (``0.0004`` above ``0``), as ``objrec predict`` prints it."""
+    shown_, at = f"{score:.2f}", f"{line:.3g}"
+    if score == line or (
+        float(shown_) != float(at) and (float(shown_) < float(at)) == (score < line)
+    ):
+        return shown_
+    for decimals in range(2, 9):  # rounding keeps the order, once the two differ
+        shown_, at = f"{score:.{decimals}f}", f"{line:.{decimals}f}"
+        if float(shown_) != float(at):
+            break
+    return shown_
+
+
+def threshold_sentence(spec: dict) -> str:
+    """The threshold that judged the photos, said once under their lines as ``objrec predict``
+    says it: on what score, and whose (the run's own, one kept with the run, or export's
+    ``--threshold``); "" for a sidecar without one."""
+    unknown = spec.get("unknown") or {}
+    threshold = unknown.get("threshold")
+    if threshold is None:
+        return ""
+    value = f"{threshold:g}" if float(f"{threshold:g}") == threshold else repr(threshold)
+    if unknown["score"] == "msp":
+        what = f"a top probability of {value}"
+    elif unknown.get("scale"):
+        what = f"familiarity {value} (a typical validation image scores 1)"
+    else:
+        what = f"score {value} ({unknown['score']})"
+    if unknown.get("threshold_kept_on"):
+        whose = f"kept from evaluate --unknown on {unknown['threshold_kept_on'][:10]}"
+    elif threshold != unknown.get("run_threshold", threshold):
+        whose = "given with export --threshold"
+    else:
+        whose = "the run's own threshold" + resting_words(unknown.get("validation_images"))
+    return f"unknown below {what}: {whose}"
+
+
+FEW_IMAGES = 100
+"""Under this many validation images the run's threshold is shaky, as objrec says it."""
+
+
+def resting_words(n: int | None) -> str:
+    """``, chosen on 512 validation images``, and under :data:`FEW_IMAGES` that it is shaky, as
+    ``objrec predict`` says it; "" when the sidecar does not say."""
+    if n is None:
+        return ""
+    if n >= FEW_IMAGES:
+        return f", chosen on {n} validation images"
+    return (
+        f", chosen on only {n} validation images, under {FEW_IMAGES}, so it is shaky: clear "
+        "photos of your classes may come out unknown, and more validation images (more photos "
+        "per class) steady it"
+    )
 
 
 def shown(path: str | Path) -> str:
@@ -651,6 +737,9 @@ def main(argv: list[str] | None = None) -> int:
     if note:
         print(note, file=sys.stderr)
     answers = answer_all(model, inputs, args.topk, quiet=args.json)
+    judged = any(a.get("unknown") or a.get("barely_familiar") for a in answers)
+    if judged and not args.json and threshold_sentence(model.spec):  # once, as predict says it
+        print(threshold_sentence(model.spec))
     if args.json:  # every input, as objrec predict --json lists them
         print(json.dumps(answers, indent=2))
     if args.csv:
