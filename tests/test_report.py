@@ -1011,3 +1011,27 @@ def test_thresholds_kept_within_one_second_are_told_apart(tmp_path, monkeypatch)
         (evaluation / "metrics.json").write_text(json.dumps(metrics))
         assert at_threshold_now(evaluation, run) is (threshold == 0.2), threshold
     assert kept_on == "2026-12-04T18:00:00Z"  # both kept within the same second
+
+
+@pytest.mark.slow
+def test_the_page_says_how_many_images_the_threshold_and_its_advice_rest_on(trained_run, tmp_path):
+    """The page stated the run's threshold "chosen on the validation split" and recommended a
+    stricter one from 8 untaught photos as it would from hundreds: it now says, as evaluate
+    does, how many validation images the threshold was chosen on and, under 100, that it is
+    shaky, and how few untaught photos the advice rests on."""
+    build_report(trained_run, tmp_path / "first.html")  # evaluates the test split
+    metrics_file = trained_run / "eval-test" / "metrics.json"
+    metrics = json.loads(metrics_file.read_text())
+    n = metrics["unknown_threshold_images"]
+    stricter = {"threshold": 0.41273618237, "recommended": True}
+    open_set = {"auroc": 0.9, "fpr_at_95_tpr": 0.25, "n_known": 9, "n_unknown": 8}
+    open_set |= {"unknown_accepted": 0.25, "stricter": stricter}
+    metrics_file.write_text(json.dumps(metrics | {"open_set": open_set}))
+    html = " ".join(build_report(trained_run, tmp_path / "r.html").read_text().split())
+    assert (
+        0 < n < 100 and f"chosen on only {n} validation images, under 100, so it is shaky" in html
+    )
+    assert (
+        "It rests on only 8 untaught photos, under 100, so this advice is shaky: one photo more "
+        "or less caught moves its share by 12.5 points." in html
+    )

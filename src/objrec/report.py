@@ -27,6 +27,7 @@ from PIL import Image
 
 from objrec import __version__
 from objrec.checkpoint import model_digest, read_checkpoint
+from objrec.confidence import FEW_IMAGES, resting_words
 from objrec.config import TOP5_CLASSES, DataConfig, unknown_score_words
 from objrec.data import IMAGE_SET_MEANING, SPLITS, scan_class_folder
 from objrec.errors import ObjrecError
@@ -429,6 +430,8 @@ def build_report(
             "image_set_meaning": IMAGE_SET_MEANING,
             "score_words": unknown_score_words,
             "threshold_text": threshold_text,
+            "resting_words": resting_words,
+            "few_for_a_threshold": FEW_IMAGES,
             "wall_time_words": wall_time_words,
             "finetune_words": finetune_words,
         }
