@@ -1741,8 +1741,11 @@ def usage_error(line: str) -> str | None:
 
     words = expand_greedy(shlex.split(line))
     command = cli.commands[words[1]]
+    # the group's context settings, as `objrec` gives its commands: click keeps each command's
+    # help option once made, and one made without them (`--help` alone) refused `-h` afterwards
+    context = click.Context(command, parent=click.Context(cli, **cli.context_settings))
     try:
-        given, extra, _ = command.make_parser(click.Context(command)).parse_args(words[2:])
+        given, extra, _ = command.make_parser(context).parse_args(words[2:])
     except click.UsageError as exc:
         return exc.format_message()
     params = [p for p in command.params if p.required and p.value_is_missing(given.get(p.name))]
