@@ -472,3 +472,24 @@ def test_the_tqdm_reporter_draws_a_bar_per_task_and_counts_each_fits_epochs():
     assert "\ntrain features: 3 computed\n" in text
     assert text.count("epochs: 0 [") == 2 and text.count("epochs: 3 [") >= 2
     assert "valid loss" in text and "best " in text and "calibrating: 0it" in text
+
+
+def test_a_head_whose_loss_barely_fell_at_the_limit_is_not_told_more_epochs_may_help(caplog):
+    """A teacher's 5 classes ran all --epochs 100, the valid loss falling by 1e-5 an epoch at
+    100% valid accuracy: train warned "more --epochs may give a better model" and then said "a
+    larger --epochs would gain little". A loss that fell by less than 0.001 over the last
+    --patience epochs gets no warning; the fit says so at INFO. A loss falling faster still does."""
+    x, y = separable_points()
+    model = nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)  # falls, by ~1e-4 an epoch
+    with caplog.at_level("INFO", logger="objrec.engine"):
+        state = fit(model, lambda e: [(x, y)], lambda: [(x, y)], optimizer, 10, patience=3)
+    assert not state.stopped_early and state.best_epoch == 10
+    said = [r.getMessage() for r in caplog.records if "epoch limit" not in r.getMessage()]
+    assert [r.levelname for r in caplog.records if r.levelname == "WARNING"] == []
+    assert said[-1] == (  # train prints `epochs` as --epochs, `min_delta` as --min-delta
+        "the validation loss still fell at the `epochs` limit, by less than 0.001 in the last 3 "
+        "epochs: more `epochs` would gain little (`min_delta` 0.001 stops on gains this small)"
+    )
+    _, (warned,) = fit_warned(caplog, (x, y), (x, y), 8, patience=3)  # lr 0.5: 0.02 an epoch
+    assert warned.endswith("more `epochs` may give a better model")

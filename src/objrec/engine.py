@@ -7,7 +7,7 @@ import inspect
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -324,26 +324,58 @@ def log_stop(
     if never_improved(state):
         return
     if state.history and not state.stopped_early and state.epoch >= epochs and world.main:
-        name, value = limit or ("epochs", epochs)
-        if not improved_lately(state.best_epoch, state.epoch, state.stopper.patience):
-            log.warning(
-                "training stopped at the `%s` limit (%d) only because `patience` (%d) kept it "
-                "running: the validation loss last improved at epoch %d, %d epochs before the "
-                "end, so more `%s` would not help (a lower `patience` stops sooner)",
-                *(name, value, state.stopper.patience, state.best_epoch),
-                *(state.epoch - state.best_epoch, name),
-            )
-            return
-        last = " (the last)" if state.best_epoch == state.epoch else ""
+        warn_at_limit(state, *(limit or ("epochs", epochs)))
+
+
+def warn_at_limit(state: FitState, name: str, value: int) -> None:
+    """Whether more of the limit ``name`` (``value``) that ended the fit may help, said: a warning
+    that more may give a better model when the validation loss improved lately, by more than
+    ``LITTLE_GAIN`` for the head's ``epochs``; one that it would not when ``patience`` alone kept
+    it running. A head whose loss still fell, by less than ``LITTLE_GAIN`` over its last
+    ``patience`` epochs, is told at INFO that more would gain little: its warning said "more
+    --epochs may give a better model" above train's "a larger --epochs would gain little"."""
+    patience = state.stopper.patience
+    if not improved_lately(state.best_epoch, state.epoch, patience):
         log.warning(
-            "training stopped at the `%s` limit (%d) before early stopping ended it: the "
-            "validation loss last improved at epoch %d%s; more `%s` may give a better model",
-            name,
-            value,
-            state.best_epoch,
-            last,
-            name,
+            "training stopped at the `%s` limit (%d) only because `patience` (%d) kept it "
+            "running: the validation loss last improved at epoch %d, %d epochs before the "
+            "end, so more `%s` would not help (a lower `patience` stops sooner)",
+            *(name, value, patience, state.best_epoch, state.epoch - state.best_epoch, name),
         )
+        return
+    losses = [record["valid_loss"] for record in state.history]
+    if name == "epochs" and gained_little(losses, patience, state.stopper.min_delta):
+        log.info(
+            "the validation loss still fell at the `epochs` limit, by less than %g in the last "
+            "%d epochs: more `epochs` would gain little (`min_delta` %g stops on gains this small)",
+            *(LITTLE_GAIN, patience, LITTLE_GAIN),
+        )
+        return
+    last = " (the last)" if state.best_epoch == state.epoch else ""
+    log.warning(
+        "training stopped at the `%s` limit (%d) before early stopping ended it: the "
+        "validation loss last improved at epoch %d%s; more `%s` may give a better model",
+        *(name, value, state.best_epoch, last, name),
+    )
+
+
+LITTLE_GAIN = 1e-3
+"""A validation loss that fell by less than this over the last ``patience`` epochs has little left
+to gain from more epochs (the epoch log shows losses to 4 decimals)."""
+
+
+def lowest(losses: Sequence[float]) -> float:
+    """The lowest of ``losses``, NaN (a diverged epoch) left out; infinity when none is left."""
+    return min((x for x in losses if not math.isnan(x)), default=math.inf)
+
+
+def gained_little(losses: Sequence[float], patience: int, min_delta: float) -> bool:
+    """Whether the validation loss, ``losses`` an epoch from the first, fell by less than
+    ``LITTLE_GAIN`` over its last ``patience`` epochs, a ``min_delta`` under it counting such
+    gains (one of ``LITTLE_GAIN`` or more counted only larger ones)."""
+    if len(losses) <= patience or min_delta >= LITTLE_GAIN:
+        return False
+    return lowest(losses[:-patience]) - lowest(losses) < LITTLE_GAIN
 
 
 def never_improved(state: FitState) -> bool:

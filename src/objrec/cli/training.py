@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
@@ -282,16 +281,6 @@ def run_config(run: Path) -> dict[str, Any]:
         return {}
 
 
-LITTLE_GAIN = 1e-3
-"""A validation loss that fell by less than this over the last --patience epochs has little left
-to gain from more epochs (the epoch log shows losses to 4 decimals)."""
-
-
-def lowest(losses: Sequence[float]) -> float:
-    """The lowest of ``losses``, NaN (a diverged epoch) left out; infinity when none is left."""
-    return min((x for x in losses if not math.isnan(x)), default=math.inf)
-
-
 def early_stop_sentence(
     best: int, ran: int, config: dict[str, Any], losses: Sequence[float] = ()
 ) -> str | None:
@@ -300,7 +289,7 @@ def early_stop_sentence(
     improved lately, ``engine.improved_lately``; ``losses``, each epoch's validation loss, tell
     whether by much) or not. Whether more epochs may help is the engine's warning's to say, once:
     this line said it again, and of a loss that last improved 287 epochs before the end."""
-    from objrec.engine import improved_lately
+    from objrec.engine import LITTLE_GAIN, gained_little, improved_lately
 
     epochs, patience = config.get("epochs"), config.get("patience")
     if config.get("finetune_blocks") or not epochs or not patience:
@@ -309,9 +298,7 @@ def early_stop_sentence(
         head = (
             f"ran all --epochs {epochs} without stopping early: the validation loss last improved"
         )
-        gain = lowest(losses[: ran - patience]) - lowest(losses)
-        small = config.get("min_delta", 0.0) < LITTLE_GAIN  # else every gain counted was larger
-        if len(losses) == ran > patience and small and gain < LITTLE_GAIN:
+        if len(losses) == ran and gained_little(losses, patience, config.get("min_delta", 0.0)):
             return (
                 f"{head} at epoch {best}, but by less than {LITTLE_GAIN:g} in the last "
                 f"{plural(patience, 'epoch')}, so a larger --epochs would gain little "
