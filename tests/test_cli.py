@@ -407,6 +407,23 @@ def test_an_empty_class_folder_is_a_clear_error(capsys, tmp_path, split_dir):
     assert code == 1 and "purple holds no images" in err
 
 
+def test_an_empty_class_folder_says_what_to_do_with_it(capsys, tmp_path, split_dir):
+    """A teacher's check said "empty: class folder holds no images: it would shift every later
+    label", and train "error: class folder .../train/zebra holds no images": neither said what to
+    do. Both now end: delete it, or put photos of the class in it."""
+    advice = "holds no images: delete it, or put photos of the class in it"
+    photos = make_class_folder(tmp_path / "mine", per_class=3, classes=("red", "green"))
+    (photos / "empty").mkdir()
+    code, out, _ = run(capsys, "check", photos)
+    said = " ".join(out.split())
+    assert code == 1 and f"empty: class folder {advice}" in said and "shift" not in said
+    (split_dir / "train" / "zebra").mkdir()
+    code, _, err = run(
+        capsys, "train", split_dir, "--out", tmp_path / "run", "--backbone", "tiny_test"
+    )
+    assert code == 1 and f"zebra {advice}" in " ".join(err.split())
+
+
 def test_backbones_lists_the_offline_default(capsys):
     code, out, _ = run(capsys, "backbones", "--json")
     rows = {r["name"]: r for r in json.loads(out)}

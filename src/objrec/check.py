@@ -21,6 +21,7 @@ from typing import Any
 from objrec.config import SplitConfig
 from objrec.copies import originals_first
 from objrec.data import (
+    EMPTY_CLASS_ADVICE,
     SPLITS,
     UNKNOWN_NAME_WHY,
     alike_names,
@@ -274,7 +275,7 @@ def _check_class_root(root: Path, result: CheckResult) -> dict[str, list[Path]]:
         classes[path.name] = _walk(path, result, above)
         _note_nested(path, classes[path.name], result)
         if not classes[path.name]:
-            message = "class folder holds no images: it would shift every later label"
+            message = f"class folder {EMPTY_CLASS_ADVICE}"
             result.problems.append(Problem(str(path), "empty_class", message, True))
         if named_unknown(path.name):
             message = f"`train` refuses a class named {path.name}: {UNKNOWN_NAME_WHY}"

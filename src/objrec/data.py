@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 SPLITS = ("train", "valid", "test")
 REQUIRED_SPLITS = ("train", "valid")
+EMPTY_CLASS_ADVICE = "holds no images: delete it, or put photos of the class in it"
+"""What a class folder without images is told (check's line, train's error): it said "it would
+shift every later label", which a teacher could not act on."""
 IMAGE_SET_MEANING = (
     "a fingerprint of the images and their labels; compare scores only between evaluations of "
     "the same set"
@@ -191,7 +194,9 @@ def scan_class_folder(
         if files is None:
             continue
         if not files:
-            raise ObjrecError(f"class folder {found[class_of_folder(name)][0]} holds no images")
+            raise ObjrecError(
+                f"class folder {found[class_of_folder(name)][0]} {EMPTY_CLASS_ADVICE}"
+            )
         samples.extend(Sample(path, label) for path in files)
     return ClassFolder(root, names, tuple(samples))
 
