@@ -793,3 +793,16 @@ def test_a_new_class_named_unknown_is_warned_of_as_split_warns_of_it(tmp_path):
     (sentence,) = add_warnings(result)
     assert sentence.startswith("`train` will refuse the class named Unknown: predict and evaluate")
     assert not add_warnings(AddResult(tmp_path, counts={"red": added}, new_classes=["red"]))
+
+
+def test_a_folder_of_one_class_is_told_the_class_option_with_its_name(tmp_path, split_dir, capsys):
+    """A teacher's camera/ of camera photos, as the README's "a new class folder" read: `objrec
+    add data camera` said "camera holds images but no class folders: name their class with
+    --class", leaving the name to guess. It now gives the option with the folder's name."""
+    camera = tmp_path / "camera"
+    camera.mkdir()
+    make_image(PURPLE, seed=700).save(camera / "c0.png")
+    assert main(["add", str(split_dir), str(camera)]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "holds images but no class folders: name their class with --class" in err
+    assert err.endswith("name their class with --class (--class camera, if camera is their class)")

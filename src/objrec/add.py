@@ -427,8 +427,10 @@ def _check_class_name(name: str) -> None:
 def _of_class_folders(given: Path) -> list[NewImage]:
     dirs = class_dirs(given)
     if not dirs and any(is_image_file(p) for p in given.iterdir()):
+        name = given.resolve().name
         raise ObjrecError(
-            f"{given} holds images but no class folders: name their class with `class_name`"
+            f"{given} holds images but no class folders: name their class with `class_name` "
+            f"(`class_name` {name}, if {name} is their class)"
         )
     if not dirs:
         raise no_class_folders(given)
