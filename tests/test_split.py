@@ -2,6 +2,7 @@ import csv
 import errno
 import fcntl
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -1389,3 +1390,29 @@ def test_force_replaces_a_split_whose_added_photos_were_deleted_from_it(
     with pytest.raises(ObjrecError, match=r"holds 1 image that .* such as valid/red/new_1.png"):
         split_folder(image_folder, split_dir, force=True)
     assert moved.is_file()
+
+
+@pytest.mark.slow
+def test_like_names_the_photos_that_changed_class_since(
+    tmp_path, image_folder, known_facts, capsys
+):
+    """A teacher moved a sunflower out of laptop/ and split again --like the old split: "kept 127
+    images in the split data had them in (by content)", and nothing said the fix was seen. The
+    photos whose content the earlier split held under another class are named, with that class
+    (a split made with links too, whose moved photo's class is the manifest's)."""
+    from objrec.cli import main
+
+    split_folder(image_folder, tmp_path / "data", seed=0)
+    (image_folder / "green/img_03.png").rename(image_folder / "blue/was_green.png")
+    result = split_folder(image_folder, tmp_path / "again", like=tmp_path / "data")
+    assert result.relabelled == [("blue/was_green.png", "green")]
+    args = ["split", str(image_folder), str(tmp_path / "again"), "--force", "--like"]
+    assert main([*args, str(tmp_path / "data")]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"1 image changed class since {tmp_path / 'data'}: blue/was_green.png (was green)" in out
+    assert main([*args, str(tmp_path / "data"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["relabelled"] == [["blue/was_green.png", "green"]]
+    split_folder(image_folder, tmp_path / "linked", seed=0, mode="link")
+    (image_folder / "blue/img_01.png").rename(image_folder / "red/was_blue.png")
+    result = split_folder(image_folder, tmp_path / "third", like=tmp_path / "linked")
+    assert result.relabelled == [("red/was_blue.png", "blue")]

@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from objrec.config import SplitConfig, settings
 from objrec.copies import originals_first
@@ -137,6 +137,9 @@ class SplitResult:
     near-duplicate of it); the others were placed toward the ratios."""
     gone_files: int = 0
     """With ``like``: its images whose content no image of the source folder has any more."""
+    relabelled: list[tuple[str, str]] = field(default_factory=list)
+    """With ``like``: each image (relative to the source folder) whose content ``like`` held
+    under other classes only, and the first of those: a label fixed since."""
     ignored_files: IgnoredFiles | None = None
     """The files of the class folders that are not images (a RAW photo among them), left out."""
     bursts: list[list[str]] = field(default_factory=list)
@@ -360,17 +363,17 @@ def _plan(
     joined = 0
     if config.groups is not None:
         keys, joined = join_groups(keys, read_groups(Path(config.groups), src, files))
-    held: dict[str, str] = {}
-    gone = 0
+    like = Like({}, 0, [])
     if config.like is not None:
-        held, gone = like_splits(Path(config.like), files, hashes, keys, facts)
-    assignment, result = _assign(files, (groups, keys), ratios, config.seed, (src, out), held)
-    result.file_groups, result.gone_files = joined, gone
+        like = like_splits(Path(config.like), files, hashes, keys, facts)
+    assignment, result = _assign(files, (groups, keys), ratios, config.seed, (src, out), like.held)
+    result.file_groups, result.gone_files = joined, like.gone
+    result.relabelled = [(path.relative_to(src).as_posix(), was) for path, was in like.relabelled]
     result.bursts = [[path.relative_to(src).as_posix() for path in burst] for burst in found]
     result.burst_files, result.timed_files = sum(map(len, found)), timed
     result.burst_seconds = config.burst_seconds
     result.untimed_files = sum(map(len, files.values())) - timed if config.burst_seconds else 0
-    result.kept_files = sum(keys[p] in held for paths in files.values() for p in paths)
+    result.kept_files = sum(keys[p] in like.held for paths in files.values() for p in paths)
     result.near_duplicate_files = len(set(hashes.values())) - len(set(groups.values()))
     result.identical_files = sum(len(p) - len({hashes[f] for f in p}) for p in files.values())
     result.empty_classes, result.min_images = empty, min_class_size(ratios)
@@ -1021,13 +1024,24 @@ def join_groups(keys: dict[Path, str], group_of: dict[Path, str]) -> tuple[dict[
     return {path: united[key] for path, key in keys.items()}, len(joined)
 
 
+class Like(NamedTuple):
+    """What an earlier split folder tells of the source folder's images (:func:`like_splits`)."""
+
+    held: dict[str, str]
+    """The split each placing group keeps."""
+    gone: int
+    """The earlier split's images no file of the source folder has the content of any more."""
+    relabelled: list[tuple[Path, str]]
+    """Each file whose content the earlier split held under other classes only, and the first."""
+
+
 def like_splits(
     like: Path,
     files: dict[str, list[Path]],
     hashes: dict[Path, str],
     keys: dict[Path, str],
     facts: dict[Path, Any] | None = None,
-) -> tuple[dict[str, str], int]:
+) -> Like:
     """The split each placing group (``keys``) with an image ``like`` (an earlier split folder)
     holds had there: where most of its images were, train first on a tie; and how many of
     ``like``'s images (:func:`earlier_images`) no file of ``files`` has the content of or looks
@@ -1040,18 +1054,38 @@ def like_splits(
     paths = [p for group in files.values() for p in group]
     digest_of = {p: hashes[p][:DIGEST_CHARS] for p in paths}
     splits: dict[str, Counter[str]] = {}
-    for digest, split, _ in earlier:
+    for digest, split, _, _ in earlier:
         splits.setdefault(digest, Counter())[split] += 1
     found: dict[str, Counter[str]] = {}
     for path in (p for p in paths if digest_of[p] in splits):
         found.setdefault(keys[path], Counter()).update(splits[digest_of[path]])
     present = set(digest_of.values())
-    missing = [(path, split) for digest, split, path in earlier if digest not in present]
+    missing = [(path, split) for digest, split, path, _ in earlier if digest not in present]
     edited = _looked_like(missing, paths, facts) if facts is not None else []
     for path, split, _ in edited:
         found.setdefault(keys[path], Counter())[split] += 1
     held = {key: min(c, key=lambda s: (-c[s], SPLITS.index(s))) for key, c in found.items()}
-    return held, len(missing) - len({index for _, _, index in edited})
+    gone = len(missing) - len({index for _, _, index in edited})
+    return Like(held, gone, relabelled(earlier, files, digest_of))
+
+
+def relabelled(
+    earlier: list[tuple[str, str, Path | None, str]],
+    files: dict[str, list[Path]],
+    digest_of: dict[Path, str],
+) -> list[tuple[Path, str]]:
+    """Each file of ``files`` (by class) whose content (``digest_of``) the earlier split's images
+    (``earlier``: digest, split, file, class) held under other classes only, with the first of
+    those: a photo moved to another class folder since, its label fixed."""
+    classes: dict[str, set[str]] = {}
+    for digest, _, _, name in earlier:
+        classes.setdefault(digest, set()).add(name)
+    return [
+        (path, min(classes[digest_of[path]]))
+        for name, paths in files.items()
+        for path in paths
+        if digest_of[path] in classes and name not in classes[digest_of[path]]
+    ]
 
 
 def _looked_like(
@@ -1082,8 +1116,8 @@ def _looked_like(
     ]
 
 
-def earlier_images(like: Path) -> list[tuple[str, str, Path | None]]:
-    """The content digest, split and file of each image of the split folder ``like``, hashed
+def earlier_images(like: Path) -> list[tuple[str, str, Path | None, str]]:
+    """The content digest, split, file and class of each image of the split folder ``like``, hashed
     through the default feature store's file index, as ``add`` hashes a data folder's; a link to
     a photo moved or deleted since (a split made with links: the photo renamed, or moved to
     another class) by the SHA-256 ``like``'s manifest recorded for it, and no file."""
@@ -1096,11 +1130,16 @@ def earlier_images(like: Path) -> list[tuple[str, str, Path | None]]:
             earlier.update(dict.fromkeys(list_images(folder, others=others), split))
     with FeatureStore(default_cache_dir() / "store") as store:
         digests = store.digests(list(earlier))[0]
-    found = [(d, s, p) for d, (p, s) in zip(digests, earlier.items(), strict=True)]
+    found = [
+        (d, s, p, class_of_folder(p.relative_to(like).parts[1]))
+        for d, (p, s) in zip(digests, earlier.items(), strict=True)
+    ]
     broken = {p.relative_to(like).as_posix() for p in others if is_broken_image_link(p)}
     recorded = _manifest_rows(like / MANIFEST) if broken else []
     moved = [r for r in recorded if r["file"] in broken and r["split"] in SPLITS and r["sha256"]]
-    return found + [(row["sha256"][:DIGEST_CHARS], row["split"], None) for row in moved]
+    return found + [
+        (row["sha256"][:DIGEST_CHARS], row["split"], None, row["class"]) for row in moved
+    ]
 
 
 def _assign(files, group_keys, ratios, seed, folders, held=None):

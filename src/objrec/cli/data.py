@@ -187,6 +187,8 @@ def print_split(result, groups: Path | None, like: tuple[Path, Path] | None = No
         )
     if like is not None:
         console.print(like_line(result, *like), markup=False, highlight=False)
+    if like is not None and result.relabelled:
+        console.print(relabelled_line(result, like[1]), markup=False, highlight=False)
     if result.duplicate_files:
         console.print(duplicates_line(result), highlight=False)
     if result.bursts:
@@ -215,6 +217,16 @@ def like_line(result, src: Path, like: Path) -> str:
         else ""
     )
     return f"{kept} (by content); {new}{gone_words}"
+
+
+def relabelled_line(result, like: Path) -> str:
+    """The images whose class changed since ``like`` (a label fixed by moving a photo), the first
+    ``SHOWN_GROUPS`` named with their earlier class: nothing said the fix was seen."""
+    named = [f"{printable(file)} (was {printable(was)})" for file, was in result.relabelled]
+    more = len(named) - SHOWN_GROUPS
+    rest = f" and {more:,} more (--json lists every one)" if more > 0 else ""
+    changed = plural(len(named), "image")
+    return f"{changed} changed class since {shown(like)}: {', '.join(named[:SHOWN_GROUPS])}{rest}"
 
 
 SHOWN_GROUPS = 3
@@ -282,6 +294,7 @@ def split_json(result, warnings: list[str]) -> dict:
         "file_groups": result.file_groups,
         "kept_files": result.kept_files,
         "gone_files": result.gone_files,
+        "relabelled": [list(pair) for pair in result.relabelled],
         "ignored_files": result.ignored_files.to_json() if result.ignored_files else None,
         "warnings": warnings,
     }
