@@ -368,3 +368,33 @@ def test_the_page_refuses_a_file_over_the_limit_before_sending_it(browser_page, 
     browser_page.wait_for_selector(".bar .name >> text=blue", timeout=10_000)
     assert len(sent) == 1, sent  # the small one's: the big one was never sent
     assert browser_page.locator("#error").text_content() == ""
+
+
+LITES = "backbone efficientnet_lite0+efficientnet_lite1+efficientnet_lite2 · objrec 0.1.0"
+
+
+@pytest.mark.slow
+def test_the_answer_fits_a_phone_s_screen(browser, server, tmp_path):
+    """serve --host 0.0.0.0 offers the page "from a phone": on a 390-pixel-wide screen the picture
+    and the bars stood side by side, the bars squeezed into 150 pixels ("sunfl…", "butte…") and
+    the page wider than the screen, as the default backbone's long name made it too. Under 600
+    pixels the bars go below the picture, full width; the name breaks where it must."""
+    image = tmp_path / "blue.png"
+    image.write_bytes(png_bytes(size=(400, 300), colour=(40, 60, 200)))  # a photo's shape
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+    try:
+        page.goto(server + "/")
+        page.set_input_files("#file", str(image))
+        page.wait_for_selector(".bar", timeout=15_000)
+        page.wait_for_function("document.getElementById('preview').naturalWidth > 0")
+        found = boxes(page, "#preview", "#bars", "#drop")
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        page.wait_for_selector("#meta:has-text('3 classes')")  # train's default backbone's name:
+        page.evaluate(f"document.getElementById('meta').textContent = '3 classes · {LITES}'")
+        wide_meta = page.evaluate("document.documentElement.scrollWidth")  # one word, unbroken
+    finally:
+        page.close()
+    assert wide <= 390, f"the page is {wide} pixels wide on a 390-pixel screen"
+    assert wide_meta <= 390, f"the backbone's name makes the page {wide_meta} pixels wide"
+    assert found["#bars"]["y"] >= found["#preview"]["y"] + found["#preview"]["height"]
+    assert found["#bars"]["width"] >= found["#drop"]["width"] - 1
