@@ -1608,3 +1608,32 @@ def test_a_threshold_and_its_advice_say_how_many_images_they_rest_on_and_when_fe
     assert "  chosen on 512 validation images" in lines and "shaky" not in " ".join(lines)
     at = lines.index("a stricter threshold is recommended: familiarity 0.42")
     assert lines[at + 1] == "  it rests on 135 unknown, 108 evaluated and 512 validation images"
+
+
+def test_a_score_on_few_test_images_says_how_far_it_may_be_from_the_truth(capsys):
+    """A teacher's 32 test photos, all right: "32 images: top-1 100.00%", and nothing said that a
+    second set of 32 could score several points lower (the README says it, evaluate did not). A
+    score whose 95% (Wilson) interval is wider than 5 points says so, with the interval."""
+    import torch
+
+    from objrec.cli.evaluation import print_evaluation
+    from objrec.evaluate import summarize_logits
+
+    labels = torch.tensor([0] * 16 + [1] * 16)
+    result = summarize_logits(torch.nn.functional.one_hot(labels, 2).float(), labels, ["a", "b"])
+    result.folder, result.out = Path("data/test"), Path("run/eval-test")
+    result.metrics |= {"temperature": 1.0, "ece": 0.0, "ece_before_calibration": 0.0}
+    result.metrics["unknown_threshold"] = None
+    print_evaluation(result, 3)
+    said = " ".join(capsys.readouterr().out.split())
+    assert (
+        "32 images are few: one is 3.1 points of top-1, and on many more photos like them the "
+        "model would likely get between 89.28% and 100.00% right (a 95% interval)"
+    ) in said
+    many = torch.arange(4000) % 2  # 4,000 images: an interval under a point, nothing said
+    result = summarize_logits(torch.nn.functional.one_hot(many, 2).float(), many, ["a", "b"])
+    result.folder, result.out = Path("data/test"), Path("run/eval-test")
+    result.metrics |= {"temperature": 1.0, "ece": 0.0, "ece_before_calibration": 0.0}
+    result.metrics["unknown_threshold"] = None
+    print_evaluation(result, 3)
+    assert "are few" not in capsys.readouterr().out

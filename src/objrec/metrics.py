@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import pandas as pd
@@ -151,3 +152,15 @@ def most_confused(matrix: torch.Tensor, classes: Sequence[str], top: int = 10) -
             "count": [int(v) for v in values],
         }
     )
+
+
+def wilson_interval(share: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Where a ``share`` right of ``n`` images would likely lie on many more images like them: the
+    Wilson score interval (95% for ``z`` 1.96), which stays honest at 0% and 100%, where the
+    normal approximation's is 0 wide. ``(0, 1)`` for no image."""
+    if n <= 0:
+        return 0.0, 1.0
+    scale = 1 + z * z / n
+    centre = (share + z * z / (2 * n)) / scale
+    half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / scale
+    return max(0.0, centre - half), min(1.0, centre + half)

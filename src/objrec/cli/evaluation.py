@@ -205,6 +205,28 @@ def kept_line(run: Path, kept) -> str:
     )
 
 
+WIDE_INTERVAL = 0.05
+"""A top-1 whose 95% interval is wider than this (5 points: under about 300 test images at 95%)
+says how far it may be from the truth."""
+
+
+def few_images_line(m: dict[str, Any]) -> str | None:
+    """How far top-1 (``m``: the metrics) on few test images may be from the model's share right
+    on many more photos like them: a teacher's 32 photos all right read "100.00%", and nothing
+    said a second set of 32 could score several points lower. None when its interval is narrow."""
+    from objrec.metrics import wilson_interval
+
+    n = int(m["n"])  # near-duplicates: the interval of the distinct photos, as wide as they say
+    low, high = wilson_interval(m["top1"], int(m.get("n_groups") or n))
+    if not n or high - low <= WIDE_INTERVAL:
+        return None
+    few = f"{plural(n, 'image')} {'is' if n == 1 else 'are'} few"
+    return (
+        f"{few}: one is {100 / n:.1f} points of top-1, and on many more photos like them the "
+        f"model would likely get between {percent(low)} and {percent(high)} right (a 95% interval)"
+    )
+
+
 def print_evaluation(
     result: EvaluationResult, worst: int, run: Path | None = None, kept: bool = False
 ) -> None:
@@ -224,6 +246,8 @@ def print_evaluation(
         f"better); mean per class, each counting the same: top-1 "
         f"{percent(m['mean_class_top1'])}{top5_text(m['mean_class_top5'], n_classes)}"
     )
+    if line := few_images_line(m):
+        console.print(line, markup=False, highlight=False)
     if result.near_duplicates:
         console.print(f"near-duplicates: {result.near_duplicates}", markup=False, highlight=False)
     if result.metrics_plain:
