@@ -639,7 +639,7 @@ def test_ctrl_c_outside_the_heads_epochs_says_what_was_kept(tmp_path, split_dir,
             pass
 
     with pytest.raises(
-        Interrupted, match=r"before the head.s first epoch ended.*no features were stored"
+        Interrupted, match=r"before the head.s first epoch ended.*no features of its images were"
     ):
         train(split_dir, tmp_path / "cut", tiny_config, reporter=CtrlCInTheFrozenPass())
     assert not (tmp_path / "cut").exists()  # nothing of it was kept
@@ -832,13 +832,15 @@ def test_a_loss_that_turns_nan_keeps_the_best_model_before_it(tmp_path, split_di
     assert read_checkpoint(run / BEST)[1].best_epoch == 2
 
 
+@pytest.mark.slow
 def test_ctrl_c_before_the_first_epoch_says_what_the_store_kept(
     tmp_path, split_dir, tiny_config, monkeypatch
 ):
     """Ctrl-C while a first train was still making the int8 copy of the body said "the features
     computed so far are in the store, so the same command starts again from them": none were,
     and the next run computed all 394 views again. It says what this train stored: none, or
-    how many image views' features."""
+    how many image views' features; and a train that found every feature stored by an earlier
+    one said "no features were stored yet", though the next run computed none: it says so."""
     module = importlib.import_module("objrec.train")
 
     def ctrl_c(*args, **kwargs):
@@ -849,12 +851,29 @@ def test_ctrl_c_before_the_first_epoch_says_what_the_store_kept(
         with pytest.raises(Interrupted) as caught:
             train(split_dir, tmp_path / "early", tiny_config)
     said = str(caught.value)
-    assert said.endswith("nothing of the run was saved, and no features were stored yet")
+    assert said.endswith(
+        "nothing of the run was saved, and no features of its images were stored or found yet"
+    )
     assert "in the store" not in said
-    with monkeypatch.context() as patch:  # after it: 18 training images x 2 views + 9 valid
-        patch.setattr(module, "fit_head", ctrl_c)
-        with pytest.raises(Interrupted) as caught:
-            train(split_dir, tmp_path / "late", tiny_config)
-    assert "the features of the 45 image views computed so far are in the store" in str(
-        caught.value
+    said = []
+    for run in ("late", "again"):  # after it: 18 training images x 2 views + 9 valid
+        with monkeypatch.context() as patch:
+            patch.setattr(module, "fit_head", ctrl_c)
+            with pytest.raises(Interrupted) as caught:
+                train(split_dir, tmp_path / run, tiny_config)
+        said.append(str(caught.value).split("nothing of the run was saved, but ")[1])
+    assert said[0].startswith("the features of the 45 image views computed so far are in the store")
+    assert said[1] == (  # all stored by the first: the second computed none ("none were stored")
+        "the store holds the features of the 45 image views looked up so far, stored by earlier "
+        "commands, so the same command starts again from them"
+    )
+
+
+def test_ctrl_c_before_the_first_epoch_counts_views_computed_and_stored_earlier():
+    from objrec.train import interrupted_outside_epochs
+
+    said = str(interrupted_outside_epochs("data", "run", False, stored=5, earlier=40))
+    assert said.endswith(
+        "the store holds the features of the 45 image views looked up or computed so far (5 "
+        "computed now, 40 stored by earlier commands), so the same command starts again from them"
     )

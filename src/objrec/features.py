@@ -134,6 +134,13 @@ class FeatureCache:
         store = _OPEN_STORES.get((self.root / "store").absolute())
         return store.rows_written if store is not None else 0
 
+    @property
+    def rows_reused(self) -> int:
+        """Feature rows this process's frozen passes found in this folder's store, stored by
+        earlier commands (0 when it has not opened it): what the next command reads too."""
+        store = _OPEN_STORES.get((self.root / "store").absolute())
+        return store.rows_reused if store is not None else 0
+
     def close(self) -> None:
         """Let go of this folder's store in this process (its lock, which ``prune`` and ``clear``
         wait for): it opens again on its next use, by this or any other user (a table read
@@ -1071,7 +1078,7 @@ def feature_table(
     space = store.space(sid, body.n_features, body.cache.dtype, label)
     key = view_key(spec, store)
     found = store.lookup(sid, key, digests)
-    hits = {d for d, hit in zip(digests, found.found, strict=True) if hit}
+    hits = stored_before(store, digests, found)
     unique = list(dict.fromkeys(digests))
     missing = [d for d in unique if d not in hits]
     # Shares follow the position among all images, not among the missing ones: the ranks look up
@@ -1095,6 +1102,13 @@ def feature_table(
     return make_table(
         space, samples, found, computed=computed, failed=failed, hashing=hashing, digests=digests
     )
+
+
+def stored_before(store: FeatureStore, digests: Sequence[str], found: Lookup) -> set[str]:
+    """The digests ``found`` located (features, or why the image cannot be decoded); those with
+    features are counted in ``store.rows_reused``, what Ctrl-C's sentence counts as kept."""
+    store.rows_reused += len({d for d, row in zip(digests, found.rows, strict=True) if row >= 0})
+    return {d for d, hit in zip(digests, found.found, strict=True) if hit}
 
 
 def account_for_missing(

@@ -487,6 +487,9 @@ class FeatureStore:
         self._db: sqlite3.Connection | None = None
         self.rows_written = 0
         """Feature rows this process wrote into the store (each an image view's features)."""
+        self.rows_reused = 0
+        """Feature rows this process's frozen passes found stored already, by earlier commands
+        (``features.feature_table``, counted once per image view it asked for)."""
         self._open()
 
     def _open(self) -> None:

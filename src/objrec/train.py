@@ -176,15 +176,28 @@ def train(
     with process_group(device) as world:
         reporter = or_silent(reporter) if world.main else SILENT
         before = state_stamp(Path(out))
-        rows_before = open_cache(config.cache_dir).rows_written
+        rows_before = store_rows(config.cache_dir)
         try:
             return _train(Path(data_dir), Path(out), config, reporter, request, world)
         except KeyboardInterrupt:  # not during the head's epochs: those save and say so
             if not world.main:  # rank 0 says what was kept
                 raise
             ours = request.resume or state_stamp(Path(out)) not in (None, before)
-            stored = open_cache(config.cache_dir).rows_written - rows_before  # this process's
-            raise interrupted_outside_epochs(data_dir, out, ours, stored, world=world) from None
+            rows = rows_since(config.cache_dir, rows_before)  # this process's
+            raise interrupted_outside_epochs(data_dir, out, ours, *rows, world=world) from None
+
+
+def store_rows(cache_dir: str | Path | None) -> tuple[int, int]:
+    """Feature rows this process has written into the cache folder's store, and those its frozen
+    passes found there already, stored by earlier commands."""
+    cache = open_cache(cache_dir)
+    return cache.rows_written, cache.rows_reused
+
+
+def rows_since(cache_dir: str | Path | None, before: tuple[int, int]) -> tuple[int, int]:
+    """:func:`store_rows` since ``before`` (its answer then)."""
+    now = store_rows(cache_dir)
+    return now[0] - before[0], now[1] - before[1]
 
 
 def train_settings(
@@ -284,13 +297,15 @@ def interrupted_outside_epochs(
     out: Path | str,
     saved: bool,
     stored: int = 0,
+    earlier: int = 0,
     summary: dict | None = None,
     world: World = SINGLE,
 ) -> Interrupted:
     """What Ctrl-C before the head's first epoch, or after its last (fine-tuning, calibrating),
     leaves and how to go on; ``saved``: this run's training state is in ``out`` (written by this
     train, or the resumed run's own); ``stored``: feature rows this train wrote into the store
-    (none while it was still making the int8 copy of the body, say); ``summary``: the run as
+    (none while it was still making the int8 copy of the body, say); ``earlier``: those of its
+    image views it found there already, stored by earlier commands; ``summary``: the run as
     written then (:func:`save_after_the_head`), which ``train --json`` prints."""
     if world.distributed and not saved:
         return interrupted_rank(stored, world)
@@ -304,11 +319,24 @@ def interrupted_outside_epochs(
             summary=summary,
         )
     head = "interrupted before the head's first epoch ended: nothing of the run was saved"
+    if not stored and not earlier:
+        return Interrupted(f"{head}, and no features of its images were stored or found yet")
+    return Interrupted(f"{head}, but {kept_features(stored, earlier)}")
+
+
+def kept_features(stored: int, earlier: int) -> str:
+    """Which of the run's image views have their features in the store after Ctrl-C: ``stored``
+    by this train, ``earlier`` found there, stored by earlier commands (a count, not zero)."""
+    again, before = "so the same command starts again from them", "stored by earlier commands"
+    if not earlier:
+        views = plural(stored, "image view")
+        return f"the features of the {views} computed so far are in the store, {again}"
+    views = plural(stored + earlier, "image view")
     if not stored:
-        return Interrupted(f"{head}, and no features were stored yet")
-    return Interrupted(
-        f"{head}, but the features of the {plural(stored, 'image view')} computed so far are in "
-        "the store, so the same command starts again from them"
+        return f"the store holds the features of the {views} looked up so far, {before}, {again}"
+    return (
+        f"the store holds the features of the {views} looked up or computed so far ({stored} "
+        f"computed now, {earlier} {before}), {again}"
     )
 
 
