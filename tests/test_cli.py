@@ -3778,6 +3778,42 @@ def test_an_unknown_backbone_is_a_usage_error_naming_the_option(capsys, tmp_path
     assert not (tmp_path / "run").exists() and not (tmp_path / "audit").exists()
 
 
+@pytest.mark.slow
+def test_a_timm_backbone_is_looked_up_not_built_before_train_starts(
+    capsys, tmp_path, split_dir, monkeypatch
+):
+    """`--backbone timm:NAME` was checked by building the model (timm.create_model), which train
+    then built again: seconds and memory for a large ViT. The name is looked up in timm's list;
+    an unknown one is still a usage error naming --backbone, exit 2."""
+    import importlib.machinery
+    import types
+
+    built = []
+    timm = types.ModuleType("timm")
+    timm.__spec__ = importlib.machinery.ModuleSpec("timm", None)
+    timm.is_model = lambda name: name == "vit_huge_patch14_224"
+    timm.create_model = lambda name, *args, **kwargs: built.append(name)
+    timm.data = types.ModuleType("timm.data")  # what building the spec reads from the model
+    timm.data.resolve_data_config = lambda *a, **k: {
+        "input_size": (3, 224, 224), "crop_pct": 0.9, "mean": (0.5,) * 3, "std": (0.5,) * 3,
+        "interpolation": "bicubic",
+    }  # fmt: skip
+    monkeypatch.setitem(sys.modules, "timm", timm)
+    monkeypatch.setitem(sys.modules, "timm.data", timm.data)
+
+    def train_stand_in(data, out, config, *args):
+        raise ObjrecError(f"train was called with {config.backbone}")
+
+    monkeypatch.setattr(importlib.import_module("objrec.train"), "train", train_stand_in)
+    args = ["train", split_dir, "--out", tmp_path / "run", "--backbone"]
+    code, _, err = run(capsys, *args, "timm:vit_huge_patch14_224")
+    assert (code, built) == (1, []) and "train was called with timm:vit_huge" in err
+    code, out, err = run(capsys, *args, "timm:nosuchvit")
+    assert (code, out) == (2, "")
+    assert "invalid value for '--backbone': timm has no model named 'nosuchvit'; " in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_export_check_photos_help_says_its_default_and_cost_from_export_itself(capsys):
     """`--check-photos` repeated export's default (32) as a literal, and its help quoted the
     export times of the number before (150) that a user has no use for. Its default is

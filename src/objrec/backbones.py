@@ -190,6 +190,17 @@ def get_backbone(name: str) -> BackboneSpec:
     )
 
 
+def require_known_backbone(name: str) -> None:
+    """Raise what :func:`get_backbone` raises for ``name`` (BadBackbone: a name objrec cannot
+    build), checking a ``timm:NAME`` against timm's list of models: ``get_backbone`` builds the
+    model for its data config, seconds and memory for a large ViT, which train then builds again.
+    An ensemble is joined, its timm parts built, since joining needs their normalisations."""
+    if name not in _REGISTRY and "+" not in name and name.startswith("timm:"):
+        timm_model_name(name)
+    else:
+        get_backbone(name)
+
+
 def build_body(spec: BackboneSpec, pretrained: bool = True, weights: Path | None = None) -> Body:
     """The body of ``spec``, its weights from ``weights`` when given."""
     if weights is not None and not Path(weights).is_file():
@@ -588,15 +599,24 @@ def _strip_classifier(model: Any, name: str) -> Body:
 # ---------------------------------------------------------------- timm (optional)
 
 
-def _timm_spec(name: str) -> BackboneSpec:
+def timm_model_name(name: str) -> str:
+    """The model ``timm:NAME`` names, looked up in timm's list of models (none is built); an
+    ObjrecError when timm is not installed, BadBackbone when it has no such model."""
     if importlib.util.find_spec("timm") is None:
         raise ObjrecError(f"{name} needs timm: pip install 'objrec[timm]'")
     import timm
-    import timm.data
 
     model_name = name.removeprefix("timm:")
     if not timm.is_model(model_name):
         raise BadBackbone(f"timm has no model named {model_name!r}")
+    return model_name
+
+
+def _timm_spec(name: str) -> BackboneSpec:
+    model_name = timm_model_name(name)
+    import timm
+    import timm.data
+
     cfg = timm.data.resolve_data_config({}, model=timm.create_model(model_name, pretrained=False))
     size = cfg["input_size"][-1]
     data = DataConfig(

@@ -41,12 +41,12 @@ def from_options(make: Callable[..., T], *args, **values) -> T:
 def refuse_unknown_backbone(name: str) -> None:
     """A --backbone that names no network objrec can build (``nosuchnet``) as a usage error
     naming the option, exit status 2 as every bad option value (docs/json.md): it was a failed
-    run, exit 1, after the heavy imports."""
-    from objrec.backbones import BadBackbone, get_backbone
+    run, exit 1, after the heavy imports. A timm name is looked up, its model not built."""
+    from objrec.backbones import BadBackbone, require_known_backbone
     from objrec.cli.messages import find_param
 
     try:
-        get_backbone(name)
+        require_known_backbone(name)
     except BadBackbone as exc:
         ctx = click.get_current_context()
         param = find_param(ctx.command, "backbone")
