@@ -1,5 +1,6 @@
 import json
 import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -7,9 +8,9 @@ import torch
 from safetensors.torch import save_file
 
 from objrec.checkpoint import BEST, load_model, read_checkpoint, save_checkpoint
-from objrec.config import DataConfig
+from objrec.config import DataConfig, TrainConfig
 from objrec.errors import ObjrecError
-from objrec.meta import RunMeta
+from objrec.meta import Calibration, RunMeta
 
 from .conftest import make_image
 
@@ -525,3 +526,29 @@ def test_a_stopped_run_s_model_file_given_itself_is_said_to_be_unfinished(tmp_pa
         (run / LAST).unlink()
         warn_if_unfinished(run / BEST)  # finished
     assert [m.split(":")[0] for m in caplog.messages] == [f"{run} holds an unfinished run"]
+
+
+EARLIER_CALIBRATION_KEYS = {"temperature", "unknown_threshold", "unknown_score"}
+"""What an objrec from before 99f5350 takes in the metadata's calibration (``Calibration(**it)``):
+any other key there and it refuses the whole checkpoint as incomplete."""
+
+
+def test_a_checkpoint_s_threshold_image_count_leaves_earlier_objrecs_able_to_load_it():
+    """The count of validation images the threshold was chosen on travels outside the calibration
+    entry, which an earlier objrec reads key for key (a run trained now, served by last week's
+    objrec: 'metadata is incomplete (unexpected keyword argument validation_images)'); it reads
+    back, from there or from inside calibration (runs written in between), and a key a later
+    objrec adds to calibration is left out, not refused."""
+    meta = RunMeta.for_model("efficientnet_lite0", ["a", "b"], DataConfig(), 8, TrainConfig())
+    meta = replace(meta, calibration=Calibration(1.5, 0.3, "msp", 36))
+    written = json.loads(json.dumps(meta.to_json()))
+    assert set(written["calibration"]) == EARLIER_CALIBRATION_KEYS
+    assert RunMeta.from_json(written).calibration == meta.calibration
+    between = {**written, "calibration": {**written["calibration"], "validation_images": 12}}
+    del between["threshold_images"]
+    assert RunMeta.from_json(between).calibration.validation_images == 12
+    later = {**written, "calibration": {**written["calibration"], "a_later_key": 1}}
+    assert RunMeta.from_json(later).calibration == meta.calibration
+    unrecorded = replace(meta, calibration=Calibration(1.5, 0.3, "msp"))
+    assert "threshold_images" not in unrecorded.to_json()
+    assert RunMeta.from_json(unrecorded.to_json()).calibration.validation_images is None

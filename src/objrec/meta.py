@@ -8,7 +8,7 @@ only code that knows its keys.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,23 @@ class Calibration:
     """How many validation images the threshold was chosen on (None: a run trained before it was
     recorded); under ``confidence.FEW_IMAGES`` the threshold is shaky, and the commands say so."""
 
+    EARLIER_KEYS = ("temperature", "unknown_threshold", "unknown_score")
+    """What an objrec from before ``validation_images`` takes in a checkpoint's calibration entry,
+    key for key (any other and it refuses the checkpoint as incomplete): ``RunMeta.to_json``
+    writes only these there, the count beside it (``threshold_images``)."""
+
+    def earlier_form(self) -> dict[str, Any]:
+        """The checkpoint's calibration entry, which every objrec reads (:data:`EARLIER_KEYS`)."""
+        return {key: getattr(self, key) for key in self.EARLIER_KEYS}
+
+    @classmethod
+    def from_json(cls, entry: Mapping[str, Any], images: int | None = None) -> Calibration:
+        """A checkpoint's calibration entry, with ``images`` (its ``threshold_images``) or the
+        count inside the entry (runs written before it moved out); keys a later objrec adds are
+        left out, as ``TrainConfig.from_dict`` leaves them."""
+        entry = {"validation_images": images} | dict(entry)
+        return cls(**{f.name: entry[f.name] for f in fields(cls) if f.name in entry})
+
     def __post_init__(self) -> None:
         if self.temperature <= 0:
             raise ObjrecError("calibration temperature must be above zero")
@@ -176,7 +193,8 @@ class RunMeta:
             "body_fingerprint": self.body_fingerprint,
             "data_dir": self.data_dir,
             "best_epoch": self.best_epoch,
-            "calibration": asdict(self.calibration) if self.calibration else None,
+            "calibration": self.calibration.earlier_form() if self.calibration else None,
+            "threshold_images": self.calibration.validation_images if self.calibration else None,
         }
         if self.valid_loss is not None:
             optional["valid"] = {"loss": self.valid_loss, "acc": self.valid_acc}
@@ -209,7 +227,11 @@ class RunMeta:
                 best_epoch=data.get("best_epoch"),
                 valid_loss=valid.get("loss"),
                 valid_acc=valid.get("acc"),
-                calibration=Calibration(**calibration) if calibration else None,
+                calibration=(
+                    Calibration.from_json(calibration, data.get("threshold_images"))
+                    if calibration
+                    else None
+                ),
                 format_version=int(data.get("format_version", FORMAT_VERSION)),
             )
         except (KeyError, TypeError, ValueError) as exc:
