@@ -389,6 +389,24 @@ def test_the_memory_probe_halves_its_batch_while_the_card_runs_out_of_memory(mon
     assert [n for _, n in met] == [128, 64, 32]
 
 
+def test_the_memory_probe_s_own_cached_bytes_count_as_free(monkeypatch):
+    """The probe's 128 images leave their bytes in PyTorch's cache, which the card's free memory
+    (``mem_get_info``) does not count until the cache is emptied: read before, a card where 128
+    images fit half its free memory (2,600 MB, 10 MB an image in float32) got batches of 64."""
+    mb, cached = 1_000_000, [0]
+    runner = cuda_like(tiny_body(), monkeypatch, per_image_mb=10)
+
+    def probe_cached(_module, _args):
+        cached[0] = 128 * 10 * mb // 2  # the probe's peak, kept by the cache once it is done
+
+    runner.module.register_forward_pre_hook(probe_cached)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: cached.__setitem__(0, 0))
+    monkeypatch.setattr(
+        torch.cuda, "mem_get_info", lambda device=None: (2_600 * mb - cached[0], 8_000 * mb)
+    )
+    assert runner.batch_size(32) == 128
+
+
 def test_the_precision_check_runs_only_the_candidates_on_the_card():
     """The float32 reference comes from the CPU: the card's copy of the body runs float16 alone
     (within the tolerance), where it ran float32 first, a shape of its own on a GPU."""

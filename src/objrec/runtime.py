@@ -603,6 +603,7 @@ class DeviceRunner:
             torch.cuda.empty_cache()  # out of the except block: the failed call's tensors are gone
             size //= 2
         per_image = peak / size * (2 if dtype != torch.float32 else 1)
+        torch.cuda.empty_cache()  # the probe's bytes, cached, are free for the pass: count them
         free, _ = torch.cuda.mem_get_info(self.device)
         batch = min(size, batch_for_memory(free, per_image))
         log.info(
