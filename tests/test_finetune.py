@@ -298,6 +298,27 @@ def test_a_fine_tuning_that_did_not_help_says_in_plain_words_what_the_run_keeps(
     )
 
 
+def test_a_kept_fine_tuning_s_note_quotes_the_kept_model_s_loss_under_min_delta():
+    """With --min-delta 0.01, fine-tuning epochs of 0.45 (kept: 0.05 below the head's 0.5) then
+    0.445 (not lower by more than 0.01, so not kept) were said as "lowered the best valid loss
+    from 0.5000 to 0.4450": the lowest epoch, not the model the run keeps. The summary's
+    best_valid_loss_after stays the lowest (docs/json.md)."""
+    from types import SimpleNamespace
+
+    from objrec.train import finetune_told
+
+    head, tuned = fit_states([0.9, 0.5], [0.45, 0.445], best_epoch=2)
+    tuned.stopper.best, tuned.stopper.best_epoch = 0.45, 3  # as min_delta=0.01 leaves them
+    notes = TaskRecorder()
+    config = SimpleNamespace(finetune_blocks=1, min_delta=0.01)
+    record = finetune_told(head, tuned, config, notes)
+    assert record["kept"] and record["best_valid_loss_after"] == 0.445
+    assert notes.notes == [
+        "fine-tuning lowered the best valid loss from 0.5000 to 0.4500 (a later epoch's 0.4450 "
+        "was not lower by more than 0.01): the run keeps the fine-tuned blocks"
+    ]
+
+
 @pytest.mark.slow
 def test_train_json_says_a_fine_tuning_that_did_not_help_was_not_kept(capsys, tmp_path, split_dir):
     """A persona's `train --finetune-blocks 1 --finetune-epochs 3 --json`: its one warning blamed

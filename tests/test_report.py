@@ -966,6 +966,12 @@ def test_the_training_section_says_what_fine_tuning_did_kept_or_not():
         "last 1 block trained with the head for 1 epoch from the head's best epoch 4 (valid "
         "loss 0.5000) and lowered its valid loss to 0.4000: the model is the fine-tuned one."
     )
+    tuned_twice = kept | {"epochs_run": 2, "best_valid_loss_after": 0.445}
+    kept_at_first = {"best_valid_loss": 0.45, "finetune": tuned_twice}
+    assert finetune_words(kept_at_first, 0.01).endswith(  # --min-delta 0.01: the run's model
+        "lowered its valid loss to 0.4500 (a later epoch's 0.4450 was not lower by more than "
+        "0.01): the model is the fine-tuned one."
+    )
     assert "(their lowest: none)" in finetune_words(
         {"finetune": FINETUNE_NOT_KEPT | {"epochs_run": 0, "best_valid_loss_after": math.nan}}
     )

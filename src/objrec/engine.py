@@ -105,6 +105,15 @@ class EarlyStopping:
         self.min_delta = state.get("min_delta", 0.0)
 
 
+def lower_not_kept(kept: float, lowest: float, min_delta: float) -> str:
+    """`` (a later epoch's 0.4450 was not lower by more than 0.01)`` when a fit's ``lowest`` loss
+    is below that of the epoch it keeps (``kept``), which early stopping's ``min_delta`` did not
+    count as a gain; "" otherwise."""
+    if not lowest < kept:
+        return ""
+    return f" (a later epoch's {lowest:.4f} was not lower by more than {min_delta:g})"
+
+
 def model_device(model: nn.Module) -> torch.device:
     """Where ``model``'s parameters are (the CPU for a model without any)."""
     first = next(model.parameters(), None)

@@ -30,6 +30,7 @@ from objrec.checkpoint import model_digest, read_checkpoint
 from objrec.confidence import FEW_IMAGES, resting_words
 from objrec.config import TOP5_CLASSES, DataConfig, unknown_score_words
 from objrec.data import IMAGE_SET_MEANING, SPLITS, scan_class_folder
+from objrec.engine import lower_not_kept
 from objrec.errors import ObjrecError
 from objrec.evaluate import (
     few_images,
@@ -547,8 +548,10 @@ def finetune_words(summary: dict[str, Any], min_delta: float = 0.0) -> str:
         f"head for {plural(tuned['epochs_run'], 'epoch')} from the head's best epoch "
         f"{tuned['best_epoch_before']} (valid loss {before:.4f})"
     )
-    if tuned["kept"]:
-        return f"{done} and lowered its valid loss to {lowest}: the model is the fine-tuned one."
+    if tuned["kept"]:  # the run's model is the fine-tuned one: its loss is the run's
+        kept = summary.get("best_valid_loss", after)
+        lowered = f"lowered its valid loss to {kept:.4f}{lower_not_kept(kept, after, min_delta)}"
+        return f"{done} and {lowered}: the model is the fine-tuned one."
     by = f" by more than {min_delta:g}" if min_delta else ""
     return (
         f"{done} and did not lower its valid loss{by} (their lowest: {lowest}): the model is the "

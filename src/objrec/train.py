@@ -60,7 +60,7 @@ from objrec.data import (
 )
 from objrec.devices import BF16_MATRIX_FLAGS, bf16_matrix_unit, loader_settings
 from objrec.distributed import SINGLE, World, epoch_seed, process_group
-from objrec.engine import Diverged, EarlyStopping, FitState, HeadAdam, fit
+from objrec.engine import Diverged, EarlyStopping, FitState, HeadAdam, fit, lower_not_kept
 from objrec.errors import Interrupted, ObjrecError
 from objrec.features import (
     FeatureTable,
@@ -1286,7 +1286,7 @@ def finetune_told(
     for record in state.history:
         record["phase"] = "finetune" if record["epoch"] > head_state.epoch else "head"
     outcome = finetune_record(head_state, state, config.finetune_blocks)
-    said = finetune_outcome(outcome, config.min_delta)
+    said = finetune_outcome(outcome, config.min_delta, state.best_valid_loss)
     if outcome["kept"]:
         reporter.note(said)
     else:
@@ -1334,14 +1334,19 @@ def finetune_record(head_state: FitState, state: FitState, blocks: int) -> dict[
     }
 
 
-def finetune_outcome(outcome: Mapping[str, Any], min_delta: float = 0.0) -> str:
+def finetune_outcome(
+    outcome: Mapping[str, Any], min_delta: float = 0.0, kept_loss: float | None = None
+) -> str:
     """Whether fine-tuning lowered the best validation loss (by more than ``min_delta``, as early
-    stopping counts it), so which model the run keeps (``outcome``: :func:`finetune_record`)."""
+    stopping counts it), so which model the run keeps (``outcome``: :func:`finetune_record`);
+    ``kept_loss``: the kept model's loss (default: the lowest of fine-tuning's epochs), above
+    that lowest when a later epoch was lower by ``min_delta`` or less."""
     before, after = outcome["best_valid_loss_before"], outcome["best_valid_loss_after"]
     if outcome["kept"]:
+        kept = after if kept_loss is None else kept_loss
         return (
-            f"fine-tuning lowered the best valid loss from {before:.4f} to {after:.4f}: "
-            "the run keeps the fine-tuned blocks"
+            f"fine-tuning lowered the best valid loss from {before:.4f} to {kept:.4f}"
+            f"{lower_not_kept(kept, after, min_delta)}: the run keeps the fine-tuned blocks"
         )
     by = f" by more than {min_delta:g}" if min_delta else ""
     return (
