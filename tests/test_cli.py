@@ -424,6 +424,24 @@ def test_an_empty_class_folder_says_what_to_do_with_it(capsys, tmp_path, split_d
     assert code == 1 and f"zebra {advice}" in " ".join(err.split())
 
 
+def test_check_says_what_split_and_train_do_with_an_empty_class_folder(capsys, tmp_path):
+    """A teacher's check named an empty class folder as unusable (exit 1), and split then went
+    on without it: check says so, and in a split folder that train refuses it."""
+    photos = make_class_folder(tmp_path / "photos", per_class=3, classes=("red", "green"))
+    (photos / "empty").mkdir()
+    code, out, _ = run(capsys, "check", photos)
+    said = " ".join(out.split())
+    assert code == 1 and "put photos of the class in it (`objrec split` leaves it out, " in said
+    assert "with a warning)" in said
+    shutil.copytree(photos, tmp_path / "data" / "train")
+    shutil.copytree(photos, tmp_path / "data" / "valid")
+    code, out, _ = run(capsys, "check", tmp_path / "data")
+    said = " ".join(out.split())
+    assert code == 1 and "train/empty: class folder holds no images: delete it, or put " in said
+    assert "photos of the class in it (`objrec train` refuses it)" in said
+    assert "`objrec split` leaves it out" not in said
+
+
 def test_backbones_lists_the_offline_default(capsys):
     code, out, _ = run(capsys, "backbones", "--json")
     rows = {r["name"]: r for r in json.loads(out)}

@@ -256,8 +256,9 @@ def _note_hidden(path: Path, result: CheckResult) -> None:
     result.note(path, "ignored_hidden", f"{what} ignored")
 
 
-def _check_class_root(root: Path, result: CheckResult) -> dict[str, list[Path]]:
-    """The image files of each class folder of ``root``; empty classes and loose files noted."""
+def _check_class_root(root: Path, result: CheckResult, split: bool) -> dict[str, list[Path]]:
+    """The image files of each class folder of ``root`` (one split of a split folder when
+    ``split``); empty classes and loose files noted."""
     classes: dict[str, list[Path]] = {}
     loose = 0
     above = frozenset({os.path.realpath(root)})
@@ -275,7 +276,9 @@ def _check_class_root(root: Path, result: CheckResult) -> dict[str, list[Path]]:
         classes[path.name] = _walk(path, result, above)
         _note_nested(path, classes[path.name], result)
         if not classes[path.name]:
-            message = f"class folder {EMPTY_CLASS_ADVICE}"
+            message = f"class folder {EMPTY_CLASS_ADVICE} (" + (
+                "`train` refuses it)" if split else "`split_folder` leaves it out, with a warning)"
+            )
             result.problems.append(Problem(str(path), "empty_class", message, True))
         if named_unknown(path.name):
             message = f"`train` refuses a class named {path.name}: {UNKNOWN_NAME_WHY}"
@@ -350,7 +353,7 @@ def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
     trained: dict[str, int] | None = None  # a split folder's training images per class
     if is_split_folder(root):
         by_split = {
-            split: _check_class_root(root / split, result) for split in present_splits(root)
+            split: _check_class_root(root / split, result, True) for split in present_splits(root)
         }
         for split, found in by_split.items():
             result.splits[split] = sum(map(len, found.values())) + _bad_names(result, root / split)
@@ -360,7 +363,7 @@ def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
         _note_few_train(root, by_split.get("train", {}), result)
         trained = {name: len(files) for name, files in by_split.get("train", {}).items()}
     else:
-        classes = _check_class_root(root, result)
+        classes = _check_class_root(root, result, False)
         _note_alike_classes(root, list(classes), result)
     bad = [Path(p.path) for p in result.problems if p.kind == "bad_name"]
     _note_raw_and_sidecars(root, [*bad, *(p for files in classes.values() for p in files)], result)
