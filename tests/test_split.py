@@ -1392,6 +1392,22 @@ def test_force_replaces_a_split_whose_added_photos_were_deleted_from_it(
     assert moved.is_file()
 
 
+def test_a_copy_left_in_its_class_is_no_change_of_class():
+    """A photo copied into another class folder, its original still in its own, was named as
+    one that "changed class" by split --like: it is a copy across classes (split warns of
+    those), and only a photo in none of its earlier classes any more changed class."""
+    from objrec.split import relabelled
+
+    earlier = [("d1", "train", None, "laptop"), ("d2", "test", None, "laptop")]
+    files = {
+        "laptop": [Path("laptop/a.jpg")],
+        "sunflower": [Path("sunflower/a.jpg"), Path("sunflower/b.jpg")],
+    }
+    digest_of = {Path("laptop/a.jpg"): "d1", Path("sunflower/a.jpg"): "d1"}
+    digest_of[Path("sunflower/b.jpg")] = "d2"
+    assert relabelled(earlier, files, digest_of) == [(Path("sunflower/b.jpg"), "laptop")]
+
+
 @pytest.mark.slow
 def test_like_names_the_photos_that_changed_class_since(
     tmp_path, image_folder, known_facts, capsys

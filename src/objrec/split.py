@@ -1076,15 +1076,22 @@ def relabelled(
 ) -> list[tuple[Path, str]]:
     """Each file of ``files`` (by class) whose content (``digest_of``) the earlier split's images
     (``earlier``: digest, split, file, class) held under other classes only, with the first of
-    those: a photo moved to another class folder since, its label fixed."""
+    those: a photo moved to another class folder since, its label fixed. A copy of it still in
+    one of those classes makes the others copies (split warns of them), not moves."""
     classes: dict[str, set[str]] = {}
     for digest, _, _, name in earlier:
         classes.setdefault(digest, set()).add(name)
+    stayed = {
+        digest_of[path]
+        for name, paths in files.items()
+        for path in paths
+        if name in classes.get(digest_of[path], ())
+    }
     return [
         (path, min(classes[digest_of[path]]))
         for name, paths in files.items()
         for path in paths
-        if digest_of[path] in classes and name not in classes[digest_of[path]]
+        if digest_of[path] in classes and digest_of[path] not in stayed
     ]
 
 
