@@ -795,6 +795,17 @@ def test_a_new_class_named_unknown_is_warned_of_as_split_warns_of_it(tmp_path):
     assert not add_warnings(AddResult(tmp_path, counts={"red": added}, new_classes=["red"]))
 
 
+def test_a_class_folder_name_with_a_space_is_given_quoted_for_the_shell(tmp_path, split_dir, capsys):
+    """The option the sentence gives is one a user can copy: for a folder "my camera" it read
+    "--class my camera", which the shell passes as --class my and a second folder, camera."""
+    camera = tmp_path / "my camera"
+    camera.mkdir()
+    make_image(PURPLE, seed=701).save(camera / "c0.png")
+    assert main(["add", str(split_dir), str(camera)]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert err.endswith("(--class 'my camera', if my camera is their class)"), err
+
+
 def test_a_folder_of_one_class_is_told_the_class_option_with_its_name(tmp_path, split_dir, capsys):
     """A teacher's camera/ of camera photos, as the README's "a new class folder" read: `objrec
     add data camera` said "camera holds images but no class folders: name their class with

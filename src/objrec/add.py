@@ -33,6 +33,7 @@ import io
 import logging
 import os
 import random
+import shlex
 import shutil
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -427,10 +428,10 @@ def _check_class_name(name: str) -> None:
 def _of_class_folders(given: Path) -> list[NewImage]:
     dirs = class_dirs(given)
     if not dirs and any(is_image_file(p) for p in given.iterdir()):
-        name = given.resolve().name
+        name = given.resolve().name  # quoted as the shell takes it: "my camera" is one value
         raise ObjrecError(
             f"{given} holds images but no class folders: name their class with `class_name` "
-            f"(`class_name` {name}, if {name} is their class)"
+            f"(`class_name` {shlex.quote(name)}, if {name} is their class)"
         )
     if not dirs:
         raise no_class_folders(given)
