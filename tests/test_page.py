@@ -398,3 +398,35 @@ def test_the_answer_fits_a_phone_s_screen(browser, server, tmp_path):
     assert wide_meta <= 390, f"the backbone's name makes the page {wide_meta} pixels wide"
     assert found["#bars"]["y"] >= found["#preview"]["y"] + found["#preview"]["height"]
     assert found["#bars"]["width"] >= found["#drop"]["width"] - 1
+
+
+@pytest.mark.slow
+def test_a_picture_the_browser_cannot_draw_is_said_not_left_blank(browser, server, tmp_path):
+    """An iPhone's HEIC photo, sent from Chrome: the model answered it, but the browser cannot
+    draw HEIC, so the page showed the bars beside nothing. A note says why there is no picture
+    (a TIFF here: Pillow reads it, Chromium does not draw it); a picture it draws, or a refused
+    upload, shows no note."""
+    from PIL import Image
+
+    tiff, png, bad = tmp_path / "blue.tiff", tmp_path / "blue.png", tmp_path / "notes.png"
+    Image.open(io.BytesIO(png_bytes(size=(80, 60), colour=(40, 60, 200)))).save(tiff)
+    png.write_bytes(png_bytes(colour=(40, 60, 200)))
+    bad.write_bytes(b"not an image at all")
+    page = browser.new_page(viewport={"width": 900, "height": 700})
+    try:
+        page.goto(server + "/")
+        page.set_input_files("#file", str(tiff))
+        page.wait_for_selector(".bar", timeout=15_000)
+        page.wait_for_selector("#nopreview", state="visible", timeout=5_000)
+        said = page.locator("#nopreview").text_content()
+        page.set_input_files("#file", str(png))
+        page.wait_for_function("document.getElementById('preview').naturalWidth > 0")
+        after_png = page.locator("#nopreview").is_visible()
+        page.set_input_files("#file", str(bad))
+        page.wait_for_selector("#error:has-text('cannot read image')")
+        page.wait_for_timeout(300)  # the preview's own error event
+        after_bad = page.locator("#nopreview").is_visible()
+    finally:
+        page.close()
+    assert said.startswith("This browser cannot show this picture")
+    assert not after_png and not after_bad
