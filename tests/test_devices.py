@@ -601,3 +601,16 @@ def test_ctrl_c_under_torchrun_says_its_stored_features_are_this_process_s(
         "; this process (rank 0 of 2) had stored no features yet, and those the other ranks "
         "computed so far, if any, are in the store",
     ]
+
+
+def test_the_float32_reference_of_a_large_first_batch_runs_on_8_images_only():
+    """predict's first batch (32 images) was all computed in float32 on the CPU for the check:
+    seconds for a large backbone. The reference now takes its first 8; the candidate still runs
+    at the batch's size on the card (the shape the batch then runs in)."""
+    runner = DeviceRunner(tiny_body(), CPU)
+    assert runner._float32 is not None
+    seen: list[int] = []
+    runner._float32.register_forward_pre_hook(lambda _m, args: seen.append(len(args[0])))
+    met = shapes_met(runner)
+    runner(torch.randn(20, 3, 32, 32))
+    assert seen == [8] and [n for _, n in met] == [20, 20]

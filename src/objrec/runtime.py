@@ -46,6 +46,10 @@ three-body default on 40 Caltech-101 photos (``benchmarks/precision.py``): float
 the first and refuses the second. On an H200 (``benchmarks/gpu_check.py``) float16's largest error
 was 4.6e-3 on a run's first 8 images, 6.4e-3 on 64 validation images."""
 LOW_PRECISIONS = (torch.float16, torch.bfloat16)
+REFERENCE_IMAGES = 8
+"""At most this many images of the precision check's probe are compared (``DeviceRunner.choose``):
+their float32 reference runs on the CPU, where ``predict``'s whole first batch (32 images) of a
+large backbone would cost seconds."""
 STATIC_FORMAT = 1
 """The version of how :meth:`OpenVinoModel.static` builds the graph saved in the compiled-graph
 folder, part of its name (:func:`static_key`). Bump it whenever ``static()`` changes what it
@@ -534,20 +538,22 @@ class DeviceRunner:
         return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
 
     def choose(self, probe: torch.Tensor) -> torch.dtype:
-        """Choose the precision on ``probe`` (a batch of real images), once; returns it. The
-        float32 reference is computed on the CPU (:func:`float32_on_cpu`), the low precisions on
+        """Choose the precision on ``probe`` (a batch of real images; its first
+        :data:`REFERENCE_IMAGES` compared), once; returns it. The float32 reference is computed on
+        the CPU (:func:`float32_on_cpu`), the low precisions on
         the card at the working batch size once ``batch_size`` has measured it, else at the
         probe's: a frozen pass then meets one shape on the card, the chosen precision at the
         working size (``FrozenBody.numerics``)."""
         if self.dtype is None:
             assert self._float32 is not None
-            reference = float32_on_cpu(self._float32, probe)
+            sample = probe[:REFERENCE_IMAGES]  # compared; the candidates run at the probe's size
+            reference = float32_on_cpu(self._float32, sample)
             self._float32 = None
             self.dtype, self.errors = choose_precision(
                 self.module,
-                self._input(probe),
+                self._input(sample),
                 self.tolerance,
-                batch=self._batch,
+                batch=self._batch or len(probe),
                 reference=reference,
             )
             log.info("%s runs in %s (relative error %s)", self.device, self.dtype, self.errors)
