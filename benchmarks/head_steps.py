@@ -58,7 +58,7 @@ from torch import nn
 
 from objrec.config import TrainConfig
 from objrec.distributed import SINGLE
-from objrec.engine import evaluate_loss, fit
+from objrec.engine import EarlyStopping, FitState, evaluate_loss, fit
 from objrec.features import ViewStack, feature_batches
 from objrec.finetune import warmup_cosine
 from objrec.model import HeadEnsemble, build_head
@@ -97,6 +97,11 @@ class Variant:
     pca: int = 0
     """0: the features as they are; k: the head fitted on their top k principal components, its
     first layer folded back onto the features afterwards."""
+    min_delta: float = 0.0
+    """How much an epoch must lower the best validation loss by to count (``--min-delta``)."""
+    rel_delta: float = 0.0
+    """An epoch counts only when it also lowers the best validation loss by more than this share
+    of it (:class:`RelativeStopping`; a candidate rule, not objrec's)."""
 
 
 VARIANTS = [
@@ -121,7 +126,35 @@ VARIANTS = [
     Variant(
         "bf16, PCA to all 3840 dims (a rotation only), folded", head_precision="bf16", pca=3840
     ),
+    Variant("bf16, min-delta 0.001 (the demo's)", head_precision="bf16", min_delta=1e-3),
+    Variant("bf16, improvement over 0.5% of the best", head_precision="bf16", rel_delta=0.005),
+    Variant("bf16, improvement over 1% of the best", head_precision="bf16", rel_delta=0.01),
+    Variant("bf16, improvement over 2% of the best", head_precision="bf16", rel_delta=0.02),
+    Variant("bf16, min-delta 0.0005", head_precision="bf16", min_delta=5e-4),
 ]
+
+
+@dataclass
+class RelativeStopping(EarlyStopping):
+    """Early stopping whose epoch counts as better only when it lowers the best value by more than
+    ``min_delta`` and by more than ``rel_delta`` times the best value (a candidate stopping rule,
+    measured against ``--min-delta`` in benchmarks/README.md, "The stopping rule")."""
+
+    rel_delta: float = 0.0
+
+    def step(self, value: float, epoch: int) -> bool:
+        best: float = self.best
+        needed = max(self.min_delta, self.rel_delta * best) if best < math.inf else 0.0
+        return super().step(value if value < best - needed else max(value, best), epoch)
+
+
+def variant_state(variant: Variant, config: TrainConfig, head: nn.Module) -> FitState | None:
+    """A new fit's state with :class:`RelativeStopping` for a variant with ``rel_delta``; else
+    None (``fit`` makes its own, with ``--min-delta``)."""
+    if not variant.rel_delta:
+        return None
+    stopper = RelativeStopping(config.patience, config.min_delta, rel_delta=variant.rel_delta)
+    return FitState(stopper=stopper, best_state=copy.deepcopy(head.state_dict()))
 
 
 @dataclass
@@ -280,6 +313,7 @@ def fit_variant(
         lr=variant.lr,
         patience=variant.patience,
         head_precision=variant.head_precision,
+        min_delta=variant.min_delta,
     )
     inputs = fit_inputs(prep, variant, basis)
     seed_everything(seed)  # as train.prepare builds the head
@@ -302,6 +336,7 @@ def fit_variant(
         epochs=epochs,
         patience=config.patience,
         min_delta=config.min_delta,
+        state=variant_state(variant, config, head),
         loss_fn=training_loss(config, prep.train_y, len(prep.classes)),
         scheduler=scheduler,
     )

@@ -71,6 +71,31 @@ def test_a_loss_creeping_down_stops_once_drops_are_below_min_delta():
     assert again.min_delta == 0.001
 
 
+def creeping_loss(start: float = 0.0031, step: float = 1e-5, epochs: int = 100) -> list[float]:
+    """A validation loss at 100% validation accuracy on a small, easy folder (persona36's retrain
+    after adding a class, history.csv: 0.003125 at epoch 90 ... 0.003011 at epoch 100), falling
+    0.00001 an epoch from its first."""
+    return [start - step * e for e in range(epochs)]
+
+
+def test_trains_default_stops_a_loss_creeping_down_by_a_hundred_thousandth_an_epoch():
+    """``objrec train``'s default counted any drop (--min-delta 0), so this loss ran all 100
+    --epochs (45-59 s of a retrain where --min-delta 0.001 took 10 s); the default now stops it
+    after --patience epochs, keeping its first epoch."""
+    from objrec.config import TrainConfig
+
+    config = TrainConfig()
+    stopper = EarlyStopping(config.patience, config.min_delta)
+    losses = creeping_loss(epochs=config.epochs)
+    ran = next((e for e, v in enumerate(losses, 1) if stopper.step(v, e)), config.epochs)
+    assert ran == 1 + config.patience and stopper.best_epoch == 1
+    every_drop = EarlyStopping(config.patience, 0.0)  # the old default: never stops
+    assert not any(every_drop.step(v, e) for e, v in enumerate(losses, 1))
+    falling = EarlyStopping(config.patience, config.min_delta)  # 0.16, 1.5% lower an epoch
+    assert not any(falling.step(0.16 * 0.985**e, e) for e in range(1, 31))
+    assert falling.best_epoch == 30  # a loss still learning (0.0024 an epoch) is not stopped
+
+
 @pytest.mark.slow
 def test_fit_on_separable_data_converges_and_stops_with_min_delta():
     """Separable data: the loss falls for ever by smaller and smaller steps (the demo's case)."""
