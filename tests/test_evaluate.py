@@ -1529,6 +1529,20 @@ def test_against_says_both_runs_are_scored_on_the_current_labels_and_the_old_run
     assert fixed["own_evaluation"]["top1"] == old.metrics["top1"] != fixed["top1_against"]
 
 
+def test_against_explains_no_difference_between_two_equal_scores():
+    """OLD scored 100.00% on its own evaluation and 100.00% on these images: the line said "the
+    same model, so that difference is the test set's", of a difference there was not (a
+    newcomer's README run)."""
+    from objrec.cli.evaluation import against_heading
+
+    own = {"out": "run/eval-test", "image_set": "a1", "top1": 1.0}
+    c = {"n": 26, "classes": ["a", "b"], "own_evaluation": own, "image_set": "b2"}
+    same = " ".join(against_heading({**c, "top1_against": 1.0}, "run"))
+    assert same.endswith("on these it scores 100.00%, the same score")
+    apart = " ".join(against_heading({**c, "top1_against": 0.9}, "run"))
+    assert apart.endswith("90.00%: the same model, so that difference is the test set's, not a run's")
+
+
 def test_against_never_says_p_is_0():
     """12 images better and none worse gave "p = 0.000": a p-value is never 0; under 0.001 it
     is said to be so, and a within-chance line reads "within chance: on these N images"."""

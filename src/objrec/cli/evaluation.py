@@ -360,11 +360,16 @@ def against_heading(c: dict[str, Any], old: str) -> list[str]:
             f"{percent(c['top1_against'])}"
         )
     else:
+        now = percent(c["top1_against"])
+        why = (
+            ", the same score"  # no difference to explain
+            if now == percent(own["top1"])
+            else ": the same model, so that difference is the test set's, not a run's"
+        )
         lines.append(
             f"{old} scored {percent(own['top1'])} top-1 on its own evaluation ({where}: image set "
             f"{own['image_set'] or 'unknown'}), of other images or labels than these (image set "
-            f"{c.get('image_set') or 'unknown'}); on these it scores {percent(c['top1_against'])}"
-            ": the same model, so that difference is the test set's, not a run's"
+            f"{c.get('image_set') or 'unknown'}); on these it scores {now}{why}"
         )
     return lines
 
