@@ -238,3 +238,29 @@ def test_a_class_made_one_burst_by_a_clock_that_did_not_tick_is_said_to_be_one()
     assert "--burst-seconds 0 turns bursts off" in to_cli(warning, cli.commands["split"])
     result.bursts = burst[1:]  # a burst in another class: not what made trap small
     assert "bursts" not in split_warnings(result)[0]
+
+
+@pytest.mark.slow
+def test_split_says_photos_with_a_time_but_no_camera_have_a_time(tmp_path):
+    """A camera trap's photos copied by software that strips Make and Model keep their EXIF time:
+    split said "none of the 8 images has an EXIF camera time", which the ecologist's EXIF viewer
+    contradicted. It now says they have a time and name no camera, which a burst needs."""
+    from objrec.split import untimed_sentence
+
+    src = tmp_path / "photos"
+    for c, name in enumerate(("cat", "dog")):
+        for k in range(4):
+            when = f"2024:05:01 10:0{k}:00"
+            save_shot(src / name / f"{k}.jpg", 10 * c + k, when, camera=("",) * 3)
+    result = split_folder(src, tmp_path / "data", seed=0, mode="link")
+    assert (result.untimed_files, result.cameraless_files) == (8, 8)
+    said = untimed_sentence(result)
+    assert said is not None and said.startswith(
+        "all 8 images have an EXIF time but name no camera (Make, Model), and a burst is one"
+    )
+    save_shot(src / "cat" / "plain.jpg", 30, None)  # no EXIF: one of each kind
+    save_shot(src / "dog" / "nikon.jpg", 31, "2024:05:01 11:00:00", camera=("NIKON", "Z 6", ""))
+    result = split_folder(src, tmp_path / "data2", seed=0, mode="link")
+    assert untimed_sentence(result).startswith(
+        "9 of 10 images have no EXIF camera time (8 a time but no camera), so bursts"
+    )

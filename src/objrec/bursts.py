@@ -86,6 +86,17 @@ def parse_time(original: object, subsec: object = None) -> tuple[float, bool] | 
 def camera_time(path: Path) -> CameraTime | None:
     """``path``'s camera and time from its EXIF, or None (no EXIF, no date, no camera named,
     unreadable)."""
+    taken = exif_time(path)
+    if taken is not None and not any(taken.camera):
+        # no camera to tell: two phones' photos of one second are no burst
+        log.debug("%s: a time but no camera (Make, Model or serial) in its EXIF: in no burst", path)
+        return None
+    return taken
+
+
+def exif_time(path: Path) -> CameraTime | None:
+    """``path``'s time from its EXIF with its camera, ``('', '', '')`` where none is named; None
+    without a time (no EXIF, no date, unreadable)."""
     try:
         with Path(path).open("rb") as f:
             head = f.read(HEAD_BYTES)
@@ -104,11 +115,7 @@ def camera_time(path: Path) -> CameraTime | None:
     if when is None:
         return None
     serial = next((_text(s) for s in (inner.get(t) or exif.get(t) for t in SERIALS) if s), "")
-    camera = (_text(exif.get(MAKE)), _text(exif.get(MODEL)), serial)
-    if not any(camera):  # no camera to tell: two phones' photos of one second are no burst
-        log.debug("%s: a time but no camera (Make, Model or serial) in its EXIF: in no burst", path)
-        return None
-    return CameraTime(camera, *when)
+    return CameraTime((_text(exif.get(MAKE)), _text(exif.get(MODEL)), serial), *when)
 
 
 def webp_with_exif(head: bytes) -> bool:
@@ -122,14 +129,25 @@ def camera_times(
     paths: Iterable[Path], on_file: Callable[[], None] | None = None
 ) -> dict[Path, CameraTime]:
     """:func:`camera_time` of each of ``paths`` that has one."""
-    found = {}
+    return timed_photos(paths, on_file)[0]
+
+
+def timed_photos(
+    paths: Iterable[Path], on_file: Callable[[], None] | None = None
+) -> tuple[dict[Path, CameraTime], int]:
+    """:func:`camera_times`, and how many of ``paths`` have an EXIF time but name no camera (in
+    no burst: ``split`` says so rather than that they have no time)."""
+    found, cameraless = {}, 0
     for path in paths:
-        taken = camera_time(path)
-        if taken is not None:
+        taken = exif_time(path)
+        if taken is not None and any(taken.camera):
             found[path] = taken
+        elif taken is not None:
+            log.debug("%s: a time but no camera (Make, Model or serial) in its EXIF", path)
+            cameraless += 1
         if on_file:
             on_file()
-    return found
+    return found, cameraless
 
 
 def close(a: CameraTime, b: CameraTime, seconds: float) -> bool:

@@ -154,6 +154,9 @@ class SplitResult:
     untimed_files: int = 0
     """The images without a camera and a time in their EXIF, among which no burst could be looked
     for (0 when none was looked for): :func:`untimed_sentence` says so when they are most."""
+    cameraless_files: int = 0
+    """Of ``untimed_files``, those with an EXIF time but no camera named (no Make, Model or serial
+    number: an app stripped them), which bursts are told by."""
 
     def totals(self) -> dict[str, int]:
         return {s: sum(c[s] for c in self.counts.values()) for s in SPLITS}
@@ -236,15 +239,25 @@ def untimed_sentence(result: SplitResult, grouped: bool = False) -> str | None:
     images = sum(result.totals().values())
     if grouped or 2 * result.untimed_files <= images:
         return None
-    which = (
-        f"none of the {images:,} images has an EXIF camera time"
-        if result.untimed_files == images
-        else f"{result.untimed_files:,} of {plural(images, 'image')} have no EXIF camera time"
-    )
     return (
-        f"{which}, so bursts (rapid shots) go unseen: nothing to do if there are none; a `groups` "
-        "file keeps each in one split"
+        f"{untimed_which(result.untimed_files, result.cameraless_files, images)}, so bursts (rapid "
+        "shots) go unseen: nothing to do if there are none; a `groups` file keeps each in one split"
     )
+
+
+def untimed_which(untimed: int, cameraless: int, images: int) -> str:
+    """Which of ``images`` have no EXIF camera time (``untimed``), naming those with a time but
+    no camera (``cameraless``): "none has an EXIF camera time" of photos whose EXIF shows a time
+    (a camera trap's, Make and Model stripped by the software that copied them) read as untrue."""
+    if cameraless == untimed == images:
+        return (
+            f"all {images:,} images have an EXIF time but name no camera (Make, Model), and a "
+            "burst is one camera's photos"
+        )
+    if untimed == images and not cameraless:
+        return f"none of the {images:,} images has an EXIF camera time"
+    which = f"{untimed:,} of {plural(images, 'image')} have no EXIF camera time"
+    return f"{which} ({cameraless:,} a time but no camera)" if cameraless else which
 
 
 def left_out_sentences(unreadable: Sequence[str], too_large: Sequence[str]) -> list[str]:
@@ -359,7 +372,7 @@ def _plan(
     files, empty = _without_empty(src, files, empty)
     hashes = {p: hashes[p] for paths in files.values() for p in paths}
     groups = near_groups(files, hashes, facts) if config.near_duplicates else hashes
-    keys, found, timed = burst_keys(files, groups, config.burst_seconds)
+    keys, found, (timed, cameraless) = burst_keys(files, groups, config.burst_seconds)
     joined = 0
     if config.groups is not None:
         keys, joined = join_groups(keys, read_groups(Path(config.groups), src, files))
@@ -373,6 +386,7 @@ def _plan(
     result.burst_files, result.timed_files = sum(map(len, found)), timed
     result.burst_seconds = config.burst_seconds
     result.untimed_files = sum(map(len, files.values())) - timed if config.burst_seconds else 0
+    result.cameraless_files = cameraless
     result.kept_files = sum(keys[p] in like.held for paths in files.values() for p in paths)
     result.near_duplicate_files = len(set(hashes.values())) - len(set(groups.values()))
     result.identical_files = sum(len(p) - len({hashes[f] for f in p}) for p in files.values())
@@ -387,20 +401,20 @@ def _plan(
 
 def burst_keys(
     files: dict[str, list[Path]], keys: dict[Path, str], seconds: float
-) -> tuple[dict[Path, str], list[list[Path]], int]:
+) -> tuple[dict[Path, str], list[list[Path]], tuple[int, int]]:
     """Each file's placing key, its duplicate group's ``keys`` united with its burst's
     (:func:`objrec.bursts.bursts`: one camera's photos of a class within ``seconds`` of each
-    other, by their EXIF); the bursts; and how many files have a camera time. ``keys`` itself
-    when there is no burst (0 ``seconds``: none looked for)."""
+    other, by their EXIF); the bursts; and how many files have a camera time, and how many a time
+    but no camera. ``keys`` itself when there is no burst (0 ``seconds``: none looked for)."""
     from objrec import bursts
 
     if seconds <= 0:
-        return keys, [], 0
-    times = bursts.camera_times(p for paths in files.values() for p in paths)
+        return keys, [], (0, 0)
+    times, cameraless = bursts.timed_photos(p for paths in files.values() for p in paths)
     found = bursts.bursts(files, times, seconds)
     if found:
         keys = join_groups(keys, bursts.burst_of(found))[0]
-    return keys, found, len(times)
+    return keys, found, (len(times), cameraless)
 
 
 def loose_files(src: Path, groups: str | Path | None = None) -> list[Path]:

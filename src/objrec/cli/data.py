@@ -290,6 +290,7 @@ def split_json(result, warnings: list[str]) -> dict:
         "timed_files": result.timed_files,
         "burst_seconds": result.burst_seconds,
         "untimed_files": result.untimed_files,
+        "cameraless_files": result.cameraless_files,
         "cross_class_duplicates": [list(pair) for pair in result.cross_class_duplicates],
         "file_groups": result.file_groups,
         "kept_files": result.kept_files,
