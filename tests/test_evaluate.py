@@ -748,9 +748,58 @@ def test_the_stricter_threshold_is_printed_with_both_sides_and_the_commands_that
     assert "37.50 points more" in " ".join(kept)
     assert kept[-1] == "  this evaluate's --keep-threshold kept it with the run, as said below"
     assert "add --keep-threshold" not in str(kept) and "--threshold 0.42" not in str(kept)
-    same = {**STRICTER, "unknown_accepted": 0.5625}  # catches no more: not offered
+    same = {**STRICTER, "unknown_accepted": 0.5625}  # catches no more: not offered, and why
     metrics["open_set"]["stricter"] = same
-    assert "stricter" not in " ".join(confidence_lines(metrics, "data/test"))
+    lines = confidence_lines(metrics, "data/test")
+    assert lines[-2:] == [
+        "no stricter threshold is suggested: the one that keeps 95.00% of the run's validation "
+        "images",
+        "  (familiarity 0.42) would catch no more of the unknown images",
+    ]
+    assert "--threshold" not in " ".join(lines)
+
+
+def test_evaluate_unknown_says_why_it_suggests_no_stricter_threshold():
+    """A newcomer's evaluate --unknown said nothing of a stricter threshold when none was offered
+    (--json: "stricter": null), which read as a promise of the README forgotten: it now says why
+    in one sentence, and --json's open_set.no_stricter gives the reason."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from objrec.cli.evaluation import confidence_lines
+    from objrec.evaluate import no_stricter
+
+    meta = SimpleNamespace(data_dir="/photos/data")
+    recognizer = SimpleNamespace(threshold=0.3, meta=meta)
+    valid = torch.linspace(0, 1, 25)  # the run's 0.3 keeps 17 of 25: stricter than 95%
+    why = no_stricter(recognizer, valid)  # type: ignore[arg-type]
+    assert why == {
+        "reason": "not_stricter",
+        "valid_images": 25,
+        "valid_kept": 0.68,
+        "keep_valid": 0.95,
+    }
+    metrics = stricter_metrics(None)
+    metrics["open_set"]["no_stricter"] = why
+    assert confidence_lines(metrics, "data/test")[-2:] == [
+        "no stricter threshold is suggested: the one in use already keeps 68.00% of the run's 25",
+        "  validation images, no more than the 95.00% a suggested one would keep",
+    ]
+    metrics["open_set"]["no_stricter"] = no_stricter(recognizer, valid[:19])  # type: ignore[arg-type]
+    assert confidence_lines(metrics, "data/test")[-1] == (
+        "  and 19 are too few to leave any out (20 or more are needed)"
+    )
+    metrics["open_set"]["no_stricter"] = no_stricter(recognizer, None)  # type: ignore[arg-type]
+    assert confidence_lines(metrics, "data/test")[-1] == (
+        "  /photos/data/valid could not be read (moved, or its classes changed)"
+    )
+    metrics["open_set"]["unknown_accepted"] = 0.0
+    assert confidence_lines(metrics, "data/test")[-1] == (
+        "no stricter threshold is suggested: the one in use already catches every unknown image"
+    )
+    recognizer.threshold = None  # the run answers no "unknown": nothing to make stricter
+    assert no_stricter(recognizer, valid) == {"reason": "no_threshold"}  # type: ignore[arg-type]
 
 
 def test_a_stricter_threshold_that_loses_far_more_photos_than_it_catches_is_not_recommended():
@@ -1540,7 +1589,9 @@ def test_against_explains_no_difference_between_two_equal_scores():
     same = " ".join(against_heading({**c, "top1_against": 1.0}, "run"))
     assert same.endswith("on these it scores 100.00%, the same score")
     apart = " ".join(against_heading({**c, "top1_against": 0.9}, "run"))
-    assert apart.endswith("90.00%: the same model, so that difference is the test set's, not a run's")
+    assert apart.endswith(
+        "90.00%: the same model, so that difference is the test set's, not a run's"
+    )
 
 
 def test_against_never_says_p_is_0():

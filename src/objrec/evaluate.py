@@ -631,6 +631,7 @@ def add_confidence(
         open_set = open_set_result(recognizer, answers, unknown)
         valid = valid_scores(recognizer, config, reporter)
         open_set["stricter"] = stricter_result(recognizer, (answers, labels), unknown, valid)
+        open_set["no_stricter"] = None if open_set["stricter"] else no_stricter(recognizer, valid)
         open_set["folder"] = str(Path(config.unknown).resolve())  # report measures it again
         result.metrics["open_set"] = open_set
 
@@ -803,6 +804,28 @@ def stricter_result(
         "top1_at_threshold": kept["top1_at_threshold"],
         "unknown_accepted": float((unknown.scores.double() >= threshold).double().mean()),
         **threshold_trade(answers.scores, unknown.scores, recognizer.threshold, threshold),
+    }
+
+
+def no_stricter(recognizer: Recognizer, valid: torch.Tensor | None) -> dict[str, Any]:
+    """Why :func:`stricter_result` offered none, for ``--json`` and the line ``evaluate`` prints
+    in its place (a newcomer read silence as a missing promise): ``reason`` is
+    ``no_threshold`` (the run answers no "unknown"), ``no_validation_images`` (``valid_folder``
+    unreadable), ``few_validation_images`` (too few of them to reject one in twenty) or
+    ``not_stricter`` (the threshold in use already keeps ``valid_kept`` of the
+    ``valid_images``, no more than ``KEEP_KNOWN``)."""
+    if recognizer.threshold is None:
+        return {"reason": "no_threshold"}
+    if valid is None:
+        data_dir = recognizer.meta.data_dir
+        folder = str(Path(data_dir) / "valid") if data_dir else None
+        return {"reason": "no_validation_images", "valid_folder": folder}
+    reason = "few_validation_images" if keeping_threshold(valid) is None else "not_stricter"
+    return {
+        "reason": reason,
+        "valid_images": len(valid),
+        "valid_kept": float((valid.double() >= recognizer.threshold).double().mean()),
+        "keep_valid": KEEP_KNOWN,
     }
 
 

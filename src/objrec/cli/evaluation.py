@@ -553,8 +553,9 @@ def confidence_lines(
     """Calibration, then the unknown answer, each figure first and on a short line of its own:
     without ``--unknown``, the share of ``evaluated`` answered and the threshold; with it,
     :func:`open_set_lines`, then a stricter threshold when one catches more unknown images
-    (:func:`stricter_lines`; ``kept``: it was just kept with ``run``). The temperature and
-    threshold come from the validation split, the figures from ``evaluated``."""
+    (:func:`stricter_lines`; ``kept``: it was just kept with ``run``), else why none is
+    suggested (:func:`no_stricter_lines`). The temperature and threshold come from the
+    validation split, the figures from ``evaluated``."""
     lines = [calibration_line(m, evaluated)]
     o = m.get("open_set")
     if o is not None:
@@ -562,6 +563,8 @@ def confidence_lines(
         stricter, accepted = o.get("stricter"), o.get("unknown_accepted")
         if stricter and accepted is not None and stricter["unknown_accepted"] < accepted:
             lines += stricter_lines(m, evaluated, run, kept)
+        elif accepted is not None:
+            lines += no_stricter_lines(m)
     elif m.get("unknown_threshold") is not None:
         lines += [
             f"unknown answer: {percent(m['known_kept'])} of {evaluated} get a class, the rest are "
@@ -691,6 +694,46 @@ TRADE_RULE = (
 (docs/confidence.md)."""
 
 
+def no_stricter_lines(m: dict[str, Any]) -> list[str]:
+    """Why ``evaluate --unknown`` suggests no stricter threshold, in one sentence (said nothing,
+    it read as a promise the README made and the command forgot): the run's threshold already
+    catches every unknown image; the one keeping 95% of the validation images would catch no
+    more of them; or ``open_set.no_stricter``'s reason. Nothing from an older ``metrics.json``
+    without that reason."""
+    o = m["open_set"]
+    stricter, why = o.get("stricter"), o.get("no_stricter") or {}
+    start = "no stricter threshold is suggested:"
+    if o["unknown_accepted"] == 0:
+        return [f"{start} the one in use already catches every unknown image"]
+    if stricter:
+        keep = percent(stricter["keep_valid"])
+        return [
+            f"{start} the one that keeps {keep} of the run's validation images",
+            f"  ({offered_words(m, repr(stricter['threshold']))}) would catch no more of the "
+            "unknown images",
+        ]
+    reason = why.get("reason")
+    if reason == "no_validation_images":
+        folder = why.get("valid_folder") or "the run's split folder"
+        return [
+            f"{start} objrec chooses one on the run's validation images, and",
+            f"  {folder} could not be read (moved, or its classes changed)",
+        ]
+    if reason not in ("not_stricter", "few_validation_images"):
+        return []
+    kept, n, keep = percent(why["valid_kept"]), why["valid_images"], percent(why["keep_valid"])
+    if reason == "few_validation_images":
+        return [
+            f"{start} objrec chooses one to keep {keep} of the run's validation images,",
+            f"  and {n} are too few to leave any out ({round(1 / (1 - why['keep_valid']))} or "
+            "more are needed)",
+        ]
+    return [
+        f"{start} the one in use already keeps {kept} of the run's {n}",
+        f"  validation images, no more than the {keep} a suggested one would keep",
+    ]
+
+
 def stricter_lines(
     m: dict[str, Any], evaluated: str, run: Path | None, kept: bool = False
 ) -> list[str]:
@@ -702,11 +745,7 @@ def stricter_lines(
     kept it (it suggested adding the flag it had been given)."""
     o, s = m["open_set"], m["open_set"]["stricter"]
     value = repr(s["threshold"])
-    if m["unknown_score"] == "msp":
-        words = f"a top probability of {value}"
-    else:
-        readable = m.get("unknown_score_readable", False)  # False: a raw score, older runs
-        words = f"{'familiarity' if readable else 'score'} {value}"
+    words = offered_words(m, value)
     n, u = o["n_known"], o["n_unknown"]
     lost = (s["known_rejected_now"], s["known_rejected"])
     caught = (s["unknown_caught_now"], s["unknown_caught"])
@@ -740,6 +779,15 @@ def stricter_lines(
         f"    objrec serve {where} --threshold {value}",
         f"    objrec export {where} --threshold {value}  (writes it in the sidecar)",
     ]
+
+
+def offered_words(m: dict[str, Any], value: str) -> str:
+    """A threshold ``value`` (as typed: ``repr``) of the run's unknown score, named: ``a top
+    probability of 0.4``, ``familiarity 0.42``, or ``score 3.1`` (a raw score, older runs)."""
+    if m["unknown_score"] == "msp":
+        return f"a top probability of {value}"
+    readable = m.get("unknown_score_readable", False)
+    return f"{'familiarity' if readable else 'score'} {value}"
 
 
 def advice_resting_lines(unknown: int, known: int, valid: int | None) -> list[str]:
