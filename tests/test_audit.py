@@ -1710,27 +1710,85 @@ def test_the_audits_last_line_says_the_plans_relabels_are_suggestions_to_check()
     nothing said its pre-filled relabels are guesses, and a newcomer who applied it after a
     glance would have relabelled a rightly labelled origami ant. It now says how many relabels
     the plan pre-fills, that they are suggestions to check, and how many flags it keeps to
-    review; with no relabel it reads as before."""
+    review."""
     from objrec.cli.data import plan_words
 
     data, out = Path("photos"), Path("photos-audit")
-    result = AuditResult([], [], [], 200, ["ant", "dragonfly"], planned={"relabel": 3, "review": 1})
+    planned = {"relabel": 3, "keep": 1, "review": 1}
+    result = AuditResult([], [], [], 200, ["ant", "dragonfly"], planned=planned)
     assert plan_words(result, data, out) == (
-        "see photos-audit/audit.html; photos-audit/plan.csv pre-fills 3 relabels: suggestions "
-        "to check, not answers (the audit judges a photo by the photos it looks like, and an "
-        "unusual picture of a class can look like another); look at each in "
-        "photos-audit/audit.html, and the 1 flag it keeps to review, then `objrec apply-plan "
-        "photos photos-audit/plan.csv NEW_FOLDER` writes a corrected copy"
+        "see photos-audit/audit.html; photos-audit/plan.csv pre-fills 3 relabels (suggestions "
+        "to check, not answers: the audit judges a photo by the photos it looks like, and an "
+        "unusual picture of a class can look like another), 1 keep (a flagged image left as it "
+        "is; 1 to review, a label flag too weak to relabel); look at each in "
+        "photos-audit/audit.html, then `objrec apply-plan photos photos-audit/plan.csv "
+        "NEW_FOLDER` writes a corrected copy (photos itself is never changed)"
     )
-    result.planned = {"relabel": 0, "review": 2}
+    result.planned = {"relabel": 0, "remove": 0, "keep": 0}
     assert plan_words(result, data, out) == (
-        "see photos-audit/audit.html; review photos-audit/plan.csv, then `objrec apply-plan "
-        "photos photos-audit/plan.csv NEW_FOLDER` writes a corrected copy"
+        "see photos-audit/audit.html; photos-audit/plan.csv has no rows: the audit flagged no image"
     )
-    result.planned = {"relabel": 0, "review": 0, "identical": 5}  # said: how to drop them
-    assert plan_words(result, data, out).endswith(
-        "NEW_FOLDER` writes a corrected copy without the 5 byte-identical copies it pre-fills "
-        "to remove (photos itself is never changed)"
+    result.planned = {}  # not counted: nothing was written
+    assert plan_words(result, data, out).startswith(
+        "see photos-audit/audit.html; review photos-audit/plan.csv, then `objrec apply-plan"
+    )
+
+
+def test_the_audits_last_line_counts_every_action_of_the_plan():
+    """A newcomer's audit said "plan.csv pre-fills 2 relabels", and the plan also removed a copy
+    he had planted in another class: every action's rows are counted, each said for what it is."""
+    from objrec.cli.data import planned_rows
+
+    planned = {"relabel": 2, "remove": 1, "keep": 1, "review": 0, "identical": 0}
+    assert [row.split(" (")[0] for row in planned_rows(planned)] == [
+        "2 relabels",
+        "1 remove",
+        "1 keep",
+    ]
+    assert planned_rows(planned)[1:] == [
+        "1 remove (a copy of a picture it keeps)",
+        "1 keep (a flagged image left as it is)",
+    ]
+    planned = {"remove": 5, "identical": 5}
+    assert planned_rows(planned) == ["5 removes (byte-identical copies of a picture it keeps)"]
+    planned = {"remove": 5, "identical": 2, "keep": 3, "review": 2}
+    assert planned_rows(planned) == [
+        "5 removes (copies of a picture it keeps, 2 byte-identical)",
+        "3 keeps (flagged images left as they are; 2 to review, a label flag too weak to relabel)",
+    ]
+
+
+def test_the_audit_lists_its_outliers_and_names_every_file_it_wrote(capsys):
+    """The audit counted "2 outliers" and said no more, while it listed the label issues and
+    duplicates under a heading naming their file: the outliers are listed too, naming
+    outliers.csv, and a line names every file written in the audit's folder."""
+    from objrec.cli.data import print_audit
+
+    data = Path("photos")
+    outliers = [
+        {"path": f"photos/cat/{i}.jpg", "score": 5.0 - i, "reason": f"far from its class {i}"}
+        for i in range(4)
+    ]
+    result = AuditResult([], [], outliers, 40, ["cat", "dog"], seconds={"total": 1.0})
+    result.planned = {"keep": 4}
+    print_audit(result, data, Path("photos-audit"))
+    lines = capsys.readouterr().out.splitlines()
+    at = lines.index(
+        "4 outliers (unusual images: far from their class or from everything, tiny, blank or "
+        "oddly shaped), all in outliers.csv:"
+    )
+    assert lines[at + 1 : at + 5] == [
+        "  cat/0.jpg: far from its class 0",
+        "  cat/1.jpg: far from its class 1",
+        "  cat/2.jpg: far from its class 2",
+        "  and 1 more in outliers.csv",
+    ]
+    assert lines[at + 5] == (
+        "written in photos-audit: audit.html, plan.csv, label_issues.csv, near_duplicates.csv, "
+        "look_alikes.csv, outliers.csv, audit.json"
+    )
+    assert lines[-1].startswith(
+        "see photos-audit/audit.html; photos-audit/plan.csv pre-fills 4 keeps"
     )
 
 
@@ -1911,7 +1969,7 @@ def test_the_only_image_of_a_class_is_not_called_a_wrong_label(tmp_path, capsys,
     args = ["audit", str(data), "--backbone", "tiny_test", "--folds", "3"]
     assert main([*args, "--out", str(tmp_path / "audit")]) == 0
     out = capsys.readouterr().out
-    assert "blue_0.png" not in out
+    assert "blue_0.png: labelled" not in out  # listed as an outlier only
     assert "labels not judged in 1 class (blue): fewer than 2 readable images" in out
     flagged = csv_paths(tmp_path / "audit/label_issues.csv")
     assert not any("blue_0.png" in p for p in flagged)

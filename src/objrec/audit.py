@@ -244,8 +244,9 @@ class AuditResult:
     """Classes with fewer than ``MIN_JUDGED`` readable images: none of their images is ranked as
     a label issue, as nothing can judge them (``unjudged_note`` says so)."""
     planned: dict[str, int] = field(default_factory=dict)
-    """How many relabels plan.csv pre-fills (``relabel``) and how many label flags it keeps to
-    review (``review``); empty when nothing was written."""
+    """How many rows plan.csv pre-fills of each action (``relabel``, ``remove``, ``keep``), how
+    many of its keeps are label flags to review (``review``) and of its removes byte-identical
+    copies (``identical``); empty when nothing was written."""
 
     def to_json(self) -> dict[str, Any]:
         keys = {

@@ -201,7 +201,7 @@ def write_audit(
         plan = plan_rows(result, inv)
         write_plan(plan, tmp)
         result.planned = {
-            "relabel": sum(row["action"] == "relabel" for row in plan),
+            **{action: sum(row["action"] == action for row in plan) for action in ACTIONS},
             "review": sum(row["reason"].startswith(REVIEWED) for row in plan),
             "identical": sum(row["reason"].startswith(IDENTICAL) for row in plan),
         }

@@ -781,6 +781,15 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, refresh, force
         written = {"out": str(out_dir), "plan": str(out_dir / "plan.csv")}  # for apply-plan
         print_json(with_warnings(written | result.to_json(), logged + unjudged))
         return
+    print_audit(result, data, out_dir)
+
+
+def print_audit(result, data: Path, out_dir: Path) -> None:
+    """The audit's findings for the terminal: the counts, each list under its heading naming
+    its file, the files written, and what plan.csv pre-fills (:func:`plan_words`)."""
+    from objrec.audit import unjudged_note
+    from objrec.outputs import AUDIT_FILES
+
     console.print(
         f"audited {plural(result.n_images, 'image')}: "
         f"{plural(len(result.label_issues), 'likely wrong label')}, "
@@ -795,29 +804,73 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, refresh, force
     if result.unjudged:
         console.print(unjudged_note(result.unjudged), markup=False, highlight=False)
     print_label_issues(result.label_issues, data)
+    print_outliers(result.outliers, data)
+    files = sorted(AUDIT_FILES, key=lambda name: (name != "audit.html", name != "plan.csv"))
+    console.print(f"written in {shown(out_dir)}: {', '.join(files)}", markup=False)
     console.print(plan_words(result, data, out_dir), markup=False, highlight=False)
 
 
 def plan_words(result, data: Path, out_dir: Path) -> str:
-    """The audit's last line: where to look, and what plan.csv asks of its reader. Its relabels
-    are said to be suggestions to check: a teacher's origami ant, rightly labelled, was pre-filled
-    as a dragonfly, and a plan applied after a glance would have mislabelled it."""
+    """The audit's last line: where to look, and what plan.csv pre-fills, every action counted
+    (its removes were left unsaid, read as absent). Its relabels are said to be suggestions to
+    check: a teacher's origami ant, rightly labelled, was pre-filled as a dragonfly, and a plan
+    applied after a glance would have mislabelled it."""
     plan, page = shown(out_dir / "plan.csv"), shown(out_dir / "audit.html")
-    then = f"then `objrec apply-plan {shown(data)} {plan} NEW_FOLDER` writes a corrected copy"
-    if identical := result.planned.get("identical", 0):
-        then += (
-            f" without the {plural(identical, 'byte-identical copy', 'byte-identical copies')} "
-            f"it pre-fills to remove ({shown(data)} itself is never changed)"
-        )
-    relabels, review = result.planned.get("relabel", 0), result.planned.get("review", 0)
-    if not relabels:
-        return f"see {page}; review {plan}, {then}"
-    kept = f", and the {plural(review, 'flag')} it keeps to review" if review else ""
-    return (
-        f"see {page}; {plan} pre-fills {plural(relabels, 'relabel')}: suggestions to check, "
-        "not answers (the audit judges a photo by the photos it looks like, and an unusual "
-        f"picture of a class can look like another); look at each in {page}{kept}, {then}"
+    then = (
+        f"then `objrec apply-plan {shown(data)} {plan} NEW_FOLDER` writes a corrected copy "
+        f"({shown(data)} itself is never changed)"
     )
+    if not result.planned:  # not counted (nothing written)
+        return f"see {page}; review {plan}, {then}"
+    rows = planned_rows(result.planned)
+    if not rows:
+        return f"see {page}; {plan} has no rows: the audit flagged no image"
+    return f"see {page}; {plan} pre-fills {', '.join(rows)}; look at each in {page}, {then}"
+
+
+def planned_rows(planned: dict[str, int]) -> list[str]:
+    """Each action plan.csv pre-fills, counted, with what its rows are: relabels suggestions to
+    check, removes copies of a picture the plan keeps (how many byte-identical), keeps flagged
+    images left as they are (how many label flags to review)."""
+    relabels, removes, keeps = (planned.get(a, 0) for a in ("relabel", "remove", "keep"))
+    identical, review = planned.get("identical", 0), planned.get("review", 0)
+    rows = []
+    if relabels:
+        rows.append(
+            f"{plural(relabels, 'relabel')} (suggestions to check, not answers: the audit judges "
+            "a photo by the photos it looks like, and an unusual picture of a class can look "
+            "like another)"
+        )
+    if removes:
+        copies = "a copy" if removes == 1 else "copies"
+        same = "byte-identical " if identical == removes else ""
+        some = f", {identical} byte-identical" if 0 < identical < removes else ""
+        rows.append(f"{plural(removes, 'remove')} ({same}{copies} of a picture it keeps{some})")
+    if keeps:
+        left = "a flagged image left as it is" if keeps == 1 else "flagged images left as they are"
+        flags = f"; {review} to review, a label flag too weak to relabel" if review else ""
+        rows.append(f"{plural(keeps, 'keep')} ({left}{flags})")
+    return rows
+
+
+def print_outliers(rows: Sequence[dict], data: Path, limit: int = 3) -> None:
+    """The outliers under their heading, naming outliers.csv (the audit counted them and said
+    no more): how many, the first ``limit`` (blank or tiny ones first, then the farthest) with
+    why, the rest counted."""
+    from objrec.outputs import shown_name
+
+    if not rows:
+        return
+    console.print(
+        f"{plural(len(rows), 'outlier')} (unusual images: far from their class or from "
+        "everything, tiny, blank or oddly shaped), all in outliers.csv:",
+        highlight=False,
+    )
+    for row in rows[:limit]:
+        line = f"  {shown_name(row['path'], [data])}: {row['reason']}"
+        console.print(printable(line), markup=False, highlight=False)
+    if len(rows) > limit:
+        console.print(f"  and {len(rows) - limit:,} more in outliers.csv")
 
 
 def warn_of_unused_body(run: Path) -> None:
