@@ -1070,15 +1070,35 @@ def test_plain_progress_prints_a_line_every_few_seconds_and_when_done():
         now[0] = t
         progress.advance(10)
     progress.finish()
-    assert lines == [
-        "frozen pass: 30/100 (30%), 6s, about 14s left",
-        "frozen pass: 60/100 (60%), 12s, about 8s left",
+    assert lines == [  # the pace from the first step's end (1 s): 20 in 5 s, then 50 in 11 s
+        "frozen pass: 30/100 (30%), 6s, about 18s left",
+        "frozen pass: 60/100 (60%), 12s, about 9s left",
         "frozen pass: 60/100 (60%), 12s, done",
     ]
     quick = PlainProgress("quick", 3, 5.0, clock=lambda: 0.0, write=lines.append)
     quick.advance(3)
     quick.finish()
     assert len(lines) == 3  # a task shorter than the interval prints nothing
+
+
+def test_plain_progress_tells_the_time_left_from_the_pace_after_the_first_step():
+    """A newcomer's demo log read "train features: 16/60 (27%), 17s, about 46s left", then
+    "60/60 (100%), 18s, done" a second later: the first batch carries the pass's start-up (the
+    workers, the body's runner), and the pace counted it. The time left is now told from the
+    pace after the first step, as rich's bar does, and not before a second step."""
+    from objrec.cli.output import PlainProgress
+
+    now, lines = [0.0], []
+    progress = PlainProgress("train features", 60, 0.3, clock=lambda: now[0], write=lines.append)
+    for t, n in ((17.0, 16), (17.6, 32), (18.0, 12)):
+        now[0] = t
+        progress.advance(n)
+    progress.finish()
+    assert lines == [
+        "train features: 16/60 (27%), 17s",  # was ", about 46s left"
+        "train features: 48/60 (80%), 18s, about 0s left",
+        "train features: 60/60 (100%), 18s, done",
+    ]
 
 
 def test_plain_progress_of_a_task_without_steps_still_prints_a_line_every_few_seconds():
@@ -1137,8 +1157,8 @@ def test_plain_progress_prints_the_last_step_once():
         now[0] = t
         progress.advance(15)
     progress.finish()
-    assert lines == [
-        "predicting: 15/30 (50%), 6s, about 6s left",
+    assert lines == [  # one step done: no pace yet to tell the time left by
+        "predicting: 15/30 (50%), 6s",
         "predicting: 30/30 (100%), 8s, done",
     ]
     now[0], last = 0.0, []
