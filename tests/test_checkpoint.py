@@ -552,3 +552,19 @@ def test_a_checkpoint_s_threshold_image_count_leaves_earlier_objrecs_able_to_loa
     unrecorded = replace(meta, calibration=Calibration(1.5, 0.3, "msp"))
     assert "threshold_images" not in unrecorded.to_json()
     assert RunMeta.from_json(unrecorded.to_json()).calibration.validation_images is None
+
+
+def test_an_int8_run_whose_fine_tuning_was_not_kept_stays_loadable_by_earlier_objrecs():
+    """An int8 body's fine-tuning that was not kept leaves a run of precision int8 with
+    ``finetune_blocks`` set (aeed77f), which an objrec from before it refuses on loading ("
+    `finetune_blocks` trains the body in fp32"). The checkpoint's train_config says 0 blocks, true
+    of its model (no block of it was tuned), and the setting travels beside it, read back."""
+    config = TrainConfig(precision="int8", finetune_blocks=2)
+    meta = RunMeta.for_model("efficientnet_lite0", ["a", "b"], DataConfig(), 8, config)
+    written = json.loads(json.dumps(meta.to_json()))
+    earlier = written["train_config"]  # what an earlier objrec's TrainConfig checks
+    assert earlier["precision"] != "int8" or not earlier["finetune_blocks"]
+    assert RunMeta.from_json(written).train_config == config
+    fp32 = replace(meta, train_config=replace(config, precision="fp32"))
+    assert "finetune_blocks" not in fp32.to_json()  # the earlier form holds it
+    assert RunMeta.from_json(fp32.to_json()).train_config.finetune_blocks == 2

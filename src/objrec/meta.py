@@ -187,7 +187,8 @@ class RunMeta:
             "head": asdict(self.head),
         }
         optional = {
-            "train_config": self.train_config.to_dict() if self.train_config else None,
+            "train_config": earlier_train_config(self.train_config),
+            "finetune_blocks": int8_blocks(self.train_config),
             "n_train": dict(self.n_train) if self.n_train is not None else None,
             "params": dict(self.params) if self.params is not None else None,
             "body_fingerprint": self.body_fingerprint,
@@ -208,18 +209,12 @@ class RunMeta:
             head.setdefault("members", 1)
             valid = data.get("valid") or {}
             calibration = data.get("calibration")
-            train_config = data.get("train_config")
             return cls(
                 backbone=str(data["backbone"]),
                 classes=tuple(data["classes"]),
                 data=DataConfig.from_dict(data["data_config"]),
                 head=HeadConfig(**head),
-                train_config=(
-                    # runs from before float16 became the default stored float32 features
-                    TrainConfig.from_dict({"feature_dtype": "float32", **train_config})
-                    if train_config
-                    else None
-                ),
+                train_config=read_train_config(data),
                 n_train=data.get("n_train"),
                 params=data.get("params"),
                 body_fingerprint=data.get("body_fingerprint"),
@@ -236,6 +231,38 @@ class RunMeta:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ObjrecError(f"the checkpoint's metadata is incomplete ({exc!r})") from exc
+
+
+def read_train_config(data: Mapping[str, Any]) -> TrainConfig | None:
+    """The checkpoint's settings (``data``: its metadata), ``finetune_blocks`` from beside them
+    when there (:func:`earlier_train_config`)."""
+    entry = data.get("train_config")
+    if not entry:
+        return None
+    # runs from before float16 became the default stored float32 features
+    entry = {"feature_dtype": "float32", **entry}
+    if "finetune_blocks" in data:
+        entry["finetune_blocks"] = data["finetune_blocks"]
+    return TrainConfig.from_dict(entry)
+
+
+def int8_blocks(config: TrainConfig | None) -> int | None:
+    """``finetune_blocks`` of an int8 run (its fine-tuning was not kept, or was stopped), which
+    the checkpoint keeps beside its train_config entry (:func:`earlier_train_config`); None
+    otherwise."""
+    if config is None or config.precision != "int8" or not config.finetune_blocks:
+        return None
+    return config.finetune_blocks
+
+
+def earlier_train_config(config: TrainConfig | None) -> dict[str, Any] | None:
+    """The checkpoint's train_config entry, which every objrec reads: an objrec from before an
+    int8 body could be fine-tuned refuses precision int8 with ``finetune_blocks``, so such a run
+    says 0 blocks there, true of its model (none of its blocks was tuned: a fine-tuning kept makes
+    the run fp32), the setting beside it (:func:`int8_blocks`)."""
+    if config is None:
+        return None
+    return config.to_dict() | ({"finetune_blocks": 0} if int8_blocks(config) else {})
 
 
 @dataclass
