@@ -2163,6 +2163,19 @@ def test_train_says_why_it_stopped_where_it_did():
     assert "would gain little" in early_stop_sentence(100, 100, config, diverged)
 
 
+def test_train_s_early_stop_says_by_how_much_the_loss_did_not_improve():
+    """With --min-delta 0.001 (the default since d21a7f1) a loss still falling by less than that
+    stops the fit: "the validation loss did not improve in the 5 epochs after epoch 16" read as
+    untrue beside the table, whose epoch 20 had 0.0010 against epoch 16's 0.0015 (the sample)."""
+    from objrec.cli.training import early_stop_sentence
+
+    config = {"epochs": 30, "patience": 5, "finetune_blocks": 0, "min_delta": 0.001}
+    assert early_stop_sentence(16, 21, config) == (
+        "stopped early at epoch 21 of --epochs 30: the validation loss did not fall below epoch "
+        "16's by more than 0.001 (--min-delta) in the 5 epochs after it (--patience 5)"
+    )
+
+
 def test_check_on_one_class_folder_says_so_and_fails(capsys, tmp_path):
     photos = make_class_folder(tmp_path / "photos", per_class=3, classes=("red",))
     code, out, err = run(capsys, "check", photos / "red")

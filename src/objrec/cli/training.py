@@ -308,7 +308,11 @@ def early_stop_sentence(
     if ran >= epochs:  # the limit ended it, whatever patience had left (the warning says)
         limit = f"stopped at the epoch limit, --epochs {epochs}"
         return f"{limit}; the best epoch, the one kept, was {best}"
-    return (
-        f"stopped early at epoch {ran} of --epochs {epochs}: the validation loss did not improve "
-        f"in the {plural(ran - best, 'epoch')} after epoch {best} (--patience {patience})"
-    )
+    head = f"stopped early at epoch {ran} of --epochs {epochs}: the validation loss did not"
+    after = f"in the {plural(ran - best, 'epoch')} after"
+    if min_delta := config.get("min_delta", 0.0):  # it may have fallen, by less: the table shows it
+        return (
+            f"{head} fall below epoch {best}'s by more than {min_delta:g} (--min-delta) {after} it "
+            f"(--patience {patience})"
+        )
+    return f"{head} improve {after} epoch {best} (--patience {patience})"
