@@ -97,14 +97,13 @@ def test_json_md_names_every_stage_train_times():
     which docs/json.md did not name."""
     from types import SimpleNamespace
 
-    from objrec.config import TrainConfig
     from objrec.train import run_seconds
 
     page = (Path(__file__).parents[1] / "docs" / "json.md").read_text()
     row = next(r for r in page.split("\n## train\n")[1].splitlines() if r.startswith("| `seconds`"))
     prep = SimpleNamespace(seconds=3.0, quantize_seconds=1.0)
     for precision in ("fp32", "int8"):
-        stages = run_seconds(prep, TrainConfig(precision=precision), (0.0, 3.0, 4.0, 5.0))
+        stages = run_seconds(prep, precision, (0.0, 3.0, 4.0, 5.0))
         assert not [s for s in stages if f"`{s}`" not in row], precision
 
 
@@ -3653,6 +3652,10 @@ def test_train_s_last_line_says_in_plain_words_what_its_feature_seconds_went_to(
         "10s in all (4s computing features with the pretrained network in 8-bit integers (int8), "
         "2s of it making its int8 copy); model saved to" in said
     )
+    tuned = {"used": "fp32", "why": "fine-tuning was kept: its tuned blocks run in fp32"}
+    print_trained(SimpleNamespace(**vars(result), seconds=seconds, precision=tuned))
+    said = " ".join(capsys.readouterr().out.split())  # the features were the int8 body's
+    assert "(4s computing features with the pretrained network in 8-bit integers (int8)" in said
 
 
 def test_json_stdout_holds_the_answer_alone_whatever_the_work_writes_there(

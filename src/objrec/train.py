@@ -389,7 +389,7 @@ def _train(
     finally:
         open_cache(config.cache_dir).close()  # lets `objrec cache --prune` go on
     t2 = time.perf_counter()
-    seconds = run_seconds(prep, config, prep.stages.until(t2))
+    seconds = run_seconds(prep, precision["used"], prep.stages.until(t2))
     result = write_run(
         out,
         prep.model,
@@ -432,12 +432,13 @@ def log_seconds(seconds: dict[str, float], writing: float, world: World) -> None
     world.barrier()
 
 
-def run_seconds(prep: Prepared, config: TrainConfig, times: tuple[float, ...]) -> dict[str, float]:
+def run_seconds(prep: Prepared, frozen: str, times: tuple[float, ...]) -> dict[str, float]:
     """Where a run's time went, from its start and the ends of ``prepare``, the fit and the
-    calibration (``time.perf_counter`` values)."""
+    calibration (``time.perf_counter`` values); ``frozen``: the precision the frozen pass ran in
+    (an int8 body's run keeps ``quantize`` when a fine-tuning kept has made it fp32 since)."""
     started, t0, t1, t2 = times
     seconds = {"features": prep.seconds, "fit": t1 - t0, "calibrate": t2 - t1}
-    if config.precision == "int8":
+    if frozen == "int8":
         seconds["quantize"] = prep.quantize_seconds  # part of "features"
     seconds["total"] = t2 - started
     return seconds
@@ -1003,7 +1004,7 @@ def keep_run_so_far(
         meta,
         n_images=prep.n_images,
         frozen_pass=prep.frozen_pass,
-        seconds=run_seconds(prep, config, prep.stages.until(time.perf_counter())),
+        seconds=run_seconds(prep, config.precision, prep.stages.until(time.perf_counter())),
         precision=prep.precision,
         ours=ours,
         seen=prep.seen,

@@ -243,10 +243,12 @@ def print_trained(result, reporter: RichReporter | None = None) -> None:
     if stopped:
         console.print(stopped)
     quantized = result.seconds.get("quantize", 0.0)
+    # an int8 frozen pass records "quantize", its body fp32 since when a fine-tuning was kept
+    frozen = "int8" if "quantize" in result.seconds else result.precision.get("used", "fp32")
     console.print(
         f"{result.seconds['total']:.0f}s in all "
         f"({result.seconds['features']:.0f}s computing features with the pretrained network in "
-        f"{precision_words(result.precision.get('used', 'fp32'))}"
+        f"{precision_words(frozen)}"
         + (f", {quantized:.0f}s of it making its int8 copy" if quantized >= 1 else "")
         + f"); model saved to {shown(result.run / 'model.safetensors')}",
         markup=False,
