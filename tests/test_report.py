@@ -900,7 +900,7 @@ def evaluated_again_at_the_kept_threshold(html: str, field: Path, first: Path, k
     kept_on = metrics["unknown_threshold_kept_on"]
     assert (metrics["unknown_threshold"], kept_on) == (0.2, kept.kept_on)
     assert f"Results of the evaluation of <code>{field.resolve()}</code>" in html
-    assert "of 0.20, chosen on the validation split" in html
+    assert f"of 0.20, kept from evaluate --unknown on {kept.kept_on[:10]}." in html
     return metrics
 
 
@@ -1041,3 +1041,22 @@ def test_the_page_says_how_many_images_the_threshold_and_its_advice_rest_on(trai
         "It rests on only 8 untaught photos, under 100, so this advice is shaky: one photo more "
         "or less caught moves its share by 12.5 points." in html
     )
+
+
+@pytest.mark.slow
+def test_the_page_says_a_kept_threshold_was_kept_not_chosen_on_the_validation_split(
+    trained_run, tmp_path
+):
+    """An evaluation at the threshold `evaluate --keep-threshold` kept read "chosen on the
+    validation split" on the page, where evaluate says "kept from evaluate --unknown on DATE"."""
+    from objrec.kept import keep_threshold
+
+    build_report(trained_run, tmp_path / "first.html")  # evaluates the test split
+    kept = keep_threshold(trained_run, 0.2, {"replaced": 0.0})
+    metrics_file = trained_run / "eval-test" / "metrics.json"
+    at_kept = {"unknown_threshold": 0.2, "unknown_threshold_kept_on": kept.kept_on}
+    at_kept |= {"unknown_threshold_images": None}  # as evaluate writes it at a kept threshold
+    metrics_file.write_text(json.dumps(json.loads(metrics_file.read_text()) | at_kept))
+    html = " ".join(build_report(trained_run, tmp_path / "r.html").read_text().split())
+    assert f"kept from evaluate --unknown on {kept.kept_on[:10]}." in html
+    assert "chosen on the validation split." not in html
