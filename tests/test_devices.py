@@ -614,3 +614,14 @@ def test_the_float32_reference_of_a_large_first_batch_runs_on_8_images_only():
     met = shapes_met(runner)
     runner(torch.randn(20, 3, 32, 32))
     assert seen == [8] and [n for _, n in met] == [20, 20]
+
+
+def test_without_a_measured_batch_size_a_larger_batch_sets_the_size_later_ones_are_padded_to():
+    """predict's first batch is the readable images of its first 32 files: 2 when 30 of them
+    cannot be read. Its later batches of 32 then ran at 32, and its last (3) at 3, a third shape
+    on the card; the size padded to is now the largest batch run, so the last runs at 32."""
+    runner = DeviceRunner(tiny_body(), CPU)
+    met = shapes_met(runner)
+    for n in (2, 6, 3):
+        assert runner(torch.randn(n, 3, 32, 32)).shape[0] == n
+    assert [n for _, n in met] == [2, 2, 6, 6]  # the check, then each batch

@@ -574,7 +574,7 @@ class DeviceRunner:
         """The features of ``x``, computed in a batch of the measured size (``_padded``)."""
         self.choose(x)
         n = x.shape[0]
-        self._batch = self._batch or n  # no measured size: the first batch's, later ones padded
+        self._batch = max(self._batch or 0, n)  # none measured: the largest run, smaller padded
         x = self._padded(self._input(x))
         low = self.dtype != torch.float32
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=low):
