@@ -19,8 +19,9 @@ SPLIT is a split folder (``objrec split``). On a machine with a CUDA GPU:
    class is predict's on the card.
 
 A step that fails is reported with the end of its log and the others run; the script then exits 1.
-``--device cpu --backbone tiny_test`` runs the same steps on a machine without a GPU (a smoke test of
-the script). ``--results FILE`` writes every figure as JSON.
+``--device cpu --backbone tiny_test --finetune-blocks 0`` runs the same steps but 2 on a machine
+without a GPU (a smoke test of the script: tiny_test cannot be fine-tuned, and ``--finetune-blocks
+0`` skips step 2). ``--results FILE`` writes every figure as JSON.
 """
 
 from __future__ import annotations
@@ -205,6 +206,8 @@ def serve(args, run: str, answers: dict) -> dict:
         ready = wait_until_healthy(base, child, log, args.step_timeout)
         photos = sorted(p for p in Path(args.data, "test").rglob("*") if p.is_file())
         photos = photos[:: max(1, len(photos) // args.photos)][: args.photos]
+        if not photos:
+            raise StepFailed(f"no test photos in {Path(args.data, 'test')} to post")
         latencies, same = [], 0
         for photo in photos:
             start = time.perf_counter()
@@ -219,7 +222,8 @@ def serve(args, run: str, answers: dict) -> dict:
         "ready_s": ready,
         "first_s": latencies[0],
         "median_s": statistics.median(latencies[1:] or latencies),
-        "same_as_predict": same / len(photos),
+        # None when step 4 failed: no answers of predict's to compare with, not 0% alike
+        "same_as_predict": same / len(photos) if answers else None,
         "photos": len(photos),
         "runs": runs,
         "logged": logged(log),
@@ -231,7 +235,8 @@ def run_steps(args, results: dict) -> None:
     first = results.get("train-this-0", {})
     if "failed" in first or not first:
         return
-    step(results, "finetune", lambda: finetune(args, first))
+    if args.finetune_blocks:
+        step(results, "finetune", lambda: finetune(args, first))
     step(
         results,
         "evaluate",
@@ -251,7 +256,7 @@ def run_steps(args, results: dict) -> None:
 
 def report(results: dict) -> None:
     f, e, p, s = (results.get(k, {}) for k in ("finetune", "evaluate", "predict", "serve"))
-    if "failed" not in f:
+    if f and "failed" not in f:
         print(
             f"fine-tuned: train {f['wall']:.1f} s, {f['finetune']}, evaluate {f['evaluate']:.1f} s, "
             f"test top-1 {f['top1']:.2%}"
@@ -270,10 +275,15 @@ def report(results: dict) -> None:
         print(
             f"serve: /health after {s['ready_s']:.1f} s; /predict of {s['photos']} photos: first "
             f"{s['first_s']:.3f} s, median {s['median_s']:.3f} s; same class as predict "
-            f"{s['same_as_predict']:.2%}; runs: {s['runs']}"
+            f"{same_share(s['same_as_predict'])}; runs: {s['runs']}"
         )
         for line in s["logged"]:
             print(f"{'':4s}{line}")
+
+
+def same_share(share: float | None) -> str:
+    """The share of serve's answers that were predict's, or why there is none."""
+    return "not compared (predict failed)" if share is None else f"{share:.2%}"
 
 
 def parse_args() -> argparse.Namespace:
@@ -291,7 +301,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--backbone", help="instead of the default (for a smoke test)")
     parser.add_argument(
-        "--finetune-blocks", type=int, default=2, help="blocks fine-tuned in step 2 [2]"
+        "--finetune-blocks", type=int, default=2, help="blocks fine-tuned in step 2; 0 skips it [2]"
     )
     parser.add_argument("--photos", type=int, default=20, help="test images posted to serve [20]")
     parser.add_argument(
