@@ -448,6 +448,85 @@ def test_a_real_timm_body_loads_from_the_hugging_face_cache_offline(tmp_path, mo
     assert torch.equal(body.model.state_dict()[first], weights[first])
 
 
+TIMM_CFG = {"input_size": (3, 32, 32), "crop_pct": 0.875, "mean": (0.5,) * 3, "std": (0.5,) * 3}
+
+
+def fake_timm_registry(monkeypatch) -> list[str]:
+    """A stand-in for timm (it need not be installed) with a registry: every name is a model, its
+    pretrained config :data:`TIMM_CFG`, which ``timm.data`` reads as timm does, given it or the
+    model it is attached to; a model is the tiny test body. Returns the names built."""
+    import importlib.machinery
+
+    from objrec.backbones import TinyBody
+
+    built: list[str] = []
+
+    def create_model(name, pretrained=False, num_classes=1000, pretrained_cfg_overlay=None):
+        built.append(name)
+        model = TinyBody().features
+        model.num_features, model.pretrained_cfg = 16, dict(TIMM_CFG)
+        return model
+
+    timm = types.ModuleType("timm")
+    timm.__spec__ = importlib.machinery.ModuleSpec("timm", None)
+    timm.is_model, timm.create_model = (lambda name: True), create_model
+    timm.models = types.ModuleType("timm.models")
+    timm.models.get_pretrained_cfg = lambda name: types.SimpleNamespace(to_dict=lambda: TIMM_CFG)
+    timm.data = types.ModuleType("timm.data")
+    timm.data.resolve_data_config = lambda args, pretrained_cfg=None, model=None: {
+        "interpolation": "bicubic", **(pretrained_cfg or model.pretrained_cfg)
+    }  # fmt: skip
+    for module in (timm, timm.models, timm.data):
+        monkeypatch.setitem(sys.modules, module.__name__, module)
+    return built
+
+
+def test_a_timm_backbone_s_data_config_comes_from_timm_s_registry_without_a_build(monkeypatch):
+    """The spec of timm:NAME built the model for its data config (seconds and memory for a large
+    ViT), and train built it again for the body: its data config is now timm's registered one."""
+    built = fake_timm_registry(monkeypatch)
+    spec = get_backbone("timm:vit_huge_patch14_224")
+    assert built == []
+    assert (spec.data_config.input_size, spec.data_config.resize_size) == (32, 36)
+    assert spec.data_config.interpolation == "bicubic" and spec.data_config.mean == (0.5,) * 3
+    assert build_body(spec, pretrained=False).n_features == 16 and len(built) == 1
+
+
+@pytest.mark.slow
+def test_a_run_on_a_timm_backbone_builds_its_body_once(monkeypatch, tmp_path, split_dir):
+    """A real run built a timm body three times (the data config when settling the precision,
+    again when preparing, then the body), and loading the run twice: once each now."""
+    from objrec.checkpoint import load_model
+    from objrec.train import train
+
+    from .conftest import tiny_train_config
+
+    built = fake_timm_registry(monkeypatch)
+    weights = tmp_path / "w.safetensors"  # timm reads it: no hub, no cache
+    weights.write_bytes(b"")
+    config = tiny_train_config(backbone="timm:tiny", weights=str(weights), epochs=2)
+    train(split_dir, tmp_path / "run", replace(config, cache_dir=str(tmp_path / "cache")))
+    assert built == ["tiny"]
+    load_model(tmp_path / "run")
+    assert built == ["tiny", "tiny"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("timm") is None, reason="needs objrec[timm]")
+@pytest.mark.parametrize("name", ["resnet18", "vit_tiny_patch16_384.augreg_in21k_ft_in1k"])
+def test_a_real_timm_data_config_is_the_one_timm_gives_its_model(name):
+    """timm's registered config of a name is the one it attaches to the model it builds."""
+    import timm
+    import timm.data
+
+    from objrec.backbones import timm_pretrained_cfg
+
+    with torch.device("meta"):  # the architecture only: no memory, no weights
+        model = timm.create_model(name, pretrained=False)
+    expected = timm.data.resolve_data_config({}, model=model)
+    assert timm.data.resolve_data_config({}, pretrained_cfg=timm_pretrained_cfg(name)) == expected
+
+
 def test_the_backbones_page_s_example_names_no_path_of_the_developers():
     """docs/backbones.md's --weights example was ../shared/weights/..., a file of objrec's
     developers' layout, which a user has not: it now names a placeholder and says where a state

@@ -192,9 +192,8 @@ def get_backbone(name: str) -> BackboneSpec:
 
 def require_known_backbone(name: str) -> None:
     """Raise what :func:`get_backbone` raises for ``name`` (BadBackbone: a name objrec cannot
-    build), checking a ``timm:NAME`` against timm's list of models: ``get_backbone`` builds the
-    model for its data config, seconds and memory for a large ViT, which train then builds again.
-    An ensemble is joined, its timm parts built, since joining needs their normalisations."""
+    build), checking a ``timm:NAME`` against timm's list of models only (its data config is
+    train's to read). An ensemble is joined, since joining needs its parts' normalisations."""
     if name not in _REGISTRY and "+" not in name and name.startswith("timm:"):
         timm_model_name(name)
     else:
@@ -613,11 +612,13 @@ def timm_model_name(name: str) -> str:
 
 
 def _timm_spec(name: str) -> BackboneSpec:
+    """The spec of ``timm:NAME``, its data config read from timm's registry as
+    ``timm.create_model`` attaches it to the model (:func:`timm_pretrained_cfg`): none is built
+    for it, so a run builds the body once (a large ViT takes seconds and gigabytes)."""
     model_name = timm_model_name(name)
-    import timm
     import timm.data
 
-    cfg = timm.data.resolve_data_config({}, model=timm.create_model(model_name, pretrained=False))
+    cfg = timm.data.resolve_data_config({}, pretrained_cfg=timm_pretrained_cfg(model_name))
     size = cfg["input_size"][-1]
     data = DataConfig(
         input_size=size,
@@ -636,6 +637,19 @@ def _timm_spec(name: str) -> BackboneSpec:
         source="timm",
         offline=lambda: False,
     )
+
+
+def timm_pretrained_cfg(model_name: str) -> dict[str, Any]:
+    """timm's pretrained config of ``model_name`` (``arch`` or ``arch.tag``), as
+    ``timm.create_model`` resolves it for the model it builds (timm's defaults for an
+    architecture without one); BadBackbone for a tag the architecture does not have."""
+    import timm.models
+
+    try:
+        cfg = timm.models.get_pretrained_cfg(model_name)
+    except RuntimeError as exc:  # "Invalid pretrained tag (x) for resnet18."
+        raise BadBackbone(f"timm has no model named {model_name!r}: {exc}") from exc
+    return (cfg or timm.models.PretrainedCfg()).to_dict()
 
 
 def _build_timm(model_name: str, pretrained: bool, weights: Path | None) -> Body:
