@@ -1,4 +1,5 @@
 import json
+import logging
 import pickle
 from dataclasses import replace
 from pathlib import Path
@@ -413,6 +414,74 @@ def test_metadata_that_cannot_be_used_is_one_sentence_naming_the_checkpoint(
     with pytest.raises(ObjrecError, match=f"^cannot load the checkpoint {path}: ") as caught:
         load_model(path)
     assert words in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (lambda head: head.pop("n_features"), "its head lacks `n_features`"),
+        (lambda head: head.update(hidden="wide"), "`hidden` must be a whole number, not 'wide'"),
+    ],
+    ids=["missing", "wrong-type"],
+)
+def test_a_head_missing_a_size_or_of_a_wrong_type_is_one_sentence(
+    tmp_path, trained_run, edit, words
+):
+    """A head without `n_features` was "the checkpoint's metadata is incomplete" and Python's
+    TypeError about a positional argument; it says which setting the head lacks."""
+    state, meta = read_checkpoint(trained_run)
+    header = meta.to_json()
+    edit(header["head"])
+    path = tmp_path / "edited.safetensors"
+    save_file(state, str(path), metadata={"objrec": json.dumps(header)})
+    with pytest.raises(ObjrecError, match=f"^cannot load the checkpoint {path}: ") as caught:
+        read_checkpoint(path)
+    assert str(caught.value).endswith(words)
+
+
+LATER = {
+    "head": {"norm": "layer"},
+    "data_config": {"crop_mode": "squash"},
+    "train_config": {"mixup": 0.2},
+    "calibration": {"bias": 0.1},
+}
+"""Settings a later objrec might add to each config a checkpoint carries."""
+
+
+def test_a_checkpoint_with_settings_of_a_later_objrec_loads_and_names_them(
+    tmp_path, trained_run, caplog
+):
+    """A checkpoint whose head had a setting this objrec does not know (written by a later one)
+    could not be loaded ("metadata is incomplete"): it loads, and a warning names each setting
+    ignored and the file; the model answers as before."""
+    model, meta = load_model(trained_run)
+    header = meta.to_json()
+    for entry, added in LATER.items():
+        header[entry] = header[entry] | added
+    header["later_section"] = {"anything": 1}
+    path = tmp_path / "later.safetensors"
+    state, _ = read_checkpoint(trained_run)
+    save_file(state, str(path), metadata={"objrec": json.dumps(header)})
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        later, read = load_model(path)
+    assert read == meta
+    said = [m for m in caplog.messages if m.startswith(f"{path}: its ")]
+    assert len(said) == len(LATER), caplog.messages
+    for (entry, added), message in zip(LATER.items(), said, strict=True):
+        assert f"its {entry} has settings this objrec does not know" in message
+        assert message.endswith(f"ignored: {', '.join(added)}")
+    x = torch.randn(2, 3, 32, 32)
+    with torch.inference_mode():
+        assert torch.equal(model(x), later(x))
+
+
+def test_settings_an_earlier_objrec_wrote_are_left_out_without_a_word(trained_run, caplog):
+    """`init_from` and `extra`, train settings of an earlier objrec, are no later one's."""
+    meta = read_checkpoint(trained_run)[1].to_json()
+    meta["train_config"] |= {"init_from": None, "extra": {}}
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        RunMeta.from_json(meta)
+    assert caplog.messages == []
 
 
 def test_an_int8_body_whose_graph_is_damaged_is_one_sentence(tmp_path, trained_run):

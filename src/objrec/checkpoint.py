@@ -121,7 +121,7 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], RunMeta]:
     state, header = _read(path)
     where = Path(path) / BEST if Path(path).is_dir() else path
     with named_in_errors(where):
-        meta = RunMeta.from_json(header)
+        meta = RunMeta.from_json(header, str(where))
     if len(meta.classes) != meta.head.n_classes:
         raise ObjrecError(
             f"{where} is not a usable objrec checkpoint: it names "
@@ -368,7 +368,8 @@ def load_training_state(path: Path) -> SavedTraining:
     tensors, header = _read(path)
     if header.get("kind") != "training_state":
         raise ObjrecError(f"{path} is not a training state (it cannot be resumed)")
-    meta = RunMeta.from_json(header)
+    with named_in_errors(path):
+        meta = RunMeta.from_json(header, str(path))
     if meta.train_config is None:
         raise ObjrecError(f"{path} does not say how its run was configured; it cannot be resumed")
     progress = TrainingProgress(

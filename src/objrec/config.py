@@ -6,6 +6,7 @@ import ast
 import difflib
 import functools
 import inspect
+import logging
 import math
 import numbers
 import re
@@ -14,11 +15,13 @@ import textwrap
 import types
 import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
 from objrec.errors import ObjrecError
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 C = TypeVar("C", bound=type)
@@ -130,6 +133,31 @@ def as_config(cls: type[T], given: Any, name: str = "config") -> T | None:
             raise ObjrecError(f"`{name}` has no setting {', '.join(map(str, unknown))}")
         return cls(**given)
     raise ObjrecError(f"`{name}` must be a {cls.__name__} or a mapping of its settings")
+
+
+def known_settings(
+    cls: type, saved: Any, what: str, source: str, retired: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The settings of ``saved`` (a config's JSON object, ``what`` in the file ``source``) that
+    ``cls`` has fields for. A key it has none for, one a later objrec added, is ignored with a
+    warning naming it and the file, so the file still loads here (``retired``, one an earlier
+    objrec wrote, without one); a field without a default that is missing, or ``saved`` not a
+    JSON object, is refused in a sentence."""
+    if not isinstance(saved, Mapping):
+        raise ObjrecError(f"its {what} must be a JSON object, not {saved!r}")
+    names = [f.name for f in fields(cls)]
+    unknown = sorted(set(map(str, saved)) - set(names) - set(retired))
+    if unknown:
+        log.warning(
+            "%s: its %s has settings this objrec does not know (a later objrec's?), ignored: %s",
+            source,
+            what,
+            ", ".join(unknown),
+        )
+    required = [f.name for f in fields(cls) if MISSING is f.default is f.default_factory]
+    if missing := [name for name in required if name not in saved]:
+        raise ObjrecError(f"its {what} lacks {', '.join(f'`{name}`' for name in missing)}")
+    return {name: saved[name] for name in names if name in saved}
 
 
 @functools.cache
@@ -275,8 +303,9 @@ class DataConfig:
         object.__setattr__(self, "std", tuple(float(v) for v in self.std))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DataConfig:
-        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+    def from_dict(cls, data: Mapping[str, Any], source: str = "the checkpoint") -> DataConfig:
+        """The data config saved in the file ``source`` (:func:`known_settings`)."""
+        return cls(**known_settings(cls, data, "data_config", source))
 
 
 SPLIT_MODES = ("copy", "link")
@@ -595,10 +624,18 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+    def from_dict(cls, data: Mapping[str, Any], source: str = "the checkpoint") -> TrainConfig:
+        """The settings a run saved in the file ``source`` (:func:`known_settings`); those an
+        earlier objrec had (:data:`RETIRED_TRAIN_SETTINGS`) are left out without a word."""
         # runs saved before `precision` or `head_precision` existed ran in fp32
-        data = {"precision": "fp32", "head_precision": "fp32", "int8_engine": "onnxruntime"} | data
-        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+        earlier = {"precision": "fp32", "head_precision": "fp32", "int8_engine": "onnxruntime"}
+        saved = earlier | dict(data)
+        return cls(**known_settings(cls, saved, "train_config", source, RETIRED_TRAIN_SETTINGS))
+
+
+RETIRED_TRAIN_SETTINGS = ("extra", "init_from")
+"""Settings an earlier objrec wrote in a run's ``train_config`` and this one no longer has
+(both removed on 30 November 2026): a run of then loads without a warning."""
 
 
 def settings(cls: type[T], config: T | None, keywords: dict[str, Any], stage: str) -> T:

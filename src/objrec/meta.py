@@ -8,11 +8,11 @@ only code that knows its keys.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from objrec.config import DataConfig, TrainConfig, check_field_types
+from objrec.config import DataConfig, TrainConfig, check_field_types, known_settings
 from objrec.errors import ObjrecError
 
 BEST = "model.safetensors"
@@ -107,12 +107,14 @@ class Calibration:
         return {key: getattr(self, key) for key in self.EARLIER_KEYS}
 
     @classmethod
-    def from_json(cls, entry: Mapping[str, Any], images: int | None = None) -> Calibration:
+    def from_json(
+        cls, entry: Mapping[str, Any], images: int | None = None, source: str = "the checkpoint"
+    ) -> Calibration:
         """A checkpoint's calibration entry, with ``images`` (its ``threshold_images``) or the
         count inside the entry (runs written before it moved out); keys a later objrec adds are
-        left out, as ``TrainConfig.from_dict`` leaves them."""
+        left out with a warning naming them and the file ``source`` (``config.known_settings``)."""
         entry = {"validation_images": images} | dict(entry)
-        return cls(**{f.name: entry[f.name] for f in fields(cls) if f.name in entry})
+        return cls(**known_settings(cls, entry, "calibration", source))
 
     def __post_init__(self) -> None:
         if self.temperature <= 0:
@@ -202,19 +204,20 @@ class RunMeta:
         return out | {k: v for k, v in optional.items() if v is not None}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> RunMeta:
-        """Read :meth:`to_json`'s form; a missing or malformed required key is an ObjrecError."""
+    def from_json(cls, data: Mapping[str, Any], source: str = "the checkpoint") -> RunMeta:
+        """Read :meth:`to_json`'s form, from the file ``source``; a missing or malformed required
+        key is an ObjrecError, a setting this objrec does not know (a later one's) a warning
+        naming it and ``source`` (``config.known_settings``), and ignored."""
         try:
-            head = dict(data["head"])
-            head.setdefault("members", 1)
+            head = known_settings(HeadConfig, data["head"], "head", source)
             valid = data.get("valid") or {}
             calibration = data.get("calibration")
             return cls(
                 backbone=str(data["backbone"]),
                 classes=tuple(data["classes"]),
-                data=DataConfig.from_dict(data["data_config"]),
+                data=DataConfig.from_dict(data["data_config"], source),
                 head=HeadConfig(**head),
-                train_config=read_train_config(data),
+                train_config=read_train_config(data, source),
                 n_train=data.get("n_train"),
                 params=data.get("params"),
                 body_fingerprint=data.get("body_fingerprint"),
@@ -223,7 +226,7 @@ class RunMeta:
                 valid_loss=valid.get("loss"),
                 valid_acc=valid.get("acc"),
                 calibration=(
-                    Calibration.from_json(calibration, data.get("threshold_images"))
+                    Calibration.from_json(calibration, data.get("threshold_images"), source)
                     if calibration
                     else None
                 ),
@@ -233,9 +236,11 @@ class RunMeta:
             raise ObjrecError(f"the checkpoint's metadata is incomplete ({exc!r})") from exc
 
 
-def read_train_config(data: Mapping[str, Any]) -> TrainConfig | None:
-    """The checkpoint's settings (``data``: its metadata), ``finetune_blocks`` from beside them
-    when there (:func:`earlier_train_config`)."""
+def read_train_config(
+    data: Mapping[str, Any], source: str = "the checkpoint"
+) -> TrainConfig | None:
+    """The checkpoint's settings (``data``: its metadata, read from the file ``source``),
+    ``finetune_blocks`` from beside them when there (:func:`earlier_train_config`)."""
     entry = data.get("train_config")
     if not entry:
         return None
@@ -243,7 +248,7 @@ def read_train_config(data: Mapping[str, Any]) -> TrainConfig | None:
     entry = {"feature_dtype": "float32", **entry}
     if "finetune_blocks" in data:
         entry["finetune_blocks"] = data["finetune_blocks"]
-    return TrainConfig.from_dict(entry)
+    return TrainConfig.from_dict(entry, source)
 
 
 def int8_blocks(config: TrainConfig | None) -> int | None:
