@@ -248,15 +248,48 @@ def test_export_threshold_replaces_the_run_s_own_in_the_sidecar_and_keeps_it_bes
 ):
     """Issue 7: predict and serve took --threshold, export had none: the sidecar gave the run's."""
     from objrec.cli import main
+    from objrec.export_script import threshold_sentence
 
     _, meta = load_model(trained_run)
     out = tmp_path / "m.onnx"
     assert main(["export", str(trained_run), "--out", str(out), "--threshold", "0.42"]) == 0
     unknown = json.loads(out.with_suffix(".json").read_text())["unknown"]
-    assert unknown["threshold"] == 0.42
+    assert unknown["threshold"] == 0.42 and unknown["threshold_given"] is True
     assert unknown["run_threshold"] == meta.calibration.unknown_threshold
+    own = repr(meta.calibration.unknown_threshold)  # given, equal to the run's own: said so
+    assert main(["export", str(trained_run), "--out", str(out), "--threshold", own, "--force"]) == 0
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    said = threshold_sentence(sidecar)
+    assert ": given with export --threshold, the run's own, chosen on " in said
     with pytest.raises(ObjrecError, match="`threshold` must be a finite number, not nan"):
         export_model(trained_run, tmp_path / "n.onnx", threshold=float("nan"))
+
+
+RESTS = ", chosen on 512 validation images"
+
+
+@pytest.mark.parametrize(
+    ("given", "threshold", "whose"),
+    [
+        (False, 0.0, "the run's own threshold" + RESTS),
+        (True, 0.0, "given with export --threshold, the run's own" + RESTS),
+        (True, 0.3, "given with export --threshold"),
+        (None, 0.3, "given with export --threshold"),  # a sidecar from before threshold_given
+        (None, 0.0, "the run's own threshold" + RESTS),
+    ],
+)
+def test_the_script_says_whose_threshold_judged_the_photos(given, threshold, whose):
+    """A threshold given with export --threshold that equals the run's own was called "the run's
+    own threshold" by the script, as if export had not been given one (predict says "given with
+    --threshold"): it is given, and the run's own, said once."""
+    from objrec.export_script import threshold_sentence
+
+    unknown = {"score": "mahalanobis+knn", "scale": "1: ...", "threshold": threshold}
+    unknown |= {"run_threshold": 0.0, "validation_images": 512}
+    unknown |= {} if given is None else {"threshold_given": given}
+    said = threshold_sentence({"unknown": unknown})
+    familiarity = f"familiarity {threshold:g} (a typical validation image scores 1)"
+    assert said == f"unknown below {familiarity}: {whose}"
 
 
 def test_a_model_named_like_its_sidecar_is_refused(trained_run, tmp_path, capsys):

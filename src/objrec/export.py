@@ -505,8 +505,9 @@ def confidence_sidecar(
     kept_on: str | None = None,
 ) -> dict[str, Any]:
     """What another runtime needs to give objrec's calibrated probabilities and unknown answer;
-    ``threshold`` replaces the run's own (``export --threshold``, or the one ``evaluate
-    --keep-threshold`` kept on ``kept_on``), which is kept beside it."""
+    ``threshold`` replaces the run's own (``export --threshold``, then ``threshold_given``, even
+    when equal to it; or the one ``evaluate --keep-threshold`` kept on ``kept_on``), which is
+    kept beside it."""
     calibration = meta.calibration or Calibration()
     feature_score = model.familiarity is not None
     score = calibration.unknown_score if feature_score else "msp"
@@ -522,6 +523,7 @@ def confidence_sidecar(
             if isinstance(model.familiarity, Readable)
             else None,
             "threshold": calibration.unknown_threshold if threshold is None else threshold,
+            "threshold_given": threshold is not None and kept_on is None,
             "run_threshold": calibration.unknown_threshold,
             "validation_images": calibration.validation_images,
             "threshold_kept_on": kept_on,

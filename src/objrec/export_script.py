@@ -484,7 +484,8 @@ def score_text(score: float, line: float) -> str:
 def threshold_sentence(spec: dict) -> str:
     """The threshold that judged the photos, said once under their lines as ``objrec predict``
     says it: on what score, and whose (the run's own, one kept with the run, or export's
-    ``--threshold``); "" for a sidecar without one."""
+    ``--threshold``, which may equal the run's own: said once, after it); "" for a sidecar
+    without one. A sidecar from before ``threshold_given``: given when not the run's own."""
     unknown = spec.get("unknown") or {}
     threshold = unknown.get("threshold")
     if threshold is None:
@@ -496,12 +497,14 @@ def threshold_sentence(spec: dict) -> str:
         what = f"familiarity {value} (a typical validation image scores 1)"
     else:
         what = f"score {value} ({unknown['score']})"
+    own = threshold == unknown.get("run_threshold", threshold)
+    rests = resting_words(unknown.get("validation_images"))
     if unknown.get("threshold_kept_on"):
         whose = f"kept from evaluate --unknown on {unknown['threshold_kept_on'][:10]}"
-    elif threshold != unknown.get("run_threshold", threshold):
-        whose = "given with export --threshold"
+    elif unknown.get("threshold_given", not own):
+        whose = "given with export --threshold" + (f", the run's own{rests}" if own else "")
     else:
-        whose = "the run's own threshold" + resting_words(unknown.get("validation_images"))
+        whose = f"the run's own threshold{rests}"
     return f"unknown below {what}: {whose}"
 
 
