@@ -83,7 +83,7 @@ def test_a_real_server_refuses_a_huge_upload_from_its_headers_alone(server):
             answer += part
     answer = answer.decode()
     assert answer.startswith("HTTP/1.1 413"), answer
-    assert "up to 10.5 MB (10,485,760 bytes)" in answer and "--max-upload-mib" not in answer
+    assert "up to 10 MiB (10,485,760 bytes)" in answer and "--max-upload-mib" not in answer
 
 
 def chromium_path():
@@ -358,11 +358,11 @@ def test_the_page_refuses_a_file_over_the_limit_before_sending_it(browser_page, 
     browser_page.on("request", lambda r: r.url.endswith("/predict") and sent.append(r))
     browser_page.goto(server + "/")
     limit = browser_page.locator("#limit")
-    assert limit.is_visible() and limit.text_content() == "up to 10.5 MB per image"
+    assert limit.is_visible() and limit.text_content() == "up to 10 MiB per image"
     browser_page.set_input_files("#file", str(big))
     error = browser_page.wait_for_selector("#error:not(:empty)", timeout=10_000).text_content()
-    assert error.startswith("slide.tif is too large (11 MB): this server takes uploads of up to ")
-    assert "up to 10.5 MB (10,485,760 bytes); send a smaller image, or ask whoever" in error
+    assert error.startswith("slide.tif is too large (10.5 MiB): this server takes uploads of up")
+    assert "up to 10 MiB (10,485,760 bytes); send a smaller image, or ask whoever" in error
     assert error.endswith("(objrec serve --max-upload-mib 11 takes this one)"), error
     browser_page.set_input_files("#file", str(small))
     browser_page.wait_for_selector(".bar .name >> text=blue", timeout=10_000)

@@ -257,7 +257,7 @@ def test_predict_says_an_image_near_the_unknown_line_is_barely_familiar(client):
             {"file": ("big.bin", b"\x00" * 200_001, "image/png")},
             {},
             413,
-            "up to 0.2 MB (200,000 bytes)",
+            "up to 0.191 MiB (200,000 bytes)",
         ),
         ({"file": ("huge.png", None, "image/png")}, {}, 413, "pixels"),
         ({"image": ("x.png", None, "image/png")}, {}, 422, "file: Field required"),
@@ -330,8 +330,8 @@ def multipart(data: bytes, name: str = "x.png") -> bytes:
     return head.encode() + data + f"\r\n--{BOUNDARY}--\r\n".encode()
 
 
-def too_large_said(error: str, logged: str, limit: str = "0.2 MB (200,000 bytes)") -> None:
-    """The 413 tells the person who sent the file the limit in MB and whom to ask, not an option
+def too_large_said(error: str, logged: str, limit: str = "0.191 MiB (200,000 bytes)") -> None:
+    """The 413 tells the person who sent the file the limit and whom to ask, not an option
     of a command they did not run; the server's log tells its operator which option raises it."""
     assert error.startswith(f"the file is too large: this server takes uploads of up to {limit}")
     assert "ask whoever runs the server to raise its limit" in error
@@ -367,25 +367,28 @@ def test_the_page_says_the_server_s_upload_limit_up_front(client):
     """A 30 MB microscope TIFF met the 10 MiB limit only in the 413, after its upload: the page
     now says the limit under its upload control, set in by the server, as the 413 says it."""
     page = client.get("/").text
-    assert '<span id="limit">up to 0.2 MB per image</span>' in page
+    assert '<span id="limit">up to 0.191 MiB per image</span>' in page
     assert 'data-max-upload-bytes="200000"' in page
-    assert 'data-max-upload-text="0.2 MB (200,000 bytes)"' in page and "{{" not in page
+    assert 'data-max-upload-text="0.191 MiB (200,000 bytes)"' in page and "{{" not in page
 
 
 @pytest.mark.parametrize(
     ("n_bytes", "words"),
     [
-        (10 * 1024**2, "10.5 MB"),
-        (200_000, "0.2 MB"),
-        (10**7, "10 MB"),
-        (1000 * 1024**2, "1,050 MB"),
+        (10 * 1024**2, "10 MiB"),
+        (200_000, "0.191 MiB"),
+        (10**7, "9.54 MiB"),
+        (1000 * 1024**2, "1,000 MiB"),
     ],
 )
-def test_sizes_are_said_in_megabytes_to_three_figures_never_in_exponents(n_bytes, words):
-    from objrec.serve import megabytes_text
+def test_sizes_are_said_in_mib_to_three_figures_never_in_exponents(n_bytes, words):
+    """In MiB, the unit --max-upload-mib takes: the page said "up to 10.5 MB" for the default 10,
+    which a Windows user, whose file manager counts MB as MiB, read as taking a "10.3 MB" photo
+    that it refused; "up to 10 MiB" refuses nothing shown as under 10 MB by any file manager, and
+    the operator's 10 reads 10. A limit of 1000 said "1.05e+03 MB"."""
+    from objrec.serve import size_text
 
-    said = megabytes_text(n_bytes)  # --max-upload-mib 1000 said "1.05e+03 MB"
-    assert said == f"{words} ({n_bytes:,} bytes)"
+    assert size_text(n_bytes) == f"{words} ({n_bytes:,} bytes)"
 
 
 def post_in_chunks(app, chunks: list[bytes], content_length: int | None) -> tuple[int, str, int]:

@@ -8,11 +8,12 @@ offline, a note pointing to ``/openapi.json``). The
 model loads once, at start; uploads are answered on a few threads of the app's own
 (:data:`ANSWERING_AT_ONCE`), which share it safely, while the others wait. Every bad request gets a
 4xx JSON ``{"error": ...}``: an empty or missing file, a non-image, an upload over the size limit
-(10 MiB unless ``max_upload_bytes`` says otherwise; the error gives it in MB, the log names the
-option that raises it), an image over the pixel limit, a ``topk`` out of range; a failure of the
-server's own gets a 500 JSON ``{"error": ...}``. An upload over the size limit is refused before it
-is received: from its Content-Length header alone, or as soon as the bytes read pass the limit (a
-chunked upload, or one whose Content-Length is wrong), never after storing the whole of it.
+(10 MiB unless ``max_upload_bytes`` says otherwise; the error gives it in MiB and bytes, the log
+names the option that raises it), an image over the pixel limit, a ``topk`` out of range; a
+failure of the server's own gets a 500 JSON ``{"error": ...}``. An upload over the size limit is
+refused before it is received: from its Content-Length header alone, or as soon as the bytes read
+pass the limit (a chunked upload, or one whose Content-Length is wrong), never after storing the
+whole of it.
 """
 
 from __future__ import annotations
@@ -132,20 +133,18 @@ def load_recognizer(
     return Recognizer.load(run, runtime, threshold, unknown, where)
 
 
+def mebibytes(n_bytes: int) -> str:
+    """A byte count in MiB, the unit ``--max-upload-mib`` sets it in, to 3 figures: ``10 MiB``;
+    ``1,000 MiB``, not ``1e+03 MiB``. One unit for the page, the 413 and the log: the operator's
+    10 reads 10 to everyone, and no file that a phone or a file manager shows as under 10 MB is
+    refused, whichever MB it counts (10^6 bytes on a Mac or a phone, 2^20 on Windows), where
+    "up to 10.5 MB" let a Windows user's "10.3 MB" photo be refused."""
+    return f"{float(f'{n_bytes / MIB:.3g}'):,g} MiB"
+
+
 def size_text(n_bytes: int) -> str:
-    """A byte count as the server's operator sets a limit: ``10 MiB (10,485,760 bytes)``."""
-    return f"{n_bytes / MIB:.3g} MiB ({n_bytes:,} bytes)"
-
-
-def megabytes(n_bytes: int) -> str:
-    """A byte count as a phone or a file manager shows a file's size, in megabytes of a million
-    bytes, to 3 figures: ``10.5 MB``; ``1,050 MB``, not ``1.05e+03 MB``."""
-    return f"{float(f'{n_bytes / 1e6:.3g}'):,g} MB"
-
-
-def megabytes_text(n_bytes: int) -> str:
-    """:func:`megabytes` and the exact count: ``10.5 MB (10,485,760 bytes)``."""
-    return f"{megabytes(n_bytes)} ({n_bytes:,} bytes)"
+    """:func:`mebibytes` and the exact count: ``10 MiB (10,485,760 bytes)``."""
+    return f"{mebibytes(n_bytes)} ({n_bytes:,} bytes)"
 
 
 def too_large_text(max_upload_bytes: int) -> str:
@@ -154,7 +153,7 @@ def too_large_text(max_upload_bytes: int) -> str:
     the server's log tells its operator (:func:`log_too_large`)."""
     return (
         f"the file is too large: this server takes uploads of up to "
-        f"{megabytes_text(max_upload_bytes)}; send a smaller image, or ask whoever runs the "
+        f"{size_text(max_upload_bytes)}; send a smaller image, or ask whoever runs the "
         "server to raise its limit"
     )
 
@@ -172,15 +171,15 @@ def log_too_large(max_upload_bytes: int) -> None:
 
 def page_html(max_upload_bytes: int) -> str:
     """The page at ``/`` with this server's upload limit set in: said under the upload control
-    ("up to 10.5 MB per image") before anything is sent, and checked by the page on a file
+    ("up to 10 MiB per image") before anything is sent, and checked by the page on a file
     picked, which is then refused there, before it is uploaded, in the 413's words and naming
     the option that raises the limit (a 30 MB microscope TIFF met only the 413, after its upload,
     and nothing on the page said the limit)."""
     page = (resources.files("objrec") / "static" / "index.html").read_text()
     settings = {
         "{{max_upload_bytes}}": str(max_upload_bytes),
-        "{{max_upload_mb}}": megabytes(max_upload_bytes),
-        "{{max_upload_text}}": megabytes_text(max_upload_bytes),
+        "{{max_upload_size}}": mebibytes(max_upload_bytes),
+        "{{max_upload_text}}": size_text(max_upload_bytes),
     }
     for mark, value in settings.items():
         page = page.replace(mark, value)

@@ -231,8 +231,9 @@ def kept_words(kept) -> str:
     type=float,
     default=SERVE_MAX_UPLOAD_MIB,
     show_default=True,
-    help="The largest upload /predict takes, in MiB (0.5 is 512 KiB); a larger one is answered "
-    "413 with an error that gives the limit in MB, and noted in the server's log.",
+    help="The largest upload /predict takes, in MiB (0.5 is 512 KiB; 10 MiB is 10,485,760 "
+    "bytes); the page says it, a larger one is answered 413 with an error that gives it in MiB "
+    "and bytes, and noted in the server's log.",
 )
 @click.option(
     "--max-pixels",
