@@ -305,6 +305,28 @@ def test_docs_says_why_it_is_blank_offline_and_where_the_api_is(browser_page, se
     assert "/predict" in json.load(urllib.request.urlopen(link, timeout=60))["paths"]
 
 
+@pytest.mark.slow
+def test_the_page_s_header_says_what_the_model_knows_in_plain_words(browser_page, server):
+    """The header read "3 classes · backbone efficientnet_lite0 · objrec 0.1.0": jargon to the
+    students a teacher shows the page to. It says what the model knows and how often it is
+    right; the network's name stays, in a small line at the page's foot (and in /info)."""
+    info = json.load(urllib.request.urlopen(server + "/info", timeout=60))
+    browser_page.goto(server + "/")
+    browser_page.wait_for_selector("#technical:has-text('tiny_test')")
+    right = f"{100 * info['valid_accuracy']:.1f}%"
+    assert browser_page.locator("#meta").text_content() == (
+        f"Knows 3 classes · right on {right} of the photos set aside to check it"
+    )
+    technical = browser_page.locator("#technical").text_content()
+    assert technical == f"technical details: network tiny_test · objrec {info['version']}"
+    browser_page.route(
+        "**/info", lambda route: route.fulfill(json={**info, "valid_accuracy": None})
+    )
+    browser_page.goto(server + "/")
+    browser_page.wait_for_selector("#technical:has-text('tiny_test')")
+    assert browser_page.locator("#meta").text_content() == "Knows 3 classes"
+
+
 def answer_with_page(page, server: str, answer: dict, image) -> None:
     """Open the page at ``server``, send ``image``, and let ``/predict`` answer ``answer``."""
     page.route("**/predict", lambda route: route.fulfill(json=answer))
@@ -370,7 +392,7 @@ def test_the_page_refuses_a_file_over_the_limit_before_sending_it(browser_page, 
     assert browser_page.locator("#error").text_content() == ""
 
 
-LITES = "backbone efficientnet_lite0+efficientnet_lite1+efficientnet_lite2 · objrec 0.1.0"
+LITES = "network efficientnet_lite0+efficientnet_lite1+efficientnet_lite2 · objrec 0.1.0"
 
 
 @pytest.mark.slow
@@ -389,8 +411,8 @@ def test_the_answer_fits_a_phone_s_screen(browser, server, tmp_path):
         page.wait_for_function("document.getElementById('preview').naturalWidth > 0")
         found = boxes(page, "#preview", "#bars", "#drop")
         wide = page.evaluate("document.documentElement.scrollWidth")
-        page.wait_for_selector("#meta:has-text('3 classes')")  # train's default backbone's name:
-        page.evaluate(f"document.getElementById('meta').textContent = '3 classes · {LITES}'")
+        page.wait_for_selector("#technical:has-text('tiny_test')")  # train's default's name:
+        page.evaluate(f"document.getElementById('technical').textContent = '{LITES}'")
         wide_meta = page.evaluate("document.documentElement.scrollWidth")  # one word, unbroken
     finally:
         page.close()

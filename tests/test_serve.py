@@ -37,9 +37,13 @@ def plain_png(width, height) -> bytes:
 
 @pytest.mark.slow
 def test_health_info_and_page(client):
+    from objrec.checkpoint import read_checkpoint
+
     assert client.get("/health").json() == {"status": "ok"}
     info = client.get("/info").json()
     assert info["classes"] == ["blue", "green", "red"] and info["backbone"] == "tiny_test"
+    valid_acc = read_checkpoint(client.run)[1].valid_acc  # the page's header says it
+    assert valid_acc is not None and info["valid_accuracy"] == valid_acc
     assert info["int8_engine"] is None and info["runs"] == "the whole model in PyTorch, on the CPU"
     assert info["runs_why"] == "runtime torch was asked for"
     page = client.get("/")

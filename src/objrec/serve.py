@@ -285,11 +285,13 @@ def unknown_info(recognizer: Recognizer) -> dict[str, Any]:
 def model_info(
     recognizer: Recognizer, max_upload_bytes: int, max_pixels: int, asked: str | None = None
 ) -> dict[str, Any]:
-    """``GET /info``: the model, what runs it and why (``asked``: the runtime the server was
-    given, None for its default), the server's limits and the unknown answer."""
+    """``GET /info``: the model (its validation accuracy: None for a run that does not say),
+    what runs it and why (``asked``: the runtime the server was given, None for its default), the
+    server's limits and the unknown answer."""
     runs, why = runs_and_why(recognizer, asked)
     return {
         "classes": recognizer.classes,
+        "valid_accuracy": recognizer.meta.valid_acc,
         "backbone": recognizer.meta.backbone,
         "runtime": recognizer.runtime,
         "int8_engine": int8_engine(recognizer),
