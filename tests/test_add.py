@@ -795,7 +795,9 @@ def test_a_new_class_named_unknown_is_warned_of_as_split_warns_of_it(tmp_path):
     assert not add_warnings(AddResult(tmp_path, counts={"red": added}, new_classes=["red"]))
 
 
-def test_a_class_folder_name_with_a_space_is_given_quoted_for_the_shell(tmp_path, split_dir, capsys):
+def test_a_class_folder_name_with_a_space_is_given_quoted_for_the_shell(
+    tmp_path, split_dir, capsys
+):
     """The option the sentence gives is one a user can copy: for a folder "my camera" it read
     "--class my camera", which the shell passes as --class my and a second folder, camera."""
     camera = tmp_path / "my camera"

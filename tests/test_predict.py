@@ -630,7 +630,11 @@ def test_predict_csv_names_a_file_whose_name_is_not_utf8_escaped(tmp_path):
     name = os.fsdecode(b"old/caf\xe9.jpg")
     path = write_csv([Prediction(name, error=BAD_NAME)], tmp_path / "p.csv")
     _, (row,) = read_csv_rows(path)
-    assert (row["file"], row["path"], row["error"]) == ("caf\\xe9.jpg", "old/caf\\xe9.jpg", BAD_NAME)
+    assert (row["file"], row["path"], row["error"]) == (
+        "caf\\xe9.jpg",
+        "old/caf\\xe9.jpg",
+        BAD_NAME,
+    )
 
 
 def test_a_name_a_spreadsheet_would_run_as_a_formula_is_written_as_text(tmp_path):

@@ -379,4 +379,3 @@ class Recognizer:
             model = Classifier(model.body.float_body, model.head).freeze_body().eval()
         cam, target = grad_cam(model, self.preprocess([image]), target)
         return overlay(model_view(self.data, image), cam), target
-
