@@ -3,6 +3,7 @@ import dataclasses
 import fcntl
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -819,3 +820,15 @@ def test_a_folder_of_one_class_is_told_the_class_option_with_its_name(tmp_path, 
     err = " ".join(capsys.readouterr().err.split())
     assert "holds images but no class folders: name their class with --class" in err
     assert err.endswith("name their class with --class (--class camera, if camera is their class)")
+
+
+def test_a_class_name_with_a_space_at_either_end_is_refused(tmp_path, split_dir):
+    """``--class "red "`` (pasted with its space) made a second class, "red ", beside "red": the
+    same word in every table, its folder one Windows cannot hold. It is refused, naming the
+    name without the space, and nothing is written."""
+    new = new_images(tmp_path / "new", "red", 1) / "red"
+    before = tree_digest(split_dir)
+    for name in ("red ", " red", "purple\t"):
+        with pytest.raises(ObjrecError, match=re.escape(f"{name!r} begins or ends with a space")):
+            add_images(split_dir, new, class_name=name)
+    assert tree_digest(split_dir) == before

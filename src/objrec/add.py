@@ -409,7 +409,14 @@ def _refuse_class_folders(paths: list[Path], data: Path, class_name: str) -> Non
 
 
 def _check_class_name(name: str) -> None:
-    """Refuse a class name that cannot be a visible folder's name on every system objrec runs on."""
+    """Refuse a class name that cannot be a visible folder's name on every system objrec runs on:
+    one with a space at either end too (a pasted ``"mugs "``), which made a second class that
+    reads as the first in every table, and which Windows drops from a folder's name."""
+    if name.strip() and name != name.strip():
+        raise ObjrecError(
+            f"`class_name` {name!r} begins or ends with a space, which makes it another class "
+            f"than {name.strip()!r} that reads the same: give {shlex.quote(name.strip())}"
+        )
     bad = (
         not name.strip()
         or name.startswith(".")
