@@ -264,12 +264,12 @@ def test_predict_says_an_image_near_the_unknown_line_is_barely_familiar(client):
             "up to 0.191 MiB (200,000 bytes)",
         ),
         ({"file": ("huge.png", None, "image/png")}, {}, 413, "pixels"),
-        ({"image": ("x.png", None, "image/png")}, {}, 422, "file: Field required"),
+        ({"image": ("x.png", None, "image/png")}, {}, 422, "no field file, only image"),
         ({}, {"file": "photo.jpg"}, 422, "file: the image must be sent as a file"),
         ({"x": ("x.png", None, "image/png")}, {"file": "a.jpg"}, 422, "must be sent as a file"),
         ({"file": ("x.png", None, "image/png")}, {"topk": "0"}, 422, "topk"),
         ({"file": ("x.png", None, "image/png")}, {"topk": "many"}, 422, "topk"),
-        ({}, {}, 422, "file"),
+        ({}, {}, 422, "file: no image: /predict reads a form (multipart/form-data)"),
     ],
     ids=[
         "empty",
@@ -294,6 +294,17 @@ def test_bad_requests_get_a_clear_4xx_json_error(client, files, data, status, wo
     body = response.json()
     assert set(body) == {"error"} and words in body["error"]
     assert "Traceback" not in response.text
+
+
+def test_an_image_sent_as_the_body_is_told_to_come_in_the_form_field_file(client):
+    """A website's first try may post the image's bytes as the body, or JSON: it was answered
+    pydantic's "file: Field required", which does not say the image goes in a form's field
+    ``file``. The error says so, with the curl line, and what the request sent."""
+    for body, kind in ((png_bytes(), "image/png"), (b'{"image": "x.png"}', "application/json")):
+        response = client.post("/predict", content=body, headers={"content-type": kind})
+        error = response.json()["error"]
+        assert response.status_code == 422 and error.startswith("file: no image: ")
+        assert "curl -F file=@photo.jpg" in error and error.endswith(f"body is {kind}")
 
 
 def test_an_eps_upload_is_refused_without_running_ghostscript(client, tmp_path, monkeypatch):

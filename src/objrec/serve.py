@@ -110,7 +110,31 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
     where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "request"
     if where == "file" and first.get("type") != "missing":
         return _error(422, NOT_A_FILE)
+    if where == "file":
+        return _error(422, no_file_text(request.headers.get("content-type"), exc.body))
     return _error(422, f"{where}: {first.get('msg', 'invalid request')}")
+
+
+def no_file_text(content_type: str | None, form: Any) -> str:
+    """Why a request without a ``file`` field got no answer, naming what it sent instead: a form
+    whose image is in another field (``-F image=@photo.jpg``), or a body that is no form (the
+    image's bytes as the body, JSON). It was pydantic's "file: Field required", which does not
+    say that the image goes in a form's ``file`` field."""
+    how = "as curl -F file=@photo.jpg sends it"
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if kind != "multipart/form-data":
+        sent = f"this request's body is {kind}" if kind else "this request has no form"
+        return (
+            f"file: no image: /predict reads a form (multipart/form-data) with the image in its "
+            f"field file, {how}; {sent}"
+        )
+    fields = sorted(set(form.keys())) if hasattr(form, "keys") else []
+    if not fields:
+        return f"file: the form is empty: send the image in its field file, {how}"
+    return (
+        f"file: the form has no field file, only {', '.join(fields)}: send the image in the "
+        f"field file, {how}"
+    )
 
 
 def load_recognizer(
