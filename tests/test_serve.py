@@ -307,6 +307,22 @@ def test_an_image_sent_as_the_body_is_told_to_come_in_the_form_field_file(client
         assert "curl -F file=@photo.jpg" in error and error.endswith(f"body is {kind}")
 
 
+def test_a_field_in_the_url_or_a_second_image_is_refused_not_ignored(client):
+    """``/predict?topk=2`` answered 5 classes, the URL unread, and two images in ``file`` got
+    the last one's answer alone: a website could not tell. Both are refused (422), saying why."""
+    upload = {"file": ("r.png", png_bytes(), "image/png")}
+    response = client.post("/predict?topk=2", files=upload)
+    assert response.status_code == 422
+    assert response.json()["error"].startswith("topk: /predict reads its fields from the form")
+    two = [("file", ("a.png", png_bytes(), "image/png")), ("file", ("b.png", png_bytes(), "x"))]
+    response = client.post("/predict", files=two)
+    assert response.status_code == 422
+    assert response.json()["error"] == (
+        "file: one image per request, and this one sends 2: send each on its own"
+    )
+    assert client.post("/predict?v=2", files=upload).status_code == 200  # others: as before
+
+
 def test_an_eps_upload_is_refused_without_running_ghostscript(client, tmp_path, monkeypatch):
     """Pillow reads EPS by handing the bytes to Ghostscript, a PostScript interpreter: an upload
     of one ran it (here a stand-in ``gs`` that notes its arguments) on a stranger's program, then

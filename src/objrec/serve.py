@@ -483,14 +483,38 @@ def create_app(
 
     @app.post("/predict", max_body_size=body_limit(max_upload_bytes))
     async def predict(
+        request: Request,
         file: Annotated[UploadFile, File(description="an image file")],
         topk: Annotated[int, Form(ge=1, le=MAX_TOPK)] = 5,
         tta: Annotated[bool, Form(description="average over the test-time views")] = False,
     ) -> dict:
+        misplaced = misplaced_field_text(request.query_params, await request.form())
+        if misplaced:
+            raise HTTPException(422, misplaced)
         job = answering.submit(answer_upload, recognizer, file, topk, tta, **limits)
         return await asyncio.wrap_future(job)
 
     return app
+
+
+FORM_FIELDS = ("file", "topk", "tta")
+"""The fields ``/predict`` reads, all from the form."""
+
+
+def misplaced_field_text(query: Mapping[str, str], form: Any) -> str | None:
+    """Why ``/predict`` refuses a request that its form alone would answer otherwise than meant:
+    a field given in the URL (``/predict?topk=3``: ignored, it answered 5 classes), or several
+    images in ``file`` (it answered the last one alone); None for a request as it should be."""
+    in_url = [name for name in FORM_FIELDS if name in query]
+    if in_url:
+        return (
+            f"{in_url[0]}: /predict reads its fields from the form, not from the URL: send "
+            f"{in_url[0]} as a form field beside file (curl -F {in_url[0]}=... -F file=@photo.jpg)"
+        )
+    images = len(form.getlist("file"))
+    if images > 1:
+        return f"file: one image per request, and this one sends {images}: send each on its own"
+    return None
 
 
 def add_reading_routes(
