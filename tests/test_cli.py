@@ -2030,6 +2030,17 @@ def test_plural_counts_nouns_in_the_right_number():
     assert plural(2, "file or folder", "files or folders") == "2 files or folders"
 
 
+def test_some_of_names_one_more_rather_than_counting_it():
+    """Saying "and 1 more" kept back a name (the 11th of evaluate's classes too few to trust) in as many
+    words: it is named; two or more are counted."""
+    from objrec.progress import some_of
+
+    names = [f"c{i}" for i in range(12)]
+    assert some_of(names[:11]) == ", ".join(names[:11])
+    assert some_of(names) == ", ".join(names[:10]) + " and 2 more"
+    assert some_of(names[:3], limit=2) == "c0, c1, c2" and some_of([]) == ""
+
+
 @pytest.mark.slow
 def test_a_piped_table_shows_whole_values(capsys, monkeypatch, tmp_path):
     import os

@@ -143,9 +143,11 @@ NAMED = 10
 
 
 def some_of(names: Sequence[str], limit: int = NAMED) -> str:
-    """``names`` for a message: the first ``limit``, then ``and N more``."""
-    shown = ", ".join(names[:limit])
-    return shown + (f" and {len(names) - limit:,} more" if len(names) > limit else "")
+    """``names`` for a message: the first ``limit``, then ``and N more``; one more is named, as
+    "and 1 more" kept back a name in as many words (evaluate's classes too few to trust)."""
+    if len(names) <= limit + 1:
+        return ", ".join(names)
+    return ", ".join(names[:limit]) + f" and {len(names) - limit:,} more"
 
 
 def listed(values: Mapping[str, Any], spec: str = "") -> str:

@@ -423,6 +423,7 @@ def build_report(
         autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True
     )
     env.filters["plural"] = plural  # "1 class", never "1 classes"
+    env.filters["some_of"] = some_of  # as evaluate names them: "and 1 more" never
     with reporter.task("writing the page", None), staged(out) as part:
         # its folder made when new, the file whole or not at all
         if shown is not None:
