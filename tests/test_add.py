@@ -822,6 +822,22 @@ def test_a_folder_of_one_class_is_told_the_class_option_with_its_name(tmp_path, 
     assert err.endswith("name their class with --class (--class camera, if camera is their class)")
 
 
+def test_a_class_folder_named_apart_only_by_a_space_at_either_end_is_refused(tmp_path, split_dir):
+    """A folder of new photos "red " (a Mac keeps the space) beside the data folder's "red" was
+    added as a second class of the same words; so was " Purple" beside a new "Purple"."""
+    two = new_images(tmp_path / "two", "Purple", 1, PURPLE)
+    cases = [
+        (new_images(tmp_path / "new", "red ", 1), "the new class 'red ' and the data folder's"),
+        (new_images(two, " Purple", 1, seed=5), "' Purple' and the new class 'Purple' differ"),
+        (new_images(tmp_path / "b", "blue ", 1), "'blue ' and the data folder's class 'blue'"),
+    ]
+    before = tree_digest(split_dir)
+    for given, message in cases:
+        with pytest.raises(ObjrecError, match=f"{message}.* a space at either end.*one name"):
+            add_images(split_dir, given)
+    assert tree_digest(split_dir) == before
+
+
 def test_a_class_name_with_a_space_at_either_end_is_refused(tmp_path, split_dir):
     """``--class "red "`` (pasted with its space) made a second class, "red ", beside "red": the
     same word in every table, its folder one Windows cannot hold. It is refused, naming the

@@ -376,7 +376,8 @@ def _refuse_look_alike_classes(new: set[str], data: Path) -> None:
     """Refuse a new class whose name differs from another's (of the data folder, or new) only in
     case: one folder on macOS and Windows, so its files would land in the other class's folder
     while the manifest names it apart (names that differ only in how their accents are encoded
-    are one class already: :func:`_as_data_classes`)."""
+    are one class already: :func:`_as_data_classes`); or only in a space at either end (a Mac's
+    ``Stop signs `` folder): a second class that reads as the first in every table."""
     known = sorted({f.name for split in present_splits(data) for f in class_dirs(data / split)})
     for other, name in alike_names(sorted(new), known):
         where = "the data folder's class" if other in known else "the new class"
@@ -384,6 +385,17 @@ def _refuse_look_alike_classes(new: set[str], data: Path) -> None:
             f"the new class {name!r} and {where} {other!r} differ only in case, one folder on "
             f"macOS and Windows: give both the same name ({other!r}), or two names"
         )
+    for pair in alike_names(sorted(new), known, key=lambda n: class_key(n.strip())):
+        spaced, plain = sorted(pair, key=lambda n: n == n.strip())  # the one with a space first
+        raise ObjrecError(
+            f"{_whose(spaced, known)} {spaced!r} and {_whose(plain, known)} {plain!r} differ "
+            f"only in a space at either end, two classes that read the same: give both one name "
+            f"({spaced.strip()!r})"
+        )
+
+
+def _whose(name: str, known: list[str]) -> str:
+    return "the data folder's class" if name in known else "the new class"
 
 
 def _refuse_class_folders(paths: list[Path], data: Path, class_name: str) -> None:

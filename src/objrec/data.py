@@ -126,15 +126,17 @@ def class_key(name: str) -> str:
     return unicodedata.normalize("NFC", name).casefold()
 
 
-def alike_names(names: Iterable[str], known: Iterable[str] = ()) -> Iterator[tuple[str, str]]:
+def alike_names(
+    names: Iterable[str], known: Iterable[str] = (), key: Callable[[str], str] = class_key
+) -> Iterator[tuple[str, str]]:
     """Each of ``names`` with the name before it (of ``known``, then of ``names``) that is not
-    the same but has its :func:`class_key`, as ``(earlier, name)``: one folder on macOS and
-    Windows."""
+    the same but has its ``key`` (by default :func:`class_key`: one folder on macOS and
+    Windows), as ``(earlier, name)``."""
     seen: dict[str, str] = {}
     for name in known:
-        seen.setdefault(class_key(name), name)
+        seen.setdefault(key(name), name)
     for name in names:
-        earlier = seen.setdefault(class_key(name), name)
+        earlier = seen.setdefault(key(name), name)
         if earlier != name:
             yield earlier, name
 
