@@ -13,6 +13,7 @@ from objrec.confidence import (
     KnnScore,
     Readable,
     accuracy_at_threshold,
+    advice_rests_on,
     choose_threshold,
     class_centroids,
     class_sample,
@@ -905,3 +906,15 @@ def test_a_threshold_chosen_on_few_validation_images_is_said_to_be_shaky():
     )
     enough = calibrated_line(replace(fitted, n_valid=FEW_IMAGES))
     assert enough.endswith(f"that threshold was chosen on {FEW_IMAGES} validation images")
+
+
+def test_the_stricter_threshold_s_advice_is_shaky_when_any_of_its_counts_is_few():
+    """evaluate judged the advice by the fewest of its unknown, evaluated and validation images,
+    the report by the unknown ones alone; one rule now: 500 strangers do not steady a trade
+    whose other side is 36 test images (2.8 points each)."""
+    assert advice_rests_on(500, 36, 512) == (
+        "500 unknown, 36 evaluated and 512 validation images",
+        36,
+    )
+    assert advice_rests_on(16, 108, None) == ("16 unknown and 108 evaluated images", 16)
+    assert advice_rests_on(135, 108, 512)[1] is None

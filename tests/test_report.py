@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
+from objrec.cli.evaluation import advice_resting_lines
 from objrec.data import IMAGE_SET_MEANING
 from objrec.evaluate import evaluate
 from objrec.report import build_report, wall_time_words
@@ -1024,23 +1025,26 @@ def test_the_page_says_how_many_images_the_threshold_and_its_advice_rest_on(trai
     """The page stated the run's threshold "chosen on the validation split" and recommended a
     stricter one from 8 untaught photos as it would from hundreds: it now says, as evaluate
     does, how many validation images the threshold was chosen on and, under 100, that it is
-    shaky, and how few untaught photos the advice rests on."""
+    shaky, and what the advice rests on. It judged the advice by the untaught photos alone, so
+    500 of them with 9 evaluated images read steady where evaluate called it shaky: both now
+    judge by the fewest of the three counts (``confidence.advice_rests_on``)."""
     build_report(trained_run, tmp_path / "first.html")  # evaluates the test split
     metrics_file = trained_run / "eval-test" / "metrics.json"
     metrics = json.loads(metrics_file.read_text())
     n = metrics["unknown_threshold_images"]
-    stricter = {"threshold": 0.41273618237, "recommended": True}
-    open_set = {"auroc": 0.9, "fpr_at_95_tpr": 0.25, "n_known": 9, "n_unknown": 8}
+    stricter = {"threshold": 0.41273618237, "recommended": True, "valid_images": 120}
+    open_set = {"auroc": 0.9, "fpr_at_95_tpr": 0.25, "n_known": 9, "n_unknown": 500}
     open_set |= {"unknown_accepted": 0.25, "stricter": stricter}
     metrics_file.write_text(json.dumps(metrics | {"open_set": open_set}))
     html = " ".join(build_report(trained_run, tmp_path / "r.html").read_text().split())
     assert (
         0 < n < 100 and f"chosen on only {n} validation images, under 100, so it is shaky" in html
     )
-    assert (
-        "It rests on only 8 untaught photos, under 100, so this advice is shaky: one photo more "
-        "or less caught moves its share by 12.5 points." in html
-    )
+    said = "It rests on 500 unknown, 9 evaluated and 120 validation images: under 100 is few, "
+    said += "so this advice is shaky: one image more or less moves a share by 11.1 points"
+    assert said in html
+    terminal = advice_resting_lines(500, 9, 120)
+    assert terminal[1].startswith("  so it is shaky: one image more or less moves a share by 11.1")
 
 
 @pytest.mark.slow

@@ -1022,6 +1022,21 @@ def traded_shares(
     return (lost[1] - lost[0]) / max(n_known, 1), (caught[1] - caught[0]) / max(n_unknown, 1)
 
 
+def advice_rests_on(unknown: int, known: int, valid: int | None) -> tuple[str, int | None]:
+    """What the stricter threshold's advice rests on, in words (``10 unknown, 36 evaluated and
+    36 validation images``; ``valid``, the threshold's own, None in an older metrics.json), and
+    the fewest of those counts when under :data:`FEW_IMAGES`, the advice then shaky (else None).
+    The fewest of all, not the unknown images alone: the trade weighs a share of the unknown
+    images against a share of the evaluated ones, so 36 evaluated images (2.8 points each) can
+    turn it as surely as 36 strangers. evaluate and the report both judge by it."""
+    counts = [(unknown, "unknown"), (known, "evaluated")]
+    counts += [] if valid is None else [(valid, "validation")]
+    said = ", ".join(f"{c} {what}" for c, what in counts[:-1])
+    words = f"{said} and {counts[-1][0]} {counts[-1][1]} images"
+    fewest = min(c for c, _ in counts)
+    return words, (fewest if fewest < FEW_IMAGES else None)
+
+
 def worth_trading(more_lost: float, more_caught: float) -> bool:
     """objrec's rule for a stricter threshold: recommended only when the share of unknown images
     it newly catches is at least the share of known images it newly calls unknown (both of their

@@ -27,7 +27,7 @@ from PIL import Image
 
 from objrec import __version__
 from objrec.checkpoint import model_digest, read_checkpoint
-from objrec.confidence import FEW_IMAGES, resting_words
+from objrec.confidence import FEW_IMAGES, advice_rests_on, resting_words
 from objrec.config import TOP5_CLASSES, DataConfig, unknown_score_words
 from objrec.data import IMAGE_SET_MEANING, SPLITS, scan_class_folder
 from objrec.engine import lower_not_kept
@@ -434,6 +434,7 @@ def build_report(
             "threshold_text": threshold_text,
             "resting_words": resting_words,
             "few_for_a_threshold": FEW_IMAGES,
+            "shaky_advice": shaky_advice,
             "wall_time_words": wall_time_words,
             "finetune_words": finetune_words,
         }
@@ -646,6 +647,19 @@ def read_as_written(path: Path, run: Path) -> Iterator[None]:
             f"{path} cannot be read as `evaluate` writes it (damaged or edited): evaluate the run "
             f"again to write it anew (`evaluate({str(run)!r}, folder)`)"
         ) from exc
+
+
+def shaky_advice(open_set: dict[str, Any]) -> dict[str, Any] | None:
+    """For a stricter threshold's advice that is shaky, what it rests on (``words``) and how many
+    points one image more or less moves a share (``points``); None when it is steady. Judged as
+    evaluate judges it (``confidence.advice_rests_on``): the page had looked at the untaught
+    photos alone, steady with 500 of them where evaluate called the same advice on 36 test
+    images shaky."""
+    stricter = open_set.get("stricter") or {}
+    words, fewest = advice_rests_on(
+        open_set["n_unknown"], open_set["n_known"], stricter.get("valid_images")
+    )
+    return None if fewest is None else {"words": words, "points": 100 / max(fewest, 1)}
 
 
 def threshold_text(metrics: dict[str, Any], value: float) -> str:

@@ -799,18 +799,15 @@ def offered_words(m: dict[str, Any], value: str) -> str:
 
 
 def advice_resting_lines(unknown: int, known: int, valid: int | None) -> list[str]:
-    """What the stricter threshold's advice rests on: ``unknown`` images, ``known`` evaluated ones
-    and ``valid`` validation images (the threshold's own; None in an older metrics.json), and,
-    under ``confidence.FEW_IMAGES`` of any, that it is shaky: 10 strangers had recommended one as
+    """What the stricter threshold's advice rests on (``unknown``, ``known`` evaluated and
+    ``valid`` validation images) and, under ``confidence.FEW_IMAGES`` of any, that it is shaky
+    (``confidence.advice_rests_on``, the report's rule too): 10 strangers had recommended one as
     confidently as hundreds, where one stranger more or less caught is 10 points of the trade."""
-    from objrec.confidence import FEW_IMAGES
+    from objrec.confidence import FEW_IMAGES, advice_rests_on
 
-    counts = [(unknown, "unknown"), (known, "evaluated")]
-    counts += [] if valid is None else [(valid, "validation")]
-    said = ", ".join(f"{c} {what}" for c, what in counts[:-1]) + f" and {counts[-1][0]} "
-    rests = f"  it rests on {said}{counts[-1][1]} images"
-    fewest = min(c for c, _ in counts)
-    if fewest >= FEW_IMAGES:
+    words, fewest = advice_rests_on(unknown, known, valid)
+    rests = f"  it rests on {words}"
+    if fewest is None:
         return [rests]
     return [
         f"{rests}: under {FEW_IMAGES} is few,",
