@@ -1078,7 +1078,7 @@ def feature_table(
     space = store.space(sid, body.n_features, body.cache.dtype, label)
     key = view_key(spec, store)
     found = store.lookup(sid, key, digests)
-    hits = stored_before(store, digests, found)
+    hits = count_reused_and_hits(store, digests, found)
     unique = list(dict.fromkeys(digests))
     missing = [d for d in unique if d not in hits]
     # Shares follow the position among all images, not among the missing ones: the ranks look up
@@ -1104,9 +1104,10 @@ def feature_table(
     )
 
 
-def stored_before(store: FeatureStore, digests: Sequence[str], found: Lookup) -> set[str]:
-    """The digests ``found`` located (features, or why the image cannot be decoded); those with
-    features are counted in ``store.rows_reused``, what Ctrl-C's sentence counts as kept."""
+def count_reused_and_hits(store: FeatureStore, digests: Sequence[str], found: Lookup) -> set[str]:
+    """Adds the digests ``found`` located with features to ``store.rows_reused`` (what Ctrl-C's
+    sentence counts as kept), and returns every digest it located (features, or why the image
+    cannot be decoded)."""
     store.rows_reused += len({d for d, row in zip(digests, found.rows, strict=True) if row >= 0})
     return {d for d, hit in zip(digests, found.found, strict=True) if hit}
 
