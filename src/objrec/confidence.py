@@ -900,12 +900,19 @@ def resting_words(n: int, what: str = "validation images") -> str:
     """``chosen on 512 validation images``, or under :data:`FEW_IMAGES`, that so few make the
     threshold shaky: a newcomer's clear photo of a known class came out "unknown" (familiarity
     -0.21) from a threshold chosen on 36 validation images, and nothing had said it might."""
+    return " ".join(resting_clauses(n, what))
+
+
+def resting_clauses(n: int, what: str = "validation images") -> list[str]:
+    """:func:`resting_words` in the clauses it is made of, each under 80 characters, for
+    evaluate's short lines (broken where the sentence pauses, not mid-phrase)."""
     if n >= FEW_IMAGES:
-        return f"chosen on {n} {what}"
-    return (
-        f"chosen on only {n} {what}, under {FEW_IMAGES}, so it is shaky: clear photos of your "
-        f"classes may come out unknown, and more {what} (more photos per class) steady it"
-    )
+        return [f"chosen on {n} {what}"]
+    return [
+        f"chosen on only {n} {what}, under {FEW_IMAGES}, so it is shaky:",
+        "clear photos of your classes may come out unknown,",
+        f"and more {what} (more photos per class) steady it",
+    ]
 
 
 def require_number(threshold: float | None, finite: bool = False) -> float | None:

@@ -5,7 +5,6 @@ words) and ``report`` (one HTML page about a run).
 from __future__ import annotations
 
 import shlex
-import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -540,11 +539,9 @@ def threshold_words(m: dict[str, Any]) -> list[str]:
     images = m.get("unknown_threshold_images")  # absent from older metrics.json
     if images is None:
         return lines
-    from objrec.confidence import resting_words
+    from objrec.confidence import resting_clauses
 
-    return lines + textwrap.wrap(
-        resting_words(images), 90, initial_indent="  ", subsequent_indent="  "
-    )
+    return lines + [f"  {clause}" for clause in resting_clauses(images)]
 
 
 def confidence_lines(
