@@ -434,6 +434,25 @@ def test_a_second_split_decodes_nothing(tmp_path, image_folder, monkeypatch):
     assert decoded == [] and again.counts == first.counts
 
 
+def test_a_folder_whose_class_folders_are_all_empty_is_refused_saying_what_to_do(tmp_path):
+    """split said "class folder photos/a holds no images" when no class folder held one, where
+    check and train say what to do with an empty class folder since e302ef9."""
+    for name in ("a", "b"):
+        (tmp_path / "photos" / name).mkdir(parents=True)
+    with pytest.raises(ObjrecError) as error:
+        split_folder(tmp_path / "photos", tmp_path / "out")
+    assert str(error.value) == (
+        f"all 2 class folders of {(tmp_path / 'photos').resolve()} hold no images (a, b): put "
+        "photos of each class in its folder"
+    )
+    shutil.rmtree(tmp_path / "photos" / "b")
+    with pytest.raises(ObjrecError) as error:
+        split_folder(tmp_path / "photos", tmp_path / "out")
+    assert str(error.value).endswith(
+        "a holds no images: delete it, or put photos of the class in it"
+    )
+
+
 def test_strict_names_every_problem_in_one_error_and_writes_nothing(
     tmp_path, image_folder, known_facts
 ):
@@ -445,7 +464,8 @@ def test_strict_names_every_problem_in_one_error_and_writes_nothing(
     with pytest.raises(ObjrecError) as error:
         split_folder(image_folder, tmp_path / "strict", strict=True)
     message = str(error.value)
-    assert "2 class folders" in message and "hold no images: empty, void" in message
+    advice = "hold no images (empty, void): delete them, or put photos of their classes in them"
+    assert "2 class folders" in message and advice in message
     assert message.startswith(f"`strict=True` refuses {image_folder.resolve()}: ")
     assert "12 image files cannot be read" in message
     assert ", ".join(broken[:10]) + " and 2 more" in message and broken[10] not in message

@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 from objrec.config import SplitConfig, settings
 from objrec.copies import originals_first
 from objrec.data import (
+    EMPTY_CLASS_ADVICE,
     SPLITS,
     UNKNOWN_NAME_WHY,
     alike_names,
@@ -447,10 +448,16 @@ def _without_empty(
     src: Path, files: dict[str, list[Path]], empty: list[str]
 ) -> tuple[dict[str, list[Path]], list[str]]:
     """Class folders left without images (none at all, or none readable) join ``empty``; refused
-    when no class is left."""
+    when no class is left, in check and train's words (``EMPTY_CLASS_ADVICE``), or, when there
+    were several, that each needs photos (deleting them would leave nothing to split)."""
     empty = empty + [name for name, paths in files.items() if not paths]
+    if not any(files.values()) and len(empty) == 1:
+        raise ObjrecError(f"class folder {src / empty[0]} {EMPTY_CLASS_ADVICE}")
     if not any(files.values()):
-        raise ObjrecError(f"class folder {src / empty[0]} holds no images")
+        raise ObjrecError(
+            f"all {len(empty)} class folders of {src} hold no images ({some_of(empty)}): "
+            "put photos of each class in its folder"
+        )
     return {name: paths for name, paths in files.items() if paths}, empty
 
 
@@ -459,9 +466,12 @@ def refuse_problems(src: Path, empty: Sequence[str], unreadable: Sequence[str]) 
     image files that cannot be read), each kind's first ``NAMED`` and a count of the rest."""
     problems = []
     if len(empty) == 1:
-        problems.append(f"class folder {src / empty[0]} holds no images")
+        problems.append(f"class folder {src / empty[0]} {EMPTY_CLASS_ADVICE}")
     elif empty:
-        problems.append(f"{plural(len(empty), 'class folder')} hold no images: {some_of(empty)}")
+        problems.append(
+            f"{plural(len(empty), 'class folder')} hold no images ({some_of(empty)}): delete "
+            "them, or put photos of their classes in them"
+        )
     if unreadable:
         files = plural(len(unreadable), "image file")
         problems.append(f"{files} cannot be read: {some_of(unreadable)}")
