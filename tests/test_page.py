@@ -422,6 +422,46 @@ def test_the_answer_fits_a_phone_s_screen(browser, server, tmp_path):
     assert found["#bars"]["width"] >= found["#drop"]["width"] - 1
 
 
+def held_until_drawn_or_not(page, path, held: list) -> bool:
+    """Sends ``path`` with its /predict request held (``held`` gets the route), waits for the
+    browser to draw or fail to draw its preview, and says whether the "cannot show" note is
+    visible meanwhile, under "predicting…"."""
+    page.set_input_files("#file", str(path))
+    for _ in range(200):  # the route handler runs while playwright waits
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, f"{path.name}'s request was never made"
+    page.wait_for_function("document.getElementById('preview').complete")
+    page.wait_for_timeout(100)  # the preview's own error event
+    assert page.locator("#bars").text_content() == "predicting…"
+    return page.locator("#nopreview").is_visible()
+
+
+@pytest.mark.slow
+def test_the_cannot_show_note_waits_for_the_server_s_answer(browser_page, server, tmp_path):
+    """A PDF's preview fails before the server answers, and the page said "This browser cannot
+    show this picture ... the answer is the model's for it all the same" under "predicting…",
+    until the refusal replaced it. The note now waits for an answer that is not a refusal."""
+    from PIL import Image
+
+    pdf, tiff = tmp_path / "notes.pdf", tmp_path / "blue.tiff"
+    pdf.write_bytes(b"%PDF-1.4 not an image at all")
+    Image.open(io.BytesIO(png_bytes(size=(80, 60), colour=(40, 60, 200)))).save(tiff)
+    held: list = []
+    browser_page.route("**/predict", lambda route: held.append(route))
+    browser_page.goto(server + "/")
+    pdf_while_predicting = held_until_drawn_or_not(browser_page, pdf, held)
+    held.pop().continue_()
+    browser_page.wait_for_selector("#error:has-text('notes.pdf')", timeout=15_000)
+    pdf_refused = browser_page.locator("#nopreview").is_visible()
+    tiff_while_predicting = held_until_drawn_or_not(browser_page, tiff, held)
+    held.pop().continue_()
+    browser_page.wait_for_selector(".bar", timeout=15_000)
+    assert not pdf_while_predicting and not pdf_refused and not tiff_while_predicting
+    assert browser_page.locator("#nopreview").is_visible()  # answered, and not drawn
+
+
 @pytest.mark.slow
 def test_a_picture_the_browser_cannot_draw_is_said_not_left_blank(browser, server, tmp_path):
     """An iPhone's HEIC photo, sent from Chrome: the model answered it, but the browser cannot
