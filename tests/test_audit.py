@@ -2714,3 +2714,14 @@ def test_a_split_folder_and_the_class_folder_it_came_from_find_the_same_wrong_la
             }
         )
     assert found[0] and found[0] == found[1]
+
+
+def test_apply_plan_refuses_a_relabel_beside_a_class_named_alike_but_for_a_space(tmp_path):
+    """DATA's ``green `` (a Mac's folder) and a relabel into ``green`` (new_class is stripped):
+    a new class that reads as the other in every answer."""
+    data = colour_folder(tmp_path / "data", {"red": 3, "green": 2})
+    (data / "green").rename(data / "green ")
+    plan = plan_of(tmp_path / "plan.csv", "red/red_0.png,red,,relabel,green,")
+    with pytest.raises(ObjrecError, match=r"line 2: new_class 'green' and the class 'green ' d"):
+        apply_plan(data, plan, tmp_path / "fixed")
+    assert not (tmp_path / "fixed").exists()

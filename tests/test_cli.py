@@ -4072,3 +4072,46 @@ def test_text_output_escapes_what_an_ascii_stdout_cannot_write(tmp_path):
     assert "cat\\xe9gorie" in text.stdout, text.stdout
     done = subprocess.run([*command, "--json"], capture_output=True, text=True, env=env)
     assert json.loads(done.stdout)["root"] == str(folder) and done.stdout.isascii()
+
+
+def test_check_and_split_refuse_class_folders_differing_only_in_a_space_at_either_end(
+    capsys, tmp_path, image_folder, known_facts
+):
+    """A Mac's ``red `` folder beside ``red`` (a shop-owner newcomer's ``Stop signs ``): check
+    found nothing wrong and split made two classes that read the same in every answer."""
+    (image_folder / "blue").rename(image_folder / "red ")
+    code, out, _ = run(capsys, "check", image_folder, "--json")
+    found = [p for p in json.loads(out)["problems"] if p["kind"] == "alike_classes"]
+    assert code == 1 and [(Path(p["path"]).name, p["unusable"]) for p in found] == [("red ", True)]
+    assert "class folder 'red' but for a space at either end" in found[0]["message"]
+    code, _, err = run(capsys, "split", image_folder, tmp_path / "data")
+    err = " ".join(err.split())
+    assert code == 1 and "class folders 'red' and 'red ' of" in err
+    assert "differ only in a space at either end" in err and "rename one" in err
+    assert not (tmp_path / "data").exists()
+
+
+def alike_split(split_dir: Path) -> Path:
+    """``split_dir`` with its blue folders renamed ``Red ``, beside ``red``: as made by hand, or
+    by an add before it refused them."""
+    for split in ("train", "valid", "test"):
+        (split_dir / split / "blue").rename(split_dir / split / "Red ")
+    return split_dir
+
+
+def test_check_fails_on_a_split_folder_of_classes_named_alike(capsys, split_dir):
+    """``red`` and ``Red `` in train/: check found nothing wrong, and train learnt two classes
+    that read the same."""
+    code, out, _ = run(capsys, "check", alike_split(split_dir), "--json")
+    found = [p for p in json.loads(out)["problems"] if p["kind"] == "alike_classes"]
+    assert code == 1 and [Path(p["path"]).name for p in found] == ["red"]
+    assert "but for case and a space at either end" in found[0]["message"]
+    assert "`objrec train` refuses the two" in " ".join(found[0]["message"].split())
+
+
+def test_train_refuses_a_split_folder_of_classes_named_alike(capsys, tmp_path, split_dir):
+    code, out, err = run(capsys, "train", alike_split(split_dir), "--out", tmp_path / "run")
+    refusal = "the class folders 'Red ' and 'red' of " + str(split_dir / "train")
+    assert code == 1 and out == "" and refusal in " ".join(err.split())
+    assert "differ only in case and a space at either end" in err
+    assert not (tmp_path / "run").exists()

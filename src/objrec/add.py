@@ -54,6 +54,7 @@ from objrec.data import (
     named_unknown,
     no_class_folders,
     present_splits,
+    read_key,
     refuse_run_folder,
     require_split_folder,
 )
@@ -385,7 +386,7 @@ def _refuse_look_alike_classes(new: set[str], data: Path) -> None:
             f"the new class {name!r} and {where} {other!r} differ only in case, one folder on "
             f"macOS and Windows: give both the same name ({other!r}), or two names"
         )
-    for pair in alike_names(sorted(new), known, key=lambda n: class_key(n.strip())):
+    for pair in alike_names(sorted(new), known, key=read_key):
         spaced, plain = sorted(pair, key=lambda n: n == n.strip())  # the one with a space first
         raise ObjrecError(
             f"{_whose(spaced, known)} {spaced!r} and {_whose(plain, known)} {plain!r} differ "

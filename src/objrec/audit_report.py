@@ -23,7 +23,14 @@ import pandas as pd
 from jinja2 import Environment, select_autoescape
 
 from objrec import dedup
-from objrec.data import SPLITS, alike_names, class_of_folder, is_split_folder
+from objrec.data import (
+    SPLITS,
+    alike_names,
+    class_of_folder,
+    how_alike,
+    is_split_folder,
+    read_key,
+)
 from objrec.errors import ObjrecError
 from objrec.images import (
     UnreadableImageError,
@@ -622,15 +629,23 @@ def _refuse_look_alike_classes(
     plan_file: Path, plan: dict[str, dict[str, str]], classes: set[str]
 ) -> None:
     """Refuse a relabel into a class named like another (of DATA, or of an earlier row) but for
-    case (``data.class_key``): one folder on macOS and Windows, where its images would join the
-    other class while the manifest names them apart."""
+    case or a space at either end (``data.read_key``): one folder on macOS and Windows, where its
+    images would join the other class while the manifest names them apart; or two classes that
+    read the same (DATA's ``Stop signs `` and a ``Stop signs``, new_class being stripped)."""
     new = [row for row in plan.values() if row["action"] == "relabel"]
     new = [row for row in new if row["new_class"] not in classes]
-    for other, name in alike_names([row["new_class"] for row in new], sorted(classes)):
+    for other, name in alike_names([row["new_class"] for row in new], sorted(classes), read_key):
         line = next(row["_line"] for row in new if row["new_class"] == name)
+        how = how_alike(other, name)
+        why = (
+            "one folder on macOS and Windows: give both the same name, or two names"
+            if how == "case"
+            else f"two classes that read the same: rename the class folder {other!r} (to "
+            f"{other.strip()!r}), or give new_class another name"
+        )
         raise ObjrecError(
             f"{plan_file} line {line}: new_class {name!r} and the class {other!r} differ only in "
-            "case, one folder on macOS and Windows: give both the same name, or two names"
+            f"{how}, {why}"
         )
 
 

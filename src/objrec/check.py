@@ -27,11 +27,13 @@ from objrec.data import (
     alike_names,
     class_of_folder,
     close_match,
+    how_alike,
     imbalance_hint,
     is_split_folder,
     named_unknown,
     no_class_folders,
     present_splits,
+    read_key,
     refuse_run_folder,
 )
 from objrec.errors import ObjrecError, strict_refusal
@@ -361,6 +363,7 @@ def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
                 classes.setdefault(class_of_folder(name), []).extend(files)
         compare_splits(root, {split: set(found) for split, found in by_split.items()}, result)
         _note_few_train(root, by_split.get("train", {}), result)
+        _note_alike_classes(root / "train", list(by_split.get("train", {})), result, "`train`")
         trained = {name: len(files) for name, files in by_split.get("train", {}).items()}
     else:
         classes = _check_class_root(root, result, False)
@@ -395,23 +398,31 @@ def _note_imbalance(root: Path, counts: dict[str, int], split: bool, result: Che
         result.note(root / "train" if split else root, "imbalanced", hint)
 
 
-def _note_alike_classes(root: Path, names: list[str], result: CheckResult) -> None:
-    """Class folders named like an earlier one but for case, one folder on macOS and Windows,
-    which ``split_folder`` refuses (``split.refuse_alike_classes``); noted, those named alike but
-    for how their accents are encoded (NFC and NFD ``Café``), which it merges into one class."""
-    for other, name in alike_names(names):
+def _note_alike_classes(
+    root: Path, names: list[str], result: CheckResult, who: str = "`split_folder`"
+) -> None:
+    """Class folders named like an earlier one but for case (one folder on macOS and Windows) or
+    a space at either end (the same words in every table), which ``who`` refuses (a class
+    folder's ``split_folder``, a split folder's ``train``: ``data.read_key``); noted, those named
+    alike but for how their accents are encoded (NFC and NFD ``Café``), which it makes one class."""
+    for other, name in alike_names(names, key=read_key):
         if class_of_folder(other) == class_of_folder(name):
             message = (
                 f"named as the class folder {other} but for how its accents are encoded (the "
-                f"same name to a person): `split_folder` makes one class "
+                f"same name to a person): {who} makes one class "
                 f"{class_of_folder(name)} of the two"
             )
             result.note(root / name, "alike_classes", message)
             continue
+        how = how_alike(other, name)
+        why = (
+            "one folder on macOS and Windows"
+            if how == "case"
+            else "two classes that read the same in every answer"
+        )
         message = (
-            f"named like the class folder {other} but for case (one folder on macOS and "
-            "Windows): `split_folder` refuses the two; move the photos of one into the other, "
-            "or rename one"
+            f"named like the class folder {other!r} but for {how} ({why}): "
+            f"{who} refuses the two; move the photos of one into the other, or rename one"
         )
         result.problems.append(Problem(str(root / name), "alike_classes", message, True))
 

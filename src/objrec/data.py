@@ -126,6 +126,23 @@ def class_key(name: str) -> str:
     return unicodedata.normalize("NFC", name).casefold()
 
 
+def read_key(name: str) -> str:
+    """A class name as a person reads it: its :func:`class_key`, the spaces at either end aside
+    too (a Mac's ``Stop signs `` folder reads as ``Stop signs`` in every table and answer, and
+    Windows drops a folder name's last space), so two names of one key are one class to a person."""
+    return class_key(name.strip())
+
+
+def how_alike(one: str, other: str) -> str:
+    """What tells apart two names of one :func:`read_key` (not one :func:`class_of_folder`), in
+    words: ``case``, ``a space at either end``, or both."""
+    if class_key(one) == class_key(other):
+        return "case"
+    if class_of_folder(one).strip() == class_of_folder(other).strip():
+        return "a space at either end"
+    return "case and a space at either end"
+
+
 def alike_names(
     names: Iterable[str], known: Iterable[str] = (), key: Callable[[str], str] = class_key
 ) -> Iterator[tuple[str, str]]:
@@ -317,6 +334,19 @@ def refuse_unknown_class(root: Path) -> None:
                 f"{folder} is a class named {folder.name}: {UNKNOWN_NAME_WHY}, in every split, "
                 "and train again"
             )
+
+
+def refuse_classes_named_alike(root: Path) -> None:
+    """Refuse two class folders of ``root`` named alike (:func:`read_key`: ``Mugs`` and ``mugs``,
+    ``Stop signs`` and ``Stop signs ``) that are not one class (:func:`class_of_folder`): the
+    model would learn two classes that read the same in every answer."""
+    for other, name in alike_names(class_folders(root), key=read_key):
+        raise ObjrecError(
+            f"the class folders {other!r} and {name!r} of {root} differ only in "
+            f"{how_alike(other, name)}, two classes that read the same in every answer: if they "
+            "are one class, move the images of one into the other in every split; if two, "
+            "rename one, and train again"
+        )
 
 
 def require_two_classes(root: Path) -> None:

@@ -40,9 +40,11 @@ from objrec.data import (
     alike_names,
     class_dirs,
     class_of_folder,
+    how_alike,
     named_unknown,
     no_class_folders,
     present_splits,
+    read_key,
     require_split_folder,
 )
 from objrec.errors import ObjrecError, strict_refusal
@@ -900,17 +902,23 @@ def _select_classes(src: Path, exclude: Sequence[str]) -> list[str]:
 
 
 def refuse_alike_classes(src: Path, names: Sequence[str]) -> None:
-    """Refuse two class folders whose names differ only in case (:func:`objrec.data.class_key`;
-    those that differ only in how their accents are encoded are one class): two words to a
-    person, but one folder on macOS and Windows, where the split's copies would be one class."""
+    """Refuse two class folders whose names differ only in case or in a space at either end
+    (:func:`objrec.data.read_key`; those that differ only in how their accents are encoded are
+    one class): one folder on macOS and Windows, where the split's copies would be one class, or
+    two classes that read the same (a Mac's ``Stop signs `` folder beside ``Stop signs``)."""
     first: dict[str, str] = {}
     for name in names:
         first.setdefault(class_of_folder(name), name)
-    for other, name in alike_names(first.values()):
-        moved = shlex.quote(str(src / f"{name}-2"))
+    for other, name in alike_names(first.values(), key=read_key):
+        how = how_alike(other, name)
+        why = (
+            "which macOS and Windows cannot keep apart (the split would write them as one folder)"
+            if how == "case"
+            else "which would be two classes that read the same in every answer"
+        )
+        moved = shlex.quote(str(src / f"{name.strip()}-2"))
         raise ObjrecError(
-            f"the class folders {other!r} and {name!r} of {src} differ only in case, which "
-            "macOS and Windows cannot keep apart (the split would write them as one folder): "
+            f"the class folders {other!r} and {name!r} of {src} differ only in {how}, {why}: "
             f"if they are one class, move the photos of one into the other; if two, rename one "
             f"(`mv {shlex.quote(str(src / name))} {moved}`), or leave one out with `exclude`"
         )

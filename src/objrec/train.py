@@ -53,6 +53,7 @@ from objrec.data import (
     ClassFolder,
     class_folders,
     imbalance_hint,
+    refuse_classes_named_alike,
     refuse_unknown_class,
     require_split_folder,
     require_two_classes,
@@ -458,6 +459,7 @@ def open_run(
     require_split_folder(data_dir)
     require_two_classes(data_dir / "train")
     refuse_unknown_class(data_dir / "train")
+    refuse_classes_named_alike(data_dir / "train")
     refuse_out_inside_data(data_dir, out)
     saved = None
     if request.resume:
