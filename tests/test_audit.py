@@ -2716,12 +2716,30 @@ def test_a_split_folder_and_the_class_folder_it_came_from_find_the_same_wrong_la
     assert found[0] and found[0] == found[1]
 
 
-def test_apply_plan_refuses_a_relabel_beside_a_class_named_alike_but_for_a_space(tmp_path):
-    """DATA's ``green `` (a Mac's folder) and a relabel into ``green`` (new_class is stripped):
-    a new class that reads as the other in every answer."""
+@pytest.mark.parametrize("typed", ["green ", "green"])
+def test_apply_plan_relabels_into_a_class_named_alike_but_for_a_space_at_either_end(
+    tmp_path, typed
+):
+    """DATA's ``green `` (a Mac's folder): the audit's own plan relabels into ``green `` as the
+    folder is spelt, and new_class is stripped as it is read, so its unedited plan was refused
+    ("new_class 'green' and the class 'green ' differ only in a space at either end"), as was a
+    person's ``green``. Both read as that class, as an NFD ``café`` reads as DATA's NFC one."""
     data = colour_folder(tmp_path / "data", {"red": 3, "green": 2})
     (data / "green").rename(data / "green ")
-    plan = plan_of(tmp_path / "plan.csv", "red/red_0.png,red,,relabel,green,")
-    with pytest.raises(ObjrecError, match=r"line 2: new_class 'green' and the class 'green ' d"):
+    plan = plan_of(tmp_path / "plan.csv", f"red/red_0.png,red,,relabel,{typed},")
+    assert apply_plan(data, plan, tmp_path / "fixed")["relabelled"] == 1
+    assert (tmp_path / "fixed" / "green " / "red_0.png").is_file()
+    assert not (tmp_path / "fixed" / "green").exists()
+
+
+def test_apply_plan_refuses_a_relabel_beside_a_class_named_alike_but_for_case_and_a_space(
+    tmp_path,
+):
+    """DATA's ``green `` and a relabel into ``Green``: a new class that reads as the other in
+    every answer but for case, one folder on macOS and Windows once the space is dropped."""
+    data = colour_folder(tmp_path / "data", {"red": 3, "green": 2})
+    (data / "green").rename(data / "green ")
+    plan = plan_of(tmp_path / "plan.csv", "red/red_0.png,red,,relabel,Green,")
+    with pytest.raises(ObjrecError, match=r"line 2: new_class 'Green' and the class 'green ' d"):
         apply_plan(data, plan, tmp_path / "fixed")
     assert not (tmp_path / "fixed").exists()

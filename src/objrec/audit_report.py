@@ -616,9 +616,12 @@ def _planned_targets(
 
 def _as_data_classes(plan: dict[str, dict[str, str]], classes: set[str]) -> None:
     """Each relabel's new class, in place: the class of DATA whose name is its but for how the
-    accents are encoded (NFC and NFD ``Café``: one name to a person), as that folder is spelt;
-    a new class, in NFC."""
-    spelt = {class_of_folder(name): name for name in sorted(classes, reverse=True)}
+    accents are encoded (NFC and NFD ``Café``: one name to a person) or for spaces at either end
+    (new_class is read stripped, and DATA's ``green ``, a Mac's folder, is the class the audit's
+    own plan names), as that folder is spelt, its exact name first; a new class, in NFC."""
+    ordered = sorted(classes, reverse=True)
+    spelt = {class_of_folder(name).strip(): name for name in ordered}
+    spelt |= {class_of_folder(name): name for name in ordered}
     for row in plan.values():
         if row["action"] == "relabel":
             name = class_of_folder(row["new_class"])
@@ -629,23 +632,19 @@ def _refuse_look_alike_classes(
     plan_file: Path, plan: dict[str, dict[str, str]], classes: set[str]
 ) -> None:
     """Refuse a relabel into a class named like another (of DATA, or of an earlier row) but for
-    case or a space at either end (``data.read_key``): one folder on macOS and Windows, where its
-    images would join the other class while the manifest names them apart; or two classes that
-    read the same (DATA's ``Stop signs `` and a ``Stop signs``, new_class being stripped)."""
+    case (``data.read_key``): one folder on macOS and Windows, where its images would join the
+    other class while the manifest names them apart; DATA's ``green `` and a ``Green``, two
+    classes that read alike, too. A name alike but for the spaces at its ends alone is DATA's
+    class (:func:`_as_data_classes`)."""
     new = [row for row in plan.values() if row["action"] == "relabel"]
     new = [row for row in new if row["new_class"] not in classes]
     for other, name in alike_names([row["new_class"] for row in new], sorted(classes), read_key):
         line = next(row["_line"] for row in new if row["new_class"] == name)
         how = how_alike(other, name)
-        why = (
-            "one folder on macOS and Windows: give both the same name, or two names"
-            if how == "case"
-            else f"two classes that read the same: rename the class folder {other!r} (to "
-            f"{other.strip()!r}), or give new_class another name"
-        )
+        why = "one folder on macOS and Windows" if how == "case" else "two classes that read alike"
         raise ObjrecError(
             f"{plan_file} line {line}: new_class {name!r} and the class {other!r} differ only in "
-            f"{how}, {why}"
+            f"{how}, {why}: give both the same name, or two names"
         )
 
 
