@@ -50,6 +50,7 @@ from objrec.data import (
     class_dirs,
     class_key,
     class_of_folder,
+    how_alike,
     is_split_folder,
     named_unknown,
     no_class_folders,
@@ -312,15 +313,18 @@ def _checked_images(given: list[Path], class_name: str | None, data: Path, root:
 def _as_data_classes(images: list[NewImage], data: Path) -> list[NewImage]:
     """``images``, each of the data folder's class whose name is its class's but for how the
     accents are encoded (a Mac's NFD ``Café`` folder of new photos, a data folder's NFC one: one
-    name to a person), as that folder is spelt; of a new class, in NFC."""
+    name to a person) or for spaces at either end (``--class mugs`` for the data folder's
+    ``mugs ``, split from a Mac's folder, a name ``--class`` refuses), as that folder is spelt,
+    its exact name first; of a new class, in NFC."""
     known = sorted({f.name for split in present_splits(data) for f in class_dirs(data / split)})
     spelt = {class_of_folder(name): name for name in reversed(known)}  # the first spelling
-    return [
-        dataclasses.replace(
-            image, name=spelt.get(class_of_folder(image.name), class_of_folder(image.name))
-        )
-        for image in images
-    ]
+    alike = {class_of_folder(name).strip(): name for name in reversed(known)}
+
+    def as_spelt(name: str) -> str:
+        name = class_of_folder(name)
+        return spelt.get(name) or alike.get(name.strip(), name)
+
+    return [dataclasses.replace(image, name=as_spelt(image.name)) for image in images]
 
 
 def _split_folder(data: Path, given: list[Path]) -> Path:
@@ -377,8 +381,9 @@ def _refuse_look_alike_classes(new: set[str], data: Path) -> None:
     """Refuse a new class whose name differs from another's (of the data folder, or new) only in
     case: one folder on macOS and Windows, so its files would land in the other class's folder
     while the manifest names it apart (names that differ only in how their accents are encoded
-    are one class already: :func:`_as_data_classes`); or only in a space at either end (a Mac's
-    ``Stop signs `` folder): a second class that reads as the first in every table."""
+    are one class already: :func:`_as_data_classes`, as are a new class and the data folder's
+    alike but for a space at either end); or two new classes only in a space at either end (a
+    Mac's ``Stop signs `` folder beside ``Stop signs``): two classes that read the same."""
     known = sorted({f.name for split in present_splits(data) for f in class_dirs(data / split)})
     for other, name in alike_names(sorted(new), known):
         where = "the data folder's class" if other in known else "the new class"
@@ -390,8 +395,8 @@ def _refuse_look_alike_classes(new: set[str], data: Path) -> None:
         spaced, plain = sorted(pair, key=lambda n: n == n.strip())  # the one with a space first
         raise ObjrecError(
             f"{_whose(spaced, known)} {spaced!r} and {_whose(plain, known)} {plain!r} differ "
-            f"only in a space at either end, two classes that read the same: give both one name "
-            f"({spaced.strip()!r})"
+            f"only in {how_alike(spaced, plain)}, two classes that read the same: give both one "
+            f"name ({spaced.strip()!r})"
         )
 
 
