@@ -475,6 +475,28 @@ def test_a_checkpoint_with_settings_of_a_later_objrec_loads_and_names_them(
         assert torch.equal(model(x), later(x))
 
 
+def test_a_later_objrec_s_settings_are_warned_of_once_by_a_command_that_reads_the_model_twice(
+    tmp_path, trained_run, caplog
+):
+    """report reads the checkpoint, then loads the model: each warned of the later objrec's head
+    setting, so the page's log said it twice. Within one command (``warned_once_per_file``) a
+    file's settings are warned of once."""
+    from objrec.images import warned_once_per_file
+
+    state, meta = read_checkpoint(trained_run)
+    header = meta.to_json()
+    header["head"] |= {"norm": "layer"}
+    save_file(state, str(trained_run / BEST), metadata={"objrec": json.dumps(header)})
+    with caplog.at_level(logging.WARNING, logger="objrec"), warned_once_per_file():
+        read_checkpoint(trained_run)
+        load_model(trained_run)
+    said = [m for m in caplog.messages if "settings this objrec does not know" in m]
+    assert len(said) == 1, said
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        read_checkpoint(trained_run)  # a later command is told again
+    assert len([m for m in caplog.messages if "does not know" in m]) == 2
+
+
 def test_settings_an_earlier_objrec_wrote_are_left_out_without_a_word(trained_run, caplog):
     """`init_from` and `extra`, train settings of an earlier objrec, are no later one's."""
     meta = read_checkpoint(trained_run)[1].to_json()

@@ -6,7 +6,6 @@ import ast
 import difflib
 import functools
 import inspect
-import logging
 import math
 import numbers
 import re
@@ -20,8 +19,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from objrec.errors import ObjrecError
-
-log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 C = TypeVar("C", bound=type)
@@ -141,14 +138,19 @@ def known_settings(
     """The settings of ``saved`` (a config's JSON object, ``what`` in the file ``source``) that
     ``cls`` has fields for. A key it has none for, one a later objrec added, is ignored with a
     warning naming it and the file, so the file still loads here (``retired``, one an earlier
-    objrec wrote, without one); a field without a default that is missing, or ``saved`` not a
-    JSON object, is refused in a sentence."""
+    objrec wrote, without one), once per command (``images.warn_once``: report reads the
+    checkpoint, then loads the model); a field without a default that is missing, or ``saved``
+    not a JSON object, is refused in a sentence."""
     if not isinstance(saved, Mapping):
         raise ObjrecError(f"its {what} must be a JSON object, not {saved!r}")
     names = [f.name for f in fields(cls)]
     unknown = sorted(set(map(str, saved)) - set(names) - set(retired))
     if unknown:
-        log.warning(
+        from objrec.images import warn_once
+
+        warn_once(
+            f"later {what}",
+            source,
             "%s: its %s has settings this objrec does not know (a later objrec's?), ignored: %s",
             source,
             what,
