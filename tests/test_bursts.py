@@ -264,3 +264,18 @@ def test_split_says_photos_with_a_time_but_no_camera_have_a_time(tmp_path):
     assert untimed_sentence(result).startswith(
         "9 of 10 images have no EXIF camera time (8 a time but no camera), so bursts"
     )
+
+
+def test_split_says_none_has_a_camera_time_when_some_have_a_time_and_none_a_camera():
+    """Every image without a camera time, some of them with a time but no camera: split read
+    "10 of 10 images have no EXIF camera time (8 a time but no camera)"."""
+    from objrec.split import untimed_which
+
+    assert untimed_which(10, 8, 10) == (
+        "none of the 10 images has an EXIF camera time (8 a time but no camera)"
+    )
+    assert untimed_which(10, 0, 10) == "none of the 10 images has an EXIF camera time"
+    assert (
+        untimed_which(9, 8, 10)
+        == "9 of 10 images have no EXIF camera time (8 a time but no camera)"
+    )

@@ -257,9 +257,10 @@ def untimed_which(untimed: int, cameraless: int, images: int) -> str:
             f"all {images:,} images have an EXIF time but name no camera (Make, Model), and a "
             "burst is one camera's photos"
         )
-    if untimed == images and not cameraless:
-        return f"none of the {images:,} images has an EXIF camera time"
-    which = f"{untimed:,} of {plural(images, 'image')} have no EXIF camera time"
+    if untimed == images:
+        which = f"none of the {images:,} images has an EXIF camera time"
+    else:
+        which = f"{untimed:,} of {plural(images, 'image')} have no EXIF camera time"
     return f"{which} ({cameraless:,} a time but no camera)" if cameraless else which
 
 
