@@ -1095,7 +1095,7 @@ def test_plain_progress_tells_the_time_left_from_the_pace_after_the_first_step()
     progress.finish()
     assert lines == [
         "train features: 16/60 (27%), 17s",  # was ", about 46s left"
-        "train features: 48/60 (80%), 18s, about 0s left",
+        "train features: 48/60 (80%), 18s",  # 0.3 s left: not "about 0s left"
         "train features: 60/60 (100%), 18s, done",
     ]
 

@@ -153,11 +153,12 @@ class PlainProgress:
         """``, about 8s left`` at the pace since the first step ended, as rich's bar measures it:
         the first step carries the task's start-up (workers, the body's runner: a demo's first
         16 of 60 images took 17 s, and "about 46s left" came 1 s before the end). Nothing
-        before a second step."""
+        before a second step, nor when what is left rounds to 0 s."""
         if self.first is None or self.done <= self.first[1]:
             return ""
         since, counted = self.clock() - self.first[0], self.done - self.first[1]
-        return f", about {duration(since * (total - self.done) / counted)} left"
+        left = since * (total - self.done) / counted
+        return f", about {duration(left)} left" if round(left) >= 1 else ""  # never "about 0s"
 
     def advance(self, n: int = 1) -> None:
         self.done += n
