@@ -451,11 +451,13 @@ def _without_empty(
     src: Path, files: dict[str, list[Path]], empty: list[str]
 ) -> tuple[dict[str, list[Path]], list[str]]:
     """Class folders left without images (none at all, or none readable) join ``empty``; refused
-    when no class is left, in check and train's words (``EMPTY_CLASS_ADVICE``), or, when there
-    were several, that each needs photos (deleting them would leave nothing to split)."""
+    when no class is left, saying that each needs photos: not check and train's "delete it"
+    (``EMPTY_CLASS_ADVICE``), which would leave nothing to split."""
     empty = empty + [name for name, paths in files.items() if not paths]
     if not any(files.values()) and len(empty) == 1:
-        raise ObjrecError(f"class folder {src / empty[0]} {EMPTY_CLASS_ADVICE}")
+        raise ObjrecError(
+            f"class folder {src / empty[0]} holds no images: put photos of its class in it"
+        )
     if not any(files.values()):
         raise ObjrecError(
             f"all {len(empty)} class folders of {src} hold no images ({some_of(empty)}): "
