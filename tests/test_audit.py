@@ -1751,10 +1751,12 @@ def test_the_audits_last_line_counts_every_action_of_the_plan():
     ]
     planned = {"remove": 5, "identical": 5}
     assert planned_rows(planned) == ["5 removes (byte-identical copies of a picture it keeps)"]
+    planned = {"remove": 1, "identical": 1}  # it read "(byte-identical a copy of ...)"
+    assert planned_rows(planned) == ["1 remove (a byte-identical copy of a picture it keeps)"]
     planned = {"remove": 5, "identical": 2, "keep": 3, "review": 2}
     assert planned_rows(planned) == [
         "5 removes (copies of a picture it keeps, 2 byte-identical)",
-        "3 keeps (flagged images left as they are; 2 to review, a label flag too weak to relabel)",
+        "3 keeps (flagged images left as they are; 2 to review, label flags too weak to relabel)",
     ]
 
 

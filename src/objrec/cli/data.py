@@ -842,13 +842,14 @@ def planned_rows(planned: dict[str, int]) -> list[str]:
             "like another)"
         )
     if removes:
-        copies = "a copy" if removes == 1 else "copies"
         same = "byte-identical " if identical == removes else ""
+        copies = f"a {same}copy" if removes == 1 else f"{same}copies"
         some = f", {identical} byte-identical" if 0 < identical < removes else ""
-        rows.append(f"{plural(removes, 'remove')} ({same}{copies} of a picture it keeps{some})")
+        rows.append(f"{plural(removes, 'remove')} ({copies} of a picture it keeps{some})")
     if keeps:
         left = "a flagged image left as it is" if keeps == 1 else "flagged images left as they are"
-        flags = f"; {review} to review, a label flag too weak to relabel" if review else ""
+        weak = "a label flag" if review == 1 else "label flags"
+        flags = f"; {review} to review, {weak} too weak to relabel" if review else ""
         rows.append(f"{plural(keeps, 'keep')} ({left}{flags})")
     return rows
 
