@@ -392,6 +392,17 @@ def test_the_page_refuses_a_file_over_the_limit_before_sending_it(browser_page, 
     assert browser_page.locator("#error").text_content() == ""
 
 
+@pytest.mark.slow
+def test_the_page_says_a_file_s_size_in_mib_as_the_server_says_its_limit(browser_page, server):
+    """The page's sizes are serve.mebibytes's: 3 figures, whole MiB from 1,000 on (a 1,024 MiB
+    file read "1,020 MiB", as a limit of 1024 did on the server's side)."""
+    browser_page.goto(server + "/")
+    said = browser_page.evaluate(
+        "[1024, 1536, 10.5, 200000 / 1048576].map(m => mebibytes(m * MIB))"
+    )
+    assert said == ["1,024 MiB", "1,536 MiB", "10.5 MiB", "0.191 MiB"]
+
+
 LITES = "network efficientnet_lite0+efficientnet_lite1+efficientnet_lite2 · objrec 0.1.0"
 
 

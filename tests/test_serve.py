@@ -410,6 +410,8 @@ def test_the_page_says_the_server_s_upload_limit_up_front(client):
         (200_000, "0.191 MiB"),
         (10**7, "9.54 MiB"),
         (1000 * 1024**2, "1,000 MiB"),
+        (1024 * 1024**2, "1,024 MiB"),  # --max-upload-mib 1024 read "up to 1,020 MiB"
+        (1536 * 1024**2, "1,536 MiB"),
     ],
 )
 def test_sizes_are_said_in_mib_to_three_figures_never_in_exponents(n_bytes, words):

@@ -158,12 +158,14 @@ def load_recognizer(
 
 
 def mebibytes(n_bytes: int) -> str:
-    """A byte count in MiB, the unit ``--max-upload-mib`` sets it in, to 3 figures: ``10 MiB``;
-    ``1,000 MiB``, not ``1e+03 MiB``. One unit for the page, the 413 and the log: the operator's
-    10 reads 10 to everyone, and no file that a phone or a file manager shows as under 10 MB is
-    refused, whichever MB it counts (10^6 bytes on a Mac or a phone, 2^20 on Windows), where
-    "up to 10.5 MB" let a Windows user's "10.3 MB" photo be refused."""
-    return f"{float(f'{n_bytes / MIB:.3g}'):,g} MiB"
+    """A byte count in MiB, the unit ``--max-upload-mib`` sets it in, to 3 figures, whole MiB
+    from 1,000 on: ``10 MiB``; ``0.191 MiB``; ``1,024 MiB``, not ``1e+03 MiB`` nor ``1,020 MiB``.
+    One unit for the page, the 413 and the log: the operator's 10 (or 1024) reads 10 to
+    everyone, and no file that a phone or a file manager shows as under 10 MB is refused,
+    whichever MB it counts (10^6 bytes on a Mac or a phone, 2^20 on Windows), where "up to 10.5
+    MB" let a Windows user's "10.3 MB" photo be refused."""
+    mib = n_bytes / MIB
+    return f"{mib:,.0f} MiB" if mib >= 999.5 else f"{float(f'{mib:.3g}'):,g} MiB"
 
 
 def size_text(n_bytes: int) -> str:
