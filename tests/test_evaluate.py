@@ -1679,7 +1679,7 @@ def test_a_threshold_and_its_advice_say_how_many_images_they_rest_on_and_when_fe
     at = lines.index("a stricter threshold is recommended: familiarity 0.42")
     assert lines[at + 1 : at + 3] == [
         "  it rests on 10 unknown, 108 evaluated and 36 validation images: under 100 is few,",
-        "  so it is shaky: one image more or less moves a share by 10.0 points, enough to turn it",
+        "  so it is shaky: one image more or less moves a share by 10.0 points",
     ]
     assert max(len(line) for line in lines[1:]) <= 92  # [0]: the calibration
     many = {**STRICTER, "valid_images": 512}

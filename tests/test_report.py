@@ -1041,10 +1041,10 @@ def test_the_page_says_how_many_images_the_threshold_and_its_advice_rest_on(trai
         0 < n < 100 and f"chosen on only {n} validation images, under 100, so it is shaky" in html
     )
     said = "It rests on 500 unknown, 9 evaluated and 120 validation images: under 100 is few, "
-    said += "so this advice is shaky: one image more or less moves a share by 11.1 points"
-    assert said in html
-    terminal = advice_resting_lines(500, 9, 120)
-    assert terminal[1].startswith("  so it is shaky: one image more or less moves a share by 11.1")
+    said += "so this advice is shaky: one image more or less moves a share by 11.1 points."
+    assert said in html  # no "enough to turn it": one image turns the advice only when its
+    terminal = advice_resting_lines(500, 9, 120)  # margin is under a share's step, often not
+    assert terminal[1] == "  so it is shaky: one image more or less moves a share by 11.1 points"
 
 
 @pytest.mark.slow

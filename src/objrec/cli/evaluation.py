@@ -809,7 +809,7 @@ def advice_resting_lines(unknown: int, known: int, valid: int | None) -> list[st
     return [
         f"{rests}: under {FEW_IMAGES} is few,",
         f"  so it is shaky: one image more or less moves a share by {100 / max(fewest, 1):.1f} "
-        "points, enough to turn it",
+        "points",
     ]
 
 
