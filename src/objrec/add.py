@@ -47,6 +47,7 @@ from objrec.data import (
     SPLITS,
     UNKNOWN_NAME_WHY,
     alike_names,
+    alike_why,
     class_dirs,
     class_key,
     class_of_folder,
@@ -388,14 +389,15 @@ def _refuse_look_alike_classes(new: set[str], data: Path) -> None:
     for other, name in alike_names(sorted(new), known):
         where = "the data folder's class" if other in known else "the new class"
         raise ObjrecError(
-            f"the new class {name!r} and {where} {other!r} differ only in case, one folder on "
-            f"macOS and Windows: give both the same name ({other!r}), or two names"
+            f"the new class {name!r} and {where} {other!r} differ only in case, "
+            f"{alike_why('case')}: give both the same name ({other!r}), or two names"
         )
     for pair in alike_names(sorted(new), known, key=read_key):
         spaced, plain = sorted(pair, key=lambda n: n == n.strip())  # the one with a space first
+        how = how_alike(spaced, plain)
         raise ObjrecError(
             f"{_whose(spaced, known)} {spaced!r} and {_whose(plain, known)} {plain!r} differ "
-            f"only in {how_alike(spaced, plain)}, two classes that read the same: give both one "
+            f"only in {how}, {alike_why(how)}: give both one "
             f"name ({spaced.strip()!r})"
         )
 

@@ -26,6 +26,7 @@ from objrec import dedup
 from objrec.data import (
     SPLITS,
     alike_names,
+    alike_why,
     class_of_folder,
     how_alike,
     is_split_folder,
@@ -641,10 +642,9 @@ def _refuse_look_alike_classes(
     for other, name in alike_names([row["new_class"] for row in new], sorted(classes), read_key):
         line = next(row["_line"] for row in new if row["new_class"] == name)
         how = how_alike(other, name)
-        why = "one folder on macOS and Windows" if how == "case" else "two classes that read alike"
         raise ObjrecError(
             f"{plan_file} line {line}: new_class {name!r} and the class {other!r} differ only in "
-            f"{how}, {why}: give both the same name, or two names"
+            f"{how}, {alike_why(how)}: give both the same name, or two names"
         )
 
 

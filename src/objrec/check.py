@@ -25,6 +25,7 @@ from objrec.data import (
     SPLITS,
     UNKNOWN_NAME_WHY,
     alike_names,
+    alike_why,
     class_of_folder,
     close_match,
     how_alike,
@@ -415,13 +416,8 @@ def _note_alike_classes(
             result.note(root / name, "alike_classes", message)
             continue
         how = how_alike(other, name)
-        why = (
-            "one folder on macOS and Windows"
-            if how == "case"
-            else "two classes that read the same in every answer"
-        )
         message = (
-            f"named like the class folder {other!r} but for {how} ({why}): "
+            f"named like the class folder {other!r} but for {how} ({alike_why(how)}): "
             f"{who} refuses the two; move the photos of one into the other, or rename one"
         )
         result.problems.append(Problem(str(root / name), "alike_classes", message, True))

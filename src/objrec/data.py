@@ -143,6 +143,14 @@ def how_alike(one: str, other: str) -> str:
     return "case and a space at either end"
 
 
+def alike_why(how: str) -> str:
+    """Why two class folders named alike (``how``, :func:`how_alike`'s words) cannot stay two
+    classes, in the words check, split, train, add and apply-plan all say it."""
+    if how == "case":
+        return "one folder on macOS and Windows"
+    return "two classes that read the same in every answer"
+
+
 def alike_names(
     names: Iterable[str], known: Iterable[str] = (), key: Callable[[str], str] = class_key
 ) -> Iterator[tuple[str, str]]:
@@ -341,9 +349,10 @@ def refuse_classes_named_alike(root: Path) -> None:
     ``Stop signs`` and ``Stop signs ``) that are not one class (:func:`class_of_folder`): the
     model would learn two classes that read the same in every answer."""
     for other, name in alike_names(class_folders(root), key=read_key):
+        how = how_alike(other, name)
         raise ObjrecError(
             f"the class folders {other!r} and {name!r} of {root} differ only in "
-            f"{how_alike(other, name)}, two classes that read the same in every answer: if they "
+            f"{how}, {alike_why(how)}: if they "
             "are one class, move the images of one into the other in every split; if two, "
             "rename one, and train again"
         )

@@ -38,6 +38,7 @@ from objrec.data import (
     SPLITS,
     UNKNOWN_NAME_WHY,
     alike_names,
+    alike_why,
     class_dirs,
     class_of_folder,
     how_alike,
@@ -914,11 +915,8 @@ def refuse_alike_classes(src: Path, names: Sequence[str]) -> None:
         first.setdefault(class_of_folder(name), name)
     for other, name in alike_names(first.values(), key=read_key):
         how = how_alike(other, name)
-        why = (
-            "which macOS and Windows cannot keep apart (the split would write them as one folder)"
-            if how == "case"
-            else "which would be two classes that read the same in every answer"
-        )
+        why = f"which would be {alike_why(how)}"
+        why += " (the split would write them as one folder)" if how == "case" else ""
         moved = shlex.quote(str(src / f"{name.strip()}-2"))
         raise ObjrecError(
             f"the class folders {other!r} and {name!r} of {src} differ only in {how}, {why}: "
