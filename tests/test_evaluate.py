@@ -752,9 +752,10 @@ def test_the_stricter_threshold_is_printed_with_both_sides_and_the_commands_that
     why = " ".join(offer)
     assert "37.50 points more of the unknown images caught for 7.41 points more of data/test" in why
     assert "objrec recommends a stricter threshold only when" in why
+    # predict's folder is the README's new_photos/: its PHOTOS is the labelled training folder
     assert offer[-4:] == [
         "  to use it, add --keep-threshold to this evaluate, or give it to each command:",
-        "    objrec predict 'my run' PHOTOS --threshold 0.42",
+        "    objrec predict 'my run' new_photos/ --threshold 0.42",
         "    objrec serve 'my run' --threshold 0.42",
         "    objrec export 'my run' --threshold 0.42  (writes it in the sidecar)",
     ]

@@ -780,7 +780,7 @@ def stricter_lines(
     return [
         *lines,
         "  to use it, add --keep-threshold to this evaluate, or give it to each command:",
-        f"    objrec predict {where} PHOTOS --threshold {value}",
+        f"    objrec predict {where} new_photos/ --threshold {value}",
         f"    objrec serve {where} --threshold {value}",
         f"    objrec export {where} --threshold {value}  (writes it in the sidecar)",
     ]
