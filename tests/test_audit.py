@@ -1487,6 +1487,33 @@ def test_the_plan_keeps_copies_within_a_class_and_split_unless_one_is_flagged():
     assert action == "remove" and "also flagged as a wrong label (looks like blue)" in reason
 
 
+@pytest.mark.parametrize(
+    ("split", "where"),
+    [(None, "which `split` will keep in one split with it"), ("train", "in its split")],
+)
+def test_the_plan_of_a_class_folder_says_split_will_keep_a_copy_with_its_twin_not_its_split(
+    split, where
+):
+    """`audit PHOTOS` (a class folder) said a kept copy was "in its split: it leaks nothing",
+    though a class folder has no splits (its plan's split column is empty): it says that `split`
+    will keep the copy in one split with its twin; a split folder's plan still says its split."""
+    from objrec.audit import Inventory, Item
+    from objrec.audit_report import plan_rows
+
+    folder = f"{split}/red" if split else "red"
+    items = [Item(Path("/d", folder, f"{k}.png"), f"{folder}/{k}.png", 0, split) for k in (0, 1)]
+    inv = Inventory(Path("/d"), ("red",), items, split is not None)
+    group = {"kind": "within class", "_indices": [0, 1], "_pairs": {(0, 1): 0.98}}
+    result = AuditResult([], [{**group, "_split_keeps": True}], [], 2, ["red"])
+    row = next(r for r in plan_rows(result, inv) if r["file"] == f"{folder}/1.png")
+    assert (row["action"], row["split"]) == ("keep", split or "")
+    assert row["reason"] == (
+        f"within class near-duplicate of {folder}/0.png (similarity 0.980), {where}: it leaks "
+        "nothing; remove it to count the picture once, keep it if it is another shot (a burst's "
+        "frames)"
+    )
+
+
 def test_three_identical_copies_in_one_split_each_name_the_one_the_plan_keeps():
     """A photo saved as IMG 0003.jpg, IMG 0003 (1).jpg and copy of IMG 0003.jpg: the plan had rows
     for two of them, each called a near-duplicate of the other, and none for the one it kept, so

@@ -76,9 +76,13 @@ log = logging.getLogger(__name__)
 PLAN_COLUMNS = ("file", "class", "split", "action", "new_class", "reason")
 NEAR_DUPLICATE_REASON = "{kind} near-duplicate of {first} (similarity {sim:.3f})"
 WITHIN_CLASS_REASON = (
-    "{kind} near-duplicate of {first} (similarity {sim:.3f}), in its split: it leaks nothing; "
+    "{kind} near-duplicate of {first} (similarity {sim:.3f}), {where}: it leaks nothing; "
     "remove it to count the picture once, keep it if it is another shot (a burst's frames)"
 )
+"""The plan's reason for keeping a copy within a class: ``where`` is :data:`WITHIN_SPLIT` in a
+split folder, :data:`WITHIN_FOLDER` in a class folder, which has no splits yet."""
+WITHIN_SPLIT = "in its split"
+WITHIN_FOLDER = "which `split` will keep in one split with it"
 IDENTICAL_REASON = (
     "the same bytes as {first}: one file twice, which counts one picture twice and adds "
     "nothing; apply-plan leaves it out of the copy it writes (your folder is never changed): "
@@ -302,7 +306,8 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
     proposals += [(i, "keep", "", why) for i, why in chained]
     for proposal in proposals:
         propose(*proposal)
-    propose_group(within, "keep", WITHIN_CLASS_REASON)
+    where = WITHIN_SPLIT if inv.is_split else WITHIN_FOLDER
+    propose_group(within, "keep", WITHIN_CLASS_REASON.replace("{where}", where))
     propose_group(result.look_alikes, "keep", LOOK_ALIKE_REASON)
     for index, reason in kept_firsts(result, inv):
         propose(index, "keep", "", reason)
