@@ -785,6 +785,20 @@ def test_predict_s_lines_state_the_unknown_threshold_once(capsys):
     )
 
 
+def test_predict_s_help_says_the_threshold_line_comes_only_when_an_answer_was_judged(capsys):
+    """predict --help said the threshold that judged the answers "is said once, under the
+    lines"; a newcomer whose 6 photos were all confidently answered looked for it in vain: it is
+    printed only when some image is answered unknown or barely familiar (above), as help says."""
+    from objrec.cli import main
+
+    assert main(["predict", "--help"]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert (
+        "When any image is answered unknown or barely familiar, the threshold that judged them is "
+        "said once, under the lines." in said
+    )
+
+
 def test_predict_s_threshold_line_says_how_many_validation_images_the_run_s_own_rests_on(capsys):
     """A newcomer's clear photo of a known class came out unknown (familiarity -0.21) from a run
     whose threshold rested on 36 validation images; predict's threshold line now says so."""

@@ -120,8 +120,9 @@ def predict(
     An image that looks like none of the model's classes (its unknown score below the run's
     threshold) is said to be unknown, and its top classes are still given. One answered though
     barely familiar (its familiarity within 0.25 of the unknown line, where a typical valid
-    image scores 1 and the line is 0) says so after its classes: "(barely familiar: 0.02)". The
-    threshold that judged them is said once, under the lines.
+    image scores 1 and the line is 0) says so after its classes: "(barely familiar: 0.02)". When
+    any image is answered unknown or barely familiar, the threshold that judged them is said
+    once, under the lines.
     """
     refuse_unknown_conflict(threshold, no_unknown)
     from objrec.predict import predict as run_predict
