@@ -1848,6 +1848,30 @@ def test_every_command_line_of_the_readme_parses_as_objrec_does():
     assert [(line, usage_error(line)) for line in lines if usage_error(line)] == []
 
 
+def test_the_readme_says_how_to_come_back_to_objrec_and_how_to_edit_the_plan():
+    """A newcomer's new terminal gave "objrec: command not found": the first command activates
+    .venv in its own shell only, and the page never said to activate it again. And "the
+    plan.csv you reviewed" never said which actions a row takes, nor that most come pre-filled
+    keep (readme37). The first two commands stay the page's first two, as they were."""
+    import re
+
+    page = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", page, re.DOTALL)
+    venv = "python3.11 -m venv .venv && . .venv/bin/activate && pip install -e "
+    assert blocks[:2] == [
+        f"{venv}. && objrec demo\n",
+        f"{venv}'.[test]' && python -m pytest -n auto\n",
+    ]
+    between = " ".join(page.split(blocks[0])[1].split(blocks[1])[0].split())
+    assert "`cd` into the clone and run `. .venv/bin/activate` again" in between
+    assert '"command not found"' in between
+    loop = next(b for b in blocks if "apply-plan data data-audit/plan.csv" in b)
+    after = " ".join(page.split(loop)[1].split("```")[1].split())
+    for said in ("`keep` (copied", "`remove` (left out", "`relabel` (copied", "`new_class`"):
+        assert said in after
+    assert "pre-filled `keep`" in after
+
+
 @pytest.mark.slow
 def test_every_command_line_the_library_suggests_parses_as_objrec_does():
     """export's warning told a user to retrain with `train(data_dir, run, precision='fp32')`,
