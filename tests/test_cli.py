@@ -3918,6 +3918,23 @@ def test_export_check_photos_help_says_its_default_and_cost_from_export_itself(c
     assert "each adds about 0.1 s on 2 cores" in said and "the number before" not in said
 
 
+def test_export_s_check_line_says_1_real_photo_not_1_real_photos():
+    """`export --check-photos 1` printed "on 1 real photos" (a newcomer's run, readme37)."""
+    from types import SimpleNamespace
+
+    from objrec.cli.delivery import agreement_lines
+
+    found = dict(runtime="onnxruntime", max_prob_diff=4.6e-6, max_score_diff=1e-6)
+    found |= dict(top_class_changed=0, unknown_changed=0)
+    one, many = (SimpleNamespace(photos=n, **found) for n in (1, 32))
+    assert agreement_lines([one, many]) == [
+        f"in ONNX Runtime, on {photos}, it differs from objrec's answers by up to 4.6e-06 in a "
+        "probability and 1.0e-06 in the unknown score; top class changed: 0, unknown answer "
+        "changed: 0"
+        for photos in ("1 real photo", "32 real photos")
+    ]
+
+
 def test_check_json_names_each_path_relative_to_the_folder_checked(capsys, tmp_path, monkeypatch):
     """`check --json` gave DATA joined with each file (absolute when DATA was), where the text
     and docs/commands.md name files relative to DATA (`lamp/labels.csv`) and split's --json does:

@@ -30,6 +30,7 @@ from objrec.cli.output import (
     with_warnings,
 )
 from objrec.config import CHECK_PHOTOS
+from objrec.progress import plural
 
 if TYPE_CHECKING:
     from objrec.export import ExportResult
@@ -184,9 +185,9 @@ def agreement_lines(answers: list) -> list[str]:
     """One line per runtime the file was checked in against objrec's own answers."""
     names = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO (as objrec runs the body)"}
     return [
-        f"in {names[a.runtime]}, on {a.photos} real photos, it differs from objrec's answers by up "
-        f"to {a.max_prob_diff:.1e} in a probability and {a.max_score_diff:.1e} in the unknown "
-        f"score; top class changed: {a.top_class_changed}, unknown answer changed: "
+        f"in {names[a.runtime]}, on {plural(a.photos, 'real photo')}, it differs from objrec's "
+        f"answers by up to {a.max_prob_diff:.1e} in a probability and {a.max_score_diff:.1e} in "
+        f"the unknown score; top class changed: {a.top_class_changed}, unknown answer changed: "
         f"{a.unknown_changed}"
         for a in answers
     ]
