@@ -381,13 +381,13 @@ def rule_table(unit: np.ndarray, facts, injected: set[tuple[int, int]]) -> None:
     rules = {
         "features and hash (objrec)": default,
         f"features alone (similarity >= {default.sim_strict})": dedup.DuplicateRule(
-            hash_strict=-1, hash_loose=-1
+            hash_strict=-1, hash_loose=-1, kept_by_split=False
         ),
         f"hash alone (distance <= {default.hash_strict})": dedup.DuplicateRule(
-            sim_strict=2, sim_loose=2
+            sim_strict=2, sim_loose=2, kept_by_split=False
         ),
         f"hash alone (distance <= {dedup.HASH_SPLIT}, split's rule)": dedup.DuplicateRule(
-            sim_strict=2, sim_loose=2, hash_strict=dedup.HASH_SPLIT
+            sim_strict=2, sim_loose=2, hash_strict=dedup.HASH_SPLIT, kept_by_split=False
         ),
     }
     print("\nduplicate rule                              injected found  other pairs flagged")

@@ -640,7 +640,9 @@ def test_a_centre_crop_is_found_by_its_crop_hash(tmp_path):
     assert dedup.crop_distance(facts[0], facts[2]) <= rule.crop_hash
     assert dedup.crop_distance(facts[0], facts[3]) > 2 * rule.crop_hash
     alike = dedup.normalise(np.ones((4, 8), dtype=np.float32))  # features that all agree
-    trusting_crops = dedup.DuplicateRule(sim_strict=2, sim_loose=2, hash_strict=-1, sim_crop=0.5)
+    trusting_crops = dedup.DuplicateRule(
+        sim_strict=2, sim_loose=2, hash_strict=-1, sim_crop=0.5, kept_by_split=False
+    )
     pairs = {(p.i, p.j) for p in dedup.duplicate_pairs(alike, facts, trusting_crops)}
     assert pairs == {(0, 1), (0, 2)}  # the crop and its mirror: whole hashes, turned off here
     ImageOps.mirror(original).save(tmp_path / "flipped.png")
@@ -1656,6 +1658,38 @@ def test_the_plan_of_a_folder_not_split_keeps_only_the_copies_split_keeps_togeth
     assert "`split` may put them in two splits" in reason
     action, reason = plan["red/3.png"]
     assert action == "keep" and "it leaks nothing" in reason
+
+
+@pytest.mark.slow
+def test_a_copy_split_keeps_together_by_its_crop_hash_alone_is_a_look_alike_in_the_audit(tmp_path):
+    """readme37: ``split`` kept Caltech-101's anchor 0008 with 0017 (one drawing, red on white and
+    brown on blue: the whole hashes 62 bits apart, a crop hash 24), but the audit, which trusts a
+    crop hash only where the features agree (theirs 0.68), named it in no file nor the plan. Every
+    pair ``split`` keeps together is now in the audit: here, a look-alike the plan keeps."""
+    from objrec.audit import Inventory, Item, duplicate_groups
+    from objrec.audit_report import plan_rows
+
+    folder = tmp_path / "anchor"
+    folder.mkdir()
+    original = pattern(COLOURS["red"], 7, size=(240, 200))
+    original.save(folder / "0.png")
+    red, green, blue = original.crop((12, 10, 228, 190)).split()  # 5% off a side, then blue
+    Image.merge("RGB", (blue, green, red)).save(folder / "1.jpg", quality=85)
+    pattern(COLOURS["red"], 8, size=(240, 200)).save(folder / "2.png")
+    facts = [dedup.image_facts(p) for p in sorted(folder.iterdir())]
+    assert dedup.split_pairs(facts) == [(0, 1)]
+    assert dedup.hash_distance(facts[0], facts[1]) > dedup.HASH_SPLIT
+    unit = dedup.normalise(np.array([[1, 0, 0], [0.68, 0.73, 0], [0, 0, 1]], dtype=np.float32))
+    items = [Item(p, f"anchor/{p.name}", 0, None) for p in sorted(folder.iterdir())]
+    inv = Inventory(tmp_path, ("anchor",), items, False)
+    copies, alike = duplicate_groups(inv, np.arange(3), unit, facts, dedup.DuplicateRule(), None)
+    assert copies == [] and [g["_indices"] for g in alike] == [[0, 1]]
+    plan = {
+        row["file"]: (row["action"], row["reason"])
+        for row in plan_rows(AuditResult([], copies, [], 3, ["anchor"], look_alikes=alike), inv)
+    }
+    assert plan["anchor/1.jpg"][0] == "keep"
+    assert plan["anchor/1.jpg"][1].startswith("looks like anchor/0.png (look-alikes within class")
 
 
 def test_the_plan_relabels_only_a_strong_suggestion_and_asks_to_review_a_weak_one():

@@ -237,7 +237,8 @@ class AuditResult:
     baseline_flags: list[str] = field(default_factory=list)
     """Paths whose out-of-fold prediction differs from their label: the plain baseline."""
     look_alikes: list[dict[str, Any]] = field(default_factory=list)
-    """Groups alike by both signals moderately (``dedup.DuplicateRule.look_alike``), in the rows
+    """Groups alike by both signals moderately (``dedup.DuplicateRule.look_alike``), or paired by
+    ``split`` alone (``kept_by_split``), in the rows
     of ``near_duplicates``: one picture re-framed or edited, or different photos of one kind,
     which only a look tells; not counted as leaks."""
     unjudged: list[str] = field(default_factory=list)
@@ -733,15 +734,11 @@ def group_rows(inv: Inventory, idx, sub_facts, pairs, groups, suggested) -> list
 
 def split_keeps(group: list[int], pairs: Sequence[dedup.Pair]) -> bool:
     """Whether ``split`` keeps the images of ``group`` in one split: linked, directly or through
-    each other, by ``pairs`` it sees too (hashes within ``dedup.HASH_SPLIT`` bits, or a crop hash
-    within ``dedup.CROP_SPLIT``). The audit also links copies by their features alone, which a
-    split of the folder may put on either side."""
+    each other, by ``pairs`` it pairs too (``dedup.Pair.kept_by_split``: ``dedup.split_pairs``,
+    split's own rule). The audit also links copies by their features alone, which a split of the
+    folder may put on either side."""
     position = {m: k for k, m in enumerate(group)}
-    seen = [
-        (position[p.i], position[p.j])
-        for p in pairs
-        if p.hash_distance <= dedup.HASH_SPLIT or p.crop_distance <= dedup.CROP_SPLIT
-    ]
+    seen = [(position[p.i], position[p.j]) for p in pairs if p.kept_by_split]
     return [sorted(position.values())] == dedup.groups_of(len(group), seen)
 
 

@@ -758,10 +758,12 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, refresh, force
     heads find least likely come first (ranked by cleanlab). Near-duplicates: feature similarity and
     a perceptual hash (resized, re-encoded, cropped, mirrored or recoloured copies); images only
     moderately alike by both are listed apart as look-alikes, to check (often different photos of
-    one kind). Outliers: far from their class or from everything, tiny, blank or oddly shaped
-    images. DATA is only read; --out receives label_issues.csv, near_duplicates.csv,
-    look_alikes.csv, outliers.csv, audit.json, audit.html (thumbnails side by side) and plan.csv,
-    which `objrec apply-plan` applies into a new folder once you have reviewed it.
+    one kind), as are copies `objrec split` keeps together by a crop hash alone whose features
+    disagree (a drawing recoloured). Outliers: far from their class or from everything, tiny,
+    blank or oddly shaped images. DATA is only read; --out receives label_issues.csv,
+    near_duplicates.csv, look_alikes.csv, outliers.csv, audit.json, audit.html (thumbnails side by
+    side) and plan.csv, which `objrec apply-plan` applies into a new folder once you have reviewed
+    it.
     """
     from objrec.audit import AuditConfig, unjudged_note
     from objrec.audit import audit as run_audit
