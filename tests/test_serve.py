@@ -968,3 +968,99 @@ def test_serve_passes_its_pixel_limit_on_to_each_worker(client, monkeypatch):
     with TestClient(app_from_env()) as worker:
         answer = worker.post("/predict", files={"file": ("x.png", png_bytes(), "image/png")})
     assert answer.status_code == 413 and "limit of 50 pixels" in answer.json()["error"]
+
+
+SHOP = "https://shop.example"
+PREFLIGHT = {"Access-Control-Request-Method": "POST"}
+
+
+def cors_headers(response) -> dict[str, str]:
+    return {k: v for k, v in response.headers.items() if k.startswith("access-control-allow")}
+
+
+def test_serve_sends_no_cors_headers_by_default(client):
+    """A web page of another address gets nothing that lets its browser read the answer."""
+    preflight = client.options("/predict", headers={"Origin": SHOP, **PREFLIGHT})
+    answer = client.post(
+        "/predict", headers={"Origin": SHOP}, files={"file": ("x.png", png_bytes())}
+    )
+    assert answer.is_success and cors_headers(preflight) == {} and cors_headers(answer) == {}
+    assert client.get("/info").json()["cors_origins"] == []
+
+
+def test_cors_origin_lets_that_website_s_pages_call_the_api_and_no_other(trained_once):
+    """The persona37b shop's page at https://shop.example could not read /predict's answer (no
+    Access-Control-Allow-Origin): `cors_origins` names the pages that may, and only those."""
+    app = create_app(trained_once, runtime="torch", cors_origins=["HTTPS://Shop.example:443"])
+    with TestClient(app) as shop:
+        allowed = shop.options("/predict", headers={"Origin": SHOP, **PREFLIGHT})
+        other = shop.options("/predict", headers={"Origin": "https://other.example", **PREFLIGHT})
+        png = {"file": ("x.png", png_bytes())}
+        answer = shop.post("/predict", headers={"Origin": SHOP}, files=png)
+        stranger = shop.post("/predict", headers={"Origin": "https://other.example"}, files=png)
+        info = shop.get("/info").json()
+    assert (
+        allowed.status_code == 200 and cors_headers(allowed)["access-control-allow-origin"] == SHOP
+    )
+    assert cors_headers(allowed)["access-control-allow-methods"] == "GET, POST"
+    assert "access-control-allow-credentials" not in cors_headers(allowed)
+    assert "access-control-allow-origin" not in cors_headers(other)
+    assert answer.is_success and answer.headers["access-control-allow-origin"] == SHOP
+    assert stranger.is_success and "access-control-allow-origin" not in stranger.headers
+    assert info["cors_origins"] == [SHOP]
+
+
+def test_cors_origin_star_lets_any_website_and_is_warned_of(trained_once, caplog):
+    with caplog.at_level("WARNING", logger="objrec.serve"):
+        app = create_app(trained_once, runtime="torch", cors_origins=[SHOP, "*"])
+    with TestClient(app) as anyone:
+        preflight = anyone.options("/info", headers={"Origin": "https://x.example", **PREFLIGHT})
+        assert anyone.get("/info").json()["cors_origins"] == ["*"]
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert "a page of any website may send its visitors' images to this server" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("given", "words"),
+    [
+        ("https://shop.example/", "is more than an origin, which has no path: give " + SHOP),
+        ("shop.example", "is not a web page's origin: give scheme://host[:port]"),
+        ("ftp://shop.example", "is not a web page's origin"),
+        ("https://shop.example:99999", "is not a web page's origin"),
+    ],
+)
+def test_serve_refuses_a_cors_origin_that_is_no_origin_in_one_sentence(
+    tmp_path, capsys, monkeypatch, given, words
+):
+    from objrec import serve
+    from objrec.cli import main
+
+    monkeypatch.setattr(serve, "serve", lambda *args, **kwargs: pytest.fail("served"))
+    code = main(["serve", str(tmp_path), "--cors-origin", SHOP, "--cors-origin", given])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1  # a usage error, as click's own
+    assert err.startswith(f"error: --cors-origin {given} {words}"), err
+
+
+def test_serve_passes_its_cors_origins_on_says_them_and_gives_them_to_each_worker(
+    client, monkeypatch
+):
+    from objrec import cli, serve
+    from objrec.cli.delivery import StartLines, cors_words
+    from objrec.serve import app_from_env, worker_environment
+
+    asked = []
+    monkeypatch.setattr(serve, "serve", lambda *args, **kwargs: asked.append(kwargs))
+    assert cli.main(["serve", str(client.run), "--cors-origin", SHOP + ":443"]) == 0
+    assert cli.main(["serve", str(client.run)]) == 0
+    assert [a["cors_origins"] for a in asked] == [[SHOP], []]
+    assert StartLines(client.run, "127.0.0.1", cors_words([SHOP])).cors == [
+        f"web pages of {SHOP} may call this server and read its answers (CORS)"
+    ]
+    assert cors_words([]) is None and "any website" in str(cors_words(["*"]))
+    monkeypatch.undo()
+    settings = (client.run, "torch", "cpu", None, True, 10**6, None, [SHOP, "http://a.b:8080"])
+    for name, value in worker_environment(*settings).items():
+        monkeypatch.setenv(name, value)
+    with TestClient(app_from_env()) as worker:
+        assert worker.get("/info").json()["cors_origins"] == [SHOP, "http://a.b:8080"]

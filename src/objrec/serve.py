@@ -13,7 +13,8 @@ names the option that raises it), an image over the pixel limit, a ``topk`` out 
 failure of the server's own gets a 500 JSON ``{"error": ...}``. An upload over the size limit is
 refused before it is received: from its Content-Length header alone, or as soon as the bytes read
 pass the limit (a chunked upload, or one whose Content-Length is wrong), never after storing the
-whole of it.
+whole of it. No CORS headers unless ``cors_origins`` names the web pages' origins that may call
+the API from their JavaScript (:func:`add_cors`).
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ import socket
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -42,6 +44,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from objrec import __version__
@@ -291,6 +294,68 @@ def upload_pixel_limit(max_pixels: int | None) -> int:
     return max_pixels
 
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+ANY_ORIGIN = "*"
+
+
+def cors_origin(origin: str) -> str:
+    """``origin`` as a browser sends it in its Origin header, which CORS compares exactly:
+    ``scheme://host[:port]``, lower case, without the scheme's default port
+    (``HTTPS://Shop.example:443`` -> ``https://shop.example``); ``*`` as it is. Anything else (a
+    path, even a lone ``/``, or a query; no scheme; a scheme other than http or https) is refused
+    in one sentence, naming the origin to give where there is one."""
+    if origin == ANY_ORIGIN:
+        return origin
+    parts = urlsplit(origin.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    scheme, host = parts.scheme.lower(), parts.hostname
+    if scheme not in DEFAULT_PORTS or not host or port == -1 or parts.username is not None:
+        raise ObjrecError(
+            f"`cors_origin` {origin} is not a web page's origin: give scheme://host[:port], as "
+            "https://shop.example or http://localhost:3000 (or * for any website)"
+        )
+    host = f"[{host}]" if ":" in host else host
+    given = f"{scheme}://{host}" + (f":{port}" if port not in (None, DEFAULT_PORTS[scheme]) else "")
+    if parts.path or parts.query or parts.fragment or origin.endswith(("?", "#")):
+        raise ObjrecError(
+            f"`cors_origin` {origin} is more than an origin, which has no path: give {given}, as "
+            "a browser sends it (the page's scheme, host and port alone)"
+        )
+    return given
+
+
+def allowed_origins(origins: Sequence[str]) -> list[str]:
+    """Each of ``origins`` as :func:`cors_origin` gives it, once each, in order; ``*`` alone
+    when it is one of them (it allows every other)."""
+    allowed = list(dict.fromkeys(cors_origin(o) for o in origins))
+    return [ANY_ORIGIN] if ANY_ORIGIN in allowed else allowed
+
+
+def add_cors(app: FastAPI, origins: Sequence[str]) -> None:
+    """Starlette's CORS middleware around ``app``, outermost, for the (checked) ``origins``: a
+    web page of one of them may call the API from its JavaScript and read the answers (a GET or
+    a POST, with the headers a form sends; no cookies nor credentials), errors included (a 413
+    from :class:`RefuseDeclaredOverLimit` too). Without ``origins``, no CORS headers at all: a
+    browser keeps every answer from a page of another address. ``*`` is warned of in the log:
+    any website may then use the server."""
+    if ANY_ORIGIN in origins:
+        log.warning(
+            "CORS allows any origin (*): a page of any website may send its visitors' images to "
+            "this server from its JavaScript and read the answers; give your website's own "
+            "origin instead (as https://shop.example) unless that is meant"
+        )
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(origins),
+            allow_methods=["GET", "POST"],
+            allow_credentials=False,
+        )
+
+
 def health() -> dict:
     """``GET /health``: the server is up."""
     return {"status": "ok"}
@@ -461,23 +526,28 @@ def create_app(
     threshold: float | None = None,
     unknown: bool = True,
     device: str = "auto",
+    cors_origins: Sequence[str] = (),
 ) -> FastAPI:
     """The app for the model in ``run``, loaded now and run once (:func:`warm_up`), so that the
     first upload is answered as fast as the next; ``threshold``, ``unknown``: as predict's.
+    ``cors_origins``: the web pages' origins (``https://shop.example``; ``*``, any, warned of)
+    whose JavaScript may call the API and read its answers (:func:`add_cors`); none by default.
     ``app.state.runs``: what runs the model and why (:func:`start_words`). Uploads over
     ``max_upload_bytes`` and images over ``max_pixels`` (default: objrec's own limit,
     ``images.pixel_limit``, as train reads images; a lower one bounds the server's memory:
     :func:`upload_pixel_limit`) are refused (413)."""
     check_upload_limit(max_upload_bytes)
     max_pixels = upload_pixel_limit(max_pixels)
+    origins = allowed_origins(cors_origins)
     recognizer = load_recognizer(run, runtime, device, threshold, unknown)
     page = page_html(max_upload_bytes)
     app = FastAPI(title="objrec", version=__version__, docs_url=None, redoc_url=None)
     add_docs(app)
     app.state.max_upload_bytes = max_upload_bytes
     app.add_middleware(RefuseDeclaredOverLimit, max_upload_bytes=max_upload_bytes)
+    add_cors(app, origins)  # added last: outermost, so that the 413 above carries its headers
     add_error_handlers(app)
-    add_reading_routes(app, page, recognizer, (max_upload_bytes, max_pixels), runtime)
+    add_reading_routes(app, page, recognizer, (max_upload_bytes, max_pixels, origins), runtime)
     answering = ThreadPoolExecutor(ANSWERING_AT_ONCE, thread_name_prefix="objrec-answer")
     warm_up(recognizer, answering)
     app.state.runs = start_words(recognizer, runtime)
@@ -523,11 +593,11 @@ def add_reading_routes(
     app: FastAPI,
     page: str,
     recognizer: Recognizer,
-    limits: tuple[int, int],
+    limits: tuple[int, int, list[str]],
     runtime: str | None,
 ) -> None:
     """GET / (the page), /health and /info (:func:`model_info`, with the upload ``limits``: bytes,
-    pixels)."""
+    pixels; and the CORS origins)."""
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
@@ -535,9 +605,13 @@ def add_reading_routes(
 
     app.add_api_route("/health", health, methods=["GET"])
 
+    max_upload_bytes, max_pixels, origins = limits
+
     @app.get("/info")
     def info() -> dict:
-        return model_info(recognizer, *limits, runtime)
+        return model_info(recognizer, max_upload_bytes, max_pixels, runtime) | {
+            "cors_origins": origins
+        }
 
 
 def answer_upload(
@@ -632,8 +706,10 @@ def worker_environment(
     unknown: bool,
     max_upload_bytes: int,
     max_pixels: int | None = None,
+    cors_origins: Sequence[str] = (),
 ) -> dict[str, str]:
-    """What :func:`app_from_env` reads in each of several worker processes."""
+    """What :func:`app_from_env` reads in each of several worker processes (the CORS origins
+    space-separated: an origin holds no space)."""
     return {
         "OBJREC_SERVE_RUN": str(run.resolve()),
         "OBJREC_SERVE_RUNTIME": runtime or "",
@@ -642,6 +718,7 @@ def worker_environment(
         "OBJREC_SERVE_UNKNOWN": "1" if unknown else "0",
         "OBJREC_SERVE_MAX_UPLOAD_BYTES": str(max_upload_bytes),
         "OBJREC_SERVE_MAX_PIXELS": "" if max_pixels is None else str(max_pixels),
+        "OBJREC_SERVE_CORS_ORIGINS": " ".join(cors_origins),
     }
 
 
@@ -660,6 +737,7 @@ def app_from_env() -> FastAPI:
         threshold=float(threshold) if threshold else None,
         unknown=os.environ.get("OBJREC_SERVE_UNKNOWN", "1") == "1",
         device=os.environ.get("OBJREC_SERVE_DEVICE", "auto"),
+        cors_origins=os.environ.get("OBJREC_SERVE_CORS_ORIGINS", "").split(),
     )
 
 
@@ -802,6 +880,7 @@ def serve(
     max_upload_bytes: int = MAX_UPLOAD_BYTES,
     on_loaded: Callable[[str, str], None] | None = None,
     max_pixels: int | None = None,
+    cors_origins: Sequence[str] = (),
 ) -> None:
     """Run the app under uvicorn until stopped; binds to loopback unless ``host`` says otherwise.
 
@@ -810,14 +889,15 @@ def serve(
     is called once the model is loaded, with what runs it and why (:func:`runs_and_why`);
     ``on_ready(url)`` once the server answers at ``url`` (with the port it got when ``port`` is
     0). Uploads over ``max_upload_bytes``, and images over ``max_pixels`` (default: objrec's own
-    limit), are refused.
+    limit), are refused. ``cors_origins``: as :func:`create_app`'s.
     """
     import uvicorn
 
     check_workers(workers)
     check_upload_limit(max_upload_bytes)
     max_pixels = upload_pixel_limit(max_pixels)  # refused here, not by each worker
-    settings = (runtime, device, threshold, unknown, max_upload_bytes, max_pixels)
+    origins = allowed_origins(cors_origins)
+    settings = (runtime, device, threshold, unknown, max_upload_bytes, max_pixels, origins)
     app, runs = app_to_serve(Path(run), workers, settings)
     if on_loaded is not None:
         on_loaded(*runs)
@@ -838,8 +918,8 @@ def app_to_serve(
     """What uvicorn serves, and what runs the model and why: with several ``workers``, the name
     of the factory each worker process builds its app with from the environment (the settings
     checked here first); else the app itself. ``settings``: ``serve``'s runtime, device,
-    threshold, unknown, max_upload_bytes and max_pixels."""
-    runtime, device, threshold, unknown, max_upload_bytes, max_pixels = settings
+    threshold, unknown, max_upload_bytes, max_pixels and cors_origins."""
+    runtime, device, threshold, unknown, max_upload_bytes, max_pixels, origins = settings
     if workers > 1:
         runs = check_settings(run, runtime, device, threshold, unknown)
         os.environ.update(worker_environment(run, *settings))
@@ -849,6 +929,7 @@ def app_to_serve(
         threshold=threshold,
         unknown=unknown,
         device=device,
+        cors_origins=origins,
     )
     return app, app.state.runs
 

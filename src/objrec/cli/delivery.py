@@ -245,6 +245,18 @@ def kept_words(kept) -> str:
     "the server's log. serve answers 4 uploads at once: a lower limit bounds its memory (4 PNGs of "
     "89 million pixels took 3.4 GB, of 40 million 1.5 GB; docs/commands.md).",
 )
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="Let web pages of ORIGIN (scheme://host[:port], no path: https://shop.example) call "
+    "/predict and /info from their JavaScript and read the answers, as a browser allows only "
+    "when the server says so (CORS); repeat it for each website. Needed only when a page served "
+    "from another address calls this server; not for curl, a website's server, or the page at "
+    "/. * lets any website's pages use this server, and is warned of. serve says them as it "
+    "starts, /info in cors_origins. Left out, no CORS headers.",
+)
 @unknown_options
 @device_option
 def serve(
@@ -258,6 +270,7 @@ def serve(
     threshold: float | None,
     no_unknown: bool,
     device: str,
+    cors_origins: tuple[str, ...],
 ) -> None:
     """Serve the model in RUN: a page to try it at / and a JSON API at /predict.
 
@@ -282,8 +295,8 @@ def serve(
     refuse_unknown_conflict(threshold, no_unknown)
     from objrec.serve import serve as run_serve
 
-    max_upload_bytes = checked_limits(workers, max_upload_mib, max_pixels)
-    lines = StartLines(run, host)
+    max_upload_bytes, origins = checked_settings(workers, max_upload_mib, max_pixels, cors_origins)
+    lines = StartLines(run, host, cors_words(origins))
     run_serve(
         *(run, host, port, workers, runtime),
         on_ready=lines.ready,
@@ -293,36 +306,51 @@ def serve(
         device=device,
         max_upload_bytes=max_upload_bytes,
         max_pixels=max_pixels,
+        cors_origins=origins,
     )
 
 
-def checked_limits(workers: int, max_upload_mib: float, max_pixels: int | None) -> int:
-    """``serve``'s --workers, --max-upload-mib and --max-pixels, as the library checks them,
-    refused as usage errors naming the option (exit 2, as click's own) before the model loads;
-    the upload limit in bytes. A bad ``OBJREC_MAX_PIXELS`` is the environment's error (exit 1)."""
+def cors_words(origins: list[str]) -> str | None:
+    """What ``serve`` says at start of the web pages whose JavaScript may call it (None: no
+    --cors-origin, and nothing said)."""
+    if not origins:
+        return None
+    if origins == ["*"]:
+        return "web pages of any website may call this server and read its answers (CORS: *)"
+    return f"web pages of {', '.join(origins)} may call this server and read its answers (CORS)"
+
+
+def checked_settings(
+    workers: int, max_upload_mib: float, max_pixels: int | None, cors_origins: tuple[str, ...]
+) -> tuple[int, list[str]]:
+    """``serve``'s --workers, --max-upload-mib, --max-pixels and --cors-origin, as the library
+    checks them, refused as usage errors naming the option (exit 2, as click's own) before the
+    model loads; the upload limit in bytes and the origins as the browser sends them. A bad
+    ``OBJREC_MAX_PIXELS`` is the environment's error (exit 1)."""
     from objrec.images import pixel_limit
-    from objrec.serve import check_workers, upload_limit_bytes, upload_pixel_limit
+    from objrec.serve import allowed_origins, check_workers, upload_limit_bytes, upload_pixel_limit
 
     from_options(check_workers, workers)
     max_upload_bytes = from_options(upload_limit_bytes, max_upload_mib)
     pixel_limit()  # the environment's limit, before the option is checked against it
     from_options(upload_pixel_limit, max_pixels)
-    return max_upload_bytes
+    return max_upload_bytes, from_options(allowed_origins, cors_origins)
 
 
 class StartLines:
     """What ``serve`` prints once it answers: where to open it (:func:`serving_text`), then what
-    runs the model and why, told when the model has loaded."""
+    runs the model and why, told when the model has loaded, and the CORS origins
+    (:func:`cors_words`)."""
 
-    def __init__(self, run: Path, host: str) -> None:
-        self.run, self.host = run, host
+    def __init__(self, run: Path, host: str, cors: str | None = None) -> None:
+        self.run, self.host, self.cors = run, host, [cors] if cors else []
         self.runs: list[str] = []
 
     def loaded(self, runs: str, why: str) -> None:
         self.runs.append(f"running {runs}: {why}")
 
     def ready(self, url: str) -> None:
-        text = "\n".join([serving_text(self.run, self.host, url), *self.runs])
+        text = "\n".join([serving_text(self.run, self.host, url), *self.runs, *self.cors])
         err.print(text, markup=False, highlight=False)
 
 
