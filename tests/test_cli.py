@@ -2208,6 +2208,8 @@ def test_train_s_early_stop_says_by_how_much_the_loss_did_not_improve():
         "stopped early at epoch 21 of --epochs 30: the validation loss did not fall below epoch "
         "16's by more than 0.001 (--min-delta) in the 5 epochs after it (--patience 5)"
     )
+    tiny = early_stop_sentence(16, 21, {**config, "min_delta": 0.00001})  # was "1e-05"
+    assert "by more than 0.00001 (--min-delta)" in tiny
 
 
 def test_check_on_one_class_folder_says_so_and_fails(capsys, tmp_path):

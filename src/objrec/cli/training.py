@@ -8,6 +8,7 @@ import json
 import logging
 import shlex
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -314,7 +315,13 @@ def early_stop_sentence(
     after = f"in the {plural(ran - best, 'epoch')} after"
     if min_delta := config.get("min_delta", 0.0):  # it may have fallen, by less: the table shows it
         return (
-            f"{head} fall below epoch {best}'s by more than {min_delta:g} (--min-delta) {after} it "
+            f"{head} fall below epoch {best}'s by more than {decimal(min_delta)} (--min-delta) "
+            f"{after} it "
             f"(--patience {patience})"
         )
     return f"{head} improve {after} epoch {best} (--patience {patience})"
+
+
+def decimal(value: float) -> str:
+    """``value`` in plain decimals, as a user types it: ``0.00001``, not ``1e-05``."""
+    return format(Decimal(repr(value)), "f")
