@@ -834,6 +834,18 @@ def test_a_class_folder_named_apart_only_by_a_space_at_either_end_is_refused(tmp
     assert tree_digest(split_dir) == before
 
 
+def test_a_new_class_alike_but_for_case_and_a_space_is_told_the_data_folder_s_name(
+    tmp_path, split_dir
+):
+    """A folder of new photos "Red " beside the data folder's "red" was told "give both one name
+    ('Red')", a name add then refused as differing from "red" in case: the advice names the
+    data folder's class, the one name add takes."""
+    new = new_images(tmp_path / "new", "Red ", 1, seed=730)
+    with pytest.raises(ObjrecError, match="differ only in case and a space") as caught:
+        add_images(split_dir, new)
+    assert str(caught.value).endswith("give both one name ('red')")
+
+
 @pytest.mark.slow
 def test_new_images_of_a_class_named_but_for_a_space_at_either_end_join_the_data_s_class(
     tmp_path, split_dir

@@ -395,10 +395,11 @@ def _refuse_look_alike_classes(new: set[str], data: Path) -> None:
     for pair in alike_names(sorted(new), known, key=read_key):
         spaced, plain = sorted(pair, key=lambda n: n == n.strip())  # the one with a space first
         how = how_alike(spaced, plain)
+        # the data folder's class, as add takes it (its spaces aside); else the new one's words
+        name = next((n for n in (spaced, plain) if n in known), spaced).strip()
         raise ObjrecError(
             f"{_whose(spaced, known)} {spaced!r} and {_whose(plain, known)} {plain!r} differ "
-            f"only in {how}, {alike_why(how)}: give both one "
-            f"name ({spaced.strip()!r})"
+            f"only in {how}, {alike_why(how)}: give both one name ({name!r})"
         )
 
 
