@@ -1020,6 +1020,23 @@ def test_cors_origin_star_lets_any_website_and_is_warned_of(trained_once, caplog
     assert "a page of any website may send its visitors' images to this server" in caplog.text
 
 
+def test_a_cors_origin_of_other_letters_than_ascii_s_matches_what_the_browser_sends():
+    """A browser writes a host of other letters than ASCII's in its Origin header in IDNA form
+    (``https://xn--caf-dma.example``), which CORS compares exactly: ``--cors-origin
+    https://café.example``, as the shop's owner types it, was kept as typed and matched no
+    request, with nothing said."""
+    from objrec.errors import ObjrecError
+    from objrec.serve import allowed_origins, cors_origin
+
+    assert cors_origin("https://Café.example") == "https://xn--caf-dma.example"
+    assert cors_origin("http://münchen.de:8080") == "http://xn--mnchen-3ya.de:8080"
+    assert allowed_origins(["https://café.example", "https://xn--caf-dma.example"]) == [
+        "https://xn--caf-dma.example"
+    ]
+    with pytest.raises(ObjrecError, match="is not a web page's origin"):
+        cors_origin("https://shop..example")  # an empty label: no host IDNA can write
+
+
 @pytest.mark.parametrize(
     ("given", "words"),
     [

@@ -301,9 +301,10 @@ ANY_ORIGIN = "*"
 def cors_origin(origin: str) -> str:
     """``origin`` as a browser sends it in its Origin header, which CORS compares exactly:
     ``scheme://host[:port]``, lower case, without the scheme's default port
-    (``HTTPS://Shop.example:443`` -> ``https://shop.example``); ``*`` as it is. Anything else (a
-    path, even a lone ``/``, or a query; no scheme; a scheme other than http or https) is refused
-    in one sentence, naming the origin to give where there is one."""
+    (``HTTPS://Shop.example:443`` -> ``https://shop.example``), its host in ASCII
+    (:func:`ascii_host`); ``*`` as it is. Anything else (a path, even a lone ``/``, or a query;
+    no scheme; a scheme other than http or https) is refused in one sentence, naming the origin
+    to give where there is one."""
     if origin == ANY_ORIGIN:
         return origin
     parts = urlsplit(origin.strip())
@@ -311,7 +312,7 @@ def cors_origin(origin: str) -> str:
         port = parts.port
     except ValueError:
         port = -1
-    scheme, host = parts.scheme.lower(), parts.hostname
+    scheme, host = parts.scheme.lower(), ascii_host(parts.hostname)
     if scheme not in DEFAULT_PORTS or not host or port == -1 or parts.username is not None:
         raise ObjrecError(
             f"`cors_origin` {origin} is not a web page's origin: give scheme://host[:port], as "
@@ -325,6 +326,17 @@ def cors_origin(origin: str) -> str:
             "a browser sends it (the page's scheme, host and port alone)"
         )
     return given
+
+
+def ascii_host(host: str | None) -> str | None:
+    """``host`` as a browser writes it in its Origin header: a name of other letters than
+    ASCII's in its IDNA form (``café.example`` -> ``xn--caf-dma.example``), which CORS compares
+    exactly, so that the name as the website's owner types it matches; None for no host, or one
+    IDNA cannot write (an empty or over-long label)."""
+    try:
+        return host.encode("idna").decode("ascii") if host else None
+    except UnicodeError:
+        return None
 
 
 def allowed_origins(origins: Sequence[str]) -> list[str]:
