@@ -323,6 +323,20 @@ def test_a_field_in_the_url_or_a_second_image_is_refused_not_ignored(client):
     assert client.post("/predict?v=2", files=upload).status_code == 200  # others: as before
 
 
+def test_a_file_named_in_the_url_is_told_to_come_as_the_image_in_the_form():
+    """``/predict?file=photo.jpg`` beside a form's image was told "send file as a form field
+    beside file (curl -F file=... -F file=@photo.jpg)": the image, not a second field."""
+    from objrec.serve import misplaced_field_text
+
+    assert misplaced_field_text({"file": "photo.jpg"}, None) == (
+        "file: /predict reads its fields from the form, not from the URL: send the image itself "
+        "in the form's field file (curl -F file=@photo.jpg)"
+    )
+    assert str(misplaced_field_text({"tta": "1"}, None)).endswith(
+        "send tta as a form field beside file (curl -F tta=... -F file=@photo.jpg)"
+    )
+
+
 def test_an_eps_upload_is_refused_without_running_ghostscript(client, tmp_path, monkeypatch):
     """Pillow reads EPS by handing the bytes to Ghostscript, a PostScript interpreter: an upload
     of one ran it (here a stand-in ``gs`` that notes its arguments) on a stranger's program, then

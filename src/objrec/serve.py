@@ -591,9 +591,14 @@ def misplaced_field_text(query: Mapping[str, str], form: Any) -> str | None:
     images in ``file`` (it answered the last one alone); None for a request as it should be."""
     in_url = [name for name in FORM_FIELDS if name in query]
     if in_url:
+        send = (
+            "the image itself in the form's field file (curl -F file=@photo.jpg)"
+            if in_url[0] == "file"
+            else f"{in_url[0]} as a form field beside file (curl -F {in_url[0]}=... -F "
+            "file=@photo.jpg)"
+        )
         return (
-            f"{in_url[0]}: /predict reads its fields from the form, not from the URL: send "
-            f"{in_url[0]} as a form field beside file (curl -F {in_url[0]}=... -F file=@photo.jpg)"
+            f"{in_url[0]}: /predict reads its fields from the form, not from the URL: send {send}"
         )
     images = len(form.getlist("file"))
     if images > 1:
