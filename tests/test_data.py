@@ -294,3 +294,17 @@ def test_the_blank_note_says_to_move_stray_frames_out_and_to_keep_a_class_of_the
         "most of class empty (3 of 3 images): a class of blank frames on purpose, it seems, so "
         "nothing to move there"
     )
+
+
+def test_class_folders_alike_but_for_case_and_a_space_are_said_to_read_alike_not_the_same():
+    """``Red `` and ``red`` were "two classes that read the same in every answer", which their
+    capitals belie ("Red" and "red" in every table): they read alike; only names alike but for a
+    space at either end read the same, and only case makes one folder on macOS and Windows."""
+    from objrec.data import alike_why, how_alike
+
+    said = {pair: alike_why(how_alike(*pair)) for pair in (("Red", "red"), ("red ", "red"))}
+    assert said == {
+        ("Red", "red"): "one folder on macOS and Windows",
+        ("red ", "red"): "two classes that read the same in every answer",
+    }
+    assert alike_why(how_alike("Red ", "red")) == "two classes that read alike in every answer"

@@ -148,7 +148,9 @@ def alike_why(how: str) -> str:
     classes, in the words check, split, train, add and apply-plan all say it."""
     if how == "case":
         return "one folder on macOS and Windows"
-    return "two classes that read the same in every answer"
+    if how == "a space at either end":
+        return "two classes that read the same in every answer"
+    return "two classes that read alike in every answer"  # "Red " and "red": alike, not the same
 
 
 def alike_names(
