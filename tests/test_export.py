@@ -704,7 +704,9 @@ class _Answers:
             raise OSError("cannot identify image file")
         top = [{"class": "=crab", "prob": 0.9}, {"class": "lobster", "prob": 0.1}][:k]
         unknown = Path(path).name.startswith("b")
-        return [{"path": path, "topk": top, "unknown": unknown, "score": -0.5 if unknown else 1.2}]
+        answer = "unknown" if unknown else top[0]["class"]
+        score = -0.5 if unknown else 1.2
+        return [{"path": path, "answer": answer, "topk": top, "unknown": unknown, "score": score}]
 
 
 def test_the_script_answers_a_folder_of_photos_into_a_csv(tmp_path, monkeypatch, capsys):
@@ -800,7 +802,7 @@ def test_the_script_s_json_has_an_entry_with_its_error_for_each_input_not_answer
     """``--json`` left a photo it could not read (and a folder without images) out of its list,
     named only on stderr: a script reading the list could not tell which input had no answer.
     As ``objrec predict --json``, each input is in the list, in order, one not answered with
-    ``path``, ``topk`` (``[]``) and ``error``; the exit status is still 1."""
+    ``path``, ``answer`` (null), ``topk`` (``[]``) and ``error``; the exit status is still 1."""
     from objrec import export_script
 
     (tmp_path / "empty").mkdir()
@@ -815,6 +817,7 @@ def test_the_script_s_json_has_an_entry_with_its_error_for_each_input_not_answer
     assert answers[1] == {
         "filename": "scan.tif",
         "path": str(given[1]),
+        "answer": None,
         "topk": [],
         "error": "no such file or folder",
     }
@@ -822,6 +825,7 @@ def test_the_script_s_json_has_an_entry_with_its_error_for_each_input_not_answer
     assert answers[2] == {
         "filename": "empty",
         "path": str(given[2]),
+        "answer": None,
         "topk": [],
         "error": no_images,
     }
@@ -1285,6 +1289,30 @@ print(peak() - before)
     done = subprocess.run(args, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) < 64_000_000 + 2.3 * 48_000_000
+
+
+def test_the_script_s_answer_is_the_class_or_unknown_in_predict_s_place():
+    """The script's entries gained predict --json's ``answer``: the top class, or "unknown" for a
+    photo under the sidecar's threshold, in predict's order of keys; its --csv's ``answer``
+    column reads it. Without a threshold, every photo is answered with its class."""
+    from types import SimpleNamespace
+
+    from objrec.export_script import Model, csv_row
+    from objrec.predict import Prediction
+
+    scale = "1: a typical validation image of the known classes; 0: the run's threshold"
+    unknown = {"score": "knn", "scale": scale, "threshold": 0.0}
+    stub = SimpleNamespace(spec={"classes": ["cup", "lamp"], "unknown": unknown})
+    probs = np.array([0.2, 0.8])
+    sure, unsure = (Model.entry(stub, "a.jpg", probs, s, 2) for s in (0.5, -0.5))  # type: ignore[arg-type]
+    assert (sure["answer"], unsure["answer"]) == ("lamp", "unknown")
+    assert (csv_row(sure)["answer"], csv_row(unsure)["answer"]) == ("lamp", "unknown")
+    ours = Prediction("a.jpg", sure["topk"], score=0.5, line=0.0, threshold=0.0).to_json()
+    assert list(sure) == list(ours) and sure["answer"] == ours["answer"]
+    off = SimpleNamespace(
+        spec={"classes": ["cup", "lamp"], "unknown": unknown | {"threshold": None}}
+    )
+    assert Model.entry(off, "b.jpg", probs, -9.0, 1)["answer"] == "lamp"  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("score", ["mahalanobis+knn", "msp"])

@@ -342,8 +342,8 @@ def test_docs_export_md_s_python_block_runs_the_script(trained_run, split_dir, t
     finally:
         sys.path[:] = path
         sys.modules.pop("model_infer", None)
-    name, prob, unknown, score = capsys.readouterr().out.split()[1:]
-    assert name == ours.topk[0]["class"] and unknown == str(ours.unknown)
+    answer, name, prob, score = capsys.readouterr().out.split()[1:]
+    assert name == ours.topk[0]["class"] and answer == ours.answer
     assert abs(float(prob) - float(ours.topk[0]["prob"])) < 1e-5
     assert abs(float(score) - ours.score) <= SCORE_TOLERANCE * max(1.0, abs(ours.score))
 

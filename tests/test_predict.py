@@ -814,3 +814,22 @@ def test_predict_s_threshold_line_says_how_many_validation_images_the_run_s_own_
         "of your classes may come out unknown, and more validation images (more photos per "
         "class) steady it"
     )
+
+
+@pytest.mark.slow  # two predictions of 6 images (0.1 s)
+def test_json_s_answer_is_the_class_or_unknown_as_the_threshold_judged_it(trained_run, split_dir):
+    """A script acting on predict --json read `topk[0]` and `unknown` and applied the threshold
+    rule again; `answer` is what to act on: the top class, "unknown" for an image the run's
+    threshold judged unknown (its closest class still first in `topk`), null for an input that
+    failed. At a threshold between the images' scores, some of each."""
+    images = sorted((split_dir / "test").glob("*/*"))[:6]
+    scores = sorted(p.score for p in predict(trained_run, images))
+    middle = (scores[2] + scores[3]) / 2
+    answers = [p.to_json() for p in predict(trained_run, [*images, "gone.jpg"], threshold=middle)]
+    assert [a["answer"] for a in answers[:-1]] == [
+        "unknown" if a["score"] < middle else a["topk"][0]["class"] for a in answers[:-1]
+    ]
+    assert {a["answer"] == "unknown" for a in answers[:-1]} == {True, False}
+    assert [a["unknown"] for a in answers[:-1]] == [a["answer"] == "unknown" for a in answers[:-1]]
+    assert answers[-1]["answer"] is None and answers[-1]["error"]
+    assert list(answers[0])[:4] == ["filename", "path", "answer", "unknown"]  # as --csv's columns

@@ -227,6 +227,19 @@ def test_predict_answers_with_the_keys_of_predict_json_but_path(client, tmp_path
     assert local.to_json()["path"] == str(image)
 
 
+def test_predict_s_answer_is_the_class_or_unknown_as_predict_json_s(client):
+    """``answer``, the one key a script acts on, as predict --json's: the top class, or
+    "unknown" from an app whose threshold the image's score is under (the same rule: predict's)."""
+    red = {"file": ("r.png", png_bytes(), "image/png")}
+    answered = client.post("/predict", files=red).json()
+    assert answered["answer"] == answered["topk"][0]["class"] == "red"
+    app = create_app(client.run, runtime="torch", threshold=answered["score"] + 0.1)
+    with TestClient(app) as strict:
+        rejected = strict.post("/predict", files=red).json()
+    assert rejected["unknown"] is True and rejected["answer"] == "unknown"
+    assert list(rejected)[:3] == ["filename", "answer", "unknown"]  # predict's order, less path
+
+
 def barely_familiar_answer(client) -> dict:
     """``/predict``'s answer for the blue image from an app whose unknown line lies 0.1 under its
     familiarity: answered, though barely familiar (within ``predict.NEAR_LINE`` of the line)."""

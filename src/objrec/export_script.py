@@ -33,6 +33,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 MODEL = "model.onnx"
 """The ONNX file, beside this script, that objrec export wrote it for."""
+UNKNOWN = "unknown"
+"""The answer for a photo like none of the classes (no class may have that name), as objrec's."""
 NEAR_LINE = 0.25
 """How far above the unknown threshold, in familiarity (1 for a typical validation image, 0 at
 the run's threshold), an answered photo is barely familiar, as objrec predict says it."""
@@ -346,7 +348,8 @@ class Model:
 
     def entry(self, path: str | Path, probs: np.ndarray, score: float, k: int) -> dict:
         """One photo's answer with ``objrec predict --json``'s keys, in its order: ``filename``,
-        ``path``, ``unknown``, ``score``, ``barely_familiar`` (answered, yet its familiarity under
+        ``path``, ``answer`` (what to act on: the top class, or "unknown" when ``unknown``),
+        ``unknown``, ``score``, ``barely_familiar`` (answered, yet its familiarity under
         :data:`NEAR_LINE` above the threshold; None when the score is no familiarity),
         ``unknown_threshold`` (the sidecar's), ``unknown_threshold_kept_on`` (when that is the
         one ``evaluate --keep-threshold`` kept with the run, when it was kept), ``topk``."""
@@ -354,9 +357,11 @@ class Model:
         threshold = spec["threshold"]
         unknown = threshold is not None and score < threshold
         familiar = threshold is not None and spec["score"] != "msp" and bool(spec.get("scale"))
+        top = [{"class": classes[i], "prob": float(probs[i])} for i in probs.argsort()[::-1][:k]]
         return {
             "filename": base_name(path),
             "path": str(path),
+            "answer": UNKNOWN if unknown else top[0]["class"],
             "unknown": unknown,
             "score": score,
             "barely_familiar": (not unknown and score < threshold + NEAR_LINE)
@@ -364,9 +369,7 @@ class Model:
             else None,
             "unknown_threshold": threshold,
             "unknown_threshold_kept_on": spec.get("threshold_kept_on"),
-            "topk": [
-                {"class": classes[i], "prob": float(probs[i])} for i in probs.argsort()[::-1][:k]
-            ],
+            "topk": top,
         }
 
 
@@ -642,14 +645,14 @@ without images)."""
 
 
 def csv_row(answer: dict) -> dict:
-    """One row of ``--csv``'s table: ``answer`` is the class, or "unknown"."""
+    """One row of ``--csv``'s table: ``answer`` is the answer's, the class or "unknown"."""
     path = answer["path"]
     row: dict[str, object] = {"file": shown(base_name(path)), "path": shown(path)}
     row["error"] = shown(answer.get("error", ""))  # an OSError's words may name the file
     if row["error"]:
         return row
     top = answer["topk"][0]
-    row |= {"answer": "unknown" if answer["unknown"] else top["class"]}
+    row |= {"answer": answer["answer"]}
     row |= {"predicted": top["class"], "prob_predicted": top["prob"]}
     row |= {"unknown": answer["unknown"], "barely_familiar": answer.get("barely_familiar")}
     row |= {"score": answer["score"], "unknown_threshold": answer.get("unknown_threshold")}
@@ -681,7 +684,7 @@ def write_csv(answers: list[dict], path: str) -> None:
 def answer_all(model: Model, inputs: list[tuple[str, str]], k: int, quiet: bool) -> list[dict]:
     """Each input's answer (:func:`photo_paths`), printed as it comes unless ``quiet``; one not
     answered (not read, a folder without images) is named on stderr, and its answer is its
-    ``path``, no ``topk`` and the ``error``, as ``objrec predict --json``'s."""
+    ``path``, a null ``answer``, no ``topk`` and the ``error``, as ``objrec predict --json``'s."""
     answers = []
     for path, error in inputs:
         if not error:
@@ -691,9 +694,8 @@ def answer_all(model: Model, inputs: list[tuple[str, str]], k: int, quiet: bool)
                 error = why_not_read(path, exc)
         if error:
             print(f"{shown(path)}: {error}", file=sys.stderr)
-            answers.append(
-                {"filename": base_name(path), "path": str(path), "topk": [], "error": error}
-            )
+            where = {"filename": base_name(path), "path": str(path), "answer": None}
+            answers.append({**where, "topk": [], "error": error})
         elif not quiet:
             print(text(answers[-1]))
     return answers

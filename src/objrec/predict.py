@@ -28,7 +28,7 @@ from objrec.images import (
     utf8_name,
     warned_once_per_file,
 )
-from objrec.inference import Recognizer
+from objrec.inference import Answers, Recognizer
 from objrec.outputs import (
     check_output_dir,
     fingerprint,
@@ -148,8 +148,10 @@ class Prediction:
         return base_name(self.path) or self.path
 
     def to_json(self) -> dict:
-        """``filename`` (as ``serve`` answers), ``path`` (as given), and the answer or ``error``."""
-        where = {"filename": self.filename, "path": self.path}
+        """``filename`` (as ``serve`` answers), ``path`` (as given), ``answer`` (what a script acts
+        on: :attr:`answer`, None for an input that failed), and the rest of the answer or
+        ``error``."""
+        where = {"filename": self.filename, "path": self.path, "answer": self.answer or None}
         if self.error:
             return {**where, "topk": self.topk, "error": self.error}
         extra = (
@@ -171,7 +173,8 @@ class Prediction:
     @property
     def answer(self) -> str:
         """The answer in one word, as the CLI's lines say it: :data:`UNKNOWN` for an image
-        answered unknown, else its top class; "" for an input that failed."""
+        the recognizer judged unknown (its unknown score under the threshold), else its top class;
+        "" for an input that failed. ``--json``'s ``answer`` (null for "") and ``--csv``'s."""
         if self.error or not self.topk:
             return ""
         return UNKNOWN if self.unknown else str(self.topk[0]["class"])
@@ -565,17 +568,23 @@ def _predict_chunk(recognizer: Recognizer, chunk: list[Prediction], k: int, tta:
             entry.error, entry.too_large = exc.reason, exc.too_large
     if images:
         answers = recognizer.answer(images, tta)
-        line = familiarity_line(recognizer)
         for i, entry in enumerate(readable):
-            entry.topk = recognizer.topk(answers.probs[i], k)
-            entry.unknown = bool(answers.unknown[i])
-            entry.score, entry.line = float(answers.scores[i]), line
-            entry.threshold, entry.threshold_kept_on = (
-                recognizer.threshold,
-                recognizer.threshold_kept_on,
-            )
-            entry.unknown_score = recognizer.unknown_score
-            entry.threshold_images = recognizer.threshold_images
+            answered(entry, recognizer, answers, i, k)
+
+
+def answered(
+    entry: Prediction, recognizer: Recognizer, answers: Answers, i: int, k: int
+) -> Prediction:
+    """``entry`` filled in with the ``i``-th image of ``answers``: its top ``k``, whether the
+    recognizer judged it unknown, its score and the threshold that judged it. ``predict`` and
+    ``serve``'s ``/predict`` both answer through it, so their JSON is one."""
+    entry.topk = recognizer.topk(answers.probs[i], k)
+    entry.unknown = bool(answers.unknown[i])
+    entry.score, entry.line = float(answers.scores[i]), familiarity_line(recognizer)
+    entry.threshold, entry.threshold_kept_on = recognizer.threshold, recognizer.threshold_kept_on
+    entry.unknown_score = recognizer.unknown_score
+    entry.threshold_images = recognizer.threshold_images
+    return entry
 
 
 def familiarity_line(recognizer: Recognizer) -> float | None:

@@ -1,20 +1,19 @@
 """``serve``: a FastAPI app around one loaded model: a JSON API and a page to try it.
 
 ``POST /predict`` (multipart field ``file``, optional ``topk`` and ``tta``) returns ``{"filename",
-"unknown", "score", "barely_familiar", "unknown_threshold", "unknown_threshold_kept_on", "topk":
-[{"class", "prob"}]}``, the keys of ``predict --json`` but ``path``; ``GET /`` is a page where a
-person picks or drops an image; ``GET /health``, ``/info``, ``/docs`` (Swagger UI, from a CDN;
-offline, a note pointing to ``/openapi.json``). The
-model loads once, at start; uploads are answered on a few threads of the app's own
-(:data:`ANSWERING_AT_ONCE`), which share it safely, while the others wait. Every bad request gets a
-4xx JSON ``{"error": ...}``: an empty or missing file, a non-image, an upload over the size limit
-(10 MiB unless ``max_upload_bytes`` says otherwise; the error gives it in MiB and bytes, the log
-names the option that raises it), an image over the pixel limit, a ``topk`` out of range; a
-failure of the server's own gets a 500 JSON ``{"error": ...}``. An upload over the size limit is
-refused before it is received: from its Content-Length header alone, or as soon as the bytes read
-pass the limit (a chunked upload, or one whose Content-Length is wrong), never after storing the
-whole of it. No CORS headers unless ``cors_origins`` names the web pages' origins that may call
-the API from their JavaScript (:func:`add_cors`).
+"answer", "unknown", "score", "barely_familiar", "unknown_threshold", "unknown_threshold_kept_on",
+"topk": [{"class", "prob"}]}``, the keys of ``predict --json`` but ``path``; ``GET /`` is a page
+where a person picks or drops an image; ``GET /health``, ``/info``, ``/docs`` (Swagger UI, from a
+CDN; offline, a note pointing to ``/openapi.json``). The model loads once, at start; uploads are
+answered on a few threads of the app's own (:data:`ANSWERING_AT_ONCE`), which share it safely, while
+the others wait. Every bad request gets a 4xx JSON ``{"error": ...}``: an empty or missing file, a
+non-image, an upload over the size limit (10 MiB unless ``max_upload_bytes`` says otherwise; the
+error gives it in MiB and bytes, the log names the option that raises it), an image over the pixel
+limit, a ``topk`` out of range; a failure of the server's own gets a 500 JSON ``{"error": ...}``. An
+upload over the size limit is refused before it is received: from its Content-Length header alone,
+or as soon as the bytes read pass the limit (a chunked upload, or one whose Content-Length is
+wrong), never after storing the whole of it. No CORS headers unless ``cors_origins`` names the web
+pages' origins that may call the API from their JavaScript (:func:`add_cors`).
 """
 
 from __future__ import annotations
@@ -52,7 +51,7 @@ from objrec.devices import resolve_device
 from objrec.errors import ObjrecError
 from objrec.images import MAX_PIXELS_VARIABLE, UnreadableImageError, open_image, pixel_limit
 from objrec.inference import Recognizer, resolve_runtime
-from objrec.predict import barely_familiar, base_name, familiarity_line
+from objrec.predict import Prediction, answered, base_name
 from objrec.quantize import QuantizedBody, graph_engine
 
 log = logging.getLogger(__name__)
@@ -663,19 +662,12 @@ def upload_name(filename: str | None) -> str:
 
 
 def answer_json(recognizer: Recognizer, image, topk: int, tta: bool) -> dict:
-    """``unknown`` (like no class), its ``score``, whether it is ``barely_familiar``, the
-    threshold it was judged by and whether it is a kept one (as ``predict --json`` says), and the
-    ``topk`` (given either way)."""
-    answers = recognizer.answer([image], tta)
-    unknown, score = bool(answers.unknown[0]), float(answers.scores[0])
-    return {
-        "unknown": unknown,
-        "score": score,
-        "barely_familiar": barely_familiar(score, familiarity_line(recognizer), unknown),
-        "unknown_threshold": recognizer.threshold,
-        "unknown_threshold_kept_on": recognizer.threshold_kept_on,
-        "topk": recognizer.topk(answers.probs[0], topk),
-    }
+    """``predict --json``'s answer for the image (:func:`~objrec.predict.answered`), without
+    ``filename`` and ``path``: its ``answer`` (the class, or "unknown"), ``unknown`` (like no
+    class), its ``score``, whether it is ``barely_familiar``, the threshold it was judged by and
+    whether it is a kept one, and the ``topk`` (given either way)."""
+    answer = answered(Prediction(""), recognizer, recognizer.answer([image], tta), 0, topk)
+    return {k: v for k, v in answer.to_json().items() if k not in ("filename", "path")}
 
 
 def _decode(data: bytes, name: str, max_pixels: int, draft: int):

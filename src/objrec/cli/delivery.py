@@ -276,13 +276,13 @@ def serve(
 
     \b
       POST /predict   multipart field "file" (an image), optional "topk", "tta" ->
-                      {"filename", "unknown", "score", "barely_familiar", "unknown_threshold",
-                       "unknown_threshold_kept_on", "topk": [{"class", "prob"}]}
+                      {"filename", "answer", "unknown", "score", "barely_familiar",
+                       "unknown_threshold", "unknown_threshold_kept_on",
+                       "topk": [{"class", "prob"}]}: "answer", the class or "unknown"
       GET  /          a page: pick or drop an image, see its top-5 as bars
       GET  /health, GET /info (classes, backbone, version, and runtime,
                       int8_engine, runs and runs_why: what runs the model, why)
-      GET  /docs      the API in Swagger UI, which the browser loads from the
-                      internet; offline it says so and links /openapi.json
+      GET  /docs      the API in Swagger UI, from the internet (offline: /openapi.json)
 
     \b
     For example: curl -F file=@photo.jpg http://127.0.0.1:8000/predict

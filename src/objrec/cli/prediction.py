@@ -65,9 +65,11 @@ from objrec.progress import plural
     "--json",
     "as_json",
     is_flag=True,
-    help='Print a list of {"filename", "path", "unknown", "score", "barely_familiar", '
+    help='Print a list of {"filename", "path", "answer", "unknown", "score", "barely_familiar", '
     '"unknown_threshold", "unknown_threshold_kept_on", "topk": [{"class", "prob"}]} ("filename": '
-    'the base name, as serve\'s /predict answers; "unknown_threshold_kept_on": when the '
+    'the base name, as serve\'s /predict answers; "answer": what to act on, the top class, or '
+    '"unknown" for an image answered unknown, null for a bad input; '
+    '"unknown_threshold_kept_on": when the '
     "threshold is one evaluate --keep-threshold kept with RUN, when it was kept, else null; "
     '"error" instead for a bad input; keys: docs/json.md).',
 )
