@@ -932,6 +932,28 @@ def test_predict_reports_each_failed_input_once_and_predicts_the_rest(
 
 
 @pytest.mark.slow
+def test_predict_of_a_folder_ends_with_the_tally_of_its_json_answers(
+    capsys, trained_run, split_dir
+):
+    """A folder's lines end with how many images went to each answer, at a threshold between
+    their scores (some unknown): the counts of --json's `answer`."""
+    from collections import Counter
+
+    test = split_dir / "test"
+    scores = sorted(
+        a["score"] for a in json.loads(run(capsys, "predict", trained_run, test, "--json")[1])
+    )
+    line = repr((scores[3] + scores[4]) / 2)
+    code, out, _ = run(capsys, "predict", trained_run, test, "--json", "--threshold", line)
+    counts = Counter(a["answer"] for a in json.loads(out))
+    code, out, _ = run(capsys, "predict", trained_run, test, "--threshold", line)
+    lines = out.splitlines()
+    tally = lines[lines.index("9 images answered:") + 1 :]
+    assert code == 0 and {t.split()[0]: int(t.split()[1]) for t in tally} == counts
+    assert counts["unknown"] == 4 and tally[-1].endswith("(like none of the classes)")
+
+
+@pytest.mark.slow
 @pytest.mark.figures
 def test_predict_plot_draws_up_to_plot_max_and_says_what_was_left_out(
     capsys, tmp_path, trained_run, split_dir

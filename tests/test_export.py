@@ -706,7 +706,8 @@ class _Answers:
         unknown = Path(path).name.startswith("b")
         answer = "unknown" if unknown else top[0]["class"]
         score = -0.5 if unknown else 1.2
-        return [{"path": path, "answer": answer, "topk": top, "unknown": unknown, "score": score}]
+        judged = {"unknown": unknown, "score": score, "unknown_threshold": 0.0}
+        return [{"path": path, "answer": answer, "topk": top, **judged}]
 
 
 def test_the_script_answers_a_folder_of_photos_into_a_csv(tmp_path, monkeypatch, capsys):
@@ -737,6 +738,8 @@ def test_the_script_answers_a_folder_of_photos_into_a_csv(tmp_path, monkeypatch,
     assert f"{tmp_path / 'empty'}: no image files in this folder" in err
     assert "Is a directory" not in err
     assert f"{photos / 'a1.jpg'}: =crab 90.00%, lobster 10.00%" in out.splitlines()
+    tally = ["2 images answered:", "  =crab    1", "  unknown  1 (like none of the classes)"]
+    assert out.splitlines()[-3:] == tally  # the tally ends the lines, as predict's
     assert "4 rows (one per input) written to" in err
     with table.open(encoding="utf-8") as f:
         assert f.read(1) == "\ufeff"  # Excel reads it as UTF-8
@@ -1326,7 +1329,7 @@ def test_the_script_words_its_answers_as_predict_does(capsys, score):
 
     from objrec import export_script
     from objrec.cli.prediction import print_predictions
-    from objrec.export_script import Model, text, threshold_sentence
+    from objrec.export_script import Model, tally_lines, text, threshold_sentence
     from objrec.predict import Prediction
 
     classes = ["butterfly", "camera", "chair", "cup", "lamp", "laptop"]
@@ -1352,10 +1355,13 @@ def test_the_script_words_its_answers_as_predict_does(capsys, score):
     ]  # fmt: skip
     print_predictions(results, None, 20)
     said = capsys.readouterr().out.splitlines()
-    assert said == [*(text(a) for a in answers), threshold_sentence(spec)]
+    assert said == [*(text(a) for a in answers), threshold_sentence(spec), *tally_lines(answers)]
     assert said[0].startswith("mug.jpg: unknown (like none of the classes); closest: cup 68.60%")
     assert said[2] == "sure.jpg: butterfly 100.00%, and 4 more classes under 0.005%"
     assert "the run's own threshold, chosen on only 36 validation images" in said[3]
+    barely = " (1 barely familiar)" if familiar else ""  # near.jpg: 0.0004 above the line
+    unknown_line = "  unknown    1 (like none of the classes)"
+    assert said[4:] == ["3 images answered:", f"  butterfly  2{barely}", unknown_line]
     from objrec.confidence import FEW_IMAGES, resting_words
 
     assert export_script.FEW_IMAGES == FEW_IMAGES

@@ -2,6 +2,7 @@
 
 import io
 import os
+from collections import Counter
 from itertools import product
 from pathlib import Path
 
@@ -763,7 +764,7 @@ def test_predict_s_lines_state_the_unknown_threshold_once(capsys):
     print_predictions([Prediction("a.jpg", **msp), Prediction("b.jpg", **msp)], None, 20)
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "a.jpg: unknown (like none of the classes); closest: cat 41.00%, dog 59.00%"
-    assert out[2:] == ["unknown below a top probability of 0.5: the run's own threshold"]
+    assert out[2] == "unknown below a top probability of 0.5: the run's own threshold"
     familiar = dict(topk=top, score=-0.214, line=0.0, threshold=0.0, unknown_score="knn")
     near = Prediction("c.jpg", **(familiar | {"score": 0.02}))
     kept = dict(threshold_kept_on="2026-12-03T10:00:00+00:00")
@@ -771,10 +772,10 @@ def test_predict_s_lines_state_the_unknown_threshold_once(capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].endswith("cat 41.00%, dog 59.00% (familiarity -0.21)")
     assert out[1] == "c.jpg: cat 41.00%, dog 59.00% (barely familiar: 0.02)"
-    assert out[2:] == [
+    assert out[2] == (
         "unknown below familiarity 0 (a typical validation image scores 1): kept from evaluate "
         "--unknown on 2026-12-03"
-    ]
+    )
     print_predictions([Prediction("d.jpg", **(familiar | {"score": 0.9}))], None, 20, given=0.3)
     assert "unknown below" not in capsys.readouterr().out  # none judged: nothing said
     given = familiar | {"line": 0.3, "threshold": 0.3}
@@ -833,3 +834,54 @@ def test_json_s_answer_is_the_class_or_unknown_as_the_threshold_judged_it(traine
     assert [a["unknown"] for a in answers[:-1]] == [a["answer"] == "unknown" for a in answers[:-1]]
     assert answers[-1]["answer"] is None and answers[-1]["error"]
     assert list(answers[0])[:4] == ["filename", "path", "answer", "unknown"]  # as --csv's columns
+
+
+def tallied(name: str, top: str, score: float | None, threshold: float | None = 0.0):
+    """A prediction of ``top`` at familiarity ``score``, judged unknown under ``threshold``."""
+    from objrec.predict import Prediction
+
+    judged = threshold is not None and score is not None and score < threshold
+    classes = [{"class": top, "prob": 0.9}, {"class": "other", "prob": 0.1}]
+    return Prediction(
+        name, classes, score=score, line=threshold, threshold=threshold, unknown=judged
+    )
+
+
+def test_predict_s_lines_end_with_a_tally_of_the_answers(capsys):
+    """A user predicting a folder of 400 photos scrolled back through its lines to count them.
+    The lines end with how many images went to each class, most first, with how many of them
+    were barely familiar, and, when a threshold judged them, how many were like none of the
+    classes (0 too); an input that failed is not counted, one image has no tally."""
+    from objrec.cli.prediction import print_predictions
+    from objrec.predict import Prediction, Predictions
+
+    answered = [tallied("a.jpg", "lamp", 0.9), tallied("b.jpg", "cup", 0.1)]
+    answered += [tallied("c.jpg", "cup", 0.8), tallied("d.jpg", "cup", -0.3)]
+    results = Predictions([*answered, Prediction("e.jpg", error="truncated")])
+    assert results.tally() == {"cup": 2, "lamp": 1, "unknown": 1}
+    assert results.tally() == dict(Counter(r.to_json()["answer"] for r in results[:4]))
+    print_predictions(results, None, 20)
+    assert capsys.readouterr().out.splitlines()[-4:] == [
+        "4 images answered:",
+        "  cup      2 (1 barely familiar)",
+        "  lamp     1",
+        "  unknown  1 (like none of the classes)",
+    ]
+    print_predictions(Predictions(results[:1]), None, 20)
+    assert capsys.readouterr().out.splitlines() == ["a.jpg: lamp 90.00%, other 10.00%"]
+    print_predictions(Predictions(results[:3:2]), None, 20)
+    assert capsys.readouterr().out.splitlines()[-1] == "  unknown  0 (like none of the classes)"
+    off = [tallied(f"{i}.jpg", "cup", None, None) for i in range(10)]  # --no-unknown
+    print_predictions(Predictions(off), None, 20)
+    assert capsys.readouterr().out.splitlines()[-2:] == ["10 images answered:", "  cup  10"]
+
+
+def test_commands_md_s_tally_is_the_one_predict_prints():
+    """docs/commands.md shows a tally of 120 images: it is what predict prints for them."""
+    from objrec.cli.prediction import tally_lines
+
+    page = (Path(__file__).parents[1] / "docs" / "commands.md").read_text()
+    shown = page.split("- **The tally.**")[1].split("```text\n")[1].split("  ```")[0]
+    results = [tallied("c.jpg", "cup", 0.1)] * 3 + [tallied("c.jpg", "cup", 0.9)] * 68
+    results += [tallied("l.jpg", "lamp", 0.9)] * 40 + [tallied("u.jpg", "cup", -0.5)] * 9
+    assert [line.removeprefix("  ") for line in shown.splitlines()] == tally_lines(results)

@@ -529,6 +529,44 @@ def resting_words(n: int | None) -> str:
     )
 
 
+TALLY_FROM = 2
+"""How many photos answered make the lines end with a tally, as objrec predict's do."""
+
+
+def tally(answers: list[dict]) -> dict[str, int]:
+    """How many photos got each ``answer``: the classes, most first (ties in name order), then
+    "unknown" whenever a threshold judged them, even at 0; photos not read are not counted."""
+    answered = [a for a in answers if a.get("answer") is not None]
+    counts: dict[str, int] = {}
+    for a in answered:
+        if not a["unknown"]:
+            counts[a["answer"]] = counts.get(a["answer"], 0) + 1
+    tallied = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+    if any(a.get("unknown_threshold") is not None for a in answered):
+        tallied[UNKNOWN] = sum(bool(a["unknown"]) for a in answered)
+    return tallied
+
+
+def tally_lines(answers: list[dict]) -> list[str]:
+    """The lines under the photos' lines, in objrec predict's words: how many photos went to
+    each class (how many of them barely familiar), and how many were like none of the classes."""
+    counts = tally(answers)
+    total = sum(counts.values())
+    if total < TALLY_FROM:
+        return []
+    barely: dict[str, int] = {}
+    for a in answers:
+        if a.get("barely_familiar"):
+            barely[a["answer"]] = barely.get(a["answer"], 0) + 1
+    width, digits = max(map(len, counts)), len(str(max(counts.values())))
+    lines = [f"{total:,} images answered:"]
+    for answer, n in counts.items():
+        note = f" ({barely[answer]} barely familiar)" if barely.get(answer) else ""
+        note = " (like none of the classes)" if answer == UNKNOWN else note
+        lines.append(f"  {answer:<{width}}  {n:>{digits}}{note}")
+    return lines
+
+
 def shown(path: str | Path) -> str:
     """``path`` as text any UTF-8 output holds: each byte of a name that is not UTF-8 (an old
     zip's Latin-1 ``caf\\xe9``) escaped, as objrec prints it."""
@@ -750,6 +788,8 @@ def main(argv: list[str] | None = None) -> int:
     judged = any(a.get("unknown") or a.get("barely_familiar") for a in answers)
     if judged and not args.json and threshold_sentence(model.spec):  # once, as predict says it
         print(threshold_sentence(model.spec))
+    for line in [] if args.json else tally_lines(answers):
+        print(shown(line))
     if args.json:  # every input, as objrec predict --json lists them
         print(json.dumps(answers, indent=2))
     if args.csv:

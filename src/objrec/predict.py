@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv as csv_module
 import logging
 import os
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
@@ -225,9 +226,26 @@ def csv_columns(results: Sequence[Prediction]) -> list[str]:
     return [*CSV_COLUMNS, *tops, "error"]
 
 
+def tally(results: Sequence[Prediction]) -> dict[str, int]:
+    """How many images got each answer (:attr:`Prediction.answer`): the classes answered, most
+    first (ties in name order), then :data:`UNKNOWN` whenever a threshold judged the answers,
+    even at 0 (none was like none of the classes); inputs that failed are not counted. What
+    predict's lines end with, and ``--json``'s ``answer`` counted."""
+    answered = [r for r in results if not r.error and r.topk]
+    counts = Counter(r.answer for r in answered if not r.unknown)
+    tallied = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+    if any(r.threshold is not None for r in answered):
+        tallied[UNKNOWN] = sum(r.unknown for r in answered)
+    return tallied
+
+
 class Predictions(list[Prediction]):
     """What :func:`predict` returns: a list of :class:`Prediction`, one per input in order, that
-    :meth:`table` gives as a pandas DataFrame."""
+    :meth:`table` gives as a pandas DataFrame and :meth:`tally` counts by answer."""
+
+    def tally(self) -> dict[str, int]:
+        """How many images got each answer, the class or "unknown" (:func:`tally`)."""
+        return tally(self)
 
     def table(self) -> Any:
         """A pandas DataFrame of one row per input, as ``predict --csv`` writes it

@@ -5,6 +5,7 @@ where the plot and the Grad-CAM overlays went.
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -124,7 +125,8 @@ def predict(
     barely familiar (its familiarity within 0.25 of the unknown line, where a typical valid
     image scores 1 and the line is 0) says so after its classes: "(barely familiar: 0.02)". When
     any image is answered unknown or barely familiar, the threshold that judged them is said
-    once, under the lines.
+    once, under the lines. When two images or more are answered, a tally ends them: how many
+    went to each class, and how many were unknown.
     """
     refuse_unknown_conflict(threshold, no_unknown)
     from objrec.predict import predict as run_predict
@@ -214,8 +216,35 @@ def print_predictions(
     judged = [r for r in results if not r.error and (r.unknown or r.barely_familiar)]
     if judged:
         console.print(threshold_sentence(judged[0], given), markup=False, highlight=False)
+    for line in tally_lines(results):
+        console.print(printable(line), markup=False, highlight=False)
     if plot:
         console.print(plot_sentence(results, plot, plot_max), markup=False, highlight=False)
+
+
+TALLY_FROM = 2
+"""How many images answered make predict's lines end with a tally (:func:`tally_lines`)."""
+
+
+def tally_lines(results) -> list[str]:
+    """How many images went to each answer, under the lines of :data:`TALLY_FROM` answered images
+    or more (a folder's lines run off the screen): a line per class answered, most first, with
+    how many of them were barely familiar, then, when a threshold judged them, how many were
+    like none of the classes (``predict.tally``); the export's script ends its lines alike."""
+    from objrec.data import UNKNOWN
+    from objrec.predict import tally
+
+    counts = tally(results)
+    if sum(counts.values()) < TALLY_FROM:
+        return []
+    barely = Counter(r.answer for r in results if r.barely_familiar)
+    width, digits = max(map(len, counts)), len(str(max(counts.values())))
+    lines = [f"{plural(sum(counts.values()), 'image')} answered:"]
+    for answer, n in counts.items():
+        note = f" ({barely[answer]} barely familiar)" if barely[answer] else ""
+        note = " (like none of the classes)" if answer == UNKNOWN else note
+        lines.append(f"  {answer:<{width}}  {n:>{digits}}{note}")
+    return lines
 
 
 def familiarity_words(r) -> str:
