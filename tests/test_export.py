@@ -16,6 +16,13 @@ from objrec.export import SCORE_TOLERANCE, Agreement, export_model, warn_if_apar
 from objrec.runtime import OnnxModel
 
 
+def fixed() -> torch.Generator:
+    """Random inputs the same in every run: the graph rounds the body's features to float16 as
+    torch does, and a body output a millionth apart rounds the other way about once in 300
+    images, which moves a score by up to 6e-4 (measured) and made these comparisons flaky."""
+    return torch.Generator().manual_seed(0)
+
+
 @pytest.mark.slow
 def test_export_says_a_run_stopped_before_its_end_is_unfinished(trained_run, tmp_path, caplog):
     """A run stopped by Ctrl-C holds an uncalibrated model with no "unknown" threshold of its
@@ -55,7 +62,7 @@ def test_the_sidecar_holds_classes_and_preprocessing_and_the_file_reproduces_pyt
     ]
     assert result.max_diff <= 1e-4 and info["max_abs_diff"] == result.max_diff
     model, meta = load_model(trained_run)
-    x = torch.randn(3, 3, 32, 32)
+    x = torch.randn(3, 3, 32, 32, generator=fixed())
     with torch.inference_mode():  # calibrated: divided by the run's temperature
         expected = (model(x) / meta.calibration.temperature).softmax(1)
     got = OnnxModel(result.path)(x)
@@ -88,7 +95,7 @@ def test_the_sidecar_says_what_the_temperature_divides(trained_run, tmp_path):
     )
     assert sidecar["calibration"].endswith("the probabilities output holds the probabilities")
     model, meta = load_model(trained_run)
-    x = torch.randn(2, 3, 32, 32)
+    x = torch.randn(2, 3, 32, 32, generator=fixed())
     with torch.inference_mode():
         features = as_stored(model.body(x), meta.feature_dtype)  # as the graph rounds them
         members = model.head.member_logits(features)
@@ -430,7 +437,7 @@ def test_the_file_opens_and_answers_alike_in_openvino(trained_run, tmp_path):
     from objrec.runtime import OpenVinoModel
 
     path = export_model(trained_run, tmp_path / "m.onnx").path
-    x = torch.randn(3, 3, 32, 32)
+    x = torch.randn(3, 3, 32, 32, generator=fixed())
     got = OpenVinoModel(path.read_bytes())(x)
     # within float16's rounding of the features, which OpenVINO leaves out (1e-4 on photos)
     assert got.shape == (3, 3) and torch.allclose(got, OnnxModel(path)(x), atol=1e-3)
