@@ -598,6 +598,28 @@ def test_an_evaluation_at_another_threshold_than_the_runs_now_is_made_again(tmp_
     assert load_evaluation(run, tmp_path / "data", SILENT) == folder and len(made) == 1
 
 
+def test_the_page_says_which_classes_the_unknown_answers_fall_on():
+    """persona38b: "It would do so for 7 of the 315 test images (2.22%)" hid that 2 were of the
+    4 test ants, and the recommended stricter threshold said all 4 ants unknown."""
+    from objrec.report import unknown_class_words
+
+    now = [
+        {"class": "ant", "images": 4, "unknown": 2},
+        {"class": "watch", "images": 45, "unknown": 2},
+    ]
+    assert unknown_class_words(now) == (
+        "By class: ant 2 of 4, watch 2 of 45. Half or more of the images of ant are said to be "
+        "unknown: in use, that class would often get no answer."
+    )
+    rarest = [{"class": n, "images": 4, "unknown": 4} for n in ("ant", "crab")]
+    assert unknown_class_words(rarest, stricter=True) == (
+        "With it, by class: ant 4 of 4, crab 4 of 4. Half or more of the images of ant, crab "
+        "would be said to be unknown: in use, those classes would often get no answer."
+    )
+    assert unknown_class_words(now[1:]) == "By class: watch 2 of 45."
+    assert unknown_class_words(None) == unknown_class_words([]) == ""  # older metrics.json
+
+
 def section(html: str, name: str) -> str:
     """The page's section ``id=name``."""
     return html.split(f'id="{name}"')[1].split("</section>")[0]
@@ -616,6 +638,7 @@ def assert_the_confidence_section_is_plain(confidence: str) -> None:
     width, height = Image.open(io.BytesIO(base64.b64decode(picture))).size
     assert width < 1.5 * height  # one panel, not two side by side
     assert "It would do so for 3 of the 111 test images (2.70%), photos of your own" in confidence
+    assert "By class: red 2 of 2. Half or more of the images of red are said to be" in confidence
     assert '<p class="no-open-set">None yet for this model.' in confidence
     assert "objrec evaluate RUN DATA --unknown FOLDER" in confidence
 
@@ -645,6 +668,7 @@ def test_the_report_shows_evaluate_unknown_and_says_in_plain_words_how_its_figur
     metrics = json.loads(metrics_file.read_text())
     plain = metrics | {"temperature": 1.0, "known_kept": 108 / 111, "n": 111, "top1": 0.955}
     plain |= {"top1_at_threshold": 0.9279}
+    plain["unknown_by_class"] = [{"class": "red", "images": 2, "unknown": 2}]  # persona38b
     metrics_file.write_text(json.dumps({k: v for k, v in plain.items() if k != "open_set"}))
     html = " ".join(build_report(trained_run, tmp_path / "r.html").read_text().split())
     overview = section(html, "overview")

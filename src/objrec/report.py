@@ -435,6 +435,7 @@ def build_report(
             "resting_words": resting_words,
             "few_for_a_threshold": FEW_IMAGES,
             "shaky_advice": shaky_advice,
+            "unknown_class_words": unknown_class_words,
             "wall_time_words": wall_time_words,
             "finetune_words": finetune_words,
         }
@@ -660,6 +661,27 @@ def shaky_advice(open_set: dict[str, Any]) -> dict[str, Any] | None:
         open_set["n_unknown"], open_set["n_known"], stricter.get("valid_images")
     )
     return None if fewest is None else {"words": words, "points": 100 / max(fewest, 1)}
+
+
+def unknown_class_words(rows: list[dict[str, Any]] | None, stricter: bool = False) -> str:
+    """Which classes the images said to be unknown are of, as ``evaluate`` says it
+    (``evaluate.unknown_by_class``; ``stricter``: at the stricter threshold), and the classes of
+    which half or more are, which in use would often get no answer; "" when it does not say. The
+    page's "7 of the 315 test images" hid that 2 of them were 2 of the 4 ants (persona38b)."""
+    from objrec.evaluate import mostly_unknown
+
+    if not rows:
+        return ""
+    named = some_of([f"{r['class']} {r['unknown']} of {r['images']}" for r in rows])
+    words = f"{'With it, by' if stricter else 'By'} class: {named}."
+    if most := mostly_unknown(rows):
+        those = "that class" if len(most) == 1 else "those classes"
+        verb = "would be" if stricter else "are"
+        words += (
+            f" Half or more of the images of {some_of(most)} {verb} said to be unknown: in use, "
+            f"{those} would often get no answer."
+        )
+    return words
 
 
 def threshold_text(metrics: dict[str, Any], value: float) -> str:

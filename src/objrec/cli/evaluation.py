@@ -5,6 +5,8 @@ words) and ``report`` (one HTML page about a run).
 from __future__ import annotations
 
 import shlex
+import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -567,6 +569,7 @@ def confidence_lines(
             f"unknown answer: {percent(m['known_kept'])} of {evaluated} get a class, the rest are "
             f"said to be unknown; top-1 {percent(m['top1_at_threshold'])} when an unknown "
             "counts as wrong",
+            *unknown_class_lines(m.get("unknown_by_class")),
             *threshold_words(m),
         ]
     return lines
@@ -595,9 +598,51 @@ def open_set_lines(m: dict[str, Any], evaluated: str) -> list[str]:
         *threshold_words(m),
         f"  {evaluated}: {percent(m['known_kept'])} still get an answer; top-1 "
         f"{percent(m['top1_at_threshold'])} when an unknown counts as wrong",
+        *unknown_class_lines(m.get("unknown_by_class")),
         *missed_lines(o.get("unknown_answered_as") or {}),
         *separation,
     ]
+
+
+def unknown_class_lines(rows: list[dict[str, Any]] | None, stricter: bool = False) -> list[str]:
+    """``  said to be unknown, by class: ant 2 of 4, crab 1 of 4``: which classes the evaluated
+    images said to be unknown are of (``evaluate.unknown_by_class``, the largest share first;
+    ``stricter``: at the stricter threshold offered), then the classes of which half or more
+    were: in use, those would often get no answer. The overall share hid it: a newcomer's 2.22%
+    was 2 of 4 ants and 0 of 237 of the largest classes, and the stricter threshold evaluate
+    recommended said all 4 ants unknown. None when no image was (or an older ``metrics.json``
+    does not say)."""
+    if not rows:
+        return []
+    parts = [f"{r['class']} {r['unknown']} of {r['images']}" for r in rows[:NAMED]]
+    if rest := rows[NAMED:]:
+        images = plural(sum(r["unknown"] for r in rest), "image")
+        parts.append(f"and {plural(len(rest), 'more class', 'more classes')} ({images})")
+    lead = "with it, by class" if stricter else "said to be unknown, by class"
+    lines = wrapped(f"{lead}: ", parts)
+    from objrec.evaluate import mostly_unknown
+
+    most = mostly_unknown(rows)
+    if not most:
+        return lines
+    those = "that class" if len(most) == 1 else "those classes"
+    said = "with it, half or more of the images of {} would be" if stricter else "{} are"
+    if not stricter:
+        said = "half or more of the images of " + said
+    return lines + wrapped(
+        said.format(some_of(most)) + f" said to be unknown: in use, {those} would often get no "
+        "answer"
+    )
+
+
+def wrapped(text: str, parts: Sequence[str] = ()) -> list[str]:
+    """``text``, then ``parts`` joined by commas, each kept whole on one line, on lines of at most
+    90 characters, indented as the lines under a figure."""
+    whole = [part.replace(" ", "\u00a0") for part in parts]  # textwrap breaks at ASCII spaces
+    lines = textwrap.wrap(
+        text + ", ".join(whole), 90, initial_indent="  ", subsequent_indent="    "
+    )
+    return [line.replace("\u00a0", " ") for line in lines]
 
 
 CATCH_ALL_FEWEST = 5
@@ -764,6 +809,7 @@ def stricter_lines(
         *advice_resting_lines(u, n, s.get("valid_images")),
         f"  unknown images caught: {both_counts(caught, u)}",
         f"  {evaluated} said to be unknown, wrongly: {both_counts(lost, n)}",
+        *unknown_class_lines(s.get("unknown_by_class"), stricter=True),
         f"  top-1 when an unknown counts as wrong: {percent(m['top1_at_threshold'])} now, "
         f"{percent(s['top1_at_threshold'])} with it",
         "  chosen on the validation images, as the run's own was; it keeps "
