@@ -910,12 +910,55 @@ def test_a_stricter_threshold_that_loses_far_more_photos_than_it_catches_is_not_
         == "  it rests on 25 unknown, 75 evaluated and 100 validation images: under 100 is few,"
     )
     assert "1 of 25 (4.00%) with it" in offer[3] and "19 of 75 (25.33%) with it" in offer[4]
-    assert offer[-3:] == [
+    assert offer[-4:] == [
         "  4.00 points more of the unknown images caught for 25.33 points more of data/test lost:",
         "  objrec recommends a stricter threshold only when the share of unknown images it newly",
-        "  catches is at least the share of the evaluated images it newly calls unknown",
+        "  catches is at least the share of the evaluated images it newly calls unknown, and it says",
+        "  no class's images unknown half the time or more that the run's threshold answers",
     ]
     assert not any("--threshold" in line for line in lines)
+
+
+def test_a_stricter_threshold_that_would_leave_a_class_mostly_unanswered_is_not_recommended():
+    """persona38b: evaluate recommended a threshold catching 36 points more strangers for 4.13
+    points of the test images, which were all 4 test ants and all 4 crabs: by the shares alone
+    a good trade, in use two classes never answered. A class the run's threshold already left
+    mostly unanswered does not count against it: the stricter one changes nothing there."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    import torch
+
+    from objrec.cli.evaluation import confidence_lines
+    from objrec.evaluate import stricter_result
+    from objrec.inference import Answers
+
+    recognizer = SimpleNamespace(threshold=0.0, classes=("airplanes", "ant", "crab"))
+    valid = torch.linspace(-0.08, 2, 100)  # 95% of them kept at 0.01, above the run's 0
+    scores = torch.cat(
+        [torch.linspace(0.5, 2, 40), torch.tensor([-1.0, -1, 0.005, 0.005]), 0.005 * torch.ones(4)]
+    )
+    labels = torch.tensor(
+        [0] * 40 + [1] * 4 + [2] * 4
+    )  # 2 ants unknown already, 2 more and 4 crabs
+    known = Answers(torch.eye(3)[labels], scores, torch.zeros(48, dtype=torch.bool))
+    strangers = torch.cat([torch.full((20,), 0.005), torch.linspace(0.3, 1, 5)])  # 20 of 25 caught
+    unknown = Answers(torch.eye(3)[[0] * 25], strangers, torch.zeros(25, dtype=torch.bool))
+    s = stricter_result(recognizer, (known, labels), unknown, valid)  # type: ignore[arg-type]
+    assert s is not None and (s["known_rejected_now"], s["known_rejected"]) == (2, 8)
+    assert (s["unknown_caught_now"], s["unknown_caught"]) == (0, 20)  # 80 points for 12.5
+    assert s["silences"] == ["crab"] and s["recommended"] is False  # ant: half unknown already
+    metrics = stricter_metrics(s)
+    metrics["open_set"] |= {"n_known": 48, "n_unknown": 25, "unknown_accepted": 1.0}
+    lines = confidence_lines(metrics, "data/test", Path("run"))
+    assert "a stricter threshold is not recommended: familiarity 0.01; the run's stays" in lines
+    assert lines[-1] == "  so it is not recommended: with it, crab would often get no answer"
+    assert not any("--threshold" in line for line in lines)
+    fewer = torch.cat([scores[:44], torch.tensor([0.005, 0.5, 0.6, 0.7])])  # 1 crab of 4 lost
+    s = stricter_result(
+        recognizer, (Answers(known.probs, fewer, known.unknown), labels), unknown, valid
+    )  # type: ignore[arg-type]
+    assert s is not None and s["silences"] == [] and s["recommended"] is True
 
 
 def test_per_class_results_of_one_or_two_images_are_marked(caplog):

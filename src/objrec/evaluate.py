@@ -812,7 +812,11 @@ def stricter_result(
     the run's own threshold was, never on the evaluated images; ``keeping_threshold``) and what it
     does on the evaluated ``known`` images (answers, labels) and the ``unknown`` folder's, both
     sides at the run's threshold and at it, and whether objrec recommends the trade
-    (``confidence.threshold_trade``); None when it is not above the threshold in use."""
+    (``confidence.threshold_trade``): never when it ``silences`` a class, says half or more of
+    its images unknown (:func:`mostly_unknown`) where the run's threshold did not. A newcomer's
+    recommended one caught 36 points more strangers for 4.13 points of the test images, which
+    were all 4 test ants and all 4 crabs: the model would have answered neither class. None
+    when it is not above the threshold in use."""
     if valid is None or recognizer.threshold is None:
         return None
     threshold = keeping_threshold(valid)
@@ -820,6 +824,11 @@ def stricter_result(
         return None
     answers, labels = known
     kept = accuracy_at_threshold(answers.probs, labels, answers.scores.double(), threshold)
+    scores, classes = answers.scores.double(), recognizer.classes
+    by_class = unknown_by_class(scores < threshold, labels, classes)
+    trade = threshold_trade(answers.scores, unknown.scores, recognizer.threshold, threshold)
+    answered_now = mostly_unknown(unknown_by_class(scores < recognizer.threshold, labels, classes))
+    silences = [name for name in mostly_unknown(by_class) if name not in answered_now]
     return {
         "threshold": threshold,
         "keep_valid": KEEP_KNOWN,
@@ -828,10 +837,10 @@ def stricter_result(
         "known_kept": kept["kept"],
         "top1_at_threshold": kept["top1_at_threshold"],
         "unknown_accepted": float((unknown.scores.double() >= threshold).double().mean()),
-        "unknown_by_class": unknown_by_class(
-            answers.scores.double() < threshold, labels, recognizer.classes
-        ),
-        **threshold_trade(answers.scores, unknown.scores, recognizer.threshold, threshold),
+        "unknown_by_class": by_class,
+        **trade,
+        "silences": silences,
+        "recommended": trade["recommended"] and not silences,
     }
 
 

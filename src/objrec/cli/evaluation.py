@@ -95,7 +95,7 @@ if TYPE_CHECKING:
     "still gets a class when 95% of DATA's images keep theirs). When a stricter threshold catches "
     "more of them, the one that keeps 95% of the run's validation images, whether it is "
     "recommended (only when it catches at least as large a share of unknown images as it loses of "
-    "DATA's), both sides of the trade, and how to use it.",
+    "DATA's, and leaves no class mostly unanswered), both sides of the trade, and how to use it.",
 )
 @click.option(
     "--against",
@@ -738,10 +738,11 @@ def tempered_calibration_line(m: dict[str, Any], evaluated: str, how: str) -> st
 
 TRADE_RULE = (
     "objrec recommends a stricter threshold only when the share of unknown images it newly\n"
-    "catches is at least the share of the evaluated images it newly calls unknown"
+    "catches is at least the share of the evaluated images it newly calls unknown, and it says\n"
+    "no class's images unknown half the time or more that the run's threshold answers"
 )
-"""``confidence.worth_trading`` in words, as ``evaluate --unknown`` prints it, on two lines
-(docs/confidence.md)."""
+"""``confidence.worth_trading`` and ``evaluate.stricter_result``'s ``silences`` in words, as
+``evaluate --unknown`` prints it, on three lines (docs/confidence.md)."""
 
 
 def no_stricter_lines(m: dict[str, Any]) -> list[str]:
@@ -817,6 +818,7 @@ def stricter_lines(
         f"  {points(more_caught)} more of the unknown images caught for {points(more_lost)} more "
         f"of {evaluated} lost:",
         *(f"  {line}" for line in TRADE_RULE.splitlines()),
+        *silenced_lines(s.get("silences")),
     ]
     if not s.get("recommended"):
         return lines
@@ -830,6 +832,16 @@ def stricter_lines(
         f"    objrec serve {where} --threshold {value}",
         f"    objrec export {where} --threshold {value}  (writes it in the sidecar)",
     ]
+
+
+def silenced_lines(silences: list[str] | None) -> list[str]:
+    """Why a stricter threshold the shares alone would have recommended is not: the classes it
+    would leave mostly unanswered (``evaluate.stricter_result``'s ``silences``)."""
+    if not silences:
+        return []
+    return wrapped(
+        f"so it is not recommended: with it, {some_of(silences)} would often get no answer"
+    )
 
 
 def offered_words(m: dict[str, Any], value: str) -> str:
