@@ -324,3 +324,24 @@ def test_a_retrain_that_computes_no_feature_imports_neither_torchvision_nor_torc
         warm, said = child(out)
     assert said["code"] == 0 and warm["frozen_pass"]["computed"] == 0
     assert said["imported"] == [], said["imported"]
+
+
+def test_fine_tuning_under_torchrun_is_refused_before_any_work(tmp_path, split_dir, monkeypatch):
+    """``torchrun ... train --finetune-blocks 1`` ran the frozen pass and every epoch of the
+    head, then refused on each rank, leaving a training state no torchrun could resume."""
+    from contextlib import contextmanager
+
+    import torch
+
+    from objrec.distributed import World
+    from objrec.errors import ObjrecError
+
+    @contextmanager
+    def two_ranks(device):
+        yield World(rank=0, size=2, device=torch.device("cpu"), launched=True)
+
+    monkeypatch.setattr(importlib.import_module("objrec.train"), "process_group", two_ranks)
+    config = tiny_train_config(backbone="efficientnet_lite0", finetune_blocks=1)
+    with pytest.raises(ObjrecError, match="does not run under torchrun yet: train in one process"):
+        train(split_dir, tmp_path / "run", config)
+    assert not (tmp_path / "run").exists()

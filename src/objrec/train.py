@@ -465,6 +465,7 @@ def open_run(
     if request.resume:
         saved, config = load_resume(out)
         require_blocks(config.backbone, config.finetune_blocks)
+        refuse_finetune_under_torchrun(config.finetune_blocks, world)
         train_dir = data_dir / "train"
         require_same_classes(out, saved.meta, list(class_folders(train_dir)), train_dir)
         warn_of_other_data(out, saved.meta, data_dir)
@@ -472,6 +473,7 @@ def open_run(
     else:
         settings = config or TrainConfig()
         require_blocks(settings.backbone, settings.finetune_blocks)  # before the folder is made
+        refuse_finetune_under_torchrun(settings.finetune_blocks, world)
         out = open_run_folder(out, request.force, data_dir)
     config, precision = settle_precision(config or TrainConfig(), world, request.precision_why)
     if config.precision == "int8":  # the engine too, so the run records the one used
@@ -486,6 +488,17 @@ def open_run(
     if precision.get("engine") == "openvino":
         log.info(EXPORT_IN_OPENVINO)
     return out, saved, config, precision
+
+
+FINETUNE_IN_ONE_PROCESS = "`finetune_blocks` does not run under torchrun yet: train in one process"
+
+
+def refuse_finetune_under_torchrun(blocks: int, world: World) -> None:
+    """Fine-tuning (``blocks`` above 0) runs in one process only: under torchrun it is refused
+    before any work, a resume too. It was refused after the frozen pass and the head's fit, on
+    every rank, leaving a training state that no torchrun could resume."""
+    if blocks and world.distributed:
+        raise ObjrecError(FINETUNE_IN_ONE_PROCESS)
 
 
 EXPORT_IN_OPENVINO = (
@@ -1228,7 +1241,7 @@ def finetune_phase(
     tuned body's features for calibration come from the same activations. Also returns what
     fine-tuning did (:func:`finetune_record`)."""
     if world.distributed or parts is None:
-        raise ObjrecError("`finetune_blocks` does not run under torchrun yet: train in one process")
+        raise ObjrecError(FINETUNE_IN_ONE_PROCESS)
     return tune_blocks(prep, config, head_state, reporter, world, parts)
 
 
