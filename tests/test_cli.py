@@ -2103,6 +2103,26 @@ def test_a_piped_table_shows_whole_values(capsys, monkeypatch, tmp_path):
     assert code == 0 and name in out and "…" not in out
 
 
+def test_under_torchrun_the_resume_command_keeps_the_launcher(monkeypatch):
+    """Ctrl-C under `torchrun --nproc-per-node 2` said `objrec train data --resume run`: pasted,
+    it resumed in one process, which ended with other weights than the torchrun run would have
+    (best epoch 386 against 249 on 12 Caltech-101 classes), without a word."""
+    from objrec.cli import cli
+    from objrec.cli.messages import to_cli
+
+    torchrun = {"WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1"}
+    for name, value in torchrun.items():
+        monkeypatch.setenv(name, value)
+    whole = {"resume": "run", "data": "data"}
+    said = to_cli("continue it with `resume=True`", cli.commands["train"], whole)
+    assert (
+        said == "continue it with `torchrun --nproc-per-node 2 -m objrec train data --resume run`"
+    )
+    monkeypatch.setenv("WORLD_SIZE", "8")  # 2 a machine on 4 machines
+    said = to_cli("continue it with `resume=True`", cli.commands["train"], whole)
+    assert "`torchrun --nnodes 4 --nproc-per-node 2 -m objrec train data --resume run`" in said
+
+
 def test_messages_that_point_to_resume_name_the_run(capsys, tmp_path, split_dir):
     from objrec.cli import cli
     from objrec.cli.messages import to_cli

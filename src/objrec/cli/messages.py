@@ -8,8 +8,10 @@ that does the same (`objrec train`, `objrec split SRC OUT --force`, `objrec cach
 from __future__ import annotations
 
 import ast
+import os
 import re
 import shlex
+from collections.abc import Mapping
 
 import click
 
@@ -73,10 +75,24 @@ def cli_spelling(
             given = shlex.quote(values[name]) if name in values else None
             option = f"{param.opts[0]} {given or param.metavar or name.upper()}"
             if "data" in values and command is not None:  # the whole command: it needs DATA too
-                return f"`objrec {command.name} {shlex.quote(values['data'])} {option}`"
+                return f"`{launcher()} {command.name} {shlex.quote(values['data'])} {option}`"
             return option
         return f"{param.opts[0]} {shell_word(value)}"
     return name if value is None else f"{name}={value}"
+
+
+def launcher(environ: Mapping[str, str] = os.environ) -> str:
+    """How this command was started, as a command line's first words: ``objrec``, or under
+    torchrun (``WORLD_SIZE`` and ``MASTER_ADDR`` set, as ``distributed.world_from_env`` reads them)
+    ``torchrun --nproc-per-node N -m objrec``, with ``--nnodes M`` across machines: a resume the
+    message gives then runs as the interrupted run did. In one process it draws its batches
+    otherwise than N ranks do, and ends with other weights."""
+    if "WORLD_SIZE" not in environ or "MASTER_ADDR" not in environ:
+        return "objrec"
+    per_node = max(int(environ.get("LOCAL_WORLD_SIZE", "1")), 1)
+    nodes = max(int(environ["WORLD_SIZE"]) // per_node, 1)
+    nnodes = f"--nnodes {nodes} " if nodes > 1 else ""
+    return f"torchrun {nnodes}--nproc-per-node {per_node} -m objrec"
 
 
 def shell_word(value: str) -> str:
