@@ -4202,3 +4202,19 @@ def test_train_refuses_a_split_folder_of_classes_named_alike(capsys, tmp_path, s
     assert code == 1 and out == "" and refusal in " ".join(err.split())
     assert "differ only in case and a space at either end" in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow  # imports objrec.train (torch): 0.1 s alone
+def test_ctrl_c_under_torchrun_leaves_the_other_ranks_silent(capsys, monkeypatch, tmp_path):
+    """Ctrl-C under `torchrun --nproc-per-node 2` printed a blank line and 'aborted' (rank 1's
+    KeyboardInterrupt, which click turns into Abort) beside rank 0's 'interrupted after epoch 102
+    ...; continue it with ...', as if something had failed: only rank 0 says what was kept."""
+    import importlib
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importlib.import_module("objrec.train"), "train", interrupted)
+    monkeypatch.setenv("RANK", "1")
+    code, out, err = run(capsys, "train", tmp_path, "--out", tmp_path / "run")
+    assert (code, out, err) == (130, "", "")

@@ -30,6 +30,7 @@ from objrec.cli.heap import freeze_heap, run_as_program
 from objrec.cli.messages import os_error_sentence, to_cli, usage_sentence
 from objrec.cli.options import GREEDY_OPTIONS, expand_greedy
 from objrec.cli.output import (
+    INTERRUPTED,
     PIPED_WIDTH,
     console,
     err,
@@ -88,11 +89,6 @@ for command in COMMANDS:
 
 def invoked_command(args: Sequence[str]) -> click.Command | None:
     return next((cli.commands[a] for a in args if a in cli.commands), None)
-
-
-INTERRUPTED = 128 + signal.SIGINT
-"""The exit code of a command stopped by Ctrl-C (130, as shells report it); one stopped by SIGTERM
-exits with 128 + SIGTERM (143) instead, having cleaned up the same way."""
 
 
 @contextmanager

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -54,6 +55,11 @@ console = EscapingConsole(soft_wrap=True)
 err = EscapingConsole(stderr=True, soft_wrap=True)
 PIPED_WIDTH = 10_000
 """Output width when stdout is not a terminal (a pipe, a log file): tables are never cut there."""
+
+
+INTERRUPTED = 128 + signal.SIGINT
+"""The exit code of a command stopped by Ctrl-C (130, as shells report it); one stopped by SIGTERM
+exits with 128 + SIGTERM (143) instead, having cleaned up the same way."""
 
 
 def is_main_rank() -> bool:

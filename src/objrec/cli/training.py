@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import logging
 import shlex
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from objrec.cli.options import (
 )
 from objrec.cli.output import (
     BEST_LINE_GAIN,
+    INTERRUPTED,
     RichReporter,
     console,
     is_main_rank,
@@ -145,7 +147,7 @@ def train(
     reporter = RichReporter()
     target = run or resume
     assert target is not None
-    with logged_warnings() as logged:
+    with logged_warnings() as logged, silent_stop_off_rank_0():
         if resume is None:
             warn_of_unused_finetune(config.finetune_blocks)
         try:
@@ -161,6 +163,18 @@ def train(
     else:
         print_trained(result, reporter)
         console.print(evaluate_next(result.run, data), markup=False, highlight=False)
+
+
+@contextmanager
+def silent_stop_off_rank_0() -> Iterator[None]:
+    """Ctrl-C under torchrun: rank 0 says what was kept and how to resume; the other ranks exit
+    with 130 (143 after SIGTERM) saying nothing, where click printed a blank line and 'aborted'."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if is_main_rank():
+            raise
+        raise SystemExit(INTERRUPTED) from None
 
 
 def train_config(options: dict, resume: Path | None) -> TrainConfig:
