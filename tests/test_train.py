@@ -345,3 +345,36 @@ def test_fine_tuning_under_torchrun_is_refused_before_any_work(tmp_path, split_d
     with pytest.raises(ObjrecError, match="does not run under torchrun yet: train in one process"):
         train(split_dir, tmp_path / "run", config)
     assert not (tmp_path / "run").exists()
+
+
+def test_under_torchrun_only_rank_0_takes_back_the_run_folder(tmp_path, split_dir, monkeypatch):
+    """Ctrl-C under `torchrun --nproc-per-node 2` at epoch 20, before the first state was written:
+    rank 1 removed the run folder, still empty, as rank 0 wrote the state into it ('error:
+    rund/.objrec-1002-....d: no such file or directory'), and the run was lost."""
+    from contextlib import contextmanager
+
+    import torch
+
+    from objrec.distributed import World
+
+    module = importlib.import_module("objrec.train")
+
+    @contextmanager
+    def rank_1(device):
+        yield World(rank=1, size=2, device=torch.device("cpu"), launched=True)
+
+    def made_then_stopped(data_dir, out, *args):
+        out.mkdir()  # as every rank's open_run_folder makes it
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "process_group", rank_1)
+    monkeypatch.setattr(module, "_train", made_then_stopped)
+    monkeypatch.setenv("RANK", "1")
+    with pytest.raises(KeyboardInterrupt):
+        train(split_dir, tmp_path / "run", tiny_train_config())
+    assert (tmp_path / "run").is_dir()  # rank 0's to write into, or take back
+    monkeypatch.setenv("RANK", "0")
+    (tmp_path / "run").rmdir()
+    with pytest.raises(KeyboardInterrupt):  # on rank 0 the same stop leaves no folder
+        train(split_dir, tmp_path / "run", tiny_train_config())
+    assert not (tmp_path / "run").exists()

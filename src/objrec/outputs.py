@@ -613,10 +613,15 @@ def shown_name(path: str, roots: Sequence[Path]) -> str:
     return "/".join(Path(path).parts[-2:])
 
 
-def takes_back_folders(*names: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+def takes_back_folders(
+    *names: str, by_rank_0: bool = False
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorator: the function's arguments ``names`` (output folders) are checked
     (:func:`output_path`), and a call that fails leaves none of the folders it created on the way
-    to them while they are empty (:func:`new_folders`)."""
+    to them while they are empty (:func:`new_folders`). ``by_rank_0``: under torchrun, rank 0
+    alone writes into them, so it alone takes them back: another rank, stopped by the same Ctrl-C,
+    removed the run folder, still empty, as rank 0 wrote the run's state into it, and the run was
+    lost."""
 
     def decorate(function: Callable[P, R]) -> Callable[P, R]:
         signature = inspect.signature(function)
@@ -627,6 +632,8 @@ def takes_back_folders(*names: str) -> Callable[[Callable[P, R]], Callable[P, R]
             given = bound.arguments
             for name in (name for name in names if given.get(name) is not None):
                 given[name] = output_path(given[name], name)
+            if by_rank_0 and os.environ.get("RANK", "0") != "0":  # as torchrun numbers its ranks
+                return function(*bound.args, **bound.kwargs)
             with new_folders(*(given.get(name) for name in names)):
                 return function(*bound.args, **bound.kwargs)
 

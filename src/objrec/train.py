@@ -135,7 +135,7 @@ class RunRequest:
     """Why ``config.precision`` is what it is, when not ``auto`` (None: ``--precision X``)."""
 
 
-@takes_back_folders("out")
+@takes_back_folders("out", by_rank_0=True)
 @warned_once_per_file()
 def train(
     data_dir: Path,
