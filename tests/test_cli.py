@@ -4218,3 +4218,12 @@ def test_ctrl_c_under_torchrun_leaves_the_other_ranks_silent(capsys, monkeypatch
     monkeypatch.setenv("RANK", "1")
     code, out, err = run(capsys, "train", tmp_path, "--out", tmp_path / "run")
     assert (code, out, err) == (130, "", "")
+
+
+def test_serve_help_says_what_each_worker_costs(capsys):
+    """`serve --workers` said only 'Server processes.': a user raised it for speed and got a
+    copy of the model a process (2 workers: 3 GB against 1.1 GB, no faster on 2 cores)."""
+    code, out, _ = run(capsys, "serve", "--help")
+    said = " ".join(out.split())
+    assert code == 0 and "each with its own copy of the model (about 1 GB" in said
+    assert "one already answers 4 uploads at once" in said

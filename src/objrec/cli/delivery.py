@@ -216,7 +216,14 @@ def kept_words(kept) -> str:
     show_default=True,
     help="Port to listen on; 0 picks a free one.",
 )
-@click.option("--workers", type=int, default=1, show_default=True, help="Server processes.")
+@click.option(
+    "--workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Server processes, each with its own copy of the model (about 1 GB for a default run): "
+    "one already answers 4 uploads at once, each on every core (docs/commands.md, serve).",
+)
 @click.option(
     "--runtime",
     type=click.Choice(["onnx", "torch"]),
