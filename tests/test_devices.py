@@ -12,6 +12,8 @@ import pytest
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 from objrec import dedup
 from objrec.backbones import build_body, get_backbone
@@ -264,6 +266,52 @@ def test_device_runner_leaves_the_model_alone_and_returns_float32_on_the_cpu():
     assert runner.module is not body
     assert all(torch.equal(v, before[k]) for k, v in body.state_dict().items())
     assert next(iter(runner.module.parameters())).is_contiguous(memory_format=torch.channels_last)
+
+
+class HostTensors(TorchDispatchMode):
+    """Counts the bytes of the new tensors that operators make in host memory (outputs that
+    share no storage with their inputs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bytes = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        inputs = {t.untyped_storage().data_ptr() for t in tree_leaves((args, kwargs)) if is_t(t)}
+        for t in tree_leaves(out):
+            if is_t(t) and t.device.type == "cpu" and t.untyped_storage().data_ptr() not in inputs:
+                self.bytes += t.untyped_storage().nbytes()
+        return out
+
+
+def is_t(value) -> bool:
+    return isinstance(value, torch.Tensor)
+
+
+def test_the_precision_check_of_a_float32_body_uses_the_body_itself_not_a_copy():
+    """The runner kept a copy of the body on the CPU for the precision check's float32 reference
+    until its first batch (all through evaluate, whose recognizer runs none on the card): a body's
+    bytes of host memory (1.2 GB for a ViT-L). A body in float32 and eval mode (a frozen body, a
+    loaded model) is now used as it is; any other is copied, never changed. The meta device
+    stands in for the card: it holds no bytes anywhere."""
+    body = tiny_body()
+    runner = DeviceRunner(body, META)
+    assert runner._float32 is body and all(p.is_meta for p in runner.module.parameters())
+    trains = tiny_body().train()
+    copied = DeviceRunner(trains, META)._float32
+    assert copied is not None and copied is not trains and not copied.training and trains.training
+
+
+@pytest.mark.slow
+def test_a_runner_for_a_card_makes_no_tensor_in_host_memory():
+    """Nor is the card's copy first made whole on the CPU (``copy.deepcopy(body).to(card)``, a
+    body's bytes more until moved): each tensor is copied to the card directly. Slow: the first
+    dispatch mode imports the compiler's modules (seconds)."""
+    body = tiny_body()
+    with HostTensors() as made:
+        DeviceRunner(body, META)
+    assert made.bytes == 0
 
 
 def test_device_runner_runs_a_short_batch_padded_to_the_measured_size():

@@ -475,10 +475,32 @@ def precision_supported(device: torch.device, dtype: torch.dtype) -> bool:
 
 @torch.inference_mode()
 def float32_on_cpu(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``module``'s float32 output on ``x``, computed on the CPU: a GPU's precision check compares
-    its candidates with it, so that the card runs no float32 shape of its own (each new shape or
-    precision costs the card seconds on its first call: docs/scaling.md)."""
-    return module.eval().float().cpu()(x.float().cpu())
+    """``module``'s float32 output on ``x``, computed on the CPU (``module`` is there in float32
+    and eval mode: :func:`float32_eval_on_cpu`): a GPU's precision check compares its candidates
+    with it, so that the card runs no float32 shape of its own (each new shape or precision costs
+    the card seconds on its first call: docs/scaling.md)."""
+    return module(x.float().cpu())
+
+
+def float32_eval_on_cpu(module: nn.Module) -> bool:
+    """Whether ``module`` computes in float32 on the CPU in eval mode as it is: every floating
+    point parameter and buffer float32 on the CPU, every submodule in eval mode."""
+    tensors = [*module.parameters(), *module.buffers()]
+    on_cpu = all(t.device.type == "cpu" for t in tensors)
+    float32 = all(t.dtype == torch.float32 for t in tensors if t.is_floating_point())
+    return on_cpu and float32 and not any(m.training for m in module.modules())
+
+
+def copy_to(module: nn.Module, device: torch.device) -> nn.Module:
+    """A deep copy of ``module`` on ``device``, each parameter and buffer copied there directly:
+    ``copy.deepcopy(module).to(device)`` first copied all of them on the module's own device (a
+    body's bytes of host memory more for a GPU, until moved)."""
+    memo: dict[int, object] = {}
+    for p in module.parameters():
+        memo[id(p)] = type(p)(p.detach().to(device, copy=True), p.requires_grad)
+    for b in module.buffers():
+        memo[id(b)] = b.detach().to(device, copy=True)
+    return copy.deepcopy(module, memo)
 
 
 @torch.inference_mode()
@@ -526,9 +548,13 @@ class DeviceRunner:
 
     def __init__(self, module: nn.Module, device: torch.device, tolerance=PRECISION_TOLERANCE):
         self.device, self.tolerance = device, tolerance
-        self.module = copy.deepcopy(module).eval().to(device).to(memory_format=torch.channels_last)
-        self._float32: nn.Module | None = copy.deepcopy(module).cpu()
-        """The module on the CPU, until the precision check has computed its reference with it."""
+        self.module = copy_to(module, device).eval().to(memory_format=torch.channels_last)
+        self._float32: nn.Module | None = module
+        """The module on the CPU in float32, until the precision check has computed its reference
+        with it: ``module`` itself (not to be changed until then) where it is so already (a frozen
+        body, a loaded model), else a copy made so."""
+        if not float32_eval_on_cpu(module):
+            self._float32 = copy_to(module, torch.device("cpu")).float().eval()
         self.dtype: torch.dtype | None = None
         self.errors: dict[str, float] = {}
         self._batch: int | None = None
