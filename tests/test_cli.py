@@ -4227,3 +4227,15 @@ def test_serve_help_says_what_each_worker_costs(capsys):
     said = " ".join(out.split())
     assert code == 0 and "each with its own copy of the model (about 1 GB" in said
     assert "one already answers 4 uploads at once" in said
+
+
+def test_under_torchrun_only_train_runs(capsys, monkeypatch, tmp_path):
+    """`torchrun --nproc-per-node 2 -m objrec evaluate run data` evaluated twice: every result
+    printed twice, and both ranks wrote run/eval-test at once. Refused, by rank 0 alone."""
+    for name, value in {"WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "RANK": "0"}.items():
+        monkeypatch.setenv(name, value)
+    code, _, err = run(capsys, "evaluate", tmp_path / "run", tmp_path / "data")
+    said = " ".join(err.split())
+    assert code == 2 and "objrec evaluate runs in one process, not under torchrun" in said
+    monkeypatch.setenv("RANK", "1")
+    assert run(capsys, "evaluate", tmp_path / "run", tmp_path / "data") == (2, "", "")

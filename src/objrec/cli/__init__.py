@@ -27,7 +27,7 @@ from rich.markup import escape
 
 from objrec.cli import data, delivery, evaluation, prediction, tools, training
 from objrec.cli.heap import freeze_heap, run_as_program
-from objrec.cli.messages import os_error_sentence, to_cli, usage_sentence
+from objrec.cli.messages import os_error_sentence, to_cli, under_torchrun, usage_sentence
 from objrec.cli.options import GREEDY_OPTIONS, expand_greedy
 from objrec.cli.output import (
     INTERRUPTED,
@@ -170,11 +170,33 @@ def run_command(args: list[str]) -> int:
     """Run the command line ``args``; errors and interruptions become a sentence and a code. A
     ``--json`` answer is written to stdout as the command ends (:func:`json_only`), where stdout
     may refuse it (a full disk, a closed pipe): said as the command's own refusals are."""
+    refused = refused_under_torchrun(args)
+    if refused is not None:
+        return refused
     try:
         with json_only(args):
             return command_code(args)
     except OSError as exc:
         return refused_by_os(exc)
+
+
+def refused_under_torchrun(args: Sequence[str]) -> int | None:
+    """Under torchrun, a command other than ``train`` is refused as a usage error (2), said by
+    rank 0 alone: every rank ran the whole command (``evaluate`` printed its results twice and
+    both ranks wrote the same files at once). None: the command runs."""
+    command = invoked_command(args)
+    if command is None or command.name == "train" or not under_torchrun():
+        return None
+    if {"-h", "--help"} & set(args):
+        return None
+    if is_main_rank():
+        err.print(
+            f"[red]error:[/] objrec {command.name} runs in one process, not under torchrun: run "
+            f"it as objrec {command.name} ...; only objrec train shares its work among "
+            "torchrun's processes",
+            highlight=False,
+        )
+    return 2
 
 
 def refused_by_os(exc: OSError) -> int:

@@ -81,13 +81,19 @@ def cli_spelling(
     return name if value is None else f"{name}={value}"
 
 
+def under_torchrun(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether this process is one of a torchrun job's: ``WORLD_SIZE`` and ``MASTER_ADDR`` set, as
+    ``distributed.world_from_env`` reads them."""
+    return "WORLD_SIZE" in environ and "MASTER_ADDR" in environ
+
+
 def launcher(environ: Mapping[str, str] = os.environ) -> str:
     """How this command was started, as a command line's first words: ``objrec``, or under
     torchrun (``WORLD_SIZE`` and ``MASTER_ADDR`` set, as ``distributed.world_from_env`` reads them)
     ``torchrun --nproc-per-node N -m objrec``, with ``--nnodes M`` across machines: a resume the
     message gives then runs as the interrupted run did. In one process it draws its batches
     otherwise than N ranks do, and ends with other weights."""
-    if "WORLD_SIZE" not in environ or "MASTER_ADDR" not in environ:
+    if not under_torchrun(environ):
         return "objrec"
     per_node = max(int(environ.get("LOCAL_WORLD_SIZE", "1")), 1)
     nodes = max(int(environ["WORLD_SIZE"]) // per_node, 1)
