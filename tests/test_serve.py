@@ -1064,6 +1064,22 @@ def test_a_cors_origin_of_other_letters_than_ascii_s_matches_what_the_browser_se
         cors_origin("https://shop..example")  # an empty label: no host IDNA can write
 
 
+@pytest.mark.slow
+def test_cors_origin_star_is_warned_of_once_with_several_workers(client, monkeypatch, caplog):
+    """``--workers 2 --cors-origin '*'`` printed the warning once per worker: each worker's app
+    warned as it was made. serve warns once, before starting them; a worker's app, never."""
+    from objrec import serve
+
+    monkeypatch.setattr(serve, "run_until_stopped", lambda config, sock: None)
+    for name in serve.worker_environment(client.run, None, "cpu", None, True, 1):
+        monkeypatch.setenv(name, "")  # restored after the test, as serve sets them
+    with caplog.at_level("WARNING", logger="objrec.serve"):
+        serve.serve(client.run, port=0, workers=2, runtime="torch", cors_origins=["*"])
+        for _worker in range(2):  # each makes its app from the environment serve set
+            serve.app_from_env()
+    assert caplog.text.count("CORS allows any origin (*)") == 1, caplog.text
+
+
 @pytest.mark.parametrize(
     ("given", "words"),
     [

@@ -345,19 +345,22 @@ def allowed_origins(origins: Sequence[str]) -> list[str]:
     return [ANY_ORIGIN] if ANY_ORIGIN in allowed else allowed
 
 
-def add_cors(app: FastAPI, origins: Sequence[str]) -> None:
-    """Starlette's CORS middleware around ``app``, outermost, for the (checked) ``origins``: a
-    web page of one of them may call the API from its JavaScript and read the answers (a GET or
-    a POST, with the headers a form sends; no cookies nor credentials), errors included (a 413
-    from :class:`RefuseDeclaredOverLimit` too). Without ``origins``, no CORS headers at all: a
-    browser keeps every answer from a page of another address. ``*`` is warned of in the log:
-    any website may then use the server."""
+def warn_of_any_origin(origins: Sequence[str]) -> None:
+    """Warn, in the log, when ``origins`` hold ``*``: any website may then use the server."""
     if ANY_ORIGIN in origins:
         log.warning(
             "CORS allows any origin (*): a page of any website may send its visitors' images to "
             "this server from its JavaScript and read the answers; give your website's own "
             "origin instead (as https://shop.example) unless that is meant"
         )
+
+
+def add_cors(app: FastAPI, origins: Sequence[str]) -> None:
+    """Starlette's CORS middleware around ``app``, outermost, for the (checked) ``origins``: a
+    web page of one of them may call the API from its JavaScript and read the answers (a GET or
+    a POST, with the headers a form sends; no cookies nor credentials), errors included (a 413
+    from :class:`RefuseDeclaredOverLimit` too). Without ``origins``, no CORS headers at all: a
+    browser keeps every answer from a page of another address."""
     if origins:
         app.add_middleware(
             CORSMiddleware,
@@ -538,10 +541,12 @@ def create_app(
     unknown: bool = True,
     device: str = "auto",
     cors_origins: Sequence[str] = (),
+    warn_any_origin: bool = True,
 ) -> FastAPI:
     """The app for the model in ``run``, loaded now and run once (:func:`warm_up`), so that the
     first upload is answered as fast as the next; ``threshold``, ``unknown``: as predict's.
-    ``cors_origins``: the web pages' origins (``https://shop.example``; ``*``, any, warned of)
+    ``cors_origins``: the web pages' origins (``https://shop.example``; ``*``, any, warned of
+    unless not ``warn_any_origin``: :func:`serve` warns once for all its workers)
     whose JavaScript may call the API and read its answers (:func:`add_cors`); none by default.
     ``app.state.runs``: what runs the model and why (:func:`start_words`). Uploads over
     ``max_upload_bytes`` and images over ``max_pixels`` (default: objrec's own limit,
@@ -550,6 +555,8 @@ def create_app(
     check_upload_limit(max_upload_bytes)
     max_pixels = upload_pixel_limit(max_pixels)
     origins = allowed_origins(cors_origins)
+    if warn_any_origin:
+        warn_of_any_origin(origins)
     recognizer = load_recognizer(run, runtime, device, threshold, unknown)
     page = page_html(max_upload_bytes)
     app = FastAPI(title="objrec", version=__version__, docs_url=None, redoc_url=None)
@@ -747,6 +754,7 @@ def app_from_env() -> FastAPI:
         unknown=os.environ.get("OBJREC_SERVE_UNKNOWN", "1") == "1",
         device=os.environ.get("OBJREC_SERVE_DEVICE", "auto"),
         cors_origins=os.environ.get("OBJREC_SERVE_CORS_ORIGINS", "").split(),
+        warn_any_origin=False,  # serve warned once, not once per worker
     )
 
 
@@ -931,6 +939,7 @@ def app_to_serve(
     runtime, device, threshold, unknown, max_upload_bytes, max_pixels, origins = settings
     if workers > 1:
         runs = check_settings(run, runtime, device, threshold, unknown)
+        warn_of_any_origin(origins)  # once here: each worker's app warns of nothing
         os.environ.update(worker_environment(run, *settings))
         return "objrec.serve:app_from_env", runs
     app = create_app(
