@@ -659,3 +659,16 @@ def test_an_int8_run_whose_fine_tuning_was_not_kept_stays_loadable_by_earlier_ob
     fp32 = replace(meta, train_config=replace(config, precision="fp32"))
     assert "finetune_blocks" not in fp32.to_json()  # the earlier form holds it
     assert RunMeta.from_json(fp32.to_json()).train_config.finetune_blocks == 2
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux's /proc")
+def test_a_loaded_model_holds_no_part_of_its_file(trained_once, tmp_path):
+    """The model kept tensors of its file's mapping: a copy over the file in place (cp) killed
+    a running serve with SIGBUS at its next answer."""
+    import shutil
+
+    run = Path(shutil.copytree(trained_once, tmp_path / "run"))
+    model, _ = load_model(run)
+    assert str(run / BEST) not in Path("/proc/self/maps").read_text()
+    (run / BEST).write_bytes(b"")  # in place, as cp begins: the model still answers
+    assert torch.isfinite(model(torch.zeros(1, 3, 32, 32))[0]).all()

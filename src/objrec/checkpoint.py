@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save, save_file
+from safetensors.torch import load, save, save_file
 
 from objrec.backbones import build_body, get_backbone, restore_input_transform
 from objrec.confidence import familiarity_from_state, tie_head
@@ -162,12 +162,17 @@ def model_digest(path: Path) -> str:
 
 
 def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Tensors and the raw JSON header of an objrec safetensors file of this format version."""
+    """Tensors and the raw JSON header of an objrec safetensors file of this format version,
+    from one reading of the whole file into memory. ``load_file`` mapped the file, and the model
+    kept tensors of that mapping (the familiarity score's): a copy over the file in place (``cp
+    new.safetensors run/model.safetensors``, which truncates it first) killed a running ``serve``
+    with SIGBUS at its next answer; read in full, the model holds no part of the file, and the
+    header and the tensors come from the same version of it."""
     path = require_checkpoint_file(path)
     try:
-        with safe_open(str(path), framework="pt") as handle:
-            header = handle.metadata() or {}
-        state = load_file(str(path))
+        data = path.read_bytes()
+        state = load(data)
+        header = safetensors_metadata(data)
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         export = "; for an export, give the run folder it came from" * is_onnx_file(path)
         raise ObjrecError(
@@ -188,6 +193,13 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
             )
         )
     return state, meta
+
+
+def safetensors_metadata(data: bytes) -> dict[str, str]:
+    """The ``__metadata__`` of a safetensors file's bytes (already read by ``load``, which checks
+    the header): an 8-byte little-endian length, then the JSON header."""
+    length = int.from_bytes(data[:8], "little")
+    return json.loads(data[8 : 8 + length]).get("__metadata__") or {}
 
 
 def header_object(path: Path, text: str) -> dict[str, Any]:
