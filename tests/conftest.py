@@ -7,6 +7,7 @@ import functools
 import gc
 import inspect
 import itertools
+import logging
 import os
 import random
 import shutil
@@ -115,6 +116,16 @@ def _restore_rng_and_cache(_caches, monkeypatch):
     random.setstate(state[0])
     np.random.set_state(state[1])
     torch.set_rng_state(state[2])
+
+
+@pytest.fixture(autouse=True)
+def _server_events_level():
+    """``objrec serve`` shows a server's events by setting their logger to INFO for its process
+    (``cli.output.show_server_events``): a test that runs it leaves the next test's at its own."""
+    logger = logging.getLogger("objrec.serve.events")
+    level = logger.level
+    yield
+    logger.setLevel(level)
 
 
 @functools.cache

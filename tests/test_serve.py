@@ -4,6 +4,7 @@ real server's API and its page in a real browser)."""
 import asyncio
 import io
 import json
+import os
 import queue
 import signal
 import socket
@@ -1124,3 +1125,102 @@ def test_serve_passes_its_cors_origins_on_says_them_and_gives_them_to_each_worke
         monkeypatch.setenv(name, value)
     with TestClient(app_from_env()) as worker:
         assert worker.get("/info").json()["cors_origins"] == [SHOP, "http://a.b:8080"]
+
+
+def retrained(run: Path, classes: list[str]) -> None:
+    """The run's model written again over its file, as ``train --force`` writes it, with other
+    class names (so that an answer says which model gave it)."""
+    from dataclasses import replace
+
+    from objrec.checkpoint import BEST, load_model, save_checkpoint
+
+    model, meta = load_model(run)
+    save_checkpoint(run / BEST, model, replace(meta, classes=classes))
+
+
+@pytest.mark.slow
+def test_a_running_server_answers_with_the_model_trained_again_into_its_run(
+    trained_once, tmp_path, caplog
+):
+    """After a retrain into the run folder it served, serve answered with the old model until
+    restarted. It now looks at the checkpoint every few seconds (here: at once, twice) and
+    answers with the new model; /info says when it was loaded, and the log says so."""
+    import shutil
+
+    run = Path(shutil.copytree(trained_once, tmp_path / "run"))
+    an_hour_ago = time.time() - 3600
+    os.utime(run / "model.safetensors", (an_hour_ago, an_hour_ago))
+    app = create_app(run, runtime="torch", check_every=None)  # looks driven by the test
+    with TestClient(app) as server:
+        before = server.get("/info").json()
+        retrained(run, ["azure", "jade", "ruby"])
+        with caplog.at_level("INFO", logger="objrec.serve.events"):
+            assert [app.state.served.check() for _ in range(2)] == [False, True]
+        info = server.get("/info").json()
+        answer = server.post("/predict", files={"file": ("x.png", png_bytes(), "image/png")})
+    assert before["classes"] == ["blue", "green", "red"]
+    assert info["classes"] == ["azure", "jade", "ruby"]
+    assert answer.json()["topk"][0]["class"] in info["classes"]
+    assert info["loaded_at"] >= before["loaded_at"] and info["loaded_at"].endswith("Z")
+    assert info["checkpoint_modified"] > before["checkpoint_modified"]
+    assert f"reloaded {run / 'model.safetensors'} (written " in caplog.text
+
+
+@pytest.mark.slow
+def test_a_half_written_checkpoint_never_replaces_the_model_served(trained_once, tmp_path, caplog):
+    """A checkpoint copied over the served one in place, caught half-written and left so: the
+    server keeps answering with the model it has, and warns once."""
+    import shutil
+
+    run = Path(shutil.copytree(trained_once, tmp_path / "run"))
+    app = create_app(run, runtime="torch", check_every=None)
+    whole = (run / "model.safetensors").read_bytes()
+    (run / "model.safetensors").write_bytes(whole[: len(whole) // 2])
+    with TestClient(app) as server, caplog.at_level("WARNING", logger="objrec.served"):
+        assert [app.state.served.check() for _ in range(3)] == [False] * 3
+        info = server.get("/info").json()
+        answer = server.post("/predict", files={"file": ("x.png", png_bytes(), "image/png")})
+    assert info["classes"] == ["blue", "green", "red"] and answer.status_code == 200
+    assert caplog.text.count("changed, but its model could not be used") == 1, caplog.text
+
+
+@pytest.mark.slow
+def test_serve_shows_a_server_s_events_with_their_time_in_each_worker_too(
+    client, monkeypatch, capsys
+):
+    """What a running server did (a reload) is an INFO line the CLI shows at its normal
+    verbosity, with its time and no ``warning:``. serve's workers are new processes, which had
+    none of the CLI's logging: their warnings came bare, their INFO lines not at all. Each now
+    sets it up from the environment as the CLI did."""
+    import importlib
+    import logging
+    import logging.config
+
+    from objrec import serve
+    from objrec.cli import main
+
+    asked, applied = [], []
+    monkeypatch.setattr(serve, "serve", lambda *args, **kwargs: asked.append(kwargs))
+    assert main(["serve", str(client.run), "--workers", "2"]) == 0
+    for name in serve.worker_environment(client.run, None, "cpu", None, True, 1):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OBJREC_SERVE_RUN", str(client.run))
+    monkeypatch.setenv(serve.WORKER_LOGGING, json.dumps(asked[0]["worker_logging"]))
+    monkeypatch.setattr(serve, "create_app", lambda *args, **kwargs: None)
+    monkeypatch.setattr(logging.config, "dictConfig", applied.append)  # not this process's
+    serve.app_from_env()  # as a worker starts
+    (setup,) = applied
+    assert setup["root"] == {"level": "WARNING", "handlers": ["cli"]}
+    assert setup["loggers"] == {"objrec.serve.events": {"level": "INFO"}}
+    made = dict(setup["handlers"]["cli"])
+    module, name = made.pop("()").rsplit(".", 1)
+    handler = getattr(importlib.import_module(module), name)(**made)  # as dictConfig makes it
+    for logger, level, text in [
+        ("objrec.serve.events", logging.INFO, "reloaded run/model.safetensors" + " x" * 60),
+        ("objrec.serve", logging.WARNING, "a warning"),
+    ]:
+        handler.handle(logging.LogRecord(logger, level, __file__, 1, text, None, None))
+    err = capsys.readouterr().err.splitlines()
+    assert err[-2].startswith("[") and "] reloaded run/model.safetensors x x" in err[-2], err
+    assert err[-2].endswith(" x" * 60), err  # one line, however long
+    assert err[-1] == "warning: a warning", err

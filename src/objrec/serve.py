@@ -4,16 +4,17 @@
 "answer", "unknown", "score", "barely_familiar", "unknown_threshold", "unknown_threshold_kept_on",
 "topk": [{"class", "prob"}]}``, the keys of ``predict --json`` but ``path``; ``GET /`` is a page
 where a person picks or drops an image; ``GET /health``, ``/info``, ``/docs`` (Swagger UI, from a
-CDN; offline, a note pointing to ``/openapi.json``). The model loads once, at start; uploads are
-answered on a few threads of the app's own (:data:`ANSWERING_AT_ONCE`), which share it safely, while
-the others wait. Every bad request gets a 4xx JSON ``{"error": ...}``: an empty or missing file, a
-non-image, an upload over the size limit (10 MiB unless ``max_upload_bytes`` says otherwise; the
-error gives it in MiB and bytes, the log names the option that raises it), an image over the pixel
-limit, a ``topk`` out of range; a failure of the server's own gets a 500 JSON ``{"error": ...}``. An
-upload over the size limit is refused before it is received: from its Content-Length header alone,
-or as soon as the bytes read pass the limit (a chunked upload, or one whose Content-Length is
-wrong), never after storing the whole of it. No CORS headers unless ``cors_origins`` names the web
-pages' origins that may call the API from their JavaScript (:func:`add_cors`).
+CDN; offline, a note pointing to ``/openapi.json``). The model loads at start, and again when its
+file is replaced (``served``: a retrain); uploads are answered on a few threads of the app's own
+(:data:`ANSWERING_AT_ONCE`), which share it safely, while the others wait. Every bad request gets a
+4xx JSON ``{"error": ...}``: an empty or missing file, a non-image, an upload over the size limit
+(10 MiB unless ``max_upload_bytes`` says otherwise; the error gives it in MiB and bytes, the log
+names the option that raises it), an image over the pixel limit, a ``topk`` out of range; a failure
+of the server's own gets a 500 JSON ``{"error": ...}``. An upload over the size limit is refused
+before it is received: from its Content-Length header alone, or as soon as the bytes read pass the
+limit (a chunked upload, or one whose Content-Length is wrong), never after storing the whole of it.
+No CORS headers unless ``cors_origins`` names the web pages' origins that may call the API from
+their JavaScript (:func:`add_cors`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from __future__ import annotations
 import asyncio
 import errno
 import ipaddress
+import json
 import logging
+import logging.config
 import math
 import os
 import signal
@@ -51,8 +54,11 @@ from objrec.devices import resolve_device
 from objrec.errors import ObjrecError
 from objrec.images import MAX_PIXELS_VARIABLE, UnreadableImageError, open_image, pixel_limit
 from objrec.inference import Recognizer, resolve_runtime
+from objrec.kept import kept_path
+from objrec.meta import checkpoint_file
 from objrec.predict import Prediction, answered, base_name
 from objrec.quantize import QuantizedBody, graph_engine
+from objrec.served import CHECK_EVERY, ServedModel, checking_lifespan
 
 log = logging.getLogger(__name__)
 
@@ -510,6 +516,12 @@ if (typeof SwaggerUIBundle === "undefined") document.getElementById("offline").h
 blank, offline."""
 
 
+def served_files(run: Path) -> list[Path]:
+    """The files whose change brings a new model to a running server: the checkpoint, then the
+    threshold ``evaluate --keep-threshold`` keeps beside it (read as the model loads)."""
+    return [checkpoint_file(Path(run)), kept_path(Path(run))]
+
+
 def add_docs(app: FastAPI) -> None:
     """``GET /docs``: FastAPI's Swagger UI, whose script and style come from a CDN, with a note
     that takes its place when the browser cannot reach the CDN (an offline lab: the page was
@@ -542,6 +554,7 @@ def create_app(
     device: str = "auto",
     cors_origins: Sequence[str] = (),
     warn_any_origin: bool = True,
+    check_every: float | None = CHECK_EVERY,
 ) -> FastAPI:
     """The app for the model in ``run``, loaded now and run once (:func:`warm_up`), so that the
     first upload is answered as fast as the next; ``threshold``, ``unknown``: as predict's.
@@ -551,24 +564,63 @@ def create_app(
     ``app.state.runs``: what runs the model and why (:func:`start_words`). Uploads over
     ``max_upload_bytes`` and images over ``max_pixels`` (default: objrec's own limit,
     ``images.pixel_limit``, as train reads images; a lower one bounds the server's memory:
-    :func:`upload_pixel_limit`) are refused (413)."""
+    :func:`upload_pixel_limit`) are refused (413). While the app runs it looks at the model's
+    checkpoint file every ``check_every`` seconds (None: never) and answers with the new model
+    once that file is replaced (``served.ServedModel``: a retrain into the run folder)."""
     check_upload_limit(max_upload_bytes)
     max_pixels = upload_pixel_limit(max_pixels)
     origins = allowed_origins(cors_origins)
     if warn_any_origin:
         warn_of_any_origin(origins)
-    recognizer = load_recognizer(run, runtime, device, threshold, unknown)
+    answering = ThreadPoolExecutor(ANSWERING_AT_ONCE, thread_name_prefix="objrec-answer")
+    served = serve_model(run, runtime, device, threshold, unknown, answering)
     page = page_html(max_upload_bytes)
-    app = FastAPI(title="objrec", version=__version__, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="objrec",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=checking_lifespan(served, check_every),
+    )
     add_docs(app)
-    app.state.max_upload_bytes = max_upload_bytes
+    app.state.max_upload_bytes, app.state.served = max_upload_bytes, served
     app.add_middleware(RefuseDeclaredOverLimit, max_upload_bytes=max_upload_bytes)
     add_cors(app, origins)  # added last: outermost, so that the 413 above carries its headers
     add_error_handlers(app)
-    add_reading_routes(app, page, recognizer, (max_upload_bytes, max_pixels, origins), runtime)
-    answering = ThreadPoolExecutor(ANSWERING_AT_ONCE, thread_name_prefix="objrec-answer")
-    warm_up(recognizer, answering)
-    app.state.runs = start_words(recognizer, runtime)
+    add_reading_routes(app, page, served, (max_upload_bytes, max_pixels, origins), runtime)
+    app.state.runs = start_words(served.recognizer, runtime)
+    add_predict_route(app, served, answering, max_upload_bytes, max_pixels)
+    return app
+
+
+def serve_model(
+    run: Path,
+    runtime: str | None,
+    device: str,
+    threshold: float | None,
+    unknown: bool,
+    answering: ThreadPoolExecutor,
+) -> ServedModel:
+    """The model of ``run``, loaded and run once on an ``answering`` thread (:func:`warm_up`),
+    now and whenever its files are replaced (:func:`served_files`)."""
+
+    def load() -> Recognizer:
+        recognizer = load_recognizer(run, runtime, device, threshold, unknown)
+        warm_up(recognizer, answering)
+        return recognizer
+
+    return ServedModel(load, served_files(run))
+
+
+def add_predict_route(
+    app: FastAPI,
+    served: ServedModel,
+    answering: ThreadPoolExecutor,
+    max_upload_bytes: int,
+    max_pixels: int,
+) -> None:
+    """``POST /predict``: each upload answered on an ``answering`` thread by the model served
+    when it came (:func:`answer_upload`)."""
     limits = {"max_upload_bytes": max_upload_bytes, "max_pixels": max_pixels}
 
     @app.post("/predict", max_body_size=body_limit(max_upload_bytes))
@@ -581,10 +633,8 @@ def create_app(
         misplaced = misplaced_field_text(request.query_params, await request.form())
         if misplaced:
             raise HTTPException(422, misplaced)
-        job = answering.submit(answer_upload, recognizer, file, topk, tta, **limits)
+        job = answering.submit(answer_upload, served.recognizer, file, topk, tta, **limits)
         return await asyncio.wrap_future(job)
-
-    return app
 
 
 FORM_FIELDS = ("file", "topk", "tta")
@@ -615,12 +665,12 @@ def misplaced_field_text(query: Mapping[str, str], form: Any) -> str | None:
 def add_reading_routes(
     app: FastAPI,
     page: str,
-    recognizer: Recognizer,
+    served: ServedModel,
     limits: tuple[int, int, list[str]],
     runtime: str | None,
 ) -> None:
-    """GET / (the page), /health and /info (:func:`model_info`, with the upload ``limits``: bytes,
-    pixels; and the CORS origins)."""
+    """GET / (the page), /health and /info (:func:`model_info` of the model served now and when
+    it was loaded, with the upload ``limits``: bytes, pixels; and the CORS origins)."""
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
@@ -632,9 +682,11 @@ def add_reading_routes(
 
     @app.get("/info")
     def info() -> dict:
-        return model_info(recognizer, max_upload_bytes, max_pixels, runtime) | {
-            "cors_origins": origins
-        }
+        return (
+            model_info(served.recognizer, max_upload_bytes, max_pixels, runtime)
+            | served.info()
+            | {"cors_origins": origins}
+        )
 
 
 def answer_upload(
@@ -738,8 +790,15 @@ def worker_environment(
     }
 
 
+WORKER_LOGGING = "OBJREC_SERVE_LOGGING"
+"""The environment variable that holds the logging set-up of :func:`serve`'s workers (JSON)."""
+
+
 def app_from_env() -> FastAPI:
-    """For ``uvicorn --factory`` with several workers: the run is read from the environment."""
+    """For ``uvicorn --factory`` with several workers: the run is read from the environment,
+    and the logging set-up, when :func:`serve` was given one (``worker_logging``)."""
+    if os.environ.get(WORKER_LOGGING):
+        logging.config.dictConfig(json.loads(os.environ[WORKER_LOGGING]))
     run = os.environ.get("OBJREC_SERVE_RUN")
     if not run:
         raise ObjrecError("OBJREC_SERVE_RUN is not set")
@@ -898,6 +957,7 @@ def serve(
     on_loaded: Callable[[str, str], None] | None = None,
     max_pixels: int | None = None,
     cors_origins: Sequence[str] = (),
+    worker_logging: Mapping[str, Any] | None = None,
 ) -> None:
     """Run the app under uvicorn until stopped; binds to loopback unless ``host`` says otherwise.
 
@@ -906,7 +966,9 @@ def serve(
     is called once the model is loaded, with what runs it and why (:func:`runs_and_why`);
     ``on_ready(url)`` once the server answers at ``url`` (with the port it got when ``port`` is
     0). Uploads over ``max_upload_bytes``, and images over ``max_pixels`` (default: objrec's own
-    limit), are refused. ``cors_origins``: as :func:`create_app`'s.
+    limit), are refused. ``cors_origins``: as :func:`create_app`'s. ``worker_logging``: a
+    ``logging.config.dictConfig`` each of several ``workers`` applies as it starts: they are new
+    processes, without this one's logging, whose warnings and events would read otherwise.
     """
     import uvicorn
 
@@ -915,6 +977,8 @@ def serve(
     max_pixels = upload_pixel_limit(max_pixels)  # refused here, not by each worker
     origins = allowed_origins(cors_origins)
     settings = (runtime, device, threshold, unknown, max_upload_bytes, max_pixels, origins)
+    if workers > 1 and worker_logging is not None:
+        os.environ[WORKER_LOGGING] = json.dumps(worker_logging)
     app, runs = app_to_serve(Path(run), workers, settings)
     if on_loaded is not None:
         on_loaded(*runs)

@@ -26,6 +26,7 @@ from objrec.cli.output import (
     err,
     logged_warnings,
     print_json,
+    show_server_events,
     shown,
     with_warnings,
 )
@@ -297,7 +298,7 @@ def serve(
     The model answers one photo of the built-in sample before the server says it is up, so that
     the first upload is answered as fast as the next ones. An image that would decode to more
     pixels than objrec reads (89,478,485, or the environment's OBJREC_MAX_PIXELS), or than
-    --max-pixels, is answered 413.
+    --max-pixels, is answered 413. A model trained again into RUN is served seconds later.
     """
     refuse_unknown_conflict(threshold, no_unknown)
     from objrec.serve import serve as run_serve
@@ -306,14 +307,14 @@ def serve(
     lines = StartLines(run, host, cors_words(origins))
     run_serve(
         *(run, host, port, workers, runtime),
-        on_ready=lines.ready,
-        on_loaded=lines.loaded,
+        **lines.callbacks(),
         threshold=threshold,
         unknown=not no_unknown,
         device=device,
         max_upload_bytes=max_upload_bytes,
         max_pixels=max_pixels,
         cors_origins=origins,
+        worker_logging=show_server_events(),
     )
 
 
@@ -352,6 +353,10 @@ class StartLines:
     def __init__(self, run: Path, host: str, cors: str | None = None) -> None:
         self.run, self.host, self.cors = run, host, [cors] if cors else []
         self.runs: list[str] = []
+
+    def callbacks(self) -> dict[str, Any]:
+        """``serve``'s ``on_ready`` and ``on_loaded``: these lines."""
+        return {"on_ready": self.ready, "on_loaded": self.loaded}
 
     def loaded(self, runs: str, why: str) -> None:
         self.runs.append(f"running {runs}: {why}")

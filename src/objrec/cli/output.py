@@ -574,7 +574,9 @@ class SentenceHandler(logging.Handler):
     """Logged warnings and errors as the CLI's own: ``warning: ...`` on stderr, one sentence in
     the CLI's terms (:func:`in_cli_terms`), no time stamp or padding (``-v`` brings back rich's
     timed log lines, as logged, for whoever debugs); none that another library printed itself
-    (:func:`not_printed_by_its_library`)."""
+    (:func:`not_printed_by_its_library`). An INFO record reaches it only from a logger a command
+    shows at its normal verbosity (:data:`SERVER_EVENTS`, what a server did): it is one line
+    with its time, as :data:`LOG_LINE` without the level, and no ``warning:``."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -584,6 +586,10 @@ class SentenceHandler(logging.Handler):
         try:
             raw = in_cli_terms(self.format(record)).encode("utf-8", "surrogateescape")
             text = raw.decode("utf-8", "backslashreplace")  # a name that is not UTF-8, escaped
+            if record.levelno < logging.WARNING:
+                when = EVENT_TIME.formatTime(record, EVENT_TIME.datefmt)
+                err.print(f"[{when}] {text}", markup=False, highlight=False, soft_wrap=True)
+                return  # one line, never wrapped: a server's log is read with grep
             kind, colour = (
                 ("error", "red") if record.levelno >= logging.ERROR else ("warning", "yellow")
             )
@@ -592,8 +598,33 @@ class SentenceHandler(logging.Handler):
             self.handleError(record)
 
 
+SERVER_EVENTS = "objrec.serve.events"
+"""The logger of what a running server did (``served.events``: a model reloaded, an answer),
+whose INFO lines ``serve`` shows at its normal verbosity (:func:`show_server_events`)."""
+
+
+def show_server_events() -> dict[str, Any]:
+    """Have the CLI's log show :data:`SERVER_EVENTS`' INFO lines, in this process, and return the
+    ``logging.config.dictConfig`` that sets up each of ``serve``'s worker processes as this one
+    is (they are started afresh, without this process's logging): the CLI's handler for its
+    ``-v`` count (:func:`log_handler`), at its level, and those INFO lines."""
+    logging.getLogger(SERVER_EVENTS).setLevel(logging.INFO)
+    ctx = click.get_current_context(silent=True)
+    verbose = ctx.find_root().params.get("verbose", 0) if ctx is not None else 0
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {"cli": {"()": "objrec.cli.output.log_handler", "verbose": verbose}},
+        "root": {"level": logging.getLevelName(level), "handlers": ["cli"]},
+        "loggers": {SERVER_EVENTS: {"level": "INFO"}},
+    }
+
+
 LOG_LINE = logging.Formatter("[%(asctime)s] %(levelname)-8s %(message)s", datefmt="%x %X")
 """``-v``'s log line where stderr is not a terminal: rich's columns (time, level, message)."""
+EVENT_TIME = logging.Formatter(datefmt="%x %X")
+"""The time of a server's event line at the normal verbosity, as :data:`LOG_LINE` gives it."""
 
 
 class LogLineHandler(logging.Handler):

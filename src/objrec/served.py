@@ -1,0 +1,140 @@
+"""The model a server answers with, replaced when its checkpoint file is.
+
+A retrain into the run folder a server serves (``train --force``) replaces ``model.safetensors``
+in one step (written beside it, then renamed over it: ``checkpoint.atomic_save``). A server looks
+at that file, and at the threshold ``evaluate --keep-threshold`` keeps beside it, every few
+seconds (:data:`CHECK_EVERY`: one ``stat`` each), and loads the new model on a thread of its own
+while the old one goes on answering; the new one answers once it has loaded and answered a first
+image. A file still being written in place (``cp new.safetensors run/model.safetensors``) is
+loaded once it has held still for one look; one that does not load, or whose model fails on its
+first image, never replaces the model served: a warning says so, once for that file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+events = logging.getLogger("objrec.serve.events")
+"""What a running server did, one line each (a reload): INFO records, which ``objrec serve``
+shows at its normal verbosity, with their time."""
+
+CHECK_EVERY = 2.0
+"""Seconds between two looks at the served files: a replaced model is answered with within
+about two looks and its loading (one ``stat`` of each file per look costs microseconds)."""
+
+Stamp = tuple[tuple[int, int, int] | None, ...]
+"""Each watched file's inode, size and modification time (ns); None for a file not there."""
+
+
+def file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """``path``'s inode, size and modification time (ns), which a rename over it or a write into
+    it changes; None when it is not there (or cannot be looked at)."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_ino, status.st_size, status.st_mtime_ns
+
+
+def utc_text(seconds: float) -> str:
+    """A time as ISO 8601 in UTC, to the second: ``2026-12-04T23:15:02Z``."""
+    moment = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
+    return moment.replace("+00:00", "Z")
+
+
+class ServedModel:
+    """The model (``recognizer``) a server answers with, loaded by ``load`` (which also has it
+    answer a first image), and loaded again when ``files`` change (the first is the checkpoint).
+    Each request reads :attr:`recognizer` once and answers with it, so a model replaced
+    meanwhile never mixes into an answer; with several worker processes each has its own."""
+
+    def __init__(self, load: Callable[[], Any], files: Sequence[Path]) -> None:
+        self.load, self.files = load, [Path(f) for f in files]
+        self.stamp = self.seen = self.stamps()  # before it loads: a write meanwhile is seen
+        self.failed: Stamp | None = None
+        self.recognizer = load()
+        self.loaded_at = utc_text(time.time())
+        self.modified = self.checkpoint_time(self.stamp)
+
+    def stamps(self) -> Stamp:
+        return tuple(file_stamp(f) for f in self.files)
+
+    @staticmethod
+    def checkpoint_time(stamp: Stamp) -> str | None:
+        """When the checkpoint of ``stamp`` was last written (ISO 8601, UTC)."""
+        return utc_text(stamp[0][2] / 1e9) if stamp[0] is not None else None
+
+    def info(self) -> dict[str, Any]:
+        """What ``/info`` says of the model served: when this server process loaded it
+        (``loaded_at``), and when its checkpoint file was written (``checkpoint_modified``)."""
+        return {"loaded_at": self.loaded_at, "checkpoint_modified": self.modified}
+
+    def check(self) -> bool:
+        """One look at the files: the new model loaded when they changed since the model served
+        was loaded and held still since the last look (a file written in place is loaded once
+        whole), unless that version of them already failed. True when it replaced the model."""
+        stamp = self.stamps()
+        seen, self.seen = self.seen, stamp
+        if stamp == self.stamp or stamp != seen or stamp == self.failed:
+            return False
+        return self.reload(stamp)
+
+    def reload(self, stamp: Stamp) -> bool:
+        """The model of the files as ``stamp`` found them loaded in place of the one served; a
+        failure leaves the one served, with a warning. True when it replaced it."""
+        started = time.perf_counter()
+        try:
+            recognizer = self.load()
+        except Exception as exc:  # any failure to load or to answer: the old model stays
+            self.failed = stamp
+            log.warning(
+                "%s changed, but its model could not be used (%s): still answering with the "
+                "model loaded at %s",
+                self.files[0],
+                exc,
+                self.loaded_at,
+            )
+            return False
+        self.recognizer, self.stamp, self.failed = recognizer, stamp, None
+        self.loaded_at, self.modified = utc_text(time.time()), self.checkpoint_time(stamp)
+        events.info(
+            "reloaded %s (written %s) in %.1f s: answering with it now (%d classes)",
+            self.files[0],
+            self.modified,
+            time.perf_counter() - started,
+            len(recognizer.classes),
+        )
+        return True
+
+
+async def keep_checking(served: ServedModel, every: float) -> None:
+    """:meth:`ServedModel.check` every ``every`` seconds, on a thread of its own, so that the
+    server answers while a new model loads, until cancelled."""
+    while True:
+        await asyncio.sleep(every)
+        await asyncio.to_thread(served.check)
+
+
+def checking_lifespan(served: ServedModel, every: float | None) -> Callable[[Any], Any]:
+    """A FastAPI ``lifespan`` that checks ``served``'s files every ``every`` seconds while the
+    app runs (in each worker process its own); None: never."""
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        task = asyncio.create_task(keep_checking(served, every)) if every else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+
+    return lifespan

@@ -1,0 +1,95 @@
+"""The served model: loaded again when its files are replaced, never by a broken one."""
+
+import os
+import time
+from types import SimpleNamespace
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from objrec.served import ServedModel, checking_lifespan
+
+
+class Loads:
+    """A stand-in for loading a model: the checkpoint's text as the model's classes, or its
+    error for a file that says ``broken``."""
+
+    def __init__(self, path):
+        self.path, self.count = path, 0
+
+    def __call__(self):
+        self.count += 1
+        text = self.path.read_text()
+        if "broken" in text:
+            raise ValueError("not a checkpoint")
+        return SimpleNamespace(classes=text.split())
+
+
+def write(path, text, mtime_ns):
+    """``text`` into ``path`` in place, with a given modification time (a write in the same
+    clock tick would otherwise leave it unchanged)."""
+    path.write_text(text)
+    os.utime(path, ns=(mtime_ns, mtime_ns))
+
+
+@pytest.fixture
+def served(tmp_path):
+    checkpoint = tmp_path / "model.safetensors"
+    write(checkpoint, "cat dog", 10**18)
+    return ServedModel(Loads(checkpoint), [checkpoint, tmp_path / "threshold.json"])
+
+
+def test_a_replaced_checkpoint_is_loaded_once_it_holds_still(served, tmp_path, caplog):
+    """A file written in place is loaded only once two looks find it the same (whole)."""
+    checkpoint = tmp_path / "model.safetensors"
+    assert served.check() is False and served.load.count == 1  # nothing changed
+    write(checkpoint, "cat", 2 * 10**18)
+    assert served.check() is False  # changed since the last look: maybe still being written
+    write(checkpoint, "cat dog emu", 3 * 10**18)
+    assert served.check() is False
+    with caplog.at_level("INFO", logger="objrec.serve.events"):
+        assert served.check() is True
+    assert served.recognizer.classes == ["cat", "dog", "emu"] and served.load.count == 2
+    assert served.info()["checkpoint_modified"] == "2065-01-24T05:20:00Z"
+    assert f"reloaded {checkpoint} (written 2065-01-24T05:20:00Z)" in caplog.text
+    assert served.check() is False and served.load.count == 2
+
+
+def test_a_checkpoint_that_fails_to_load_leaves_the_model_served_warned_once(
+    served, tmp_path, caplog
+):
+    checkpoint = tmp_path / "model.safetensors"
+    write(checkpoint, "broken", 2 * 10**18)
+    with caplog.at_level("WARNING", logger="objrec.served"):
+        results = [served.check() for _ in range(4)]
+    assert results == [False] * 4 and served.recognizer.classes == ["cat", "dog"]
+    assert served.load.count == 2  # tried once for that file, not at every look
+    assert caplog.text.count("changed, but its model could not be used (not a checkpoint)") == 1
+    assert "still answering with the model loaded at " + served.loaded_at in caplog.text
+    write(checkpoint, "emu", 3 * 10**18)
+    assert [served.check(), served.check()] == [False, True]
+    assert served.recognizer.classes == ["emu"]
+
+
+def test_a_kept_threshold_written_beside_the_model_loads_it_again(served, tmp_path):
+    """``evaluate --keep-threshold`` after serve started: the threshold is read as the model
+    loads, so the model is loaded again."""
+    (tmp_path / "threshold.json").write_text("{}")
+    assert [served.check(), served.check()] == [False, True] and served.load.count == 2
+
+
+@pytest.mark.slow
+def test_a_running_app_looks_at_its_files_until_it_stops():
+    """Every few seconds (here 0.01) while it runs, on a thread of its own; never once stopped."""
+    looked = []
+    app = FastAPI(lifespan=checking_lifespan(SimpleNamespace(check=lambda: looked.append(1)), 0.01))
+    with TestClient(app):
+        deadline = time.monotonic() + 60
+        while len(looked) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert len(looked) >= 2
+    time.sleep(0.05)  # a look begun as it stopped has ended
+    stopped = len(looked)
+    time.sleep(0.05)
+    assert len(looked) == stopped
