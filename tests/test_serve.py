@@ -362,7 +362,9 @@ def test_an_eps_upload_is_refused_without_running_ghostscript(client, tmp_path, 
     assert response.json() == {"error": "x.eps: cannot read image (not a recognised image format)"}
 
 
-def test_a_failure_of_the_server_s_own_is_a_json_error_the_page_can_show(client, monkeypatch):
+def test_a_failure_of_the_server_s_own_is_a_json_error_the_page_can_show(
+    client, monkeypatch, caplog
+):
     """Anything that failed beyond a bad request (here the model's answer) was Starlette's
     plain-text "Internal Server Error", which the page read as no answer at all."""
     from objrec import serve
@@ -372,9 +374,11 @@ def test_a_failure_of_the_server_s_own_is_a_json_error_the_page_can_show(client,
 
     monkeypatch.setattr(serve, "answer_json", fails)
     quiet = TestClient(client.app, raise_server_exceptions=False)
-    response = quiet.post("/predict", files={"file": ("x.png", png_bytes(), "image/png")})
+    with caplog.at_level("INFO", logger="objrec.serve.events"):
+        response = quiet.post("/predict", files={"file": ("x.png", png_bytes(), "image/png")})
     assert response.status_code == 500
     assert response.json() == {"error": serve.SERVER_ERROR}  # no detail of the server's
+    assert "/predict x.png (" in caplog.text and ": failed, 500 in " in caplog.text
 
 
 BOUNDARY = "objrecboundary"
@@ -1224,3 +1228,32 @@ def test_serve_shows_a_server_s_events_with_their_time_in_each_worker_too(
     assert err[-2].startswith("[") and "] reloaded run/model.safetensors x x" in err[-2], err
     assert err[-2].endswith(" x" * 60), err  # one line, however long
     assert err[-1] == "warning: a warning", err
+
+
+def test_each_upload_is_one_line_in_the_server_s_log(client, caplog):
+    """Its name, size, sender, the answer (or why none) and the time it took: the server's log
+    said nothing of uploads answered (uvicorn's access log is off under serve)."""
+    import re
+
+    image = png_bytes()
+    with caplog.at_level("INFO", logger="objrec.serve.events"):
+        answer = client.post("/predict", files={"file": ("x.png", image, "image/png")}).json()
+        client.post("/predict", files={"file": ("notes.png", b"not an image", "image/png")})
+    top = answer["topk"][0]
+    said = f"{top['class']} {top['prob']:.2%}"
+    said = f"unknown (closest: {said})" if answer["unknown"] else said
+    lines = [r.getMessage() for r in caplog.records if r.name == "objrec.serve.events"]
+    assert len(lines) == 2, lines
+    size = f"{len(image) / 1024:.0f} KiB"
+    assert re.fullmatch(rf"/predict x\.png \({size}\) from testclient: {said} in \d+ ms", lines[0])
+    assert lines[1].startswith("/predict notes.png (12 bytes) from testclient: refused, 415: ")
+
+
+@pytest.mark.parametrize(
+    ("n_bytes", "words"),
+    [(812, "812 bytes"), (1024, "1 KiB"), (250_000, "244 KiB"), (2_422_000, "2.31 MiB")],
+)
+def test_an_upload_s_size_is_said_in_the_unit_that_reads_best(n_bytes, words):
+    from objrec.serve import upload_size
+
+    assert upload_size(n_bytes) == words

@@ -58,7 +58,7 @@ from objrec.kept import kept_path
 from objrec.meta import checkpoint_file
 from objrec.predict import Prediction, answered, base_name
 from objrec.quantize import QuantizedBody, graph_engine
-from objrec.served import CHECK_EVERY, ServedModel, checking_lifespan
+from objrec.served import CHECK_EVERY, ServedModel, checking_lifespan, events
 
 log = logging.getLogger(__name__)
 
@@ -620,8 +620,15 @@ def add_predict_route(
     max_pixels: int,
 ) -> None:
     """``POST /predict``: each upload answered on an ``answering`` thread by the model served
-    when it came (:func:`answer_upload`)."""
+    when it came (:func:`answer_upload`), and told in the log (:func:`log_request`)."""
     limits = {"max_upload_bytes": max_upload_bytes, "max_pixels": max_pixels}
+
+    async def answer(request: Request, file: UploadFile, topk: int, tta: bool) -> dict:
+        misplaced = misplaced_field_text(request.query_params, await request.form())
+        if misplaced:
+            raise HTTPException(422, misplaced)
+        job = answering.submit(answer_upload, served.recognizer, file, topk, tta, **limits)
+        return await asyncio.wrap_future(job)
 
     @app.post("/predict", max_body_size=body_limit(max_upload_bytes))
     async def predict(
@@ -630,11 +637,52 @@ def add_predict_route(
         topk: Annotated[int, Form(ge=1, le=MAX_TOPK)] = 5,
         tta: Annotated[bool, Form(description="average over the test-time views")] = False,
     ) -> dict:
-        misplaced = misplaced_field_text(request.query_params, await request.form())
-        if misplaced:
-            raise HTTPException(422, misplaced)
-        job = answering.submit(answer_upload, served.recognizer, file, topk, tta, **limits)
-        return await asyncio.wrap_future(job)
+        started = time.perf_counter()
+        try:
+            answered = await answer(request, file, topk, tta)
+        except Exception as exc:
+            log_request(request, file, failure_words(exc), time.perf_counter() - started)
+            raise
+        log_request(request, file, answer_words(answered), time.perf_counter() - started)
+        return answered
+
+
+def log_request(request: Request, file: UploadFile, outcome: str, seconds: float) -> None:
+    """One line in the server's log (``served.events``, which ``objrec serve`` shows) for an
+    upload: its name, size, who sent it, the answer or why none, and the time it took from its
+    arrival (its body received) to the answer. uvicorn's access log, off under ``serve``, would
+    say only the client, path and status."""
+    size = upload_size(file.size) if file.size is not None else "size unknown"
+    client = request.client.host if request.client is not None else "an unknown client"
+    name = upload_name(file.filename)
+    milliseconds = seconds * 1000
+    events.info(
+        "/predict %s (%s) from %s: %s in %.0f ms", name, size, client, outcome, milliseconds
+    )
+
+
+def upload_size(n_bytes: int) -> str:
+    """An upload's size for the log: bytes under a KiB, whole KiB under a MiB, else in MiB as
+    the upload limit is said (:func:`mebibytes`): ``812 bytes``, ``245 KiB``, ``2.31 MiB``."""
+    if n_bytes < 1024:
+        return f"{n_bytes} bytes"
+    return f"{n_bytes / 1024:,.0f} KiB" if n_bytes < MIB else mebibytes(n_bytes)
+
+
+def answer_words(answer: Mapping[str, Any]) -> str:
+    """``/predict``'s answer in the log: the top class and its probability, or unknown and the
+    closest class."""
+    top = answer["topk"][0]
+    said = f"{top['class']} {top['prob']:.2%}"
+    return f"unknown (closest: {said})" if answer["unknown"] else said
+
+
+def failure_words(exc: Exception) -> str:
+    """Why ``/predict`` gave no answer, in the log: a refusal's status and sentence, or a failure
+    of the server's own (its traceback is logged too)."""
+    if isinstance(exc, StarletteHTTPException):
+        return f"refused, {exc.status_code}: {exc.detail}"
+    return "failed, 500"
 
 
 FORM_FIELDS = ("file", "topk", "tta")
