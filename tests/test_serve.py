@@ -1042,6 +1042,26 @@ def test_cors_origin_lets_that_website_s_pages_call_the_api_and_no_other(trained
     assert info["cors_origins"] == [SHOP]
 
 
+def test_a_failure_of_the_server_s_own_carries_the_cors_headers_too(trained_once, monkeypatch):
+    """A 500 came without them (Starlette answers it outside every middleware of the app's): a
+    page of an allowed origin saw a failed request, not the error. The traceback still reaches
+    the server (here the test client, which raises it unless told not to)."""
+    from objrec import serve
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("the model failed")
+
+    monkeypatch.setattr(serve, "answer_json", fails)
+    app = create_app(trained_once, runtime="torch", cors_origins=[SHOP])
+    png = {"file": ("x.png", png_bytes())}
+    with TestClient(app, raise_server_exceptions=False) as shop:
+        failed = shop.post("/predict", headers={"Origin": SHOP}, files=png)
+    assert failed.status_code == 500 and failed.json() == {"error": serve.SERVER_ERROR}
+    assert failed.headers["access-control-allow-origin"] == SHOP
+    with TestClient(app) as strict, pytest.raises(RuntimeError, match="the model failed"):
+        strict.post("/predict", headers={"Origin": SHOP}, files=png)
+
+
 def test_cors_origin_star_lets_any_website_and_is_warned_of(trained_once, caplog):
     with caplog.at_level("WARNING", logger="objrec.serve"):
         app = create_app(trained_once, runtime="torch", cors_origins=[SHOP, "*"])

@@ -47,7 +47,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from objrec import __version__
 from objrec.devices import resolve_device
@@ -100,8 +100,39 @@ SERVER_ERROR = "the server failed on this request (its log says why); try again,
 async def server_error(request: Request, exc: Exception) -> JSONResponse:
     """Any other failure as a 500 ``{"error": ...}`` too, not Starlette's plain-text "Internal
     Server Error", which the page cannot read (it said "error (no answer)"). The sentence names
-    no detail of the server; uvicorn logs the traceback."""
+    no detail of the server; uvicorn logs the traceback. :class:`AnswerFailuresInside` answers
+    the app's own failures so, with CORS headers; this handler, those of the middleware."""
     return _error(500, SERVER_ERROR)
+
+
+class AnswerFailuresInside:
+    """A failure of the server's own answered as its 500 ``{"error": ...}`` (:func:`server_error`)
+    from inside the CORS middleware, so that it carries the CORS headers every other answer
+    carries, then raised on, so that uvicorn still logs its traceback. Starlette answers such a
+    failure in its ``ServerErrorMiddleware``, which it puts outside every middleware of the
+    app's: a page of an allowed origin saw a failed request, not the 500. Raised on, the failure
+    reaches that middleware with the answer already sent, and it sends none of its own."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception:
+            if not started:  # else the answer is under way, and only the server can end it
+                await _error(500, SERVER_ERROR)(scope, receive, send)
+            raise
 
 
 NOT_A_FILE = (
@@ -365,8 +396,9 @@ def add_cors(app: FastAPI, origins: Sequence[str]) -> None:
     """Starlette's CORS middleware around ``app``, outermost, for the (checked) ``origins``: a
     web page of one of them may call the API from its JavaScript and read the answers (a GET or
     a POST, with the headers a form sends; no cookies nor credentials), errors included (a 413
-    from :class:`RefuseDeclaredOverLimit` too). Without ``origins``, no CORS headers at all: a
-    browser keeps every answer from a page of another address."""
+    from :class:`RefuseDeclaredOverLimit`, a 500 from :class:`AnswerFailuresInside`). Without
+    ``origins``, no CORS headers at all: a browser keeps every answer from a page of another
+    address."""
     if origins:
         app.add_middleware(
             CORSMiddleware,
@@ -584,6 +616,7 @@ def create_app(
     )
     add_docs(app)
     app.state.max_upload_bytes, app.state.served = max_upload_bytes, served
+    app.add_middleware(AnswerFailuresInside)  # added first: innermost, inside CORS
     app.add_middleware(RefuseDeclaredOverLimit, max_upload_bytes=max_upload_bytes)
     add_cors(app, origins)  # added last: outermost, so that the 413 above carries its headers
     add_error_handlers(app)
