@@ -1855,6 +1855,32 @@ def test_the_audit_lists_its_outliers_and_names_every_file_it_wrote(capsys):
     )
 
 
+def test_outliers_that_are_a_small_class_as_a_whole_are_said_to_be(capsys):
+    """persona38b: 15 of the audit's 16 outliers were photos of the classes of 15-30 images
+    (crab 7 of its 18), scored against every image's distances; nothing said that a class of few
+    photos lies far as a whole. The classes under the median size with a tenth or more of their
+    images far (2 at least) are named, in the terminal, under the outliers."""
+    from objrec.audit import far_classes
+    from objrec.cli.data import print_audit
+
+    labels = np.array([0] * 50 + [1] * 40 + [2] * 18 + [3] * 30 + [4] * 25)
+    names = ["airplanes", "watch", "crab", "lotus", "dolphin"]
+    rows = [{"class": c, "_degenerate": False} for c in ["crab"] * 7 + ["airplanes"] * 5]
+    rows += [{"class": "lotus", "_degenerate": False}, {"class": "dolphin", "_degenerate": True}]
+    rows += [{"class": "dolphin", "_degenerate": False}] * 2  # 2 of 25: under a tenth
+    assert far_classes(rows, labels, names) == {"crab": (7, 18)}  # airplanes: not small
+    outliers = [{"path": f"photos/crab/{i}.jpg", "reason": "far"} for i in range(16)]
+    result = AuditResult([], [], outliers, 163, names, seconds={"total": 1.0})
+    result.far_classes = {"crab": (7, 18), "ant": (4, 15)}
+    print_audit(result, Path("photos"), Path("photos-audit"))
+    assert (
+        "  11 of the 16 outliers are photos of classes of few images (crab 7 of its 18, ant 4 of "
+        "its 15): a class of few photos lies far from the rest as a whole (each photo has few of "
+        "its own class near it), so these may be ordinary photos of their class; look at them "
+        "before removing any"
+    ) in capsys.readouterr().out.splitlines()
+
+
 def csv_rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8-sig") as f:
         return list(csv.DictReader(f))
@@ -2473,6 +2499,7 @@ def test_audit_html_counts_one_of_a_kind_in_the_singular(tmp_path, monkeypatch):
         n_images=1,
         classes=["red"],
         unjudged=[],
+        far_classes={},
     )
     write_page(result, SimpleNamespace(root=tmp_path), tmp_path / "audit.html")
     text = " ".join((tmp_path / "audit.html").read_text().split())
@@ -2728,6 +2755,7 @@ def page_with_a_long_name_and_a_copy(tmp_path: Path) -> tuple[Path, Any]:
         n_images=3,
         classes=["red"],
         unjudged=[],
+        far_classes={},
     )
     plan = [{"file": f"red/{LONG_NAME}.png", "action": "remove"}]
     write_page(result, inv, tmp_path / "audit.html", plan=plan)

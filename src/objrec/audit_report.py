@@ -880,7 +880,7 @@ def write_page(
         min(PAGE_LIMIT, len(x))
         for x in (result.label_issues, result.near_duplicates, result.look_alikes, result.outliers)
     )
-    from objrec.audit import leak_words, unjudged_note
+    from objrec.audit import far_classes_note, leak_words, unjudged_note
 
     with reporter.task("thumbnails", total) as advance:
         actions = {row["file"]: row["action"] for row in plan}
@@ -902,6 +902,9 @@ def write_page(
         leak_words=leak_words(result.near_duplicates),
         alike_across=sum(g["kind"] == "across splits" for g in result.look_alikes),
         unjudged=unjudged_note(result.unjudged) if result.unjudged else "",
+        far=far_classes_note(result.far_classes, len(result.outliers))
+        if result.far_classes
+        else "",
         **sections,
     )
     path.write_text(html)
@@ -967,6 +970,7 @@ hash distance {{ f.row.hash_distance|plural("bit") }}
 <img src="{{ t.src }}" alt="">{% endif %}<figcaption>{{ t.caption }}<br>
 <span class="muted">{{ t.path }}</span></figcaption></figure>{% endfor %}</div></div>{% endfor %}
 <h2 id="outliers">Outliers</h2>
+{% if far %}<p class="check">{{ far }}.</p>{% endif %}
 {% for f in outliers %}<div class="finding"><div class="info"><b>{{ f.row.path }}</b><br>
 {{ f.row.reason }}</div><div class="tiles">{% for t in f.tiles %}<figure>{% if t.src %}
 <img src="{{ t.src }}" alt="">{% endif %}<figcaption>{{ t.caption }}</figcaption></figure>

@@ -765,7 +765,7 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, refresh, force
     side) and plan.csv, which `objrec apply-plan` applies into a new folder once you have reviewed
     it.
     """
-    from objrec.audit import AuditConfig, unjudged_note
+    from objrec.audit import AuditConfig
     from objrec.audit import audit as run_audit
 
     if run is None:
@@ -779,17 +779,27 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, refresh, force
         reporter = RichReporter()
         result = run_audit(data, out_dir, config, run, reporter, force, refresh)
     if as_json:
-        unjudged = [unjudged_note(result.unjudged)] if result.unjudged else []
         written = {"out": str(out_dir), "plan": str(out_dir / "plan.csv")}  # for apply-plan
-        print_json(with_warnings(written | result.to_json(), logged + unjudged))
+        print_json(with_warnings(written | result.to_json(), logged + audit_notes(result)))
         return
     print_audit(result, data, out_dir)
+
+
+def audit_notes(result) -> list[str]:
+    """The sentences ``--json`` adds to its warnings: the classes whose labels were not judged,
+    the classes of few images far as a whole (most of the outliers, say)."""
+    from objrec.audit import far_classes_note, unjudged_note
+
+    notes = [unjudged_note(result.unjudged)] if result.unjudged else []
+    if result.far_classes:
+        notes.append(far_classes_note(result.far_classes, len(result.outliers)))
+    return notes
 
 
 def print_audit(result, data: Path, out_dir: Path) -> None:
     """The audit's findings for the terminal: the counts, each list under its heading naming
     its file, the files written, and what plan.csv pre-fills (:func:`plan_words`)."""
-    from objrec.audit import unjudged_note
+    from objrec.audit import far_classes_note, unjudged_note
     from objrec.outputs import AUDIT_FILES
 
     console.print(
@@ -807,6 +817,9 @@ def print_audit(result, data: Path, out_dir: Path) -> None:
         console.print(unjudged_note(result.unjudged), markup=False, highlight=False)
     print_label_issues(result.label_issues, data)
     print_outliers(result.outliers, data)
+    if result.far_classes:
+        note = far_classes_note(result.far_classes, len(result.outliers))
+        console.print(f"  {note}", markup=False, highlight=False)
     files = sorted(AUDIT_FILES, key=lambda name: (name != "audit.html", name != "plan.csv"))
     console.print(f"written in {shown(out_dir)}: {', '.join(files)}", markup=False)
     console.print(plan_words(result, data, out_dir), markup=False, highlight=False)
