@@ -2494,6 +2494,31 @@ def test_evaluate_s_tables_say_what_their_columns_and_rows_mean():
     assert "macro: each class counts the same; weighted: each image does" in said
 
 
+def test_a_top1_on_few_images_is_shown_with_its_interval():
+    """persona38b: evaluate's table showed crab's 3 right of 4 as a plain "75.00%": a class of
+    fewer than 10 distinct images shows its 95% interval beside it, the caption says what it is,
+    and a class of 45 stays as it was."""
+    import pandas as pd
+    from rich.console import Console
+
+    from objrec.cli.evaluation import worst_table
+
+    rows = pd.DataFrame(
+        {"class": ["crab", "watch"], "n_train": [10, 89], "n_test": [4, 45], "n_groups": [4, 45]}
+        | {"top1": [0.75, 1.0], "top1_low": [0.3006, 0.9213], "top1_high": [0.9544, 1.0]}
+        | {"top5": [1.0, 1.0], "precision": [1.0, 1.0], "f1": [0.857, 1.0]}
+        | {"most_confused_with": ["Motorbikes", ""]}
+    )
+    console = Console(width=300, record=True)
+    console.print(worst_table(rows))
+    said = console.export_text()
+    assert "│ 75.00% (30-95%) " in said and "│ 100.00%  " in said and "(92-100%)" not in said
+    caption = " ".join(said.split())
+    assert (
+        "; (30-95%): under 10 images, where top-1 would likely lie on many more photos" in caption
+    )
+
+
 def test_a_perfect_evaluation_says_so_instead_of_a_table_of_classes_at_100(capsys):
     """Every image right: the table listed 10 classes at 100% in an order nothing shown explains.
     The text said "Worst classes: none" while --json's `worst_classes` listed every class at

@@ -982,6 +982,29 @@ def test_per_class_results_of_one_or_two_images_are_marked(caplog):
     ]
 
 
+def test_per_class_table_gives_each_top1_its_95_percent_interval():
+    """persona38b: crab's 3 right of 4 test images read "75%" in per_class.csv and --json, like
+    any other top-1; only under 3 images was a class marked. Each row has `top1_low` and
+    `top1_high` after `top1`: the Wilson interval of the overall top-1 on its distinct images."""
+    import torch
+
+    from objrec.evaluate import summarize_logits
+    from objrec.metrics import wilson_interval
+
+    labels = torch.tensor([0] * 4 + [1] * 45)
+    guesses = torch.tensor([0, 0, 0, 1] + [1] * 45)
+    result = summarize_logits(torch.nn.functional.one_hot(guesses, 2).float(), labels, ["a", "b"])
+    columns = list(result.per_class.columns)
+    assert columns[columns.index("top1") + 1 : columns.index("top1") + 3] == [
+        "top1_low",
+        "top1_high",
+    ]
+    rows = {r["class"]: r for r in result.to_json()["per_class"]}
+    assert (rows["a"]["top1_low"], rows["a"]["top1_high"]) == (0.3006, 0.9544)
+    low, high = wilson_interval(1.0, 45)
+    assert (rows["b"]["top1_low"], rows["b"]["top1_high"]) == (round(low, 4), round(high, 4))
+
+
 def test_per_class_table_marks_the_classes_too_few_to_trust_beside_their_image_count():
     """per_class.csv showed a class scored on one test image at 100% like any other; evaluate
     warned of it in the terminal only. Its `too_few_to_trust` column, after `n_test`, marks the

@@ -434,18 +434,42 @@ def few_images() -> int:
     return fewest()
 
 
+FEW_TO_MEASURE = 10
+"""A class evaluated on fewer distinct images than this has its top-1 shown with its 95% interval
+(``top1_low``, ``top1_high``) in evaluate's table and the report: one image is over 10 points of
+it, and 3 right of 4, "75%", would likely lie anywhere from 30% to 95% on many more photos."""
+
+
+def add_top1_interval(per_class: pd.DataFrame) -> pd.DataFrame:
+    """``per_class`` with ``top1_low`` and ``top1_high`` after ``top1``: the 95% Wilson interval
+    of each class's top-1 on its distinct images (``n_groups``), the one the overall top-1 gets
+    (``metrics.wilson_interval``)."""
+    from objrec.metrics import wilson_interval
+
+    if "top1" in per_class and "top1_low" not in per_class:
+        bounds = [
+            wilson_interval(float(top1), int(n))
+            for top1, n in zip(per_class["top1"], per_class["n_groups"], strict=True)
+        ]
+        at = per_class.columns.get_loc("top1") + 1
+        per_class.insert(at, "top1_low", [round(low, 4) for low, _ in bounds])
+        per_class.insert(at + 1, "top1_high", [round(high, 4) for _, high in bounds])
+    return per_class
+
+
 def mark_too_few(per_class: pd.DataFrame, distinct: dict[str, int] | None = None) -> pd.DataFrame:
     """``per_class`` with ``n_groups`` and ``too_few_to_trust`` after ``n_test``: the distinct
     photos among the class's images (``distinct``: near-duplicates, such as a burst's frames,
     count once; without it, every image is one), and whether they are fewer than
     :func:`few_images`, the classes :func:`warn_few_images` names, so that ``per_class.csv``
-    (and ``--json``'s rows) say it beside a top-1 of 100% from one photo (or its five frames)."""
+    (and ``--json``'s rows) say it beside a top-1 of 100% from one photo (or its five frames);
+    then each top-1's interval (:func:`add_top1_interval`)."""
     if "n_test" in per_class:  # a table of no class has no columns
         at = per_class.columns.get_loc("n_test") + 1
         counts = per_class["n_test"] if distinct is None else per_class["class"].map(distinct)
         per_class.insert(at, "n_groups", counts.astype(int))
         per_class.insert(at + 1, "too_few_to_trust", per_class["n_groups"] < few_images())
-    return per_class
+    return add_top1_interval(per_class)
 
 
 def warn_few_images(result: EvaluationResult, run: Path | None = None) -> None:

@@ -33,6 +33,8 @@ from objrec.data import IMAGE_SET_MEANING, SPLITS, scan_class_folder
 from objrec.engine import lower_not_kept
 from objrec.errors import ObjrecError
 from objrec.evaluate import (
+    FEW_TO_MEASURE,
+    add_top1_interval,
     few_images,
     near_duplicate_words,
     top_losses,
@@ -580,6 +582,7 @@ def evaluation_context(
         if "n_groups" not in per_class:  # an older CSV lacks it: every image counted as distinct
             per_class["n_groups"] = per_class["n_test"]
         per_class["too_few_to_trust"] = per_class["n_groups"] < few_images()
+        per_class = add_top1_interval(per_class)  # an older CSV lacks it
     with read_as_written(evaluation / "predictions.csv", run):
         predictions = read_table(evaluation / "predictions.csv", PREDICTION_TEXT)
     with read_as_written(evaluation / "most_confused.csv", run):
@@ -595,6 +598,7 @@ def evaluation_context(
         "evaluation_dir": evaluation,
         "per_class": per_class.to_dict(orient="records"),
         "few_images": few_images(),
+        "few_to_measure": FEW_TO_MEASURE,
         "untested": untested_note(recognizer.classes, per_class, metrics.get("folder")),
         "evaluated": evaluated_words(metrics.get("folder")),
         "confused": confused.to_dict(orient="records"),

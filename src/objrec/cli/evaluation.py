@@ -912,25 +912,46 @@ def worst_table(rows, with_top5: bool = True, title: str = "Worst classes") -> T
     """The worst classes (or ``title``'s, worst first): support (the class's evaluated images,
     test or not, and its distinct ones when near-duplicates make them fewer), top-1 (= recall),
     top-5, precision, F1, commonest confusion."""
+    from objrec.evaluate import FEW_TO_MEASURE
+
     top5 = ("top-5",) if with_top5 else ()
     columns = ("class", "trained on", "images", "top-1 (recall)", *top5, "precision", "F1")
     caption = (
         "worst first: by top-1, then by mean loss; top-1 (recall): its images guessed right; "
         "precision: the images guessed as it that are it; F1: the two in one score"
     )
+    if any(measured_on_few(r) for r in rows.itertuples()):
+        caption += (
+            f"; (30-95%): under {FEW_TO_MEASURE} images, where top-1 would likely lie on many "
+            "more photos (95% interval)"
+        )
     table = Table(*columns, "most confused with", title=title, caption=caption)
     for r in rows.itertuples():
         table.add_row(
             Text(str(r._1)),  # class names are never markup
             str(r.n_train),
             with_distinct(r.n_test, getattr(r, "n_groups", r.n_test)),
-            percent(r.top1),
+            top1_cell(r),
             *((percent(r.top5),) if with_top5 else ()),
             f"{r.precision:.3f}",
             f"{r.f1:.3f}",
             Text(str(r.most_confused_with)),
         )
     return table
+
+
+def measured_on_few(r) -> bool:
+    """Whether a per-class row's top-1 rests on fewer than ``FEW_TO_MEASURE`` distinct images."""
+    from objrec.evaluate import FEW_TO_MEASURE
+
+    return hasattr(r, "top1_low") and getattr(r, "n_groups", r.n_test) < FEW_TO_MEASURE
+
+
+def top1_cell(r) -> str:
+    """A class's top-1, with its 95% interval where it rests on few images: ``75.00% (30-95%)``."""
+    if not measured_on_few(r):
+        return percent(r.top1)
+    return f"{percent(r.top1)} ({100 * r.top1_low:.0f}-{100 * r.top1_high:.0f}%)"
 
 
 def averages_table(m: dict[str, Any]) -> Table:
