@@ -262,18 +262,22 @@ def grey8(image: Image.Image, kind: str | None) -> Image.Image:
     """8-bit grey from one channel deeper than 8 bits, as objrec reads it: 16 bits (a PGM's too,
     mode I) divided by 256; floats all within 0..1 times 255; any other (32-bit TIFF) scaled by
     its own darkest and brightest pixels, a flat one black, pixels that are no number black."""
-    x = np.asarray(image, dtype=np.float64)
     if image.mode.startswith("I;16") or (image.mode == "I" and kind == "PPM"):
-        x = x / 256
+        top = np.asarray(image) >> 8  # whole numbers: float64 copies took 32 bytes a pixel
+        return Image.fromarray(np.clip(top, 0, 255, out=top).astype(np.uint8))
+    x = np.array(image, dtype=np.float64)  # scaled in place: one copy
+    finite = np.isfinite(x)
+    low = x.min(where=finite, initial=np.inf) if finite.any() else 0.0
+    high = x.max(where=finite, initial=-np.inf) if finite.any() else 0.0
+    if image.mode == "F" and low >= 0 and high <= 1:
+        x *= 255
+    elif high > low:
+        x -= low
+        x *= 255 / (high - low)
     else:
-        finite = x[np.isfinite(x)]
-        low, high = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
-        if image.mode == "F" and low >= 0 and high <= 1:
-            x = x * 255
-        else:
-            x = (x - low) * (255 / (high - low)) if high > low else np.zeros_like(x)
-    x = np.nan_to_num(x, nan=0.0, posinf=255.0, neginf=0.0)
-    return Image.fromarray(np.clip(x, 0, 255).astype(np.uint8))
+        x[:] = 0
+    np.nan_to_num(x, copy=False, nan=0.0, posinf=255.0, neginf=0.0)
+    return Image.fromarray(np.clip(x, 0, 255, out=x).astype(np.uint8))
 
 
 def centre(x: np.ndarray, height: int, width: int) -> np.ndarray:

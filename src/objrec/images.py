@@ -798,20 +798,22 @@ def _deep_to_grey(img: Image.Image, file_format: str | None) -> Image.Image:
     own range, its darkest pixel black and its brightest white, as ImageJ and Fiji show such
     images; a flat one is black, and so are pixels that are not numbers.
     """
-    pixels = np.asarray(img, dtype=np.float64)
     if img.mode.startswith("I;16") or (img.mode == "I" and file_format == "PPM"):
-        grey = pixels / 256
+        top = np.asarray(img) >> 8  # whole numbers: a float64 copy took 8 bytes a pixel, 4 times
+        return Image.fromarray(np.clip(top, 0, 255, out=top).astype(np.uint8))
+    pixels = np.array(img, dtype=np.float64)  # scaled in place: one copy, not four
+    finite = np.isfinite(pixels)
+    low = pixels.min(where=finite, initial=np.inf) if finite.any() else 0.0
+    high = pixels.max(where=finite, initial=-np.inf) if finite.any() else 0.0
+    if img.mode == "F" and low >= 0 and high <= 1:
+        pixels *= 255
+    elif high > low:
+        pixels -= low
+        pixels *= 255 / (high - low)
     else:
-        finite = pixels[np.isfinite(pixels)]
-        low, high = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
-        if img.mode == "F" and low >= 0 and high <= 1:
-            grey = pixels * 255
-        elif high > low:
-            grey = (pixels - low) * (255 / (high - low))
-        else:
-            grey = np.zeros_like(pixels)
-    grey = np.nan_to_num(grey, nan=0.0, posinf=255.0, neginf=0.0)
-    return Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))
+        pixels[:] = 0
+    np.nan_to_num(pixels, copy=False, nan=0.0, posinf=255.0, neginf=0.0)
+    return Image.fromarray(np.clip(pixels, 0, 255, out=pixels).astype(np.uint8))
 
 
 def _head(source: str | Path | bytes) -> bytes | None:
