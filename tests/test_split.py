@@ -335,6 +335,30 @@ def test_unreadable_image_files_are_left_out_and_named_or_refused_under_strict(
     assert len(names) == 12 and not names & {"broken.jpg", "empty.png"}
 
 
+@pytest.mark.slow
+def test_heic_photos_left_out_without_pillow_heif_are_said_apart_from_damaged_files(
+    tmp_path, image_folder, known_facts, no_heif_plugin
+):
+    """An archivist's split without pillow-heif said only "left out 3 image files that cannot be
+    read" of iPhone photos, among truncated JPEGs (docs/folders.md: each is reported as needing
+    pillow-heif, never silently left out; check and predict said so): they have their own
+    sentence saying how to have them read."""
+    from objrec.split import split_warnings
+
+    from .conftest import save_heic
+
+    save_heic(make_image((200, 40, 40)), image_folder / "red" / "IMG_0001.HEIC")
+    (image_folder / "green" / "cut.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    result = split_folder(image_folder, tmp_path / "out")
+    assert result.unreadable_files == ["green/cut.jpg", "red/IMG_0001.HEIC"]
+    assert result.no_decoder_files == ["red/IMG_0001.HEIC"]
+    assert split_warnings(result)[-2:] == [
+        "left out 1 HEIC or HEIF photo, which pillow-heif reads once installed (`pip install "
+        "pillow-heif`; or convert it to JPEG or PNG; `strict` refuses them): red/IMG_0001.HEIC",
+        "left out 1 image file that cannot be read (`strict` refuses them): green/cut.jpg",
+    ]
+
+
 def test_a_split_logs_the_warnings_the_cli_shows(tmp_path, image_folder, known_facts, caplog):
     """`split_folder` left 3 unreadable files out and logged nothing about them (only
     `unreadable_files` named them) while the CLI warned: a Python user now gets each warning the

@@ -281,6 +281,15 @@ def _heif_format(head: bytes) -> str | None:
     return _HEIF_BRANDS.get(head[8:12]) if head[4:8] == b"ftyp" else None
 
 
+def decoder_missing(error: str) -> str | None:
+    """HEIC or HEIF when ``error`` (an unreadable file's) says its kind needs pillow-heif, which is
+    not installed: a photo to have read, not a damaged file."""
+    for kind in ("HEIC", "HEIF"):
+        if IMAGE_ERRORS["heif_no_decoder"].format(kind=kind) in error:
+            return kind
+    return None
+
+
 def is_hidden(path: Path) -> bool:
     """True for a name starting with "." or one of the ``SYSTEM_FOLDERS``: never listed."""
     return path.name.startswith(".") or path.name in SYSTEM_FOLDERS

@@ -52,6 +52,7 @@ from objrec.errors import ObjrecError, strict_refusal
 from objrec.images import (
     MAX_PIXELS_VARIABLE,
     IgnoredFiles,
+    decoder_missing,
     ignored_files,
     is_broken_image_link,
     is_hidden,
@@ -115,6 +116,9 @@ class SplitResult:
     too_large_files: list[str] = field(default_factory=list)
     """Of ``unreadable_files``, those refused as over the pixel limit (``images.pixel_limit``):
     a 10000x10000 PNG reads, downscaled or under a higher limit."""
+    no_decoder_files: list[str] = field(default_factory=list)
+    """Of ``unreadable_files``, the HEIC or HEIF photos (an iPhone's) refused because pillow-heif,
+    which reads them, is not installed: no damaged files."""
     duplicate_files: int = 0
     """Files in a group with another file of the same class (byte-identical or near-duplicate),
     less one per group: a copy in another class is not counted here, but named in
@@ -265,11 +269,21 @@ def untimed_which(untimed: int, cameraless: int, images: int) -> str:
     return f"{which} ({cameraless:,} a time but no camera)" if cameraless else which
 
 
-def left_out_sentences(unreadable: Sequence[str], too_large: Sequence[str]) -> list[str]:
-    """The files left out as unreadable, one sentence, and those of them over the pixel limit in
-    their own (a 10000x10000 PNG is no damaged file): how to have them read."""
-    damaged = [name for name in unreadable if name not in set(too_large)]
+def left_out_sentences(
+    unreadable: Sequence[str], too_large: Sequence[str], no_decoder: Sequence[str] = ()
+) -> list[str]:
+    """The files left out as unreadable, one sentence, and those of them over the pixel limit
+    (a 10000x10000 PNG) or without a decoder (an iPhone's HEIC) in their own, since neither is a
+    damaged file: how to have them read."""
+    damaged = [name for name in unreadable if name not in {*too_large, *no_decoder}]
     sentences = []
+    if no_decoder:
+        them = "it" if len(no_decoder) == 1 else "them"
+        sentences.append(
+            f"left out {plural(len(no_decoder), 'HEIC or HEIF photo')}, which pillow-heif reads "
+            f"once installed (`pip install pillow-heif`; or convert {them} to JPEG or PNG; "
+            "`strict` refuses them): " + some_of(no_decoder)
+        )
     if damaged:
         sentences.append(
             f"left out {plural(len(damaged), 'image file')} that cannot be read "
@@ -303,7 +317,9 @@ def split_warnings(result: SplitResult) -> list[str]:
         )
     if result.ignored_files:
         warnings.append(result.ignored_files.sentence())
-    warnings += left_out_sentences(result.unreadable_files, result.too_large_files)
+    warnings += left_out_sentences(
+        result.unreadable_files, result.too_large_files, result.no_decoder_files
+    )
     if pairs := result.cross_class_duplicates:
         warnings.append(
             f"pictures in two classes that are the same or look alike ({plural(len(pairs), 'pair')}"
@@ -371,7 +387,7 @@ def _plan(
     not_images = ignored_files(src, ignored, images, loose_files(src, config.groups))
     hashes = hash_all(files, on_file)
     facts = decode_all(files, hashes, on_file)
-    files, unreadable, too_large = _drop_unreadable(src, files, facts)
+    files, unreadable, too_large, no_decoder = _drop_unreadable(src, files, facts)
     if config.strict:
         refuse_problems(src, empty, unreadable)
     files, empty = _without_empty(src, files, empty)
@@ -399,7 +415,7 @@ def _plan(
     result.few_train_classes = few_train(result.counts, result.small_classes, result.min_images)
     result.few_judged_classes = few_judged(assignment, keys, result)
     result.unreadable_files, result.ignored_files = unreadable, not_images
-    result.too_large_files = too_large
+    result.too_large_files, result.no_decoder_files = too_large, no_decoder
     _require_train_and_valid(result, ratios)
     return assignment, (hashes, keys), result
 
@@ -506,13 +522,15 @@ def decode_all(files: dict[str, list[Path]], hashes: dict[Path, str], on_file) -
 
 def _drop_unreadable(
     src: Path, files: dict[str, list[Path]], facts: dict[Path, Any]
-) -> tuple[dict[str, list[Path]], list[str], list[str]]:
+) -> tuple[dict[str, list[Path]], list[str], list[str], list[str]]:
     """The files that decode, the names (``class/file``) of those that do not, and of those the
-    names of the ones over the pixel limit."""
+    names of the ones over the pixel limit, and of those that need pillow-heif."""
     bad = [p for paths in files.values() for p in paths if facts[p].error]
     names = [p.relative_to(src).as_posix() for p in bad]
     kept = {name: [p for p in paths if not facts[p].error] for name, paths in files.items()}
-    return kept, names, [n for n, p in zip(names, bad, strict=True) if facts[p].too_large]
+    too_large = [n for n, p in zip(names, bad, strict=True) if facts[p].too_large]
+    heif = [n for n, p in zip(names, bad, strict=True) if decoder_missing(facts[p].error)]
+    return kept, names, too_large, heif
 
 
 def few_train(counts: dict[str, dict[str, int]], small: Sequence[str], need: int) -> list[str]:

@@ -281,6 +281,7 @@ def split_json(result, warnings: list[str]) -> dict:
         "empty_classes": result.empty_classes,
         "unreadable_files": result.unreadable_files,
         "too_large_files": result.too_large_files,
+        "no_decoder_files": result.no_decoder_files,
         "duplicate_files": result.duplicate_files,
         "identical_files": result.identical_files,
         "near_duplicate_files": result.near_duplicate_files,
