@@ -1156,6 +1156,21 @@ def test_image_facts_give_a_big_rotated_photos_upright_size(tmp_path):
     assert (facts.width, facts.height) == (800, 1200) and not facts.error
 
 
+def test_an_unreadable_outlier_s_reason_does_not_repeat_its_path(tmp_path):
+    """An archivist's audit printed `Accordéons/IMG_trunc_5.jpg: unreadable:
+    /tmp/photos/Accordéons/IMG_trunc_5.jpg: cannot read image (...)`, and outliers.csv's reason
+    held the full path again beside its path column: the reason is now the reason alone."""
+    from objrec.audit import degenerate_reason
+
+    path = tmp_path / "Accordéons" / "IMG_trunc_5.jpg"
+    path.parent.mkdir()
+    path.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 50)
+    facts = dedup.image_facts(path)
+    assert facts.error.startswith(f"{path}: ")  # as the store keeps it
+    assert degenerate_reason(facts, path) == f"unreadable: {facts.error[len(str(path)) + 2 :]}"
+    assert str(path) not in degenerate_reason(facts, path)
+
+
 def test_robust_z_of_no_values_is_empty_without_a_warning():
     """An audit of only unreadable images printed numpy's "invalid value encountered in scalar
     divide" after listing them."""

@@ -934,9 +934,11 @@ def far_classes_note(found: dict[str, tuple[int, int]], outliers: int) -> str:
     )
 
 
-def degenerate_reason(facts: dedup.ImageFacts) -> str | None:
+def degenerate_reason(facts: dedup.ImageFacts, path: Path | None = None) -> str | None:
+    """Why an image (at ``path``) is degenerate: unreadable (its reason, without the path its row
+    names already), tiny, nearly blank or oddly shaped; None when it is not."""
     if facts.error:
-        return f"unreadable: {facts.error}"
+        return f"unreadable: {facts.error.removeprefix(f'{path}: ')}"
     if min(facts.width, facts.height) < MIN_SIDE:
         return f"tiny ({facts.width}x{facts.height} px)"
     if facts.contrast < MIN_CONTRAST:
@@ -960,7 +962,7 @@ def outlier_rows(inv, idx, labels, unit, facts, k: int, near, group=None) -> lis
     z_class[idx] = robust_z(knn_distance(unit, labels, k, group))
     rows = []
     for i, item in enumerate(inv.items):
-        reason = degenerate_reason(facts[i])
+        reason = degenerate_reason(facts[i], item.path)
         if reason is None and z[i] > OUTLIER_Z:
             reason = f"far from every image (k-NN distance z={z[i]:.1f})"
         elif reason is None and z_class[i] > OUTLIER_Z:
