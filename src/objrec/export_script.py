@@ -86,8 +86,29 @@ def resized(x: np.ndarray, n: int, axis: int, kind: str) -> np.ndarray:
     w = filter_weights(m, n, kind)
     bits = next((b for b in range(22) if int(0.5 + w.max() * 2 ** (b + 1)) >= 2**15), 22)
     w = np.sign(w) * np.floor(np.abs(w) * 2**bits + 0.5)
-    y = np.floor((np.tensordot(w, x, ([1], [axis])) + 2 ** (bits - 1)) / 2**bits)
-    return np.moveaxis(np.clip(y, 0, 255).astype(np.uint8), 0, axis)
+    return weighted_sum(x, w, axis, bits)
+
+
+def weighted_sum(x: np.ndarray, w: np.ndarray, axis: int, bits: int) -> np.ndarray:
+    """``w`` (n, m) of whole numbers applied along ``axis`` of ``x``, shifted right by ``bits``
+    with rounding, as uint8: a tap at a time over each output pixel's few nonzero weights, not
+    the whole (n, m) matrix over the scan as float64 (1.15 GB for 8000 x 6000, 1.7 GB at the
+    peak). Sums of whole numbers under 2**53: exact in any order, so the same pixels."""
+    n, m = w.shape
+    nonzero = w != 0
+    first = nonzero.argmax(1)
+    taps = int((m - nonzero[:, ::-1].argmax(1) - first).max())
+    shape = list(x.shape)
+    shape[axis] = n
+    y = np.zeros(shape)
+    along = [1] * x.ndim
+    along[axis] = n
+    for k in range(taps):
+        at = np.minimum(first + k, m - 1)
+        weight = np.where(first + k < m, w[np.arange(n), at], 0.0)
+        y += weight.reshape(along) * x.take(at, axis)
+    y = np.floor((y + 2 ** (bits - 1)) / 2**bits)
+    return np.clip(y, 0, 255).astype(np.uint8)
 
 
 def filter_weights(m: int, n: int, kind: str) -> np.ndarray:
