@@ -43,7 +43,7 @@ def split_once(
         raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr}")
     answer = json.loads(done.stdout)
     answer.pop("out")
-    with open(out / "manifest.csv", newline="") as f:
+    with open(out / "manifest.csv", newline="", encoding="utf-8-sig") as f:  # a BOM
         rows = sorted((r["file"], r["class"], r["split"], r["source"]) for r in csv.DictReader(f))
     return wall, {"json": answer, "manifest": rows}
 
