@@ -672,3 +672,36 @@ def test_a_loaded_model_holds_no_part_of_its_file(trained_once, tmp_path):
     assert str(run / BEST) not in Path("/proc/self/maps").read_text()
     (run / BEST).write_bytes(b"")  # in place, as cp begins: the model still answers
     assert torch.isfinite(model(torch.zeros(1, 3, 32, 32))[0]).all()
+
+
+def test_a_state_says_how_many_processes_wrote_it_and_an_older_one_is_not_known(
+    tmp_path, monkeypatch, caplog
+):
+    """A resume in another number of processes than the run started in trains on to other
+    weights: the state records the processes, a resume compares them (an older state, which
+    does not say, is resumed without a word)."""
+    from objrec.checkpoint import (
+        load_training_state,
+        restore_training_state,
+        training_state,
+        write_training_state,
+    )
+    from objrec.meta import Processes
+    from objrec.runs import warn_of_other_processes
+
+    saved, head, optimizer, _, _ = saved_head_state(tmp_path, monkeypatch, "cpu")
+    assert saved.progress.processes is None  # not given: not known
+    fit_state = restore_training_state(saved, head, optimizer)
+    state = training_state(head, optimizer, fit_state, saved.meta, None, Processes(4, 2, True))
+    write_training_state(tmp_path / "last", state)
+    assert load_training_state(tmp_path / "last").progress.processes == Processes(4, 2, True)
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        warn_of_other_processes(tmp_path, None, Processes(), tmp_path / "data")
+        warn_of_other_processes(tmp_path, Processes(4, 2, True), Processes(4, 4, True), tmp_path)
+        assert caplog.messages == []  # not known; spread otherwise over machines, drawn alike
+        warn_of_other_processes(tmp_path, Processes(1, 1, True), Processes(), tmp_path)
+    assert caplog.messages == [
+        f"{tmp_path} started in 1 process under torchrun and resumes in 1 process: each epoch's "
+        "batches are drawn otherwise, so it will not end with the weights it would have had "
+        "uninterrupted; resume it as it started with `resume=True`"
+    ]

@@ -4264,3 +4264,61 @@ def test_under_torchrun_only_train_runs(capsys, monkeypatch, tmp_path):
     assert code == 2 and "objrec evaluate runs in one process, not under torchrun" in said
     monkeypatch.setenv("RANK", "1")
     assert run(capsys, "evaluate", tmp_path / "run", tmp_path / "data") == (2, "", "")
+
+
+def stated_as_torchrun(state_file: Path, ranks: int) -> None:
+    """Rewrite the training state in ``state_file`` as written by ``ranks`` torchrun processes on
+    one machine (the in-process tests cannot run torchrun; tests/test_distributed.py does)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(state_file), framework="pt") as handle:
+        header = json.loads(handle.metadata()["objrec"])
+    header["processes"] = {"ranks": ranks, "per_node": ranks, "torchrun": True}
+    save_file(load_file(str(state_file)), str(state_file), {"objrec": json.dumps(header)})
+
+
+@pytest.mark.slow
+def test_a_resume_in_another_number_of_processes_says_how_to_resume_as_it_started(
+    capsys, tmp_path, split_dir, monkeypatch
+):
+    """A run started by `torchrun --nproc-per-node 2`, resumed by `objrec train data --resume
+    run`, trained on to other weights (best epoch 386 against 249, weights up to 0.056 apart)
+    without a word: one process draws each epoch's batches otherwise than 2 ranks. The training
+    state now records how many processes wrote it, and a resume in another number says so."""
+    from objrec.checkpoint import load_training_state
+    from objrec.cli.output import RichReporter
+    from objrec.meta import Processes
+
+    shown = RichReporter.epoch
+
+    def ctrl_c_at_epoch_3(self, record):
+        if record["epoch"] == 3:
+            raise KeyboardInterrupt
+        shown(self, record)
+
+    monkeypatch.setattr(RichReporter, "epoch", ctrl_c_at_epoch_3)
+    args = ["--backbone", "tiny_test", "--epochs", "5", "--aug-views", "1"]
+    run_dir = tmp_path / "run"
+    code, _, err = run(capsys, "train", split_dir, "--out", run_dir, *args)
+    assert code == 130, err
+    assert load_training_state(run_dir / "last.safetensors").progress.processes == Processes()
+    stated_as_torchrun(run_dir / "last.safetensors", 2)
+    monkeypatch.setattr(RichReporter, "epoch", shown)
+    handler = SentenceHandler()  # as `objrec` installs it (pytest's own handler comes first here)
+    log = logging.getLogger("objrec.runs")
+    log.addHandler(handler)
+    try:
+        code, out, err = run(capsys, "train", split_dir, "--resume", run_dir, "--json")
+    finally:
+        log.removeHandler(handler)
+    said = " ".join(err.split())
+    assert code == 0, err
+    warning = (
+        f"warning: {run_dir} started in 2 processes under torchrun and resumes in 1 process: each "
+        "epoch's batches are drawn otherwise, so it will not end with the weights it would have "
+        "had uninterrupted; resume it as it started with `torchrun --nproc-per-node 2 -m objrec "
+        f"train {split_dir} --resume {run_dir}`"
+    )
+    assert said.count(warning) == 1, said
+    assert json.loads(out)["warnings"][0] == warning.removeprefix("warning: ")

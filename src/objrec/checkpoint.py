@@ -29,6 +29,7 @@ from objrec.meta import (
     BEST,
     FORMAT_VERSION,
     READABLE_FORMATS,
+    Processes,
     RunMeta,
     TrainingProgress,
     require_checkpoint_file,
@@ -332,11 +333,13 @@ def training_state(
     fit_state: FitState,
     meta: RunMeta,
     into: Mapping[str, torch.Tensor] | None = None,
+    processes: Processes | None = None,
 ) -> TrainingState:
     """Everything needed to continue after ``fit_state.epoch`` (head, best head, optimizer, RNG),
     copied: training may go on while it waits to be written. The RNG is the CPU's, and for a head
     on a GPU that GPU's too (``rng.cuda``): its dropout draws from it. ``into``: an earlier
-    state's tensors, written, to copy the head's and optimizer's into (see :func:`copied`)."""
+    state's tensors, written, to copy the head's and optimizer's into (see :func:`copied`).
+    ``processes``: how many trained it (None: not known), which a resume compares."""
     into = into or {}
     tensors = {f"head.{k}": copied(v, into.get(f"head.{k}")) for k, v in head.state_dict().items()}
     tensors |= {f"best.{k}": v.detach().cpu().contiguous() for k, v in fit_state.best_state.items()}
@@ -352,6 +355,7 @@ def training_state(
         fit_state.stopper.state_dict(),
         fit_state.stopped_early,
         optim_info,
+        processes,
     )
     info = {**meta.to_json(), "kind": "training_state", **asdict(progress)}
     return tensors, {_META_KEY: json.dumps(info)}
@@ -390,6 +394,7 @@ def load_training_state(path: Path) -> SavedTraining:
         header["stopper"],
         header["stopped_early"],
         header["optimizer"],
+        Processes.from_json(header.get("processes")),
     )
     return SavedTraining(tensors, meta, progress)
 

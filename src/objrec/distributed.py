@@ -23,6 +23,7 @@ import torch.distributed as dist
 
 from objrec.devices import backend_for, resolve_device
 from objrec.errors import ObjrecError
+from objrec.meta import Processes
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,11 @@ class World:
     @property
     def main(self) -> bool:
         return self.rank == 0
+
+    @property
+    def processes(self) -> Processes:
+        """How many processes train, as the training state records them."""
+        return Processes(self.size, self.local_size, self.distributed)
 
     def barrier(self) -> None:
         if not self.distributed:

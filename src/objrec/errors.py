@@ -19,6 +19,13 @@ class ObjrecError(Exception):
         self.values = dict(values or {})
 
 
+LOGGED_VALUES = "objrec_values"
+"""The attribute of a logged record (``extra={LOGGED_VALUES: values}``) holding its ``values``, as
+an ObjrecError's: the CLI spells `resume=True` in a warning with them too. ``launched``
+(``alone`` or ``torchrun``, with ``WORLD_SIZE`` and ``LOCAL_WORLD_SIZE``) says how a command the
+sentence gives is launched, when not as this one was."""
+
+
 def strict_refusal(folder: object, problems: list[str]) -> ObjrecError:
     """The one wording of ``strict=True``'s error (``split`` and ``train``): the folder refused and
     its problems, each naming its first files and counting the rest."""

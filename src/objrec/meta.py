@@ -270,6 +270,39 @@ def earlier_train_config(config: TrainConfig | None) -> dict[str, Any] | None:
     return config.to_dict() | ({"finetune_blocks": 0} if int8_blocks(config) else {})
 
 
+@dataclass(frozen=True)
+class Processes:
+    """How many processes trained a run's head: ``ranks`` started by torchrun (``per_node`` on
+    each machine), or one process without it. Their number decides which batches each epoch
+    draws (one process shuffles every image; N ranks each draw a DistributedSampler's share, in
+    batches of ``batch_size // N``), so a resume ends with the weights the run would have had
+    uninterrupted only in as many; how they are spread over machines changes none of it."""
+
+    ranks: int = 1
+    per_node: int = 1
+    torchrun: bool = False
+
+    def draws_as(self, other: Processes) -> bool:
+        """Whether ``other`` draws each epoch's batches as these processes do."""
+        return (self.ranks, self.torchrun) == (other.ranks, other.torchrun)
+
+    def words(self) -> str:
+        """``in 2 processes under torchrun``, ``in 1 process``."""
+        count = f"{self.ranks} process{'' if self.ranks == 1 else 'es'}"
+        return f"in {count} under torchrun" if self.torchrun else f"in {count}"
+
+    @classmethod
+    def from_json(cls, entry: Any) -> Processes | None:
+        """A training state's ``processes`` entry; None (not known) for a state written before
+        objrec recorded it, or one it cannot read."""
+        if not isinstance(entry, Mapping):
+            return None
+        try:
+            return cls(int(entry["ranks"]), int(entry["per_node"]), bool(entry["torchrun"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
 @dataclass
 class TrainingProgress:
     """What ``last.safetensors`` holds besides the run's metadata: where training stands."""
@@ -279,3 +312,5 @@ class TrainingProgress:
     stopper: dict[str, Any] = field(default_factory=dict)
     stopped_early: bool = False
     optimizer: dict[str, Any] = field(default_factory=dict)
+    processes: Processes | None = None
+    """The processes that wrote the state; None in a state written before objrec recorded them."""

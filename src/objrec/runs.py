@@ -39,10 +39,10 @@ from objrec.checkpoint import (
 from objrec.config import TrainConfig
 from objrec.data import class_of_folder
 from objrec.engine import FitState
-from objrec.errors import Interrupted, ObjrecError
+from objrec.errors import LOGGED_VALUES, Interrupted, ObjrecError
 from objrec.images import is_hidden, is_image_file
 from objrec.leakage import SEEN_RECORD, seen_tensors, write_seen
-from objrec.meta import RunMeta
+from objrec.meta import Processes, RunMeta
 from objrec.model import Classifier, count_parameters
 from objrec.outputs import (
     HINT,
@@ -379,6 +379,37 @@ def warn_of_other_data(out: Path, saved: RunMeta, data_dir: Path) -> None:
         )
 
 
+def warn_of_other_processes(
+    out: Path, before: Processes | None, now: Processes, data_dir: Path
+) -> None:
+    """Warn when the run in ``out``, trained ``before`` by so many processes (None: not known, a
+    state written before objrec recorded them), resumes in another number: each epoch's batches
+    are drawn otherwise (``meta.Processes``), so it trains on to other weights than it would
+    have uninterrupted. Not refused: the machine it started on may be gone, and the run goes on
+    as well. The resume it gives is launched as the run was (the record's ``values``)."""
+    if before is None or before.draws_as(now):
+        return
+    values = {"resume": str(out), "data": str(data_dir), **launch_values(before)}
+    log.warning(
+        "%s started %s and resumes %s: each epoch's batches are drawn otherwise, so it will not "
+        "end with the weights it would have had uninterrupted; resume it as it started with "
+        "`resume=True`",
+        out,
+        before.words(),
+        now.words(),
+        extra={LOGGED_VALUES: values},
+    )
+
+
+def launch_values(processes: Processes) -> dict[str, str]:
+    """How ``processes`` were launched, as the values of a logged sentence
+    (:data:`errors.LOGGED_VALUES`): torchrun's ``WORLD_SIZE`` and ``LOCAL_WORLD_SIZE``."""
+    if not processes.torchrun:
+        return {"launched": "alone"}
+    world = {"WORLD_SIZE": str(processes.ranks), "LOCAL_WORLD_SIZE": str(processes.per_node)}
+    return {"launched": "torchrun", **world}
+
+
 def holds_run(out: Path) -> bool:
     """Whether ``out`` holds a run objrec wrote: a model or a training state with objrec's header
     (a ``summary.json`` alone, or beside a downloaded ``model.safetensors``, is the user's)."""
@@ -414,7 +445,9 @@ class EpochSaver:
     forced over an earlier one, whose ``summary.json`` goes just before the first write
     (``clear_earlier_run``), not earlier: a stop before it leaves the earlier run as it was.
     ``seen``: the digests of the images the run trained and validated on, kept in the state
-    (``leakage.seen_tensors``) for the record of a resumed run."""
+    (``leakage.seen_tensors``) for the record of a resumed run. ``processes``: how many train it
+    (None: not known), recorded in the state for a resume to compare
+    (:func:`warn_of_other_processes`)."""
 
     def __init__(
         self,
@@ -424,8 +457,10 @@ class EpochSaver:
         meta: RunMeta,
         replaces: bool = False,
         seen: Mapping[str, Sequence[str]] | None = None,
+        processes: Processes | None = None,
     ):
         self.path, self.head, self.optimizer, self.meta = out / LAST, head, optimizer, meta
+        self.processes = processes
         self.pending: TrainingState | None = None
         self.written = time.monotonic()
         self.replaces = replaces
@@ -437,7 +472,9 @@ class EpochSaver:
         them, not into ``copies``, so that a Ctrl-C during the copy flushes a whole epoch."""
 
     def __call__(self, state: FitState) -> None:
-        tensors, header = training_state(self.head, self.optimizer, state, self.meta, self.spare)
+        tensors, header = training_state(
+            self.head, self.optimizer, state, self.meta, self.spare, self.processes
+        )
         self.pending, self.copies, self.spare = (tensors | self.seen, header), tensors, self.copies
         if time.monotonic() - self.written >= SAVE_EVERY:
             self.flush()

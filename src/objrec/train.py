@@ -104,6 +104,7 @@ from objrec.runs import (
     refuse_out_inside_data,
     require_same_classes,
     warn_of_other_data,
+    warn_of_other_processes,
     write_run,
 )
 
@@ -468,7 +469,9 @@ def open_run(
         refuse_finetune_under_torchrun(config.finetune_blocks, world)
         train_dir = data_dir / "train"
         require_same_classes(out, saved.meta, list(class_folders(train_dir)), train_dir)
-        warn_of_other_data(out, saved.meta, data_dir)
+        if world.main:
+            warn_of_other_data(out, saved.meta, data_dir)
+            warn_of_other_processes(out, saved.progress.processes, world.processes, data_dir)
         reporter.note(f"resuming {out} after epoch {saved.progress.epoch}")
     else:
         settings = config or TrainConfig()
@@ -935,7 +938,7 @@ def fit_head(
     else:
         seed_everything(config.seed)  # dropout draws the same whether features were cached or not
     model, train_batches, valid_batches = epoch_sources(prep, config, world)
-    saver = EpochSaver(out, head, optimizer, meta, replaces, prep.seen) if world.main else None
+    saver = epoch_saver(out, head, optimizer, meta, prep, world, replaces)
     before = state_stamp(out)  # a state in `out` that this fit did not write is not its own
     try:
         state = fit(
@@ -962,6 +965,21 @@ def fit_head(
     if saver is not None:
         saver.flush()  # what follows (fine-tuning, calibration) may be stopped: resume from here
     return state
+
+
+def epoch_saver(
+    out: Path,
+    head: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    meta: RunMeta,
+    prep: Prepared,
+    world: World,
+    replaces: bool,
+) -> EpochSaver | None:
+    """Rank 0's ``EpochSaver``, which records how many processes train (the others write none)."""
+    if not world.main:
+        return None
+    return EpochSaver(out, head, optimizer, meta, replaces, prep.seen, world.processes)
 
 
 def resumed_state(

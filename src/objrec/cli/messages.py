@@ -75,7 +75,8 @@ def cli_spelling(
             given = shlex.quote(values[name]) if name in values else None
             option = f"{param.opts[0]} {given or param.metavar or name.upper()}"
             if "data" in values and command is not None:  # the whole command: it needs DATA too
-                return f"`{launcher()} {command.name} {shlex.quote(values['data'])} {option}`"
+                start = launcher(launched_as(values))
+                return f"`{start} {command.name} {shlex.quote(values['data'])} {option}`"
             return option
         return f"{param.opts[0]} {shell_word(value)}"
     return name if value is None else f"{name}={value}"
@@ -99,6 +100,17 @@ def launcher(environ: Mapping[str, str] = os.environ) -> str:
     nodes = max(int(environ["WORLD_SIZE"]) // per_node, 1)
     nnodes = f"--nnodes {nodes} " if nodes > 1 else ""
     return f"torchrun {nnodes}--nproc-per-node {per_node} -m objrec"
+
+
+def launched_as(values: Mapping[str, str]) -> Mapping[str, str]:
+    """What :func:`launcher` reads for a sentence whose ``values`` say how the command it gives is
+    launched (``launched``, see ``errors.LOGGED_VALUES``: a resume as the run started), as
+    torchrun would set it; else this process's environment."""
+    if values.get("launched") == "alone":
+        return {}
+    if values.get("launched") == "torchrun":
+        return {"MASTER_ADDR": "", **{k: values[k] for k in ("WORLD_SIZE", "LOCAL_WORLD_SIZE")}}
+    return os.environ
 
 
 def shell_word(value: str) -> str:

@@ -34,6 +34,7 @@ from rich.table import Table
 from rich.text import Text
 
 from objrec.cli.messages import to_cli
+from objrec.errors import LOGGED_VALUES
 from objrec.outputs import finite_or_null
 from objrec.progress import IN_RESULT, Reporter
 
@@ -584,7 +585,8 @@ class SentenceHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            raw = in_cli_terms(self.format(record)).encode("utf-8", "surrogateescape")
+            said = in_cli_terms(self.format(record), logged_values(record))
+            raw = said.encode("utf-8", "surrogateescape")
             text = raw.decode("utf-8", "backslashreplace")  # a name that is not UTF-8, escaped
             if record.levelno < logging.WARNING:
                 when = EVENT_TIME.formatTime(record, EVENT_TIME.datefmt)
@@ -661,14 +663,20 @@ class WarningList(logging.Handler):
         self.addFilter(not_in_result)
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(in_cli_terms(record.getMessage()))
+        self.messages.append(in_cli_terms(record.getMessage(), logged_values(record)))
 
 
-def in_cli_terms(message: str) -> str:
+def logged_values(record: logging.LogRecord) -> dict[str, str]:
+    """The values a logged sentence gives for the options it names (``errors.LOGGED_VALUES``)."""
+    return getattr(record, LOGGED_VALUES, None) or {}
+
+
+def in_cli_terms(message: str, values: dict[str, str] | None = None) -> str:
     """A logged message with the API's names spelled as the running command's options and
-    objrec's commands (:func:`messages.to_cli`): `force=True` -> --force."""
+    objrec's commands (:func:`messages.to_cli`): `force=True` -> --force; ``values``: those the
+    record gives (`resume=True` -> the whole command that resumes the run)."""
     ctx = click.get_current_context(silent=True)
-    return to_cli(message, ctx.command if ctx else None)
+    return to_cli(message, ctx.command if ctx else None, values)
 
 
 @contextmanager
