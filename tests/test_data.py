@@ -43,6 +43,42 @@ def test_a_strong_imbalance_is_said_from_50_to_1_and_not_of_caltech_101(counts, 
     assert "`balance='weights'` weighs each class's loss by the inverse of its share" in hint
 
 
+@pytest.mark.parametrize(
+    ("counts", "said"),
+    [
+        ({"airplanes": 400, "ant": 15, "crab": 18, "watch": 179}, "2 classes have few images"),
+        ({"airplanes": 400, "ant": 41}, None),  # a default split tests 10 ants
+        ({"a": 39, "b": 4}, None),  # under 10 to 1
+        ({"a": 40, "b": 4}, "1 class has few images beside a with 40 (10 to 1 at most): b (4)"),
+        ({"a": 400, "b": 2}, None),  # too few for a split: check's few_images note says it
+    ],
+)
+def test_classes_of_few_images_beside_a_large_one_are_named_from_10_to_1(counts, said):
+    """persona38b: ant 15 and crab 18 photos beside airplanes' 400 (27 to 1) drew no word from
+    check, which notes imbalance from 50 to 1 (for class weighting). From 10 to 1, a class a
+    default split tests on fewer than 10 photos is named, with what that means."""
+    from objrec.check import few_beside_many_hint
+
+    hint = few_beside_many_hint(counts)
+    if said is None:
+        assert hint is None
+        return
+    assert hint is not None and hint.startswith(said)
+    assert "a default split tests each on fewer than 10 photos, so its top-1 moves by 10" in hint
+
+
+@pytest.mark.slow
+def test_check_names_the_classes_of_few_images_of_a_class_folder(tmp_path):
+    """The note is check's, once, at the folder checked, and does not make it unusable."""
+    from objrec.check import check_folder
+
+    make_class_folder(tmp_path / "photos", per_class=30, classes=("red",))
+    make_class_folder(tmp_path / "photos", per_class=3, classes=("blue",))
+    notes = [p for p in check_folder(tmp_path / "photos").problems if p.kind == "imbalanced"]
+    assert [(p.path, p.unusable) for p in notes] == [(str(tmp_path / "photos"), False)]
+    assert notes[0].message.startswith("1 class has few images beside red with 30 (10 to 1")
+
+
 def test_labels_follow_the_given_class_order_and_unknown_classes_are_refused(tmp_path):
     root = make_class_folder(tmp_path / "photos", per_class=2)
     found = scan_class_folder(root)

@@ -53,7 +53,7 @@ from objrec.images import (
     walk_tree,
 )
 from objrec.progress import SILENT, Reporter, or_silent, plural, some_of
-from objrec.split import allocate, min_class_size, sha256_file
+from objrec.split import FEW_TO_MEASURE, allocate, min_class_size, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,8 @@ class Problem:
     missing_class (a class of train that valid or test lacks), few_images (fewer than
     ``split`` needs, or fewer training images than it needs of a whole class), nested_folder
     (a sub-folder of a class folder holding images, trained as that class) or imbalanced (the
-    largest class 50 times the smallest or more: ``data.imbalance_hint``); raw_files and
+    largest class 50 times the smallest or more: ``data.imbalance_hint``; else, in a class
+    folder, classes of few images beside a large one: ``few_beside_many_hint``); raw_files and
     sidecar_files: one note of all the camera RAW files (``images.RAW_EXTENSIONS``), or of all
     the sidecar files (``images.SIDECAR_EXTENSIONS``), of the class folders, at the folder
     checked; blank_images: one note of all the nearly blank images (a camera's black failure
@@ -390,11 +391,50 @@ def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
     return result
 
 
+FEW_BESIDE_RATIO = 10
+"""The ratio of the largest class's images to a small class's from which check names, in a class
+folder, the classes a default split tests on fewer than ``split.FEW_TO_MEASURE`` photos: such
+a class is hidden by the overall top-1, and is the first the unknown answer and the audit's
+outliers fall on. persona38b (airplanes 400, ant 15: 27 to 1, 4 test ants) heard nothing."""
+
+
+def few_beside_many_hint(counts: dict[str, int]) -> str | None:
+    """One sentence naming the classes of a class folder (``counts``: readable images) that a
+    default split gives fewer than ``split.FEW_TO_MEASURE`` test photos while the largest has
+    :data:`FEW_BESIDE_RATIO` times their images or more; None when there are none. A class too
+    small for a split (``few_images``, noted apart) is not named again."""
+    held = {name: n for name, n in counts.items() if n > 0}
+    if len(held) < 2:
+        return None
+    large = max(held, key=held.__getitem__)
+    ratios = SplitConfig().ratios
+    need = min_class_size(ratios)  # fewer: the few_images note says it
+    small = sorted(
+        (n, name)
+        for name, n in held.items()
+        if need <= n <= held[large] / FEW_BESIDE_RATIO and allocate(n, ratios)[2] < FEW_TO_MEASURE
+    )
+    if not small:
+        return None
+    named = some_of([f"{name} ({n:,})" for n, name in small])
+    have = "has" if len(small) == 1 else "have"
+    return (
+        f"{plural(len(small), 'class', 'classes')} {have} few images beside {large} with "
+        f"{held[large]:,} ({held[large] / small[0][0]:,.0f} to 1 at most): {named}; a default "
+        f"split tests each on fewer than {FEW_TO_MEASURE} photos, so its top-1 moves by 10 points "
+        "or more a photo, and such classes are the first said unknown or flagged as outliers: "
+        "more photos of them help most"
+    )
+
+
 def _note_imbalance(root: Path, counts: dict[str, int], split: bool, result: CheckResult) -> None:
     """The one note of a strong imbalance among the classes: of the readable images of a class
-    folder, of the training images of a split folder (``split``)."""
+    folder, of the training images of a split folder (``split``); else, in a class folder, of
+    classes of few images beside a large one (:func:`few_beside_many_hint`)."""
     how = "`train(data, out=run, balance='weights')`"
     hint = imbalance_hint(counts, "training image" if split else "image", how)
+    if hint is None and not split:
+        hint = few_beside_many_hint(counts)
     if hint:
         result.note(root / "train" if split else root, "imbalanced", hint)
 

@@ -434,12 +434,6 @@ def few_images() -> int:
     return fewest()
 
 
-FEW_TO_MEASURE = 10
-"""A class evaluated on fewer distinct images than this has its top-1 shown with its 95% interval
-(``top1_low``, ``top1_high``) in evaluate's table and the report: one image is over 10 points of
-it, and 3 right of 4, "75%", would likely lie anywhere from 30% to 95% on many more photos."""
-
-
 def add_top1_interval(per_class: pd.DataFrame) -> pd.DataFrame:
     """``per_class`` with ``top1_low`` and ``top1_high`` after ``top1``: the 95% Wilson interval
     of each class's top-1 on its distinct images (``n_groups``), the one the overall top-1 gets

@@ -33,7 +33,6 @@ from objrec.data import IMAGE_SET_MEANING, SPLITS, scan_class_folder
 from objrec.engine import lower_not_kept
 from objrec.errors import ObjrecError
 from objrec.evaluate import (
-    FEW_TO_MEASURE,
     add_top1_interval,
     few_images,
     near_duplicate_words,
@@ -55,6 +54,7 @@ from objrec.outputs import (
     staged,
 )
 from objrec.progress import Reporter, or_silent, plural, some_of
+from objrec.split import FEW_TO_MEASURE
 from objrec.tables import exact_cell
 from objrec.transforms import TTA_VIEWS, build_transforms, draft_size
 

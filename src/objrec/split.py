@@ -560,6 +560,13 @@ def few_judged(assignment, keys: dict[Path, str], result: SplitResult) -> dict[s
     return few
 
 
+FEW_TO_MEASURE = 10
+"""A class evaluated on fewer distinct images than this has its top-1 shown with its 95% interval
+(``top1_low``, ``top1_high``) in evaluate's table and the report: one image is over 10 points of
+it, and 3 right of 4, "75%", would likely lie anywhere from 30% to 95% on many more photos.
+``check`` names a class folder's small classes a default split tests on fewer."""
+
+
 def few_images() -> int:
     """The fewest distinct photos a class's results on a split rest on to be worth reading, as
     many as ``split`` needs of a whole class for its default ratios (:func:`min_class_size`: 3):

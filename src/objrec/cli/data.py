@@ -610,7 +610,9 @@ Noted (training goes on):
     folder holding images (trained as that class)
   - a class with too few images for split to put one in each of train,
     valid and test; classes strongly imbalanced (the largest 50 times
-    the smallest or more: train --balance weights may help)
+    the smallest or more: train --balance weights may help); in a class
+    folder, classes a default split tests on fewer than 10 photos beside
+    one of 10 times their images or more
 
 The last line counts the image files in class folders (readable ones and unusable ones, which
 add up to it), the classes that hold any, and apart the unusable folders; --json has the same

@@ -912,7 +912,7 @@ def worst_table(rows, with_top5: bool = True, title: str = "Worst classes") -> T
     """The worst classes (or ``title``'s, worst first): support (the class's evaluated images,
     test or not, and its distinct ones when near-duplicates make them fewer), top-1 (= recall),
     top-5, precision, F1, commonest confusion."""
-    from objrec.evaluate import FEW_TO_MEASURE
+    from objrec.split import FEW_TO_MEASURE
 
     top5 = ("top-5",) if with_top5 else ()
     columns = ("class", "trained on", "images", "top-1 (recall)", *top5, "precision", "F1")
@@ -941,8 +941,9 @@ def worst_table(rows, with_top5: bool = True, title: str = "Worst classes") -> T
 
 
 def measured_on_few(r) -> bool:
-    """Whether a per-class row's top-1 rests on fewer than ``FEW_TO_MEASURE`` distinct images."""
-    from objrec.evaluate import FEW_TO_MEASURE
+    """Whether a per-class row's top-1 rests on fewer than ``split.FEW_TO_MEASURE`` distinct
+    images."""
+    from objrec.split import FEW_TO_MEASURE
 
     return hasattr(r, "top1_low") and getattr(r, "n_groups", r.n_test) < FEW_TO_MEASURE
 
