@@ -416,6 +416,36 @@ def test_undecodable_new_files_are_left_out_and_named(tmp_path, split_dir, caplo
     assert not list(split_dir.glob("*/red/broken*"))
 
 
+@pytest.mark.slow
+def test_heic_photos_without_pillow_heif_are_said_apart_when_added(
+    tmp_path, split_dir, caplog, no_heif_plugin
+):
+    """An archivist adding iPhone photos without pillow-heif was told "none of the new images can
+    be read: ..." (or "left out 2 image files that cannot be read") and not why: the HEIC photos
+    are named apart, with how to have them read, as split names them."""
+    from .conftest import save_heic
+
+    new = tmp_path / "new" / "red"
+    new.mkdir(parents=True)
+    for name in ("IMG_0001.HEIC", "IMG_0002.HEIC"):
+        save_heic(make_image((200, 40, 40)), new / name)
+    (new / "cut.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(
+        ObjrecError, match=r"; 2 of them are HEIC or HEIF photos, which pillow-heif"
+    ):
+        add_images(split_dir, tmp_path / "new")
+    new_images(tmp_path / "new", "red", 2)
+    with caplog.at_level("WARNING", logger="objrec.add"):
+        result = add_images(split_dir, tmp_path / "new")
+    assert result.no_decoder_files == ["red/IMG_0001.HEIC", "red/IMG_0002.HEIC"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "left out 1 image file that cannot be read: red/cut.jpg" in warnings
+    assert (
+        "left out 2 HEIC or HEIF photos, which pillow-heif reads once installed (`pip install "
+        "pillow-heif`; or convert them to JPEG or PNG): red/IMG_0001.HEIC, red/IMG_0002.HEIC"
+    ) in warnings
+
+
 def test_refusals_name_the_path_or_option_and_write_nothing(tmp_path, split_dir):
     new = new_images(tmp_path / "new", "red", 1)
     empty = tmp_path / "empty"

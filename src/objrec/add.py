@@ -61,7 +61,13 @@ from objrec.data import (
     require_split_folder,
 )
 from objrec.errors import ObjrecError
-from objrec.images import SYSTEM_FOLDERS, is_image_file, list_images, warned_once_per_file
+from objrec.images import (
+    SYSTEM_FOLDERS,
+    decoder_missing,
+    is_image_file,
+    list_images,
+    warned_once_per_file,
+)
 from objrec.outputs import free_name, locked, name_key, remove_leftovers, staged, write_new
 from objrec.progress import listed, log_result_warnings, plural, some_of
 from objrec.split import (
@@ -72,6 +78,7 @@ from objrec.split import (
     decode_all,
     min_class_size,
     near_groups,
+    no_decoder_sentence,
     sha256_file,
 )
 from objrec.store import DIGEST_CHARS, FeatureStore, default_cache_dir
@@ -119,6 +126,9 @@ class AddResult:
     """Whether those are the data folder's own proportions (no ``ratios`` given)."""
     unreadable_files: list[str] = field(default_factory=list)
     """New image files that cannot be decoded (as named relative to NEW), left out."""
+    no_decoder_files: list[str] = field(default_factory=list)
+    """Of ``unreadable_files``, the HEIC or HEIF photos refused because pillow-heif, which reads
+    them, is not installed: no damaged files."""
     empty_classes: list[str] = field(default_factory=list)
     """Class folders of NEW without images, left out."""
     spread_groups: list[tuple[str, list[str]]] = field(default_factory=list)
@@ -220,10 +230,12 @@ def add_warnings(result: AddResult) -> list[str]:
         warnings.append(f"`train` will refuse the class named {name}: {UNKNOWN_NAME_WHY}")
     if result.empty_classes:
         warnings.append("left out class folders without images: " + some_of(result.empty_classes))
-    if result.unreadable_files:
+    if result.no_decoder_files:
+        warnings.append(no_decoder_sentence(result.no_decoder_files))
+    if damaged := [f for f in result.unreadable_files if f not in set(result.no_decoder_files)]:
         warnings.append(
-            f"left out {plural(len(result.unreadable_files), 'image file')} that cannot be read: "
-            + some_of(result.unreadable_files)
+            f"left out {plural(len(damaged), 'image file')} that cannot be read: "
+            + some_of(damaged)
         )
     if pairs := result.cross_class_duplicates:
         warnings.append(
@@ -495,6 +507,27 @@ def _existing(data: Path) -> dict[Path, tuple[str, str]]:
     }
 
 
+def _unreadable(images: list[NewImage], facts: dict) -> tuple[list[str], list[str]]:
+    """The new images that cannot be read, and of those the HEIC or HEIF photos that only want
+    pillow-heif, as named relative to NEW."""
+    unreadable = [image.shown for image in images if facts[image.path].error]
+    heif = [image.shown for image in images if decoder_missing(facts[image.path].error)]
+    return unreadable, heif
+
+
+def none_readable(unreadable: Sequence[str], heif: Sequence[str]) -> str:
+    """Why nothing is added: no new image can be read, saying so of the HEIC or HEIF photos
+    (``heif``) that only want pillow-heif."""
+    said = f"none of the new images can be read: {some_of(unreadable)}"
+    if heif:
+        those = "is a HEIC or HEIF photo" if len(heif) == 1 else "are HEIC or HEIF photos"
+        said += (
+            f"; {len(heif)} of them {those}, which pillow-heif reads once installed (`pip install "
+            f"pillow-heif`; or convert {'it' if len(heif) == 1 else 'them'} to JPEG or PNG)"
+        )
+    return said
+
+
 def _plan(
     data: Path, images: list[NewImage], config: SplitConfig, on_file, own: bool, store_dir: Path
 ) -> _Plan:
@@ -515,10 +548,10 @@ def _plan(
     files = {"data": list(existing), "new": [image.path for image in images]}
     hashes, sha256 = _digests(files, on_file, store_dir)
     facts = decode_all(files, hashes, on_file)
-    unreadable = [image.shown for image in images if facts[image.path].error]
+    unreadable, heif = _unreadable(images, facts)
     images = [image for image in images if not facts[image.path].error]
     if not images:
-        raise ObjrecError(f"none of the new images can be read: {some_of(unreadable)}")
+        raise ObjrecError(none_readable(unreadable, heif))
     readable = {k: [p for p in paths if not facts[p].error] for k, paths in files.items()}
     # the groups of the new images only: pairs among the data folder's images, whose place is
     # fixed, are never compared (on a large folder, most of the time, growing with its square)
@@ -534,6 +567,7 @@ def _plan(
         data, fresh, splits, sha256, _manifest_groups(data, fresh, placing, existing, hashes)
     )
     result = AddResult(data, min_images=min_class_size(config.ratios), unreadable_files=unreadable)
+    result.no_decoder_files = heif
     result.ratios, result.own_ratios = config.ratios, own
     _count(result, rows, existing, config.ratios)
     near_held = _held_splits(existing, groups)

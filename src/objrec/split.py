@@ -278,12 +278,7 @@ def left_out_sentences(
     damaged = [name for name in unreadable if name not in {*too_large, *no_decoder}]
     sentences = []
     if no_decoder:
-        them = "it" if len(no_decoder) == 1 else "them"
-        sentences.append(
-            f"left out {plural(len(no_decoder), 'HEIC or HEIF photo')}, which pillow-heif reads "
-            f"once installed (`pip install pillow-heif`; or convert {them} to JPEG or PNG; "
-            "`strict` refuses them): " + some_of(no_decoder)
-        )
+        sentences.append(no_decoder_sentence(no_decoder, "; `strict` refuses them"))
     if damaged:
         sentences.append(
             f"left out {plural(len(damaged), 'image file')} that cannot be read "
@@ -297,6 +292,17 @@ def left_out_sentences(
             f"limit with {MAX_PIXELS_VARIABLE}, docs/folders.md): " + some_of(too_large)
         )
     return sentences
+
+
+def no_decoder_sentence(names: Sequence[str], note: str = "") -> str:
+    """The HEIC or HEIF photos left out because pillow-heif is not installed, and how to have them
+    read (``note``: what else to say in the parentheses)."""
+    them = "it" if len(names) == 1 else "them"
+    return (
+        f"left out {plural(len(names), 'HEIC or HEIF photo')}, which pillow-heif reads once "
+        f"installed (`pip install pillow-heif`; or convert {them} to JPEG or PNG{note}): "
+        + some_of(names)
+    )
 
 
 def split_warnings(result: SplitResult) -> list[str]:

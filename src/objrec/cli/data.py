@@ -421,6 +421,7 @@ def add_json(result, warnings: list[str]) -> dict[str, Any]:
         "small_classes": result.small_classes,
         "min_images": result.min_images,
         "unreadable_files": result.unreadable_files,
+        "no_decoder_files": result.no_decoder_files,
         "empty_classes": result.empty_classes,
         "test_note": added_test_note(result),
         "warnings": warnings,
