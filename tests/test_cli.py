@@ -4322,3 +4322,48 @@ def test_a_resume_in_another_number_of_processes_says_how_to_resume_as_it_starte
     )
     assert said.count(warning) == 1, said
     assert json.loads(out)["warnings"][0] == warning.removeprefix("warning: ")
+
+
+def as_torchrun_rank(monkeypatch, rank: int, size: int = 2) -> None:
+    """This process's environment as torchrun sets it for rank ``rank`` of ``size``."""
+    torchrun = {"RANK": rank, "WORLD_SIZE": size, "LOCAL_WORLD_SIZE": size, "MASTER_ADDR": "x"}
+    for name, value in torchrun.items():
+        monkeypatch.setenv(name, str(value))
+
+
+@pytest.mark.slow  # imports objrec.train (torch): 0.1 s alone
+def test_under_torchrun_another_rank_than_0_says_which_it_is_before_its_error(
+    capsys, monkeypatch, tmp_path
+):
+    """Under torchrun every rank printed 'error: ... run already holds a trained model ...',
+    the same line twice, unmarked (persona38 stumble 6). An error one rank alone meets must
+    still show, so each rank says its own, marked; a bad option, the same command line on every
+    rank, is said by rank 0 alone."""
+
+    def refused(*args, **kwargs):
+        raise ObjrecError("run already holds a trained model")
+
+    monkeypatch.setattr(importlib.import_module("objrec.train"), "train", refused)
+    lines = {}
+    for rank in (0, 1):
+        as_torchrun_rank(monkeypatch, rank)
+        code, _, err = run(capsys, "train", tmp_path, "--out", tmp_path / "run")
+        _, _, bad_option = run(capsys, "train", tmp_path, "--out", "run", "--epoch", "3")
+        _, _, bad_value = run(capsys, "train", tmp_path / "gone", "--out", "run")
+        lines[rank] = (code, err, bad_option, bad_value.split(":")[:2])
+    assert lines[0][:2] == (1, "error: run already holds a trained model\n")
+    assert lines[1][:2] == (1, "rank 1 of 2: error: run already holds a trained model\n")
+    assert lines[0][2].startswith("error: no such option '--epoch'") and lines[1][2] == ""
+    assert lines[0][3] == ["error", " invalid value for 'DATA'"]
+    assert lines[1][3] == ["rank 1 of 2", " error"]  # a folder one machine may lack
+
+
+def test_a_logged_error_of_another_rank_than_0_says_which_it_is(capsys, monkeypatch):
+    """Rank 1 shows the errors it logs (only those: its level is ERROR), marked as its own."""
+    handler = SentenceHandler()
+    record = logging.LogRecord("objrec.x", logging.ERROR, __file__, 1, "it failed", None, None)
+    as_torchrun_rank(monkeypatch, 1, 4)
+    handler.emit(record)
+    as_torchrun_rank(monkeypatch, 0, 4)
+    handler.emit(record)
+    assert capsys.readouterr().err == "rank 1 of 4: error: it failed\nerror: it failed\n"

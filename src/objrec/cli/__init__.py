@@ -39,6 +39,7 @@ from objrec.cli.output import (
     log_handler,
     not_epoch_lines,
     not_in_result,
+    print_error,
     stdout_for_json_only,
 )
 from objrec.cores import limit_thread_pools
@@ -202,8 +203,29 @@ def refused_under_torchrun(args: Sequence[str]) -> int | None:
 def refused_by_os(exc: OSError) -> int:
     """The file system refused (a folder objrec may not read, a full disk): said, exit 1."""
     logging.getLogger("objrec").debug("the operating system refused", exc_info=True)
-    err.print(f"[red]error:[/] {escape(os_error_sentence(exc))}", highlight=False)
+    print_error(escape(os_error_sentence(exc)))
     return 1
+
+
+FROM_THE_COMMAND_LINE = (
+    click.NoSuchOption,
+    click.BadOptionUsage,
+    click.BadArgumentUsage,
+    click.MissingParameter,
+)
+"""Usage errors that the command line alone makes (as a plain ``click.UsageError``: an unknown
+command, an extra argument, options that do not go together), the same on every torchrun rank;
+a bad value (``click.BadParameter``: a folder missing on one machine) may be one rank's own."""
+
+
+def usage_error(exc: click.ClickException, args: Sequence[str]) -> int:
+    """A usage error said, and its exit code. Under torchrun one the command line alone makes
+    (:data:`FROM_THE_COMMAND_LINE`) is said by rank 0 alone: every rank has the same command line,
+    and its error came once a rank. Any other is said by each rank (``print_error``)."""
+    same = isinstance(exc, FROM_THE_COMMAND_LINE) or type(exc) is click.UsageError
+    if is_main_rank() or not same:
+        print_error(escape(usage_sentence(exc) + greedy_note(exc, args)))
+    return exc.exit_code
 
 
 def command_code(args: list[str]) -> int:
@@ -216,9 +238,7 @@ def command_code(args: list[str]) -> int:
         console.print(exc.ctx.get_help(), markup=False, highlight=False)
         return 0
     except click.ClickException as exc:
-        sentence = usage_sentence(exc) + greedy_note(exc, args)
-        err.print(f"[red]error:[/] {escape(sentence)}", highlight=False)
-        return exc.exit_code
+        return usage_error(exc, args)
     except click.exceptions.Abort:
         err.print("aborted")
         return INTERRUPTED
@@ -227,8 +247,7 @@ def command_code(args: list[str]) -> int:
         err.print(f"[yellow]{message}[/]", highlight=False)
         return INTERRUPTED
     except ObjrecError as exc:
-        message = escape(to_cli(str(exc), invoked_command(args), exc.values))
-        err.print(f"[red]error:[/] {message}", highlight=False)
+        print_error(escape(to_cli(str(exc), invoked_command(args), exc.values)))
         return 1
     except KeyboardInterrupt:
         err.print("interrupted")

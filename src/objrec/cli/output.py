@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, redirect_stdout, suppress
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from objrec.cli.messages import to_cli
+from objrec.cli.messages import to_cli, under_torchrun
 from objrec.errors import LOGGED_VALUES
 from objrec.outputs import finite_or_null
 from objrec.progress import IN_RESULT, Reporter
@@ -66,6 +66,21 @@ exits with 128 + SIGTERM (143) instead, having cleaned up the same way."""
 def is_main_rank() -> bool:
     """False in the ranks other than 0 of a ``torchrun`` job."""
     return os.environ.get("RANK", "0") == "0"
+
+
+def rank_prefix(environ: Mapping[str, str] = os.environ) -> str:
+    """``rank 1 of 2: `` before what a torchrun rank other than 0 says (an error): each rank says
+    its own, so that a failure of one rank alone is seen, and the prefix tells the ranks' lines
+    apart, where an error came twice, unmarked, as if said twice; nothing elsewhere."""
+    if not under_torchrun(environ) or environ.get("RANK", "0") == "0":
+        return ""
+    return f"rank {environ['RANK']} of {environ['WORLD_SIZE']}: "
+
+
+def print_error(sentence: str) -> None:
+    """``error: sentence`` on stderr (``sentence`` escaped for rich already), after this rank's
+    :func:`rank_prefix`."""
+    err.print(f"{escape(rank_prefix())}[red]error:[/] {sentence}", highlight=False)
 
 
 PLAIN_PROGRESS_SECONDS = 5.0
@@ -595,7 +610,8 @@ class SentenceHandler(logging.Handler):
             kind, colour = (
                 ("error", "red") if record.levelno >= logging.ERROR else ("warning", "yellow")
             )
-            err.print(f"[bold {colour}]{kind}:[/] {escape(text)}", highlight=False)
+            prefix = escape(rank_prefix())
+            err.print(f"{prefix}[bold {colour}]{kind}:[/] {escape(text)}", highlight=False)
         except Exception:  # logging must never raise: logging.Handler's own rule
             self.handleError(record)
 
