@@ -268,7 +268,7 @@ def test_predict_says_an_image_near_the_unknown_line_is_barely_familiar(client):
 @pytest.mark.parametrize(
     ("files", "data", "status", "words"),
     [
-        ({"file": ("x.png", b"", "image/png")}, {}, 400, "empty"),
+        ({"file": ("x.png", b"", "image/png")}, {}, 400, "x.png: the uploaded file is empty"),
         ({"file": ("x.png", b"hello, not an image", "image/png")}, {}, 415, "cannot read image"),
         ({"file": ("x.jpg", b"\xff\xd8\xff\xe0" + b"\x00" * 64, "image/jpeg")}, {}, 415, "x.jpg"),
         (

@@ -780,15 +780,17 @@ def answer_upload(
 ) -> dict:
     """``/predict``'s answer to one upload: its bytes read, decoded and answered."""
     name = upload_name(file.filename)
-    image = _decode(read_upload(file, max_upload_bytes), name, max_pixels, recognizer.draft)
+    image = _decode(read_upload(file, name, max_upload_bytes), name, max_pixels, recognizer.draft)
     return {"filename": name, **answer_json(recognizer, image, topk, tta)}
 
 
-def read_upload(file: UploadFile, max_upload_bytes: int) -> bytes:
-    """The upload's bytes; refused when empty, or over ``max_upload_bytes`` (the error names it)."""
+def read_upload(file: UploadFile, name: str, max_upload_bytes: int) -> bytes:
+    """The upload's bytes; refused when empty (the error names the file, ``name``, as the
+    others do: an archivist's 0-byte scan was the one refusal that did not), or over
+    ``max_upload_bytes`` (the error names the limit)."""
     data = file.file.read(max_upload_bytes + 1)
     if not data:
-        raise HTTPException(400, "the uploaded file is empty")
+        raise HTTPException(400, f"{name}: the uploaded file is empty (0 bytes)")
     if len(data) > max_upload_bytes:  # a body within body_limit() may still hold too large a file
         log_too_large(max_upload_bytes)
         raise HTTPException(413, too_large_text(max_upload_bytes))
