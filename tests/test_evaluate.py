@@ -961,6 +961,37 @@ def test_a_stricter_threshold_that_would_leave_a_class_mostly_unanswered_is_not_
     assert s is not None and s["silences"] == [] and s["recommended"] is True
 
 
+def test_a_stricter_threshold_the_shares_already_refuse_names_no_class_as_the_reason():
+    """A stricter threshold that catches 1 stranger of 25 for 8 of 48 images lost is not
+    recommended by the shares alone: "so it is not recommended: with it, crab would often get no
+    answer" gave crab as the reason, as if the trade were a good one but for it."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    import torch
+
+    from objrec.cli.evaluation import confidence_lines
+    from objrec.evaluate import stricter_result
+    from objrec.inference import Answers
+
+    recognizer = SimpleNamespace(threshold=0.0, classes=("airplanes", "ant", "crab"))
+    valid = torch.linspace(-0.08, 2, 100)
+    scores = torch.cat([torch.linspace(0.5, 2, 44), 0.005 * torch.ones(4)])  # the 4 crabs lost
+    labels = torch.tensor([0] * 40 + [1] * 4 + [2] * 4)
+    known = Answers(torch.eye(3)[labels], scores, torch.zeros(48, dtype=torch.bool))
+    strangers = torch.cat([torch.tensor([0.005]), torch.linspace(0.3, 1, 24)])  # 1 of 25 caught
+    unknown = Answers(torch.eye(3)[[0] * 25], strangers, torch.zeros(25, dtype=torch.bool))
+    s = stricter_result(recognizer, (known, labels), unknown, valid)  # type: ignore[arg-type]
+    assert s is not None and s["silences"] == ["crab"] and s["recommended"] is False
+    metrics = stricter_metrics(s)
+    metrics["open_set"] |= {"n_known": 48, "n_unknown": 25, "unknown_accepted": 1.0}
+    lines = confidence_lines(metrics, "data/test", Path("run"))
+    trade = "  4.00 points more of the unknown images caught for 8.33 points more of data/test lost:"
+    assert trade in lines
+    assert not any("so it is not recommended" in line for line in lines), lines
+    assert any("images of crab would be said to be unknown" in line for line in lines)  # not why
+
+
 def test_per_class_results_of_one_or_two_images_are_marked(caplog):
     """A class evaluated on one test image reported top-1 0.0 among the others, with nothing to
     say it rests on one image: `few_image_classes` names it, and evaluate warns, with counts."""

@@ -800,7 +800,7 @@ def stricter_lines(
     n, u = o["n_known"], o["n_unknown"]
     lost = (s["known_rejected_now"], s["known_rejected"])
     caught = (s["unknown_caught_now"], s["unknown_caught"])
-    from objrec.confidence import traded_shares
+    from objrec.confidence import traded_shares, worth_trading
 
     more_lost, more_caught = traded_shares(lost, n, caught, u)
     verdict = "is recommended" if s.get("recommended") else "is not recommended"
@@ -818,7 +818,7 @@ def stricter_lines(
         f"  {points(more_caught)} more of the unknown images caught for {points(more_lost)} more "
         f"of {evaluated} lost:",
         *(f"  {line}" for line in TRADE_RULE.splitlines()),
-        *silenced_lines(s.get("silences")),
+        *(silenced_lines(s.get("silences")) if worth_trading(more_lost, more_caught) else []),
     ]
     if not s.get("recommended"):
         return lines
@@ -836,7 +836,8 @@ def stricter_lines(
 
 def silenced_lines(silences: list[str] | None) -> list[str]:
     """Why a stricter threshold the shares alone would have recommended is not: the classes it
-    would leave mostly unanswered (``evaluate.stricter_result``'s ``silences``)."""
+    would leave mostly unanswered (``evaluate.stricter_result``'s ``silences``). Said only then:
+    one the shares refuse is not recommended for them, and its class line names those classes."""
     if not silences:
         return []
     return wrapped(
