@@ -1269,6 +1269,23 @@ def test_each_upload_is_one_line_in_the_server_s_log(client, caplog):
     assert lines[1].startswith("/predict notes.png (12 bytes) from testclient: refused, 415: ")
 
 
+def test_an_upload_refused_as_an_invalid_request_is_one_line_in_the_log_too(client, caplog):
+    """A 422 from FastAPI's checks (``topk`` out of range, the image sent as text, no file) came
+    without a line, where the docs say each upload is one, a refusal with its sentence."""
+    image = {"file": ("x.png", png_bytes(), "image/png")}
+    with caplog.at_level("INFO", logger="objrec.serve.events"):
+        assert client.post("/predict", files=image, data={"topk": "0"}).status_code == 422
+        assert client.post("/predict", data={"file": "photo.jpg"}).status_code == 422
+        assert client.get("/predict").status_code == 405  # no upload: not logged
+    lines = [r.getMessage() for r in caplog.records if r.name == "objrec.serve.events"]
+    assert len(lines) == 2, lines
+    assert (
+        lines[0].startswith("/predict x.png (")
+        and " from testclient: refused, 422: topk: " in lines[0]
+    )
+    assert lines[1].startswith("/predict without an image from testclient: refused, 422: file: ")
+
+
 @pytest.mark.parametrize(
     ("n_bytes", "words"),
     [(812, "812 bytes"), (1024, "1 KiB"), (250_000, "244 KiB"), (2_422_000, "2.31 MiB")],

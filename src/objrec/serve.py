@@ -45,6 +45,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import Headers
+from starlette.datastructures import UploadFile as StarletteUploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -148,10 +149,16 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
     first = exc.errors()[0] if exc.errors() else {}
     where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "request"
     if where == "file" and first.get("type") != "missing":
-        return _error(422, NOT_A_FILE)
-    if where == "file":
-        return _error(422, no_file_text(request.headers.get("content-type"), exc.body))
-    return _error(422, f"{where}: {first.get('msg', 'invalid request')}")
+        sentence = NOT_A_FILE
+    elif where == "file":
+        sentence = no_file_text(request.headers.get("content-type"), exc.body)
+    else:
+        sentence = f"{where}: {first.get('msg', 'invalid request')}"
+    if request.url.path == "/predict":  # an upload refused: one line, as every other upload
+        sent = exc.body.get("file") if hasattr(exc.body, "get") else None
+        image = sent if isinstance(sent, StarletteUploadFile) else None
+        log_request(request, image, f"refused, 422: {sentence}")
+    return _error(422, sentence)
 
 
 def no_file_text(content_type: str | None, form: Any) -> str:
@@ -680,18 +687,22 @@ def add_predict_route(
         return answered
 
 
-def log_request(request: Request, file: UploadFile, outcome: str, seconds: float) -> None:
+def log_request(
+    request: Request, file: StarletteUploadFile | None, outcome: str, seconds: float | None = None
+) -> None:
     """One line in the server's log (``served.events``, which ``objrec serve`` shows) for an
     upload: its name, size, who sent it, the answer or why none, and the time it took from its
-    arrival (its body received) to the answer. uvicorn's access log, off under ``serve``, would
-    say only the client, path and status."""
-    size = upload_size(file.size) if file.size is not None else "size unknown"
+    arrival (its body received) to the answer (``seconds``; None for a request refused before it
+    reached the model). ``file`` None: the request held no image. uvicorn's access log, off
+    under ``serve``, would say only the client, path and status."""
     client = request.client.host if request.client is not None else "an unknown client"
+    took = "" if seconds is None else f" in {seconds * 1000:.0f} ms"
+    if file is None:
+        events.info("/predict without an image from %s: %s%s", client, outcome, took)
+        return
+    size = upload_size(file.size) if file.size is not None else "size unknown"
     name = upload_name(file.filename)
-    milliseconds = seconds * 1000
-    events.info(
-        "/predict %s (%s) from %s: %s in %.0f ms", name, size, client, outcome, milliseconds
-    )
+    events.info("/predict %s (%s) from %s: %s%s", name, size, client, outcome, took)
 
 
 def upload_size(n_bytes: int) -> str:
