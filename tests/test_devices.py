@@ -15,8 +15,9 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from objrec import dedup
+from objrec import dedup, inference
 from objrec.backbones import build_body, get_backbone
+from objrec.checkpoint import BEST, load_model
 from objrec.cores import cgroup_cpu_limit, cpu_threads, limit_thread_pools, usable_cores
 from objrec.devices import (
     backend_for,
@@ -28,7 +29,7 @@ from objrec.devices import (
 from objrec.distributed import World, process_group, world_from_env
 from objrec.engine import model_device, on_device
 from objrec.errors import ObjrecError
-from objrec.inference import resolve_runtime
+from objrec.inference import Recognizer, resolve_runtime
 from objrec.runtime import PRECISION_TOLERANCE, DeviceRunner, choose_precision, relative_error
 
 from .conftest import CALTECH
@@ -312,6 +313,33 @@ def test_a_runner_for_a_card_makes_no_tensor_in_host_memory():
     with HostTensors() as made:
         DeviceRunner(body, META)
     assert made.bytes == 0
+
+
+def test_a_recognizer_on_a_card_builds_its_runner_at_its_first_image_not_before(
+    trained_once, monkeypatch
+):
+    """``evaluate`` on a GPU held the body on the card twice: its recognizer built a runner (a
+    copy on the card) that it never ran, its answers coming from the frozen pass's features. The
+    runner is now built at the first image (``predict``; ``serve``'s warm-up), once. The meta
+    device stands in for the card; the runner built runs on the CPU."""
+    built: list[torch.device] = []
+
+    def counted(body: nn.Module, device: torch.device) -> DeviceRunner:
+        built.append(device)
+        return DeviceRunner(body, CPU)  # the GPU path, run on the CPU
+
+    monkeypatch.setattr(inference, "DeviceRunner", counted)
+    model, meta = load_model(trained_once / BEST)
+    recognizer = Recognizer(model, meta, device=META)
+    assert built == []
+    recognizer._head, recognizer._familiarity = model.head, model.familiarity  # off the meta device
+    x = torch.randn(2, 3, meta.data.input_size, meta.data.input_size)
+    with torch.inference_mode():
+        recognizer.answer_from_features([model.body(x)])  # evaluate's way: from features
+    assert built == []
+    recognizer.warm_up()
+    recognizer.logits(x)
+    assert built == [META]
 
 
 def test_device_runner_runs_a_short_batch_padded_to_the_measured_size():

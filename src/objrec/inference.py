@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -157,8 +158,12 @@ class Recognizer:
             self._onnx_model(checkpoint) if runtime == "onnx" else self._torch
         )
         self._head, self._familiarity = self.model.head, self.model.familiarity
+        self._body: DeviceRunner | None = None
+        """The body on the card, built at the first batch run there (:meth:`_device_body`):
+        ``evaluate`` answers from the frozen pass's features, whose own runner holds the body on
+        the card, so that its recognizer, which runs no image there, holds no second copy."""
+        self._building = threading.Lock()
         if self.device.type != "cpu":
-            self._body = DeviceRunner(self.model.body, self.device)
             self._head = copy.deepcopy(self._head).to(self.device)
             self._familiarity = copy.deepcopy(self._familiarity)
             if self._familiarity is not None:
@@ -270,7 +275,16 @@ class Recognizer:
         return self._head(features).cpu(), familiarity
 
     def _on_device(self, x: torch.Tensor) -> Outputs:
-        return self._from_features(self._body.features(x))
+        return self._from_features(self._device_body().features(x))
+
+    def _device_body(self) -> DeviceRunner:
+        """The body's runner on the card, built at the first call (from one thread when several
+        make their first at once: one copy on the card)."""
+        if self._body is None:
+            with self._building:
+                if self._body is None:
+                    self._body = DeviceRunner(self.model.body, self.device)
+        return self._body
 
     @torch.inference_mode()
     def _torch(self, x: torch.Tensor) -> Outputs:
@@ -353,7 +367,8 @@ class Recognizer:
         what the runtime does at its first call (OpenVINO compiling or loading its graph and
         making this thread's infer request, ONNX Runtime and PyTorch setting up their kernels) is
         then done, on the calling thread, before a caller's first image. A real photo, not a
-        blank one: on a GPU the first batch chooses the precision (``runtime.DeviceRunner``)."""
+        blank one: on a GPU the first batch builds the body's copy on the card and chooses its
+        precision (``runtime.DeviceRunner``)."""
         self.answer([open_image(sample_photo(), draft_size=self.draft)])
 
     # ------------------------------------------------------------ presenting it
