@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from objrec import dedup, inference
+from objrec import dedup, inference, runtime
 from objrec.backbones import build_body, get_backbone
 from objrec.checkpoint import BEST, load_model
 from objrec.cores import cgroup_cpu_limit, cpu_threads, limit_thread_pools, usable_cores
@@ -505,6 +507,57 @@ def test_without_a_measured_batch_size_later_batches_are_padded_to_the_first():
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.float16):
         alone = runner.module(last.contiguous(memory_format=torch.channels_last)).float()
     assert torch.allclose(out, alone, atol=1e-3)
+
+
+class WatchedLock:
+    """A lock that says when a thread had to wait for it (``waited``)."""
+
+    def __init__(self) -> None:
+        self.lock, self.waited = threading.Lock(), threading.Event()
+
+    def __enter__(self) -> WatchedLock:
+        if not self.lock.acquire(blocking=False):
+            self.waited.set()
+            self.lock.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.lock.release()
+
+
+def test_two_threads_sending_the_first_batch_at_once_share_one_precision_choice(monkeypatch):
+    """The second thread found the float32 reference taken by the first, whose choice was not yet
+    made, and failed (``assert self._float32 is not None``). The first thread's choice is held
+    until the second has either failed (before) or waits for it (the lock, watched)."""
+    runner, x = DeviceRunner(tiny_body(), CPU), torch.randn(2, 3, 32, 32)
+    runner._choosing = watched = WatchedLock()  # type: ignore[assignment]
+    inside, release, calls = threading.Event(), threading.Event(), []
+
+    def held(*args, **kwargs):
+        calls.append(1)
+        inside.set()
+        release.wait(timeout=10)
+        return choose_precision(*args, **kwargs)
+
+    monkeypatch.setattr(runtime, "choose_precision", held)
+    chosen: list[object] = []
+
+    def first_batch() -> None:
+        try:
+            chosen.append(runner.choose(x))
+        except Exception as exc:  # what the thread met is the test's result
+            chosen.append(exc)
+
+    first = threading.Thread(target=first_batch)
+    first.start()
+    assert inside.wait(timeout=10)
+    second = threading.Thread(target=first_batch)
+    second.start()
+    while second.is_alive() and not watched.waited.is_set():
+        time.sleep(0.001)
+    release.set()
+    first.join(timeout=10), second.join(timeout=10)
+    assert chosen == [torch.float16, torch.float16] and calls == [1]
 
 
 @pytest.mark.slow

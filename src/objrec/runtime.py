@@ -558,6 +558,8 @@ class DeviceRunner:
         self.dtype: torch.dtype | None = None
         self.errors: dict[str, float] = {}
         self._batch: int | None = None
+        self._choosing = threading.Lock()
+        """Held while the precision is chosen: another thread's first batch waits for it."""
 
     def _input(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
@@ -569,21 +571,28 @@ class DeviceRunner:
         the CPU (:func:`float32_on_cpu`), the low precisions on
         the card at the working batch size once ``batch_size`` has measured it, else at the
         probe's: a frozen pass then meets one shape on the card, the chosen precision at the
-        working size (``FrozenBody.numerics``)."""
+        working size (``FrozenBody.numerics``). Two threads sending their first batch at once: one
+        chooses, the other waits for its choice."""
         if self.dtype is None:
-            assert self._float32 is not None
-            sample = probe[:REFERENCE_IMAGES]  # compared; the candidates run at the probe's size
-            reference = float32_on_cpu(self._float32, sample)
-            self._float32 = None
-            self.dtype, self.errors = choose_precision(
-                self.module,
-                self._input(sample),
-                self.tolerance,
-                batch=self._batch or len(probe),
-                reference=reference,
-            )
-            log.info("%s runs in %s (relative error %s)", self.device, self.dtype, self.errors)
+            with self._choosing:
+                if self.dtype is None:
+                    self._choose(probe)
+        assert self.dtype is not None
         return self.dtype
+
+    def _choose(self, probe: torch.Tensor) -> None:
+        assert self._float32 is not None
+        sample = probe[:REFERENCE_IMAGES]  # compared; the candidates run at the probe's size
+        reference = float32_on_cpu(self._float32, sample)
+        self._float32 = None
+        self.dtype, self.errors = choose_precision(
+            self.module,
+            self._input(sample),
+            self.tolerance,
+            batch=self._batch or len(probe),
+            reference=reference,
+        )
+        log.info("%s runs in %s (relative error %s)", self.device, self.dtype, self.errors)
 
     @property
     def numerics(self) -> str:
