@@ -560,6 +560,37 @@ def test_two_threads_sending_the_first_batch_at_once_share_one_precision_choice(
     assert chosen == [torch.float16, torch.float16] and calls == [1]
 
 
+def test_two_threads_making_a_recognizer_s_first_call_on_a_card_build_one_runner(
+    trained_once, monkeypatch
+):
+    """Built at the first call, the runner is built once when two threads make theirs at once:
+    the first thread's build is held until the second waits for it (the lock, watched)."""
+    inside, release, built = threading.Event(), threading.Event(), []
+
+    def held(body: nn.Module, device: torch.device) -> DeviceRunner:
+        built.append(device)
+        inside.set()
+        release.wait(timeout=10)
+        return DeviceRunner(body, CPU)
+
+    monkeypatch.setattr(inference, "DeviceRunner", held)
+    model, meta = load_model(trained_once / BEST)
+    recognizer = Recognizer(model, meta, device=META)
+    recognizer._building = watched = WatchedLock()  # type: ignore[assignment]
+    runners: list[DeviceRunner] = []
+    threads = [threading.Thread(target=lambda: runners.append(recognizer._device_body()))]
+    threads[0].start()
+    assert inside.wait(timeout=10)
+    threads.append(threading.Thread(target=lambda: runners.append(recognizer._device_body())))
+    threads[1].start()
+    while threads[1].is_alive() and not watched.waited.is_set():
+        time.sleep(0.001)
+    release.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert built == [META] and len(runners) == 2 and runners[0] is runners[1]
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not CALTECH.is_dir(), reason="needs the shared Caltech-101 images")
 def test_real_lite0_features_are_computed_in_float16_within_the_tolerance():
