@@ -1288,7 +1288,15 @@ def test_an_upload_refused_as_an_invalid_request_is_one_line_in_the_log_too(clie
 
 @pytest.mark.parametrize(
     ("n_bytes", "words"),
-    [(812, "812 bytes"), (1024, "1 KiB"), (250_000, "244 KiB"), (2_422_000, "2.31 MiB")],
+    [
+        (812, "812 bytes"),
+        (1024, "1 KiB"),
+        (250_000, "244 KiB"),
+        (2_422_000, "2.31 MiB"),
+        (1024 * 1024 - 1, "1 MiB"),  # not "1,024 KiB": rounds to a MiB, said as one
+        (1024 * 1024 - 500, "1 MiB"),
+        (1024 * 1024 - 600, "1,023 KiB"),
+    ],
 )
 def test_an_upload_s_size_is_said_in_the_unit_that_reads_best(n_bytes, words):
     from objrec.serve import upload_size

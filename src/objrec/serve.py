@@ -707,10 +707,11 @@ def log_request(
 
 def upload_size(n_bytes: int) -> str:
     """An upload's size for the log: bytes under a KiB, whole KiB under a MiB, else in MiB as
-    the upload limit is said (:func:`mebibytes`): ``812 bytes``, ``245 KiB``, ``2.31 MiB``."""
+    the upload limit is said (:func:`mebibytes`): ``812 bytes``, ``245 KiB``, ``2.31 MiB``; a
+    size that rounds to 1,024 KiB is ``1 MiB``."""
     if n_bytes < 1024:
         return f"{n_bytes} bytes"
-    return f"{n_bytes / 1024:,.0f} KiB" if n_bytes < MIB else mebibytes(n_bytes)
+    return f"{n_bytes / 1024:,.0f} KiB" if n_bytes < MIB - 512 else mebibytes(n_bytes)
 
 
 def answer_words(answer: Mapping[str, Any]) -> str:
