@@ -842,7 +842,35 @@ def test_the_script_s_json_has_an_entry_with_its_error_for_each_input_not_answer
     assert err.splitlines() == [
         f"{given[1]}: no such file or folder",
         f"{given[2]}: {no_images}",
+        "2 of 3 inputs could not be predicted",  # last, as objrec predict ends with it
     ]
+
+
+def test_the_script_ends_with_predict_s_count_of_the_inputs_it_could_not_predict():
+    """An archivist gave the script 224 photos, 16 of them not read: a line for each, exit 1, and
+    no "16 of 224 inputs could not be predicted" at the end as objrec predict has. The script
+    ends with predict's sentence now, those over the pixel limit counted apart as predict does
+    (the script cannot import objrec: its words are a copy)."""
+    from objrec import export_script
+    from objrec.cli.prediction import failed_sentence
+    from objrec.images import IMAGE_ERRORS
+    from objrec.predict import Prediction
+
+    hint = IMAGE_ERRORS["too_large_hint"]
+    errors = {  # error: too large
+        "cannot read image (empty file, 0 bytes)": False,
+        f"120x100 pixels is over the limit of 10,000 pixels: {hint}": True,
+        f"image too large to decode safely (...): {hint}": True,
+    }
+    answered = {"path": "a.jpg", "answer": "crab", "topk": [{"class": "crab", "prob": 1.0}]}
+    for n in range(1, 4):
+        for inputs in (n, 1_200):
+            failed = list(errors.items())[:n]
+            answers = [{"path": "x", "error": e} for e, _ in failed]
+            answers += [answered] * (inputs - n)
+            ours = [Prediction("x", error=e, too_large=large) for e, large in failed]
+            assert export_script.failed_sentence(answers) == failed_sentence(ours, inputs)
+    assert export_script.failed_sentence([answered]) == ""
 
 
 @pytest.mark.slow
@@ -1193,6 +1221,7 @@ def test_the_script_says_what_objrec_predict_says_of_a_file_it_cannot_read(
     'cannot read image (not a recognised image format)', and Python's own words for a file not
     there, an empty one, a folder without images. Its words are objrec's now, written into it
     from one place (images.IMAGE_ERRORS): the same error for each of the same bad inputs."""
+    from objrec.cli.prediction import failed_sentence
     from objrec.images import IMAGE_ERRORS
     from objrec.predict import predict
 
@@ -1202,7 +1231,8 @@ def test_the_script_says_what_objrec_predict_says_of_a_file_it_cannot_read(
     done = run_script(result.script, *given, "--json", cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     theirs = [a["error"] for a in json.loads(done.stdout)]
-    ours = [p.error for p in predict(trained_run, given)]
+    predicted = predict(trained_run, given)
+    ours = [p.error for p in predicted]
     assert theirs == ours
     assert ours[0] == "cannot read image (not a recognised image format)"
     assert ours[2:4] == [
@@ -1218,7 +1248,9 @@ def test_the_script_says_what_objrec_predict_says_of_a_file_it_cannot_read(
         "cannot read image (not a recognised image format)",  # PostScript: never Ghostscript
     ]
     stderr = done.stderr.splitlines()[:-1]  # the last names the modules imported
-    assert stderr == [f"{path}: {error}" for path, error in zip(given, ours, strict=True)]
+    assert stderr[:-1] == [f"{path}: {error}" for path, error in zip(given, ours, strict=True)]
+    assert stderr[-1] == failed_sentence([p for p in predicted if p.error], len(given))
+    assert stderr[-1].startswith("11 of 11 inputs could not be predicted; 2 of them too large")
 
 
 def test_the_script_s_words_for_a_photo_it_cannot_read_are_objrec_s():

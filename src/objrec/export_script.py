@@ -764,6 +764,25 @@ def answer_all(model: Model, inputs: list[tuple[str, str]], k: int, quiet: bool)
     return answers
 
 
+def failed_sentence(answers: list[dict]) -> str:
+    """How many inputs got no answer, and how many of them were too large to read (their error
+    ends with what to do about it), in the words ``objrec predict`` ends with on stderr: "" when
+    every input was answered."""
+    failed = [a["error"] for a in answers if a.get("error")]
+    if not failed:
+        return ""
+    n = len(answers)
+    sentence = f"{len(failed)} of {n:,} input{'' if n == 1 else 's'} could not be predicted"
+    large = sum(error.endswith(ERRORS["too_large_hint"]) for error in failed)
+    if large:
+        them = "it" if large == 1 else "them"
+        sentence += (
+            f"; {large} of them too large to read, over the pixel limit (downscale {them}, or "
+            "raise the limit with OBJREC_MAX_PIXELS, docs/folders.md)"
+        )
+    return sentence
+
+
 def arguments(argv: list[str] | None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -820,7 +839,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.csv:
         write_csv(answers, args.csv)
         print(f"{len(answers)} rows (one per input) written to {args.csv}", file=sys.stderr)
-    return 1 if any("error" in a for a in answers) else 0
+    failed = failed_sentence(answers)
+    if failed:  # last, as objrec predict ends with it, and exits with 1 as it does
+        print(failed, file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
