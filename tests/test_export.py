@@ -1234,7 +1234,10 @@ def test_the_script_says_what_objrec_predict_says_of_a_file_it_cannot_read(
     predicted = predict(trained_run, given)
     ours = [p.error for p in predicted]
     assert theirs == ours
-    assert ours[0] == "cannot read image (not a recognised image format)"
+    assert ours[:2] == [
+        "cannot read image (not a recognised image format)",
+        f"cannot read image ({IMAGE_ERRORS['truncated']})",  # objrec's words, not Pillow's
+    ]
     assert ours[2:4] == [
         "cannot read image (empty file, 0 bytes)",
         "120x100 pixels is over the limit of 10,000 pixels: " + IMAGE_ERRORS["too_large_hint"],
@@ -1264,6 +1267,34 @@ def test_the_script_s_words_for_a_photo_it_cannot_read_are_objrec_s():
     written: dict = {}
     exec(compile(script_text("m.onnx"), "m_infer.py", "exec"), written)
     assert written["ERRORS"] == IMAGE_ERRORS
+
+
+def test_the_script_says_a_photo_cut_short_is_truncated_in_objrec_s_words(tmp_path):
+    """The script said "cannot read image (image file is truncated (1 bytes not processed))" of a
+    JPEG lacking 40% of its bytes, Pillow's words, as objrec did; both say objrec's now, the
+    script from its copy of objrec's rule (it cannot import objrec), a header cut short too."""
+    import io
+
+    from PIL import Image
+
+    from objrec import export_script
+    from objrec.images import IMAGE_ERRORS, TRUNCATED, UnreadableImageError, open_image
+
+    assert export_script.TRUNCATED == TRUNCATED  # the same pattern, the same flags
+    noise = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, "JPEG")
+    whole = buffer.getvalue()
+    # Pillow said "image file is truncated (1 bytes not processed)", then "Truncated File Read"
+    for cut in (len(whole) * 6 // 10, 60):
+        path = tmp_path / f"cut{cut}.jpg"
+        path.write_bytes(whole[:cut])
+        with pytest.raises(export_script.UNREADABLE) as refused:
+            export_script.decoded(path, 224)
+        with pytest.raises(UnreadableImageError) as ours:
+            open_image(path)
+        said = export_script.why_not_read(path, refused.value)
+        assert said == ours.value.reason == f"cannot read image ({IMAGE_ERRORS['truncated']})"
 
 
 def test_the_export_check_benchmark_prints_the_unknown_score_s_figures_too():

@@ -24,6 +24,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import sys
 import warnings
 from pathlib import Path, PureWindowsPath
@@ -56,9 +57,13 @@ ERRORS = {
     "avif_no_decoder": "an AVIF image, which Pillow cannot decode here: convert it to JPEG or PNG",
     "heif_no_decoder": "a {kind} image, which needs pillow-heif to be read: `pip install "
     "pillow-heif`, or convert it to JPEG or PNG",
+    "truncated": "the file is truncated, cut short as an unfinished copy or download leaves it",
 }
 """objrec's words for a photo it cannot read, written in by export: the script's errors are
 ``objrec predict``'s (:func:`why_not_read`)."""
+TRUNCATED = re.compile(r"image file is truncated\b|truncated file read$", re.IGNORECASE)
+"""Pillow's words for a file that ends before its image does ("image file is truncated (11
+bytes not processed)"), said in objrec's instead (``ERRORS["truncated"]``), as objrec does."""
 HEIF_BRANDS = {
     b"heic": "HEIC",
     b"heix": "HEIC",
@@ -439,6 +444,8 @@ def why_not_read(path: str | Path, exc: BaseException) -> str:
         reason = heif_reason(kind)
     elif isinstance(exc, UnidentifiedImageError):
         reason = ERRORS["not_image"]
+    elif TRUNCATED.match(str(exc).strip()):
+        reason = ERRORS["truncated"]
     else:
         reason = str(exc).strip() or type(exc).__name__
     return ERRORS["cannot_read"].format(reason=reason)

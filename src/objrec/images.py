@@ -93,10 +93,19 @@ IMAGE_ERRORS = {
     "avif_no_decoder": "an AVIF image, which Pillow cannot decode here: convert it to JPEG or PNG",
     "heif_no_decoder": "a {kind} image, which needs pillow-heif to be read: `pip install "
     "pillow-heif`, or convert it to JPEG or PNG",
+    "truncated": "the file is truncated, cut short as an unfinished copy or download leaves it",
 }
 """objrec's words for an input it cannot read, in one place: ``predict``'s errors (``{...}``
 filled in with ``str.format``), and those of the script ``export`` writes, which it writes in
 (``export.script_text``), so that the script says what ``predict`` says of the same file."""
+
+
+TRUNCATED = re.compile(r"image file is truncated\b|truncated file read$", re.IGNORECASE)
+"""Pillow's words for a file that ends before its image does, said in objrec's instead
+(``IMAGE_ERRORS["truncated"]``): "image file is truncated (11 bytes not processed)" counts the
+bytes it had left to decode, not those missing, and made a JPEG lacking 40% of its bytes sound
+a small matter; "Truncated File Read" (a header cut short, a JPEG's, PNG's or BMP's) named no
+cause. The script export writes holds a copy (``export_script.TRUNCATED``)."""
 
 
 def pixel_limit() -> int:
@@ -856,4 +865,7 @@ def _reason(exc: BaseException, head: bytes | None = None) -> str:
         if kind:
             return _heif_reason(kind)
         return IMAGE_ERRORS["not_image"]
-    return str(exc).strip() or type(exc).__name__
+    text = str(exc).strip()
+    if TRUNCATED.match(text):
+        return IMAGE_ERRORS["truncated"]
+    return text or type(exc).__name__
