@@ -986,7 +986,9 @@ def test_a_stricter_threshold_the_shares_already_refuse_names_no_class_as_the_re
     metrics = stricter_metrics(s)
     metrics["open_set"] |= {"n_known": 48, "n_unknown": 25, "unknown_accepted": 1.0}
     lines = confidence_lines(metrics, "data/test", Path("run"))
-    trade = "  4.00 points more of the unknown images caught for 8.33 points more of data/test lost:"
+    trade = (
+        "  4.00 points more of the unknown images caught for 8.33 points more of data/test lost:"
+    )
     assert trade in lines
     assert not any("so it is not recommended" in line for line in lines), lines
     assert any("images of crab would be said to be unknown" in line for line in lines)  # not why
