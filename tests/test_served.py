@@ -93,3 +93,23 @@ def test_a_running_app_looks_at_its_files_until_it_stops():
     stopped = len(looked)
     time.sleep(0.05)
     assert len(looked) == stopped
+
+
+@pytest.mark.slow
+def test_a_look_that_fails_is_logged_and_the_app_looks_again(caplog):
+    """A failure in a look outside the model's loading (which ``check`` answers itself) ended the
+    looking task, unseen: the server never loaded a retrained model again, and said nothing."""
+    looked = []
+
+    def check():
+        looked.append(1)
+        if len(looked) < 3:
+            raise OSError("the disk went away")
+
+    app = FastAPI(lifespan=checking_lifespan(SimpleNamespace(check=check), 0.01))
+    with caplog.at_level("WARNING", logger="objrec.served"), TestClient(app):
+        deadline = time.monotonic() + 60
+        while len(looked) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert len(looked) >= 4  # looked again after two failures
+    assert caplog.text.count("could not look at the served model's files (the disk went away)") == 1

@@ -118,10 +118,21 @@ class ServedModel:
 
 async def keep_checking(served: ServedModel, every: float) -> None:
     """:meth:`ServedModel.check` every ``every`` seconds, on a thread of its own, so that the
-    server answers while a new model loads, until cancelled."""
+    server answers while a new model loads, until cancelled. A look that fails (``check``
+    answers a failure to load itself) is warned of, once while it fails alike, and the next look
+    comes as due: raised, it ended this task unseen, and the server never loaded a new model
+    again."""
+    said = None
     while True:
         await asyncio.sleep(every)
-        await asyncio.to_thread(served.check)
+        try:
+            await asyncio.to_thread(served.check)
+        except Exception as exc:
+            if str(exc) != said:
+                log.warning("could not look at the served model's files (%s): looking again", exc)
+            said = str(exc)
+        else:
+            said = None
 
 
 def checking_lifespan(served: ServedModel, every: float | None) -> Callable[[Any], Any]:
