@@ -2200,6 +2200,38 @@ def test_the_pairs_of_some_images_are_all_pairs_holding_them():
     assert dedup.linked_pairs(facts, range(40)) == everything
 
 
+def test_crop_pairs_are_every_pair_within_the_limit_measured_one_by_one():
+    """crop_pairs measures half the bits first and the rest only where that half is near enough:
+    exact, so it finds every pair ``crop_distance`` puts within the limit, even one exactly at
+    the limit with every differing bit in the half measured first (the highest 128 bits: a
+    hash's first signs), and none a bit beyond it."""
+    rng = np.random.default_rng(5)
+    values = iter(int.from_bytes(rng.bytes(32), "big") for _ in range(22 * 40))
+    facts = [
+        dedup.ImageFacts(64, 56, next(values), next(values), 30.0, tuple(islice(values, 20)))
+        for _ in range(40)
+    ]
+    limit, top = dedup.CROP_SPLIT, dedup.HASH_SIZE**2 - 1
+    plants = {
+        (1, 2): (0, range(top - limit + 1, top + 1)),  # at the limit, all in the first half
+        (3, 4): (9, range(top - limit, top + 1)),  # one bit beyond: not a pair
+        (5, 6): (12, range(limit)),  # at the limit, all in the second half
+        (7, 8): (19, range(0, 2 * limit, 2)),
+    }
+    for (i, j), (c, bits) in plants.items():
+        facts[j] = replace(facts[j], phash=flipped(facts[i].crops[c], bits))
+    facts[10] = replace(facts[10], phash_mirror=flipped(facts[11].crops[3], range(100, 132)))
+    expected = [
+        [i, j]
+        for i in range(40)
+        for j in range(i + 1, 40)
+        if dedup.crop_distance(facts[i], facts[j]) <= limit
+    ]
+    assert expected == [[1, 2], [5, 6], [7, 8], [10, 11]]
+    assert dedup.crop_pairs(facts, limit).tolist() == expected
+    assert dedup.crop_pairs(facts, limit, rows=[2, 4, 11]).tolist() == [[1, 2], [10, 11]]
+
+
 def test_a_crop_an_image_lacks_is_near_nothing_not_a_blank_hash():
     """Facts measured with fewer crops (4 centre crops, not 16) are compared by the crops they
     have: the crops they lack are left out of the products, never taken as the hash 0, which
