@@ -1082,6 +1082,24 @@ def test_the_sample_is_audited_into_the_current_folder_not_the_package(
     assert found[-1] == tmp_path / "data-audit"  # any other folder: beside it, as before
 
 
+def test_a_linked_folder_is_audited_beside_the_link_not_its_target(tmp_path, monkeypatch):
+    """`objrec audit PHOTOS`, where PHOTOS is a link to the photos elsewhere, writes PHOTOS-audit
+    beside the link, where the README's next command (`apply-plan PHOTOS PHOTOS-audit/plan.csv`)
+    looks for it, not beside the folder the link points to (readme38 stumble 1)."""
+    import objrec.audit
+
+    found: list[Path] = []
+    monkeypatch.setattr(objrec.audit, "audit", fake_audit(found))
+    (tmp_path / "elsewhere").mkdir()
+    make_split(tmp_path / "elsewhere" / "photos")
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "PHOTOS").symlink_to(tmp_path / "elsewhere" / "photos")
+    monkeypatch.chdir(tmp_path / "work")
+    assert main(["audit", "PHOTOS"]) == 0
+    assert main(["audit", "PHOTOS/"]) == 0
+    assert found == [tmp_path / "work" / "PHOTOS-audit"] * 2
+
+
 @pytest.mark.parametrize("given", [["--backbone", "tiny_test"], ["--precision", "fp32"], []])
 def test_a_body_given_beside_run_is_named_as_ignored(tmp_path, caplog, capsys, given):
     """audit --run R --backbone X audited with R's body and said nothing of X."""

@@ -393,10 +393,11 @@ def refreshing(out: Path | None, out_dir: Path, names: Sequence[str]) -> bool:
 
 
 def default_out(data: Path, suffix: str) -> Path:
-    """``DATA<suffix>`` beside DATA, or in the current folder when DATA is inside objrec's own
-    package (the built-in sample): a command never writes into the installed package."""
-    data = data.resolve()
-    if data.is_relative_to(PACKAGE):
+    """``DATA<suffix>`` beside DATA as given (beside a link, not the folder it points to, where
+    the user's next command looks for it), or in the current folder when DATA is inside objrec's
+    own package (the built-in sample): a command never writes into the installed package."""
+    if data.resolve().is_relative_to(PACKAGE):
+        data = data.resolve()
         out = Path.cwd() / (data.name + suffix)
         err.print(
             f"{shown(data)} is inside objrec's package: writing to {shown(out)} in the current "
@@ -405,6 +406,7 @@ def default_out(data: Path, suffix: str) -> Path:
             highlight=False,
         )
         return out
+    data = Path(os.path.abspath(data))
     return data.with_name(data.name + suffix)
 
 
