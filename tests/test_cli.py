@@ -4262,8 +4262,13 @@ def test_under_torchrun_only_train_runs(capsys, monkeypatch, tmp_path):
     code, _, err = run(capsys, "evaluate", tmp_path / "run", tmp_path / "data")
     said = " ".join(err.split())
     assert code == 2 and "objrec evaluate runs in one process, not under torchrun" in said
+    assert "WORLD_SIZE and MASTER_ADDR are set: unset them where torchrun did not" in said
     monkeypatch.setenv("RANK", "1")
     assert run(capsys, "evaluate", tmp_path / "run", tmp_path / "data") == (2, "", "")
+    monkeypatch.setenv("WORLD_SIZE", "1")  # one process: it runs, as alone (here: no such run)
+    monkeypatch.setenv("RANK", "0")
+    said = " ".join(run(capsys, "evaluate", tmp_path / "run", tmp_path / "data")[2].split())
+    assert "not under torchrun" not in said and "run does not exist" in said
 
 
 def stated_as_torchrun(state_file: Path, ranks: int) -> None:

@@ -182,11 +182,15 @@ def run_command(args: list[str]) -> int:
 
 
 def refused_under_torchrun(args: Sequence[str]) -> int | None:
-    """Under torchrun, a command other than ``train`` is refused as a usage error (2), said by
-    rank 0 alone: every rank ran the whole command (``evaluate`` printed its results twice and
-    both ranks wrote the same files at once). None: the command runs."""
+    """Under torchrun with several processes, a command other than ``train`` is refused as a
+    usage error (2), said by rank 0 alone: every rank ran the whole command (``evaluate`` printed
+    its results twice and both ranks wrote the same files at once). One process (``WORLD_SIZE``
+    1) runs it, as it would alone. The sentence names the variables it went by, which a shell
+    may hold without torchrun (a Kubeflow pod sets them for every process). None: it runs."""
     command = invoked_command(args)
     if command is None or command.name == "train" or not under_torchrun():
+        return None
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
         return None
     if {"-h", "--help"} & set(args):
         return None
@@ -194,7 +198,8 @@ def refused_under_torchrun(args: Sequence[str]) -> int | None:
         err.print(
             f"[red]error:[/] objrec {command.name} runs in one process, not under torchrun: run "
             f"it as objrec {command.name} ...; only objrec train shares its work among "
-            "torchrun's processes",
+            "torchrun's processes (WORLD_SIZE and MASTER_ADDR are set: unset them where "
+            "torchrun did not start objrec)",
             highlight=False,
         )
     return 2
