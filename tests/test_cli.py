@@ -4025,22 +4025,29 @@ def test_check_json_names_each_path_relative_to_the_folder_checked(capsys, tmp_p
     assert paths["raw_files"] == (".", ["green/IMG_1.CR2"])
 
 
+def ctrl_c_at_epoch_3(monkeypatch):
+    """Train's reporter raises KeyboardInterrupt (Ctrl-C) as epoch 3 is shown; returns the real
+    ``RichReporter.epoch``, to put back for a resume."""
+    from objrec.cli.output import RichReporter
+
+    shown = RichReporter.epoch
+
+    def stopping(self, record):
+        if record["epoch"] == 3:
+            raise KeyboardInterrupt
+        shown(self, record)
+
+    monkeypatch.setattr(RichReporter, "epoch", stopping)
+    return shown
+
+
 def test_an_interrupted_train_json_prints_the_run_so_far_with_finished_false(
     capsys, tmp_path, split_dir, monkeypatch
 ):
     """docs/json.md documented `finished: false` ("interrupted, resumable") for train --json, but
     an interrupted train printed no JSON: only summary.json ever held it. Ctrl-C in the head's
     epochs now prints the run so far as saved, finished false, and exits 130 as before."""
-    from objrec.cli.output import RichReporter
-
-    shown = RichReporter.epoch
-
-    def ctrl_c_at_epoch_3(self, record):
-        if record["epoch"] == 3:
-            raise KeyboardInterrupt
-        shown(self, record)
-
-    monkeypatch.setattr(RichReporter, "epoch", ctrl_c_at_epoch_3)
+    ctrl_c_at_epoch_3(monkeypatch)
     args = ["--backbone", "tiny_test", "--epochs", "9", "--aug-views", "1", "--json"]
     code, out, err = run(capsys, "train", split_dir, "--out", tmp_path / "run", *args)
     answer = json.loads(out)
@@ -4295,14 +4302,7 @@ def test_a_resume_in_another_number_of_processes_says_how_to_resume_as_it_starte
     from objrec.cli.output import RichReporter
     from objrec.meta import Processes
 
-    shown = RichReporter.epoch
-
-    def ctrl_c_at_epoch_3(self, record):
-        if record["epoch"] == 3:
-            raise KeyboardInterrupt
-        shown(self, record)
-
-    monkeypatch.setattr(RichReporter, "epoch", ctrl_c_at_epoch_3)
+    shown = ctrl_c_at_epoch_3(monkeypatch)
     args = ["--backbone", "tiny_test", "--epochs", "5", "--aug-views", "1"]
     run_dir = tmp_path / "run"
     code, _, err = run(capsys, "train", split_dir, "--out", run_dir, *args)
