@@ -175,6 +175,7 @@ def test_cli_json_has_the_documented_shape(tmp_path, capsys):
         "look_alikes",
         "outliers",
         "classes_not_judged",
+        "far_classes",
         "warnings",  # a list, as every --json answer's (docs/json.md)
     }
     assert isinstance(found["warnings"], list)
@@ -1902,9 +1903,13 @@ def test_outliers_that_are_a_small_class_as_a_whole_are_said_to_be(capsys):
     rows += [{"class": "lotus", "_degenerate": False}, {"class": "dolphin", "_degenerate": True}]
     rows += [{"class": "dolphin", "_degenerate": False}] * 2  # 2 of 25: under a tenth
     assert far_classes(rows, labels, names) == {"crab": (7, 18)}  # airplanes: not small
-    outliers = [{"path": f"photos/crab/{i}.jpg", "reason": "far"} for i in range(16)]
+    outliers = [{"path": f"photos/crab/{i}.jpg", "score": 1.0, "reason": "far"} for i in range(16)]
     result = AuditResult([], [], outliers, 163, names, seconds={"total": 1.0})
     result.far_classes = {"crab": (7, 18), "ant": (4, 15)}
+    assert result.to_json()["far_classes"] == [  # a script need not read the sentence
+        {"class": "crab", "outliers": 7, "images": 18},
+        {"class": "ant", "outliers": 4, "images": 15},
+    ]
     print_audit(result, Path("photos"), Path("photos-audit"))
     assert (
         "  11 of the 16 outliers are photos of classes of few images (crab 7 of its 18, ant 4 of "

@@ -274,7 +274,11 @@ class AuditResult:
             name: [{k: row[k] for k in wanted} for row in getattr(self, name)]
             for name, wanted in keys.items()
         }
-        return found | {"classes_not_judged": list(self.unjudged)}
+        far = [
+            {"class": name, "outliers": count, "images": images}
+            for name, (count, images) in self.far_classes.items()
+        ]
+        return found | {"classes_not_judged": list(self.unjudged), "far_classes": far}
 
     def __repr__(self) -> str:
         """One line: how many findings of each kind (a notebook cell ending in an audit showed
