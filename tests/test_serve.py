@@ -730,6 +730,23 @@ def test_serve_with_several_workers_starts_them_when_the_settings_are_good(clien
     assert said == [("the whole model in PyTorch, on the CPU", "runtime torch was asked for")] * 2
 
 
+def test_serve_leaves_no_worker_settings_in_its_callers_environment(client, monkeypatch):
+    """serve() handed several workers their settings in os.environ and left them there: a Python
+    process that served, then built a worker's app or served again, read the old run's."""
+    import os
+
+    from objrec import serve
+
+    seen = []
+    monkeypatch.setenv("OBJREC_SERVE_DEVICE", "mine")  # the caller's own, kept as it was
+    monkeypatch.setattr(serve, "run_until_stopped", lambda *_: seen.append(dict(os.environ)))
+    serve.serve(client.run, port=0, workers=2, runtime="torch", worker_logging={"version": 1})
+    assert seen[0]["OBJREC_SERVE_RUN"] == str(client.run.resolve())  # the workers read them
+    assert seen[0]["OBJREC_SERVE_DEVICE"] == "auto" and serve.WORKER_LOGGING in seen[0]
+    after = {name for name in os.environ if name.startswith("OBJREC_SERVE_")}
+    assert after == {"OBJREC_SERVE_DEVICE"} and os.environ["OBJREC_SERVE_DEVICE"] == "mine"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("threshold", [float("inf"), float("-inf")])
 def test_an_infinite_threshold_is_refused_as_info_cannot_say_it(trained_once, threshold):
@@ -1095,13 +1112,13 @@ def test_cors_origin_star_is_warned_of_once_with_several_workers(client, monkeyp
     warned as it was made. serve warns once, before starting them; a worker's app, never."""
     from objrec import serve
 
-    monkeypatch.setattr(serve, "run_until_stopped", lambda config, sock: None)
-    for name in serve.worker_environment(client.run, None, "cpu", None, True, 1):
-        monkeypatch.setenv(name, "")  # restored after the test, as serve sets them
+    def two_workers(config, sock):  # each makes its app from the environment serve set
+        for _worker in range(2):
+            serve.app_from_env()
+
+    monkeypatch.setattr(serve, "run_until_stopped", two_workers)
     with caplog.at_level("WARNING", logger="objrec.serve"):
         serve.serve(client.run, port=0, workers=2, runtime="torch", cors_origins=["*"])
-        for _worker in range(2):  # each makes its app from the environment serve set
-            serve.app_from_env()
     assert caplog.text.count("CORS allows any origin (*)") == 1, caplog.text
 
 

@@ -1072,20 +1072,35 @@ def serve(
     max_pixels = upload_pixel_limit(max_pixels)  # refused here, not by each worker
     origins = allowed_origins(cors_origins)
     settings = (runtime, device, threshold, unknown, max_upload_bytes, max_pixels, origins)
-    if workers > 1 and worker_logging is not None:
-        os.environ[WORKER_LOGGING] = json.dumps(worker_logging)
-    app, runs = app_to_serve(Path(run), workers, settings)
-    if on_loaded is not None:
-        on_loaded(*runs)
-    sock = bind_socket(host, port)
-    url = url_of(host, sock.getsockname()[1])
-    config = uvicorn.Config(app, factory=workers > 1, workers=workers, log_level="warning")
-    if on_ready is not None:
-        threading.Thread(target=wait_until_up, args=(url, on_ready), daemon=True).start()
+    with workers_environment():
+        if workers > 1 and worker_logging is not None:
+            os.environ[WORKER_LOGGING] = json.dumps(worker_logging)
+        app, runs = app_to_serve(Path(run), workers, settings)
+        if on_loaded is not None:
+            on_loaded(*runs)
+        sock = bind_socket(host, port)
+        url = url_of(host, sock.getsockname()[1])
+        config = uvicorn.Config(app, factory=workers > 1, workers=workers, log_level="warning")
+        if on_ready is not None:
+            threading.Thread(target=wait_until_up, args=(url, on_ready), daemon=True).start()
+        try:
+            run_until_stopped(config, sock)
+        finally:
+            sock.close()
+
+
+@contextmanager
+def workers_environment(prefix: str = "OBJREC_SERVE_") -> Iterator[None]:
+    """``os.environ``'s variables of ``prefix`` as they were, once the block ends: several workers
+    get their settings through them (:func:`worker_environment`, :data:`WORKER_LOGGING`), which
+    a Python process that called :func:`serve` kept after it returned otherwise."""
+    before = {name: value for name, value in os.environ.items() if name.startswith(prefix)}
     try:
-        run_until_stopped(config, sock)
+        yield
     finally:
-        sock.close()
+        for name in [name for name in os.environ if name.startswith(prefix)]:
+            del os.environ[name]
+        os.environ.update(before)
 
 
 def app_to_serve(
