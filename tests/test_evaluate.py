@@ -941,7 +941,7 @@ def test_a_stricter_threshold_that_would_leave_a_class_mostly_unanswered_is_not_
     labels = torch.tensor(
         [0] * 40 + [1] * 4 + [2] * 4
     )  # 2 ants unknown already, 2 more and 4 crabs
-    known = Answers(torch.eye(3)[labels], scores, torch.zeros(48, dtype=torch.bool))
+    known = Answers(torch.eye(3)[labels], scores, scores < 0)  # as it answers at 0
     strangers = torch.cat([torch.full((20,), 0.005), torch.linspace(0.3, 1, 5)])  # 20 of 25 caught
     unknown = Answers(torch.eye(3)[[0] * 25], strangers, torch.zeros(25, dtype=torch.bool))
     s = stricter_result(recognizer, (known, labels), unknown, valid)  # type: ignore[arg-type]
@@ -956,7 +956,7 @@ def test_a_stricter_threshold_that_would_leave_a_class_mostly_unanswered_is_not_
     assert not any("--threshold" in line for line in lines)
     fewer = torch.cat([scores[:44], torch.tensor([0.005, 0.5, 0.6, 0.7])])  # 1 crab of 4 lost
     s = stricter_result(
-        recognizer, (Answers(known.probs, fewer, known.unknown), labels), unknown, valid
+        recognizer, (Answers(known.probs, fewer, fewer < 0), labels), unknown, valid
     )  # type: ignore[arg-type]
     assert s is not None and s["silences"] == [] and s["recommended"] is True
 

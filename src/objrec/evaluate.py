@@ -731,8 +731,7 @@ def calibration_metrics(
         kept = accuracy_at_threshold(answers.probs, labels, answers.scores, recognizer.threshold)
         metrics["known_kept"] = kept["kept"]
         metrics["top1_at_threshold"] = kept["top1_at_threshold"]
-        below = answers.scores.double() < recognizer.threshold
-        metrics["unknown_by_class"] = unknown_by_class(below, labels, recognizer.classes)
+        metrics["unknown_by_class"] = unknown_by_class(answers.unknown, labels, recognizer.classes)
     return metrics
 
 
@@ -842,10 +841,10 @@ def stricter_result(
         return None
     answers, labels = known
     kept = accuracy_at_threshold(answers.probs, labels, answers.scores.double(), threshold)
-    scores, classes = answers.scores.double(), recognizer.classes
-    by_class = unknown_by_class(scores < threshold, labels, classes)
+    classes = recognizer.classes
+    by_class = unknown_by_class(answers.scores.double() < threshold, labels, classes)
     trade = threshold_trade(answers.scores, unknown.scores, recognizer.threshold, threshold)
-    answered_now = mostly_unknown(unknown_by_class(scores < recognizer.threshold, labels, classes))
+    answered_now = mostly_unknown(unknown_by_class(answers.unknown, labels, classes))
     silences = [name for name in mostly_unknown(by_class) if name not in answered_now]
     return {
         "threshold": threshold,
