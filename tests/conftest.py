@@ -119,20 +119,6 @@ def _restore_rng_and_cache(_caches, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def _environment_restored():
-    """The environment as it was before each test: ``objrec serve --workers N`` hands its
-    settings and its logging set-up to the worker processes through ``os.environ``
-    (``serve.WORKER_LOGGING``), which a test running it left set, so that a later test building
-    a worker's app (``app_from_env``) set the CLI's logging up in the test process, and a
-    predict test after it printed an INFO line it says only with -v."""
-    saved = dict(os.environ)
-    yield
-    if os.environ != saved:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-@pytest.fixture(autouse=True)
 def _server_events_level():
     """``objrec serve`` shows a server's events by setting their logger to INFO for its process
     (``cli.output.show_server_events``): a test that runs it leaves the next test's at its own."""
