@@ -359,6 +359,31 @@ def test_heic_photos_left_out_without_pillow_heif_are_said_apart_from_damaged_fi
     ]
 
 
+@pytest.mark.slow
+def test_a_heic_photo_whose_facts_were_kept_is_left_out_where_pillow_heif_cannot_read_it(
+    tmp_path, image_folder, known_facts, heif_unregistered, monkeypatch
+):
+    """An archivist's split without a usable pillow-heif kept 3 HEIC photos whose image facts
+    the cache held from a split made while pillow-heif read them, while check called them
+    unusable (and predict refused them): a kept fact no longer makes an unreadable file usable,
+    so split leaves it out, saying why, as check does."""
+    from objrec import images
+    from objrec.check import check_folder
+
+    from .conftest import save_heic, unregister_heif
+
+    heic = save_heic(make_image((200, 40, 40)), image_folder / "red" / "IMG_0001.HEIC")
+    read = split_folder(image_folder, tmp_path / "read")
+    assert read.unreadable_files == []
+    unregister_heif(monkeypatch)  # installed (same version, same facts key) but cannot be used
+    monkeypatch.setattr(images, "_register_heif", lambda: False)
+    result = split_folder(image_folder, tmp_path / "unread")
+    assert result.no_decoder_files == ["red/IMG_0001.HEIC"]
+    assert sum(result.counts["red"].values()) == sum(read.counts["red"].values()) - 1
+    unusable = check_folder(image_folder).unusable
+    assert [(p.kind, p.path) for p in unusable] == [("unreadable", str(heic))]
+
+
 def test_a_split_logs_the_warnings_the_cli_shows(tmp_path, image_folder, known_facts, caplog):
     """`split_folder` left 3 unreadable files out and logged nothing about them (only
     `unreadable_files` named them) while the CLI warned: a Python user now gets each warning the

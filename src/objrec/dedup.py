@@ -38,6 +38,7 @@ from objrec.images import (
     PIXEL_RULES,
     HeldWarning,
     UnreadableImageError,
+    decoder_gone,
     decoder_versions,
     held_warnings,
     image_size,
@@ -507,7 +508,7 @@ def cached_facts(
     key = facts_key()
     with _open_facts(db_file) as db:  # closed while images decode: a clear may go on meanwhile
         found = _stored_facts(db, [d for d in dict.fromkeys(digests) if d not in fresh], key)
-    found |= fresh
+    found = _decodable(found, paths, digests) | fresh
     todo = [i for i, d in enumerate(digests) if d not in found]
     for _ in range(len(paths) - len(todo) if on_file else 0):
         on_file()  # type: ignore[misc]
@@ -528,6 +529,17 @@ def cached_facts(
         )
         db.execute("COMMIT")
     return [computed[i] if i in computed else found[d] for i, d in enumerate(digests)]
+
+
+def _decodable(
+    stored: dict[str, ImageFacts], paths: Sequence[Path], digests: Sequence[str]
+) -> dict[str, ImageFacts]:
+    """``stored`` less the facts of the HEIC or HEIF photos this Python cannot decode now
+    (:func:`objrec.images.decoder_gone`): kept by content while pillow-heif read them, they
+    made ``split`` and ``add`` keep photos ``check`` called unusable once it could not. Measured
+    again, they are unreadable, with the reason that says so."""
+    gone = {d for p, d in zip(paths, digests, strict=True) if d in stored and decoder_gone(p)}
+    return {d: f for d, f in stored.items() if d not in gone}
 
 
 @dataclass(frozen=True)

@@ -290,6 +290,16 @@ def _heif_format(head: bytes) -> str | None:
     return _HEIF_BRANDS.get(head[8:12]) if head[4:8] == b"ftyp" else None
 
 
+def decoder_gone(path: Path) -> bool:
+    """Whether ``path`` is a HEIC or HEIF photo this Python cannot decode (pillow-heif not
+    installed, or installed but unusable): what was kept by its content where pillow-heif read it
+    (its image facts) must not make it usable here, where ``check`` and ``predict`` refuse it.
+    Reads the file's first bytes; pillow-heif is imported only for such a file."""
+    if _heif_format(_head(path) or b"") not in ("HEIC", "HEIF"):
+        return False
+    return "HEIF" not in image_formats() and not register_heif_plugin()
+
+
 def decoder_missing(error: str) -> str | None:
     """HEIC or HEIF when ``error`` (an unreadable file's) says its kind needs pillow-heif, which is
     not installed: a photo to have read, not a damaged file."""
