@@ -78,6 +78,7 @@ from objrec.split import (
     decode_all,
     min_class_size,
     near_groups,
+    nearer_split,
     no_decoder_sentence,
     sha256_file,
 )
@@ -742,34 +743,28 @@ def _counts(existing: dict[Path, tuple[str, str]]) -> dict[str, list[int]]:
 
 def _place(images, groups, held, counts, config: SplitConfig) -> dict[str, str]:
     """The split of each new group: a group with images in the data folder goes where they are;
-    per class (in name order, seeded), the others fill what the class lacks of ``allocate``'s
-    targets for its new total, largest gap first, as ``split`` fills a new class."""
+    per class (in name order, seeded), the others toward ``allocate``'s targets for its new total,
+    as ``split`` places a class's groups (:func:`objrec.split.nearer_split`): shuffled, largest
+    first, a group of two images or more to the split lacking the largest share of its target
+    among those it brings nearer, single images to train's, valid's, then test's places."""
     rng = random.Random(config.seed)
     split_of = dict(held)
     for name in sorted({image.name for image in images}):
         sizes = Counter(groups[image.path] for image in images if image.name == name)
         before = counts.get(name, [0] * len(SPLITS))
-        now = list(before)
+        targets = allocate(sum(before) + sum(sizes.values()), config.ratios)
+        left = [t - n for t, n in zip(targets, before, strict=True)]
         for key, n in sizes.items():
             if key in split_of:  # placed already: by the data folder, or by an earlier class
-                now[SPLITS.index(split_of[key])] += n
-        target = allocate(sum(before) + sum(sizes.values()), config.ratios)
-        gaps = [t - n for t, n in zip(target, now, strict=True)]
+                left[SPLITS.index(split_of[key])] -= n
         free = sorted(key for key in sizes if key not in split_of)
         rng.shuffle(free)
-        split_of |= _fill(free, sizes, gaps, config.ratios)
+        free.sort(key=lambda key: -sizes[key])  # stable: one size keeps its shuffled order
+        for key in free:
+            split = nearer_split(left, targets, sizes[key])
+            split_of[key] = SPLITS[split]
+            left[split] -= sizes[key]
     return split_of
-
-
-def _fill(free: list[str], sizes: Counter[str], gaps: list[int], ratios) -> dict[str, str]:
-    """Each group, in turn, to the split (of a ratio above 0) that lacks the most images."""
-    open_splits = [i for i, r in enumerate(ratios) if r > 0]
-    placed = {}
-    for key in free:
-        best = max(open_splits, key=lambda i: gaps[i])  # ties: the first, train before valid
-        placed[key] = SPLITS[best]
-        gaps[best] -= sizes[key]
-    return placed
 
 
 def _rows(data: Path, images: list[NewImage], splits: list[str], hashes, groups):

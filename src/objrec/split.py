@@ -1262,7 +1262,7 @@ def _place_groups(groups, split_of_hash, ratios, rng, room, name) -> dict[str, s
     """Splits for class ``name``'s unplaced groups (``groups``: each group's files in this class).
     ``allocate``'s targets count images, less those of groups placed already (by other classes,
     or planned by ``room``); the shuffled groups, largest first, each go to a split whose target
-    it brings nearer (:func:`_nearer_split`: a larger group to the one lacking the largest share
+    it brings nearer (:func:`nearer_split`: a larger group to the one lacking the largest share
     of its target, so every split takes its share of the bursts; one-image groups then fill
     train's, then valid's, then test's), else to train. A burst or a camera site of half a class
     no longer counts as one image of its split's share. A group with images in later classes too,
@@ -1280,7 +1280,7 @@ def _place_groups(groups, split_of_hash, ratios, rng, room, name) -> dict[str, s
     free.sort(key=lambda h: -room.weight(h, sizes[h]))  # stable: one size keeps shuffled order
     placed = {h: room.planned[h] for h in free if h in room.planned}
     for h in (h for h in free if h not in placed):
-        split = _nearer_split(left, targets, sizes[h])
+        split = nearer_split(left, targets, sizes[h])
         if h in room.shares:
             split = room.split(h, name, left, split)
         placed[h] = SPLITS[split]
@@ -1291,13 +1291,14 @@ def _place_groups(groups, split_of_hash, ratios, rng, room, name) -> dict[str, s
     return _no_empty_split(placed, sizes, wanted, held, room.shares)
 
 
-def _nearer_split(left: list[int], targets: list[int], size: int) -> int:
+def nearer_split(left: list[int], targets: list[int], size: int) -> int:
     """The split a group of ``size`` images goes to among those whose target it brings nearer
     (``left``: images each still wants, of ``targets``), else train. A single image goes to the
     first (train's, then valid's, then test's: as before groups were counted); a larger group to
     the one that lacks the largest share of its target (the first on a tie), so that each split
     takes its share of the bursts, of each size, and not train all of them, the others the singles
-    left (a camera trap's class: valid and test held no burst)."""
+    left (a camera trap's class: valid and test held no burst). ``split`` and ``add`` place a
+    class's groups by it, largest first."""
     nearer = [i for i, n in enumerate(left) if n > 0 and 2 * n >= size]
     if not nearer:
         return 0
