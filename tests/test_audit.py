@@ -2255,6 +2255,44 @@ def test_crop_pairs_are_every_pair_within_the_limit_measured_one_by_one():
     assert dedup.crop_pairs(facts, limit, rows=[2, 4, 11]).tolist() == [[1, 2], [10, 11]]
 
 
+def test_hash_pairs_are_every_pair_within_the_limit_measured_one_by_one():
+    """hash_pairs measures half the bits first, as crop_pairs does: exact, so it finds every pair
+    ``hash_distance`` puts within the limit, with that distance (the nearer of hash and mirrored
+    hash), even one exactly at the limit with every differing bit in the half measured first, and
+    none a bit beyond it; and a loose limit most pairs pass (72, 128 bits) gives them all."""
+    rng = np.random.default_rng(7)
+    values = iter(int.from_bytes(rng.bytes(32), "big") for _ in range(2 * 40))
+    facts = [dedup.ImageFacts(64, 56, next(values), next(values), 30.0) for _ in range(40)]
+    limit, top = dedup.HASH_SPLIT, dedup.HASH_SIZE**2 - 1
+    plants = {
+        (1, 2): range(top - limit + 1, top + 1),  # at the limit, all in the first half
+        (3, 4): range(top - limit, top + 1),  # one bit beyond: not a pair
+        (5, 6): range(limit),  # at the limit, all in the second half
+        (7, 8): range(0, 2 * limit, 2),
+    }
+    for (i, j), bits in plants.items():
+        facts[j] = replace(facts[j], phash=flipped(facts[i].phash, bits))
+    facts[10] = replace(facts[10], phash_mirror=flipped(facts[11].phash, range(120, 140)))
+    facts[12] = replace(facts[12], phash=flipped(facts[13].phash_mirror, range(110, 134)))
+    facts[14] = replace(facts[14], phash=flipped(facts[15].phash, range(4)), phash_mirror=0)
+    found = {}
+    for limit in (dedup.HASH_SPLIT, 72, 128):
+        expected = [
+            [i, j, dedup.hash_distance(facts[i], facts[j])]
+            for i in range(40)
+            for j in range(i + 1, 40)
+            if dedup.hash_distance(facts[i], facts[j]) <= limit
+        ]
+        assert dedup.hash_pairs(facts, limit).tolist() == expected
+        found[limit] = [(i, j) for i, j, _ in expected]
+    assert found[dedup.HASH_SPLIT] == [(1, 2), (5, 6), (7, 8), (12, 13), (14, 15)]  # not 10, 11
+    assert len(found[72]) == 6 and len(found[128]) == 592
+    assert dedup.hash_pairs(facts, dedup.HASH_SPLIT, rows=[2, 4, 13]).tolist() == [
+        [1, 2, 24],
+        [12, 13, 24],
+    ]
+
+
 def test_a_crop_an_image_lacks_is_near_nothing_not_a_blank_hash():
     """Facts measured with fewer crops (4 centre crops, not 16) are compared by the crops they
     have: the crops they lack are left out of the products, never taken as the hash 0, which
