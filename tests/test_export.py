@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -786,6 +787,29 @@ def test_the_script_answers_a_photo_whose_name_is_not_utf8(tmp_path, monkeypatch
     with table.open(encoding="utf-8-sig") as f:
         (row,) = csv.DictReader(f)
     assert (row["file"], row["path"]) == ("a\\xe9.jpg", shown)
+
+
+def test_the_script_escapes_a_name_its_output_s_encoding_cannot_write(tmp_path, monkeypatch):
+    """A researcher's class 日本の鳥, the script's output redirected to a file on a French Windows
+    (cp1252; cp932 on a Japanese one lacks è): a UnicodeEncodeError traceback, no answer, no
+    --csv. The program's stdout and stderr now write what they lack escaped, as objrec's do."""
+    import io
+
+    from objrec import export_script
+
+    monkeypatch.setattr(export_script, "Model", _Answers)
+    photo, table = tmp_path / "日本の鳥" / "a1.jpg", tmp_path / "answers.csv"
+    photo.parent.mkdir()
+    photo.write_bytes(b"")
+    out, err = (io.TextIOWrapper(io.BytesIO(), encoding="cp1252") for _ in range(2))
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setattr(sys, "argv", ["model_infer.py", str(photo), "--csv", str(table)])
+    assert export_script.main() == 0
+    out.seek(0)
+    escaped = str(photo).encode("cp1252", "backslashreplace").decode("cp1252")
+    assert out.read().splitlines()[0] == f"{escaped}: =crab 90.00%, lobster 10.00%"
+    assert "日本の鳥" in table.read_text(encoding="utf-8-sig")  # the table as it is
 
 
 def test_the_script_s_csv_has_as_many_class_columns_as_the_answers_have(tmp_path, monkeypatch):

@@ -21,6 +21,7 @@ model's differ in ONNX Runtime (it says by how much). From your own code::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -826,7 +827,21 @@ def loaded(parser: argparse.ArgumentParser, model: str | None) -> Model:
         parser.exit(2, f"{parser.prog}: cannot load the model {model_path}: {exc}\n")
 
 
+def escape_unencodable() -> None:
+    """stdout and stderr write a character their encoding lacks escaped (``\\u65e5``) instead of
+    raising: a class ``日本の鳥`` ended the script in a UnicodeEncodeError, no answer and no
+    --csv, where the output is cp1252 or cp932 (Windows' output redirected to a file) or ASCII,
+    as objrec's own commands escape it."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)  # None: no stream, or not a text file
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError):  # a closed stream: nothing to write
+                reconfigure(errors="backslashreplace")
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the program's own streams, not a caller's (model_infer.main([...]))
+        escape_unencodable()
     parser, args = arguments(argv)
     # the script refuses, as objrec does, what Pillow only warns about (refuse_over)
     warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
