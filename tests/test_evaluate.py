@@ -1099,6 +1099,25 @@ def test_a_misspelt_class_folder_is_refused_naming_the_class_not_left_out_as_unt
         evaluate(trained_run, split_dir, out=split_dir.parent / "eval")
 
 
+def test_a_folder_of_no_taught_class_is_refused_naming_a_lone_test_folder(
+    trained_run, split_dir, tmp_path
+):
+    """A researcher kept her test photos apart, held/test/<class>/, and evaluated held: 40 lines
+    of traceback ending in pandas' KeyError: 'top1'. Without train/ and valid/ it is no split
+    folder, so test was taken for a class the run was not taught, leaving no image to score."""
+    import shutil
+
+    shutil.copytree(split_dir / "test", tmp_path / "held" / "test")
+    with pytest.raises(ObjrecError) as refused:
+        evaluate(trained_run, tmp_path / "held", out=tmp_path / "eval")
+    held = tmp_path / "held"
+    assert f"{held} holds no images of the model's 3 classes" in str(refused.value)
+    assert f"give the folder of the images itself, {held / 'test'}" in str(refused.value)
+    (tmp_path / "held" / "test").rename(tmp_path / "held" / "zebra")
+    with pytest.raises(ObjrecError, match=r"not taught: zebra \(\d+ images\)$"):
+        evaluate(trained_run, tmp_path / "held", out=tmp_path / "eval")
+
+
 def test_metrics_json_is_standard_json_when_a_loss_is_infinite(tmp_path):
     """An image of probability 0 for its class (a confidently wrong answer, in float32: a
     mislabelled test image) makes its loss and the mean loss infinite: metrics.json held the bare

@@ -307,6 +307,7 @@ def evaluate(
     out = check_eval_dir(Path(run), recognizer.meta.data_dir, target, out, force, config.tta)
     untaught = untaught_images(target, recognizer.classes)
     images = scan_class_folder(target, recognizer.classes, leave_out=untaught)
+    refuse_none_taught(target, images, untaught, len(recognizer.classes))
     tables = view_tables(recognizer, images, target.name, config, reporter)
     unreadable = report_unreadable(tables)
     require_readable(tables[0], target)
@@ -509,6 +510,29 @@ def untaught_images(target: Path, classes: Sequence[str]) -> dict[str, list[Path
         if files := [f for folder in folders for f in list_images(folder)]:
             untaught[name] = files
     return untaught
+
+
+def refuse_none_taught(
+    target: Path, images: ClassFolder, untaught: dict[str, list[Path]], n_classes: int
+) -> None:
+    """Refused in one sentence: ``target`` holds no image of the model's classes, only of class
+    folders it was not taught (``untaught``), so nothing to measure. A held-out ``test/`` kept
+    alone is one: without ``train/`` and ``valid/`` beside it, it is no split folder, so ``test``
+    was taken for a class (a KeyError from pandas, sorting an empty table, before)."""
+    if images.samples:
+        return
+    named = some_of([f"{name} ({plural(len(files), 'image')})" for name, files in untaught.items()])
+    message = (
+        f"{target} holds no images of the model's {plural(n_classes, 'class', 'classes')}, only "
+        f"of class folders it was not taught: {named}"
+    )
+    split = next((name for name in SPLITS if name in untaught), None)
+    if split is not None:
+        message += (
+            f"; {target} is no split folder (it has no train/ and valid/), so {split} was taken "
+            f"for a class: give the folder of the images itself, {target / split}"
+        )
+    raise ObjrecError(message)
 
 
 _later_classes: ContextVar[frozenset[str] | None] = ContextVar("objrec_later", default=None)
