@@ -199,6 +199,25 @@ def test_check_and_evaluate_take_a_split_of_the_nfd_and_nfc_cafe_for_one_class(t
     assert untaught_images(tmp_path / "data" / "other", ["\u00e9", "green"]) == {}
 
 
+@pytest.mark.slow
+def test_check_and_explore_count_a_photo_folder_s_nfd_and_nfc_cafe_as_one_class(tmp_path):
+    """A researcher's photos, a Mac's NFD ``café`` (2 images) beside an NFC one (3): explore
+    showed two rows that read the same, café 2 and café 3, and both commands said 3 classes
+    where split and train make 2 of them (café 5), as check's own note said."""
+    from objrec.check import check_folder
+    from objrec.explore import explore
+
+    photos = make_class_folder(tmp_path / "photos", per_class=3, classes=("red", "green"))
+    (photos / "red").rename(photos / "caf\u00e9")
+    make_class_folder(tmp_path / "more", per_class=2, classes=("blue",))
+    (tmp_path / "more" / "blue").rename(photos / "cafe\u0301")
+    checked = check_folder(photos)
+    assert checked.classes == 2 and checked.images == 8
+    assert "alike_classes" in {p.kind for p in checked.problems}
+    counts = explore(photos).counts
+    assert counts["all"].to_dict() == {"caf\u00e9": 5, "green": 3}
+
+
 def test_check_notes_identical_files_in_a_class_in_two_classes_and_in_two_splits(tmp_path):
     """check decoded every image yet never said that two files held the same bytes, which split
     finds and keeps in one split: a photo filed under two classes, a copy in one class, and in a

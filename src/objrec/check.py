@@ -368,8 +368,10 @@ def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
         _note_alike_classes(root / "train", list(by_split.get("train", {})), result, "`train`")
         trained = {name: len(files) for name, files in by_split.get("train", {}).items()}
     else:
-        classes = _check_class_root(root, result, False)
-        _note_alike_classes(root, list(classes), result)
+        found = _check_class_root(root, result, False)
+        _note_alike_classes(root, list(found), result)
+        for name, files in found.items():  # a Mac's NFD café and an NFC one: one class, as split
+            classes.setdefault(class_of_folder(name), []).extend(files)
     bad = [Path(p.path) for p in result.problems if p.kind == "bad_name"]
     _note_raw_and_sidecars(root, [*bad, *(p for files in classes.values() for p in files)], result)
     result.images = sum(map(len, classes.values())) + _bad_names(result, root)

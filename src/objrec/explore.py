@@ -10,7 +10,14 @@ from pathlib import Path
 import pandas as pd
 
 from objrec import plots
-from objrec.data import SPLITS, class_dirs, imbalance_hint, is_split_folder, present_splits
+from objrec.data import (
+    SPLITS,
+    class_dirs,
+    class_of_folder,
+    imbalance_hint,
+    is_split_folder,
+    present_splits,
+)
 from objrec.errors import ObjrecError
 from objrec.images import (
     IgnoredFiles,
@@ -117,16 +124,17 @@ def list_classes(
     """(split, class, file) of every image in the class folders of ``parts`` (split -> folder),
     the other files in ``ignored`` (:func:`objrec.images.list_images`). A class folder without
     images is named in a warning: left out of the counts (as split does) when its class has no
-    image in any split, else counted as 0 in its split."""
+    image in any split, else counted as 0 in its split. A Mac's NFD ``café`` folder and an NFC
+    one are one class (:func:`objrec.data.class_of_folder`), as split and train count them."""
     listing, empty = [], []
     for split, root in parts.items():
         for cls in class_dirs(root):
             files = list_images(cls, ignored=ignored)
-            listing += [(split, cls.name, path) for path in files]
+            listing += [(split, class_of_folder(cls.name), path) for path in files]
             empty += [] if files else [cls]
     counted = {name for _, name, _ in listing}
     for kept in (False, True):
-        named = [str(folder) for folder in empty if (folder.name in counted) == kept]
+        named = [str(f) for f in empty if (class_of_folder(f.name) in counted) == kept]
         if named:
             log.warning(
                 "%s no images: %s (`check_folder` lists every problem): %s",
