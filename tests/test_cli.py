@@ -284,6 +284,19 @@ def test_exclude_takes_several_values_after_one_flag():
     ]
 
 
+def test_a_photo_named_with_a_leading_dash_is_said_to_be_a_file(capsys, tmp_path, monkeypatch):
+    """In her class folder, `objrec predict ../run -photo5.jpg` said only "no such option '-p'":
+    the photo was read as options. The error now says it is a file and how to give it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-photo5.jpg").write_bytes(b"")
+    code, _, err = run(capsys, "predict", "run", "-photo5.jpg")
+    err = " ".join(err.split())
+    assert code == 2 and "no such option '-p'" in err
+    assert "-photo5.jpg is a file here, read as options: give it as ./-photo5.jpg, or put --" in err
+    code, _, err = run(capsys, "predict", "run", "-x")  # no such file: click's sentence alone
+    assert code == 2 and "a file here" not in err
+
+
 @pytest.mark.parametrize("where", [1, 0])
 def test_a_folder_taken_by_exclude_is_said_so(capsys, tmp_path, where):
     """objrec split SRC --exclude A OUT said only "missing argument 'OUT'": --exclude had taken

@@ -167,6 +167,19 @@ def greedy_note(exc: click.ClickException, args: Sequence[str]) -> str:
     return f"; {flag} takes every word after it up to the next option: give {name} before {flag}"
 
 
+def dash_file_note(exc: click.ClickException, args: Sequence[str]) -> str:
+    """For an unknown option that is a file here (``-photo5.jpg``, as a camera or an editor may
+    name a copy): click read it as options and said "no such option '-p'", never that it took
+    the file for them."""
+    if not isinstance(exc, click.NoSuchOption):
+        return ""
+    before = args[: args.index("--")] if "--" in args else args
+    name = next((a for a in before if a.startswith("-") and os.path.lexists(a)), None)
+    if name is None:
+        return ""
+    return f"; {name} is a file here, read as options: give it as ./{name}, or put -- before it"
+
+
 def run_command(args: list[str]) -> int:
     """Run the command line ``args``; errors and interruptions become a sentence and a code. A
     ``--json`` answer is written to stdout as the command ends (:func:`json_only`), where stdout
@@ -229,7 +242,8 @@ def usage_error(exc: click.ClickException, args: Sequence[str]) -> int:
     and its error came once a rank. Any other is said by each rank (``print_error``)."""
     same = isinstance(exc, FROM_THE_COMMAND_LINE) or type(exc) is click.UsageError
     if is_main_rank() or not same:
-        print_error(escape(usage_sentence(exc) + greedy_note(exc, args)))
+        note = greedy_note(exc, args) + dash_file_note(exc, args)
+        print_error(escape(usage_sentence(exc) + note))
     return exc.exit_code
 
 
