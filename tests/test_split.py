@@ -734,6 +734,26 @@ def test_names_differing_only_in_case_never_take_each_others_place(
         assert (out / r["file"]).read_bytes() == Path(r["source"]).read_bytes()
 
 
+def test_names_differing_only_in_accent_encoding_never_take_each_others_place(
+    tmp_path, image_folder, known_facts
+):
+    """red/été.jpg from a Mac (NFD: e and a combining accent) beside a re-saved été.jpg typed on
+    Linux (NFC): split wrote both names into one folder, one name on macOS (APFS, HFS+), where
+    a split folder copied there keeps one of the two photos. The second now gets a free name."""
+    import unicodedata
+
+    nfd, nfc = "e\u0301te\u0301.jpg", "\u00e9t\u00e9.jpg"
+    (image_folder / "red/img_00.jpg").rename(image_folder / "red" / nfd)
+    Image.open(image_folder / "red" / nfd).save(image_folder / "red" / nfc, quality=60)
+    out = tmp_path / "out"
+    split_folder(image_folder, out, seed=0)
+    rows = [r for r in manifest(out) if Path(r["source"]).name in (nfd, nfc)]
+    files = {unicodedata.normalize("NFC", r["file"]).casefold() for r in rows}
+    assert len(rows) == 2 and len(files) == 2, files
+    for r in rows:
+        assert (out / r["file"]).read_bytes() == Path(r["source"]).read_bytes()
+
+
 def test_class_folders_differing_only_in_case_are_refused(tmp_path, image_folder, known_facts):
     """red and Red are one folder on macOS and Windows: their copies became one class there."""
     shutil.copytree(image_folder / "red", image_folder / "Red")

@@ -21,6 +21,7 @@ import re
 import shutil
 import stat
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
@@ -660,8 +661,9 @@ def reported_as(target: Path, temporary: Path) -> Iterator[None]:
 
 
 def name_key(path: Path) -> str:
-    """A destination as a case-insensitive file system tells names apart (macOS, Windows)."""
-    return path.as_posix().casefold()
+    """A destination as a case-insensitive file system tells names apart (macOS, Windows): case
+    aside, and on macOS how accents are encoded (a Mac's NFD ``été.jpg`` is an NFC one there)."""
+    return unicodedata.normalize("NFC", path.as_posix()).casefold()
 
 
 def free_name(path: Path, taken: set[str]) -> Path:
