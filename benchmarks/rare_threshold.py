@@ -1,9 +1,11 @@
 """One "unknown" threshold for every class, or one per class: imbalanced open-set draws.
 
-    OBJREC_CACHE=/tmp/rarethresh-cache flock /tmp/objrec-cpu.lock \\
-        python benchmarks/rare_threshold.py --work /tmp/rarethresh-work --draws dev
-    ... --draws held-out        (reported once, after the rule below was fixed)
-    ... --balanced /work/splits/s0   (open_set.py's balanced protocol, the same three ways)
+    flock /tmp/objrec-cpu.lock python benchmarks/rare_threshold.py --draws dev [--caltech DIR]
+    flock /tmp/objrec-cpu.lock python benchmarks/rare_threshold.py --draws held-out
+    flock /tmp/objrec-cpu.lock python benchmarks/rare_threshold.py --balanced /work/splits/s0
+
+(``--draws held-out`` is reported once, after ``RULE`` was fixed; ``--balanced`` runs
+``open_set.py``'s balanced protocol the same three ways.)
 
 A *draw* (seeded) takes from Caltech-101 4 of the 5 classes that have 150 or more photos (150-400
 each, as many as the class has), 6 *rare* classes of 12-30 photos and 10 untaught classes as
@@ -52,7 +54,8 @@ from objrec.data import Sample, scan_class_folder
 from objrec.features import FrozenBody, PassSettings, ViewSpec, cached_features, open_cache
 from objrec.split import split_folder
 
-CALTECH = Path("/work/shared/data/caltech101")
+ROOT = Path(__file__).resolve().parents[1]
+CALTECH = ROOT.parent / "shared" / "data" / "caltech101"
 BIG = ("Faces_easy", "Leopards", "Motorbikes", "airplanes", "watch")
 LEFT_OUT = ("BACKGROUND_Google", "Faces")  # Faces: the same photos as Faces_easy
 DRAWS = {"dev": (0, 1, 2), "held-out": (100, 101, 102, 103, 104)}
@@ -280,7 +283,7 @@ def run_draws(args: argparse.Namespace, config: TrainConfig) -> None:
     body, data_cfg = frozen_body(config)
     all_rows = []
     for seed in DRAWS[args.draws]:
-        draw = make_draw(args.data, seed, args.draws, args.work)
+        draw = make_draw(args.caltech, seed, args.draws, args.work)
         sets = draw_features(body, data_cfg, config, draw)
         rare = torch.tensor([c in draw.rare for c in sets["classes"]])
         sc = score_sets(sets, config)
@@ -338,11 +341,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", type=Path, default=CALTECH, help="Caltech-101's class folders")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/rare_threshold"))
-    parser.add_argument("--draws", choices=sorted(DRAWS), default="dev")
+    parser.add_argument(
+        "--caltech",
+        type=Path,
+        default=CALTECH,
+        help="the Caltech-101 class folder [default ../shared/data/caltech101 beside the "
+        "repository; see README.md]",
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=Path("/tmp/rare_threshold"),
+        help="where each draw's links and split go (reused when run again)",
+    )
+    parser.add_argument(
+        "--draws",
+        choices=sorted(DRAWS),
+        default="dev",
+        help="dev: seeds 0-2, to develop on; held-out: seeds 100-104, reported once",
+    )
     parser.add_argument("--balanced", type=Path, help="a split folder: run open_set.py's protocol")
-    parser.add_argument("--aug-views", type=int, choices=(0, 1), default=TrainConfig().aug_views)
+    parser.add_argument(
+        "--aug-views",
+        type=int,
+        choices=(0, 1),
+        default=TrainConfig().aug_views,
+        help="0: the heads train on the centre view only [default: train's]",
+    )
     args = parser.parse_args()
     config = TrainConfig(aug_views=args.aug_views)
     print(f"rule, fixed before the held-out draws: {RULE}")
