@@ -1498,3 +1498,31 @@ def test_the_script_words_its_answers_as_predict_does(capsys, score):
     assert export_script.FEW_IMAGES == FEW_IMAGES
     for n in (36, 512):  # the script cannot import objrec: its words are a copy
         assert export_script.resting_words(n) == f", {resting_words(n)}"
+
+
+def test_an_export_imports_only_the_opsets_its_operators_use():
+    """ONNX Runtime's pre-processing stamps the int8 body with nine opset imports (ai.onnx.ml 5,
+    com.microsoft.nchwc, ...) though its operators are all ONNX's own, and an ONNX Runtime before
+    1.18 refuses a file importing an opset newer than it knows: a default run's int8 export did
+    not load in 1.16 or 1.17 (a Raspberry Pi's), its fp32 export did."""
+    import onnx
+    from onnx import helper
+
+    from objrec.export import drop_unused_opsets
+
+    branch = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["b"], domain="com.example")], "b", [], []
+    )
+    nodes = [
+        helper.make_node("Identity", ["x"], ["y"]),
+        helper.make_node("Gelu", ["y"], ["z"], domain="com.microsoft"),
+        helper.make_node("If", ["c"], ["w"], then_branch=branch, else_branch=branch),
+    ]
+    value = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])
+    graph = helper.make_graph(nodes, "g", [value], [value])
+    stamped = [("", 17), ("ai.onnx", 17), ("ai.onnx.ml", 5), ("com.microsoft", 1)]
+    stamped += [("com.microsoft.nchwc", 1), ("com.example", 1), ("org.pytorch.aten", 1)]
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in stamped])
+    drop_unused_opsets(model)
+    kept = [(o.domain, o.version) for o in model.opset_import]
+    assert kept == [("", 17), ("com.microsoft", 1), ("com.example", 1)]

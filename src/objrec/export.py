@@ -544,6 +544,36 @@ def rename_tensors(graph, names: dict[str, str]) -> None:
         info.name = names.get(info.name, info.name)
 
 
+def node_domains(graph) -> set[str]:
+    """The operator domains ``graph``'s nodes use, in the graphs their attributes hold too (an
+    ``If``'s branches); ``""`` and ``ai.onnx`` are one domain, the default."""
+    domains = set()
+    for node in graph.node:
+        domains.add(node.domain or "")
+        for attribute in node.attribute:
+            for sub in (*([attribute.g] if attribute.HasField("g") else []), *attribute.graphs):
+                domains |= node_domains(sub)
+    return {"" if d == "ai.onnx" else d for d in domains}
+
+
+def drop_unused_opsets(model) -> None:
+    """Keep only the opset imports of the domains ``model``'s nodes and functions use (and the
+    default domain's), once each. ONNX Runtime's pre-processing stamps the int8 body with nine
+    (ai.onnx.ml 5, com.microsoft.nchwc, ...), and an ONNX Runtime before 1.18 refuses a file
+    that imports an opset newer than it knows, used or not: a default run's int8 export did not
+    load in 1.16 or 1.17 (a small board's may be older than objrec's), its fp32 export did."""
+    used = node_domains(model.graph) | {""}
+    for function in model.functions:
+        used |= {function.domain} | node_domains(function)
+    kept = {}  # the first import of a domain: the joined graph imports the default one twice
+    for opset in model.opset_import:
+        domain = "" if opset.domain == "ai.onnx" else opset.domain
+        if domain in used and domain not in kept:
+            kept[domain] = opset
+    del model.opset_import[:]
+    model.opset_import.extend(kept.values())
+
+
 def int8_graph(body: QuantizedBody):
     """The int8 body's graph as an ONNX model; refused in one sentence when it does not parse."""
     import onnx
@@ -587,6 +617,7 @@ def export_quantized(body: QuantizedBody, head: Tail, path: Path) -> Path:
     names = {joined.graph.input[0].name: "input"}
     names |= {f"head/{name}": name for name in head.output_names}
     rename_tensors(joined.graph, names)
+    drop_unused_opsets(joined)
     onnx.save(joined, str(path))
     return path
 
