@@ -1526,3 +1526,25 @@ def test_an_export_imports_only_the_opsets_its_operators_use():
     drop_unused_opsets(model)
     kept = [(o.domain, o.version) for o in model.opset_import]
     assert kept == [("", 17), ("com.microsoft", 1), ("com.example", 1)]
+
+
+def test_the_script_turns_a_phone_photo_upright_with_pillow_9(tmp_path, monkeypatch):
+    """Raspberry Pi OS's own Pillow is 9.4, whose exif_transpose has no ``in_place`` (10.0 on):
+    the script stopped with a TypeError traceback on every photo there. It turns a photo stored
+    sideways (EXIF orientation 6, as a phone writes it) upright with either Pillow."""
+    from PIL import Image, ImageOps
+
+    from objrec import export_script
+    from objrec.images import open_image
+
+    pixels = np.random.default_rng(0).integers(0, 255, (30, 40, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turn 90 degrees clockwise to show it
+    Image.fromarray(pixels).save(tmp_path / "phone.png", exif=exif.tobytes())
+    ours = np.asarray(open_image(tmp_path / "phone.png"))
+    assert ours.shape == (40, 30, 3)
+    turn = ImageOps.exif_transpose
+    monkeypatch.setattr(ImageOps, "exif_transpose", lambda image: turn(image))  # Pillow 9's
+    assert np.array_equal(export_script.decoded(tmp_path / "phone.png", 224), ours)
+    monkeypatch.undo()
+    assert np.array_equal(export_script.decoded(tmp_path / "phone.png", 224), ours)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import inspect
 import json
 import os
 import re
@@ -143,7 +144,7 @@ def decoded(path: str | Path, draft: int) -> np.ndarray:
     if kind in ("JPEG", "MPO"):
         image.draft("RGB", (draft, draft))
     refuse_over(image, limit)
-    ImageOps.exif_transpose(image, in_place=True)  # a copy held the pixels twice, as objrec's
+    image = upright(image)
     if image.mode in ("RGBa", "La"):  # premultiplied alpha
         image = image.convert(image.mode.upper())
     key = image.info.get("transparency") if image.mode in KEYED else None
@@ -158,6 +159,16 @@ def decoded(path: str | Path, draft: int) -> np.ndarray:
         rgba, image = image.convert("RGBA"), Image.new("RGB", image.size, (255, 255, 255))
         image.paste(rgba, mask=rgba.getchannel("A"))
     return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))  # no copy of RGB
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """``image`` turned upright by its EXIF orientation: in place, as objrec turns it (a copy held
+    the pixels twice), where Pillow can (10.0 on); Pillow 9, which a Raspberry Pi's own packages
+    give (Raspberry Pi OS 12's 9.4), only returns a turned copy."""
+    if "in_place" not in inspect.signature(ImageOps.exif_transpose).parameters:
+        return ImageOps.exif_transpose(image)
+    ImageOps.exif_transpose(image, in_place=True)
+    return image
 
 
 def opened(path: str | Path) -> Image.Image:
