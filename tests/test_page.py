@@ -434,6 +434,25 @@ def test_the_answer_fits_a_phone_s_screen(browser, server, tmp_path):
     assert found["#bars"]["width"] >= found["#drop"]["width"] - 1
 
 
+@pytest.mark.slow
+def test_a_phone_is_told_to_tap_and_a_computer_to_drop_or_click(browser, server):
+    """On a phone the page's one instruction was "Drop an image here, or click to choose one": a
+    touch screen cannot drop a file, and taps (persona39b). A touch screen is told to tap, to take
+    a photo or choose one (the file input offers the camera there); a mouse's screen keeps its
+    words."""
+    said = {}
+    for touch in (True, False):
+        page = browser.new_page(viewport={"width": 390, "height": 844}, has_touch=touch)
+        try:
+            page.goto(server + "/")
+            said[touch] = page.locator("#drop").inner_text()
+        finally:
+            page.close()
+    assert said[True].startswith("Tap to take a photo or choose one") and "Drop" not in said[True]
+    assert said[False].startswith("Drop an image here, or click to choose one")
+    assert "Tap" not in said[False] and all("up to" in words for words in said.values())
+
+
 def held_until_drawn_or_not(page, path, held: list) -> bool:
     """Sends ``path`` with its /predict request held (``held`` gets the route), waits for the
     browser to draw or fail to draw its preview, and says whether the "cannot show" note is
