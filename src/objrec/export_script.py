@@ -2,7 +2,9 @@
 """The top classes of photos, from an objrec export, in ONNX Runtime.
 
 It needs onnxruntime, numpy and Pillow only (``pip install onnxruntime numpy pillow``), not
-objrec nor PyTorch; HEIC photos need pillow-heif too, as in objrec::
+objrec nor PyTorch, and Python 3.10 or later; older releases than objrec's do (onnxruntime 1.16,
+numpy 1.24, Pillow 9.4: a Raspberry Pi OS 12's own python3-numpy and python3-pil); HEIC photos
+need pillow-heif too, as in objrec::
 
     python model_infer.py photo.jpg more/*.jpg --topk 3
     python model_infer.py photo.jpg --json   # a photo not read: its "error", as objrec's
