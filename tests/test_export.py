@@ -1548,3 +1548,20 @@ def test_the_script_turns_a_phone_photo_upright_with_pillow_9(tmp_path, monkeypa
     assert np.array_equal(export_script.decoded(tmp_path / "phone.png", 224), ours)
     monkeypatch.undo()
     assert np.array_equal(export_script.decoded(tmp_path / "phone.png", 224), ours)
+
+
+def test_the_script_says_it_needs_python_3_10_not_a_zip_traceback(monkeypatch, capsys):
+    """Raspberry Pi OS 11's Python is 3.9: the script ran until its first photo, then stopped with
+    "TypeError: zip() takes no keyword arguments". It says in one line which Python it needs."""
+    from objrec import export_script
+
+    monkeypatch.setattr(export_script.sys, "version_info", (3, 9, 2, "final", 0))
+    with pytest.raises(SystemExit) as stopped:
+        export_script.main(["photo.jpg"])
+    said = capsys.readouterr().err
+    assert stopped.value.code == 2 and "Traceback" not in said
+    assert said.endswith("needs Python 3.10 or later, and this is Python 3.9.2\n")
+    with pytest.raises(
+        RuntimeError, match=r"needs Python 3\.10 or later, and this is Python 3\.9\.2"
+    ):
+        export_script.Model("model.onnx")

@@ -346,12 +346,27 @@ def softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
     return e / e.sum(1, keepdims=True)
 
 
+PYTHON = (3, 10)
+"""The oldest Python the script runs on (``zip(strict=True)``): Raspberry Pi OS 11's 3.9 stopped
+with "zip() takes no keyword arguments" at the first photo."""
+
+
+def python_too_old() -> str | None:
+    """Why this Python cannot run the script, in one sentence; None where it can."""
+    if sys.version_info >= PYTHON:
+        return None
+    running = ".".join(map(str, sys.version_info[:3]))
+    return f"needs Python {'.'.join(map(str, PYTHON))} or later, and this is Python {running}"
+
+
 class Model:
     """The export at ``path`` (default: :data:`MODEL` beside this script) with its sidecar."""
 
     def __init__(self, path: str | Path | None = None):
         import onnxruntime as ort
 
+        if python_too_old():
+            raise RuntimeError(f"{Path(__file__).name} {python_too_old()}")
         self.path = Path(path) if path else Path(__file__).with_name(MODEL)
         sidecar = self.path.with_suffix(".json")
         if not self.path.is_file():
@@ -856,6 +871,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:  # the program's own streams, not a caller's (model_infer.main([...]))
         escape_unencodable()
     parser, args = arguments(argv)
+    if python_too_old():
+        parser.exit(2, f"{parser.prog}: {python_too_old()}\n")
     # the script refuses, as objrec does, what Pillow only warns about (refuse_over)
     warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
     inputs = photo_paths(args.photos)
