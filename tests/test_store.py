@@ -217,6 +217,21 @@ def test_unchanged_files_are_not_hashed_again(tmp_path):
         assert stats.hashed == 1 and changed[0] != first[0] and changed[1:] == first[1:]
 
 
+def test_known_digests_are_the_file_index_s_alone_hashing_and_recording_nothing(tmp_path):
+    """What ``predict`` looks its files up by: the digests of files the index knows unchanged,
+    None for a file it never saw, one changed since and one gone; none hashed, none recorded."""
+    samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples
+    paths = [s.path for s in samples]
+    with FeatureStore(tmp_path / "store") as store:
+        first, _ = store.digests(paths[1:])
+        paths[1].write_bytes(paths[1].read_bytes() + b"\0")
+        os.utime(paths[1], ns=(time.time_ns(), time.time_ns() + 10**9))
+        paths[2].unlink()
+        known = store.known_digests(paths)
+        assert known == [None, None, None, *first[2:]]
+        assert store.indexed_files() == len(paths) - 1  # as before: nothing recorded
+
+
 @pytest.mark.slow
 def test_the_same_body_and_config_share_one_array_file_across_views(tmp_path):
     samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples

@@ -774,6 +774,22 @@ class FeatureStore:
         return list(known), HashStats(len(names), len(todo), seconds)  # type: ignore[arg-type]
 
     @index_errors
+    def known_digests(self, paths: Sequence[Path]) -> list[str | None]:
+        """The content digest of each file that the file index knows unchanged (as
+        :meth:`digests` reads it), None for the others (never seen, changed since, or gone):
+        hashing none and recording nothing, for a reader whose files are mostly new to the store
+        (``predict``), for which hashing them would only cost time."""
+        names = [os.path.abspath(p) for p in paths]
+        stats: list[os.stat_result | None] = []
+        for name in names:
+            try:
+                stats.append(os.stat(name))
+            except OSError:
+                stats.append(None)
+        known = self._known_digests(names, stats)
+        return [d if s is not None else None for d, s in zip(known, stats, strict=True)]
+
+    @index_errors
     def forget_files(self, paths: Sequence[Path]) -> None:
         """Forget the content digests of ``paths``, so that they are hashed again next time: files
         that changed since they were hashed, perhaps keeping their size and times."""
@@ -783,7 +799,9 @@ class FeatureStore:
                     "DELETE FROM files WHERE path=?", [(os.path.abspath(p),) for p in paths]
                 )
 
-    def _known_digests(self, paths: list[str], stats: list[os.stat_result]) -> list[str | None]:
+    def _known_digests(
+        self, paths: list[str], stats: Sequence[os.stat_result | None]
+    ) -> list[str | None]:
         known: list[str | None] = [None] * len(paths)
         with self._transaction():
             self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_files(i INTEGER, path TEXT)")
@@ -795,6 +813,8 @@ class FeatureStore:
             )
             for i, size, mtime, ctime, ino, digest in cursor:
                 s = stats[i]
+                if s is None:
+                    continue
                 if (size, mtime, ctime, ino) == (s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino):
                     known[i] = digest
         return known
