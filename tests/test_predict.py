@@ -885,3 +885,172 @@ def test_commands_md_s_tally_is_the_one_predict_prints():
     results = [tallied("c.jpg", "cup", 0.1)] * 3 + [tallied("c.jpg", "cup", 0.9)] * 68
     results += [tallied("l.jpg", "lamp", 0.9)] * 40 + [tallied("u.jpg", "cup", -0.5)] * 9
     assert [line.removeprefix("  ") for line in shown.splitlines()] == tally_lines(results)
+
+
+def run_in_this_cache(run: Path, body_change: float = 0.0) -> Path:
+    """``run`` (a test's copy) reading the feature store of ``$OBJREC_CACHE``, this test's own,
+    rather than the session's folder it was trained with; ``body_change``: added to one weight
+    of its frozen body (another body, another fingerprint)."""
+    from dataclasses import replace
+
+    import torch
+
+    from objrec.checkpoint import BEST, load_model, save_checkpoint
+
+    model, meta = load_model(run)
+    if body_change:
+        with torch.no_grad():
+            next(model.body.parameters()).view(-1)[0] += body_change
+    config = replace(meta.train_config, cache_dir=None)
+    save_checkpoint(run / BEST, model, replace(meta, train_config=config))
+    return run
+
+
+def count_views(monkeypatch) -> list[int]:
+    """The image views predict preprocesses from pixels (each view of each image once), counted
+    into the list returned (one number)."""
+    from objrec.inference import Recognizer
+
+    counted, preprocess = [0], Recognizer.preprocess
+
+    def counting(self, images, view="centre"):
+        counted[0] += len(images)
+        return preprocess(self, images, view)
+
+    monkeypatch.setattr(Recognizer, "preprocess", counting)
+    return counted
+
+
+def answers_of(results) -> dict[str, tuple]:
+    return {r.path: (r.answer, tuple(t["prob"] for t in r.topk), r.score) for r in results}
+
+
+@pytest.mark.slow
+def test_predict_reads_the_features_evaluate_stored_and_computes_only_the_others(
+    trained_run, split_dir, tmp_path, monkeypatch
+):
+    """evaluate then predict on the same images (``objrec demo``'s last two steps): predict
+    answers from the rows evaluate stored, evaluate's own answers, and pushes none of those
+    images through the body; the images the store lacks (the valid ones) it computes, writing
+    none of them into the store. Without the store (another cache folder), predict's answers are
+    the same classes within ``test_inference.TOLERANCE``: the rows are ONNX Runtime's. Files the
+    store's file index does not know are not hashed: they are computed."""
+    from objrec.evaluate import evaluate
+    from objrec.features import open_cache
+
+    from .test_inference import TOLERANCE
+
+    run = run_in_this_cache(trained_run)
+    evaluation = evaluate(run, split_dir, out=tmp_path / "eval")
+    reference = dict(zip(evaluation.predictions["path"], evaluation.probabilities, strict=True))
+    written = sum(s.entries for s in open_cache().summary().spaces)
+    files = open_cache().store.indexed_files()
+    counted = count_views(monkeypatch)
+    results = predict(run, [split_dir / "test", split_dir / "valid"], topk=3)
+    assert counted[0] == sum("/valid/" in r.path for r in results) >= 3
+    assert sum(s.entries for s in open_cache().summary().spaces) == written
+    assert open_cache().store.indexed_files() == files  # the valid images: none hashed
+    tested = [r for r in results if "/test/" in r.path]
+    assert len(tested) == len(reference) >= 3
+    for r in tested:  # evaluate's answer, to the bit
+        assert [t["prob"] for t in r.topk] == sorted(reference[r.path].tolist(), reverse=True)
+    monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "empty"))
+    computed = predict(run, [split_dir / "test", split_dir / "valid"], topk=3)
+    assert counted[0] == len(results) + sum("/valid/" in r.path for r in results)
+    for stored, fresh in zip(results, computed, strict=True):
+        assert stored.answer == fresh.answer and stored.path == fresh.path
+        worst = max(
+            abs(a["prob"] - b["prob"]) for a, b in zip(stored.topk, fresh.topk, strict=True)
+        )
+        assert worst <= TOLERANCE
+    assert not (tmp_path / "empty").exists()  # nothing made where nothing was stored
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("other", ["body", "view", "runtime"])
+def test_predict_reads_no_stored_row_of_another_body_view_or_runtime(
+    other, trained_run, split_dir, tmp_path, monkeypatch
+):
+    """Rows stored for the same images by another body (one weight changed), in the centre view
+    alone when predict averages the test-time views, or for a predict that runs the whole model
+    in ONNX Runtime are not its computation: it computes every view of every image."""
+    from objrec.evaluate import evaluate
+    from objrec.transforms import TTA_VIEWS
+
+    run = run_in_this_cache(trained_run)
+    evaluate(run, split_dir, out=tmp_path / "eval")
+    if other == "body":
+        run_in_this_cache(run, body_change=0.5)
+    counted = count_views(monkeypatch)
+    tta, runtime = other == "view", "onnx" if other == "runtime" else "torch"
+    results = predict(run, [split_dir / "test"], tta=tta, runtime=runtime)
+    assert counted[0] == len(results) * (len(TTA_VIEWS) if tta else 1) >= 3
+
+
+@pytest.mark.slow
+def test_predict_with_test_time_views_reads_them_all_once_stored(
+    trained_run, split_dir, tmp_path, monkeypatch
+):
+    """``evaluate --tta`` stores every test-time view: predict ``tta`` then computes nothing, and
+    answers as evaluate did."""
+    from objrec.evaluate import evaluate
+
+    run = run_in_this_cache(trained_run)
+    evaluation = evaluate(run, split_dir, out=tmp_path / "eval", tta=True)
+    reference = dict(zip(evaluation.predictions["path"], evaluation.probabilities, strict=True))
+    counted = count_views(monkeypatch)
+    results = predict(run, [split_dir / "test"], topk=3, tta=True)
+    assert counted[0] == 0 and len(results) == len(reference)
+    for r in results:
+        assert [t["prob"] for t in r.topk] == sorted(reference[r.path].tolist(), reverse=True)
+
+
+@pytest.mark.slow
+def test_a_store_that_cannot_be_read_leaves_predict_computing(
+    trained_run, split_dir, tmp_path, monkeypatch, caplog
+):
+    """A damaged index (or a read-only one) is no error for predict, which only reads the store to save time: it computes, and says why at info."""
+    import logging
+
+    from objrec.evaluate import evaluate
+    from objrec.features import open_cache
+
+    run = run_in_this_cache(trained_run)
+    evaluate(run, split_dir, out=tmp_path / "eval")
+    open_cache().close()
+    index = open_cache().root / "store" / "index.sqlite"
+    for side in ("-wal", "-shm"):
+        Path(f"{index}{side}").unlink(missing_ok=True)
+    index.write_bytes(b"not a database" * 100)
+    counted = count_views(monkeypatch)
+    with caplog.at_level(logging.INFO, logger="objrec.inference"):
+        results = predict(run, [split_dir / "test"])
+    assert counted[0] == len(results) and all(r.error is None for r in results)
+    assert "the feature store is not read" in caplog.text and "damaged" in caplog.text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["onnxruntime", "openvino"])
+def test_an_int8_run_reads_its_engines_rows_and_answers_as_it_computes(
+    engine, split_dir, tmp_path, tiny_config, monkeypatch
+):
+    """An int8 body (``train``'s default where it is faster) is keyed by its graph and engine:
+    predict reads the rows evaluate stored for it, and answers as it does without them (the same
+    graph in the same engine); the same body in float32 reads none of them."""
+    from objrec.evaluate import evaluate
+    from objrec.train import train
+
+    tiny_config.precision, tiny_config.epochs, tiny_config.int8_engine = "int8", 3, engine
+    tiny_config.cache_dir = None
+    train(split_dir, tmp_path / "int8", tiny_config)
+    evaluate(tmp_path / "int8", split_dir, out=tmp_path / "eval")
+    counted = count_views(monkeypatch)
+    stored = predict(tmp_path / "int8", [split_dir / "test"], topk=3)
+    assert counted[0] == 0
+    tiny_config.precision = "fp32"
+    train(split_dir, tmp_path / "fp32", tiny_config)
+    predict(tmp_path / "fp32", [split_dir / "test"], topk=3)
+    assert counted[0] == len(stored) >= 3
+    monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "empty"))
+    computed = predict(tmp_path / "int8", [split_dir / "test"], topk=3)
+    assert answers_of(stored) == answers_of(computed)

@@ -53,7 +53,6 @@ from objrec.devices import loader_settings, resolve_device
 from objrec.errors import ObjrecError
 from objrec.features import (
     FeatureTable,
-    FrozenBody,
     PassSettings,
     ViewSpec,
     feature_table,
@@ -687,9 +686,7 @@ def view_tables(
 ) -> list[FeatureTable]:
     """The features of ``images`` in each of the recognizer's views, from the feature store
     (in the dtype the run's features were stored in), computed on the recognizer's device."""
-    cache = open_cache(config.cache_dir or recognizer.meta.cache_dir, recognizer.meta.feature_dtype)
-    body, size = recognizer.model.body, recognizer.data.input_size
-    frozen = FrozenBody(body, size, cache, name=recognizer.meta.backbone, device=recognizer.device)
+    frozen = recognizer.frozen_body(config.cache_dir)
     num_workers = loader_settings(recognizer.device, config.num_workers).num_workers
     return [
         feature_table(

@@ -6,7 +6,9 @@ runtime that runs the model (eager PyTorch or ONNX Runtime), and how the views' 
 answer (:meth:`Recognizer.combine`, where calibration applies). ``predict``, ``serve`` and
 ``report`` call it on images; ``evaluate`` calls :meth:`Recognizer.probabilities_from_features`
 with the frozen body's cached features of the same views, a speed-up that ends in the same
-``combine``. A test checks that all of them, and the exported ONNX file, agree on real images.
+``combine``, and so does ``predict`` for the images whose features the store holds already
+(:meth:`Recognizer.stored_views`). A test checks that all of them, and the exported ONNX file,
+agree on real images.
 
 The same object gives the "unknown" answer (:meth:`Recognizer.answer`): the run's unknown score
 (the top calibrated probability, or a feature-space familiarity computed in the same pass, see
@@ -18,6 +20,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,9 +33,10 @@ from PIL import Image
 from objrec import __version__
 from objrec.checkpoint import BEST, load_model, warn_if_unfinished
 from objrec.confidence import Readable, require_number, score_in_chunks, tie_head
+from objrec.data import Sample
 from objrec.errors import ObjrecError
 from objrec.export import Tail, export_checked
-from objrec.features import open_cache
+from objrec.features import FeatureTable, FrozenBody, ViewSpec, open_cache, stored_tables
 from objrec.images import open_image
 from objrec.kept import KeptThreshold, usable_kept
 from objrec.meta import Calibration, RunMeta
@@ -293,6 +297,37 @@ class Recognizer:
         model) took 4.25 s against 6.17 s channels-first (medians of 3), its probabilities within
         1e-10 and unknown scores within 1e-6 (relative) of those (``benchmarks/demo_time.py``)."""
         return self._from_features(self.model.body(x.contiguous(memory_format=torch.channels_last)))
+
+    def frozen_body(self, cache_dir: str | Path | None = None) -> FrozenBody:
+        """The body as the frozen pass runs it, on this recognizer's device, with the feature store
+        of ``cache_dir`` (default: the run's, else ``$OBJREC_CACHE``'s) in the dtype the run's
+        features were stored in: what keys this recognizer's features there."""
+        cache = open_cache(cache_dir or self.meta.cache_dir, self.feature_dtype)
+        size, name = self.data.input_size, self.meta.backbone
+        return FrozenBody(self.model.body, size, cache, name=name, device=self.device)
+
+    def stored_views(self, paths: Sequence[Path], tta: bool = False) -> list[FeatureTable] | None:
+        """The feature store's rows of the images ``paths`` in each of :meth:`view_names`, where
+        they are this recognizer's own computation: the body eager on the CPU (``torch``), whose
+        float32 features the store keeps beside ONNX Runtime's, the frozen pass's, as one
+        (``store.FLOAT32``: they agree within ``runtime.TOLERANCE``), keyed by the body's
+        fingerprint (an int8 body's names its engine), the data config, the view and what
+        decodes the pixels. None when there are none to read: another runtime (``onnx``, a GPU,
+        whose precision is chosen apart), no store, or one that cannot be read (read-only,
+        damaged: said at info; one being pruned or cleared is waited for, as every user does).
+        Reads only: nothing computed, no file hashed (those its file index does not know are
+        missing), nothing written but the last use of the rows read, as every reader of the
+        store marks it (what ``objrec cache --prune --days N`` goes by)."""
+        if self.runtime != "torch" or self.device.type != "cpu":
+            return None
+        body = self.frozen_body()
+        specs = [ViewSpec(self.data, tta=view) for view in self.view_names(tta)]
+        try:
+            return stored_tables(body, [Sample(Path(p), 0) for p in paths], specs)
+        except (ObjrecError, OSError, sqlite3.Error) as exc:
+            log.info("the feature store is not read: %s", exc)
+            body.cache.close()
+            return None
 
     # ------------------------------------------------------------ the definition
 

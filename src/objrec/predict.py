@@ -11,10 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 from typing import Any
 
+import numpy as np
+import torch
+
 from objrec.config import require_type
 from objrec.data import UNKNOWN
 from objrec.devices import resolve_device
 from objrec.errors import ObjrecError
+from objrec.features import FeatureTable
 from objrec.images import (
     BAD_NAME,
     IMAGE_ERRORS,
@@ -396,12 +400,9 @@ def predict(
     check_outputs(paths, explain, force)
     recognizer = loaded(run, runtime, threshold, unknown, device)
     results = expand_paths(paths)  # after the run is found: no warning on the inputs before
-    todo = [r for r in results if r.error is None]
-    with reporter.task("predicting", len(todo)) as advance:
-        for start in range(0, len(todo), batch_size):
-            chunk = todo[start : start + batch_size]
-            _predict_chunk(recognizer, chunk, topk, tta)
-            advance(len(chunk))
+    predict_all(
+        recognizer, [r for r in results if r.error is None], (topk, tta, batch_size), reporter
+    )
     if explain is not None and any(r.error is None for r in results):
         explain = prepare_output_dir(explain, force, EXPLAIN_HINT, names=())
         write_explanations(recognizer, results, explain, reporter, force)
@@ -571,14 +572,83 @@ def explanation_names(results: list[Prediction]) -> list[str]:
     return [fitting(f"{i:04d}-", Path(r.path).stem, ".gradcam.png") for i, r in enumerate(readable)]
 
 
-def _predict_chunk(recognizer: Recognizer, chunk: list[Prediction], k: int, tta: bool) -> None:
-    """Fill in ``topk`` for each entry of ``chunk``, or its ``error`` when it cannot be read."""
-    images, readable = [], []
+def predict_all(
+    recognizer: Recognizer,
+    todo: list[Prediction],
+    how: tuple[int, bool, int],
+    reporter: Reporter,
+) -> None:
+    """Fill in each entry of ``todo``, ``batch_size`` at a time (``how``: top-k, tta, batch size),
+    from the features the store holds (:meth:`Recognizer.stored_views`), else from its pixels."""
+    topk, tta, batch_size = how
+    stored = recognizer.stored_views([Path(r.path) for r in todo], tta)
+    try:
+        with reporter.task("predicting", len(todo)) as advance:
+            for start in range(0, len(todo), batch_size):
+                chunk = todo[start : start + batch_size]
+                _predict_chunk(recognizer, chunk, topk, tta, Stored(stored, start))
+                advance(len(chunk))
+    finally:
+        if stored is not None:
+            stored[0].space.store.close()  # lets `objrec cache --prune` go on
+            log.info("%s", stored_words(stored))
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The feature store's rows of the images ``predict`` answers (``Recognizer.stored_views``:
+    one table per view, None when there are none to read) and where a chunk starts among them."""
+
+    tables: list[FeatureTable] | None
+    start: int = 0
+
+    def held(self, chunk: Sequence[Prediction]) -> np.ndarray:
+        """Which images of the chunk the store holds in every view."""
+        if self.tables is None:
+            return np.zeros(len(chunk), dtype=bool)
+        where = slice(self.start, self.start + len(chunk))
+        return np.logical_and.reduce([t.ok[where].numpy() for t in self.tables])
+
+    def features(self, chunk: Sequence[Prediction], held: np.ndarray) -> list[torch.Tensor]:
+        """Each view's stored features of the chunk's images ``held``."""
+        index = self.start + np.flatnonzero(held)
+        return [table.read(index) for table in self.tables or ()]
+
+
+def stored_words(tables: list[FeatureTable]) -> str:
+    """How many of the images predict was given the store held, for its log (``-v``)."""
+    held = np.logical_and.reduce([t.ok.numpy() for t in tables])
+    known = sum(1 for digest in tables[0].digests if digest)
+    return (
+        f"read the features of {int(held.sum())} of {len(held)} images from the feature store "
+        f"(its file index knew {known}; looked up in {tables[0].hashing.seconds:.2f} s)"
+    )
+
+
+def _predict_chunk(
+    recognizer: Recognizer, chunk: list[Prediction], k: int, tta: bool, stored: Stored
+) -> None:
+    """Fill in ``topk`` for each entry of ``chunk``, or its ``error`` when it cannot be read; from
+    the body's features in the store (``stored``) where it holds them in every view, the answer
+    of those features (:meth:`Recognizer.answer_from_features`), else from its pixels."""
     for entry in chunk:
         path = Path(entry.path)
         if path.suffix.lower() not in IMAGE_EXTENSIONS and path.suffix:  # hidden ones are tried
             entry.error = IMAGE_ERRORS["not_image_file"].format(suffix=path.suffix)
-            continue
+    held = stored.held(chunk) & np.array([entry.error is None for entry in chunk], dtype=bool)
+    if held.any():
+        answers = recognizer.answer_from_features(stored.features(chunk, held))
+        for i, entry in enumerate(e for e, h in zip(chunk, held, strict=True) if h):
+            answered(entry, recognizer, answers, i, k)
+    _predict_pixels(recognizer, [e for e, h in zip(chunk, held, strict=True) if not h], k, tta)
+
+
+def _predict_pixels(recognizer: Recognizer, chunk: list[Prediction], k: int, tta: bool) -> None:
+    """Fill in ``topk`` for each entry of ``chunk`` without an ``error`` from its pixels, or its
+    ``error`` when it cannot be read."""
+    images, readable = [], []
+    for entry in (e for e in chunk if e.error is None):
+        path = Path(entry.path)
         try:
             images.append(open_image(path, recognizer.draft))
             readable.append(entry)
