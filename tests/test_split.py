@@ -1295,8 +1295,10 @@ def test_like_keeps_the_split_of_a_photo_edited_since(tmp_path, image_folder, kn
 def test_class_folders_named_alike_but_for_accent_encoding_are_one_class_written_in_nfc(tmp_path):
     """A Mac writes ``Café`` decomposed (NFD), a person or another system composed (NFC): the
     two folders look the same, yet split refused them as named apart "in how their accents are
-    encoded", and wrote an NFD name as it was (manifest and checkpoints then held two spellings)."""
+    encoded", and wrote an NFD name as it was (manifest and checkpoints then held two spellings).
+    The two are one class, and split says so (persona39d: it merged them without a word)."""
     from objrec.check import check_folder
+    from objrec.split import split_warnings
 
     nfd, nfc, creme = "Cafe\u0301", "Caf\u00e9", "Cre\u0300me"
     photos = make_class_folder(tmp_path / "photos", per_class=6, classes=("red", "green", "blue"))
@@ -1311,6 +1313,9 @@ def test_class_folders_named_alike_but_for_accent_encoding_are_one_class_written
     result = split_folder(photos, tmp_path / "data", seed=0, near_duplicates=False)
     assert sorted(result.counts) == sorted(["Caf\u00e9", "Cr\u00e8me", "green"])
     assert sum(result.counts[nfc].values()) == 7
+    assert result.merged_classes == {nfc: 2}  # said, not silent (Crème: one folder, renamed)
+    (said,) = [w for w in split_warnings(result) if "accents are encoded" in w]
+    assert said.endswith("split as one class, under its composed name: Caf\u00e9 (2 folders)")
     rows = manifest(tmp_path / "data")
     assert {row["class"] for row in rows} == {"Caf\u00e9", "Cr\u00e8me", "green"} and len(
         rows

@@ -150,6 +150,9 @@ class SplitResult:
     under other classes only, and the first of those: a label fixed since."""
     ignored_files: IgnoredFiles | None = None
     """The files of the class folders that are not images (a RAW photo among them), left out."""
+    merged_classes: dict[str, int] = field(default_factory=dict)
+    """Classes made of several class folders named alike but for how their accents are encoded
+    (a Mac's NFD ``café`` beside an NFC one: one name to a person), with their folders' count."""
     bursts: list[list[str]] = field(default_factory=list)
     """Each burst kept in one split (paths relative to the source folder): photos of one class
     that one camera took within ``burst_seconds`` of each other, chained (``objrec.bursts``)."""
@@ -305,6 +308,19 @@ def no_decoder_sentence(names: Sequence[str], note: str = "") -> str:
     )
 
 
+def merged_sentences(merged: dict[str, int]) -> list[str]:
+    """The one sentence naming the ``merged`` classes (``SplitResult.merged_classes``), if any:
+    two folders that read the same became one class, which the user is told."""
+    if not merged:
+        return []
+    return [
+        "class folders named alike but for how their accents are encoded (a Mac writes them "
+        "decomposed, other systems composed: one name to a person) were split as one class, "
+        "under its composed name: "
+        + some_of([f"{name} ({n} folders)" for name, n in merged.items()])
+    ]
+
+
 def split_warnings(result: SplitResult) -> list[str]:
     """What the caller should know about a split, one sentence each, as logged: a single class,
     classes and files left out, pictures in two classes, classes missing from some split."""
@@ -321,6 +337,7 @@ def split_warnings(result: SplitResult) -> list[str]:
             "left out class folders without images (`strict` refuses them): "
             + some_of(result.empty_classes)
         )
+    warnings += merged_sentences(result.merged_classes)
     if result.ignored_files:
         warnings.append(result.ignored_files.sentence())
     warnings += left_out_sentences(
@@ -422,6 +439,7 @@ def _plan(
     result.few_judged_classes = few_judged(assignment, keys, result)
     result.unreadable_files, result.ignored_files = unreadable, not_images
     result.too_large_files, result.no_decoder_files = too_large, no_decoder
+    result.merged_classes = merged_classes(src, files)
     _require_train_and_valid(result, ratios)
     return assignment, (hashes, keys), result
 
@@ -468,6 +486,13 @@ def _class_files(
         else:
             empty.append(folder)
     return {name: sorted(paths, key=path_order) for name, paths in files.items()}, empty
+
+
+def merged_classes(src: Path, files: dict[str, list[Path]]) -> dict[str, int]:
+    """The classes of ``files`` whose images come from several class folders of ``src`` (named
+    alike but for how their accents are encoded, :func:`_class_files`), with their count."""
+    folders = {name: {p.relative_to(src).parts[0] for p in paths} for name, paths in files.items()}
+    return {name: len(found) for name, found in folders.items() if len(found) > 1}
 
 
 def _without_empty(

@@ -279,6 +279,7 @@ def split_json(result, warnings: list[str]) -> dict:
         "few_train_classes": result.few_train_classes,
         "few_judged_classes": result.few_judged_classes,
         "empty_classes": result.empty_classes,
+        "merged_classes": result.merged_classes,
         "unreadable_files": result.unreadable_files,
         "too_large_files": result.too_large_files,
         "no_decoder_files": result.no_decoder_files,
