@@ -4385,3 +4385,36 @@ def test_a_logged_error_of_another_rank_than_0_says_which_it_is(capsys, monkeypa
     as_torchrun_rank(monkeypatch, 0, 4)
     handler.emit(record)
     assert capsys.readouterr().err == "rank 1 of 4: error: it failed\nerror: it failed\n"
+
+
+def test_a_name_holding_control_characters_cannot_rewrite_the_terminal(capsys):
+    """An upload named ``evil\\x1b[2J.jpg`` (ESC: clear the screen) went raw into serve's log on
+    the operator's terminal, and a file named with ESC or a newline into predict's lines (the
+    script's too): a colour, a cleared screen, one answer over two lines. They are escaped now,
+    tab kept, and a line stays one line."""
+    from objrec.cli.output import SERVER_EVENTS, one_line, printable
+    from objrec.cli.prediction import print_predictions
+    from objrec.export_script import text
+    from objrec.predict import Prediction
+
+    assert printable("a\x1b[31mb\r\x07c\td\ne\x9b") == "a\\x1b[31mb\\x0d\\x07c\td\ne\\x9b"
+    assert one_line("new\nline.jpg") == "new\\nline.jpg"
+    top = [{"class": "café", "prob": 1.0}]
+    print_predictions([Prediction(p, top) for p in ("esc\x1b[2J.jpg", "new\nline.jpg")], None, 5)
+    said = capsys.readouterr().out.splitlines()[:2]
+    assert said == ["esc\\x1b[2J.jpg: café 100.00%", "new\\nline.jpg: café 100.00%"]
+    script = [text({"path": p, "unknown": False, "topk": top}) for p in ("esc\x1b[2J.jpg",)]
+    assert script == said[:1]  # the exported script prints them as predict does
+    log, handler = logging.getLogger(SERVER_EVENTS), SentenceHandler()
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)  # as serve shows its events
+    try:
+        log.info("/predict %s (1 KiB): café 99%%", "evil\x1b]0;title\x07.jpg")  # a server's event
+        log.warning("/predict %s: refused", "bad\x1b[2J.jpg")
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "/predict evil\\x1b]0;title\\x07.jpg (1 KiB)" in err
+    assert "/predict bad\\x1b[2J.jpg: refused" in err

@@ -501,7 +501,7 @@ def text(answer: dict) -> str:
     :func:`top_text` gives them, and a photo answered though barely familiar marked so."""
     unknown = "unknown (like none of the classes); closest: " if answer["unknown"] else ""
     note = familiarity_words(answer)
-    return f"{shown(answer['path'])}: {unknown}{top_text(answer['topk'])}" + (
+    return f"{printed(answer['path'])}: {unknown}{top_text(answer['topk'])}" + (
         f" ({note})" if note else ""
     )
 
@@ -632,6 +632,18 @@ def shown(path: str | Path) -> str:
     """``path`` as text any UTF-8 output holds: each byte of a name that is not UTF-8 (an old
     zip's Latin-1 ``caf\\xe9``) escaped, as objrec prints it."""
     return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""The control characters a terminal acts on (ESC, CR...) but tab and newline, as objrec's."""
+
+
+def printed(path: str | Path) -> str:
+    """``path`` as a line of the answers shows it, as objrec prints it: :func:`shown`, each
+    control character a terminal acts on (ESC: a name that colours or clears the terminal)
+    escaped as ``\\x1b``, and a newline as ``\\n``, so that one photo's answer is one line."""
+    text = CONTROL_CHARACTERS.sub(lambda found: f"\\x{ord(found.group()):02x}", shown(path))
+    return text.replace("\n", "\\n")
 
 
 IMAGE_EXTENSIONS = frozenset(
@@ -792,7 +804,7 @@ def answer_all(model: Model, inputs: list[tuple[str, str]], k: int, quiet: bool)
             except UNREADABLE as exc:
                 error = why_not_read(path, exc)
         if error:
-            print(f"{shown(path)}: {error}", file=sys.stderr)
+            print(f"{printed(path)}: {error}", file=sys.stderr)
             where = {"filename": base_name(path), "path": str(path), "answer": None}
             answers.append({**where, "topk": [], "error": error})
         elif not quiet:

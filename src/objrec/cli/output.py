@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -356,10 +357,24 @@ def shown(path: str | Path | None) -> str:
     return printable(text)
 
 
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""The control characters a terminal acts on (ESC starts a sequence that colours, moves the
+cursor, sets the title; CR goes back over the line), but tab and newline: a name holding one is
+printed with it escaped, so that an upload's name in serve's log, or a file's in predict's
+answer, cannot rewrite the terminal that shows it."""
+
+
 def printable(text: str) -> str:
     """``text`` with each byte of a name that is not UTF-8 escaped (``caf\\xe9``), as a terminal's
-    encoding refuses it raw."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    encoding refuses it raw, and each of :data:`CONTROL_CHARACTERS` (``\\x1b``)."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return CONTROL_CHARACTERS.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
+
+
+def one_line(text: str) -> str:
+    """:func:`printable` ``text`` on one line: a newline in a file's name escaped (``\\n``), so
+    that one answer is one line, as a script that reads predict's output line by line expects."""
+    return printable(text).replace("\n", "\\n")
 
 
 PACKAGE = Path(__file__).resolve().parent.parent
@@ -603,11 +618,10 @@ class SentenceHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             said = in_cli_terms(self.format(record), logged_values(record))
-            raw = said.encode("utf-8", "surrogateescape")
-            text = raw.decode("utf-8", "backslashreplace")  # a name that is not UTF-8, escaped
+            text = printable(said)  # a name not UTF-8, or an upload's named with ESC, escaped
             if record.levelno < logging.WARNING:
-                when = EVENT_TIME.formatTime(record, EVENT_TIME.datefmt)
-                err.print(f"[{when}] {text}", markup=False, highlight=False, soft_wrap=True)
+                line = f"[{EVENT_TIME.formatTime(record, EVENT_TIME.datefmt)}] {one_line(said)}"
+                err.print(line, markup=False, highlight=False, soft_wrap=True)
                 return  # one line, never wrapped: a server's log is read with grep
             kind, colour = (
                 ("error", "red") if record.levelno >= logging.ERROR else ("warning", "yellow")

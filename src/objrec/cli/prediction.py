@@ -20,7 +20,15 @@ from objrec.cli.options import (
     refuse_unknown_conflict,
     unknown_options,
 )
-from objrec.cli.output import RichReporter, console, err, percent, print_json, printable
+from objrec.cli.output import (
+    RichReporter,
+    console,
+    err,
+    one_line,
+    percent,
+    print_json,
+    printable,
+)
 from objrec.progress import plural
 
 
@@ -210,12 +218,12 @@ def print_predictions(
     (:func:`threshold_sentence`; ``given``: --threshold's), then where the plot went."""
     for r in results:
         if r.error:
-            err.print(printable(f"{r.path}: {r.error}"), style="red", markup=False, highlight=False)
+            err.print(one_line(f"{r.path}: {r.error}"), style="red", markup=False, highlight=False)
             continue
         unknown = "unknown (like none of the classes); closest: " if r.unknown else ""
         note = f" ({words})" if (words := familiarity_words(r)) else ""
         line = f"{r.path}: {unknown}{topk_line(r.topk)}{note}"
-        console.print(printable(line), markup=False, highlight=False)
+        console.print(one_line(line), markup=False, highlight=False)
     judged = [r for r in results if not r.error and (r.unknown or r.barely_familiar)]
     if judged:
         console.print(threshold_sentence(judged[0], given), markup=False, highlight=False)
