@@ -260,8 +260,9 @@ class AuditResult:
     from every image or from their class, and its images; ``far_classes_note`` says it."""
     planned: dict[str, int] = field(default_factory=dict)
     """How many rows plan.csv pre-fills of each action (``relabel``, ``remove``, ``keep``), how
-    many of its keeps are label flags to review (``review``) and of its removes byte-identical
-    copies (``identical``); empty when nothing was written."""
+    many of its keeps are label flags to review (``review``) or kept as a person settled them
+    (``settled``), and of its removes byte-identical copies (``identical``); empty when nothing
+    was written."""
 
     def to_json(self) -> dict[str, Any]:
         keys = {

@@ -55,6 +55,7 @@ from objrec.outputs import (
     users_file,
 )
 from objrec.progress import SILENT, Reporter, plural, some_of
+from objrec.reviewed import read_reviewed, write_reviewed
 from objrec.split import MANIFEST, MANIFEST_COLUMNS, MANIFEST_GROUP, manifest_groups, sha256_file
 from objrec.tables import (
     CSV_ENCODING,
@@ -168,6 +169,15 @@ REVIEW_REASON = "review: may be {suggested}, p(suggested)={p:.2f}; relabel if so
 ``RELABEL_MIN_PROB``."""
 REVIEWED = REVIEW_REASON.partition("{")[0]
 """How the reason of each flag the plan keeps to review begins ("review: may be ")."""
+SETTLED_REASON = (
+    "settled: a person kept it as {given} in an earlier plan ({file} in reviewed.csv); may be "
+    "{suggested}, p(suggested)={p:.2f}; relabel if so ({evidence})"
+)
+"""The plan's reason for keeping a flagged image whose label as it is a person settled by an
+applied plan (``reviewed.read_reviewed``), whatever the probability: pre-filling a relabel there
+undoes that review when the plan is applied as it is."""
+SETTLED = SETTLED_REASON.partition(":")[0] + ":"
+"""How the reason of each flag kept as a person settled it begins ("settled:")."""
 GROUP_COLUMNS = (
     *("paths", "splits", "classes", "similarity"),
     *("hash_distance", "crop_distance", "kind"),
@@ -216,6 +226,7 @@ def write_audit(
             **{action: sum(row["action"] == action for row in plan) for action in ACTIONS},
             "review": sum(row["reason"].startswith(REVIEWED) for row in plan),
             "identical": sum(row["reason"].startswith(IDENTICAL) for row in plan),
+            "settled": sum(row["reason"].startswith(SETTLED) for row in plan),
         }
         if force:
             keep_edited_plan(out)
@@ -299,7 +310,11 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
     chained += propose_group(apart, "remove", APART_REASON)
     # a byte-identical copy's remove first: an outlier's keep took its row (the same file twice)
     proposals = [(i, action, "", why) for i, action, why in identical_copies(within, inv)]
-    proposals += [(issue["_index"], *label_proposal(issue)) for issue in result.label_issues]
+    reviewed = read_reviewed(inv.root)
+    proposals += [
+        (issue["_index"], *label_proposal(issue, settled_at(inv, issue["_index"], reviewed)))
+        for issue in result.label_issues
+    ]
     proposals += [
         (row["_index"], "keep", "", f"outlier: {row['reason']}") for row in result.outliers
     ]
@@ -390,13 +405,26 @@ def harmless_copies(
     return parts
 
 
-def label_proposal(issue: dict[str, Any]) -> tuple[str, str, str]:
+def settled_at(inv: Inventory, index: int, reviewed: dict[str, tuple[str, str]]) -> str | None:
+    """Where ``reviewed`` (``reviewed.read_reviewed``) saw the image ``index`` when a person
+    settled its label as it is now, or None (unsettled, relabelled since, digests unknown)."""
+    found = reviewed.get(inv.digests[index]) if inv.digests else None
+    if found is None or found[0] != inv.classes[inv.items[index].label]:
+        return None
+    return found[1] or "a file"
+
+
+def label_proposal(issue: dict[str, Any], settled: str | None = None) -> tuple[str, str, str]:
     """The plan's action, new class and reason for a flagged label: ``relabel`` to the suggested
     class where its probability reaches ``RELABEL_MIN_PROB``, else ``keep``, to be reviewed; kept
     to review too, whatever the probability, where the evidence says more about the classes'
     sizes than about the image (:func:`size_doubt`), or the votes are split between the given
-    and the suggested class (:func:`split_doubt`)."""
+    and the suggested class (:func:`split_doubt`); kept as a person ``settled`` it (where the
+    image was then: :func:`settled_at`) whatever they say."""
     p, suggested = issue["prob_suggested"], issue["suggested"]
+    if settled is not None:
+        said = {"given": issue["given"], "file": settled, "evidence": issue["evidence"]}
+        return "keep", "", SETTLED_REASON.format(suggested=suggested, p=p, **said)
     doubt = size_doubt(issue) or split_doubt(issue)
     if p >= RELABEL_MIN_PROB and not doubt:
         return "relabel", suggested, issue["evidence"]
@@ -580,7 +608,9 @@ def _warn_unsure_relabels(plan: dict[str, dict[str, str]]) -> None:
     nothing of how sure each relabel was. A relabel whose reason gives no probability (a
     person's own), or says it was kept to review (a person made it a relabel), is not listed."""
     relabels = [row for row in plan.values() if row["action"] == "relabel"]
-    relabels = [row for row in relabels if not (row.get("reason") or "").startswith(REVIEWED)]
+    relabels = [
+        row for row in relabels if not (row.get("reason") or "").startswith((REVIEWED, SETTLED))
+    ]
     unsure = sorted(
         (p, int(row["_line"]), row["file"], row["new_class"])
         for row in relabels
@@ -683,7 +713,10 @@ def apply_plan(data: Path, plan_file: Path, out: Path) -> dict[str, int]:
     Returns the number of files copied, removed, relabelled and renamed (a relabelled file whose
     name another file of its new folder has: each is logged), and of a split folder's test
     images removed and relabelled (``test_removed``, ``test_relabelled``: scores on ``out``'s
-    test split are not comparable with scores on ``data``'s when either is not 0).
+    test split are not comparable with scores on ``data``'s when either is not 0), and how many
+    labels a split folder's ``out/reviewed.csv`` remembers as settled by a person (``reviewed``:
+    the plan's kept and relabelled rows, and ``data``'s earlier ones), which the next audit of
+    ``out`` keeps (0 for a class folder, which gets none).
     """
     data, out = Path(data).resolve(), Path(out).resolve()
     if out == data or out.is_relative_to(data) or data.is_relative_to(out):
@@ -705,10 +738,28 @@ def apply_plan(data: Path, plan_file: Path, out: Path) -> dict[str, int]:
     finally:
         if split_folder and rows:
             _write_manifest(out, rows)
+    counts["reviewed"] = _remember_review(data, out, plan_file, targets) if split_folder else 0
     log.info("applied %s to %s into %s: %s", plan_file, data, out, counts)
     if note := test_change_note(counts):
         log.info("%s", note)
     return counts
+
+
+def _remember_review(
+    data: Path, out: Path, plan_file: Path, targets: dict[Path, Path | None], at: int = 1
+) -> int:
+    """``out/reviewed.csv`` (``reviewed.write_reviewed``) of a split folder: the images the plan
+    kept or relabelled by a row of its own, whose label a person settled, and ``data``'s earlier
+    reviews. Not for a class folder, where `check` and `split` would call the file a stray one
+    outside any class folder."""
+    plan = read_plan(plan_file)
+    settled = {
+        rel: target
+        for rel, target in targets.items()
+        if target is not None and len(target.parts) > at + 1 and rel.as_posix() in plan
+    }
+    removed = [rel for rel, target in targets.items() if target is None]
+    return write_reviewed(data, out, settled, removed, at)
 
 
 def _refuse_missing(

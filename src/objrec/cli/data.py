@@ -854,6 +854,7 @@ def planned_rows(planned: dict[str, int]) -> list[str]:
     images left as they are (how many label flags to review)."""
     relabels, removes, keeps = (planned.get(a, 0) for a in ("relabel", "remove", "keep"))
     identical, review = planned.get("identical", 0), planned.get("review", 0)
+    settled = planned.get("settled", 0)
     rows = []
     if relabels:
         rows.append(
@@ -870,6 +871,8 @@ def planned_rows(planned: dict[str, int]) -> list[str]:
         left = "a flagged image left as it is" if keeps == 1 else "flagged images left as they are"
         weak = "a label flag" if review == 1 else "label flags"
         flags = f"; {review} to review, {weak} too weak to relabel" if review else ""
+        if settled:
+            flags += f"; {settled} as a plan you applied before settled them (reviewed.csv)"
         rows.append(f"{plural(keeps, 'keep')} ({left}{flags})")
     return rows
 

@@ -1,0 +1,82 @@
+"""The labels a person settled through an applied plan: apply-plan records them, the next audit
+keeps them (a persona's second audit pre-filled relabels undoing 10 of her first review's keeps)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from PIL import Image
+
+from objrec.audit import AuditResult, Inventory, Item
+from objrec.audit_report import apply_plan, plan_rows
+from objrec.reviewed import REVIEWED_FILE, read_reviewed
+from objrec.store import hash_file
+
+
+def split_folder(root: Path) -> Path:
+    """train/ant/ant_0-2.png and train/dragonfly/dragonfly_0-2.png, each a different colour (its
+    own bytes), and one image of each class in valid and test."""
+    for c, name in enumerate(("ant", "dragonfly")):
+        for split, k in (("train", 0), ("train", 1), ("train", 2), ("valid", 3), ("test", 4)):
+            (root / split / name).mkdir(parents=True, exist_ok=True)
+            colour = (40 * c, 30 * k, 9)
+            Image.new("RGB", (8, 8), colour).save(root / split / name / f"{name}_{k}.png")
+    return root
+
+
+def test_apply_plan_remembers_the_labels_its_rows_settled_and_the_earlier_ones(tmp_path):
+    data, plan = split_folder(tmp_path / "data"), tmp_path / "plan.csv"
+    ant, fly = data / "train/ant", data / "train/dragonfly"
+    plan.write_text(
+        "file,action,new_class\ntrain/ant/ant_0.png,keep,\ntrain/ant/ant_1.png,relabel,dragonfly\n"
+    )
+    assert apply_plan(data, plan, tmp_path / "fixed")["reviewed"] == 2
+    fixed = tmp_path / "fixed"
+    assert read_reviewed(fixed) == {
+        hash_file(ant / "ant_0.png"): ("ant", "train/ant/ant_0.png"),
+        hash_file(ant / "ant_1.png"): ("dragonfly", "train/dragonfly/ant_1.png"),
+    }
+    plan.write_text(
+        "file,action,new_class\ntrain/ant/ant_0.png,remove,\ntrain/dragonfly/dragonfly_2.png,keep,\n"
+    )
+    assert apply_plan(fixed, plan, tmp_path / "fixed2")["reviewed"] == 2
+    assert read_reviewed(tmp_path / "fixed2") == {  # ant_0 removed, ant_1 carried
+        hash_file(ant / "ant_1.png"): ("dragonfly", "train/dragonfly/ant_1.png"),
+        hash_file(fly / "dragonfly_2.png"): ("dragonfly", "train/dragonfly/dragonfly_2.png"),
+    }
+    plan.write_text("file,action,new_class\ntrain/ant/ant_2.png,remove,\n")
+    assert apply_plan(data, plan, tmp_path / "none")["reviewed"] == 0
+    assert not (tmp_path / "none" / REVIEWED_FILE).exists()
+
+
+def test_the_plan_keeps_a_label_a_person_settled_instead_of_relabelling_it(tmp_path):
+    items = [Item(tmp_path / f"ant/{k}.jpg", f"ant/{k}.jpg", 0, None) for k in range(3)]
+    inv = Inventory(tmp_path, ("ant", "dragonfly"), items, False, ["d0", "d1", "d2"])
+    with (tmp_path / REVIEWED_FILE).open("w", newline="") as f:  # d1: settled as dragonfly
+        csv.writer(f).writerows([["digest", "class", "file"], ["d0", "ant", "old/ant/0.jpg"]])
+        csv.writer(f).writerow(["d1", "dragonfly", "dragonfly/1.jpg"])
+    issues = [
+        {"_index": k, "given": "ant", "suggested": "dragonfly", "prob_suggested": 0.99}
+        | {"prob_given": 0.0, "evidence": "10 of its 10 nearest images are labelled dragonfly"}
+        for k in range(3)
+    ]
+    plan = plan_rows(AuditResult(issues, [], [], 3, ["ant", "dragonfly"]), inv)
+    settled, *others = plan
+    assert (settled["action"], settled["new_class"]) == ("keep", "")
+    assert settled["reason"] == (
+        "settled: a person kept it as ant in an earlier plan (old/ant/0.jpg in reviewed.csv); "
+        "may be dragonfly, p(suggested)=0.99; relabel if so (10 of its 10 nearest images are "
+        "labelled dragonfly)"
+    )
+    assert [(row["action"], row["new_class"]) for row in others] == [("relabel", "dragonfly")] * 2
+
+
+def test_the_audits_last_line_counts_the_keeps_an_earlier_review_settled():
+    from objrec.cli.data import planned_rows
+
+    rows = planned_rows({"relabel": 1, "keep": 12, "review": 2, "settled": 10})
+    assert rows[1] == (
+        "12 keeps (flagged images left as they are; 2 to review, label flags too weak to "
+        "relabel; 10 as a plan you applied before settled them (reviewed.csv))"
+    )
