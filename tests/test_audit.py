@@ -2033,7 +2033,7 @@ def test_a_relabelled_file_never_takes_the_name_of_a_file_that_stays(tmp_path, c
         "renamed": 1,
         "test_removed": 0,
         "test_relabelled": 0,
-        "reviewed": 1,
+        "reviewed": 0,
     }
     assert (
         "green/img_00.jpg is copied to red/img_00-1.jpg: red/img_00.jpg is another image's name"

@@ -80,3 +80,16 @@ def test_the_audits_last_line_counts_the_keeps_an_earlier_review_settled():
         "12 keeps (flagged images left as they are; 2 to review, label flags too weak to "
         "relabel; 10 as a plan you applied before settled them (reviewed.csv))"
     )
+
+
+def test_apply_plan_says_where_it_remembers_the_settled_labels(tmp_path, capsys):
+    from objrec.cli import main
+
+    data, plan = split_folder(tmp_path / "data"), tmp_path / "plan.csv"
+    plan.write_text("file,action,new_class\ntrain/ant/ant_0.png,keep,\n")
+    assert main(["apply-plan", str(data), str(plan), str(tmp_path / "fixed")]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert (
+        f"{tmp_path / 'fixed' / 'reviewed.csv'} remembers the 1 label your plans settled: an "
+        "audit of it keeps each instead of suggesting its relabel again"
+    ) in said

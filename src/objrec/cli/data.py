@@ -1017,3 +1017,11 @@ def apply_plan(data: Path, plan: Path, out: Path, as_json: bool) -> None:
     )
     if note:  # what the plan asked for: information, on stdout, not a warning
         console.print(note, markup=False, highlight=False)
+    if counts.get("reviewed"):
+        console.print(
+            f"{shown(out / 'reviewed.csv')} remembers the {plural(counts['reviewed'], 'label')} "
+            "your plans settled: an audit of it keeps each instead of suggesting its relabel "
+            "again",
+            markup=False,
+            highlight=False,
+        )
