@@ -870,15 +870,21 @@ def _tile(inv: Inventory, index: int, caption: str) -> dict[str, Any]:
 
 
 def page_sections(
-    result: AuditResult, inv: Inventory, advance, actions: dict[str, str] | None = None
+    result: AuditResult,
+    inv: Inventory,
+    advance,
+    actions: dict[str, str] | None = None,
+    settled: dict[str, str] | None = None,
 ) -> dict[str, list]:
     """The page's findings with their thumbnails; ``actions``: the plan's action per file, which
-    a near-duplicate group's byte-identical copies show beside their mark."""
+    a near-duplicate group's byte-identical copies show beside their mark; ``settled``: the
+    plan's words for each flagged file kept as a person settled it (:func:`settled_words`)."""
     issues, outliers = [], []
     for r in result.label_issues[:PAGE_LIMIT]:
         tiles = [_tile(inv, r["_index"], f"labelled {r['given']}")]
         tiles += [_tile(inv, j, f"labelled {r['suggested']}") for j in r["_like"]]
-        issues.append({"row": r, "tiles": tiles})
+        said = (settled or {}).get(inv.rel(inv.items[r["_index"]]), "")
+        issues.append({"row": r, "tiles": tiles, "settled": said})
         advance(1)
     groups = [_group(inv, g, advance, actions or {}) for g in result.near_duplicates[:PAGE_LIMIT]]
     alike = [_group(inv, g, advance) for g in result.look_alikes[:PAGE_LIMIT]]
@@ -886,6 +892,17 @@ def page_sections(
         outliers.append({"row": o, "tiles": [_tile(inv, o["_index"], o["class"])]})
         advance(1)
     return {"issues": issues, "groups": groups, "alike": alike, "outliers": outliers}
+
+
+def settled_words(plan: Sequence[dict[str, str]]) -> dict[str, str]:
+    """Each plan row kept as a person settled it (``SETTLED_REASON``), its file -> what the page
+    says of it ("settled: a person kept it as schooner in an earlier plan (...)"): without it
+    the page showed those flags as new ones, to look at again."""
+    return {
+        row["file"]: row["reason"].partition(";")[0]
+        for row in plan
+        if row.get("reason", "").startswith(SETTLED)
+    }
 
 
 def _group(
@@ -935,7 +952,7 @@ def write_page(
 
     with reporter.task("thumbnails", total) as advance:
         actions = {row["file"]: row["action"] for row in plan}
-        sections = page_sections(result, inv, advance, actions)
+        sections = page_sections(result, inv, advance, actions, settled_words(plan))
     env = Environment(autoescape=select_autoescape(default=True))
     env.filters["plural"] = plural  # "1 likely wrong label", never "1 ... labels"
     html = env.from_string(PAGE).render(
@@ -976,6 +993,7 @@ figure { margin: 0; width: 150px; font-size: .75rem; overflow-wrap: anywhere; }
 figure img { max-width: 150px; max-height: 150px; display: block; }
 .leak { color: #b00020; font-weight: 600; }
 .check { color: #8a5a00; font-weight: 600; }
+.settled { color: #2a6a2a; }
 .muted { color: #666; }
 </style></head><body>
 <h1>objrec audit</h1>
@@ -994,7 +1012,9 @@ into a new folder. The first {{ limit }} of each kind are shown; the CSVs hold a
 {% if unjudged %}<p class="check">{{ unjudged }}.</p>{% endif %}
 {% for f in issues %}<div class="finding"><div class="info"><b>{{ f.row.path }}</b><br>
 labelled <b>{{ f.row.given }}</b>, suggested <b>{{ f.row.suggested }}</b>
-(score {{ '%.3f' % f.row.score }})<br><span class="muted">{{ f.row.evidence }}</span></div>
+(score {{ '%.3f' % f.row.score }})<br><span class="muted">{{ f.row.evidence }}</span>
+{%- if f.settled %}<br><span class="settled">{{ f.settled }}: plan.csv keeps it</span>
+{%- endif %}</div>
 <div class="tiles">{% for t in f.tiles %}<figure>{% if t.src %}<img src="{{ t.src }}" alt="">
 {% endif %}<figcaption>{{ t.caption }}<br><span class="muted">{{ t.path }}</span></figcaption>
 </figure>{% endfor %}</div></div>{% endfor %}
