@@ -1015,6 +1015,25 @@ def test_per_class_results_of_one_or_two_images_are_marked(caplog):
     ]
 
 
+def test_classes_of_one_count_too_few_to_trust_are_named_with_it_once(caplog):
+    """101 classes of 2 test images each (persona39c): evaluate's warning read "ceiling_fan (2
+    images), rooster (2 images), ..." ten times over. Classes of one count are named once."""
+    import torch
+
+    from objrec.evaluate import summarize_logits, warn_few_images
+
+    labels = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3, 3, 3])
+    logits = torch.nn.functional.one_hot(labels, 4).float()
+    result = summarize_logits(logits, labels, ["a", "b", "c", "d"])
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        warn_few_images(result)
+    (message,) = caplog.messages
+    start = "per-class results of 3 classes rest on fewer than 3 distinct images each, too few to "
+    assert message.startswith(start + "trust: ") and message.endswith(" (2 images each)")
+    named = message.removeprefix(start + "trust: ").removesuffix(" (2 images each)")
+    assert sorted(named.split(", ")) == ["a", "b", "c"]
+
+
 def test_per_class_table_gives_each_top1_its_95_percent_interval():
     """persona38b: crab's 3 right of 4 test images read "75%" in per_class.csv and --json, like
     any other top-1; only under 3 images was a class marked. Each row has `top1_low` and
@@ -1391,7 +1410,7 @@ def test_against_a_run_not_taught_a_class_named_like_one_of_its_own(
     # the same images' "too few to trust" was said of each run, naming neither: once, of run2
     (few,) = [w for w in warned if "too few to trust" in w]
     assert f"per-class results of 2 classes of {tmp_path / 'run2'} rest on" in few
-    assert "blue (2 images)" in few and "reds (2 images)" in few
+    assert few.endswith((": reds, blue (2 images each)", ": blue, reds (2 images each)"))
 
 
 def test_the_untaught_warning_names_the_run_it_is_about(tmp_path):

@@ -979,10 +979,10 @@ def test_the_too_few_to_judge_warning_says_evaluate_s_rule_only_where_it_applies
     from objrec.split import SplitResult, split_warnings
 
     counts = {name: {"train": 14, "valid": 2, "test": 4} for name in ("ant", "beaver")}
-    result = SplitResult(out=tmp_path, counts=counts)
+    result = SplitResult(out=tmp_path, counts=counts, ratios=(0.7, 0.1, 0.2))
     result.few_judged_classes = {"ant": {"valid": 2}, "beaver": {"valid": 2}}
     (warning,) = split_warnings(result)
-    assert "will call" not in warning and "ant (2 in valid), beaver (2 in valid)" in warning
+    assert "will call" not in warning and "ant, beaver (2 in valid each)" in warning
     result.few_judged_classes["beaver"] = {"valid": 2, "test": 2}
     (warning,) = split_warnings(result)
     assert "(`evaluate` will call the results of those few in test too few to trust; add" in warning
@@ -1005,8 +1005,45 @@ def test_the_too_few_to_judge_warning_counts_images_beside_distinct_photos(tmp_p
     result.few_judged_classes = {"badger": {"valid": 1, "test": 1}, "ant": {"valid": 2, "test": 2}}
     (warning,) = split_warnings(result)
     assert warning.endswith(
-        "badger (1 distinct of 3 in valid, 1 distinct of 3 in test), ant (2 in valid, 2 in test)"
+        "badger (1 distinct of 3 in valid, 1 distinct of 3 in test); ant (2 in valid, 2 in test)"
     )
+
+
+def test_the_too_few_warnings_say_a_count_once_and_how_many_photos_would_do(tmp_path):
+    """101 classes of 6 to 10 photos (persona39c): split named 21 classes each "(2 in train)"
+    and 80 each "(2 in valid, 2 in test)", the last 70 hidden, and said "add images" without how
+    many would do. Classes of one count are named once with it, fewest in train first, and each
+    warning says from how many distinct photos on a class gets 3 where it has fewer."""
+    from objrec.split import SplitResult, split_warnings
+
+    counts = {f"c{i:02d}": {"train": 2, "valid": 2, "test": 2} for i in range(12)}
+    counts["blue"] = {"train": 1, "valid": 1, "test": 1}
+    counts |= {f"d{i}": {"train": 6, "valid": 2, "test": 2} for i in range(3)}
+    result = SplitResult(out=tmp_path, counts=counts, min_images=3)
+    result.few_train_classes = [name for name in counts if name[0] in "cb"]
+    result.few_judged_classes = {n: {"valid": 2, "test": 2} for n in counts if n[0] == "d"}
+    train, judged = split_warnings(result)
+    assert "add images: a class of 7 distinct photos or more gets 3 in train): " in train
+    named = ", ".join(f"c{i:02d}" for i in range(10))
+    assert train.endswith(f": blue (1 in train); {named} and 2 more (2 in train each)")
+    assert judged.endswith(
+        "add photos of them: a class of 11 distinct photos or more gets 3 in valid and 3 in "
+        "test): d0, d1, d2 (2 in valid, 2 in test each)"
+    )
+
+
+def test_photos_for_is_the_class_size_from_which_on_each_split_gets_enough():
+    """At 50/25/25, 5 photos give 3 / 1 / 1 and 6 give 2 / 2 / 2: "5 photos give 3 in train"
+    would be false of a class of 6. photos_for is the size from which on every size does."""
+    from objrec.split import allocate, photos_for
+
+    ratios = (0.5, 0.25, 0.25)
+    assert allocate(5, ratios)[0] == 3 and allocate(6, ratios)[0] == 2
+    assert photos_for(ratios, ["train"], 3) == 7
+    assert photos_for(ratios, ["valid", "test"], 3) == 11
+    assert all(min(allocate(n, ratios)[1:]) >= 3 for n in range(11, 500))
+    assert photos_for((0.7, 0.1, 0.2), ["valid"], 3) == 26  # 25 * 0.1 rounds to 2
+    assert photos_for((1.0, 0.0, 0.0), ["valid"], 3) is None
 
 
 def test_split_says_when_most_photos_have_no_exif_time(tmp_path):

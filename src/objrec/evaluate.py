@@ -78,7 +78,15 @@ from objrec.outputs import (
     takes_back_folders,
 )
 from objrec.predict import barely_familiar, familiarity_line, threshold_cells
-from objrec.progress import Reporter, log_result_warnings, or_silent, plural, some_of, with_distinct
+from objrec.progress import (
+    Reporter,
+    grouped,
+    log_result_warnings,
+    or_silent,
+    plural,
+    some_of,
+    with_distinct,
+)
 from objrec.tables import write_table
 
 log = logging.getLogger(__name__)
@@ -485,7 +493,7 @@ def warn_few_images(result: EvaluationResult, run: Path | None = None) -> None:
         plural(len(few), "class", "classes"),
         whose,
         few_images(),
-        some_of([f"{name} ({image_count(table, name)})" for name in few]),
+        grouped({name: image_count(table, name) for name in few}),
     )
 
 

@@ -150,6 +150,20 @@ def some_of(names: Sequence[str], limit: int = NAMED) -> str:
     return ", ".join(names[:limit]) + f" and {len(names) - limit:,} more"
 
 
+def grouped(labels: Mapping[str, str], limit: int = NAMED) -> str:
+    """Names for a message, those sharing a label (``2 in train``) said once after them, each
+    group in :func:`some_of`'s words: ``ant, bee (2 in train each); cat (1 in train)``. 80 of 101
+    classes warned of as ``Faces (2 in valid, 2 in test), Leopards (2 in valid, 2 in test)...``
+    said one count ten times and hid the other classes' counts behind "and 70 more"."""
+    groups: dict[str, list[str]] = {}
+    for name, label in labels.items():
+        groups.setdefault(label, []).append(name)
+    return "; ".join(
+        f"{some_of(names, limit)} ({label}{' each' if len(names) > 1 else ''})"
+        for label, names in groups.items()
+    )
+
+
 def listed(values: Mapping[str, Any], spec: str = "") -> str:
     """A mapping for a message, each value formatted by ``spec``: ``train 18, valid 9, test 9``;
     ``listed(seconds, ".1f")``: ``features 1.9, fit 2.9``."""

@@ -19,6 +19,7 @@ import fcntl
 import hashlib
 import io
 import logging
+import math
 import os
 import random
 import shlex
@@ -68,7 +69,7 @@ from objrec.outputs import (
     settle_names,
     takes_back_folders,
 )
-from objrec.progress import listed, log_result_warnings, plural, some_of
+from objrec.progress import grouped, listed, log_result_warnings, plural, some_of
 from objrec.tables import CSV_ENCODING
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,9 @@ class SplitResult:
     """Classes with too few distinct images to appear in every split of the ratios."""
     min_images: int = 1
     """The fewest distinct images a class needs to appear in every split of the ratios."""
+    ratios: tuple[float, float, float] = field(default_factory=lambda: SplitConfig().ratios)
+    """The shares of train, valid and test the split was made with: its warnings say from them
+    how many photos a class needs (:func:`photos_for`)."""
     few_train_classes: list[str] = field(default_factory=list)
     """Classes in every split but with fewer than ``min_images`` images in train (a class of 3
     split 1 / 1 / 1): the head learns them from one or two photos, and their per-class results
@@ -359,8 +363,13 @@ def split_warnings(result: SplitResult) -> list[str]:
         warnings.append(
             f"classes with fewer than {plural(result.min_images, 'training image')} (the model "
             "learns them from one or two photos, and their per-class results rest on as few "
-            "test images; add images): "
-            + ", ".join(f"{name} ({result.counts[name]['train']} in train)" for name in few)
+            f"test images; add images{photos_needed(result, ['train'], result.min_images)}): "
+            + grouped(
+                {
+                    name: f"{result.counts[name]['train']} in train"
+                    for name in sorted(few, key=lambda name: result.counts[name]["train"])
+                }
+            )
         )
     if result.few_judged_classes:
         warnings.append(few_judged_sentence(result))
@@ -375,16 +384,41 @@ def few_judged_sentence(result: SplitResult) -> str:
     tested = [counts for counts in judged.values() if "test" in counts]
     whose = "their results" if len(tested) == len(judged) else "the results of those few in test"
     said = f"`evaluate` will call {whose} too few to trust; " if tested else ""
+    splits = [s for s in ("valid", "test") if any(s in counts for counts in judged.values())]
     return (
         f"classes with fewer than {plural(few_images(), 'distinct photo')} in valid or test, "
-        f"too few to judge them by ({said}add photos of them): "
-        + some_of(
-            [
-                f"{name} ({judged_counts(counts, result.counts[name])})"
-                for name, counts in judged.items()
-            ]
+        f"too few to judge them by ({said}add photos of them"
+        f"{photos_needed(result, splits, few_images())}): "
+        + grouped(
+            {name: judged_counts(counts, result.counts[name]) for name, counts in judged.items()}
         )
     )
+
+
+def photos_needed(result: SplitResult, splits: Sequence[str], need: int) -> str:
+    """How many distinct photos a class needs for ``need`` in each of ``splits`` at the split's
+    ratios, for a warning's "add images": ``: a class of 11 distinct photos or more gets 3 in
+    valid and 3 in test``; empty when no class size does. 101 classes of 6 to 10 photos were
+    told "add images", and not how many would do."""
+    n = photos_for(result.ratios, splits, need)
+    if n is None:
+        return ""
+    each = " and ".join(f"{need} in {split}" for split in splits)
+    return f": a class of {n:,} distinct photos or more gets {each}"
+
+
+def photos_for(ratios: tuple[float, float, float], splits: Sequence[str], need: int) -> int | None:
+    """The fewest distinct photos from which on every class size gives at least ``need`` in each
+    of ``splits`` at ``ratios`` (:func:`allocate`); None when a split's ratio is 0. From which
+    on: rounding is not monotonic, 5 photos giving 3 / 1 / 1 at the default ratios and 6 giving
+    2 / 2 / 2, so "5 give 3 in train" would be false of a class of 6. Past ``(need + 2) / ratio``
+    photos a split's count, rounded and less at most 2 for the others' rounding, is ``need``."""
+    at = [SPLITS.index(split) for split in splits]
+    if not at or any(ratios[i] <= 0 for i in at):
+        return None
+    past = math.ceil((need + 2) / min(ratios[i] for i in at)) + 1
+    short = [n for n in range(1, past) if any(allocate(n, ratios)[i] < need for i in at)]
+    return short[-1] + 1 if short else 1
 
 
 def judged_counts(counts: dict[str, int], images: dict[str, int]) -> str:
@@ -435,6 +469,7 @@ def _plan(
     result.near_duplicate_files = len(set(hashes.values())) - len(set(groups.values()))
     result.identical_files = sum(len(p) - len({hashes[f] for f in p}) for p in files.values())
     result.empty_classes, result.min_images = empty, min_class_size(ratios)
+    result.ratios = ratios
     result.few_train_classes = few_train(result.counts, result.small_classes, result.min_images)
     result.few_judged_classes = few_judged(assignment, keys, result)
     result.unreadable_files, result.ignored_files = unreadable, not_images
