@@ -3238,7 +3238,10 @@ def test_check_warns_of_classes_with_fewer_readable_images_than_split_needs(caps
     assert f"few_images red: only 1 readable image: {needs}" in said
     assert f"few_images green: only 2 readable images: {needs}" in said
     assert code == 1 and "6 readable, 1 unusable" in said  # the truncated file, not the warning
-    few = "3 readable images: split gives 1 training image, fewer than 3: the model learns"
+    few = (
+        "3 readable images: split gives 1 training image, fewer than 3 (a class of 7 or more "
+        "gets 3): the model learns"
+    )
     assert f"few_images blue: {few}" in said  # 1 / 1 / 1: too few to learn from
     (photos / "green" / "img_02.jpg").unlink()
     code, out, _ = run(capsys, "check", photos, "--json")
@@ -3326,6 +3329,26 @@ def test_check_s_raw_note_says_each_case_in_english():
     )
     said = raw_message(root, two, two[1:])
     assert said.endswith(f": 1 has a {image}, 1 has none {left} converted to JPEG): b/y.nef")
+
+
+def test_check_says_the_classes_of_one_few_images_note_in_one_line(tmp_path):
+    """101 classes of 6 to 10 photos (persona39c): check printed 21 lines of "few_images NAME: 6
+    readable images: split gives 2 training images, fewer than 3: ...". The classes noted alike
+    are named in one line; a note of another count keeps its own; --json keeps one per class."""
+    from objrec.check import Problem
+    from objrec.cli.data import problem_lines
+
+    six = "6 readable images: split gives 2 training images"
+    problems = [
+        Problem(str(tmp_path / name), "few_images", message, False)
+        for name, message in [("ant", six), ("bee", "3 readable images: ..."), ("cat", six)]
+    ]
+    problems.insert(1, Problem(str(tmp_path / "bee" / "x.jpg"), "unreadable", six, True))
+    assert problem_lines(problems, tmp_path) == [
+        f"[yellow]few_images[/] ant, cat: {six}",
+        f"[red]unreadable[/] bee/x.jpg: {six}",
+        "[yellow]few_images[/] bee: 3 readable images: ...",
+    ]
 
 
 def test_check_notes_a_split_folders_class_with_too_few_training_images(capsys, split_dir):

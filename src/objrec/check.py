@@ -53,7 +53,7 @@ from objrec.images import (
     walk_tree,
 )
 from objrec.progress import SILENT, Reporter, or_silent, plural, some_of
-from objrec.split import FEW_TO_MEASURE, allocate, min_class_size, sha256_file
+from objrec.split import FEW_TO_MEASURE, allocate, min_class_size, photos_for, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -602,10 +602,14 @@ def _note_small_classes(
 def few_train_note(count: int | None, train: int, need: int) -> str:
     """Why a class of ``count`` images (None: of a split folder) with ``train`` training images,
     fewer than ``need`` (``split.few_train``), is noted."""
-    given = "" if count is None else f"{plural(count, 'readable image')}: split gives "
+    given, more = "", ""
+    if count is not None:  # a class folder: how many photos would give it ``need`` in train
+        given = f"{plural(count, 'readable image')}: split gives "
+        enough = photos_for(SplitConfig().ratios, ["train"], need)
+        more = f" (a class of {enough:,} or more gets {need})" if enough else ""
     return (
-        f"{given}{plural(train, 'training image')}, fewer than {need}: the model learns the class "
-        "from one or two photos, and its per-class results rest on as few test images"
+        f"{given}{plural(train, 'training image')}, fewer than {need}{more}: the model learns the "
+        "class from one or two photos, and its per-class results rest on as few test images"
     )
 
 
