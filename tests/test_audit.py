@@ -547,6 +547,23 @@ def test_apply_plan_relabels_into_a_class_named_alike_but_for_accent_encoding(tm
     assert not (tmp_path / "fixed" / "cafe\u0301").exists()
 
 
+def test_apply_plan_finds_a_file_named_alike_but_for_accent_encoding(tmp_path):
+    """A researcher typed a row for red/été.jpg (NFC) into the plan of photos from a Mac, whose
+    name on disk is NFD: "'red/été.jpg' is not in data (no image there has that path)", of a
+    name that reads the same. It is that image now; the same image on two rows (one NFC, one
+    NFD) with two actions is refused, as one file on two rows is."""
+    data = colour_folder(tmp_path / "data", {"red": 2, "green": 2})
+    nfd, nfc = "e\u0301te\u0301.png", "\u00e9t\u00e9.png"
+    (data / "red" / "red_0.png").rename(data / "red" / nfd)
+    plan = plan_of(tmp_path / "plan.csv", f"red/{nfc},red,,relabel,green,")
+    assert apply_plan(data, plan, tmp_path / "fixed")["relabelled"] == 1
+    assert (tmp_path / "fixed" / "green" / nfd).is_file()
+    assert not (tmp_path / "fixed" / "red" / nfd).exists()
+    plan_of(plan, f"red/{nfd},red,,remove,,", f"red/{nfc},red,,keep,,")
+    with pytest.raises(ObjrecError, match=r"line 3: 'red/\S+' is the image of line 2 \(named"):
+        apply_plan(data, plan, tmp_path / "fixed2")
+
+
 @pytest.mark.parametrize(("name", "other"), [("Green", "green"), ("GREEN", "green")])
 def test_apply_plan_refuses_a_relabel_into_a_class_named_alike_but_for_case(tmp_path, name, other):
     """Green beside green is one folder on macOS and Windows: the image joined green there while

@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import shutil
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -639,8 +640,8 @@ def _planned_targets(
     """Where the plan puts each image of ``data`` (relative to it; None: removed), once it is
     known to name only images of ``data`` and relabels into a class named like no other; ``at``:
     the index of the class folder in an image's path (1 in a split folder)."""
-    plan = read_plan(plan_file)
     rels = [p.relative_to(data) for p in images]
+    plan = _as_data_files(plan_file, read_plan(plan_file), {rel.as_posix() for rel in rels})
     _refuse_missing(plan_file, plan, {rel.as_posix() for rel in rels}, data)
     classes = {rel.parts[at] for rel in rels if len(rel.parts) > at + 1}
     _as_data_classes(plan, classes)
@@ -648,6 +649,29 @@ def _planned_targets(
     _warn_new_classes(plan, classes)
     _warn_unsure_relabels(plan)
     return {rel: _target(plan_file, rel, plan.get(rel.as_posix()), at) for rel in rels}
+
+
+def _as_data_files(
+    plan_file: Path, plan: dict[str, dict[str, str]], known: set[str]
+) -> dict[str, dict[str, str]]:
+    """The plan's rows by the image of DATA each names: a file named but for how its accents are
+    encoded (a name typed in NFC, a Mac's NFD one on disk: one name to a person) is that image,
+    when DATA has one such and not the name itself; two rows naming one image so, with two
+    actions, are refused, as :func:`read_plan` refuses one file on two rows."""
+    alike: dict[str, list[str]] = {}
+    for rel in sorted(known):
+        alike.setdefault(unicodedata.normalize("NFC", rel), []).append(rel)
+    rows: dict[str, dict[str, str]] = {}
+    for file, row in plan.items():
+        found = alike.get(unicodedata.normalize("NFC", file), [])
+        earlier = rows.setdefault(found[0] if file not in known and len(found) == 1 else file, row)
+        if _decision(earlier) != _decision(row):
+            raise ObjrecError(
+                f"{plan_file} line {row['_line']}: {file!r} is the image of line "
+                f"{earlier['_line']} (named there with its accents encoded otherwise), with "
+                "another action: keep one of the two rows"
+            )
+    return rows
 
 
 def _as_data_classes(plan: dict[str, dict[str, str]], classes: set[str]) -> None:
