@@ -4441,3 +4441,20 @@ def test_a_name_holding_control_characters_cannot_rewrite_the_terminal(capsys):
     err = capsys.readouterr().err
     assert "\x1b" not in err and "/predict evil\\x1b]0;title\\x07.jpg (1 KiB)" in err
     assert "/predict bad\\x1b[2J.jpg: refused" in err
+
+
+@pytest.mark.parametrize("encoding", ["iso8859-1", "euc_jp", "ascii"])
+def test_a_python_reading_file_names_in_a_legacy_encoding_is_told_so(capsys, monkeypatch, encoding):
+    """Under LANG=fr_FR.ISO-8859-1 (ja_JP.eucJP, or a C locale with UTF-8 mode off) Python reads
+    a UTF-8 folder café as cafÃ©: split wrote class cafÃ© into manifest.csv, train would into
+    the model, without a word (persona39d). Every command now says it first, and the cure."""
+    from objrec.cli.output import legacy_names_warning
+
+    assert legacy_names_warning("utf-8") is None and legacy_names_warning("UTF8") is None
+    monkeypatch.setattr(sys, "getfilesystemencoding", lambda: encoding)
+    code, _, err = run(capsys, "--version")
+    err = " ".join(err.split())
+    assert code == 0 and f"warning: this Python reads file names as {encoding}" in err
+    garbled = "caf\u00e9".encode().decode(encoding, "replace")
+    assert f"café reads as {garbled} into the classes" in err and "PYTHONUTF8=1" in err
+    assert ("cafÃ©" in err) == (encoding == "iso8859-1")

@@ -36,10 +36,12 @@ from objrec.cli.output import (
     err,
     escape_unencodable,
     is_main_rank,
+    legacy_names_warning,
     log_handler,
     not_epoch_lines,
     not_in_result,
     print_error,
+    print_warnings,
     stdout_for_json_only,
 )
 from objrec.cores import limit_thread_pools
@@ -128,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         limit_thread_pools(os.environ)
         escape_unencodable()
     args = expand_greedy(list(sys.argv[1:] if argv is None else argv))
+    print_warnings([sentence] if (sentence := legacy_names_warning()) else [])
     caught: list[int] = []
     with sigterm_as_ctrl_c(caught):
         code = run_command(args)

@@ -5,6 +5,7 @@ the default output folders beside DATA.
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import os
@@ -543,6 +544,23 @@ def escape_unencodable() -> None:
         if reconfigure is not None:
             with suppress(ValueError, OSError):  # a closed stream: nothing to write to
                 reconfigure(errors="backslashreplace")
+
+
+def legacy_names_warning(encoding: str | None = None) -> str | None:
+    """The sentence for a Python that reads file names in another encoding than UTF-8 (a legacy
+    locale's, ``fr_FR.ISO-8859-1`` or ``ja_JP.eucJP``; ASCII where its UTF-8 mode is off), which
+    a UTF-8 name then reads garbled as (``café`` as ``cafÃ©``) into the classes, CSVs and models
+    objrec writes; None under UTF-8 (``encoding``: the file system's, by default)."""
+    encoding = encoding or sys.getfilesystemencoding()
+    if codecs.lookup(encoding).name == "utf-8":
+        return None
+    garbled = "caf\u00e9".encode().decode(encoding, "replace")  # ASCII: caf\ufffd\ufffd
+    return (
+        f"this Python reads file names as {encoding} (its locale's encoding), where macOS, "
+        f"Windows and today's Linux write them in UTF-8: a class folder caf\u00e9 reads as "
+        f"{garbled} into the classes, CSVs and models objrec writes; run objrec with "
+        f"PYTHONUTF8=1 (export PYTHONUTF8=1), unless this disk's names are in {encoding}"
+    )
 
 
 def json_text(data: Any, encoding: str) -> str:
