@@ -93,6 +93,11 @@ def test_apply_plan_says_where_it_remembers_the_settled_labels(tmp_path, capsys)
         f"{tmp_path / 'fixed' / 'reviewed.csv'} remembers the 1 label your plans settled: an "
         "audit of it keeps each instead of suggesting its relabel again"
     ) in said
+    assert said.endswith(
+        f"next: `objrec train {tmp_path / 'fixed'} --out NEW_RUN` (a relabelled or removed image "
+        f"costs no frozen pass; `objrec add {tmp_path / 'fixed'} MORE_PHOTOS` first for more "
+        "photos or a new class)"
+    )
 
 
 def test_audit_html_says_which_flags_a_person_settled_before(tmp_path):

@@ -1042,3 +1042,21 @@ def apply_plan(data: Path, plan: Path, out: Path, as_json: bool) -> None:
             markup=False,
             highlight=False,
         )
+    console.print(after_plan(out), markup=False, highlight=False)
+
+
+def after_plan(out: Path) -> str:
+    """What to run after apply-plan: train on a split folder's copy (more photos added first,
+    if any), or split a class folder's copy."""
+    from objrec.data import is_split_folder
+
+    folder = shlex.quote(shown(out))
+    if not is_split_folder(out):
+        return (
+            f"next: `objrec split {folder} NEW_DATA --like OLD_DATA` keeps each photo in its split "
+            "of OLD_DATA, an earlier split of the folder the plan was applied to"
+        )
+    return (
+        f"next: `objrec train {folder} --out NEW_RUN` (a relabelled or removed image costs no "
+        f"frozen pass; `objrec add {folder} MORE_PHOTOS` first for more photos or a new class)"
+    )
