@@ -1378,6 +1378,15 @@ def test_class_folders_named_apart_only_by_case_are_refused_saying_what_to_do(tm
     assert f"`mv {photos / 'red'} {photos / 'red-2'}`" in message and "accents" not in message
 
 
+def test_an_excluded_class_named_but_for_case_is_refused_naming_the_class(tmp_path):
+    """`split PHOTOS data --exclude cat` of a folder Cat (a Mac user, whose disk ignores case)
+    said only "names classes that PHOTOS does not have: cat"; it says which class it may be."""
+    photos = make_class_folder(tmp_path / "photos", per_class=4, classes=("red", "green"))
+    (photos / "red").rename(photos / "Cat")
+    with pytest.raises(ObjrecError, match=r"does not have: cat \(is it Cat\?\), mauve$"):
+        split_folder(photos, tmp_path / "data", seed=0, exclude=["cat", "mauve"])
+
+
 @pytest.mark.slow
 def test_the_manifest_is_written_for_excel_and_a_garbled_groups_file_is_refused_saying_so(
     tmp_path,

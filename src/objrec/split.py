@@ -48,6 +48,7 @@ from objrec.data import (
     present_splits,
     read_key,
     require_split_folder,
+    with_likely,
 )
 from objrec.errors import ObjrecError, strict_refusal
 from objrec.images import (
@@ -988,7 +989,8 @@ def _select_classes(src: Path, exclude: Sequence[str]) -> list[str]:
     left_out = {class_of_folder(n) for n in exclude}
     unknown = sorted(left_out - {class_of_folder(n) for n in names})
     if unknown:
-        raise ObjrecError(f"`exclude` names classes that {src} does not have: {', '.join(unknown)}")
+        named = ", ".join(with_likely(unknown, names))  # cat (is it Cat?)
+        raise ObjrecError(f"`exclude` names classes that {src} does not have: {named}")
     folders = [n for n in names if class_of_folder(n) not in left_out]
     if not folders:
         raise ObjrecError(f"`exclude` leaves no class of {src} to split")
