@@ -812,6 +812,25 @@ def test_the_script_escapes_a_name_its_output_s_encoding_cannot_write(tmp_path, 
     assert "日本の鳥" in table.read_text(encoding="utf-8-sig")  # the table as it is
 
 
+def test_the_script_says_when_python_reads_file_names_in_a_legacy_encoding(
+    tmp_path, monkeypatch, capsys
+):
+    """Under LANG=fr_FR.ISO-8859-1 the script printed and wrote café.jpg as cafÃ©.jpg, without
+    a word; it now says so first, and the cure, as objrec's commands do."""
+    from objrec import export_script
+
+    monkeypatch.setattr(export_script, "Model", _Answers)
+    photo = tmp_path / "a1.jpg"
+    photo.write_bytes(b"")
+    monkeypatch.setattr(sys, "argv", ["model_infer.py", str(photo)])
+    assert export_script.main() == 0 and "reads file names" not in capsys.readouterr().err
+    monkeypatch.setattr(sys, "getfilesystemencoding", lambda: "iso8859-1")
+    assert export_script.main() == 0
+    note = capsys.readouterr().err.splitlines()[0]
+    assert note.startswith("note: this Python reads file names as iso8859-1")
+    assert "café.jpg is named cafÃ©.jpg in the answers" in note and "PYTHONUTF8=1" in note
+
+
 def test_the_script_s_csv_has_as_many_class_columns_as_the_answers_have(tmp_path, monkeypatch):
     """The script's default --topk 5 on a model of 2 classes wrote class_3 ... prob_5, columns
     empty on every row, where `objrec predict --csv` writes as many as the longest answer's top

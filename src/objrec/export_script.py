@@ -23,6 +23,7 @@ model's differ in ONNX Runtime (it says by how much). From your own code::
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
 import csv
 import inspect
@@ -879,9 +880,26 @@ def escape_unencodable() -> None:
                 reconfigure(errors="backslashreplace")
 
 
+def legacy_names_note() -> str:
+    """The note for a Python that reads file names in another encoding than UTF-8 (a legacy
+    locale's, ``fr_FR.ISO-8859-1``): a UTF-8 ``café.jpg`` then reads, and is printed and
+    written, as ``cafÃ©.jpg`` (its answer is right). "" under UTF-8. objrec warns the same."""
+    encoding = sys.getfilesystemencoding()
+    if codecs.lookup(encoding).name == "utf-8":
+        return ""
+    garbled = "caf\u00e9".encode().decode(encoding, "replace")
+    return (
+        f"note: this Python reads file names as {encoding} (its locale's encoding), where most "
+        f"disks name them in UTF-8: a photo caf\u00e9.jpg is named {garbled}.jpg in the answers; "
+        "run the script with PYTHONUTF8=1 (export PYTHONUTF8=1)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:  # the program's own streams, not a caller's (model_infer.main([...]))
         escape_unencodable()
+        if legacy_names_note():
+            print(legacy_names_note(), file=sys.stderr)
     parser, args = arguments(argv)
     if python_too_old():
         parser.exit(2, f"{parser.prog}: {python_too_old()}\n")
