@@ -433,6 +433,20 @@ def test_class_names_pandas_reads_as_missing_or_numbers_are_reported_as_named(
     assert context["top_losses"] == [] and context["worst_examples"] == []
 
 
+def test_the_shaded_note_says_when_every_class_is_too_few_to_trust():
+    """101 classes of 2 test photos each (persona39c): "101 of the 101 classes here, shaded:
+    ceiling_fan, rooster, ... and 91 more" named ten of all for nothing. It says all are, and
+    which figures to read instead; fewer than all are named as before."""
+    from objrec.report import shaded_words
+
+    every = [f"c{i}" for i in range(101)]
+    assert shaded_words(every, 101) == (
+        "All 101 classes here are, every row shaded: read the overall scores above, on all the "
+        "images together, rather than a class's."
+    )
+    assert shaded_words(["red"], 3) == "1 of the 3 classes here, shaded: red."
+
+
 @pytest.mark.slow
 def test_classes_of_too_few_test_images_are_marked_and_the_mark_explained_once(
     trained_run, split_dir, tmp_path

@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 import torch
-from jinja2 import Environment, select_autoescape
+from jinja2 import Environment, Template, select_autoescape
 from PIL import Image
 
 from objrec import __version__
@@ -420,12 +420,7 @@ def build_report(
     context = run_context(run, meta) | evaluation_context(run, evaluation, reporter, roots)
     if (shown := data_shown(used, given, meta)) is not None:
         context |= data_context(shown, meta, reporter)
-    template = (resources.files("objrec") / "static" / "report.html.j2").read_text()
-    env = Environment(
-        autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True
-    )
-    env.filters["plural"] = plural  # "1 class", never "1 classes"
-    env.filters["some_of"] = some_of  # as evaluate names them: "and 1 more" never
+    template = report_template()
     with reporter.task("writing the page", None), staged(out) as part:
         # its folder made when new, the file whole or not at all
         if shown is not None:
@@ -441,10 +436,36 @@ def build_report(
             "wall_time_words": wall_time_words,
             "finetune_words": finetune_words,
         }
-        text = env.from_string(template).render(**context, **words, tta_views=len(TTA_VIEWS))
+        text = template.render(**context, **words, tta_views=len(TTA_VIEWS))
         part.write_text(text)
     log.info("wrote %s (%d bytes)", out, out.stat().st_size)
     return out
+
+
+def report_template() -> Template:
+    """The page's template, with the filters it names classes by."""
+    env = Environment(
+        autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True
+    )
+    env.filters["plural"] = plural  # "1 class", never "1 classes"
+    env.filters["some_of"] = some_of  # as evaluate names them: "and 1 more" never
+    env.filters["shaded"] = shaded_words
+    return env.from_string((resources.files("objrec") / "static" / "report.html.j2").read_text())
+
+
+def shaded_words(few: Sequence[str], n_classes: int) -> str:
+    """Which classes the per-class table shades as too few to trust, after its note's rule:
+    ``1 of the 3 classes here, shaded: red.``. When every one is (101 classes of 2 test photos
+    each, persona39c), "101 of the 101 classes here, shaded: ceiling_fan, ... and 91 more" named
+    ten for nothing: it says all are, and which figures to read instead."""
+    if len(few) == n_classes > 1:
+        return (
+            f"All {n_classes:,} classes here are, every row shaded: read the overall scores "
+            "above, on all the images together, rather than a class's."
+        )
+    return (
+        f"{len(few)} of the {plural(n_classes, 'class', 'classes')} here, shaded: {some_of(few)}."
+    )
 
 
 def data_shown(used: Path | None, given: Path | None, meta: RunMeta) -> Path | None:
