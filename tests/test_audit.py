@@ -7,6 +7,7 @@ import hashlib
 import importlib
 import json
 import logging
+import os
 import re
 import shutil
 from dataclasses import replace
@@ -331,6 +332,38 @@ def test_apply_plan_from_python_logs_the_test_split_note_the_cli_shows(tmp_path,
     (record,) = [r for r in caplog.records if "test image" in r.getMessage()]
     assert record.getMessage().startswith("1 test image changed (1 relabelled)")
     assert "`evaluate(new_run, out, against=old_run)`" in record.getMessage()  # out: new folder
+
+
+@pytest.mark.slow
+def test_apply_plan_link_links_each_image_to_its_original_and_never_moves_it(tmp_path, capsys):
+    """Each round of the loop copied the whole folder; --link, as split's and add's, links each
+    file (a relabelled one from its new class folder) to DATA's file, or to the file a linked
+    DATA points to, so that a second round does not depend on the first's folder."""
+    data = make_split(tmp_path / "data", (2, 1, 1))
+    before = {p: p.read_bytes() for p in data.rglob("*.png")}
+    plan = tmp_path / "plan.csv"
+    plan.write_text(
+        "file,action,new_class\ntrain/green/green_00.png,relabel,red\nvalid/blue/blue_00.png,remove,\n"
+    )
+    counts = apply_plan(data, plan, out := tmp_path / "fixed", mode="link")
+    assert (counts["copied"], counts["relabelled"], counts["removed"]) == (11, 1, 1)
+    images = sorted(out.rglob("*.png"))
+    assert len(images) == 11 and all(p.is_symlink() for p in images)
+    assert os.readlink(out / "train/red/green_00.png") == str(data / "train/green/green_00.png")
+    assert not (out / "train/green/green_00.png").exists()
+    assert {p: p.read_bytes() for p in data.rglob("*.png")} == before  # DATA as it was
+    assert not any(p.is_symlink() for p in data.rglob("*"))
+    with (out / "manifest.csv").open(newline="", encoding="utf-8-sig") as f:
+        moved = next(r for r in csv.DictReader(f) if r["file"] == "train/red/green_00.png")
+    assert moved["sha256"] == hashlib.sha256(before[data / "train/green/green_00.png"]).hexdigest()
+    plan.write_text("file,action,new_class\ntrain/red/green_00.png,relabel,blue\n")
+    args = ["apply-plan", str(out), str(plan), str(tmp_path / "fixed2"), "--link"]
+    assert main(args) == 0
+    assert capsys.readouterr().out.startswith(f"linked 11 images into {tmp_path / 'fixed2'}")
+    again = tmp_path / "fixed2/train/blue/green_00.png"
+    assert os.readlink(again) == str(data / "train/green/green_00.png")  # not fixed's link
+    with pytest.raises(ObjrecError, match="unknown apply-plan `mode` 'hard'"):
+        apply_plan(data, plan, tmp_path / "fixed3", mode="hard")
 
 
 def test_apply_plan_to_a_class_folder_writes_no_manifest(tmp_path):

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import logging
+import os
 import re
 import shutil
 import unicodedata
@@ -24,6 +25,7 @@ import pandas as pd
 from jinja2 import Environment, select_autoescape
 
 from objrec import dedup
+from objrec.config import SPLIT_MODES
 from objrec.data import (
     SPLITS,
     alike_names,
@@ -726,9 +728,11 @@ def _target(plan_file: Path, rel: Path, row: dict[str, str] | None, at: int) -> 
 
 @takes_back_folders("out")
 @warned_once_per_file()
-def apply_plan(data: Path, plan_file: Path, out: Path) -> dict[str, int]:
+def apply_plan(data: Path, plan_file: Path, out: Path, mode: str = "copy") -> dict[str, int]:
     """Copy every image of ``data`` into ``out``, leaving out removed ones and moving relabelled
-    ones into their new class folder. ``data`` is only read; ``out`` must be new or empty. A
+    ones into their new class folder; ``mode="link"`` makes each a symbolic link instead, as
+    ``split`` and ``add`` do (to the file a link of ``data`` points to, so that ``out`` does not
+    depend on a linked ``data``). ``data`` is only read; ``out`` must be new or empty. A
     split folder's copy gets its own ``manifest.csv`` (``split``'s columns): a row per file
     copied, under its new class, its source the file of ``data`` it was copied from, its group
     the one ``data``'s manifest records for it (unless the file changed since), so that
@@ -742,6 +746,8 @@ def apply_plan(data: Path, plan_file: Path, out: Path) -> dict[str, int]:
     the plan's kept and relabelled rows, and ``data``'s earlier ones), which the next audit of
     ``out`` keeps (0 for a class folder, which gets none).
     """
+    if mode not in SPLIT_MODES:
+        raise ObjrecError(f"unknown apply-plan `mode` {mode!r}: use copy or link")
     data, out = Path(data).resolve(), Path(out).resolve()
     if out == data or out.is_relative_to(data) or data.is_relative_to(out):
         raise ObjrecError(f"the output folder {out} must lie outside {data}")
@@ -756,7 +762,8 @@ def apply_plan(data: Path, plan_file: Path, out: Path) -> dict[str, int]:
         for rel, target in targets.items():
             counts["removed"] += target is None
             if target is not None:
-                rows += _copy(data / rel, out, target, split_folder, groups.get(rel.as_posix()))
+                recorded = groups.get(rel.as_posix())
+                rows += _copy(data / rel, (out, target), mode, split_folder, recorded)
                 counts["copied"] += 1
                 counts["relabelled"] += target.parent != rel.parent
     finally:
@@ -827,14 +834,22 @@ def _test_changes(targets: dict[Path, Path | None]) -> dict[str, int]:
 
 
 def _copy(
-    source: Path, out: Path, target: Path, split_folder: bool, recorded: tuple[str, str] | None
+    source: Path,
+    into: tuple[Path, Path],
+    mode: str,
+    split_folder: bool,
+    recorded: tuple[str, str] | None,
 ) -> list[list[str]]:
-    """Copy ``source`` to ``out/target``; its row of ``out``'s manifest, for an image of a class
-    folder of a split (``split/class/...``), with the group ``recorded`` for it (its SHA-256 and
-    group in the source's manifest) where the copy still holds that content."""
-    destination = out / target
+    """Copy ``source`` to ``out/target`` (``into``; ``mode="link"``: a symbolic link to the file
+    ``source`` is, or points to); its row of the new manifest, for an image of a class folder of
+    a split (``split/class/...``), with the group ``recorded`` for it (its SHA-256 and group in
+    the source's manifest) where the copy still holds that content."""
+    destination = into[0] / (target := into[1])
     destination.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(source, destination)
+    if mode == "copy":
+        shutil.copy2(source, destination)
+    else:
+        os.symlink(os.path.realpath(source), destination)
     if not split_folder or len(target.parts) < 3 or target.parts[0] not in SPLITS:
         return []
     split, name = target.parts[:2]

@@ -1004,28 +1004,30 @@ def print_label_issues(rows: Sequence[dict], data: Path, limit: int = 5) -> None
 @click.argument("data", type=FOLDER)
 @click.argument("plan", type=FILE)
 @click.argument("out", type=OUT_DIR)
+@COPY_OPTION
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the counts as JSON (keys: docs/json.md)."
 )
-def apply_plan(data: Path, plan: Path, out: Path, as_json: bool) -> None:
+def apply_plan(data: Path, plan: Path, out: Path, copy: bool, as_json: bool) -> None:
     """Copy DATA into OUT with a reviewed audit PLAN applied (remove, relabel); DATA is not changed.
 
     PLAN is the plan.csv of `objrec audit` (columns file, action, new_class), edited by you:
-    keep copies the file, remove leaves it out, relabel copies it into the new_class folder.
-    OUT must be new or empty; a split folder's copy gets its own manifest.csv.
+    keep copies the file, remove leaves it out, relabel copies it into the new_class folder
+    (--link: links to DATA's files instead of copies, as split --link does). OUT must be new or
+    empty; a split folder's copy gets its own manifest.csv.
     """
     from objrec.audit_report import apply_plan as run_apply
     from objrec.audit_report import test_change_note
 
     with logged_warnings() as logged:
-        counts = run_apply(data, plan, out)
+        counts = run_apply(data, plan, out, mode="copy" if copy else "link")
     note = test_change_note(counts)
     note = note and to_cli(note, apply_plan, {"out": shown(out)})
     if as_json:
         print_json(with_warnings(counts | {"test_note": note}, logged))
         return
     console.print(
-        f"copied {plural(counts['copied'], 'image')} into {shown(out)} "
+        f"{'copied' if copy else 'linked'} {plural(counts['copied'], 'image')} into {shown(out)} "
         f"({counts['relabelled']} relabelled"
         + (f", {counts['renamed']} of them renamed" if counts["renamed"] else "")
         + "), "
