@@ -175,10 +175,6 @@ class Classifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
 
-    def scored(self) -> ScoredClassifier:
-        """The same model answering (logits, familiarity) in one pass (needs ``familiarity``)."""
-        return ScoredClassifier(self)
-
     def freeze_body(self) -> Classifier:
         """No gradients for the body, and BatchNorm/Dropout kept in eval mode."""
         self.body.requires_grad_(False)
@@ -191,21 +187,6 @@ class Classifier(nn.Module):
         if self.body_frozen:
             self.body.eval()
         return self
-
-
-class ScoredClassifier(nn.Module):
-    """``x -> (head(f), familiarity(f))`` with ``f = body(x)``: what the runtimes and the ONNX
-    export run when the model has a familiarity score."""
-
-    def __init__(self, model: Classifier):
-        super().__init__()
-        if model.familiarity is None:
-            raise ValueError("the model has no familiarity score")
-        self.body, self.head, self.familiarity = model.body, model.head, model.familiarity
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.body(x)
-        return self.head(features), self.familiarity(features)
 
 
 def count_parameters(module: nn.Module) -> dict[str, int]:
