@@ -36,7 +36,7 @@ from objrec.meta import (
 )
 from objrec.meta import LAST as LAST  # a run's file names live in meta (data reads them too)
 from objrec.model import Classifier, HeadEnsemble, build_head
-from objrec.outputs import reported_as, temporary_folder, temporary_name
+from objrec.outputs import renamed_over, temporary_folder, temporary_name
 from objrec.progress import plural
 from objrec.quantize import QuantizedBody, is_quantized
 from objrec.store import hash_file
@@ -85,12 +85,8 @@ def replacing(path: Path, folder: Path | None = None) -> Iterator[Path]:
     A run killed meanwhile leaves it under a name the next one knows for objrec's
     (``outputs.remove_leftovers``)."""
     tmp = folder / path.name if folder is not None else temporary_name(path)
-    try:
-        with reported_as(path, tmp):
-            yield tmp
-            os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with renamed_over(path, tmp) as written:
+        yield written
 
 
 def write_synced(path: Path, data: bytes) -> None:

@@ -722,7 +722,15 @@ def staged(path: Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(path.parent)
-    tmp = temporary_name(path)
+    with renamed_over(path, temporary_name(path)) as tmp:
+        yield tmp
+
+
+@contextlib.contextmanager
+def renamed_over(path: Path, tmp: Path) -> Iterator[Path]:
+    """``tmp`` for the block to write, renamed over ``path`` in one step when the block ends
+    without error, removed when it fails; an OSError about it is raised about ``path``
+    (:func:`reported_as`). What :func:`staged` and ``checkpoint.replacing`` share."""
     try:
         with reported_as(path, tmp):
             yield tmp
