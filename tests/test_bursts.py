@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from objrec import bursts
-from objrec.bursts import CameraTime, camera_time, parse_time
+from objrec.bursts import CameraTime, camera_times, parse_time
 from objrec.split import split_folder
 
 from .test_audit import pattern
@@ -38,6 +38,11 @@ def save_shot(path: Path, seed: int, when: str | None, subsec: str = "", camera=
 
 def shot(seconds: float, whole: bool = False, camera=CANON) -> CameraTime:
     return CameraTime(camera, seconds, whole)
+
+
+def camera_time(path: Path) -> CameraTime | None:
+    """One photo's camera and time as split and add read it (``camera_times``)."""
+    return camera_times([path]).get(path)
 
 
 def test_exif_times_are_read_with_their_subseconds_and_camera(tmp_path, monkeypatch):

@@ -83,17 +83,6 @@ def parse_time(original: object, subsec: object = None) -> tuple[float, bool] | 
     return (seconds + int(digits) / 10 ** len(digits), False) if digits else (seconds, True)
 
 
-def camera_time(path: Path) -> CameraTime | None:
-    """``path``'s camera and time from its EXIF, or None (no EXIF, no date, no camera named,
-    unreadable)."""
-    taken = exif_time(path)
-    if taken is not None and not any(taken.camera):
-        # no camera to tell: two phones' photos of one second are no burst
-        log.debug("%s: a time but no camera (Make, Model or serial) in its EXIF: in no burst", path)
-        return None
-    return taken
-
-
 def exif_time(path: Path) -> CameraTime | None:
     """``path``'s time from its EXIF with its camera, ``('', '', '')`` where none is named; None
     without a time (no EXIF, no date, unreadable)."""
@@ -128,7 +117,8 @@ def webp_with_exif(head: bytes) -> bool:
 def camera_times(
     paths: Iterable[Path], on_file: Callable[[], None] | None = None
 ) -> dict[Path, CameraTime]:
-    """:func:`camera_time` of each of ``paths`` that has one."""
+    """The camera and time of each of ``paths`` that has both in its EXIF (:func:`exif_time`; a
+    time but no camera named: in no burst, as two phones' photos of one second are none)."""
     return timed_photos(paths, on_file)[0]
 
 
