@@ -259,7 +259,7 @@ def test_every_unknown_score_and_precision_has_plain_words_before_its_name():
         unknown_score_words,
     )
 
-    assert set(UNKNOWN_SCORE_WORDS) == set(UNKNOWN_SCORES) == set(SCORES)
+    assert set(UNKNOWN_SCORE_WORDS) == set(UNKNOWN_SCORES) and SCORES is UNKNOWN_SCORES
     assert unknown_score_words("knn") == "distance to the nearest training images, knn"
     for precision in {*PRECISIONS, *HEAD_PRECISIONS} - {"auto"}:
         words = precision_words(precision)

@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from objrec.config import UNKNOWN_SCORES
 from objrec.engine import without_dynamo
 from objrec.errors import ObjrecError
 from objrec.kmeans import kmeans_centres
@@ -53,7 +54,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCORES = ("msp", "knn", "mahalanobis", "relative_mahalanobis", "mahalanobis+knn", "vim")
+SCORES = UNKNOWN_SCORES
+"""The unknown scores (``config.UNKNOWN_SCORES``: the one list, which ``--unknown-score`` offers)."""
 SCORE_OPTIONS: dict[str, dict[str, Any]] = {
     "knn": {"k": 10},
     "mahalanobis+knn": {"dims": 256, "k": 3, "centroids": 4},
