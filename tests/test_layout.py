@@ -74,13 +74,17 @@ def test_every_benchmark_option_says_what_it_is_and_helpers_are_named_apart():
 
 def test_the_readmes_module_table_names_every_module():
     """The table of the modules (docs/development.md, "in the order data flows through them")
-    lacked `add` and `tables`: every module of src/objrec has its row."""
+    lacked `add` and `tables`, and its `cli` row the package's `heap`: every module of src/objrec
+    has its row, and every module of src/objrec/cli is named in the `cli` row."""
     root = Path(__file__).resolve().parents[1]
     page = (root / "docs" / "development.md").read_text()
     table = page.split("in the order data flows through them:\n\n")[1].split("\n\n")[0]
     named = {name for row in table.splitlines() for name in row.split("|")[1].split("`")[1::2]}
     modules = {p.stem for p in (root / "src" / "objrec").glob("*.py")} - {"__init__", "__main__"}
+    cli_row = next(row for row in table.splitlines() if row.startswith("| `cli` |"))
+    commands = {p.stem for p in (root / "src" / "objrec" / "cli").glob("*.py")} - {"__main__"}
     assert sorted(modules - named) == []
+    assert sorted(commands - set(cli_row.split("`")[1::2])) == []
 
 
 def check_kinds() -> set[str]:
