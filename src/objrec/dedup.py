@@ -1,12 +1,13 @@
 """Near-duplicate images: perceptual hashes, feature neighbours, and the groups they form.
 
-Two signals, each catching what the other misses:
+Three signals, each catching what the others miss:
 
 * a perceptual hash (``imagehash.phash``, 256 bits, of the image and of its mirror), which needs
-  no model and survives resizing, re-encoding and colour changes; ``split`` uses it alone, so a
-  re-saved or mirrored copy never lands on the other side of a split;
+  no model and survives resizing, re-encoding and colour changes; ``split`` uses the hashes
+  alone (this one and the crops' below), so a re-saved or mirrored copy never lands on the other
+  side of a split;
 * cosine similarity of frozen-backbone features (a scikit-learn ``NearestNeighbors`` index), which
-  roughly survives crops; ``audit`` combines both;
+  roughly survives crops; ``audit`` combines it with the hashes;
 * for crops, which move every pixel of the whole-image hash, the hash of each image's centre
   (``CROP_KEEP``) and of it with a strip cut off one edge (``EDGE_CUTS``) compared with the other
   image's whole hash: a copy cropped by about that much is that part of the original. ``split``
@@ -14,6 +15,10 @@ Two signals, each catching what the other misses:
   agree, and every other pair ``split`` keeps together (``split_pairs``) look-alikes, to check.
 
 The thresholds are chosen on data (``benchmarks/audit.py``, ``benchmarks/README.md``).
+
+Each image's hashes, size and contrast (:class:`ImageFacts`) are kept by content digest in the
+cache folder's ``facts.sqlite`` (:func:`cached_facts`), shared by ``split`` (and so ``add``)
+and ``audit``, and pruned with the feature store (:func:`prune_facts`).
 """
 
 from __future__ import annotations
