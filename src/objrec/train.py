@@ -4,7 +4,8 @@
    features of every training view and of the validation images;
 2. :func:`fit_head`: train the head on them with early stopping, saving every epoch;
 3. :func:`finetune_phase`: optionally train the body's last blocks too (``--finetune-blocks``);
-4. ``runs.write_run``: write the best model, history, curves, config and summary.
+4. :func:`calibrate`: fit the temperature, the unknown score and its threshold (``confidence``);
+5. ``runs.write_run``: write the best model, history, curves, config and summary.
 
 Features and their batches come from ``features``; the run folder's policy (what it may hold,
 resume, Ctrl-C, what is written) from ``runs``.
