@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from objrec.backbones import _build_timm, build_body, get_backbone, list_backbones
+from objrec.backbones import BadBackbone, _build_timm, build_body, get_backbone, list_backbones
 from objrec.config import DEFAULT_BACKBONE
 from objrec.errors import ObjrecError
 from objrec.transforms import build_transforms
@@ -490,6 +490,26 @@ def test_a_timm_backbone_s_data_config_comes_from_timm_s_registry_without_a_buil
     assert (spec.data_config.input_size, spec.data_config.resize_size) == (32, 36)
     assert spec.data_config.interpolation == "bicubic" and spec.data_config.mean == (0.5,) * 3
     assert build_body(spec, pretrained=False).n_features == 16 and len(built) == 1
+
+
+def test_a_timm_body_of_a_fixed_input_size_cannot_join_an_ensemble_of_another(monkeypatch):
+    """A timm ViT (``fixed_input_size`` in its pretrained config) joined an ensemble at a larger
+    size unrefused, though timm's patch embedding takes its own size only: refused now, as
+    torchvision's ViTs are, before anything is built."""
+    built = fake_timm_registry(monkeypatch)
+    cfgs = {
+        "vit": {**TIMM_CFG, "fixed_input_size": True},
+        "cnn": {**TIMM_CFG, "input_size": (3, 48, 48)},
+    }
+    monkeypatch.setattr(
+        sys.modules["timm.models"],
+        "get_pretrained_cfg",
+        lambda name: types.SimpleNamespace(to_dict=lambda: cfgs[name]),
+    )
+    assert get_backbone("timm:vit").fixed_size and not get_backbone("timm:cnn").fixed_size
+    with pytest.raises(BadBackbone, match="timm:vit takes 32 px images only"):
+        get_backbone("timm:vit+timm:cnn")
+    assert built == []
 
 
 @pytest.mark.slow

@@ -130,7 +130,8 @@ class BackboneSpec:
     seeds (benchmarks/README.md); false where int8 was not measured."""
     fixed_size: bool = False
     """Whether the body takes images of its ``input_size`` only (a ViT's position embeddings, a
-    MaxViT's windows): an ensemble at another size is refused."""
+    MaxViT's windows; torchvision's by name, timm's as its pretrained config's
+    ``fixed_input_size`` says): an ensemble at another size is refused."""
     blocks: int = 0
     """How many of the body's blocks ``finetune_blocks`` may fine-tune (an ensemble: the fewest
     of its bodies'), known before the body is built; 0 for a body it cannot fine-tune (only the
@@ -618,7 +619,8 @@ def _timm_spec(name: str) -> BackboneSpec:
     model_name = timm_model_name(name)
     import timm.data
 
-    cfg = timm.data.resolve_data_config({}, pretrained_cfg=timm_pretrained_cfg(model_name))
+    registered = timm_pretrained_cfg(model_name)
+    cfg = timm.data.resolve_data_config({}, pretrained_cfg=registered)
     size = cfg["input_size"][-1]
     data = DataConfig(
         input_size=size,
@@ -636,6 +638,7 @@ def _timm_spec(name: str) -> BackboneSpec:
         builder=lambda pretrained, weights: _build_timm(model_name, pretrained, weights),
         source="timm",
         offline=lambda: False,
+        fixed_size=bool(registered.get("fixed_input_size")),
     )
 
 
