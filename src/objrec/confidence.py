@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SCORES = UNKNOWN_SCORES
-"""The unknown scores (``config.UNKNOWN_SCORES``: the one list, which ``--unknown-score`` offers)."""
+"""The unknown scores: ``config.UNKNOWN_SCORES``, the one list (``--unknown-score`` offers it)."""
 SCORE_OPTIONS: dict[str, dict[str, Any]] = {
     "knn": {"k": 10},
     "mahalanobis+knn": {"dims": 256, "k": 3, "centroids": 4},
