@@ -381,7 +381,9 @@ def test_the_page_refuses_a_file_over_the_limit_before_sending_it(browser_page, 
     browser_page.on("request", lambda r: r.url.endswith("/predict") and sent.append(r))
     browser_page.goto(server + "/")
     limit = browser_page.locator("#limit")
-    assert limit.is_visible() and limit.text_content() == "up to 10 MiB per image"
+    assert limit.is_visible() and limit.text_content() == (
+        "up to 10 MiB per image; a larger photo is sent as a smaller copy"
+    )
     browser_page.set_input_files("#file", str(big))
     error = browser_page.wait_for_selector("#error:not(:empty)", timeout=10_000).text_content()
     assert error.startswith("slide.tif is too large (10.5 MiB): this server takes uploads of up")
@@ -391,6 +393,70 @@ def test_the_page_refuses_a_file_over_the_limit_before_sending_it(browser_page, 
     browser_page.wait_for_selector(".bar .name >> text=blue", timeout=10_000)
     assert len(sent) == 1, sent  # the small one's: the big one was never sent
     assert browser_page.locator("#error").text_content() == ""
+
+
+def sideways_phone_photo(path) -> None:
+    """A JPEG over serve's default 10 MiB (12.6 MiB: blue, noisy, at quality 100), stored 2400x2000
+    and tagged to be turned a quarter clockwise (EXIF orientation 6), as a phone stores a photo
+    taken upright; its stored left edge, white, is the top of the photo as it is seen."""
+    import numpy as np
+    from PIL import Image
+
+    noise = np.random.default_rng(0).integers(-40, 41, (2000, 2400, 3), dtype=np.int16)
+    pixels = (np.array((40, 60, 200), np.int16) + noise).clip(0, 255).astype(np.uint8)
+    pixels[:, :200] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(pixels).save(path, "JPEG", quality=100, subsampling=0, exif=exif)
+
+
+def sent_file(body: bytes) -> tuple[bytes, bytes]:
+    """The headers and bytes of the file in the body of a /predict request the page made (its
+    form: the file first). Playwright gives the body to a route, not to a request event, and
+    without the bytes of a file read from disk (only those of one made in the page)."""
+    boundary = body.split(b"\r\n", 1)[0]
+    headers, data = body.split(boundary)[1].split(b"\r\n\r\n", 1)
+    return headers, data.removesuffix(b"\r\n")
+
+
+def sending(route, sent: list) -> None:
+    sent.append(route.request.post_data_buffer)
+    route.continue_()
+
+
+@pytest.mark.slow
+def test_a_photo_over_the_limit_is_sent_as_a_smaller_upright_copy(browser_page, server, tmp_path):
+    """A 50-megapixel phone's photo (18 MiB) was refused by the page, and the person holding the
+    phone cannot raise the server's limit (persona39b). A photo over the limit is now sent as a
+    copy of 2048 pixels on its long side, upright, within the limit, and the page says so in one
+    line; a file within the limit is still sent as it is, byte for byte."""
+    from PIL import Image
+
+    big, small = tmp_path / "phone.jpg", tmp_path / "blue.png"
+    sideways_phone_photo(big)
+    small.write_bytes(png_bytes(colour=(40, 60, 200)))
+    sent = []
+    browser_page.route("**/predict", lambda route: sending(route, sent))
+    browser_page.goto(server + "/")
+    browser_page.set_input_files("#file", str(big))
+    browser_page.wait_for_selector(".bar .name >> text=blue", timeout=15_000)
+    said = browser_page.locator("#copied").text_content()
+    headers, copy_bytes = sent_file(sent[0])
+    copy = Image.open(io.BytesIO(copy_bytes))
+    assert big.stat().st_size > 10 * 1024**2 >= len(copy_bytes)
+    assert copy.format == "JPEG" and copy.size == (1707, 2048)  # turned upright, then shrunk
+    assert (
+        copy.getexif().get(0x0112, 1) == 1
+        and min(copy.crop((0, 0, 1707, 150)).getextrema())[0] > 200
+    )
+    assert b'filename="phone.jpg"' in headers and b"Content-Type: image/jpeg" in headers
+    assert said.startswith("A smaller copy was sent (1707x2048 pixels, ")
+    assert said.endswith("): phone.jpg is 12.6 MiB, over this server's limit of 10 MiB."), said
+    assert browser_page.locator("#error").text_content() == ""
+    browser_page.set_input_files("#file", str(small))
+    browser_page.wait_for_function("document.getElementById('copied').hidden")
+    browser_page.wait_for_selector(".bar", timeout=15_000)
+    assert len(sent) == 2 and b"Content-Type: image/png" in sent_file(sent[1])[0]  # itself
 
 
 @pytest.mark.slow

@@ -430,7 +430,10 @@ def test_the_page_says_the_server_s_upload_limit_up_front(client):
     """A 30 MB microscope TIFF met the 10 MiB limit only in the 413, after its upload: the page
     now says the limit under its upload control, set in by the server, as the 413 says it."""
     page = client.get("/").text
-    assert '<span id="limit">up to 0.191 MiB per image</span>' in page
+    assert (
+        '<span id="limit">up to 0.191 MiB per image; a larger photo is sent as a smaller copy'
+        "</span>" in page
+    )
     assert 'data-max-upload-bytes="200000"' in page
     assert 'data-max-upload-text="0.191 MiB (200,000 bytes)"' in page and "{{" not in page
 

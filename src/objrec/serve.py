@@ -244,9 +244,11 @@ def log_too_large(max_upload_bytes: int) -> None:
 def page_html(max_upload_bytes: int) -> str:
     """The page at ``/`` with this server's upload limit set in: said under the upload control
     ("up to 10 MiB per image") before anything is sent, and checked by the page on a file
-    picked, which is then refused there, before it is uploaded, in the 413's words and naming
-    the option that raises the limit (a 30 MB microscope TIFF met only the 413, after its upload,
-    and nothing on the page said the limit)."""
+    picked. A larger photo the browser can draw is sent as a smaller copy, made in the browser
+    (a phone's 18 MiB photo was refused, and its holder cannot raise the limit); any other larger
+    file is refused there, before it is uploaded, in the 413's words and naming the option that
+    raises the limit (a 30 MB microscope TIFF met only the 413, after its upload, and nothing on
+    the page said the limit)."""
     page = (resources.files("objrec") / "static" / "index.html").read_text()
     settings = {
         "{{max_upload_bytes}}": str(max_upload_bytes),

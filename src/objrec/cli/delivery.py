@@ -243,7 +243,8 @@ def kept_words(kept) -> str:
     show_default=True,
     help="The largest upload /predict takes, in MiB (0.5 is 512 KiB; 10 MiB is 10,485,760 "
     "bytes); the page says it, a larger one is answered 413 with an error that gives it in MiB "
-    "and bytes, and noted in the server's log.",
+    "and bytes, and noted in the server's log. The page sends a larger photo as a smaller copy "
+    "(2048 pixels on its long side), and says so.",
 )
 @click.option(
     "--max-pixels",
