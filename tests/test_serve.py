@@ -137,7 +137,7 @@ def test_the_model_answers_once_on_an_answering_thread_before_the_app_is_made(
     assert app.state.runs[0] == "the whole model in PyTorch, on the CPU"
     said = "\nunknown below 0.2, kept from evaluate --unknown on 2026-12-03 (run/threshold.json;"
     assert said in app.state.runs[1] and app.state.runs[1].endswith(Loaded.kept.words())
-    assert serve.check_settings(tmp_path, None, "cpu", None, True) == app.state.runs
+    assert serve.loaded_words(tmp_path, None, "cpu", None, True) == app.state.runs
     monkeypatch.setattr(Loaded, "warm_up", lambda self: 1 / 0)
     with pytest.raises(ObjrecError, match="the model loaded but failed on a first test image"):
         create_app(tmp_path)
@@ -690,6 +690,7 @@ def test_each_worker_of_several_takes_the_upload_limit(client, monkeypatch):
     assert answer.status_code == 413 and "(1,000 bytes)" in answer.json()["error"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("flags", "words"),
     [
@@ -715,6 +716,7 @@ def test_serve_with_several_workers_refuses_a_bad_setting_before_starting_them(
     assert err.startswith("error: ") and words in err, err
 
 
+@pytest.mark.slow
 def test_serve_with_several_workers_starts_them_when_the_settings_are_good(client, monkeypatch):
     """It says what runs the model and why once loaded (the CLI prints it when it is up)."""
     from objrec import serve
@@ -733,6 +735,57 @@ def test_serve_with_several_workers_starts_them_when_the_settings_are_good(clien
     assert said == [("the whole model in PyTorch, on the CPU", "runtime torch was asked for")] * 2
 
 
+@pytest.mark.slow
+def test_serve_with_several_workers_checks_the_settings_in_a_process_that_has_ended(
+    client, monkeypatch
+):
+    """`serve --workers 2`'s starting process loaded the model to check the settings, and kept
+    what that took while it watched the workers: 0.82 GiB against 0.54 GiB for its imports on a
+    default run. A process of its own loads it now, and has ended before any worker starts."""
+    import multiprocessing
+
+    from objrec import serve
+
+    loaded, running = [], []
+    real = serve.load_recognizer
+    monkeypatch.setattr(serve, "load_recognizer", lambda *args: loaded.append(1) or real(*args))
+    monkeypatch.setattr(
+        serve, "run_until_stopped", lambda *_: running.append(multiprocessing.active_children())
+    )
+    serve.serve(client.run, port=0, workers=2, runtime="torch")
+    assert loaded == [] and running == [[]]
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes ``pid`` started that are still running (Linux's /proc)."""
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux's /proc")
+def test_ctrl_c_while_the_settings_are_checked_stops_serve_at_once_without_a_traceback(
+    trained_once,
+):
+    """Ctrl-C while the process checking `serve --workers 2`'s settings was starting printed its
+    KeyboardInterrupt traceback (30 lines of imports) above 'aborted': the terminal sends SIGINT
+    to every process of the command. That process never sees it; serve stops it, and says
+    'aborted' alone."""
+    command = [sys.executable, "-m", "objrec", "serve", str(trained_once), "--workers", "2"]
+    server = subprocess.Popen(
+        [*command, "--port", "0", "--runtime", "torch"],
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while not children_of(server.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(server.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
+    said = server.communicate(timeout=60)[1]
+    assert server.returncode == 130 and said.strip() == "aborted", said
+
+
+@pytest.mark.slow
 def test_serve_leaves_no_worker_settings_in_its_callers_environment(client, monkeypatch):
     """serve() handed several workers their settings in os.environ and left them there: a Python
     process that served, then built a worker's app or served again, read the old run's."""
