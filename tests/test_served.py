@@ -1,6 +1,7 @@
 """The served model: loaded again when its files are replaced, never by a broken one."""
 
 import os
+import threading
 import time
 from types import SimpleNamespace
 
@@ -113,3 +114,25 @@ def test_a_look_that_fails_is_logged_and_the_app_looks_again(caplog):
             time.sleep(0.01)
     assert len(looked) >= 4  # looked again after two failures
     assert caplog.text.count("could not look at the served model's files (the disk went away)") == 1
+
+
+@pytest.mark.slow
+def test_a_model_loaded_as_the_server_stops_is_not_served_nor_said_to_be(served, tmp_path, caplog):
+    """Ctrl-C while a retrained model loaded: the stop waited for the load (its thread cannot be
+    stopped midway), which then said "reloaded ...: answering with it now" after the server had
+    stopped. The stop now says it waits for the load, and the model loaded is dropped."""
+    loading, release = threading.Event(), threading.Event()
+    load = served.load
+    served.load = lambda: loading.set() or (release.wait(60) and load())
+    write(tmp_path / "model.safetensors", "emu", 2 * 10**18)
+    client = TestClient(FastAPI(lifespan=checking_lifespan(served, 0.01)))
+    client.__enter__()
+    assert loading.wait(60)
+    stopping = threading.Thread(target=client.__exit__, args=(None, None, None))
+    with caplog.at_level("INFO", logger="objrec.serve.events"):
+        stopping.start()
+        assert served.stopped.wait(60)
+        release.set()
+        stopping.join(60)
+    assert f"stopping once the model being loaded ({tmp_path / 'model.safetensors'})" in caplog.text
+    assert served.recognizer.classes == ["cat", "dog"] and "reloaded" not in caplog.text

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -61,6 +62,8 @@ class ServedModel:
         self.load, self.files = load, [Path(f) for f in files]
         self.stamp = self.seen = self.stamps()  # before it loads: a write meanwhile is seen
         self.failed: Stamp | None = None
+        self.stopped = threading.Event()  # the server has stopped: a load ending now is dropped
+        self.loading = False
         self.recognizer = load()
         self.loaded_at = utc_text(time.time())
         self.modified = self.checkpoint_time(self.stamp)
@@ -88,13 +91,25 @@ class ServedModel:
             return False
         return self.reload(stamp)
 
+    def stop(self) -> None:
+        """The server stops: a model still loading is never served, nor said to be; the stop
+        waits for its loading thread, which cannot be stopped midway (a daemon thread, which
+        Python's exit would not wait for, ended serve with SIGABRT in 3 of 7 tries: OpenVINO's
+        threads at exit), so it says so, once."""
+        self.stopped.set()
+        if self.loading:
+            events.info("stopping once the model being loaded (%s) has loaded", self.files[0])
+
     def reload(self, stamp: Stamp) -> bool:
         """The model of the files as ``stamp`` found them loaded in place of the one served; a
         failure leaves the one served, with a warning. True when it replaced it."""
-        started = time.perf_counter()
+        started, self.loading = time.perf_counter(), True
         try:
             recognizer = self.load()
         except Exception as exc:  # any failure to load or to answer: the old model stays
+            self.loading = False
+            if self.stopped.is_set():
+                return False
             self.failed = stamp
             log.warning(
                 "%s changed, but its model could not be used (%s): still answering with the "
@@ -103,6 +118,9 @@ class ServedModel:
                 exc,
                 self.loaded_at,
             )
+            return False
+        self.loading = False
+        if self.stopped.is_set():  # it said "answering with it now" after the server had stopped
             return False
         self.recognizer, self.stamp, self.failed = recognizer, stamp, None
         self.loaded_at, self.modified = utc_text(time.time()), self.checkpoint_time(stamp)
@@ -145,6 +163,8 @@ def checking_lifespan(served: ServedModel, every: float | None) -> Callable[[Any
         try:
             yield
         finally:
+            if hasattr(served, "stop"):  # not a stand-in that only looks
+                served.stop()
             if task is not None:
                 task.cancel()
 
