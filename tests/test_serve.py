@@ -134,10 +134,11 @@ def test_the_model_answers_once_on_an_answering_thread_before_the_app_is_made(
     monkeypatch.setattr(serve, "load_recognizer", lambda *args: Loaded())
     app = create_app(tmp_path)
     assert len(Loaded.warmed) == 1 and Loaded.warmed[0].startswith("objrec-answer")
-    assert app.state.runs[0] == "the whole model in PyTorch, on the CPU"
+    runs = serve.start_words(app.state.served.recognizer, None)
+    assert runs[0] == "the whole model in PyTorch, on the CPU"
     said = "\nunknown below 0.2, kept from evaluate --unknown on 2026-12-03 (run/threshold.json;"
-    assert said in app.state.runs[1] and app.state.runs[1].endswith(Loaded.kept.words())
-    assert serve.loaded_words(tmp_path, None, "cpu", None, True) == app.state.runs
+    assert said in runs[1] and runs[1].endswith(Loaded.kept.words())
+    assert serve.loaded_words(tmp_path, None, "cpu", None, True) == runs
     monkeypatch.setattr(Loaded, "warm_up", lambda self: 1 / 0)
     with pytest.raises(ObjrecError, match="the model loaded but failed on a first test image"):
         create_app(tmp_path)
@@ -424,6 +425,14 @@ def test_an_upload_over_the_limit_is_refused_with_or_without_its_length(client, 
         headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
     )
     assert small.status_code == 200 and small.json()["topk"][0]["class"] == "red"
+
+
+def test_the_page_reads_the_header_that_names_the_model_that_answered(client):
+    """The page showed the classes of the model served when it was opened, after any number of
+    reloads: it reads /info again when an answer's model (this header) is not the one it shows."""
+    from objrec.served import MODEL_HEADER
+
+    assert client.get("/").text.count(f'headers.get("{MODEL_HEADER}")') == 2
 
 
 def test_the_page_says_the_server_s_upload_limit_up_front(client):
@@ -1111,6 +1120,7 @@ def test_cors_origin_lets_that_website_s_pages_call_the_api_and_no_other(trained
     assert "access-control-allow-credentials" not in cors_headers(allowed)
     assert "access-control-allow-origin" not in cors_headers(other)
     assert answer.is_success and answer.headers["access-control-allow-origin"] == SHOP
+    assert answer.headers["access-control-expose-headers"] == "X-Objrec-Model"  # readable
     assert stranger.is_success and "access-control-allow-origin" not in stranger.headers
     assert info["cors_origins"] == [SHOP]
 
@@ -1241,20 +1251,28 @@ def test_a_running_server_answers_with_the_model_trained_again_into_its_run(
 ):
     """After a retrain into the run folder it served, serve answered with the old model until
     restarted. It now looks at the checkpoint every few seconds (here: at once, twice) and
-    answers with the new model; /info says when it was loaded, and the log says so."""
+    answers with the new model; /info says when it was loaded, and the log says so. The page
+    showed the classes and unknown line of the model served when it was opened, however often
+    it had been replaced: /predict and /info now name the model that answered in a header,
+    the same in every worker, so that the page reads /info again when it changes."""
     import shutil
 
     run = Path(shutil.copytree(trained_once, tmp_path / "run"))
     an_hour_ago = time.time() - 3600
     os.utime(run / "model.safetensors", (an_hour_ago, an_hour_ago))
     app = create_app(run, runtime="torch", check_every=None)  # looks driven by the test
+    image = {"file": ("x.png", png_bytes(), "image/png")}
     with TestClient(app) as server:
         before = server.get("/info").json()
+        marks = [server.get("/info").headers["x-objrec-model"]]
+        marks.append(server.post("/predict", files=image).headers["x-objrec-model"])
         retrained(run, ["azure", "jade", "ruby"])
         with caplog.at_level("INFO", logger="objrec.serve.events"):
             assert [app.state.served.check() for _ in range(2)] == [False, True]
         info = server.get("/info").json()
-        answer = server.post("/predict", files={"file": ("x.png", png_bytes(), "image/png")})
+        answer = server.post("/predict", files=image)
+        marks += [answer.headers["x-objrec-model"], server.get("/info").headers["x-objrec-model"]]
+    assert marks[0] == marks[1] != marks[2] == marks[3]  # the page reads /info again then
     assert before["classes"] == ["blue", "green", "red"]
     assert info["classes"] == ["azure", "jade", "ruby"]
     assert answer.json()["topk"][0]["class"] in info["classes"]

@@ -73,11 +73,21 @@ def test_a_checkpoint_that_fails_to_load_leaves_the_model_served_warned_once(
     assert served.recognizer.classes == ["emu"]
 
 
-def test_a_kept_threshold_written_beside_the_model_loads_it_again(served, tmp_path):
+def test_a_kept_threshold_written_beside_the_model_loads_it_again(served, tmp_path, caplog):
     """``evaluate --keep-threshold`` after serve started: the threshold is read as the model
-    loads, so the model is loaded again."""
-    (tmp_path / "threshold.json").write_text("{}")
-    assert [served.check(), served.check()] == [False, True] and served.load.count == 2
+    loads, so the model is loaded again. The log's line named the checkpoint and its old time
+    alone, as though it had been loaded again for nothing; it names the threshold's file too."""
+    threshold = tmp_path / "threshold.json"
+    write(threshold, "{}", 2 * 10**18)
+    with caplog.at_level("INFO", logger="objrec.serve.events"):
+        assert [served.check(), served.check()] == [False, True] and served.load.count == 2
+        threshold.unlink()
+        assert [served.check(), served.check()] == [False, True] and served.load.count == 3
+    checkpoint = tmp_path / "model.safetensors"
+    assert (
+        f"reloaded {checkpoint} with {threshold} (written 2033-05-18T03:33:20Z) in" in caplog.text
+    )
+    assert f"reloaded {checkpoint} with {threshold} (removed) in" in caplog.text
 
 
 @pytest.mark.slow

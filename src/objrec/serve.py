@@ -45,7 +45,7 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.datastructures import Headers
 from starlette.datastructures import UploadFile as StarletteUploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -61,7 +61,7 @@ from objrec.kept import kept_path
 from objrec.meta import checkpoint_file
 from objrec.predict import Prediction, answered, base_name
 from objrec.quantize import QuantizedBody, graph_engine
-from objrec.served import CHECK_EVERY, ServedModel, checking_lifespan, events
+from objrec.served import CHECK_EVERY, MODEL_HEADER, ServedModel, checking_lifespan, events
 
 log = logging.getLogger(__name__)
 
@@ -406,7 +406,8 @@ def warn_of_any_origin(origins: Sequence[str]) -> None:
 def add_cors(app: FastAPI, origins: Sequence[str]) -> None:
     """Starlette's CORS middleware around ``app``, outermost, for the (checked) ``origins``: a
     web page of one of them may call the API from its JavaScript and read the answers (a GET or
-    a POST, with the headers a form sends; no cookies nor credentials), errors included (a 413
+    a POST, with the headers a form sends; no cookies nor credentials; the header that names
+    the model that answered, ``served.MODEL_HEADER``, readable), errors included (a 413
     from :class:`RefuseDeclaredOverLimit`, a 500 from :class:`AnswerFailuresInside`). Without
     ``origins``, no CORS headers at all: a browser keeps every answer from a page of another
     address."""
@@ -416,6 +417,7 @@ def add_cors(app: FastAPI, origins: Sequence[str]) -> None:
             allow_origins=list(origins),
             allow_methods=["GET", "POST"],
             allow_credentials=False,
+            expose_headers=[MODEL_HEADER],  # a browser hides any other from the page's script
         )
 
 
@@ -604,7 +606,7 @@ def create_app(
     ``cors_origins``: the web pages' origins (``https://shop.example``; ``*``, any, warned of
     unless not ``warn_any_origin``: :func:`serve` warns once for all its workers)
     whose JavaScript may call the API and read its answers (:func:`add_cors`); none by default.
-    ``app.state.runs``: what runs the model and why (:func:`start_words`). Uploads over
+    ``app.state.served``: the model served (``served.ServedModel``). Uploads over
     ``max_upload_bytes`` and images over ``max_pixels`` (default: objrec's own limit,
     ``images.pixel_limit``, as train reads images; a lower one bounds the server's memory:
     :func:`upload_pixel_limit`) are refused (413). While the app runs it looks at the model's
@@ -632,7 +634,6 @@ def create_app(
     add_cors(app, origins)  # added last: outermost, so that the 413 above carries its headers
     add_error_handlers(app)
     add_reading_routes(app, page, served, (max_upload_bytes, max_pixels, origins), runtime)
-    app.state.runs = start_words(served.recognizer, runtime)
     add_predict_route(app, served, answering, max_upload_bytes, max_pixels)
     return app
 
@@ -667,23 +668,27 @@ def add_predict_route(
     when it came (:func:`answer_upload`), and told in the log (:func:`log_request`)."""
     limits = {"max_upload_bytes": max_upload_bytes, "max_pixels": max_pixels}
 
-    async def answer(request: Request, file: UploadFile, topk: int, tta: bool) -> dict:
+    async def answer(
+        request: Request, response: Response, file: UploadFile, topk: int, tta: bool
+    ) -> dict:
         misplaced = misplaced_field_text(request.query_params, await request.form())
         if misplaced:
             raise HTTPException(422, misplaced)
+        response.headers[MODEL_HEADER] = served.mark  # read first: a reload now is seen next time
         job = answering.submit(answer_upload, served.recognizer, file, topk, tta, **limits)
         return await asyncio.wrap_future(job)
 
     @app.post("/predict", max_body_size=body_limit(max_upload_bytes))
     async def predict(
         request: Request,
+        response: Response,
         file: Annotated[UploadFile, File(description="an image file")],
         topk: Annotated[int, Form(ge=1, le=MAX_TOPK)] = 5,
         tta: Annotated[bool, Form(description="average over the test-time views")] = False,
     ) -> dict:
         started = time.perf_counter()
         try:
-            answered = await answer(request, file, topk, tta)
+            answered = await answer(request, response, file, topk, tta)
         except Exception as exc:
             log_request(request, file, failure_words(exc), time.perf_counter() - started)
             raise
@@ -767,7 +772,10 @@ def add_reading_routes(
     runtime: str | None,
 ) -> None:
     """GET / (the page), /health and /info (:func:`model_info` of the model served now and when
-    it was loaded, with the upload ``limits``: bytes, pixels; and the CORS origins)."""
+    it was loaded, with the upload ``limits``: bytes, pixels; and the CORS origins). /info and
+    /predict say which model answered in a header (``served.MODEL_HEADER``): the page showed the
+    classes and the unknown line of the model served when it was opened, however often it had
+    been replaced since; it reads /info again when an answer's model is not the one it shows."""
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
@@ -778,7 +786,8 @@ def add_reading_routes(
     max_upload_bytes, max_pixels, origins = limits
 
     @app.get("/info")
-    def info() -> dict:
+    def info(response: Response) -> dict:
+        response.headers[MODEL_HEADER] = served.mark
         return (
             model_info(served.recognizer, max_upload_bytes, max_pixels, runtime)
             | served.info()
@@ -1203,7 +1212,7 @@ def app_to_serve(
         device=device,
         cors_origins=origins,
     )
-    return app, app.state.runs
+    return app, start_words(app.state.served.recognizer, runtime)
 
 
 def run_until_stopped(config: Any, sock: socket.socket) -> None:

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import threading
 import time
+import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 events = logging.getLogger("objrec.serve.events")
 """What a running server did, one line each (a reload): INFO records, which ``objrec serve``
 shows at its normal verbosity, with their time."""
+
+MODEL_HEADER = "X-Objrec-Model"
+"""The response header that says which model answered (:attr:`ServedModel.mark`)."""
 
 CHECK_EVERY = 2.0
 """Seconds between two looks at the served files: a replaced model is answered with within
@@ -68,6 +72,13 @@ class ServedModel:
         self.loaded_at = utc_text(time.time())
         self.modified = self.checkpoint_time(self.stamp)
 
+    @property
+    def mark(self) -> str:
+        """Which version of the files the model served was loaded from, as 8 hex digits, the
+        same in every worker process that loaded the same files: ``/predict`` and ``/info`` send
+        it (:data:`MODEL_HEADER`), so that the page sees a reload and reads ``/info`` again."""
+        return f"{zlib.crc32(repr(self.stamp).encode()):08x}"
+
     def stamps(self) -> Stamp:
         return tuple(file_stamp(f) for f in self.files)
 
@@ -100,6 +111,19 @@ class ServedModel:
         if self.loading:
             events.info("stopping once the model being loaded (%s) has loaded", self.files[0])
 
+    def changed_words(self, stamp: Stamp) -> str:
+        """What a reload to ``stamp`` read anew, for its line in the log: the checkpoint and when
+        it was written; or, when only a file beside it changed (the kept threshold), the
+        checkpoint with that file, and when it was written. The line named the checkpoint and
+        its old time alone after ``evaluate --keep-threshold``, as though nothing had changed."""
+        if stamp[0] != self.stamp[0]:
+            return f"{self.files[0]} (written {self.checkpoint_time(stamp)})"
+        beside = [(f, s) for f, s, t in zip(self.files, stamp, self.stamp, strict=True) if s != t]
+        path, now = beside[0] if beside else (self.files[0], stamp[0])
+        return f"{self.files[0]} with {path} " + (
+            f"(written {utc_text(now[2] / 1e9)})" if now is not None else "(removed)"
+        )
+
     def reload(self, stamp: Stamp) -> bool:
         """The model of the files as ``stamp`` found them loaded in place of the one served; a
         failure leaves the one served, with a warning. True when it replaced it."""
@@ -122,12 +146,12 @@ class ServedModel:
         self.loading = False
         if self.stopped.is_set():  # it said "answering with it now" after the server had stopped
             return False
+        read = self.changed_words(stamp)
         self.recognizer, self.stamp, self.failed = recognizer, stamp, None
         self.loaded_at, self.modified = utc_text(time.time()), self.checkpoint_time(stamp)
         events.info(
-            "reloaded %s (written %s) in %.1f s: answering with it now (%d classes)",
-            self.files[0],
-            self.modified,
+            "reloaded %s in %.1f s: answering with it now (%d classes)",
+            read,
             time.perf_counter() - started,
             len(recognizer.classes),
         )
