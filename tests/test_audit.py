@@ -372,7 +372,11 @@ def test_apply_plan_to_a_class_folder_writes_no_manifest(tmp_path):
     plan = tmp_path / "plan.csv"
     plan.write_text("file,action,new_class\ngreen/green_0.png,relabel,red\n")
     apply_plan(data, plan, tmp_path / "fixed")
-    assert sorted(p.name for p in (tmp_path / "fixed").iterdir()) == ["green", "red"]
+    assert sorted(p.name for p in (tmp_path / "fixed").iterdir()) == [
+        "green",
+        "red",
+        "reviewed.csv",
+    ]
 
 
 @pytest.mark.slow
@@ -2083,7 +2087,7 @@ def test_a_relabelled_file_never_takes_the_name_of_a_file_that_stays(tmp_path, c
         "renamed": 1,
         "test_removed": 0,
         "test_relabelled": 0,
-        "reviewed": 0,
+        "reviewed": 1,  # the relabel, in a class folder's reviewed.csv too
     }
     assert (
         "green/img_00.jpg is copied to red/img_00-1.jpg: red/img_00.jpg is another image's name"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from objrec.audit import AuditResult, Inventory, Item
@@ -125,3 +126,38 @@ def test_audit_html_says_which_flags_a_person_settled_before(tmp_path):
     assert html.count('<span class="settled">') == 1
     assert f'<span class="settled">{reason}: plan.csv keeps it</span>' in html
     assert html.index("evidence 0") < html.index(reason) < html.index("evidence 1")
+
+
+@pytest.mark.slow
+def test_the_photo_folder_route_remembers_a_settled_label_through_split(tmp_path):
+    """audit PHOTOS -> apply-plan -> split --like: apply-plan of a class folder wrote no
+    reviewed.csv (check and split would call it a stray file), so the split's audit pre-filled
+    the relabel a person had turned down."""
+    from objrec.audit import audit
+    from objrec.check import check_folder
+    from objrec.split import split_folder as split
+
+    from .test_audit import COLOURS, colour_folder, config, pattern
+
+    photos = colour_folder(tmp_path / "photos", {"red": 8, "green": 8, "blue": 8})
+    pattern(COLOURS["red"], 999).save(photos / "green/odd.png")  # a red picture she calls green
+    split(photos, old := tmp_path / "old")
+    plan = tmp_path / "plan.csv"
+    plan.write_text("file,action,new_class\ngreen/odd.png,keep,\nred/red_1.png,relabel,blue\n")
+    fixed = tmp_path / "fixed"
+    assert apply_plan(photos, plan, fixed)["reviewed"] == 2
+    odd = hash_file(photos / "green/odd.png")
+    assert read_reviewed(fixed)[odd] == ("green", "green/odd.png")
+    assert not [p for p in check_folder(fixed).problems if REVIEWED_FILE in p.path]
+    split(fixed, data := tmp_path / "data", like=old)
+    moved = next(data.glob("*/green/odd.png")).relative_to(data).as_posix()
+    assert read_reviewed(data)[odd] == ("green", moved)  # the path in the split
+    assert read_reviewed(data)[hash_file(photos / "red/red_1.png")][0] == "blue"
+    result = audit(data, tmp_path / "audit", config(cache_dir=str(tmp_path / "cache")))
+    flagged = [issue["path"] for issue in result.label_issues]
+    assert str(data / moved) in flagged  # a red picture labelled green
+    with (tmp_path / "audit/plan.csv").open(newline="", encoding="utf-8-sig") as f:
+        row = next(r for r in csv.DictReader(f) if r["file"] == moved)
+    assert row["action"] == "keep" and row["reason"].startswith(
+        f"settled: a person kept it as green in an earlier plan ({moved} in reviewed.csv)"
+    )

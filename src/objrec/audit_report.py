@@ -742,9 +742,9 @@ def apply_plan(data: Path, plan_file: Path, out: Path, mode: str = "copy") -> di
     name another file of its new folder has: each is logged), and of a split folder's test
     images removed and relabelled (``test_removed``, ``test_relabelled``: scores on ``out``'s
     test split are not comparable with scores on ``data``'s when either is not 0), and how many
-    labels a split folder's ``out/reviewed.csv`` remembers as settled by a person (``reviewed``:
-    the plan's kept and relabelled rows, and ``data``'s earlier ones), which the next audit of
-    ``out`` keeps (0 for a class folder, which gets none).
+    labels ``out/reviewed.csv`` remembers as settled by a person (``reviewed``: the plan's kept
+    and relabelled rows, and ``data``'s earlier ones), which the next audit of ``out`` keeps, or
+    of the split ``split`` makes of a class folder's ``out`` (it carries the file).
     """
     if mode not in SPLIT_MODES:
         raise ObjrecError(f"unknown apply-plan `mode` {mode!r}: use copy or link")
@@ -769,7 +769,7 @@ def apply_plan(data: Path, plan_file: Path, out: Path, mode: str = "copy") -> di
     finally:
         if split_folder and rows:
             _write_manifest(out, rows)
-    counts["reviewed"] = _remember_review(data, out, plan_file, targets) if split_folder else 0
+    counts["reviewed"] = _remember_review(data, out, plan_file, targets, 1 if split_folder else 0)
     log.info("applied %s to %s into %s: %s", plan_file, data, out, counts)
     if note := test_change_note(counts):
         log.info("%s", note)
@@ -777,12 +777,11 @@ def apply_plan(data: Path, plan_file: Path, out: Path, mode: str = "copy") -> di
 
 
 def _remember_review(
-    data: Path, out: Path, plan_file: Path, targets: dict[Path, Path | None], at: int = 1
+    data: Path, out: Path, plan_file: Path, targets: dict[Path, Path | None], at: int
 ) -> int:
-    """``out/reviewed.csv`` (``reviewed.write_reviewed``) of a split folder: the images the plan
-    kept or relabelled by a row of its own, whose label a person settled, and ``data``'s earlier
-    reviews. Not for a class folder, where `check` and `split` would call the file a stray one
-    outside any class folder."""
+    """``out/reviewed.csv`` (``reviewed.write_reviewed``): the images the plan kept or relabelled
+    by a row of its own, whose label a person settled, and ``data``'s earlier reviews; ``at``:
+    which part of a path is the class (1 in a split folder, 0 in a class folder)."""
     plan = read_plan(plan_file)
     settled = {
         rel: target

@@ -53,6 +53,7 @@ from objrec.images import (
     walk_tree,
 )
 from objrec.progress import SILENT, Reporter, or_silent, plural, some_of
+from objrec.reviewed import REVIEWED_FILE
 from objrec.split import FEW_TO_MEASURE, allocate, min_class_size, photos_for, sha256_file
 
 log = logging.getLogger(__name__)
@@ -270,6 +271,8 @@ def _check_class_root(root: Path, result: CheckResult, split: bool) -> dict[str,
         if is_hidden(path):  # noted as one inside a class folder is
             _note_hidden(path, result)
             continue
+        if not path.is_dir() and not split and path.name == REVIEWED_FILE:
+            continue  # objrec's own: apply-plan wrote it, split carries it
         if not path.is_dir():
             result.note(path, "no_class_folder", "file outside any class folder, ignored")
             loose += is_image_file(path)

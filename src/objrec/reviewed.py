@@ -1,14 +1,15 @@
 """The labels a person settled by applying an audit plan, remembered for the next audit.
 
-``apply-plan`` writes a split folder's ``OUT/reviewed.csv``, beside its ``manifest.csv``: a row
-per image its plan kept or relabelled (by
-content digest, as the feature store names files) with the class the image has in OUT, and the
-rows of DATA's own ``reviewed.csv`` for the images it still copies. The next audit of OUT (or of a
-folder ``add`` grew from it) reads it: a label flag on an image whose label a person settled keeps
-the label, as a reason that says so, instead of pre-filling a relabel that would undo the earlier
-review. In one loop of three rounds, the second audit pre-filled 11 relabels, 10 of them images the
-first review had kept as they were (right labels of look-alike classes: ketch and schooner, lotus
-and water lily, lobster and crayfish).
+``apply-plan`` writes ``OUT/reviewed.csv`` (beside a split folder's ``manifest.csv``, or among a
+photo folder's class folders): a row per image its plan kept or relabelled (by content digest, as
+the feature store names files) with the class the image has in OUT, and the rows of DATA's own
+``reviewed.csv`` for the images it still copies. ``split`` carries a photo folder's into the split
+folder it writes, each row's file now the image's path there. The next audit of OUT (or of a
+folder ``add`` grew from it, or of its split) reads it: a label flag on an image whose label a
+person settled keeps the label, as a reason that says so, instead of pre-filling a relabel that
+would undo the earlier review. In one loop of three rounds, the second audit pre-filled 11
+relabels, 10 of them images the first review had kept as they were (right labels of look-alike
+classes: ketch and schooner, lotus and water lily, lobster and crayfish).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from objrec.errors import ObjrecError
@@ -59,6 +60,33 @@ def write_reviewed(
         rows.pop(hash_file(data / rel), None)
     for rel, target in settled.items():
         rows[hash_file(data / rel)] = (target.parts[at], target.as_posix())
+    return _write_rows(out, rows)
+
+
+def earlier_reviews(folders: Sequence[Path]) -> dict[str, tuple[str, str]]:
+    """The rows of each folder's ``reviewed.csv`` (:func:`read_reviewed`), an image's row in an
+    earlier folder of ``folders`` over its row in a later one."""
+    rows: dict[str, tuple[str, str]] = {}
+    for folder in reversed(folders):
+        rows |= read_reviewed(folder)
+    return rows
+
+
+def carry_reviewed(
+    out: Path, reviewed: Mapping[str, tuple[str, str]], placed: Mapping[str, str]
+) -> int:
+    """``out/reviewed.csv`` of a new split: the rows of ``reviewed`` (:func:`earlier_reviews`)
+    of the images ``placed`` (content digest -> path in ``out``), each with its path there. The
+    digest, not the path, says which image a row is: it survives ``split`` and ``add`` moving
+    and renaming the file, and no other image has it. Returns how many rows it holds."""
+    rows = {
+        digest: (name, placed[digest]) for digest, (name, _) in reviewed.items() if digest in placed
+    }
+    return _write_rows(out, rows)
+
+
+def _write_rows(out: Path, rows: Mapping[str, tuple[str, str]]) -> int:
+    """``out/reviewed.csv`` holding ``rows`` (digest -> class, file); none when none."""
     if rows:
         with (out / REVIEWED_FILE).open("w", newline="", encoding=CSV_ENCODING) as f:
             writer = csv.writer(f)

@@ -71,6 +71,8 @@ from objrec.outputs import (
     takes_back_folders,
 )
 from objrec.progress import grouped, listed, log_result_warnings, plural, some_of
+from objrec.reviewed import REVIEWED_FILE, carry_reviewed, earlier_reviews
+from objrec.store import DIGEST_CHARS
 from objrec.tables import CSV_ENCODING
 
 log = logging.getLogger(__name__)
@@ -237,9 +239,11 @@ def split_folder(
         _check_out(src, out, force)
         if config.like is not None:
             require_split_folder(Path(config.like))
+        likes = [Path(config.like).resolve()] if config.like is not None else []
+        reviewed = earlier_reviews([src, *likes, out])  # refused first when unreadable
         assignment, (hashes, keys), result = _plan(src, out, config, on_file)
         refuse_dropping_images(src, out, set(hashes.values()))
-        _write(src, out, assignment, (hashes, keys), config.mode)
+        _write(src, out, assignment, (hashes, keys, reviewed), config.mode)
     log.info("split %s into %s: %s", src, out, listed(result.totals()))
     if untimed := untimed_sentence(result, grouped=config.groups is not None):
         log.info(untimed)
@@ -500,9 +504,11 @@ def burst_keys(
 
 def loose_files(src: Path, groups: str | Path | None = None) -> list[Path]:
     """The visible files directly in ``src``, outside any class folder (images too), which no
-    split holds; not the ``groups`` file, which the split reads."""
+    split holds; not the ``groups`` file, which the split reads, nor ``reviewed.csv``, which it
+    carries (``reviewed``)."""
     given = Path(groups).resolve() if groups is not None else None
     files = (p for p in src.iterdir() if not is_hidden(p) and not p.is_dir())
+    files = (p for p in files if p.name != REVIEWED_FILE)
     return sorted((p for p in files if p.resolve() != given), key=path_order)
 
 
@@ -1501,6 +1507,10 @@ def _swap_in(stage: Path, out: Path) -> None:
             shutil.rmtree(out / name)
         if (stage / name).is_dir():
             (stage / name).rename(out / name)
+    if (stage / REVIEWED_FILE).is_file():
+        (stage / REVIEWED_FILE).replace(out / REVIEWED_FILE)
+    elif (out / REVIEWED_FILE).is_file():  # read, and none of its images is in the new split
+        (out / REVIEWED_FILE).unlink()
     (stage / MANIFEST).replace(out / MANIFEST)
 
 
@@ -1508,9 +1518,10 @@ def _write_files(src: Path, out: Path, assignment, records, mode: str) -> None:
     """Each image goes to ``out/SPLIT/CLASS/`` under its own path in its class folder, sub-folders
     kept: ``2019/IMG_1.jpg`` and ``2020/IMG_1.jpg`` of one class are two images, never one. The
     manifest records each one's content digest (``records``: hashes) and the group it was kept
-    together with (placing keys: :data:`MANIFEST_GROUP`)."""
+    together with (placing keys: :data:`MANIFEST_GROUP`); ``reviewed.csv`` the labels a person
+    settled of the images written (``records``' reviewed: ``reviewed.earlier_reviews``)."""
     out.mkdir(parents=True, exist_ok=True)
-    (hashes, keys), rows, numbers = records, [], dict[str, int]()
+    (hashes, keys, reviewed), rows, numbers = records, [], dict[str, int]()
     files = sorted(assignment.items())
     wanted = [Path(split, name, *path.relative_to(src).parts[1:]) for path, (name, split) in files]
     # a name differing from another's only in case is another: the second gets a free name
@@ -1529,4 +1540,5 @@ def _write_files(src: Path, out: Path, assignment, records, mode: str) -> None:
         writer = csv.writer(f)
         writer.writerow([*MANIFEST_COLUMNS, MANIFEST_GROUP])
         writer.writerows(rows)
+    carry_reviewed(out, reviewed, {row[3][:DIGEST_CHARS]: row[0] for row in rows})
     tmp.replace(out / MANIFEST)
