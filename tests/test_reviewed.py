@@ -149,7 +149,8 @@ def test_the_photo_folder_route_remembers_a_settled_label_through_split(tmp_path
     odd = hash_file(photos / "green/odd.png")
     assert read_reviewed(fixed)[odd] == ("green", "green/odd.png")
     assert not [p for p in check_folder(fixed).problems if REVIEWED_FILE in p.path]
-    split(fixed, data := tmp_path / "data", like=old)
+    data = tmp_path / "data"
+    assert split(fixed, data, like=old).reviewed == 2
     moved = next(data.glob("*/green/odd.png")).relative_to(data).as_posix()
     assert read_reviewed(data)[odd] == ("green", moved)  # the path in the split
     assert read_reviewed(data)[hash_file(photos / "red/red_1.png")][0] == "blue"
@@ -161,3 +162,21 @@ def test_the_photo_folder_route_remembers_a_settled_label_through_split(tmp_path
     assert row["action"] == "keep" and row["reason"].startswith(
         f"settled: a person kept it as green in an earlier plan ({moved} in reviewed.csv)"
     )
+
+
+@pytest.mark.slow
+def test_split_says_it_carries_the_settled_labels(tmp_path, capsys):
+    from objrec.cli import main
+
+    from .test_audit import colour_folder
+
+    photos = colour_folder(tmp_path / "photos", {"red": 4, "green": 4})
+    digest = hash_file(photos / "red/red_0.png")
+    (photos / REVIEWED_FILE).write_text(f"digest,class,file\n{digest},red,\n")
+    assert main(["split", str(photos), str(tmp_path / "data")]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert (
+        f"{tmp_path / 'data' / 'reviewed.csv'} carries the 1 label your plans settled: an audit "
+        "of it keeps each"
+    ) in said
+    assert "outside any class folder" not in said

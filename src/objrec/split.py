@@ -175,6 +175,9 @@ class SplitResult:
     cameraless_files: int = 0
     """Of ``untimed_files``, those with an EXIF time but no camera named (no Make, Model or serial
     number: an app stripped them), which bursts are told by."""
+    reviewed: int = 0
+    """The labels a person settled that ``out/reviewed.csv`` carries (``reviewed``: from the
+    source folder's, ``like``'s and the replaced split's), which an audit of ``out`` keeps."""
 
     def totals(self) -> dict[str, int]:
         return {s: sum(c[s] for c in self.counts.values()) for s in SPLITS}
@@ -243,7 +246,7 @@ def split_folder(
         reviewed = earlier_reviews([src, *likes, out])  # refused first when unreadable
         assignment, (hashes, keys), result = _plan(src, out, config, on_file)
         refuse_dropping_images(src, out, set(hashes.values()))
-        _write(src, out, assignment, (hashes, keys, reviewed), config.mode)
+        result.reviewed = _write(src, out, assignment, (hashes, keys, reviewed), config.mode)
     log.info("split %s into %s: %s", src, out, listed(result.totals()))
     if untimed := untimed_sentence(result, grouped=config.groups is not None):
         log.info(untimed)
@@ -1457,11 +1460,12 @@ def _no_empty_split(placed, sizes, wanted, held, fixed) -> dict[str, str]:
     return placed
 
 
-def _write(src: Path, out: Path, assignment, records, mode: str) -> None:
+def _write(src: Path, out: Path, assignment, records, mode: str) -> int:
     """Write the split beside any earlier one in ``out`` (in a hidden folder there), then swap it
     in: an earlier split (its train/valid/test folders and manifest, nothing else) is replaced
     only by a whole new one, after every check has passed; so is what a split killed while moving
-    its folders in left (:func:`partial_split`), its staging folder too."""
+    its folders in left (:func:`partial_split`), its staging folder too. Returns how many labels
+    its ``reviewed.csv`` carries."""
     out.mkdir(parents=True, exist_ok=True)
     with locked(out):  # as ``add`` holds it: neither writes under the other
         partial = partial_split(out)  # a killed split's, replaced with it (``force`` checked)
@@ -1470,7 +1474,7 @@ def _write(src: Path, out: Path, assignment, records, mode: str) -> None:
         with locked(stage):  # removed while still held: never seen as left by a killed split
             try:
                 with reported_as(out, stage):
-                    _write_files(src, stage, assignment, records, mode)
+                    reviewed = _write_files(src, stage, assignment, records, mode)
             except BaseException:
                 shutil.rmtree(stage, ignore_errors=True)
                 raise
@@ -1479,6 +1483,7 @@ def _write(src: Path, out: Path, assignment, records, mode: str) -> None:
         if partial is not None:
             shutil.rmtree(partial)
             log.info("removed %s, the rest of the split that was stopped", partial)
+    return reviewed
 
 
 def _swap_in_or_keep(stage: Path, out: Path) -> None:
@@ -1514,7 +1519,7 @@ def _swap_in(stage: Path, out: Path) -> None:
     (stage / MANIFEST).replace(out / MANIFEST)
 
 
-def _write_files(src: Path, out: Path, assignment, records, mode: str) -> None:
+def _write_files(src: Path, out: Path, assignment, records, mode: str) -> int:
     """Each image goes to ``out/SPLIT/CLASS/`` under its own path in its class folder, sub-folders
     kept: ``2019/IMG_1.jpg`` and ``2020/IMG_1.jpg`` of one class are two images, never one. The
     manifest records each one's content digest (``records``: hashes) and the group it was kept
@@ -1540,5 +1545,6 @@ def _write_files(src: Path, out: Path, assignment, records, mode: str) -> None:
         writer = csv.writer(f)
         writer.writerow([*MANIFEST_COLUMNS, MANIFEST_GROUP])
         writer.writerows(rows)
-    carry_reviewed(out, reviewed, {row[3][:DIGEST_CHARS]: row[0] for row in rows})
+    carried = carry_reviewed(out, reviewed, {row[3][:DIGEST_CHARS]: row[0] for row in rows})
     tmp.replace(out / MANIFEST)
+    return carried

@@ -193,6 +193,13 @@ def print_split(result, groups: Path | None, like: tuple[Path, Path] | None = No
         console.print(duplicates_line(result), highlight=False)
     if result.bursts:
         console.print(bursts_line(result), markup=False, highlight=False)
+    if result.reviewed:
+        console.print(
+            f"{shown(result.out / 'reviewed.csv')} carries the {plural(result.reviewed, 'label')} "
+            "your plans settled: an audit of it keeps each",
+            markup=False,
+            highlight=False,
+        )
     # said once per photo folder: its first split; one --like that split was told it then
     if like is None and (untimed := untimed_sentence(result, grouped=groups is not None)):
         console.print(to_cli(untimed, split), markup=False, highlight=False)
@@ -298,6 +305,7 @@ def split_json(result, warnings: list[str]) -> dict:
         "kept_files": result.kept_files,
         "gone_files": result.gone_files,
         "relabelled": [list(pair) for pair in result.relabelled],
+        "reviewed": result.reviewed,
         "ignored_files": result.ignored_files.to_json() if result.ignored_files else None,
         "warnings": warnings,
     }
