@@ -1,9 +1,9 @@
 """``serve``: a FastAPI app around one loaded model: a JSON API and a page to try it.
 
-``POST /predict`` (multipart field ``file``, optional ``topk`` and ``tta``) returns ``{"filename",
-"answer", "unknown", "score", "barely_familiar", "unknown_threshold", "unknown_threshold_kept_on",
-"topk": [{"class", "prob"}]}``, the keys of ``predict --json`` but ``path``; ``GET /`` is a page
-where a person picks or drops an image; ``GET /health``, ``/info``, ``/docs`` (Swagger UI, from a
+``POST /predict`` (multipart field ``file``, optional ``topk`` and ``tta``) returns the object
+``predict --json`` gives for an image, ``filename`` in place of ``path`` (``Prediction.to_json``;
+docs/json.md, "predict", lists the keys); ``GET /`` is a page where a person picks or drops an
+image; ``GET /health``, ``/info``, ``/docs`` (Swagger UI, from a
 CDN; offline, a note pointing to ``/openapi.json``). The model loads at start, and again when its
 file is replaced (``served``: a retrain); uploads are answered on a few threads of the app's own
 (:data:`ANSWERING_AT_ONCE`), which share it safely, while the others wait. Every bad request gets a
