@@ -2090,7 +2090,7 @@ def test_a_relabelled_file_never_takes_the_name_of_a_file_that_stays(tmp_path, c
         "reviewed": 1,  # the relabel, in a class folder's reviewed.csv too
     }
     assert (
-        "green/img_00.jpg is copied to red/img_00-1.jpg: red/img_00.jpg is another image's name"
+        "green/img_00.jpg goes in as red/img_00-1.jpg: red/img_00.jpg is another image's name"
         in caplog.text
     )
 

@@ -878,7 +878,7 @@ def _settle_names(targets: dict[Path, Path | None]) -> list[Path]:
     for (rel, target), free in zip(placed, settle_names([t for _, t in placed]), strict=True):
         if free != target:
             log.warning(
-                "%s is copied to %s: %s is another image's name",
+                "%s goes in as %s: %s is another image's name",
                 rel.as_posix(),
                 free.as_posix(),
                 target.as_posix(),
