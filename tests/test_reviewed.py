@@ -180,3 +180,15 @@ def test_split_says_it_carries_the_settled_labels(tmp_path, capsys):
         "of it keeps each"
     ) in said
     assert "outside any class folder" not in said
+
+
+def test_a_row_naming_a_file_but_for_its_accent_encoding_is_remembered_as_settled(tmp_path):
+    """A row typed for été.png (NFC) is applied to a Mac's NFD été.png on disk; its label was
+    applied but not remembered, so the next audit pre-filled the relabel a person turned down."""
+    data, plan = split_folder(tmp_path / "data"), tmp_path / "plan.csv"
+    nfd, nfc = "e\u0301te\u0301.png", "\u00e9t\u00e9.png"
+    (data / "train/ant/ant_0.png").rename(data / "train/ant" / nfd)
+    plan.write_text(f"file,action,new_class\ntrain/ant/{nfc},keep,\n", encoding="utf-8")
+    assert apply_plan(data, plan, tmp_path / "fixed")["reviewed"] == 1
+    digest = hash_file(data / "train/ant" / nfd)
+    assert read_reviewed(tmp_path / "fixed") == {digest: ("ant", f"train/ant/{nfd}")}

@@ -781,8 +781,9 @@ def _remember_review(
 ) -> int:
     """``out/reviewed.csv`` (``reviewed.write_reviewed``): the images the plan kept or relabelled
     by a row of its own, whose label a person settled, and ``data``'s earlier reviews; ``at``:
-    which part of a path is the class (1 in a split folder, 0 in a class folder)."""
-    plan = read_plan(plan_file)
+    which part of a path is the class (1 in a split folder, 0 in a class folder). A row naming
+    an image but for how its accents are encoded names it, as in :func:`_planned_targets`."""
+    plan = _as_data_files(plan_file, read_plan(plan_file), {r.as_posix() for r in targets})
     settled = {
         rel: target
         for rel, target in targets.items()
