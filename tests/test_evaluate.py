@@ -1910,3 +1910,16 @@ def test_a_score_on_few_test_images_says_how_far_it_may_be_from_the_truth(capsys
     result.metrics["unknown_threshold"] = None
     print_evaluation(result, 3)
     assert "are few" not in capsys.readouterr().out
+
+
+def test_a_folder_of_empty_class_folders_is_refused_saying_they_are_empty(tmp_path):
+    """A folder whose only class folder (zebra/) holds no image was refused as holding images
+    "only of class folders it was not taught: " and no name after the colon."""
+    from objrec.data import ClassFolder
+    from objrec.evaluate import refuse_none_taught
+
+    (tmp_path / "held" / "zebra").mkdir(parents=True)
+    held = tmp_path / "held"
+    with pytest.raises(ObjrecError) as refused:
+        refuse_none_taught(held, ClassFolder(held, ("a", "b"), ()), {}, 2)
+    assert str(refused.value) == f"{held} holds no images: its class folders are empty"

@@ -525,9 +525,12 @@ def refuse_none_taught(
     """Refused in one sentence: ``target`` holds no image of the model's classes, only of class
     folders it was not taught (``untaught``), so nothing to measure. A held-out ``test/`` kept
     alone is one: without ``train/`` and ``valid/`` beside it, it is no split folder, so ``test``
-    was taken for a class (a KeyError from pandas, sorting an empty table, before)."""
+    was taken for a class (a KeyError from pandas, sorting an empty table, before). A folder of
+    empty class folders only is said to be that."""
     if images.samples:
         return
+    if not untaught:  # its class folders hold no image at all (each said in a warning)
+        raise ObjrecError(f"{target} holds no images: its class folders are empty")
     named = some_of([f"{name} ({plural(len(files), 'image')})" for name, files in untaught.items()])
     message = (
         f"{target} holds no images of the model's {plural(n_classes, 'class', 'classes')}, only "
