@@ -965,3 +965,23 @@ def test_added_bursts_are_shared_among_the_splits_as_split_shares_them():
             counts, bursty = placed_bursts(before, seed)
             assert counts == {"train": 50, "valid": 25, "test": 25}, (seed, before)
             assert all(abs(share - 0.6) <= 0.2 for share in bursty.values()), (seed, bursty)
+
+
+def test_a_new_class_s_groups_leave_no_split_empty_where_split_would_fill_it():
+    """A new class of two bursts of 8 and one single photo: add put the single in train beside a
+    burst, and test held none of the class, where split moves the smallest group of a split of
+    two groups or more into a split allocate gives one (three groups: one each)."""
+    from objrec.config import SplitConfig
+
+    images, groups = [], {}
+    for key, n in (("b1", 8), ("b2", 8), ("single", 1)):
+        for k in range(n):
+            path = Path(f"/new/a/{key}{k}.jpg")
+            images.append(add_module.NewImage(path, "a", Path(path.name), path.name))
+            groups[path] = key
+    for seed in range(4):
+        config = SplitConfig(ratios=(0.5, 0.25, 0.25), seed=seed)
+        split_of = add_module._place(images, groups, {}, {}, config)
+        assert sorted(split_of.values()) == sorted(SPLITS), (seed, split_of)
+        assert split_of["single"] == "test"
+        assert add_module._place(images, groups, {}, {"a": [5, 2, 2]}, config)["single"] == "train"

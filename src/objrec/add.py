@@ -80,6 +80,7 @@ from objrec.split import (
     near_groups,
     nearer_split,
     no_decoder_sentence,
+    no_empty_split,
     sha256_file,
 )
 from objrec.store import DIGEST_CHARS, FeatureStore, default_cache_dir
@@ -746,25 +747,39 @@ def _place(images, groups, held, counts, config: SplitConfig) -> dict[str, str]:
     per class (in name order, seeded), the others toward ``allocate``'s targets for its new total,
     as ``split`` places a class's groups (:func:`objrec.split.nearer_split`): shuffled, largest
     first, a group of two images or more to the split lacking the largest share of its target
-    among those it brings nearer, single images to train's, valid's, then test's places."""
+    among those it brings nearer, single images to train's, valid's, then test's places; then,
+    as ``split`` does (:func:`objrec.split.no_empty_split`), a split that ``allocate`` gives one
+    of the class's groups (its images in the data folder counted as groups) but that holds none
+    of its images takes the smallest new group of a split holding two or more."""
     rng = random.Random(config.seed)
     split_of = dict(held)
     for name in sorted({image.name for image in images}):
         sizes = Counter(groups[image.path] for image in images if image.name == name)
-        before = counts.get(name, [0] * len(SPLITS))
-        targets = allocate(sum(before) + sum(sizes.values()), config.ratios)
-        left = [t - n for t, n in zip(targets, before, strict=True)]
-        for key, n in sizes.items():
-            if key in split_of:  # placed already: by the data folder, or by an earlier class
-                left[SPLITS.index(split_of[key])] -= n
-        free = sorted(key for key in sizes if key not in split_of)
-        rng.shuffle(free)
-        free.sort(key=lambda key: -sizes[key])  # stable: one size keeps its shuffled order
-        for key in free:
-            split = nearer_split(left, targets, sizes[key])
-            split_of[key] = SPLITS[split]
-            left[split] -= sizes[key]
+        split_of |= _place_class(sizes, split_of, counts.get(name, [0] * len(SPLITS)), config, rng)
     return split_of
+
+
+def _place_class(sizes, split_of, before: list[int], config: SplitConfig, rng) -> dict[str, str]:
+    """The split of each of one class's new groups (``sizes``) that ``split_of`` has not placed,
+    the class holding ``before`` images in each split (:func:`_place`)."""
+    targets = allocate(sum(before) + sum(sizes.values()), config.ratios)
+    left = [t - n for t, n in zip(targets, before, strict=True)]
+    held = [split for split, n in zip(SPLITS, before, strict=True) if n]
+    for key, n in sizes.items():
+        if key in split_of:  # placed already: by the data folder, or by an earlier class
+            left[SPLITS.index(split_of[key])] -= n
+            held.append(split_of[key])
+    free = sorted(key for key in sizes if key not in split_of)
+    rng.shuffle(free)
+    free.sort(key=lambda key: -sizes[key])  # stable: one size keeps its shuffled order
+    placed = {}
+    for key in free:
+        split = nearer_split(left, targets, sizes[key])
+        placed[key] = SPLITS[split]
+        left[split] -= sizes[key]
+    n_groups = len(sizes) + sum(before)
+    wanted = [s for s, n in zip(SPLITS, allocate(n_groups, config.ratios), strict=True) if n]
+    return no_empty_split(placed, sizes, wanted, held, set())
 
 
 def _rows(data: Path, images: list[NewImage], splits: list[str], hashes, groups):

@@ -1359,7 +1359,7 @@ def _place_groups(groups, split_of_hash, ratios, rng, room, name) -> dict[str, s
         room.place(h, split)
     wanted = [s for s, n in zip(SPLITS, allocate(len(groups), ratios), strict=True) if n]
     held = [split_of_hash[h] for h in groups if h in split_of_hash]
-    return _no_empty_split(placed, sizes, wanted, held, room.shares)
+    return no_empty_split(placed, sizes, wanted, held, room.shares)
 
 
 def nearer_split(left: list[int], targets: list[int], size: int) -> int:
@@ -1444,7 +1444,7 @@ class _Room:
             self.left[name][split] -= size
 
 
-def _no_empty_split(placed, sizes, wanted, held, fixed) -> dict[str, str]:
+def no_empty_split(placed, sizes, wanted, held, fixed) -> dict[str, str]:
     """``placed`` where each split of ``wanted`` (those ``allocate`` gives a group of the class)
     holds one of the class's groups (``held``: the splits of those other classes placed) when it
     can: the smallest group of a split with two or more moves to one with none. A group of
