@@ -625,15 +625,20 @@ def test_the_page_says_which_classes_the_unknown_answers_fall_on():
         {"class": "watch", "images": 45, "unknown": 2},
     ]
     assert unknown_class_words(now) == (
-        "By class: ant 2 of 4, watch 2 of 45. Half or more of the images of ant are said to be "
-        "unknown: in use, that class would often get no answer."
+        "By class: ant 2 of 4, watch 2 of 45. Half or more of the images of ant (2 of 4) are "
+        "said to be unknown: in use, that class would often get no answer."
     )
     rarest = [{"class": n, "images": 4, "unknown": 4} for n in ("ant", "crab")]
     assert unknown_class_words(rarest, stricter=True) == (
         "With it, by class: ant 4 of 4, crab 4 of 4. Half or more of the images of ant, crab "
-        "would be said to be unknown: in use, those classes would often get no answer."
+        "(4 of 4 each) would be said to be unknown: in use, those classes would often get no "
+        "answer."
     )
     assert unknown_class_words(now[1:]) == "By class: watch 2 of 45."
+    assert unknown_class_words([{"class": "cup", "images": 2, "unknown": 1}]) == (
+        "By class: cup 1 of 2. Half or more of the images of cup (1 of 2) are said to be unknown, "
+        "but fewer than 3 images a class are too few to judge by (as their per-class results)."
+    )  # persona39c
     assert unknown_class_words(None) == unknown_class_words([]) == ""  # older metrics.json
 
 
@@ -655,7 +660,7 @@ def assert_the_confidence_section_is_plain(confidence: str) -> None:
     width, height = Image.open(io.BytesIO(base64.b64decode(picture))).size
     assert width < 1.5 * height  # one panel, not two side by side
     assert "It would do so for 3 of the 111 test images (2.70%), photos of your own" in confidence
-    assert "By class: red 2 of 2. Half or more of the images of red are said to be" in confidence
+    assert "By class: red 2 of 2. Half or more of the images of red (2 of 2) are said" in confidence
     assert '<p class="no-open-set">None yet for this model.' in confidence
     assert "objrec evaluate RUN DATA --unknown FOLDER" in confidence
 

@@ -790,6 +790,41 @@ def mostly_unknown(rows: Sequence[dict[str, Any]]) -> list[str]:
     return [r["class"] for r in rows if r["images"] > 1 and 2 * r["unknown"] >= r["images"]]
 
 
+def mostly_unknown_words(rows: Sequence[dict[str, Any]], stricter: bool = False) -> str:
+    """The classes of :func:`mostly_unknown`, each with its count (``bonsai 1 of 2``), in words
+    (``stricter``: at the stricter threshold), those of fewer than :func:`few_images` images
+    said too few to judge by, as their per-class results are said too few to trust: a catalogue
+    of 2 test photos a class was told "half or more of the images of bonsai, cup, wheelchair are
+    said to be unknown: in use, those classes would often get no answer" of 1 photo of 2 each
+    (persona39c). "" when no class is."""
+    most = set(mostly_unknown(rows))
+    few = {r["class"]: r for r in rows if r["class"] in most and r["images"] < few_images()}
+    judged = {r["class"]: r for r in rows if r["class"] in most and r["class"] not in few}
+    lead, verb = ("with it, ", "would be") if stricter else ("", "are")
+    words = []
+    if judged:
+        those = "that class" if len(judged) == 1 else "those classes"
+        words.append(
+            f"{lead}half or more of the images of {unknown_counts(judged)} {verb} said to be "
+            f"unknown: in use, {those} would often get no answer"
+        )
+    if few:
+        counts = unknown_counts(few)
+        named = f"{counts} too" if judged else f"{lead}half or more of the images of {counts}"
+        named += "" if judged else f" {verb} said to be unknown"
+        words.append(
+            f"{named}, but fewer than {plural(few_images(), 'image')} a class are too few to "
+            "judge by (as their per-class results)"
+        )
+    return "; ".join(words)
+
+
+def unknown_counts(rows: dict[str, dict[str, Any]]) -> str:
+    """Classes with how many of their images were said unknown, one count said once for the
+    classes that share it: ``bonsai, cup (1 of 2 each); ant (2 of 4)``."""
+    return grouped({name: f"{r['unknown']} of {r['images']}" for name, r in rows.items()})
+
+
 def unknown_images(folder: Path) -> list[Path]:
     """The image files under ``folder`` (the ``unknown`` option); refused when there are none."""
     files = list_images(folder) if folder.is_dir() else []

@@ -693,19 +693,14 @@ def unknown_class_words(rows: list[dict[str, Any]] | None, stricter: bool = Fals
     (``evaluate.unknown_by_class``; ``stricter``: at the stricter threshold), and the classes of
     which half or more are, which in use would often get no answer; "" when it does not say. The
     page's "7 of the 315 test images" hid that 2 of them were 2 of the 4 ants (persona38b)."""
-    from objrec.evaluate import mostly_unknown
+    from objrec.evaluate import mostly_unknown_words
 
     if not rows:
         return ""
     named = some_of([f"{r['class']} {r['unknown']} of {r['images']}" for r in rows])
     words = f"{'With it, by' if stricter else 'By'} class: {named}."
-    if most := mostly_unknown(rows):
-        those = "that class" if len(most) == 1 else "those classes"
-        verb = "would be" if stricter else "are"
-        words += (
-            f" Half or more of the images of {some_of(most)} {verb} said to be unknown: in use, "
-            f"{those} would often get no answer."
-        )
+    if alarm := mostly_unknown_words(rows, stricter).removeprefix("with it, "):  # said above
+        words += f" {alarm[0].upper()}{alarm[1:]}."
     return words
 
 

@@ -610,8 +610,9 @@ def unknown_class_lines(rows: list[dict[str, Any]] | None, stricter: bool = Fals
     ``stricter``: at the stricter threshold offered), then the classes of which half or more
     were: in use, those would often get no answer. The overall share hid it: a newcomer's 2.22%
     was 2 of 4 ants and 0 of 237 of the largest classes, and the stricter threshold evaluate
-    recommended said all 4 ants unknown. None when no image was (or an older ``metrics.json``
-    does not say)."""
+    recommended said all 4 ants unknown (``evaluate.mostly_unknown_words``: with the counts,
+    and a class of too few images said too few to judge by). None when no image was (or an
+    older ``metrics.json`` does not say)."""
     if not rows:
         return []
     parts = [f"{r['class']} {r['unknown']} of {r['images']}" for r in rows[:NAMED]]
@@ -620,19 +621,10 @@ def unknown_class_lines(rows: list[dict[str, Any]] | None, stricter: bool = Fals
         parts.append(f"and {plural(len(rest), 'more class', 'more classes')} ({images})")
     lead = "with it, by class" if stricter else "said to be unknown, by class"
     lines = wrapped(f"{lead}: ", parts)
-    from objrec.evaluate import mostly_unknown
+    from objrec.evaluate import mostly_unknown_words
 
-    most = mostly_unknown(rows)
-    if not most:
-        return lines
-    those = "that class" if len(most) == 1 else "those classes"
-    said = "with it, half or more of the images of {} would be" if stricter else "{} are"
-    if not stricter:
-        said = "half or more of the images of " + said
-    return lines + wrapped(
-        said.format(some_of(most)) + f" said to be unknown: in use, {those} would often get no "
-        "answer"
-    )
+    alarm = mostly_unknown_words(rows, stricter)
+    return lines + wrapped(alarm) if alarm else lines
 
 
 def wrapped(text: str, parts: Sequence[str] = ()) -> list[str]:
@@ -640,7 +632,11 @@ def wrapped(text: str, parts: Sequence[str] = ()) -> list[str]:
     90 characters, indented as the lines under a figure."""
     whole = [part.replace(" ", "\u00a0") for part in parts]  # textwrap breaks at ASCII spaces
     lines = textwrap.wrap(
-        text + ", ".join(whole), 90, initial_indent="  ", subsequent_indent="    "
+        text + ", ".join(whole),
+        90,
+        initial_indent="  ",
+        subsequent_indent="    ",
+        break_on_hyphens=False,  # "per-\nclass"
     )
     return [line.replace("\u00a0", " ") for line in lines]
 
