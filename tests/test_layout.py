@@ -176,3 +176,32 @@ def test_the_sdist_holds_every_module_the_test_suite_imports():
     helpers = [m for m in modules if not Path(m).name.startswith("test")]
     assert {"tests/conftest.py", "tests/__init__.py", "tests/xdist_text.py"} <= set(helpers)
     assert sorted(set(helpers) - set(manifest_files(modules))) == []
+
+
+def heading_anchors(page: Path) -> set[str]:
+    """The anchors GitHub gives ``page``'s headings (lower case, punctuation but ``-`` and ``_``
+    dropped, spaces as ``-``, a repeated one numbered), code blocks' ``#`` lines left out."""
+    anchors: set[str] = set()
+    seen: dict[str, int] = {}
+    text = re.sub(r"(?ms)^```.*?^```", "", page.read_text())
+    for heading in re.findall(r"(?m)^#{1,6} (.+)$", text):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        anchors.add(f"{slug}-{seen[slug]}" if slug in seen else slug)
+        seen[slug] = seen.get(slug, 0) + 1
+    return anchors
+
+
+def test_every_link_of_the_readme_and_docs_reaches_its_page_and_heading():
+    """readme39: docs/export.md linked benchmarks/README.md's export-check section by an anchor its
+    heading no longer gave (the heading had gained its date): the link opened the page's top."""
+    root = SRC.parents[1]
+    pages = [root / "README.md", root / "benchmarks" / "README.md", *(root / "docs").glob("*.md")]
+    broken, anchors = [], {p: heading_anchors(p) for p in pages}
+    for page in pages:
+        text = re.sub(r"(?ms)^```.*?^```", "", page.read_text())
+        for target in re.findall(r"\]\(([^)\s:]+)\)", text):
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            if not linked.exists() or (anchor and anchor not in anchors.get(linked, set())):
+                broken.append(f"{page.relative_to(root).as_posix()}: {target}")
+    assert broken == [] and len(pages) >= 13
