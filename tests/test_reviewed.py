@@ -79,8 +79,10 @@ def test_the_audits_last_line_counts_the_keeps_an_earlier_review_settled():
     rows = planned_rows({"relabel": 1, "keep": 12, "review": 2, "settled": 10})
     assert rows[1] == (
         "12 keeps (flagged images left as they are; 2 to review, label flags too weak to "
-        "relabel; 10 as a plan you applied before settled them (reviewed.csv))"
+        "relabel; 10 as a plan you applied before settled their labels (reviewed.csv))"
     )
+    one = planned_rows({"keep": 7, "settled": 1})[0]
+    assert one.endswith("; 1 as a plan you applied before settled its label (reviewed.csv))")
 
 
 def test_apply_plan_says_where_it_remembers_the_settled_labels(tmp_path, capsys):

@@ -897,7 +897,8 @@ def planned_rows(planned: dict[str, int]) -> list[str]:
         weak = "a label flag" if review == 1 else "label flags"
         flags = f"; {review} to review, {weak} too weak to relabel" if review else ""
         if settled:
-            flags += f"; {settled} as a plan you applied before settled them (reviewed.csv)"
+            label = "its label" if settled == 1 else "their labels"
+            flags += f"; {settled} as a plan you applied before settled {label} (reviewed.csv)"
         rows.append(f"{plural(keeps, 'keep')} ({left}{flags})")
     return rows
 
