@@ -1,6 +1,7 @@
 """The served model: loaded again when its files are replaced, never by a broken one."""
 
 import os
+import sys
 import threading
 import time
 from types import SimpleNamespace
@@ -146,3 +147,33 @@ def test_a_model_loaded_as_the_server_stops_is_not_served_nor_said_to_be(served,
         stopping.join(60)
     assert f"stopping once the model being loaded ({tmp_path / 'model.safetensors'})" in caplog.text
     assert served.recognizer.classes == ["cat", "dog"] and "reloaded" not in caplog.text
+
+
+def test_the_model_served_and_its_mark_are_read_together_while_it_is_replaced(served):
+    """``/predict`` sends which model answered in a header; it read the mark, then the model, so
+    a reload between the two sent the new model's answer under the old model's mark, and the
+    page drew it against the old model's unknown line (review39 #9). A thread replaces the model
+    again and again (switching threads every microsecond) while ``now`` is read."""
+    stamps = [((n, 0, n * 10**9), None) for n in range(2)]
+    versions = iter(range(10**9))
+    served.load = lambda: SimpleNamespace(version=next(versions) % 2, classes=[])
+    served.reload(stamps[0])
+    done, mixed = threading.Event(), []
+
+    def replace():
+        for n in range(1, 2001):
+            served.reload(stamps[n % 2])
+        done.set()
+
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        thread = threading.Thread(target=replace)
+        thread.start()
+        while not done.is_set():
+            recognizer, mark = served.now()
+            mixed += [mark] if mark != served.mark_of(stamps[recognizer.version]) else []
+        thread.join()
+    finally:
+        sys.setswitchinterval(switching)
+    assert mixed == []

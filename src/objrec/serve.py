@@ -674,8 +674,8 @@ def add_predict_route(
         misplaced = misplaced_field_text(request.query_params, await request.form())
         if misplaced:
             raise HTTPException(422, misplaced)
-        response.headers[MODEL_HEADER] = served.mark  # read first: a reload now is seen next time
-        job = answering.submit(answer_upload, served.recognizer, file, topk, tta, **limits)
+        recognizer, response.headers[MODEL_HEADER] = served.now()
+        job = answering.submit(answer_upload, recognizer, file, topk, tta, **limits)
         return await asyncio.wrap_future(job)
 
     @app.post("/predict", max_body_size=body_limit(max_upload_bytes))
@@ -787,9 +787,9 @@ def add_reading_routes(
 
     @app.get("/info")
     def info(response: Response) -> dict:
-        response.headers[MODEL_HEADER] = served.mark
+        recognizer, response.headers[MODEL_HEADER] = served.now()
         return (
-            model_info(served.recognizer, max_upload_bytes, max_pixels, runtime)
+            model_info(recognizer, max_upload_bytes, max_pixels, runtime)
             | served.info()
             | {"cors_origins": origins}
         )

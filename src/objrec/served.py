@@ -30,7 +30,7 @@ events = logging.getLogger("objrec.serve.events")
 shows at its normal verbosity, with their time."""
 
 MODEL_HEADER = "X-Objrec-Model"
-"""The response header that says which model answered (:attr:`ServedModel.mark`)."""
+"""The response header that says which model answered (:meth:`ServedModel.now`)."""
 
 CHECK_EVERY = 2.0
 """Seconds between two looks at the served files: a replaced model is answered with within
@@ -64,20 +64,35 @@ class ServedModel:
 
     def __init__(self, load: Callable[[], Any], files: Sequence[Path]) -> None:
         self.load, self.files = load, [Path(f) for f in files]
-        self.stamp = self.seen = self.stamps()  # before it loads: a write meanwhile is seen
+        stamp = self.seen = self.stamps()  # before it loads: a write meanwhile is seen
         self.failed: Stamp | None = None
         self.stopped = threading.Event()  # the server has stopped: a load ending now is dropped
         self.loading = False
-        self.recognizer = load()
+        self.serving = (load(), stamp)  # one attribute: a reload replaces both at once
         self.loaded_at = utc_text(time.time())
-        self.modified = self.checkpoint_time(self.stamp)
+        self.modified = self.checkpoint_time(stamp)
 
     @property
-    def mark(self) -> str:
-        """Which version of the files the model served was loaded from, as 8 hex digits, the
-        same in every worker process that loaded the same files: ``/predict`` and ``/info`` send
-        it (:data:`MODEL_HEADER`), so that the page sees a reload and reads ``/info`` again."""
-        return f"{zlib.crc32(repr(self.stamp).encode()):08x}"
+    def recognizer(self) -> Any:
+        return self.serving[0]
+
+    @property
+    def stamp(self) -> Stamp:
+        return self.serving[1]
+
+    def now(self) -> tuple[Any, str]:
+        """The model served and its mark, read together: read one after the other, a reload
+        between them sent an answer of the new model under the old one's mark (or the reverse),
+        and the page drew it against the other model's unknown line (review39 #9)."""
+        recognizer, stamp = self.serving
+        return recognizer, self.mark_of(stamp)
+
+    @staticmethod
+    def mark_of(stamp: Stamp) -> str:
+        """Which version of the files a model was loaded from, as 8 hex digits, the same in every
+        worker process that loaded the same files: ``/predict`` and ``/info`` send it
+        (:data:`MODEL_HEADER`), so that the page sees a reload and reads ``/info`` again."""
+        return f"{zlib.crc32(repr(stamp).encode()):08x}"
 
     def stamps(self) -> Stamp:
         return tuple(file_stamp(f) for f in self.files)
@@ -147,7 +162,7 @@ class ServedModel:
         if self.stopped.is_set():  # it said "answering with it now" after the server had stopped
             return False
         read = self.changed_words(stamp)
-        self.recognizer, self.stamp, self.failed = recognizer, stamp, None
+        self.serving, self.failed = (recognizer, stamp), None
         self.loaded_at, self.modified = utc_text(time.time()), self.checkpoint_time(stamp)
         events.info(
             "reloaded %s in %.1f s: answering with it now (%d classes)",
