@@ -3247,6 +3247,7 @@ def test_check_warns_of_classes_with_fewer_readable_images_than_split_needs(caps
     code, out, _ = run(capsys, "check", photos, "--json")
     found = [(p["kind"], Path(p["path"]).name, p["unusable"]) for p in json.loads(out)["problems"]]
     assert code == 0 and sorted(found) == [
+        ("few_images", "", False),  # the folder: most classes small, the larger ratios
         ("few_images", "blue", False),
         ("few_images", "green", False),
         ("few_images", "red", False),
@@ -3329,6 +3330,21 @@ def test_check_s_raw_note_says_each_case_in_english():
     )
     said = raw_message(root, two, two[1:])
     assert said.endswith(f": 1 has a {image}, 1 has none {left} converted to JPEG): b/y.nef")
+
+
+def test_check_points_a_folder_of_mostly_small_classes_to_larger_training_ratios(capsys, tmp_path):
+    """persona39c: check named the classes of 6 photos, but nothing said that a default split of
+    her 101 classes of 6 to 10 photos keeps half of them out of training, nor how to train on
+    more: one note on the folder says it, as split does, with the command that splits so."""
+    photos = make_class_folder(tmp_path / "photos", per_class=8)
+    code, out, _ = run(capsys, "check", photos)
+    said = " ".join(out.split())
+    head = f"few_images {photos}: most classes have fewer than 11 photos (median 8), so the "
+    assert code == 0 and head + "default ratios keep 12 of the 24 photos out of" in said
+    assert "`objrec split PHOTOS data --ratios 0.7 0.15 0.15` trains on about 18" in said
+    more = make_class_folder(tmp_path / "more", per_class=11)
+    code, out, _ = run(capsys, "check", more)
+    assert code == 0 and "most classes" not in out
 
 
 def test_check_says_the_classes_of_one_few_images_note_in_one_line(tmp_path):

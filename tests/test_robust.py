@@ -85,7 +85,7 @@ def test_check_reports_every_kind_and_train_completes_on_the_good_ones(
     before = tree_digest(photos)
     result = check_folder(photos)
     found = {os.path.basename(p.path): p.kind for p in result.problems}
-    assert found == expected
+    assert found == expected | {"photos": "few_images"}  # most classes small: larger ratios
     assert {os.path.basename(p.path) for p in result.unusable} == {
         n for n, k in expected.items() if k in ("unreadable", "too_large")
     }

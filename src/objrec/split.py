@@ -648,14 +648,17 @@ LARGER_RATIOS = (0.7, 0.15, 0.15)
 (:func:`larger_ratios_hint`), as the README does for the model one keeps."""
 
 
-def larger_ratios_hint(sizes: Sequence[int], ratios: tuple[float, float, float]) -> str | None:
+def larger_ratios_hint(
+    sizes: Sequence[int], ratios: tuple[float, float, float], how: str = ""
+) -> str | None:
     """One sentence when most classes (``sizes``: each class's photos, their median) are smaller
     than the default ``ratios`` need to give a class 3 valid and 3 test photos (11): such a split
     keeps about half the photos out of training to test each class on 2 or so, too few to judge
     a class by (``evaluate`` calls them too few to trust), and :data:`LARGER_RATIOS` trains on
     more. A catalogue of 101 classes of 6 to 10 photos heard of neither; on it, 70/15/15's run
     got 88.7% of 808 other photos right, the default's 84.2% (benchmarks/README.md, "Few photos
-    a class"). None for other ratios, which the user chose."""
+    a class"). ``how``: the call that splits so (``check`` names ``split_folder``'s); else the
+    option. None for other ratios, which the user chose."""
     if tuple(ratios) != SplitConfig().ratios or not sizes:
         return None
     judged = photos_for(ratios, ["valid", "test"], few_images())
@@ -667,9 +670,9 @@ def larger_ratios_hint(sizes: Sequence[int], ratios: tuple[float, float, float])
         f"most classes have fewer than {judged} photos (median {middle:g}), so the default "
         f"ratios keep {held:,} of the {sum(sizes):,} photos out of training for valid and test, "
         f"which give each class fewer than {few_images()} there, too few to judge a class by: "
-        f"`ratios={LARGER_RATIOS}` trains on about {more:,} (on one such folder, 101 classes "
-        "of 6 to 10 photos, top-1 on 808 other photos rose from 84% to 89%, one draw and one "
-        'seed; README, "Your own photos")'
+        f"{how or f'`ratios={LARGER_RATIOS}`'} trains on about {more:,} (on one such folder, "
+        "101 classes of 6 to 10 photos, top-1 on 808 other photos rose from 84% to 89%, one "
+        'draw and one seed; README, "Your own photos")'
     )
 
 
