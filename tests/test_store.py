@@ -26,6 +26,7 @@ from objrec.features import (
     ViewSpec,
     compute_features,
     feature_table,
+    stored_tables,
     view_seed,
 )
 from objrec.store import FeatureStore, database_error, hash_file
@@ -460,6 +461,34 @@ def test_a_heic_photo_refused_before_pillow_heif_was_installed_is_decoded_once_i
     unregister_heif(monkeypatch)  # installed now, not yet registered
     again = feature_table(body, samples, VIEW)
     assert again.ok.sum() == 5 and again.computed == 1 and again.errors == []
+
+
+@pytest.mark.slow  # 1.2 s alone (importing pillow-heif), 0.07 s after another HEIC test
+def test_a_heic_photos_stored_rows_are_not_read_where_pillow_heif_cannot_decode_it_now(
+    tmp_path, monkeypatch
+):
+    """The store's key leaves pillow-heif out, so train, evaluate and predict read a HEIC photo's
+    rows where pillow-heif is installed but unusable, while check (and computing) refuse it: now
+    the readers refuse it with computing's reason, and the rows stay for when it works again."""
+    from objrec import images
+
+    from .conftest import save_heic, unregister_heif
+
+    folder = make_class_folder(tmp_path / "data", per_class=2, classes=("red", "green"))
+    save_heic(make_image((200, 30, 30)), folder / "red" / "IMG_0001.HEIC")
+    samples = scan_class_folder(folder).samples
+    body = FrozenBody(TinyBody(), DATA.input_size, FeatureCache(tmp_path / "cache"), "torch")
+    assert feature_table(body, samples, VIEW).ok.sum() == 5
+    with monkeypatch.context() as gone:
+        unregister_heif(gone)  # installed (same version, same key) but cannot be used
+        gone.setattr(images, "_register_heif", lambda: False)
+        table = feature_table(body, samples, VIEW)
+        stored = stored_tables(body, samples, [VIEW])
+    reason = "IMG_0001.HEIC: cannot read image (a HEIC image, which needs pillow-heif"
+    assert table.ok.sum() == 4 and table.computed == 0 and reason in table.errors[0]
+    assert stored is not None and stored[0].ok.sum() == 4 and reason in stored[0].errors[0]
+    again = feature_table(body, samples, VIEW)
+    assert again.ok.sum() == 5 and again.computed == 0 and again.errors == []
 
 
 @contextmanager

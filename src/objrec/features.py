@@ -44,7 +44,14 @@ from objrec.config import DataConfig
 from objrec.data import Batch, ImageDataset, Sample, make_loader, prefetch
 from objrec.distributed import SINGLE, World, epoch_seed
 from objrec.errors import ObjrecError
-from objrec.images import UnreadableImageError, decoder_versions, list_images, open_image
+from objrec.images import (
+    UnreadableImageError,
+    decoder_gone_reason,
+    decoder_versions,
+    image_formats,
+    list_images,
+    open_image,
+)
 from objrec.outputs import remove_leftovers
 from objrec.progress import NAMED, SILENT, Reporter, plural, some_of
 from objrec.quantize import QuantizedBody
@@ -1151,6 +1158,25 @@ def stored_tables(
     return tables
 
 
+def decodable_now(found: Lookup, samples: Sequence[Sample]) -> Lookup:
+    """``found`` less the rows of the HEIC or HEIF photos this Python cannot decode now
+    (``images.decoder_gone``: pillow-heif uninstalled, or installed but unusable), each with the
+    reason computing them gives (``images.decoder_gone_reason``): the store's key leaves
+    pillow-heif out (:func:`pixel_makers`), so their rows, kept from when it read them, made
+    train, evaluate and predict use photos ``check`` calls unusable. The rows stay in the store
+    for when pillow-heif works again. Nothing is read where pillow-heif's opener is registered;
+    else each held file's first 12 bytes."""
+    held = np.flatnonzero(found.rows >= 0).tolist()
+    if not held or "HEIF" in image_formats():
+        return found
+    refused = {i: why for i in held if (why := decoder_gone_reason(samples[i].path))}
+    if not refused:
+        return found
+    rows = found.rows.copy()
+    rows[list(refused)] = -1
+    return replace(found, rows=rows, errors=found.errors | refused)
+
+
 def count_reused_and_hits(store: FeatureStore, digests: Sequence[str], found: Lookup) -> set[str]:
     """Adds the digests ``found`` located with features to ``store.rows_reused`` (what Ctrl-C's
     sentence counts as kept), and returns every digest it located (features, or why the image
@@ -1253,8 +1279,10 @@ def make_table(
     hashing: HashStats,
     digests: list[str],
 ) -> FeatureTable:
-    """The table of ``samples`` that ``found`` located; ``computed``: the images this process
-    pushed through the body for it, ``failed``: those it tried and could not decode."""
+    """The table of ``samples`` that ``found`` located, less the HEIC photos that cannot be decoded
+    now (:func:`decodable_now`); ``computed``: the images this process pushed through the body
+    for it, ``failed``: those it tried and could not decode."""
+    found = decodable_now(found, samples)
     return FeatureTable(
         space=space,
         rows=found.rows,

@@ -293,11 +293,19 @@ def _heif_format(head: bytes) -> str | None:
 def decoder_gone(path: Path) -> bool:
     """Whether ``path`` is a HEIC or HEIF photo this Python cannot decode (pillow-heif not
     installed, or installed but unusable): what was kept by its content where pillow-heif read it
-    (its image facts) must not make it usable here, where ``check`` and ``predict`` refuse it.
-    Reads the file's first bytes; pillow-heif is imported only for such a file."""
-    if _heif_format(_head(path) or b"") not in ("HEIC", "HEIF"):
-        return False
-    return "HEIF" not in image_formats() and not register_heif_plugin()
+    (its image facts, its feature rows) must not make it usable here, where ``check`` and
+    ``predict`` refuse it. Reads the file's first bytes; pillow-heif is imported only for such a
+    file."""
+    return decoder_gone_reason(path) is not None
+
+
+def decoder_gone_reason(path: Path) -> str | None:
+    """Why :func:`open_image` refuses ``path`` (its ``reason``) when :func:`decoder_gone`, else
+    None: what a reader of kept features says of such a photo, as computing them would."""
+    kind = _heif_format(_head(path) or b"")
+    if kind not in ("HEIC", "HEIF") or "HEIF" in image_formats() or register_heif_plugin():
+        return None
+    return IMAGE_ERRORS["cannot_read"].format(reason=_heif_reason(kind))
 
 
 def decoder_missing(error: str) -> str | None:
