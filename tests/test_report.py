@@ -447,6 +447,25 @@ def test_the_shaded_note_says_when_every_class_is_too_few_to_trust():
     assert shaded_words(["red"], 3) == "1 of the 3 classes here, shaded: red."
 
 
+def test_the_accuracy_against_training_images_plot_is_said_in_one_sentence_of_the_run():
+    """101 classes of 2 to 6 training photos (persona39c): the plot's trend, 71% right with 2-3
+    training photos and 91% with 4-6, was the most telling figure and had no words. One
+    sentence says it from the run's per-class table, and nothing when too few images say it."""
+    import pandas as pd
+
+    from objrec.report import train_size_words
+
+    rows = [(2, 10, 0.5), (3, 10, 0.8), (4, 10, 0.9), (6, 20, 1.0)]
+    table = pd.DataFrame(rows, columns=["n_train", "n_test", "top1"])
+    assert train_size_words(table) == (
+        "Classes trained on 2-3 images: 65.0% of 20 images right (2 classes); on 4-6: 96.7% of "
+        "30 (2 classes). Classes differ in more than their photos, so this is a trend across "
+        "them, not what more photos of one class would give."
+    )
+    assert train_size_words(table.assign(n_test=2)) == ""  # 4 images a half: too few to say
+    assert train_size_words(table.assign(n_train=5)) == ""  # one training size: no trend
+
+
 @pytest.mark.slow
 def test_classes_of_too_few_test_images_are_marked_and_the_mark_explained_once(
     trained_run, split_dir, tmp_path
