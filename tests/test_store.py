@@ -491,6 +491,30 @@ def test_a_heic_photos_stored_rows_are_not_read_where_pillow_heif_cannot_decode_
     assert again.ok.sum() == 5 and again.computed == 0 and again.errors == []
 
 
+@pytest.mark.slow  # 1.2 s alone (importing pillow-heif)
+def test_a_heic_photo_refused_while_pillow_heif_failed_to_load_is_decoded_once_it_loads(
+    tmp_path, monkeypatch
+):
+    """Its reason was remembered under pillow-heif's version (installed, but failing to load),
+    the same once it loads again: the photo stayed unreadable to train while check read it."""
+    from objrec import images
+
+    from .conftest import save_heic, unregister_heif
+
+    folder = make_class_folder(tmp_path / "data", per_class=2, classes=("red", "green"))
+    save_heic(make_image((200, 30, 30)), folder / "red" / "IMG_0001.HEIC")
+    samples = scan_class_folder(folder).samples
+    body = FrozenBody(TinyBody(), DATA.input_size, FeatureCache(tmp_path / "cache"), "torch")
+    unregister_heif(monkeypatch)  # installed, not yet registered
+    with monkeypatch.context() as broken:
+        broken.setattr(images, "_register_heif", lambda: False)
+        broken.setattr(images, "_heif_registered", [])  # this process's answer, not kept
+        first = feature_table(body, samples, VIEW)
+    assert first.ok.sum() == 4 and "needs pillow-heif" in first.errors[0]
+    again = feature_table(body, samples, VIEW)
+    assert again.ok.sum() == 5 and again.computed == 1 and again.errors == []
+
+
 @contextmanager
 def file_size_limit(size: int):
     """Files of this process cannot grow past ``size`` bytes: a stand-in for a full disk (a write

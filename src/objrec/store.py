@@ -55,7 +55,7 @@ from typing import BinaryIO, Concatenate, ParamSpec, TypeVar
 import numpy as np
 
 from objrec.errors import ObjrecError
-from objrec.images import PIXEL_RULES
+from objrec.images import PIXEL_RULES, decoder_missing, register_heif_plugin
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +154,14 @@ def decode_tag() -> str:
     pixels = f" max-pixels {limit}" if limit != MAX_PIXELS else ""
     heif_text = f" pillow-heif {heif}" if heif else ""
     return f"{DECODE_RULES}{pixels} Pillow {PIL.__version__}{heif_text}: "
+
+
+def readable_since(error: str) -> bool:
+    """Whether ``error``, a remembered reason, says a HEIC or HEIF photo needs pillow-heif, which
+    this Python can use now: remembered where pillow-heif was installed but failed to load, it
+    bears the same :func:`decode_tag` once pillow-heif loads. pillow-heif is imported only when
+    such a reason is met."""
+    return decoder_missing(error) is not None and register_heif_plugin()
 
 
 def hash_bytes(data: bytes) -> str:
@@ -665,7 +673,8 @@ class FeatureStore:
         """Where each digest's features are in ``view`` of space ``sid``; marks them as used (at
         most once an hour: an entry used within the hour keeps its time, all ``prune`` needs). A
         reason an image could not be decoded, remembered under other rules or another Pillow
-        (:func:`decode_tag`), is forgotten here: the image counts as missing, to be decoded
+        (:func:`decode_tag`), or that a HEIC photo needs pillow-heif where it works now
+        (:func:`readable_since`), is forgotten here: the image counts as missing, to be decoded
         again; so are rows that the space's array file no longer holds (removed or cut short
         outside objrec: :meth:`forget_lost_rows`)."""
         found = self._lookup(sid, view, digests)
@@ -718,7 +727,7 @@ class FeatureStore:
             )
             stale, tag = [], decode_tag()
             for i, row, error in cursor:
-                if row is None and not (error or "").startswith(tag):
+                if row is None and (not (error or "").startswith(tag) or readable_since(error)):
                     stale.append(digests[i])  # refused under older rules: decode it again
                     continue
                 found[i] = True
