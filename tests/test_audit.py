@@ -172,6 +172,7 @@ def test_cli_json_has_the_documented_shape(tmp_path, capsys):
         "out",  # where its files went, as split's and explore's: a script needs plan.csv
         "plan",
         "label_issues",
+        "settled_labels",  # label flags an earlier plan settled (reviewed.csv): none here
         "near_duplicates",
         "look_alikes",
         "outliers",
@@ -183,6 +184,7 @@ def test_cli_json_has_the_documented_shape(tmp_path, capsys):
     assert set(found["near_duplicates"][0]) == {"paths", "splits", "similarity"}
     assert all(set(g) == {"paths", "splits", "similarity"} for g in found["look_alikes"])
     assert all(set(r) == {"path", "given", "suggested", "score"} for r in found["label_issues"])
+    assert found["settled_labels"] == []
     assert all(set(r) == {"path", "score", "reason"} for r in found["outliers"])
     assert found["outliers"][0]["path"].startswith(str(data))
     assert found["out"] == str(tmp_path / "audit")
@@ -2663,6 +2665,7 @@ def test_audit_html_counts_one_of_a_kind_in_the_singular(tmp_path, monkeypatch):
         classes=["red"],
         unjudged=[],
         far_classes={},
+        settled=[],
     )
     write_page(result, SimpleNamespace(root=tmp_path), tmp_path / "audit.html")
     text = " ".join((tmp_path / "audit.html").read_text().split())
@@ -2919,6 +2922,7 @@ def page_with_a_long_name_and_a_copy(tmp_path: Path) -> tuple[Path, Any]:
         classes=["red"],
         unjudged=[],
         far_classes={},
+        settled=[],
     )
     plan = [{"file": f"red/{LONG_NAME}.png", "action": "remove"}]
     write_page(result, inv, tmp_path / "audit.html", plan=plan)

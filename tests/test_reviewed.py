@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from objrec.audit import AuditResult, Inventory, Item
-from objrec.audit_report import apply_plan, plan_rows
+from objrec.audit_report import apply_plan, plan_rows, settled_paths
 from objrec.reviewed import REVIEWED_FILE, read_reviewed
 from objrec.store import hash_file
 
@@ -85,6 +85,54 @@ def test_the_audits_last_line_counts_the_keeps_an_earlier_review_settled():
     assert one.endswith("; 1 as a plan you applied before settled its label (reviewed.csv))")
 
 
+def test_the_flags_a_person_settled_are_found_by_the_audit_from_reviewed_csv(tmp_path):
+    items = [Item(tmp_path / f"ant/{k}.jpg", f"ant/{k}.jpg", 0, None) for k in range(3)]
+    inv = Inventory(tmp_path, ("ant", "dragonfly"), items, False, ["d0", "d1", "d2"])
+    (tmp_path / REVIEWED_FILE).write_text("digest,class,file\nd0,ant,\nd1,dragonfly,\n")
+    issues = [{"_index": k, "path": f"ant/{k}.jpg"} for k in range(3)]
+    assert settled_paths(inv, issues) == ["ant/0.jpg"]  # d1 was settled as another class
+
+
+def settled_result(data: Path) -> AuditResult:
+    """Two label flags in ``data``, the first one's label settled in an earlier plan."""
+    issues = [
+        {"path": str(data / f"train/ant/ant_{k}.png"), "given": "ant", "suggested": "fly"}
+        | {"score": 0.1}
+        for k in range(2)
+    ]
+    result = AuditResult(issues, [], [], 10, ["ant", "fly"], seconds={"total": 1.0})
+    result.settled = [issues[0]["path"]]
+    return result
+
+
+def test_the_audits_summary_says_the_settled_flags_apart_from_the_likely_wrong_labels(
+    tmp_path, capsys, monkeypatch
+):
+    """readme39: after apply-plan the audit's summary listed '1 likely wrong label ...:
+    test/butterfly/image_0012.jpg', a photo the plan kept as an earlier plan settled it: a
+    newcomer read the review as ignored. The terminal and --json count and list it apart."""
+    import json
+
+    import objrec.audit
+    from objrec.cli import main
+
+    data = split_folder(tmp_path / "data")
+    monkeypatch.setattr(objrec.audit, "audit", lambda *args: settled_result(data))
+    assert main(["audit", str(data)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert ": 1 likely wrong label, 1 label settled by your earlier plans (kept), 0 near" in said
+    wrong, settled = said.split("1 likely wrong label (most likely first)")[1].split("1 label s")
+    assert "train/ant/ant_1.png: labelled ant" in wrong and "ant_0" not in wrong
+    assert settled.startswith(
+        "ettled by your earlier plans (kept), flagged again (plan.csv keeps it; also in "
+        "label_issues.csv): train/ant/ant_0.png: labelled ant, looks like fly written in"
+    )
+    assert main(["audit", str(data), "--json", "--force"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert [row["path"] for row in found["label_issues"]] == [str(data / "train/ant/ant_1.png")]
+    assert [row["path"] for row in found["settled_labels"]] == [str(data / "train/ant/ant_0.png")]
+
+
 def test_apply_plan_says_where_it_remembers_the_settled_labels(tmp_path, capsys):
     from objrec.cli import main
 
@@ -119,7 +167,7 @@ def test_audit_html_says_which_flags_a_person_settled_before(tmp_path):
     ]
     found = {"label_issues": issues, "near_duplicates": [], "look_alikes": [], "outliers": []}
     said = {"n_images": 2, "classes": ["ant", "dragonfly"], "unjudged": [], "far_classes": {}}
-    result = SimpleNamespace(**found, **said)
+    result = SimpleNamespace(**found, **said, settled=["ant/0.jpg"])
     reason = "settled: a person kept it as ant in an earlier plan (ant/0.jpg in reviewed.csv)"
     plan = [{"file": "ant/0.jpg", "action": "keep", "reason": reason + "; may be dragonfly"}]
     plan += [{"file": "ant/1.jpg", "action": "relabel", "reason": "evidence 1"}]
@@ -128,6 +176,7 @@ def test_audit_html_says_which_flags_a_person_settled_before(tmp_path):
     assert html.count('<span class="settled">') == 1
     assert f'<span class="settled">{reason}: plan.csv keeps it</span>' in html
     assert html.index("evidence 0") < html.index(reason) < html.index("evidence 1")
+    assert "1 likely wrong label, 1 label settled by your earlier plans (kept)," in html
 
 
 @pytest.mark.slow
@@ -159,6 +208,7 @@ def test_the_photo_folder_route_remembers_a_settled_label_through_split(tmp_path
     result = audit(data, tmp_path / "audit", config(cache_dir=str(tmp_path / "cache")))
     flagged = [issue["path"] for issue in result.label_issues]
     assert str(data / moved) in flagged  # a red picture labelled green
+    assert str(data / moved) in result.settled  # said apart from the likely wrong labels
     with (tmp_path / "audit/plan.csv").open(newline="", encoding="utf-8-sig") as f:
         row = next(r for r in csv.DictReader(f) if r["file"] == moved)
     assert row["action"] == "keep" and row["reason"].startswith(

@@ -263,6 +263,10 @@ class AuditResult:
     many of its keeps are label flags to review (``review``) or kept as a person settled them
     (``settled``), and of its removes byte-identical copies (``identical``); empty when nothing
     was written."""
+    settled: list[str] = field(default_factory=list)
+    """The paths of ``label_issues`` whose label as it is a person settled in an earlier plan
+    (``reviewed.csv``): still flagged and ranked, but kept by the plan, so the summaries (the
+    terminal's, ``--json``'s, audit.html's) say them apart from the likely wrong labels."""
 
     def to_json(self) -> dict[str, Any]:
         keys = {
@@ -279,7 +283,17 @@ class AuditResult:
             {"class": name, "outliers": count, "images": images}
             for name, (count, images) in self.far_classes.items()
         ]
-        return found | {"classes_not_judged": list(self.unjudged), "far_classes": far}
+        flags, settled = found.pop("label_issues"), set(self.settled)
+        labels = {
+            "label_issues": [row for row in flags if row["path"] not in settled],
+            "settled_labels": [row for row in flags if row["path"] in settled],
+        }
+        return labels | found | {"classes_not_judged": list(self.unjudged), "far_classes": far}
+
+    def likely_wrong(self) -> list[dict[str, Any]]:
+        """The label issues but those a person settled in an earlier plan (``settled``)."""
+        settled = set(self.settled)
+        return [row for row in self.label_issues if row["path"] not in settled]
 
     def __repr__(self) -> str:
         """One line: how many findings of each kind (a notebook cell ending in an audit showed
@@ -1211,6 +1225,7 @@ def audit(
     clock.lap("hashing")
     result = find_issues(inv, features, ok, facts, config, reporter)
     clock.seconds |= result.seconds
+    result.settled = audit_report.settled_paths(inv, result.label_issues)
     clock.mark()
     if out is not None:
         audit_report.write_audit(result, inv, Path(out), reporter, force)

@@ -408,6 +408,13 @@ def harmless_copies(
     return parts
 
 
+def settled_paths(inv: Inventory, issues: Sequence[dict[str, Any]]) -> list[str]:
+    """The paths of the flagged ``issues`` whose label as it is a person settled in an earlier
+    plan (:func:`settled_at`): the plan keeps them, and the summaries say them apart."""
+    reviewed = read_reviewed(inv.root)
+    return [row["path"] for row in issues if settled_at(inv, row["_index"], reviewed) is not None]
+
+
 def settled_at(inv: Inventory, index: int, reviewed: dict[str, tuple[str, str]]) -> str | None:
     """Where ``reviewed`` (``reviewed.read_reviewed``) saw the image ``index`` when a person
     settled its label as it is now, or None (unsettled, relabelled since, digests unknown)."""
@@ -1000,7 +1007,8 @@ def write_page(
         classes=len(result.classes),
         limit=PAGE_LIMIT,
         counts={
-            "issues": len(result.label_issues),
+            "issues": len(result.label_issues) - len(result.settled),
+            "settled": len(result.settled),
             "groups": len(result.near_duplicates),
             "alike": len(result.look_alikes),
             "outliers": len(result.outliers),
@@ -1038,6 +1046,8 @@ figure img { max-width: 150px; max-height: 150px; display: block; }
 <h1>objrec audit</h1>
 <p>{{ root }}: {{ n|plural("image") }}, {{ classes|plural("class", "classes") }}.
 {{ counts.issues|plural("likely wrong label") }},
+{% if counts.settled %}{{ counts.settled|plural("label") }} settled by your earlier plans (kept),
+{% endif -%}
 {{ counts.groups|plural("near-duplicate group") }}{% if leaks %}, <span class="leak">{{ leaks }}
 of them across splits (possible leaks, images that look like copies of one picture:
 {{ leak_words }}; look at them below)</span>{% endif %},

@@ -834,8 +834,9 @@ def print_audit(result, data: Path, out_dir: Path) -> None:
 
     console.print(
         f"audited {plural(result.n_images, 'image')}: "
-        f"{plural(len(result.label_issues), 'likely wrong label')}, "
-        f"{plural(len(result.near_duplicates), 'near-duplicate group')}, "
+        f"{plural(len(result.likely_wrong()), 'likely wrong label')}, "
+        + (f"{plural(len(result.settled), 'label')} {SETTLED_WORDS}, " if result.settled else "")
+        + f"{plural(len(result.near_duplicates), 'near-duplicate group')}, "
         f"{plural(len(result.look_alikes), 'group')} of look-alikes, "
         f"{plural(len(result.outliers), 'outlier')} in {result.seconds['total']:.0f}s ("
         + ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items() if k != "total")
@@ -845,7 +846,8 @@ def print_audit(result, data: Path, out_dir: Path) -> None:
     print_look_alikes(result.look_alikes, data)
     if result.unjudged:
         console.print(unjudged_note(result.unjudged), markup=False, highlight=False)
-    print_label_issues(result.label_issues, data)
+    print_label_issues(result.likely_wrong(), data)
+    print_settled(result, data)
     print_outliers(result.outliers, data)
     if result.far_classes:
         note = far_classes_note(result.far_classes, len(result.outliers))
@@ -993,8 +995,6 @@ def print_groups(groups: Sequence[dict], data: Path, file: str, limit: int = 2) 
 def print_label_issues(rows: Sequence[dict], data: Path, limit: int = 5) -> None:
     """The likely wrong labels under their heading: how many, the first ``limit`` (most likely
     first) with the class each looks like, the rest counted."""
-    from objrec.outputs import shown_name
-
     if not rows:
         return
     console.print(
@@ -1002,11 +1002,39 @@ def print_label_issues(rows: Sequence[dict], data: Path, limit: int = 5) -> None
         highlight=False,
     )
     for row in rows[:limit]:
-        name = shown_name(row["path"], [data])
-        line = f"  {name}: labelled {row['given']}, looks like {row['suggested']}"
-        console.print(printable(line), markup=False, highlight=False)
+        console.print(printable(flag_line(row, data)), markup=False, highlight=False)
     if len(rows) > limit:
         console.print(f"  and {len(rows) - limit:,} more in label_issues.csv")
+
+
+def flag_line(row: dict, data: Path) -> str:
+    """A label flag's line: its file relative to ``data``, its label and the class it looks like."""
+    from objrec.outputs import shown_name
+
+    name = shown_name(row["path"], [data])
+    return f"  {name}: labelled {row['given']}, looks like {row['suggested']}"
+
+
+SETTLED_WORDS = "settled by your earlier plans (kept)"
+"""How the audit's summary says the flags whose label a person settled in an earlier plan
+(``reviewed.csv``): listed among the likely wrong labels, one read as the review ignored."""
+
+
+def print_settled(result, data: Path, limit: int = 3) -> None:
+    """The flags whose label a person settled, apart from the likely wrong labels: how many,
+    the first ``limit``, the rest counted."""
+    rows = [row for row in result.label_issues if row["path"] in set(result.settled)]
+    if not rows:
+        return
+    console.print(
+        f"{plural(len(rows), 'label')} {SETTLED_WORDS}, flagged again (plan.csv keeps "
+        f"{'it' if len(rows) == 1 else 'them'}; also in label_issues.csv):",
+        highlight=False,
+    )
+    for row in rows[:limit]:
+        console.print(printable(flag_line(row, data)), markup=False, highlight=False)
+    if len(rows) > limit:
+        console.print(f"  and {len(rows) - limit:,} more in plan.csv")
 
 
 @click.command("apply-plan", short_help="Copy a folder with a reviewed audit plan applied.")
