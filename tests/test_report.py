@@ -728,7 +728,7 @@ def test_the_report_shows_evaluate_unknown_and_says_in_plain_words_how_its_figur
     assert f"From the evaluation in <code>{valid}</code>." in html
     assert 'Of 16 photos of none of its classes, it called 12 "unknown" and gave 4 a class ' in html
     assert "anyway: red 3, blue 1." in html
-    assert "keep 95% of the photos evaluated there, it would" in html  # not "your test photos"
+    assert "set on the photos evaluated there to keep 95% of them would" in html  # not "test"
     assert '<div class="value">12 of 16</div>' in section(html, "overview")
 
 
@@ -848,7 +848,7 @@ def test_the_stricter_threshold_is_rounded_as_the_runs_own_threshold_is(trained_
     metrics_file.write_text(json.dumps(metrics | {"open_set": open_set}))
     html = " ".join(build_report(trained_run, tmp_path / "r.html").read_text().split())
     assert metrics["unknown_score_readable"] and metrics["unknown_threshold"] is not None
-    assert 'objrec recommends a stricter "unknown" threshold, 0.41: ' in html
+    assert 'recommends a stricter "unknown" threshold, 0.41, set on the validation photos: ' in html
     assert "0.4127" not in html
     from objrec.report import threshold_text
 

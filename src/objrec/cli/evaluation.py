@@ -585,8 +585,8 @@ def open_set_lines(m: dict[str, Any], evaluated: str) -> list[str]:
     n, accepted, auroc = o["n_unknown"], o.get("unknown_accepted"), o["auroc"]
     separation = [
         f"  how well it tells them from {evaluated}, whatever the threshold: {auroc:.2f}",
-        "  (1: every time, 0.5: no better than guessing); made strict enough to keep 95% of",
-        f"  {evaluated}, it would still give a class to {percent(o['fpr_at_95_tpr'])} of the "
+        f"  (1: every time, 0.5: no better than guessing); a threshold set on {evaluated}",
+        f"  to keep 95% of them would still give a class to {percent(o['fpr_at_95_tpr'])} of the "
         "unknown images",
     ]
     if accepted is None or m.get("unknown_threshold") is None:  # the run answers no "unknown"
@@ -785,7 +785,9 @@ def stricter_lines(
     m: dict[str, Any], evaluated: str, run: Path | None, kept: bool = False
 ) -> list[str]:
     """The threshold that keeps 95% of the run's validation images: whether objrec recommends
-    it first, then both sides of the trade at the run's threshold and at it (unknown images
+    it first, and that it was set on those (the separation line's was set on ``evaluated``:
+    unsaid, 0% of the unknown images given a class there read as contradicting 1 of 12 given
+    one with it), then both sides of the trade at the run's threshold and at it (unknown images
     caught, ``evaluated`` images wrongly said to be unknown, top-1), the trade against
     :data:`TRADE_RULE`, and, recommended, how to use it (``--keep-threshold``, or predict, serve
     and export's ``--threshold``), or, ``kept``, that this evaluate's ``--keep-threshold`` just
@@ -803,14 +805,14 @@ def stricter_lines(
     lines = [
         f"a stricter threshold {verdict}: {words}"
         + ("" if s.get("recommended") else "; the run's stays"),
+        f"  set on the validation images, as the run's own was: it keeps {percent(s['valid_kept'])}"
+        " of them",
         *advice_resting_lines(u, n, s.get("valid_images")),
         f"  unknown images caught: {both_counts(caught, u)}",
         f"  {evaluated} said to be unknown, wrongly: {both_counts(lost, n)}",
         *unknown_class_lines(s.get("unknown_by_class"), stricter=True),
         f"  top-1 when an unknown counts as wrong: {percent(m['top1_at_threshold'])} now, "
         f"{percent(s['top1_at_threshold'])} with it",
-        "  chosen on the validation images, as the run's own was; it keeps "
-        f"{percent(s['valid_kept'])} of them",
         f"  {points(more_caught)} more of the unknown images caught for {points(more_lost)} more "
         f"of {evaluated} lost:",
         *(f"  {line}" for line in TRADE_RULE.splitlines()),
