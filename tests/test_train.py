@@ -252,6 +252,24 @@ def test_train_says_in_plain_words_what_runs_in_which_arithmetic(tmp_path, split
     ]
 
 
+def test_train_says_the_default_bodys_three_networks_in_the_plural():
+    """readme39: train said "the pretrained network, kept as it is, runs in ..." and "run
+    through the pretrained network" of the default body, three networks (a feature ensemble)."""
+    from objrec.backbones import network_words
+    from objrec.config import DEFAULT_BACKBONE
+    from objrec.train import precision_notes
+
+    assert network_words("tiny_test") == "the pretrained network"
+    assert network_words("resnet18+tiny_test") == "the 2 pretrained networks"
+    precision = {"used": "int8", "why": "auto: x", "head": "fp32", "head_why": "y"}
+    assert precision_notes(precision, DEFAULT_BACKBONE)[0] == (
+        "the 3 pretrained networks, kept as they are, run in 8-bit integers (int8), auto: x"
+    )
+    assert precision_notes(precision, "tiny_test")[0].startswith(
+        "the pretrained network, kept as it is, runs in 8-bit"
+    )
+
+
 def test_train_says_that_an_int8_body_in_openvino_exports_otherwise_only_with_v(
     split_dir, tmp_path, monkeypatch, caplog
 ):

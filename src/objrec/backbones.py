@@ -191,6 +191,14 @@ def get_backbone(name: str) -> BackboneSpec:
     )
 
 
+def network_words(name: str) -> str:
+    """The pretrained network(s) of the backbone ``name`` in words, for what train says: "the
+    pretrained network", or "the 3 pretrained networks" for an ensemble (``A+B+C``, as the
+    default is: "the pretrained network" read as one)."""
+    count = len(name.split("+"))
+    return "the pretrained network" if count == 1 else f"the {count} pretrained networks"
+
+
 def require_known_backbone(name: str) -> None:
     """Raise what :func:`get_backbone` raises for ``name`` (BadBackbone: a name objrec cannot
     build), checking a ``timm:NAME`` against timm's list of models only (its data config is

@@ -343,7 +343,7 @@ def calibration_key(
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
-QUANTIZING = "making the pretrained network's 8-bit (int8) copy (once per cache folder)"
+QUANTIZING = "making the 8-bit (int8) copy of the pretrained weights (once per cache folder)"
 """The task shown while an int8 graph is made (it is cached afterwards), counting its steps."""
 QUANTIZE_STEPS = 2
 """Steps of :func:`quantize_graph` besides the calibration batches: the graph prepared, the int8

@@ -35,6 +35,7 @@ from objrec.backbones import (
     Body,
     build_body,
     get_backbone,
+    network_words,
     normalisation_warning,
     resolve_data_config,
 )
@@ -487,7 +488,7 @@ def open_run(
     precision |= head
     if request.resume:  # settled when the run started
         precision["why"] = "the resumed run's own"
-    for note in precision_notes(precision):
+    for note in precision_notes(precision, config.backbone):
         reporter.note(note)
     if precision.get("engine") == "openvino":
         log.info(EXPORT_IN_OPENVINO)
@@ -515,13 +516,16 @@ train on a CPU with 8-bit dot products, read before a user had thought of export
 help says it, and export warns when the file's answers in ONNX Runtime are apart."""
 
 
-def precision_notes(precision: dict[str, str]) -> list[str]:
-    """What train says at start of the arithmetic body and head run in, and why (what an int8
-    body in OpenVINO means for its export is logged, :data:`EXPORT_IN_OPENVINO`)."""
+def precision_notes(precision: dict[str, str], backbone: str = "") -> list[str]:
+    """What train says at start of the arithmetic body (of ``backbone``: one network or several,
+    :func:`backbones.network_words`) and head run in, and why (what an int8 body in OpenVINO
+    means for its export is logged, :data:`EXPORT_IN_OPENVINO`)."""
     on = f" on {precision['engine']}" if "engine" in precision else ""
     used, trains = precision_words(precision["used"]), precision_words(precision["head"])
+    body = network_words(backbone)
+    kept = "kept as it is, runs" if "+" not in backbone else "kept as they are, run"
     return [
-        f"the pretrained network, kept as it is, runs in {used}{on}, {precision['why']}",
+        f"{body}, {kept} in {used}{on}, {precision['why']}",
         f"the new head trains in {trains}, {precision['head_why']}",
     ]
 
@@ -787,20 +791,21 @@ def frozen_features(
         workers = loader_settings(body.device, config.num_workers, world.local_size).num_workers
         settings = PassSettings(num_workers=workers, reporter=reporter, description=label)
         table = feature_table(body, folder.samples, spec, settings, world=world)
-        reporter.note(f"{label}: {table_counts(table, world)}")
+        reporter.note(f"{label}: {table_counts(table, world, config.backbone)}")
         results.append(table)
     return results
 
 
-def table_counts(table: FeatureTable, world: World) -> str:
-    """A table's images in words (``145 images, 144 run through the pretrained network, 0 from
-    the feature store, 1 unreadable``): a file that could not be decoded counts as unreadable
-    alone, neither run through the body nor read from the store."""
+def table_counts(table: FeatureTable, world: World, backbone: str = "") -> str:
+    """A table's images in words (``145 images, 144 run through the 3 pretrained networks, 0
+    from the feature store, 1 unreadable``, :func:`backbones.network_words`): a file that could
+    not be decoded counts as unreadable alone, neither run through the body nor read from the
+    store."""
     computed, unreadable = world.sum(table.computed), len(table) - int(table.ok.sum())
     stored = len(table) - computed - unreadable
     bad = f", {unreadable} unreadable" if unreadable else ""
     return (
-        f"{plural(len(table), 'image')}, {computed} run through the pretrained network, "
+        f"{plural(len(table), 'image')}, {computed} run through {network_words(backbone)}, "
         f"{stored} from the feature store{bad}"
     )
 

@@ -244,6 +244,8 @@ def evaluate_next(run: Path, data: Path) -> str:
 def print_trained(result, reporter: RichReporter | None = None) -> None:
     """What a finished ``train`` says: the best epoch (the head kept), why it stopped, the time,
     the model."""
+    from objrec.backbones import network_words
+
     console.print(
         f"best epoch {result.best_epoch} of {len(result.history)}, the head kept: valid loss "
         f"{result.best_valid_loss:.4f}, valid accuracy {percent(result.best_valid_acc)}"
@@ -252,9 +254,8 @@ def print_trained(result, reporter: RichReporter | None = None) -> None:
     if unshown:
         console.print(unshown, markup=False, highlight=False)
     losses = [row["valid_loss"] for row in result.history]
-    stopped = early_stop_sentence(
-        result.best_epoch, len(result.history), run_config(result.run), losses
-    )
+    config = run_config(result.run)
+    stopped = early_stop_sentence(result.best_epoch, len(result.history), config, losses)
     if stopped:
         console.print(stopped)
     quantized = result.seconds.get("quantize", 0.0)
@@ -262,7 +263,8 @@ def print_trained(result, reporter: RichReporter | None = None) -> None:
     frozen = "int8" if "quantize" in result.seconds else result.precision.get("used", "fp32")
     console.print(
         f"{result.seconds['total']:.0f}s in all "
-        f"({result.seconds['features']:.0f}s computing features with the pretrained network in "
+        f"({result.seconds['features']:.0f}s computing features with "
+        f"{network_words(config.get('backbone', ''))} in "
         f"{precision_words(frozen)}"
         + (f", {quantized:.0f}s of it making its int8 copy" if quantized >= 1 else "")
         + f"); model saved to {shown(result.run / 'model.safetensors')}",
