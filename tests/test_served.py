@@ -149,20 +149,22 @@ def test_a_model_loaded_as_the_server_stops_is_not_served_nor_said_to_be(served,
     assert served.recognizer.classes == ["cat", "dog"] and "reloaded" not in caplog.text
 
 
-def test_the_model_served_and_its_mark_are_read_together_while_it_is_replaced(served):
-    """``/predict`` sends which model answered in a header; it read the mark, then the model, so
-    a reload between the two sent the new model's answer under the old model's mark, and the
-    page drew it against the old model's unknown line (review39 #9). A thread replaces the model
-    again and again (switching threads every microsecond) while ``now`` is read."""
-    stamps = [((n, 0, n * 10**9), None) for n in range(2)]
+STAMPS = [((n, 0, n * 10**9), None) for n in range(2)]
+"""Two versions of the served files, their checkpoints written a second apart."""
+
+
+def mixed_while_replaced(served, read) -> list:
+    """What ``read(served)`` (a list of what did not match) gives while a thread replaces the
+    model 2,000 times, switching threads every microsecond, between the versions of
+    :data:`STAMPS` (the model's ``version`` says which)."""
     versions = iter(range(10**9))
     served.load = lambda: SimpleNamespace(version=next(versions) % 2, classes=[])
-    served.reload(stamps[0])
+    served.reload(STAMPS[0])
     done, mixed = threading.Event(), []
 
     def replace():
         for n in range(1, 2001):
-            served.reload(stamps[n % 2])
+            served.reload(STAMPS[n % 2])
         done.set()
 
     switching = sys.getswitchinterval()
@@ -171,9 +173,35 @@ def test_the_model_served_and_its_mark_are_read_together_while_it_is_replaced(se
         thread = threading.Thread(target=replace)
         thread.start()
         while not done.is_set():
-            recognizer, mark = served.now()
-            mixed += [mark] if mark != served.mark_of(stamps[recognizer.version]) else []
+            mixed += read(served)
         thread.join()
     finally:
         sys.setswitchinterval(switching)
-    assert mixed == []
+    return mixed
+
+
+def test_the_model_served_and_its_mark_are_read_together_while_it_is_replaced(served):
+    """``/predict`` sends which model answered in a header; it read the mark, then the model, so
+    a reload between the two sent the new model's answer under the old model's mark, and the
+    page drew it against the old model's unknown line (review39 #9). A thread replaces the model
+    again and again (switching threads every microsecond) while ``now`` is read."""
+
+    def read(served):
+        recognizer, mark = served.now()
+        return [mark] if mark != served.mark_of(STAMPS[recognizer.version]) else []
+
+    assert mixed_while_replaced(served, read) == []
+
+
+def test_info_says_the_model_of_its_mark_while_it_is_replaced(served):
+    """``/info`` read the mark with the model, then the load and checkpoint times apart, so a
+    reload between them said the new model's times under the old model's mark, and the page,
+    seeing no new mark after, kept them (review39b). ``now_and_info`` reads them together."""
+
+    def read(served):
+        recognizer, mark, info = served.now_and_info()
+        stamp = STAMPS[recognizer.version]
+        said = (mark, info["checkpoint_modified"])
+        return [mark] if said != (served.mark_of(stamp), served.checkpoint_time(stamp)) else []
+
+    assert mixed_while_replaced(served, read) == []

@@ -787,10 +787,10 @@ def add_reading_routes(
 
     @app.get("/info")
     def info(response: Response) -> dict:
-        recognizer, response.headers[MODEL_HEADER] = served.now()
+        recognizer, response.headers[MODEL_HEADER], about = served.now_and_info()
         return (
             model_info(recognizer, max_upload_bytes, max_pixels, runtime)
-            | served.info()
+            | about
             | {"cors_origins": origins}
         )
 

@@ -68,9 +68,8 @@ class ServedModel:
         self.failed: Stamp | None = None
         self.stopped = threading.Event()  # the server has stopped: a load ending now is dropped
         self.loading = False
-        self.serving = (load(), stamp)  # one attribute: a reload replaces both at once
-        self.loaded_at = utc_text(time.time())
-        self.modified = self.checkpoint_time(stamp)
+        # one attribute: a reload replaces the model, its files' stamp and its load time at once
+        self.serving = (load(), stamp, utc_text(time.time()))
 
     @property
     def recognizer(self) -> Any:
@@ -80,12 +79,23 @@ class ServedModel:
     def stamp(self) -> Stamp:
         return self.serving[1]
 
+    @property
+    def loaded_at(self) -> str:
+        return self.serving[2]
+
     def now(self) -> tuple[Any, str]:
         """The model served and its mark, read together: read one after the other, a reload
         between them sent an answer of the new model under the old one's mark (or the reverse),
         and the page drew it against the other model's unknown line (review39 #9)."""
-        recognizer, stamp = self.serving
+        recognizer, stamp, _ = self.serving
         return recognizer, self.mark_of(stamp)
+
+    def now_and_info(self) -> tuple[Any, str, dict[str, Any]]:
+        """:meth:`now` and :meth:`info` of the same model: read one after the other, a reload
+        between them had ``/info`` say the new model's load time under the old one's mark, which
+        the page then kept, seeing no new mark (review39b)."""
+        serving = self.serving
+        return serving[0], self.mark_of(serving[1]), self.info_of(serving)
 
     @staticmethod
     def mark_of(stamp: Stamp) -> str:
@@ -105,7 +115,12 @@ class ServedModel:
     def info(self) -> dict[str, Any]:
         """What ``/info`` says of the model served: when this server process loaded it
         (``loaded_at``), and when its checkpoint file was written (``checkpoint_modified``)."""
-        return {"loaded_at": self.loaded_at, "checkpoint_modified": self.modified}
+        return self.info_of(self.serving)
+
+    def info_of(self, serving: tuple[Any, Stamp, str]) -> dict[str, Any]:
+        """:meth:`info` of ``serving`` (:attr:`serving`, read once)."""
+        modified = self.checkpoint_time(serving[1])
+        return {"loaded_at": serving[2], "checkpoint_modified": modified}
 
     def check(self) -> bool:
         """One look at the files: the new model loaded when they changed since the model served
@@ -162,8 +177,7 @@ class ServedModel:
         if self.stopped.is_set():  # it said "answering with it now" after the server had stopped
             return False
         read = self.changed_words(stamp)
-        self.serving, self.failed = (recognizer, stamp), None
-        self.loaded_at, self.modified = utc_text(time.time()), self.checkpoint_time(stamp)
+        self.serving, self.failed = (recognizer, stamp, utc_text(time.time())), None
         events.info(
             "reloaded %s in %.1f s: answering with it now (%d classes)",
             read,
