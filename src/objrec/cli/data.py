@@ -995,16 +995,22 @@ def print_groups(groups: Sequence[dict], data: Path, file: str, limit: int = 2) 
 def print_label_issues(rows: Sequence[dict], data: Path, limit: int = 5) -> None:
     """The likely wrong labels under their heading: how many, the first ``limit`` (most likely
     first) with the class each looks like, the rest counted."""
+    heading = (
+        f"{plural(len(rows), 'likely wrong label')} (most likely first), all in label_issues.csv:"
+    )
+    print_flags(rows, heading, data, limit, "label_issues.csv")
+
+
+def print_flags(rows: Sequence[dict], heading: str, data: Path, limit: int, rest_in: str) -> None:
+    """Label flags under ``heading``: the first ``limit`` (:func:`flag_line`), the rest counted as
+    in the file ``rest_in``; nothing when there are none."""
     if not rows:
         return
-    console.print(
-        f"{plural(len(rows), 'likely wrong label')} (most likely first), all in label_issues.csv:",
-        highlight=False,
-    )
+    console.print(heading, highlight=False)
     for row in rows[:limit]:
         console.print(printable(flag_line(row, data)), markup=False, highlight=False)
     if len(rows) > limit:
-        console.print(f"  and {len(rows) - limit:,} more in label_issues.csv")
+        console.print(f"  and {len(rows) - limit:,} more in {rest_in}")
 
 
 def flag_line(row: dict, data: Path) -> str:
@@ -1023,18 +1029,13 @@ SETTLED_WORDS = "settled by your earlier plans (kept)"
 def print_settled(result, data: Path, limit: int = 3) -> None:
     """The flags whose label a person settled, apart from the likely wrong labels: how many,
     the first ``limit``, the rest counted."""
-    rows = [row for row in result.label_issues if row["path"] in set(result.settled)]
-    if not rows:
-        return
-    console.print(
+    settled = set(result.settled)
+    rows = [row for row in result.label_issues if row["path"] in settled]
+    heading = (
         f"{plural(len(rows), 'label')} {SETTLED_WORDS}, flagged again (plan.csv keeps "
-        f"{'it' if len(rows) == 1 else 'them'}; also in label_issues.csv):",
-        highlight=False,
+        f"{'it' if len(rows) == 1 else 'them'}; also in label_issues.csv):"
     )
-    for row in rows[:limit]:
-        console.print(printable(flag_line(row, data)), markup=False, highlight=False)
-    if len(rows) > limit:
-        console.print(f"  and {len(rows) - limit:,} more in plan.csv")
+    print_flags(rows, heading, data, limit, "plan.csv")
 
 
 @click.command("apply-plan", short_help="Copy a folder with a reviewed audit plan applied.")
