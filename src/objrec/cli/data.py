@@ -1053,6 +1053,10 @@ def apply_plan(data: Path, plan: Path, out: Path, copy: bool, as_json: bool) -> 
     keep copies the file, remove leaves it out, relabel copies it into the new_class folder
     (--link: links to DATA's files instead of copies, as split --link does). OUT must be new or
     empty; a split folder's copy gets its own manifest.csv.
+
+    OUT also gets reviewed.csv, the labels your plan kept or changed (and DATA's earlier ones):
+    the next audit of OUT, or of a split of it, keeps those labels instead of suggesting them
+    again.
     """
     from objrec.audit_report import apply_plan as run_apply
     from objrec.audit_report import test_change_note
