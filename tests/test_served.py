@@ -53,7 +53,7 @@ def test_a_replaced_checkpoint_is_loaded_once_it_holds_still(served, tmp_path, c
     with caplog.at_level("INFO", logger="objrec.serve.events"):
         assert served.check() is True
     assert served.recognizer.classes == ["cat", "dog", "emu"] and served.load.count == 2
-    assert served.info()["checkpoint_modified"] == "2065-01-24T05:20:00Z"
+    assert served.now()[2]["checkpoint_modified"] == "2065-01-24T05:20:00Z"
     assert f"reloaded {checkpoint} (written 2065-01-24T05:20:00Z)" in caplog.text
     assert served.check() is False and served.load.count == 2
 
@@ -95,7 +95,11 @@ def test_a_kept_threshold_written_beside_the_model_loads_it_again(served, tmp_pa
 def test_a_running_app_looks_at_its_files_until_it_stops():
     """Every few seconds (here 0.01) while it runs, on a thread of its own; never once stopped."""
     looked = []
-    app = FastAPI(lifespan=checking_lifespan(SimpleNamespace(check=lambda: looked.append(1)), 0.01))
+    app = FastAPI(
+        lifespan=checking_lifespan(
+            SimpleNamespace(check=lambda: looked.append(1), stop=lambda: None), 0.01
+        )
+    )
     with TestClient(app):
         deadline = time.monotonic() + 60
         while len(looked) < 2 and time.monotonic() < deadline:
@@ -118,7 +122,7 @@ def test_a_look_that_fails_is_logged_and_the_app_looks_again(caplog):
         if len(looked) < 3:
             raise OSError("the disk went away")
 
-    app = FastAPI(lifespan=checking_lifespan(SimpleNamespace(check=check), 0.01))
+    app = FastAPI(lifespan=checking_lifespan(SimpleNamespace(check=check, stop=lambda: None), 0.01))
     with caplog.at_level("WARNING", logger="objrec.served"), TestClient(app):
         deadline = time.monotonic() + 60
         while len(looked) < 4 and time.monotonic() < deadline:
@@ -187,7 +191,7 @@ def test_the_model_served_and_its_mark_are_read_together_while_it_is_replaced(se
     again and again (switching threads every microsecond) while ``now`` is read."""
 
     def read(served):
-        recognizer, mark = served.now()
+        recognizer, mark, _ = served.now()
         return [mark] if mark != served.mark_of(STAMPS[recognizer.version]) else []
 
     assert mixed_while_replaced(served, read) == []
@@ -196,10 +200,10 @@ def test_the_model_served_and_its_mark_are_read_together_while_it_is_replaced(se
 def test_info_says_the_model_of_its_mark_while_it_is_replaced(served):
     """``/info`` read the mark with the model, then the load and checkpoint times apart, so a
     reload between them said the new model's times under the old model's mark, and the page,
-    seeing no new mark after, kept them (review39b). ``now_and_info`` reads them together."""
+    seeing no new mark after, kept them (review39b). ``now`` reads them together."""
 
     def read(served):
-        recognizer, mark, info = served.now_and_info()
+        recognizer, mark, info = served.now()
         stamp = STAMPS[recognizer.version]
         said = (mark, info["checkpoint_modified"])
         return [mark] if said != (served.mark_of(stamp), served.checkpoint_time(stamp)) else []

@@ -674,7 +674,7 @@ def add_predict_route(
         misplaced = misplaced_field_text(request.query_params, await request.form())
         if misplaced:
             raise HTTPException(422, misplaced)
-        recognizer, response.headers[MODEL_HEADER] = served.now()
+        recognizer, response.headers[MODEL_HEADER], _ = served.now()
         job = answering.submit(answer_upload, recognizer, file, topk, tta, **limits)
         return await asyncio.wrap_future(job)
 
@@ -787,7 +787,7 @@ def add_reading_routes(
 
     @app.get("/info")
     def info(response: Response) -> dict:
-        recognizer, response.headers[MODEL_HEADER], about = served.now_and_info()
+        recognizer, response.headers[MODEL_HEADER], about = served.now()
         return (
             model_info(recognizer, max_upload_bytes, max_pixels, runtime)
             | about

@@ -83,19 +83,16 @@ class ServedModel:
     def loaded_at(self) -> str:
         return self.serving[2]
 
-    def now(self) -> tuple[Any, str]:
-        """The model served and its mark, read together: read one after the other, a reload
-        between them sent an answer of the new model under the old one's mark (or the reverse),
-        and the page drew it against the other model's unknown line (review39 #9)."""
-        recognizer, stamp, _ = self.serving
-        return recognizer, self.mark_of(stamp)
-
-    def now_and_info(self) -> tuple[Any, str, dict[str, Any]]:
-        """:meth:`now` and :meth:`info` of the same model: read one after the other, a reload
-        between them had ``/info`` say the new model's load time under the old one's mark, which
-        the page then kept, seeing no new mark (review39b)."""
-        serving = self.serving
-        return serving[0], self.mark_of(serving[1]), self.info_of(serving)
+    def now(self) -> tuple[Any, str, dict[str, Any]]:
+        """The model served, its mark and what ``/info`` says of it (when this server process
+        loaded it, ``loaded_at``, and when its checkpoint was written, ``checkpoint_modified``),
+        read together: read one after the other, a reload between them sent an answer of the new
+        model under the old one's mark, which the page drew against the other model's unknown
+        line (review39 #9), and ``/info`` said the new model's times under the old mark, which
+        the page then kept (review39b)."""
+        recognizer, stamp, loaded_at = self.serving
+        info = {"loaded_at": loaded_at, "checkpoint_modified": self.checkpoint_time(stamp)}
+        return recognizer, self.mark_of(stamp), info
 
     @staticmethod
     def mark_of(stamp: Stamp) -> str:
@@ -111,16 +108,6 @@ class ServedModel:
     def checkpoint_time(stamp: Stamp) -> str | None:
         """When the checkpoint of ``stamp`` was last written (ISO 8601, UTC)."""
         return utc_text(stamp[0][2] / 1e9) if stamp[0] is not None else None
-
-    def info(self) -> dict[str, Any]:
-        """What ``/info`` says of the model served: when this server process loaded it
-        (``loaded_at``), and when its checkpoint file was written (``checkpoint_modified``)."""
-        return self.info_of(self.serving)
-
-    def info_of(self, serving: tuple[Any, Stamp, str]) -> dict[str, Any]:
-        """:meth:`info` of ``serving`` (:attr:`serving`, read once)."""
-        modified = self.checkpoint_time(serving[1])
-        return {"loaded_at": serving[2], "checkpoint_modified": modified}
 
     def check(self) -> bool:
         """One look at the files: the new model loaded when they changed since the model served
@@ -216,8 +203,7 @@ def checking_lifespan(served: ServedModel, every: float | None) -> Callable[[Any
         try:
             yield
         finally:
-            if hasattr(served, "stop"):  # not a stand-in that only looks
-                served.stop()
+            served.stop()
             if task is not None:
                 task.cancel()
 
