@@ -893,7 +893,8 @@ def test_a_threshold_chosen_on_few_validation_images_is_said_to_be_shaky():
     """A newcomer's 6-class run (36 validation images) answered a clear photo of a known class
     "unknown" (familiarity -0.21), and nothing had said that a threshold chosen on so few images
     is shaky. train's line now says how many it was chosen on and, under 100, that it is shaky."""
-    from objrec.confidence import FEW_IMAGES, FittedConfidence, TemperatureFit
+    from objrec.confidence import FittedConfidence, TemperatureFit
+    from objrec.enough import FEWEST_FOR_A_THRESHOLD
     from objrec.train import calibrated_line
 
     one = TemperatureFit(1.0, 1.0, 40)
@@ -904,8 +905,10 @@ def test_a_threshold_chosen_on_few_validation_images_is_said_to_be_shaky():
         "clear photos of your classes may come out unknown, and more validation images (more "
         "photos per class) steady it"
     )
-    enough = calibrated_line(replace(fitted, n_valid=FEW_IMAGES))
-    assert enough.endswith(f"that threshold was chosen on {FEW_IMAGES} validation images")
+    enough = calibrated_line(replace(fitted, n_valid=FEWEST_FOR_A_THRESHOLD))
+    assert enough.endswith(
+        f"that threshold was chosen on {FEWEST_FOR_A_THRESHOLD} validation images"
+    )
 
 
 def test_the_stricter_threshold_s_advice_is_shaky_when_any_of_its_counts_is_few():

@@ -37,6 +37,7 @@ from objrec.data import (
     read_key,
     refuse_run_folder,
 )
+from objrec.enough import FEWEST_WITHOUT_INTERVAL
 from objrec.errors import ObjrecError, strict_refusal
 from objrec.images import (
     BAD_NAME,
@@ -55,7 +56,6 @@ from objrec.images import (
 from objrec.progress import SILENT, Reporter, or_silent, plural, some_of
 from objrec.reviewed import REVIEWED_FILE
 from objrec.split import (
-    FEW_TO_MEASURE,
     allocate,
     larger_ratios_hint,
     min_class_size,
@@ -405,14 +405,14 @@ def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
 
 FEW_BESIDE_RATIO = 10
 """The ratio of the largest class's images to a small class's from which check names, in a class
-folder, the classes a default split tests on fewer than ``split.FEW_TO_MEASURE`` photos: such
+folder, the classes a default split tests on fewer than ``FEWEST_WITHOUT_INTERVAL`` photos: such
 a class is hidden by the overall top-1, and is the first the unknown answer and the audit's
 outliers fall on. persona38b (airplanes 400, ant 15: 27 to 1, 4 test ants) heard nothing."""
 
 
 def few_beside_many_hint(counts: dict[str, int]) -> str | None:
     """One sentence naming the classes of a class folder (``counts``: readable images) that a
-    default split gives fewer than ``split.FEW_TO_MEASURE`` test photos while the largest has
+    default split gives fewer than ``FEWEST_WITHOUT_INTERVAL`` test photos while the largest has
     :data:`FEW_BESIDE_RATIO` times their images or more; None when there are none. A class too
     small for a split (``few_images``, noted apart) is not named again."""
     held = {name: n for name, n in counts.items() if n > 0}
@@ -424,7 +424,8 @@ def few_beside_many_hint(counts: dict[str, int]) -> str | None:
     small = sorted(
         (n, name)
         for name, n in held.items()
-        if need <= n <= held[large] / FEW_BESIDE_RATIO and allocate(n, ratios)[2] < FEW_TO_MEASURE
+        if need <= n <= held[large] / FEW_BESIDE_RATIO
+        and allocate(n, ratios)[2] < FEWEST_WITHOUT_INTERVAL
     )
     if not small:
         return None
@@ -433,9 +434,9 @@ def few_beside_many_hint(counts: dict[str, int]) -> str | None:
     return (
         f"{plural(len(small), 'class', 'classes')} {have} few images beside {large} with "
         f"{held[large]:,} ({held[large] / small[0][0]:,.0f} to 1 at most): {named}; a default "
-        f"split tests each on fewer than {FEW_TO_MEASURE} photos, so its top-1 moves by 10 points "
-        "or more a photo, and such classes are the first said unknown or flagged as outliers: "
-        "more photos of them help most"
+        f"split tests each on fewer than {FEWEST_WITHOUT_INTERVAL} photos, so its top-1 moves by "
+        "10 points or more a photo, and such classes are the first said unknown or flagged as "
+        "outliers: more photos of them help most"
     )
 
 

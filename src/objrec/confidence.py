@@ -44,6 +44,7 @@ from torch import nn
 
 from objrec.config import UNKNOWN_SCORES
 from objrec.engine import without_dynamo
+from objrec.enough import FEWEST_FOR_A_THRESHOLD
 from objrec.errors import ObjrecError
 from objrec.kmeans import kmeans_centres
 from objrec.model import HeadEnsemble
@@ -67,16 +68,6 @@ KEEP_KNOWN = 0.95
 """The default threshold keeps at least this share of the validation images of known classes..."""
 MAX_COST = 0.005
 """... and answers "unknown" for at most this share of them that the model classifies right."""
-FEW_IMAGES = 100
-"""Under this many images a threshold, or the advice to take a stricter one, is shaky, and objrec
-says so where it states or recommends one (:func:`resting_words`). Under 200 validation images the
-run's threshold sits just below the least familiar right answer (:func:`choose_threshold`), and the
-share of new photos of the known classes below the least of ``n`` draws is, at 95%, up to
-1 - 0.05^(1/n): 3% at 100 images, 8% at 36, 14% at 20 (1% expected at 100). A share of ``n``
-unknown images moves 100/n points per image, with a 95% margin of up to about 1/sqrt(n): 10 points
-at 100 images, 31 at 10, where one image more or less caught can turn the recommendation."""
-
-
 ECE_SAME = 0.0025
 """Calibration errors (ECE, a share) before and after the temperature closer than this (a quarter
 of a percentage point) are said to be about the same: "the model's own were closer" for 7.39
@@ -899,8 +890,8 @@ def score_from_state(own: dict[str, torch.Tensor]) -> nn.Module:
 
 
 def resting_words(n: int, what: str = "validation images") -> str:
-    """``chosen on 512 validation images``, or under :data:`FEW_IMAGES`, that so few make the
-    threshold shaky: a newcomer's clear photo of a known class came out "unknown" (familiarity
+    """``chosen on 512 validation images``, or under ``FEWEST_FOR_A_THRESHOLD``, that so few make
+    the threshold shaky: a newcomer's clear photo of a known class came out "unknown" (familiarity
     -0.21) from a threshold chosen on 36 validation images, and nothing had said it might."""
     return " ".join(resting_clauses(n, what))
 
@@ -908,10 +899,10 @@ def resting_words(n: int, what: str = "validation images") -> str:
 def resting_clauses(n: int, what: str = "validation images") -> list[str]:
     """:func:`resting_words` in the clauses it is made of, each under 80 characters, for
     evaluate's short lines (broken where the sentence pauses, not mid-phrase)."""
-    if n >= FEW_IMAGES:
+    if n >= FEWEST_FOR_A_THRESHOLD:
         return [f"chosen on {n} {what}"]
     return [
-        f"chosen on only {n} {what}, under {FEW_IMAGES}, so it is shaky:",
+        f"chosen on only {n} {what}, under {FEWEST_FOR_A_THRESHOLD}, so it is shaky:",
         "clear photos of your classes may come out unknown,",
         f"and more {what} (more photos per class) steady it",
     ]
@@ -1034,7 +1025,8 @@ def traded_shares(
 def advice_rests_on(unknown: int, known: int, valid: int | None) -> tuple[str, int | None]:
     """What the stricter threshold's advice rests on, in words (``10 unknown, 36 evaluated and
     36 validation images``; ``valid``, the threshold's own, None in an older metrics.json), and
-    the fewest of those counts when under :data:`FEW_IMAGES`, the advice then shaky (else None).
+    the fewest of those counts when under ``FEWEST_FOR_A_THRESHOLD``, the advice then shaky (else
+    None).
     The fewest of all, not the unknown images alone: the trade weighs a share of the unknown
     images against a share of the evaluated ones, so 36 evaluated images (2.8 points each) can
     turn it as surely as 36 strangers. evaluate and the report both judge by it."""
@@ -1043,7 +1035,7 @@ def advice_rests_on(unknown: int, known: int, valid: int | None) -> tuple[str, i
     said = ", ".join(f"{c} {what}" for c, what in counts[:-1])
     words = f"{said} and {counts[-1][0]} {counts[-1][1]} images"
     fewest = min(c for c, _ in counts)
-    return words, (fewest if fewest < FEW_IMAGES else None)
+    return words, (fewest if fewest < FEWEST_FOR_A_THRESHOLD else None)
 
 
 def worth_trading(more_lost: float, more_caught: float) -> bool:

@@ -50,6 +50,7 @@ from objrec.data import (
     scan_class_folder,
 )
 from objrec.devices import loader_settings, resolve_device
+from objrec.enough import FEWEST_TO_TRUST, too_few_to_trust
 from objrec.errors import ObjrecError
 from objrec.features import (
     FeatureTable,
@@ -160,12 +161,13 @@ class EvaluationResult:
     @property
     def few_image_classes(self) -> list[str]:
         """Classes evaluated on fewer distinct images than ``split`` needs of a whole class
-        (``split.min_class_size``, 3 for its default ratios): their per-class top-1 rests on one
+        (``enough.FEWEST_TO_TRUST``: 3, as many as ``split`` needs of a whole class for its default
+        ratios): their per-class top-1 rests on one
         or two photos (``per_class``'s ``n_groups``: near-duplicates, such as the frames of a
         burst, count once), so 0.0 or 1.0 says little."""
         if not len(self.per_class):
             return []
-        return list(self.per_class.loc[self.per_class["n_groups"] < few_images(), "class"])
+        return list(self.per_class.loc[too_few_to_trust(self.per_class), "class"])
 
     @property
     def near_duplicates(self) -> str | None:
@@ -433,15 +435,6 @@ def log_evaluation(run: Path, target: Path, result: EvaluationResult) -> None:
     log_result_warnings(log, [result.warning] if result.warning else [])
 
 
-def few_images() -> int:
-    """The fewest images a class's per-class results rest on to be worth reading: as many as
-    ``split`` needs of a whole class for its default ratios (``split.few_images``: 3), by which
-    ``split`` warns of a class it gives too few valid or test photos."""
-    from objrec.split import few_images as fewest
-
-    return fewest()
-
-
 def add_top1_interval(per_class: pd.DataFrame) -> pd.DataFrame:
     """``per_class`` with ``top1_low`` and ``top1_high`` after ``top1``: the 95% Wilson interval
     of each class's top-1 on its distinct images (``n_groups``), the one the overall top-1 gets
@@ -463,14 +456,14 @@ def mark_too_few(per_class: pd.DataFrame, distinct: dict[str, int] | None = None
     """``per_class`` with ``n_groups`` and ``too_few_to_trust`` after ``n_test``: the distinct
     photos among the class's images (``distinct``: near-duplicates, such as a burst's frames,
     count once; without it, every image is one), and whether they are fewer than
-    :func:`few_images`, the classes :func:`warn_few_images` names, so that ``per_class.csv``
+    :data:`FEWEST_TO_TRUST`, the classes :func:`warn_few_images` names, so that ``per_class.csv``
     (and ``--json``'s rows) say it beside a top-1 of 100% from one photo (or its five frames);
     then each top-1's interval (:func:`add_top1_interval`)."""
     if "n_test" in per_class:  # a table of no class has no columns
         at = per_class.columns.get_loc("n_test") + 1
         counts = per_class["n_test"] if distinct is None else per_class["class"].map(distinct)
         per_class.insert(at, "n_groups", counts.astype(int))
-        per_class.insert(at + 1, "too_few_to_trust", per_class["n_groups"] < few_images())
+        per_class.insert(at + 1, "too_few_to_trust", too_few_to_trust(per_class))
     return add_top1_interval(per_class)
 
 
@@ -492,7 +485,7 @@ def warn_few_images(result: EvaluationResult, run: Path | None = None) -> None:
         "trust: %s",
         plural(len(few), "class", "classes"),
         whose,
-        few_images(),
+        FEWEST_TO_TRUST,
         grouped({name: image_count(table, name) for name in few}),
     )
 
@@ -792,13 +785,13 @@ def mostly_unknown(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 def mostly_unknown_words(rows: Sequence[dict[str, Any]], stricter: bool = False) -> str:
     """The classes of :func:`mostly_unknown`, each with its count (``bonsai 1 of 2``), in words
-    (``stricter``: at the stricter threshold), those of fewer than :func:`few_images` images
+    (``stricter``: at the stricter threshold), those of fewer than :data:`FEWEST_TO_TRUST` images
     said too few to judge by, as their per-class results are said too few to trust: a catalogue
     of 2 test photos a class was told "half or more of the images of bonsai, cup, wheelchair are
     said to be unknown: in use, those classes would often get no answer" of 1 photo of 2 each
     (persona39c). "" when no class is."""
     most = set(mostly_unknown(rows))
-    few = {r["class"]: r for r in rows if r["class"] in most and r["images"] < few_images()}
+    few = {r["class"]: r for r in rows if r["class"] in most and r["images"] < FEWEST_TO_TRUST}
     judged = {r["class"]: r for r in rows if r["class"] in most and r["class"] not in few}
     lead, verb = ("with it, ", "would be") if stricter else ("", "are")
     words = []
@@ -813,7 +806,7 @@ def mostly_unknown_words(rows: Sequence[dict[str, Any]], stricter: bool = False)
         named = f"{counts} too" if judged else f"{lead}half or more of the images of {counts}"
         named += "" if judged else f" {verb} said to be unknown"
         words.append(
-            f"{named}, but fewer than {plural(few_images(), 'image')} a class are too few to "
+            f"{named}, but fewer than {plural(FEWEST_TO_TRUST, 'image')} a class are too few to "
             "judge by (as their per-class results)"
         )
     return "; ".join(words)

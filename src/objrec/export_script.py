@@ -573,19 +573,20 @@ def threshold_sentence(spec: dict) -> str:
     return f"unknown below {what}: {whose}"
 
 
-FEW_IMAGES = 100
+FEWEST_FOR_A_THRESHOLD = 100
 """Under this many validation images the run's threshold is shaky, as objrec says it."""
 
 
 def resting_words(n: int | None) -> str:
-    """``, chosen on 512 validation images``, and under :data:`FEW_IMAGES` that it is shaky, as
-    ``objrec predict`` says it; "" when the sidecar does not say."""
+    """``, chosen on 512 validation images``, and under :data:`FEWEST_FOR_A_THRESHOLD` that it is
+    shaky, as ``objrec predict`` says it; "" when the sidecar does not say."""
     if n is None:
         return ""
-    if n >= FEW_IMAGES:
+    if n >= FEWEST_FOR_A_THRESHOLD:
         return f", chosen on {n} validation images"
     return (
-        f", chosen on only {n} validation images, under {FEW_IMAGES}, so it is shaky: clear "
+        f", chosen on only {n} validation images, under {FEWEST_FOR_A_THRESHOLD}, so it is shaky: "
+        "clear "
         "photos of your classes may come out unknown, and more validation images (more photos "
         "per class) steady it"
     )

@@ -95,7 +95,8 @@ class Calibration:
     unknown_score: str = "msp"
     validation_images: int | None = None
     """How many validation images the threshold was chosen on (None: a run trained before it was
-    recorded); under ``confidence.FEW_IMAGES`` the threshold is shaky, and the commands say so."""
+    recorded); under ``enough.FEWEST_FOR_A_THRESHOLD`` the threshold is shaky, and the commands
+    say so."""
 
     EARLIER_KEYS = ("temperature", "unknown_threshold", "unknown_score")
     """What an objrec from before ``validation_images`` takes in a checkpoint's calibration entry,

@@ -120,7 +120,7 @@ class Prediction:
     """When ``threshold`` is the one kept with the run: when it was kept (ISO 8601, UTC)."""
     threshold_images: int | None = None
     """How many validation images the run's own ``threshold`` was chosen on (None: a kept or
-    given one, or an older run); few make it shaky (``confidence.FEW_IMAGES``)."""
+    given one, or an older run); few make it shaky (``enough.FEWEST_FOR_A_THRESHOLD``)."""
     unknown_score: str | None = None
     """The run's unknown score (``--unknown-score``: ``msp`` is the top probability), the scale
     of ``threshold`` when ``line`` is None."""

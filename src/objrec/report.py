@@ -27,14 +27,19 @@ from PIL import Image
 
 from objrec import __version__
 from objrec.checkpoint import model_digest, read_checkpoint
-from objrec.confidence import FEW_IMAGES, advice_rests_on, resting_words
+from objrec.confidence import advice_rests_on, resting_words
 from objrec.config import TOP5_CLASSES, DataConfig, unknown_score_words
 from objrec.data import IMAGE_SET_MEANING, SPLITS, scan_class_folder
 from objrec.engine import lower_not_kept
+from objrec.enough import (
+    FEWEST_FOR_A_THRESHOLD,
+    FEWEST_TO_TRUST,
+    FEWEST_WITHOUT_INTERVAL,
+    too_few_to_trust,
+)
 from objrec.errors import ObjrecError
 from objrec.evaluate import (
     add_top1_interval,
-    few_images,
     near_duplicate_words,
     top_losses,
     unknown_images,
@@ -54,7 +59,6 @@ from objrec.outputs import (
     staged,
 )
 from objrec.progress import Reporter, or_silent, plural, some_of
-from objrec.split import FEW_TO_MEASURE
 from objrec.tables import exact_cell
 from objrec.transforms import TTA_VIEWS, build_transforms, draft_size
 
@@ -430,7 +434,7 @@ def build_report(
             "score_words": unknown_score_words,
             "threshold_text": threshold_text,
             "resting_words": resting_words,
-            "few_for_a_threshold": FEW_IMAGES,
+            "few_for_a_threshold": FEWEST_FOR_A_THRESHOLD,
             "shaky_advice": shaky_advice,
             "unknown_class_words": unknown_class_words,
             "wall_time_words": wall_time_words,
@@ -638,7 +642,7 @@ def evaluation_context(
         per_class = read_table(evaluation / "per_class.csv", ("class", "most_confused_with"))
         if "n_groups" not in per_class:  # an older CSV lacks it: every image counted as distinct
             per_class["n_groups"] = per_class["n_test"]
-        per_class["too_few_to_trust"] = per_class["n_groups"] < few_images()
+        per_class["too_few_to_trust"] = too_few_to_trust(per_class)
         per_class = add_top1_interval(per_class)  # an older CSV lacks it
     with read_as_written(evaluation / "predictions.csv", run):
         predictions = read_table(evaluation / "predictions.csv", PREDICTION_TEXT)
@@ -654,8 +658,8 @@ def evaluation_context(
         "open_set": open_set_found(run, evaluation, metrics),
         "evaluation_dir": evaluation,
         "per_class": per_class.to_dict(orient="records"),
-        "few_images": few_images(),
-        "few_to_measure": FEW_TO_MEASURE,
+        "few_images": FEWEST_TO_TRUST,
+        "few_to_measure": FEWEST_WITHOUT_INTERVAL,
         "untested": untested_note(recognizer.classes, per_class, metrics.get("folder")),
         "evaluated": evaluated_words(metrics.get("folder")),
         "confused": confused.to_dict(orient="records"),

@@ -51,6 +51,7 @@ from objrec.data import (
     require_split_folder,
     with_likely,
 )
+from objrec.enough import FEWEST_TO_TRUST
 from objrec.errors import ObjrecError, strict_refusal
 from objrec.images import (
     MAX_PIXELS_VARIABLE,
@@ -113,7 +114,7 @@ class SplitResult:
     rest on as few test images (:func:`few_train`)."""
     few_judged_classes: dict[str, dict[str, int]] = field(default_factory=dict)
     """Classes in every split (and not among ``few_train_classes``) whose valid or test split
-    holds fewer distinct photos than :func:`few_images`, with those splits' distinct photos: a
+    holds fewer distinct photos than ``FEWEST_TO_TRUST``, with those splits' distinct photos: a
     class of 12 photos in 4 bursts, tested on 1 of them, which ``evaluate`` calls too few to
     trust (:func:`few_judged`)."""
     empty_classes: list[str] = field(default_factory=list)
@@ -401,9 +402,9 @@ def few_judged_sentence(result: SplitResult) -> str:
     said = f"`evaluate` will call {whose} too few to trust; " if tested else ""
     splits = [s for s in ("valid", "test") if any(s in counts for counts in judged.values())]
     return (
-        f"classes with fewer than {plural(few_images(), 'distinct photo')} in valid or test, "
+        f"classes with fewer than {plural(FEWEST_TO_TRUST, 'distinct photo')} in valid or test, "
         f"too few to judge them by ({said}add photos of them"
-        f"{photos_needed(result, splits, few_images())}): "
+        f"{photos_needed(result, splits, FEWEST_TO_TRUST)}): "
         + grouped(
             {name: judged_counts(counts, result.counts[name]) for name, counts in judged.items()}
         )
@@ -625,7 +626,7 @@ def few_train(counts: dict[str, dict[str, int]], small: Sequence[str], need: int
 
 def few_judged(assignment, keys: dict[Path, str], result: SplitResult) -> dict[str, dict[str, int]]:
     """The classes (neither missing from a split nor ``few_train``) whose valid or test images
-    are fewer than :func:`few_images` distinct photos (each placing group of ``keys``, as the
+    are fewer than ``FEWEST_TO_TRUST`` distinct photos (each placing group of ``keys``, as the
     manifest's ``group`` and ``evaluate``'s ``n_groups`` count them), with those splits' counts."""
     distinct: dict[str, dict[str, set[str]]] = {}
     for path, (name, split) in assignment.items():
@@ -636,7 +637,7 @@ def few_judged(assignment, keys: dict[Path, str], result: SplitResult) -> dict[s
         counts = {
             s: len(splits[s])
             for s in ("valid", "test")
-            if 0 < len(splits.get(s, ())) < few_images()
+            if 0 < len(splits.get(s, ())) < FEWEST_TO_TRUST
         }
         if counts and name not in skip:
             few[name] = counts
@@ -661,7 +662,7 @@ def larger_ratios_hint(
     option. None for other ratios, which the user chose."""
     if tuple(ratios) != SplitConfig().ratios or not sizes:
         return None
-    judged = photos_for(ratios, ["valid", "test"], few_images())
+    judged = photos_for(ratios, ["valid", "test"], FEWEST_TO_TRUST)
     if judged is None or (middle := statistics.median(sizes)) >= judged:
         return None
     held = sum(n - allocate(n, ratios)[0] for n in sizes)
@@ -669,26 +670,11 @@ def larger_ratios_hint(
     return (
         f"most classes have fewer than {judged} photos (median {middle:g}), so the default "
         f"ratios keep {held:,} of the {sum(sizes):,} photos out of training for valid and test, "
-        f"which give each class fewer than {few_images()} there, too few to judge a class by: "
+        f"which give each class fewer than {FEWEST_TO_TRUST} there, too few to judge a class by: "
         f"{how or f'`ratios={LARGER_RATIOS}`'} trains on about {more:,} (on one such folder, "
         "101 classes of 6 to 10 photos, top-1 on 808 other photos rose from 84% to 89%, one "
         'draw and one seed; README, "Your own photos")'
     )
-
-
-FEW_TO_MEASURE = 10
-"""A class evaluated on fewer distinct images than this has its top-1 shown with its 95% interval
-(``top1_low``, ``top1_high``) in evaluate's table and the report: one image is over 10 points of
-it, and 3 right of 4, "75%", would likely lie anywhere from 30% to 95% on many more photos.
-``check`` names a class folder's small classes a default split tests on fewer."""
-
-
-def few_images() -> int:
-    """The fewest distinct photos a class's results on a split rest on to be worth reading, as
-    many as ``split`` needs of a whole class for its default ratios (:func:`min_class_size`: 3):
-    ``evaluate`` calls fewer "too few to trust", and ``split`` warns of a class it gives fewer
-    valid or test photos (:func:`few_judged`)."""
-    return min_class_size(SplitConfig().ratios)
 
 
 def min_class_size(ratios: tuple[float, float, float]) -> int:

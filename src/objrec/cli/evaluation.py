@@ -854,17 +854,18 @@ def offered_words(m: dict[str, Any], value: str) -> str:
 
 def advice_resting_lines(unknown: int, known: int, valid: int | None) -> list[str]:
     """What the stricter threshold's advice rests on (``unknown``, ``known`` evaluated and
-    ``valid`` validation images) and, under ``confidence.FEW_IMAGES`` of any, that it is shaky
+    ``valid`` validation images) and, under ``FEWEST_FOR_A_THRESHOLD`` of any, that it is shaky
     (``confidence.advice_rests_on``, the report's rule too): 10 strangers had recommended one as
     confidently as hundreds, where one stranger more or less caught is 10 points of the trade."""
-    from objrec.confidence import FEW_IMAGES, advice_rests_on
+    from objrec.confidence import advice_rests_on
+    from objrec.enough import FEWEST_FOR_A_THRESHOLD
 
     words, fewest = advice_rests_on(unknown, known, valid)
     rests = f"  it rests on {words}"
     if fewest is None:
         return [rests]
     return [
-        f"{rests}: under {FEW_IMAGES} is few,",
+        f"{rests}: under {FEWEST_FOR_A_THRESHOLD} is few,",
         f"  so it is shaky: one image more or less moves a share by {100 / max(fewest, 1):.1f} "
         "points",
     ]
@@ -911,7 +912,7 @@ def worst_table(rows, with_top5: bool = True, title: str = "Worst classes") -> T
     """The worst classes (or ``title``'s, worst first): support (the class's evaluated images,
     test or not, and its distinct ones when near-duplicates make them fewer), top-1 (= recall),
     top-5, precision, F1, commonest confusion."""
-    from objrec.split import FEW_TO_MEASURE
+    from objrec.enough import FEWEST_WITHOUT_INTERVAL
 
     top5 = ("top-5",) if with_top5 else ()
     columns = ("class", "trained on", "images", "top-1 (recall)", *top5, "precision", "F1")
@@ -921,8 +922,8 @@ def worst_table(rows, with_top5: bool = True, title: str = "Worst classes") -> T
     )
     if any(measured_on_few(r) for r in rows.itertuples()):
         caption += (
-            f"; (30-95%): under {FEW_TO_MEASURE} images, where top-1 would likely lie on many "
-            "more photos (95% interval)"
+            f"; (30-95%): under {FEWEST_WITHOUT_INTERVAL} images, where top-1 would likely lie on "
+            "many more photos (95% interval)"
         )
     table = Table(*columns, "most confused with", title=title, caption=caption)
     for r in rows.itertuples():
@@ -940,11 +941,11 @@ def worst_table(rows, with_top5: bool = True, title: str = "Worst classes") -> T
 
 
 def measured_on_few(r) -> bool:
-    """Whether a per-class row's top-1 rests on fewer than ``split.FEW_TO_MEASURE`` distinct
-    images."""
-    from objrec.split import FEW_TO_MEASURE
+    """Whether a per-class row's top-1 rests on fewer than ``enough.FEWEST_WITHOUT_INTERVAL``
+    distinct images."""
+    from objrec.enough import FEWEST_WITHOUT_INTERVAL
 
-    return hasattr(r, "top1_low") and getattr(r, "n_groups", r.n_test) < FEW_TO_MEASURE
+    return hasattr(r, "top1_low") and getattr(r, "n_groups", r.n_test) < FEWEST_WITHOUT_INTERVAL
 
 
 def top1_cell(r) -> str:
