@@ -940,8 +940,8 @@ def test_a_stricter_threshold_that_loses_far_more_photos_than_it_catches_is_not_
     assert offer[-4:] == [
         "  4.00 points more of the unknown images caught for 25.33 points more of data/test lost:",
         "  objrec recommends a stricter threshold only when the share of unknown images it newly",
-        "  catches is at least the share of the evaluated images it newly calls unknown, and it says",
-        "  no class's images unknown half the time or more that the run's threshold answers",
+        "  catches is at least the share of evaluated images it newly calls unknown, and it says no",
+        "  class's images (3 or more) unknown half the time or more that the run's threshold answers",
     ]
     assert not any("--threshold" in line for line in lines)
 
@@ -986,6 +986,39 @@ def test_a_stricter_threshold_that_would_leave_a_class_mostly_unanswered_is_not_
         recognizer, (Answers(known.probs, fewer, fewer < 0), labels), unknown, valid
     )  # type: ignore[arg-type]
     assert s is not None and s["silences"] == [] and s["recommended"] is True
+
+
+def test_a_class_too_few_to_judge_does_not_stop_a_stricter_threshold():
+    """review39b: bonsai, 1 of its 2 test photos said unknown at the stricter threshold, was called
+    too few to judge by in one breath and the reason objrec did not recommend it in the next. A
+    class of fewer than 3 images no longer refuses it, and the class line says so."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    import torch
+
+    from objrec.cli.evaluation import confidence_lines
+    from objrec.evaluate import stricter_result
+    from objrec.inference import Answers
+
+    recognizer = SimpleNamespace(threshold=0.0, classes=("airplanes", "ant", "bonsai"))
+    valid = torch.linspace(-0.08, 2, 100)  # 95% of them kept at 0.01, above the run's 0
+    scores = torch.cat([torch.linspace(0.5, 2, 44), torch.tensor([0.005, 1.0])])  # 1 bonsai lost
+    labels = torch.tensor([0] * 40 + [1] * 4 + [2] * 2)
+    known = Answers(torch.eye(3)[labels], scores, torch.zeros(46, dtype=torch.bool))
+    strangers = torch.cat([torch.full((20,), 0.005), torch.linspace(0.3, 1, 5)])  # 20 of 25 caught
+    unknown = Answers(torch.eye(3)[[0] * 25], strangers, torch.zeros(25, dtype=torch.bool))
+    s = stricter_result(recognizer, (known, labels), unknown, valid)  # type: ignore[arg-type]
+    assert s is not None and s["silences"] == [] and s["recommended"] is True
+    metrics = stricter_metrics(s)
+    metrics["open_set"] |= {"n_known": 46, "n_unknown": 25, "unknown_accepted": 1.0}
+    said = " ".join(line.strip() for line in confidence_lines(metrics, "data/test", Path("run")))
+    assert "a stricter threshold is recommended" in said
+    assert (
+        "with it, half or more of the images of bonsai (1 of 2) would be said to be unknown, but "
+        "fewer than 3 images a class are too few to judge by (as their per-class results), and do "
+        "not count against it"
+    ) in said
 
 
 def test_a_stricter_threshold_the_shares_already_refuse_names_no_class_as_the_reason():

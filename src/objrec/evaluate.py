@@ -783,31 +783,39 @@ def mostly_unknown(rows: Sequence[dict[str, Any]]) -> list[str]:
     return [r["class"] for r in rows if r["images"] > 1 and 2 * r["unknown"] >= r["images"]]
 
 
+def judged(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of :func:`unknown_by_class` of classes of :data:`FEWEST_TO_TRUST` images or more:
+    those of fewer are too few to judge by, as their per-class results are too few to trust."""
+    return [r for r in rows if r["images"] >= FEWEST_TO_TRUST]
+
+
 def mostly_unknown_words(rows: Sequence[dict[str, Any]], stricter: bool = False) -> str:
     """The classes of :func:`mostly_unknown`, each with its count (``bonsai 1 of 2``), in words
     (``stricter``: at the stricter threshold), those of fewer than :data:`FEWEST_TO_TRUST` images
     said too few to judge by, as their per-class results are said too few to trust: a catalogue
     of 2 test photos a class was told "half or more of the images of bonsai, cup, wheelchair are
     said to be unknown: in use, those classes would often get no answer" of 1 photo of 2 each
-    (persona39c). "" when no class is."""
-    most = set(mostly_unknown(rows))
-    few = {r["class"]: r for r in rows if r["class"] in most and r["images"] < FEWEST_TO_TRUST}
-    judged = {r["class"]: r for r in rows if r["class"] in most and r["class"] not in few}
+    (persona39c). At the stricter threshold, that those do not count against it
+    (:func:`stricter_result`). "" when no class is."""
+    most, enough = set(mostly_unknown(rows)), {r["class"] for r in judged(rows)}
+    few = {r["class"]: r for r in rows if r["class"] in most and r["class"] not in enough}
+    said = {r["class"]: r for r in rows if r["class"] in most and r["class"] in enough}
     lead, verb = ("with it, ", "would be") if stricter else ("", "are")
     words = []
-    if judged:
-        those = "that class" if len(judged) == 1 else "those classes"
+    if said:
+        those = "that class" if len(said) == 1 else "those classes"
         words.append(
-            f"{lead}half or more of the images of {unknown_counts(judged)} {verb} said to be "
+            f"{lead}half or more of the images of {unknown_counts(said)} {verb} said to be "
             f"unknown: in use, {those} would often get no answer"
         )
     if few:
         counts = unknown_counts(few)
-        named = f"{counts} too" if judged else f"{lead}half or more of the images of {counts}"
-        named += "" if judged else f" {verb} said to be unknown"
+        named = f"{counts} too" if said else f"{lead}half or more of the images of {counts}"
+        named += "" if said else f" {verb} said to be unknown"
         words.append(
             f"{named}, but fewer than {plural(FEWEST_TO_TRUST, 'image')} a class are too few to "
             "judge by (as their per-class results)"
+            + (", and do not count against it" if stricter else "")
         )
     return "; ".join(words)
 
@@ -890,7 +898,8 @@ def stricter_result(
     does on the evaluated ``known`` images (answers, labels) and the ``unknown`` folder's, both
     sides at the run's threshold and at it, and whether objrec recommends the trade
     (``confidence.threshold_trade``): never when it ``silences`` a class, says half or more of
-    its images unknown (:func:`mostly_unknown`) where the run's threshold did not. A newcomer's
+    its images unknown (:func:`mostly_unknown`) where the run's threshold did not, a class of
+    :data:`FEWEST_TO_TRUST` images or more (:func:`judged`: of 2, 1 is half). A newcomer's
     recommended one caught 36 points more strangers for 4.13 points of the test images, which
     were all 4 test ants and all 4 crabs: the model would have answered neither class. None
     when it is not above the threshold in use."""
@@ -905,7 +914,7 @@ def stricter_result(
     by_class = unknown_by_class(answers.scores.double() < threshold, labels, classes)
     trade = threshold_trade(answers.scores, unknown.scores, recognizer.threshold, threshold)
     answered_now = mostly_unknown(unknown_by_class(answers.unknown, labels, classes))
-    silences = [name for name in mostly_unknown(by_class) if name not in answered_now]
+    silences = [name for name in mostly_unknown(judged(by_class)) if name not in answered_now]
     return {
         "threshold": threshold,
         "keep_valid": KEEP_KNOWN,

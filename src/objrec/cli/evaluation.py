@@ -734,8 +734,8 @@ def tempered_calibration_line(m: dict[str, Any], evaluated: str, how: str) -> st
 
 TRADE_RULE = (
     "objrec recommends a stricter threshold only when the share of unknown images it newly\n"
-    "catches is at least the share of the evaluated images it newly calls unknown, and it says\n"
-    "no class's images unknown half the time or more that the run's threshold answers"
+    "catches is at least the share of evaluated images it newly calls unknown, and it says no\n"
+    "class's images (3 or more) unknown half the time or more that the run's threshold answers"
 )
 """``confidence.worth_trading`` and ``evaluate.stricter_result``'s ``silences`` in words, as
 ``evaluate --unknown`` prints it, on three lines (docs/confidence.md)."""
