@@ -3347,6 +3347,19 @@ def test_check_points_a_folder_of_mostly_small_classes_to_larger_training_ratios
     assert code == 0 and "most classes" not in out
 
 
+@pytest.mark.slow
+def test_split_leaves_ratios_typed_as_the_default_ones_alone(capsys, tmp_path):
+    """review39b: `--ratios 0.5 0.25 0.25` typed still heard "the default ratios keep ...", as if
+    the user had not chosen them; other typed ratios are not second-guessed, nor are these."""
+    photos = make_class_folder(tmp_path / "photos", per_class=8)
+    code, _, err = run(capsys, "split", photos, tmp_path / "default")
+    assert code == 0 and "the default ratios keep" in err
+    code, _, err = run(
+        capsys, "split", photos, tmp_path / "typed", "--ratios", "0.5", "0.25", "0.25"
+    )
+    assert code == 0 and "most classes" not in err
+
+
 def test_check_says_the_classes_of_one_few_images_note_in_one_line(tmp_path):
     """101 classes of 6 to 10 photos (persona39c): check printed 21 lines of "few_images NAME: 6
     readable images: split gives 2 training images, fewer than 3: ...". The classes noted alike

@@ -335,9 +335,11 @@ def merged_sentences(merged: dict[str, int]) -> list[str]:
     ]
 
 
-def split_warnings(result: SplitResult) -> list[str]:
+def split_warnings(result: SplitResult, chosen_ratios: bool = False) -> list[str]:
     """What the caller should know about a split, one sentence each, as logged: a single class,
-    classes and files left out, pictures in two classes, classes missing from some split."""
+    classes and files left out, pictures in two classes, classes missing from some split.
+    ``chosen_ratios``: the caller chose ``result.ratios``, even the default ones (the CLI:
+    ``--ratios`` typed), which :func:`larger_ratios_hint` then does not second-guess."""
     warnings = []
     if len(result.counts) == 1:
         warnings.append(
@@ -374,7 +376,7 @@ def split_warnings(result: SplitResult) -> list[str]:
     if result.few_judged_classes:
         warnings.append(few_judged_sentence(result))
     sizes = [sum(counts.values()) for counts in result.counts.values()]
-    if hint := larger_ratios_hint(sizes, result.ratios):
+    if not chosen_ratios and (hint := larger_ratios_hint(sizes, result.ratios)):
         warnings.append(hint)
     return warnings
 

@@ -159,7 +159,7 @@ def split(
     reporter = RichReporter()
     with logged_warnings() as logged, passes_from_first_step(reporter, FILE_PASSES) as on_file:
         result = split_folder(src, out, config, force=force, on_file=on_file)
-    warnings = split_warnings(result)
+    warnings = split_warnings(result, chosen_ratios=bool(given_options(["ratios"])))
     if as_json:
         print_json(split_json(result, logged + warnings))
     else:
@@ -311,12 +311,14 @@ def split_json(result, warnings: list[str]) -> dict:
     }
 
 
-def split_warnings(result) -> list[str]:
+def split_warnings(result, chosen_ratios: bool = False) -> list[str]:
     """What the user should know about a split, one sentence each (names as they are): the
-    library's (``split.split_warnings``), naming split's options and objrec's commands."""
+    library's (``split.split_warnings``), naming split's options and objrec's commands;
+    ``chosen_ratios``: ``--ratios`` was typed, even as the default (0.5 0.25 0.25), and heard
+    "the default ratios keep ...", as if not chosen (review39b)."""
     from objrec.split import split_warnings as sentences
 
-    return [to_cli(sentence, split) for sentence in sentences(result)]
+    return [to_cli(sentence, split) for sentence in sentences(result, chosen_ratios)]
 
 
 @click.command(short_help="Add new photos to a split folder, as split would place them.")
