@@ -32,7 +32,7 @@ from pathlib import Path
 
 from split_groups import RATIOS, SPLITS, build
 
-from objrec.split import allocate
+from objrec.ratios import allocate
 
 HERE = Path(__file__).resolve().parent.parent / "src"
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from PIL import Image, ImageEnhance
 
-from objrec.split import allocate
+from objrec.ratios import allocate
 
 HERE = Path(__file__).resolve().parent.parent / "src"
 SPLITS = ("train", "valid", "test")

@@ -6,10 +6,10 @@ import pandas as pd
 def test_too_few_to_trust_is_as_many_as_a_default_split_needs_of_a_class():
     """evaluate calls a class of fewer distinct photos than a default split needs of a whole
     class "too few to trust", and split warns of a class it gives fewer: one number, held equal
-    to ``split.min_class_size`` of the default ratios (a change of those ratios fails here)."""
+    to ``ratios.min_class_size`` of the default ratios (a change of those ratios fails here)."""
     from objrec.config import SplitConfig
     from objrec.enough import FEWEST_TO_TRUST
-    from objrec.split import min_class_size
+    from objrec.ratios import min_class_size
 
     assert FEWEST_TO_TRUST == min_class_size(SplitConfig().ratios) == 3
 

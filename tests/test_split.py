@@ -15,7 +15,8 @@ from PIL import Image
 from objrec import split as split_module
 from objrec.data import SPLITS
 from objrec.errors import ObjrecError
-from objrec.split import allocate, leftover_stages, split_folder
+from objrec.ratios import allocate
+from objrec.split import leftover_stages, split_folder
 
 from .conftest import make_class_folder, make_image
 
@@ -1059,7 +1060,7 @@ def test_split_points_a_folder_of_mostly_small_classes_to_larger_training_ratios
 def test_photos_for_is_the_class_size_from_which_on_each_split_gets_enough():
     """At 50/25/25, 5 photos give 3 / 1 / 1 and 6 give 2 / 2 / 2: "5 photos give 3 in train"
     would be false of a class of 6. photos_for is the size from which on every size does."""
-    from objrec.split import allocate, photos_for
+    from objrec.ratios import allocate, photos_for
 
     ratios = (0.5, 0.25, 0.25)
     assert allocate(5, ratios)[0] == 3 and allocate(6, ratios)[0] == 2

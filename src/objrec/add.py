@@ -70,13 +70,12 @@ from objrec.images import (
 )
 from objrec.outputs import free_name, locked, name_key, remove_leftovers, staged, write_new
 from objrec.progress import listed, log_result_warnings, plural, some_of
+from objrec.ratios import allocate, min_class_size
 from objrec.split import (
     MANIFEST,
     MANIFEST_COLUMNS,
     MANIFEST_GROUP,
-    allocate,
     decode_all,
-    min_class_size,
     near_groups,
     nearer_split,
     no_decoder_sentence,

@@ -54,14 +54,9 @@ from objrec.images import (
     walk_tree,
 )
 from objrec.progress import SILENT, Reporter, or_silent, plural, some_of
+from objrec.ratios import allocate, larger_ratios_hint, min_class_size, photos_for
 from objrec.reviewed import REVIEWED_FILE
-from objrec.split import (
-    allocate,
-    larger_ratios_hint,
-    min_class_size,
-    photos_for,
-    sha256_file,
-)
+from objrec.split import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -608,7 +603,7 @@ def _note_small_classes(
             )
         elif classes[name] and (train := allocate(count, ratios)[0]) < need:
             result.note(root / name, "few_images", few_train_note(count, train, need))
-    how = "`split_folder('PHOTOS', 'data', ratios=(0.7, 0.15, 0.15))`"  # split.LARGER_RATIOS
+    how = "`split_folder('PHOTOS', 'data', ratios=(0.7, 0.15, 0.15))`"  # ratios.LARGER_RATIOS
     if hint := larger_ratios_hint([n for n in readable.values() if n], ratios, how):
         result.note(root, "few_images", hint)  # split says it too
 

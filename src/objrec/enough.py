@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 FEWEST_TO_TRUST = 3
 """The fewest distinct photos a class's results on a split rest on to be worth reading (one or two
 right or wrong say 0% or 100%, or 50%): as many as ``split`` needs of a whole class for its default
-ratios (``split.min_class_size``, held equal by a test), so that the split it makes by default
+ratios (``ratios.min_class_size``, held equal by a test), so that the split it makes by default
 gives every class this many to be judged by. ``evaluate`` calls a class evaluated on fewer "too
 few to trust" (:func:`too_few_to_trust`), ``split`` warns of a class it gives fewer valid or test
 photos, and evaluate's alarm of classes said mostly unknown calls them too few to judge by."""
