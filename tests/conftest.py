@@ -257,7 +257,7 @@ def split_dir(tmp_path, image_folder, class_folder_template) -> Path:
     manifest naming this test's images as the sources: what ``split_folder`` writes for them
     (test_split checks that). Its image facts (kept by content) are the template's, as a split
     leaves them."""
-    from objrec.split import MANIFEST
+    from objrec.manifest import MANIFEST
 
     seed_facts(class_folder_template / "cache")
     data = Path(shutil.copytree(class_folder_template / "data", tmp_path / "data"))

@@ -213,7 +213,7 @@ def test_apply_plan_writes_the_manifest_of_what_it_copied_and_add_extends_it(tmp
     """OUT had no manifest.csv (split writes one, add appends to it): its rows are the files
     copied, a relabelled one under its new class, a removed one left out."""
     from objrec.add import add_images
-    from objrec.split import MANIFEST, MANIFEST_COLUMNS
+    from objrec.manifest import MANIFEST, MANIFEST_COLUMNS
 
     data = make_split(tmp_path / "data")
     plan = tmp_path / "plan.csv"
@@ -244,7 +244,7 @@ def test_apply_plan_keeps_the_groups_split_recorded(tmp_path):
     """apply-plan's manifest had no `group` column: `evaluate` of the fixed copy no longer knew
     what split kept together (a `--groups` file's sites), and counted such photos as distinct.
     Each copy keeps its group, unless its file changed since split recorded it."""
-    from objrec.split import MANIFEST, MANIFEST_COLUMNS, recorded_groups, sha256_file
+    from objrec.manifest import MANIFEST, MANIFEST_COLUMNS, recorded_groups, sha256_file
 
     data = make_split(tmp_path / "data", per_split=(2, 1, 1))
     files = sorted(p.relative_to(data).as_posix() for p in data.rglob("*.png"))

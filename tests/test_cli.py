@@ -79,8 +79,8 @@ def test_every_json_option_points_at_the_page_that_lists_its_keys(capsys):
 def test_help_names_every_key_of_an_answer_and_every_manifest_column(capsys):
     """predict --json's help and serve's listed an answer's keys without "barely_familiar", which
     both print, and split's help named manifest.csv's columns without "source"."""
+    from objrec.manifest import MANIFEST_COLUMNS, MANIFEST_GROUP
     from objrec.predict import Prediction
-    from objrec.split import MANIFEST_COLUMNS, MANIFEST_GROUP
 
     keys = Prediction("a.jpg", [{"class": "x", "prob": 1.0}], score=1.0, line=0.0).to_json()
     for name, shown in (("predict", keys), ("serve", set(keys) - {"path"})):

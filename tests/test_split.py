@@ -1562,7 +1562,7 @@ def test_force_replaces_a_split_whose_added_photos_were_deleted_from_it(
     them) were counted as photos ``force`` would delete: the split was refused, saying so of
     files no longer there, and could not be replaced but by moving OUT away. Only those OUT
     still holds are refused: at their file, or moved by hand to another of its folders."""
-    from objrec.split import sha256_file
+    from objrec.manifest import sha256_file
 
     def added(name: str, sha256: str) -> None:
         with (split_dir / "manifest.csv").open("a", newline="", encoding="utf-8") as f:

@@ -68,20 +68,11 @@ from objrec.images import (
     list_images,
     warned_once_per_file,
 )
+from objrec.manifest import MANIFEST, MANIFEST_COLUMNS, MANIFEST_GROUP, sha256_file
 from objrec.outputs import free_name, locked, name_key, remove_leftovers, staged, write_new
 from objrec.progress import listed, log_result_warnings, plural, some_of
 from objrec.ratios import allocate, min_class_size
-from objrec.split import (
-    MANIFEST,
-    MANIFEST_COLUMNS,
-    MANIFEST_GROUP,
-    decode_all,
-    near_groups,
-    nearer_split,
-    no_decoder_sentence,
-    no_empty_split,
-    sha256_file,
-)
+from objrec.split import decode_all, near_groups, nearer_split, no_decoder_sentence, no_empty_split
 from objrec.store import DIGEST_CHARS, FeatureStore, default_cache_dir
 
 log = logging.getLogger(__name__)
@@ -581,13 +572,13 @@ def _plan(
 
 
 def _manifest_groups(data: Path, fresh: list[NewImage], placing, existing, hashes) -> dict:
-    """Each new image's group in the manifest (:data:`objrec.split.MANIFEST_GROUP`), as ``split``
+    """Each new image's group in the manifest (:data:`objrec.manifest.MANIFEST_GROUP`), as ``split``
     records what it kept together: the group the manifest records for the data folder's images
     placed with it (its duplicates, its burst: ``placing``), unchanged since (``hashes``); else a
     number after the manifest's largest, one per placing key. Empty where they hold two recorded
     groups (split would have made them one): ``evaluate`` joins those itself, as it groups images
     no manifest records."""
-    from objrec.split import manifest_groups
+    from objrec.manifest import manifest_groups
 
     recorded = manifest_groups(data)  # file -> (its SHA-256 then, its group)
     held: dict[str, set[str]] = {}

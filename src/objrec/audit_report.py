@@ -43,6 +43,7 @@ from objrec.images import (
     open_image,
     warned_once_per_file,
 )
+from objrec.manifest import MANIFEST, MANIFEST_COLUMNS, MANIFEST_GROUP, manifest_groups, sha256_file
 from objrec.outputs import (
     AUDIT_FILES,
     NEVER_LINK,
@@ -59,7 +60,6 @@ from objrec.outputs import (
 )
 from objrec.progress import SILENT, Reporter, plural, some_of
 from objrec.reviewed import read_reviewed, write_reviewed
-from objrec.split import MANIFEST, MANIFEST_COLUMNS, MANIFEST_GROUP, manifest_groups, sha256_file
 from objrec.tables import (
     CSV_ENCODING,
     blank_row,

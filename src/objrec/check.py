@@ -53,10 +53,10 @@ from objrec.images import (
     open_image,
     walk_tree,
 )
+from objrec.manifest import sha256_file
 from objrec.progress import SILENT, Reporter, or_silent, plural, some_of
 from objrec.ratios import allocate, larger_ratios_hint, min_class_size, photos_for
 from objrec.reviewed import REVIEWED_FILE
-from objrec.split import sha256_file
 
 log = logging.getLogger(__name__)
 

@@ -376,7 +376,8 @@ def near_duplicate_groups(
     grouped here (:func:`grouped_here`), and join a recorded group where they duplicate one of its
     images. A score over 75 frames of 14 scenes rests on 14 distinct photos, and evaluate says
     so."""
-    from objrec.split import join_groups, recorded_groups
+    from objrec.manifest import recorded_groups
+    from objrec.split import join_groups
 
     if not paths:
         return []

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import fcntl
-import hashlib
 import io
 import logging
 import os
@@ -63,6 +62,15 @@ from objrec.images import (
     pixel_limit,
     warned_once_per_file,
 )
+from objrec.manifest import (
+    MANIFEST,
+    MANIFEST_COLUMNS,
+    MANIFEST_GROUP,
+    is_split_manifest,
+    manifest_files,
+    manifest_rows,
+    sha256_file,
+)
 from objrec.outputs import (
     locked,
     refuse_overwrite,
@@ -78,15 +86,6 @@ from objrec.tables import CSV_ENCODING
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "manifest.csv"
-MANIFEST_COLUMNS = ("file", "class", "split", "sha256", "source")
-MANIFEST_GROUP = "group"
-"""The manifest's last column, after :data:`MANIFEST_COLUMNS`: the number of the group each image
-was kept together with (its duplicates, its burst, its group of a ``groups`` file), for
-``evaluate`` to count distinct photos as the split kept them. ``add`` numbers its images so too
-(``add._manifest_groups``). Absent from the manifests of splits before it, empty where an image
-``add`` placed joins two groups (and in rows an ``add`` before 3 December 2026 appended):
-``evaluate`` groups those images itself."""
 STAGE = ".objrec-split-"
 """The start of the name of the hidden folder in OUT a split writes to before swapping it in."""
 STAGE_GRACE = 60.0
@@ -182,14 +181,6 @@ class SplitResult:
 
     def totals(self) -> dict[str, int]:
         return {s: sum(c[s] for c in self.counts.values()) for s in SPLITS}
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @takes_back_folders("out")
@@ -682,7 +673,7 @@ def _check_out(src: Path, out: Path, force: bool) -> None:
         refuse_users_split_names(out)
     if not force:
         refuse_only_leftovers(out)
-    if not force and _is_split_manifest(out / MANIFEST):
+    if not force and is_split_manifest(out / MANIFEST):
         raise ObjrecError(
             f"{out} holds an earlier split (its {MANIFEST}): pass `force=True` to replace it, or "
             "choose another folder; to keep each image it holds in its split (so that runs on "
@@ -756,17 +747,12 @@ def warn_of_killed_split(stage: Path, src: Path, out: Path) -> None:
     )
 
 
-MANIFEST_HEADER = "file,class,split,sha256"
-"""How every ``manifest.csv`` a split wrote begins: what tells an earlier split from a folder of
-the user's that holds a ``train/`` of their own."""
-
-
 def refuse_users_split_names(out: Path) -> None:
     """Refuse ``out`` when it holds the names a split writes (``train``, ``valid``, ``test``,
     ``manifest.csv``) but no split of objrec's: ``force`` replaces an earlier split, and deleting
     the user's own ``train/`` would lose their files."""
     taken = sorted(name for name in (*SPLITS, MANIFEST) if _holds_something(out / name))
-    if not taken or _is_split_manifest(out / MANIFEST):
+    if not taken or is_split_manifest(out / MANIFEST):
         return
     raise ObjrecError(
         f"{out} holds {', '.join(taken)} and no split of objrec's (no manifest.csv it wrote), "
@@ -782,14 +768,6 @@ def _holds_something(path: Path) -> bool:
     return path.exists() or path.is_symlink()
 
 
-def _is_split_manifest(path: Path) -> bool:
-    try:
-        with path.open(newline="", encoding=CSV_ENCODING) as f:  # a BOM or none
-            return f.readline().startswith(MANIFEST_HEADER)
-    except (OSError, UnicodeDecodeError):
-        return False
-
-
 def partial_split(out: Path) -> Path | None:
     """The staging folder of a split killed while it moved its folders into ``out``
     (:func:`_swap_in`): ``out`` has no ``manifest.csv``, the stage has the split's, and every
@@ -798,7 +776,7 @@ def partial_split(out: Path) -> Path | None:
     if os.path.lexists(out / MANIFEST):
         return None
     for stage in leftover_stages(out):
-        listed = _manifest_files(stage / MANIFEST)
+        listed = manifest_files(stage / MANIFEST)
         if listed is not None and _split_files(out) <= listed:
             return stage
     return None
@@ -808,62 +786,8 @@ def holds_whole_split(out: Path) -> bool:
     """Whether ``out`` holds a whole split: a manifest a split wrote listing every file in its
     train, valid and test folders. A split killed while it moved its folders in over an earlier
     one left that one's manifest beside folders of both, files it does not list."""
-    listed = _manifest_files(out / MANIFEST)
+    listed = manifest_files(out / MANIFEST)
     return listed is not None and _split_files(out) <= listed
-
-
-def _manifest_files(path: Path) -> set[str] | None:
-    """The files a split's manifest lists (relative to its folder); None when ``path`` is not a
-    manifest a split wrote."""
-    if not _is_split_manifest(path):
-        return None
-    return {row["file"] for row in _manifest_rows(path)}
-
-
-def _manifest_rows(path: Path) -> list[dict[str, str]]:
-    """The rows of a split's manifest (file, class, split, sha256, source); none when ``path`` is
-    not a manifest a split wrote."""
-    if not _is_split_manifest(path):
-        return []
-    with path.open(newline="", encoding=CSV_ENCODING) as f:
-        return list(csv.DictReader(f))
-
-
-def manifest_groups(folder: Path) -> dict[str, tuple[str, str]]:
-    """Each file the manifest of the split folder ``folder`` lists with a group
-    (:data:`MANIFEST_GROUP`): its SHA-256 then and its group, by its ``file``."""
-    rows = _manifest_rows(Path(folder) / MANIFEST)
-    return {r["file"]: (r.get("sha256") or "", g) for r in rows if (g := r.get(MANIFEST_GROUP))}
-
-
-def recorded_groups(paths: Sequence[Path], digests: Sequence[str]) -> list[str | None]:
-    """Each image's group (:data:`MANIFEST_GROUP`) as recorded by the manifest of the split
-    folder it is in (the nearest folder above it with a ``manifest.csv`` that lists it:
-    ``DATA/manifest.csv`` for ``DATA/test/cat/a.jpg``), named with that manifest; None where no
-    manifest records one, or records another content than ``digests`` (a SHA-256, or its start,
-    as the feature store keeps it) says the file holds now."""
-    manifests: dict[Path, dict[str, dict[str, str]]] = {}
-    found: list[str | None] = []
-    for path, digest in zip(paths, digests, strict=True):
-        row, manifest = _listing_row(Path(os.path.abspath(path)), manifests)
-        same = row is not None and (row.get("sha256") or "").startswith(digest)
-        group = row.get(MANIFEST_GROUP) if row is not None and same else None
-        found.append(f"{manifest} {group}" if group else None)
-    return found
-
-
-def _listing_row(
-    path: Path, manifests: dict[Path, dict[str, dict[str, str]]]
-) -> tuple[dict[str, str] | None, Path | None]:
-    """The row of ``path`` (absolute) in the manifest of the nearest folder above it whose
-    manifest lists it, and that manifest; ``manifests``: each folder's rows by file, as read."""
-    for folder in path.parents:
-        if folder not in manifests:
-            manifests[folder] = {row["file"]: row for row in _manifest_rows(folder / MANIFEST)}
-        row = manifests[folder].get(path.relative_to(folder).as_posix())
-        if row is not None:
-            return row, folder / MANIFEST
-    return None, None
 
 
 def refuse_dropping_images(src: Path, out: Path, kept: set[str]) -> None:
@@ -873,7 +797,7 @@ def refuse_dropping_images(src: Path, out: Path, kept: set[str]) -> None:
     it deletes their copies (or links) in ``out``, and the new split would lack them unsaid. The
     photos ``src`` itself held and has lost since (deleted or edited there) go, as with ``like``,
     and so do those ``out`` no longer holds (deleted there since, or a link to nothing)."""
-    rows = _manifest_rows(out / MANIFEST)
+    rows = manifest_rows(out / MANIFEST)
     lost = [
         row
         for row in rows
@@ -1236,7 +1160,7 @@ def earlier_images(like: Path) -> list[tuple[str, str, Path | None, str]]:
         for d, (p, s) in zip(digests, earlier.items(), strict=True)
     ]
     broken = {p.relative_to(like).as_posix() for p in others if is_broken_image_link(p)}
-    recorded = _manifest_rows(like / MANIFEST) if broken else []
+    recorded = manifest_rows(like / MANIFEST) if broken else []
     moved = [r for r in recorded if r["file"] in broken and r["split"] in SPLITS and r["sha256"]]
     return found + [
         (row["sha256"][:DIGEST_CHARS], row["split"], None, row["class"]) for row in moved

@@ -1,0 +1,97 @@
+"""A split folder's ``manifest.csv``: its columns, the SHA-256 it records of each image, reading its
+rows, and the group each image was kept together with."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from objrec.tables import CSV_ENCODING
+
+MANIFEST = "manifest.csv"
+MANIFEST_COLUMNS = ("file", "class", "split", "sha256", "source")
+MANIFEST_GROUP = "group"
+"""The manifest's last column, after :data:`MANIFEST_COLUMNS`: the number of the group each image
+was kept together with (its duplicates, its burst, its group of a ``groups`` file), for
+``evaluate`` to count distinct photos as the split kept them. ``add`` numbers its images so too
+(``add._manifest_groups``). Absent from the manifests of splits before it, empty where an image
+``add`` placed joins two groups (and in rows an ``add`` before 3 December 2026 appended):
+``evaluate`` groups those images itself."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+MANIFEST_HEADER = "file,class,split,sha256"
+"""How every ``manifest.csv`` a split wrote begins: what tells an earlier split from a folder of
+the user's that holds a ``train/`` of their own."""
+
+
+def is_split_manifest(path: Path) -> bool:
+    try:
+        with path.open(newline="", encoding=CSV_ENCODING) as f:  # a BOM or none
+            return f.readline().startswith(MANIFEST_HEADER)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def manifest_files(path: Path) -> set[str] | None:
+    """The files a split's manifest lists (relative to its folder); None when ``path`` is not a
+    manifest a split wrote."""
+    if not is_split_manifest(path):
+        return None
+    return {row["file"] for row in manifest_rows(path)}
+
+
+def manifest_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a split's manifest (file, class, split, sha256, source); none when ``path`` is
+    not a manifest a split wrote."""
+    if not is_split_manifest(path):
+        return []
+    with path.open(newline="", encoding=CSV_ENCODING) as f:
+        return list(csv.DictReader(f))
+
+
+def manifest_groups(folder: Path) -> dict[str, tuple[str, str]]:
+    """Each file the manifest of the split folder ``folder`` lists with a group
+    (:data:`MANIFEST_GROUP`): its SHA-256 then and its group, by its ``file``."""
+    rows = manifest_rows(Path(folder) / MANIFEST)
+    return {r["file"]: (r.get("sha256") or "", g) for r in rows if (g := r.get(MANIFEST_GROUP))}
+
+
+def recorded_groups(paths: Sequence[Path], digests: Sequence[str]) -> list[str | None]:
+    """Each image's group (:data:`MANIFEST_GROUP`) as recorded by the manifest of the split
+    folder it is in (the nearest folder above it with a ``manifest.csv`` that lists it:
+    ``DATA/manifest.csv`` for ``DATA/test/cat/a.jpg``), named with that manifest; None where no
+    manifest records one, or records another content than ``digests`` (a SHA-256, or its start,
+    as the feature store keeps it) says the file holds now."""
+    manifests: dict[Path, dict[str, dict[str, str]]] = {}
+    found: list[str | None] = []
+    for path, digest in zip(paths, digests, strict=True):
+        row, manifest = _listing_row(Path(os.path.abspath(path)), manifests)
+        same = row is not None and (row.get("sha256") or "").startswith(digest)
+        group = row.get(MANIFEST_GROUP) if row is not None and same else None
+        found.append(f"{manifest} {group}" if group else None)
+    return found
+
+
+def _listing_row(
+    path: Path, manifests: dict[Path, dict[str, dict[str, str]]]
+) -> tuple[dict[str, str] | None, Path | None]:
+    """The row of ``path`` (absolute) in the manifest of the nearest folder above it whose
+    manifest lists it, and that manifest; ``manifests``: each folder's rows by file, as read."""
+    for folder in path.parents:
+        if folder not in manifests:
+            manifests[folder] = {row["file"]: row for row in manifest_rows(folder / MANIFEST)}
+        row = manifests[folder].get(path.relative_to(folder).as_posix())
+        if row is not None:
+            return row, folder / MANIFEST
+    return None, None
