@@ -2297,7 +2297,7 @@ def test_one_class_is_warned_of_by_check_and_split_and_refused_by_train(capsys, 
 def test_a_class_named_unknown_is_refused_by_train_and_said_by_check_and_split(capsys, tmp_path):
     """A class folder named unknown trained, and predict's answer "unknown" (an image like none
     of the classes) could not be told from that class's."""
-    from objrec.split import SplitResult, split_warnings
+    from objrec.split_result import SplitResult, split_warnings
 
     for split in ("train", "valid"):
         make_class_folder(tmp_path / "data" / split, per_class=2, classes=("red", "blue"))
@@ -2740,7 +2740,7 @@ def test_split_s_lines_write_every_count_with_thousands_separators(capsys, tmp_p
     """1,100 copies of one photo: split said '1,100 duplicate files kept together ... (1100
     identical, 0 alike ...) ... a/0.png = a/copy0.png and 1099 more', two ways in one line."""
     from objrec.cli.data import print_split
-    from objrec.split import SplitResult
+    from objrec.split_result import SplitResult
 
     copies = [f"a/copy{k}.png" for k in range(1100)]
     result = SplitResult(

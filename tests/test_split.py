@@ -263,7 +263,7 @@ def test_files_that_are_not_images_are_each_named_with_why(tmp_path, image_folde
     notes.txt beside the class folders, ignored too, went unsaid. Each file is named with why,
     grouped by why (a RAW photo alone first); --json carries the counts and each file's kind."""
     from objrec.cli.data import split_json
-    from objrec.split import split_warnings
+    from objrec.split_result import split_warnings
 
     for name in ("red/IMG_1.CR2", "red/img_00.NEF", "red/img_00.xmp", "blue/Thumbs.db"):
         (image_folder / name).write_bytes(b"not an image")
@@ -312,7 +312,7 @@ def test_unreadable_image_files_are_left_out_and_named_or_refused_under_strict(
     """A 10000x10000 PNG was named among the files "that cannot be read", as a damaged one: it
     has a sentence of its own, saying the limit and how to have it read (here 160x120 pixels,
     over a limit of 10,000 set in OBJREC_MAX_PIXELS)."""
-    from objrec.split import split_warnings
+    from objrec.split_result import split_warnings
 
     (image_folder / "red" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     (image_folder / "green" / "empty.png").write_bytes(b"")
@@ -344,7 +344,7 @@ def test_heic_photos_left_out_without_pillow_heif_are_said_apart_from_damaged_fi
     read" of iPhone photos, among truncated JPEGs (docs/folders.md: each is reported as needing
     pillow-heif, never silently left out; check and predict said so): they have their own
     sentence saying how to have them read."""
-    from objrec.split import split_warnings
+    from objrec.split_result import split_warnings
 
     from .conftest import save_heic
 
@@ -931,7 +931,7 @@ def test_a_class_with_too_few_training_images_is_warned_of(tmp_path, caplog):
     """A class of 3 became 1 train / 1 valid / 1 test with `small_classes=[]` and no warning.
     A class in every split with fewer training images than a class needs for a split (3 for
     these ratios) is named in `few_train_classes` and in a warning."""
-    from objrec.split import split_warnings
+    from objrec.split_result import split_warnings
 
     src = make_class_folder(tmp_path / "src", per_class=8, classes=("red", "green"))
     shutil.move(make_class_folder(tmp_path / "more", per_class=3, classes=("blue",)) / "blue", src)
@@ -950,7 +950,7 @@ def test_a_class_tested_on_too_few_distinct_photos_is_warned_of(tmp_path, caplog
     """A class of 12 photos (4 bursts of 3) beside larger ones went unflagged until `evaluate`
     said "badger (3 images, 1 distinct) ... too few to trust". split warns of a class whose valid
     or test split holds fewer distinct photos than evaluate's own threshold, naming it."""
-    from objrec.split import split_warnings
+    from objrec.split_result import split_warnings
 
     src = make_class_folder(tmp_path / "src", per_class=12, classes=("red", "green"))
     (src / "badger").mkdir()
@@ -975,7 +975,7 @@ def test_the_too_few_to_judge_warning_says_evaluate_s_rule_only_where_it_applies
     """`--ratios 0.7 0.1 0.2`, 20 photos a class: 2 in valid, 4 in test. split warned that
     `evaluate` "will call their results too few to trust", but evaluate scores the test split
     by default, where 4 distinct photos are enough: only a class few in test is so called."""
-    from objrec.split import SplitResult, split_warnings
+    from objrec.split_result import SplitResult, split_warnings
 
     counts = {name: {"train": 14, "valid": 2, "test": 4} for name in ("ant", "beaver")}
     result = SplitResult(out=tmp_path, counts=counts, ratios=(0.7, 0.1, 0.2))
@@ -994,7 +994,7 @@ def test_the_too_few_to_judge_warning_counts_images_beside_distinct_photos(tmp_p
     """A class of 4 bursts of 3 frames was warned of as 'badger (1 in valid, 1 in test)', while
     its test folder holds 3 files: the count is of distinct photos, and it now says so beside the
     images, as evaluate's 'badger (3 images, 1 distinct)' does."""
-    from objrec.split import SplitResult, split_warnings
+    from objrec.split_result import SplitResult, split_warnings
 
     counts = {
         "badger": {"train": 6, "valid": 3, "test": 3},
@@ -1013,7 +1013,7 @@ def test_the_too_few_warnings_say_a_count_once_and_how_many_photos_would_do(tmp_
     and 80 each "(2 in valid, 2 in test)", the last 70 hidden, and said "add images" without how
     many would do. Classes of one count are named once with it, fewest in train first, and each
     warning says from how many distinct photos on a class gets 3 where it has fewer."""
-    from objrec.split import SplitResult, split_warnings
+    from objrec.split_result import SplitResult, split_warnings
 
     counts = {f"c{i:02d}": {"train": 2, "valid": 2, "test": 2} for i in range(12)}
     counts["blue"] = {"train": 1, "valid": 1, "test": 1}
@@ -1037,7 +1037,7 @@ def test_split_points_a_folder_of_mostly_small_classes_to_larger_training_ratios
     run got 88.7% of 808 other photos right, the default's 84.2%). One line says it, with the
     counts, when most classes have fewer than the 11 photos that give 3 in valid and in test."""
     from objrec.cli.data import split_warnings as cli_warnings
-    from objrec.split import SplitResult, split_warnings
+    from objrec.split_result import SplitResult, split_warnings
 
     counts = {f"c{i}": {"train": 2, "valid": 2, "test": 2} for i in range(3)}
     counts["big"] = {"train": 20, "valid": 10, "test": 10}
@@ -1074,7 +1074,7 @@ def test_photos_for_is_the_class_size_from_which_on_each_split_gets_enough():
 def test_split_says_when_most_photos_have_no_exif_time(tmp_path):
     """A camera trap's bursts without EXIF times went to different splits, and split said
     nothing of it: when most images have no EXIF time, one line says so and names `groups`."""
-    from objrec.split import SplitResult, untimed_sentence
+    from objrec.split_result import SplitResult, untimed_sentence
 
     counts = {"badger": {"train": 50, "valid": 25, "test": 22}}
     result = SplitResult(out=tmp_path, counts=counts, untimed_files=81, burst_seconds=1.0)
@@ -1112,7 +1112,7 @@ def test_split_does_not_advise_a_groups_file_to_a_split_given_one(tmp_path, caps
     said "... a `groups` file (columns file and group) keeps each burst in one split" on every
     split. Given a groups file, the line is not said (nor printed)."""
     from objrec.cli.data import print_split
-    from objrec.split import SplitResult, untimed_sentence
+    from objrec.split_result import SplitResult, untimed_sentence
 
     counts = {"badger": {"train": 50, "valid": 25, "test": 22}}
     result = SplitResult(out=tmp_path, counts=counts, untimed_files=97, burst_seconds=1.0)
@@ -1130,7 +1130,7 @@ def test_split_like_an_earlier_split_does_not_say_again_that_no_image_has_exif_t
     has an EXIF camera time, so no burst was looked for ..." again. A split --like an earlier
     one (the re-split after a fix) was told it when the earlier one was made: said once."""
     from objrec.cli.data import print_split
-    from objrec.split import SplitResult
+    from objrec.split_result import SplitResult
 
     counts = {"lamp": {"train": 40, "valid": 10, "test": 10}}
     result = SplitResult(out=tmp_path, counts=counts, untimed_files=60, burst_seconds=1.0)
@@ -1195,7 +1195,7 @@ def test_a_class_short_of_groups_is_told_so_not_of_distinct_images(
     """A class of 12 distinct images in two groups of the ``groups`` file cannot fill three
     splits, and the warning said it had "fewer than 3 distinct images"; with every class in one group,
     the refusal said every class had, and told to add images. Both name the groups."""
-    from objrec.split import split_warnings
+    from objrec.split_result import split_warnings
 
     red = sorted(p.relative_to(image_folder).as_posix() for p in (image_folder / "red").iterdir())
     groups = tmp_path / "groups.csv"
@@ -1360,7 +1360,7 @@ def test_class_folders_named_alike_but_for_accent_encoding_are_one_class_written
     encoded", and wrote an NFD name as it was (manifest and checkpoints then held two spellings).
     The two are one class, and split says so (persona39d: it merged them without a word)."""
     from objrec.check import check_folder
-    from objrec.split import split_warnings
+    from objrec.split_result import split_warnings
 
     nfd, nfc, creme = "Cafe\u0301", "Caf\u00e9", "Cre\u0300me"
     photos = make_class_folder(tmp_path / "photos", per_class=6, classes=("red", "green", "blue"))

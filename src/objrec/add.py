@@ -72,7 +72,8 @@ from objrec.manifest import MANIFEST, MANIFEST_COLUMNS, MANIFEST_GROUP, sha256_f
 from objrec.outputs import free_name, locked, name_key, remove_leftovers, staged, write_new
 from objrec.progress import listed, log_result_warnings, plural, some_of
 from objrec.ratios import allocate, min_class_size
-from objrec.split import decode_all, near_groups, nearer_split, no_decoder_sentence, no_empty_split
+from objrec.split import decode_all, near_groups, nearer_split, no_empty_split
+from objrec.split_result import no_decoder_sentence
 from objrec.store import DIGEST_CHARS, FeatureStore, default_cache_dir
 
 log = logging.getLogger(__name__)

@@ -173,7 +173,7 @@ def print_split(result, groups: Path | None, like: tuple[Path, Path] | None = No
     and whether most images had no EXIF time to find bursts by (not said with a ``groups`` file,
     which it would advise, nor with ``like``: a folder of scans heard it on every split, and the
     split it is like was told it when it was made)."""
-    from objrec.split import untimed_sentence
+    from objrec.split_result import untimed_sentence
 
     totals = result.totals()
     console.print(
@@ -316,7 +316,7 @@ def split_warnings(result, chosen_ratios: bool = False) -> list[str]:
     library's (``split.split_warnings``), naming split's options and objrec's commands;
     ``chosen_ratios``: ``--ratios`` was typed, even as the default (0.5 0.25 0.25), and heard
     "the default ratios keep ...", as if not chosen (review39b)."""
-    from objrec.split import split_warnings as sentences
+    from objrec.split_result import split_warnings as sentences
 
     return [to_cli(sentence, split) for sentence in sentences(result, chosen_ratios)]
 
