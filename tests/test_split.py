@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from objrec import placement
 from objrec import split as split_module
 from objrec.data import SPLITS
 from objrec.errors import ObjrecError
@@ -1448,7 +1449,7 @@ def placing_keys(sizes, groups):
 
 def assign(sizes, groups, seed, ratios=(0.5, 0.25, 0.25)):
     files, keys = placing_keys(sizes, groups)
-    return split_module._assign(files, (keys, keys), ratios, seed, (PHOTOS, Path("/out")))
+    return placement.assign(files, (keys, keys), ratios, seed, (PHOTOS, Path("/out")))
 
 
 def test_a_group_across_classes_is_placed_by_its_images_in_each():
@@ -1641,7 +1642,7 @@ def test_bursts_are_shared_among_the_splits_as_the_singles_are():
     bursts = [{"a": 5}] * 12 + [{"b": 2}, {"b": 3}]
     for seed in range(5):
         files, keys = placing_keys({"a": 100, "b": 30}, bursts)
-        assignment, _ = split_module._assign(
+        assignment, _ = placement.assign(
             files, (keys, keys), (0.5, 0.25, 0.25), seed, (PHOTOS, Path("/out"))
         )
         counts, bursty = burst_shares(assignment, keys, "a")
@@ -1658,7 +1659,7 @@ def test_a_class_without_groups_is_split_as_before_groups_were_counted():
     sizes = {"a": 17, "b": 9, "c": 30, "d": 4}
     for seed in range(4):
         files, keys = placing_keys(sizes, [])
-        assignment, _ = split_module._assign(
+        assignment, _ = placement.assign(
             files, (keys, keys), (0.5, 0.25, 0.25), seed, (PHOTOS, Path("/out"))
         )
         draw = random.Random(seed)

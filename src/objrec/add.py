@@ -70,9 +70,10 @@ from objrec.images import (
 )
 from objrec.manifest import MANIFEST, MANIFEST_COLUMNS, MANIFEST_GROUP, sha256_file
 from objrec.outputs import free_name, locked, name_key, remove_leftovers, staged, write_new
+from objrec.placement import nearer_split, no_empty_split
 from objrec.progress import listed, log_result_warnings, plural, some_of
 from objrec.ratios import allocate, min_class_size
-from objrec.split import decode_all, near_groups, nearer_split, no_empty_split
+from objrec.split import decode_all, near_groups
 from objrec.split_result import no_decoder_sentence
 from objrec.store import DIGEST_CHARS, FeatureStore, default_cache_dir
 
@@ -736,10 +737,10 @@ def _counts(existing: dict[Path, tuple[str, str]]) -> dict[str, list[int]]:
 def _place(images, groups, held, counts, config: SplitConfig) -> dict[str, str]:
     """The split of each new group: a group with images in the data folder goes where they are;
     per class (in name order, seeded), the others toward ``allocate``'s targets for its new total,
-    as ``split`` places a class's groups (:func:`objrec.split.nearer_split`): shuffled, largest
+    as ``split`` places a class's groups (:func:`objrec.placement.nearer_split`): shuffled, largest
     first, a group of two images or more to the split lacking the largest share of its target
     among those it brings nearer, single images to train's, valid's, then test's places; then,
-    as ``split`` does (:func:`objrec.split.no_empty_split`), a split that ``allocate`` gives one
+    as ``split`` does (:func:`objrec.placement.no_empty_split`), a split that ``allocate`` gives one
     of the class's groups (its images in the data folder counted as groups) but that holds none
     of its images takes the smallest new group of a split holding two or more."""
     rng = random.Random(config.seed)

@@ -19,7 +19,6 @@ import fcntl
 import io
 import logging
 import os
-import random
 import shlex
 import shutil
 import time
@@ -30,7 +29,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from objrec.config import SplitConfig, settings
-from objrec.copies import originals_first
 from objrec.data import (
     EMPTY_CLASS_ADVICE,
     SPLITS,
@@ -71,8 +69,9 @@ from objrec.outputs import (
     settle_names,
     takes_back_folders,
 )
+from objrec.placement import assign
 from objrec.progress import listed, log_result_warnings, plural, some_of
-from objrec.ratios import allocate, min_class_size
+from objrec.ratios import min_class_size
 from objrec.reviewed import REVIEWED_FILE, carry_reviewed, earlier_reviews
 from objrec.split_result import (
     SplitResult,
@@ -170,7 +169,7 @@ def _plan(
     like = Like({}, 0, [])
     if config.like is not None:
         like = like_splits(Path(config.like), files, hashes, keys, facts)
-    assignment, result = _assign(files, (groups, keys), ratios, config.seed, (src, out), like.held)
+    assignment, result = assign(files, (groups, keys), ratios, config.seed, (src, out), like.held)
     result.file_groups, result.gone_files = joined, like.gone
     result.relabelled = [(path.relative_to(src).as_posix(), was) for path, was in like.relabelled]
     result.bursts = [[path.relative_to(src).as_posix() for path in burst] for burst in found]
@@ -829,182 +828,6 @@ def earlier_images(like: Path) -> list[tuple[str, str, Path | None, str]]:
     return found + [
         (row["sha256"][:DIGEST_CHARS], row["split"], None, row["class"]) for row in moved
     ]
-
-
-def _assign(files, group_keys, ratios, seed, folders, held=None):
-    """Decide each file's split: per class, shuffled groups fill the targets. ``group_keys``: each
-    file's duplicate group (identical or near, what the result reports) and the group it is
-    placed with (those united with the ``groups`` file's); ``folders``: the source and output
-    folders; ``held``: the split of each placing group that keeps its earlier one (``like``)."""
-    src, out = folders
-    hashes, keys = group_keys
-    rng = random.Random(seed)
-    split_of_hash: dict[str, str] = dict(held or {})  # by placing key
-    room = _Room(files, keys, ratios, split_of_hash, seed)
-    # the first file of each duplicate group, in the first class
-    first_of_hash: dict[str, Path] = {}
-    result = SplitResult(out=out, counts={})
-    for name, paths in files.items():
-        groups: dict[str, list[Path]] = {}
-        placing: dict[str, list[Path]] = {}
-        for path in paths:
-            groups.setdefault(hashes[path], []).append(path)
-            placing.setdefault(keys[path], []).append(path)
-        result.duplicate_files += sum(len(g) - 1 for g in groups.values())
-        kept = [originals_first(g) for g in groups.values() if len(g) > 1]  # as check names them
-        result.duplicate_groups += [[path.relative_to(src).as_posix() for path in g] for g in kept]
-        result.cross_class_duplicates += sorted(
-            (
-                (first_of_hash[h].relative_to(src).as_posix(), group[0].relative_to(src).as_posix())
-                for h, group in groups.items()
-                if h in first_of_hash
-            ),
-            key=lambda pair: (path_order(pair[0]), path_order(pair[1])),
-        )
-        for h, group in groups.items():
-            first_of_hash.setdefault(h, group[0])
-        split_of_hash.update(_place_groups(placing, split_of_hash, ratios, rng, room, name))
-        counts = dict.fromkeys(SPLITS, 0)
-        for path in paths:
-            counts[split_of_hash[keys[path]]] += 1
-        result.counts[name] = counts
-        if any(counts[s] == 0 for s, r in zip(SPLITS, ratios, strict=True) if r > 0):
-            result.small_classes.append(name)
-    assignment = {
-        path: (name, split_of_hash[keys[path]]) for name, paths in files.items() for path in paths
-    }
-    return assignment, result
-
-
-def _place_groups(groups, split_of_hash, ratios, rng, room, name) -> dict[str, str]:
-    """Splits for class ``name``'s unplaced groups (``groups``: each group's files in this class).
-    ``allocate``'s targets count images, less those of groups placed already (by other classes,
-    or planned by ``room``); the shuffled groups, largest first, each go to a split whose target
-    it brings nearer (:func:`nearer_split`: a larger group to the one lacking the largest share
-    of its target, so every split takes its share of the bursts; one-image groups then fill
-    train's, then valid's, then test's), else to train. A burst or a camera site of half a class
-    no longer counts as one image of its split's share. A group with images in later classes too,
-    which ``room`` left to this class, is sorted by its largest share of one and goes where it
-    brings them all nearest (:meth:`_Room.split`)."""
-    sizes = {h: len(paths) for h, paths in groups.items()}
-    targets = allocate(sum(sizes.values()), ratios)
-    left = list(targets)
-    for h in groups:
-        if h in split_of_hash or h in room.planned:
-            left[SPLITS.index(split_of_hash.get(h) or room.planned[h])] -= sizes[h]
-    # ``room``'s planned groups are shuffled too: the classes after keep their draws (and splits)
-    free = sorted(h for h in groups if h not in split_of_hash)
-    rng.shuffle(free)
-    free.sort(key=lambda h: -room.weight(h, sizes[h]))  # stable: one size keeps shuffled order
-    placed = {h: room.planned[h] for h in free if h in room.planned}
-    for h in (h for h in free if h not in placed):
-        split = nearer_split(left, targets, sizes[h])
-        if h in room.shares:
-            split = room.split(h, name, left, split)
-        placed[h] = SPLITS[split]
-        left[split] -= sizes[h]
-        room.place(h, split)
-    wanted = [s for s, n in zip(SPLITS, allocate(len(groups), ratios), strict=True) if n]
-    held = [split_of_hash[h] for h in groups if h in split_of_hash]
-    return no_empty_split(placed, sizes, wanted, held, room.shares)
-
-
-def nearer_split(left: list[int], targets: list[int], size: int) -> int:
-    """The split a group of ``size`` images goes to among those whose target it brings nearer
-    (``left``: images each still wants, of ``targets``), else train. A single image goes to the
-    first (train's, then valid's, then test's: as before groups were counted); a larger group to
-    the one that lacks the largest share of its target (the first on a tie), so that each split
-    takes its share of the bursts, of each size, and not train all of them, the others the singles
-    left (a camera trap's class: valid and test held no burst). ``split`` and ``add`` place a
-    class's groups by it, largest first."""
-    nearer = [i for i, n in enumerate(left) if n > 0 and 2 * n >= size]
-    if not nearer:
-        return 0
-    if size == 1:
-        return nearer[0]
-    return max(nearer, key=lambda i: left[i] / targets[i])
-
-
-def _gains(left: list[int], size: int) -> list[int]:
-    """How much nearer its target (``left``: images still wanted) each split comes, in images,
-    when it takes a group of ``size``; negative when it moves away."""
-    return [abs(n) - abs(n - size) for n in left]
-
-
-class _Room:
-    """Where the groups with images in two classes or more go (a picture in two class folders, a
-    camera site of the ``groups`` file): by their images in every class they touch. Placed by its
-    first class alone, a site of 1 image of one class and 15 of the next went wherever that one
-    image fitted, valid or test included.
-
-    Before any class is placed, shuffled (seeded), those with the most images of one class first,
-    each is planned into the split that brings all the classes it touches nearest ``allocate``'s
-    targets in all, in images (``left``: counting ``like``'s held groups and those planned
-    before). One that several splits bring as near (a picture in two classes with room in every
-    split) is left to its first class, which places it among its own (:func:`_place_groups`)."""
-
-    def __init__(self, files, keys, ratios, held: dict[str, str], seed: int) -> None:
-        classes_of: dict[str, Counter[str]] = {}
-        for name, paths in files.items():
-            for path in paths:
-                classes_of.setdefault(keys[path], Counter())[name] += 1
-        self.shares = {key: c for key, c in classes_of.items() if len(c) > 1}
-        touched = {name for share in self.shares.values() for name in share}
-        self.left = {name: allocate(len(files[name]), ratios) for name in touched}
-        for name in touched:
-            for path in files[name]:
-                if keys[path] in held:
-                    self.left[name][SPLITS.index(held[keys[path]])] -= 1
-        free = sorted(key for key in self.shares if key not in held)
-        random.Random(seed).shuffle(free)
-        free.sort(key=lambda key: -max(self.shares[key].values()))
-        self.planned: dict[str, str] = {}
-        for key in free:
-            gains = self.gains(key)
-            if gains.count(max(gains)) == 1:
-                self.planned[key] = SPLITS[gains.index(max(gains))]
-                self.place(key, gains.index(max(gains)))
-
-    def gains(self, key: str, name: str = "", left: list[int] | None = None) -> list[int]:
-        """:func:`_gains` summed over the classes group ``key`` touches; ``left``: what class
-        ``name``, placing it, still wants (its own groups are not counted in ``self.left``)."""
-        gains = [0, 0, 0]
-        for other, size in self.shares[key].items():
-            wanted = left if other == name and left is not None else self.left[other]
-            gains = [a + b for a, b in zip(gains, _gains(wanted, size), strict=True)]
-        return gains
-
-    def weight(self, key: str, size: int) -> int:
-        """What a group of ``size`` images in the class placing it is sorted by: the most images
-        it holds of any class it touches."""
-        return max(self.shares[key].values()) if key in self.shares else size
-
-    def split(self, key: str, name: str, left: list[int], own: int) -> int:
-        """The split class ``name`` places group ``key`` in: ``own``, the class's own choice,
-        unless another split brings the classes the group touches nearer in all."""
-        gains = self.gains(key, name, left)
-        return own if gains[own] == max(gains) else gains.index(max(gains))
-
-    def place(self, key: str, split: int) -> None:
-        """Count a placed group's images in the classes it touches."""
-        for name, size in self.shares.get(key, {}).items():
-            self.left[name][split] -= size
-
-
-def no_empty_split(placed, sizes, wanted, held, fixed) -> dict[str, str]:
-    """``placed`` where each split of ``wanted`` (those ``allocate`` gives a group of the class)
-    holds one of the class's groups (``held``: the splits of those other classes placed) when it
-    can: the smallest group of a split with two or more moves to one with none. A group of
-    ``fixed`` (with images in other classes) stays, as their counts were planned with it."""
-    for split in wanted:
-        groups = Counter(placed.values()) + Counter(held)
-        if groups[split]:
-            continue
-        movable = [h for h in placed if groups[placed[h]] >= 2 and h not in fixed]
-        if not movable:
-            break
-        placed[min(movable, key=lambda h: sizes[h])] = split
-    return placed
 
 
 def _write(src: Path, out: Path, assignment, records, mode: str) -> int:
