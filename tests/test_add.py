@@ -17,7 +17,7 @@ from objrec.add import AddResult, add_images, add_warnings
 from objrec.cli import main
 from objrec.data import IMAGE_SET_MEANING, SPLITS
 from objrec.errors import ObjrecError
-from objrec.split import near_groups
+from objrec.grouping import near_groups
 
 from .conftest import fake_checkpoint, make_image
 from .test_split import manifest, tree_digest

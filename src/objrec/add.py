@@ -8,7 +8,7 @@ now are read):
 
 * a new image byte-identical to one anywhere in the data folder is not added (it is counted and
   listed, and named as a picture in two classes when that copy is in another class);
-* a near-duplicate of an image there (``split``'s rule, :func:`objrec.split.near_groups`) goes to
+* a near-duplicate of an image there (``split``'s rule, :func:`objrec.grouping.near_groups`) goes to
   that image's split, whatever its class, so no near-copy crosses train/test;
 * near-duplicates among the new images stay together; so do a burst's frames (one camera's
   photos of a class within ``burst_seconds`` of each other, by EXIF time: ``objrec.bursts``),
@@ -61,6 +61,7 @@ from objrec.data import (
     require_split_folder,
 )
 from objrec.errors import ObjrecError
+from objrec.grouping import near_groups
 from objrec.images import (
     SYSTEM_FOLDERS,
     decoder_missing,
@@ -73,7 +74,7 @@ from objrec.outputs import free_name, locked, name_key, remove_leftovers, staged
 from objrec.placement import nearer_split, no_empty_split
 from objrec.progress import listed, log_result_warnings, plural, some_of
 from objrec.ratios import allocate, min_class_size
-from objrec.split import decode_all, near_groups
+from objrec.split import decode_all
 from objrec.split_result import no_decoder_sentence
 from objrec.store import DIGEST_CHARS, FeatureStore, default_cache_dir
 
@@ -605,7 +606,7 @@ def _with_bursts(existing, images: list[NewImage], groups, hashes, seconds: floa
     the bursts holding a new image (:func:`objrec.bursts.bursts`, among the new images and the
     data folder's of their classes, whatever their split); and those bursts."""
     from objrec import bursts
-    from objrec.split import join_groups
+    from objrec.grouping import join_groups
 
     if seconds <= 0:
         return groups, []

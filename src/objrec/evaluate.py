@@ -376,8 +376,8 @@ def near_duplicate_groups(
     grouped here (:func:`grouped_here`), and join a recorded group where they duplicate one of its
     images. A score over 75 frames of 14 scenes rests on 14 distinct photos, and evaluate says
     so."""
+    from objrec.grouping import join_groups
     from objrec.manifest import recorded_groups
-    from objrec.split import join_groups
 
     if not paths:
         return []
@@ -408,7 +408,7 @@ def grouped_here(
     now, at a small size), and a burst: one camera's photos of one class (``classes_of``, each
     image's) within split's default ``burst_seconds`` by their EXIF (``split.burst_keys``)."""
     from objrec import dedup
-    from objrec.split import burst_keys, near_groups
+    from objrec.grouping import burst_keys, near_groups
 
     facts = dedup.cached_facts(list(paths), list(digests), open_cache(cache_dir).facts_file)
     files: dict[str, list[Path]] = {}

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import fcntl
-import io
 import logging
 import os
 import shlex
@@ -44,6 +43,7 @@ from objrec.data import (
     with_likely,
 )
 from objrec.errors import ObjrecError, strict_refusal
+from objrec.grouping import burst_keys, join_groups, near_groups, read_groups
 from objrec.images import (
     decoder_missing,
     ignored_files,
@@ -189,24 +189,6 @@ def _plan(
     result.merged_classes = merged_classes(src, files)
     require_train_and_valid(result, ratios)
     return assignment, (hashes, keys), result
-
-
-def burst_keys(
-    files: dict[str, list[Path]], keys: dict[Path, str], seconds: float
-) -> tuple[dict[Path, str], list[list[Path]], tuple[int, int]]:
-    """Each file's placing key, its duplicate group's ``keys`` united with its burst's
-    (:func:`objrec.bursts.bursts`: one camera's photos of a class within ``seconds`` of each
-    other, by their EXIF); the bursts; and how many files have a camera time, and how many a time
-    but no camera. ``keys`` itself when there is no burst (0 ``seconds``: none looked for)."""
-    from objrec import bursts
-
-    if seconds <= 0:
-        return keys, [], (0, 0)
-    times, cameraless = bursts.timed_photos(p for paths in files.values() for p in paths)
-    found = bursts.bursts(files, times, seconds)
-    if found:
-        keys = join_groups(keys, bursts.burst_of(found))[0]
-    return keys, found, (len(times), cameraless)
 
 
 def loose_files(src: Path, groups: str | Path | None = None) -> list[Path]:
@@ -584,125 +566,6 @@ def hash_all(files: dict[str, list[Path]], on_file) -> dict[Path, str]:
             if on_file:
                 on_file(len(hashes), 2 * total)
     return hashes
-
-
-def near_groups(
-    files: dict[str, list[Path]],
-    hashes: dict[Path, str],
-    facts_of: dict[Path, Any],
-    among: Sequence[Path] | None = None,
-) -> dict[Path, str]:
-    """Each file's group key: the smallest SHA-256 among the files its perceptual hash links it to
-    (directly or through others), so near-duplicates share a key as identical files do.
-
-    ``among``: only the keys of those files and of the files linked to them (or identical to
-    one), as all pairs would give them; only their pairs are measured (``dedup.linked_pairs``),
-    not all pairs: what ``add`` needs of a large data folder and a few new images."""
-    from objrec import dedup
-
-    paths = [p for group in files.values() for p in group]
-    facts = [facts_of[p] for p in paths]
-    if among is None:
-        pairs = dedup.split_pairs(facts)
-    else:
-        wanted = set(among)
-        pairs = dedup.linked_pairs(facts, [i for i, p in enumerate(paths) if p in wanted])
-    keys = dict(hashes)
-    for members in dedup.groups_of(len(paths), pairs):
-        key = min(hashes[paths[m]] for m in members)
-        for m in members:
-            keys[paths[m]] = key
-    same: dict[str, list[str]] = {}  # byte-identical files follow their twins into the group
-    for path in paths:
-        same.setdefault(hashes[path], []).append(keys[path])
-    if among is not None:  # the others' keys are their groups' only when all pairs are measured
-        linked = {hashes[p] for p in among} | {hashes[paths[i]] for pair in pairs for i in pair}
-        paths = [p for p in paths if hashes[p] in linked]
-    return {p: min(same[hashes[p]]) for p in paths}
-
-
-def read_groups(path: Path, src: Path, files: dict[str, list[Path]]) -> dict[Path, str]:
-    """The group the ``groups`` file gives each image of ``files`` it names: rows ``file,group``,
-    the file as class/name relative to ``src``; other columns are ignored, blank rows skipped,
-    and a spreadsheet's semicolons taken. Refused, naming the line, for a row without a file or a
-    group, a file ``src`` lacks, or a file in two groups; a file ``src`` has that the split leaves
-    out (an excluded class, an unreadable image) is passed over."""
-    images = {
-        class_of_folder(p.relative_to(src).as_posix()): p for paths in files.values() for p in paths
-    }
-    group_of: dict[Path, str] = {}
-    line_of: dict[str, int] = {}
-    for n, row in _group_rows(path):
-        name, group = (row.get("file") or "").strip(), (row.get("group") or "").strip()
-        if not name or not group:
-            raise ObjrecError(f"`groups` file {path} line {n}: it needs both a file and a group")
-        if class_of_folder(name) not in images:  # an accent encoded either way
-            _refuse_unknown_file(path, n, name, src)
-            continue
-        earlier = group_of.setdefault(images[class_of_folder(name)], group)
-        line_of.setdefault(name, n)
-        if earlier != group:
-            raise ObjrecError(
-                f"`groups` file {path} line {n}: {name!r} is in group {earlier!r} on line "
-                f"{line_of[name]} and in {group!r} here: keep one of the two rows"
-            )
-    return group_of
-
-
-def _group_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
-    """Each row of the ``groups`` file that is not blank, and the line it ends on; refused when
-    the file is not a CSV text (comma, semicolon or tab separated) with the columns file and
-    group."""
-    from objrec.tables import blank_row, csv_separator, read_text
-
-    try:
-        with io.StringIO(read_text(path, "a `groups` file"), newline="") as f:
-            reader = csv.DictReader(f, delimiter=csv_separator(f))
-            rows = [(reader.line_num, row) for row in reader if not blank_row(row)]
-            header = {(name or "").strip() for name in reader.fieldnames or ()}
-    except csv.Error as exc:
-        raise ObjrecError(f"the `groups` file {path} is not a CSV text ({exc})") from None
-    if not {"file", "group"} <= header:
-        raise ObjrecError(f"the `groups` file {path} needs the columns file and group")
-    return [(n, {(k or "").strip(): v for k, v in row.items()}) for n, row in rows]
-
-
-def _refuse_unknown_file(path: Path, n: int, name: str, src: Path) -> None:
-    """Refuse line ``n`` of the ``groups`` file, naming ``name``, unless ``src`` has that image
-    file and the split leaves it out (an excluded class, an unreadable image)."""
-    if ".." not in Path(name).parts and (src / name).is_file():
-        return
-    from objrec.tables import misread, misread_sentence
-
-    images = {class_of_folder(p.relative_to(src).as_posix()) for p in list_images(src)}
-    meant = misread(name, images)
-    if meant is not None:
-        raise ObjrecError(misread_sentence(f"`groups` file {path} line {n}", name, meant))
-    raise ObjrecError(
-        f"`groups` file {path} line {n}: {src} has no image {name!r} (name each file as "
-        "class/name, relative to the source folder)"
-    )
-
-
-def join_groups(keys: dict[Path, str], group_of: dict[Path, str]) -> tuple[dict[Path, str], int]:
-    """Each file's placing key: its duplicate group's ``keys`` united with the groups of
-    ``group_of`` (the smallest key among the groups linked, directly or through others, as
-    :func:`near_groups` keys them); and how many of those groups hold two files or more."""
-    from objrec import dedup
-
-    members: dict[str, list[Path]] = {}
-    for path, group in group_of.items():
-        members.setdefault(group, []).append(path)
-    joined = [m for m in members.values() if len(m) > 1]
-    names = sorted(set(keys.values()))
-    index = {key: i for i, key in enumerate(names)}
-    pairs = [(index[keys[m[0]]], index[keys[p]]) for m in joined for p in m[1:]]
-    united = {key: key for key in names}
-    for component in dedup.groups_of(len(names), pairs):
-        smallest = min(names[i] for i in component)
-        for i in component:
-            united[names[i]] = smallest
-    return {path: united[key] for path, key in keys.items()}, len(joined)
 
 
 class Like(NamedTuple):
