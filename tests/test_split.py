@@ -1586,7 +1586,7 @@ def test_a_copy_left_in_its_class_is_no_change_of_class():
     """A photo copied into another class folder, its original still in its own, was named as
     one that "changed class" by split --like: it is a copy across classes (split warns of
     those), and only a photo in none of its earlier classes any more changed class."""
-    from objrec.split import relabelled
+    from objrec.split_like import relabelled
 
     earlier = [("d1", "train", None, "laptop"), ("d2", "test", None, "laptop")]
     files = {
