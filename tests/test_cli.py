@@ -1606,7 +1606,7 @@ def test_split_names_a_killed_splits_staging_folder_in_the_clis_terms(
     hour_ago = time.time() - 3600
     os.utime(killed, (hour_ago, hour_ago))
     handler = SentenceHandler()  # as `objrec` installs it (pytest's own handler comes first here)
-    log = logging.getLogger("objrec.split")
+    log = logging.getLogger("objrec.split_out")
     log.addHandler(handler)
     try:
         code, _, err = run(capsys, "split", image_folder, out)
@@ -1630,7 +1630,7 @@ def test_split_into_a_folder_of_only_a_killed_splits_staging_folder_says_so_once
     hour_ago = time.time() - 3600
     os.utime(killed, (hour_ago, hour_ago))
     handler = SentenceHandler()  # as `objrec` installs it (pytest's own handler comes first here)
-    log = logging.getLogger("objrec.split")
+    log = logging.getLogger("objrec.split_out")
     log.addHandler(handler)
     try:
         code, _, err = run(capsys, "split", image_folder, out, "--strict")
@@ -3097,7 +3097,7 @@ def test_a_folder_the_system_refuses_is_one_sentence_naming_it(capsys, tmp_path,
     def full_disk(source, target, **kwargs):  # as shutil's copy meets it: both files named
         raise OSError(28, "No space left on device", str(source), None, str(target))
 
-    monkeypatch.setattr("objrec.split.shutil.copy2", full_disk)
+    monkeypatch.setattr("objrec.split_out.shutil.copy2", full_disk)
     code, _, err = run(capsys, "split", data, tmp_path / "split")
     assert code == 1 and "Traceback" not in err
     err = " ".join(err.split())

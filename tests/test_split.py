@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from objrec import placement
-from objrec import split as split_module
+from objrec import placement, split_out
 from objrec.data import SPLITS
 from objrec.errors import ObjrecError
 from objrec.ratios import allocate
-from objrec.split import leftover_stages, split_folder
+from objrec.split import split_folder
+from objrec.split_out import leftover_stages
 
 from .conftest import make_class_folder, make_image
 
@@ -558,7 +558,7 @@ def test_a_staging_folder_a_killed_split_left_is_named_and_kept(
     held = os.open(running, os.O_RDONLY)  # as a split running in another process holds it
     fcntl.flock(held, fcntl.LOCK_EX)
     try:
-        with caplog.at_level(logging.WARNING, logger="objrec.split"):
+        with caplog.at_level(logging.WARNING, logger="objrec.split_out"):
             split_folder(image_folder, out, force=True, seed=1)
     finally:
         os.close(held)
@@ -617,7 +617,7 @@ def test_the_forced_split_a_killed_splits_warning_names_ends_that_warning(
         caplog.clear()
         return said
 
-    with caplog.at_level(logging.WARNING, logger="objrec.split"):
+    with caplog.at_level(logging.WARNING, logger="objrec.split_out"):
         with pytest.raises(ObjrecError) as refused:
             split_folder(image_folder, out)
         assert str(refused.value) == only_leftovers_refusal(killed, out) and warned() == []
@@ -647,15 +647,15 @@ def test_a_split_killed_while_moving_in_over_an_earlier_one_is_not_called_whole(
         raise KeyboardInterrupt  # stands for the kill, which runs no clean-up
 
     with monkeypatch.context() as m:
-        m.setattr(split_module, "_swap_in", moved_train)
-        m.setattr(split_module.shutil, "rmtree", lambda *a, **k: None)
+        m.setattr(split_out, "_swap_in", moved_train)
+        m.setattr(split_out.shutil, "rmtree", lambda *a, **k: None)
         with pytest.raises(KeyboardInterrupt):
             split_folder(image_folder, out, force=True, seed=7)
     caplog.clear()  # a kill says nothing: only this stand-in's Ctrl-C is told of the mix
     (stage,) = out.glob(".objrec-split-*")
     hour_ago = time.time() - 3600
     os.utime(stage, (hour_ago, hour_ago))
-    with caplog.at_level(logging.WARNING, logger="objrec.split"):
+    with caplog.at_level(logging.WARNING, logger="objrec.split_out"):
         with pytest.raises(ObjrecError, match="holds an earlier split"):
             split_folder(image_folder, out)
         said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -669,14 +669,14 @@ def test_a_split_killed_while_moving_in_over_an_earlier_one_is_not_called_whole(
 def test_a_running_split_holds_its_staging_folder(tmp_path, image_folder, known_facts, monkeypatch):
     out = tmp_path / "data"
     seen = []
-    write_files = split_module._write_files
+    write_files = split_out._write_files
 
     def check_while_writing(stage, *args):
         write_files(stage, *args)
         seen.append((stage.is_dir(), leftover_stages(out)))
 
-    monkeypatch.setattr(split_module, "STAGE_GRACE", 0.0)
-    monkeypatch.setattr(split_module, "_write_files", check_while_writing)
+    monkeypatch.setattr(split_out, "STAGE_GRACE", 0.0)
+    monkeypatch.setattr(split_out, "_write_files", check_while_writing)
     split_folder(image_folder, out)
     assert seen == [(True, [])] and not list(out.glob(".objrec-split-*"))
 
@@ -865,7 +865,7 @@ def test_a_split_stopped_while_moving_its_folders_in_keeps_its_stage_and_says_so
         (stage / "train").rename(out / "train")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(split_module, "_swap_in", moved_train)
+    monkeypatch.setattr(split_out, "_swap_in", moved_train)
     with caplog.at_level(logging.WARNING, logger="objrec"), pytest.raises(KeyboardInterrupt):
         split_folder(image_folder, out, seed=1, force=True)
     (stage,) = out.glob(".objrec-split-*")
@@ -874,7 +874,7 @@ def test_a_split_stopped_while_moving_its_folders_in_keeps_its_stage_and_says_so
     assert f"split again with `force=True` before using it; {stage} holds" in caplog.text
     monkeypatch.undo()
     split_folder(image_folder, out, seed=1, force=True)
-    assert split_module.holds_whole_split(out)
+    assert split_out.holds_whole_split(out)
 
 
 def killed_while_moving_in(out, image_folder, monkeypatch):
@@ -887,8 +887,8 @@ def killed_while_moving_in(out, image_folder, monkeypatch):
         raise KeyboardInterrupt  # stands for the kill, which runs no clean-up
 
     with monkeypatch.context() as m:
-        m.setattr(split_module, "_swap_in", moved_two)
-        m.setattr(split_module.shutil, "rmtree", lambda *a, **k: None)
+        m.setattr(split_out, "_swap_in", moved_two)
+        m.setattr(split_out.shutil, "rmtree", lambda *a, **k: None)
         with pytest.raises(KeyboardInterrupt):
             split_folder(image_folder, out)
     (stage,) = out.glob(".objrec-split-*")

@@ -1,0 +1,346 @@
+"""A split's output folder: the checks before anything is written there, the split written in a
+hidden staging folder beside any earlier one and swapped in whole (``manifest.csv`` last), and the
+staging folders a killed split left, named and never deleted."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import fcntl
+import logging
+import os
+import shlex
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from objrec.data import SPLITS
+from objrec.errors import ObjrecError
+from objrec.manifest import (
+    MANIFEST,
+    MANIFEST_COLUMNS,
+    MANIFEST_GROUP,
+    is_split_manifest,
+    manifest_files,
+    manifest_rows,
+    sha256_file,
+)
+from objrec.outputs import locked, refuse_overwrite, reported_as, settle_names
+from objrec.progress import plural
+from objrec.reviewed import REVIEWED_FILE, carry_reviewed
+from objrec.store import DIGEST_CHARS
+from objrec.tables import CSV_ENCODING
+
+log = logging.getLogger(__name__)
+
+STAGE = ".objrec-split-"
+"""The start of the name of the hidden folder in OUT a split writes to before swapping it in."""
+STAGE_GRACE = 60.0
+"""Seconds a staging folder is taken as a running split's even when unlocked: the moments
+between making it and locking it."""
+
+
+def check_out(src: Path, out: Path, force: bool) -> None:
+    if out == src or out.is_relative_to(src) or src.is_relative_to(out):
+        raise ObjrecError(f"the output folder {out} must lie outside the source folder {src}")
+    if out.exists() and not out.is_dir():
+        raise ObjrecError(f"{out} exists and is not a folder")
+    partial = partial_split(out)
+    if partial is not None and not force:
+        raise ObjrecError(
+            f"{out} holds what is left of a split that was stopped before it was done (its "
+            f"manifest is in {partial.name}): pass `force=True` to split again, which replaces it"
+        )
+    if partial is None:
+        refuse_users_split_names(out)
+    if not force:
+        refuse_only_leftovers(out)
+    if not force and is_split_manifest(out / MANIFEST):
+        raise ObjrecError(
+            f"{out} holds an earlier split (its {MANIFEST}): pass `force=True` to replace it, or "
+            "choose another folder; to keep each image it holds in its split (so that runs on "
+            f"both are tested on the same images), `split_folder({str(src)!r}, {str(out)!r}, "
+            f"force=True, like={str(out)!r})`; to add new photos to it, `add_images({str(out)!r}, "
+            "new)`"
+        )
+    refuse_overwrite(out, force, "choose another folder or pass `force=True`")
+
+
+@contextlib.contextmanager
+def told_of_killed_splits(src: Path, out: Path, force: bool) -> Iterator[None]:
+    """When the split in the block is done, or refused, or fails, name each staging folder a
+    killed split left in ``out`` (but those the refusal names: :func:`partial_split`, or all of
+    them when ``out`` holds nothing else, :func:`refuse_only_leftovers`) and what to do with it
+    as ``out`` then stands (:func:`warn_of_killed_split`)."""
+    refused = [] if force else only_leftovers(out)
+    try:
+        yield
+    finally:
+        partial = partial_split(out)
+        for stage in leftover_stages(out):
+            if stage != partial and stage not in refused:
+                warn_of_killed_split(stage, src, out)
+
+
+def only_leftovers(out: Path) -> list[Path]:
+    """The staging folders killed splits left in ``out`` when ``out`` holds nothing else, and
+    none of them is a split killed while moving in (:func:`partial_split`); else none."""
+    stages = leftover_stages(out)
+    if not stages or len(stages) < len(list(out.iterdir())) or partial_split(out) is not None:
+        return []
+    return stages
+
+
+def refuse_only_leftovers(out: Path) -> None:
+    """Refuse ``out`` in one sentence when all it holds is what killed splits left: staging
+    folders that nothing needs, as no split of theirs was moved in. Deleting them lets a split
+    in; ``force`` splits beside them (objrec never deletes them: :func:`warn_of_killed_split`)."""
+    stages = only_leftovers(out)
+    if not stages:
+        return
+    it, left = ("it", "a split that was") if len(stages) == 1 else ("them", "splits that were")
+    names = " and ".join(stage.name for stage in stages)
+    paths = " ".join(shlex.quote(str(stage)) for stage in stages)
+    raise ObjrecError(
+        f"{out} holds only {names}, left by {left} killed before moving anything in: nothing in "
+        f"{it} is needed; delete {it} (rm -r {paths}) to split into {out}, or pass `force=True` "
+        f"to split beside {it}"
+    )
+
+
+def warn_of_killed_split(stage: Path, src: Path, out: Path) -> None:
+    """Name a staging folder a killed split left in ``out`` and what to do with it: while ``out``
+    holds no whole split, its manifest may be all that tells which of ``out``'s folders that split
+    moved in (killed while it moved them, over an earlier split), so it is kept until a forced
+    split has replaced them; after that, nothing in it is needed, and the user deletes it (objrec
+    never does: it cannot tell what else may have been put there)."""
+    if holds_whole_split(out):
+        log.warning(
+            "%s was left by a split that was killed; nothing in it is needed, as %s holds a whole "
+            "split: delete it (rm -r %s)",
+            *(stage, out, shlex.quote(str(stage))),
+        )
+        return
+    log.warning(
+        "%s was left by a split that was killed: keep it until `split_folder(%r, %r, force=True)` "
+        "has replaced what that split left in %s with a whole split; nothing in it is needed "
+        "after that",
+        *(stage, str(src), str(out), out),
+    )
+
+
+def refuse_users_split_names(out: Path) -> None:
+    """Refuse ``out`` when it holds the names a split writes (``train``, ``valid``, ``test``,
+    ``manifest.csv``) but no split of objrec's: ``force`` replaces an earlier split, and deleting
+    the user's own ``train/`` would lose their files."""
+    taken = sorted(name for name in (*SPLITS, MANIFEST) if _holds_something(out / name))
+    if not taken or is_split_manifest(out / MANIFEST):
+        return
+    raise ObjrecError(
+        f"{out} holds {', '.join(taken)} and no split of objrec's (no manifest.csv it wrote), "
+        "which are not replaced even with `force=True`: choose another folder"
+    )
+
+
+def _holds_something(path: Path) -> bool:
+    """Whether ``path`` is there and is not a folder of only empty folders (replacing which
+    loses nothing)."""
+    if path.is_dir() and not path.is_symlink():
+        return any(not p.is_dir() or p.is_symlink() for p in path.rglob("*"))
+    return path.exists() or path.is_symlink()
+
+
+def partial_split(out: Path) -> Path | None:
+    """The staging folder of a split killed while it moved its folders into ``out``
+    (:func:`_swap_in`): ``out`` has no ``manifest.csv``, the stage has the split's, and every
+    file in ``out``'s train, valid and test folders is one that manifest lists. None when there
+    is no such leftover: a file the split did not write there is the user's."""
+    if os.path.lexists(out / MANIFEST):
+        return None
+    for stage in leftover_stages(out):
+        listed = manifest_files(stage / MANIFEST)
+        if listed is not None and _split_files(out) <= listed:
+            return stage
+    return None
+
+
+def holds_whole_split(out: Path) -> bool:
+    """Whether ``out`` holds a whole split: a manifest a split wrote listing every file in its
+    train, valid and test folders. A split killed while it moved its folders in over an earlier
+    one left that one's manifest beside folders of both, files it does not list."""
+    listed = manifest_files(out / MANIFEST)
+    return listed is not None and _split_files(out) <= listed
+
+
+def refuse_dropping_images(src: Path, out: Path, kept: set[str]) -> None:
+    """Refuse to replace the earlier split in ``out`` when its manifest lists images that the new
+    split of ``src`` would not hold (``kept``: the SHA-256 of those it holds) and that came from
+    elsewhere (``objrec add`` put them there, or ``out`` is a split of another folder): replacing
+    it deletes their copies (or links) in ``out``, and the new split would lack them unsaid. The
+    photos ``src`` itself held and has lost since (deleted or edited there) go, as with ``like``,
+    and so do those ``out`` no longer holds (deleted there since, or a link to nothing)."""
+    rows = manifest_rows(out / MANIFEST)
+    lost = [
+        row
+        for row in rows
+        if row.get("source") and row.get("sha256") and row["sha256"] not in kept
+        if not Path(row["source"]).is_relative_to(src)
+    ]
+    lost = _still_held(out, lost, {row["file"] for row in rows})
+    if not lost:
+        return
+    them = "it" if len(lost) == 1 else "them"
+    again = f"split_folder({str(src)!r}, {str(out)!r}, force=True, like={str(out)!r})"
+    raise ObjrecError(
+        f"{out} holds {plural(len(lost), 'image')} that {src} does not have, such as "
+        f"{lost[0]['file']} (from {lost[0]['source']}): `force=True` would delete {them} from "
+        f"{out} with the earlier split; to keep {them}, copy {them} into the class folders of "
+        f"{src} first (`{again}` keeps every image in its split), or to split without {them}, "
+        f"choose another folder or move {out} away first"
+    )
+
+
+def _still_held(out: Path, rows: list[dict[str, str]], listed: set[str]) -> list[dict[str, str]]:
+    """The manifest ``rows`` whose photo ``out`` still holds: at its file, or in a file of
+    ``out``'s splits that the manifest does not list (``listed``), of its content (moved there
+    by hand). One deleted from ``out`` since, or a link to a photo deleted, holds nothing."""
+    if all((out / row["file"]).exists() for row in rows):
+        return rows
+    unlisted = [out / name for name in sorted(_split_files(out) - listed)]
+    moved = {sha256_file(path) for path in unlisted if path.is_file()}
+    return [row for row in rows if (out / row["file"]).exists() or row["sha256"] in moved]
+
+
+def _split_files(out: Path) -> set[str]:
+    """Every file (or link) in ``out``'s train, valid and test folders, relative to ``out``; a
+    split folder that is a link or a file counts as a file."""
+    found: set[str] = set()
+    for name in SPLITS:
+        top = out / name
+        if top.is_dir() and not top.is_symlink():
+            found |= {p.relative_to(out).as_posix() for p in top.rglob("*") if not _folder(p)}
+        elif os.path.lexists(top):
+            found.add(name)
+    return found
+
+
+def _folder(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
+def leftover_stages(out: Path) -> list[Path]:
+    """The staging folders in ``out`` that no running split holds: left by a split that was
+    killed (SIGKILL, a crash) before it could remove its own. objrec never deletes them."""
+    if not out.is_dir():
+        return []
+    return sorted(p for p in out.glob(STAGE + "*") if p.is_dir() and not _in_use(p))
+
+
+def _in_use(stage: Path) -> bool:
+    """Whether a running split holds ``stage``'s lock, or may be about to (it is newer than
+    ``STAGE_GRACE``); one that cannot be looked at counts as in use."""
+    try:
+        if time.time() - stage.stat().st_mtime < STAGE_GRACE:
+            return True
+        fd = os.open(stage, os.O_RDONLY)
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # releases the lock, if taken
+    return False
+
+
+def write(src: Path, out: Path, assignment, records, mode: str) -> int:
+    """Write the split beside any earlier one in ``out`` (in a hidden folder there), then swap it
+    in: an earlier split (its train/valid/test folders and manifest, nothing else) is replaced
+    only by a whole new one, after every check has passed; so is what a split killed while moving
+    its folders in left (:func:`partial_split`), its staging folder too. Returns how many labels
+    its ``reviewed.csv`` carries."""
+    out.mkdir(parents=True, exist_ok=True)
+    with locked(out):  # as ``add`` holds it: neither writes under the other
+        partial = partial_split(out)  # a killed split's, replaced with it (``force`` checked)
+        stage = out / f"{STAGE}{uuid.uuid4().hex[:8]}"
+        stage.mkdir()
+        with locked(stage):  # removed while still held: never seen as left by a killed split
+            try:
+                with reported_as(out, stage):
+                    reviewed = _write_files(src, stage, assignment, records, mode)
+            except BaseException:
+                shutil.rmtree(stage, ignore_errors=True)
+                raise
+            _swap_in_or_keep(stage, out)
+            shutil.rmtree(stage, ignore_errors=True)
+        if partial is not None:
+            shutil.rmtree(partial)
+            log.info("removed %s, the rest of the split that was stopped", partial)
+    return reviewed
+
+
+def _swap_in_or_keep(stage: Path, out: Path) -> None:
+    """:func:`_swap_in`; stopped part way (Ctrl-C, an error), it keeps ``stage`` as a killed
+    split leaves it, for the next split to name and replace (:func:`partial_split`), and says so:
+    ``out`` then mixes this split's folders with an earlier one's, an image of one in train and of
+    the other in test. (Removing the stage hid that: ``out`` looked like the earlier split.)"""
+    try:
+        _swap_in(stage, out)
+    except BaseException:
+        log.warning(
+            "the split was stopped while moving its folders into %s, which now mixes them with "
+            "an earlier split's (an image may be in train and in test): split again with "
+            "`force=True` before using it; %s holds the rest of this one until then",
+            out,
+            stage,
+        )
+        raise
+
+
+def _swap_in(stage: Path, out: Path) -> None:
+    """The staged split's folders and manifest in place of any earlier split's in ``out``."""
+    for name in SPLITS:
+        if (out / name).is_dir():
+            log.info("replacing the earlier split's %s", out / name)
+            shutil.rmtree(out / name)
+        if (stage / name).is_dir():
+            (stage / name).rename(out / name)
+    if (stage / REVIEWED_FILE).is_file():
+        (stage / REVIEWED_FILE).replace(out / REVIEWED_FILE)
+    elif (out / REVIEWED_FILE).is_file():  # read, and none of its images is in the new split
+        (out / REVIEWED_FILE).unlink()
+    (stage / MANIFEST).replace(out / MANIFEST)
+
+
+def _write_files(src: Path, out: Path, assignment, records, mode: str) -> int:
+    """Each image goes to ``out/SPLIT/CLASS/`` under its own path in its class folder, sub-folders
+    kept: ``2019/IMG_1.jpg`` and ``2020/IMG_1.jpg`` of one class are two images, never one. The
+    manifest records each one's content digest (``records``: hashes) and the group it was kept
+    together with (placing keys: :data:`MANIFEST_GROUP`); ``reviewed.csv`` the labels a person
+    settled of the images written (``records``' reviewed: ``reviewed.earlier_reviews``)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (hashes, keys, reviewed), rows, numbers = records, [], dict[str, int]()
+    files = sorted(assignment.items())
+    wanted = [Path(split, name, *path.relative_to(src).parts[1:]) for path, (name, split) in files]
+    # a name differing from another's only in case is another: the second gets a free name
+    for (path, (name, split)), rel in zip(files, settle_names(wanted), strict=True):
+        target = out / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if mode == "copy":
+            shutil.copy2(path, target)
+        else:
+            os.symlink(path, target)
+        group = numbers.setdefault(keys[path], len(numbers))
+        rows.append([target.relative_to(out).as_posix(), name, split, hashes[path], str(path)])
+        rows[-1].append(str(group))
+    tmp = out / (MANIFEST + ".tmp")
+    with tmp.open("w", newline="", encoding=CSV_ENCODING) as f:
+        writer = csv.writer(f)
+        writer.writerow([*MANIFEST_COLUMNS, MANIFEST_GROUP])
+        writer.writerows(rows)
+    carried = carry_reviewed(out, reviewed, {row[3][:DIGEST_CHARS]: row[0] for row in rows})
+    tmp.replace(out / MANIFEST)
+    return carried
