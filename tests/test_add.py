@@ -654,7 +654,7 @@ def test_a_second_add_reads_only_the_files_it_has_not_hashed_as_they_are(
 ):
     """add hashed every file of DATA with SHA-256 on each run; the feature store's file index
     (path, size, times, inode) now gives the digests of the files it has seen unchanged."""
-    import objrec.split
+    import objrec.split_source
     import objrec.store
 
     read: list[str] = []
@@ -666,9 +666,9 @@ def test_a_second_add_reads_only_the_files_it_has_not_hashed_as_they_are(
 
         return hashed
 
-    sha256 = reading(objrec.split.sha256_file)
+    sha256 = reading(objrec.split_source.sha256_file)
     monkeypatch.setattr(objrec.store, "hash_file", reading(objrec.store.hash_file))
-    monkeypatch.setattr(objrec.split, "sha256_file", sha256)
+    monkeypatch.setattr(objrec.split_source, "sha256_file", sha256)
     monkeypatch.setattr(add_module, "sha256_file", sha256, raising=False)
     images = sorted(p.relative_to(tmp_path).as_posix() for p in split_dir.rglob("*.*g"))
     first = add_images(split_dir, new_images(tmp_path / "new1", "red", 2))

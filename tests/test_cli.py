@@ -2945,7 +2945,7 @@ def test_after_one_sigterm_a_second_one_ends_the_process_at_once():
 def test_split_refuses_a_bad_out_first_and_reads_no_image(
     capsys, monkeypatch, tmp_path, image_folder, args, message
 ):
-    monkeypatch.setattr("objrec.split.sha256_file", lambda path: pytest.fail(f"read {path}"))
+    monkeypatch.setattr("objrec.split_source.sha256_file", lambda path: pytest.fail(f"read {path}"))
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "notes.txt").write_text("mine")
     (tmp_path / "afile").write_text("mine")

@@ -74,8 +74,8 @@ from objrec.outputs import free_name, locked, name_key, remove_leftovers, staged
 from objrec.placement import nearer_split, no_empty_split
 from objrec.progress import listed, log_result_warnings, plural, some_of
 from objrec.ratios import allocate, min_class_size
-from objrec.split import decode_all
 from objrec.split_result import no_decoder_sentence
+from objrec.split_source import decode_all
 from objrec.store import DIGEST_CHARS, FeatureStore, default_cache_dir
 
 log = logging.getLogger(__name__)

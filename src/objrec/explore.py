@@ -36,7 +36,7 @@ from objrec.outputs import (
     takes_back_folders,
 )
 from objrec.progress import Reporter, or_silent, some_of
-from objrec.split import loose_files
+from objrec.split_source import loose_files
 from objrec.tables import write_table
 
 log = logging.getLogger(__name__)
