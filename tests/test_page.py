@@ -592,3 +592,76 @@ def test_a_picture_the_browser_cannot_draw_is_said_not_left_blank(browser, serve
         page.close()
     assert said.startswith("This browser cannot show this picture")
     assert not after_png and not after_bad
+
+
+def tab_to(page, selector: str, presses: int = 10) -> bool:
+    """Presses Tab from the top of ``page`` until ``selector`` has the focus (at most
+    ``presses`` times); whether it got it."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"document.activeElement.matches({json.dumps(selector)})"):
+            return True
+    return False
+
+
+@pytest.mark.slow
+def test_a_keyboard_alone_chooses_a_photo_with_its_focus_drawn(browser_page, server, tmp_path):
+    """The file input was hidden (display: none), so Tab never reached it: a person on a keyboard
+    or a screen reader could not send a photo at all (a11y40 #1). Tab reaches it, its focus drawn
+    around the drop zone, and Space opens the file chooser; the answer comes as from a click."""
+    image = tmp_path / "blue.png"
+    image.write_bytes(png_bytes(colour=(40, 60, 200)))
+    browser_page.goto(server + "/")
+    browser_page.wait_for_selector("#meta:has-text('3 classes')")
+    unfocused = browser_page.evaluate("getComputedStyle(drop).outlineStyle")
+    assert tab_to(browser_page, "#file"), "Tab never reaches the file input"
+    focused = browser_page.evaluate(
+        "[getComputedStyle(drop).outlineStyle, getComputedStyle(drop).outlineWidth]"
+    )
+    with browser_page.expect_file_chooser(timeout=5_000) as chooser:
+        browser_page.keyboard.press("Space")
+    chooser.value.set_files(str(image))
+    browser_page.wait_for_selector(".bar .name >> text=blue", timeout=15_000)
+    assert unfocused == "none" and focused[0] == "solid", focused
+    assert float(focused[1].removesuffix("px")) >= 2
+    assert browser_page.locator("#preview").get_attribute("alt") == "the image sent: blue.png"
+
+
+LOW_CONTRAST = """() => {
+  const rgb = text => text.match(/[\\d.]+/g).map(Number);
+  const luminance = ([r, g, b]) => [r, g, b].map(v => v / 255)
+    .map(v => v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)
+    .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const behind = element => {
+    for (let e = element; e; e = e.parentElement) {
+      const colour = rgb(getComputedStyle(e).backgroundColor);
+      if (colour.length < 4 || colour[3] > 0) return colour;
+    }
+    return [255, 255, 255];
+  };
+  const low = [];
+  for (const element of document.body.querySelectorAll("*")) {
+    const own = Array.from(element.childNodes).some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !element.checkVisibility()) continue;
+    const [a, b] = [luminance(rgb(getComputedStyle(element).color)), luminance(behind(element))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) low.push(`${element.id || element.className}: ${ratio.toFixed(2)}`);
+  }
+  return low;
+}"""
+"""The visible elements whose own text stands out of its background by less than WCAG AA's 4.5
+to 1 (the background: the nearest one drawn, behind the element or an ancestor)."""
+
+
+@pytest.mark.slow
+def test_every_text_of_the_page_and_its_answer_meets_wcag_aa_contrast(
+    browser_page, server, client, tmp_path
+):
+    """The technical line at the page's foot was #888 on white, 3.5 to 1 (a11y40 #2): every text
+    of the page, and of an answer with its note, stands out by 4.5 to 1 at least."""
+    image = tmp_path / "blue.png"
+    image.write_bytes(png_bytes(colour=(40, 60, 200)))
+    answer_with_page(browser_page, server, barely_familiar_answer(client), image)
+    browser_page.wait_for_selector("#technical:has-text('tiny_test')")
+    assert browser_page.locator("#barely").is_visible()
+    assert browser_page.evaluate(LOW_CONTRAST) == []
