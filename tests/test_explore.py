@@ -320,3 +320,71 @@ def test_explore_warns_once_of_a_strongly_imbalanced_training_split(split_dir, c
     hints = [r.getMessage() for r in caplog.records if "imbalanced" in r.getMessage()]
     assert len(hints) == 1 and "red has 50 training images, blue 1 (50 to 1" in hints[0]
     assert "`train(data, out=run, balance='weights')` weighs each class's loss" in hints[0]
+
+
+def contrast(a, b) -> float:
+    """WCAG's contrast ratio of two matplotlib colours (1 to 21)."""
+    import numpy as np
+    from matplotlib.colors import to_rgb
+
+    def luminance(colour) -> float:
+        c = np.array(to_rgb(colour))
+        c = np.where(c <= 0.03928, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+        return float(c @ [0.2126, 0.7152, 0.0722])
+
+    light, dark = sorted((luminance(a), luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.figures
+def test_the_shares_in_the_confusion_heatmap_stand_out_of_their_cells(monkeypatch):
+    """A class taken for another every time had its "100%" written in black on the heatmap's
+    darkest blue (1.7 to 1): unreadable (a11y40 #6). Each share stands out of its cell by at
+    least WCAG AA's 4.5 to 1."""
+    import torch
+
+    from objrec import plots
+
+    figures = []
+    monkeypatch.setattr(plots, "save", lambda fig, path: figures.append(fig))
+    matrix = torch.tensor([[0, 5, 0, 0], [0, 4, 1, 0], [0, 3, 3, 0], [0, 0, 1, 9]])
+    plots.confusion_heatmap(matrix, list("abcd"), None)
+    ax = figures[0].axes[0]
+    cells = ax.images[0]
+    shares = [(t.get_text(), t.get_color(), t.get_position()) for t in ax.texts]
+    assert {text for text, _, _ in shares} == {"100%", "20%", "50%", "10%"}
+    for text, ink, (column, row) in shares:
+        cell = cells.cmap(cells.norm(cells.get_array()[round(row), round(column)]))
+        assert contrast(ink, cell) >= 4.5, (text, ink, cell)
+
+
+@pytest.mark.slow
+@pytest.mark.figures
+def test_the_series_of_a_figure_are_told_apart_without_their_colours(monkeypatch):
+    """In grey, or to a red-green colour-blind eye, images_per_class.png's train (blue) and test
+    (green) were one colour, as were the mean widths and heights of image_sizes.png and the two
+    lines of curves.png told apart by colour alone (a11y40 #5): each has a hatch or a marker."""
+    import pandas as pd
+
+    from objrec import plots
+
+    counts = pd.DataFrame({"train": [10] * 3, "valid": [5] * 3, "test": [5] * 3}, list("abc"))
+    bars = plots.images_per_class_figure(counts).axes[0].containers
+    assert len({bar.patches[0].get_hatch() or "" for bar in bars}) == 3
+    sizes = pd.DataFrame({"class": list("ab"), "width": [90, 120], "height": [80, 90]})
+    hists = plots.image_sizes_figure(sizes).axes[1].containers
+    assert len({hist.patches[0].get_hatch() or "" for hist in hists}) == 2
+    figures = []
+    monkeypatch.setattr(plots, "save", lambda fig, path: figures.append(fig))
+    history = {
+        "epoch": [1, 2],
+        **{f"{s}_{m}": [0.5, 0.4] for s in ("train", "valid") for m in ("loss", "acc")},
+    }
+    plots.training_curves(history, None, best=2)
+    for ax in figures[0].axes:
+        train, valid = ax.lines[:2]
+        assert (train.get_marker(), train.get_linestyle()) != (
+            valid.get_marker(),
+            valid.get_linestyle(),
+        )

@@ -100,3 +100,16 @@ def test_grad_cam_differentiates_only_what_follows_the_hooked_layer():
     cam, target = grad_cam(model, x)
     assert not ran  # the first convolution was never differentiated
     assert torch.allclose(cam, full_backward_cam(model, x, target), atol=1e-6)
+
+
+def test_the_overlay_grows_brighter_with_the_heat_as_a_grey_print_shows_it():
+    """jet drew the hottest region dark red and the coldest dark blue: in grey, or to a red-green
+    colour-blind eye, most and least looked alike (a11y40 #4). The overlay's lightness now rises
+    with the heat all the way, on a grey photo."""
+    import numpy as np
+    from PIL import Image
+
+    image = Image.new("RGB", (50, 4), (128, 128, 128))
+    cam = torch.linspace(0, 1, 50).repeat(4, 1)
+    grey = np.asarray(overlay(image, cam).convert("L"), dtype=float)[0]
+    assert (np.diff(grey) >= 0).all() and grey[-1] - grey[0] > 60, grey

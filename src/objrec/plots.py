@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import re
 import warnings
@@ -138,7 +139,8 @@ def show_image(ax, image: Image.Image) -> None:
 
 @lettered
 def training_curves(history: Mapping[str, Sequence[Any]], path: Path, best: int) -> Path:
-    """Loss and accuracy per epoch, train against valid, with the best epoch marked: ``best``,
+    """Loss and accuracy per epoch, train against valid (its line marked with squares, told
+    apart in grey too), with the best epoch marked: ``best``,
     the one whose head the run keeps (with ``--min-delta``, not always the lowest valid loss).
     ``history``: a column per name (a ``DataFrame``, or ``runs.history_columns``)."""
     fig = Figure(figsize=(10, 4))
@@ -146,7 +148,7 @@ def training_curves(history: Mapping[str, Sequence[Any]], path: Path, best: int)
         fig.subplots(1, 2), ("loss", "acc"), ("loss", "accuracy"), strict=True
     ):
         ax.plot(history["epoch"], history[f"train_{metric}"], label="train")
-        ax.plot(history["epoch"], history[f"valid_{metric}"], label="valid")
+        ax.plot(history["epoch"], history[f"valid_{metric}"], "s-", markersize=3, label="valid")
         ax.axvline(best, color="grey", linestyle="--", linewidth=1, label=f"best epoch ({best})")
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
@@ -156,19 +158,25 @@ def training_curves(history: Mapping[str, Sequence[Any]], path: Path, best: int)
     return save(fig, path)
 
 
+SPLIT_HATCHES = ("", "///", "...")
+"""The hatches of the splits' bars (train, valid, test) in ``images_per_class_figure``."""
+
+
 @lettered
 def images_per_class_figure(counts: pd.DataFrame) -> Figure:
     """Horizontal stacked bars, one per class (rows: class; columns: split), largest on top.
 
-    The legend of the splits stands outside the axes, so it never hides a bar.
+    The legend of the splits stands outside the axes, so it never hides a bar. Each split has a
+    hatch of its own (``SPLIT_HATCHES``), not only a colour: in grey, or to a red-green
+    colour-blind eye, train's blue and test's green were one colour.
     """
     counts = counts.loc[counts.sum(axis=1).sort_values().index]
     height = max(3.0, 0.18 * len(counts) + 1.2)
     fig = Figure(figsize=(8, height))
     ax = fig.subplots()
     left, names = None, [plain(name) for name in counts.index]
-    for split in counts.columns:
-        ax.barh(names, counts[split], left=left, label=split)
+    for split, hatch in zip(counts.columns, itertools.cycle(SPLIT_HATCHES)):
+        ax.barh(names, counts[split], left=left, label=split, hatch=hatch, edgecolor="white")
         left = counts[split] if left is None else left + counts[split]
     ax.set_xlabel("images")
     count_axis(ax.xaxis)
@@ -209,7 +217,7 @@ def image_sizes_figure(sizes: pd.DataFrame) -> Figure:
     means = sizes.groupby("class")[["width", "height"]].mean()
     bins = np.histogram_bin_edges(means.to_numpy(float).ravel(), bins=30) if len(means) else 30
     ax2.hist(means["width"], bins=bins, alpha=0.6, label="mean width")
-    ax2.hist(means["height"], bins=bins, alpha=0.6, label="mean height")
+    ax2.hist(means["height"], bins=bins, alpha=0.6, label="mean height", hatch="///")
     ax2.set_xlabel("pixels (mean per class)")
     ax2.set_ylabel("classes")
     count_axis(ax2.yaxis)
@@ -356,6 +364,11 @@ def confused_order(matrix, classes: Sequence[str], limit: int = 30) -> list[int]
     return order or list(range(min(limit, len(classes))))
 
 
+DARK_CELL = 0.72
+"""The share from which a heatmap cell (Blues) is written on in white: from there white stands
+out of it more than black does, each by at least 4.5 to 1 (WCAG AA for text)."""
+
+
 @lettered
 def confusion_heatmap(matrix, classes: Sequence[str], path: Path, limit: int = 30) -> Path:
     """Row-normalised confusion among the (at most ``limit``) classes most involved in errors."""
@@ -381,9 +394,8 @@ def confusion_heatmap(matrix, classes: Sequence[str], path: Path, limit: int = 3
     for i in range(len(order)):
         for j in range(len(order)):
             if i != j and sub[i, j] >= 0.05:
-                ax.text(
-                    j, i, f"{sub[i, j]:.0%}", ha="center", va="center", fontsize=6, color="black"
-                )
+                ink = "white" if sub[i, j] >= DARK_CELL else "black"  # black was lost on dark blue
+                ax.text(j, i, f"{sub[i, j]:.0%}", ha="center", va="center", fontsize=6, color=ink)
     bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
     percent_axis(bar.ax.yaxis)
     return save(fig, path)

@@ -72,11 +72,13 @@ def grad_cam(
 
 
 def overlay(image: Image.Image, cam: torch.Tensor, alpha: float = 0.45) -> Image.Image:
-    """``image`` (resized to the heatmap) with the heatmap laid over it in a warm colour map."""
+    """``image`` (resized to the heatmap) with the heatmap laid over it in inferno: the hotter,
+    the brighter (dark purple to pale yellow), in grey as for a red-green colour-blind eye too;
+    jet's red and blue, most and least, were one dark grey."""
     from matplotlib import colormaps
 
     size = (cam.shape[1], cam.shape[0])
     base = np.asarray(image.convert("RGB").resize(size), dtype=np.float32) / 255
-    heat = colormaps["jet"](cam.numpy())[..., :3]
+    heat = colormaps["inferno"](cam.numpy())[..., :3]
     mixed = (1 - alpha) * base + alpha * heat
     return Image.fromarray((mixed * 255).clip(0, 255).astype(np.uint8))
