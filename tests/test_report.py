@@ -6,6 +6,7 @@ import json
 import math
 import os
 import shutil
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -519,10 +520,10 @@ def test_top5_is_shown_only_for_more_than_five_classes_as_evaluate_prints_it(
     """The report of a 5-class model (the demo's) showed "test top-5 100.00%" and a top-5 column
     of 100% for every class, which `objrec evaluate` leaves out as meaningless."""
     html = build_report(trained_run, tmp_path / "r.html").read_text()  # 3 classes
-    assert "test top-1" in html and "test top-5" not in html and ">top-5</th>" not in html
+    assert "test top-1" in html and "test top-5" not in html and ">top-5</button></th>" not in html
     monkeypatch.setattr("objrec.report.TOP5_CLASSES", 2)
     html = build_report(trained_run, tmp_path / "r.html", force=True).read_text()
-    assert "test top-5" in html and ">top-5</th>" in html
+    assert "test top-5" in html and ">top-5</button></th>" in html
 
 
 @pytest.mark.slow
@@ -794,7 +795,7 @@ def test_an_evaluation_of_another_folder_is_named_by_that_folder_not_as_test_ima
     assert "top-1 on field-photos" in text and " images of field-photos" in text
     assert "No image of 1 class in " in text
     # its Data section is the data the run trained on, as the run's own page shows it
-    assert f"in {split_dir.resolve()} : train " in text and 'alt="image sizes"' in html
+    assert f"in {split_dir.resolve()} : train " in text and 'alt="Image sizes: ' in html
     from objrec.report import evaluated_words
 
     assert evaluated_words(str(split_dir / "test"))["images"] == "test images"
@@ -940,7 +941,7 @@ def test_a_report_of_a_valid_split_evaluation_shows_the_data_as_the_runs_own_pag
     valid = build_report(trained_run, tmp_path / "valid.html", data_dir=split_dir / "valid")
     html = " ".join(valid.read_text().split())
     assert f"Results of the evaluation of <code>{(split_dir / 'valid').resolve()}</code>" in html
-    assert '<a href="#data">Data</a>' in html and 'alt="images per class"' in html
+    assert '<a href="#data">Data</a>' in html and 'alt="Images per class: ' in html
     own = " ".join(build_report(trained_run, tmp_path / "own.html").read_text().split())
     data = section(html, "data")
     assert data == section(own, "data")
@@ -1129,3 +1130,88 @@ def test_the_page_says_a_kept_threshold_was_kept_not_chosen_on_the_validation_sp
     html = " ".join(build_report(trained_run, tmp_path / "r.html").read_text().split())
     assert f"kept from evaluate --unknown on {kept.kept_on[:10]}." in html
     assert "chosen on the validation split." not in html
+
+
+class Structure(HTMLParser):
+    """What a screen reader reads of a page's tables and plots: each table's caption and header
+    cells, each plot's alt text, the names of the report's marks."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self.plots, self.marks, self.within = [], [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        found = dict(attrs)
+        if tag == "table":
+            self.tables.append({"caption": "", "headers": []})
+        elif tag in ("caption", "th"):
+            self.within.append(tag)
+            if tag == "th":
+                self.tables[-1]["headers"].append("")
+        elif tag == "img" and found.get("class") == "plot":
+            self.plots.append(found.get("alt") or "")
+        elif found.get("class") == "few-mark" and found.get("role") == "img":
+            self.marks.append(found.get("aria-label"))
+
+    def handle_endtag(self, tag):
+        if self.within and tag == self.within[-1]:
+            self.within.pop()
+
+    def handle_data(self, data):
+        if self.within and self.within[-1] == "caption":
+            self.tables[-1]["caption"] += data
+        elif self.within:
+            self.tables[-1]["headers"][-1] += data
+
+
+@pytest.mark.slow
+def test_the_report_names_its_tables_headers_and_plots_for_a_screen_reader(built_report):
+    """A screen reader read the report's plots as "confusion heatmap", "training curves", "image
+    sizes", its tables without a name, and the averages' first header as nothing (a11y40 #7, #8).
+    Each table has a caption and every header cell words; each plot's alt text says what it
+    draws, in a sentence."""
+    page = Structure()
+    page.feed(built_report.read_text())
+    assert [t["caption"] for t in page.tables] == [
+        "Averages over the classes",
+        "Per class, worst first",
+        *(["Most confused pairs"] if len(page.tables) == 3 else []),
+    ]
+    assert all(header.strip() for t in page.tables for header in t["headers"]), page.tables
+    assert len(page.plots) >= 5 and all(len(alt.split()) >= 8 for alt in page.plots), page.plots
+    assert any(alt.startswith("Confusion heatmap: for each true class") for alt in page.plots)
+
+
+SORTED_BY_KEYBOARD = """() => {
+  const head = Array.from(document.querySelectorAll("#per-class th")).find(th => th.textContent === "class");
+  return [head.getAttribute("aria-sort"),
+          Array.from(document.querySelectorAll("#per-class tbody tr"), r => r.cells[0].textContent)];
+}"""
+"""The per-class table's "class" header's aria-sort and its column, top to bottom."""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not chromium(), reason="Debian's chromium is not installed (.ci/run installs it)"
+)
+def test_the_per_class_table_sorts_from_the_keyboard_and_says_how(built_report):
+    """The table's headers sorted on a click only: Tab never reached them, and a screen reader
+    was not told the order (a11y40 #3). Each header is a button, and says its order in
+    aria-sort."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium(), args=["--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page()
+        page.goto(built_report.as_uri())
+        before = page.evaluate(SORTED_BY_KEYBOARD)
+        page.locator("#per-class th button", has_text="class").first.focus()
+        by_name = []
+        for _ in range(2):
+            page.keyboard.press("Enter")
+            by_name.append(page.evaluate(SORTED_BY_KEYBOARD))
+        browser.close()
+    assert before[0] is None
+    assert by_name[0] == ["ascending", sorted(before[1])]
+    assert by_name[1] == ["descending", sorted(before[1], reverse=True)]
