@@ -1215,3 +1215,36 @@ def test_the_per_class_table_sorts_from_the_keyboard_and_says_how(built_report):
     assert before[0] is None
     assert by_name[0] == ["ascending", sorted(before[1])]
     assert by_name[1] == ["descending", sorted(before[1], reverse=True)]
+
+
+UNDER_THE_NAV = """() => {
+  const hidden = [];
+  for (const link of document.querySelectorAll("nav a")) {
+    link.click();
+    const nav = document.querySelector("nav").getBoundingClientRect().bottom;
+    const heading = document.querySelector(`${link.hash} h2`).getBoundingClientRect();
+    if (heading.top < nav) hidden.push(`${link.hash}: ${heading.top.toFixed(0)} < ${nav.toFixed(0)}`);
+  }
+  return hidden;
+}"""
+"""The nav's links whose section's heading, once the link is followed, lies under the nav."""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not chromium(), reason="Debian's chromium is not installed (.ci/run installs it)"
+)
+def test_a_section_the_nav_leads_to_starts_below_the_sticky_nav(built_report):
+    """The nav stays at the top of the window as the page scrolls, and a section its link led to
+    was scrolled to the very top, under it: its heading hidden, as was an element the keyboard's
+    focus scrolled to there (a11y40 #10). The window stops the nav's height short of it."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium(), args=["--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page(viewport={"width": 1100, "height": 700})
+        page.goto(built_report.as_uri())
+        hidden = page.evaluate(UNDER_THE_NAV)
+        browser.close()
+    assert hidden == []
