@@ -665,3 +665,24 @@ def test_every_text_of_the_page_and_its_answer_meets_wcag_aa_contrast(
     browser_page.wait_for_selector("#technical:has-text('tiny_test')")
     assert browser_page.locator("#barely").is_visible()
     assert browser_page.evaluate(LOW_CONTRAST) == []
+
+
+@pytest.mark.slow
+def test_a_screen_reader_hears_the_answer_as_a_list_within_the_page_s_main(
+    browser_page, server, tmp_path
+):
+    """The bars were read as one run of words ("blue 87.3% green 9.1% red 3.6%") and the page
+    had no main landmark to jump to (a11y40 #11): the answer, announced where it is shown (a
+    polite live region), is a list of the closest classes, each its name and percentage."""
+    image = tmp_path / "blue.png"
+    image.write_bytes(png_bytes(colour=(40, 60, 200)))
+    browser_page.goto(server + "/")
+    browser_page.set_input_files("#file", str(image))
+    browser_page.wait_for_selector(".bar", timeout=15_000)
+    heard = browser_page.locator("#bars").aria_snapshot()
+    probs = browser_page.locator(".bar .prob").all_text_contents()
+    assert browser_page.locator("main").count() == 1
+    assert browser_page.locator("main #drop, main #bars").count() == 2
+    assert browser_page.locator("#bars").get_attribute("aria-live") == "polite"
+    assert '- list "the closest classes":' in heard, heard
+    assert f"- listitem: blue {probs[0]}" in heard and heard.count("- listitem:") == 3, heard
