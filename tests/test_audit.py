@@ -161,6 +161,16 @@ def test_audit_html_captions_the_look_alikes_of_a_wrong_label_by_their_label(aud
 
 
 @pytest.mark.slow
+def test_audit_html_is_one_main_landmark_a_screen_reader_can_jump_to(audited):
+    """The page's content stood in its body alone: a screen reader had no main landmark to jump
+    to (a11y40 #12). It is all in one main; each thumbnail's caption says what it shows."""
+    page = (audited[3] / "audit/audit.html").read_text()
+    assert page.count("<main>") == 1 and "<body><main>\n<h1>" in page
+    assert page.rstrip().endswith("</main></body></html>")
+    assert page.count('alt=""') == page.count("<figcaption>")
+
+
+@pytest.mark.slow
 def test_cli_json_has_the_documented_shape(tmp_path, capsys):
     data = plant(make_split(tmp_path / "data"))
     before = snapshot(data)

@@ -109,7 +109,8 @@ def test_suggest_ranks_the_ambiguous_image_first(trained_run, tmp_path, capsys):
     rows = json.loads(capsys.readouterr().out)
     assert [r["rank"] for r in rows] == [1, 2, 3]
     assert rows[0]["path"].endswith("mixed.png")
-    assert (trained_run / "suggest" / "suggestions.html").is_file()
+    page = (trained_run / "suggest" / "suggestions.html").read_text()
+    assert "<body><main>\n<h1>" in page and "</main></body>" in page  # a landmark (a11y40 #12)
     assert sorted(p.stat().st_mtime_ns for p in folder.rglob("*.png")) == before
     assert Image.open(folder / "more" / "mixed.png").size
 

@@ -1042,7 +1042,7 @@ figure img { max-width: 150px; max-height: 150px; display: block; }
 .check { color: #8a5a00; font-weight: 600; }
 .settled { color: #2a6a2a; }
 .muted { color: #666; }
-</style></head><body>
+</style></head><body><main>
 <h1>objrec audit</h1>
 <p>{{ root }}: {{ n|plural("image") }}, {{ classes|plural("class", "classes") }}.
 {{ counts.issues|plural("likely wrong label") }},
@@ -1095,5 +1095,5 @@ hash distance {{ f.row.hash_distance|plural("bit") }}
 {{ f.row.reason }}</div><div class="tiles">{% for t in f.tiles %}<figure>{% if t.src %}
 <img src="{{ t.src }}" alt="">{% endif %}<figcaption>{{ t.caption }}</figcaption></figure>
 {% endfor %}</div></div>{% endfor %}
-</body></html>
+</main></body></html>
 """

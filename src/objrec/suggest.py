@@ -272,7 +272,7 @@ body { font-family: system-ui, sans-serif; margin: 1rem 2rem; color: #222; }
 figure { margin: 0; width: 160px; font-size: .75rem; word-break: break-all; }
 figure img { max-width: 160px; max-height: 160px; display: block; }
 .muted { color: #666; }
-</style></head><body>
+</style></head><body><main>
 <h1>Label these next</h1>
 <p>From {{ folder }}: the images the model is least sure about or finds least familiar (its
 "unknown" answers among them), most useful first, skipping near-copies of images already
@@ -281,5 +281,5 @@ listed.</p>
 <figcaption>#{{ r.rank }} {{ r.predicted }} {{ '%.0f' % (100 * r.prob) }}% or {{ r.second }}
 {{ '%.0f' % (100 * r.prob_second) }}%<br>informativeness {{ '%.2f' % r.informativeness }}:
 {{ r.reason }}<br><span class="muted">{{ r.path }}</span></figcaption>
-</figure>{% endfor %}</div></body></html>
+</figure>{% endfor %}</div></main></body></html>
 """
