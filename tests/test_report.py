@@ -491,6 +491,7 @@ def test_classes_of_too_few_test_images_are_marked_and_the_mark_explained_once(
     rows = html.split('<table id="per-class">')[1].split("</table>")[0].split("<tr")[2:]
     marked = [row.split("<td>")[1].split("</td>")[0] for row in rows if 'class="few"' in row]
     assert marked == ["red"] and sum("too few to trust" in row for row in rows) == 1
+    assert sum('role="img" aria-label="too few to trust"' in row for row in rows) == 1  # a11y40 #9
     assert html.count('class="few-note"') == 1
     note = " ".join(html.split('class="few-note"')[1].split("</p>")[0].split())
     assert "a class evaluated on fewer than 3 distinct test images (n_groups" in note
