@@ -491,6 +491,54 @@ def test_a_heic_photos_stored_rows_are_not_read_where_pillow_heif_cannot_decode_
     assert again.ok.sum() == 5 and again.computed == 0 and again.errors == []
 
 
+def heic_table_reads(tmp_path, monkeypatch, forget_kinds: bool) -> list[tuple[int, int]]:
+    """A folder of 4 PNGs and a HEIC photo, stored with pillow-heif, then read twice where it
+    cannot be used (``forget_kinds``: the store's kinds removed between, as a store written
+    before they were kept): each read's readable images and files whose first bytes it read."""
+    from objrec import images
+
+    from .conftest import save_heic, unregister_heif
+
+    folder = make_class_folder(tmp_path / "data", per_class=2, classes=("red", "green"))
+    save_heic(make_image((200, 30, 30)), folder / "red" / "IMG_0001.HEIC")
+    samples = scan_class_folder(folder).samples
+    body = FrozenBody(TinyBody(), DATA.input_size, FeatureCache(tmp_path / "cache"), "torch")
+    assert feature_table(body, samples, VIEW).ok.sum() == 5
+    if forget_kinds:
+        body.cache.store.db.execute("DELETE FROM kinds")
+    heads = []
+    monkeypatch.setattr(
+        images, "_head", lambda path, head=images._head: heads.append(path) or head(path)
+    )
+    unregister_heif(monkeypatch)
+    monkeypatch.setattr(images, "_register_heif", lambda: False)
+    reads = []
+    for _ in range(2):
+        table = feature_table(body, samples, VIEW)
+        assert "IMG_0001.HEIC: cannot read image (a HEIC image" in table.errors[0]
+        reads.append((int(table.ok.sum()), len(heads)))
+        heads.clear()
+    return reads
+
+
+@pytest.mark.slow  # 1.2 s alone (importing pillow-heif)
+def test_where_pillow_heif_cannot_decode_a_warm_read_opens_no_file_to_tell_heic_apart(
+    tmp_path, monkeypatch
+):
+    """4b5bb0d read each stored image's first 12 bytes, every view table, to find the HEIC
+    photos to refuse: the store now keeps each image's kind as its file is hashed."""
+    assert heic_table_reads(tmp_path, monkeypatch, forget_kinds=False) == [(4, 0), (4, 0)]
+
+
+@pytest.mark.slow  # 1.2 s alone (importing pillow-heif)
+def test_a_store_without_kinds_reads_each_files_first_bytes_once_and_keeps_their_kinds(
+    tmp_path, monkeypatch
+):
+    """A store written before kinds were kept (or whose images an older objrec hashed) tells the
+    HEIC photo apart by its first bytes, as before, and keeps every kind it read for next time."""
+    assert heic_table_reads(tmp_path, monkeypatch, forget_kinds=True) == [(4, 5), (4, 0)]
+
+
 @pytest.mark.slow  # 1.2 s alone (importing pillow-heif)
 def test_a_heic_photo_refused_while_pillow_heif_failed_to_load_is_decoded_once_it_loads(
     tmp_path, monkeypatch

@@ -46,9 +46,11 @@ from objrec.distributed import SINGLE, World, epoch_seed
 from objrec.errors import ObjrecError
 from objrec.images import (
     UnreadableImageError,
-    decoder_gone_reason,
     decoder_versions,
+    file_head,
+    heif_kind,
     image_formats,
+    kind_gone_reason,
     list_images,
     open_image,
 )
@@ -1158,18 +1160,27 @@ def stored_tables(
     return tables
 
 
-def decodable_now(found: Lookup, samples: Sequence[Sample]) -> Lookup:
+def decodable_now(
+    found: Lookup, samples: Sequence[Sample], digests: Sequence[str], store: FeatureStore
+) -> Lookup:
     """``found`` less the rows of the HEIC or HEIF photos this Python cannot decode now
     (``images.decoder_gone``: pillow-heif uninstalled, or installed but unusable), each with the
-    reason computing them gives (``images.decoder_gone_reason``): the store's key leaves
+    reason computing them gives (``images.kind_gone_reason``): the store's key leaves
     pillow-heif out (:func:`pixel_makers`), so their rows, kept from when it read them, made
     train, evaluate and predict use photos ``check`` calls unusable. The rows stay in the store
     for when pillow-heif works again. Nothing is read where pillow-heif's opener is registered;
-    else each held file's first 12 bytes."""
+    else the store says each image's kind (``found.kinds``, kept as its file was hashed), and
+    only an image hashed before the store kept kinds has its file's first 12 bytes read, once:
+    its kind is kept then."""
     held = np.flatnonzero(found.rows >= 0).tolist()
     if not held or "HEIF" in image_formats():
         return found
-    refused = {i: why for i in held if (why := decoder_gone_reason(samples[i].path))}
+    heads = {i: file_head(samples[i].path) for i in held if i not in found.kinds}
+    read = {i: heif_kind(head) for i, head in heads.items() if head is not None}
+    if read:
+        store.keep_kinds({digests[i]: kind for i, kind in read.items()})
+    kinds = found.kinds | read  # a file that cannot be read now: its rows kept, as before
+    refused = {i: why for i, kind in kinds.items() if kind and (why := kind_gone_reason(kind))}
     if not refused:
         return found
     rows = found.rows.copy()
@@ -1282,7 +1293,7 @@ def make_table(
     """The table of ``samples`` that ``found`` located, less the HEIC photos that cannot be decoded
     now (:func:`decodable_now`); ``computed``: the images this process pushed through the body
     for it, ``failed``: those it tried and could not decode."""
-    found = decodable_now(found, samples)
+    found = decodable_now(found, samples, digests, space.store)
     return FeatureTable(
         space=space,
         rows=found.rows,

@@ -302,7 +302,18 @@ def decoder_gone(path: Path) -> bool:
 def decoder_gone_reason(path: Path) -> str | None:
     """Why :func:`open_image` refuses ``path`` (its ``reason``) when :func:`decoder_gone`, else
     None: what a reader of kept features says of such a photo, as computing them would."""
-    kind = _heif_format(_head(path) or b"")
+    return kind_gone_reason(heif_kind(_head(path) or b""))
+
+
+def heif_kind(head: bytes) -> str:
+    """HEIC, HEIF or AVIF when ``head`` (a file's first bytes) starts such a file, else "": what
+    the feature store keeps of each image's content (``store.FeatureStore.keep_kinds``), so that its
+    readers need not read the file's first bytes again (:func:`kind_gone_reason`)."""
+    return _heif_format(head[:12]) or ""
+
+
+def kind_gone_reason(kind: str) -> str | None:
+    """:func:`decoder_gone_reason` of a file of ``kind`` (:func:`heif_kind`), read already."""
     if kind not in ("HEIC", "HEIF") or "HEIF" in image_formats() or register_heif_plugin():
         return None
     return IMAGE_ERRORS["cannot_read"].format(reason=_heif_reason(kind))
@@ -850,6 +861,11 @@ def _deep_to_grey(img: Image.Image, file_format: str | None) -> Image.Image:
         pixels[:] = 0
     np.nan_to_num(pixels, copy=False, nan=0.0, posinf=255.0, neginf=0.0)
     return Image.fromarray(np.clip(pixels, 0, 255, out=pixels).astype(np.uint8))
+
+
+def file_head(path: Path) -> bytes | None:
+    """The first 12 bytes of the file at ``path``, None when it cannot be read."""
+    return _head(path)
 
 
 def _head(source: str | Path | bytes) -> bytes | None:

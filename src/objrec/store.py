@@ -13,7 +13,11 @@ Layout of a store folder (``$OBJREC_CACHE/store``):
   row, or the reason the image could not be decoded; last use) and ``files`` (path, size,
   mtime, ctime, inode -> content digest), so unchanged files are never hashed again; ``memos``
   (a digest of what a small value is made from -> the value:
-  :func:`features.remembered_fingerprint`).
+  :func:`features.remembered_fingerprint`); ``kinds`` (content digest -> HEIC, HEIF, AVIF or
+  "" for any other image, by its first bytes, kept as the file is hashed:
+  :meth:`FeatureStore.keep_kinds`), so that a reader where pillow-heif cannot decode HEIC tells
+  such photos apart without opening a file (an image hashed before ``kinds`` was kept, or by an
+  older objrec, is read once for it).
 * ``<space>-<generation>.<dtype>``: one flat array file per space, row ``r`` at byte
   ``r * dim * itemsize``: written with ``pwrite`` into rows reserved in the index, read with
   ``pread`` by row, so reading a batch costs the batch's memory, never the file's.
@@ -48,14 +52,14 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 
 from objrec.errors import ObjrecError
-from objrec.images import PIXEL_RULES, decoder_missing, register_heif_plugin
+from objrec.images import PIXEL_RULES, decoder_missing, heif_kind, register_heif_plugin
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +114,7 @@ CREATE TABLE IF NOT EXISTS files(
     digest TEXT NOT NULL, seen REAL NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS memos(
     key TEXT PRIMARY KEY, value TEXT NOT NULL, made REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS kinds(digest TEXT PRIMARY KEY, kind TEXT NOT NULL) WITHOUT ROWID;
 """
 
 
@@ -171,11 +176,18 @@ def hash_bytes(data: bytes) -> str:
 
 def hash_file(path: Path) -> str:
     """SHA-256 of a file's bytes, cut to 128 bits (hex)."""
-    digest = hashlib.sha256()
+    return hash_file_and_kind(path)[0]
+
+
+def hash_file_and_kind(path: Path) -> tuple[str, str]:
+    """:func:`hash_file`'s digest, and the kind of image its first bytes say
+    (``images.heif_kind``: HEIC, HEIF, AVIF or ""), read with them."""
+    digest, head = hashlib.sha256(), b""
     with open(path, "rb") as f:
         while chunk := f.read(HASH_CHUNK):
+            head = head or chunk[:12]
             digest.update(chunk)
-    return digest.hexdigest()[:DIGEST_CHARS]
+    return digest.hexdigest()[:DIGEST_CHARS], heif_kind(head)
 
 
 def database_error(path: Path, what: str, cache_dir: Path, exc: sqlite3.Error) -> ObjrecError:
@@ -355,6 +367,9 @@ class Lookup:
     """Position -> why that image could not be decoded (found, no row)."""
     generation: int = 0
     """The generation of the space's array file the rows belong to (``prune`` moves rows)."""
+    kinds: dict[int, str] = field(default_factory=dict)
+    """Position of a row -> its image's kind (``images.heif_kind``) where the store knows it
+    (:meth:`FeatureStore.keep_kinds`); a row not in it: an image hashed before kinds were kept."""
 
 
 @dataclass(frozen=True)
@@ -717,16 +732,18 @@ class FeatureStore:
         rows = np.full(n, -1, dtype=np.int64)
         found = np.zeros(n, dtype=bool)
         errors: dict[int, str] = {}
+        kinds: dict[int, str] = {}
         now = time.time()
         with self._transaction():
             self._fill_wanted(digests)
             cursor = self.db.execute(
-                "SELECT w.i, e.row, e.error FROM temp.wanted w JOIN entries e "
-                "ON e.space=? AND e.view=? AND e.digest=w.digest",
+                "SELECT w.i, e.row, e.error, k.kind FROM temp.wanted w JOIN entries e "
+                "ON e.space=? AND e.view=? AND e.digest=w.digest "
+                "LEFT JOIN kinds k ON k.digest=w.digest",
                 (sid, view),
             )
             stale, tag = [], decode_tag()
-            for i, row, error in cursor:
+            for i, row, error, kind in cursor:
                 if row is None and (not (error or "").startswith(tag) or readable_since(error)):
                     stale.append(digests[i])  # refused under older rules: decode it again
                     continue
@@ -735,6 +752,8 @@ class FeatureStore:
                     errors[i] = error[len(tag) :]
                 else:
                     rows[i] = row
+                    if kind is not None:
+                        kinds[i] = kind
             self.db.executemany(
                 "DELETE FROM entries WHERE space=? AND view=? AND digest=? AND row IS NULL",
                 [(sid, view, d) for d in stale],
@@ -745,7 +764,7 @@ class FeatureStore:
                 (now, sid, view, now - 3600),
             )
             generation = self.generation(sid)
-        return Lookup(rows, found, errors, generation)
+        return Lookup(rows, found, errors, generation, kinds)
 
     def _fill_wanted(self, digests: Sequence[str]) -> None:
         self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted(i INTEGER, digest TEXT)")
@@ -767,11 +786,14 @@ class FeatureStore:
         stats = [os.stat(p) for p in names]
         known = self._known_digests(names, stats)
         todo = [i for i, d in enumerate(known) if d is None]
+        kinds = {}
         with ThreadPoolExecutor(threads) as pool:  # hashlib releases the GIL
-            for i, digest in zip(todo, pool.map(hash_file, [names[i] for i in todo]), strict=True):
-                known[i] = digest
+            hashed = pool.map(hash_file_and_kind, [names[i] for i in todo])
+            for i, (digest, kind) in zip(todo, hashed, strict=True):
+                known[i], kinds[digest] = digest, kind
         now = time.time()
         with self._transaction():
+            self._keep_kinds(kinds)
             self.db.executemany(
                 "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)",
                 [
@@ -781,6 +803,17 @@ class FeatureStore:
             )
         seconds = time.perf_counter() - started
         return list(known), HashStats(len(names), len(todo), seconds)  # type: ignore[arg-type]
+
+    @index_errors
+    def keep_kinds(self, kinds: dict[str, str]) -> None:
+        """Keep each content digest's kind of image (``images.heif_kind``), read from its file's
+        first bytes: :meth:`digests` keeps those of the files it hashes, a reader those of the
+        images hashed before kinds were kept (``features.decodable_now``)."""
+        with self._transaction():
+            self._keep_kinds(kinds)
+
+    def _keep_kinds(self, kinds: dict[str, str]) -> None:
+        self.db.executemany("INSERT OR IGNORE INTO kinds VALUES (?,?)", kinds.items())
 
     @index_errors
     def known_digests(self, paths: Sequence[Path]) -> list[str | None]:
@@ -914,6 +947,10 @@ class Pruner:
             gone = "digest NOT IN (SELECT digest FROM temp.keep)"
             entries += self.db.execute(f"DELETE FROM entries WHERE {gone}").rowcount
             files += self.db.execute(f"DELETE FROM files WHERE {gone}").rowcount
+        self.db.execute(
+            "DELETE FROM kinds WHERE digest NOT IN (SELECT digest FROM entries) "
+            "AND digest NOT IN (SELECT digest FROM files)"
+        )
         return entries, files
 
     def _compact(self, sid: str, dim: int, dtype: str, generation: int) -> None:
