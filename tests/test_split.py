@@ -1304,7 +1304,9 @@ def test_like_says_no_zero_counts_of_images_gone_or_placed(tmp_path):
     from objrec.cli.data import like_line
 
     def line(kept, total, gone):
-        result = SimpleNamespace(kept_files=kept, gone_files=gone, totals=lambda: {"train": total})
+        result = SimpleNamespace(
+            kept_files=kept, gone_files=gone, moved=[], totals=lambda: {"train": total}
+        )
         return like_line(result, tmp_path / "photos", tmp_path / "data")
 
     assert (
@@ -1352,6 +1354,35 @@ def test_like_keeps_the_split_of_a_photo_edited_since(tmp_path, image_folder, kn
     after = {row["source"]: row["split"] for row in manifest(tmp_path / "again")}
     assert after[str(tested)] == "test"
     assert (result.kept_files, result.gone_files) == (len(after), 0)
+
+
+@pytest.mark.slow
+def test_like_names_an_image_moved_to_join_a_group_the_earlier_split_kept_apart(
+    tmp_path, image_folder, known_facts, capsys
+):
+    """A split made by an older objrec, whose near-duplicate rules grouped fewer pictures: `split
+    --like` with today's rules keeps such a pair together, so one of them leaves the split it
+    had, and its test set changes. It said "kept 114 images in the split data had them in"
+    (upgrade40 #1), one of them moved from test to train."""
+    from objrec.cli.data import like_line
+
+    original = image_folder / "red/img_00.jpg"
+    with Image.open(original) as image:
+        image.convert("RGB").resize((image.width - 4, image.height - 3)).save(
+            image_folder / "red/img_00_small.jpg"
+        )
+    split_folder(image_folder, tmp_path / "data", seed=0, near_duplicates=False)  # the older
+    at = {p.name: p for p in (tmp_path / "data").glob("*/red/img_00*.jpg")}
+    if at["img_00.jpg"].parts[-3] == at["img_00_small.jpg"].parts[-3]:  # apart, as it had them
+        other = "test" if at["img_00.jpg"].parts[-3] != "test" else "valid"
+        at["img_00_small.jpg"].rename(tmp_path / "data" / other / "red/img_00_small.jpg")
+    result = split_folder(image_folder, tmp_path / "again", seed=1, like=tmp_path / "data")
+    [(name, was, now)] = result.moved
+    assert name.startswith("red/img_00") and was != now
+    assert result.kept_files == sum(result.totals().values()) - 1
+    line = like_line(result, image_folder, tmp_path / "data")
+    assert f"moved 1 image to another split than {tmp_path / 'data'} had it in" in line
+    assert f"{name} ({was} -> {now})" in line and "none is new" in line
 
 
 @pytest.mark.slow

@@ -28,7 +28,7 @@ from objrec.placement import assign
 from objrec.progress import listed, log_result_warnings
 from objrec.ratios import min_class_size
 from objrec.reviewed import earlier_reviews
-from objrec.split_like import Like, like_splits
+from objrec.split_like import Like, like_splits, moved_files
 from objrec.split_out import check_out, refuse_dropping_images, told_of_killed_splits, write
 from objrec.split_result import (
     SplitResult,
@@ -125,7 +125,7 @@ def _plan(
     joined = 0
     if config.groups is not None:
         keys, joined = join_groups(keys, read_groups(Path(config.groups), src, files))
-    like = Like({}, 0, [])
+    like = Like({}, 0, [], {})
     if config.like is not None:
         like = like_splits(Path(config.like), files, hashes, keys, facts)
     assignment, result = assign(files, (groups, keys), ratios, config.seed, (src, out), like.held)
@@ -136,7 +136,9 @@ def _plan(
     result.burst_seconds = config.burst_seconds
     result.untimed_files = sum(map(len, files.values())) - timed if config.burst_seconds else 0
     result.cameraless_files = cameraless
-    result.kept_files = sum(keys[p] in like.held for paths in files.values() for p in paths)
+    result.moved = moved_files(like.was, assignment, src)
+    held = sum(keys[p] in like.held for paths in files.values() for p in paths)
+    result.kept_files = held - len(result.moved)
     result.near_duplicate_files = len(set(hashes.values())) - len(set(groups.values()))
     result.identical_files = sum(len(p) - len({hashes[f] for f in p}) for p in files.values())
     result.empty_classes, result.min_images = empty, min_class_size(ratios)

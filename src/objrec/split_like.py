@@ -22,6 +22,10 @@ class Like(NamedTuple):
     """The earlier split's images no file of the source folder has the content of any more."""
     relabelled: list[tuple[Path, str]]
     """Each file whose content the earlier split held under other classes only, and the first."""
+    was: dict[Path, str]
+    """The split each file had there (by its content, or the image it looks like): a file of a
+    group the earlier split kept apart (an older objrec's rules grouped fewer near-duplicates)
+    leaves it, to be with its group (:func:`moved_files`)."""
 
 
 def like_splits(
@@ -53,9 +57,29 @@ def like_splits(
     edited = _looked_like(missing, paths, facts) if facts is not None else []
     for path, split, _ in edited:
         found.setdefault(keys[path], Counter())[split] += 1
-    held = {key: min(c, key=lambda s: (-c[s], SPLITS.index(s))) for key, c in found.items()}
+    held = {key: _most(c) for key, c in found.items()}
     gone = len(missing) - len({index for _, _, index in edited})
-    return Like(held, gone, relabelled(earlier, files, digest_of))
+    was = {p: _most(splits[digest_of[p]]) for p in paths if digest_of[p] in splits}
+    was |= {path: split for path, split, _ in edited}
+    return Like(held, gone, relabelled(earlier, files, digest_of), was)
+
+
+def _most(counts: Counter[str]) -> str:
+    """The split most of ``counts`` are in, train first on a tie."""
+    return min(counts, key=lambda s: (-counts[s], SPLITS.index(s)))
+
+
+def moved_files(
+    was: dict[Path, str], assignment: dict[Path, tuple[str, str]], src: Path
+) -> list[tuple[str, str, str]]:
+    """``(file, split there, split now)`` for each file (relative to ``src``) whose split
+    (``assignment``: file -> class, split) is not the one the earlier split had it in
+    (``was``): kept with a group the earlier split had apart."""
+    return [
+        (path.relative_to(src).as_posix(), split, assignment[path][1])
+        for path, split in sorted(was.items())
+        if path in assignment and assignment[path][1] != split
+    ]
 
 
 def relabelled(

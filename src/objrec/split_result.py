@@ -73,7 +73,11 @@ class SplitResult:
     """Groups of the ``groups`` file with two images or more kept in one split (0 without one)."""
     kept_files: int = 0
     """With ``like``: images kept in the split they have there (the same content, or a
-    near-duplicate of it); the others were placed toward the ratios."""
+    near-duplicate of it); the others were placed toward the ratios, or ``moved``."""
+    moved: list[tuple[str, str, str]] = field(default_factory=list)
+    """With ``like``: each image (relative to the source folder) that left the split ``like``
+    had it in, to be with the images it is grouped with now (near-duplicates an older objrec's
+    rules did not group, a burst, a ``groups`` file's group), with that split and its new one."""
     gone_files: int = 0
     """With ``like``: its images whose content no image of the source folder has any more."""
     relabelled: list[tuple[str, str]] = field(default_factory=list)

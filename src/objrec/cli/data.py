@@ -208,8 +208,8 @@ def print_split(result, groups: Path | None, like: tuple[Path, Path] | None = No
 def like_line(result, src: Path, like: Path) -> str:
     """How many images kept their split of ``like``, how many were placed, and how many it has
     that the source folder ``src`` no longer has, that clause only when there are any (it said
-    "no longer has 0 of its images")."""
-    placed = sum(result.totals().values()) - result.kept_files
+    "no longer has 0 of its images"); the images moved to be with their group, named."""
+    placed = sum(result.totals().values()) - result.kept_files - len(result.moved)
     kept = (
         f"kept {plural(result.kept_files, 'image')} in the split {shown(like)} had them in"
         if result.kept_files
@@ -223,7 +223,22 @@ def like_line(result, src: Path, like: Path) -> str:
         if gone
         else ""
     )
-    return f"{kept} (by content); {new}{gone_words}"
+    return f"{kept} (by content); {new}{gone_words}{moved_words(result.moved, like)}"
+
+
+def moved_words(moved: Sequence[tuple[str, str, str]], like: Path) -> str:
+    """The images ``split --like`` moved out of the split ``like`` had them in, to be with their
+    group (an older objrec grouped fewer near-duplicates): counted among the kept, they changed
+    the test split unsaid."""
+    if not moved:
+        return ""
+    one = len(moved) == 1
+    return (
+        f"; moved {plural(len(moved), 'image')} to another split than {shown(like)} had "
+        f"{'it' if one else 'them'} in, to keep {'it' if one else 'each'} with the images "
+        "grouped with it now (near-duplicates, a burst): "
+        + some_of([f"{printable(name)} ({was} -> {now})" for name, was, now in moved])
+    )
 
 
 def relabelled_line(result, like: Path) -> str:
@@ -303,6 +318,7 @@ def split_json(result, warnings: list[str]) -> dict:
         "cross_class_duplicates": [list(pair) for pair in result.cross_class_duplicates],
         "file_groups": result.file_groups,
         "kept_files": result.kept_files,
+        "moved": [list(row) for row in result.moved],
         "gone_files": result.gone_files,
         "relabelled": [list(pair) for pair in result.relabelled],
         "reviewed": result.reviewed,
