@@ -52,6 +52,22 @@ def test_an_export_given_as_a_checkpoint_says_to_give_its_run_folder(tmp_path):
         assert ("for an export, give the run folder it came from" in said) == hint
 
 
+def test_an_export_without_the_onnx_suffix_says_to_give_its_run_folder_too(tmp_path):
+    """s35's `objrec export run --out export` wrote the model as `export` (no suffix) beside
+    `export.json`: `objrec predict export photo.jpg` a month later, or its sidecar given, said only
+    "not an objrec checkpoint" (upgrade40 #2). A file beside a sidecar of another objrec file is
+    no export."""
+    (tmp_path / "export").write_bytes(b"\x08\x07not safetensors")
+    (tmp_path / "export.json").write_text(json.dumps({"objrec_version": "0.1.0"}))
+    (tmp_path / "model.safetensors").write_bytes(b"\x08\x07not safetensors")
+    (tmp_path / "model.json").write_text(json.dumps({"objrec_version": "0.1.0"}))
+    for name, hint in (("export", True), ("export.json", True), ("model.safetensors", False)):
+        with pytest.raises(ObjrecError) as caught:
+            load_model(tmp_path / name)
+        said = str(caught.value)
+        assert ("for an export, give the run folder it came from" in said) == hint, name
+
+
 def test_a_pickle_with_a_payload_is_refused_and_never_runs(tmp_path, trained_run):
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.safetensors"

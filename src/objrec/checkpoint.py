@@ -36,7 +36,7 @@ from objrec.meta import (
 )
 from objrec.meta import LAST as LAST  # a run's file names live in meta (data reads them too)
 from objrec.model import Classifier, HeadEnsemble, build_head
-from objrec.outputs import renamed_over, temporary_folder, temporary_name
+from objrec.outputs import is_export_sidecar, renamed_over, temporary_folder, temporary_name
 from objrec.progress import plural
 from objrec.quantize import QuantizedBody, is_quantized
 from objrec.store import hash_file
@@ -109,8 +109,14 @@ def save_checkpoint(
 
 
 def is_onnx_file(path: Path) -> bool:
-    """Whether ``path`` looks like an ONNX file, ``objrec export``'s output (by its suffix)."""
-    return Path(path).suffix.lower() == ".onnx"
+    """Whether ``path`` looks like ``objrec export``'s output: by its suffix, or its sidecar
+    (``outputs.is_export_sidecar``), given or beside it (an export's ``--out`` without a suffix,
+    ``export`` and ``export.json``); a ``.safetensors`` file beside one is a checkpoint."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".onnx", ".safetensors"):
+        return suffix == ".onnx"
+    return is_export_sidecar(path) or is_export_sidecar(path.with_suffix(".json"))
 
 
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], RunMeta]:
