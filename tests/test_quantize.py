@@ -1044,3 +1044,37 @@ def test_a_graph_saved_by_another_openvino_version_is_saved_again(tmp_path, monk
     assert again.key != first.key and again.saved(2) is None  # not the earlier version's
     assert torch.equal(again(inputs), torch.tensor([[0.0, 0.0, 2.0]]))
     assert again.saved(2) == folder / runtime.static_name(again.key, 2)
+
+
+def graph_reading(tmp_path: Path, tiny, name: str) -> bytes:
+    """The tiny body's graph with its weights kept outside it, in the file ``name`` (ONNX's
+    external data), as an edited checkpoint could hold it."""
+    body, data = tiny
+    model = onnx.load(str(export_onnx(body, tmp_path / "body.onnx", data.input_size)))
+    outside = tmp_path / "outside.onnx"
+    onnx.save_model(model, str(outside), save_as_external_data=True, location=name)
+    onnx.save_model(onnx.load(str(outside), load_external_data=False), str(outside))
+    return outside.read_bytes()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["onnxruntime", "openvino"])
+def test_an_int8_graph_that_reads_a_file_is_refused_as_its_checkpoint_loads(
+    tmp_path, tiny, monkeypatch, engine
+):
+    """A checkpoint whose int8 graph kept a weight in "secret.txt" (external data) loaded, and
+    ONNX Runtime and OpenVINO read that file from the current folder: its answers depended on a
+    file of the user's that no one gave it (security40 #1)."""
+    body = tiny[0]
+    graph = graph_reading(tmp_path, tiny, "secret.txt")
+    assert (tmp_path / "secret.txt").is_file()
+    monkeypatch.chdir(tmp_path)  # where the engines read it from
+    state = QuantizedBody(body, graph, engine).state_dict()
+    with pytest.raises(ObjrecError, match=r"reads weights from files outside the checkpoint \("):
+        QuantizedBody(body).load_state_dict(state)
+    x = torch.zeros(1, 3, tiny[1].input_size, tiny[1].input_size)
+    loaded = QuantizedBody(body, b"", engine)
+    loaded.load_state_dict(
+        QuantizedBody(body, (tmp_path / "body.onnx").read_bytes(), engine).state_dict()
+    )
+    assert loaded(x).shape == (1, body.n_features)  # a graph of its own loads and runs

@@ -45,6 +45,7 @@ from objrec.runtime import (
     OnnxModel,
     OpenVinoModel,
     export_onnx,
+    external_files,
     onnx_session,
     onnxruntime_available,
     openvino_available,
@@ -445,6 +446,23 @@ def damaged_graph(exc: Exception) -> ObjrecError:
     )
 
 
+def refuse_external_data(graph: bytes) -> None:
+    """Refuse an int8 body whose graph reads tensors from files (ONNX's external data): the
+    engines read them from the current folder, so an edited checkpoint could have any file there
+    (``.ssh/id_rsa``) read into the model, and its answers tell of it. objrec's graphs hold every
+    tensor in themselves."""
+    try:
+        files = external_files(graph)
+    except Exception as exc:  # onnx's DecodeError, or any failure to parse: not a graph
+        raise damaged_graph(exc) from exc
+    if files:
+        raise ObjrecError(
+            f"this model's int8 body is refused: its ONNX graph reads weights from files outside "
+            f"the checkpoint ({', '.join(sorted(set(files))[:3])}), which objrec never writes; "
+            "the checkpoint was edited, perhaps to read files of yours"
+        )
+
+
 def usable(graph: Path, store: FeatureStore | None = None) -> bool:
     """Whether a cached graph is there and opens in ONNX Runtime (12 ms for EfficientNet-Lite0's
     int8 graph, 0.15 to 0.2 s for the default three bodies'); one that does not (cut short by a
@@ -556,6 +574,7 @@ class QuantizedBody(Body):
                 tensor = state_dict[prefix + key].detach().clone().to(torch.uint8)
                 self.register_buffer(key, tensor)
                 self._session = None
+        refuse_external_data(self.graph_bytes())
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def __getstate__(self) -> dict:
