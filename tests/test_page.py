@@ -225,6 +225,20 @@ def test_the_page_sends_the_same_file_chosen_twice(browser_page, server, tmp_pat
 
 
 @pytest.mark.slow
+def test_a_handler_put_into_the_page_as_html_does_not_run(browser_page, server):
+    """The page puts every name in as text; should one ever go in as HTML (a class named
+    ``<img src=x onerror=...>``), its handler ran: the page's policy lets its own script alone
+    run (security40 #2)."""
+    browser_page.goto(server + "/")
+    browser_page.wait_for_selector("#meta:has-text('3 classes')")
+    browser_page.evaluate(
+        """document.getElementById("bars").innerHTML = '<img src="x" onerror="window.ran = 1">'"""
+    )
+    browser_page.wait_for_timeout(300)  # the image's error event, and its handler's turn
+    assert browser_page.evaluate("window.ran") is None
+
+
+@pytest.mark.slow
 def test_a_slow_earlier_answer_does_not_replace_a_later_one(browser_page, server, tmp_path):
     """The answer for the red image is held back until the blue one's is shown: arriving last,
     it is the stale one, and the bars keep showing the blue image's classes."""

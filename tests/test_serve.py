@@ -435,6 +435,26 @@ def test_the_page_reads_the_header_that_names_the_model_that_answered(client):
     assert client.get("/").text.count(f'headers.get("{MODEL_HEADER}")') == 2
 
 
+def test_every_answer_says_nosniff_and_the_page_runs_only_its_own_script(client):
+    """No answer said how to read it but its Content-Type (a JSON error quoting an uploaded
+    file's name, ``<svg onload=...>.html``), and the page said nothing of what may run in it
+    (security40 #2): its policy names its own inline script and style by their hashes."""
+    import base64
+    import hashlib
+    import re
+
+    page = client.get("/")
+    policy = page.headers["content-security-policy"]
+    for tag in ("script", "style"):
+        text = re.search(rf"<{tag}>(.*?)</{tag}>", page.text, re.DOTALL).group(1)
+        digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+        assert f"{tag}-src 'sha256-{digest}'" in policy
+    assert "unsafe" not in policy and "connect-src 'self'" in policy
+    refused = client.post("/predict", files={"file": ("<svg onload=alert(1)>.html", b"<html>")})
+    for answer in (page, client.get("/info"), refused, client.get("/nowhere")):
+        assert answer.headers["x-content-type-options"] == "nosniff"
+
+
 def test_the_page_says_the_server_s_upload_limit_up_front(client):
     """A 30 MB microscope TIFF met the 10 MiB limit only in the 413, after its upload: the page
     now says the limit under its upload control, set in by the server, as the 413 says it."""

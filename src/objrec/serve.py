@@ -14,13 +14,17 @@ of the server's own gets a 500 JSON ``{"error": ...}``. An upload over the size 
 before it is received: from its Content-Length header alone, or as soon as the bytes read pass the
 limit (a chunked upload, or one whose Content-Length is wrong), never after storing the whole of it.
 No CORS headers unless ``cors_origins`` names the web pages' origins that may call the API from
-their JavaScript (:func:`add_cors`).
+their JavaScript (:func:`add_cors`). The page comes with a Content-Security-Policy that lets its
+own script alone run (:func:`page_policy`), every answer with ``nosniff`` (:class:`NoSniff`). No
+login: whoever reaches the port may use it (``serve`` binds to loopback unless told otherwise).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import errno
+import hashlib
 import ipaddress
 import json
 import logging
@@ -28,6 +32,7 @@ import logging.config
 import math
 import multiprocessing
 import os
+import re
 import signal
 import socket
 import threading
@@ -260,6 +265,42 @@ def page_html(max_upload_bytes: int) -> str:
     for mark, value in settings.items():
         page = page.replace(mark, value)
     return page
+
+
+def inline_hashes(page: str, tag: str) -> str:
+    """The CSP sources of the page's inline ``<tag>`` elements: each by its SHA-256."""
+    found = re.findall(rf"<{tag}>(.*?)</{tag}>", page, re.DOTALL)
+    digests = (base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() for text in found)
+    return " ".join(f"'sha256-{digest}'" for digest in digests)
+
+
+def page_policy(page: str) -> str:
+    """The page's Content-Security-Policy: its own inline script and style (by their SHA-256),
+    the preview's ``blob:`` image, requests to this server only; nothing else runs or loads. The
+    page puts every name it shows (a class, a file, an error) in as text, never as HTML; should
+    one ever be put in as HTML, a script in it would not run, nor send anything elsewhere."""
+    return (
+        f"default-src 'none'; script-src {inline_hashes(page, 'script')}; "
+        f"style-src {inline_hashes(page, 'style')}; img-src 'self' blob: data:; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'"
+    )
+
+
+class NoSniff:
+    """``X-Content-Type-Options: nosniff`` on every answer: a browser reads a JSON error that
+    quotes an uploaded file's name (``<html>...``) as JSON, never as a page of its own."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                nosniff = (b"x-content-type-options", b"nosniff")
+                message["headers"] = [*message.get("headers", []), nosniff]
+            await send(message)
+
+        await self.app(scope, receive, sending if scope["type"] == "http" else send)
 
 
 def body_limit(max_upload_bytes: int) -> int:
@@ -631,6 +672,7 @@ def create_app(
     app.state.max_upload_bytes, app.state.served = max_upload_bytes, served
     app.add_middleware(AnswerFailuresInside)  # added first: innermost, inside CORS
     app.add_middleware(RefuseDeclaredOverLimit, max_upload_bytes=max_upload_bytes)
+    app.add_middleware(NoSniff)  # outside the 413 above, inside CORS
     add_cors(app, origins)  # added last: outermost, so that the 413 above carries its headers
     add_error_handlers(app)
     add_reading_routes(app, page, served, (max_upload_bytes, max_pixels, origins), runtime)
@@ -777,9 +819,11 @@ def add_reading_routes(
     classes and the unknown line of the model served when it was opened, however often it had
     been replaced since; it reads /info again when an answer's model is not the one it shows."""
 
+    policy = {"Content-Security-Policy": page_policy(page)}
+
     @app.get("/", response_class=HTMLResponse)
-    def index() -> str:
-        return page
+    def index() -> HTMLResponse:
+        return HTMLResponse(page, headers=policy)
 
     app.add_api_route("/health", health, methods=["GET"])
 
