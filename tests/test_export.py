@@ -1585,3 +1585,33 @@ def test_the_script_says_it_needs_python_3_10_not_a_zip_traceback(monkeypatch, c
         RuntimeError, match=r"needs Python 3\.10 or later, and this is Python 3\.9\.2"
     ):
         export_script.Model("model.onnx")
+
+
+class _EscapingAnswers(_Answers):
+    """:class:`_Answers` of a model whose first class is named with ESC sequences: the
+    terminal's title set, its screen cleared, then red."""
+
+    NAME = "\x1b]0;pwned\x07\x1b[2J\x1b[31mcrab"
+
+    def answer(self, paths, k=5):
+        (answer,) = super().answer(paths, k)
+        answer["topk"][0]["class"] = self.NAME
+        return [{**answer, "answer": self.NAME if not answer["unknown"] else "unknown"}]
+
+
+def test_the_script_escapes_a_class_named_with_terminal_controls(tmp_path, monkeypatch, capsys):
+    """The script escaped a photo's name (ESC as ``\\x1b``) but printed the model's class names
+    raw: a model whose class is named ``ESC]0;...`` set the terminal's title and cleared its
+    screen from each answer's line and the tally (security40 #3). objrec predict escapes both."""
+    from objrec import export_script
+
+    monkeypatch.setattr(export_script, "Model", _EscapingAnswers)
+    photos = [tmp_path / f"a{i}.jpg" for i in range(export_script.TALLY_FROM)]
+    for photo in photos:
+        photo.write_bytes(b"")
+    assert export_script.main(list(map(str, photos))) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    escaped = "\\x1b]0;pwned\\x07\\x1b[2J\\x1b[31mcrab"
+    assert out.splitlines()[0] == f"{photos[0]}: {escaped} 90.00%, lobster 10.00%"
+    assert f"  {escaped}  {len(photos)}" in out.splitlines()

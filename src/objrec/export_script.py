@@ -510,9 +510,10 @@ def text(answer: dict) -> str:
 def top_text(topk: list[dict]) -> str:
     """The top classes as ``objrec predict`` prints them: the first always, then those whose
     probability shows as more than 0.00%, the others counted (``and 3 more classes under
-    0.005%``)."""
+    0.005%``); each name :func:`printed`, as a file's is (a model's class named with ESC
+    coloured or cleared the terminal)."""
     shown_ = [t for i, t in enumerate(topk) if i == 0 or f"{t['prob']:.2%}" != f"{0:.2%}"]
-    line = ", ".join(f"{t['class']} {t['prob']:.2%}" for t in shown_)
+    line = ", ".join(f"{printed(t['class'])} {t['prob']:.2%}" for t in shown_)
     hidden = len(topk) - len(shown_)
     more = "1 more class" if hidden == 1 else f"{hidden:,} more classes"
     return line + (f", and {more} under 0.005%" if hidden else "")
@@ -621,12 +622,12 @@ def tally_lines(answers: list[dict]) -> list[str]:
     for a in answers:
         if a.get("barely_familiar"):
             barely[a["answer"]] = barely.get(a["answer"], 0) + 1
-    width, digits = max(map(len, counts)), len(str(max(counts.values())))
+    width, digits = max(len(printed(a)) for a in counts), len(str(max(counts.values())))
     lines = [f"{total:,} images answered:"]
     for answer, n in counts.items():
         note = f" ({barely[answer]} barely familiar)" if barely.get(answer) else ""
         note = " (like none of the classes)" if answer == UNKNOWN else note
-        lines.append(f"  {answer:<{width}}  {n:>{digits}}{note}")
+        lines.append(f"  {printed(answer):<{width}}  {n:>{digits}}{note}")
     return lines
 
 
