@@ -4439,6 +4439,19 @@ def test_a_logged_error_of_another_rank_than_0_says_which_it_is(capsys, monkeypa
     assert capsys.readouterr().err == "rank 1 of 4: error: it failed\nerror: it failed\n"
 
 
+def test_a_class_named_with_control_characters_is_escaped_in_every_printed_line(capsys):
+    """train's ``classes: 2 (...)`` (a reporter's note) printed a class folder named
+    ``ESC]0;...`` raw: the terminal's title set, its screen cleared (security40 #4). The CLI's
+    consoles escape every text they print, as they escaped their tables' cells."""
+    from objrec.cli.output import RichReporter, console
+
+    RichReporter().note("classes: 2 (\x1b]0;pwned\x07\x1b[2Jbad, ant)")  # train.classes_note
+    console.print("[bold]a[/] \x1b[31mred")
+    out, err = capsys.readouterr()
+    assert err == "classes: 2 (\\x1b]0;pwned\\x07\\x1b[2Jbad, ant)\n"
+    assert out == "a \\x1b[31mred\n"
+
+
 def test_a_name_holding_control_characters_cannot_rewrite_the_terminal(capsys):
     """An upload named ``evil\\x1b[2J.jpg`` (ESC: clear the screen) went raw into serve's log on
     the operator's terminal, and a file named with ESC or a newline into predict's lines (the

@@ -45,13 +45,17 @@ class EscapingConsole(Console):
     """A console whose tables hold each character its stream's encoding lacks as the stream writes
     it (``\\xe9``, :func:`escape_unencodable`), so that rich measures their columns by what is
     written: under ``PYTHONIOENCODING=ascii`` a table row naming a class ``café`` was 3 columns
-    wider than the others."""
+    wider than the others. Every text it prints has its control characters escaped
+    (:func:`printable`): train's ``classes: 2 (...)`` printed a class folder named ``ESC]0;...``
+    raw, which set the terminal's title and cleared its screen (rich drops BEL, not ESC)."""
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
-        tables = [
-            as_written_table(o, self.encoding) if isinstance(o, Table) else o for o in objects
-        ]
-        super().print(*tables, **kwargs)
+        super().print(*(self.as_printed(o) for o in objects), **kwargs)
+
+    def as_printed(self, renderable: Any) -> Any:
+        if isinstance(renderable, Table):
+            return as_written_table(renderable, self.encoding)
+        return printable(renderable) if isinstance(renderable, str) else renderable
 
 
 console = EscapingConsole(soft_wrap=True)
