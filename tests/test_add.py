@@ -667,7 +667,9 @@ def test_a_second_add_reads_only_the_files_it_has_not_hashed_as_they_are(
         return hashed
 
     sha256 = reading(objrec.split_source.sha256_file)
-    monkeypatch.setattr(objrec.store, "hash_file", reading(objrec.store.hash_file))
+    monkeypatch.setattr(
+        objrec.store, "hash_file_and_kind", reading(objrec.store.hash_file_and_kind)
+    )
     monkeypatch.setattr(objrec.split_source, "sha256_file", sha256)
     monkeypatch.setattr(add_module, "sha256_file", sha256, raising=False)
     images = sorted(p.relative_to(tmp_path).as_posix() for p in split_dir.rglob("*.*g"))
@@ -705,13 +707,13 @@ def test_add_given_trains_cache_dir_hashes_none_of_the_files_train_hashed(
     train = ["train", split_dir, "--out", tmp_path / "run", "--backbone", "tiny_test"]
     assert main([str(a) for a in [*train, "--epochs", "1", "--cache-dir", elsewhere]]) == 0
     read: list[str] = []
-    hash_file = objrec.store.hash_file
+    hash_file = objrec.store.hash_file_and_kind
 
     def hashed(path):
         read.append(Path(path).resolve().relative_to(tmp_path).as_posix())
         return hash_file(path)
 
-    monkeypatch.setattr(objrec.store, "hash_file", hashed)
+    monkeypatch.setattr(objrec.store, "hash_file_and_kind", hashed)
     new = new_images(tmp_path / "new", "red", 2)
     tests = sorted(p.relative_to(tmp_path).as_posix() for p in (split_dir / "test").rglob("*.*g"))
     capsys.readouterr()

@@ -174,7 +174,7 @@ def test_the_leak_check_takes_digests_from_the_stores_file_index(
     assert seen(evaluate(trained_run, image_folder)) == {"train": 18, "valid": 9}
     hashed = []
     for module in (objrec.store, objrec.leakage):
-        for name in ("hash_file", "sha256_file"):
+        for name in ("hash_file", "hash_file_and_kind", "sha256_file"):
             real = getattr(module, name, None)
             if real is not None:
                 monkeypatch.setattr(module, name, lambda p, real=real: hashed.append(p) or real(p))
