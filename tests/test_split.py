@@ -1193,14 +1193,14 @@ def test_a_large_group_counts_its_images_in_its_splits_share(tmp_path, image_fol
 def test_a_class_short_of_groups_is_told_so_not_of_distinct_images(
     tmp_path, image_folder, known_facts
 ):
-    """A class of 12 distinct images in two groups of the ``groups`` file cannot fill three
+    """A class of 12 distinct images in one group of the ``groups`` file cannot fill three
     splits, and the warning said it had "fewer than 3 distinct images"; with every class in one group,
     the refusal said every class had, and told to add images. Both name the groups."""
     from objrec.split_result import split_warnings
 
     red = sorted(p.relative_to(image_folder).as_posix() for p in (image_folder / "red").iterdir())
     groups = tmp_path / "groups.csv"
-    groups.write_text("file,group\n" + "".join(f"{n},site{i % 2}\n" for i, n in enumerate(red)))
+    groups.write_text("file,group\n" + "".join(f"{n},site0\n" for n in red))
     result = split_folder(image_folder, tmp_path / "out", groups=groups)
     assert result.counts["red"]["test"] == 0 and result.small_classes == ["red"]
     (warning,) = [w for w in split_warnings(result) if "cannot appear in every split" in w]
@@ -1679,6 +1679,59 @@ def test_bursts_are_shared_among_the_splits_as_the_singles_are():
         counts, bursty = burst_shares(assignment, keys, "a")
         assert counts == {"train": 50, "valid": 25, "test": 25}, seed
         assert all(abs(share - 0.6) <= 0.2 for share in bursty.values()), (seed, bursty)
+
+
+PAIRS = ((5, 5), (6, 6), (6, 4), (9, 3), (2, 1))
+"""Classes of two groups (sizes): both went to train (5 and 5, 6 and 4, 9 and 3 at the default
+ratios, where neither brought valid or test nearer its share), or to train and valid (6 and 6)."""
+PAIR_RATIOS = [(0.5, 0.25, 0.25), (0.7, 0.15, 0.15), (0.85, 0.15, 0.0)]
+
+
+@pytest.mark.parametrize("ratios", PAIR_RATIOS)
+def test_a_class_of_two_groups_has_the_larger_in_train_and_the_other_in_test(ratios):
+    """The class was never evaluated; now the larger group stays in train and the other goes to
+    test (valid where test's ratio is 0), and the summary says so, not "cannot appear"."""
+    from objrec.split_result import split_warnings
+
+    other = "test" if ratios[2] else "valid"
+    for big, small in PAIRS:
+        for seed in range(3):
+            files, keys = placing_keys({"a": big + small, "b": 12}, [{"a": big}, {"a": small}])
+            assignment, result = placement.assign(
+                files, (keys, keys), ratios, seed, (PHOTOS, Path("/out"))
+            )
+            splits = {keys[p]: split for p, (c, split) in assignment.items() if c == "a"}
+            assert sorted(splits.values()) == sorted(["train", other]), (big, small, seed)
+            assert big == small or splits["group0"] == "train", (big, small, seed, splits)
+            said = [w for w in split_warnings(result) if "only two groups" in w]
+            assert not [w for w in split_warnings(result) if "cannot appear in every split" in w]
+            if other == "valid":  # every split of the ratios filled: nothing to say
+                assert result.small_classes == result.two_group_classes == [] == said
+            else:
+                assert result.small_classes == result.two_group_classes == ["a"]
+                assert "larger group in train and the other in test" in said[0], said
+
+
+@pytest.mark.parametrize("ratios", PAIR_RATIOS)
+def test_add_places_a_new_class_of_two_groups_as_split_does(ratios):
+    """add's rule is split's: a new class of two groups, the larger in train, the other in test
+    (valid where test's ratio is 0); of two equal groups, either."""
+    from objrec import add as add_module
+    from objrec.config import SplitConfig
+
+    other = "test" if ratios[2] else "valid"
+    for big, small in PAIRS:
+        images, groups = [], {}
+        for key, n in (("big", big), ("small", small)):
+            for k in range(n):
+                path = Path(f"/new/a/{key}{k}.jpg")
+                images.append(add_module.NewImage(path, "a", Path(path.name), path.name))
+                groups[path] = key
+        for seed in range(3):
+            config = SplitConfig(ratios=ratios, seed=seed)
+            placed = add_module._place(images, groups, {}, {}, config)
+            assert sorted(placed.values()) == sorted(["train", other]), (big, small, seed)
+            assert big == small or placed["big"] == "train", (big, small, seed, placed)
 
 
 def test_a_class_without_groups_is_split_as_before_groups_were_counted():

@@ -71,7 +71,7 @@ from objrec.images import (
 )
 from objrec.manifest import MANIFEST, MANIFEST_COLUMNS, MANIFEST_GROUP, sha256_file
 from objrec.outputs import free_name, locked, name_key, remove_leftovers, staged, write_new
-from objrec.placement import nearer_split, no_empty_split
+from objrec.placement import evaluated_pair, nearer_split, no_empty_split
 from objrec.progress import listed, log_result_warnings, plural, some_of
 from objrec.ratios import allocate, min_class_size
 from objrec.split_result import no_decoder_sentence
@@ -772,6 +772,8 @@ def _place_class(sizes, split_of, before: list[int], config: SplitConfig, rng) -
         left[split] -= sizes[key]
     n_groups = len(sizes) + sum(before)
     wanted = [s for s, n in zip(SPLITS, allocate(n_groups, config.ratios), strict=True) if n]
+    if not held:  # a new class: as split places a class of two groups
+        placed = evaluated_pair(placed, sizes, config.ratios)
     return no_empty_split(placed, sizes, wanted, held, set())
 
 

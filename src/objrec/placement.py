@@ -1,6 +1,7 @@
 """Which split each group of a class's images goes to: ``allocate``'s targets counted in images,
 the shuffled groups placed largest first (:func:`nearer_split`), the groups with images in several
-classes planned across them (``_Room``), and no wanted split left without a group. ``split`` and
+classes planned across them (``_Room``), and no wanted split left without a group; a class of
+only two groups has one in train and the other in test (:func:`evaluated_pair`). ``split`` and
 ``add`` place by it."""
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ def assign(files, group_keys, ratios, seed, folders, held=None):
         result.counts[name] = counts
         if any(counts[s] == 0 for s, r in zip(SPLITS, ratios, strict=True) if r > 0):
             result.small_classes.append(name)
+            sizes = {h: len(p) for h, p in placing.items()}
+            if pair_to_evaluate(sizes, ratios) and counts["train"] and counts["test"]:
+                result.two_group_classes.append(name)
     assignment = {
         path: (name, split_of_hash[keys[path]]) for name, paths in files.items() for path in paths
     }
@@ -91,7 +95,37 @@ def _place_groups(groups, split_of_hash, ratios, rng, room, name) -> dict[str, s
         room.place(h, split)
     wanted = [s for s, n in zip(SPLITS, allocate(len(groups), ratios), strict=True) if n]
     held = [split_of_hash[h] for h in groups if h in split_of_hash]
+    if not held and not room.shares.keys() & placed.keys():
+        placed = evaluated_pair(placed, sizes, ratios)
     return no_empty_split(placed, sizes, wanted, held, room.shares)
+
+
+def pair_to_evaluate(sizes: dict[str, int], ratios: tuple[float, float, float]) -> bool:
+    """Whether a class of these groups (``sizes``: each one's images) is two groups whose images
+    would fill every split of ``ratios`` (:func:`allocate`), which ``allocate`` gives both to
+    train when counting groups (two bursts of 5 photos each at the default ratios)."""
+    images = allocate(sum(sizes.values()), ratios)
+    fills = all(n > 0 for n, r in zip(images, ratios, strict=True) if r > 0)
+    return len(sizes) == 2 and fills and allocate(2, ratios)[0] == 2 and ratios[1] + ratios[2] > 0
+
+
+def second_split(ratios: tuple[float, float, float]) -> str:
+    """Where the smaller group of a pair goes (:func:`evaluated_pair`): test, which ``evaluate``
+    judges by default, or valid where test's ratio is 0."""
+    return "test" if ratios[2] > 0 else "valid"
+
+
+def evaluated_pair(placed: dict[str, str], sizes, ratios) -> dict[str, str]:
+    """``placed`` (every group of a class, none placed before, none with images in another class)
+    with the larger group in train and the other in test (:func:`second_split`) where the class
+    is a pair to evaluate (:func:`pair_to_evaluate`): before, both went to train where neither
+    brought valid or test nearer its share (two groups of 5), so ``evaluate`` never judged the
+    class; of two of 6, the second went to valid, never judged either. Of two equal groups the
+    one placed first stays in train."""
+    if len(placed) != 2 or not pair_to_evaluate({h: sizes[h] for h in placed}, ratios):
+        return placed
+    large, small = sorted(placed, key=lambda h: -sizes[h])  # stable: a tie keeps placed order
+    return {large: "train", small: second_split(ratios)}
 
 
 def nearer_split(left: list[int], targets: list[int], size: int) -> int:

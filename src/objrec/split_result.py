@@ -25,6 +25,10 @@ class SplitResult:
     counts: dict[str, dict[str, int]]
     small_classes: list[str] = field(default_factory=list)
     """Classes with too few distinct images to appear in every split of the ratios."""
+    two_group_classes: list[str] = field(default_factory=list)
+    """Of ``small_classes``, those of only two groups (duplicates, bursts, ``groups`` file groups),
+    whose images would fill every split: the larger group went to train, the other to test, none
+    to valid (``placement.evaluated_pair``)."""
     min_images: int = 1
     """The fewest distinct images a class needs to appear in every split of the ratios."""
     ratios: tuple[float, float, float] = field(default_factory=lambda: SplitConfig().ratios)
@@ -220,12 +224,7 @@ def split_warnings(result: SplitResult, chosen_ratios: bool = False) -> list[str
             "; one of the two labels is probably wrong, and each pair was kept in one split): "
             + some_of([f"{a} = {b}" for a, b in pairs])
         )
-    if result.small_classes:
-        warnings.append(
-            f"classes with fewer than {plural(result.min_images, 'distinct image')}"
-            f"{_or_groups(result)} cannot appear in every split (add images or change `ratios`): "
-            + ", ".join(result.small_classes)
-        )
+    warnings += short_class_sentences(result)
     if result.few_train_classes:
         warnings.append(few_train_sentence(result))
     if result.few_judged_classes:
@@ -234,6 +233,33 @@ def split_warnings(result: SplitResult, chosen_ratios: bool = False) -> list[str
     if not chosen_ratios and (hint := larger_ratios_hint(sizes, result.ratios)):
         warnings.append(hint)
     return warnings
+
+
+def short_class_sentences(result: SplitResult) -> list[str]:
+    """The warnings on the classes missing from a split: too few images or groups, and where a
+    class of two groups went (:func:`two_groups_sentence`)."""
+    sentences = []
+    if small := [n for n in result.small_classes if n not in result.two_group_classes]:
+        sentences.append(
+            f"classes with fewer than {plural(result.min_images, 'distinct image')}"
+            f"{_or_groups(result)} cannot appear in every split (add images or change `ratios`): "
+            + ", ".join(small)
+        )
+    if result.two_group_classes:
+        sentences.append(two_groups_sentence(result))
+    return sentences
+
+
+def two_groups_sentence(result: SplitResult) -> str:
+    """The warning on classes of only two groups (``two_group_classes``): where each went, and
+    why no split holds a third."""
+    return (
+        "classes whose photos make only two groups (copies, near-duplicates, bursts or `groups` "
+        "file groups, each kept whole in one split, so that no split holds a near copy of a "
+        "training photo) have the larger group in train and the other in test, which `evaluate` "
+        "judges them by, none in valid (add photos taken apart from these to fill it): "
+        + ", ".join(result.two_group_classes)
+    )
 
 
 def few_train_sentence(result: SplitResult) -> str:
