@@ -37,8 +37,9 @@ from _sampling import sample_parser, seeded_sample
 
 import objrec.features as features
 from objrec.backbones import build_body, get_backbone, resolve_data_config
+from objrec.cache import FeatureCache
 from objrec.config import DEFAULT_BACKBONE
-from objrec.features import FeatureCache, FrozenBody, ViewSpec, compute_features
+from objrec.features import FrozenBody, ViewSpec, compute_features
 from objrec.quantize import quantize_body
 from objrec.store import default_cache_dir
 

@@ -97,8 +97,9 @@ def held_features(data: Path, unknown: Path | None = None):
 def centre_stack(folder: Path, prep, config):
     """The centre view of ``folder``'s images (class folders) through ``prep``'s body, from the
     store (what it lacks computed first)."""
+    from objrec.cache import open_cache
     from objrec.data import scan_class_folder
-    from objrec.features import FrozenBody, ViewSpec, ViewStack, feature_table, open_cache
+    from objrec.features import FrozenBody, ViewSpec, ViewStack, feature_table
 
     cache = open_cache(config.cache_dir, config.feature_dtype)
     body = FrozenBody(prep.model.body, prep.data.input_size, cache, name=config.backbone)

@@ -42,10 +42,10 @@ import torch
 from _sampling import SPLIT, SPLIT_HELP, timed
 
 from objrec import checkpoint, confidence
+from objrec.cache import open_cache
 from objrec.config import TrainConfig
 from objrec.distributed import SINGLE
 from objrec.engine import EarlyStopping, FitState
-from objrec.features import open_cache
 from objrec.progress import SILENT
 from objrec.quantize import int8_engine, quantize_body
 from objrec.runtime import OpenVinoModel

@@ -20,17 +20,11 @@ from pathlib import Path
 import torch
 
 from objrec.backbones import build_body, get_backbone, resolve_data_config
+from objrec.cache import FeatureCache
 from objrec.config import TrainConfig
 from objrec.data import scan_class_folder
 from objrec.engine import fit
-from objrec.features import (
-    FeatureCache,
-    FrozenBody,
-    ViewSpec,
-    ViewStack,
-    feature_batches,
-    feature_table,
-)
+from objrec.features import FrozenBody, ViewSpec, ViewStack, feature_batches, feature_table
 from objrec.model import build_head
 from objrec.train import seed_everything, training_loss
 

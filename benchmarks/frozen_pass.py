@@ -24,7 +24,8 @@ from _sampling import seeded_sample
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from objrec.backbones import build_body, get_backbone
-from objrec.features import FeatureCache, FrozenBody, PassSettings, ViewSpec, compute_features
+from objrec.cache import FeatureCache
+from objrec.features import FrozenBody, PassSettings, ViewSpec, compute_features
 from objrec.runtime import make_runner
 
 ROOT = Path(__file__).resolve().parents[1]

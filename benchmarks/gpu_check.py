@@ -124,10 +124,11 @@ def train_and_evaluate(name: str, data: Path, work: Path, args, torchrun: bool) 
 
 def feature_difference(run: Path, data: Path, work: Path, device: str, n: int) -> dict:
     """The frozen features of ``n`` valid images on ``device`` against the CPU path's."""
+    from objrec.cache import FeatureCache
     from objrec.checkpoint import load_model
     from objrec.data import scan_class_folder
     from objrec.devices import resolve_device
-    from objrec.features import FeatureCache, FrozenBody, ViewSpec, compute_features
+    from objrec.features import FrozenBody, ViewSpec, compute_features
     from objrec.runtime import relative_error
 
     model, meta = load_model(run)

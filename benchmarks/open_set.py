@@ -40,6 +40,7 @@ from pathlib import Path
 import torch
 
 from objrec.backbones import build_body, get_backbone, resolve_data_config
+from objrec.cache import open_cache
 from objrec.confidence import (
     SumScore,
     choose_threshold,
@@ -60,7 +61,6 @@ from objrec.features import (
     ViewSpec,
     cached_features,
     feature_batches,
-    open_cache,
 )
 from objrec.model import build_head
 from objrec.train import seed_everything

@@ -48,10 +48,11 @@ import torch
 from open_set import load_features, subset, train_heads
 
 from objrec.backbones import build_body, get_backbone, resolve_data_config
+from objrec.cache import open_cache
 from objrec.confidence import choose_threshold, fit_confidence, score_in_chunks
 from objrec.config import TrainConfig
 from objrec.data import Sample, scan_class_folder
-from objrec.features import FrozenBody, PassSettings, ViewSpec, cached_features, open_cache
+from objrec.features import FrozenBody, PassSettings, ViewSpec, cached_features
 from objrec.split import split_folder
 
 ROOT = Path(__file__).resolve().parents[1]

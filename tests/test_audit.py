@@ -894,7 +894,7 @@ def test_without_a_run_the_audit_reads_the_features_train_stored(trained_once, m
     """``train`` stores its default dtype; the audit of the same images without ``--run`` computes
     only the test split's (which train never read)."""
     import objrec.features
-    from objrec.features import open_cache
+    from objrec.cache import open_cache
 
     data, cache = trained_once.parent / "data", str(trained_once.parent / "cache")
     frozen_pass, computed = objrec.features.frozen_pass, []
@@ -912,7 +912,7 @@ def test_without_a_run_the_audit_reads_the_features_train_stored(trained_once, m
 
 @pytest.mark.slow
 def test_with_a_float16_run_the_audit_reads_the_store_in_float16(split_dir, tmp_path):
-    from objrec.features import open_cache
+    from objrec.cache import open_cache
     from objrec.train import train
 
     from .conftest import tiny_train_config
@@ -1027,7 +1027,7 @@ def test_a_cold_audit_takes_the_image_facts_in_its_frozen_pass(tmp_path, monkeyp
     audit(data, None, config(cache_dir=cache))
     assert separately == []
     assert sorted(measured) == paths
-    from objrec.features import open_cache
+    from objrec.cache import open_cache
 
     store = open_cache(cache)
     kept = dedup.cached_facts(paths, store.store.digests(paths)[0], store.facts_file)

@@ -557,8 +557,9 @@ def test_cache_clear_recovers_a_damaged_feature_store_or_facts_store(capsys, tmp
     import torch
 
     from objrec.backbones import TinyBody, get_backbone
+    from objrec.cache import FeatureCache
     from objrec.data import scan_class_folder
-    from objrec.features import FeatureCache, FrozenBody, ViewSpec, feature_table
+    from objrec.features import FrozenBody, ViewSpec, feature_table
 
     samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples
     cache, data = tmp_path / "cache", get_backbone("tiny_test").data_config
@@ -657,14 +658,14 @@ def test_cache_json_carries_its_warnings(capsys, tmp_path, monkeypatch):
     """cache --json had no `warnings` (docs/json.md: every object answer that can warn has it,
     always): a clear that kept a folder another objrec process wrote into said so on stderr
     only."""
-    from objrec.features import FeatureCache
+    from objrec.cache import FeatureCache
 
     code, out, _ = run(capsys, "cache", "--cache-dir", tmp_path / "nope", "--json")
     assert code == 0 and json.loads(out)["warnings"] == []
     summary = FeatureCache.summary
 
     def warned(self):
-        logging.getLogger("objrec.features").warning("kept %s: written into", self.root)
+        logging.getLogger("objrec.cache").warning("kept %s: written into", self.root)
         return summary(self)
 
     monkeypatch.setattr(FeatureCache, "summary", warned)
@@ -1421,7 +1422,7 @@ def test_a_missing_path_or_option_is_refused_before_the_heavy_imports(
 ):
     """`objrec add data nowhere` took 4.6 s to say nowhere does not exist and `objrec train data`
     3 s to ask for --out: each imported torch and the command's module first."""
-    for name in ("objrec.add", "objrec.train", "objrec.features"):
+    for name in ("objrec.add", "objrec.train", "objrec.features", "objrec.cache"):
         monkeypatch.setitem(sys.modules, name, None)  # importing it now fails
     code, _, err = run(capsys, *(a.format(tmp=tmp_path) for a in args))
     assert code == 2 and err.startswith(said), err
@@ -2608,12 +2609,12 @@ def test_cache_tells_apart_bodies_of_one_name_by_their_id(capsys, tmp_path):
     assert "aaaaaaaa" in out and "bbbbbbbb" in out and "cccccccc" not in out
 
 
-@pytest.mark.slow  # imports objrec.features: a tenth of a second alone
+@pytest.mark.slow  # imports objrec.cache: a tenth of a second alone
 def test_cache_json_gives_last_used_as_an_iso_utc_time(capsys, tmp_path):
     """`cache --json` gave `last_used` as a Unix time (1764660600.25), which a person or a script
     must convert: it is an ISO 8601 time in UTC, null for a space never used (docs/json.md)."""
+    from objrec.cache import CacheSummary
     from objrec.cli.tools import print_cache_summary
-    from objrec.features import CacheSummary
     from objrec.store import SpaceInfo
 
     def space(sid: str, last_used: float | None) -> SpaceInfo:

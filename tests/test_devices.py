@@ -413,8 +413,9 @@ def shapes_met(runner: DeviceRunner) -> list[tuple[torch.dtype, int]]:
 def gpu_pass(tmp_path, monkeypatch, per_class: int, free_mb: int):
     """A frozen pass over ``per_class`` x 3 images through a ``cuda_like`` runner: its table and
     the shapes the card's copy of the body met."""
+    from objrec.cache import FeatureCache
     from objrec.data import scan_class_folder
-    from objrec.features import FeatureCache, FrozenBody, ViewSpec, feature_table
+    from objrec.features import FrozenBody, ViewSpec, feature_table
 
     from .conftest import make_class_folder
 
@@ -735,8 +736,8 @@ def test_ctrl_c_under_torchrun_says_its_stored_features_are_this_process_s(
     sentence says whose count it is, and that the other ranks' features are there too."""
     import importlib
 
+    from objrec.cache import open_cache
     from objrec.errors import Interrupted
-    from objrec.features import open_cache
     from objrec.train import train
 
     from .conftest import tiny_train_config

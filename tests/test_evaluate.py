@@ -214,7 +214,7 @@ def test_an_image_moved_out_of_train_by_hand_no_longer_counts_as_seen(split_dir)
 def test_a_train_image_given_a_test_images_bytes_after_the_split_is_seen(split_dir):
     """``split``'s manifest lists the train image's old digest: the file's bytes decide, so the
     test image whose copy now sits in train/ is flagged."""
-    from objrec.features import open_cache
+    from objrec.cache import open_cache
     from objrec.leakage import seen_images
 
     test_image = next((split_dir / "test" / "red").iterdir())

@@ -8,9 +8,9 @@ import torch
 
 from objrec import runtime
 from objrec.backbones import TinyBody, get_backbone
+from objrec.cache import FeatureCache
 from objrec.data import Sample, scan_class_folder
 from objrec.features import (
-    FeatureCache,
     FrozenBody,
     PassSettings,
     TensorViews,
@@ -523,14 +523,14 @@ def test_clear_beside_another_process_using_the_onnx_folder_is_no_traceback(
     (ENOENT), was an OSError's traceback. The other process's file is kept, and said."""
     import logging
 
-    from objrec import features
+    from objrec import cache as cache_module
 
     cache = FeatureCache(tmp_path / "cache")
     graph = cache.onnx_path("ab" * 16, 224)
     graph.parent.mkdir(parents=True)
     graph.write_bytes(b"graph")
     written = graph.with_name(f".{graph.name}.99-0a1b2c3d.part")
-    remove = features.remove_entry
+    remove = cache_module.remove_entry
 
     def and_meanwhile(path):
         remove(path)
@@ -539,7 +539,7 @@ def test_clear_beside_another_process_using_the_onnx_folder_is_no_traceback(
         else:
             path.parent.rmdir()
 
-    monkeypatch.setattr(features, "remove_entry", and_meanwhile)
+    monkeypatch.setattr(cache_module, "remove_entry", and_meanwhile)
     with caplog.at_level(logging.WARNING, logger="objrec"):
         done = cache.clear()
     assert done.removed == 1 and done.left == []
@@ -662,7 +662,8 @@ import sys
 from pathlib import Path
 from objrec.backbones import TinyBody, get_backbone
 from objrec.data import scan_class_folder
-from objrec.features import FeatureCache, FrozenBody, ViewSpec, feature_table
+from objrec.cache import FeatureCache
+from objrec.features import FrozenBody, ViewSpec, feature_table
 
 cache, folder = sys.argv[1:3]
 data = get_backbone("tiny_test").data_config

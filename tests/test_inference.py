@@ -386,9 +386,9 @@ def test_a_damaged_or_foreign_cached_onnx_model_is_made_again(trained_run, split
     on every predict and serve, and was never made again. Now a graph that does not open, or
     whose outputs are not this model's (here: probabilities without the familiarity), is
     exported again, with a warning naming it; the answers are as before."""
+    from objrec.cache import open_cache
     from objrec.checkpoint import load_model
     from objrec.export import export_checked
-    from objrec.features import open_cache
 
     image = open_image(next((split_dir / "test" / "red").iterdir()))
     expected = Recognizer.load(trained_run, "onnx").probabilities([image])
@@ -414,8 +414,8 @@ def test_a_cached_onnx_model_that_cannot_be_made_again_is_one_sentence_naming_it
     trained_run, monkeypatch
 ):
     from objrec import inference
+    from objrec.cache import open_cache
     from objrec.errors import ObjrecError
-    from objrec.features import open_cache
 
     Recognizer.load(trained_run, "onnx")
     (cached,) = (open_cache().root / "onnx").glob("model-*.onnx")

@@ -935,8 +935,8 @@ def test_predict_reads_the_features_evaluate_stored_and_computes_only_the_others
     none of them into the store. Without the store (another cache folder), predict's answers are
     the same classes within ``test_inference.TOLERANCE``: the rows are ONNX Runtime's. Files the
     store's file index does not know are not hashed: they are computed."""
+    from objrec.cache import open_cache
     from objrec.evaluate import evaluate
-    from objrec.features import open_cache
 
     from .test_inference import TOLERANCE
 
@@ -1012,8 +1012,8 @@ def test_a_store_that_cannot_be_read_leaves_predict_computing(
     """A damaged index (or a read-only one) is no error for predict, which only reads the store to save time: it computes, and says why at info."""
     import logging
 
+    from objrec.cache import open_cache
     from objrec.evaluate import evaluate
-    from objrec.features import open_cache
 
     run = run_in_this_cache(trained_run)
     evaluate(run, split_dir, out=tmp_path / "eval")

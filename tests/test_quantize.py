@@ -16,13 +16,14 @@ import torch
 
 from objrec.audit import AuditConfig, audit
 from objrec.backbones import build_body, get_backbone, resolve_data_config
+from objrec.cache import FeatureCache
 from objrec.checkpoint import load_model
 from objrec.config import DEFAULT_BACKBONE, TrainConfig
 from objrec.data import scan_class_folder
 from objrec.errors import Interrupted, ObjrecError
 from objrec.evaluate import evaluate
 from objrec.export import export_model
-from objrec.features import FeatureCache, FrozenBody, fingerprint_module
+from objrec.features import FrozenBody, fingerprint_module
 from objrec.inference import Recognizer
 from objrec.quantize import (
     QUANTIZE_STEPS,
@@ -547,7 +548,7 @@ def test_a_cached_graph_found_whole_is_remembered_until_its_file_changes(
     its file's size, times and inode, so later lookups open nothing; a graph written again (cut
     short here, as a crash leaves one) is a new file, checked again and made again."""
     import objrec.quantize
-    from objrec.features import open_cache
+    from objrec.cache import open_cache
 
     body, data = tiny
     store = open_cache(tmp_path).store
@@ -954,7 +955,7 @@ def test_a_graph_remembered_whole_is_opened_again_once_onnxruntime_is_installed_
     from importlib.machinery import ModuleSpec
 
     import objrec.quantize
-    from objrec.features import open_cache
+    from objrec.cache import open_cache
 
     graph = tmp_path / "body-int8.onnx"
     graph.write_bytes(b"a graph")

@@ -328,7 +328,7 @@ def train_forked(data, run, kill_after, resume=False):
     """``train_process``'s SIGKILL in a process forked from this one, whose start imports nothing
     (a new interpreter's imports took seconds, most of such a process's time); its exit code.
     This process lets go of its feature store first, which the forked one opens as its own."""
-    from objrec.features import FeatureCache
+    from objrec.cache import FeatureCache
 
     FeatureCache().close()
     argv = train_arguments(data, run, kill_after, resume, "SIGKILL")

@@ -17,10 +17,10 @@ import pytest
 import torch
 
 from objrec.backbones import TinyBody, get_backbone
+from objrec.cache import FeatureCache
 from objrec.data import scan_class_folder
 from objrec.errors import ObjrecError
 from objrec.features import (
-    FeatureCache,
     FrozenBody,
     PassSettings,
     ViewSpec,

@@ -40,6 +40,7 @@ import torch
 
 from objrec import dedup
 from objrec.backbones import Body, build_body, get_backbone, resolve_data_config
+from objrec.cache import open_cache
 from objrec.config import (
     DEFAULT_BACKBONE,
     FEATURE_DTYPES,
@@ -61,14 +62,7 @@ from objrec.data import (
 )
 from objrec.engine import train_one_epoch
 from objrec.errors import ObjrecError
-from objrec.features import (
-    FrozenBody,
-    PassSettings,
-    Probe,
-    ViewSpec,
-    cached_features,
-    open_cache,
-)
+from objrec.features import FrozenBody, PassSettings, Probe, ViewSpec, cached_features
 from objrec.images import warned_once_per_file
 from objrec.model import build_head
 from objrec.outputs import takes_back_folders

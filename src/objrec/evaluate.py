@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 
 from objrec import plots
+from objrec.cache import open_cache
 from objrec.checkpoint import model_digest
 from objrec.compare import (
     against_dir,
@@ -57,7 +58,6 @@ from objrec.features import (
     PassSettings,
     ViewSpec,
     feature_table,
-    open_cache,
     report_unreadable,
     require_readable,
 )

@@ -16,14 +16,11 @@ Batch sampling over views (single process and sharded) lives here too.
 from __future__ import annotations
 
 import copy
-import datetime
-import errno
 import functools
 import hashlib
 import importlib.util
 import logging
 import os
-import re
 import sys
 import threading
 import time
@@ -38,8 +35,9 @@ import numpy as np
 import torch
 from torch.utils.data import DistributedSampler
 
-from objrec import cores, dedup, runtime
+from objrec import cores
 from objrec.backbones import Body, fingerprint_module
+from objrec.cache import FeatureCache
 from objrec.config import DataConfig
 from objrec.data import Batch, ImageDataset, Sample, make_loader, prefetch
 from objrec.distributed import SINGLE, World, epoch_seed
@@ -51,35 +49,19 @@ from objrec.images import (
     heif_kind,
     image_formats,
     kind_gone_reason,
-    list_images,
     open_image,
 )
-from objrec.outputs import remove_leftovers
 from objrec.progress import NAMED, SILENT, Reporter, plural, some_of
 from objrec.quantize import QuantizedBody
-from objrec.runtime import (
-    COMPILED_FOLDER,
-    DeviceRunner,
-    OnnxModel,
-    Runner,
-    compiling_into,
-    make_runner,
-)
+from objrec.runtime import DeviceRunner, OnnxModel, Runner, make_runner
 from objrec.store import (
     FLOAT32,
     INDEX_FILE,
-    SQLITE_SIDE_FILES,
     FeatureStore,
     HashStats,
     Lookup,
-    PruneResult,
     Space,
-    SpaceInfo,
-    default_cache_dir,
     hash_bytes,
-    refuse_unmakeable_cache_folder,
-    remove_entry,
-    remove_store,
     space_id,
 )
 from objrec.transforms import (
@@ -112,404 +94,6 @@ each time the decoding thread takes its core: files to features 5 to 7% faster i
 view in int8, 9 to 10% in fp32, no clear difference in the centre view (each repeat's ratio 0.97
 to 1.07), the same features; peak memory 70 MiB more in int8, 480 MiB more in fp32
 (``benchmarks/body_callers.py``; not measured on more cores)."""
-
-
-_OPEN_STORES: dict[Path, FeatureStore] = {}
-"""One open store per folder and process, shared by every ``FeatureCache`` of that folder."""
-
-
-class FeatureCache:
-    """The cache folder: the feature store (``store/``), exported ONNX graphs (``onnx/``) and the
-    graphs OpenVINO compiled from int8 bodies (``openvino/``, ``runtime.OpenVinoModel``).
-
-    The store is opened on first use and stays open (holding its shared lock, which ``prune``
-    waits for in other processes) until ``close``; a process has one store object per folder.
-    """
-
-    def __init__(self, root: Path | None = None, dtype: str = "float32"):
-        self.root = Path(root) if root else default_cache_dir()
-        self.dtype = dtype
-
-    @property
-    def store(self) -> FeatureStore:
-        key = (self.root / "store").absolute()
-        if key not in _OPEN_STORES:
-            _OPEN_STORES[key] = FeatureStore(key)
-        return _OPEN_STORES[key]
-
-    @property
-    def rows_written(self) -> int:
-        """Feature rows this process has written into this folder's store (0 when it has not
-        opened it): what a stopped command leaves for the next to read."""
-        store = _OPEN_STORES.get((self.root / "store").absolute())
-        return store.rows_written if store is not None else 0
-
-    @property
-    def rows_reused(self) -> int:
-        """Feature rows this process's frozen passes found in this folder's store, stored by
-        earlier commands (0 when it has not opened it): what the next command reads too."""
-        store = _OPEN_STORES.get((self.root / "store").absolute())
-        return store.rows_reused if store is not None else 0
-
-    def close(self) -> None:
-        """Let go of this folder's store in this process (its lock, which ``prune`` and ``clear``
-        wait for): it opens again on its next use, by this or any other user (a table read
-        later), and stays the process's one store of the folder."""
-        store = _OPEN_STORES.get((self.root / "store").absolute())
-        if store is not None:
-            store.close()
-
-    @property
-    def facts_file(self) -> Path:
-        """The image facts (perceptual hashes, sizes) that ``audit`` and ``split`` keep by content
-        digest (``dedup.cached_facts``)."""
-        return self.root / dedup.FACTS_FILE
-
-    def onnx_path(self, fingerprint: str, input_size: int) -> Path:
-        """Where the frozen body with this fingerprint is kept as ONNX."""
-        return self.root / "onnx" / f"{fingerprint[:32]}-{input_size}.onnx"
-
-    def model_onnx_path(self, digest: str) -> Path:
-        """Where ``predict --runtime onnx`` keeps a whole model as ONNX, by checkpoint digest."""
-        return self.root / "onnx" / f"model-{digest[:32]}.logits.onnx"
-
-    @property
-    def compiled_dir(self) -> Path:
-        """Where OpenVINO keeps the graphs it compiled (``<hash>.blob``, its ``CACHE_DIR``)."""
-        return self.root / COMPILED_FOLDER
-
-    def compiled_graphs(self, saved: bool = False) -> list[Path]:
-        """OpenVINO's compiled graphs in :attr:`compiled_dir` (none where it is missing); with
-        ``saved``, the graphs objrec saved there to compile from too (:data:`STATIC_NAME`)."""
-        folder = self.compiled_dir
-        if not folder.is_dir() or folder.is_symlink():
-            return []
-        ours = is_compiled_graph if saved else COMPILED_NAME.fullmatch
-        return sorted(p for p in folder.iterdir() if ours(p.name))
-
-    def old_entries(self) -> list[Path]:
-        """Entries of the cache format before the store (a folder per split and view, their
-        temporary folders, torchrun's shard files): never read."""
-        if not self.root.is_dir():
-            return []
-        return sorted(p for p in self.root.iterdir() if OLD_ENTRY.fullmatch(p.name))
-
-    def summary(self) -> CacheSummary:
-        """What ``objrec cache`` shows: the store's spaces, file index, old entries, ONNX graphs.
-
-        Only reads: a cache folder or store not made yet is summed up as empty, and nothing is
-        created (opening the store would make its folder, lock files and index).
-        """
-        if not self.root.is_dir():
-            refuse_unmakeable_cache_folder(self.root)
-        index = self.root / "store" / "index.sqlite"
-        spaces: list[SpaceInfo] = []
-        files = 0
-        if index.is_file():
-            store = self.store
-            spaces = store.info()
-            files = store.indexed_files()
-        onnx = list((self.root / "onnx").glob("*.onnx"))
-        compiled = self.compiled_graphs()
-        return CacheSummary(
-            self.root,
-            spaces,
-            files,
-            sum(folder_bytes(p) for p in self.old_entries()),
-            len(self.old_entries()),
-            sum(map(file_size, onnx)),
-            disk_bytes(index),
-            dedup.facts_info(self.facts_file),
-            exists=self.root.is_dir(),
-            compiled_bytes=sum(map(file_size, self.compiled_graphs(saved=True))),
-            compiled_graphs=len(compiled),
-        )
-
-    def prune(
-        self, older_than_days: float | None, keep_folder: Path | None, wait=None
-    ) -> PruneSummary:
-        """Forget features not used for ``older_than_days`` or of no image in ``keep_folder``;
-        compact the store; remove the folders of the old cache format, and OpenVINO's compiled
-        graphs not read for ``older_than_days`` (:func:`prune_compiled`)."""
-        keep = None
-        if keep_folder is not None:
-            keep = set(self.store.digests(list_images(Path(keep_folder)))[0])
-        result = self.store.prune(older_than_days, keep, wait)
-        facts = dedup.prune_facts(self.facts_file, older_than_days, keep, wait)
-        old = self.old_entries()
-        for path in old:
-            remove_entry(path)
-        compiled = prune_compiled(self.compiled_graphs(saved=True), older_than_days)
-        leftovers = self.remove_leftovers()
-        return PruneSummary(result, len(old), *facts, compiled, leftovers)
-
-    def remove_leftovers(self) -> int:
-        """Remove the temporary files a stopped objrec left in ``onnx/`` (a graph it was
-        writing: ``outputs.remove_leftovers``, which keeps a running process's); how many."""
-        onnx = self.root / "onnx"
-        if not onnx.is_dir() or onnx.is_symlink():
-            return 0
-        return remove_leftovers(onnx)
-
-    def clear(self, wait=None) -> ClearResult:
-        """Remove what objrec wrote in the cache folder (waiting for other users of the store), a
-        damaged store or image facts store too, and leave anything else there, following no
-        link: a link of one of objrec's names is removed itself."""
-        if not self.root.is_dir():
-            return ClearResult(0, [])
-        self.close()  # this process's own hold on the store would keep the lock from it
-        links = {p: link_target(p) for p in sorted(self.root.iterdir()) if p.is_symlink()}
-        left = remove_store(self.root / "store", wait)
-        with dedup.facts_lock(self.facts_file, exclusive=True, wait=wait):  # no split writes it
-            removed, others = self._clear_beside_store()
-        gone = {link: target for link, target in links.items() if not link.is_symlink()}
-        return ClearResult(removed, left + others, gone)
-
-    def _clear_beside_store(self) -> tuple[int, list[Path]]:
-        """Remove objrec's entries of the cache folder but ``store/`` and the facts store's
-        lock; returns how many, and what was left (what objrec did not write)."""
-        removed, left = 0, list[Path]()
-        for path in sorted(self.root.iterdir()):
-            if path.name in ("store", dedup.FACTS_LOCK):
-                continue
-            if path.name == COMPILED_FOLDER and path.is_dir() and not path.is_symlink():
-                graphs, others = remove_compiled(path)
-                removed, left = removed + graphs, left + others
-            elif path.name in GRAPH_FOLDERS and path.is_dir() and not path.is_symlink():
-                graphs, others = remove_graphs(path, GRAPH_FOLDERS[path.name])
-                removed, left = removed + graphs, left + others
-            elif path.name in GRAPH_FOLDERS or is_cache_file(path.name):
-                remove_entry(path)
-                removed += 1
-            else:
-                left.append(path)
-        return removed, left
-
-
-def link_target(link: Path) -> Path:
-    """Where the symbolic link ``link`` points, as a path from here (a relative one is read from
-    the link's folder, ``..`` resolved in the text: ``c2/../disk`` is ``disk``)."""
-    return Path(os.path.normpath(link.parent / link.readlink()))
-
-
-OLD_ENTRY = re.compile(
-    r"[0-9a-f]{32}|\.tmp-[0-9a-f]{32}-[0-9a-f]{8}|\.shard-[0-9a-f]{32}-\d+-of-\d+\.npz"
-)
-"""The names of the cache format before the store: an entry's folder (its key), the temporary
-folder it was written in, and a torchrun rank's shard file."""
-GRAPH_NAME = re.compile(
-    r"[0-9a-f]{32}-\d+(?:-int8-[0-9a-f]{32})?\.onnx"
-    r"|model-(?:[0-9a-f]{32}|[0-9a-f]{64}|model)(?:\.logits)?\.(?:onnx|json)"
-)
-"""The graphs objrec keeps in ``onnx/``: a frozen body (:meth:`FeatureCache.onnx_path`), its int8
-version (``quantize.quantize_body``), and a whole model with its sidecar JSON
-(:meth:`FeatureCache.model_onnx_path`; ``model-<digest>.onnx`` before)."""
-COMPILED_NAME = re.compile(r"[0-9]+\.blob")
-"""The graphs OpenVINO compiles into ``openvino/`` (:attr:`FeatureCache.compiled_dir`): its hash
-of the graph, device and settings, in decimal."""
-STATIC_NAME = re.compile(r"\.?[0-9a-f]{32}-\d+(?:\.\d+)?\.(?:xml|bin)")
-"""The graphs objrec saves into ``openvino/`` with their batch fixed, for OpenVINO to compile from
-(``runtime.static_name``), and the temporary names they are written under."""
-TEMPORARY = re.compile(r"\.(?P<of>.+)\.(?:\d+(?:-[0-9a-f]{8})?\.part|tmp-\d+|pre-\d+|head)")
-"""A file written on the way to ``of`` (the names ``outputs.staged`` used before
-:data:`STAGED`)."""
-STAGED = re.compile(r"\.objrec-(?:[1-9][0-9]{0,9}-)?[0-9a-f]{32}\.part")
-"""A file being written by ``outputs.staged`` (``outputs.temporary_name``): in ``onnx/``, a
-graph."""
-
-
-def is_cache_file(name: str) -> bool:
-    """Whether ``name`` in the cache folder is one objrec writes there beside ``store/`` and
-    ``onnx/``: the image facts store (and SQLite's files beside it), an old-format entry."""
-    facts = name == dedup.FACTS_FILE or name in {dedup.FACTS_FILE + s for s in SQLITE_SIDE_FILES}
-    return facts or OLD_ENTRY.fullmatch(name) is not None
-
-
-def is_graph_file(name: str) -> bool:
-    """Whether ``name`` in ``onnx/`` is a graph objrec writes there or a temporary file of one."""
-    while (written := TEMPORARY.fullmatch(name)) is not None:
-        name = written["of"]
-    return GRAPH_NAME.fullmatch(name) is not None or STAGED.fullmatch(name) is not None
-
-
-def is_compiled_graph(name: str) -> bool:
-    """Whether ``name`` in ``openvino/`` is OpenVINO's compiled graph or a graph objrec saved."""
-    return COMPILED_NAME.fullmatch(name) is not None or STATIC_NAME.fullmatch(name) is not None
-
-
-GRAPH_FOLDERS: dict[str, Callable[[str], bool]] = {
-    "onnx": is_graph_file,
-    COMPILED_FOLDER: is_compiled_graph,
-}
-"""The folders of graphs in the cache folder, each with what tells objrec's files there."""
-
-
-def remove_graphs(
-    folder: Path, ours: Callable[[str], bool] = is_graph_file
-) -> tuple[int, list[Path]]:
-    """Remove objrec's graphs from ``folder`` (``onnx/``, or ``openvino/`` with ``ours``
-    :func:`is_compiled_graph`), and the folder once empty; returns how many were removed and
-    what was left."""
-    removed, left = 0, []
-    for path in sorted(folder.iterdir()):
-        if ours(path.name):
-            remove_entry(path)
-            removed += 1
-        else:
-            left.append(path)
-    if not left:
-        remove_if_empty(folder)
-    return removed, left
-
-
-def remove_compiled(folder: Path) -> tuple[int, list[Path]]:
-    """:func:`remove_graphs` of OpenVINO's ``folder``, held as a compile holds it
-    (``runtime.compiling_into``): OpenVINO writes a graph straight to its name, so a folder removed
-    under a compile would let the next process write the same graph beside it, or load it half
-    written. A compile still holding it after ``runtime.COMPILE_WAIT`` seconds keeps it, said."""
-    with compiling_into(folder, runtime.COMPILE_WAIT) as held:
-        if held:
-            return remove_graphs(folder, is_compiled_graph)
-    log.warning("kept %s: an objrec process was compiling a graph into it", folder)
-    return 0, [folder]
-
-
-def prune_compiled(graphs: Sequence[Path], older_than_days: float | None) -> int:
-    """Remove the compiled graphs of ``graphs`` last read or written more than
-    ``older_than_days`` ago (by the files' access and modification times; a file system mounted
-    ``noatime`` keeps only the time it was written, so a graph still in use may go: the next
-    process compiles it again, once); returns how many. None keeps them all."""
-    if older_than_days is None:
-        return 0
-    cutoff = time.time() - older_than_days * 86400
-    removed = 0
-    for path in graphs:
-        try:
-            stat = path.stat()
-            if max(stat.st_atime, stat.st_mtime) < cutoff:
-                path.unlink()
-                removed += 1
-        except FileNotFoundError:  # another prune or clear was quicker
-            pass
-    return removed
-
-
-def remove_if_empty(folder: Path) -> None:
-    """Remove ``folder``, left by :func:`remove_graphs` with none but objrec's graphs in it: kept
-    (and said) when another objrec process wrote one there meanwhile, none of its business to
-    remove; gone already (another clear) is as good as removed."""
-    try:
-        folder.rmdir()
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        if exc.errno != errno.ENOTEMPTY:
-            raise
-        try:
-            names = sorted(p.name for p in folder.iterdir())
-        except OSError:  # removed in its turn since
-            names = []
-        log.warning(
-            "kept %s: another objrec process wrote %s into it while it was cleared",
-            folder,
-            some_of(names) or "a file",
-        )
-
-
-@dataclass(frozen=True)
-class ClearResult:
-    """What :meth:`FeatureCache.clear` did beside removing the store's features."""
-
-    removed: int
-    """Entries removed beside the store: the image facts store's files, graphs, old entries."""
-    left: list[Path]
-    """Entries objrec did not write (in the cache folder, ``store/`` or ``onnx/``): left as they
-    are."""
-    links: dict[Path, Path] = field(default_factory=dict)
-    """The symbolic links of objrec's names removed (``store/`` and ``onnx/`` among them), each
-    with its target: a link is removed itself, what it points to is left as it was."""
-
-
-def utc_time(timestamp: float | None) -> str | None:
-    """A Unix time as ``--json`` gives it: ISO 8601 in UTC, to the second
-    (``2026-12-02T07:30:00Z``); None stays None (a space never used)."""
-    if timestamp is None:
-        return None
-    moment = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def open_cache(cache_dir: str | Path | None = None, dtype: str = "float32") -> FeatureCache:
-    """The cache in ``cache_dir`` (default :func:`default_cache_dir`), storing ``dtype`` rows."""
-    return FeatureCache(Path(cache_dir) if cache_dir else None, dtype)
-
-
-@dataclass(frozen=True)
-class CacheSummary:
-    root: Path
-    spaces: list[SpaceInfo]
-    files: int
-    """Files in the (path, size, times) -> content index."""
-    old_bytes: int
-    old_entries: int
-    onnx_bytes: int
-    index_bytes: int
-    facts: dedup.FactsInfo = field(default_factory=lambda: dedup.FactsInfo(0, 0))
-    """The image facts store (``facts.sqlite``): rows and bytes."""
-    exists: bool = True
-    """Whether the cache folder exists (a missing one is summed up as empty, not made)."""
-    compiled_bytes: int = 0
-    """OpenVINO's compiled graphs (``openvino/``): their bytes, and how many."""
-    compiled_graphs: int = 0
-
-    def to_json(self) -> dict:
-        return {
-            "root": str(self.root),
-            "exists": self.exists,
-            "spaces": [asdict(s) | {"last_used": utc_time(s.last_used)} for s in self.spaces],
-            "indexed_files": self.files,
-            "index_bytes": self.index_bytes,
-            "old_format_entries": self.old_entries,
-            "old_format_bytes": self.old_bytes,
-            "onnx_bytes": self.onnx_bytes,
-            "openvino_graphs": self.compiled_graphs,
-            "openvino_bytes": self.compiled_bytes,
-            "facts_rows": self.facts.rows,
-            "facts_bytes": self.facts.bytes,
-        }
-
-
-@dataclass(frozen=True)
-class PruneSummary:
-    store: PruneResult
-    old_entries: int
-    facts_removed: int = 0
-    """Rows of the image facts store removed, and the store before and after."""
-    facts_before: dedup.FactsInfo = field(default_factory=lambda: dedup.FactsInfo(0, 0))
-    facts_after: dedup.FactsInfo = field(default_factory=lambda: dedup.FactsInfo(0, 0))
-    compiled_removed: int = 0
-    """OpenVINO's compiled graphs removed (:func:`prune_compiled`)."""
-    leftovers_removed: int = 0
-    """Temporary files a stopped objrec left (:meth:`FeatureCache.remove_leftovers`)."""
-
-
-def file_size(path: Path) -> int:
-    """``path``'s size, 0 once gone: a graph being saved into ``openvino/`` is listed under its
-    temporary name, renamed within a second (``runtime.save_static``)."""
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
-
-
-def disk_bytes(path: Path) -> int:
-    return path.stat().st_blocks * 512 if path.exists() else 0
-
-
-def folder_bytes(folder: Path) -> int:
-    if folder.is_file():
-        return disk_bytes(folder)
-    return sum(disk_bytes(p) for p in folder.rglob("*") if p.is_file())
 
 
 def display_name(body: Body, name: str = "") -> str:

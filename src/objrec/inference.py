@@ -31,12 +31,13 @@ import torch
 from PIL import Image
 
 from objrec import __version__
+from objrec.cache import open_cache
 from objrec.checkpoint import BEST, load_model, warn_if_unfinished
 from objrec.confidence import Readable, require_number, score_in_chunks, tie_head
 from objrec.data import Sample
 from objrec.errors import ObjrecError
 from objrec.export import Tail, export_checked
-from objrec.features import FeatureTable, FrozenBody, ViewSpec, open_cache, stored_tables
+from objrec.features import FeatureTable, FrozenBody, ViewSpec, stored_tables
 from objrec.images import open_image
 from objrec.kept import KeptThreshold, usable_kept
 from objrec.meta import Calibration, RunMeta

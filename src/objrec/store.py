@@ -499,7 +499,7 @@ class FeatureStore:
 
     Use as a context manager (or call ``close``); it holds a shared lock while open. A closed
     store opens again on its next use (taking the lock again), so that one user closing the store
-    that a process shares (``features.FeatureCache.close``) breaks no other user's table.
+    that a process shares (``cache.FeatureCache.close``) breaks no other user's table.
     """
 
     def __init__(self, root: Path, timeout: float = 600.0):

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from objrec import dedup
+from objrec.cache import open_cache
 from objrec.data import Sample
 from objrec.errors import ObjrecError
 from objrec.features import (
@@ -36,7 +37,6 @@ from objrec.features import (
     PassSettings,
     ViewSpec,
     cached_features,
-    open_cache,
     report_unreadable,
     require_readable,
 )

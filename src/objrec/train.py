@@ -39,6 +39,7 @@ from objrec.backbones import (
     normalisation_warning,
     resolve_data_config,
 )
+from objrec.cache import open_cache
 from objrec.check import require_clean
 from objrec.checkpoint import BEST, LAST, SavedTraining, restore_training_state
 from objrec.confidence import (
@@ -73,7 +74,6 @@ from objrec.features import (
     ViewStack,
     feature_batches,
     feature_table,
-    open_cache,
     report_unreadable,
     require_every_class,
     require_readable,

@@ -87,7 +87,7 @@ def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json:
     it is always safe: anything needed again is recomputed.
     """
     refuse_cache_options(clear, prune, days, keep)  # before the heavy import: answered at once
-    from objrec.features import FeatureCache
+    from objrec.cache import FeatureCache
 
     store = FeatureCache(cache_dir)
     say = err if as_json else console  # with --json, stdout carries the JSON alone
