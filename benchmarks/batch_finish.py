@@ -38,10 +38,11 @@ from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.cache import FeatureCache
 from objrec.config import DEFAULT_BACKBONE
 from objrec.data import make_loader, openmp_threads
-from objrec.features import FrozenBody, SeededViewDataset, ViewSpec, compute_features
+from objrec.features import FrozenBody, compute_features
 from objrec.quantize import quantize_body
 from objrec.store import default_cache_dir
 from objrec.transforms import build_batch_finish, draft_size
+from objrec.views import SeededViewDataset, ViewSpec
 
 VIEWS = ("centre", "augmented")
 WAYS = {"per image": False, "per batch": True}

@@ -31,11 +31,12 @@ from objrec.cache import FeatureCache
 from objrec.config import DEFAULT_BACKBONE, TrainConfig
 from objrec.data import scan_class_folder
 from objrec.engine import fit
-from objrec.features import FrozenBody, ViewSpec, cached_features, feature_batches
+from objrec.features import FrozenBody, cached_features, feature_batches
 from objrec.model import build_head
 from objrec.quantize import quantize_body
 from objrec.split import split_folder
 from objrec.train import seed_everything, training_loss
+from objrec.views import ViewSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 CALTECH = ROOT.parent / "shared" / "data" / "caltech101"

@@ -27,9 +27,10 @@ from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.cache import FeatureCache
 from objrec.config import DEFAULT_BACKBONE
 from objrec.data import prefetch
-from objrec.features import FrozenBody, ViewSpec, compute_features
+from objrec.features import FrozenBody, compute_features
 from objrec.quantize import quantize_body
 from objrec.store import default_cache_dir
+from objrec.views import ViewSpec
 
 ARMS = {"threads as they are": None, "one thread": 1}
 

@@ -25,8 +25,9 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from objrec.backbones import build_body, get_backbone
 from objrec.cache import FeatureCache
-from objrec.features import FrozenBody, PassSettings, ViewSpec, compute_features
+from objrec.features import FrozenBody, PassSettings, compute_features
 from objrec.runtime import make_runner
+from objrec.views import ViewSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 CALTECH = ROOT.parent / "shared" / "data" / "caltech101"

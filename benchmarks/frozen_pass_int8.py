@@ -47,10 +47,11 @@ from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.cache import FeatureCache
 from objrec.config import DEFAULT_BACKBONE
 from objrec.data import scan_class_folder
-from objrec.features import FROZEN_BATCH, FrozenBody, SeededViewDataset, ViewSpec, compute_features
+from objrec.features import FROZEN_BATCH, FrozenBody, compute_features
 from objrec.quantize import calibration_sample, quantize_body
 from objrec.runtime import OnnxModel, OpenVinoModel, export_onnx, onnx_session
 from objrec.transforms import draft_size
+from objrec.views import SeededViewDataset, ViewSpec
 
 
 class SessionBody:

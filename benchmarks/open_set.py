@@ -54,16 +54,10 @@ from objrec.confidence import (
 from objrec.config import TrainConfig
 from objrec.data import scan_class_folder
 from objrec.engine import fit
-from objrec.features import (
-    FeatureSet,
-    FrozenBody,
-    PassSettings,
-    ViewSpec,
-    cached_features,
-    feature_batches,
-)
+from objrec.features import FeatureSet, FrozenBody, PassSettings, cached_features, feature_batches
 from objrec.model import build_head
 from objrec.train import seed_everything
+from objrec.views import ViewSpec
 
 SPLITS = Path("/work/splits/s0")
 LIBRARY = [

@@ -52,8 +52,9 @@ from objrec.cache import open_cache
 from objrec.confidence import choose_threshold, fit_confidence, score_in_chunks
 from objrec.config import TrainConfig
 from objrec.data import Sample, scan_class_folder
-from objrec.features import FrozenBody, PassSettings, ViewSpec, cached_features
+from objrec.features import FrozenBody, PassSettings, cached_features
 from objrec.split import split_folder
+from objrec.views import ViewSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 CALTECH = ROOT.parent / "shared" / "data" / "caltech101"

@@ -559,7 +559,8 @@ def test_cache_clear_recovers_a_damaged_feature_store_or_facts_store(capsys, tmp
     from objrec.backbones import TinyBody, get_backbone
     from objrec.cache import FeatureCache
     from objrec.data import scan_class_folder
-    from objrec.features import FrozenBody, ViewSpec, feature_table
+    from objrec.features import FrozenBody, feature_table
+    from objrec.views import ViewSpec
 
     samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples
     cache, data = tmp_path / "cache", get_backbone("tiny_test").data_config

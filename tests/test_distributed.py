@@ -18,11 +18,11 @@ import torch
 from objrec.backbones import get_backbone
 from objrec.checkpoint import BEST, read_checkpoint
 from objrec.config import TrainConfig
-from objrec.features import ViewSpec
 from objrec.images import open_image
 from objrec.inference import Recognizer
 from objrec.split import split_folder
 from objrec.train import train
+from objrec.views import ViewSpec
 
 from .conftest import make_class_folder
 

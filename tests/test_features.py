@@ -14,15 +14,14 @@ from objrec.features import (
     FrozenBody,
     PassSettings,
     TensorViews,
-    ViewSpec,
     ViewStack,
     cached_features,
     compute_features,
     feature_batches,
     feature_table,
-    view_seed,
 )
 from objrec.store import hash_file
+from objrec.views import ViewSpec, view_seed
 
 DATA = get_backbone("tiny_test").data_config
 
@@ -356,8 +355,8 @@ def test_views_normalised_once_a_batch_are_the_per_image_views_bit_for_bit(
     features by content and view, not by code, so they must be the per-image transforms' bits."""
     import objrec.features as features
     from objrec.data import make_loader
-    from objrec.features import SeededViewDataset
     from objrec.transforms import build_batch_finish, draft_size
+    from objrec.views import SeededViewDataset
 
     samples = samples[:10]
     seeds = [view_seed(hash_file(s.path), 1) for s in samples]
@@ -663,7 +662,8 @@ from pathlib import Path
 from objrec.backbones import TinyBody, get_backbone
 from objrec.data import scan_class_folder
 from objrec.cache import FeatureCache
-from objrec.features import FrozenBody, ViewSpec, feature_table
+from objrec.features import FrozenBody, feature_table
+from objrec.views import ViewSpec
 
 cache, folder = sys.argv[1:3]
 data = get_backbone("tiny_test").data_config

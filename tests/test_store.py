@@ -20,16 +20,9 @@ from objrec.backbones import TinyBody, get_backbone
 from objrec.cache import FeatureCache
 from objrec.data import scan_class_folder
 from objrec.errors import ObjrecError
-from objrec.features import (
-    FrozenBody,
-    PassSettings,
-    ViewSpec,
-    compute_features,
-    feature_table,
-    stored_tables,
-    view_seed,
-)
+from objrec.features import FrozenBody, PassSettings, compute_features, feature_table, stored_tables
 from objrec.store import FeatureStore, database_error, hash_file
+from objrec.views import ViewSpec, view_seed
 
 from .conftest import make_class_folder, make_image
 

@@ -62,12 +62,13 @@ from objrec.data import (
 )
 from objrec.engine import train_one_epoch
 from objrec.errors import ObjrecError
-from objrec.features import FrozenBody, PassSettings, Probe, ViewSpec, cached_features
+from objrec.features import FrozenBody, PassSettings, Probe, cached_features
 from objrec.images import warned_once_per_file
 from objrec.model import build_head
 from objrec.outputs import takes_back_folders
 from objrec.progress import SILENT, Reporter, or_silent, plural
 from objrec.quantize import auto_precision, quantize_body
+from objrec.views import ViewSpec
 
 if TYPE_CHECKING:
     import pandas as pd

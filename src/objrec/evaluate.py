@@ -56,7 +56,6 @@ from objrec.errors import ObjrecError
 from objrec.features import (
     FeatureTable,
     PassSettings,
-    ViewSpec,
     feature_table,
     report_unreadable,
     require_readable,
@@ -89,6 +88,7 @@ from objrec.progress import (
     with_distinct,
 )
 from objrec.tables import write_table
+from objrec.views import ViewSpec
 
 log = logging.getLogger(__name__)
 

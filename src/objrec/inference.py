@@ -37,7 +37,7 @@ from objrec.confidence import Readable, require_number, score_in_chunks, tie_hea
 from objrec.data import Sample
 from objrec.errors import ObjrecError
 from objrec.export import Tail, export_checked
-from objrec.features import FeatureTable, FrozenBody, ViewSpec, stored_tables
+from objrec.features import FeatureTable, FrozenBody, stored_tables
 from objrec.images import open_image
 from objrec.kept import KeptThreshold, usable_kept
 from objrec.meta import Calibration, RunMeta
@@ -46,6 +46,7 @@ from objrec.quantize import QuantizedBody, graph_engine
 from objrec.runtime import DeviceRunner, OnnxModel
 from objrec.saliency import grad_cam, overlay
 from objrec.transforms import TTA_VIEWS, build_tta_transform, draft_size, model_view
+from objrec.views import ViewSpec
 
 log = logging.getLogger(__name__)
 

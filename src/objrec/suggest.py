@@ -35,7 +35,6 @@ from objrec.errors import ObjrecError
 from objrec.features import (
     FrozenBody,
     PassSettings,
-    ViewSpec,
     cached_features,
     report_unreadable,
     require_readable,
@@ -56,6 +55,7 @@ from objrec.outputs import (
 from objrec.predict import familiarity_line, score_and_line
 from objrec.progress import Reporter, or_silent
 from objrec.tables import write_table
+from objrec.views import ViewSpec
 
 log = logging.getLogger(__name__)
 

@@ -70,7 +70,6 @@ from objrec.features import (
     FeatureTable,
     FrozenBody,
     PassSettings,
-    ViewSpec,
     ViewStack,
     feature_batches,
     feature_table,
@@ -109,6 +108,7 @@ from objrec.runs import (
     warn_of_other_processes,
     write_run,
 )
+from objrec.views import ViewSpec
 
 log = logging.getLogger(__name__)
 

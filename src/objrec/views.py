@@ -1,0 +1,136 @@
+"""One view of a set of images (``ViewSpec``): the centre crop or an augmented view, each seeded by
+the image's content and the view (``view_seed``), and the dataset that decodes it from bytes
+checked against their digest (``SeededViewDataset``)."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from objrec.config import DataConfig
+from objrec.data import ImageDataset
+from objrec.images import UnreadableImageError, open_image
+from objrec.store import hash_bytes
+from objrec.transforms import build_transforms, build_tta_transform
+
+
+@functools.cache
+def augment_fingerprint(data: DataConfig, augment: str) -> str:
+    """A short hash of what augmentation ``augment`` does (its transforms and their parameters,
+    as torchvision shows them, and torchvision's version), so that augmented rows made by another
+    definition of it (changed parameters, another torchvision) are never served as its own."""
+    import torchvision
+
+    version = torchvision.__version__.split("+")[0]  # a CUDA or CPU build: the same transforms
+    definition = f"{build_transforms(data, True, augment)!r} torchvision {version}"
+    return hashlib.sha256(definition.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """One view of a set of images: the centre crop (``view=0``) or augmented view ``view``."""
+
+    data: DataConfig
+    augment: str = "none"
+    view: int = 0
+    tta: str = "centre"
+    """For ``view=0``: which deterministic test-time view (see ``transforms.TTA_VIEWS``)."""
+
+    @property
+    def key(self) -> str:
+        """The view's name in the store: ``centre``, ``tta:<view>`` or
+        ``aug:<augment>@<definition>:<k>`` (:func:`augment_fingerprint`)."""
+        if self.view > 0:
+            return f"aug:{self.augment}@{augment_fingerprint(self.data, self.augment)}:{self.view}"
+        return "centre" if self.tta == "centre" else f"tta:{self.tta}"
+
+    def transform(self, finish: bool = True):
+        """PIL image -> the view's tensor (``finish=False``: before the float conversion and
+        normalisation, which ``transforms.build_batch_finish`` does for a batch)."""
+        if self.view == 0 and self.tta != "centre":
+            return build_tta_transform(self.data, self.tta, finish)
+        return build_transforms(self.data, self.view > 0, self.augment, finish)
+
+
+def view_seed(digest: str, view: int) -> int:
+    """The random seed of augmented view ``view`` of the image whose bytes hash to ``digest``."""
+    return int.from_bytes(hashlib.sha256(f"{digest}|{view}".encode()).digest()[:8], "little")
+
+
+class PassingFailure(str):
+    """Why an image was not decoded this time that says nothing about its bytes (the file could
+    not be opened or read, or it changed since it was hashed): reported, never remembered in the
+    store, so the image is tried again next time."""
+
+
+class SeededViewDataset(ImageDataset):
+    """Augmented views seeded per image: the same view of the same content is reproducible.
+
+    ``seeds`` gives each image's seed (``view_seed`` of its content digest); default: its position.
+    ``measure``: called on the path of each image decoded, right after it (while its file is in
+    memory, in the same loader thread or worker); its results reach ``Batch.measured``.
+    ``digests``: each image's content digest as the store keys it: each file is then read once,
+    its bytes hashed and decoded, so features are never filed under the digest of other bytes; a
+    file that cannot be read, or whose bytes no longer hash to its digest, is a
+    :class:`PassingFailure`.
+    """
+
+    def __init__(
+        self,
+        samples,
+        transform,
+        view: int,
+        draft: int | None,
+        seeds=None,
+        measure=None,
+        digests=None,
+    ):
+        super().__init__(samples, transform, draft)
+        self.view = view
+        self.seeds = list(seeds) if seeds is not None else list(range(len(samples)))
+        self.measure = measure
+        self.digests = None if digests is None else list(digests)
+
+    def _decoded(self, index: int):
+        """(view, label, index), or (None, why not, index): ``ImageDataset``'s item, but with
+        ``digests`` decoded from the bytes that hash to the image's digest."""
+        if self.digests is None:
+            return super().__getitem__(index)
+        sample = self.samples[index]
+        data = read_as_hashed(Path(sample.path), self.digests[index])
+        if isinstance(data, PassingFailure):
+            return None, data, index
+        try:
+            image = open_image(data, self.draft_size, name=str(sample.path), from_file=True)
+        except UnreadableImageError as exc:
+            return None, str(exc), index
+        return self.transform(image), sample.label, index
+
+    def __getitem__(self, index: int):
+        item = self._view(index)
+        if self.measure is None or item[0] is None:
+            return item
+        return (*item, self.measure(self.samples[index].path))
+
+    def _view(self, index: int):
+        if self.view == 0:
+            return self._decoded(index)
+        with torch.random.fork_rng(devices=[]):  # leave the caller's random stream untouched
+            torch.manual_seed(self.seeds[index])
+            return self._decoded(index)
+
+
+def read_as_hashed(path: Path, digest: str) -> bytes | PassingFailure:
+    """The bytes of ``path`` if they hash to ``digest``, else why not (a :class:`PassingFailure`:
+    the file could not be read, or changed since it was hashed)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return PassingFailure(f"{path}: cannot read the file ({exc.strerror or exc})")
+    if hash_bytes(data) != digest:
+        return PassingFailure(f"{path}: changed while objrec read it (its features are not kept)")
+    return data
