@@ -638,7 +638,7 @@ def test_an_augmented_view_s_key_covers_the_augmentation_s_definition(monkeypatc
     import torchvision
     from torchvision.transforms import v2
 
-    from objrec import features
+    from objrec import views
 
     key = ViewSpec(DATA, "article", 1).key
     assert key.startswith("aug:article@") and key.endswith(":1")
@@ -648,11 +648,11 @@ def test_an_augmented_view_s_key_covers_the_augmentation_s_definition(monkeypatc
         (v2, "ColorJitter", lambda jitter=v2.ColorJitter, **kw: jitter(**dict.fromkeys(kw, 0.4))),
     ]
     for module, name, value in changes:
-        features.augment_fingerprint.cache_clear()
+        views.augment_fingerprint.cache_clear()
         monkeypatch.setattr(module, name, value)
         assert ViewSpec(DATA, "article", 1).key != key, name
         monkeypatch.undo()
-    features.augment_fingerprint.cache_clear()
+    views.augment_fingerprint.cache_clear()
     assert ViewSpec(DATA, "article", 1).key == key
 
 
@@ -680,7 +680,7 @@ def test_a_warm_augmented_table_does_not_import_torchvision(tmp_path, samples, i
     import subprocess
     import sys
 
-    from objrec.features import definition_key
+    from objrec.view_keys import definition_key
 
     body = frozen(tmp_path)
     table = feature_table(body, samples, ViewSpec(DATA, "article", 1))
@@ -701,18 +701,18 @@ def test_a_warm_augmented_table_does_not_import_torchvision(tmp_path, samples, i
 def fake_packages(monkeypatch, tmp_path):
     """``definition_key`` reading a small made-up torchvision in ``tmp_path`` (and objrec's own
     files), this process started a minute ago: returns the made-up package's folder."""
-    from objrec import features
+    from objrec import view_keys
 
     package = tmp_path / "torchvision"
     (package / "transforms").mkdir(parents=True)
     (package / "transforms" / "v2.py").write_text("# ColorJitter\n")
-    real = features.package_stats
+    real = view_keys.package_stats
 
     def stats(name):
         return real(name) if name == "objrec" else [(str(p), p.stat()) for p in package.rglob("*")]
 
-    monkeypatch.setattr(features, "package_stats", stats)
-    monkeypatch.setattr(features, "process_start", lambda: time.time() + 60)
+    monkeypatch.setattr(view_keys, "package_stats", stats)
+    monkeypatch.setattr(view_keys, "process_start", lambda: time.time() + 60)
     return package
 
 
@@ -724,14 +724,14 @@ def test_the_remembered_definition_s_key_follows_every_file_it_is_made_from(monk
     loaded may differ from it)."""
     import dataclasses
 
-    from objrec import features
+    from objrec import view_keys
 
     package = fake_packages(monkeypatch, tmp_path)
-    key = features.definition_key(DATA, "article")
-    assert key is not None and key == features.definition_key(DATA, "article")
-    assert features.definition_key(DATA, "trivial") != key
+    key = view_keys.definition_key(DATA, "article")
+    assert key is not None and key == view_keys.definition_key(DATA, "article")
+    assert view_keys.definition_key(DATA, "trivial") != key
     wider = dataclasses.replace(DATA, input_size=DATA.input_size + 1)
-    assert features.definition_key(wider, "article") != key
+    assert view_keys.definition_key(wider, "article") != key
     keys = {key}
     source = package / "transforms" / "v2.py"
     changes = [
@@ -742,17 +742,17 @@ def test_the_remembered_definition_s_key_follows_every_file_it_is_made_from(monk
     for change in changes:
         time.sleep(0.05)  # a file's times move by the kernel's coarse clock, a tick of 1-10 ms
         change()
-        keys.add(features.definition_key(DATA, "article"))
+        keys.add(view_keys.definition_key(DATA, "article"))
     assert len(keys) == 1 + len(changes) and None not in keys
-    monkeypatch.setattr(features, "process_start", lambda: time.time() - 60)
-    assert features.definition_key(DATA, "article") is None
+    monkeypatch.setattr(view_keys, "process_start", lambda: time.time() - 60)
+    assert view_keys.definition_key(DATA, "article") is None
 
 
 @pytest.mark.slow
 def test_a_remembered_definition_is_read_back_and_never_kept_when_a_file_changed_meanwhile(
     monkeypatch, tmp_path
 ):
-    from objrec import features
+    from objrec import view_keys
 
     package = fake_packages(monkeypatch, tmp_path)
     store = FeatureCache(tmp_path / "cache").store
@@ -765,12 +765,12 @@ def test_a_remembered_definition_is_read_back_and_never_kept_when_a_file_changed
             (package / "transforms" / "v2.py").write_text("# replaced\n")
         return f"made-{len(calls)}"
 
-    monkeypatch.setattr(features, "augment_fingerprint", fingerprint)
-    assert features.remembered_fingerprint(DATA, "article", store) == "made-1"
-    assert features.remembered_fingerprint(DATA, "article", store) == "made-1"
+    monkeypatch.setattr(view_keys, "augment_fingerprint", fingerprint)
+    assert view_keys.remembered_fingerprint(DATA, "article", store) == "made-1"
+    assert view_keys.remembered_fingerprint(DATA, "article", store) == "made-1"
     assert calls == ["article"]  # read back
-    assert features.remembered_fingerprint(DATA, "trivial", store) == "made-2"
-    assert features.remembered_fingerprint(DATA, "trivial", store) == "made-3"  # never kept
+    assert view_keys.remembered_fingerprint(DATA, "trivial", store) == "made-2"
+    assert view_keys.remembered_fingerprint(DATA, "trivial", store) == "made-3"  # never kept
 
 
 @pytest.mark.slow
@@ -779,10 +779,10 @@ def test_augmented_rows_are_never_computed_under_a_definition_this_process_does_
 ):
     """A memo read before torchvision was replaced on disk (and imported) names the definition
     that was installed; computing rows under it with the one imported now is refused."""
-    from objrec import features
+    from objrec import view_keys
     from objrec.errors import ObjrecError
 
-    monkeypatch.setattr(features, "remembered_fingerprint", lambda *_: "000000000000")
+    monkeypatch.setattr(view_keys, "remembered_fingerprint", lambda *_: "000000000000")
     with pytest.raises(ObjrecError, match="changed on disk while this command ran"):
         feature_table(frozen(tmp_path), samples, ViewSpec(DATA, "article", 1))
 
