@@ -1,5 +1,5 @@
 """Where a cold audit takes its image facts: in a pass of their own after the frozen pass, or in
-the frozen pass's loader as each image is decoded for the body (``features.Probe``, the default).
+the frozen pass's loader as each image is decoded for the body (``frozen.Probe``, the default).
 
 On a link farm of ``--classes`` classes of a split folder (every split), each arm computes the
 centre features of every image into an empty feature store (the exported ONNX bodies are shared,

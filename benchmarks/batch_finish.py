@@ -4,7 +4,7 @@
         [--precision int8 fp32]
 
 The frozen pass decodes and transforms images in a thread beside the body, on the same two cores.
-Each view ends with ``ToDtype`` and ``Normalize``; with ``features.BATCH_FINISH`` (objrec's
+Each view ends with ``ToDtype`` and ``Normalize``; with ``frozen.BATCH_FINISH`` (objrec's
 default) the loader stacks the uint8 views and runs those two steps once on the batch
 (``transforms.build_batch_finish``) instead of once on each image before the stack. On a fixed
 sample of ``--images`` training images of the split (seeded):
@@ -13,7 +13,7 @@ sample of ``--images`` training images of the split (seeded):
    seeded by position) are compared with ``torch.equal``, and the decoding thread's work alone
    (the loader, no body, one thread) is timed in CPU milliseconds per view, each way in turn.
 2. With the default body in int8 and in fp32 (graphs made once per cache folder and kept in the
-   feature store's folder), ``features.compute_features`` (files to features, no store) is timed
+   feature store's folder), ``frozen.compute_features`` (files to features, no store) is timed
    both ways, each way in a process of its own, the two back to back for each view, each first in
    turn. It prints images/s of every run, their medians and ratio, the median of each repeat's
    ratio (steadier on a shared machine), and whether the features are identical.
@@ -33,12 +33,12 @@ from pathlib import Path
 import torch
 from _sampling import sample_parser, seeded_sample
 
-import objrec.features as features
+import objrec.frozen as frozen_module
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.cache import FeatureCache
 from objrec.config import DEFAULT_BACKBONE
 from objrec.data import make_loader, openmp_threads
-from objrec.features import FrozenBody, compute_features
+from objrec.frozen import FrozenBody, compute_features
 from objrec.quantize import quantize_body
 from objrec.store import default_cache_dir
 from objrec.transforms import build_batch_finish, draft_size
@@ -63,7 +63,7 @@ def loader_batches(samples, spec: ViewSpec, seeds, per_batch: bool) -> list[torc
     transform = spec.transform(finish=not per_batch)
     dataset = SeededViewDataset(samples, transform, spec.view, draft_size(spec.data), seeds)
     with openmp_threads(1):
-        return [b.images for b in make_loader(dataset, features.FROZEN_BATCH, finish=finish)]
+        return [b.images for b in make_loader(dataset, frozen_module.FROZEN_BATCH, finish=finish)]
 
 
 def check_and_time_decoding(samples, data, repeats: int) -> None:
@@ -86,7 +86,7 @@ def check_and_time_decoding(samples, data, repeats: int) -> None:
 
 def set_up(precision: str, per_batch: bool, data_dir: Path, images: int) -> None:
     """Build the arm's body in this worker process and run it once (sessions made, warm)."""
-    features.BATCH_FINISH = per_batch
+    frozen_module.BATCH_FINISH = per_batch
     spec = get_backbone(DEFAULT_BACKBONE)
     data = resolve_data_config(spec)
     body = build_body(spec)

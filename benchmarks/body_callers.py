@@ -1,16 +1,16 @@
 """One batch in the ONNX Runtime body at a time, with every thread, against two at once; or, with
-``--batches``, the frozen pass's batch size (``features.FROZEN_BATCH``).
+``--batches``, the frozen pass's batch size (``frozen.FROZEN_BATCH``).
 
     python benchmarks/body_callers.py [--data /work/splits/s0] [--images 256] [--repeats 3]
         [--precision int8 fp32] [--callers 1 2 | --batches 16 8 4]
 
 The frozen pass decodes images in a thread beside the body. With one batch at a time, ONNX Runtime
 splits each operator over all PyTorch's threads, and each operator waits for the slowest of them,
-which is the one whose core the decoding thread has just taken. With ``features.BODY_CALLERS``
+which is the one whose core the decoding thread has just taken. With ``frozen.BODY_CALLERS``
 batches at once (objrec's default, 2), the batches share one session's threads (one each on 2
 cores, no pool) and nothing waits for another. On a fixed sample of ``--images`` training images
 of the split (seeded), with the default body in int8 and in fp32 (graphs made once per cache
-folder and kept in the feature store's folder), this times ``features.compute_features`` (files to
+folder and kept in the feature store's folder), this times ``frozen.compute_features`` (files to
 features, no store) with 1 and 2 batches at once, for the centre view and the first augmented view. Each arm
 runs in a process of its own (so that its peak memory is its own); the two arms run each view back
 to back, each first in turn. It prints images/s of every run, their medians and ratio, the median
@@ -35,11 +35,11 @@ from pathlib import Path
 import torch
 from _sampling import sample_parser, seeded_sample
 
-import objrec.features as features
+import objrec.frozen as frozen_module
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.cache import FeatureCache
 from objrec.config import DEFAULT_BACKBONE
-from objrec.features import FrozenBody, compute_features
+from objrec.frozen import FrozenBody, compute_features
 from objrec.quantize import quantize_body
 from objrec.store import default_cache_dir
 from objrec.views import ViewSpec
@@ -50,7 +50,7 @@ _ARM: dict = {}
 
 def set_up(precision: str, callers: int, batch: int, data_dir: Path, images: int) -> None:
     """Build the arm's body in this worker process and run it once (sessions made, warm)."""
-    features.BODY_CALLERS, features.FROZEN_BATCH = callers, batch
+    frozen_module.BODY_CALLERS, frozen_module.FROZEN_BATCH = callers, batch
     spec = get_backbone(DEFAULT_BACKBONE)
     data = resolve_data_config(spec)
     body = build_body(spec)
@@ -142,9 +142,9 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{args.images} images of {args.data}, {torch.get_num_threads()} threads")
     if args.batches:
-        arms = {f"batch {b}": (features.BODY_CALLERS, b) for b in args.batches}
+        arms = {f"batch {b}": (frozen_module.BODY_CALLERS, b) for b in args.batches}
     else:
-        arms = {f"{c} at once": (c, features.FROZEN_BATCH) for c in args.callers}
+        arms = {f"{c} at once": (c, frozen_module.FROZEN_BATCH) for c in args.callers}
     for precision in args.precision:
         compare(precision, arms, args)
 

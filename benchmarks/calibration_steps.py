@@ -99,7 +99,8 @@ def centre_stack(folder: Path, prep, config):
     store (what it lacks computed first)."""
     from objrec.cache import open_cache
     from objrec.data import scan_class_folder
-    from objrec.features import FrozenBody, ViewStack, feature_table
+    from objrec.features import ViewStack, feature_table
+    from objrec.frozen import FrozenBody
     from objrec.views import ViewSpec
 
     cache = open_cache(config.cache_dir, config.feature_dtype)

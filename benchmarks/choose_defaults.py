@@ -31,7 +31,8 @@ from objrec.cache import FeatureCache
 from objrec.config import DEFAULT_BACKBONE, TrainConfig
 from objrec.data import scan_class_folder
 from objrec.engine import fit
-from objrec.features import FrozenBody, cached_features, feature_batches
+from objrec.features import cached_features, feature_batches
+from objrec.frozen import FrozenBody
 from objrec.model import build_head
 from objrec.quantize import quantize_body
 from objrec.split import split_folder

@@ -7,7 +7,7 @@ PyTorch's operators in that thread (the augmentation's rotation and colour jitte
 normalisation) may start OpenMP threads of their own, which then compete with the body's threads
 for the cores; ``prefetch(threads=1)``, objrec's default, keeps them to one. On a fixed sample of
 ``--images`` training images of the split (seeded), with the default int8 body (made once per
-machine and kept in the feature store's folder), this times ``features.compute_features`` (files
+machine and kept in the feature store's folder), this times ``frozen.compute_features`` (files
 to features, no store) with ``threads=None`` and ``threads=1`` in turn, for the centre view and
 the first augmented view, and prints the images/s of every run, their medians, the ratio, and
 whether the features are identical. Run it alone, under the CPU lock.
@@ -22,12 +22,12 @@ import time
 import torch
 from _sampling import sample_parser, seeded_sample
 
-import objrec.features as features
+import objrec.frozen as frozen_module
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.cache import FeatureCache
 from objrec.config import DEFAULT_BACKBONE
 from objrec.data import prefetch
-from objrec.features import FrozenBody, compute_features
+from objrec.frozen import FrozenBody, compute_features
 from objrec.quantize import quantize_body
 from objrec.store import default_cache_dir
 from objrec.views import ViewSpec
@@ -53,7 +53,7 @@ def main() -> None:
     try:
         for _ in range(args.repeats):
             for arm, threads in ARMS.items():
-                features.prefetch = functools.partial(prefetch, threads=threads)
+                frozen_module.prefetch = functools.partial(prefetch, threads=threads)
                 for view, (view_spec, seeds) in views.items():
                     start = time.perf_counter()
                     got = compute_features(frozen, samples, view_spec, seeds=seeds).features
@@ -61,7 +61,7 @@ def main() -> None:
                     rates.setdefault((arm, view), []).append(rate)
                     outputs.setdefault((arm, view), got)
     finally:
-        features.prefetch = prefetch
+        frozen_module.prefetch = prefetch
     for view in views:
         medians = [statistics.median(rates[arm, view]) for arm in ARMS]
         for arm, median in zip(ARMS, medians, strict=True):

@@ -24,7 +24,8 @@ from objrec.cache import FeatureCache
 from objrec.config import TrainConfig
 from objrec.data import scan_class_folder
 from objrec.engine import fit
-from objrec.features import FrozenBody, ViewStack, feature_batches, feature_table
+from objrec.features import ViewStack, feature_batches, feature_table
+from objrec.frozen import FrozenBody
 from objrec.model import build_head
 from objrec.train import seed_everything, training_loss
 from objrec.views import ViewSpec

@@ -25,7 +25,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from objrec.backbones import build_body, get_backbone
 from objrec.cache import FeatureCache
-from objrec.features import FrozenBody, PassSettings, compute_features
+from objrec.frozen import FrozenBody, PassSettings, compute_features
 from objrec.runtime import make_runner
 from objrec.views import ViewSpec
 

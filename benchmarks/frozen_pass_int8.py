@@ -10,7 +10,7 @@ Runtime:
 * decoding alone: open + transform in one thread, no body (centre view; augmented view);
 * the body alone on ready tensors, fp32 and int8 (``objrec.quantize`` with its default settings),
   in batches of 16 and of 8, one batch at a time; the int8 graph in ONNX Runtime and in OpenVINO;
-* files to features (``features.compute_features``: decoding in a thread beside the body), fp32
+* files to features (``frozen.compute_features``: decoding in a thread beside the body), fp32
   and int8, centre and augmented view, one batch at a time; for int8 also with ONNX Runtime's
   threads not spinning between operators, and with one thread only, which leaves the decoding
   thread a core; then objrec's own frozen pass (``FrozenBody``, as ``train`` runs it), fp32,
@@ -47,7 +47,7 @@ from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.cache import FeatureCache
 from objrec.config import DEFAULT_BACKBONE
 from objrec.data import scan_class_folder
-from objrec.features import FROZEN_BATCH, FrozenBody, compute_features
+from objrec.frozen import FROZEN_BATCH, FrozenBody, compute_features
 from objrec.quantize import calibration_sample, quantize_body
 from objrec.runtime import OnnxModel, OpenVinoModel, export_onnx, onnx_session
 from objrec.transforms import draft_size

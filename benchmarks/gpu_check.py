@@ -128,7 +128,7 @@ def feature_difference(run: Path, data: Path, work: Path, device: str, n: int) -
     from objrec.checkpoint import load_model
     from objrec.data import scan_class_folder
     from objrec.devices import resolve_device
-    from objrec.features import FrozenBody, compute_features
+    from objrec.frozen import FrozenBody, compute_features
     from objrec.runtime import relative_error
     from objrec.views import ViewSpec
 

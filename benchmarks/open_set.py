@@ -54,7 +54,8 @@ from objrec.confidence import (
 from objrec.config import TrainConfig
 from objrec.data import scan_class_folder
 from objrec.engine import fit
-from objrec.features import FeatureSet, FrozenBody, PassSettings, cached_features, feature_batches
+from objrec.features import cached_features, feature_batches
+from objrec.frozen import FeatureSet, FrozenBody, PassSettings
 from objrec.model import build_head
 from objrec.train import seed_everything
 from objrec.views import ViewSpec

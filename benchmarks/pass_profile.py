@@ -28,7 +28,7 @@ from _sampling import sample_parser, seeded_sample
 from objrec.backbones import build_body, fingerprint_module, get_backbone, resolve_data_config
 from objrec.cache import FeatureCache
 from objrec.config import DEFAULT_BACKBONE
-from objrec.features import FROZEN_BATCH
+from objrec.frozen import FROZEN_BATCH
 from objrec.images import open_image
 from objrec.quantize import quantize_body
 from objrec.runtime import export_onnx

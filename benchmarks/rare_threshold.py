@@ -52,7 +52,8 @@ from objrec.cache import open_cache
 from objrec.confidence import choose_threshold, fit_confidence, score_in_chunks
 from objrec.config import TrainConfig
 from objrec.data import Sample, scan_class_folder
-from objrec.features import FrozenBody, PassSettings, cached_features
+from objrec.features import cached_features
+from objrec.frozen import FrozenBody, PassSettings
 from objrec.split import split_folder
 from objrec.views import ViewSpec
 

@@ -559,7 +559,8 @@ def test_cache_clear_recovers_a_damaged_feature_store_or_facts_store(capsys, tmp
     from objrec.backbones import TinyBody, get_backbone
     from objrec.cache import FeatureCache
     from objrec.data import scan_class_folder
-    from objrec.features import FrozenBody, feature_table
+    from objrec.features import feature_table
+    from objrec.frozen import FrozenBody
     from objrec.views import ViewSpec
 
     samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples
@@ -3527,16 +3528,16 @@ def test_commands_given_a_run_read_the_store_of_the_cache_dir_it_was_trained_wit
     """After `objrec train --cache-dir DIR`, suggest and audit --run opened the default cache
     folder's store and pushed every image through the frozen body again; they now use the run's
     (a relative --cache-dir is recorded as the folder it named)."""
-    import objrec.features
+    import objrec.frozen
 
     monkeypatch.chdir(tmp_path)
     train = ["train", str(split_dir), "--out", "run", "--backbone", "tiny_test", "--epochs", "1"]
     assert main([*train, "--cache-dir", "elsewhere"]) == 0
     monkeypatch.chdir(split_dir)  # elsewhere, as given, no longer names the folder from here
     rows: list[int] = []
-    call = objrec.features.FrozenBody.__call__
+    call = objrec.frozen.FrozenBody.__call__
     monkeypatch.setattr(
-        objrec.features.FrozenBody, "__call__", lambda self, x: rows.append(len(x)) or call(self, x)
+        objrec.frozen.FrozenBody, "__call__", lambda self, x: rows.append(len(x)) or call(self, x)
     )
     run, out = tmp_path / "run", tmp_path / "out"
     assert main(["suggest", str(run), str(split_dir / "train"), "--out", str(out / "s")]) == 0

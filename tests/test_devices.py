@@ -415,7 +415,8 @@ def gpu_pass(tmp_path, monkeypatch, per_class: int, free_mb: int):
     the shapes the card's copy of the body met."""
     from objrec.cache import FeatureCache
     from objrec.data import scan_class_folder
-    from objrec.features import FrozenBody, feature_table
+    from objrec.features import feature_table
+    from objrec.frozen import FrozenBody
     from objrec.views import ViewSpec
 
     from .conftest import make_class_folder

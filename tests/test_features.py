@@ -10,16 +10,8 @@ from objrec import runtime
 from objrec.backbones import TinyBody, get_backbone
 from objrec.cache import FeatureCache
 from objrec.data import Sample, scan_class_folder
-from objrec.features import (
-    FrozenBody,
-    PassSettings,
-    TensorViews,
-    ViewStack,
-    cached_features,
-    compute_features,
-    feature_batches,
-    feature_table,
-)
+from objrec.features import TensorViews, ViewStack, cached_features, feature_batches, feature_table
+from objrec.frozen import FrozenBody, PassSettings, compute_features
 from objrec.store import hash_file
 from objrec.views import ViewSpec, view_seed
 
@@ -333,7 +325,7 @@ def test_view_seeds_depend_on_content_and_view_only():
 
 @pytest.mark.slow
 def test_a_probe_measures_each_image_the_frozen_pass_decodes(tmp_path, samples):
-    from objrec.features import Probe
+    from objrec.frozen import Probe
 
     body, spec, kept = frozen(tmp_path), ViewSpec(DATA), {}
     probe = Probe(
@@ -353,7 +345,7 @@ def test_views_normalised_once_a_batch_are_the_per_image_views_bit_for_bit(
 ):
     """The frozen pass converts and normalises a stacked batch (``BATCH_FINISH``); the store keys
     features by content and view, not by code, so they must be the per-image transforms' bits."""
-    import objrec.features as features
+    import objrec.frozen as frozen_module
     from objrec.data import make_loader
     from objrec.transforms import build_batch_finish, draft_size
     from objrec.views import SeededViewDataset
@@ -372,7 +364,7 @@ def test_views_normalised_once_a_batch_are_the_per_image_views_bit_for_bit(
         assert torch.equal(batches(True), batches(False))
         got = {}
         for per_batch in (True, False):
-            monkeypatch.setattr(features, "BATCH_FINISH", per_batch)
+            monkeypatch.setattr(frozen_module, "BATCH_FINISH", per_batch)
             body = frozen(tmp_path / str(per_batch))
             settings = PassSettings(batch_size=4)
             got[per_batch] = compute_features(body, samples, spec, settings, seeds=seeds).features

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from objrec.audit import AuditConfig, audit
-from objrec.backbones import build_body, get_backbone, resolve_data_config
+from objrec.backbones import build_body, fingerprint_module, get_backbone, resolve_data_config
 from objrec.cache import FeatureCache
 from objrec.checkpoint import load_model
 from objrec.config import DEFAULT_BACKBONE, TrainConfig
@@ -23,7 +23,7 @@ from objrec.data import scan_class_folder
 from objrec.errors import Interrupted, ObjrecError
 from objrec.evaluate import evaluate
 from objrec.export import export_model
-from objrec.features import FrozenBody, fingerprint_module
+from objrec.frozen import FrozenBody
 from objrec.inference import Recognizer
 from objrec.quantize import (
     QUANTIZE_STEPS,

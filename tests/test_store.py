@@ -20,7 +20,8 @@ from objrec.backbones import TinyBody, get_backbone
 from objrec.cache import FeatureCache
 from objrec.data import scan_class_folder
 from objrec.errors import ObjrecError
-from objrec.features import FrozenBody, PassSettings, compute_features, feature_table, stored_tables
+from objrec.features import feature_table, stored_tables
+from objrec.frozen import FrozenBody, PassSettings, compute_features
 from objrec.store import FeatureStore, database_error, hash_file
 from objrec.views import ViewSpec, view_seed
 

@@ -62,7 +62,8 @@ from objrec.data import (
 )
 from objrec.engine import train_one_epoch
 from objrec.errors import ObjrecError
-from objrec.features import FrozenBody, PassSettings, Probe, cached_features
+from objrec.features import cached_features
+from objrec.frozen import FrozenBody, PassSettings, Probe
 from objrec.images import warned_once_per_file
 from objrec.model import build_head
 from objrec.outputs import takes_back_folders

@@ -53,13 +53,8 @@ from objrec.data import (
 from objrec.devices import loader_settings, resolve_device
 from objrec.enough import FEWEST_TO_TRUST, too_few_to_trust
 from objrec.errors import ObjrecError
-from objrec.features import (
-    FeatureTable,
-    PassSettings,
-    feature_table,
-    report_unreadable,
-    require_readable,
-)
+from objrec.features import FeatureTable, feature_table, report_unreadable, require_readable
+from objrec.frozen import PassSettings
 from objrec.images import UnreadableImageError, list_images, open_image, warned_once_per_file
 from objrec.inference import Answers, Recognizer
 from objrec.leakage import SEEN_SPLITS, seen_images

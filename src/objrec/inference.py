@@ -37,7 +37,8 @@ from objrec.confidence import Readable, require_number, score_in_chunks, tie_hea
 from objrec.data import Sample
 from objrec.errors import ObjrecError
 from objrec.export import Tail, export_checked
-from objrec.features import FeatureTable, FrozenBody, stored_tables
+from objrec.features import FeatureTable, stored_tables
+from objrec.frozen import FrozenBody
 from objrec.images import open_image
 from objrec.kept import KeptThreshold, usable_kept
 from objrec.meta import Calibration, RunMeta

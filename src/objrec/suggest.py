@@ -32,13 +32,8 @@ from objrec import dedup
 from objrec.cache import open_cache
 from objrec.data import Sample
 from objrec.errors import ObjrecError
-from objrec.features import (
-    FrozenBody,
-    PassSettings,
-    cached_features,
-    report_unreadable,
-    require_readable,
-)
+from objrec.features import cached_features, report_unreadable, require_readable
+from objrec.frozen import FrozenBody, PassSettings
 from objrec.images import list_images, warned_once_per_file
 from objrec.inference import Answers, Recognizer
 from objrec.meta import output_beside

@@ -68,8 +68,6 @@ from objrec.engine import Diverged, EarlyStopping, FitState, HeadAdam, fit, lowe
 from objrec.errors import Interrupted, ObjrecError
 from objrec.features import (
     FeatureTable,
-    FrozenBody,
-    PassSettings,
     ViewStack,
     feature_batches,
     feature_table,
@@ -86,6 +84,7 @@ from objrec.finetune import (
     unfreeze,
     warmup_cosine,
 )
+from objrec.frozen import FrozenBody, PassSettings
 from objrec.images import warned_once_per_file
 from objrec.leakage import seen_in_state, union_seen
 from objrec.meta import Calibration, RunMeta

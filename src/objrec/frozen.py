@@ -1,0 +1,308 @@
+"""The frozen body and its pass (``FrozenBody``: a body, its fingerprint and a fast runner built
+only when features are computed): one view of a list of images decoded beside the body and pushed
+through it a batch at a time (``frozen_pass``), and features computed in memory without the
+store (``compute_features``)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from objrec import cores
+from objrec.backbones import Body, fingerprint_module
+from objrec.cache import FeatureCache
+from objrec.config import DataConfig
+from objrec.data import Batch, ImageDataset, Sample, make_loader, prefetch
+from objrec.progress import SILENT, Reporter
+from objrec.quantize import QuantizedBody
+from objrec.runtime import DeviceRunner, OnnxModel, Runner, make_runner
+from objrec.store import FLOAT32
+from objrec.transforms import build_batch_finish, build_transforms, draft_size
+from objrec.views import SeededViewDataset, ViewSpec
+
+log = logging.getLogger(__name__)
+
+FROZEN_BATCH = 16
+"""Images per frozen-pass batch. ONNX Runtime keeps buffers for the largest batch it has run: with
+the three-body default at 240 px, batch 64 peaked at 3.6 GiB (19.6 and 21.3 images/s in two runs),
+batch 16 at 1.4 GiB (27.5 and 33.7 images/s) (``benchmarks/frozen_batch.py``)."""
+
+BATCH_FINISH = True
+"""Whether the frozen pass converts and normalises its views once a batch
+(``transforms.build_batch_finish``) rather than once an image: the same features, the decoding
+thread's CPU time a centre view 24% less; files to features in int8 3 to 5% faster in the centre
+view, 1 to 4% in the augmented one, in fp32 0 to 2%, within the noise (two runs of
+``benchmarks/batch_finish.py``, benchmarks/README.md)."""
+
+BODY_CALLERS = 2
+"""Batches in an ONNX Runtime body at once on the CPU. They share one session, whose thread pool
+and their own calling threads together make PyTorch's thread count (``FrozenBody``). On 2 cores two
+one-thread runs side by side beat one two-thread run, whose operators wait for the slower thread
+each time the decoding thread takes its core: files to features 5 to 7% faster in the augmented
+view in int8, 9 to 10% in fp32, no clear difference in the centre view (each repeat's ratio 0.97
+to 1.07), the same features; peak memory 70 MiB more in int8, 480 MiB more in fp32
+(``benchmarks/body_callers.py``; not measured on more cores)."""
+
+
+def display_name(body: Body, name: str = "") -> str:
+    """What ``objrec cache`` calls a body's features: ``name`` (the backbone's, or the class's),
+    marked ``(int8)`` for an int8 body (``(int8, openvino)`` for one OpenVINO runs, whose features
+    are stored apart), whichever command stored them first."""
+    if isinstance(body, QuantizedBody):
+        engine = ", openvino" if body.engine == "openvino" else ""
+        return f"{display_name(body.float_body, name)} (int8{engine})"
+    return name or type(body).__name__
+
+
+class FrozenBody:
+    """A frozen body, its fingerprint, and a fast runner built only when features are computed.
+
+    On a GPU ``device`` the runner is PyTorch on the card (``runtime.DeviceRunner``: channels-last,
+    float16 or bfloat16 within ``PRECISION_TOLERANCE`` of float32) and batches are sized to its
+    memory; on the CPU, ONNX Runtime in batches of ``FROZEN_BATCH``. int8 bodies run on the CPU
+    whatever the device, on their engine (OpenVINO or ONNX Runtime).
+    """
+
+    def __init__(
+        self,
+        body: Body,
+        input_size: int,
+        cache: FeatureCache,
+        backend: str = "auto",
+        name: str = "",
+        device: torch.device | None = None,
+    ):
+        if isinstance(body, QuantizedBody):
+            body = body.runnable()  # keyed and named by the engine that runs it
+        self.body = body.eval()
+        self.name = display_name(body, name)
+        self.n_features = body.n_features
+        self.input_size = input_size
+        self.cache = cache
+        self.backend = backend
+        self.device = device or torch.device("cpu")
+        self.backend_used: str | None = None
+        self._runner: Runner | None = None
+        self._making = threading.Lock()
+        self._callers = 1
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """The body's (``backbones.fingerprint_module``), computed at its first use: 0.17 s for
+        the default body, which a predict whose photos the store has never seen does not need."""
+        return fingerprint_module(self.body)
+
+    @property
+    def callers(self) -> int:
+        """Batches in the body at once: ``BODY_CALLERS`` with ONNX Runtime (which runs on the CPU,
+        int8 bodies whatever the device), else 1 (OpenVINO's int8 bodies too)."""
+        self.runner()
+        return self._callers
+
+    def runner(self) -> Runner:
+        with self._making:  # the first batches may arrive from several threads at once
+            return self._make_runner() if self._runner is None else self._runner
+
+    def _make_runner(self) -> Runner:
+        on_cpu = self.device.type == "cpu" or isinstance(self.body, QuantizedBody)
+        cpu_threads = cores.cpu_threads() if on_cpu else 1
+        openvino = isinstance(self.body, QuantizedBody) and self.body.engine == "openvino"
+        # OpenVINO runs one batch at a time on every thread: two at once were no faster from
+        # files to features (benchmarks/README.md, 2 December)
+        self._callers = 1 if openvino else max(1, min(BODY_CALLERS, cpu_threads))
+        # One session serves the batches at once: they share its pool (``threads`` - 1 workers),
+        # and each caller's own thread works too, so the threads at work are PyTorch's count.
+        threads = cpu_threads - self._callers + 1
+        if isinstance(self.body, QuantizedBody):
+            # ONNX Runtime's threads do not spin between operators, which leaves the decoding
+            # thread the cores: files to features 5% faster in the centre view, 7% in the
+            # augmented one, the same features (benchmarks/frozen_pass_int8.py).
+            self._runner = self.body.open(threads, spin=False, cache_dir=self.cache.root)
+            self.backend_used = f"{self.body.engine} int8"
+            log.info("frozen pass runs on %s", self.backend_used)
+            return self._runner
+        if self._runner is None:
+            onnx_path = self.cache.onnx_path(self.fingerprint, self.input_size)
+            self._runner, self.backend_used = make_runner(
+                self.body, self.input_size, self.backend, onnx_path, self.device, threads
+            )
+            log.info("frozen pass runs on %s", self.backend_used)
+        if not isinstance(self._runner, OnnxModel):
+            self._callers = 1  # PyTorch's operators share one thread pool, or run on a GPU
+        return self._runner
+
+    @property
+    def batch_size(self) -> int:
+        """Images per frozen-pass batch: ``FROZEN_BATCH`` on the CPU, sized to the card on a GPU."""
+        runner = self.runner() if self.device.type != "cpu" else None
+        if isinstance(runner, DeviceRunner):
+            return runner.batch_size(self.input_size)
+        return FROZEN_BATCH
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.runner()(x)
+
+    def numerics(self, samples: Sequence[Sample] = (), data: DataConfig | None = None) -> str:
+        """How this body computes features, part of the store's key (``store.space_id``):
+        ``FLOAT32`` on the CPU (ONNX Runtime or eager PyTorch, equal within ``runtime.TOLERANCE``;
+        an int8 body has a fingerprint of its own); on a GPU ``<device>:<precision>``, the
+        precision chosen once, before anything is looked up, on the first images of ``samples``."""
+        runner = self.runner() if self.device.type != "cpu" else self._runner
+        if not isinstance(runner, DeviceRunner):
+            return FLOAT32
+        if runner.dtype is None:
+            runner.batch_size(self.input_size)  # first: the precision is tried at that size
+            runner.choose(probe_batch(samples, data, self.input_size))
+        return runner.numerics
+
+
+def probe_batch(
+    samples: Sequence[Sample], data: DataConfig | None, input_size: int, n: int = 8
+) -> torch.Tensor:
+    """The first ``n`` readable images of ``samples`` in the centre view (random pixels when there
+    are none), on which a GPU chooses its precision."""
+    images = []
+    if data is not None:
+        dataset = ImageDataset(samples[:n], build_transforms(data, train=False), draft_size(data))
+        images = [x for x, _, _ in (dataset[i] for i in range(len(dataset))) if x is not None]
+    if images:
+        return torch.stack(images)
+    return torch.randn(4, 3, input_size, input_size, generator=torch.Generator().manual_seed(0))
+
+
+@dataclass
+class FeatureSet:
+    """Features (N, F), labels (N,), which rows came from readable files, and why others did not."""
+
+    features: torch.Tensor
+    labels: torch.Tensor
+    ok: torch.Tensor
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PassSettings:
+    """How a frozen pass runs and reports, as opposed to what it computes (the body, the images,
+    their view and seeds): one value passed by name through ``feature_table``,
+    ``cached_features``, ``compute_features`` and ``frozen_pass``. Which images this process
+    computes under ``torchrun`` (``world``) is the store's business, given to ``feature_table``."""
+
+    batch_size: int | None = None
+    """Images per batch; ``None``: the body's (``FrozenBody.batch_size``)."""
+    num_workers: int = 0
+    """Loader worker processes; 0 decodes in a thread beside the body (``data.prefetch``)."""
+    reporter: Reporter = SILENT
+    """Where the pass's progress goes."""
+    description: str = "features"
+    """The pass's name in its progress bar and log lines."""
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Something measured on every image the frozen pass decodes, in the same loader, so that it
+    needs no pass of its own over the files: the audit's image facts (``dedup.image_facts``).
+
+    ``measure(path)`` runs in the loader (picklable for worker processes); ``keep(digests,
+    results)`` gets each batch's results in this process. Images whose features are already in
+    the store are not decoded, so not measured.
+    """
+
+    measure: Callable[[Path], Any]
+    keep: Callable[[list[str], list[Any]], None]
+
+
+def in_body(body: FrozenBody, batches: Iterable[Batch]) -> Iterator[tuple[Batch, Any]]:
+    """Each batch with its features (a float32 array, ``None`` where none of its images could be
+    read), in order, with ``body.callers`` batches in the body at once."""
+
+    def run(batch: Batch) -> np.ndarray | None:
+        return body(batch.images).float().numpy() if len(batch.indices) else None
+
+    if body.callers == 1:
+        yield from ((batch, run(batch)) for batch in batches)
+        return
+    with ThreadPoolExecutor(body.callers, thread_name_prefix="objrec-body") as pool:
+        pending: deque = deque()
+
+        def oldest() -> tuple[Batch, np.ndarray | None]:
+            batch, features = pending.popleft()
+            return batch, features.result()
+
+        for batch in batches:
+            pending.append((batch, pool.submit(run, batch)))
+            if len(pending) == body.callers:
+                yield oldest()
+        while pending:
+            yield oldest()
+
+
+@torch.inference_mode()
+def frozen_pass(
+    body: FrozenBody,
+    samples: Sequence[Sample],
+    spec: ViewSpec,
+    settings: PassSettings = PassSettings(),
+    *,
+    seeds: Sequence[int] | None = None,
+    measure: Callable[[Path], Any] | None = None,
+    digests: Sequence[str] | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray | None, list[tuple[int, str]], tuple]]:
+    """Run the frozen body over ``samples`` in ``spec``'s view, yielding one batch at a time, in
+    order (``body.callers`` of them in the body at once: ``in_body``).
+
+    Yields (indices, features, failures, measured): the positions of the images decoded in the
+    batch, their features, (position, message) for each file of the batch that could not be
+    decoded, and ``measure``'s result for each decoded image (empty without ``measure``).
+    ``digests``: the images' content digests, which their bytes must hash to when decoded
+    (``SeededViewDataset``). On a GPU the batches come in pinned memory.
+    """
+    n = len(samples)
+    if n == 0:
+        return  # before the body's runner is made
+    batch_size, num_workers = settings.batch_size or body.batch_size, settings.num_workers
+    draft = draft_size(spec.data)
+    finish = build_batch_finish(spec.data) if BATCH_FINISH else None
+    transform = spec.transform(finish=finish is None)
+    dataset = SeededViewDataset(samples, transform, spec.view, draft, seeds, measure, digests)
+    pin = body.device.type == "cuda"
+    loader = make_loader(dataset, batch_size, num_workers, pin_memory=pin, finish=finish)
+    with settings.reporter.task(settings.description, n) as advance:
+        batches = prefetch(loader) if num_workers == 0 else loader
+        steps = zip(range(0, n, batch_size), in_body(body, batches), strict=True)
+        for start, (batch, features) in steps:
+            indices = batch.indices.numpy()
+            failed = sorted(set(range(start, min(start + batch_size, n))) - set(indices.tolist()))
+            yield indices, features, list(zip(failed, batch.errors, strict=True)), batch.measured
+            advance(min(batch_size, n - start))
+
+
+def compute_features(
+    body: FrozenBody,
+    samples: Sequence[Sample],
+    spec: ViewSpec,
+    settings: PassSettings = PassSettings(),
+    *,
+    seeds: Sequence[int] | None = None,
+) -> FeatureSet:
+    """The frozen body's features of ``samples`` in memory, without the store."""
+    features = np.zeros((len(samples), body.n_features), dtype=np.float32)
+    ok = np.zeros(len(samples), dtype=bool)
+    errors: list[str] = []
+    for indices, part, failures, _ in frozen_pass(body, samples, spec, settings, seeds=seeds):
+        if len(indices):
+            features[indices], ok[indices] = part, True
+        errors += [message for _, message in failures]
+    labels = np.array([s.label for s in samples], dtype=np.int64)
+    return FeatureSet(
+        torch.from_numpy(features), torch.from_numpy(labels), torch.from_numpy(ok), errors
+    )
