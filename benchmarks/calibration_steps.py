@@ -97,9 +97,10 @@ def held_features(data: Path, unknown: Path | None = None):
 def centre_stack(folder: Path, prep, config):
     """The centre view of ``folder``'s images (class folders) through ``prep``'s body, from the
     store (what it lacks computed first)."""
+    from objrec.batches import ViewStack
     from objrec.cache import open_cache
     from objrec.data import scan_class_folder
-    from objrec.features import ViewStack, feature_table
+    from objrec.features import feature_table
     from objrec.frozen import FrozenBody
     from objrec.views import ViewSpec
 

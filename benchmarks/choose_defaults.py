@@ -27,11 +27,12 @@ from pathlib import Path
 import torch
 
 from objrec.backbones import build_body, get_backbone, resolve_data_config
+from objrec.batches import feature_batches
 from objrec.cache import FeatureCache
 from objrec.config import DEFAULT_BACKBONE, TrainConfig
 from objrec.data import scan_class_folder
 from objrec.engine import fit
-from objrec.features import cached_features, feature_batches
+from objrec.features import cached_features
 from objrec.frozen import FrozenBody
 from objrec.model import build_head
 from objrec.quantize import quantize_body

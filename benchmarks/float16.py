@@ -20,11 +20,12 @@ from pathlib import Path
 import torch
 
 from objrec.backbones import build_body, get_backbone, resolve_data_config
+from objrec.batches import ViewStack, feature_batches
 from objrec.cache import FeatureCache
 from objrec.config import TrainConfig
 from objrec.data import scan_class_folder
 from objrec.engine import fit
-from objrec.features import ViewStack, feature_batches, feature_table
+from objrec.features import feature_table
 from objrec.frozen import FrozenBody
 from objrec.model import build_head
 from objrec.train import seed_everything, training_loss

@@ -41,10 +41,10 @@ import torch
 from float16 import split_tables
 from torch import nn
 
+from objrec.batches import feature_batches
 from objrec.cache import FeatureCache
 from objrec.config import TrainConfig
 from objrec.engine import evaluate_loss, fit, train_one_epoch
-from objrec.features import feature_batches
 from objrec.model import build_head, mean_log_probs
 from objrec.train import head_optimizer, seed_everything, training_loss
 

@@ -56,10 +56,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from objrec.batches import ViewStack, feature_batches
 from objrec.config import TrainConfig
 from objrec.distributed import SINGLE
 from objrec.engine import EarlyStopping, FitState, evaluate_loss, fit
-from objrec.features import ViewStack, feature_batches
 from objrec.finetune import warmup_cosine
 from objrec.model import HeadEnsemble, build_head
 from objrec.progress import SILENT

@@ -40,6 +40,7 @@ from pathlib import Path
 import torch
 
 from objrec.backbones import build_body, get_backbone, resolve_data_config
+from objrec.batches import feature_batches
 from objrec.cache import open_cache
 from objrec.confidence import (
     SumScore,
@@ -54,7 +55,7 @@ from objrec.confidence import (
 from objrec.config import TrainConfig
 from objrec.data import scan_class_folder
 from objrec.engine import fit
-from objrec.features import cached_features, feature_batches
+from objrec.features import cached_features
 from objrec.frozen import FeatureSet, FrozenBody, PassSettings
 from objrec.model import build_head
 from objrec.train import seed_everything

@@ -26,9 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from objrec.batches import ViewStack, feature_batches
 from objrec.confidence import SCORES, fit_confidence
 from objrec.engine import train_one_epoch
-from objrec.features import FeatureTable, ViewStack, feature_batches
+from objrec.features import FeatureTable
 from objrec.model import build_head
 from objrec.store import FeatureStore
 

@@ -31,10 +31,10 @@ from pathlib import Path
 import torch
 from head_speed import split_features
 
+from objrec.batches import feature_batches
 from objrec.cache import FeatureCache
 from objrec.config import TrainConfig
 from objrec.engine import EarlyStopping, FitState, evaluate_loss, fit
-from objrec.features import feature_batches
 from objrec.model import build_head
 from objrec.train import head_optimizer, seed_everything, training_loss
 

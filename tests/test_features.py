@@ -8,9 +8,10 @@ import torch
 
 from objrec import runtime
 from objrec.backbones import TinyBody, get_backbone
+from objrec.batches import TensorViews, ViewStack, feature_batches
 from objrec.cache import FeatureCache
 from objrec.data import Sample, scan_class_folder
-from objrec.features import TensorViews, ViewStack, cached_features, feature_batches, feature_table
+from objrec.features import cached_features, feature_table
 from objrec.frozen import FrozenBody, PassSettings, compute_features
 from objrec.store import hash_file
 from objrec.views import ViewSpec, view_seed
@@ -265,7 +266,7 @@ def test_torchrun_ranks_on_one_machine_share_the_held_budget(tmp_path, samples, 
     from objrec.train import held
 
     tables = [feature_table(frozen(tmp_path), samples, ViewSpec(DATA))]
-    monkeypatch.setattr("objrec.features.HELD_BYTES", ViewStack(tables).nbytes)
+    monkeypatch.setattr("objrec.batches.HELD_BYTES", ViewStack(tables).nbytes)
     assert held(tables, World()).held is not None
     assert held(tables, World(size=2, local_size=2)).held is None
     assert held(tables, World(size=2, local_size=1)).held is not None  # one rank per machine

@@ -57,8 +57,8 @@ def view_choice(seed, epoch, n=64):
     """Which of 4 views each of ``n`` images gets in rank 0's share of a sharded epoch."""
     import torch
 
+    from objrec.batches import sharded_feature_batches
     from objrec.distributed import World
-    from objrec.features import sharded_feature_batches
 
     views = torch.arange(4.0).view(4, 1, 1).expand(4, n, 1)  # view v's features are all v
     chosen = {}

@@ -39,6 +39,7 @@ from objrec.backbones import (
     normalisation_warning,
     resolve_data_config,
 )
+from objrec.batches import ViewStack, feature_batches, sharded_feature_batches
 from objrec.cache import open_cache
 from objrec.check import require_clean
 from objrec.checkpoint import BEST, LAST, SavedTraining, restore_training_state
@@ -68,13 +69,10 @@ from objrec.engine import Diverged, EarlyStopping, FitState, HeadAdam, fit, lowe
 from objrec.errors import Interrupted, ObjrecError
 from objrec.features import (
     FeatureTable,
-    ViewStack,
-    feature_batches,
     feature_table,
     report_unreadable,
     require_every_class,
     require_readable,
-    sharded_feature_batches,
 )
 from objrec.finetune import (
     FinetuneModel,
@@ -810,7 +808,7 @@ def table_counts(table: FeatureTable, world: World, backbone: str = "") -> str:
 
 
 def held(tables: list[FeatureTable], world: World) -> ViewStack:
-    """The tables' stack, held in memory within ``features.HELD_BYTES`` shared among this
+    """The tables' stack, held in memory within ``batches.HELD_BYTES`` shared among this
     machine's ranks (each torchrun rank holds its own copy)."""
     return ViewStack(tables).hold(share=world.local_size)
 
