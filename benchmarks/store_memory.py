@@ -3,7 +3,7 @@
 Builds a synthetic store of ``--images`` images (random features, ``--views`` views each, rows of
 ``--dim`` values in ``--dtype``) in a temporary folder, then trains objrec's default head (five
 heads, ``--classes`` classes) for ``--batches`` batches of an epoch (default: the whole epoch)
-through ``features.feature_batches`` on a ``ViewStack``, exactly as ``objrec train`` does. Prints
+through ``batches.feature_batches`` on a ``ViewStack``, exactly as ``objrec train`` does. Prints
 the process's peak resident memory after building the store, after looking up the tables, and
 after training, beside what stacking every view in memory (the earlier design) would have needed.
 With ``--calibrate SCORE`` it then runs ``train``'s calibration (``confidence.fit_confidence``,

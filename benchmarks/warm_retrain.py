@@ -13,7 +13,7 @@ ratio to the first tree's, and the best validation loss, the ``model.safetensors
 digest of all else the run says but its times (``said``: its summary, history.csv, curves.png and
 config.json) of each run (a change meant to be faster only should move none of them). Each tree
 first retrains ``--warmup`` times unmeasured: the store remembers the augmentation's hash per
-source tree (``features.remembered_fingerprint``), so a tree's first retrain, or its first after
+source tree (``view_keys.remembered_fingerprint``), so a tree's first retrain, or its first after
 an edit, imports torchvision to compute it. Run it alone, under the CPU lock (``flock
 /tmp/objrec-cpu.lock python benchmarks/warm_retrain.py ...``).
 """

@@ -318,7 +318,7 @@ def test_a_retrain_that_computes_no_feature_imports_neither_torchvision_nor_torc
     17.5 s retrain on 2 cores), scikit-learn and pandas stay unimported. A cold train, which
     computes, imports torchvision to resize; so does a warm one whose store cannot name the
     augmented view (a file of objrec or torchvision changed since the child started,
-    ``features.definition_key``): the last of two warm children is the one checked."""
+    ``view_keys.definition_key``): the last of two warm children is the one checked."""
     import json
     import os
     import subprocess

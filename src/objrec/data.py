@@ -373,7 +373,7 @@ def require_two_classes(root: Path) -> None:
 
 class Batch(NamedTuple):
     """Images, labels, their dataset indices, and the messages of files that could not be read;
-    ``measured``: what a dataset that measures each image (``features.SeededViewDataset``'s
+    ``measured``: what a dataset that measures each image (``views.SeededViewDataset``'s
     ``measure``) found, one per index."""
 
     images: torch.Tensor

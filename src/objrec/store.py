@@ -13,7 +13,7 @@ Layout of a store folder (``$OBJREC_CACHE/store``):
   row, or the reason the image could not be decoded; last use) and ``files`` (path, size,
   mtime, ctime, inode -> content digest), so unchanged files are never hashed again; ``memos``
   (a digest of what a small value is made from -> the value:
-  :func:`features.remembered_fingerprint`); ``kinds`` (content digest -> HEIC, HEIF, AVIF or
+  :func:`view_keys.remembered_fingerprint`); ``kinds`` (content digest -> HEIC, HEIF, AVIF or
   "" for any other image, by its first bytes, kept as the file is hashed:
   :meth:`FeatureStore.keep_kinds`), so that a reader where pillow-heif cannot decode HEIC tells
   such photos apart without opening a file (an image hashed before ``kinds`` was kept, or by an
@@ -328,7 +328,7 @@ def space_id(
     ``numerics`` is how the rows are computed (``FLOAT32`` on the CPU, e.g. ``cuda:float16`` on a
     GPU), so features of different numerics never mix; ``dtype`` is how they are stored.
     ``PIXEL_RULES`` keeps out rows made from pixels that objrec decoded by other rules, and
-    ``decoders`` (``features.pixel_makers``: the versions of Pillow, its JPEG and WebP libraries,
+    ``decoders`` (``view_keys.pixel_makers``: the versions of Pillow, its JPEG and WebP libraries,
     torchvision) rows made from pixels that another decoder or resize gave.
     """
     payload = {
