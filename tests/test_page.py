@@ -21,8 +21,19 @@ from .test_serve import BOUNDARY, barely_familiar_answer, first_line_with, png_b
 @pytest.fixture(scope="module")
 def server(client):
     """``objrec serve --port 0``: the address is read from what it prints, then used at once."""
+    yield from serving(client.run)
+
+
+@pytest.fixture(scope="module")
+def few_pixels_server(client):
+    """``objrec serve --max-pixels 1000000``: a server that takes images of a megapixel at most."""
+    yield from serving(client.run, "--max-pixels", "1000000")
+
+
+def serving(run, *options: str):
+    """The address of ``objrec serve RUN --port 0 OPTIONS`` once it answers, until closed."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "objrec", "serve", str(client.run), "--port", "0"],
+        [sys.executable, "-m", "objrec", "serve", str(run), "--port", "0", *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -474,6 +485,72 @@ def test_a_photo_over_the_limit_is_sent_as_a_smaller_upright_copy(browser_page, 
     browser_page.wait_for_function("document.getElementById('copied').hidden")
     browser_page.wait_for_selector(".bar", timeout=15_000)
     assert len(sent) == 2 and b"Content-Type: image/png" in sent_file(sent[1])[0]  # itself
+
+
+RECORD_BITMAPS = """
+const decode = window.createImageBitmap;
+window.decoded = [];
+window.createImageBitmap = (source, options) => {
+  window.decoded.push(options || {});
+  if (REFUSE && options && "resizeWidth" in options) return Promise.reject(new Error("no resize"));
+  return decode(source, options);
+};
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("resizes", [True, False])
+def test_a_photo_over_the_limit_is_decoded_at_its_copy_s_size_where_the_browser_can(
+    browser, server, tmp_path, resizes
+):
+    """The page decoded a 50-megapixel photo whole before shrinking it. Now createImageBitmap is
+    asked for the copy's size, upright; a browser that refuses it decodes the photo whole."""
+    from PIL import Image
+
+    big = tmp_path / "phone.jpg"
+    sideways_phone_photo(big)
+    page = browser.new_page()
+    page.add_init_script(RECORD_BITMAPS.replace("REFUSE", "false" if resizes else "true"))
+    sent = []
+    page.route("**/predict", lambda route: sending(route, sent))
+    page.goto(server + "/")
+    page.set_input_files("#file", str(big))
+    page.wait_for_selector(".bar .name >> text=blue", timeout=15_000)
+    decoded = page.evaluate("window.decoded")
+    page.close()
+    first = {"imageOrientation": "from-image", "resizeWidth": 1707, "resizeHeight": 2048}
+    assert decoded[0] == first | {"resizeQuality": "high"}, decoded
+    assert len(decoded) == (1 if resizes else 2)  # the fallback: decoded whole
+    assert Image.open(io.BytesIO(sent_file(sent[0])[1])).size == (1707, 2048)
+
+
+@pytest.mark.slow
+def test_the_page_s_copy_is_within_the_server_s_pixels_too(
+    browser_page, few_pixels_server, tmp_path
+):
+    """serve --max-pixels 1000000 refused the page's 2048-pixel copy of a photo over the bytes,
+    and a small PNG of 2000x1500 (over the pixels, within the bytes) met the 413. Now either is
+    sent as a copy within the megapixel, and the page says why in one line."""
+    from PIL import Image
+
+    big, flat = tmp_path / "phone.jpg", tmp_path / "flat.png"
+    sideways_phone_photo(big)
+    Image.new("RGB", (2000, 1500), (40, 60, 200)).save(flat)
+    sent = []
+    browser_page.route("**/predict", lambda route: sending(route, sent))
+    browser_page.goto(few_pixels_server + "/")
+    for path, said in (
+        (big, "phone.jpg is 12.6 MiB, over this server's limit of 10 MiB."),
+        (flat, "flat.png is 2000x1500 pixels, over this server's limit of 1,000,000 pixels."),
+    ):
+        sent.clear()
+        browser_page.set_input_files("#file", str(path))
+        browser_page.wait_for_selector(".bar .name >> text=blue", timeout=15_000)
+        copy = Image.open(io.BytesIO(sent_file(sent[-1])[1]))
+        assert copy.format == "JPEG" and copy.width * copy.height <= 1_000_000, copy.size
+        assert browser_page.locator("#copied").text_content().endswith(said)
+        assert browser_page.locator("#error").text_content() == ""
+    assert copy.size == (1154, 866)  # by the root of the pixels' share, 1155 rounded: over
 
 
 @pytest.mark.slow

@@ -248,19 +248,21 @@ def log_too_large(max_upload_bytes: int) -> None:
     )
 
 
-def page_html(max_upload_bytes: int) -> str:
+def page_html(max_upload_bytes: int, max_pixels: int) -> str:
     """The page at ``/`` with this server's upload limit set in: said under the upload control
     ("up to 10 MiB per image") before anything is sent, and checked by the page on a file
     picked. A larger photo the browser can draw is sent as a smaller copy, made in the browser
     (a phone's 18 MiB photo was refused, and its holder cannot raise the limit); any other larger
     file is refused there, before it is uploaded, in the 413's words and naming the option that
     raises the limit (a 30 MB microscope TIFF met only the 413, after its upload, and nothing on
-    the page said the limit)."""
+    the page said the limit). The copy is within ``max_pixels`` too, which is set in beside the
+    bytes: a 2048-pixel copy was refused by a server given a lower ``--max-pixels``."""
     page = (resources.files("objrec") / "static" / "index.html").read_text()
     settings = {
         "{{max_upload_bytes}}": str(max_upload_bytes),
         "{{max_upload_size}}": mebibytes(max_upload_bytes),
         "{{max_upload_text}}": size_text(max_upload_bytes),
+        "{{max_pixels}}": str(max_pixels),
     }
     for mark, value in settings.items():
         page = page.replace(mark, value)
@@ -660,7 +662,7 @@ def create_app(
         warn_of_any_origin(origins)
     answering = ThreadPoolExecutor(ANSWERING_AT_ONCE, thread_name_prefix="objrec-answer")
     served = serve_model(run, runtime, device, threshold, unknown, answering)
-    page = page_html(max_upload_bytes)
+    page = page_html(max_upload_bytes, max_pixels)
     app = FastAPI(
         title="objrec",
         version=__version__,
