@@ -25,12 +25,12 @@ class SplitResult:
     counts: dict[str, dict[str, int]]
     small_classes: list[str] = field(default_factory=list)
     """Classes with too few distinct images to appear in every split of the ratios."""
+    min_images: int = 1
+    """The fewest distinct images a class needs to appear in every split of the ratios."""
     two_group_classes: list[str] = field(default_factory=list)
     """Of ``small_classes``, those of only two groups (duplicates, bursts, ``groups`` file groups),
     whose images would fill every split: the larger group went to train, the other to test, none
     to valid (``placement.evaluated_pair``)."""
-    min_images: int = 1
-    """The fewest distinct images a class needs to appear in every split of the ratios."""
     ratios: tuple[float, float, float] = field(default_factory=lambda: SplitConfig().ratios)
     """The shares of train, valid and test the split was made with: its warnings say from them
     how many photos a class needs (:func:`photos_for`)."""
