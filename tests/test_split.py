@@ -1058,6 +1058,19 @@ def test_split_points_a_folder_of_mostly_small_classes_to_larger_training_ratios
     assert not any("most classes" in w for w in split_warnings(result))
 
 
+def test_split_warns_of_class_names_windows_cannot_hold(tmp_path):
+    """persona39d: split made class folders `x:y`, `con` and `nul` without a word; a warning names
+    them, grouped by why, and the split is made as before."""
+    from objrec.split_result import SplitResult, split_warnings
+
+    counts = {name: {"train": 6, "valid": 3, "test": 3} for name in ("con", "nul", "ok", "x:y")}
+    (said,) = [w for w in split_warnings(SplitResult(out=tmp_path, counts=counts)) if "Win" in w]
+    assert said.startswith(
+        "class names Windows cannot hold: con, nul (a device name each); x:y (holds :); copied to "
+        "Windows, or to a FAT or exFAT drive, such a class folder is lost or renamed"
+    )
+
+
 def test_photos_for_is_the_class_size_from_which_on_each_split_gets_enough():
     """At 50/25/25, 5 photos give 3 / 1 / 1 and 6 give 2 / 2 / 2: "5 photos give 3 in train"
     would be false of a class of 6. photos_for is the size from which on every size does."""

@@ -24,6 +24,7 @@ from objrec.data import (
     EMPTY_CLASS_ADVICE,
     SPLITS,
     UNKNOWN_NAME_WHY,
+    WINDOWS_WHY,
     alike_names,
     alike_why,
     class_of_folder,
@@ -36,6 +37,7 @@ from objrec.data import (
     present_splits,
     read_key,
     refuse_run_folder,
+    windows_unsafe,
 )
 from objrec.enough import FEWEST_WITHOUT_INTERVAL
 from objrec.errors import ObjrecError, strict_refusal
@@ -78,7 +80,8 @@ class Problem:
     the sidecar files (``images.SIDECAR_EXTENSIONS``), of the class folders, at the folder
     checked; blank_images: one note of all the nearly blank images (a camera's black failure
     frames), at the folder checked; identical_files: one note of each group of files of the same
-    bytes, at its first file"""
+    bytes, at its first file; windows_name: a class folder whose name Windows cannot hold
+    (``data.windows_unsafe``)"""
     message: str
     unusable: bool
     files: list[str] | None = None
@@ -371,10 +374,12 @@ def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
         compare_splits(root, {split: set(found) for split, found in by_split.items()}, result)
         _note_few_train(root, by_split.get("train", {}), result)
         _note_alike_classes(root / "train", list(by_split.get("train", {})), result, "`train`")
+        _note_windows_names(root / "train", by_split.get("train", {}), result)
         trained = {name: len(files) for name, files in by_split.get("train", {}).items()}
     else:
         found = _check_class_root(root, result, False)
         _note_alike_classes(root, list(found), result)
+        _note_windows_names(root, found, result)
         for name, files in found.items():  # a Mac's NFD café and an NFC one: one class, as split
             classes.setdefault(class_of_folder(name), []).extend(files)
     bad = [Path(p.path) for p in result.problems if p.kind == "bad_name"]
@@ -469,6 +474,15 @@ def _note_alike_classes(
             f"{who} refuses the two; move the photos of one into the other, or rename one"
         )
         result.problems.append(Problem(str(root / name), "alike_classes", message, True))
+
+
+def _note_windows_names(root: Path, names: Iterable[str], result: CheckResult) -> None:
+    """Class folders whose name Windows cannot hold (``data.windows_unsafe``), noted, not
+    refused: the split and the run work here, a copy to Windows loses or renames the class."""
+    for name in names:
+        if why := windows_unsafe(name):
+            message = f"a name Windows cannot hold ({why}): {WINDOWS_WHY}"
+            result.note(root / name, "windows_name", message)
 
 
 def _bad_names(result: CheckResult, folder: Path) -> int:

@@ -329,6 +329,32 @@ def named_unknown(name: str) -> bool:
     return class_key(name) == UNKNOWN
 
 
+WINDOWS_DEVICES = frozenset(
+    {"CON", "PRN", "AUX", "NUL", *(f"{port}{n}" for port in ("COM", "LPT") for n in range(1, 10))}
+)
+"""Names Windows keeps for devices: no file or folder may have one, whatever its extension."""
+WINDOWS_FORBIDDEN = '<>:"/\\|?*'
+"""Characters no Windows (or FAT, exFAT) file or folder name may hold, beside control ones."""
+WINDOWS_WHY = (
+    "copied to Windows, or to a FAT or exFAT drive, such a class folder is lost or renamed: "
+    "rename it if the photos or the split folder will go there"
+)
+"""What a name :func:`windows_unsafe` finds costs, said once with the names."""
+
+
+def windows_unsafe(name: str) -> str | None:
+    """Why Windows cannot hold a folder named ``name`` (``con``: a device name; ``x:y``: it holds
+    ``:``; ``café.``: it ends in a dot, which Windows drops), in words; None when it can. Linux
+    and macOS hold such names, so a split or a run works here; only a copy fails (persona39d)."""
+    if name.split(".")[0].rstrip(" ").upper() in WINDOWS_DEVICES:
+        return "a device name"
+    if bad := sorted({c for c in name if c in WINDOWS_FORBIDDEN or ord(c) < 32}):
+        return "holds " + " ".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in bad)
+    if name.endswith((".", " ")):
+        return f"ends in a {'dot' if name.endswith('.') else 'space'}"
+    return None
+
+
 UNKNOWN_NAME_WHY = (
     'predict and evaluate answer "unknown" for an image like none of the classes, so this class '
     "could not be told from that answer: rename the folder (to other, say)"

@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from objrec.config import SplitConfig
-from objrec.data import SPLITS, UNKNOWN_NAME_WHY, class_of_folder, named_unknown
+from objrec.data import (
+    SPLITS,
+    UNKNOWN_NAME_WHY,
+    WINDOWS_WHY,
+    class_of_folder,
+    named_unknown,
+    windows_unsafe,
+)
 from objrec.enough import FEWEST_TO_TRUST
 from objrec.errors import ObjrecError
 from objrec.images import MAX_PIXELS_VARIABLE, IgnoredFiles, pixel_limit
@@ -199,14 +206,7 @@ def split_warnings(result: SplitResult, chosen_ratios: bool = False) -> list[str
     classes and files left out, pictures in two classes, classes missing from some split.
     ``chosen_ratios``: the caller chose ``result.ratios``, even the default ones (the CLI:
     ``--ratios`` typed), which :func:`larger_ratios_hint` then does not second-guess."""
-    warnings = []
-    if len(result.counts) == 1:
-        warnings.append(
-            f"only one class ({next(iter(result.counts))}): `train` will refuse this "
-            "split (a classifier needs at least two classes)"
-        )
-    for name in filter(named_unknown, result.counts):
-        warnings.append(f"`train` will refuse the class named {name}: {UNKNOWN_NAME_WHY}")
+    warnings = class_name_warnings(list(result.counts))
     if result.empty_classes:
         warnings.append(
             "left out class folders without images (`strict` refuses them): "
@@ -260,6 +260,23 @@ def two_groups_sentence(result: SplitResult) -> str:
         "judges them by, none in valid (add photos taken apart from these to fill it): "
         + ", ".join(result.two_group_classes)
     )
+
+
+def class_name_warnings(classes: Sequence[str]) -> list[str]:
+    """The warnings on the classes a split made: one class only (``train`` refuses it), a class
+    named ``unknown``, class names Windows cannot hold (``data.windows_unsafe``; noted, as the
+    split works here, and the names are first seen by ``split``)."""
+    warnings = []
+    if len(classes) == 1:
+        warnings.append(
+            f"only one class ({next(iter(classes))}): `train` will refuse this "
+            "split (a classifier needs at least two classes)"
+        )
+    for name in filter(named_unknown, classes):
+        warnings.append(f"`train` will refuse the class named {name}: {UNKNOWN_NAME_WHY}")
+    if unsafe := {name: why for name in classes if (why := windows_unsafe(name))}:
+        warnings.append(f"class names Windows cannot hold: {grouped(unsafe)}; {WINDOWS_WHY}")
+    return warnings
 
 
 def few_train_sentence(result: SplitResult) -> str:
