@@ -1520,6 +1520,19 @@ def test_the_script_words_its_answers_as_predict_does(capsys, score):
         assert export_script.resting_words(n) == f", {resting_words(n)}"
 
 
+def test_the_script_quotes_a_class_name_with_a_comma_as_predict_does():
+    """The script cannot import objrec: its ``quoted`` is a copy of ``progress.quoted``, and its
+    top classes read as predict's, "chien, tacheté" one class of two."""
+    from objrec import export_script
+    from objrec.cli.prediction import topk_line
+    from objrec.progress import quoted
+
+    for name in ("ant", "chien, tacheté", "a;b", " ant", '"ant"', 'a\\", b', ""):
+        assert export_script.quoted(name) == quoted(name)
+    top = [{"class": "chien, tacheté", "prob": 0.9}, {"class": "Cat", "prob": 0.1}]
+    assert export_script.top_text(top) == topk_line(top) == '"chien, tacheté" 90.00%, Cat 10.00%'
+
+
 def test_an_export_imports_only_the_opsets_its_operators_use():
     """ONNX Runtime's pre-processing stamps the int8 body with nine opset imports (ai.onnx.ml 5,
     com.microsoft.nchwc, ...) though its operators are all ONNX's own, and an ONNX Runtime before
@@ -1613,5 +1626,6 @@ def test_the_script_escapes_a_class_named_with_terminal_controls(tmp_path, monke
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out
     escaped = "\\x1b]0;pwned\\x07\\x1b[2J\\x1b[31mcrab"
-    assert out.splitlines()[0] == f"{photos[0]}: {escaped} 90.00%, lobster 10.00%"
+    quoted = f'"{escaped}"'  # a list's name holding ";" is quoted, as objrec predict does
+    assert out.splitlines()[0] == f"{photos[0]}: {quoted} 90.00%, lobster 10.00%"
     assert f"  {escaped}  {len(photos)}" in out.splitlines()

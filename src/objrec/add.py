@@ -72,7 +72,7 @@ from objrec.images import (
 from objrec.manifest import MANIFEST, MANIFEST_COLUMNS, MANIFEST_GROUP, sha256_file
 from objrec.outputs import free_name, locked, name_key, remove_leftovers, staged, write_new
 from objrec.placement import evaluated_pair, nearer_split, no_empty_split
-from objrec.progress import listed, log_result_warnings, plural, some_of
+from objrec.progress import listed, log_result_warnings, plural, quoted, some_of
 from objrec.ratios import allocate, min_class_size
 from objrec.split_result import no_decoder_sentence
 from objrec.split_source import decode_all
@@ -236,12 +236,14 @@ def add_warnings(result: AddResult) -> list[str]:
         warnings.append(
             f"pictures in two classes that are the same or look alike ({plural(len(pairs), 'pair')}"
             "; one of the two labels is probably wrong; a copy already in the data folder was "
-            "not added, a near one went to its split): " + some_of([f"{a} = {b}" for a, b in pairs])
+            "not added, a near one went to its split): "
+            + some_of([f"{quoted(a)} = {quoted(b)}" for a, b in pairs], quote=False)
         )
     if result.small_classes:
         warnings.append(
             f"classes with fewer than {plural(result.min_images, 'distinct image')} cannot appear "
-            "in every split (add images or change `ratios`): " + ", ".join(result.small_classes)
+            "in every split (add images or change `ratios`): "
+            + some_of(result.small_classes, len(result.small_classes))
         )
     if result.spread_groups:
         warnings.append(
@@ -249,7 +251,10 @@ def add_warnings(result: AddResult) -> list[str]:
             " split each goes to: those images were put apart by hand, or each new one is like two"
             " pictures in different splits; it goes to the split holding most of them, or the"
             " first of a tie; run `audit_folder(data)`): "
-            + some_of([f"{a} ~ {', '.join(b)}" for a, b in result.spread_groups])
+            + some_of(
+                [f"{quoted(a)} ~ {some_of(b, len(b))}" for a, b in result.spread_groups],
+                quote=False,
+            )
         )
     return warnings
 
@@ -273,11 +278,9 @@ def shared_note(result: AddResult) -> str | None:
     if not shared or not result.own_ratios:
         return None
     went = "would go" if result.dry_run else "went"
-    where = [
-        f"{name} ({', '.join(f'{s} {n}' for s, n in c.items())})" for name, c in shared.items()
-    ]
+    where = some_of([f"{quoted(name)} ({listed(c)})" for name, c in shared.items()], quote=False)
     return (
-        f"the new images of {some_of(where)} {went} partly to valid and test, as the data "
+        f"the new images of {where} {went} partly to valid and test, as the data "
         "folder's own images are shared, so that `evaluate` measures each class on photos the "
         "model never trained on; to train on all the new images of a class instead (its valid "
         "and test images then stay as they are; a near-duplicate of one still goes to its "

@@ -67,7 +67,7 @@ from objrec.frozen import FrozenBody, PassSettings, Probe
 from objrec.images import warned_once_per_file
 from objrec.model import build_head
 from objrec.outputs import takes_back_folders
-from objrec.progress import SILENT, Reporter, or_silent, plural
+from objrec.progress import SILENT, Reporter, or_silent, plural, quoted
 from objrec.quantize import auto_precision, quantize_body
 from objrec.views import ViewSpec
 
@@ -659,7 +659,7 @@ def rank_label_issues(
 
 def unjudged_note(classes: list[str]) -> str:
     """The sentence that says which classes' labels the audit could not judge, and why."""
-    names = ", ".join(classes)
+    names = ", ".join(map(quoted, classes))
     return (
         f"labels not judged in {plural(len(classes), 'class', 'classes')} ({names}): fewer than "
         f"{MIN_JUDGED} readable images (near-duplicates counted once), so nothing of their own "
@@ -939,7 +939,7 @@ def far_classes(
 def far_classes_note(found: dict[str, tuple[int, int]], outliers: int) -> str:
     """The sentence that says how many of the ``outliers`` lie in classes of few images that are
     far as a whole (:func:`far_classes`), naming them, and what that means for removing them."""
-    named = ", ".join(f"{name} {n} of its {size}" for name, (n, size) in found.items())
+    named = ", ".join(f"{quoted(name)} {n} of its {size}" for name, (n, size) in found.items())
     total = sum(n for n, _ in found.values())
     return (
         f"{total} of the {plural(outliers, 'outlier')} are photos of classes of few images "

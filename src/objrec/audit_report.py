@@ -58,7 +58,7 @@ from objrec.outputs import (
     takes_back_folders,
     users_file,
 )
-from objrec.progress import SILENT, Reporter, plural, some_of
+from objrec.progress import SILENT, Reporter, plural, quoted, some_of
 from objrec.reviewed import read_reviewed, write_reviewed
 from objrec.tables import (
     CSV_ENCODING,
@@ -366,7 +366,7 @@ def kept_firsts(result: AuditResult, inv: Inventory) -> list[tuple[int, str]]:
     ):
         for group in groups:
             first, *others = group["_indices"]
-            names = ", ".join(inv.rel(inv.items[m]) for m in others[:KEPT_NAMED])
+            names = ", ".join(quoted(inv.rel(inv.items[m])) for m in others[:KEPT_NAMED])
             if len(others) > KEPT_NAMED:
                 names += f" and {len(others) - KEPT_NAMED} more"
             said = dict(zip(("one", "group", "others", "then"), words, strict=True))
@@ -628,12 +628,15 @@ def _warn_unsure_relabels(plan: dict[str, dict[str, str]]) -> None:
     )
     if not unsure:
         return
-    named = [f"{file} to {new} (line {n}, p(suggested)={p:.2f})" for p, n, file, new in unsure]
+    named = [
+        f"{quoted(file)} to {quoted(new)} (line {n}, p(suggested)={p:.2f})"
+        for p, n, file, new in unsure
+    ]
     log.warning(
         "%s of the plan %s less sure, the suggested class's probability under %s (about 1 in 4 "
         "such was wrong when measured): check %s before trusting the copy: %s",
         *(plural(len(unsure), "relabel"), "is" if len(unsure) == 1 else "are", RELABEL_SURE_PROB),
-        *("it" if len(unsure) == 1 else "them", some_of(named)),
+        *("it" if len(unsure) == 1 else "them", some_of(named, quote=False)),
     )
 
 

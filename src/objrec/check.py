@@ -56,7 +56,7 @@ from objrec.images import (
     walk_tree,
 )
 from objrec.manifest import sha256_file
-from objrec.progress import SILENT, Reporter, or_silent, plural, some_of
+from objrec.progress import SILENT, Reporter, or_silent, plural, quoted, some_of
 from objrec.ratios import allocate, larger_ratios_hint, min_class_size, photos_for
 from objrec.reviewed import REVIEWED_FILE
 
@@ -429,7 +429,7 @@ def few_beside_many_hint(counts: dict[str, int]) -> str | None:
     )
     if not small:
         return None
-    named = some_of([f"{name} ({n:,})" for n, name in small])
+    named = some_of([f"{quoted(name)} ({n:,})" for n, name in small], quote=False)
     have = "has" if len(small) == 1 else "have"
     return (
         f"{plural(len(small), 'class', 'classes')} {have} few images beside {large} with "
@@ -531,16 +531,18 @@ def _note_blank(
     kept = sorted(name for name, n in blank.items() if n > readable[name] / 2)
     stray = [p for p in result.blank_images if class_of[p] not in kept]
     shown = stray + [p for p in result.blank_images if class_of[p] in kept]
-    names = ", ".join(str(p.relative_to(root)) for p in shown[:3])
+    names = ", ".join(quoted(str(p.relative_to(root))) for p in shown[:3])
     more = ", ..." if len(shown) > 3 else ""
     message = f"{plural(len(shown), 'nearly blank image')} ({names}{more}): one colour all over"
     failure = (
         "trained as their class folder's, they teach it that a blank frame is that class. Move "
         "them out, or into a class of their own"
     )
-    most = [f"{name} ({blank[name]} of {readable[name]} images)" for name in kept]
+    most = some_of(
+        [f"{quoted(name)} ({blank[name]} of {readable[name]} images)" for name in kept], quote=False
+    )
     purpose = (
-        f"most of class{'es' if len(kept) > 1 else ''} {some_of(most)}: a class of blank frames "
+        f"most of class{'es' if len(kept) > 1 else ''} {most}: a class of blank frames "
         "on purpose, it seems, so nothing to move there"
     )
     if not kept:
@@ -648,6 +650,6 @@ def require_clean(root: Path, reporter: Reporter = SILENT) -> None:
     """For ``--strict``: raise with the whole list when any file or folder is unusable."""
     bad = check_folder(root, reporter).unusable
     if bad:
-        listing = some_of([f"{p.path} ({p.kind})" for p in bad])
+        listing = some_of([f"{quoted(p.path)} ({p.kind})" for p in bad], quote=False)
         what = plural(len(bad), "unusable file or folder", "unusable files or folders")
         raise strict_refusal(root, [f"{what}: {listing}"])

@@ -29,7 +29,7 @@ from objrec.images import (
     open_image,
 )
 from objrec.meta import BEST, LAST
-from objrec.progress import plural, some_of
+from objrec.progress import plural, quoted, some_of
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,10 @@ def with_likely(names: Sequence[str], candidates: Sequence[str]) -> list[str]:
     """Each of ``names``, with the candidate it is most likely a misspelling of: ``starfsh (is it
     starfish?)``."""
     hints = ((name, close_match(name, candidates)) for name in names)
-    return [f"{name} (is it {match}?)" if match else name for name, match in hints]
+    return [
+        f"{quoted(name)} (is it {quoted(match)}?)" if match else quoted(name)
+        for name, match in hints
+    ]
 
 
 def scan_class_folder(
@@ -242,7 +245,7 @@ def _refuse_untaught(
     if unknown:
         raise ObjrecError(
             f"{root} has class folders that are not among the model's {len(names)} classes (its "
-            f"training images' class folders): {some_of(with_likely(unknown, names))}"
+            f"training images' class folders): {some_of(with_likely(unknown, names), quote=False)}"
         )
 
 

@@ -79,6 +79,7 @@ from objrec.progress import (
     log_result_warnings,
     or_silent,
     plural,
+    quoted,
     some_of,
     with_distinct,
 )
@@ -520,7 +521,10 @@ def refuse_none_taught(
         return
     if not untaught:  # its class folders hold no image at all (each said in a warning)
         raise ObjrecError(f"{target} holds no images: its class folders are empty")
-    named = some_of([f"{name} ({plural(len(files), 'image')})" for name, files in untaught.items()])
+    named = some_of(
+        [f"{quoted(name)} ({plural(len(files), 'image')})" for name, files in untaught.items()],
+        quote=False,
+    )
     message = (
         f"{target} holds no images of the model's {plural(n_classes, 'class', 'classes')}, only "
         f"of class folders it was not taught: {named}"
@@ -579,7 +583,9 @@ def flag_untaught(
 def untaught_warning(result: EvaluationResult, has_threshold: bool, run: Path) -> str:
     """The sentence naming the classes the model of ``run`` was not taught that the folder has,
     and the run: ``evaluate --against`` evaluates two runs, of which either may lack one."""
-    named = ", ".join(f"{name} ({plural(n, 'image')})" for name, n in result.untaught.items())
+    named = ", ".join(
+        f"{quoted(name)} ({plural(n, 'image')})" for name, n in result.untaught.items()
+    )
     total = plural(sum(result.untaught.values()), "image")
     if result.untaught_unknown is not None:
         flagged = f'the model answered {result.untaught_unknown} of these {total} "unknown"'

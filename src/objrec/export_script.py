@@ -507,13 +507,22 @@ def text(answer: dict) -> str:
     )
 
 
+def quoted(name: str) -> str:
+    """A class name as a list says it, in double quotes when it holds a comma or a semicolon, a
+    space at either end, a leading quote (objrec's ``progress.quoted``)."""
+    plain = name == name.strip() and not name.startswith('"')
+    if name and plain and "," not in name and ";" not in name:
+        return name
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def top_text(topk: list[dict]) -> str:
     """The top classes as ``objrec predict`` prints them: the first always, then those whose
     probability shows as more than 0.00%, the others counted (``and 3 more classes under
     0.005%``); each name :func:`printed`, as a file's is (a model's class named with ESC
     coloured or cleared the terminal)."""
     shown_ = [t for i, t in enumerate(topk) if i == 0 or f"{t['prob']:.2%}" != f"{0:.2%}"]
-    line = ", ".join(f"{printed(t['class'])} {t['prob']:.2%}" for t in shown_)
+    line = ", ".join(f"{printed(quoted(t['class']))} {t['prob']:.2%}" for t in shown_)
     hidden = len(topk) - len(shown_)
     more = "1 more class" if hidden == 1 else f"{hidden:,} more classes"
     return line + (f", and {more} under 0.005%" if hidden else "")

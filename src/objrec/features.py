@@ -351,7 +351,9 @@ def report_unreadable(tables: Sequence[FeatureTable | FeatureSet]) -> list[str]:
         log.info("skipped %s", message)
     if messages:
         skipped = plural(len(messages), "unreadable file")
-        log.warning("skipped %s (`check_folder` lists them): %s", skipped, some_of(messages))
+        log.warning(
+            "skipped %s (`check_folder` lists them): %s", skipped, some_of(messages, quote=False)
+        )
     return messages
 
 
@@ -359,7 +361,9 @@ def require_readable(table: FeatureTable | FeatureSet, folder: Path) -> None:
     """Refuse ``folder`` in one sentence when none of its images (``table``'s) can be read: there
     is nothing to fit, calibrate, measure or rank."""
     if len(table.ok) and not table.ok.any():
-        raise ObjrecError(f"no image of {folder} can be read: {some_of(list(table.errors))}")
+        raise ObjrecError(
+            f"no image of {folder} can be read: {some_of(list(table.errors), quote=False)}"
+        )
 
 
 def require_every_class(table: FeatureTable, folder: Path, classes: Sequence[str]) -> None:

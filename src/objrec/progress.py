@@ -142,12 +142,27 @@ NAMED = 10
 """A message names at most this many files or folders of one kind, then counts the rest."""
 
 
-def some_of(names: Sequence[str], limit: int = NAMED) -> str:
-    """``names`` for a message: the first ``limit``, then ``and N more``; one more is named, as
-    "and 1 more" kept back a name in as many words (evaluate's classes too few to trust)."""
-    if len(names) <= limit + 1:
-        return ", ".join(names)
-    return ", ".join(names[:limit]) + f" and {len(names) - limit:,} more"
+def quoted(name: str) -> str:
+    """``name`` (a class, a file) as a list in a message says it: as it is, or in double quotes
+    (a quote or backslash in it escaped by a backslash, as in JSON) when the list's own words
+    would split or hide it: a comma or a semicolon, a space at either end, a leading quote, no
+    character at all (``"crème, brûlée"``). ``classes: 7 (Cat, café, chien "dalmatien",
+    tacheté, crème brûlée, ...)`` read as 8 classes (persona39d). A control character is left
+    to the CLI, which shows every name's as ``\\x1b`` (docs/folders.md)."""
+    plain = name == name.strip() and not name.startswith('"')
+    if name and plain and "," not in name and ";" not in name:
+        return name
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def some_of(names: Sequence[str], limit: int = NAMED, *, quote: bool = True) -> str:
+    """``names`` for a message, each :func:`quoted` (``quote``; False: items already worded,
+    their names quoted): the first ``limit``, then ``and N more``; one more is named, as "and 1
+    more" kept back a name in as many words (evaluate's classes too few to trust)."""
+    shown = [quoted(name) for name in names] if quote else list(names)
+    if len(shown) <= limit + 1:
+        return ", ".join(shown)
+    return ", ".join(shown[:limit]) + f" and {len(shown) - limit:,} more"
 
 
 def grouped(labels: Mapping[str, str], limit: int = NAMED) -> str:

@@ -58,7 +58,7 @@ from objrec.outputs import (
     shown_name,
     staged,
 )
-from objrec.progress import Reporter, or_silent, plural, some_of
+from objrec.progress import Reporter, or_silent, plural, quoted, some_of
 from objrec.tables import exact_cell
 from objrec.transforms import TTA_VIEWS, build_transforms, draft_size
 
@@ -738,7 +738,9 @@ def unknown_class_words(rows: list[dict[str, Any]] | None, stricter: bool = Fals
 
     if not rows:
         return ""
-    named = some_of([f"{r['class']} {r['unknown']} of {r['images']}" for r in rows])
+    named = some_of(
+        [f"{quoted(r['class'])} {r['unknown']} of {r['images']}" for r in rows], quote=False
+    )
     words = f"{'With it, by' if stricter else 'By'} class: {named}."
     if alarm := mostly_unknown_words(rows, stricter).removeprefix("with it, "):  # said above
         words += f" {alarm[0].upper()}{alarm[1:]}."

@@ -20,7 +20,7 @@ from objrec.data import (
 from objrec.enough import FEWEST_TO_TRUST
 from objrec.errors import ObjrecError
 from objrec.images import MAX_PIXELS_VARIABLE, IgnoredFiles, pixel_limit
-from objrec.progress import grouped, plural, some_of
+from objrec.progress import grouped, plural, quoted, some_of
 from objrec.ratios import larger_ratios_hint, photos_for
 
 
@@ -197,7 +197,7 @@ def merged_sentences(merged: dict[str, int]) -> list[str]:
         "class folders named alike but for how their accents are encoded (a Mac writes them "
         "decomposed, other systems composed: one name to a person) were split as one class, "
         "under its composed name: "
-        + some_of([f"{name} ({n} folders)" for name, n in merged.items()])
+        + some_of([f"{quoted(name)} ({n} folders)" for name, n in merged.items()], quote=False)
     ]
 
 
@@ -222,7 +222,7 @@ def split_warnings(result: SplitResult, chosen_ratios: bool = False) -> list[str
         warnings.append(
             f"pictures in two classes that are the same or look alike ({plural(len(pairs), 'pair')}"
             "; one of the two labels is probably wrong, and each pair was kept in one split): "
-            + some_of([f"{a} = {b}" for a, b in pairs])
+            + some_of([f"{quoted(a)} = {quoted(b)}" for a, b in pairs], quote=False)
         )
     warnings += short_class_sentences(result)
     if result.few_train_classes:
@@ -243,7 +243,7 @@ def short_class_sentences(result: SplitResult) -> list[str]:
         sentences.append(
             f"classes with fewer than {plural(result.min_images, 'distinct image')}"
             f"{_or_groups(result)} cannot appear in every split (add images or change `ratios`): "
-            + ", ".join(small)
+            + some_of(small, len(small))
         )
     if result.two_group_classes:
         sentences.append(two_groups_sentence(result))
@@ -258,7 +258,7 @@ def two_groups_sentence(result: SplitResult) -> str:
         "file groups, each kept whole in one split, so that no split holds a near copy of a "
         "training photo) have the larger group in train and the other in test, which `evaluate` "
         "judges them by, none in valid (add photos taken apart from these to fill it): "
-        + ", ".join(result.two_group_classes)
+        + some_of(result.two_group_classes, len(result.two_group_classes))
     )
 
 

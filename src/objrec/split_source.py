@@ -140,7 +140,7 @@ def _select_classes(src: Path, exclude: Sequence[str]) -> list[str]:
     left_out = {class_of_folder(n) for n in exclude}
     unknown = sorted(left_out - {class_of_folder(n) for n in names})
     if unknown:
-        named = ", ".join(with_likely(unknown, names))  # cat (is it Cat?)
+        named = some_of(with_likely(unknown, names), len(unknown), quote=False)  # cat (is it Cat?)
         raise ObjrecError(f"`exclude` names classes that {src} does not have: {named}")
     folders = [n for n in names if class_of_folder(n) not in left_out]
     if not folders:

@@ -88,7 +88,7 @@ from objrec.leakage import seen_in_state, union_seen
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, LowPrecisionTraining, build_head, count_parameters
 from objrec.outputs import takes_back_folders
-from objrec.progress import SILENT, Reporter, listed, or_silent, plural, some_of
+from objrec.progress import SILENT, Reporter, listed, or_silent, plural, quoted, some_of
 from objrec.quantize import QuantizedBody, auto_precision, int8_engine, quantize_body
 from objrec.runs import (
     EpochSaver,
@@ -215,7 +215,7 @@ def train_settings(
 def classes_note(classes: Sequence[str], listed: int = 10) -> str:
     """How many classes the run learns, named when ``listed`` or fewer: ``classes: 3 (blue,
     green, red)``, so that a class added or gone shows in train's first lines."""
-    names = f" ({', '.join(classes)})" if len(classes) <= listed else ""
+    names = f" ({', '.join(map(quoted, classes))})" if len(classes) <= listed else ""
     return f"classes: {len(classes)}{names}"
 
 

@@ -44,7 +44,7 @@ from objrec.cli.output import (
     with_warnings,
 )
 from objrec.config import DEFAULT_BACKBONE, PRECISIONS, SplitConfig, TrainConfig, field_help
-from objrec.progress import plural, some_of
+from objrec.progress import plural, quoted, some_of
 
 if TYPE_CHECKING:
     from objrec.check import CheckResult, Problem
@@ -488,7 +488,7 @@ def print_added(result, cache_dir: Path | None = None) -> None:
     if result.copy_files:
         console.print(
             f"skipped {plural(len(result.copy_files), 'image')} already there (the same bytes): "
-            + some_of([f"{a} = {b}" for a, b in result.copy_files]),
+            + some_of([f"{quoted(a)} = {quoted(b)}" for a, b in result.copy_files], quote=False),
             markup=False,
             highlight=False,
         )

@@ -43,7 +43,7 @@ from objrec.config import (
     field_help,
     unknown_score_words,
 )
-from objrec.progress import NAMED, plural, some_of, with_distinct
+from objrec.progress import NAMED, plural, quoted, some_of, with_distinct
 
 if TYPE_CHECKING:
     from objrec.evaluate import EvaluationResult
@@ -615,7 +615,7 @@ def unknown_class_lines(rows: list[dict[str, Any]] | None, stricter: bool = Fals
     older ``metrics.json`` does not say)."""
     if not rows:
         return []
-    parts = [f"{r['class']} {r['unknown']} of {r['images']}" for r in rows[:NAMED]]
+    parts = [f"{quoted(r['class'])} {r['unknown']} of {r['images']}" for r in rows[:NAMED]]
     if rest := rows[NAMED:]:
         images = plural(sum(r["unknown"] for r in rest), "image")
         parts.append(f"and {plural(len(rest), 'more class', 'more classes')} ({images})")
@@ -672,7 +672,7 @@ def missed_line(answered_as: dict[str, int]) -> str:
     then how many more and their images (a 100-class model's strangers spread over most of its
     classes)."""
     answers = list(answered_as.items())
-    where = ", ".join(f"{name} {count}" for name, count in answers[:NAMED])
+    where = ", ".join(f"{quoted(name)} {count}" for name, count in answers[:NAMED])
     if rest := answers[NAMED:]:
         images = plural(sum(count for _, count in rest), "image")
         where += f" and {plural(len(rest), 'more class', 'more classes')} ({images})"

@@ -29,7 +29,7 @@ from objrec.cli.output import (
     print_json,
     printable,
 )
-from objrec.progress import plural
+from objrec.progress import plural, quoted
 
 
 @click.command(short_help="Predict the classes of photos, or of folders of them.")
@@ -305,7 +305,7 @@ def topk_line(topk: Sequence[dict]) -> str:
     the default top 5 was mostly 0.00%). ``--json`` keeps every one, with its exact value."""
     zero = percent(0.0)
     shown = [t for i, t in enumerate(topk) if i == 0 or percent(float(t["prob"])) != zero]
-    line = ", ".join(f"{t['class']} {percent(float(t['prob']))}" for t in shown)
+    line = ", ".join(f"{quoted(t['class'])} {percent(float(t['prob']))}" for t in shown)
     hidden = len(topk) - len(shown)
     return line + (f", and {plural(hidden, 'more class')} under 0.005%" if hidden else "")
 

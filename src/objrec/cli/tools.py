@@ -31,7 +31,7 @@ from objrec.cli.output import (
 )
 from objrec.config import DEFAULT_BACKBONE
 from objrec.errors import ObjrecError
-from objrec.progress import plural
+from objrec.progress import plural, some_of
 
 
 @click.command(short_help="Show, prune or clear the stored features and image facts.")
@@ -128,7 +128,7 @@ def clear_cache(store, wait, say: Console) -> dict:
         )
     names = [str(p.relative_to(store.root)) for p in done.left]
     if names:
-        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        shown = some_of(names, 5)
         say.print(
             f"left {plural(len(names), 'entry')} that objrec did not write: {shown}", markup=False
         )

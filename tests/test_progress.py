@@ -1,0 +1,50 @@
+"""The words messages are built of: counts, lists of names."""
+
+import pytest
+
+from objrec.cli.prediction import topk_line
+from objrec.evaluate import mostly_unknown_words
+from objrec.progress import grouped, quoted, some_of
+from objrec.train import classes_note
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("crème brûlée", "crème brûlée"),
+        ('chien "dalmatien"', 'chien "dalmatien"'),  # a quote inside splits nothing
+        ("ant (red)", "ant (red)"),
+        ("crème, brûlée", '"crème, brûlée"'),
+        ("a;b", '"a;b"'),
+        (" ant", '" ant"'),
+        ("ant ", '"ant "'),
+        ('"ant"', '"\\"ant\\""'),
+        ('a\\", b', '"a\\\\\\", b"'),
+        ("evil\x1b[31mred", "evil\x1b[31mred"),  # the CLI shows it as \x1b, as every name's
+        ("", '""'),
+    ],
+)
+def test_a_name_is_quoted_only_where_a_list_would_split_or_hide_it(name, said):
+    assert quoted(name) == said
+
+
+def test_lists_of_names_say_a_name_with_a_comma_as_one():
+    """persona39d: `classes: 7 (Cat, café, chien "dalmatien", tacheté, crème brûlée, ...)` read
+    as 8 classes; "crème, brûlée 1 of 8" as two. Every list of names quotes such a name."""
+    names = ["Cat", "chien, tacheté", "crème brûlée"]
+    assert some_of(names) == 'Cat, "chien, tacheté", crème brûlée'
+    assert some_of(names, 1) == "Cat and 2 more"
+    assert grouped({"a, b": "2 in train", "c": "2 in train"}) == '"a, b", c (2 in train each)'
+    worded = [f"{quoted(n)} (4)" for n in names[:2]]
+    assert some_of(worded, quote=False) == 'Cat (4), "chien, tacheté" (4)'
+
+
+def test_trains_evaluates_and_predicts_lists_of_classes_quote_a_name_with_a_comma():
+    classes = ["Cat", "chien, tacheté", "crème brûlée"]
+    assert classes_note(classes) == 'classes: 3 (Cat, "chien, tacheté", crème brûlée)'
+    rows = [{"class": "chien, tacheté", "images": 8, "unknown": 5}]
+    assert mostly_unknown_words(rows).startswith(
+        'half or more of the images of "chien, tacheté" (5'
+    )
+    top = [{"class": "chien, tacheté", "prob": 0.9}, {"class": "Cat", "prob": 0.1}]
+    assert topk_line(top) == '"chien, tacheté" 90.00%, Cat 10.00%'
