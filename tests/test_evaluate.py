@@ -1094,6 +1094,26 @@ def test_classes_of_one_count_too_few_to_trust_are_named_with_it_once(caplog):
     assert sorted(named.split(", ")) == ["a", "b", "c"]
 
 
+def test_the_overall_top1_and_top5_carry_their_95_percent_interval_on_distinct_photos():
+    """repro40: a paper's 96.00% on 50 test images needs its interval; metrics.json had the
+    per-class ones only, and the overall top-1's only as a sentence the CLI printed when wide
+    (top-5's nowhere). Both rest on the distinct photos, as the per-class intervals do."""
+    import torch
+
+    from objrec.evaluate import summarize_logits
+    from objrec.metrics import wilson_interval
+
+    labels = torch.tensor([0, 0, 0, 0, 1, 1, 1, 2])
+    logits = torch.nn.functional.one_hot(torch.tensor([0, 0, 0, 0, 1, 1, 0, 0]), 3).float()
+    groups = [0, 0, 1, 2, 3, 4, 5, 6]  # the first two images are one photo
+    m = summarize_logits(logits, labels, ["a", "b", "c"], groups=groups).metrics
+    low, high = wilson_interval(6 / 8, 7)
+    assert (m["top1_low"], m["top1_high"]) == (round(low, 4), round(high, 4))
+    assert m["top1_low"] < m["top1"] < m["top1_high"]
+    assert m["top5"] == 1.0 and m["top5_low"] == round(wilson_interval(1.0, 7)[0], 4)
+    assert m["top5_high"] == 1.0
+
+
 def test_per_class_table_gives_each_top1_its_95_percent_interval():
     """persona38b: crab's 3 right of 4 test images read "75%" in per_class.csv and --json, like
     any other top-1; only under 3 images was a class marked. Each row has `top1_low` and

@@ -1192,11 +1192,24 @@ def summarize_logits(logits, labels, classes, n_train=None, groups=None) -> Eval
     metrics = summarize(logits, labels, len(classes))
     groups = list(range(len(labels))) if groups is None else list(groups)
     metrics["n_groups"] = len(set(groups))
+    add_overall_intervals(metrics)
     distinct = distinct_per_class(labels, groups, classes)
     table = mark_too_few(per_class_table(logits, labels, classes, n_train), distinct)
     table = table.sort_values(["top1", "loss"], ascending=[True, False]).reset_index(drop=True)
     matrix = confusion_matrix(logits.argmax(1), labels, len(classes))
     return EvaluationResult(metrics, table, most_confused(matrix, classes), matrix, list(classes))
+
+
+def add_overall_intervals(metrics: dict[str, Any]) -> None:
+    """``top1_low``, ``top1_high``, ``top5_low`` and ``top5_high`` into ``metrics``: the 95%
+    Wilson interval of each on the distinct photos (``n_groups``), as each class's top-1 has it,
+    for a paper's "96.0% (86.5-98.9%)". It measures the test images' chance only, not the
+    spread between training seeds or splits (docs/commands.md, "Reproducing a result")."""
+    from objrec.metrics import wilson_interval
+
+    for name in ("top1", "top5"):
+        low, high = wilson_interval(float(metrics[name]), int(metrics["n_groups"]))
+        metrics[f"{name}_low"], metrics[f"{name}_high"] = round(low, 4), round(high, 4)
 
 
 def standard_json(data: dict[str, Any]) -> str:
