@@ -396,3 +396,51 @@ def test_under_torchrun_only_rank_0_takes_back_the_run_folder(tmp_path, split_di
     with pytest.raises(KeyboardInterrupt):  # on rank 0 the same stop leaves no folder
         train(split_dir, tmp_path / "run", tiny_train_config())
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_a_runs_summary_records_what_it_was_made_with(trained_once):
+    """repro40: summary.json and config.json named no objrec version or commit, no library, no
+    CPU, and neither the body's weights nor the split: a paper citing the run could not say what
+    made it. `provenance` holds them, each checkable against what made it."""
+    import csv
+    import hashlib
+    import importlib.metadata
+    import json
+    import subprocess
+    from pathlib import Path
+
+    import objrec
+    from objrec.checkpoint import load_model
+
+    record = json.loads((trained_once / "summary.json").read_text())["provenance"]
+    data = trained_once.parent / "data"
+    assert record["objrec"] == objrec.__version__
+    assert record["libraries"]["torch"] == importlib.metadata.version("torch")
+    assert record["libraries"]["torchvision"] == importlib.metadata.version("torchvision")
+    assert record["cpu"] and record["threads"] >= 1 and record["python"]
+    assert record["body_fingerprint"] == load_model(trained_once)[1].body_fingerprint
+    assert record["data"] == str(data.resolve())
+    with (data / "manifest.csv").open(newline="", encoding="utf-8-sig") as f:
+        rows = sorted(f"{r['split']},{r['class']},{r['sha256']}" for r in csv.DictReader(f))
+    assert record["split_fingerprint"] == hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
+    root = Path(objrec.__file__).resolve().parents[2]
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True)
+    if head.returncode == 0:  # run from a checkout (CI's, a developer's)
+        assert record["commit"].startswith(head.stdout.decode().strip())
+
+
+def test_the_split_fingerprint_is_of_the_photos_and_their_splits_not_their_paths(tmp_path):
+    """A reviewer who splits the same photos from another folder gets the same fingerprint; a
+    photo in another split, or another class, changes it."""
+    from objrec.provenance import split_fingerprint
+
+    header = "file,class,split,sha256,source,group\n"
+    rows = ["train/a/1.jpg,a,train,aa,/me/a/1.jpg,0", "test/b/2.jpg,b,test,bb,/me/b/2.jpg,1"]
+    mine, theirs, moved = tmp_path / "m.csv", tmp_path / "t.csv", tmp_path / "x.csv"
+    mine.write_text(header + "\n".join(rows) + "\n")
+    theirs.write_text(header + "\n".join(r.replace("/me/", "/you/x/") for r in rows[::-1]) + "\n")
+    moved.write_text(header + rows[0] + "\n" + rows[1].replace(",test,", ",valid,") + "\n")
+    assert split_fingerprint(mine) == split_fingerprint(theirs)
+    assert split_fingerprint(mine) != split_fingerprint(moved)
+    assert split_fingerprint(tmp_path / "none.csv") is None

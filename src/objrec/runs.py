@@ -37,6 +37,7 @@ from objrec.checkpoint import (
     write_training_state,
 )
 from objrec.config import TrainConfig
+from objrec.cores import cpu_threads
 from objrec.data import class_of_folder
 from objrec.engine import FitState
 from objrec.errors import LOGGED_VALUES, Interrupted, ObjrecError
@@ -57,6 +58,7 @@ from objrec.outputs import (
     remove_leftovers,
 )
 from objrec.progress import some_of
+from objrec.provenance import provenance
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,9 @@ class TrainResult:
     finetune: dict[str, Any] | None = None
     """What fine-tuning did (``train.finetune_record``): whether the run keeps the fine-tuned
     model, the best validation loss before it and its own lowest; None without fine-tuning."""
+    provenance: dict[str, Any] = field(default_factory=dict)
+    """What the run was made with (``provenance.Provenance``): objrec's version and commit, the
+    libraries, the machine, the body's weights, the split's fingerprint."""
 
     def __repr__(self) -> str:
         """One line: the run, its classes and best epoch (the whole ``history`` is in the
@@ -115,6 +120,7 @@ class TrainResult:
             "precision": self.precision,
             "calibration": self.calibration,
             "finetune": self.finetune,
+            "provenance": self.provenance,
         }
 
 
@@ -593,6 +599,7 @@ def write_run(
         precision=precision or {"used": config.precision, "why": ""},
         calibration=calibration or {},
         finetune=finetune,
+        provenance=provenance(meta.body_fingerprint, meta.data_dir, cpu_threads()).to_dict(),
     )
     if write:  # under torchrun only rank 0 writes, and says so
         _write_files(out, model, config, meta, result, seen)

@@ -1,0 +1,117 @@
+"""What a run was made with, for citing it and making it again: objrec's version and commit, the
+libraries that compute its numbers, the machine and its threads, the pretrained body's weights and
+the split it trained on. ``summary.json`` holds it as ``provenance``.
+
+The same seed gives the same model bit for bit on the same machine and libraries; another CPU may
+pick another precision under ``auto`` (config.json has the one used) and round differently, so
+the record names the CPU and the libraries whose arithmetic the numbers rest on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import platform
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from objrec import __version__
+from objrec.manifest import manifest_rows
+
+LIBRARIES = ("torch", "torchvision", "timm", "onnxruntime", "openvino", "numpy", "pillow")
+"""The installed libraries whose versions a run records (those installed): what computes and
+decodes."""
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """A run's origin, as ``summary.json``'s ``provenance`` holds it."""
+
+    objrec: str
+    """objrec's version."""
+    commit: str | None
+    """``git describe --always --dirty`` of objrec's source checkout (``-dirty``: edited since
+    that commit); None when objrec is not run from one (an installed wheel)."""
+    python: str
+    libraries: dict[str, str] = field(default_factory=dict)
+    """Each of :data:`LIBRARIES` installed, and its version."""
+    machine: str = ""
+    """The operating system and architecture (``platform.platform()``)."""
+    cpu: str = ""
+    """The CPU's model name: int8 and bf16 round differently on another."""
+    threads: int = 1
+    """PyTorch's threads; the head came out bit for bit alike on 1 and 2."""
+    body_fingerprint: str | None = None
+    """SHA-256 of the pretrained body's architecture and weights."""
+    data: str | None = None
+    """The data folder trained on, absolute."""
+    split_fingerprint: str | None = None
+    """16 hex digits of a hash over the manifest's sorted (split, class, content SHA-256) rows:
+    the same split of the same photos, wherever they lie; None without a manifest."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def provenance(body_fingerprint: str | None, data: str | None, threads: int) -> Provenance:
+    """The provenance of a run trained now on the split folder ``data``."""
+    return Provenance(
+        objrec=__version__,
+        commit=source_commit(Path(__file__).resolve().parent),
+        python=platform.python_version(),
+        libraries=library_versions(),
+        machine=platform.platform(),
+        cpu=cpu_name(),
+        threads=threads,
+        body_fingerprint=body_fingerprint,
+        data=str(Path(data).resolve()) if data else None,
+        split_fingerprint=split_fingerprint(Path(data) / "manifest.csv") if data else None,
+    )
+
+
+def library_versions() -> dict[str, str]:
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def source_commit(package: Path) -> str | None:
+    """The commit of the checkout ``package`` (``src/objrec``) lies in, when it is objrec's own
+    (a ``pyproject.toml`` beside ``src``); None otherwise, or without git."""
+    root = package.parent.parent
+    if package.parent.name != "src" or not (root / "pyproject.toml").is_file():
+        return None
+    command = ["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=40"]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    return done.stdout.strip() or None
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux's ``/proc/cpuinfo``), else what ``platform`` says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def split_fingerprint(manifest: Path) -> str | None:
+    """16 hex digits over the sorted (split, class, sha256) rows of ``manifest``: the paths
+    and the source folder aside, so a reviewer's split of the same photos compares equal."""
+    rows = sorted(f"{r['split']},{r['class']},{r['sha256']}" for r in manifest_rows(manifest))
+    if not rows:
+        return None
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
