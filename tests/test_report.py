@@ -547,6 +547,23 @@ def test_the_top5_card_of_a_folder_named_with_top_1_keeps_the_folder_s_name(
 
 
 @pytest.mark.slow
+def test_the_top1_and_top5_cards_give_their_95_percent_intervals(
+    trained_run, tmp_path, monkeypatch
+):
+    """repro40: the overview's "96.00% test top-1" of 50 test images stood alone, as a paper's
+    headline figure should not; evaluate's metrics.json has its interval, and the card says it."""
+    import re
+
+    monkeypatch.setattr("objrec.report.TOP5_CLASSES", 2)  # the top-5 card, for 3 classes
+    html = build_report(trained_run, tmp_path / "r.html").read_text()
+    metrics = json.loads((trained_run / "eval-test" / "metrics.json").read_text())
+    text = " ".join(re.sub(r"<[^>]+>", " ", html.split("<main>")[1]).split())
+    for name in ("top1", "top5"):
+        low, high = 100 * metrics[f"{name}_low"], 100 * metrics[f"{name}_high"]
+        assert f"{low:.1f}-{high:.1f}%: its 95% interval" in text
+
+
+@pytest.mark.slow
 def test_a_first_training_image_that_is_unreadable_is_passed_over_as_training_passes_it(
     split_dir,
 ):
