@@ -183,11 +183,13 @@ def test_cli_json_has_the_documented_shape(tmp_path, capsys):
         "plan",
         "label_issues",
         "settled_labels",  # label flags an earlier plan settled (reviewed.csv): none here
+        "too_few_to_judge",  # label flags in classes of too few photos to judge: none here
         "near_duplicates",
         "look_alikes",
         "outliers",
         "classes_not_judged",
         "far_classes",
+        "photos_needed",  # the classes to add or retake photos of (photos_needed.csv)
         "warnings",  # a list, as every --json answer's (docs/json.md)
     }
     assert isinstance(found["warnings"], list)
@@ -1948,7 +1950,7 @@ def test_the_audit_lists_its_outliers_and_names_every_file_it_wrote(capsys):
     ]
     assert lines[at + 5] == (
         "written in photos-audit: audit.html, plan.csv, label_issues.csv, near_duplicates.csv, "
-        "look_alikes.csv, outliers.csv, audit.json"
+        "look_alikes.csv, outliers.csv, audit.json, photos_needed.csv"
     )
     assert lines[-1].startswith(
         "see photos-audit/audit.html; photos-audit/plan.csv pre-fills 4 keeps"
@@ -2676,6 +2678,7 @@ def test_audit_html_counts_one_of_a_kind_in_the_singular(tmp_path, monkeypatch):
         unjudged=[],
         far_classes={},
         settled=[],
+        too_few=[],
     )
     write_page(result, SimpleNamespace(root=tmp_path), tmp_path / "audit.html")
     text = " ".join((tmp_path / "audit.html").read_text().split())
@@ -2686,6 +2689,34 @@ def test_audit_html_counts_one_of_a_kind_in_the_singular(tmp_path, monkeypatch):
     # a pair in valid and test was said to be "trained on and tested on"
     assert "1 in valid and test (validated on and tested on, not trained on)" in summary
     assert "trained on and tested on" not in summary
+
+
+def test_audit_html_counts_the_flags_too_few_to_judge_apart(tmp_path, monkeypatch):
+    """The page's summary counted every label flag as a likely wrong label: those in classes of
+    too few photos to judge are counted apart, as the terminal does."""
+    from types import SimpleNamespace
+
+    from objrec.audit_report import write_page
+
+    monkeypatch.setattr("objrec.audit_report.PAGE_LIMIT", 0)  # the counts alone, no thumbnails
+    result = SimpleNamespace(
+        label_issues=[{"path": "red/a.jpg"}, {"path": "red/b.jpg"}],
+        near_duplicates=[],
+        look_alikes=[],
+        outliers=[],
+        n_images=9,
+        classes=["red", "blue"],
+        unjudged=[],
+        far_classes={},
+        settled=[],
+        too_few=["red/b.jpg"],
+    )
+    write_page(result, SimpleNamespace(root=tmp_path), tmp_path / "audit.html")
+    text = " ".join((tmp_path / "audit.html").read_text().split())
+    summary = text.split("<p>", 1)[1].split("Nothing was changed")[0]
+    assert "1 likely wrong label, 1 label flag in classes of too few photos to judge (kept)," in (
+        summary
+    )
 
 
 def facts_and_items(classes, labels: list[int], hashes: list[int]):
@@ -2933,6 +2964,7 @@ def page_with_a_long_name_and_a_copy(tmp_path: Path) -> tuple[Path, Any]:
         unjudged=[],
         far_classes={},
         settled=[],
+        too_few=[],
     )
     plan = [{"file": f"red/{LONG_NAME}.png", "action": "remove"}]
     write_page(result, inv, tmp_path / "audit.html", plan=plan)
@@ -3032,3 +3064,96 @@ def test_apply_plan_refuses_a_relabel_beside_a_class_named_alike_but_for_case_an
     with pytest.raises(ObjrecError, match=r"line 2: new_class 'Green' and the class 'green ' d"):
         apply_plan(data, plan, tmp_path / "fixed")
     assert not (tmp_path / "fixed").exists()
+
+
+def test_photos_needed_names_the_classes_with_few_or_unrecognised_photos_and_why():
+    """persona39c: her real question after a run was "which products do I photograph again?",
+    which neither the audit nor evaluate answered per class. The audit lists the classes with
+    few photos, photos its heads did not recognise, or label flags, least recognised first, the
+    reasons in words (a confusion named)."""
+    from objrec.photos_needed import class_needs
+
+    classes = ["lotus", "water_lilly", "car", "bike"]
+    labels = np.array([0] * 12 + [1] * 12 + [2] * 20 + [3] * 6)
+    answers = labels.copy()
+    answers[12:18] = 0  # 6 water lilies look like lotus
+    answers[44] = 2  # one bike looks like a car: a bike of 6 photos, 5 recognised
+    flagged = np.zeros(len(labels), dtype=bool)
+    flagged[[30, 31]] = True  # two car labels flagged
+    photos = np.array([12, 12, 20, 6])
+    needs = class_needs(labels, answers, photos, flagged, classes)
+    assert [n.name for n in needs] == ["water_lilly", "bike", "car"]  # lotus: nothing lacks
+    assert needs[0].reasons == [
+        "6 of its 12 photos recognised by heads that never saw them (add varied photos)",
+        "confused with lotus (6 of its photos look like it: add photos that tell them apart)",
+    ]
+    assert needs[1].reasons == ["only 6 photos (add photos: 11 or more)"]
+    assert needs[2].row() == {
+        "class": "car",
+        "photos": 20,
+        "recognised": 18,
+        "of": 18,
+        "flagged": 2,
+        "confused_with": "",
+        "reason": "2 labels flagged as likely wrong (label_issues.csv)",
+    }
+
+
+def test_the_audit_prints_the_classes_that_need_photos(capsys):
+    """The terminal names the first classes of photos_needed.csv with their reasons."""
+    from objrec.cli.data import print_audit
+
+    needs = [{"class": f"c{i}", "reason": f"only {i} photos"} for i in range(7)]
+    result = AuditResult([], [], [], 40, ["cat"], seconds={"total": 1.0}, photos_needed=needs)
+    print_audit(result, Path("photos"), Path("photos-audit"))
+    lines = capsys.readouterr().out.splitlines()
+    at = lines.index(
+        "7 classes to add or retake photos of, most in need first (judged by heads that never "
+        "saw each photo), all in photos_needed.csv:"
+    )
+    assert lines[at + 1 : at + 7] == [
+        *(f"  c{i}: only {i} photos" for i in range(5)),
+        "  and 2 more in photos_needed.csv",
+    ]
+
+
+def test_a_flag_in_a_class_of_too_few_photos_that_no_class_claims_is_set_apart():
+    """persona39c: with 6-10 photos a product, the audit listed 18 right photos as likely wrong
+    labels (p(given) near 0: the class cannot fill the neighbour vote), though no other class
+    claimed them (p(suggested) 0.1-0.25). Such a flag is now too few photos to judge; a flag
+    another class claims, or one in a class of 11 photos or more, is still a likely wrong label."""
+    from objrec.audit import too_few_to_judge
+
+    def row(images: int, p: float) -> dict[str, Any]:
+        return {"_class_images": images, "prob_suggested": p}
+
+    assert too_few_to_judge(row(6, 0.15), AuditConfig())
+    assert not too_few_to_judge(row(6, 0.6), AuditConfig())
+    assert not too_few_to_judge(row(11, 0.1), AuditConfig())
+    assert not too_few_to_judge(row(6, 0.15), AuditConfig(few_photos_p=0.0))  # off
+    with pytest.raises(ObjrecError, match="few_photos_p"):
+        AuditConfig(few_photos_p=1.5)
+
+
+def test_flags_too_few_to_judge_are_said_apart_from_the_likely_wrong_labels(capsys):
+    """The summary, --json and the terminal count them apart, as the settled ones."""
+    from objrec.cli.data import print_audit
+
+    flags = [
+        {"path": f"photos/cat/{i}.jpg", "given": "cat", "suggested": "dog", "score": 0.9}
+        for i in range(3)
+    ]
+    result = AuditResult(flags, [], [], 40, ["cat", "dog"], seconds={"total": 1.0})
+    result.too_few = ["photos/cat/1.jpg", "photos/cat/2.jpg"]
+    assert [row["path"] for row in result.likely_wrong()] == ["photos/cat/0.jpg"]
+    shown = result.to_json()
+    assert [row["path"] for row in shown["label_issues"]] == ["photos/cat/0.jpg"]
+    assert len(shown["too_few_to_judge"]) == 2
+    print_audit(result, Path("photos"), Path("photos-audit"))
+    out = capsys.readouterr().out
+    assert "1 likely wrong label, 2 flags in classes of too few photos to judge, " in out
+    assert (
+        "2 label flags in classes of too few photos to judge (fewer than 11 photos, and no other "
+        "class claims them: a glance, not a relabel; add photos of these classes; also in "
+        "label_issues.csv):\n  cat/1.jpg: labelled cat, looks like dog\n"
+    ) in out

@@ -165,6 +165,15 @@ class AuditConfig:
     development injection, half and half: 96.8% of the 342 highest-ranked injected (heads alone
     95.3%, neighbours alone 90.1%; 10 folds, 3 heads per fold, all features or 40 epochs instead
     of the default heads: 94.7-96.2%, at 4-13 times the heads' 10 s)."""
+    few_photos_p: float = 0.25
+    """In a class of fewer than ``photos_needed.FEW_PHOTOS`` (11) distinct photos, a label flag
+    whose suggested class the heads and neighbours give less than this is set apart as "too few
+    photos to judge" (``AuditResult.too_few``), not counted as a likely wrong label (0: off). Such
+    a class cannot fill the neighbour vote nor teach the heads much, so its right photos get
+    p(given) near 0 too, but no other class claims them. Chosen on development seeds 1-3 of
+    ``benchmarks/audit_planted.py`` (``few``: 100 classes of 6-10 photos, 3% planted): precision
+    of the flags 67.6% -> 88.0%, recall 100% -> 91.7% (0.2: 78.6% / 91.7%; 0.3: 91.3% / 87.5%);
+    nothing changes in classes of 11 photos or more."""
     neighbours: int = 5
     """Neighbours whose mean distance scores an outlier."""
     duplicates: dedup.DuplicateRule = field(default_factory=dedup.DuplicateRule)
@@ -196,6 +205,8 @@ class AuditConfig:
             raise ObjrecError(f"`precision` must be one of {', '.join(PRECISIONS)}")
         if self.heads < 1:
             raise ObjrecError("`heads` must be at least 1")
+        if not 0 <= self.few_photos_p <= 1:
+            raise ObjrecError("`few_photos_p` must be in [0, 1]")
         if not 0 <= self.knn_weight <= 1:
             raise ObjrecError("`knn_weight` must be in [0, 1]")
         if self.feature_dtype not in FEATURE_DTYPES:
@@ -259,6 +270,12 @@ class AuditResult:
     many of its keeps are label flags to review (``review``) or kept as a person settled them
     (``settled``), and of its removes byte-identical copies (``identical``); empty when nothing
     was written."""
+    too_few: list[str] = field(default_factory=list)
+    """The paths of ``label_issues`` in classes of too few photos to judge them
+    (``AuditConfig.few_photos_p``): listed apart from the likely wrong labels, kept by the plan."""
+    photos_needed: list[dict[str, Any]] = field(default_factory=list)
+    """The classes that most need more or better photos, most in need first, each with its
+    evidence and reasons in words (``photos_needed.class_needs``): ``photos_needed.csv``."""
     settled: list[str] = field(default_factory=list)
     """The paths of ``label_issues`` whose label as it is a person settled in an earlier plan
     (``reviewed.csv``): still flagged and ranked, but kept by the plan, so the summaries (the
@@ -279,17 +296,20 @@ class AuditResult:
             {"class": name, "outliers": count, "images": images}
             for name, (count, images) in self.far_classes.items()
         ]
-        flags, settled = found.pop("label_issues"), set(self.settled)
+        flags, settled, few = found.pop("label_issues"), set(self.settled), set(self.too_few)
         labels = {
-            "label_issues": [row for row in flags if row["path"] not in settled],
+            "label_issues": [row for row in flags if row["path"] not in settled | few],
             "settled_labels": [row for row in flags if row["path"] in settled],
+            "too_few_to_judge": [row for row in flags if row["path"] in few - settled],
         }
-        return labels | found | {"classes_not_judged": list(self.unjudged), "far_classes": far}
+        rest = {"classes_not_judged": list(self.unjudged), "far_classes": far}
+        return labels | found | rest | {"photos_needed": list(self.photos_needed)}
 
     def likely_wrong(self) -> list[dict[str, Any]]:
-        """The label issues but those a person settled in an earlier plan (``settled``)."""
-        settled = set(self.settled)
-        return [row for row in self.label_issues if row["path"] not in settled]
+        """The label issues but those a person settled in an earlier plan (``settled``) and those
+        in classes of too few photos to judge (``too_few``)."""
+        apart = set(self.settled) | set(self.too_few)
+        return [row for row in self.label_issues if row["path"] not in apart]
 
     def __repr__(self) -> str:
         """One line: how many findings of each kind (a notebook cell ending in an audit showed
@@ -1034,6 +1054,8 @@ def find_issues(
         seconds=clock.seconds,
         unjudged=found.unjudged,
         far_classes=far,
+        photos_needed=found.needs,
+        too_few=[row["path"] for row in found.issues if row["_too_few"]],
     )
 
 
@@ -1044,6 +1066,7 @@ class LabelFindings:
     issues: list[dict[str, Any]] = field(default_factory=list)
     baseline: list[str] = field(default_factory=list)
     unjudged: list[str] = field(default_factory=list)
+    needs: list[dict[str, Any]] = field(default_factory=list)
 
 
 def judge_labels(
@@ -1083,7 +1106,28 @@ def judge_labels(
     for row, r, far_out in zip(found.issues, ranked.tolist(), z.tolist(), strict=True):
         row["_class_images"] = int(counts[labels[r]])
         row["_suggested_z"] = round(float(far_out), 2)
+        row["_too_few"] = too_few_to_judge(row, config)
+    found.needs = needs_rows(labels, probs, counts, ranked, inv.classes)
     return found
+
+
+def too_few_to_judge(row: dict[str, Any], config: AuditConfig) -> bool:
+    """Whether a label flag is too weak to count as a likely wrong label: its class has fewer than
+    ``FEW_PHOTOS`` distinct photos and no class claims it (``config.few_photos_p``)."""
+    from objrec.photos_needed import FEW_PHOTOS
+
+    return row["_class_images"] < FEW_PHOTOS and row["prob_suggested"] < config.few_photos_p
+
+
+def needs_rows(labels, probs, counts, ranked, classes) -> list[dict[str, Any]]:
+    """``photos_needed.csv``'s rows: the classes that most need more or better photos, by the
+    out-of-fold answers (``probs``' best class) of their photos not flagged (``ranked``)."""
+    from objrec.photos_needed import class_needs
+
+    flagged = np.zeros(len(labels), dtype=bool)
+    flagged[ranked] = True
+    needs = class_needs(labels, probs.argmax(1), counts, flagged, classes)
+    return [need.row() for need in needs]
 
 
 def far_from_label(

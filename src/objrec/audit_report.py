@@ -196,6 +196,8 @@ TABLE_COLUMNS = {
 }
 """The columns of each CSV of findings, written as its header even when nothing was found
 (``pd.read_csv`` of a file of one newline raises ``EmptyDataError``)."""
+NEEDS_COLUMNS = ("class", "photos", "recognised", "of", "flagged", "confused_with", "reason")
+"""``photos_needed.csv``'s columns (``photos_needed.ClassNeed.row``)."""
 PAGE_LIMIT = 150
 """Findings of each kind shown with thumbnails on the page (the CSVs hold all of them)."""
 THUMB = 150
@@ -220,6 +222,8 @@ def write_audit(
     for kind in FINDING_KINDS:
         with output_file(out, f"{kind}.csv", force) as tmp:
             write_table(findings_table(result, kind), tmp)
+    with output_file(out, "photos_needed.csv", force) as tmp:
+        write_table(pd.DataFrame(result.photos_needed, columns=list(NEEDS_COLUMNS)), tmp)
     with output_file(out, "audit.json", force) as tmp:
         tmp.write_text(json.dumps(result.to_json(), indent=2))
     with output_file(out, "plan.csv", force) as tmp:
@@ -1010,8 +1014,9 @@ def write_page(
         classes=len(result.classes),
         limit=PAGE_LIMIT,
         counts={
-            "issues": len(result.label_issues) - len(result.settled),
+            "issues": len(result.label_issues) - len(set(result.settled) | set(result.too_few)),
             "settled": len(result.settled),
+            "too_few": len(set(result.too_few) - set(result.settled)),
             "groups": len(result.near_duplicates),
             "alike": len(result.look_alikes),
             "outliers": len(result.outliers),
@@ -1050,6 +1055,9 @@ figure img { max-width: 150px; max-height: 150px; display: block; }
 <p>{{ root }}: {{ n|plural("image") }}, {{ classes|plural("class", "classes") }}.
 {{ counts.issues|plural("likely wrong label") }},
 {% if counts.settled %}{{ counts.settled|plural("label") }} settled by your earlier plans (kept),
+{% endif -%}
+{% if counts.too_few %}{{ counts.too_few|plural("label flag") }} in classes of too few photos to
+judge (kept),
 {% endif -%}
 {{ counts.groups|plural("near-duplicate group") }}{% if leaks %}, <span class="leak">{{ leaks }}
 of them across splits (possible leaks, images that look like copies of one picture:

@@ -104,7 +104,7 @@ EXPLORE_FILES = (
 """What ``explore`` writes into its folder."""
 AUDIT_FILES = (
     *("label_issues.csv", "near_duplicates.csv", "look_alikes.csv", "outliers.csv"),
-    *("audit.json", "plan.csv", "audit.html"),
+    *("audit.json", "plan.csv", "audit.html", "photos_needed.csv"),
 )
 """What ``audit`` writes into its folder."""
 SUGGEST_FILES = ("suggestions.csv", "suggestions.html")

@@ -810,8 +810,8 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, refresh, force
     disagree (a drawing recoloured). Outliers: far from their class or from everything, tiny,
     blank or oddly shaped images. DATA is only read; --out receives label_issues.csv,
     near_duplicates.csv, look_alikes.csv, outliers.csv, audit.json, audit.html (thumbnails side by
-    side) and plan.csv, which `objrec apply-plan` applies into a new folder once you have reviewed
-    it.
+    side), plan.csv, which `objrec apply-plan` applies into a new folder once you have reviewed
+    it, and photos_needed.csv: the classes to add or retake photos of, and why.
     """
     from objrec.audit import AuditConfig
     from objrec.audit import audit as run_audit
@@ -854,6 +854,7 @@ def print_audit(result, data: Path, out_dir: Path) -> None:
         f"audited {plural(result.n_images, 'image')}: "
         f"{plural(len(result.likely_wrong()), 'likely wrong label')}, "
         + (f"{plural(len(result.settled), 'label')} {SETTLED_WORDS}, " if result.settled else "")
+        + (f"{plural(len(result.too_few), 'flag')} {TOO_FEW_WORDS}, " if result.too_few else "")
         + f"{plural(len(result.near_duplicates), 'near-duplicate group')}, "
         f"{plural(len(result.look_alikes), 'group')} of look-alikes, "
         f"{plural(len(result.outliers), 'outlier')} in {result.seconds['total']:.0f}s ("
@@ -866,10 +867,12 @@ def print_audit(result, data: Path, out_dir: Path) -> None:
         console.print(unjudged_note(result.unjudged), markup=False, highlight=False)
     print_label_issues(result.likely_wrong(), data)
     print_settled(result, data)
+    print_too_few(result, data)
     print_outliers(result.outliers, data)
     if result.far_classes:
         note = far_classes_note(result.far_classes, len(result.outliers))
         console.print(f"  {note}", markup=False, highlight=False)
+    print_photos_needed(result.photos_needed)
     files = sorted(AUDIT_FILES, key=lambda name: (name != "audit.html", name != "plan.csv"))
     console.print(f"written in {shown(out_dir)}: {', '.join(files)}", markup=False)
     console.print(plan_words(result, data, out_dir), markup=False, highlight=False)
@@ -921,6 +924,22 @@ def planned_rows(planned: dict[str, int]) -> list[str]:
             flags += f"; {settled} as a plan you applied before settled {label} (reviewed.csv)"
         rows.append(f"{plural(keeps, 'keep')} ({left}{flags})")
     return rows
+
+
+def print_photos_needed(rows: Sequence[dict], limit: int = 5) -> None:
+    """The classes that most need more or better photos under their heading, naming
+    photos_needed.csv: the first ``limit`` with their reasons, the rest counted."""
+    if not rows:
+        return
+    console.print(
+        f"{plural(len(rows), 'class', 'classes')} to add or retake photos of, most in need first "
+        "(judged by heads that never saw each photo), all in photos_needed.csv:",
+        highlight=False,
+    )
+    for row in rows[:limit]:
+        console.print(printable(f"  {row['class']}: {row['reason']}"), markup=False)
+    if len(rows) > limit:
+        console.print(f"  and {len(rows) - limit:,} more in photos_needed.csv")
 
 
 def print_outliers(rows: Sequence[dict], data: Path, limit: int = 3) -> None:
@@ -1054,6 +1073,26 @@ def print_settled(result, data: Path, limit: int = 3) -> None:
         f"{'it' if len(rows) == 1 else 'them'}; also in label_issues.csv):"
     )
     print_flags(rows, heading, data, limit, "plan.csv")
+
+
+TOO_FEW_WORDS = "in classes of too few photos to judge"
+"""How the audit's summary says the label flags of ``AuditResult.too_few``."""
+
+
+def print_too_few(result, data: Path, limit: int = 3) -> None:
+    """The label flags in classes of too few photos to judge, apart from the likely wrong labels
+    (persona39c: 18 right photos of a catalogue of 6-10 photos a product were listed as likely
+    wrong): how many, why, the first ``limit``, the rest counted."""
+    from objrec.photos_needed import FEW_PHOTOS
+
+    few, settled = set(result.too_few), set(result.settled)
+    rows = [row for row in result.label_issues if row["path"] in few - settled]
+    heading = (
+        f"{plural(len(rows), 'label flag')} {TOO_FEW_WORDS} (fewer than {FEW_PHOTOS} photos, and "
+        f"no other class claims {'it' if len(rows) == 1 else 'them'}: a glance, not a relabel; "
+        "add photos of these classes; also in label_issues.csv):"
+    )
+    print_flags(rows, heading, data, limit, "label_issues.csv")
 
 
 @click.command("apply-plan", short_help="Copy a folder with a reviewed audit plan applied.")

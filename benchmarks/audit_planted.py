@@ -1,0 +1,267 @@
+"""Planted wrong labels: precision and recall of the audit's label flags in three regimes, before
+and after the flags in classes of too few photos are set apart, side by side on the same projects.
+
+Projects are drawn from the images of ``--split`` (the 100-class protocol, every split pooled as
+one photo folder; their features and image facts are read from the store, nothing is copied):
+
+- ``random``: 8-12 classes of 30-60 images, 5% of the images planted in another class;
+- ``pairs``: 5 pairs of look-alike classes and 2 other classes, 22-65 images a class, 6% planted,
+  half in the other class of the image's pair, half in any other class. The pairs are the
+  classes a head trained on the split's train images confuses most on its VALIDATION images
+  (``alike_pairs``), never on its test images;
+- ``few``: every class, 6-10 images each (2-3 for training once split 50/25/25, as a catalogue of
+  few photos a product), 3% planted in any other class.
+
+A planted image keeps its file; only its label in the audit's inventory changes
+(``objrec.audit.find_issues`` on the subset, as ``audit`` calls it). Its flags are scored:
+precision (planted among the flags), recall (planted flagged), before and after the flags "too
+few photos to judge" are set apart (``VARIANTS``). Medians over the project seeds. ``--needs``
+checks ``photos_needed.csv`` instead (``needs_check``).
+
+    flock /tmp/objrec-cpu.lock python benchmarks/audit_planted.py --seeds 1 2 3 \\
+        --regimes random pairs few
+
+Development seeds choose a rule's thresholds; report seeds are run once after, with them fixed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from _sampling import SPLIT, SPLIT_HELP
+
+from objrec.audit import (
+    AuditConfig,
+    Inventory,
+    Item,
+    audit_features,
+    find_issues,
+    fit_head,
+    image_facts,
+    inventory,
+    reduce,
+)
+from objrec.progress import SILENT
+
+VARIANTS = ("before", "after")
+"""``before``: every label flag counted (``AuditConfig(few_photos_p=0)``, as before the rule);
+``after``: the flags ``AuditResult.too_few`` sets apart left out. The rule only sets flags apart
+(their ranking and the heads are the same), so one audit per project scores both."""
+
+
+@dataclass
+class Pool:
+    """The split's images, their features and facts, and the look-alike pairs."""
+
+    inv: Inventory
+    features: np.ndarray
+    ok: np.ndarray
+    facts: list
+    pairs: list[tuple[int, int]]
+
+
+def load_pool(split: Path) -> Pool:
+    """Every image of ``split`` with its stored features and facts, and its look-alike pairs."""
+    config = AuditConfig()
+    inv = inventory(split)
+    features, ok, _ = audit_features(inv, config, None, SILENT, {})
+    facts = image_facts(inv, config, lambda: None)
+    return Pool(inv, features, ok, facts, alike_pairs(inv, features, config))
+
+
+def alike_pairs(inv: Inventory, features: np.ndarray, config: AuditConfig) -> list[tuple[int, int]]:
+    """Disjoint class pairs, most confused first: a head trained on the train images, counted on
+    the validation images (errors either way)."""
+    x = torch.from_numpy(reduce(features, config))
+    split = np.array([it.split for it in inv.items])
+    y = torch.tensor([it.label for it in inv.items])
+    train, valid = np.flatnonzero(split == "train"), np.flatnonzero(split == "valid")
+    head = fit_head(x[train], y[train], len(inv.classes), config, seed=0)
+    with torch.inference_mode():
+        guess = head(x[valid]).argmax(1).numpy()
+    counts: dict[tuple[int, int], int] = {}
+    for a, b in zip(y[valid].numpy().tolist(), guess.tolist(), strict=True):
+        if a != b:
+            key = (min(a, b), max(a, b))
+            counts[key] = counts.get(key, 0) + 1
+    taken: set[int] = set()
+    pairs = []
+    for (a, b), n in sorted(counts.items(), key=lambda kv: -kv[1]):
+        if n >= 2 and a not in taken and b not in taken:
+            pairs.append((a, b))
+            taken |= {a, b}
+    return pairs
+
+
+@dataclass
+class Project:
+    rows: list[int]
+    given: list[int]
+    true: list[int]
+    classes: list[int]
+
+
+def by_class(pool: Pool) -> dict[int, list[int]]:
+    rows: dict[int, list[int]] = {}
+    for i, it in enumerate(pool.inv.items):
+        rows.setdefault(it.label, []).append(i)
+    return rows
+
+
+def draw(pool: Pool, regime: str, seed: int) -> tuple[dict[int, int], float, float]:
+    """Each class of the project with its size, the share planted, the share of it in pairs."""
+    rng, rows = random.Random(seed), by_class(pool)
+    if regime == "random":
+        classes = rng.sample(sorted(rows), rng.randint(8, 12))
+        return {c: rng.randint(30, 60) for c in classes}, 0.05, 0.0
+    if regime == "pairs":
+        paired = [c for p in rng.sample(pool.pairs[:12], 5) for c in p]
+        others = rng.sample([c for c in sorted(rows) if c not in paired], 2)
+        return {c: rng.randint(22, 65) for c in paired + others}, 0.06, 0.5
+    return {c: rng.randint(6, 10) for c in sorted(rows)}, 0.03, 0.0
+
+
+def build(pool: Pool, regime: str, seed: int) -> Project:
+    """The project of ``regime`` and ``seed``: its images, given and true labels."""
+    sizes, share, paired = draw(pool, regime, seed)
+    rng, rows = random.Random(seed * 7 + 1), by_class(pool)
+    chosen = [(r, c) for c, n in sizes.items() for r in rng.sample(rows[c], min(n, len(rows[c])))]
+    partner = {a: b for p in pool.pairs for a, b in (p, p[::-1])}
+    planted = rng.sample(range(len(chosen)), round(share * len(chosen)))
+    given = [c for _, c in chosen]
+    for k, i in enumerate(planted):
+        c = given[i]
+        if k < paired * len(planted) and partner.get(c) in sizes:
+            given[i] = partner[c]
+        else:
+            given[i] = rng.choice([o for o in sizes if o != c])
+    return Project([r for r, _ in chosen], given, [c for _, c in chosen], list(sizes))
+
+
+def run(pool: Pool, project: Project, config: AuditConfig):
+    """The audit's findings on the project (labels as given)."""
+    names = [pool.inv.classes[c] for c in project.classes]
+    at = {c: k for k, c in enumerate(project.classes)}
+    items = [
+        Item(pool.inv.items[r].path, f"{k}", at[g], None)
+        for k, (r, g) in enumerate(zip(project.rows, project.given, strict=True))
+    ]
+    inv = Inventory(pool.inv.root, tuple(names), items, False)
+    inv.digests = [pool.inv.digests[r] for r in project.rows]
+    rows = np.array(project.rows)
+    facts = [pool.facts[r] for r in project.rows]
+    return find_issues(inv, pool.features[rows], pool.ok[rows], facts, config, SILENT)
+
+
+def score(project: Project, result, variant: str) -> dict[str, float]:
+    """Precision and recall of the flags (with ``after``, those set apart not counted)."""
+    wrong = {k for k, (g, t) in enumerate(zip(project.given, project.true, strict=True)) if g != t}
+    kept = set(result.too_few) if variant == "after" else set()
+    flags = {int(r["path"]) for r in result.label_issues if r["path"] not in kept}
+    hits = len(flags & wrong)
+    return {
+        "planted": len(wrong),
+        "flags": len(flags),
+        "precision": hits / len(flags) if flags else 1.0,
+        "recall": hits / len(wrong) if wrong else 1.0,
+        "false": len(flags - wrong),
+    }
+
+
+def needs_check(pool: Pool, seed: int) -> dict[str, float]:
+    """Does ``photos_needed.csv`` name the classes a model trained on the photos recognises
+    worst? A ``few`` project of the train and valid images only (6-10 a class, none planted) is
+    audited; a head trained on the same photos is scored per class on every test image. The test
+    recall (mean over classes) of the first 10 classes the audit lists, against the first 10 by
+    fewest photos (the audit's order without its recognised share), and every class's."""
+    rng, split = random.Random(seed), [it.split for it in pool.inv.items]
+    rows = by_class(pool)
+    chosen = [
+        (r, c)
+        for c in sorted(rows)
+        for r in rng.sample([r for r in rows[c] if split[r] != "test"], rng.randint(6, 10))
+    ]
+    labels = [c for _, c in chosen]
+    project = Project([r for r, _ in chosen], labels, labels, sorted(rows))
+    listed = [row["class"] for row in run(pool, project, AuditConfig()).photos_needed]
+    recall = test_recall(pool, project, seed)
+    fewest = sorted(rows, key=lambda c: (labels.count(c), rng.random()))
+    by_name = {pool.inv.classes[c]: recall[c] for c in rows}
+    return {
+        "audit's first 10": float(np.mean([by_name[c] for c in listed[:10]])),
+        "fewest photos' first 10": float(np.mean([recall[c] for c in fewest[:10]])),
+        "all classes": float(np.mean(list(recall.values()))),
+    }
+
+
+def test_recall(pool: Pool, project: Project, seed: int) -> dict[int, float]:
+    """Each class's recall on the split's test images, of a head trained on the project's photos."""
+    config = AuditConfig()
+    x = torch.from_numpy(np.ascontiguousarray(pool.features, dtype=np.float32))
+    rows = torch.tensor(project.rows)
+    y = torch.tensor(project.given)
+    head = fit_head(x[rows], y, len(pool.inv.classes), config, seed)
+    test = np.flatnonzero(np.array([it.split == "test" for it in pool.inv.items]))
+    truth = np.array([pool.inv.items[r].label for r in test])
+    with torch.inference_mode():
+        guess = head(x[test]).argmax(1).numpy()
+    return {c: float((guess[truth == c] == c).mean()) for c in np.unique(truth).tolist()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[1, 2, 3], help="project seeds, one project each"
+    )
+    parser.add_argument(
+        "--regimes",
+        nargs="+",
+        default=["random", "pairs", "few"],
+        help="which projects: random classes, look-alike pairs, few photos a class",
+    )
+    parser.add_argument("--split", type=Path, default=SPLIT, help=SPLIT_HELP)
+    parser.add_argument(
+        "--needs", action="store_true", help="Check photos_needed.csv's order (needs_check)."
+    )
+    args = parser.parse_args()
+    pool = load_pool(args.split)
+    if args.needs:
+        for seed in args.seeds:
+            found = needs_check(pool, seed)
+            print(
+                f"needs seed {seed}: test recall, "
+                + ", ".join(f"{k} {100 * v:.1f}%" for k, v in found.items()),
+                flush=True,
+            )
+        return
+    names = [f"{pool.inv.classes[a]}/{pool.inv.classes[b]}" for a, b in pool.pairs[:12]]
+    print("look-alike pairs (validation confusions):", ", ".join(names))
+    for regime in args.regimes:
+        table: dict[str, list[dict[str, float]]] = {v: [] for v in VARIANTS}
+        for seed in args.seeds:
+            project = build(pool, regime, seed)
+            result = run(pool, project, AuditConfig())
+            for variant in VARIANTS:
+                s = score(project, result, variant)
+                table[variant].append(s)
+                print(f"{regime:6s} seed {seed} {variant:7s} {fmt(s)}", flush=True)
+        for variant, scores in table.items():
+            median = {k: statistics.median(s[k] for s in scores) for k in scores[0]}
+            print(f"{regime:6s} median  {variant:7s} {fmt(median)}", flush=True)
+
+
+def fmt(s: dict[str, float]) -> str:
+    return (
+        f"planted {s['planted']:4.0f} flags {s['flags']:4.0f} false {s['false']:4.0f} "
+        f"precision {100 * s['precision']:5.1f}% recall {100 * s['recall']:5.1f}%"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Which classes most need more or better photos, and why, from the audit's out-of-fold evidence.
+
+The audit judges every image by heads that never saw it and by its nearest other images
+(``audit.judge_labels``); how often those recognise a class's own photos is a cross-validated
+recall that needs no test split, and which class takes its photos says what it is confused with.
+``class_needs`` ranks the classes by it (least recognised first, then fewest photos) and says the
+reasons in words: few photos, photos not recognised, label flags, a class it is confused with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from objrec.dedup import NEIGHBOURS
+from objrec.progress import plural
+
+FEW_PHOTOS = NEIGHBOURS + 1
+"""Distinct photos under which a class is said to have few: it cannot fill the 10 nearest images
+the audit's neighbour vote counts (``audit_report.RELABEL_MIN_CLASS``), and a default 50/25/25
+split gives it fewer than 3 validation and 3 test photos (``split.photos_for``)."""
+RECOGNISED_SHARE = 0.8
+"""Share of a class's unflagged photos the heads and neighbours must recognise for it not to be
+listed for that reason."""
+CONFUSED_MIN = 2
+"""Photos of a class another class must take for it to be named as confused with it."""
+
+
+@dataclass
+class ClassNeed:
+    """One class's evidence: its distinct photos, how many of its unflagged photos the
+    out-of-fold answer recognised, its label flags, and the class that takes most of the rest."""
+
+    name: str
+    photos: int
+    judged: int
+    recognised: int
+    flagged: int
+    confused_with: str = ""
+    confused: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    def row(self) -> dict[str, object]:
+        """``photos_needed.csv``'s row (and ``--json``'s)."""
+        return {
+            "class": self.name,
+            "photos": self.photos,
+            "recognised": self.recognised,
+            "of": self.judged,
+            "flagged": self.flagged,
+            "confused_with": self.confused_with,
+            "reason": "; ".join(self.reasons),
+        }
+
+
+def class_needs(
+    labels: np.ndarray,
+    answers: np.ndarray,
+    photos: np.ndarray,
+    flagged: np.ndarray,
+    classes: Sequence[str],
+) -> list[ClassNeed]:
+    """The classes with a reason to add or retake photos, most in need first.
+
+    ``labels`` and ``answers`` (each image's given class and the out-of-fold answer's), ``photos``
+    (each class's distinct photos), ``flagged`` (a mask of the images flagged as wrong labels,
+    left out of the recognised share: a wrong label says nothing of its class's photos)."""
+    needs = []
+    for c in np.unique(labels).tolist():
+        mine = (labels == c) & ~flagged
+        taken = np.bincount(answers[mine & (answers != c)], minlength=len(classes))
+        need = ClassNeed(
+            classes[c],
+            int(photos[c]),
+            int(mine.sum()),
+            int((answers[mine] == c).sum()),
+            int(((labels == c) & flagged).sum()),
+        )
+        if taken.max(initial=0) >= CONFUSED_MIN:
+            need.confused_with, need.confused = classes[int(taken.argmax())], int(taken.max())
+        need.reasons = need_reasons(need)
+        if need.reasons:
+            needs.append(need)
+    return sorted(needs, key=lambda n: (n.recognised / max(n.judged, 1), n.photos, n.name))
+
+
+def need_reasons(need: ClassNeed) -> list[str]:
+    """What a class lacks, in words: few photos, its photos not recognised, label flags, and the
+    class most of its unrecognised photos look like."""
+    reasons = []
+    if need.photos < FEW_PHOTOS:
+        reasons.append(f"only {plural(need.photos, 'photo')} (add photos: {FEW_PHOTOS} or more)")
+    if need.judged and need.recognised < RECOGNISED_SHARE * need.judged:
+        reasons.append(
+            f"{need.recognised} of its {plural(need.judged, 'photo')} recognised by heads that "
+            "never saw them (add varied photos)"
+        )
+    if need.flagged:
+        labels = "label" if need.flagged == 1 else "labels"
+        reasons.append(f"{need.flagged} {labels} flagged as likely wrong (label_issues.csv)")
+    if need.confused_with:
+        reasons.append(
+            f"confused with {need.confused_with} ({need.confused} of its photos look like it: "
+            "add photos that tell them apart)"
+        )
+    return reasons if _listed(need) else []
+
+
+def _listed(need: ClassNeed) -> bool:
+    """Whether a class has a reason of its own: few photos, photos not recognised, or flags (a
+    confusion alone, one or two photos of a well recognised class, is not)."""
+    few = need.photos < FEW_PHOTOS
+    missed = need.judged and need.recognised < RECOGNISED_SHARE * need.judged
+    return bool(few or missed or need.flagged)
