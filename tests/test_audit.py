@@ -3157,3 +3157,61 @@ def test_flags_too_few_to_judge_are_said_apart_from_the_likely_wrong_labels(caps
         "class claims them: a glance, not a relabel; add photos of these classes; also in "
         "label_issues.csv):\n  cat/1.jpg: labelled cat, looks like dog\n"
     ) in out
+
+
+def warm_facts_heads(tmp_path, monkeypatch, forget_kinds: bool) -> list[tuple[bool, int]]:
+    """A folder of 4 PNGs and a HEIC photo whose facts were kept with pillow-heif, then taken
+    twice by the audit where it cannot be used (``forget_kinds``: the store's kinds removed first,
+    as a store written before they were kept): whether the HEIC photo is unreadable each time,
+    and how many of the other files' first bytes were read (the HEIC photo, never kept, is measured
+    again each time)."""
+    from objrec import images
+    from objrec.audit import Inventory, Item, image_facts
+
+    from .conftest import make_class_folder, make_image, save_heic, unregister_heif
+
+    folder = make_class_folder(tmp_path / "data", per_class=2, classes=("red", "green"))
+    save_heic(make_image((200, 30, 30)), folder / "red" / "IMG_0001.HEIC")
+    paths = sorted(p for p in folder.rglob("*") if p.is_file())
+    items = [Item(p, p.name, 0, None) for p in paths]
+    inv, setting = (
+        Inventory(folder, ("red",), items, False),
+        config(cache_dir=str(tmp_path / "cache")),
+    )
+    assert not any(f.error for f in image_facts(inv, setting, None))
+    if forget_kinds:
+        from objrec.cache import open_cache
+
+        open_cache(setting.cache_dir).store.db.execute("DELETE FROM kinds")
+    heads = []
+    monkeypatch.setattr(images, "_head", lambda p, head=images._head: heads.append(p) or head(p))
+    pngs = [p for p in paths if p.suffix != ".HEIC"]
+    unregister_heif(monkeypatch, installed=False)
+    reads = []
+    for _ in range(2):
+        facts = dict(zip(paths, image_facts(inv, setting, None), strict=True))
+        reads.append(
+            (
+                "pillow-heif" in facts[folder / "red" / "IMG_0001.HEIC"].error,
+                len({*heads} & {*pngs}),
+            )
+        )
+        heads.clear()
+    return reads
+
+
+@pytest.mark.slow  # pillow-heif
+def test_a_warm_audit_opens_no_file_to_tell_the_heic_photos_it_cannot_decode_apart(
+    tmp_path, monkeypatch
+):
+    """The audit's image facts read each stored file's first 12 bytes for it where pillow-heif
+    could not be used: the feature store keeps each image's kind as it hashes the file."""
+    assert warm_facts_heads(tmp_path, monkeypatch, forget_kinds=False) == [(True, 0), (True, 0)]
+
+
+@pytest.mark.slow  # pillow-heif
+def test_an_audit_of_a_store_without_kinds_reads_first_bytes_once_and_keeps_them(
+    tmp_path, monkeypatch
+):
+    """A store written before it kept kinds: the files' first bytes are read, once."""
+    assert warm_facts_heads(tmp_path, monkeypatch, forget_kinds=True) == [(True, 4), (True, 0)]

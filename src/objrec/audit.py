@@ -458,7 +458,8 @@ def image_facts(
     paths = [it.path for it in inv.items]
     digests, _ = cache.store.digests(paths)
     inv.digests = list(digests)
-    return dedup.cached_facts(paths, digests, cache.facts_file, on_file, measured)
+    kinds = cache.store.image_kinds(paths, digests)  # HEIC told apart without opening a file
+    return dedup.cached_facts(paths, digests, cache.facts_file, on_file, measured, kinds)
 
 
 # ---------------------------------------------------------------- label issues

@@ -47,6 +47,7 @@ from objrec.images import (
     decoder_versions,
     held_warnings,
     image_size,
+    kind_gone_reason,
     open_image,
     pixel_limit,
     warn_once,
@@ -498,6 +499,7 @@ def cached_facts(
     db_file: Path,
     on_file: Callable[[], None] | None = None,
     measured: Mapping[str, ImageFacts] | None = None,
+    kinds: Mapping[str, str] | None = None,
 ) -> list[ImageFacts]:
     """``all_facts`` of ``paths``, kept in a small SQLite table keyed by each file's content digest
     (``digests``: ``store.hash_file``'s, as the feature store's file index and ``split`` give
@@ -505,7 +507,10 @@ def cached_facts(
     digest (the audit's frozen pass measures each image it decodes): kept, not taken again. An
     unreadable file is not kept: it is tried again next time. An invalid ``OBJREC_MAX_PIXELS``
     is refused first (``images.pixel_limit``), as when an image decodes: a split whose facts were
-    all kept went on with it."""
+    all kept went on with it. ``kinds``: each digest's kind of image where the feature store
+    keeps it (``store.FeatureStore.image_kinds``), so that no file is opened to tell the HEIC
+    photos this Python cannot decode apart (:func:`_decodable`); the others' first bytes are read.
+    """
     import json
 
     pixel_limit()
@@ -513,7 +518,7 @@ def cached_facts(
     key = facts_key()
     with _open_facts(db_file) as db:  # closed while images decode: a clear may go on meanwhile
         found = _stored_facts(db, [d for d in dict.fromkeys(digests) if d not in fresh], key)
-    found = _decodable(found, paths, digests) | fresh
+    found = _decodable(found, paths, digests, kinds or {}) | fresh
     todo = [i for i, d in enumerate(digests) if d not in found]
     for _ in range(len(paths) - len(todo) if on_file else 0):
         on_file()  # type: ignore[misc]
@@ -537,13 +542,22 @@ def cached_facts(
 
 
 def _decodable(
-    stored: dict[str, ImageFacts], paths: Sequence[Path], digests: Sequence[str]
+    stored: dict[str, ImageFacts],
+    paths: Sequence[Path],
+    digests: Sequence[str],
+    kinds: Mapping[str, str],
 ) -> dict[str, ImageFacts]:
     """``stored`` less the facts of the HEIC or HEIF photos this Python cannot decode now
     (:func:`objrec.images.decoder_gone`): kept by content while pillow-heif read them, they
     made ``split`` and ``add`` keep photos ``check`` called unusable once it could not. Measured
-    again, they are unreadable, with the reason that says so."""
-    gone = {d for p, d in zip(paths, digests, strict=True) if d in stored and decoder_gone(p)}
+    again, they are unreadable, with the reason that says so. A digest's kind in ``kinds`` (the
+    feature store's) is taken as it is; the file of one not in it is read for it."""
+    gone = {
+        d
+        for p, d in zip(paths, digests, strict=True)
+        if d in stored
+        and (kind_gone_reason(kinds[d]) is not None if d in kinds else decoder_gone(p))
+    }
     return {d: f for d, f in stored.items() if d not in gone}
 
 

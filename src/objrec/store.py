@@ -59,7 +59,13 @@ from typing import BinaryIO, Concatenate, ParamSpec, TypeVar
 import numpy as np
 
 from objrec.errors import ObjrecError
-from objrec.images import PIXEL_RULES, decoder_missing, heif_kind, register_heif_plugin
+from objrec.images import (
+    PIXEL_RULES,
+    decoder_missing,
+    file_head,
+    heif_kind,
+    register_heif_plugin,
+)
 
 log = logging.getLogger(__name__)
 
@@ -814,6 +820,24 @@ class FeatureStore:
 
     def _keep_kinds(self, kinds: dict[str, str]) -> None:
         self.db.executemany("INSERT OR IGNORE INTO kinds VALUES (?,?)", kinds.items())
+
+    @index_errors
+    def image_kinds(self, paths: Sequence[Path], digests: Sequence[str]) -> dict[str, str]:
+        """Each content digest's kind of image (``images.heif_kind``) as the store keeps it, for
+        a reader that tells HEIC photos apart without opening a file (``dedup.cached_facts``).
+        An image hashed before kinds were kept has its file's (``paths``') first bytes read, once:
+        its kind is kept then; one that cannot be read now is left out."""
+        with self._transaction():
+            self._fill_wanted(digests)
+            cursor = self.db.execute(
+                "SELECT w.digest, k.kind FROM temp.wanted w JOIN kinds k ON k.digest=w.digest"
+            )
+            kinds = dict(cursor.fetchall())
+        heads = {d: file_head(p) for p, d in zip(paths, digests, strict=True) if d not in kinds}
+        read = {d: heif_kind(head) for d, head in heads.items() if head is not None}
+        if read:
+            self.keep_kinds(read)
+        return kinds | read
 
     @index_errors
     def known_digests(self, paths: Sequence[Path]) -> list[str | None]:
