@@ -987,3 +987,26 @@ def test_a_new_class_s_groups_leave_no_split_empty_where_split_would_fill_it():
         assert sorted(split_of.values()) == sorted(SPLITS), (seed, split_of)
         assert split_of["single"] == "test"
         assert add_module._place(images, groups, {}, {"a": [5, 2, 2]}, config)["single"] == "train"
+
+
+@pytest.mark.slow
+def test_a_new_class_of_two_groups_is_told_where_each_went_as_split_tells_it(tmp_path, split_dir):
+    """A new class of two near-duplicate groups goes to train and test, as ``split`` places it:
+    add said it had "fewer than 3 distinct images", which split now says only of a class that
+    cannot fill every split; ``--json`` names it in ``two_group_classes``."""
+    from objrec.cli.data import add_json
+    from objrec.split_result import two_groups_sentence
+
+    folder = tmp_path / "new" / "purple"
+    folder.mkdir(parents=True)
+    for seed, n in ((700, 6), (731, 4)):
+        photo = make_image(PURPLE, size=(96, 72), seed=seed)
+        for k in range(n):  # one photo at several sizes: one group
+            photo.resize((48 + 8 * k, 36 + 6 * k)).save(folder / f"p{seed}_{k}.png")
+    result = add_images(split_dir, tmp_path / "new", seed=0)
+    assert result.counts["purple"] == {"train": 6, "valid": 0, "test": 4}
+    assert result.two_group_classes == ["purple"] == result.small_classes
+    warnings = add_warnings(result)
+    assert two_groups_sentence(["purple"]) in warnings
+    assert add_json(result, warnings)["two_group_classes"] == ["purple"]
+    assert not any("distinct image" in w for w in warnings)

@@ -1767,3 +1767,13 @@ def test_a_class_without_groups_is_split_as_before_groups_were_counted():
             splits = ["train"] * train + ["valid"] * valid + ["test"] * (len(free) - train - valid)
             expected = dict(zip(free, splits, strict=True))
             assert {keys[p]: assignment[p][1] for p in paths} == expected, (seed, name)
+
+
+def test_split_json_names_the_classes_of_two_groups():
+    """``split --json`` had no field for them: only ``small_classes``, which holds them too."""
+    from objrec.cli.data import split_json
+
+    files, keys = placing_keys({"a": 10, "b": 12}, [{"a": 5}, {"a": 5}])
+    _, result = placement.assign(files, (keys, keys), (0.5, 0.25, 0.25), 0, (PHOTOS, Path("/o")))
+    said = split_json(result, [])
+    assert said["two_group_classes"] == ["a"] == said["small_classes"]

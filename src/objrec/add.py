@@ -71,10 +71,16 @@ from objrec.images import (
 )
 from objrec.manifest import MANIFEST, MANIFEST_COLUMNS, MANIFEST_GROUP, sha256_file
 from objrec.outputs import free_name, locked, name_key, remove_leftovers, staged, write_new
-from objrec.placement import evaluated_pair, nearer_split, no_empty_split
+from objrec.placement import (
+    evaluated_pair,
+    nearer_split,
+    no_empty_split,
+    pair_to_evaluate,
+    second_split,
+)
 from objrec.progress import listed, log_result_warnings, plural, quoted, some_of
 from objrec.ratios import allocate, min_class_size
-from objrec.split_result import no_decoder_sentence
+from objrec.split_result import no_decoder_sentence, two_groups_sentence
 from objrec.split_source import decode_all
 from objrec.store import DIGEST_CHARS, FeatureStore, default_cache_dir
 
@@ -113,6 +119,10 @@ class AddResult:
     that is the same or looks alike: one of the two labels is probably wrong."""
     small_classes: list[str] = field(default_factory=list)
     """Classes given images that still have none in some split whose ratio is not 0."""
+    two_group_classes: list[str] = field(default_factory=list)
+    """Of ``small_classes``, the new classes of only two groups whose images would fill every
+    split: the larger group went to train, the other to test (``placement.evaluated_pair``), as
+    ``split`` places them."""
     min_images: int = 1
     """The fewest distinct images a class needs to appear in every split of the ratios."""
     ratios: tuple[float, float, float] = SplitConfig.ratios
@@ -239,12 +249,13 @@ def add_warnings(result: AddResult) -> list[str]:
             "not added, a near one went to its split): "
             + some_of([f"{quoted(a)} = {quoted(b)}" for a, b in pairs], quote=False)
         )
-    if result.small_classes:
+    if small := [n for n in result.small_classes if n not in result.two_group_classes]:
         warnings.append(
             f"classes with fewer than {plural(result.min_images, 'distinct image')} cannot appear "
-            "in every split (add images or change `ratios`): "
-            + some_of(result.small_classes, len(result.small_classes))
+            "in every split (add images or change `ratios`): " + some_of(small, len(small))
         )
+    if result.two_group_classes:
+        warnings.append(two_groups_sentence(result.two_group_classes))
     if result.spread_groups:
         warnings.append(
             "near-duplicates of images the data folder already has in two splits (a leak whichever"
@@ -819,6 +830,16 @@ def _count(result: AddResult, rows, existing, ratios) -> None:
         final = [n + added[s] for n, s in zip(before.get(name, [0] * 3), SPLITS, strict=True)]
         if any(n == 0 for n, r in zip(final, ratios, strict=True) if r > 0):
             result.small_classes.append(name)
+            if name not in before and _evaluated_pair(name, rows, ratios):
+                result.two_group_classes.append(name)
+
+
+def _evaluated_pair(name: str, rows, ratios) -> bool:
+    """Whether the new class ``name`` is two groups placed as ``split`` places such a class: the
+    larger in train, the other in test (``placement.evaluated_pair``)."""
+    sizes = Counter(group for image, *_, group in rows if image.name == name)
+    splits = {split for image, _, split, *_ in rows if image.name == name}
+    return pair_to_evaluate(sizes, ratios) and splits == {"train", second_split(ratios)}
 
 
 def _cross_class(data: Path, existing, images: list[NewImage], groups) -> list[tuple[str, str]]:

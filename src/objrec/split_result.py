@@ -246,19 +246,19 @@ def short_class_sentences(result: SplitResult) -> list[str]:
             + some_of(small, len(small))
         )
     if result.two_group_classes:
-        sentences.append(two_groups_sentence(result))
+        sentences.append(two_groups_sentence(result.two_group_classes))
     return sentences
 
 
-def two_groups_sentence(result: SplitResult) -> str:
-    """The warning on classes of only two groups (``two_group_classes``): where each went, and
-    why no split holds a third."""
+def two_groups_sentence(classes: list[str]) -> str:
+    """The warning on classes of only two groups (``split``'s and ``add``'s
+    ``two_group_classes``): where each went, and why no split holds a third."""
     return (
         "classes whose photos make only two groups (copies, near-duplicates, bursts or `groups` "
         "file groups, each kept whole in one split, so that no split holds a near copy of a "
         "training photo) have the larger group in train and the other in test, which `evaluate` "
         "judges them by, none in valid (add photos taken apart from these to fill it): "
-        + some_of(result.two_group_classes, len(result.two_group_classes))
+        + some_of(classes, len(classes))
     )
 
 
