@@ -960,7 +960,7 @@ def test_added_bursts_are_shared_among_the_splits_as_split_shares_them():
     """add placed each new group, shuffled, in the split lacking the most images: on a camera
     trap's class of 60% burst frames, test held 21% bursts for one seed and valid 80% for another,
     and the counts missed their targets by a burst. Now add places a class's groups as split
-    does (``split.nearer_split``, largest first): each split holds its share of the bursts, and
+    does (``placement.nearer_split``, largest first): each split holds its share of the bursts, and
     every split its target (a new class, and one the data folder holds 10/5/5 of)."""
     for seed in range(5):
         for before in ([0, 0, 0], [10, 5, 5]):

@@ -626,7 +626,7 @@ def _note_small_classes(
 
 def few_train_note(count: int | None, train: int, need: int) -> str:
     """Why a class of ``count`` images (None: of a split folder) with ``train`` training images,
-    fewer than ``need`` (``split.few_train``), is noted."""
+    fewer than ``need`` (``split_result.few_train``), is noted."""
     given, more = "", ""
     if count is not None:  # a class folder: how many photos would give it ``need`` in train
         given = f"{plural(count, 'readable image')}: split gives "
@@ -639,7 +639,8 @@ def few_train_note(count: int | None, train: int, need: int) -> str:
 
 
 def _note_few_train(root: Path, found: dict[str, list[Path]], result: CheckResult) -> None:
-    """Classes of a split folder's train with fewer images than ``split.few_train`` allows."""
+    """Classes of a split folder's train with fewer images than ``split_result.few_train``
+    allows."""
     need = min_class_size(SplitConfig().ratios)
     for name, files in found.items():
         if 0 < len(files) < need:

@@ -366,7 +366,7 @@ def near_duplicate_groups(
 ) -> list[int]:
     """Each image's near-duplicate group, numbered from 0 in order of first appearance: the
     groups ``split`` kept together, as the manifest of the split folder holding the images
-    records them (``split.recorded_groups``: with a ``groups`` file's groups and the
+    records them (``manifest.recorded_groups``: with a ``groups`` file's groups and the
     ``burst_seconds`` that split was given; ``add`` records its images' so). The images no
     manifest records (added by hand; a split before it recorded groups; a file changed since) are
     grouped here (:func:`grouped_here`), and join a recorded group where they duplicate one of its
@@ -399,10 +399,11 @@ def grouped_here(
     classes_of: Sequence[str] | None = None,
 ) -> list[str]:
     """Each image's placing key as ``split`` would give it by default: byte-identical files and
-    those its perceptual hashes link (``split.near_groups``, from the image facts the cache folder
-    keeps by ``digests``, the feature store's: a split measured them, the others are measured
-    now, at a small size), and a burst: one camera's photos of one class (``classes_of``, each
-    image's) within split's default ``burst_seconds`` by their EXIF (``split.burst_keys``)."""
+    those its perceptual hashes link (``grouping.near_groups``, from the image facts the cache
+    folder keeps by ``digests``, the feature store's: a split measured them, the others are
+    measured now, at a small size), and a burst: one camera's photos of one class (``classes_of``,
+    each image's) within split's default ``burst_seconds`` by their EXIF
+    (``grouping.burst_keys``)."""
     from objrec import dedup
     from objrec.grouping import burst_keys, near_groups
 

@@ -330,7 +330,7 @@ def split_json(result, warnings: list[str]) -> dict:
 
 def split_warnings(result, chosen_ratios: bool = False) -> list[str]:
     """What the user should know about a split, one sentence each (names as they are): the
-    library's (``split.split_warnings``), naming split's options and objrec's commands;
+    library's (``split_result.split_warnings``), naming split's options and objrec's commands;
     ``chosen_ratios``: ``--ratios`` was typed, even as the default (0.5 0.25 0.25), and heard
     "the default ratios keep ...", as if not chosen (review39b)."""
     from objrec.split_result import split_warnings as sentences
