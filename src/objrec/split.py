@@ -29,7 +29,12 @@ from objrec.progress import listed, log_result_warnings
 from objrec.ratios import min_class_size
 from objrec.reviewed import earlier_reviews
 from objrec.split_like import Like, like_splits, moved_files
-from objrec.split_out import check_out, refuse_dropping_images, told_of_killed_splits, write
+from objrec.split_out import (
+    check_out_folder,
+    refuse_dropping_images,
+    told_of_killed_splits,
+    write_split,
+)
 from objrec.split_result import (
     SplitResult,
     few_judged,
@@ -87,14 +92,14 @@ def split_folder(
     config = settings(SplitConfig, config, keywords, "split_folder")
     src, out = _resolved(src), Path(out).resolve()
     with told_of_killed_splits(src, out, force):
-        check_out(src, out, force)
+        check_out_folder(src, out, force)
         if config.like is not None:
             require_split_folder(Path(config.like))
         likes = [Path(config.like).resolve()] if config.like is not None else []
         reviewed = earlier_reviews([src, *likes, out])  # refused first when unreadable
         assignment, (hashes, keys), result = _plan(src, out, config, on_file)
         refuse_dropping_images(src, out, set(hashes.values()))
-        result.reviewed = write(src, out, assignment, (hashes, keys, reviewed), config.mode)
+        result.reviewed = write_split(src, out, assignment, (hashes, keys, reviewed), config.mode)
     log.info("split %s into %s: %s", src, out, listed(result.totals()))
     if untimed := untimed_sentence(result, grouped=config.groups is not None):
         log.info(untimed)

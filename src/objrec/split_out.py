@@ -42,7 +42,7 @@ STAGE_GRACE = 60.0
 between making it and locking it."""
 
 
-def check_out(src: Path, out: Path, force: bool) -> None:
+def check_out_folder(src: Path, out: Path, force: bool) -> None:
     if out == src or out.is_relative_to(src) or src.is_relative_to(out):
         raise ObjrecError(f"the output folder {out} must lie outside the source folder {src}")
     if out.exists() and not out.is_dir():
@@ -256,7 +256,7 @@ def _in_use(stage: Path) -> bool:
     return False
 
 
-def write(src: Path, out: Path, assignment, records, mode: str) -> int:
+def write_split(src: Path, out: Path, assignment, records, mode: str) -> int:
     """Write the split beside any earlier one in ``out`` (in a hidden folder there), then swap it
     in: an earlier split (its train/valid/test folders and manifest, nothing else) is replaced
     only by a whole new one, after every check has passed; so is what a split killed while moving
