@@ -10,9 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from objrec import bursts, dedup
 from objrec.data import class_of_folder
 from objrec.errors import ObjrecError
 from objrec.images import list_images
+from objrec.tables import blank_row, csv_separator, misread, misread_sentence, read_text
 
 
 def burst_keys(
@@ -22,8 +24,6 @@ def burst_keys(
     (:func:`objrec.bursts.bursts`: one camera's photos of a class within ``seconds`` of each
     other, by their EXIF); the bursts; and how many files have a camera time, and how many a time
     but no camera. ``keys`` itself when there is no burst (0 ``seconds``: none looked for)."""
-    from objrec import bursts
-
     if seconds <= 0:
         return keys, [], (0, 0)
     times, cameraless = bursts.timed_photos(p for paths in files.values() for p in paths)
@@ -45,8 +45,6 @@ def near_groups(
     ``among``: only the keys of those files and of the files linked to them (or identical to
     one), as all pairs would give them; only their pairs are measured (``dedup.linked_pairs``),
     not all pairs: what ``add`` needs of a large data folder and a few new images."""
-    from objrec import dedup
-
     paths = [p for group in files.values() for p in group]
     facts = [facts_of[p] for p in paths]
     if among is None:
@@ -100,8 +98,6 @@ def _group_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
     """Each row of the ``groups`` file that is not blank, and the line it ends on; refused when
     the file is not a CSV text (comma, semicolon or tab separated) with the columns file and
     group."""
-    from objrec.tables import blank_row, csv_separator, read_text
-
     try:
         with io.StringIO(read_text(path, "a `groups` file"), newline="") as f:
             reader = csv.DictReader(f, delimiter=csv_separator(f))
@@ -119,8 +115,6 @@ def _refuse_unknown_file(path: Path, n: int, name: str, src: Path) -> None:
     file and the split leaves it out (an excluded class, an unreadable image)."""
     if ".." not in Path(name).parts and (src / name).is_file():
         return
-    from objrec.tables import misread, misread_sentence
-
     images = {class_of_folder(p.relative_to(src).as_posix()) for p in list_images(src)}
     meant = misread(name, images)
     if meant is not None:
@@ -135,8 +129,6 @@ def join_groups(keys: dict[Path, str], group_of: dict[Path, str]) -> tuple[dict[
     """Each file's placing key: its duplicate group's ``keys`` united with the groups of
     ``group_of`` (the smallest key among the groups linked, directly or through others, as
     :func:`near_groups` keys them); and how many of those groups hold two files or more."""
-    from objrec import dedup
-
     members: dict[str, list[Path]] = {}
     for path, group in group_of.items():
         members.setdefault(group, []).append(path)

@@ -8,9 +8,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from objrec import dedup
 from objrec.data import SPLITS, class_dirs, class_of_folder, present_splits
 from objrec.images import is_broken_image_link, list_images
 from objrec.manifest import MANIFEST, manifest_rows
+from objrec.store import DIGEST_CHARS, FeatureStore, default_cache_dir, hash_file
 
 
 class Like(NamedTuple):
@@ -41,8 +43,6 @@ def like_splits(
     like. With ``facts`` (the files' perceptual hashes), an image of ``like`` whose content no
     file has is found in the files that look like it (an edit since: re-saved, resized,
     cropped), as a near-duplicate of it in the folder would be (:func:`_looked_like`)."""
-    from objrec.store import DIGEST_CHARS
-
     earlier = earlier_images(like)
     paths = [p for group in files.values() for p in group]
     digest_of = {p: hashes[p][:DIGEST_CHARS] for p in paths}
@@ -115,9 +115,6 @@ def _looked_like(
     of the earlier split, and its split there, whose content no file has; None for one whose
     file is gone), as ``split`` links near-duplicates (``dedup.split_pairs``). Their hashes
     come from the image facts of the cache folder, where the earlier split kept them."""
-    from objrec import dedup
-    from objrec.store import DIGEST_CHARS, default_cache_dir, hash_file
-
     there = [(k, path) for k, (path, _) in enumerate(missing) if path is not None]
     if not there or not paths:
         return []
@@ -141,8 +138,6 @@ def earlier_images(like: Path) -> list[tuple[str, str, Path | None, str]]:
     through the default feature store's file index, as ``add`` hashes a data folder's; a link to
     a photo moved or deleted since (a split made with links: the photo renamed, or moved to
     another class) by the SHA-256 ``like``'s manifest recorded for it, and no file."""
-    from objrec.store import DIGEST_CHARS, FeatureStore, default_cache_dir
-
     earlier: dict[Path, str] = {}
     others: list[Path] = []  # links to nothing among them, passed over without a warning
     for split in present_splits(like):

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from objrec import dedup
 from objrec.data import (
     EMPTY_CLASS_ADVICE,
     alike_names,
@@ -25,6 +26,7 @@ from objrec.images import decoder_missing, is_hidden, list_images, path_order
 from objrec.manifest import sha256_file
 from objrec.progress import plural, some_of
 from objrec.reviewed import REVIEWED_FILE
+from objrec.store import DIGEST_CHARS, default_cache_dir
 
 
 def loose_files(src: Path, groups: str | Path | None = None) -> list[Path]:
@@ -102,9 +104,6 @@ def refuse_problems(src: Path, empty: Sequence[str], unreadable: Sequence[str]) 
 def decode_all(files: dict[str, list[Path]], hashes: dict[Path, str], on_file) -> dict[Path, Any]:
     """Every image's perceptual hashes, or why it cannot be read: decoded once (small) and kept
     by content digest in the cache folder's image facts, which ``objrec audit`` shares."""
-    from objrec import dedup
-    from objrec.store import DIGEST_CHARS, default_cache_dir
-
     paths = [p for group in files.values() for p in group]
     done = [len(paths)]
 
