@@ -364,6 +364,8 @@ def open_cache(cache_dir: str | Path | None = None, dtype: str = "float32") -> F
 
 @dataclass(frozen=True)
 class CacheSummary:
+    """What the cache folder holds (``objrec cache``): feature spaces, indexes, graphs, facts."""
+
     root: Path
     spaces: list[SpaceInfo]
     files: int
@@ -399,6 +401,8 @@ class CacheSummary:
 
 @dataclass(frozen=True)
 class PruneSummary:
+    """What ``objrec cache --prune`` removed."""
+
     store: PruneResult
     old_entries: int
     facts_removed: int = 0
@@ -421,10 +425,12 @@ def file_size(path: Path) -> int:
 
 
 def disk_bytes(path: Path) -> int:
+    """The bytes ``path`` takes on disk (its blocks), 0 when it is gone."""
     return path.stat().st_blocks * 512 if path.exists() else 0
 
 
 def folder_bytes(folder: Path) -> int:
+    """The bytes on disk of every file under ``folder`` (or of ``folder``, a file)."""
     if folder.is_file():
         return disk_bytes(folder)
     return sum(disk_bytes(p) for p in folder.rglob("*") if p.is_file())

@@ -23,6 +23,7 @@ was kept together with (its duplicates, its burst, its group of a ``groups`` fil
 
 
 def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file's bytes (hex, whole): what the manifest records of each image."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -36,6 +37,7 @@ the user's that holds a ``train/`` of their own."""
 
 
 def is_split_manifest(path: Path) -> bool:
+    """Whether ``path`` is a ``manifest.csv`` a split wrote (:data:`MANIFEST_HEADER`)."""
     try:
         with path.open(newline="", encoding=CSV_ENCODING) as f:  # a BOM or none
             return f.readline().startswith(MANIFEST_HEADER)

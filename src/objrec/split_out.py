@@ -43,6 +43,9 @@ between making it and locking it."""
 
 
 def check_out_folder(src: Path, out: Path, force: bool) -> None:
+    """Refuse an output folder the split may not write (inside ``src`` or holding it, a file,
+    the user's own ``train/``, a stopped or an earlier split without ``force``), before anything
+    is read or written."""
     if out == src or out.is_relative_to(src) or src.is_relative_to(out):
         raise ObjrecError(f"the output folder {out} must lie outside the source folder {src}")
     if out.exists() and not out.is_dir():
@@ -227,6 +230,7 @@ def _split_files(out: Path) -> set[str]:
 
 
 def _folder(path: Path) -> bool:
+    """A real folder, not a link to one."""
     return path.is_dir() and not path.is_symlink()
 
 
