@@ -17,7 +17,7 @@ from objrec.ratios import allocate
 from objrec.split_result import SplitResult
 
 
-def assign(files, group_keys, ratios, seed, folders, held=None):
+def assign(files, group_keys, ratios, seed, folders, held=None) -> tuple[dict, SplitResult]:
     """Decide each file's split: per class, shuffled groups fill the targets. ``group_keys``: each
     file's duplicate group (identical or near, what the result reports) and the group it is
     placed with (those united with the ``groups`` file's); ``folders``: the source and output
