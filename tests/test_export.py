@@ -1629,3 +1629,25 @@ def test_the_script_escapes_a_class_named_with_terminal_controls(tmp_path, monke
     quoted = f'"{escaped}"'  # a list's name holding ";" is quoted, as objrec predict does
     assert out.splitlines()[0] == f"{photos[0]}: {quoted} 90.00%, lobster 10.00%"
     assert f"  {escaped}  {len(photos)}" in out.splitlines()
+
+
+@pytest.mark.slow  # imports onnx.compose
+def test_a_full_disk_met_writing_the_int8_exports_head_names_the_export(tmp_path, monkeypatch):
+    """`objrec export run --out small/model.onnx` on a nearly full disk said 'error:
+    small/.objrec-23167-e48c...part: no space left on device': the int8 body's head is written
+    to a temporary file of its own first, which nothing reported as the export it is part of."""
+    import errno
+    from types import SimpleNamespace
+
+    import objrec.export as export
+
+    def full_disk(module, path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(export, "export_onnx", full_disk)
+    path = tmp_path / "model.onnx"
+    head = SimpleNamespace(eval=lambda: None, output_names=("probabilities",))
+    with pytest.raises(OSError) as caught:
+        export.export_quantized(SimpleNamespace(n_features=4), head, path)  # type: ignore[arg-type]
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(path)
+    assert os.listdir(tmp_path) == []

@@ -1,12 +1,14 @@
 """Output folders: a failed command takes back the empty folders it made, and nothing else."""
 
+import errno
 import importlib
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from objrec.outputs import new_folders, write_new
+from objrec.outputs import new_folders, staged, write_new
 
 from .conftest import fake_checkpoint
 
@@ -948,3 +950,34 @@ def test_history_csv_is_written_as_pandas_wrote_it_without_importing_pandas(tmp_
     pd.DataFrame(history).to_csv(tmp_path / "pandas.csv", index=False)
     assert (tmp_path / "ours.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()
     assert history_columns(history)["phase"] == [None, None, "tune"]
+
+
+def read_only_file_system(monkeypatch) -> None:
+    """Make every write and removal fail as on a folder mounted read-only (EROFS), where even
+    removing a file that is not there fails (the kernel refuses before it looks)."""
+
+    def refused(path, *args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), os.fspath(path))
+
+    monkeypatch.setattr(Path, "unlink", refused)
+    monkeypatch.setattr(shutil, "copy2", lambda source, target, **kw: refused(target))
+
+
+@pytest.mark.parametrize("writer", ["write_new", "staged"])
+def test_a_read_only_folder_is_named_not_the_temporary_file(tmp_path, monkeypatch, writer):
+    """`objrec add` into a data folder mounted read-only said 'error: DATA/train/cup/.objrec-
+    16160-43d9...part: read-only file system': the removal of the temporary file that was never
+    made failed too (EROFS), and its error, raised from a ``finally``, hid the one about the
+    file. The user's file is named, as for any other refused write."""
+    source, target = tmp_path / "photo.jpg", tmp_path / "data" / "cup" / "photo.jpg"
+    source.write_bytes(b"jpeg")
+    target.parent.mkdir(parents=True)
+    read_only_file_system(monkeypatch)
+    with pytest.raises(OSError) as caught:
+        if writer == "write_new":
+            write_new(target, lambda tmp: shutil.copy2(source, tmp))
+        else:
+            with staged(target) as tmp:
+                shutil.copy2(source, tmp)
+    assert caught.value.errno == errno.EROFS
+    assert caught.value.filename == str(target)

@@ -37,11 +37,13 @@ from objrec.kept import KeptThreshold, usable_kept
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, HeadEnsemble, as_stored
 from objrec.outputs import (
+    discard,
     is_export_script,
     is_export_sidecar,
     new_folders,
     output_path,
     refuse_overwrite,
+    reported_as,
     staged,
     temporary_name,
 )
@@ -595,17 +597,18 @@ def export_quantized(body: QuantizedBody, head: Tail, path: Path) -> Path:
 
     head_path = temporary_name(path)
     try:
-        export_onnx(
-            head.eval(),
-            head_path,
-            body.n_features,
-            sample_shape=(body.n_features,),
-            output_names=head.output_names,
-        )
+        with reported_as(path, head_path):  # a full disk: the file asked for, not the head's
+            export_onnx(
+                head.eval(),
+                head_path,
+                body.n_features,
+                sample_shape=(body.n_features,),
+                output_names=head.output_names,
+            )
         body_graph = int8_graph(body)
         head_graph = onnx.load(str(head_path))
     finally:
-        head_path.unlink(missing_ok=True)
+        discard(head_path)
     head_graph = compose.add_prefix(head_graph, "head/")
     head_graph.ir_version = body_graph.ir_version
     joined = compose.merge_models(

@@ -469,7 +469,7 @@ def output_file(
         if record:
             record_output(folder, {name: written})
     finally:
-        tmp.unlink(missing_ok=True)
+        discard(tmp)
 
 
 def earlier_outputs(real: Path) -> set[str]:
@@ -736,7 +736,19 @@ def renamed_over(path: Path, tmp: Path) -> Iterator[Path]:
             yield tmp
             os.replace(tmp, path)
     finally:
+        discard(tmp)
+
+
+def discard(tmp: Path) -> None:
+    """Remove the temporary file ``tmp`` if it is there. On a read-only file system (a photo
+    folder mounted read-only) removing a file that is not there fails too, with EROFS: raised
+    from a ``finally``, that error would hide the one that stopped the write, naming ``tmp``
+    instead of the file the user asked for."""
+    try:
         tmp.unlink(missing_ok=True)
+    except OSError:
+        if os.path.lexists(tmp):
+            raise
 
 
 def temporary_name(path: Path, suffix: str = ".part") -> Path:
@@ -778,7 +790,7 @@ def write_new(path: Path, write: Callable[[Path], None]) -> Path:
             write(tmp)
             return _link_free(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        discard(tmp)
 
 
 def _link_free(tmp: Path, path: Path) -> Path:
