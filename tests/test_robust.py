@@ -2,6 +2,7 @@
 
 import importlib
 import io
+import json
 import logging
 import multiprocessing
 import os
@@ -877,3 +878,38 @@ def test_ctrl_c_before_the_first_epoch_counts_views_computed_and_stored_earlier(
         "the store holds the features of the 45 image views looked up or computed so far (5 "
         "computed now, 40 stored by earlier commands), so the same command starts again from them"
     )
+
+
+@pytest.mark.slow
+def test_a_train_killed_while_it_writes_its_files_leaves_none_of_them_half_written(
+    trained_run, split_dir, tiny_config, monkeypatch
+):
+    """`kill -9` while train wrote summary.json left half of it: `objrec report` then failed
+    with a JSONDecodeError traceback. Each file of the run is written under a temporary name
+    and renamed, so a kill leaves the earlier file or none, never part of one."""
+    json_write = Path.write_text
+
+    def killed_half_way(path, text, *args, **kwargs):  # half the bytes reach the disk, then death
+        if path.parent != trained_run or not path.name.endswith(".json"):
+            return json_write(path, text, *args, **kwargs)
+        json_write(path, text[: len(text) // 2])
+        raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Path, "write_text", killed_half_way)
+        with pytest.raises(Killed):
+            train(split_dir, trained_run, tiny_config, force=True)
+    for name in ("config.json", "summary.json"):
+        assert not (trained_run / name).exists() or json.loads((trained_run / name).read_text())
+    assert run_status(trained_run) == "interrupted"  # resumable: its training state is there
+    assert train(split_dir, trained_run, resume=True).finished
+
+
+@pytest.mark.slow
+def test_a_report_of_a_run_whose_summary_is_broken_leaves_out_its_times(trained_run, capsys):
+    """A summary.json broken by a crash of an earlier objrec, or an edit, made `objrec report`
+    end in a JSONDecodeError traceback; the page is written without the run's times."""
+    (trained_run / "summary.json").write_text('{\n  "run": "run",\n  "classes": ')
+    assert main(["report", str(trained_run)]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    assert (trained_run / "report.html").is_file()

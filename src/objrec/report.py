@@ -59,6 +59,7 @@ from objrec.outputs import (
     staged,
 )
 from objrec.progress import Reporter, or_silent, plural, quoted, some_of
+from objrec.runs import read_summary
 from objrec.tables import exact_cell
 from objrec.transforms import TTA_VIEWS, build_transforms, draft_size
 
@@ -554,14 +555,13 @@ def embed_if_there(path: Path) -> str | None:
 
 def run_context(run: Path, meta: RunMeta) -> dict[str, Any]:
     """The run itself: its metadata, settings, summary and training curves."""
-    summary = run / "summary.json"
     return {
         "run": run.resolve(),
         "version": __version__,
         "meta": meta,
         "with_top5": len(meta.classes) > TOP5_CLASSES,  # else always 100%
         "config": meta.train_config.to_dict() if meta.train_config else {},
-        "summary": json.loads(summary.read_text()) if summary.exists() else {},
+        "summary": read_summary(run) or {},  # one a user or a crash broke: the run's times left out
         "curves": embed_if_there(run / "curves.png"),
         "explore": None,
     }

@@ -16,7 +16,7 @@ import csv
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,8 @@ from objrec.outputs import (
     refuse_overwrite,
     refuse_unwritable,
     remove_leftovers,
+    renamed_over,
+    temporary_name,
 )
 from objrec.progress import some_of
 from objrec.provenance import provenance
@@ -639,11 +641,23 @@ def _write_files(
     # record (evaluate says so, and checks its data folder), never beside another run's record
     (out / SEEN_RECORD).unlink(missing_ok=True)
     save_checkpoint(out / BEST, model, meta)
-    write_history(out / "history.csv", result.history)
-    plots.training_curves(history_columns(result.history), out / "curves.png", result.best_epoch)
-    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
-    (out / SUMMARY).write_text(json.dumps(result.summary(), indent=2))
+    columns, best = history_columns(result.history), result.best_epoch
+    write_whole(out / "history.csv", lambda tmp: write_history(tmp, result.history))
+    write_whole(out / "curves.png", lambda tmp: plots.training_curves(columns, tmp, best))
+    write_whole(
+        out / "config.json", lambda tmp: tmp.write_text(json.dumps(config.to_dict(), indent=2))
+    )
+    write_whole(out / SUMMARY, lambda tmp: tmp.write_text(json.dumps(result.summary(), indent=2)))
     if seen is not None:
         write_seen(out, seen)
     if result.finished:
         (out / LAST).unlink(missing_ok=True)
+
+
+def write_whole(path: Path, write: Callable[[Path], object]) -> None:
+    """``write(tmp)`` to a temporary name of ``path``'s ending (matplotlib tells the format by
+    it), renamed over ``path`` when done: a run killed meanwhile leaves the earlier file or none,
+    never half of one (a half-written summary.json made ``objrec report`` fail with a traceback)
+    and its temporary file is removed by the next run into the folder."""
+    with renamed_over(path, temporary_name(path, path.suffix)) as tmp:
+        write(tmp)
