@@ -913,3 +913,28 @@ def test_a_report_of_a_run_whose_summary_is_broken_leaves_out_its_times(trained_
     assert main(["report", str(trained_run)]) == 0
     assert "Traceback" not in capsys.readouterr().err
     assert (trained_run / "report.html").is_file()
+
+
+@pytest.mark.slow
+def test_a_train_into_a_run_folder_another_train_holds_is_refused_at_once(
+    tmp_path, split_dir, tiny_config
+):
+    """Two `objrec train data --out run` started together both trained, and the later one's
+    files replaced the earlier one's, which had said 'model saved to run/model.safetensors'
+    (`--epochs 8` and `--seed 3`: the folder ended with seed 3's run); one started during a train
+    was told to resume the run being trained. Each is refused in one sentence, before any work."""
+    import fcntl
+
+    run = tmp_path / "run"
+    run.mkdir()
+    other = os.open(run, os.O_RDONLY)  # what the other train holds
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        for resume in (False, True):
+            with pytest.raises(ObjrecError, match=f"another objrec is training into {run} now"):
+                train(split_dir, run, tiny_config, resume=resume)
+    finally:
+        os.close(other)
+    assert os.listdir(run) == []
+    assert train(split_dir, run, tiny_config).finished  # the lock goes with the train
+    assert train(split_dir, tmp_path / "new", tiny_config).finished

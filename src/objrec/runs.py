@@ -12,11 +12,14 @@ report, export): a stop before then leaves the earlier run whole.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import json
 import logging
+import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -183,6 +186,37 @@ def open_run_folder(out: Path, force: bool, data_dir: Path | None = None) -> Pat
     out.mkdir(parents=True, exist_ok=True)
     remove_leftovers(out)  # of a run killed while it wrote a checkpoint
     return out
+
+
+RUN_BUSY = "another objrec is training into {out} now: wait for it to end, or choose another `out`"
+
+
+@contextlib.contextmanager
+def held_run(out: Path, make: bool) -> Iterator[None]:
+    """Hold ``out`` while a train writes there (an exclusive ``flock`` on the folder, ``make``:
+    made first for a new run), taken before its run is looked at: a second train into it is
+    refused at once. Two trains into one new folder both trained, the later one's files
+    replacing the earlier one's, which had said its model was saved there; one started during a
+    train was told to resume the run being trained. The system releases it however the
+    process ends."""
+    if make:
+        with contextlib.suppress(OSError):  # a file there, no permission: open_run_folder says so
+            out.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:  # no folder to resume, or one that cannot be made: refused after this
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ObjrecError(RUN_BUSY.format(out=out)) from None
+        except OSError:  # a file system without flock (some NFS): unlocked, as before
+            pass
+        yield
+    finally:
+        os.close(fd)
 
 
 def refuse_users_folder(out: Path, real: Path, force: bool) -> None:

@@ -20,7 +20,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
@@ -93,6 +93,7 @@ from objrec.quantize import QuantizedBody, auto_precision, int8_engine, quantize
 from objrec.runs import (
     EpochSaver,
     TrainResult,
+    held_run,
     holds_run,
     interrupted_in_fit,
     keep_best_so_far,
@@ -174,12 +175,12 @@ def train(
     """
     request = RunRequest(force=force, resume=resume, strict=strict, precision_why=precision_why)
     config = train_settings(config, keywords)
-    with process_group(device) as world:
+    with process_group(device) as world, ExitStack() as held:
         reporter = or_silent(reporter) if world.main else SILENT
         before = state_stamp(Path(out))
         rows_before = store_rows(config.cache_dir)
         try:
-            return _train(Path(data_dir), Path(out), config, reporter, request, world)
+            return _train(Path(data_dir), Path(out), config, reporter, request, world, held)
         except KeyboardInterrupt:  # not during the head's epochs: those save and say so
             if not world.main:  # rank 0 says what was kept
                 raise
@@ -368,9 +369,10 @@ def _train(
     reporter: Reporter,
     request: RunRequest,
     world: World,
+    held: ExitStack,
 ) -> TrainResult:
     started = time.perf_counter()
-    out, saved, config, precision = open_run(data_dir, out, config, request, reporter, world)
+    out, saved, config, precision = open_run(data_dir, out, config, request, reporter, world, held)
     if request.strict:
         require_clean(data_dir, reporter)
     try:
@@ -452,10 +454,12 @@ def open_run(
     request: RunRequest,
     reporter: Reporter,
     world: World,
+    held: ExitStack | None = None,
 ) -> tuple[Path, SavedTraining | None, TrainConfig, dict[str, str]]:
-    """The run folder (refused inside ``data_dir``), the saved state when resuming, the settings
-    (a resumed run's own) with their precision settled, and which precision and why (also told to
-    ``reporter``). ``data_dir`` is checked first: a split folder of two classes or more."""
+    """The run folder (refused inside ``data_dir``; held in ``held``: ``runs.held_run``), the
+    saved state when resuming, the settings (a resumed run's own), their precision settled, and
+    which precision and why (told to ``reporter``); first ``data_dir``: a split of 2+ classes."""
+    hold = held.enter_context if held is not None and world.main else lambda manager: None
     require_split_folder(data_dir)
     require_two_classes(data_dir / "train")
     refuse_unknown_class(data_dir / "train")
@@ -463,6 +467,7 @@ def open_run(
     refuse_out_inside_data(data_dir, out)
     saved = None
     if request.resume:
+        hold(held_run(out, make=False))
         saved, config = load_resume(out)
         require_blocks(config.backbone, config.finetune_blocks)
         refuse_finetune_under_torchrun(config.finetune_blocks, world)
@@ -476,6 +481,7 @@ def open_run(
         settings = config or TrainConfig()
         require_blocks(settings.backbone, settings.finetune_blocks)  # before the folder is made
         refuse_finetune_under_torchrun(settings.finetune_blocks, world)
+        hold(held_run(out, make=True))
         out = open_run_folder(out, request.force, data_dir)
     config, precision = settle_precision(config or TrainConfig(), world, request.precision_why)
     if config.precision == "int8":  # the engine too, so the run records the one used
