@@ -2590,6 +2590,33 @@ def test_evaluate_lists_every_class_when_there_are_no_more_than_worst(capsys):
     assert "Worst classes" in out and "bee" in out and "fox" not in out
 
 
+def test_evaluate_names_the_classes_mistaken_for_each_other_with_counts(capsys, monkeypatch):
+    """Look-alike classes: the worst classes' table named crocodile_head as crocodile's commonest
+    confusion and crocodile as crocodile_head's, without a count and apart: the two read as
+    unrelated errors. evaluate says the pair is mixed both ways, how often, and what may help."""
+    import torch
+
+    from objrec.cli.evaluation import print_evaluation
+    from objrec.evaluate import summarize_logits
+
+    labels = torch.tensor([0] * 5 + [1] * 5 + [2] * 4)
+    predicted = labels.clone()
+    predicted[[0, 1]] = 1  # 2 crocodiles taken for heads
+    predicted[5] = 0  # 1 head for a crocodile
+    predicted[10] = 0  # 1 emu for a crocodile: one way, no pair
+    logits = torch.nn.functional.one_hot(predicted, 3).float() * 5
+    result = summarize_logits(logits, labels, ["crocodile", "crocodile_head", "emu"])
+    monkeypatch.setattr("objrec.cli.evaluation.confidence_lines", lambda *a: [])  # uncalibrated
+    print_evaluation(result, 10)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "mistaken for each other both ways" in out
+    assert (
+        "crocodile and crocodile_head: 2 of 5 crocodile taken for crocodile_head, "
+        "1 of 5 crocodile_head for crocodile" in out
+    )
+    assert "emu and" not in out and "more training photos of both" in out
+
+
 def test_cache_tells_apart_bodies_of_one_name_by_their_id(capsys, tmp_path):
     """Two int8 bodies calibrated apart share a label: `objrec cache` showed two identical rows."""
     from types import SimpleNamespace

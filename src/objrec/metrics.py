@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 import torch
@@ -152,6 +153,21 @@ def most_confused(matrix: torch.Tensor, classes: Sequence[str], top: int = 10) -
             "count": [int(v) for v in values],
         }
     )
+
+
+def mixed_pairs(matrix: torch.Tensor, classes: Sequence[str]) -> list[dict[str, Any]]:
+    """The pairs of classes mistaken for each other both ways, most mistaken first: each class's
+    images, and how many of each were taken for the other (``a_as_b``, ``b_as_a``). A pair
+    confused both ways is one the model cannot yet tell apart (a crocodile and a crocodile's
+    head), which a one-way confusion of a class may not be."""
+    pairs = []
+    for a, b in zip(*torch.triu_indices(len(classes), len(classes), 1).tolist(), strict=True):
+        a_as_b, b_as_a = int(matrix[a, b]), int(matrix[b, a])
+        if a_as_b and b_as_a:
+            n_a, n_b = int(matrix[a].sum()), int(matrix[b].sum())
+            pair = (classes[a], classes[b], a_as_b, b_as_a, n_a, n_b)
+            pairs.append(dict(zip(("a", "b", "a_as_b", "b_as_a", "n_a", "n_b"), pair, strict=True)))
+    return sorted(pairs, key=lambda p: -(p["a_as_b"] + p["b_as_a"]) / (p["n_a"] + p["n_b"]))
 
 
 def wilson_interval(share: float, n: int, z: float = 1.96) -> tuple[float, float]:

@@ -267,6 +267,8 @@ def print_evaluation(
             highlight=False,
         )
     print_worst(result, worst)
+    for line in mixed_pair_lines(result):
+        console.print(line, markup=False, highlight=False)
     console.print(averages_table(m))
     for line in confidence_lines(m, f"the images of {shown(result.folder)}", run, kept):
         console.print(line, markup=False, highlight=False)
@@ -906,6 +908,31 @@ def print_worst(result: EvaluationResult, worst: int) -> None:
     title = "Every class" if len(per_class) <= worst else "Worst classes"
     with_top5 = len(result.classes) > TOP5_CLASSES
     console.print(worst_table(per_class if title == "Every class" else rows, with_top5, title))
+
+
+def mixed_pair_lines(result: EvaluationResult) -> list[str]:
+    """The pairs of classes mistaken for each other both ways, with their counts, and what may
+    help: the worst classes' table named only each class's commonest confusion, without a count,
+    so that a crocodile taken for its head and back read as two unrelated errors."""
+    from objrec.metrics import mixed_pairs
+
+    pairs = mixed_pairs(result.confusion, result.classes)
+    if not pairs:
+        return []
+    lines = ["mistaken for each other both ways, so the model cannot yet tell them apart:"]
+    for p in pairs[:5]:
+        lines.append(
+            f"  {p['a']} and {p['b']}: {p['a_as_b']} of {p['n_a']} {p['a']} taken for {p['b']}, "
+            f"{p['b_as_a']} of {p['n_b']} {p['b']} for {p['a']}"
+        )
+    if len(pairs) > 5:
+        lines.append(f"  and {plural(len(pairs) - 5, 'pair')} more (confusion.csv)")
+    lines.append(
+        "  what may help: more training photos of both, showing what tells them apart; their "
+        "labels checked (objrec audit); or one class for the two, if telling them apart does not "
+        "matter to you"
+    )
+    return lines
 
 
 def worst_table(rows, with_top5: bool = True, title: str = "Worst classes") -> Table:
