@@ -208,6 +208,28 @@ def test_a_resumed_fit_tells_the_reporter_the_runs_best_before_it():
     assert told.said == [("epoch", 1)]
 
 
+def test_each_epochs_progress_says_how_many_epochs_there_may_be():
+    """Fine-tuning 14 look-alike classes on 2 busy cores took 30 s to 2 min an epoch, its progress
+    said only 'epoch 17: 3/3 (100%), 2m01s, done': not how many epochs may follow (10 at most)."""
+    from contextlib import contextmanager
+
+    class Told(Reporter):
+        def __init__(self):
+            self.tasks = []
+
+        @contextmanager
+        def task(self, description, total):
+            self.tasks.append(description)
+            yield lambda n=1: None
+
+    told = Told()
+    model = nn.Linear(2, 2)
+    batches = [(torch.zeros(2, 2), torch.tensor([0, 1]))]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    fit(model, lambda e: batches, lambda: batches, optimizer, 2, 5, reporter=told)
+    assert told.tasks == ["epoch 1 of at most 2", "epoch 2 of at most 2"]
+
+
 def test_fit_logs_each_epoch_and_why_it_stopped_for_a_python_caller(caplog):
     """Training from Python with logging at INFO was silent between its first line and the end:
     the epochs and the stop reason went only to the CLI's reporter."""

@@ -290,7 +290,7 @@ def fit(
         if state.stopped_early:
             break
         start = time.perf_counter()
-        with reporter.task(f"epoch {epoch}", steps_per_epoch) as advance:
+        with reporter.task(f"epoch {epoch} of at most {epochs}", steps_per_epoch) as advance:
             train = train_one_epoch(
                 model, train_batches(epoch), optimizer, advance, loss_fn, scheduler
             )
