@@ -1333,6 +1333,28 @@ def test_tiny_gains_of_a_nearly_zero_loss_get_no_line_of_their_own(capsys):
     assert "valid loss 2.98e-04" in lines[1] and "0.0000" not in "".join(lines)
 
 
+def test_a_kept_fine_tuning_is_named_in_the_best_epoch_line(capsys, tmp_path):
+    """After --finetune-blocks 1 was kept (valid loss 0.1396 -> 0.1353), train's last lines said
+    'best epoch 19 of 24, the head kept': as if the body's tuned block had not been."""
+    from objrec.cli.training import print_trained
+    from objrec.runs import TrainResult
+
+    record = {"epoch": 1, "train_loss": 0.1, "train_acc": 1.0, "valid_loss": 0.2}
+    record |= {"valid_acc": 0.9, "seconds": 0.1, "best": True}
+    seconds = {"total": 1.0, "features": 0.5}
+    for finetune, said in (
+        ({"kept": True}, "the head and its fine-tuned blocks kept"),
+        ({"kept": False}, "the head kept"),
+        (None, "the head kept"),
+    ):
+        result = TrainResult(tmp_path, ["a", "b"], [record], 1, 0.2, 0.9, {}, seconds)
+        result.finetune = finetune
+        print_trained(result)
+        assert f"best epoch 1 of 1, {said}: valid loss 0.2000" in " ".join(
+            capsys.readouterr().out.split()
+        )
+
+
 def test_the_last_lines_say_which_epochs_head_was_kept_when_its_line_is_not_shown(
     capsys, monkeypatch, tmp_path
 ):

@@ -242,12 +242,15 @@ def evaluate_next(run: Path, data: Path) -> str:
 
 
 def print_trained(result, reporter: RichReporter | None = None) -> None:
-    """What a finished ``train`` says: the best epoch (the head kept), why it stopped, the time,
+    """What a finished ``train`` says: the best epoch (the head kept, and the blocks a fine-tuning
+    kept tuned), why it stopped, the time,
     the model."""
     from objrec.backbones import network_words
 
+    tuned = (getattr(result, "finetune", None) or {}).get("kept")  # tuned blocks kept with it
     console.print(
-        f"best epoch {result.best_epoch} of {len(result.history)}, the head kept: valid loss "
+        f"best epoch {result.best_epoch} of {len(result.history)}, the head "
+        f"{'and its fine-tuned blocks ' if tuned else ''}kept: valid loss "
         f"{result.best_valid_loss:.4f}, valid accuracy {percent(result.best_valid_acc)}"
     )
     unshown = unshown_best(result, reporter)
