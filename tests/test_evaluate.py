@@ -1704,8 +1704,8 @@ def test_scores_over_near_duplicates_say_how_many_distinct_photos_they_rest_on(c
     assert result.metrics["n"] == 8 and result.metrics["n_groups"] == 4
     assert result.near_duplicates == (
         "8 test images are 4 distinct photos and 4 near-duplicates of them (burst frames, "
-        "re-saved or cropped copies: those split keeps together): the scores rest on 4 distinct "
-        "photos, not 8"
+        "re-saved or cropped copies, a groups file's groups: those split keeps together): the "
+        "scores rest on 4 distinct photos, not 8"
     )
     table = result.per_class.set_index("class")
     assert table.loc["a", ["n_test", "n_groups"]].tolist() == [5, 1]

@@ -179,7 +179,8 @@ class EvaluationResult:
         return (
             f"{n} {kind} are {plural(groups, 'distinct photo')} and "
             f"{plural(n - groups, 'near-duplicate')} of {'it' if groups == 1 else 'them'} (burst "
-            "frames, re-saved or cropped copies: those split keeps together): the scores rest on "
+            "frames, re-saved or cropped copies, a groups file's groups: those split keeps "
+            "together): the scores rest on "
             f"{plural(groups, 'distinct photo')}, not {n}"
         )
 
