@@ -3215,3 +3215,23 @@ def test_an_audit_of_a_store_without_kinds_reads_first_bytes_once_and_keeps_them
 ):
     """A store written before it kept kinds: the files' first bytes are read, once."""
     assert warm_facts_heads(tmp_path, monkeypatch, forget_kinds=True) == [(True, 4), (True, 0)]
+
+
+def test_a_flag_both_settled_and_too_few_to_judge_is_counted_once(capsys):
+    """A flag a person settled is said as settled only, in the terminal's summary as in
+    audit.html's counts and --json: the summary had counted it among the too-few flags too."""
+    from objrec.cli.data import print_audit
+
+    flags = [
+        {"path": f"photos/cat/{i}.jpg", "given": "cat", "suggested": "dog", "score": 0.9}
+        for i in range(3)
+    ]
+    result = AuditResult(flags, [], [], 40, ["cat", "dog"], seconds={"total": 1.0})
+    result.too_few = ["photos/cat/1.jpg", "photos/cat/2.jpg"]
+    result.settled = ["photos/cat/2.jpg"]
+    assert [row["path"] for row in result.too_few_apart()] == ["photos/cat/1.jpg"]
+    assert len(result.to_json()["too_few_to_judge"]) == 1
+    print_audit(result, Path("photos"), Path("photos-audit"))
+    out = capsys.readouterr().out
+    assert "1 likely wrong label, 1 label settled" in out
+    assert ", 1 flag in classes of too few photos to judge, " in out

@@ -311,6 +311,13 @@ class AuditResult:
         apart = set(self.settled) | set(self.too_few)
         return [row for row in self.label_issues if row["path"] not in apart]
 
+    def too_few_apart(self) -> list[dict[str, Any]]:
+        """The label issues in classes of too few photos to judge (``too_few``) but those a
+        person settled in an earlier plan, which are said as settled: each flag is counted once,
+        in the terminal's summary as in ``audit.html`` and ``--json``."""
+        apart = set(self.too_few) - set(self.settled)
+        return [row for row in self.label_issues if row["path"] in apart]
+
     def __repr__(self) -> str:
         """One line: how many findings of each kind (a notebook cell ending in an audit showed
         every row of every list)."""

@@ -856,7 +856,11 @@ def print_audit(result, data: Path, out_dir: Path) -> None:
         f"audited {plural(result.n_images, 'image')}: "
         f"{plural(len(result.likely_wrong()), 'likely wrong label')}, "
         + (f"{plural(len(result.settled), 'label')} {SETTLED_WORDS}, " if result.settled else "")
-        + (f"{plural(len(result.too_few), 'flag')} {TOO_FEW_WORDS}, " if result.too_few else "")
+        + (
+            f"{plural(len(few), 'flag')} {TOO_FEW_WORDS}, "
+            if (few := result.too_few_apart())
+            else ""
+        )
         + f"{plural(len(result.near_duplicates), 'near-duplicate group')}, "
         f"{plural(len(result.look_alikes), 'group')} of look-alikes, "
         f"{plural(len(result.outliers), 'outlier')} in {result.seconds['total']:.0f}s ("
@@ -1087,8 +1091,7 @@ def print_too_few(result, data: Path, limit: int = 3) -> None:
     wrong): how many, why, the first ``limit``, the rest counted."""
     from objrec.photos_needed import FEW_PHOTOS
 
-    few, settled = set(result.too_few), set(result.settled)
-    rows = [row for row in result.label_issues if row["path"] in few - settled]
+    rows = result.too_few_apart()
     heading = (
         f"{plural(len(rows), 'label flag')} {TOO_FEW_WORDS} (fewer than {FEW_PHOTOS} photos, and "
         f"no other class claims {'it' if len(rows) == 1 else 'them'}: a glance, not a relabel; "
