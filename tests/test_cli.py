@@ -4552,3 +4552,19 @@ def test_a_python_reading_file_names_in_a_legacy_encoding_is_told_so(capsys, mon
     garbled = "caf\u00e9".encode().decode(encoding, "replace")
     assert f"café reads as {garbled} into the classes" in err and "PYTHONUTF8=1" in err
     assert ("cafÃ©" in err) == (encoding == "iso8859-1")
+
+
+def test_mixed_pairs_quote_a_class_name_the_line_would_split():
+    """A class named "salt, pepper" mistaken both ways with "salt" is quoted, as every other
+    list of class names says it (progress.quoted): unquoted, the line read as three classes."""
+    from types import SimpleNamespace
+
+    from objrec.cli.evaluation import mixed_pair_lines
+
+    matrix = torch.tensor([[8, 2], [3, 7]])
+    result = SimpleNamespace(confusion=matrix, classes=["salt, pepper", "salt"])
+    line = mixed_pair_lines(result)[1]
+    assert line == (
+        '  "salt, pepper" and salt: 2 of 10 "salt, pepper" taken for salt, '
+        '3 of 10 salt for "salt, pepper"'
+    )

@@ -921,9 +921,10 @@ def mixed_pair_lines(result: EvaluationResult) -> list[str]:
         return []
     lines = ["mistaken for each other both ways, so the model cannot yet tell them apart:"]
     for p in pairs[:5]:
+        a, b = quoted(p["a"]), quoted(p["b"])
         lines.append(
-            f"  {p['a']} and {p['b']}: {p['a_as_b']} of {p['n_a']} {p['a']} taken for {p['b']}, "
-            f"{p['b_as_a']} of {p['n_b']} {p['b']} for {p['a']}"
+            f"  {a} and {b}: {p['a_as_b']} of {p['n_a']} {a} taken for {b}, "
+            f"{p['b_as_a']} of {p['n_b']} {b} for {a}"
         )
     if len(pairs) > 5:
         lines.append(f"  and {plural(len(pairs) - 5, 'pair')} more (confusion.csv)")
