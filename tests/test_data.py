@@ -405,3 +405,12 @@ def test_class_folders_alike_but_for_case_and_a_space_are_said_to_read_alike_not
         ("red ", "red"): "two classes that read the same in every answer",
     }
     assert alike_why(how_alike("Red ", "red")) == "two classes that read alike in every answer"
+
+
+def test_the_large_class_beside_few_is_quoted_as_the_few_are():
+    """The few classes were quoted (progress.quoted) but not the large one: "beside planes,
+    jets with 400" read as two classes."""
+    from objrec.check import few_beside_many_hint
+
+    hint = few_beside_many_hint({"planes, jets": 400, "ant": 15})
+    assert hint is not None and 'few images beside "planes, jets" with 400 (' in hint

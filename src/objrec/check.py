@@ -432,7 +432,7 @@ def few_beside_many_hint(counts: dict[str, int]) -> str | None:
     named = some_of([f"{quoted(name)} ({n:,})" for n, name in small], quote=False)
     have = "has" if len(small) == 1 else "have"
     return (
-        f"{plural(len(small), 'class', 'classes')} {have} few images beside {large} with "
+        f"{plural(len(small), 'class', 'classes')} {have} few images beside {quoted(large)} with "
         f"{held[large]:,} ({held[large] / small[0][0]:,.0f} to 1 at most): {named}; a default "
         f"split tests each on fewer than {FEWEST_WITHOUT_INTERVAL} photos, so its top-1 moves by "
         "10 points or more a photo, and such classes are the first said unknown or flagged as "
