@@ -378,6 +378,41 @@ def test_a_cache_folder_below_a_file_is_one_sentence(tmp_path, capsys, monkeypat
     code = main(["split", str(photos), str(tmp_path / "data")])
     err = capsys.readouterr().err
     assert code == 1 and "cannot make the cache folder" in err and "Traceback" not in err
+    assert "point OBJREC_CACHE at a folder you can write to" in err  # split has no --cache-dir
+
+
+def read_only_files(monkeypatch):
+    """The store's files as on a read-only file system: opening one to write is refused (EROFS)."""
+    import builtins
+
+    import objrec.store as store
+
+    def refusing(file, mode="r", *args, **kwargs):
+        if any(c in mode for c in "wax+"):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(file))
+        return builtins.open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(store, "open", refusing, raising=False)
+
+
+def test_a_read_only_cache_is_shown_and_what_to_change_is_said(tmp_path, capsys, monkeypatch):
+    """`objrec cache` only shows: it opens a read-only store read-only; a command that writes
+    there names OBJREC_CACHE and --cache-dir as what to change, not only the lock file."""
+    from objrec.cli import main
+
+    samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples
+    FeatureCache(tmp_path / "cache").store.digests([s.path for s in samples])
+    FeatureCache(tmp_path / "cache").close()
+    read_only_files(monkeypatch)
+    code = main(["cache", "--json", "--cache-dir", str(tmp_path / "cache")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert f'"indexed_files": {len(samples)},' in out
+    code = main(["cache", "--prune", "--days", "0", "--cache-dir", str(tmp_path / "cache")])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert f"cannot write to the cache folder {tmp_path / 'cache' / 'store'}: " in err
+    assert "point OBJREC_CACHE or --cache-dir at a folder you can write to" in err
 
 
 @pytest.mark.slow

@@ -124,9 +124,7 @@ class FeatureCache:
         spaces: list[SpaceInfo] = []
         files = 0
         if index.is_file():
-            store = self.store
-            spaces = store.info()
-            files = store.indexed_files()
+            spaces, files = self.stored()
         onnx = list((self.root / "onnx").glob("*.onnx"))
         compiled = self.compiled_graphs()
         return CacheSummary(
@@ -142,6 +140,12 @@ class FeatureCache:
             compiled_bytes=sum(map(file_size, self.compiled_graphs(saved=True))),
             compiled_graphs=len(compiled),
         )
+
+    def stored(self) -> tuple[list[SpaceInfo], int]:
+        """The store's spaces and how many files its index knows, read from the store opened
+        read-only (a cache on a read-only file system shows too)."""
+        with FeatureStore(self.root / "store", read_only=True) as store:
+            return store.info(), store.indexed_files()
 
     def prune(
         self, older_than_days: float | None, keep_folder: Path | None, wait=None

@@ -133,13 +133,20 @@ def default_cache_dir() -> Path:
     return Path(base) / "objrec"
 
 
+WRITABLE_CACHE = "point OBJREC_CACHE or `cache_dir` at a folder you can write to"
+"""What to change when the cache folder cannot be made or written (a file on the way, a read-only
+file system, another user's folder): the end of those errors' sentence."""
+
+
 def make_cache_folder(folder: Path) -> None:
     """Make ``folder`` in the cache (and the folders on the way), or say in one sentence why it
     cannot be made (a file on the way, no permission) instead of an OSError's traceback."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ObjrecError(f"cannot make the cache folder {folder}: {exc.strerror or exc}") from None
+        raise ObjrecError(
+            f"cannot make the cache folder {folder}: {exc.strerror or exc}; {WRITABLE_CACHE}"
+        ) from None
 
 
 def refuse_unmakeable_cache_folder(folder: Path) -> None:
@@ -149,7 +156,9 @@ def refuse_unmakeable_cache_folder(folder: Path) -> None:
     while not nearest.exists() and nearest != nearest.parent:
         nearest = nearest.parent
     if not nearest.is_dir():
-        raise ObjrecError(f"cannot make the cache folder {folder}: {nearest} is a file")
+        raise ObjrecError(
+            f"cannot make the cache folder {folder}: {nearest} is a file; {WRITABLE_CACHE}"
+        )
 
 
 def decode_tag() -> str:
@@ -508,9 +517,11 @@ class FeatureStore:
     that a process shares (``cache.FeatureCache.close``) breaks no other user's table.
     """
 
-    def __init__(self, root: Path, timeout: float = 600.0):
+    def __init__(self, root: Path, timeout: float = 600.0, read_only: bool = False):
         self.root = Path(root)
         self._timeout = timeout
+        self.read_only = read_only
+        """Opened only to read (``objrec cache``'s summary): on a read-only file system too."""
         self._spaces: dict[str, Space] = {}
         self._lock: BinaryIO | None = None
         self._db: sqlite3.Connection | None = None
@@ -522,15 +533,41 @@ class FeatureStore:
         self._open()
 
     def _open(self) -> None:
-        make_cache_folder(self.root)
-        lock = open(self.root / "lock", "a+b")  # noqa: SIM115 - held while the store is open
+        if not self.read_only:
+            make_cache_folder(self.root)
+        lock = self._open_lock()
         try:
             take_lock(lock, fcntl.LOCK_SH, self._say_waiting)
-            self._db = self._connect(self._timeout)
+            self._db = self._connect_read_only() if self.read_only else self._connect(self._timeout)
         except BaseException:
             lock.close()
             raise
         self._lock = lock
+
+    def _open_lock(self) -> BinaryIO:
+        """The store's lock file, opened (made if missing, unless read-only); a folder it cannot be
+        made in is said in one sentence that names what to change."""
+        try:
+            return open(self.root / "lock", "rb" if self.read_only else "a+b")
+        except OSError as exc:
+            if self.read_only or exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise
+            raise ObjrecError(
+                f"cannot write to the cache folder {self.root}: {exc.strerror}; {WRITABLE_CACHE}"
+            ) from None
+
+    @index_errors
+    def _connect_read_only(self) -> sqlite3.Connection:
+        # A WAL index opens read-only where its -shm file exists or can be made; on a read-only
+        # file system neither may hold, and no process can change the index there (immutable).
+        uri = (self.root / INDEX_FILE).absolute().as_uri()
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=self._timeout)
+        try:
+            db.execute("SELECT COUNT(*) FROM spaces").fetchone()
+        except sqlite3.OperationalError:
+            db.close()
+            db = sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=self._timeout)
+        return db
 
     def _say_waiting(self) -> None:
         # A warning, which the CLI shows without -v: else the command would look hung.

@@ -18,6 +18,9 @@ import click
 API_NAME = re.compile(r"`([a-z_]+)(?:=([^`]*)|(\([^`]*\)))?`")
 """A parameter or function named in an ObjrecError or a warning as the Python API spells it:
 `force=True`, `epochs`, `train`, `split_folder('photos', 'data', force=True)`."""
+OPTIONAL_NAME = re.compile(r" or `([a-z_]+)`")
+"""An API parameter a message offers as an alternative (OBJREC_CACHE or `cache_dir`): left out
+where the command has no such option."""
 QUOTES = "\"'"
 API_ALIASES = {"data_dir": "data", "folder": "data"}
 """API parameters that the CLI calls by another name."""
@@ -130,7 +133,12 @@ def to_cli(
     message: str, command: click.Command | None, values: dict[str, str] | None = None
 ) -> str:
     """An ObjrecError's message with the API's parameter names spelled as ``command``'s options
-    (``values``: the error's values for options that take one, e.g. the run to resume)."""
+    (``values``: the error's values for options that take one, e.g. the run to resume); an
+    alternative the command has no option for (:data:`OPTIONAL_NAME`) is left out."""
+    if command is not None:
+        message = OPTIONAL_NAME.sub(
+            lambda m: m.group(0) if find_param(command, m.group(1)) else "", message
+        )
     return API_NAME.sub(lambda m: spelled(m, command, values or {}), message)
 
 
