@@ -43,6 +43,7 @@ from objrec.config import (
     field_help,
     unknown_score_words,
 )
+from objrec.enough import FEWEST_TO_TRUST
 from objrec.progress import NAMED, plural, quoted, some_of, with_distinct
 
 if TYPE_CHECKING:
@@ -737,7 +738,8 @@ def tempered_calibration_line(m: dict[str, Any], evaluated: str, how: str) -> st
 TRADE_RULE = (
     "objrec recommends a stricter threshold only when the share of unknown images it newly\n"
     "catches is at least the share of evaluated images it newly calls unknown, and it says no\n"
-    "class's images (3 or more) unknown half the time or more that the run's threshold answers"
+    f"class's images ({FEWEST_TO_TRUST} or more) unknown half the time or more that the run's "
+    "threshold answers"
 )
 """``confidence.worth_trading`` and ``evaluate.stricter_result``'s ``silences`` in words, as
 ``evaluate --unknown`` prints it, on three lines (docs/confidence.md)."""
