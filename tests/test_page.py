@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -777,3 +778,71 @@ def test_a_screen_reader_hears_the_answer_as_a_list_within_the_page_s_main(
     assert browser_page.locator("#bars").get_attribute("aria-live") == "polite"
     assert '- list "the closest classes":' in heard, heard
     assert f"- listitem: blue {probs[0]}" in heard and heard.count("- listitem:") == 3, heard
+
+
+def announced(page) -> list[str]:
+    """What Chrome's own accessibility tree (what a screen reader reads) holds in the page's
+    polite status regions, the words each holds: a message shown within one is announced."""
+    cdp = page.context.new_cdp_session(page)
+    nodes = cdp.send("Accessibility.getFullAXTree")["nodes"]
+    by_id = {node["nodeId"]: node for node in nodes}
+
+    def words(node) -> str:
+        if node.get("role", {}).get("value") == "StaticText":
+            return node.get("name", {}).get("value", "")
+        return " ".join(filter(None, (words(by_id[c]) for c in node.get("childIds", []))))
+
+    regions = [n for n in nodes if not n.get("ignored") and n["role"].get("value") == "status"]
+    return [words(node) for node in regions]
+
+
+@pytest.mark.slow
+def test_a_screen_reader_hears_that_a_copy_was_sent_and_that_a_picture_cannot_be_shown(
+    browser_page, few_pixels_server, tmp_path
+):
+    """ "A smaller copy was sent" and "This browser cannot show this picture" were shown in no
+    live region, so a screen reader never said them (a11y40 #13): each is now shown within a
+    status region the page has from the start (a region made as its message appears is not
+    announced)."""
+    from PIL import Image
+
+    flat, tiff = tmp_path / "flat.png", tmp_path / "blue.tiff"
+    Image.new("RGB", (2000, 1500), (40, 60, 200)).save(flat)  # over the server's pixels
+    Image.open(io.BytesIO(png_bytes(size=(80, 60), colour=(40, 60, 200)))).save(tiff)
+    browser_page.goto(few_pixels_server + "/")
+    at_first = announced(browser_page)
+    browser_page.set_input_files("#file", str(flat))
+    browser_page.wait_for_selector(".bar", timeout=15_000)
+    copied = announced(browser_page)
+    browser_page.set_input_files("#file", str(tiff))
+    browser_page.wait_for_selector("#nopreview", state="visible", timeout=15_000)
+    cannot_show = announced(browser_page)
+    assert at_first == ["", ""], at_first
+    assert any(said.startswith("A smaller copy was sent") for said in copied), copied
+    assert any(said.startswith("This browser cannot show this picture") for said in cannot_show)
+
+
+def width_on_a_phone(browser, page_file: Path) -> int:
+    """The CSS pixels a phone 390 pixels wide lays ``page_file`` out in: 980 for a page without a
+    viewport meta tag (drawn zoomed out, its text a third of its size), 390 with one."""
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, device_scale_factor=3
+    )
+    try:
+        page = context.new_page()
+        page.goto(page_file.as_uri())
+        return page.evaluate("window.innerWidth")
+    finally:
+        context.close()
+
+
+@pytest.mark.slow
+def test_the_audit_and_suggest_pages_fit_a_phone_s_width(browser, tmp_path):
+    """audit.html and suggestions.html had no viewport meta tag (a11y40 #16): a phone drew them
+    980 pixels wide, zoomed out, as the serve page and the report are not."""
+    from objrec import audit_report, suggest
+
+    for name, page in (("audit", audit_report.PAGE), ("suggest", suggest.PAGE)):
+        head = page[: page.index("</head>")] + "</head><body><p>a page</p></body></html>"
+        (tmp_path / f"{name}.html").write_text(head)
+        assert width_on_a_phone(browser, tmp_path / f"{name}.html") == 390, name

@@ -1034,7 +1034,9 @@ def write_page(
 
 
 PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>objrec audit: {{ root }}</title>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>objrec audit: {{ root }}</title>
 <link rel="icon" href="data:,">
 <style>
 body { font-family: system-ui, sans-serif; margin: 1rem 2rem; color: #222; }

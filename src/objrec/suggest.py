@@ -260,7 +260,9 @@ def write_suggestions(result: Suggestions, out: Path, folder: Path, force: bool 
 
 
 PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>objrec suggest: {{ folder }}</title>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>objrec suggest: {{ folder }}</title>
 <link rel="icon" href="data:,"><style>
 body { font-family: system-ui, sans-serif; margin: 1rem 2rem; color: #222; }
 .grid { display: flex; flex-wrap: wrap; gap: .8rem; }
