@@ -4144,8 +4144,9 @@ def test_check_json_names_each_path_relative_to_the_folder_checked(capsys, tmp_p
 
 
 def ctrl_c_at_epoch_3(monkeypatch):
-    """Train's reporter raises KeyboardInterrupt (Ctrl-C) as epoch 3 is shown; returns the real
-    ``RichReporter.epoch``, to put back for a resume."""
+    """Train's reporter raises KeyboardInterrupt (Ctrl-C) as epoch 3 is shown, which the saver
+    copied just before (the run is kept as of epoch 3); returns the real ``RichReporter.epoch``,
+    to put back for a resume."""
     from objrec.cli.output import RichReporter
 
     shown = RichReporter.epoch
@@ -4169,8 +4170,8 @@ def test_an_interrupted_train_json_prints_the_run_so_far_with_finished_false(
     args = ["--backbone", "tiny_test", "--epochs", "9", "--aug-views", "1", "--json"]
     code, out, err = run(capsys, "train", split_dir, "--out", tmp_path / "run", *args)
     answer = json.loads(out)
-    assert code == 130 and "interrupted after epoch 2" in err and "--resume" in err
-    assert (answer["finished"], answer["epochs_run"], answer["warnings"]) == (False, 2, [])
+    assert code == 130 and "interrupted after epoch 3" in err and "--resume" in err
+    assert (answer["finished"], answer["epochs_run"], answer["warnings"]) == (False, 3, [])
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert answer == summary | {"warnings": []}
     records_the_seconds_and_precision_so_far(summary, calibrated=False)

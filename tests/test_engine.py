@@ -522,3 +522,39 @@ def test_a_head_whose_loss_barely_fell_at_the_limit_is_not_told_more_epochs_may_
     )
     _, (warned,) = fit_warned(caplog, (x, y), (x, y), 8, patience=3)  # lr 0.5: 0.02 an epoch
     assert warned.endswith("more `epochs` may give a better model")
+
+
+@pytest.mark.slow  # 2.5 s: importing objrec.cli for its SIGTERM handler
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_a_stop_as_an_epoch_is_said_stops_the_fit_with_that_epoch_kept(signame, monkeypatch):
+    """SIGTERM between an epoch's line ("epoch 11 ... best") and the saver's copy of it stopped
+    train with "interrupted after epoch 10", epoch 10's model kept: the saver now copies the
+    epoch before its line is said, and a stop that comes meanwhile waits for both."""
+    import os
+    import signal
+
+    from objrec.cli import sigterm_as_ctrl_c
+
+    said, kept = [], []
+
+    class Stopping(Reporter):
+        def epoch(self, record):
+            said.append(record["epoch"])
+            if record["epoch"] == 2:  # the stop comes as the line is said, deterministically
+                os.kill(os.getpid(), getattr(signal, signame))
+
+    model = nn.Linear(2, 2)
+    batches = [(torch.zeros(2, 2), torch.tensor([0, 1]))]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with sigterm_as_ctrl_c([]), pytest.raises(KeyboardInterrupt):
+        fit(
+            model,
+            lambda e: batches,
+            lambda: batches,
+            optimizer,
+            5,
+            5,
+            reporter=Stopping(),
+            on_epoch_end=lambda state: kept.append(state.epoch),
+        )
+    assert said == kept == [1, 2]

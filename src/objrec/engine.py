@@ -6,8 +6,12 @@ import copy
 import inspect
 import logging
 import math
+import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -297,15 +301,50 @@ def fit(
         train = world.reduce_metrics(train)  # the same on every rank: all of them stop
         valid = world.reduce_metrics(evaluate_loss(model, valid_batches()))
         require_finite(epoch, train, valid)
-        record = end_epoch(state, net, epoch, train, valid, world)
-        record["seconds"] = time.perf_counter() - start
-        reporter.epoch(record)
-        log_epoch(record)
-        if on_epoch_end:
-            on_epoch_end(state)
+        with stops_held():  # the epoch said is the epoch kept: Ctrl-C waits for both
+            record = end_epoch(state, net, epoch, train, valid, world)
+            record["seconds"] = time.perf_counter() - start
+            if on_epoch_end:
+                on_epoch_end(state)
+            reporter.epoch(record)
+            log_epoch(record)
     log_stop(state, epochs, world, limit)
     net.load_state_dict(state.best_state)
     return state
+
+
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM"))
+
+
+@contextmanager
+def stops_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM held back while the block runs (an epoch's end: its record, the saver's
+    copy of it, its line), then handled as they would have been: ``train`` stopped by SIGTERM
+    once printed "epoch 11 ... best" and then "interrupted after epoch 10", the stop having come
+    before the saver copied epoch 11. Python runs signal handlers in the main thread only, so
+    elsewhere the block runs as it is; a thread mask would not do, as another thread (torch's)
+    may take the signal."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    before = {signum: signal.signal(signum, lambda n, _: came.append(n)) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        for signum in came[:1]:
+            handle_signal(signum, before[signum])
+
+
+def handle_signal(signum: int, handler: Any) -> None:
+    """What ``handler`` (as ``signal.signal`` returned it) does with ``signum``: calls it, sends
+    the signal again for its default, or nothing when it is ignored."""
+    if callable(handler):
+        handler(signum, None)
+    elif handler == signal.SIG_DFL:
+        os.kill(os.getpid(), signum)
 
 
 def log_epoch(record: dict[str, Any]) -> None:
