@@ -445,7 +445,7 @@ class StopAt:
     def task(self, description, *a):
         from objrec.progress import SILENT
 
-        if description == f"epoch {self.at}":
+        if description.split()[:2] == ["epoch", str(self.at)]:  # "epoch 5 of at most 12"
             raise self.stop
         return SILENT.task(description, *a)
 

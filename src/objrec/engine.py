@@ -285,9 +285,8 @@ def fit(
     after its last completed epoch; ``on_epoch_end(state)`` runs after every epoch (to save it).
     ``min_delta``: how much an epoch must lower the best validation loss to count as better;
     ``limit``: the setting (name, value) that set ``epochs``, named if it stops the fit. Under
-    ``torchrun`` (``world``), losses and accuracies are averaged over the ranks and rank 0's
-    early-stopping decision is shared, so every rank stops at the same epoch. Raises
-    :class:`Diverged` at the first epoch whose training or validation loss is not finite."""
+    ``torchrun`` (``world``), losses and accuracies are averaged over the ranks, rank 0's early
+    stop is shared (all stop at one epoch). Raises :class:`Diverged` at a loss not finite."""
     net = getattr(model, "module", model)  # the module itself under DistributedDataParallel
     state = starting_state(state, net, EarlyStopping(patience, min_delta), reporter)
     for epoch in range(state.epoch + 1, epochs + 1):
