@@ -444,3 +444,23 @@ def test_the_split_fingerprint_is_of_the_photos_and_their_splits_not_their_paths
     assert split_fingerprint(mine) == split_fingerprint(theirs)
     assert split_fingerprint(mine) != split_fingerprint(moved)
     assert split_fingerprint(tmp_path / "none.csv") is None
+
+
+def test_the_commit_is_read_without_taking_the_checkouts_index_lock(monkeypatch, tmp_path):
+    """`git describe --dirty` refreshes the index under index.lock, which a developer's own
+    `git commit` in objrec's checkout would then find taken; the record reads it lock-free."""
+    import subprocess
+
+    import objrec.provenance
+
+    seen = []
+
+    def run(command, **kwargs):
+        seen.append(kwargs.get("env") or {})
+        return subprocess.CompletedProcess(command, 0, "abc123\n", "")
+
+    monkeypatch.setattr(objrec.provenance.subprocess, "run", run)
+    (tmp_path / "src" / "objrec").mkdir(parents=True)
+    (tmp_path / "pyproject.toml").touch()
+    assert objrec.provenance.source_commit(tmp_path / "src" / "objrec") == "abc123"
+    assert seen[0].get("GIT_OPTIONAL_LOCKS") == "0"

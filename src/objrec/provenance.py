@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import os
 import platform
 import subprocess
 from dataclasses import asdict, dataclass, field
@@ -88,8 +89,13 @@ def source_commit(package: Path) -> str | None:
     if package.parent.name != "src" or not (root / "pyproject.toml").is_file():
         return None
     command = ["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=40"]
+    # --dirty refreshes the index, under index.lock: a developer's `git commit` in the checkout at
+    # that moment would fail. GIT_OPTIONAL_LOCKS=0 reads it without (as editors' `git status` do).
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=10, check=False, env=env
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     if done.returncode != 0:
