@@ -48,6 +48,16 @@ def test_help_explains_every_command(capsys):
     assert "--out RUN " in out and "RUN receives" in out  # the RUN its text names
 
 
+def test_the_seed_help_says_another_machine_may_compute_otherwise():
+    """--seed said "Same seed, same run", but the default precisions follow the CPU's features:
+    another machine rounds otherwise (docs/commands.md, "Reproducing a result")."""
+    from objrec.cli.options import option_help
+
+    text = option_help("seed")
+    assert "same run on this machine" in text and "another CPU may compute otherwise" in text
+    assert "--precision and --head-precision" in text and "Reproducing a result" in text
+
+
 def test_objrec_help_gives_every_command_a_summary_that_reads_whole(capsys, monkeypatch):
     """`objrec --help` cut eight summaries mid-phrase ("Add the images of NEW to DATA (a folder
     made by `objrec split`), as split would..."): each command has a short one of its own, whole

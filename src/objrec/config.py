@@ -553,7 +553,9 @@ class TrainConfig:
     calibrated probability. Chosen on held-out Caltech-101 classes (benchmarks/open_set.py): AUROC
     0.978 against 0.937 for msp on the classes it was chosen on."""
     seed: int = 0
-    """Same seed, same run: head initialisation, dropout and batch order."""
+    """Same seed, same run on this machine: head initialisation, dropout and batch order (another
+    CPU may compute otherwise under the default ``precision`` and ``head_precision``: see
+    docs/commands.md, Reproducing a result)."""
     num_workers: int | None = None
     """How many extra processes decode images while the network reads them (default: none on a CPU,
     where that measured fastest; on a GPU every core but one). DataLoader worker processes (on a GPU
