@@ -602,7 +602,7 @@ def test_a_stricter_threshold_is_chosen_on_the_validation_images_and_measured_on
     assert (s["known_rejected_now"], s["known_rejected"]) == (0, 1)  # 25% more of these lost
     assert (s["unknown_caught_now"], s["unknown_caught"]) == (1, 3)  # for 50% more caught
     assert s["recommended"] is True
-    assert s["unknown_by_class"] == [{"class": "ant", "images": 1, "unknown": 1}]
+    assert s["unknown_by_class"] == [{"class": "ant", "images": 1, "photos": 1, "unknown": 1}]
     assert stricter_result(recognizer, (known, labels), unknown, None) is None  # no valid split
     recognizer.threshold = 0.5  # already stricter (predict --threshold): nothing to offer
     assert stricter_result(recognizer, (known, labels), unknown, valid) is None
@@ -619,9 +619,9 @@ def test_the_images_said_to_be_unknown_are_counted_by_class_the_largest_share_fi
     labels = torch.tensor([0, 0, 0, 0, 1, 1, 2, 3, 3])
     rows = unknown_by_class(said, labels, ["airplanes", "ant", "crab", "lotus"])
     assert rows == [
-        {"class": "ant", "images": 2, "unknown": 2},
-        {"class": "lotus", "images": 2, "unknown": 1},
-        {"class": "airplanes", "images": 4, "unknown": 1},
+        {"class": "ant", "images": 2, "photos": 2, "unknown": 2},
+        {"class": "lotus", "images": 2, "photos": 2, "unknown": 1},
+        {"class": "airplanes", "images": 4, "photos": 4, "unknown": 1},
     ]  # crab: none said unknown, left out
     assert unknown_by_class(torch.zeros(3, dtype=torch.bool), labels[:3], ["airplanes"]) == []
 
@@ -671,7 +671,7 @@ def test_the_unknown_alarm_says_its_counts_and_calls_classes_of_few_images_too_f
     alone = " ".join(line.strip() for line in unknown_class_lines(few)[1:])
     assert alone == (
         "half or more of the images of bonsai, cup, wheelchair (1 of 2 each) are said to be "
-        "unknown, but fewer than 3 images a class are too few to judge by (as their per-class "
+        "unknown, but fewer than 3 distinct photos a class are too few to judge by (as their per-class "
         "results)"
     )
     ant = [{"class": "ant", "images": 4, "unknown": 2}, *few]
@@ -679,7 +679,7 @@ def test_the_unknown_alarm_says_its_counts_and_calls_classes_of_few_images_too_f
     assert both == (
         "half or more of the images of ant (2 of 4) are said to be unknown: in use, that class "
         "would often get no answer; bonsai, cup, wheelchair (1 of 2 each) too, but fewer than 3 "
-        "images a class are too few to judge by (as their per-class results)"
+        "distinct photos a class are too few to judge by (as their per-class results)"
     )
 
 
@@ -1018,8 +1018,42 @@ def test_a_class_too_few_to_judge_does_not_stop_a_stricter_threshold():
     assert "a stricter threshold is recommended" in said
     assert (
         "with it, half or more of the images of bonsai (1 of 2) would be said to be unknown, but "
-        "fewer than 3 images a class are too few to judge by (as their per-class results), and do "
+        "fewer than 3 distinct photos a class are too few to judge by (as their per-class results), and do "
         "not count against it"
+    ) in said
+
+
+def test_a_class_of_one_burst_s_frames_is_too_few_to_judge_a_stricter_threshold_by():
+    """review40: a class of 5 frames of one burst was "too few to trust" in the per-class table
+    (1 distinct photo) yet, counted by its 5 images, refused the stricter threshold and was named
+    as if judged. Its rows carry its distinct photos, and it is judged by them."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    import torch
+
+    from objrec.cli.evaluation import confidence_lines
+    from objrec.evaluate import judged, stricter_result
+    from objrec.inference import Answers
+
+    recognizer = SimpleNamespace(threshold=0.0, classes=("airplanes", "ant", "burst"))
+    valid = torch.linspace(-0.08, 2, 100)  # 95% of them kept at 0.01, above the run's 0
+    scores = torch.cat([torch.linspace(0.5, 2, 44), torch.tensor([0.005] * 3 + [1.0] * 2)])
+    labels = torch.tensor([0] * 40 + [1] * 4 + [2] * 5)  # 3 of the 5 frames lost
+    known = Answers(torch.eye(3)[labels], scores, torch.zeros(49, dtype=torch.bool))
+    strangers = torch.cat([torch.full((20,), 0.005), torch.linspace(0.3, 1, 5)])  # 20 of 25 caught
+    unknown = Answers(torch.eye(3)[[0] * 25], strangers, torch.zeros(25, dtype=torch.bool))
+    photos = {"airplanes": 40, "ant": 4, "burst": 1}
+    s = stricter_result(recognizer, (known, labels), unknown, valid, photos)  # type: ignore[arg-type]
+    assert s is not None and s["silences"] == [] and s["recommended"] is True
+    assert s["unknown_by_class"] == [{"class": "burst", "images": 5, "photos": 1, "unknown": 3}]
+    assert judged([{"class": "burst", "images": 5, "unknown": 3}])  # an older row: its images
+    metrics = stricter_metrics(s)
+    metrics["open_set"] |= {"n_known": 49, "n_unknown": 25, "unknown_accepted": 1.0}
+    said = " ".join(line.strip() for line in confidence_lines(metrics, "data/test", Path("run")))
+    assert (
+        "with it, half or more of the images of burst (3 of 5, 1 distinct) would be said to be "
+        "unknown, but fewer than 3 distinct photos a class are too few to judge by"
     ) in said
 
 

@@ -675,7 +675,8 @@ def test_the_page_says_which_classes_the_unknown_answers_fall_on():
     assert unknown_class_words(now[1:]) == "By class: watch 2 of 45."
     assert unknown_class_words([{"class": "cup", "images": 2, "unknown": 1}]) == (
         "By class: cup 1 of 2. Half or more of the images of cup (1 of 2) are said to be unknown, "
-        "but fewer than 3 images a class are too few to judge by (as their per-class results)."
+        "but fewer than 3 distinct photos a class are too few to judge by (as their per-class "
+        "results)."
     )  # persona39c
     assert unknown_class_words(None) == unknown_class_words([]) == ""  # older metrics.json
 

@@ -667,7 +667,8 @@ def add_confidence(
     """Calibration (ECE, reliability tables) and the unknown answer's figures, into ``result``;
     ``known``: the answers, uncalibrated probabilities and labels of the evaluated images."""
     answers, uncalibrated, labels = known
-    result.metrics |= calibration_metrics(recognizer, answers, uncalibrated, labels)
+    photos = distinct_photos(result.per_class)
+    result.metrics |= calibration_metrics(recognizer, answers, uncalibrated, labels, photos)
     result.reliability = {
         "before calibration": reliability_table(uncalibrated, labels),
         f"after (temperature {recognizer.temperature:.3f})": reliability_table(
@@ -679,10 +680,21 @@ def add_confidence(
         unknown = unknown_answers(recognizer, tables)
         open_set = open_set_result(recognizer, answers, unknown)
         valid = valid_scores(recognizer, config, reporter)
-        open_set["stricter"] = stricter_result(recognizer, (answers, labels), unknown, valid)
+        open_set["stricter"] = stricter_result(
+            recognizer, (answers, labels), unknown, valid, photos
+        )
         open_set["no_stricter"] = None if open_set["stricter"] else no_stricter(recognizer, valid)
         open_set["folder"] = str(Path(config.unknown).resolve())  # report measures it again
         result.metrics["open_set"] = open_set
+
+
+def distinct_photos(per_class: pd.DataFrame) -> dict[str, int] | None:
+    """Each class's distinct photos (``per_class``'s ``n_groups``: near-duplicates, such as a
+    burst's frames, counted once), for the rows of :func:`unknown_by_class`; None for a table of no
+    class."""
+    if "n_groups" not in per_class:
+        return None
+    return {str(c): int(n) for c, n in zip(per_class["class"], per_class["n_groups"], strict=True)}
 
 
 def view_tables(
@@ -739,10 +751,15 @@ def table_answers(
 
 
 def calibration_metrics(
-    recognizer: Recognizer, answers: Answers, uncalibrated: torch.Tensor, labels: torch.Tensor
+    recognizer: Recognizer,
+    answers: Answers,
+    uncalibrated: torch.Tensor,
+    labels: torch.Tensor,
+    photos: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """ECE and loss before and after the run's temperature, the ECE exactly calibrated
-    probabilities would show here by chance; the unknown threshold's cost on these images."""
+    probabilities would show here by chance; the unknown threshold's cost on these images, by
+    class (``photos``: each class's distinct photos, :func:`unknown_by_class`)."""
     metrics: dict[str, Any] = {
         "temperature": recognizer.temperature,
         "ece_before_calibration": expected_calibration_error(uncalibrated, labels),
@@ -760,24 +777,32 @@ def calibration_metrics(
         kept = accuracy_at_threshold(answers.probs, labels, answers.scores, recognizer.threshold)
         metrics["known_kept"] = kept["kept"]
         metrics["top1_at_threshold"] = kept["top1_at_threshold"]
-        metrics["unknown_by_class"] = unknown_by_class(answers.unknown, labels, recognizer.classes)
+        classes = recognizer.classes
+        metrics["unknown_by_class"] = unknown_by_class(answers.unknown, labels, classes, photos)
     return metrics
 
 
 def unknown_by_class(
-    unknown: torch.Tensor, labels: torch.Tensor, classes: Sequence[str]
+    unknown: torch.Tensor,
+    labels: torch.Tensor,
+    classes: Sequence[str],
+    photos: dict[str, int] | None = None,
 ) -> list[dict[str, Any]]:
     """Each class with an evaluated image said to be unknown (``unknown``: one bool per image,
-    ``labels`` its class): ``class``, its ``images``, and how many were said ``unknown``, the
-    largest share first. The share of all images hid where it falls: on the classes of fewest
-    photos (a newcomer's 4 test ants: 2 said unknown at the run's threshold, 4 at the stricter
-    one evaluate recommended, while 0 of the 237 of the three largest classes were)."""
+    ``labels`` its class): ``class``, its ``images``, its distinct ``photos`` (``photos``, the
+    per-class table's ``n_groups``: a burst's frames count once; without it, every image is one)
+    and how many were said ``unknown``, the largest share first. The share of all images hid
+    where it falls: on the classes of fewest photos (a newcomer's 4 test ants: 2 said unknown at
+    the run's threshold, 4 at the stricter one evaluate recommended, while 0 of the 237 of the
+    three largest classes were)."""
     rows = []
     for index, name in enumerate(classes):
         mine = labels == index
         said = int((unknown.bool() & mine).sum())
         if said:
-            rows.append({"class": name, "images": int(mine.sum()), "unknown": said})
+            images = int(mine.sum())
+            distinct = images if photos is None else photos.get(name, images)
+            rows.append({"class": name, "images": images, "photos": distinct, "unknown": said})
     return sorted(rows, key=lambda r: (-r["unknown"] / r["images"], -r["unknown"], r["class"]))
 
 
@@ -788,14 +813,16 @@ def mostly_unknown(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def judged(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows of :func:`unknown_by_class` of classes of :data:`FEWEST_TO_TRUST` images or more:
-    those of fewer are too few to judge by, as their per-class results are too few to trust."""
-    return [r for r in rows if r["images"] >= FEWEST_TO_TRUST]
+    """The rows of :func:`unknown_by_class` of classes of :data:`FEWEST_TO_TRUST` distinct photos
+    or more (``photos``; ``images`` in a row of an older ``metrics.json``): those of fewer are too
+    few to judge by, as their per-class results are too few to trust (``enough.too_few_to_trust``:
+    5 frames of one burst are one photo, in both)."""
+    return [r for r in rows if r.get("photos", r["images"]) >= FEWEST_TO_TRUST]
 
 
 def mostly_unknown_words(rows: Sequence[dict[str, Any]], stricter: bool = False) -> str:
     """The classes of :func:`mostly_unknown`, each with its count (``bonsai 1 of 2``), in words
-    (``stricter``: at the stricter threshold), those of fewer than :data:`FEWEST_TO_TRUST` images
+    (``stricter``: at the stricter threshold), those of fewer than :data:`FEWEST_TO_TRUST` photos
     said too few to judge by, as their per-class results are said too few to trust: a catalogue
     of 2 test photos a class was told "half or more of the images of bonsai, cup, wheelchair are
     said to be unknown: in use, those classes would often get no answer" of 1 photo of 2 each
@@ -817,8 +844,8 @@ def mostly_unknown_words(rows: Sequence[dict[str, Any]], stricter: bool = False)
         named = f"{counts} too" if said else f"{lead}half or more of the images of {counts}"
         named += "" if said else f" {verb} said to be unknown"
         words.append(
-            f"{named}, but fewer than {plural(FEWEST_TO_TRUST, 'image')} a class are too few to "
-            "judge by (as their per-class results)"
+            f"{named}, but fewer than {plural(FEWEST_TO_TRUST, 'distinct photo')} a class are too "
+            "few to judge by (as their per-class results)"
             + (", and do not count against it" if stricter else "")
         )
     return "; ".join(words)
@@ -827,7 +854,14 @@ def mostly_unknown_words(rows: Sequence[dict[str, Any]], stricter: bool = False)
 def unknown_counts(rows: dict[str, dict[str, Any]]) -> str:
     """Classes with how many of their images were said unknown, one count said once for the
     classes that share it: ``bonsai, cup (1 of 2 each); ant (2 of 4)``."""
-    return grouped({name: f"{r['unknown']} of {r['images']}" for name, r in rows.items()})
+    return grouped({name: unknown_count(r) for name, r in rows.items()})
+
+
+def unknown_count(row: dict[str, Any]) -> str:
+    """A row of :func:`unknown_by_class` as :func:`unknown_counts` says it: ``2 of 4``, with its
+    distinct photos when fewer than its images (``3 of 5, 1 distinct``)."""
+    count, photos = f"{row['unknown']} of {row['images']}", row.get("photos", row["images"])
+    return count if photos >= row["images"] else f"{count}, {photos} distinct"
 
 
 def unknown_images(folder: Path) -> list[Path]:
@@ -896,6 +930,7 @@ def stricter_result(
     known: tuple[Answers, torch.Tensor],
     unknown: Answers,
     valid: torch.Tensor | None,
+    photos: dict[str, int] | None = None,
 ) -> dict[str, Any] | None:
     """The threshold that keeps ``KEEP_KNOWN`` of the run's validation images (chosen on them, as
     the run's own threshold was, never on the evaluated images; ``keeping_threshold``) and what it
@@ -903,7 +938,8 @@ def stricter_result(
     sides at the run's threshold and at it, and whether objrec recommends the trade
     (``confidence.threshold_trade``): never when it ``silences`` a class, says half or more of
     its images unknown (:func:`mostly_unknown`) where the run's threshold did not, a class of
-    :data:`FEWEST_TO_TRUST` images or more (:func:`judged`: of 2, 1 is half). A newcomer's
+    :data:`FEWEST_TO_TRUST` distinct photos or more (``photos``, each class's; :func:`judged`: of
+    2, 1 is half). A newcomer's
     recommended one caught 36 points more strangers for 4.13 points of the test images, which
     were all 4 test ants and all 4 crabs: the model would have answered neither class. None
     when it is not above the threshold in use."""
@@ -915,7 +951,7 @@ def stricter_result(
     answers, labels = known
     kept = accuracy_at_threshold(answers.probs, labels, answers.scores.double(), threshold)
     classes = recognizer.classes
-    by_class = unknown_by_class(answers.scores.double() < threshold, labels, classes)
+    by_class = unknown_by_class(answers.scores.double() < threshold, labels, classes, photos)
     trade = threshold_trade(answers.scores, unknown.scores, recognizer.threshold, threshold)
     answered_now = mostly_unknown(unknown_by_class(answers.unknown, labels, classes))
     silences = [name for name in mostly_unknown(judged(by_class)) if name not in answered_now]

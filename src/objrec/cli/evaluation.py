@@ -614,7 +614,7 @@ def unknown_class_lines(rows: list[dict[str, Any]] | None, stricter: bool = Fals
     were: in use, those would often get no answer. The overall share hid it: a newcomer's 2.22%
     was 2 of 4 ants and 0 of 237 of the largest classes, and the stricter threshold evaluate
     recommended said all 4 ants unknown (``evaluate.mostly_unknown_words``: with the counts,
-    and a class of too few images said too few to judge by). None when no image was (or an
+    and a class of too few distinct photos said too few to judge by). None when no image was (or an
     older ``metrics.json`` does not say)."""
     if not rows:
         return []
