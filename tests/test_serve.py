@@ -455,6 +455,27 @@ def test_every_answer_says_nosniff_and_the_page_runs_only_its_own_script(client)
         assert answer.headers["x-content-type-options"] == "nosniff"
 
 
+def test_a_head_request_gets_the_page_s_headers_without_its_body(client):
+    """``curl -I`` on the page was answered 405, so one checking its Content-Security-Policy and
+    nosniff that way saw neither: HEAD on /, /info and /health answers as GET does, bodiless."""
+    import warnings
+
+    from objrec.served import MODEL_HEADER
+
+    page = client.get("/")
+    head = client.head("/")
+    assert head.status_code == 200 and head.content == b""
+    for name in ("content-security-policy", "x-content-type-options", "content-type"):
+        assert head.headers[name] == page.headers[name]
+    info = client.head("/info")
+    assert info.status_code == 200 and info.content == b"" and MODEL_HEADER.lower() in info.headers
+    assert client.head("/health").status_code == 200
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no duplicate operation ids for the added method
+        client.app.openapi_schema = None
+        assert list(client.app.openapi()["paths"]["/"]) == ["get"]
+
+
 def test_the_page_says_the_server_s_upload_limit_up_front(client):
     """A 30 MB microscope TIFF met the 10 MiB limit only in the 413, after its upload: the page
     now says the limit under its upload control, set in by the server, as the 413 says it."""
