@@ -948,7 +948,7 @@ def placed_bursts(before: list[int], seed: int) -> tuple[dict[str, int], dict[st
         images.append(add_module.NewImage(path, "a", Path(path.name), path.name))
         groups[path] = f"burst{n // 5}" if n < 60 else f"single{n}"
     config = SplitConfig(ratios=(0.5, 0.25, 0.25), seed=seed)
-    split_of = add_module._place(images, groups, {}, {"a": before}, config)
+    split_of, _ = add_module._place(images, groups, {}, {"a": before}, config)
     counts, bursty = Counter(), Counter()
     for key in groups.values():
         counts[split_of[key]] += 1
@@ -983,10 +983,37 @@ def test_a_new_class_s_groups_leave_no_split_empty_where_split_would_fill_it():
             groups[path] = key
     for seed in range(4):
         config = SplitConfig(ratios=(0.5, 0.25, 0.25), seed=seed)
-        split_of = add_module._place(images, groups, {}, {}, config)
+        split_of, _ = add_module._place(images, groups, {}, {}, config)
         assert sorted(split_of.values()) == sorted(SPLITS), (seed, split_of)
         assert split_of["single"] == "test"
-        assert add_module._place(images, groups, {}, {"a": [5, 2, 2]}, config)["single"] == "train"
+        assert (
+            add_module._place(images, groups, {}, {"a": [5, 2, 2]}, config)[0]["single"] == "train"
+        )
+
+
+@pytest.mark.slow
+def test_a_new_class_whose_group_the_data_folder_placed_is_not_said_placed_by_the_rule(
+    tmp_path, split_dir
+):
+    """Its smaller group near copies of a test photo of another class (held in test), the other
+    in train: add said "the larger group in train and the other in test", as if its rule had
+    placed them, from where they ended (review40). Now only a class the rule placed."""
+    from PIL import Image
+
+    folder = tmp_path / "new" / "purple"
+    folder.mkdir(parents=True)
+    held = Image.open(sorted((split_dir / "test").glob("*/*.png"))[0]).convert("RGB")
+    photo = make_image(PURPLE, size=(96, 72), seed=700)
+    for k in range(6):
+        photo.resize((48 + 8 * k, 36 + 6 * k)).save(folder / f"p{k}.png")
+    for k in range(4):
+        held.resize((held.width - 4 * (k + 1), held.height - 3 * (k + 1))).save(
+            folder / f"h{k}.png"
+        )
+    result = add_images(split_dir, tmp_path / "new", seed=0)
+    assert result.counts["purple"] == {"train": 6, "valid": 0, "test": 4}
+    assert result.small_classes == ["purple"] and result.two_group_classes == []
+    assert not any("only two groups" in w for w in add_warnings(result))
 
 
 @pytest.mark.slow

@@ -1742,9 +1742,10 @@ def test_add_places_a_new_class_of_two_groups_as_split_does(ratios):
                 groups[path] = key
         for seed in range(3):
             config = SplitConfig(ratios=ratios, seed=seed)
-            placed = add_module._place(images, groups, {}, {}, config)
+            placed, paired = add_module._place(images, groups, {}, {}, config)
             assert sorted(placed.values()) == sorted(["train", other]), (big, small, seed)
             assert big == small or placed["big"] == "train", (big, small, seed, placed)
+            assert paired == {"a"}
 
 
 def test_a_class_without_groups_is_split_as_before_groups_were_counted():
@@ -1767,6 +1768,22 @@ def test_a_class_without_groups_is_split_as_before_groups_were_counted():
             splits = ["train"] * train + ["valid"] * valid + ["test"] * (len(free) - train - valid)
             expected = dict(zip(free, splits, strict=True))
             assert {keys[p]: assignment[p][1] for p in paths} == expected, (seed, name)
+
+
+def test_a_class_of_two_groups_another_placed_is_not_said_to_be_placed_by_the_rule():
+    """The sentence was derived from where the groups ended (train and test), not from the rule:
+    a class whose groups ``--like`` kept (the larger in test) was said to have "the larger group
+    in train" (review40). Now only the classes the rule placed."""
+    from objrec.split_result import split_warnings
+
+    files, keys = placing_keys({"a": 10, "b": 12}, [{"a": 6}, {"a": 4}])
+    held = {"group0": "test", "group1": "train"}
+    assignment, result = placement.assign(
+        files, (keys, keys), (0.5, 0.25, 0.25), 0, (PHOTOS, Path("/o")), held
+    )
+    assert assignment[PHOTOS / "a" / "000.jpg"][1] == "test"
+    assert result.small_classes == ["a"] and result.two_group_classes == []
+    assert not [w for w in split_warnings(result) if "only two groups" in w]
 
 
 def test_split_json_names_the_classes_of_two_groups():

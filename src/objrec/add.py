@@ -73,10 +73,9 @@ from objrec.manifest import MANIFEST, MANIFEST_COLUMNS, MANIFEST_GROUP, sha256_f
 from objrec.outputs import free_name, locked, name_key, remove_leftovers, staged, write_new
 from objrec.placement import (
     evaluated_pair,
+    is_pair,
     nearer_split,
     no_empty_split,
-    pair_to_evaluate,
-    second_split,
 )
 from objrec.progress import listed, log_result_warnings, plural, quoted, some_of
 from objrec.ratios import allocate, min_class_size
@@ -121,8 +120,8 @@ class AddResult:
     """Classes given images that still have none in some split whose ratio is not 0."""
     two_group_classes: list[str] = field(default_factory=list)
     """Of ``small_classes``, the new classes of only two groups whose images would fill every
-    split: the larger group went to train, the other to test (``placement.evaluated_pair``), as
-    ``split`` places them."""
+    split that the rule placed, as ``split`` places them: the larger group in train, the other in
+    test (``placement.evaluated_pair``); not a class whose group another class placed."""
     min_images: int = 1
     """The fewest distinct images a class needs to appear in every split of the ratios."""
     ratios: tuple[float, float, float] = SplitConfig.ratios
@@ -570,7 +569,7 @@ def _plan(
     fresh = [image for image in images if hashes[image.path] not in in_data]
     placing, found = _with_bursts(existing, images, groups, hashes, config.burst_seconds)
     held = _held_splits(existing, placing)
-    split_of = _place(fresh, placing, held, _counts(existing), config)
+    split_of, paired = _place(fresh, placing, held, _counts(existing), config)
     splits = [split_of[placing[image.path]] for image in fresh]
     rows = _rows(
         data, fresh, splits, sha256, _manifest_groups(data, fresh, placing, existing, hashes)
@@ -578,7 +577,7 @@ def _plan(
     result = AddResult(data, min_images=min_class_size(config.ratios), unreadable_files=unreadable)
     result.no_decoder_files = heif
     result.ratios, result.own_ratios = config.ratios, own
-    _count(result, rows, existing, config.ratios)
+    _count(result, rows, existing, config.ratios, paired)
     near_held = _held_splits(existing, groups)
     result.near_duplicate_files = sum(groups[image.path] in near_held for image in fresh)
     _count_bursts(result, found, fresh, (placing, held, groups, near_held), existing)
@@ -749,26 +748,34 @@ def _counts(existing: dict[Path, tuple[str, str]]) -> dict[str, list[int]]:
     return counts
 
 
-def _place(images, groups, held, counts, config: SplitConfig) -> dict[str, str]:
-    """The split of each new group: a group with images in the data folder goes where they are;
-    per class (in name order, seeded), the others toward ``allocate``'s targets for its new total,
-    as ``split`` places a class's groups (:func:`objrec.placement.nearer_split`): shuffled, largest
-    first, a group of two images or more to the split lacking the largest share of its target
-    among those it brings nearer, single images to train's, valid's, then test's places; then,
-    as ``split`` does (:func:`objrec.placement.no_empty_split`), a split that ``allocate`` gives one
-    of the class's groups (its images in the data folder counted as groups) but that holds none
-    of its images takes the smallest new group of a split holding two or more."""
+def _place(images, groups, held, counts, config: SplitConfig) -> tuple[dict[str, str], set[str]]:
+    """The split of each new group, and the classes placed as a pair to evaluate
+    (:func:`objrec.placement.evaluated_pair`): a group with images in the data folder goes where
+    they are; per class (in name order, seeded), the others toward ``allocate``'s targets for its
+    new total, as ``split`` places a class's groups (:func:`objrec.placement.nearer_split`):
+    shuffled, largest first, a group of two images or more to the split lacking the largest share of
+    its target among those it brings nearer, single images to train's, valid's, then test's places;
+    then, as ``split`` does (:func:`objrec.placement.no_empty_split`), a split that ``allocate``
+    gives one of the class's groups (its images in the data folder counted as groups) but that holds
+    none of its images takes the smallest new group of a split holding two or more."""
     rng = random.Random(config.seed)
     split_of = dict(held)
+    paired: set[str] = set()
     for name in sorted({image.name for image in images}):
         sizes = Counter(groups[image.path] for image in images if image.name == name)
-        split_of |= _place_class(sizes, split_of, counts.get(name, [0] * len(SPLITS)), config, rng)
-    return split_of
+        before = counts.get(name, [0] * len(SPLITS))
+        placed, pair = _place_class(sizes, split_of, before, config, rng)
+        split_of |= placed
+        paired |= {name} if pair else set()
+    return split_of, paired
 
 
-def _place_class(sizes, split_of, before: list[int], config: SplitConfig, rng) -> dict[str, str]:
+def _place_class(
+    sizes, split_of, before: list[int], config: SplitConfig, rng
+) -> tuple[dict[str, str], bool]:
     """The split of each of one class's new groups (``sizes``) that ``split_of`` has not placed,
-    the class holding ``before`` images in each split (:func:`_place`)."""
+    the class holding ``before`` images in each split (:func:`_place`), and whether they were
+    placed as a pair to evaluate (none held: a new class, no group placed by another)."""
     targets = allocate(sum(before) + sum(sizes.values()), config.ratios)
     left = [t - n for t, n in zip(targets, before, strict=True)]
     held = [split for split, n in zip(SPLITS, before, strict=True) if n]
@@ -786,9 +793,10 @@ def _place_class(sizes, split_of, before: list[int], config: SplitConfig, rng) -
         left[split] -= sizes[key]
     n_groups = len(sizes) + sum(before)
     wanted = [s for s, n in zip(SPLITS, allocate(n_groups, config.ratios), strict=True) if n]
-    if not held:  # a new class: as split places a class of two groups
+    paired = not held and is_pair(placed, sizes, config.ratios)
+    if paired:  # a new class: as split places a class of two groups
         placed = evaluated_pair(placed, sizes, config.ratios)
-    return no_empty_split(placed, sizes, wanted, held, set())
+    return no_empty_split(placed, sizes, wanted, held, set()), paired
 
 
 def _rows(data: Path, images: list[NewImage], splits: list[str], hashes, groups):
@@ -819,8 +827,9 @@ def _taken(data: Path) -> set[str]:
     return taken
 
 
-def _count(result: AddResult, rows, existing, ratios) -> None:
-    """The counts, files, new classes and classes still missing from a split, from ``rows``."""
+def _count(result: AddResult, rows, existing, ratios, paired: set[str]) -> None:
+    """The counts, files, new classes and classes still missing from a split, from ``rows``; of
+    those, the ones ``paired`` (placed as a pair to evaluate: ``two_group_classes``)."""
     before = _counts(existing)
     for image, target, split, *_ in rows:
         result.counts.setdefault(image.name, dict.fromkeys(SPLITS, 0))[split] += 1
@@ -830,16 +839,8 @@ def _count(result: AddResult, rows, existing, ratios) -> None:
         final = [n + added[s] for n, s in zip(before.get(name, [0] * 3), SPLITS, strict=True)]
         if any(n == 0 for n, r in zip(final, ratios, strict=True) if r > 0):
             result.small_classes.append(name)
-            if name not in before and _evaluated_pair(name, rows, ratios):
+            if name in paired:
                 result.two_group_classes.append(name)
-
-
-def _evaluated_pair(name: str, rows, ratios) -> bool:
-    """Whether the new class ``name`` is two groups placed as ``split`` places such a class: the
-    larger in train, the other in test (``placement.evaluated_pair``)."""
-    sizes = Counter(group for image, *_, group in rows if image.name == name)
-    splits = {split for image, _, split, *_ in rows if image.name == name}
-    return pair_to_evaluate(sizes, ratios) and splits == {"train", second_split(ratios)}
 
 
 def _cross_class(data: Path, existing, images: list[NewImage], groups) -> list[tuple[str, str]]:

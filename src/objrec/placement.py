@@ -49,15 +49,15 @@ def assign(files, group_keys, ratios, seed, folders, held=None) -> tuple[dict, S
         )
         for h, group in groups.items():
             first_of_hash.setdefault(h, group[0])
-        split_of_hash.update(_place_groups(placing, split_of_hash, ratios, rng, room, name))
+        placed, paired = _place_groups(placing, split_of_hash, ratios, rng, room, name)
+        split_of_hash.update(placed)
         counts = dict.fromkeys(SPLITS, 0)
         for path in paths:
             counts[split_of_hash[keys[path]]] += 1
         result.counts[name] = counts
         if any(counts[s] == 0 for s, r in zip(SPLITS, ratios, strict=True) if r > 0):
             result.small_classes.append(name)
-            sizes = {h: len(p) for h, p in placing.items()}
-            if pair_to_evaluate(sizes, ratios) and counts["train"] and counts["test"]:
+            if paired:  # placed by the rule, not where ``held`` or another class put its groups
                 result.two_group_classes.append(name)
     assignment = {
         path: (name, split_of_hash[keys[path]]) for name, paths in files.items() for path in paths
@@ -65,8 +65,9 @@ def assign(files, group_keys, ratios, seed, folders, held=None) -> tuple[dict, S
     return assignment, result
 
 
-def _place_groups(groups, split_of_hash, ratios, rng, room, name) -> dict[str, str]:
-    """Splits for class ``name``'s unplaced groups (``groups``: each group's files in this class).
+def _place_groups(groups, split_of_hash, ratios, rng, room, name) -> tuple[dict[str, str], bool]:
+    """Splits for class ``name``'s unplaced groups (``groups``: each group's files in this class),
+    and whether they were placed as a pair to evaluate (:func:`evaluated_pair`).
     ``allocate``'s targets count images, less those of groups placed already (by other classes,
     or planned by ``room``); the shuffled groups, largest first, each go to a split whose target
     it brings nearer (:func:`nearer_split`: a larger group to the one lacking the largest share
@@ -95,9 +96,10 @@ def _place_groups(groups, split_of_hash, ratios, rng, room, name) -> dict[str, s
         room.place(h, split)
     wanted = [s for s, n in zip(SPLITS, allocate(len(groups), ratios), strict=True) if n]
     held = [split_of_hash[h] for h in groups if h in split_of_hash]
-    if not held and not room.shares.keys() & placed.keys():
+    paired = not held and not room.shares.keys() & placed.keys() and is_pair(placed, sizes, ratios)
+    if paired:
         placed = evaluated_pair(placed, sizes, ratios)
-    return no_empty_split(placed, sizes, wanted, held, room.shares)
+    return no_empty_split(placed, sizes, wanted, held, room.shares), paired
 
 
 def pair_to_evaluate(sizes: dict[str, int], ratios: tuple[float, float, float]) -> bool:
@@ -122,10 +124,17 @@ def evaluated_pair(placed: dict[str, str], sizes, ratios) -> dict[str, str]:
     brought valid or test nearer its share (two groups of 5), so ``evaluate`` never judged the
     class; of two of 6, the second went to valid, never judged either. Of two equal groups the
     one placed first stays in train."""
-    if len(placed) != 2 or not pair_to_evaluate({h: sizes[h] for h in placed}, ratios):
+    if not is_pair(placed, sizes, ratios):
         return placed
     large, small = sorted(placed, key=lambda h: -sizes[h])  # stable: a tie keeps placed order
     return {large: "train", small: second_split(ratios)}
+
+
+def is_pair(placed: dict[str, str], sizes, ratios) -> bool:
+    """Whether :func:`evaluated_pair` places ``placed``, a class's groups (none placed before,
+    none with images in another class): two, a pair to evaluate (:func:`pair_to_evaluate`).
+    ``split`` and ``add`` name the classes it placed, not those that ended in train and test."""
+    return len(placed) == 2 and pair_to_evaluate({h: sizes[h] for h in placed}, ratios)
 
 
 def nearer_split(left: list[int], targets: list[int], size: int) -> int:

@@ -36,8 +36,9 @@ class SplitResult:
     """The fewest distinct images a class needs to appear in every split of the ratios."""
     two_group_classes: list[str] = field(default_factory=list)
     """Of ``small_classes``, those of only two groups (duplicates, bursts, ``groups`` file groups),
-    whose images would fill every split: the larger group went to train, the other to test, none
-    to valid (``placement.evaluated_pair``)."""
+    whose images would fill every split, that the rule placed: the larger group in train, the
+    other in test, none in valid (``placement.evaluated_pair``); not one whose groups ``--like``
+    or another class placed, wherever they ended."""
     ratios: tuple[float, float, float] = field(default_factory=lambda: SplitConfig().ratios)
     """The shares of train, valid and test the split was made with: its warnings say from them
     how many photos a class needs (:func:`photos_for`)."""
