@@ -16,7 +16,8 @@ A planted image keeps its file; only its label in the audit's inventory changes
 (``objrec.audit.find_issues`` on the subset, as ``audit`` calls it). Its flags are scored:
 precision (planted among the flags), recall (planted flagged), before and after the flags "too
 few photos to judge" are set apart (``VARIANTS``). Medians over the project seeds. ``--needs``
-checks ``photos_needed.csv`` instead (``needs_check``).
+checks ``photos_needed.csv`` instead (``needs_check``); ``--plan`` the plan's pre-filled relabels
+between classes the audit mistakes both ways (``plan_check``).
 
     flock /tmp/objrec-cpu.lock python benchmarks/audit_planted.py --seeds 1 2 3 \\
         --regimes random pairs few
@@ -47,6 +48,7 @@ from objrec.audit import (
     inventory,
     reduce,
 )
+from objrec.audit_report import label_proposal
 from objrec.progress import SILENT
 
 VARIANTS = ("before", "after")
@@ -174,6 +176,26 @@ def score(project: Project, result, variant: str) -> dict[str, float]:
     }
 
 
+def plan_check(pool: Pool, project: Project) -> dict[str, list[int]]:
+    """The flags the plan would pre-fill ``relabel`` or ``keep`` without ``mixed_doubt``, split by
+    whether the given and the suggested class are a pair the audit's out-of-fold answers mistake
+    both ways (``_mixed``: ``audit.mixed_both_ways``): [flags, planted, suggested the true class,
+    relabelled with the rule]."""
+    result = run(pool, project, AuditConfig())
+    at = {name: k for k, name in enumerate(pool.inv.classes[c] for c in project.classes)}
+    true = {at[pool.inv.classes[c]]: c for c in project.classes}
+    out: dict[str, list[int]] = {}
+    for issue in result.label_issues:
+        k, suggested = int(issue["path"]), at[issue["suggested"]]
+        before = label_proposal({**issue, "_mixed": False})[0]
+        row = out.setdefault(f"{before} {'mixed' if issue['_mixed'] else 'other'}", [0] * 4)
+        row[0] += 1
+        row[1] += project.given[k] != project.true[k]
+        row[2] += true[suggested] == project.true[k]
+        row[3] += label_proposal(issue)[0] == "relabel"
+    return out
+
+
 def needs_check(pool: Pool, seed: int) -> dict[str, float]:
     """Does ``photos_needed.csv`` name the classes a model trained on the photos recognises
     worst? A ``few`` project of the train and valid images only (6-10 a class, none planted) is
@@ -229,8 +251,17 @@ def main() -> None:
     parser.add_argument(
         "--needs", action="store_true", help="Check photos_needed.csv's order (needs_check)."
     )
+    parser.add_argument(
+        "--plan",
+        action="store_true",
+        help="Score the plan's pre-filled actions apart for flags between a pair the audit "
+        "mistakes both ways (plan_check)",
+    )
     args = parser.parse_args()
     pool = load_pool(args.split)
+    if args.plan:
+        plan_report(pool, args.regimes, args.seeds)
+        return
     if args.needs:
         for seed in args.seeds:
             found = needs_check(pool, seed)
@@ -254,6 +285,28 @@ def main() -> None:
         for variant, scores in table.items():
             median = {k: statistics.median(s[k] for s in scores) for k in scores[0]}
             print(f"{regime:6s} median  {variant:7s} {fmt(median)}", flush=True)
+
+
+def plan_report(pool: Pool, regimes: list[str], seeds: list[int]) -> None:
+    """``--plan``: per seed and summed, each action the plan would pre-fill without
+    ``mixed_doubt``, between pairs mistaken both ways or not (``plan_check``)."""
+    for regime in regimes:
+        total: dict[str, list[int]] = {}
+        for seed in seeds:
+            found = plan_check(pool, build(pool, regime, seed))
+            for key, row in sorted(found.items()):
+                print(f"{regime:6s} seed {seed} {key:13s} {plan_fmt(row)}", flush=True)
+                total[key] = [a + b for a, b in zip(total.get(key, [0] * 4), row, strict=True)]
+        for key, row in sorted(total.items()):
+            print(f"{regime:6s} all     {key:13s} {plan_fmt(row)}", flush=True)
+
+
+def plan_fmt(row: list[int]) -> str:
+    n, planted, right, kept = row
+    return (
+        f"flags {n:3d} planted {planted:3d} ({100 * planted / n:5.1f}%) "
+        f"suggested true {right:3d} relabelled now {kept:3d}"
+    )
 
 
 def fmt(s: dict[str, float]) -> str:

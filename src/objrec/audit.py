@@ -1111,10 +1111,14 @@ def judge_labels(
     z = spread_z_within(
         dedup.normalise(features), labels, ranked, suggested, config.neighbours, group
     )
-    for row, r, far_out in zip(found.issues, ranked.tolist(), z.tolist(), strict=True):
+    mixed = mixed_both_ways(labels, probs.argmax(1), np.isin(np.arange(len(labels)), ranked))
+    for row, r, s, far_out in zip(
+        found.issues, ranked.tolist(), suggested, z.tolist(), strict=True
+    ):
         row["_class_images"] = int(counts[labels[r]])
         row["_suggested_z"] = round(float(far_out), 2)
         row["_too_few"] = too_few_to_judge(row, config)
+        row["_mixed"] = (int(labels[r]), int(s)) in mixed
     found.needs = needs_rows(labels, probs, counts, ranked, inv.classes)
     return found
 
@@ -1125,6 +1129,15 @@ def too_few_to_judge(row: dict[str, Any], config: AuditConfig) -> bool:
     from objrec.photos_needed import FEW_PHOTOS
 
     return row["_class_images"] < FEW_PHOTOS and row["prob_suggested"] < config.few_photos_p
+
+
+def mixed_both_ways(labels, answers, flagged) -> set[tuple[int, int]]:
+    """The class pairs (both orders) the out-of-fold ``answers`` mistake for each other both
+    ways: at least one photo of each, not ``flagged``, taken for the other (as
+    ``metrics.mixed_pairs`` on a test split). A relabel between them is more often wrong than
+    right (``audit_report.mixed_doubt``)."""
+    taken = {(int(a), int(b)) for a, b in zip(labels[~flagged], answers[~flagged], strict=True)}
+    return {(a, b) for a, b in taken if a != b and (b, a) in taken}
 
 
 def needs_rows(labels, probs, counts, ranked, classes) -> list[dict[str, Any]]:
