@@ -30,12 +30,7 @@ from objrec.data import Sample
 from objrec.distributed import SINGLE, World
 from objrec.errors import ObjrecError
 from objrec.frozen import FeatureSet, FrozenBody, PassSettings, Probe, frozen_pass
-from objrec.images import (
-    file_head,
-    heif_kind,
-    image_formats,
-    kind_gone_reason,
-)
+from objrec.images import image_formats, kind_gone_reason
 from objrec.progress import NAMED, plural, some_of
 from objrec.store import FLOAT32, INDEX_FILE, FeatureStore, HashStats, Lookup, Space, space_id
 from objrec.view_keys import pixel_makers, require_same_definition, view_key
@@ -203,18 +198,16 @@ def decodable_now(
     pillow-heif out (:func:`pixel_makers`), so their rows, kept from when it read them, made
     train, evaluate and predict use photos ``check`` calls unusable. The rows stay in the store
     for when pillow-heif works again. Nothing is read where pillow-heif's opener is registered;
-    else the store says each image's kind (``found.kinds``, kept as its file was hashed), and
-    only an image hashed before the store kept kinds has its file's first 12 bytes read, once:
-    its kind is kept then."""
+    else the store says each image's kind (:meth:`FeatureStore.image_kinds`: kept as its file was
+    hashed, or read once from an image hashed before the store kept kinds); a file that cannot
+    be read now keeps its rows, as before."""
     held = np.flatnonzero(found.rows >= 0).tolist()
     if not held or "HEIF" in image_formats():
         return found
-    heads = {i: file_head(samples[i].path) for i in held if i not in found.kinds}
-    read = {i: heif_kind(head) for i, head in heads.items() if head is not None}
-    if read:
-        store.keep_kinds({digests[i]: kind for i, kind in read.items()})
-    kinds = found.kinds | read  # a file that cannot be read now: its rows kept, as before
-    refused = {i: why for i, kind in kinds.items() if kind and (why := kind_gone_reason(kind))}
+    kinds = store.image_kinds([samples[i].path for i in held], [digests[i] for i in held])
+    refused = {
+        i: why for i in held if (kind := kinds.get(digests[i])) and (why := kind_gone_reason(kind))
+    }
     if not refused:
         return found
     rows = found.rows.copy()

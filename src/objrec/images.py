@@ -307,8 +307,8 @@ def decoder_gone_reason(path: Path) -> str | None:
 
 def heif_kind(head: bytes) -> str:
     """HEIC, HEIF or AVIF when ``head`` (a file's first bytes) starts such a file, else "": what
-    the feature store keeps of each image's content (``store.FeatureStore.keep_kinds``), so that its
-    readers need not read the file's first bytes again (:func:`kind_gone_reason`)."""
+    the feature store keeps of each image's content (``store.FeatureStore.image_kinds``), so
+    that its readers need not read the file's first bytes again (:func:`kind_gone_reason`)."""
     return _heif_format(head[:12]) or ""
 
 

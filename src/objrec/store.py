@@ -15,7 +15,7 @@ Layout of a store folder (``$OBJREC_CACHE/store``):
   (a digest of what a small value is made from -> the value:
   :func:`view_keys.remembered_fingerprint`); ``kinds`` (content digest -> HEIC, HEIF, AVIF or
   "" for any other image, by its first bytes, kept as the file is hashed:
-  :meth:`FeatureStore.keep_kinds`), so that a reader where pillow-heif cannot decode HEIC tells
+  :meth:`FeatureStore.image_kinds`), so that a reader where pillow-heif cannot decode HEIC tells
   such photos apart without opening a file (an image hashed before ``kinds`` was kept, or by an
   older objrec, is read once for it).
 * ``<space>-<generation>.<dtype>``: one flat array file per space, row ``r`` at byte
@@ -52,7 +52,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Concatenate, ParamSpec, TypeVar
 
@@ -382,9 +382,6 @@ class Lookup:
     """Position -> why that image could not be decoded (found, no row)."""
     generation: int = 0
     """The generation of the space's array file the rows belong to (``prune`` moves rows)."""
-    kinds: dict[int, str] = field(default_factory=dict)
-    """Position of a row -> its image's kind (``images.heif_kind``) where the store knows it
-    (:meth:`FeatureStore.keep_kinds`); a row not in it: an image hashed before kinds were kept."""
 
 
 @dataclass(frozen=True)
@@ -775,18 +772,16 @@ class FeatureStore:
         rows = np.full(n, -1, dtype=np.int64)
         found = np.zeros(n, dtype=bool)
         errors: dict[int, str] = {}
-        kinds: dict[int, str] = {}
         now = time.time()
         with self._transaction():
             self._fill_wanted(digests)
             cursor = self.db.execute(
-                "SELECT w.i, e.row, e.error, k.kind FROM temp.wanted w JOIN entries e "
-                "ON e.space=? AND e.view=? AND e.digest=w.digest "
-                "LEFT JOIN kinds k ON k.digest=w.digest",
+                "SELECT w.i, e.row, e.error FROM temp.wanted w JOIN entries e "
+                "ON e.space=? AND e.view=? AND e.digest=w.digest",
                 (sid, view),
             )
             stale, tag = [], decode_tag()
-            for i, row, error, kind in cursor:
+            for i, row, error in cursor:
                 if row is None and (not (error or "").startswith(tag) or readable_since(error)):
                     stale.append(digests[i])  # refused under older rules: decode it again
                     continue
@@ -795,8 +790,6 @@ class FeatureStore:
                     errors[i] = error[len(tag) :]
                 else:
                     rows[i] = row
-                    if kind is not None:
-                        kinds[i] = kind
             self.db.executemany(
                 "DELETE FROM entries WHERE space=? AND view=? AND digest=? AND row IS NULL",
                 [(sid, view, d) for d in stale],
@@ -807,7 +800,7 @@ class FeatureStore:
                 (now, sid, view, now - 3600),
             )
             generation = self.generation(sid)
-        return Lookup(rows, found, errors, generation, kinds)
+        return Lookup(rows, found, errors, generation)
 
     def _fill_wanted(self, digests: Sequence[str]) -> None:
         self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted(i INTEGER, digest TEXT)")
@@ -847,21 +840,17 @@ class FeatureStore:
         seconds = time.perf_counter() - started
         return list(known), HashStats(len(names), len(todo), seconds)  # type: ignore[arg-type]
 
-    @index_errors
-    def keep_kinds(self, kinds: dict[str, str]) -> None:
-        """Keep each content digest's kind of image (``images.heif_kind``), read from its file's
-        first bytes: :meth:`digests` keeps those of the files it hashes, a reader those of the
-        images hashed before kinds were kept (``features.decodable_now``)."""
-        with self._transaction():
-            self._keep_kinds(kinds)
-
     def _keep_kinds(self, kinds: dict[str, str]) -> None:
+        """Keep each content digest's kind of image (``images.heif_kind``), read from its file's
+        first bytes: :meth:`digests` those of the files it hashes, :meth:`image_kinds` those of
+        the images hashed before kinds were kept."""
         self.db.executemany("INSERT OR IGNORE INTO kinds VALUES (?,?)", kinds.items())
 
     @index_errors
     def image_kinds(self, paths: Sequence[Path], digests: Sequence[str]) -> dict[str, str]:
         """Each content digest's kind of image (``images.heif_kind``) as the store keeps it, for
-        a reader that tells HEIC photos apart without opening a file (``dedup.cached_facts``).
+        a reader that tells HEIC photos apart without opening a file (``dedup.cached_facts``,
+        ``features.decodable_now``).
         An image hashed before kinds were kept has its file's (``paths``') first bytes read, once:
         its kind is kept then; one that cannot be read now is left out."""
         with self._transaction():
@@ -873,7 +862,8 @@ class FeatureStore:
         heads = {d: file_head(p) for p, d in zip(paths, digests, strict=True) if d not in kinds}
         read = {d: heif_kind(head) for d, head in heads.items() if head is not None}
         if read:
-            self.keep_kinds(read)
+            with self._transaction():
+                self._keep_kinds(read)
         return kinds | read
 
     @index_errors
