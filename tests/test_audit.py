@@ -3112,16 +3112,17 @@ def test_photos_needed_names_the_classes_with_few_or_unrecognised_photos_and_why
     reasons in words (a confusion named)."""
     from objrec.photos_needed import class_needs
 
-    classes = ["lotus", "water_lilly", "car", "bike"]
-    labels = np.array([0] * 12 + [1] * 12 + [2] * 20 + [3] * 6)
+    classes = ["lotus", "water_lilly", "car", "bike", "bus"]
+    labels = np.array([0] * 12 + [1] * 12 + [2] * 20 + [3] * 6 + [4] * 20)
     answers = labels.copy()
     answers[12:18] = 0  # 6 water lilies look like lotus
     answers[44] = 2  # one bike looks like a car: a bike of 6 photos, 5 recognised
+    answers[[50, 51]] = 2  # two of 20 buses look like cars: a confusion alone, not listed
     flagged = np.zeros(len(labels), dtype=bool)
     flagged[[30, 31]] = True  # two car labels flagged
-    photos = np.array([12, 12, 20, 6])
+    photos = np.array([12, 12, 20, 6, 20])
     needs = class_needs(labels, answers, photos, flagged, classes)
-    assert [n.name for n in needs] == ["water_lilly", "bike", "car"]  # lotus: nothing lacks
+    assert [n.name for n in needs] == ["water_lilly", "bike", "car"]  # lotus, bus: nothing lacks
     assert needs[0].reasons == [
         "6 of its 12 photos recognised by heads that never saw them (add varied photos)",
         "confused with lotus (6 of its photos look like it: add photos that tell them apart)",

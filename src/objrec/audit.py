@@ -67,6 +67,7 @@ from objrec.frozen import FrozenBody, PassSettings, Probe
 from objrec.images import warned_once_per_file
 from objrec.model import build_head
 from objrec.outputs import takes_back_folders
+from objrec.photos_needed import FEW_PHOTOS, class_needs
 from objrec.progress import SILENT, Reporter, or_silent, plural, quoted
 from objrec.quantize import auto_precision, quantize_body
 from objrec.views import ViewSpec
@@ -1126,8 +1127,6 @@ def judge_labels(
 def too_few_to_judge(row: dict[str, Any], config: AuditConfig) -> bool:
     """Whether a label flag is too weak to count as a likely wrong label: its class has fewer than
     ``FEW_PHOTOS`` distinct photos and no class claims it (``config.few_photos_p``)."""
-    from objrec.photos_needed import FEW_PHOTOS
-
     return row["_class_images"] < FEW_PHOTOS and row["prob_suggested"] < config.few_photos_p
 
 
@@ -1143,8 +1142,6 @@ def mixed_both_ways(labels, answers, flagged) -> set[tuple[int, int]]:
 def needs_rows(labels, probs, counts, ranked, classes) -> list[dict[str, Any]]:
     """``photos_needed.csv``'s rows: the classes that most need more or better photos, by the
     out-of-fold answers (``probs``' best class) of their photos not flagged (``ranked``)."""
-    from objrec.photos_needed import class_needs
-
     flagged = np.zeros(len(labels), dtype=bool)
     flagged[ranked] = True
     needs = class_needs(labels, probs.argmax(1), counts, flagged, classes)

@@ -88,7 +88,8 @@ def class_needs(
 
 def need_reasons(need: ClassNeed) -> list[str]:
     """What a class lacks, in words: few photos, its photos not recognised, label flags, and the
-    class most of its unrecognised photos look like."""
+    class most of its unrecognised photos look like; none without one of the first three (a
+    confusion alone, one or two photos of a well recognised class, is not a reason to list it)."""
     reasons = []
     if need.photos < FEW_PHOTOS:
         reasons.append(f"only {plural(need.photos, 'photo')} (add photos: {FEW_PHOTOS} or more)")
@@ -100,17 +101,9 @@ def need_reasons(need: ClassNeed) -> list[str]:
     if need.flagged:
         labels = "label" if need.flagged == 1 else "labels"
         reasons.append(f"{need.flagged} {labels} flagged as likely wrong (label_issues.csv)")
-    if need.confused_with:
+    if reasons and need.confused_with:
         reasons.append(
             f"confused with {need.confused_with} ({need.confused} of its photos look like it: "
             "add photos that tell them apart)"
         )
-    return reasons if _listed(need) else []
-
-
-def _listed(need: ClassNeed) -> bool:
-    """Whether a class has a reason of its own: few photos, photos not recognised, or flags (a
-    confusion alone, one or two photos of a well recognised class, is not)."""
-    few = need.photos < FEW_PHOTOS
-    missed = need.judged and need.recognised < RECOGNISED_SHARE * need.judged
-    return bool(few or missed or need.flagged)
+    return reasons
