@@ -939,11 +939,12 @@ def test_a_stricter_threshold_that_loses_far_more_photos_than_it_catches_is_not_
         == "  it rests on 25 unknown, 75 evaluated and 100 validation images: under 100 is few,"
     )
     assert "1 of 25 (4.00%) with it" in offer[4] and "19 of 75 (25.33%) with it" in offer[5]
-    assert offer[-4:] == [
+    assert offer[-5:] == [
         "  4.00 points more of the unknown images caught for 25.33 points more of data/test lost:",
         "  objrec recommends a stricter threshold only when the share of unknown images it newly",
-        "  catches is at least the share of evaluated images it newly calls unknown, and it says no",
-        "  class's images (3 or more) unknown half the time or more that the run's threshold answers",
+        "  catches is at least the share of evaluated images it newly calls unknown, and when it",
+        "  calls unknown fewer than half the images of every class of 3 or more distinct photos",
+        "  that the run's threshold answers mostly",
     ]
     assert not any("--threshold" in line for line in lines)
 
@@ -2026,6 +2027,17 @@ def test_a_score_on_few_test_images_says_how_far_it_may_be_from_the_truth(capsys
     result.metrics["unknown_threshold"] = None
     print_evaluation(result, 3)
     assert "are few" not in capsys.readouterr().out
+
+
+def test_few_images_line_names_the_distinct_photos_its_interval_rests_on():
+    """The interval rests on the distinct photos (near-duplicates count once), and the line said
+    only "500 images are few" of 500 frames of 20 photos: 500 is not few, 20 is."""
+    from objrec.cli.evaluation import few_images_line
+
+    line = few_images_line({"n": 500, "n_groups": 20, "top1": 0.9})
+    assert line is not None and line.startswith("500 images (20 distinct photos) are few: ")
+    alone = few_images_line({"n": 32, "n_groups": 32, "top1": 1.0})
+    assert alone is not None and alone.startswith("32 images are few: ")
 
 
 def test_a_folder_of_empty_class_folders_is_refused_saying_they_are_empty(tmp_path):

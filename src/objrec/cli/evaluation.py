@@ -215,14 +215,18 @@ says how far it may be from the truth."""
 def few_images_line(m: dict[str, Any]) -> str | None:
     """How far top-1 (``m``: the metrics) on few test images may be from the model's share right
     on many more photos like them: a teacher's 32 photos all right read "100.00%", and nothing
-    said a second set of 32 could score several points lower. None when its interval is narrow."""
+    said a second set of 32 could score several points lower. None when its interval is narrow.
+    The interval rests on the distinct photos (near-duplicates count once), so when they are
+    fewer than the images the line names both: "500 images are few" of 20 photos read wrong."""
     from objrec.metrics import wilson_interval
 
     n = int(m["n"])  # near-duplicates: the interval of the distinct photos, as wide as they say
-    low, high = wilson_interval(m["top1"], int(m.get("n_groups") or n))
+    distinct = int(m.get("n_groups") or n)
+    low, high = wilson_interval(m["top1"], distinct)
     if not n or high - low <= WIDE_INTERVAL:
         return None
-    few = f"{plural(n, 'image')} {'is' if n == 1 else 'are'} few"
+    photos = f" ({plural(distinct, 'distinct photo')})" if distinct < n else ""
+    few = f"{plural(n, 'image')}{photos} {'is' if n == 1 else 'are'} few"
     return (
         f"{few}: one is {100 / n:.1f} points of top-1, and on many more photos like them the "
         f"model would likely get between {percent(low)} and {percent(high)} right (a 95% interval)"
@@ -737,12 +741,15 @@ def tempered_calibration_line(m: dict[str, Any], evaluated: str, how: str) -> st
 
 TRADE_RULE = (
     "objrec recommends a stricter threshold only when the share of unknown images it newly\n"
-    "catches is at least the share of evaluated images it newly calls unknown, and it says no\n"
-    f"class's images ({FEWEST_TO_TRUST} or more) unknown half the time or more that the run's "
-    "threshold answers"
+    "catches is at least the share of evaluated images it newly calls unknown, and when it\n"
+    "calls unknown fewer than half the images of every class of "
+    f"{FEWEST_TO_TRUST} or more distinct photos\n"
+    "that the run's threshold answers mostly"
 )
 """``confidence.worth_trading`` and ``evaluate.stricter_result``'s ``silences`` in words, as
-``evaluate --unknown`` prints it, on three lines (docs/confidence.md)."""
+``evaluate --unknown`` prints it, on four lines (docs/confidence.md). A class is judged by its
+distinct photos (``evaluate.judged``: 5 frames of one burst are one), its share by its images;
+the line said "no class's images (3 or more)", as if images were counted."""
 
 
 def no_stricter_lines(m: dict[str, Any]) -> list[str]:
