@@ -140,9 +140,13 @@ def test_apply_plan_says_where_it_remembers_the_settled_labels(tmp_path, capsys)
     plan.write_text("file,action,new_class\ntrain/ant/ant_0.png,keep,\n")
     assert main(["apply-plan", str(data), str(plan), str(tmp_path / "fixed")]) == 0
     said = " ".join(capsys.readouterr().out.split())
+    assert said.startswith(
+        f"every row of {plan} says keep, so nothing was moved or left out: copied 10 images into "
+        f"{tmp_path / 'fixed'} as they are in {data}, which is unchanged "
+    )  # readme40: a plan left all keep was said to hold "the labels your plans settled"
     assert (
-        f"{tmp_path / 'fixed' / 'reviewed.csv'} remembers the 1 label your plans settled: an "
-        "audit of it keeps each instead of suggesting its relabel again"
+        f"{tmp_path / 'fixed' / 'reviewed.csv'} remembers the 1 label your plans kept or changed: "
+        "an audit of it keeps each instead of suggesting its relabel again"
     ) in said
     assert said.endswith(
         f"next: `objrec train {tmp_path / 'fixed'} --out NEW_RUN` (a relabelled or removed image "

@@ -1130,25 +1130,39 @@ def apply_plan(data: Path, plan: Path, out: Path, copy: bool, as_json: bool) -> 
     if as_json:
         print_json(with_warnings(counts | {"test_note": note}, logged))
         return
-    console.print(
-        f"{'copied' if copy else 'linked'} {plural(counts['copied'], 'image')} into {shown(out)} "
-        f"({counts['relabelled']} relabelled"
-        + (f", {counts['renamed']} of them renamed" if counts["renamed"] else "")
-        + "), "
-        f"left out {counts['removed']}; {shown(data)} is unchanged",
-        markup=False,
-    )
+    console.print(applied_line(counts, (data, plan, out), copy), markup=False, highlight=False)
     if note:  # what the plan asked for: information, on stdout, not a warning
         console.print(note, markup=False, highlight=False)
     if counts.get("reviewed"):
         console.print(
             f"{shown(out / 'reviewed.csv')} remembers the {plural(counts['reviewed'], 'label')} "
-            "your plans settled: an audit of it keeps each instead of suggesting its relabel "
-            "again",
+            "your plans kept or changed: an audit of it keeps each instead of suggesting its "
+            "relabel again",
             markup=False,
             highlight=False,
         )
     console.print(after_plan(out), markup=False, highlight=False)
+
+
+def applied_line(counts: dict[str, int], folders: tuple[Path, Path, Path], copy: bool) -> str:
+    """What apply-plan did, in one line: the images copied (or linked) into OUT, relabelled,
+    renamed, left out; or, when the plan moved and left out none (``folders``: DATA, PLAN, OUT),
+    that nothing was, because every row says keep: an audit's plan left as pre-filled was told
+    "remembers the 4 labels your plans settled", which read as a decision taken (readme40)."""
+    data, plan, out = folders
+    verb = "copied" if copy else "linked"
+    if not counts["removed"] and not counts["relabelled"]:
+        return (
+            f"every row of {shown(plan)} says keep, so nothing was moved or left out: "
+            f"{verb} {plural(counts['copied'], 'image')} into {shown(out)} as they are in "
+            f"{shown(data)}, which is unchanged"
+        )
+    renamed = f", {counts['renamed']} of them renamed" if counts["renamed"] else ""
+    return (
+        f"{verb} {plural(counts['copied'], 'image')} into {shown(out)} "
+        f"({counts['relabelled']} relabelled{renamed}), left out {counts['removed']}; "
+        f"{shown(data)} is unchanged"
+    )
 
 
 def after_plan(out: Path) -> str:
