@@ -202,12 +202,36 @@ def test_the_default_ratios_are_the_data_folders_own(tmp_path, image_folder, cap
     assert result.own_ratios and result.ratios[2] == 0 and result.totals()["test"] == 0
     assert main(["add", str(tmp_path / "d"), str(new)]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "placed toward the ratios 0.83/0.17/0 (train/valid/test, the data folder's own" in out
+    assert (
+        "placed toward the data folder's own proportions: train 30, valid 6, test 0 of its 36"
+        in out
+    )
     assert not (tmp_path / "d" / "test").exists()
     given = add_images(
         tmp_path / "d", new_images(tmp_path / "more", "red", 4, seed=1), ratios=(0.5, 0, 0.5)
     )
     assert not given.own_ratios and given.totals()["test"] > 0  # --ratios still overrides
+
+
+def test_add_gives_the_data_folders_own_proportions_as_counts_and_its_json_rounds_them():
+    """readme40: add said "placed toward the ratios 0.5/0.24/0.25 (... the data folder's own
+    proportions)" of 59/29/30 images, which sums to 0.99 and read as a mistake, and --json gave
+    0.5042016806722689. The counts are what the proportions are; --json's to 4 decimals."""
+    from objrec.add import AddResult
+    from objrec.cli.data import add_json, ratios_line
+
+    counts = {"train": 60, "valid": 29, "test": 30}
+    own = AddResult(Path("d"), ratios=(60 / 119, 29 / 119, 30 / 119), own_ratios=True)
+    own.data_images = counts
+    assert ratios_line(own) == (
+        "placed toward the data folder's own proportions: train 60, valid 29, test 30 of its 119 "
+        "images"
+    )
+    assert add_json(own, [])["ratios"] == [0.5042, 0.2437, 0.2521]
+    given = AddResult(Path("d"), ratios=(0.7, 0.15, 0.15))
+    assert (
+        ratios_line(given) == "placed toward the ratios 0.7/0.15/0.15 (train/valid/test, --ratios)"
+    )
 
 
 def test_a_new_images_manifest_group_is_the_one_split_recorded_for_what_it_was_placed_with(

@@ -128,6 +128,8 @@ class AddResult:
     """The ratios the new images were placed toward."""
     own_ratios: bool = False
     """Whether those are the data folder's own proportions (no ``ratios`` given)."""
+    data_images: dict[str, int] = field(default_factory=dict)
+    """The data folder's images per split before the add: its own proportions' counts."""
     unreadable_files: list[str] = field(default_factory=list)
     """New image files that cannot be decoded (as named relative to NEW), left out."""
     no_decoder_files: list[str] = field(default_factory=list)
@@ -831,6 +833,7 @@ def _count(result: AddResult, rows, existing, ratios, paired: set[str]) -> None:
     """The counts, files, new classes and classes still missing from a split, from ``rows``; of
     those, the ones ``paired`` (placed as a pair to evaluate: ``two_group_classes``)."""
     before = _counts(existing)
+    result.data_images = {s: sum(c[i] for c in before.values()) for i, s in enumerate(SPLITS)}
     for image, target, split, *_ in rows:
         result.counts.setdefault(image.name, dict.fromkeys(SPLITS, 0))[split] += 1
         result.files.append((image.shown, target.as_posix()))

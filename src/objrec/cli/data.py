@@ -44,7 +44,7 @@ from objrec.cli.output import (
     with_warnings,
 )
 from objrec.config import DEFAULT_BACKBONE, PRECISIONS, SplitConfig, TrainConfig, field_help
-from objrec.progress import plural, quoted, some_of
+from objrec.progress import listed, plural, quoted, some_of
 
 if TYPE_CHECKING:
     from objrec.check import CheckResult, Problem
@@ -436,7 +436,7 @@ def add_json(result, warnings: list[str]) -> dict[str, Any]:
             for name, counts in result.counts.items()
         },
         "new_classes": result.new_classes,
-        "ratios": list(result.ratios),
+        "ratios": [round(r, 4) for r in result.ratios],
         "own_ratios": result.own_ratios,
         "files": [{"source": a, "file": b} for a, b in result.files],
         "copies": [{"source": a, "copy_of": b} for a, b in result.copy_files],
@@ -525,10 +525,21 @@ def train_again(data: Path, cache_dir: Path | None) -> str:
 
 
 def ratios_line(result) -> str:
-    """Which ratios the new images were placed toward, and whence they came."""
-    text = "/".join(f"{r:.2f}".rstrip("0").rstrip(".") for r in result.ratios)
-    whence = "the data folder's own proportions" if result.own_ratios else "--ratios"
-    return f"placed toward the ratios {text} (train/valid/test, {whence})"
+    """Which ratios the new images were placed toward, and whence they came: the data folder's
+    own proportions as the counts they are (``placed toward the ratios 0.5/0.24/0.25`` of
+    59/29/30 images summed to 0.99, which read as a mistake: readme40), or ``--ratios``'s."""
+    if result.own_ratios and result.data_images:
+        counts = result.data_images
+        return (
+            "placed toward the data folder's own proportions: "
+            f"{listed(counts, ',')} of its {plural(sum(counts.values()), 'image')}"
+        )
+    return f"placed toward the ratios {ratios_text(result.ratios)} (train/valid/test, --ratios)"
+
+
+def ratios_text(ratios: Sequence[float]) -> str:
+    """``0.7/0.15/0.15``: each ratio to 4 decimals at most, as ``add --json`` gives them."""
+    return "/".join(f"{round(r, 4):g}" for r in ratios)
 
 
 def added_test_note(result) -> str | None:
