@@ -21,6 +21,8 @@ import types
 from typing import Any
 
 __version__ = "0.1.0"
+"""objrec's version, written here only: pyproject.toml reads it for the package's metadata, and
+``objrec --version``, serve's ``/info``, a run's summary and the export's sidecar say it."""
 
 _EXPORTS = {
     "split_folder": "objrec.split",

@@ -25,6 +25,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 import click
 from rich.markup import escape
 
+from objrec import __version__
 from objrec.cli import data, delivery, evaluation, prediction, tools, training
 from objrec.cli.heap import freeze_heap, run_as_program
 from objrec.cli.messages import os_error_sentence, to_cli, under_torchrun, usage_sentence
@@ -51,7 +52,7 @@ __all__ = ["cli", "main"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="objrec")
+@click.version_option(version=__version__, package_name="objrec")
 @click.option("-v", "--verbose", count=True, help="Log more (-v: info, -vv: debug).")
 def cli(verbose: int) -> None:
     """Transfer learning for image classification on a CPU.
