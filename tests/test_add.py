@@ -234,6 +234,25 @@ def test_add_gives_the_data_folders_own_proportions_as_counts_and_its_json_round
     )
 
 
+@pytest.mark.slow
+def test_add_warns_of_a_new_class_and_a_file_name_windows_cannot_hold(tmp_path, split_dir):
+    """fewfold40: split and check warn of a class folder Windows cannot hold, but `add --class
+    con` and a NEW file aux.png made a class folder and a file a copy to Windows loses, without
+    a word. Warned of as split warns (the add is made: it works here)."""
+    from objrec.add import add_warnings
+
+    new = new_images(tmp_path / "new", "con", 3)
+    (new / "con" / "new_00.png").rename(new / "con" / "aux.png")
+    result = add_images(split_dir, new / "con", class_name="con", dry_run=True)
+    said = " ".join(add_warnings(result))
+    assert "class names Windows cannot hold: con (a device name); copied to Windows" in said
+    (target,) = [t for source, t in result.files if source.endswith("aux.png")]
+    assert (
+        f"file names Windows cannot hold: {target} (a device name); copied to Windows, or to a "
+        "FAT or exFAT drive, such a file is lost or renamed"
+    ) in said
+
+
 def test_a_new_images_manifest_group_is_the_one_split_recorded_for_what_it_was_placed_with(
     tmp_path,
 ):

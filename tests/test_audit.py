@@ -333,6 +333,23 @@ def test_apply_plan_json_carries_the_warnings_it_logged(tmp_path, capsys):
 
 
 @pytest.mark.slow
+def test_apply_plan_warns_of_a_new_class_windows_cannot_hold(tmp_path, capsys):
+    """fewfold40: split and check warn of a class folder Windows cannot hold (con, barrel.), but
+    a plan's new_class made one in OUT without a word; it is warned of as split warns."""
+    data = make_split(tmp_path / "data")
+    plan = tmp_path / "plan.csv"
+    rows = "train/green/green_00.png,relabel,con\ntrain/green/green_01.png,relabel,barrel.\n"
+    plan.write_text("file,action,new_class\n" + rows)
+    assert main(["apply-plan", str(data), str(plan), str(tmp_path / "a"), "--json"]) == 0
+    warnings = json.loads(capsys.readouterr().out)["warnings"]
+    assert (
+        "class names Windows cannot hold: barrel. (ends in a dot); con (a device name); copied to "
+        "Windows, or to a FAT or exFAT drive, such a class folder is lost or renamed"
+    ) in " ".join(warnings)
+    assert (tmp_path / "a" / "train" / "con").is_dir()  # a warning: the folder is made
+
+
+@pytest.mark.slow
 def test_apply_plan_from_python_logs_the_test_split_note_the_cli_shows(tmp_path, caplog):
     """Only the CLI said that a plan relabelling test images makes scores before and after
     incomparable: `objrec.apply_plan` in a notebook logged nothing of it. Logged at INFO, as

@@ -38,7 +38,7 @@ import shutil
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from objrec.config import SplitConfig, settings
@@ -59,6 +59,7 @@ from objrec.data import (
     read_key,
     refuse_run_folder,
     require_split_folder,
+    windows_warning,
 )
 from objrec.errors import ObjrecError
 from objrec.grouping import near_groups
@@ -234,6 +235,7 @@ def add_warnings(result: AddResult) -> list[str]:
     warnings = []
     for name in filter(named_unknown, result.new_classes):
         warnings.append(f"`train` will refuse the class named {name}: {UNKNOWN_NAME_WHY}")
+    warnings += windows_warnings(result)
     if result.empty_classes:
         warnings.append("left out class folders without images: " + some_of(result.empty_classes))
     if result.no_decoder_files:
@@ -269,6 +271,15 @@ def add_warnings(result: AddResult) -> list[str]:
             )
         )
     return warnings
+
+
+def windows_warnings(result: AddResult) -> list[str]:
+    """The new classes and the files copied whose names Windows cannot hold
+    (``data.windows_warning``), as ``split`` warns of its classes: ``add_images(class_name=
+    "con")`` and a NEW file ``aux.png`` made a class folder and a file a copy to Windows loses."""
+    files = {target: PurePosixPath(target).name for _, target in result.files}
+    found = (windows_warning(result.new_classes), windows_warning(files, "file"))
+    return [sentence for sentence in found if sentence]
 
 
 def test_note(result: AddResult) -> str | None:

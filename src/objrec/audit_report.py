@@ -34,6 +34,7 @@ from objrec.data import (
     how_alike,
     is_split_folder,
     read_key,
+    windows_warning,
 )
 from objrec.errors import ObjrecError
 from objrec.images import (
@@ -616,7 +617,9 @@ def is_folder_name(name: str) -> bool:
 
 
 def _warn_new_classes(plan: dict[str, dict[str, str]], classes: set[str]) -> None:
-    """Say which relabels go into a class DATA does not have: often a misspelt one."""
+    """Say which relabels go into a class DATA does not have: often a misspelt one; and which of
+    those new classes Windows cannot hold (``data.windows_warning``: ``con``, ``barrel.``), as
+    ``split`` does, since a copy of OUT to Windows would lose or rename the folder."""
     new = Counter(
         name
         for row in plan.values()
@@ -629,6 +632,8 @@ def _warn_new_classes(plan: dict[str, dict[str, str]], classes: set[str]) -> Non
             plural(n, "image"),
             name,
         )
+    if unsafe := windows_warning(sorted(new)):  # as split warns of a class folder
+        log.warning("%s", unsafe)
 
 
 def _warn_unsure_relabels(plan: dict[str, dict[str, str]]) -> None:

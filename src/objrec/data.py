@@ -8,7 +8,7 @@ import logging
 import os
 import threading
 import unicodedata
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -29,7 +29,7 @@ from objrec.images import (
     open_image,
 )
 from objrec.meta import BEST, LAST
-from objrec.progress import plural, quoted, some_of
+from objrec.progress import grouped, plural, quoted, some_of
 
 log = logging.getLogger(__name__)
 
@@ -343,6 +343,20 @@ WINDOWS_WHY = (
     "rename it if the photos or the split folder will go there"
 )
 """What a name :func:`windows_unsafe` finds costs, said once with the names."""
+
+
+def windows_warning(names: Mapping[str, str] | Iterable[str], kind: str = "class") -> str | None:
+    """One warning on the ``names`` Windows cannot hold (:func:`windows_unsafe`), grouped by why,
+    or None: ``kind`` "class" (a class folder: split, add's new classes, apply-plan's new_class)
+    or "file" (add's copies, named as in the data folder). ``names`` may map each name shown to
+    the name judged (``train/red/aux.png`` to ``aux.png``). A warning, not an error: the folder
+    works here, only a copy to Windows fails."""
+    judged = names if isinstance(names, Mapping) else {name: name for name in names}
+    unsafe = {shown: why for shown, name in judged.items() if (why := windows_unsafe(name))}
+    if not unsafe:
+        return None
+    why = WINDOWS_WHY if kind == "class" else WINDOWS_WHY.replace("class folder", kind)
+    return f"{kind} names Windows cannot hold: {grouped(unsafe)}; {why}"
 
 
 def windows_unsafe(name: str) -> str | None:

@@ -12,10 +12,9 @@ from objrec.config import SplitConfig
 from objrec.data import (
     SPLITS,
     UNKNOWN_NAME_WHY,
-    WINDOWS_WHY,
     class_of_folder,
     named_unknown,
-    windows_unsafe,
+    windows_warning,
 )
 from objrec.enough import FEWEST_TO_TRUST
 from objrec.errors import ObjrecError
@@ -265,7 +264,7 @@ def two_groups_sentence(classes: list[str]) -> str:
 
 def class_name_warnings(classes: Sequence[str]) -> list[str]:
     """The warnings on the classes a split made: one class only (``train`` refuses it), a class
-    named ``unknown``, class names Windows cannot hold (``data.windows_unsafe``; noted, as the
+    named ``unknown``, class names Windows cannot hold (``data.windows_warning``; noted, as the
     split works here, and the names are first seen by ``split``)."""
     warnings = []
     if len(classes) == 1:
@@ -275,8 +274,8 @@ def class_name_warnings(classes: Sequence[str]) -> list[str]:
         )
     for name in filter(named_unknown, classes):
         warnings.append(f"`train` will refuse the class named {name}: {UNKNOWN_NAME_WHY}")
-    if unsafe := {name: why for name in classes if (why := windows_unsafe(name))}:
-        warnings.append(f"class names Windows cannot hold: {grouped(unsafe)}; {WINDOWS_WHY}")
+    if unsafe := windows_warning(classes):
+        warnings.append(unsafe)
     return warnings
 
 
