@@ -227,7 +227,33 @@ def test_each_epochs_progress_says_how_many_epochs_there_may_be():
     batches = [(torch.zeros(2, 2), torch.tensor([0, 1]))]
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     fit(model, lambda e: batches, lambda: batches, optimizer, 2, 5, reporter=told)
-    assert told.tasks == ["epoch 1 of at most 2", "epoch 2 of at most 2"]
+    assert [task.split(",")[0] for task in told.tasks] == [
+        "epoch 1 of at most 2",
+        "epoch 2 of at most 2",
+    ]
+
+
+def test_each_epochs_progress_says_how_long_one_takes_and_the_most_the_rest_may():
+    """finegrain40: fine-tuning took 27 s to 2 min an epoch on 2 busy cores, and its progress
+    said 'epoch 17 of at most 25' without how long the rest might take. From its second epoch
+    on, a fit's task says how long its epochs take; fine-tuning's mean is of its own epochs, not
+    the head's before it (``began_from``)."""
+    from objrec.engine import EarlyStopping, FitState, epoch_task
+
+    state = FitState(EarlyStopping(5))
+    assert epoch_task(state, 1, 25) == "epoch 1 of at most 25"
+    state.history = [{"epoch": 1, "seconds": 40.0}, {"epoch": 2, "seconds": 42.0}]
+    assert epoch_task(state, 3, 25) == "epoch 3 of at most 25, ~41s each"
+    state.history = [{"epoch": 1, "seconds": 0.002}]  # never read: not said
+    assert epoch_task(state, 2, 25) == "epoch 2 of at most 25"
+    head = [{"epoch": e, "seconds": 0.4} for e in range(1, 21)]
+    tuned = FitState(EarlyStopping(5), epoch=20, history=head, began_from=20)
+    assert epoch_task(tuned, 21, 30) == "epoch 21 of at most 30"
+    assert epoch_task(FitState(EarlyStopping(5), history=head), 21, 30) == (
+        "epoch 21 of at most 30, ~0.4s each"
+    )
+    tuned.history = [*head, {"epoch": 21, "seconds": 95.0}]
+    assert epoch_task(tuned, 22, 30) == "epoch 22 of at most 30, ~1m35s each"
 
 
 def test_fit_logs_each_epoch_and_why_it_stopped_for_a_python_caller(caplog):

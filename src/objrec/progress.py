@@ -123,6 +123,15 @@ def with_distinct(n: int, distinct: int, noun: str | None = None) -> str:
     return f"{text}, {distinct} distinct" if noun else f"{text} ({distinct} distinct)"
 
 
+def duration(seconds: float, tenths: bool = False) -> str:
+    """A time for a progress line: ``8s``, ``6m09s``; ``tenths``: under 10 s with a tenth
+    (``0.4s``: a head's epoch, where whole seconds said ``0s``)."""
+    if tenths and seconds < 9.95:
+        return f"{seconds:.1f}s"
+    whole = round(seconds)
+    return f"{whole // 60}m{whole % 60:02d}s" if whole >= 60 else f"{whole}s"
+
+
 def plural(n: int, noun: str, nouns: str | None = None) -> str:
     """``n`` and ``noun`` in the right number for a message: ``1 image``, ``2 images``,
     ``1,542 classes``, ``3 entries``, ``5 epochs``; ``nouns`` gives any other plural."""

@@ -38,7 +38,7 @@ from rich.text import Text
 from objrec.cli.messages import to_cli, under_torchrun
 from objrec.errors import LOGGED_VALUES
 from objrec.outputs import finite_or_null
-from objrec.progress import IN_RESULT, Reporter
+from objrec.progress import IN_RESULT, Reporter, duration
 
 
 class EscapingConsole(Console):
@@ -129,11 +129,6 @@ def epoch_lines_say(first: int, before: tuple[int, float] | None = None) -> str:
 def loss_text(loss: float) -> str:
     """A loss to four decimals, or to three significant digits when that would print 0.0000."""
     return f"{loss:.4f}" if loss >= 0.001 else f"{loss:.2e}"
-
-
-def duration(seconds: float) -> str:
-    seconds = round(seconds)
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
 class SteadyTimeRemaining(TimeRemainingColumn):
