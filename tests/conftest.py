@@ -257,13 +257,14 @@ def split_dir(tmp_path, image_folder, class_folder_template) -> Path:
     manifest naming this test's images as the sources: what ``split_folder`` writes for them
     (test_split checks that). Its image facts (kept by content) are the template's, as a split
     leaves them."""
-    from objrec.manifest import MANIFEST
+    from objrec.manifest import MANIFEST, SPLIT_RECORD
 
     seed_facts(class_folder_template / "cache")
     data = Path(shutil.copytree(class_folder_template / "data", tmp_path / "data"))
     photos = str((class_folder_template / "photos").resolve()).encode()
-    manifest = (data / MANIFEST).read_bytes()
-    (data / MANIFEST).write_bytes(manifest.replace(photos, str(image_folder.resolve()).encode()))
+    for name in (MANIFEST, SPLIT_RECORD):  # naming this test's photos as its source
+        written = (data / name).read_bytes()
+        (data / name).write_bytes(written.replace(photos, str(image_folder.resolve()).encode()))
     return data
 
 

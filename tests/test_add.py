@@ -154,9 +154,9 @@ def test_a_taken_name_gets_a_free_one_and_nothing_is_overwritten(tmp_path, split
         "train/red/new_00-1.png",
         "train/red/new_00-2.png",
     ]
-    after = tree_digest(split_dir)
-    assert {k: after[k] for k in before if k != "manifest.csv"} == {
-        k: v for k, v in before.items() if k != "manifest.csv"
+    after, records = tree_digest(split_dir), ("manifest.csv", "split.json")  # appended to
+    assert {k: after[k] for k in before if k not in records} == {
+        k: v for k, v in before.items() if k not in records
     }
 
 
@@ -1080,3 +1080,26 @@ def test_a_new_class_of_two_groups_is_told_where_each_went_as_split_tells_it(tmp
     assert two_groups_sentence(["purple"]) in warnings
     assert add_json(result, warnings)["two_group_classes"] == ["purple"]
     assert not any("distinct image" in w for w in warnings)
+
+
+@pytest.mark.slow
+def test_each_add_is_recorded_in_the_split_folders_record(tmp_path, split_dir):
+    """split.json said how the split was made, and an add changes what the folder holds: each
+    add is appended to its `added` (what, with which settings, by which command); a dry run,
+    an add that wrote nothing, and a split folder without split.json (made before it) get none."""
+    from objrec.manifest import read_split_record
+
+    new = new_images(tmp_path / "new", "red", 4)
+    add_images(split_dir, new, seed=1, dry_run=True)
+    assert read_split_record(split_dir)["added"] == []
+    add_images(split_dir, new, seed=1, command=["objrec", "add", "data", "new", "--seed", "1"])
+    add_images(split_dir, new / "red", class_name="red", ratios=(1, 0, 0))  # all there: none
+    (first,) = read_split_record(split_dir)["added"]
+    assert first["new"] == [str(new.resolve())] and first["class"] is None
+    assert first["ratios"] is None and first["ratios_used"] == [0.5, 0.25, 0.25]
+    assert first["seed"] == 1 and first["files"] == 4 and first["mode"] == "copy"
+    assert first["command"] == ["objrec", "add", "data", "new", "--seed", "1"]
+    assert read_split_record(split_dir)["seed"] == 0  # the split's own, kept
+    (split_dir / "split.json").unlink()
+    add_images(split_dir, new_images(tmp_path / "more", "red", 2, seed=950))
+    assert not (split_dir / "split.json").exists()

@@ -1386,7 +1386,7 @@ def test_the_last_lines_say_which_epochs_head_was_kept_when_its_line_is_not_show
         for e, loss in enumerate(losses, start=1)
     ]
 
-    def fake_train(data, out, config, reporter, *args):
+    def fake_train(data, out, config, reporter, *args, **kwargs):
         for record in history:
             reporter.epoch(record)
         seconds = {"total": 1.0, "features": 0.5}
@@ -4087,7 +4087,7 @@ def test_a_timm_backbone_is_looked_up_not_built_before_train_starts(
     monkeypatch.setitem(sys.modules, "timm", timm)
     monkeypatch.setitem(sys.modules, "timm.data", timm.data)
 
-    def train_stand_in(data, out, config, *args):
+    def train_stand_in(data, out, config, *args, **kwargs):
         raise ObjrecError(f"train was called with {config.backbone}")
 
     monkeypatch.setattr(importlib.import_module("objrec.train"), "train", train_stand_in)
@@ -4580,3 +4580,31 @@ def test_mixed_pairs_quote_a_class_name_the_line_would_split():
         '  "salt, pepper" and salt: 2 of 10 "salt, pepper" taken for salt, '
         '3 of 10 salt for "salt, pepper"'
     )
+
+
+@pytest.mark.slow
+def test_check_says_how_a_split_was_made_and_train_records_its_command(
+    capsys, tmp_path, image_folder, monkeypatch
+):
+    """repro40: a reader of a result could not tell how its split folder was made, nor the
+    command that trained the run. check names the split's source, settings and command line
+    (split.json), and the run's summary records its own command and the split's record."""
+    monkeypatch.chdir(tmp_path)
+    split = ["split", "photos", "data", "--seed", "4", "--exclude", "blue", "--link"]
+    shutil.move(image_folder, tmp_path / "photos")
+    assert run(capsys, *split)[0] == 0
+    code, out, _ = run(capsys, "check", "data")
+    said = f"split of {tmp_path.resolve() / 'photos'}: seed 4, ratios 0.5 0.25 0.25, excluding "
+    assert code == 0 and said + "blue, near-duplicates kept together" in out
+    assert "by objrec split photos data --seed 4 --exclude blue --link" in " ".join(out.split())
+    code, out, _ = run(capsys, "check", "data", "--json")
+    assert json.loads(out)["split_record"]["command"] == ["objrec", *split]
+    train = ["train", "data", "--out", "run", "--backbone", "tiny_test", "--epochs", "1"]
+    assert run(capsys, *train, "--aug-views", "0")[0] == 0
+    made = json.loads((tmp_path / "run" / "summary.json").read_text())["provenance"]
+    assert made["command"] == ["objrec", *train, "--aug-views", "0"]
+    assert made["split_record"] == json.loads((tmp_path / "data" / "split.json").read_text())
+    (tmp_path / "data" / "split.json").unlink()  # as a split made before it
+    code, out, _ = run(capsys, "check", "data", "--json")
+    assert code == 0 and json.loads(out)["split_record"] is None
+    assert "split of" not in run(capsys, "check", "data")[1]

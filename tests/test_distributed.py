@@ -106,6 +106,8 @@ def trains_like_a_single_process(root, ddp):
         "seen_digests.csv",
         "summary.json",
     ]
+    made = json.loads((root / "ddp" / "summary.json").read_text())["provenance"]  # rank 0's
+    assert made["command"][:6] == ["torchrun", "--nproc-per-node", "2", "-m", "objrec", "train"]
     same = (root / "ddp" / "seen_digests.csv").read_text()  # every image, whichever rank had it
     assert same == (root / "single" / "seen_digests.csv").read_text()
     _, single_meta = read_checkpoint(root / "single" / BEST)

@@ -869,7 +869,12 @@ def test_a_split_stopped_while_moving_its_folders_in_keeps_its_stage_and_says_so
     with caplog.at_level(logging.WARNING, logger="objrec"), pytest.raises(KeyboardInterrupt):
         split_folder(image_folder, out, seed=1, force=True)
     (stage,) = out.glob(".objrec-split-*")
-    assert sorted(p.name for p in stage.iterdir()) == ["manifest.csv", "test", "valid"]
+    assert sorted(p.name for p in stage.iterdir()) == [
+        "manifest.csv",
+        "split.json",
+        "test",
+        "valid",
+    ]
     assert f"stopped while moving its folders into {out}, which now mixes" in caplog.text
     assert f"split again with `force=True` before using it; {stage} holds" in caplog.text
     monkeypatch.undo()
@@ -920,6 +925,7 @@ def test_a_split_killed_while_moving_its_folders_in_is_named_and_replaced_by_for
     assert sorted(p.name for p in out.iterdir()) == [
         "manifest.csv",
         "notes.txt",
+        "split.json",
         "test",
         "train",
         "valid",
@@ -1794,3 +1800,67 @@ def test_split_json_names_the_classes_of_two_groups():
     _, result = placement.assign(files, (keys, keys), (0.5, 0.25, 0.25), 0, (PHOTOS, Path("/o")))
     said = split_json(result, [])
     assert said["two_group_classes"] == ["a"] == said["small_classes"]
+
+
+@pytest.mark.slow
+def test_a_split_folder_records_how_it_was_made(tmp_path, image_folder, known_facts):
+    """repro40: a split folder held its manifest alone, naming no seed, ratios, --exclude,
+    duplicate or group rule, source folder or objrec version: a paper's reader could not make
+    the same split. split.json records them; a split over it replaces it."""
+    import objrec
+    from objrec.manifest import read_split_record
+    from objrec.provenance import source_commit
+
+    groups = tmp_path / "groups.csv"
+    groups.write_text("file,group\nred/img_00.jpg,g\nred/img_01.png,g\n")
+    out = tmp_path / "data"
+    settings = dict(seed=7, ratios=(0.5, 0.3, 0.2), exclude=["green"], mode="link")
+    split_folder(image_folder, out, **settings, near_duplicates=False, groups=groups)
+    record = json.loads((out / "split.json").read_text())
+    assert record.pop("commit") == source_commit(Path(objrec.__file__).resolve().parent)
+    assert record == {
+        "source": str(image_folder.resolve()),
+        "ratios": [0.5, 0.3, 0.2],
+        "seed": 7,
+        "exclude": ["green"],
+        "mode": "link",
+        "strict": False,
+        "near_duplicates": False,
+        "burst_seconds": 1.0,
+        "groups": str(groups.resolve()),
+        "groups_sha256": hashlib.sha256(groups.read_bytes()).hexdigest(),
+        "like": None,
+        "objrec": objrec.__version__,
+        "command": None,  # a script's split_folder: no command line
+        "added": [],
+    }
+    split_folder(image_folder, out, seed=2, force=True, like=out)
+    again = read_split_record(out)
+    assert again is not None and again["seed"] == 2 and again["like"] == str(out.resolve())
+    assert again["exclude"] == [] and again["groups"] is None and again["near_duplicates"]
+
+
+def test_a_split_folder_without_a_record_reads_as_before(tmp_path, caplog):
+    """Split folders made before split.json have none: nothing reads them otherwise; one that
+    cannot be read is said to be so, and the split's record is unknown."""
+    from objrec.manifest import read_split_record
+
+    assert read_split_record(tmp_path) is None
+    (tmp_path / "split.json").write_text("{not json")
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        assert read_split_record(tmp_path) is None
+    assert "split.json cannot be read" in caplog.text
+    (tmp_path / "split.json").write_text("[1, 2]")
+    assert read_split_record(tmp_path) is None
+
+
+def test_a_split_json_of_the_users_is_never_replaced(tmp_path):
+    """A folder holding a split.json that no split wrote (no manifest of objrec's beside it) is
+    refused even with force, as its own train/ is: replacing it would lose the user's file."""
+    out, photos = tmp_path / "out", tmp_path / "photos"
+    out.mkdir()
+    (photos / "red").mkdir(parents=True)  # refused before any photo is read
+    (out / "split.json").write_text('{"mine": true}')
+    with pytest.raises(ObjrecError, match=r"holds split\.json and no split of objrec's"):
+        split_folder(photos, out, force=True)
+    assert (out / "split.json").read_text() == '{"mine": true}'

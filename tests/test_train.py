@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 
 import pytest
 
@@ -424,6 +425,8 @@ def test_a_runs_summary_records_what_it_was_made_with(trained_once):
     with (data / "manifest.csv").open(newline="", encoding="utf-8-sig") as f:
         rows = sorted(f"{r['split']},{r['class']},{r['sha256']}" for r in csv.DictReader(f))
     assert record["split_fingerprint"] == hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
+    assert record["split_record"] == json.loads((data / "split.json").read_text())
+    assert record["split_record"]["seed"] == 0 and record["command"] is None  # a script's train
     root = Path(objrec.__file__).resolve().parents[2]
     head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True)
     if head.returncode == 0:  # run from a checkout (CI's, a developer's)
@@ -464,3 +467,48 @@ def test_the_commit_is_read_without_taking_the_checkouts_index_lock(monkeypatch,
     (tmp_path / "pyproject.toml").touch()
     assert objrec.provenance.source_commit(tmp_path / "src" / "objrec") == "abc123"
     assert seen[0].get("GIT_OPTIONAL_LOCKS") == "0"
+
+
+def test_only_rank_0_works_out_the_runs_provenance(monkeypatch, tmp_path):
+    """Under torchrun every rank worked out the provenance (`git describe`, library versions,
+    the CPU) though rank 0 alone writes the summary holding it: the others now skip it."""
+    import subprocess
+
+    import objrec.provenance
+    import objrec.runs
+    from objrec.config import DataConfig, TrainConfig
+    from objrec.engine import EarlyStopping, FitState
+    from objrec.meta import HeadConfig, RunMeta
+    from objrec.runs import write_run
+
+    asked = []
+    real = objrec.runs.provenance
+    monkeypatch.setattr(objrec.runs, "provenance", lambda *a: asked.append(a) or real(*a))
+    monkeypatch.setattr(
+        objrec.provenance.subprocess,
+        "run",
+        lambda command, **kw: asked.append(command) or subprocess.CompletedProcess(command, 0, "x"),
+    )
+    meta = RunMeta("tiny_test", ("a", "b"), DataConfig(), HeadConfig(8, 2), params={"total": 1})
+    record = {"epoch": 1, "valid_loss": 0.5, "valid_acc": 1.0}
+    state = FitState(EarlyStopping(3, best=0.5, best_epoch=1), epoch=1, history=[record])
+    on_rank_1 = write_run(tmp_path, None, TrainConfig(), meta, state, {}, {}, {}, write=False)
+    assert asked == [] and on_rank_1.provenance == {}
+    assert not list(tmp_path.iterdir())  # and it writes nothing
+
+
+def test_a_resumed_run_keeps_the_command_that_started_it(tmp_path):
+    """summary.json's provenance names the command line that started the run; a resume's
+    `--resume RUN` alone would not make it again, so the run keeps the first one its summary
+    recorded when stopped (the resume's when there is none, or it is not a list of words)."""
+    from objrec.train import started_by
+
+    first = ["objrec", "train", "data", "--out", "run", "--seed", "3"]
+    resume = ["objrec", "train", "data", "--resume", "run"]
+    assert started_by(tmp_path, True, resume) == resume  # killed: no summary
+    (tmp_path / "summary.json").write_text(json.dumps({"provenance": {"command": first}}))
+    assert started_by(tmp_path, True, resume) == first
+    assert started_by(tmp_path, False, ("objrec", "train")) == ["objrec", "train"]  # forced over
+    (tmp_path / "summary.json").write_text(json.dumps({"provenance": {"command": "rm -rf"}}))
+    assert started_by(tmp_path, True, resume) == resume
+    assert started_by(tmp_path, True, None) is None

@@ -80,6 +80,7 @@ from objrec.placement import (
 )
 from objrec.progress import listed, log_result_warnings, plural, quoted, some_of
 from objrec.ratios import allocate, min_class_size
+from objrec.split_record import added_entry, record_added
 from objrec.split_result import no_decoder_sentence, two_groups_sentence
 from objrec.split_source import decode_all
 from objrec.store import DIGEST_CHARS, FeatureStore, default_cache_dir
@@ -178,6 +179,7 @@ def add_images(
     on_write: Callable[[int, int], None] | None = None,
     on_wait: Callable[[], None] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
+    command: Sequence[str] | None = None,
     **keywords: Any,
 ) -> AddResult:
     """Add the images of ``new`` to ``data``, a folder made by ``split_folder``, leak-free.
@@ -195,6 +197,7 @@ def add_images(
         on_file, on_write: progress, called as ``(done, total)`` hashing, then writing.
         on_wait: called before waiting for another objrec process writing in ``data``.
         cache_dir: the cache folder whose store knows ``data``'s files (``train``'s ``cache_dir``).
+        command: the CLI's command line, for the ``added`` of ``data``'s ``split.json``.
 
     Raises:
         ObjrecError: before anything is written, for a ``data`` that is not a split folder (or is
@@ -202,9 +205,7 @@ def add_images(
             missing, holds no images or lies inside ``data``, a ``class_name`` that cannot be a
             folder's name, and a class named like another but for case (not accents' encoding).
     """
-    if own := config is None and keywords.get("ratios") is None:  # the data folder's own
-        keywords.pop("ratios", None)
-    config = settings(SplitConfig, config, keywords, "add_images")
+    config, own = _add_settings(config, keywords)
     given = [Path(p) for p in ([new] if isinstance(new, str | os.PathLike) else new)]
     root = _split_folder(Path(data), given)
     images = _checked_images(given, class_name, Path(data), root)
@@ -212,9 +213,35 @@ def add_images(
         plan = _plan(root, images, config, on_file, own, _store_dir(cache_dir))
         if not dry_run:
             plan.result.files = _write(root, plan.rows, config.mode, on_write)
+            _record(root, (given, class_name), config, plan.result, command)
     plan.result.dry_run, plan.result.empty_classes = dry_run, _empty(given, images, class_name)
     _log_added(plan.result, root)
     return plan.result
+
+
+def _add_settings(config: SplitConfig | None, keywords: dict[str, Any]) -> tuple[SplitConfig, bool]:
+    """``add_images``'s settings, and whether its ratios are the data folder's own (none given)."""
+    if own := config is None and keywords.get("ratios") is None:  # the data folder's own
+        keywords.pop("ratios", None)
+    return settings(SplitConfig, config, keywords, "add_images"), own
+
+
+def _record(
+    root: Path,
+    asked: tuple[list[Path], str | None],
+    config: SplitConfig,
+    result: AddResult,
+    command: Sequence[str] | None,
+) -> None:
+    """This add in the ``added`` of ``root``'s ``split.json`` (when it has one and files were
+    written): what was added (``asked``: the paths given, the class), with which settings."""
+    if result.files:
+        made: dict[str, Any] = {
+            "ratios_used": list(result.ratios),
+            "files": len(result.files),
+            "command": command,
+        }
+        record_added(root, added_entry(*asked, config, result.own_ratios, **made))
 
 
 def _log_added(result: AddResult, root: Path) -> None:

@@ -55,7 +55,7 @@ from objrec.images import (
     open_image,
     walk_tree,
 )
-from objrec.manifest import sha256_file
+from objrec.manifest import read_split_record, sha256_file
 from objrec.progress import SILENT, Reporter, or_silent, plural, quoted, some_of
 from objrec.ratios import allocate, larger_ratios_hint, min_class_size, photos_for
 from objrec.reviewed import REVIEWED_FILE
@@ -114,6 +114,9 @@ class CheckResult:
     """Sidecar files (``.xmp``) in class folders, noted together."""
     blank_images: list[Path] = field(default_factory=list)
     """Readable images of one colour all over (``dedup.MIN_CONTRAST``), noted together."""
+    split_record: dict[str, Any] | None = None
+    """How a split folder was made, as its ``split.json`` says (``split_record``); None for a
+    class folder, or a split folder made before objrec recorded it."""
     digests: dict[Path, str] = field(default_factory=dict, repr=False)
     """The SHA-256 of each readable image, as ``split`` hashes them: files of the same bytes are
     noted (:func:`_note_identical`)."""
@@ -151,6 +154,7 @@ class CheckResult:
             "unusable_folders": self.unusable_folders,
             "unusable": len(self.unusable),
             "problems": [self.problem_json(p) for p in self.problems],
+            "split_record": self.split_record,
         }
 
     def problem_json(self, problem: Problem) -> dict[str, Any]:
@@ -376,6 +380,7 @@ def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
         _note_alike_classes(root / "train", list(by_split.get("train", {})), result, "`train`")
         _note_windows_names(root / "train", by_split.get("train", {}), result)
         trained = {name: len(files) for name, files in by_split.get("train", {}).items()}
+        result.split_record = read_split_record(root)
     else:
         found = _check_class_root(root, result, False)
         _note_alike_classes(root, list(found), result)

@@ -1,15 +1,21 @@
 """A split folder's ``manifest.csv``: its columns, the SHA-256 it records of each image, reading its
-rows, and the group each image was kept together with."""
+rows, and the group each image was kept together with; reading its ``split.json``, how it was made
+(``split_record`` writes it)."""
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from objrec.tables import CSV_ENCODING
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.csv"
 MANIFEST_COLUMNS = ("file", "class", "split", "sha256", "source")
@@ -20,6 +26,10 @@ was kept together with (its duplicates, its burst, its group of a ``groups`` fil
 (``add._manifest_groups``). Absent from the manifests of splits before it, empty where an image
 ``add`` placed joins two groups (and in rows an ``add`` before 3 December 2026 appended):
 ``evaluate`` groups those images itself."""
+
+
+SPLIT_RECORD = "split.json"
+"""The file of a split folder that says how it was made (``split_record.SplitRecord``)."""
 
 
 def sha256_file(path: Path) -> str:
@@ -97,3 +107,18 @@ def _listing_row(
         if row is not None:
             return row, folder / MANIFEST
     return None, None
+
+
+def read_split_record(folder: Path | str) -> dict[str, Any] | None:
+    """The ``split.json`` of the split folder ``folder`` as written (keys a later objrec adds
+    kept); None when it has none (made before objrec recorded it, or not by ``split``) or it
+    cannot be read as one."""
+    path = Path(folder) / SPLIT_RECORD
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("%s cannot be read (%s): how the split was made is not known", path, exc)
+        return None
+    return record if isinstance(record, dict) else None

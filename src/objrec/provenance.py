@@ -1,6 +1,7 @@
 """What a run was made with, for citing it and making it again: objrec's version and commit, the
-libraries that compute its numbers, the machine and its threads, the pretrained body's weights and
-the split it trained on. ``summary.json`` holds it as ``provenance``.
+libraries that compute its numbers, the machine and its threads, the pretrained body's weights, the
+split it trained on and how that split was made, and the command line (nothing objrec takes on its
+command line is a secret, so it is recorded whole). ``summary.json`` holds it as ``provenance``.
 
 The same seed gives the same model bit for bit on the same machine and libraries; another CPU may
 pick another precision under ``auto`` (config.json has the one used) and round differently, so
@@ -14,12 +15,13 @@ import importlib.metadata
 import os
 import platform
 import subprocess
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from objrec import __version__
-from objrec.manifest import manifest_rows
+from objrec.manifest import manifest_rows, read_split_record
 
 LIBRARIES = ("torch", "torchvision", "timm", "onnxruntime", "openvino", "numpy", "pillow")
 """The installed libraries whose versions a run records (those installed): what computes and
@@ -51,13 +53,27 @@ class Provenance:
     split_fingerprint: str | None = None
     """16 hex digits of a hash over the manifest's sorted (split, class, content SHA-256) rows:
     the same split of the same photos, wherever they lie; None without a manifest."""
+    split_record: dict[str, Any] | None = None
+    """How the split folder was made, as its ``split.json`` says (``split_record``: the source
+    folder, ratios, seed, excluded classes, the duplicate, burst and group rules, each ``add``);
+    None for a split folder made before objrec recorded it."""
+    command: list[str] | None = None
+    """The command line that started the run (``objrec train ...``; under torchrun ``torchrun
+    --nproc-per-node N -m objrec train ...``), to run it again; None when a script called
+    ``train``."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def provenance(body_fingerprint: str | None, data: str | None, threads: int) -> Provenance:
-    """The provenance of a run trained now on the split folder ``data``."""
+def provenance(
+    body_fingerprint: str | None,
+    data: str | None,
+    threads: int,
+    command: Sequence[str] | None = None,
+) -> Provenance:
+    """The provenance of a run trained now on the split folder ``data`` by ``command``. It runs
+    ``git`` (the commit): under torchrun only rank 0, which writes the run, asks for it."""
     return Provenance(
         objrec=__version__,
         commit=source_commit(Path(__file__).resolve().parent),
@@ -69,6 +85,8 @@ def provenance(body_fingerprint: str | None, data: str | None, threads: int) -> 
         body_fingerprint=body_fingerprint,
         data=str(Path(data).resolve()) if data else None,
         split_fingerprint=split_fingerprint(Path(data) / "manifest.csv") if data else None,
+        split_record=read_split_record(data) if data else None,
+        command=list(command) if command else None,
     )
 
 

@@ -567,13 +567,15 @@ def keep_best_so_far(
     seen: Mapping[str, Sequence[str]] | None = None,
     seconds: dict[str, float] | None = None,
     precision: dict[str, str] | None = None,
+    command: Sequence[str] | None = None,
 ) -> FitState | None:
     """A fit stopped before its end (Ctrl-C, a diverged loss): write the run as of the training
     state in ``out`` (its last completed epoch: the best model so far, ``finished`` False) and
     return that state; None when there is none of this run's. ``n_images``, ``frozen_pass``,
-    ``seconds`` (spent so far), ``precision``: the run's, for its summary. ``ours``: the training
-    state in ``out`` is this run's (written since it started, or the resumed run's own); another
-    one (an earlier run's, kept by a forced run until it writes its own) is never taken for it."""
+    ``seconds`` (spent so far), ``precision``, ``command``: the run's, for its summary.
+    ``ours``: the training state in ``out`` is this run's (written since it started, or the
+    resumed run's own); another one (an earlier run's, kept by a forced run until it writes its
+    own) is never taken for it."""
     if not ours or not (out / LAST).exists():
         return None
     state = restore_training_state(load_training_state(out / LAST), model.head, optimizer)
@@ -590,6 +592,7 @@ def keep_best_so_far(
         finished=False,
         precision=precision,
         seen=seen,
+        command=command,
     )
     return state
 
@@ -609,17 +612,14 @@ def write_run(
     calibration: dict[str, Any] | None = None,
     seen: Mapping[str, Sequence[str]] | None = None,
     finetune: dict[str, Any] | None = None,
+    command: Sequence[str] | None = None,
 ) -> TrainResult:
     """Write the best model, history, curves, config and summary of a run (unless not ``write``),
     and ``seen``, the digests of the images it trained and validated on (``leakage.write_seen``);
     a ``finished`` run no longer needs its training state, which is then removed."""
     best = next(r for r in state.history if r["epoch"] == state.best_epoch)
-    meta = replace(
-        meta,
-        best_epoch=state.best_epoch,
-        valid_loss=best["valid_loss"],
-        valid_acc=best["valid_acc"],
-    )
+    scores = {"valid_loss": best["valid_loss"], "valid_acc": best["valid_acc"]}
+    meta = replace(meta, best_epoch=state.best_epoch, **scores)
     result = TrainResult(
         run=out,
         classes=list(meta.classes),
@@ -635,7 +635,7 @@ def write_run(
         precision=precision or {"used": config.precision, "why": ""},
         calibration=calibration or {},
         finetune=finetune,
-        provenance=provenance(meta.body_fingerprint, meta.data_dir, cpu_threads()).to_dict(),
+        provenance=_provenance(meta, command) if write else {},  # git: rank 0's alone
     )
     if write:  # under torchrun only rank 0 writes, and says so
         _write_files(out, model, config, meta, result, seen)
@@ -643,6 +643,12 @@ def write_run(
             "trained %s: best epoch %d, valid loss %.4f", out, state.best_epoch, best["valid_loss"]
         )
     return result
+
+
+def _provenance(meta: RunMeta, command: Sequence[str] | None) -> dict[str, Any]:
+    """The run's ``provenance`` (``provenance.Provenance``) as its summary holds it: only what
+    writes the run asks for it (under torchrun rank 0), as it runs ``git``."""
+    return provenance(meta.body_fingerprint, meta.data_dir, cpu_threads(), command).to_dict()
 
 
 def history_columns(history: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:

@@ -14,7 +14,7 @@ EXIF camera and time (``objrec.bursts``). SRC is only ever read.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from objrec.split_out import (
     told_of_killed_splits,
     write_split,
 )
+from objrec.split_record import split_record
 from objrec.split_result import (
     SplitResult,
     few_judged,
@@ -66,19 +67,23 @@ def split_folder(
     *,
     force: bool = False,
     on_file: Callable[[int, int], None] | None = None,
+    command: Sequence[str] | None = None,
     **keywords: Any,
 ) -> SplitResult:
     """Split the class folders of ``src`` into ``out/train``, ``out/valid``, ``out/test``.
 
     Args:
         src: one sub-folder per class; never modified.
-        out: receives the three split folders and ``manifest.csv`` (file, class, split, sha256).
+        out: receives the three split folders, ``manifest.csv`` (file, class, split, sha256)
+            and ``split.json``: how it was made (:mod:`objrec.split_record`).
         config: how to split (ratios, seed, exclude, mode, strict, near_duplicates, groups,
             like); or give those settings as keywords, e.g. ``split_folder(src, out, seed=1)``.
             ``like`` (an earlier split of ``src``, edited since) keeps each image it holds in
             its split (:func:`like_splits`).
         force: replace an earlier split in ``out`` (its splits and manifest, after every check).
         on_file: called as ``on_file(done, total)`` while hashing, for a progress bar.
+        command: the command line that asked for the split (the CLI's, ``objrec`` first), for
+            ``split.json``; None from a script.
 
     Image files that cannot be decoded are left out and named in ``unreadable_files``, as class
     folders without images are in ``empty_classes``; ``strict`` refuses both instead, with one
@@ -93,13 +98,12 @@ def split_folder(
     src, out = _resolved(src), Path(out).resolve()
     with told_of_killed_splits(src, out, force):
         check_out_folder(src, out, force)
-        if config.like is not None:
-            require_split_folder(Path(config.like))
-        likes = [Path(config.like).resolve()] if config.like is not None else []
+        likes = _likes(config)
         reviewed = earlier_reviews([src, *likes, out])  # refused first when unreadable
         assignment, (hashes, keys), result = _plan(src, out, config, on_file)
         refuse_dropping_images(src, out, set(hashes.values()))
-        result.reviewed = write_split(src, out, assignment, (hashes, keys, reviewed), config.mode)
+        records, record = (hashes, keys, reviewed), split_record(src, config, command)
+        result.reviewed = write_split(src, out, assignment, records, config.mode, record)
     log.info("split %s into %s: %s", src, out, listed(result.totals()))
     if untimed := untimed_sentence(result, grouped=config.groups is not None):
         log.info(untimed)
@@ -155,6 +159,15 @@ def _plan(
     result.merged_classes = merged_classes(src, files)
     require_train_and_valid(result, ratios)
     return assignment, (hashes, keys), result
+
+
+def _likes(config: SplitConfig) -> list[Path]:
+    """The earlier split folder ``like`` names, resolved, once it is known to be a split folder
+    (none without it)."""
+    if config.like is None:
+        return []
+    require_split_folder(Path(config.like))
+    return [Path(config.like).resolve()]
 
 
 def _resolved(src: Path) -> Path:

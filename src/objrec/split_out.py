@@ -30,6 +30,7 @@ from objrec.manifest import (
 from objrec.outputs import locked, refuse_overwrite, reported_as, settle_names
 from objrec.progress import plural
 from objrec.reviewed import REVIEWED_FILE, carry_reviewed
+from objrec.split_record import SPLIT_RECORD, SplitRecord, write_split_record
 from objrec.store import DIGEST_CHARS
 from objrec.tables import CSV_ENCODING
 
@@ -136,9 +137,11 @@ def warn_of_killed_split(stage: Path, src: Path, out: Path) -> None:
 
 def refuse_users_split_names(out: Path) -> None:
     """Refuse ``out`` when it holds the names a split writes (``train``, ``valid``, ``test``,
-    ``manifest.csv``) but no split of objrec's: ``force`` replaces an earlier split, and deleting
-    the user's own ``train/`` would lose their files."""
-    taken = sorted(name for name in (*SPLITS, MANIFEST) if _holds_something(out / name))
+    ``manifest.csv``, ``split.json``) but no split of objrec's: ``force`` replaces an earlier
+    split, and deleting the user's own ``train/`` would lose their files."""
+    taken = sorted(
+        name for name in (*SPLITS, MANIFEST, SPLIT_RECORD) if _holds_something(out / name)
+    )
     if not taken or is_split_manifest(out / MANIFEST):
         return
     raise ObjrecError(
@@ -260,9 +263,12 @@ def _in_use(stage: Path) -> bool:
     return False
 
 
-def write_split(src: Path, out: Path, assignment, records, mode: str) -> int:
+def write_split(
+    src: Path, out: Path, assignment, records, mode: str, record: SplitRecord | None = None
+) -> int:
     """Write the split beside any earlier one in ``out`` (in a hidden folder there), then swap it
-    in: an earlier split (its train/valid/test folders and manifest, nothing else) is replaced
+    in: an earlier split (its train/valid/test folders, manifest and ``split.json``, nothing else;
+    ``record``: the new one's, :mod:`objrec.split_record`) is replaced
     only by a whole new one, after every check has passed; so is what a split killed while moving
     its folders in left (:func:`partial_split`), its staging folder too. Returns how many labels
     its ``reviewed.csv`` carries."""
@@ -275,6 +281,8 @@ def write_split(src: Path, out: Path, assignment, records, mode: str) -> int:
             try:
                 with reported_as(out, stage):
                     reviewed = _write_files(src, stage, assignment, records, mode)
+                    if record is not None:
+                        write_split_record(stage, record)
             except BaseException:
                 shutil.rmtree(stage, ignore_errors=True)
                 raise
@@ -316,6 +324,10 @@ def _swap_in(stage: Path, out: Path) -> None:
         (stage / REVIEWED_FILE).replace(out / REVIEWED_FILE)
     elif (out / REVIEWED_FILE).is_file():  # read, and none of its images is in the new split
         (out / REVIEWED_FILE).unlink()
+    if (stage / SPLIT_RECORD).is_file():
+        (stage / SPLIT_RECORD).replace(out / SPLIT_RECORD)
+    elif (out / SPLIT_RECORD).is_file():  # the earlier split's, which this one is not
+        (out / SPLIT_RECORD).unlink()
     (stage / MANIFEST).replace(out / MANIFEST)
 
 

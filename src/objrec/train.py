@@ -134,6 +134,8 @@ class RunRequest:
     """Refuse to start while ``objrec check`` finds unusable files."""
     precision_why: str | None = None
     """Why ``config.precision`` is what it is, when not ``auto`` (None: ``--precision X``)."""
+    command: list[str] | None = None
+    """The command line that started the run, for its provenance (None: a script's call)."""
 
 
 @takes_back_folders("out", by_rank_0=True)
@@ -148,6 +150,7 @@ def train(
     strict: bool = False,
     device: str = "auto",
     precision_why: str | None = None,
+    command: Sequence[str] | None = None,
     **keywords: Any,
 ) -> TrainResult:
     """Train a new head on the frozen backbone's cached features; save the best epoch's model.
@@ -164,6 +167,7 @@ def train(
             pass, the head and fine-tuning run; not a run setting, so a resume may move.
         precision_why: why ``config.precision``, when not ``auto``, is what it is, as reported
             and recorded (default: the CLI's ``--precision X``).
+        command: the CLI's command line, kept in the run's ``provenance`` (None from a script).
 
     Under ``torchrun`` the ranks share the frozen pass and train the head with
     DistributedDataParallel, each on GPU ``LOCAL_RANK`` on a GPU machine; only rank 0 reports and
@@ -173,20 +177,33 @@ def train(
         Interrupted: on Ctrl-C, after saving the best model so far (resume with ``resume``), or
             saying what was kept when the head had not trained an epoch yet.
     """
-    request = RunRequest(force=force, resume=resume, strict=strict, precision_why=precision_why)
+    request = RunRequest(force, resume, strict, precision_why, started_by(out, resume, command))
     config = train_settings(config, keywords)
     with process_group(device) as world, ExitStack() as held:
         reporter = or_silent(reporter) if world.main else SILENT
-        before = state_stamp(Path(out))
-        rows_before = store_rows(config.cache_dir)
+        before = state_stamp(Path(out)), store_rows(config.cache_dir)
         try:
             return _train(Path(data_dir), Path(out), config, reporter, request, world, held)
         except KeyboardInterrupt:  # not during the head's epochs: those save and say so
             if not world.main:  # rank 0 says what was kept
                 raise
-            ours = request.resume or state_stamp(Path(out)) not in (None, before)
-            rows = rows_since(config.cache_dir, rows_before)  # this process's
-            raise interrupted_outside_epochs(data_dir, out, ours, *rows, world=world) from None
+            raise stopped_outside_epochs(data_dir, out, request, config, before, world) from None
+
+
+def stopped_outside_epochs(
+    data_dir: Path | str,
+    out: Path | str,
+    request: RunRequest,
+    config: TrainConfig,
+    before: tuple[tuple[int, int] | None, tuple[int, int]],
+    world: World,
+) -> Interrupted:
+    """:func:`interrupted_outside_epochs` for a train stopped in ``out``: the run's training state
+    is ours when resumed or written since it began (``before``: its :func:`state_stamp` then, and
+    the :func:`store_rows` of this process)."""
+    ours = request.resume or state_stamp(Path(out)) not in (None, before[0])
+    rows = rows_since(config.cache_dir, before[1])  # this process's
+    return interrupted_outside_epochs(data_dir, out, ours, *rows, world=world)
 
 
 def store_rows(cache_dir: str | Path | None) -> tuple[int, int]:
@@ -376,7 +393,7 @@ def _train(
     if request.strict:
         require_clean(data_dir, reporter)
     try:
-        prep, meta = prepared_run(data_dir, config, reporter, world, saved)
+        prep, meta = prepared_run(data_dir, config, reporter, world, saved, request)
         prep.precision, prep.stages = precision, Stages(started, fitting=time.perf_counter())
         replaces = request.force and not request.resume  # an earlier run's state, if any
         state = fit_head(prep, config, meta, out, saved, reporter, world, replaces=replaces)
@@ -407,9 +424,22 @@ def _train(
         calibration=calibration,
         seen=prep.seen,
         finetune=finetune,
+        command=prep.command,
     )
     log_seconds(seconds, time.perf_counter() - t2, world)
     return result
+
+
+def started_by(out: Path | str, resume: bool, command: Sequence[str] | None) -> list[str] | None:
+    """The command line that started the run in ``out``, for its provenance: ``command``, or
+    when it resumes the run, the one its summary recorded when it was stopped (``command`` when
+    it has none: a run killed, or started before objrec recorded it)."""
+    if resume:
+        earlier = (read_summary(Path(out)) or {}).get("provenance")
+        started = earlier.get("command") if isinstance(earlier, dict) else None
+        if isinstance(started, list) and all(isinstance(word, str) for word in started):
+            return started
+    return list(command) if command else None
 
 
 def prepared_run(
@@ -418,11 +448,14 @@ def prepared_run(
     reporter: Reporter,
     world: World,
     saved: SavedTraining | None,
+    request: RunRequest,
 ) -> tuple[Prepared, RunMeta]:
     """The run's data, features and model (:func:`prepare`; a resumed run's body must be the
-    one it saved) and what the run records of them; its classes and parameters said."""
+    one it ``saved``) and what the run records of them (``request``: its command line); its
+    classes and parameters said."""
     resumed_body = saved.meta.body_fingerprint if saved else None
     prep = prepare(data_dir, config, reporter, world, resumed_body)
+    prep.command = request.command
     reporter.note(classes_note(prep.classes))
     reporter.note("parameters: {total:,} total, {trainable:,} trainable".format(**prep.params))
     return prep, run_meta(prep, config, data_dir)
@@ -626,6 +659,8 @@ class Prepared:
     """The body's and the head's precision and why (``open_run``), for the run's summary."""
     stages: Stages = field(default_factory=lambda: Stages(time.perf_counter()))
     """When the run and its stages began, for its summary's ``seconds``."""
+    command: list[str] | None = None
+    """The command line that started the run, for its summary's ``provenance``."""
 
     @property
     def train_y(self) -> torch.Tensor:
@@ -1050,6 +1085,7 @@ def keep_run_so_far(
         precision=prep.precision,
         ours=ours,
         seen=prep.seen,
+        command=prep.command,
     )
 
 

@@ -130,11 +130,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:  # the program's own process: PyTorch and NumPy are not imported yet
         limit_thread_pools(os.environ)
         escape_unencodable()
-    args = expand_greedy(list(sys.argv[1:] if argv is None else argv))
+    typed = list(sys.argv[1:] if argv is None else argv)
+    args = expand_greedy(typed)
     print_warnings([sentence] if (sentence := legacy_names_warning()) else [])
     caught: list[int] = []
     with sigterm_as_ctrl_c(caught):
-        code = run_command(args)
+        code = run_command(args, typed)
     freeze_heap()  # the program exits now: its last collection need not walk what lived
     return 128 + caught[0] if code == INTERRUPTED and caught else code
 
@@ -184,16 +185,18 @@ def dash_file_note(exc: click.ClickException, args: Sequence[str]) -> str:
     return f"; {name} is a file here, read as options: give it as ./{name}, or put -- before it"
 
 
-def run_command(args: list[str]) -> int:
+def run_command(args: list[str], typed: Sequence[str] | None = None) -> int:
     """Run the command line ``args``; errors and interruptions become a sentence and a code. A
     ``--json`` answer is written to stdout as the command ends (:func:`json_only`), where stdout
-    may refuse it (a full disk, a closed pipe): said as the command's own refusals are."""
+    may refuse it (a full disk, a closed pipe): said as the command's own refusals are.
+    ``typed``: the command line as given, before ``--exclude A B`` became ``--exclude A
+    --exclude B`` (``options.command_line``)."""
     refused = refused_under_torchrun(args)
     if refused is not None:
         return refused
     try:
         with json_only(args):
-            return command_code(args)
+            return command_code(args, typed)
     except OSError as exc:
         return refused_by_os(exc)
 
@@ -251,10 +254,12 @@ def usage_error(exc: click.ClickException, args: Sequence[str]) -> int:
     return exc.exit_code
 
 
-def command_code(args: list[str]) -> int:
-    """The exit code of the command line ``args``, its errors and interruptions said."""
+def command_code(args: list[str], typed: Sequence[str] | None = None) -> int:
+    """The exit code of the command line ``args``, its errors and interruptions said; ``typed``
+    (``args`` as given) is the commands' ``options.command_line``."""
     try:
-        cli.main(args=args, prog_name="objrec", standalone_mode=False)
+        obj = list(args if typed is None else typed)
+        cli.main(args=args, prog_name="objrec", standalone_mode=False, obj=obj)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.exceptions.NoArgsIsHelpError as exc:  # `objrec` alone asks what there is

@@ -24,6 +24,7 @@ from objrec.cli.options import (
     FOLDER,
     FORCE_OUT,
     OUT_DIR,
+    command_line,
     from_options,
     given_options,
     joined,
@@ -149,7 +150,8 @@ def split(
     and so do bursts (photos of one class one camera took within --burst-seconds of each other,
     by their EXIF time). SRC is only read. OUT also receives manifest.csv (file, class, split,
     sha256, source, group: the number of what it was kept together with, which evaluate counts
-    as one distinct photo).
+    as one distinct photo) and split.json, how the split was made (SRC, the options, objrec's
+    version, this command line), which `objrec check OUT` shows.
     """
     from objrec.split import split_folder
 
@@ -158,7 +160,9 @@ def split(
     config = from_options(SplitConfig, *options, burst_seconds=burst_seconds)
     reporter = RichReporter()
     with logged_warnings() as logged, passes_from_first_step(reporter, FILE_PASSES) as on_file:
-        result = split_folder(src, out, config, force=force, on_file=on_file)
+        result = split_folder(
+            src, out, config, force=force, on_file=on_file, command=command_line()
+        )
     warnings = split_warnings(result, chosen_ratios=bool(given_options(["ratios"])))
     if as_json:
         print_json(split_json(result, logged + warnings))
@@ -385,9 +389,10 @@ def add(
     NEW holds one sub-folder per class, as split's SRC; with --class NAME, images of that class.
     An image already in DATA (the same bytes) is skipped; a near-duplicate of one goes to its
     split; the others are placed, seeded, so that each class comes as close as it can to the
-    ratios. The files are copied (never moved) under names no file in DATA has, and
-    DATA/manifest.csv gets their rows. `objrec train DATA --out RUN` (a new RUN, or the earlier
-    one with --force; the same --cache-dir, if any) then computes only the new images.
+    ratios. The files are copied (never moved) under names no file in DATA has,
+    DATA/manifest.csv gets their rows and DATA/split.json (if any) the add's options. `objrec
+    train DATA --out RUN` (a new RUN, or the earlier one with --force; the same --cache-dir, if
+    any) then computes only the new images.
     """
     from objrec.add import add_images
 
@@ -415,6 +420,7 @@ def add(
             on_write=on_write,
             on_wait=wait,
             cache_dir=cache_dir,
+            command=command_line(),
             **settings,
         )
     warnings = add_warnings(result)
@@ -683,6 +689,8 @@ def check(data: Path, as_json: bool) -> None:
         for line in problem_lines(result.problems, data):
             console.print(line, highlight=False)
         console.print(check_summary(result))
+        if result.split_record is not None:
+            console.print(split_record_line(result.split_record), markup=False, highlight=False)
         if result.unusable_files:
             console.print(check_next(result))
     if result.unusable:
@@ -733,6 +741,30 @@ def check_summary(result: CheckResult) -> str:
             else ""
         )
     )
+
+
+def split_record_line(record: dict[str, Any]) -> str:
+    """How a split folder was made, from its ``split.json``: the source, the settings, objrec's
+    version, the command line when the CLI split it, and how many ``add`` since."""
+    ratios = " ".join(map(number, record.get("ratios") or []))
+    settings = [f"seed {record.get('seed')}", f"ratios {ratios}"]
+    if record.get("exclude"):
+        settings.append("excluding " + ", ".join(map(str, record["exclude"])))
+    near = "near-duplicates" if record.get("near_duplicates") else "exact duplicates only"
+    bursts = f"bursts within {number(record.get('burst_seconds'))} s"
+    settings.append(f"{near} kept together, {bursts}")
+    settings += [f"{key} {record[key]}" for key in ("groups", "like") if record.get(key)]
+    said = f"split of {record.get('source')}: {', '.join(settings)} (objrec {record.get('objrec')})"
+    if isinstance(command := record.get("command"), list):
+        said += f", by {shlex.join(map(str, command))}"
+    if added := len(record.get("added") or []):
+        said += f"; {plural(added, 'add')} since, listed in split.json"
+    return printable(said)
+
+
+def number(value: Any) -> str:
+    """``0.5``, ``1`` (a float as ``:g`` writes it); what is not a number, as it is."""
+    return f"{value:g}" if isinstance(value, int | float) else str(value)
 
 
 def check_next(result: CheckResult) -> str:

@@ -296,6 +296,20 @@ def given_options(names: Sequence[str]) -> list[str]:
     return [opts[name] for name in names if ctx.get_parameter_source(name) in given]
 
 
+def command_line() -> list[str] | None:
+    """The command line this command was given (``main``'s, before ``--exclude A B`` was
+    expanded), ``objrec`` first (under torchrun ``torchrun --nproc-per-node N -m objrec``, as the
+    run was started): what ``split`` and ``train`` record so that a reader can run it again.
+    Nothing objrec takes on its command line is a secret (no password, token or key), so it is
+    recorded whole. None when the command was not started by ``main``."""
+    from objrec.cli.messages import launcher
+
+    typed = click.get_current_context().find_root().obj
+    if not isinstance(typed, list):
+        return None
+    return [*shlex.split(launcher()), *map(str, typed)]
+
+
 def joined(flags: Sequence[str]) -> str:
     """``--a``, ``--a and --b``, ``--a, --b and --c``."""
     return ", ".join(flags[:-1]) + " and " + flags[-1] if len(flags) > 1 else flags[0]

@@ -21,6 +21,7 @@ from objrec.cli.options import (
     FILE,
     FOLDER,
     OUT_DIR,
+    command_line,
     config_option,
     device_option,
     from_options,
@@ -151,7 +152,8 @@ def train(
         if resume is None:
             warn_of_unused_finetune(config.finetune_blocks)
         try:
-            result = run_train(data, target, config, reporter, force, bool(resume), strict, device)
+            given = (config, reporter, force, bool(resume), strict, device)
+            result = run_train(data, target, *given, command=command_line())
         except Interrupted as exc:  # stopped in the head's epochs: the run so far, resumable
             if as_json and exc.summary is not None and is_main_rank():
                 print_json(with_warnings(exc.summary, logged))

@@ -1,0 +1,115 @@
+"""How a split folder was made, in its ``split.json``: the source folder, the settings (ratios,
+seed, excluded classes, copy or link, the duplicate, burst and group rules, ``like``), objrec's
+version and commit and the command line, and each ``add`` since. ``split`` writes it beside
+``manifest.csv``; ``check`` shows it and a run's provenance carries it, so a reader of a result
+knows how to make the same split (``provenance.split_fingerprint`` tells whether they did).
+
+Split folders made before it have no ``split.json``: ``manifest.read_split_record`` gives None,
+and everything else reads them as before.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from objrec import __version__
+from objrec.config import SplitConfig
+from objrec.manifest import SPLIT_RECORD, read_split_record, sha256_file
+from objrec.outputs import staged
+from objrec.provenance import source_commit
+
+
+@dataclass(frozen=True)
+class SplitRecord:
+    """A split folder's ``split.json``: what made it, to cite it and make it again."""
+
+    source: str
+    """The folder split, absolute (a path on the machine that split it)."""
+    ratios: list[float]
+    seed: int
+    exclude: list[str]
+    """The class folders left out."""
+    mode: str
+    """``copy`` or ``link``."""
+    strict: bool
+    near_duplicates: bool
+    """Near-duplicates kept in one split (else byte-identical files only)."""
+    burst_seconds: float
+    groups: str | None
+    """The ``groups`` file, absolute; None without one."""
+    groups_sha256: str | None
+    """The SHA-256 of the ``groups`` file as it was read."""
+    like: str | None
+    """The earlier split folder whose images kept their splits, absolute; None without one."""
+    objrec: str = __version__
+    commit: str | None = None
+    """``git describe --always --dirty`` of objrec's source checkout; None from a wheel."""
+    command: list[str] | None = None
+    """The command line that made it (``objrec`` first); None when a script called
+    ``split_folder``."""
+    added: list[dict[str, Any]] = field(default_factory=list)
+    """Each ``add`` since, in order (:func:`added_entry`)."""
+
+
+def split_record(
+    src: Path, config: SplitConfig, command: Sequence[str] | None = None
+) -> SplitRecord:
+    """The record of a split of ``src`` (absolute) made now with ``config``."""
+    groups = Path(config.groups).resolve() if config.groups is not None else None
+    return SplitRecord(
+        source=str(src),
+        ratios=list(config.ratios),
+        seed=config.seed,
+        exclude=list(config.exclude),
+        mode=config.mode,
+        strict=config.strict,
+        near_duplicates=config.near_duplicates,
+        burst_seconds=config.burst_seconds,
+        groups=str(groups) if groups is not None else None,
+        groups_sha256=sha256_file(groups) if groups is not None else None,
+        like=str(Path(config.like).resolve()) if config.like is not None else None,
+        commit=source_commit(Path(__file__).resolve().parent),
+        command=list(command) if command else None,
+    )
+
+
+def added_entry(
+    new: Sequence[Path], class_name: str | None, config: SplitConfig, own: bool, **made: Any
+) -> dict[str, Any]:
+    """One ``add``'s entry in ``added``: the folders or files added from (absolute), the class
+    given, its settings (``ratios`` None: the folder's own, as ``own`` says), how many files it
+    wrote and its command line (``made``: ``files``, ``command``)."""
+    return {
+        "new": [str(Path(p).resolve()) for p in new],
+        "class": class_name,
+        "ratios": None if own else list(config.ratios),
+        "seed": config.seed,
+        "mode": config.mode,
+        "near_duplicates": config.near_duplicates,
+        "burst_seconds": config.burst_seconds,
+        "objrec": __version__,
+        "commit": source_commit(Path(__file__).resolve().parent),
+        **made,
+    }
+
+
+def write_split_record(folder: Path, record: SplitRecord | dict[str, Any]) -> None:
+    """``folder/split.json``, written whole or not at all."""
+    data = asdict(record) if isinstance(record, SplitRecord) else record
+    with staged(Path(folder) / SPLIT_RECORD) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def record_added(folder: Path, entry: dict[str, Any]) -> None:
+    """Append ``entry`` (:func:`added_entry`) to the ``added`` of ``folder``'s ``split.json``;
+    nothing when it has none (a split made before objrec recorded how)."""
+    record = read_split_record(folder)
+    if record is None:
+        return
+    added = record.get("added")
+    record["added"] = [*(added if isinstance(added, list) else []), entry]
+    write_split_record(folder, record)
