@@ -74,7 +74,8 @@ def test_the_wheel_built_from_the_sdist_holds_the_whole_package_and_only_it(tmp_
     src/objrec (the serve page, the report's template, the sample, py.typed) must be in it, built
     from the sdist alone, as pip builds it, and no test or cache; its metadata says
     ``objrec.__version__``. The wheel lacked py.typed, so mypy ignored objrec's annotations; the
-    sdist lacked the benchmarks' scripts, so a test failed there (FileNotFoundError)."""
+    sdist lacked the benchmarks' scripts, so a test failed there (FileNotFoundError); the wheel
+    carried no licence text, which MIT asks every copy to carry."""
     sdist = build("build_sdist", source_copy(tmp_path / "repo"), tmp_path)
     with tarfile.open(sdist) as archive:
         archive.extractall(tmp_path / "unpacked", filter="data")
@@ -97,3 +98,4 @@ def test_the_wheel_built_from_the_sdist_holds_the_whole_package_and_only_it(tmp_
     assert {n.split("/")[0] for n in names} == {"objrec", f"objrec-{objrec.__version__}.dist-info"}
     assert f"\nVersion: {objrec.__version__}\n" in metadata
     assert "\nLicense-Expression: MIT\n" in metadata
+    assert f"objrec-{objrec.__version__}.dist-info/licenses/LICENSE" in names
