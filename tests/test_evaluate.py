@@ -486,6 +486,59 @@ def test_accuracy_against_training_images_labels_a_narrow_range_readably(counts)
     assert len(shown) >= 2 and {"20", "21"} <= set(shown), shown
 
 
+def s0_like_table():
+    """Per-class results shaped like the default run on /work/splits/s0 (stats41): many classes of
+    11-21 training images at 50-100% top-1, a few large ones (Leopards 74, watch 89, airplanes
+    300) near 100%, and each class's test images (about half its training images)."""
+    import pandas as pd
+
+    n_train = [11, 12, 14, 14, 15, 16, 17, 20, 22, 26, 26, 30, 33, 40, 74, 89, 300]
+    top1 = [1.0, 0.667, 0.571, 1.0, 0.5, 0.625, 0.778, 1.0, 0.8, 0.667, 0.769, 1.0, 0.938, 0.95]
+    top1 += [0.974, 1.0, 0.987]
+    return pd.DataFrame(
+        {"n_train": n_train, "n_test": [(n + 1) // 2 for n in n_train], "top1": top1}
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.figures
+def test_the_accuracy_trend_stays_between_0_and_100_percent():
+    """stats41: the trend of accuracy_vs_train.png was a straight line fitted to the classes'
+    top-1 in log n, each class counting once: on the default s0 run it rose from 90.5% at 11
+    training images to 104.9% at 300, an accuracy no model has. It is a logistic fit on the
+    images right of each class (each image counting once, as report.html's sentence pools them):
+    it stays within 0-100% and follows the large classes where they lie."""
+    from objrec import plots
+
+    table = s0_like_table()
+    (line,) = plots.accuracy_vs_train_figure(table).axes[0].get_lines()
+    assert min(line.get_ydata()) >= 0 and max(line.get_ydata()) <= 1
+    accuracy_trend = plots.accuracy_trend
+    grid, trend = accuracy_trend(table)
+    right = (table["top1"] * table["n_test"]).sum()
+    assert abs(right - (table["n_test"] * accuracy_trend(table, table["n_train"])[1]).sum()) < 1e-6
+    assert len(grid) == len(trend) and trend[-1] > trend[0]
+
+
+@pytest.mark.slow
+@pytest.mark.figures
+def test_accuracy_against_training_images_draws_no_top5_for_five_classes_or_fewer():
+    """stats41: a 3-class run's plot drew "top-5 per class" at 100% for every class: with five
+    classes or fewer every image's class is among the first five, so there is no top-5 to draw
+    (evaluate and the report show none; per_class's top5 is empty)."""
+    import torch
+
+    from objrec.evaluate import summarize_logits
+    from objrec.plots import accuracy_vs_train_figure
+
+    logits = torch.eye(3)[[0, 1, 2, 0, 1, 0]] * 3
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    table = summarize_logits(logits, labels, list("abc"), {"a": 4, "b": 8, "c": 16}).per_class
+    ax = accuracy_vs_train_figure(table).axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()][:1] == ["top-1 per class"]
+    assert not any("top-5" in t.get_text() for t in ax.get_legend().get_texts())
+
+
 @pytest.mark.slow
 @pytest.mark.figures
 def test_top_losses_png_shows_only_wrong_answers_and_says_when_there_is_none(tmp_path, monkeypatch):
@@ -1141,14 +1194,39 @@ def test_the_overall_top1_and_top5_carry_their_95_percent_interval_on_distinct_p
     from objrec.metrics import wilson_interval
 
     labels = torch.tensor([0, 0, 0, 0, 1, 1, 1, 2])
-    logits = torch.nn.functional.one_hot(torch.tensor([0, 0, 0, 0, 1, 1, 0, 0]), 3).float()
+    one_hot = torch.nn.functional.one_hot
+    logits = one_hot(torch.tensor([0, 0, 0, 0, 1, 1, 0, 0]), 6) + one_hot(labels, 6) / 2
     groups = [0, 0, 1, 2, 3, 4, 5, 6]  # the first two images are one photo
-    m = summarize_logits(logits, labels, ["a", "b", "c"], groups=groups).metrics
+    m = summarize_logits(logits, labels, list("abcdef"), groups=groups).metrics
     low, high = wilson_interval(6 / 8, 7)
     assert (m["top1_low"], m["top1_high"]) == (round(low, 4), round(high, 4))
     assert m["top1_low"] < m["top1"] < m["top1_high"]
     assert m["top5"] == 1.0 and m["top5_low"] == round(wilson_interval(1.0, 7)[0], 4)
     assert m["top5_high"] == 1.0
+
+
+@pytest.mark.slow  # writes an evaluation's files: 0.19 s
+def test_five_classes_or_fewer_have_no_top5_in_the_json_nor_its_interval(tmp_path):
+    """stats41: a 3-class run's metrics.json and --json said "top5": 1.0 with a 95% interval of
+    75.75-100% on its 12 test images, and per_class.csv a top-5 of 100% for each class: with
+    five classes or fewer every image's class is among the first five, so there is nothing to
+    measure (evaluate and the report show none). They are null (empty in per_class.csv)."""
+    import torch
+
+    from objrec.evaluate import summarize_logits, write_evaluation
+
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    logits = torch.eye(3)[[0, 1, 1, 1, 2, 0]] * 3
+    result = summarize_logits(logits, labels, list("abc"))
+    names = ("top5", "top5_low", "top5_high", "mean_class_top5")
+    assert all(result.metrics[name] is None for name in names)
+    assert result.per_class["top5"].isna().all() and result.metrics["top1"] == 4 / 6
+    write_evaluation(result, tmp_path / "eval")
+    written = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert all(written[name] is None for name in names)
+    assert all(row["top5"] is None for row in written["per_class"])
+    shown = summarize_logits(torch.eye(6)[[0, 1, 1]], torch.tensor([0, 1, 2]), list("abcdef"))
+    assert shown.metrics["top5"] is not None and shown.per_class["top5"].notna().all()
 
 
 def test_per_class_table_gives_each_top1_its_95_percent_interval():

@@ -1220,7 +1220,7 @@ def summarize_views(
     result = summarize_logits(logits, labels, classes, n_train, groups)
     result.metrics["tta"] = tta = config.tta
     if tta:
-        result.metrics_plain = summarize(plain.log(), labels, len(classes))
+        result.metrics_plain = without_top5(summarize(plain.log(), labels, len(classes)), classes)
     return result
 
 
@@ -1231,11 +1231,28 @@ def summarize_logits(logits, labels, classes, n_train=None, groups=None) -> Eval
     groups = list(range(len(labels))) if groups is None else list(groups)
     metrics["n_groups"] = len(set(groups))
     add_overall_intervals(metrics)
+    without_top5(metrics, classes)
     distinct = distinct_per_class(labels, groups, classes)
     table = mark_too_few(per_class_table(logits, labels, classes, n_train), distinct)
+    if len(classes) <= TOP5_CLASSES and "top5" in table:
+        table["top5"] = float("nan")  # per_class.csv's cell empty, --json's null
     table = table.sort_values(["top1", "loss"], ascending=[True, False]).reset_index(drop=True)
     matrix = confusion_matrix(logits.argmax(1), labels, len(classes))
     return EvaluationResult(metrics, table, most_confused(matrix, classes), matrix, list(classes))
+
+
+TOP5_FIELDS = ("top5", "top5_low", "top5_high", "mean_class_top5")
+"""The overall figures of top-5, null for a model of at most ``TOP5_CLASSES`` classes."""
+
+
+def without_top5(metrics: dict[str, Any], classes: Sequence[str]) -> dict[str, Any]:
+    """``metrics`` with its top-5 figures null when there are at most ``TOP5_CLASSES`` classes:
+    every image's class is then among the first five, so its "100%" measures nothing, and the
+    95% interval a 3-class run's metrics.json gave it (75.75-100% on 12 images) is the chance of
+    a figure that has none. evaluate and the report show no top-5 there either."""
+    if len(classes) <= TOP5_CLASSES:
+        metrics.update({name: None for name in TOP5_FIELDS if name in metrics})
+    return metrics
 
 
 def add_overall_intervals(metrics: dict[str, Any]) -> None:

@@ -301,23 +301,17 @@ def accuracy_vs_train_size(table: pd.DataFrame, path: Path) -> Path:
 def accuracy_vs_train_figure(table: pd.DataFrame) -> Figure:
     """:func:`accuracy_vs_train_size`'s figure: a log x axis over a decade or more of training
     images, else a linear one with whole-number ticks."""
-    import numpy as np
 
     fig = Figure(figsize=(7, 4.5))
     ax = fig.subplots()
     ax.scatter(table["n_train"], table["top1"], s=12, label="top-1 per class")
-    if "top5" in table:
+    if "top5" in table and table["top5"].notna().any():  # none with five classes or fewer
         ax.scatter(
             table["n_train"], table["top5"], s=8, marker="x", alpha=0.5, label="top-5 per class"
         )
-    valid = table[table["n_train"] > 0]
-    if valid["n_train"].nunique() >= 3:
-        x = np.log(valid["n_train"].to_numpy(float))
-        slope, intercept = np.polyfit(x, valid["top1"].to_numpy(float), 1)
-        grid = np.linspace(x.min(), x.max(), 50)
-        ax.plot(
-            np.exp(grid), slope * grid + intercept, color="tab:red", label="top-1 trend (log n)"
-        )
+    if table.loc[table["n_train"] > 0, "n_train"].nunique() >= 3:
+        grid, trend = accuracy_trend(table)
+        ax.plot(grid, trend, color="tab:red", label="top-1 trend (logistic in log n)")
     scale_train_axis(ax, table["n_train"].to_numpy(float))
     ax.set_xlabel("training images in the class")
     ax.set_ylabel("accuracy on the test split")
@@ -326,6 +320,47 @@ def accuracy_vs_train_figure(table: pd.DataFrame) -> Figure:
     ax.legend()
     ax.grid(alpha=0.3)
     return fig
+
+
+def accuracy_trend(table: pd.DataFrame, at: Any = None) -> tuple[Any, Any]:
+    """The share of test images right against a class's training images: a logistic regression
+    of each image's answer on log(training images), its classes' images pooled (``n_test`` each,
+    one each without it), so that the trend stays within 0-100% and weighs a class by its test
+    images, as report.html's sentence pools them. A straight line through the classes' top-1
+    reached 104.9% at 300 training images on the default s0 run. Returns the training images
+    (50 points over their range, or ``at``) and the trend there."""
+    import numpy as np
+
+    rows = table[table["n_train"] > 0]
+    x = np.log(rows["n_train"].to_numpy(float))
+    total = rows["n_test"].to_numpy(float) if "n_test" in rows else np.ones(len(rows))
+    beta, centre = logistic_fit(x, rows["top1"].to_numpy(float) * total, total)
+    points = np.linspace(x.min(), x.max(), 50) if at is None else np.log(np.asarray(at, float))
+    trend = 1 / (1 + np.exp(-(beta[0] + beta[1] * (points - centre))))
+    return np.exp(points), trend
+
+
+def logistic_fit(x: Any, right: Any, total: Any, ridge: float = 1e-6) -> tuple[Any, float]:
+    """Intercept and slope of a binomial logistic regression (``right`` of ``total`` at each
+    ``x``, centred on its mean, also returned) by Newton's steps, the slope held by a small
+    ``ridge`` where the classes separate; all right (or all wrong) gives a flat 100% (0%)."""
+    import numpy as np
+
+    share, centre = right.sum() / total.sum(), float(x.mean())
+    if share in (0.0, 1.0):
+        return np.array([40.0 if share else -40.0, 0.0]), centre
+    design = np.column_stack([np.ones_like(x), x - centre])
+    beta = np.array([np.log(share / (1 - share)), 0.0])
+    penalty = np.diag([0.0, ridge])
+    for _ in range(100):
+        p = 1 / (1 + np.exp(-design @ beta))
+        gradient = design.T @ (right - total * p) - penalty @ beta
+        hessian = design.T @ (design * (total * p * (1 - p))[:, None]) + penalty
+        step = np.linalg.solve(hessian, gradient)
+        beta = beta + step
+        if np.abs(step).max() < 1e-10:
+            break
+    return beta, centre
 
 
 def scale_train_axis(ax, counts) -> None:
