@@ -1744,6 +1744,27 @@ def test_evaluate_gives_the_loss_and_calls_a_calibration_error_within_chance_too
     )
 
 
+def test_a_calibration_error_within_chance_is_too_noisy_at_temperature_1_too():
+    """stats41: a 3-class run kept at temperature 1 (no validation error to sharpen from) said of
+    its 12 test images "differ by 11.63 points on average (0 would be perfect ...)", a gap that
+    read as badly calibrated, while exactly calibrated probabilities would show up to 14.18
+    points on 12 images by chance (metrics.json's ece_by_chance). report.html said "too few
+    images to judge by"; a temperature other than 1 said "too noisy to judge". Now so does 1."""
+    from objrec.cli.evaluation import calibration_line
+
+    m = {"temperature": 1.0, "ece_before_calibration": 0.1163, "ece": 0.1163, "n": 12}
+    m |= {"nll_before_calibration": 0.2049, "nll": 0.2049, "ece_by_chance": 0.1418}
+    assert calibration_line(m, "data/test") == (
+        "confidence: on data/test, how sure the model says it is and how often it is right "
+        "differ by 11.63 points on average (the expected calibration error), too noisy to judge "
+        "on 12 images: a model exactly as sure as it is right would show up to 14.18 points by "
+        "chance; its probabilities are left as they are (temperature 1, chosen on the validation "
+        "split)"
+    )
+    m["ece_by_chance"] = 0.05  # beyond chance: read as before
+    assert "differ by 11.63 points on average (0 would be perfect;" in calibration_line(m, "x")
+
+
 def test_against_that_is_no_run_is_refused_before_the_run_is_evaluated(tmp_path, monkeypatch):
     """`evaluate NEW --against OLD` evaluated NEW (a frozen pass over the images) before finding
     that OLD was mistyped or no run folder: it is checked first."""
