@@ -1,0 +1,116 @@
+"""The pages against the code: what README.md and docs/ tell a user to type, objrec takes.
+
+Read without running anything: each `objrec COMMAND ...` the pages show against that command's
+options, and docs/python-api.md's calls against the functions they call.
+"""
+
+import ast
+import re
+from pathlib import Path
+
+import objrec
+from objrec.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", ROOT / "benchmarks" / "README.md", *sorted(ROOT.glob("docs/*.md"))]
+
+
+def code_of(text: str) -> list[tuple[str, bool]]:
+    """Each line of ``text``'s code blocks (one ending in ``\\`` joined to the next) and each of
+    its inline code spans (one may wrap a line), with whether it is typed as it stands: a line of
+    a ``bash`` block, or a span that starts with ``objrec`` (other blocks mix commands and what
+    they printed)."""
+    text = text.replace("\\\n", " ")
+    blocks = re.findall(r"(?ms)^[ \t]*```(\w*)\n(.*?)^[ \t]*```", text)
+    prose = re.sub(r"(?ms)^[ \t]*```.*?^[ \t]*```", "", text)
+    lines = [(line, kind == "bash") for kind, block in blocks for line in block.splitlines()]
+    spans = [" ".join(span.split()) for span in re.findall(r"`([^`]+)`", prose) if "objrec" in span]
+    return lines + [(span, span.startswith("objrec ")) for span in spans]
+
+
+def objrec_command_lines(code: str) -> list[tuple[str, str]]:
+    """Each ``objrec COMMAND ARGS`` of a shell line, as (COMMAND, ARGS): the line is cut where
+    another command begins (``&&``, a pipe, ``;``, ``$(``) and where a comment does."""
+    pieces = re.split(r"&&|\|\|?|;|\$\(|\s#\s", code)
+    found = (re.search(r"(?<![\w/.-])objrec ([a-z][\w-]*)(.*)", piece) for piece in pieces)
+    return [(match[1], match[2]) for match in found if match] if "objrec " in code else []
+
+
+def test_every_command_line_the_pages_show_names_a_command_and_options_it_takes():
+    """The pages show about 260 `objrec ...` lines (README's loop, docs/commands.md's, benchmarks'
+    commands); a renamed or removed option would leave one a user types and click refuses. Each names a
+    command objrec has, and only options that command takes, spelt as its --help spells them."""
+    options = {
+        name: {"-h", "--help"} | {o for p in command.params for o in p.opts + p.secondary_opts}
+        for name, command in cli.commands.items()
+    }
+    wrong, seen = [], 0
+    for page in PAGES:
+        for code, typed in code_of(page.read_text()):
+            for name, args in objrec_command_lines(code):
+                given = re.findall(r"(?<![\w-])(--?[a-zA-Z][\w-]*)", args)
+                unknown = [o for o in given if o not in options.get(name, set())]
+                seen += name in options
+                if (name in options and unknown) or (name not in options and typed):
+                    wrong.append(f"{page.relative_to(ROOT).as_posix()}: objrec {name} {unknown}")
+    assert wrong == [] and seen >= 200
+
+
+def api_page_calls() -> list[ast.Call]:
+    """Each call of docs/python-api.md's code blocks, in the page's order."""
+    page = (ROOT / "docs" / "python-api.md").read_text()
+    tree = ast.parse("\n".join(re.findall(r"(?ms)^```python\n(.*?)^```", page)))
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)]
+    return sorted(calls, key=lambda call: (call.lineno, call.col_offset))
+
+
+def config_fields(name: str) -> set[str]:
+    """The fields of the dataclass ``name`` of objrec/config.py: the settings a function taking
+    that config also takes as keywords."""
+    source = (ROOT / "src" / "objrec" / "config.py").read_text()
+    body = re.search(rf"(?ms)^class {name}:\n(.*?)(?=^\S)", source)
+    return set(re.findall(r"(?m)^    (\w+): ", body[1])) if body else set()
+
+
+def parameters_of(name: str) -> set[str] | None:
+    """The keywords ``objrec.<name>`` takes, read from its module's source (nothing imported, no
+    whole module parsed): its parameters, and its config's fields when it takes them as
+    ``**keywords``; None for a class."""
+    module, _, own = objrec._EXPORTS[name].partition(":")
+    source = (ROOT / "src" / (module.replace(".", "/") + ".py")).read_text()
+    header = re.search(rf"(?ms)^def {own or name}\((.*?)\)(?: -> [^\n]*)?:\n", source)
+    if header is None:  # a class
+        return None
+    args = ast.parse(f"def f({header[1]}): pass").body[0].args
+    config = re.search(r"\bconfig: (\w+Config)", header[1]) if args.kwarg else None
+    return {a.arg for a in args.args + args.kwonlyargs} | config_fields(config[1] if config else "")
+
+
+def test_the_python_api_page_calls_only_what_objrec_exports_with_keywords_it_takes():
+    """Each `objrec.NAME(...)` of docs/python-api.md is a public name, and each keyword it passes
+    is one of that function's parameters (`refresh=`, `against=`, `reporter=` ...)."""
+    wrong, keywords = [], 0
+    for call in api_page_calls():
+        func = call.func
+        if not (isinstance(func, ast.Attribute) and getattr(func.value, "id", "") == "objrec"):
+            continue
+        if func.attr not in objrec.__all__:
+            wrong.append(f"objrec.{func.attr} is not public")
+            continue
+        takes = parameters_of(func.attr) or {k.arg for k in call.keywords}  # a class: not read
+        keywords += len(call.keywords)
+        wrong += [f"objrec.{func.attr}({k.arg}=)" for k in call.keywords if k.arg not in takes]
+    assert wrong == [] and keywords >= 8
+
+
+def test_the_python_api_page_run_top_to_bottom_never_trains_into_a_run_it_made():
+    """docs/python-api.md's progress bars example ran `objrec.train("data", "run", ...)` after its
+    first example had trained `run`: run as written, it stopped on "run already holds a trained
+    model". Each `objrec.train` of the page writes a run folder of its own, or passes force=True."""
+    runs = []
+    for call in api_page_calls():
+        func = call.func
+        if isinstance(func, ast.Attribute) and func.attr == "train" and len(call.args) > 1:
+            forced = any(k.arg == "force" for k in call.keywords)
+            runs += [] if forced else [ast.literal_eval(call.args[1])]
+    assert len(runs) >= 3 and len(set(runs)) == len(runs), runs
