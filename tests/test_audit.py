@@ -3292,3 +3292,13 @@ def test_a_flag_both_settled_and_too_few_to_judge_is_counted_once(capsys):
     out = capsys.readouterr().out
     assert "1 likely wrong label, 1 label settled" in out
     assert ", 1 flag in classes of too few photos to judge, " in out
+
+
+def test_audit_md_gives_every_key_of_audit_json():
+    """docs/audit.md spelt audit.json as six keys after `settled_labels`, `too_few_to_judge` and
+    `photos_needed` had joined it (docs41, running the page's audit): its sentence names each key
+    audit.json holds."""
+    page = (Path(__file__).parents[1] / "docs" / "audit.md").read_text()
+    sentence = page.split("`audit.json` is `")[1].split("`;")[0]
+    keys = AuditResult([], [], [], 0, []).to_json()
+    assert sorted(k for k in keys if f'"{k}"' not in sentence) == [] and len(keys) >= 9
