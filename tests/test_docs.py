@@ -1,7 +1,8 @@
 """The pages against the code: what README.md and docs/ tell a user to type, objrec takes.
 
 Read without running anything: each `objrec COMMAND ...` the pages show against that command's
-options, and docs/python-api.md's calls against the functions they call.
+options, each `benchmarks/SCRIPT.py ...` against that script's, and docs/python-api.md's calls
+against the functions they call.
 """
 
 import ast
@@ -53,7 +54,7 @@ def test_every_command_line_the_pages_show_names_a_command_and_options_it_takes(
                 seen += name in options
                 if (name in options and unknown) or (name not in options and typed):
                     wrong.append(f"{page.relative_to(ROOT).as_posix()}: objrec {name} {unknown}")
-    assert wrong == [] and seen >= 200
+    assert wrong == [] and seen >= 150
 
 
 def api_page_calls() -> list[ast.Call]:
@@ -114,3 +115,35 @@ def test_the_python_api_page_run_top_to_bottom_never_trains_into_a_run_it_made()
             forced = any(k.arg == "force" for k in call.keywords)
             runs += [] if forced else [ast.literal_eval(call.args[1])]
     assert len(runs) >= 3 and len(set(runs)) == len(runs), runs
+
+
+def benchmark_options(args: str) -> list[str]:
+    """The options of a benchmark script's command line ``args``: up to another command (``&&``,
+    a pipe, ``;``, a comment), without quoted strings (``--variant "onnx=src --runtime onnx"``)
+    and what goes on to objrec (after `` -- `` or ``[-- ``, or after an objrec command's name:
+    ``--shifted-objrec train DATA --out RUN``)."""
+    args = re.sub(r'"[^"]*"', "", re.split(r"&&|\||;|\s#\s|\s\[?--\s", args)[0])
+    words = args.split()
+    end = next((i for i, word in enumerate(words) if word in cli.commands), len(words))
+    return [word for word in words[:end] if re.fullmatch(r"--[a-zA-Z][\w-]*(=.*)?", word)]
+
+
+def test_every_benchmark_command_the_pages_show_names_a_script_and_options_it_takes():
+    """The pages quote how each figure was measured (`python benchmarks/incremental.py --split
+    /work/splits/s0 --graphs-from CACHE`, about 190 such lines): each names a script of
+    benchmarks/ and only options that script (or a helper module they share, `_sampling.py`)
+    defines."""
+    folder = ROOT / "benchmarks"
+    shared = "".join(path.read_text() for path in folder.glob("_*.py"))
+    wrong, seen = [], 0
+    for page in PAGES:
+        text = page.read_text().replace("\\\n", " ")
+        for script, args in re.findall(r"benchmarks/(\w+\.py)([^`\n]*)", text):
+            seen += 1
+            path = folder / script
+            source = path.read_text() + shared if path.exists() else ""
+            options = [option.split("=")[0] for option in benchmark_options(args)]
+            unknown = [option for option in options if f'"{option}"' not in source]
+            if not source or unknown:
+                wrong.append(f"{page.relative_to(ROOT).as_posix()}: {script} {unknown}")
+    assert wrong == [] and seen >= 150
