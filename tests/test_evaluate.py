@@ -2128,6 +2128,20 @@ def test_a_score_on_few_test_images_says_how_far_it_may_be_from_the_truth(capsys
     assert "are few" not in capsys.readouterr().out
 
 
+def test_metrics_json_records_the_pairs_mistaken_for_each_other_both_ways():
+    """predict says when its answer is of such a pair (finegrain40): the evaluation records
+    them in metrics.json (and --json), as its text names them."""
+    import torch
+
+    from objrec.evaluate import summarize_logits
+
+    labels, answers = torch.tensor([0, 0, 1, 1, 1, 2]), torch.tensor([1, 0, 0, 1, 1, 1])
+    logits = torch.nn.functional.one_hot(answers, 3).float()
+    result = summarize_logits(logits, labels, ["croc", "croc_head", "dog"])
+    pair = {"a": "croc", "b": "croc_head", "a_as_b": 1, "b_as_a": 1, "n_a": 2, "n_b": 3}
+    assert result.to_json()["mixed_pairs"] == [pair]  # dog taken for croc_head one way only
+
+
 def test_few_images_line_names_the_distinct_photos_its_interval_rests_on():
     """The interval rests on the distinct photos (near-duplicates count once), and the line said
     only "500 images are few" of 500 frames of 20 photos: 500 is not few, 20 is."""

@@ -1054,3 +1054,60 @@ def test_an_int8_run_reads_its_engines_rows_and_answers_as_it_computes(
     monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "empty"))
     computed = predict(tmp_path / "int8", [split_dir / "test"], topk=3)
     assert answers_of(stored) == answers_of(computed)
+
+
+@pytest.mark.slow
+def test_predict_says_when_its_answer_is_of_a_pair_the_evaluation_mistook_both_ways(
+    trained_run, split_dir, capsys
+):
+    """finegrain40: a crocodile answered "crocodile 71%" gave no hint that the run's evaluation
+    mistook crocodile and crocodile_head for each other both ways. When the run's evaluation
+    records such pairs, predict says so in one line and --json's confused_with names the other;
+    nothing from a run without that record (older runs), or of a model trained since."""
+    import json
+
+    from objrec.checkpoint import model_digest
+    from objrec.cli import main
+
+    image = next((split_dir / "test" / "red").iterdir())
+    (first,) = predict(trained_run, [image])
+    assert first.confused_with is None and first.to_json()["confused_with"] is None
+    answer, other = (str(t["class"]) for t in first.topk[:2])
+    pair = {"a": answer, "b": other, "a_as_b": 2, "b_as_a": 1, "n_a": 10, "n_b": 12}
+    folder = str(split_dir / "test")
+    metrics = {"model": model_digest(trained_run), "folder": folder, "mixed_pairs": [pair]}
+    (trained_run / "eval-test").mkdir()
+    (trained_run / "eval-test" / "metrics.json").write_text(json.dumps(metrics))
+    assert main(["predict", str(trained_run), str(image)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    a, b = sorted((answer, other))
+    assert (
+        f"the run's evaluation mistook {a} and {b} for each other both ways: for an answer of "
+        "either, the other deserves a look"
+    ) in said
+    assert main(["predict", str(trained_run), str(image), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["confused_with"] == [other]
+    for older in ({"model": "0" * 32}, {"mixed_pairs": None}):  # another model's; none recorded
+        (trained_run / "eval-test" / "metrics.json").write_text(json.dumps(metrics | older))
+        assert predict(trained_run, [image])[0].confused_with is None
+
+
+def test_the_mixed_pairs_line_stays_one_line_for_many_answers():
+    """A folder's answers in four pairs: one line, three pairs named, how many answers of how
+    many; an unknown answer, or one of a class in no pair, gives none."""
+    from objrec.cli.prediction import mixed_sentence
+    from objrec.predict import Prediction
+
+    def answered(name, partners, unknown=False):
+        top = [{"class": name, "prob": 0.7}]
+        return Prediction("x.jpg", top, unknown=unknown, confused_with=partners)
+
+    pairs = [("a", ["b"]), ("c", ["d"]), ("e", ["f"]), ("g", ["h"]), ("b", ["a"])]
+    results = [answered(n, p) for n, p in pairs] + [answered("z", []), answered("a", ["b"], True)]
+    assert mixed_sentence(results) == (
+        "the run's evaluation mistook the classes of each pair for each other both ways: a and b; "
+        "c and d; e and f; and 1 pair more (5 of the 6 answers here); for an answer of one, the "
+        "other of its pair deserves a look"
+    )
+    assert mixed_sentence([answered("z", []), answered("a", ["b"], True)]) is None
+    assert mixed_sentence([answered("z", None)]) is None

@@ -59,7 +59,13 @@ from objrec.images import UnreadableImageError, list_images, open_image, warned_
 from objrec.inference import Answers, Recognizer
 from objrec.leakage import SEEN_SPLITS, seen_images
 from objrec.meta import output_beside
-from objrec.metrics import confusion_matrix, most_confused, per_class_table, summarize
+from objrec.metrics import (
+    confusion_matrix,
+    mixed_pairs,
+    most_confused,
+    per_class_table,
+    summarize,
+)
 from objrec.outputs import (
     EVALUATION_FILES,
     check_output_dir,
@@ -251,6 +257,7 @@ class EvaluationResult:
             "classes_without_images": self.classes_without_images,
             "worst_classes": self.worst().to_dict(orient="records"),
             "most_confused": self.confused.to_dict(orient="records"),
+            "mixed_pairs": mixed_pairs(self.confusion, self.classes),
             "folder": str(self.folder) if self.folder else None,
             "image_set": self.image_set,
             "seen_in_training": {s: len(self.seen.get(s, [])) for s in SEEN_SPLITS},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv as csv_module
+import glob
 import logging
 import os
 from collections import Counter
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from objrec.checkpoint import model_digest
 from objrec.config import require_type
 from objrec.data import UNKNOWN
 from objrec.devices import resolve_device
@@ -34,10 +36,12 @@ from objrec.images import (
     warned_once_per_file,
 )
 from objrec.inference import Answers, Recognizer
+from objrec.meta import checkpoint_file, output_beside
 from objrec.outputs import (
     check_output_dir,
     fingerprint,
     fitting,
+    json_dict,
     landing,
     new_folders,
     output_file,
@@ -124,6 +128,10 @@ class Prediction:
     unknown_score: str | None = None
     """The run's unknown score (``--unknown-score``: ``msp`` is the top probability), the scale
     of ``threshold`` when ``line`` is None."""
+    confused_with: list[str] | None = None
+    """The classes the run's evaluation mistook its top class for and was mistaken for by, both
+    ways (:func:`mixed_partners`): the other may be the right answer. None when the run records
+    no such evaluation (none yet, an older one, of another model)."""
 
     @property
     def barely_familiar(self) -> bool | None:
@@ -172,6 +180,7 @@ class Prediction:
             "unknown_threshold": self.threshold,
             "unknown_threshold_kept_on": self.threshold_kept_on,
             "topk": self.topk,
+            "confused_with": self.confused_with,
             **extra,
         }
 
@@ -403,6 +412,7 @@ def predict(
     predict_all(
         recognizer, [r for r in results if r.error is None], (topk, tta, batch_size), reporter
     )
+    note_mixed(results, mixed_partners(run))
     if explain is not None and any(r.error is None for r in results):
         explain = prepare_output_dir(explain, force, EXPLAIN_HINT, names=())
         write_explanations(recognizer, results, explain, reporter, force)
@@ -411,6 +421,49 @@ def predict(
     if csv is not None:
         write_csv(results, csv, force)
     return Predictions(results)
+
+
+def mixed_partners(run: Path) -> dict[str, list[str]] | None:
+    """Each class's partners in the pairs the run's evaluation mistook for each other both ways
+    (:func:`recorded_pairs`), or None when no evaluation records them."""
+    pairs = recorded_pairs(run)
+    if pairs is None:
+        return None
+    partners: dict[str, list[str]] = {}
+    for pair in pairs:
+        partners.setdefault(pair["a"], []).append(pair["b"])
+        partners.setdefault(pair["b"], []).append(pair["a"])
+    return partners
+
+
+def recorded_pairs(run: Path) -> list[dict[str, Any]] | None:
+    """The pairs of classes the run's evaluation mistook for each other both ways (an
+    ``eval-*`` folder's ``metrics.json``, ``mixed_pairs``: ``metrics.mixed_pairs``), of its test
+    split's evaluation when there is one, else of its latest, only of the model now in the run.
+    None when no evaluation records them (none yet, one made before they were recorded, or of a
+    model trained since)."""
+    evaluations = output_beside(run, "eval")
+    found = []
+    for path in evaluations.parent.glob(f"{glob.escape(evaluations.name)}*/metrics.json"):
+        record = json_dict(path)
+        if isinstance(record.get("mixed_pairs"), list):
+            tested = Path(str(record.get("folder"))).name == "test"
+            found.append((tested, path.stat().st_mtime, record))
+    if not found:
+        return None
+    model = model_digest(checkpoint_file(run))
+    current = sorted((f for f in found if f[2].get("model") == model), key=lambda f: f[:2])
+    return current[-1][2]["mixed_pairs"] if current else None
+
+
+def note_mixed(results: Sequence[Prediction], partners: dict[str, list[str]] | None) -> None:
+    """Each answered image's :attr:`Prediction.confused_with`: its top class's ``partners``
+    (``[]`` for a class in no such pair); left None when the run records none."""
+    if partners is None:
+        return
+    for r in results:
+        if r.error is None and r.topk:
+            r.confused_with = partners.get(str(r.topk[0]["class"]), [])
 
 
 def check_outputs(paths: list[Path], explain: Path | None, force: bool) -> None:

@@ -136,8 +136,8 @@ def predict(
     barely familiar (its familiarity within 0.25 of the unknown line, where a typical valid
     image scores 1 and the line is 0) says so after its classes: "(barely familiar: 0.02)". When
     any image is answered unknown or barely familiar, the threshold that judged them is said
-    once, under the lines. When two images or more are answered, a tally ends them: how many
-    went to each class, and how many were unknown.
+    once, under the lines. An answer of a look-alike pair (evaluate mixed them up both ways) gets
+    a line too. A tally of two answers or more ends them: how many went to each class, unknown too.
     """
     refuse_unknown_conflict(threshold, no_unknown)
     from objrec.predict import predict as run_predict
@@ -227,10 +227,43 @@ def print_predictions(
     judged = [r for r in results if not r.error and (r.unknown or r.barely_familiar)]
     if judged:
         console.print(threshold_sentence(judged[0], given), markup=False, highlight=False)
+    if mixed := mixed_sentence(results):
+        console.print(printable(mixed), markup=False, highlight=False)
     for line in tally_lines(results):
         console.print(printable(line), markup=False, highlight=False)
     if plot:
         console.print(plot_sentence(results, plot, plot_max), markup=False, highlight=False)
+
+
+MIXED_NAMED = 3
+"""The most pairs :func:`mixed_sentence` names: the line stays one line."""
+
+
+def mixed_sentence(results) -> str | None:
+    """One sentence when an answer is a class of a pair the run's evaluation mistook for each
+    other both ways (``Prediction.confused_with``): a crocodile answered "crocodile 71%" gave no
+    hint that the model mixes it up with crocodile_head, whose 24% was the second answer
+    (finegrain40). None when none is, or the run records no such evaluation (older runs)."""
+    mixed = [r for r in results if not r.error and not r.unknown and r.confused_with]
+    if not mixed:
+        return None
+    pairs = list(
+        dict.fromkeys(tuple(sorted((r.answer, c))) for r in mixed for c in r.confused_with)
+    )
+    named = "; ".join(f"{quoted(a)} and {quoted(b)}" for a, b in pairs[:MIXED_NAMED])
+    more = len(pairs) - MIXED_NAMED
+    named += f"; and {plural(more, 'pair')} more" if more > 0 else ""
+    answered = sum(not r.error and not r.unknown for r in results)
+    which = "" if answered == 1 else f" ({len(mixed)} of the {answered} answers here)"
+    if len(pairs) == 1:
+        return (
+            f"the run's evaluation mistook {named} for each other both ways{which}: for an "
+            "answer of either, the other deserves a look"
+        )
+    return (
+        "the run's evaluation mistook the classes of each pair for each other both ways: "
+        f"{named}{which}; for an answer of one, the other of its pair deserves a look"
+    )
 
 
 TALLY_FROM = 2
