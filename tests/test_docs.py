@@ -147,3 +147,11 @@ def test_every_benchmark_command_the_pages_show_names_a_script_and_options_it_ta
             if not source or unknown:
                 wrong.append(f"{page.relative_to(ROOT).as_posix()}: {script} {unknown}")
     assert wrong == [] and seen >= 150
+
+
+def test_the_readmes_table_of_commands_has_a_row_for_each_command_and_no_other():
+    """README.md's "The commands at a glance" is where a newcomer looks a command up: each command
+    of `objrec --help` has its row there, and no row names a command objrec no longer has."""
+    table = (ROOT / "README.md").read_text().split("## The commands at a glance\n")[1]
+    rows = set(re.findall(r"(?m)^\| `objrec ([a-z-]+)", table.split("\n## ")[0]))
+    assert rows == set(cli.commands) and len(rows) >= 16
