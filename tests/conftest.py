@@ -302,6 +302,14 @@ def trained_once(tmp_path_factory, class_folder_template) -> Path:
     return root / "run"
 
 
+def local_client(app, **options):
+    """FastAPI's test client with its requests sent to localhost: ``serve`` answers no name of
+    another's (the client's own default is testserver)."""
+    from fastapi.testclient import TestClient
+
+    return TestClient(app, base_url="http://localhost", **options)
+
+
 @pytest.fixture(scope="module")
 def client(tmp_path_factory, trained_once):
     """An app serving the session's tiny run, copied for the module (``objrec serve`` may write
@@ -313,7 +321,7 @@ def client(tmp_path_factory, trained_once):
     root = tmp_path_factory.mktemp("served")
     shutil.copytree(trained_once, root / "run")
     app = create_app(root / "run", runtime="torch", max_upload_bytes=200_000, max_pixels=500 * 500)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://localhost") as c:
         c.run = root / "run"
         yield c
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from fastapi.testclient import TestClient
 from PIL import Image, ImageOps
 from torchvision.transforms.v2 import functional as F
 
@@ -20,6 +19,8 @@ from objrec.inference import Recognizer
 from objrec.predict import predict
 from objrec.runtime import OnnxModel
 from objrec.serve import create_app
+
+from .conftest import local_client
 
 TOLERANCE = 1e-4
 """Largest difference allowed between evaluate's probability of any class for any image and any
@@ -104,7 +105,7 @@ def test_evaluate_predict_onnx_export_and_serve_agree_on_real_images(sample_run,
     answers["exported ONNX + sidecar"] = {
         p: sidecar_probabilities(onnx, exported.sidecar, p, tta) for p in paths
     }
-    client = TestClient(create_app(run))
+    client = local_client(create_app(run))
     served = []
     for p in paths:
         with open(p, "rb") as f:

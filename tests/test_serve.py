@@ -6,6 +6,7 @@ import io
 import json
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -21,7 +22,7 @@ from PIL import Image
 
 from objrec.serve import create_app
 
-from .conftest import EPS, fake_ghostscript, make_image
+from .conftest import EPS, fake_ghostscript, local_client, make_image
 
 
 def png_bytes(size=(40, 32), colour=(200, 40, 40)) -> bytes:
@@ -69,7 +70,7 @@ def test_info_names_the_engine_that_runs_an_int8_body(client, tmp_path, monkeypa
     )
     app = create_app(run)
     assert len(compiled) == 1
-    with TestClient(app) as int8:
+    with local_client(app) as int8:
         info = int8.get("/info").json()
         assert int8.post("/predict", files={"file": ("x.png", png_bytes())}).status_code == 200
     assert len(compiled) == 1
@@ -183,14 +184,27 @@ def test_info_and_serve_help_say_the_same_of_what_runs_the_model():
     assert runs_words("torch", None, "cuda:0") == "the whole model in PyTorch, on cuda:0"
 
 
-def test_docs_is_swagger_ui_with_a_note_for_when_it_cannot_load_offline(client):
-    """/docs loads Swagger UI from a CDN (blank offline); it carries a note, shown when the script
-    did not load, that points to /openapi.json, which the app serves itself. No /redoc."""
+def test_docs_describes_the_api_offline_from_its_own_schema_with_nothing_loaded_elsewhere(client):
+    """/docs was Swagger UI, whose script and style came from a CDN: blank on an offline LAN but
+    for a note, and the CDN's script ran on the server's origin. It is now the API written out
+    from /openapi.json: every endpoint, /predict's form fields and refusals, in plain HTML with
+    no script, under a policy that loads nothing else, every link relative (a proxy's prefix)."""
     docs = client.get("/docs")
-    assert docs.status_code == 200 and "SwaggerUIBundle" in docs.text
-    assert "url: '/openapi.json'" in docs.text and 'id="offline" hidden' in docs.text
-    assert '<a href="openapi.json">' in docs.text
-    assert "/predict" in client.get("/openapi.json").json()["paths"]
+    schema = client.get("/openapi.json").json()
+    assert docs.status_code == 200 and "<script" not in docs.text
+    assert "http://" not in docs.text.replace("http://HOST", "") and "https://" not in docs.text
+    policy = docs.headers["content-security-policy"]
+    assert policy.startswith("default-src 'none'; style-src 'sha256-") and "script" not in policy
+    for path, methods in schema["paths"].items():
+        for method in methods:
+            assert f"<h2>{method.upper()} " in docs.text and f"{path}</" in docs.text
+    assert '<a href="openapi.json">' in docs.text and '<a href="info">/info</a>' in docs.text
+    for field in ("<td>file</td><td>a file</td><td>required</td>", "default 5, from 1, to 20"):
+        assert field in docs.text
+    refused = schema["paths"]["/predict"]["post"]["responses"]
+    assert set(refused) == {"200", "400", "413", "415", "422", "500"}
+    assert refused["422"]["content"]["application/json"]["schema"]["$ref"].endswith("ErrorAnswer")
+    assert "<b>415</b> the file is not an image objrec reads" in docs.text
     assert client.get("/redoc").status_code == 404
 
 
@@ -236,7 +250,7 @@ def test_predict_s_answer_is_the_class_or_unknown_as_predict_json_s(client):
     answered = client.post("/predict", files=red).json()
     assert answered["answer"] == answered["topk"][0]["class"] == "red"
     app = create_app(client.run, runtime="torch", threshold=answered["score"] + 0.1)
-    with TestClient(app) as strict:
+    with local_client(app) as strict:
         rejected = strict.post("/predict", files=red).json()
     assert rejected["unknown"] is True and rejected["answer"] == "unknown"
     assert list(rejected)[:3] == ["filename", "answer", "unknown"]  # predict's order, less path
@@ -251,7 +265,7 @@ def barely_familiar_answer(client) -> dict:
     score = client.post("/predict", files=blue).json()["score"]
     assert client.get("/info").json()["unknown_score_readable"] is True
     app = create_app(client.run, runtime="torch", threshold=score - NEAR_LINE / 2.5)
-    with TestClient(app) as near:
+    with local_client(app) as near:
         return near.post("/predict", files=blue).json()
 
 
@@ -309,6 +323,26 @@ def test_bad_requests_get_a_clear_4xx_json_error(client, files, data, status, wo
     body = response.json()
     assert set(body) == {"error"} and words in body["error"]
     assert "Traceback" not in response.text
+
+
+def test_a_form_that_cannot_be_read_is_told_what_to_send_and_logged(client, caplog):
+    """A file name of 5,000 characters puts a part's headers over python-multipart's 4 KiB: the
+    answer was Starlette's "Invalid multipart data." alone, and the log said nothing. So is a
+    multipart body without its boundary."""
+    long_name = {"file": ("x" * 5000 + ".jpg", png_bytes(), "image/png")}
+    with caplog.at_level("INFO", logger="objrec.serve.events"):
+        refused = client.post("/predict", files=long_name)
+    assert refused.status_code == 400
+    assert refused.json()["error"] == (
+        "the form (multipart/form-data) could not be read (Invalid multipart data): send the "
+        "image as curl -F file=@photo.jpg sends it, under a file name of fewer than 4,000 "
+        "characters"
+    )
+    assert "/predict without an image from testclient: refused, 400: the form" in caplog.text
+    headers = {"content-type": "multipart/form-data"}
+    bare = client.post("/predict", content=b"--x--", headers=headers)
+    assert bare.status_code == 400 and "could not be read (Missing boundary" in bare.text
+    assert client.post("/predict", files={"file": ("é" * 300 + ".png", png_bytes())}).is_success
 
 
 def test_an_image_sent_as_the_body_is_told_to_come_in_the_form_field_file(client):
@@ -374,7 +408,7 @@ def test_a_failure_of_the_server_s_own_is_a_json_error_the_page_can_show(
         raise RuntimeError("/home/someone/run: the model failed")
 
     monkeypatch.setattr(serve, "answer_json", fails)
-    quiet = TestClient(client.app, raise_server_exceptions=False)
+    quiet = local_client(client.app, raise_server_exceptions=False)
     with caplog.at_level("INFO", logger="objrec.serve.events"):
         response = quiet.post("/predict", files={"file": ("x.png", png_bytes(), "image/png")})
     assert response.status_code == 500
@@ -735,7 +769,7 @@ def test_each_worker_of_several_takes_the_upload_limit(client, monkeypatch):
 
     for name, value in worker_environment(client.run, "torch", "cpu", None, True, 1000).items():
         monkeypatch.setenv(name, value)
-    with TestClient(app_from_env()) as worker:
+    with local_client(app_from_env()) as worker:
         answer = worker.post("/predict", files={"file": ("x.png", png_bytes(), "image/png")})
     assert answer.status_code == 413 and "(1,000 bytes)" in answer.json()["error"]
 
@@ -1014,10 +1048,10 @@ def test_serve_decodes_as_many_pixels_as_objrec_reads_and_says_its_limit(
 
     assert f"({MAX_PIXELS:,}, or the environment's OBJREC_MAX_PIXELS)" in cli.commands["serve"].help
     monkeypatch.delenv("OBJREC_MAX_PIXELS", raising=False)
-    with TestClient(create_app(trained_once, runtime="torch")) as client:
+    with local_client(create_app(trained_once, runtime="torch")) as client:
         assert client.get("/info").json()["max_pixels"] == MAX_PIXELS
     monkeypatch.setenv("OBJREC_MAX_PIXELS", "10000")
-    with TestClient(create_app(trained_once, runtime="torch")) as client:
+    with local_client(create_app(trained_once, runtime="torch")) as client:
         assert client.get("/info").json()["max_pixels"] == 10_000
         assert client.post("/predict", files={"file": ("ok.png", plain_png(100, 100))}).is_success
         with caplog.at_level("WARNING", logger="objrec.serve"):
@@ -1046,7 +1080,7 @@ def test_serve_takes_a_lower_pixel_limit_for_its_uploads_and_says_it(
 
     monkeypatch.delenv("OBJREC_MAX_PIXELS", raising=False)
     app = create_app(trained_once, runtime="torch", max_pixels=10_000)
-    with TestClient(app) as client:
+    with local_client(app) as client:
         assert client.get("/info").json()["max_pixels"] == 10_000
         assert client.post("/predict", files={"file": ("ok.png", plain_png(100, 100))}).is_success
         with caplog.at_level("WARNING", logger="objrec.serve"):
@@ -1120,7 +1154,7 @@ def test_serve_passes_its_pixel_limit_on_to_each_worker(client, monkeypatch):
         client.run, "torch", "cpu", None, True, 10**6, 50
     ).items():
         monkeypatch.setenv(name, value)
-    with TestClient(app_from_env()) as worker:
+    with local_client(app_from_env()) as worker:
         answer = worker.post("/predict", files={"file": ("x.png", png_bytes(), "image/png")})
     assert answer.status_code == 413 and "limit of 50 pixels" in answer.json()["error"]
 
@@ -1147,7 +1181,7 @@ def test_cors_origin_lets_that_website_s_pages_call_the_api_and_no_other(trained
     """The persona37b shop's page at https://shop.example could not read /predict's answer (no
     Access-Control-Allow-Origin): `cors_origins` names the pages that may, and only those."""
     app = create_app(trained_once, runtime="torch", cors_origins=["HTTPS://Shop.example:443"])
-    with TestClient(app) as shop:
+    with local_client(app) as shop:
         allowed = shop.options("/predict", headers={"Origin": SHOP, **PREFLIGHT})
         other = shop.options("/predict", headers={"Origin": "https://other.example", **PREFLIGHT})
         png = {"file": ("x.png", png_bytes())}
@@ -1178,18 +1212,21 @@ def test_a_failure_of_the_server_s_own_carries_the_cors_headers_too(trained_once
     monkeypatch.setattr(serve, "answer_json", fails)
     app = create_app(trained_once, runtime="torch", cors_origins=[SHOP])
     png = {"file": ("x.png", png_bytes())}
-    with TestClient(app, raise_server_exceptions=False) as shop:
+    with local_client(app, raise_server_exceptions=False) as shop:
         failed = shop.post("/predict", headers={"Origin": SHOP}, files=png)
     assert failed.status_code == 500 and failed.json() == {"error": serve.SERVER_ERROR}
     assert failed.headers["access-control-allow-origin"] == SHOP
-    with TestClient(app) as strict, pytest.raises(RuntimeError, match="the model failed"):
+    with (
+        local_client(app) as strict,
+        pytest.raises(RuntimeError, match="the model failed"),
+    ):
         strict.post("/predict", headers={"Origin": SHOP}, files=png)
 
 
 def test_cors_origin_star_lets_any_website_and_is_warned_of(trained_once, caplog):
     with caplog.at_level("WARNING", logger="objrec.serve"):
         app = create_app(trained_once, runtime="torch", cors_origins=[SHOP, "*"])
-    with TestClient(app) as anyone:
+    with local_client(app) as anyone:
         preflight = anyone.options("/info", headers={"Origin": "https://x.example", **PREFLIGHT})
         assert anyone.get("/info").json()["cors_origins"] == ["*"]
     assert preflight.headers["access-control-allow-origin"] == "*"
@@ -1271,7 +1308,7 @@ def test_serve_passes_its_cors_origins_on_says_them_and_gives_them_to_each_worke
     settings = (client.run, "torch", "cpu", None, True, 10**6, None, [SHOP, "http://a.b:8080"])
     for name, value in worker_environment(*settings).items():
         monkeypatch.setenv(name, value)
-    with TestClient(app_from_env()) as worker:
+    with local_client(app_from_env()) as worker:
         assert worker.get("/info").json()["cors_origins"] == [SHOP, "http://a.b:8080"]
 
 
@@ -1303,7 +1340,7 @@ def test_a_running_server_answers_with_the_model_trained_again_into_its_run(
     os.utime(run / "model.safetensors", (an_hour_ago, an_hour_ago))
     app = create_app(run, runtime="torch", check_every=None)  # looks driven by the test
     image = {"file": ("x.png", png_bytes(), "image/png")}
-    with TestClient(app) as server:
+    with local_client(app) as server:
         before = server.get("/info").json()
         marks = [server.get("/info").headers["x-objrec-model"]]
         marks.append(server.post("/predict", files=image).headers["x-objrec-model"])
@@ -1332,7 +1369,10 @@ def test_a_half_written_checkpoint_never_replaces_the_model_served(trained_once,
     app = create_app(run, runtime="torch", check_every=None)
     whole = (run / "model.safetensors").read_bytes()
     (run / "model.safetensors").write_bytes(whole[: len(whole) // 2])
-    with TestClient(app) as server, caplog.at_level("WARNING", logger="objrec.served"):
+    with (
+        local_client(app) as server,
+        caplog.at_level("WARNING", logger="objrec.served"),
+    ):
         assert [app.state.served.check() for _ in range(3)] == [False] * 3
         info = server.get("/info").json()
         answer = server.post("/predict", files={"file": ("x.png", png_bytes(), "image/png")})
@@ -1434,3 +1474,90 @@ def test_an_upload_s_size_is_said_in_the_unit_that_reads_best(n_bytes, words):
     from objrec.serve import upload_size
 
     assert upload_size(n_bytes) == words
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "localhost.evil.example."])
+def test_a_request_sent_to_a_name_of_another_website_is_refused_before_it_is_answered(
+    client, caplog, host
+):
+    """DNS rebinding: a website points a name of its own at this machine, and its page, opened
+    in a browser here, then drives a server bound to loopback and reads the answers. Such a
+    request carries the website's name as its Host: it was answered; it is refused (400, in
+    JSON, naming the name), and the server's log tells its operator how to allow a name."""
+    with caplog.at_level("WARNING", logger="objrec.serve"):
+        read = client.get("/info", headers={"host": host})
+        sent = client.post(
+            "/predict", files={"file": ("r.png", png_bytes())}, headers={"host": host}
+        )
+    name = host.split(":")[0].rstrip(".")
+    for refused in (read, sent):
+        assert refused.status_code == 400 and refused.headers["x-content-type-options"] == "nosniff"
+        error = refused.json()["error"]
+        assert error.startswith(f"this server does not answer requests sent to the name {name} ")
+        assert "DNS rebinding" in error and "ask whoever runs it to allow this name" in error
+    assert f"refused a request sent to the name {name} (its Host header)" in caplog.text
+    assert "if it is a name of this server's (its DNS name, or a reverse proxy's" in caplog.text
+    assert f"objrec serve --allowed-host {name} answers to it" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["localhost", "LocalHost:8000", "app.localhost", "127.0.0.1:8000", "[::1]:8000", "192.0.2.7"],
+)
+def test_a_request_sent_to_an_address_or_localhost_is_answered(client, host):
+    """A page cannot make a browser send an IP address or localhost as the Host of a request
+    unless the browser opened that address itself: those are answered, as are requests without
+    a Host header (HTTP/1.0)."""
+    assert client.get("/health", headers={"host": host}).json() == {"status": "ok"}
+
+
+def test_the_names_a_server_answers_to_are_its_host_this_machine_s_and_those_allowed(monkeypatch):
+    """``serve --host photos.lan`` answers to photos.lan; any server to this machine's own name
+    (as colleagues type it: gpu-box, gpu-box.local); ``allowed_hosts`` adds names,
+    ``*.office.lan`` those under a domain, ``*`` any; a name that is no host name is refused."""
+    from objrec.errors import ObjrecError
+    from objrec.serve import host_allowed, server_names
+
+    monkeypatch.setattr(socket, "gethostname", lambda: "GPU-Box.office.lan")
+    machine = ["gpu-box.office.lan", "gpu-box", "gpu-box.local"]
+    assert server_names("127.0.0.1") == server_names("::1") == server_names("0.0.0.0") == machine
+    assert server_names("Photos.LAN") == ["photos.lan", *machine]
+    assert server_names("0.0.0.0", ["x.lan."]) == ["x.lan", *machine]
+    names = server_names("127.0.0.1", ["objrec.office.lan", "*.lab.lan"])
+    assert host_allowed("objrec.office.lan", names) and host_allowed("cam.lab.lan", names)
+    assert not host_allowed("lab.lan", names) and not host_allowed("evil-lab.lan", names)
+    assert not host_allowed("office.lan", names) and host_allowed("any.where", ["*"])
+    for given in ("http://objrec.lan/", "objrec.lan:8000", "a.*.lan", "x/y"):
+        with pytest.raises(ObjrecError, match=f"`allowed_host` {re.escape(given)} is not a host"):
+            server_names("127.0.0.1", [given])
+
+
+def test_allowed_host_lets_a_server_answer_to_a_name_and_every_worker_too(client, monkeypatch):
+    """``--allowed-host objrec.office.lan`` (a DNS name of the server, or a reverse proxy that
+    passes its own public name on): requests sent to it are answered, by each of several
+    workers too; a usage error names the option."""
+    from objrec import cli, serve
+    from objrec.serve import app_from_env, worker_environment
+
+    asked = []
+    monkeypatch.setattr(serve, "serve", lambda *args, **kwargs: asked.append(kwargs))
+    assert cli.main(["serve", str(client.run), "--allowed-host", "Objrec.Office.LAN"]) == 0
+    assert asked[0]["allowed_hosts"] == ["objrec.office.lan"]
+    monkeypatch.undo()
+    settings = (client.run, "torch", "cpu", None, True, 10**6, None, [], ["objrec.office.lan"])
+    for name, value in worker_environment(*settings).items():
+        monkeypatch.setenv(name, value)
+    with TestClient(app_from_env(), base_url="http://objrec.office.lan:8000") as worker:
+        assert worker.get("/health").status_code == 200
+        assert worker.get("/health", headers={"host": "other.office.lan"}).status_code == 400
+
+
+def test_allowed_host_that_is_no_host_name_is_a_usage_error(tmp_path, capsys, monkeypatch):
+    from objrec import serve
+    from objrec.cli import main
+
+    monkeypatch.setattr(serve, "serve", lambda *args, **kwargs: pytest.fail("served"))
+    code = main(["serve", str(tmp_path), "--allowed-host", "http://objrec.lan:8000/"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert err.startswith("error: --allowed-host http://objrec.lan:8000/ is not a host name"), err

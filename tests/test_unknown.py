@@ -16,7 +16,7 @@ from objrec.inference import Recognizer
 from objrec.kept import KeptThreshold
 from objrec.predict import predict
 
-from .conftest import TaskRecorder
+from .conftest import TaskRecorder, local_client
 
 
 def planted(path):
@@ -69,17 +69,15 @@ def test_the_planted_input_is_unknown_through_predict_and_known_images_are_not(
 
 @pytest.mark.slow
 def test_the_api_and_serve_say_unknown(trained_run, tmp_path):
-    from fastapi.testclient import TestClient
-
     from objrec.serve import create_app
 
     odd = planted(tmp_path / "odd.png").read_bytes()
     for runtime in ("torch", "onnx"):
-        client = TestClient(create_app(trained_run, runtime=runtime))
+        client = local_client(create_app(trained_run, runtime=runtime))
         body = client.post("/predict", files={"file": ("odd.png", odd, "image/png")}).json()
         assert body["unknown"] is True and len(body["topk"]) == 3
         assert client.get("/info").json()["unknown_score"] == "mahalanobis+knn"
-    client = TestClient(create_app(trained_run, runtime="torch", unknown=False))
+    client = local_client(create_app(trained_run, runtime="torch", unknown=False))
     body = client.post("/predict", files={"file": ("odd.png", odd, "image/png")}).json()
     assert body["unknown"] is False
     page = client.get("/").text
@@ -188,17 +186,15 @@ def run_before_the_familiarity(run):
 def test_a_run_trained_before_the_familiarity_is_said_to_have_a_score_without_a_scale(
     trained_run, tmp_path
 ):
-    from fastapi.testclient import TestClient
-
     from objrec.cli.evaluation import confidence_lines
     from objrec.serve import create_app
 
     assert Recognizer.load(trained_run).readable_score
-    info = TestClient(create_app(trained_run, runtime="torch")).get("/info").json()
+    info = local_client(create_app(trained_run, runtime="torch")).get("/info").json()
     assert info["unknown_score_readable"] is True
     old = run_before_the_familiarity(trained_run)
     assert not Recognizer.load(old).readable_score
-    info = TestClient(create_app(old, runtime="torch")).get("/info").json()
+    info = local_client(create_app(old, runtime="torch")).get("/info").json()
     assert info["unknown_score_readable"] is False and info["unknown_threshold"] != 0
     metrics = {
         "temperature": 1.0,

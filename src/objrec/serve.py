@@ -3,8 +3,8 @@
 ``POST /predict`` (multipart field ``file``, optional ``topk`` and ``tta``) returns the object
 ``predict --json`` gives for an image, ``filename`` in place of ``path`` (``Prediction.to_json``;
 docs/json.md, "predict", lists the keys); ``GET /`` is a page where a person picks or drops an
-image; ``GET /health``, ``/info``, ``/docs`` (Swagger UI, from a
-CDN; offline, a note pointing to ``/openapi.json``). The model loads at start, and again when its
+image; ``GET /health``, ``/info``, ``/docs`` (the API written out from ``/openapi.json``, with
+nothing loaded from elsewhere: ``api_docs``). The model loads at start, and again when its
 file is replaced (``served``: a retrain); uploads are answered on a few threads of the app's own
 (:data:`ANSWERING_AT_ONCE`), which share it safely, while the others wait. Every bad request gets a
 4xx JSON ``{"error": ...}``: an empty or missing file, a non-image, an upload over the size limit
@@ -16,7 +16,9 @@ limit (a chunked upload, or one whose Content-Length is wrong), never after stor
 No CORS headers unless ``cors_origins`` names the web pages' origins that may call the API from
 their JavaScript (:func:`add_cors`). The page comes with a Content-Security-Policy that lets its
 own script alone run (:func:`page_policy`), every answer with ``nosniff`` (:class:`NoSniff`). No
-login: whoever reaches the port may use it (``serve`` binds to loopback unless told otherwise).
+login: whoever reaches the port may use it (``serve`` binds to loopback unless told otherwise);
+but a request sent to a name the server does not answer to is refused, so that no website can
+point a name of its own at it (DNS rebinding: :class:`RefuseOtherHosts`).
 """
 
 from __future__ import annotations
@@ -49,8 +51,8 @@ from urllib.parse import urlsplit
 
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
 from starlette.datastructures import Headers
 from starlette.datastructures import UploadFile as StarletteUploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -58,6 +60,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from objrec import __version__
+from objrec.api_docs import docs_html, docs_policy
 from objrec.devices import resolve_device
 from objrec.errors import ObjrecError
 from objrec.images import MAX_PIXELS_VARIABLE, UnreadableImageError, open_image, pixel_limit
@@ -99,7 +102,23 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> JSONRespo
     if exc.status_code == 413 and not isinstance(exc, HTTPException):
         log_too_large(request.app.state.max_upload_bytes)
         return _error(413, too_large_text(request.app.state.max_upload_bytes))
+    if exc.status_code == 400 and not isinstance(exc, HTTPException):  # the form's parser
+        sentence = unreadable_form_text(str(exc.detail))
+        if request.url.path == "/predict":
+            log_request(request, None, f"refused, 400: {sentence}")
+        return _error(400, sentence)
     return _error(exc.status_code, str(exc.detail), exc.headers)
+
+
+def unreadable_form_text(detail: str) -> str:
+    """The 400's words for a form Starlette's parser could not read: its own words alone
+    ("Invalid multipart data.") said neither what nor what to do. A part's headers over 4 KiB
+    (python-multipart's limit) are such a form: a file name of 5,000 characters was one."""
+    return (
+        f"the form (multipart/form-data) could not be read ({detail.rstrip('.')}): send the "
+        "image as curl -F file=@photo.jpg sends it, under a file name of fewer than 4,000 "
+        "characters"
+    )
 
 
 SERVER_ERROR = "the server failed on this request (its log says why); try again, or another image"
@@ -446,6 +465,123 @@ def warn_of_any_origin(origins: Sequence[str]) -> None:
         )
 
 
+LOCAL_NAMES = ("localhost",)
+"""Names every browser takes to be this machine, never looking them up (``*.localhost`` too,
+RFC 6761): a website cannot make them point elsewhere, so the Host check allows them."""
+ANY_HOST = "*"
+
+
+def host_of(header: str) -> str | None:
+    """The host a Host header names (``Photos.LAN:8000`` -> ``photos.lan``, ``[::1]:8000`` ->
+    ``::1``), lower case and without a final dot; None for a header that names none (a user
+    part, a bad port, a path)."""
+    try:
+        parts = urlsplit(f"//{header}")
+        _ = parts.port  # ValueError for a port that is no number
+    except ValueError:
+        return None
+    if parts.username is not None or parts.path or parts.query or not parts.hostname:
+        return None
+    return parts.hostname.rstrip(".")
+
+
+def is_address(host: str) -> bool:
+    """Whether ``host`` is an IP address (v4, or v6 as a Host header gives it without brackets)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def host_allowed(host: str, names: Sequence[str]) -> bool:
+    """Whether a request sent to ``host`` (:func:`host_of`) is answered: an IP address, a name
+    of :data:`LOCAL_NAMES` (or under one), or one of ``names`` (``*.office.lan``: any name under
+    office.lan; ``*``: any). A page cannot send an IP address or ``localhost`` as the Host of a
+    request to this server unless the browser opened that address: DNS rebinding needs a name
+    of the attacker's (``evil.example``, made to point at this server)."""
+    if is_address(host) or any(host == n or host.endswith(f".{n}") for n in LOCAL_NAMES):
+        return True
+    return any(
+        n == ANY_HOST or host == n or (n.startswith("*.") and host.endswith(n[1:])) for n in names
+    )
+
+
+def allowed_host(name: str) -> str:
+    """``name`` as the Host check compares it (:func:`host_allowed`): a host name, lower case,
+    without a final dot; ``*.`` and a name; ``*``. Anything else (a URL, a port, a path) is
+    refused in one sentence."""
+    given = name.strip().lower().rstrip(".")
+    if given == ANY_HOST:
+        return given
+    host = host_of(given.removeprefix("*."))
+    if host is None or host != given.removeprefix("*.") or "*" in host:
+        raise ObjrecError(
+            f"`allowed_host` {name} is not a host name: give the name people type in their "
+            "browser's address bar, without scheme, port or path (objrec.office.lan), "
+            "*.office.lan for every name under office.lan, or * for any"
+        )
+    return given
+
+
+def server_names(host: str, names: Sequence[str] = ()) -> list[str]:
+    """The names a server bound to ``host`` answers to beside addresses and ``localhost``
+    (:func:`host_allowed`): ``names`` (:func:`allowed_host`), ``host`` when it is a name, and
+    this machine's own (``socket.gethostname()``, its first label, and that label under
+    ``.local``, the name mDNS gives it on a LAN), as colleagues type it: no website chooses
+    them. A name is never looked up (an offline network may have no DNS to answer)."""
+    found = [allowed_host(n) for n in names]
+    if host not in WILDCARD_HOSTS and not is_address(host.strip("[]")):
+        found.append(host.lower().rstrip("."))
+    machine = socket.gethostname().lower().rstrip(".")
+    label = machine.split(".")[0]
+    found += [machine, label, f"{label}.local"] if label else []
+    return list(dict.fromkeys(n for n in found if n))
+
+
+def wrong_host_text(host: str | None) -> str:
+    """The 400's words for a request sent to a name this server does not answer to."""
+    sent = f"the name {host}" if host else "no host name it can read"
+    return (
+        f"this server does not answer requests sent to {sent} (its Host header), so that no "
+        "website can point a name of its own at it (DNS rebinding): open it by its address or "
+        "as localhost, or ask whoever runs it to allow this name"
+    )
+
+
+def log_wrong_host(host: str | None) -> None:
+    """Tell the operator, in the log, of a request refused for its Host, and how to allow it."""
+    log.warning(
+        "refused a request sent to the name %s (its Host header), as a website's page would "
+        "send one through DNS rebinding; if it is a name of this server's (its DNS name, or a "
+        "reverse proxy's public name), objrec serve --allowed-host %s answers to it "
+        "(create_app's allowed_hosts in Python)",
+        host or "(none readable)",
+        host or "NAME",
+    )
+
+
+class RefuseOtherHosts:
+    """Answers 400 to a request whose Host header names a host this server does not answer to
+    (:func:`host_allowed`), before anything else reads it: a page of another website that has
+    made its own name point at this machine (DNS rebinding) would otherwise drive a server
+    bound to loopback from its visitor's browser, and read the answers. A request without a
+    Host header (HTTP/1.0) names no host a page could choose, and is answered."""
+
+    def __init__(self, app: ASGIApp, names: Sequence[str]) -> None:
+        self.app, self.names = app, list(names)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        header = Headers(scope=scope).get("host") if scope["type"] == "http" else None
+        if header is not None:
+            host = host_of(header)
+            if host is None or not host_allowed(host, self.names):
+                log_wrong_host(host)
+                await _error(400, wrong_host_text(host))(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def add_cors(app: FastAPI, origins: Sequence[str]) -> None:
     """Starlette's CORS middleware around ``app``, outermost, for the (checked) ``origins``: a
     web page of one of them may call the API from its JavaScript and read the answers (a GET or
@@ -584,26 +720,6 @@ def warm_up(recognizer: Recognizer, answering: ThreadPoolExecutor) -> None:
     log.info("the model answered a first image in %.2f s", time.perf_counter() - started)
 
 
-OFFLINE_DOCS = """
-<div id="offline" hidden
-  style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem">
-<h1>objrec: the API</h1>
-<p>This page shows the API with Swagger UI, which the browser loads from the internet
-(cdn.jsdelivr.net), and this browser could not reach it: it is offline, or the site is blocked.</p>
-<p>The API's description is at <a href="openapi.json">openapi.json</a>, served by objrec itself.
-In short: <code>POST /predict</code> with the image as the form field <code>file</code> (optional
-<code>topk</code>, <code>tta</code>), for example
-<code>curl -F file=@photo.jpg http://HOST:PORT/predict</code>; <code>GET /info</code> gives the
-model's classes; <code>objrec serve --help</code> says more.</p>
-</div>
-<script>
-if (typeof SwaggerUIBundle === "undefined") document.getElementById("offline").hidden = false;
-</script>
-"""
-"""What ``/docs`` shows when Swagger UI's script could not be loaded from its CDN: the page was
-blank, offline."""
-
-
 def served_files(run: Path) -> list[Path]:
     """The files whose change brings a new model to a running server: the checkpoint, then the
     threshold ``evaluate --keep-threshold`` keeps beside it (read as the model loads)."""
@@ -611,16 +727,13 @@ def served_files(run: Path) -> list[Path]:
 
 
 def add_docs(app: FastAPI) -> None:
-    """``GET /docs``: FastAPI's Swagger UI, whose script and style come from a CDN, with a note
-    that takes its place when the browser cannot reach the CDN (an offline lab: the page was
-    blank), pointing to ``/openapi.json``, which the app serves itself. A page that works online
-    and says why it cannot offline, rather than no page for either."""
+    """``GET /docs``: the API written out from the app's own schema (``api_docs``), with nothing
+    loaded from elsewhere: FastAPI's Swagger UI loads its script from a CDN, and was blank on an
+    offline LAN. ``/openapi.json`` stays, for tools that read it."""
 
     async def docs(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "").rstrip("/")  # behind a proxy, as FastAPI's
-        page = get_swagger_ui_html(openapi_url=f"{root}{app.openapi_url}", title="objrec: the API")
-        html = bytes(page.body).decode().replace("</body>", OFFLINE_DOCS + "</body>", 1)
-        return HTMLResponse(html)
+        page = docs_html(app.openapi())
+        return HTMLResponse(page, headers={"Content-Security-Policy": docs_policy()})
 
     app.add_route("/docs", docs, include_in_schema=False)
 
@@ -643,6 +756,7 @@ def create_app(
     cors_origins: Sequence[str] = (),
     warn_any_origin: bool = True,
     check_every: float | None = CHECK_EVERY,
+    allowed_hosts: Sequence[str] = (),
 ) -> FastAPI:
     """The app for the model in ``run``, loaded now and run once (:func:`warm_up`), so that the
     first upload is answered as fast as the next; ``threshold``, ``unknown``: as predict's.
@@ -654,8 +768,11 @@ def create_app(
     ``images.pixel_limit``, as train reads images; a lower one bounds the server's memory:
     :func:`upload_pixel_limit`) are refused (413). While the app runs it looks at the model's
     checkpoint file every ``check_every`` seconds (None: never) and answers with the new model
-    once that file is replaced (``served.ServedModel``: a retrain into the run folder)."""
+    once that file is replaced (``served.ServedModel``: a retrain into the run folder). A request
+    sent to a name (its Host header) other than an IP address, ``localhost`` or one of
+    ``allowed_hosts`` (``*.office.lan``; ``*``: any) is refused (400): :class:`RefuseOtherHosts`."""
     check_upload_limit(max_upload_bytes)
+    names = [allowed_host(n) for n in allowed_hosts]
     max_pixels = upload_pixel_limit(max_pixels)
     origins = allowed_origins(cors_origins)
     if warn_any_origin:
@@ -672,14 +789,23 @@ def create_app(
     )
     add_docs(app)
     app.state.max_upload_bytes, app.state.served = max_upload_bytes, served
-    app.add_middleware(AnswerFailuresInside)  # added first: innermost, inside CORS
-    app.add_middleware(RefuseDeclaredOverLimit, max_upload_bytes=max_upload_bytes)
-    app.add_middleware(NoSniff)  # outside the 413 above, inside CORS
-    add_cors(app, origins)  # added last: outermost, so that the 413 above carries its headers
+    add_middlewares(app, max_upload_bytes, names, origins)
     add_error_handlers(app)
     add_reading_routes(app, page, served, (max_upload_bytes, max_pixels, origins), runtime)
     add_predict_route(app, served, answering, max_upload_bytes, max_pixels)
     return app
+
+
+def add_middlewares(
+    app: FastAPI, max_upload_bytes: int, names: Sequence[str], origins: Sequence[str]
+) -> None:
+    """What ``app`` does around every request, innermost first: its own failures answered as
+    500s, the 413 from a Content-Length, the Host check's 400, ``nosniff``, then CORS."""
+    app.add_middleware(AnswerFailuresInside)  # added first: innermost, inside CORS
+    app.add_middleware(RefuseDeclaredOverLimit, max_upload_bytes=max_upload_bytes)
+    app.add_middleware(RefuseOtherHosts, names=names)  # before the 413: a stranger's, at once
+    app.add_middleware(NoSniff)  # outside the 400 and 413 above, inside CORS
+    add_cors(app, origins)  # added last: outermost, so that the 413 above carries its headers
 
 
 def serve_model(
@@ -699,6 +825,51 @@ def serve_model(
         return recognizer
 
     return ServedModel(load, served_files(run))
+
+
+class ErrorAnswer(BaseModel):
+    """Every refusal's body, as /openapi.json says it (it said FastAPI's ``{"detail": [...]}``
+    for a 422, which objrec never sends)."""
+
+    error: str = Field(description="one sentence: what was wrong, naming the file or the field")
+
+
+PREDICT_TEXT = (
+    "Answer one image: the keys of objrec predict --json, without path: filename, answer (the "
+    "closest class, or unknown), unknown, score (its familiarity), barely_familiar, "
+    "unknown_threshold, unknown_threshold_kept_on, topk, the closest classes with their "
+    "probabilities, and confused_with (null from serve)."
+)
+PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorAnswer, "description": text}
+    for code, text in (
+        (
+            400,
+            "the file is empty, the form cannot be read, or the request was sent to a name "
+            "this server does not answer to (its Host header)",
+        ),
+        (
+            413,
+            "the file is over the server's upload limit (max_upload_bytes in /info), or the "
+            "image over its pixel limit (max_pixels)",
+        ),
+        (415, "the file is not an image objrec reads, or is damaged (cut short)"),
+        (
+            422,
+            "a form field missing or wrong: no file, topk not a whole number from 1 to 20, "
+            "tta not true or false, a field given in the URL, more than one image",
+        ),
+        (500, "the server failed on this request (its log says why)"),
+    )
+}
+"""``/predict``'s refusals, for ``/openapi.json`` and ``/docs``."""
+PAGE_TEXT = "The page to try the model: pick or drop an image, and see its closest classes."
+HEALTH_TEXT = 'The server is up: {"status": "ok"}.'
+INFO_TEXT = (
+    "The model served: its classes, validation accuracy, backbone, what runs it and why, the "
+    "server's limits (max_upload_bytes, max_pixels), the unknown answer's score and threshold, "
+    "when the model was loaded, and the CORS origins allowed."
+)
 
 
 def add_predict_route(
@@ -722,12 +893,17 @@ def add_predict_route(
         job = answering.submit(answer_upload, recognizer, file, topk, tta, **limits)
         return await asyncio.wrap_future(job)
 
-    @app.post("/predict", max_body_size=body_limit(max_upload_bytes))
+    @app.post(
+        "/predict",
+        max_body_size=body_limit(max_upload_bytes),
+        description=PREDICT_TEXT,
+        responses=PREDICT_ERRORS,
+    )
     async def predict(
         request: Request,
         response: Response,
         file: Annotated[UploadFile, File(description="an image file")],
-        topk: Annotated[int, Form(ge=1, le=MAX_TOPK)] = 5,
+        topk: Annotated[int, Form(ge=1, le=MAX_TOPK, description="how many classes to give")] = 5,
         tta: Annotated[bool, Form(description="average over the test-time views")] = False,
     ) -> dict:
         started = time.perf_counter()
@@ -825,15 +1001,15 @@ def add_reading_routes(
 
     policy = {"Content-Security-Policy": page_policy(page)}
 
-    @app.get("/", response_class=HTMLResponse)
+    @app.get("/", response_class=HTMLResponse, description=PAGE_TEXT)
     def index() -> HTMLResponse:
         return HTMLResponse(page, headers=policy)
 
-    app.add_api_route("/health", health, methods=["GET"])
+    app.add_api_route("/health", health, methods=["GET"], description=HEALTH_TEXT)
 
     max_upload_bytes, max_pixels, origins = limits
 
-    @app.get("/info")
+    @app.get("/info", description=INFO_TEXT)
     def info(response: Response) -> dict:
         recognizer, response.headers[MODEL_HEADER], about = served.now()
         return (
@@ -935,9 +1111,10 @@ def worker_environment(
     max_upload_bytes: int,
     max_pixels: int | None = None,
     cors_origins: Sequence[str] = (),
+    allowed_hosts: Sequence[str] = (),
 ) -> dict[str, str]:
     """What :func:`app_from_env` reads in each of several worker processes (the CORS origins
-    space-separated: an origin holds no space)."""
+    and the allowed hosts space-separated: neither holds a space)."""
     return {
         "OBJREC_SERVE_RUN": str(run.resolve()),
         "OBJREC_SERVE_RUNTIME": runtime or "",
@@ -947,6 +1124,7 @@ def worker_environment(
         "OBJREC_SERVE_MAX_UPLOAD_BYTES": str(max_upload_bytes),
         "OBJREC_SERVE_MAX_PIXELS": "" if max_pixels is None else str(max_pixels),
         "OBJREC_SERVE_CORS_ORIGINS": " ".join(cors_origins),
+        "OBJREC_SERVE_ALLOWED_HOSTS": " ".join(allowed_hosts),
     }
 
 
@@ -973,6 +1151,7 @@ def app_from_env() -> FastAPI:
         device=os.environ.get("OBJREC_SERVE_DEVICE", "auto"),
         cors_origins=os.environ.get("OBJREC_SERVE_CORS_ORIGINS", "").split(),
         warn_any_origin=False,  # serve warned once, not once per worker
+        allowed_hosts=os.environ.get("OBJREC_SERVE_ALLOWED_HOSTS", "").split(),
     )
 
 
@@ -1194,25 +1373,25 @@ def serve(
     max_pixels: int | None = None,
     cors_origins: Sequence[str] = (),
     worker_logging: Mapping[str, Any] | None = None,
+    allowed_hosts: Sequence[str] = (),
 ) -> None:
     """Run the app under uvicorn until stopped; binds to loopback unless ``host`` says otherwise.
 
     The model is loaded (checked, with several ``workers``) and the port bound before anything is
     served, so a wrong run folder or a busy port raises ``ObjrecError``. ``on_loaded(runs, why)``
     is called once the model is loaded, with what runs it and why (:func:`runs_and_why`);
-    ``on_ready(url)`` once the server answers at ``url`` (with the port it got when ``port`` is
-    0). Uploads over ``max_upload_bytes``, and images over ``max_pixels`` (default: objrec's own
-    limit), are refused. ``cors_origins``: as :func:`create_app`'s. ``worker_logging``: a
-    ``logging.config.dictConfig`` each of several ``workers`` applies as it starts: they are new
-    processes, without this one's logging, whose warnings and events would read otherwise.
+    ``on_ready(url)`` once the server answers at ``url`` (its real port, for ``port`` 0). The
+    limits, ``cors_origins`` and ``allowed_hosts``: as :func:`create_app`'s, which answers
+    ``host``'s name and this machine's too (:func:`server_names`). ``worker_logging``: a
+    ``logging.config.dictConfig`` each of several ``workers`` (new processes) applies as it starts.
     """
     import uvicorn
 
     check_workers(workers)
     check_upload_limit(max_upload_bytes)
     max_pixels = upload_pixel_limit(max_pixels)  # refused here, not by each worker
-    origins = allowed_origins(cors_origins)
-    settings = (runtime, device, threshold, unknown, max_upload_bytes, max_pixels, origins)
+    allowed = allowed_origins(cors_origins), server_names(host, allowed_hosts)
+    settings = (runtime, device, threshold, unknown, max_upload_bytes, max_pixels, *allowed)
     with workers_environment():
         if workers > 1 and worker_logging is not None:
             os.environ[WORKER_LOGGING] = json.dumps(worker_logging)
@@ -1250,8 +1429,8 @@ def app_to_serve(
     """What uvicorn serves, and what runs the model and why: with several ``workers``, the name
     of the factory each worker process builds its app with from the environment (the settings
     checked here first); else the app itself. ``settings``: ``serve``'s runtime, device,
-    threshold, unknown, max_upload_bytes, max_pixels and cors_origins."""
-    runtime, device, threshold, unknown, max_upload_bytes, max_pixels, origins = settings
+    threshold, unknown, max_upload_bytes, max_pixels, cors_origins and allowed_hosts."""
+    runtime, device, threshold, unknown, max_upload_bytes, max_pixels, origins, names = settings
     if workers > 1:
         runs = check_settings(run, runtime, device, threshold, unknown)
         warn_of_any_origin(origins)  # once here: each worker's app warns of nothing
@@ -1263,6 +1442,7 @@ def app_to_serve(
         unknown=unknown,
         device=device,
         cors_origins=origins,
+        allowed_hosts=names,
     )
     return app, start_words(app.state.served.recognizer, runtime)
 

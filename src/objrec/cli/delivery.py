@@ -266,6 +266,18 @@ def kept_words(kept) -> str:
     "/. * lets any website's pages use this server, and is warned of. serve says them as it "
     "starts, /info in cors_origins. Left out, no CORS headers.",
 )
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Also answer requests sent to NAME (as typed in the browser's address bar, without "
+    "port: objrec.office.lan; *.office.lan for every name under it; * for any); repeat it for "
+    "each. serve answers its IP addresses, localhost, this machine's own name and --host's; "
+    "a request sent to any other name is refused (400), so that no "
+    "website can point a name of its own at this server (DNS rebinding). Needed for a DNS name "
+    "of the server, or a reverse proxy that passes on its own public name.",
+)
 @unknown_options
 @device_option
 def serve(
@@ -280,6 +292,7 @@ def serve(
     no_unknown: bool,
     device: str,
     cors_origins: tuple[str, ...],
+    allowed_hosts: tuple[str, ...],
 ) -> None:
     """Serve the model in RUN: a page to try it at / and a JSON API at /predict.
 
@@ -291,15 +304,13 @@ def serve(
       GET  /          a page: pick or drop an image, see its top-5 as bars
       GET  /health, GET /info (classes, backbone, version, and runtime,
                       int8_engine, runs and runs_why: what runs the model, why)
-      GET  /docs      the API in Swagger UI, from the internet (offline: /openapi.json)
+      GET  /docs      the API described for scripts (offline too); /openapi.json
 
-    \b
     For example: curl -F file=@photo.jpg http://127.0.0.1:8000/predict
 
-    The model answers one photo of the built-in sample before the server says it is up, so that
-    the first upload is answered as fast as the next ones. An image that would decode to more
-    pixels than objrec reads (89,478,485, or the environment's OBJREC_MAX_PIXELS), or than
-    --max-pixels, is answered 413. A model trained again into RUN is served seconds later.
+    An image of more pixels than objrec reads (89,478,485, or the environment's OBJREC_MAX_PIXELS)
+    or than --max-pixels gets a 413. The model answers a sample photo before the server is up (the
+    first upload is as fast as the next); one trained again into RUN is served seconds later.
     """
     refuse_unknown_conflict(threshold, no_unknown)
     from objrec.serve import serve as run_serve
@@ -316,6 +327,7 @@ def serve(
         max_pixels=max_pixels,
         cors_origins=origins,
         worker_logging=show_server_events(),
+        allowed_hosts=checked_names(allowed_hosts),
     )
 
 
@@ -344,6 +356,14 @@ def checked_settings(
     pixel_limit()  # the environment's limit, before the option is checked against it
     from_options(upload_pixel_limit, max_pixels)
     return max_upload_bytes, from_options(allowed_origins, cors_origins)
+
+
+def checked_names(allowed_hosts: tuple[str, ...]) -> list[str]:
+    """``serve``'s --allowed-host names as the library checks them, a bad one refused as a
+    usage error naming the option (exit 2) before the model loads."""
+    from objrec.serve import allowed_host
+
+    return [from_options(allowed_host, name) for name in allowed_hosts]
 
 
 class StartLines:
