@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from objrec.cli import main
 from objrec.errors import ObjrecError
@@ -2164,3 +2165,47 @@ def test_a_folder_of_empty_class_folders_is_refused_saying_they_are_empty(tmp_pa
     with pytest.raises(ObjrecError) as refused:
         refuse_none_taught(held, ClassFolder(held, ("a", "b"), ()), {}, 2)
     assert str(refused.value) == f"{held} holds no images: its class folders are empty"
+
+
+class _Views:
+    """A feature table as ``table_answers`` reads one: ``read(indices)``."""
+
+    def __init__(self, features):
+        self.features = features
+
+    def read(self, indices):
+        return self.features[torch.as_tensor(indices)]
+
+
+def test_evaluate_runs_the_head_and_the_familiarity_once_over_each_batch(trained_once):
+    """table_answers ran the head and the familiarity score three times over the same features
+    (the answers, the plain view's probabilities, those before calibration), and the score on
+    every test-time view though only the first view's is read: one pass now, the score of the
+    first view alone, with the same three results."""
+    from objrec.checkpoint import load_model
+    from objrec.evaluate import table_answers
+    from objrec.inference import Recognizer
+
+    calls = []
+
+    class Recorder(torch.nn.Module):
+        def forward(self, x):
+            calls.append(len(x))
+            return score(x)
+
+    model, meta = load_model(trained_once)
+    score, model.familiarity = model.familiarity, Recorder()
+    recognizer = Recognizer(model, meta)
+    seeded = torch.Generator().manual_seed(0)
+    views = [torch.rand(6, meta.head.n_features, generator=seeded).half().float() for _ in "tta4"]
+    answers, plain, uncalibrated = table_answers(recognizer, [_Views(v) for v in views], OK6)
+    assert calls == [6]
+    with torch.no_grad():
+        logits = [model.head(v) for v in views]
+        torch.testing.assert_close(answers.probs, recognizer.combine(logits))
+        torch.testing.assert_close(answers.scores, score(views[0]).float())
+        torch.testing.assert_close(plain, recognizer.combine(logits[:1]))
+        torch.testing.assert_close(uncalibrated, recognizer.combine(logits, temperature=1.0))
+
+
+OK6 = torch.ones(6, dtype=torch.bool)

@@ -4,7 +4,7 @@
 the views (the evaluation view, or the test-time views with ``tta``), their preprocessing, the
 runtime that runs the model (eager PyTorch or ONNX Runtime), and how the views' outputs become one
 answer (:meth:`Recognizer.combine`, where calibration applies). ``predict``, ``serve`` and
-``report`` call it on images; ``evaluate`` calls :meth:`Recognizer.probabilities_from_features`
+``report`` call it on images; ``evaluate`` calls :meth:`Recognizer.outputs_from_features`
 with the frozen body's cached features of the same views, a speed-up that ends in the same
 ``combine``, and so does ``predict`` for the images whose features the store holds already
 (:meth:`Recognizer.stored_views`). A test checks that all of them, and the exported ONNX file,
@@ -274,10 +274,12 @@ class Recognizer:
             raise ObjrecError(f"cannot make the ONNX model {path} for this run: {exc}") from exc
 
     @torch.inference_mode()
-    def _from_features(self, features: torch.Tensor) -> Outputs:
-        """(logits, familiarity or None) of the body's features, computed on the head's device."""
+    def _from_features(self, features: torch.Tensor, familiar: bool = True) -> Outputs:
+        """(logits, familiarity or None) of the body's features, computed on the head's device;
+        ``familiar`` False: no familiarity (the score costs more than the head, and only the
+        first view's is read, :meth:`decide`)."""
         features = as_stored(features.to(next(self._head.parameters()).device), self.feature_dtype)
-        scorer = self._familiarity
+        scorer = self._familiarity if familiar else None
         familiarity = score_in_chunks(scorer, features).cpu() if scorer is not None else None
         return self._head(features).cpu(), familiarity
 
@@ -375,12 +377,19 @@ class Recognizer:
     @torch.inference_mode()
     def answer_from_features(self, view_features: Sequence[torch.Tensor]) -> Answers:
         """The same answers from the frozen body's features of each of ``view_names(tta)``."""
-        return self.decide([self._from_features(f) for f in view_features])
+        return self.decide(self.outputs_from_features(view_features))
 
     @torch.inference_mode()
-    def uncalibrated_from_features(self, view_features: Sequence[torch.Tensor]) -> torch.Tensor:
-        """The probabilities before calibration (temperature 1), to measure what it changed."""
-        return self.combine([self._from_features(f)[0] for f in view_features], temperature=1.0)
+    def outputs_from_features(self, view_features: Sequence[torch.Tensor]) -> list[Outputs]:
+        """Each view's (logits, familiarity) from its features, the familiarity of the first
+        alone (:meth:`decide` reads no other): what :meth:`decide` and :meth:`uncalibrated` take,
+        computed once for both (``evaluate`` wants both)."""
+        return [self._from_features(f, familiar=i == 0) for i, f in enumerate(view_features)]
+
+    def uncalibrated(self, views: Sequence[Outputs]) -> torch.Tensor:
+        """The probabilities before calibration (temperature 1) of each view's outputs, to
+        measure what calibration changed."""
+        return self.combine([logits for logits, _ in views], temperature=1.0)
 
     def decide(self, views: Sequence[Outputs]) -> Answers:
         """Each view's (logits, familiarity) -> one answer: the probabilities (``combine``), the
