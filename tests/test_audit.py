@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import shutil
+from collections import Counter
 from dataclasses import replace
 from itertools import islice, pairwise
 from pathlib import Path
@@ -2829,6 +2830,31 @@ def test_a_burst_of_frames_in_the_wrong_class_does_not_vouch_for_its_label():
     assert len(result.near_duplicates) == 2  # the bursts, as the audit groups them
     assert {row["path"] for row in result.label_issues} == planted
     assert {row["suggested"] for row in result.label_issues} == {"flamingo"}
+
+
+@pytest.mark.slow
+def test_the_audit_finds_each_images_nearest_outside_its_group_once(monkeypatch):
+    """The label check and the outliers each worked out every image's nearest images outside its
+    group (twice) and its distance to its class (three times: the far-from-label check, the
+    suggested class's spread, the outliers), each a nearest-neighbour search of every class:
+    once each now, with the same findings."""
+    import objrec.audit as audit_module
+
+    calls = Counter()
+    for name in ("knn_distance", "outside_groups"):
+        original = getattr(audit_module, name)
+
+        def counted(unit, *args, _name=name, _original=original, **kwargs):
+            calls[_name, len(unit)] += 1
+            return _original(unit, *args, **kwargs)
+
+        monkeypatch.setattr(audit_module, name, counted)
+    inv, features, facts, planted = bursts_in_the_wrong_class()
+    ok = np.ones(len(inv.items), dtype=bool)
+    result = audit_module.find_issues(inv, features, ok, facts, AuditConfig(pca=0), SILENT)
+    assert calls["knn_distance", len(inv.items)] == 1
+    assert calls["outside_groups", len(inv.items)] == 1
+    assert {row["path"] for row in result.label_issues} == planted
 
 
 def test_near_duplicates_share_a_fold_and_only_they_move():

@@ -439,6 +439,28 @@ def test_a_single_process_train_checks_its_cached_int8_graph_once(tmp_path, spli
 
 
 @pytest.mark.slow
+def test_the_audit_remembers_its_int8_graph_whole_as_train_does(tmp_path, monkeypatch):
+    """Each audit opened its cached int8 graph in ONNX Runtime to check that it is whole (0.15
+    to 0.2 s for the default bodies): it gave the lookup no store to remember it in, as train
+    does. Checked once, then remembered."""
+    import objrec.quantize
+    from objrec.audit import frozen_body
+
+    config = AuditConfig(backbone="tiny_test", precision="int8", cache_dir=str(tmp_path))
+    frozen_body(config, None)[0].cache.close()  # makes the graph
+    opened = []
+    session = objrec.quantize.onnx_session
+    monkeypatch.setattr(
+        objrec.quantize,
+        "onnx_session",
+        lambda path, **kw: opened.append(path) or session(path, **kw),
+    )
+    for _ in range(3):
+        frozen_body(config, None)[0].cache.close()
+    assert len(opened) == 1
+
+
+@pytest.mark.slow
 def test_resuming_a_run_whose_int8_body_was_calibrated_otherwise_fails_before_the_frozen_pass(
     tmp_path, split_dir, monkeypatch
 ):

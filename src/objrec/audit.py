@@ -32,6 +32,7 @@ import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -401,7 +402,8 @@ def frozen_body(
 ) -> tuple[FrozenBody, DataConfig]:
     """The run's own body and preprocessing, its features read from (and written to) the store in
     the dtype the run stored them in; else ``config.backbone``'s pretrained body, in
-    ``config.feature_dtype``."""
+    ``config.feature_dtype``: its int8 graph, once found whole, remembered in the store as
+    ``train`` remembers it (``quantize.usable``), not opened again to be checked at each audit."""
     if run is not None:
         from objrec.checkpoint import load_model
 
@@ -417,7 +419,7 @@ def frozen_body(
         precision, why = auto_precision(spec, torch.device("cpu"))
     log.info("the pretrained network runs in %s (%s)", precision_words(precision), why)
     if precision == "int8":
-        body = quantize_body(body, data, cache.root, reporter=reporter)
+        body = quantize_body(body, data, cache.root, reporter=reporter, store=cache.store)
     return FrozenBody(body, data.input_size, cache, name=config.backbone), data
 
 
@@ -658,6 +660,33 @@ def outside_groups(unit: np.ndarray, near: dedup.Neighbours, group) -> dedup.Nei
     order = np.argsort(group[wide.idx] == group[:, None], axis=1, kind="stable")[:, :width]
     sims, idx = (np.take_along_axis(a, order, 1) for a in wide)
     return dedup.Neighbours(sims, idx)
+
+
+@dataclass
+class Around:
+    """What the audit's stages read of each image's nearest images, each worked out once, when
+    first read: the label check and the outliers read the same two (they were each computed
+    two or three times, benchmarks/README.md). ``unit``: the readable rows' unit features,
+    ``near``: their nearest images, ``group``: ``copy_groups``' numbers (None: none joined),
+    ``k``: ``AuditConfig.neighbours``."""
+
+    unit: np.ndarray
+    near: dedup.Neighbours
+    labels: np.ndarray
+    group: np.ndarray | None
+    k: int
+
+    @cached_property
+    def outside(self) -> dedup.Neighbours:
+        """Each row's nearest images outside its own group (:func:`outside_groups`)."""
+        return self.near if self.group is None else outside_groups(self.unit, self.near, self.group)
+
+    @cached_property
+    def within(self) -> np.ndarray:
+        """Each row's mean distance to its ``k`` nearest of its class outside its own group
+        (:func:`knn_distance`): computed class by class, so the rows of whole classes read their
+        own part of it (``judge_labels``' judged classes)."""
+        return knn_distance(self.unit, self.labels, self.k, self.group)
 
 
 def neighbour_probs(near: dedup.Neighbours, labels: np.ndarray, n_classes: int) -> np.ndarray:
@@ -908,13 +937,21 @@ def class_spreads(values: np.ndarray, labels: np.ndarray) -> dict[int, tuple[flo
 
 
 def spread_z_within(
-    unit: np.ndarray, labels: np.ndarray, rows: np.ndarray, classes: np.ndarray, k: int, group
+    unit: np.ndarray,
+    labels: np.ndarray,
+    rows: np.ndarray,
+    classes: np.ndarray,
+    k: int,
+    group,
+    within: np.ndarray | None = None,
 ) -> np.ndarray:
     """For each of ``rows``, the robust z (:func:`class_spread_z`'s, the class's own images' as
     the reference) of its mean distance to its ``k`` nearest images of ``classes`` (one a row),
     its own ``group`` left out: how far it lies from that class's images, as though it were one
-    of them. A picture unlike both its class and the class the votes give it lies far out."""
-    spreads = class_spreads(knn_distance(unit, labels, k, group), labels)
+    of them. A picture unlike both its class and the class the votes give it lies far out.
+    ``within``: :func:`knn_distance`'s answer for these, where the caller has it."""
+    within = knn_distance(unit, labels, k, group) if within is None else within
+    spreads = class_spreads(within, labels)
     z = np.zeros(len(rows))
     for n, (r, c) in enumerate(zip(rows.tolist(), classes.tolist(), strict=True)):
         members = np.flatnonzero((labels == c) & (group != group[r]))
@@ -993,17 +1030,19 @@ def degenerate_reason(facts: dedup.ImageFacts, path: Path | None = None) -> str 
     return None
 
 
-def outlier_rows(inv, idx, labels, unit, facts, k: int, near, group=None) -> list[dict[str, Any]]:
+def outlier_rows(
+    inv, idx, labels, unit, facts, k: int, near, group=None, around: Around | None = None
+) -> list[dict[str, Any]]:
     """Degenerate images first, then those far from their class or from everything, by their
     nearest images outside their own ``group`` (``copy_groups``): a burst's frames, each other's
-    nearest, made every burst's distances small and so every photo of its own an outlier."""
+    nearest, made every burst's distances small and so every photo of its own an outlier.
+    ``around``: the same rows' :class:`Around`, where the caller has it."""
     z = np.full(len(inv.items), np.nan)
     z_class = np.full(len(inv.items), np.nan)
-    if group is not None:
-        near = outside_groups(unit, near, group)
-    sims = near.sims[:, :k]
+    around = around or Around(unit, near, labels, group, k)
+    sims = around.outside.sims[:, :k]
     z[idx] = robust_z(1 - sims.mean(1) if sims.size else np.zeros(len(idx)))
-    z_class[idx] = robust_z(knn_distance(unit, labels, k, group))
+    z_class[idx] = robust_z(around.within)
     rows = []
     for i, item in enumerate(inv.items):
         reason = degenerate_reason(facts[i], item.path)
@@ -1043,13 +1082,14 @@ def find_issues(
     pairs = dedup.duplicate_pairs(unit, [facts[i] for i in idx], config.duplicates, near)
     group = copy_groups(len(idx), pairs, burst_pairs(inv, idx))
     clock.lap("duplicates")
-    found = judge_labels(inv, idx, labels, features[idx], near, config, reporter, group)
+    around = Around(unit, near, labels, group, config.neighbours)
+    found = judge_labels(inv, idx, labels, features[idx], near, config, reporter, group, around)
     clock.lap("labels")
     groups, alike = duplicate_groups(
         inv, idx, unit, facts, config.duplicates, near, found.issues, pairs
     )
     clock.lap("duplicates")
-    outliers = outlier_rows(inv, idx, labels, unit, facts, config.neighbours, near, group)
+    outliers = outlier_rows(inv, idx, labels, unit, facts, config.neighbours, near, group, around)
     far = far_classes(outliers, labels, inv.classes)
     clock.lap("outliers")
     return AuditResult(
@@ -1079,12 +1119,14 @@ class LabelFindings:
 
 
 def judge_labels(
-    inv: Inventory, idx, labels, features, near, config, reporter, group=None
+    inv: Inventory, idx, labels, features, near, config, reporter, group=None, around=None
 ) -> LabelFindings:
     """Label issues among the readable rows (``idx``) of classes with ``MIN_JUDGED`` images or
     more (an image's near-duplicates in ``group``, ``copy_groups``' numbers, counted once: no
-    group, none joined); the heads train on every readable row, a smaller class's too."""
+    group, none joined); the heads train on every readable row, a smaller class's too.
+    ``around``: the rows' :class:`Around`, where the caller has it."""
     group = np.arange(len(labels)) if group is None else group
+    around = around or Around(dedup.normalise(features), near, labels, group, config.neighbours)
     distinct = np.unique(np.stack([labels, group]), axis=1)[0] if len(labels) else labels
     counts = np.bincount(distinct, minlength=len(inv.classes))
     present = {it.label for it in inv.items}
@@ -1096,21 +1138,24 @@ def judge_labels(
     probs = layout_free_probs(inv, idx, features, labels, config, reporter, group)
     wrong = judged[probs[judged].argmax(1) != labels[judged]]
     found.baseline = [inv.items[idx[r]].shown for r in wrong]
-    near = outside_groups(dedup.normalise(features), near, group)
+    near = around.outside
     if config.knn_weight:
         knn = neighbour_probs(near, labels, len(inv.classes))
         probs = (1 - config.knn_weight) * probs + config.knn_weight * knn
     ranked, judged_scores = rank_label_issues(labels[judged], probs[judged], config)
     scores = np.zeros(len(labels))
     scores[judged] = judged_scores
+    within = around.within[judged]  # judged: whole classes, each distance of its class alone
     far = judged[
-        far_from_label(labels[judged], probs[judged], features[judged], config, group[judged])
+        far_from_label(
+            labels[judged], probs[judged], features[judged], config, group[judged], within
+        )
     ]
     ranked = add_far_issues(judged[ranked], far, scores)
     found.issues = label_issue_rows(inv, idx, labels, probs, ranked, scores, near)
     suggested = np.array([inv.classes.index(row["suggested"]) for row in found.issues], dtype=int)
     z = spread_z_within(
-        dedup.normalise(features), labels, ranked, suggested, config.neighbours, group
+        around.unit, labels, ranked, suggested, config.neighbours, group, around.within
     )
     mixed = mixed_both_ways(labels, probs.argmax(1), np.isin(np.arange(len(labels)), ranked))
     for row, r, s, far_out in zip(
@@ -1154,6 +1199,7 @@ def far_from_label(
     features: np.ndarray,
     config: AuditConfig,
     group: np.ndarray | None = None,
+    within: np.ndarray | None = None,
 ) -> np.ndarray:
     """Indices of images far from their own class (robust z within the class of the distance to
     its nearest images of that class above ``FAR_Z``, or above ``CLAIM_Z`` where
@@ -1161,10 +1207,12 @@ def far_from_label(
     ``FAR_CHANCE`` times chance. cleanlab counts an image as a wrong label only where another
     class is confident; a picture of a class the folder does not have is confidently none of
     them, so on a small folder its estimate can be 0 while such an image ranks first. The
-    distance leaves out an image's own ``group`` (``copy_groups``): its copies are not its class."""
+    distance leaves out an image's own ``group`` (``copy_groups``): its copies are not its class.
+    ``within``: :func:`knn_distance`'s answer for these, where the caller has it."""
     given = probs[np.arange(len(labels)), labels]
-    unit = dedup.normalise(features)
-    z = class_spread_z(knn_distance(unit, labels, config.neighbours, group), labels)
+    if within is None:
+        within = knn_distance(dedup.normalise(features), labels, config.neighbours, group)
+    z = class_spread_z(within, labels)
     far = (z > FAR_Z) | ((z > CLAIM_Z) & claimed_by_other(labels, probs))
     return np.flatnonzero((given < FAR_CHANCE / probs.shape[1]) & far)
 

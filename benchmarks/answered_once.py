@@ -1,0 +1,170 @@
+"""Work evaluate and audit did two or three times over the same features, before and after.
+
+``evaluate``: its answers for the test split's stored features (``evaluate.table_answers``: the
+head and the familiarity score), timed in each source tree given (``--variant NAME=SRC``, each in
+its own process, ``--repeats`` runs, median printed), with the test features read from the feature
+store once per process beforehand (a run's, ``--run``, of ``--data``). Before, each batch ran the
+head and the score three times (the answers, the plain view's probabilities, those before
+calibration); after, once.
+
+``audit``: the nearest-image work the label check and the outliers read (``audit.Around``), timed
+in this tree on the audit's own features of ``--data`` (from the store) as the audit before called
+it (each image's nearest outside its group twice, its distance to its class three times, once on
+the judged classes) and once through ``Around``, alternating; the answers are checked equal, bit
+for bit.
+
+    flock /tmp/objrec-cpu.lock python benchmarks/answered_once.py --run RUN \\
+        --variant before=/tmp/before/src --variant after=src --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _sampling import SPLIT, SPLIT_HELP
+
+EVALUATE = """
+import json, sys, time
+import torch
+from objrec.data import scan_class_folder
+from objrec.evaluate import table_answers, view_tables
+from objrec.inference import Recognizer
+from objrec.config import EvaluateConfig
+from objrec.progress import SILENT
+torch.set_num_threads(2)
+run, data, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
+recognizer = Recognizer.load(run)
+tables = view_tables(recognizer, scan_class_folder(data), "test", EvaluateConfig(), SILENT)
+ok = torch.stack([t.ok for t in tables]).all(0)
+times = []
+for _ in range(repeats):
+    started = time.perf_counter()
+    answers, plain, uncalibrated = table_answers(recognizer, tables, ok)
+    times.append(time.perf_counter() - started)
+print(json.dumps({"times": times, "images": int(ok.sum()), "top": answers.probs.argmax(1).tolist()}))
+"""
+
+
+def evaluate_arm(src: str, run: Path, data: Path, repeats: int) -> dict:
+    """One variant's timings of ``table_answers``, in its own process."""
+    env = {**os.environ, "PYTHONPATH": str(Path(src).resolve())}
+    command = [sys.executable, "-c", EVALUATE, str(run), str(data / "test"), str(repeats)]
+    done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def audit_inputs(data: Path):
+    """The audit's readable rows of ``data``: unit features, nearest images, labels, groups and
+    the judged rows, as ``audit.find_issues`` and ``judge_labels`` make them."""
+    import numpy as np
+
+    from objrec import audit as A
+    from objrec import dedup
+    from objrec.progress import SILENT
+
+    config = A.AuditConfig()
+    inv = A.inventory(data)
+    measured: dict = {}
+    features, ok, _ = A.audit_features(inv, config, None, SILENT, measured)
+    facts = A.image_facts(inv, config, lambda: None, measured)
+    idx = np.flatnonzero(ok & np.array([not f.error for f in facts]))
+    labels = np.array([inv.items[i].label for i in idx], dtype=np.int64)
+    unit = dedup.normalise(features[idx])
+    near = dedup.feature_neighbours(unit, max(dedup.NEIGHBOURS, config.neighbours))
+    pairs = dedup.duplicate_pairs(unit, [facts[i] for i in idx], config.duplicates, near)
+    group = A.copy_groups(len(idx), pairs, A.burst_pairs(inv, idx))
+    distinct = np.unique(np.stack([labels, group]), axis=1)[0]
+    counts = np.bincount(distinct, minlength=len(inv.classes))
+    judged = np.flatnonzero(counts[labels] >= A.MIN_JUDGED)
+    return unit, near, labels, group, judged, config.neighbours, features[idx]
+
+
+def audit_before(unit, near, labels, group, judged, k, features):
+    """The calls the audit made before: outside_groups twice, knn_distance three times."""
+    from objrec import audit as A
+    from objrec import dedup
+
+    outside = A.outside_groups(unit, near, group)
+    A.outside_groups(unit, near, group)
+    within = A.knn_distance(unit, labels, k, group)
+    A.knn_distance(unit, labels, k, group)
+    sub = A.knn_distance(dedup.normalise(features[judged]), labels[judged], k, group[judged])
+    return outside, within, sub
+
+
+def audit_after(unit, near, labels, group, judged, k, features):
+    """The same answers through ``audit.Around``, each computed once."""
+    from objrec import audit as A
+
+    around = A.Around(unit, near, labels, group, k)
+    return around.outside, around.within, around.within[judged]
+
+
+def audit_section(data: Path, repeats: int) -> None:
+    import numpy as np
+
+    inputs = audit_inputs(data)
+    times: dict[str, list[float]] = {"before": [], "after": []}
+    answers = {}
+    for _ in range(repeats):
+        for name, arm in (("before", audit_before), ("after", audit_after)):
+            started = time.perf_counter()
+            answers[name] = arm(*inputs)
+            times[name].append(time.perf_counter() - started)
+    (o1, w1, s1), (o2, w2, s2) = answers["before"], answers["after"]
+    same = (
+        np.array_equal(o1.sims, o2.sims)
+        and np.array_equal(o1.idx, o2.idx)
+        and np.array_equal(w1, w2)
+        and np.array_equal(s1, s2)
+    )
+    print(f"\naudit's nearest images, {len(inputs[0])} images, median of {repeats} (s):")
+    first = statistics.median(times["before"])
+    for name, runs in times.items():
+        median = statistics.median(runs)
+        shown = ", ".join(f"{t:.2f}" for t in runs)
+        print(f"  {name:8} {median:7.2f}  ({shown})  {median / first:.2f}x")
+    print(f"  the same answers, bit for bit: {same}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, required=True, help="a run folder of --data")
+    parser.add_argument("--data", type=Path, default=SPLIT, help=SPLIT_HELP)
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=SRC",
+        help="a source tree of objrec whose evaluate answers are timed (SRC: its src folder)",
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each arm")
+    parser.add_argument("--skip-audit", action="store_true", help="time evaluate's answers only")
+    args = parser.parse_args()
+    results = {}
+    for variant in args.variant:
+        name, src = variant.split("=", 1)
+        results[name] = evaluate_arm(src, args.run, args.data, args.repeats)
+    if results:
+        first = next(iter(results.values()))
+        images = first["images"]
+        print(f"evaluate's answers, {images} test images, median of {args.repeats} (s):")
+        base = statistics.median(first["times"])
+        for name, result in results.items():
+            median = statistics.median(result["times"])
+            shown = ", ".join(f"{t:.2f}" for t in result["times"])
+            same = result["top"] == first["top"]
+            print(f"  {name:8} {median:7.2f}  ({shown})  {median / base:.2f}x  same top-1: {same}")
+    if not args.skip_audit:
+        audit_section(args.data, args.repeats)
+
+
+if __name__ == "__main__":
+    main()
