@@ -412,7 +412,8 @@ class Model:
         ``unknown``, ``score``, ``barely_familiar`` (answered, yet its familiarity under
         :data:`NEAR_LINE` above the threshold; None when the score is no familiarity),
         ``unknown_threshold`` (the sidecar's), ``unknown_threshold_kept_on`` (when that is the
-        one ``evaluate --keep-threshold`` kept with the run, when it was kept), ``topk``."""
+        one ``evaluate --keep-threshold`` kept with the run, when it was kept), ``topk``,
+        ``confused_with`` (None: the export carries no evaluation, as serve gives None)."""
         spec, classes = self.spec["unknown"], self.spec["classes"]
         threshold = spec["threshold"]
         unknown = threshold is not None and score < threshold
@@ -430,6 +431,7 @@ class Model:
             "unknown_threshold": threshold,
             "unknown_threshold_kept_on": spec.get("threshold_kept_on"),
             "topk": top,
+            "confused_with": None,
         }
 
 
