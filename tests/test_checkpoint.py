@@ -721,3 +721,42 @@ def test_a_state_says_how_many_processes_wrote_it_and_an_older_one_is_not_known(
         "batches are drawn otherwise, so it will not end with the weights it would have had "
         "uninterrupted; resume it as it started with `resume=True`"
     ]
+
+
+def test_a_resumed_fit_ends_with_the_best_epochs_head_not_the_last_one(tmp_path):
+    """A run stopped after an epoch that did not beat an earlier one ends, once resumed, with the
+    earlier epoch's head (early stopping keeps the best validation loss): the training state
+    carries the best head beside the last one, and a resume restores it as the best."""
+    from objrec.checkpoint import load_training_state, restore_training_state
+    from objrec.engine import EarlyStopping, FitState, fit
+    from objrec.model import build_head
+
+    head, optimizer, saver, epoch = tiny_saver(tmp_path)
+    epoch(1)
+    best = {k: v.clone() for k, v in head.state_dict().items()}
+    head(torch.randn(4, 8)).pow(2).sum().backward()
+    optimizer.step()  # epoch 2: a worse validation loss
+    stopper = EarlyStopping(5)
+    stopper.step(0.5, 1)
+    stopper.step(0.7, 2)
+    saver(FitState(stopper, epoch=2, best_state=best))
+    saver.flush()
+    config = TrainConfig(backbone="tiny_test", heads=2)
+    resumed = build_head(8, 3, config.hidden, config.dropout, config.heads)
+    adam = torch.optim.Adam(resumed.parameters())
+    state = restore_training_state(
+        load_training_state(tmp_path / "last.safetensors"), resumed, adam
+    )
+    assert (state.epoch, state.best_epoch) == (2, 1)
+    fit(resumed, lambda e: [], lambda: [], adam, epochs=2, patience=5, state=state)  # no epoch left
+    assert all(torch.equal(v, best[k]) for k, v in resumed.state_dict().items())
+    assert not all(torch.equal(v, head.state_dict()[k]) for k, v in best.items())
+
+
+def test_a_model_file_is_no_training_state_to_resume(trained_run):
+    """A run's model file given where its training state belongs (``last.safetensors`` copied
+    over by hand) is refused in one sentence, not read as one (a KeyError on its epoch)."""
+    from objrec.checkpoint import load_training_state
+
+    with pytest.raises(ObjrecError, match="is not a training state"):
+        load_training_state(trained_run / BEST)

@@ -921,3 +921,17 @@ def test_the_stricter_threshold_s_advice_is_shaky_when_any_of_its_counts_is_few(
     )
     assert advice_rests_on(16, 108, None) == ("16 unknown and 108 evaluated images", 16)
     assert advice_rests_on(135, 108, 512)[1] is None
+
+
+def test_fit_confidence_keeps_the_temperature_it_fits_on_the_validation_outputs():
+    """The run's temperature is the one fitted to its head's outputs on the validation images
+    (overconfident 3 times here): a calibration that fitted it and kept 1 left every probability
+    as overconfident as before, and only ``fit_temperature`` itself was tested."""
+    logits, labels = overconfident(n=400)
+    head = torch.nn.Linear(5, 5)
+    with torch.no_grad():
+        head.weight.copy_(torch.eye(5))
+        head.bias.zero_()
+    fitted = fit_confidence(head, (logits, labels), (logits, labels), "msp")
+    assert fitted.temperature == pytest.approx(fit_temperature(logits, labels), rel=1e-4)
+    assert fitted.temperature > 2

@@ -2209,3 +2209,22 @@ def test_evaluate_runs_the_head_and_the_familiarity_once_over_each_batch(trained
 
 
 OK6 = torch.ones(6, dtype=torch.bool)
+
+
+def test_a_class_s_top1_interval_rests_on_its_distinct_photos_not_its_frames():
+    """A class of 6 test images that are 2 photos (a burst's frames, 3 each) gets the 95%
+    interval of 2 photos, as its ``n_groups`` and the overall top-1's do: the interval of 6
+    images was far narrower than 2 photos can show."""
+    import torch
+
+    from objrec.evaluate import summarize_logits
+    from objrec.metrics import wilson_interval
+
+    labels = torch.tensor([0] * 6 + [1] * 4)
+    logits = torch.nn.functional.one_hot(labels, 2).float()  # every answer right
+    groups = [0, 0, 0, 1, 1, 1, 2, 3, 4, 5]
+    result = summarize_logits(logits, labels, ["a", "b"], groups=groups)
+    rows = {r["class"]: r for r in result.to_json()["per_class"]}
+    assert (rows["a"]["n_test"], rows["a"]["n_groups"]) == (6, 2)
+    assert rows["a"]["top1_low"] == round(wilson_interval(1.0, 2)[0], 4)
+    assert rows["b"]["top1_low"] == round(wilson_interval(1.0, 4)[0], 4)

@@ -58,7 +58,10 @@ def test_a_stored_table_equals_a_fresh_computation_and_is_reused(tmp_path, sampl
 def test_a_relabel_a_rename_or_a_move_computes_nothing(tmp_path, image_folder, samples):
     body = frozen(tmp_path)
     specs = [ViewSpec(DATA, "article", v) for v in (0, 1)]
-    before = [feature_table(body, samples, spec).load() for spec in specs]
+    tables = [feature_table(body, samples, spec) for spec in specs]
+    # every image computed at first: "nothing computed" below is not a pass that computes nothing
+    assert [(t.computed, t.failed) for t in tables] == [(len(samples), 0)] * len(specs)
+    before = [t.load() for t in tables]
     moved = image_folder / "green" / "moved_from_red.png"
     source = next(s.path for s in samples if s.path.parent.name == "red")
     shutil.move(source, moved.with_suffix(source.suffix))

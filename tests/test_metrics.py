@@ -121,3 +121,13 @@ def test_mixed_pairs_are_the_classes_confused_both_ways_most_mixed_first():
     assert (pairs[0]["n_a"], pairs[0]["n_b"]) == (10, 10)
     matrix[2, 3] = 0  # flamingo never taken for its head: one way only
     assert [p["a"] for p in mixed_pairs(matrix, classes)] == ["croc"]
+
+
+def test_the_mean_class_top1_averages_the_classes_present_not_every_class_taught():
+    """A folder evaluated without one of the run's classes (its test split lacks it) has a
+    mean-class top-1 over the classes it holds, as the macro recall: 1.0 when every image is
+    right, not 2/3 for a class with no image to be right on."""
+    targets = torch.tensor([0, 0, 1, 1])
+    result = summarize(torch.nn.functional.one_hot(targets, 3).float(), targets, 3)
+    assert result["mean_class_top1"] == result["macro_recall"] == 1.0
+    assert result["mean_class_top5"] == 1.0

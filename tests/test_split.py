@@ -1864,3 +1864,40 @@ def test_a_split_json_of_the_users_is_never_replaced(tmp_path):
     with pytest.raises(ObjrecError, match=r"holds split\.json and no split of objrec's"):
         split_folder(photos, out, force=True)
     assert (out / "split.json").read_text() == '{"mine": true}'
+
+
+def test_a_pair_a_groups_file_or_a_burst_links_is_placed_as_one_group(tmp_path):
+    """Two images linked by a ``groups`` file's pair (a front and a back of one object) or a burst
+    of two frames share one placing key, united with a near-duplicate's as a larger group's are:
+    a pair is the commonest group, and a rule counting only groups of three or more never kept
+    it together (the tests' groups held 3 and 6 images)."""
+    from objrec.grouping import join_groups
+
+    a, b, c, d = (tmp_path / f"{name}.png" for name in "abcd")
+    keys = {a: "k1", b: "k1", c: "k2", d: "k3"}  # a and b near-duplicates
+    joined, pairs = join_groups(keys, {b: "pair", c: "pair", d: "alone"})
+    assert joined == {a: "k1", b: "k1", c: "k1", d: "k3"} and pairs == 1
+
+
+@pytest.mark.parametrize("kind", ["whole", "crop"])
+def test_split_keeps_together_images_at_its_hash_distance_but_not_one_bit_past_it(kind):
+    """``split`` keeps two images together when their whole hashes are at most ``HASH_SPLIT``
+    bits apart, or one's whole hash is at most ``CROP_SPLIT`` bits from a crop hash of the
+    other (their docs say "at or below"): one bit more is another picture."""
+    from objrec.dedup import CROP_SPLIT, HASH_SIZE, HASH_SPLIT, ImageFacts, split_pairs
+
+    full = (1 << HASH_SIZE * HASH_SIZE) - 1
+    far = full ^ ((1 << 64) - 1)  # 192 bits from 0, 64 from full
+
+    def pair(bits: int) -> list[tuple[int, int]]:
+        ones = (1 << bits) - 1
+        if kind == "whole":
+            a = ImageFacts(width=1, height=1, phash=0, phash_mirror=far)
+            b = ImageFacts(width=1, height=1, phash=ones, phash_mirror=far)
+        else:  # b's crop is ``bits`` from a's whole hash; every whole hash far from the rest
+            a = ImageFacts(width=1, height=1, phash=0, phash_mirror=0, crops=(full,))
+            b = ImageFacts(width=1, height=1, phash=far, phash_mirror=far, crops=(ones,))
+        return split_pairs([a, b])
+
+    limit = HASH_SPLIT if kind == "whole" else CROP_SPLIT
+    assert pair(limit) == [(0, 1)] and pair(limit + 1) == []

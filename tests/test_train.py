@@ -512,3 +512,26 @@ def test_a_resumed_run_keeps_the_command_that_started_it(tmp_path):
     (tmp_path / "summary.json").write_text(json.dumps({"provenance": {"command": "rm -rf"}}))
     assert started_by(tmp_path, True, resume) == resume
     assert started_by(tmp_path, True, None) is None
+
+
+@pytest.mark.parametrize(("n", "size"), [(64, 2), (10, 3)])
+def test_the_ranks_shares_of_a_sharded_epoch_cover_every_image(n, size):
+    """Under torchrun each rank trains on its share of an epoch: together the shares hold every
+    training image, each once where the ranks divide the images evenly (the sampler repeats a
+    few to even the shares otherwise), never one rank's share again on another."""
+    import torch
+
+    from objrec.batches import sharded_feature_batches
+    from objrec.distributed import World
+
+    def share(rank: int) -> list[int]:
+        batches = sharded_feature_batches(
+            torch.zeros(2, n, 1), torch.arange(n), 4, 0, 1, World(rank, size)
+        )
+        return [i for _, labels in batches for i in labels.tolist()]
+
+    shares = [share(rank) for rank in range(size)]
+    assert set().union(*map(set, shares)) == set(range(n))
+    assert [len(s) for s in shares] == [-(-n // size)] * size
+    if n % size == 0:
+        assert sorted(i for s in shares for i in s) == list(range(n))

@@ -490,3 +490,17 @@ def test_predict_says_the_kept_threshold_only_when_asked(tmp_path, trained_once,
     assert [r.levelname for r in logged if r.getMessage() == kept.words()] == ["INFO"]
     assert main(["predict", str(run), image, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["unknown_threshold_kept_on"] == kept.kept_on
+
+
+def test_an_image_scored_exactly_at_the_threshold_is_known(trained_once):
+    """An image is "unknown" when its score is below the threshold: one at it is answered. It
+    matters: the threshold ``keeping_threshold`` offers is the shortest number that keeps the same
+    images, which may be the lowest score it keeps (``low < short <= high``)."""
+    data = trained_once.parent / "data"
+    photo = Image.open(sorted((data / "valid").rglob("*.*"))[0]).convert("RGB")
+    recognizer = Recognizer.load(trained_once)
+    score = recognizer.answer([photo]).scores[0]
+    recognizer.threshold = float(score)
+    assert not recognizer.answer([photo]).unknown[0]
+    recognizer.threshold = float(np.nextafter(score.numpy(), np.float32(np.inf)))
+    assert recognizer.answer([photo]).unknown[0]
