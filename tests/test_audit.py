@@ -1019,6 +1019,7 @@ def test_out_of_fold_heads_need_a_class_of_two_images():
         out_of_fold_probs(features, np.arange(3), 3, AuditConfig(folds=3, epochs=1))
 
 
+@pytest.mark.slow
 def test_out_of_fold_probabilities_are_reproducible():
     from objrec.audit import out_of_fold_probs
 

@@ -3948,6 +3948,7 @@ def test_json_stdout_holds_the_answer_alone_whatever_native_code_writes_to_fd_1(
     assert "native noise" in err and "buffered C noise" in err
 
 
+@pytest.mark.slow  # a Python process importing objrec
 def test_json_stdout_holds_the_answer_alone_whatever_is_written_to_the_stream_held_before():
     """What a library writes to the stdout stream object it took before --json's block (a logging
     handler, a progress bar given sys.stdout) sat in that stream's buffer, a pipe's being no line
@@ -4010,6 +4011,7 @@ def test_a_json_block_inside_another_lets_go_of_its_own_held_answers_only(capsys
     assert json.loads(capsys.readouterr().out) == {"answer": 1}
 
 
+@pytest.mark.slow
 def test_train_json_shows_on_stderr_what_a_logged_run_without_it_shows(capsys, tmp_path, split_dir):
     """`train --json` wrote nothing to stderr until it ended (44 s of silence in a nightly log;
     minutes on a real data set): --json now changes stdout alone, and stderr shows the progress,
@@ -4170,6 +4172,7 @@ def ctrl_c_at_epoch_3(monkeypatch):
     return shown
 
 
+@pytest.mark.slow
 def test_an_interrupted_train_json_prints_the_run_so_far_with_finished_false(
     capsys, tmp_path, split_dir, monkeypatch
 ):
@@ -4189,6 +4192,7 @@ def test_an_interrupted_train_json_prints_the_run_so_far_with_finished_false(
     assert code == 130 and out == ""  # without --json: the sentence on stderr alone, as before
 
 
+@pytest.mark.slow
 def test_train_json_stopped_after_the_head_s_epochs_prints_the_run_saved_then(
     capsys, tmp_path, split_dir, monkeypatch
 ):
@@ -4224,6 +4228,7 @@ def records_the_seconds_and_precision_so_far(summary, calibrated):
     assert {"used", "why", "head", "head_why"} <= set(precision) and all(precision.values())
 
 
+@pytest.mark.slow
 def test_predict_and_evaluate_say_a_run_stopped_before_its_end_is_unfinished(
     capsys, caplog, tmp_path, split_dir, monkeypatch, trained_run
 ):
@@ -4262,6 +4267,7 @@ PlainProgress("reading " + sys.argv[1], 2, interval=0).advance()
 """
 
 
+@pytest.mark.slow  # two Python processes importing objrec
 def test_verbose_log_lines_are_whole_lines_in_a_log_file(tmp_path):
     """`objrec train data --out run -v 2> log.txt`: rich's log lines were wrapped at 80 columns,
     a message split over three lines, so grep on the log missed it. Redirected, each record is one
