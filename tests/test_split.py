@@ -1901,3 +1901,23 @@ def test_split_keeps_together_images_at_its_hash_distance_but_not_one_bit_past_i
 
     limit = HASH_SPLIT if kind == "whole" else CROP_SPLIT
     assert pair(limit) == [(0, 1)] and pair(limit + 1) == []
+
+
+def test_like_keeps_a_group_split_evenly_before_in_train(tmp_path):
+    """A group of images the earlier split held as many in train as in test (joined since, by a
+    ``groups`` file or as near-duplicates) keeps train, as ``like`` says (train first on a tie):
+    in test, the new split's test images would hold one the earlier run trained on, and
+    ``evaluate --against`` would score that run on it."""
+    from objrec.split_like import like_splits
+    from objrec.store import hash_file
+
+    like, photos = tmp_path / "data", tmp_path / "photos"
+    (photos / "red").mkdir(parents=True)
+    files = []
+    for split, name, colour in (("train", "a.png", (200, 0, 0)), ("test", "b.png", (0, 200, 0))):
+        (like / split / "red").mkdir(parents=True)
+        make_image(colour).save(like / split / "red" / name)
+        files.append(Path(shutil.copy(like / split / "red" / name, photos / "red" / name)))
+    hashes = {p: hash_file(p) for p in files}
+    found = like_splits(like, {"red": files}, hashes, dict.fromkeys(files, "one group"))
+    assert found.held == {"one group": "train"}
