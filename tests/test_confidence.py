@@ -914,13 +914,15 @@ def test_a_threshold_chosen_on_few_validation_images_is_said_to_be_shaky():
 def test_the_stricter_threshold_s_advice_is_shaky_when_any_of_its_counts_is_few():
     """evaluate judged the advice by the fewest of its unknown, evaluated and validation images,
     the report by the unknown ones alone; one rule now: 500 strangers do not steady a trade
-    whose other side is 36 test images (2.8 points each)."""
-    assert advice_rests_on(500, 36, 512) == (
+    whose other side is 36 validation images (2.8 points each). The evaluated images are no
+    side of it (stats41), but an older metrics.json's advice weighed them (``known``)."""
+    assert advice_rests_on(500, 36) == ("500 unknown and 36 validation images", 36)
+    assert advice_rests_on(135, 512)[1] is None
+    assert advice_rests_on(500, 512, known=36) == (
         "500 unknown, 36 evaluated and 512 validation images",
         36,
     )
-    assert advice_rests_on(16, 108, None) == ("16 unknown and 108 evaluated images", 16)
-    assert advice_rests_on(135, 108, 512)[1] is None
+    assert advice_rests_on(16, None, known=108) == ("16 unknown and 108 evaluated images", 16)
 
 
 def test_fit_confidence_keeps_the_temperature_it_fits_on_the_validation_outputs():

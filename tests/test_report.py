@@ -1114,6 +1114,22 @@ def test_thresholds_kept_within_one_second_are_told_apart(tmp_path, monkeypatch)
     assert kept_on == "2026-12-04T18:00:00Z"  # both kept within the same second
 
 
+def test_the_page_judges_the_advice_by_the_images_it_weighed():
+    """stats41: the stricter threshold's advice weighs the validation images, no longer the
+    evaluated ones, so 9 test images (measured beside it) do not make it shaky; an older
+    metrics.json's advice (no ``valid_rejected``) weighed them, and the page still says so."""
+    from objrec.report import shaky_advice
+
+    open_set = {"n_unknown": 500, "n_known": 9}
+    older = {"threshold": 0.4, "recommended": True, "valid_images": 120}
+    shaky = shaky_advice(open_set | {"stricter": older})
+    assert shaky and shaky["words"] == "500 unknown, 9 evaluated and 120 validation images"
+    now = older | {"valid_rejected_now": 0, "valid_rejected": 6}
+    assert shaky_advice(open_set | {"stricter": now}) is None
+    shaky = shaky_advice(open_set | {"stricter": now | {"valid_images": 60}})
+    assert shaky and shaky["words"] == "500 unknown and 60 validation images"
+
+
 @pytest.mark.slow
 def test_the_page_says_how_many_images_the_threshold_and_its_advice_rest_on(trained_run, tmp_path):
     """The page stated the run's threshold "chosen on the validation split" and recommended a
@@ -1121,7 +1137,8 @@ def test_the_page_says_how_many_images_the_threshold_and_its_advice_rest_on(trai
     does, how many validation images the threshold was chosen on and, under 100, that it is
     shaky, and what the advice rests on. It judged the advice by the untaught photos alone, so
     500 of them with 9 evaluated images read steady where evaluate called it shaky: both now
-    judge by the fewest of the three counts (``confidence.advice_rests_on``)."""
+    judge by the fewest of the three counts (``confidence.advice_rests_on``; of an older
+    metrics.json, whose advice weighed the evaluated images too)."""
     build_report(trained_run, tmp_path / "first.html")  # evaluates the test split
     metrics_file = trained_run / "eval-test" / "metrics.json"
     metrics = json.loads(metrics_file.read_text())
@@ -1137,7 +1154,7 @@ def test_the_page_says_how_many_images_the_threshold_and_its_advice_rest_on(trai
     said = "It rests on 500 unknown, 9 evaluated and 120 validation images: under 100 is few, "
     said += "so this advice is shaky: one image more or less moves a share by 11.1 points."
     assert said in html  # no "enough to turn it": one image turns the advice only when its
-    terminal = advice_resting_lines(500, 9, 120)  # margin is under a share's step, often not
+    terminal = advice_resting_lines(500, 9)  # margin is under a share's step, often not
     assert terminal[1] == "  so it is shaky: one image more or less moves a share by 11.1 points"
 
 

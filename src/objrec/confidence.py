@@ -1022,18 +1022,23 @@ def traded_shares(
     return (lost[1] - lost[0]) / max(n_known, 1), (caught[1] - caught[0]) / max(n_unknown, 1)
 
 
-def advice_rests_on(unknown: int, known: int, valid: int | None) -> tuple[str, int | None]:
-    """What the stricter threshold's advice rests on, in words (``10 unknown, 36 evaluated and
-    36 validation images``; ``valid``, the threshold's own, None in an older metrics.json), and
-    the fewest of those counts when under ``FEWEST_FOR_A_THRESHOLD``, the advice then shaky (else
-    None).
+def advice_rests_on(
+    unknown: int, valid: int | None, known: int | None = None
+) -> tuple[str, int | None]:
+    """What the stricter threshold's advice rests on, in words (``10 unknown and 36 validation
+    images``), and the fewest of those counts when under ``FEWEST_FOR_A_THRESHOLD``, the advice
+    then shaky (else None). ``known``: the evaluated images an evaluation made before the advice
+    was judged on the validation images weighed (its ``stricter`` has no ``valid_rejected``; in
+    an older one still, ``valid`` is None).
     The fewest of all, not the unknown images alone: the trade weighs a share of the unknown
-    images against a share of the evaluated ones, so 36 evaluated images (2.8 points each) can
+    images against a share of the validation ones, so 36 validation images (2.8 points each) can
     turn it as surely as 36 strangers. evaluate and the report both judge by it."""
-    counts = [(unknown, "unknown"), (known, "evaluated")]
+    counts = [(unknown, "unknown")]
+    counts += [] if known is None else [(known, "evaluated")]
     counts += [] if valid is None else [(valid, "validation")]
     said = ", ".join(f"{c} {what}" for c, what in counts[:-1])
-    words = f"{said} and {counts[-1][0]} {counts[-1][1]} images"
+    last = f"{counts[-1][0]} {counts[-1][1]} images"
+    words = f"{said} and {last}" if said else last
     fewest = min(c for c, _ in counts)
     return words, (fewest if fewest < FEWEST_FOR_A_THRESHOLD else None)
 
@@ -1041,7 +1046,8 @@ def advice_rests_on(unknown: int, known: int, valid: int | None) -> tuple[str, i
 def worth_trading(more_lost: float, more_caught: float) -> bool:
     """objrec's rule for a stricter threshold: recommended only when the share of unknown images
     it newly catches is at least the share of known images it newly calls unknown (both of their
-    own folder: 4 more of 100 strangers caught never pays for 24 more of 100 real photos lost).
+    own folder: 4 more of 100 strangers caught never pays for 24 more of 100 real photos lost;
+    ``evaluate`` weighs the run's validation images as the known ones, never the evaluated).
     A user offered one caught 1 stranger of 25 for a quarter of his photos, with no word that
     the trade was a poor one."""
     return more_caught > 0 and more_caught >= more_lost

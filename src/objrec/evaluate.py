@@ -686,11 +686,12 @@ def add_confidence(
         tables = unknown_tables(recognizer, Path(config.unknown), config, reporter)
         unknown = unknown_answers(recognizer, tables)
         open_set = open_set_result(recognizer, answers, unknown)
-        valid = valid_scores(recognizer, config, reporter)
+        valid = valid_images(recognizer, config, reporter)
         open_set["stricter"] = stricter_result(
             recognizer, (answers, labels), unknown, valid, photos
         )
-        open_set["no_stricter"] = None if open_set["stricter"] else no_stricter(recognizer, valid)
+        scores = None if valid is None else valid.scores
+        open_set["no_stricter"] = None if open_set["stricter"] else no_stricter(recognizer, scores)
         open_set["folder"] = str(Path(config.unknown).resolve())  # report measures it again
         result.metrics["open_set"] = open_set
 
@@ -910,12 +911,23 @@ def open_set_result(recognizer: Recognizer, known: Answers, unknown: Answers) ->
     return result
 
 
-def valid_scores(
+@dataclass(frozen=True)
+class ValidImages:
+    """The run's own validation images, on which a stricter threshold is chosen and judged: each
+    one's unknown ``scores`` (centre view, as the run's threshold was chosen on them), its class
+    (``labels``), and each class's distinct ``photos`` (None: every image one)."""
+
+    scores: torch.Tensor
+    labels: torch.Tensor
+    photos: dict[str, int] | None = None
+
+
+def valid_images(
     recognizer: Recognizer, config: EvaluateConfig, reporter: Reporter
-) -> torch.Tensor | None:
-    """The unknown scores of the run's own validation images (centre view, as its threshold was
-    chosen on them), read from the feature store; None when the run's split folder has no
-    readable valid split of its classes any more (moved, or its classes changed)."""
+) -> ValidImages | None:
+    """The run's own validation images (:class:`ValidImages`), read from the feature store;
+    None when the run's split folder has no readable valid split of its classes any more (moved,
+    or its classes changed)."""
     folder = Path(recognizer.meta.data_dir or "") / "valid"
     if recognizer.threshold is None or not recognizer.meta.data_dir or not folder.is_dir():
         return None
@@ -926,52 +938,82 @@ def valid_scores(
         return None
     tables = view_tables(recognizer, images, "valid", replace(config, tta=False), reporter)
     ok = tables[0].ok
-    return table_answers(recognizer, tables, ok)[0].scores if bool(ok.any()) else None
+    if not bool(ok.any()):
+        return None
+    labels = tables[0].labels[ok]
+    paths = [s.path for s, good in zip(images.samples, ok.tolist(), strict=True) if good]
+    digests = list(compress(tables[0].digests, ok.tolist()))
+    named = [recognizer.classes[label] for label in labels.tolist()]
+    cache = config.cache_dir or recognizer.meta.cache_dir
+    groups = near_duplicate_groups(paths, digests, cache, named)
+    photos = distinct_per_class(labels, groups, recognizer.classes)
+    return ValidImages(table_answers(recognizer, tables, ok)[0].scores, labels, photos)
 
 
 def stricter_result(
     recognizer: Recognizer,
     known: tuple[Answers, torch.Tensor],
     unknown: Answers,
-    valid: torch.Tensor | None,
+    valid: ValidImages | None,
     photos: dict[str, int] | None = None,
 ) -> dict[str, Any] | None:
-    """The threshold that keeps ``KEEP_KNOWN`` of the run's validation images (chosen on them, as
-    the run's own threshold was, never on the evaluated images; ``keeping_threshold``) and what it
-    does on the evaluated ``known`` images (answers, labels) and the ``unknown`` folder's, both
-    sides at the run's threshold and at it, and whether objrec recommends the trade
-    (``confidence.threshold_trade``): never when it ``silences`` a class, says half or more of
-    its images unknown (:func:`mostly_unknown`) where the run's threshold did not, a class of
-    :data:`FEWEST_TO_TRUST` distinct photos or more (``photos``, each class's; :func:`judged`: of
-    2, 1 is half). A newcomer's
-    recommended one caught 36 points more strangers for 4.13 points of the test images, which
-    were all 4 test ants and all 4 crabs: the model would have answered neither class. None
-    when it is not above the threshold in use."""
+    """The threshold that keeps ``KEEP_KNOWN`` of the run's ``valid`` images (chosen on them, as
+    the run's own threshold was; ``keeping_threshold``) and whether objrec recommends it, judged
+    on them too and on the ``unknown`` folder's (``confidence.threshold_trade``; the strangers
+    have no other images): never when it ``silences`` a class (:func:`silenced_classes`). Its
+    figures on the evaluated ``known`` images (answers, labels; ``photos``, each class's distinct
+    photos) are measured and reported, never weighed: the recommendation had weighed the test
+    images it newly called unknown, so a test split chose the threshold a later evaluation of it
+    measured (stats41). None when it is not above the threshold in use."""
     if valid is None or recognizer.threshold is None:
         return None
-    threshold = keeping_threshold(valid)
+    threshold = keeping_threshold(valid.scores)
     if threshold is None or threshold <= recognizer.threshold:
         return None
     answers, labels = known
-    kept = accuracy_at_threshold(answers.probs, labels, answers.scores.double(), threshold)
-    classes = recognizer.classes
-    by_class = unknown_by_class(answers.scores.double() < threshold, labels, classes, photos)
-    trade = threshold_trade(answers.scores, unknown.scores, recognizer.threshold, threshold)
-    answered_now = mostly_unknown(unknown_by_class(answers.unknown, labels, classes))
-    silences = [name for name in mostly_unknown(judged(by_class)) if name not in answered_now]
+    scores = answers.scores.double()
+    kept = accuracy_at_threshold(answers.probs, labels, scores, threshold)
+    by_class = unknown_by_class(scores < threshold, labels, recognizer.classes, photos)
+    measured = threshold_trade(answers.scores, unknown.scores, recognizer.threshold, threshold)
+    trade = threshold_trade(valid.scores, unknown.scores, recognizer.threshold, threshold)
+    valid_by_class, silences = silenced_classes(
+        recognizer.classes, valid, (recognizer.threshold, threshold)
+    )
     return {
         "threshold": threshold,
         "keep_valid": KEEP_KNOWN,
-        "valid_kept": float((valid.double() >= threshold).double().mean()),
-        "valid_images": len(valid),
+        "valid_kept": float((valid.scores.double() >= threshold).double().mean()),
+        "valid_images": len(valid.scores),
+        "valid_rejected_now": trade["known_rejected_now"],
+        "valid_rejected": trade["known_rejected"],
+        "valid_unknown_by_class": valid_by_class,
         "known_kept": kept["kept"],
         "top1_at_threshold": kept["top1_at_threshold"],
         "unknown_accepted": float((unknown.scores.double() >= threshold).double().mean()),
         "unknown_by_class": by_class,
-        **trade,
+        "known_rejected_now": measured["known_rejected_now"],
+        "known_rejected": measured["known_rejected"],
+        "unknown_caught_now": trade["unknown_caught_now"],
+        "unknown_caught": trade["unknown_caught"],
         "silences": silences,
         "recommended": trade["recommended"] and not silences,
     }
+
+
+def silenced_classes(
+    classes: Sequence[str], valid: ValidImages, thresholds: tuple[float, float]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The ``valid`` images the stricter of ``thresholds`` (the run's, the stricter) says unknown,
+    by class (:func:`unknown_by_class`), and the classes it would leave mostly unanswered where
+    the run's threshold did not: half or more
+    of their validation images unknown (:func:`mostly_unknown`), of :data:`FEWEST_TO_TRUST`
+    distinct photos or more (:func:`judged`: of 2, 1 is half). A newcomer's recommended one
+    caught 36 points more strangers for 4.13 points of the test images, which were all 4 test
+    ants and all 4 crabs: the model would have answered neither class."""
+    (current, threshold), scores = thresholds, valid.scores.double()
+    rows = unknown_by_class(scores < threshold, valid.labels, classes, valid.photos)
+    now = set(mostly_unknown(unknown_by_class(scores < current, valid.labels, classes)))
+    return rows, [name for name in mostly_unknown(judged(rows)) if name not in now]
 
 
 def no_stricter(recognizer: Recognizer, valid: torch.Tensor | None) -> dict[str, Any]:

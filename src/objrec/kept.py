@@ -138,7 +138,9 @@ def keep_recommended(
     run: Path, metrics: dict[str, Any], unknown: Path, evaluated: Path | None
 ) -> KeptThreshold | None:
     """Keep the threshold ``metrics`` recommend (:func:`recommended_threshold`) for ``run``,
-    recording the images it was judged on; None, and the run untouched, when none is."""
+    recording the unknown images it was judged on and the evaluated ones it was measured on (the
+    validation images it was chosen and judged on are the run's); None, and the run untouched,
+    when none is."""
     threshold = recommended_threshold(metrics)
     if threshold is None:
         return None

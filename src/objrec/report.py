@@ -723,9 +723,8 @@ def shaky_advice(open_set: dict[str, Any]) -> dict[str, Any] | None:
     photos alone, steady with 500 of them where evaluate called the same advice on 36 test
     images shaky."""
     stricter = open_set.get("stricter") or {}
-    words, fewest = advice_rests_on(
-        open_set["n_unknown"], open_set["n_known"], stricter.get("valid_images")
-    )
+    known = None if "valid_rejected" in stricter else open_set["n_known"]  # older: weighed them
+    words, fewest = advice_rests_on(open_set["n_unknown"], stricter.get("valid_images"), known)
     return None if fewest is None else {"words": words, "points": 100 / max(fewest, 1)}
 
 

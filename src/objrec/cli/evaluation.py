@@ -756,15 +756,19 @@ def tempered_calibration_line(m: dict[str, Any], evaluated: str, how: str) -> st
 
 TRADE_RULE = (
     "objrec recommends a stricter threshold only when the share of unknown images it newly\n"
-    "catches is at least the share of evaluated images it newly calls unknown, and when it\n"
-    "calls unknown fewer than half the images of every class of "
-    f"{FEWEST_TO_TRUST} or more distinct photos\n"
-    "that the run's threshold answers mostly"
+    "catches is at least the share of validation images it newly calls unknown, and when it\n"
+    "calls unknown fewer than half the validation images of every class of "
+    f"{FEWEST_TO_TRUST} or more distinct\n"
+    "photos that the run's threshold answers mostly; the evaluated images are not weighed\n"
+    "(it would choose on them), the unknown images can only be those of --unknown"
 )
 """``confidence.worth_trading`` and ``evaluate.stricter_result``'s ``silences`` in words, as
-``evaluate --unknown`` prints it, on four lines (docs/confidence.md). A class is judged by its
+``evaluate --unknown`` prints it, on five lines (docs/confidence.md). A class is judged by its
 distinct photos (``evaluate.judged``: 5 frames of one burst are one), its share by its images;
-the line said "no class's images (3 or more)", as if images were counted."""
+the line said "no class's images (3 or more)", as if images were counted. Judged on the
+validation images, never on the evaluated ones: weighing a test split's, a later evaluation of
+it measured a threshold those very images had chosen (stats41); the strangers have no other
+images than the ``--unknown`` folder's."""
 
 
 def no_stricter_lines(m: dict[str, Any]) -> list[str]:
@@ -820,29 +824,22 @@ def stricter_lines(
     kept it (it suggested adding the flag it had been given)."""
     o, s = m["open_set"], m["open_set"]["stricter"]
     value = repr(s["threshold"])
-    words = offered_words(m, value)
     n, u = o["n_known"], o["n_unknown"]
     lost = (s["known_rejected_now"], s["known_rejected"])
     caught = (s["unknown_caught_now"], s["unknown_caught"])
-    from objrec.confidence import traded_shares, worth_trading
-
-    more_lost, more_caught = traded_shares(lost, n, caught, u)
     verdict = "is recommended" if s.get("recommended") else "is not recommended"
     lines = [
-        f"a stricter threshold {verdict}: {words}"
+        f"a stricter threshold {verdict}: {offered_words(m, value)}"
         + ("" if s.get("recommended") else "; the run's stays"),
         f"  set on the validation images, as the run's own was: it keeps {percent(s['valid_kept'])}"
         " of them",
-        *advice_resting_lines(u, n, s.get("valid_images")),
+        *advice_resting_lines(u, s["valid_images"]),
         f"  unknown images caught: {both_counts(caught, u)}",
         f"  {evaluated} said to be unknown, wrongly: {both_counts(lost, n)}",
         *unknown_class_lines(s.get("unknown_by_class"), stricter=True),
         f"  top-1 when an unknown counts as wrong: {percent(m['top1_at_threshold'])} now, "
         f"{percent(s['top1_at_threshold'])} with it",
-        f"  {points(more_caught)} more of the unknown images caught for {points(more_lost)} more "
-        f"of {evaluated} lost:",
-        *(f"  {line}" for line in TRADE_RULE.splitlines()),
-        *(silenced_lines(s.get("silences")) if worth_trading(more_lost, more_caught) else []),
+        *trade_lines(s, u),
     ]
     if not s.get("recommended"):
         return lines
@@ -858,14 +855,40 @@ def stricter_lines(
     ]
 
 
-def silenced_lines(silences: list[str] | None) -> list[str]:
+def trade_lines(s: dict[str, Any], unknown: int) -> list[str]:
+    """The shares the stricter threshold ``s`` trades, weighed by :data:`TRADE_RULE`: of the
+    ``unknown`` images caught against of the validation images lost, and the classes it would
+    leave mostly unanswered (:func:`silenced_lines`)."""
+    from objrec.confidence import traded_shares, worth_trading
+
+    lost = (s["valid_rejected_now"], s["valid_rejected"])
+    caught = (s["unknown_caught_now"], s["unknown_caught"])
+    more_lost, more_caught = traded_shares(lost, s["valid_images"], caught, unknown)
+    return [
+        f"  {points(more_caught)} more of the unknown images caught for {points(more_lost)} more",
+        "  of the validation images lost:",
+        *(f"  {line}" for line in TRADE_RULE.splitlines()),
+        *(silenced_lines(s) if worth_trading(more_lost, more_caught) else []),
+    ]
+
+
+def silenced_lines(s: dict[str, Any]) -> list[str]:
     """Why a stricter threshold the shares alone would have recommended is not: the classes it
-    would leave mostly unanswered (``evaluate.stricter_result``'s ``silences``). Said only then:
-    one the shares refuse is not recommended for them, and its class line names those classes."""
+    would leave mostly unanswered (``evaluate.stricter_result``'s ``silences``), with how many of
+    their validation images it says unknown (``valid_unknown_by_class``): the class line above
+    counts the evaluated images, which may not show it. Said only then: one the shares refuse is
+    not recommended for them, and its class line names those classes."""
+    from objrec.evaluate import unknown_count
+
+    silences = s.get("silences")
     if not silences:
         return []
+    rows = [r for r in s.get("valid_unknown_by_class") or [] if r["class"] in silences]
+    those, its = ("that class", "its") if len(silences) == 1 else ("those classes", "their")
     return wrapped(
-        f"so it is not recommended: with it, {some_of(silences)} would often get no answer"
+        f"so it is not recommended: with it, {those} would often get no answer, half or more of "
+        f"{its} validation images said to be unknown: ",
+        [f"{r['class']} ({unknown_count(r)})" for r in rows],
     )
 
 
@@ -878,15 +901,16 @@ def offered_words(m: dict[str, Any], value: str) -> str:
     return f"{'familiarity' if readable else 'score'} {value}"
 
 
-def advice_resting_lines(unknown: int, known: int, valid: int | None) -> list[str]:
-    """What the stricter threshold's advice rests on (``unknown``, ``known`` evaluated and
-    ``valid`` validation images) and, under ``FEWEST_FOR_A_THRESHOLD`` of any, that it is shaky
-    (``confidence.advice_rests_on``, the report's rule too): 10 strangers had recommended one as
-    confidently as hundreds, where one stranger more or less caught is 10 points of the trade."""
+def advice_resting_lines(unknown: int, valid: int) -> list[str]:
+    """What the stricter threshold's advice rests on (``unknown`` and ``valid`` validation
+    images: the evaluated ones are not weighed) and, under ``FEWEST_FOR_A_THRESHOLD`` of either,
+    that it is shaky (``confidence.advice_rests_on``, the report's rule too): 10 strangers had
+    recommended one as confidently as hundreds, where one stranger more or less caught is 10
+    points of the trade."""
     from objrec.confidence import advice_rests_on
     from objrec.enough import FEWEST_FOR_A_THRESHOLD
 
-    words, fewest = advice_rests_on(unknown, known, valid)
+    words, fewest = advice_rests_on(unknown, valid)
     rests = f"  it rests on {words}"
     if fewest is None:
         return [rests]
