@@ -1785,8 +1785,8 @@ def test_no_library_sentence_names_an_objrec_command():
     `split_folder`, `check_folder('photos')`), which the CLI spells as its commands
     (messages.to_cli). Docstrings and HTML pages may name commands; so does serve's answer to
     too large an upload, which goes to a remote client (no Python caller, no CLI to translate),
-    and the server's log line about it, logged in worker processes and the app's own threads,
-    where the CLI's translation does not reach."""
+    and the server's log lines about it and about a refused Host, logged in worker processes and
+    the app's own threads, where the CLI's translation does not reach."""
     import ast
     import re
 
@@ -1795,7 +1795,10 @@ def test_no_library_sentence_names_an_objrec_command():
     from .conftest import source_trees
 
     command = re.compile(rf"\bobjrec ({'|'.join(map(re.escape, sorted(cli.commands)))})\b")
-    left = {("serve.py", n) for n in ("too_large_text", "log_too_large", "log_too_many_pixels")}
+    left = {
+        ("serve.py", n)
+        for n in ("too_large_text", "log_too_large", "log_too_many_pixels", "log_wrong_host")
+    }
     found = []
     for path, tree in source_trees():
         if path.parts[0] == "cli":

@@ -835,8 +835,8 @@ class ErrorAnswer(BaseModel):
 
 
 PREDICT_TEXT = (
-    "Answer one image: the keys of objrec predict --json, without path: filename, answer (the "
-    "closest class, or unknown), unknown, score (its familiarity), barely_familiar, "
+    "Answer one image: the keys that predict --json gives each image, without path: filename, "
+    "answer (the closest class, or unknown), unknown, score (its familiarity), barely_familiar, "
     "unknown_threshold, unknown_threshold_kept_on, topk, the closest classes with their "
     "probabilities, and confused_with (null from serve)."
 )

@@ -78,11 +78,14 @@ from objrec.progress import plural, quoted
     "as_json",
     is_flag=True,
     help='Print a list of {"filename", "path", "answer", "unknown", "score", "barely_familiar", '
-    '"unknown_threshold", "unknown_threshold_kept_on", "topk": [{"class", "prob"}]} ("filename": '
+    '"unknown_threshold", "unknown_threshold_kept_on", "topk": [{"class", "prob"}], '
+    '"confused_with"} ("filename": '
     'the base name, as serve\'s /predict answers; "answer": what to act on, the top class, or '
     '"unknown" for an image answered unknown, null for a bad input; '
     '"unknown_threshold_kept_on": when the '
     "threshold is one evaluate --keep-threshold kept with RUN, when it was kept, else null; "
+    '"confused_with": the classes the run\'s evaluation mistook the answer for both ways, null '
+    "when no evaluation recorded them; "
     '"error" instead for a bad input; keys: docs/json.md).',
 )
 @click.option(
