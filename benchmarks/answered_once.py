@@ -15,6 +15,9 @@ for bit.
 
     flock /tmp/objrec-cpu.lock python benchmarks/answered_once.py --run RUN \\
         --variant before=/tmp/before/src --variant after=src --repeats 3
+
+``--whole`` also times the whole ``objrec evaluate RUN DATA`` of each variant, a new process each
+time, the variants alternating (``--skip-audit`` leaves the audit's part out).
 """
 
 from __future__ import annotations
@@ -58,6 +61,35 @@ def evaluate_arm(src: str, run: Path, data: Path, repeats: int) -> dict:
     command = [sys.executable, "-c", EVALUATE, str(run), str(data / "test"), str(repeats)]
     done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def whole_evaluate(variants: list[str], run: Path, data: Path, repeats: int) -> None:
+    """``objrec evaluate RUN DATA`` as a user waits for it, each variant a new process in turn
+    (alternating), ``repeats`` rounds, into a temporary folder; the medians side by side."""
+    import tempfile
+
+    times: dict[str, list[float]] = {v.split("=", 1)[0]: [] for v in variants}
+    with tempfile.TemporaryDirectory(prefix="answered-once-") as scratch:
+        for _ in range(repeats):
+            for variant in variants:
+                name, src = variant.split("=", 1)
+                env = {**os.environ, "PYTHONPATH": str(Path(src).resolve())}
+                out = Path(scratch) / name
+                command = [sys.executable, "-m", "objrec", "evaluate", str(run), str(data)]
+                started = time.perf_counter()
+                subprocess.run(
+                    [*command, "--out", str(out), "--force"],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                )
+                times[name].append(time.perf_counter() - started)
+    print(f"whole objrec evaluate, median of {repeats} (s):")
+    base = statistics.median(next(iter(times.values())))
+    for name, runs in times.items():
+        median = statistics.median(runs)
+        shown = ", ".join(f"{t:.1f}" for t in runs)
+        print(f"  {name:8} {median:7.2f}  ({shown})  {median / base:.2f}x")
 
 
 def audit_inputs(data: Path):
@@ -147,6 +179,9 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each arm")
     parser.add_argument("--skip-audit", action="store_true", help="time evaluate's answers only")
+    parser.add_argument(
+        "--whole", action="store_true", help="time the whole objrec evaluate of each variant too"
+    )
     args = parser.parse_args()
     results = {}
     for variant in args.variant:
@@ -162,6 +197,8 @@ def main() -> None:
             shown = ", ".join(f"{t:.2f}" for t in result["times"])
             same = result["top"] == first["top"]
             print(f"  {name:8} {median:7.2f}  ({shown})  {median / base:.2f}x  same top-1: {same}")
+    if args.whole and args.variant:
+        whole_evaluate(args.variant, args.run, args.data, args.repeats)
     if not args.skip_audit:
         audit_section(args.data, args.repeats)
 

@@ -658,3 +658,29 @@ def test_the_export_s_script_reads_a_heic_photo_as_objrec_does(tmp_path, monkeyp
     monkeypatch.setattr(Image, "ID", [kind for kind in Image.ID if kind != "HEIF"])
     monkeypatch.setattr(Image, "OPEN", {k: v for k, v in Image.OPEN.items() if k != "HEIF"})
     assert np.array_equal(decoded(photo, 64), ours)
+
+
+def test_a_views_preprocessing_is_built_at_its_first_image_not_with_the_recognizer(
+    trained_once, monkeypatch
+):
+    """The recognizer built all four test-time views' preprocessing when made, which imports
+    torchvision (and torch._dynamo, 1.4 to 3.6 s): evaluate and predict answering from stored
+    features paid it for nothing. Built at a view's first image now, once."""
+    import objrec.inference
+    from objrec.checkpoint import load_model
+
+    built = []
+    build = objrec.inference.build_tta_transform
+    monkeypatch.setattr(
+        objrec.inference,
+        "build_tta_transform",
+        lambda data, name: built.append(name) or build(data, name),
+    )
+    model, meta = load_model(trained_once)
+    recognizer = Recognizer(model, meta)
+    recognizer.answer_from_features([torch.zeros(2, meta.head.n_features)])
+    assert built == []
+    image = Image.new("RGB", (40, 30), "red")
+    first, again = (recognizer.preprocess([image]) for _ in range(2))
+    assert built == ["centre"] and torch.equal(first, again)
+    assert torch.equal(first[0], build(meta.data, "centre")(image))

@@ -158,7 +158,8 @@ class Recognizer:
         """The run's kept threshold, when :meth:`load` found one (used only when ``current``)."""
         if not unknown:
             self.threshold = None
-        self._transforms = {name: build_tta_transform(self.data, name) for name in TTA_VIEWS}
+        self._transforms: dict[str, Callable[[Image.Image], torch.Tensor]] = {}
+        """Each view's preprocessing, built at its first image (:meth:`_transform`)."""
         if runtime == "torch" and self.device.type == "cpu":
             self.model.body.to(memory_format=torch.channels_last)  # see ``_torch``
         self._run: Callable[[torch.Tensor], Outputs] = (
@@ -343,7 +344,18 @@ class Recognizer:
 
     def preprocess(self, images: Sequence[Image.Image], view: str = "centre") -> torch.Tensor:
         """PIL images -> the normalised batch (N, 3, S, S) the model sees in ``view``."""
-        return torch.stack([self._transforms[view](image) for image in images])
+        transform = self._transform(view)
+        return torch.stack([transform(image) for image in images])
+
+    def _transform(self, view: str) -> Callable[[Image.Image], torch.Tensor]:
+        """``view``'s preprocessing, built at its first image, not with the recognizer: building
+        one imports torchvision (and with it ``torch._dynamo``, 1.4 to 3.6 s), which answers
+        from stored features (``evaluate``, ``predict`` of photos the store holds) never need.
+        Two threads building one at once build the same."""
+        transform = self._transforms.get(view)
+        if transform is None:
+            transform = self._transforms[view] = build_tta_transform(self.data, view)
+        return transform
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """The model's output for a preprocessed batch, on this recognizer's runtime."""
