@@ -300,8 +300,7 @@ def serve(
       POST /predict   multipart field "file" (an image), optional "topk", "tta" ->
                       {"filename", "answer", "unknown", "score", "barely_familiar",
                        "unknown_threshold", "unknown_threshold_kept_on",
-                       "topk": [{"class", "prob"}], "confused_with": null}:
-                      "answer", the class or "unknown"
+                       "topk": [{"class", "prob"}], "confused_with": null}
       GET  /          a page: pick or drop an image, see its top-5 as bars
       GET  /health, GET /info (classes, backbone, version, and runtime,
                       int8_engine, runs and runs_why: what runs the model, why)
