@@ -84,8 +84,8 @@ from objrec.progress import plural, quoted
     '"unknown" for an image answered unknown, null for a bad input; '
     '"unknown_threshold_kept_on": when the '
     "threshold is one evaluate --keep-threshold kept with RUN, when it was kept, else null; "
-    '"confused_with": the classes the run\'s evaluation mistook the answer for both ways, null '
-    "when no evaluation recorded them; "
+    '"confused_with": the classes the run\'s evaluation mistook the top class for both ways '
+    '(an answer of "unknown" too), null when no evaluation recorded them; '
     '"error" instead for a bad input; keys: docs/json.md).',
 )
 @click.option(
