@@ -1029,8 +1029,8 @@ def test_a_stricter_threshold_that_loses_far_more_photos_than_it_catches_is_not_
         "  objrec recommends a stricter threshold only when the share of unknown images it newly",
         "  catches is at least the share of validation images it newly calls unknown, and when it",
         "  calls unknown fewer than half the validation images of every class of 3 or more distinct",
-        "  photos that the run's threshold answers mostly; the evaluated images are not weighed",
-        "  (it would choose on them), the unknown images can only be those of --unknown",
+        "  photos that the run's threshold answers mostly; the evaluated images are measured, never",
+        "  weighed, so that they do not choose the threshold they measure",
     ]
     assert not any("--threshold" in line for line in lines)
 

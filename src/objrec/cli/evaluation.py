@@ -759,8 +759,8 @@ TRADE_RULE = (
     "catches is at least the share of validation images it newly calls unknown, and when it\n"
     "calls unknown fewer than half the validation images of every class of "
     f"{FEWEST_TO_TRUST} or more distinct\n"
-    "photos that the run's threshold answers mostly; the evaluated images are not weighed\n"
-    "(it would choose on them), the unknown images can only be those of --unknown"
+    "photos that the run's threshold answers mostly; the evaluated images are measured, never\n"
+    "weighed, so that they do not choose the threshold they measure"
 )
 """``confidence.worth_trading`` and ``evaluate.stricter_result``'s ``silences`` in words, as
 ``evaluate --unknown`` prints it, on five lines (docs/confidence.md). A class is judged by its
