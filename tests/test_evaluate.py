@@ -2185,7 +2185,10 @@ def test_few_images_line_names_the_distinct_photos_its_interval_rests_on():
     from objrec.cli.evaluation import few_images_line
 
     line = few_images_line({"n": 500, "n_groups": 20, "top1": 0.9})
-    assert line is not None and line.startswith("500 images (20 distinct photos) are few: ")
+    assert line is not None and line.startswith(
+        "500 images (20 distinct photos) are few: a photo with its near-duplicates is on average "
+        "5.0 points of top-1, "
+    )
     alone = few_images_line({"n": 32, "n_groups": 32, "top1": 1.0})
     assert alone is not None and alone.startswith("32 images are few: ")
 

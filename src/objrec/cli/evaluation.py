@@ -217,7 +217,9 @@ def few_images_line(m: dict[str, Any]) -> str | None:
     on many more photos like them: a teacher's 32 photos all right read "100.00%", and nothing
     said a second set of 32 could score several points lower. None when its interval is narrow.
     The interval rests on the distinct photos (near-duplicates count once), so when they are
-    fewer than the images the line names both: "500 images are few" of 20 photos read wrong."""
+    fewer than the images the line names both ("500 images are few" of 20 photos read wrong),
+    and what one photo weighs: "one is 0.2 points" of 500 frames of 20 photos said the opposite
+    of few, where a photo and its frames are 5 points."""
     from objrec.metrics import wilson_interval
 
     n = int(m["n"])  # near-duplicates: the interval of the distinct photos, as wide as they say
@@ -227,8 +229,9 @@ def few_images_line(m: dict[str, Any]) -> str | None:
         return None
     photos = f" ({plural(distinct, 'distinct photo')})" if distinct < n else ""
     few = f"{plural(n, 'image')}{photos} {'is' if n == 1 else 'are'} few"
+    one = "one is" if distinct == n else "a photo with its near-duplicates is on average"
     return (
-        f"{few}: one is {100 / n:.1f} points of top-1, and on many more photos like them the "
+        f"{few}: {one} {100 / distinct:.1f} points of top-1, and on many more photos like them the "
         f"model would likely get between {percent(low)} and {percent(high)} right (a 95% interval)"
     )
 
