@@ -103,8 +103,9 @@ BEST_LINE_GAIN = 0.001
 
 EPOCH_LEGEND = (
     "an epoch is one pass over the training images; loss: how wrong the guesses are (lower is "
-    "better); acc: the share guessed right; valid: the validation images, never learnt from, so "
-    "they show how it does on new photos"
+    "better); acc: the share guessed right (train's counted while the head learns during the "
+    "epoch, so at first lower than valid's, counted after it); valid: the validation images, "
+    "never learnt from, so they show how it does on new photos"
 )
 """Said once before the first epoch line, for whoever does not read "valid loss" at a glance."""
 
@@ -160,6 +161,8 @@ class PlainProgress:
         """When the first step ended and how many it counted: the pace is measured from there"""
         self.stopped = threading.Event()
         self.beating: threading.Thread | None = None
+        self.writing = threading.Lock()
+        """Held while a line is written: by a step, or by ``beat``'s thread."""
 
     def line(self, final: bool = False) -> str:
         elapsed = self.clock() - self.start
@@ -192,20 +195,32 @@ class PlainProgress:
         if self.total and self.done >= self.total:  # the last step: finish's line says it once
             self.printed = True
             return
-        self.write(self.line())
-        self.last, self.printed = self.clock(), True
+        with self.writing:
+            self.write(self.line())
+            self.last, self.printed = self.clock(), True
 
     def beat(self) -> None:
-        """For a task without steps (``total`` None): a line every interval from a thread until
-        ``finish``, so that a log shows the work going on."""
+        """A line every interval from a thread until ``finish``, so that a log shows the work
+        going on: for a task without steps (``total`` None), and for a counted one while no
+        step wrote a line for an interval (its first step carries its start-up: the demo's
+        first frozen pass sat 46 s at "0/60" on a busy machine, and a log said nothing)."""
 
         def lines() -> None:
             while not self.stopped.wait(self.interval):
-                self.write(self.line())
-                self.printed = True
+                self.tick()
 
         self.beating = threading.Thread(target=lines, daemon=True)
         self.beating.start()
+
+    def tick(self) -> None:
+        """``beat``'s line: always for a task without steps; for a counted one, only when no
+        line came for an interval and its last step is not done (``finish`` says that one)."""
+        with self.writing:
+            quiet = self.clock() - self.last >= self.interval
+            if self.total is not None and (not quiet or self.done >= self.total):
+                return
+            self.write(self.line())
+            self.last, self.printed = self.clock(), True
 
     def stop(self) -> None:
         """No more lines from ``beat``'s thread, one it is writing included."""
@@ -242,7 +257,7 @@ class RichReporter(Reporter):
             if total is None:  # no steps to count: say what is going on before it takes a while
                 err.print(f"{description} ...", markup=False, highlight=False)
             plain = PlainProgress(description, total, PLAIN_PROGRESS_SECONDS)
-            if total is None:
+            if total is None or plain.interval > 0:  # 0: a line at every step already
                 plain.beat()
             try:
                 yield plain.advance
