@@ -165,7 +165,7 @@ def test_a_temperature_in_the_metadata_applies_to_images_and_features_alike(samp
     assert torch.allclose(hot.probabilities([image]), (logits / 2).softmax(1), atol=1e-6)
     features = plain.model.body(x)
     assert torch.allclose(
-        hot.probabilities_from_features([features]), hot.probabilities([image]), atol=1e-6
+        hot.answer_from_features([features]).probs, hot.probabilities([image]), atol=1e-6
     )
     assert hot.probabilities([image]).max() < plain.probabilities([image]).max()
 

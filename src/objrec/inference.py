@@ -377,11 +377,6 @@ class Recognizer:
         """Class probabilities (N, classes) of PIL images; ``tta``: over the test-time views."""
         return self.answer(images, tta).probs
 
-    @torch.inference_mode()
-    def probabilities_from_features(self, view_features: Sequence[torch.Tensor]) -> torch.Tensor:
-        """The same answer from the frozen body's features of each of ``view_names(tta)``."""
-        return self.answer_from_features(view_features).probs
-
     def answer(self, images: Sequence[Image.Image], tta: bool = False) -> Answers:
         """Probabilities, unknown scores and "unknown" flags of PIL images."""
         return self.decide([self._run(self.preprocess(images, v)) for v in self.view_names(tta)])
