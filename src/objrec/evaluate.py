@@ -352,11 +352,7 @@ def measure(
     ok = torch.stack([t.ok for t in tables]).all(0)
     answers, plain, uncalibrated = table_answers(recognizer, tables, ok)
     labels, logits = tables[0].labels[ok], answers.probs.log()
-    paths = [s.path for s, good in zip(samples, ok.tolist(), strict=True) if good]
-    digests = list(compress(tables[0].digests, ok.tolist()))
-    named = [recognizer.classes[label] for label in labels.tolist()]
-    cache = config.cache_dir or recognizer.meta.cache_dir
-    groups = near_duplicate_groups(paths, digests, cache, named)
+    paths, digests, groups = readable_groups(recognizer, samples, tables[0], ok, config)
     trained = recognizer.meta.n_train
     result = summarize_views((logits, plain), labels, recognizer.classes, trained, config, groups)
     add_confidence(result, recognizer, (answers, uncalibrated, labels), config, reporter)
@@ -364,6 +360,24 @@ def measure(
     table["group"] = groups
     result.probabilities = answers.probs
     return result, (paths, digests, table)
+
+
+def readable_groups(
+    recognizer: Recognizer,
+    samples: Sequence[Sample],
+    table: FeatureTable,
+    ok: torch.Tensor,
+    config: EvaluateConfig,
+) -> tuple[list[Path], list[str], list[int]]:
+    """The paths and content digests of the images ``ok`` of ``samples`` (``table``: their
+    first view's features) and each one's near-duplicate group (:func:`near_duplicate_groups`):
+    what ``measure`` counts the evaluated images' distinct photos by, and ``valid_images`` the
+    validation images'."""
+    paths = [s.path for s, good in zip(samples, ok.tolist(), strict=True) if good]
+    digests = list(compress(table.digests, ok.tolist()))
+    named = [recognizer.classes[label] for label in table.labels[ok].tolist()]
+    cache = config.cache_dir or recognizer.meta.cache_dir
+    return paths, digests, near_duplicate_groups(paths, digests, cache, named)
 
 
 def near_duplicate_groups(
@@ -941,11 +955,7 @@ def valid_images(
     if not bool(ok.any()):
         return None
     labels = tables[0].labels[ok]
-    paths = [s.path for s, good in zip(images.samples, ok.tolist(), strict=True) if good]
-    digests = list(compress(tables[0].digests, ok.tolist()))
-    named = [recognizer.classes[label] for label in labels.tolist()]
-    cache = config.cache_dir or recognizer.meta.cache_dir
-    groups = near_duplicate_groups(paths, digests, cache, named)
+    _, _, groups = readable_groups(recognizer, images.samples, tables[0], ok, config)
     photos = distinct_per_class(labels, groups, recognizer.classes)
     return ValidImages(table_answers(recognizer, tables, ok)[0].scores, labels, photos)
 
