@@ -1921,3 +1921,37 @@ def test_like_keeps_a_group_split_evenly_before_in_train(tmp_path):
     hashes = {p: hash_file(p) for p in files}
     found = like_splits(like, {"red": files}, hashes, dict.fromkeys(files, "one group"))
     assert found.held == {"one group": "train"}
+
+
+def test_a_split_folder_given_as_the_source_is_refused_naming_the_photos(tmp_path, split_dir):
+    """mistakes41: `split data data2` (data a split already) made a split of three classes,
+    train, valid and test, with a warning about manifest.csv only; now refused before any image
+    is read, naming the photo folder the manifest says data was made from."""
+    with pytest.raises(ObjrecError) as caught:
+        split_folder(split_dir, tmp_path / "data2")
+    photos = (tmp_path / "photos").resolve()
+    assert str(caught.value) == (
+        f"{split_dir.resolve()} is a split folder (it holds manifest.csv), so its classes would "
+        f"be train, valid and test: split the photo folder it was made from, {photos}, instead"
+    )
+    assert not (tmp_path / "data2").exists()
+
+
+def test_class_folders_one_level_too_deep_are_refused_naming_the_folder_to_give(tmp_path):
+    """mistakes41: PHOTOS/photos/{red,green}/... split as one class, photos, with a warning
+    that train would refuse it, and train then said to add a folder of another class; now
+    refused before any image is read, naming PHOTOS/photos. Empty .png files: nothing decodes."""
+    for name in ("red", "green"):
+        (tmp_path / "top" / "photos" / name).mkdir(parents=True)
+        (tmp_path / "top" / "photos" / name / "a.png").touch()
+    top = (tmp_path / "top").resolve()
+    with pytest.raises(ObjrecError) as caught:
+        split_folder(tmp_path / "top", tmp_path / "data")
+    assert str(caught.value) == (
+        f"{top} holds one class folder, photos, whose images all lie in its sub-folders "
+        f"(green, red): if those are your classes, split {top / 'photos'} instead"
+    )
+    (top / "photos" / "b.png").touch()  # a class of its own photos, filed in sub-folders too
+    with pytest.raises(ObjrecError) as later:  # read as before (here: no readable image)
+        split_folder(tmp_path / "top", tmp_path / "data")
+    assert "sub-folders" not in str(later.value)

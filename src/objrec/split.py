@@ -52,6 +52,7 @@ from objrec.split_source import (
     loose_files,
     merged_classes,
     refuse_problems,
+    refuse_wrong_source,
     without_empty,
 )
 
@@ -120,6 +121,7 @@ def _plan(
     ratios = config.ratios
     ignored: list[Path] = []
     files, empty = class_files(src, config.exclude, ignored)
+    refuse_wrong_source(src, files)
     images = [p for paths in files.values() for p in paths]
     not_images = ignored_files(src, ignored, images, loose_files(src, config.groups))
     hashes = hash_all(files, on_file)

@@ -23,7 +23,7 @@ from objrec.data import (
 )
 from objrec.errors import ObjrecError, strict_refusal
 from objrec.images import decoder_missing, is_hidden, list_images, path_order
-from objrec.manifest import sha256_file
+from objrec.manifest import MANIFEST, is_split_manifest, manifest_rows, sha256_file
 from objrec.progress import plural, some_of
 from objrec.reviewed import REVIEWED_FILE
 from objrec.store import DIGEST_CHARS, default_cache_dir
@@ -55,6 +55,42 @@ def class_files(
         else:
             empty.append(folder)
     return {name: sorted(paths, key=path_order) for name, paths in files.items()}, empty
+
+
+def refuse_wrong_source(src: Path, files: dict[str, list[Path]]) -> None:
+    """Refuse a source folder that is not the one holding the class folders, before any image
+    is read: a split folder (its classes would be train, valid and test), or the folder above
+    the class folders (one class, whose images all lie in sub-folders of it)."""
+    if is_split_manifest(src / MANIFEST) and set(files) <= {"train", "valid", "test"}:
+        origin = split_origin(src)
+        raise ObjrecError(
+            f"{src} is a split folder (it holds {MANIFEST}), so its classes would be "
+            f"train, valid and test: split the photo folder it was made from"
+            + (f", {origin}," if origin is not None else "")
+            + " instead"
+        )
+    if len(files) != 1:
+        return
+    paths = next(iter(files.values()))
+    folder = src / next(iter(paths)).relative_to(src).parts[0]
+    below = sorted({p.relative_to(folder).parts[0] for p in paths if p.parent != folder})
+    if len(below) > 1 and all(p.parent != folder for p in paths):
+        raise ObjrecError(
+            f"{src} holds one class folder, {folder.name}, whose images all lie in its "
+            f"sub-folders ({some_of(below)}): if those are your classes, split {folder} instead"
+        )
+
+
+def split_origin(split: Path) -> Path | None:
+    """The photo folder a split folder was made from, by its manifest's first row (the class
+    folder above its ``source``); None when the row does not say."""
+    rows = manifest_rows(split / MANIFEST)
+    if not rows or not rows[0].get("source"):
+        return None
+    source = Path(rows[0]["source"])
+    top = Path(rows[0]["file"]).parts[1:2]  # split/CLASS/...: the class folder's name
+    found = [p for p in source.parents if top and p.name == top[0]]
+    return found[0].parent if found else None
 
 
 def merged_classes(src: Path, files: dict[str, list[Path]]) -> dict[str, int]:
