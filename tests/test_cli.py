@@ -4642,3 +4642,21 @@ def test_check_says_how_a_split_was_made_and_train_records_its_command(
     code, out, _ = run(capsys, "check", "data", "--json")
     assert code == 0 and json.loads(out)["split_record"] is None
     assert "split of" not in run(capsys, "check", "data")[1]
+
+
+def test_a_run_given_as_a_web_address_or_a_quoted_tilde_is_said_as_such(
+    capsys, tmp_path, monkeypatch
+):
+    """mistakes41: `objrec evaluate "~/run" data` said "~/run does not exist", though ~/run was
+    there (quoted, the shell leaves ~ as it is); now the path meant is named too."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    code, _, err = run(capsys, "evaluate", "~/run", tmp_path)
+    assert code == 2 and err.startswith(
+        f"error: invalid value for 'RUN': ~/run does not exist (~ is a home folder only "
+        f"unquoted: {tmp_path / 'run'}) (see objrec evaluate --help)"
+    ), err
+    code, _, err = run(capsys, "export", "https://example.com/run")
+    assert code == 2 and err.startswith(
+        "error: invalid value for 'RUN': https://example.com/run is a web address: objrec reads "
+        "files on this computer, so download it first"
+    ), err

@@ -1111,3 +1111,26 @@ def test_the_mixed_pairs_line_stays_one_line_for_many_answers():
     )
     assert mixed_sentence([answered("z", []), answered("a", ["b"], True)]) is None
     assert mixed_sentence([answered("z", None)]) is None
+
+
+def test_a_web_address_or_a_quoted_tilde_is_said_as_such_not_as_a_missing_file(
+    tmp_path, monkeypatch
+):
+    """mistakes41: `predict run https://example.com/cat.jpg` said "https:/example.com/cat.jpg:
+    no such file or folder" (one slash lost on the way through Path), and a quoted "~/x.jpg" the
+    same; now each says what it is and what to do. A folder named like a scheme stays a path."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    web, home, plain = expand_paths(["https://example.com/cat.jpg", "~/x.jpg", "gone.jpg"])
+    assert (web.path, web.error) == (
+        "https://example.com/cat.jpg",
+        "a web address: objrec reads files on this computer, so download it first",
+    )
+    assert (home.path, home.error) == (
+        "~/x.jpg",
+        f"no such file or folder (~ is a home folder only unquoted: {tmp_path / 'x.jpg'})",
+    )
+    assert (plain.path, plain.error) == ("gone.jpg", "no such file or folder")
+    (tmp_path / "c:").mkdir()
+    (local,) = expand_paths(["c://gone.jpg"])
+    assert local.error == "no such file or folder"

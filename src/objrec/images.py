@@ -100,6 +100,23 @@ filled in with ``str.format``), and those of the script ``export`` writes, which
 (``export.script_text``), so that the script says what ``predict`` says of the same file."""
 
 
+WEB_ADDRESS = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/+(.+)")
+"""A web address (``https://example.com/cat.jpg``), as a ``Path`` leaves it (``https:/...``)."""
+
+
+def missing_path(path: str | os.PathLike[str]) -> tuple[str, str]:
+    """A path that is not there, as the user typed it, and why, in one sentence: a web address
+    (objrec reads files here, not pages), or a ``~`` the shell left as it is (quoted, it is no
+    home folder) said so, where ``no such file or folder`` left the user guessing."""
+    text = os.fspath(path)
+    if (web := WEB_ADDRESS.match(text)) and web[1].lower() != "file" and not Path(web[1]).exists():
+        typed = f"{web[1]}://{web[2]}"
+        return typed, "a web address: objrec reads files on this computer, so download it first"
+    if text.startswith("~") and (home := os.path.expanduser(text)) != text:
+        return text, f"no such file or folder (~ is a home folder only unquoted: {home})"
+    return text, IMAGE_ERRORS["missing"]
+
+
 TRUNCATED = re.compile(r"image file is truncated\b|truncated file read$", re.IGNORECASE)
 """Pillow's words for a file that ends before its image does, said in objrec's instead
 (``IMAGE_ERRORS["truncated"]``): "image file is truncated (11 bytes not processed)" counts the

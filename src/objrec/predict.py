@@ -30,6 +30,7 @@ from objrec.images import (
     has_utf8_name,
     is_broken_image_link,
     list_images,
+    missing_path,
     open_image,
     path_order,
     utf8_name,
@@ -297,7 +298,8 @@ def expand_paths(paths: PathsGiven) -> list[Prediction]:
         elif path.is_symlink():
             entries.append(Prediction(str(path), error=broken_link_reason(path)))
         else:
-            entries.append(Prediction(str(path), error=IMAGE_ERRORS["missing"]))
+            typed, why = missing_path(path)
+            entries.append(Prediction(typed, error=why))
     return first_of_each(entries)
 
 

@@ -89,12 +89,22 @@ class PathParam(click.Path):
         except PermissionError:  # a folder on the way that it may not look into
             return "cannot be reached (permission denied)"
         except OSError:  # as click: missing, or a link whose target is gone (or a loop of links)
-            return "is a link to nothing" if os.path.islink(path) else "does not exist"
+            return "is a link to nothing" if os.path.islink(path) else not_there(path)
         if is_dir and not self.dir_okay:
             return "is a folder, not a file"
         if not is_dir and not self.file_okay:
             return "is a file, not a folder"
         return "cannot be read (permission denied)" if not os.access(path, os.R_OK) else None
+
+
+def not_there(path: str) -> str:
+    """Why ``path`` is not there, after it: ``does not exist``, but a web address or a quoted
+    ``~`` said as such (:func:`objrec.images.missing_path`; imported only now, as it needs PIL)."""
+    from objrec.images import IMAGE_ERRORS, missing_path
+
+    why = missing_path(path)[1]
+    missing = IMAGE_ERRORS["missing"]
+    return "does not exist" + why.removeprefix(missing) if why.startswith(missing) else f"is {why}"
 
 
 def file_above(path: str) -> str | None:
