@@ -4660,3 +4660,33 @@ def test_a_run_given_as_a_web_address_or_a_quoted_tilde_is_said_as_such(
         "error: invalid value for 'RUN': https://example.com/run is a web address: objrec reads "
         "files on this computer, so download it first"
     ), err
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (  # click's type name, "'three' is not a valid integer range"
+            ["predict", "{tmp}", "{tmp}", "--topk", "three"],
+            "error: invalid value for '--topk': 'three' is not a whole number "
+            "(see objrec predict --help)",
+        ),
+        (
+            ["split", "{tmp}", "{tmp}/data", "--burst-seconds", "abc"],
+            "error: invalid value for '--burst-seconds': 'abc' is not a number "
+            "(see objrec split --help)",
+        ),
+        (  # said no more than "option '--ratios' requires 3 arguments"
+            ["split", "{tmp}", "{tmp}/data", "--ratios", "0.7", "0.3"],
+            "error: option '--ratios' requires 3 arguments (see objrec split --help)",
+        ),
+        (  # percentages, as a spreadsheet gives them
+            ["split", "{tmp}", "{tmp}/data", "--ratios", "70", "15", "15"],
+            "error: --ratios must sum to 1, got 100 for [70.0, 15.0, 15.0]: as fractions, "
+            "0.7 0.15 0.15 (see objrec split --help)",
+        ),
+    ],
+)
+def test_a_bad_number_is_refused_in_words_with_where_help_is(capsys, tmp_path, args, said):
+    """mistakes41: each of these read as click's internals or left the user without a next step."""
+    code, _, err = run(capsys, *(a.format(tmp=tmp_path) for a in args))
+    assert code == 2 and " ".join(err.split()) == said, err

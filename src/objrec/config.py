@@ -313,6 +313,14 @@ class DataConfig:
 SPLIT_MODES = ("copy", "link")
 
 
+def as_fractions(ratios: Sequence[float]) -> str:
+    """The fractions of ``ratios`` given as percentages (70 15 15, mistakes41), for the refusal
+    of a sum that is not 1; nothing for any other sum."""
+    if abs(sum(ratios) - 100) > 1e-6:
+        return ""
+    return ": as fractions, " + " ".join(f"{r / 100:g}" for r in ratios)
+
+
 @documented
 @dataclass(frozen=True)
 class SplitConfig:
@@ -358,7 +366,10 @@ class SplitConfig:
         if len(ratios) != 3 or any(r < 0 for r in ratios):
             raise ObjrecError(f"`ratios` needs three non-negative numbers, got {list(ratios)}")
         if abs(sum(ratios) - 1) > 1e-6:
-            raise ObjrecError(f"`ratios` must sum to 1, got {sum(ratios):g} for {list(ratios)}")
+            raise ObjrecError(
+                f"`ratios` must sum to 1, got {sum(ratios):g} for {list(ratios)}"
+                + as_fractions(ratios)
+            )
         if self.mode not in SPLIT_MODES:
             raise ObjrecError(f"unknown split `mode` {self.mode!r}: use copy or link")
         if not 0 <= self.burst_seconds < math.inf:

@@ -250,7 +250,9 @@ def usage_error(exc: click.ClickException, args: Sequence[str]) -> int:
     same = isinstance(exc, FROM_THE_COMMAND_LINE) or type(exc) is click.UsageError
     if is_main_rank() or not same:
         note = greedy_note(exc, args) + dash_file_note(exc, args)
-        print_error(escape(usage_sentence(exc) + note))
+        command = invoked_command(args)
+        named = f"objrec {command.name}" if command is not None else None
+        print_error(escape(usage_sentence(exc, named) + note))
     return exc.exit_code
 
 

@@ -218,11 +218,23 @@ def os_error_sentence(exc: OSError) -> str:
     return f"{files}: {reason}"
 
 
-def usage_sentence(exc: click.ClickException) -> str:
-    """Click's own errors in objrec's form: one lower-case sentence, then where help is."""
+CLICK_TYPES = {
+    "is not a valid integer range": "is not a whole number",
+    "is not a valid float range": "is not a number",
+}
+"""Click's names for a bounded option's type, in its refusal ("'three' is not a valid integer
+range", mistakes41), said in words a user reads."""
+
+
+def usage_sentence(exc: click.ClickException, command: str | None = None) -> str:
+    """Click's own errors in objrec's form: one lower-case sentence, then where help is: the
+    error's command, else ``command`` (click gives none for an option given too few values)."""
     text = exc.format_message().strip().rstrip(".")
     text = text[:1].lower() + text[1:]
+    for said, meant in CLICK_TYPES.items():
+        text = text.replace(said, meant)
     ctx = getattr(exc, "ctx", None)
-    if ctx is not None:
-        text += f" (see {ctx.command_path} --help)"
+    where = ctx.command_path if ctx is not None else command
+    if where is not None:
+        text += f" (see {where} --help)"
     return text
