@@ -1134,3 +1134,33 @@ def test_a_web_address_or_a_quoted_tilde_is_said_as_such_not_as_a_missing_file(
     (tmp_path / "c:").mkdir()
     (local,) = expand_paths(["c://gone.jpg"])
     assert local.error == "no such file or folder"
+
+
+def test_ctrl_c_while_answering_says_how_far_it_got_and_that_nothing_was_written(
+    tmp_path, trained_once, split_dir, monkeypatch
+):
+    """mistakes41: Ctrl-C in `predict run photos/ --csv p.csv` after 96 of 1,067 images said
+    only "aborted"; now how far it got, and that the csv was not written, so run it again."""
+    import sys
+
+    from objrec.errors import Interrupted
+
+    predicting = sys.modules["objrec.predict"]  # objrec.predict: the package's function
+
+    answer = predicting._predict_chunk
+    calls = []
+
+    def stopped_second(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        answer(*args)
+
+    monkeypatch.setattr(predicting, "_predict_chunk", stopped_second)
+    images = sorted((split_dir / "train" / "red").iterdir())[:5]
+    with pytest.raises(Interrupted) as caught:
+        predict(trained_once, images, batch_size=2, csv=tmp_path / "p.csv")
+    assert str(caught.value) == (
+        f"interrupted after 2 of 5 images, before writing `csv` {tmp_path / 'p.csv'}: run it again"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "photos"]  # no p.csv, no part
