@@ -4690,3 +4690,16 @@ def test_a_bad_number_is_refused_in_words_with_where_help_is(capsys, tmp_path, a
     """mistakes41: each of these read as click's internals or left the user without a next step."""
     code, _, err = run(capsys, *(a.format(tmp=tmp_path) for a in args))
     assert code == 2 and " ".join(err.split()) == said, err
+
+
+def test_train_given_both_out_and_resume_says_not_both(capsys, tmp_path):
+    """mistakes41: `train data --out run2 --resume run` was told to give --out or --resume, as
+    if it had given neither."""
+    (tmp_path / "run").mkdir()
+    code, _, err = run(
+        capsys, "train", tmp_path, "--out", tmp_path / "run2", "--resume", tmp_path / "run"
+    )
+    assert code == 2 and err.startswith(
+        "error: give --out RUN for a new run, or --resume RUN to continue one, not both (a "
+        "resumed run stays in its folder) (see objrec train --help)"
+    ), err

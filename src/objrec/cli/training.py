@@ -139,8 +139,7 @@ def train(
     and --patience say how long the head may train; the other options are for comparing settings
     (docs/caltech101.md, "Beyond the defaults"; benchmarks/README.md measures each).
     """
-    if (run is None) == (resume is None):  # before the heavy import: answered at once
-        raise click.UsageError("give --out RUN for a new run, or --resume RUN to continue one")
+    refuse_out_and_resume(run, resume)  # before the heavy import: answered at once
     from objrec.train import train as run_train
 
     freeze_heap()  # what train imported lives to the end: no collection need walk it
@@ -165,6 +164,15 @@ def train(
     else:
         print_trained(result, reporter)
         console.print(evaluate_next(result.run, data), markup=False, highlight=False)
+
+
+def refuse_out_and_resume(run: Path | None, resume: Path | None) -> None:
+    """Exactly one of --out and --resume, or a usage error saying so (both given: not both)."""
+    if (run is None) == (resume is None):
+        raise click.UsageError(
+            "give --out RUN for a new run, or --resume RUN to continue one"
+            + (", not both (a resumed run stays in its folder)" if run is not None else "")
+        )
 
 
 @contextmanager
