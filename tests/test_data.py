@@ -131,7 +131,7 @@ def test_labels_follow_the_given_class_order_and_unknown_classes_are_refused(tmp
     assert {s.label for s in reordered.samples if s.path.parent.name == "red"} == {0}
     with pytest.raises(ObjrecError, match=r"not among the model's \d+ classes .*: red"):
         scan_class_folder(root, ["blue", "green"])
-    with pytest.raises(ObjrecError, match=r"classes .*: red \(is it Red\?\)$"):
+    with pytest.raises(ObjrecError, match=r"classes .*: red \(is it Red\?\); add their"):
         scan_class_folder(root, ["blue", "green", "Red"])  # misspelt, renamed: the likely class
 
 
@@ -200,7 +200,7 @@ def test_more_unknown_class_folders_than_it_names_are_counted(tmp_path):
     for i in range(12):
         (root / f"c{i:02d}").mkdir(parents=True)
         make_image((200, 40, 40), seed=i).save(root / f"c{i:02d}" / "a.png")
-    with pytest.raises(ObjrecError, match=r"class folders\): c00, .*, c09 and 2 more$"):
+    with pytest.raises(ObjrecError, match=r"class folders\): c00, .*, c09 and 2 more; add"):
         scan_class_folder(root, ["other"])
 
 
@@ -414,3 +414,24 @@ def test_the_large_class_beside_few_is_quoted_as_the_few_are():
 
     hint = few_beside_many_hint({"planes, jets": 400, "ant": 15})
     assert hint is not None and 'few images beside "planes, jets" with 400 (' in hint
+
+
+def test_a_folder_the_model_cannot_know_and_an_emptied_split_say_what_to_do(tmp_path):
+    """mistakes41: a split whose train/cup was deleted: train said "valid has class folders that
+    are not among the model's 4 classes (...): cup", nothing to do; one whose valid/ was emptied:
+    "valid has no class sub-folders: give the folder that contains one sub-folder per class",
+    though the split folder was what it was given."""
+    root = make_class_folder(tmp_path / "photos", per_class=1)
+    with pytest.raises(ObjrecError) as caught:
+        scan_class_folder(root, ["blue", "green"])
+    assert str(caught.value).endswith(
+        f": red; add their training images, or move their folders out of {root}"
+    )
+    for split in ("train", "valid"):
+        (tmp_path / "data" / split).mkdir(parents=True)
+    with pytest.raises(ObjrecError) as caught:
+        scan_class_folder(tmp_path / "data" / "valid")
+    assert str(caught.value) == (
+        f"{tmp_path / 'data' / 'valid'}, the valid part of the split folder {tmp_path / 'data'}, "
+        "has no class sub-folders: split the photos again, into a new folder"
+    )

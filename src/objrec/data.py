@@ -68,6 +68,11 @@ def no_class_folders(root: Path, loose: int | None = None) -> ObjrecError:
     if loose is None:
         loose = sum(is_image_file(p) for p in root.iterdir()) if root.is_dir() else 0
     held = f" (it holds {plural(loose, 'image')} directly)" if loose else ""
+    if root.name in SPLITS and is_split_folder(root.parent):  # emptied since the split
+        return ObjrecError(
+            f"{root}, the {root.name} part of the split folder {root.parent}, has no class "
+            f"sub-folders{held}: split the photos again, into a new folder"
+        )
     return ObjrecError(
         f"{root} has no class sub-folders{held}: give the folder that contains one sub-folder per "
         "class"
@@ -243,9 +248,11 @@ def _refuse_untaught(
     for name in sorted(set(found) - taught - set(unknown)):
         log.warning("%s holds no images and is not a class of the model: ignored", found[name][0])
     if unknown:
+        listed_names = some_of(with_likely(unknown, names), quote=False)
         raise ObjrecError(
             f"{root} has class folders that are not among the model's {len(names)} classes (its "
-            f"training images' class folders): {some_of(with_likely(unknown, names), quote=False)}"
+            f"training images' class folders): {listed_names}; add their training images, or "
+            f"move their folders out of {root}"
         )
 
 
