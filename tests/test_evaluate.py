@@ -2030,10 +2030,11 @@ def test_against_says_both_runs_are_scored_on_the_current_labels_and_the_old_run
     assert against.startswith(
         f"against {trained_run}: both runs on the same {fixed['n']} images of the 3 classes both "
         "know, each scored now on their current files and labels; the change below is between "
-        f"the two runs on them {trained_run} scored {old.metrics['top1']:.2%} top-1 on its own "
-        f"evaluation ({trained_run / 'eval-test'}: image set {old.image_set}), of other images "
-        f"or labels than these (image set {fixed['image_set']}); on these it scores "
-        f"{fixed['top1_against']:.2%}: the same model, so that difference is the test set's"
+        f"the two runs on them {trained_run}'s own evaluation ({trained_run / 'eval-test'}: "
+        f"image set {old.image_set}) was on other images or labels than these (image set "
+        f"{fixed['image_set']}): it scored {old.metrics['top1']:.2%} top-1 there and scores "
+        f"{fixed['top1_against']:.2%} on these: the same model, so that difference is the test "
+        "set's"
     )
     assert fixed["own_evaluation"]["top1"] == old.metrics["top1"] != fixed["top1_against"]
 
@@ -2047,10 +2048,14 @@ def test_against_explains_no_difference_between_two_equal_scores():
     own = {"out": "run/eval-test", "image_set": "a1", "top1": 1.0}
     c = {"n": 26, "classes": ["a", "b"], "own_evaluation": own, "image_set": "b2"}
     same = " ".join(against_heading({**c, "top1_against": 1.0}, "run"))
-    assert same.endswith("on these it scores 100.00%, the same score")
+    assert same.endswith(  # readme41 read "..., of other images or labels than these; ..." twice
+        "run's own evaluation (run/eval-test: image set a1) was on other images or labels than "
+        "these (image set b2): it scored 100.00% top-1 there and scores 100.00% on these, the "
+        "same score"
+    )
     apart = " ".join(against_heading({**c, "top1_against": 0.9}, "run"))
     assert apart.endswith(
-        "90.00%: the same model, so that difference is the test set's, not a run's"
+        "90.00% on these: the same model, so that difference is the test set's, not a run's"
     )
 
 
@@ -2099,7 +2104,7 @@ def test_against_does_not_call_an_own_evaluation_without_an_image_set_other_imag
     assert "did not record which images" in lines[1] and "90.00%" in lines[1]
     own["image_set"] = "0badc0de"  # recorded, and another: other images or labels, as before
     assert (
-        "of other images or labels than these"
+        "was on other images or labels than these"
         in against_heading(c | {"own_evaluation": own}, "old")[1]
     )
 

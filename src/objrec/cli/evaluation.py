@@ -377,10 +377,10 @@ def against_heading(c: dict[str, Any], old: str) -> list[str]:
             if now == percent(own["top1"])
             else ": the same model, so that difference is the test set's, not a run's"
         )
-        lines.append(
-            f"{old} scored {percent(own['top1'])} top-1 on its own evaluation ({where}: image set "
-            f"{own['image_set'] or 'unknown'}), of other images or labels than these (image set "
-            f"{c.get('image_set') or 'unknown'}); on these it scores {now}{why}"
+        lines.append(  # "..., of other images or labels than these; ..." was read twice
+            f"{old}'s own evaluation ({where}: image set {own['image_set']}) was on other "
+            f"images or labels than these (image set {c.get('image_set') or 'unknown'}): it "
+            f"scored {percent(own['top1'])} top-1 there and scores {now} on these{why}"
         )
     return lines
 
