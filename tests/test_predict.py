@@ -1092,6 +1092,31 @@ def test_predict_says_when_its_answer_is_of_a_pair_the_evaluation_mistook_both_w
         assert predict(trained_run, [image])[0].confused_with is None
 
 
+def test_confused_with_prefers_the_run_s_own_test_split_to_another_folder_named_test(
+    trained_run, split_dir, tmp_path
+):
+    """recorded_pairs took any evaluated folder named test for the run's test split, so a later
+    evaluation of ~/other/test outranked the run's own test split's."""
+    import json
+    import os
+
+    from objrec.checkpoint import model_digest
+
+    image = next((split_dir / "test" / "red").iterdir())
+    answer, other = (str(t["class"]) for t in predict(trained_run, [image])[0].topk[:2])
+    pair = {"a": answer, "b": other, "a_as_b": 2, "b_as_a": 1, "n_a": 10, "n_b": 12}
+    model = model_digest(trained_run)
+    for n, (name, folder, pairs) in enumerate(
+        (("eval-test", split_dir / "test", [pair]), ("eval-other", tmp_path / "other" / "test", []))
+    ):
+        (trained_run / name).mkdir()
+        metrics = trained_run / name / "metrics.json"
+        record = {"model": model, "folder": str(folder), "mixed_pairs": pairs}
+        metrics.write_text(json.dumps(record))
+        os.utime(metrics, (1e9 + n, 1e9 + n))  # the other folder's evaluation is the later
+    assert predict(trained_run, [image])[0].confused_with == [other]
+
+
 def test_the_mixed_pairs_line_stays_one_line_for_many_answers():
     """A folder's answers in four pairs: one line, three pairs named, how many answers of how
     many; an unknown answer, or one of a class in no pair, gives none."""

@@ -416,7 +416,7 @@ def predict(
         predict_all(recognizer, todo, (topk, tta, batch_size), reporter)
     except KeyboardInterrupt:
         raise interrupted(todo, {"csv": csv, "plot": plot, "explain": explain}) from None
-    note_mixed(results, mixed_partners(run))
+    note_mixed(results, mixed_partners(run, recognizer.meta.data_dir))
     if explain is not None and any(r.error is None for r in results):
         explain = prepare_output_dir(explain, force, EXPLAIN_HINT, names=())
         write_explanations(recognizer, results, explain, reporter, force)
@@ -427,10 +427,11 @@ def predict(
     return Predictions(results)
 
 
-def mixed_partners(run: Path) -> dict[str, list[str]] | None:
+def mixed_partners(run: Path, data_dir: str | None = None) -> dict[str, list[str]] | None:
     """Each class's partners in the pairs the run's evaluation mistook for each other both ways
-    (:func:`recorded_pairs`), or None when no evaluation records them."""
-    pairs = recorded_pairs(run)
+    (:func:`recorded_pairs`; ``data_dir``: the run's split folder), or None when no evaluation
+    records them."""
+    pairs = recorded_pairs(run, data_dir)
     if pairs is None:
         return None
     partners: dict[str, list[str]] = {}
@@ -440,18 +441,21 @@ def mixed_partners(run: Path) -> dict[str, list[str]] | None:
     return partners
 
 
-def recorded_pairs(run: Path) -> list[dict[str, Any]] | None:
+def recorded_pairs(run: Path, data_dir: str | None = None) -> list[dict[str, Any]] | None:
     """The pairs of classes the run's evaluation mistook for each other both ways (an
     ``eval-*`` folder's ``metrics.json``, ``mixed_pairs``: ``metrics.mixed_pairs``), of its test
-    split's evaluation when there is one, else of its latest, only of the model now in the run.
-    None when no evaluation records them (none yet, one made before they were recorded, or of a
-    model trained since)."""
+    split's evaluation (``data_dir``'s ``test``) when there is one, else of its latest, only of
+    the model now in the run. None when no evaluation records them (none yet, one made before
+    they were recorded, or of a model trained since). Another folder named ``test`` is not the
+    run's test split: its evaluation had outranked a later one of the run's own."""
     evaluations = output_beside(run, "eval")
+    test = (Path(data_dir) / "test").resolve() if data_dir else None
     found = []
     for path in evaluations.parent.glob(f"{glob.escape(evaluations.name)}*/metrics.json"):
         record = json_dict(path)
         if isinstance(record.get("mixed_pairs"), list):
-            tested = Path(str(record.get("folder"))).name == "test"
+            folder = record.get("folder")
+            tested = test is not None and isinstance(folder, str) and Path(folder).resolve() == test
             found.append((tested, path.stat().st_mtime, record))
     if not found:
         return None
