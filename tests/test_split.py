@@ -1937,6 +1937,18 @@ def test_a_split_folder_given_as_the_source_is_refused_naming_the_photos(tmp_pat
     assert not (tmp_path / "data2").exists()
 
 
+def test_a_split_folder_given_as_the_source_is_refused_naming_the_source_split_json_records(
+    tmp_path, split_dir
+):
+    """split.json records the folder a split was made from (repro41): the refusal names it as
+    recorded, where the manifest's first row only lets it be guessed (the folder above the class
+    folder its first source lies in)."""
+    record = json.loads((split_dir / "split.json").read_text())
+    (split_dir / "split.json").write_text(json.dumps(record | {"source": "/elsewhere/photos"}))
+    with pytest.raises(ObjrecError, match=r"made from, /elsewhere/photos, instead$"):
+        split_folder(split_dir, tmp_path / "data2")
+
+
 def test_class_folders_one_level_too_deep_are_refused_naming_the_folder_to_give(tmp_path):
     """mistakes41: PHOTOS/photos/{red,green}/... split as one class, photos, with a warning
     that train would refuse it, and train then said to add a folder of another class; now

@@ -23,7 +23,13 @@ from objrec.data import (
 )
 from objrec.errors import ObjrecError, strict_refusal
 from objrec.images import decoder_missing, is_hidden, list_images, path_order
-from objrec.manifest import MANIFEST, is_split_manifest, manifest_rows, sha256_file
+from objrec.manifest import (
+    MANIFEST,
+    is_split_manifest,
+    manifest_rows,
+    read_split_record,
+    sha256_file,
+)
 from objrec.progress import plural, some_of
 from objrec.reviewed import REVIEWED_FILE
 from objrec.store import DIGEST_CHARS, default_cache_dir
@@ -82,8 +88,12 @@ def refuse_wrong_source(src: Path, files: dict[str, list[Path]]) -> None:
 
 
 def split_origin(split: Path) -> Path | None:
-    """The photo folder a split folder was made from, by its manifest's first row (the class
-    folder above its ``source``); None when the row does not say."""
+    """The photo folder a split folder was made from: its ``split.json``'s ``source``, else (a
+    split made before objrec recorded it) by its manifest's first row (the class folder above
+    its ``source``); None when neither says."""
+    source = (read_split_record(split) or {}).get("source")
+    if isinstance(source, str) and source:
+        return Path(source)
     rows = manifest_rows(split / MANIFEST)
     if not rows or not rows[0].get("source"):
         return None
