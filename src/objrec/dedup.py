@@ -647,10 +647,12 @@ def hash_pairs(
     max_distance: int,
     chunk: int = 256,
     rows: Sequence[int] | np.ndarray | None = None,
+    on_rows: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """(P, 3) rows ``i, j, distance`` with i < j for every pair within ``max_distance`` bits,
     sorted; with ``rows``, only the pairs holding one of those images (the others' pairs are
-    never measured: the same rows as all pairs' that hold one of ``rows``).
+    never measured: the same rows as all pairs' that hold one of ``rows``). ``on_rows(n)``: told
+    after each block of ``n`` rows measured, for a progress bar.
 
     The distance is the smaller of hash-to-hash and hash-to-mirrored-hash, so a mirrored copy is
     as close as a resized one. Matrix products in chunks, half the bits first
@@ -669,6 +671,8 @@ def hash_pairs(
         keep = ((i < j) | others[j]) & readable[i] & readable[j]
         i, j, dist = i[keep], j[keep], dist[keep]
         found.append(np.stack([np.minimum(i, j), np.maximum(i, j), dist], 1))
+        if on_rows:
+            on_rows(len(index))
     pairs = np.concatenate(found)
     return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
 
@@ -704,11 +708,13 @@ def crop_pairs(
     max_distance: int,
     chunk: int = 512,
     rows: Sequence[int] | np.ndarray | None = None,
+    on_rows: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """(P, 2) rows ``i, j`` with i < j for every pair whose ``crop_distance`` is at most
     ``max_distance`` (with ``rows``, every such pair holding one of those images): one image's
-    crop hashes against the other's whole hash (or its mirror's), as matrix products in blocks
-    (6,000 images: a few seconds)."""
+    crop hashes against the other's whole hash (or its mirror's), as matrix products in blocks.
+    Every image against every other: 6,000 images take a few seconds, 60,000 a hundred times
+    that (``benchmarks/README.md``), hence ``on_rows(n)``, told after each block of ``n`` rows."""
     usable = np.array([not f.error and bool(f.crops) for f in facts])
     n, bits = len(facts), HASH_SIZE * HASH_SIZE
     if n < 2 or not usable.any():
@@ -728,6 +734,8 @@ def crop_pairs(
         i = index[block_rows]
         keep = (i != cols) & usable[i] & usable[cols]
         found.append(np.stack([np.minimum(i, cols), np.maximum(i, cols)], 1)[keep])
+        if on_rows:
+            on_rows(len(index))
     return np.unique(np.concatenate(found), axis=0)
 
 
@@ -777,13 +785,26 @@ def _at_least(a: np.ndarray, b: np.ndarray, least: float):
 
 
 def split_pairs(
-    facts: Sequence[ImageFacts], rows: Sequence[int] | np.ndarray | None = None
+    facts: Sequence[ImageFacts],
+    rows: Sequence[int] | np.ndarray | None = None,
+    on_row: Callable[[int, int], None] | None = None,
 ) -> list[tuple[int, int]]:
     """The pairs ``split`` keeps together: whole-image hashes within ``HASH_SPLIT`` bits, or one
     image's whole hash within ``CROP_SPLIT`` bits of a centre-crop hash of the other. With
-    ``rows``, only the pairs holding one of those images (each measured as among all)."""
-    pairs = {(int(i), int(j)) for i, j, _ in hash_pairs(facts, HASH_SPLIT, rows=rows)}
-    for i, j in crop_pairs(facts, CROP_SPLIT, rows=rows):
+    ``rows``, only the pairs holding one of those images (each measured as among all).
+    ``on_row(done, total)``: the rows measured so far, for a progress bar (``total``: each row
+    twice, its whole hashes, then its crops; minutes with 60,000 images: every pair is measured)."""
+    total, done = 2 * len(_row_indices(len(facts), rows)), [0]
+
+    def measured(n: int) -> None:
+        done[0] += n
+        if on_row:
+            on_row(done[0], total)
+
+    pairs = {
+        (int(i), int(j)) for i, j, _ in hash_pairs(facts, HASH_SPLIT, rows=rows, on_rows=measured)
+    }
+    for i, j in crop_pairs(facts, CROP_SPLIT, rows=rows, on_rows=measured):
         if crop_distance(facts[i], facts[j]) <= CROP_SPLIT:
             pairs.add((int(i), int(j)))
     return sorted(pairs)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,17 +38,19 @@ def near_groups(
     hashes: dict[Path, str],
     facts_of: dict[Path, Any],
     among: Sequence[Path] | None = None,
+    on_row: Callable[[int, int], None] | None = None,
 ) -> dict[Path, str]:
     """Each file's group key: the smallest SHA-256 among the files its perceptual hash links it to
     (directly or through others), so near-duplicates share a key as identical files do.
 
     ``among``: only the keys of those files and of the files linked to them (or identical to
     one), as all pairs would give them; only their pairs are measured (``dedup.linked_pairs``),
-    not all pairs: what ``add`` needs of a large data folder and a few new images."""
+    not all pairs: what ``add`` needs of a large data folder and a few new images. ``on_row``:
+    ``dedup.split_pairs``' progress, measuring all pairs."""
     paths = [p for group in files.values() for p in group]
     facts = [facts_of[p] for p in paths]
     if among is None:
-        pairs = dedup.split_pairs(facts)
+        pairs = dedup.split_pairs(facts, on_row=on_row)
     else:
         wanted = set(among)
         pairs = dedup.linked_pairs(facts, [i for i, p in enumerate(paths) if p in wanted])

@@ -69,6 +69,7 @@ def split_folder(
     force: bool = False,
     on_file: Callable[[int, int], None] | None = None,
     command: Sequence[str] | None = None,
+    on_compare: Callable[[int, int], None] | None = None,
     **keywords: Any,
 ) -> SplitResult:
     """Split the class folders of ``src`` into ``out/train``, ``out/valid``, ``out/test``.
@@ -85,6 +86,8 @@ def split_folder(
         on_file: called as ``on_file(done, total)`` while hashing, for a progress bar.
         command: the command line that asked for the split (the CLI's, ``objrec`` first), for
             ``split.json``; None from a script.
+        on_compare: ``on_compare(done, total)`` while images are compared for near-duplicates
+            (each with every other: minutes for 60,000 images), for a progress bar.
 
     Image files that cannot be decoded are left out and named in ``unreadable_files``, as class
     folders without images are in ``empty_classes``; ``strict`` refuses both instead, with one
@@ -101,24 +104,30 @@ def split_folder(
         check_out_folder(src, out, force)
         likes = _likes(config)
         reviewed = earlier_reviews([src, *likes, out])  # refused first when unreadable
-        assignment, (hashes, keys), result = _plan(src, out, config, on_file)
+        assignment, (hashes, keys), result = _plan(src, out, config, (on_file, on_compare))
         refuse_dropping_images(src, out, set(hashes.values()))
         records, record = (hashes, keys, reviewed), split_record(src, config, command)
         result.reviewed = write_split(src, out, assignment, records, config.mode, record)
+    _log_split(src, out, result, config)
+    return result
+
+
+def _log_split(src: Path, out: Path, result: SplitResult, config: SplitConfig) -> None:
+    """What the split did, for the log: the totals, the images without a camera time, the
+    warnings."""
     log.info("split %s into %s: %s", src, out, listed(result.totals()))
     if untimed := untimed_sentence(result, grouped=config.groups is not None):
         log.info(untimed)
     log_result_warnings(log, split_warnings(result))
-    return result
 
 
 def _plan(
-    src: Path, out: Path, config: SplitConfig, on_file: Callable[[int, int], None] | None
+    src: Path, out: Path, config: SplitConfig, progress: tuple[Callable | None, Callable | None]
 ) -> tuple[dict, tuple[dict[Path, str], dict[Path, str]], SplitResult]:
     """Which split each readable image of ``src`` goes to, the images' hashes and placing keys
     (what is kept together: duplicates, bursts, a ``groups`` file's groups), and the counts;
-    refused (nothing written) when ``train`` could not use the split."""
-    ratios = config.ratios
+    refused (nothing written) when ``train`` could not use the split (``progress``: callbacks)."""
+    ratios, near, (on_file, on_compare) = config.ratios, config.near_duplicates, progress
     ignored: list[Path] = []
     files, empty = class_files(src, config.exclude, ignored)
     refuse_wrong_source(src, files)
@@ -131,7 +140,7 @@ def _plan(
         refuse_problems(src, empty, unreadable)
     files, empty = without_empty(src, files, empty)
     hashes = {p: hashes[p] for paths in files.values() for p in paths}
-    groups = near_groups(files, hashes, facts) if config.near_duplicates else hashes
+    groups = near_groups(files, hashes, facts, on_row=on_compare) if near else hashes
     keys, found, (timed, cameraless) = burst_keys(files, groups, config.burst_seconds)
     joined = 0
     if config.groups is not None:

@@ -52,6 +52,9 @@ if TYPE_CHECKING:
 
 FILE_PASSES = ("hashing files", "reading images")
 """The two passes split and add make over the files, shown as a progress task each."""
+COMPARE_PASSES = ("comparing images", "comparing crops")
+"""split's near-duplicate search, every image against every other (minutes for 60,000 images):
+whole hashes, then centre crops and cut edges (``dedup.split_pairs``)."""
 RATIOS_OPTION = click.option(
     "--ratios",
     type=float,
@@ -155,13 +158,21 @@ def split(
     """
     from objrec.split import split_folder
 
-    mode = "copy" if copy else "link"
-    options = (ratios, seed, exclude, mode, strict, near, groups, like)
+    options = (ratios, seed, exclude, "copy" if copy else "link", strict, near, groups, like)
     config = from_options(SplitConfig, *options, burst_seconds=burst_seconds)
-    reporter = RichReporter()
-    with logged_warnings() as logged, passes_from_first_step(reporter, FILE_PASSES) as on_file:
+    with (
+        logged_warnings() as logged,
+        passes_from_first_step(reporter := RichReporter(), FILE_PASSES) as on_file,
+        passes_from_first_step(reporter, COMPARE_PASSES) as compared,
+    ):
         result = split_folder(
-            src, out, config, force=force, on_file=on_file, command=command_line()
+            src,
+            out,
+            config,
+            force=force,
+            on_file=on_file,
+            command=command_line(),
+            on_compare=compared,
         )
     warnings = split_warnings(result, chosen_ratios=bool(given_options(["ratios"])))
     if as_json:
