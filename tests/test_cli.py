@@ -2183,6 +2183,29 @@ def test_a_piped_table_shows_whole_values(capsys, monkeypatch, tmp_path):
     assert code == 0 and name in out and "…" not in out
 
 
+@pytest.mark.slow  # 1.7-2.3 s on 2 loaded cores (two explores)
+def test_explore_of_many_classes_lists_those_with_the_fewest_images(capsys, tmp_path, monkeypatch):
+    """explore of 500 class folders printed a 506-line table (the summary scrolled away); past
+    ``EXPLORE_ROWS`` classes it lists those with the fewest images and counts the rest, which
+    counts.csv and the plot hold (here 4 classes past a limit of 3, the fewest 2 listed)."""
+    import objrec.cli.data
+
+    monkeypatch.setattr(objrec.cli.data, "EXPLORE_ROWS", 3, raising=False)
+    monkeypatch.setattr(objrec.cli.data, "EXPLORE_FEWEST", 2, raising=False)
+    photos = make_class_folder(tmp_path / "photos", per_class=3)
+    (make_class_folder(tmp_path / "more", per_class=2, classes=("blue",)) / "blue").rename(
+        photos / "cyan"
+    )
+    (photos / "red" / sorted(os.listdir(photos / "red"))[0]).unlink()
+    code, out, _ = run(capsys, "explore", photos, "--out", tmp_path / "explore")
+    rows = [line.split()[1] for line in out.splitlines() if line.startswith("│")]
+    assert code == 0 and rows == ["cyan", "red"]  # fewest first (2 images each), by name
+    assert "The 2 classes with the fewest images" in out
+    assert "and 2 more classes in counts.csv; every class in images_per_class.png" in out
+    code, out, _ = run(capsys, "explore", photos, "--out", tmp_path / "e2", "--json")
+    assert code == 0 and len(json.loads(out)["counts"]) == 4  # --json keeps every class
+
+
 def test_under_torchrun_the_resume_command_keeps_the_launcher(monkeypatch):
     """Ctrl-C under `torchrun --nproc-per-node 2` said `objrec train data --resume run`: pasted,
     it resumed in one process, which ended with other weights than the torchrun run would have

@@ -612,17 +612,34 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
         found["ignored_files"] = result.ignored.to_json() if result.ignored else None
         print_json(with_warnings(found, logged))
         return
-    table = Table(
-        "class", *map(str, result.counts.columns), "mean size (w x h)", title="Images per class"
-    )
-    for name, row in result.counts.iterrows():
+    counts, title = explore_rows(result.counts)
+    table = Table("class", *map(str, counts.columns), "mean size (w x h)", title=title)
+    for name, row in counts.iterrows():
         stats = result.size_stats.loc[name] if name in result.size_stats.index else None
         size = "-" if stats is None else f"{stats.width_mean:.0f} x {stats.height_mean:.0f}"
         table.add_row(Text(str(name)), *map(str, row.tolist()), size)  # names are never markup
     console.print(table)
+    if len(counts) < len(result.counts):
+        rest = plural(len(result.counts) - len(counts), "more class", "more classes")
+        console.print(f"and {rest} in counts.csv; every class in images_per_class.png")
     console.print(explore_summary(result) + f"; CSVs and plots in {shown(out_dir)}", markup=False)
     for problem in result.unreadable:
         console.print(f"[yellow]unreadable:[/] {escape(problem)}")
+
+
+EXPLORE_ROWS = 30
+"""The most classes explore's table lists; past them, the ``EXPLORE_FEWEST`` with the fewest
+images (500 class folders printed 506 lines, the summary scrolled away)."""
+EXPLORE_FEWEST = 10
+
+
+def explore_rows(counts):
+    """The rows of explore's table and its title: every class, or past ``EXPLORE_ROWS`` those
+    with the fewest images (the ones a person acts on), fewest first."""
+    if len(counts) <= EXPLORE_ROWS:
+        return counts, "Images per class"
+    fewest = counts.sum(axis=1).sort_values(kind="stable").index[:EXPLORE_FEWEST]
+    return counts.loc[fewest], f"The {EXPLORE_FEWEST} classes with the fewest images"
 
 
 def explore_summary(result) -> str:
