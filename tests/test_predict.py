@@ -1117,6 +1117,21 @@ def test_confused_with_prefers_the_run_s_own_test_split_to_another_folder_named_
     assert predict(trained_run, [image])[0].confused_with == [other]
 
 
+def test_mixed_pairs_rows_that_name_no_two_classes_are_passed_over(trained_run):
+    """A metrics.json edited by hand (a row without "b", a row that is no object) stopped
+    predict with a KeyError; those rows are passed over, the others read."""
+    import json
+
+    from objrec.checkpoint import model_digest
+    from objrec.predict import mixed_partners
+
+    rows = [{"a": "red"}, "red/green", {"a": "red", "b": "green"}]
+    (trained_run / "eval-test").mkdir()
+    metrics = {"model": model_digest(trained_run), "folder": "x", "mixed_pairs": rows}
+    (trained_run / "eval-test" / "metrics.json").write_text(json.dumps(metrics))
+    assert mixed_partners(trained_run) == {"red": ["green"], "green": ["red"]}
+
+
 def test_the_mixed_pairs_line_stays_one_line_for_many_answers():
     """A folder's answers in four pairs: one line, three pairs named, how many answers of how
     many; an unknown answer, or one of a class in no pair, gives none."""

@@ -430,14 +430,17 @@ def predict(
 def mixed_partners(run: Path, data_dir: str | None = None) -> dict[str, list[str]] | None:
     """Each class's partners in the pairs the run's evaluation mistook for each other both ways
     (:func:`recorded_pairs`; ``data_dir``: the run's split folder), or None when no evaluation
-    records them."""
+    records them. A row that names no two classes (a metrics.json edited by hand) is passed
+    over: it stopped predict with a KeyError."""
     pairs = recorded_pairs(run, data_dir)
     if pairs is None:
         return None
     partners: dict[str, list[str]] = {}
     for pair in pairs:
-        partners.setdefault(pair["a"], []).append(pair["b"])
-        partners.setdefault(pair["b"], []).append(pair["a"])
+        a, b = (pair.get(key) if isinstance(pair, dict) else None for key in ("a", "b"))
+        if isinstance(a, str) and isinstance(b, str):
+            partners.setdefault(a, []).append(b)
+            partners.setdefault(b, []).append(a)
     return partners
 
 
