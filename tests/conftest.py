@@ -434,3 +434,18 @@ def save_heic(image: Image.Image, path: Path) -> Path:
     pillow_heif = pytest.importorskip("pillow_heif")
     pillow_heif.from_pillow(image).save(path, quality=90)
     return path
+
+
+def counted_familiarity(model: torch.nn.Module) -> tuple[list[int], torch.nn.Module]:
+    """Put a recorder in place of ``model.familiarity``: each call's batch size goes into the
+    list returned, beside the score it stands in for (to compare the answers with)."""
+    calls: list[int] = []
+    score = model.familiarity
+
+    class Recorder(torch.nn.Module):
+        def forward(self, x):
+            calls.append(len(x))
+            return score(x)
+
+    model.familiarity = Recorder()
+    return calls, score

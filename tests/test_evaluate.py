@@ -17,7 +17,7 @@ from objrec.evaluate import evaluate, image_set_fingerprint, resolve_eval_folder
 from objrec.meta import checkpoint_file
 from objrec.predict import predict
 
-from .conftest import make_image
+from .conftest import counted_familiarity, make_image
 
 
 @pytest.mark.slow
@@ -2230,15 +2230,8 @@ def test_evaluate_runs_the_head_and_the_familiarity_once_over_each_batch(trained
     from objrec.evaluate import table_answers
     from objrec.inference import Recognizer
 
-    calls = []
-
-    class Recorder(torch.nn.Module):
-        def forward(self, x):
-            calls.append(len(x))
-            return score(x)
-
     model, meta = load_model(trained_once)
-    score, model.familiarity = model.familiarity, Recorder()
+    calls, score = counted_familiarity(model)
     recognizer = Recognizer(model, meta)
     seeded = torch.Generator().manual_seed(0)
     views = [torch.rand(6, meta.head.n_features, generator=seeded).half().float() for _ in "tta4"]

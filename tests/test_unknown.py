@@ -16,7 +16,7 @@ from objrec.inference import Recognizer
 from objrec.kept import KeptThreshold
 from objrec.predict import predict
 
-from .conftest import TaskRecorder, local_client
+from .conftest import TaskRecorder, counted_familiarity, local_client
 
 
 def planted(path):
@@ -278,15 +278,8 @@ def test_the_familiarity_sees_a_bounded_chunk_of_a_large_batch_of_features(train
     images of 101 classes. The score is now taken in chunks, with the same values."""
     from objrec.confidence import SCORE_CHUNK
 
-    calls = []
-
-    class Recorder(torch.nn.Module):
-        def forward(self, x):
-            calls.append(len(x))
-            return score(x)
-
     model, meta = load_model(trained_once)
-    score, model.familiarity = model.familiarity, Recorder()
+    calls, score = counted_familiarity(model)
     recognizer = Recognizer(model, meta)
     features = torch.rand(1000, meta.head.n_features, generator=torch.Generator().manual_seed(0))
     features = features.half().float()  # as the store keeps them: the recognizer rounds so
