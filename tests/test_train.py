@@ -535,3 +535,13 @@ def test_the_ranks_shares_of_a_sharded_epoch_cover_every_image(n, size):
     assert [len(s) for s in shares] == [-(-n // size)] * size
     if n % size == 0:
         assert sorted(i for s in shares for i in s) == list(range(n))
+
+
+def test_a_run_request_is_made_by_name_only():
+    """Its four flags and the command were given in order, where two swapped booleans (force,
+    resume) would have replaced a run that was to be resumed, with nothing to say so."""
+    from objrec.train import RunRequest
+
+    with pytest.raises(TypeError):
+        RunRequest(True, False)  # type: ignore[misc]
+    assert RunRequest(resume=True).resume and not RunRequest(resume=True).force

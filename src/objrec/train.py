@@ -121,7 +121,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunRequest:
     """How :func:`train` was asked to treat the run folder, the data and the precision: its
     arguments beside the folders, the settings, the reporter and the device."""
@@ -165,19 +165,20 @@ def train(
         strict: refuse to start while ``objrec check`` finds unusable files.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (``objrec.devices``): where the frozen
             pass, the head and fine-tuning run; not a run setting, so a resume may move.
-        precision_why: why ``config.precision``, when not ``auto``, is what it is, as reported
-            and recorded (default: the CLI's ``--precision X``).
+        precision_why: why ``config.precision``, when not ``auto``, is what it is (said, kept).
         command: the CLI's command line, kept in the run's ``provenance`` (None from a script).
 
-    Under ``torchrun`` the ranks share the frozen pass and train the head with
-    DistributedDataParallel, each on GPU ``LOCAL_RANK`` on a GPU machine; only rank 0 reports and
-    writes (see ``objrec.distributed``).
+    Under ``torchrun`` the ranks share the frozen pass and train the head with DDP, each on GPU
+    ``LOCAL_RANK`` on a GPU machine; only rank 0 reports and writes (``objrec.distributed``).
 
     Raises:
         Interrupted: on Ctrl-C, after saving the best model so far (resume with ``resume``), or
             saying what was kept when the head had not trained an epoch yet.
     """
-    request = RunRequest(force, resume, strict, precision_why, started_by(out, resume, command))
+    started = started_by(out, resume, command)
+    request = RunRequest(
+        force=force, resume=resume, strict=strict, precision_why=precision_why, command=started
+    )
     config = train_settings(config, keywords)
     with process_group(device) as world, ExitStack() as held:
         reporter = or_silent(reporter) if world.main else SILENT
