@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -170,7 +171,7 @@ def test_the_page_in_headless_chromium(browser, server, tmp_path):
         page.screenshot(path=str(tmp_path / "page-error.png"))
         page.set_input_files("#file", str(image))
         page.wait_for_selector(".bar", timeout=15_000)
-        page.wait_for_function("document.getElementById('preview').naturalWidth > 0")
+        wait_until(page, "document.getElementById('preview').naturalWidth > 0")
         names = page.locator(".bar .name").all_text_contents()
         after_good = boxes(page, "#meta", "#classes", "#drop", "#error", "#preview", "#bars")
         error_text = page.locator("#error").text_content()
@@ -497,7 +498,7 @@ def test_a_photo_over_the_limit_is_sent_as_a_smaller_upright_copy(browser_page, 
     assert said.endswith("): phone.jpg is 12.6 MiB, over this server's limit of 10 MiB."), said
     assert browser_page.locator("#error").text_content() == ""
     browser_page.set_input_files("#file", str(small))
-    browser_page.wait_for_function("document.getElementById('copied').hidden")
+    wait_until(browser_page, "document.getElementById('copied').hidden")
     browser_page.wait_for_selector(".bar", timeout=15_000)
     assert len(sent) == 2 and b"Content-Type: image/png" in sent_file(sent[1])[0]  # itself
 
@@ -595,7 +596,7 @@ def test_the_answer_fits_a_phone_s_screen(browser, server, tmp_path):
         page.goto(server + "/")
         page.set_input_files("#file", str(image))
         page.wait_for_selector(".bar", timeout=15_000)
-        page.wait_for_function("document.getElementById('preview').naturalWidth > 0")
+        wait_until(page, "document.getElementById('preview').naturalWidth > 0")
         found = boxes(page, "#preview", "#bars", "#drop")
         wide = page.evaluate("document.documentElement.scrollWidth")
         page.wait_for_selector("#technical:has-text('tiny_test')")  # train's default's name:
@@ -638,7 +639,7 @@ def held_until_drawn_or_not(page, path, held: list) -> bool:
             break
         page.wait_for_timeout(50)
     assert held, f"{path.name}'s request was never made"
-    page.wait_for_function("document.getElementById('preview').complete")
+    wait_until(page, "document.getElementById('preview').complete")
     page.wait_for_timeout(100)  # the preview's own error event
     assert page.locator("#bars").text_content() == "predicting…"
     return page.locator("#nopreview").is_visible()
@@ -688,7 +689,7 @@ def test_a_picture_the_browser_cannot_draw_is_said_not_left_blank(browser, serve
         page.wait_for_selector("#nopreview", state="visible", timeout=5_000)
         said = page.locator("#nopreview").text_content()
         page.set_input_files("#file", str(png))
-        page.wait_for_function("document.getElementById('preview').naturalWidth > 0")
+        wait_until(page, "document.getElementById('preview').naturalWidth > 0")
         after_png = page.locator("#nopreview").is_visible()
         page.set_input_files("#file", str(bad))
         page.wait_for_selector("#error:has-text('cannot read image')")
@@ -860,3 +861,14 @@ def test_the_audit_and_suggest_pages_fit_a_phone_s_width(browser, tmp_path):
         head = page[: page.index("</head>")] + "</head><body><p>a page</p></body></html>"
         (tmp_path / f"{name}.html").write_text(head)
         assert width_on_a_phone(browser, tmp_path / f"{name}.html") == 390, name
+
+
+def wait_until(page, expression: str, timeout: float = 30.0) -> None:
+    """Wait until ``expression`` is true in ``page``, asking again every 50 ms. Playwright's
+    ``wait_for_function`` evaluates its string again while it polls, which the page's
+    Content-Security-Policy (no 'unsafe-eval') refuses once the first look was false: an
+    EvalError in a full-suite run (microsoft/playwright#36986). ``evaluate`` asks once a call."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false after {timeout:.0f} s: {expression}"
+        page.wait_for_timeout(50)
