@@ -93,29 +93,18 @@ def whole_evaluate(variants: list[str], run: Path, data: Path, repeats: int) -> 
 
 
 def audit_inputs(data: Path):
-    """The audit's readable rows of ``data``: unit features, nearest images, labels, groups and
-    the judged rows, as ``audit.find_issues`` and ``judge_labels`` make them."""
+    """The audit's readable rows of ``data`` (``audit_outliers.audit_rows``) and those it
+    judges: unit features, nearest images, labels, groups, the judged rows, k and features."""
     import numpy as np
+    from audit_outliers import audit_rows
 
     from objrec import audit as A
-    from objrec import dedup
-    from objrec.progress import SILENT
 
-    config = A.AuditConfig()
-    inv = A.inventory(data)
-    measured: dict = {}
-    features, ok, _ = A.audit_features(inv, config, None, SILENT, measured)
-    facts = A.image_facts(inv, config, lambda: None, measured)
-    idx = np.flatnonzero(ok & np.array([not f.error for f in facts]))
-    labels = np.array([inv.items[i].label for i in idx], dtype=np.int64)
-    unit = dedup.normalise(features[idx])
-    near = dedup.feature_neighbours(unit, max(dedup.NEIGHBOURS, config.neighbours))
-    pairs = dedup.duplicate_pairs(unit, [facts[i] for i in idx], config.duplicates, near)
-    group = A.copy_groups(len(idx), pairs, A.burst_pairs(inv, idx))
+    inv, _, labels, unit, near, group, features = audit_rows(data)
     distinct = np.unique(np.stack([labels, group]), axis=1)[0]
     counts = np.bincount(distinct, minlength=len(inv.classes))
     judged = np.flatnonzero(counts[labels] >= A.MIN_JUDGED)
-    return unit, near, labels, group, judged, config.neighbours, features[idx]
+    return unit, near, labels, group, judged, A.AuditConfig().neighbours, features
 
 
 def audit_before(unit, near, labels, group, judged, k, features):

@@ -32,9 +32,10 @@ from objrec import dedup
 from objrec.progress import SILENT
 
 
-def distances(data: Path):
-    """The inventory, readable labels and each image's two outlier distances (every image, own
-    class), copies and bursts left out as the audit leaves them."""
+def audit_rows(data: Path):
+    """The audit's readable rows of ``data`` as ``audit.find_issues`` makes them: the inventory,
+    the rows (indices into it), their labels, unit features, nearest images and copy groups
+    (copies and bursts), and their features."""
     config = A.AuditConfig()
     inv = A.inventory(data)
     measured: dict[str, dedup.ImageFacts] = {}
@@ -46,6 +47,13 @@ def distances(data: Path):
     near = dedup.feature_neighbours(unit, max(dedup.NEIGHBOURS, config.neighbours))
     pairs = dedup.duplicate_pairs(unit, [facts[i] for i in idx], config.duplicates, near)
     group = A.copy_groups(len(idx), pairs, A.burst_pairs(inv, idx))
+    return inv, idx, labels, unit, near, group, features[idx]
+
+
+def distances(data: Path):
+    """The inventory, readable labels and each image's two outlier distances (every image, own
+    class), copies and bursts left out as the audit leaves them."""
+    inv, idx, labels, unit, near, group, _ = audit_rows(data)
     return inv, idx, labels, unit, A.outside_groups(unit, near, group), group
 
 

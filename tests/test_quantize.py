@@ -443,18 +443,11 @@ def test_the_audit_remembers_its_int8_graph_whole_as_train_does(tmp_path, monkey
     """Each audit opened its cached int8 graph in ONNX Runtime to check that it is whole (0.15
     to 0.2 s for the default bodies): it gave the lookup no store to remember it in, as train
     does. Checked once, then remembered."""
-    import objrec.quantize
     from objrec.audit import frozen_body
 
     config = AuditConfig(backbone="tiny_test", precision="int8", cache_dir=str(tmp_path))
     frozen_body(config, None)[0].cache.close()  # makes the graph
-    opened = []
-    session = objrec.quantize.onnx_session
-    monkeypatch.setattr(
-        objrec.quantize,
-        "onnx_session",
-        lambda path, **kw: opened.append(path) or session(path, **kw),
-    )
+    opened = opened_graphs(monkeypatch)
     for _ in range(3):
         frozen_body(config, None)[0].cache.close()
     assert len(opened) == 1
@@ -576,13 +569,7 @@ def test_a_cached_graph_found_whole_is_remembered_until_its_file_changes(
     store = open_cache(tmp_path).store
     first = quantize_body(body, data, tmp_path, store=store)
     (int8,) = (tmp_path / "onnx").glob("*-int8-*.onnx")
-    opened = []
-    session = objrec.quantize.onnx_session
-    monkeypatch.setattr(
-        objrec.quantize,
-        "onnx_session",
-        lambda path, **kw: opened.append(path) or session(path, **kw),
-    )
+    opened = opened_graphs(monkeypatch)
     for _ in range(2):
         assert quantize_body(body, data, tmp_path, store=store).graph_bytes() == first.graph_bytes()
     assert opened == [int8]  # checked once, then remembered
@@ -1101,3 +1088,18 @@ def test_an_int8_graph_that_reads_a_file_is_refused_as_its_checkpoint_loads(
         QuantizedBody(body, (tmp_path / "body.onnx").read_bytes(), engine).state_dict()
     )
     assert loaded(x).shape == (1, body.n_features)  # a graph of its own loads and runs
+
+
+def opened_graphs(monkeypatch) -> list[Path]:
+    """Each graph ``objrec.quantize`` opens in ONNX Runtime from now on, in order (each still
+    opened): how often a lookup checked that a cached graph is whole."""
+    import objrec.quantize
+
+    opened: list[Path] = []
+    session = objrec.quantize.onnx_session
+    monkeypatch.setattr(
+        objrec.quantize,
+        "onnx_session",
+        lambda path, **kw: opened.append(path) or session(path, **kw),
+    )
+    return opened
