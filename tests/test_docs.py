@@ -155,3 +155,89 @@ def test_the_readmes_table_of_commands_has_a_row_for_each_command_and_no_other()
     table = (ROOT / "README.md").read_text().split("## The commands at a glance\n")[1]
     rows = set(re.findall(r"(?m)^\| `objrec ([a-z-]+)", table.split("\n## ")[0]))
     assert rows == set(cli.commands) and len(rows) >= 16
+
+
+BENCHMARKS = ROOT / "benchmarks" / "README.md"
+
+
+def sections_of(page: Path) -> list[tuple[str, str, str]]:
+    """Each ``##`` and ``###`` section of ``page`` as (anchor, heading, text): the anchor GitHub
+    gives its heading (as ``test_layout.heading_anchors`` makes it), the text up to the next
+    heading of its level or above (a ``##``'s holds its ``###``'s); code blocks' ``#`` lines are
+    no headings."""
+    lines, code, heads, seen = page.read_text().splitlines(), False, [], {}
+    for number, line in enumerate(lines):
+        code ^= line.startswith("```")
+        found = None if code else re.match(r"(#{2,3}) (.+)$", line)
+        if found:
+            slug = re.sub(r"[^\w\- ]", "", found[2].strip().lower()).replace(" ", "-")
+            anchor = f"{slug}-{seen[slug]}" if slug in seen else slug
+            seen[slug] = seen.get(slug, 0) + 1
+            heads.append((number, len(found[1]), anchor, found[2]))
+    sections = []
+    for number, level, anchor, heading in heads:
+        end = next((n for n, lv, _, _ in heads if n > number and lv <= level), len(lines))
+        sections.append((anchor, heading, "\n".join(lines[number + 1 : end])))
+    return sections
+
+
+def flat(text: str) -> str:
+    """``text`` as one line: bold marks dropped, every run of white space one space."""
+    return " ".join(text.replace("**", "").split())
+
+
+def test_the_benchmarks_contents_lists_each_section_once():
+    """benchmarks/README.md had 98 sections and no contents: its Contents links each section
+    once, so a section added without its entry (or an entry left for a heading renamed) fails."""
+    sections = sections_of(BENCHMARKS)
+    contents = dict((a, t) for a, _, t in sections)["contents"].split("**Each script's section**")
+    linked = re.findall(r"\]\(#([^)\s]+)\)", contents[0])
+    wanted = [anchor for anchor, _, _ in sections if anchor not in ("headline-figures", "contents")]
+    unlisted = [anchor for anchor in wanted if anchor not in linked]
+    twice = sorted({anchor for anchor in linked if linked.count(anchor) > 1})
+    gone = sorted(set(linked) - set(wanted))
+    assert (unlisted, twice, gone) == ([], [], []), "the Contents link each section once"
+    assert len(wanted) >= 90
+
+
+def test_every_benchmark_script_has_a_section_and_every_section_names_a_script_there_is():
+    """`precision.py` had no section (its figures only in docs/scaling.md). The Contents' index
+    links each script of benchmarks/ to a section that names it, and every script a heading
+    names is one of benchmarks/."""
+    scripts = {p.name for p in BENCHMARKS.parent.glob("*.py") if not p.name.startswith("_")}
+    sections = sections_of(BENCHMARKS)
+    text = dict((a, t) for a, _, t in sections)
+    index = text["contents"].split("**Each script's section**")[1]
+    entries = re.findall(r"\[`(\w+\.py)`\]\(#([^)\s]+)\)", index)
+    wrong = [f"{name} -> #{a}" for name, a in entries if a not in text or name not in text[a]]
+    named = {name for _, heading, _ in sections for name in re.findall(r"(\w+\.py)", heading)}
+    assert wrong == [] and {name for name, _ in entries} == scripts
+    assert sorted(named - scripts) == [] and len(scripts) >= 60
+
+
+def headline_rows() -> list[list[str]]:
+    """The cells of each row of benchmarks/README.md's "Headline figures" table: claim, figure,
+    measured by, when, section, quoted in."""
+    table = dict((a, t) for a, _, t in sections_of(BENCHMARKS))["headline-figures"]
+    rows = [line for line in table.splitlines() if line.startswith("| ")][2:]
+    return [[cell.strip() for cell in row.strip().strip("|").split(" | ")] for row in rows]
+
+
+def test_each_headline_figure_is_its_sections_and_each_page_quoting_it_says_the_same():
+    """README.md said a retrain took 19 to 26 s against 98 s, from a run whose defaults objrec no
+    longer ships, while the sections held later runs: the headline table is the one list of
+    objrec's claims. Each decimal of a row's figure is in the section it links (copied, not
+    retyped), and each bold figure is on each page the row says quotes it."""
+    texts = {a: flat(t) for a, _, t in sections_of(BENCHMARKS)}
+    wrong, bold = [], 0
+    for claim, figure, command, _when, section, quoted in headline_rows():
+        source = " ".join(texts.get(a, "") for a in re.findall(r"\]\(#([^)\s]+)\)", section))
+        decimals = re.findall(r"\d+\.\d+", re.sub(r"`[^`]*`", "", figure))
+        wrong += [f"{claim}: {d} not in {section}" for d in decimals if d not in source]
+        quoting = re.findall(r"\]\(\.\./([^)#]+)", quoted)
+        pages = [flat((ROOT / path).read_text()) for path in quoting]
+        for quote in re.findall(r"\*\*(.+?)\*\*", figure):
+            bold += len(pages)
+            wrong += [f"{claim}: {quote} not quoted" for page in pages if flat(quote) not in page]
+        wrong += [] if source and "`" in command else [f"{claim}: no section or command"]
+    assert wrong == [] and bold >= 12
