@@ -173,6 +173,19 @@ def test_report_and_export_through_the_cli(capsys, tmp_path, trained_run, split_
     assert code == 0 and (tmp_path / "r.html").stat().st_size > 10_000 and "report written" in out
 
 
+def test_without_posix_file_locks_a_command_is_refused_in_one_sentence(
+    image_folder, monkeypatch, capsys
+):
+    """On Windows (no fcntl) every command but --help and --version failed with a traceback
+    ending in "No module named 'fcntl'" (portable42): now one sentence, exit 1."""
+    monkeypatch.setitem(sys.modules, "fcntl", None)  # `import fcntl` fails, as on Windows
+    code, out, said = run(capsys, "check", image_folder)
+    assert code == 1 and out == ""
+    assert said.startswith("error: objrec needs POSIX file locks") and "WSL" in said
+    assert run(capsys, "check", "--help")[0] == 0
+    assert run(capsys, "--version")[0] == 0
+
+
 def test_device_help_speaks_of_torchrun_only_where_it_applies(capsys):
     """A newcomer on one machine read "Under torchrun each rank uses GPU LOCAL_RANK" in predict."""
     for name in ("evaluate", "predict", "serve"):

@@ -14,6 +14,7 @@ library's sentences are spelled in the CLI's terms.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import signal
@@ -191,7 +192,7 @@ def run_command(args: list[str], typed: Sequence[str] | None = None) -> int:
     may refuse it (a full disk, a closed pipe): said as the command's own refusals are.
     ``typed``: the command line as given, before ``--exclude A B`` became ``--exclude A
     --exclude B`` (``options.command_line``)."""
-    refused = refused_under_torchrun(args)
+    refused = refused_under_torchrun(args) or refused_without_file_locks(args)
     if refused is not None:
         return refused
     try:
@@ -223,6 +224,25 @@ def refused_under_torchrun(args: Sequence[str]) -> int | None:
             highlight=False,
         )
     return 2
+
+
+NO_FILE_LOCKS = (
+    "objrec needs POSIX file locks (Python's fcntl module), which this system lacks: it runs on "
+    "Linux and macOS; on Windows, run it in WSL (the Windows Subsystem for Linux)"
+)
+
+
+def refused_without_file_locks(args: Sequence[str]) -> int | None:
+    """A command is refused in one sentence (:data:`NO_FILE_LOCKS`, exit 1) where Python has no
+    ``fcntl`` (Windows): the feature store, a run, a split and the ONNX cache are locked with it,
+    and every command failed there with a traceback ending in ``No module named 'fcntl'``.
+    ``--help`` and ``--version`` still answer. None: it runs."""
+    if invoked_command(args) is None or {"-h", "--help"} & set(args):
+        return None
+    if importlib.util.find_spec("fcntl") is not None:
+        return None
+    print_error(escape(NO_FILE_LOCKS))
+    return 1
 
 
 def refused_by_os(exc: OSError) -> int:
