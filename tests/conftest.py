@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import errno
 import functools
 import gc
 import inspect
@@ -449,3 +450,13 @@ def counted_familiarity(model: torch.nn.Module) -> tuple[list[int], torch.nn.Mod
 
     model.familiarity = Recorder()
     return calls, score
+
+
+@pytest.fixture
+def no_symlinks(monkeypatch):
+    """``os.symlink`` refused as on a FAT or exFAT drive (EPERM), where ``--link`` cannot link."""
+
+    def refuse(source, link, *args, **kwargs):
+        raise PermissionError(errno.EPERM, "Operation not permitted", str(source), None, str(link))
+
+    monkeypatch.setattr(os, "symlink", refuse)

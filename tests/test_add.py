@@ -313,6 +313,17 @@ def test_a_dry_run_writes_nothing(tmp_path, split_dir):
 
 
 @pytest.mark.slow
+def test_link_mode_on_a_drive_without_links_says_so_and_adds_nothing(
+    tmp_path, split_dir, no_symlinks
+):
+    """add --link on a FAT or exFAT drive said "DATA/NAME.jpg: operation not permitted"."""
+    before = tree_digest(split_dir)
+    with pytest.raises(ObjrecError, match=r"is on a file system without symbolic links"):
+        add_images(split_dir, new_images(tmp_path / "new", "red", 2), mode="link")
+    assert tree_digest(split_dir) == before
+
+
+@pytest.mark.slow
 def test_link_mode_links_the_new_files(tmp_path, split_dir):
     new = new_images(tmp_path / "new", "red", 2)
     result = add_images(split_dir, new, mode="link")

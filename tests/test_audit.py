@@ -366,6 +366,18 @@ def test_apply_plan_from_python_logs_the_test_split_note_the_cli_shows(tmp_path,
     assert "`evaluate(new_run, out, against=old_run)`" in record.getMessage()  # out: new folder
 
 
+def test_apply_plan_link_on_a_drive_without_links_says_so_before_writing(tmp_path, no_symlinks):
+    """On a FAT or exFAT drive apply-plan --link said "operation not permitted" and left OUT
+    holding a folder, which then refused the retry without --link as not empty (portable42)."""
+    from .conftest import make_class_folder
+
+    data = make_class_folder(tmp_path / "photos", per_class=2, classes=("red", "blue"))
+    (plan := tmp_path / "plan.csv").write_text("file,action,new_class\n")
+    with pytest.raises(ObjrecError, match=r"fixed is on a file system without symbolic links"):
+        apply_plan(data, plan, out := tmp_path / "fixed", mode="link")
+    assert apply_plan(data, plan, out)["copied"] == 4
+
+
 @pytest.mark.slow
 def test_apply_plan_link_links_each_image_to_its_original_and_never_moves_it(tmp_path, capsys):
     """Each round of the loop copied the whole folder; --link, as split's and add's, links each

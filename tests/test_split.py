@@ -181,6 +181,16 @@ def test_link_mode_and_excludes(tmp_path, image_folder, known_facts):
     assert linked.is_symlink() and linked.resolve().parent == (image_folder / "red").resolve()
 
 
+def test_link_mode_on_a_drive_without_links_says_so_and_leaves_nothing(
+    tmp_path, image_folder, known_facts, no_symlinks
+):
+    """On a FAT or exFAT drive split --link said only "OUT/.objrec-split-...: operation not
+    permitted" (portable42): now why, named by OUT, and nothing is left there."""
+    with pytest.raises(ObjrecError, match=r"out is on a file system without symbolic links"):
+        split_folder(image_folder, tmp_path / "out", mode="link")
+    assert not list(tmp_path.glob("out/**/*"))
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -71,7 +71,15 @@ from objrec.images import (
     warned_once_per_file,
 )
 from objrec.manifest import MANIFEST, MANIFEST_COLUMNS, MANIFEST_GROUP, sha256_file
-from objrec.outputs import free_name, locked, name_key, remove_leftovers, staged, write_new
+from objrec.outputs import (
+    free_name,
+    link_file,
+    locked,
+    name_key,
+    remove_leftovers,
+    staged,
+    write_new,
+)
 from objrec.placement import (
     evaluated_pair,
     is_pair,
@@ -913,7 +921,7 @@ def _write(data: Path, rows, mode: str, on_write=None) -> list[tuple[str, str]]:
     written: list[tuple[NewImage, Path, str, str, str]] = []
     try:
         for image, target, split, digest, group in rows:
-            final = write_new(data / target, functools.partial(_put, image.path, mode))
+            final = write_new(data / target, functools.partial(_put, image.path, mode, data))
             written.append((image, final.relative_to(data), split, digest, group))
             if on_write:
                 on_write(len(written), len(rows))
@@ -930,11 +938,11 @@ def _manifest_row(
     return dict(zip((*MANIFEST_COLUMNS, MANIFEST_GROUP), values, strict=True))
 
 
-def _put(source: Path, mode: str, tmp: Path) -> None:
+def _put(source: Path, mode: str, data: Path, tmp: Path) -> None:
     if mode == "copy":
         shutil.copy2(source, tmp)
     else:
-        os.symlink(source, tmp)
+        link_file(source, tmp, data)
 
 
 def _check_manifest(manifest: Path) -> None:

@@ -50,10 +50,12 @@ from objrec.outputs import (
     NEVER_LINK,
     NEVER_OTHER,
     free_name,
+    link_file,
     name_key,
     output_file,
     refuse_overwrite,
     refuse_users_outputs,
+    refuse_without_links,
     settle_names,
     staged,
     takes_back_folders,
@@ -792,6 +794,8 @@ def apply_plan(data: Path, plan_file: Path, out: Path, mode: str = "copy") -> di
     counts |= _test_changes(targets if split_folder else {})
     rows: list[list[str]] = []
     groups = manifest_groups(data) if split_folder else {}
+    if mode == "link":  # before a first folder is made: a partial ``out`` would refuse a retry
+        refuse_without_links(out)
     try:
         for rel, target in targets.items():
             counts["removed"] += target is None
@@ -883,7 +887,7 @@ def _copy(
     if mode == "copy":
         shutil.copy2(source, destination)
     else:
-        os.symlink(os.path.realpath(source), destination)
+        link_file(os.path.realpath(source), destination, into[0])
     if not split_folder or len(target.parts) < 3 or target.parts[0] not in SPLITS:
         return []
     split, name = target.parts[:2]

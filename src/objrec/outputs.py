@@ -773,6 +773,36 @@ def temporary_folder(path: Path) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+NO_SYMBOLIC_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP}
+"""Errors of ``os.symlink`` on a file system without symbolic links (FAT, exFAT, some network
+shares)."""
+
+
+def link_file(source: str | Path, link: Path, folder: Path) -> None:
+    """A symbolic link at ``link`` to ``source``, for a split, an add or a plan applied into
+    ``folder`` with links: refused in one sentence naming ``folder`` where its file system makes
+    none, where the system's "operation not permitted" named the folder and not why."""
+    try:
+        os.symlink(source, link)
+    except OSError as exc:
+        if exc.errno not in NO_SYMBOLIC_LINKS:
+            raise
+        raise ObjrecError(
+            f"{folder} is on a file system without symbolic links (a FAT or exFAT drive, some "
+            "network shares): copy the files there (the default) instead of linking them"
+        ) from None
+
+
+def refuse_without_links(folder: Path) -> None:
+    """Refuse ``folder`` (made if need be) in :func:`link_file`'s sentence, before anything is
+    linked there, where its file system makes no symbolic link: a link made and removed at once
+    tries it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / f".objrec-link-{uuid.uuid4().hex[:8]}"
+    link_file(".", probe, folder)
+    probe.unlink()
+
+
 NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}
 """Errors of ``os.link`` on a file system without hard links (FAT, some network shares)."""
 

@@ -27,7 +27,7 @@ from objrec.manifest import (
     manifest_rows,
     sha256_file,
 )
-from objrec.outputs import locked, refuse_overwrite, reported_as, settle_names
+from objrec.outputs import link_file, locked, refuse_overwrite, reported_as, settle_names
 from objrec.progress import plural
 from objrec.reviewed import REVIEWED_FILE, carry_reviewed
 from objrec.split_record import SPLIT_RECORD, SplitRecord, write_split_record
@@ -348,7 +348,7 @@ def _write_files(src: Path, out: Path, assignment, records, mode: str) -> int:
         if mode == "copy":
             shutil.copy2(path, target)
         else:
-            os.symlink(path, target)
+            link_file(path, target, out.parent)  # ``out`` is the staging folder in it
         group = numbers.setdefault(keys[path], len(numbers))
         rows.append([target.relative_to(out).as_posix(), name, split, hashes[path], str(path)])
         rows[-1].append(str(group))
