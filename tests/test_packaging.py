@@ -27,6 +27,18 @@ def test_the_version_is_written_once_and_pyproject_reads_it():
     assert dynamic == {"attr": "objrec.__version__"}
 
 
+def test_python_3_12_and_3_13_may_install_objrec():
+    """requires-python was ">=3.11,<3.12" from the first commit, without a reason given: pip
+    refused Python 3.12 and 3.13, for which every pinned package (torch 2.14.1, torchvision
+    0.29.1, onnxruntime 1.32, openvino 2026.4 and the rest) publishes wheels (portable42)."""
+    from packaging.specifiers import SpecifierSet
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    admitted = SpecifierSet(pyproject["project"]["requires-python"])
+    assert all(version in admitted for version in ("3.11.7", "3.12.1", "3.13.0"))
+    assert "3.10.13" not in admitted
+
+
 def test_version_says_the_source_s_version_not_a_stale_install_s(capsys, monkeypatch):
     """``objrec --version`` read the installed package's metadata, which an editable install keeps
     from the day it was installed: after a version change it said the old version while serve's
