@@ -64,7 +64,11 @@ RATIOS_OPTION = click.option(
     help=field_help(SplitConfig, "ratios"),
 )
 SEED_OPTION = click.option(
-    "--seed", type=int, default=0, show_default=True, help=field_help(SplitConfig, "seed")
+    "--seed",
+    type=int,
+    default=SplitConfig.seed,
+    show_default=True,
+    help=field_help(SplitConfig, "seed"),
 )
 COPY_OPTION = click.option(
     "--copy/--link",
@@ -105,7 +109,7 @@ BURST_OPTION = click.option(
 @click.option("--strict", is_flag=True, help=field_help(SplitConfig, "strict"))
 @click.option(
     "--near-duplicates/--exact-duplicates",
-    "near",
+    "near_duplicates",
     default=True,
     show_default=True,
     help=field_help(SplitConfig, "near_duplicates"),
@@ -131,21 +135,7 @@ BURST_OPTION = click.option(
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the counts as JSON (keys: docs/json.md)."
 )
-def split(
-    src: Path,
-    out: Path,
-    ratios,
-    seed,
-    exclude,
-    copy,
-    force,
-    strict,
-    near,
-    groups,
-    burst_seconds,
-    like,
-    as_json,
-) -> None:
+def split(src: Path, out: Path, copy: bool, force: bool, as_json: bool, **settings) -> None:
     """Split SRC (one sub-folder per class) into OUT/train, OUT/valid, OUT/test.
 
     Stratified per class and seeded; byte-identical files and near-duplicates (resized,
@@ -158,8 +148,7 @@ def split(
     """
     from objrec.split import split_folder
 
-    options = (ratios, seed, exclude, "copy" if copy else "link", strict, near, groups, like)
-    config = from_options(SplitConfig, *options, burst_seconds=burst_seconds)
+    config = from_options(SplitConfig, mode="copy" if copy else "link", **settings)
     with (
         logged_warnings() as logged,
         passes_from_first_step(reporter := RichReporter(), FILE_PASSES) as on_file,
@@ -178,7 +167,8 @@ def split(
     if as_json:
         print_json(split_json(result, logged + warnings))
     else:
-        print_split(result, groups, like and (src, like))
+        like = settings["like"]
+        print_split(result, settings["groups"], like and (src, like))
     print_warnings(warnings)
 
 
