@@ -1850,6 +1850,24 @@ def test_a_split_folder_records_how_it_was_made(tmp_path, image_folder, known_fa
     assert again["exclude"] == [] and again["groups"] is None and again["near_duplicates"]
 
 
+def test_split_json_records_every_split_setting(tmp_path):
+    """Each SplitConfig field is one of split.json's keys (a setting added to SplitConfig but not
+    to split_record.SplitRecord would make splits that no record tells apart), and none is set
+    from another field's value."""
+    from dataclasses import asdict, fields
+
+    from objrec.config import SplitConfig
+    from objrec.split_record import split_record
+
+    given = {"ratios": [0.6, 0.2, 0.2], "seed": 3, "exclude": ["x"], "mode": "link"}
+    given |= {"strict": True, "near_duplicates": False, "burst_seconds": 2.5}
+    given |= {"groups": str(tmp_path / "g.csv"), "like": str(tmp_path / "old")}
+    (tmp_path / "g.csv").write_text("file,group\n")
+    record = asdict(split_record(tmp_path, SplitConfig(**given)))
+    assert {f.name for f in fields(SplitConfig)} == set(given)
+    assert {name: record[name] for name in given} == given
+
+
 def test_a_split_folder_without_a_record_reads_as_before(tmp_path, caplog):
     """Split folders made before split.json have none: nothing reads them otherwise; one that
     cannot be read is said to be so, and the split's record is unknown."""
