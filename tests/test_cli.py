@@ -4683,6 +4683,19 @@ def test_check_says_how_a_split_was_made_and_train_records_its_command(
     assert "split of" not in run(capsys, "check", "data")[1]
 
 
+@pytest.mark.slow
+def test_split_classes_takes_several_names_and_check_names_them(capsys, tmp_path, image_folder):
+    """`objrec split PHOTOS data --classes red green`: those classes alone, which check names;
+    OUT given after --classes is said to be taken by it."""
+    data = tmp_path / "data"
+    code, out, _ = run(capsys, "split", image_folder, data, "--classes", "red", "green", "--json")
+    assert code == 0 and set(json.loads(out)["classes"]) == {"green", "red"}
+    code, out, _ = run(capsys, "check", data)
+    assert code == 0 and "0.25, only the classes red and green, near-dup" in " ".join(out.split())
+    code, _, err = run(capsys, "split", image_folder, "--classes", "red", tmp_path / "d2")
+    assert code == 2 and "--classes takes every word after it up to the next option" in err
+
+
 def test_a_run_given_as_a_web_address_or_a_quoted_tilde_is_said_as_such(
     capsys, tmp_path, monkeypatch
 ):

@@ -191,6 +191,33 @@ def test_link_mode_on_a_drive_without_links_says_so_and_leaves_nothing(
     assert not list(tmp_path.glob("out/**/*"))
 
 
+@pytest.mark.slow
+def test_classes_splits_only_the_classes_it_names(tmp_path, image_folder, known_facts):
+    """`split PHOTOS data --classes red green`: those class folders alone, less --exclude's."""
+    result = split_folder(image_folder, tmp_path / "out", classes=["red", "green"])
+    assert set(result.counts) == {"green", "red"}
+    assert sorted(p.name for p in (tmp_path / "out" / "train").iterdir()) == ["green", "red"]
+    result = split_folder(image_folder, tmp_path / "o2", classes=["red", "blue"], exclude=["blue"])
+    assert set(result.counts) == {"red"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"classes": ["Red", "cats"]},
+            r"`classes` names .* does not have: Red \(is it red\?\), cats$",
+        ),
+        ({"classes": ["red"], "exclude": ["red"]}, "leaves out every class `classes` names"),
+        ({"exclude": ["red", "green", "blue"]}, "`exclude` leaves no class of .* to split"),
+    ],
+)
+def test_classes_naming_no_class_folder_are_refused(tmp_path, image_folder, kwargs, message):
+    with pytest.raises(ObjrecError, match=message):
+        split_folder(image_folder, tmp_path / "out", **kwargs)
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -1833,6 +1860,7 @@ def test_a_split_folder_records_how_it_was_made(tmp_path, image_folder, known_fa
         "ratios": [0.5, 0.3, 0.2],
         "seed": 7,
         "exclude": ["green"],
+        "classes": [],
         "mode": "link",
         "strict": False,
         "near_duplicates": False,
@@ -1859,7 +1887,8 @@ def test_split_json_records_every_split_setting(tmp_path):
     from objrec.config import SplitConfig
     from objrec.split_record import split_record
 
-    given = {"ratios": [0.6, 0.2, 0.2], "seed": 3, "exclude": ["x"], "mode": "link"}
+    given = {"ratios": [0.6, 0.2, 0.2], "seed": 3, "exclude": ["x"], "classes": ["y", "z"]}
+    given |= {"mode": "link"}
     given |= {"strict": True, "near_duplicates": False, "burst_seconds": 2.5}
     given |= {"groups": str(tmp_path / "g.csv"), "like": str(tmp_path / "old")}
     (tmp_path / "g.csv").write_text("file,group\n")

@@ -334,6 +334,9 @@ class SplitConfig:
     exclude: tuple[str, ...] = ()
     """Class folders to leave out (the article's protocol leaves out Faces and
     BACKGROUND_Google)."""
+    classes: tuple[str, ...] = ()
+    """Split only these class folders (by default every one), to try a few classes of a large
+    folder first; ``exclude`` leaves out others beside them."""
     mode: str = "copy"
     """``copy`` the images, or ``link`` them (symbolic links to the source files)."""
     strict: bool = False
@@ -376,6 +379,7 @@ class SplitConfig:
             raise ObjrecError(f"`burst_seconds` must be 0 (off) or more, got {self.burst_seconds}")
         object.__setattr__(self, "ratios", ratios)
         object.__setattr__(self, "exclude", tuple(self.exclude))
+        object.__setattr__(self, "classes", tuple(self.classes))
 
 
 @documented

@@ -78,10 +78,10 @@ def split_folder(
         src: one sub-folder per class; never modified.
         out: receives the three split folders, ``manifest.csv`` (file, class, split, sha256)
             and ``split.json``: how it was made (:mod:`objrec.split_record`).
-        config: how to split (ratios, seed, exclude, mode, strict, near_duplicates, groups,
-            like); or give those settings as keywords, e.g. ``split_folder(src, out, seed=1)``.
-            ``like`` (an earlier split of ``src``, edited since) keeps each image it holds in
-            its split (:func:`like_splits`).
+        config: how to split (ratios, seed, exclude, classes, mode, strict, near_duplicates,
+            groups, like); or give those settings as keywords, e.g.
+            ``split_folder(src, out, seed=1)``. ``like`` (an earlier split of ``src``, edited
+            since) keeps each image it holds in its split (:func:`like_splits`).
         force: replace an earlier split in ``out`` (its splits and manifest, after every check).
         on_file: called as ``on_file(done, total)`` while hashing, for a progress bar.
         command: the command line that asked for the split (the CLI's, ``objrec`` first), for
@@ -129,7 +129,7 @@ def _plan(
     refused (nothing written) when ``train`` could not use the split (``progress``: callbacks)."""
     ratios, near, (on_file, on_compare) = config.ratios, config.near_duplicates, progress
     ignored: list[Path] = []
-    files, empty = class_files(src, config.exclude, ignored)
+    files, empty = class_files(src, config.exclude, ignored, config.classes)
     refuse_wrong_source(src, files)
     images = [p for paths in files.values() for p in paths]
     not_images = ignored_files(src, ignored, images, loose_files(src, config.groups))

@@ -1,8 +1,9 @@
 """How a split folder was made, in its ``split.json``: the source folder, the settings (ratios,
-seed, excluded classes, copy or link, the duplicate, burst and group rules, ``like``), objrec's
-version and commit and the command line, and each ``add`` since. ``split`` writes it beside
-``manifest.csv``; ``check`` shows it and a run's provenance carries it, so a reader of a result
-knows how to make the same split (``provenance.split_fingerprint`` tells whether they did).
+seed, the classes split or excluded, copy or link, the duplicate, burst and group rules,
+``like``), objrec's version and commit and the command line, and each ``add`` since. ``split``
+writes it beside ``manifest.csv``; ``check`` shows it and a run's provenance carries it, so a
+reader of a result knows how to make the same split (``provenance.split_fingerprint`` tells
+whether they did).
 
 Split folders made before it have no ``split.json``: ``manifest.read_split_record`` gives None,
 and everything else reads them as before.
@@ -33,6 +34,8 @@ class SplitRecord:
     seed: int
     exclude: list[str]
     """The class folders left out."""
+    classes: list[str]
+    """The only class folders split (``split --classes``); empty: every one."""
     mode: str
     """``copy`` or ``link``."""
     strict: bool
@@ -65,6 +68,7 @@ def split_record(
         ratios=list(config.ratios),
         seed=config.seed,
         exclude=list(config.exclude),
+        classes=list(config.classes),
         mode=config.mode,
         strict=config.strict,
         near_duplicates=config.near_duplicates,

@@ -1,6 +1,6 @@
-"""Reading a split's source folder: its class folders (those ``exclude`` leaves, two named alike
-refused, accents' encodings merged), their images, each file's SHA-256 and perceptual hashes,
-what cannot be read, and the folders left without images."""
+"""Reading a split's source folder: its class folders (those ``classes`` and ``exclude`` leave,
+two named alike refused, accents' encodings merged), their images, each file's SHA-256 and
+perceptual hashes, what cannot be read, and the folders left without images."""
 
 from __future__ import annotations
 
@@ -46,15 +46,19 @@ def loose_files(src: Path, groups: str | Path | None = None) -> list[Path]:
 
 
 def class_files(
-    src: Path, exclude: Sequence[str], ignored: list[Path] | None = None
+    src: Path,
+    exclude: Sequence[str],
+    ignored: list[Path] | None = None,
+    classes: Sequence[str] = (),
 ) -> tuple[dict[str, list[Path]], list[str]]:
     """The images of each class (:func:`objrec.data.class_of_folder`: two folders whose names differ
     only in how their accents are encoded, NFC and NFD ``Café``, are one class, written under its
-    NFC name), and the names of the class folders that have none; the other files in ``ignored``
+    NFC name), of those ``classes`` names (every one when it names none) less those ``exclude``
+    names, and the names of the class folders that have none; the other files in ``ignored``
     (:func:`objrec.images.list_images`)."""
     files: dict[str, list[Path]] = {}
     empty = []
-    for folder in _select_classes(src, exclude):
+    for folder in _select_classes(src, exclude, classes):
         paths = list_images(src / folder, ignored=ignored)
         if paths:
             files.setdefault(class_of_folder(folder), []).extend(paths)
@@ -176,22 +180,32 @@ def drop_unreadable(
     return kept, names, too_large, heif
 
 
-def _select_classes(src: Path, exclude: Sequence[str]) -> list[str]:
-    """The class folders of ``src`` to split (their names), less those ``exclude`` names (in
-    either encoding of their accents)."""
+def _select_classes(src: Path, exclude: Sequence[str], classes: Sequence[str] = ()) -> list[str]:
+    """The class folders of ``src`` to split (their names): those ``classes`` names (every one
+    when it names none), less those ``exclude`` names (in either encoding of their accents)."""
     names = [p.name for p in class_dirs(src)]
     if not names:
         raise no_class_folders(src)
-    left_out = {class_of_folder(n) for n in exclude}
-    unknown = sorted(left_out - {class_of_folder(n) for n in names})
-    if unknown:
-        named = some_of(with_likely(unknown, names), len(unknown), quote=False)  # cat (is it Cat?)
-        raise ObjrecError(f"`exclude` names classes that {src} does not have: {named}")
-    folders = [n for n in names if class_of_folder(n) not in left_out]
+    kept = _named_classes(src, names, "classes", classes) or {class_of_folder(n) for n in names}
+    left_out = _named_classes(src, names, "exclude", exclude)
+    folders = [n for n in names if class_of_folder(n) in kept - left_out]
+    if not folders and classes:
+        raise ObjrecError("`exclude` leaves out every class `classes` names: nothing to split")
     if not folders:
         raise ObjrecError(f"`exclude` leaves no class of {src} to split")
     refuse_alike_classes(src, folders)
     return folders
+
+
+def _named_classes(src: Path, names: Sequence[str], setting: str, named: Sequence[str]) -> set[str]:
+    """The classes the ``setting`` (``classes`` or ``exclude``) names, refused when ``src``'s
+    class folders (``names``) lack one, with the likely one meant (``cat (is it Cat?)``)."""
+    given = {class_of_folder(n) for n in named}
+    unknown = sorted(given - {class_of_folder(n) for n in names})
+    if unknown:
+        said = some_of(with_likely(unknown, names), len(unknown), quote=False)
+        raise ObjrecError(f"`{setting}` names classes that {src} does not have: {said}")
+    return given
 
 
 def refuse_alike_classes(src: Path, names: Sequence[str]) -> None:

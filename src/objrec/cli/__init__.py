@@ -161,12 +161,13 @@ def json_only(args: Sequence[str]) -> AbstractContextManager[None]:
 
 
 def greedy_note(exc: click.ClickException, args: Sequence[str]) -> str:
-    """For an argument missing from a command line that gives ``--exclude``: it takes every word
-    after it, so ``objrec split SRC --exclude A OUT`` took OUT as a class to leave out."""
+    """For an argument missing from a command line that gives ``--exclude`` or ``--classes``: it
+    takes every word after it, so ``objrec split SRC --exclude A OUT`` took OUT as a class to leave
+    out."""
     param = getattr(exc, "param", None)
     if not isinstance(exc, click.MissingParameter) or not isinstance(param, click.Argument):
         return ""
-    flag = next((flag for flag in GREEDY_OPTIONS if flag in args), None)
+    flag = next((arg for arg in reversed(args) if arg in GREEDY_OPTIONS), None)  # the last
     if flag is None:
         return ""
     name = param.human_readable_name

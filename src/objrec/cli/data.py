@@ -100,6 +100,13 @@ BURST_OPTION = click.option(
     help=field_help(SplitConfig, "exclude")
     + " Several may follow one --exclude, up to the next option: give SRC and OUT before it.",
 )
+@click.option(
+    "--classes",
+    multiple=True,
+    metavar="CLASS...",
+    help=field_help(SplitConfig, "classes")
+    + " Several may follow one --classes, up to the next option: give SRC and OUT before it.",
+)
 @COPY_OPTION
 @click.option(
     "--force",
@@ -766,6 +773,8 @@ def split_record_line(record: dict[str, Any]) -> str:
     version, the command line when the CLI split it, and how many ``add`` since."""
     ratios = " ".join(map(number, record.get("ratios") or []))
     settings = [f"seed {record.get('seed')}", f"ratios {ratios}"]
+    if record.get("classes"):
+        settings.append("only the classes " + joined([quoted(str(c)) for c in record["classes"]]))
     if record.get("exclude"):
         settings.append("excluding " + ", ".join(map(str, record["exclude"])))
     near = "near-duplicates" if record.get("near_duplicates") else "exact duplicates only"

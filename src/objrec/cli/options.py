@@ -142,7 +142,7 @@ def require_folder(path: Path, name: str) -> None:
         raise click.BadParameter(f"{path} is a file, not a folder", param_hint=f"'{name}'")
 
 
-GREEDY_OPTIONS = ("--exclude",)
+GREEDY_OPTIONS = ("--exclude", "--classes")
 TRAIN = TrainConfig()  # the CLI shows and uses the library's own defaults
 DIR = PathParam(path_type=Path, file_okay=False)
 """A folder, there or not."""
@@ -283,7 +283,8 @@ def refuse_unknown_conflict(threshold: float | None, no_unknown: bool) -> None:
 
 
 def expand_greedy(argv: list[str]) -> list[str]:
-    """``--exclude A B`` -> ``--exclude A --exclude B``: several values may follow one flag."""
+    """``--exclude A B`` -> ``--exclude A --exclude B`` (``--classes`` too): several values may
+    follow one flag."""
     result: list[str] = []
     flag = None
     for arg in argv:
