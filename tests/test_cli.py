@@ -48,6 +48,22 @@ def test_help_explains_every_command(capsys):
     assert "--out RUN " in out and "RUN receives" in out  # the RUN its text names
 
 
+def test_every_train_and_split_setting_is_an_option_of_its_command():
+    """A TrainConfig or SplitConfig field the command has no option for is a setting only a
+    script can reach: its ``@config_option`` line (train) or ``click.option`` (split) forgotten."""
+    from dataclasses import fields
+
+    from objrec.cli.data import split
+    from objrec.cli.training import train
+    from objrec.config import SplitConfig, TrainConfig
+
+    spelled = {"mode": "copy"}  # --copy/--link
+    for config, command in ((TrainConfig, train), (SplitConfig, split)):
+        options = {param.name for param in command.params}
+        settings = {spelled.get(f.name, f.name) for f in fields(config)}  # type: ignore[arg-type]
+        assert settings <= options, f"{command.name}: no option for {settings - options}"
+
+
 def test_the_seed_help_says_another_machine_may_compute_otherwise():
     """--seed said "Same seed, same run", but the default precisions follow the CPU's features:
     another machine rounds otherwise (docs/commands.md, "Reproducing a result")."""
