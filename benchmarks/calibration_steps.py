@@ -75,9 +75,10 @@ def held_features(data: Path, unknown: Path | None = None):
     store lacks them) when given."""
     from objrec.config import TrainConfig
     from objrec.distributed import SINGLE
+    from objrec.precision import settle_head_precision, settle_precision
     from objrec.progress import SILENT
     from objrec.quantize import int8_engine
-    from objrec.train import FeatureSource, prepare, settle_head_precision, settle_precision
+    from objrec.train import FeatureSource, prepare
 
     config, _ = settle_precision(TrainConfig(), SINGLE)
     config = replace(config, int8_engine=int8_engine(config.int8_engine))

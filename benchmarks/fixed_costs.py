@@ -46,17 +46,11 @@ from objrec.cache import open_cache
 from objrec.config import TrainConfig
 from objrec.distributed import SINGLE
 from objrec.engine import EarlyStopping, FitState
+from objrec.precision import settle_head_precision, settle_precision
 from objrec.progress import SILENT
 from objrec.quantize import int8_engine, quantize_body
 from objrec.runtime import OpenVinoModel
-from objrec.train import (
-    FeatureSource,
-    head_optimizer,
-    prepare,
-    run_meta,
-    settle_head_precision,
-    settle_precision,
-)
+from objrec.train import FeatureSource, head_optimizer, prepare, run_meta
 
 
 def lookups(prep, config: TrainConfig):

@@ -62,14 +62,13 @@ from objrec.distributed import SINGLE
 from objrec.engine import EarlyStopping, FitState, evaluate_loss, fit
 from objrec.finetune import warmup_cosine
 from objrec.model import HeadEnsemble, build_head
+from objrec.precision import settle_head_precision, settle_precision
 from objrec.progress import SILENT
 from objrec.train import (
     Prepared,
     head_optimizer,
     prepare,
     seed_everything,
-    settle_head_precision,
-    settle_precision,
     training_loss,
     trains_in,
 )

@@ -1121,13 +1121,14 @@ def test_where_auto_settles_on_int8_the_audit_reads_the_int8_features_train_stor
     the fp32 body and computed every image again."""
     import objrec.audit
     import objrec.features
+    import objrec.precision
     from objrec.split import split_folder
     from objrec.train import train
 
     from .conftest import make_class_folder, tiny_train_config
 
     int8 = lambda *a, **k: ("int8", "this test's CPU")  # noqa: E731 - tiny_test is fp32 elsewhere
-    monkeypatch.setattr(importlib.import_module("objrec.train"), "auto_precision", int8)
+    monkeypatch.setattr(objrec.precision, "auto_precision", int8)
     monkeypatch.setattr(objrec.audit, "auto_precision", int8, raising=False)
     split_folder(make_class_folder(tmp_path / "photos", per_class=6), tmp_path / "data", seed=0)
     cache = str(tmp_path / "cache")

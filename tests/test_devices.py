@@ -24,7 +24,6 @@ from objrec.cores import cgroup_cpu_limit, cpu_threads, limit_thread_pools, usab
 from objrec.devices import (
     backend_for,
     batch_for_memory,
-    bf16_matrix_unit,
     loader_settings,
     resolve_device,
 )
@@ -32,6 +31,7 @@ from objrec.distributed import World, process_group, world_from_env
 from objrec.engine import model_device, on_device
 from objrec.errors import ObjrecError
 from objrec.inference import Recognizer, resolve_runtime
+from objrec.precision import bf16_matrix_unit
 from objrec.runtime import PRECISION_TOLERANCE, DeviceRunner, choose_precision, relative_error
 
 from .conftest import CALTECH

@@ -349,9 +349,9 @@ def test_train_json_says_a_fine_tuning_that_did_not_help_was_not_kept(capsys, tm
 @pytest.fixture
 def auto_is_int8(monkeypatch):
     """A CPU with 8-bit dot products, where ``precision="auto"`` takes int8 for a Lite body."""
-    import objrec.quantize
+    import objrec.precision
 
-    monkeypatch.setattr(objrec.quantize, "int8_dot_product", lambda: "avx512_vnni")
+    monkeypatch.setattr(objrec.precision, "int8_dot_product", lambda: "avx512_vnni")
 
 
 @pytest.mark.slow

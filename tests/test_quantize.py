@@ -25,15 +25,14 @@ from objrec.evaluate import evaluate
 from objrec.export import export_model
 from objrec.frozen import FrozenBody
 from objrec.inference import Recognizer
+from objrec.precision import auto_precision, int8_dot_product
 from objrec.quantize import (
     QUANTIZE_STEPS,
     QUANTIZING,
     QuantConfig,
     QuantizedBody,
-    auto_precision,
     calibration_sample,
     calibration_set,
-    int8_dot_product,
     kept_nodes,
     quantize_body,
 )
@@ -333,50 +332,50 @@ def test_the_cpus_int8_dot_product_instructions_are_read_from_cpuinfo(tmp_path):
 def test_auto_precision_is_int8_only_on_a_cpu_with_dot_products_and_a_validated_body(
     monkeypatch,
 ):
-    import objrec.quantize as quantize
+    import objrec.precision as precision
 
     lite, cpu = get_backbone(DEFAULT_BACKBONE), torch.device("cpu")
-    monkeypatch.setattr(quantize, "int8_dot_product", lambda: "avx512_vnni")
+    monkeypatch.setattr(precision, "int8_dot_product", lambda: "avx512_vnni")
     assert auto_precision(lite, cpu) == ("int8", "this CPU has avx512_vnni")
     assert auto_precision(get_backbone("efficientnet_lite0"), cpu)[0] == "int8"
     assert auto_precision(lite, torch.device("cuda", 0))[0] == "fp32"
     assert auto_precision(get_backbone("tiny_test"), cpu)[0] == "fp32"
     assert auto_precision(get_backbone("resnet18"), cpu)[0] == "fp32"
-    monkeypatch.setattr(quantize, "int8_dot_product", lambda: None)
+    monkeypatch.setattr(precision, "int8_dot_product", lambda: None)
     assert auto_precision(lite, cpu)[0] == "fp32"
 
 
 def test_auto_is_settled_before_the_run_so_the_run_records_the_precision_used(monkeypatch):
-    train_module = importlib.import_module("objrec.train")  # `objrec.train`: the function
+    import objrec.precision as precision
     from objrec.distributed import SINGLE
 
     config = TrainConfig(backbone="tiny_test")
     assert config.precision == "auto" and TrainConfig(finetune_blocks=1).precision == "auto"
-    settled, why = train_module.settle_precision(config, SINGLE)
+    settled, why = precision.settle_precision(config, SINGLE)
     assert settled.precision == "fp32"
     assert why == {"used": "fp32", "why": "auto: int8 was not validated on tiny_test"}
-    monkeypatch.setattr(train_module, "auto_precision", lambda *a: ("int8", "this CPU has x"))
-    settled, why = train_module.settle_precision(config, SINGLE)
+    monkeypatch.setattr(precision, "auto_precision", lambda *a: ("int8", "this CPU has x"))
+    settled, why = precision.settle_precision(config, SINGLE)
     assert settled.precision == "int8" and why["why"] == "auto: this CPU has x"
     int8 = TrainConfig(backbone="tiny_test", precision="int8")
-    assert train_module.settle_precision(int8, SINGLE) == (
+    assert precision.settle_precision(int8, SINGLE) == (
         int8,
         {"used": "int8", "why": "--precision int8"},
     )
-    demo = train_module.settle_precision(int8, SINGLE, "the demo's setting")[1]
+    demo = precision.settle_precision(int8, SINGLE, "the demo's setting")[1]
     assert demo["why"] == "the demo's setting"  # a caller other than the CLI says who set it
 
 
 @pytest.mark.slow
 def test_a_run_records_the_precision_auto_chose_and_why(tmp_path, split_dir, monkeypatch):
-    train_module = importlib.import_module("objrec.train")  # `objrec.train`: the function
+    import objrec.precision as precision
 
     config = TrainConfig(backbone="tiny_test", epochs=1, heads=1, aug_views=0)
     result = train(split_dir, tmp_path / "a", config)
     body = {k: result.precision[k] for k in ("used", "why")}  # the head's precision beside it
     assert body == {"used": "fp32", "why": "auto: int8 was not validated on tiny_test"}
     assert json.loads((tmp_path / "a" / "config.json").read_text())["precision"] == "fp32"
-    monkeypatch.setattr(train_module, "auto_precision", lambda *a: ("int8", "this CPU has x"))
+    monkeypatch.setattr(precision, "auto_precision", lambda *a: ("int8", "this CPU has x"))
     result = train(split_dir, tmp_path / "b", config)
     summary = json.loads((tmp_path / "b" / "summary.json").read_text())
     assert summary["precision"]["used"] == "int8"

@@ -104,9 +104,9 @@ def test_auto_trains_the_head_in_bf16_only_on_a_cpu_with_bf16_matrix_instruction
     import torch
 
     from objrec.distributed import World
-    from objrec.train import auto_head_precision
+    from objrec.precision import auto_head_precision
 
-    module = importlib.import_module("objrec.train")
+    module = importlib.import_module("objrec.precision")
     cpu = World(device=torch.device("cpu"))
     monkeypatch.setattr(module, "bf16_matrix_unit", lambda: "amx_bf16")
     assert auto_head_precision(cpu) == ("bf16", "this CPU has amx_bf16")
@@ -125,7 +125,7 @@ def test_bf16_is_refused_under_torchrun_and_a_forced_precision_is_kept():
 
     from objrec.distributed import World
     from objrec.errors import ObjrecError
-    from objrec.train import settle_head_precision
+    from objrec.precision import settle_head_precision
 
     torchrun = World(rank=0, size=2, device=torch.device("cpu"), launched=True)
     with pytest.raises(ObjrecError, match=r"head_precision.*torchrun"):
@@ -172,7 +172,7 @@ def test_the_head_trains_and_validates_under_bf16_autocast_where_the_cpu_has_bf1
 
     import torch
 
-    module = importlib.import_module("objrec.train")
+    module = importlib.import_module("objrec.precision")
     monkeypatch.setattr(module, "bf16_matrix_unit", lambda: flag)
     seen = autocast_of_head_forwards(monkeypatch)
     amx = flag is not None
@@ -258,7 +258,7 @@ def test_train_says_the_default_bodys_three_networks_in_the_plural():
     through the pretrained network" of the default body, three networks (a feature ensemble)."""
     from objrec.backbones import network_words
     from objrec.config import DEFAULT_BACKBONE
-    from objrec.train import precision_notes
+    from objrec.precision import precision_notes
 
     assert network_words("tiny_test") == "the pretrained network"
     assert network_words("resnet18+tiny_test") == "the 2 pretrained networks"
@@ -282,7 +282,8 @@ def test_train_says_that_an_int8_body_in_openvino_exports_otherwise_only_with_v(
     import logging
 
     from objrec.distributed import SINGLE
-    from objrec.train import EXPORT_IN_OPENVINO, RunRequest, open_run, precision_notes
+    from objrec.precision import precision_notes
+    from objrec.train import EXPORT_IN_OPENVINO, RunRequest, open_run
 
     precision = {"used": "int8", "why": "auto", "head": "fp32", "head_why": "auto"}
     (body, head) = precision_notes(precision | {"engine": "openvino"})

@@ -69,8 +69,9 @@ from objrec.images import warned_once_per_file
 from objrec.model import build_head
 from objrec.outputs import takes_back_folders
 from objrec.photos_needed import FEW_PHOTOS, class_needs
+from objrec.precision import auto_precision
 from objrec.progress import SILENT, Reporter, or_silent, plural, quoted
-from objrec.quantize import auto_precision, quantize_body
+from objrec.quantize import quantize_body
 from objrec.views import ViewSpec
 
 if TYPE_CHECKING:
@@ -192,7 +193,7 @@ class AuditConfig:
     ones, never the reverse)."""
     precision: str = TrainConfig.precision
     """The body's precision without ``run`` (with one, the run's own): ``auto`` settles it as
-    ``train`` does (``quantize.auto_precision``), so an audit after a default training run reads
+    ``train`` does (``precision.auto_precision``), so an audit after a default training run reads
     the features that run stored instead of computing them again in another precision."""
 
     def __post_init__(self) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -103,23 +102,3 @@ def batch_for_memory(
     while size * 2 <= min(fit, high):
         size *= 2
     return size
-
-
-BF16_MATRIX_FLAGS = ("amx_bf16", "avx512_bf16")
-"""The CPU flags (``/proc/cpuinfo``) of bfloat16 matrix instructions with which PyTorch (oneDNN)
-multiplies bfloat16 matrices faster than float32 ones, most capable first: AMX's bfloat16 tiles
-(Intel Xeon since Sapphire Rapids; a 3095 x 3840 by 3840 x 256 product took 2.4 ms in bfloat16
-against 18.3 ms in float32 on 2 cores) and AVX-512 BF16's dot products (AMD since Zen 4; the same
-product took 34.8 ms against 70.6 ms on 2 cores of an AMD EPYC; benchmarks/README.md)."""
-
-
-def bf16_matrix_unit(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
-    """The first of :data:`BF16_MATRIX_FLAGS` this CPU has, or None: also where ``cpuinfo``
-    cannot be read (not Linux) or PyTorch was built without oneDNN."""
-    try:
-        flags = set(Path(cpuinfo).read_text().split())
-    except OSError:
-        return None
-    if not torch.backends.mkldnn.is_available():
-        return None
-    return next((flag for flag in BF16_MATRIX_FLAGS if flag in flags), None)

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from objrec.backbones import BackboneSpec, Body, fingerprint_module
+from objrec.backbones import Body, fingerprint_module
 from objrec.config import INT8_ENGINES, DataConfig
 from objrec.data import scan_class_folder
 from objrec.errors import ObjrecError
@@ -65,39 +65,9 @@ ENGINES = INT8_ENGINES
 ``onnxruntime``. OpenVINO runs a QDQ graph, ONNX Runtime a QOperator one of the same calibration;
 OpenVINO about 1.5 times faster on 2 cores of an AVX-512 VNNI CPU with AMX, with features as close
 to fp32's (``benchmarks/README.md``)."""
-INT8_DOT_PRODUCT = ("avx512_vnni", "avx_vnni", "asimddp")
-"""CPU flags (``/proc/cpuinfo``) of 8-bit dot-product instructions: AVX-512 VNNI, AVX-VNNI, ARM's
-dot product. Without them ONNX Runtime's int8 convolutions lose most of their speed."""
 CALIBRATION_BATCH = 4
 """Images per calibration batch: the histogram calibrators hold every activation of a batch, and
 the calibration graph ran faster on 4 than on 8 (10.8 against 12.9 s, medians of 3)."""
-
-
-def int8_dot_product(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
-    """This CPU's 8-bit dot-product instruction set (a name of ``INT8_DOT_PRODUCT``), or None,
-    also where ``cpuinfo`` cannot be read (not Linux)."""
-    try:
-        flags = set(Path(cpuinfo).read_text().split())
-    except OSError:
-        return None
-    return next((flag for flag in INT8_DOT_PRODUCT if flag in flags), None)
-
-
-def auto_precision(spec: BackboneSpec, device: torch.device) -> tuple[str, str]:
-    """What ``precision="auto"`` runs the body in, ``int8`` or ``fp32``, and why, in words (the
-    same with ``finetune_blocks``: the head trains on that body, and a fine-tuning not kept
-    leaves the run as it would be without it, ``train.body_kept``)."""
-    flag = int8_dot_product()
-    fp32_because = (
-        (device.type != "cpu", f"the frozen pass runs on {device.type}, int8 on the CPU only"),
-        (not spec.int8, f"int8 was not validated on {spec.name}"),
-        (not onnxruntime_available(), "onnxruntime is not installed"),
-        (flag is None, "this CPU has no 8-bit dot-product instructions (VNNI, ARM dot product)"),
-    )
-    for applies, why in fp32_because:
-        if applies:
-            return "fp32", why
-    return "int8", f"this CPU has {flag}"
 
 
 def calibration_set() -> list:

@@ -52,7 +52,7 @@ from objrec.confidence import (
     gap_verdict,
     resting_words,
 )
-from objrec.config import DataConfig, TrainConfig, as_config, precision_words, settings
+from objrec.config import DataConfig, TrainConfig, as_config, settings
 from objrec.data import (
     ClassFolder,
     class_folders,
@@ -63,7 +63,7 @@ from objrec.data import (
     require_two_classes,
     scan_class_folder,
 )
-from objrec.devices import BF16_MATRIX_FLAGS, bf16_matrix_unit, loader_settings
+from objrec.devices import loader_settings
 from objrec.distributed import SINGLE, World, epoch_seed, process_group
 from objrec.engine import Diverged, EarlyStopping, FitState, HeadAdam, fit, lower_not_kept
 from objrec.errors import Interrupted, ObjrecError
@@ -88,8 +88,9 @@ from objrec.leakage import seen_in_state, union_seen
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, LowPrecisionTraining, build_head, count_parameters
 from objrec.outputs import takes_back_folders
+from objrec.precision import precision_notes, settle_head_precision, settle_precision
 from objrec.progress import SILENT, Reporter, listed, or_silent, plural, quoted, some_of
-from objrec.quantize import QuantizedBody, auto_precision, int8_engine, quantize_body
+from objrec.quantize import QuantizedBody, int8_engine, quantize_body
 from objrec.runs import (
     EpochSaver,
     TrainResult,
@@ -551,69 +552,6 @@ EXPORT_IN_OPENVINO = (
 differ in ONNX Runtime (docs/export.md measures by how much). It was a line of every default
 train on a CPU with 8-bit dot products, read before a user had thought of exporting; export's
 help says it, and export warns when the file's answers in ONNX Runtime are apart."""
-
-
-def precision_notes(precision: dict[str, str], backbone: str = "") -> list[str]:
-    """What train says at start of the arithmetic body (of ``backbone``: one network or several,
-    :func:`backbones.network_words`) and head run in, and why (what an int8 body in OpenVINO
-    means for its export is logged, :data:`EXPORT_IN_OPENVINO`)."""
-    on = f" on {precision['engine']}" if "engine" in precision else ""
-    used, trains = precision_words(precision["used"]), precision_words(precision["head"])
-    body = network_words(backbone)
-    kept = "kept as it is, runs" if "+" not in backbone else "kept as they are, run"
-    return [
-        f"{body}, {kept} in {used}{on}, {precision['why']}",
-        f"the new head trains in {trains}, {precision['head_why']}",
-    ]
-
-
-def settle_precision(
-    config: TrainConfig, world: World, why: str | None = None
-) -> tuple[TrainConfig, dict[str, str]]:
-    """``config`` with ``precision="auto"`` settled to ``int8`` or ``fp32`` for this machine and
-    body (``quantize.auto_precision``), so the run records the one used; and which, and why
-    (``why`` for a precision set in ``config``; default: the CLI's ``--precision X``)."""
-    if config.precision != "auto":
-        return config, {"used": config.precision, "why": why or f"--precision {config.precision}"}
-    spec = get_backbone(config.backbone)
-    used, why = auto_precision(spec, world.device)
-    return replace(config, precision=used), {"used": used, "why": f"auto: {why}"}
-
-
-def settle_head_precision(
-    config: TrainConfig, world: World, resumed: bool = False
-) -> tuple[TrainConfig, dict[str, str]]:
-    """``config`` with ``head_precision="auto"`` settled to ``bf16`` or ``fp32``
-    (:func:`auto_head_precision`), so the run records the one used; and which (``head``) and why
-    (``head_why``). bf16 is refused under torchrun, whose DistributedDataParallel head trains in
-    fp32, but for a ``resumed`` run that trained in bf16 so far (its settings cannot be changed):
-    it goes on in fp32, saying so."""
-    if config.head_precision == "bf16" and world.distributed:
-        if not resumed:
-            raise ObjrecError('`head_precision="bf16"` does not run under torchrun yet: use fp32')
-        why = "the run trained in bf16 so far; under torchrun the head trains in fp32"
-        return replace(config, head_precision="fp32"), {"head": "fp32", "head_why": why}
-    if resumed:
-        return config, {"head": config.head_precision, "head_why": "the resumed run's own"}
-    if config.head_precision != "auto":
-        return config, {"head": config.head_precision, "head_why": "asked for"}
-    used, why = auto_head_precision(world)
-    return replace(config, head_precision=used), {"head": used, "head_why": f"auto: {why}"}
-
-
-def auto_head_precision(world: World) -> tuple[str, str]:
-    """What ``head_precision="auto"`` trains the head in, ``bf16`` or ``fp32``, and why, in words:
-    bf16 only where it was measured to pay: a CPU with bfloat16 matrix instructions (AMX's tiles,
-    AVX-512 BF16) and one process."""
-    if world.device.type != "cpu":
-        return "fp32", f"the head trains on {world.device.type}"
-    if world.distributed:
-        return "fp32", "under torchrun the head trains in fp32"
-    flag = bf16_matrix_unit()
-    if flag is None:
-        flags = ", ".join(BF16_MATRIX_FLAGS)
-        return "fp32", f"this CPU has no bfloat16 matrix instructions ({flags})"
-    return "bf16", f"this CPU has {flag}"
 
 
 # ---------------------------------------------------------------- 1. prepare

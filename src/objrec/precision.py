@@ -1,0 +1,132 @@
+"""Which arithmetic ``train``'s frozen body and new head run in, the one rule for both:
+``precision="auto"`` settled to int8 or fp32 (the CPU's 8-bit dot products, a body int8 was
+validated on, the frozen pass on the CPU), ``head_precision="auto"`` to bf16 or fp32 (the CPU's
+bfloat16 matrix instructions, one process), each with why in words, so that the run records the
+one used; and what train says of them at its start. The audit reads images with the body auto
+settles on too. Making the int8 body is ``quantize``'s."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from objrec.backbones import BackboneSpec, get_backbone, network_words
+from objrec.config import TrainConfig, precision_words
+from objrec.distributed import World
+from objrec.errors import ObjrecError
+from objrec.runtime import onnxruntime_available
+
+INT8_DOT_PRODUCT = ("avx512_vnni", "avx_vnni", "asimddp")
+"""CPU flags (``/proc/cpuinfo``) of 8-bit dot-product instructions: AVX-512 VNNI, AVX-VNNI, ARM's
+dot product. Without them ONNX Runtime's int8 convolutions lose most of their speed."""
+
+BF16_MATRIX_FLAGS = ("amx_bf16", "avx512_bf16")
+"""The CPU flags (``/proc/cpuinfo``) of bfloat16 matrix instructions with which PyTorch (oneDNN)
+multiplies bfloat16 matrices faster than float32 ones, most capable first: AMX's bfloat16 tiles
+(Intel Xeon since Sapphire Rapids; a 3095 x 3840 by 3840 x 256 product took 2.4 ms in bfloat16
+against 18.3 ms in float32 on 2 cores) and AVX-512 BF16's dot products (AMD since Zen 4; the same
+product took 34.8 ms against 70.6 ms on 2 cores of an AMD EPYC; benchmarks/README.md)."""
+
+
+def bf16_matrix_unit(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
+    """The first of :data:`BF16_MATRIX_FLAGS` this CPU has, or None: also where ``cpuinfo``
+    cannot be read (not Linux) or PyTorch was built without oneDNN."""
+    try:
+        flags = set(Path(cpuinfo).read_text().split())
+    except OSError:
+        return None
+    if not torch.backends.mkldnn.is_available():
+        return None
+    return next((flag for flag in BF16_MATRIX_FLAGS if flag in flags), None)
+
+
+def int8_dot_product(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
+    """This CPU's 8-bit dot-product instruction set (a name of ``INT8_DOT_PRODUCT``), or None,
+    also where ``cpuinfo`` cannot be read (not Linux)."""
+    try:
+        flags = set(Path(cpuinfo).read_text().split())
+    except OSError:
+        return None
+    return next((flag for flag in INT8_DOT_PRODUCT if flag in flags), None)
+
+
+def auto_precision(spec: BackboneSpec, device: torch.device) -> tuple[str, str]:
+    """What ``precision="auto"`` runs the body in, ``int8`` or ``fp32``, and why, in words (the
+    same with ``finetune_blocks``: the head trains on that body, and a fine-tuning not kept
+    leaves the run as it would be without it, ``train.body_kept``)."""
+    flag = int8_dot_product()
+    fp32_because = (
+        (device.type != "cpu", f"the frozen pass runs on {device.type}, int8 on the CPU only"),
+        (not spec.int8, f"int8 was not validated on {spec.name}"),
+        (not onnxruntime_available(), "onnxruntime is not installed"),
+        (flag is None, "this CPU has no 8-bit dot-product instructions (VNNI, ARM dot product)"),
+    )
+    for applies, why in fp32_because:
+        if applies:
+            return "fp32", why
+    return "int8", f"this CPU has {flag}"
+
+
+def precision_notes(precision: dict[str, str], backbone: str = "") -> list[str]:
+    """What train says at start of the arithmetic body (of ``backbone``: one network or several,
+    :func:`backbones.network_words`) and head run in, and why (what an int8 body in OpenVINO
+    means for its export is logged: ``train.EXPORT_IN_OPENVINO``)."""
+    on = f" on {precision['engine']}" if "engine" in precision else ""
+    used, trains = precision_words(precision["used"]), precision_words(precision["head"])
+    body = network_words(backbone)
+    kept = "kept as it is, runs" if "+" not in backbone else "kept as they are, run"
+    return [
+        f"{body}, {kept} in {used}{on}, {precision['why']}",
+        f"the new head trains in {trains}, {precision['head_why']}",
+    ]
+
+
+def settle_precision(
+    config: TrainConfig, world: World, why: str | None = None
+) -> tuple[TrainConfig, dict[str, str]]:
+    """``config`` with ``precision="auto"`` settled to ``int8`` or ``fp32`` for this machine and
+    body (:func:`auto_precision`), so the run records the one used; and which, and why
+    (``why`` for a precision set in ``config``; default: the CLI's ``--precision X``)."""
+    if config.precision != "auto":
+        return config, {"used": config.precision, "why": why or f"--precision {config.precision}"}
+    spec = get_backbone(config.backbone)
+    used, why = auto_precision(spec, world.device)
+    return replace(config, precision=used), {"used": used, "why": f"auto: {why}"}
+
+
+def settle_head_precision(
+    config: TrainConfig, world: World, resumed: bool = False
+) -> tuple[TrainConfig, dict[str, str]]:
+    """``config`` with ``head_precision="auto"`` settled to ``bf16`` or ``fp32``
+    (:func:`auto_head_precision`), so the run records the one used; and which (``head``) and why
+    (``head_why``). bf16 is refused under torchrun, whose DistributedDataParallel head trains in
+    fp32, but for a ``resumed`` run that trained in bf16 so far (its settings cannot be changed):
+    it goes on in fp32, saying so."""
+    if config.head_precision == "bf16" and world.distributed:
+        if not resumed:
+            raise ObjrecError('`head_precision="bf16"` does not run under torchrun yet: use fp32')
+        why = "the run trained in bf16 so far; under torchrun the head trains in fp32"
+        return replace(config, head_precision="fp32"), {"head": "fp32", "head_why": why}
+    if resumed:
+        return config, {"head": config.head_precision, "head_why": "the resumed run's own"}
+    if config.head_precision != "auto":
+        return config, {"head": config.head_precision, "head_why": "asked for"}
+    used, why = auto_head_precision(world)
+    return replace(config, head_precision=used), {"head": used, "head_why": f"auto: {why}"}
+
+
+def auto_head_precision(world: World) -> tuple[str, str]:
+    """What ``head_precision="auto"`` trains the head in, ``bf16`` or ``fp32``, and why, in words:
+    bf16 only where it was measured to pay: a CPU with bfloat16 matrix instructions (AMX's tiles,
+    AVX-512 BF16) and one process."""
+    if world.device.type != "cpu":
+        return "fp32", f"the head trains on {world.device.type}"
+    if world.distributed:
+        return "fp32", "under torchrun the head trains in fp32"
+    flag = bf16_matrix_unit()
+    if flag is None:
+        flags = ", ".join(BF16_MATRIX_FLAGS)
+        return "fp32", f"this CPU has no bfloat16 matrix instructions ({flags})"
+    return "bf16", f"this CPU has {flag}"
