@@ -88,25 +88,25 @@ BURST_OPTION = click.option(
 """``split``'s and ``add``'s options of the same meaning."""
 
 
+def class_names_option(flag: str):
+    """A ``split`` option of class folder names (the SplitConfig field of its name), several of
+    which follow one flag (``options.GREEDY_OPTIONS`` lists it)."""
+    return click.option(
+        flag,
+        multiple=True,
+        metavar="CLASS...",
+        help=field_help(SplitConfig, flag.removeprefix("--"))
+        + f" Several may follow one {flag}, up to the next option: give SRC and OUT before it.",
+    )
+
+
 @click.command(short_help="Split a photo folder into train, valid and test, leak-free.")
 @click.argument("src", type=FOLDER)
 @click.argument("out", type=OUT_DIR)
 @RATIOS_OPTION
 @SEED_OPTION
-@click.option(
-    "--exclude",
-    multiple=True,
-    metavar="CLASS...",
-    help=field_help(SplitConfig, "exclude")
-    + " Several may follow one --exclude, up to the next option: give SRC and OUT before it.",
-)
-@click.option(
-    "--classes",
-    multiple=True,
-    metavar="CLASS...",
-    help=field_help(SplitConfig, "classes")
-    + " Several may follow one --classes, up to the next option: give SRC and OUT before it.",
-)
+@class_names_option("--exclude")
+@class_names_option("--classes")
 @COPY_OPTION
 @click.option(
     "--force",
