@@ -645,6 +645,21 @@ def test_apply_plan_finds_a_file_named_alike_but_for_accent_encoding(tmp_path):
         apply_plan(data, plan, tmp_path / "fixed2")
 
 
+def test_apply_plan_reads_a_windows_path_s_backslashes_as_slashes(tmp_path):
+    """A row typed as Windows writes paths, ``red\\red_0.png`` (Explorer's "Copy as path", a
+    plan edited there), was "not in data"; it is red/red_0.png now, and a file whose own name
+    holds a backslash (legal on Linux and macOS) is still found by that name (portable42)."""
+    data = colour_folder(tmp_path / "data", {"red": 3, "green": 2})
+    (data / "red" / "red_2.png").rename(data / "red" / "a\\b.png")
+    plan = plan_of(
+        tmp_path / "plan.csv", "red\\red_0.png,red,,relabel,green,", "red/a\\b.png,red,,remove,,"
+    )
+    counts = apply_plan(data, plan, tmp_path / "fixed")
+    assert (counts["relabelled"], counts["removed"]) == (1, 1)
+    assert (tmp_path / "fixed" / "green" / "red_0.png").is_file()
+    assert not (tmp_path / "fixed" / "red" / "a\\b.png").exists()
+
+
 @pytest.mark.parametrize(("name", "other"), [("Green", "green"), ("GREEN", "green")])
 def test_apply_plan_refuses_a_relabel_into_a_class_named_alike_but_for_case(tmp_path, name, other):
     """Green beside green is one folder on macOS and Windows: the image joined green there while

@@ -1231,6 +1231,18 @@ def test_a_groups_file_keeps_its_groups_in_one_split(tmp_path, image_folder, kno
     assert rows(again.out) == rows(tmp_path / "g3")
 
 
+def test_a_groups_file_of_windows_paths_with_crlf_line_ends_keeps_its_group(
+    tmp_path, image_folder, known_facts
+):
+    """A groups file written on Windows (``red\\img_00.jpg``, CRLF line ends) was refused:
+    "PHOTOS has no image 'red\\\\img_00.jpg'" (portable42)."""
+    site = [f"red/img_{i:02d}.{'jpg' if i % 2 == 0 else 'png'}" for i in range(6)]
+    rows = "".join(f"{name.replace('/', chr(92))},site\r\n" for name in site)
+    (groups := tmp_path / "groups.csv").write_bytes(f"file,group\r\n{rows}".encode())
+    result = split_folder(image_folder, tmp_path / "out", seed=0, groups=groups)
+    assert result.file_groups == 1 and split_of(result.out, site) == {"train"}
+
+
 @pytest.mark.slow
 def test_a_large_group_counts_its_images_in_its_splits_share(tmp_path, image_folder, known_facts):
     """Half a class in one group (a camera site, a burst) counted as one of the class's 7 groups:

@@ -71,6 +71,7 @@ from objrec.tables import (
     misread,
     misread_sentence,
     read_text,
+    slashed,
     spreadsheet_cell,
     write_table,
 )
@@ -693,15 +694,16 @@ def _as_data_files(
     plan_file: Path, plan: dict[str, dict[str, str]], known: set[str]
 ) -> dict[str, dict[str, str]]:
     """The plan's rows by the image of DATA each names: a file named but for how its accents are
-    encoded (a name typed in NFC, a Mac's NFD one on disk: one name to a person) is that image,
-    when DATA has one such and not the name itself; two rows naming one image so, with two
+    encoded (a name typed in NFC, a Mac's NFD one on disk: one name to a person), or with a
+    Windows path's backslashes (:func:`objrec.tables.slashed`), is that image, when DATA has
+    one such and not the name itself; two rows naming one image so, with two
     actions, are refused, as :func:`read_plan` refuses one file on two rows."""
     alike: dict[str, list[str]] = {}
     for rel in sorted(known):
         alike.setdefault(unicodedata.normalize("NFC", rel), []).append(rel)
     rows: dict[str, dict[str, str]] = {}
     for file, row in plan.items():
-        found = alike.get(unicodedata.normalize("NFC", file), [])
+        found = alike.get(slashed(unicodedata.normalize("NFC", file), alike), [])
         earlier = rows.setdefault(found[0] if file not in known and len(found) == 1 else file, row)
         if _decision(earlier) != _decision(row):
             raise ObjrecError(

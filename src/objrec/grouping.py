@@ -14,7 +14,14 @@ from objrec import bursts, dedup
 from objrec.data import class_of_folder
 from objrec.errors import ObjrecError
 from objrec.images import list_images
-from objrec.tables import blank_row, csv_separator, misread, misread_sentence, read_text
+from objrec.tables import (
+    blank_row,
+    csv_separator,
+    misread,
+    misread_sentence,
+    read_text,
+    slashed,
+)
 
 
 def burst_keys(
@@ -83,10 +90,11 @@ def read_groups(path: Path, src: Path, files: dict[str, list[Path]]) -> dict[Pat
         name, group = (row.get("file") or "").strip(), (row.get("group") or "").strip()
         if not name or not group:
             raise ObjrecError(f"`groups` file {path} line {n}: it needs both a file and a group")
-        if class_of_folder(name) not in images:  # an accent encoded either way
+        key = slashed(class_of_folder(name), images)  # an accent encoded either way, `\` as `/`
+        if key not in images:
             _refuse_unknown_file(path, n, name, src)
             continue
-        earlier = group_of.setdefault(images[class_of_folder(name)], group)
+        earlier = group_of.setdefault(images[key], group)
         line_of.setdefault(name, n)
         if earlier != group:
             raise ObjrecError(

@@ -97,6 +97,17 @@ def blank_row(row: dict[Any, Any]) -> bool:
     return not any((cell or "").strip() for cell in cells)
 
 
+def slashed(path: str, known: Collection[str]) -> str:
+    """``path``, named in a table, with a Windows path's backslashes (``oak\\img_1.jpg``, as
+    Explorer's "Copy as path" or a script run on Windows writes it) read as ``/`` when only so
+    it is one of ``known``: on Linux and macOS a backslash may be part of a file's name, and a
+    name that is one of ``known`` as written is kept as written."""
+    if "\\" not in path or path in known:
+        return path
+    posix = path.replace("\\", "/")
+    return posix if posix in known else path
+
+
 SPREADSHEET_ENCODINGS = ("cp1252", "mac_roman")
 """The encodings a spreadsheet reads a CSV without a byte-order mark in (Excel on Windows in
 western Europe and America, and on a Mac), where objrec's text is UTF-8."""
