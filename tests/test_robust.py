@@ -679,6 +679,26 @@ def test_macos_zip_and_nas_thumbnail_folders_are_neither_classes_nor_images(tmp_
     assert split.empty_classes == []
 
 
+@pytest.mark.slow
+def test_windows_thumbnails_settings_and_download_marks_are_ignored_as_a_mac_s_files_are(
+    tmp_path,
+):
+    """Photos copied from Windows into WSL bring Thumbs.db, desktop.ini and, beside each photo
+    downloaded, ``IMG.jpg:Zone.Identifier``: check named each "not an image file, ignored" and
+    split warned "ignored 4 files", where a Mac's .DS_Store and ._IMG.jpg go unsaid by split
+    (portable42). They are system files now, as @eaDir is a system folder."""
+    photos = make_class_folder(tmp_path / "photos", per_class=4, classes=("red", "green"))
+    names = ("Thumbs.db", "desktop.ini", "img_00.jpg:Zone.Identifier", "THUMBS.DB")
+    for name, folder in zip(names, ("red", "red", "red", "green"), strict=True):
+        (photos / folder / name).write_bytes(b"[ZoneTransfer]\r\nZoneId=3\r\n")
+    notes = [p for p in check_folder(photos).problems if p.kind != "few_images"]
+    assert sorted((os.path.basename(p.path), p.kind, p.message) for p in notes) == sorted(
+        (name, "ignored_hidden", "system file ignored") for name in names
+    )
+    split = split_folder(photos, tmp_path / "data", seed=0)
+    assert not split.ignored_files and sum(split.totals().values()) == 8
+
+
 def test_an_iphone_heic_photo_is_named_by_check_and_split_not_silently_left_out(tmp_path):
     from .test_images import HEIC
 

@@ -303,14 +303,14 @@ def test_files_that_are_not_images_are_each_named_with_why(tmp_path, image_folde
     from objrec.cli.data import split_json
     from objrec.split_result import split_warnings
 
-    for name in ("red/IMG_1.CR2", "red/img_00.NEF", "red/img_00.xmp", "blue/Thumbs.db"):
+    for name in ("red/IMG_1.CR2", "red/img_00.NEF", "red/img_00.xmp", "blue/scan.pdf"):
         (image_folder / name).write_bytes(b"not an image")
     (image_folder / "notes.txt").write_text("which photos came from where")
     (image_folder / ".hidden").write_text("never listed")
     result = split_folder(image_folder, tmp_path / "out")
     assert split_warnings(result)[0] == (
         "ignored 5 files: red/IMG_1.CR2 (a camera RAW photo with no image of its name beside it: "
-        "convert it to JPEG to use it); notes.txt (outside a class folder); blue/Thumbs.db (not "
+        "convert it to JPEG to use it); notes.txt (outside a class folder); blue/scan.pdf (not "
         "an image); red/img_00.xmp (a photo editor's or camera's notes on a photo); "
         "red/img_00.NEF (a camera RAW copy of the image beside it)"
     )

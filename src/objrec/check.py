@@ -266,7 +266,8 @@ def _has(n: int) -> str:
 
 def _note_hidden(path: Path, result: CheckResult) -> None:
     what = "folder" if path.is_dir() else "file"
-    what = "system folder" if path.name in SYSTEM_FOLDERS else f"hidden {what}"
+    system = path.name in SYSTEM_FOLDERS or not path.name.startswith(".")  # Windows' Thumbs.db
+    what = f"system {what}" if system else f"hidden {what}"
     result.note(path, "ignored_hidden", f"{what} ignored")
 
 

@@ -2,8 +2,9 @@
 
 Files are recognised by extension (see ``IMAGE_EXTENSIONS``); a file with no extension at all is
 accepted when its first bytes are those of a known image format (Caltech-101 ships one such JPEG).
-Hidden files and folders (``.git``, ``.ipynb_checkpoints``) and the folders archivers and file
-servers put beside photos (``__MACOSX``, ``@eaDir``: see ``SYSTEM_FOLDERS``) are never listed.
+Hidden files and folders (``.git``, ``.ipynb_checkpoints``), the folders archivers and file
+servers put beside photos (``__MACOSX``, ``@eaDir``: see ``SYSTEM_FOLDERS``) and the files Windows
+puts there (``Thumbs.db``, ``desktop.ini``: ``SYSTEM_FILES``, ``ZONE_MARK``) are never listed.
 """
 
 from __future__ import annotations
@@ -194,6 +195,14 @@ it comes to read that it refused before is ``store.DECODE_RULES``'s business."""
 SYSTEM_FOLDERS = frozenset({"__MACOSX", "@eaDir"})
 """Folders that are never photos nor classes: macOS's zip metadata (``._name.jpg`` files beside
 each photo) and a Synology server's thumbnails (real JPEGs, smaller copies of the photos)."""
+SYSTEM_FILES = frozenset({"thumbs.db", "ehthumbs.db", "ehthumbs_vista.db", "desktop.ini"})
+"""Files Windows puts beside photos, hidden there, by their names in lower case (Windows reads
+``Thumbs.db`` and ``thumbs.db`` as one name): Explorer's thumbnail caches and a folder's settings,
+as macOS's ``.DS_Store``, which a folder copied from Windows brings along."""
+ZONE_MARK = ":Zone.Identifier"
+"""How the name of the file into which Windows' "downloaded from the Internet" mark of a photo
+turns ends, one beside each photo (``IMG_1.jpg:Zone.Identifier``), when Explorer copies the photos
+into WSL: a stream of the photo on Windows, never a file of its own there."""
 _MAGIC = (
     b"\xff\xd8\xff",
     b"\x89PNG\r\n\x1a\n",
@@ -346,8 +355,15 @@ def decoder_missing(error: str) -> str | None:
 
 
 def is_hidden(path: Path) -> bool:
-    """True for a name starting with "." or one of the ``SYSTEM_FOLDERS``: never listed."""
-    return path.name.startswith(".") or path.name in SYSTEM_FOLDERS
+    """True for a name starting with "." or one of the ``SYSTEM_FOLDERS``, the ``SYSTEM_FILES``
+    or a ``ZONE_MARK``'s: never listed."""
+    name = path.name
+    return (
+        name.startswith(".")
+        or name in SYSTEM_FOLDERS
+        or name.lower() in SYSTEM_FILES
+        or name.endswith(ZONE_MARK)
+    )
 
 
 def is_image_file(path: Path) -> bool:
