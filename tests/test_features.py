@@ -376,6 +376,39 @@ def test_views_normalised_once_a_batch_are_the_per_image_views_bit_for_bit(
 
 
 @pytest.mark.slow
+def test_worker_processes_started_by_spawn_compute_what_the_thread_computes(tmp_path, samples):
+    """macOS and Windows start a loader's worker processes by spawn, which pickles the dataset,
+    its transforms and the audit's probe (a lambda there breaks on them, never under Linux's
+    fork); no test ran a worker process at all, though a GPU's default is 2 or more
+    (portable42). The augmented view, its seeds, an unreadable file and the probe's facts."""
+    import multiprocessing
+
+    from objrec.dedup import image_facts
+    from objrec.frozen import frozen_pass
+
+    (samples := samples[:6])[0].path.write_bytes(b"not an image")
+    seeds = [view_seed(hash_file(s.path), 1) for s in samples]
+    spec, body = ViewSpec(DATA, "article", 1), frozen(tmp_path)
+
+    def run(workers: int) -> list:
+        settings = PassSettings(batch_size=4, num_workers=workers)
+        return list(frozen_pass(body, samples, spec, settings, seeds=seeds, measure=image_facts))
+
+    before = multiprocessing.get_start_method(allow_none=True)
+    multiprocessing.set_start_method("spawn", force=True)
+    try:
+        spawned = run(1)
+    finally:
+        multiprocessing.set_start_method(before, force=True)
+    for (i, features, failed, facts), (j, mine, mine_failed, my_facts) in zip(
+        spawned, run(0), strict=True
+    ):
+        assert np.array_equal(i, j) and np.array_equal(features, mine)
+        assert failed == mine_failed and list(facts) == list(my_facts)
+    assert spawned[0][2][0][0] == 0  # the unreadable file, said by the worker
+
+
+@pytest.mark.slow
 def test_clear_removes_objrec_s_files_and_leaves_the_user_s(tmp_path, samples):
     """`objrec cache --clear` deleted whatever was in the cache folder: a user's notes.txt and
     keep/thesis.tex went with the features."""
