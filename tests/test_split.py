@@ -1407,6 +1407,19 @@ def test_like_keeps_the_split_of_a_photo_moved_since_a_split_made_with_links(
     assert (result.kept_files, result.gone_files) == (len(after), 1)
 
 
+@pytest.mark.slow
+def test_like_counts_no_image_of_a_class_left_out_as_gone(tmp_path, image_folder, known_facts):
+    """`split PHOTOS data2 --like data --classes red green` said "12 images of data are no longer
+    in PHOTOS": blue's, which are there, left out by --classes (or --exclude)."""
+    split_folder(image_folder, tmp_path / "data", seed=0)
+    like = {"like": tmp_path / "data", "seed": 1}
+    result = split_folder(image_folder, tmp_path / "d2", classes=["red", "green"], **like)
+    assert (result.kept_files, result.gone_files) == (24, 0)
+    (image_folder / "red/img_00.jpg").unlink()
+    result = split_folder(image_folder, tmp_path / "d3", exclude=["blue"], **like)
+    assert (result.kept_files, result.gone_files) == (23, 1)
+
+
 @pytest.mark.slow  # 0.13 s on 2 cores (three runs of the quick tier)
 def test_like_keeps_the_split_of_a_photo_edited_since(tmp_path, image_folder, known_facts):
     """A photo re-saved smaller since the earlier split (an edit: another content, the same

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ from objrec.split_result import (
     untimed_sentence,
 )
 from objrec.split_source import (
+    chosen_class,
     class_files,
     decode_all,
     drop_unreadable,
@@ -145,9 +147,7 @@ def _plan(
     joined = 0
     if config.groups is not None:
         keys, joined = join_groups(keys, read_groups(Path(config.groups), src, files))
-    like = Like({}, 0, [], {})
-    if config.like is not None:
-        like = like_splits(Path(config.like), files, hashes, keys, facts)
+    like = _like(config, files, hashes, keys, facts)
     assignment, result = assign(files, (groups, keys), ratios, config.seed, (src, out), like.held)
     result.file_groups, result.gone_files = joined, like.gone
     result.relabelled = [(path.relative_to(src).as_posix(), was) for path, was in like.relabelled]
@@ -170,6 +170,15 @@ def _plan(
     result.merged_classes = merged_classes(src, files)
     require_train_and_valid(result, ratios)
     return assignment, (hashes, keys), result
+
+
+def _like(config: SplitConfig, files, hashes, keys, facts) -> Like:
+    """What the earlier split folder ``config.like`` tells of ``files`` (nothing without one), of
+    the classes the split takes (``classes``, ``exclude``)."""
+    if config.like is None:
+        return Like({}, 0, [], {})
+    taken = partial(chosen_class, classes=config.classes, exclude=config.exclude)
+    return like_splits(Path(config.like), files, hashes, keys, facts, taken)
 
 
 def _likes(config: SplitConfig) -> list[Path]:

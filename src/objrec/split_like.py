@@ -5,6 +5,7 @@ gone, and those relabelled (moved to another class folder)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -21,7 +22,8 @@ class Like(NamedTuple):
     held: dict[str, str]
     """The split each placing group keeps."""
     gone: int
-    """The earlier split's images no file of the source folder has the content of any more."""
+    """The earlier split's images, of the classes split, no file of the source folder has the
+    content of any more."""
     relabelled: list[tuple[Path, str]]
     """Each file whose content the earlier split held under other classes only, and the first."""
     was: dict[Path, str]
@@ -36,13 +38,16 @@ def like_splits(
     hashes: dict[Path, str],
     keys: dict[Path, str],
     facts: dict[Path, Any] | None = None,
+    chosen: Callable[[str], bool] = lambda name: True,
 ) -> Like:
     """The split each placing group (``keys``) with an image ``like`` (an earlier split folder)
     holds had there: where most of its images were, train first on a tie; and how many of
     ``like``'s images (:func:`earlier_images`) no file of ``files`` has the content of or looks
-    like. With ``facts`` (the files' perceptual hashes), an image of ``like`` whose content no
-    file has is found in the files that look like it (an edit since: re-saved, resized,
-    cropped), as a near-duplicate of it in the folder would be (:func:`_looked_like`)."""
+    like, of its classes the split takes (``chosen``: those ``classes`` and ``exclude`` leave
+    out are not gone, and need not be compared). With ``facts`` (the files' perceptual hashes),
+    an image of ``like`` whose content no file has is found in the files that look like it (an
+    edit since: re-saved, resized, cropped), as a near-duplicate of it in the folder would be
+    (:func:`_looked_like`)."""
     earlier = earlier_images(like)
     paths = [p for group in files.values() for p in group]
     digest_of = {p: hashes[p][:DIGEST_CHARS] for p in paths}
@@ -53,7 +58,11 @@ def like_splits(
     for path in (p for p in paths if digest_of[p] in splits):
         found.setdefault(keys[path], Counter()).update(splits[digest_of[path]])
     present = set(digest_of.values())
-    missing = [(path, split) for digest, split, path, _ in earlier if digest not in present]
+    missing = [
+        (path, split)
+        for digest, split, path, name in earlier
+        if digest not in present and chosen(name)
+    ]
     edited = _looked_like(missing, paths, facts) if facts is not None else []
     for path, split, _ in edited:
         found.setdefault(keys[path], Counter())[split] += 1

@@ -90,7 +90,8 @@ class SplitResult:
     had it in, to be with the images it is grouped with now (near-duplicates an older objrec's
     rules did not group, a burst, a ``groups`` file's group), with that split and its new one."""
     gone_files: int = 0
-    """With ``like``: its images whose content no image of the source folder has any more."""
+    """With ``like``: its images whose content no image of the source folder has any more, of
+    the classes split (not those ``classes`` or ``exclude`` leaves out)."""
     relabelled: list[tuple[str, str]] = field(default_factory=list)
     """With ``like``: each image (relative to the source folder) whose content ``like`` held
     under other classes only, and the first of those: a label fixed since."""

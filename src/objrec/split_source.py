@@ -186,9 +186,9 @@ def _select_classes(src: Path, exclude: Sequence[str], classes: Sequence[str] = 
     names = [p.name for p in class_dirs(src)]
     if not names:
         raise no_class_folders(src)
-    kept = _named_classes(src, names, "classes", classes) or {class_of_folder(n) for n in names}
-    left_out = _named_classes(src, names, "exclude", exclude)
-    folders = [n for n in names if class_of_folder(n) in kept - left_out]
+    _named_classes(src, names, "classes", classes)
+    _named_classes(src, names, "exclude", exclude)
+    folders = [n for n in names if chosen_class(n, classes, exclude)]
     if not folders and classes:
         raise ObjrecError("`exclude` leaves out every class `classes` names: nothing to split")
     if not folders:
@@ -197,15 +197,22 @@ def _select_classes(src: Path, exclude: Sequence[str], classes: Sequence[str] = 
     return folders
 
 
-def _named_classes(src: Path, names: Sequence[str], setting: str, named: Sequence[str]) -> set[str]:
-    """The classes the ``setting`` (``classes`` or ``exclude``) names, refused when ``src``'s
-    class folders (``names``) lack one, with the likely one meant (``cat (is it Cat?)``)."""
+def chosen_class(name: str, classes: Sequence[str], exclude: Sequence[str]) -> bool:
+    """Whether a split with the settings ``classes`` (none: every class) and ``exclude`` takes
+    the class ``name`` (a folder's, in either encoding of its accents)."""
+    key = class_of_folder(name)
+    named = {class_of_folder(n) for n in classes}
+    return (not named or key in named) and key not in {class_of_folder(n) for n in exclude}
+
+
+def _named_classes(src: Path, names: Sequence[str], setting: str, named: Sequence[str]) -> None:
+    """Refuse a class the ``setting`` (``classes`` or ``exclude``) names that ``src``'s class
+    folders (``names``) lack, with the likely one meant (``cat (is it Cat?)``)."""
     given = {class_of_folder(n) for n in named}
     unknown = sorted(given - {class_of_folder(n) for n in names})
     if unknown:
         said = some_of(with_likely(unknown, names), len(unknown), quote=False)
         raise ObjrecError(f"`{setting}` names classes that {src} does not have: {said}")
-    return given
 
 
 def refuse_alike_classes(src: Path, names: Sequence[str]) -> None:
