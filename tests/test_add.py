@@ -42,6 +42,28 @@ def new_images(root, name, n, colour=(200, 40, 40), seed=900):
 
 
 @pytest.mark.slow
+def test_adding_a_class_the_split_left_out_says_so(tmp_path, image_folder, known_facts):
+    """`split PHOTOS data --classes red green`, then `add data PHOTOS` to bring in new photos:
+    blue, left out by the split, came in too without a word (so did Faces after the protocol's
+    --exclude). A new class an --exclude did not name is not named."""
+    from objrec.split import split_folder
+
+    split_folder(image_folder, tmp_path / "data", classes=["red", "green"])
+    new_images(image_folder, "purple", 3, PURPLE, seed=700)
+    result = add_images(tmp_path / "data", image_folder, dry_run=True)
+    assert result.new_classes == result.left_out_classes == ["blue", "purple"]
+    said = " ".join(add_warnings(result))
+    assert (
+        "split of the data folder does not take, as its split.json says (classes, exclude): "
+        "blue, purple; they come in" in said
+    )
+    split_folder(image_folder, tmp_path / "all", exclude=["blue"])
+    new_images(image_folder, "teal", 3, (20, 160, 160), seed=800)  # new, named by no --exclude
+    result = add_images(tmp_path / "all", image_folder, dry_run=True)
+    assert sorted(result.new_classes) == ["blue", "teal"] and result.left_out_classes == ["blue"]
+
+
+@pytest.mark.slow
 def test_new_images_fill_each_class_toward_the_ratios(tmp_path, split_dir):
     new = new_images(tmp_path / "new", "red", 4)
     new_images(new, "purple", 8, PURPLE, seed=700)

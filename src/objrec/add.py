@@ -70,7 +70,13 @@ from objrec.images import (
     list_images,
     warned_once_per_file,
 )
-from objrec.manifest import MANIFEST, MANIFEST_COLUMNS, MANIFEST_GROUP, sha256_file
+from objrec.manifest import (
+    MANIFEST,
+    MANIFEST_COLUMNS,
+    MANIFEST_GROUP,
+    read_split_record,
+    sha256_file,
+)
 from objrec.outputs import (
     free_name,
     link_file,
@@ -90,7 +96,7 @@ from objrec.progress import listed, log_result_warnings, plural, quoted, some_of
 from objrec.ratios import allocate, min_class_size
 from objrec.split_record import added_entry, record_added
 from objrec.split_result import no_decoder_sentence, two_groups_sentence
-from objrec.split_source import decode_all
+from objrec.split_source import chosen_class, decode_all
 from objrec.store import DIGEST_CHARS, FeatureStore, default_cache_dir
 
 log = logging.getLogger(__name__)
@@ -121,6 +127,9 @@ class AddResult:
     """Each of those, and its copy in ``data`` (relative to it: ``test/red/a.jpg``)."""
     new_classes: list[str] = field(default_factory=list)
     """Classes ``data`` had in no split before."""
+    left_out_classes: list[str] = field(default_factory=list)
+    """Of ``new_classes``, those the split of ``data`` does not take (its ``split.json``'s
+    ``classes`` or ``exclude``): added from the source folder again, they come in all the same."""
     near_duplicate_files: int = 0
     """Images added to the split of a near-duplicate already in ``data``."""
     cross_class_duplicates: list[tuple[str, str]] = field(default_factory=list)
@@ -222,9 +231,24 @@ def add_images(
         if not dry_run:
             plan.result.files = _write(root, plan.rows, config.mode, on_write)
             _record(root, (given, class_name), config, plan.result, command)
-    plan.result.dry_run, plan.result.empty_classes = dry_run, _empty(given, images, class_name)
-    _log_added(plan.result, root)
-    return plan.result
+    return _finish(plan.result, root, dry_run, (given, images, class_name))
+
+
+def _finish(result: AddResult, root: Path, dry_run: bool, asked: tuple) -> AddResult:
+    """``result`` told what the add leaves out (``asked``: the paths given, their images, the
+    class) and what the split of ``root`` does not take, and logged."""
+    result.dry_run, result.empty_classes = dry_run, _empty(*asked)
+    result.left_out_classes = left_out_by_split(root, result.new_classes)
+    _log_added(result, root)
+    return result
+
+
+def left_out_by_split(root: Path, new_classes: Sequence[str]) -> list[str]:
+    """Of ``new_classes``, those the split of ``root`` does not take, as its ``split.json`` says
+    (``exclude``, or not among ``classes``); none for a split folder without one."""
+    record = read_split_record(root) or {}
+    classes, exclude = record.get("classes") or [], record.get("exclude") or []
+    return [name for name in new_classes if not chosen_class(name, classes, exclude)]
 
 
 def _add_settings(config: SplitConfig | None, keywords: dict[str, Any]) -> tuple[SplitConfig, bool]:
@@ -267,7 +291,8 @@ def add_warnings(result: AddResult) -> list[str]:
     pictures in two classes, classes missing from some split, near-duplicates across splits; a
     new class that train will refuse (named unknown, as split says). The test images added are
     what the caller asked for: :func:`test_note` says so, as information."""
-    warnings = []
+    left_out = result.left_out_classes
+    warnings = [left_out_warning(left_out)] if left_out else []
     for name in filter(named_unknown, result.new_classes):
         warnings.append(f"`train` will refuse the class named {name}: {UNKNOWN_NAME_WHY}")
     warnings += windows_warnings(result)
@@ -306,6 +331,17 @@ def add_warnings(result: AddResult) -> list[str]:
             )
         )
     return warnings
+
+
+def left_out_warning(names: Sequence[str]) -> str:
+    """The new classes ``names`` that the data folder's split does not take
+    (:func:`left_out_by_split`): the source folder added again for a few new photos brings them
+    in too."""
+    return (
+        "new classes that the split of the data folder does not take, as its split.json says "
+        f"(classes, exclude): {some_of(names)}; they come in with their images, and train learns "
+        "them: to leave them out, add only the folders of the classes you meant"
+    )
 
 
 def windows_warnings(result: AddResult) -> list[str]:
