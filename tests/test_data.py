@@ -287,6 +287,25 @@ def test_check_notes_identical_files_in_a_class_in_two_classes_and_in_two_splits
     assert len(leaks) == 6 and "one picture in train and valid, a leak" in leaks[0].message
 
 
+@pytest.mark.slow
+def test_a_picture_under_three_classes_names_them_as_a_list_with_a_space_at_an_end_shown(
+    tmp_path,
+):
+    """A picture under the classes of a folder copied from a Mac, ``tree `` among them, read
+    "under the classes bird. and red and tree : keep it in one": the last one's space unseen,
+    and one "and" too many (portable42)."""
+    from objrec.check import check_folder
+
+    photos = make_class_folder(tmp_path / "photos", per_class=2)
+    for colour, name in (("green", "bird."), ("blue", "tree ")):
+        (photos / colour).rename(photos / name)
+        shutil.copy(photos / "red" / "img_00.jpg", photos / name / "copy.jpg")
+    (note,) = (p for p in check_folder(photos).problems if p.kind == "identical_files")
+    assert note.message.endswith(
+        'one picture under the classes bird., red and "tree ": keep it in one'
+    )
+
+
 def test_check_names_the_copy_as_the_copy_and_the_original_as_the_original(tmp_path):
     """A photographer copied lamp/image_0004.jpg to lamp/lamp_dup.jpg and check said
     "lamp/image_0004.jpg: the same bytes as lamp/lamp_dup.jpg" (the first by name took the note).

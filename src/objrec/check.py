@@ -264,6 +264,13 @@ def _has(n: int) -> str:
     return f"{n:,} {'has' if n == 1 else 'have'}"
 
 
+def _and(names: list[str]) -> str:
+    """``names`` in a sentence, each :func:`quoted`: ``bird., red and "tree "``, where ``bird.
+    and red and tree `` hid the last one's space (portable42)."""
+    words = [quoted(name) for name in names]
+    return f"{', '.join(words[:-1])} and {words[-1]}" if len(words) > 1 else "".join(words)
+
+
 def _note_hidden(path: Path, result: CheckResult) -> None:
     what = "folder" if path.is_dir() else "file"
     system = path.name in SYSTEM_FOLDERS or not path.name.startswith(".")  # Windows' Thumbs.db
@@ -586,11 +593,11 @@ def _note_identical(root: Path, result: CheckResult) -> None:
         classes = sorted({class_of_folder(n[1 if result.splits else 0]) for n in names})
         if len(splits) > 1:
             message += (
-                f"one picture in {' and '.join(splits)}, a leak: the scores count it as a "
+                f"one picture in {_and(splits)}, a leak: the scores count it as a "
                 "picture the model has not seen; keep one copy"
             )
         elif len(classes) > 1:
-            message += f"one picture under the classes {' and '.join(classes)}: keep it in one"
+            message += f"one picture under the classes {_and(classes)}: keep it in one"
         elif splits in ([], ["train"]):
             message += (
                 f"one picture trained on as {len(files)}; delete the copies unless that is meant"
