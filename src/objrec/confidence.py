@@ -221,24 +221,49 @@ def mean_nll(probs: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def ece_by_chance(
-    probs: torch.Tensor, bins: int = 15, repeats: int = 200, quantile: float = 0.95
+    probs: torch.Tensor, bins: int = 15, repeats: int = 20_000, quantile: float = 0.95
 ) -> float:
     """The calibration error (:func:`expected_calibration_error`) that exactly calibrated
-    probabilities would still show on these images by chance: each image made right with its
-    top probability, ``repeats`` times (a fixed seed), and the ``quantile`` of their ECEs. An ECE
-    below it cannot tell probabilities from exactly calibrated ones: 15 bins of 53 images (a
-    user's validation split) give about 0.09 for probabilities near 0.95, 10,000 images 0.01."""
+    probabilities would still show on these images by chance: the ``quantile`` of its
+    ``repeats`` draws (a fixed seed) when each image is right with its top probability. 15 bins
+    of 53 images (a user's validation split) give about 0.09 for probabilities near 0.95,
+    10,000 images 0.016. An ECE below it cannot tell probabilities from exactly calibrated ones.
+
+    A bin's gap depends only on how many of its images are right, whose exact distribution
+    (:func:`count_right`) is drawn from: 20,000 draws cost 0.1 s at 10,000 images, where 200
+    draws of every image were 7% low on s0's test split (0.0141 for 0.0151) and 2,000 took 1.4 s.
+    """
     if len(probs) == 0:
         return float("nan")
-    confidence = probs.detach().double().max(1).values
-    index = (confidence * bins).long().clamp(max=bins - 1)
-    one_hot = F.one_hot(index, bins).double()
-    generator = torch.Generator().manual_seed(0)
-    gaps = []
-    for _ in range(0, repeats, 20):  # 20 repeats at a time: (20, images) numbers in memory
-        right = torch.rand(20, len(confidence), generator=generator, dtype=torch.double)
-        gaps.append(((confidence[None] - (right < confidence).double()) @ one_hot).abs().sum(1))
-    return float(torch.cat(gaps)[:repeats].quantile(quantile)) / len(confidence)
+    confidence = probs.detach().double().max(1).values.numpy()
+    index = np.minimum((confidence * bins).astype(np.int64), bins - 1)
+    generator = np.random.default_rng(0)
+    gaps = np.zeros(repeats)
+    for b in np.unique(index):  # the bins are independent: their gaps add up
+        sure = confidence[index == b]
+        chances = count_right(sure)
+        gaps += np.abs(sure.sum() - generator.choice(len(chances), repeats, p=chances))
+    return float(np.quantile(gaps, quantile)) / len(confidence)
+
+
+def count_right(chances: np.ndarray) -> np.ndarray:
+    """The probability that 0, 1, ... of images right with these ``chances`` are right (the
+    Poisson binomial distribution): their Bernoulli distributions convolved pairwise, long ones
+    through the FFT (10,000 images: 20 ms)."""
+    parts = [np.array([1 - p, p]) for p in chances]
+    while len(parts) > 1:
+        paired = [convolved(a, b) for a, b in zip(parts[::2], parts[1::2], strict=False)]
+        parts = paired + parts[2 * len(paired) :]
+    return parts[0] / parts[0].sum()
+
+
+def convolved(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.convolve(a, b)`` of two distributions, through the FFT past 256 values (its tiny
+    negative rounding errors set to 0)."""
+    if min(len(a), len(b)) <= 256:
+        return np.convolve(a, b)
+    n = len(a) + len(b) - 1
+    return np.fft.irfft(np.fft.rfft(a, n) * np.fft.rfft(b, n), n).clip(min=0)
 
 
 def normalise(features: torch.Tensor) -> torch.Tensor:
