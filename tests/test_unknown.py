@@ -142,6 +142,28 @@ def test_evaluate_measures_calibration_and_the_unknown_folder(trained_run, split
 
 
 @pytest.mark.slow
+def test_the_validation_images_are_grouped_only_when_they_offer_a_stricter_threshold(
+    trained_run, monkeypatch
+):
+    """``valid_images`` grouped the validation images' near-duplicates (review41, thresh41)
+    before knowing whether a stricter threshold exists, though only that threshold's silenced
+    classes count their photos: 9 validation images offer none (95% of them rejects none)."""
+    from objrec.config import EvaluateConfig
+    from objrec.progress import SILENT
+
+    evaluation = importlib.import_module("objrec.evaluate")  # objrec.evaluate is the function
+
+    def never(*args):
+        raise AssertionError("grouped for nothing")
+
+    monkeypatch.setattr(evaluation, "readable_groups", never)
+    recognizer = Recognizer.load(trained_run)
+    valid = evaluation.valid_images(recognizer, EvaluateConfig(), SILENT)
+    assert valid is not None and len(valid.scores) == 9 and valid.photos is None
+    assert evaluation.stricter_result(recognizer, None, None, valid) is None
+
+
+@pytest.mark.slow
 def test_a_mahalanobis_only_run_travels_through_the_checkpoint_and_onnx(split_dir, tmp_path):
     from objrec.confidence import MahalanobisScore
     from objrec.train import train

@@ -941,7 +941,8 @@ def valid_images(
 ) -> ValidImages | None:
     """The run's own validation images (:class:`ValidImages`), read from the feature store;
     None when the run's split folder has no readable valid split of its classes any more (moved,
-    or its classes changed)."""
+    or its classes changed). Their distinct photos are counted (near-duplicates grouped) only
+    when they offer a stricter threshold (:func:`stricter_result`), which alone reads them."""
     folder = Path(recognizer.meta.data_dir or "") / "valid"
     if recognizer.threshold is None or not recognizer.meta.data_dir or not folder.is_dir():
         return None
@@ -954,10 +955,12 @@ def valid_images(
     ok = tables[0].ok
     if not bool(ok.any()):
         return None
-    labels = tables[0].labels[ok]
+    labels, scores = tables[0].labels[ok], table_answers(recognizer, tables, ok)[0].scores
+    stricter = keeping_threshold(scores)
+    if stricter is None or stricter <= recognizer.threshold:  # no stricter one to judge
+        return ValidImages(scores, labels)
     _, _, groups = readable_groups(recognizer, images.samples, tables[0], ok, config)
-    photos = distinct_per_class(labels, groups, recognizer.classes)
-    return ValidImages(table_answers(recognizer, tables, ok)[0].scores, labels, photos)
+    return ValidImages(scores, labels, distinct_per_class(labels, groups, recognizer.classes))
 
 
 def stricter_result(
