@@ -2,6 +2,7 @@
 
 import io
 import os
+import sys
 from collections import Counter
 from itertools import product
 from pathlib import Path
@@ -1058,7 +1059,7 @@ def test_an_int8_run_reads_its_engines_rows_and_answers_as_it_computes(
 
 @pytest.mark.slow
 def test_predict_says_when_its_answer_is_of_a_pair_the_evaluation_mistook_both_ways(
-    trained_run, split_dir, capsys
+    trained_run, split_dir, capsys, monkeypatch
 ):
     """finegrain40: a crocodile answered "crocodile 71%" gave no hint that the run's evaluation
     mistook crocodile and crocodile_head for each other both ways. When the run's evaluation
@@ -1069,11 +1070,12 @@ def test_predict_says_when_its_answer_is_of_a_pair_the_evaluation_mistook_both_w
     from objrec.checkpoint import model_digest
     from objrec.cli import main
 
+    monkeypatch.setattr(sys.modules["objrec.predict"], "MIXED_PROB", 0)  # a tiny run is sure
     image = next((split_dir / "test" / "red").iterdir())
     (first,) = predict(trained_run, [image])
     assert first.confused_with is None and first.to_json()["confused_with"] is None
     answer, other = (str(t["class"]) for t in first.topk[:2])
-    pair = {"a": answer, "b": other, "a_as_b": 2, "b_as_a": 1, "n_a": 10, "n_b": 12}
+    pair = {"a": answer, "b": other, "a_as_b": 2, "b_as_a": 2, "n_a": 10, "n_b": 12}
     folder = str(split_dir / "test")
     metrics = {"model": model_digest(trained_run), "folder": folder, "mixed_pairs": [pair]}
     (trained_run / "eval-test").mkdir()
@@ -1093,7 +1095,7 @@ def test_predict_says_when_its_answer_is_of_a_pair_the_evaluation_mistook_both_w
 
 
 def test_confused_with_prefers_the_run_s_own_test_split_to_another_folder_named_test(
-    trained_run, split_dir, tmp_path
+    trained_run, split_dir, tmp_path, monkeypatch
 ):
     """recorded_pairs took any evaluated folder named test for the run's test split, so a later
     evaluation of ~/other/test outranked the run's own test split's."""
@@ -1102,9 +1104,10 @@ def test_confused_with_prefers_the_run_s_own_test_split_to_another_folder_named_
 
     from objrec.checkpoint import model_digest
 
+    monkeypatch.setattr(sys.modules["objrec.predict"], "MIXED_PROB", 0)  # a tiny run is sure
     image = next((split_dir / "test" / "red").iterdir())
     answer, other = (str(t["class"]) for t in predict(trained_run, [image])[0].topk[:2])
-    pair = {"a": answer, "b": other, "a_as_b": 2, "b_as_a": 1, "n_a": 10, "n_b": 12}
+    pair = {"a": answer, "b": other, "a_as_b": 2, "b_as_a": 2, "n_a": 10, "n_b": 12}
     model = model_digest(trained_run)
     for n, (name, folder, pairs) in enumerate(
         (("eval-test", split_dir / "test", [pair]), ("eval-other", tmp_path / "other" / "test", []))
@@ -1125,11 +1128,59 @@ def test_mixed_pairs_rows_that_name_no_two_classes_are_passed_over(trained_run):
     from objrec.checkpoint import model_digest
     from objrec.predict import mixed_partners
 
-    rows = [{"a": "red"}, "red/green", {"a": "red", "b": "green"}]
+    counts = {"a_as_b": 2, "b_as_a": 3, "n_a": 10, "n_b": 10}
+    rows = [{"a": "red"}, "red/green", {"a": "red", "b": "green"} | counts]
     (trained_run / "eval-test").mkdir()
     metrics = {"model": model_digest(trained_run), "folder": "x", "mixed_pairs": rows}
     (trained_run / "eval-test" / "metrics.json").write_text(json.dumps(metrics))
     assert mixed_partners(trained_run) == {"red": ["green"], "green": ["red"]}
+
+
+def test_a_pair_is_named_on_real_evidence_and_only_beside_a_real_probability():
+    """review41: crocodile and crocodile_head were named for every answer of either on one
+    mistake each way (1 and 1 of 10), and beside "crocodile 100%". A pair is named now when each
+    class's images were taken for the other at least twice and 5% of them, and only to an answer
+    that gives the partner 5% or more among its top-k."""
+    from objrec.predict import Prediction, note_mixed, often_mixed
+
+    def pair(a_as_b, b_as_a, n_a=10, n_b=10):
+        return {
+            "a": "croc",
+            "b": "head",
+            "a_as_b": a_as_b,
+            "b_as_a": b_as_a,
+            "n_a": n_a,
+            "n_b": n_b,
+        }
+
+    assert not often_mixed(pair(1, 1)) and not often_mixed(pair(4, 1))
+    assert often_mixed(pair(2, 3)) and not often_mixed(pair(2, 3, n_a=150))  # 2 of 150: 1.3%
+    assert not often_mixed({"a": "croc", "b": "head", "a_as_b": "2"})
+
+    def answer(probs):
+        top = [{"class": c, "prob": p} for c, p in probs.items()]
+        return Prediction("x.jpg", top)
+
+    sure, torn = answer({"croc": 1.0, "head": 0.0}), answer({"croc": 0.7, "head": 0.25})
+    head, other = answer({"head": 0.9, "croc": 0.05}), answer({"dog": 0.9, "croc": 0.1})
+    note_mixed([sure, torn, head, other], {"croc": ["head"], "head": ["croc"]})
+    assert (sure.confused_with, torn.confused_with) == ([], ["head"])
+    assert (head.confused_with, other.confused_with) == (["croc"], [])
+
+
+def test_thin_pairs_of_the_run_s_evaluation_are_not_named(trained_run):
+    """The pairs read from the run's evaluation are those of real evidence (:func:`often_mixed`)."""
+    import json
+
+    from objrec.checkpoint import model_digest
+    from objrec.predict import mixed_partners
+
+    thin = {"a": "red", "b": "green", "a_as_b": 1, "b_as_a": 1, "n_a": 10, "n_b": 10}
+    rows = [thin, thin | {"b": "blue", "a_as_b": 2, "b_as_a": 2}]
+    (trained_run / "eval-test").mkdir()
+    metrics = {"model": model_digest(trained_run), "folder": "x", "mixed_pairs": rows}
+    (trained_run / "eval-test" / "metrics.json").write_text(json.dumps(metrics))
+    assert mixed_partners(trained_run) == {"red": ["blue"], "blue": ["red"]}
 
 
 def test_the_mixed_pairs_line_stays_one_line_for_many_answers():

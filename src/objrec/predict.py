@@ -427,21 +427,54 @@ def predict(
     return Predictions(results)
 
 
+MIXED_FEWEST = 2
+"""The fewest images of each class of a pair that the run's evaluation took for the other, for
+predict to name the pair (:func:`often_mixed`): on s0's validation split (100 classes, 71
+wrong answers), each wrong answer sent to a random other class paired two classes one each way
+in 21% of 2,000 draws, two each way (and :data:`MIXED_SHARE`) in none, and both kept the split's
+two real pairs (lotus and water_lilly 4 of 12 and 3 of 7; crocodile and crocodile_head 2 and 3
+of 10). With a handful of classes, one mistake each way is what chance gives (review41: a 6-image
+fixture paired airplanes with sunflower). ``benchmarks/look_alikes.py`` measures both floors."""
+
+MIXED_SHARE = 0.05
+"""The least share of each class's evaluated images taken for the other, for predict to name the
+pair: 2 of 150 airplanes are not often."""
+
+MIXED_PROB = 0.05
+"""The least probability a partner has in an answer for predict to name it: an answer of lotus at
+100% has no water lily to look at. Chosen on s0's validation split: of its 37 answers of a class
+of its two pairs, the 12 whose true class was the partner had it at 1.8% to 32%; named from 5%
+up, the hint fits them best (F1 0.77: 10 of 14 named; 0.69 from 1%, 0.71 from 2%, 0.64 from
+10%)."""
+
+
 def mixed_partners(run: Path, data_dir: str | None = None) -> dict[str, list[str]] | None:
-    """Each class's partners in the pairs the run's evaluation mistook for each other both ways
-    (:func:`recorded_pairs`; ``data_dir``: the run's split folder), or None when no evaluation
-    records them. A row that names no two classes (a metrics.json edited by hand) is passed
-    over: it stopped predict with a KeyError."""
+    """Each class's partners in the pairs the run's evaluation mistook for each other often both
+    ways (:func:`recorded_pairs`, :func:`often_mixed`; ``data_dir``: the run's split folder), or
+    None when no evaluation records them. A row that names no two classes or their counts (a
+    metrics.json edited by hand) is passed over: it stopped predict with a KeyError."""
     pairs = recorded_pairs(run, data_dir)
     if pairs is None:
         return None
     partners: dict[str, list[str]] = {}
     for pair in pairs:
         a, b = (pair.get(key) if isinstance(pair, dict) else None for key in ("a", "b"))
-        if isinstance(a, str) and isinstance(b, str):
+        if isinstance(a, str) and isinstance(b, str) and often_mixed(pair):
             partners.setdefault(a, []).append(b)
             partners.setdefault(b, []).append(a)
     return partners
+
+
+def often_mixed(pair: dict[str, Any]) -> bool:
+    """Whether a row of ``mixed_pairs`` is evidence enough to name in an answer: each class's
+    images taken for the other at least :data:`MIXED_FEWEST` times and :data:`MIXED_SHARE` of
+    them (review41: crocodile and crocodile_head rested on 1 and 1 of 10)."""
+    counts = [pair.get(key) for key in ("a_as_b", "b_as_a", "n_a", "n_b")]
+    if not all(isinstance(count, int) for count in counts):
+        return False
+    a_as_b, b_as_a, n_a, n_b = (int(count or 0) for count in counts)
+    fewest = min(a_as_b, b_as_a) >= MIXED_FEWEST
+    return fewest and a_as_b >= MIXED_SHARE * n_a and b_as_a >= MIXED_SHARE * n_b
 
 
 def recorded_pairs(run: Path, data_dir: str | None = None) -> list[dict[str, Any]] | None:
@@ -468,13 +501,16 @@ def recorded_pairs(run: Path, data_dir: str | None = None) -> list[dict[str, Any
 
 
 def note_mixed(results: Sequence[Prediction], partners: dict[str, list[str]] | None) -> None:
-    """Each answered image's :attr:`Prediction.confused_with`: its top class's ``partners``
-    (``[]`` for a class in no such pair); left None when the run records none."""
+    """Each answered image's :attr:`Prediction.confused_with`: its top class's ``partners`` that
+    have :data:`MIXED_PROB` or more among its top-k (``[]`` for none); left None when the run
+    records none."""
     if partners is None:
         return
     for r in results:
         if r.error is None and r.topk:
-            r.confused_with = partners.get(str(r.topk[0]["class"]), [])
+            probs = {str(t["class"]): float(t["prob"]) for t in r.topk}
+            named = partners.get(str(r.topk[0]["class"]), [])
+            r.confused_with = [c for c in named if probs.get(c, 0.0) >= MIXED_PROB]
 
 
 def interrupted(todo: list[Prediction], outputs: dict[str, Path | None]) -> Interrupted:

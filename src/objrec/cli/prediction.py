@@ -84,7 +84,8 @@ from objrec.progress import plural, quoted
     '"unknown" for an image answered unknown, null for a bad input; '
     '"unknown_threshold_kept_on": when the '
     "threshold is one evaluate --keep-threshold kept with RUN, when it was kept, else null; "
-    '"confused_with": the classes the run\'s evaluation mistook the top class for both ways '
+    '"confused_with": the classes the run\'s evaluation often mistook the top class for both '
+    "ways (at least 2 and 5% of each class's images) that have 5% or more in this answer "
     '(an answer of "unknown" too), null when no evaluation recorded them; '
     '"error" instead for a bad input; keys: docs/json.md).',
 )
