@@ -1132,6 +1132,7 @@ def test_each_add_is_recorded_in_the_split_folders_record(tmp_path, split_dir):
     assert first["ratios"] is None and first["ratios_used"] == [0.5, 0.25, 0.25]
     assert first["seed"] == 1 and first["files"] == 4 and first["mode"] == "copy"
     assert first["command"] == ["objrec", "add", "data", "new", "--seed", "1"]
+    assert first["cwd"] == os.getcwd()  # where its relative paths start
     assert read_split_record(split_dir)["seed"] == 0  # the split's own, kept
     (split_dir / "split.json").unlink()
     add_images(split_dir, new_images(tmp_path / "more", "red", 2, seed=950))

@@ -253,6 +253,40 @@ def test_apply_plan_writes_the_manifest_of_what_it_copied_and_add_extends_it(tmp
         assert [r["file"] for r in csv.DictReader(f)][-1] == added.files[0][1]
 
 
+@pytest.mark.slow  # an apply-plan and a check through the CLI (0.4 s)
+def test_apply_plan_s_copy_of_a_split_folder_records_how_it_was_made(tmp_path, capsys, monkeypatch):
+    """review41: apply-plan's OUT, a split folder, had no split.json, so a run trained on it
+    recorded no split_record. It has DATA's record now, with the plan applied (the plan file and
+    its SHA-256, the counts, the command line and its folder), which check shows."""
+    monkeypatch.chdir(tmp_path)
+    made = {"source": "/photos", "ratios": [0.5, 0.25, 0.25], "seed": 0, "added": []}
+    (make_split(tmp_path / "data") / "split.json").write_text(json.dumps(made))
+    plan = tmp_path / "plan.csv"
+    plan.write_text(
+        "file,action,new_class\ntrain/green/green_00.png,relabel,red\n"
+        "valid/blue/blue_00.png,remove,\n"
+    )
+    assert main(["apply-plan", "data", "plan.csv", "fixed"]) == 0
+    record = json.loads((tmp_path / "fixed/split.json").read_text())
+    applied = record.pop("applied")
+    assert record == made and len(applied) == 1
+    digest = hashlib.sha256(plan.read_bytes()).hexdigest()
+    assert applied[0]["plan"] == str(plan.resolve()) and applied[0]["plan_sha256"] == digest
+    assert applied[0]["data"] == str((tmp_path / "data").resolve())
+    assert (applied[0]["relabelled"], applied[0]["removed"], applied[0]["copied"]) == (1, 1, 47)
+    assert applied[0]["command"] == ["objrec", "apply-plan", "data", "plan.csv", "fixed"]
+    assert applied[0]["cwd"] == os.getcwd()
+    capsys.readouterr()
+    assert main(["check", "fixed"]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "split of /photos: seed 0" in said
+    assert f"a copy of {tmp_path.resolve() / 'data'} with the audit plan {plan.resolve()} " in said
+    assert f"(SHA-256 {digest[:12]}) applied: 1 relabelled, 1 left out" in said
+    (tmp_path / "data/split.json").unlink()  # a split folder made before split.json
+    apply_plan(tmp_path / "data", plan, tmp_path / "again")
+    assert list(json.loads((tmp_path / "again/split.json").read_text())) == ["applied"]
+
+
 def test_apply_plan_keeps_the_groups_split_recorded(tmp_path):
     """apply-plan's manifest had no `group` column: `evaluate` of the fixed copy no longer knew
     what split kept together (a `--groups` file's sites), and counted such photos as distinct.

@@ -4685,13 +4685,16 @@ def test_check_says_how_a_split_was_made_and_train_records_its_command(
     code, out, _ = run(capsys, "check", "data")
     said = f"split of {tmp_path.resolve() / 'photos'}: seed 4, ratios 0.5 0.25 0.25, excluding "
     assert code == 0 and said + "blue, near-duplicates kept together" in out
-    assert "by objrec split photos data --seed 4 --exclude blue --link" in " ".join(out.split())
+    by = f"by objrec split photos data --seed 4 --exclude blue --link in {os.getcwd()}"
+    assert by in " ".join(out.split())  # the folder its relative paths start from
     code, out, _ = run(capsys, "check", "data", "--json")
     assert json.loads(out)["split_record"]["command"] == ["objrec", *split]
+    assert json.loads(out)["split_record"]["cwd"] == os.getcwd()
     train = ["train", "data", "--out", "run", "--backbone", "tiny_test", "--epochs", "1"]
     assert run(capsys, *train, "--aug-views", "0")[0] == 0
     made = json.loads((tmp_path / "run" / "summary.json").read_text())["provenance"]
     assert made["command"] == ["objrec", *train, "--aug-views", "0"]
+    assert made["cwd"] == os.getcwd()
     assert made["split_record"] == json.loads((tmp_path / "data" / "split.json").read_text())
     (tmp_path / "data" / "split.json").unlink()  # as a split made before it
     code, out, _ = run(capsys, "check", "data", "--json")

@@ -1894,8 +1894,10 @@ def test_a_split_folder_records_how_it_was_made(tmp_path, image_folder, known_fa
         "groups_sha256": hashlib.sha256(groups.read_bytes()).hexdigest(),
         "like": None,
         "objrec": objrec.__version__,
-        "command": None,  # a script's split_folder: no command line
+        "command": None,  # a script's split_folder: no command line, nor its folder
+        "cwd": None,
         "added": [],
+        "applied": [],
     }
     split_folder(image_folder, out, seed=2, force=True, like=out)
     again = read_split_record(out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 
 import pytest
 
@@ -498,20 +499,28 @@ def test_only_rank_0_works_out_the_runs_provenance(monkeypatch, tmp_path):
     assert not list(tmp_path.iterdir())  # and it writes nothing
 
 
-def test_a_resumed_run_keeps_the_command_that_started_it(tmp_path):
-    """summary.json's provenance names the command line that started the run; a resume's
+def test_a_resumed_run_keeps_the_command_that_started_it(tmp_path, monkeypatch):
+    """summary.json's provenance names the command line that started the run and the folder it
+    was given in (its paths are relative to it: repro41 recorded no folder); a resume's
     `--resume RUN` alone would not make it again, so the run keeps the first one its summary
     recorded when stopped (the resume's when there is none, or it is not a list of words)."""
+    from objrec.provenance import CommandLine
     from objrec.train import started_by
 
+    monkeypatch.chdir(tmp_path)
     first = ["objrec", "train", "data", "--out", "run", "--seed", "3"]
     resume = ["objrec", "train", "data", "--resume", "run"]
-    assert started_by(tmp_path, True, resume) == resume  # killed: no summary
+    here = os.getcwd()
+    assert started_by(tmp_path, True, resume) == CommandLine(resume, here)  # killed: no summary
+    earlier = {"provenance": {"command": first, "cwd": "/home/ana/work"}}
+    (tmp_path / "summary.json").write_text(json.dumps(earlier))
+    assert started_by(tmp_path, True, resume) == CommandLine(first, "/home/ana/work")
+    forced = started_by(tmp_path, False, ("objrec", "train"))
+    assert forced == CommandLine(["objrec", "train"], here)
     (tmp_path / "summary.json").write_text(json.dumps({"provenance": {"command": first}}))
-    assert started_by(tmp_path, True, resume) == first
-    assert started_by(tmp_path, False, ("objrec", "train")) == ["objrec", "train"]  # forced over
+    assert started_by(tmp_path, True, resume) == CommandLine(first, None)  # before the folder
     (tmp_path / "summary.json").write_text(json.dumps({"provenance": {"command": "rm -rf"}}))
-    assert started_by(tmp_path, True, resume) == resume
+    assert started_by(tmp_path, True, resume) == CommandLine(resume, here)
     assert started_by(tmp_path, True, None) is None
 
 

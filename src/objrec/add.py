@@ -271,9 +271,8 @@ def _record(
         made: dict[str, Any] = {
             "ratios_used": list(result.ratios),
             "files": len(result.files),
-            "command": command,
         }
-        record_added(root, added_entry(*asked, config, result.own_ratios, **made))
+        record_added(root, added_entry(*asked, config, result.own_ratios, command, **made))
 
 
 def _log_added(result: AddResult, root: Path) -> None:

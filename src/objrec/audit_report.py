@@ -63,6 +63,7 @@ from objrec.outputs import (
 )
 from objrec.progress import SILENT, Reporter, plural, quoted, some_of
 from objrec.reviewed import read_reviewed, write_reviewed
+from objrec.split_record import applied_entry, record_applied
 from objrec.tables import (
     CSV_ENCODING,
     blank_row,
@@ -766,7 +767,13 @@ def _target(plan_file: Path, rel: Path, row: dict[str, str] | None, at: int) -> 
 
 @takes_back_folders("out")
 @warned_once_per_file()
-def apply_plan(data: Path, plan_file: Path, out: Path, mode: str = "copy") -> dict[str, int]:
+def apply_plan(
+    data: Path,
+    plan_file: Path,
+    out: Path,
+    mode: str = "copy",
+    command: Sequence[str] | None = None,
+) -> dict[str, int]:
     """Copy every image of ``data`` into ``out``, leaving out removed ones and moving relabelled
     ones into their new class folder; ``mode="link"`` makes each a symbolic link instead, as
     ``split`` and ``add`` do (to the file a link of ``data`` points to, so that ``out`` does not
@@ -774,7 +781,9 @@ def apply_plan(data: Path, plan_file: Path, out: Path, mode: str = "copy") -> di
     split folder's copy gets its own ``manifest.csv`` (``split``'s columns): a row per file
     copied, under its new class, its source the file of ``data`` it was copied from, its group
     the one ``data``'s manifest records for it (unless the file changed since), so that
-    ``evaluate`` counts distinct photos in ``out`` as in ``data``.
+    ``evaluate`` counts distinct photos in ``out`` as in ``data``; and a ``split.json`` that says
+    how: ``data``'s, with this plan's entry in ``applied`` (``split_record.record_applied``; the
+    plan's SHA-256, the counts, ``command``: the CLI's command line, None from a script).
 
     Returns the number of files copied, removed, relabelled and renamed (a relabelled file whose
     name another file of its new folder has: each is logged), and of a split folder's test
@@ -792,12 +801,34 @@ def apply_plan(data: Path, plan_file: Path, out: Path, mode: str = "copy") -> di
     refuse_overwrite(out, hint="choose another folder")
     split_folder = is_split_folder(data)
     targets = _planned_targets(plan_file, data, list_images(data), 1 if split_folder else 0)
+    made = applied_entry(data, (plan_file, sha256_file(plan_file)), mode, command)
     counts = {"copied": 0, "removed": 0, "relabelled": 0, "renamed": len(_settle_names(targets))}
     counts |= _test_changes(targets if split_folder else {})
-    rows: list[list[str]] = []
-    groups = manifest_groups(data) if split_folder else {}
     if mode == "link":  # before a first folder is made: a partial ``out`` would refuse a retry
         refuse_without_links(out)
+    _copy_planned((data, out), targets, mode, split_folder, counts)
+    counts["reviewed"] = _remember_review(data, out, plan_file, targets, 1 if split_folder else 0)
+    if split_folder:
+        record_applied(data, out, made | counts)
+    log.info("applied %s to %s into %s: %s", plan_file, data, out, counts)
+    if note := test_change_note(counts):
+        log.info("%s", note)
+    return counts
+
+
+def _copy_planned(
+    folders: tuple[Path, Path],
+    targets: dict[Path, Path | None],
+    mode: str,
+    split_folder: bool,
+    counts: dict[str, int],
+) -> None:
+    """Copy (or link) each image of ``data`` that ``targets`` keeps to its target in ``out``
+    (``folders``), adding to ``counts``; a split folder's copy gets the manifest of the files
+    copied, even when stopped part way."""
+    data, out = folders
+    rows: list[list[str]] = []
+    groups = manifest_groups(data) if split_folder else {}
     try:
         for rel, target in targets.items():
             counts["removed"] += target is None
@@ -809,11 +840,6 @@ def apply_plan(data: Path, plan_file: Path, out: Path, mode: str = "copy") -> di
     finally:
         if split_folder and rows:
             _write_manifest(out, rows)
-    counts["reviewed"] = _remember_review(data, out, plan_file, targets, 1 if split_folder else 0)
-    log.info("applied %s to %s into %s: %s", plan_file, data, out, counts)
-    if note := test_change_note(counts):
-        log.info("%s", note)
-    return counts
 
 
 def _remember_review(

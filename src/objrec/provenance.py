@@ -1,7 +1,8 @@
 """What a run was made with, for citing it and making it again: objrec's version and commit, the
 libraries that compute its numbers, the machine and its threads, the pretrained body's weights, the
-split it trained on and how that split was made, and the command line (nothing objrec takes on its
-command line is a secret, so it is recorded whole). ``summary.json`` holds it as ``provenance``.
+split it trained on and how that split was made, and the command line with the folder it was given
+in (nothing objrec takes on its command line is a secret, so it is recorded whole). ``summary.json``
+holds it as ``provenance``.
 
 The same seed gives the same model bit for bit on the same machine and libraries; another CPU may
 pick another precision under ``auto`` (config.json has the one used) and round differently, so
@@ -35,8 +36,8 @@ class Provenance:
     objrec: str
     """objrec's version."""
     commit: str | None
-    """``git describe --always --dirty`` of objrec's source checkout (``-dirty``: edited since
-    that commit); None when objrec is not run from one (an installed wheel)."""
+    """objrec's commit (:func:`source_commit`, as ``split.json``'s: the full hash, ``-dirty``
+    when edited since it); None when objrec is not run from its checkout (an installed wheel)."""
     python: str
     libraries: dict[str, str] = field(default_factory=dict)
     """Each of :data:`LIBRARIES` installed, and its version."""
@@ -61,16 +62,45 @@ class Provenance:
     """The command line that started the run (``objrec train ...``; under torchrun ``torchrun
     --nproc-per-node N -m objrec train ...``), to run it again; None when a script called
     ``train``."""
+    cwd: str | None = None
+    """The folder ``command`` was given in, which its relative paths start from (None with no
+    command, or from a run's summary written before objrec recorded it)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class CommandLine:
+    """A command line and the folder it was given in: ``cd cwd && shlex.join(words)`` runs it
+    again, its relative paths as typed."""
+
+    words: list[str]
+    cwd: str | None
+    """Absolute; None when not recorded (a run's summary written before objrec recorded it)."""
+
+
+def given_here(command: Sequence[str] | None) -> CommandLine | None:
+    """``command`` (the CLI's, ``objrec`` first) given in this process's working folder; None for
+    no command (a script's call). The folder is recorded, not the command's paths resolved: they
+    stay as typed, and the folder names no more of the machine than the data folder's absolute
+    path already does."""
+    return CommandLine(list(command), os.getcwd()) if command else None
+
+
+def command_fields(command: CommandLine | None) -> dict[str, Any]:
+    """``command`` and ``cwd`` as a record holds them (both None for no command)."""
+    return {"command": list(command.words), "cwd": command.cwd} if command else NO_COMMAND
+
+
+NO_COMMAND: dict[str, Any] = {"command": None, "cwd": None}
 
 
 def provenance(
     body_fingerprint: str | None,
     data: str | None,
     threads: int,
-    command: Sequence[str] | None = None,
+    command: CommandLine | None = None,
 ) -> Provenance:
     """The provenance of a run trained now on the split folder ``data`` by ``command``. It runs
     ``git`` (the commit): under torchrun only rank 0, which writes the run, asks for it."""
@@ -86,7 +116,7 @@ def provenance(
         data=str(Path(data).resolve()) if data else None,
         split_fingerprint=split_fingerprint(Path(data) / "manifest.csv") if data else None,
         split_record=read_split_record(data) if data else None,
-        command=list(command) if command else None,
+        **command_fields(command),
     )
 
 
@@ -102,7 +132,10 @@ def library_versions() -> dict[str, str]:
 
 def source_commit(package: Path) -> str | None:
     """The commit of the checkout ``package`` (``src/objrec``) lies in, when it is objrec's own
-    (a ``pyproject.toml`` beside ``src``); None otherwise, or without git."""
+    (a ``pyproject.toml`` beside ``src``); None otherwise, or without git. ``git describe
+    --always --dirty --abbrev=40``: the full hash (after an annotated tag ``TAG-N-gHASH``),
+    ``-dirty`` when edited; the one form every record of objrec's (a run's provenance,
+    ``split.json``, each ``add`` and applied plan in it) gives."""
     root = package.parent.parent
     if package.parent.name != "src" or not (root / "pyproject.toml").is_file():
         return None

@@ -63,7 +63,7 @@ from objrec.outputs import (
     temporary_name,
 )
 from objrec.progress import some_of
-from objrec.provenance import provenance
+from objrec.provenance import CommandLine, provenance
 
 log = logging.getLogger(__name__)
 
@@ -567,7 +567,7 @@ def keep_best_so_far(
     seen: Mapping[str, Sequence[str]] | None = None,
     seconds: dict[str, float] | None = None,
     precision: dict[str, str] | None = None,
-    command: Sequence[str] | None = None,
+    command: CommandLine | None = None,
 ) -> FitState | None:
     """A fit stopped before its end (Ctrl-C, a diverged loss): write the run as of the training
     state in ``out`` (its last completed epoch: the best model so far, ``finished`` False) and
@@ -612,7 +612,7 @@ def write_run(
     calibration: dict[str, Any] | None = None,
     seen: Mapping[str, Sequence[str]] | None = None,
     finetune: dict[str, Any] | None = None,
-    command: Sequence[str] | None = None,
+    command: CommandLine | None = None,
 ) -> TrainResult:
     """Write the best model, history, curves, config and summary of a run (unless not ``write``),
     and ``seen``, the digests of the images it trained and validated on (``leakage.write_seen``);
@@ -645,7 +645,7 @@ def write_run(
     return result
 
 
-def _provenance(meta: RunMeta, command: Sequence[str] | None) -> dict[str, Any]:
+def _provenance(meta: RunMeta, command: CommandLine | None) -> dict[str, Any]:
     """The run's ``provenance`` (``provenance.Provenance``) as its summary holds it: only what
     writes the run asks for it (under torchrun rank 0), as it runs ``git``."""
     return provenance(meta.body_fingerprint, meta.data_dir, cpu_threads(), command).to_dict()

@@ -1,9 +1,10 @@
 """How a split folder was made, in its ``split.json``: the source folder, the settings (ratios,
 seed, the classes split or excluded, copy or link, the duplicate, burst and group rules,
-``like``), objrec's version and commit and the command line, and each ``add`` since. ``split``
-writes it beside ``manifest.csv``; ``check`` shows it and a run's provenance carries it, so a
-reader of a result knows how to make the same split (``provenance.split_fingerprint`` tells
-whether they did).
+``like``), objrec's version and commit, the command line and the folder it was given in, each
+``add`` since and each audit plan applied (``apply-plan`` copies the record into its output
+folder). ``split`` writes it beside ``manifest.csv``; ``check`` shows it and a run's provenance
+carries it, so a reader of a result knows how to make the same split
+(``provenance.split_fingerprint`` tells whether they did).
 
 Split folders made before it have no ``split.json``: ``manifest.read_split_record`` gives None,
 and everything else reads them as before.
@@ -21,7 +22,7 @@ from objrec import __version__
 from objrec.config import SplitConfig
 from objrec.manifest import SPLIT_RECORD, read_split_record, sha256_file
 from objrec.outputs import staged
-from objrec.provenance import source_commit
+from objrec.provenance import command_fields, given_here, source_commit
 
 
 @dataclass(frozen=True)
@@ -50,12 +51,18 @@ class SplitRecord:
     """The earlier split folder whose images kept their splits, absolute; None without one."""
     objrec: str = __version__
     commit: str | None = None
-    """``git describe --always --dirty`` of objrec's source checkout; None from a wheel."""
+    """objrec's commit (``provenance.source_commit``, the same form as a run's: the full hash,
+    ``-dirty`` when edited); None from a wheel."""
     command: list[str] | None = None
     """The command line that made it (``objrec`` first); None when a script called
     ``split_folder``."""
+    cwd: str | None = None
+    """The folder ``command`` was given in, which its relative paths start from (None with no
+    command)."""
     added: list[dict[str, Any]] = field(default_factory=list)
     """Each ``add`` since, in order (:func:`added_entry`)."""
+    applied: list[dict[str, Any]] = field(default_factory=list)
+    """Each audit plan applied since, in order (:func:`applied_entry`): its folder is a copy."""
 
 
 def split_record(
@@ -77,16 +84,21 @@ def split_record(
         groups_sha256=sha256_file(groups) if groups is not None else None,
         like=str(Path(config.like).resolve()) if config.like is not None else None,
         commit=source_commit(Path(__file__).resolve().parent),
-        command=list(command) if command else None,
+        **command_fields(given_here(command)),
     )
 
 
 def added_entry(
-    new: Sequence[Path], class_name: str | None, config: SplitConfig, own: bool, **made: Any
+    new: Sequence[Path],
+    class_name: str | None,
+    config: SplitConfig,
+    own: bool,
+    command: Sequence[str] | None,
+    **made: Any,
 ) -> dict[str, Any]:
     """One ``add``'s entry in ``added``: the folders or files added from (absolute), the class
     given, its settings (``ratios`` None: the folder's own, as ``own`` says), how many files it
-    wrote and its command line (``made``: ``files``, ``command``)."""
+    wrote (``made``: ``files``) and its command line and the folder it was given in."""
     return {
         "new": [str(Path(p).resolve()) for p in new],
         "class": class_name,
@@ -98,7 +110,37 @@ def added_entry(
         "objrec": __version__,
         "commit": source_commit(Path(__file__).resolve().parent),
         **made,
+        **command_fields(given_here(command)),
     }
+
+
+def applied_entry(
+    data: Path, plan: tuple[Path, str], mode: str, command: Sequence[str] | None
+) -> dict[str, Any]:
+    """One ``apply-plan``'s entry in ``applied``: the split folder it copied (absolute), the plan
+    file (absolute) and its SHA-256 as it was read (``plan``), ``copy`` or ``link``, objrec's
+    version and commit, the command line and the folder it was given in; the counts of what it
+    did are added to it (:func:`record_applied`)."""
+    return {
+        "data": str(Path(data).resolve()),
+        "plan": str(Path(plan[0]).resolve()),
+        "plan_sha256": plan[1],
+        "mode": mode,
+        "objrec": __version__,
+        "commit": source_commit(Path(__file__).resolve().parent),
+        **command_fields(given_here(command)),
+    }
+
+
+def record_applied(data: Path, out: Path, entry: dict[str, Any]) -> None:
+    """``out``'s ``split.json``, the record of ``data`` (a split folder ``out`` is a copy of:
+    how it was split, each ``add``) with ``entry`` (:func:`applied_entry` and its counts)
+    appended to ``applied``; only ``applied`` when ``data`` has none (split before objrec
+    recorded how)."""
+    record = read_split_record(data) or {}
+    applied = record.get("applied")
+    record["applied"] = [*(applied if isinstance(applied, list) else []), entry]
+    write_split_record(out, record)
 
 
 def write_split_record(folder: Path, record: SplitRecord | dict[str, Any]) -> None:

@@ -90,6 +90,7 @@ from objrec.model import Classifier, LowPrecisionTraining, build_head, count_par
 from objrec.outputs import takes_back_folders
 from objrec.precision import precision_notes, settle_head_precision, settle_precision
 from objrec.progress import SILENT, Reporter, listed, or_silent, plural, quoted, some_of
+from objrec.provenance import CommandLine, given_here
 from objrec.quantize import QuantizedBody, int8_engine, quantize_body
 from objrec.runs import (
     EpochSaver,
@@ -135,8 +136,9 @@ class RunRequest:
     """Refuse to start while ``objrec check`` finds unusable files."""
     precision_why: str | None = None
     """Why ``config.precision`` is what it is, when not ``auto`` (None: ``--precision X``)."""
-    command: list[str] | None = None
-    """The command line that started the run, for its provenance (None: a script's call)."""
+    command: CommandLine | None = None
+    """The command line that started the run and its folder, for its provenance (None: a
+    script's call)."""
 
 
 @takes_back_folders("out", by_rank_0=True)
@@ -432,16 +434,18 @@ def _train(
     return result
 
 
-def started_by(out: Path | str, resume: bool, command: Sequence[str] | None) -> list[str] | None:
-    """The command line that started the run in ``out``, for its provenance: ``command``, or
-    when it resumes the run, the one its summary recorded when it was stopped (``command`` when
-    it has none: a run killed, or started before objrec recorded it)."""
+def started_by(out: Path | str, resume: bool, command: Sequence[str] | None) -> CommandLine | None:
+    """The command line that started the run in ``out`` and the folder it was given in, for its
+    provenance: ``command`` here, or when it resumes the run, the one its summary recorded when
+    it was stopped (``command`` when it has none: a run killed, or started before objrec
+    recorded it)."""
     if resume:
         earlier = (read_summary(Path(out)) or {}).get("provenance")
-        started = earlier.get("command") if isinstance(earlier, dict) else None
+        earlier = earlier if isinstance(earlier, dict) else {}
+        started, cwd = earlier.get("command"), earlier.get("cwd")
         if isinstance(started, list) and all(isinstance(word, str) for word in started):
-            return started
-    return list(command) if command else None
+            return CommandLine(started, cwd if isinstance(cwd, str) else None)
+    return given_here(command)
 
 
 def prepared_run(
@@ -598,8 +602,9 @@ class Prepared:
     """The body's and the head's precision and why (``open_run``), for the run's summary."""
     stages: Stages = field(default_factory=lambda: Stages(time.perf_counter()))
     """When the run and its stages began, for its summary's ``seconds``."""
-    command: list[str] | None = None
-    """The command line that started the run, for its summary's ``provenance``."""
+    command: CommandLine | None = None
+    """The command line that started the run and its folder, for its summary's
+    ``provenance``."""
 
     @property
     def train_y(self) -> torch.Tensor:

@@ -770,7 +770,34 @@ def check_summary(result: CheckResult) -> str:
 
 def split_record_line(record: dict[str, Any]) -> str:
     """How a split folder was made, from its ``split.json``: the source, the settings, objrec's
-    version, the command line when the CLI split it, and how many ``add`` since."""
+    version, the command line when the CLI split it, how many ``add`` since, and the last audit
+    plan applied when it is ``apply-plan``'s copy of one (with only that, for a copy of a split
+    folder made before objrec recorded how)."""
+    said = split_words(record) if "source" in record else "split before objrec recorded how"
+    if added := len(record.get("added") or []):
+        said += f"; {plural(added, 'add')} since, listed in split.json"
+    applied = [entry for entry in record.get("applied") or [] if isinstance(entry, dict)]
+    if applied:
+        said += "; " + applied_words(applied)
+    return printable(said)
+
+
+def applied_words(applied: list[dict[str, Any]]) -> str:
+    """The last plan of ``applied`` (split.json's): "a copy of DATA with the audit plan PLAN
+    (SHA-256 12 digits) applied: 3 relabelled, 2 left out"."""
+    last = applied[-1]
+    digest = str(last.get("plan_sha256") or "")[:12]
+    said = (
+        f"a copy of {last.get('data')} with the audit plan {last.get('plan')} (SHA-256 {digest}) "
+        f"applied: {last.get('relabelled')} relabelled, {last.get('removed')} left out"
+    )
+    return said + (
+        f" (the last of {len(applied)} plans, in split.json)" if len(applied) > 1 else ""
+    )
+
+
+def split_words(record: dict[str, Any]) -> str:
+    """The source, settings, objrec's version and command of ``split.json``'s ``record``."""
     ratios = " ".join(map(number, record.get("ratios") or []))
     settings = [f"seed {record.get('seed')}", f"ratios {ratios}"]
     if record.get("classes"):
@@ -784,9 +811,8 @@ def split_record_line(record: dict[str, Any]) -> str:
     said = f"split of {record.get('source')}: {', '.join(settings)} (objrec {record.get('objrec')})"
     if isinstance(command := record.get("command"), list):
         said += f", by {shlex.join(map(str, command))}"
-    if added := len(record.get("added") or []):
-        said += f"; {plural(added, 'add')} since, listed in split.json"
-    return printable(said)
+        said += f" in {record['cwd']}" if isinstance(record.get("cwd"), str) else ""
+    return said
 
 
 def number(value: Any) -> str:
@@ -1184,7 +1210,8 @@ def apply_plan(data: Path, plan: Path, out: Path, copy: bool, as_json: bool) -> 
     PLAN is the plan.csv of `objrec audit` (columns file, action, new_class), edited by you:
     keep copies the file, remove leaves it out, relabel copies it into the new_class folder
     (--link: links to DATA's files instead of copies, as split --link does). OUT must be new or
-    empty; a split folder's copy gets its own manifest.csv.
+    empty; a split folder's copy gets its own manifest.csv, and a split.json: DATA's, with the
+    plan applied (the file, its SHA-256, what it did), which objrec check OUT shows.
 
     OUT also gets reviewed.csv, the labels your plan kept or changed (and DATA's earlier ones):
     the next audit of OUT, or of a split of it, keeps those labels instead of suggesting them
@@ -1194,7 +1221,7 @@ def apply_plan(data: Path, plan: Path, out: Path, copy: bool, as_json: bool) -> 
     from objrec.audit_report import test_change_note
 
     with logged_warnings() as logged:
-        counts = run_apply(data, plan, out, mode="copy" if copy else "link")
+        counts = run_apply(data, plan, out, "copy" if copy else "link", command_line())
     note = test_change_note(counts)
     note = note and to_cli(note, apply_plan, {"out": shown(out)})
     if as_json:
