@@ -2051,3 +2051,130 @@ def test_class_folders_one_level_too_deep_are_refused_naming_the_folder_to_give(
     with pytest.raises(ObjrecError) as later:  # read as before (here: no readable image)
         split_folder(tmp_path / "top", tmp_path / "data")
     assert "sub-folders" not in str(later.value)
+
+
+def planted_facts(n: int, seed: int) -> tuple[list, list[str]]:
+    """``n`` images' random facts and digests, a fifth of them planted near another image: by the
+    whole hash, by the mirror's (which pairs them in one order of the two only) or by a crop's,
+    within a few bits of the limits either side; three byte-identical copies, one unreadable."""
+    import random
+    from dataclasses import replace
+
+    from objrec import dedup
+
+    rng = random.Random(seed)
+
+    def near(value: int, bits: int) -> int:
+        return value ^ sum(1 << b for b in rng.sample(range(dedup.HASH_SIZE**2), bits))
+
+    hashes = [rng.getrandbits(256) for _ in range(n * (2 + dedup.CROP_COUNT))]
+    facts = [
+        dedup.ImageFacts(64, 64, hashes[k], hashes[k + 1], 30.0, tuple(hashes[k + 2 : k + 22]))
+        for k in range(0, len(hashes), 2 + dedup.CROP_COUNT)
+    ]
+    for _ in range(n // 5):
+        i, j = rng.sample(range(n), 2)
+        crop = facts[i].crops[rng.randrange(dedup.CROP_COUNT)]
+        plants = [("phash", facts[i].phash, 24), ("phash_mirror", facts[i].phash, 24)]
+        plants += [("phash", crop, 32), ("phash_mirror", crop, 32)]
+        field, value, bits = rng.choice(plants)
+        facts[j] = replace(facts[j], **{field: near(value, bits + rng.randrange(-4, 5))})
+    digests = [f"{i:032x}" for i in range(n)]
+    for a, b in [(5, n - 1), (7, 8), (9, n // 2)]:
+        facts[b], digests[b] = facts[a], digests[a]
+    facts[3] = replace(facts[3], error="cannot be read")
+    return facts, digests
+
+
+@pytest.mark.slow
+def test_kept_pairs_group_images_as_comparing_every_pair_does(tmp_path):
+    """split compared every image with every other on every split of a folder (minutes at 60,000
+    images); the pairs it keeps give the same groups, in the folder's order of the images (a
+    mirror's hash pairs two images in one order only), with images removed, added, reordered,
+    and the images a kept set holds are not compared again."""
+    import random
+
+    from objrec import dedup, near_pairs
+
+    facts, digests = planted_facts(240, seed=4)
+    candidates = [(int(i), int(j)) for i, j in dedup.candidate_pairs(facts)]
+    paired = [(i, j) for i, j in candidates if dedup.split_paired(facts[i], facts[j])]
+    assert paired == dedup.split_pairs(facts) and len(paired) > 20
+    one_way = [(i, j) for i, j in candidates if not dedup.split_paired(facts[j], facts[i])]
+    assert set(one_way) & set(paired) and set(candidates) - set(paired)  # both orders occur
+    shuffled = list(range(240))
+    random.Random(0).shuffle(shuffled)
+    steps = [range(200), range(200), range(150), range(240), range(20, 240), shuffled]
+    compared_before = [0, 200, 150, 201, 220, 240]  # the 240th image is a copy of the 6th
+    for images, before in zip(steps, compared_before, strict=True):
+        some, named = [facts[i] for i in images], [digests[i] for i in images]
+        told: list[tuple[int, int]] = []
+        pairs = near_pairs.kept_split_pairs(some, named, tmp_path / "facts.sqlite", told_into(told))
+        groups = dedup.groups_of(len(some), pairs)
+        assert groups == dedup.groups_of(len(some), dedup.split_pairs(some))
+        assert told[0] == (before, 2 * len(some)) and told[-1] == (2 * len(some),) * 2
+
+
+@pytest.mark.slow
+def test_a_second_split_compares_only_the_images_no_split_compared(tmp_path, monkeypatch):
+    """A second split of a folder compared every image with every other again; now only the images
+    added since, and it splits and groups as comparing every pair does (``prune`` forgets it)."""
+    from PIL import ImageOps
+
+    from objrec import dedup, near_pairs
+    from objrec.store import default_cache_dir
+
+    from .test_audit import COLOURS, pattern
+
+    src = tmp_path / "photos"
+    for c, (name, colour) in enumerate(COLOURS.items()):
+        (src / name).mkdir(parents=True)
+        for i in range(12):
+            pattern(colour, 100 * c + i).save(src / name / f"{name}_{i:02d}.png")
+    split_folder(src, tmp_path / "a", seed=1)
+    measured, crop_pairs = [], dedup.crop_pairs
+    monkeypatch.setattr(
+        dedup, "crop_pairs", lambda *a, **k: measured.append(k["rows"]) or crop_pairs(*a, **k)
+    )
+    split_folder(src, tmp_path / "b", seed=1)
+    assert measured == [] and placed(tmp_path / "b") == placed(tmp_path / "a")
+    ImageOps.mirror(Image.open(src / "red" / "red_03.png")).save(src / "green" / "mirrored.jpg")
+    kept = split_folder(src, tmp_path / "c", seed=1)
+    assert [len(rows) for rows in measured] == [1] and kept.near_duplicate_files == 1
+    near_pairs.prune_pairs(default_cache_dir() / dedup.FACTS_FILE, keep=set())
+    split_folder(src, tmp_path / "d", seed=1)
+    assert measured[1:] == [None] and placed(tmp_path / "d") == placed(tmp_path / "c")
+
+
+def placed(out: Path) -> list[tuple[str, str, str]]:
+    """Each image of a split's manifest: its source, split and group."""
+    return sorted((r["source"], r["split"], r["group"]) for r in manifest(out))
+
+
+def told_into(told: list[tuple[int, int]]):
+    """A progress callback ``on_row(done, total)`` that appends each step to ``told``."""
+    return lambda *step: told.append(step)
+
+
+@pytest.mark.slow
+def test_a_second_split_reads_no_unchanged_file_again(tmp_path, image_folder, monkeypatch):
+    """split read every file for its SHA-256 on every run (60,000 phone photos: some 240 GB);
+    a file whose path, size, times and inode are as an earlier split saw them is not read
+    again, one written since is, and the manifest records the same digests either way."""
+    from objrec import split_source
+
+    split_folder(image_folder, tmp_path / "a", seed=0)
+    read, sha256_file = [], split_source.sha256_file
+    monkeypatch.setattr(
+        split_source, "sha256_file", lambda path: read.append(path.name) or sha256_file(path)
+    )
+    split_folder(image_folder, tmp_path / "b", seed=0)
+    assert read == [] and manifest(tmp_path / "b") == manifest(tmp_path / "a")
+    changed = image_folder / "red" / "img_00.jpg"
+    make_image((250, 10, 10), size=(36, 33), seed=9).save(changed)  # written again, other bytes
+    touched = image_folder / "red" / "img_01.png"
+    os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 10**9))
+    split_folder(image_folder, tmp_path / "c", seed=0)
+    digests = {Path(r["source"]).name: r["sha256"] for r in manifest(tmp_path / "c")}
+    assert sorted(read) == ["img_00.jpg", "img_01.png"]
+    assert digests["img_00.jpg"] == hashlib.sha256(changed.read_bytes()).hexdigest()

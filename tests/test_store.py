@@ -859,7 +859,7 @@ def test_clear_and_prune_wait_for_the_image_facts_store_in_use(tmp_path, command
             cache.close()  # the store it opened belongs to this thread
 
     other = threading.Thread(target=clear_or_prune)
-    with dedup._open_facts(cache.facts_file) as db:  # as a split writing its facts holds it
+    with dedup.open_facts(cache.facts_file) as db:  # as a split writing its facts holds it
         other.start()
         assert waited.wait(60)
         time.sleep(0.05)

@@ -14,11 +14,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from objrec import dedup, runtime
+from objrec import dedup, near_pairs, runtime
 from objrec.images import list_images
 from objrec.outputs import remove_leftovers
 from objrec.progress import some_of
 from objrec.runtime import COMPILED_FOLDER, compiling_into
+from objrec.split_source import prune_file_sha256
 from objrec.store import (
     SQLITE_SIDE_FILES,
     FeatureStore,
@@ -157,6 +158,8 @@ class FeatureCache:
         if keep_folder is not None:
             keep = set(self.store.digests(list_images(Path(keep_folder)))[0])
         result = self.store.prune(older_than_days, keep, wait)
+        near_pairs.prune_pairs(self.facts_file, older_than_days, keep, wait)  # before compacting
+        prune_file_sha256(self.facts_file, older_than_days, keep, wait)
         facts = dedup.prune_facts(self.facts_file, older_than_days, keep, wait)
         old = self.old_entries()
         for path in old:

@@ -406,7 +406,7 @@ def facts_key() -> str:
 FACTS_FILE = "facts.sqlite"
 """The facts store's file name in the cache folder (beside ``store/``)."""
 FACTS_LOCK = "facts.lock"
-"""Beside ``FACTS_FILE``: held shared while the facts store is open (:func:`_open_facts`), taken
+"""Beside ``FACTS_FILE``: held shared while the facts store is open (:func:`open_facts`), taken
 exclusively by ``objrec cache --clear`` and ``--prune`` (:func:`facts_lock`), as the feature
 store's ``lock`` is: neither removes nor rewrites the file under a split or an audit writing it.
 Never removed: a process waiting on a removed lock file would hold a lock no one else sees."""
@@ -455,7 +455,7 @@ def facts_lock(
 
 
 @contextmanager
-def _open_facts(
+def open_facts(
     db_file: Path, exclusive: bool = False, wait: Callable[[], None] | None = None
 ) -> Iterator[sqlite3.Connection]:
     """The ``facts`` table, and ``facts_used``: when each row was last read or written, for
@@ -516,7 +516,7 @@ def cached_facts(
     pixel_limit()
     fresh = {d: f for d, f in (measured or {}).items() if not f.error}
     key = facts_key()
-    with _open_facts(db_file) as db:  # closed while images decode: a clear may go on meanwhile
+    with open_facts(db_file) as db:  # closed while images decode: a clear may go on meanwhile
         found = _stored_facts(db, [d for d in dict.fromkeys(digests) if d not in fresh], key)
     found = _decodable(found, paths, digests, kinds or {}) | fresh
     todo = [i for i, d in enumerate(digests) if d not in found]
@@ -529,7 +529,7 @@ def cached_facts(
         for digest, f in [*fresh.items(), *((digests[i], f) for i, f in computed.items())]
         if not f.error
     ]
-    with _open_facts(db_file) as db:
+    with open_facts(db_file) as db:
         db.execute("BEGIN IMMEDIATE")  # one transaction: a commit per row costs an fsync each
         db.executemany("INSERT OR REPLACE INTO facts VALUES (?,?,?)", [r[:3] for r in rows])
         db.executemany(  # last use, written at most once an hour per row
@@ -572,7 +572,7 @@ class FactsInfo:
 def facts_info(db_file: Path) -> FactsInfo:
     if not db_file.exists():
         return FactsInfo(0, 0)
-    with _open_facts(db_file) as db:
+    with open_facts(db_file) as db:
         (rows,) = db.execute("SELECT COUNT(*) FROM facts").fetchone()
     return FactsInfo(rows, db_file.stat().st_blocks * 512)
 
@@ -590,7 +590,7 @@ def prune_facts(
     before = facts_info(db_file)
     if not db_file.exists():
         return 0, before, before
-    with _open_facts(db_file, exclusive=True, wait=wait) as db:
+    with open_facts(db_file, exclusive=True, wait=wait) as db:
         db.execute("BEGIN IMMEDIATE")
         removed = db.execute("DELETE FROM facts WHERE key<>?", (facts_key(),)).rowcount
         if older_than_days is not None:  # rows an older objrec wrote count as used now
@@ -794,13 +794,7 @@ def split_pairs(
     ``rows``, only the pairs holding one of those images (each measured as among all).
     ``on_row(done, total)``: the rows measured so far, for a progress bar (``total``: each row
     twice, its whole hashes, then its crops; minutes with 60,000 images: every pair is measured)."""
-    total, done = 2 * len(_row_indices(len(facts), rows)), [0]
-
-    def measured(n: int) -> None:
-        done[0] += n
-        if on_row:
-            on_row(done[0], total)
-
+    measured = _two_passes(2 * len(_row_indices(len(facts), rows)), on_row)
     pairs = {
         (int(i), int(j)) for i, j, _ in hash_pairs(facts, HASH_SPLIT, rows=rows, on_rows=measured)
     }
@@ -808,6 +802,73 @@ def split_pairs(
         if crop_distance(facts[i], facts[j]) <= CROP_SPLIT:
             pairs.add((int(i), int(j)))
     return sorted(pairs)
+
+
+def _two_passes(total: int, on_row: Callable[[int, int], None] | None) -> Callable[[int], None]:
+    """``on_rows(n)`` for the whole hashes' pass, then the crops': ``on_row(done, total)``."""
+    done = [0]
+
+    def measured(n: int) -> None:
+        done[0] += n
+        if on_row:
+            on_row(done[0], total)
+
+    return measured
+
+
+def split_paired(a: ImageFacts, b: ImageFacts) -> bool:
+    """Whether ``split_pairs`` pairs ``a`` with ``b`` where ``a`` comes first: whole hashes within
+    ``HASH_SPLIT`` bits (``a``'s hash against ``b``'s and its mirror's: :func:`hash_distance`,
+    which is not symmetric), or a crop hash within ``CROP_SPLIT`` bits of the other's whole."""
+    if a.error or b.error:
+        return False
+    if hash_distance(a, b) <= HASH_SPLIT:
+        return True
+    return bool(a.crops) and bool(b.crops) and crop_distance(a, b) <= CROP_SPLIT
+
+
+def candidate_pairs(
+    facts: Sequence[ImageFacts],
+    rows: Sequence[int] | np.ndarray | None = None,
+    on_row: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """(P, 2) rows ``i, j`` with i < j of every pair ``split_pairs`` pairs in one order of the two
+    images or the other (:func:`split_paired` decides for one order): what ``objrec.near_pairs``
+    keeps, measured in one folder's order of the images, decided again in another's. With
+    ``rows``, those holding one of those images; ``on_row`` as ``split_pairs``'. As fast as
+    ``split_pairs``: the same products, kept either way round."""
+    measured = _two_passes(2 * len(_row_indices(len(facts), rows)), on_row)
+    wholes = _whole_candidates(facts, rows, measured)
+    crops = crop_pairs(facts, CROP_SPLIT, rows=rows, on_rows=measured)
+    near = [crop_distance(facts[i], facts[j]) <= CROP_SPLIT for i, j in crops]
+    return np.unique(np.concatenate([wholes, crops[np.array(near, dtype=bool)]]), axis=0)
+
+
+def _whole_candidates(
+    facts: Sequence[ImageFacts],
+    rows: Sequence[int] | np.ndarray | None,
+    on_rows: Callable[[int], None],
+    chunk: int = 256,
+) -> np.ndarray:
+    """(P, 2) rows i < j whose whole hashes are within ``HASH_SPLIT`` bits either way round: one's
+    hash against the other's hash or mirrored hash. Every row measured: each row's hash against
+    every hash and mirror covers both ways; with ``rows``, their mirrors against every hash too."""
+    readable = np.array([not f.error for f in facts])
+    h = _signs([f.phash for f in facts])
+    m = _signs([f.phash_mirror for f in facts])
+    products = [(h, h), (h, m)] + ([(m, h)] if rows is not None else [])
+    least = HASH_SIZE * HASH_SIZE - 2 * HASH_SPLIT
+    mine = _row_indices(len(facts), rows)
+    found = [np.zeros((0, 2), dtype=np.int64)]
+    for start in range(0, len(mine), chunk):
+        index = mine[start : start + chunk]
+        for a, b in products:
+            r, c, _ = _at_least(a[index], b.T, least)
+            i = index[r]
+            keep = (i != c) & readable[i] & readable[c]
+            found.append(np.stack([np.minimum(i, c), np.maximum(i, c)], 1)[keep])
+        on_rows(len(index))
+    return np.concatenate(found)
 
 
 def linked_pairs(facts: Sequence[ImageFacts], start: Sequence[int]) -> list[tuple[int, int]]:

@@ -10,10 +10,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from objrec import bursts, dedup
+from objrec import bursts, dedup, near_pairs
 from objrec.data import class_of_folder
 from objrec.errors import ObjrecError
 from objrec.images import list_images
+from objrec.store import DIGEST_CHARS
 from objrec.tables import (
     blank_row,
     csv_separator,
@@ -46,6 +47,7 @@ def near_groups(
     facts_of: dict[Path, Any],
     among: Sequence[Path] | None = None,
     on_row: Callable[[int, int], None] | None = None,
+    kept: Path | None = None,
 ) -> dict[Path, str]:
     """Each file's group key: the smallest SHA-256 among the files its perceptual hash links it to
     (directly or through others), so near-duplicates share a key as identical files do.
@@ -53,10 +55,15 @@ def near_groups(
     ``among``: only the keys of those files and of the files linked to them (or identical to
     one), as all pairs would give them; only their pairs are measured (``dedup.linked_pairs``),
     not all pairs: what ``add`` needs of a large data folder and a few new images. ``on_row``:
-    ``dedup.split_pairs``' progress, measuring all pairs."""
+    ``dedup.split_pairs``' progress, measuring all pairs. ``kept``: the image facts store where
+    the pairs compared before are kept (``near_pairs``): only the images no earlier split
+    compared are compared with the rest, for the same keys."""
     paths = [p for group in files.values() for p in group]
     facts = [facts_of[p] for p in paths]
-    if among is None:
+    if among is None and kept is not None:
+        digests = [hashes[p][:DIGEST_CHARS] for p in paths]
+        pairs = near_pairs.kept_split_pairs(facts, digests, kept, on_row)
+    elif among is None:
         pairs = dedup.split_pairs(facts, on_row=on_row)
     else:
         wanted = set(among)

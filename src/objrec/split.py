@@ -50,6 +50,7 @@ from objrec.split_source import (
     class_files,
     decode_all,
     drop_unreadable,
+    facts_file,
     hash_all,
     loose_files,
     merged_classes,
@@ -135,14 +136,15 @@ def _plan(
     refuse_wrong_source(src, files)
     images = [p for paths in files.values() for p in paths]
     not_images = ignored_files(src, ignored, images, loose_files(src, config.groups))
-    hashes = hash_all(files, on_file)
+    hashes = hash_all(files, on_file, facts_file())  # kept there: unchanged files not read
     facts = decode_all(files, hashes, on_file)
     files, unreadable, too_large, no_decoder = drop_unreadable(src, files, facts)
     if config.strict:
         refuse_problems(src, empty, unreadable)
     files, empty = without_empty(src, files, empty)
     hashes = {p: hashes[p] for paths in files.values() for p in paths}
-    groups = near_groups(files, hashes, facts, on_row=on_compare) if near else hashes
+    kept = facts_file()  # the pairs compared before
+    groups = near_groups(files, hashes, facts, on_row=on_compare, kept=kept) if near else hashes
     keys, found, (timed, cameraless) = burst_keys(files, groups, config.burst_seconds)
     joined = 0
     if config.groups is not None:
@@ -151,11 +153,7 @@ def _plan(
     assignment, result = assign(files, (groups, keys), ratios, config.seed, (src, out), like.held)
     result.file_groups, result.gone_files = joined, like.gone
     result.relabelled = [(path.relative_to(src).as_posix(), was) for path, was in like.relabelled]
-    result.bursts = [[path.relative_to(src).as_posix() for path in burst] for burst in found]
-    result.burst_files, result.timed_files = sum(map(len, found)), timed
-    result.burst_seconds = config.burst_seconds
-    result.untimed_files = sum(map(len, files.values())) - timed if config.burst_seconds else 0
-    result.cameraless_files = cameraless
+    _tell_bursts(result, src, files, found, (timed, cameraless), config.burst_seconds)
     result.moved = moved_files(like.was, assignment, src)
     held = sum(keys[p] in like.held for paths in files.values() for p in paths)
     result.kept_files = held - len(result.moved)
@@ -179,6 +177,23 @@ def _like(config: SplitConfig, files, hashes, keys, facts) -> Like:
         return Like({}, 0, [], {})
     taken = partial(chosen_class, classes=config.classes, exclude=config.exclude)
     return like_splits(Path(config.like), files, hashes, keys, facts, taken)
+
+
+def _tell_bursts(
+    result: SplitResult,
+    src: Path,
+    files: dict[str, list[Path]],
+    found: list[list[Path]],
+    timed: tuple[int, int],
+    seconds: float,
+) -> None:
+    """The bursts ``found`` (``grouping.burst_keys``) in ``result``, and how many of ``files``
+    have a camera time (``timed``: those, and those with a time but no camera)."""
+    result.bursts = [[path.relative_to(src).as_posix() for path in burst] for burst in found]
+    result.burst_files, result.timed_files = sum(map(len, found)), timed[0]
+    result.burst_seconds = seconds
+    result.untimed_files = sum(map(len, files.values())) - timed[0] if seconds else 0
+    result.cameraless_files = timed[1]
 
 
 def _likes(config: SplitConfig) -> list[Path]:

@@ -4,8 +4,10 @@ perceptual hashes, what cannot be read, and the folders left without images."""
 
 from __future__ import annotations
 
+import os
 import shlex
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -163,8 +165,14 @@ def decode_all(files: dict[str, list[Path]], hashes: dict[Path, str], on_file) -
             on_file(done[0], 2 * len(paths))
 
     digests = [hashes[p][:DIGEST_CHARS] for p in paths]  # the feature store's digests
-    facts = dedup.cached_facts(paths, digests, default_cache_dir() / dedup.FACTS_FILE, tick)
+    facts = dedup.cached_facts(paths, digests, facts_file(), tick)
     return dict(zip(paths, facts, strict=True))
+
+
+def facts_file() -> Path:
+    """The image facts store of the cache folder (``$OBJREC_CACHE``): each image's facts, each
+    file's SHA-256 (:func:`hash_all`) and the pairs compared before (``near_pairs``)."""
+    return default_cache_dir() / dedup.FACTS_FILE
 
 
 def drop_unreadable(
@@ -235,14 +243,90 @@ def refuse_alike_classes(src: Path, names: Sequence[str]) -> None:
         )
 
 
-def hash_all(files: dict[str, list[Path]], on_file) -> dict[Path, str]:
+def hash_all(files: dict[str, list[Path]], on_file, kept: Path | None = None) -> dict[Path, str]:
     """The SHA-256 of every file; ``on_file(done, total)`` counts them as the first half of the
-    work, :func:`decode_all` being the second."""
-    total = sum(len(v) for v in files.values())
+    work, :func:`decode_all` being the second. ``kept``: the image facts store, where each file's
+    digest is kept by its path, size, times and inode (:data:`FILES_SCHEMA`): a file unchanged
+    since an earlier split is not read again (60,000 phone photos are some 240 GB to read)."""
+    paths = [p for group in files.values() for p in group]
+    stats = [os.stat(p) for p in paths]
+    known = _known_sha256(kept, paths, stats) if kept is not None else {}
     hashes: dict[Path, str] = {}
-    for paths in files.values():
-        for path in paths:
-            hashes[path] = sha256_file(path)
-            if on_file:
-                on_file(len(hashes), 2 * total)
+    for i, path in enumerate(paths):
+        hashes[path] = known[i][0] if i in known else sha256_file(path)
+        if on_file:
+            on_file(len(hashes), 2 * len(paths))
+    if kept is not None:  # those read now, and those not seen for a day (pruned by it)
+        day_ago = time.time() - 86400
+        seen = [i for i in range(len(paths)) if i not in known or known[i][1] < day_ago]
+        _keep_sha256(kept, [(paths[i], stats[i], hashes[paths[i]]) for i in seen])
     return hashes
+
+
+FILES_SCHEMA = """CREATE TABLE IF NOT EXISTS file_sha256(
+    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, ino INTEGER,
+    sha256 TEXT NOT NULL, seen REAL NOT NULL) WITHOUT ROWID"""
+"""Each file's SHA-256 by its absolute path, size, modification and change times and inode, as
+the feature store's file index keeps its digests (which are cut to 128 bits; the manifest records
+256): a file whose path or any of these changed is read again."""
+
+
+def _stat_key(stat: os.stat_result) -> tuple[int, int, int, int]:
+    return stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino
+
+
+def _known_sha256(
+    kept: Path, paths: list[Path], stats: list[os.stat_result]
+) -> dict[int, tuple[str, float]]:
+    """The SHA-256 ``kept`` holds of each file unchanged since (by its index in ``paths``), and
+    when it was last seen."""
+    names = [os.path.abspath(p) for p in paths]
+    with dedup.open_facts(kept) as db:
+        db.execute(FILES_SCHEMA)
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_files(i INTEGER, path TEXT)")
+        db.execute("DELETE FROM temp.wanted_files")
+        db.executemany("INSERT INTO temp.wanted_files VALUES (?,?)", enumerate(names))
+        rows = db.execute(
+            "SELECT w.i, f.size, f.mtime_ns, f.ctime_ns, f.ino, f.sha256, f.seen "
+            "FROM temp.wanted_files w JOIN file_sha256 f ON f.path=w.path"
+        ).fetchall()
+    return {i: (d, seen) for i, *stat, d, seen in rows if tuple(stat) == _stat_key(stats[i])}
+
+
+def _keep_sha256(kept: Path, hashed: list[tuple[Path, os.stat_result, str]]) -> None:
+    """Keep the SHA-256 of each file ``hashed`` (path, its stat before it was read, digest)."""
+    now = time.time()
+    rows = [(os.path.abspath(p), *_stat_key(s), d, now) for p, s, d in hashed]
+    with dedup.open_facts(kept) as db:
+        db.execute(FILES_SCHEMA)
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany("INSERT OR REPLACE INTO file_sha256 VALUES (?,?,?,?,?,?,?)", rows)
+        db.execute("COMMIT")
+
+
+def prune_file_sha256(
+    kept: Path,
+    older_than_days: float | None = None,
+    keep: set[str] | None = None,
+    wait: Callable[[], None] | None = None,
+) -> int:
+    """Forget the files' SHA-256 not seen for ``older_than_days``, or of no digest in ``keep``
+    (their first ``DIGEST_CHARS``); how many. Safe: a forgotten file is read again."""
+    if not kept.exists():
+        return 0
+    with dedup.open_facts(kept, exclusive=True, wait=wait) as db:
+        db.execute(FILES_SCHEMA)
+        db.execute("BEGIN IMMEDIATE")
+        removed = 0
+        if older_than_days is not None:
+            cutoff = time.time() - older_than_days * 86400
+            removed += db.execute("DELETE FROM file_sha256 WHERE seen<?", (cutoff,)).rowcount
+        if keep is not None:
+            gone = [
+                (path,)
+                for path, digest in db.execute("SELECT path, sha256 FROM file_sha256")
+                if digest[:DIGEST_CHARS] not in keep
+            ]
+            removed += db.executemany("DELETE FROM file_sha256 WHERE path=?", gone).rowcount
+        db.execute("COMMIT")
+    return removed
