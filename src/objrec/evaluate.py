@@ -80,10 +80,12 @@ from objrec.outputs import (
 )
 from objrec.predict import barely_familiar, familiarity_line, threshold_cells
 from objrec.progress import (
+    COMPARE_PASSES,
     Reporter,
     grouped,
     log_result_warnings,
     or_silent,
+    passes_from_first_step,
     plural,
     quoted,
     some_of,
@@ -352,7 +354,7 @@ def measure(
     ok = torch.stack([t.ok for t in tables]).all(0)
     answers, plain, uncalibrated = table_answers(recognizer, tables, ok)
     labels, logits = tables[0].labels[ok], answers.probs.log()
-    paths, digests, groups = readable_groups(recognizer, samples, tables[0], ok, config)
+    paths, digests, groups = readable_groups(recognizer, samples, tables[0], ok, config, reporter)
     trained = recognizer.meta.n_train
     result = summarize_views((logits, plain), labels, recognizer.classes, trained, config, groups)
     add_confidence(result, recognizer, (answers, uncalibrated, labels), config, reporter)
@@ -368,16 +370,17 @@ def readable_groups(
     table: FeatureTable,
     ok: torch.Tensor,
     config: EvaluateConfig,
+    reporter: Reporter | None = None,
 ) -> tuple[list[Path], list[str], list[int]]:
     """The paths and content digests of the images ``ok`` of ``samples`` (``table``: their
-    first view's features) and each one's near-duplicate group (:func:`near_duplicate_groups`):
-    what ``measure`` counts the evaluated images' distinct photos by, and ``valid_images`` the
-    validation images'."""
+    first view's features) and each one's near-duplicate group (:func:`near_duplicate_groups`,
+    its search shown to ``reporter``): what ``measure`` counts the evaluated images' distinct
+    photos by, and ``valid_images`` the validation images'."""
     paths = [s.path for s, good in zip(samples, ok.tolist(), strict=True) if good]
     digests = list(compress(table.digests, ok.tolist()))
     named = [recognizer.classes[label] for label in table.labels[ok].tolist()]
     cache = config.cache_dir or recognizer.meta.cache_dir
-    return paths, digests, near_duplicate_groups(paths, digests, cache, named)
+    return paths, digests, near_duplicate_groups(paths, digests, cache, named, reporter)
 
 
 def near_duplicate_groups(
@@ -385,6 +388,7 @@ def near_duplicate_groups(
     digests: Sequence[str],
     cache_dir: str | Path | None,
     classes_of: Sequence[str] | None = None,
+    reporter: Reporter | None = None,
 ) -> list[int]:
     """Each image's near-duplicate group, numbered from 0 in order of first appearance: the
     groups ``split`` kept together, as the manifest of the split folder holding the images
@@ -402,7 +406,7 @@ def near_duplicate_groups(
     recorded = recorded_groups(paths, digests)
     keys = [f"split {group}" for group in recorded if group is not None]
     if len(keys) < len(paths):
-        here = grouped_here(paths, digests, cache_dir, classes_of)
+        here = grouped_here(paths, digests, cache_dir, classes_of, reporter)
         alone = {key for key, group in zip(here, recorded, strict=True) if group is None}
         own = {
             path: f"split {group}" if group else f"here {key}"
@@ -419,22 +423,27 @@ def grouped_here(
     digests: Sequence[str],
     cache_dir: str | Path | None,
     classes_of: Sequence[str] | None = None,
+    reporter: Reporter | None = None,
 ) -> list[str]:
     """Each image's placing key as ``split`` would give it by default: byte-identical files and
     those its perceptual hashes link (``grouping.near_groups``, from the image facts the cache
     folder keeps by ``digests``, the feature store's: a split measured them, the others are
     measured now, at a small size), and a burst: one camera's photos of one class (``classes_of``,
     each image's) within split's default ``burst_seconds`` by their EXIF
-    (``grouping.burst_keys``)."""
+    (``grouping.burst_keys``). ``reporter`` is shown the search (every image against every other
+    but those a split compared: ``near_pairs``)."""
     from objrec import dedup
     from objrec.grouping import burst_keys, near_groups
 
-    facts = dedup.cached_facts(list(paths), list(digests), open_cache(cache_dir).facts_file)
+    facts_file = open_cache(cache_dir).facts_file
+    facts = dedup.cached_facts(list(paths), list(digests), facts_file)
     files: dict[str, list[Path]] = {}
     for path, name in zip(paths, classes_of or [""] * len(paths), strict=True):
         files.setdefault(name, []).append(path)
     hashes = dict(zip(paths, digests, strict=True))
-    keys = near_groups(files, hashes, dict(zip(paths, facts, strict=True)))
+    facts_of = dict(zip(paths, facts, strict=True))
+    with passes_from_first_step(or_silent(reporter), COMPARE_PASSES) as on_row:
+        keys = near_groups(files, hashes, facts_of, on_row=on_row, kept=facts_file)
     keys = burst_keys(files, keys, SplitConfig().burst_seconds)[0]
     return [keys[p] for p in paths]
 

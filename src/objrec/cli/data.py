@@ -36,7 +36,6 @@ from objrec.cli.output import (
     err,
     logged_warnings,
     output_folder,
-    passes_from_first_step,
     print_json,
     print_warnings,
     printable,
@@ -45,16 +44,20 @@ from objrec.cli.output import (
     with_warnings,
 )
 from objrec.config import DEFAULT_BACKBONE, PRECISIONS, SplitConfig, TrainConfig, field_help
-from objrec.progress import listed, plural, quoted, some_of
+from objrec.progress import (
+    COMPARE_PASSES,
+    listed,
+    passes_from_first_step,
+    plural,
+    quoted,
+    some_of,
+)
 
 if TYPE_CHECKING:
     from objrec.check import CheckResult, Problem
 
 FILE_PASSES = ("hashing files", "reading images")
 """The two passes split and add make over the files, shown as a progress task each."""
-COMPARE_PASSES = ("comparing images", "comparing crops")
-"""split's near-duplicate search, every image against every other (minutes for 60,000 images):
-whole hashes, then centre crops and cut edges (``dedup.split_pairs``)."""
 RATIOS_OPTION = click.option(
     "--ratios",
     type=float,

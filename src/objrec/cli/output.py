@@ -328,35 +328,6 @@ def task_from_first_step(
         yield step
 
 
-@contextmanager
-def passes_from_first_step(
-    reporter: Reporter, descriptions: Sequence[str]
-) -> Iterator[Callable[[int, int], None]]:
-    """:func:`task_from_first_step` for work that passes over the same files once per
-    description (split and add hash every file, then read each image): ``step(done, total)``,
-    ``total`` being the files times the passes, shown as one task a pass that counts files (one
-    task of two steps a file said "hashing files: 12358/12358" of 6,179). ``done`` may jump (the
-    files an add's store knew)."""
-    with ExitStack() as stack:
-        current: list[Any] = []  # the pass shown, its advance, the steps shown, its ExitStack
-
-        def step(done: int, total: int) -> None:
-            files = -(-total // len(descriptions))
-            index = min(max(done - 1, 0) // max(files, 1), len(descriptions) - 1)
-            if not current or current[0] != index:
-                if current:
-                    current[3].close()  # its last line before the next pass's first
-                inner = stack.enter_context(ExitStack())
-                advance = inner.enter_context(reporter.task(descriptions[index], files))
-                current[:] = [index, advance, index * files, inner]
-            current[1](done - current[2])
-            current[2] = done
-            if done >= total:
-                current[3].close()  # done before the work that follows (add's copying)
-
-        yield step
-
-
 def shown(path: str | Path | None) -> str:
     """A path as objrec prints it to a person: relative to the working folder when inside it,
     else absolute, whatever form the library or the user gave it in; a byte of a name that is
