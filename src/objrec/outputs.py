@@ -182,20 +182,25 @@ def only_earlier(real: Path) -> bool:
 
 
 @contextlib.contextmanager
-def locked(folder: Path, wait: Callable[[], None] | None = None) -> Iterator[None]:
+def locked(
+    folder: Path, wait: Callable[[], None] | None = None, shared: bool = False
+) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``folder`` for the block: the system releases it when the
     process ends however it ends, so a killed split's staging folder is told by its free lock.
     A split holds its output folder too while it writes there, as ``add`` does its data folder,
-    and objrec an output folder while it updates its mark (:func:`record_output`).
+    and objrec an output folder while it updates its mark (:func:`record_output`). ``shared``:
+    a shared one, to read the folder as no writer leaves it halfway (``train`` listing a split).
     ``wait()`` is called first when another process holds it."""
-    from objrec.store import lock_exclusively  # numpy: not for ``objrec --help``
+    import fcntl
+
+    from objrec.store import take_lock  # numpy: not for ``objrec --help``
 
     fd = os.open(folder, os.O_RDONLY)
     try:
         # Some file systems (NFS) refuse an exclusive lock on a folder opened to read: the split
         # goes on unlocked, and another split sees its folder as in use (its own lock fails too).
         with contextlib.suppress(OSError):
-            lock_exclusively(fd, wait)
+            take_lock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX, wait)
         yield
     finally:
         os.close(fd)

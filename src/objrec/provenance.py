@@ -96,14 +96,34 @@ def command_fields(command: CommandLine | None) -> dict[str, Any]:
 NO_COMMAND: dict[str, Any] = {"command": None, "cwd": None}
 
 
+@dataclass(frozen=True)
+class SplitState:
+    """What a split folder's manifest and ``split.json`` said when a run listed its images: an
+    ``add`` while the run trains changes both, not what the run trained on."""
+
+    fingerprint: str | None
+    """:func:`split_fingerprint` of its manifest."""
+    record: dict[str, Any] | None
+    """Its ``split.json`` (``manifest.read_split_record``)."""
+
+
+def split_state(data: Path) -> SplitState:
+    """The split folder ``data``'s :class:`SplitState` now."""
+    return SplitState(split_fingerprint(data / "manifest.csv"), read_split_record(data))
+
+
 def provenance(
     body_fingerprint: str | None,
     data: str | None,
     threads: int,
     command: CommandLine | None = None,
+    split: SplitState | None = None,
 ) -> Provenance:
-    """The provenance of a run trained now on the split folder ``data`` by ``command``. It runs
-    ``git`` (the commit): under torchrun only rank 0, which writes the run, asks for it."""
+    """The provenance of a run trained on the split folder ``data`` by ``command``; ``split``:
+    that folder as the run listed it (read now when not given). It runs ``git`` (the commit):
+    under torchrun only rank 0, which writes the run, asks for it."""
+    if split is None and data:
+        split = split_state(Path(data))
     return Provenance(
         objrec=__version__,
         commit=source_commit(Path(__file__).resolve().parent),
@@ -114,8 +134,8 @@ def provenance(
         threads=threads,
         body_fingerprint=body_fingerprint,
         data=str(Path(data).resolve()) if data else None,
-        split_fingerprint=split_fingerprint(Path(data) / "manifest.csv") if data else None,
-        split_record=read_split_record(data) if data else None,
+        split_fingerprint=split.fingerprint if split else None,
+        split_record=split.record if split else None,
         **command_fields(command),
     )
 

@@ -63,7 +63,7 @@ from objrec.outputs import (
     temporary_name,
 )
 from objrec.progress import some_of
-from objrec.provenance import CommandLine, provenance
+from objrec.provenance import CommandLine, SplitState, provenance
 
 log = logging.getLogger(__name__)
 
@@ -568,11 +568,12 @@ def keep_best_so_far(
     seconds: dict[str, float] | None = None,
     precision: dict[str, str] | None = None,
     command: CommandLine | None = None,
+    split: SplitState | None = None,
 ) -> FitState | None:
     """A fit stopped before its end (Ctrl-C, a diverged loss): write the run as of the training
     state in ``out`` (its last completed epoch: the best model so far, ``finished`` False) and
     return that state; None when there is none of this run's. ``n_images``, ``frozen_pass``,
-    ``seconds`` (spent so far), ``precision``, ``command``: the run's, for its summary.
+    ``seconds`` (spent so far), ``precision``, ``command``, ``split``: the run's, for its summary.
     ``ours``: the training state in ``out`` is this run's (written since it started, or the
     resumed run's own); another one (an earlier run's, kept by a forced run until it writes its
     own) is never taken for it."""
@@ -593,6 +594,7 @@ def keep_best_so_far(
         precision=precision,
         seen=seen,
         command=command,
+        split=split,
     )
     return state
 
@@ -613,10 +615,12 @@ def write_run(
     seen: Mapping[str, Sequence[str]] | None = None,
     finetune: dict[str, Any] | None = None,
     command: CommandLine | None = None,
+    split: SplitState | None = None,
 ) -> TrainResult:
     """Write the best model, history, curves, config and summary of a run (unless not ``write``),
     and ``seen``, the digests of the images it trained and validated on (``leakage.write_seen``);
-    a ``finished`` run no longer needs its training state, which is then removed."""
+    a ``finished`` run no longer needs its training state, which is then removed. ``split``: the
+    split folder as the run listed it, for its provenance."""
     best = next(r for r in state.history if r["epoch"] == state.best_epoch)
     scores = {"valid_loss": best["valid_loss"], "valid_acc": best["valid_acc"]}
     meta = replace(meta, best_epoch=state.best_epoch, **scores)
@@ -635,7 +639,7 @@ def write_run(
         precision=precision or {"used": config.precision, "why": ""},
         calibration=calibration or {},
         finetune=finetune,
-        provenance=_provenance(meta, command) if write else {},  # git: rank 0's alone
+        provenance=_provenance(meta, command, split) if write else {},  # git: rank 0's alone
     )
     if write:  # under torchrun only rank 0 writes, and says so
         _write_files(out, model, config, meta, result, seen)
@@ -645,10 +649,12 @@ def write_run(
     return result
 
 
-def _provenance(meta: RunMeta, command: CommandLine | None) -> dict[str, Any]:
+def _provenance(
+    meta: RunMeta, command: CommandLine | None, split: SplitState | None = None
+) -> dict[str, Any]:
     """The run's ``provenance`` (``provenance.Provenance``) as its summary holds it: only what
     writes the run asks for it (under torchrun rank 0), as it runs ``git``."""
-    return provenance(meta.body_fingerprint, meta.data_dir, cpu_threads(), command).to_dict()
+    return provenance(meta.body_fingerprint, meta.data_dir, cpu_threads(), command, split).to_dict()
 
 
 def history_columns(history: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:

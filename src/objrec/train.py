@@ -87,10 +87,10 @@ from objrec.images import warned_once_per_file
 from objrec.leakage import seen_in_state, union_seen
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, LowPrecisionTraining, build_head, count_parameters
-from objrec.outputs import takes_back_folders
+from objrec.outputs import locked, takes_back_folders
 from objrec.precision import precision_notes, settle_head_precision, settle_precision
 from objrec.progress import SILENT, Reporter, listed, or_silent, plural, quoted, some_of
-from objrec.provenance import CommandLine, given_here
+from objrec.provenance import CommandLine, SplitState, given_here, split_state
 from objrec.quantize import QuantizedBody, int8_engine, quantize_body
 from objrec.runs import (
     EpochSaver,
@@ -429,6 +429,7 @@ def _train(
         seen=prep.seen,
         finetune=finetune,
         command=prep.command,
+        split=prep.split,
     )
     log_seconds(seconds, time.perf_counter() - t2, world)
     return result
@@ -605,6 +606,8 @@ class Prepared:
     command: CommandLine | None = None
     """The command line that started the run and its folder, for its summary's
     ``provenance``."""
+    split: SplitState | None = None
+    """The split folder as the run listed its images, for its summary's ``provenance``."""
 
     @property
     def train_y(self) -> torch.Tensor:
@@ -633,8 +636,7 @@ def prepare(
     """Build the model and compute (or load) the frozen features of train and valid;
     ``resumed_body``: the fingerprint of the body a resumed run trained on, checked first."""
     started = time.perf_counter()
-    train_set = scan_class_folder(Path(data_dir) / "train")
-    valid_set = scan_class_folder(Path(data_dir) / "valid", train_set.classes)
+    train_set, valid_set, split = listed_split(Path(data_dir), reporter)
     hint_balance(train_set, config, world, resumed=resumed_body is not None)
     spec = get_backbone(config.backbone)
     hint_normalisation(spec, config, world, resumed=resumed_body is not None)
@@ -670,7 +672,23 @@ def prepare(
         seconds=time.perf_counter() - started,
         quantize_seconds=quantizing,
         seen={"train": train_sets[0].digests, "valid": valid.digests},
+        split=split,
     )
+
+
+def listed_split(data_dir: Path, reporter: Reporter) -> tuple[ClassFolder, ClassFolder, SplitState]:
+    """The train and valid images of ``data_dir`` and its :class:`SplitState`, read under a shared
+    lock of the folder: an ``add`` (or a ``split``) writing there, which holds it, is waited for,
+    and one started later changes neither the images listed nor what the run records of its split
+    (it recorded the manifest as the ``add`` left it, though it trained on the images before)."""
+
+    def wait() -> None:
+        reporter.note(f"waiting for another objrec process to finish writing in {data_dir}")
+
+    with locked(data_dir, wait, shared=True):
+        train_set = scan_class_folder(data_dir / "train")
+        valid_set = scan_class_folder(data_dir / "valid", train_set.classes)
+        return train_set, valid_set, split_state(data_dir)
 
 
 def hint_normalisation(
@@ -1030,6 +1048,7 @@ def keep_run_so_far(
         ours=ours,
         seen=prep.seen,
         command=prep.command,
+        split=prep.split,
     )
 
 
