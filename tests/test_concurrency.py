@@ -89,3 +89,51 @@ def test_train_waits_for_an_add_writing_in_its_split_before_listing_it(split_dir
         reporter.notes[0] == f"waiting for another objrec process to finish writing in {split_dir}"
     )
     assert split_dir / "train" / "red" / "added.png" in [s.path for s in listed.samples]
+
+
+def objrec(capsys, *args) -> tuple[int, str]:
+    """``objrec ARGS`` in this process: its exit code and what it printed on stderr, unwrapped."""
+    from objrec.cli import main
+
+    code = main([str(a) for a in args])
+    return code, " ".join(capsys.readouterr().err.split())
+
+
+@pytest.mark.slow
+def test_predict_on_a_run_another_train_is_writing_says_so(capsys, tmp_path, split_dir):
+    """`objrec predict run photos` while `objrec train data --out run` trained (the folder held,
+    no model in it yet) said "no checkpoint at run/model.safetensors: give a run folder written
+    by `objrec train`", of a folder objrec train was writing. It says a train is writing it."""
+    from objrec.runs import held_run
+
+    run, photo = tmp_path / "run", next((split_dir / "test").rglob("*.png"))
+    with held_run(run, make=True):
+        for command in (("predict", run, photo), ("evaluate", run, split_dir), ("export", run)):
+            code, said = objrec(capsys, *command)
+            assert code == 1, command
+            assert said == (
+                f"error: {run} has no model yet: another objrec is training into it now, and "
+                f"writes {run / 'model.safetensors'} when it ends"
+            ), command
+    code, said = objrec(capsys, "predict", run, photo)  # the train has ended
+    assert code == 1 and said.startswith(f"error: no checkpoint at {run / 'model.safetensors'}")
+
+
+def test_predict_on_a_killed_run_with_no_model_yet_says_how_to_continue_it(
+    capsys, tmp_path, split_dir
+):
+    """A train killed (kill -9, a power cut) before it wrote its model leaves only its training
+    state: predict said "give a run folder written by `objrec train`" of one. It says how to
+    continue it."""
+    from objrec.meta import LAST
+    from tests.conftest import fake_checkpoint
+
+    run = tmp_path / "run"
+    run.mkdir()
+    fake_checkpoint(run / LAST)
+    code, said = objrec(capsys, "predict", run, next((split_dir / "test").rglob("*.png")))
+    assert code == 1
+    assert said == (
+        f"error: {run} holds an interrupted run and no model yet: continue it with "
+        f"`objrec train --resume {run}`"
+    )

@@ -7,6 +7,7 @@ only code that knows its keys.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,9 +45,43 @@ def require_checkpoint_file(run: Path) -> Path:
     is none: a check that needs no torch, so a command given a folder that is no run says so at
     once, before it imports the libraries it would read the model with (seconds)."""
     path = checkpoint_file(run)
-    if not path.is_file():
+    if path.is_file():
+        return path
+    run = path.parent  # the run folder, given or named with its model (as the CLI gives it)
+    if path.name != BEST or not run.is_dir():
         raise ObjrecError(f"no checkpoint at {path}: give a run folder written by `train`")
-    return path
+    if trained_into_now(run):
+        raise ObjrecError(
+            f"{run} has no model yet: another objrec is training into it now, and writes "
+            f"{path} when it ends"
+        )
+    if (run / LAST).is_file():
+        raise ObjrecError(
+            f"{run} holds an interrupted run and no model yet: continue it with "
+            "`train(resume=True)`",
+            values={"resume": str(run)},
+        )
+    raise ObjrecError(f"no checkpoint at {path}: give a run folder written by `train`")
+
+
+def trained_into_now(run: Path) -> bool:
+    """Whether a ``train`` holds the run folder ``run`` (``runs.held_run``): its exclusive lock
+    refuses a shared one, taken and let go at once."""
+    import fcntl  # not on Windows, where no train holds a folder
+
+    try:
+        fd = os.open(run, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:  # a file system without flock: no train holds it either
+        return False
+    finally:
+        os.close(fd)  # lets go of the lock, if taken
+    return False
 
 
 FORMAT_VERSION = 2
