@@ -413,14 +413,13 @@ def _train(
     finally:
         open_cache(config.cache_dir).close()  # lets `objrec cache --prune` go on
     t2 = time.perf_counter()
-    seconds = run_seconds(prep, precision["used"], prep.stages.until(t2))
     result = write_run(
         out,
         prep.model,
         config,
         meta,
         state,
-        seconds=seconds,
+        seconds=run_seconds(prep, precision["used"], prep.stages.until(t2)),
         n_images=prep.n_images,
         frozen_pass=prep.frozen_pass,
         write=world.main,
@@ -431,7 +430,7 @@ def _train(
         command=prep.command,
         split=prep.split,
     )
-    log_seconds(seconds, time.perf_counter() - t2, world)
+    log_seconds(result.seconds, time.perf_counter() - t2, world)
     return result
 
 
