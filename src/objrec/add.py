@@ -74,6 +74,7 @@ from objrec.manifest import (
     MANIFEST,
     MANIFEST_COLUMNS,
     MANIFEST_GROUP,
+    manifest_rows,
     read_split_record,
     sha256_file,
 )
@@ -100,6 +101,13 @@ from objrec.split_source import chosen_class, decode_all
 from objrec.store import DIGEST_CHARS, FeatureStore, default_cache_dir
 
 log = logging.getLogger(__name__)
+
+PENDING = ".objrec-add-pending.csv"
+"""The manifest rows of the files an add is about to write, in the data folder: written before
+the first file, removed once the manifest has the rows of those written. An add killed meanwhile
+(kill -9, a power cut) leaves it, and the next add gives the files it wrote their rows
+(:func:`_finish_killed_add`): they were in the splits, trained on, but in no manifest, and an add
+of the same photos again skipped them as already there."""
 
 
 @dataclass(frozen=True)
@@ -227,6 +235,8 @@ def add_images(
     root = _split_folder(Path(data), given)
     images = _checked_images(given, class_name, Path(data), root)
     with contextlib.nullcontext() if dry_run else locked(root, on_wait):
+        if not dry_run:
+            _finish_killed_add(root)
         plan = _plan(root, images, config, on_file, own, _store_dir(cache_dir))
         if not dry_run:
             plan.result.files = _write(root, plan.rows, config.mode, on_write)
@@ -953,6 +963,9 @@ def _write(data: Path, rows, mode: str, on_write=None) -> list[tuple[str, str]]:
     Returns each written file's name as shown and its path in ``data``."""
     for folder in sorted({(data / target).parent for _, target, *_ in rows}):
         remove_leftovers(folder)
+    manifest = data / MANIFEST if (data / MANIFEST).is_file() else None
+    if manifest:
+        _write_pending(data / PENDING, [_manifest_row(*row) for row in rows])
     written: list[tuple[NewImage, Path, str, str, str]] = []
     try:
         for image, target, split, digest, group in rows:
@@ -961,9 +974,47 @@ def _write(data: Path, rows, mode: str, on_write=None) -> list[tuple[str, str]]:
             if on_write:
                 on_write(len(written), len(rows))
     finally:
-        if written and (data / MANIFEST).is_file():
-            _append_manifest(data / MANIFEST, [_manifest_row(*row) for row in written])
+        if written and manifest:
+            _append_manifest(manifest, [_manifest_row(*row) for row in written])
+        (data / PENDING).unlink(missing_ok=True)
     return [(image.shown, target.as_posix()) for image, target, *_ in written]
+
+
+def _write_pending(path: Path, rows: list[dict[str, str]]) -> None:
+    """:data:`PENDING`, written whole, before the files of its rows."""
+    with staged(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, (*MANIFEST_COLUMNS, MANIFEST_GROUP))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _finish_killed_add(data: Path) -> None:
+    """The manifest rows of the files a killed add wrote (:data:`PENDING`): those of its rows
+    whose file is in the splits with the bytes it planned, and not in the manifest yet."""
+    pending = data / PENDING
+    if not pending.is_file() or not (data / MANIFEST).is_file():
+        return
+    with pending.open(newline="", encoding="utf-8") as f:
+        planned = list(csv.DictReader(f))
+    listed = {row["file"] for row in manifest_rows(data / MANIFEST)}
+    rows = [r for r in planned if r.get("file") not in listed and _holds(data, r)]
+    if rows:
+        _append_manifest(data / MANIFEST, rows)
+        log.warning(
+            "an earlier add into %s was stopped before it ended: the %s it had written are in "
+            "its manifest now",
+            data,
+            plural(len(rows), "image"),
+        )
+    pending.unlink()
+
+
+def _holds(data: Path, row: dict[str, str]) -> bool:
+    """Whether ``data`` holds ``row``'s file, in a split, with its SHA-256."""
+    name = Path(row.get("file") or "..")
+    if ".." in name.parts or name.is_absolute() or name.parts[0] not in SPLITS:
+        return False
+    return (data / name).is_file() and sha256_file(data / name) == row.get("sha256")
 
 
 def _manifest_row(
