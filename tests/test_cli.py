@@ -1684,6 +1684,8 @@ def test_the_cli_spells_each_api_function_and_call_as_the_command_line_that_does
     assert evaluated == "`objrec evaluate NEW_RUN s0 --against OLD_RUN`"
     assert to_cli("`evaluate(run, data, against='a b')`", evaluate).endswith("--against 'a b'`")
     assert to_cli("`no_such(1)` or `train(`", split) == "`no_such(1)` or `train(`"  # left as is
+    resumed = to_cli("with `train(data, resume=True)`", cli.commands["train"], {"data": "d"})
+    assert resumed == "with `objrec train d --resume RUN`"  # was the command inside itself
 
 
 @pytest.mark.slow

@@ -56,13 +56,18 @@ def objrec_command(function: str) -> click.Command | None:
 
 
 def cli_spelling(
-    command: click.Command | None, name: str, value: str | None, values: dict[str, str]
+    command: click.Command | None,
+    name: str,
+    value: str | None,
+    values: dict[str, str],
+    whole: bool = True,
 ) -> str:
     """How ``command`` spells the API parameter ``name`` (set to ``value``): ``force=True`` ->
     ``--force``, ``copy=False`` -> ``--link``, ``epochs`` -> ``--epochs``, ``run`` -> ``RUN``,
     ``against=old_run`` -> ``--against OLD_RUN`` (a name spelled as the option's metavar);
     ``resume=True`` -> ``--resume PATH`` with the error's own value, else ``--resume RUN``, and
-    the whole command (``train DATA --resume PATH``) when the error's values name its data."""
+    the whole command (``train DATA --resume PATH``) when the error's values name its data and
+    ``whole`` (not for a keyword of a call, which :func:`call_spelling` makes the command of)."""
     name = API_ALIASES.get(name, name)
     param = find_param(command, name)
     if isinstance(param, click.Argument):
@@ -77,7 +82,7 @@ def cli_spelling(
         if value == "True":  # an API switch whose option takes a value: --resume RUN
             given = shlex.quote(values[name]) if name in values else None
             option = f"{param.opts[0]} {given or param.metavar or name.upper()}"
-            if "data" in values and command is not None:  # the whole command: it needs DATA too
+            if whole and "data" in values and command is not None:  # it needs DATA too
                 start = launcher(launched_as(values))
                 return f"`{start} {command.name} {shlex.quote(values['data'])} {option}`"
             return option
@@ -175,7 +180,7 @@ def call_spelling(function: str, arguments: str, values: dict[str, str]) -> str 
     words = [f"objrec {command.name}", *(flag.opts[0] for flag in flags if flag is not None)]
     words += [argument_spelling(command, argument, values) for argument in call.args]
     words += [
-        cli_spelling(command, keyword.arg, ast.unparse(keyword.value), values)
+        cli_spelling(command, keyword.arg, ast.unparse(keyword.value), values, whole=False)
         for keyword in call.keywords
         if keyword.arg is not None
     ]
