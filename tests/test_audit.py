@@ -3410,3 +3410,24 @@ def test_audit_md_gives_every_key_of_audit_json():
     sentence = page.split("`audit.json` is `")[1].split("`;")[0]
     keys = AuditResult([], [], [], 0, []).to_json()
     assert sorted(k for k in keys if f'"{k}"' not in sentence) == [] and len(keys) >= 9
+
+
+@pytest.mark.slow
+def test_the_crop_search_keeps_every_images_crop_hashes_as_bits_not_signs():
+    """crop_pairs held each image's 20 crop hashes as float32 signs, 20 KiB an image (1.2 GiB of
+    split's 2.2 GiB peak at 60,000 images); it keeps them as bits (640 bytes an image) and makes
+    a block's signs at a time: 1,200 images' search peaked at 30.4 MiB, now 7.7."""
+    import tracemalloc
+
+    rng = np.random.default_rng(8)
+    values = iter(int.from_bytes(rng.bytes(32), "big") for _ in range(22 * 1200))
+    facts = [
+        dedup.ImageFacts(64, 56, next(values), next(values), 30.0, tuple(islice(values, 20)))
+        for _ in range(1200)
+    ]
+    for rows in (None, [5, 700]):
+        tracemalloc.start()
+        dedup.crop_pairs(facts, dedup.CROP_SPLIT, rows=rows)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < 15 * 2**20

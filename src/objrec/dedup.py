@@ -632,9 +632,20 @@ def _stored_facts(db, digests: list[str], key: str, chunk=500) -> dict[str, Imag
 def _signs(values: Sequence[int]) -> np.ndarray:
     """(N, HASH_SIZE ** 2) float32 of +1/-1, one per bit: the Hamming distance of two hashes is
     ``(bits - a @ b) / 2``, so a matrix product measures a block against all at once."""
+    return _unpacked(_packed(values))
+
+
+def _packed(values: Sequence[int]) -> np.ndarray:
+    """(N, HASH_SIZE ** 2 / 8) uint8: each hash's bits, first bit highest, 32 bytes a hash
+    where its signs take 1 KiB."""
     nbytes = HASH_SIZE * HASH_SIZE // 8
     raw = np.frombuffer(b"".join(int(v).to_bytes(nbytes, "big") for v in values), np.uint8)
-    return 1 - 2 * np.unpackbits(raw.reshape(len(values), nbytes), axis=1).astype(np.float32)
+    return raw.reshape(len(values), nbytes)
+
+
+def _unpacked(packed: np.ndarray) -> np.ndarray:
+    """:func:`_signs` of hashes ``_packed`` them."""
+    return 1 - 2 * np.unpackbits(packed, axis=1).astype(np.float32)
 
 
 def _row_indices(n: int, rows: Sequence[int] | np.ndarray | None) -> np.ndarray:
@@ -721,7 +732,7 @@ def crop_pairs(
         return np.zeros((0, 2), dtype=np.int64)
     wholes = [_signs([f.phash for f in facts]).T, _signs([f.phash_mirror for f in facts]).T]
     crops = [
-        (*_crop_signs(facts, usable, c), wholes[mirrored_crop(c) :])
+        (*_crop_bits(facts, usable, c), wholes[mirrored_crop(c) :])
         for c in range(max(len(f.crops) for f in facts))
     ]
     least = bits - 2 * max_distance  # a @ b at or above this: within max_distance bits
@@ -739,27 +750,36 @@ def crop_pairs(
     return np.unique(np.concatenate(found), axis=0)
 
 
-def _crop_signs(facts: Sequence[ImageFacts], usable: np.ndarray, c: int):
-    """``_signs`` of each image's crop hash ``c``, and which images have one (usable, and with
-    that many crops: facts measured with fewer crops are compared by the ones they have)."""
+def _crop_bits(facts: Sequence[ImageFacts], usable: np.ndarray, c: int):
+    """Each image's crop hash ``c`` (:func:`_packed`: its signs are made a block at a time, 20
+    crops' signs of every image took 20 KiB an image, 1.2 GiB at 60,000), and which images have
+    one (usable, and with that many crops: facts measured with fewer crops are compared by the
+    ones they have)."""
     have = np.array([u and len(f.crops) > c for f, u in zip(facts, usable, strict=True)])
-    return _signs([f.crops[c] if h else 0 for f, h in zip(facts, have, strict=True)]), have
+    return _packed([f.crops[c] if h else 0 for f, h in zip(facts, have, strict=True)]), have
+
+
+SIGN_ROWS = 4096
+"""Crop hashes made signs at once when every image's are measured against a block's wholes."""
 
 
 def _crops_near(crops, index: np.ndarray, least: float, both_ways: bool) -> np.ndarray:
     """(len(index), N): whether a crop of image ``index[r]`` is near a whole of image c (when
     every row is measured, that covers the other way round too, over the blocks); ``both_ways``:
-    or a crop of c near a whole of ``index[r]``. ``crops``: each crop's signs, which images
-    have it, and the wholes it is compared with."""
-    near = np.zeros((len(index), crops[0][0].shape[0]), dtype=bool)
-    for crop, have, wholes in crops:
+    or a crop of c near a whole of ``index[r]``. ``crops``: each crop's bits (:func:`_packed`),
+    which images have it, and the wholes it is compared with."""
+    near = np.zeros((len(index), len(crops[0][1])), dtype=bool)
+    for bits, have, wholes in crops:
         at = np.flatnonzero(have[index])  # the rows with this crop: all but a few
-        block = crop[index[at]]
+        block = _unpacked(bits[index[at]])
         for whole in wholes:
             rows, cols, _ = _at_least(block, whole, least)
             near[at[rows], cols] = True
-            if both_ways:
+        for start in range(0, len(bits) if both_ways else 0, SIGN_ROWS):
+            crop = _unpacked(bits[start : start + SIGN_ROWS])
+            for whole in wholes:
                 rows, cols, _ = _at_least(crop, whole[:, index], least)
+                rows += start
                 near[cols[have[rows]], rows[have[rows]]] = True
     return near
 
