@@ -237,6 +237,57 @@ def test_the_page_sends_the_same_file_chosen_twice(browser_page, server, tmp_pat
     assert browser_page.locator(".bar .name").first.text_content() == "blue"
 
 
+COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}
+
+
+def dropped(page, paths: list) -> None:
+    """Drops ``paths`` on the drop zone together, as from a file manager."""
+    files = [{"name": p.name, "bytes": list(p.read_bytes())} for p in paths]
+    transfer = page.evaluate_handle(
+        """files => { const t = new DataTransfer(); for (const f of files) t.items.add(
+        new File([new Uint8Array(f.bytes)], f.name, { type: "image/png" })); return t; }""",
+        files,
+    )
+    page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
+
+
+def tried_rows(page, count: int) -> list:
+    """The (file, answer) of each row of the list of photos answered, once it has ``count``."""
+    page.wait_for_selector(f"#tried li:nth-child({count})", timeout=30_000)
+    files = page.locator("#tried .file").all_text_contents()
+    return list(zip(files, page.locator("#tried .answer").all_text_contents(), strict=True))
+
+
+@pytest.mark.slow
+def test_several_photos_at_once_are_each_answered_and_listed(browser_page, server, tmp_path):
+    """A Create ML user drops a handful of a class's photos to see which it gets wrong: the page
+    answered the first alone and said nothing of the others, and its file chooser took one photo
+    (teachable42). Each is answered, a row each with its file name and top class under a count
+    of each answer; a row shows its photo's answer above again; one photo alone gets no list."""
+    paths = []
+    for name, colour in COLOURS.items():
+        paths.append(tmp_path / f"{name}.png")
+        paths[-1].write_bytes(png_bytes(colour=colour))
+    browser_page.goto(server + "/")
+    browser_page.wait_for_selector("#meta:has-text('3 classes')")
+    browser_page.set_input_files("#file", [str(p) for p in paths])
+    chosen = tried_rows(browser_page, 3)
+    heading = browser_page.locator("#tried h2").text_content()
+    dropped(browser_page, paths[1:])
+    wait_until(browser_page, "document.querySelectorAll('#tried li').length === 2")
+    dropped_rows = tried_rows(browser_page, 2)
+    browser_page.locator("#tried button").first.click()  # green's row: its answer above again
+    browser_page.wait_for_selector("#preview[alt$='green.png']")
+    top_after_click = browser_page.locator(".bar .name").first.text_content()
+    browser_page.set_input_files("#file", str(paths[0]))
+    wait_until(browser_page, "document.getElementById('tried').hidden")
+    assert [file for file, _ in chosen] == ["red.png", "green.png", "blue.png"]
+    assert all(file.split(".")[0] in answer for file, answer in chosen), chosen
+    assert heading == "3 of 3 photos answered: red 1, green 1, blue 1"
+    assert [file for file, _ in dropped_rows] == ["green.png", "blue.png"]
+    assert top_after_click == "green"
+
+
 @pytest.mark.slow
 def test_a_handler_put_into_the_page_as_html_does_not_run(browser_page, server):
     """The page puts every name in as text; should one ever go in as HTML (a class named
