@@ -288,6 +288,32 @@ def test_several_photos_at_once_are_each_answered_and_listed(browser_page, serve
     assert top_after_click == "green"
 
 
+def retrained(route) -> None:
+    """/info as after a retrain that added a class: another model, four classes."""
+    response = route.fetch()
+    info = response.json()
+    info["classes"] = [*info["classes"], "yellow"]
+    route.fulfill(response=response, json=info, headers={"X-Objrec-Model": "retrained"})
+
+
+@pytest.mark.slow
+def test_back_on_the_page_after_a_retrain_it_shows_the_new_model_s_classes(browser_page, server):
+    """A Teachable Machine user adds a class, retrains into the served run, and goes back to the
+    open page: it still said "Knows 3 classes" until a photo was answered by the new model
+    (teachable42). Shown again on the page, it reads the model's details again once they are
+    another model's."""
+    browser_page.goto(server + "/")
+    browser_page.wait_for_selector("#meta:has-text('Knows 3 classes')")
+    browser_page.evaluate("dispatchEvent(new Event('focus'))")  # the same model: as it was
+    browser_page.wait_for_timeout(300)
+    same = browser_page.locator("#meta").text_content()
+    browser_page.route("**/info", retrained)
+    browser_page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    wait_until(browser_page, "document.getElementById('meta').textContent.includes('4 classes')", 5)
+    assert same.startswith("Knows 3 classes")
+    assert browser_page.locator("#classes li").all_text_contents()[-1] == "yellow"
+
+
 @pytest.mark.slow
 def test_a_handler_put_into_the_page_as_html_does_not_run(browser_page, server):
     """The page puts every name in as text; should one ever go in as HTML (a class named
