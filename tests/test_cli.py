@@ -2495,15 +2495,17 @@ def test_evaluate_ends_with_the_report_and_the_audit_to_run_next(
 ):
     """A newcomer's evaluate ended on 'per-class table, confusion matrix and plots in ...',
     naming neither the HTML page (`objrec report`) nor the audit of likely wrong labels, as demo
-    and train end with what to run next; --json stays one JSON object."""
+    and train end with what to run next; nor, for a Teachable Machine user, the page to try the
+    model on (teachable42); --json stays one JSON object."""
     monkeypatch.chdir(tmp_path)
     code, out, _ = run(capsys, "evaluate", "run", "data")
     said = [" ".join(line.split()) for line in out.splitlines()]
-    assert code == 0 and said[-3:] == [
+    assert code == 0 and said[-4:] == [
         "next, try:",
         "objrec report run # one HTML page: the results, the confusions and the images it got "
         "wrong",
         "objrec audit data --run run # likely wrong labels, near-duplicates, outliers",
+        "objrec serve run # a page in your browser to try it: drop photos on it",
     ]
     assert said[1].startswith("9 images: top-1") and "(the first guess right)" in said[1]
     code, out, _ = run(capsys, "evaluate", "run", "data", "--split", "valid", "--json")

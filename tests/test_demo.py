@@ -49,6 +49,7 @@ def test_the_demo_ends_with_commands_to_try_on_what_it_made(tmp_path, monkeypatc
         "objrec report objrec-demo/run",
         "objrec predict objrec-demo/run 'objrec-demo/data/test/Motorbikes/image 1.jpg'",
         "objrec audit objrec-demo/data --run objrec-demo/run",
+        "objrec serve objrec-demo/run",  # the page to try it on (teachable42)
     ]
 
 

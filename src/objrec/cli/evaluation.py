@@ -310,9 +310,16 @@ def print_next_steps(run: Path, data: Path, out: Path | None, split: str = "test
         "likely wrong labels, near-duplicates, outliers",
     )
     steps = [page, audit] if test_split or report_finds(run, out) else [audit]
+    steps.append(serve_step(where))
     console.print("next, try:", highlight=False)
     for command, what in steps:
         console.print(f"  {escape(command)}  [dim]# {escape(what)}[/]", highlight=False)
+
+
+def serve_step(where: str) -> tuple[str, str]:
+    """The page to try the model on, as the last step ``evaluate`` and ``demo`` advise: a
+    Teachable Machine user looked for it and found it in no command's advice (teachable42)."""
+    return f"objrec serve {where}", "a page in your browser to try it: drop photos on it"
 
 
 def report_finds(run: Path, out: Path | None) -> bool:

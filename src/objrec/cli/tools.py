@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from objrec.cli.evaluation import top5_text
+from objrec.cli.evaluation import serve_step, top5_text
 from objrec.cli.options import DIR, EXISTING, FOLDER, FORCE_OUT, OUT_DIR
 from objrec.cli.output import (
     SAMPLE,
@@ -336,7 +336,7 @@ def demo_next_steps(summary: dict[str, Any]) -> list[tuple[str, str]]:
         steps.append((f"objrec predict {run} {image}", "the top classes of one image"))
     audit = f"objrec audit {data} --run {run}"  # its features, its body: nothing to compute
     steps.append((audit, "likely wrong labels, near-duplicates, outliers"))
-    return steps
+    return [*steps, serve_step(run)]
 
 
 @click.command(short_help="Rank unlabelled photos by how much labelling them helps.")
