@@ -693,14 +693,17 @@ def test_a_phone_is_told_to_tap_and_a_computer_to_drop_or_click(browser, server)
     touch screen cannot drop a file, and taps (persona39b). A touch screen is told to tap, to take
     a photo or choose one (the file input offers the camera there); a mouse's screen keeps its
     words."""
-    said = {}
+    said, several = {}, {}
     for touch in (True, False):
         page = browser.new_page(viewport={"width": 390, "height": 844}, has_touch=touch)
         try:
             page.goto(server + "/")
             said[touch] = page.locator("#drop").inner_text()
+            several[touch] = page.evaluate("document.getElementById('file').multiple")
         finally:
             page.close()
+    # a phone's chooser takes one photo, keeping its camera; a computer's takes several
+    assert several == {True: False, False: True}
     assert said[True].startswith("Tap to take a photo or choose one") and "Drop" not in said[True]
     assert said[False].startswith("Drop an image here, or click to choose one")
     assert "Tap" not in said[False] and all("up to" in words for words in said.values())
