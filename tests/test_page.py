@@ -288,6 +288,32 @@ def test_several_photos_at_once_are_each_answered_and_listed(browser_page, serve
     assert top_after_click == "green"
 
 
+@pytest.mark.slow
+def test_a_photo_taken_with_the_computer_s_camera_is_answered(browser, server):
+    """Teachable Machine's preview answers the webcam; the page took files alone (teachable42).
+    "Use the camera" shows it (Chromium's fake camera here), "Take a photo" sends a frame, which is
+    answered as a photo chosen alone; "Stop the camera" stops it."""
+    fake = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+    with_camera = browser.browser_type.launch(  # the module's Playwright: one per thread
+        executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu", *fake]
+    )
+    try:
+        page = with_camera.new_page()
+        page.goto(server + "/")
+        page.click("#camera-start")
+        wait_until(page, "document.getElementById('camera-view').videoWidth > 0", 15)
+        page.click("#camera-shoot")
+        page.wait_for_selector(".bar", timeout=15_000)
+        sent = page.locator("#preview").get_attribute("alt")
+        page.click("#camera-start")
+        stopped = page.evaluate("document.getElementById('camera-view').srcObject === null")
+        hidden = page.locator("#camera-shoot").is_hidden()
+    finally:
+        with_camera.close()
+    assert sent == "the image sent: camera.jpg"
+    assert stopped and hidden
+
+
 def retrained(route) -> None:
     """/info as after a retrain that added a class: another model, four classes."""
     response = route.fetch()
