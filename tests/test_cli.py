@@ -2512,6 +2512,23 @@ def test_evaluate_ends_with_the_report_and_the_audit_to_run_next(
     assert code == 0 and "next" not in json.loads(out)
 
 
+def test_train_s_next_step_without_a_test_split_is_not_an_evaluate_that_refuses_it(tmp_path):
+    """After `split --ratios 0.85 0.15 0` (the final model, trained on most photos), train said
+    "next: objrec evaluate run85 data85", which answered "data85 has no test split"
+    (teachable42): it names the page and predict, and evaluate's --split valid."""
+    from objrec.cli.training import evaluate_next
+
+    run_dir, data = tmp_path / "run85", tmp_path / "data85"
+    for split in ("train", "valid"):
+        (data / split).mkdir(parents=True)
+    without = evaluate_next(run_dir, data)
+    (data / "test").mkdir()
+    assert evaluate_next(run_dir, data).startswith(f"next: objrec evaluate {run_dir} {data};")
+    assert without.startswith(f"next: {data} has no test split to score the model on;")
+    assert f"objrec serve {run_dir} (a page" in without and f"objrec predict {run_dir} " in without
+    assert f"objrec evaluate {run_dir} {data} --split valid" in without
+
+
 def test_evaluate_s_next_report_names_the_data_when_it_shows_another_evaluation(capsys, tmp_path):
     """`objrec report RUN` shows the run's own test split: after an evaluation of anything else
     (another split folder, --out elsewhere) it is given --data DATA, which reports that one."""

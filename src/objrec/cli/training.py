@@ -243,8 +243,20 @@ def warn_of_unused_finetune(blocks: int) -> None:
 
 def evaluate_next(run: Path, data: Path) -> str:
     """What to run after ``train``: evaluate, and how to see what "unknown" catches (its
-    threshold is only said in words on the probabilities line)."""
+    threshold is only said in words on the probabilities line). A split folder without a test
+    split (``split --ratios 0.85 0.15 0``, the final model) was told to evaluate, which refuses
+    it: photos it never saw are then the page's and predict's to try (teachable42)."""
+    from objrec.data import is_split_folder, present_splits
+
     where = " ".join(shlex.quote(shown(p)) for p in (run, data))
+    if is_split_folder(data) and "test" not in present_splits(data):
+        model = shlex.quote(shown(run))
+        return (
+            f"next: {shown(data)} has no test split to score the model on; try it on photos it "
+            f"never saw: objrec serve {model} (a page to drop them on) or objrec predict {model} "
+            f"PHOTOS (objrec evaluate {where} --split valid scores the validation photos, which "
+            "chose its epoch: a kinder score)"
+        )
     return (
         f"next: objrec evaluate {where}; add --unknown FOLDER (photos of none of the classes) "
         "to see how many of them would still get a class, and a stricter threshold if one helps"
