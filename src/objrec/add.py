@@ -70,6 +70,7 @@ from objrec.images import (
     list_images,
     warned_once_per_file,
 )
+from objrec.labels import LabelledPhotos, left_out_words, read_labels
 from objrec.manifest import (
     MANIFEST,
     MANIFEST_COLUMNS,
@@ -178,6 +179,8 @@ class AddResult:
     """New images placed with their burst."""
     burst_held_files: int = 0
     """Of those, the images that went to the split of a burst-mate already in ``data``."""
+    labels_left_out: dict[str, int] = field(default_factory=dict)
+    """Rows of a labels table left out, by reason (:data:`objrec.labels.LEFT_OUT_REASONS`)."""
     dry_run: bool = False
 
     def totals(self) -> dict[str, int]:
@@ -205,6 +208,7 @@ def add_images(
     on_wait: Callable[[], None] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     command: Sequence[str] | None = None,
+    labels: str | os.PathLike[str] | None = None,
     **keywords: Any,
 ) -> AddResult:
     """Add the images of ``new`` to ``data``, a folder made by ``split_folder``, leak-free.
@@ -223,6 +227,9 @@ def add_images(
         on_wait: called before waiting for another objrec process writing in ``data``.
         cache_dir: the cache folder whose store knows ``data``'s files (``train``'s ``cache_dir``).
         command: the CLI's command line, for the ``added`` of ``data``'s ``split.json``.
+        labels: instead of ``new``, a table of photos and their classes (``predict``'s CSV,
+            reviewed: :mod:`objrec.labels`); its rows that give no class are left out, counted
+            in the result's ``labels_left_out``.
 
     Raises:
         ObjrecError: before anything is written, for a ``data`` that is not a split folder (or is
@@ -233,14 +240,17 @@ def add_images(
     config, own = _add_settings(config, keywords)
     given = [Path(p) for p in ([new] if isinstance(new, str | os.PathLike) else new)]
     root = _split_folder(Path(data), given)
-    images = _checked_images(given, class_name, Path(data), root)
+    labelled = _labelled(labels, given, class_name)
+    images = _checked_images(given, class_name, Path(data), root, labelled)
     with contextlib.nullcontext() if dry_run else locked(root, on_wait):
         if not dry_run:
             _finish_killed_add(root)
         plan = _plan(root, images, config, on_file, own, _store_dir(cache_dir))
         if not dry_run:
             plan.result.files = _write(root, plan.rows, config.mode, on_write)
-            _record(root, (given, class_name), config, plan.result, command)
+            _record(root, (given or [Path(labels or "")], class_name), config, plan.result, command)
+    if labelled is not None:
+        plan.result.labels_left_out = dict(labelled.left_out)
     return _finish(plan.result, root, dry_run, (given, images, class_name))
 
 
@@ -407,17 +417,43 @@ def changed_test_warning(n: int, how: str, dry_run: bool = False, folder: str = 
 def _empty(given: list[Path], images: list[NewImage], class_name: str | None) -> list[str]:
     """The class folders of ``given``'s one folder of classes that hold no image (none when the
     images are all of ``class_name``)."""
-    if class_name is not None:
+    if class_name is not None or not given:
         return []
     held = {Path(image.shown).parts[0] for image in images}  # their class folders' names
     return sorted({d.name for d in class_dirs(given[0])} - held)
 
 
-def _checked_images(given: list[Path], class_name: str | None, data: Path, root: Path):
-    """The new images, once the manifest is known to be readable, and their classes not to clash
-    with the data folder's."""
+def _labelled(
+    labels: str | os.PathLike[str] | None, given: list[Path], class_name: str | None
+) -> LabelledPhotos | None:
+    """The photos the ``labels`` table gives a class (None without one), refused beside new
+    images or a class: the table says each photo's class."""
+    if labels is None:
+        return None
+    if given or class_name is not None:
+        raise ObjrecError(
+            f"`labels` {labels} says each photo and its class: give no new images or "
+            "`class_name` with it"
+        )
+    found = read_labels(Path(labels))
+    if not found.photos:
+        left = left_out_words(found.left_out) or "no rows"
+        raise ObjrecError(f"{labels} gives no photo a class to add ({left})")
+    return found
+
+
+def _checked_images(
+    given: list[Path],
+    class_name: str | None,
+    data: Path,
+    root: Path,
+    labelled: LabelledPhotos | None = None,
+):
+    """The new images (``labelled``'s, when given), once the manifest is known to be readable,
+    and their classes not to clash with the data folder's."""
     _check_manifest(root / MANIFEST)
-    images = _as_data_classes(_new_images(given, class_name, data), root)
+    found = _new_images(given, class_name, data) if labelled is None else _of_labels(labelled, data)
+    images = _as_data_classes(found, root)
     _refuse_look_alike_classes({image.name for image in images}, root)
     if class_name is not None:
         _refuse_class_folders(given, root, class_name)
@@ -461,7 +497,10 @@ def _split_folder(data: Path, given: list[Path]) -> Path:
 def _new_images(paths: list[Path], class_name: str | None, data: Path) -> list[NewImage]:
     """The images of ``paths`` and their classes, each file once; refused when there are none."""
     if not paths:
-        raise ObjrecError("no new images given: name a folder of class folders, or images")
+        raise ObjrecError(
+            "no new images given: name a folder of class folders, or images, or give `labels`, "
+            "a table of photos and their classes"
+        )
     for path in paths:
         if not path.exists():
             raise ObjrecError(f"{path} does not exist")
@@ -479,6 +518,18 @@ def _new_images(paths: list[Path], class_name: str | None, data: Path) -> list[N
     if not images:
         raise ObjrecError(f"{some_of([str(p) for p in paths])} holds no images")
     return list({image.path: image for image in images}.values())
+
+
+def _of_labels(labelled: LabelledPhotos, data: Path) -> list[NewImage]:
+    """The photos of a labels table, each of its class, named in the data folder by their own
+    file name."""
+    for path, name in labelled.photos.items():
+        _refuse_overlap(path, data)
+        _check_class_name(name)
+    return [
+        NewImage(path, name, Path(path.name), labelled.shown[path])
+        for path, name in labelled.photos.items()
+    ]
 
 
 def _refuse_overlap(path: Path, data: Path) -> None:

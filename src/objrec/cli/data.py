@@ -8,7 +8,7 @@ import logging
 import shlex
 import sys
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -355,7 +355,15 @@ def split_warnings(result, chosen_ratios: bool = False) -> list[str]:
 
 @click.command(short_help="Add new photos to a split folder, as split would place them.")
 @click.argument("data", type=FOLDER)
-@click.argument("new", nargs=-1, required=True, type=EXISTING)
+@click.argument("new", nargs=-1, type=EXISTING)
+@click.option(
+    "--labels",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="CSV",
+    help="Instead of NEW, add the photos this table labels: predict --csv's table, each row's "
+    "photo (path) of its class (label, a column you add, else answer). Rows answered unknown, or "
+    "barely familiar, are left out (and counted) unless you wrote their label.",
+)
 @click.option(
     "--class",
     "class_name",
@@ -393,14 +401,25 @@ def split_warnings(result, chosen_ratios: bool = False) -> list[str]:
     help="Print the counts and files as JSON (keys: docs/json.md).",
 )
 def add(
-    data: Path, new, class_name, ratios, seed, copy, burst_seconds, dry_run, cache_dir, as_json
+    data: Path,
+    new,
+    labels,
+    class_name,
+    ratios,
+    seed,
+    copy,
+    burst_seconds,
+    dry_run,
+    cache_dir,
+    as_json,
 ) -> None:
     """Add the images of NEW to DATA (a folder made by `objrec split`), as split would place them.
 
-    NEW holds one sub-folder per class, as split's SRC; with --class NAME, images of that class.
-    An image already in DATA (the same bytes) is skipped; a near-duplicate of one goes to its
-    split; the others are placed, seeded, so that each class comes as close as it can to the
-    ratios. The files are copied (never moved) under names no file in DATA has,
+    NEW holds one sub-folder per class, as split's SRC; with --class NAME, images of that class;
+    with --labels CSV, none: the table names each photo and its class. An image already in DATA
+    (the same bytes) is skipped; a near-duplicate of one goes to its split; the others are
+    placed, seeded, so that each class comes as close as it can to the ratios. The files are
+    copied (never moved) under names no file in DATA has (a name taken gets -1, said),
     DATA/manifest.csv gets their rows and DATA/split.json (if any) the add's options. `objrec
     train DATA --out RUN` (a new RUN, or the earlier one with --force; the same --cache-dir, if
     any) then computes only the new images.
@@ -432,6 +451,7 @@ def add(
             on_wait=wait,
             cache_dir=cache_dir,
             command=command_line(),
+            labels=labels,
             **settings,
         )
     warnings = add_warnings(result)
@@ -469,6 +489,8 @@ def add_json(result, warnings: list[str]) -> dict[str, Any]:
         "unreadable_files": result.unreadable_files,
         "no_decoder_files": result.no_decoder_files,
         "empty_classes": result.empty_classes,
+        "labels_left_out": result.labels_left_out,
+        "renamed": [{"source": a, "file": b} for a, b in renamed_files(result)],
         "test_note": added_test_note(result),
         "warnings": warnings,
     }
@@ -494,29 +516,61 @@ def print_added(result, cache_dir: Path | None = None) -> None:
     for note in (shared and to_cli(shared, add), added_test_note(result)):
         if note:
             console.print(note, markup=False, highlight=False)
-    if result.near_duplicate_files:
-        console.print(
-            f"{plural(result.near_duplicate_files, 'image')} "
-            + ("would go" if result.dry_run else "went")
-            + " to the split of a near-duplicate "
-            "already in the data folder",
-            highlight=False,
-        )
-    if result.burst_files:
-        console.print(added_bursts_line(result), markup=False, highlight=False)
-    if result.copy_files:
-        console.print(
-            f"skipped {plural(len(result.copy_files), 'image')} already there (the same bytes): "
-            + some_of([f"{quoted(a)} = {quoted(b)}" for a, b in result.copy_files], quote=False),
-            markup=False,
-            highlight=False,
-        )
+    for line in added_notes(result):
+        console.print(line, markup=False, highlight=False)
     if result.dry_run:
         for source, target in result.files:
             console.print(f"{source} -> {target}", markup=False, highlight=False)
         console.print("nothing written (--dry-run)", highlight=False)
     elif result.files:
         console.print(train_again(result.data, cache_dir), markup=False)
+
+
+def added_notes(result) -> list[str]:
+    """The lines under add's table: images placed with a near-duplicate or their burst, rows of
+    a labels table left out, images renamed, copies skipped."""
+    lines = []
+    if result.near_duplicate_files:
+        went = "would go" if result.dry_run else "went"
+        lines.append(
+            f"{plural(result.near_duplicate_files, 'image')} {went} to the split of a "
+            "near-duplicate already in the data folder"
+        )
+    if result.burst_files:
+        lines.append(added_bursts_line(result))
+    lines += [line for line in (left_out_line(result), renamed_line(result)) if line]
+    if result.copy_files:
+        lines.append(
+            f"skipped {plural(len(result.copy_files), 'image')} already there (the same bytes): "
+            + some_of([f"{quoted(a)} = {quoted(b)}" for a, b in result.copy_files], quote=False)
+        )
+    return lines
+
+
+def left_out_line(result) -> str | None:
+    """The rows of a --labels table that gave no class, by reason, and how to add them."""
+    from objrec.labels import left_out_words
+
+    if not (words := left_out_words(result.labels_left_out)):
+        return None
+    rows = plural(sum(result.labels_left_out.values()), "row")
+    return f"left out {rows} of the table ({words}): write a class in its label column to add one"
+
+
+def renamed_files(result) -> list[tuple[str, str]]:
+    """Each image added under another name than its own (a file of its name was there)."""
+    return [(a, b) for a, b in result.files if PurePath(a).name != PurePath(b).name]
+
+
+def renamed_line(result) -> str | None:
+    """The images given another name, a file of theirs being in the class folder already."""
+    if not (renamed := renamed_files(result)):
+        return None
+    went = "would be" if result.dry_run else "was" if len(renamed) == 1 else "were"
+    pairs = some_of([f"{quoted(a)} -> {quoted(b)}" for a, b in renamed], quote=False)
+    return (
+        f"{plural(len(renamed), 'image')} {went} renamed, a file of that name being there: " + pairs
+    )
 
 
 def added_bursts_line(result) -> str:

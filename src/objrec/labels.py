@@ -1,0 +1,106 @@
+"""A table of labelled photos for ``add``: ``predict --csv``'s, reviewed in a spreadsheet.
+
+Each row names a photo (``path``, as predict wrote it) and its class: the ``label`` a reviewer
+wrote, else predict's ``answer``. A row is left out, and counted, when it gives no class to
+trust: answered ``unknown``, answered though barely familiar (``barely_familiar`` true) with no
+``label``, or with no answer (an input predict could not read). So predict's table, as written,
+files its confident answers alone, and a photo set aside comes in once a person labels it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from objrec.data import UNKNOWN
+from objrec.errors import ObjrecError
+from objrec.tables import blank_row, csv_separator, exact_cell, read_text
+
+LEFT_OUT_REASONS = {
+    "unknown": "answered unknown",
+    "barely_familiar": "barely familiar, with no label",
+    "no_answer": "with no answer",
+}
+"""Why a row of the table is left out (:attr:`LabelledPhotos.left_out`'s keys), in words."""
+
+TRUE_CELLS = {"true", "1", "yes"}
+"""A ``barely_familiar`` cell that says so, in any case (a spreadsheet writes ``TRUE``)."""
+
+
+@dataclass
+class LabelledPhotos:
+    """The photos a labels table gives a class, each once, and the rows it left out."""
+
+    table: Path
+    photos: dict[Path, str] = field(default_factory=dict)
+    """Each photo's file (absolute, not resolved) and its class, in the table's order."""
+    shown: dict[Path, str] = field(default_factory=dict)
+    """Each photo's path as the table writes it."""
+    left_out: Counter[str] = field(default_factory=Counter)
+    """Rows left out, by reason (:data:`LEFT_OUT_REASONS`)."""
+
+
+def read_labels(table: Path) -> LabelledPhotos:
+    """The photos ``table`` labels: see the module. A relative ``path`` is read from the current
+    folder, as predict wrote it from its own.
+
+    Raises:
+        ObjrecError: for a table without a ``path`` column or any of ``label`` and ``answer``, a
+            photo that is not there, and one labelled twice with two classes.
+    """
+    table = Path(table)
+    text = read_text(table, "a labels table")
+    reader = csv.DictReader(io.StringIO(text), delimiter=csv_separator(io.StringIO(text)))
+    columns = set(reader.fieldnames or ())
+    if "path" not in columns or not columns & {"label", "answer"}:
+        raise ObjrecError(
+            f"{table} has no `path` column and `label` or `answer` column: give the table "
+            "`objrec predict --csv` wrote, with a `label` column for the classes you chose"
+        )
+    found = LabelledPhotos(table)
+    for line, row in enumerate(reader, start=2):
+        if not blank_row(row):
+            _take(found, row, f"{table}, line {line}")
+    return found
+
+
+def _take(found: LabelledPhotos, row: dict, where: str) -> None:
+    """The row's photo and class into ``found``, or its reason to be left out counted."""
+    label, answer = _cell(row, "label"), _cell(row, "answer")
+    name = label or answer
+    if not name:
+        reason = "no_answer"
+    elif name == UNKNOWN:
+        reason = "unknown"
+    elif not label and _cell(row, "barely_familiar").lower() in TRUE_CELLS:
+        reason = "barely_familiar"
+    else:
+        return _add(found, _cell(row, "path"), name, where)
+    found.left_out[reason] += 1
+
+
+def _add(found: LabelledPhotos, shown: str, name: str, where: str) -> None:
+    path = Path(os.path.abspath(shown)) if shown else None
+    if path is None or not path.is_file():
+        raise ObjrecError(
+            f"{where}: the photo {shown!r} is not there (a relative path is read from the folder "
+            "add runs in, as predict wrote it from the folder it ran in)"
+        )
+    other = found.photos.setdefault(path, name)
+    if other != name:
+        raise ObjrecError(f"{where}: {shown} is labelled {name!r} here and {other!r} above")
+    found.shown.setdefault(path, shown)
+
+
+def _cell(row: dict, column: str) -> str:
+    return exact_cell((row.get(column) or "").strip())
+
+
+def left_out_words(left_out: Mapping[str, int]) -> str:
+    """The rows left out, in words: "9 answered unknown, 2 with no answer"."""
+    return ", ".join(f"{n} {LEFT_OUT_REASONS[k]}" for k, n in left_out.items() if n)

@@ -1,0 +1,107 @@
+"""A reviewed ``predict --csv`` table as labels: ``objrec add DATA --labels CSV``."""
+
+import csv
+
+import pytest
+
+from objrec.add import add_images
+from objrec.cli import main
+from objrec.errors import ObjrecError
+from objrec.labels import read_labels
+
+from .conftest import make_image
+from .test_split import tree_digest
+
+COLUMNS = ["file", "path", "answer", "predicted", "barely_familiar", "error"]
+
+
+def write_table(path, rows, columns=COLUMNS, delimiter=","):
+    with path.open("w", newline="", encoding="utf-8-sig") as f:
+        writer = csv.DictWriter(f, columns, restval="", delimiter=delimiter)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def photos(folder, names):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(names):
+        make_image((200, 40, 40), seed=500 + i).save(folder / name)
+    return [folder / name for name in names]
+
+
+def test_rows_of_no_trusted_class_are_left_out_and_a_label_overrides_the_answer(
+    tmp_path, monkeypatch
+):
+    """predict's table as written files only its confident answers; a reviewer's `label` brings
+    in a photo set aside (unknown, barely familiar) and corrects a wrong answer. A spreadsheet's
+    `;`, its TRUE, and a relative path (read from the current folder, as predict wrote it)."""
+    monkeypatch.chdir(tmp_path)
+    a, b, c, d, e, f = photos(tmp_path / "inbox", [f"IMG_{i}.png" for i in range(6)])
+    rows = [
+        {"path": "inbox/IMG_0.png", "answer": "red", "barely_familiar": "FALSE"},
+        {"path": str(b), "answer": "unknown", "barely_familiar": ""},
+        {"path": str(c), "answer": "red", "barely_familiar": "TRUE"},
+        {"path": str(d), "answer": "unknown", "label": "green"},
+        {"path": str(e), "answer": "red", "label": "blue"},
+        {"path": str(f), "answer": "", "error": "cannot read"},
+    ]
+    table = write_table(tmp_path / "t.csv", rows, [*COLUMNS, "label"], delimiter=";")
+    found = read_labels(table)
+    assert {p.name: name for p, name in found.photos.items()} == {
+        "IMG_0.png": "red",
+        "IMG_3.png": "green",
+        "IMG_4.png": "blue",
+    }
+    assert found.shown[a] == "inbox/IMG_0.png"
+    assert dict(found.left_out) == {"unknown": 1, "barely_familiar": 1, "no_answer": 1}
+
+
+def test_a_missing_photo_a_double_label_and_a_table_without_its_columns_are_refused(tmp_path):
+    (a,) = photos(tmp_path / "inbox", ["a.png"])
+    gone = write_table(tmp_path / "gone.csv", [{"path": str(tmp_path / "b.png"), "answer": "red"}])
+    with pytest.raises(ObjrecError, match=r"gone.csv, line 2: the photo .*b.png' is not there"):
+        read_labels(gone)
+    twice = [{"path": str(a), "answer": "red"}, {"path": str(a), "answer": "green"}]
+    with pytest.raises(ObjrecError, match=r"line 3: .* is labelled 'green' here and 'red' above"):
+        read_labels(write_table(tmp_path / "twice.csv", twice))
+    with pytest.raises(ObjrecError, match="has no `path` column"):
+        read_labels(write_table(tmp_path / "x.csv", [{"file": "a.png"}], ["file", "class"]))
+
+
+def test_labels_is_refused_beside_new_images_and_when_it_labels_nothing(tmp_path, split_dir):
+    (a,) = photos(tmp_path / "inbox", ["a.png"])
+    table = write_table(tmp_path / "t.csv", [{"path": str(a), "answer": "red"}])
+    with pytest.raises(ObjrecError, match="give no new images or `class_name` with it"):
+        add_images(split_dir, [tmp_path / "inbox"], labels=table, dry_run=True)
+    none = write_table(tmp_path / "n.csv", [{"path": str(a), "answer": "unknown"}])
+    with pytest.raises(ObjrecError, match=r"gives no photo a class to add \(1 answered unknown\)"):
+        add_images(split_dir, [], labels=none, dry_run=True)
+    with pytest.raises(ObjrecError, match="or images, or give `labels`, a table of photos"):
+        add_images(split_dir, [], dry_run=True)
+
+
+@pytest.mark.slow
+def test_add_labels_copies_each_photo_into_its_class_and_says_what_it_renamed(
+    tmp_path, split_dir, capsys
+):
+    """The museum's loop: predict's table, reviewed, filed into the data folder by `add
+    --labels`: each photo copied (its source kept) into its class under its own name, or, a file
+    of that name being there, under a free one, said; the rows left out counted."""
+    inbox = photos(tmp_path / "inbox", ["IMG_1.png", "new_00.png", "IMG_3.png"])
+    make_image((10, 10, 10), seed=1).save(split_dir / "train" / "red" / "new_00.png")
+    rows = [
+        {"path": str(inbox[0]), "answer": "red"},
+        {"path": str(inbox[1]), "answer": "red"},
+        {"path": str(inbox[2]), "answer": "unknown"},
+    ]
+    table = write_table(tmp_path / "t.csv", rows)
+    before = tree_digest(tmp_path / "inbox")
+    args = ["add", str(split_dir), "--labels", str(table), "--ratios", "1", "0", "0"]
+    assert main(args) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert (split_dir / "train" / "red" / "IMG_1.png").is_file()
+    assert (split_dir / "train" / "red" / "new_00-1.png").is_file()
+    assert "left out 1 row of the table (1 answered unknown)" in out
+    assert f"1 image was renamed, a file of that name being there: {inbox[1]} ->" in out
+    assert tree_digest(tmp_path / "inbox") == before  # copied, never moved
