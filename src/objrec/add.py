@@ -227,9 +227,7 @@ def add_images(
         on_wait: called before waiting for another objrec process writing in ``data``.
         cache_dir: the cache folder whose store knows ``data``'s files (``train``'s ``cache_dir``).
         command: the CLI's command line, for the ``added`` of ``data``'s ``split.json``.
-        labels: instead of ``new``, a table of photos and their classes (``predict``'s CSV,
-            reviewed: :mod:`objrec.labels`); its rows that give no class are left out, counted
-            in the result's ``labels_left_out``.
+        labels: instead of ``new``, a table of photos and their classes (:mod:`objrec.labels`).
 
     Raises:
         ObjrecError: before anything is written, for a ``data`` that is not a split folder (or is
@@ -238,9 +236,8 @@ def add_images(
             folder's name, and a class named like another but for case (not accents' encoding).
     """
     config, own = _add_settings(config, keywords)
-    given = [Path(p) for p in ([new] if isinstance(new, str | os.PathLike) else new)]
+    given, labelled = _given(new, labels, class_name)
     root = _split_folder(Path(data), given)
-    labelled = _labelled(labels, given, class_name)
     images = _checked_images(given, class_name, Path(data), root, labelled)
     with contextlib.nullcontext() if dry_run else locked(root, on_wait):
         if not dry_run:
@@ -249,15 +246,17 @@ def add_images(
         if not dry_run:
             plan.result.files = _write(root, plan.rows, config.mode, on_write)
             _record(root, (given or [Path(labels or "")], class_name), config, plan.result, command)
-    if labelled is not None:
-        plan.result.labels_left_out = dict(labelled.left_out)
-    return _finish(plan.result, root, dry_run, (given, images, class_name))
+    return _finish(plan.result, root, dry_run, (given, images, class_name), labelled)
 
 
-def _finish(result: AddResult, root: Path, dry_run: bool, asked: tuple) -> AddResult:
+def _finish(
+    result: AddResult, root: Path, dry_run: bool, asked: tuple, labelled: LabelledPhotos | None
+) -> AddResult:
     """``result`` told what the add leaves out (``asked``: the paths given, their images, the
-    class) and what the split of ``root`` does not take, and logged."""
+    class; the rows of the ``labelled`` table) and what the split of ``root`` does not take, and
+    logged."""
     result.dry_run, result.empty_classes = dry_run, _empty(*asked)
+    result.labels_left_out = dict(labelled.left_out) if labelled is not None else {}
     result.left_out_classes = left_out_by_split(root, result.new_classes)
     _log_added(result, root)
     return result
@@ -421,6 +420,17 @@ def _empty(given: list[Path], images: list[NewImage], class_name: str | None) ->
         return []
     held = {Path(image.shown).parts[0] for image in images}  # their class folders' names
     return sorted({d.name for d in class_dirs(given[0])} - held)
+
+
+def _given(
+    new: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    labels: str | os.PathLike[str] | None,
+    class_name: str | None,
+) -> tuple[list[Path], LabelledPhotos | None]:
+    """The paths of ``new``, and the photos the ``labels`` table gives a class (None without
+    one)."""
+    given = [Path(p) for p in ([new] if isinstance(new, str | os.PathLike) else new)]
+    return given, _labelled(labels, given, class_name)
 
 
 def _labelled(

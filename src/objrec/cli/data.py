@@ -401,17 +401,7 @@ def split_warnings(result, chosen_ratios: bool = False) -> list[str]:
     help="Print the counts and files as JSON (keys: docs/json.md).",
 )
 def add(
-    data: Path,
-    new,
-    labels,
-    class_name,
-    ratios,
-    seed,
-    copy,
-    burst_seconds,
-    dry_run,
-    cache_dir,
-    as_json,
+    data, new, labels, class_name, ratios, seed, copy, burst_seconds, dry_run, cache_dir, as_json
 ) -> None:
     """Add the images of NEW to DATA (a folder made by `objrec split`), as split would place them.
 
@@ -427,7 +417,7 @@ def add(
     from objrec.add import add_images
 
     settings = {"ratios": ratios or None, "seed": seed, "mode": "copy" if copy else "link"}
-    settings["burst_seconds"] = burst_seconds
+    settings |= {"burst_seconds": burst_seconds, "labels": labels}
     reporter = RichReporter()
     verb = "copying" if copy else "linking"
 
@@ -451,7 +441,6 @@ def add(
             on_wait=wait,
             cache_dir=cache_dir,
             command=command_line(),
-            labels=labels,
             **settings,
         )
     warnings = add_warnings(result)
