@@ -236,9 +236,7 @@ def add_images(
             folder's name, and a class named like another but for case (not accents' encoding).
     """
     config, own = _add_settings(config, keywords)
-    given, labelled = _given(new, labels, class_name)
-    root = _split_folder(Path(data), given)
-    images = _checked_images(given, class_name, Path(data), root, labelled)
+    given, root, images, labelled = _asked(Path(data), new, class_name, labels)
     with contextlib.nullcontext() if dry_run else locked(root, on_wait):
         if not dry_run:
             _finish_killed_add(root)
@@ -422,15 +420,19 @@ def _empty(given: list[Path], images: list[NewImage], class_name: str | None) ->
     return sorted({d.name for d in class_dirs(given[0])} - held)
 
 
-def _given(
+def _asked(
+    data: Path,
     new: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-    labels: str | os.PathLike[str] | None,
     class_name: str | None,
-) -> tuple[list[Path], LabelledPhotos | None]:
-    """The paths of ``new``, and the photos the ``labels`` table gives a class (None without
-    one)."""
+    labels: str | os.PathLike[str] | None,
+) -> tuple[list[Path], Path, list[NewImage], LabelledPhotos | None]:
+    """What ``add_images`` is asked, checked before anything is written: the paths of ``new``,
+    the split folder ``data`` resolved, the new images, and the photos the ``labels`` table gives
+    a class (None without one)."""
     given = [Path(p) for p in ([new] if isinstance(new, str | os.PathLike) else new)]
-    return given, _labelled(labels, given, class_name)
+    root = _split_folder(data, given)
+    labelled = _labelled(labels, given, class_name)
+    return given, root, _checked_images(given, class_name, data, root, labelled), labelled
 
 
 def _labelled(
