@@ -124,7 +124,7 @@ def test_predict_on_a_killed_run_with_no_model_yet_says_how_to_continue_it(
 ):
     """A train killed (kill -9, a power cut) before it wrote its model leaves only its training
     state: predict said "give a run folder written by `objrec train`" of one. It says how to
-    continue it."""
+    continue it, as a command that parses (it said `objrec train --resume RUN`, missing DATA)."""
     from objrec.meta import LAST
     from tests.conftest import fake_checkpoint
 
@@ -135,7 +135,7 @@ def test_predict_on_a_killed_run_with_no_model_yet_says_how_to_continue_it(
     assert code == 1
     assert said == (
         f"error: {run} holds an interrupted run and no model yet: continue it with "
-        f"`objrec train --resume {run}`"
+        f"`objrec train DATA --resume {run}`"
     )
 
 

@@ -58,7 +58,7 @@ def require_checkpoint_file(run: Path) -> Path:
     if (run / LAST).is_file():
         raise ObjrecError(
             f"{run} holds an interrupted run and no model yet: continue it with "
-            "`train(resume=True)`",
+            "`train(data, resume=True)`",
             values={"resume": str(run)},
         )
     raise ObjrecError(f"no checkpoint at {path}: give a run folder written by `train`")
