@@ -119,24 +119,33 @@ def test_predict_on_a_run_another_train_is_writing_says_so(capsys, tmp_path, spl
     assert code == 1 and said.startswith(f"error: no checkpoint at {run / 'model.safetensors'}")
 
 
+@pytest.mark.slow  # two CLI calls, 0.2 s
 def test_predict_on_a_killed_run_with_no_model_yet_says_how_to_continue_it(
     capsys, tmp_path, split_dir
 ):
     """A train killed (kill -9, a power cut) before it wrote its model leaves only its training
     state: predict said "give a run folder written by `objrec train`" of one. It says how to
-    continue it, as a command that parses (it said `objrec train --resume RUN`, missing DATA)."""
+    continue it, as a command that parses (it said `objrec train --resume RUN`, missing DATA),
+    naming the data folder the training state records."""
+    import torch
+    from safetensors.torch import save_file
+
     from objrec.meta import LAST
     from tests.conftest import fake_checkpoint
 
-    run = tmp_path / "run"
+    run, photo = tmp_path / "run", next((split_dir / "test").rglob("*.png"))
     run.mkdir()
-    fake_checkpoint(run / LAST)
-    code, said = objrec(capsys, "predict", run, next((split_dir / "test").rglob("*.png")))
+    fake_checkpoint(run / LAST)  # a state that does not say its data folder
+    code, said = objrec(capsys, "predict", run, photo)
     assert code == 1
     assert said == (
         f"error: {run} holds an interrupted run and no model yet: continue it with "
         f"`objrec train DATA --resume {run}`"
     )
+    header = {"objrec": json.dumps({"data_dir": str(split_dir), "kind": "training_state"})}
+    save_file({"x": torch.zeros(1)}, run / LAST, metadata=header)
+    code, said = objrec(capsys, "predict", run, photo)
+    assert code == 1 and said.endswith(f"`objrec train {split_dir} --resume {run}`")
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ only code that knows its keys.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -56,12 +57,26 @@ def require_checkpoint_file(run: Path) -> Path:
             f"{path} when it ends"
         )
     if (run / LAST).is_file():
+        data = trained_on(run / LAST)
         raise ObjrecError(
             f"{run} holds an interrupted run and no model yet: continue it with "
             "`train(data, resume=True)`",
-            values={"resume": str(run)},
+            values={"resume": str(run)} | ({"data": data} if data else {}),
         )
     raise ObjrecError(f"no checkpoint at {path}: give a run folder written by `train`")
+
+
+def trained_on(state: Path) -> str | None:
+    """The split folder the training state ``state`` (``last.safetensors``) was trained on, read
+    from its safetensors header alone (no torch); None when it does not say."""
+    try:
+        with state.open("rb") as f:
+            length = int.from_bytes(f.read(8), "little")
+            header = json.loads(f.read(min(length, 100 << 20)))
+        data = json.loads(header["__metadata__"]["objrec"]).get("data_dir")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return data if isinstance(data, str) else None
 
 
 def trained_into_now(run: Path) -> bool:
