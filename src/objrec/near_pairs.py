@@ -41,8 +41,6 @@ CREATE INDEX IF NOT EXISTS pair_found_set ON pair_found(pair_set);
 """
 TABLES = (("pair_sets", "id"), ("pair_members", "pair_set"), ("pair_found", "pair_set"))
 """Each table of the kept sets, and its column naming the set."""
-TABLES = (("pair_sets", "id"), ("pair_members", "pair_set"), ("pair_found", "pair_set"))
-"""Each table of the kept sets, and its column naming the set."""
 
 
 def pairs_key() -> str:
