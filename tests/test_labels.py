@@ -34,14 +34,16 @@ def test_rows_of_no_trusted_class_are_left_out_and_a_label_overrides_the_answer(
     tmp_path, monkeypatch
 ):
     """predict's table as written files only its confident answers; a reviewer's `label` brings
-    in a photo set aside (unknown, barely familiar) and corrects a wrong answer. A spreadsheet's
+    in a photo set aside (unknown, barely familiar) and corrects a wrong answer; so does an
+    `answer` written over with another class. A spreadsheet's
     `;`, its TRUE, and a relative path (read from the current folder, as predict wrote it)."""
     monkeypatch.chdir(tmp_path)
-    a, b, c, d, e, f = photos(tmp_path / "inbox", [f"IMG_{i}.png" for i in range(6)])
+    a, b, c, d, e, f, g = photos(tmp_path / "inbox", [f"IMG_{i}.png" for i in range(7)])
     rows = [
         {"path": "inbox/IMG_0.png", "answer": "red", "barely_familiar": "FALSE"},
         {"path": str(b), "answer": "unknown", "barely_familiar": ""},
-        {"path": str(c), "answer": "red", "barely_familiar": "TRUE"},
+        {"path": str(c), "answer": "red", "predicted": "red", "barely_familiar": "TRUE"},
+        {"path": str(g), "answer": "green", "predicted": "red", "barely_familiar": "TRUE"},
         {"path": str(d), "answer": "unknown", "label": "green"},
         {"path": str(e), "answer": "red", "label": "blue"},
         {"path": str(f), "answer": "", "error": "cannot read"},
@@ -52,6 +54,7 @@ def test_rows_of_no_trusted_class_are_left_out_and_a_label_overrides_the_answer(
         "IMG_0.png": "red",
         "IMG_3.png": "green",
         "IMG_4.png": "blue",
+        "IMG_6.png": "green",  # its answer written over: a person's
     }
     assert found.shown[a] == "inbox/IMG_0.png"
     assert dict(found.left_out) == {"unknown": 1, "barely_familiar": 1, "no_answer": 1}

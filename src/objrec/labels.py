@@ -3,8 +3,9 @@
 Each row names a photo (``path``, as predict wrote it) and its class: the ``label`` a reviewer
 wrote, else predict's ``answer``. A row is left out, and counted, when it gives no class to
 trust: answered ``unknown``, answered though barely familiar (``barely_familiar`` true) with no
-``label``, or with no answer (an input predict could not read). So predict's table, as written,
-files its confident answers alone, and a photo set aside comes in once a person labels it.
+``label`` and the ``answer`` predict gave, or with no answer (an input predict could not read).
+So predict's table, as written, files its confident answers alone, and a photo set aside comes
+in once a person labels it.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def _take(found: LabelledPhotos, row: dict, where: str) -> None:
         reason = "no_answer"
     elif name == UNKNOWN:
         reason = "unknown"
-    elif not label and _cell(row, "barely_familiar").lower() in TRUE_CELLS:
+    elif not label and _doubted(row, answer):
         reason = "barely_familiar"
     else:
         return _add(found, _cell(row, "path"), name, where)
@@ -95,6 +96,13 @@ def _add(found: LabelledPhotos, shown: str, name: str, where: str) -> None:
     if other != name:
         raise ObjrecError(f"{where}: {shown} is labelled {name!r} here and {other!r} above")
     found.shown.setdefault(path, shown)
+
+
+def _doubted(row: dict, answer: str) -> bool:
+    """Whether predict flagged the row's answer barely familiar and no person changed it since
+    (an ``answer`` written over with another class than ``predicted`` is a person's)."""
+    flagged = _cell(row, "barely_familiar").lower() in TRUE_CELLS
+    return flagged and answer == (_cell(row, "predicted") or answer)
 
 
 def _cell(row: dict, column: str) -> str:

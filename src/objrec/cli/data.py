@@ -362,7 +362,8 @@ def split_warnings(result, chosen_ratios: bool = False) -> list[str]:
     metavar="CSV",
     help="Instead of NEW, add the photos this table labels: predict --csv's table, each row's "
     "photo (path) of its class (label, a column you add, else answer). Rows answered unknown, or "
-    "barely familiar, are left out (and counted) unless you wrote their label.",
+    "barely familiar, are left out (and counted) unless you wrote their label (or another "
+    "answer).",
 )
 @click.option(
     "--class",
