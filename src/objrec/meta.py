@@ -8,7 +8,6 @@ only code that knows its keys.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -81,22 +80,10 @@ def trained_on(state: Path) -> str | None:
 
 def trained_into_now(run: Path) -> bool:
     """Whether a ``train`` holds the run folder ``run`` (``runs.held_run``): its exclusive lock
-    refuses a shared one, taken and let go at once."""
-    import fcntl  # not on Windows, where no train holds a folder
+    refuses a shared one."""
+    from objrec.outputs import held_elsewhere
 
-    try:
-        fd = os.open(run, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:  # a file system without flock: no train holds it either
-        return False
-    finally:
-        os.close(fd)  # lets go of the lock, if taken
-    return False
+    return held_elsewhere(run, exclusive=False) is True
 
 
 FORMAT_VERSION = 2

@@ -778,6 +778,27 @@ def temporary_folder(path: Path) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def held_elsewhere(folder: Path, exclusive: bool = True) -> bool | None:
+    """Whether another process holds an ``flock`` on ``folder`` that refuses one of ours, tried
+    and let go at once (``exclusive``: any lock refuses it; else only an exclusive one does);
+    None when that cannot be told (no such folder, no permission, a file system without flock)."""
+    import fcntl  # not on Windows: objrec's CLI refuses to run there (cli.NO_FILE_LOCKS)
+
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    finally:
+        os.close(fd)  # lets go of the lock, if taken
+    return False
+
+
 NO_SYMBOLIC_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP}
 """Errors of ``os.symlink`` on a file system without symbolic links (FAT, exFAT, some network
 shares)."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import fcntl
 import logging
 import os
 import shlex
@@ -27,7 +26,14 @@ from objrec.manifest import (
     manifest_rows,
     sha256_file,
 )
-from objrec.outputs import link_file, locked, refuse_overwrite, reported_as, settle_names
+from objrec.outputs import (
+    held_elsewhere,
+    link_file,
+    locked,
+    refuse_overwrite,
+    reported_as,
+    settle_names,
+)
 from objrec.progress import plural
 from objrec.reviewed import REVIEWED_FILE, carry_reviewed
 from objrec.split_record import SPLIT_RECORD, SplitRecord, write_split_record
@@ -251,16 +257,9 @@ def _in_use(stage: Path) -> bool:
     try:
         if time.time() - stage.stat().st_mtime < STAGE_GRACE:
             return True
-        fd = os.open(stage, os.O_RDONLY)
     except OSError:
         return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)  # releases the lock, if taken
-    return False
+    return held_elsewhere(stage) is not False
 
 
 def write_split(
