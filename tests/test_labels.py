@@ -108,3 +108,15 @@ def test_add_labels_copies_each_photo_into_its_class_and_says_what_it_renamed(
     assert "left out 1 row of the table (1 answered unknown)" in out
     assert f"1 image was renamed, a file of that name being there: {inbox[1]} ->" in out
     assert tree_digest(tmp_path / "inbox") == before  # copied, never moved
+
+
+def test_a_label_that_is_no_folder_name_is_refused_naming_its_row(tmp_path, split_dir):
+    """A label with a slash was refused as "not a valid folder name for --class", an option the
+    user did not give, with neither the table nor the photo named."""
+    (photo,) = photos(tmp_path / "inbox", ["IMG_0.png"])
+    table = write_table(tmp_path / "t.csv", [{"path": str(photo), "answer": "red/dark"}])
+    with pytest.raises(ObjrecError) as refused:
+        add_images(split_dir, [], labels=table, dry_run=True)
+    assert str(refused.value).startswith(
+        f"'red/dark' is not a valid folder name for the label of {photo} in {table}: give a name"
+    )

@@ -537,7 +537,7 @@ def _of_labels(labelled: LabelledPhotos, data: Path) -> list[NewImage]:
     file name."""
     for path, name in labelled.photos.items():
         _refuse_overlap(path, data)
-        _check_class_name(name)
+        _check_class_name(name, f"the label of {labelled.shown[path]} in {labelled.table}")
     return [
         NewImage(path, name, Path(path.name), labelled.shown[path])
         for path, name in labelled.photos.items()
@@ -605,13 +605,14 @@ def _refuse_class_folders(paths: list[Path], data: Path, class_name: str) -> Non
             )
 
 
-def _check_class_name(name: str) -> None:
+def _check_class_name(name: str, given: str = "`class_name`") -> None:
     """Refuse a class name that cannot be a visible folder's name on every system objrec runs on:
     one with a space at either end too (a pasted ``"mugs "``), which made a second class that
-    reads as the first in every table, and which Windows drops from a folder's name."""
+    reads as the first in every table, and which Windows drops from a folder's name. ``given``:
+    what gave it, as the refusal names it (a labels table's row)."""
     if name.strip() and name != name.strip():
         raise ObjrecError(
-            f"`class_name` {name!r} begins or ends with a space, which makes it another class "
+            f"{given} {name!r} begins or ends with a space, which makes it another class "
             f"than {name.strip()!r} that reads the same: give {shlex.quote(name.strip())}"
         )
     bad = (
@@ -624,7 +625,7 @@ def _check_class_name(name: str) -> None:
     )
     if bad:
         raise ObjrecError(
-            f"{name!r} is not a valid folder name for `class_name`: give a name without slashes "
+            f"{name!r} is not a valid folder name for {given}: give a name without slashes "
             "or control characters that does not start with a dot"
         )
 
