@@ -1293,3 +1293,36 @@ def test_a_section_the_nav_leads_to_starts_below_the_sticky_nav(built_report):
         hidden = page.evaluate(UNDER_THE_NAV)
         browser.close()
     assert hidden == []
+
+
+@pytest.mark.slow
+def test_a_report_finds_the_evaluated_photos_from_another_folder_and_says_when_they_are_gone(
+    trained_run, split_dir, tmp_path, monkeypatch
+):
+    """`cd ~ && objrec evaluate proj/run mine`, then `objrec report proj/run --data mine` from
+    another folder, or on a run copied to another machine: predictions.csv's paths are as given
+    (`mine/ant/1.jpg`), so the page's galleries were empty, without a word, and its Grad-CAM
+    section said "None: no image of mine was predicted wrong" of photos it could not open. It
+    finds them in the evaluated folder, and says when they are gone."""
+    shutil.copytree(split_dir / "test", tmp_path / "mine")
+    monkeypatch.chdir(tmp_path)
+    evaluate(trained_run, "mine")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    html = build_report(trained_run, tmp_path / "r.html", data_dir=tmp_path / "mine").read_text()
+    saliency = html.split('id="saliency"')[1]
+    assert saliency.count("data:image/jpeg") >= 6 and 'id="photos-gone"' not in html
+    import pandas as pd
+
+    table = next(trained_run.glob("eval-mine*/predictions.csv"))
+    rows = pd.read_csv(table, keep_default_na=False)
+    rows.loc[0, "predicted"] = next(c for c in rows["true"] if c != rows.loc[0, "true"])
+    rows.to_csv(table, index=False)  # one wrong answer, for the Grad-CAM section's words
+    for image in (tmp_path / "mine").glob("*/*"):
+        image.unlink()  # the folder kept, its photos gone: a run on another machine
+    html = build_report(trained_run, tmp_path / "r.html", data_dir=tmp_path / "mine", force=True)
+    text = " ".join(html.read_text().split())
+    n = len(rows)
+    assert f"{n} of the {n} images of mine are no longer where they were evaluated" in text
+    assert "data:image/jpeg" not in text.split('id="saliency"')[1]
+    assert "None shown: the images of mine predicted wrong are no longer where" in text

@@ -646,6 +646,9 @@ def evaluation_context(
         per_class = add_top1_interval(per_class)  # an older CSV lacks it
     with read_as_written(evaluation / "predictions.csv", run):
         predictions = read_table(evaluation / "predictions.csv", PREDICTION_TEXT)
+    paths = predictions["path"]
+    found = [found_photo(path, metrics.get("folder")) for path in paths]
+    predictions["path"] = [now or path for now, path in zip(found, paths, strict=True)]
     with read_as_written(evaluation / "most_confused.csv", run):
         confused = read_table(evaluation / "most_confused.csv", ("true", "predicted"))
     with reporter.task("loading the model", None):  # seconds: torchvision's import, the body
@@ -668,6 +671,7 @@ def evaluation_context(
         "scatter_words": train_size_words(per_class),
         "reliability": reliability_picture(evaluation, metrics.get("temperature"), run),
         "n_wrong": len(wrong),
+        "n_gone": found.count(None),
         "n_wrong_groups": wrong["group"].nunique() if "group" in wrong else len(wrong),
         "top_losses": top_tiles,
         "worst_examples": worst_examples,
@@ -759,6 +763,21 @@ def threshold_text(metrics: dict[str, Any], value: float) -> str:
     if own is not None and value != own and form.format(own) == text:
         return repr(value)
     return text
+
+
+def found_photo(path: str, folder: str | None) -> str | None:
+    """Where an image of predictions.csv is now: at ``path`` as evaluate wrote it (as given,
+    relative to the folder evaluate ran in, which a report need not run in), else in the
+    evaluated ``folder`` (absolute in metrics.json) by its class folder and name
+    (``mine/ant/1.jpg`` of ``/home/ana/mine`` is ``/home/ana/mine/ant/1.jpg``); None when neither
+    is there (the photos moved, or the run came from another machine)."""
+    if Path(path).is_file():
+        return path
+    parts = Path(path).parts
+    for start in range(1, len(parts) - 1):  # the longest tail first, a class folder at least
+        if folder and (candidate := Path(folder, *parts[start:])).is_file():
+            return str(candidate)
+    return None
 
 
 def evaluated_words(folder: str | None) -> dict[str, str]:
