@@ -646,9 +646,7 @@ def evaluation_context(
         per_class = add_top1_interval(per_class)  # an older CSV lacks it
     with read_as_written(evaluation / "predictions.csv", run):
         predictions = read_table(evaluation / "predictions.csv", PREDICTION_TEXT)
-    paths = predictions["path"]
-    found = [found_photo(path, metrics.get("folder")) for path in paths]
-    predictions["path"] = [now or path for now, path in zip(found, paths, strict=True)]
+    n_gone = find_photos(predictions, metrics.get("folder"))
     with read_as_written(evaluation / "most_confused.csv", run):
         confused = read_table(evaluation / "most_confused.csv", ("true", "predicted"))
     with reporter.task("loading the model", None):  # seconds: torchvision's import, the body
@@ -671,7 +669,7 @@ def evaluation_context(
         "scatter_words": train_size_words(per_class),
         "reliability": reliability_picture(evaluation, metrics.get("temperature"), run),
         "n_wrong": len(wrong),
-        "n_gone": found.count(None),
+        "n_gone": n_gone,
         "n_wrong_groups": wrong["group"].nunique() if "group" in wrong else len(wrong),
         "top_losses": top_tiles,
         "worst_examples": worst_examples,
@@ -763,6 +761,16 @@ def threshold_text(metrics: dict[str, Any], value: float) -> str:
     if own is not None and value != own and form.format(own) == text:
         return repr(value)
     return text
+
+
+def find_photos(predictions: pd.DataFrame, folder: str | None) -> int:
+    """Point ``predictions``' paths at their images where they are now (:func:`found_photo`);
+    how many are nowhere to be found."""
+    found = [found_photo(path, folder) for path in predictions["path"]]
+    predictions["path"] = [
+        now or path for now, path in zip(found, predictions["path"], strict=True)
+    ]
+    return found.count(None)
 
 
 def found_photo(path: str, folder: str | None) -> str | None:
