@@ -407,7 +407,7 @@ def test_a_cpu_state_resumes_on_a_gpu_and_a_gpu_state_on_the_cpu(tmp_path, monke
     ("edit", "words"),
     [
         ({"head": None}, "metadata is incomplete"),
-        ({"backbone": "resnet9000"}, "unknown backbone 'resnet9000'"),
+        ({"backbone": "resnet9000"}, "its backbone 'resnet9000' is none this objrec ("),
         ({"calibration": {"temperature": 0}}, "temperature must be above zero"),
         ({"head": {"hidden": -3}}, "the head's `hidden` must be at least 0, not -3"),
     ],
@@ -486,6 +486,9 @@ def test_a_checkpoint_with_settings_of_a_later_objrec_loads_and_names_them(
     for (entry, added), message in zip(LATER.items(), said, strict=True):
         assert f"its {entry} has settings this objrec does not know" in message
         assert message.endswith(f"ignored: {', '.join(added)}")
+    # a later entry of its own was ignored without a word (a sharer42 finding)
+    assert f"{path}: it holds entries this objrec does not know" in caplog.text
+    assert caplog.text.count("ignored: later_section") == 1
     x = torch.randn(2, 3, 32, 32)
     with torch.inference_mode():
         assert torch.equal(model(x), later(x))

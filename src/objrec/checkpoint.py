@@ -21,7 +21,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load, save, save_file
 
-from objrec.backbones import build_body, get_backbone, restore_input_transform
+from objrec import __version__
+from objrec.backbones import BadBackbone, build_body, get_backbone, restore_input_transform
 from objrec.confidence import familiarity_from_state, tie_head
 from objrec.engine import EarlyStopping, FitState, model_device
 from objrec.errors import ObjrecError
@@ -217,8 +218,18 @@ def header_object(path: Path, text: str) -> dict[str, Any]:
 
 
 def build_from_meta(meta: RunMeta) -> Classifier:
-    """The model's architecture (no pretrained weights loaded) as the metadata describes it."""
-    body = build_body(get_backbone(meta.backbone), pretrained=False)
+    """The model's architecture (no pretrained weights loaded) as the metadata describes it; a
+    backbone this objrec cannot build is one sentence for whoever received the checkpoint: the
+    list of names ``--backbone`` takes, which it said, is no help to them."""
+    try:
+        spec = get_backbone(meta.backbone)
+    except BadBackbone as exc:
+        raise ObjrecError(
+            f"its backbone {meta.backbone!r} is none this objrec ({__version__}) can build: it was "
+            "made by a later objrec, or with a torchvision or timm this one lacks (the run's "
+            "summary.json names their versions in `provenance`): upgrade them"
+        ) from exc
+    body = build_body(spec, pretrained=False)
     h = meta.head
     head = build_head(h.n_features, h.n_classes, h.hidden, h.dropout, h.members)
     return Classifier(body, head).freeze_body()

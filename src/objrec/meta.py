@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -246,6 +246,7 @@ class RunMeta:
         """Read :meth:`to_json`'s form, from the file ``source``; a missing or malformed required
         key is an ObjrecError, a setting this objrec does not know (a later one's) a warning
         naming it and ``source`` (``config.known_settings``), and ignored."""
+        warn_of_later_entries(data, source)
         try:
             head = known_settings(HeadConfig, data["head"], "head", source)
             valid = data.get("valid") or {}
@@ -272,6 +273,31 @@ class RunMeta:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ObjrecError(f"the checkpoint's metadata is incomplete ({exc!r})") from exc
+
+
+ENTRIES = (
+    *("format_version", "backbone", "classes", "data_config", "head", "train_config"),
+    *("finetune_blocks", "n_train", "params", "body_fingerprint", "data_dir", "best_epoch"),
+    *("calibration", "threshold_images", "valid"),
+)
+"""The entries of a checkpoint's metadata (:meth:`RunMeta.to_json`)."""
+
+
+def warn_of_later_entries(data: Mapping[str, Any], source: str) -> None:
+    """Warn, naming them and the file ``source``, of entries of a checkpoint's metadata that this
+    objrec does not read (a later objrec's, which may change its answers): they were ignored
+    without a word, while a later setting inside an entry was warned of."""
+    progress = ("kind", *(f.name for f in fields(TrainingProgress)))  # a training state's
+    if unknown := sorted(set(map(str, data)) - {*ENTRIES, *progress}):
+        from objrec.images import warn_once
+
+        warn_once(
+            "later entries",
+            source,
+            "%s: it holds entries this objrec does not know (a later objrec's?), ignored: %s",
+            source,
+            ", ".join(unknown),
+        )
 
 
 def read_train_config(
