@@ -1326,3 +1326,16 @@ def test_a_report_finds_the_evaluated_photos_from_another_folder_and_says_when_t
     assert f"{n} of the {n} images of mine are no longer where they were evaluated" in text
     assert "data:image/jpeg" not in text.split('id="saliency"')[1]
     assert "None shown: the images of mine predicted wrong are no longer where" in text
+
+
+@pytest.mark.slow
+def test_the_page_names_the_objrec_that_trained_a_run_made_by_another(trained_run, tmp_path):
+    """A reviewer sent a run trained with one objrec, its page made with another, read the page's
+    "objrec 0.2.0" as what made the model: it names both when they differ."""
+    from objrec import __version__
+
+    summary = json.loads((trained_run / "summary.json").read_text())
+    summary["provenance"]["objrec"] = "0.0.9"
+    (trained_run / "summary.json").write_text(json.dumps(summary))
+    html = build_report(trained_run, tmp_path / "r.html").read_text()
+    assert f"trained with objrec 0.0.9, this page by objrec {__version__}</div>" in html
