@@ -56,7 +56,7 @@ from objrec.images import (
     walk_tree,
 )
 from objrec.manifest import read_split_record, sha256_file
-from objrec.progress import SILENT, Reporter, or_silent, plural, quoted, some_of
+from objrec.progress import SILENT, Reporter, joined, or_silent, plural, quoted, some_of
 from objrec.ratios import allocate, larger_ratios_hint, min_class_size, photos_for
 from objrec.reviewed import REVIEWED_FILE
 
@@ -267,8 +267,7 @@ def _has(n: int) -> str:
 def _and(names: list[str]) -> str:
     """``names`` in a sentence, each :func:`quoted`: ``bird., red and "tree "``, where ``bird.
     and red and tree `` hid the last one's space (portable42)."""
-    words = [quoted(name) for name in names]
-    return f"{', '.join(words[:-1])} and {words[-1]}" if len(words) > 1 else "".join(words)
+    return joined([quoted(name) for name in names])
 
 
 def _note_hidden(path: Path, result: CheckResult) -> None:

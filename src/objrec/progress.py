@@ -222,6 +222,11 @@ def grouped(labels: Mapping[str, str], limit: int = NAMED) -> str:
     )
 
 
+def joined(words: Sequence[str]) -> str:
+    """Words in a sentence: ``a``, ``a and b``, ``a, b and c``."""
+    return ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else "".join(words)
+
+
 def listed(values: Mapping[str, Any], spec: str = "") -> str:
     """A mapping for a message, each value formatted by ``spec``: ``train 18, valid 9, test 9``;
     ``listed(seconds, ".1f")``: ``features 1.9, fit 2.9``."""

@@ -27,7 +27,6 @@ from objrec.cli.options import (
     command_line,
     from_options,
     given_options,
-    joined,
     refuse_unknown_backbone,
 )
 from objrec.cli.output import (
@@ -46,6 +45,7 @@ from objrec.cli.output import (
 from objrec.config import DEFAULT_BACKBONE, PRECISIONS, SplitConfig, TrainConfig, field_help
 from objrec.progress import (
     COMPARE_PASSES,
+    joined,
     listed,
     passes_from_first_step,
     plural,

@@ -319,8 +319,3 @@ def command_line() -> list[str] | None:
     if not isinstance(typed, list):
         return None
     return [*shlex.split(launcher()), *map(str, typed)]
-
-
-def joined(flags: Sequence[str]) -> str:
-    """``--a``, ``--a and --b``, ``--a, --b and --c``."""
-    return ", ".join(flags[:-1]) + " and " + flags[-1] if len(flags) > 1 else flags[0]

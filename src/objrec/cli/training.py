@@ -26,7 +26,6 @@ from objrec.cli.options import (
     device_option,
     from_options,
     given_options,
-    joined,
     refuse_unknown_backbone,
 )
 from objrec.cli.output import (
@@ -54,7 +53,7 @@ from objrec.config import (
     precision_words,
 )
 from objrec.errors import Interrupted
-from objrec.progress import plural
+from objrec.progress import joined, plural
 
 log = logging.getLogger(__name__)
 
