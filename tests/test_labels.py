@@ -120,3 +120,15 @@ def test_a_label_that_is_no_folder_name_is_refused_naming_its_row(tmp_path, spli
     assert str(refused.value).startswith(
         f"'red/dark' is not a valid folder name for the label of {photo} in {table}: give a name"
     )
+
+
+def test_a_row_labelled_unknown_in_any_case_is_left_out(tmp_path):
+    """A person's `Unknown` (a spreadsheet's capital) was filed as a class of that name, which
+    train then refuses, where predict's `unknown` was left out."""
+    a, b = photos(tmp_path / "inbox", ["a.png", "b.png"])
+    rows = [
+        {"path": str(a), "answer": "red", "label": "Unknown"},
+        {"path": str(b), "answer": "red"},
+    ]
+    found = read_labels(write_table(tmp_path / "t.csv", rows, [*COLUMNS, "label"]))
+    assert list(found.photos.values()) == ["red"] and dict(found.left_out) == {"unknown": 1}

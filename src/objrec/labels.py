@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from objrec.data import UNKNOWN
+from objrec.data import named_unknown
 from objrec.errors import ObjrecError
 from objrec.tables import blank_row, csv_separator, exact_cell, read_text
 
@@ -76,7 +76,7 @@ def _take(found: LabelledPhotos, row: dict, where: str) -> None:
     name = label or answer
     if not name:
         reason = "no_answer"
-    elif name == UNKNOWN:
+    elif named_unknown(name):  # a person's "Unknown" too: train refuses such a class
         reason = "unknown"
     elif not label and _doubted(row, answer):
         reason = "barely_familiar"
