@@ -7,6 +7,7 @@ against the functions they call.
 
 import ast
 import re
+import sys
 from pathlib import Path
 
 import objrec
@@ -241,3 +242,22 @@ def test_each_headline_figure_is_its_sections_and_each_page_quoting_it_says_the_
             wrong += [f"{claim}: {quote} not quoted" for page in pages if flat(quote) not in page]
         wrong += [] if source and "`" in command else [f"{claim}: no section or command"]
     assert wrong == [] and bold >= 12
+
+
+def test_each_python_module_the_pages_run_is_installed_by_objrec_or_said_to_install():
+    """README.md said `python -m build` writes a wheel, in a venv the README's commands made:
+    "No module named build" (readme42). Each `python -m MODULE` the pages show runs a module of the
+    standard library, pip, objrec or a package objrec's pyproject.toml declares (extras too), or
+    its paragraph says to `pip install` it."""
+    project = (ROOT / "pyproject.toml").read_text()
+    declared = re.findall(r'^\s*"([A-Za-z][\w.-]*)[^"]*",', project, flags=re.M)
+    provided = set(sys.stdlib_module_names) | {"pip", "objrec"}
+    provided |= {name.lower().replace("-", "_") for name in declared}
+    wrong = []
+    for page in PAGES:
+        for paragraph in re.split(r"\n\s*\n", page.read_text()):
+            for module in re.findall(r"python[\d.]* -m ([\w.]+)", paragraph):
+                said = f"pip install {module}" in paragraph
+                if module.split(".")[0] not in provided and not said:
+                    wrong.append(f"{page.relative_to(ROOT).as_posix()}: python -m {module}")
+    assert wrong == [] and "pytest" in provided
