@@ -2903,6 +2903,23 @@ def test_splits_duplicate_counts_are_of_one_class_and_add_up(capsys, tmp_path):
     )
 
 
+def test_split_s_line_of_one_duplicate_file_says_its_class():
+    """readme42: split said '1 duplicate file kept together in one split with a file of their
+    class' of the one copy a Caltech-101 class held."""
+    from types import SimpleNamespace
+
+    from objrec.cli.data import duplicates_line
+
+    one = SimpleNamespace(
+        duplicate_files=1, identical_files=0, duplicate_groups=[["a/1.jpg", "a/2.jpg"]]
+    )
+    two = SimpleNamespace(
+        duplicate_files=2, identical_files=1, duplicate_groups=[["a/1", "a/2", "a/3"]]
+    )
+    assert "with a file of its class (0 identical, 1 alike" in duplicates_line(one)
+    assert "with a file of their class (1 identical, 1 alike" in duplicates_line(two)
+
+
 def test_split_s_lines_write_every_count_with_thousands_separators(capsys, tmp_path):
     """1,100 copies of one photo: split said '1,100 duplicate files kept together ... (1100
     identical, 0 alike ...) ... a/0.png = a/copy0.png and 1099 more', two ways in one line."""

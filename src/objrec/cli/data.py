@@ -276,10 +276,11 @@ def duplicates_line(result) -> str:
     up; copies across classes are a warning of their own), how many groups, and the first few
     (markup escaped): ``--json`` lists them all."""
     alike = result.duplicate_files - result.identical_files
+    whose = "its" if result.duplicate_files == 1 else "their"
     return (
         f"{plural(result.duplicate_files, 'duplicate file')} kept together in one split with a "
-        f"file of their class ({result.identical_files:,} identical, {alike:,} alike by perceptual "
-        f"hash), in {plural(len(result.duplicate_groups), 'group')}: "
+        f"file of {whose} class ({result.identical_files:,} identical, {alike:,} alike by "
+        f"perceptual hash), in {plural(len(result.duplicate_groups), 'group')}: "
         + escape(few_groups(result.duplicate_groups))
     )
 
