@@ -1339,3 +1339,18 @@ def test_the_page_names_the_objrec_that_trained_a_run_made_by_another(trained_ru
     (trained_run / "summary.json").write_text(json.dumps(summary))
     html = build_report(trained_run, tmp_path / "r.html").read_text()
     assert f"trained with objrec 0.0.9, this page by objrec {__version__}</div>" in html
+
+
+def test_a_photo_evaluated_from_inside_its_folder_is_found_from_another(tmp_path, monkeypatch):
+    """`cd mine && objrec evaluate run .` writes ant/1.jpg: the report, made elsewhere, looked for
+    it in the evaluated folder by its tails below the first part alone, and called it gone."""
+    from objrec.report import found_photo
+
+    photo = tmp_path / "mine" / "ant" / "1.jpg"
+    photo.parent.mkdir(parents=True)
+    photo.write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    assert found_photo("ant/1.jpg", str(tmp_path / "mine")) == str(photo)
+    assert found_photo("mine/ant/1.jpg", "/elsewhere/mine") == "mine/ant/1.jpg"  # as written
+    assert found_photo("old/mine/ant/1.jpg", str(tmp_path / "mine")) == str(photo)
+    assert found_photo("ant/2.jpg", str(tmp_path / "mine")) is None

@@ -777,12 +777,13 @@ def found_photo(path: str, folder: str | None) -> str | None:
     """Where an image of predictions.csv is now: at ``path`` as evaluate wrote it (as given,
     relative to the folder evaluate ran in, which a report need not run in), else in the
     evaluated ``folder`` (absolute in metrics.json) by its class folder and name
-    (``mine/ant/1.jpg`` of ``/home/ana/mine`` is ``/home/ana/mine/ant/1.jpg``); None when neither
+    (``mine/ant/1.jpg`` of ``/home/ana/mine`` is ``/home/ana/mine/ant/1.jpg``, and so is
+    ``ant/1.jpg``, evaluate run in the folder it evaluated: ``evaluate RUN .``); None when neither
     is there (the photos moved, or the run came from another machine)."""
     if Path(path).is_file():
         return path
     parts = Path(path).parts
-    for start in range(1, len(parts) - 1):  # the longest tail first, a class folder at least
+    for start in range(len(parts) - 1):  # the longest tail first, a class folder at least
         if folder and (candidate := Path(folder, *parts[start:])).is_file():
             return str(candidate)
     return None
