@@ -13,6 +13,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -698,20 +700,63 @@ def test_a_server_stopped_by_sigterm_or_ctrl_c_shuts_down_cleanly_and_exits_0(cl
         process.wait()
 
 
-def test_serve_on_a_busy_port_is_one_sentence_and_no_address(client, capsys):
+def test_serve_on_a_busy_port_is_one_sentence_and_no_address(client, capsys, monkeypatch):
+    """Said at once, before the model loads: it was said after, which took up to 1 min 47 s."""
+    from objrec import serve
     from objrec.cli import main
 
+    loaded = []
+    monkeypatch.setattr(serve, "app_to_serve", lambda *a: loaded.append(a) or 1 / 0)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         code = main(["serve", str(client.run), "--port", str(port), "--runtime", "torch"])
     err = capsys.readouterr().err
-    assert code == 1 and "serving" not in err and "http://" not in err
+    assert code == 1 and "serving" not in err and "http://" not in err and loaded == []
     assert (
         f"port {port} on 127.0.0.1 is already in use" in err and len(err.strip().splitlines()) == 1
     )
     assert "choose another with --port" in err
+
+
+@pytest.mark.slow
+def test_root_path_gives_openapi_the_proxys_prefix_and_the_page_and_docs_still_work(client):
+    """Behind a reverse proxy that strips /objrec, /openapi.json named no server: a tool reading
+    it called /predict at the proxy's root. --root-path names it there; the page, /docs and the
+    API answer as before, and a refused upload is still logged, though its URL's path is now
+    /objrec/predict."""
+    command = [sys.executable, "-m", "objrec", "serve", str(client.run), "--port", "0"]
+    process = subprocess.Popen(
+        [*command, "--runtime", "torch", "--root-path", "/objrec/"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        said = [process.stdout.readline() for _ in range(2)]
+        url = re.search(r"http://\S+/", "".join(said)).group(0)
+        schema = json.loads(urllib.request.urlopen(url + "openapi.json").read())
+        page, docs = (urllib.request.urlopen(url + path) for path in ("", "docs"))
+        form = urllib.request.Request(url + "predict", data=b"topk=3")
+        with pytest.raises(urllib.error.HTTPError, match="422"):
+            urllib.request.urlopen(form)
+        process.send_signal(signal.SIGINT)
+        said.append(process.stdout.read())
+    finally:
+        process.kill()
+        process.wait()
+    assert schema["servers"] == [{"url": "/objrec"}] and "/predict" in schema["paths"], said
+    assert page.status == docs.status == 200 and "POST /predict" in docs.read().decode()
+    assert "/predict without an image from 127.0.0.1: refused, 422" in "".join(said), said
+
+
+def test_a_root_path_that_is_no_path_is_refused_naming_the_option(tmp_path, capsys):
+    from objrec.cli import main
+
+    code = main(["serve", str(tmp_path), "--root-path", "objrec", "--runtime", "torch"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--root-path 'objrec' is not a path prefix" in err and "/objrec" in err
 
 
 @pytest.mark.parametrize("port", ["99999", "-1"])

@@ -42,7 +42,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from importlib import resources
 from pathlib import Path
 from traceback import format_exception
@@ -91,6 +91,13 @@ One answer already keeps every core busy. An image within objrec's pixel limit
 (Pillow holds a pixel in 4 bytes)."""
 
 
+def route_path(request: Request) -> str:
+    """The path ``request`` was routed by: its URL's path without the ``root_path`` that
+    ``serve``'s own (``root_path``) puts before it (``/objrec/predict`` is ``/predict``)."""
+    path, root = request.scope["path"], request.scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(f"{root}/") else path
+
+
 def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": message}, headers=headers)
 
@@ -104,7 +111,7 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> JSONRespo
         return _error(413, too_large_text(request.app.state.max_upload_bytes))
     if exc.status_code == 400 and not isinstance(exc, HTTPException):  # the form's parser
         sentence = unreadable_form_text(str(exc.detail))
-        if request.url.path == "/predict":
+        if route_path(request) == "/predict":
             log_request(request, None, f"refused, 400: {sentence}")
         return _error(400, sentence)
     return _error(exc.status_code, str(exc.detail), exc.headers)
@@ -180,7 +187,7 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
         sentence = no_file_text(request.headers.get("content-type"), exc.body)
     else:
         sentence = f"{where}: {first.get('msg', 'invalid request')}"
-    if request.url.path == "/predict":  # an upload refused: one line, as every other upload
+    if route_path(request) == "/predict":  # an upload refused: one line, as every other upload
         sent = exc.body.get("file") if hasattr(exc.body, "get") else None
         image = sent if isinstance(sent, StarletteUploadFile) else None
         log_request(request, image, f"refused, 422: {sentence}")
@@ -1253,6 +1260,18 @@ def start_words(recognizer: Recognizer, runtime: str | None) -> tuple[str, str]:
     return runs, why + (f"\n{kept.words()}" if kept is not None and kept.current else "")
 
 
+def proxy_prefix(root_path: str) -> str:
+    """``serve``'s ``root_path`` checked: empty (none), or a path that starts with ``/``, its
+    trailing ``/`` dropped (``/objrec/`` is ``/objrec``), as uvicorn's own ``root_path`` is."""
+    prefix = root_path.rstrip("/")
+    if root_path and (not root_path.startswith("/") or any(c in prefix for c in "?# ")):
+        raise ObjrecError(
+            f"`root_path` {root_path!r} is not a path prefix: give the path the reverse proxy "
+            "serves this server under, as /objrec"
+        )
+    return prefix
+
+
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening socket on ``host``:``port`` (0: any free port), or one clear sentence why not.
     ``::`` takes IPv4 connections too, as on Linux by default, wherever the system lets it: the
@@ -1374,39 +1393,45 @@ def serve(
     cors_origins: Sequence[str] = (),
     worker_logging: Mapping[str, Any] | None = None,
     allowed_hosts: Sequence[str] = (),
+    root_path: str = "",
 ) -> None:
     """Run the app under uvicorn until stopped; binds to loopback unless ``host`` says otherwise.
 
-    The model is loaded (checked, with several ``workers``) and the port bound before anything is
-    served, so a wrong run folder or a busy port raises ``ObjrecError``. ``on_loaded(runs, why)``
-    is called once the model is loaded, with what runs it and why (:func:`runs_and_why`);
-    ``on_ready(url)`` once the server answers at ``url`` (its real port, for ``port`` 0). The
-    limits, ``cors_origins`` and ``allowed_hosts``: as :func:`create_app`'s, which answers
-    ``host``'s name and this machine's too (:func:`server_names`). ``worker_logging``: a
-    ``logging.config.dictConfig`` each of several ``workers`` (new processes) applies as it starts.
+    The port is bound first, at once, so that a busy one raises ``ObjrecError`` before the model
+    loads (which took up to 1 min 47 s on a busy machine); then the model is loaded (checked, with
+    several ``workers``) before anything is served: a wrong run folder raises ``ObjrecError`` too,
+    and a request that comes meanwhile waits for the model. ``on_loaded(runs, why)`` is called once
+    the model is loaded, with what runs it and why (:func:`runs_and_why`); ``on_ready(url)`` once
+    the server answers at ``url`` (its real port, for ``port`` 0). The limits, ``cors_origins`` and
+    ``allowed_hosts``: as :func:`create_app`'s, which answers ``host``'s name and this machine's too
+    (:func:`server_names`). ``worker_logging``: a ``logging.config.dictConfig`` each of several
+    ``workers`` (new processes) applies as it starts. ``root_path``: the path prefix a reverse proxy
+    serves it under and strips (``/objrec``), which ``/openapi.json`` then gives as its server
+    (:func:`proxy_prefix`); the routes stay the same.
     """
     import uvicorn
+
+    root_path = proxy_prefix(root_path)
 
     check_workers(workers)
     check_upload_limit(max_upload_bytes)
     max_pixels = upload_pixel_limit(max_pixels)  # refused here, not by each worker
     allowed = allowed_origins(cors_origins), server_names(host, allowed_hosts)
     settings = (runtime, device, threshold, unknown, max_upload_bytes, max_pixels, *allowed)
-    with workers_environment():
+    sock = bind_socket(host, port)
+    with closing(sock), workers_environment():
         if workers > 1 and worker_logging is not None:
             os.environ[WORKER_LOGGING] = json.dumps(worker_logging)
         app, runs = app_to_serve(Path(run), workers, settings)
         if on_loaded is not None:
             on_loaded(*runs)
-        sock = bind_socket(host, port)
         url = url_of(host, sock.getsockname()[1])
-        config = uvicorn.Config(app, factory=workers > 1, workers=workers, log_level="warning")
+        config = uvicorn.Config(
+            app, factory=workers > 1, workers=workers, log_level="warning", root_path=root_path
+        )
         if on_ready is not None:
             threading.Thread(target=wait_until_up, args=(url, on_ready), daemon=True).start()
-        try:
-            run_until_stopped(config, sock)
-        finally:
-            sock.close()
+        run_until_stopped(config, sock)
 
 
 @contextmanager

@@ -278,6 +278,15 @@ def kept_words(kept) -> str:
     "website can point a name of its own at this server (DNS rebinding). Needed for a DNS name "
     "of the server, or a reverse proxy that passes on its own public name.",
 )
+@click.option(
+    "--root-path",
+    default="",
+    metavar="PREFIX",
+    help="The path a reverse proxy serves this server under and strips before passing a "
+    "request on (/objrec for https://example.org/objrec/): /openapi.json then gives PREFIX as "
+    "its server, so that tools that read it call /objrec/predict. The page and /docs work "
+    "under such a proxy without it.",
+)
 @unknown_options
 @device_option
 def serve(
@@ -293,6 +302,7 @@ def serve(
     device: str,
     cors_origins: tuple[str, ...],
     allowed_hosts: tuple[str, ...],
+    root_path: str,
 ) -> None:
     """Serve the model in RUN: a page to try it at / and a JSON API at /predict.
 
@@ -313,9 +323,11 @@ def serve(
     first upload is as fast as the next); one trained again into RUN is served seconds later.
     """
     refuse_unknown_conflict(threshold, no_unknown)
+    from objrec.serve import proxy_prefix
     from objrec.serve import serve as run_serve
 
     max_upload_bytes, origins = checked_settings(workers, max_upload_mib, max_pixels, cors_origins)
+    from_options(proxy_prefix, root_path)
     lines = StartLines(run, host, cors_words(origins))
     run_serve(
         *(run, host, port, workers, runtime),
@@ -328,6 +340,7 @@ def serve(
         cors_origins=origins,
         worker_logging=show_server_events(),
         allowed_hosts=checked_names(allowed_hosts),
+        root_path=root_path,
     )
 
 
