@@ -1817,6 +1817,24 @@ def test_against_that_is_no_run_is_refused_before_the_run_is_evaluated(tmp_path,
             evaluate(tmp_path / "run", tmp_path / "data", against=against)
 
 
+@pytest.mark.slow
+def test_against_the_run_itself_is_refused_in_one_sentence(
+    trained_run, split_dir, tmp_path, capsys
+):
+    """`evaluate RUN DATA --against RUN` (or a link to RUN, or its model file) compared the run
+    with itself: "+0.00 points", "no difference", exit 0."""
+    link = tmp_path / "link"
+    link.symlink_to(trained_run)
+    for against in (trained_run, link, trained_run / "model.safetensors"):
+        code = main(["evaluate", str(trained_run), str(split_dir), "--against", str(against)])
+        said = capsys.readouterr().err
+        err = " ".join(said.split())
+        assert code == 1 and len(said.strip().splitlines()) == 1, said
+        assert f"--against {against} is the run evaluated, {trained_run}: comparing" in err
+        assert "a run with itself says nothing; give --against an earlier run" in err
+    assert not (trained_run / "eval-test").exists()
+
+
 def burst(folder: Path, name: str, seed: int, frames: int) -> list[Path]:
     """``frames`` near-duplicates of one noisy picture (resized, re-encoded): a burst's frames as
     split groups them, saved in ``folder``."""

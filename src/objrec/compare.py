@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ import pandas as pd
 
 from objrec.data import class_of_folder
 from objrec.errors import ObjrecError
+from objrec.meta import checkpoint_file
 from objrec.progress import Reporter, plural
 
 if TYPE_CHECKING:
@@ -39,15 +41,27 @@ CHANCE = 0.05
 show one at least as uneven more often than this (1 time in 20): :func:`changed_by_chance`."""
 
 
-def require_earlier_run(against: Path) -> None:
-    """Refuse ``against`` unless it is a run folder or checkpoint this objrec reads, before
-    anything is evaluated: a mistyped path cost a whole evaluation of the new run first."""
+def require_earlier_run(against: Path, run: Path) -> None:
+    """Refuse ``against`` unless it is a run folder or checkpoint this objrec reads, other than
+    ``run``'s own, before anything is evaluated: a mistyped path cost a whole evaluation of the
+    new run first, and the run itself (or a link to it) was compared with itself, "+0.00
+    points" and exit 0, as though two runs had been. A copy of the run is compared: its own
+    evaluation may have been of other labels (:func:`own_evaluation`)."""
     from objrec.checkpoint import read_checkpoint
 
     try:
         read_checkpoint(Path(against))
     except ObjrecError as exc:
         raise ObjrecError(f"`against` {against}: {exc}", exc.values) from exc
+    try:
+        same = os.path.samefile(checkpoint_file(run), checkpoint_file(Path(against)))
+    except OSError:  # no model in ``run``: loading it says so
+        return
+    if same:
+        raise ObjrecError(
+            f"`against` {against} is the run evaluated, {run}: comparing a run with itself says "
+            "nothing; give `against` an earlier run"
+        )
 
 
 def against_dir(out: Path, against: Path) -> Path:

@@ -315,7 +315,7 @@ def evaluate(
     ``against`` compares both on the images of the classes both know (:mod:`objrec.compare`).
     """
     config, reporter = settings(EvaluateConfig, config, keywords, "evaluate"), or_silent(reporter)
-    refuse_early(folder, out, config)
+    refuse_early(Path(run), folder, out, config)
     recognizer = Recognizer.load(run, device=resolve_device(config.device))
     target = resolve_eval_folder(folder, config.split)
     named = out is not None  # else the run's own eval-* folder, refreshed as with force
@@ -676,15 +676,16 @@ def mark_seen(
     return [seen_in.get(str(p), "") for p in paths]
 
 
-def refuse_early(folder: Path, out: Path | None, config: EvaluateConfig) -> None:
+def refuse_early(run: Path, folder: Path, out: Path | None, config: EvaluateConfig) -> None:
     """What is refused before the model is loaded or any image read: an ``out`` inside
-    ``folder``, an ``unknown`` folder without images, an ``against`` that is no run."""
+    ``folder``, an ``unknown`` folder without images, an ``against`` that is no run or holds
+    ``run``'s model."""
     if out is not None:
         refuse_inside(out, folder)
     if config.unknown is not None:
         unknown_images(Path(config.unknown))
     if config.against is not None:
-        require_earlier_run(Path(config.against))
+        require_earlier_run(Path(config.against), run)
 
 
 def add_confidence(
