@@ -313,6 +313,24 @@ def test_a_model_named_like_its_sidecar_is_refused(trained_run, tmp_path, capsys
         assert "Traceback" not in error and not out.exists()
 
 
+def test_an_export_into_a_split_of_the_runs_data_is_refused(trained_run, split_dir, capsys):
+    """`export --out DATA/train/red/m.onnx` wrote the model, its sidecar and script among red's
+    images: every command then warned of three files that are not images, and `split --force`
+    into DATA (splitting it again) replaced the class folder, the export with it."""
+    from objrec.cli import main
+
+    for folder in (split_dir / "train" / "red", split_dir / "test", split_dir / "valid" / "new"):
+        before = sorted(p.name for p in folder.parent.iterdir())
+        assert main(["export", str(trained_run), "--out", str(folder / "m.onnx")]) == 1
+        said = capsys.readouterr().err
+        assert len(said.strip().splitlines()) == 1 and "Traceback" not in said, said
+        error = " ".join(said.split())
+        split = split_dir / folder.relative_to(split_dir).parts[0]
+        assert f"--out {folder / 'm.onnx'} lies inside {split}, a split of the folder" in error
+        assert "choose a folder outside the splits" in error
+        assert sorted(p.name for p in folder.parent.iterdir()) == before
+
+
 @pytest.mark.slow
 def test_a_checkpoint_file_exports_beside_itself_by_default(trained_run, tmp_path, capsys):
     """`objrec export ckpt.safetensors` (predict and serve take a checkpoint file) wrote to

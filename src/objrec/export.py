@@ -25,6 +25,7 @@ from objrec import __version__
 from objrec.checkpoint import load_model, warn_if_unfinished
 from objrec.confidence import Readable, require_number
 from objrec.config import CHECK_PHOTOS
+from objrec.data import SPLITS
 from objrec.errors import ObjrecError
 from objrec.images import (
     IMAGE_ERRORS,
@@ -656,6 +657,7 @@ def export_model(
             f"`out` {path} ends in .json, the name of the JSON file the export writes beside the "
             f"model: name the model {path.with_suffix('.onnx').name} instead"
         )
+    refuse_in_the_splits(path, meta.data_dir, Path(run))
     script = script_path(path)
     refuse_users_sidecar(sidecar, path)  # first: `force` cannot lift these, so never advise it
     refuse_users_script(script, path)
@@ -670,6 +672,24 @@ def export_model(
         checked = check_photos(meta, photos)
         result = export_checked(model, meta, path, softmax, threshold, checked, reporter, kept_on)
     return replace(result, kept=kept, script=script)
+
+
+def refuse_in_the_splits(path: Path, data_dir: str | None, run: Path) -> None:
+    """Refuse a model ``path`` inside a split (train, valid or test) of ``data_dir``, the split
+    folder ``run`` was trained on: in a class folder there, the three files were warned of by
+    every command as files that are not images, and the next ``split`` into that folder with
+    ``force`` (the way to split it again) replaced the class folder whole, the export with it.
+    The split folder itself is left allowed: ``split`` keeps what lies beside its splits, and
+    no command reads it."""
+    if data_dir is None:
+        return
+    for split in SPLITS:
+        if path.parent.resolve().is_relative_to((Path(data_dir) / split).resolve()):
+            raise ObjrecError(
+                f"`out` {path} lies inside {Path(data_dir) / split}, a split of the folder {run} "
+                "was trained on, where the next split into it with `force=True` would delete the "
+                "export and every command warns of its files: choose a folder outside the splits"
+            )
 
 
 def default_out(run: Path) -> Path:
