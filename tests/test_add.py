@@ -16,7 +16,7 @@ from objrec import dedup
 from objrec.add import AddResult, add_images, add_warnings
 from objrec.cli import main
 from objrec.data import IMAGE_SET_MEANING, SPLITS
-from objrec.errors import ObjrecError
+from objrec.errors import Interrupted, ObjrecError
 from objrec.grouping import near_groups
 
 from .conftest import fake_checkpoint, make_image
@@ -628,7 +628,7 @@ def test_an_interrupted_copy_leaves_no_file_under_its_final_name(tmp_path, split
 
     monkeypatch.setattr(shutil, "copy2", half_then_fail)
     before = tree_digest(split_dir)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Interrupted, match=r"^interrupted: 0 of 1 image added to "):
         add_images(split_dir, new_images(tmp_path / "new", "red", 1))
     assert tree_digest(split_dir) == before and not list(split_dir.rglob(".*"))
 
@@ -646,7 +646,7 @@ def test_an_interrupted_add_leaves_no_file_without_its_manifest_row(
         return shutil.copy(source, target)
 
     monkeypatch.setattr(add_module.shutil, "copy2", copy_then_stop)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Interrupted):
         add_images(split_dir, new_images(tmp_path / "new", "red", 6), seed=0)
     rows = {row["file"] for row in manifest(split_dir)}
     files = {p.relative_to(split_dir).as_posix() for p in split_dir.glob("*/*/*")}

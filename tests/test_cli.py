@@ -3022,7 +3022,12 @@ def test_sigterm_takes_back_the_folders_of_a_stopped_command_as_ctrl_c_does(
         code, _, err = run(capsys, "explore", photos, "--out", tmp_path / "new" / "out")
     finally:
         assert signal.signal(signal.SIGTERM, previous) is unhandled  # main put ours back
-    assert code == 128 + signal.SIGTERM and "aborted" in err
+    said = " ".join(err.split())
+    assert (
+        code == 128 + signal.SIGTERM
+        and "interrupted at reading image sizes (0 of 6 done): " in said
+    )
+    assert said.endswith("nothing was written: run it again")
     assert not (tmp_path / "new").exists()
 
 
@@ -4812,3 +4817,145 @@ def test_train_given_both_out_and_resume_says_not_both(capsys, tmp_path):
         "error: give --out RUN for a new run, or --resume RUN to continue one, not both (a "
         "resumed run stays in its folder) (see objrec train --help)"
     ), err
+
+
+def stop_at_call(n: int, function, half=None):
+    """``function``, raising KeyboardInterrupt (Ctrl-C) at its ``n``-th call instead; ``half``:
+    called with that call's arguments first (a write stopped half way)."""
+    calls = []
+
+    def stopping(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == n:
+            if half is not None:
+                half(*args)
+            raise KeyboardInterrupt
+        return function(*args, **kwargs)
+
+    return stopping
+
+
+def test_ctrl_c_in_split_says_how_far_it_got_and_that_nothing_was_written(
+    tmp_path, capsys, monkeypatch
+):
+    """Ctrl-C said only "aborted" in every command but train, demo and predict (cli42): now how
+    far the progress got and what the work left, exit 130."""
+    hashing = importlib.import_module("objrec.split_source")
+    monkeypatch.setattr(hashing, "sha256_file", stop_at_call(5, hashing.sha256_file))
+    photos = make_class_folder(tmp_path / "photos", per_class=4)
+    code, _, err = run(capsys, "split", photos, tmp_path / "data")
+    said = " ".join(err.split())
+    assert code == 130 and "aborted" not in err and "Traceback" not in err, err
+    assert said == (
+        f"interrupted at hashing files (4 of 12 done): nothing was written to {tmp_path / 'data'}"
+        ": run it again"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_add_says_how_many_were_added_and_the_same_add_adds_the_rest(
+    tmp_path, capsys, monkeypatch
+):
+    """An add stopped while copying keeps the files it copied, each whole and in the manifest:
+    it says so, and that the same add adds the rest, which it then does."""
+    from objrec.split import split_folder
+
+    adding = importlib.import_module("objrec.add")
+    data = tmp_path / "data"
+    split_folder(make_class_folder(tmp_path / "photos", per_class=4), data, seed=0)
+    new = make_class_folder(tmp_path / "new", per_class=2, classes=("green",))
+    rows = (data / "manifest.csv").read_text().count("\n")
+    monkeypatch.setattr(adding, "_put", stop_at_call(2, adding._put, half=lambda *a: None))
+    code, _, err = run(capsys, "add", data, new)
+    said = " ".join(err.split())
+    assert code == 130 and "Traceback" not in err, err
+    assert f"done): 1 of 2 images added to {data}, each whole and in its manifest," in said
+    assert "the others not: the same add again adds them" in said
+    assert (data / "manifest.csv").read_text().count("\n") == rows + 1
+    assert not [p for p in data.rglob(".objrec-*")]  # no part of the one stopped
+    monkeypatch.undo()
+    assert run(capsys, "add", data, new)[0] == 0
+    assert (data / "manifest.csv").read_text().count("\n") == rows + 2
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_apply_plan_leaves_no_half_copied_image_and_says_what_out_holds(
+    tmp_path, capsys, monkeypatch
+):
+    """apply-plan copied each image straight to its name: Ctrl-C mid-copy left a part of one
+    that looked whole. Each is now copied under a temporary name, then renamed."""
+    applying = importlib.import_module("objrec.audit_report")
+    photos = make_class_folder(tmp_path / "photos", per_class=2)
+    (tmp_path / "plan.csv").write_text("file,action,new_class\n")
+
+    def half(source, target):
+        Path(target).write_bytes(Path(source).read_bytes()[:50])
+
+    copy2 = stop_at_call(3, shutil.copy2, half)
+    monkeypatch.setattr(applying.shutil, "copy2", copy2)
+    code, _, err = run(capsys, "apply-plan", photos, tmp_path / "plan.csv", tmp_path / "fixed")
+    said = " ".join(err.split())
+    assert code == 130 and "Traceback" not in err, err
+    out = tmp_path / "fixed"
+    assert f"{out} holds 2 of the 6 files to copy, each whole, and no reviewed.csv" in said
+    assert f"remove {out}, then apply the plan again" in said
+    copied = sorted(p for p in out.rglob("*") if p.is_file())
+    assert len(copied) == 2 and all(
+        p.read_bytes() == (photos / p.relative_to(out)).read_bytes() for p in copied
+    )
+
+
+def test_ctrl_c_while_explore_writes_names_the_files_it_had_written(tmp_path, capsys, monkeypatch):
+    plots = importlib.import_module("objrec.plots")
+    monkeypatch.setattr(plots, "images_per_class", stop_at_call(1, plots.images_per_class))
+    photos = make_class_folder(tmp_path / "photos", per_class=2)
+    code, _, err = run(capsys, "explore", photos, "--out", tmp_path / "out")
+    said = " ".join(err.split())
+    assert code == 130 and "Traceback" not in err, err
+    assert said.endswith(
+        f"{tmp_path / 'out'} holds 3 outputs of it, each whole (counts.csv, size_stats.csv, "
+        "sizes.csv), not the others: run it again"
+    )
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.name[0] != ".") == [
+        "counts.csv",
+        "size_stats.csv",
+        "sizes.csv",
+    ]
+
+
+def test_ctrl_c_before_the_work_began_says_nothing_was_written(tmp_path, capsys, monkeypatch):
+    """Ctrl-C as a command loads its libraries (before any progress) said "aborted"."""
+    commands = importlib.import_module("objrec.cli.data")
+
+    def loading(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(commands, "RichReporter", loading)
+    photos = make_class_folder(tmp_path / "photos", per_class=2)
+    code, _, err = run(capsys, "explore", photos, "--out", tmp_path / "out")
+    assert code == 130 and err.strip() == "interrupted before its work began: nothing was written"
+
+
+def test_a_failure_after_ctrl_c_half_made_an_import_is_said_as_the_interruption(
+    tmp_path, capsys, monkeypatch
+):
+    """Ctrl-C in a command's first second, as numpy or torch was imported, left the module half
+    made, and the command failed later with its traceback (RecursionError, ImportError 'cannot
+    load module more than once per process'), exit 1: it was interrupted, exit 130."""
+    import signal
+
+    commands = importlib.import_module("objrec.cli.data")
+
+    def half_imported(*args):
+        try:  # a C extension's import, which swallows what its init raised
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(commands, "RichReporter", half_imported)
+    photos = make_class_folder(tmp_path / "photos", per_class=2)
+    code, _, err = run(capsys, "explore", photos)
+    assert code == 130 and err.strip() == "interrupted before its work began: nothing was written"

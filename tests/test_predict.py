@@ -1251,7 +1251,8 @@ def test_ctrl_c_while_answering_says_how_far_it_got_and_that_nothing_was_written
     images = sorted((split_dir / "train" / "red").iterdir())[:5]
     with pytest.raises(Interrupted) as caught:
         predict(trained_once, images, batch_size=2, csv=tmp_path / "p.csv")
-    assert str(caught.value) == (
-        f"interrupted after 2 of 5 images, before writing `csv` {tmp_path / 'p.csv'}: run it again"
+    assert str(caught.value) == (  # how far it got, the CLI says (tests/test_cli.py)
+        f"interrupted: nothing was written (`csv` {tmp_path / 'p.csv'} is written once every "
+        "image is answered): run it again"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "photos"]  # no p.csv, no part

@@ -14,7 +14,7 @@ from PIL import Image
 
 from objrec import placement, split_out
 from objrec.data import SPLITS
-from objrec.errors import ObjrecError
+from objrec.errors import Interrupted, ObjrecError
 from objrec.ratios import allocate
 from objrec.split import split_folder
 from objrec.split_out import leftover_stages
@@ -686,7 +686,7 @@ def test_a_split_killed_while_moving_in_over_an_earlier_one_is_not_called_whole(
     with monkeypatch.context() as m:
         m.setattr(split_out, "_swap_in", moved_train)
         m.setattr(split_out.shutil, "rmtree", lambda *a, **k: None)
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(Interrupted):
             split_folder(image_folder, out, force=True, seed=7)
     caplog.clear()  # a kill says nothing: only this stand-in's Ctrl-C is told of the mix
     (stage,) = out.glob(".objrec-split-*")
@@ -888,7 +888,7 @@ def test_a_cache_folder_where_the_facts_lock_cannot_be_made_is_one_sentence(tmp_
 
 @pytest.mark.slow
 def test_a_split_stopped_while_moving_its_folders_in_keeps_its_stage_and_says_so(
-    tmp_path, image_folder, known_facts, monkeypatch, caplog
+    tmp_path, image_folder, known_facts, monkeypatch
 ):
     """Ctrl-C in a forced split's ``_swap_in`` (train moved in, valid and test not yet) removed
     the staging folder: DATA then held the new train beside the old valid and test and the old
@@ -903,7 +903,7 @@ def test_a_split_stopped_while_moving_its_folders_in_keeps_its_stage_and_says_so
         raise KeyboardInterrupt
 
     monkeypatch.setattr(split_out, "_swap_in", moved_train)
-    with caplog.at_level(logging.WARNING, logger="objrec"), pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Interrupted) as stopped:
         split_folder(image_folder, out, seed=1, force=True)
     (stage,) = out.glob(".objrec-split-*")
     assert sorted(p.name for p in stage.iterdir()) == [
@@ -912,8 +912,9 @@ def test_a_split_stopped_while_moving_its_folders_in_keeps_its_stage_and_says_so
         "test",
         "valid",
     ]
-    assert f"stopped while moving its folders into {out}, which now mixes" in caplog.text
-    assert f"split again with `force=True` before using it; {stage} holds" in caplog.text
+    said = str(stopped.value)
+    assert f"interrupted: {out} now mixes the new split's folders with an earlier split's" in said
+    assert f"split again with `force=True` before using it; {stage} holds" in said
     monkeypatch.undo()
     split_folder(image_folder, out, seed=1, force=True)
     assert split_out.holds_whole_split(out)
@@ -931,7 +932,7 @@ def killed_while_moving_in(out, image_folder, monkeypatch):
     with monkeypatch.context() as m:
         m.setattr(split_out, "_swap_in", moved_two)
         m.setattr(split_out.shutil, "rmtree", lambda *a, **k: None)
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(Interrupted):
             split_folder(image_folder, out)
     (stage,) = out.glob(".objrec-split-*")
     hour_ago = time.time() - 3600

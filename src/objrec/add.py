@@ -61,7 +61,7 @@ from objrec.data import (
     require_split_folder,
     windows_warning,
 )
-from objrec.errors import ObjrecError
+from objrec.errors import ObjrecError, ctrl_c_leaves, on_ctrl_c
 from objrec.grouping import near_groups
 from objrec.images import (
     SYSTEM_FOLDERS,
@@ -195,6 +195,7 @@ class _Plan:
     manifest group."""
 
 
+@on_ctrl_c("nothing was written to {data}: run it again")
 @warned_once_per_file()
 def add_images(
     data: Path,
@@ -1032,11 +1033,12 @@ def _write(data: Path, rows, mode: str, on_write=None) -> list[tuple[str, str]]:
         _write_pending(data / PENDING, [_manifest_row(*row) for row in rows])
     written: list[tuple[NewImage, Path, str, str, str]] = []
     try:
-        for image, target, split, digest, group in rows:
-            final = write_new(data / target, functools.partial(_put, image.path, mode, data))
-            written.append((image, final.relative_to(data), split, digest, group))
-            if on_write:
-                on_write(len(written), len(rows))
+        with ctrl_c_leaves(lambda: added_so_far(data, len(written), len(rows))):
+            for image, target, split, digest, group in rows:
+                final = write_new(data / target, functools.partial(_put, image.path, mode, data))
+                written.append((image, final.relative_to(data), split, digest, group))
+                if on_write:
+                    on_write(len(written), len(rows))
     finally:
         if written and manifest:
             _append_manifest(manifest, [_manifest_row(*row) for row in written])
@@ -1079,6 +1081,16 @@ def _holds(data: Path, row: dict[str, str]) -> bool:
     if ".." in name.parts or name.is_absolute() or name.parts[0] not in SPLITS:
         return False
     return (data / name).is_file() and sha256_file(data / name) == row.get("sha256")
+
+
+def added_so_far(data: Path, done: int, total: int) -> str:
+    """What an add stopped while writing left: its images written so far are in ``data``, each
+    whole and in the manifest (:func:`_write`); the same add again adds the others, as it skips
+    an image ``data`` holds already."""
+    return (
+        f"{done:,} of {plural(total, 'image')} added to {data}, each whole and in its manifest, "
+        "the others not: the same add again adds them (it skips those added)"
+    )
 
 
 def _manifest_row(

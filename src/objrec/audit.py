@@ -62,12 +62,12 @@ from objrec.data import (
     scan_class_folder,
 )
 from objrec.engine import train_one_epoch
-from objrec.errors import ObjrecError
+from objrec.errors import ObjrecError, on_ctrl_c
 from objrec.features import cached_features
 from objrec.frozen import FrozenBody, PassSettings, Probe
 from objrec.images import warned_once_per_file
 from objrec.model import build_head
-from objrec.outputs import takes_back_folders
+from objrec.outputs import takes_back_folders, writing_outputs
 from objrec.photos_needed import FEW_PHOTOS, class_needs
 from objrec.precision import auto_precision
 from objrec.progress import SILENT, Reporter, or_silent, plural, quoted
@@ -1294,6 +1294,7 @@ def rerun_hint(out: Path) -> str:
 
 
 @takes_back_folders("out")
+@on_ctrl_c("nothing was written: run it again")
 @warned_once_per_file()
 def audit(
     data: Path,
@@ -1335,7 +1336,8 @@ def audit(
     result.settled = audit_report.settled_paths(inv, result.label_issues)
     clock.mark()
     if out is not None:
-        audit_report.write_audit(result, inv, Path(out), reporter, force)
+        with writing_outputs(Path(out)):
+            audit_report.write_audit(result, inv, Path(out), reporter, force)
         result.out = Path(out)
         clock.lap("report")
     result.seconds = clock.seconds | {"total": clock.total}

@@ -36,7 +36,7 @@ from objrec.data import (
     read_key,
     windows_warning,
 )
-from objrec.errors import ObjrecError
+from objrec.errors import ObjrecError, ctrl_c_leaves
 from objrec.images import (
     UnreadableImageError,
     is_hidden,
@@ -56,13 +56,15 @@ from objrec.outputs import (
     refuse_overwrite,
     refuse_users_outputs,
     refuse_without_links,
+    renamed_over,
     settle_names,
     staged,
     takes_back_folders,
+    temporary_name,
     users_file,
 )
 from objrec.progress import SILENT, Reporter, plural, quoted, some_of
-from objrec.reviewed import read_reviewed, write_reviewed
+from objrec.reviewed import REVIEWED_FILE, read_reviewed, write_reviewed
 from objrec.split_record import applied_entry, record_applied
 from objrec.tables import (
     CSV_ENCODING,
@@ -830,16 +832,32 @@ def _copy_planned(
     rows: list[list[str]] = []
     groups = manifest_groups(data) if split_folder else {}
     try:
-        for rel, target in targets.items():
-            counts["removed"] += target is None
-            if target is not None:
-                recorded = groups.get(rel.as_posix())
-                rows += _copy(data / rel, (out, target), mode, split_folder, recorded)
-                counts["copied"] += 1
-                counts["relabelled"] += target.parent != rel.parent
+        with ctrl_c_leaves(lambda: applied_so_far(out, counts["copied"], targets, split_folder)):
+            for rel, target in targets.items():
+                counts["removed"] += target is None
+                if target is not None:
+                    recorded = groups.get(rel.as_posix())
+                    rows += _copy(data / rel, (out, target), mode, split_folder, recorded)
+                    counts["copied"] += 1
+                    counts["relabelled"] += target.parent != rel.parent
     finally:
         if split_folder and rows:
             _write_manifest(out, rows)
+
+
+def applied_so_far(
+    out: Path, done: int, targets: dict[Path, Path | None], split_folder: bool
+) -> str:
+    """What an apply-plan stopped while copying left in ``out``: the files copied so far of
+    those ``targets`` keeps, each whole (:func:`_copy`), in its manifest (a split folder's), and
+    no ``reviewed.csv`` yet."""
+    total = sum(target is not None for target in targets.values())
+    listed = ", in its manifest" if split_folder else ""
+    return (
+        f"{out} holds {done:,} of the {plural(total, 'file')} to copy, each whole{listed}, and "
+        f"no {REVIEWED_FILE}: remove {out}, then apply the plan again (it writes into a new or "
+        "empty folder)"
+    )
 
 
 def _remember_review(
@@ -912,10 +930,11 @@ def _copy(
     the source's manifest) where the copy still holds that content."""
     destination = into[0] / (target := into[1])
     destination.parent.mkdir(parents=True, exist_ok=True)
-    if mode == "copy":
-        shutil.copy2(source, destination)
-    else:
-        link_file(os.path.realpath(source), destination, into[0])
+    with renamed_over(destination, temporary_name(destination)) as tmp:  # whole or not there
+        if mode == "copy":
+            shutil.copy2(source, tmp)
+        else:
+            link_file(os.path.realpath(source), tmp, into[0])
     if not split_folder or len(target.parts) < 3 or target.parts[0] not in SPLITS:
         return []
     split, name = target.parts[:2]

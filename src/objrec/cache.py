@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from objrec import dedup, near_pairs, runtime
+from objrec.errors import on_ctrl_c
 from objrec.images import list_images
 from objrec.outputs import remove_leftovers
 from objrec.progress import some_of
@@ -148,6 +149,7 @@ class FeatureCache:
         with FeatureStore(self.root / "store", read_only=True) as store:
             return store.info(), store.indexed_files()
 
+    @on_ctrl_c("what it had removed is gone, the rest is kept: run it again to finish")
     def prune(
         self, older_than_days: float | None, keep_folder: Path | None, wait=None
     ) -> PruneSummary:
@@ -176,6 +178,7 @@ class FeatureCache:
             return 0
         return remove_leftovers(onnx)
 
+    @on_ctrl_c("what it had removed is gone, the rest is kept: run it again to finish")
     def clear(self, wait=None) -> ClearResult:
         """Remove what objrec wrote in the cache folder (waiting for other users of the store), a
         damaged store or image facts store too, and leave anything else there, following no

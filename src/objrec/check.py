@@ -40,7 +40,7 @@ from objrec.data import (
     windows_unsafe,
 )
 from objrec.enough import FEWEST_WITHOUT_INTERVAL
-from objrec.errors import ObjrecError, strict_refusal
+from objrec.errors import ObjrecError, on_ctrl_c, strict_refusal
 from objrec.images import (
     BAD_NAME,
     RAW_EXTENSIONS,
@@ -364,6 +364,7 @@ def compare_splits(root: Path, by_split: dict[str, set[str]], result: CheckResul
             )
 
 
+@on_ctrl_c("{root} was only read, as check does: run it again")
 def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
     """Decode every image below ``root`` (a class or split folder) and list the problems;
     ``reporter`` shows progress (None: nothing is shown)."""

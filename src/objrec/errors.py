@@ -1,6 +1,14 @@
-"""The one exception type the CLI turns into a clear sentence and a non-zero exit."""
+"""The one exception type the CLI turns into a clear sentence and a non-zero exit, and the one
+way a long command answers Ctrl-C (:func:`on_ctrl_c`)."""
 
-from typing import Any
+import contextlib
+import functools
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any, ParamSpec, TypeVar
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class ObjrecError(Exception):
@@ -43,6 +51,43 @@ class Interrupted(ObjrecError):
         message: str = "",
         values: dict[str, str] | None = None,
         summary: dict[str, Any] | None = None,
+        left: str | None = None,
     ):
         super().__init__(message, values)
         self.summary = summary
+        self.left = left
+        """What :func:`on_ctrl_c` was told the work left (``message`` is "interrupted: " and it),
+        which the CLI says after how far the command's progress got; None: ``message`` says it
+        all (train's, predict's)."""
+
+
+@contextlib.contextmanager
+def ctrl_c_leaves(left: Callable[[], str]) -> Iterator[None]:
+    """Ctrl-C (KeyboardInterrupt; SIGTERM too, under the CLI) in the block raises
+    :class:`Interrupted` saying ``left()``: what the work had written, what it left as it was,
+    how to go on ("nothing was written to data: run it again"). The CLI says it after how far the
+    progress got ("interrupted at reading images (1,104 of 1,515 done): ...")."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        said = left()
+        raise Interrupted(f"interrupted: {said}", left=said) from None
+
+
+def on_ctrl_c(left: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorator: Ctrl-C during the function says ``left`` (:func:`ctrl_c_leaves`), filled in
+    with the call's arguments by name (``"nothing was written to {out}: run it again"``)."""
+
+    def decorate(function: Callable[P, R]) -> Callable[P, R]:
+        signature = inspect.signature(function)
+
+        @functools.wraps(function)
+        def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            with ctrl_c_leaves(lambda: left.format(**bound.arguments)):
+                return function(*args, **kwargs)
+
+        return call
+
+    return decorate

@@ -52,7 +52,7 @@ from objrec.data import (
 )
 from objrec.devices import loader_settings, resolve_device
 from objrec.enough import FEWEST_TO_TRUST, too_few_to_trust
-from objrec.errors import ObjrecError
+from objrec.errors import ObjrecError, on_ctrl_c
 from objrec.features import FeatureTable, feature_table, report_unreadable, require_readable
 from objrec.frozen import PassSettings
 from objrec.images import UnreadableImageError, list_images, open_image, warned_once_per_file
@@ -77,6 +77,7 @@ from objrec.outputs import (
     refuse_users_outputs,
     shown_name,
     takes_back_folders,
+    writing_outputs,
 )
 from objrec.predict import barely_familiar, familiarity_line, threshold_cells
 from objrec.progress import (
@@ -292,6 +293,7 @@ def resolve_eval_folder(folder: Path, split: str) -> Path:
 
 
 @takes_back_folders("out")
+@on_ctrl_c("nothing was written: run it again")
 @warned_once_per_file()
 def evaluate(
     run: Path,
@@ -331,9 +333,10 @@ def evaluate(
     record_provenance(result, Path(run), unreadable, digests)
     table["seen_in"] = mark_seen(result, recognizer, paths, config, Path(run))
     flag_untaught(result, (Path(run), recognizer), untaught, config, reporter)
-    if config.against is not None:
-        result.against = evaluate_against(result, folder, config, reporter, out)
-    write_evaluation(result, out, force or not named)  # the folder made only now
+    with writing_outputs(out):
+        if config.against is not None:
+            result.against = evaluate_against(result, folder, config, reporter, out)
+        write_evaluation(result, out, force or not named)  # the folder made only now
     keep = None if config.against is None else against_dir(out, Path(config.against))
     remove_stale_against(out, keep)
     log_evaluation(run, target, result)

@@ -18,7 +18,7 @@ from objrec.data import (
     is_split_folder,
     present_splits,
 )
-from objrec.errors import ObjrecError
+from objrec.errors import ObjrecError, on_ctrl_c
 from objrec.images import (
     IgnoredFiles,
     UnreadableImageError,
@@ -34,6 +34,7 @@ from objrec.outputs import (
     refuse_inside,
     refuse_users_outputs,
     takes_back_folders,
+    writing_outputs,
 )
 from objrec.progress import Reporter, or_silent, some_of
 from objrec.split_source import loose_files
@@ -58,6 +59,7 @@ class ExploreResult:
 
 
 @takes_back_folders("out")
+@on_ctrl_c("nothing was written: run it again")
 @warned_once_per_file()
 def explore(
     data: Path,
@@ -101,7 +103,8 @@ def explore(
         log.warning("%s", result.ignored.sentence())
     warn_of_imbalance(result.counts)
     if out is not None:
-        write_exploration(result, Path(out), force)
+        with writing_outputs(Path(out)):
+            write_exploration(result, Path(out), force)
     return result
 
 

@@ -47,6 +47,7 @@ from objrec.outputs import (
     reported_as,
     staged,
     temporary_name,
+    writing_outputs,
 )
 from objrec.progress import Reporter, or_silent, plural
 from objrec.quantize import QuantizedBody, calibration_set, damaged_graph, graph_engine
@@ -667,8 +668,8 @@ def export_model(
     kept_on = kept.kept_on if kept is not None and kept.current else None
     if kept is not None and kept.current:
         threshold = kept.threshold
-    with new_folders(path.parent), staged(script) as part:  # the script last, if all went well
-        part.write_text(script_text(path.name))
+    with writing_outputs(path.parent), new_folders(path.parent), staged(script) as part:
+        part.write_text(script_text(path.name))  # renamed last, once all went well
         checked = check_photos(meta, photos)
         result = export_checked(model, meta, path, softmax, threshold, checked, reporter, kept_on)
     return replace(result, kept=kept, script=script)

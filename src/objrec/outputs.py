@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from objrec import __version__
-from objrec.errors import ObjrecError
+from objrec.errors import ObjrecError, ctrl_c_leaves
 from objrec.progress import plural
 
 P = ParamSpec("P")
@@ -646,6 +646,34 @@ def takes_back_folders(
         return call
 
     return decorate
+
+
+@contextlib.contextmanager
+def writing_outputs(out: Path) -> Iterator[None]:
+    """Ctrl-C while the block writes a command's files into the folder ``out`` says which it had
+    written (each whole: :func:`output_file` writes under a temporary name, then renames) and
+    that the others were not (``errors.ctrl_c_leaves``)."""
+    before = _inodes(Path(out))
+
+    def left() -> str:
+        names = sorted(n for n, i in _inodes(Path(out)).items() if before.get(n) != i)
+        if not names:
+            return f"nothing was written to {out}: run it again"
+        return (
+            f"{out} holds {plural(len(names), 'output')} of it, each whole ({', '.join(names)}), "
+            "not the others: run it again"
+        )
+
+    with ctrl_c_leaves(left):
+        yield
+
+
+def _inodes(folder: Path) -> dict[str, int]:
+    """The inode of each file in ``folder`` but hidden ones (objrec's mark, its temporary files):
+    a file renamed into place has a new one."""
+    if not folder.is_dir():
+        return {}
+    return {p.name: p.lstat().st_ino for p in folder.iterdir() if not p.name.startswith(".")}
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from objrec.checkpoint import model_digest
 from objrec.config import require_type
 from objrec.data import UNKNOWN
 from objrec.devices import resolve_device
-from objrec.errors import Interrupted, ObjrecError
+from objrec.errors import ObjrecError, ctrl_c_leaves
 from objrec.features import FeatureTable
 from objrec.images import (
     BAD_NAME,
@@ -56,7 +56,7 @@ from objrec.outputs import (
     same_file,
     takes_back_folders,
 )
-from objrec.progress import Reporter, or_silent, plural, some_of
+from objrec.progress import Reporter, or_silent, some_of
 from objrec.tables import CSV_ENCODING, spreadsheet_cell
 
 log = logging.getLogger(__name__)
@@ -412,10 +412,8 @@ def predict(
     recognizer = loaded(run, runtime, threshold, unknown, device)
     results = expand_paths(paths)  # after the run is found: no warning on the inputs before
     todo = [r for r in results if r.error is None]
-    try:
+    with ctrl_c_leaves(lambda: unwritten({"csv": csv, "plot": plot, "explain": explain})):
         predict_all(recognizer, todo, (topk, tta, batch_size), reporter)
-    except KeyboardInterrupt:
-        raise interrupted(todo, {"csv": csv, "plot": plot, "explain": explain}) from None
     note_mixed(results, mixed_partners(run, recognizer.meta.data_dir))
     if explain is not None and any(r.error is None for r in results):
         explain = prepare_output_dir(explain, force, EXPLAIN_HINT, names=())
@@ -513,16 +511,15 @@ def note_mixed(results: Sequence[Prediction], partners: dict[str, list[str]] | N
             r.confused_with = [c for c in named if probs.get(c, 0.0) >= MIXED_PROB]
 
 
-def interrupted(todo: list[Prediction], outputs: dict[str, Path | None]) -> Interrupted:
-    """Ctrl-C while the images were answered: how far it got, and that none of the outputs asked
-    for was written (each is written after every image is answered), where the CLI said only
-    "aborted" (mistakes41)."""
-    done = sum(1 for r in todo if r.topk)
+def unwritten(outputs: dict[str, Path | None]) -> str:
+    """What Ctrl-C while the images were answered left: none of the ``outputs`` asked for
+    written (each is written after every image is answered), where the CLI said only "aborted"
+    (mistakes41); how far it got, the CLI says before it."""
     asked = [f"`{name}` {path}" for name, path in outputs.items() if path is not None]
-    unwritten = f", before writing {' or '.join(asked)}" if asked else ""
-    return Interrupted(
-        f"interrupted after {done:,} of {plural(len(todo), 'image')}{unwritten}: run it again"
-    )
+    if not asked:
+        return "nothing was written: run it again"
+    written = f"{' and '.join(asked)} {'are' if len(asked) > 1 else 'is'}"
+    return f"nothing was written ({written} written once every image is answered): run it again"
 
 
 def check_outputs(paths: list[Path], explain: Path | None, force: bool) -> None:

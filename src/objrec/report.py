@@ -37,7 +37,7 @@ from objrec.enough import (
     FEWEST_WITHOUT_INTERVAL,
     too_few_to_trust,
 )
-from objrec.errors import ObjrecError
+from objrec.errors import ObjrecError, on_ctrl_c
 from objrec.evaluate import (
     add_top1_interval,
     near_duplicate_words,
@@ -400,6 +400,7 @@ def saliency_tiles(
     return tiles
 
 
+@on_ctrl_c("no page was written: run it again")
 @warned_once_per_file()
 def build_report(
     run: Path,

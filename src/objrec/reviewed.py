@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from objrec.errors import ObjrecError
+from objrec.outputs import staged
 from objrec.store import hash_file
 from objrec.tables import CSV_ENCODING, csv_separator, read_text
 
@@ -88,7 +89,10 @@ def carry_reviewed(
 def _write_rows(out: Path, rows: Mapping[str, tuple[str, str]]) -> int:
     """``out/reviewed.csv`` holding ``rows`` (digest -> class, file); none when none."""
     if rows:
-        with (out / REVIEWED_FILE).open("w", newline="", encoding=CSV_ENCODING) as f:
+        with (
+            staged(out / REVIEWED_FILE) as tmp,
+            tmp.open("w", newline="", encoding=CSV_ENCODING) as f,
+        ):
             writer = csv.writer(f)
             writer.writerow(REVIEWED_COLUMNS)
             writer.writerows((digest, *row) for digest, row in sorted(rows.items()))

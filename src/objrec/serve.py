@@ -62,7 +62,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from objrec import __version__
 from objrec.api_docs import docs_html, docs_policy
 from objrec.devices import resolve_device
-from objrec.errors import ObjrecError
+from objrec.errors import ObjrecError, ctrl_c_leaves
 from objrec.images import MAX_PIXELS_VARIABLE, UnreadableImageError, open_image, pixel_limit
 from objrec.inference import Recognizer, resolve_runtime
 from objrec.kept import kept_path
@@ -89,6 +89,10 @@ thread), so 40 small PNGs of 6,000 x 6,000 pixels took a server to 10.9 GB and l
 One answer already keeps every core busy. An image within objrec's pixel limit
 (``images.pixel_limit``, 89 million pixels) decodes to up to 0.36 GB as RGB
 (Pillow holds a pixel in 4 bytes)."""
+
+
+NOT_STARTED = "the server had not started (its model loads first): run it again"
+"""What Ctrl-C before the server is up leaves (``errors.ctrl_c_leaves``)."""
 
 
 def route_path(request: Request) -> str:
@@ -1397,41 +1401,44 @@ def serve(
 ) -> None:
     """Run the app under uvicorn until stopped; binds to loopback unless ``host`` says otherwise.
 
-    The port is bound first, at once, so that a busy one raises ``ObjrecError`` before the model
-    loads (which took up to 1 min 47 s on a busy machine); then the model is loaded (checked, with
-    several ``workers``) before anything is served: a wrong run folder raises ``ObjrecError`` too,
-    and a request that comes meanwhile waits for the model. ``on_loaded(runs, why)`` is called once
+    The port is bound first, so that a busy one raises ``ObjrecError`` at once, not once the model
+    has loaded (up to 1 min 47 s); then the model is loaded (checked, with several ``workers``)
+    before anything is served (a request meanwhile waits). ``on_loaded(runs, why)`` is called once
     the model is loaded, with what runs it and why (:func:`runs_and_why`); ``on_ready(url)`` once
     the server answers at ``url`` (its real port, for ``port`` 0). The limits, ``cors_origins`` and
     ``allowed_hosts``: as :func:`create_app`'s, which answers ``host``'s name and this machine's too
     (:func:`server_names`). ``worker_logging``: a ``logging.config.dictConfig`` each of several
-    ``workers`` (new processes) applies as it starts. ``root_path``: the path prefix a reverse proxy
-    serves it under and strips (``/objrec``), which ``/openapi.json`` then gives as its server
-    (:func:`proxy_prefix`); the routes stay the same.
+    ``workers`` (new processes) applies as it starts. ``root_path``: the prefix a reverse proxy
+    strips (:func:`proxy_prefix`), which ``/openapi.json`` gives as its server.
     """
-    import uvicorn
-
-    root_path = proxy_prefix(root_path)
-
     check_workers(workers)
+    root_path = proxy_prefix(root_path)
     check_upload_limit(max_upload_bytes)
     max_pixels = upload_pixel_limit(max_pixels)  # refused here, not by each worker
     allowed = allowed_origins(cors_origins), server_names(host, allowed_hosts)
     settings = (runtime, device, threshold, unknown, max_upload_bytes, max_pixels, *allowed)
-    sock = bind_socket(host, port)
-    with closing(sock), workers_environment():
+    with closing(bind_socket(host, port)) as sock, workers_environment():
         if workers > 1 and worker_logging is not None:
             os.environ[WORKER_LOGGING] = json.dumps(worker_logging)
-        app, runs = app_to_serve(Path(run), workers, settings)
-        if on_loaded is not None:
-            on_loaded(*runs)
-        url = url_of(host, sock.getsockname()[1])
-        config = uvicorn.Config(
-            app, factory=workers > 1, workers=workers, log_level="warning", root_path=root_path
-        )
-        if on_ready is not None:
-            threading.Thread(target=wait_until_up, args=(url, on_ready), daemon=True).start()
+        with ctrl_c_leaves(lambda: NOT_STARTED):  # until uvicorn's own handlers take Ctrl-C
+            app, runs = app_to_serve(Path(run), workers, settings)
+            if on_loaded is not None:
+                on_loaded(*runs)
+            url = url_of(host, sock.getsockname()[1])
+            config = server_config(app, workers, root_path)
+            if on_ready is not None:
+                threading.Thread(target=wait_until_up, args=(url, on_ready), daemon=True).start()
         run_until_stopped(config, sock)
+
+
+def server_config(app: FastAPI | str, workers: int, root_path: str) -> Any:
+    """uvicorn's settings for ``app`` (with several ``workers``, the name of its factory):
+    ``root_path`` is the prefix ``/openapi.json`` names as its server (:func:`proxy_prefix`)."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app, factory=workers > 1, workers=workers, log_level="warning", root_path=root_path
+    )
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from typing import Any
 
 from objrec.config import SplitConfig, settings
 from objrec.data import require_split_folder
-from objrec.errors import ObjrecError
+from objrec.errors import ObjrecError, on_ctrl_c
 from objrec.grouping import burst_keys, join_groups, near_groups, read_groups
 from objrec.images import ignored_files, warned_once_per_file
 from objrec.outputs import takes_back_folders
@@ -63,6 +63,7 @@ log = logging.getLogger(__name__)
 
 
 @takes_back_folders("out")
+@on_ctrl_c("nothing was written to {out}: run it again")
 @warned_once_per_file()
 def split_folder(
     src: Path,

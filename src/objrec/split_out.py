@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from objrec.data import SPLITS
-from objrec.errors import ObjrecError
+from objrec.errors import Interrupted, ObjrecError, ctrl_c_leaves
 from objrec.manifest import (
     MANIFEST,
     MANIFEST_COLUMNS,
@@ -298,8 +298,16 @@ def _swap_in_or_keep(stage: Path, out: Path) -> None:
     split leaves it, for the next split to name and replace (:func:`partial_split`), and says so:
     ``out`` then mixes this split's folders with an earlier one's, an image of one in train and of
     the other in test. (Removing the stage hid that: ``out`` looked like the earlier split.)"""
+    mixed = (
+        f"{out} now mixes the new split's folders with an earlier split's (an image may be in "
+        f"train and in test): split again with `force=True` before using it; {stage} holds the "
+        "rest of this one until then"
+    )
     try:
-        _swap_in(stage, out)
+        with ctrl_c_leaves(lambda: mixed):
+            _swap_in(stage, out)
+    except Interrupted:
+        raise
     except BaseException:
         log.warning(
             "the split was stopped while moving its folders into %s, which now mixes them with "

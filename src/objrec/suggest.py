@@ -31,7 +31,7 @@ import pandas as pd
 from objrec import dedup
 from objrec.cache import open_cache
 from objrec.data import Sample
-from objrec.errors import ObjrecError
+from objrec.errors import ObjrecError, on_ctrl_c
 from objrec.features import cached_features, report_unreadable, require_readable
 from objrec.frozen import FrozenBody, PassSettings
 from objrec.images import list_images, warned_once_per_file
@@ -46,6 +46,7 @@ from objrec.outputs import (
     refuse_inside,
     refuse_users_outputs,
     takes_back_folders,
+    writing_outputs,
 )
 from objrec.predict import familiarity_line, score_and_line
 from objrec.progress import Reporter, or_silent
@@ -117,6 +118,7 @@ def pick_diverse(
 
 
 @takes_back_folders("out")
+@on_ctrl_c("nothing was written: run it again")
 @warned_once_per_file()
 def suggest(
     run: Path,
@@ -156,7 +158,8 @@ def suggest(
     unknown = int(answers.unknown.sum())
     result = Suggestions(table, found.errors, unknown=unknown, readable=len(kept))
     prepare_output_dir(out, force, names=SUGGEST_FILES, refresh=refresh)  # made only now
-    write_suggestions(result, out, Path(folder), force)
+    with writing_outputs(out):
+        write_suggestions(result, out, Path(folder), force)
     return result
 
 

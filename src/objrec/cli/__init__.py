@@ -34,6 +34,7 @@ from objrec.cli.options import GREEDY_OPTIONS, expand_greedy
 from objrec.cli.output import (
     INTERRUPTED,
     PIPED_WIDTH,
+    PROGRESS,
     console,
     err,
     escape_unencodable,
@@ -101,8 +102,12 @@ def sigterm_as_ctrl_c(caught: list[int]) -> Iterator[None]:
     """While the block runs, SIGTERM (a job scheduler, ``kill``, torchrun stopping a worker) stops
     the command as Ctrl-C does: KeyboardInterrupt in the main thread, so that a failed command
     takes back its folders, train saves its state and says how to resume, demo removes what it
-    made. The signals received are appended to ``caught``. A forked child (a data loader's
-    worker) keeps SIGTERM's default: it ends at once, its parent cleans up."""
+    made. The signals received are appended to ``caught``, Ctrl-C's (SIGINT) too, which raises
+    KeyboardInterrupt as Python's own handler does: one that came while a C extension was
+    imported (numpy, torch, in a command's first second) could leave it half made, and the
+    command failed later with a traceback (RecursionError) that :func:`main` now says as the
+    interruption it was. A forked child (a data loader's worker) keeps SIGTERM's default: it
+    ends at once, its parent cleans up."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers can only be set from the main thread
         return
@@ -117,11 +122,20 @@ def sigterm_as_ctrl_c(caught: list[int]) -> Iterator[None]:
         signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM ends the clean-up at once
         raise KeyboardInterrupt
 
+    def interrupt(signum: int, frame: object) -> None:
+        if os.getpid() == pid:
+            caught.append(signum)
+        raise KeyboardInterrupt
+
     previous = signal.signal(signal.SIGTERM, stop)
+    previous_int = signal.signal(signal.SIGINT, interrupt)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+        signal.signal(
+            signal.SIGINT, signal.default_int_handler if previous_int is None else previous_int
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -136,7 +150,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_warnings([sentence] if (sentence := legacy_names_warning()) else [])
     caught: list[int] = []
     with sigterm_as_ctrl_c(caught):
-        code = run_command(args, typed)
+        try:
+            code = run_command(args, typed)
+        except Exception:  # Ctrl-C inside a C extension's import left it half made: it fails after
+            if not caught:
+                raise
+            code = said_interrupted(None, args)
     freeze_heap()  # the program exits now: its last collection need not walk what lived
     return 128 + caught[0] if code == INTERRUPTED and caught else code
 
@@ -277,9 +296,27 @@ def usage_error(exc: click.ClickException, args: Sequence[str]) -> int:
     return exc.exit_code
 
 
+def said_interrupted(exc: Interrupted | None, args: Sequence[str]) -> int:
+    """Ctrl-C said, and its exit code: how far the command's progress got, then what its work
+    left (``errors.ctrl_c_leaves``), or all that train or demo said of themselves. Stopped
+    outside the library's work (``exc`` None: click's ``Abort``) before any progress, as it
+    loaded its libraries or checked its options, it had written nothing."""
+    began = PROGRESS.going or PROGRESS.ended
+    if (exc is not None and exc.left is None) or (exc is not None and not began):
+        text = str(exc)
+    else:
+        left = exc.left if exc is not None else None if began else "nothing was written"
+        text = f"interrupted {PROGRESS.where()}" + (f": {left}" if left else "")
+    values = {} if exc is None else exc.values
+    message = escape(to_cli(text, invoked_command(args), values))
+    err.print(f"[yellow]{message}[/]", highlight=False)
+    return INTERRUPTED
+
+
 def command_code(args: list[str], typed: Sequence[str] | None = None) -> int:
     """The exit code of the command line ``args``, its errors and interruptions said; ``typed``
     (``args`` as given) is the commands' ``options.command_line``."""
+    PROGRESS.reset()
     try:
         obj = list(args if typed is None else typed)
         cli.main(args=args, prog_name="objrec", standalone_mode=False, obj=obj)
@@ -290,19 +327,13 @@ def command_code(args: list[str], typed: Sequence[str] | None = None) -> int:
         return 0
     except click.ClickException as exc:
         return usage_error(exc, args)
-    except click.exceptions.Abort:
-        err.print("aborted")
-        return INTERRUPTED
+    except (click.exceptions.Abort, KeyboardInterrupt):  # Ctrl-C outside the library's work
+        return said_interrupted(None, args)
     except Interrupted as exc:
-        message = escape(to_cli(str(exc), invoked_command(args), exc.values))
-        err.print(f"[yellow]{message}[/]", highlight=False)
-        return INTERRUPTED
+        return said_interrupted(exc, args)
     except ObjrecError as exc:
         print_error(escape(to_cli(str(exc), invoked_command(args), exc.values)))
         return 1
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        return INTERRUPTED
     except OSError as exc:
         return refused_by_os(exc)
     except SystemExit as exc:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import urlsplit
 
 import click
@@ -323,11 +323,9 @@ def serve(
     first upload is as fast as the next); one trained again into RUN is served seconds later.
     """
     refuse_unknown_conflict(threshold, no_unknown)
-    from objrec.serve import proxy_prefix
     from objrec.serve import serve as run_serve
 
     max_upload_bytes, origins = checked_settings(workers, max_upload_mib, max_pixels, cors_origins)
-    from_options(proxy_prefix, root_path)
     lines = StartLines(run, host, cors_words(origins))
     run_serve(
         *(run, host, port, workers, runtime),
@@ -338,9 +336,7 @@ def serve(
         max_upload_bytes=max_upload_bytes,
         max_pixels=max_pixels,
         cors_origins=origins,
-        worker_logging=show_server_events(),
-        allowed_hosts=checked_names(allowed_hosts),
-        root_path=root_path,
+        **server_settings(allowed_hosts, root_path),
     )
 
 
@@ -371,12 +367,25 @@ def checked_settings(
     return max_upload_bytes, from_options(allowed_origins, cors_origins)
 
 
-def checked_names(allowed_hosts: tuple[str, ...]) -> list[str]:
-    """``serve``'s --allowed-host names as the library checks them, a bad one refused as a
-    usage error naming the option (exit 2) before the model loads."""
-    from objrec.serve import allowed_host
+class ServerSettings(TypedDict):
+    """:func:`server_settings`, by ``serve``'s keyword."""
 
-    return [from_options(allowed_host, name) for name in allowed_hosts]
+    allowed_hosts: list[str]
+    root_path: str
+    worker_logging: dict[str, Any]
+
+
+def server_settings(allowed_hosts: tuple[str, ...], root_path: str) -> ServerSettings:
+    """``serve``'s settings of the server around the model: its --allowed-host names and
+    --root-path as the library checks them, a bad one refused as a usage error naming the option
+    (exit 2) before the model loads, and how the workers log (``worker_logging``)."""
+    from objrec.serve import allowed_host, proxy_prefix
+
+    return ServerSettings(
+        allowed_hosts=[from_options(allowed_host, name) for name in allowed_hosts],
+        root_path=from_options(proxy_prefix, root_path),
+        worker_logging=show_server_events(),
+    )
 
 
 class StartLines:

@@ -234,6 +234,57 @@ class PlainProgress:
             self.write(self.line(final=True) + ", done")
 
 
+class ProgressSeen:
+    """How far the command's progress got, as its bars and lines showed it: the task going on
+    (the innermost), or the last that ended; what a Ctrl-C says first (:meth:`where`)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Nothing seen yet: a new command begins."""
+        self.going: list[list[Any]] = []
+        """Each task begun and not ended, innermost last: its description, steps done, total."""
+        self.ended: str | None = None
+        """The description of the last task that ended."""
+
+    @contextmanager
+    def task(self, description: str, total: int | None) -> Iterator[Callable[[int], None]]:
+        """The task ``description`` going on while the block runs; yields ``count(n)``, which
+        counts its steps done. A task the block leaves by an exception stays going."""
+        state: list[Any] = [description, 0, total]
+        self.going.append(state)
+
+        def count(n: int = 1) -> None:
+            state[1] += n
+
+        yield count
+        self.going.remove(state)
+        self.ended = description
+
+    def where(self) -> str:
+        """``at reading images (1,104 of 1,515 done)``; ``after hashing files``; ``before its
+        work began`` (no progress shown yet: loading its libraries, checking its options)."""
+        if self.going:
+            description, done, total = self.going[-1]
+            return f"at {description}" + (f" ({done:,} of {total:,} done)" if total else "")
+        return f"after {self.ended}" if self.ended else "before its work began"
+
+
+PROGRESS = ProgressSeen()
+"""The running command's progress (a new one for each command: ``cli.command_code``)."""
+
+
+def progress_counted(advance: Callable[..., Any], count: Callable[[int], None]) -> Any:
+    """``advance`` (a bar's or a line's), which ``count`` hears of too."""
+
+    def both(n: int = 1) -> None:
+        count(n)
+        advance(n)
+
+    return both
+
+
 class RichReporter(Reporter):
     """Progress bars and epoch lines on stderr (plain progress lines when stderr is not a
     terminal), with ``--json`` too: its answer is on stdout alone."""
@@ -253,6 +304,12 @@ class RichReporter(Reporter):
 
     @contextmanager
     def task(self, description: str, total: int | None) -> Iterator[Any]:
+        with PROGRESS.task(description, total) as count, self.shown(description, total) as shown:
+            yield progress_counted(shown, count)
+
+    @contextmanager
+    def shown(self, description: str, total: int | None) -> Iterator[Any]:
+        """The task's bar in a terminal, else its plain lines; yields its ``advance(n)``."""
         if not err.is_terminal:
             if total is None:  # no steps to count: say what is going on before it takes a while
                 err.print(f"{description} ...", markup=False, highlight=False)
