@@ -1504,7 +1504,7 @@ def test_train_ends_with_the_evaluate_to_run_and_how_to_try_unknown_photos(
 @pytest.mark.parametrize(
     ("args", "said"),
     [
-        (["add", "{tmp}", "{tmp}/nowhere"], "error: invalid value for 'NEW...'"),
+        (["add", "{tmp}", "{tmp}/nowhere"], "error: invalid value for '[NEW]...'"),
         (["train", "{tmp}"], "error: give --out RUN for a new run, or --resume RUN"),
         (["cache", "--prune"], "error: --prune needs --days N, --keep FOLDER or both"),
     ],

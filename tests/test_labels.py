@@ -68,8 +68,13 @@ def test_a_missing_photo_a_double_label_and_a_table_without_its_columns_are_refu
     twice = [{"path": str(a), "answer": "red"}, {"path": str(a), "answer": "green"}]
     with pytest.raises(ObjrecError, match=r"line 3: .* is labelled 'green' here and 'red' above"):
         read_labels(write_table(tmp_path / "twice.csv", twice))
-    with pytest.raises(ObjrecError, match="has no `path` column"):
+    with pytest.raises(ObjrecError) as refused:
         read_labels(write_table(tmp_path / "x.csv", [{"file": "a.png"}], ["file", "class"]))
+    from objrec.cli import cli
+    from objrec.cli.messages import to_cli
+
+    said = to_cli(str(refused.value), cli.commands["add"])  # it dropped "or `answer`" there
+    assert 'lacks a "path" column, or a "label" or "answer" column: give the table `objrec ' in said
 
 
 def test_labels_is_refused_beside_new_images_and_when_it_labels_nothing(tmp_path, split_dir):

@@ -60,8 +60,9 @@ def read_labels(table: Path) -> LabelledPhotos:
     columns = set(reader.fieldnames or ())
     if "path" not in columns or not columns & {"label", "answer"}:
         raise ObjrecError(
-            f"{table} has no `path` column and `label` or `answer` column: give the table "
-            "`objrec predict --csv` wrote, with a `label` column for the classes you chose"
+            f'{table} lacks a "path" column, or a "label" or "answer" column: give the table '
+            '`predict(run, photos, csv=file)` wrote, with a "label" column for the classes you '
+            "chose"
         )
     found = LabelledPhotos(table)
     for line, row in enumerate(reader, start=2):
