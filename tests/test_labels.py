@@ -121,7 +121,7 @@ def test_a_label_that_is_no_folder_name_is_refused_naming_its_row(tmp_path, spli
     (photo,) = photos(tmp_path / "inbox", ["IMG_0.png"])
     table = write_table(tmp_path / "t.csv", [{"path": str(photo), "answer": "red/dark"}])
     with pytest.raises(ObjrecError) as refused:
-        add_images(split_dir, [], labels=table, dry_run=True)
+        add_images(split_dir, labels=table, dry_run=True)  # no new images: a TypeError
     assert str(refused.value).startswith(
         f"'red/dark' is not a valid folder name for the label of {photo} in {table}: give a name"
     )

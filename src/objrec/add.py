@@ -199,7 +199,7 @@ class _Plan:
 @warned_once_per_file()
 def add_images(
     data: Path,
-    new: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    new: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] = (),
     config: SplitConfig | None = None,
     *,
     class_name: str | None = None,
@@ -216,8 +216,8 @@ def add_images(
 
     Args:
         data: holds ``train/``, ``valid/`` (and ``test/``) class folders, maybe ``manifest.csv``.
-        new: a folder of class folders (as ``split_folder``'s ``src``); with ``class_name``, one
-            or more folders of images or image files, all of that class. Never modified.
+        new: a folder of class folders (``split_folder``'s ``src``; none with ``labels``); with
+            ``class_name``, folders of images or image files, all of that class. Never modified.
         config: the ``ratios`` to come close to (by default, or ``ratios=None``, each split's
             share of ``data``'s images: a split it has none in gets none), ``seed``, ``mode``
             ``near_duplicates`` and ``burst_seconds``; or give those as keywords (its others do
