@@ -314,6 +314,31 @@ def test_a_photo_taken_with_the_computer_s_camera_is_answered(browser, server):
     assert stopped and hidden
 
 
+@pytest.mark.slow
+def test_a_camera_whose_video_will_not_play_is_turned_off_again(browser, server):
+    """The camera granted but its video refusing to play (a browser's autoplay policy, a device
+    taken away meanwhile): the page said so and dropped the stream without stopping it, the
+    camera left on (its light too) until the tab closed."""
+    fake = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+    with_camera = browser.browser_type.launch(
+        executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu", *fake]
+    )
+    try:
+        page = with_camera.new_page()
+        page.add_init_script(
+            "HTMLMediaElement.prototype.play = () => Promise.reject(new Error('no autoplay'));"
+            "const open = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);"
+            "navigator.mediaDevices.getUserMedia = async c => (window.opened = await open(c));"
+        )
+        page.goto(server + "/")
+        page.click("#camera-start")
+        wait_until(page, "document.getElementById('error').textContent.includes('camera')", 15)
+        live = page.evaluate("window.opened.getTracks().map(t => t.readyState)")
+    finally:
+        with_camera.close()
+    assert live == ["ended"]
+
+
 def retrained(route) -> None:
     """/info as after a retrain that added a class: another model, four classes."""
     response = route.fetch()
