@@ -1137,3 +1137,25 @@ def test_each_add_is_recorded_in_the_split_folders_record(tmp_path, split_dir):
     (split_dir / "split.json").unlink()
     add_images(split_dir, new_images(tmp_path / "more", "red", 2, seed=950))
     assert not (split_dir / "split.json").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_once_every_image_is_added_does_not_say_nothing_was_written(
+    tmp_path, split_dir, monkeypatch
+):
+    """Ctrl-C while add recorded itself in split.json, its images all in the splits and the
+    manifest, said "nothing was written to data: run it again" (the whole add's sentence)."""
+    from objrec import add
+    from objrec.errors import Interrupted
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(add, "record_added", stopped)
+    with pytest.raises(Interrupted) as interrupted:
+        add_images(split_dir, new_images(tmp_path / "more", "red", 2))
+    said = str(interrupted.value)
+    assert said == (
+        f"interrupted: 2 images added to {split_dir}, each whole and in its manifest; its "
+        "split.json does not list this add"
+    )

@@ -290,7 +290,9 @@ def _record(
             "ratios_used": list(result.ratios),
             "files": len(result.files),
         }
-        record_added(root, added_entry(*asked, config, result.own_ratios, command, **made))
+        said = f"{plural(len(result.files), 'image')} added to {root}, each whole and in its "
+        with ctrl_c_leaves(lambda: said + "manifest; its split.json does not list this add"):
+            record_added(root, added_entry(*asked, config, result.own_ratios, command, **made))
 
 
 def _log_added(result: AddResult, root: Path) -> None:
