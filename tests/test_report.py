@@ -1354,3 +1354,22 @@ def test_a_photo_evaluated_from_inside_its_folder_is_found_from_another(tmp_path
     assert found_photo("mine/ant/1.jpg", "/elsewhere/mine") == "mine/ant/1.jpg"  # as written
     assert found_photo("old/mine/ant/1.jpg", str(tmp_path / "mine")) == str(photo)
     assert found_photo("ant/2.jpg", str(tmp_path / "mine")) is None
+
+
+def test_a_photo_is_taken_from_the_evaluated_folder_before_a_same_named_one_here(
+    tmp_path, monkeypatch
+):
+    """Every split names its files alike (data/test/ant/image_0001.jpg): a report made in
+    another project's folder pictured that project's photo, found by the path as evaluate wrote
+    it, where the evaluated folder (metrics.json's, absolute) holds the run's own (review42)."""
+    from objrec.report import found_photo
+
+    ours, theirs = (tmp_path / name / "data" / "test" / "ant" / "1.jpg" for name in "xy")
+    for photo in (ours, theirs):
+        photo.parent.mkdir(parents=True)
+        photo.write_bytes(b"")
+    theirs.with_name("3.jpg").write_bytes(b"")  # a photo the evaluated folder no longer holds
+    monkeypatch.chdir(tmp_path / "y")
+    assert found_photo("data/test/ant/1.jpg", str(tmp_path / "x" / "data" / "test")) == str(ours)
+    assert found_photo("data/test/ant/3.jpg", str(tmp_path / "x" / "data" / "test")) is None
+    assert found_photo("data/test/ant/1.jpg", None) == "data/test/ant/1.jpg"  # nothing recorded

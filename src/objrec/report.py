@@ -775,18 +775,19 @@ def find_photos(predictions: pd.DataFrame, folder: str | None) -> int:
 
 
 def found_photo(path: str, folder: str | None) -> str | None:
-    """Where an image of predictions.csv is now: at ``path`` as evaluate wrote it (as given,
-    relative to the folder evaluate ran in, which a report need not run in), else in the
-    evaluated ``folder`` (absolute in metrics.json) by its class folder and name
-    (``mine/ant/1.jpg`` of ``/home/ana/mine`` is ``/home/ana/mine/ant/1.jpg``, and so is
-    ``ant/1.jpg``, evaluate run in the folder it evaluated: ``evaluate RUN .``); None when neither
-    is there (the photos moved, or the run came from another machine)."""
-    if Path(path).is_file():
-        return path
+    """Where an image of predictions.csv is now: in the evaluated ``folder`` (absolute in
+    metrics.json) by its class folder and name (``mine/ant/1.jpg`` of ``/home/ana/mine`` is
+    ``/home/ana/mine/ant/1.jpg``, and so is ``ant/1.jpg``, evaluate run in the folder it
+    evaluated: ``evaluate RUN .``), else, when that folder is gone or not recorded, at ``path``
+    as evaluate wrote it (as given, relative to the folder evaluate ran in, which a report need
+    not run in: first, it pictured another split's photo of the same name, review42); None
+    when neither is there (the photos moved, or the run came from another machine)."""
     parts = Path(path).parts
     for start in range(len(parts) - 1):  # the longest tail first, a class folder at least
         if folder and (candidate := Path(folder, *parts[start:])).is_file():
             return str(candidate)
+    if (folder is None or not Path(folder).is_dir()) and Path(path).is_file():
+        return path
     return None
 
 
