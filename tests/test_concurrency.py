@@ -181,3 +181,30 @@ def test_the_next_add_gives_a_killed_adds_files_their_manifest_rows(tmp_path, sp
     files = {p.relative_to(split_dir).as_posix() for p in split_dir.glob("*/*/*")}
     assert written <= listed and files == listed
     assert not (split_dir / PENDING).exists()
+
+
+@pytest.mark.slow  # waits PROBE_WAIT for the refusal
+def test_a_train_starting_while_a_command_probes_its_run_folder_is_not_refused(tmp_path):
+    """predict, evaluate and serve probe a run with no model (is a train writing it?) with a
+    shared lock held for microseconds; a train starting in that moment was refused as if
+    another train held the folder (review42). A lock let go within the probe's wait is waited
+    for; one held on is still refused."""
+    import threading
+
+    from objrec.errors import ObjrecError
+    from objrec.runs import PROBE_WAIT, held_run
+
+    run = tmp_path / "run"
+    run.mkdir()
+    probe = os.open(run, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(probe, fcntl.LOCK_SH)
+    threading.Timer(PROBE_WAIT / 4, os.close, (probe,)).start()  # the probe lets go
+    with held_run(run, make=False):
+        pass
+    other = os.open(run, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(other, fcntl.LOCK_SH)  # held on: another train
+    try:
+        with pytest.raises(ObjrecError, match="another"), held_run(run, make=False):
+            pass
+    finally:
+        os.close(other)

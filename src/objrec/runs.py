@@ -209,7 +209,7 @@ def held_run(out: Path, make: bool) -> Iterator[None]:
         return
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            lock_past_probes(fd)
         except BlockingIOError:
             raise ObjrecError(RUN_BUSY.format(out=out)) from None
         except OSError:  # a file system without flock (some NFS): unlocked, as before
@@ -217,6 +217,30 @@ def held_run(out: Path, make: bool) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+PROBE_WAIT = 0.2
+"""Seconds :func:`lock_past_probes` tries for: a command that reads a model probes whether a train
+holds the run (``meta.trained_into_now``) with a shared lock held for microseconds, and a train
+starting then was refused as if another train held the folder (review42)."""
+
+
+def lock_past_probes(fd: int) -> None:
+    """An exclusive ``flock`` on ``fd`` taken without waiting on a train, which holds it for its
+    whole run: tried again for :data:`PROBE_WAIT` seconds past a probe's moment.
+
+    Raises:
+        BlockingIOError: when another process holds it still.
+    """
+    deadline = time.monotonic() + PROBE_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 def refuse_users_folder(out: Path, real: Path, force: bool) -> None:
