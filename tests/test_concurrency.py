@@ -184,23 +184,37 @@ def test_the_next_add_gives_a_killed_adds_files_their_manifest_rows(tmp_path, sp
 
 
 @pytest.mark.slow  # waits PROBE_WAIT for the refusal
-def test_a_train_starting_while_a_command_probes_its_run_folder_is_not_refused(tmp_path):
+def test_a_train_starting_while_a_command_probes_its_run_folder_is_not_refused(
+    tmp_path, monkeypatch
+):
     """predict, evaluate and serve probe a run with no model (is a train writing it?) with a
     shared lock held for microseconds; a train starting in that moment was refused as if
     another train held the folder (review42). A lock let go within the probe's wait is waited
     for; one held on is still refused."""
-    import threading
+    import time
+    import types
 
+    from objrec import runs
     from objrec.errors import ObjrecError
-    from objrec.runs import PROBE_WAIT, held_run
+    from objrec.runs import held_run
 
     run = tmp_path / "run"
     run.mkdir()
     probe = os.open(run, os.O_RDONLY | os.O_DIRECTORY)
     fcntl.flock(probe, fcntl.LOCK_SH)
-    threading.Timer(PROBE_WAIT / 4, os.close, (probe,)).start()  # the probe lets go
-    with held_run(run, make=False):
-        pass
+    waited = []
+
+    def probe_lets_go(seconds: float) -> None:  # during the train's first wait, whatever the load
+        if not waited:
+            os.close(probe)
+        waited.append(seconds)
+
+    clock = types.SimpleNamespace(monotonic=time.monotonic, sleep=probe_lets_go)
+    with monkeypatch.context() as patched:
+        patched.setattr(runs, "time", clock)
+        with held_run(run, make=False):
+            pass
+    assert len(waited) == 1
     other = os.open(run, os.O_RDONLY | os.O_DIRECTORY)
     fcntl.flock(other, fcntl.LOCK_SH)  # held on: another train
     try:
