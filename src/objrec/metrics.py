@@ -170,6 +170,34 @@ def mixed_pairs(matrix: torch.Tensor, classes: Sequence[str]) -> list[dict[str, 
     return sorted(pairs, key=lambda p: -(p["a_as_b"] + p["b_as_a"]) / (p["n_a"] + p["n_b"]))
 
 
+MIXED_FEWEST = 2
+"""The fewest images of each class of a pair that an evaluation took for the other, for
+evaluate to list the pair as look-alikes and predict to name it beside an answer
+(:func:`often_mixed`): on s0's validation split (100 classes, 71 wrong answers), each wrong
+answer sent to a random other class paired two classes one each way in 21% of 2,000 draws, two
+each way (and :data:`MIXED_SHARE`) in none, and both kept the split's two real pairs (lotus and
+water_lilly 4 of 12 and 3 of 7; crocodile and crocodile_head 2 and 3 of 10). With a handful of
+classes, one mistake each way is what chance gives (review41: a 6-image fixture paired airplanes
+with sunflower). ``benchmarks/look_alikes.py`` measures both floors."""
+
+MIXED_SHARE = 0.05
+"""The least share of each class's evaluated images taken for the other, for evaluate and predict
+to name the pair: 2 of 150 airplanes are not often."""
+
+
+def often_mixed(pair: dict[str, Any]) -> bool:
+    """Whether a row of :func:`mixed_pairs` is evidence enough to name, one rule for evaluate's
+    look-alikes and predict's hint: each class's images taken for the other at least
+    :data:`MIXED_FEWEST` times and :data:`MIXED_SHARE` of them (review41: crocodile and
+    crocodile_head rested on 1 and 1 of 10, which chance gives)."""
+    counts = [pair.get(key) for key in ("a_as_b", "b_as_a", "n_a", "n_b")]
+    if not all(isinstance(count, int) for count in counts):
+        return False
+    a_as_b, b_as_a, n_a, n_b = (int(count or 0) for count in counts)
+    fewest = min(a_as_b, b_as_a) >= MIXED_FEWEST
+    return fewest and a_as_b >= MIXED_SHARE * n_a and b_as_a >= MIXED_SHARE * n_b
+
+
 def wilson_interval(share: float, n: int, z: float = 1.96) -> tuple[float, float]:
     """Where a ``share`` right of ``n`` images would likely lie on many more images like them: the
     Wilson score interval (95% for ``z`` 1.96), which stays honest at 0% and 100%, where the

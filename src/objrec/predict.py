@@ -38,6 +38,7 @@ from objrec.images import (
 )
 from objrec.inference import Answers, Recognizer
 from objrec.meta import checkpoint_file, output_beside
+from objrec.metrics import often_mixed
 from objrec.outputs import (
     check_output_dir,
     fingerprint,
@@ -425,19 +426,6 @@ def predict(
     return Predictions(results)
 
 
-MIXED_FEWEST = 2
-"""The fewest images of each class of a pair that the run's evaluation took for the other, for
-predict to name the pair (:func:`often_mixed`): on s0's validation split (100 classes, 71
-wrong answers), each wrong answer sent to a random other class paired two classes one each way
-in 21% of 2,000 draws, two each way (and :data:`MIXED_SHARE`) in none, and both kept the split's
-two real pairs (lotus and water_lilly 4 of 12 and 3 of 7; crocodile and crocodile_head 2 and 3
-of 10). With a handful of classes, one mistake each way is what chance gives (review41: a 6-image
-fixture paired airplanes with sunflower). ``benchmarks/look_alikes.py`` measures both floors."""
-
-MIXED_SHARE = 0.05
-"""The least share of each class's evaluated images taken for the other, for predict to name the
-pair: 2 of 150 airplanes are not often."""
-
 MIXED_PROB = 0.05
 """The least probability a partner has in an answer for predict to name it: an answer of lotus at
 100% has no water lily to look at. Chosen on s0's validation split: of its 37 answers of a class
@@ -461,18 +449,6 @@ def mixed_partners(run: Path, data_dir: str | None = None) -> dict[str, list[str
             partners.setdefault(a, []).append(b)
             partners.setdefault(b, []).append(a)
     return partners
-
-
-def often_mixed(pair: dict[str, Any]) -> bool:
-    """Whether a row of ``mixed_pairs`` is evidence enough to name in an answer: each class's
-    images taken for the other at least :data:`MIXED_FEWEST` times and :data:`MIXED_SHARE` of
-    them (review41: crocodile and crocodile_head rested on 1 and 1 of 10)."""
-    counts = [pair.get(key) for key in ("a_as_b", "b_as_a", "n_a", "n_b")]
-    if not all(isinstance(count, int) for count in counts):
-        return False
-    a_as_b, b_as_a, n_a, n_b = (int(count or 0) for count in counts)
-    fewest = min(a_as_b, b_as_a) >= MIXED_FEWEST
-    return fewest and a_as_b >= MIXED_SHARE * n_a and b_as_a >= MIXED_SHARE * n_b
 
 
 def recorded_pairs(run: Path, data_dir: str | None = None) -> list[dict[str, Any]] | None:

@@ -971,10 +971,12 @@ def print_worst(result: EvaluationResult, worst: int) -> None:
 def mixed_pair_lines(result: EvaluationResult) -> list[str]:
     """The pairs of classes mistaken for each other both ways, with their counts, and what may
     help: the worst classes' table named only each class's commonest confusion, without a count,
-    so that a crocodile taken for its head and back read as two unrelated errors."""
-    from objrec.metrics import mixed_pairs
+    so that a crocodile taken for its head and back read as two unrelated errors. Only pairs of
+    real evidence (``metrics.often_mixed``, the rule predict names a pair by): one mistake each
+    way is what chance gives, and nothing is said when no pair has more."""
+    from objrec.metrics import mixed_pairs, often_mixed
 
-    pairs = mixed_pairs(result.confusion, result.classes)
+    pairs = [p for p in mixed_pairs(result.confusion, result.classes) if often_mixed(p)]
     if not pairs:
         return []
     lines = ["mistaken for each other both ways, so the model cannot yet tell them apart:"]
