@@ -12,8 +12,9 @@ import pytest
 from PIL import Image, ImageOps
 
 from objrec import add as add_module
-from objrec import dedup
+from objrec import add_plan, add_write, dedup
 from objrec.add import AddResult, add_images, add_warnings
+from objrec.add_new import NewImage
 from objrec.cli import main
 from objrec.data import IMAGE_SET_MEANING, SPLITS
 from objrec.errors import Interrupted, ObjrecError
@@ -202,7 +203,7 @@ def test_a_linked_class_folder_keeps_its_files(tmp_path, split_dir):
 
 @pytest.mark.slow
 def test_a_file_the_plan_did_not_see_is_never_replaced(tmp_path, split_dir, monkeypatch):
-    monkeypatch.setattr(add_module, "_taken", lambda data: set())  # as if written meanwhile
+    monkeypatch.setattr(add_plan, "_taken", lambda data: set())  # as if written meanwhile
     (split_dir / "train" / "red" / "new_00.png").write_bytes(b"the user's")
     for seed, mode in enumerate(("copy", "link")):
         new = new_images(tmp_path / mode, "red", 1, seed=seed)
@@ -240,7 +241,7 @@ def test_add_gives_the_data_folders_own_proportions_as_counts_and_its_json_round
     proportions)" of 59/29/30 images, which sums to 0.99 and read as a mistake, and --json gave
     0.5042016806722689. The counts are what the proportions are; --json's to 4 decimals."""
     from objrec.add import AddResult
-    from objrec.cli.data import add_json, ratios_line
+    from objrec.cli.adding import add_json, ratios_line
 
     counts = {"train": 60, "valid": 29, "test": 30}
     own = AddResult(Path("d"), ratios=(60 / 119, 29 / 119, 30 / 119), own_ratios=True)
@@ -292,11 +293,11 @@ def test_a_new_images_manifest_group_is_the_one_split_recorded_for_what_it_was_p
     hashes = {path: path.stem * 4 for path in existing} | {tmp_path / "train/a/e.png": "0000"}
     keys = {"b": "one", "c": "two", "d": "two", "e": "changed"}
     placing = {path: keys[path.stem] for path in existing}
-    fresh = [add_module.NewImage(Path(f"/new/{n}"), "a", Path(n), n) for n in "vwxyz"]
+    fresh = [NewImage(Path(f"/new/{n}"), "a", Path(n), n) for n in "vwxyz"]
     placing |= dict(
         zip([i.path for i in fresh], ["one", "two", "alone", "changed", "alone"], strict=True)
     )
-    groups = add_module._manifest_groups(tmp_path, fresh, placing, existing, hashes)
+    groups = add_plan._manifest_groups(tmp_path, fresh, placing, existing, hashes)
     assert [groups[image.path] for image in fresh] == ["3", "", "9", "10", "9"]
 
 
@@ -573,7 +574,7 @@ def test_refusals_name_the_path_or_option_and_write_nothing(tmp_path, split_dir)
 @pytest.mark.slow
 def test_the_data_folder_is_locked_while_adding(tmp_path, split_dir, monkeypatch):
     seen = []
-    write = add_module._write
+    write = add_module.write_added
 
     def check_lock(data, rows, *args):
         fd = os.open(data, os.O_RDONLY)
@@ -586,7 +587,7 @@ def test_the_data_folder_is_locked_while_adding(tmp_path, split_dir, monkeypatch
             os.close(fd)
         return write(data, rows, *args)
 
-    monkeypatch.setattr(add_module, "_write", check_lock)
+    monkeypatch.setattr(add_module, "write_added", check_lock)
     add_images(split_dir, new_images(tmp_path / "new", "red", 1))
     assert seen == ["held"]
 
@@ -645,7 +646,7 @@ def test_an_interrupted_add_leaves_no_file_without_its_manifest_row(
             raise KeyboardInterrupt
         return shutil.copy(source, target)
 
-    monkeypatch.setattr(add_module.shutil, "copy2", copy_then_stop)
+    monkeypatch.setattr(add_write.shutil, "copy2", copy_then_stop)
     with pytest.raises(Interrupted):
         add_images(split_dir, new_images(tmp_path / "new", "red", 6), seed=0)
     rows = {row["file"] for row in manifest(split_dir)}
@@ -747,7 +748,7 @@ def test_a_second_add_reads_only_the_files_it_has_not_hashed_as_they_are(
         objrec.store, "hash_file_and_kind", reading(objrec.store.hash_file_and_kind)
     )
     monkeypatch.setattr(objrec.split_source, "sha256_file", sha256)
-    monkeypatch.setattr(add_module, "sha256_file", sha256, raising=False)
+    monkeypatch.setattr(add_plan, "sha256_file", sha256, raising=False)
     images = sorted(p.relative_to(tmp_path).as_posix() for p in split_dir.rglob("*.*g"))
     first = add_images(split_dir, new_images(tmp_path / "new1", "red", 2))
     assert sorted(read) == sorted([*images, "new1/red/new_00.png", "new1/red/new_01.png"])
@@ -883,7 +884,7 @@ def test_add_measures_only_pairs_with_a_new_image_and_decides_as_all_pairs_do(
     result, measured = add_counting_pairs(split_dir, new, monkeypatch)
     assert measured == [9, 3, 1]  # the new images, chain_2 link_1 link_3, then chain_1
 
-    monkeypatch.setattr(add_module, "near_groups", lambda *args, among: near_groups(*args))
+    monkeypatch.setattr(add_plan, "near_groups", lambda *args, among: near_groups(*args))
     expected = add_images(all_pairs, new, seed=3)
     assert dataclasses.replace(result, data=all_pairs) == expected
     assert (split_dir / "manifest.csv").read_text() == (all_pairs / "manifest.csv").read_text()
@@ -1010,63 +1011,6 @@ def test_a_class_name_with_a_space_at_either_end_is_refused(tmp_path, split_dir)
     assert tree_digest(split_dir) == before
 
 
-def placed_bursts(before: list[int], seed: int) -> tuple[dict[str, int], dict[str, float]]:
-    """``add._place`` of a camera trap's 100 new photos of class ``a`` (12 bursts of 5 frames,
-    40 single photos) into a data folder holding ``before`` of its images per split: the new
-    images per split, and the share of them in a burst."""
-    from collections import Counter
-
-    from objrec.config import SplitConfig
-
-    images, groups = [], {}
-    for n in range(100):
-        path = Path(f"/new/a/{n}.jpg")
-        images.append(add_module.NewImage(path, "a", Path(path.name), path.name))
-        groups[path] = f"burst{n // 5}" if n < 60 else f"single{n}"
-    config = SplitConfig(ratios=(0.5, 0.25, 0.25), seed=seed)
-    split_of, _ = add_module._place(images, groups, {}, {"a": before}, config)
-    counts, bursty = Counter(), Counter()
-    for key in groups.values():
-        counts[split_of[key]] += 1
-        bursty[split_of[key]] += key.startswith("burst")
-    return dict(counts), {s: bursty[s] / counts[s] for s in SPLITS}
-
-
-def test_added_bursts_are_shared_among_the_splits_as_split_shares_them():
-    """add placed each new group, shuffled, in the split lacking the most images: on a camera
-    trap's class of 60% burst frames, test held 21% bursts for one seed and valid 80% for another,
-    and the counts missed their targets by a burst. Now add places a class's groups as split
-    does (``placement.nearer_split``, largest first): each split holds its share of the bursts, and
-    every split its target (a new class, and one the data folder holds 10/5/5 of)."""
-    for seed in range(5):
-        for before in ([0, 0, 0], [10, 5, 5]):
-            counts, bursty = placed_bursts(before, seed)
-            assert counts == {"train": 50, "valid": 25, "test": 25}, (seed, before)
-            assert all(abs(share - 0.6) <= 0.2 for share in bursty.values()), (seed, bursty)
-
-
-def test_a_new_class_s_groups_leave_no_split_empty_where_split_would_fill_it():
-    """A new class of two bursts of 8 and one single photo: add put the single in train beside a
-    burst, and test held none of the class, where split moves the smallest group of a split of
-    two groups or more into a split allocate gives one (three groups: one each)."""
-    from objrec.config import SplitConfig
-
-    images, groups = [], {}
-    for key, n in (("b1", 8), ("b2", 8), ("single", 1)):
-        for k in range(n):
-            path = Path(f"/new/a/{key}{k}.jpg")
-            images.append(add_module.NewImage(path, "a", Path(path.name), path.name))
-            groups[path] = key
-    for seed in range(4):
-        config = SplitConfig(ratios=(0.5, 0.25, 0.25), seed=seed)
-        split_of, _ = add_module._place(images, groups, {}, {}, config)
-        assert sorted(split_of.values()) == sorted(SPLITS), (seed, split_of)
-        assert split_of["single"] == "test"
-        assert (
-            add_module._place(images, groups, {}, {"a": [5, 2, 2]}, config)[0]["single"] == "train"
-        )
-
-
 @pytest.mark.slow
 def test_a_new_class_whose_group_the_data_folder_placed_is_not_said_placed_by_the_rule(
     tmp_path, split_dir
@@ -1097,7 +1041,7 @@ def test_a_new_class_of_two_groups_is_told_where_each_went_as_split_tells_it(tmp
     """A new class of two near-duplicate groups goes to train and test, as ``split`` places it:
     add said it had "fewer than 3 distinct images", which split now says only of a class that
     cannot fill every split; ``--json`` names it in ``two_group_classes``."""
-    from objrec.cli.data import add_json
+    from objrec.cli.adding import add_json
     from objrec.split_result import two_groups_sentence
 
     folder = tmp_path / "new" / "purple"

@@ -191,7 +191,9 @@ def test_add_keeps_a_burst_of_new_photos_in_one_split_and_with_its_frames_in_dat
 def test_add_lists_only_the_bursts_holding_an_image_it_adds():
     """`add --json`'s bursts listed a burst of photos all already in the data folder: its one new
     frame was a copy of one there, not added."""
-    from objrec.add import AddResult, NewImage, _count_bursts
+    from objrec.add_new import NewImage
+    from objrec.add_plan import _count_bursts
+    from objrec.add_result import AddResult
 
     data, new = Path("/data"), Path("/new")
     old = [data / "test" / "red" / f"{k}.jpg" for k in range(3)]

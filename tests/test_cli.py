@@ -4889,7 +4889,7 @@ def test_ctrl_c_in_add_says_how_many_were_added_and_the_same_add_adds_the_rest(
     it says so, and that the same add adds the rest, which it then does."""
     from objrec.split import split_folder
 
-    adding = importlib.import_module("objrec.add")
+    adding = importlib.import_module("objrec.add_write")
     data = tmp_path / "data"
     split_folder(make_class_folder(tmp_path / "photos", per_class=4), data, seed=0)
     new = make_class_folder(tmp_path / "new", per_class=2, classes=("green",))

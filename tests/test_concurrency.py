@@ -148,41 +148,6 @@ def test_predict_on_a_killed_run_with_no_model_yet_says_how_to_continue_it(
     assert code == 1 and said.endswith(f"`objrec train {split_dir} --resume {run}`")
 
 
-@pytest.mark.slow
-def test_the_next_add_gives_a_killed_adds_files_their_manifest_rows(tmp_path, split_dir):
-    """`objrec add data more/` killed (kill -9) while it copied: 42 files were in the splits and
-    none in manifest.csv (an add beside it, waiting for the folder, went on and did not notice),
-    and adding more/ again skipped them as "already there", so they never got rows. The next
-    add gives them their rows, and the killed add's note goes."""
-    import signal
-    import subprocess
-    import sys
-
-    from objrec.add import PENDING, add_images
-    from objrec.manifest import manifest_rows
-
-    more, later = new_photos(tmp_path / "more", per_class=3), tmp_path / "later"
-    (later / "red").mkdir(parents=True)
-    make_image(COLOURS["red"], seed=9000).save(later / "red" / "later.png")
-    killed_at_third_file = (
-        "import os, signal, objrec.add as add\n"
-        "real, done = add.write_new, []\n"
-        "def write_new(*args, **kwargs):\n"
-        "    if len(done) == 2: os.kill(os.getpid(), signal.SIGKILL)\n"
-        "    done.append(1); return real(*args, **kwargs)\n"
-        f"add.write_new = write_new; add.add_images({str(split_dir)!r}, {str(more)!r})\n"
-    )
-    killed = subprocess.run([sys.executable, "-c", killed_at_third_file], env=os.environ)
-    assert killed.returncode == -signal.SIGKILL
-    written = {p.relative_to(split_dir).as_posix() for p in split_dir.rglob("new_*.png")}
-    assert len(written) == 2 and (split_dir / PENDING).is_file()
-    add_images(split_dir, later)
-    listed = {row["file"] for row in manifest_rows(split_dir / "manifest.csv")}
-    files = {p.relative_to(split_dir).as_posix() for p in split_dir.glob("*/*/*")}
-    assert written <= listed and files == listed
-    assert not (split_dir / PENDING).exists()
-
-
 @pytest.mark.slow  # waits PROBE_WAIT for the refusal
 def test_a_train_starting_while_a_command_probes_its_run_folder_is_not_refused(
     tmp_path, monkeypatch

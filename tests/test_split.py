@@ -1798,7 +1798,8 @@ def test_a_class_of_two_groups_has_the_larger_in_train_and_the_other_in_test(rat
 def test_add_places_a_new_class_of_two_groups_as_split_does(ratios):
     """add's rule is split's: a new class of two groups, the larger in train, the other in test
     (valid where test's ratio is 0); of two equal groups, either."""
-    from objrec import add as add_module
+    from objrec.add_new import NewImage
+    from objrec.add_place import place_groups
     from objrec.config import SplitConfig
 
     other = "test" if ratios[2] else "valid"
@@ -1807,11 +1808,11 @@ def test_add_places_a_new_class_of_two_groups_as_split_does(ratios):
         for key, n in (("big", big), ("small", small)):
             for k in range(n):
                 path = Path(f"/new/a/{key}{k}.jpg")
-                images.append(add_module.NewImage(path, "a", Path(path.name), path.name))
+                images.append(NewImage(path, "a", Path(path.name), path.name))
                 groups[path] = key
         for seed in range(3):
             config = SplitConfig(ratios=ratios, seed=seed)
-            placed, paired = add_module._place(images, groups, {}, {}, config)
+            placed, paired = place_groups(images, groups, {}, {}, config)
             assert sorted(placed.values()) == sorted(["train", other]), (big, small, seed)
             assert big == small or placed["big"] == "train", (big, small, seed, placed)
             assert paired == {"a"}

@@ -901,7 +901,7 @@ def test_change_note(counts: dict[str, int]) -> str | None:
     ``test_removed`` and ``test_relabelled``): scores before and after are not comparable; the
     new folder is ``apply_plan``'s ``out``. Information, not a warning: the user's plan asked
     for those changes. None when the test split is unchanged."""
-    from objrec.add import changed_test_warning
+    from objrec.add_result import changed_test_warning
 
     changed = {verb: counts[f"test_{verb}"] for verb in ("relabelled", "removed")}
     how = ", ".join(f"{n} {verb}" for verb, n in changed.items() if n)

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from objrec.add_new import NewImage, check_class_name, refuse_overlap
 from objrec.data import named_unknown
 from objrec.errors import ObjrecError
 from objrec.tables import blank_row, csv_separator, exact_cell, read_text
@@ -113,3 +114,34 @@ def _cell(row: dict, column: str) -> str:
 def left_out_words(left_out: Mapping[str, int]) -> str:
     """The rows left out, in words: "9 answered unknown, 2 with no answer"."""
     return ", ".join(f"{n} {LEFT_OUT_REASONS[k]}" for k, n in left_out.items() if n)
+
+
+def labelled_photos(
+    labels: str | os.PathLike[str] | None, given: list[Path], class_name: str | None
+) -> LabelledPhotos | None:
+    """The photos the ``labels`` table gives a class (None without one), refused beside new
+    images or a class: the table says each photo's class."""
+    if labels is None:
+        return None
+    if given or class_name is not None:
+        raise ObjrecError(
+            f"`labels` {labels} says each photo and its class: give no new images or "
+            "`class_name` with it"
+        )
+    found = read_labels(Path(labels))
+    if not found.photos:
+        left = left_out_words(found.left_out) or "no rows"
+        raise ObjrecError(f"{labels} gives no photo a class to add ({left})")
+    return found
+
+
+def labelled_images(labelled: LabelledPhotos, data: Path) -> list[NewImage]:
+    """The photos of a labels table, each of its class, named in the data folder by their own
+    file name."""
+    for path, name in labelled.photos.items():
+        refuse_overlap(path, data)
+        check_class_name(name, f"the label of {labelled.shown[path]} in {labelled.table}")
+    return [
+        NewImage(path, name, Path(path.name), labelled.shown[path])
+        for path, name in labelled.photos.items()
+    ]

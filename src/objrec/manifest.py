@@ -1,11 +1,13 @@
 """A split folder's ``manifest.csv``: its columns, the SHA-256 it records of each image, reading its
-rows, and the group each image was kept together with; reading its ``split.json``, how it was made
-(``split_record`` writes it)."""
+rows, checking it before rows are appended and appending them, and the group each image was kept
+together with; reading its ``split.json``, how it was made (``split_record`` writes it)."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
+import io
 import json
 import logging
 import os
@@ -13,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from objrec.errors import ObjrecError
+from objrec.outputs import staged
 from objrec.tables import CSV_ENCODING
 
 log = logging.getLogger(__name__)
@@ -23,7 +27,7 @@ MANIFEST_GROUP = "group"
 """The manifest's last column, after :data:`MANIFEST_COLUMNS`: the number of the group each image
 was kept together with (its duplicates, its burst, its group of a ``groups`` file), for
 ``evaluate`` to count distinct photos as the split kept them. ``add`` numbers its images so too
-(``add._manifest_groups``). Absent from the manifests of splits before it, empty where an image
+(``add_plan._manifest_groups``). Absent from the manifests of splits before it, empty where an image
 ``add`` placed joins two groups (and in rows an ``add`` before 3 December 2026 appended):
 ``evaluate`` groups those images itself."""
 
@@ -122,3 +126,42 @@ def read_split_record(folder: Path | str) -> dict[str, Any] | None:
         log.warning("%s cannot be read (%s): how the split was made is not known", path, exc)
         return None
     return record if isinstance(record, dict) else None
+
+
+def check_manifest(manifest: Path) -> None:
+    """Refuse, before anything is written, a ``manifest.csv`` that is not as ``split`` writes it
+    (no header, another separator, a line it cannot read): rows appended to it would be wrong,
+    and leaving it behind the files would make it wrong too. A UTF-8 BOM is allowed."""
+    if not manifest.is_file():
+        return
+    try:
+        with manifest.open(encoding="utf-8-sig", newline="") as f:
+            rows = list(csv.reader(f))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ObjrecError(
+            f"{manifest} cannot be read as a CSV file ({exc}): fix it or move it away, then add"
+        ) from None
+    missing = [c for c in MANIFEST_COLUMNS if c not in (rows[0] if rows else MANIFEST_COLUMNS)]
+    if missing:
+        raise ObjrecError(
+            f"{manifest} is not a manifest as `split` writes it (its first line lacks the "
+            f"comma-separated columns {', '.join(missing)}): fix it or move it away, then add"
+        )
+
+
+def append_manifest(manifest: Path, rows: list[dict[str, str]]) -> None:
+    """``rows`` after the manifest's own, under its columns (an older manifest's too); the file
+    replaced whole, in its own encoding (a BOM kept)."""
+    with manifest.open("rb") as f:
+        raw = f.read()
+    encoding = "utf-8-sig" if raw.startswith(codecs.BOM_UTF8) else "utf-8"
+    text = raw.decode(encoding)
+    header = next(csv.reader(io.StringIO(text)), None) if text.strip() else None
+    with staged(manifest) as tmp, tmp.open("w", newline="", encoding=encoding) as f:
+        f.write(text if not text or text.endswith(("\n", "\r")) else text + "\r\n")
+        writer = csv.DictWriter(
+            f, header or (*MANIFEST_COLUMNS, MANIFEST_GROUP), extrasaction="ignore"
+        )
+        if header is None:
+            writer.writeheader()
+        writer.writerows(rows)

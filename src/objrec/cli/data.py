@@ -1,5 +1,6 @@
-"""Commands on a folder of images: ``split``, ``add`` and ``apply-plan`` write one; ``check``,
-``explore`` and ``audit`` read one and say what they find.
+"""Commands on a folder of images: ``split`` and ``apply-plan`` write one (``add``, in
+:mod:`objrec.cli.adding`, adds to one); ``check``, ``explore`` and ``audit`` read one and say
+what they find.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import logging
 import shlex
 import sys
 from collections.abc import Sequence
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -18,7 +19,6 @@ from rich.text import Text
 
 from objrec.cli.messages import to_cli
 from objrec.cli.options import (
-    DIR,
     EXISTING,
     FILE,
     FOLDER,
@@ -32,21 +32,18 @@ from objrec.cli.options import (
 from objrec.cli.output import (
     RichReporter,
     console,
-    err,
     logged_warnings,
     output_folder,
     print_json,
     print_warnings,
     printable,
     shown,
-    task_from_first_step,
     with_warnings,
 )
-from objrec.config import DEFAULT_BACKBONE, PRECISIONS, SplitConfig, TrainConfig, field_help
+from objrec.config import DEFAULT_BACKBONE, PRECISIONS, SplitConfig, field_help
 from objrec.progress import (
     COMPARE_PASSES,
     joined,
-    listed,
     passes_from_first_step,
     plural,
     quoted,
@@ -352,274 +349,6 @@ def split_warnings(result, chosen_ratios: bool = False) -> list[str]:
     from objrec.split_result import split_warnings as sentences
 
     return [to_cli(sentence, split) for sentence in sentences(result, chosen_ratios)]
-
-
-@click.command(short_help="Add new photos to a split folder, as split would place them.")
-@click.argument("data", type=FOLDER)
-@click.argument("new", nargs=-1, type=EXISTING)
-@click.option(
-    "--labels",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    metavar="CSV",
-    help="Instead of NEW, add the photos this table labels: predict --csv's table, each row's "
-    "photo (path) of its class (label, a column you add, else answer). Rows answered unknown, or "
-    "barely familiar, are left out (and counted) unless you wrote their label (or another "
-    "answer).",
-)
-@click.option(
-    "--class",
-    "class_name",
-    metavar="NAME",
-    help="Every image of NEW is of class NAME (new or not): NEW is then a folder of images, or "
-    "one or more image files.",
-)
-@click.option(
-    "--ratios",
-    type=float,
-    nargs=3,
-    default=None,
-    help="Train, validation and test fractions to place the new images toward. Default: DATA's "
-    "own (each split's share of its images), so a split DATA has no image in gets none, and the "
-    "scores measure the new images too. --ratios 1 0 0 puts them all in train (but a "
-    "near-duplicate of a valid or test image, which goes to its split).",
-)
-@SEED_OPTION
-@COPY_OPTION
-@BURST_OPTION
-@click.option(
-    "--dry-run", is_flag=True, help="Print where each image would go; write nothing in DATA."
-)
-@click.option(
-    "--cache-dir",
-    type=DIR,
-    help=field_help(TrainConfig, "cache_dir")
-    + " add reads the digests of DATA's files from the feature store there: give the --cache-dir "
-    "train was given, and no file it hashed is read again.",
-)
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the counts and files as JSON (keys: docs/json.md).",
-)
-def add(
-    data, new, labels, class_name, ratios, seed, copy, burst_seconds, dry_run, cache_dir, as_json
-) -> None:
-    """Add the images of NEW to DATA (a folder made by `objrec split`), as split would place them.
-
-    NEW holds one sub-folder per class, as split's SRC; with --class NAME, images of that class;
-    with --labels CSV, none: the table names each photo and its class. An image already in DATA
-    (the same bytes) is skipped; a near-duplicate of one goes to its split; the others are
-    placed, seeded, so that each class comes as close as it can to the ratios. The files are
-    copied (never moved) under names no file in DATA has (a name taken gets -1, said),
-    DATA/manifest.csv gets their rows and DATA/split.json (if any) the add's options. `objrec
-    train DATA --out RUN` (a new RUN, or the earlier one with --force; the same --cache-dir, if
-    any) then computes only the new images.
-    """
-    from objrec.add import add_images
-
-    settings = {"ratios": ratios or None, "seed": seed, "mode": "copy" if copy else "link"}
-    settings |= {"burst_seconds": burst_seconds, "labels": labels}
-    reporter = RichReporter()
-    verb = "copying" if copy else "linking"
-
-    def wait() -> None:
-        err.print(
-            f"waiting for other objrec processes to stop writing in {shown(data)}", markup=False
-        )
-
-    with (
-        logged_warnings() as logged,
-        passes_from_first_step(reporter, FILE_PASSES) as on_file,
-        task_from_first_step(reporter, f"{verb} files") as on_write,
-    ):
-        result = add_images(
-            data,
-            new,
-            class_name=class_name,
-            dry_run=dry_run,
-            on_file=on_file,
-            on_write=on_write,
-            on_wait=wait,
-            cache_dir=cache_dir,
-            command=command_line(),
-            **settings,
-        )
-    warnings = add_warnings(result)
-    if as_json:
-        print_json(add_json(result, logged + warnings))
-    else:
-        print_added(result, cache_dir)
-    print_warnings(warnings)
-
-
-def add_json(result, warnings: list[str]) -> dict[str, Any]:
-    """``add``'s answer for scripts: what ``print_added`` shows, every file named."""
-    return {
-        "data": str(result.data),
-        "dry_run": result.dry_run,
-        "totals": result.totals(),
-        "classes": {
-            name: counts | {"copies": result.copies.get(name, 0)}
-            for name, counts in result.counts.items()
-        },
-        "new_classes": result.new_classes,
-        "ratios": [round(r, 4) for r in result.ratios],
-        "own_ratios": result.own_ratios,
-        "files": [{"source": a, "file": b} for a, b in result.files],
-        "copies": [{"source": a, "copy_of": b} for a, b in result.copy_files],
-        "near_duplicate_files": result.near_duplicate_files,
-        "bursts": result.bursts,
-        "burst_files": result.burst_files,
-        "burst_held_files": result.burst_held_files,
-        "cross_class_duplicates": [list(pair) for pair in result.cross_class_duplicates],
-        "spread_groups": [{"source": a, "in_data": b} for a, b in result.spread_groups],
-        "small_classes": result.small_classes,
-        "two_group_classes": result.two_group_classes,
-        "min_images": result.min_images,
-        "unreadable_files": result.unreadable_files,
-        "no_decoder_files": result.no_decoder_files,
-        "empty_classes": result.empty_classes,
-        "labels_left_out": result.labels_left_out,
-        "renamed": [{"source": a, "file": b} for a, b in renamed_files(result)],
-        "test_note": added_test_note(result),
-        "warnings": warnings,
-    }
-
-
-def print_added(result, cache_dir: Path | None = None) -> None:
-    """Per class, the images added to each split and those skipped as copies, and how to train
-    on all of them; what to run next, with add's --cache-dir (a dry run: each file and where it
-    would go)."""
-    from objrec.add import shared_note
-
-    table = Table("class", "train", "valid", "test", "copies skipped")
-    for name, counts in sorted(result.counts.items()):
-        label = Text(name + (" (new)" if name in result.new_classes else ""))
-        table.add_row(label, *map(str, counts.values()), str(result.copies.get(name, 0)))
-    console.print(table)
-    totals = ", ".join(f"{k} {v}" for k, v in result.totals().items())
-    verb = "would add" if result.dry_run else "added"
-    added = plural(sum(result.totals().values()), "image")
-    console.print(f"{verb} {added} to {shown(result.data)}: {totals}", markup=False)
-    console.print(ratios_line(result), highlight=False)
-    shared = shared_note(result)
-    for note in (shared and to_cli(shared, add), added_test_note(result)):
-        if note:
-            console.print(note, markup=False, highlight=False)
-    for line in added_notes(result):
-        console.print(line, markup=False, highlight=False)
-    if result.dry_run:
-        for source, target in result.files:
-            console.print(f"{source} -> {target}", markup=False, highlight=False)
-        console.print("nothing written (--dry-run)", highlight=False)
-    elif result.files:
-        console.print(train_again(result.data, cache_dir), markup=False)
-
-
-def added_notes(result) -> list[str]:
-    """The lines under add's table: images placed with a near-duplicate or their burst, rows of
-    a labels table left out, images renamed, copies skipped."""
-    lines = []
-    if result.near_duplicate_files:
-        went = "would go" if result.dry_run else "went"
-        lines.append(
-            f"{plural(result.near_duplicate_files, 'image')} {went} to the split of a "
-            "near-duplicate already in the data folder"
-        )
-    if result.burst_files:
-        lines.append(added_bursts_line(result))
-    lines += [line for line in (left_out_line(result), renamed_line(result)) if line]
-    if result.copy_files:
-        lines.append(
-            f"skipped {plural(len(result.copy_files), 'image')} already there (the same bytes): "
-            + some_of([f"{quoted(a)} = {quoted(b)}" for a, b in result.copy_files], quote=False)
-        )
-    return lines
-
-
-def left_out_line(result) -> str | None:
-    """The rows of a --labels table that gave no class, by reason, and how to add them."""
-    from objrec.labels import left_out_words
-
-    if not (words := left_out_words(result.labels_left_out)):
-        return None
-    rows = plural(sum(result.labels_left_out.values()), "row")
-    return f"left out {rows} of the table ({words}): write a class in its label column to add one"
-
-
-def renamed_files(result) -> list[tuple[str, str]]:
-    """Each image added under another name than its own (a file of its name was there)."""
-    return [(a, b) for a, b in result.files if PurePath(a).name != PurePath(b).name]
-
-
-def renamed_line(result) -> str | None:
-    """The images given another name, a file of theirs being in the class folder already."""
-    if not (renamed := renamed_files(result)):
-        return None
-    went = "would be" if result.dry_run else "was" if len(renamed) == 1 else "were"
-    pairs = some_of([f"{quoted(a)} -> {quoted(b)}" for a, b in renamed], quote=False)
-    return (
-        f"{plural(len(renamed), 'image')} {went} renamed, a file of that name being there: " + pairs
-    )
-
-
-def added_bursts_line(result) -> str:
-    """The new images placed with their bursts, those that joined a burst-mate already in DATA,
-    the first few bursts (``--json`` has them all)."""
-    went = "would go" if result.dry_run else "went"
-    return (
-        f"{plural(result.burst_files, 'new image')} {went} to one split with the rest of "
-        f"{'its burst' if result.burst_files == 1 else 'their bursts'} (one camera's photos of a "
-        f"class within --burst-seconds, by EXIF time; {result.burst_held_files} to the split of "
-        f"a frame already in the data folder): {few_groups(result.bursts)}"
-    )
-
-
-def train_again(data: Path, cache_dir: Path | None) -> str:
-    """What to run after an add: train on DATA, with the cache folder add was given (whose store
-    holds the features of the images but the new ones)."""
-    cache = f" --cache-dir {shlex.quote(shown(cache_dir))}" if cache_dir else ""
-    return (
-        f"now train again: `objrec train {shlex.quote(shown(data))} --out NEW_RUN{cache}` "
-        "(or --out of the earlier run with --force): it computes only the new images' features"
-    )
-
-
-def ratios_line(result) -> str:
-    """Which ratios the new images were placed toward, and whence they came: the data folder's
-    own proportions as the counts they are (``placed toward the ratios 0.5/0.24/0.25`` of
-    59/29/30 images summed to 0.99, which read as a mistake: readme40), or ``--ratios``'s."""
-    if result.own_ratios and result.data_images:
-        counts = result.data_images
-        return (
-            "placed toward the data folder's own proportions: "
-            f"{listed(counts, ',')} of its {plural(sum(counts.values()), 'image')}"
-        )
-    return f"placed toward the ratios {ratios_text(result.ratios)} (train/valid/test, --ratios)"
-
-
-def ratios_text(ratios: Sequence[float]) -> str:
-    """``0.7/0.15/0.15``: each ratio to 4 decimals at most, as ``add --json`` gives them."""
-    return "/".join(f"{round(r, 4):g}" for r in ratios)
-
-
-def added_test_note(result) -> str | None:
-    """When images went into test (what the user asked for, so said as information, not as a
-    warning): scores before and after are on different test sets, and how to compare two runs."""
-    from objrec.add import test_note
-
-    note = test_note(result)
-    return to_cli(note, add, {"data": shown(result.data)}) if note else None
-
-
-def add_warnings(result) -> list[str]:
-    """What the user should know about an add, one sentence each (names as they are): the
-    library's (``add.add_warnings``), naming add's options, objrec's commands and DATA."""
-    from objrec.add import add_warnings as sentences
-
-    values = {"data": shown(result.data)}
-    return [to_cli(sentence, add, values) for sentence in sentences(result)]
 
 
 @click.command(short_help="Count the images per class and summarise their sizes.")

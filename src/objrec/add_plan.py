@@ -1,0 +1,311 @@
+"""An add's plan, decided before anything is written: every file hashed (the data folder's
+through the feature store's file index), the new images grouped with their near-duplicates and
+bursts, placed (:mod:`objrec.add_place`), each given a free name in its class folder and its
+manifest group, and all of it counted in an ``AddResult``."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from objrec.add_new import NewImage
+from objrec.add_place import class_counts, held_splits, own_ratios, place_groups
+from objrec.add_result import AddResult
+from objrec.config import SplitConfig
+from objrec.data import SPLITS, class_dirs, present_splits
+from objrec.errors import ObjrecError
+from objrec.grouping import near_groups
+from objrec.images import decoder_missing, list_images
+from objrec.manifest import sha256_file
+from objrec.outputs import free_name, name_key
+from objrec.progress import some_of
+from objrec.ratios import min_class_size
+from objrec.split_source import decode_all
+from objrec.store import DIGEST_CHARS, FeatureStore, default_cache_dir
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Plan:
+    result: AddResult
+    rows: list[tuple[NewImage, Path, str, str, str]]
+    """Each image to write: its target (relative to the data folder), split, SHA-256 and
+    manifest group."""
+
+
+def plan_add(
+    data: Path, images: list[NewImage], config: SplitConfig, on_file, own: bool, store_dir: Path
+) -> Plan:
+    """Hash everything (facts from the cache where known), then decide each new image's fate;
+    ``store_dir``: the feature store whose file index knows the data folder's files."""
+    if config.groups is not None:
+        raise ObjrecError(
+            "`groups` is read by split_folder only: add_images places each new image alone, with "
+            "its duplicates"
+        )
+    if config.like is not None:
+        raise ObjrecError(
+            "`like` is read by split_folder only: add_images keeps every image of the data folder "
+            "where it is"
+        )
+    existing = _existing(data)
+    config = dataclasses.replace(config, ratios=own_ratios(existing)) if own else config
+    files = {"data": list(existing), "new": [image.path for image in images]}
+    hashes, sha256 = _digests(files, on_file, store_dir)
+    facts = decode_all(files, hashes, on_file)
+    unreadable, heif = _unreadable(images, facts)
+    images = [image for image in images if not facts[image.path].error]
+    if not images:
+        raise ObjrecError(none_readable(unreadable, heif))
+    readable = {k: [p for p in paths if not facts[p].error] for k, paths in files.items()}
+    # the groups of the new images only: pairs among the data folder's images, whose place is
+    # fixed, are never compared (on a large folder, most of the time, growing with its square)
+    new = readable["new"]
+    groups = near_groups(readable, hashes, facts, among=new) if config.near_duplicates else hashes
+    in_data = {hashes[p]: p for p in reversed(list(existing))}  # the first copy of each
+    fresh = [image for image in images if hashes[image.path] not in in_data]
+    placing, found = _with_bursts(existing, images, groups, hashes, config.burst_seconds)
+    held = held_splits(existing, placing)
+    split_of, paired = place_groups(fresh, placing, held, class_counts(existing), config)
+    splits = [split_of[placing[image.path]] for image in fresh]
+    rows = _rows(
+        data, fresh, splits, sha256, _manifest_groups(data, fresh, placing, existing, hashes)
+    )
+    result = AddResult(data, min_images=min_class_size(config.ratios), unreadable_files=unreadable)
+    result.no_decoder_files = heif
+    result.ratios, result.own_ratios = config.ratios, own
+    _count(result, rows, existing, config.ratios, paired)
+    near_held = held_splits(existing, groups)
+    result.near_duplicate_files = sum(groups[image.path] in near_held for image in fresh)
+    _count_bursts(result, found, fresh, (placing, held, groups, near_held), existing)
+    _count_copies(result, images, hashes, in_data)
+    result.cross_class_duplicates = _cross_class(data, existing, images, groups)
+    result.spread_groups = _spread(data, existing, fresh, groups)
+    return Plan(result, rows)
+
+
+def _existing(data: Path) -> dict[Path, tuple[str, str]]:
+    """Every image of the data folder and its split and class."""
+    return {
+        path: (split, folder.name)
+        for split in present_splits(data)
+        for folder in class_dirs(data / split)
+        for path in list_images(folder)
+    }
+
+
+def _unreadable(images: list[NewImage], facts: dict) -> tuple[list[str], list[str]]:
+    """The new images that cannot be read, and of those the HEIC or HEIF photos that only want
+    pillow-heif, as named relative to NEW."""
+    unreadable = [image.shown for image in images if facts[image.path].error]
+    heif = [image.shown for image in images if decoder_missing(facts[image.path].error)]
+    return unreadable, heif
+
+
+def none_readable(unreadable: Sequence[str], heif: Sequence[str]) -> str:
+    """Why nothing is added: no new image can be read, saying so of the HEIC or HEIF photos
+    (``heif``) that only want pillow-heif."""
+    said = f"none of the new images can be read: {some_of(unreadable)}"
+    if heif:
+        those = "is a HEIC or HEIF photo" if len(heif) == 1 else "are HEIC or HEIF photos"
+        said += (
+            f"; {len(heif)} of them {those}, which pillow-heif reads once installed (`pip install "
+            f"pillow-heif`; or convert {'it' if len(heif) == 1 else 'them'} to JPEG or PNG)"
+        )
+    return said
+
+
+def _manifest_groups(data: Path, fresh: list[NewImage], placing, existing, hashes) -> dict:
+    """Each new image's group in the manifest (:data:`objrec.manifest.MANIFEST_GROUP`), as ``split``
+    records what it kept together: the group the manifest records for the data folder's images
+    placed with it (its duplicates, its burst: ``placing``), unchanged since (``hashes``); else a
+    number after the manifest's largest, one per placing key. Empty where they hold two recorded
+    groups (split would have made them one): ``evaluate`` joins those itself, as it groups images
+    no manifest records."""
+    from objrec.manifest import manifest_groups
+
+    recorded = manifest_groups(data)  # file -> (its SHA-256 then, its group)
+    held: dict[str, set[str]] = {}
+    for path in existing:
+        then, group = recorded.get(path.relative_to(data).as_posix(), ("", ""))
+        if path in placing and then.startswith(hashes[path]):
+            held.setdefault(placing[path], set()).add(group)
+    numbers = [int(group) for _, group in recorded.values() if group.isdigit()]
+    new_numbers: dict[str, str] = {}
+    found = {}
+    for image in fresh:
+        key = placing[image.path]
+        if key not in held:
+            new_numbers.setdefault(key, str(max(numbers, default=-1) + 1 + len(new_numbers)))
+        groups = held.get(key, {new_numbers.get(key, "")})
+        found[image.path] = next(iter(groups)) if len(groups) == 1 else ""
+    return found
+
+
+def _with_bursts(existing, images: list[NewImage], groups, hashes, seconds: float):
+    """Each file's placing key: its duplicate group's (``groups``) united with its burst's, for
+    the bursts holding a new image (:func:`objrec.bursts.bursts`, among the new images and the
+    data folder's of their classes, whatever their split); and those bursts."""
+    from objrec import bursts
+    from objrec.grouping import join_groups
+
+    if seconds <= 0:
+        return groups, []
+    classes: dict[str, list[Path]] = {image.name: [] for image in images}
+    for path, (_, name) in existing.items():
+        if name in classes:
+            classes[name].append(path)
+    for image in images:
+        classes[image.name].append(image.path)
+    times = bursts.camera_times(p for paths in classes.values() for p in paths)
+    new = {image.path for image in images}
+    found = [b for b in bursts.bursts(classes, times, seconds) if new.intersection(b)]
+    if not found:
+        return groups, []
+    keys = {p: hashes[p] for burst in found for p in burst} | groups
+    return join_groups(keys, bursts.burst_of(found))[0], found
+
+
+def _count_bursts(result: AddResult, found, fresh: list[NewImage], keys, existing) -> None:
+    """The bursts holding an image added (of ``found``; new images as named, the data folder's
+    relative to it: a burst whose new images are all copies of the data folder's, not added, is
+    not listed), the new images placed with one, and those that went to the split of a
+    burst-mate already in the data folder (not counted when a near-duplicate took them there)."""
+    placing, held, groups, near_held = keys
+    shown = {image.path: image.shown for image in fresh}
+    result.bursts = [
+        [shown[p] if p in shown else p.relative_to(result.data).as_posix() for p in burst]
+        for burst in ([p for p in b if p in shown or p in existing] for b in found)
+        if any(p in shown for p in burst)
+    ]
+    in_burst = {p for burst in found for p in burst}
+    mates = [image.path for image in fresh if image.path in in_burst]
+    result.burst_files = len(mates)
+    result.burst_held_files = sum(placing[p] in held and groups[p] not in near_held for p in mates)
+
+
+def store_dir(cache_dir: str | os.PathLike[str] | None) -> Path:
+    """The feature store folder of the cache folder ``cache_dir`` (default: the default one's),
+    whose file index gives the digests of the files an add or a train given that folder hashed
+    (an add has no run to read ``train``'s ``cache_dir`` from, so it is given the folder too).
+    The image facts stay in the default cache folder, where ``split`` keeps them."""
+    return Path(cache_dir or default_cache_dir()) / "store"
+
+
+def _digests(
+    files: dict[str, list[Path]], on_file, store_dir: Path
+) -> tuple[dict[Path, str], dict[Path, str]]:
+    """Each file's content digest (SHA-256's first 128 bits, as the feature store keys images)
+    and each new image's whole SHA-256, for its manifest row. The data folder's digests come from
+    the file index (path, size, times, inode) of the feature store in ``store_dir``: only files
+    an earlier add or train using that store did not see as they are now are read. ``on_file``
+    counts them as the first half of the work."""
+    data, new = files["data"], files["new"]
+    total = 2 * (len(data) + len(new))
+    with FeatureStore(store_dir) as store:
+        known, stats = store.digests(data)
+    log.info(
+        "hashed %d of the data folder's %d files in %.1fs", stats.hashed, len(data), stats.seconds
+    )
+    if on_file and data:
+        on_file(len(data), total)
+    sha256: dict[Path, str] = {}
+    for path in new:
+        sha256[path] = sha256_file(path)
+        if on_file:
+            on_file(len(data) + len(sha256), total)
+    digests = dict(zip(data, known, strict=True))
+    return digests | {path: whole[:DIGEST_CHARS] for path, whole in sha256.items()}, sha256
+
+
+def _count_copies(result: AddResult, images: list[NewImage], hashes, in_data) -> None:
+    """The new images byte-identical to one of the data folder (``in_data``), per class."""
+    for image in images:
+        if hashes[image.path] in in_data:
+            result.copies[image.name] = result.copies.get(image.name, 0) + 1
+            copy = in_data[hashes[image.path]].relative_to(result.data).as_posix()
+            result.copy_files.append((image.shown, copy))
+            result.counts.setdefault(image.name, dict.fromkeys(SPLITS, 0))
+
+
+def _spread(data: Path, existing, fresh: list[NewImage], groups) -> list[tuple[str, list[str]]]:
+    """Each new image near-duplicate of images of the data folder that sit in more than one
+    split (a leak made by hand, or one the new image makes, being like two pictures split apart),
+    and those images."""
+    members: dict[str, list[Path]] = {}
+    for path in existing:
+        if path in groups:
+            members.setdefault(groups[path], []).append(path)
+    spread = []
+    for image in fresh:
+        found = members.get(groups[image.path], [])
+        if len({existing[p][0] for p in found}) > 1:
+            spread.append((image.shown, [p.relative_to(data).as_posix() for p in found]))
+    return spread
+
+
+def _rows(data: Path, images: list[NewImage], splits: list[str], hashes, groups):
+    """Each image's target: its path in its class folder of its split, or a free name beside it
+    when a file there (or a new image before it) has that name; its split, SHA-256 and group."""
+    taken = _taken(data)
+    rows = []
+    for image, split in zip(images, splits, strict=True):
+        target = free_name(Path(split) / image.name / image.rel, taken)
+        taken.add(name_key(target))
+        rows.append((image, target, split, hashes[image.path], groups[image.path]))
+    return rows
+
+
+def _taken(data: Path) -> set[str]:
+    """The names (:func:`name_key`) of every file and folder in the splits, those inside a class
+    folder that is a symbolic link (to the user's photos elsewhere) too."""
+    taken = set()
+    for split in SPLITS:
+        for path in (data / split).glob("**/*"):
+            taken.add(name_key(path.relative_to(data)))
+            if path.parent == data / split and path.is_symlink() and path.is_dir():
+                real = path.resolve()
+                taken |= {
+                    name_key(path.relative_to(data) / p.relative_to(real))
+                    for p in real.glob("**/*")
+                }
+    return taken
+
+
+def _count(result: AddResult, rows, existing, ratios, paired: set[str]) -> None:
+    """The counts, files, new classes and classes still missing from a split, from ``rows``; of
+    those, the ones ``paired`` (placed as a pair to evaluate: ``two_group_classes``)."""
+    before = class_counts(existing)
+    result.data_images = {s: sum(c[i] for c in before.values()) for i, s in enumerate(SPLITS)}
+    for image, target, split, *_ in rows:
+        result.counts.setdefault(image.name, dict.fromkeys(SPLITS, 0))[split] += 1
+        result.files.append((image.shown, target.as_posix()))
+    result.new_classes = sorted(set(result.counts) - set(before))
+    for name, added in result.counts.items():
+        final = [n + added[s] for n, s in zip(before.get(name, [0] * 3), SPLITS, strict=True)]
+        if any(n == 0 for n, r in zip(final, ratios, strict=True) if r > 0):
+            result.small_classes.append(name)
+            if name in paired:
+                result.two_group_classes.append(name)
+
+
+def _cross_class(data: Path, existing, images: list[NewImage], groups) -> list[tuple[str, str]]:
+    """A pair for each new image whose group holds an image of another class before it (in the
+    data folder, or new): the first such, then the new image."""
+    first: dict[str, dict[str, str]] = {}  # group -> class -> its first image's name
+    for path, (_, name) in existing.items():
+        if path in groups:
+            first.setdefault(groups[path], {}).setdefault(name, path.relative_to(data).as_posix())
+    pairs = []
+    for image in images:
+        classes = first.setdefault(groups[image.path], {})
+        other = next((shown for name, shown in classes.items() if name != image.name), None)
+        if other is not None:
+            pairs.append((other, image.shown))
+        classes.setdefault(image.name, image.shown)
+    return pairs
