@@ -1994,7 +1994,7 @@ def test_the_audits_last_line_says_the_plans_relabels_are_suggestions_to_check()
     glance would have relabelled a rightly labelled origami ant. It now says how many relabels
     the plan pre-fills, that they are suggestions to check, and how many flags it keeps to
     review."""
-    from objrec.cli.data import plan_words
+    from objrec.cli.auditing import plan_words
 
     data, out = Path("photos"), Path("photos-audit")
     planned = {"relabel": 3, "keep": 1, "review": 1}
@@ -2020,7 +2020,7 @@ def test_the_audits_last_line_says_the_plans_relabels_are_suggestions_to_check()
 def test_the_audits_last_line_counts_every_action_of_the_plan():
     """A newcomer's audit said "plan.csv pre-fills 2 relabels", and the plan also removed a copy
     he had planted in another class: every action's rows are counted, each said for what it is."""
-    from objrec.cli.data import planned_rows
+    from objrec.cli.auditing import planned_rows
 
     planned = {"relabel": 2, "remove": 1, "keep": 1, "review": 0, "identical": 0}
     assert [row.split(" (")[0] for row in planned_rows(planned)] == [
@@ -2047,7 +2047,7 @@ def test_the_audit_lists_its_outliers_and_names_every_file_it_wrote(capsys):
     """The audit counted "2 outliers" and said no more, while it listed the label issues and
     duplicates under a heading naming their file: the outliers are listed too, naming
     outliers.csv, and a line names every file written in the audit's folder."""
-    from objrec.cli.data import print_audit
+    from objrec.cli.auditing import print_audit
 
     data = Path("photos")
     outliers = [
@@ -2083,7 +2083,7 @@ def test_outliers_that_are_a_small_class_as_a_whole_are_said_to_be(capsys):
     photos lies far as a whole. The classes under the median size with a tenth or more of their
     images far (2 at least) are named, in the terminal, under the outliers."""
     from objrec.audit import far_classes
-    from objrec.cli.data import print_audit
+    from objrec.cli.auditing import print_audit
 
     labels = np.array([0] * 50 + [1] * 40 + [2] * 18 + [3] * 30 + [4] * 25)
     names = ["airplanes", "watch", "crab", "lotus", "dolphin"]
@@ -3266,7 +3266,7 @@ def test_photos_needed_names_the_classes_with_few_or_unrecognised_photos_and_why
 
 def test_the_audit_prints_the_classes_that_need_photos(capsys):
     """The terminal names the first classes of photos_needed.csv with their reasons."""
-    from objrec.cli.data import print_audit
+    from objrec.cli.auditing import print_audit
 
     needs = [{"class": f"c{i}", "reason": f"only {i} photos"} for i in range(7)]
     result = AuditResult([], [], [], 40, ["cat"], seconds={"total": 1.0}, photos_needed=needs)
@@ -3302,7 +3302,7 @@ def test_a_flag_in_a_class_of_too_few_photos_that_no_class_claims_is_set_apart()
 
 def test_flags_too_few_to_judge_are_said_apart_from_the_likely_wrong_labels(capsys):
     """The summary, --json and the terminal count them apart, as the settled ones."""
-    from objrec.cli.data import print_audit
+    from objrec.cli.auditing import print_audit
 
     flags = [
         {"path": f"photos/cat/{i}.jpg", "given": "cat", "suggested": "dog", "score": 0.9}
@@ -3385,7 +3385,7 @@ def test_an_audit_of_a_store_without_kinds_reads_first_bytes_once_and_keeps_them
 def test_a_flag_both_settled_and_too_few_to_judge_is_counted_once(capsys):
     """A flag a person settled is said as settled only, in the terminal's summary as in
     audit.html's counts and --json: the summary had counted it among the too-few flags too."""
-    from objrec.cli.data import print_audit
+    from objrec.cli.auditing import print_audit
 
     flags = [
         {"path": f"photos/cat/{i}.jpg", "given": "cat", "suggested": "dog", "score": 0.9}

@@ -74,7 +74,7 @@ def test_the_plan_keeps_a_label_a_person_settled_instead_of_relabelling_it(tmp_p
 
 
 def test_the_audits_last_line_counts_the_keeps_an_earlier_review_settled():
-    from objrec.cli.data import planned_rows
+    from objrec.cli.auditing import planned_rows
 
     rows = planned_rows({"relabel": 1, "keep": 12, "review": 2, "settled": 10})
     assert rows[1] == (

@@ -27,7 +27,7 @@ import click
 from rich.markup import escape
 
 from objrec import __version__
-from objrec.cli import adding, data, delivery, evaluation, prediction, tools, training
+from objrec.cli import adding, auditing, data, delivery, evaluation, prediction, tools, training
 from objrec.cli.heap import freeze_heap, run_as_program
 from objrec.cli.messages import os_error_sentence, to_cli, under_torchrun, usage_sentence
 from objrec.cli.options import GREEDY_OPTIONS, expand_greedy
@@ -81,7 +81,7 @@ def cli(verbose: int) -> None:
 
 
 COMMANDS = (
-    *(data.split, adding.add, data.explore, data.check, data.audit, data.apply_plan),
+    *(data.split, adding.add, data.explore, data.check, auditing.audit, auditing.apply_plan),
     training.train,
     *(evaluation.evaluate, evaluation.report),
     prediction.predict,

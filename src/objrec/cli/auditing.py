@@ -1,0 +1,476 @@
+"""``objrec audit`` (a folder's likely wrong labels, near-duplicates and outliers, and the plan to
+review) and ``objrec apply-plan`` (a copy of the folder with that plan applied); what they print."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+from rich.markup import escape
+
+from objrec.cli.data import COPY_OPTION
+from objrec.cli.messages import to_cli
+from objrec.cli.options import (
+    EXISTING,
+    FILE,
+    FOLDER,
+    FORCE_OUT,
+    OUT_DIR,
+    command_line,
+    given_options,
+    refuse_unknown_backbone,
+)
+from objrec.cli.output import (
+    RichReporter,
+    console,
+    logged_warnings,
+    output_folder,
+    print_json,
+    printable,
+    shown,
+    with_warnings,
+)
+from objrec.config import DEFAULT_BACKBONE, PRECISIONS
+from objrec.progress import joined, plural
+
+
+@click.command(short_help="Find likely wrong labels, duplicates and outliers.")
+@click.argument("data", type=FOLDER)
+@click.option(
+    "--run",
+    type=EXISTING,
+    help="Read the images with the pretrained network of this run and its settings (and its "
+    "stored features), instead of --backbone.",
+)
+@click.option(
+    "--backbone",
+    default=DEFAULT_BACKBONE,
+    show_default=True,
+    help="The pretrained network that reads the images (objrec backbones lists them), when no "
+    "--run is given.",
+)
+@click.option(
+    "--out",
+    type=OUT_DIR,
+    help="Folder for the findings [default: DATA-audit beside DATA, written again on a re-run "
+    "over the files objrec recorded writing, unless you changed one since (plan.csv, say); "
+    "in the current folder for the "
+    "built-in sample].",
+)
+@click.option(
+    "--folds",
+    type=int,
+    default=5,
+    show_default=True,
+    help="Into how many parts the images are cut: each part's labels are judged by a head trained "
+    "on the other parts, so that no head judges a label it learnt.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same folds.")
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="auto",
+    show_default=True,
+    help="How that network computes when no --run is given: 8-bit integers (int8) or 32-bit "
+    "floats (fp32); auto decides as `train` does, so the audit reads the features a default "
+    "training run stored.",
+)
+@click.option(
+    "--refresh",
+    is_flag=True,
+    help="Write again over an earlier audit in --out, as a re-run into DATA-audit does: only "
+    "over the files objrec recorded writing; one you changed since (plan.csv) is refused.",
+)
+@click.option(
+    "--force", is_flag=True, help=f"{FORCE_OUT} An edited plan.csv is kept as plan.csv.bak."
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the findings as one JSON object (keys: docs/json.md).",
+)
+def audit(data: Path, run, backbone, out, folds, seed, precision, refresh, force, as_json) -> None:
+    """Find likely wrong labels, near-duplicates (and leaks across splits) and outliers in DATA.
+
+    DATA is a class folder or a split folder (all three splits are audited together). Wrong labels:
+    each image is judged by a head that never learnt its label (--folds), and those whose label the
+    heads find least likely come first (ranked by cleanlab). Near-duplicates: feature similarity and
+    a perceptual hash (resized, re-encoded, cropped, mirrored or recoloured copies); images only
+    moderately alike by both are listed apart as look-alikes, to check (often different photos of
+    one kind), as are copies `objrec split` keeps together by a crop hash alone whose features
+    disagree (a drawing recoloured). Outliers: far from their class or from everything, tiny,
+    blank or oddly shaped images. DATA is only read; --out receives label_issues.csv,
+    near_duplicates.csv, look_alikes.csv, outliers.csv, audit.json, audit.html (thumbnails side by
+    side), plan.csv, which `objrec apply-plan` applies into a new folder once you have reviewed
+    it, and photos_needed.csv: the classes to add or retake photos of, and why.
+    """
+    from objrec.audit import AuditConfig
+    from objrec.audit import audit as run_audit
+
+    if run is None:
+        refuse_unknown_backbone(backbone)
+    config = AuditConfig(backbone=backbone, folds=folds, seed=seed, precision=precision)
+    out_dir, again = output_folder(out, data, "-audit", force)
+    refresh = refresh or again
+    with logged_warnings() as logged:
+        if run is not None:
+            warn_of_unused_body(run)
+        reporter = RichReporter()
+        result = run_audit(data, out_dir, config, run, reporter, force, refresh)
+    if as_json:
+        written = {"out": str(out_dir), "plan": str(out_dir / "plan.csv")}  # for apply-plan
+        print_json(with_warnings(written | result.to_json(), logged + audit_notes(result)))
+        return
+    print_audit(result, data, out_dir)
+
+
+def audit_notes(result) -> list[str]:
+    """The sentences ``--json`` adds to its warnings: the classes whose labels were not judged,
+    the classes of few images far as a whole (most of the outliers, say)."""
+    from objrec.audit import far_classes_note, unjudged_note
+
+    notes = [unjudged_note(result.unjudged)] if result.unjudged else []
+    if result.far_classes:
+        notes.append(far_classes_note(result.far_classes, len(result.outliers)))
+    return notes
+
+
+def print_audit(result, data: Path, out_dir: Path) -> None:
+    """The audit's findings for the terminal: the counts, each list under its heading naming
+    its file, the files written, and what plan.csv pre-fills (:func:`plan_words`)."""
+    from objrec.audit import far_classes_note, unjudged_note
+    from objrec.outputs import AUDIT_FILES
+
+    console.print(
+        f"audited {plural(result.n_images, 'image')}: "
+        f"{plural(len(result.likely_wrong()), 'likely wrong label')}, "
+        + (f"{plural(len(result.settled), 'label')} {SETTLED_WORDS}, " if result.settled else "")
+        + (
+            f"{plural(len(few), 'flag')} {TOO_FEW_WORDS}, "
+            if (few := result.too_few_apart())
+            else ""
+        )
+        + f"{plural(len(result.near_duplicates), 'near-duplicate group')}, "
+        f"{plural(len(result.look_alikes), 'group')} of look-alikes, "
+        f"{plural(len(result.outliers), 'outlier')} in {result.seconds['total']:.0f}s ("
+        + ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items() if k != "total")
+        + ")"
+    )
+    print_duplicates(result.near_duplicates, data)
+    print_look_alikes(result.look_alikes, data)
+    if result.unjudged:
+        console.print(unjudged_note(result.unjudged), markup=False, highlight=False)
+    print_label_issues(result.likely_wrong(), data)
+    print_settled(result, data)
+    print_too_few(result, data)
+    print_outliers(result.outliers, data)
+    if result.far_classes:
+        note = far_classes_note(result.far_classes, len(result.outliers))
+        console.print(f"  {note}", markup=False, highlight=False)
+    print_photos_needed(result.photos_needed)
+    files = sorted(AUDIT_FILES, key=lambda name: (name != "audit.html", name != "plan.csv"))
+    console.print(f"written in {shown(out_dir)}: {', '.join(files)}", markup=False)
+    console.print(plan_words(result, data, out_dir), markup=False, highlight=False)
+
+
+def plan_words(result, data: Path, out_dir: Path) -> str:
+    """The audit's last line: where to look, and what plan.csv pre-fills, every action counted
+    (its removes were left unsaid, read as absent). Its relabels are said to be suggestions to
+    check: a teacher's origami ant, rightly labelled, was pre-filled as a dragonfly, and a plan
+    applied after a glance would have mislabelled it."""
+    plan, page = shown(out_dir / "plan.csv"), shown(out_dir / "audit.html")
+    then = (
+        f"then `objrec apply-plan {shown(data)} {plan} NEW_FOLDER` writes a corrected copy "
+        f"({shown(data)} itself is never changed)"
+    )
+    if not result.planned:  # not counted (nothing written)
+        return f"see {page}; review {plan}, {then}"
+    rows = planned_rows(result.planned)
+    if not rows:
+        return f"see {page}; {plan} has no rows: the audit flagged no image"
+    return f"see {page}; {plan} pre-fills {', '.join(rows)}; look at each in {page}, {then}"
+
+
+def planned_rows(planned: dict[str, int]) -> list[str]:
+    """Each action plan.csv pre-fills, counted, with what its rows are: relabels suggestions to
+    check, removes copies of a picture the plan keeps (how many byte-identical), keeps flagged
+    images left as they are (how many label flags to review)."""
+    relabels, removes, keeps = (planned.get(a, 0) for a in ("relabel", "remove", "keep"))
+    identical, review = planned.get("identical", 0), planned.get("review", 0)
+    settled = planned.get("settled", 0)
+    rows = []
+    if relabels:
+        rows.append(
+            f"{plural(relabels, 'relabel')} (suggestions to check, not answers: the audit judges "
+            "a photo by the photos it looks like, and an unusual picture of a class can look "
+            "like another)"
+        )
+    if removes:
+        same = "byte-identical " if identical == removes else ""
+        copies = f"a {same}copy" if removes == 1 else f"{same}copies"
+        some = f", {identical} byte-identical" if 0 < identical < removes else ""
+        rows.append(f"{plural(removes, 'remove')} ({copies} of a picture it keeps{some})")
+    if keeps:
+        left = "a flagged image left as it is" if keeps == 1 else "flagged images left as they are"
+        weak = "a label flag" if review == 1 else "label flags"
+        flags = f"; {review} to review, {weak} too weak to relabel" if review else ""
+        if settled:
+            label = "its label" if settled == 1 else "their labels"
+            flags += f"; {settled} as a plan you applied before settled {label} (reviewed.csv)"
+        rows.append(f"{plural(keeps, 'keep')} ({left}{flags})")
+    return rows
+
+
+def print_photos_needed(rows: Sequence[dict], limit: int = 5) -> None:
+    """The classes that most need more or better photos under their heading, naming
+    photos_needed.csv: the first ``limit`` with their reasons, the rest counted."""
+    if not rows:
+        return
+    console.print(
+        f"{plural(len(rows), 'class', 'classes')} to add or retake photos of, most in need first "
+        "(judged by heads that never saw each photo), all in photos_needed.csv:",
+        highlight=False,
+    )
+    for row in rows[:limit]:
+        console.print(printable(f"  {row['class']}: {row['reason']}"), markup=False)
+    if len(rows) > limit:
+        console.print(f"  and {len(rows) - limit:,} more in photos_needed.csv")
+
+
+def print_outliers(rows: Sequence[dict], data: Path, limit: int = 3) -> None:
+    """The outliers under their heading, naming outliers.csv (the audit counted them and said
+    no more): how many, the first ``limit`` (blank or tiny ones first, then the farthest) with
+    why, the rest counted."""
+    from objrec.outputs import shown_name
+
+    if not rows:
+        return
+    console.print(
+        f"{plural(len(rows), 'outlier')} (unusual images: far from their class or from "
+        "everything, tiny, blank or oddly shaped), all in outliers.csv:",
+        highlight=False,
+    )
+    for row in rows[:limit]:
+        line = f"  {shown_name(row['path'], [data])}: {row['reason']}"
+        console.print(printable(line), markup=False, highlight=False)
+    if len(rows) > limit:
+        console.print(f"  and {len(rows) - limit:,} more in outliers.csv")
+
+
+def warn_of_unused_body(run: Path) -> None:
+    """One warning naming --backbone and --precision when given beside --run: the audit uses the
+    run's own body, in the run's own precision."""
+    ignored = given_options(("backbone", "precision"))
+    if ignored:
+        logging.getLogger(__name__).warning(
+            "%s %s ignored: the audit uses the body of --run %s, in the precision it trained with",
+            joined(ignored),
+            "are" if len(ignored) > 1 else "is",
+            shown(run),
+        )
+
+
+def print_duplicates(groups: Sequence[dict], data: Path) -> None:
+    """The near-duplicate groups under their heading: how many, how many span two splits (in
+    red: possible leaks), where all of them are; then the first few (those across splits first)."""
+    if not groups:
+        return
+    from objrec.audit import leak_words
+
+    leaks = sum(g["kind"] == "across splits" for g in groups)
+    spans = (
+        f", [bold red]{leaks} spanning two splits[/] (possible leaks of one picture: "
+        f"{escape(leak_words(groups))}; look at them in audit.html)"
+        if leaks
+        else ""
+    )
+    console.print(
+        f"{plural(len(groups), 'near-duplicate group')} (copies of one picture: resized, "
+        f"re-encoded, cropped){spans}, all in near_duplicates.csv:",
+        highlight=False,
+    )
+    print_groups(groups, data, "near_duplicates.csv")
+
+
+def print_look_alikes(groups: Sequence[dict], data: Path) -> None:
+    """The groups of look-alikes that span two splits under their heading, in yellow (to check:
+    most are different photos of one kind), where all of them are; then the first few."""
+    across = [g for g in groups if g["kind"] == "across splits"]
+    if not across:
+        return
+    console.print(
+        f"[yellow]{plural(len(across), 'group')} of look-alikes "
+        f"{'spans' if len(across) == 1 else 'span'} two splits[/] (usually different photos of "
+        "one kind, a leak only if two are the same picture: check them in audit.html), all in "
+        "look_alikes.csv:",
+        highlight=False,
+    )
+    print_groups(across, data, "look_alikes.csv")
+
+
+def print_groups(groups: Sequence[dict], data: Path, file: str, limit: int = 2) -> None:
+    """The first ``limit`` groups, one line each: their files relative to ``data``, kind and
+    similarity; the rest counted (all are in ``file`` and audit.html)."""
+    from objrec.outputs import shown_name
+
+    for group in groups[:limit]:
+        names = [shown_name(path, [data]) for path in group["paths"]]
+        more = f" and {len(names) - 4} more" if len(names) > 4 else ""
+        line = (
+            f"  {', '.join(names[:4])}{more}: {group['kind']}, similarity {group['similarity']:.3f}"
+        )
+        console.print(printable(line), markup=False, highlight=False)
+    if len(groups) > limit:
+        console.print(f"  and {len(groups) - limit:,} more in {file}")
+
+
+def print_label_issues(rows: Sequence[dict], data: Path, limit: int = 5) -> None:
+    """The likely wrong labels under their heading: how many, the first ``limit`` (most likely
+    first) with the class each looks like, the rest counted."""
+    heading = (
+        f"{plural(len(rows), 'likely wrong label')} (most likely first), all in label_issues.csv:"
+    )
+    print_flags(rows, heading, data, limit, "label_issues.csv")
+
+
+def print_flags(rows: Sequence[dict], heading: str, data: Path, limit: int, rest_in: str) -> None:
+    """Label flags under ``heading``: the first ``limit`` (:func:`flag_line`), the rest counted as
+    in the file ``rest_in``; nothing when there are none."""
+    if not rows:
+        return
+    console.print(heading, highlight=False)
+    for row in rows[:limit]:
+        console.print(printable(flag_line(row, data)), markup=False, highlight=False)
+    if len(rows) > limit:
+        console.print(f"  and {len(rows) - limit:,} more in {rest_in}")
+
+
+def flag_line(row: dict, data: Path) -> str:
+    """A label flag's line: its file relative to ``data``, its label and the class it looks like."""
+    from objrec.outputs import shown_name
+
+    name = shown_name(row["path"], [data])
+    return f"  {name}: labelled {row['given']}, looks like {row['suggested']}"
+
+
+SETTLED_WORDS = "settled by your earlier plans (kept)"
+"""How the audit's summary says the flags whose label a person settled in an earlier plan
+(``reviewed.csv``): listed among the likely wrong labels, one read as the review ignored."""
+
+
+def print_settled(result, data: Path, limit: int = 3) -> None:
+    """The flags whose label a person settled, apart from the likely wrong labels: how many,
+    the first ``limit``, the rest counted."""
+    settled = set(result.settled)
+    rows = [row for row in result.label_issues if row["path"] in settled]
+    heading = (
+        f"{plural(len(rows), 'label')} {SETTLED_WORDS}, flagged again (plan.csv keeps "
+        f"{'it' if len(rows) == 1 else 'them'}; also in label_issues.csv):"
+    )
+    print_flags(rows, heading, data, limit, "plan.csv")
+
+
+TOO_FEW_WORDS = "in classes of too few photos to judge"
+"""How the audit's summary says the label flags of ``AuditResult.too_few``."""
+
+
+def print_too_few(result, data: Path, limit: int = 3) -> None:
+    """The label flags in classes of too few photos to judge, apart from the likely wrong labels
+    (persona39c: 18 right photos of a catalogue of 6-10 photos a product were listed as likely
+    wrong): how many, why, the first ``limit``, the rest counted."""
+    from objrec.photos_needed import FEW_PHOTOS
+
+    rows = result.too_few_apart()
+    heading = (
+        f"{plural(len(rows), 'label flag')} {TOO_FEW_WORDS} (fewer than {FEW_PHOTOS} photos, and "
+        f"no other class claims {'it' if len(rows) == 1 else 'them'}: a glance, not a relabel; "
+        "add photos of these classes; also in label_issues.csv):"
+    )
+    print_flags(rows, heading, data, limit, "label_issues.csv")
+
+
+@click.command("apply-plan", short_help="Copy a folder with a reviewed audit plan applied.")
+@click.argument("data", type=FOLDER)
+@click.argument("plan", type=FILE)
+@click.argument("out", type=OUT_DIR)
+@COPY_OPTION
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the counts as JSON (keys: docs/json.md)."
+)
+def apply_plan(data: Path, plan: Path, out: Path, copy: bool, as_json: bool) -> None:
+    """Copy DATA into OUT with a reviewed audit PLAN applied (remove, relabel); DATA is not changed.
+
+    PLAN is the plan.csv of `objrec audit` (columns file, action, new_class), edited by you:
+    keep copies the file, remove leaves it out, relabel copies it into the new_class folder
+    (--link: links to DATA's files instead of copies, as split --link does). OUT must be new or
+    empty; a split folder's copy gets its own manifest.csv, and a split.json: DATA's, with the
+    plan applied (the file, its SHA-256, what it did), which objrec check OUT shows.
+
+    OUT also gets reviewed.csv, the labels your plan kept or changed (and DATA's earlier ones):
+    the next audit of OUT, or of a split of it, keeps those labels instead of suggesting them
+    again.
+    """
+    from objrec.audit_report import apply_plan as run_apply
+    from objrec.audit_report import test_change_note
+
+    with logged_warnings() as logged:
+        counts = run_apply(data, plan, out, "copy" if copy else "link", command_line())
+    note = test_change_note(counts)
+    note = note and to_cli(note, apply_plan, {"out": shown(out)})
+    if as_json:
+        print_json(with_warnings(counts | {"test_note": note}, logged))
+        return
+    console.print(applied_line(counts, (data, plan, out), copy), markup=False, highlight=False)
+    if note:  # what the plan asked for: information, on stdout, not a warning
+        console.print(note, markup=False, highlight=False)
+    if counts.get("reviewed"):
+        console.print(
+            f"{shown(out / 'reviewed.csv')} remembers the {plural(counts['reviewed'], 'label')} "
+            "your plans kept or changed: an audit of it keeps each instead of suggesting its "
+            "relabel again",
+            markup=False,
+            highlight=False,
+        )
+    console.print(after_plan(out), markup=False, highlight=False)
+
+
+def applied_line(counts: dict[str, int], folders: tuple[Path, Path, Path], copy: bool) -> str:
+    """What apply-plan did, in one line: the images copied (or linked) into OUT, relabelled,
+    renamed, left out; or, when the plan moved and left out none (``folders``: DATA, PLAN, OUT),
+    that nothing was, because every row says keep: an audit's plan left as pre-filled was told
+    "remembers the 4 labels your plans settled", which read as a decision taken (readme40)."""
+    data, plan, out = folders
+    verb = "copied" if copy else "linked"
+    if not counts["removed"] and not counts["relabelled"]:
+        return (
+            f"every row of {shown(plan)} says keep, so nothing was moved or left out: "
+            f"{verb} {plural(counts['copied'], 'image')} into {shown(out)} as they are in "
+            f"{shown(data)}, which is unchanged"
+        )
+    renamed = f", {counts['renamed']} of them renamed" if counts["renamed"] else ""
+    return (
+        f"{verb} {plural(counts['copied'], 'image')} into {shown(out)} "
+        f"({counts['relabelled']} relabelled{renamed}), left out {counts['removed']}; "
+        f"{shown(data)} is unchanged"
+    )
+
+
+def after_plan(out: Path) -> str:
+    """What to run after apply-plan: train on a split folder's copy (more photos added first,
+    if any), or split a class folder's copy."""
+    from objrec.data import is_split_folder
+
+    folder = shlex.quote(shown(out))
+    if not is_split_folder(out):
+        return (
+            f"next: `objrec split {folder} NEW_DATA --like OLD_DATA` keeps each photo in its split "
+            "of OLD_DATA, an earlier split of the folder the plan was applied to"
+        )
+    return (
+        f"next: `objrec train {folder} --out NEW_RUN` (a relabelled or removed image costs no "
+        f"frozen pass; `objrec add {folder} MORE_PHOTOS` first for more photos or a new class)"
+    )
