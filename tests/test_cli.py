@@ -1080,6 +1080,26 @@ def test_predict_csv_writes_the_json_answers_as_rows_and_never_over_a_file_unfor
     assert len(read_csv_rows(table)[1]) == 3
 
 
+@pytest.mark.slow
+def test_predict_csv_says_what_the_answers_come_to_not_a_line_per_photo(
+    capsys, tmp_path, trained_run, split_dir
+):
+    """With --csv, a folder of 5,000 photos printed 5,000 lines: the table holds the answers, the
+    terminal gets one line of what they come to (how many given a class, how many unknown) and
+    the first inputs that failed, the others counted."""
+    folder = split_dir / "test" / "red"
+    missing = [tmp_path / f"gone{i}.jpg" for i in range(5)]
+    table = tmp_path / "answers.csv"
+    code, out, err = run(capsys, "predict", trained_run, folder, *missing, "--csv", table)
+    out, err = " ".join(out.split()), " ".join(err.split())
+    assert code == 1 and str(folder) not in out and "images answered:" not in out
+    n = len(list(folder.iterdir()))
+    assert f"{n + 5} rows (one per input) written to {table}: {n} images given a class" in out
+    assert "said to be unknown (like none of the classes)" in out
+    assert [m.name in err for m in missing] == [True] * 3 + [False] * 2
+    assert f"5 of {n + 5} inputs could not be predicted (the first 3 named above" in err
+
+
 def test_swapped_run_and_data_say_which_comes_first(capsys, trained_run, split_dir):
     for command, data in (("evaluate", split_dir), ("predict", split_dir / "test")):
         code, out, err = run(capsys, command, data, trained_run)

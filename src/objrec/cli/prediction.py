@@ -98,7 +98,8 @@ from objrec.progress import plural, quoted
     "unknown, barely_familiar, score, unknown_threshold and unknown_threshold_kept_on (as "
     "--json's, on every row), then class_1, prob_1 ... for the top-k, "
     "and error (the reason, for an input that failed; its other cells empty). An existing file "
-    "is refused without --force.",
+    "is refused without --force. The terminal then gets a progress bar and what the answers "
+    "come to (how many given a class, how many unknown), not a line per image.",
 )
 @click.option(
     "--tta",
@@ -141,8 +142,8 @@ def predict(
     image scores 1 and the line is 0) says so after its classes: "(barely familiar: 0.02)". When
     any image is answered unknown or barely familiar, the threshold that judged them is said
     once, under the lines. An answer of a look-alike pair (evaluate mixed them up both ways) gets
-    a line too. A tally of two answers or more ends them: how many went to each class, unknown too.
-    """
+    a line too. A tally of two answers or more ends them: how many went to each class, unknown
+    too. With --csv, the table holds the answers and a line says what they come to."""
     refuse_unknown_conflict(threshold, no_unknown)
     from objrec.predict import predict as run_predict
 
@@ -186,24 +187,44 @@ def show_predictions(
         if plot:
             err.print(plot_sentence(results, plot, plot_max), markup=False, highlight=False)
     else:
-        print_predictions(results, plot, plot_max, given)
+        print_predictions(results, plot, plot_max, given, table=csv)
     said = err if as_json else console
     if explain is not None and any(r.explanation for r in results):
         said.print(explain_sentence(results, explain), markup=False, highlight=False)
     if csv is not None:
-        sentence = f"{plural(len(results), 'row')} (one per input) written to {csv}"
-        said.print(printable(sentence), markup=False, highlight=False)
+        said.print(printable(table_sentence(results, csv)), markup=False, highlight=False)
     if failed:
-        err.print(failed_sentence(failed, len(results)), style="red", markup=False)
+        err.print(failed_sentence(failed, len(results), csv), style="red", markup=False)
         sys.exit(1)
 
 
-def failed_sentence(failed: list, inputs: int) -> str:
+def table_sentence(results, csv: Path) -> str:
+    """Where ``--csv`` wrote the answers and what they come to: how many images were given a
+    class (of how many classes, how many barely familiar) and how many were said to be unknown,
+    the lines' tally in one line (the table has every answer)."""
+    from objrec.data import UNKNOWN
+    from objrec.predict import tally
+
+    counts = tally(results)
+    unknown = counts.pop(UNKNOWN, None)
+    barely = sum(bool(r.barely_familiar) for r in results if not r.error)
+    named = f"{plural(sum(counts.values()), 'image')} given a class"
+    named += f" ({plural(len(counts), 'class')} in all)" if len(counts) > 1 else ""
+    named += f", {barely:,} of them barely familiar" if barely else ""
+    if unknown is not None:
+        named += f"; {unknown:,} said to be unknown (like none of the classes)"
+    return f"{plural(len(results), 'row')} (one per input) written to {csv}: {named}"
+
+
+def failed_sentence(failed: list, inputs: int, csv: Path | None = None) -> str:
     """How many inputs could not be predicted, and how many of them were too large to read: a
-    10000x10000 PNG is no damaged file (a higher limit reads it)."""
+    10000x10000 PNG is no damaged file (a higher limit reads it). With ``csv``, more than
+    :data:`FAILED_NAMED` of them are named in its error column, not on a line each."""
     from objrec.images import MAX_PIXELS_VARIABLE
 
     sentence = f"{len(failed)} of {plural(inputs, 'input')} could not be predicted"
+    if csv is not None and len(failed) > FAILED_NAMED:
+        sentence += f" (the first {FAILED_NAMED} named above; {csv}'s error column has each reason)"
     large = sum(r.too_large for r in failed)
     if large:
         them = "it" if large == 1 else "them"
@@ -214,13 +235,25 @@ def failed_sentence(failed: list, inputs: int) -> str:
     return sentence
 
 
+FAILED_NAMED = 3
+"""The most failed inputs ``predict --csv`` names on a line each: its table has every one."""
+
+
 def print_predictions(
-    results, plot: Path | None, plot_max: int, given: float | None = None
+    results,
+    plot: Path | None,
+    plot_max: int,
+    given: float | None = None,
+    table: Path | None = None,
 ) -> None:
     """One line per input on stdout (a failure on stderr, once), then, when any image was
     answered unknown or barely familiar, the threshold that judged them, once
-    (:func:`threshold_sentence`; ``given``: --threshold's), then where the plot went."""
-    for r in results:
+    (:func:`threshold_sentence`; ``given``: --threshold's), then where the plot went. With
+    ``table`` (``--csv``), which holds every answer, no line per image (5,000 photos scrolled
+    5,000 lines past) and at most :data:`FAILED_NAMED` failures: the progress bar, then
+    :func:`table_sentence`, says what they come to."""
+    shown = results if table is None else [r for r in results if r.error][:FAILED_NAMED]
+    for r in shown:
         if r.error:
             err.print(one_line(f"{r.path}: {r.error}"), style="red", markup=False, highlight=False)
             continue
@@ -233,7 +266,7 @@ def print_predictions(
         console.print(threshold_sentence(judged[0], given), markup=False, highlight=False)
     if mixed := mixed_sentence(results):
         console.print(printable(mixed), markup=False, highlight=False)
-    for line in tally_lines(results):
+    for line in [] if table is not None else tally_lines(results):
         console.print(printable(line), markup=False, highlight=False)
     if plot:
         console.print(plot_sentence(results, plot, plot_max), markup=False, highlight=False)
