@@ -481,7 +481,7 @@ def test_only_rank_0_works_out_the_runs_provenance(monkeypatch, tmp_path):
     from objrec.config import DataConfig, TrainConfig
     from objrec.engine import EarlyStopping, FitState
     from objrec.meta import HeadConfig, RunMeta
-    from objrec.runs import write_run
+    from objrec.runs import RunRecord, write_run
 
     asked = []
     real = objrec.runs.provenance
@@ -494,7 +494,7 @@ def test_only_rank_0_works_out_the_runs_provenance(monkeypatch, tmp_path):
     meta = RunMeta("tiny_test", ("a", "b"), DataConfig(), HeadConfig(8, 2), params={"total": 1})
     record = {"epoch": 1, "valid_loss": 0.5, "valid_acc": 1.0}
     state = FitState(EarlyStopping(3, best=0.5, best_epoch=1), epoch=1, history=[record])
-    on_rank_1 = write_run(tmp_path, None, TrainConfig(), meta, state, {}, {}, {}, write=False)
+    on_rank_1 = write_run(tmp_path, None, TrainConfig(), meta, state, RunRecord(), write=False)
     assert asked == [] and on_rank_1.provenance == {}
     assert not list(tmp_path.iterdir())  # and it writes nothing
 

@@ -20,7 +20,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -109,24 +109,53 @@ class TrainResult:
         )
 
     def summary(self) -> dict[str, Any]:
-        """The run's ``summary.json`` (also ``objrec train --json``)."""
-        return {
-            "run": str(self.run),
-            "classes": len(self.classes),
-            "best_epoch": self.best_epoch,
-            "epochs_run": len(self.history),
-            "best_valid_loss": self.best_valid_loss,
-            "best_valid_acc": self.best_valid_acc,
-            "params": self.params,
-            "seconds": self.seconds,
-            "n_images": self.n_images,
-            "finished": self.finished,
-            "frozen_pass": self.frozen_pass,
-            "precision": self.precision,
-            "calibration": self.calibration,
-            "finetune": self.finetune,
-            "provenance": self.provenance,
-        }
+        """The run's ``summary.json`` (also ``objrec train --json``): every field, the run folder
+        as a string, the classes counted and the epochs run in place of ``history``."""
+        head = {"run": str(self.run), "classes": len(self.classes), "best_epoch": self.best_epoch}
+        rest = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in NOT_SUMMED}
+        return head | {"epochs_run": len(self.history)} | rest
+
+
+NOT_SUMMED = ("run", "classes", "history", "best_epoch")
+"""The fields of :class:`TrainResult` that ``summary`` writes otherwise, or first."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunRecord:
+    """What ``train`` measured of a run, for :func:`write_run` (and :func:`keep_best_so_far`)
+    beside its model (``RunMeta``) and its epochs (``FitState``): one object, so that a new
+    figure of the run is one field here (and, for its summary, the :class:`TrainResult` field of
+    the same name, which it fills), not a parameter more of every function on the way."""
+
+    n_images: dict[str, int] = field(default_factory=dict)
+    """Images trained and validated on."""
+    frozen_pass: dict[str, float] = field(default_factory=dict)
+    """Image views pushed through the frozen body (``computed``), read from the store, hashed."""
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Where the run's time went (of a stopped run, until the stop)."""
+    finished: bool = True
+    """False for a run written as of its last completed epoch (Ctrl-C, a diverged loss)."""
+    precision: dict[str, str] | None = None
+    """The body's and the head's precision and why (None: the config's, no reason given)."""
+    calibration: dict[str, Any] = field(default_factory=dict)
+    """How the temperature was chosen (``{}``: not calibrated)."""
+    finetune: dict[str, Any] | None = None
+    """What fine-tuning did; None without it."""
+    seen: Mapping[str, Sequence[str]] | None = None
+    """The digests of the images it trained and validated on (``leakage.write_seen``; None:
+    none to write)."""
+    command: CommandLine | None = None
+    """The command line that started the run and its folder, for its provenance."""
+    split: SplitState | None = None
+    """The split folder as the run listed it, for its provenance."""
+
+    def result_fields(self, config: TrainConfig) -> dict[str, Any]:
+        """The :class:`TrainResult` fields this record fills, each of its own name; a
+        ``precision`` not given is ``config``'s."""
+        precision = self.precision or {"used": config.precision, "why": ""}
+        named = {f.name for f in fields(TrainResult)}
+        given = {f.name: getattr(self, f.name) for f in fields(self) if f.name in named}
+        return given | {"precision": precision}
 
 
 SUMMARY = "summary.json"
@@ -584,42 +613,21 @@ def keep_best_so_far(
     optimizer: torch.optim.Optimizer,
     config: TrainConfig,
     meta: RunMeta,
+    record: RunRecord,
     *,
-    n_images: dict[str, int],
-    frozen_pass: dict[str, float],
     ours: bool,
-    seen: Mapping[str, Sequence[str]] | None = None,
-    seconds: dict[str, float] | None = None,
-    precision: dict[str, str] | None = None,
-    command: CommandLine | None = None,
-    split: SplitState | None = None,
 ) -> FitState | None:
     """A fit stopped before its end (Ctrl-C, a diverged loss): write the run as of the training
     state in ``out`` (its last completed epoch: the best model so far, ``finished`` False) and
-    return that state; None when there is none of this run's. ``n_images``, ``frozen_pass``,
-    ``seconds`` (spent so far), ``precision``, ``command``, ``split``: the run's, for its summary.
-    ``ours``: the training state in ``out`` is this run's (written since it started, or the
-    resumed run's own); another one (an earlier run's, kept by a forced run until it writes its
-    own) is never taken for it."""
+    return that state; None when there is none of this run's. ``record``: the run's so far
+    (``seconds`` spent until now), for its summary. ``ours``: the training state in ``out`` is
+    this run's (written since it started, or the resumed run's own); another one (an earlier
+    run's, kept by a forced run until it writes its own) is never taken for it."""
     if not ours or not (out / LAST).exists():
         return None
     state = restore_training_state(load_training_state(out / LAST), model.head, optimizer)
     model.head.load_state_dict(state.best_state)
-    write_run(
-        out,
-        model,
-        config,
-        meta,
-        state,
-        seconds=seconds or {},
-        n_images=n_images,
-        frozen_pass=frozen_pass,
-        finished=False,
-        precision=precision,
-        seen=seen,
-        command=command,
-        split=split,
-    )
+    write_run(out, model, config, meta, state, replace(record, finished=False))
     return state
 
 
@@ -629,22 +637,14 @@ def write_run(
     config: TrainConfig,
     meta: RunMeta,
     state: FitState,
-    seconds: dict[str, float],
-    n_images: dict[str, int],
-    frozen_pass: dict[str, float],
+    record: RunRecord,
+    *,
     write: bool = True,
-    finished: bool = True,
-    precision: dict[str, str] | None = None,
-    calibration: dict[str, Any] | None = None,
-    seen: Mapping[str, Sequence[str]] | None = None,
-    finetune: dict[str, Any] | None = None,
-    command: CommandLine | None = None,
-    split: SplitState | None = None,
 ) -> TrainResult:
-    """Write the best model, history, curves, config and summary of a run (unless not ``write``),
-    and ``seen``, the digests of the images it trained and validated on (``leakage.write_seen``);
-    a ``finished`` run no longer needs its training state, which is then removed. ``split``: the
-    split folder as the run listed it, for its provenance."""
+    """Write the best model, history, curves, config and summary of a run (unless not ``write``:
+    under torchrun, ranks other than 0), and ``record.seen``, the digests of the images it
+    trained and validated on (``leakage.write_seen``); a ``record.finished`` run no longer needs
+    its training state, which is then removed."""
     best = next(r for r in state.history if r["epoch"] == state.best_epoch)
     scores = {"valid_loss": best["valid_loss"], "valid_acc": best["valid_acc"]}
     meta = replace(meta, best_epoch=state.best_epoch, **scores)
@@ -656,29 +656,22 @@ def write_run(
         best_valid_loss=best["valid_loss"],
         best_valid_acc=best["valid_acc"],
         params=dict(meta.params) if meta.params else count_parameters(model),
-        seconds=seconds,
-        n_images=n_images,
-        finished=finished,
-        frozen_pass=frozen_pass,
-        precision=precision or {"used": config.precision, "why": ""},
-        calibration=calibration or {},
-        finetune=finetune,
-        provenance=_provenance(meta, command, split) if write else {},  # git: rank 0's alone
+        provenance=_provenance(meta, record) if write else {},  # git: rank 0's alone
+        **record.result_fields(config),
     )
     if write:  # under torchrun only rank 0 writes, and says so
-        _write_files(out, model, config, meta, result, seen)
+        _write_files(out, model, config, meta, result, record.seen)
         log.info(
             "trained %s: best epoch %d, valid loss %.4f", out, state.best_epoch, best["valid_loss"]
         )
     return result
 
 
-def _provenance(
-    meta: RunMeta, command: CommandLine | None, split: SplitState | None = None
-) -> dict[str, Any]:
+def _provenance(meta: RunMeta, record: RunRecord) -> dict[str, Any]:
     """The run's ``provenance`` (``provenance.Provenance``) as its summary holds it: only what
     writes the run asks for it (under torchrun rank 0), as it runs ``git``."""
-    return provenance(meta.body_fingerprint, meta.data_dir, cpu_threads(), command, split).to_dict()
+    where = meta.body_fingerprint, meta.data_dir, cpu_threads(), record.command, record.split
+    return provenance(*where).to_dict()
 
 
 def history_columns(history: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:

@@ -94,6 +94,7 @@ from objrec.provenance import CommandLine, SplitState, given_here, split_state
 from objrec.quantize import QuantizedBody, int8_engine, quantize_body
 from objrec.runs import (
     EpochSaver,
+    RunRecord,
     TrainResult,
     held_run,
     holds_run,
@@ -413,23 +414,9 @@ def _train(
     finally:
         open_cache(config.cache_dir).close()  # lets `objrec cache --prune` go on
     t2 = time.perf_counter()
-    result = write_run(
-        out,
-        prep.model,
-        config,
-        meta,
-        state,
-        seconds=run_seconds(prep, precision["used"], prep.stages.until(t2)),
-        n_images=prep.n_images,
-        frozen_pass=prep.frozen_pass,
-        write=world.main,
-        precision=prep.precision,
-        calibration=calibration,
-        seen=prep.seen,
-        finetune=finetune,
-        command=prep.command,
-        split=prep.split,
-    )
+    seconds = run_seconds(prep, precision["used"], prep.stages.until(t2))
+    record = run_record(prep, seconds, calibration=calibration, finetune=finetune)
+    result = write_run(out, prep.model, config, meta, state, record, write=world.main)
     log_seconds(result.seconds, time.perf_counter() - t2, world)
     return result
 
@@ -1032,22 +1019,32 @@ def keep_run_so_far(
     *,
     ours: bool,
 ) -> FitState | None:
-    """``runs.keep_best_so_far`` for this run: its model, counts, images, precision and the
-    seconds spent so far from ``prep``."""
-    return keep_best_so_far(
-        out,
-        prep.model,
-        optimizer,
-        config,
-        meta,
+    """``runs.keep_best_so_far`` for this run: its model and its record so far
+    (:func:`run_record`, the seconds spent until now)."""
+    seconds = run_seconds(prep, config.precision, prep.stages.until(time.perf_counter()))
+    record = run_record(prep, seconds)
+    return keep_best_so_far(out, prep.model, optimizer, config, meta, record, ours=ours)
+
+
+def run_record(
+    prep: Prepared,
+    seconds: dict[str, float],
+    calibration: dict[str, Any] | None = None,
+    finetune: dict[str, Any] | None = None,
+) -> RunRecord:
+    """What the run's summary and records say of ``prep`` (counts, precision, the images seen,
+    the command and the split) and its ``seconds``; the ``calibration`` and ``finetune`` of a
+    run that got that far."""
+    return RunRecord(
         n_images=prep.n_images,
         frozen_pass=prep.frozen_pass,
-        seconds=run_seconds(prep, config.precision, prep.stages.until(time.perf_counter())),
+        seconds=seconds,
         precision=prep.precision,
-        ours=ours,
         seen=prep.seen,
         command=prep.command,
         split=prep.split,
+        calibration=calibration or {},
+        finetune=finetune,
     )
 
 
