@@ -1540,6 +1540,25 @@ def test_a_missing_path_or_option_is_refused_before_the_heavy_imports(
     assert code == 2 and err.startswith(said), err
 
 
+def test_a_mistyped_option_or_command_is_asked_about_as_a_class_name_is(capsys):
+    """One "is it X?" rule (progress.close_match) for options and commands, as for class names
+    and settings: click asked "(Did you mean one of: '--out', '--worst'?)" for --worts by
+    Python's looser rule, in its own words."""
+    cases = {
+        ("evaluate", "r", "d", "--worts"): "no such option '--worts' (is it --worst?) (see",
+        ("predict", "r", "p", "--TopK"): "no such option '--TopK' (is it --topk?) (see",
+        ("trian",): "no such command 'trian' (is it train?) (see objrec --help)",
+        ("predict", "r", "p", "--zzz"): "no such option '--zzz' (see objrec predict --help)",
+    }
+    for args, said in cases.items():
+        code, _, err = run(capsys, *args)
+        assert code == 2 and " ".join(err.split()).startswith(f"error: {said}"), err
+    from objrec.progress import close_match
+
+    assert close_match("sead", ["seed", "ratios"]) == "seed"  # a setting, as train(sead=1) says
+    assert close_match("bass", ["crab", "lotus"]) is None
+
+
 def test_click_usage_errors_read_like_objrecs_own(capsys, tmp_path):
     code, _, err = run(capsys, "evaluate", tmp_path / "nope", tmp_path)
     assert (

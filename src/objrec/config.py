@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import difflib
 import functools
 import inspect
 import math
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from objrec.errors import ObjrecError
+from objrec.progress import is_it
 
 T = TypeVar("T")
 C = TypeVar("C", bound=type)
@@ -663,7 +663,6 @@ def settings(cls: type[T], config: T | None, keywords: dict[str, Any], stage: st
         raise ObjrecError(f"give {stage} settings as `config` or as keywords, not both")
     names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
     for name in sorted(set(keywords) - set(names)):  # Python's own error, naming the function
-        likely = difflib.get_close_matches(name, names, n=1)
-        hint = f" (is it {likely[0]}?)" if likely else ""
+        hint = is_it(name, names)
         raise TypeError(f"{stage}() got an unexpected keyword argument {name!r}{hint}")
     return config if config is not None else cls(**keywords)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import difflib
 import logging
 import os
 import threading
@@ -29,7 +28,7 @@ from objrec.images import (
     open_image,
 )
 from objrec.meta import BEST, LAST
-from objrec.progress import grouped, plural, quoted, some_of
+from objrec.progress import close_match, grouped, plural, quoted, some_of
 
 log = logging.getLogger(__name__)
 
@@ -171,13 +170,6 @@ def alike_names(
         earlier = seen.setdefault(key(name), name)
         if earlier != name:
             yield earlier, name
-
-
-def close_match(name: str, candidates: Iterable[str]) -> str | None:
-    """The candidate ``name`` is most likely a misspelling or a renaming of (case aside), if any."""
-    lowered = {c.lower(): c for c in candidates}
-    found = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.8)
-    return lowered[found[0]] if found else None
 
 
 def with_likely(names: Sequence[str], candidates: Sequence[str]) -> list[str]:

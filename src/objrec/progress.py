@@ -2,11 +2,12 @@
 
 The library calls ``task(description, total)`` and advances it; the CLI's reporter draws rich
 progress bars and epoch lines, :class:`TqdmReporter` tqdm's for a Python caller, the default one
-does nothing. ``plural`` counts things in messages.
+does nothing. ``plural`` counts things in messages; ``close_match`` is the one "is it X?" rule.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -183,6 +184,29 @@ def plural(n: int, noun: str, nouns: str | None = None) -> str:
 
 NAMED = 10
 """A message names at most this many files or folders of one kind, then counts the rest."""
+
+LIKELY = 0.75
+"""How alike a name must be to a known one (difflib's ratio, case aside) for a message to ask
+"is it X?". Measured on one-letter typos (a letter left out, added, changed or two swapped: 4 a
+name, seed 0) of Caltech-101's 102 class names, every command's options, the commands and
+the settings of train, split and evaluate: 0.75 suggests the name meant for 99%, 100%, 97% and
+96% of them (0.8: 96, 99, 95, 92%) and none of 51 class names for the other 51 (0.6, click's
+and Python's own: 9 of 51, and '--out' for '--worts')."""
+
+
+def close_match(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate ``name`` is most likely a misspelling or a renaming of (case aside), if any:
+    one rule for class names, options, commands and settings (:data:`LIKELY`)."""
+    lowered = {c.lower(): c for c in candidates}
+    found = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=LIKELY)
+    return lowered[found[0]] if found else None
+
+
+def is_it(name: str, candidates: Iterable[str]) -> str:
+    """`` (is it X?)``, X the candidate ``name`` most likely means (:func:`close_match`), or
+    nothing: how every message asks."""
+    match = close_match(name, candidates)
+    return f" (is it {match}?)" if match else ""
 
 
 def quoted(name: str) -> str:

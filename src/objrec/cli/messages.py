@@ -234,7 +234,7 @@ range", mistakes41), said in words a user reads."""
 def usage_sentence(exc: click.ClickException, command: str | None = None) -> str:
     """Click's own errors in objrec's form: one lower-case sentence, then where help is: the
     error's command, else ``command`` (click gives none for an option given too few values)."""
-    text = exc.format_message().strip().rstrip(".")
+    text = likely_meant(exc) or exc.format_message().strip().rstrip(".")
     text = text[:1].lower() + text[1:]
     for said, meant in CLICK_TYPES.items():
         text = text.replace(said, meant)
@@ -243,3 +243,22 @@ def usage_sentence(exc: click.ClickException, command: str | None = None) -> str
     if where is not None:
         text += f" (see {where} --help)"
     return text
+
+
+def likely_meant(exc: click.ClickException) -> str | None:
+    """An unknown option or command, with the one it most likely means by objrec's own rule
+    (``progress.close_match``: "is it X?", as a class name or a setting is asked), where click
+    asked by Python's looser one: ``--worts`` got "Did you mean one of: '--out', '--worst'?".
+    None for any other error."""
+    from objrec.progress import is_it
+
+    ctx = getattr(exc, "ctx", None)
+    if ctx is None:
+        return None
+    if isinstance(exc, click.NoSuchOption):
+        names = [o for p in ctx.command.get_params(ctx) for o in (*p.opts, *p.secondary_opts)]
+        return f"no such option {exc.option_name!r}{is_it(exc.option_name, names)}"
+    if isinstance(exc, click.NoSuchCommand) and isinstance(ctx.command, click.Group):
+        commands = ctx.command.list_commands(ctx)
+        return f"no such command {exc.command_name!r}{is_it(exc.command_name, commands)}"
+    return None
