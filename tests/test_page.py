@@ -339,6 +339,39 @@ def test_a_camera_whose_video_will_not_play_is_turned_off_again(browser, server)
     assert live == ["ended"]
 
 
+@pytest.mark.slow
+def test_a_double_click_on_the_camera_button_opens_one_camera(browser, server):
+    """A double click on "Use the camera" asked for the camera twice while the first request was
+    pending: two streams, the first shown for a moment and never stopped, so "Stop the camera"
+    left the camera on (its light too) until the tab closed. One stream, stopped by one click."""
+    fake = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+    with_camera = browser.browser_type.launch(
+        executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu", *fake]
+    )
+    try:
+        page = with_camera.new_page()
+        page.add_init_script(
+            "window.opened = [];"
+            "const open = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);"
+            "navigator.mediaDevices.getUserMedia = c => {"
+            "  const asked = open(c); asked.then(s => window.opened.push(s)); return asked; };"
+            "window.asked = 0;"
+            "const count = navigator.mediaDevices.getUserMedia;"
+            "navigator.mediaDevices.getUserMedia = c => { window.asked += 1; return count(c); };"
+        )
+        page.goto(server + "/")
+        page.dblclick("#camera-start")
+        wait_until(page, "document.getElementById('camera-view').videoWidth > 0", 15)
+        wait_until(page, "!document.getElementById('camera-start').disabled", 15)
+        asked = page.evaluate("window.asked")
+        page.click("#camera-start")
+        wait_until(page, f"window.opened.length === {asked}", 15)
+        live = page.evaluate("window.opened.flatMap(s => s.getTracks()).map(t => t.readyState)")
+    finally:
+        with_camera.close()
+    assert asked == 1 and live == ["ended"]
+
+
 def retrained(route) -> None:
     """/info as after a retrain that added a class: another model, four classes."""
     response = route.fetch()
