@@ -629,7 +629,7 @@ def test_an_interrupted_copy_leaves_no_file_under_its_final_name(tmp_path, split
 
     monkeypatch.setattr(shutil, "copy2", half_then_fail)
     before = tree_digest(split_dir)
-    with pytest.raises(Interrupted, match=r"^interrupted: 0 of 1 image added to "):
+    with pytest.raises(Interrupted, match=r"^interrupted: nothing was written to "):
         add_images(split_dir, new_images(tmp_path / "new", "red", 1))
     assert tree_digest(split_dir) == before and not list(split_dir.rglob(".*"))
 
@@ -1088,18 +1088,96 @@ def test_ctrl_c_once_every_image_is_added_does_not_say_nothing_was_written(
     tmp_path, split_dir, monkeypatch
 ):
     """Ctrl-C while add recorded itself in split.json, its images all in the splits and the
-    manifest, said "nothing was written to data: run it again" (the whole add's sentence)."""
-    from objrec import add
-    from objrec.errors import Interrupted
+    manifest, said "nothing was written to data: run it again" (the whole add's sentence), then
+    that split.json did not list the add, which no later add did either: the next add lists it."""
+    from objrec.manifest import read_split_record
 
     def stopped(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(add, "record_added", stopped)
+    monkeypatch.setattr(add_write, "record_added", stopped)
     with pytest.raises(Interrupted) as interrupted:
         add_images(split_dir, new_images(tmp_path / "more", "red", 2))
-    said = str(interrupted.value)
-    assert said == (
+    assert str(interrupted.value) == (
         f"interrupted: 2 images added to {split_dir}, each whole and in its manifest; its "
-        "split.json does not list this add"
+        f"split.json does not list this add yet: the next add into {split_dir} does"
     )
+    monkeypatch.undo()
+    add_images(split_dir, new_images(tmp_path / "later", "red", 1, seed=960))
+    added = read_split_record(split_dir)["added"]
+    assert [(a["new"], a["files"], a["stopped"]) for a in added] == [
+        ([str(tmp_path / "more")], 2, False),
+        ([str(tmp_path / "later")], 1, False),
+    ]
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_adds_last_step_says_every_image_was_added(tmp_path, split_dir, monkeypatch):
+    """Ctrl-C as add told what it had done, every image in the splits, the manifest and
+    split.json, said "nothing was written to data: run it again"."""
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(add_module, "left_out_by_split", stopped)
+    with pytest.raises(Interrupted) as interrupted:
+        add_images(split_dir, new_images(tmp_path / "more", "red", 2))
+    assert str(interrupted.value) == (
+        f"interrupted: every image was added to {split_dir} (2 images, each whole and in its "
+        "manifest and split.json): nothing is left to do"
+    )
+
+
+@pytest.mark.slow
+def test_an_add_stopped_while_copying_is_listed_in_split_json(tmp_path, split_dir, monkeypatch):
+    """An add stopped partway kept its files, each in the manifest, but split.json's `added`,
+    which lists each add since the split, did not list it: the folder's record no longer told how
+    it was made. It lists the files it wrote, and that it was stopped."""
+    from objrec.manifest import read_split_record
+
+    calls = []
+
+    def copy_then_stop(source, target):
+        calls.append(source)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return shutil.copy(source, target)
+
+    monkeypatch.setattr(add_write.shutil, "copy2", copy_then_stop)
+    with pytest.raises(Interrupted):
+        add_images(split_dir, new_images(tmp_path / "new", "red", 6), seed=0)
+    (entry,) = read_split_record(split_dir)["added"]
+    assert entry["new"] == [str(tmp_path / "new")] and entry["files"] == 2 and entry["stopped"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_the_manifest_is_written_says_the_next_add_lists_the_files(
+    tmp_path, split_dir, monkeypatch
+):
+    """A second Ctrl-C while add gave the manifest the rows of the files it had written (after a
+    first stopped the copies) said they were each in the manifest; they were not, and the note
+    of them was left for the next add, which lists them."""
+    real, calls = add_write.write_new, []
+
+    def write_then_stop(*args):
+        calls.append(args)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(add_write, "write_new", write_then_stop)
+    monkeypatch.setattr(add_write, "append_manifest", stopped)
+    with pytest.raises(Interrupted) as interrupted:
+        add_images(split_dir, new_images(tmp_path / "more", "red", 3))
+    assert str(interrupted.value) == (
+        f"interrupted: 1 of 3 images added to {split_dir}, each whole, not yet in its manifest "
+        f"or split.json: the next add into {split_dir} lists them (and the same add again adds "
+        "the others)"
+    )
+    monkeypatch.undo()
+    add_images(split_dir, new_images(tmp_path / "later", "red", 1, seed=960))
+    files = {p.relative_to(split_dir).as_posix() for p in split_dir.glob("*/*/*")}
+    assert files == {row["file"] for row in manifest(split_dir)} and len(files) == 36 + 2

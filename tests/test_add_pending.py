@@ -1,44 +1,79 @@
 """What a killed ``add`` left, and the next add's repair of it (:mod:`objrec.add_pending`)."""
 
 import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+from objrec.add import add_images
+from objrec.add_pending import PENDING
+from objrec.errors import Interrupted
+from objrec.manifest import manifest_rows, read_split_record
 from tests.conftest import COLOURS, make_image
 from tests.test_concurrency import new_photos
+
+KILLED_AT_THIRD_FILE = """
+import os, signal, sys
+import objrec.add as add, objrec.add_write as writing
+real, done = writing.write_new, []
+def write_new(*args, **kwargs):
+    if len(done) == 2: os.kill(os.getpid(), signal.SIGKILL)
+    done.append(1); return real(*args, **kwargs)
+writing.write_new = write_new
+add.add_images(sys.argv[1], sys.argv[2])
+"""
+"""An add killed (kill -9) as it wrote its third file."""
+
+
+def kill_an_add(data: Path, new: Path) -> set[str]:
+    """``add_images(data, new)`` killed at its third file: the two files it wrote."""
+    killed = subprocess.run([sys.executable, "-c", KILLED_AT_THIRD_FILE, data, new], env=os.environ)
+    assert killed.returncode == -signal.SIGKILL
+    return {p.relative_to(data).as_posix() for p in data.rglob("new_*.png")}
 
 
 @pytest.mark.slow
 def test_the_next_add_gives_a_killed_adds_files_their_manifest_rows(tmp_path, split_dir):
     """`objrec add data more/` killed (kill -9) while it copied: 42 files were in the splits and
     none in manifest.csv (an add beside it, waiting for the folder, went on and did not notice),
-    and adding more/ again skipped them as "already there", so they never got rows. The next
-    add gives them their rows, and the killed add's note goes."""
-    import signal
-    import subprocess
-    import sys
-
-    from objrec.add import add_images
-    from objrec.add_pending import PENDING
-    from objrec.manifest import manifest_rows
-
+    and adding more/ again skipped them as "already there", so they never got rows; nor did
+    split.json's `added` list the add. The next add gives them their rows and lists the killed
+    add (the files it wrote, stopped), and the killed add's note goes."""
     more, later = new_photos(tmp_path / "more", per_class=3), tmp_path / "later"
     (later / "red").mkdir(parents=True)
     make_image(COLOURS["red"], seed=9000).save(later / "red" / "later.png")
-    killed_at_third_file = (
-        "import os, signal, objrec.add as add, objrec.add_write as writing\n"
-        "real, done = writing.write_new, []\n"
-        "def write_new(*args, **kwargs):\n"
-        "    if len(done) == 2: os.kill(os.getpid(), signal.SIGKILL)\n"
-        "    done.append(1); return real(*args, **kwargs)\n"
-        f"writing.write_new = write_new; add.add_images({str(split_dir)!r}, {str(more)!r})\n"
-    )
-    killed = subprocess.run([sys.executable, "-c", killed_at_third_file], env=os.environ)
-    assert killed.returncode == -signal.SIGKILL
-    written = {p.relative_to(split_dir).as_posix() for p in split_dir.rglob("new_*.png")}
+    written = kill_an_add(split_dir, more)
     assert len(written) == 2 and (split_dir / PENDING).is_file()
     add_images(split_dir, later)
     listed = {row["file"] for row in manifest_rows(split_dir / "manifest.csv")}
     files = {p.relative_to(split_dir).as_posix() for p in split_dir.glob("*/*/*")}
     assert written <= listed and files == listed
     assert not (split_dir / PENDING).exists()
+    added = read_split_record(split_dir)["added"]
+    assert [(a["new"], a["files"], a["stopped"]) for a in added] == [
+        ([str(more)], 2, True),
+        ([str(later)], 1, False),
+    ]
+
+
+@pytest.mark.slow
+def test_ctrl_c_after_a_killed_adds_repair_says_what_it_wrote(tmp_path, split_dir, monkeypatch):
+    """The next add gives a killed add's files their manifest rows first: Ctrl-C after that (as
+    it hashed the new photos) said "nothing was written to data"."""
+    from objrec import add_plan
+
+    kill_an_add(split_dir, new_photos(tmp_path / "more", per_class=3))
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(add_plan, "sha256_file", stopped)
+    with pytest.raises(Interrupted) as interrupted:
+        add_images(split_dir, new_photos(tmp_path / "later", per_class=1))
+    assert str(interrupted.value) == (
+        f"interrupted: nothing of it was written to {split_dir} (the 2 images an earlier add "
+        "wrote there before it was killed are in its manifest now): run it again"
+    )

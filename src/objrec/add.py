@@ -48,20 +48,19 @@ from objrec.add_new import (
 from objrec.add_pending import finish_killed_add
 from objrec.add_plan import plan_add, store_dir
 from objrec.add_result import AddResult, add_warnings, left_out_by_split, shared_note, test_note
-from objrec.add_write import write_added
+from objrec.add_write import AddProgress, write_added
 from objrec.config import SplitConfig, settings
-from objrec.errors import ctrl_c_leaves, on_ctrl_c
+from objrec.errors import ctrl_c_leaves
 from objrec.images import warned_once_per_file
 from objrec.labels import LabelledPhotos, labelled_images, labelled_photos
 from objrec.manifest import MANIFEST, check_manifest
 from objrec.outputs import locked
-from objrec.progress import listed, log_result_warnings, plural
-from objrec.split_record import added_entry, record_added
+from objrec.progress import listed, log_result_warnings
+from objrec.split_record import added_entry
 
 log = logging.getLogger(__name__)
 
 
-@on_ctrl_c("nothing was written to {data}: run it again")
 @warned_once_per_file()
 def add_images(
     data: Path,
@@ -97,21 +96,21 @@ def add_images(
         labels: instead of ``new``, a table of photos and their classes (:mod:`objrec.labels`).
 
     Raises:
-        ObjrecError: before anything is written, for a ``data`` that is not a split folder (or is
-            a run folder, or its manifest is not as ``split`` writes it), a ``new`` that is
-            missing, holds no images or lies inside ``data``, a ``class_name`` that cannot be a
-            folder's name, and a class named like another but for case (not accents' encoding).
-    """
-    config, own = _add_settings(config, keywords)
-    given, root, images, labelled = _asked(Path(data), new, class_name, labels)
-    with contextlib.nullcontext() if dry_run else locked(root, on_wait):
-        if not dry_run:
-            finish_killed_add(root)
-        plan = plan_add(root, images, config, on_file, own, store_dir(cache_dir))
-        if not dry_run:
-            plan.result.files = write_added(root, plan.rows, config.mode, on_write)
-            _record(root, (given or [Path(labels or "")], class_name), config, plan.result, command)
-    return _finish(plan.result, root, dry_run, (given, images, class_name), labelled)
+        ObjrecError: before anything is written, for a ``data`` that is not a split folder (a run
+            folder, a manifest not as ``split`` writes it), a ``new`` missing, without images or
+            inside ``data``, a ``class_name`` that cannot be a folder's name, and a class named
+            like another but for case (not for how its accents are encoded)."""
+    progress = AddProgress(Path(data))
+    with ctrl_c_leaves(progress.left):
+        config, own = _add_settings(config, keywords)
+        given, root, images, labelled = _asked(Path(data), new, class_name, labels)
+        with contextlib.nullcontext() if dry_run else locked(root, on_wait):
+            progress.repaired = 0 if dry_run else finish_killed_add(root)
+            plan = plan_add(root, images, config, on_file, own, store_dir(cache_dir))
+            if not dry_run:
+                entry = _entry(given, labels, class_name, config, plan.result, command)
+                plan.result.files = write_added(root, plan, config.mode, entry, progress, on_write)
+        return _finish(plan.result, root, dry_run, (given, images, class_name), labelled)
 
 
 def _asked(
@@ -169,23 +168,20 @@ def _add_settings(config: SplitConfig | None, keywords: dict[str, Any]) -> tuple
     return settings(SplitConfig, config, keywords, "add_images"), own
 
 
-def _record(
-    root: Path,
-    asked: tuple[list[Path], str | None],
+def _entry(
+    given: list[Path],
+    labels: str | os.PathLike[str] | None,
+    class_name: str | None,
     config: SplitConfig,
     result: AddResult,
     command: Sequence[str] | None,
-) -> None:
-    """This add in the ``added`` of ``root``'s ``split.json`` (when it has one and files were
-    written): what was added (``asked``: the paths given, the class), with which settings."""
-    if result.files:
-        made: dict[str, Any] = {
-            "ratios_used": list(result.ratios),
-            "files": len(result.files),
-        }
-        said = f"{plural(len(result.files), 'image')} added to {root}, each whole and in its "
-        with ctrl_c_leaves(lambda: said + "manifest; its split.json does not list this add"):
-            record_added(root, added_entry(*asked, config, result.own_ratios, command, **made))
+) -> dict[str, Any]:
+    """This add's entry in the ``added`` of the data folder's ``split.json``: what was added (the
+    paths ``given``, else the ``labels`` table; the class), with which settings; how many files it
+    wrote, and whether it was stopped before it wrote them all, are filled in once it has."""
+    made: dict[str, Any] = {"ratios_used": list(result.ratios), "files": 0, "stopped": False}
+    new = given or [Path(labels or "")]
+    return added_entry(new, class_name, config, result.own_ratios, command, **made)
 
 
 def _log_added(result: AddResult, root: Path) -> None:

@@ -1,62 +1,99 @@
-"""What a killed add left: the note of the manifest rows an add is about to write
-(:data:`PENDING`), and the next add's repair of the manifest from it."""
+"""What a killed add left: the note of what an add is about to write (:data:`PENDING`: its
+manifest rows and its entry for ``split.json``), and the next add's repair from it."""
 
 from __future__ import annotations
 
 import csv
+import json
 import logging
 from pathlib import Path
+from typing import Any
 
 from objrec.data import SPLITS
 from objrec.manifest import (
     MANIFEST,
-    MANIFEST_COLUMNS,
-    MANIFEST_GROUP,
+    SPLIT_RECORD,
     append_manifest,
     manifest_rows,
+    read_split_record,
     sha256_file,
 )
 from objrec.outputs import staged
 from objrec.progress import plural
+from objrec.split_record import record_added
 
 log = logging.getLogger(__name__)
 
 
-PENDING = ".objrec-add-pending.csv"
-"""The manifest rows of the files an add is about to write, in the data folder: written before
-the first file, removed once the manifest has the rows of those written. An add killed meanwhile
-(kill -9, a power cut) leaves it, and the next add gives the files it wrote their rows
-(:func:`finish_killed_add`): they were in the splits, trained on, but in no manifest, and an add
-of the same photos again skipped them as already there."""
+PENDING = ".objrec-add-pending.json"
+"""What an add is about to write, in the data folder: the manifest rows of its files and its
+entry for the ``added`` of ``split.json`` (:func:`objrec.split_record.added_entry`). Written
+before the first file, removed once the manifest has the rows of the files written and
+``split.json`` the entry. An add killed meanwhile (kill -9, a power cut) leaves it, and the next
+add lists what the killed one wrote (:func:`finish_killed_add`): its files were in the splits,
+trained on, but in no manifest (an add of the same photos again skipped them as already there),
+and ``split.json`` did not say that the folder had changed."""
+
+OLD_PENDING = ".objrec-add-pending.csv"
+"""The note an add of 5 December 2026 left before :data:`PENDING`: the manifest rows alone."""
 
 
-def write_pending(path: Path, rows: list[dict[str, str]]) -> None:
-    """:data:`PENDING`, written whole, before the files of its rows."""
-    with staged(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, (*MANIFEST_COLUMNS, MANIFEST_GROUP))
-        writer.writeheader()
-        writer.writerows(rows)
+def write_pending(data: Path, rows: list[dict[str, str]], entry: dict[str, Any]) -> None:
+    """:data:`PENDING` in ``data``, written whole, before the files of its ``rows``."""
+    with staged(data / PENDING) as tmp:
+        tmp.write_text(json.dumps({"rows": rows, "added": entry}), encoding="utf-8")
 
 
-def finish_killed_add(data: Path) -> None:
-    """The manifest rows of the files a killed add wrote (:data:`PENDING`): those of its rows
-    whose file is in the splits with the bytes it planned, and not in the manifest yet."""
-    pending = data / PENDING
-    if not pending.is_file() or not (data / MANIFEST).is_file():
-        return
-    with pending.open(newline="", encoding="utf-8") as f:
-        planned = list(csv.DictReader(f))
-    listed = {row["file"] for row in manifest_rows(data / MANIFEST)}
-    rows = [r for r in planned if r.get("file") not in listed and _holds(data, r)]
-    if rows:
-        append_manifest(data / MANIFEST, rows)
+def remove_pending(data: Path) -> None:
+    """The note gone: the manifest and ``split.json`` list all the add wrote."""
+    for name in (PENDING, OLD_PENDING):
+        (data / name).unlink(missing_ok=True)
+
+
+def finish_killed_add(data: Path) -> int:
+    """The files a killed add wrote (those of its note's rows in the splits with the bytes it
+    planned) listed: their manifest rows appended, those not there yet, and its entry in the
+    ``added`` of ``split.json``, with how many it wrote and whether that was fewer than planned
+    (``stopped``), unless it is there already. Returns how many files it had written."""
+    rows, entry = _read_note(data)
+    held = [row for row in rows if _holds(data, row)]
+    if (data / MANIFEST).is_file():
+        listed = {row["file"] for row in manifest_rows(data / MANIFEST)}
+        if unlisted := [row for row in held if row.get("file") not in listed]:
+            append_manifest(data / MANIFEST, unlisted)
+    if held and entry is not None:
+        _record_once(data, entry | {"files": len(held), "stopped": len(held) < len(rows)})
+    if held:
+        recorded = entry is not None and (data / SPLIT_RECORD).is_file()
         log.warning(
             "an earlier add into %s was stopped before it ended: the %s it had written are in "
-            "its manifest now",
+            "its manifest now%s",
             data,
-            plural(len(rows), "image"),
+            plural(len(held), "image"),
+            ", and its split.json lists that add" if recorded else "",
         )
-    pending.unlink()
+    remove_pending(data)
+    return len(held)
+
+
+def _read_note(data: Path) -> tuple[list[dict[str, str]], dict[str, Any] | None]:
+    """The rows and ``split.json`` entry of a killed add's note (none without one; rows alone
+    from an :data:`OLD_PENDING`)."""
+    if (data / PENDING).is_file():
+        note = json.loads((data / PENDING).read_text(encoding="utf-8"))
+        return list(note.get("rows") or []), note.get("added")
+    if (data / OLD_PENDING).is_file():
+        with (data / OLD_PENDING).open(newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f)), None
+    return [], None
+
+
+def _record_once(data: Path, entry: dict[str, Any]) -> None:
+    """``entry`` appended to ``split.json``'s ``added``, unless it is its last entry already (the
+    add was killed after it recorded itself, before its note went)."""
+    added = (read_split_record(data) or {}).get("added")
+    if not (isinstance(added, list) and added and added[-1] == entry):
+        record_added(data, entry)
 
 
 def _holds(data: Path, row: dict[str, str]) -> bool:

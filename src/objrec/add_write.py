@@ -1,56 +1,139 @@
 """Writing an add's plan: each file under a hidden temporary name, then linked to its name,
-never over a file; the manifest gets the rows of the files written, even when a later one fails
-or Ctrl-C stops it, and :data:`objrec.add_pending.PENDING` covers a kill."""
+never over a file; the manifest gets the rows of the files written and ``split.json`` the add,
+even when a later file fails or Ctrl-C stops it, and :data:`objrec.add_pending.PENDING` covers a
+kill. :class:`AddProgress` keeps what was written, for the sentence a Ctrl-C says."""
 
 from __future__ import annotations
 
 import functools
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from objrec.add_new import NewImage
-from objrec.add_pending import PENDING, write_pending
-from objrec.errors import ctrl_c_leaves
-from objrec.manifest import MANIFEST, MANIFEST_COLUMNS, MANIFEST_GROUP, append_manifest
+from objrec.add_pending import remove_pending, write_pending
+from objrec.add_plan import Plan
+from objrec.manifest import (
+    MANIFEST,
+    MANIFEST_COLUMNS,
+    MANIFEST_GROUP,
+    SPLIT_RECORD,
+    append_manifest,
+)
 from objrec.outputs import link_file, remove_leftovers, write_new
 from objrec.progress import plural
+from objrec.split_record import record_added
 
 
-def write_added(data: Path, rows, mode: str, on_write=None) -> list[tuple[str, str]]:
+@dataclass
+class AddProgress:
+    """What an add has written in its data folder so far: what its Ctrl-C says (:meth:`left`),
+    at whichever step it comes."""
+
+    data: Path
+    """The data folder, as the caller named it."""
+    repaired: int = 0
+    """The files of an earlier, killed add that this one listed first
+    (:func:`objrec.add_pending.finish_killed_add`)."""
+    total: int = 0
+    """The files it is to write."""
+    written: int = 0
+    """Those written, each whole."""
+    listed: bool = False
+    """Whether the manifest has the rows of those written (or the folder has no manifest)."""
+    recorded: bool = False
+    """Whether ``split.json`` lists the add (or the folder has none)."""
+
+    def left(self) -> str:
+        """What the add left, one sentence: what was written and what to run."""
+        if not self.written:
+            return self._nothing_written()
+        data, more = self.data, "the same add again adds the others"
+        added = f"{self.written:,} of " if self.left_out else ""
+        added += f"{plural(self.total, 'image')} added to {data}"
+        if not self.listed:
+            return (
+                f"{added}, each whole, not yet in its manifest or split.json: the next add into "
+                f"{data} lists them" + (f" (and {more})" if self.left_out else "")
+            )
+        if not self.recorded:
+            return (
+                f"{added}, each whole and in its manifest; its split.json does not list this add "
+                f"yet: the next add into {data} does" + (f", and {more}" if self.left_out else "")
+            )
+        if self.left_out:
+            return (
+                f"{added}, each whole and in its manifest, the others not: the same add again "
+                "adds them (it skips those added)"
+            )
+        return (
+            f"every image was added to {data} ({plural(self.total, 'image')}, each whole"
+            f"{self._records()}): nothing is left to do"
+        )
+
+    @property
+    def left_out(self) -> bool:
+        """Whether it wrote fewer files than it was to (stopped, or failed)."""
+        return self.written < self.total
+
+    def _nothing_written(self) -> str:
+        if not self.repaired:
+            return f"nothing was written to {self.data}: run it again"
+        images, are = plural(self.repaired, "image"), "is" if self.repaired == 1 else "are"
+        return (
+            f"nothing of it was written to {self.data} (the {images} an earlier add wrote there "
+            f"before it was killed {are} in its manifest now): run it again"
+        )
+
+    def _records(self) -> str:
+        """The records of the data folder that list the add (its manifest, its split.json), as
+        words after "each whole"."""
+        held = [name for name in (MANIFEST, SPLIT_RECORD) if (self.data / name).is_file()]
+        words = " and ".join("manifest" if name == MANIFEST else name for name in held)
+        return f" and in its {words}" if held else ""
+
+
+def write_added(
+    data: Path, plan: Plan, mode: str, entry: dict[str, Any], progress: AddProgress, on_write=None
+) -> list[tuple[str, str]]:
     """Each file under a hidden temporary name, then linked to its target, never replacing a file
     (one there the plan did not see gets the next free name); the manifest gets the rows of the
-    files written, even when a later one fails (or Ctrl-C): files and manifest always match.
-    A killed add's temporary files in the class folders written go first, each folder looked
-    through once (``write_new`` does not: a class folder of thousands, once per image).
+    files written and ``split.json`` the add's ``entry`` (with how many, and whether it was
+    stopped), even when a later file fails (or Ctrl-C): files and records always match. A killed
+    add's temporary files in the class folders written go first, each folder looked through once
+    (``write_new`` does not: a class folder of thousands, once per image). ``progress`` follows.
     Returns each written file's name as shown and its path in ``data``."""
+    rows = plan.rows
     for folder in sorted({(data / target).parent for _, target, *_ in rows}):
         remove_leftovers(folder)
-    manifest = data / MANIFEST if (data / MANIFEST).is_file() else None
-    if manifest:
-        write_pending(data / PENDING, [manifest_row(*row) for row in rows])
+    write_pending(data, [manifest_row(*row) for row in rows], entry)
     written: list[tuple[NewImage, Path, str, str, str]] = []
+    progress.total = len(rows)
     try:
-        with ctrl_c_leaves(lambda: added_so_far(data, len(written), len(rows))):
-            for image, target, split, digest, group in rows:
-                final = write_new(data / target, functools.partial(_put, image.path, mode, data))
-                written.append((image, final.relative_to(data), split, digest, group))
-                if on_write:
-                    on_write(len(written), len(rows))
+        for image, target, split, digest, group in rows:
+            final = write_new(data / target, functools.partial(_put, image.path, mode, data))
+            written.append((image, final.relative_to(data), split, digest, group))
+            progress.written = len(written)
+            if on_write:
+                on_write(len(written), len(rows))
     finally:
-        if written and manifest:
-            append_manifest(manifest, [manifest_row(*row) for row in written])
-        (data / PENDING).unlink(missing_ok=True)
+        _list_written(data, [manifest_row(*row) for row in written], entry, progress)
     return [(image.shown, target.as_posix()) for image, target, *_ in written]
 
 
-def added_so_far(data: Path, done: int, total: int) -> str:
-    """What an add stopped while writing left: its images written so far are in ``data``, each
-    whole and in the manifest (:func:`write_added`); the same add again adds the others, as it skips
-    an image ``data`` holds already."""
-    return (
-        f"{done:,} of {plural(total, 'image')} added to {data}, each whole and in its manifest, "
-        "the others not: the same add again adds them (it skips those added)"
-    )
+def _list_written(
+    data: Path, rows: list[dict[str, str]], entry: dict[str, Any], progress: AddProgress
+) -> None:
+    """The manifest ``rows`` of the files written, the add in ``split.json`` (when it wrote any),
+    then the note of them gone; ``progress`` told each."""
+    if rows and (data / MANIFEST).is_file():
+        append_manifest(data / MANIFEST, rows)
+    progress.listed = True
+    if rows:
+        record_added(data, entry | {"files": len(rows), "stopped": progress.left_out})
+    progress.recorded = True
+    remove_pending(data)
 
 
 def manifest_row(
