@@ -246,6 +246,11 @@ def test_a_forced_train_over_a_run_says_its_export_is_the_old_models(tmp_path, c
     with caplog.at_level(logging.WARNING, logger="objrec"):
         open_run_folder(run, force=True)
     assert "model.onnx and model.json in" in caplog.text and "export" in caplog.text
+    caplog.clear()
+    fake_checkpoint(run / "last.safetensors")  # a forced run's over it, stopped: interrupted
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        open_run_folder(run, force=True)
+    assert "model.onnx and model.json in" in caplog.text and "once the new run has" in caplog.text
 
 
 def earlier_run_with_outputs(run: Path) -> dict[str, bytes]:
@@ -273,28 +278,21 @@ def earlier_run_with_outputs(run: Path) -> dict[str, bytes]:
     return {name: (run / name).read_bytes() for name in mine}
 
 
-def test_a_forced_train_removes_the_earlier_runs_outputs_with_its_summary(tmp_path):
+def test_a_forced_train_removes_the_earlier_runs_outputs_once_its_model_is_written(tmp_path):
     """`train --force` over a run left its eval-test (98.57% of a 7-class model), report.html and
-    model.onnx beside the new model; `report` then refused the stale eval-test. They go when the
-    new run saves its first state, with the earlier summary.json, and never the user's files; a
-    temporary file a killed evaluate left goes too (it kept eval-test, 'holds files objrec did
-    not write')."""
-    import torch
-
-    from objrec.runs import EpochSaver
+    model.onnx beside the new model; `report` then refused the stale eval-test. They go once the
+    new run has written its model (not before: test_robust's
+    test_a_forced_retrain_stopped_before_its_model_leaves_the_earlier_run_whole), never the
+    user's files; a temporary file a killed evaluate left goes too (it kept eval-test, 'holds
+    files objrec did not write')."""
+    from objrec.runs import clear_earlier_run
 
     run = tmp_path / "run"
     run.mkdir()
     mine = earlier_run_with_outputs(run)
-    before = sorted(p.name for p in run.iterdir())
-    head = torch.nn.Linear(2, 2)
-    saver = EpochSaver(run, head, torch.optim.SGD(head.parameters()), None, replaces=True)  # type: ignore[arg-type]
-    saver.flush()  # no epoch ended yet: nothing written, the earlier run stays whole
-    assert sorted(p.name for p in run.iterdir()) == before
-    saver.pending = ({"w": torch.zeros(1)}, {"kind": "training_state"})
-    saver.flush()  # the new run's first state: the earlier run's summary and outputs go
+    clear_earlier_run(run)
     left = sorted(p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file())
-    assert left == sorted(["model.safetensors", "last.safetensors", *mine])
+    assert left == sorted(["model.safetensors", "summary.json", *mine])
     assert {name: (run / name).read_bytes() for name in mine} == mine
 
 

@@ -560,6 +560,50 @@ def test_a_forced_retrain_killed_mid_fit_can_be_resumed(
     assert result.finished and len(result.history) > 2 and not (trained_run / LAST).exists()
 
 
+def earlier_outputs_of(run, split_dir):
+    """What objrec made from the model in ``run``: an evaluation, a report, an export."""
+    from objrec.evaluate import evaluate
+
+    evaluate(run, split_dir / "test")
+    (run / "report.html").write_text("<html><head><title>objrec report: run</title>")
+    (run / "model.onnx").write_bytes(b"the earlier model's graph")
+    (run / "model.json").write_text('{"objrec_version": "0", "classes": ["a"]}')
+    return {p.relative_to(run).as_posix(): p.read_bytes() for p in run.rglob("*") if p.is_file()}
+
+
+def calibration_fails(*args):
+    raise OSError(28, "No space left on device")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", ["killed", "failed"])
+def test_a_forced_retrain_stopped_before_its_model_leaves_the_earlier_run_whole(
+    trained_run, split_dir, tiny_config, monkeypatch, stop
+):
+    """train --force over a finished run removed its summary.json, evaluations, report and export
+    as soon as it wrote its first training state: a retrain killed then, or failing after its fit
+    (a full disk), left the earlier model without its record and what was made from it. They go
+    once the new model is written; until then only the new run's last.safetensors is added."""
+    before = earlier_outputs_of(trained_run, split_dir)
+    with monkeypatch.context() as patch:
+        if stop == "killed":
+            patch.setattr("objrec.runs.SAVE_EVERY", 0)  # its training state after every epoch
+            with pytest.raises(Killed):
+                train(split_dir, trained_run, tiny_config, reporter=StopAt(3, Killed), force=True)
+        else:
+            patch.setattr(importlib.import_module("objrec.train"), "calibrate", calibration_fails)
+            with pytest.raises(OSError, match="No space left"):
+                train(split_dir, trained_run, tiny_config, force=True)
+    after = {
+        p.relative_to(trained_run).as_posix(): p for p in trained_run.rglob("*") if p.is_file()
+    }
+    assert {name: after[name].read_bytes() for name in before} == before
+    assert set(after) - set(before) == {LAST} and run_status(trained_run) == "interrupted"
+    result = train(split_dir, trained_run, resume=True)  # the new run, once written, replaces it
+    left = {p.name for p in trained_run.iterdir()}
+    assert result.finished and not left & {"eval-test", "report.html", "model.onnx", LAST}
+
+
 def test_a_forced_train_into_a_folder_of_the_users_files_keeps_their_summary_json(
     tmp_path, split_dir, tiny_config
 ):

@@ -5,9 +5,10 @@ A run folder holds ``model.safetensors`` (the best epoch), ``config.json``, ``hi
 trained and validated on, for ``evaluate``'s leak check). While the run trains, and after it was
 interrupted or its loss diverged (``engine.Diverged``), it also holds ``last.safetensors`` (the
 state after the last completed epoch, for ``--resume``); a finished run removes it. A forced run
-over an earlier one leaves that run as it is until its own first training state replaces the
-earlier one's (and removes its ``summary.json`` and what objrec made from its model: evaluations,
-report, export): a stop before then leaves the earlier run whole.
+over an earlier one leaves that run whole until its own model is written: stopped or failing
+before then (Ctrl-C, a kill, a full disk), it has added only its ``last.safetensors``, which
+``--resume`` continues; once its model is written, the new record and what objrec made from the
+earlier model (evaluations, report, export) go with the earlier model.
 """
 
 from __future__ import annotations
@@ -168,19 +169,26 @@ def run_status(out: Path) -> str:
     out = Path(out)
     if not holds_run(out):
         return "none"
+    if is_checkpoint(out / LAST):  # a finished run removes it: beside a finished run's summary,
+        return "interrupted"  # it is a forced run's over it, stopped before its model was written
     if (out / SUMMARY).is_file():
-        try:
-            summary = json.loads((out / SUMMARY).read_text())
-        except (OSError, ValueError):
-            summary = {}
-        summary = summary if isinstance(summary, dict) else {}
-        # runs written before "finished" existed: an interrupted one recorded no times
-        return (
-            "finished" if summary.get("finished", bool(summary.get("seconds"))) else "interrupted"
-        )
-    if (out / LAST).exists():
-        return "interrupted"
+        return "finished" if summary_finished(out) else "interrupted"
     return "finished" if (out / BEST).exists() else "none"
+
+
+def summary_finished(out: Path) -> bool:
+    """Whether the ``summary.json`` in ``out`` says its run finished (one that cannot be read
+    does not; one written before "finished" existed: an interrupted run recorded no times)."""
+    summary = read_summary(out) or {}
+    return bool(summary.get("finished", bool(summary.get("seconds"))))
+
+
+def replaces_a_finished_run(out: Path) -> bool:
+    """Whether the training state in ``out`` is a forced run's over a finished run, stopped before
+    its model was written: it lies beside that run's summary (a finished run removes its own
+    state). Resumed, it goes on as the forced run would have, retiring that run once its model is
+    written; the earlier summary's command line is not its own."""
+    return is_checkpoint(out / LAST) and (out / SUMMARY).is_file() and summary_finished(out)
 
 
 def refuse_out_inside_data(data_dir: Path, out: Path) -> None:
@@ -211,6 +219,7 @@ def open_run_folder(out: Path, force: bool, data_dir: Path | None = None) -> Pat
         )
     if status == "finished":
         refuse_overwrite(real / BEST, force, f"{out} already holds a trained model; {HINT}")
+    if status != "none":  # forced: an interrupted run's evaluations go with its model too
         warn_of_derived(out, real)
     out.mkdir(parents=True, exist_ok=True)
     remove_leftovers(out)  # of a run killed while it wrote a checkpoint
@@ -340,8 +349,8 @@ def warn_of_derived(out: Path, real: Path) -> None:
         again = f" (export the new one again: `export_model({str(out)!r})`)"
         export = again if DERIVED[0] in left else ""
         log.warning(
-            "%s in %s %s made from the model this run replaces: %s removed when the new run "
-            "saves its first training state%s",
+            "%s in %s %s made from the model this run replaces: %s removed once the new run "
+            "has written its model%s",
             " and ".join(left),
             out,
             "were" if len(left) > 1 else "was",
@@ -512,18 +521,13 @@ def holds_run(out: Path) -> bool:
 
 
 def clear_earlier_run(out: Path) -> None:
-    """Remove an earlier run's ``summary.json`` from ``out`` as a forced run writes its first
-    training state there (which replaces the earlier one's): left, it would call the new run
-    finished, or report the earlier one's epochs. What objrec made from the earlier model goes
-    too (:func:`remove_derived`): its evaluations, report and export describe another model.
-    Nothing is removed from a folder that holds no objrec run (its files are the user's). The
-    earlier model stays until the new run writes its own."""
-    if not holds_run(out):
-        return
-    remove_derived(out)
-    if (out / SUMMARY).exists():
-        (out / SUMMARY).unlink()
-        log.info("removed the earlier run's %s from %s", SUMMARY, out)
+    """Remove what objrec made from an earlier run's model in ``out`` (:func:`remove_derived`:
+    its evaluations, report and export describe another model) once a forced run has written its
+    own model there, not before: a forced run stopped or failing before its model is written
+    leaves the earlier run whole, the model and all that describes it. Nothing is removed from a
+    folder that holds no objrec run (its files are the user's)."""
+    if holds_run(out):
+        remove_derived(out)
 
 
 SAVE_EVERY = 30.0
@@ -536,9 +540,8 @@ class EpochSaver:
     """``on_epoch_end`` for ``fit``: after every epoch the training state is copied in memory, and
     written to ``last.safetensors`` (atomically) once ``SAVE_EVERY`` seconds have passed since the
     last write; ``flush`` (on Ctrl-C, and once the fit has ended, so that a stop in what
-    follows can still be resumed) writes the last completed epoch's. ``replaces``: the run was
-    forced over an earlier one, whose ``summary.json`` goes just before the first write
-    (``clear_earlier_run``), not earlier: a stop before it leaves the earlier run as it was.
+    follows can still be resumed) writes the last completed epoch's: beside a finished run's
+    files, a forced run's state is all it adds until its model is written (:func:`run_status`).
     ``seen``: the digests of the images the run trained and validated on, kept in the state
     (``leakage.seen_tensors``) for the record of a resumed run. ``processes``: how many train it
     (None: not known), recorded in the state for a resume to compare
@@ -550,7 +553,6 @@ class EpochSaver:
         head: torch.nn.Module,
         optimizer: torch.optim.Optimizer,
         meta: RunMeta,
-        replaces: bool = False,
         seen: Mapping[str, Sequence[str]] | None = None,
         processes: Processes | None = None,
     ):
@@ -558,7 +560,6 @@ class EpochSaver:
         self.processes = processes
         self.pending: TrainingState | None = None
         self.written = time.monotonic()
-        self.replaces = replaces
         self.seen = seen_tensors(seen or {})
         self.copies: dict[str, torch.Tensor] = {}
         """The last epoch's copies, which ``pending`` may hold."""
@@ -577,9 +578,6 @@ class EpochSaver:
     def flush(self) -> None:
         """Write the last completed epoch's state, unless it is written already."""
         if self.pending is not None:
-            if self.replaces:  # the earlier run's state is replaced by the write that follows
-                clear_earlier_run(self.path.parent)
-                self.replaces = False
             write_training_state(self.path, self.pending)
             self.pending, self.written = None, time.monotonic()
 

@@ -96,6 +96,7 @@ from objrec.runs import (
     EpochSaver,
     RunRecord,
     TrainResult,
+    clear_earlier_run,
     held_run,
     holds_run,
     interrupted_in_fit,
@@ -104,6 +105,7 @@ from objrec.runs import (
     open_run_folder,
     read_summary,
     refuse_out_inside_data,
+    replaces_a_finished_run,
     require_same_classes,
     warn_of_other_data,
     warn_of_other_processes,
@@ -262,6 +264,7 @@ def save_after_the_head(
     optimizer = head_optimizer(prep.model.head, config)
     # ours: fit_head has just written the training state, or the resumed run's own is there
     kept = keep_run_so_far(prep, config, meta, out, optimizer, ours=True)
+    retire_earlier_run(prep, out, kept is not None)
     return interrupted_outside_epochs(
         data_dir, out, True, summary=read_summary(out) if kept else None
     )
@@ -398,10 +401,9 @@ def _train(
     if request.strict:
         require_clean(data_dir, reporter)
     try:
-        prep, meta = prepared_run(data_dir, config, reporter, world, saved, request)
+        prep, meta = prepared_run((data_dir, out), config, reporter, world, saved, request)
         prep.precision, prep.stages = precision, Stages(started, fitting=time.perf_counter())
-        replaces = request.force and not request.resume  # an earlier run's state, if any
-        state = fit_head(prep, config, meta, out, saved, reporter, world, replaces=replaces)
+        state = fit_head(prep, config, meta, out, saved, reporter, world)
         source, finetune = FeatureSource(prep.train, prep.valid), None
         with saved_as_of_the_head_on_stop(prep, config, meta, (out, data_dir), world) as parts:
             if config.finetune_blocks:
@@ -417,8 +419,26 @@ def _train(
     seconds = run_seconds(prep, precision["used"], prep.stages.until(t2))
     record = run_record(prep, seconds, calibration=calibration, finetune=finetune)
     result = write_run(out, prep.model, config, meta, state, record, write=world.main)
+    retire_earlier_run(prep, out, world.main)
     log_seconds(result.seconds, time.perf_counter() - t2, world)
     return result
+
+
+def replaces_earlier(out: Path, request: RunRequest) -> bool:
+    """Whether the run replaces an earlier run in ``out`` once its model is written: forced, or
+    resuming a forced run stopped before then (``runs.replaces_a_finished_run``)."""
+    if request.resume:
+        return replaces_a_finished_run(out)
+    return request.force
+
+
+def retire_earlier_run(prep: Prepared, out: Path, wrote: bool) -> None:
+    """Once a forced run has written its model over an earlier run's in ``out`` (``wrote``: this
+    process wrote it), what objrec made from the earlier model goes (``runs.clear_earlier_run``);
+    never before, so that a forced run stopped or failing earlier leaves the earlier run whole."""
+    if prep.replaces and wrote:
+        clear_earlier_run(out)
+        prep.replaces = False
 
 
 def started_by(out: Path | str, resume: bool, command: Sequence[str] | None) -> CommandLine | None:
@@ -426,7 +446,7 @@ def started_by(out: Path | str, resume: bool, command: Sequence[str] | None) -> 
     provenance: ``command`` here, or when it resumes the run, the one its summary recorded when
     it was stopped (``command`` when it has none: a run killed, or started before objrec
     recorded it)."""
-    if resume:
+    if resume and not replaces_a_finished_run(Path(out)):
         earlier = (read_summary(Path(out)) or {}).get("provenance")
         earlier = earlier if isinstance(earlier, dict) else {}
         started, cwd = earlier.get("command"), earlier.get("cwd")
@@ -436,19 +456,21 @@ def started_by(out: Path | str, resume: bool, command: Sequence[str] | None) -> 
 
 
 def prepared_run(
-    data_dir: Path,
+    folders: tuple[Path, Path],
     config: TrainConfig,
     reporter: Reporter,
     world: World,
     saved: SavedTraining | None,
     request: RunRequest,
 ) -> tuple[Prepared, RunMeta]:
-    """The run's data, features and model (:func:`prepare`; a resumed run's body must be the
-    one it ``saved``) and what the run records of them (``request``: its command line); its
-    classes and parameters said."""
+    """The run's data, features and model (:func:`prepare` of ``folders``' data; a resumed run's
+    body must be the one it ``saved``) and what the run records of them (``request``: its command
+    line; whether it replaces an earlier run in ``folders``' run folder); its classes and
+    parameters said."""
+    data_dir, out = folders
     resumed_body = saved.meta.body_fingerprint if saved else None
     prep = prepare(data_dir, config, reporter, world, resumed_body)
-    prep.command = request.command
+    prep.command, prep.replaces = request.command, replaces_earlier(out, request)
     reporter.note(classes_note(prep.classes))
     reporter.note("parameters: {total:,} total, {trainable:,} trainable".format(**prep.params))
     return prep, run_meta(prep, config, data_dir)
@@ -594,6 +616,9 @@ class Prepared:
     ``provenance``."""
     split: SplitState | None = None
     """The split folder as the run listed its images, for its summary's ``provenance``."""
+    replaces: bool = False
+    """A forced run over an earlier run in its folder, whose evaluations, report and export go
+    once this run's model is written (:func:`retire_earlier_run`)."""
 
     @property
     def train_y(self) -> torch.Tensor:
@@ -917,11 +942,8 @@ def fit_head(
     saved: SavedTraining | None,
     reporter: Reporter,
     world: World = SINGLE,
-    *,
-    replaces: bool = False,
 ) -> FitState:
-    """Run ``fit`` on the cached features, saving the training state after every epoch;
-    ``replaces``: a forced run, whose first save replaces an earlier run's state in ``out``."""
+    """Run ``fit`` on the cached features, saving the training state after every epoch."""
     head = prep.model.head.to(world.device)
     optimizer = head_optimizer(head, config)
     state = None
@@ -930,7 +952,7 @@ def fit_head(
     else:
         seed_everything(config.seed)  # dropout draws the same whether features were cached or not
     model, train_batches, valid_batches = epoch_sources(prep, config, world)
-    saver = epoch_saver(out, head, optimizer, meta, prep, world, replaces)
+    saver = epoch_saver(out, head, optimizer, meta, prep, world)
     before = state_stamp(out)  # a state in `out` that this fit did not write is not its own
     try:
         state = fit(
@@ -966,12 +988,11 @@ def epoch_saver(
     meta: RunMeta,
     prep: Prepared,
     world: World,
-    replaces: bool,
 ) -> EpochSaver | None:
     """Rank 0's ``EpochSaver``, which records how many processes train (the others write none)."""
     if not world.main:
         return None
-    return EpochSaver(out, head, optimizer, meta, replaces, prep.seen, world.processes)
+    return EpochSaver(out, head, optimizer, meta, prep.seen, world.processes)
 
 
 def resumed_state(
@@ -1005,6 +1026,7 @@ def save_on_stop(
     run's), then say what was kept: how to resume after Ctrl-C, to lower ``lr`` after a
     divergence (a resume would diverge again: it keeps the run's settings)."""
     state = keep_run_so_far(prep, config, meta, out, optimizer, ours=ours)
+    retire_earlier_run(prep, out, state is not None)
     if isinstance(stop, Diverged):
         raise diverged(stop, "lr", config.lr, kept_words(out, state), holds_run(out)) from None
     raise interrupted_in_fit(out, meta, state) from None
