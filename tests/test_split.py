@@ -174,6 +174,30 @@ def test_a_forced_split_never_deletes_the_users_own_split_folders(
     assert (out / "manifest.csv").is_file()
 
 
+@pytest.mark.slow
+def test_a_forced_split_never_deletes_files_its_earlier_split_does_not_list(
+    tmp_path, image_folder, known_facts
+):
+    """`split SRC OUT --force` deleted the earlier split's train, valid and test folders whole:
+    the notes.txt a user kept in a class folder and a photo copied into one by hand went with
+    them, unsaid. --force replaces the earlier split, never what the user put in its folders: it
+    is refused, naming one, and nothing changes; hidden files (.DS_Store) are no reason."""
+    out = tmp_path / "out"
+    split_folder(image_folder, out)
+    (out / "train" / "red" / ".DS_Store").write_bytes(b"Bud1")
+    split_folder(image_folder, out, force=True, seed=1)  # a Finder's file is no reason
+    (out / "train" / "red" / "notes.txt").write_text("mine")
+    make_image((10, 20, 200), seed=902).save(out / "valid" / "blue" / "by_hand.png")
+    before = tree_digest(out)
+    with pytest.raises(ObjrecError, match=r"holds 2 files no split put there, such as train/red/"):
+        split_folder(image_folder, out, force=True, seed=2)
+    assert tree_digest(out) == before
+    (out / "train" / "red" / "notes.txt").unlink()
+    (out / "valid" / "blue" / "by_hand.png").unlink()
+    split_folder(image_folder, out, force=True, seed=2)
+    assert len(manifest(out)) == 36
+
+
 def test_link_mode_and_excludes(tmp_path, image_folder, known_facts):
     result = split_folder(image_folder, tmp_path / "out", mode="link", exclude=["blue"])
     assert set(result.counts) == {"green", "red"}

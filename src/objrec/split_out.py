@@ -17,6 +17,7 @@ from pathlib import Path
 
 from objrec.data import SPLITS
 from objrec.errors import Interrupted, ObjrecError, ctrl_c_leaves
+from objrec.images import is_hidden
 from objrec.manifest import (
     MANIFEST,
     MANIFEST_COLUMNS,
@@ -30,6 +31,7 @@ from objrec.outputs import (
     held_elsewhere,
     link_file,
     locked,
+    name_key,
     refuse_overwrite,
     reported_as,
     settle_names,
@@ -75,7 +77,55 @@ def check_out_folder(src: Path, out: Path, force: bool) -> None:
             f"force=True, like={str(out)!r})`; to add new photos to it, `add_images({str(out)!r}, "
             "new)`"
         )
+    if force:
+        refuse_unlisted_files(src, out)
     refuse_overwrite(out, force, "choose another folder or pass `force=True`")
+
+
+def refuse_unlisted_files(src: Path, out: Path) -> None:
+    """Refuse to replace the earlier split in ``out`` when its train, valid and test folders hold
+    files its manifest does not list (:func:`unlisted_files`): the user put them there (notes, a
+    photo copied in by hand, what an ``add`` killed before it recorded them wrote), and replacing
+    the split deletes those folders whole. ``force`` is about the earlier split, never about
+    them."""
+    unlisted = unlisted_files(out)
+    if not unlisted:
+        return
+    them = "it" if len(unlisted) == 1 else "them"
+    raise ObjrecError(
+        f"{out} holds {plural(len(unlisted), 'file')} no split put there, such as {unlisted[0]} "
+        f"(its {MANIFEST} does not list {them}): `force=True` would delete {them} with the "
+        f"earlier split: move {them} out of its train, valid and test folders first (a photo into "
+        f"its class folder in {src}, where the split places it)"
+    )
+
+
+def unlisted_files(out: Path) -> list[str]:
+    """The files (and links) in the train, valid and test folders of the split in ``out`` that
+    neither its manifest nor that of a split killed while moving its folders in (its staging
+    folder's) lists, relative to ``out``, sorted; hidden ones (``.DS_Store``, objrec's temporary
+    files) aside, and a photo the manifest lists moved by hand to another folder of the split
+    (its content listed: :func:`refuse_dropping_images` tells of one from elsewhere). None when
+    ``out`` holds no manifest a split wrote."""
+    listed = manifest_files(out / MANIFEST)
+    if listed is None:
+        return []
+    for stage in leftover_stages(out):
+        listed |= manifest_files(stage / MANIFEST) or set()
+    known = {name_key(Path(name)) for name in listed}
+    found = sorted(Path(name) for name in _split_files(out))
+    unlisted = [
+        path
+        for path in found
+        if name_key(path) not in known and not any(is_hidden(Path(part)) for part in path.parts)
+    ]
+    digests = {row["sha256"] for row in manifest_rows(out / MANIFEST)}
+    return [path.as_posix() for path in unlisted if not _holds_one_of(out / path, digests)]
+
+
+def _holds_one_of(path: Path, digests: set[str]) -> bool:
+    """Whether the file ``path`` holds a photo of one of those SHA-256 ``digests``."""
+    return path.is_file() and sha256_file(path) in digests
 
 
 @contextlib.contextmanager
