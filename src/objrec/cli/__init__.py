@@ -85,7 +85,7 @@ COMMANDS = (
     training.train,
     *(evaluation.evaluate, evaluation.report),
     prediction.predict,
-    *(delivery.export, delivery.serve),
+    *(delivery.export, delivery.share, delivery.serve),
     *(tools.cache, tools.backbones, tools.demo, tools.suggest),
 )
 """Every subcommand, by the module that holds it (``objrec --help`` lists them by name)."""

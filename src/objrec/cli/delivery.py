@@ -1,5 +1,5 @@
-"""Commands that take a model out of objrec: ``export`` (ONNX with a JSON sidecar) and
-``serve`` (a web page and a JSON API).
+"""Commands that take a model out of objrec: ``export`` (ONNX with a JSON sidecar), ``share``
+(a clean copy of a run to send, with its model card) and ``serve`` (a web page and a JSON API).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from objrec.cli.options import (
     EXISTING,
     FINITE,
     OUT_FILE,
+    PathParam,
     device_option,
     from_options,
     refuse_unknown_conflict,
@@ -35,6 +36,7 @@ from objrec.progress import plural
 
 if TYPE_CHECKING:
     from objrec.export import ExportResult
+    from objrec.share import ShareResult
 
 SERVE_MAX_UPLOAD_MIB = 10.0
 """``serve``'s upload limit in MiB: ``serve.MAX_UPLOAD_BYTES``, here since the CLI does not import
@@ -150,6 +152,93 @@ def export(
     lines = [exported_line(result), *agreement_lines(result.answers), script_line(result.script)]
     for line in lines:
         console.print(line, markup=False, highlight=False)
+
+
+@click.command(short_help="Write a clean copy of a run to send, with its model card.")
+@click.argument("run", type=EXISTING)
+@click.argument("out", metavar="DEST", type=PathParam(path_type=Path, writes=True))
+@click.option(
+    "--onnx",
+    is_flag=True,
+    help="Export the model into DEST as well (model.onnx, model.json, model_infer.py: as "
+    "objrec export writes and checks them), for a recipient without objrec.",
+)
+@click.option(
+    "--zip",
+    "zipped",
+    is_flag=True,
+    help="Write DEST as one zip file (.zip added when its name lacks it), which unzips into the "
+    "folder.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an earlier share at DEST; anything else there is never written over.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print what was written and left out as JSON (keys: docs/json.md).",
+)
+def share(run: Path, out: Path, onnx: bool, zipped: bool, force: bool, as_json: bool) -> None:
+    """Write what someone needs to use the model in RUN into the new folder DEST: to predict,
+    evaluate and serve with objrec (pip install objrec; objrec predict DEST photo.jpg), on any
+    machine, without the photos or the feature store.
+
+    DEST holds the model (its calibration and kept threshold travel with it), config.json,
+    summary.json, seen_digests.csv (the training photos' digests, no names: evaluate warns of a
+    recipient's photos the run trained on), a model card (README.md: the classes and their
+    training photos, the recipe and the weights' licences, the validation and test results,
+    the "unknown" threshold, the limits, how to use it) and SHA256SUMS (sha256sum -c SHA256SUMS
+    checks a copy).
+
+    No photo goes, nor any path of this machine: the data folder, the cache folder, the command
+    lines and their folders are left out of the model file's header, config.json and
+    summary.json (the card and --json list them). The run itself is not changed.
+    """
+    from objrec.share import share_run
+
+    with logged_warnings() as logged:
+        result = share_run(run, out, force, onnx, zipped, RichReporter())
+    if as_json:
+        print_json(with_warnings(share_record(result), logged))
+        return
+    for line in shared_lines(result):
+        console.print(line, markup=False, highlight=False)
+
+
+def share_record(result: ShareResult) -> dict[str, Any]:
+    """share --json's record (keys: docs/json.md)."""
+    return {
+        "out": str(result.out),
+        "zip": result.zipped,
+        "files": result.files,
+        "redacted": result.redacted,
+        "evaluations": result.evaluations,
+        "left_out": result.left_out,
+    }
+
+
+def shared_lines(result: ShareResult) -> list[str]:
+    """What share says: what it wrote, what it left out, how the recipient uses it."""
+    name = result.out.stem if result.zipped else result.out.name
+    what = "zipped" if result.zipped else "wrote"
+    card = f"{name}/README.md" if result.zipped else shown(result.out / "README.md")
+    quoted = (
+        " and ".join(result.evaluations) or "no evaluation (evaluate RUN DATA first to add one)"
+    )
+    lines = [
+        f"{what} {shown(result.out)}: {plural(len(result.files) + 1, 'file')}, with SHA256SUMS; "
+        f"the model card {card} quotes {quoted}",
+        "left out, as naming this machine: " + (", ".join(result.redacted) or "nothing"),
+        *(f"not shared: {sentence}" for sentence in result.left_out),
+    ]
+    unzip = f"unzip {shlex.quote(result.out.name)} && " if result.zipped else ""
+    lines.append(
+        f"the recipient: pip install objrec; {unzip}objrec predict {shlex.quote(name)} photo.jpg"
+    )
+    return lines
 
 
 def exported_line(result: ExportResult) -> str:

@@ -1,0 +1,350 @@
+"""The model card ``objrec share`` writes beside a shared model (``README.md``): what it
+recognises, how it was trained and on what weights, what it measured, its "unknown" answer,
+its limits and how to use it, in words a recipient reads without objrec's docs.
+
+Everything comes from the run: the model's metadata (classes, training counts, calibration),
+``summary.json`` and ``config.json`` (the recipe, the versions), the evaluations made with the
+model file shared (``metrics.json`` whose ``model`` is its digest) and the kept threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from objrec import __version__
+from objrec.backbones import BadBackbone, get_backbone
+from objrec.checkpoint import model_digest, read_checkpoint
+from objrec.enough import FEWEST_FOR_A_THRESHOLD, FEWEST_TO_TRUST, FEWEST_WITHOUT_INTERVAL
+from objrec.kept import KEPT_NAME
+from objrec.meta import BEST, RunMeta
+from objrec.outputs import holds_evaluation, json_dict
+
+CARD = "README.md"
+CARD_MARK = "<!-- Written by objrec share"
+"""How a model card begins: what says a folder is an earlier share (with its ``SHA256SUMS``),
+which ``share_run(force=True)`` may replace."""
+FEW_TRAINING_PHOTOS = FEWEST_WITHOUT_INTERVAL
+"""A class trained on fewer photos than this is named among the card's limits."""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluation of the model shared: its folder's name in the run and its metrics."""
+
+    name: str
+    metrics: dict[str, Any]
+
+    @property
+    def what(self) -> str:
+        """``the test split``, ``eval-mine``: what was evaluated, by the folder's name."""
+        part = self.name.removeprefix("eval-").removesuffix("-tta")
+        return f"the {part} split" if part in ("test", "valid", "train") else f"`{part}`"
+
+
+def write_card(
+    run: Path, folder: Path, redacted: Sequence[str], left_out: Sequence[str]
+) -> list[str]:
+    """Write the model card of the share in ``folder`` (made from ``run``); the evaluations it
+    quotes, by their folders' names."""
+    _, meta = read_checkpoint(folder / BEST)
+    evaluations = current_evaluations(run)
+    summary = json_dict(folder / "summary.json")
+    kept = json_dict(folder / KEPT_NAME)
+    parts = [
+        f"{CARD_MARK} {__version__} on {shared_on()}: SHA256SUMS lists each file's SHA-256, "
+        "`sha256sum -c SHA256SUMS` checks a copy. -->",
+        *heading(folder.name, meta),
+        *use_section(folder),
+        *classes_section(meta),
+        *results_section(meta, summary, evaluations),
+        *unknown_section(meta, evaluations, kept),
+        *training_section(meta, summary),
+        *limits_section(meta, evaluations),
+        *files_section(folder, redacted, left_out),
+    ]
+    (folder / CARD).write_text("\n".join(parts) + "\n", encoding="utf-8")
+    return [e.name for e in evaluations]
+
+
+def current_evaluations(run: Path) -> list[Evaluation]:
+    """The run's evaluations made with its model file as it is now (the test split's first)."""
+    digest = model_digest(run)
+    found = []
+    for path in sorted(run.glob("eval-*")):
+        metrics = json_dict(path / "metrics.json") if holds_evaluation(path) else {}
+        if metrics.get("model") == digest:
+            found.append(Evaluation(path.name, metrics))
+    return sorted(found, key=lambda e: e.name != "eval-test")
+
+
+def heading(name: str, meta: RunMeta) -> list[str]:
+    n = len(meta.classes)
+    return [
+        f"# {name}",
+        "",
+        f"An image classifier of {n} classes, trained with objrec: it answers which of them a "
+        'photo shows, how sure it is, and "unknown" for a photo unlike its training photos.',
+        "",
+    ]
+
+
+def use_section(folder: Path) -> list[str]:
+    name = folder.name
+    lines = [
+        "## How to use it",
+        "",
+        "```bash",
+        "pip install objrec",
+        f"objrec predict {name} photo.jpg        # its top classes (files or folders)",
+        f"objrec evaluate {name} labelled/       # a folder of class folders of your own photos",
+        f"objrec serve {name}                    # a page to drop photos on, and a JSON API",
+        "```",
+        "",
+    ]
+    if (folder / "model.onnx").is_file():
+        lines += [
+            "Without objrec: `model.onnx` with `model.json` (classes and preprocessing) runs in "
+            "ONNX Runtime; `python model_infer.py photo.jpg` needs onnxruntime, numpy and Pillow "
+            "only.",
+            "",
+        ]
+    else:
+        lines += [f"For ONNX: `objrec export {name}` writes `model.onnx` beside it.", ""]
+    return lines
+
+
+def classes_section(meta: RunMeta) -> list[str]:
+    counts = dict(meta.n_train or {})
+    total = sum(counts.values())
+    lines = [
+        "## What it recognises",
+        "",
+        f"{len(meta.classes)} classes, trained on {total} photos" if counts else "",
+        "",
+        "| class | training photos |",
+        "| --- | ---: |",
+    ]
+    lines += [f"| {md(c)} | {counts.get(c, '?')} |" for c in meta.classes]
+    return [*lines, ""]
+
+
+def results_section(
+    meta: RunMeta, summary: dict[str, Any], evaluations: list[Evaluation]
+) -> list[str]:
+    lines = ["## Results", ""]
+    valid = (summary.get("n_images") or {}).get("valid")
+    if meta.valid_acc is not None:
+        on = f" of {valid} images" if valid else ""
+        lines += [
+            f"- Validation split{on}: accuracy {pct(meta.valid_acc)}, loss {meta.valid_loss:.4f} "
+            f"(best epoch {meta.best_epoch}). It chose when training stopped, so it is "
+            "optimistic: a test split says more.",
+        ]
+    for evaluation in evaluations:
+        lines += evaluation_lines(evaluation)
+    if not evaluations:
+        lines += ["- Not evaluated on a test split with this model: only validation figures."]
+    return [*lines, ""]
+
+
+def evaluation_lines(evaluation: Evaluation) -> list[str]:
+    m = evaluation.metrics
+    tta = " with test-time augmentation" if m.get("tta") else ""
+    line = f"- On {evaluation.what} ({m.get('n')} images){tta}: top-1 {pct(m.get('top1'))}"
+    line += interval(m, "top1")
+    if m.get("top5") is not None:
+        line += f", top-5 {pct(m['top5'])}{interval(m, 'top5')}"
+    lines = [line + "."]
+    worst = m.get("worst_classes") or []
+    if worst:
+        lines += ["", f"  Its worst classes on {evaluation.what}:", ""]
+        lines += ["  | class | top-1 | test photos | most confused with |"]
+        lines += ["  | --- | ---: | ---: | --- |"]
+        lines += [
+            f"  | {md(w['class'])} | {pct(w.get('top1'))} | {w.get('n_test')} | "
+            f"{md(w.get('most_confused_with') or '')} |"
+            for w in worst[:5]
+        ]
+        lines += [""]
+    return lines
+
+
+def unknown_section(
+    meta: RunMeta, evaluations: list[Evaluation], kept: dict[str, Any]
+) -> list[str]:
+    cal = meta.calibration
+    if cal is None:
+        return ['## Confidence and "unknown"', "", "Not calibrated (an early run).", ""]
+    lines = ['## Confidence and "unknown"', ""]
+    temp = (
+        "left as the model gives them"
+        if cal.temperature == 1
+        else (f"scaled by a temperature of {cal.temperature:.3f}, fitted on the validation split")
+    )
+    lines.append(f"- Probabilities: {temp}.")
+    ece = [e for e in evaluations if e.metrics.get("ece") is not None][:1]
+    for e in ece:
+        lines.append(
+            f"- On {e.what}, the top probability is {100 * e.metrics['ece']:.2f} percentage points "
+            "off how often it is right, on average (expected calibration error)."
+        )
+    lines += threshold_lines(cal, kept)
+    return [*lines, ""]
+
+
+def threshold_lines(cal: Any, kept: dict[str, Any]) -> list[str]:
+    score = (
+        "the top probability"
+        if cal.unknown_score == "msp"
+        else (
+            f"its familiarity ({cal.unknown_score} score, about 1 for a typical validation photo)"
+        )
+    )
+    if cal.unknown_threshold is None:
+        return ['- It never answers "unknown".']
+    images = cal.validation_images
+    chosen = f" on {images} validation images" if images else " on the validation split"
+    shaky = (
+        f" (under {FEWEST_FOR_A_THRESHOLD}: shaky)"
+        if images and images < FEWEST_FOR_A_THRESHOLD
+        else ""
+    )
+    lines = [
+        f'- "unknown" when {score} is below {cal.unknown_threshold:.3g}, a threshold chosen'
+        f"{chosen}{shaky}."
+    ]
+    if kept.get("threshold") is not None:
+        lines.append(
+            f"- Kept since: {kept['threshold']:.3g}, a stricter threshold chosen by `objrec "
+            f"evaluate --unknown` on photos of other things ({KEPT_NAME}); predict, serve and "
+            "export use it, `--threshold` overrides it."
+        )
+    return lines
+
+
+def training_section(meta: RunMeta, summary: dict[str, Any]) -> list[str]:
+    config = meta.train_config
+    provenance = summary.get("provenance") or {}
+    lines = [
+        "## How it was trained",
+        "",
+        f"- Pretrained network (frozen): `{meta.backbone}`; a head of "
+        f"{meta.head.members} member(s) trained on its features.",
+        *(f"- Weights of `{part}`: {terms}." for part, terms in licences(meta)),
+    ]
+    if config is not None:
+        lines.append(
+            f"- Recipe: augmentation `{config.augment}`, {config.aug_views} augmented view(s), "
+            f"learning rate {config.lr:g}, batch {config.batch_size}, up to {config.epochs} "
+            f"epochs with patience {config.patience}, seed {config.seed}, precision "
+            f"{config.precision}; `config.json` holds every setting."
+        )
+    if provenance.get("objrec"):
+        libs = provenance.get("libraries") or {}
+        versions = ", ".join(f"{k} {v}" for k, v in libs.items())
+        lines.append(f"- objrec {provenance['objrec']}" + (f"; {versions}" if versions else ""))
+    if provenance.get("split_fingerprint"):
+        lines.append(
+            f"- The split's fingerprint: `{provenance['split_fingerprint']}` (the same for the "
+            "same photos in the same splits, wherever they lie)."
+        )
+    return [*lines, ""]
+
+
+def licences(meta: RunMeta) -> list[tuple[str, str]]:
+    """Each body's name and the terms of its weights (``BackboneSpec.licence``); the trainer's
+    own weights file's terms are theirs."""
+    weights = meta.train_config.weights if meta.train_config else None
+    if weights:
+        return [(meta.backbone, f"the trainer's own file `{weights}`: ask them for its terms")]
+    found = []
+    for part in meta.backbone.split("+"):
+        try:
+            terms = get_backbone(part).licence
+        except BadBackbone:
+            terms = ""
+        found.append((part, terms or "see where they came from"))
+    return found
+
+
+def limits_section(meta: RunMeta, evaluations: list[Evaluation]) -> list[str]:
+    lines = [
+        "## Intended use and limits",
+        "",
+        f"- It knows these {len(meta.classes)} classes only: a photo of anything else gets one "
+        'of them, or "unknown" when it is unlike the training photos. Measure it on your own '
+        "photos (`objrec evaluate`) before relying on it: its figures hold for photos like "
+        "those it was trained and tested on.",
+    ]
+    few = [c for c, n in sorted((meta.n_train or {}).items()) if n < FEW_TRAINING_PHOTOS]
+    if few:
+        lines.append(
+            f"- Trained on fewer than {FEW_TRAINING_PHOTOS} photos, so weaker: "
+            + ", ".join(map(md, few))
+            + "."
+        )
+    untrusted = [
+        row["class"]
+        for e in evaluations[:1]
+        for row in e.metrics.get("per_class") or []
+        if row.get("too_few_to_trust")
+    ]
+    if untrusted:
+        lines.append(
+            f"- Tested on fewer than {FEWEST_TO_TRUST} distinct photos, so their results say "
+            "little: " + ", ".join(map(md, untrusted)) + "."
+        )
+    return [*lines, ""]
+
+
+FILES = {
+    BEST: "the model: the pretrained network, the head, the classes, the preprocessing and "
+    "the calibration (safetensors: no pickle)",
+    KEPT_NAME: "the kept unknown threshold",
+    "config.json": "every training setting",
+    "summary.json": "how training went and what it was made with",
+    "seen_digests.csv": "the training and validation photos' content digests (no names), so "
+    "that `objrec evaluate` warns of your photos it trained on",
+    "model.onnx": "the model in ONNX",
+    "model.json": "model.onnx's classes, preprocessing and threshold",
+    "model_infer.py": "runs model.onnx without objrec",
+    "SHA256SUMS": "each file's SHA-256",
+}
+
+
+def files_section(folder: Path, redacted: Sequence[str], left_out: Sequence[str]) -> list[str]:
+    names = sorted(p.name for p in folder.iterdir() if p.is_file())
+    lines = ["## What this folder holds", ""]
+    lines += [f"- `{n}`: {FILES[n]}" for n in [*names, "SHA256SUMS"] if n in FILES]
+    lines += [
+        "",
+        "No photo travels with it. Left out of the run's files, as naming the machine that made "
+        "it: " + (", ".join(f"`{r}`" for r in redacted) or "nothing") + ".",
+    ]
+    lines += [f"Not shared: {sentence}." for sentence in left_out]
+    return lines
+
+
+def pct(value: Any) -> str:
+    return "?" if value is None else f"{100 * float(value):.2f}%"
+
+
+def interval(metrics: dict[str, Any], key: str) -> str:
+    low, high = metrics.get(f"{key}_low"), metrics.get(f"{key}_high")
+    if low is None or high is None:
+        return ""
+    return f" (95% interval {pct(low)} to {pct(high)})"
+
+
+def md(text: str) -> str:
+    """``text`` safe in a Markdown table cell."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def shared_on() -> str:
+    """Today's date (UTC), as the card says it."""
+    return datetime.now(UTC).date().isoformat()

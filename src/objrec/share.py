@@ -1,0 +1,330 @@
+"""A run made ready to send: ``share_run`` writes a folder (or a zip of it) holding what a
+recipient needs to predict, evaluate and serve, a model card, and the SHA-256 of each file.
+
+The run folder itself names the machine that made it (the data folder's absolute path in the
+model file's header, ``summary.json``'s command line and folders, the evaluations' photos), so
+the shared copy is written anew rather than copied: the model file with the same tensors and a
+header without those paths, ``config.json`` and ``summary.json`` with every absolute path and
+command line left out (``redacted`` says which), the kept threshold for the model file as
+shared. No photo travels, and no file of the run is changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import save
+
+from objrec.card import CARD, CARD_MARK, write_card
+from objrec.checkpoint import _read, model_digest, write_synced
+from objrec.errors import ObjrecError, on_ctrl_c
+from objrec.kept import KEPT_NAME, read_kept
+from objrec.meta import BEST, require_checkpoint_file
+from objrec.outputs import new_folders, output_path, temporary_folder
+from objrec.progress import SILENT, Reporter
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "SHA256SUMS"
+ZIP_COMMENT = b"objrec share"
+COPIED = ("seen_digests.csv",)
+"""Files of the run copied as they are: ``seen_digests.csv`` holds the training and validation
+images' content digests, no names, so that ``evaluate`` warns a recipient of their photos the
+run trained on."""
+ABSOLUTE = re.compile(r"^(/|~/|[A-Za-z]:[\\/]|\\\\)")
+"""A string that is a path of the machine: POSIX or home-relative, a Windows drive or share."""
+PRIVATE_KEYS = frozenset({"command", "cwd"})
+"""Keys whose values are left out wherever they are: a command line names the user's folders
+and files even when its paths are relative."""
+
+
+@dataclass(frozen=True)
+class ShareResult:
+    """What ``share_run`` wrote."""
+
+    out: Path
+    """The folder, or the zip file."""
+    files: dict[str, str]
+    """Each file shared (its name in the folder) and its SHA-256."""
+    redacted: list[str]
+    """Each entry left out, as ``file: key.path`` (``summary.json: provenance.cwd``)."""
+    evaluations: list[str] = field(default_factory=list)
+    """The evaluations the card quotes (their folders' names in the run)."""
+    left_out: list[str] = field(default_factory=list)
+    """What the run holds that was not shared and why, one sentence each."""
+    onnx: bool = False
+    zipped: bool = False
+
+
+@on_ctrl_c("nothing was written to {out}: run it again")
+def share_run(
+    run: Path,
+    out: Path,
+    force: bool = False,
+    onnx: bool = False,
+    zipped: bool = False,
+    reporter: Reporter | None = None,
+) -> ShareResult:
+    """Write a copy of ``run`` to send into the new folder ``out`` (``zipped``: the zip file
+    ``out``, ``.zip`` added when its name lacks it, holding that folder): the model with its
+    calibration and kept threshold, ``config.json``, ``summary.json`` and ``seen_digests.csv``
+    without the machine's paths, the model card ``README.md``, with ``onnx`` the exported model
+    (``export``'s three files), and ``SHA256SUMS``. ``out`` must not exist, or be empty; with
+    ``force`` an earlier share there is replaced (never a folder or file of anything else)."""
+    reporter = reporter or SILENT
+    run = Path(run)
+    model_file = shared_run(run)
+    out = share_path(out, zipped)
+    refuse_taken(out, force, zipped)
+    with new_folders(out.parent):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        result = write_in_place(run, model_file, out, onnx, zipped, reporter)
+    return ShareResult(out, *result, onnx=onnx, zipped=zipped)
+
+
+def write_in_place(
+    run: Path, model_file: Path, out: Path, onnx: bool, zipped: bool, reporter: Reporter
+) -> tuple[dict[str, str], list[str], list[str], list[str]]:
+    """Write the share in a temporary folder beside ``out``, then put it (or its zip) there."""
+    with temporary_folder(out) as staging:
+        folder = staging / (out.stem if zipped else out.name)
+        folder.mkdir()
+        result = write_share(run, model_file, folder, onnx, reporter)
+        if zipped:
+            zip_folder(folder, staging / "share.zip", reporter)
+            os.replace(staging / "share.zip", out)
+        else:
+            put_in_place(folder, out, staging)
+    return result
+
+
+def shared_run(run: Path) -> Path:
+    """The model file of the run folder ``run``; a checkpoint file or anything else is refused
+    in a sentence: a run's kept threshold, summary and evaluations lie beside its model in its
+    folder."""
+    if run.is_file():
+        raise ObjrecError(
+            f"{run} is a file: give the run folder that holds it (share copies what lies beside "
+            "the model too)"
+        )
+    return require_checkpoint_file(run)
+
+
+def share_path(out: Path, zipped: bool) -> Path:
+    """``out`` checked (``outputs.output_path``), with ``.zip`` added for a zip lacking it."""
+    out = output_path(Path(out))
+    if zipped and out.suffix.lower() != ".zip":
+        out = out.with_name(out.name + ".zip")
+    return out
+
+
+def refuse_taken(out: Path, force: bool, zipped: bool) -> None:
+    """Refuse an ``out`` that exists (an empty folder aside), unless ``force`` and it is an
+    earlier share of the same kind: ``share`` never writes over anything else."""
+    if not os.path.lexists(out) or (
+        out.is_dir() and not out.is_symlink() and not any(out.iterdir())
+    ):
+        return
+    earlier = is_share_zip(out) if zipped else is_share_folder(out)
+    if force and earlier:
+        return
+    if earlier:
+        raise ObjrecError(f"{out} holds an earlier share: pass `force=True` to replace it")
+    kind = "file" if out.is_file() or out.is_symlink() else "folder"
+    raise ObjrecError(
+        f"{out} already exists and is no share of objrec's (a {kind} of yours?): choose another "
+        "`out`; it is never written over, with `force=True` either"
+    )
+
+
+def is_share_folder(folder: Path) -> bool:
+    """Whether ``folder`` (not a link) holds a share written by ``share_run``: its manifest and
+    a model card beginning with :data:`CARD_MARK`."""
+    if folder.is_symlink() or not folder.is_dir() or not (folder / MANIFEST).is_file():
+        return False
+    try:
+        with open(folder / CARD, encoding="utf-8") as f:
+            return f.read(len(CARD_MARK)) == CARD_MARK
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def is_share_zip(path: Path) -> bool:
+    """Whether ``path`` (not a link) is a zip file ``share_run`` wrote (its comment says so)."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.comment == ZIP_COMMENT
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def put_in_place(folder: Path, out: Path, staging: Path) -> None:
+    """Move the share written in ``folder`` to ``out``: an empty folder or an earlier share there
+    is moved into ``staging`` first (removed with it when the share is in place)."""
+    if os.path.lexists(out):
+        os.replace(out, staging / "earlier")
+    os.replace(folder, out)
+
+
+def write_share(
+    run: Path, model_file: Path, folder: Path, onnx: bool, reporter: Reporter
+) -> tuple[dict[str, str], list[str], list[str], list[str]]:
+    """Write the share's files into ``folder``: the files, what was redacted, the evaluations
+    quoted and what was left out."""
+    with reporter.task("writing the model without the machine's paths", None):
+        redacted = write_model(model_file, folder / BEST)
+    redacted += write_json_redacted(run / "config.json", folder / "config.json")
+    summary = write_json_redacted(run / "summary.json", folder / "summary.json", folder.name)
+    redacted += summary
+    left_out = write_kept(run, folder)
+    for name in COPIED:
+        if (run / name).is_file():
+            shutil.copyfile(run / name, folder / name)
+    if onnx:
+        export_into(run, folder, reporter)
+    evaluations = write_card(run, folder, redacted, left_out)
+    files = write_manifest(folder)
+    return files, redacted, evaluations, left_out
+
+
+def write_model(source: Path, path: Path) -> list[str]:
+    """Write ``source``'s model to ``path``: the same tensors, its header without the data
+    folder's path and the settings that name files of the machine (``--cache-dir``; ``--weights``
+    keeps its file's name only). The entries left out, as ``model.safetensors: key``."""
+    state, meta = _read(source)
+    redacted = ["data_dir"] if meta.pop("data_dir", None) is not None else []
+    config = meta.get("train_config")
+    if isinstance(config, dict):
+        redacted += [f"train_config.{key}" for key in redact_settings(config)]
+    redacted += redact_paths(meta)
+    write_synced(path, save(state, metadata={"objrec": json.dumps(meta)}))
+    return [f"{BEST}: {key}" for key in redacted]
+
+
+def redact_settings(config: dict[str, Any]) -> list[str]:
+    """Leave out, in place, the settings of ``config`` (a run's ``train_config``) that name files
+    of the machine: ``cache_dir``, and ``weights`` but its file's name. Their keys."""
+    redacted = []
+    if config.get("cache_dir") is not None:
+        config["cache_dir"] = None
+        redacted.append("cache_dir")
+    weights = config.get("weights")
+    if isinstance(weights, str) and Path(weights).name != weights:
+        config["weights"] = Path(weights).name
+        redacted.append("weights")
+    return redacted
+
+
+def write_json_redacted(source: Path, path: Path, run_name: str | None = None) -> list[str]:
+    """Write the JSON file ``source`` to ``path`` with every path of the machine and command
+    line left out (null): a run's settings (``config.json``), or with ``run_name`` its summary,
+    whose ``run`` then names the shared folder. The entries left out, as ``config.json: key``;
+    nothing when ``source`` is not there."""
+    if not source.is_file():
+        return []
+    data = json.loads(source.read_text(encoding="utf-8"))
+    redacted = redact_settings(data) if run_name is None else []
+    if run_name is not None and "run" in data:
+        data["run"] = run_name
+        redacted.append("run")
+    redacted += redact_paths(data)
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return [f"{source.name}: {key}" for key in redacted]
+
+
+def redact_paths(data: Any) -> list[str]:
+    """Set to null, in place, every string of ``data`` that is an absolute path, and every entry
+    of :data:`PRIVATE_KEYS`: where each was (``provenance.split_record.source``)."""
+    return list(_redacted(data, ""))
+
+
+def _redacted(data: Any, where: str) -> Iterator[str]:
+    items = data.items() if isinstance(data, dict) else enumerate(data)
+    for key, value in list(items):
+        at = f"{where}.{key}" if where else str(key)
+        if value is not None and (key in PRIVATE_KEYS or is_absolute(value)):
+            data[key] = None
+            yield at
+        elif isinstance(value, dict | list):
+            yield from _redacted(value, at)
+
+
+def is_absolute(value: Any) -> bool:
+    """Whether ``value`` is a string naming a path of the machine (:data:`ABSOLUTE`)."""
+    return isinstance(value, str) and ABSOLUTE.match(value) is not None
+
+
+def write_kept(run: Path, folder: Path) -> list[str]:
+    """The run's kept threshold, for the shared model file (its digest), without the folders it
+    was judged on or the thresholds kept before; one kept for an earlier model is left out. What
+    was left out, in sentences."""
+    kept = read_kept(run, warn=False)
+    if kept is None:
+        return []
+    if not kept.current:
+        return [f"{KEPT_NAME}: kept for an earlier model of the run, so not used by it"]
+    record = {k: v for k, v in kept.record.items() if k != "previous"}
+    redact_paths(record)
+    record["model"] = model_digest(folder / BEST)
+    (folder / KEPT_NAME).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return []
+
+
+def export_into(run: Path, folder: Path, reporter: Reporter) -> None:
+    """``export``'s three files for the run, into ``folder`` (checked on the run's own photos)."""
+    from objrec.export import export_model
+
+    export_model(run, folder / "model.onnx", reporter=reporter)
+
+
+def write_manifest(folder: Path) -> dict[str, str]:
+    """Write ``SHA256SUMS`` (``sha256sum -c SHA256SUMS`` checks it) for every file in ``folder``;
+    the files and their digests."""
+    files = {
+        path.relative_to(folder).as_posix(): sha256(path)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+    lines = "".join(f"{digest}  {name}\n" for name, digest in files.items())
+    (folder / MANIFEST).write_text(lines, encoding="utf-8")
+    return files
+
+
+def sha256(path: Path) -> str:
+    """The SHA-256 of a file (hex, whole)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+STORED = (".safetensors", ".onnx")
+"""Files zipped as they are: weights hardly deflate (7% for seconds of work)."""
+
+
+def zip_folder(folder: Path, path: Path, reporter: Reporter) -> None:
+    """Zip ``folder`` into ``path``, its files under the folder's name (unzipped, they make that
+    folder), the comment :data:`ZIP_COMMENT`."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    with (
+        reporter.task("zipping", len(files)) as advance,
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive,
+    ):
+        archive.comment = ZIP_COMMENT
+        for file in files:
+            kind = zipfile.ZIP_STORED if file.suffix in STORED else zipfile.ZIP_DEFLATED
+            archive.write(file, file.relative_to(folder.parent).as_posix(), compress_type=kind)
+            advance()

@@ -1,0 +1,193 @@
+"""share: a clean copy of a run to send (model, kept threshold, model card, SHA256SUMS), without
+the machine's paths; refusing to write over anything but an earlier share; its zip; the card."""
+
+import hashlib
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from objrec.checkpoint import load_model, model_digest, read_checkpoint
+from objrec.cli import main
+from objrec.errors import ObjrecError
+from objrec.kept import keep_threshold, read_kept
+from objrec.share import MANIFEST, share_run
+
+from .conftest import COLOURS, make_image
+
+
+@pytest.fixture
+def run(trained_once, tmp_path) -> Path:
+    """This test's copy of the session's tiny run (a copy: 0.01 s, where ``trained_run``'s
+    header rewrite takes 0.15)."""
+    return Path(shutil.copytree(trained_once, tmp_path / "run"))
+
+
+def every_byte(folder: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file())
+
+
+def with_private_summary(run: Path) -> None:
+    """The run's summary.json as a CLI-trained run on a user's machine records it."""
+    summary = json.loads((run / "summary.json").read_text())
+    summary["provenance"] |= {
+        "data": "/home/ana/photos/data",
+        "cwd": "/home/ana",
+        "command": ["objrec", "train", "photos/data", "--out", "run"],
+        "split_record": {
+            "source": "C:\\Users\\ana\\photos",
+            "seed": 0,
+            "cwd": "~/photos",
+            "command": ["objrec", "split", "photos", "data"],
+            "added": [{"new": "/home/ana/new", "images": 3}],
+        },
+    }
+    (run / "summary.json").write_text(json.dumps(summary))
+
+
+@pytest.mark.slow
+def test_a_share_holds_the_model_and_no_path_of_the_machine(run, trained_once, tmp_path):
+    with_private_summary(run)
+    result = share_run(run, tmp_path / "out" / "ours")
+    out = tmp_path / "out" / "ours"
+    assert result.out == out
+    assert sorted(p.name for p in out.iterdir()) == [
+        "README.md",
+        MANIFEST,
+        "config.json",
+        "model.safetensors",
+        "seen_digests.csv",
+        "summary.json",
+    ]
+    everything = every_byte(out)
+    machine = (str(run.resolve().parent), str(trained_once.resolve().parent))
+    for private in (*machine, "/home/ana", "Users", "~/photos", "photos/data"):
+        assert private.encode() not in everything, private
+    summary = json.loads((out / "summary.json").read_text())
+    provenance = summary["provenance"]
+    assert summary["run"] == "ours" and provenance["split_record"]["seed"] == 0
+    assert provenance["command"] is provenance["cwd"] is provenance["data"] is None
+    assert provenance["split_record"]["added"] == [{"new": None, "images": 3}]
+    assert "summary.json: provenance.split_record.added.0.new" in result.redacted
+    assert "model.safetensors: data_dir" in result.redacted
+    assert "config.json: cache_dir" in result.redacted
+    model, meta = load_model(out)
+    original, _ = load_model(run)
+    assert meta.data_dir is None and meta.train_config.cache_dir is None
+    for key, tensor in original.state_dict().items():
+        assert torch.equal(model.state_dict()[key], tensor), key
+    assert (run / "summary.json").read_text().count("/home/ana") == 3  # run unchanged
+
+
+def test_sha256sums_lists_every_file_shared(run, tmp_path):
+    result = share_run(run, tmp_path / "ours")
+    lines = (tmp_path / "ours" / MANIFEST).read_text().splitlines()
+    listed = dict(reversed(line.split("  ", 1)) for line in lines)
+    assert set(listed) == {p.name for p in (tmp_path / "ours").iterdir()} - {MANIFEST}
+    for name, digest in listed.items():
+        assert hashlib.sha256((tmp_path / "ours" / name).read_bytes()).hexdigest() == digest
+    assert result.files == listed
+
+
+def test_the_kept_threshold_travels_for_the_shared_model_file(run, tmp_path):
+    """The shared model file's header is new, so its digest too: the kept threshold names it,
+    else the recipient's objrec takes the threshold for an earlier model's and ignores it."""
+    keep_threshold(run, 0.25, {"unknown": str(tmp_path / "mine"), "evaluated": None})
+    keep_threshold(run, 0.3, {"unknown": str(tmp_path / "other"), "evaluated": None})
+    share_run(run, tmp_path / "ours")
+    kept = read_kept(tmp_path / "ours")
+    assert kept is not None and kept.current and kept.threshold == 0.3
+    assert kept.record["unknown"] is None and "previous" not in kept.record
+    assert str(tmp_path).encode() not in every_byte(tmp_path / "ours")
+
+
+def test_share_never_writes_over_anything_but_an_earlier_share(run, tmp_path):
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("mine")
+    for force in (False, True):
+        with pytest.raises(ObjrecError, match="no share of objrec's"):
+            share_run(run, theirs, force=force)
+    assert [p.name for p in theirs.iterdir()] == ["notes.txt"]
+    (tmp_path / "empty").mkdir()
+    share_run(run, tmp_path / "empty")
+    with pytest.raises(ObjrecError, match="holds an earlier share: pass `force=True`"):
+        share_run(run, tmp_path / "empty")
+    share_run(run, tmp_path / "empty", force=True)
+    assert (tmp_path / "empty" / "README.md").is_file()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_zipped_share_unzips_into_a_folder_that_loads(run, tmp_path):
+    result = share_run(run, tmp_path / "ours", zipped=True)
+    assert result.out == tmp_path / "ours.zip" and not (tmp_path / "ours").exists()
+    with zipfile.ZipFile(result.out) as archive:
+        names = archive.namelist()
+        archive.extractall(tmp_path / "unzipped")
+    assert "ours/model.safetensors" in names and "ours/SHA256SUMS" in names
+    _, meta = load_model(tmp_path / "unzipped" / "ours")
+    assert meta.classes == ("blue", "green", "red")
+    with pytest.raises(ObjrecError, match="earlier share"):
+        share_run(run, tmp_path / "ours.zip", zipped=True)
+    share_run(run, tmp_path / "ours.zip", zipped=True, force=True)
+
+
+def test_a_checkpoint_file_is_refused_for_its_folder(tmp_path):
+    (tmp_path / "model.safetensors").write_bytes(b"x")
+    with pytest.raises(ObjrecError, match="give the run folder that holds it"):
+        share_run(tmp_path / "model.safetensors", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def fake_evaluation(run: Path, name: str, model: str) -> None:
+    """An evaluation of ``run``'s model (digest ``model``) as ``evaluate`` writes it."""
+    rows = [
+        {"class": "red", "n_test": 8, "top1": 0.5, "too_few_to_trust": False},
+        {"class": "blue", "n_test": 2, "top1": 1.0, "too_few_to_trust": True},
+    ]
+    worst = [{"class": "red", "n_test": 8, "top1": 0.5, "most_confused_with": "green"}]
+    metrics = {"n": 12, "top1": 0.75, "top1_low": 0.4677, "top1_high": 0.9111, "top5": None}
+    metrics |= {"per_class": rows, "worst_classes": worst, "model": model, "ece": 0.031}
+    (run / name).mkdir()
+    (run / name / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_the_card_quotes_the_evaluations_of_the_model_shared(run, tmp_path):
+    fake_evaluation(run, "eval-test", model_digest(run))
+    fake_evaluation(run, "eval-older", "0" * 32)
+    result = share_run(run, tmp_path / "ours")
+    card = (tmp_path / "ours" / "README.md").read_text()
+    assert result.evaluations == ["eval-test"]
+    assert "On the test split (12 images): top-1 75.00% (95% interval 46.77% to 91.11%)." in card
+    assert "| red | 50.00% | 8 | green |" in card
+    assert "Tested on fewer than 3 distinct photos, so their results say little: blue." in card
+    assert "`older`" not in card and "3.10 percentage points" in card
+    _, meta = read_checkpoint(run)
+    for name, count in meta.n_train.items():
+        assert f"| {name} | {count} |" in card
+    assert "objrec predict ours photo.jpg" in card and "random weights, for tests" in card
+
+
+@pytest.mark.slow
+def test_share_json_and_what_the_recipient_runs(run, tmp_path, capsys):
+    """--json's keys; the shared folder, alone on another path, predicts as the run did."""
+    assert main(["share", str(run), str(tmp_path / "ours"), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert set(record) == {"out", "zip", "files", "redacted", "evaluations", "left_out"} | {
+        "warnings"
+    }
+    moved = tmp_path / "elsewhere" / "model"
+    shutil.move(tmp_path / "ours", moved)
+    photo = tmp_path / "photo.png"
+    make_image(COLOURS["red"]).save(photo)
+    answers = []
+    for folder in (run, moved):
+        assert main(["predict", str(folder), str(photo), "--json"]) == 0
+        answers.append(json.loads(capsys.readouterr().out)[0])
+    mine, theirs = answers
+    assert theirs["topk"] == mine["topk"] and theirs["answer"] == mine["answer"] == "red"
+    assert main(["share", str(run), str(moved)]) == 1
+    assert "pass --force to replace it" in capsys.readouterr().err
