@@ -142,6 +142,36 @@ def test_evaluate_measures_calibration_and_the_unknown_folder(trained_run, split
 
 
 @pytest.mark.slow
+def test_evaluate_unknown_reads_the_reviewed_table_add_labels_reads(
+    capsys, trained_run, split_dir, tmp_path, monkeypatch
+):
+    """The table a person reviews (predict --csv's, with a label column), which add --labels
+    reads, was refused by --unknown ("is a file, not a folder"). Its photos whose label, else
+    answer, is unknown are the unknown images; one without a label column, predict's own
+    answers, is refused in one sentence: each of its unknown photos would count as caught."""
+    from objrec.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    odd = [planted(tmp_path / f"odd{i}.png").name for i in range(3)]
+    known = known_images(split_dir)[0]
+    rows = [  # path, answer, label
+        (odd[0], "red", "Unknown"),  # a stranger the run took for red, set aside by a person
+        (odd[1], "unknown", ""),  # answered unknown, left so
+        (odd[2], "unknown", "green"),  # answered unknown, labelled green by a person
+        (str(known), "red", ""),
+    ]
+    table = tmp_path / "reviewed.csv"
+    table.write_text("path,answer,label\n" + "".join(f"{p},{a},{b}\n" for p, a, b in rows))
+    argv = ["evaluate", str(trained_run), str(split_dir), "--out", "eval", "--json"]
+    assert main([*argv, "--unknown", str(table)]) == 0
+    assert json.loads(capsys.readouterr().out)["open_set"]["n_unknown"] == 2
+    table.write_text("path,answer\n" + "".join(f"{p},{a}\n" for p, a, _ in rows))
+    assert main([*argv, "--force", "--unknown", str(table)]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert f'{table} has no "label" column: its unknown rows are those the run answered' in err
+
+
+@pytest.mark.slow
 def test_the_validation_images_are_grouped_only_when_they_offer_a_stricter_threshold(
     trained_run, monkeypatch
 ):

@@ -400,9 +400,10 @@ class EvaluateConfig:
     device: str = "auto"
     """Where the frozen pass and the head run: auto (a GPU when PyTorch sees one), cpu, cuda[:N]."""
     unknown: str | Path | None = None
-    """A folder of images of classes the model was not taught: how well the unknown score tells
-    them from the evaluated ones (AUROC, false positives at 95% true positives, at the
-    threshold)."""
+    """A folder of images of classes the model was not taught, or a reviewed ``predict --csv``
+    table (its photos whose ``label``, else ``answer``, is unknown: ``labels.unknown_photos``):
+    how well the unknown score tells them from the evaluated ones (AUROC, false positives at 95%
+    true positives, at the threshold)."""
     against: str | Path | None = None
     """An earlier run (or checkpoint) to compare with, on the same images: those whose class both
     runs know (after ``add`` brought in a class, the runs' own top-1 are over different classes).

@@ -897,7 +897,13 @@ def unknown_count(row: dict[str, Any]) -> str:
 
 
 def unknown_images(folder: Path) -> list[Path]:
-    """The image files under ``folder`` (the ``unknown`` option); refused when there are none."""
+    """The image files under ``folder`` (the ``unknown`` option); refused when there are none.
+    A file is a reviewed ``predict --csv`` table: the photos it labels unknown
+    (``labels.unknown_photos``), those a person set aside as of none of the classes."""
+    if folder.is_file():
+        from objrec.labels import unknown_photos
+
+        return unknown_photos(folder)
     files = list_images(folder) if folder.is_dir() else []
     if not files:
         raise ObjrecError(f"`unknown` {folder} holds no images")

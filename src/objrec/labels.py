@@ -55,7 +55,16 @@ def read_labels(table: Path) -> LabelledPhotos:
         ObjrecError: for a table without a ``path`` column or any of ``label`` and ``answer``, a
             photo that is not there, and one labelled twice with two classes.
     """
-    table = Path(table)
+    found = LabelledPhotos(Path(table))
+    for where, row in table_rows(Path(table))[1]:
+        _take(found, row, where)
+    return found
+
+
+def table_rows(table: Path) -> tuple[set[str], list[tuple[str, dict]]]:
+    """A labels table's columns, and each of its rows that is not blank with where it is
+    (``TABLE, line N``); refused without its ``path`` column and any of ``label`` and
+    ``answer``."""
     text = read_text(table, "a labels table")
     reader = csv.DictReader(io.StringIO(text), delimiter=csv_separator(io.StringIO(text)))
     columns = set(reader.fieldnames or ())
@@ -65,11 +74,45 @@ def read_labels(table: Path) -> LabelledPhotos:
             '`predict(run, photos, csv=file)` wrote, with a "label" column for the classes you '
             "chose"
         )
-    found = LabelledPhotos(table)
-    for line, row in enumerate(reader, start=2):
-        if not blank_row(row):
-            _take(found, row, f"{table}, line {line}")
-    return found
+    rows = enumerate(reader, start=2)
+    return columns, [(f"{table}, line {n}", row) for n, row in rows if not blank_row(row)]
+
+
+def unknown_photos(table: Path) -> list[Path]:
+    """The photos a reviewed table says are of none of the classes, for evaluate's ``unknown``:
+    its rows whose class (``label``, else ``answer``, as add reads them) is unknown, each once.
+
+    Raises:
+        ObjrecError: for a table without a ``label`` column (predict's answers alone: every
+            photo it answered unknown would count as caught), a photo that is not there, and a
+            table that names none.
+    """
+    table = Path(table)
+    columns, rows = table_rows(table)
+    if "label" not in columns:
+        raise ObjrecError(
+            f'{table} has no "label" column: its unknown rows are those the run answered '
+            "unknown, each of which would count as caught; write each photo's class, or unknown, "
+            'in a "label" column first, or give `unknown` a folder of photos of none of the classes'
+        )
+    found: dict[Path, None] = {}
+    for where, row in rows:
+        if named_unknown(_cell(row, "label") or _cell(row, "answer")):
+            found.setdefault(_photo(_cell(row, "path"), where, "evaluate"), None)
+    if not found:
+        raise ObjrecError(f"{table} labels no photo unknown: `unknown` needs one at least")
+    return list(found)
+
+
+def _photo(shown: str, where: str, command: str = "add") -> Path:
+    """The photo a row names (absolute, not resolved); refused when it is not there."""
+    path = Path(os.path.abspath(shown)) if shown else None
+    if path is None or not path.is_file():
+        raise ObjrecError(
+            f"{where}: the photo {shown!r} is not there (a relative path is read from the folder "
+            f"{command} runs in, as predict wrote it from the folder it ran in)"
+        )
+    return path
 
 
 def _take(found: LabelledPhotos, row: dict, where: str) -> None:
@@ -88,12 +131,7 @@ def _take(found: LabelledPhotos, row: dict, where: str) -> None:
 
 
 def _add(found: LabelledPhotos, shown: str, name: str, where: str) -> None:
-    path = Path(os.path.abspath(shown)) if shown else None
-    if path is None or not path.is_file():
-        raise ObjrecError(
-            f"{where}: the photo {shown!r} is not there (a relative path is read from the folder "
-            "add runs in, as predict wrote it from the folder it ran in)"
-        )
+    path = _photo(shown, where)
     other = found.photos.setdefault(path, name)
     if other != name:
         raise ObjrecError(f"{where}: {shown} is labelled {name!r} here and {other!r} above")

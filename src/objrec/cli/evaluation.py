@@ -89,8 +89,11 @@ if TYPE_CHECKING:
 )
 @click.option(
     "--unknown",
-    type=FOLDER,
-    help="A folder of photos of none of the model's classes: first how many of them the run's "
+    type=EXISTING,
+    metavar="FOLDER|CSV",
+    help="A folder of photos of none of the model's classes, or predict --csv's table reviewed "
+    "(a label column, as add --labels reads it): the photos whose label, else answer, is "
+    "unknown. First how many of them the run's "
     "threshold catches (answers unknown), then which classes the missed ones got and how well the "
     "unknown score tells them from DATA's (AUROC: 1 tells all apart, 0.5 none; the share that "
     "still gets a class when 95% of DATA's images keep theirs). When a stricter threshold catches "
