@@ -400,6 +400,32 @@ def test_apply_plan_from_python_logs_the_test_split_note_the_cli_shows(tmp_path,
     assert "`evaluate(new_run, out, against=old_run)`" in record.getMessage()  # out: new folder
 
 
+def test_apply_plan_stopped_half_way_leaves_out_as_it_was_for_the_retry(tmp_path, monkeypatch):
+    """apply-plan copied straight into OUT: failing at its third image (a full disk), or killed,
+    it left OUT holding part of the copy, a folder that looked whole enough to train on, and the
+    retry was refused as "not empty". The copy is made in a hidden folder beside OUT, renamed OUT
+    once whole (over an empty folder too); stopped, nothing of it is left."""
+    from .conftest import make_class_folder
+
+    applying = importlib.import_module("objrec.audit_report")
+    data = make_class_folder(tmp_path / "photos", per_class=2, classes=("red", "blue"))
+    (plan := tmp_path / "plan.csv").write_text("file,action,new_class\n")
+    copied, copy2 = [], shutil.copy2
+
+    def full_disk(source, target):
+        if len(copied) == 2:
+            raise OSError(28, "No space left on device", str(target))
+        copied.append(copy2(source, target))
+
+    monkeypatch.setattr(applying.shutil, "copy2", full_disk)
+    with pytest.raises(OSError, match="No space left on device"):
+        apply_plan(data, plan, out := tmp_path / "fixed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos", "plan.csv"]
+    monkeypatch.undo()
+    out.mkdir()
+    assert apply_plan(data, plan, out)["copied"] == 4 and len(list(out.rglob("*.*"))) == 4
+
+
 def test_apply_plan_link_on_a_drive_without_links_says_so_before_writing(tmp_path, no_symlinks):
     """On a FAT or exFAT drive apply-plan --link said "operation not permitted" and left OUT
     holding a folder, which then refused the retry without --link as not empty (portable42)."""

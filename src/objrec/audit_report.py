@@ -59,12 +59,13 @@ from objrec.outputs import (
     renamed_over,
     settle_names,
     staged,
+    staged_folder,
     takes_back_folders,
     temporary_name,
     users_file,
 )
 from objrec.progress import SILENT, Reporter, plural, quoted, some_of
-from objrec.reviewed import REVIEWED_FILE, read_reviewed, write_reviewed
+from objrec.reviewed import read_reviewed, write_reviewed
 from objrec.split_record import applied_entry, record_applied
 from objrec.tables import (
     CSV_ENCODING,
@@ -806,12 +807,14 @@ def apply_plan(
     made = applied_entry(data, (plan_file, sha256_file(plan_file)), mode, command)
     counts = {"copied": 0, "removed": 0, "relabelled": 0, "renamed": len(_settle_names(targets))}
     counts |= _test_changes(targets if split_folder else {})
-    if mode == "link":  # before a first folder is made: a partial ``out`` would refuse a retry
+    if mode == "link":  # before anything is copied, in the sentence naming ``out``
         refuse_without_links(out)
-    _copy_planned((data, out), targets, mode, split_folder, counts)
-    counts["reviewed"] = _remember_review(data, out, plan_file, targets, 1 if split_folder else 0)
-    if split_folder:
-        record_applied(data, out, made | counts)
+    with staged_folder(out) as stage:  # ``out`` whole or as it was: never half a copy
+        _copy_planned((data, stage), targets, mode, split_folder, counts, out)
+        at = 1 if split_folder else 0
+        counts["reviewed"] = _remember_review(data, stage, plan_file, targets, at)
+        if split_folder:
+            record_applied(data, stage, made | counts)
     log.info("applied %s to %s into %s: %s", plan_file, data, out, counts)
     if note := test_change_note(counts):
         log.info("%s", note)
@@ -824,39 +827,35 @@ def _copy_planned(
     mode: str,
     split_folder: bool,
     counts: dict[str, int],
+    out: Path,
 ) -> None:
-    """Copy (or link) each image of ``data`` that ``targets`` keeps to its target in ``out``
-    (``folders``), adding to ``counts``; a split folder's copy gets the manifest of the files
-    copied, even when stopped part way."""
-    data, out = folders
+    """Copy (or link) each image of ``data`` that ``targets`` keeps to its target in the staging
+    folder (``folders``) of ``out``, adding to ``counts``; a split folder's copy gets the
+    manifest of the files copied."""
+    data, stage = folders
     rows: list[list[str]] = []
     groups = manifest_groups(data) if split_folder else {}
-    try:
-        with ctrl_c_leaves(lambda: applied_so_far(out, counts["copied"], targets, split_folder)):
-            for rel, target in targets.items():
-                counts["removed"] += target is None
-                if target is not None:
-                    recorded = groups.get(rel.as_posix())
-                    rows += _copy(data / rel, (out, target), mode, split_folder, recorded)
-                    counts["copied"] += 1
-                    counts["relabelled"] += target.parent != rel.parent
-    finally:
-        if split_folder and rows:
-            _write_manifest(out, rows)
+    with ctrl_c_leaves(lambda: applied_so_far(out, counts["copied"], targets)):
+        for rel, target in targets.items():
+            counts["removed"] += target is None
+            if target is not None:
+                recorded = groups.get(rel.as_posix())
+                rows += _copy(data / rel, (stage, target), mode, split_folder, recorded)
+                counts["copied"] += 1
+                counts["relabelled"] += target.parent != rel.parent
+    if split_folder and rows:
+        _write_manifest(stage, rows)
 
 
-def applied_so_far(
-    out: Path, done: int, targets: dict[Path, Path | None], split_folder: bool
-) -> str:
-    """What an apply-plan stopped while copying left in ``out``: the files copied so far of
-    those ``targets`` keeps, each whole (:func:`_copy`), in its manifest (a split folder's), and
-    no ``reviewed.csv`` yet."""
+def applied_so_far(out: Path, done: int, targets: dict[Path, Path | None]) -> str:
+    """What an apply-plan stopped while copying left: nothing in ``out``, as it was (the
+    ``done`` files copied so far of those ``targets`` keeps were in its staging folder, removed
+    with it), so the same command goes again."""
     total = sum(target is not None for target in targets.values())
-    listed = ", in its manifest" if split_folder else ""
     return (
-        f"{out} holds {done:,} of the {plural(total, 'file')} to copy, each whole{listed}, and "
-        f"no {REVIEWED_FILE}: remove {out}, then apply the plan again (it writes into a new or "
-        "empty folder)"
+        f"nothing was written to {out}, which is as it was (the {done:,} of "
+        f"{plural(total, 'file')} copied so far were in a staging folder, removed): apply the "
+        "plan again"
     )
 
 

@@ -806,6 +806,27 @@ def temporary_folder(path: Path) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def staged_folder(path: Path) -> Iterator[Path]:
+    """A new hidden folder beside ``path`` (:func:`temporary_name`, ``.d``) for the block to fill,
+    renamed ``path`` (absent, or an empty folder, which the rename replaces) when the block ends
+    without error; removed with what it holds when the block fails or is stopped. A folder
+    written whole or not at all: a command stopped half way never leaves half of one that looks
+    whole, nor one that refuses the retry as not empty. A killed command's is removed by a later
+    one writing beside it (:func:`remove_leftovers`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(path.parent)
+    stage = temporary_name(path, ".d")
+    stage.mkdir()
+    try:
+        with reported_as(path, stage):
+            yield stage
+            os.replace(stage, path)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
 def held_elsewhere(folder: Path, exclusive: bool = True) -> bool | None:
     """Whether another process holds an ``flock`` on ``folder`` that refuses one of ours, tried
     and let go at once (``exclusive``: any lock refuses it; else only an exclusive one does);
