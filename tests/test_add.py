@@ -109,6 +109,32 @@ def test_byte_identical_copies_are_skipped_and_one_in_another_class_is_named(tmp
 
 
 @pytest.mark.slow
+def test_a_copy_in_another_class_is_named_once_and_a_dry_run_says_what_would_be(
+    tmp_path, split_dir, capsys
+):
+    """add listed a copy of another class's image twice, back to back: among the copies skipped,
+    then in the warning of pictures in two classes (the pair reversed); and a dry run said the
+    copies "skipped", and its warning that the copy "was not added", as if written."""
+    green = sorted((split_dir / "valid" / "green").iterdir())[0]
+    red = sorted((split_dir / "test" / "red").iterdir())[0]
+    new = new_images(tmp_path / "new", "red", 1)
+    shutil.copy(green, new / "red" / "labelled_twice.jpg")
+    shutil.copy(red, new / "red" / "again.jpg")
+    assert main(["add", str(split_dir), str(new), "--dry-run"]) == 0
+    out, err = capsys.readouterr()
+    said = " ".join((out + err).split())
+    assert said.count("labelled_twice.jpg") == 1, said
+    assert (
+        "would skip 2 images already there (the same bytes), 1 in another class (the warning below "
+        f"names it): red/again.jpg = {red.relative_to(split_dir).as_posix()}"
+    ) in said
+    assert (
+        "a copy already in the data folder would not be added, a near one would go to its split"
+        in said
+    )
+
+
+@pytest.mark.slow
 def test_a_near_duplicate_of_a_test_image_goes_to_test_whatever_its_class(tmp_path, split_dir):
     from PIL import Image
 
@@ -267,13 +293,17 @@ def test_add_warns_of_a_new_class_and_a_file_name_windows_cannot_hold(tmp_path, 
     new = new_images(tmp_path / "new", "con", 3)
     (new / "con" / "new_00.png").rename(new / "con" / "aux.png")
     result = add_images(split_dir, new / "con", class_name="con", dry_run=True)
-    said = " ".join(add_warnings(result))
-    assert "class names Windows cannot hold: con (a device name); copied to Windows" in said
     (target,) = [t for source, t in result.files if source.endswith("aux.png")]
-    assert (
-        f"file names Windows cannot hold: {target} (a device name); copied to Windows, or to a "
-        "FAT or exFAT drive, such a file is lost or renamed"
-    ) in said
+    windows = [w for w in add_warnings(result) if "Windows" in w]
+    assert windows == [  # one sentence: two, back to back, said the same of the folder and file
+        f"class folder or file names Windows cannot hold: con, {target} (a device name each); "
+        "copied to Windows, or to a FAT or exFAT drive, such a class folder or file is lost or "
+        "renamed: rename it if the photos or the split folder will go there"
+    ]
+    only_files = add_images(split_dir, new / "con", class_name="red", dry_run=True)
+    assert next(w for w in add_warnings(only_files) if "Windows" in w).startswith(
+        "file names Windows cannot hold: "
+    )
 
 
 def test_a_new_images_manifest_group_is_the_one_split_recorded_for_what_it_was_placed_with(

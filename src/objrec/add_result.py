@@ -107,13 +107,8 @@ def add_warnings(result: AddResult) -> list[str]:
             f"left out {plural(len(damaged), 'image file')} that cannot be read: "
             + some_of(damaged)
         )
-    if pairs := result.cross_class_duplicates:
-        warnings.append(
-            f"pictures in two classes that are the same or look alike ({plural(len(pairs), 'pair')}"
-            "; one of the two labels is probably wrong; a copy already in the data folder was "
-            "not added, a near one went to its split): "
-            + some_of([f"{quoted(a)} = {quoted(b)}" for a, b in pairs], quote=False)
-        )
+    if result.cross_class_duplicates:
+        warnings.append(cross_class_warning(result.cross_class_duplicates, result.dry_run))
     if small := [n for n in result.small_classes if n not in result.two_group_classes]:
         warnings.append(
             f"classes with fewer than {plural(result.min_images, 'distinct image')} cannot appear "
@@ -135,6 +130,19 @@ def add_warnings(result: AddResult) -> list[str]:
     return warnings
 
 
+def cross_class_warning(pairs: Sequence[tuple[str, str]], dry_run: bool = False) -> str:
+    """The pictures in two classes (``pairs``: :attr:`AddResult.cross_class_duplicates`), and what
+    the add did (or, ``dry_run``, would do) with each: a dry run said a copy "was not added"."""
+    done = (
+        "would not be added, a near one would go" if dry_run else "was not added, a near one went"
+    )
+    return (
+        f"pictures in two classes that are the same or look alike ({plural(len(pairs), 'pair')}; "
+        f"one of the two labels is probably wrong; a copy already in the data folder {done} to its "
+        "split): " + some_of([f"{quoted(a)} = {quoted(b)}" for a, b in pairs], quote=False)
+    )
+
+
 def left_out_warning(names: Sequence[str]) -> str:
     """The new classes ``names`` that the data folder's split does not take
     (:func:`left_out_by_split`): the source folder added again for a few new photos brings them
@@ -149,9 +157,13 @@ def left_out_warning(names: Sequence[str]) -> str:
 def windows_warnings(result: AddResult) -> list[str]:
     """The new classes and the files copied whose names Windows cannot hold
     (``data.windows_warning``), as ``split`` warns of its classes: ``add_images(class_name=
-    "con")`` and a NEW file ``aux.png`` made a class folder and a file a copy to Windows loses."""
+    "con")`` and a NEW file ``aux.png`` made a class folder and a file a copy to Windows loses.
+    Both in one sentence: two, back to back, said the same of each."""
+    classes = {name: name for name in result.new_classes}
     files = {target: PurePosixPath(target).name for _, target in result.files}
-    found = (windows_warning(result.new_classes), windows_warning(files, "file"))
+    found = [windows_warning(classes), windows_warning(files, "file")]
+    if all(found):
+        found = [windows_warning(classes | files, "class folder or file")]
     return [sentence for sentence in found if sentence]
 
 

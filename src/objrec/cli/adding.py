@@ -203,13 +203,26 @@ def added_notes(result) -> list[str]:
         )
     if result.burst_files:
         lines.append(added_bursts_line(result))
-    lines += [line for line in (left_out_line(result), renamed_line(result)) if line]
-    if result.copy_files:
-        lines.append(
-            f"skipped {plural(len(result.copy_files), 'image')} already there (the same bytes): "
-            + some_of([f"{quoted(a)} = {quoted(b)}" for a, b in result.copy_files], quote=False)
-        )
-    return lines
+    found = (left_out_line(result), renamed_line(result), skipped_line(result))
+    return lines + [line for line in found if line]
+
+
+def skipped_line(result) -> str | None:
+    """The images skipped (a dry run: would skip) as copies of DATA's, each with its copy; those
+    of another class counted only: the warning of pictures in two classes names each (listed here
+    too, the pair read twice, back to back)."""
+    if not result.copy_files:
+        return None
+    crossed = {(new, there) for there, new in result.cross_class_duplicates}
+    same = [pair for pair in result.copy_files if pair not in crossed]
+    skipped = "would skip" if result.dry_run else "skipped"
+    said = f"{skipped} {plural(len(result.copy_files), 'image')} already there (the same bytes)"
+    if others := len(result.copy_files) - len(same):
+        them = "it" if others == 1 else "them"
+        said += f", {others} in another class (the warning below names {them})"
+    if same:
+        said += ": " + some_of([f"{quoted(a)} = {quoted(b)}" for a, b in same], quote=False)
+    return said
 
 
 def left_out_line(result) -> str | None:
