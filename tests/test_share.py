@@ -191,3 +191,20 @@ def test_share_json_and_what_the_recipient_runs(run, tmp_path, capsys):
     assert theirs["topk"] == mine["topk"] and theirs["answer"] == mine["answer"] == "red"
     assert main(["share", str(run), str(moved)]) == 1
     assert "pass --force to replace it" in capsys.readouterr().err
+
+
+def test_an_unfinished_run_is_shared_with_a_warning_and_its_card_says_so(run, tmp_path, caplog):
+    """A run stopped before its end holds the best model so far, uncalibrated: export warns of
+    it, and a recipient, who cannot see the run's training state, reads it in the card."""
+    import logging
+
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps(summary | {"finished": False}))
+    (run / "last.safetensors").write_bytes(b"")  # what a finished run removes
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        share_run(run, tmp_path / "ours")
+    assert [m for m in caplog.messages if "holds an unfinished run" in m]
+    assert (
+        "Its training was stopped before its end" in (tmp_path / "ours" / "README.md").read_text()
+    )
+    assert not (tmp_path / "ours" / "last.safetensors").exists()

@@ -22,6 +22,7 @@ from objrec.enough import FEWEST_FOR_A_THRESHOLD, FEWEST_TO_TRUST, FEWEST_WITHOU
 from objrec.kept import KEPT_NAME
 from objrec.meta import BEST, RunMeta
 from objrec.outputs import holds_evaluation, json_dict
+from objrec.progress import plural
 
 CARD = "README.md"
 CARD_MARK = "<!-- Written by objrec share"
@@ -63,7 +64,7 @@ def write_card(
         *results_section(meta, summary, evaluations),
         *unknown_section(meta, evaluations, kept),
         *training_section(meta, summary),
-        *limits_section(meta, evaluations),
+        *limits_section(meta, summary, evaluations),
         *files_section(folder, redacted, left_out),
     ]
     (folder / CARD).write_text("\n".join(parts) + "\n", encoding="utf-8")
@@ -123,12 +124,12 @@ def classes_section(meta: RunMeta) -> list[str]:
     lines = [
         "## What it recognises",
         "",
-        f"{len(meta.classes)} classes, trained on {total} photos" if counts else "",
+        f"{len(meta.classes)} classes, trained on {total:,} photos:" if counts else "",
         "",
         "| class | training photos |",
         "| --- | ---: |",
     ]
-    lines += [f"| {md(c)} | {counts.get(c, '?')} |" for c in meta.classes]
+    lines += [f"| {md(c)} | {count(counts.get(c))} |" for c in meta.classes]
     return [*lines, ""]
 
 
@@ -138,7 +139,7 @@ def results_section(
     lines = ["## Results", ""]
     valid = (summary.get("n_images") or {}).get("valid")
     if meta.valid_acc is not None:
-        on = f" of {valid} images" if valid else ""
+        on = f" of {valid:,} images" if valid else ""
         lines += [
             f"- Validation split{on}: accuracy {pct(meta.valid_acc)}, loss {meta.valid_loss:.4f} "
             f"(best epoch {meta.best_epoch}). It chose when training stopped, so it is "
@@ -154,7 +155,7 @@ def results_section(
 def evaluation_lines(evaluation: Evaluation) -> list[str]:
     m = evaluation.metrics
     tta = " with test-time augmentation" if m.get("tta") else ""
-    line = f"- On {evaluation.what} ({m.get('n')} images){tta}: top-1 {pct(m.get('top1'))}"
+    line = f"- On {evaluation.what} ({m.get('n', 0):,} images){tta}: top-1 {pct(m.get('top1'))}"
     line += interval(m, "top1")
     if m.get("top5") is not None:
         line += f", top-5 {pct(m['top5'])}{interval(m, 'top5')}"
@@ -207,7 +208,7 @@ def threshold_lines(cal: Any, kept: dict[str, Any]) -> list[str]:
     if cal.unknown_threshold is None:
         return ['- It never answers "unknown".']
     images = cal.validation_images
-    chosen = f" on {images} validation images" if images else " on the validation split"
+    chosen = f" on {images:,} validation images" if images else " on the validation split"
     shaky = (
         f" (under {FEWEST_FOR_A_THRESHOLD}: shaky)"
         if images and images < FEWEST_FOR_A_THRESHOLD
@@ -233,12 +234,13 @@ def training_section(meta: RunMeta, summary: dict[str, Any]) -> list[str]:
         "## How it was trained",
         "",
         f"- Pretrained network (frozen): `{meta.backbone}`; a head of "
-        f"{meta.head.members} member(s) trained on its features.",
+        f"{plural(meta.head.members, 'member')} trained on its features.",
         *(f"- Weights of `{part}`: {terms}." for part, terms in licences(meta)),
     ]
     if config is not None:
         lines.append(
-            f"- Recipe: augmentation `{config.augment}`, {config.aug_views} augmented view(s), "
+            f"- Recipe: augmentation `{config.augment}`, "
+            f"{plural(config.aug_views, 'augmented view')}, "
             f"learning rate {config.lr:g}, batch {config.batch_size}, up to {config.epochs} "
             f"epochs with patience {config.patience}, seed {config.seed}, precision "
             f"{config.precision}; `config.json` holds every setting."
@@ -271,15 +273,28 @@ def licences(meta: RunMeta) -> list[tuple[str, str]]:
     return found
 
 
-def limits_section(meta: RunMeta, evaluations: list[Evaluation]) -> list[str]:
-    lines = [
-        "## Intended use and limits",
-        "",
+def limits_section(
+    meta: RunMeta, summary: dict[str, Any], evaluations: list[Evaluation]
+) -> list[str]:
+    lines = ["## Intended use and limits", ""]
+    if summary.get("finished") is False:
+        lines.append(
+            "- Its training was stopped before its end: this is the best model of the epochs "
+            'before the stop, its probabilities are not calibrated and it has no "unknown" '
+            "threshold of its own."
+        )
+    lines += [
         f"- It knows these {len(meta.classes)} classes only: a photo of anything else gets one "
         'of them, or "unknown" when it is unlike the training photos. Measure it on your own '
         "photos (`objrec evaluate`) before relying on it: its figures hold for photos like "
         "those it was trained and tested on.",
     ]
+    return [*lines, *few_photos_lines(meta, evaluations), ""]
+
+
+def few_photos_lines(meta: RunMeta, evaluations: list[Evaluation]) -> list[str]:
+    """The classes trained on few photos, and those whose test result rests on too few."""
+    lines = []
     few = [c for c, n in sorted((meta.n_train or {}).items()) if n < FEW_TRAINING_PHOTOS]
     if few:
         lines.append(
@@ -298,7 +313,7 @@ def limits_section(meta: RunMeta, evaluations: list[Evaluation]) -> list[str]:
             f"- Tested on fewer than {FEWEST_TO_TRUST} distinct photos, so their results say "
             "little: " + ", ".join(map(md, untrusted)) + "."
         )
-    return [*lines, ""]
+    return lines
 
 
 FILES = {
@@ -327,6 +342,10 @@ def files_section(folder: Path, redacted: Sequence[str], left_out: Sequence[str]
     ]
     lines += [f"Not shared: {sentence}." for sentence in left_out]
     return lines
+
+
+def count(value: int | None) -> str:
+    return "?" if value is None else f"{value:,}"
 
 
 def pct(value: Any) -> str:

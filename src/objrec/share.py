@@ -26,7 +26,7 @@ from typing import Any
 from safetensors.torch import save
 
 from objrec.card import CARD, CARD_MARK, write_card
-from objrec.checkpoint import _read, model_digest, write_synced
+from objrec.checkpoint import _read, model_digest, warn_if_unfinished, write_synced
 from objrec.errors import ObjrecError, on_ctrl_c
 from objrec.kept import KEPT_NAME, read_kept
 from objrec.meta import BEST, require_checkpoint_file
@@ -84,6 +84,7 @@ def share_run(
     reporter = reporter or SILENT
     run = Path(run)
     model_file = shared_run(run)
+    warn_if_unfinished(run)
     out = share_path(out, zipped)
     refuse_taken(out, force, zipped)
     with new_folders(out.parent):
