@@ -151,6 +151,7 @@ def fake_evaluation(run: Path, name: str, model: str) -> None:
     worst = [{"class": "red", "n_test": 8, "top1": 0.5, "most_confused_with": "green"}]
     metrics = {"n": 12, "top1": 0.75, "top1_low": 0.4677, "top1_high": 0.9111, "top5": None}
     metrics |= {"per_class": rows, "worst_classes": worst, "model": model, "ece": 0.031}
+    metrics |= {"known_kept": 0.9167, "top1_at_threshold": 0.6667}
     (run / name).mkdir()
     (run / name / "metrics.json").write_text(json.dumps(metrics))
 
@@ -165,6 +166,7 @@ def test_the_card_quotes_the_evaluations_of_the_model_shared(run, tmp_path):
     assert "| red | 50.00% | 8 | green |" in card
     assert "Tested on fewer than 3 distinct photos, so their results say little: blue." in card
     assert "`older`" not in card and "3.10 percentage points" in card
+    assert "91.67% of the images get a class" in card and "top-1 66.67% when an unknown" in card
     _, meta = read_checkpoint(run)
     for name, count in meta.n_train.items():
         assert f"| {name} | {count} |" in card

@@ -170,7 +170,6 @@ def evaluation_lines(evaluation: Evaluation) -> list[str]:
             f"{md(w.get('most_confused_with') or '')} |"
             for w in worst[:5]
         ]
-        lines += [""]
     return lines
 
 
@@ -187,14 +186,28 @@ def unknown_section(
         else (f"scaled by a temperature of {cal.temperature:.3f}, fitted on the validation split")
     )
     lines.append(f"- Probabilities: {temp}.")
-    ece = [e for e in evaluations if e.metrics.get("ece") is not None][:1]
-    for e in ece:
-        lines.append(
-            f"- On {e.what}, the top probability is {100 * e.metrics['ece']:.2f} percentage points "
-            "off how often it is right, on average (expected calibration error)."
-        )
-    lines += threshold_lines(cal, kept)
+    lines += [*measured_lines(evaluations[:1]), *threshold_lines(cal, kept)]
     return [*lines, ""]
+
+
+def measured_lines(evaluations: list[Evaluation]) -> list[str]:
+    """How calibrated the probabilities came out on an evaluation, and what share of its images
+    got a class rather than "unknown"."""
+    lines = []
+    for e in evaluations:
+        m = e.metrics
+        if m.get("ece") is not None:
+            lines.append(
+                f"- On {e.what}, the top probability is {100 * m['ece']:.2f} percentage points "
+                "off how often it is right, on average (expected calibration error)."
+            )
+        if m.get("known_kept") is not None and m.get("top1_at_threshold") is not None:
+            lines.append(
+                f"- On {e.what}, {pct(m['known_kept'])} of the images get a class, the rest are "
+                f'answered "unknown": top-1 {pct(m["top1_at_threshold"])} when an unknown counts '
+                "as wrong."
+            )
+    return lines
 
 
 def threshold_lines(cal: Any, kept: dict[str, Any]) -> list[str]:
