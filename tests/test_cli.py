@@ -64,6 +64,24 @@ def test_every_train_and_split_setting_is_an_option_of_its_command():
         assert settings <= options, f"{command.name}: no option for {settings - options}"
 
 
+def test_each_split_setting_s_help_is_its_field_s():
+    """split's --groups help was written out again in the command, and drifted from what
+    grouping reads (it said comma or semicolon; a tab-separated file is read too, and so is a
+    Windows path): each SplitConfig option's help starts with its field's first sentence
+    (docs/development.md, "A setting of another command")."""
+    from dataclasses import fields
+
+    from objrec.cli.data import split
+    from objrec.config import SplitConfig, field_help
+
+    spelled = {"mode": "copy"}
+    helps = {param.name: getattr(param, "help", "") for param in split.params}
+    for f in fields(SplitConfig):
+        name = spelled.get(f.name, f.name)
+        assert helps[name].startswith(field_help(SplitConfig, f.name)), name
+    assert "comma, semicolon or tab separated" in helps["groups"]
+
+
 def test_the_seed_help_says_another_machine_may_compute_otherwise():
     """--seed said "Same seed, same run", but the default precisions follow the CPU's features:
     another machine rounds otherwise (docs/commands.md, "Reproducing a result")."""
@@ -4016,7 +4034,7 @@ def test_split_keeps_a_groups_files_groups_together_and_says_so(
     code, out, _ = run(capsys, "split", "--help")
     out = " ".join(out.split())
     assert code == 0 and "--groups FILE" in out and "columns file and group" in out
-    assert "CLASS/NAME, relative to SRC" in out
+    assert "class/name relative to the source folder, or class\\name as Windows" in out
     groups = tmp_path / "groups.csv"
     groups.write_text("file,group\nred/img_00.jpg,b1\nblue/img_03.png,b1\ngreen/img_01.png,b2\n")
     code, out, _ = run(capsys, "split", image_folder, tmp_path / "data", "--groups", groups)

@@ -344,13 +344,15 @@ class SplitConfig:
     naming the first 10 of each kind and counting the rest (by default they are left out with a
     warning)."""
     near_duplicates: bool = True
-    """Keep near-duplicates (resized, re-encoded, cropped or mirrored copies of one picture, found
-    by perceptual hash) in one split, as byte-identical files always are."""
+    """Keep near-duplicates (resized, re-encoded, cropped, mirrored or recoloured copies of one
+    picture, found by perceptual hash) in one split, as byte-identical files always are."""
     groups: str | Path | None = None
-    """A CSV file with the columns file and group (file as class/name, relative to the source
-    folder; other columns ignored): every image of one group lands in one split, with its
-    duplicates (burst frames, a camera's sequence or site, which no hash sees). Images it does not
-    name are groups of their own."""
+    """A CSV file with the columns file and group (file as class/name relative to the source
+    folder, or class\\name as Windows writes it; other columns ignored; comma, semicolon or tab
+    separated): every image of one group lands in one split, with its duplicates (burst frames, a
+    camera's sequences or sites, which no hash sees); images it does not name are groups of their
+    own. A row naming a file the source folder lacks, or a file in two groups, is refused with its
+    line (``grouping.read_groups``)."""
     like: str | Path | None = None
     """An earlier split folder of the same photos (the source folder edited since): every image
     it holds (by content, whatever its name or class now) keeps its split, with its duplicates;

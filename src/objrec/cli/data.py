@@ -122,10 +122,7 @@ def class_names_option(flag: str):
     "--groups",
     type=FILE,
     metavar="FILE",
-    help="A CSV file with the columns file and group (file as CLASS/NAME, relative to SRC; other "
-    "columns ignored; comma or semicolon separated): every image "
-    "of one group lands in one split, with its duplicates. Use it for burst frames, a camera's "
-    "sequences or sites, which no hash sees. Images it does not name are groups of their own.",
+    help=field_help(SplitConfig, "groups"),
 )
 @BURST_OPTION
 @click.option(
@@ -143,12 +140,12 @@ def split(src: Path, out: Path, copy: bool, force: bool, as_json: bool, **settin
     """Split SRC (one sub-folder per class) into OUT/train, OUT/valid, OUT/test.
 
     Stratified per class and seeded; byte-identical files and near-duplicates (resized,
-    re-encoded, mirrored or recoloured copies, by perceptual hash) always land in the same split,
-    and so do bursts (photos of one class one camera took within --burst-seconds of each other,
-    by their EXIF time). SRC is only read. OUT also receives manifest.csv (file, class, split,
-    sha256, source, group: the number of what it was kept together with, which evaluate counts
-    as one distinct photo) and split.json, how the split was made (SRC, the options, objrec's
-    version, this command line), which `objrec check OUT` shows.
+    re-encoded, cropped, mirrored or recoloured copies, by perceptual hash) always land in the
+    same split, and so do bursts (photos of one class one camera took within --burst-seconds of
+    each other, by their EXIF time). SRC is only read. OUT also receives manifest.csv (file,
+    class, split, sha256, source, group: the number of what it was kept together with, which
+    evaluate counts as one distinct photo) and split.json, how the split was made (SRC, the
+    options, objrec's version, this command line), which `objrec check OUT` shows.
     """
     from objrec.split import split_folder
 
