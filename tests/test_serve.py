@@ -927,6 +927,36 @@ def test_ctrl_c_while_the_settings_are_checked_stops_serve_at_once_without_a_tra
     assert server.returncode == 130 and said.strip() == f"interrupted: {NOT_STARTED}", said
 
 
+SPAWN_MASKS = """
+import multiprocessing, multiprocessing.util as util, signal
+from objrec import serve
+
+masks, spawn = [], util.spawnv_passfds
+def spy(*args):
+    masks.append(signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []))
+    return spawn(*args)
+util.spawnv_passfds = spy
+process = multiprocessing.get_context("spawn").Process(target=print)
+serve.start_deaf_to_ctrl_c(process)
+process.join()
+print(masks)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="no signal masks (Windows)")
+def test_the_settings_checker_starts_with_sigint_held_back_after_the_resource_tracker():
+    """The settings checker once got a Ctrl-C while its interpreter started (a fatal error and
+    a traceback under 'interrupted', seen in CI): multiprocessing started its resource tracker
+    inside serve's block of SIGINT and unblocked SIGINT when done, before the checker started.
+    In a new process, as serve is (no tracker yet), both start with SIGINT held back."""
+    done = subprocess.run(
+        [sys.executable, "-c", SPAWN_MASKS], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[True, True]"  # the tracker's, then the checker's
+
+
 @pytest.mark.slow
 def test_serve_leaves_no_worker_settings_in_its_callers_environment(client, monkeypatch):
     """serve() handed several workers their settings in os.environ and left them there: a Python

@@ -1195,8 +1195,7 @@ def check_settings(
         name="objrec-serve-check",
         daemon=True,
     )
-    with signals_blocked(STOP_SIGNALS[:1]):  # the checker inherits the mask: SIGINT never comes
-        checker.start()
+    start_deaf_to_ctrl_c(checker)
     sending.close()
     try:
         words = answer.recv()
@@ -1208,6 +1207,19 @@ def check_settings(
     if isinstance(words, Exception):
         raise words
     return words
+
+
+def start_deaf_to_ctrl_c(process: Any) -> None:
+    """Start a spawned ``process`` with SIGINT held back (it inherits the mask: Ctrl-C never
+    comes, not even while its interpreter starts, which printed a fatal error and a traceback).
+    multiprocessing's resource tracker is started first: its own start unblocks SIGINT in this
+    thread when done (CPython's fix of bpo-33613), which let the signal through to a process
+    started in the same block."""
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    with signals_blocked(STOP_SIGNALS[:1]):
+        process.start()
 
 
 @contextmanager
