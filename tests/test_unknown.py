@@ -141,6 +141,20 @@ def test_evaluate_measures_calibration_and_the_unknown_folder(trained_run, split
     assert "stricter" in json.loads((tmp_path / "eval" / "metrics.json").read_text())["open_set"]
 
 
+def test_evaluate_given_a_table_as_data_says_where_a_reviewed_table_goes(capsys, tmp_path):
+    """`objrec evaluate RUN reviewed.csv` said only "reviewed.csv is a file, not a folder": the
+    table a person reviewed goes to add --labels (its labelled photos) and --unknown (those
+    labelled unknown), which the one sentence now names, before the model is loaded."""
+    from objrec.cli import main
+
+    table = tmp_path / "reviewed.csv"
+    table.write_text("path,answer,label\n")
+    assert main(["evaluate", str(tmp_path), str(table)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{table} is a table, not a folder of classes" in err
+    assert f"objrec add DATA --labels {table}" in err and f"--unknown {table}" in err
+
+
 @pytest.mark.slow
 def test_evaluate_unknown_reads_the_reviewed_table_add_labels_reads(
     capsys, trained_run, split_dir, tmp_path, monkeypatch

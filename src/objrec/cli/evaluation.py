@@ -148,6 +148,7 @@ def evaluate(
     """
     refuse_swapped("evaluate", run, data)
     refuse_keep_without_unknown(keep_threshold, unknown)
+    refuse_table(data)
     require_folder(data, "DATA")  # before the heavy import: answered at once
     from objrec.evaluate import evaluate as run_evaluate
 
@@ -170,6 +171,23 @@ def evaluate(
     print_next_steps(run, data, result.out, split)
     if result.warning:
         err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
+
+
+TABLES = (".csv", ".tsv")
+"""The names of a table given as DATA (:func:`refuse_table`)."""
+
+
+def refuse_table(data: Path) -> None:
+    """DATA given a table, as a reviewed ``predict --csv`` one is, which ``add --labels`` and
+    ``--unknown`` read: said where it goes, where evaluate said "a file, not a folder" alone
+    (exit 2, before anything is read)."""
+    if data.is_file() and data.suffix.lower() in TABLES:
+        raise click.BadParameter(
+            f"{data} is a table, not a folder of classes: a reviewed predict --csv table's "
+            f"labelled photos go into a split folder with objrec add DATA --labels {data} (then "
+            f"evaluate that folder), and its photos labelled unknown to --unknown {data}",
+            param_hint="'DATA'",
+        )
 
 
 def refuse_keep_without_unknown(keep_threshold: bool, unknown: Path | None) -> None:
