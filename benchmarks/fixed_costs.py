@@ -22,6 +22,10 @@ Needs a store holding every feature of DATA and the int8 graph of the default bo
   then a batch of zeros run once; now (``OpenVinoModel._compile_saved``), compiled from the graph
   saved with its batch fixed, whose path is the key, the first batch its first run. The features
   are checked equal, bit for bit.
+* ``fingerprints``: the two fingerprints a warm retrain computes (the float body's, to find its
+  int8 graph, and the int8 body's, the store's key, which holds the float body again), each
+  tensor's bytes copied to hash them (``tobytes``, before) and hashed where they lie
+  (``backbones.fingerprint_module``, now); the digests are checked equal.
 
 Prints seconds and the ratio of now to before. Run it under the CPU lock.
 """
@@ -31,6 +35,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import copy
+import hashlib
 import shutil
 import statistics
 import tempfile
@@ -42,6 +47,7 @@ import torch
 from _sampling import SPLIT, SPLIT_HELP, timed
 
 from objrec import checkpoint, confidence
+from objrec.backbones import fingerprint_module
 from objrec.cache import open_cache
 from objrec.config import TrainConfig
 from objrec.distributed import SINGLE
@@ -138,6 +144,25 @@ def openvino_loads(prep, config: TrainConfig):
     return before, now
 
 
+def copied_fingerprint(module: torch.nn.Module) -> str:
+    """``fingerprint_module`` as it was before: each tensor's bytes copied, then hashed."""
+    digest = hashlib.sha256(repr(module).encode())
+    for name, tensor in module.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
+def fingerprints(prep):
+    """The float body's and the int8 body's fingerprints, before (copied) and now."""
+    bodies = (prep.model.body.float_body, prep.model.body)
+    before = lambda: [copied_fingerprint(body) for body in bodies]  # noqa: E731
+    now = lambda: [fingerprint_module(body) for body in bodies]  # noqa: E731
+    assert before() == now(), "the fingerprints differ"
+    return before, now
+
+
 def steps(prep, config: TrainConfig, data: Path, names: list[str]) -> dict:
     """The steps ``names`` asked for, each its (before, now) pair."""
     made = {
@@ -146,6 +171,7 @@ def steps(prep, config: TrainConfig, data: Path, names: list[str]) -> dict:
         "training state write": lambda: writes(prep, config, data, "state"),
         "model write": lambda: writes(prep, config, data, "model"),
         "openvino load": lambda: openvino_loads(prep, config),
+        "fingerprints": lambda: fingerprints(prep),
     }
     return {name: made[name]() for name in names or made}
 

@@ -554,3 +554,27 @@ def test_the_backbones_page_s_example_names_no_path_of_the_developers():
     page = (Path(__file__).parents[1] / "docs" / "backbones.md").read_text(encoding="utf-8")
     assert "shared/" not in page
     assert "--weights path/to/mobilenet_v2_weights.pth" in page and "torch.save(" in page
+
+
+def test_a_fingerprint_hashes_the_weights_where_they_lie():
+    """A body's fingerprint is the SHA-256 of its repr and of each tensor's name, shape, dtype
+    and bytes (the store's key: it may not change), and hashing holds no copy of the weights: a
+    warm retrain fingerprints the default body's 50 MB of weights twice."""
+    import hashlib
+    import tracemalloc
+
+    from objrec.backbones import fingerprint_module
+
+    module = torch.nn.Sequential(torch.nn.Linear(1024, 2048), torch.nn.BatchNorm1d(2048))
+    expected = hashlib.sha256(repr(module).encode())
+    for name, tensor in module.state_dict().items():
+        expected.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+        expected.update(tensor.numpy().tobytes() if tensor.numel() else b"")
+    tracemalloc.start()
+    try:
+        digest = fingerprint_module(module)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert digest == expected.hexdigest()
+    assert peak < 1 << 20  # the 8 MB weight was copied whole to hash it

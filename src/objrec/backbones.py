@@ -220,12 +220,17 @@ def build_body(spec: BackboneSpec, pretrained: bool = True, weights: Path | None
 
 
 def fingerprint_module(module: nn.Module) -> str:
-    """SHA-256 of a module's architecture (its repr) and state: changes whenever either does."""
+    """SHA-256 of a module's architecture (its repr) and state: changes whenever either does.
+
+    Each tensor's bytes are hashed where they lie (NumPy's buffer), not copied first: a warm
+    retrain fingerprints the default body twice (its 50 MB of float weights, then the int8 body
+    holding them again), and ``tobytes`` copied every one of them to hash it."""
     digest = hashlib.sha256(repr(module).encode())
     for name, tensor in module.state_dict().items():
         t = tensor.detach().cpu().contiguous()
         digest.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        if t.numel():
+            digest.update(t.reshape(-1).view(torch.uint8).numpy())
     return digest.hexdigest()
 
 
