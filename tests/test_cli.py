@@ -1116,6 +1116,10 @@ def test_predict_csv_says_what_the_answers_come_to_not_a_line_per_photo(
     assert "said to be unknown (like none of the classes)" in out
     assert [m.name in err for m in missing] == [True] * 3 + [False] * 2
     assert f"5 of {n + 5} inputs could not be predicted (the first 3 named above" in err
+    argv = ["predict", trained_run, folder, *missing, "--csv", table, "--force", "--json"]
+    code, out, err = run(capsys, *argv)
+    assert code == 1 and len(json.loads(out)) == n + 5 and "named above" not in err  # none is
+    assert f"5 of {n + 5} inputs could not be predicted" in " ".join(err.split())
 
 
 def test_swapped_run_and_data_say_which_comes_first(capsys, trained_run, split_dir):

@@ -194,7 +194,8 @@ def show_predictions(
     if csv is not None:
         said.print(printable(table_sentence(results, csv)), markup=False, highlight=False)
     if failed:
-        err.print(failed_sentence(failed, len(results), csv), style="red", markup=False)
+        named = None if as_json else csv  # --json names none on stderr: its answers have each
+        err.print(failed_sentence(failed, len(results), named), style="red", markup=False)
         sys.exit(1)
 
 
