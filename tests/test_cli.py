@@ -82,6 +82,15 @@ def test_each_split_setting_s_help_is_its_field_s():
     assert "comma, semicolon or tab separated" in helps["groups"]
 
 
+def test_serve_help_says_what_its_page_takes(capsys):
+    """serve --help said its page takes "an image", picked or dropped: it takes several at once
+    (a row each) and the computer's camera (tests/test_page.py)."""
+    code, out, _ = run(capsys, "serve", "--help")
+    out = " ".join(out.split())
+    assert code == 0 and "pick or drop photos (several: a row each)" in out
+    assert "take one with the computer's camera" in out
+
+
 def test_the_seed_help_says_another_machine_may_compute_otherwise():
     """--seed said "Same seed, same run", but the default precisions follow the CPU's features:
     another machine rounds otherwise (docs/commands.md, "Reproducing a result")."""
