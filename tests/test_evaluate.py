@@ -283,21 +283,33 @@ def test_an_image_both_trained_and_validated_on_counts_as_a_training_image(split
 
 
 @pytest.mark.slow
-def test_a_forced_run_that_fails_writing_its_model_leaves_the_earlier_record_out(
-    trained_run, split_dir, tiny_config, monkeypatch
+@pytest.mark.parametrize("written", [False, True])
+def test_a_forced_run_stopped_writing_its_model_never_pairs_it_with_the_earlier_record(
+    trained_run, split_dir, tiny_config, monkeypatch, written
 ):
     """--force left the earlier run's seen_digests.csv until the new one was written after the
-    model: a stop between the two paired the new model with the earlier run's record."""
+    model: a stop between the two paired the new model with the earlier run's record. A model
+    that could not be written (a full disk) leaves the earlier model with its own record (it was
+    removed first); one written, then stopped, leaves the new model with none."""
+    from objrec.checkpoint import save_checkpoint
     from objrec.leakage import SEEN_RECORD
     from objrec.train import train
 
+    record = (trained_run / SEEN_RECORD).read_bytes()
+
     def full_disk(path, *args):
+        if written:
+            save_checkpoint(path, *args)
         raise OSError(28, "No space left on device", str(path))
 
     monkeypatch.setattr("objrec.runs.save_checkpoint", full_disk)
     with pytest.raises(OSError, match="No space left"):
         train(split_dir, trained_run, tiny_config, force=True)
-    assert not (trained_run / SEEN_RECORD).exists()  # evaluate says so and checks the folder
+    if written:  # evaluate says so and checks the folder
+        assert not (trained_run / SEEN_RECORD).exists()
+    else:
+        assert (trained_run / SEEN_RECORD).read_bytes() == record
+    assert not list(trained_run.glob(".objrec-*"))
 
 
 def test_the_record_is_written_whole_or_not_at_all(tmp_path, monkeypatch):

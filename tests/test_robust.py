@@ -571,19 +571,27 @@ def earlier_outputs_of(run, split_dir):
     return {p.relative_to(run).as_posix(): p.read_bytes() for p in run.rglob("*") if p.is_file()}
 
 
-def calibration_fails(*args):
+def disk_full(*args):
     raise OSError(28, "No space left on device")
 
 
+FAILING = {
+    "failed": ("objrec.train", "calibrate"),
+    "model unwritten": ("objrec.runs", "save_checkpoint"),
+}
+"""Where a forced retrain fails: after its fit (calibrating), or writing its model."""
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("stop", ["killed", "failed"])
+@pytest.mark.parametrize("stop", ["killed", "failed", "model unwritten"])
 def test_a_forced_retrain_stopped_before_its_model_leaves_the_earlier_run_whole(
     trained_run, split_dir, tiny_config, monkeypatch, stop
 ):
     """train --force over a finished run removed its summary.json, evaluations, report and export
     as soon as it wrote its first training state: a retrain killed then, or failing after its fit
-    (a full disk), left the earlier model without its record and what was made from it. They go
-    once the new model is written; until then only the new run's last.safetensors is added."""
+    (a full disk), left the earlier model without its record and what was made from it; one whose
+    model could not be written (a full disk) had removed the earlier seen_digests.csv first. They
+    go once the new model is written; until then only the new run's last.safetensors is added."""
     before = earlier_outputs_of(trained_run, split_dir)
     with monkeypatch.context() as patch:
         if stop == "killed":
@@ -591,7 +599,8 @@ def test_a_forced_retrain_stopped_before_its_model_leaves_the_earlier_run_whole(
             with pytest.raises(Killed):
                 train(split_dir, trained_run, tiny_config, reporter=StopAt(3, Killed), force=True)
         else:
-            patch.setattr(importlib.import_module("objrec.train"), "calibrate", calibration_fails)
+            module, name = FAILING[stop]
+            patch.setattr(importlib.import_module(module), name, disk_full)
             with pytest.raises(OSError, match="No space left"):
                 train(split_dir, trained_run, tiny_config, force=True)
     after = {

@@ -700,8 +700,8 @@ def _write_files(
 ) -> None:
     # the earlier record goes first: a stop before the new one is written leaves a model with no
     # record (evaluate says so, and checks its data folder), never beside another run's record
-    (out / SEEN_RECORD).unlink(missing_ok=True)
-    save_checkpoint(out / BEST, model, meta)
+    with set_aside(out / SEEN_RECORD, out / BEST):  # back, with the earlier model, on a failure
+        save_checkpoint(out / BEST, model, meta)
     columns, best = history_columns(result.history), result.best_epoch
     write_whole(out / "history.csv", lambda tmp: write_history(tmp, result.history))
     write_whole(out / "curves.png", lambda tmp: plots.training_curves(columns, tmp, best))
@@ -713,6 +713,39 @@ def _write_files(
         write_seen(out, seen)
     if result.finished:
         (out / LAST).unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def set_aside(path: Path, of: Path) -> Iterator[None]:
+    """``path`` (a record of the file ``of``) moved out of the way, to a temporary name beside it,
+    while the block replaces ``of``: removed when the block ends, put back when it fails with
+    ``of`` as it was (a model that could not be written: the earlier model stays, with its
+    record), never beside a new ``of``. Killed meanwhile, ``path`` is gone and its temporary
+    file is a leftover the next run into the folder removes."""
+    aside, before = temporary_name(path, path.suffix), file_stamp(of)
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        yield
+        return
+    try:
+        yield
+    except BaseException:
+        if file_stamp(of) == before:
+            os.replace(aside, path)
+        raise
+    finally:
+        aside.unlink(missing_ok=True)
+
+
+def file_stamp(path: Path) -> tuple[int, int] | None:
+    """The inode and modification time of ``path`` (None: none there): a file replaced by a
+    rename has another."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    return info.st_ino, info.st_mtime_ns
 
 
 def write_whole(path: Path, write: Callable[[Path], object]) -> None:
