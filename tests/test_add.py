@@ -83,6 +83,24 @@ def test_new_images_fill_each_class_toward_the_ratios(tmp_path, split_dir):
 
 
 @pytest.mark.slow
+def test_a_new_class_of_two_photos_gets_one_in_train_at_the_folders_own_ratios(tmp_path):
+    """A split of classes of 15 photos holds 7/4/4 of each (0.47/0.27/0.27), add's default
+    ratios: a new class of two photos went one to valid, one to test, none to train, and
+    `train` then refused it ('a validation class it has no training images of')."""
+    from objrec.split import split_folder
+
+    src = tmp_path / "src"
+    for c, (name, colour) in enumerate({"red": (200, 40, 40), "blue": (40, 40, 200)}.items()):
+        (src / name).mkdir(parents=True)
+        for i in range(15):
+            make_image(colour, seed=100 * c + i).save(src / name / f"{i}.png")
+    split_folder(src, tmp_path / "data", seed=0)
+    new = new_images(tmp_path / "new", "purple", 2, PURPLE)
+    result = add_images(tmp_path / "data", new)
+    assert result.counts["purple"]["train"] == 1, result.counts
+
+
+@pytest.mark.slow
 def test_a_new_class_too_small_for_every_split_is_named(tmp_path, split_dir):
     result = add_images(split_dir, new_images(tmp_path / "new", "purple", 2, PURPLE))
     assert result.small_classes == ["purple"] and result.min_images == 3

@@ -138,6 +138,19 @@ def test_allocation_gives_every_split_one_from_three():
     assert allocate(5, (0.8, 0.2, 0.0)) == [4, 1, 0]  # a ratio of 0 stays empty
 
 
+def test_allocation_never_leaves_train_without_one_of_two():
+    """Two groups at valid and test ratios above 0.25 each went one to valid, one to test, none
+    to train: `add`'s default ratios, a small-class folder's own (0.47/0.27/0.27 of 15 photos a
+    class), sent a new class of two photos there, and `train` refused the class. Train takes
+    valid's: test is the split `evaluate` judges."""
+    assert allocate(2, (0.47, 0.27, 0.27)) == [1, 0, 1]
+    assert allocate(2, (0.2, 0.8, 0.0)) == [1, 1, 0]
+    assert allocate(2, (0.0, 0.5, 0.5)) == [0, 1, 1]  # train's ratio 0: none, as asked
+    for n in range(1, 30):
+        for ratios in ((0.47, 0.27, 0.27), (0.34, 0.33, 0.33), (0.4, 0.3, 0.3)):
+            assert allocate(n, ratios)[0] >= 1 and sum(allocate(n, ratios)) == n
+
+
 @pytest.mark.slow
 def test_non_empty_output_is_refused_unless_forced(tmp_path, image_folder, known_facts):
     out = tmp_path / "out"

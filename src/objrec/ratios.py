@@ -15,7 +15,10 @@ from objrec.errors import ObjrecError
 
 
 def allocate(n: int, ratios: tuple[float, float, float]) -> list[int]:
-    """How many of ``n`` groups go to each split: rounded, every split non-empty when n >= 3."""
+    """How many of ``n`` groups go to each split: rounded, every split non-empty when n >= 3, and
+    train never empty while its ratio is not 0 (two groups at valid and test ratios above 0.25
+    went one each to valid and test, and ``train`` refused the class: train takes valid's, test
+    being what ``evaluate`` judges)."""
     counts = [round(n * ratios[1]), round(n * ratios[2])]
     if n >= 3:
         counts = [max(c, 1) if r > 0 else 0 for c, r in zip(counts, ratios[1:], strict=True)]
@@ -24,6 +27,9 @@ def allocate(n: int, ratios: tuple[float, float, float]) -> list[int]:
     if train < 0:  # tiny classes: valid and test cannot both have one
         counts[1] += train
         train = 0
+    if n and not train and ratios[0] > 0:
+        counts[0 if counts[0] else 1] -= 1
+        train = 1
     return [train, *counts]
 
 
