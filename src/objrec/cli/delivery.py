@@ -400,8 +400,7 @@ def serve(
                       {"filename", "answer", "unknown", "score", "barely_familiar",
                        "unknown_threshold", "unknown_threshold_kept_on",
                        "topk": [{"class", "prob"}], "confused_with": null}
-      GET  /          a page: pick or drop photos (several: a row each), or take
-                      one with the computer's camera; see each one's top-5 as bars
+      GET  /          a page: pick, drop or take (camera) photos, a row each
       GET  /health, GET /info (classes, backbone, version, and runtime,
                       int8_engine, runs and runs_why: what runs the model, why)
       GET  /docs      the API described for scripts (offline too); /openapi.json
