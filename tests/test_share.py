@@ -210,3 +210,13 @@ def test_an_unfinished_run_is_shared_with_a_warning_and_its_card_says_so(run, tm
         "Its training was stopped before its end" in (tmp_path / "ours" / "README.md").read_text()
     )
     assert not (tmp_path / "ours" / "last.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_with_onnx_the_export_travels_checked_and_listed(run, tmp_path):
+    result = share_run(run, tmp_path / "ours", onnx=True)
+    out = tmp_path / "ours"
+    assert {"model.onnx", "model.json", "model_infer.py"} <= set(result.files)
+    assert json.loads((out / "model.json").read_text())["classes"] == ["blue", "green", "red"]
+    assert "`python model_infer.py photo.jpg`" in (out / "README.md").read_text()
+    assert str(run.resolve().parent).encode() not in every_byte(out)

@@ -191,7 +191,8 @@ def share(run: Path, out: Path, onnx: bool, zipped: bool, force: bool, as_json: 
     recipient's photos the run trained on), a model card (README.md: the classes and their
     training photos, the recipe and the weights' licences, the validation and test results,
     the "unknown" threshold, the limits, how to use it) and SHA256SUMS (sha256sum -c SHA256SUMS
-    checks a copy).
+    checks a copy). The card quotes the run's evaluations of its model as it is now: evaluate
+    RUN DATA first for its test results.
 
     No photo goes, nor any path of this machine: the data folder, the cache folder, the command
     lines and their folders are left out of the model file's header, config.json and
