@@ -77,3 +77,19 @@ def test_ctrl_c_after_a_killed_adds_repair_says_what_it_wrote(tmp_path, split_di
         f"interrupted: nothing of it was written to {split_dir} (the 2 images an earlier add "
         "wrote there before it was killed are in its manifest now): run it again"
     )
+
+
+@pytest.mark.slow
+def test_check_says_what_a_killed_add_left_unlisted(tmp_path, split_dir):
+    """After a killed add, check counted its files in the splits and said nothing of the two in
+    no manifest row, nor of split.json not listing the add: it names them and what lists them."""
+    from objrec.check import check_folder
+
+    kill_an_add(split_dir, new_photos(tmp_path / "more", per_class=3))
+    (found,) = [p for p in check_folder(split_dir).problems if p.kind == "unfinished_add"]
+    assert found.path == str(split_dir / PENDING) and not found.unusable
+    assert found.message == (
+        "an add into this folder was stopped before it listed what it wrote (killed, or a power "
+        "cut): 2 images it wrote are in no manifest row, and its split.json does not list that "
+        "add; the next `objrec add` into this folder lists both"
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,30 +51,59 @@ def remove_pending(data: Path) -> None:
         (data / name).unlink(missing_ok=True)
 
 
-def finish_killed_add(data: Path) -> int:
-    """The files a killed add wrote (those of its note's rows in the splits with the bytes it
-    planned) listed: their manifest rows appended, those not there yet, and its entry in the
-    ``added`` of ``split.json``, with how many it wrote and whether that was fewer than planned
-    (``stopped``), unless it is there already. Returns how many files it had written."""
+@dataclass
+class Unfinished:
+    """What a killed add's note (:data:`PENDING`) says it wrote, and what of it is not listed."""
+
+    held: list[dict[str, str]]
+    """The manifest rows of the files it wrote: its rows whose file is in the splits with the
+    bytes it planned."""
+    unlisted: list[dict[str, str]]
+    """Of those, the rows the manifest lacks (all of them without a manifest)."""
+    entry: dict[str, Any] | None
+    """Its entry for the ``added`` of ``split.json``, as it wrote it: ``files`` its files
+    written, ``stopped`` whether it wrote fewer than planned; None when ``split.json`` lists it
+    already, or it wrote nothing, or the folder has no ``split.json``."""
+
+
+def unfinished_add(data: Path) -> Unfinished | None:
+    """What a killed add into ``data`` left unlisted (None: no add was killed there)."""
+    if not any((data / name).is_file() for name in (PENDING, OLD_PENDING)):
+        return None
     rows, entry = _read_note(data)
     held = [row for row in rows if _holds(data, row)]
-    if (data / MANIFEST).is_file():
-        listed = {row["file"] for row in manifest_rows(data / MANIFEST)}
-        if unlisted := [row for row in held if row.get("file") not in listed]:
-            append_manifest(data / MANIFEST, unlisted)
-    if held and entry is not None:
-        _record_once(data, entry | {"files": len(held), "stopped": len(held) < len(rows)})
-    if held:
-        recorded = entry is not None and (data / SPLIT_RECORD).is_file()
+    listed = (
+        {r["file"] for r in manifest_rows(data / MANIFEST)} if (data / MANIFEST).exists() else set()
+    )
+    if entry is not None:
+        entry = entry | {"files": len(held), "stopped": len(held) < len(rows)}
+        added = (read_split_record(data) or {}).get("added")
+        recorded = isinstance(added, list) and added and added[-1] == entry
+        entry = None if recorded or not held or not (data / SPLIT_RECORD).is_file() else entry
+    return Unfinished(held, [row for row in held if row.get("file") not in listed], entry)
+
+
+def finish_killed_add(data: Path) -> int:
+    """The files a killed add wrote listed (:func:`unfinished_add`): their manifest rows
+    appended, those not there yet, and its entry in the ``added`` of ``split.json``, unless it is
+    there already. Returns how many files it had written."""
+    found = unfinished_add(data)
+    if found is None:
+        return 0
+    if found.unlisted and (data / MANIFEST).is_file():
+        append_manifest(data / MANIFEST, found.unlisted)
+    if found.entry is not None:
+        record_added(data, found.entry)
+    if found.held:
         log.warning(
             "an earlier add into %s was stopped before it ended: the %s it had written are in "
             "its manifest now%s",
             data,
-            plural(len(held), "image"),
-            ", and its split.json lists that add" if recorded else "",
+            plural(len(found.held), "image"),
+            ", and its split.json lists that add" if found.entry is not None else "",
         )
     remove_pending(data)
-    return len(held)
+    return len(found.held)
 
 
 def _read_note(data: Path) -> tuple[list[dict[str, str]], dict[str, Any] | None]:
@@ -86,14 +116,6 @@ def _read_note(data: Path) -> tuple[list[dict[str, str]], dict[str, Any] | None]
         with (data / OLD_PENDING).open(newline="", encoding="utf-8") as f:
             return list(csv.DictReader(f)), None
     return [], None
-
-
-def _record_once(data: Path, entry: dict[str, Any]) -> None:
-    """``entry`` appended to ``split.json``'s ``added``, unless it is its last entry already (the
-    add was killed after it recorded itself, before its note went)."""
-    added = (read_split_record(data) or {}).get("added")
-    if not (isinstance(added, list) and added and added[-1] == entry):
-        record_added(data, entry)
 
 
 def _holds(data: Path, row: dict[str, str]) -> bool:

@@ -264,6 +264,36 @@ def _has(n: int) -> str:
     return f"{n:,} {'has' if n == 1 else 'have'}"
 
 
+def _read_records(root: Path, result: CheckResult) -> None:
+    """A split folder's ``split.json`` into ``result``; a killed add's files in no manifest row,
+    and the add not in ``split.json``, noted with what lists them
+    (:func:`objrec.add_pending.unfinished_add`): check counted the files and said nothing of
+    either."""
+    from objrec.add_pending import PENDING, unfinished_add
+
+    result.split_record = read_split_record(root)
+
+    found = unfinished_add(root)
+    if found is None:
+        return
+    parts = []
+    if n := len(found.unlisted):
+        parts.append(
+            f"{plural(n, 'image')} it wrote {'is' if n == 1 else 'are'} in no manifest row"
+        )
+    if found.entry is not None:
+        parts.append("its split.json does not list that add")
+    if parts:
+        what = "both" if len(parts) == 2 else "them" if found.unlisted else "it"
+        result.note(
+            root / PENDING,
+            "unfinished_add",
+            "an add into this folder was stopped before it listed what it wrote (killed, or a "
+            f"power cut): {', and '.join(parts)}; the next `objrec add` into this folder lists "
+            f"{what}",
+        )
+
+
 def _and(names: list[str]) -> str:
     """``names`` in a sentence, each :func:`quoted`: ``bird., red and "tree "``, where ``bird.
     and red and tree `` hid the last one's space (portable42)."""
@@ -388,7 +418,7 @@ def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
         _note_alike_classes(root / "train", list(by_split.get("train", {})), result, "`train`")
         _note_windows_names(root / "train", by_split.get("train", {}), result)
         trained = {name: len(files) for name, files in by_split.get("train", {}).items()}
-        result.split_record = read_split_record(root)
+        _read_records(root, result)
     else:
         found = _check_class_root(root, result, False)
         _note_alike_classes(root, list(found), result)
