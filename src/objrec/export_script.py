@@ -31,6 +31,7 @@ import json
 import os
 import re
 import sys
+import time
 import warnings
 from pathlib import Path, PureWindowsPath
 
@@ -806,11 +807,26 @@ def write_csv(answers: list[dict], path: str) -> None:
         writer.writerows({key: cell(v) for key, v in csv_row(a).items()} for a in answers)
 
 
-def answer_all(model: Model, inputs: list[tuple[str, str]], k: int, quiet: bool) -> list[dict]:
-    """Each input's answer (:func:`photo_paths`), printed as it comes unless ``quiet``; one not
-    answered (not read, a folder without images) is named on stderr, and its answer is its
-    ``path``, a null ``answer``, no ``topk`` and the ``error``, as ``objrec predict --json``'s."""
-    answers = []
+FAILED_NAMED = 3
+"""The most inputs not answered that ``--csv`` names on stderr, as ``objrec predict --csv``: the
+table has every one, with its reason."""
+
+PROGRESS_SECONDS = 10.0
+"""How often a line says how far the answers got when no line per photo does (``--csv``,
+``--json``)."""
+
+
+def answer_all(
+    model: Model, inputs: list[tuple[str, str]], k: int, quiet: bool, table: bool = False
+) -> list[dict]:
+    """Each input's answer (:func:`photo_paths`), printed as it comes unless ``quiet`` or
+    ``table`` (``--csv``: the table has them, and a line every :data:`PROGRESS_SECONDS` on stderr
+    says how far they got, as objrec predict's progress bar); one not answered (not read, a
+    folder without images) is named on stderr (with ``table``, the first :data:`FAILED_NAMED`),
+    and its answer is its ``path``, a null ``answer``, no ``topk`` and the ``error``, as
+    ``objrec predict --json``'s."""
+    answers: list[dict] = []
+    said = time.monotonic()
     for path, error in inputs:
         if not error:
             try:
@@ -818,23 +834,49 @@ def answer_all(model: Model, inputs: list[tuple[str, str]], k: int, quiet: bool)
             except UNREADABLE as exc:
                 error = why_not_read(path, exc)
         if error:
-            print(f"{printed(path)}: {error}", file=sys.stderr)
+            failed = sum(bool(a.get("error")) for a in answers)
+            if not table or failed < FAILED_NAMED:
+                print(f"{printed(path)}: {error}", file=sys.stderr)
             where = {"filename": base_name(path), "path": str(path), "answer": None}
             answers.append({**where, "topk": [], "error": error})
-        elif not quiet:
+        elif not quiet and not table:
             print(text(answers[-1]))
+        if (quiet or table) and time.monotonic() - said >= PROGRESS_SECONDS:
+            print(f"answered {len(answers):,} of {len(inputs):,} inputs", file=sys.stderr)
+            said = time.monotonic()
     return answers
 
 
-def failed_sentence(answers: list[dict]) -> str:
+def table_sentence(answers: list[dict], path: str) -> str:
+    """Where ``--csv`` wrote the answers and what they come to, in objrec predict --csv's words:
+    how many photos were given a class (of how many classes, how many barely familiar) and how
+    many were said to be unknown."""
+    counts = tally(answers)
+    unknown = counts.pop(UNKNOWN, None)
+    barely = sum(bool(a.get("barely_familiar")) for a in answers if not a.get("error"))
+    given = sum(counts.values())
+    named = f"{given:,} image{'' if given == 1 else 's'} given a class"
+    named += f" ({len(counts):,} classes in all)" if len(counts) > 1 else ""
+    named += f", {barely:,} of them barely familiar" if barely else ""
+    if unknown is not None:
+        named += f"; {unknown:,} said to be unknown (like none of the classes)"
+    n = len(answers)
+    return f"{n:,} row{'' if n == 1 else 's'} (one per input) written to {path}: {named}"
+
+
+def failed_sentence(answers: list[dict], table: str | None = None) -> str:
     """How many inputs got no answer, and how many of them were too large to read (their error
     ends with what to do about it), in the words ``objrec predict`` ends with on stderr: "" when
-    every input was answered."""
+    every input was answered. ``table``: the ``--csv`` file, which has those not named."""
     failed = [a["error"] for a in answers if a.get("error")]
     if not failed:
         return ""
     n = len(answers)
     sentence = f"{len(failed)} of {n:,} input{'' if n == 1 else 's'} could not be predicted"
+    if table and len(failed) > FAILED_NAMED:
+        sentence += (
+            f" (the first {FAILED_NAMED} named above; {table}'s error column has each reason)"
+        )
     large = sum(error.endswith(ERRORS["too_large_hint"]) for error in failed)
     if large:
         them = "it" if large == 1 else "them"
@@ -923,18 +965,18 @@ def main(argv: list[str] | None = None) -> int:
     note = int8_note(model.spec)
     if note:
         print(note, file=sys.stderr)
-    answers = answer_all(model, inputs, args.topk, quiet=args.json)
+    answers = answer_all(model, inputs, args.topk, quiet=args.json, table=bool(args.csv))
     judged = any(a.get("unknown") or a.get("barely_familiar") for a in answers)
     if judged and not args.json and threshold_sentence(model.spec):  # once, as predict says it
         print(threshold_sentence(model.spec))
-    for line in [] if args.json else tally_lines(answers):
+    for line in [] if args.json or args.csv else tally_lines(answers):
         print(shown(line))
     if args.json:  # every input, as objrec predict --json lists them
         print(json.dumps(answers, indent=2))
-    if args.csv:
+    if args.csv:  # its line on stdout, as predict --csv's, but beside --json's answers
         write_csv(answers, args.csv)
-        print(f"{len(answers)} rows (one per input) written to {args.csv}", file=sys.stderr)
-    failed = failed_sentence(answers)
+        print(shown(table_sentence(answers, args.csv)), file=sys.stderr if args.json else None)
+    failed = failed_sentence(answers, None if args.json else args.csv)
     if failed:  # last, as objrec predict ends with it, and exits with 1 as it does
         print(failed, file=sys.stderr)
     return 1 if failed else 0
