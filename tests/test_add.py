@@ -35,6 +35,18 @@ def counts(data):
     return found
 
 
+def ctrl_c(*args, **kwargs):
+    """A stand-in for a step of add that the user stops with Ctrl-C."""
+    raise KeyboardInterrupt
+
+
+def said_on_ctrl_c(*args, **kwargs) -> str:
+    """What ``add_images(*args, **kwargs)``, stopped by Ctrl-C (it must be), says it left."""
+    with pytest.raises(Interrupted) as interrupted:
+        add_images(*args, **kwargs)
+    return str(interrupted.value)
+
+
 def new_images(root, name, n, colour=(200, 40, 40), seed=900):
     (root / name).mkdir(parents=True, exist_ok=True)
     for i in range(n):
@@ -686,6 +698,11 @@ def test_an_interrupted_copy_leaves_no_file_under_its_final_name(tmp_path, split
 def test_an_interrupted_add_leaves_no_file_without_its_manifest_row(
     tmp_path, split_dir, monkeypatch
 ):
+    """An add stopped partway keeps its files, each in the manifest, and split.json's `added`
+    lists it (it did not: the folder's record no longer told how it was made): the files it
+    wrote, and that it was stopped."""
+    from objrec.manifest import read_split_record
+
     calls = []
 
     def copy_then_stop(source, target):
@@ -700,6 +717,8 @@ def test_an_interrupted_add_leaves_no_file_without_its_manifest_row(
     rows = {row["file"] for row in manifest(split_dir)}
     files = {p.relative_to(split_dir).as_posix() for p in split_dir.glob("*/*/*")}
     assert files == rows and len(rows) == 36 + 2  # the first two new files
+    (entry,) = read_split_record(split_dir)["added"]
+    assert entry["new"] == [str(tmp_path / "new")] and entry["files"] == 2 and entry["stopped"]
 
 
 @pytest.mark.slow
@@ -1140,13 +1159,8 @@ def test_ctrl_c_once_every_image_is_added_does_not_say_nothing_was_written(
     that split.json did not list the add, which no later add did either: the next add lists it."""
     from objrec.manifest import read_split_record
 
-    def stopped(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(add_write, "record_added", stopped)
-    with pytest.raises(Interrupted) as interrupted:
-        add_images(split_dir, new_images(tmp_path / "more", "red", 2))
-    assert str(interrupted.value) == (
+    monkeypatch.setattr(add_write, "record_added", ctrl_c)
+    assert said_on_ctrl_c(split_dir, new_images(tmp_path / "more", "red", 2)) == (
         f"interrupted: 2 images added to {split_dir}, each whole and in its manifest; its "
         f"split.json does not list this add yet: the next add into {split_dir} does"
     )
@@ -1163,39 +1177,11 @@ def test_ctrl_c_once_every_image_is_added_does_not_say_nothing_was_written(
 def test_ctrl_c_in_adds_last_step_says_every_image_was_added(tmp_path, split_dir, monkeypatch):
     """Ctrl-C as add told what it had done, every image in the splits, the manifest and
     split.json, said "nothing was written to data: run it again"."""
-
-    def stopped(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(add_module, "left_out_by_split", stopped)
-    with pytest.raises(Interrupted) as interrupted:
-        add_images(split_dir, new_images(tmp_path / "more", "red", 2))
-    assert str(interrupted.value) == (
+    monkeypatch.setattr(add_module, "left_out_by_split", ctrl_c)
+    assert said_on_ctrl_c(split_dir, new_images(tmp_path / "more", "red", 2)) == (
         f"interrupted: every image was added to {split_dir} (2 images, each whole and in its "
         "manifest and split.json): nothing is left to do"
     )
-
-
-@pytest.mark.slow
-def test_an_add_stopped_while_copying_is_listed_in_split_json(tmp_path, split_dir, monkeypatch):
-    """An add stopped partway kept its files, each in the manifest, but split.json's `added`,
-    which lists each add since the split, did not list it: the folder's record no longer told how
-    it was made. It lists the files it wrote, and that it was stopped."""
-    from objrec.manifest import read_split_record
-
-    calls = []
-
-    def copy_then_stop(source, target):
-        calls.append(source)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return shutil.copy(source, target)
-
-    monkeypatch.setattr(add_write.shutil, "copy2", copy_then_stop)
-    with pytest.raises(Interrupted):
-        add_images(split_dir, new_images(tmp_path / "new", "red", 6), seed=0)
-    (entry,) = read_split_record(split_dir)["added"]
-    assert entry["new"] == [str(tmp_path / "new")] and entry["files"] == 2 and entry["stopped"]
 
 
 @pytest.mark.slow
@@ -1213,14 +1199,9 @@ def test_ctrl_c_while_the_manifest_is_written_says_the_next_add_lists_the_files(
             raise KeyboardInterrupt
         return real(*args)
 
-    def stopped(*args, **kwargs):
-        raise KeyboardInterrupt
-
     monkeypatch.setattr(add_write, "write_new", write_then_stop)
-    monkeypatch.setattr(add_write, "append_manifest", stopped)
-    with pytest.raises(Interrupted) as interrupted:
-        add_images(split_dir, new_images(tmp_path / "more", "red", 3))
-    assert str(interrupted.value) == (
+    monkeypatch.setattr(add_write, "append_manifest", ctrl_c)
+    assert said_on_ctrl_c(split_dir, new_images(tmp_path / "more", "red", 3)) == (
         f"interrupted: 1 of 3 images added to {split_dir}, each whole, not yet in its manifest "
         f"or split.json: the next add into {split_dir} lists them (and the same add again adds "
         "the others)"
