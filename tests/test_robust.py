@@ -575,33 +575,42 @@ def disk_full(*args):
     raise OSError(28, "No space left on device")
 
 
-FAILING = {
-    "failed": ("objrec.train", "calibrate"),
-    "model unwritten": ("objrec.runs", "save_checkpoint"),
+def ctrl_c(*args):
+    raise KeyboardInterrupt
+
+
+STOPS = {
+    "failed": ("objrec.train", "calibrate", disk_full, OSError, "No space left"),
+    "model unwritten": ("objrec.runs", "save_checkpoint", disk_full, OSError, "No space left"),
+    "ctrl-c calibrating": ("objrec.train", "calibrate", ctrl_c, Interrupted, "`resume=True`"),
 }
-"""Where a forced retrain fails: after its fit (calibrating), or writing its model."""
+"""Where a forced retrain stops after its fit: failing as it calibrates or writes its model (a
+full disk), or Ctrl-C as it calibrates; what it raises, and says."""
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stop", ["killed", "failed", "model unwritten"])
+@pytest.mark.parametrize("stop", ["killed", "ctrl-c", *STOPS])
 def test_a_forced_retrain_stopped_before_its_model_leaves_the_earlier_run_whole(
     trained_run, split_dir, tiny_config, monkeypatch, stop
 ):
     """train --force over a finished run removed its summary.json, evaluations, report and export
     as soon as it wrote its first training state: a retrain killed then, or failing after its fit
     (a full disk), left the earlier model without its record and what was made from it; one whose
-    model could not be written (a full disk) had removed the earlier seen_digests.csv first. They
-    go once the new model is written; until then only the new run's last.safetensors is added."""
+    model could not be written (a full disk) had removed the earlier seen_digests.csv first;
+    Ctrl-C wrote its best model so far over the earlier one. They go once the new model is
+    written whole; until then only the new run's last.safetensors is added, for --resume."""
     before = earlier_outputs_of(trained_run, split_dir)
     with monkeypatch.context() as patch:
-        if stop == "killed":
-            patch.setattr("objrec.runs.SAVE_EVERY", 0)  # its training state after every epoch
-            with pytest.raises(Killed):
-                train(split_dir, trained_run, tiny_config, reporter=StopAt(3, Killed), force=True)
+        patch.setattr("objrec.runs.SAVE_EVERY", 0)  # its training state after every epoch
+        if stop in ("killed", "ctrl-c"):
+            stopping = (Killed, None) if stop == "killed" else (Interrupted, "after epoch 2; ")
+            reporter = StopAt(3, Killed if stop == "killed" else KeyboardInterrupt)
+            with pytest.raises(stopping[0], match=stopping[1]):
+                train(split_dir, trained_run, tiny_config, reporter=reporter, force=True)
         else:
-            module, name = FAILING[stop]
-            patch.setattr(importlib.import_module(module), name, disk_full)
-            with pytest.raises(OSError, match="No space left"):
+            module, name, raises, error, says = STOPS[stop]
+            patch.setattr(importlib.import_module(module), name, raises)
+            with pytest.raises(error, match=says):
                 train(split_dir, trained_run, tiny_config, force=True)
     after = {
         p.relative_to(trained_run).as_posix(): p for p in trained_run.rglob("*") if p.is_file()
@@ -906,6 +915,31 @@ def test_a_loss_that_turns_nan_keeps_the_best_model_before_it(tmp_path, split_di
     assert "`lr` than 0.01 and `force=True`" in str(caught.value)
     assert run_status(run) == "interrupted" and last_epoch(run) == 2
     assert read_checkpoint(run / BEST)[1].best_epoch == 2
+
+
+@pytest.mark.slow
+def test_a_forced_retrain_that_diverges_keeps_the_earlier_model(
+    trained_run, split_dir, tiny_config, monkeypatch
+):
+    """A forced retrain whose loss turned NaN wrote its best model before it over the earlier
+    (finished) run's: the earlier run stays whole, the new state beside it."""
+    engine = importlib.import_module("objrec.engine")
+    evaluate_loss, calls = engine.evaluate_loss, []
+
+    def nan_at_epoch_3(model, batches):
+        calls.append(1)
+        measured = evaluate_loss(model, batches)
+        return measured | {"loss": float("nan")} if len(calls) == 3 else measured
+
+    monkeypatch.setattr(engine, "evaluate_loss", nan_at_epoch_3)
+    monkeypatch.setattr("objrec.runs.SAVE_EVERY", 0)
+    before = folder_bytes(trained_run)
+    config = replace(tiny_config, epochs=8, patience=100)
+    with pytest.raises(ObjrecError, match="loss is NaN at epoch 3") as caught:
+        train(split_dir, trained_run, config, force=True)
+    assert f"; {trained_run / BEST} is still the earlier run's model;" in str(caught.value)
+    after = folder_bytes(trained_run)
+    assert {name: after[name] for name in before} == before and set(after) - set(before) == {LAST}
 
 
 @pytest.mark.slow

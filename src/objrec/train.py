@@ -42,7 +42,13 @@ from objrec.backbones import (
 from objrec.batches import ViewStack, feature_batches, sharded_feature_batches
 from objrec.cache import open_cache
 from objrec.check import require_clean
-from objrec.checkpoint import BEST, LAST, SavedTraining, restore_training_state
+from objrec.checkpoint import (
+    BEST,
+    LAST,
+    SavedTraining,
+    load_training_state,
+    restore_training_state,
+)
 from objrec.confidence import (
     ECE_SAME,
     MIN_ERRORS_TO_SHARPEN,
@@ -260,11 +266,13 @@ def save_after_the_head(
     back as they were by :func:`saved_as_of_the_head_on_stop`): write the run as of the head's
     end, the training state ``fit_head`` left in ``out`` (the best model so far, ``finished``
     False), as a stop in the head's epochs does (``runs.keep_best_so_far``), so that
-    ``train --json`` prints it; then say how to go on."""
+    ``train --json`` prints it; then say how to go on. A forced run over an earlier one writes
+    nothing: the earlier model stays until this run's is written whole."""
+    if prep.replaces:
+        return interrupted_outside_epochs(data_dir, out, True)
     optimizer = head_optimizer(prep.model.head, config)
     # ours: fit_head has just written the training state, or the resumed run's own is there
     kept = keep_run_so_far(prep, config, meta, out, optimizer, ours=True)
-    retire_earlier_run(prep, out, kept is not None)
     return interrupted_outside_epochs(
         data_dir, out, True, summary=read_summary(out) if kept else None
     )
@@ -438,7 +446,6 @@ def retire_earlier_run(prep: Prepared, out: Path, wrote: bool) -> None:
     never before, so that a forced run stopped or failing earlier leaves the earlier run whole."""
     if prep.replaces and wrote:
         clear_earlier_run(out)
-        prep.replaces = False
 
 
 def started_by(out: Path | str, resume: bool, command: Sequence[str] | None) -> CommandLine | None:
@@ -1024,12 +1031,33 @@ def save_on_stop(
     """Ctrl-C or a diverged loss (``stop``) in the head's fit: write the run as of its last
     completed epoch (``runs.keep_best_so_far``; ``ours``: the training state in ``out`` is this
     run's), then say what was kept: how to resume after Ctrl-C, to lower ``lr`` after a
-    divergence (a resume would diverge again: it keeps the run's settings)."""
+    divergence (a resume would diverge again: it keeps the run's settings). A forced run over an
+    earlier one writes nothing (:func:`kept_the_earlier_run`)."""
+    if prep.replaces:
+        raise kept_the_earlier_run(stop, config, meta, out, ours) from None
     state = keep_run_so_far(prep, config, meta, out, optimizer, ours=ours)
-    retire_earlier_run(prep, out, state is not None)
     if isinstance(stop, Diverged):
         raise diverged(stop, "lr", config.lr, kept_words(out, state), holds_run(out)) from None
     raise interrupted_in_fit(out, meta, state) from None
+
+
+def kept_the_earlier_run(
+    stop: BaseException, config: TrainConfig, meta: RunMeta, out: Path, ours: bool
+) -> Exception:
+    """What Ctrl-C or a diverged loss (``stop``) in a forced run's fit says: the earlier run in
+    ``out`` stays whole, its model and what was made from it, until this run's model is written;
+    this run's training state (``ours``: it wrote one) is there for ``resume=True``."""
+    earlier = f"{out / BEST} is still the earlier run's model"
+    if isinstance(stop, Diverged):
+        return diverged(stop, "lr", config.lr, f"; {earlier}")
+    if not ours:
+        return interrupted_in_fit(out, meta, None)
+    epoch = load_training_state(out / LAST).progress.epoch
+    return Interrupted(
+        f"interrupted after epoch {epoch}; {earlier}, kept until this run's is written: "
+        "continue it with `resume=True`",
+        values={"resume": str(out), "data": str(meta.data_dir or "DATA")},
+    )
 
 
 def keep_run_so_far(
