@@ -1,7 +1,9 @@
 """The code's shape: short functions, and no later stage reaching into ``train``."""
 
 import ast
+import importlib.util
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,6 +72,30 @@ def test_every_benchmark_option_says_what_it_is_and_helpers_are_named_apart():
         if script == name.startswith("_"):
             helpers.append(name)
     assert bare == [] and helpers == []
+
+
+@pytest.mark.slow
+def test_every_module_a_benchmark_imports_at_its_top_is_installed():
+    """serve_load.py imported httpx at its top, which the test extra no longer installs (77ae9ca
+    named httpx2): the script stopped at its first line. Each module a script of benchmarks/
+    imports outside a function or a ``try`` is the standard library's, a file of benchmarks/, or
+    one installed beside objrec (its dependencies and the test extra, as CI installs them)."""
+    trees = benchmark_trees()
+    local = {name.removesuffix(".py") for name, _ in trees}
+    missing = []
+    for name, tree in trees:
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            else:
+                plain = isinstance(node, ast.ImportFrom) and node.level == 0
+                modules = [node.module] if plain else []
+            for module in modules:
+                top = module.split(".")[0]
+                ours = top in sys.stdlib_module_names or top in local
+                if not ours and importlib.util.find_spec(top) is None:
+                    missing.append(f"{name}: {module}")
+    assert missing == []
 
 
 def test_the_readmes_module_table_names_every_module():
