@@ -93,3 +93,15 @@ def test_check_says_what_a_killed_add_left_unlisted(tmp_path, split_dir):
         "cut): 2 images it wrote are in no manifest row, and its split.json does not list that "
         "add; the next `objrec add` into this folder lists both"
     )
+
+
+def test_checks_line_of_the_split_says_how_many_adds_were_stopped():
+    """check said "2 adds since, listed in split.json" of a folder one add of which was stopped
+    partway (`stopped` in its entry): a reader of the line took both as whole."""
+    from objrec.cli.data import split_record_line
+
+    line = split_record_line({"added": [{"files": 2, "stopped": True}, {"files": 3}]})
+    assert line.endswith("; 2 adds since (1 stopped partway), listed in split.json")
+    assert split_record_line({"added": [{"files": 3}]}).endswith(
+        "; 1 add since, listed in split.json"
+    )

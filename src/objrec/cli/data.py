@@ -541,12 +541,14 @@ def check_summary(result: CheckResult) -> str:
 
 def split_record_line(record: dict[str, Any]) -> str:
     """How a split folder was made, from its ``split.json``: the source, the settings, objrec's
-    version, the command line when the CLI split it, how many ``add`` since, and the last audit
-    plan applied when it is ``apply-plan``'s copy of one (with only that, for a copy of a split
-    folder made before objrec recorded how)."""
+    version, the command line when the CLI split it, how many ``add`` since (those stopped
+    partway: ``stopped``), and the last audit plan applied when it is ``apply-plan``'s copy of
+    one (with only that, for a copy of a split folder made before objrec recorded how)."""
     said = split_words(record) if "source" in record else "split before objrec recorded how"
-    if added := len(record.get("added") or []):
-        said += f"; {plural(added, 'add')} since, listed in split.json"
+    if added := record.get("added") or []:
+        stopped = sum(isinstance(entry, dict) and entry.get("stopped") is True for entry in added)
+        partway = f" ({stopped} stopped partway)" if stopped else ""
+        said += f"; {plural(len(added), 'add')} since{partway}, listed in split.json"
     applied = [entry for entry in record.get("applied") or [] if isinstance(entry, dict)]
     if applied:
         said += "; " + applied_words(applied)
