@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -288,18 +290,33 @@ def test_several_photos_at_once_are_each_answered_and_listed(browser_page, serve
     assert top_after_click == "green"
 
 
+FAKE_CAMERA = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+"""Chromium's fake camera (a moving test pattern), lent without asking."""
+
+
+@contextmanager
+def camera_page(browser, server: str, script: str = "") -> Iterator:
+    """The served page in a Chromium of its own with the fake camera (:data:`FAKE_CAMERA`),
+    ``script`` run before the page's own (the module's Playwright: one per thread)."""
+    with_camera = browser.browser_type.launch(
+        executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu", *FAKE_CAMERA]
+    )
+    try:
+        page = with_camera.new_page()
+        if script:
+            page.add_init_script(script)
+        page.goto(server + "/")
+        yield page
+    finally:
+        with_camera.close()
+
+
 @pytest.mark.slow
 def test_a_photo_taken_with_the_computer_s_camera_is_answered(browser, server):
     """Teachable Machine's preview answers the webcam; the page took files alone (teachable42).
     "Use the camera" shows it (Chromium's fake camera here), "Take a photo" sends a frame, which is
     answered as a photo chosen alone; "Stop the camera" stops it."""
-    fake = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
-    with_camera = browser.browser_type.launch(  # the module's Playwright: one per thread
-        executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu", *fake]
-    )
-    try:
-        page = with_camera.new_page()
-        page.goto(server + "/")
+    with camera_page(browser, server) as page:
         page.click("#camera-start")
         wait_until(page, "document.getElementById('camera-view').videoWidth > 0", 15)
         page.click("#camera-shoot")
@@ -308,8 +325,6 @@ def test_a_photo_taken_with_the_computer_s_camera_is_answered(browser, server):
         page.click("#camera-start")
         stopped = page.evaluate("document.getElementById('camera-view').srcObject === null")
         hidden = page.locator("#camera-shoot").is_hidden()
-    finally:
-        with_camera.close()
     assert sent == "the image sent: camera.jpg"
     assert stopped and hidden
 
@@ -319,23 +334,15 @@ def test_a_camera_whose_video_will_not_play_is_turned_off_again(browser, server)
     """The camera granted but its video refusing to play (a browser's autoplay policy, a device
     taken away meanwhile): the page said so and dropped the stream without stopping it, the
     camera left on (its light too) until the tab closed."""
-    fake = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
-    with_camera = browser.browser_type.launch(
-        executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu", *fake]
+    script = (
+        "HTMLMediaElement.prototype.play = () => Promise.reject(new Error('no autoplay'));"
+        "const open = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);"
+        "navigator.mediaDevices.getUserMedia = async c => (window.opened = await open(c));"
     )
-    try:
-        page = with_camera.new_page()
-        page.add_init_script(
-            "HTMLMediaElement.prototype.play = () => Promise.reject(new Error('no autoplay'));"
-            "const open = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);"
-            "navigator.mediaDevices.getUserMedia = async c => (window.opened = await open(c));"
-        )
-        page.goto(server + "/")
+    with camera_page(browser, server, script) as page:
         page.click("#camera-start")
         wait_until(page, "document.getElementById('error').textContent.includes('camera')", 15)
         live = page.evaluate("window.opened.getTracks().map(t => t.readyState)")
-    finally:
-        with_camera.close()
     assert live == ["ended"]
 
 
@@ -344,22 +351,14 @@ def test_a_double_click_on_the_camera_button_opens_one_camera(browser, server):
     """A double click on "Use the camera" asked for the camera twice while the first request was
     pending: two streams, the first shown for a moment and never stopped, so "Stop the camera"
     left the camera on (its light too) until the tab closed. One stream, stopped by one click."""
-    fake = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
-    with_camera = browser.browser_type.launch(
-        executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu", *fake]
+    script = (
+        "window.opened = []; window.asked = 0;"
+        "const open = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);"
+        "navigator.mediaDevices.getUserMedia = c => {"
+        "  window.asked += 1; const asked = open(c);"
+        "  asked.then(s => window.opened.push(s)); return asked; };"
     )
-    try:
-        page = with_camera.new_page()
-        page.add_init_script(
-            "window.opened = [];"
-            "const open = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);"
-            "navigator.mediaDevices.getUserMedia = c => {"
-            "  const asked = open(c); asked.then(s => window.opened.push(s)); return asked; };"
-            "window.asked = 0;"
-            "const count = navigator.mediaDevices.getUserMedia;"
-            "navigator.mediaDevices.getUserMedia = c => { window.asked += 1; return count(c); };"
-        )
-        page.goto(server + "/")
+    with camera_page(browser, server, script) as page:
         page.dblclick("#camera-start")
         wait_until(page, "document.getElementById('camera-view').videoWidth > 0", 15)
         wait_until(page, "!document.getElementById('camera-start').disabled", 15)
@@ -367,8 +366,6 @@ def test_a_double_click_on_the_camera_button_opens_one_camera(browser, server):
         page.click("#camera-start")
         wait_until(page, f"window.opened.length === {asked}", 15)
         live = page.evaluate("window.opened.flatMap(s => s.getTracks()).map(t => t.readyState)")
-    finally:
-        with_camera.close()
     assert asked == 1 and live == ["ended"]
 
 
