@@ -80,6 +80,36 @@ def test_ctrl_c_after_a_killed_adds_repair_says_what_it_wrote(tmp_path, split_di
 
 
 @pytest.mark.slow
+def test_ctrl_c_during_a_killed_adds_repair_says_what_it_had_listed(
+    tmp_path, split_dir, monkeypatch
+):
+    """Ctrl-C as the next add recorded a killed add in split.json, its files already given
+    their manifest rows, said "nothing was written to data"; the add after lists it."""
+    from objrec import add_pending
+
+    more = new_photos(tmp_path / "more", per_class=3)
+    kill_an_add(split_dir, more)
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(add_pending, "record_added", stopped)
+    with pytest.raises(Interrupted) as interrupted:
+        add_images(split_dir, new_photos(tmp_path / "later", per_class=1))
+    assert str(interrupted.value) == (
+        f"interrupted: nothing of it was written to {split_dir} (the 2 images an earlier add "
+        "wrote there before it was killed are in its manifest now): run it again"
+    )
+    monkeypatch.undo()
+    add_images(split_dir, new_photos(tmp_path / "again", per_class=1))
+    added = read_split_record(split_dir)["added"]
+    assert [(a["new"], a["stopped"]) for a in added] == [
+        ([str(more)], True),
+        ([str(tmp_path / "again")], False),
+    ]
+
+
+@pytest.mark.slow
 def test_check_says_what_a_killed_add_left_unlisted(tmp_path, split_dir):
     """After a killed add, check counted its files in the splits and said nothing of the two in
     no manifest row, nor of split.json not listing the add: it names them and what lists them."""

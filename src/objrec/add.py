@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -104,13 +104,26 @@ def add_images(
     with ctrl_c_leaves(progress.left):
         config, own = _add_settings(config, keywords)
         given, root, images, labelled = _asked(Path(data), new, class_name, labels)
-        with contextlib.nullcontext() if dry_run else locked(root, on_wait):
-            progress.repaired = 0 if dry_run else finish_killed_add(root)
+        with _held(root, dry_run, on_wait, progress):
             plan = plan_add(root, images, config, on_file, own, store_dir(cache_dir))
             if not dry_run:
                 entry = _entry(given, labels, class_name, config, plan.result, command)
                 plan.result.files = write_added(root, plan, config.mode, entry, progress, on_write)
         return _finish(plan.result, root, dry_run, (given, images, class_name), labelled)
+
+
+@contextlib.contextmanager
+def _held(
+    root: Path, dry_run: bool, on_wait: Callable[[], None] | None, progress: AddProgress
+) -> Iterator[None]:
+    """The data folder locked, and what an earlier, killed add wrote there listed first
+    (``progress`` told); a dry run: neither."""
+    if dry_run:
+        yield
+        return
+    with locked(root, on_wait):
+        finish_killed_add(root, progress.listed_killed)
+        yield
 
 
 def _asked(

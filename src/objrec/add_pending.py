@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,15 +84,18 @@ def unfinished_add(data: Path) -> Unfinished | None:
     return Unfinished(held, [row for row in held if row.get("file") not in listed], entry)
 
 
-def finish_killed_add(data: Path) -> int:
+def finish_killed_add(data: Path, on_listed: Callable[[int], None] | None = None) -> int:
     """The files a killed add wrote listed (:func:`unfinished_add`): their manifest rows
     appended, those not there yet, and its entry in the ``added`` of ``split.json``, unless it is
-    there already. Returns how many files it had written."""
+    there already. ``on_listed`` is told how many files it had written once the manifest lists
+    them (what a Ctrl-C then says: ``add_write.AddProgress``), which it returns."""
     found = unfinished_add(data)
     if found is None:
         return 0
     if found.unlisted and (data / MANIFEST).is_file():
         append_manifest(data / MANIFEST, found.unlisted)
+    if on_listed:
+        on_listed(len(found.held))
     if found.entry is not None:
         record_added(data, found.entry)
     if found.held:

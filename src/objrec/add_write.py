@@ -72,6 +72,10 @@ class AddProgress:
             f"{self._records()}): nothing is left to do"
         )
 
+    def listed_killed(self, files: int) -> None:
+        """An earlier, killed add's ``files`` are in the manifest now (``repaired``)."""
+        self.repaired = files
+
     @property
     def left_out(self) -> bool:
         """Whether it wrote fewer files than it was to (stopped, or failed)."""
