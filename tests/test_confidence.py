@@ -972,3 +972,14 @@ def test_fit_confidence_keeps_the_temperature_it_fits_on_the_validation_outputs(
     fitted = fit_confidence(head, (logits, labels), (logits, labels), "msp")
     assert fitted.temperature == pytest.approx(fit_temperature(logits, labels), rel=1e-4)
     assert fitted.temperature > 2
+
+
+def test_the_threshold_s_images_are_counted_as_every_count_is():
+    """predict on s0 said "1,542 rows ... chosen on 1542 validation images": the threshold's
+    count lacked the thousands separator every other count has, in objrec and the export's
+    script alike."""
+    from objrec import export_script
+    from objrec.confidence import resting_words
+
+    assert resting_words(1542) == "chosen on 1,542 validation images"
+    assert export_script.resting_words(1542) == ", chosen on 1,542 validation images"

@@ -925,7 +925,7 @@ def resting_clauses(n: int, what: str = "validation images") -> list[str]:
     """:func:`resting_words` in the clauses it is made of, each under 80 characters, for
     evaluate's short lines (broken where the sentence pauses, not mid-phrase)."""
     if n >= FEWEST_FOR_A_THRESHOLD:
-        return [f"chosen on {n} {what}"]
+        return [f"chosen on {n:,} {what}"]  # 1,542, as every other count
     return [
         f"chosen on only {n} {what}, under {FEWEST_FOR_A_THRESHOLD}, so it is shaky:",
         "clear photos of your classes may come out unknown,",

@@ -596,7 +596,7 @@ def resting_words(n: int | None) -> str:
     if n is None:
         return ""
     if n >= FEWEST_FOR_A_THRESHOLD:
-        return f", chosen on {n} validation images"
+        return f", chosen on {n:,} validation images"
     return (
         f", chosen on only {n} validation images, under {FEWEST_FOR_A_THRESHOLD}, so it is shaky: "
         "clear "
