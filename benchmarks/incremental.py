@@ -14,7 +14,10 @@ Each step starts from the previous one's folder and store. For each: the image v
 reports as pushed through the frozen bodies (``objrec train --json``'s ``frozen_pass``), the files
 it had to hash, the wall time of the whole ``objrec train`` process, its ratio to the cold run's,
 where train's own time went (``seconds`` of its summary: the frozen pass or store lookups, the head
-fit and its epochs, the calibration), its peak resident memory, and the best validation loss. Run it alone, under the CPU lock:
+fit and its epochs, the calibration), its peak resident memory, and the best validation loss.
+objrec's bytecode is compiled first (``_sampling.compiled_objrec``; ``--no-bytecode`` leaves it),
+so that no run compiles objrec's sources where ``PYTHONDONTWRITEBYTECODE`` is set, as a user's
+installed objrec does not. Run it alone, under the CPU lock:
 
     flock /tmp/objrec-cpu.lock python benchmarks/incremental.py --split /work/splits/s0 \\
         [--graphs-from ~/.cache/objrec] [-- TRAIN OPTIONS, e.g. --head-precision fp32]
@@ -33,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _sampling import SPLIT, SPLIT_HELP
+from _sampling import SPLIT, SPLIT_HELP, compiled_objrec
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "caltech101"
 
@@ -136,6 +139,13 @@ def main() -> None:
         "feature but does not make the graphs (default: the cold run makes them)",
     )
     parser.add_argument(
+        "--no-bytecode",
+        action="store_true",
+        help="leave objrec's bytecode as it is: where PYTHONDONTWRITEBYTECODE is set, every objrec "
+        "train then compiles objrec's sources at its start, as this script's runs did until 5 "
+        "December (default: compiled once first, as a user's installed objrec is)",
+    )
+    parser.add_argument(
         "extra", nargs="*", help="more options passed to every objrec train (after --)"
     )
     args = parser.parse_args()
@@ -159,6 +169,8 @@ def main() -> None:
         else "graphs made by the cold run"
     )
     options = f", with {' '.join(extra)}" if extra else ""
+    if not args.no_bytecode:
+        made += f"; bytecode of {compiled_objrec(dict(os.environ))} compiled first"
     print(f"objrec train on {args.split}{options} (link farm in {root}; {made}), in order:")
     print(
         "| step | train images | image views computed | from the store | files hashed "

@@ -10,12 +10,13 @@ retrain computes none). Prints, per source tree, the median wall time of the who
 train's own parts (its summary's ``seconds``), what is not train's (``outside``: the process's
 start, imports and exit) and not the head's fit (``not_fit``: the fixed costs of a retrain), their
 ratio to the first tree's, and the best validation loss, the ``model.safetensors`` digest and a
-digest of all else the run says but its times (``said``: its summary, history.csv, curves.png and
-config.json) of each run (a change meant to be faster only should move none of them). Each tree
-first retrains ``--warmup`` times unmeasured: the store remembers the augmentation's hash per
-source tree (``view_keys.remembered_fingerprint``), so a tree's first retrain, or its first after
-an edit, imports torchvision to compute it. Run it alone, under the CPU lock (``flock
-/tmp/objrec-cpu.lock python benchmarks/warm_retrain.py ...``).
+digest of all else the run says but its times (``said``: its summary but its provenance,
+history.csv, curves.png and config.json) of each run (a change meant to be faster only should move
+none of them). Each tree's bytecode is compiled first (``_sampling.compiled_objrec``;
+``--no-bytecode`` leaves it), then each tree retrains ``--warmup`` times unmeasured: the store
+remembers the augmentation's hash per source tree (``view_keys.remembered_fingerprint``), so a
+tree's first retrain, or its first after an edit, imports torchvision to compute it. Run it alone,
+under the CPU lock (``flock /tmp/objrec-cpu.lock python benchmarks/warm_retrain.py ...``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _sampling import SPLIT, SPLIT_HELP
+from _sampling import SPLIT, SPLIT_HELP, compiled_objrec
 
 NOT_TIMES = ("loss", "model", "said")
 
@@ -56,9 +57,10 @@ def one_run(src: Path, data: Path, extra: list[str]) -> dict:
     return {"wall": wall, **seconds, **outside, "loss": loss, "model": model, "said": said}
 
 
-TIMINGS = ("run", "seconds", "digest_seconds")
-"""What a run's summary holds that differs between two runs of the same model: its folder and
-times."""
+TIMINGS = ("run", "seconds", "digest_seconds", "provenance")
+"""What a run's summary holds that differs between two runs of the same model: its folder, its
+times and its provenance (the command line names each run's own temporary folder, and each
+source tree has its own commit), which is what made the run, not what it says."""
 
 
 def outputs_digest(run: Path, summary: dict) -> str:
@@ -97,9 +99,16 @@ def main() -> None:
     parser.add_argument(
         "--warmup", type=int, default=1, help="unmeasured retrains per source tree, first"
     )
+    parser.add_argument(
+        "--no-bytecode",
+        action="store_true",
+        help="leave each tree's bytecode as it is (default: compiled first, see incremental.py)",
+    )
     parser.add_argument("extra", nargs="*", help="options passed on to objrec train (after --)")
     args = parser.parse_args()
     runs: dict[Path, list[dict]] = {src: [] for src in args.src}
+    for src in [] if args.no_bytecode else args.src:
+        compiled_objrec({**os.environ, "PYTHONPATH": str(src)})
     for _ in range(args.warmup):
         for src in args.src:
             one_run(src, args.data, args.extra)
