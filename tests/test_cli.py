@@ -2824,6 +2824,31 @@ def test_evaluate_names_the_classes_mistaken_for_each_other_with_counts(capsys, 
     assert "emu and" not in out and "more training photos of both" in out
 
 
+@pytest.mark.slow  # 1,200 images summarised: 0.5 s
+def test_evaluate_counts_its_images_as_every_count_is():
+    """evaluate on s0's test split said "1,542 images: top-1 ..." and then "1542 test images are
+    1,519 distinct photos ... not 1542", "images 1542" in the averages table and "(1542 images)"
+    in the confidence line: each count now has its thousands separator."""
+    from objrec.cli.evaluation import averages_table, tempered_calibration_line
+    from objrec.evaluate import summarize_logits
+
+    labels = torch.tensor([0, 1] * 600)
+    logits = torch.nn.functional.one_hot(labels, 2).float()
+    groups = list(range(1100)) + list(range(100))  # 100 near-duplicates of the first 100
+    result = summarize_logits(logits, labels, ["a", "b"], groups=groups)
+    result.folder = Path("data/test")
+    said = "1,200 test images are 1,100 distinct photos and 100 near-duplicates of them"
+    assert result.near_duplicates is not None and result.near_duplicates.startswith(said)
+    assert result.near_duplicates.endswith("not 1,200")
+    table = averages_table(result.metrics)
+    assert table.columns[-1]._cells == ["1,200", "1,200"]
+    m = {"n": 1200, "temperature": 0.9, "nll": 0.1, "nll_before_calibration": 0.2}
+    m |= {"ece": 0.01, "ece_before_calibration": 0.02, "ece_by_chance": 0.005}
+    assert "on the test images (1,200 images)" in tempered_calibration_line(
+        m, "the test images", "surer"
+    )
+
+
 def test_evaluate_names_no_look_alikes_on_one_mistake_each_way(capsys, monkeypatch):
     """One mistake each way is what chance gives (s0's validation split: 21% of random draws
     paired two classes so): evaluate listed such a pair as classes the model cannot tell apart.

@@ -186,11 +186,11 @@ class EvaluationResult:
         folder = self.folder.name if self.folder else ""
         kind = f"{folder} images" if folder in SPLITS else "evaluated images"
         return (
-            f"{n} {kind} are {plural(groups, 'distinct photo')} and "
+            f"{n:,} {kind} are {plural(groups, 'distinct photo')} and "
             f"{plural(n - groups, 'near-duplicate')} of {'it' if groups == 1 else 'them'} (burst "
             "frames, re-saved or cropped copies, a groups file's groups: those split keeps "
             "together): the scores rest on "
-            f"{plural(groups, 'distinct photo')}, not {n}"
+            f"{plural(groups, 'distinct photo')}, not {n:,}"
         )
 
     probabilities: torch.Tensor | None = None

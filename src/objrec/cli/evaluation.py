@@ -765,7 +765,7 @@ def tempered_calibration_line(m: dict[str, Any], evaluated: str, how: str) -> st
     fell = "lowers" if m["nll"] <= m["nll_before_calibration"] else "raises"
     line = (
         f"confidence: the model's probabilities made {how} (temperature {m['temperature']:.3f}, "
-        f"chosen on the validation split): it {fell} their loss on {evaluated} ({n} images) "
+        f"chosen on the validation split): it {fell} their loss on {evaluated} ({n:,} images) "
         f"from {m['nll_before_calibration']:.4f} to {m['nll']:.4f}; "
     )
     from objrec.confidence import ECE_SAME, gap_verdict
@@ -775,7 +775,7 @@ def tempered_calibration_line(m: dict[str, Any], evaluated: str, how: str) -> st
         return line + (
             f"how sure it says it is and how often it is right differ by {points(after)} on "
             f"average ({points(before)} before; the expected calibration error), too noisy to "
-            f"judge on {n} images: a model exactly as sure as it is right would show up to "
+            f"judge on {n:,} images: a model exactly as sure as it is right would show up to "
             f"{points(chance)} by chance"
         )
     said = {
@@ -1070,7 +1070,7 @@ def averages_table(m: dict[str, Any]) -> Table:
     table = Table("average", "precision", "recall", "F1", "images", caption=caption)
     for kind in ("macro", "weighted"):
         values = (f"{m[f'{kind}_{name}']:.3f}" for name in ("precision", "recall", "f1"))
-        table.add_row(kind, *values, str(m["n"]))
+        table.add_row(kind, *values, f"{m['n']:,}")
     return table
 
 
