@@ -114,6 +114,19 @@ def test_objrec_help_gives_every_command_a_summary_that_reads_whole(capsys, monk
         assert f"{name} {command.short_help}" in listing, name
 
 
+def test_objrec_help_says_train_s_default_reads_with_several_networks_and_heads(capsys):
+    """`objrec --help` said train fits "a pretrained network, kept as is, + a new head", where its
+    default reads each photo with three pretrained networks and averages five heads (the README:
+    "pretrained networks read the photos; small heads learn your classes")."""
+    from objrec.config import TrainConfig
+
+    code, out, _ = run(capsys, "--help")
+    line = next(line for line in out.splitlines() if "objrec train " in line)
+    default = TrainConfig()
+    assert code == 0 and "+" in default.backbone and default.heads > 1
+    assert "pretrained networks" in line and "heads" in line
+
+
 def test_every_json_option_points_at_the_page_that_lists_its_keys(capsys):
     """evaluate --json printed some 30 keys found nowhere (known_kept, top1_at_threshold, ...):
     docs/json.md lists each command's keys, and every --json help names it."""
@@ -271,7 +284,7 @@ def test_help_says_in_plain_words_what_precision_and_the_unknown_score_are(capsy
         for name in ("", "train", "audit", "split")
     }
     assert "EXIF Make" not in helps["split"] and "perceptual hashes, crops" not in helps["split"]
-    assert "frozen pretrained body" not in helps[""] and "a pretrained network" in helps[""]
+    assert "frozen pretrained body" not in helps[""] and "pretrained networks" in helps[""]
     train = helps["train"]
     assert (
         "How the pretrained network (the frozen body) computes: auto uses 8-bit integers" in train

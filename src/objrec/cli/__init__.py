@@ -65,7 +65,7 @@ def cli(verbose: int) -> None:
       objrec check PHOTOS               # unreadable or ignored files, empty classes
       objrec split PHOTOS data          # leak-free train/valid/test
       objrec explore data               # images per class, image sizes
-      objrec train data --out run       # a pretrained network, kept as is, + a new head
+      objrec train data --out run       # pretrained networks, kept as they are, + new heads
       objrec evaluate run data          # top-1/top-5, per class, confusions
       objrec predict run photo.jpg      # top-k classes with probabilities
     """
