@@ -189,9 +189,9 @@ LIKELY = 0.75
 """How alike a name must be to a known one (difflib's ratio, case aside) for a message to ask
 "is it X?". Measured on one-letter typos (a letter left out, added, changed or two swapped: 4 a
 name, seed 0) of Caltech-101's 102 class names, every command's options, the commands and
-the settings of train, split and evaluate: 0.75 suggests the name meant for 99%, 100%, 97% and
-96% of them (0.8: 96, 99, 95, 92%) and none of 51 class names for the other 51 (0.6, click's
-and Python's own: 9 of 51, and '--out' for '--worts')."""
+the settings of train, split and evaluate (``benchmarks/close_match.py``): 0.75 suggests the name
+meant for 99%, 100%, 98% and 97% of them (0.8: 96, 100, 95, 91%) and none of 51 class names for
+the other 51 (0.6, click's and Python's own: 9 of 51, and '--out' for '--worts')."""
 
 
 def close_match(name: str, candidates: Iterable[str]) -> str | None:
