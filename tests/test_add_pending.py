@@ -121,7 +121,7 @@ def test_check_says_what_a_killed_add_left_unlisted(tmp_path, split_dir):
     assert found.message == (
         "an add into this folder was stopped before it listed what it wrote (killed, or a power "
         "cut): 2 images it wrote are in no manifest row, and its split.json does not list that "
-        "add; the next `objrec add` into this folder lists both"
+        "add; the next `add_images` into this folder lists both"
     )
 
 

@@ -289,7 +289,7 @@ def _read_records(root: Path, result: CheckResult) -> None:
             root / PENDING,
             "unfinished_add",
             "an add into this folder was stopped before it listed what it wrote (killed, or a "
-            f"power cut): {', and '.join(parts)}; the next `objrec add` into this folder lists "
+            f"power cut): {', and '.join(parts)}; the next `add_images` into this folder lists "
             f"{what}",
         )
 
