@@ -205,6 +205,10 @@ def test_a_forced_split_never_deletes_files_its_earlier_split_does_not_list(
     with pytest.raises(ObjrecError, match=r"holds 2 files no split put there, such as train/red/"):
         split_folder(image_folder, out, force=True, seed=2)
     assert tree_digest(out) == before
+    (out / ".objrec-add-pending.json").write_text("{}")  # an add killed: it names that too
+    with pytest.raises(ObjrecError, match=r"an add into .* was stopped before listing its photos"):
+        split_folder(image_folder, out, force=True, seed=2)
+    (out / ".objrec-add-pending.json").unlink()
     (out / "train" / "red" / "notes.txt").unlink()
     (out / "valid" / "blue" / "by_hand.png").unlink()
     split_folder(image_folder, out, force=True, seed=2)

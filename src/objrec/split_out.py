@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from objrec.add_pending import OLD_PENDING, PENDING
 from objrec.data import SPLITS
 from objrec.errors import Interrupted, ObjrecError, ctrl_c_leaves
 from objrec.images import is_hidden
@@ -92,11 +93,13 @@ def refuse_unlisted_files(src: Path, out: Path) -> None:
     if not unlisted:
         return
     them = "it" if len(unlisted) == 1 else "them"
+    killed = any(os.path.lexists(out / name) for name in (PENDING, OLD_PENDING))
+    added = f"; an add into {out} was stopped before listing its photos" if killed else ""
     raise ObjrecError(
         f"{out} holds {plural(len(unlisted), 'file')} no split put there, such as {unlisted[0]} "
-        f"(its {MANIFEST} does not list {them}): `force=True` would delete {them} with the "
-        f"earlier split: move {them} out of its train, valid and test folders first (a photo into "
-        f"its class folder in {src}, where the split places it)"
+        f"(its {MANIFEST} does not list {them}{added}): `force=True` would delete {them} with "
+        f"the earlier split: move {them} out of its train, valid and test folders first (a photo "
+        f"into its class folder in {src}, where the split places it)"
     )
 
 
