@@ -763,3 +763,72 @@ def test_a_model_file_is_no_training_state_to_resume(trained_run):
 
     with pytest.raises(ObjrecError, match="is not a training state"):
         load_training_state(trained_run / BEST)
+
+
+def flipped(path: Path, at: int) -> Path:
+    """``path`` with one bit of its byte ``at`` flipped in place (negative: from its end)."""
+    data = bytearray(path.read_bytes())
+    data[at] ^= 0x01
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("where", ["a weight", "the header"])
+def test_a_flipped_byte_of_a_model_is_refused_in_one_sentence_naming_it(trained_run, where):
+    """safetensors checks a file's header, not its values: a model with one bit of a weight
+    flipped (a bad copy, a failing disk) loaded, and answered wrong without a word; so did one
+    with a class renamed or a digit of its temperature changed in its header, still JSON. The
+    file holds its own SHA-256, checked as it is read."""
+    from objrec.checkpoint import seal_at
+
+    path = trained_run / BEST
+    data = path.read_bytes()
+    at = -(len(data) // 3) if where == "a weight" else data.index(b"blue")
+    flipped(path, at)  # b"blue" -> b"clue"
+    with pytest.raises(ObjrecError) as refused:
+        load_model(trained_run)
+    assert str(refused.value) == (
+        f"{path} is damaged: its bytes no longer match the SHA-256 objrec recorded in it when it "
+        "was written (a changed byte, a bad copy or disk), so its answers cannot be trusted: copy "
+        "it again from where it came, or train the run again"
+    )
+    assert seal_at(data) is not None
+
+
+def test_a_model_holds_the_sha256_of_its_bytes_with_that_digest_read_as_zeros(trained_run):
+    """What the recorded digest is, so that any tool can check it: the SHA-256 of the file with
+    the 64 hex digits of its ``objrec_sha256`` metadata read as zeros."""
+    import hashlib
+
+    from objrec.checkpoint import SEAL_KEY, seal_at
+
+    data = (trained_run / BEST).read_bytes()
+    at = seal_at(data)
+    mark = f'"{SEAL_KEY}":"'.encode()
+    assert at is not None and data[at - len(mark) : at] == b'"objrec_sha256":"'
+    recorded = data[at : at + 64].decode()
+    assert hashlib.sha256(data[:at] + b"0" * 64 + data[at + 64 :]).hexdigest() == recorded
+
+
+def test_a_model_written_before_its_digest_was_recorded_loads_as_before(tmp_path, trained_run):
+    """A checkpoint of an objrec before 5 December 2026 has no digest: it loads as it did (a
+    flipped byte of it goes unseen, as before)."""
+    state, meta = read_checkpoint(trained_run)
+    path = tmp_path / "old.safetensors"
+    save_file(state, str(path), metadata={"objrec": json.dumps(meta.to_json())})
+    flipped(path, -100)
+    _, loaded = load_model(path)
+    assert loaded.classes == meta.classes
+
+
+def test_one_model_saved_again_is_the_same_file(tmp_path, trained_run):
+    """safetensors writes its metadata's entries in a random order: with the digest beside the
+    metadata, one model saved twice made two files of two digests half the time (the digest that
+    names the model an evaluation, or a kept threshold, was made with). Their keys are put in
+    order."""
+    model, meta = load_model(trained_run)
+    saved = set()
+    for n in range(8):
+        save_checkpoint(tmp_path / f"{n}.safetensors", model, meta)
+        saved.add((tmp_path / f"{n}.safetensors").read_bytes())
+    assert len(saved) == 1

@@ -3,14 +3,16 @@
 import importlib
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import save_file
 
-from objrec.checkpoint import load_model, read_checkpoint
+from objrec.checkpoint import load_model, read_checkpoint, save_checkpoint
 from objrec.errors import ObjrecError
 from objrec.inference import Recognizer
 from objrec.kept import KeptThreshold
@@ -425,8 +427,8 @@ def test_a_threshold_kept_for_an_earlier_model_is_said_once_and_not_used(
     run = Path(shutil.copytree(trained_once, tmp_path / "run"))
     images = [*known_images(trained_once.parent / "data"), planted(tmp_path / "board.png")]
     _, kept = kept_middle_threshold(run, images, tmp_path)
-    record = json.loads(kept.path.read_text()) | {"model": "0" * 32}  # train --force since
-    kept.path.write_text(json.dumps(record))
+    model, meta = load_model(run)  # train --force since: another model in the run
+    save_checkpoint(run / "model.safetensors", model, replace(meta, best_epoch=99))
     caplog.clear()
     recorder = TaskRecorder()
     assert predict(run, images[:1], reporter=recorder)[0].line == 0.0
@@ -497,8 +499,8 @@ def test_keeping_a_threshold_over_one_kept_for_an_earlier_model_warns_nothing_mo
     run = tmp_path / "run"
     run.mkdir()
     fake_checkpoint(run / "model.safetensors")
-    kept = keep_threshold(run, 0.2, {"replaced": 0.0})
-    kept.path.write_text(json.dumps(kept.record | {"model": "0" * 32}))  # train --force since
+    keep_threshold(run, 0.2, {"replaced": 0.0})
+    save_file({"x": torch.ones(1)}, run / "model.safetensors", metadata={"objrec": "{}"})
     with caplog.at_level("WARNING"):
         assert not read_kept(run).current  # what loading the run warns of, once
         caplog.clear()
@@ -526,6 +528,35 @@ def test_a_kept_threshold_s_date_is_a_date_not_text_for_the_terminal(tmp_path):
     with pytest.raises(ObjrecError, match="is not a threshold that evaluate kept") as refused:
         read_kept(run)
     assert "\x1b" not in str(refused.value)
+
+
+def test_a_kept_threshold_with_a_flipped_digit_is_refused_in_one_sentence_naming_it(tmp_path):
+    """threshold.json is JSON still with a digit of its threshold changed (0.25 -> 0.65 is one
+    bit): it was used, and let photos through as known, or turned them away, without a word. It
+    holds its own SHA-256 of its fields, checked as it is read; one kept before it did (no
+    ``sha256``) is read as before."""
+    from objrec.kept import keep_threshold, read_kept
+
+    from .conftest import fake_checkpoint
+
+    run = tmp_path / "run"
+    run.mkdir()
+    fake_checkpoint(run / "model.safetensors")
+    kept = keep_threshold(run, 0.25, {"replaced": 0.0})
+    text = kept.path.read_text()
+    kept.path.write_text(text.replace('"threshold": 0.25', '"threshold": 0.65'))
+    with pytest.raises(ObjrecError) as refused:
+        read_kept(run)
+    assert str(refused.value) == (
+        f"{kept.path} is damaged: its fields no longer match the SHA-256 recorded in it when "
+        "evaluate kept it (a changed byte, a bad copy or disk): copy it again from where it came, "
+        "or remove it to use the run's own threshold"
+    )
+    kept.path.write_text(text.replace("\n", "\r\n").replace("  ", "\t"))  # laid out otherwise
+    assert read_kept(run).threshold == 0.25
+    older = {k: v for k, v in kept.record.items() if k != "sha256"}
+    kept.path.write_text(json.dumps(older | {"threshold": 0.65}))
+    assert read_kept(run).threshold == 0.65
 
 
 @pytest.mark.slow  # a prediction of one image, three times (0.3 s)

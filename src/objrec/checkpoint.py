@@ -2,11 +2,14 @@
 
 A checkpoint alone is enough to predict: it holds the whole model's weights (body and head, so a
 fine-tuned body or a body from a local weights file travels with it), the backbone name, the class
-names in label order, the data config and the head's shape.
+names in label order, the data config and the head's shape. It holds its own SHA-256 too
+(:data:`SEAL_KEY`), checked whenever it is read: safetensors checks the header, not the values,
+so a flipped byte in a weight loaded and answered wrong without a word.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -15,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -54,7 +57,9 @@ def atomic_write(path: Path, data: bytes) -> None:
         write_synced(tmp, data)
 
 
-def atomic_save(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+def atomic_save(
+    path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str], *, sealed: bool = False
+) -> None:
     """:func:`atomic_write` of ``tensors`` in safetensors, written by its ``save_file`` straight
     from the tensors: the same bytes as ``save``'s, which copies them into one ``bytes`` first
     (0.10 s against 0.26 s for a warm retrain's 75 MB training state, benchmarks/README.md).
@@ -64,7 +69,9 @@ def atomic_save(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str
     writes a file of its own beside ``tmp`` (``.tmpXXXXXX``) and renames it over it, readable by
     its owner only: ``tmp``, made first, says what permissions a new file gets, and the file is
     given them. Both are in a temporary folder of objrec's name, so that a run killed meanwhile
-    leaves nothing the next one could not tell for its own (``outputs.remove_leftovers``)."""
+    leaves nothing the next one could not tell for its own (``outputs.remove_leftovers``).
+    ``sealed``: ``metadata`` holds :data:`SEAL_KEY`'s placeholder, the file's SHA-256 is written
+    over it before the file is renamed into place (:func:`seal`)."""
     with temporary_folder(Path(path)) as folder, replacing(Path(path), folder) as tmp:
         tmp.touch()
         mode = stat.S_IMODE(tmp.stat().st_mode)
@@ -72,10 +79,86 @@ def atomic_save(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str
             save_file(tensors, str(tmp), metadata=metadata)
         except SafetensorError:
             write_synced(tmp, save(tensors, metadata=metadata))
-            return
-        os.chmod(tmp, mode)
+        else:
+            os.chmod(tmp, mode)
         with open(tmp, "rb+") as f:
+            if sealed:
+                seal(f)
             os.fsync(f.fileno())
+
+
+SEAL_KEY = "objrec_sha256"
+"""The metadata key of a model file's own SHA-256 (:func:`save_checkpoint`): the digest of the
+whole file with these 64 hex digits read as zeros, written in place of those zeros once the file
+is written (:func:`seal`) and checked whenever it is read (:func:`require_intact`). A file from
+an objrec before 5 December 2026 has none, and loads as it did."""
+UNSEALED = b"0" * 64
+_SEAL_MARK = f'"{SEAL_KEY}":"'.encode()
+
+DAMAGED = (
+    "{path} is damaged: its bytes no longer match the SHA-256 objrec recorded in it when it was "
+    "written (a changed byte, a bad copy or disk), so its answers cannot be trusted: copy it "
+    "again from where it came, or train the run again"
+)
+
+
+def seal_at(data: bytes) -> int | None:
+    """Where the digest in the header of ``data`` (a safetensors file's first bytes, or all of
+    them) begins; None in a file without one (an earlier objrec's, a training state)."""
+    length = int.from_bytes(data[:8], "little")
+    found = data.find(_SEAL_MARK, 8, 8 + length)
+    return None if found < 0 else found + len(_SEAL_MARK)
+
+
+def seal(f: BinaryIO) -> None:
+    """Write the SHA-256 of the open file ``f``, read whole with its digest's placeholder
+    (:data:`UNSEALED`), over that placeholder; its metadata's entries first put in key order
+    (:func:`in_key_order`)."""
+    head = f.read(8)
+    head += in_key_order(f.read(int.from_bytes(head, "little")))
+    at = seal_at(head)
+    assert at is not None and head[at : at + 64] == UNSEALED, "no placeholder to seal"
+    digest = hashlib.sha256(head)
+    while chunk := f.read(1 << 20):
+        digest.update(chunk)
+    f.seek(0)
+    f.write(head[:at] + digest.hexdigest().encode() + head[at + 64 :])
+
+
+_JSON = json.JSONDecoder()
+
+
+def in_key_order(header: bytes) -> bytes:
+    """A safetensors header, its ``__metadata__`` entries put in key order, each as written:
+    safetensors writes them in a random order, so that one model saved twice made two files
+    of two digests (:func:`model_digest`, which names the model an evaluation or a kept
+    threshold was made with). The same bytes in another order: the header's length stays."""
+    text = header.decode()
+    start = text.find("{", text.find('"__metadata__":')) + 1
+    if start <= 0:
+        return header
+    entries, at = [], start
+    while text[at] == '"':
+        key, after = _JSON.raw_decode(text, at)
+        _, end = _JSON.raw_decode(text, after + 1)  # after the key's ':'
+        entries.append((key, text[at:end]))
+        at = end + (text[end] == ",")
+    ordered = ",".join(entry for _, entry in sorted(entries))
+    return (text[:start] + ordered + text[start + len(ordered) :]).encode()
+
+
+def require_intact(path: Path, data: bytes) -> None:
+    """Refuse ``data``, the bytes of the checkpoint ``path``, when they no longer match the
+    SHA-256 recorded in them (:data:`SEAL_KEY`); one without a digest passes as it is."""
+    at = seal_at(data)
+    if at is None:
+        return
+    view = memoryview(data)
+    digest = hashlib.sha256(view[:at])
+    digest.update(UNSEALED)
+    digest.update(view[at + 64 :])
+    if digest.hexdigest().encode() != view[at : at + 64]:
+        raise ObjrecError(DAMAGED.format(path=path))
 
 
 @contextmanager
@@ -103,10 +186,11 @@ def save_checkpoint(
     model: Classifier,
     meta: RunMeta,
 ) -> None:
-    """Write the model's state and ``meta`` atomically to ``path``."""
+    """Write the model's state and ``meta`` atomically to ``path``, sealed with its SHA-256
+    (:data:`SEAL_KEY`)."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    header = {_META_KEY: json.dumps(meta.to_json())}
-    atomic_save(path, state, header)
+    header = {_META_KEY: json.dumps(meta.to_json()), SEAL_KEY: UNSEALED.decode()}
+    atomic_save(path, state, header, sealed=True)
 
 
 def is_onnx_file(path: Path) -> bool:
@@ -171,10 +255,12 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     kept tensors of that mapping (the familiarity score's): a copy over the file in place (``cp
     new.safetensors run/model.safetensors``, which truncates it first) killed a running ``serve``
     with SIGBUS at its next answer; read in full, the model holds no part of the file, and the
-    header and the tensors come from the same version of it."""
+    header and the tensors come from the same version of it, which its SHA-256 is checked on
+    (:func:`require_intact`)."""
     path = require_checkpoint_file(path)
     try:
         data = path.read_bytes()
+        require_intact(path, data)
         state = load(data)
         header = safetensors_metadata(data)
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:

@@ -7,11 +7,13 @@ digest names the model every evaluation of the run was made with, and the thresh
 calibrated on its validation split stays in it, untouched. The file names that digest, so that
 a run whose model ``train --force`` has since replaced does not use a threshold chosen for
 another model. Keeping another threshold moves the one kept before into ``previous``; removing
-the file gives the run its own threshold back. Plain JSON, read as data (no pickle).
+the file gives the run its own threshold back. Plain JSON, read as data (no pickle), holding its
+own SHA-256 (``sha256``), checked as it is read: a flipped digit of ``threshold`` is still JSON.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -26,6 +28,14 @@ from objrec.meta import checkpoint_file, output_beside
 log = logging.getLogger(__name__)
 
 KEPT_NAME = "threshold.json"
+DIGEST = "sha256"
+"""The key of a kept record's own digest (:func:`record_digest`); one kept before 5 December
+2026 has none, and is read as it was."""
+DAMAGED = (
+    "{path} is damaged: its fields no longer match the SHA-256 recorded in it when evaluate kept "
+    "it (a changed byte, a bad copy or disk): copy it again from where it came, or remove it to "
+    "use the run's own threshold"
+)
 
 
 def kept_path(run: Path) -> Path:
@@ -82,6 +92,8 @@ def read_kept(run: Path, warn: bool = True) -> KeptThreshold | None:
             f"{path} is not a threshold that evaluate kept ({exc!r}): remove it to "
             "use the run's own threshold"
         ) from exc
+    if record.get(DIGEST, record_digest(record)) != record_digest(record):
+        raise ObjrecError(DAMAGED.format(path=path))
     from objrec.checkpoint import model_digest
 
     current = model == model_digest(checkpoint_file(run))
@@ -109,7 +121,7 @@ def keep_threshold(run: Path, threshold: float, why: dict[str, Any]) -> KeptThre
     earlier = read_kept(run, warn=False)  # loading the run warned of one not used: being replaced
     previous: list[dict[str, Any]] = []
     if earlier is not None:
-        previous = [{k: v for k, v in earlier.record.items() if k != "previous"}]
+        previous = [{k: v for k, v in earlier.record.items() if k not in ("previous", DIGEST)}]
         previous += list(earlier.record.get("previous") or [])
     record = {
         "threshold": threshold,
@@ -119,8 +131,18 @@ def keep_threshold(run: Path, threshold: float, why: dict[str, Any]) -> KeptThre
         "model": model_digest(checkpoint_file(run)),
         "previous": previous,
     }
+    record[DIGEST] = record_digest(record)
     atomic_write(path, (json.dumps(record, indent=2) + "\n").encode())
     return KeptThreshold(threshold, record["kept_on"], path, True, record)
+
+
+def record_digest(record: dict[str, Any]) -> str:
+    """The SHA-256 of a kept ``record``'s fields but its own digest, as JSON with its keys sorted
+    and no spaces: what a changed byte of the file changes, whatever its layout."""
+    fields = {key: value for key, value in record.items() if key != DIGEST}
+    return hashlib.sha256(
+        json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
 
 
 def recommended_threshold(metrics: dict[str, Any]) -> float | None:
