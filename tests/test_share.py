@@ -104,6 +104,22 @@ def test_the_kept_threshold_travels_for_the_shared_model_file(run, tmp_path):
     assert str(tmp_path).encode() not in every_byte(tmp_path / "ours")
 
 
+def test_a_shared_model_holds_its_own_sha256_and_a_changed_byte_is_refused(run, tmp_path):
+    """A model file holds its own SHA-256 (checkpoint.SEAL_KEY), checked as it loads: the shared
+    one, whose header share writes anew, was written without it, so a byte changed on its way
+    to the recipient went unseen there."""
+    from objrec.checkpoint import seal_at
+
+    share_run(run, tmp_path / "ours")
+    path = tmp_path / "ours" / "model.safetensors"
+    data = bytearray(path.read_bytes())
+    assert seal_at(bytes(data)) is not None
+    data[-1000] ^= 0x01
+    path.write_bytes(data)
+    with pytest.raises(ObjrecError, match=f"^{path} is damaged: .* copy it again"):
+        load_model(tmp_path / "ours")
+
+
 def test_share_never_writes_over_anything_but_an_earlier_share(run, tmp_path):
     theirs = tmp_path / "theirs"
     theirs.mkdir()

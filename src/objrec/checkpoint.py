@@ -189,7 +189,13 @@ def save_checkpoint(
     """Write the model's state and ``meta`` atomically to ``path``, sealed with its SHA-256
     (:data:`SEAL_KEY`)."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    header = {_META_KEY: json.dumps(meta.to_json()), SEAL_KEY: UNSEALED.decode()}
+    save_model_state(path, state, meta.to_json())
+
+
+def save_model_state(path: Path, state: dict[str, torch.Tensor], meta: Mapping[str, Any]) -> None:
+    """Write a model's tensors and its metadata (``RunMeta.to_json``'s form) atomically to
+    ``path``, sealed with its SHA-256 (:data:`SEAL_KEY`): every model file objrec writes."""
+    header = {_META_KEY: json.dumps(meta), SEAL_KEY: UNSEALED.decode()}
     atomic_save(path, state, header, sealed=True)
 
 

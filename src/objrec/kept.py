@@ -131,9 +131,16 @@ def keep_threshold(run: Path, threshold: float, why: dict[str, Any]) -> KeptThre
         "model": model_digest(checkpoint_file(run)),
         "previous": previous,
     }
-    record[DIGEST] = record_digest(record)
+    record = sealed(record)
     atomic_write(path, (json.dumps(record, indent=2) + "\n").encode())
     return KeptThreshold(threshold, record["kept_on"], path, True, record)
+
+
+def sealed(record: dict[str, Any]) -> dict[str, Any]:
+    """A kept ``record`` with its own digest, made last, as every writer of one writes it."""
+    return {key: value for key, value in record.items() if key != DIGEST} | {
+        DIGEST: record_digest(record)
+    }
 
 
 def record_digest(record: dict[str, Any]) -> str:

@@ -23,12 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from safetensors.torch import save
-
 from objrec.card import CARD, CARD_MARK, write_card
-from objrec.checkpoint import _read, model_digest, warn_if_unfinished, write_synced
+from objrec.checkpoint import _read, model_digest, save_model_state, warn_if_unfinished
 from objrec.errors import ObjrecError, on_ctrl_c
-from objrec.kept import KEPT_NAME, read_kept
+from objrec.kept import KEPT_NAME, read_kept, sealed
 from objrec.meta import BEST, require_checkpoint_file
 from objrec.outputs import new_folders, output_path, temporary_folder
 from objrec.progress import SILENT, Reporter
@@ -210,7 +208,7 @@ def write_model(source: Path, path: Path) -> list[str]:
     if isinstance(config, dict):
         redacted += [f"train_config.{key}" for key in redact_settings(config)]
     redacted += redact_paths(meta)
-    write_synced(path, save(state, metadata={"objrec": json.dumps(meta)}))
+    save_model_state(path, state, meta)
     return [f"{BEST}: {key}" for key in redacted]
 
 
@@ -279,7 +277,8 @@ def write_kept(run: Path, folder: Path) -> list[str]:
     record = {k: v for k, v in kept.record.items() if k != "previous"}
     redact_paths(record)
     record["model"] = model_digest(folder / BEST)
-    (folder / KEPT_NAME).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    text = json.dumps(sealed(record), indent=2) + "\n"
+    (folder / KEPT_NAME).write_text(text, encoding="utf-8")
     return []
 
 
