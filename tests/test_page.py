@@ -172,7 +172,7 @@ def test_the_page_in_headless_chromium(browser, server, tmp_path):
         broken = broken_images(page)
         page.screenshot(path=str(tmp_path / "page-error.png"))
         page.set_input_files("#file", str(image))
-        page.wait_for_selector(".bar", timeout=15_000)
+        page.wait_for_selector(".bar", timeout=WAIT_MS)
         wait_until(page, "document.getElementById('preview').naturalWidth > 0")
         names = page.locator(".bar .name").all_text_contents()
         after_good = boxes(page, "#meta", "#classes", "#drop", "#error", "#preview", "#bars")
@@ -216,6 +216,7 @@ def browser_page(browser, server):
     """A fresh page in a context of its own, not yet at the server (a test may route requests
     first); closed with its context after the test."""
     page = browser.new_page()
+    page.set_default_timeout(WAIT_MS)
     yield page
     page.close()
 
@@ -239,6 +240,11 @@ def test_the_page_sends_the_same_file_chosen_twice(browser_page, server, tmp_pat
     assert browser_page.locator(".bar .name").first.text_content() == "blue"
 
 
+WAIT_MS = 120_000
+"""How long a wait for the page may take before the test fails: long, as a wait ends when its
+event comes (a loaded machine, 15 processes on 2 cores, took over 5 s to open a file chooser);
+only something really wrong reaches it."""
+
 COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}
 
 
@@ -255,7 +261,7 @@ def dropped(page, paths: list) -> None:
 
 def tried_rows(page, count: int) -> list:
     """The (file, answer) of each row of the list of photos answered, once it has ``count``."""
-    page.wait_for_selector(f"#tried li:nth-child({count})", timeout=30_000)
+    page.wait_for_selector(f"#tried li:nth-child({count})", timeout=WAIT_MS)
     files = page.locator("#tried .file").all_text_contents()
     return list(zip(files, page.locator("#tried .answer").all_text_contents(), strict=True))
 
@@ -320,7 +326,7 @@ def test_a_photo_taken_with_the_computer_s_camera_is_answered(browser, server):
         page.click("#camera-start")
         wait_until(page, "document.getElementById('camera-view').videoWidth > 0", 15)
         page.click("#camera-shoot")
-        page.wait_for_selector(".bar", timeout=15_000)
+        page.wait_for_selector(".bar", timeout=WAIT_MS)
         sent = page.locator("#preview").get_attribute("alt")
         page.click("#camera-start")
         stopped = page.evaluate("document.getElementById('camera-view').srcObject === null")
@@ -428,9 +434,9 @@ def test_a_slow_earlier_answer_does_not_replace_a_later_one(browser_page, server
         browser_page.wait_for_timeout(50)
     assert held, "the red image's request was never made"
     browser_page.set_input_files("#file", str(blue))
-    browser_page.wait_for_selector(".bar .name >> text=blue", timeout=10_000)
+    browser_page.wait_for_selector(".bar .name >> text=blue", timeout=WAIT_MS)
     predict = lambda request: request.url.endswith("/predict")  # noqa: E731
-    with browser_page.expect_event("requestfinished", predicate=predict, timeout=10_000):
+    with browser_page.expect_event("requestfinished", predicate=predict, timeout=WAIT_MS):
         held[0].continue_()
     browser_page.wait_for_timeout(300)  # time for the page to read and (not) show it
     assert browser_page.locator(".bar .name").first.text_content() == "blue"
@@ -453,7 +459,7 @@ def test_the_page_says_when_it_cannot_load_the_model_details(browser_page, serve
         "**/info", lambda route: route.fulfill(**answer) if answer else route.abort()
     )
     browser_page.goto(server + "/")
-    error = browser_page.wait_for_selector("#error:not(:empty)", timeout=10_000)
+    error = browser_page.wait_for_selector("#error:not(:empty)", timeout=WAIT_MS)
     assert "cannot load the model's details" in error.text_content()
     assert words in error.text_content()
     assert "loading" not in browser_page.locator("#meta").text_content()
@@ -499,7 +505,7 @@ def test_docs_and_the_page_work_offline_and_behind_a_proxy_s_prefix(
     image.write_bytes(png_bytes())
     browser_page.goto(base)
     browser_page.set_input_files("#file", str(image))
-    browser_page.wait_for_selector(".bar", timeout=15_000)
+    browser_page.wait_for_selector(".bar", timeout=WAIT_MS)
     assert browser_page.locator(".bar .name").first.text_content() == "red"
     assert elsewhere == [] and errors == [], (elsewhere, errors)
 
@@ -533,7 +539,7 @@ def answer_with_page(page, server: str, answer: dict, image) -> None:
     page.goto(server + "/")
     page.wait_for_selector("#meta:has-text('3 classes')")
     page.set_input_files("#file", str(image))
-    page.wait_for_selector(".bar", timeout=10_000)
+    page.wait_for_selector(".bar", timeout=WAIT_MS)
 
 
 @pytest.mark.slow
@@ -587,12 +593,12 @@ def test_the_page_refuses_a_file_over_the_limit_before_sending_it(browser_page, 
         "up to 10 MiB per image; a larger photo is sent as a smaller copy"
     )
     browser_page.set_input_files("#file", str(big))
-    error = browser_page.wait_for_selector("#error:not(:empty)", timeout=10_000).text_content()
+    error = browser_page.wait_for_selector("#error:not(:empty)", timeout=WAIT_MS).text_content()
     assert error.startswith("slide.tif is too large (10.5 MiB): this server takes uploads of up")
     assert "up to 10 MiB (10,485,760 bytes); send a smaller image, or ask whoever" in error
     assert error.endswith("(objrec serve --max-upload-mib 11 takes this one)"), error
     browser_page.set_input_files("#file", str(small))
-    browser_page.wait_for_selector(".bar .name >> text=blue", timeout=10_000)
+    browser_page.wait_for_selector(".bar .name >> text=blue", timeout=WAIT_MS)
     assert len(sent) == 1, sent  # the small one's: the big one was never sent
     assert browser_page.locator("#error").text_content() == ""
 
@@ -641,7 +647,7 @@ def test_a_photo_over_the_limit_is_sent_as_a_smaller_upright_copy(browser_page, 
     browser_page.route("**/predict", lambda route: sending(route, sent))
     browser_page.goto(server + "/")
     browser_page.set_input_files("#file", str(big))
-    browser_page.wait_for_selector(".bar .name >> text=blue", timeout=15_000)
+    browser_page.wait_for_selector(".bar .name >> text=blue", timeout=WAIT_MS)
     said = browser_page.locator("#copied").text_content()
     headers, copy_bytes = sent_file(sent[0])
     copy = Image.open(io.BytesIO(copy_bytes))
@@ -657,7 +663,7 @@ def test_a_photo_over_the_limit_is_sent_as_a_smaller_upright_copy(browser_page, 
     assert browser_page.locator("#error").text_content() == ""
     browser_page.set_input_files("#file", str(small))
     wait_until(browser_page, "document.getElementById('copied').hidden")
-    browser_page.wait_for_selector(".bar", timeout=15_000)
+    browser_page.wait_for_selector(".bar", timeout=WAIT_MS)
     assert len(sent) == 2 and b"Content-Type: image/png" in sent_file(sent[1])[0]  # itself
 
 
@@ -689,7 +695,7 @@ def test_a_photo_over_the_limit_is_decoded_at_its_copy_s_size_where_the_browser_
     page.route("**/predict", lambda route: sending(route, sent))
     page.goto(server + "/")
     page.set_input_files("#file", str(big))
-    page.wait_for_selector(".bar .name >> text=blue", timeout=15_000)
+    page.wait_for_selector(".bar .name >> text=blue", timeout=WAIT_MS)
     decoded = page.evaluate("window.decoded")
     page.close()
     first = {"imageOrientation": "from-image", "resizeWidth": 1707, "resizeHeight": 2048}
@@ -719,7 +725,7 @@ def test_the_page_s_copy_is_within_the_server_s_pixels_too(
     ):
         sent.clear()
         browser_page.set_input_files("#file", str(path))
-        browser_page.wait_for_selector(".bar .name >> text=blue", timeout=15_000)
+        browser_page.wait_for_selector(".bar .name >> text=blue", timeout=WAIT_MS)
         copy = Image.open(io.BytesIO(sent_file(sent[-1])[1]))
         assert copy.format == "JPEG" and copy.width * copy.height <= 1_000_000, copy.size
         assert browser_page.locator("#copied").text_content().endswith(said)
@@ -753,7 +759,7 @@ def test_the_answer_fits_a_phone_s_screen(browser, server, tmp_path):
     try:
         page.goto(server + "/")
         page.set_input_files("#file", str(image))
-        page.wait_for_selector(".bar", timeout=15_000)
+        page.wait_for_selector(".bar", timeout=WAIT_MS)
         wait_until(page, "document.getElementById('preview').naturalWidth > 0")
         found = boxes(page, "#preview", "#bars", "#drop")
         wide = page.evaluate("document.documentElement.scrollWidth")
@@ -821,11 +827,11 @@ def test_the_cannot_show_note_waits_for_the_server_s_answer(browser_page, server
     browser_page.goto(server + "/")
     pdf_while_predicting = held_until_drawn_or_not(browser_page, pdf, held)
     held.pop().continue_()
-    browser_page.wait_for_selector("#error:has-text('notes.pdf')", timeout=15_000)
+    browser_page.wait_for_selector("#error:has-text('notes.pdf')", timeout=WAIT_MS)
     pdf_refused = browser_page.locator("#nopreview").is_visible()
     tiff_while_predicting = held_until_drawn_or_not(browser_page, tiff, held)
     held.pop().continue_()
-    browser_page.wait_for_selector(".bar", timeout=15_000)
+    browser_page.wait_for_selector(".bar", timeout=WAIT_MS)
     assert not pdf_while_predicting and not pdf_refused and not tiff_while_predicting
     assert browser_page.locator("#nopreview").is_visible()  # answered, and not drawn
 
@@ -846,8 +852,8 @@ def test_a_picture_the_browser_cannot_draw_is_said_not_left_blank(browser, serve
     try:
         page.goto(server + "/")
         page.set_input_files("#file", str(tiff))
-        page.wait_for_selector(".bar", timeout=15_000)
-        page.wait_for_selector("#nopreview", state="visible", timeout=5_000)
+        page.wait_for_selector(".bar", timeout=WAIT_MS)
+        page.wait_for_selector("#nopreview", state="visible", timeout=WAIT_MS)
         said = page.locator("#nopreview").text_content()
         page.set_input_files("#file", str(png))
         wait_until(page, "document.getElementById('preview').naturalWidth > 0")
@@ -886,10 +892,10 @@ def test_a_keyboard_alone_chooses_a_photo_with_its_focus_drawn(browser_page, ser
     focused = browser_page.evaluate(
         "[getComputedStyle(drop).outlineStyle, getComputedStyle(drop).outlineWidth]"
     )
-    with browser_page.expect_file_chooser(timeout=5_000) as chooser:
+    with browser_page.expect_file_chooser(timeout=WAIT_MS) as chooser:
         browser_page.keyboard.press("Space")
     chooser.value.set_files(str(image))
-    browser_page.wait_for_selector(".bar .name >> text=blue", timeout=15_000)
+    browser_page.wait_for_selector(".bar .name >> text=blue", timeout=WAIT_MS)
     assert unfocused == "none" and focused[0] == "solid", focused
     assert float(focused[1].removesuffix("px")) >= 2
     assert browser_page.locator("#preview").get_attribute("alt") == "the image sent: blue.png"
@@ -946,7 +952,7 @@ def test_a_screen_reader_hears_the_answer_as_a_list_within_the_page_s_main(
     image.write_bytes(png_bytes(colour=(40, 60, 200)))
     browser_page.goto(server + "/")
     browser_page.set_input_files("#file", str(image))
-    browser_page.wait_for_selector(".bar", timeout=15_000)
+    browser_page.wait_for_selector(".bar", timeout=WAIT_MS)
     heard = browser_page.locator("#bars").aria_snapshot()
     probs = browser_page.locator(".bar .prob").all_text_contents()
     assert browser_page.locator("main").count() == 1
@@ -988,10 +994,10 @@ def test_a_screen_reader_hears_that_a_copy_was_sent_and_that_a_picture_cannot_be
     browser_page.goto(few_pixels_server + "/")
     at_first = announced(browser_page)
     browser_page.set_input_files("#file", str(flat))
-    browser_page.wait_for_selector(".bar", timeout=15_000)
+    browser_page.wait_for_selector(".bar", timeout=WAIT_MS)
     copied = announced(browser_page)
     browser_page.set_input_files("#file", str(tiff))
-    browser_page.wait_for_selector("#nopreview", state="visible", timeout=15_000)
+    browser_page.wait_for_selector("#nopreview", state="visible", timeout=WAIT_MS)
     cannot_show = announced(browser_page)
     assert at_first == ["", ""], at_first
     assert any(said.startswith("A smaller copy was sent") for said in copied), copied
