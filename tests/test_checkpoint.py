@@ -638,6 +638,28 @@ def test_a_stopped_run_s_model_file_given_itself_is_said_to_be_unfinished(tmp_pa
     assert [m.split(":")[0] for m in caplog.messages] == [f"{run} holds an unfinished run"]
 
 
+def test_a_forced_retrain_stopped_before_its_model_is_not_said_unfinished(tmp_path, caplog):
+    """train --force stopped before its model is written leaves the earlier, finished run whole
+    (its model, its summary) with the new run's last.safetensors beside it, for --resume:
+    predict, evaluate, serve, export and share said that folder's model was the best so far,
+    uncalibrated, with no "unknown" threshold of its own, of the earlier run's finished model."""
+    import json
+    import logging
+
+    from objrec.checkpoint import BEST, LAST, warn_if_unfinished
+
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in (BEST, LAST):
+        (run / name).write_bytes(b"")
+    (run / "summary.json").write_text(json.dumps({"finished": True, "seconds": {"total": 1.0}}))
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        warn_if_unfinished(run)
+        (run / "summary.json").write_text(json.dumps({"finished": False}))  # Ctrl-C's own
+        warn_if_unfinished(run / BEST)
+    assert [m.split(":")[0] for m in caplog.messages] == [f"{run} holds an unfinished run"]
+
+
 EARLIER_CALIBRATION_KEYS = {"temperature", "unknown_threshold", "unknown_score"}
 """What an objrec from before 99f5350 takes in the metadata's calibration (``Calibration(**it)``):
 any other key there and it refuses the whole checkpoint as incomplete."""

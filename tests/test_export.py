@@ -38,6 +38,8 @@ def test_export_says_a_run_stopped_before_its_end_is_unfinished(trained_run, tmp
     stopped = tmp_path / "stopped"
     shutil.copytree(trained_run, stopped)
     (stopped / LAST).write_bytes(b"")  # what a finished run removes: its training state
+    summary = json.loads((stopped / "summary.json").read_text())  # and what a stop writes
+    (stopped / "summary.json").write_text(json.dumps(summary | {"finished": False}))
     with caplog.at_level(logging.WARNING, logger="objrec"):
         export_model(stopped, tmp_path / "m.onnx", photos=1)
     said = [m for m in caplog.messages if "unfinished" in m]

@@ -529,6 +529,20 @@ def restore_training_state(
     )
 
 
+def summary_finished(run: Path) -> bool:
+    """Whether the ``summary.json`` in ``run`` says its run finished (one that cannot be read
+    does not; one written before "finished" existed: an interrupted run recorded no times). A
+    training state beside a finished run's summary is a forced retrain's, stopped before its
+    model was written: the model is still the finished run's."""
+    try:
+        summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(summary, dict):
+        return False
+    return bool(summary.get("finished", bool(summary.get("seconds"))))
+
+
 def warn_if_unfinished(run: Path) -> None:
     """Say that ``run``, a run folder or its model file (``RUN/model.safetensors``), is of a run
     whose training was stopped before its end (its training state is still there): its model is
@@ -536,7 +550,7 @@ def warn_if_unfinished(run: Path) -> None:
     export otherwise used as if it were finished."""
     if run.name == BEST and run.is_file():
         run = run.parent
-    if (run / LAST).is_file():
+    if (run / LAST).is_file() and not summary_finished(run):
         log.warning(
             "%s holds an unfinished run: training stopped before its end, so its model is the "
             'best so far, its probabilities are not calibrated and it has no "unknown" '

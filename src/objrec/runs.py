@@ -37,6 +37,7 @@ from objrec.checkpoint import (
     load_training_state,
     restore_training_state,
     save_checkpoint,
+    summary_finished,
     training_state,
     write_training_state,
 )
@@ -174,13 +175,6 @@ def run_status(out: Path) -> str:
     if (out / SUMMARY).is_file():
         return "finished" if summary_finished(out) else "interrupted"
     return "finished" if (out / BEST).exists() else "none"
-
-
-def summary_finished(out: Path) -> bool:
-    """Whether the ``summary.json`` in ``out`` says its run finished (one that cannot be read
-    does not; one written before "finished" existed: an interrupted run recorded no times)."""
-    summary = read_summary(out) or {}
-    return bool(summary.get("finished", bool(summary.get("seconds"))))
 
 
 def replaces_a_finished_run(out: Path) -> bool:
