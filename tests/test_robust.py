@@ -894,19 +894,24 @@ def test_a_loss_that_is_nan_from_the_first_epoch_is_one_clear_error(capsys, tmp_
     assert not run.exists()  # nothing of the run was saved: the folder it made is taken back
 
 
-@pytest.mark.slow
-def test_a_loss_that_turns_nan_keeps_the_best_model_before_it(tmp_path, split_dir, monkeypatch):
-    """Divergence after some epochs keeps what a Ctrl-C there keeps: the best model of the epochs
-    before, and their training state."""
+def nan_at_epoch_3(monkeypatch):
+    """The validation loss of the fit's third epoch made NaN: a fit that diverges there."""
     engine = importlib.import_module("objrec.engine")
     evaluate_loss, calls = engine.evaluate_loss, []
 
-    def nan_at_epoch_3(model, batches):
+    def third_is_nan(model, batches):
         calls.append(1)
         measured = evaluate_loss(model, batches)
         return measured | {"loss": float("nan")} if len(calls) == 3 else measured
 
-    monkeypatch.setattr(engine, "evaluate_loss", nan_at_epoch_3)
+    monkeypatch.setattr(engine, "evaluate_loss", third_is_nan)
+
+
+@pytest.mark.slow
+def test_a_loss_that_turns_nan_keeps_the_best_model_before_it(tmp_path, split_dir, monkeypatch):
+    """Divergence after some epochs keeps what a Ctrl-C there keeps: the best model of the epochs
+    before, and their training state."""
+    nan_at_epoch_3(monkeypatch)
     run = tmp_path / "run"
     config = TrainConfig(backbone="tiny_test", epochs=8, patience=100, batch_size=8, lr=1e-2)
     with pytest.raises(ObjrecError, match="loss is NaN at epoch 3") as caught:
@@ -923,15 +928,7 @@ def test_a_forced_retrain_that_diverges_keeps_the_earlier_model(
 ):
     """A forced retrain whose loss turned NaN wrote its best model before it over the earlier
     (finished) run's: the earlier run stays whole, the new state beside it."""
-    engine = importlib.import_module("objrec.engine")
-    evaluate_loss, calls = engine.evaluate_loss, []
-
-    def nan_at_epoch_3(model, batches):
-        calls.append(1)
-        measured = evaluate_loss(model, batches)
-        return measured | {"loss": float("nan")} if len(calls) == 3 else measured
-
-    monkeypatch.setattr(engine, "evaluate_loss", nan_at_epoch_3)
+    nan_at_epoch_3(monkeypatch)
     monkeypatch.setattr("objrec.runs.SAVE_EVERY", 0)
     before = folder_bytes(trained_run)
     config = replace(tiny_config, epochs=8, patience=100)
