@@ -764,6 +764,10 @@ def test_a_calibration_error_within_chance_is_said_to_be_too_noisy_and_the_loss_
     assert "closer" not in line
     fitted.ece_chance = 0.03  # many images: a wider gap after is said as before
     assert "the model's own were closer" in calibrated_line(fitted)
+    fitted.n_valid = 1542  # counted as every count is (polish43)
+    assert "chosen on the 1,542 validation images" in calibrated_line(fitted)
+    fitted.ece_chance = 0.0934
+    assert "too noisy to judge on 1,542 images" in calibrated_line(fitted)
 
 
 def test_a_calibration_gap_the_temperature_barely_moved_is_said_to_be_about_the_same():

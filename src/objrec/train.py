@@ -1244,7 +1244,7 @@ def adjusted_words(fitted: FittedConfidence) -> str:
     made = f"probabilities made {how} (temperature {fitted.temperature:.3f}"
     if fitted.valid_loss is not None:
         n = fitted.n_valid
-        made += f", chosen on the {n} validation images: it lowers their loss from "
+        made += f", chosen on the {n:,} validation images: it lowers their loss from "
         made += f"{fitted.valid_loss[0]:.4f} to {fitted.valid_loss[1]:.4f})"
     else:  # a FittedConfidence without the losses
         wider = fitted.valid_ece[1] > fitted.valid_ece[0]
@@ -1261,7 +1261,7 @@ def _gap_words(fitted: FittedConfidence, before: str, after: str) -> str:
     if verdict == "noisy":
         return (
             f"; their calibration error there, {after} percentage points ({before} before), is "
-            f"too noisy to judge on {fitted.n_valid} images: exactly calibrated probabilities "
+            f"too noisy to judge on {fitted.n_valid:,} images: exactly calibrated probabilities "
             f"would show up to {100 * (fitted.ece_chance or 0):.2f} points by chance"
         )
     if verdict == "narrower":
