@@ -110,10 +110,11 @@ def test_ctrl_c_during_a_killed_adds_repair_says_what_it_had_listed(
 
 
 @pytest.mark.slow
-def test_check_says_what_a_killed_add_left_unlisted(tmp_path, split_dir):
+def test_check_says_what_a_killed_add_left_unlisted(tmp_path, split_dir, capsys):
     """After a killed add, check counted its files in the splits and said nothing of the two in
     no manifest row, nor of split.json not listing the add: it names them and what lists them."""
     from objrec.check import check_folder
+    from objrec.cli import main
 
     kill_an_add(split_dir, new_photos(tmp_path / "more", per_class=3))
     (found,) = [p for p in check_folder(split_dir).problems if p.kind == "unfinished_add"]
@@ -123,6 +124,8 @@ def test_check_says_what_a_killed_add_left_unlisted(tmp_path, split_dir):
         "cut): 2 images it wrote are in no manifest row, and its split.json does not list that "
         "add; the next `add_images` into this folder lists both"
     )
+    assert main(["check", str(split_dir)]) == 0  # the CLI names the command
+    assert "the next `objrec add` into this folder lists both" in capsys.readouterr().out
 
 
 def test_checks_line_of_the_split_says_how_many_adds_were_stopped():
