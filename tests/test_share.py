@@ -212,6 +212,19 @@ def test_share_json_and_what_the_recipient_runs(run, tmp_path, capsys):
     assert "pass --force to replace it" in capsys.readouterr().err
 
 
+def test_the_recipient_is_not_told_to_pip_install_objrec(run, tmp_path, capsys):
+    """objrec is not on PyPI: the card, share's last line and its --help told the recipient to
+    run `pip install objrec`, which answers 'No matching distribution found for objrec' (the
+    README and docs/commands.md say to install it from a clone or its wheel, b9b003a)."""
+    assert main(["share", str(run), str(tmp_path / "ours")]) == 0
+    said = capsys.readouterr().out
+    assert main(["share", "--help"]) == 0
+    said += capsys.readouterr().out
+    card = (tmp_path / "ours" / "README.md").read_text()
+    assert "pip install objrec" not in said + card
+    assert "its wheel" in said and "its wheel" in card
+
+
 def test_an_unfinished_run_is_shared_with_a_warning_and_its_card_says_so(run, tmp_path, caplog):
     """A run stopped before its end holds the best model so far, uncalibrated: export warns of
     it, and a recipient, who cannot see the run's training state, reads it in the card."""

@@ -99,7 +99,7 @@ def use_section(folder: Path) -> list[str]:
         "## How to use it",
         "",
         "```bash",
-        "pip install objrec",
+        "# objrec installed from a clone of its repository (pip install .) or its wheel",
         f"objrec predict {name} photo.jpg        # its top classes (files or folders)",
         f"objrec evaluate {name} labelled/       # a folder of class folders of your own photos",
         f"objrec serve {name}                    # a page to drop photos on, and a JSON API",

@@ -183,8 +183,8 @@ def export(
 )
 def share(run: Path, out: Path, onnx: bool, zipped: bool, force: bool, as_json: bool) -> None:
     """Write what someone needs to use the model in RUN into the new folder DEST: to predict,
-    evaluate and serve with objrec (pip install objrec; objrec predict DEST photo.jpg), on any
-    machine, without the photos or the feature store.
+    evaluate and serve with objrec (installed from a clone or its wheel; objrec predict DEST
+    photo.jpg), on any machine, without the photos or the feature store.
 
     DEST holds the model (its calibration and kept threshold travel with it), config.json,
     summary.json, seen_digests.csv (the training photos' digests, no names: evaluate warns of a
@@ -237,7 +237,8 @@ def shared_lines(result: ShareResult) -> list[str]:
     ]
     unzip = f"unzip {shlex.quote(result.out.name)} && " if result.zipped else ""
     lines.append(
-        f"the recipient: pip install objrec; {unzip}objrec predict {shlex.quote(name)} photo.jpg"
+        f"the recipient: objrec installed from a clone or its wheel (it is not on PyPI); {unzip}"
+        f"objrec predict {shlex.quote(name)} photo.jpg"
     )
     return lines
 
