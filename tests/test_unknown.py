@@ -157,6 +157,21 @@ def test_evaluate_given_a_table_as_data_says_where_a_reviewed_table_goes(capsys,
     assert f"objrec add DATA --labels {table}" in err and f"--unknown {table}" in err
 
 
+def test_a_photo_given_to_unknown_is_not_called_a_table(tmp_path):
+    """--unknown takes a folder or a reviewed table since 8c53490: a photo given to it was read
+    as a table and refused as "not a labels table in UTF-8 ... save it as CSV UTF-8", which
+    sent the user to a spreadsheet; it is named as a photo, and what --unknown takes is said."""
+    from objrec.evaluate import unknown_images
+
+    photo = tmp_path / "stranger.jpg"
+    Image.new("RGB", (8, 8)).save(photo)
+    with pytest.raises(ObjrecError) as caught:
+        unknown_images(photo)
+    said = str(caught.value)
+    assert f"`unknown` {photo} is a photo" in said and "UTF-8" not in said
+    assert "folder" in said and "predict --csv" in said
+
+
 @pytest.mark.slow
 def test_evaluate_unknown_reads_the_reviewed_table_add_labels_reads(
     capsys, trained_run, split_dir, tmp_path, monkeypatch

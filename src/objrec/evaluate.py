@@ -55,7 +55,13 @@ from objrec.enough import FEWEST_TO_TRUST, too_few_to_trust
 from objrec.errors import ObjrecError, on_ctrl_c
 from objrec.features import FeatureTable, feature_table, report_unreadable, require_readable
 from objrec.frozen import PassSettings
-from objrec.images import UnreadableImageError, list_images, open_image, warned_once_per_file
+from objrec.images import (
+    UnreadableImageError,
+    is_image_file,
+    list_images,
+    open_image,
+    warned_once_per_file,
+)
 from objrec.inference import Answers, Recognizer
 from objrec.leakage import SEEN_SPLITS, seen_images
 from objrec.meta import output_beside
@@ -900,6 +906,11 @@ def unknown_images(folder: Path) -> list[Path]:
     """The image files under ``folder`` (the ``unknown`` option); refused when there are none.
     A file is a reviewed ``predict --csv`` table: the photos it labels unknown
     (``labels.unknown_photos``), those a person set aside as of none of the classes."""
+    if is_image_file(folder):  # read as a table, it was "not a labels table in UTF-8"
+        raise ObjrecError(
+            f"`unknown` {folder} is a photo: give the folder that holds your photos of none of "
+            "the classes, or a predict --csv table with a label column saying which are unknown"
+        )
     if folder.is_file():
         from objrec.labels import unknown_photos
 
