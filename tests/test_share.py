@@ -137,6 +137,24 @@ def test_share_never_writes_over_anything_but_an_earlier_share(run, tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+def test_force_never_deletes_files_the_earlier_share_did_not_write(run, tmp_path):
+    """--force replaced an earlier share folder whole: a file put in it since (notes, photos, an
+    evaluation of the recipient's photos) went with it. As split --force (e5603f5), force is
+    about the earlier share, never about them: they are refused, named, and nothing changes."""
+    ours = tmp_path / "ours"
+    share_run(run, ours)
+    (ours / "eval-mine").mkdir()
+    (ours / "eval-mine" / "metrics.json").write_text("{}")
+    (ours / "notes.txt").write_text("mine")
+    before = every_byte(ours)
+    with pytest.raises(ObjrecError, match=r"2 files the earlier share did not write, such as "):
+        share_run(run, ours, force=True)
+    assert every_byte(ours) == before
+    (ours / "notes.txt").unlink()
+    shutil.rmtree(ours / "eval-mine")
+    share_run(run, ours, force=True)
+
+
 @pytest.mark.slow
 def test_a_zipped_share_unzips_into_a_folder_that_loads(run, tmp_path):
     result = share_run(run, tmp_path / "ours", zipped=True)

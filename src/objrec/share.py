@@ -29,7 +29,7 @@ from objrec.errors import ObjrecError, on_ctrl_c
 from objrec.kept import KEPT_NAME, read_kept, sealed
 from objrec.meta import BEST, require_checkpoint_file
 from objrec.outputs import new_folders, output_path, temporary_folder
-from objrec.progress import SILENT, Reporter
+from objrec.progress import SILENT, Reporter, plural
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +136,8 @@ def refuse_taken(out: Path, force: bool, zipped: bool) -> None:
         return
     earlier = is_share_zip(out) if zipped else is_share_folder(out)
     if force and earlier:
+        if not zipped:
+            refuse_unlisted(out)
         return
     if earlier:
         raise ObjrecError(f"{out} holds an earlier share: pass `force=True` to replace it")
@@ -144,6 +146,29 @@ def refuse_taken(out: Path, force: bool, zipped: bool) -> None:
         f"{out} already exists and is no share of objrec's (a {kind} of yours?): choose another "
         "`out`; it is never written over, with `force=True` either"
     )
+
+
+def refuse_unlisted(folder: Path) -> None:
+    """Refuse to replace the earlier share in ``folder`` when it holds files its ``SHA256SUMS``
+    does not list: put there since (notes, photos, an evaluation of the recipient's photos),
+    they would go with it. ``force`` is about the earlier share, never about them."""
+    listed = {MANIFEST} | {
+        line.split("  ", 1)[1]
+        for line in (folder / MANIFEST).read_text(encoding="utf-8").splitlines()
+        if "  " in line
+    }
+    unlisted = sorted(
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if (p.is_file() or p.is_symlink()) and p.relative_to(folder).as_posix() not in listed
+    )
+    if unlisted:
+        them = "it" if len(unlisted) == 1 else "them"
+        raise ObjrecError(
+            f"{folder} holds {plural(len(unlisted), 'file')} the earlier share did not write, such "
+            f"as {unlisted[0]} (its {MANIFEST} does not list {them}): `force=True` would delete "
+            f"{them} with it: move {them} out first, or choose another `out`"
+        )
 
 
 def is_share_folder(folder: Path) -> bool:
