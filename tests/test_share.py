@@ -268,3 +268,19 @@ def test_with_onnx_the_export_travels_checked_and_listed(run, tmp_path):
     assert json.loads((out / "model.json").read_text())["classes"] == ["blue", "green", "red"]
     assert "`python model_infer.py photo.jpg`" in (out / "README.md").read_text()
     assert str(run.resolve().parent).encode() not in every_byte(out)
+
+
+def test_the_card_names_several_pretrained_networks_as_several(trained_once):
+    """The default body is three networks ('a+b+c'), whose features are joined: the card said
+    "Pretrained network (frozen): `a+b+c`" and "trained on its features", as objrec --help
+    did before 98b480a."""
+    from dataclasses import replace
+
+    from objrec.card import training_section
+
+    _, meta = read_checkpoint(trained_once)
+    one = " ".join(training_section(meta, {}))
+    assert "Pretrained network (frozen): `tiny_test`" in one and "on its features" in one
+    several = " ".join(training_section(replace(meta, backbone="tiny_test+tiny_test"), {}))
+    assert "Pretrained networks (frozen, their features joined): `tiny_test+tiny_test`" in several
+    assert "on their features" in several

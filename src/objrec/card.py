@@ -243,11 +243,14 @@ def threshold_lines(cal: Any, kept: dict[str, Any]) -> list[str]:
 def training_section(meta: RunMeta, summary: dict[str, Any]) -> list[str]:
     config = meta.train_config
     provenance = summary.get("provenance") or {}
+    several = "+" in meta.backbone  # an ensemble of bodies, their features joined
+    bodies = "networks (frozen, their features joined)" if several else "network (frozen)"
     lines = [
         "## How it was trained",
         "",
-        f"- Pretrained network (frozen): `{meta.backbone}`; a head of "
-        f"{plural(meta.head.members, 'member')} trained on its features.",
+        f"- Pretrained {bodies}: `{meta.backbone}`; a head of "
+        f"{plural(meta.head.members, 'member')} trained on {'their' if several else 'its'} "
+        "features.",
         *(f"- Weights of `{part}`: {terms}." for part, terms in licences(meta)),
     ]
     if config is not None:
