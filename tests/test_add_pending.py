@@ -138,3 +138,18 @@ def test_checks_line_of_the_split_says_how_many_adds_were_stopped():
     assert split_record_line({"added": [{"files": 3}]}).endswith(
         "; 1 add since, listed in split.json"
     )
+
+
+@pytest.mark.slow
+def test_check_says_nothing_of_the_note_of_an_add_running_now(tmp_path, split_dir):
+    """The add's note is in the folder for as long as an add writes there, and check takes no
+    lock: run beside a live add, it said the add "was stopped before it listed what it wrote
+    (killed, or a power cut)". While another holds the folder (an add lists a killed add's files
+    first, and its own as it ends), check says nothing of it."""
+    from objrec.check import check_folder
+    from objrec.outputs import locked
+
+    kill_an_add(split_dir, new_photos(tmp_path / "more", per_class=3))
+    with locked(split_dir):  # as a running add holds it
+        assert not [p for p in check_folder(split_dir).problems if p.kind == "unfinished_add"]
+    assert [p for p in check_folder(split_dir).problems if p.kind == "unfinished_add"]

@@ -268,12 +268,14 @@ def _read_records(root: Path, result: CheckResult) -> None:
     """A split folder's ``split.json`` into ``result``; a killed add's files in no manifest row,
     and the add not in ``split.json``, noted with what lists them
     (:func:`objrec.add_pending.unfinished_add`): check counted the files and said nothing of
-    either."""
+    either. Nothing of it while another process holds the folder (an add running: it lists them)."""
     from objrec.add_pending import PENDING, unfinished_add
+    from objrec.outputs import held_elsewhere
 
     result.split_record = read_split_record(root)
 
-    found = unfinished_add(root)
+    # an add running now holds the folder, its note there until it lists what it wrote
+    found = None if held_elsewhere(root) else unfinished_add(root)
     if found is None:
         return
     parts = []
