@@ -15,6 +15,7 @@ from PIL import Image
 from objrec import placement, split_out
 from objrec.data import SPLITS
 from objrec.errors import Interrupted, ObjrecError
+from objrec.outputs import locked
 from objrec.ratios import allocate
 from objrec.split import split_folder
 from objrec.split_out import leftover_stages
@@ -208,6 +209,8 @@ def test_a_forced_split_never_deletes_files_its_earlier_split_does_not_list(
     (out / ".objrec-add-pending.json").write_text("{}")  # an add killed: it names that too
     with pytest.raises(ObjrecError, match=r"an add into .* was stopped before listing its photos"):
         split_folder(image_folder, out, force=True, seed=2)
+    with locked(out), pytest.raises(ObjrecError, match=r"an add is writing into .* now: wait"):
+        split_folder(image_folder, out, force=True, seed=2)  # a live add's note, not a killed one's
     (out / ".objrec-add-pending.json").unlink()
     (out / "train" / "red" / "notes.txt").unlink()
     (out / "valid" / "blue" / "by_hand.png").unlink()

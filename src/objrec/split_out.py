@@ -93,14 +93,24 @@ def refuse_unlisted_files(src: Path, out: Path) -> None:
     if not unlisted:
         return
     them = "it" if len(unlisted) == 1 else "them"
-    killed = any(os.path.lexists(out / name) for name in (PENDING, OLD_PENDING))
-    added = f"; an add into {out} was stopped before listing its photos" if killed else ""
+    added = add_words(out)
     raise ObjrecError(
         f"{out} holds {plural(len(unlisted), 'file')} no split put there, such as {unlisted[0]} "
         f"(its {MANIFEST} does not list {them}{added}): `force=True` would delete {them} with "
         f"the earlier split: move {them} out of its train, valid and test folders first (a photo "
         f"into its class folder in {src}, where the split places it)"
     )
+
+
+def add_words(out: Path) -> str:
+    """Where the files no split put in ``out`` may come from, when an add's note is there: an add
+    writing there now (it holds the folder, its note there until it lists what it wrote), or one
+    stopped before listing its photos; "" without a note."""
+    if not any(os.path.lexists(out / name) for name in (PENDING, OLD_PENDING)):
+        return ""
+    if held_elsewhere(out):
+        return f"; an add is writing into {out} now: wait for it to end"
+    return f"; an add into {out} was stopped before listing its photos"
 
 
 def unlisted_files(out: Path) -> list[str]:
