@@ -284,3 +284,25 @@ def test_the_card_names_several_pretrained_networks_as_several(trained_once):
     several = " ".join(training_section(replace(meta, backbone="tiny_test+tiny_test"), {}))
     assert "Pretrained networks (frozen, their features joined): `tiny_test+tiny_test`" in several
     assert "on their features" in several
+
+
+def test_force_that_cannot_move_the_new_share_in_keeps_the_earlier(run, tmp_path, monkeypatch):
+    """share --force moved the earlier share aside, then the new one to DEST: when that second
+    rename failed (or Ctrl-C came between them), the cleanup of the temporary folder removed the
+    earlier share with the new one, and DEST was gone. The earlier share is put back."""
+    import os
+
+    ours = tmp_path / "ours"
+    share_run(run, ours)
+    before = every_byte(ours)
+    replace = os.replace
+
+    def new_one_fails(src, dst):  # the new share's folder, written in the staging folder
+        if Path(dst) == ours and Path(src).name == "ours" and Path(src).parent != tmp_path:
+            raise OSError(28, "No space left on device")
+        replace(src, dst)
+
+    monkeypatch.setattr("objrec.share.os.replace", new_one_fails)
+    with pytest.raises(OSError, match="No space left"):
+        share_run(run, ours, force=True)
+    assert every_byte(ours) == before

@@ -196,10 +196,18 @@ def is_share_zip(path: Path) -> bool:
 
 def put_in_place(folder: Path, out: Path, staging: Path) -> None:
     """Move the share written in ``folder`` to ``out``: an empty folder or an earlier share there
-    is moved into ``staging`` first (removed with it when the share is in place)."""
-    if os.path.lexists(out):
-        os.replace(out, staging / "earlier")
-    os.replace(folder, out)
+    is moved into ``staging`` first (removed with it when the share is in place), and back when
+    the new one cannot be moved in: ``staging`` is removed whatever happens."""
+    if not os.path.lexists(out):
+        os.replace(folder, out)
+        return
+    earlier = staging / "earlier"
+    os.replace(out, earlier)
+    try:
+        os.replace(folder, out)
+    except BaseException:
+        os.replace(earlier, out)
+        raise
 
 
 def write_share(
