@@ -153,3 +153,21 @@ def test_check_says_nothing_of_the_note_of_an_add_running_now(tmp_path, split_di
     with locked(split_dir):  # as a running add holds it
         assert not [p for p in check_folder(split_dir).problems if p.kind == "unfinished_add"]
     assert [p for p in check_folder(split_dir).problems if p.kind == "unfinished_add"]
+
+
+def test_a_killed_adds_file_written_under_the_next_free_name_is_listed(split_dir):
+    """An add writes a file under ``name-1.ext`` when ``name.ext`` was taken meanwhile (a file in a
+    linked folder, one written beside it: outputs.write_new), but its note holds the name it
+    planned: killed, that file was in no manifest row after the next add's repair, nor counted
+    by check. It is found by its SHA-256 under the names write_new tries."""
+    from objrec.add_pending import unfinished_add, write_pending
+    from objrec.manifest import sha256_file
+
+    folder = split_dir / "train" / "red"
+    make_image(COLOURS["red"], seed=9001).save(folder / "new_a-1.png")  # what the add wrote
+    make_image(COLOURS["red"], seed=9002).save(folder / "new_a.png")  # taken meanwhile
+    row = {"file": "train/red/new_a.png", "sha256": sha256_file(folder / "new_a-1.png")}
+    write_pending(split_dir, [row], {"new": [], "files": 1})
+    found = unfinished_add(split_dir)
+    assert found is not None
+    assert [r["file"] for r in found.unlisted] == ["train/red/new_a-1.png"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from objrec.manifest import (
     read_split_record,
     sha256_file,
 )
-from objrec.outputs import staged
+from objrec.outputs import numbered, staged
 from objrec.progress import plural
 from objrec.split_record import record_added
 
@@ -72,7 +73,7 @@ def unfinished_add(data: Path) -> Unfinished | None:
     if not any((data / name).is_file() for name in (PENDING, OLD_PENDING)):
         return None
     rows, entry = _read_note(data)
-    held = [row for row in rows if _holds(data, row)]
+    held = [found for found in (_held(data, row) for row in rows) if found is not None]
     listed = (
         {r["file"] for r in manifest_rows(data / MANIFEST)} if (data / MANIFEST).exists() else set()
     )
@@ -122,9 +123,16 @@ def _read_note(data: Path) -> tuple[list[dict[str, str]], dict[str, Any] | None]
     return [], None
 
 
-def _holds(data: Path, row: dict[str, str]) -> bool:
-    """Whether ``data`` holds ``row``'s file, in a split, with its SHA-256."""
+def _held(data: Path, row: dict[str, str]) -> dict[str, str] | None:
+    """``row`` with the name ``data`` holds its file under, in a split, with its SHA-256: the name
+    planned, or the next free one ``outputs.write_new`` took when that was taken meanwhile
+    (``name-1.ext``...); None when it holds none."""
     name = Path(row.get("file") or "..")
     if ".." in name.parts or name.is_absolute() or name.parts[0] not in SPLITS:
-        return False
-    return (data / name).is_file() and sha256_file(data / name) == row.get("sha256")
+        return None
+    candidate, n = name, 1
+    while os.path.lexists(data / candidate):
+        if (data / candidate).is_file() and sha256_file(data / candidate) == row.get("sha256"):
+            return row | {"file": candidate.as_posix()}
+        candidate, n = name.with_name(numbered(name.stem, n, name.suffix)), n + 1
+    return None
