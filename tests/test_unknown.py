@@ -161,6 +161,7 @@ def test_a_photo_given_to_unknown_is_not_called_a_table(tmp_path):
     """--unknown takes a folder or a reviewed table since 8c53490: a photo given to it was read
     as a table and refused as "not a labels table in UTF-8 ... save it as CSV UTF-8", which
     sent the user to a spreadsheet; it is named as a photo, and what --unknown takes is said."""
+    from objrec.cli.messages import to_cli
     from objrec.evaluate import unknown_images
 
     photo = tmp_path / "stranger.jpg"
@@ -169,7 +170,8 @@ def test_a_photo_given_to_unknown_is_not_called_a_table(tmp_path):
         unknown_images(photo)
     said = str(caught.value)
     assert f"`unknown` {photo} is a photo" in said and "UTF-8" not in said
-    assert "folder" in said and "predict --csv" in said
+    assert "folder" in said and "`predict(run, photos, csv=file)`" in said  # the CLI's flags:
+    assert "objrec predict RUN PHOTOS --csv file" in to_cli(said, None)  # messages.to_cli
 
 
 @pytest.mark.slow

@@ -909,7 +909,8 @@ def unknown_images(folder: Path) -> list[Path]:
     if is_image_file(folder):  # read as a table, it was "not a labels table in UTF-8"
         raise ObjrecError(
             f"`unknown` {folder} is a photo: give the folder that holds your photos of none of "
-            "the classes, or a predict --csv table with a label column saying which are unknown"
+            "the classes, or the table `predict(run, photos, csv=file)` wrote with a label "
+            "column saying which are unknown"
         )
     if folder.is_file():
         from objrec.labels import unknown_photos
