@@ -306,3 +306,20 @@ def test_force_that_cannot_move_the_new_share_in_keeps_the_earlier(run, tmp_path
     with pytest.raises(OSError, match="No space left"):
         share_run(run, ours, force=True)
     assert every_byte(ours) == before
+
+
+def test_many_entries_left_out_are_counted_by_file_not_dumped():
+    """A run with two adds and a plan left 18 JSON key paths out of its share, and share's line
+    and the card listed every one: a dump a recipient could not read. A few are still named."""
+    from objrec.card import redacted_words
+
+    few = ["model.safetensors: data_dir", "summary.json: run"]
+    assert redacted_words(few) == "model.safetensors: data_dir, summary.json: run"
+    assert redacted_words(few, quote=True) == "`model.safetensors: data_dir`, `summary.json: run`"
+    many = [*few, *(f"summary.json: provenance.split_record.added.{i}.new" for i in range(15))]
+    many.append("config.json: cache_dir")
+    assert redacted_words(many) == (
+        "18 entries, each null in its place (1 in model.safetensors, 16 in summary.json, 1 in "
+        "config.json)"
+    )
+    assert redacted_words([]) == "nothing"

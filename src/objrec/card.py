@@ -9,6 +9,7 @@ model file shared (``metrics.json`` whose ``model`` is its digest) and the kept 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -354,10 +355,21 @@ def files_section(folder: Path, redacted: Sequence[str], left_out: Sequence[str]
     lines += [
         "",
         "No photo travels with it. Left out of the run's files, as naming the machine that made "
-        "it: " + (", ".join(f"`{r}`" for r in redacted) or "nothing") + ".",
+        f"it: {redacted_words(redacted, quote=True)}.",
     ]
     lines += [f"Not shared: {sentence}." for sentence in left_out]
     return lines
+
+
+def redacted_words(redacted: Sequence[str], quote: bool = False, listed: int = 4) -> str:
+    """What a share left out as naming the machine (``file: key.path`` each), for a person: each
+    entry while there are few; else how many in each file, as a run with adds and a plan has 18
+    (split records' sources, working folders and command lines), which read as a dump."""
+    if len(redacted) <= listed:
+        return ", ".join(f"`{r}`" if quote else r for r in redacted) or "nothing"
+    files = Counter(entry.split(": ", 1)[0] for entry in redacted)
+    where = ", ".join(f"{n} in {name}" for name, n in files.items())
+    return f"{len(redacted)} entries, each null in its place ({where})"
 
 
 def count(value: int | None) -> str:

@@ -223,6 +223,8 @@ def share_record(result: ShareResult) -> dict[str, Any]:
 
 def shared_lines(result: ShareResult) -> list[str]:
     """What share says: what it wrote, what it left out, how the recipient uses it."""
+    from objrec.card import redacted_words
+
     name = result.out.stem if result.zipped else result.out.name
     what = "zipped" if result.zipped else "wrote"
     card = f"{name}/README.md" if result.zipped else shown(result.out / "README.md")
@@ -232,7 +234,7 @@ def shared_lines(result: ShareResult) -> list[str]:
     lines = [
         f"{what} {shown(result.out)}: {plural(len(result.files) + 1, 'file')}, with SHA256SUMS; "
         f"the model card {card} quotes {quoted}",
-        "left out, as naming this machine: " + (", ".join(result.redacted) or "nothing"),
+        f"left out, as naming this machine: {redacted_words(result.redacted)}",
         *(f"not shared: {sentence}" for sentence in result.left_out),
     ]
     unzip = f"unzip {shlex.quote(result.out.name)} && " if result.zipped else ""
