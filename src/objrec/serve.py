@@ -1195,15 +1195,16 @@ def check_settings(
         name="objrec-serve-check",
         daemon=True,
     )
-    start_deaf_to_ctrl_c(checker)
-    sending.close()
     try:
+        start_deaf_to_ctrl_c(checker)
+        sending.close()
         words = answer.recv()
     except EOFError:
         words = RuntimeError(f"the process loading the model ended ({checker.exitcode})")
     finally:
-        checker.terminate()  # at once on Ctrl-C; else it has sent all it had to
-        checker.join()
+        if checker.pid is not None:  # at once on Ctrl-C; else it has sent all it had to
+            checker.terminate()
+            checker.join()
     if isinstance(words, Exception):
         raise words
     return words
@@ -1218,8 +1219,28 @@ def start_deaf_to_ctrl_c(process: Any) -> None:
     from multiprocessing import resource_tracker
 
     resource_tracker.ensure_running()
-    with signals_blocked(STOP_SIGNALS[:1]):
+    with ctrl_c_deferred(), signals_blocked(STOP_SIGNALS[:1]):
         process.start()
+
+
+@contextmanager
+def ctrl_c_deferred() -> Iterator[None]:
+    """A Ctrl-C while the block runs is answered (KeyboardInterrupt) when it ends, not in its
+    middle: one raised between a spawned process's start and the data it is sent (its target,
+    its arguments) left that process reading a closed pipe, which printed its EOFError traceback
+    under 'interrupted' (seen in CI on a quiet machine). Only in the main thread, where Python
+    answers signals; elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    before = signal.signal(signal.SIGINT, lambda signum, _frame: came.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+    if came:
+        raise KeyboardInterrupt
 
 
 @contextmanager
