@@ -936,14 +936,18 @@ def test_a_ctrl_c_while_the_checker_starts_is_answered_once_it_has_started():
     from objrec import serve
 
     done = []
-    deferred = serve.ctrl_c_deferred()
-    with pytest.raises(KeyboardInterrupt), deferred, serve.signals_blocked([signal.SIGINT]):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])  # as the tracker does
-        os.kill(os.getpid(), signal.SIGINT)
-        for _ in range(1000):  # Python answers a signal between its bytecodes
-            done.append(1)
-    assert len(done) == 1000
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # xdist's workers: ignored
+    try:
+        deferred = serve.ctrl_c_deferred()
+        with pytest.raises(KeyboardInterrupt), deferred, serve.signals_blocked([signal.SIGINT]):
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])  # as the tracker does
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # Python answers a signal between its bytecodes
+                done.append(1)
+        assert len(done) == 1000
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 SPAWN_MASKS = """

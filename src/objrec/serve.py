@@ -1225,22 +1225,24 @@ def start_deaf_to_ctrl_c(process: Any) -> None:
 
 @contextmanager
 def ctrl_c_deferred() -> Iterator[None]:
-    """A Ctrl-C while the block runs is answered (KeyboardInterrupt) when it ends, not in its
-    middle: one raised between a spawned process's start and the data it is sent (its target,
-    its arguments) left that process reading a closed pipe, which printed its EOFError traceback
-    under 'interrupted' (seen in CI on a quiet machine). Only in the main thread, where Python
-    answers signals; elsewhere the block runs as it is."""
-    if threading.current_thread() is not threading.main_thread():
+    """A Ctrl-C while the block runs is answered when it ends, by the handler before it (Python's
+    KeyboardInterrupt, or the CLI's, which notes it first), not in its middle: one raised between
+    a spawned process's start and the data it is sent (its target, its arguments) left that
+    process reading a closed pipe, which printed its EOFError traceback under 'interrupted'
+    (seen in CI on a quiet machine). Only in the main thread, where Python answers signals, and
+    where a handler answers Ctrl-C (not ignored, as in a job started in the background)."""
+    before = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(before):
         yield
         return
     came: list[int] = []
-    before = signal.signal(signal.SIGINT, lambda signum, _frame: came.append(signum))
+    signal.signal(signal.SIGINT, lambda signum, _frame: came.append(signum))
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, before)
     if came:
-        raise KeyboardInterrupt
+        before(signal.SIGINT, None)
 
 
 @contextmanager
