@@ -59,6 +59,18 @@ def test_the_next_add_gives_a_killed_adds_files_their_manifest_rows(tmp_path, sp
     ]
 
 
+def ctrl_c(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+def repaired_then_stopped(split_dir) -> str:
+    """What add says of a Ctrl-C after it gave a killed add's two files their manifest rows."""
+    return (
+        f"interrupted: nothing of it was written to {split_dir} (the 2 images an earlier add "
+        "wrote there before it was killed are in its manifest now): run it again"
+    )
+
+
 @pytest.mark.slow
 def test_ctrl_c_after_a_killed_adds_repair_says_what_it_wrote(tmp_path, split_dir, monkeypatch):
     """The next add gives a killed add's files their manifest rows first: Ctrl-C after that (as
@@ -67,16 +79,10 @@ def test_ctrl_c_after_a_killed_adds_repair_says_what_it_wrote(tmp_path, split_di
 
     kill_an_add(split_dir, new_photos(tmp_path / "more", per_class=3))
 
-    def stopped(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(add_plan, "sha256_file", stopped)
+    monkeypatch.setattr(add_plan, "sha256_file", ctrl_c)
     with pytest.raises(Interrupted) as interrupted:
         add_images(split_dir, new_photos(tmp_path / "later", per_class=1))
-    assert str(interrupted.value) == (
-        f"interrupted: nothing of it was written to {split_dir} (the 2 images an earlier add "
-        "wrote there before it was killed are in its manifest now): run it again"
-    )
+    assert str(interrupted.value) == repaired_then_stopped(split_dir)
 
 
 @pytest.mark.slow
@@ -90,16 +96,10 @@ def test_ctrl_c_during_a_killed_adds_repair_says_what_it_had_listed(
     more = new_photos(tmp_path / "more", per_class=3)
     kill_an_add(split_dir, more)
 
-    def stopped(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(add_pending, "record_added", stopped)
+    monkeypatch.setattr(add_pending, "record_added", ctrl_c)
     with pytest.raises(Interrupted) as interrupted:
         add_images(split_dir, new_photos(tmp_path / "later", per_class=1))
-    assert str(interrupted.value) == (
-        f"interrupted: nothing of it was written to {split_dir} (the 2 images an earlier add "
-        "wrote there before it was killed are in its manifest now): run it again"
-    )
+    assert str(interrupted.value) == repaired_then_stopped(split_dir)
     monkeypatch.undo()
     add_images(split_dir, new_photos(tmp_path / "again", per_class=1))
     added = read_split_record(split_dir)["added"]
