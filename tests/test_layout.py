@@ -166,7 +166,7 @@ def test_the_sdist_holds_every_page_the_readme_and_docs_link_to():
     """The source distribution left out docs/ and benchmarks/README.md: README.md's links to them
     (and the docs pages' to each other) were broken in it. MANIFEST.in takes each file linked."""
     root = SRC.parents[1]
-    pages = [root / "README.md", root / "benchmarks" / "README.md", *(root / "docs").glob("*.md")]
+    pages = [root / "README.md", *(root / "benchmarks").glob("*.md"), *(root / "docs").glob("*.md")]
     linked = {
         (page.parent / target).resolve().relative_to(root).as_posix()
         for page in pages
@@ -221,7 +221,7 @@ def test_every_link_of_the_readme_and_docs_reaches_its_page_and_heading():
     """readme39: docs/export.md linked benchmarks/README.md's export-check section by an anchor its
     heading no longer gave (the heading had gained its date): the link opened the page's top."""
     root = SRC.parents[1]
-    pages = [root / "README.md", root / "benchmarks" / "README.md", *(root / "docs").glob("*.md")]
+    pages = [root / "README.md", *(root / "benchmarks").glob("*.md"), *(root / "docs").glob("*.md")]
     broken, anchors = [], {p: heading_anchors(p) for p in pages}
     for page in pages:
         text = re.sub(r"(?ms)^```.*?^```", "", page.read_text())

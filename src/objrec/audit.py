@@ -111,7 +111,7 @@ and 6 of 15-30, 15 of the 16 outliers were photos of the small classes (crab 7 o
 18). Judging each class by its own spread instead was measured and not taken: it found 40 of 309
 planted wrong labels among the outliers of /work/splits/s0 (3 now) and none of the small
 classes' photos, but missed 7 of 12 photos of other objects placed in the small classes
-(benchmarks/README.md, "outliers in small classes")."""
+(benchmarks/README.md, "outliers in classes of very different sizes")."""
 MIN_JUDGED = 2
 """Readable images a class needs for its labels to be judged, near-duplicates of one another
 counted once (``copy_groups``): a class's only image (or only burst) is never in a head's training
@@ -135,7 +135,8 @@ class AuditConfig:
     min_steps: int = 0
     """Optimizer steps each out-of-fold head takes at least (0: off, the default): a small
     folder's head then trains more epochs than ``epochs`` (``head_epochs``). Off, as measured
-    (``benchmarks/audit_min_steps.py``, ``benchmarks/README.md``, "a floor on the heads' steps"):
+    (``benchmarks/audit_min_steps.py``, ``benchmarks/HISTORY.md``, "a floor on the heads'
+    optimizer steps"):
     on 16 small Caltech folders (300-460 images, 60 steps a head) a floor of 300, 600 or 1200
     found no more of the planted labels among the top N (random classes 99.3% at every value;
     pairs of alike classes 61.5% off, 61.5-63.8% with it, development projects), only flagged

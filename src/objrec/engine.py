@@ -37,10 +37,10 @@ def without_dynamo(method: Callable) -> Callable:
     its first call so that ``torch.compile`` does not trace into it (``add_param_group``,
     ``zero_grad``, ``state_dict``, ``load_state_dict``, Adam's ``step``): outside a compiled
     function the wrapper only calls the method, so both compute the same. That import took 0.9 to
-    1.1 s of a warm retrain of the 100-class protocol, which compiles nothing (benchmarks/README.md,
-    "The fixed costs of a warm retrain"). Every wrapper is taken off (the profiling
-    hook that ``torch.optim`` puts around a class's ``step`` once one of its optimizers exists,
-    too); the method itself where it has none."""
+    1.1 s of a warm retrain of the 100-class protocol, which compiles nothing
+    (benchmarks/HISTORY.md, "The fixed costs of a warm retrain"). Every wrapper is taken off (the
+    profiling hook that ``torch.optim`` puts around a class's ``step`` once one of its optimizers
+    exists, too); the method itself where it has none."""
     return inspect.unwrap(method)
 
 

@@ -4,7 +4,7 @@ A command imports hundreds of thousands of Python objects that live until the pr
 (torch, scikit-learn, pandas, matplotlib: 470,000 in a warm ``train``). Python's full collections
 walk every one of them again, and so does the collection at the interpreter's exit: 1.2 s of a
 warm retrain's exit on the 100-class protocol, where nothing of that is garbage
-(benchmarks/README.md, "The fixed costs of a warm retrain"). ``gc.freeze`` moves the objects alive
+(benchmarks/HISTORY.md, "The fixed costs of a warm retrain"). ``gc.freeze`` moves the objects alive
 at that moment into a permanent generation that no collection walks; objects made later are
 collected as before. Only the program itself freezes: ``main([...])`` called inside a
 process that goes on (the tests, a notebook) leaves its garbage collector alone.
