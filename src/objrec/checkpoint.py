@@ -470,7 +470,7 @@ def copied(tensor: torch.Tensor, into: torch.Tensor | None = None) -> torch.Tens
     """A CPU copy of ``tensor`` that later in-place updates of it leave alone; written into
     ``into`` when it is one of the same shape and dtype. The training state is copied after
     every epoch: 60 MB for the default head, whose fresh pages cost 119,000 page faults a fit
-    of 27 epochs (0.3 s of the 100-class protocol's retrain, benchmarks/README.md's "The
+    of 27 epochs (0.3 s of the 100-class protocol's retrain, benchmarks/HISTORY.md's "The
     training state copied into the same tensors"); copied into earlier tensors, none."""
     source = tensor.detach()
     if into is not None and into.shape == source.shape and into.dtype == source.dtype:
