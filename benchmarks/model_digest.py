@@ -1,4 +1,5 @@
-"""What a model file's own SHA-256 costs each load (``checkpoint.require_intact``) and save.
+"""What a model file's own SHA-256 costs each load (``checkpoint.require_intact``) and save, and
+what sealing the training state (``last.safetensors``) costs each write of it.
 
 RUN's model is written again into a temporary folder by this objrec (``save_checkpoint``, which
 records the file's digest in it), then loaded ``--repeats`` times each way, in turn: by
@@ -6,6 +7,8 @@ records the file's digest in it), then loaded ``--repeats`` times each way, in t
 check left out; and saved each way, sealed (the file read back once and its digest written in
 place, ``checkpoint.seal``) and not. Printed: the file's size, the median seconds of each, their
 difference and ratio, and the median of SHA-256 alone over the file's bytes, already in memory.
+The training state of RUN's head (its weights, the best epoch's, Adam's step and two moments,
+after one step) is written each way too (``write_training_state``), as a fit's end writes it.
 
     flock /tmp/objrec-cpu.lock python benchmarks/model_digest.py /work/runs/s0 --repeats 5
 """
@@ -19,8 +22,17 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 import objrec.checkpoint
-from objrec.checkpoint import BEST, load_model, save_checkpoint
+from objrec.checkpoint import (
+    BEST,
+    load_model,
+    save_checkpoint,
+    training_state,
+    write_training_state,
+)
+from objrec.engine import EarlyStopping, FitState
 
 
 def seconds(work) -> float:
@@ -28,6 +40,16 @@ def seconds(work) -> float:
     started = time.perf_counter()
     work()
     return time.perf_counter() - started
+
+
+def head_state(model, meta) -> objrec.checkpoint.TrainingState:
+    """The training state a fit of ``model``'s head writes after an epoch (one Adam step)."""
+    head = model.head.train()
+    optimizer = torch.optim.Adam(head.parameters())
+    head(torch.randn(4, meta.head.n_features)).logsumexp(1).sum().backward()
+    optimizer.step()
+    fit = FitState(EarlyStopping(5), epoch=1, best_state=head.state_dict())
+    return training_state(head, optimizer, fit, meta)
 
 
 def main() -> None:
@@ -42,32 +64,46 @@ def main() -> None:
         path, saved = Path(tmp) / BEST, Path(tmp) / "saved.safetensors"
         model, meta = load_model(args.run)
         save_checkpoint(path, model, meta)
-        data = path.read_bytes()
+        data, state, last = path.read_bytes(), head_state(model, meta), Path(tmp) / "last"
         times: dict[str, list[float]] = {name: [] for name in NAMES}
         for _ in range(args.repeats):
             objrec.checkpoint.require_intact = checked
             times["load, checked"].append(seconds(lambda: load_model(path)))
-            objrec.checkpoint.require_intact = lambda path, data: None
+            objrec.checkpoint.require_intact = lambda *args: None
             times["load, not checked"].append(seconds(lambda: load_model(path)))
             objrec.checkpoint.seal = sealed
             times["save, sealed"].append(seconds(lambda: save_checkpoint(saved, model, meta)))
             objrec.checkpoint.seal = lambda f: None
             times["save, not sealed"].append(seconds(lambda: save_checkpoint(saved, model, meta)))
+            times["state, not sealed"].append(seconds(lambda: write_training_state(last, state)))
+            objrec.checkpoint.seal = sealed
+            times["state, sealed"].append(seconds(lambda: write_training_state(last, state)))
             times["SHA-256 alone"].append(seconds(lambda: hashlib.sha256(data).hexdigest()))
         objrec.checkpoint.require_intact, objrec.checkpoint.seal = checked, sealed
+        last_size = last.stat().st_size
     median = {name: statistics.median(values) for name, values in times.items()}
-    print(f"{args.run}: {len(data) / 1e6:.1f} MB, {args.repeats} times each (medians, seconds)")
+    size = f"{len(data) / 1e6:.1f} MB, its training state {last_size / 1e6:.1f} MB"
+    print(f"{args.run}: {size}, {args.repeats} times each (medians, seconds)")
     for name in NAMES:
         print(f"{name:18} {median[name]:.3f}")
     for done, without in (
         ("load, checked", "load, not checked"),
         ("save, sealed", "save, not sealed"),
+        ("state, sealed", "state, not sealed"),
     ):
         extra, ratio = median[done] - median[without], median[done] / median[without]
         print(f"{done}: {extra:+.3f} s, {ratio:.3f}x")
 
 
-NAMES = ("load, checked", "load, not checked", "save, sealed", "save, not sealed", "SHA-256 alone")
+NAMES = (
+    "load, checked",
+    "load, not checked",
+    "save, sealed",
+    "save, not sealed",
+    "state, sealed",
+    "state, not sealed",
+    "SHA-256 alone",
+)
 
 
 if __name__ == "__main__":

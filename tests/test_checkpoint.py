@@ -817,6 +817,36 @@ def test_a_flipped_byte_of_a_model_is_refused_in_one_sentence_naming_it(trained_
     assert seal_at(data) is not None
 
 
+@pytest.mark.slow  # a resume refused by the CLI (3 s)
+def test_a_flipped_byte_of_a_training_state_is_refused_in_one_sentence_naming_it(
+    tmp_path, split_dir, capsys
+):
+    """``last.safetensors`` held no digest: a resume read a changed byte of a weight or of Adam's
+    moments as it was, and trained on from it without a word. It is sealed as a model file is,
+    and a resume of a damaged one is refused in one sentence naming it and what to do."""
+    from objrec.checkpoint import load_training_state, seal_at
+    from objrec.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    _, _, saver, epoch = tiny_saver(run)
+    epoch(1)
+    saver.flush()
+    path = run / "last.safetensors"
+    assert load_training_state(path).progress.epoch == 1 and seal_at(path.read_bytes())
+    flipped(path, -100)
+    damaged = (
+        f"{path} is damaged: its bytes no longer match the SHA-256 objrec recorded in it when it "
+        "was written (a changed byte, a bad copy or disk), so its training cannot go on from it: "
+        "start the run over with {}"
+    )
+    with pytest.raises(ObjrecError) as refused:
+        load_training_state(path)
+    assert str(refused.value) == damaged.format("`force=True`")
+    assert main(["train", str(split_dir), "--resume", str(run)]) == 1
+    assert damaged.format("--force") in " ".join(capsys.readouterr().err.split())
+
+
 def test_a_model_holds_the_sha256_of_its_bytes_with_that_digest_read_as_zeros(trained_run):
     """What the recorded digest is, so that any tool can check it: the SHA-256 of the file with
     the 64 hex digits of its ``objrec_sha256`` metadata read as zeros."""

@@ -100,11 +100,17 @@ DAMAGED = (
     "written (a changed byte, a bad copy or disk), so its answers cannot be trusted: copy it "
     "again from where it came, or train the run again"
 )
+STATE_DAMAGED = (
+    "{path} is damaged: its bytes no longer match the SHA-256 objrec recorded in it when it was "
+    "written (a changed byte, a bad copy or disk), so its training cannot go on from it: start "
+    "the run over with `force=True`"
+)
+"""A training state's :data:`DAMAGED`: its run is resumed from it, never answers with it."""
 
 
 def seal_at(data: bytes) -> int | None:
     """Where the digest in the header of ``data`` (a safetensors file's first bytes, or all of
-    them) begins; None in a file without one (an earlier objrec's, a training state)."""
+    them) begins; None in a file without one (an earlier objrec's)."""
     length = int.from_bytes(data[:8], "little")
     found = data.find(_SEAL_MARK, 8, 8 + length)
     return None if found < 0 else found + len(_SEAL_MARK)
@@ -147,9 +153,10 @@ def in_key_order(header: bytes) -> bytes:
     return (text[:start] + ordered + text[start + len(ordered) :]).encode()
 
 
-def require_intact(path: Path, data: bytes) -> None:
+def require_intact(path: Path, data: bytes, damaged: str = DAMAGED) -> None:
     """Refuse ``data``, the bytes of the checkpoint ``path``, when they no longer match the
-    SHA-256 recorded in them (:data:`SEAL_KEY`); one without a digest passes as it is."""
+    SHA-256 recorded in them (:data:`SEAL_KEY`), in the sentence ``damaged`` (of ``{path}``);
+    one without a digest passes as it is."""
     at = seal_at(data)
     if at is None:
         return
@@ -158,7 +165,7 @@ def require_intact(path: Path, data: bytes) -> None:
     digest.update(UNSEALED)
     digest.update(view[at + 64 :])
     if digest.hexdigest().encode() != view[at : at + 64]:
-        raise ObjrecError(DAMAGED.format(path=path))
+        raise ObjrecError(damaged.format(path=path))
 
 
 @contextmanager
@@ -255,18 +262,18 @@ def model_digest(path: Path) -> str:
     return hash_file(path / BEST if path.is_dir() else path)
 
 
-def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def _read(path: Path, damaged: str = DAMAGED) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Tensors and the raw JSON header of an objrec safetensors file of this format version,
     from one reading of the whole file into memory. ``load_file`` mapped the file, and the model
     kept tensors of that mapping (the familiarity score's): a copy over the file in place (``cp
     new.safetensors run/model.safetensors``, which truncates it first) killed a running ``serve``
     with SIGBUS at its next answer; read in full, the model holds no part of the file, and the
     header and the tensors come from the same version of it, which its SHA-256 is checked on
-    (:func:`require_intact`)."""
+    (:func:`require_intact`, refusing it in the sentence ``damaged``)."""
     path = require_checkpoint_file(path)
     try:
         data = path.read_bytes()
-        require_intact(path, data)
+        require_intact(path, data, damaged)
         state = load(data)
         header = safetensors_metadata(data)
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
@@ -479,14 +486,18 @@ def copied(tensor: torch.Tensor, into: torch.Tensor | None = None) -> torch.Tens
 
 
 def write_training_state(path: Path, state: TrainingState) -> None:
-    """Write a ``training_state`` to ``path`` atomically."""
+    """Write a ``training_state`` to ``path`` atomically, sealed with its SHA-256 as a model file
+    is (:data:`SEAL_KEY`): a resume read a changed byte of a weight or of the optimizer's moments
+    as it was, and trained on from it without a word."""
     tensors, header = state
-    atomic_save(path, tensors, header)
+    atomic_save(path, tensors, header | {SEAL_KEY: UNSEALED.decode()}, sealed=True)
 
 
 def load_training_state(path: Path) -> SavedTraining:
-    """The training state written by :func:`write_training_state`."""
-    tensors, header = _read(path)
+    """The training state written by :func:`write_training_state`, refused in one sentence when
+    its bytes no longer match its SHA-256 (:data:`STATE_DAMAGED`; one written before 5 December
+    2026 has none, and is read as it was)."""
+    tensors, header = _read(path, STATE_DAMAGED)
     if header.get("kind") != "training_state":
         raise ObjrecError(f"{path} is not a training state (it cannot be resumed)")
     with named_in_errors(path):
