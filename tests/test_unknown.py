@@ -547,11 +547,13 @@ def test_a_kept_threshold_s_date_is_a_date_not_text_for_the_terminal(tmp_path):
     assert "\x1b" not in str(refused.value)
 
 
-def test_a_kept_threshold_with_a_flipped_digit_is_refused_in_one_sentence_naming_it(tmp_path):
-    """threshold.json is JSON still with a digit of its threshold changed (0.25 -> 0.65 is one
-    bit): it was used, and let photos through as known, or turned them away, without a word. It
-    holds its own SHA-256 of its fields, checked as it is read; one kept before it did (no
-    ``sha256``) is read as before."""
+def test_a_kept_threshold_changed_by_hand_is_used_with_a_warning_naming_it(tmp_path, caplog):
+    """threshold.json is JSON still with its threshold changed (0.25 -> 0.65 is one bit, or a
+    person's edit): it holds its own SHA-256 of its fields, checked as it is read. One that no
+    longer matches was refused as damaged, which made every command fail on a number a person
+    had changed on purpose: it is used as it reads, with a warning naming the file, saying its
+    digest no longer matches and what to do either way. Its layout is free; one without
+    ``sha256`` (kept before 5 December 2026, or the line removed) is read as it is, unsaid."""
     from objrec.kept import keep_threshold, read_kept
 
     from .conftest import fake_checkpoint
@@ -562,18 +564,29 @@ def test_a_kept_threshold_with_a_flipped_digit_is_refused_in_one_sentence_naming
     kept = keep_threshold(run, 0.25, {"replaced": 0.0})
     text = kept.path.read_text()
     kept.path.write_text(text.replace('"threshold": 0.25', '"threshold": 0.65'))
-    with pytest.raises(ObjrecError) as refused:
-        read_kept(run)
-    assert str(refused.value) == (
-        f"{kept.path} is damaged: its fields no longer match the SHA-256 recorded in it when "
-        "evaluate kept it (a changed byte, a bad copy or disk): copy it again from where it came, "
-        "or remove it to use the run's own threshold"
+    caplog.clear()
+    edited = read_kept(run)
+    assert edited is not None and (edited.threshold, edited.current, edited.edited) == (
+        0.65,
+        True,
+        True,
     )
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"{kept.path} was changed since evaluate kept it (its fields no longer match the SHA-256 "
+        "recorded in it): unknown below 0.65 is used, as it now reads. Changed on purpose, "
+        'remove its "sha256" line to use it without this warning; else (a bad copy or disk) '
+        "copy it again from where it came, or remove the file to use the run's own threshold"
+    ]
+    assert edited.words().startswith(
+        "unknown below 0.65, edited by hand since evaluate --unknown kept one on "
+    )
+    caplog.clear()
     kept.path.write_text(text.replace("\n", "\r\n").replace("  ", "\t"))  # laid out otherwise
-    assert read_kept(run).threshold == 0.25
+    assert read_kept(run).threshold == 0.25 and not read_kept(run).edited
     older = {k: v for k, v in kept.record.items() if k != "sha256"}
     kept.path.write_text(json.dumps(older | {"threshold": 0.65}))
-    assert read_kept(run).threshold == 0.65
+    assert read_kept(run).threshold == 0.65 and not read_kept(run).edited
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
 
 
 @pytest.mark.slow  # a prediction of one image, three times (0.3 s)

@@ -9,6 +9,8 @@ a run whose model ``train --force`` has since replaced does not use a threshold 
 another model. Keeping another threshold moves the one kept before into ``previous``; removing
 the file gives the run its own threshold back. Plain JSON, read as data (no pickle), holding its
 own SHA-256 (``sha256``), checked as it is read: a flipped digit of ``threshold`` is still JSON.
+One that no longer matches is used as it reads, with a warning naming it (:data:`EDITED`): a
+person who changes the number by hand means it, and a refusal made every command fail on it.
 """
 
 from __future__ import annotations
@@ -31,11 +33,13 @@ KEPT_NAME = "threshold.json"
 DIGEST = "sha256"
 """The key of a kept record's own digest (:func:`record_digest`); one kept before 5 December
 2026 has none, and is read as it was."""
-DAMAGED = (
-    "{path} is damaged: its fields no longer match the SHA-256 recorded in it when evaluate kept "
-    "it (a changed byte, a bad copy or disk): copy it again from where it came, or remove it to "
-    "use the run's own threshold"
+EDITED = (
+    "{path} was changed since evaluate kept it (its fields no longer match the SHA-256 recorded in "
+    "it): unknown below {threshold!r} is used, as it now reads. Changed on purpose, remove its "
+    '"sha256" line to use it without this warning; else (a bad copy or disk) copy it again from '
+    "where it came, or remove the file to use the run's own threshold"
 )
+"""What every command that uses a kept threshold whose digest no longer matches says of it."""
 
 
 def kept_path(run: Path) -> Path:
@@ -54,6 +58,8 @@ class KeptThreshold:
     current: bool
     """False: kept for a model the run no longer holds (it is then not used)."""
     record: dict[str, Any]
+    edited: bool = False
+    """Its fields no longer match its digest: changed since evaluate kept it (:data:`EDITED`)."""
 
     def words(self) -> str:
         """``unknown below 0.2, kept from evaluate --unknown on 2026-12-03``, where it is kept and
@@ -65,17 +71,20 @@ class KeptThreshold:
                 "(the run's own threshold is); remove it, or keep one for this model with "
                 "evaluate --unknown OTHER --keep-threshold"
             )
+        how = "kept from evaluate --unknown"
+        if self.edited:
+            how = "edited by hand since evaluate --unknown kept one"
         return (
-            f"unknown below {self.threshold!r}, kept from evaluate --unknown on "
-            f"{self.kept_on[:10]} ({self.path}; --threshold overrides it; removing the file "
-            "gives the run its own back)"
+            f"unknown below {self.threshold!r}, {how} on {self.kept_on[:10]} ({self.path}; "
+            "--threshold overrides it; removing the file gives the run its own back)"
         )
 
 
 def read_kept(run: Path, warn: bool = True) -> KeptThreshold | None:
     """The kept threshold of ``run`` (None when none is kept); a file that is no kept threshold
     (its ``kept_on`` no ISO 8601 time, as the notes print it) is refused in a sentence naming
-    it. One kept for another model is warned of (``warn``), with what to do."""
+    it. One kept for another model, or changed since it was kept (:data:`EDITED`), is warned
+    of (``warn``), with what to do."""
     path = kept_path(run)
     if not path.is_file():
         return None
@@ -92,14 +101,15 @@ def read_kept(run: Path, warn: bool = True) -> KeptThreshold | None:
             f"{path} is not a threshold that evaluate kept ({exc!r}): remove it to "
             "use the run's own threshold"
         ) from exc
-    if record.get(DIGEST, record_digest(record)) != record_digest(record):
-        raise ObjrecError(DAMAGED.format(path=path))
     from objrec.checkpoint import model_digest
 
     current = model == model_digest(checkpoint_file(run))
-    kept = KeptThreshold(threshold, kept_on, path, current, record)
-    if not current and warn:  # said here, once, with what to do: the commands note a used one
+    edited = record.get(DIGEST, record_digest(record)) != record_digest(record)
+    kept = KeptThreshold(threshold, kept_on, path, current, record, edited)
+    if warn and not current:  # said here, once, with what to do: the commands note a used one
         log.warning("%s", kept.words())
+    elif warn and edited:
+        log.warning("%s", EDITED.format(path=path, threshold=threshold))
     return kept
 
 
