@@ -1892,7 +1892,9 @@ def test_scores_over_near_duplicates_say_how_many_distinct_photos_they_rest_on(c
     """A user's 75 test images were 14 scenes shot in bursts, and evaluate said "75 images" with
     no word of it; a class of 5 frames of one scene was not marked too few to trust. The metrics
     count the distinct photos (`n_groups`) and say it in a sentence; each class's too-few mark
-    counts its distinct photos, not its frames."""
+    counts its distinct photos, not its frames. The line saying they are few follows that
+    sentence without saying the count again (it said "8 images (4 distinct photos) are few"
+    just before "8 test images are 4 distinct photos")."""
     import torch
 
     from objrec.cli.evaluation import print_evaluation
@@ -1921,6 +1923,9 @@ def test_scores_over_near_duplicates_say_how_many_distinct_photos_they_rest_on(c
     print_evaluation(result, 3)
     said = " ".join(capsys.readouterr().out.split())
     assert f"near-duplicates: {result.near_duplicates}" in said
+    few = said.index("4 distinct photos are few: a photo with its near-duplicates is on average ")
+    assert said.index(result.near_duplicates) < few  # the count first, then that it is few
+    assert "8 images (4 distinct photos)" not in said  # said once, not again in the next line
     assert "│ a │ 0 │ 5 (1" in said and "distinct) │" in said  # a's images, its distinct ones
     alone = summarize_logits(logits, labels, ["a", "b"])  # no groups: every image its own
     assert alone.near_duplicates is None and "near_duplicates" not in alone.to_json()
@@ -2216,12 +2221,13 @@ def test_metrics_json_records_the_pairs_mistaken_for_each_other_both_ways():
 
 def test_few_images_line_names_the_distinct_photos_its_interval_rests_on():
     """The interval rests on the distinct photos (near-duplicates count once), and the line said
-    only "500 images are few" of 500 frames of 20 photos: 500 is not few, 20 is."""
+    only "500 images are few" of 500 frames of 20 photos: 500 is not few, 20 is. The images
+    they are is the near-duplicates line's, printed before it."""
     from objrec.cli.evaluation import few_images_line
 
     line = few_images_line({"n": 500, "n_groups": 20, "top1": 0.9})
     assert line is not None and line.startswith(
-        "500 images (20 distinct photos) are few: a photo with its near-duplicates is on average "
+        "20 distinct photos are few: a photo with its near-duplicates is on average "
         "5.0 points of top-1, "
     )
     alone = few_images_line({"n": 32, "n_groups": 32, "top1": 1.0})

@@ -238,9 +238,11 @@ def few_images_line(m: dict[str, Any]) -> str | None:
     on many more photos like them: a teacher's 32 photos all right read "100.00%", and nothing
     said a second set of 32 could score several points lower. None when its interval is narrow.
     The interval rests on the distinct photos (near-duplicates count once), so when they are
-    fewer than the images the line names both ("500 images are few" of 20 photos read wrong),
-    and what one photo weighs: "one is 0.2 points" of 500 frames of 20 photos said the opposite
-    of few, where a photo and its frames are 5 points."""
+    fewer than the images the line says they are few ("500 images are few" of 20 photos read
+    wrong), after the near-duplicates line that said how many images they are (both lines said
+    "117 images (116 distinct photos)", back to back), and what one photo weighs: "one is 0.2
+    points" of 500 frames of 20 photos said the opposite of few, where a photo and its frames
+    are 5 points."""
     from objrec.metrics import wilson_interval
 
     n = int(m["n"])  # near-duplicates: the interval of the distinct photos, as wide as they say
@@ -248,8 +250,8 @@ def few_images_line(m: dict[str, Any]) -> str | None:
     low, high = wilson_interval(m["top1"], distinct)
     if not n or high - low <= WIDE_INTERVAL:
         return None
-    photos = f" ({plural(distinct, 'distinct photo')})" if distinct < n else ""
-    few = f"{plural(n, 'image')}{photos} {'is' if n == 1 else 'are'} few"
+    counted = plural(distinct, "distinct photo") if distinct < n else plural(n, "image")
+    few = f"{counted} {'is' if distinct == 1 else 'are'} few"
     one = "one is" if distinct == n else "a photo with its near-duplicates is on average"
     return (
         f"{few}: {one} {100 / distinct:.1f} points of top-1, and on many more photos like them the "
@@ -276,10 +278,10 @@ def print_evaluation(
         f"better); mean per class, each counting the same: top-1 "
         f"{percent(m['mean_class_top1'])}{top5_text(m['mean_class_top5'], n_classes)}"
     )
+    if result.near_duplicates:  # how many distinct photos, before the line saying they are few
+        console.print(f"near-duplicates: {result.near_duplicates}", markup=False, highlight=False)
     if line := few_images_line(m):
         console.print(line, markup=False, highlight=False)
-    if result.near_duplicates:
-        console.print(f"near-duplicates: {result.near_duplicates}", markup=False, highlight=False)
     if result.metrics_plain:
         from objrec.transforms import TTA_VIEWS
 
