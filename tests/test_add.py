@@ -962,16 +962,25 @@ def test_add_measures_only_pairs_with_a_new_image_and_decides_as_all_pairs_do(
 @pytest.mark.slow
 def test_add_says_where_a_known_class_went_why_and_how_to_train_on_all(tmp_path, split_dir, capsys):
     """A teacher added photos of a weak class and found some in valid and test, wanting them all
-    in train: nothing said why they were shared, nor pointed to `--ratios 1 0 0`."""
+    in train: nothing said why they were shared, nor pointed to `--ratios 1 0 0`. The sentence
+    names the classes whose counts the table above it gives (it said them again: "red (train
+    2, valid 1, test 1)"); a Python caller's log, with no table, keeps the counts."""
+    from objrec.add_result import shared_note
+
     new = new_images(tmp_path / "new", "red", 4)
     new_images(new, "purple", 4, PURPLE, seed=700)
     assert main(["add", str(split_dir), str(new), "--seed", "1", "--dry-run"]) == 0
     out = " ".join(capsys.readouterr().out.split())
+    assert "│ red │ 2 │ 1 │ 1 │ 0 │" in out  # the table counts them
     assert (
-        "the new images of red (train 2, valid 1, test 1) would go partly to valid and test, as "
-        "the data folder's own images are shared, so that `objrec evaluate` measures each class on "
+        "the new images of red would go partly to valid and test (the table above), as the data "
+        "folder's own images are shared, so that `objrec evaluate` measures each class on "
         "photos the model never trained on; to train on all the new images of a class instead"
     ) in out
+    assert "red (train 2, valid 1, test 1)" not in out
+    red = {"red": {"train": 2, "valid": 1, "test": 1}}
+    result = AddResult(split_dir, counts=red, own_ratios=True, dry_run=True)
+    assert shared_note(result).startswith("the new images of red (train 2, valid 1, test 1) would")
     assert "add them with --ratios 1 0 0, after --dry-run to see where each goes" in out
     assert "purple (train" not in out  # a new class needs valid and test images
     more = new_images(tmp_path / "more", "red", 3, seed=1)

@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 from objrec.config import SplitConfig
 from objrec.data import IMAGE_SET_MEANING, SPLITS, UNKNOWN_NAME_WHY, named_unknown, windows_warning
 from objrec.manifest import read_split_record
-from objrec.progress import listed, plural, quoted, some_of
+from objrec.progress import NAMED, joined, listed, plural, quoted, some_of
 from objrec.split_result import no_decoder_sentence, two_groups_sentence
 from objrec.split_source import chosen_class
 
@@ -174,10 +174,11 @@ def test_note(result: AddResult) -> str | None:
     return changed_test_warning(test, f"{test} added", result.dry_run) if test else None
 
 
-def shared_note(result: AddResult) -> str | None:
+def shared_note(result: AddResult, counted: bool = True) -> str | None:
     """When the new images of classes ``data`` already had went partly to valid or test (the
-    default: the data folder's own proportions), where they went, why, and how to train on all
-    of them instead; None otherwise."""
+    default: the data folder's own proportions), where they went (``counted``; False: the
+    classes named only, under a table that counts them, as ``objrec add`` prints it), why, and
+    how to train on all of them instead; None otherwise."""
     shared = {
         name: counts
         for name, counts in sorted(result.counts.items())
@@ -186,9 +187,14 @@ def shared_note(result: AddResult) -> str | None:
     if not shared or not result.own_ratios:
         return None
     went = "would go" if result.dry_run else "went"
-    where = some_of([f"{quoted(name)} ({listed(c)})" for name, c in shared.items()], quote=False)
+    if counted:
+        where = some_of([f"{quoted(n)} ({listed(c)})" for n, c in shared.items()], quote=False)
+    else:
+        names = [quoted(name) for name in shared]
+        where = joined(names) if len(names) <= NAMED + 1 else some_of(names, quote=False)
     return (
-        f"the new images of {where} {went} partly to valid and test, as the data "
+        f"the new images of {where} {went} partly to valid and test"
+        f"{'' if counted else ' (the table above)'}, as the data "
         "folder's own images are shared, so that `evaluate` measures each class on photos the "
         "model never trained on; to train on all the new images of a class instead (its valid "
         "and test images then stay as they are; a near-duplicate of one still goes to its "
