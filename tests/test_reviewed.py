@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -248,3 +249,35 @@ def test_a_row_naming_a_file_but_for_its_accent_encoding_is_remembered_as_settle
     assert apply_plan(data, plan, tmp_path / "fixed")["reviewed"] == 1
     digest = hash_file(data / "train/ant" / nfd)
     assert read_reviewed(tmp_path / "fixed") == {digest: ("ant", f"train/ant/{nfd}")}
+
+
+@pytest.mark.slow
+def test_photos_needed_counts_a_settled_label_as_its_classs_photo_not_a_flag(tmp_path):
+    """loop44: after apply-plan kept an anchor the audit took for a pizza, the next audit said
+    "0 likely wrong labels, 1 label settled by your earlier plans", then listed anchor among the
+    classes to photograph for "1 label flagged as likely wrong". A settled label is its class's
+    photo: counted with the class's photos, recognised or not, never as a flag."""
+    from objrec.audit import AuditConfig, judge_labels
+    from objrec.dedup import feature_neighbours, normalise
+    from objrec.progress import SILENT
+
+    rng = np.random.default_rng(0)
+    centres = 3 * rng.normal(size=(2, 16))
+    x = np.concatenate([c + 0.3 * rng.normal(size=(30, 16)) for c in centres])
+    x = np.concatenate([x, [centres[0] + 0.3 * rng.normal(size=16)]]).astype(np.float32)
+    labels = np.array([0] * 30 + [1] * 31)  # the last: a "dragonfly" among the ants
+    items = [Item(tmp_path / f"{k}.jpg", f"{k}.jpg", int(c), None) for k, c in enumerate(labels)]
+    digests = [f"d{k}" for k in range(len(items))]
+    inv = Inventory(tmp_path, ("ant", "dragonfly"), items, False, digests)
+    near = feature_neighbours(normalise(x), 10)
+
+    def needs() -> list[dict]:
+        found = judge_labels(
+            inv, np.arange(len(items)), labels, x, near, AuditConfig(pca=0), SILENT
+        )
+        assert [row["path"] for row in found.issues] == ["60.jpg"]
+        return found.needs
+
+    assert [(n["class"], n["flagged"]) for n in needs()] == [("dragonfly", 1)]
+    (tmp_path / REVIEWED_FILE).write_text("digest,class,file\nd60,dragonfly,60.jpg\n")
+    assert needs() == []  # 30 of its 31 photos recognised: nothing lacks

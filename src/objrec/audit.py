@@ -1167,8 +1167,19 @@ def judge_labels(
         row["_suggested_z"] = round(float(far_out), 2)
         row["_too_few"] = too_few_to_judge(row, config)
         row["_mixed"] = (int(labels[r]), int(s)) in mixed
-    found.needs = needs_rows(labels, probs, counts, ranked, inv.classes)
+    found.needs = needs_rows(labels, probs, counts, unsettled(inv, found.issues, ranked), inv)
     return found
+
+
+def unsettled(inv: Inventory, issues: Sequence[dict[str, Any]], ranked: np.ndarray) -> np.ndarray:
+    """The rows (``ranked``) of the flagged ``issues`` but those whose label a person settled in
+    an earlier plan (``reviewed.csv``): a settled photo is of its class, so photos_needed.csv
+    counts it among the class's photos, recognised or not, never as a label likely wrong."""
+    from objrec.audit_report import settled_paths
+
+    settled = set(settled_paths(inv, issues))
+    keep = [row["path"] not in settled for row in issues]
+    return ranked[np.array(keep, dtype=bool)] if keep else ranked
 
 
 def too_few_to_judge(row: dict[str, Any], config: AuditConfig) -> bool:
@@ -1186,12 +1197,12 @@ def mixed_both_ways(labels, answers, flagged) -> set[tuple[int, int]]:
     return {(a, b) for a, b in taken if a != b and (b, a) in taken}
 
 
-def needs_rows(labels, probs, counts, ranked, classes) -> list[dict[str, Any]]:
+def needs_rows(labels, probs, counts, ranked, inv: Inventory) -> list[dict[str, Any]]:
     """``photos_needed.csv``'s rows: the classes that most need more or better photos, by the
     out-of-fold answers (``probs``' best class) of their photos not flagged (``ranked``)."""
     flagged = np.zeros(len(labels), dtype=bool)
     flagged[ranked] = True
-    needs = class_needs(labels, probs.argmax(1), counts, flagged, classes)
+    needs = class_needs(labels, probs.argmax(1), counts, flagged, inv.classes)
     return [need.row() for need in needs]
 
 
