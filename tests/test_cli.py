@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import click
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -44,8 +45,69 @@ def test_help_explains_every_command(capsys):
             if param.param_type_name == "option" and not param.hidden:
                 assert param.help, f"objrec {name} {param.opts[0]} has no help"
     code, out, _ = run(capsys, "train", "--help")
-    assert code == 0 and "--aug-views" in out and "early stopping" in out
+    assert code == 0 and "--aug-views" in out and "A first run needs only DATA and --out" in out
+    code, out, _ = run(capsys, "train", "--help-all")  # the whole description, after the brief
+    assert code == 0 and "early stopping" in out
     assert "--out RUN " in out and "RUN receives" in out  # the RUN its text names
+
+
+def test_train_help_fits_two_screens_with_each_option_in_one_sentence(capsys, monkeypatch):
+    """`objrec train --help` was 195 lines at 80 columns, every option's whole explanation in
+    one list: a newcomer could not find the two options they needed. It shows the options a
+    first run needs first, the rest under headings, each in its first sentence with its default;
+    --help-all shows the whole text."""
+    from objrec.cli.sections import first_sentences
+    from objrec.cli.training import train
+
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = run(capsys, "train", "--help")
+    assert code == 0 and len(out.splitlines()) <= 80, len(out.splitlines())
+    headings = [line for line in out.splitlines() if line.endswith(":") and line[0] != " "]
+    assert headings[0] == "Options:" and "Fine-tuning:" in headings and len(headings) >= 5
+    first = out[out.index("Options:") : out.index(headings[1])]
+    assert "--out RUN" in first and "--epochs" in first and "--finetune-blocks" not in first
+    page = "".join(out.split())
+    for option in train.params:
+        if isinstance(option, click.Option) and option.help and option.help.count(". ") >= 1:
+            assert "".join(first_sentences(option.help).split()) in page, option.name
+            assert "".join(option.help.split()) not in page, option.name
+
+
+def test_every_option_of_every_command_is_under_a_heading():
+    """A sectioned command lists each option under the heading its ``sections`` gives: an
+    option a helper adds without placing it would fall under "More options", unexplained."""
+    from objrec.cli import cli
+    from objrec.cli.sections import Sectioned
+
+    for name, command in cli.commands.items():
+        if not isinstance(command, Sectioned) or not command.sections:
+            continue
+        placed = [n for names in command.sections.values() for n in names]
+        options = {p.name for p in command.params if isinstance(p, click.Option) and not p.hidden}
+        assert sorted(placed) == sorted(options), name  # each once, and no name it lacks
+        assert next(iter(command.sections)) == "Options", name
+
+
+@pytest.mark.slow
+def test_help_all_has_each_option_s_whole_text_and_the_whole_description(capsys):
+    """Nothing --help used to say is lost: every command's --help-all (as --help, without the
+    arguments the command needs, and under --json) shows each option's whole help and the
+    command's whole description."""
+    from objrec.cli import cli
+    from objrec.cli.sections import Sectioned
+
+    code, out, _ = run(capsys, "train", "--json", "--help-all")
+    assert code == 0 and out.startswith("Usage: objrec train") and "--help-all" in out
+    for name, command in cli.commands.items():
+        assert isinstance(command, Sectioned), name
+        code, out, _ = run(capsys, name, "--help-all")
+        page = "".join(out.split())
+        assert code == 0 and out.startswith(f"Usage: objrec {name}"), name
+        for option in command.params:
+            if isinstance(option, click.Option) and option.help:
+                assert "".join(option.help.split()) in page, (name, option.name)
+        description = (command.help or "").replace("\f", "").replace("\b", "")
+        assert "".join(description.split()) in page, name
 
 
 def test_every_train_and_split_setting_is_an_option_of_its_command():
@@ -85,7 +147,7 @@ def test_each_split_setting_s_help_is_its_field_s():
 def test_serve_help_says_what_its_page_takes(capsys):
     """serve --help said its page takes "an image", picked or dropped: it takes several at once
     (a row each) and the computer's camera (tests/test_page.py)."""
-    code, out, _ = run(capsys, "serve", "--help")
+    code, out, _ = run(capsys, "serve", "--help-all")
     out = " ".join(out.split())
     assert code == 0 and "a page: pick, drop or take (camera) photos, a row each" in out
 
@@ -96,7 +158,7 @@ def test_the_seed_help_says_another_machine_may_compute_otherwise():
     from objrec.cli.options import option_help
 
     text = option_help("seed")
-    assert "same run on this machine" in text and "another CPU may compute otherwise" in text
+    assert "same run. On this machine" in text and "another CPU may compute otherwise" in text
     assert "--precision and --head-precision" in text and "Reproducing a result" in text
 
 
@@ -149,9 +211,9 @@ def test_help_names_every_key_of_an_answer_and_every_manifest_column(capsys):
 
     keys = Prediction("a.jpg", [{"class": "x", "prob": 1.0}], score=1.0, line=0.0).to_json()
     for name, shown in (("predict", keys), ("serve", set(keys) - {"path"})):
-        code, out, _ = run(capsys, name, "--help")
+        code, out, _ = run(capsys, name, "--help-all")
         assert code == 0 and not [k for k in shown if f'"{k}"' not in out], name
-    code, out, _ = run(capsys, "split", "--help")
+    code, out, _ = run(capsys, "split", "--help-all")
     columns = ", ".join([*MANIFEST_COLUMNS, MANIFEST_GROUP])
     assert code == 0 and f"manifest.csv ({columns}:" in " ".join(out.split())
 
@@ -176,9 +238,9 @@ def test_help_says_the_runs_own_report_and_evaluations_are_refreshed_without_for
     """report's --force said "Overwrite --out", yet RUN/report.html was refreshed without it, as
     evaluate refreshes RUN/eval-test: the help says which outputs need --force."""
     for name in ("report", "evaluate"):
-        code, out, _ = run(capsys, name, "--help")
+        code, out, _ = run(capsys, name, "--help-all")
         assert code == 0 and "refreshed without" in " ".join(out.split()), name
-    code, out, _ = run(capsys, "export", "--help")
+    code, out, _ = run(capsys, "export", "--help-all")
     assert code == 0 and "never refreshed without" in " ".join(out.split())
 
 
@@ -191,7 +253,7 @@ def test_evaluate_writes_beside_a_checkpoint_file_and_its_help_says_so(
     shutil.copy(trained_run / "model.safetensors", trained_run / "epoch3.safetensors")
     code, out, _ = run(capsys, "evaluate", trained_run / "epoch3.safetensors", split_dir)
     assert code == 0 and str(trained_run / "epoch3-eval-test") in " ".join(out.split())
-    code, out, _ = run(capsys, "evaluate", "--help")
+    code, out, _ = run(capsys, "evaluate", "--help-all")
     assert code == 0 and "CKPT.safetensors other than a run's model.safetensors, CKPT-eval-" in (
         " ".join(out.split())
     )
@@ -244,9 +306,9 @@ def test_without_posix_file_locks_a_command_is_refused_in_one_sentence(
 def test_device_help_speaks_of_torchrun_only_where_it_applies(capsys):
     """A newcomer on one machine read "Under torchrun each rank uses GPU LOCAL_RANK" in predict."""
     for name in ("evaluate", "predict", "serve"):
-        code, out, _ = run(capsys, name, "--help")
+        code, out, _ = run(capsys, name, "--help-all")
         assert code == 0 and "--device" in out and "torchrun" not in out, name
-    code, out, _ = run(capsys, "train", "--help")
+    code, out, _ = run(capsys, "train", "--help-all")
     said = " ".join(out.split())
     assert code == 0 and "torchrun --nproc-per-node N -m objrec train" in said
     assert "auto and cuda mean each process's own GPU" in said and "LOCAL_RANK" not in said
@@ -257,7 +319,7 @@ def test_runtime_and_cache_help_say_in_plain_words_what_they_change(capsys):
     Runtime's checks to a person who knows none of them: each now says what it changes for them
     and when to pick it."""
     helps = {
-        name: " ".join(run(capsys, name, "--help")[1].split())
+        name: " ".join(run(capsys, name, "--help-all")[1].split())
         for name in ("serve", "predict", "cache")
     }
     for name in ("serve", "predict"):
@@ -280,18 +342,16 @@ def test_help_says_in_plain_words_what_precision_and_the_unknown_score_are(capsy
     arithmetic", "What tells images of the taught classes", "frozen pretrained body + new head",
     audit's "--backbone: The frozen body". Each now says in words what it is, the term after."""
     helps = {
-        name: " ".join(run(capsys, *name.split(), "--help")[1].split())
+        name: " ".join(run(capsys, *name.split(), "--help-all" if name else "--help")[1].split())
         for name in ("", "train", "audit", "split")
     }
     assert "EXIF Make" not in helps["split"] and "perceptual hashes, crops" not in helps["split"]
     assert "frozen pretrained body" not in helps[""] and "pretrained networks" in helps[""]
     train = helps["train"]
+    assert "For the pretrained network (the frozen body), auto uses 8-bit integers" in train
+    assert "While the new head trains, auto uses 16-bit floats" in train
     assert (
-        "How the pretrained network (the frozen body) computes: auto uses 8-bit integers" in train
-    )
-    assert "How the new head computes while it trains: auto uses 16-bit floats" in train
-    assert (
-        'How the model tells a photo of its classes from anything else, to answer "unknown"'
+        'The way the model tells a photo of its classes from anything else, to answer "unknown"'
         in train
     )
     assert "arithmetic" not in train
@@ -385,7 +445,7 @@ def test_a_folder_taken_by_exclude_is_said_so(capsys, tmp_path, where):
     name = ("SRC", "OUT")[where]
     assert code == 2 and f"missing argument '{name}'" in err
     assert f"--exclude takes every word after it up to the next option: give {name} before" in err
-    code, out, _ = run(capsys, "split", "--help")  # and its help says so
+    code, out, _ = run(capsys, "split", "--help-all")  # and its help says so
     assert code == 0 and "give SRC and OUT before it" in " ".join(out.split())
 
 
@@ -838,7 +898,7 @@ def test_predict_says_when_an_answered_image_is_barely_familiar(capsys, trained_
         code, out, _ = run(capsys, "predict", trained_run, image, "--threshold", line)
         note = f"(barely familiar: {score:.2f})"
         assert code == 0 and (note in " ".join(out.split())) == said, (line, out)
-    code, out, _ = run(capsys, "predict", "--help")
+    code, out, _ = run(capsys, "predict", "--help-all")
     assert "barely familiar" in out
 
 
@@ -2231,7 +2291,7 @@ def test_check_s_exit_codes_are_said_in_its_help(capsys, tmp_path):
     assert code == 1 and "split and train leave the 1 unusable file out" in " ".join(out.split())
     code, _, err = run(capsys, "check", tmp_path / "missing")
     assert code == 2 and "missing" in err
-    said = " ".join(run(capsys, "check", "--help")[1].split())
+    said = " ".join(run(capsys, "check", "--help-all")[1].split())
     assert "with 0 when nothing is unusable; 1 when something is (unusable files: split" in said
     assert "2 when the command line is wrong (DATA missing, say): nothing checked" in said
 
@@ -4081,7 +4141,7 @@ def test_fine_tuning_options_without_blocks_to_tune_are_named_as_ignored(
 def test_split_keeps_a_groups_files_groups_together_and_says_so(
     capsys, tmp_path, image_folder, known_facts
 ):
-    code, out, _ = run(capsys, "split", "--help")
+    code, out, _ = run(capsys, "split", "--help-all")
     out = " ".join(out.split())
     assert code == 0 and "--groups FILE" in out and "columns file and group" in out
     assert "class/name relative to the source folder, or class\\name as Windows" in out
@@ -4373,7 +4433,7 @@ def test_export_check_photos_help_says_its_default_and_cost_from_export_itself(c
 
     option = next(p for p in export.params if p.name == "photos")
     assert option.default is CHECK_PHOTOS
-    code, out, _ = run(capsys, "export", "--help")
+    code, out, _ = run(capsys, "export", "--help-all")
     said = " ".join(out.split())
     assert code == 0 and f"[default: {CHECK_PHOTOS}; x>=1]" in said
     assert "the number before" not in said
@@ -4652,7 +4712,7 @@ def test_ctrl_c_under_torchrun_leaves_the_other_ranks_silent(capsys, monkeypatch
 def test_serve_help_says_what_each_worker_costs(capsys):
     """`serve --workers` said only 'Server processes.': a user raised it for speed and got a
     copy of the model a process (2 workers: 3 GB against 1.1 GB, no faster on 2 cores)."""
-    code, out, _ = run(capsys, "serve", "--help")
+    code, out, _ = run(capsys, "serve", "--help-all")
     said = " ".join(out.split())
     assert code == 0 and "each with its own copy of the model (about 1 GB" in said
     assert "one already answers 4 uploads at once" in said

@@ -70,7 +70,7 @@ def test_the_demo_says_where_it_writes_and_never_writes_into_a_folder_of_yours_u
     assert code == 1 and err.splitlines()[0] == first
     assert "objrec-demo is not empty: choose another --out or pass --force" in err
     assert [p.name for p in (tmp_path / "objrec-demo").iterdir()] == ["notes.txt"]
-    main(["demo", "--help"])
+    main(["demo", "--help-all"])
     assert "It writes into objrec-demo in the current folder (--out for another)" in " ".join(
         capsys.readouterr().out.split()
     )

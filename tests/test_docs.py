@@ -12,6 +12,7 @@ from pathlib import Path
 
 import objrec
 from objrec.cli import cli
+from objrec.cli.sections import HELP_FLAGS
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks" / "README.md"
@@ -45,7 +46,7 @@ def test_every_command_line_the_pages_show_names_a_command_and_options_it_takes(
     commands); a renamed or removed option would leave one a user types and click refuses. Each names a
     command objrec has, and only options that command takes, spelt as its --help spells them."""
     options = {
-        name: {"-h", "--help"} | {o for p in command.params for o in p.opts + p.secondary_opts}
+        name: HELP_FLAGS | {o for p in command.params for o in p.opts + p.secondary_opts}
         for name, command in cli.commands.items()
     }
     wrong, seen = [], 0

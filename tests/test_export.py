@@ -694,7 +694,7 @@ def test_export_help_says_to_train_in_fp32_for_onnx_runtime_and_names_the_script
     probabilities, 3 top classes changed; nothing had said up front to train in fp32."""
     from objrec.cli import main
 
-    assert main(["export", "--help"]) == 0
+    assert main(["export", "--help-all"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert (
         "For objrec's answers in ONNX Runtime, export a run trained with --precision fp32" in text

@@ -793,7 +793,7 @@ def test_predict_s_help_says_the_threshold_line_comes_only_when_an_answer_was_ju
     printed only when some image is answered unknown or barely familiar (above), as help says."""
     from objrec.cli import main
 
-    assert main(["predict", "--help"]) == 0
+    assert main(["predict", "--help-all"]) == 0
     said = " ".join(capsys.readouterr().out.split())
     assert (
         "When any image is answered unknown or barely familiar, the threshold that judged them is "

@@ -236,7 +236,7 @@ def test_the_recipient_is_not_told_to_pip_install_objrec(run, tmp_path, capsys):
     README and docs/commands.md say to install it from a clone or its wheel, b9b003a)."""
     assert main(["share", str(run), str(tmp_path / "ours")]) == 0
     said = capsys.readouterr().out
-    assert main(["share", "--help"]) == 0
+    assert main(["share", "--help-all"]) == 0
     said += capsys.readouterr().out
     card = (tmp_path / "ours" / "README.md").read_text()
     assert "pip install objrec" not in said + card

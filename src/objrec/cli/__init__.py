@@ -47,6 +47,7 @@ from objrec.cli.output import (
     print_warnings,
     stdout_for_json_only,
 )
+from objrec.cli.sections import HELP_FLAGS
 from objrec.cores import limit_thread_pools
 from objrec.errors import Interrupted, ObjrecError
 
@@ -170,7 +171,7 @@ def asks_for_json(args: Sequence[str]) -> bool:
     given = list(args)
     given = given[given.index(command.name) + 1 :] if command.name in given else given
     given = given[: given.index("--")] if "--" in given else given
-    return "--json" in given and not {"-h", "--help"} & set(given)
+    return "--json" in given and not HELP_FLAGS & set(given)
 
 
 def json_only(args: Sequence[str]) -> AbstractContextManager[None]:
@@ -233,7 +234,7 @@ def refused_under_torchrun(args: Sequence[str]) -> int | None:
         return None
     if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
         return None
-    if {"-h", "--help"} & set(args):
+    if HELP_FLAGS & set(args):
         return None
     if is_main_rank():
         err.print(
@@ -257,7 +258,7 @@ def refused_without_file_locks(args: Sequence[str]) -> int | None:
     ``fcntl`` (Windows): the feature store, a run, a split and the ONNX cache are locked with it,
     and every command failed there with a traceback ending in ``No module named 'fcntl'``.
     ``--help`` and ``--version`` still answer. None: it runs."""
-    if invoked_command(args) is None or {"-h", "--help"} & set(args):
+    if invoked_command(args) is None or HELP_FLAGS & set(args):
         return None
     if importlib.util.find_spec("fcntl") is not None:
         return None

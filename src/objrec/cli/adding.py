@@ -24,11 +24,14 @@ from objrec.cli.output import (
     shown,
     task_from_first_step,
 )
+from objrec.cli.sections import Sectioned
 from objrec.config import TrainConfig, field_help
 from objrec.progress import listed, passes_from_first_step, plural, quoted, some_of
 
 
-@click.command(short_help="Add new photos to a split folder, as split would place them.")
+@click.command(
+    cls=Sectioned, short_help="Add new photos to a split folder, as split would place them."
+)
 @click.argument("data", type=FOLDER)
 @click.argument("new", nargs=-1, type=EXISTING)
 @click.option(

@@ -33,11 +33,12 @@ from objrec.cli.output import (
     shown,
     with_warnings,
 )
+from objrec.cli.sections import Sectioned
 from objrec.config import DEFAULT_BACKBONE, PRECISIONS
 from objrec.progress import joined, plural
 
 
-@click.command(short_help="Find likely wrong labels, duplicates and outliers.")
+@click.command(cls=Sectioned, short_help="Find likely wrong labels, duplicates and outliers.")
 @click.argument("data", type=FOLDER)
 @click.option(
     "--run",
@@ -393,7 +394,9 @@ def print_too_few(result, data: Path, limit: int = 3) -> None:
     print_flags(rows, heading, data, limit, "label_issues.csv")
 
 
-@click.command("apply-plan", short_help="Copy a folder with a reviewed audit plan applied.")
+@click.command(
+    "apply-plan", cls=Sectioned, short_help="Copy a folder with a reviewed audit plan applied."
+)
 @click.argument("data", type=FOLDER)
 @click.argument("plan", type=FILE)
 @click.argument("out", type=OUT_DIR)

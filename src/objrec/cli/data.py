@@ -37,6 +37,7 @@ from objrec.cli.output import (
     shown,
     with_warnings,
 )
+from objrec.cli.sections import Sectioned
 from objrec.config import SplitConfig, field_help
 from objrec.progress import (
     COMPARE_PASSES,
@@ -97,7 +98,9 @@ def class_names_option(flag: str):
     )
 
 
-@click.command(short_help="Split a photo folder into train, valid and test, leak-free.")
+@click.command(
+    cls=Sectioned, short_help="Split a photo folder into train, valid and test, leak-free."
+)
 @click.argument("src", type=FOLDER)
 @click.argument("out", type=OUT_DIR)
 @RATIOS_OPTION
@@ -345,7 +348,7 @@ def split_warnings(result, chosen_ratios: bool = False) -> list[str]:
     return [to_cli(sentence, split) for sentence in sentences(result, chosen_ratios)]
 
 
-@click.command(short_help="Count the images per class and summarise their sizes.")
+@click.command(cls=Sectioned, short_help="Count the images per class and summarise their sizes.")
 @click.argument("data", type=FOLDER)
 @click.option(
     "--out",
@@ -465,7 +468,9 @@ add up to it), the classes that hold any, and apart the unusable folders; --json
 
 
 @click.command(
-    short_help="List every problem of a photo folder, without training.", help=CHECK_HELP
+    cls=Sectioned,
+    short_help="List every problem of a photo folder, without training.",
+    help=CHECK_HELP,
 )
 @click.argument("data", type=FOLDER)
 @click.option(

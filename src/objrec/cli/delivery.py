@@ -31,6 +31,7 @@ from objrec.cli.output import (
     shown,
     with_warnings,
 )
+from objrec.cli.sections import Sectioned
 from objrec.config import CHECK_PHOTOS
 from objrec.progress import plural
 
@@ -55,7 +56,7 @@ picks: on the CPU onnx", which a newcomer with a default run read against /info'
 "torch"."""
 
 
-@click.command(short_help="Save a trained model as ONNX, for other programs.")
+@click.command(cls=Sectioned, short_help="Save a trained model as ONNX, for other programs.")
 @click.argument("run", type=EXISTING)
 @click.option(
     "--format",
@@ -154,7 +155,9 @@ def export(
         console.print(line, markup=False, highlight=False)
 
 
-@click.command(short_help="Write a clean copy of a run to send, with its model card.")
+@click.command(
+    cls=Sectioned, short_help="Write a clean copy of a run to send, with its model card."
+)
 @click.argument("run", type=EXISTING)
 @click.argument("out", metavar="DEST", type=PathParam(path_type=Path, writes=True))
 @click.option(
@@ -294,7 +297,7 @@ def kept_words(kept) -> str:
     return f"; the sidecar says {kept.words()}" if kept is not None and kept.current else ""
 
 
-@click.command(short_help="Serve a trained model: a web page and a JSON API.")
+@click.command(cls=Sectioned, short_help="Serve a trained model: a web page and a JSON API.")
 @click.argument("run", type=EXISTING)
 @click.option(
     "--host",

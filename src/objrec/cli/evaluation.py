@@ -36,6 +36,7 @@ from objrec.cli.output import (
     shown,
     with_warnings,
 )
+from objrec.cli.sections import Sectioned
 from objrec.config import (
     TOP5_CLASSES,
     EvaluateConfig,
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
     from objrec.evaluate import EvaluationResult
 
 
-@click.command(short_help="Measure a trained model on a folder's test images.")
+@click.command(cls=Sectioned, short_help="Measure a trained model on a folder's test images.")
 @click.argument("run", type=EXISTING)
 @click.argument("data", type=EXISTING)
 @click.option(
@@ -1076,7 +1077,7 @@ def averages_table(m: dict[str, Any]) -> Table:
     return table
 
 
-@click.command(short_help="Write one HTML page about a trained model.")
+@click.command(cls=Sectioned, short_help="Write one HTML page about a trained model.")
 @click.argument("run", type=EXISTING)
 @click.option(
     "--out",

@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from objrec.config import TrainConfig, field_docs, field_help
+from objrec.cli.sections import first_sentences
+from objrec.config import TrainConfig, field_docs
 from objrec.errors import ObjrecError
 from objrec.outputs import refuse_unwritable
 
@@ -180,7 +181,7 @@ FINITE = FiniteFloat()
 
 # Here, not in ``devices``: that module imports torch, which the CLI loads only when a command runs.
 DEVICE_HELP = (
-    "Where to compute: auto uses an NVIDIA GPU when PyTorch sees one, else the CPU (nothing to set "
+    "Where to compute. auto uses an NVIDIA GPU when PyTorch sees one, else the CPU (nothing to set "
     "on a machine without one); cpu always uses the CPU; cuda the first GPU, cuda:N GPU number N "
     "(counted from 0)."
 )
@@ -192,7 +193,7 @@ TRAIN_DEVICE_HELP = DEVICE_HELP + (
 
 def config_option(flag: str, **kwargs):
     """A ``train`` option whose type, default and help are those of the TrainConfig field it sets
-    (the help: the first sentence of the field's documentation, :func:`option_help`)."""
+    (the help: :func:`option_help`)."""
     name = flag.lstrip("-").replace("-", "_")
     default = getattr(TRAIN, name)
     text = option_help(name, getattr(kwargs.get("type"), "choices", ()))
@@ -202,13 +203,15 @@ def config_option(flag: str, **kwargs):
     return click.option(flag, default=default, show_default=True, help=text, **kwargs)
 
 
-def option_help(name: str, choices: Sequence[str] = ()) -> str:
-    """The help of ``train``'s option for the TrainConfig field ``name``: the first sentence of
-    its documentation, another field it names spelled as its option (``finetune_blocks`` ->
-    --finetune-blocks), a command in backticks (`objrec check`), a value as it is, one of the
-    option's ``choices`` too where a field has its name (--balance's ``weights``, not --weights).
+def option_help(name: str, choices: Sequence[str] = (), cls: type = TrainConfig) -> str:
+    """The help of the option for the setting ``name`` of ``cls`` (``train``'s TrainConfig):
+    the first two sentences of its documentation, a short one that ``--help`` shows and what
+    ``--help-all`` adds (what follows is for readers of the code, ``help(TrainConfig)``). Another
+    field it names is spelled as its option (``finetune_blocks`` -> --finetune-blocks), a command
+    in backticks (`objrec check`), a value as it is, one of the option's ``choices`` too where a
+    field has its name (--balance's ``weights``, not --weights).
     """
-    fields = set(field_docs(TrainConfig)) - set(choices)
+    fields = set(field_docs(cls)) - set(choices)
 
     def spelled(match: re.Match) -> str:
         word = match.group(1)
@@ -216,8 +219,7 @@ def option_help(name: str, choices: Sequence[str] = ()) -> str:
             return "--" + word.replace("_", "-")
         return f"`{word}`" if " " in word else word
 
-    first = field_help(TrainConfig, name, strip=False)
-    return re.sub(r"``([^`]+)``", spelled, first)
+    return re.sub(r"``([^`]+)``", spelled, first_sentences(field_docs(cls)[name], 2))
 
 
 def device_option(command):

@@ -29,10 +29,11 @@ from objrec.cli.output import (
     print_json,
     printable,
 )
+from objrec.cli.sections import Sectioned
 from objrec.progress import plural, quoted
 
 
-@click.command(short_help="Predict the classes of photos, or of folders of them.")
+@click.command(cls=Sectioned, short_help="Predict the classes of photos, or of folders of them.")
 @click.argument("run", type=EXISTING)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(

@@ -29,12 +29,15 @@ from objrec.cli.output import (
     shown,
     with_warnings,
 )
+from objrec.cli.sections import Sectioned
 from objrec.config import DEFAULT_BACKBONE
 from objrec.errors import ObjrecError
 from objrec.progress import plural, some_of
 
 
-@click.command(short_help="Show, prune or clear the stored features and image facts.")
+@click.command(
+    cls=Sectioned, short_help="Show, prune or clear the stored features and image facts."
+)
 @click.option(
     "--cache-dir",
     type=DIR,
@@ -225,7 +228,7 @@ def time_ago(timestamp: float | None) -> str:
     return f"{hours:.1f} h ago" if hours < 48 else f"{hours / 24:.0f} days ago"
 
 
-@click.command(short_help="List the pretrained networks objrec can use.")
+@click.command(cls=Sectioned, short_help="List the pretrained networks objrec can use.")
 @click.option(
     "--torchvision",
     is_flag=True,
@@ -286,6 +289,7 @@ def backbone_row(spec) -> dict[str, Any]:
 
 
 @click.command(
+    cls=Sectioned,
     short_help="Run every step on the built-in sample, into objrec-demo/.",
     help="Run the whole pipeline on the built-in sample (five Caltech-101 classes, 24 images "
     "each), offline.\n\nIt writes into objrec-demo in the current folder (--out for another): "
@@ -339,7 +343,7 @@ def demo_next_steps(summary: dict[str, Any]) -> list[tuple[str, str]]:
     return [*steps, serve_step(run)]
 
 
-@click.command(short_help="Rank unlabelled photos by how much labelling them helps.")
+@click.command(cls=Sectioned, short_help="Rank unlabelled photos by how much labelling them helps.")
 @click.argument("run", type=EXISTING)
 @click.argument("unlabelled", type=FOLDER)
 @click.option("-n", "n", type=int, default=50, show_default=True, help="How many images to list.")

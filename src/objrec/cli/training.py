@@ -40,6 +40,7 @@ from objrec.cli.output import (
     shown,
     with_warnings,
 )
+from objrec.cli.sections import Sectioned
 from objrec.config import (
     AUGMENTATIONS,
     BALANCES,
@@ -58,14 +59,32 @@ from objrec.progress import joined, plural
 log = logging.getLogger(__name__)
 
 
-@click.command(short_help="Train a classifier on a split folder.")
+TRAIN_SECTIONS = {
+    "Options": ("run", "resume", "epochs", "patience", "force", "as_json"),
+    "Pretrained network": ("backbone", "weights", "mean", "std"),
+    "Head": ("hidden", "dropout", "heads", "lr", "weight_decay", "batch_size", "min_delta", "seed"),
+    "Training images": ("augment", "aug_views", "label_smoothing", "balance", "strict"),
+    "Fine-tuning": ("finetune_blocks", "finetune_epochs", "finetune_lr", "finetune_batchnorm"),
+    "Unknown answer": ("unknown_score",),
+    "Speed and precision": (
+        *("precision", "int8_engine", "head_precision", "device", "num_workers"),
+        *("cache_dir", "feature_dtype"),
+    ),
+}
+"""``train --help``'s headings: what a first run needs, then each part of the recipe."""
+
+
+@click.command(
+    cls=Sectioned, sections=TRAIN_SECTIONS, short_help="Train a classifier on a split folder."
+)
 @click.argument("data", type=FOLDER)
 @click.option(
     "--out",
     "run",
     type=OUT_DIR,
     metavar="RUN",
-    help="Run folder for the checkpoint and logs: required, unless --resume RUN continues one.",
+    help="The new run's folder. It receives the checkpoint and logs: required, unless --resume RUN "
+    "continues one.",
 )
 @config_option("--backbone")
 @config_option("--weights", type=FILE)
@@ -100,20 +119,26 @@ log = logging.getLogger(__name__)
 @click.option(
     "--force",
     is_flag=True,
-    help="Overwrite a model already in --out, or write into a folder of other files.",
+    help="Overwrite a model already in --out. Or write into a folder of other files.",
 )
 @click.option(
     "--resume",
     metavar="RUN",
     type=FOLDER,
-    help="Continue the interrupted run in this folder after its last completed epoch, with its "
-    "own settings (its settings and --force given beside it are ignored, with a warning).",
+    help="Continue an interrupted run. It goes on in this folder after its last completed epoch, "
+    "with its own settings (its settings and --force given beside it are ignored, with a warning).",
 )
 @click.option(
-    "--strict", is_flag=True, help="Refuse to start while `objrec check` finds unusable files."
+    "--strict",
+    is_flag=True,
+    help="Refuse to start on unusable files. It refuses while `objrec check` finds any (by default "
+    "they are left out, each named in a warning).",
 )
 @click.option(
-    "--json", "as_json", is_flag=True, help="Print the run's summary as JSON (keys: docs/json.md)."
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the run's summary as JSON. Its keys: docs/json.md.",
 )
 def train(
     data: Path,
@@ -127,16 +152,16 @@ def train(
 ) -> None:
     """Train a classifier on the split folder DATA: a new head on a pretrained network.
 
+    A first run needs only DATA and --out: the defaults were chosen on validation data. --epochs
+    and --patience say how long the head may train; the other options are for comparing settings
+    (docs/caltech101.md, "Beyond the defaults"; benchmarks/README.md measures each).
+    \f
     The pretrained network (the frozen body) is kept as it is: what it makes of each image (its
     features) is computed once (the centre view plus --aug-views augmented views of each training
     image) and cached; the head (small layers that learn your classes) then trains for as many
     epochs as early stopping on the validation loss wants. RUN receives model.safetensors (the
     best epoch), config.json, history.csv, curves.png, summary.json and seen_digests.csv (the
     images it trained and validated on, by content, for evaluate's check).
-
-    A first run needs only DATA and --out: the defaults were chosen on validation data. --epochs
-    and --patience say how long the head may train; the other options are for comparing settings
-    (docs/caltech101.md, "Beyond the defaults"; benchmarks/README.md measures each).
     """
     refuse_out_and_resume(run, resume)  # before the heavy import: answered at once
     from objrec.train import train as run_train
