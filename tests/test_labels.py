@@ -136,4 +136,32 @@ def test_a_row_labelled_unknown_in_any_case_is_left_out(tmp_path):
         {"path": str(b), "answer": "red"},
     ]
     found = read_labels(write_table(tmp_path / "t.csv", rows, [*COLUMNS, "label"]))
-    assert list(found.photos.values()) == ["red"] and dict(found.left_out) == {"unknown": 1}
+    assert list(found.photos.values()) == ["red"] and dict(found.left_out) == {
+        "labelled_unknown": 1
+    }
+
+
+def test_rows_labelled_unknown_are_counted_apart_and_get_no_hint_to_label_them(tmp_path):
+    """loop44: two strangers the run had answered stapler and pagoda, labelled unknown by the
+    reviewer, were said as "4 answered unknown" beside two the run answered unknown, with "write
+    a class in its label column to add one": the reviewer had written one. A row labelled
+    unknown is counted as such, and the hint is given only for rows no one labelled."""
+    from types import SimpleNamespace
+
+    from objrec.cli.adding import left_out_line
+
+    a, b, c = photos(tmp_path / "inbox", ["a.png", "b.png", "c.png"])
+    rows = [
+        {"path": str(a), "answer": "stapler", "label": "unknown"},
+        {"path": str(b), "answer": "unknown"},
+        {"path": str(c), "answer": "red"},
+    ]
+    found = read_labels(write_table(tmp_path / "t.csv", rows, [*COLUMNS, "label"]))
+    assert dict(found.left_out) == {"labelled_unknown": 1, "unknown": 1}
+    both = SimpleNamespace(labels_left_out={"unknown": 1, "labelled_unknown": 1})
+    assert left_out_line(both) == (
+        "left out 2 rows of the table (1 answered unknown, 1 labelled unknown): write a class "
+        "in its label column to add one"
+    )
+    labelled = SimpleNamespace(labels_left_out={"labelled_unknown": 2})
+    assert left_out_line(labelled) == "left out 2 rows of the table (2 labelled unknown)"

@@ -2,8 +2,9 @@
 
 Each row names a photo (``path``, as predict wrote it) and its class: the ``label`` a reviewer
 wrote, else predict's ``answer``. A row is left out, and counted, when it gives no class to
-trust: answered ``unknown``, answered though barely familiar (``barely_familiar`` true) with no
-``label`` and the ``answer`` predict gave, or with no answer (an input predict could not read).
+trust: labelled or answered ``unknown``, answered though barely familiar (``barely_familiar``
+true) with no ``label`` and the ``answer`` predict gave, or with no answer (an input predict
+could not read).
 So predict's table, as written, files its confident answers alone, and a photo set aside comes
 in once a person labels it.
 """
@@ -27,6 +28,7 @@ LEFT_OUT_REASONS = {
     "unknown": "answered unknown",
     "barely_familiar": "barely familiar, with no label",
     "no_answer": "with no answer",
+    "labelled_unknown": "labelled unknown",
 }
 """Why a row of the table is left out (:attr:`LabelledPhotos.left_out`'s keys), in words."""
 
@@ -122,7 +124,7 @@ def _take(found: LabelledPhotos, row: dict, where: str) -> None:
     if not name:
         reason = "no_answer"
     elif named_unknown(name):  # a person's "Unknown" too: train refuses such a class
-        reason = "unknown"
+        reason = "labelled_unknown" if label else "unknown"
     elif not label and _doubted(row, answer):
         reason = "barely_familiar"
     else:

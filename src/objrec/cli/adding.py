@@ -229,13 +229,17 @@ def skipped_line(result) -> str | None:
 
 
 def left_out_line(result) -> str | None:
-    """The rows of a --labels table that gave no class, by reason, and how to add them."""
+    """The rows of a --labels table that gave no class, by reason, and how to add those no person
+    labelled (a row labelled unknown was left out as its reviewer said)."""
     from objrec.labels import left_out_words
 
-    if not (words := left_out_words(result.labels_left_out)):
+    left = result.labels_left_out
+    if not (words := left_out_words(left)):
         return None
-    rows = plural(sum(result.labels_left_out.values()), "row")
-    return f"left out {rows} of the table ({words}): write a class in its label column to add one"
+    said = f"left out {plural(sum(left.values()), 'row')} of the table ({words})"
+    if sum(left.values()) == left.get("labelled_unknown", 0):
+        return said
+    return f"{said}: write a class in its label column to add one"
 
 
 def renamed_files(result) -> list[tuple[str, str]]:
