@@ -22,6 +22,7 @@ from objrec.config import DEFAULT_BACKBONE, UNKNOWN_SCORES
 from objrec.errors import ObjrecError
 
 from .conftest import COLOURS, fake_checkpoint, make_class_folder, make_image
+from .test_checkpoint import flipped
 from .test_split import no_longer_needed_warning
 
 
@@ -3519,7 +3520,6 @@ def fake_run_folder(root: Path, checkpoint: str = "model.safetensors") -> Path:
 @pytest.mark.parametrize(
     "command",
     [
-        ["check"],
         ["explore"],
         ["audit", "--backbone", "tiny_test"],
         ["split", "{tmp}/out"],
@@ -3548,10 +3548,88 @@ def test_a_run_folder_given_as_data_is_refused_in_one_sentence(capsys, tmp_path,
 
 def test_an_interrupted_run_folder_is_refused_as_data_too(capsys, tmp_path):
     run_dir = fake_run_folder(tmp_path / "run", checkpoint="last.safetensors")
-    code, _, err = run(capsys, "check", run_dir)
+    code, _, err = run(capsys, "explore", run_dir)
     assert code == 1 and "it holds last.safetensors), not a folder of class" in " ".join(
         err.split()
     )
+
+
+def write_state(run: Path) -> Path:
+    """``run/last.safetensors``: the training state of its model's head after one epoch, as a
+    forced retrain stopped before its model was written leaves it beside a finished run."""
+    from objrec.checkpoint import LAST, training_state, write_training_state
+    from objrec.engine import EarlyStopping, FitState
+
+    model, meta = load_model(run)
+    optimizer = torch.optim.Adam(model.head.parameters())
+    fit = FitState(EarlyStopping(5), epoch=1, best_state=model.head.state_dict())
+    write_training_state(run / LAST, training_state(model.head, optimizer, fit, meta))
+    return run / LAST
+
+
+@pytest.mark.slow  # a run's model and training state read, twice (0.5 s)
+def test_check_of_a_run_says_what_it_found_intact_and_exits_0(capsys, trained_run):
+    """`objrec check RUN` refused a run folder as no data folder: a user could not ask whether a
+    run was intact. It reads each file as the commands that use it do."""
+    state = write_state(trained_run)
+    code, out, err = run(capsys, "check", trained_run)
+    assert code == 0 and "Traceback" not in err
+    lines = [" ".join(line.split()) for line in out.strip().splitlines()]
+    assert lines == [
+        f"unfinished {state}: a forced retrain stopped after epoch 1, before its model was "
+        "written (the model is still the finished run's): continue it with `objrec train "
+        f"{trained_run.parent / 'data'} --resume {trained_run}`",
+        f"{trained_run}: an interrupted run of 3 classes (tiny_test); SHA-256 as recorded: "
+        "model.safetensors and last.safetensors; nothing unusable",
+    ]
+    code, out, _ = run(capsys, "check", trained_run, "--json")
+    answer = json.loads(out)
+    assert code == 0 and answer["intact"] == ["model.safetensors", "last.safetensors"]
+    assert (answer["status"], answer["classes"], answer["unusable"]) == ("interrupted", 3, 0)
+    assert [(p["path"], p["kind"], p["unusable"]) for p in answer["problems"]] == [
+        ("last.safetensors", "unfinished", False)
+    ]
+
+
+@pytest.mark.slow  # a run's files read five times (1 s)
+@pytest.mark.parametrize(
+    "damage, kind, said",
+    [
+        ("model", "damaged", "model.safetensors is damaged: its bytes no longer match the SHA-256"),
+        (
+            "state",
+            "damaged",
+            "so its training cannot go on from it: start the run over with --force",
+        ),
+        ("summary", "disagrees", "summary.json: describes another model: classes 4, the model's 3"),
+        ("config", "disagrees", "config.json: says other settings than the model file carries: lr"),
+        ("threshold", "edited", "threshold.json was changed since evaluate kept it"),
+    ],
+)
+def test_check_of_a_run_names_each_damaged_file_in_one_line(
+    capsys, trained_run, damage, kind, said
+):
+    """A flipped byte of the model or of the resume state, a summary or config of another model:
+    one line each, naming the file, and exit 1; a threshold edited by hand is used by every
+    command, so it is a note (exit 0)."""
+    from objrec.kept import keep_threshold
+
+    if damage == "model":
+        flipped(trained_run / "model.safetensors", -100)
+    elif damage == "state":
+        flipped(write_state(trained_run), -100)
+    elif damage in ("summary", "config"):
+        path = trained_run / f"{damage}.json"
+        record = json.loads(path.read_text())
+        path.write_text(json.dumps(record | ({"classes": 4} if damage == "summary" else {"lr": 9})))
+    else:
+        kept = keep_threshold(trained_run, 0.25, {"replaced": 0.0})
+        kept.path.write_text(kept.path.read_text().replace("0.25", "0.5"))
+    code, out, err = run(capsys, "check", trained_run)
+    lines = [" ".join(line.split()) for line in out.strip().splitlines()]
+    assert code == (0 if damage == "threshold" else 1) and "Traceback" not in err
+    assert lines[0].startswith(f"{kind} ") and said in lines[0], lines
+    assert len(lines) == 2  # the problem, then the last line
 
 
 @pytest.mark.slow

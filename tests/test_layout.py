@@ -114,11 +114,13 @@ def test_the_readmes_module_table_names_every_module():
 
 
 def check_kinds() -> set[str]:
-    """The kinds check.py gives a problem: the second argument of each ``Problem(...)`` and
-    ``result.note(...)``, a string or a name assigned strings in the same function."""
-    tree = ast.parse((SRC / "check.py").read_text())
+    """The kinds check.py and check_run.py give a problem: the second argument of each
+    ``Problem(...)`` and ``result.note(...)``, a string or a name assigned strings in the same
+    function."""
+    trees = [ast.parse((SRC / name).read_text()) for name in ("check.py", "check_run.py")]
     kinds = set()
-    for function in (f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)):
+    functions = (f for tree in trees for f in ast.walk(tree) if isinstance(f, ast.FunctionDef))
+    for function in functions:
         for call in (c for c in ast.walk(function) if isinstance(c, ast.Call)):
             name = getattr(call.func, "id", getattr(call.func, "attr", ""))
             if name not in ("Problem", "note") or len(call.args) < 2:

@@ -153,6 +153,27 @@ def in_key_order(header: bytes) -> bytes:
     return (text[:start] + ordered + text[start + len(ordered) :]).encode()
 
 
+class Damaged(ObjrecError):
+    """A file whose bytes no longer match the SHA-256 objrec recorded in it (:data:`SEAL_KEY`):
+    told apart from one that is no checkpoint at all by ``check`` of a run."""
+
+
+HEADER_LIMIT = 100_000_000
+"""The longest header safetensors reads: a longer length is no safetensors file's."""
+
+
+def is_sealed(path: Path) -> bool:
+    """Whether the safetensors file ``path`` records its own SHA-256 (only its header is read);
+    False for one an earlier objrec wrote, and for what cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            head += f.read(min(int.from_bytes(head, "little"), HEADER_LIMIT))
+    except OSError:
+        return False
+    return len(head) > 8 and seal_at(head) is not None
+
+
 def require_intact(path: Path, data: bytes, damaged: str = DAMAGED) -> None:
     """Refuse ``data``, the bytes of the checkpoint ``path``, when they no longer match the
     SHA-256 recorded in them (:data:`SEAL_KEY`), in the sentence ``damaged`` (of ``{path}``);
@@ -165,7 +186,7 @@ def require_intact(path: Path, data: bytes, damaged: str = DAMAGED) -> None:
     digest.update(UNSEALED)
     digest.update(view[at + 64 :])
     if digest.hexdigest().encode() != view[at : at + 64]:
-        raise ObjrecError(damaged.format(path=path))
+        raise Damaged(damaged.format(path=path))
 
 
 @contextmanager

@@ -50,6 +50,7 @@ from objrec.progress import (
 
 if TYPE_CHECKING:
     from objrec.check import CheckResult, Problem
+    from objrec.check_run import RunCheck
 
 FILE_PASSES = ("hashing files", "reading images")
 """The two passes split and add make over the files, shown as a progress task each."""
@@ -425,7 +426,7 @@ def explore_summary(result) -> str:
     )
 
 
-CHECK_HELP = """List every problem of DATA (a class or split folder), without training.
+CHECK_HELP = """List every problem of DATA (a class or split folder, or a run), without training.
 
 Every image is decoded as training would decode it. Exits, after listing everything, with 0
 when nothing is unusable; 1 when something is (unusable files: split and train leave them out
@@ -463,13 +464,18 @@ Noted (training goes on):
 The last line counts the image files in class folders (readable ones and unusable ones, which
 add up to it), the classes that hold any, and apart the unusable folders; --json has the same
 (docs/json.md lists every kind of problem).
+
+A run folder (train's output) is checked as the commands that use it read it: the SHA-256 of
+model.safetensors and last.safetensors (the resume state), threshold.json's own digest and the
+model it was kept for, and config.json and summary.json against the model. Exits with 1 when a
+file is damaged, unreadable or describes another model.
 """
 """``check``'s help: two lists, which click prints as they are (``\\b``)."""
 
 
 @click.command(
     cls=Sectioned,
-    short_help="List every problem of a photo folder, without training.",
+    short_help="List every problem of a photo folder or a run, without training.",
     help=CHECK_HELP,
 )
 @click.argument("data", type=FOLDER)
@@ -479,7 +485,13 @@ add up to it), the classes that hold any, and apart the unusable folders; --json
 def check(data: Path, as_json: bool) -> None:
     """List every problem of DATA (:data:`CHECK_HELP`); exit 1 when any is unusable."""
     from objrec.check import check_folder
+    from objrec.meta import BEST, LAST
 
+    if any((data / name).is_file() for name in (BEST, LAST)):  # before torch is imported
+        from objrec.check_run import is_run_folder
+
+        if is_run_folder(data):
+            return check_run_folder(data, as_json)
     with logged_warnings() as logged:
         result = check_folder(data, RichReporter())
     for problem in result.problems:  # the library's `train` is objrec train here, in --json too
@@ -496,6 +508,47 @@ def check(data: Path, as_json: bool) -> None:
             console.print(check_next(result))
     if result.unusable:
         sys.exit(1)
+
+
+def check_run_folder(run: Path, as_json: bool) -> None:
+    """``check RUN``: each problem of the run a line, then what was found intact; exit 1 when a
+    file is unusable."""
+    from objrec.check_run import check_run
+    from objrec.cli import cli
+    from objrec.meta import LAST, trained_on
+
+    with logged_warnings() as logged:
+        result = check_run(run)
+    values = {"resume": str(run), "data": trained_on(run / LAST) or "DATA"}
+    for problem in result.problems:  # what to do is said as train's options
+        problem.message = to_cli(problem.message, cli.commands["train"], values)
+    if as_json:
+        print_json(with_warnings(result.to_json(), logged))
+    else:
+        for p in result.problems:
+            style = "red" if p.unusable else "yellow"
+            said = p.message if p.message.startswith(p.path) else f"{p.path}: {p.message}"
+            console.print(f"[{style}]{p.kind}[/] {escape(printable(said))}", highlight=False)
+        console.print(run_check_summary(result), markup=False, highlight=False)
+    if result.unusable:
+        sys.exit(1)
+
+
+def run_check_summary(result: RunCheck) -> str:
+    """``check RUN``'s last line: what the run is, the files whose SHA-256 matched, and how many
+    are unusable."""
+    what = {"finished": "a finished run", "interrupted": "an interrupted run"}.get(
+        result.status, "no model or training state objrec can read"
+    )
+    if result.classes:
+        what += f" of {plural(len(result.classes), 'class', 'classes')} ({result.backbone})"
+    said = f"{shown(result.run)}: {what}"
+    if result.intact:
+        said += f"; SHA-256 as recorded: {joined(result.intact)}"
+    bad = len(result.unusable)
+    return said + (
+        f"; {plural(bad, 'unusable file')}, listed above" if bad else "; nothing unusable"
+    )
 
 
 def problem_lines(problems: Sequence[Problem], data: Path) -> list[str]:

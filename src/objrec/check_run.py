@@ -1,0 +1,269 @@
+"""``check`` of a run folder: is each file ``train`` and ``evaluate`` wrote there still what they
+wrote, and do the run's records describe its model?
+
+Each file is read as the commands that use it read it: the model (its SHA-256, its weights fitting
+its backbone), the training state a resume continues from (its SHA-256), the kept threshold (its
+own digest, the model it was kept for), and the records beside them (``config.json``,
+``summary.json``, ``seen_digests.csv``) against the model. Nothing is written. A problem is
+*unusable* (a command refuses the file, or the record describes another model) or a note.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from objrec.check import Problem
+from objrec.checkpoint import (
+    BEST,
+    LAST,
+    Damaged,
+    is_sealed,
+    load_model,
+    load_training_state,
+    summary_finished,
+)
+from objrec.errors import ObjrecError
+from objrec.kept import DIGEST, EDITED, KEPT_NAME, read_kept
+from objrec.leakage import SEEN_RECORD, by_digest, checked_rows
+from objrec.meta import RunMeta
+from objrec.progress import plural, some_of
+from objrec.runs import SUMMARY, holds_run, replaces_a_finished_run, run_status
+
+log = logging.getLogger(__name__)
+
+CONFIG = "config.json"
+RECORDS = (CONFIG, SUMMARY)
+"""The records every run writes beside its model."""
+
+
+@dataclass
+class RunCheck:
+    """What ``check`` found in a run folder."""
+
+    run: Path
+    status: str
+    """``finished``, ``interrupted`` (it can be resumed) or ``none`` (no model or training state
+    objrec can read): ``runs.run_status``."""
+    classes: list[str] = field(default_factory=list)
+    """The model's classes in label order; empty when it cannot be read."""
+    backbone: str | None = None
+    intact: list[str] = field(default_factory=list)
+    """The files whose SHA-256 was checked and matched."""
+    problems: list[Problem] = field(default_factory=list)
+
+    def note(self, path: Path, kind: str, message: str) -> None:
+        """Record a problem that leaves the run usable."""
+        self.problems.append(Problem(str(path), kind, message, False))
+
+    @property
+    def unusable(self) -> list[Problem]:
+        return [p for p in self.problems if p.unusable]
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` answer (docs/json.md): each path relative to ``run``, as the text
+        names them."""
+        problems = [
+            {**p.__dict__, "path": Path(p.path).relative_to(self.run).as_posix()}
+            for p in self.problems
+        ]
+        for problem in problems:
+            del problem["files"], problem["without_image"]
+        return {
+            "run": str(self.run),
+            "status": self.status,
+            "classes": len(self.classes) if self.classes else None,
+            "backbone": self.backbone,
+            "intact": self.intact,
+            "unusable": len(self.unusable),
+            "problems": problems,
+        }
+
+
+def is_run_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds a run: a model or training state with objrec's header
+    (``runs.holds_run``), or a file of those names beside a run's records (one whose header is
+    damaged is a run's still, for ``check`` to say so)."""
+    folder = Path(folder)
+    if holds_run(folder):
+        return True
+    named = any((folder / name).is_file() for name in (BEST, LAST))
+    return named and any((folder / name).is_file() for name in RECORDS)
+
+
+def check_run(run: Path) -> RunCheck:
+    """Read every file of the run folder ``run`` as the commands that use it do, and list what
+    is damaged, unreadable or disagrees with the model, and what is only worth a note."""
+    run = Path(run)
+    result = RunCheck(run, run_status(run))
+    meta = _check_model(run, result)
+    _check_state(run, meta, result)
+    if meta is not None:
+        _check_kept(run, result)
+        _check_config(run, meta, result)
+        _check_summary(run, meta, result)
+        _check_seen(run, result)
+    log.info("checked %s: %s", run, plural(len(result.unusable), "unusable file"))
+    return result
+
+
+def _check_model(run: Path, result: RunCheck) -> RunMeta | None:
+    """The model, loaded as ``predict`` loads it (its SHA-256 checked); its metadata, or None
+    when there is none or it is refused."""
+    path = run / BEST
+    if not path.is_file():
+        if (run / LAST).is_file():
+            message = "no model yet: the run stopped before its first was written"
+            result.note(path, "no_model", f"{message}; continue it with `resume=True`")
+        else:
+            result.problems.append(Problem(str(path), "no_model", "no model file", True))
+        return None
+    try:
+        _, meta = load_model(path)
+    except Damaged as exc:
+        result.problems.append(Problem(str(path), "damaged", str(exc), True))
+        return None
+    except ObjrecError as exc:
+        result.problems.append(Problem(str(path), "unreadable", str(exc), True))
+        return None
+    _note_sealed(path, "model", result)
+    result.classes, result.backbone = list(meta.classes), meta.backbone
+    return meta
+
+
+def _note_sealed(path: Path, what: str, result: RunCheck) -> None:
+    """``path``, read whole already, as intact, or noted as one holding no digest to check."""
+    if is_sealed(path):
+        result.intact.append(path.name)
+        return
+    message = (
+        f"a {what} written before objrec recorded a file's SHA-256 in it (5 December 2026): a "
+        "changed byte of it cannot be found"
+    )
+    result.note(path, "no_digest", message)
+
+
+def _check_state(run: Path, meta: RunMeta | None, result: RunCheck) -> None:
+    """The training state a resume continues from, read as a resume reads it (its SHA-256
+    checked), and whether it is the run's; a run whose summary says it is unfinished without
+    one cannot be resumed."""
+    path = run / LAST
+    if not path.is_file():
+        if meta is not None and (run / SUMMARY).is_file() and not summary_finished(run):
+            message = "the run is unfinished and its training state is gone: it cannot be resumed"
+            result.note(path, "unfinished", f"{message}; train it again with `force=True`")
+        return
+    try:
+        saved = load_training_state(path)
+    except Damaged as exc:
+        result.problems.append(Problem(str(path), "damaged", str(exc), True))
+        return
+    except ObjrecError as exc:
+        result.problems.append(Problem(str(path), "unreadable", str(exc), True))
+        return
+    _note_sealed(path, "training state", result)
+    forced = replaces_a_finished_run(run)
+    if meta is not None and not forced and list(saved.meta.classes) != list(meta.classes):
+        message = "its classes are not the model's: it is another run's training state"
+        result.problems.append(Problem(str(path), "disagrees", message, True))
+        return
+    result.note(path, "unfinished", unfinished_words(saved.progress.epoch, forced))
+
+
+def unfinished_words(epoch: int, forced: bool) -> str:
+    """What a run's training state says of it: stopped after ``epoch``, a forced retrain over a
+    finished run (``forced``: its model is still that run's) or the run itself (its model the
+    best so far, not calibrated)."""
+    if forced:
+        return (
+            f"a forced retrain stopped after epoch {epoch}, before its model was written (the "
+            "model is still the finished run's): continue it with `resume=True`"
+        )
+    return (
+        f"the run stopped after epoch {epoch}: its model is the best so far, not calibrated, "
+        "with no unknown threshold of its own; continue it with `resume=True`"
+    )
+
+
+def _check_kept(run: Path, result: RunCheck) -> None:
+    """The kept threshold, read as ``predict`` reads it: refused, kept for another model,
+    changed since it was kept, or holding no digest."""
+    try:
+        kept = read_kept(run, warn=False)
+    except ObjrecError as exc:
+        result.problems.append(Problem(str(run / KEPT_NAME), "unreadable", str(exc), True))
+        return
+    if kept is None:
+        return
+    if not kept.current:
+        result.note(kept.path, "other_model", kept.words())
+    elif kept.edited:
+        result.note(kept.path, "edited", EDITED.format(path=kept.path, threshold=kept.threshold))
+    elif DIGEST not in kept.record:
+        message = "kept before objrec recorded its SHA-256 (5 December 2026): a change is unseen"
+        result.note(kept.path, "no_digest", message)
+    else:
+        result.intact.append(kept.path.name)
+
+
+def read_record(path: Path, result: RunCheck) -> dict[str, Any] | None:
+    """The JSON object in the run's record ``path``; None, noted, when it is missing or is none."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        result.note(path, "missing", "not there: every run writes it beside its model")
+        return None
+    except (OSError, ValueError) as exc:
+        record = exc
+    if isinstance(record, dict):
+        return record
+    message = f"not a JSON object ({record!r}): the run's record of its model is lost"
+    result.problems.append(Problem(str(path), "unreadable", message, True))
+    return None
+
+
+def _check_config(run: Path, meta: RunMeta, result: RunCheck) -> None:
+    """``config.json`` against the settings the model file carries (each setting the file
+    names: one written before a setting existed lacks it)."""
+    config = read_record(run / CONFIG, result)
+    if config is None or meta.train_config is None:
+        return
+    model = json.loads(json.dumps(meta.train_config.to_dict()))
+    keys = [key for key in config if key in model and config[key] != model[key]]
+    if keys:
+        other = [f"{key} {config[key]!r} (the model's {model[key]!r})" for key in keys]
+        message = f"says other settings than the model file carries: {some_of(other, quote=False)}"
+        result.problems.append(Problem(str(run / CONFIG), "disagrees", message, True))
+
+
+def _check_summary(run: Path, meta: RunMeta, result: RunCheck) -> None:
+    """``summary.json``'s classes and best epoch against the model's."""
+    summary = read_record(run / SUMMARY, result)
+    if summary is None:
+        return
+    model = {"classes": len(meta.classes), "best_epoch": meta.best_epoch}
+    other = [
+        f"{key} {summary.get(key)!r}, the model's {value!r}"
+        for key, value in model.items()
+        if value is not None and summary.get(key) != value
+    ]
+    if other:
+        message = f"describes another model: {', '.join(other)}"
+        result.problems.append(Problem(str(run / SUMMARY), "disagrees", message, True))
+
+
+def _check_seen(run: Path, result: RunCheck) -> None:
+    """``seen_digests.csv``, which ``evaluate``'s leak check reads."""
+    path = run / SEEN_RECORD
+    why = "evaluate cannot tell which of the images it scores the run trained or validated on"
+    try:
+        with path.open(newline="") as f:
+            by_digest(checked_rows(csv.reader(f)))
+    except FileNotFoundError:
+        result.note(path, "missing", f"not there: {why}")
+    except (OSError, ValueError, csv.Error) as exc:
+        result.problems.append(Problem(str(path), "unreadable", f"{exc}: {why}", True))
