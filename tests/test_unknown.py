@@ -502,6 +502,31 @@ def test_keep_threshold_needs_unknown_and_says_what_it_kept(tmp_path, capsys):
     assert f"`{kept.words()}`" in " ".join(confidence.split())
 
 
+def test_keep_threshold_says_an_export_in_the_run_still_answers_by_its_own(tmp_path):
+    """loop44: `export run2`, then `evaluate run2 ... --keep-threshold` kept 0.18 and said
+    "predict, serve and export use it", while run2/model_infer.py (and the model.json a
+    colleague was sent) still answered unknown below 0: nothing said the export was stale."""
+    import json
+
+    from objrec.cli.evaluation import kept_line
+    from objrec.kept import KeptThreshold
+
+    run = tmp_path / "run2"
+    run.mkdir()
+    record = {"replaced": 0.0, "previous": [], "model": "ab12"}
+    kept = KeptThreshold(0.18, "2026-12-05T13:43:05Z", run / "threshold.json", True, record)
+    assert kept_line(run, kept).endswith("remove the file to give the run its own back")
+    sidecar = {"objrec_version": "0.1.0", "unknown": {"threshold": 0.0}}
+    (run / "model.json").write_text(json.dumps(sidecar))
+    assert kept_line(run, kept).endswith(
+        f"remove the file to give the run its own back; the export in {run} still answers "
+        f"unknown below 0.0, as {run}/model.json says: `objrec export {run} --force` writes it "
+        "again with the kept one"
+    )
+    (run / "model.json").write_text(json.dumps(sidecar | {"unknown": {"threshold": 0.18}}))
+    assert kept_line(run, kept).endswith("remove the file to give the run its own back")
+
+
 def test_keeping_a_threshold_over_one_kept_for_an_earlier_model_warns_nothing_more(
     tmp_path, caplog
 ):

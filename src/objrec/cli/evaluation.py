@@ -226,6 +226,26 @@ def kept_line(run: Path, kept) -> str:
         f"kept unknown below {kept.threshold!r} with {shown(run)}, in {shown(kept.path)} ({was}; "
         "the model file, with the run's own threshold, is unchanged): predict, serve and export "
         "use it unless given --threshold; remove the file to give the run its own back"
+        + stale_export_note(run, kept.threshold)
+    )
+
+
+def stale_export_note(run: Path, threshold: float) -> str:
+    """Where ``run`` holds an export written with another unknown threshold than the one just
+    kept, that its files (model_infer.py, the sidecar) still answer by theirs, and how to write
+    them again; "" where it holds none, or one of this threshold."""
+    from objrec.outputs import is_export_sidecar, json_dict
+
+    sidecar = Path(run) / "model.json"
+    if not is_export_sidecar(sidecar):
+        return ""
+    written = (json_dict(sidecar).get("unknown") or {}).get("threshold")
+    if written is None or written == threshold:
+        return ""
+    return (
+        f"; the export in {shown(run)} still answers unknown below {written!r}, as "
+        f"{shown(sidecar)} says: `objrec export {shlex.quote(shown(run))} --force` writes it "
+        "again with the kept one"
     )
 
 
