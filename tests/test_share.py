@@ -104,6 +104,24 @@ def test_the_kept_threshold_travels_for_the_shared_model_file(run, tmp_path):
     assert str(tmp_path).encode() not in every_byte(tmp_path / "ours")
 
 
+def test_a_kept_threshold_changed_by_hand_is_shared_as_such(run, tmp_path):
+    """A threshold.json edited by hand is used, with a warning: the shared copy, sealed anew for
+    the shared model file, said nothing of the edit, and the card called the number a threshold
+    `objrec evaluate --unknown` chose. Both say it was set by hand; so does the next kept one's
+    ``previous``."""
+    kept = keep_threshold(run, 0.25, {"unknown": str(tmp_path / "mine"), "evaluated": None})
+    kept.path.write_text(kept.path.read_text().replace('"threshold": 0.25', '"threshold": 0.5'))
+    share_run(run, tmp_path / "ours")
+    shared = read_kept(tmp_path / "ours")
+    assert shared is not None and (shared.threshold, shared.edited) == (0.5, False)
+    assert shared.record["edited_by_hand"] is True
+    card = (tmp_path / "ours" / "README.md").read_text()
+    assert "- Kept since: 0.5, set by hand, after `objrec evaluate --unknown` kept one" in card
+    again = keep_threshold(run, 0.3, {"unknown": str(tmp_path / "mine"), "evaluated": None})
+    assert again.record["previous"][0]["threshold"] == 0.5
+    assert again.record["previous"][0]["edited_by_hand"] is True
+
+
 def test_a_shared_model_holds_its_own_sha256_and_a_changed_byte_is_refused(run, tmp_path):
     """A model file holds its own SHA-256 (checkpoint.SEAL_KEY), checked as it loads: the shared
     one, whose header share writes anew, was written without it, so a byte changed on its way

@@ -20,7 +20,7 @@ from objrec import __version__
 from objrec.backbones import BadBackbone, get_backbone
 from objrec.checkpoint import model_digest, read_checkpoint
 from objrec.enough import FEWEST_FOR_A_THRESHOLD, FEWEST_TO_TRUST, FEWEST_WITHOUT_INTERVAL
-from objrec.kept import KEPT_NAME
+from objrec.kept import EDITED_KEY, KEPT_NAME
 from objrec.meta import BEST, RunMeta
 from objrec.outputs import holds_evaluation, json_dict
 from objrec.progress import plural
@@ -233,9 +233,13 @@ def threshold_lines(cal: Any, kept: dict[str, Any]) -> list[str]:
         f"{chosen}{shaky}."
     ]
     if kept.get("threshold") is not None:
+        chosen = (
+            "a stricter threshold chosen by `objrec evaluate --unknown` on photos of other things"
+        )
+        if kept.get(EDITED_KEY):
+            chosen = "set by hand, after `objrec evaluate --unknown` kept one"
         lines.append(
-            f"- Kept since: {kept['threshold']:.3g}, a stricter threshold chosen by `objrec "
-            f"evaluate --unknown` on photos of other things ({KEPT_NAME}); predict, serve and "
+            f"- Kept since: {kept['threshold']:.3g}, {chosen} ({KEPT_NAME}); predict, serve and "
             "export use it, `--threshold` overrides it."
         )
     return lines

@@ -31,7 +31,7 @@ from objrec.errors import ObjrecError
 from objrec.kept import DIGEST, EDITED, KEPT_NAME, read_kept
 from objrec.leakage import SEEN_RECORD, by_digest, checked_rows
 from objrec.meta import RunMeta
-from objrec.progress import plural, some_of
+from objrec.progress import Reporter, or_silent, plural, some_of
 from objrec.runs import SUMMARY, holds_run, replaces_a_finished_run, run_status
 
 log = logging.getLogger(__name__)
@@ -95,13 +95,17 @@ def is_run_folder(folder: Path) -> bool:
     return named and any((folder / name).is_file() for name in RECORDS)
 
 
-def check_run(run: Path) -> RunCheck:
+def check_run(run: Path, reporter: Reporter | None = None) -> RunCheck:
     """Read every file of the run folder ``run`` as the commands that use it do, and list what
-    is damaged, unreadable or disagrees with the model, and what is only worth a note."""
+    is damaged, unreadable or disagrees with the model, and what is only worth a note;
+    ``reporter`` shows the model and the training state read (None: nothing is shown)."""
     run = Path(run)
     result = RunCheck(run, run_status(run))
-    meta = _check_model(run, result)
-    _check_state(run, meta, result)
+    with or_silent(reporter).task("reading the model and training state", 2) as advance:
+        meta = _check_model(run, result)
+        advance(1)
+        _check_state(run, meta, result)
+        advance(1)
     if meta is not None:
         _check_kept(run, result)
         _check_config(run, meta, result)

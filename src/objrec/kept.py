@@ -40,6 +40,9 @@ EDITED = (
     "where it came, or remove the file to use the run's own threshold"
 )
 """What every command that uses a kept threshold whose digest no longer matches says of it."""
+EDITED_KEY = "edited_by_hand"
+"""A record's key saying its threshold was changed by hand since evaluate kept it (in the next
+kept one's ``previous``, and in a shared copy)."""
 
 
 def kept_path(run: Path) -> Path:
@@ -60,6 +63,13 @@ class KeptThreshold:
     record: dict[str, Any]
     edited: bool = False
     """Its fields no longer match its digest: changed since evaluate kept it (:data:`EDITED`)."""
+
+    def fields(self) -> dict[str, Any]:
+        """Its record without its own digest and the records it replaced, and saying
+        ``edited_by_hand`` when changed since it was kept: for a record that carries it on (the
+        next kept one's ``previous``, a shared copy, which is sealed anew)."""
+        fields = {k: v for k, v in self.record.items() if k not in ("previous", DIGEST)}
+        return fields | ({EDITED_KEY: True} if self.edited else {})
 
     def words(self) -> str:
         """``unknown below 0.2, kept from evaluate --unknown on 2026-12-03``, where it is kept and
@@ -131,8 +141,7 @@ def keep_threshold(run: Path, threshold: float, why: dict[str, Any]) -> KeptThre
     earlier = read_kept(run, warn=False)  # loading the run warned of one not used: being replaced
     previous: list[dict[str, Any]] = []
     if earlier is not None:
-        previous = [{k: v for k, v in earlier.record.items() if k not in ("previous", DIGEST)}]
-        previous += list(earlier.record.get("previous") or [])
+        previous = [earlier.fields(), *(earlier.record.get("previous") or [])]
     record = {
         "threshold": threshold,
         "kept_on": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),

@@ -307,7 +307,7 @@ def write_kept(run: Path, folder: Path) -> list[str]:
         return []
     if not kept.current:
         return [f"{KEPT_NAME}: kept for an earlier model of the run, so not used by it"]
-    record = {k: v for k, v in kept.record.items() if k != "previous"}
+    record = kept.fields()
     redact_paths(record)
     record["model"] = model_digest(folder / BEST)
     text = json.dumps(sealed(record), indent=2) + "\n"
