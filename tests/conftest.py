@@ -12,7 +12,7 @@ import logging
 import os
 import random
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -460,3 +460,26 @@ def no_symlinks(monkeypatch):
         raise PermissionError(errno.EPERM, "Operation not permitted", str(source), None, str(link))
 
     monkeypatch.setattr(os, "symlink", refuse)
+
+
+@pytest.fixture
+def ctrl_c_after_rename(monkeypatch) -> Iterator[Callable[[Callable[[Path, Path], bool]], None]]:
+    """``arm(which)``: ``os.replace`` sends this process SIGINT (Ctrl-C) right after the first
+    rename of a ``source`` onto a ``target`` that ``which(source, target)`` picks, as a user's
+    Ctrl-C between the renames that put several files in place; Python's own handler answers it
+    (xdist's workers, like a background job, ignore SIGINT)."""
+    import signal
+
+    replace, picked = os.replace, []
+
+    def ctrl_c_after(source, target):
+        replace(source, target)
+        if not picked and armed and armed[0](Path(source), Path(target)):
+            picked.append(1)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    armed: list[Callable[[Path, Path], bool]] = []
+    monkeypatch.setattr(os, "replace", ctrl_c_after)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield armed.append
+    signal.signal(signal.SIGINT, before)

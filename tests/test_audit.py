@@ -2766,6 +2766,32 @@ def test_every_csv_of_findings_has_its_header_when_nothing_was_found(tmp_path):
     assert list(pd.read_csv(tmp_path / "out" / "plan.csv").columns)[:2] == ["file", "class"]
 
 
+@pytest.mark.slow  # writes an audit twice: 0.2 s
+def test_an_audit_stopped_while_writing_its_page_leaves_the_earlier_audit_whole(
+    tmp_path, monkeypatch
+):
+    """audit replaced its files one at a time: Ctrl-C while it wrote audit.html, after the CSVs,
+    audit.json and plan.csv, left the new plan beside the earlier page, which read as one audit.
+    Nothing is replaced until every file is written."""
+    from objrec import audit_report
+    from objrec.audit import inventory
+    from objrec.outputs import AUDIT_FILES, prepare_output_dir
+
+    inv = inventory(make_split(tmp_path / "data", per_split=(1, 1, 1)))
+    out = prepare_output_dir(tmp_path / "out", names=AUDIT_FILES)
+    audit_report.write_audit(AuditResult([], [], [], len(inv.items), list(inv.classes)), inv, out)
+    earlier = {p.name: p.stat().st_ino for p in out.iterdir()}
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(audit_report, "write_page", ctrl_c)
+    again = AuditResult([], [], [], len(inv.items), list(inv.classes))
+    with pytest.raises(KeyboardInterrupt):
+        audit_report.write_audit(again, inv, out, force=True)
+    assert {p.name: p.stat().st_ino for p in out.iterdir()} == earlier
+
+
 @pytest.mark.slow
 def test_found_rows_have_the_documented_columns_and_no_private_keys(audited):
     """The CSVs' headers are TABLE_COLUMNS's (also written when empty), and the rows `audit`

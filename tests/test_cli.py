@@ -5179,22 +5179,25 @@ def test_ctrl_c_in_apply_plan_leaves_no_half_copied_image_and_out_as_it_was(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photos", "plan.csv"]  # no part left
 
 
-def test_ctrl_c_while_explore_writes_names_the_files_it_had_written(tmp_path, capsys, monkeypatch):
+def test_ctrl_c_while_explore_writes_again_leaves_the_earlier_outputs_whole(
+    tmp_path, capsys, monkeypatch
+):
+    """explore replaced its files one at a time: Ctrl-C while it drew its plots left the new
+    counts.csv beside the earlier run's plots, which read as one result. Its files now take their
+    names together once all are written, so the earlier ones stay as they were, every one."""
+    photos = make_class_folder(tmp_path / "photos", per_class=2)
+    out = tmp_path / "out"
+    assert run(capsys, "explore", photos, "--out", out)[0] == 0
+    earlier = {p.name: p.read_bytes() for p in out.iterdir()}
+    make_class_folder(tmp_path / "more", per_class=3)
+    shutil.copy(tmp_path / "more" / "red" / "img_02.jpg", photos / "red" / "img_02.jpg")
     plots = importlib.import_module("objrec.plots")
     monkeypatch.setattr(plots, "images_per_class", stop_at_call(1, plots.images_per_class))
-    photos = make_class_folder(tmp_path / "photos", per_class=2)
-    code, _, err = run(capsys, "explore", photos, "--out", tmp_path / "out")
+    code, _, err = run(capsys, "explore", photos, "--out", out, "--force")
     said = " ".join(err.split())
     assert code == 130 and "Traceback" not in err, err
-    assert said.endswith(
-        f"{tmp_path / 'out'} holds 3 outputs of it, each whole (counts.csv, size_stats.csv, "
-        "sizes.csv), not the others: run it again"
-    )
-    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.name[0] != ".") == [
-        "counts.csv",
-        "size_stats.csv",
-        "sizes.csv",
-    ]
+    assert said.endswith(f"nothing was written to {out}: run it again"), said
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == earlier  # no staging folder left
 
 
 def test_ctrl_c_before_the_work_began_says_nothing_was_written(tmp_path, capsys, monkeypatch):

@@ -1,6 +1,5 @@
 """evaluate: metrics with and without TTA, the files it writes, where it may write them."""
 
-import contextlib
 import importlib
 import json
 import logging
@@ -567,12 +566,6 @@ def test_top_losses_png_shows_only_wrong_answers_and_says_when_there_is_none(tmp
 
     drawn = {}
     monkeypatch.setattr("objrec.plots.save", lambda fig, path: drawn.update({path.name: fig}))
-
-    @contextlib.contextmanager
-    def as_named(folder, name, force=False):  # the file's own name, not a temporary one
-        yield Path(folder) / name
-
-    monkeypatch.setattr(importlib.import_module("objrec.evaluate"), "output_file", as_named)
     paths = [tmp_path / f"{name}.png" for name in ("wrong", "right_1", "right_2")]
     for path in paths:
         make_image(COLOURS["red"], size=(16, 16)).save(path)
@@ -586,10 +579,10 @@ def test_top_losses_png_shows_only_wrong_answers_and_says_when_there_is_none(tmp
         }
     )
     result = SimpleNamespace(per_class=pd.DataFrame({"class": ["red", "green"]}), folder=tmp_path)
-    write_galleries(result, predictions, tmp_path)
+    write_galleries(result, predictions, tmp_path.joinpath)
     shown = [ax.get_title() for ax in drawn["top_losses.png"].axes if ax.images]
     assert shown == ["wrong.png\ntrue red\npredicted green (50%)"]
-    write_galleries(result, predictions.assign(predicted="red"), tmp_path)
+    write_galleries(result, predictions.assign(predicted="red"), tmp_path.joinpath)
     for name in ("top_losses.png", "worst_classes.png"):
         said = [t.get_text() for t in drawn[name].texts]
         assert "no wrong prediction: all 3 images predicted right" in said, (name, said)
@@ -615,11 +608,6 @@ def test_the_galleries_name_each_image_s_file_shortened_to_fit(tmp_path, monkeyp
         "gallery",
         lambda tiles, path, *a, **k: captions.update({path: [t[1] for t in tiles]}),
     )
-    monkeypatch.setattr(
-        importlib.import_module("objrec.evaluate"),
-        "output_file",
-        lambda out, name, force: contextlib.nullcontext(name),
-    )
     long_name = "IMG_20240611_153012_burst_0004_cover.jpg"
     paths = [tmp_path / "red" / "a.png", tmp_path / "red" / long_name]
     for path in paths:
@@ -635,7 +623,7 @@ def test_the_galleries_name_each_image_s_file_shortened_to_fit(tmp_path, monkeyp
         }
     )
     per_class = pd.DataFrame({"class": ["red", "green", "blue"]})
-    write_galleries(SimpleNamespace(per_class=per_class, folder=tmp_path), predictions, tmp_path)
+    write_galleries(SimpleNamespace(per_class=per_class, folder=tmp_path), predictions, str)
     long_caption, short_caption = captions["top_losses.png"]
     assert short_caption == "red/a.png\ntrue red\npredicted green (60%)"
     name, *answer = long_caption.split("\n")
@@ -1379,6 +1367,29 @@ def test_a_folder_of_no_taught_class_is_refused_naming_a_lone_test_folder(
     (tmp_path / "held" / "test").rename(tmp_path / "held" / "zebra")
     with pytest.raises(ObjrecError, match=r"not taught: zebra \(\d+ images\)$"):
         evaluate(trained_run, tmp_path / "held", out=tmp_path / "eval")
+
+
+def test_an_evaluation_stopped_while_drawing_leaves_the_earlier_one_whole(tmp_path, monkeypatch):
+    """evaluate replaced its files one at a time: Ctrl-C while it drew the confusion plot, after
+    metrics.json and the CSVs, left the new figures beside the earlier run's plots and
+    predictions, which read as one evaluation. Nothing is replaced until every file is written."""
+    from objrec import plots
+    from objrec.evaluate import summarize_logits, write_evaluation
+
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    out = tmp_path / "eval"
+    write_evaluation(summarize_logits(torch.eye(3)[[0, 0, 1, 1, 2, 2]], labels, list("abc")), out)
+    earlier = {p.name: (p.stat().st_ino, p.read_bytes()) for p in out.iterdir()}
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(plots, "confusion_heatmap", ctrl_c)
+    worse = summarize_logits(torch.eye(3)[[0, 1, 1, 1, 2, 0]], labels, list("abc"))
+    with pytest.raises(KeyboardInterrupt):
+        write_evaluation(worse, out, force=True)
+    assert {p.name: (p.stat().st_ino, p.read_bytes()) for p in out.iterdir()} == earlier
+    assert json.loads((out / "metrics.json").read_text())["top1"] == 1.0
 
 
 def test_metrics_json_is_standard_json_when_a_loss_is_infinite(tmp_path):

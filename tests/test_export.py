@@ -174,6 +174,25 @@ def test_a_failed_forced_export_leaves_the_earlier_export_as_it_was(
 
 
 @pytest.mark.slow
+def test_ctrl_c_as_a_forced_export_is_renamed_in_never_pairs_new_and_earlier_files(
+    trained_run, tmp_path, ctrl_c_after_rename
+):
+    """export --force renamed its JSON, then its model, then its script into place: a Ctrl-C
+    between them left the new JSON (its classes, its preprocessing) beside the earlier model.
+    The three are renamed together, the stop held back until the last is in place."""
+    from objrec.errors import Interrupted
+
+    export_model(trained_run, tmp_path / "m.onnx")
+    earlier = {p.name: p.stat().st_ino for p in tmp_path.iterdir() if p.is_file()}
+    ctrl_c_after_rename(lambda source, target: target in (tmp_path / "m.onnx", tmp_path / "m.json"))
+    with pytest.raises(Interrupted):
+        export_model(trained_run, tmp_path / "m.onnx", force=True)
+    now = {p.name: p.stat().st_ino for p in tmp_path.iterdir() if p.is_file()}
+    assert sorted(now) == sorted(earlier) == ["m.json", "m.onnx", "m_infer.py"]
+    assert all(now[name] != earlier[name] for name in now)  # each replaced: none of the earlier
+
+
+@pytest.mark.slow
 def test_a_failed_sidecar_write_leaves_the_earlier_model_and_sidecar(
     trained_run, tmp_path, monkeypatch
 ):

@@ -979,3 +979,61 @@ def test_a_read_only_folder_is_named_not_the_temporary_file(tmp_path, monkeypatc
                 shutil.copy2(source, tmp)
     assert caught.value.errno == errno.EROFS
     assert caught.value.filename == str(target)
+
+
+def inodes(folder: Path) -> dict[str, int]:
+    """Each file in ``folder`` and its inode: a file replaced has a new one."""
+    return {p.name: p.stat().st_ino for p in sorted(folder.iterdir())}
+
+
+def test_staged_outputs_stopped_half_way_leave_the_earlier_ones_whole(tmp_path):
+    """Written one at a time, a re-run stopped after its first file left it beside the rest of
+    the earlier run's. Now nothing is replaced until every file is written."""
+    from objrec.outputs import EXPLORE_FILES, prepare_output_dir, staged_outputs
+
+    out = prepare_output_dir(tmp_path / "out")
+    with staged_outputs(out, EXPLORE_FILES) as place:
+        place("counts.csv").write_text("earlier\n")
+        place("sizes.csv").write_text("earlier\n")
+    earlier = inodes(out)
+    with pytest.raises(KeyboardInterrupt), staged_outputs(out, EXPLORE_FILES) as place:
+        place("counts.csv").write_text("new\n")
+        raise KeyboardInterrupt
+    assert inodes(out) == earlier and (out / "counts.csv").read_text() == "earlier\n"
+
+
+def test_ctrl_c_between_the_renames_comes_once_every_output_is_in_place(
+    tmp_path, ctrl_c_after_rename
+):
+    """The renames that put a command's files in place are one step: a Ctrl-C between two of
+    them is held back until the last is done and recorded in the folder's mark."""
+    from objrec.outputs import EXPLORE_FILES, prepare_output_dir, read_record, staged_outputs
+
+    out = prepare_output_dir(tmp_path / "out")
+    ctrl_c_after_rename(lambda source, target: target == out / "counts.csv")
+    with pytest.raises(KeyboardInterrupt), staged_outputs(out, EXPLORE_FILES) as place:
+        place("counts.csv").write_text("new\n")
+        place("sizes.csv").write_text("new\n")
+    assert (out / "counts.csv").read_text() == (out / "sizes.csv").read_text() == "new\n"
+    assert {"counts.csv", "sizes.csv"} <= set(read_record(out) or {})
+
+
+def test_a_rerun_removes_the_earlier_outputs_it_did_not_write_but_never_the_users(tmp_path):
+    """A re-run that writes fewer files (an evaluation without calibration draws no reliability
+    plot) left the earlier run's beside its own, read as this run's. objrec's own go, as it
+    recorded them; one the user changed stays."""
+    from objrec.outputs import EXPLORE_FILES, prepare_output_dir, read_record, staged_outputs
+
+    out = prepare_output_dir(tmp_path / "out")
+    with staged_outputs(out, EXPLORE_FILES) as place:
+        for name in ("counts.csv", "sizes.csv", "size_stats.csv"):
+            place(name).write_text("earlier\n")
+    (out / "size_stats.csv").write_text("my edit\n")
+    with staged_outputs(out, EXPLORE_FILES, force=True) as place:
+        place("counts.csv").write_text("new\n")
+    assert sorted(p.name for p in out.iterdir() if p.name[0] != ".") == [
+        "counts.csv",
+        "size_stats.csv",
+    ]
+    assert (out / "size_stats.csv").read_text() == "my edit\n"
+    assert "sizes.csv" not in (read_record(out) or {})

@@ -285,3 +285,30 @@ def test_the_default_folder_is_named_after_a_checkpoint_that_is_not_the_runs_mod
     assert default_suggest_dir(run / "model.safetensors") == run / "suggest"
     assert default_suggest_dir(run / "epoch3.safetensors") == run / "epoch3-suggest"
     assert default_suggest_dir(tmp_path / "best.v2.safetensors") == tmp_path / "best.v2-suggest"
+
+
+@pytest.mark.slow  # writes a list and its page of thumbnails twice: 0.28 s
+def test_a_list_stopped_before_its_page_leaves_the_earlier_list_and_page(tmp_path, monkeypatch):
+    """suggest wrote suggestions.csv, then its page: Ctrl-C between left the new list beside the
+    earlier page, which showed other images. Neither is replaced until both are written."""
+    import jinja2
+    import pandas as pd
+
+    from objrec.outputs import SUGGEST_FILES, prepare_output_dir
+    from objrec.suggest import Suggestions, write_suggestions
+
+    image = tmp_path / "a.png"
+    make_image(COLOURS["red"], size=(16, 16)).save(image)
+    row = {"rank": 1, "path": str(image), "predicted": "red", "prob": 0.6, "second": "blue"}
+    row |= {"prob_second": 0.4, "informativeness": 0.8, "reason": "margin 0.20"}
+    out = prepare_output_dir(tmp_path / "suggest", names=SUGGEST_FILES)
+    write_suggestions(Suggestions(pd.DataFrame([row]), []), out, tmp_path)
+    earlier = {p.name: p.stat().st_ino for p in out.iterdir()}
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(jinja2.Environment, "from_string", ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        write_suggestions(Suggestions(pd.DataFrame([row, row]), []), out, tmp_path, force=True)
+    assert {p.name: p.stat().st_ino for p in out.iterdir()} == earlier

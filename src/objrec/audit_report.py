@@ -52,14 +52,13 @@ from objrec.outputs import (
     free_name,
     link_file,
     name_key,
-    output_file,
     refuse_overwrite,
-    refuse_users_outputs,
     refuse_without_links,
     renamed_over,
     settle_names,
     staged,
     staged_folder,
+    staged_outputs,
     takes_back_folders,
     temporary_name,
     users_file,
@@ -220,33 +219,29 @@ def write_audit(
     result: AuditResult, inv: Inventory, out: Path, reporter: Reporter = SILENT, force=False
 ):
     """label_issues.csv, near_duplicates.csv, look_alikes.csv, outliers.csv, audit.json,
-    plan.csv, audit.html; each checked again just before it takes its name
-    (``outputs.output_file``), and all before the first (``outputs.refuse_users_outputs``): a
-    plan.csv the user saved during the audit is kept, refused, and nothing else replaced."""
+    plan.csv, audit.html, photos_needed.csv: put in place together once all are written
+    (``outputs.staged_outputs``), each refused first where it is the user's: a plan.csv the user
+    saved during the audit is kept, refused, and nothing else replaced; an audit stopped while
+    drawing its page leaves the earlier audit whole, never its plan beside the new findings."""
     from objrec.audit import FINDING_KINDS
 
-    out.mkdir(parents=True, exist_ok=True)
-    refuse_users_outputs(out, AUDIT_FILES, force)
-    for kind in FINDING_KINDS:
-        with output_file(out, f"{kind}.csv", force) as tmp:
-            write_table(findings_table(result, kind), tmp)
-    with output_file(out, "photos_needed.csv", force) as tmp:
-        write_table(pd.DataFrame(result.photos_needed, columns=list(NEEDS_COLUMNS)), tmp)
-    with output_file(out, "audit.json", force) as tmp:
-        tmp.write_text(json.dumps(result.to_json(), indent=2))
-    with output_file(out, "plan.csv", force) as tmp:
+    with staged_outputs(out, AUDIT_FILES, force) as place:
+        for kind in FINDING_KINDS:
+            write_table(findings_table(result, kind), place(f"{kind}.csv"))
+        needs = pd.DataFrame(result.photos_needed, columns=list(NEEDS_COLUMNS))
+        write_table(needs, place("photos_needed.csv"))
+        place("audit.json").write_text(json.dumps(result.to_json(), indent=2))
         plan = plan_rows(result, inv)
-        write_plan(plan, tmp)
+        write_plan(plan, place("plan.csv"))
         result.planned = {
             **{action: sum(row["action"] == action for row in plan) for action in ACTIONS},
             "review": sum(row["reason"].startswith(REVIEWED) for row in plan),
             "identical": sum(row["reason"].startswith(IDENTICAL) for row in plan),
             "settled": sum(row["reason"].startswith(SETTLED) for row in plan),
         }
+        write_page(result, inv, place("audit.html"), reporter, plan)
         if force:
             keep_edited_plan(out)
-    with output_file(out, "audit.html", force) as tmp:
-        write_page(result, inv, tmp, reporter, plan)
 
 
 def keep_edited_plan(out: Path) -> Path | None:
@@ -257,7 +252,7 @@ def keep_edited_plan(out: Path) -> Path | None:
     needed."""
     reason = users_file(out, "plan.csv")
     if reason is None or reason in (NEVER_LINK, NEVER_OTHER):
-        return None  # objrec's own plan (or nothing there); a link is refused by output_file
+        return None  # objrec's own plan (or nothing there); a link is refused by staged_outputs
     backup = free_name(out / "plan.csv.bak", {name_key(p) for p in out.iterdir()})
     shutil.copy2(out / "plan.csv", backup)
     log.warning(

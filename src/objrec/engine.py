@@ -6,12 +6,8 @@ import copy
 import inspect
 import logging
 import math
-import os
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +17,7 @@ from torch import nn
 
 from objrec import config
 from objrec.distributed import SINGLE, World
-from objrec.errors import ObjrecError
+from objrec.errors import ObjrecError, stops_held
 from objrec.model import mean_log_probs
 from objrec.progress import SILENT, Reporter, duration
 
@@ -329,40 +325,6 @@ def epoch_task(state: FitState, epoch: int, epochs: int) -> str:
     timed = [r["seconds"] for r in state.history if r["epoch"] > since and r.get("seconds")]
     each = sum(timed) / len(timed) if timed else 0.0
     return task if each < SHOWN_EPOCH else f"{task}, ~{duration(each, tenths=True)} each"
-
-
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM"))
-
-
-@contextmanager
-def stops_held() -> Iterator[None]:
-    """Ctrl-C and SIGTERM held back while the block runs (an epoch's end: its record, the saver's
-    copy of it, its line), then handled as they would have been: ``train`` stopped by SIGTERM
-    once printed "epoch 11 ... best" and then "interrupted after epoch 10", the stop having come
-    before the saver copied epoch 11. Python runs signal handlers in the main thread only, so
-    elsewhere the block runs as it is; a thread mask would not do, as another thread (torch's)
-    may take the signal."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    came: list[int] = []
-    before = {signum: signal.signal(signum, lambda n, _: came.append(n)) for signum in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for signum, handler in before.items():
-            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
-        for signum in came[:1]:
-            handle_signal(signum, before[signum])
-
-
-def handle_signal(signum: int, handler: Any) -> None:
-    """What ``handler`` (as ``signal.signal`` returned it) does with ``signum``: calls it, sends
-    the signal again for its default, or nothing when it is ignored."""
-    if callable(handler):
-        handler(signum, None)
-    elif handler == signal.SIG_DFL:
-        os.kill(os.getpid(), signum)
 
 
 def log_epoch(record: dict[str, Any]) -> None:

@@ -4,6 +4,9 @@ way a long command answers Ctrl-C (:func:`on_ctrl_c`)."""
 import contextlib
 import functools
 import inspect
+import os
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, ParamSpec, TypeVar
 
@@ -91,3 +94,37 @@ def on_ctrl_c(left: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
         return call
 
     return decorate
+
+
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM"))
+
+
+@contextlib.contextmanager
+def stops_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM held back while the block runs (an epoch's end: its record, the saver's
+    copy of it, its line; the renames that put a command's files in place together), then
+    handled as they would have been: ``train`` stopped by SIGTERM once printed "epoch 11 ...
+    best" and then "interrupted after epoch 10", the stop having come before the saver copied
+    epoch 11. Python runs signal handlers in the main thread only, so elsewhere the block runs
+    as it is; a thread mask would not do, as another thread (torch's) may take the signal."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    before = {signum: signal.signal(signum, lambda n, _: came.append(n)) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        for signum in came[:1]:
+            handle_signal(signum, before[signum])
+
+
+def handle_signal(signum: int, handler: Any) -> None:
+    """What ``handler`` (as ``signal.signal`` returned it) does with ``signum``: calls it, sends
+    the signal again for its default, or nothing when it is ignored."""
+    if callable(handler):
+        handler(signum, None)
+    elif handler == signal.SIG_DFL:
+        os.kill(os.getpid(), signum)

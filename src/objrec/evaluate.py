@@ -77,11 +77,10 @@ from objrec.outputs import (
     check_output_dir,
     finite_or_null,
     mark_output_dir,
-    output_file,
     own_contents,
     refuse_inside,
-    refuse_users_outputs,
     shown_name,
+    staged_outputs,
     takes_back_folders,
     writing_outputs,
 )
@@ -1276,23 +1275,23 @@ OUTPUT_FILES = EVALUATION_FILES
 
 
 def write_galleries(
-    result: EvaluationResult, predictions: pd.DataFrame, out: Path, n: int = 12, force=False
+    result: EvaluationResult, predictions: pd.DataFrame, place: Callable[[str], Path], n: int = 12
 ) -> None:
-    """``top_losses.png`` and ``worst_classes.png``: the images behind the numbers, only the
-    wrong predictions and the classes that have one; each says so when every image is right."""
+    """``top_losses.png`` and ``worst_classes.png`` (where ``place(name)`` says): the images
+    behind the numbers, only the wrong predictions and the classes that have one; each says so
+    when every image is right."""
     errors = int((predictions["true"] != predictions["predicted"]).sum())
     title = "Top losses: the wrong predictions" + (
         f", the {n} of highest loss" if errors > n else ""
     )
     every = f"no wrong prediction: all {plural(len(predictions), 'image')} predicted right"
     folder = result.folder
-    with output_file(out, "top_losses.png", force) as tmp:
-        plots.gallery(_tiles(top_losses(predictions, n), folder), tmp, title, empty=every)
+    tiles = _tiles(top_losses(predictions, n), folder)
+    plots.gallery(tiles, place("top_losses.png"), title, empty=every)
     worst = worst_class_rows(predictions, result.per_class, classes=4)
     rows = pd.concat([r for _, r in worst]) if worst else predictions.iloc[:0]
     title = "The worst classes: their hardest test images"
-    with output_file(out, "worst_classes.png", force) as tmp:
-        plots.gallery(_tiles(rows, folder), tmp, title, empty=every)
+    plots.gallery(_tiles(rows, folder), place("worst_classes.png"), title, empty=every)
 
 
 def summarize_views(
@@ -1364,38 +1363,42 @@ def standard_json(data: dict[str, Any]) -> str:
 
 
 def write_evaluation(result: EvaluationResult, out: Path, force: bool = False) -> None:
-    """The evaluation's files (:data:`OUTPUT_FILES`), each checked again just before it takes
-    its name (``outputs.output_file``): ``force`` writes over any plain file, never a link."""
+    """The evaluation's files (:data:`OUTPUT_FILES`), put in place together once all are written
+    (``outputs.staged_outputs``): an evaluation stopped half way leaves the earlier one whole,
+    never its plots beside new figures. ``force`` writes over any plain file, never a link."""
     out.mkdir(parents=True, exist_ok=True)
     mark_output_dir(out)  # objrec's: a forced evaluation may write over it
-    refuse_users_outputs(out, OUTPUT_FILES, force)  # all before the first is written
-
-    def put(name: str, write: Callable[[Path], object]) -> None:
-        with output_file(out, name, force) as tmp:
-            write(tmp)
-
-    put("per_class.csv", lambda p: write_table(result.per_class, p))
-    put("most_confused.csv", lambda p: write_table(result.confused, p))
-    put("confusion.csv", lambda p: write_table(result.confusion_table(), p, index=True))
-    put("metrics.json", lambda p: p.write_text(standard_json(result.to_json())))
-    predictions = result.predictions
-    if predictions is not None:
-        put("predictions.csv", lambda p: write_table(predictions, p))
-    shares = result.confusion_table(normalised=True).round(4)
-    put("confusion_normalised.csv", lambda p: write_table(shares, p, index=True))
-    if len(result.classes) > 1 and int(result.confusion.sum()) > 0:
-        put("confusion.png", lambda p: plots.confusion_heatmap(result.confusion, result.classes, p))
-    if predictions is not None and len(predictions):
-        write_galleries(result, predictions, out, force=force)
-    if len(result.per_class) and result.per_class["n_train"].sum() > 0:
-        put("accuracy_vs_train.png", lambda p: plots.accuracy_vs_train_size(result.per_class, p))
-    reliability = result.reliability
-    if reliability:
-        tables = [t.assign(model=name) for name, t in reliability.items()]
-        put(
-            "reliability.csv",
-            lambda p: write_table(pd.concat(tables), p),
-        )
-        shown = reliability_shown(reliability, result.metrics.get("temperature"))
-        put("reliability.png", lambda p: plots.reliability_diagram(shown, p))
+    with staged_outputs(out, OUTPUT_FILES, force) as place:
+        write_tables(result, place)
+        write_plots(result, place)
     result.out = out
+
+
+def write_tables(result: EvaluationResult, place: Callable[[str], Path]) -> None:
+    """The evaluation's CSV files and ``metrics.json``, each where ``place(name)`` says."""
+    write_table(result.per_class, place("per_class.csv"))
+    write_table(result.confused, place("most_confused.csv"))
+    write_table(result.confusion_table(), place("confusion.csv"), index=True)
+    place("metrics.json").write_text(standard_json(result.to_json()))
+    if result.predictions is not None:
+        write_table(result.predictions, place("predictions.csv"))
+    shares = result.confusion_table(normalised=True).round(4)
+    write_table(shares, place("confusion_normalised.csv"), index=True)
+    if result.reliability:
+        tables = [t.assign(model=name) for name, t in result.reliability.items()]
+        write_table(pd.concat(tables), place("reliability.csv"))
+
+
+def write_plots(result: EvaluationResult, place: Callable[[str], Path]) -> None:
+    """The evaluation's figures, each where ``place(name)`` says; one with nothing to show (a
+    confusion of one class, no calibration to draw) is not drawn."""
+    if len(result.classes) > 1 and int(result.confusion.sum()) > 0:
+        plots.confusion_heatmap(result.confusion, result.classes, place("confusion.png"))
+    predictions = result.predictions
+    if predictions is not None and len(predictions):
+        write_galleries(result, predictions, place)
+    if len(result.per_class) and result.per_class["n_train"].sum() > 0:
+        plots.accuracy_vs_train_size(result.per_class, place("accuracy_vs_train.png"))
+    if result.reliability:
+        shown = reliability_shown(result.reliability, result.metrics.get("temperature"))
+        plots.reliability_diagram(shown, place("reliability.png"))

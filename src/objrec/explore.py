@@ -29,10 +29,9 @@ from objrec.images import (
 )
 from objrec.outputs import (
     EXPLORE_FILES,
-    output_file,
     prepare_output_dir,
     refuse_inside,
-    refuse_users_outputs,
+    staged_outputs,
     takes_back_folders,
     writing_outputs,
 )
@@ -175,17 +174,12 @@ def summarise_sizes(
 
 
 def write_exploration(result: ExploreResult, out: Path, force: bool = False) -> None:
-    """Each file checked again just before it takes its name (``outputs.output_file``), and
-    all of them before the first does (``outputs.refuse_users_outputs``)."""
-    refuse_users_outputs(out, EXPLORE_FILES, force)
-    with output_file(out, "counts.csv", force) as tmp:
-        write_table(result.counts, tmp, index=True)
-    with output_file(out, "size_stats.csv", force) as tmp:
-        write_table(result.size_stats, tmp, index=True)
-    with output_file(out, "sizes.csv", force) as tmp:
-        write_table(result.sizes, tmp)
-    with output_file(out, "images_per_class.png", force) as tmp:
-        plots.images_per_class(result.counts, tmp)
-    with output_file(out, "image_sizes.png", force) as tmp:
-        plots.image_sizes(result.sizes, tmp)
+    """The five files, put in place together once all are written (``outputs.staged_outputs``):
+    a re-run stopped half way leaves the earlier ones as they were."""
+    with staged_outputs(out, EXPLORE_FILES, force) as place:
+        write_table(result.counts, place("counts.csv"), index=True)
+        write_table(result.size_stats, place("size_stats.csv"), index=True)
+        write_table(result.sizes, place("sizes.csv"))
+        plots.images_per_class(result.counts, place("images_per_class.png"))
+        plots.image_sizes(result.sizes, place("image_sizes.png"))
     result.out = out

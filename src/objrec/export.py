@@ -45,7 +45,7 @@ from objrec.outputs import (
     output_path,
     refuse_overwrite,
     reported_as,
-    staged,
+    staged_together,
     temporary_name,
     writing_outputs,
 )
@@ -652,27 +652,39 @@ def export_model(
     model, meta = load_model(run)
     warn_if_unfinished(Path(run))
     path = output_path(out) if out else default_out(Path(run))
+    sidecar, script = export_names(path, Path(run), meta.data_dir, force)
+    kept = usable_kept(run, threshold)
+    kept_on = kept.kept_on if kept is not None and kept.current else None
+    if kept is not None and kept.current:
+        threshold = kept.threshold
+    with (
+        writing_outputs(path.parent),
+        new_folders(path.parent),
+        staged_together([path, sidecar, script]) as (*parts, script_part),
+    ):
+        script_part.write_text(script_text(path.name))
+        checked = check_photos(meta, photos)
+        settings = (softmax, threshold, checked, reporter, kept_on)
+        result = export_checked(model, meta, path, *settings, parts=parts)
+    return replace(result, kept=kept, script=script)
+
+
+def export_names(path: Path, run: Path, data_dir: str | None, force: bool) -> tuple[Path, Path]:
+    """The sidecar and the script an export to ``path`` writes beside it, once the three names
+    are checked: none may be a file of the user's, nor, without ``force``, an earlier export."""
     sidecar = path.with_suffix(".json")
     if path.suffix.lower() == ".json":  # the sidecar's own name (a case-blind disk's too)
         raise ObjrecError(
             f"`out` {path} ends in .json, the name of the JSON file the export writes beside the "
             f"model: name the model {path.with_suffix('.onnx').name} instead"
         )
-    refuse_in_the_splits(path, meta.data_dir, Path(run))
+    refuse_in_the_splits(path, data_dir, run)
     script = script_path(path)
     refuse_users_sidecar(sidecar, path)  # first: `force` cannot lift these, so never advise it
     refuse_users_script(script, path)
     for target in (path, sidecar, script):
         refuse_overwrite(target, force)
-    kept = usable_kept(run, threshold)
-    kept_on = kept.kept_on if kept is not None and kept.current else None
-    if kept is not None and kept.current:
-        threshold = kept.threshold
-    with writing_outputs(path.parent), new_folders(path.parent), staged(script) as part:
-        part.write_text(script_text(path.name))  # renamed last, once all went well
-        checked = check_photos(meta, photos)
-        result = export_checked(model, meta, path, softmax, threshold, checked, reporter, kept_on)
-    return replace(result, kept=kept, script=script)
+    return sidecar, script
 
 
 def refuse_in_the_splits(path: Path, data_dir: str | None, run: Path) -> None:
@@ -826,39 +838,42 @@ def export_checked(
     photos: Sequence[Path] = (),
     reporter: Reporter | None = None,
     kept_on: str | None = None,
+    parts: Sequence[Path] = (),
 ) -> ExportResult:
     """Export, verify against PyTorch within ``TOLERANCE``, measure the file against objrec's own
     answers on ``photos`` (:func:`photo_agreement`; none: not measured), write the sidecar JSON
     (its unknown threshold ``threshold`` when given, else the run's; ``kept_on``: when
-    ``threshold`` is the one kept with the run, when it was kept); ``reporter`` shows each."""
+    ``threshold`` is the one kept with the run, when it was kept); ``reporter`` shows each. The
+    model and its sidecar replace the files at their names together, once both are written and
+    the model is checked (``outputs.staged_together``); with ``parts``, they are written to
+    those temporary names instead, for the caller to rename with its own (the script)."""
+    if not parts:
+        with staged_together([path, path.with_suffix(".json")]) as parts:
+            settings = (softmax, threshold, photos, reporter, kept_on)
+            return export_checked(model, meta, path, *settings, parts=parts)
     calibration = meta.calibration or Calibration()
     tail = Tail(model, calibration.temperature, softmax, meta.feature_dtype)
     body = model.body
     if isinstance(body, QuantizedBody):  # the check runs the graph as the file is run
         body = body.on_engine("onnxruntime")
     module = nn.Sequential(body, tail).eval()
-    size = meta.data.input_size
-    with staged(path) as part:  # the user's file stays as it was until this one is checked
-        with or_silent(reporter).task("writing the ONNX file and checking it", None):
-            diff = write_onnx_checked(model, module, tail, part, size, softmax)
-        outputs = [o.name for o in OnnxModel(part).session.get_outputs()]
-        confidence = confidence_sidecar(meta, model, softmax, outputs, threshold, kept_on)
-        answers = (
-            photo_agreement(model, meta, part, softmax, photos, reporter, confidence)
-            if photos
-            else []
-        )
-        answer = {
-            **preprocessing(meta, softmax),
-            **int8_sidecar(model.body),
-            **confidence,
-            "max_abs_diff": diff,
-            **({"answers_checked": {a.runtime: a.as_dict() for a in answers}} if answers else {}),
-        }
-        sidecar = path.with_suffix(".json")
-        with staged(sidecar) as text:  # in place before the model, or neither replaced
-            text.write_text(json.dumps(answer, indent=2))
+    part, text = parts
+    with or_silent(reporter).task("writing the ONNX file and checking it", None):
+        diff = write_onnx_checked(model, module, tail, part, meta.data.input_size, softmax)
+    outputs = [o.name for o in OnnxModel(part).session.get_outputs()]
+    confidence = confidence_sidecar(meta, model, softmax, outputs, threshold, kept_on)
+    answers = (
+        photo_agreement(model, meta, part, softmax, photos, reporter, confidence) if photos else []
+    )
+    answer = {
+        **preprocessing(meta, softmax),
+        **int8_sidecar(model.body),
+        **confidence,
+        "max_abs_diff": diff,
+        **({"answers_checked": {a.runtime: a.as_dict() for a in answers}} if answers else {}),
+    }
+    text.write_text(json.dumps(answer, indent=2))
     log.info("exported %s (max |diff| %.2g)", path, diff)
     if answers:
         warn_if_apart(answers)
-    return ExportResult(path, sidecar, diff, answers)
+    return ExportResult(path, path.with_suffix(".json"), diff, answers)

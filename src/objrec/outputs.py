@@ -2,8 +2,9 @@
 
 :func:`refuse_overwrite` is the one rule every command applies before writing: an existing file, or
 a folder with anything in it, is written over only when the user passed ``--force``.
-:func:`staged` writes a file whole or not at all. :func:`new_folders` takes back, when a command
-fails, the folders it created and left empty.
+:func:`staged` writes a file whole or not at all, :func:`staged_outputs` a command's files all
+together or none. :func:`new_folders` takes back, when a command fails, the folders it created
+and left empty.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from objrec import __version__
-from objrec.errors import ObjrecError, ctrl_c_leaves
+from objrec.errors import ObjrecError, ctrl_c_leaves, stops_held
 from objrec.progress import plural
 
 P = ParamSpec("P")
@@ -477,6 +478,64 @@ def output_file(
         discard(tmp)
 
 
+@contextlib.contextmanager
+def staged_outputs(
+    folder: Path, names: Collection[str], force: bool = False, other: str = "choose another `out`"
+) -> Iterator[Callable[[str], Path]]:
+    """``place(name)``: where to write the output ``name`` (one of ``names``, those the command
+    writes), in a hidden folder in ``folder``; when the block ends they take their names together
+    (:func:`swap_in_outputs`). Written one at a time, a re-run stopped half way (Ctrl-C, a plot
+    that failed) left some of the new files beside the rest of the earlier run's, which read as
+    one result; now it leaves the earlier one whole, and a first run nothing. Every name is
+    refused first where it is the user's (:func:`refuse_users_outputs`), and again just before
+    the files take their names."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(folder)
+    refuse_users_outputs(folder, names, force, other)
+    stage = temporary_name(folder / MARKER, ".d")
+    stage.mkdir()
+
+    def place(name: str) -> Path:
+        if name not in names:
+            raise ValueError(f"{name} is not one of the outputs {sorted(names)}")
+        return stage / name
+
+    try:
+        with reported_as(folder, stage):
+            yield place
+        swap_in_outputs(stage, folder, names, force, other)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def swap_in_outputs(
+    stage: Path, folder: Path, names: Collection[str], force: bool, other: str
+) -> None:
+    """The files written in ``stage`` renamed into ``folder``, and recorded in its mark, with
+    Ctrl-C and SIGTERM held back meanwhile (milliseconds); an earlier output of ``names`` this
+    run did not write (a reliability plot of a model since trained without calibration) goes
+    too, where objrec recorded writing it as it is (:func:`users_file`), so that no earlier file
+    is left to read as this run's. Each is checked first (:func:`refuse_users_files`)."""
+    written = {p.name: fingerprint(p) for p in sorted(stage.iterdir())}
+    refuse_users_files(folder, written, force, other)
+    stale = [
+        name
+        for name in sorted(set(names) - set(written))
+        if os.path.lexists(folder / name) and users_file(folder, name) is None
+    ]
+    with stops_held(), locked(folder):
+        for name in written:
+            os.replace(stage / name, folder / name)
+        for name in stale:
+            (folder / name).unlink()
+        if is_plain_file(folder / MARKER):
+            kept = {k: v for k, v in (read_record(folder) or {}).items() if k not in stale}
+            write_record(folder, kept | written)
+    if stale:
+        log.info("removed %s's earlier %s, which this run did not write", folder, ", ".join(stale))
+
+
 def earlier_outputs(real: Path) -> set[str]:
     """The names written by each command whose earlier output the folder ``real`` holds, told by
     what one of its files holds (a user's own ``metrics.json`` is not taken for an evaluation,
@@ -757,6 +816,32 @@ def staged(path: Path) -> Iterator[Path]:
     remove_leftovers(path.parent)
     with renamed_over(path, temporary_name(path)) as tmp:
         yield tmp
+
+
+@contextlib.contextmanager
+def staged_together(paths: Sequence[Path]) -> Iterator[list[Path]]:
+    """:func:`staged` for files read together (an export's model, its JSON and its script): a
+    temporary name beside each of ``paths`` for the block to write, all renamed onto them when
+    it ends without error, with Ctrl-C and SIGTERM held back meanwhile
+    (:func:`objrec.errors.stops_held`); all removed when it fails. Renamed as each was written,
+    a stop between two renames left a new model beside the earlier one's JSON (its classes,
+    its preprocessing), which nothing told apart."""
+    paths = [Path(path) for path in paths]
+    for folder in dict.fromkeys(path.parent for path in paths):
+        folder.mkdir(parents=True, exist_ok=True)
+        remove_leftovers(folder)
+    tmps = [temporary_name(path) for path in paths]
+    try:
+        with contextlib.ExitStack() as named:
+            for path, tmp in zip(paths, tmps, strict=True):
+                named.enter_context(reported_as(path, tmp))
+            yield tmps
+            with stops_held():
+                for path, tmp in zip(paths, tmps, strict=True):
+                    os.replace(tmp, path)
+    finally:
+        for tmp in tmps:
+            discard(tmp)
 
 
 @contextlib.contextmanager

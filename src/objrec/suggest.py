@@ -41,10 +41,9 @@ from objrec.outputs import (
     SUGGEST_FILES,
     check_output_dir,
     holds_objrecs_outputs,
-    output_file,
     prepare_output_dir,
     refuse_inside,
-    refuse_users_outputs,
+    staged_outputs,
     takes_back_folders,
     writing_outputs,
 )
@@ -246,19 +245,17 @@ def reason(
 
 
 def write_suggestions(result: Suggestions, out: Path, folder: Path, force: bool = False) -> None:
-    """suggestions.csv and suggestions.html, each checked again just before it takes its name
-    (``outputs.output_file``), and both before the first does."""
+    """suggestions.csv and suggestions.html, put in place together once both are written
+    (``outputs.staged_outputs``): never a new list beside the earlier one's page."""
     from jinja2 import Environment, select_autoescape
 
     from objrec.audit_report import thumbnail
 
-    refuse_users_outputs(out, SUGGEST_FILES, force)
-    with output_file(out, "suggestions.csv", force) as tmp:
-        write_table(result.table, tmp)
     rows = [{**r, "src": thumbnail(Path(r["path"]))} for r in result.table.to_dict("records")]
     env = Environment(autoescape=select_autoescape(default=True))
-    with output_file(out, "suggestions.html", force) as tmp:
-        tmp.write_text(env.from_string(PAGE).render(folder=folder, rows=rows))
+    with staged_outputs(out, SUGGEST_FILES, force) as place:
+        write_table(result.table, place("suggestions.csv"))
+        place("suggestions.html").write_text(env.from_string(PAGE).render(folder=folder, rows=rows))
     result.out = out
 
 
