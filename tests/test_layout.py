@@ -51,6 +51,22 @@ def test_only_the_cli_and_the_demo_import_train():
     assert importers <= {"cli/training.py", "demo.py"}
 
 
+@pytest.mark.slow
+def test_no_module_imports_another_modules_private_name():
+    """share read model files through checkpoint's private ``_read``: a name a module keeps to
+    itself may change under its callers. What another module needs is public, and named so
+    (``read_model_state``)."""
+    private = [
+        f"{path.as_posix()}: {node.module}.{alias.name}"
+        for path, tree in source_trees()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("objrec")
+        for alias in node.names
+        if alias.name.startswith("_") and not alias.name.startswith("__")
+    ]
+    assert private == []
+
+
 def benchmark_trees() -> list[tuple[str, ast.Module]]:
     """Each script and helper module of ``benchmarks/``, by file name, and its syntax tree."""
     folder = Path(__file__).resolve().parents[1] / "benchmarks"

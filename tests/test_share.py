@@ -326,6 +326,25 @@ def test_force_that_cannot_move_the_new_share_in_keeps_the_earlier(run, tmp_path
     assert every_byte(ours) == before
 
 
+@pytest.mark.slow  # two shares: 0.27 s
+def test_ctrl_c_as_force_moves_the_new_share_in_never_loses_both(
+    run, tmp_path, ctrl_c_after_rename
+):
+    """share --force moved the earlier share aside, then the new one in: a Ctrl-C between the two
+    renames left the earlier share in the temporary folder, removed with it, and no share at
+    all. The stop now waits for the new share to be in place, and says so."""
+    from objrec.errors import Interrupted
+    from objrec.share import is_share_folder
+
+    ours = tmp_path / "ours"
+    share_run(run, ours)
+    (run / "seen_digests.csv").write_text("sha256\n")  # the new share differs
+    ctrl_c_after_rename(lambda source, target: source == ours)  # the earlier share moved aside
+    with pytest.raises(Interrupted, match=r"the share was written to .*, whole, before the stop"):
+        share_run(run, ours, force=True)
+    assert is_share_folder(ours) and (ours / "seen_digests.csv").read_text() == "sha256\n"
+
+
 def test_many_entries_left_out_are_counted_by_file_not_dumped():
     """A run with two adds and a plan left 18 JSON key paths out of its share, and share's line
     and the card listed every one: a dump a recipient could not read. A few are still named."""

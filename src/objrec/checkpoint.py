@@ -240,7 +240,7 @@ def is_onnx_file(path: Path) -> bool:
 
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], RunMeta]:
     """Tensors and metadata of an objrec checkpoint; anything else is refused before use."""
-    state, header = _read(path)
+    state, header = read_model_state(path)
     where = Path(path) / BEST if Path(path).is_dir() else path
     with named_in_errors(where):
         meta = RunMeta.from_json(header, str(where))
@@ -283,14 +283,17 @@ def model_digest(path: Path) -> str:
     return hash_file(path / BEST if path.is_dir() else path)
 
 
-def _read(path: Path, damaged: str = DAMAGED) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Tensors and the raw JSON header of an objrec safetensors file of this format version,
-    from one reading of the whole file into memory. ``load_file`` mapped the file, and the model
-    kept tensors of that mapping (the familiarity score's): a copy over the file in place (``cp
-    new.safetensors run/model.safetensors``, which truncates it first) killed a running ``serve``
-    with SIGBUS at its next answer; read in full, the model holds no part of the file, and the
-    header and the tensors come from the same version of it, which its SHA-256 is checked on
-    (:func:`require_intact`, refusing it in the sentence ``damaged``)."""
+def read_model_state(
+    path: Path, damaged: str = DAMAGED
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Tensors and the raw JSON header of an objrec safetensors file of this format version
+    (what :func:`save_model_state` takes: ``share`` writes a model file again without its
+    paths), from one reading of the whole file into memory. ``load_file`` mapped the file, and
+    the model kept tensors of that mapping (the familiarity score's): a copy over the file in
+    place (``cp new.safetensors run/model.safetensors``, which truncates it first) killed a
+    running ``serve`` with SIGBUS at its next answer; read in full, the model holds no part of
+    the file, and the header and the tensors come from the same version of it, which its
+    SHA-256 is checked on (:func:`require_intact`, refusing it in the sentence ``damaged``)."""
     path = require_checkpoint_file(path)
     try:
         data = path.read_bytes()
@@ -518,7 +521,7 @@ def load_training_state(path: Path) -> SavedTraining:
     """The training state written by :func:`write_training_state`, refused in one sentence when
     its bytes no longer match its SHA-256 (:data:`STATE_DAMAGED`; one written before 5 December
     2026 has none, and is read as it was)."""
-    tensors, header = _read(path, STATE_DAMAGED)
+    tensors, header = read_model_state(path, STATE_DAMAGED)
     if header.get("kind") != "training_state":
         raise ObjrecError(f"{path} is not a training state (it cannot be resumed)")
     with named_in_errors(path):

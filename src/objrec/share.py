@@ -24,8 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from objrec.card import CARD, CARD_MARK, write_card
-from objrec.checkpoint import _read, model_digest, save_model_state, warn_if_unfinished
-from objrec.errors import ObjrecError, on_ctrl_c
+from objrec.checkpoint import (
+    model_digest,
+    read_model_state,
+    save_model_state,
+    warn_if_unfinished,
+)
+from objrec.errors import ObjrecError, ctrl_c_leaves, on_ctrl_c, stops_held
 from objrec.kept import KEPT_NAME, read_kept, sealed
 from objrec.meta import BEST, require_checkpoint_file
 from objrec.outputs import new_folders, output_path, temporary_folder
@@ -85,10 +90,30 @@ def share_run(
     warn_if_unfinished(run)
     out = share_path(out, zipped)
     refuse_taken(out, force, zipped)
-    with new_folders(out.parent):
+    earlier = inode(out)
+    with ctrl_c_leaves(lambda: ctrl_c_words(out, earlier)), new_folders(out.parent):
         out.parent.mkdir(parents=True, exist_ok=True)
         result = write_in_place(run, model_file, out, onnx, zipped, reporter)
     return ShareResult(out, *result, onnx=onnx, zipped=zipped)
+
+
+def inode(path: Path) -> int | None:
+    """The inode of ``path`` (not followed if a link), None when there is nothing there: a share
+    moved in has a new one."""
+    try:
+        return path.lstat().st_ino
+    except FileNotFoundError:
+        return None
+
+
+def ctrl_c_words(out: Path, earlier: int | None) -> str:
+    """What a Ctrl-C left: the share in ``out`` whole, when it came as the share was moved in
+    (held back until it was: :func:`put_in_place`), else nothing written and ``out`` as it was
+    (``earlier``: its inode before)."""
+    if inode(out) not in (None, earlier):
+        return f"the share was written to {out}, whole, before the stop: nothing is left to do"
+    kept = " (the earlier share there is as it was)" if earlier is not None else ""
+    return f"nothing was written to {out}{kept}: run it again"
 
 
 def write_in_place(
@@ -197,17 +222,20 @@ def is_share_zip(path: Path) -> bool:
 def put_in_place(folder: Path, out: Path, staging: Path) -> None:
     """Move the share written in ``folder`` to ``out``: an empty folder or an earlier share there
     is moved into ``staging`` first (removed with it when the share is in place), and back when
-    the new one cannot be moved in: ``staging`` is removed whatever happens."""
-    if not os.path.lexists(out):
-        os.replace(folder, out)
-        return
-    earlier = staging / "earlier"
-    os.replace(out, earlier)
-    try:
-        os.replace(folder, out)
-    except BaseException:
-        os.replace(earlier, out)
-        raise
+    the new one cannot be moved in: ``staging`` is removed whatever happens. Ctrl-C is held back
+    meanwhile (:func:`objrec.errors.stops_held`): one between the two renames left the earlier
+    share in ``staging``, removed with it, and no share at ``out``."""
+    with stops_held():
+        if not os.path.lexists(out):
+            os.replace(folder, out)
+            return
+        earlier = staging / "earlier"
+        os.replace(out, earlier)
+        try:
+            os.replace(folder, out)
+        except BaseException:
+            os.replace(earlier, out)
+            raise
 
 
 def write_share(
@@ -235,7 +263,7 @@ def write_model(source: Path, path: Path) -> list[str]:
     """Write ``source``'s model to ``path``: the same tensors, its header without the data
     folder's path and the settings that name files of the machine (``--cache-dir``; ``--weights``
     keeps its file's name only). The entries left out, as ``model.safetensors: key``."""
-    state, meta = _read(source)
+    state, meta = read_model_state(source)
     redacted = ["data_dir"] if meta.pop("data_dir", None) is not None else []
     config = meta.get("train_config")
     if isinstance(config, dict):
