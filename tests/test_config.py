@@ -279,7 +279,7 @@ def test_the_precision_help_says_what_auto_picks_and_what_int8_costs_in_accuracy
     assert "about twice as fast" in first and "within 0.4 percentage points" in first
     bench = (Path(__file__).parents[1] / "benchmarks" / "README.md").read_text(encoding="utf-8")
     summary = bench[bench.index("### A default `train` in int8 against `--precision fp32`") :]
-    summary = " ".join(summary[: summary.index("(history;")].split())
+    summary = " ".join(summary[: summary.index("\n### ")].split())
     top1 = re.search(r"scored test top-1 (\d+\.\d+%) against fp32's (\d+\.\d+%)", first)
     assert top1 and f"test top-1 {top1.group(1)} against {top1.group(2)}" in summary
 
