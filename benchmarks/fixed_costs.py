@@ -26,8 +26,13 @@ Needs a store holding every feature of DATA and the int8 graph of the default bo
   int8 graph, and the int8 body's, the store's key, which holds the float body again), each
   tensor's bytes copied to hash them (``tobytes``, before) and hashed where they lie
   (``backbones.fingerprint_module``, now); the digests are checked equal.
+* ``bodies``: the default backbone's bodies built from their weight files as before (each Lite
+  body initialised at random, then ``load_state_dict`` copying the file's tensors into it) and
+  now (``backbones.build_body``: built on the meta device, the file's tensors its own); the
+  fingerprints are checked equal.
 
-Prints seconds and the ratio of now to before. Run it under the CPU lock.
+Prints the wall and CPU seconds (user and system, all threads: ``time.process_time``) and the
+ratio of now to before. Run it under the CPU lock.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import hashlib
 import shutil
 import statistics
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -163,6 +169,35 @@ def fingerprints(prep):
     return before, now
 
 
+def built_bodies(config: TrainConfig):
+    """The default backbone's bodies built as before (at random, then the file's weights copied
+    in) and now (``build_body``)."""
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from objrec.backbones import (
+        ConcatBody,
+        LiteBody,
+        _lite_weights_file,
+        build_body,
+        get_backbone,
+        load_into,
+        load_state_file,
+    )
+
+    def lite(variant: int) -> LiteBody:
+        body = LiteBody(EfficientNet.from_name(f"efficientnet-lite{variant}"))
+        path = _lite_weights_file(variant)
+        state = {k: v for k, v in load_state_file(path).items() if not k.startswith("_fc.")}
+        load_into(body.net, state, str(path))
+        return body
+
+    variants = [int(name.removeprefix("efficientnet_lite")) for name in config.backbone.split("+")]
+    before = lambda: ConcatBody([lite(v) for v in variants])  # noqa: E731
+    now = lambda: build_body(get_backbone(config.backbone))  # noqa: E731
+    assert fingerprint_module(before()) == fingerprint_module(now()), "the bodies differ"
+    return before, now
+
+
 def steps(prep, config: TrainConfig, data: Path, names: list[str]) -> dict:
     """The steps ``names`` asked for, each its (before, now) pair."""
     made = {
@@ -172,6 +207,7 @@ def steps(prep, config: TrainConfig, data: Path, names: list[str]) -> dict:
         "model write": lambda: writes(prep, config, data, "model"),
         "openvino load": lambda: openvino_loads(prep, config),
         "fingerprints": lambda: fingerprints(prep),
+        "bodies": lambda: built_bodies(config),
     }
     return {name: made[name]() for name in names or made}
 
@@ -189,14 +225,25 @@ def main() -> None:
     config, _ = settle_head_precision(config, SINGLE, False)
     prep = prepare(args.data, config, SILENT)
     for name, (before, now) in steps(prep, config, args.data, args.steps).items():
-        times: dict[str, list[float]] = {"before": [], "now": []}
+        times: dict[str, list[tuple[float, float]]] = {"before": [], "now": []}
         for _ in range(args.repeats):
-            times["before"].append(timed(before))
-            times["now"].append(timed(now))
-        old, new = (statistics.median(times[k]) for k in ("before", "now"))
-        print(
-            f"{name}: before {old:.3f} s, now {new:.3f} s ({new / old:.2f}), medians of {args.repeats}"
+            times["before"].append(timed_cpu(before))
+            times["now"].append(timed_cpu(now))
+        (old, old_cpu), (new, new_cpu) = (
+            (statistics.median(t[0] for t in times[k]), statistics.median(t[1] for t in times[k]))
+            for k in ("before", "now")
         )
+        print(
+            f"{name}: before {old:.3f} s ({old_cpu:.3f} s CPU), now {new:.3f} s ({new_cpu:.3f} s "
+            f"CPU): {new / old:.2f} wall, {new_cpu / old_cpu:.2f} CPU, medians of {args.repeats}"
+        )
+
+
+def timed_cpu(work) -> tuple[float, float]:
+    """Wall and CPU seconds (this process's, all its threads) of ``work()``."""
+    cpu = time.process_time()
+    wall = timed(work)
+    return wall, time.process_time() - cpu
 
 
 if __name__ == "__main__":
