@@ -302,6 +302,19 @@ def test_train_says_that_an_int8_body_in_openvino_exports_otherwise_only_with_v(
     assert "train with --precision fp32" in EXPORT_IN_OPENVINO
 
 
+@pytest.mark.slow  # a fresh Python importing torch: 2 to 3 s
+def test_train_imports_matplotlib_only_to_draw_the_curves():
+    """Importing ``objrec.train`` (and the run folder's ``objrec.runs``) leaves matplotlib out: 0.5 s
+    of a warm retrain's start, paid only when ``curves.png`` is drawn, not by a train refused
+    before its run is written."""
+    import subprocess
+    import sys
+
+    code = "import sys, objrec.train, objrec.runs; print('matplotlib' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (done.returncode, done.stdout.strip()) == (0, "False"), done.stderr
+
+
 WARM_TRAIN = """
 import json, sys
 from objrec.cli import main

@@ -27,7 +27,6 @@ from typing import Any
 
 import torch
 
-from objrec import plots
 from objrec.checkpoint import (
     BEST,
     LAST,
@@ -698,7 +697,7 @@ def _write_files(
         save_checkpoint(out / BEST, model, meta)
     columns, best = history_columns(result.history), result.best_epoch
     write_whole(out / "history.csv", lambda tmp: write_history(tmp, result.history))
-    write_whole(out / "curves.png", lambda tmp: plots.training_curves(columns, tmp, best))
+    write_whole(out / "curves.png", lambda tmp: draw_curves(columns, tmp, best))
     write_whole(
         out / "config.json", lambda tmp: tmp.write_text(json.dumps(config.to_dict(), indent=2))
     )
@@ -740,6 +739,15 @@ def file_stamp(path: Path) -> tuple[int, int] | None:
     except FileNotFoundError:
         return None
     return info.st_ino, info.st_mtime_ns
+
+
+def draw_curves(columns: Mapping[str, Sequence[Any]], path: Path, best: int) -> None:
+    """``curves.png``, with matplotlib imported here, not with ``train``: 0.5 s that a command
+    importing this module without drawing (a train refused before its run is written, ``objrec
+    train --help``) does not pay."""
+    from objrec import plots
+
+    plots.training_curves(columns, path, best)
 
 
 def write_whole(path: Path, write: Callable[[Path], object]) -> None:
