@@ -8,11 +8,11 @@ turns (A, B, A, B, ...) so that a change in the machine's load falls on both, fr
 store as it is (run one ``objrec train DATA`` first so that every feature is stored: a warm
 retrain computes none). Prints, per source tree, the median wall time of the whole process and of
 train's own parts (its summary's ``seconds``), what is not train's (``outside``: the process's
-start, imports and exit) and not the head's fit (``not_fit``: the fixed costs of a retrain), their
-ratio to the first tree's, and the best validation loss, the ``model.safetensors`` digest and a
-digest of all else the run says but its times (``said``: its summary but its provenance,
-history.csv, curves.png and config.json) of each run (a change meant to be faster only should move
-none of them). Each tree's bytecode is compiled first (``_sampling.compiled_objrec``;
+start, imports and exit) and not the head's fit (``not_fit``: the fixed costs of a retrain), the
+process's CPU time (``cpu``: user and system, all its threads), their ratio to the first tree's,
+and the best validation loss, the ``model.safetensors`` digest and a digest of all else the run
+says but its times (``said``: its summary but its provenance, history.csv, curves.png and
+config.json) of each run (a change meant to be faster only should move none of them). Each tree's bytecode is compiled first (``_sampling.compiled_objrec``;
 ``--no-bytecode`` leaves it), then each tree retrains ``--warmup`` times unmeasured: the store
 remembers the augmentation's hash per source tree (``view_keys.remembered_fingerprint``), so a
 tree's first retrain, or its first after an edit, imports torchvision to compute it. Run it alone,
@@ -25,6 +25,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -43,9 +44,10 @@ def one_run(src: Path, data: Path, extra: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "PYTHONPATH": str(src)}
         command = [sys.executable, "-m", "objrec", "train", str(data), "--out", f"{tmp}/run"]
-        start = time.perf_counter()
+        start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
         done = subprocess.run([*command, "--json", *extra], env=env, capture_output=True, text=True)
-        wall = time.perf_counter() - start
+        wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = sum(getattr(after, k) - getattr(before, k) for k in ("ru_utime", "ru_stime"))
         if done.returncode:
             sys.exit(f"objrec train with {src} failed ({done.returncode}):\n{done.stderr}")
         model = hashlib.sha1(Path(f"{tmp}/run/model.safetensors").read_bytes()).hexdigest()
@@ -54,7 +56,15 @@ def one_run(src: Path, data: Path, extra: list[str]) -> dict:
     seconds = summary["seconds"]
     outside = {"outside": wall - seconds["total"], "not_fit": wall - seconds["fit"]}
     loss = summary["best_valid_loss"]
-    return {"wall": wall, **seconds, **outside, "loss": loss, "model": model, "said": said}
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        **seconds,
+        **outside,
+        "loss": loss,
+        "model": model,
+        "said": said,
+    }
 
 
 TIMINGS = ("run", "seconds", "digest_seconds", "provenance")
