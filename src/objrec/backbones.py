@@ -332,8 +332,8 @@ def loaded_in_place(body: Body, part: str, state: dict[str, torch.Tensor], origi
     the weights of its module ``part``: the loaded tensors become its own (cast to the module's
     dtypes, as ``load_state_dict``'s copy casts them), so that building it neither initialises
     weights at random that the file's then replace nor copies the file's. The same body, its
-    fingerprint too, as one built and then loaded; a warm retrain's three bodies took 0.4 to 0.7 s
-    of CPU that way (two threads copying small tensors on a busy machine), 0.18 s now, mostly
+    fingerprint too, as one built and then loaded; a warm retrain's three bodies took 0.66 s of
+    CPU that way on a busy machine (two threads copying small tensors), 0.19 s now, mostly
     ``torch.load`` (benchmarks/README.md, "A warm retrain's fixed costs")."""
     module = body.get_submodule(part)
     own = module.state_dict()
