@@ -327,43 +327,45 @@ class SplitConfig:
     """How ``split`` divides a class folder into train, valid and test."""
 
     ratios: tuple[float, float, float] = (0.5, 0.25, 0.25)
-    """Fractions for train, valid and test; they must sum to 1 (50/25/25 by default, as in the
+    """Fractions for train, valid and test. They must sum to 1 (50/25/25 by default, as in the
     article objrec follows)."""
     seed: int = 0
     """Same seed and same files, same split."""
     exclude: tuple[str, ...] = ()
-    """Class folders to leave out (the article's protocol leaves out Faces and
-    BACKGROUND_Google)."""
+    """Class folders to leave out. The article's protocol leaves out Faces and BACKGROUND_Google."""
     classes: tuple[str, ...] = ()
-    """Split only these class folders (by default every one), to try a few classes of a large
-    folder first; ``exclude`` leaves out others beside them."""
+    """Split only these class folders. By default every one is split; name a few to try them first,
+    as a large folder's, and ``exclude`` leaves out others beside them."""
     mode: str = "copy"
-    """``copy`` the images, or ``link`` them (symbolic links to the source files)."""
+    """Copy the images, or link them. ``link`` makes symbolic links to the source files."""
     strict: bool = False
-    """Refuse class folders without images and image files that cannot be read, in one error
-    naming the first 10 of each kind and counting the rest (by default they are left out with a
-    warning)."""
+    """Refuse empty classes and unreadable files. Refuse class folders without images and image
+    files that cannot be read, in one error naming the first 10 of each kind and counting the rest
+    (by default they are left out with a warning)."""
     near_duplicates: bool = True
-    """Keep near-duplicates (resized, re-encoded, cropped, mirrored or recoloured copies of one
-    picture, found by perceptual hash) in one split, as byte-identical files always are."""
+    """Keep near-duplicates in one split. Keep near-duplicates (resized, re-encoded, cropped,
+    mirrored or recoloured copies of one picture, found by perceptual hash) in one split, as
+    byte-identical files always are."""
     groups: str | Path | None = None
-    """A CSV file with the columns file and group (file as class/name relative to the source
-    folder, or class\\name as Windows writes it; other columns ignored; comma, semicolon or tab
-    separated): every image of one group lands in one split, with its duplicates (burst frames, a
-    camera's sequences or sites, which no hash sees); images it does not name are groups of their
-    own. A row naming a file the source folder lacks, or a file in two groups, is refused with its
-    line (``grouping.read_groups``)."""
+    """Keep each group a CSV file names in one split. A CSV file with the columns file and group
+    (file as class/name relative to the source folder, or class\\name as Windows writes it; other
+    columns ignored; comma, semicolon or tab separated): every image of one group lands in one
+    split, with its duplicates (burst frames, a camera's sequences or sites, which no hash sees);
+    images it does not name are groups of their own. A row naming a file the source folder lacks, or
+    a file in two groups, is refused with its line (``grouping.read_groups``)."""
     like: str | Path | None = None
-    """An earlier split folder of the same photos (the source folder edited since): every image
-    it holds (by content, whatever its name or class now) keeps its split, with its duplicates;
-    only the others are placed, toward the ratios. So a run on the new split is tested on no
-    image an earlier run trained on, and the test split changes only by what was edited."""
+    """Keep each image in its split of an earlier split. An earlier split folder of the same photos
+    (the source folder edited since): every image it holds (by content, whatever its name or class
+    now) keeps its split, with its duplicates; only the others are placed, toward the ratios. So a
+    run on the new split is tested on no image an earlier run trained on, and the test split changes
+    only by what was edited."""
     burst_seconds: float = 1.0
-    """Photos of one class folder that one camera took within this many seconds of each other
-    (by the time the camera wrote into each photo) land in one split, as a burst's frames may
-    differ too much for the duplicate check (0: off). The camera is told by EXIF Make, Model and
-    serial number, the time by EXIF DateTimeOriginal and its sub-seconds; chained: A ~ B, B ~ C.
-    Photos without a camera time are in no burst (``objrec.bursts``)."""
+    """Keep a camera's bursts in one split. Photos of one class folder that one camera took within
+    this many seconds of each other (by the time the camera wrote into each photo) land in one
+    split, as a burst's frames may differ too much for the duplicate check (0: off). The camera is
+    told by EXIF Make, Model and serial number, the time by EXIF DateTimeOriginal and its
+    sub-seconds; chained: A ~ B, B ~ C. Photos without a camera time are in no burst
+    (``objrec.bursts``)."""
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -390,10 +392,10 @@ class EvaluateConfig:
     """What ``evaluate`` measures and how it gets the features."""
 
     split: str = "test"
-    """Which split of a split folder (ignored when the folder is a class folder)."""
+    """Which split of a split folder. Ignored when the folder is a class folder."""
     tta: bool = False
-    """Average over the test-time views (the view, its mirror, the other framing and its mirror);
-    the metrics without them are kept too."""
+    """Average over the test-time views. The view, its mirror, the other framing and its mirror; the
+    metrics without them are kept too."""
     cache_dir: str | Path | None = None
     """Where frozen features are cached; default ``$OBJREC_CACHE`` or ``~/.cache/objrec``."""
     num_workers: int | None = None
@@ -407,11 +409,11 @@ class EvaluateConfig:
     how well the unknown score tells them from the evaluated ones (AUROC, false positives at 95%
     true positives, at the threshold)."""
     against: str | Path | None = None
-    """An earlier run (or checkpoint) to compare with, on the same images: those whose class both
-    runs know (after ``add`` brought in a class, the runs' own top-1 are over different classes).
-    It is evaluated too, into ``against-<its name>`` inside this evaluation's folder, never over
-    its own evaluations (from the stored features when both runs share their frozen body; else
-    with a frozen pass of its own)."""
+    """An earlier run to compare with. That run (or checkpoint) is compared on the same images:
+    those whose class both runs know (after ``add`` brought in a class, the runs' own top-1 are over
+    different classes). It is evaluated too, into ``against-<its name>`` inside this evaluation's
+    folder, never over its own evaluations (from the stored features when both runs share their
+    frozen body; else with a frozen pass of its own)."""
 
     def __post_init__(self) -> None:
         check_field_types(self)

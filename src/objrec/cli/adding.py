@@ -13,7 +13,7 @@ from rich.text import Text
 
 from objrec.cli.data import BURST_OPTION, COPY_OPTION, FILE_PASSES, SEED_OPTION, few_groups
 from objrec.cli.messages import to_cli
-from objrec.cli.options import DIR, EXISTING, FOLDER, command_line
+from objrec.cli.options import DIR, EXISTING, FOLDER, command_line, option_help
 from objrec.cli.output import (
     RichReporter,
     console,
@@ -25,7 +25,6 @@ from objrec.cli.output import (
     task_from_first_step,
 )
 from objrec.cli.sections import Sectioned
-from objrec.config import TrainConfig, field_help
 from objrec.progress import listed, passes_from_first_step, plural, quoted, some_of
 
 
@@ -69,7 +68,7 @@ from objrec.progress import listed, passes_from_first_step, plural, quoted, some
 @click.option(
     "--cache-dir",
     type=DIR,
-    help=field_help(TrainConfig, "cache_dir")
+    help=option_help("cache_dir")
     + " add reads the digests of DATA's files from the feature store there: give the --cache-dir "
     "train was given, and no file it hashed is read again.",
 )

@@ -25,6 +25,7 @@ from objrec.cli.options import (
     command_line,
     from_options,
     given_options,
+    option_help,
 )
 from objrec.cli.output import (
     RichReporter,
@@ -38,7 +39,7 @@ from objrec.cli.output import (
     with_warnings,
 )
 from objrec.cli.sections import Sectioned
-from objrec.config import SplitConfig, field_help
+from objrec.config import SplitConfig
 from objrec.progress import (
     COMPARE_PASSES,
     joined,
@@ -60,21 +61,21 @@ RATIOS_OPTION = click.option(
     nargs=3,
     default=SplitConfig.ratios,
     show_default=True,
-    help=field_help(SplitConfig, "ratios"),
+    help=option_help("ratios", cls=SplitConfig),
 )
 SEED_OPTION = click.option(
     "--seed",
     type=int,
     default=SplitConfig.seed,
     show_default=True,
-    help=field_help(SplitConfig, "seed"),
+    help=option_help("seed", cls=SplitConfig),
 )
 COPY_OPTION = click.option(
     "--copy/--link",
     "copy",
     default=True,
     show_default=True,
-    help=field_help(SplitConfig, "mode"),
+    help=option_help("mode", cls=SplitConfig),
 )
 BURST_OPTION = click.option(
     "--burst-seconds",
@@ -82,7 +83,7 @@ BURST_OPTION = click.option(
     default=SplitConfig.burst_seconds,
     show_default=True,
     metavar="SECONDS",
-    help=field_help(SplitConfig, "burst_seconds"),
+    help=option_help("burst_seconds", cls=SplitConfig),
 )
 """``split``'s and ``add``'s options of the same meaning."""
 
@@ -94,13 +95,24 @@ def class_names_option(flag: str):
         flag,
         multiple=True,
         metavar="CLASS...",
-        help=field_help(SplitConfig, flag.removeprefix("--"))
+        help=option_help(flag.removeprefix("--"), cls=SplitConfig)
         + f" Several may follow one {flag}, up to the next option: give SRC and OUT before it.",
     )
 
 
+SPLIT_SECTIONS = {
+    "Options": ("ratios", "seed", "force", "as_json"),
+    "Which classes": ("exclude", "classes"),
+    "Photos kept together": ("near_duplicates", "groups", "burst_seconds", "like"),
+    "Files": ("copy", "strict"),
+}
+"""``split --help``'s headings: the split itself, then which classes and what stays together."""
+
+
 @click.command(
-    cls=Sectioned, short_help="Split a photo folder into train, valid and test, leak-free."
+    cls=Sectioned,
+    sections=SPLIT_SECTIONS,
+    short_help="Split a photo folder into train, valid and test, leak-free.",
 )
 @click.argument("src", type=FOLDER)
 @click.argument("out", type=OUT_DIR)
@@ -114,26 +126,26 @@ def class_names_option(flag: str):
     is_flag=True,
     help="Replace an earlier split in OUT, or what a stopped one left there.",
 )
-@click.option("--strict", is_flag=True, help=field_help(SplitConfig, "strict"))
+@click.option("--strict", is_flag=True, help=option_help("strict", cls=SplitConfig))
 @click.option(
     "--near-duplicates/--exact-duplicates",
     "near_duplicates",
     default=True,
     show_default=True,
-    help=field_help(SplitConfig, "near_duplicates"),
+    help=option_help("near_duplicates", cls=SplitConfig),
 )
 @click.option(
     "--groups",
     type=FILE,
     metavar="FILE",
-    help=field_help(SplitConfig, "groups"),
+    help=option_help("groups", cls=SplitConfig),
 )
 @BURST_OPTION
 @click.option(
     "--like",
     type=FOLDER,
     metavar="OLD_SPLIT",
-    help=field_help(SplitConfig, "like")
+    help=option_help("like", cls=SplitConfig)
     + " OUT may be OLD_SPLIT itself, with --force. To add photos to a split, `objrec add` "
     "leaves every other image where it is.",
 )
@@ -146,7 +158,9 @@ def split(src: Path, out: Path, copy: bool, force: bool, as_json: bool, **settin
     Stratified per class and seeded; byte-identical files and near-duplicates (resized,
     re-encoded, cropped, mirrored or recoloured copies, by perceptual hash) always land in the
     same split, and so do bursts (photos of one class one camera took within --burst-seconds of
-    each other, by their EXIF time). SRC is only read. OUT also receives manifest.csv (file,
+    each other, by their EXIF time).
+    \f
+    SRC is only read. OUT also receives manifest.csv (file,
     class, split, sha256, source, group: the number of what it was kept together with, which
     evaluate counts as one distinct photo) and split.json, how the split was made (SRC, the
     options, objrec's version, this command line), which `objrec check OUT` shows.

@@ -297,14 +297,30 @@ def kept_words(kept) -> str:
     return f"; the sidecar says {kept.words()}" if kept is not None and kept.current else ""
 
 
-@click.command(cls=Sectioned, short_help="Serve a trained model: a web page and a JSON API.")
+SERVE_SECTIONS = {
+    "Options": ("host", "port"),
+    "Unknown answer": ("threshold", "no_unknown"),
+    "Speed": ("runtime", "device", "workers"),
+    "Limits": ("max_upload_mib", "max_pixels"),
+    "Behind a proxy, or called from other websites": (
+        *("allowed_hosts", "root_path", "cors_origins"),
+    ),
+}
+"""``serve --help``'s headings: where it listens, then what its answers and its callers need."""
+
+
+@click.command(
+    cls=Sectioned,
+    sections=SERVE_SECTIONS,
+    short_help="Serve a trained model: a web page and a JSON API.",
+)
 @click.argument("run", type=EXISTING)
 @click.option(
     "--host",
     default="127.0.0.1",
     show_default=True,
-    help="Address to bind; the default serves this machine only, 0.0.0.0 other devices too "
-    "(serve then prints this machine's network addresses to open).",
+    help="The address to listen on. The default serves this machine only, 0.0.0.0 other "
+    "devices too (serve then prints this machine's network addresses to open).",
 )
 @click.option(
     "--port",
@@ -318,13 +334,13 @@ def kept_words(kept) -> str:
     type=int,
     default=1,
     show_default=True,
-    help="Server processes, each with its own copy of the model (about 1 GB for a default run): "
-    "one already answers 4 uploads at once, each on every core (docs/commands.md, serve).",
+    help="Server processes, each with its own copy of the model. About 1 GB a copy for a default "
+    "run: one already answers 4 uploads at once, each on every core (docs/commands.md, serve).",
 )
 @click.option(
     "--runtime",
     type=click.Choice(["onnx", "torch"]),
-    help="Which engine computes the answers: it changes how fast they come, not what they say "
+    help="Which engine computes the answers. It changes how fast they come, not what they say "
     "(the two agree within 1e-4). "
     + RUNS_NOTE
     + " Any other model, left out, serve picks: on the CPU onnx, ONNX Runtime, which runs a copy "
@@ -337,15 +353,15 @@ def kept_words(kept) -> str:
     type=float,
     default=SERVE_MAX_UPLOAD_MIB,
     show_default=True,
-    help="The largest upload /predict takes, in MiB (0.5 is 512 KiB; 10 MiB is 10,485,760 "
-    "bytes); the page says it, a larger one is answered 413 with an error that gives it in MiB "
+    help="The largest upload /predict takes, in MiB. 0.5 is 512 KiB; 10 MiB is 10,485,760 "
+    "bytes; the page says it, a larger one is answered 413 with an error that gives it in MiB "
     "and bytes, and noted in the server's log. The page sends a larger photo as a smaller copy "
     "(2048 pixels on its long side), and says so.",
 )
 @click.option(
     "--max-pixels",
     type=int,
-    help="The most pixels /predict decodes from one image, up to objrec's own limit (the "
+    help="The most pixels /predict decodes from one image. Up to objrec's own limit (the "
     "default); a larger image is answered 413 with an error that gives the limit, and noted in "
     "the server's log. serve answers 4 uploads at once: a lower limit bounds its memory (4 PNGs of "
     "89 million pixels took 3.4 GB, of 40 million 1.5 GB; docs/commands.md).",
@@ -355,8 +371,9 @@ def kept_words(kept) -> str:
     "cors_origins",
     multiple=True,
     metavar="ORIGIN",
-    help="Let web pages of ORIGIN (scheme://host[:port], no path: https://shop.example) call "
-    "/predict and /info from their JavaScript and read the answers, as a browser allows only "
+    help="Let web pages of ORIGIN call this server. Those of ORIGIN (scheme://host[:port], no "
+    "path: https://shop.example) may call /predict and /info from their JavaScript and read the "
+    "answers, as a browser allows only "
     "when the server says so (CORS); repeat it for each website. Needed only when a page served "
     "from another address calls this server; not for curl, a website's server, or the page at "
     "/. * lets any website's pages use this server, and is warned of. serve says them as it "
@@ -367,9 +384,9 @@ def kept_words(kept) -> str:
     "allowed_hosts",
     multiple=True,
     metavar="NAME",
-    help="Also answer requests sent to NAME (as typed in the browser's address bar, without "
-    "port: objrec.office.lan; *.office.lan for every name under it; * for any); repeat it for "
-    "each. serve answers its IP addresses, localhost, this machine's own name and --host's; "
+    help="Also answer requests sent to NAME. NAME as typed in the browser's address bar, "
+    "without port (objrec.office.lan; *.office.lan for every name under it; * for any); repeat it "
+    "for each. serve answers its IP addresses, localhost, this machine's own name and --host's; "
     "a request sent to any other name is refused (400), so that no "
     "website can point a name of its own at this server (DNS rebinding). Needed for a DNS name "
     "of the server, or a reverse proxy that passes on its own public name.",
@@ -378,10 +395,10 @@ def kept_words(kept) -> str:
     "--root-path",
     default="",
     metavar="PREFIX",
-    help="The path a reverse proxy serves this server under and strips before passing a "
-    "request on (/objrec for https://example.org/objrec/): /openapi.json then gives PREFIX as "
-    "its server, so that tools that read it call /objrec/predict. The page and /docs work "
-    "under such a proxy without it.",
+    help="The path a reverse proxy serves this server under. The proxy strips it before passing "
+    "a request on (/objrec for https://example.org/objrec/): /openapi.json then gives PREFIX as "
+    "its server, so that tools that read it call /objrec/predict. The page and /docs work under "
+    "such a proxy without it.",
 )
 @unknown_options
 @device_option
@@ -413,7 +430,7 @@ def serve(
       GET  /docs      the API described for scripts (offline too); /openapi.json
 
     For example: curl -F file=@photo.jpg http://127.0.0.1:8000/predict
-
+    \f
     An image of more pixels than objrec reads (89,478,485, or the environment's OBJREC_MAX_PIXELS)
     or than --max-pixels gets a 413. The model answers a sample photo before the server is up (the
     first upload is as fast as the next); one trained again into RUN is served seconds later.

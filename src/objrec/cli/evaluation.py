@@ -22,6 +22,7 @@ from objrec.cli.options import (
     OUT_DIR,
     OUT_FILE,
     device_option,
+    option_help,
     refuse_swapped,
     require_folder,
 )
@@ -40,8 +41,6 @@ from objrec.cli.sections import Sectioned
 from objrec.config import (
     TOP5_CLASSES,
     EvaluateConfig,
-    field_docs,
-    field_help,
     unknown_score_words,
 )
 from objrec.enough import FEWEST_TO_TRUST
@@ -51,7 +50,20 @@ if TYPE_CHECKING:
     from objrec.evaluate import EvaluationResult
 
 
-@click.command(cls=Sectioned, short_help="Measure a trained model on a folder's test images.")
+EVALUATE_SECTIONS = {
+    "Options": ("split", "out", "worst", "force", "as_json"),
+    "Unknown answer": ("unknown", "keep_threshold"),
+    "Against an earlier run": ("against",),
+    "How the answers are computed": ("tta", "device"),
+}
+"""``evaluate --help``'s headings: the scores first, then the unknown answer and comparisons."""
+
+
+@click.command(
+    cls=Sectioned,
+    sections=EVALUATE_SECTIONS,
+    short_help="Measure a trained model on a folder's test images.",
+)
 @click.argument("run", type=EXISTING)
 @click.argument("data", type=EXISTING)
 @click.option(
@@ -59,12 +71,12 @@ if TYPE_CHECKING:
     type=click.Choice(["train", "valid", "test"]),
     default=EvaluateConfig.split,
     show_default=True,
-    help=field_help(EvaluateConfig, "split"),
+    help=option_help("split", cls=EvaluateConfig),
 )
 @click.option(
     "--out",
     type=OUT_DIR,
-    help="Folder for the tables and plots [default: RUN/eval-SPLIT for the run's own data folder, "
+    help="Folder for the tables and plots. [default: RUN/eval-SPLIT for the run's own data folder, "
     "RUN/eval-NAME-HASH for any other; with --tta, the same name ending in -tta; beside a "
     "checkpoint file CKPT.safetensors other than a run's model.safetensors, CKPT-eval-...; so "
     "that no evaluation replaces another's; an evaluation of the same folder there is refreshed "
@@ -75,7 +87,7 @@ if TYPE_CHECKING:
     type=click.IntRange(min=1),
     default=10,
     show_default=True,
-    help="How many worst classes to list; with at most this many classes, every class is listed "
+    help="How many worst classes to list. With at most this many classes, every class is listed "
     "(those all right too).",
 )
 @click.option(
@@ -86,36 +98,37 @@ if TYPE_CHECKING:
 @click.option(
     "--tta",
     is_flag=True,
-    help=field_docs(EvaluateConfig)["tta"],
+    help=option_help("tta", cls=EvaluateConfig),
 )
 @click.option(
     "--unknown",
     type=EXISTING,
     metavar="FOLDER|CSV",
-    help="A folder of photos of none of the model's classes, or predict --csv's table reviewed "
-    "(a label column, as add --labels reads it): the photos whose label, else answer, is "
-    "unknown. First how many of them the run's "
-    "threshold catches (answers unknown), then which classes the missed ones got and how well the "
-    "unknown score tells them from DATA's (AUROC: 1 tells all apart, 0.5 none; the share that "
-    "still gets a class when 95% of DATA's images keep theirs). When a stricter threshold catches "
-    "more of them, the one that keeps 95% of the run's validation images, whether it is "
-    "recommended (only when it catches at least as large a share of unknown images as it loses of "
-    "DATA's, and leaves no class mostly unanswered), both sides of the trade, and how to use it.",
+    help="Photos of none of the model's classes, to test the unknown answer. A folder of them, or "
+    "predict --csv's table reviewed (a label column, as add --labels reads it): the photos "
+    "whose label, else answer, is unknown. First how many of them the run's threshold catches "
+    "(answers unknown), then which classes the missed ones got and how well the unknown score "
+    "tells them from DATA's (AUROC: 1 tells all apart, 0.5 none; the share that still gets a "
+    "class when 95% of DATA's images keep theirs). When a stricter threshold catches more of "
+    "them, the one that keeps 95% of the run's validation images, whether it is recommended "
+    "(only when it catches at least as large a share of unknown images as it loses of DATA's, "
+    "and leaves no class mostly unanswered), both sides of the trade, and how to use it.",
 )
 @click.option(
     "--against",
     type=EXISTING,
     metavar="OLD_RUN",
-    help=field_help(EvaluateConfig, "against")
+    help=option_help("against", cls=EvaluateConfig)
     + " Prints both runs' top-1 side by side, and each class's.",
 )
 @click.option(
     "--keep-threshold",
     is_flag=True,
-    help="With --unknown: keep the stricter threshold it recommends with RUN (RUN/threshold.json; "
-    "the model file is not changed), so that predict, serve and export use it unless given "
-    "--threshold; a threshold kept before is recorded in it as previous; removing the file gives "
-    "RUN its own threshold back. Nothing is written when none is recommended.",
+    help="Keep the stricter threshold --unknown recommends. With --unknown: keep the threshold it "
+    "recommends with RUN (RUN/threshold.json; the model file is not changed), so that "
+    "predict, serve and export use it unless given --threshold; a threshold kept before is "
+    "recorded in it as previous; removing the file gives RUN its own threshold back. Nothing "
+    "is written when none is recommended.",
 )
 @device_option
 @click.option(
@@ -140,7 +153,7 @@ def evaluate(
 ) -> None:
     """Evaluate the model in RUN on DATA: how often it is right, overall and per class, and which
     classes it mistakes for which.
-
+    \f
     Top-1 is the share of images whose most probable class is right; top-5, the share whose class
     is among its five most probable (shown for more than five classes). Calibration says how well
     a probability matches how often such answers are right (ECE: 0 is perfect; before and after

@@ -148,7 +148,7 @@ TRAIN = TrainConfig()  # the CLI shows and uses the library's own defaults
 DIR = PathParam(path_type=Path, file_okay=False)
 """A folder, there or not."""
 FORCE_OUT = (
-    "Write into --out when it is not empty: over objrec's earlier outputs, beside other files; "
+    "Write into --out when it is not empty. Over objrec's earlier outputs, beside other files; "
     "a file of yours of a name objrec writes is refused, and so is a link of such a name."
 )
 EXISTING = PathParam(path_type=Path, exists=True)
@@ -262,12 +262,12 @@ def unknown_options(command):
         "--no-unknown",
         "no_unknown",
         is_flag=True,
-        help="Never answer unknown: always the top classes, however unfamiliar the image.",
+        help="Never answer unknown. Always the top classes, however unfamiliar the image.",
     )(command)
     return click.option(
         "--threshold",
         type=FINITE,
-        help="Answer unknown below this score instead of the run's own threshold (chosen on the "
+        help="Answer unknown below this score. It replaces the run's own threshold (chosen on the "
         "valid split). The score is the familiarity: 1 for a typical image of the known classes, "
         "0 at the run's threshold (a run with --unknown-score msp: the top probability; a run "
         "trained before the familiarity: its raw feature score, with its own threshold); "

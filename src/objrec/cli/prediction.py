@@ -32,8 +32,20 @@ from objrec.cli.output import (
 from objrec.cli.sections import Sectioned
 from objrec.progress import plural, quoted
 
+PREDICT_SECTIONS = {
+    "Options": ("topk", "as_json", "csv", "force"),
+    "Unknown answer": ("threshold", "no_unknown"),
+    "Pictures": ("plot", "plot_max", "explain"),
+    "How the answers are computed": ("runtime", "device", "tta"),
+}
+"""``predict --help``'s headings: the answers first, then pictures of them and how they come."""
 
-@click.command(cls=Sectioned, short_help="Predict the classes of photos, or of folders of them.")
+
+@click.command(
+    cls=Sectioned,
+    sections=PREDICT_SECTIONS,
+    short_help="Predict the classes of photos, or of folders of them.",
+)
 @click.argument("run", type=EXISTING)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
@@ -41,27 +53,28 @@ from objrec.progress import plural, quoted
     type=click.IntRange(min=1),
     default=5,
     show_default=True,
-    help="How many classes per image, most probable first; the printed lines count those under "
+    help="How many classes per image, most probable first. The printed lines count those under "
     "0.005% instead of listing them (--json lists every one).",
 )
 @click.option(
     "--plot",
     type=OUT_FILE,
-    help="Draw each image over a bar chart of its top-k into this PNG, 4 images to a row.",
+    help="Draw the images and their top-k into this PNG. Each image over a bar chart of its "
+    "top-k, 4 images to a row.",
 )
 @click.option(
     "--plot-max",
     type=click.IntRange(min=1),
     default=8,
     show_default=True,
-    help="Draw at most this many images into --plot (the first ones); the rest are counted.",
+    help="Draw at most this many images into --plot. The first ones; the rest are counted.",
 )
 @click.option(
     "--runtime",
     type=click.Choice(["torch", "onnx"]),
     default="torch",
     show_default=True,
-    help="Which engine computes the answers: it changes how fast they come, not what they say "
+    help="Which engine computes the answers. It changes how fast they come, not what they say "
     "(the two agree within 1e-4). torch, PyTorch, as evaluate uses, needs nothing made first: "
     "quicker for one photo, and as quick for a folder when the pretrained network is in 8-bit "
     "integers (int8, train's default on a CPU with 8-bit dot products). onnx, ONNX Runtime "
@@ -78,9 +91,9 @@ from objrec.progress import plural, quoted
     "--json",
     "as_json",
     is_flag=True,
-    help='Print a list of {"filename", "path", "answer", "unknown", "score", "barely_familiar", '
-    '"unknown_threshold", "unknown_threshold_kept_on", "topk": [{"class", "prob"}], '
-    '"confused_with"} ("filename": '
+    help='Print the answers as JSON. A list of {"filename", "path", "answer", "unknown", "score", '
+    '"barely_familiar", "unknown_threshold", "unknown_threshold_kept_on", '
+    '"topk": [{"class", "prob"}], "confused_with"} ("filename": '
     'the base name, as serve\'s /predict answers; "answer": what to act on, the top class, or '
     '"unknown" for an image answered unknown, null for a bad input; '
     '"unknown_threshold_kept_on": when the '
@@ -93,7 +106,7 @@ from objrec.progress import plural, quoted
 @click.option(
     "--csv",
     type=OUT_FILE,
-    help="Also write the answers into this CSV file, one row per input, to open in a "
+    help="Also write the answers into this CSV file. One row per input, to open in a "
     "spreadsheet (UTF-8 with the byte-order mark Excel reads it by): file, path, answer (the "
     'class, or "unknown"), predicted (the closest class, even when unknown), prob_predicted, '
     "unknown, barely_familiar, score, unknown_threshold and unknown_threshold_kept_on (as "
@@ -105,18 +118,18 @@ from objrec.progress import plural, quoted
 @click.option(
     "--tta",
     is_flag=True,
-    help="Average over test-time views (the view, its mirror, the other framing and its mirror).",
+    help="Average over test-time views. The view, its mirror, the other framing and its mirror.",
 )
 @click.option(
     "--explain",
     type=OUT_DIR,
-    help="Write each image with a heat map of the regions that drove its top class (Grad-CAM) into "
-    "this new or empty folder.",
+    help="Write heat maps of what drove each answer. Each image with a heat map of the regions "
+    "that drove its top class (Grad-CAM), into this new or empty folder.",
 )
 @click.option(
     "--force",
     is_flag=True,
-    help="Overwrite an existing --plot or --csv file, or write into a non-empty --explain folder.",
+    help="Overwrite an existing --plot or --csv file. Or write into a non-empty --explain folder.",
 )
 @unknown_options
 def predict(
@@ -136,7 +149,7 @@ def predict(
     force: bool,
 ) -> None:
     """Predict the classes of the images in PATHS (files or folders) with the model in RUN.
-
+    \f
     An image that looks like none of the model's classes (its unknown score below the run's
     threshold) is said to be unknown, and its top classes are still given. One answered though
     barely familiar (its familiarity within 0.25 of the unknown line, where a typical valid

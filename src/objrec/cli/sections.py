@@ -58,7 +58,7 @@ class Sectioned(click.Command):
             expose_value=False,
             is_eager=True,
             callback=show_all,
-            help="Show every option in full, and the whole description.",
+            help="Show this help in full.",
         )
 
     def get_params(self, ctx: click.Context) -> list[click.Parameter]:
