@@ -3594,7 +3594,7 @@ def test_check_of_a_run_says_what_it_found_intact_and_exits_0(capsys, trained_ru
     ]
 
 
-@pytest.mark.slow  # a run's files read five times (1 s)
+@pytest.mark.slow  # a run's files read six times (1 s)
 @pytest.mark.parametrize(
     "damage, kind, said",
     [
@@ -3607,6 +3607,7 @@ def test_check_of_a_run_says_what_it_found_intact_and_exits_0(capsys, trained_ru
         ("summary", "disagrees", "summary.json: describes another model: classes 4, the model's 3"),
         ("config", "disagrees", "config.json: says other settings than the model file carries: lr"),
         ("threshold", "edited", "threshold.json was changed since evaluate kept it"),
+        ("evaluation", "other_model", "eval-test: an evaluation of another model than the run's"),
     ],
 )
 def test_check_of_a_run_names_each_damaged_file_in_one_line(
@@ -3614,7 +3615,8 @@ def test_check_of_a_run_names_each_damaged_file_in_one_line(
 ):
     """A flipped byte of the model or of the resume state, a summary or config of another model:
     one line each, naming the file, and exit 1; a threshold edited by hand is used by every
-    command, so it is a note (exit 0)."""
+    command, and an evaluation of another model is left out by those that read one: notes
+    (exit 0)."""
     from objrec.kept import keep_threshold
 
     if damage == "model":
@@ -3625,12 +3627,16 @@ def test_check_of_a_run_names_each_damaged_file_in_one_line(
         path = trained_run / f"{damage}.json"
         record = json.loads(path.read_text())
         path.write_text(json.dumps(record | ({"classes": 4} if damage == "summary" else {"lr": 9})))
-    else:
+    elif damage == "threshold":
         kept = keep_threshold(trained_run, 0.25, {"replaced": 0.0})
         kept.path.write_text(kept.path.read_text().replace("0.25", "0.5"))
+    else:  # made with a model since replaced by a copy of another
+        (trained_run / "eval-test").mkdir()
+        metrics = {"top1": 0.5, "per_class": {}, "model": "0" * 64}
+        (trained_run / "eval-test" / "metrics.json").write_text(json.dumps(metrics))
     code, out, err = run(capsys, "check", trained_run)
     lines = [" ".join(line.split()) for line in out.strip().splitlines()]
-    assert code == (0 if damage == "threshold" else 1) and "Traceback" not in err
+    assert code == (0 if damage in ("threshold", "evaluation") else 1) and "Traceback" not in err
     assert lines[0].startswith(f"{kind} ") and said in lines[0], lines
     assert len(lines) == 2  # the problem, then the last line
 

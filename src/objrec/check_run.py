@@ -25,12 +25,14 @@ from objrec.checkpoint import (
     is_sealed,
     load_model,
     load_training_state,
+    model_digest,
     summary_finished,
 )
 from objrec.errors import ObjrecError
 from objrec.kept import DIGEST, EDITED, KEPT_NAME, read_kept
 from objrec.leakage import SEEN_RECORD, by_digest, checked_rows
 from objrec.meta import RunMeta
+from objrec.outputs import holds_evaluation, json_dict
 from objrec.progress import Reporter, or_silent, plural, some_of
 from objrec.runs import SUMMARY, holds_run, replaces_a_finished_run, run_status
 
@@ -111,6 +113,7 @@ def check_run(run: Path, reporter: Reporter | None = None) -> RunCheck:
         _check_config(run, meta, result)
         _check_summary(run, meta, result)
         _check_seen(run, result)
+        _check_evaluations(run, result)
     log.info("checked %s: %s", run, plural(len(result.unusable), "unusable file"))
     return result
 
@@ -271,3 +274,19 @@ def _check_seen(run: Path, result: RunCheck) -> None:
         result.note(path, "missing", f"not there: {why}")
     except (OSError, ValueError, csv.Error) as exc:
         result.problems.append(Problem(str(path), "unreadable", f"{exc}: {why}", True))
+
+
+def _check_evaluations(run: Path, result: RunCheck) -> None:
+    """Each evaluation in the run (an ``eval-*`` folder of ``evaluate``'s) made with another model
+    than the one now there (a model copied in since), by the model digest it records."""
+    folders = [f for f in sorted(run.glob("eval-*")) if f.is_dir() and holds_evaluation(f)]
+    digest = model_digest(run / BEST) if folders else ""
+    for folder in folders:
+        made = json_dict(folder / "metrics.json").get("model")
+        if made and made != digest:
+            message = (
+                "an evaluation of another model than the run's now (its metrics.json names another "
+                "model file's SHA-256): report evaluates again rather than use it, and share's "
+                "card leaves it out"
+            )
+            result.note(folder, "other_model", message)
