@@ -964,6 +964,22 @@ def test_a_split_stopped_while_moving_its_folders_in_keeps_its_stage_and_says_so
     assert split_out.holds_whole_split(out)
 
 
+@pytest.mark.slow
+def test_ctrl_c_while_a_split_moves_in_waits_for_the_whole_split(
+    tmp_path, image_folder, known_facts, ctrl_c_after_rename
+):
+    """A Ctrl-C as a forced split moved its folders in (train, valid and test moved, split.json
+    and the manifest not yet) left DATA mixing two splits, an image in train and in test. The
+    stop now waits until the whole split is in, and says so."""
+    out = tmp_path / "data"
+    split_folder(image_folder, out, seed=0)
+    ctrl_c_after_rename(lambda source, target: target == out / "split.json")
+    with pytest.raises(Interrupted, match=r"the split was written to .*, whole, before the stop"):
+        split_folder(image_folder, out, seed=1, force=True)
+    assert split_out.holds_whole_split(out) and not list(out.glob(".objrec-split-*"))
+    assert json.loads((out / "split.json").read_text())["seed"] == 1
+
+
 def killed_while_moving_in(out, image_folder, monkeypatch):
     """What a split killed (SIGKILL) in ``_swap_in`` leaves: train/ and valid/ moved into ``out``,
     test/ and the manifest still in its unlocked staging folder, made an hour ago."""

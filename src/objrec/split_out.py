@@ -17,7 +17,7 @@ from pathlib import Path
 
 from objrec.add_pending import OLD_PENDING, PENDING
 from objrec.data import SPLITS
-from objrec.errors import Interrupted, ObjrecError, ctrl_c_leaves
+from objrec.errors import Interrupted, ObjrecError, ctrl_c_leaves, stops_held
 from objrec.images import is_hidden
 from objrec.manifest import (
     MANIFEST,
@@ -332,8 +332,10 @@ def write_split(
     in: an earlier split (its train/valid/test folders, manifest and ``split.json``, nothing else;
     ``record``: the new one's, :mod:`objrec.split_record`) is replaced
     only by a whole new one, after every check has passed; so is what a split killed while moving
-    its folders in left (:func:`partial_split`), its staging folder too. Returns how many labels
-    its ``reviewed.csv`` carries."""
+    its folders in left (:func:`partial_split`), its staging folder too. Ctrl-C and SIGTERM wait
+    while it moves in and removes the earlier split's folders (``errors.stops_held``), which a
+    stop cut in two, an image of the new split in train and of the earlier one in test.
+    Returns how many labels its ``reviewed.csv`` carries."""
     out.mkdir(parents=True, exist_ok=True)
     with locked(out):  # as ``add`` holds it: neither writes under the other
         partial = partial_split(out)  # a killed split's, replaced with it (``force`` checked)
@@ -348,19 +350,27 @@ def write_split(
             except BaseException:
                 shutil.rmtree(stage, ignore_errors=True)
                 raise
-            _swap_in_or_keep(stage, out)
-            shutil.rmtree(stage, ignore_errors=True)
-        if partial is not None:
-            shutil.rmtree(partial)
-            log.info("removed %s, the rest of the split that was stopped", partial)
+            with ctrl_c_leaves(lambda: written_whole(out)), stops_held():
+                _swap_in_or_keep(stage, out)
+                shutil.rmtree(stage, ignore_errors=True)
+                if partial is not None:
+                    shutil.rmtree(partial)
+                    log.info("removed %s, the rest of the split that was stopped", partial)
     return reviewed
 
 
+def written_whole(out: Path) -> str:
+    """What a Ctrl-C held back while the split moved in (:func:`write_split`) leaves: the whole
+    split in ``out``."""
+    return f"the split was written to {out}, whole, before the stop: nothing is left to do"
+
+
 def _swap_in_or_keep(stage: Path, out: Path) -> None:
-    """:func:`_swap_in`; stopped part way (Ctrl-C, an error), it keeps ``stage`` as a killed
-    split leaves it, for the next split to name and replace (:func:`partial_split`), and says so:
-    ``out`` then mixes this split's folders with an earlier one's, an image of one in train and of
-    the other in test. (Removing the stage hid that: ``out`` looked like the earlier split.)"""
+    """:func:`_swap_in`; stopped part way (an error; a Ctrl-C waits for its end: write_split),
+    it keeps ``stage`` as a killed split leaves it, for the next split to name and replace
+    (:func:`partial_split`), and says so: ``out`` then mixes this split's folders with an
+    earlier one's, an image of one in train and of the other in test. (Removing the stage hid
+    that: ``out`` looked like the earlier split.)"""
     mixed = (
         f"{out} now mixes the new split's folders with an earlier split's (an image may be in "
         f"train and in test): split again with `force=True` before using it; {stage} holds the "
