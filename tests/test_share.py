@@ -360,3 +360,21 @@ def test_many_entries_left_out_are_counted_by_file_not_dumped():
         "config.json)"
     )
     assert redacted_words([]) == "nothing"
+
+
+def test_the_card_says_how_many_photos_of_untaught_things_were_answered_unknown():
+    """loop44: run2 was evaluated with --unknown on 43 photos of pyramids (3 still got a class at
+    the kept threshold), but the card shared said only which share of the test photos got a
+    class: nothing told the recipient how it answers things it was never taught. The folder
+    (a path of this machine) stays out."""
+    from objrec.card import Evaluation, measured_lines
+
+    metrics = {"unknown_threshold": 0.18, "open_set": {"n_unknown": 43}}
+    metrics["open_set"] |= {"unknown_accepted": 3 / 43, "folder": "/home/ana/strangers"}
+    metrics["open_set"]["unknown_answered_as"] = {"lamp": 1, "stapler": 1, "pagoda": 1}
+    assert measured_lines([Evaluation("eval-test", metrics)]) == [
+        "- Shown 43 photos of things it was not taught (`objrec evaluate --unknown`), it answered "
+        '93.02% of them "unknown" (below 0.18); the others got a class (lamp 1, stapler 1, '
+        "pagoda 1)."
+    ]
+    assert measured_lines([Evaluation("eval-test", {"unknown_threshold": 0.0})]) == []

@@ -208,7 +208,29 @@ def measured_lines(evaluations: list[Evaluation]) -> list[str]:
                 f'answered "unknown": top-1 {pct(m["top1_at_threshold"])} when an unknown counts '
                 "as wrong."
             )
+        lines += untaught_lines(m)
     return lines
+
+
+def untaught_lines(m: dict[str, Any]) -> list[str]:
+    """What an evaluation's photos of things the model was not taught (``evaluate --unknown``,
+    ``m["open_set"]``) measured: the share answered "unknown", at the threshold then in use, and
+    the classes the others got (the folder, a path of this machine, is left out); none without."""
+    found = m.get("open_set") or {}
+    n, accepted, at = (
+        found.get("n_unknown"),
+        found.get("unknown_accepted"),
+        m.get("unknown_threshold"),
+    )
+    if not n or accepted is None or at is None:
+        return []
+    went = Counter(found.get("unknown_answered_as") or {}).most_common(3)
+    rest = ", ".join(f"{md(name)} {k}" for name, k in went)
+    return [
+        f"- Shown {n:,} photos of things it was not taught (`objrec evaluate --unknown`), it "
+        f'answered {pct(1 - accepted)} of them "unknown" (below {at:.3g})'
+        + (f"; the others got a class ({rest})." if rest else ".")
+    ]
 
 
 def threshold_lines(cal: Any, kept: dict[str, Any]) -> list[str]:
